@@ -1,0 +1,79 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+/** Booleans in the environment are words, not JSON. */
+const envBoolean = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+/**
+ * The one schema over the environment. Every key is documented in the README's configuration table;
+ * `tests/unit/config.test.ts` checks that the table and this schema name the same keys.
+ */
+export const configSchema = z.object({
+  ROLE: z.enum(['all', 'api', 'worker']).default('all'),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  DATA_DIR: z.string().min(1).default('./data'),
+  CONFIG_DIR: z.string().min(1).default('./config'),
+  DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+  DATABASE_SCHEMA: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]*$/, 'lower-case letters, digits and underscores')
+    .default('public'),
+  DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+  REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
+  QUEUE_PREFIX: z
+    .string()
+    .regex(/^\{[^{}]+\}$/, 'a Redis Cluster hash tag such as {jeugdbrug}')
+    .default('{jeugdbrug}'),
+  MAP_CONCURRENCY: z.coerce.number().int().min(1).max(500).default(32),
+  DELIVER_CONCURRENCY: z.coerce.number().int().min(1).max(500).default(32),
+  DELIVERY_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(15),
+  DELIVERY_BACKOFF_BASE_MS: z.coerce.number().int().min(1).default(30_000),
+  DELIVERY_BACKOFF_MAX_MS: z.coerce.number().int().min(1).default(3_600_000),
+  DELIVERY_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
+  RECONCILE_INTERVAL_MS: z.coerce.number().int().min(100).default(60_000),
+  RECONCILE_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
+  BODY_LIMIT: z
+    .string()
+    .regex(/^\d+(b|kb|mb)$/, 'a size such as 1mb or 512kb')
+    .default('1mb'),
+  INBOX_KEYS: z.string().optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
+  START_REDIS: envBoolean.default(true),
+});
+
+export type Config = z.infer<typeof configSchema> & { readonly dataDir: string; readonly configDir: string };
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+let current: Config | undefined;
+
+/** Parses the environment once; throws a ConfigError naming the first bad key. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const known = Object.fromEntries(Object.keys(configSchema.shape).map((k) => [k, env[k] === '' ? undefined : env[k]]));
+  const parsed = configSchema.safeParse(known);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const key = String(issue?.path[0] ?? 'environment');
+    throw new ConfigError(`Invalid configuration: ${key}: ${issue?.message ?? 'invalid'}`);
+  }
+  current = {
+    ...parsed.data,
+    dataDir: path.resolve(parsed.data.DATA_DIR),
+    configDir: path.resolve(parsed.data.CONFIG_DIR),
+  };
+  return current;
+}
+
+/** The configuration loaded at start-up; throws when called before `loadConfig`. */
+export function getConfig(): Config {
+  if (!current) {
+    throw new Error('getConfig() called before loadConfig()');
+  }
+  return current;
+}

@@ -1,0 +1,13 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * A deterministic UUID (version 5 layout, SHA-256 based) from its parts: the same practice and source record give
+ * the same FHIR id, so a re-sent, changed record updates the resource instead of duplicating it.
+ */
+export function deterministicId(...parts: string[]): string {
+  const h = createHash('sha256').update(parts.join('\u001f')).digest();
+  h[6] = ((h[6] ?? 0) & 0x0f) | 0x50;
+  h[8] = ((h[8] ?? 0) & 0x3f) | 0x80;
+  const hex = h.subarray(0, 16).toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+}

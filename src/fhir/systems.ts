@@ -1,0 +1,18 @@
+/** Code system URIs shared by mappings, policy and audit. Identifier systems live in identifiers.ts. */
+export const SNOMED_SYSTEM = 'http://snomed.info/sct';
+export const LOINC_SYSTEM = 'http://loinc.org';
+export const ICPC_SYSTEM = 'http://hl7.org/fhir/sid/icpc-1-nl';
+export const NHG_TABLE_14_SYSTEM = 'https://referentiemodel.nhg.org/tabellen/nhg-tabel-14-contactwijze';
+export const ACT_CODE_SYSTEM = 'http://terminology.hl7.org/CodeSystem/v3-ActCode';
+export const CONSENT_SCOPE_SYSTEM = 'http://terminology.hl7.org/CodeSystem/consentscope';
+export const PARTICIPATION_TYPE_SYSTEM = 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType';
+export const RESOURCE_TYPE_SYSTEM = 'http://hl7.org/fhir/resource-types';
+/** iJw code lists; no official FHIR URIs exist, this is the pattern used for other iStandaarden lists. */
+export const COD327_SYSTEM = 'http://istandaarden.nl/ibieb/codelijsten/COD327';
+export const JZ020_SYSTEM = 'http://istandaarden.nl/ibieb/codelijsten/JZ020';
+/** Ours: the purposes a processing agreement can name (referral, contact-registration, monitoring). */
+export const PURPOSE_SYSTEM = 'https://jeugdbrug.nl/fhir/CodeSystem/purpose';
+
+/** Consent category "Privacy policy acknowledgment Document" (LOINC 59284-0). */
+export const CONSENT_CATEGORY_CODE = '59284-0';
+export const REFERRAL_SNOMED_CODE = '3457005';

@@ -1,0 +1,64 @@
+import type { Resource } from '@medplum/fhirtypes';
+
+/**
+ * The contract between the pipeline and the HIS dialects under `mappings/his/`. A dialect turns a request body
+ * into records and each record into one CanonicalEvent; after that nothing can tell the dialects apart.
+ */
+
+export const HIS_EVENT_TYPES = [
+  'contact.recorded',
+  'referral.created',
+  'referral.cancelled',
+  'consent.recorded',
+  'consent.withdrawn',
+  'trajectory.closed',
+] as const;
+export type HisEventType = (typeof HIS_EVENT_TYPES)[number];
+
+/** One record cut from a request body, not yet validated. */
+export interface RawRecord {
+  readonly value: unknown;
+  /**
+   * Where the record stood in the body, used as the prefix of every `issue.expression`: `''` for a single JSON
+   * event, `'[3]'` for the fourth of an array, `'row 5'` for a CSV line, `'Bundle.entry[2]'`, ...
+   */
+  readonly location: string;
+}
+
+/** What every dialect produces for one HIS event. All codes and identifier systems are already canonical. */
+export interface CanonicalEvent {
+  readonly eventType: HisEventType;
+  /** The HIS's own id of this event: `(practice, sourceEventId)` is unique, a second submission is a duplicate. */
+  readonly sourceEventId: string;
+  readonly occurredAt: string;
+  readonly practice: { readonly agb: string; readonly ura?: string | undefined };
+  /** CBS code (GM0226) of the municipality responsible for the child (woonplaatsbeginsel). */
+  readonly municipalityCode: string;
+  readonly patient: { readonly bsn: string; readonly birthDate: string };
+  /** Parents/guardians: whether each holds parental authority decides whose consent counts. */
+  readonly guardians: readonly {
+    readonly relatedPersonId: string;
+    readonly bsn?: string | undefined;
+    readonly hasAuthority: boolean;
+  }[];
+  /** FHIR R4 resources with deterministic ids (same practice and source record → same id). */
+  readonly resources: readonly Resource[];
+}
+
+export interface HisDialect {
+  /** URL-safe name: `generic-json`, `fhir-bundle`, `csv`. */
+  readonly name: string;
+  /** Media types this dialect accepts (`application/json`, `text/csv`, ...). */
+  readonly contentTypes: readonly string[];
+  /** For dialects sharing a media type: whether this parsed body is theirs. */
+  claims(body: unknown): boolean;
+  /** Cuts a body into records. Throws a 400 OperationOutcomeError when the body as a whole is unusable. */
+  split(body: unknown): RawRecord[];
+  /**
+   * Validates and maps one record. Pure and deterministic. Throws an OperationOutcomeError (422 for broken rules,
+   * 400 for a wrong shape) whose `issue.expression` names the field, prefixed by the record's location.
+   */
+  map(record: RawRecord): CanonicalEvent;
+  /** The JSON Schema of one record, served at `GET /his/v1/schema/{name}`. */
+  jsonSchema(): unknown;
+}

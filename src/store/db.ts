@@ -1,0 +1,96 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import pg from 'pg';
+import { PGlite } from '@electric-sql/pglite';
+
+/** The little of a SQL database the product needs; PostgreSQL (pg) and embedded PGlite both provide it. */
+export interface Db {
+  readonly kind: 'postgres' | 'pglite';
+  query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<T[]>;
+  /** Runs a script of several statements without parameters (migrations). */
+  exec(sql: string): Promise<void>;
+  /** Runs `fn` in one transaction; rolls back when it throws. */
+  transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+export interface DbOptions {
+  databaseUrl?: string | undefined;
+  schema: string;
+  poolSize: number;
+  dataDir: string;
+}
+
+/** PostgreSQL when a URL is given, otherwise PGlite persisted under the data directory. */
+export async function openDb(opts: DbOptions): Promise<Db> {
+  return opts.databaseUrl ? openPostgres(opts.databaseUrl, opts.schema, opts.poolSize) : openPglite(opts.dataDir, opts.schema);
+}
+
+async function openPostgres(url: string, schema: string, poolSize: number): Promise<Db> {
+  // Create the schema before pointing the pool's search_path at it.
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+  } finally {
+    await admin.end();
+  }
+  const pool = new pg.Pool({ connectionString: url, max: poolSize, options: `-c search_path=${schema}` });
+  // An idle client losing its connection must not crash the process; the next query reconnects.
+  pool.on('error', () => undefined);
+  const wrap = (client: pg.Pool | pg.PoolClient): Db['query'] =>
+    async <T>(sql: string, params?: readonly unknown[]) =>
+      (await client.query(sql, params as unknown[])).rows as T[];
+  const execOn = (client: pg.Pool | pg.PoolClient) => async (sql: string) => {
+    await client.query(sql);
+  };
+  const db: Db = {
+    kind: 'postgres',
+    query: wrap(pool),
+    exec: execOn(pool),
+    async transaction(fn) {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const tx: Db = { ...db, query: wrap(client), exec: execOn(client), transaction: (inner) => inner(tx) };
+        const result = await fn(tx);
+        await client.query('COMMIT');
+        return result;
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      } finally {
+        client.release();
+      }
+    },
+    close: () => pool.end(),
+  };
+  return db;
+}
+
+async function openPglite(dataDir: string, schema: string): Promise<Db> {
+  const dir = path.join(dataDir, 'pglite');
+  fs.mkdirSync(dir, { recursive: true });
+  const lite = await PGlite.create(dir);
+  await lite.exec(`CREATE SCHEMA IF NOT EXISTS ${schema}; SET search_path TO ${schema}`);
+  type Queryable = Pick<PGlite, 'query' | 'exec'>;
+  const execOn = (q: Queryable) => async (sql: string) => {
+    await q.exec(sql);
+  };
+  const wrap = (q: Queryable): Db['query'] =>
+    async <T>(sql: string, params?: readonly unknown[]) =>
+      (await q.query<T>(sql, params as unknown[])).rows;
+  const db: Db = {
+    kind: 'pglite',
+    query: wrap(lite),
+    exec: execOn(lite),
+    // PGlite serialises transactions itself: one connection, one transaction at a time.
+    transaction: (fn) =>
+      lite.transaction(async (t) => {
+        const tx: Db = { ...db, query: wrap(t), exec: execOn(t), transaction: (inner) => inner(tx) };
+        return fn(tx);
+      }),
+    close: () => lite.close(),
+  };
+  return db;
+}
