@@ -33,6 +33,7 @@ export const configSchema = z.object({
   DELIVERY_BACKOFF_BASE_MS: z.coerce.number().int().min(1).default(30_000),
   DELIVERY_BACKOFF_MAX_MS: z.coerce.number().int().min(1).default(3_600_000),
   DELIVERY_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
+  JOB_LOCK_MS: z.coerce.number().int().min(500).default(30_000),
   RECONCILE_INTERVAL_MS: z.coerce.number().int().min(100).default(60_000),
   RECONCILE_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
   BODY_LIMIT: z
@@ -40,6 +41,12 @@ export const configSchema = z.object({
     .regex(/^\d+(b|kb|mb)$/, 'a size such as 1mb or 512kb')
     .default('1mb'),
   INBOX_KEYS: z.string().optional(),
+  API_KEYS_FILE: z.string().min(1).optional(),
+  JWT_ISSUERS_FILE: z.string().min(1).optional(),
+  JWT_CLOCK_SKEW_S: z.coerce.number().int().min(0).max(300).default(60),
+  RATE_LIMIT_PER_S: z.coerce.number().positive().default(50),
+  RATE_LIMIT_BURST: z.coerce.number().int().min(1).default(500),
+  DEMO_KEYS: envBoolean.default(true),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
   START_REDIS: envBoolean.default(true),

@@ -1,0 +1,45 @@
+import { UnrecoverableError } from 'bullmq';
+
+/**
+ * Delivery failures. They cross the queue (BullMQ serialises errors), so they are told apart by `name`, not by
+ * `instanceof`: a permanent one is an UnrecoverableError, which BullMQ never retries.
+ */
+export class RetryableDeliveryError extends Error {
+  override readonly name = 'RetryableDeliveryError';
+  constructor(
+    message: string,
+    readonly status?: number,
+    readonly retryAfterMs?: number,
+    readonly responseBody?: string,
+  ) {
+    super(message);
+  }
+}
+
+export class PermanentDeliveryError extends UnrecoverableError {
+  override readonly name = 'PermanentDeliveryError';
+  constructor(
+    message: string,
+    readonly status?: number,
+    readonly responseBody?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Network errors, timeouts, 408, 429 and 5xx are worth retrying; any other 4xx will fail the same way again. */
+export function isRetryableStatus(status: number): boolean {
+  return status === 408 || status === 429 || status >= 500;
+}
+
+/** `Retry-After` as seconds or an HTTP date, in ms; undefined when absent or unreadable. */
+export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
+  if (!value) {
+    return undefined;
+  }
+  if (/^\d+$/.test(value.trim())) {
+    return Number(value) * 1000;
+  }
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}

@@ -1,0 +1,41 @@
+import { notFound, OperationOutcomeError } from '@medplum/core';
+import express, { type RequestHandler } from 'express';
+import helmet from 'helmet';
+import type { PipelineContext } from '../pipeline/context';
+import { adminRouter } from './admin-router';
+import { requireRole } from './auth/middleware';
+import { errorHandler } from './error-handler';
+import { healthRouter } from './health-router';
+import { hisRouter } from './his-router';
+
+export interface AppOptions {
+  /** Sets the principal or fails with 401. */
+  readonly authenticate: RequestHandler;
+  /** Per-principal rate limit, after authentication. */
+  readonly rateLimit: RequestHandler;
+}
+
+/** The Express app: security headers, body limits, routers per audience, and the one error handler. */
+export function createApp(ctx: PipelineContext, opts: AppOptions): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', 'loopback');
+  app.use(helmet());
+  const limit = ctx.config.BODY_LIMIT;
+  app.use(express.json({ limit, strict: false, type: ['application/json', 'application/fhir+json'] }));
+  app.use(express.text({ limit, type: ['text/csv'] }));
+
+  app.use('/health', healthRouter(ctx));
+  app.get('/metrics', async (_req, res) => {
+    res.type(ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics());
+  });
+  const authenticated = [opts.authenticate, opts.rateLimit];
+  app.use('/his/v1', ...authenticated, requireRole('practice', 'operator'), hisRouter(ctx));
+  app.use('/admin/v1', ...authenticated, requireRole('operator'), adminRouter(ctx));
+
+  app.use(() => {
+    throw new OperationOutcomeError(notFound);
+  });
+  app.use(errorHandler(ctx.log, limit));
+  return app;
+}

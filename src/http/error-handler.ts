@@ -1,0 +1,61 @@
+import { badRequest, isOperationOutcome, normalizeOperationOutcome, OperationOutcomeError } from '@medplum/core';
+import type { OperationOutcome } from '@medplum/fhirtypes';
+import type { ErrorRequestHandler } from 'express';
+import type { Logger } from 'pino';
+import { httpStatusOf, payloadTooLarge } from '../fhir/outcomes';
+
+/**
+ * The one place that writes error responses: anything thrown becomes an OperationOutcome with the right status.
+ * Unexpected errors answer 500 with a generic text; their details go to the log, never to the client.
+ */
+export function errorHandler(log: Logger, bodyLimit: string): ErrorRequestHandler {
+  return (err: unknown, req, res, _next) => {
+    const outcome = toOutcome(err, bodyLimit);
+    const status = outcome ? httpStatusOf(outcome) : 500;
+    if (!outcome || status >= 500) {
+      const e = err as Error;
+      log.error({ method: req.method, path: req.route ? String((req.route as { path: unknown }).path) : 'unmatched', error: e?.name, reason: e?.message }, 'unexpected error');
+    }
+    if (res.headersSent) {
+      return;
+    }
+    res
+      .status(status)
+      .type('application/fhir+json')
+      .json(
+        outcome && status < 500
+          ? outcome
+          : ({
+              resourceType: 'OperationOutcome',
+              issue: [{ severity: 'error', code: 'exception', details: { text: 'Internal error; the request was not processed' } }],
+            } satisfies OperationOutcome),
+      );
+  };
+}
+
+function toOutcome(err: unknown, bodyLimit: string): OperationOutcome | undefined {
+  if (err instanceof OperationOutcomeError) {
+    return err.outcome;
+  }
+  if (isOperationOutcome(err)) {
+    return err;
+  }
+  // body-parser's errors carry a `type`; turn the ones a client causes into clear 4xx outcomes.
+  const type = (err as { type?: string } | undefined)?.type;
+  switch (type) {
+    case 'entity.too.large':
+      return payloadTooLarge(bodyLimit);
+    case 'entity.parse.failed':
+      // Not the parser's message: it quotes the body, which may hold personal data.
+      return badRequest('Malformed JSON body', 'body');
+    case 'encoding.unsupported':
+    case 'charset.unsupported':
+      return badRequest('Unsupported body encoding or charset', 'Content-Type');
+    case 'request.aborted':
+      return badRequest('Request aborted', 'body');
+    default:
+      return err instanceof Error && 'status' in err && (err as { status: number }).status < 500
+        ? normalizeOperationOutcome(badRequest(err.message))
+        : undefined;
+  }
+}

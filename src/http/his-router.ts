@@ -1,0 +1,103 @@
+import { badRequest, notFound, OperationOutcomeError } from '@medplum/core';
+import type { OperationOutcome, OperationOutcomeIssue } from '@medplum/fhirtypes';
+import { Router, type Request } from 'express';
+import { unprocessableIssues, unsupportedMediaType } from '../fhir/outcomes';
+import type { HisDialect } from '../ingest/dialect';
+import { DIALECTS, tryGetDialect } from '../ingest/dialects';
+import { ingestRecords, type Receipt } from '../ingest/ingest';
+import type { PipelineContext } from '../pipeline/context';
+import { getHistory, tryGetInboxRow } from '../store/inbox';
+import { actorOf, assertPracticeAccess } from './request-context';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** `/his/v1`: what GP practices use. */
+export function hisRouter(ctx: PipelineContext): Router {
+  const router = Router();
+
+  router.post('/events', async (req, res) => {
+    const dialect = selectDialect(req);
+    const records = dialect.split(req.body);
+    if (records.length === 0) {
+      throw new OperationOutcomeError(badRequest('The request holds no events', 'body'));
+    }
+    const receipts = await ingestRecords(ctx, dialect, records, actorOf(req, res), (agb) =>
+      assertPracticeAccess(res, agb),
+    );
+    ctx.metrics.events.inc({ status: 'accepted' }, receipts.filter((r) => r.status === 'accepted').length);
+    ctx.metrics.events.inc({ status: 'duplicate' }, receipts.filter((r) => r.status === 'duplicate').length);
+    ctx.metrics.events.inc({ status: 'rejected' }, receipts.filter((r) => r.status === 'rejected').length);
+    if (receipts.every((r) => r.status === 'rejected')) {
+      // Nothing accepted: answer with the error itself, every issue naming its record and field.
+      throw new OperationOutcomeError(mergeRejections(receipts));
+    }
+    res.status(202).json({ receipts });
+  });
+
+  router.get('/events/:id', async (req, res) => {
+    const id = req.params.id;
+    const row = UUID.test(id) ? await tryGetInboxRow(ctx.db, id) : undefined;
+    if (!row) {
+      throw new OperationOutcomeError(notFound);
+    }
+    assertPracticeAccess(res, row.tenant);
+    const deliveries = await ctx.db.query<Record<string, unknown>>(
+      `SELECT id, destination, state, attempts, round, last_status AS "lastStatus", last_error AS "lastError",
+         updated_at AS "updatedAt", delivered_at AS "deliveredAt" FROM delivery WHERE inbox_id = $1`,
+      [id],
+    );
+    res.json({
+      id: row.id,
+      eventId: row.source_event_id,
+      practice: row.tenant,
+      dialect: row.dialect,
+      eventType: row.event_type,
+      municipality: row.municipality,
+      state: row.state,
+      stateReason: row.state_reason,
+      receivedAt: row.received_at,
+      updatedAt: row.updated_at,
+      history: await getHistory(ctx.db, id),
+      deliveries,
+    });
+  });
+
+  router.get('/schema/:dialect', (req, res) => {
+    const dialect = tryGetDialect(req.params.dialect);
+    if (!dialect) {
+      throw new OperationOutcomeError(notFound);
+    }
+    res.json(dialect.jsonSchema());
+  });
+
+  return router;
+}
+
+/** By `?dialect=`, else by media type and body (a FHIR Bundle and a generic event are both JSON). */
+function selectDialect(req: Request): HisDialect {
+  const mediaType = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+  const supported = [...new Set(DIALECTS.flatMap((d) => d.contentTypes))];
+  if (req.body === undefined || !mediaType || !supported.includes(mediaType)) {
+    throw new OperationOutcomeError(unsupportedMediaType(mediaType, supported));
+  }
+  const named = typeof req.query.dialect === 'string' ? req.query.dialect : undefined;
+  if (named) {
+    const d = tryGetDialect(named);
+    if (!d || !d.contentTypes.includes(mediaType)) {
+      throw new OperationOutcomeError(badRequest(`Unknown dialect ${named} for ${mediaType}`, 'dialect'));
+    }
+    return d;
+  }
+  const d = DIALECTS.find((x) => x.contentTypes.includes(mediaType) && x.claims(req.body));
+  if (!d) {
+    throw new OperationOutcomeError(badRequest(`No dialect accepts this ${mediaType} body`, 'body'));
+  }
+  return d;
+}
+
+function mergeRejections(receipts: readonly Receipt[]): OperationOutcome {
+  const issues: OperationOutcomeIssue[] = receipts.flatMap((r) => r.outcome?.issue ?? []);
+  const first = receipts[0]?.outcome;
+  // A lone rejection keeps its own status (400 for a wrong shape, 422 for a broken rule).
+  return receipts.length === 1 && first ? first : unprocessableIssues(issues);
+}

@@ -1,0 +1,25 @@
+import { forbidden, OperationOutcomeError } from '@medplum/core';
+import type { Request, Response } from 'express';
+import type { AuditActor } from '../audit/balp';
+import { canActForPractice } from './auth/principal';
+import { tryGetPrincipal } from './auth/middleware';
+
+/** The audit actor of a request: the authenticated principal, whom it acts for, and the client address. */
+export function actorOf(req: Request, res: Response): AuditActor {
+  const p = tryGetPrincipal(res);
+  const onBehalfOf =
+    p?.role === 'practice' && p.practices[0]
+      ? { kind: 'practice' as const, code: p.practices[0] }
+      : p?.role === 'municipality' && p.municipalities[0]
+        ? { kind: 'municipality' as const, code: p.municipalities[0] }
+        : undefined;
+  return { userId: p?.id ?? 'anonymous', onBehalfOf, accessPoint: req.ip ?? 'unknown' };
+}
+
+/** Throws 403 unless the principal may act for (send or read events of) this practice. */
+export function assertPracticeAccess(res: Response, practiceAgb: string): void {
+  const p = tryGetPrincipal(res);
+  if (p && !canActForPractice(p, practiceAgb)) {
+    throw new OperationOutcomeError(forbidden);
+  }
+}

@@ -1,0 +1,30 @@
+import { OperationOutcomeError } from '@medplum/core';
+import { assertValidResource } from '../fhir/validation';
+import type { PayloadCipher } from '../store/payload-crypto';
+import type { InboxRow } from '../store/inbox';
+import type { CanonicalEvent, RawRecord } from './dialect';
+import { tryGetDialect } from './dialects';
+
+/** What the inbox keeps of an event (encrypted): the record as the HIS sent it, so mapping can be re-run. */
+export interface StoredRecord {
+  readonly dialect: string;
+  readonly record: RawRecord;
+}
+
+/** Decrypts an inbox row and maps it again (pure and deterministic), validating every resource. */
+export function mapStoredEvent(cipher: PayloadCipher, row: InboxRow): CanonicalEvent {
+  if (!row.payload || !row.payload_key_id) {
+    throw new OperationOutcomeError({
+      resourceType: 'OperationOutcome',
+      issue: [{ severity: 'error', code: 'not-found', details: { text: 'payload purged after retention' } }],
+    });
+  }
+  const stored = cipher.decrypt(row.payload_key_id, row.payload) as StoredRecord;
+  const dialect = tryGetDialect(stored.dialect);
+  if (!dialect) {
+    throw new Error(`Unknown dialect ${stored.dialect} in inbox row ${row.id}`);
+  }
+  const event = dialect.map(stored.record);
+  event.resources.forEach(assertValidResource);
+  return event;
+}

@@ -1,0 +1,28 @@
+import pino, { type Logger } from 'pino';
+
+/**
+ * Paths that could hold personal data if someone ever logs an event or a resource by mistake: they are
+ * censored. Log messages themselves carry ids and counts only.
+ */
+export const REDACT_PATHS = [
+  '*.bsn',
+  '*.birthDate',
+  '*.name',
+  '*.given',
+  '*.family',
+  '*.identifier',
+  '*.payload',
+  '*.resource',
+  '*.resources',
+  '*.child',
+  '*.guardians',
+  '*.note',
+  '*.text',
+  'req.headers.authorization',
+  'req.headers["x-api-key"]',
+  '*.headers.authorization',
+];
+
+export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
+  return pino({ level, base: { service: 'jeugdbrug' }, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, destination);
+}

@@ -1,0 +1,49 @@
+import { ConfigError, loadConfig } from './config/config';
+import { createLogger } from './logger';
+import { startRuntime } from './runtime';
+
+/** Entry point: `npm start`. Configuration comes from the environment only (see README). */
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`);
+    process.exit(2);
+  }
+  const log = createLogger(config.LOG_LEVEL);
+  let runtime;
+  try {
+    runtime = await startRuntime(config, { logger: log });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const rt = runtime;
+  let signals = 0;
+  const stop = (signal: string) => {
+    if (++signals > 1) {
+      process.exit(1);
+    }
+    log.info({ signal }, 'shutting down');
+    const timer = setTimeout(() => {
+      log.error('shutdown timed out');
+      process.exit(1);
+    }, config.SHUTDOWN_TIMEOUT_MS);
+    timer.unref();
+    rt.shutdown().then(
+      () => process.exit(0),
+      (err: Error) => {
+        log.error({ reason: err.message }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+void main();

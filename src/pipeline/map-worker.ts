@@ -1,0 +1,97 @@
+import { OperationOutcomeError } from '@medplum/core';
+import { createHash } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
+import { consentDecision, SYSTEM_WORKER } from '../audit/balp';
+import { tryGetDestination } from '../config/registry';
+import { mapStoredEvent } from '../ingest/stored-event';
+import { ensureDelivery } from '../store/deliveries';
+import { transition, tryGetInboxRow, TERMINAL_STATES } from '../store/inbox';
+import type { PipelineContext } from './context';
+import { decideForEvent, purposeOf, reasonText } from './decide-event';
+import type { MapJobData } from './queues';
+
+/**
+ * Map stage: inbox row → FHIR (validated) → route → policy decision (audited) → a delivery, or a recorded stop.
+ * Safe to run twice for the same event: each step checks the state it moves from.
+ */
+export async function processMapJob(ctx: PipelineContext, data: MapJobData): Promise<string> {
+  const row = await tryGetInboxRow(ctx.db, data.inboxId);
+  if (!row || TERMINAL_STATES.includes(row.state)) {
+    return 'skipped';
+  }
+  if (row.state === 'decided') {
+    // Decided before a crash: make sure the deliver job exists (a no-op when it does).
+    const pending = await ctx.db.query<{ id: string; destination: string; round: number }>(
+      `SELECT id, destination, round FROM delivery WHERE inbox_id = $1 AND state = 'pending'`,
+      [row.id],
+    );
+    for (const d of pending) {
+      await ctx.queues.enqueueDeliver(d, data.traceId);
+    }
+    return 'requeued';
+  }
+  let event;
+  try {
+    event = mapStoredEvent(ctx.cipher, row);
+  } catch (err) {
+    if (err instanceof OperationOutcomeError) {
+      // The mapping rejects this record for good: retrying cannot help, a fixed mapping plus replay can.
+      await transition(ctx.db, row.id, 'failed', { from: ['received', 'mapped'], reason: 'mapping failed' });
+      return 'failed';
+    }
+    throw err;
+  }
+  if (row.state === 'received') {
+    await transition(ctx.db, row.id, 'mapped', { from: ['received'] });
+  }
+  const purpose = purposeOf(event.eventType);
+  if (!purpose) {
+    await transition(ctx.db, row.id, 'completed', { from: ['mapped'], reason: 'recorded in the consent registry' });
+    return 'completed';
+  }
+  const decision = await decideForEvent(ctx, event, purpose, new Date());
+  await ctx.audit.append(
+    row.tenant,
+    consentDecision({
+      actor: SYSTEM_WORKER,
+      permit: decision.effect === 'permit',
+      reasons: reasonText(decision),
+      patientBsn: event.patient.bsn,
+      inboxId: row.id,
+      consentIds: decision.consentIds,
+      agreement: decision.agreement,
+      municipality: event.municipalityCode,
+      purpose,
+      stage: 'map',
+    }),
+  );
+  if (decision.effect === 'deny') {
+    await transition(ctx.db, row.id, 'denied', { from: ['mapped'], reason: reasonText(decision) });
+    return 'denied';
+  }
+  const destination = tryGetDestination(ctx.registry, event.municipalityCode);
+  if (!destination) {
+    await transition(ctx.db, row.id, 'failed', {
+      from: ['mapped'],
+      reason: `no destination configured for ${event.municipalityCode}`,
+    });
+    return 'failed';
+  }
+  const delivery = await ctx.db.transaction(async (tx) => {
+    const d = await ensureDelivery(tx, {
+      id: randomUUID(),
+      inboxId: row.id,
+      destination: destination.id,
+      idempotencyKey: idempotencyKeyOf(row.id, destination.id),
+    });
+    await transition(tx, row.id, 'decided', { from: ['mapped'], reason: reasonText(decision) });
+    return d;
+  });
+  await ctx.queues.enqueueDeliver(delivery, data.traceId);
+  return 'decided';
+}
+
+/** Stable per (event, destination): a receiver sees the same key however often we retry or replay. */
+export function idempotencyKeyOf(inboxId: string, destinationId: string): string {
+  return createHash('sha256').update(`${inboxId}|${destinationId}`).digest('base64url').slice(0, 32);
+}

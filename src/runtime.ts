@@ -1,0 +1,136 @@
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import type { Worker } from 'bullmq';
+import type { Logger } from 'pino';
+import { AuditWriter } from './audit/writer';
+import type { Config } from './config/config';
+import { loadRegistry, type Registry } from './config/registry';
+import { initFhirValidation } from './fhir/validation';
+import { createApp } from './http/app';
+import { ApiKeyStore } from './http/auth/api-keys';
+import { readIssuersFile } from './http/auth/jwt';
+import { createAuthenticator } from './http/auth/middleware';
+import { createRateLimiter } from './http/auth/rate-limit';
+import { createDemoKeysIfMissing } from './http/demo-keys';
+import { createLogger } from './logger';
+import { Metrics } from './metrics';
+import type { PipelineContext } from './pipeline/context';
+import { QueueSet } from './pipeline/queue-set';
+import { reconcileOnce } from './pipeline/reconciler';
+import { provideRedis, type RedisHandle } from './pipeline/redis';
+import { startWorkers } from './pipeline/workers';
+import { openDb } from './store/db';
+import { migrate } from './store/migrate';
+import { loadPayloadCipher } from './store/payload-crypto';
+
+export interface Runtime {
+  readonly ctx: PipelineContext;
+  /** Base URL of the HTTP API when this process serves it. */
+  readonly url: string | undefined;
+  readonly redisUrl: string;
+  /** Stops accepting, drains workers, flushes audit, closes Redis and PostgreSQL: in that order. */
+  shutdown(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** Agreements and destinations given directly instead of read from CONFIG_DIR (tests, demo). */
+  readonly registry?: Registry;
+  readonly logger?: Logger;
+}
+
+/** Starts the roles this process has (`ROLE`): the API, the workers and reconciler, or both. */
+export async function startRuntime(config: Config, opts: StartOptions = {}): Promise<Runtime> {
+  const log = opts.logger ?? createLogger(config.LOG_LEVEL);
+  const registry = opts.registry ?? loadRegistry(config.configDir);
+  fs.mkdirSync(config.dataDir, { recursive: true });
+  initFhirValidation();
+  const redis: RedisHandle = await provideRedis(
+    { redisUrl: config.REDIS_URL, startRedis: config.START_REDIS, dataDir: config.dataDir },
+    log,
+  );
+  const db = await openDb({
+    databaseUrl: config.DATABASE_URL,
+    schema: config.DATABASE_SCHEMA,
+    poolSize: config.DATABASE_POOL_SIZE,
+    dataDir: config.dataDir,
+  });
+  const applied = await migrate(db);
+  if (applied.length > 0) {
+    log.info({ applied }, 'database migrated');
+  }
+  const queues = new QueueSet({ url: redis.url, maxRetriesPerRequest: null }, config.QUEUE_PREFIX, registry.destinations, config.DELIVERY_MAX_ATTEMPTS);
+  const metrics = new Metrics(() => queues.depths());
+  const ctx: PipelineContext = {
+    config,
+    db,
+    registry,
+    cipher: loadPayloadCipher(config.INBOX_KEYS, config.dataDir),
+    audit: new AuditWriter(db),
+    queues,
+    log,
+    metrics,
+  };
+
+  let server: http.Server | undefined;
+  let url: string | undefined;
+  if (config.ROLE !== 'worker') {
+    const apiKeysFile = path.resolve(config.API_KEYS_FILE ?? path.join(config.dataDir, 'api-keys.json'));
+    if (config.DEMO_KEYS) {
+      const demo = createDemoKeysIfMissing(apiKeysFile);
+      if (demo) {
+        log.info({ file: demo }, 'first start: created one demo API key per role');
+      }
+    }
+    const apiKeys = fs.existsSync(apiKeysFile) ? ApiKeyStore.fromFile(apiKeysFile) : new ApiKeyStore([]);
+    const app = createApp(ctx, {
+      authenticate: createAuthenticator({
+        apiKeys,
+        issuers: config.JWT_ISSUERS_FILE ? readIssuersFile(config.JWT_ISSUERS_FILE) : [],
+        clockSkewSeconds: config.JWT_CLOCK_SKEW_S,
+      }),
+      rateLimit: createRateLimiter({ ratePerSecond: config.RATE_LIMIT_PER_S, burst: config.RATE_LIMIT_BURST }),
+    });
+    server = http.createServer(app);
+    await new Promise<void>((resolve, reject) => {
+      server?.once('error', reject);
+      server?.listen(config.PORT, config.HOST, resolve);
+    });
+    const addr = server.address();
+    url = typeof addr === 'object' && addr ? `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${addr.port}` : undefined;
+    log.info({ url, role: config.ROLE, database: db.kind }, 'API listening');
+  }
+
+  let workers: Worker[] = [];
+  let reconcileTimer: NodeJS.Timeout | undefined;
+  if (config.ROLE !== 'api') {
+    workers = startWorkers(ctx);
+    const reconcile = () =>
+      reconcileOnce(ctx).catch((err: Error) => log.warn({ error: err.name, reason: err.message }, 'reconcile failed'));
+    // At start-up nothing can be in flight in this process yet: reconcile everything, then periodically.
+    void reconcileOnce(ctx, 0).catch((err: Error) => log.warn({ reason: err.message }, 'reconcile failed'));
+    reconcileTimer = setInterval(reconcile, config.RECONCILE_INTERVAL_MS);
+    reconcileTimer.unref();
+    log.info({ queues: workers.map((w) => w.name) }, 'workers started');
+  }
+
+  let stopping: Promise<void> | undefined;
+  const shutdown = () =>
+    (stopping ??= (async () => {
+      if (server) {
+        const s = server;
+        await new Promise<void>((resolve) => {
+          s.close(() => resolve());
+          s.closeIdleConnections();
+        });
+      }
+      clearInterval(reconcileTimer);
+      await Promise.all(workers.map((w) => w.close()));
+      await ctx.audit.flush();
+      await queues.close();
+      await redis.stop();
+      await db.close();
+      log.info('stopped');
+    })());
+  return { ctx, url, redisUrl: redis.url, shutdown };
+}

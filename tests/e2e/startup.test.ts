@@ -1,0 +1,68 @@
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { exited, spawnProduct } from '../helpers/product-process';
+import { TEST_DATABASE_URL } from '../helpers/test-runtime';
+import { waitFor } from '../helpers/wait-for';
+
+async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as net.AddressInfo).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+describe('npm start', () => {
+  const cases: [string, Record<string, string>][] = [
+    ['embedded PGlite storage when DATABASE_URL is unset', {}],
+    ['PostgreSQL when DATABASE_URL is set', { DATABASE_URL: TEST_DATABASE_URL, DATABASE_SCHEMA: `startup_${process.pid}` }],
+  ];
+
+  it.each(cases)('is ready within 20 s with %s, and stops cleanly on SIGTERM', async (_name, extra) => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jeugdbrug-start-'));
+    const port = await freePort();
+    const child = spawnProduct(
+      { PORT: String(port), DATA_DIR: dataDir, QUEUE_PREFIX: `{start${process.pid}${port}}`, LOG_LEVEL: 'info', ...extra },
+      path.join(dataDir, 'out.log'),
+    );
+    try {
+      const started = Date.now();
+      await waitFor(
+        '/health/ready',
+        async () => (await fetch(`http://127.0.0.1:${port}/health/ready`)).status === 200,
+        20_000,
+        200,
+      );
+      expect(Date.now() - started).toBeLessThan(20_000);
+      // First start creates one demo key per role; the practice key works.
+      const keys = fs.readFileSync(path.join(dataDir, 'demo-keys.txt'), 'utf8');
+      const practiceKey = /^practice\s+(\S+)$/m.exec(keys)?.[1];
+      expect(practiceKey).toMatch(/^jb_/);
+      const res = await fetch(`http://127.0.0.1:${port}/his/v1/events/00000000-0000-4000-8000-000000000000`, {
+        headers: { authorization: `Bearer ${practiceKey}` },
+      });
+      expect(res.status).toBe(404);
+      child.kill('SIGTERM');
+      expect(await exited(child)).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+      if (extra.DATABASE_SCHEMA) {
+        const c = new pg.Client({ connectionString: TEST_DATABASE_URL });
+        await c.connect();
+        await c.query(`DROP SCHEMA IF EXISTS ${extra.DATABASE_SCHEMA} CASCADE`);
+        await c.end();
+      }
+    }
+  }, 60_000);
+
+  it('exits with one clear message naming a bad configuration key', async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jeugdbrug-start-'));
+    const log = path.join(dataDir, 'out.log');
+    const child = spawnProduct({ PORT: 'not-a-port', DATA_DIR: dataDir }, log);
+    expect(await exited(child)).toBe(2);
+    expect(fs.readFileSync(log, 'utf8')).toMatch(/^Invalid configuration: PORT: /m);
+  }, 30_000);
+});

@@ -1,0 +1,31 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const ROOT = path.resolve(__dirname, '../..');
+
+/** Runs the product as `npm start` does (tsx src/main.ts), as a separate process with the given environment. */
+export function spawnProduct(env: Record<string, string>, logFile: string): ChildProcess {
+  const out = fs.openSync(logFile, 'a');
+  const childEnv: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, ...env };
+  return spawn(path.join(ROOT, 'node_modules/.bin/tsx'), ['src/main.ts'], {
+    cwd: ROOT,
+    env: childEnv,
+    stdio: ['ignore', out, out],
+  });
+}
+
+/** Resolves with the exit code once the process has ended. */
+export function exited(child: ChildProcess): Promise<number | null> {
+  return child.exitCode !== null ? Promise.resolve(child.exitCode) : new Promise((r) => child.once('exit', (code) => r(code)));
+}
+
+/** Writes agreements and destinations as configuration files, as an operator would. */
+export function writeConfigDir(dir: string, files: { agreements: unknown[]; destinations: unknown[] }): void {
+  for (const [kind, items] of Object.entries(files)) {
+    fs.mkdirSync(path.join(dir, kind), { recursive: true });
+    (items as unknown[]).forEach((item, i) =>
+      fs.writeFileSync(path.join(dir, kind, `${i}.json`), JSON.stringify(item, null, 2)),
+    );
+  }
+}

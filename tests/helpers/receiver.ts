@@ -1,0 +1,86 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface ReceivedRequest {
+  readonly idempotencyKey: string;
+  readonly body: unknown;
+  readonly at: number;
+}
+
+/** How the stand-in answers the next request. */
+export type ReceiverMode =
+  | { kind: 'ok' }
+  | { kind: 'status'; status: number; body?: string; retryAfter?: string }
+  | { kind: 'slow'; delayMs: number }
+  | { kind: 'drop' };
+
+/**
+ * A stand-in municipality FHIR endpoint on 127.0.0.1: stores each idempotency key once (as a real receiver
+ * should), counts every hit, and can be told to fail, stall, drop connections, or go away altogether.
+ */
+export class TestReceiver {
+  /** Every request that reached us, duplicates included. */
+  readonly hits: ReceivedRequest[] = [];
+  /** What was stored: one entry per idempotency key. */
+  readonly stored = new Map<string, ReceivedRequest>();
+  mode: ReceiverMode = { kind: 'ok' };
+  private server: http.Server | undefined;
+  private port = 0;
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}/fhir`;
+  }
+
+  async start(): Promise<this> {
+    this.server = http.createServer((req, res) => this.handle(req, res));
+    await new Promise<void>((r) => this.server!.listen(this.port, '127.0.0.1', r));
+    this.port = (this.server.address() as AddressInfo).port;
+    return this;
+  }
+
+  /** Stops listening (connections refused) but keeps the port, so `start()` brings it back at the same URL. */
+  async stop(): Promise<void> {
+    const s = this.server;
+    this.server = undefined;
+    if (s) {
+      s.closeAllConnections();
+      await new Promise<void>((r) => s.close(() => r()));
+    }
+  }
+
+  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const key = String(req.headers['idempotency-key'] ?? '');
+      const body: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8') || 'null');
+      const mode = this.mode;
+      const hit = { idempotencyKey: key, body, at: Date.now() };
+      this.hits.push(hit);
+      const accept = () => {
+        if (!this.stored.has(key)) {
+          this.stored.set(key, hit);
+        }
+        res.writeHead(200, { 'content-type': 'application/fhir+json' });
+        res.end(JSON.stringify({ resourceType: 'Bundle', type: 'transaction-response' }));
+      };
+      switch (mode.kind) {
+        case 'ok':
+          return accept();
+        case 'slow':
+          setTimeout(accept, mode.delayMs);
+          return;
+        case 'status':
+          res.writeHead(mode.status, {
+            'content-type': 'application/fhir+json',
+            ...(mode.retryAfter ? { 'retry-after': mode.retryAfter } : {}),
+          });
+          res.end(mode.body ?? JSON.stringify({ resourceType: 'OperationOutcome', issue: [] }));
+          return;
+        case 'drop':
+          req.socket.destroy();
+          return;
+      }
+    });
+  }
+}

@@ -1,0 +1,144 @@
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { loadConfig } from '../../src/config/config';
+import { buildRegistry, type Registry } from '../../src/config/registry';
+import { createApiKeyEntry, writeApiKeyFile, type ApiKeyEntry } from '../../src/http/auth/api-keys';
+import type { Role } from '../../src/http/auth/principal';
+import { createLogger } from '../../src/logger';
+import { startRuntime, type Runtime } from '../../src/runtime';
+import { buildAgreement, buildDestination, MUNICIPALITY, OTHER_PRACTICE_AGB, PRACTICE_AGB } from './builders';
+
+export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/test';
+export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+export type KeyName = 'practice' | 'otherPractice' | 'municipality' | 'otherMunicipality' | 'auditor' | 'operator';
+
+/** Isolation for one test file: its own PostgreSQL schema, queue prefix, data directory and API keys. */
+export interface TestEnv {
+  readonly schema: string;
+  readonly prefix: string;
+  readonly dataDir: string;
+  readonly apiKeysFile: string;
+  readonly keys: Record<KeyName, string>;
+  readonly logFile: string;
+  /** The environment a product process needs to join this test's storage and queues. */
+  readonly env: Record<string, string>;
+}
+
+export function createTestEnv(extra: Record<string, string> = {}): TestEnv {
+  const id = randomBytes(5).toString('hex');
+  const schema = `t_${id}`;
+  const prefix = `{t${id}}`;
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jeugdbrug-test-'));
+  const apiKeysFile = path.join(dataDir, 'api-keys.json');
+  const grants: Record<KeyName, { role: Role; practices?: string[]; municipalities?: string[] }> = {
+    practice: { role: 'practice', practices: [PRACTICE_AGB] },
+    otherPractice: { role: 'practice', practices: [OTHER_PRACTICE_AGB] },
+    municipality: { role: 'municipality', municipalities: [MUNICIPALITY] },
+    otherMunicipality: { role: 'municipality', municipalities: ['GM0344'] },
+    auditor: { role: 'auditor', practices: ['*'], municipalities: ['*'] },
+    operator: { role: 'operator', practices: ['*'], municipalities: ['*'] },
+  };
+  let entries: ApiKeyEntry[] = [];
+  const keys = {} as Record<KeyName, string>;
+  for (const [name, grant] of Object.entries(grants) as [KeyName, (typeof grants)[KeyName]][]) {
+    const created = createApiKeyEntry({ ...grant, id: name.toLowerCase() }, entries);
+    entries = created.entries;
+    keys[name] = created.key;
+  }
+  writeApiKeyFile(apiKeysFile, entries);
+  const env: Record<string, string> = {
+    DATABASE_URL: TEST_DATABASE_URL,
+    DATABASE_SCHEMA: schema,
+    REDIS_URL: TEST_REDIS_URL,
+    QUEUE_PREFIX: prefix,
+    DATA_DIR: dataDir,
+    API_KEYS_FILE: apiKeysFile,
+    DEMO_KEYS: 'false',
+    HOST: '127.0.0.1',
+    PORT: '0',
+    LOG_LEVEL: 'info',
+    INBOX_KEYS: `test:${randomBytes(32).toString('base64')}`,
+    // Fast retries so failure tests finish in seconds; the production policy is in queues.ts.
+    DELIVERY_BACKOFF_BASE_MS: '100',
+    DELIVERY_BACKOFF_MAX_MS: '500',
+    DELIVERY_MAX_ATTEMPTS: '4',
+    DELIVERY_TIMEOUT_MS: '2000',
+    RECONCILE_INTERVAL_MS: '3600000',
+    RECONCILE_GRACE_MS: '0',
+    JOB_LOCK_MS: '2000',
+    ...extra,
+  };
+  return { schema, prefix, dataDir, apiKeysFile, keys, logFile: path.join(dataDir, 'app.log'), env };
+}
+
+export interface TestApp {
+  readonly rt: Runtime;
+  readonly url: string;
+  readonly testEnv: TestEnv;
+  /** fetch against the app with the named key (or none). */
+  request(pathname: string, init?: RequestInit & { key?: KeyName | null; json?: unknown }): Promise<Response>;
+  close(): Promise<void>;
+}
+
+/** Starts the product in this process (ROLE=all by default) on this test's storage and queues. */
+export async function startTestApp(opts: {
+  receiverUrl?: string;
+  registry?: Registry;
+  env?: Record<string, string>;
+  testEnv?: TestEnv;
+}): Promise<TestApp> {
+  const testEnv = opts.testEnv ?? createTestEnv(opts.env);
+  const config = loadConfig({ ...testEnv.env, ...opts.env });
+  const registry =
+    opts.registry ??
+    buildRegistry({ agreements: [buildAgreement()], destinations: opts.receiverUrl ? [buildDestination(opts.receiverUrl)] : [] });
+  const logger = createLogger(config.LOG_LEVEL, fs.createWriteStream(testEnv.logFile, { flags: 'a' }));
+  const rt = await startRuntime(config, { registry, logger });
+  const url = rt.url ?? '';
+  return {
+    rt,
+    url,
+    testEnv,
+    request(pathname, init = {}) {
+      const { key = 'practice', json, ...rest } = init;
+      const headers = new Headers(rest.headers);
+      if (key) {
+        headers.set('authorization', `Bearer ${testEnv.keys[key]}`);
+      }
+      if (json !== undefined) {
+        headers.set('content-type', 'application/json');
+      }
+      return fetch(`${url}${pathname}`, {
+        ...rest,
+        headers,
+        ...(json !== undefined ? { method: rest.method ?? 'POST', body: JSON.stringify(json) } : {}),
+      });
+    },
+    async close() {
+      await rt.shutdown();
+    },
+  };
+}
+
+/** Drops the test's schema and queue keys. */
+export async function cleanupTestEnv(testEnv: TestEnv): Promise<void> {
+  const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
+  await client.connect();
+  await client.query(`DROP SCHEMA IF EXISTS ${testEnv.schema} CASCADE`);
+  await client.end();
+  const redis = new Redis(TEST_REDIS_URL);
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${testEnv.prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) {
+      await redis.del(...keys);
+    }
+  } while (cursor !== '0');
+  redis.disconnect();
+}
