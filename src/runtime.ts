@@ -74,6 +74,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
 
   let server: http.Server | undefined;
   let url: string | undefined;
+  let stopWatching = (): void => undefined;
   if (config.ROLE !== 'worker') {
     const apiKeysFile = path.resolve(config.API_KEYS_FILE ?? path.join(config.dataDir, 'api-keys.json'));
     if (config.DEMO_KEYS) {
@@ -82,7 +83,17 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
         log.info({ file: demo }, 'first start: created one demo API key per role');
       }
     }
-    const apiKeys = fs.existsSync(apiKeysFile) ? ApiKeyStore.fromFile(apiKeysFile) : new ApiKeyStore([]);
+    const apiKeys = ApiKeyStore.fromFile(apiKeysFile);
+    // A revocation (scripts/api-key.ts revoke) takes effect within seconds, without a restart.
+    fs.watchFile(apiKeysFile, { interval: 2000 }, () => {
+      try {
+        apiKeys.reload();
+        log.info('API keys reloaded');
+      } catch (err) {
+        log.error({ reason: (err as Error).message }, 'API key file invalid; keeping the previous keys');
+      }
+    });
+    stopWatching = () => fs.unwatchFile(apiKeysFile);
     const app = createApp(ctx, {
       authenticate: createAuthenticator({
         apiKeys,
@@ -124,6 +135,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
           s.closeIdleConnections();
         });
       }
+      stopWatching();
       clearInterval(reconcileTimer);
       await Promise.all(workers.map((w) => w.close()));
       await ctx.audit.flush();

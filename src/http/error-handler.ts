@@ -23,7 +23,7 @@ export function errorHandler(log: Logger, bodyLimit: string): ErrorRequestHandle
       .status(status)
       .type('application/fhir+json')
       .json(
-        outcome && status < 500
+        outcome && (status < 500 || status === 503)
           ? outcome
           : ({
               resourceType: 'OperationOutcome',

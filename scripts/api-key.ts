@@ -1,0 +1,112 @@
+/**
+ * Manages API keys in api-keys.json, which holds only their hashes.
+ *
+ *   tsx scripts/api-key.ts create --role practice --practice 01234567 [--municipality GM0226] [--id his-a] [--file f]
+ *   tsx scripts/api-key.ts list [--file f]
+ *   tsx scripts/api-key.ts revoke --id his-a [--file f]
+ *
+ * The file defaults to $API_KEYS_FILE when set, else $DATA_DIR/api-keys.json (the server's default too). `create` prints the key once, alone on stdout so it can be piped
+ * into a secret store; it cannot be recovered afterwards.
+ */
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  createApiKeyEntry,
+  readApiKeyFile,
+  revokeApiKeyEntry,
+  writeApiKeyFile,
+  type ApiKeyEntry,
+} from '../src/http/auth/api-keys';
+import { isRole } from '../src/http/auth/principal';
+
+/** Where the CLI writes: stdout for data (the key, the list), stderr for messages. */
+export interface CliIo {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+const USAGE = `usage:
+  api-key create --role <practice|municipality|auditor|operator> [--practice AGB]... [--municipality GMxxxx]... [--id ID] [--file FILE]
+  api-key list [--file FILE]
+  api-key revoke --id ID [--file FILE]`;
+
+/** Runs one CLI command and returns the exit code; never calls process.exit, so tests can drive it. */
+export function runApiKeyCli(
+  argv: readonly string[],
+  io: CliIo,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): number {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      strict: true,
+      options: {
+        role: { type: 'string' },
+        practice: { type: 'string', multiple: true },
+        municipality: { type: 'string', multiple: true },
+        id: { type: 'string' },
+        file: { type: 'string' },
+      },
+    });
+  } catch (err) {
+    io.err(`${(err as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  // The same variable the server reads, so that a key created without --file lands where the server looks.
+  const file = values.file ?? (env.API_KEYS_FILE || path.join(env.DATA_DIR || './data', 'api-keys.json'));
+  try {
+    switch (positionals[0] ?? '') {
+      case 'create': {
+        if (!isRole(values.role)) {
+          io.err(`--role is required: practice, municipality, auditor or operator\n${USAGE}`);
+          return 2;
+        }
+        const { key, entry, entries } = createApiKeyEntry(
+          { role: values.role, practices: values.practice, municipalities: values.municipality, id: values.id },
+          readApiKeyFile(file),
+        );
+        writeApiKeyFile(file, entries);
+        io.err(`Created API key ${entry.id} (${describe(entry)}) in ${file}. Store it now; it is not shown again.`);
+        io.out(key);
+        return 0;
+      }
+      case 'list':
+        for (const e of readApiKeyFile(file)) {
+          io.out(`${e.id}\t${describe(e)}\t${e.created ?? '-'}\t${e.disabled ? 'revoked' : 'active'}`);
+        }
+        return 0;
+      case 'revoke':
+        if (!values.id) {
+          io.err(`--id is required\n${USAGE}`);
+          return 2;
+        }
+        writeApiKeyFile(file, revokeApiKeyEntry(readApiKeyFile(file), values.id));
+        io.err(`Revoked API key ${values.id} in ${file}.`);
+        return 0;
+      default:
+        io.err(USAGE);
+        return 2;
+    }
+  } catch (err) {
+    io.err((err as Error).message);
+    return 1;
+  }
+}
+
+function describe(e: ApiKeyEntry): string {
+  const scope = [
+    e.practices?.length ? `practices ${e.practices.join(',')}` : '',
+    e.municipalities?.length ? `municipalities ${e.municipalities.join(',')}` : '',
+  ].filter(Boolean);
+  return [e.role, ...scope].join(' ');
+}
+
+if (require.main === module) {
+  process.exitCode = runApiKeyCli(process.argv.slice(2), {
+    out: (line) => process.stdout.write(`${line}\n`),
+    err: (line) => process.stderr.write(`${line}\n`),
+  });
+}

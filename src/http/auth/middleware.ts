@@ -1,0 +1,120 @@
+import { getStatus, OperationOutcomeError, unauthorized } from '@medplum/core';
+import type { Request, RequestHandler, Response } from 'express';
+import { API_KEY_PREFIX } from './api-keys';
+import { authenticationRequired, invalidApiKey, unauthorizedBecause } from './auth-outcomes';
+import { createJwtVerifier, type IssuerConfig } from './jwt';
+import { assertRole, isRole, type Principal, type Role } from './principal';
+
+/** Anything that turns an API key into a principal or throws a 401; `ApiKeyStore` is the real one. */
+export interface ApiKeyVerifier {
+  verify(key: string): Principal;
+}
+
+/** What the authenticator trusts. */
+export interface AuthenticatorOptions {
+  readonly apiKeys: ApiKeyVerifier;
+  readonly issuers: readonly IssuerConfig[];
+  /** Allowed clock difference for JWT `exp`/`nbf`, in seconds (default 60, at most 300). */
+  readonly clockSkewSeconds?: number;
+}
+
+const PRINCIPAL_LOCAL = 'principal';
+// RFC 6750 token68 syntax; anything else after "Bearer" cannot be a token we issued or accept.
+const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
+const bothCredentials = unauthorizedBecause('Send one credential: Authorization or X-API-Key, not both');
+const unsupportedScheme = unauthorizedBecause('Unsupported authorization scheme; use Bearer');
+
+/** Stores the authenticated caller for the rest of the request. */
+export function setPrincipal(res: Pick<Response, 'locals'>, principal: Principal): void {
+  res.locals[PRINCIPAL_LOCAL] = principal;
+}
+
+/** The authenticated caller, or undefined on a route without authentication. */
+export function tryGetPrincipal(res: Pick<Response, 'locals'>): Principal | undefined {
+  const value: unknown = res.locals[PRINCIPAL_LOCAL];
+  return isPrincipal(value) ? value : undefined;
+}
+
+/** The authenticated caller; throws a 401 when the request was not authenticated. */
+export function getPrincipal(res: Pick<Response, 'locals'>): Principal {
+  const principal = tryGetPrincipal(res);
+  if (!principal) {
+    throw new OperationOutcomeError(unauthorized);
+  }
+  return principal;
+}
+
+function isPrincipal(value: unknown): value is Principal {
+  if (typeof value !== 'object' || value === null) {
+    return false;
+  }
+  const v = value as Record<string, unknown>;
+  return (
+    typeof v.id === 'string' &&
+    isRole(v.role) &&
+    Array.isArray(v.practices) &&
+    Array.isArray(v.municipalities) &&
+    (v.via === 'api-key' || v.via === 'jwt')
+  );
+}
+
+/**
+ * Middleware that authenticates every request: `Authorization: Bearer <jb_… API key | JWT>` or `X-API-Key`.
+ * Sets the principal on success; on failure passes the OperationOutcomeError to `next` for the error handler.
+ */
+export function createAuthenticator(options: AuthenticatorOptions): RequestHandler {
+  const jwt = createJwtVerifier(options.issuers, { clockSkewSeconds: options.clockSkewSeconds });
+
+  async function authenticate(req: Request): Promise<Principal> {
+    const authorization = req.get('authorization');
+    const apiKey = req.get('x-api-key');
+    // Two credentials could name two different callers; picking one silently would hide a client bug.
+    if (authorization !== undefined && apiKey !== undefined) {
+      throw new OperationOutcomeError(bothCredentials);
+    }
+    if (apiKey !== undefined) {
+      if (!apiKey.startsWith(API_KEY_PREFIX)) {
+        throw new OperationOutcomeError(invalidApiKey);
+      }
+      return options.apiKeys.verify(apiKey);
+    }
+    if (authorization === undefined) {
+      throw new OperationOutcomeError(authenticationRequired);
+    }
+    const token = BEARER.exec(authorization)?.[1];
+    if (token === undefined) {
+      throw new OperationOutcomeError(unsupportedScheme);
+    }
+    return token.startsWith(API_KEY_PREFIX) ? options.apiKeys.verify(token) : jwt.verify(token);
+  }
+
+  return async (req, res, next) => {
+    let principal: Principal;
+    try {
+      principal = await authenticate(req);
+    } catch (err) {
+      if (err instanceof OperationOutcomeError && getStatus(err.outcome) === 401) {
+        // RFC 6750: a 401 tells the client which scheme to use, and whether the credential it sent was bad.
+        const sent = req.get('authorization') !== undefined || req.get('x-api-key') !== undefined;
+        res.set('WWW-Authenticate', `Bearer realm="jeugdbrug"${sent ? ', error="invalid_token"' : ''}`);
+      }
+      next(err);
+      return;
+    }
+    setPrincipal(res, principal);
+    next();
+  };
+}
+
+/** Middleware that lets only principals with one of the roles through (403 otherwise, 401 if unauthenticated). */
+export function requireRole(...roles: readonly Role[]): RequestHandler {
+  return (_req, res, next) => {
+    try {
+      assertRole(getPrincipal(res), ...roles);
+    } catch (err) {
+      next(err);
+      return;
+    }
+    next();
+  };
+}

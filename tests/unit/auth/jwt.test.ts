@@ -1,0 +1,228 @@
+import { unauthorizedTokenAudience, unauthorizedTokenExpired } from '@medplum/core';
+import { httpStatusOf } from '../../../src/fhir/outcomes';
+import { exportJWK, generateKeyPair, SignJWT, UnsecuredJWT, type JWK, type KeyLike } from 'jose';
+import { ConfigError } from '../../../src/config/config';
+import { unauthorizedTokenNotYetValid } from '../../../src/http/auth/auth-outcomes';
+import {
+  createJwtVerifier,
+  parseIssuersFile,
+  type IssuerConfigInput,
+  type JwtVerifier,
+} from '../../../src/http/auth/jwt';
+import { deadUrl, issueTexts, outcomeErrorOf, startJwksServer, type TestServer } from './helpers';
+
+const ISSUER = 'https://idp.example.test/realms/his';
+const AUDIENCE = 'https://jeugdbrug.example.test/fhir';
+const KID = 'key-1';
+
+let jwks: TestServer;
+let signingKey: KeyLike;
+let otherKey: KeyLike;
+let verifier: JwtVerifier;
+
+function issuer(overrides: Partial<IssuerConfigInput> = {}): IssuerConfigInput {
+  return { issuer: ISSUER, jwksUri: `${jwks.url}/jwks`, audience: AUDIENCE, ...overrides };
+}
+
+beforeAll(async () => {
+  const pair = await generateKeyPair('ES256');
+  signingKey = pair.privateKey;
+  otherKey = (await generateKeyPair('ES256')).privateKey;
+  const publicJwk: JWK = { ...(await exportJWK(pair.publicKey)), kid: KID, alg: 'ES256', use: 'sig' };
+  jwks = await startJwksServer([publicJwk]);
+  verifier = createJwtVerifier(parseIssuersFile([issuer()], 'issuers.json'), { clockSkewSeconds: 60 });
+});
+
+afterAll(async () => {
+  await jwks.close();
+});
+
+const nowSeconds = (): number => Math.floor(Date.now() / 1000);
+
+interface TokenOptions {
+  claims?: Record<string, unknown>;
+  key?: KeyLike;
+  iss?: string;
+  aud?: string;
+  sub?: string | null;
+  /** Seconds from now. */
+  exp?: number | null;
+  nbf?: number;
+}
+
+/** A signed token with sensible defaults: a practice client of the configured issuer, valid for five minutes. */
+function token(o: TokenOptions = {}): Promise<string> {
+  const jwt = new SignJWT({ jeugdbrug_role: 'practice', jeugdbrug_practices: ['01234567'], ...o.claims })
+    .setProtectedHeader({ alg: 'ES256', kid: KID, typ: 'JWT' })
+    .setIssuer(o.iss ?? ISSUER)
+    .setAudience(o.aud ?? AUDIENCE)
+    .setIssuedAt();
+  if (o.sub !== null) {
+    jwt.setSubject(o.sub ?? 'his-vendor-a');
+  }
+  if (o.exp !== null) {
+    jwt.setExpirationTime(nowSeconds() + (o.exp ?? 300));
+  }
+  if (o.nbf !== undefined) {
+    jwt.setNotBefore(nowSeconds() + o.nbf);
+  }
+  return jwt.sign(o.key ?? signingKey);
+}
+
+describe('JWT verification', () => {
+  it('turns a valid token into a principal that keeps only subject and scope', async () => {
+    const principal = await verifier.verify(
+      await token({ claims: { name: 'Jan Jansen', email: 'jan@example.test', jeugdbrug_municipalities: ['GM0226'] } }),
+    );
+    expect(principal).toEqual({
+      id: `jwt:${ISSUER}#his-vendor-a`,
+      role: 'practice',
+      practices: ['01234567'],
+      municipalities: ['GM0226'],
+      via: 'jwt',
+    });
+  });
+
+  it.each<[string, TokenOptions]>([
+    ['a token that expired within the clock skew', { exp: -30 }],
+    ['a token that becomes valid within the clock skew', { nbf: 30 }],
+    ['an auditor token with all practices', { claims: { jeugdbrug_role: 'auditor', jeugdbrug_practices: ['*'] } }],
+  ])('accepts %s', async (_name, options) => {
+    await expect(verifier.verify(await token(options))).resolves.toMatchObject({ via: 'jwt' });
+  });
+
+  const malformed = ['Unauthorized', 'Token is malformed'];
+  const badSignature = ['Unauthorized', 'Token signature is invalid'];
+  const badClaims = ['Unauthorized', 'Token does not grant a valid jeugdbrug role and scope'];
+  it.each<[string, () => Promise<string>, (string | undefined)[]]>([
+    ['an expired token', () => token({ exp: -120 }), issueTexts(unauthorizedTokenExpired)],
+    ['a token not yet valid beyond the skew', () => token({ nbf: 120 }), issueTexts(unauthorizedTokenNotYetValid)],
+    [
+      'a token for another audience',
+      () => token({ aud: 'https://other.example.test' }),
+      issueTexts(unauthorizedTokenAudience),
+    ],
+    ['a token signed with another key', () => token({ key: otherKey }), badSignature],
+    [
+      'a token from an unknown issuer',
+      () => token({ iss: 'https://evil.example.test' }),
+      ['Unauthorized', 'Token issuer is not trusted'],
+    ],
+    ['a token without an issuer', () => token({ iss: '' }), ['Unauthorized', 'Token issuer is not trusted']],
+    ['a token without exp', () => token({ exp: null }), badClaims],
+    ['a token without sub', () => token({ sub: null }), badClaims],
+    ['a token without a role', () => token({ claims: { jeugdbrug_role: undefined } }), badClaims],
+    ['a token with an unknown role', () => token({ claims: { jeugdbrug_role: 'admin' } }), badClaims],
+    ['a practice token for all practices', () => token({ claims: { jeugdbrug_practices: ['*'] } }), badClaims],
+    ['a practice token with a bad AGB code', () => token({ claims: { jeugdbrug_practices: ['0123'] } }), badClaims],
+    [
+      'a token whose scope is a string, not an array',
+      () => token({ claims: { jeugdbrug_practices: '01234567' } }),
+      badClaims,
+    ],
+    ['a token that is not a JWT', () => Promise.resolve('not-a-jwt'), malformed],
+    ['a token whose payload is not JSON', () => Promise.resolve('eyJhbGciOiJFUzI1NiJ9.bm90IGpzb24.c2ln'), malformed],
+    [
+      'an unsigned token (alg none)',
+      () =>
+        Promise.resolve(
+          new UnsecuredJWT({ jeugdbrug_role: 'operator' })
+            .setIssuer(ISSUER)
+            .setAudience(AUDIENCE)
+            .setSubject('x')
+            .setExpirationTime('5m')
+            .encode(),
+        ),
+      badSignature,
+    ],
+    [
+      'a token signed with HMAC',
+      () =>
+        new SignJWT({ jeugdbrug_role: 'operator' })
+          .setProtectedHeader({ alg: 'HS256', kid: KID })
+          .setIssuer(ISSUER)
+          .setAudience(AUDIENCE)
+          .setSubject('x')
+          .setExpirationTime('5m')
+          .sign(new TextEncoder().encode('a shared secret that nobody configured')),
+      badSignature,
+    ],
+  ])('refuses %s with a 401 saying why', async (_name, make, texts) => {
+    const err = await outcomeErrorOf(async () => verifier.verify(await make()));
+    expect(httpStatusOf(err.outcome)).toBe(401);
+    expect(issueTexts(err.outcome)).toEqual(texts);
+  });
+
+  it('refuses a role the issuer may not grant', async () => {
+    const limited = createJwtVerifier(parseIssuersFile([issuer({ allowedRoles: ['practice'] })], 'issuers.json'));
+    await expect(limited.verify(await token())).resolves.toMatchObject({ role: 'practice' });
+    const err = await outcomeErrorOf(async () =>
+      limited.verify(await token({ claims: { jeugdbrug_role: 'operator', jeugdbrug_practices: [] } })),
+    );
+    expect(issueTexts(err.outcome)).toEqual(badClaims);
+  });
+
+  it('reads role and scope from configured claim names', async () => {
+    const custom = createJwtVerifier(
+      parseIssuersFile([issuer({ roleClaim: 'role', municipalitiesClaim: 'gm' })], 'issuers.json'),
+    );
+    const principal = await custom.verify(await token({ claims: { role: 'municipality', gm: ['GM1734'] } }));
+    expect(principal).toMatchObject({ role: 'municipality', municipalities: ['GM1734'] });
+  });
+
+  it('honours a smaller clock skew', async () => {
+    const strict = createJwtVerifier(parseIssuersFile([issuer()], 'issuers.json'), { clockSkewSeconds: 0 });
+    const err = await outcomeErrorOf(async () => strict.verify(await token({ exp: -30 })));
+    expect(err.outcome).toEqual(unauthorizedTokenExpired);
+  });
+
+  it('answers 503, not 401, when the issuer key set cannot be fetched', async () => {
+    const offline = createJwtVerifier(parseIssuersFile([issuer({ jwksUri: `${await deadUrl()}/jwks` })], 'x'));
+    const err = await outcomeErrorOf(async () => offline.verify(await token()));
+    expect(httpStatusOf(err.outcome)).toBe(503);
+  });
+
+  it.each([-1, 301, Number.NaN])('refuses a clock skew of %p seconds', (skew) => {
+    expect(() => createJwtVerifier([], { clockSkewSeconds: skew })).toThrow(ConfigError);
+  });
+});
+
+describe('parseIssuersFile', () => {
+  const base = { issuer: ISSUER, jwksUri: 'https://idp.example.test/jwks', audience: AUDIENCE };
+
+  it('applies the default claim names, roles and algorithms', () => {
+    expect(parseIssuersFile([base], 'issuers.json')).toEqual([
+      {
+        ...base,
+        roleClaim: 'jeugdbrug_role',
+        practicesClaim: 'jeugdbrug_practices',
+        municipalitiesClaim: 'jeugdbrug_municipalities',
+        allowedRoles: ['practice', 'municipality', 'auditor', 'operator'],
+        algorithms: ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'],
+      },
+    ]);
+  });
+
+  it.each([
+    ['a file that is not an array', base, 'issuers.json: expected an array'],
+    ['a missing audience', [{ ...base, audience: undefined }], 'issuers.json: issuer 0: audience:'],
+    ['an empty audience list', [{ ...base, audience: [] }], 'issuer 0: audience:'],
+    [
+      'plain http to another host',
+      [{ ...base, jwksUri: 'http://idp.example.test/jwks' }],
+      'issuer 0: jwksUri: https is required',
+    ],
+    ['a jwksUri that is not a URL', [{ ...base, jwksUri: 'idp' }], 'issuer 0: jwksUri:'],
+    ['a symmetric algorithm', [{ ...base, algorithms: ['HS256'] }], 'issuer 0: algorithms.0:'],
+    ['an unknown role', [{ ...base, allowedRoles: ['admin'] }], 'issuer 0: allowedRoles.0:'],
+    ['a misspelt field', [{ ...base, roleclaim: 'x' }], 'issuer 0: Unrecognized key: "roleclaim"'],
+    ['the same issuer twice', [base, base], 'issuer 1: issuer: "https://idp.example.test/realms/his" appears twice'],
+  ])('names the issuer and field for %s', (_name, value, message) => {
+    expect(() => parseIssuersFile(value, 'issuers.json')).toThrow(ConfigError);
+    expect(() => parseIssuersFile(value, 'issuers.json')).toThrow(message);
+  });
+
+  it('allows plain http on the loopback interface', () => {
+    expect(() => parseIssuersFile([{ ...base, jwksUri: 'http://127.0.0.1:8081/jwks' }], 'issuers.json')).not.toThrow();
+  });
+});

@@ -1,0 +1,28 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { configSchema, ConfigError, loadConfig } from '../../src/config/config';
+
+describe('configuration', () => {
+  it('documents exactly the keys of the zod schema in the README table', () => {
+    const readme = fs.readFileSync(path.join(__dirname, '../../README.md'), 'utf8');
+    const section = readme.split('## Configuration')[1]?.split('\n## ')[0] ?? '';
+    const documented = [...section.matchAll(/^\| `([A-Z_0-9]+)` \|/gm)].map((m) => m[1]).sort();
+    expect(documented).toEqual(Object.keys(configSchema.shape).sort());
+  });
+
+  it('gives sane defaults for an empty environment', () => {
+    const c = loadConfig({});
+    expect(c).toEqual(expect.objectContaining({ ROLE: 'all', PORT: 8080, QUEUE_PREFIX: '{jeugdbrug}', DATABASE_URL: undefined }));
+  });
+
+  it.each([
+    ['PORT', 'eighty'],
+    ['ROLE', 'everything'],
+    ['QUEUE_PREFIX', 'jeugdbrug'],
+    ['DATABASE_URL', 'mysql://x'],
+    ['BODY_LIMIT', 'big'],
+  ])('refuses a bad %s and names the key', (key, value) => {
+    expect(() => loadConfig({ [key]: value })).toThrow(ConfigError);
+    expect(() => loadConfig({ [key]: value })).toThrow(new RegExp(`^Invalid configuration: ${key}: `));
+  });
+});
