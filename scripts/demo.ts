@@ -60,15 +60,30 @@ async function main(): Promise<number> {
     }
     const id = first.receipts[0]?.id ?? '';
     expect(first.status === 202 && first.receipts[0]?.status === 'accepted', 'valid referral accepted');
-    expect(first.receipts[1]?.status === 'rejected' && !!first.receipts[1]?.outcome?.issue[0]?.expression?.includes('[1].child.bsn'), 'invalid BSN rejected, naming [1].child.bsn');
-    expect(second.receipts[0]?.status === 'duplicate' && second.receipts[0]?.id === id, 'resubmission recognised as the same event');
+    expect(
+      first.receipts[1]?.status === 'rejected' &&
+        !!first.receipts[1]?.outcome?.issue[0]?.expression?.includes('[1].child.bsn'),
+      'invalid BSN rejected, naming [1].child.bsn',
+    );
+    expect(
+      second.receipts[0]?.status === 'duplicate' && second.receipts[0]?.id === id,
+      'resubmission recognised as the same event',
+    );
 
-    const state = await waitFor('delivery', async () => {
-      const res = await fetch(`${rt.url}/his/v1/events/${id}`, { headers: { authorization: `Bearer ${testEnv.keys.practice}` } });
-      const v = (await res.json()) as { state: string; history: { state: string }[] };
-      return ['delivered', 'dead', 'denied', 'failed'].includes(v.state) ? v : undefined;
-    }, 30_000).catch(() => undefined);
-    console.log(`\nFinal state of ${id}: ${state?.state ?? 'not final within 30 s'} (${state?.history.map((h) => h.state).join(' → ') ?? ''})`);
+    const state = await waitFor(
+      'delivery',
+      async () => {
+        const res = await fetch(`${rt.url}/his/v1/events/${id}`, {
+          headers: { authorization: `Bearer ${testEnv.keys.practice}` },
+        });
+        const v = (await res.json()) as { state: string; history: { state: string }[] };
+        return ['delivered', 'dead', 'denied', 'failed'].includes(v.state) ? v : undefined;
+      },
+      30_000,
+    ).catch(() => undefined);
+    console.log(
+      `\nFinal state of ${id}: ${state?.state ?? 'not final within 30 s'} (${state?.history.map((h) => h.state).join(' → ') ?? ''})`,
+    );
     expect(state?.state === 'delivered', 'valid referral delivered');
 
     console.log(`\nThe stand-in municipality received ${receiver.hits.length} request(s):`);

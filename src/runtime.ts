@@ -59,7 +59,12 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
   if (applied.length > 0) {
     log.info({ applied }, 'database migrated');
   }
-  const queues = new QueueSet({ url: redis.url, maxRetriesPerRequest: null }, config.QUEUE_PREFIX, registry.destinations, config.DELIVERY_MAX_ATTEMPTS);
+  const queues = new QueueSet(
+    { url: redis.url, maxRetriesPerRequest: null },
+    config.QUEUE_PREFIX,
+    registry.destinations,
+    config.DELIVERY_MAX_ATTEMPTS,
+  );
   const metrics = new Metrics(() => queues.depths());
   const ctx: PipelineContext = {
     config,
@@ -108,7 +113,10 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
       server?.listen(config.PORT, config.HOST, resolve);
     });
     const addr = server.address();
-    url = typeof addr === 'object' && addr ? `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${addr.port}` : undefined;
+    url =
+      typeof addr === 'object' && addr
+        ? `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${addr.port}`
+        : undefined;
     log.info({ url, role: config.ROLE, database: db.kind }, 'API listening');
   }
 
@@ -116,11 +124,13 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
   let reconcileTimer: NodeJS.Timeout | undefined;
   if (config.ROLE !== 'api') {
     workers = startWorkers(ctx);
-    const reconcile = () =>
-      reconcileOnce(ctx).catch((err: Error) => log.warn({ error: err.name, reason: err.message }, 'reconcile failed'));
-    // At start-up nothing can be in flight in this process yet: reconcile everything, then periodically.
-    void reconcileOnce(ctx, 0).catch((err: Error) => log.warn({ reason: err.message }, 'reconcile failed'));
-    reconcileTimer = setInterval(reconcile, config.RECONCILE_INTERVAL_MS);
+    const reconcile = (graceMs?: number) =>
+      void reconcileOnce(ctx, graceMs).catch((err: Error) =>
+        log.warn({ error: err.name, reason: err.message }, 'reconcile failed'),
+      );
+    // At start-up, reconcile everything at once (a re-added job that still exists is a no-op); then periodically.
+    reconcile(0);
+    reconcileTimer = setInterval(() => reconcile(), config.RECONCILE_INTERVAL_MS);
     reconcileTimer.unref();
     log.info({ queues: workers.map((w) => w.name) }, 'workers started');
   }

@@ -31,8 +31,12 @@ export function createDemoKeysIfMissing(apiKeysFile: string): string | undefined
   }
   writeApiKeyFile(apiKeysFile, entries);
   const keysFile = path.join(path.dirname(apiKeysFile), 'demo-keys.txt');
-  fs.writeFileSync(keysFile, `# Demo API keys, one per role. Send as: Authorization: Bearer <key>\n${lines.join('\n')}\n`, {
-    mode: 0o600,
-  });
+  fs.writeFileSync(
+    keysFile,
+    `# Demo API keys, one per role. Send as: Authorization: Bearer <key>\n${lines.join('\n')}\n`,
+    {
+      mode: 0o600,
+    },
+  );
   return keysFile;
 }

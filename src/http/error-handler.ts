@@ -14,7 +14,15 @@ export function errorHandler(log: Logger, bodyLimit: string): ErrorRequestHandle
     const status = outcome ? httpStatusOf(outcome) : 500;
     if (!outcome || status >= 500) {
       const e = err as Error;
-      log.error({ method: req.method, path: req.route ? String((req.route as { path: unknown }).path) : 'unmatched', error: e?.name, reason: e?.message }, 'unexpected error');
+      log.error(
+        {
+          method: req.method,
+          path: req.route ? String((req.route as { path: unknown }).path) : 'unmatched',
+          error: e?.name,
+          reason: e?.message,
+        },
+        'unexpected error',
+      );
     }
     if (res.headersSent) {
       return;
@@ -27,7 +35,13 @@ export function errorHandler(log: Logger, bodyLimit: string): ErrorRequestHandle
           ? outcome
           : ({
               resourceType: 'OperationOutcome',
-              issue: [{ severity: 'error', code: 'exception', details: { text: 'Internal error; the request was not processed' } }],
+              issue: [
+                {
+                  severity: 'error',
+                  code: 'exception',
+                  details: { text: 'Internal error; the request was not processed' },
+                },
+              ],
             } satisfies OperationOutcome),
       );
   };
@@ -53,6 +67,7 @@ function toOutcome(err: unknown, bodyLimit: string): OperationOutcome | undefine
       return badRequest('Unsupported body encoding or charset', 'Content-Type');
     case 'request.aborted':
       return badRequest('Request aborted', 'body');
+    case undefined:
     default:
       return err instanceof Error && 'status' in err && (err as { status: number }).status < 500
         ? normalizeOperationOutcome(badRequest(err.message))

@@ -1,6 +1,7 @@
 import type { Job } from 'bullmq';
 import { consentDecision, disclosure, SYSTEM_WORKER } from '../audit/balp';
-import { PermanentDeliveryError, RetryableDeliveryError } from '../delivery/errors';
+import type { RetryableDeliveryError } from '../delivery/errors';
+import { PermanentDeliveryError } from '../delivery/errors';
 import { postTransaction } from '../delivery/fhir-rest';
 import { mapStoredEvent } from '../ingest/stored-event';
 import { toTransactionBundle } from '../../mappings/municipality/fhir-rest/to-transaction';
@@ -44,8 +45,14 @@ export async function processDeliverJob(ctx: PipelineContext, job: Job<DeliverJo
   await ctx.audit.append(row.tenant, consentDecision(decisionAudit));
   if (decision.effect === 'deny') {
     await ctx.db.transaction(async (tx) => {
-      await recordAttempt(tx, delivery.id, { state: 'cancelled', error: `denied at delivery: ${reasonText(decision)}` });
-      await transition(tx, row.id, 'denied', { from: ['decided'], reason: `denied at delivery: ${reasonText(decision)}` });
+      await recordAttempt(tx, delivery.id, {
+        state: 'cancelled',
+        error: `denied at delivery: ${reasonText(decision)}`,
+      });
+      await transition(tx, row.id, 'denied', {
+        from: ['decided'],
+        reason: `denied at delivery: ${reasonText(decision)}`,
+      });
     });
     return 'denied';
   }
@@ -71,7 +78,10 @@ export async function processDeliverJob(ctx: PipelineContext, job: Job<DeliverJo
     );
     await ctx.db.transaction(async (tx) => {
       await recordAttempt(tx, delivery.id, { state: 'delivered', status: receipt.status, responseBody: receipt.body });
-      await transition(tx, row.id, 'delivered', { from: ['decided'], reason: `${destination.id}: HTTP ${receipt.status}` });
+      await transition(tx, row.id, 'delivered', {
+        from: ['decided'],
+        reason: `${destination.id}: HTTP ${receipt.status}`,
+      });
     });
     await ctx.audit.append(row.tenant, disclosure({ ...disclosureAudit, outcome: '0' }));
     return 'delivered';
@@ -81,11 +91,21 @@ export async function processDeliverJob(ctx: PipelineContext, job: Job<DeliverJo
     const isFinal = e.name !== 'RetryableDeliveryError' || lastAttempt;
     const reason = `${destination.id}: ${e.message}${isFinal && e.name === 'RetryableDeliveryError' ? ' (retries exhausted)' : ''}`;
     if (!isFinal) {
-      await recordAttempt(ctx.db, delivery.id, { state: 'pending', status: e.status, error: e.message, responseBody: e.responseBody });
+      await recordAttempt(ctx.db, delivery.id, {
+        state: 'pending',
+        status: e.status,
+        error: e.message,
+        responseBody: e.responseBody,
+      });
       throw err;
     }
     await ctx.db.transaction(async (tx) => {
-      await recordAttempt(tx, delivery.id, { state: 'dead', status: e.status, error: e.message, responseBody: e.responseBody });
+      await recordAttempt(tx, delivery.id, {
+        state: 'dead',
+        status: e.status,
+        error: e.message,
+        responseBody: e.responseBody,
+      });
       await transition(tx, row.id, 'dead', { from: ['decided'], reason });
     });
     await ctx.audit.append(row.tenant, disclosure({ ...disclosureAudit, outcome: '8', outcomeDesc: reason }));

@@ -15,7 +15,12 @@ const LOCAL_URL = 'redis://127.0.0.1:6379';
 
 /** Answers whether a Redis server replies to PING at `url` within a short time. */
 export async function isRedisUp(url: string): Promise<boolean> {
-  const client = new Redis(url, { lazyConnect: true, connectTimeout: 500, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const client = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: 500,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
   client.on('error', () => undefined);
   try {
     await client.connect();
@@ -36,10 +41,10 @@ export async function provideRedis(
   log: Logger,
 ): Promise<RedisHandle> {
   if (opts.redisUrl) {
-    return { url: opts.redisUrl, stop: async () => undefined };
+    return { url: opts.redisUrl, stop: () => Promise.resolve() };
   }
   if (await isRedisUp(LOCAL_URL)) {
-    return { url: LOCAL_URL, stop: async () => undefined };
+    return { url: LOCAL_URL, stop: () => Promise.resolve() };
   }
   const hasServer = spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
   if (!opts.startRedis || !hasServer) {

@@ -52,9 +52,16 @@ export function startWorkers(ctx: PipelineContext): Worker[] {
   for (const w of workers) {
     const stage = w.name === MAP_QUEUE ? 'map' : 'deliver';
     w.on('failed', (job, err) => {
-      const retry = err.name !== 'PermanentDeliveryError' && err.name !== 'UnrecoverableError' && !!job && job.attemptsMade < (job.opts.attempts ?? 1);
+      const retry =
+        err.name !== 'PermanentDeliveryError' &&
+        err.name !== 'UnrecoverableError' &&
+        !!job &&
+        job.attemptsMade < (job.opts.attempts ?? 1);
       metrics.failed.inc({ stage, retry: String(retry) });
-      log.warn({ queue: w.name, jobId: job?.id, attempt: job?.attemptsMade, error: err.name, reason: err.message, retry }, 'job failed');
+      log.warn(
+        { queue: w.name, jobId: job?.id, attempt: job?.attemptsMade, error: err.name, reason: err.message, retry },
+        'job failed',
+      );
     });
     w.on('error', (err) => log.error({ queue: w.name, error: err.name, reason: err.message }, 'worker error'));
   }

@@ -2,7 +2,12 @@ import type { Consent } from '@medplum/fhirtypes';
 import type { Db } from './db';
 
 /** Writes consents into the registry; a consent re-sent or withdrawn (same deterministic id) replaces the old one. */
-export async function upsertConsents(db: Db, tenant: string, patientBsn: string, consents: readonly Consent[]): Promise<void> {
+export async function upsertConsents(
+  db: Db,
+  tenant: string,
+  patientBsn: string,
+  consents: readonly Consent[],
+): Promise<void> {
   for (const c of consents) {
     await db.query(
       `INSERT INTO consent (id, tenant, patient_bsn, status, date_time, resource) VALUES ($1, $2, $3, $4, $5, $6)

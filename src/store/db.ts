@@ -23,7 +23,9 @@ export interface DbOptions {
 
 /** PostgreSQL when a URL is given, otherwise PGlite persisted under the data directory. */
 export async function openDb(opts: DbOptions): Promise<Db> {
-  return opts.databaseUrl ? openPostgres(opts.databaseUrl, opts.schema, opts.poolSize) : openPglite(opts.dataDir, opts.schema);
+  return opts.databaseUrl
+    ? openPostgres(opts.databaseUrl, opts.schema, opts.poolSize)
+    : openPglite(opts.dataDir, opts.schema);
 }
 
 async function openPostgres(url: string, schema: string, poolSize: number): Promise<Db> {
@@ -38,7 +40,8 @@ async function openPostgres(url: string, schema: string, poolSize: number): Prom
   const pool = new pg.Pool({ connectionString: url, max: poolSize, options: `-c search_path=${schema}` });
   // An idle client losing its connection must not crash the process; the next query reconnects.
   pool.on('error', () => undefined);
-  const wrap = (client: pg.Pool | pg.PoolClient): Db['query'] =>
+  const wrap =
+    (client: pg.Pool | pg.PoolClient): Db['query'] =>
     async <T>(sql: string, params?: readonly unknown[]) =>
       (await client.query(sql, params as unknown[])).rows as T[];
   const execOn = (client: pg.Pool | pg.PoolClient) => async (sql: string) => {
@@ -77,7 +80,8 @@ async function openPglite(dataDir: string, schema: string): Promise<Db> {
   const execOn = (q: Queryable) => async (sql: string) => {
     await q.exec(sql);
   };
-  const wrap = (q: Queryable): Db['query'] =>
+  const wrap =
+    (q: Queryable): Db['query'] =>
     async <T>(sql: string, params?: readonly unknown[]) =>
       (await q.query<T>(sql, params as unknown[])).rows;
   const db: Db = {

@@ -47,7 +47,12 @@ export async function tryGetDelivery(db: Db, id: string): Promise<DeliveryRow | 
 export async function recordAttempt(
   db: Db,
   id: string,
-  a: { state: DeliveryState; status?: number | undefined; error?: string | undefined; responseBody?: string | undefined },
+  a: {
+    state: DeliveryState;
+    status?: number | undefined;
+    error?: string | undefined;
+    responseBody?: string | undefined;
+  },
 ): Promise<boolean> {
   const rows = await db.query(
     `UPDATE delivery SET state = $2, attempts = attempts + 1, last_status = $3, last_error = $4,

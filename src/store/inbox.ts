@@ -1,7 +1,16 @@
 import type { Db } from './db';
 
 /** Inbox states. `received → mapped → decided → delivered`, or one of the other terminal states. */
-export const INBOX_STATES = ['received', 'mapped', 'decided', 'delivered', 'completed', 'denied', 'failed', 'dead'] as const;
+export const INBOX_STATES = [
+  'received',
+  'mapped',
+  'decided',
+  'delivered',
+  'completed',
+  'denied',
+  'failed',
+  'dead',
+] as const;
 export type InboxState = (typeof INBOX_STATES)[number];
 /** States no worker will move on from by itself (a replay can). `completed`: nothing to send (a consent). */
 export const TERMINAL_STATES: readonly InboxState[] = ['delivered', 'completed', 'denied', 'failed', 'dead'];
@@ -81,7 +90,11 @@ export async function transition(
   if (rows.length === 0) {
     return false;
   }
-  await db.query('INSERT INTO inbox_history (inbox_id, state, reason) VALUES ($1, $2, $3)', [id, to, opts.reason ?? null]);
+  await db.query('INSERT INTO inbox_history (inbox_id, state, reason) VALUES ($1, $2, $3)', [
+    id,
+    to,
+    opts.reason ?? null,
+  ]);
   return true;
 }
 

@@ -20,7 +20,10 @@ export interface PayloadCipher {
 export function loadPayloadCipher(inboxKeys: string | undefined, dataDir: string): PayloadCipher {
   const keys = new Map<string, Buffer>();
   const spec = inboxKeys ?? readOrCreateLocalKey(dataDir);
-  for (const part of spec.split(',').map((p) => p.trim()).filter(Boolean)) {
+  for (const part of spec
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     const [kid, b64] = part.split(':');
     const key = Buffer.from(b64 ?? '', 'base64');
     if (!kid || key.length !== 32) {
@@ -47,7 +50,9 @@ export function loadPayloadCipher(inboxKeys: string | undefined, dataDir: string
       }
       const decipher = createDecipheriv('aes-256-gcm', key, data.subarray(0, 12));
       decipher.setAuthTag(data.subarray(12, 28));
-      return JSON.parse(Buffer.concat([decipher.update(data.subarray(28)), decipher.final()]).toString('utf8'));
+      return JSON.parse(
+        Buffer.concat([decipher.update(data.subarray(28)), decipher.final()]).toString('utf8'),
+      ) as unknown;
     },
   };
 }

@@ -65,5 +65,12 @@ export function buildAgreement(overrides: Partial<Agreement> = {}): Agreement {
 }
 
 export function buildDestination(baseUrl: string, overrides: Partial<Destination> = {}): Destination {
-  return { id: 'gm0226', municipality: MUNICIPALITY, adapter: 'fhir-rest', baseUrl, auth: { type: 'none' }, ...overrides };
+  return {
+    id: 'gm0226',
+    municipality: MUNICIPALITY,
+    adapter: 'fhir-rest',
+    baseUrl,
+    auth: { type: 'none' },
+    ...overrides,
+  };
 }

@@ -17,15 +17,15 @@ export function spawnProduct(env: Record<string, string>, logFile: string): Chil
 
 /** Resolves with the exit code once the process has ended. */
 export function exited(child: ChildProcess): Promise<number | null> {
-  return child.exitCode !== null ? Promise.resolve(child.exitCode) : new Promise((r) => child.once('exit', (code) => r(code)));
+  return child.exitCode !== null
+    ? Promise.resolve(child.exitCode)
+    : new Promise((r) => child.once('exit', (code) => r(code)));
 }
 
 /** Writes agreements and destinations as configuration files, as an operator would. */
 export function writeConfigDir(dir: string, files: { agreements: unknown[]; destinations: unknown[] }): void {
   for (const [kind, items] of Object.entries(files)) {
     fs.mkdirSync(path.join(dir, kind), { recursive: true });
-    (items as unknown[]).forEach((item, i) =>
-      fs.writeFileSync(path.join(dir, kind, `${i}.json`), JSON.stringify(item, null, 2)),
-    );
+    items.forEach((item, i) => fs.writeFileSync(path.join(dir, kind, `${i}.json`), JSON.stringify(item, null, 2)));
   }
 }

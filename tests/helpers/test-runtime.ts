@@ -96,7 +96,10 @@ export async function startTestApp(opts: {
   const config = loadConfig({ ...testEnv.env, ...opts.env });
   const registry =
     opts.registry ??
-    buildRegistry({ agreements: [buildAgreement()], destinations: opts.receiverUrl ? [buildDestination(opts.receiverUrl)] : [] });
+    buildRegistry({
+      agreements: [buildAgreement()],
+      destinations: opts.receiverUrl ? [buildDestination(opts.receiverUrl)] : [],
+    });
   const logger = createLogger(config.LOG_LEVEL, fs.createWriteStream(testEnv.logFile, { flags: 'a' }));
   const rt = await startRuntime(config, { registry, logger });
   const url = rt.url ?? '';

@@ -11,7 +11,7 @@ export async function waitFor<T>(
     try {
       const v = await fn();
       if (v) {
-        return v as NonNullable<T>;
+        return v;
       }
     } catch (err) {
       last = err;
