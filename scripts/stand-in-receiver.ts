@@ -12,10 +12,14 @@ http
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const key = String(req.headers['idempotency-key'] ?? '');
-      const bundle = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as { entry?: { request?: { url?: string } }[] };
+      const bundle = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as {
+        entry?: { request?: { url?: string } }[];
+      };
       const duplicate = seen.has(key);
       seen.add(key);
-      console.log(`${new Date().toISOString()} ${req.method} ${req.url} key=${key}${duplicate ? ' (duplicate, dropped)' : ''}: ${(bundle.entry ?? []).map((e) => e.request?.url).join(', ')}`);
+      console.log(
+        `${new Date().toISOString()} ${req.method} ${req.url} key=${key}${duplicate ? ' (duplicate, dropped)' : ''}: ${(bundle.entry ?? []).map((e) => e.request?.url).join(', ')}`,
+      );
       res.writeHead(200, { 'content-type': 'application/fhir+json' });
       res.end(JSON.stringify({ resourceType: 'Bundle', type: 'transaction-response' }));
     });

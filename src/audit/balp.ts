@@ -32,7 +32,11 @@ export const AUDIT_SUBTYPES = {
   create: { system: RESTFUL, code: 'create' },
   read: { system: RESTFUL, code: 'read' },
   search: { system: RESTFUL, code: 'search-type' },
-  authzConsent: { system: AUTHZ_SUBTYPE, code: 'AuthZ-Consent', display: 'Authorization Decision using Roles and Consent' },
+  authzConsent: {
+    system: AUTHZ_SUBTYPE,
+    code: 'AuthZ-Consent',
+    display: 'Authorization Decision using Roles and Consent',
+  },
   disclose: { system: LIFECYCLE, code: 'disclose', display: 'Disclose' },
   receive: { system: LIFECYCLE, code: 'receive', display: 'Receive' },
 } as const satisfies Record<string, Coding>;
@@ -55,10 +59,15 @@ export const SYSTEM_WORKER: AuditActor = { userId: 'system/worker', accessPoint:
 function agentsOf(actor: AuditActor): AuditEventAgent[] {
   const agents: AuditEventAgent[] = [
     {
-      type: { coding: [{ system: SECURITY_ROLE, code: actor.userId.startsWith('system/') ? 'dataprocessor' : 'humanuser' }] },
+      type: {
+        coding: [{ system: SECURITY_ROLE, code: actor.userId.startsWith('system/') ? 'dataprocessor' : 'humanuser' }],
+      },
       who: { identifier: { system: 'https://jeugdbrug.nl/principal', value: actor.userId } },
       requestor: true,
-      network: { address: actor.accessPoint, type: actor.accessPoint.includes('.') || actor.accessPoint.includes(':') ? '2' : '1' },
+      network: {
+        address: actor.accessPoint,
+        type: actor.accessPoint.includes('.') || actor.accessPoint.includes(':') ? '2' : '1',
+      },
     },
   ];
   if (actor.onBehalfOf) {
@@ -116,13 +125,28 @@ function build(b: Base): AuditEvent {
     ...(b.outcomeDesc ? { outcomeDesc: b.outcomeDesc } : {}),
     ...(b.purpose ? { purposeOfEvent: [{ coding: [{ system: PURPOSE_SYSTEM, code: b.purpose }] }] } : {}),
     agent: [...agentsOf(b.actor), ...(b.extraAgents ?? [])],
-    source: { site: 'jeugdbrug', observer: { display: 'jeugdbrug' }, type: [{ system: 'http://terminology.hl7.org/CodeSystem/security-source-type', code: '4', display: 'Application Server' }] },
+    source: {
+      site: 'jeugdbrug',
+      observer: { display: 'jeugdbrug' },
+      type: [
+        {
+          system: 'http://terminology.hl7.org/CodeSystem/security-source-type',
+          code: '4',
+          display: 'Application Server',
+        },
+      ],
+    },
     entity: b.entities,
   };
 }
 
 /** An HIS event accepted into the inbox (create). */
-export function eventReceived(a: { actor: AuditActor; inboxId: string; eventType: string; patientBsn: string }): AuditEvent {
+export function eventReceived(a: {
+  actor: AuditActor;
+  inboxId: string;
+  eventType: string;
+  patientBsn: string;
+}): AuditEvent {
   return build({
     actor: a.actor,
     type: AUDIT_TYPES.rest,
@@ -134,7 +158,12 @@ export function eventReceived(a: { actor: AuditActor; inboxId: string; eventType
 }
 
 /** A consent recorded or withdrawn in the consent registry. */
-export function consentRecorded(a: { actor: AuditActor; consentId: string; status: string; patientBsn: string }): AuditEvent {
+export function consentRecorded(a: {
+  actor: AuditActor;
+  consentId: string;
+  status: string;
+  patientBsn: string;
+}): AuditEvent {
   return build({
     actor: a.actor,
     type: AUDIT_TYPES.rest,
@@ -218,7 +247,12 @@ export function disclosure(a: {
 }
 
 /** An operator action (replay, pause, resume) on an event or a destination. */
-export function operatorAction(a: { actor: AuditActor; action: string; target: string; patientBsn?: string | undefined }): AuditEvent {
+export function operatorAction(a: {
+  actor: AuditActor;
+  action: string;
+  target: string;
+  patientBsn?: string | undefined;
+}): AuditEvent {
   return build({
     actor: a.actor,
     type: AUDIT_TYPES.applicationActivity,

@@ -22,7 +22,9 @@ export function canonicalJson(value: unknown): string {
 
 /** hash(n) = SHA-256(hash(n-1) + "\n" + seq + "\n" + canonical JSON of event n). */
 export function chainHash(prevHash: string, seq: number, event: unknown): string {
-  return createHash('sha256').update(`${prevHash}\n${seq}\n${canonicalJson(event)}`).digest('hex');
+  return createHash('sha256')
+    .update(`${prevHash}\n${seq}\n${canonicalJson(event)}`)
+    .digest('hex');
 }
 
 export interface ChainRow {

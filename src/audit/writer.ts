@@ -79,9 +79,21 @@ export class AuditWriter {
           seq++;
           hash = chainHash(prev, seq, event);
           const f = indexFieldsOf(event);
-          [seq, event.id, event.recorded, f.type, f.subtype, event.action ?? null, f.outcome, f.patientBsn,
-            `{${f.agents.map(pgArrayItem).join(',')}}`, `{${f.entities.map(pgArrayItem).join(',')}}`,
-            JSON.stringify(event), prev, hash].forEach((v, i) => cols[i]?.push(v));
+          [
+            seq,
+            event.id,
+            event.recorded,
+            f.type,
+            f.subtype,
+            event.action ?? null,
+            f.outcome,
+            f.patientBsn,
+            `{${f.agents.map(pgArrayItem).join(',')}}`,
+            `{${f.entities.map(pgArrayItem).join(',')}}`,
+            JSON.stringify(event),
+            prev,
+            hash,
+          ].forEach((v, i) => cols[i]?.push(v));
         }
         await tx.query(
           `INSERT INTO audit_event (tenant, seq, id, recorded, type, subtype, action, outcome, patient_bsn, agents,

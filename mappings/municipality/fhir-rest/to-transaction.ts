@@ -10,12 +10,10 @@ export function toTransactionBundle(resources: readonly Resource[], idempotencyK
     resourceType: 'Bundle',
     type: 'transaction',
     identifier: { system: 'https://jeugdbrug.nl/fhir/NamingSystem/delivery', value: idempotencyKey },
-    entry: resources.map(
-      (resource): BundleEntry => ({
-        fullUrl: `urn:uuid:${resource.id ?? ''}`,
-        resource,
-        request: { method: 'PUT', url: `${resource.resourceType}/${resource.id ?? ''}` },
-      }),
-    ),
+    entry: resources.map((resource): BundleEntry => ({
+      fullUrl: `urn:uuid:${resource.id ?? ''}`,
+      resource,
+      request: { method: 'PUT', url: `${resource.resourceType}/${resource.id ?? ''}` },
+    })),
   };
 }
