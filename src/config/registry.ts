@@ -26,8 +26,14 @@ export function buildRegistry(input: {
 }): Registry {
   const agreements = parseAll('agreement', agreementSchema, input.agreements);
   const destinations = parseAll('destination', destinationSchema, input.destinations);
-  assertUnique('destination id', destinations.map((d) => d.id));
-  assertUnique('agreement id and version', agreements.map((a) => `${a.id} v${a.version}`));
+  assertUnique(
+    'destination id',
+    destinations.map((d) => d.id),
+  );
+  assertUnique(
+    'agreement id and version',
+    agreements.map((a) => `${a.id} v${a.version}`),
+  );
   return { agreements, destinations };
 }
 
@@ -36,7 +42,10 @@ function readJsonFiles(dir: string): Map<string, unknown> {
   if (!fs.existsSync(dir)) {
     return out;
   }
-  for (const file of fs.readdirSync(dir).filter((f) => f.endsWith('.json')).sort()) {
+  for (const file of fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()) {
     const full = path.join(dir, file);
     try {
       out.set(full, JSON.parse(fs.readFileSync(full, 'utf8')));

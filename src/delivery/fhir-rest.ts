@@ -40,13 +40,21 @@ export async function postTransaction(
   try {
     body = await res.text();
   } catch (err) {
-    throw new RetryableDeliveryError(`connection lost while reading the response: ${networkCause(err as Error)}`, res.status);
+    throw new RetryableDeliveryError(
+      `connection lost while reading the response: ${networkCause(err as Error)}`,
+      res.status,
+    );
   }
   if (res.ok) {
     return { status: res.status, body };
   }
   if (isRetryableStatus(res.status)) {
-    throw new RetryableDeliveryError(`HTTP ${res.status}`, res.status, parseRetryAfter(res.headers.get('retry-after')), body);
+    throw new RetryableDeliveryError(
+      `HTTP ${res.status}`,
+      res.status,
+      parseRetryAfter(res.headers.get('retry-after')),
+      body,
+    );
   }
   throw new PermanentDeliveryError(`HTTP ${res.status}`, res.status, body);
 }

@@ -13,7 +13,12 @@ const statusById: Record<string, number> = {
   'service-unavailable': 503,
 };
 
-function outcome(id: string, code: OperationOutcomeIssue['code'], details: string, expression?: string): OperationOutcome {
+function outcome(
+  id: string,
+  code: OperationOutcomeIssue['code'],
+  details: string,
+  expression?: string,
+): OperationOutcome {
   return {
     resourceType: 'OperationOutcome',
     id,
@@ -51,7 +56,11 @@ export function serviceUnavailable(details: string): OperationOutcome {
 }
 
 /** One issue that names a field: used by validation code to build multi-issue outcomes. */
-export function fieldIssue(details: string, expression: string, code: OperationOutcomeIssue['code'] = 'invalid'): OperationOutcomeIssue {
+export function fieldIssue(
+  details: string,
+  expression: string,
+  code: OperationOutcomeIssue['code'] = 'invalid',
+): OperationOutcomeIssue {
   return { severity: 'error', code, details: { text: details }, expression: [expression] };
 }
 

@@ -40,7 +40,12 @@ export async function ingestRecords(
       accepted.push({ event, record, index: receipts.length });
       receipts.push({ status: 'accepted', location: record.location, eventId: event.sourceEventId });
     } catch (err) {
-      receipts.push({ status: 'rejected', location: record.location, eventId: eventIdOf(record), outcome: outcomeOf(err) });
+      receipts.push({
+        status: 'rejected',
+        location: record.location,
+        eventId: eventIdOf(record),
+        outcome: outcomeOf(err),
+      });
     }
   }
   if (accepted.length === 0) {
@@ -78,11 +83,17 @@ export async function ingestRecords(
     }
     const tenant = s.event.practice.agb;
     audits.push(
-      ctx.audit.append(tenant, eventReceived({ actor, inboxId: s.id, eventType: s.event.eventType, patientBsn: s.event.patient.bsn })),
+      ctx.audit.append(
+        tenant,
+        eventReceived({ actor, inboxId: s.id, eventType: s.event.eventType, patientBsn: s.event.patient.bsn }),
+      ),
     );
     for (const c of consentsOf(s.event)) {
       audits.push(
-        ctx.audit.append(tenant, consentRecorded({ actor, consentId: c.id ?? '', status: c.status, patientBsn: s.event.patient.bsn })),
+        ctx.audit.append(
+          tenant,
+          consentRecorded({ actor, consentId: c.id ?? '', status: c.status, patientBsn: s.event.patient.bsn }),
+        ),
       );
     }
   }

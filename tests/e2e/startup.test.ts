@@ -18,44 +18,57 @@ async function freePort(): Promise<number> {
 describe('npm start', () => {
   const cases: [string, Record<string, string>][] = [
     ['embedded PGlite storage when DATABASE_URL is unset', {}],
-    ['PostgreSQL when DATABASE_URL is set', { DATABASE_URL: TEST_DATABASE_URL, DATABASE_SCHEMA: `startup_${process.pid}` }],
+    [
+      'PostgreSQL when DATABASE_URL is set',
+      { DATABASE_URL: TEST_DATABASE_URL, DATABASE_SCHEMA: `startup_${process.pid}` },
+    ],
   ];
 
   // Time to ready is measured by `npm run bench` (startup.ready_s), not asserted here: CI machines are noisy.
-  it.each(cases)('becomes ready with %s, serves a demo key, and stops cleanly on SIGTERM', async (_name, extra) => {
-    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jeugdbrug-start-'));
-    const port = await freePort();
-    const child = spawnProduct(
-      { PORT: String(port), DATA_DIR: dataDir, QUEUE_PREFIX: `{start${process.pid}${port}}`, LOG_LEVEL: 'info', ...extra },
-      path.join(dataDir, 'out.log'),
-    );
-    try {
-      await waitFor(
-        '/health/ready',
-        async () => (await fetch(`http://127.0.0.1:${port}/health/ready`)).status === 200,
-        90_000,
-        200,
+  it.each(cases)(
+    'becomes ready with %s, serves a demo key, and stops cleanly on SIGTERM',
+    async (_name, extra) => {
+      const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jeugdbrug-start-'));
+      const port = await freePort();
+      const child = spawnProduct(
+        {
+          PORT: String(port),
+          DATA_DIR: dataDir,
+          QUEUE_PREFIX: `{start${process.pid}${port}}`,
+          LOG_LEVEL: 'info',
+          ...extra,
+        },
+        path.join(dataDir, 'out.log'),
       );
-      // First start creates one demo key per role; the practice key works.
-      const keys = fs.readFileSync(path.join(dataDir, 'demo-keys.txt'), 'utf8');
-      const practiceKey = /^practice\s+(\S+)$/m.exec(keys)?.[1];
-      expect(practiceKey).toMatch(/^jb_/);
-      const res = await fetch(`http://127.0.0.1:${port}/his/v1/events/00000000-0000-4000-8000-000000000000`, {
-        headers: { authorization: `Bearer ${practiceKey}` },
-      });
-      expect(res.status).toBe(404);
-      child.kill('SIGTERM');
-      expect(await exited(child)).toBe(0);
-    } finally {
-      child.kill('SIGKILL');
-      if (extra.DATABASE_SCHEMA) {
-        const c = new pg.Client({ connectionString: TEST_DATABASE_URL });
-        await c.connect();
-        await c.query(`DROP SCHEMA IF EXISTS ${extra.DATABASE_SCHEMA} CASCADE`);
-        await c.end();
+      try {
+        await waitFor(
+          '/health/ready',
+          async () => (await fetch(`http://127.0.0.1:${port}/health/ready`)).status === 200,
+          90_000,
+          200,
+        );
+        // First start creates one demo key per role; the practice key works.
+        const keys = fs.readFileSync(path.join(dataDir, 'demo-keys.txt'), 'utf8');
+        const practiceKey = /^practice\s+(\S+)$/m.exec(keys)?.[1];
+        expect(practiceKey).toMatch(/^jb_/);
+        const res = await fetch(`http://127.0.0.1:${port}/his/v1/events/00000000-0000-4000-8000-000000000000`, {
+          headers: { authorization: `Bearer ${practiceKey}` },
+        });
+        expect(res.status).toBe(404);
+        child.kill('SIGTERM');
+        expect(await exited(child)).toBe(0);
+      } finally {
+        child.kill('SIGKILL');
+        if (extra.DATABASE_SCHEMA) {
+          const c = new pg.Client({ connectionString: TEST_DATABASE_URL });
+          await c.connect();
+          await c.query(`DROP SCHEMA IF EXISTS ${extra.DATABASE_SCHEMA} CASCADE`);
+          await c.end();
+        }
       }
-    }
-  }, 120_000);
+    },
+    120_000,
+  );
 
   it('exits with one clear message naming a bad configuration key', async () => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jeugdbrug-start-'));

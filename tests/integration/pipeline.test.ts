@@ -30,7 +30,9 @@ describe('pipeline: HIS event in, municipality notification out', () => {
     receiver.mode = { kind: 'ok' };
   });
 
-  async function submit(events: unknown): Promise<{ status: number; body: { receipts: { id: string; status: string }[] } }> {
+  async function submit(
+    events: unknown,
+  ): Promise<{ status: number; body: { receipts: { id: string; status: string }[] } }> {
     const res = await app.request('/his/v1/events', { json: events });
     return { status: res.status, body: (await res.json()) as { receipts: { id: string; status: string }[] } };
   }
@@ -40,7 +42,11 @@ describe('pipeline: HIS event in, municipality notification out', () => {
   }
 
   const reachesState = (id: string, state: string, timeoutMs?: number) =>
-    waitFor(`event ${id} to reach ${state}`, async () => ((await view(id)).state === state ? view(id) : undefined), timeoutMs);
+    waitFor(
+      `event ${id} to reach ${state}`,
+      async () => ((await view(id)).state === state ? view(id) : undefined),
+      timeoutMs,
+    );
 
   it('delivers an accepted referral to the municipality with an idempotency key', async () => {
     const { status, body } = await submit(buildReferralEvent());
@@ -51,7 +57,10 @@ describe('pipeline: HIS event in, municipality notification out', () => {
     expect(done.history.map((h) => h.state)).toEqual(['received', 'mapped', 'decided', 'delivered']);
     const hit = receiver.hits.find((h) => JSON.stringify(h.body).includes(id) || h.idempotencyKey);
     expect(hit).toBeDefined();
-    const bundle = [...receiver.stored.values()].at(-1)!.body as { type: string; entry: { resource: { resourceType: string } }[] };
+    const bundle = [...receiver.stored.values()].at(-1)!.body as {
+      type: string;
+      entry: { resource: { resourceType: string } }[];
+    };
     expect(bundle.type).toBe('transaction');
     expect(bundle.entry.map((e) => e.resource.resourceType)).toContain('ServiceRequest');
   });
@@ -61,7 +70,9 @@ describe('pipeline: HIS event in, municipality notification out', () => {
     const first = await submit(event);
     const second = await submit(event);
     expect(second.status).toBe(202);
-    expect(second.body.receipts[0]).toEqual(expect.objectContaining({ status: 'duplicate', id: first.body.receipts[0]!.id }));
+    expect(second.body.receipts[0]).toEqual(
+      expect.objectContaining({ status: 'duplicate', id: first.body.receipts[0]!.id }),
+    );
     await reachesState(first.body.receipts[0]!.id, 'delivered');
     const d = (await view(first.body.receipts[0]!.id)).deliveries;
     expect(d).toHaveLength(1);
@@ -74,14 +85,23 @@ describe('pipeline: HIS event in, municipality notification out', () => {
     await receiver.stop();
     const { body } = await submit(buildReferralEvent());
     const id = body.receipts[0]!.id;
-    await waitFor('a failed attempt', async () => ((await view(id)).deliveries[0]?.state === 'pending' && (await app.rt.ctx.db.query(`SELECT 1 FROM delivery WHERE inbox_id = $1 AND attempts > 0`, [id])).length > 0));
+    await waitFor(
+      'a failed attempt',
+      async () =>
+        (await view(id)).deliveries[0]?.state === 'pending' &&
+        (await app.rt.ctx.db.query(`SELECT 1 FROM delivery WHERE inbox_id = $1 AND attempts > 0`, [id])).length > 0,
+    );
     expect((await view(id)).state).toBe('decided');
     await receiver.start();
     await reachesState(id, 'delivered');
   });
 
   it('turns a 4xx answer into a dead letter that an operator can list and replay', async () => {
-    receiver.mode = { kind: 'status', status: 422, body: '{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"invalid"}]}' };
+    receiver.mode = {
+      kind: 'status',
+      status: 422,
+      body: '{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"invalid"}]}',
+    };
     const { body } = await submit(buildReferralEvent());
     const id = body.receipts[0]!.id;
     const dead = await reachesState(id, 'dead');
@@ -90,10 +110,15 @@ describe('pipeline: HIS event in, municipality notification out', () => {
       deadLetters: { id: string; inboxId: string; lastStatus: number; responseBody: string }[];
     };
     const letter = list.deadLetters.find((d) => d.inboxId === id);
-    expect(letter).toEqual(expect.objectContaining({ lastStatus: 422, responseBody: expect.stringContaining('OperationOutcome') }));
+    expect(letter).toEqual(
+      expect.objectContaining({ lastStatus: 422, responseBody: expect.stringContaining('OperationOutcome') }),
+    );
 
     receiver.mode = { kind: 'ok' };
-    const replay = await app.request(`/admin/v1/dead-letters/${letter!.id}/replay`, { key: 'operator', method: 'POST' });
+    const replay = await app.request(`/admin/v1/dead-letters/${letter!.id}/replay`, {
+      key: 'operator',
+      method: 'POST',
+    });
     expect(replay.status).toBe(202);
     const delivered = await reachesState(id, 'delivered');
     expect(delivered.history.map((h) => h.state).slice(-3)).toEqual(['dead', 'decided', 'delivered']);
@@ -142,10 +167,15 @@ describe('pipeline: HIS event in, municipality notification out', () => {
     } while (cursor !== '0');
     client.disconnect();
     receiver.mode = { kind: 'ok' };
-    await waitFor('reconciler to requeue', async () => {
-      await reconcileOnce(app.rt.ctx, 0);
-      const states = await Promise.all(ids.map(async (id) => (await view(id)).state));
-      return states.every((s) => s === 'delivered');
-    }, 30_000, 500);
+    await waitFor(
+      'reconciler to requeue',
+      async () => {
+        await reconcileOnce(app.rt.ctx, 0);
+        const states = await Promise.all(ids.map(async (id) => (await view(id)).state));
+        return states.every((s) => s === 'delivered');
+      },
+      30_000,
+      500,
+    );
   });
 });

@@ -30,7 +30,10 @@ describe('a worker process killed with SIGKILL mid-job', () => {
   it('loses nothing: after a restart every event is delivered and stored once per idempotency key', async () => {
     receiver.mode = { kind: 'slow', delayMs: 300 };
     const startWorker = () => {
-      const w = spawnProduct({ ...testEnv.env, ROLE: 'worker' }, path.join(testEnv.dataDir, `worker-${workers.length}.log`));
+      const w = spawnProduct(
+        { ...testEnv.env, ROLE: 'worker' },
+        path.join(testEnv.dataDir, `worker-${workers.length}.log`),
+      );
       workers.push(w);
       return w;
     };
@@ -54,7 +57,9 @@ describe('a worker process killed with SIGKILL mid-job', () => {
           `SELECT i.state, d.idempotency_key FROM inbox i LEFT JOIN delivery d ON d.inbox_id = i.id WHERE i.id = ANY($1::uuid[])`,
           [ids],
         );
-        return rows.length === 30 && rows.every((r) => r.state === 'delivered') ? rows.map((r) => r.idempotency_key) : undefined;
+        return rows.length === 30 && rows.every((r) => r.state === 'delivered')
+          ? rows.map((r) => r.idempotency_key)
+          : undefined;
       },
       60_000,
       250,

@@ -12,7 +12,9 @@ describe('configuration', () => {
 
   it('gives sane defaults for an empty environment', () => {
     const c = loadConfig({});
-    expect(c).toEqual(expect.objectContaining({ ROLE: 'all', PORT: 8080, QUEUE_PREFIX: '{jeugdbrug}', DATABASE_URL: undefined }));
+    expect(c).toEqual(
+      expect.objectContaining({ ROLE: 'all', PORT: 8080, QUEUE_PREFIX: '{jeugdbrug}', DATABASE_URL: undefined }),
+    );
   });
 
   it.each([
