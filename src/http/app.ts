@@ -3,6 +3,9 @@ import express, { type RequestHandler } from 'express';
 import helmet from 'helmet';
 import type { PipelineContext } from '../pipeline/context';
 import { adminRouter } from './admin-router';
+import { auditRouter } from './audit-router';
+import { consentRouter } from './consent-router';
+import { municipalityRouter } from './municipality-router';
 import { requireRole } from './auth/middleware';
 import { errorHandler } from './error-handler';
 import { healthRouter } from './health-router';
@@ -32,6 +35,10 @@ export function createApp(ctx: PipelineContext, opts: AppOptions): express.Expre
   const authenticated = [opts.authenticate, opts.rateLimit];
   app.use('/his/v1', ...authenticated, requireRole('practice', 'operator'), hisRouter(ctx));
   app.use('/admin/v1', ...authenticated, requireRole('operator'), adminRouter(ctx));
+  app.use('/municipality/v1', ...authenticated, requireRole('municipality', 'operator'), municipalityRouter(ctx));
+  // Auditors, operators, practices and municipalities each see the part within their scope (checked per route).
+  app.use(['/fhir/AuditEvent', '/audit/v1'], ...authenticated, auditRouter(ctx));
+  app.use(['/fhir/Consent', '/policy/v1'], ...authenticated, consentRouter(ctx));
 
   app.use(() => {
     throw new OperationOutcomeError(notFound);
