@@ -36,9 +36,10 @@ export function createApp(ctx: PipelineContext, opts: AppOptions): express.Expre
   app.use('/his/v1', ...authenticated, requireRole('practice', 'operator'), hisRouter(ctx));
   app.use('/admin/v1', ...authenticated, requireRole('operator'), adminRouter(ctx));
   app.use('/municipality/v1', ...authenticated, requireRole('municipality', 'operator'), municipalityRouter(ctx));
-  // Auditors, operators, practices and municipalities each see the part within their scope (checked per route).
-  app.use(['/fhir/AuditEvent', '/audit/v1'], ...authenticated, auditRouter(ctx));
-  app.use(['/fhir/Consent', '/policy/v1'], ...authenticated, consentRouter(ctx));
+  // These routers define full paths; each role sees the part within its scope (checked per route).
+  app.use(['/fhir/AuditEvent', '/audit/v1', '/fhir/Consent', '/policy/v1'], ...authenticated);
+  app.use(auditRouter(ctx));
+  app.use(consentRouter(ctx));
 
   app.use(() => {
     throw new OperationOutcomeError(notFound);
