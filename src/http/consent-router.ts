@@ -1,7 +1,166 @@
-import { Router } from 'express';
+import { badRequest, forbidden, notFound, OperationOutcomeError } from '@medplum/core';
+import type { Bundle, Consent } from '@medplum/fhirtypes';
+import { Router, type Response } from 'express';
+import { z } from 'zod';
+import { findAgreements } from '../config/registry';
+import { BSN_SYSTEM, isValidBsn } from '../fhir/identifiers';
+import { mapStoredEvent } from '../ingest/stored-event';
 import type { PipelineContext } from '../pipeline/context';
+import { dataClassesOf, purposeOf } from '../pipeline/decide-event';
+import { DATA_CLASSES, PURPOSES } from '../policy/agreement';
+import { decide } from '../policy/decide';
+import type { DecisionFacts, DecisionRequest } from '../policy/types';
+import { listConsents } from '../store/consents';
+import { tryGetInboxRow } from '../store/inbox';
+import { getPrincipal } from './auth/middleware';
+import { canActForPractice, type Principal } from './auth/principal';
+import { zodOutcome } from './zod-request';
 
-/** `/fhir/Consent…` and `/policy/v1/…` (full paths; authentication is applied in app.ts): the consent registry and the policy explanation. */
-export function consentRouter(_ctx: PipelineContext): Router {
-  return Router();
+const bsn = z.string().refine(isValidBsn, 'not a valid BSN (9 digits passing the 11-proef)');
+
+/** `$explain` asks about a stored event, or about a child described in the request. Nothing is shared. */
+const explainSchema = z.union([
+  z.object({ eventId: z.uuid(), at: z.iso.datetime({ offset: true }).optional() }).strict(),
+  z
+    .object({
+      practice: z.string().regex(/^\d{8}$/, 'an AGB code of 8 digits'),
+      municipality: z.string().regex(/^GM\d{4}$/, 'a CBS municipality code such as GM0226'),
+      purpose: z.enum(PURPOSES),
+      dataClasses: z.array(z.enum(DATA_CLASSES)).min(1).default(['Patient', 'ServiceRequest']),
+      child: z.object({ bsn, birthDate: z.iso.date().optional() }).strict(),
+      guardians: z
+        .array(z.object({ relatedPersonId: z.string().min(1), hasAuthority: z.boolean() }).strict())
+        .default([]),
+      at: z.iso.datetime({ offset: true }).optional(),
+    })
+    .strict(),
+]);
+
+/**
+ * `/fhir/Consent…` and `/policy/v1/…` (full paths; authentication is applied in app.ts): the consent registry and
+ * the policy explanation, for auditors, operators and the practice itself.
+ */
+export function consentRouter(ctx: PipelineContext): Router {
+  const router = Router();
+
+  router.get('/fhir/Consent', async (req, res) => {
+    const principal = assertMayReadConsents(res);
+    const token = typeof req.query['patient:identifier'] === 'string' ? req.query['patient:identifier'] : undefined;
+    const [system, value] = token?.includes('|') ? token.split('|') : [BSN_SYSTEM, token];
+    if (!value || system !== BSN_SYSTEM || !isValidBsn(value)) {
+      throw new OperationOutcomeError(
+        badRequest(`Give patient:identifier=${BSN_SYSTEM}|<BSN> with a valid BSN`, 'patient:identifier'),
+      );
+    }
+    const rows = await ctx.db.query<{ tenant: string; resource: Consent }>(
+      'SELECT tenant, resource FROM consent WHERE patient_bsn = $1 ORDER BY date_time DESC NULLS LAST, id',
+      [value],
+    );
+    const visible = rows.filter((r) => canActForPractice(principal, r.tenant));
+    const bundle: Bundle<Consent> = {
+      resourceType: 'Bundle',
+      type: 'searchset',
+      total: visible.length,
+      link: [{ relation: 'self', url: req.originalUrl }],
+      entry: visible.map((r) => ({
+        fullUrl: `Consent/${r.resource.id ?? ''}`,
+        resource: r.resource,
+        search: { mode: 'match' },
+      })),
+    };
+    res.type('application/fhir+json').json(bundle);
+  });
+
+  router.post('/policy/v1/\\$explain', async (req, res) => {
+    const principal = assertMayReadConsents(res);
+    const parsed = explainSchema.safeParse(req.body ?? {});
+    if (!parsed.success) {
+      throw new OperationOutcomeError(zodOutcome(parsed.error));
+    }
+    const input = parsed.data;
+    const at = input.at ? new Date(input.at) : new Date();
+    let request: DecisionRequest;
+    let facts: DecisionFacts;
+    if ('eventId' in input) {
+      const row = await tryGetInboxRow(ctx.db, input.eventId);
+      if (!row || !canActForPractice(principal, row.tenant)) {
+        throw new OperationOutcomeError(notFound);
+      }
+      const event = mapStoredEvent(ctx.cipher, row);
+      const purpose = purposeOf(event.eventType);
+      if (!purpose) {
+        throw new OperationOutcomeError(
+          badRequest('A consent event is never disclosed; nothing to explain', 'eventId'),
+        );
+      }
+      request = {
+        practiceAgb: row.tenant,
+        municipalityCode: event.municipalityCode,
+        purpose,
+        dataClasses: dataClassesOf(event),
+        at,
+      };
+      facts = {
+        agreements: findAgreements(ctx.registry, row.tenant, event.municipalityCode),
+        consents: await listConsents(ctx.db, row.tenant, event.patient.bsn),
+        patient: {
+          id: event.resources.find((r) => r.resourceType === 'Patient')?.id ?? '',
+          birthDate: event.patient.birthDate,
+        },
+        guardians: event.guardians.map((g) => ({ relatedPersonId: g.relatedPersonId, hasAuthority: g.hasAuthority })),
+      };
+    } else {
+      if (!canActForPractice(principal, input.practice)) {
+        throw new OperationOutcomeError(forbidden);
+      }
+      const consents = await listConsents(ctx.db, input.practice, input.child.bsn);
+      // The registry's consents name the practice's Patient id for this child; the decision matches performers on it.
+      const patientRef = consents.find((c) => c.patient?.reference)?.patient?.reference ?? '';
+      request = {
+        practiceAgb: input.practice,
+        municipalityCode: input.municipality,
+        purpose: input.purpose,
+        dataClasses: input.dataClasses,
+        at,
+      };
+      facts = {
+        agreements: findAgreements(ctx.registry, input.practice, input.municipality),
+        consents,
+        patient: { id: patientRef.replace(/^Patient\//, ''), birthDate: input.child.birthDate },
+        guardians: input.guardians,
+      };
+    }
+    const decision = decide(request, facts);
+    res.json({
+      at: at.toISOString(),
+      request: { ...request, at: at.toISOString() },
+      decision,
+      considered: {
+        agreements: facts.agreements.map((a) => ({
+          id: a.id,
+          version: a.version,
+          status: a.status,
+          legalBasis: a.legalBasis,
+        })),
+        consents: facts.consents.map((c) => ({
+          id: c.id,
+          status: c.status,
+          dateTime: c.dateTime,
+          provision: c.provision?.type,
+          performer: c.performer?.map((p) => p.reference),
+        })),
+      },
+    });
+  });
+
+  return router;
+}
+
+/** Consent data is for auditors, operators and practices; a municipality learns decisions only through deliveries. */
+function assertMayReadConsents(res: Response): Principal {
+  const principal = getPrincipal(res);
+  if (principal.role === 'municipality') {
+    throw new OperationOutcomeError(forbidden);
+  }
+  return principal;
 }

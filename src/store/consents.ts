@@ -1,7 +1,11 @@
 import type { Consent } from '@medplum/fhirtypes';
 import type { Db } from './db';
 
-/** Writes consents into the registry; a consent re-sent or withdrawn (same deterministic id) replaces the old one. */
+/**
+ * Writes consents into the registry. A re-sent consent (same deterministic id) replaces the old one; a withdrawal
+ * (status `inactive`) keeps what was consented to and only marks it withdrawn, so decisions can still say which
+ * consent was withdrawn rather than that none was ever given.
+ */
 export async function upsertConsents(
   db: Db,
   tenant: string,
@@ -11,8 +15,11 @@ export async function upsertConsents(
   for (const c of consents) {
     await db.query(
       `INSERT INTO consent (id, tenant, patient_bsn, status, date_time, resource) VALUES ($1, $2, $3, $4, $5, $6)
-       ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, date_time = EXCLUDED.date_time,
-         resource = EXCLUDED.resource, updated_at = now()`,
+       ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status,
+         date_time = CASE WHEN EXCLUDED.status = 'inactive' THEN consent.date_time ELSE EXCLUDED.date_time END,
+         resource = CASE WHEN EXCLUDED.status = 'inactive'
+           THEN jsonb_set(consent.resource, '{status}', '"inactive"') ELSE EXCLUDED.resource END,
+         updated_at = now()`,
       [c.id, tenant, patientBsn, c.status, c.dateTime ?? null, JSON.stringify(c)],
     );
   }

@@ -10,6 +10,18 @@ export const BSNS = ['111222333', '123456782', '999999990', '111111110', '222222
 
 let seq = 0;
 
+/** A random BSN that passes the 11-proef: each test child is a different child. */
+export function randomBsn(): string {
+  for (;;) {
+    const d = Array.from({ length: 8 }, () => Math.floor(Math.random() * 10));
+    const sum = d.reduce((acc, digit, i) => acc + (9 - i) * digit, 0);
+    const last = sum % 11;
+    if (last < 10 && d[0] !== 0) {
+      return `${d.join('')}${last}`;
+    }
+  }
+}
+
 /** A valid generic-json `referral.created` event; every call gets a fresh event id. */
 export function buildReferralEvent(overrides: Record<string, unknown> = {}): Record<string, unknown> {
   seq++;
@@ -22,7 +34,7 @@ export function buildReferralEvent(overrides: Record<string, unknown> = {}): Rec
     professional: { agb: '01999999', role: 'poh-jeugd' },
     child: {
       id: `child-${id}`,
-      bsn: '111222333',
+      bsn: randomBsn(),
       birthDate: '2012-03-04',
       municipality: MUNICIPALITY,
       name: { given: ['Sam'], family: 'Jansen' },
@@ -72,5 +84,47 @@ export function buildDestination(baseUrl: string, overrides: Partial<Destination
     baseUrl,
     auth: { type: 'none' },
     ...overrides,
+  };
+}
+
+/** A generic-json `consent.recorded` event for the child of `event`, given by the child and/or guardians. */
+export function buildConsentEvent(
+  referral: Record<string, unknown>,
+  consent: {
+    id?: string;
+    decision?: 'permit' | 'deny';
+    givenBy: ({ kind: 'child' } | { kind: 'guardian'; guardianId: string })[];
+  } & Record<string, unknown>,
+): Record<string, unknown> {
+  seq++;
+  return {
+    eventId: `evt-consent-${Date.now().toString(36)}-${seq}`,
+    eventType: 'consent.recorded',
+    occurredAt: '2026-11-19T09:00:00+01:00',
+    practice: referral.practice,
+    child: referral.child,
+    guardians: referral.guardians,
+    consent: {
+      id: `consent-${seq}`,
+      recordedAt: '2026-11-19T09:00:00+01:00',
+      decision: 'permit',
+      recipient: { municipality: MUNICIPALITY, name: 'Overbetuwe' },
+      purposes: ['referral'],
+      dataClasses: ['Patient', 'RelatedPerson', 'ServiceRequest'],
+      period: { start: '2026-01-01' },
+      ...consent,
+    },
+  };
+}
+
+/** The `consent.withdrawn` event for a consent recorded with `buildConsentEvent`. */
+export function buildWithdrawalEvent(consentEvent: Record<string, unknown>, by: unknown[]): Record<string, unknown> {
+  seq++;
+  const consent = consentEvent.consent as { id: string };
+  return {
+    ...consentEvent,
+    eventId: `evt-withdraw-${Date.now().toString(36)}-${seq}`,
+    eventType: 'consent.withdrawn',
+    consent: { id: consent.id, withdrawnAt: new Date().toISOString(), withdrawnBy: by },
   };
 }

@@ -1,0 +1,202 @@
+import { buildRegistry } from '../../src/config/registry';
+import {
+  buildAgreement,
+  buildConsentEvent,
+  buildDestination,
+  buildReferralEvent,
+  buildWithdrawalEvent,
+} from '../helpers/builders';
+import { TestReceiver } from '../helpers/receiver';
+import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
+import { waitFor } from '../helpers/wait-for';
+
+/** A 14-year-old (on any day until 2026-03-04 + 2 years): both the child and guardians with authority consent. */
+function referralFor14YearOld(): Record<string, unknown> {
+  const event = buildReferralEvent();
+  const child = event.child as Record<string, unknown>;
+  return {
+    ...event,
+    child: { ...child, birthDate: `${new Date().getFullYear() - 14}-01-01` },
+    guardians: [
+      { id: 'g1', bsn: '123456782', relationship: 'mother', hasAuthority: true },
+      { id: 'g2', relationship: 'father', hasAuthority: false },
+    ],
+  };
+}
+
+const ALLOWED_SERVICE_REQUEST_FIELDS = ['identifier', 'status', 'intent', 'code', 'subject', 'authoredOn', 'requester'];
+
+describe('consent and agreement enforcement through the HTTP API', () => {
+  let receiver: TestReceiver;
+  let app: TestApp;
+
+  beforeAll(async () => {
+    receiver = await new TestReceiver().start();
+    const agreement = buildAgreement({
+      legalBasis: 'consent',
+      dataClasses: {
+        Patient: { fields: ['identifier', 'birthDate'] },
+        RelatedPerson: { fields: ['patient'] },
+        ServiceRequest: { fields: ALLOWED_SERVICE_REQUEST_FIELDS },
+      },
+    });
+    app = await startTestApp({
+      registry: buildRegistry({ agreements: [agreement], destinations: [buildDestination(receiver.url)] }),
+    });
+  });
+
+  afterAll(async () => {
+    await app.close();
+    await receiver.stop();
+    await cleanupTestEnv(app.testEnv);
+  });
+
+  async function submit(event: unknown): Promise<string> {
+    const res = await app.request('/his/v1/events', { json: event });
+    const body = (await res.json()) as { receipts?: { id: string; status: string }[] };
+    expect(res.status).toBe(202);
+    expect(body.receipts?.[0]?.status).toBe('accepted');
+    return body.receipts![0]!.id;
+  }
+
+  async function finalState(id: string): Promise<{ state: string; stateReason: string }> {
+    return waitFor(`event ${id} to finish`, async () => {
+      const v = (await (await app.request(`/his/v1/events/${id}`)).json()) as { state: string; stateReason: string };
+      return ['delivered', 'denied', 'dead', 'failed', 'completed'].includes(v.state) ? v : undefined;
+    });
+  }
+
+  it('delivers a consented referral with only the allow-listed fields', async () => {
+    const referral = referralFor14YearOld();
+    const consentId = await submit(
+      buildConsentEvent(referral, { givenBy: [{ kind: 'child' }, { kind: 'guardian', guardianId: 'g1' }] }),
+    );
+    expect((await finalState(consentId)).state).toBe('completed');
+    const before = receiver.stored.size;
+    const id = await submit(referral);
+    expect((await finalState(id)).state).toBe('delivered');
+    expect(receiver.stored.size).toBe(before + 1);
+    const bundle = [...receiver.stored.values()].at(-1)!.body as { entry: { resource: Record<string, unknown> }[] };
+    const types = bundle.entry.map((e) => e.resource.resourceType);
+    expect(types.sort()).toEqual(['Patient', 'RelatedPerson', 'RelatedPerson', 'ServiceRequest']);
+    const sr = bundle.entry.find((e) => e.resource.resourceType === 'ServiceRequest')!.resource;
+    for (const key of Object.keys(sr)) {
+      expect(['resourceType', 'id', 'meta', ...ALLOWED_SERVICE_REQUEST_FIELDS]).toContain(key);
+    }
+    expect(JSON.stringify(bundle)).not.toContain('Zorgen over gedrag'); // the free-text reason stays home
+    const patient = bundle.entry.find((e) => e.resource.resourceType === 'Patient')!.resource;
+    expect(patient.name).toBeUndefined();
+  });
+
+  it('denies a referral for a 14-year-old whose own consent is missing, and names the reason', async () => {
+    const referral = referralFor14YearOld();
+    await submit(buildConsentEvent(referral, { givenBy: [{ kind: 'guardian', guardianId: 'g1' }] }));
+    const hits = receiver.hits.length;
+    const id = await submit(referral);
+    const done = await finalState(id);
+    expect(done.state).toBe('denied');
+    expect(done.stateReason).toContain('consent-missing-child');
+    expect(receiver.hits.length).toBe(hits);
+  });
+
+  it('stops the delivery when consent is withdrawn between mapping and delivery', async () => {
+    const referral = referralFor14YearOld();
+    const consent = buildConsentEvent(referral, {
+      givenBy: [{ kind: 'child' }, { kind: 'guardian', guardianId: 'g1' }],
+    });
+    await submit(consent);
+    const queue = app.rt.ctx.queues.getDeliverQueue('gm0226');
+    await queue.pause();
+    try {
+      const id = await submit(referral);
+      await waitFor('the referral to be decided', async () => {
+        const v = (await (await app.request(`/his/v1/events/${id}`)).json()) as { state: string };
+        return v.state === 'decided';
+      });
+      const hits = receiver.hits.length;
+      await submit(buildWithdrawalEvent(consent, [{ kind: 'child' }]));
+      await queue.resume();
+      const done = await finalState(id);
+      expect(done.state).toBe('denied');
+      expect(done.stateReason).toMatch(/denied at delivery: .*consent-withdrawn/);
+      expect(receiver.hits.length).toBe(hits);
+    } finally {
+      await queue.resume();
+    }
+  });
+
+  it('explains a decision for an event without sharing anything', async () => {
+    const referral = referralFor14YearOld();
+    const id = await submit(referral);
+    await finalState(id);
+    const res = await app.request('/policy/v1/$explain', { key: 'auditor', json: { eventId: id } });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { decision: { effect: string; reasons: { code: string }[] } };
+    expect(body.decision.effect).toBe('deny');
+    expect(body.decision.reasons.map((r) => r.code)).toContain('consent-missing-child');
+    expect(JSON.stringify(body)).not.toContain((referral.child as { bsn: string }).bsn);
+  });
+
+  it('explains a decision for a child described in the request', async () => {
+    const referral = referralFor14YearOld();
+    await submit(buildConsentEvent(referral, { givenBy: [{ kind: 'child' }, { kind: 'guardian', guardianId: 'g1' }] }));
+    const child = referral.child as { bsn: string; birthDate: string; id: string };
+    const consents = (await (
+      await app.request(`/fhir/Consent?patient:identifier=http://fhir.nl/fhir/NamingSystem/bsn|${child.bsn}`, {
+        key: 'auditor',
+      })
+    ).json()) as { entry: { resource: { performer: { reference: string }[] } }[] };
+    const guardianRef = consents.entry
+      .flatMap((e) => e.resource.performer.map((p) => p.reference))
+      .find((r) => r.startsWith('RelatedPerson/'))!;
+    const res = await app.request('/policy/v1/$explain', {
+      key: 'practice',
+      json: {
+        practice: '01234567',
+        municipality: 'GM0226',
+        purpose: 'referral',
+        dataClasses: ['Patient', 'ServiceRequest'],
+        child: { bsn: child.bsn, birthDate: child.birthDate },
+        guardians: [{ relatedPersonId: guardianRef.replace('RelatedPerson/', ''), hasAuthority: true }],
+      },
+    });
+    const body = (await res.json()) as { decision: { effect: string } };
+    expect(res.status).toBe(200);
+    expect(body.decision.effect).toBe('permit');
+  });
+
+  it.each([
+    ['a municipality', 'municipality', 403],
+    ['another practice', 'otherPractice', 403],
+  ] as const)('refuses $explain for %s', async (_who, key, status) => {
+    const res = await app.request('/policy/v1/$explain', {
+      key,
+      json: { practice: '01234567', municipality: 'GM0226', purpose: 'referral', child: { bsn: '111222333' } },
+    });
+    expect(res.status).toBe(status);
+  });
+
+  it('answers a malformed $explain with a 422 naming the field', async () => {
+    const res = await app.request('/policy/v1/$explain', {
+      key: 'auditor',
+      json: { practice: '01234567', municipality: 'GM0226', purpose: 'referral', child: { bsn: '111222334' } },
+    });
+    expect(res.status).toBe(422);
+    const body = (await res.json()) as { issue: { expression: string[] }[] };
+    expect(body.issue.flatMap((i) => i.expression)).toContain('child.bsn');
+  });
+
+  it('returns the consent registry as a searchset Bundle, within the caller scope', async () => {
+    const referral = referralFor14YearOld();
+    await submit(buildConsentEvent(referral, { givenBy: [{ kind: 'child' }] }));
+    const bsn = (referral.child as { bsn: string }).bsn;
+    const url = `/fhir/Consent?patient:identifier=http://fhir.nl/fhir/NamingSystem/bsn|${bsn}`;
+    const own = (await (await app.request(url)).json()) as { type: string; total: number };
+    expect(own.type).toBe('searchset');
+    expect(own.total).toBeGreaterThan(0);
+    const other = (await (await app.request(url, { key: 'otherPractice' })).json()) as { total: number };
+    expect(other.total).toBe(0);
+    expect((await app.request(url, { key: 'municipality' })).status).toBe(403);
+    expect((await app.request('/fhir/Consent?patient:identifier=nonsense')).status).toBe(400);
+  });
+});
