@@ -47,6 +47,10 @@ export const configSchema = z.object({
   RATE_LIMIT_PER_S: z.coerce.number().positive().default(50),
   RATE_LIMIT_BURST: z.coerce.number().int().min(1).default(500),
   DEMO_KEYS: envBoolean.default(true),
+  CORS_ORIGINS: z
+    .string()
+    .regex(/^https?:\/\/[^,\s]+(,https?:\/\/[^,\s]+)*$/, 'comma-separated origins such as https://portal.example.nl')
+    .optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
   START_REDIS: envBoolean.default(true),

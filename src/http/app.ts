@@ -7,9 +7,11 @@ import { auditRouter } from './audit-router';
 import { consentRouter } from './consent-router';
 import { municipalityRouter } from './municipality-router';
 import { requireRole } from './auth/middleware';
+import { corsFor } from './cors';
 import { errorHandler } from './error-handler';
 import { healthRouter } from './health-router';
 import { hisRouter } from './his-router';
+import { auditRefusal } from './refusal-audit';
 
 export interface AppOptions {
   /** Sets the principal or fails with 401. */
@@ -24,6 +26,7 @@ export function createApp(ctx: PipelineContext, opts: AppOptions): express.Expre
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
   app.use(helmet());
+  app.use(corsFor(ctx.config.CORS_ORIGINS));
   const limit = ctx.config.BODY_LIMIT;
   app.use(express.json({ limit, strict: false, type: ['application/json', 'application/fhir+json'] }));
   app.use(express.text({ limit, type: ['text/csv'] }));
@@ -33,7 +36,7 @@ export function createApp(ctx: PipelineContext, opts: AppOptions): express.Expre
     res.type(ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics());
   });
   const authenticated = [opts.authenticate, opts.rateLimit];
-  app.use('/his/v1', ...authenticated, requireRole('practice', 'operator'), hisRouter(ctx));
+  app.use('/his/v1', ...authenticated, requireRole('practice', 'operator', 'auditor'), hisRouter(ctx));
   app.use('/admin/v1', ...authenticated, requireRole('operator'), adminRouter(ctx));
   app.use('/municipality/v1', ...authenticated, requireRole('municipality', 'operator'), municipalityRouter(ctx));
   // These routers define full paths; each role sees the part within its scope (checked per route).
@@ -44,6 +47,6 @@ export function createApp(ctx: PipelineContext, opts: AppOptions): express.Expre
   app.use(() => {
     throw new OperationOutcomeError(notFound);
   });
-  app.use(errorHandler(ctx.log, limit));
+  app.use(errorHandler(ctx.log, limit, (req, res) => auditRefusal(ctx, req, res)));
   return app;
 }

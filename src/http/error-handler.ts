@@ -1,6 +1,6 @@
 import { badRequest, isOperationOutcome, normalizeOperationOutcome, OperationOutcomeError } from '@medplum/core';
 import type { OperationOutcome } from '@medplum/fhirtypes';
-import type { ErrorRequestHandler } from 'express';
+import type { ErrorRequestHandler, Request, Response } from 'express';
 import type { Logger } from 'pino';
 import { httpStatusOf, payloadTooLarge } from '../fhir/outcomes';
 
@@ -8,10 +8,18 @@ import { httpStatusOf, payloadTooLarge } from '../fhir/outcomes';
  * The one place that writes error responses: anything thrown becomes an OperationOutcome with the right status.
  * Unexpected errors answer 500 with a generic text; their details go to the log, never to the client.
  */
-export function errorHandler(log: Logger, bodyLimit: string): ErrorRequestHandler {
-  return (err: unknown, req, res, _next) => {
+export function errorHandler(
+  log: Logger,
+  bodyLimit: string,
+  onRefusal: (req: Request, res: Response) => Promise<void>,
+): ErrorRequestHandler {
+  return async (err: unknown, req, res, _next) => {
     const outcome = toOutcome(err, bodyLimit);
     const status = outcome ? httpStatusOf(outcome) : 500;
+    if (status === 403) {
+      // A refusal is itself audited; a failure to audit it must not turn the 403 into a 500.
+      await onRefusal(req, res).catch((e: Error) => log.error({ reason: e.message }, 'could not audit a refusal'));
+    }
     if (!outcome || status >= 500) {
       const e = err as Error;
       log.error(

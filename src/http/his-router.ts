@@ -7,6 +7,8 @@ import { DIALECTS, tryGetDialect } from '../ingest/dialects';
 import { ingestRecords, type Receipt } from '../ingest/ingest';
 import type { PipelineContext } from '../pipeline/context';
 import { getHistory, tryGetInboxRow } from '../store/inbox';
+import { getPrincipal } from './auth/middleware';
+import { assertRole } from './auth/principal';
 import { actorOf, assertPracticeAccess } from './request-context';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -16,6 +18,8 @@ export function hisRouter(ctx: PipelineContext): Router {
   const router = Router();
 
   router.post('/events', async (req, res) => {
+    // Only a practice sends events; operators and auditors may read their status.
+    assertRole(getPrincipal(res), 'practice');
     const dialect = selectDialect(req);
     const records = dialect.split(req.body);
     if (records.length === 0) {

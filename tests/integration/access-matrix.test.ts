@@ -1,0 +1,133 @@
+import { buildReferralEvent } from '../helpers/builders';
+import { TestReceiver } from '../helpers/receiver';
+import { cleanupTestEnv, startTestApp, type KeyName, type TestApp } from '../helpers/test-runtime';
+import { waitFor } from '../helpers/wait-for';
+
+type Cell = [route: string, key: KeyName | null, expected: number];
+
+describe('authorisation: every route × role × own and other tenant', () => {
+  let receiver: TestReceiver;
+  let app: TestApp;
+  let ownEventId = '';
+
+  beforeAll(async () => {
+    receiver = await new TestReceiver().start();
+    app = await startTestApp({ receiverUrl: receiver.url });
+    const res = await app.request('/his/v1/events', { json: buildReferralEvent() });
+    ownEventId = ((await res.json()) as { receipts: { id: string }[] }).receipts[0]!.id;
+    await waitFor('the event to be delivered', async () => {
+      const v = (await (await app.request(`/his/v1/events/${ownEventId}`)).json()) as { state: string };
+      return v.state === 'delivered';
+    });
+  });
+
+  afterAll(async () => {
+    await app.close();
+    await receiver.stop();
+    await cleanupTestEnv(app.testEnv);
+  });
+
+  const requests: Record<string, () => { path: string; init?: RequestInit & { json?: unknown } }> = {
+    'POST /his/v1/events (for practice 01234567)': () => ({
+      path: '/his/v1/events',
+      init: { json: buildReferralEvent() },
+    }),
+    'GET /his/v1/events/{id} of practice 01234567': () => ({ path: `/his/v1/events/${ownEventId}` }),
+    'GET /his/v1/schema/generic-json': () => ({ path: '/his/v1/schema/generic-json' }),
+    'GET /admin/v1/dead-letters': () => ({ path: '/admin/v1/dead-letters' }),
+    'POST /admin/v1/dead-letters/replay': () => ({ path: '/admin/v1/dead-letters/replay', init: { json: {} } }),
+    'GET /admin/v1/agreements': () => ({ path: '/admin/v1/agreements' }),
+    'GET /fhir/Consent': () => ({
+      path: '/fhir/Consent?patient:identifier=http://fhir.nl/fhir/NamingSystem/bsn|111222333',
+    }),
+    'POST /policy/v1/$explain for an event of practice 01234567': () => ({
+      path: '/policy/v1/$explain',
+      init: { json: { eventId: ownEventId } },
+    }),
+    'GET /health/ready': () => ({ path: '/health/ready' }),
+    'GET /metrics': () => ({ path: '/metrics' }),
+  };
+
+  const cells: Cell[] = [
+    ['POST /his/v1/events (for practice 01234567)', 'practice', 202],
+    ['POST /his/v1/events (for practice 01234567)', 'otherPractice', 403],
+    ['POST /his/v1/events (for practice 01234567)', 'municipality', 403],
+    ['POST /his/v1/events (for practice 01234567)', 'auditor', 403],
+    ['POST /his/v1/events (for practice 01234567)', 'operator', 403],
+    ['POST /his/v1/events (for practice 01234567)', null, 401],
+    ['GET /his/v1/events/{id} of practice 01234567', 'practice', 200],
+    ['GET /his/v1/events/{id} of practice 01234567', 'otherPractice', 403],
+    ['GET /his/v1/events/{id} of practice 01234567', 'municipality', 403],
+    ['GET /his/v1/events/{id} of practice 01234567', 'auditor', 200],
+    ['GET /his/v1/events/{id} of practice 01234567', 'operator', 200],
+    ['GET /his/v1/events/{id} of practice 01234567', null, 401],
+    ['GET /his/v1/schema/generic-json', 'practice', 200],
+    ['GET /his/v1/schema/generic-json', 'municipality', 403],
+    ['GET /admin/v1/dead-letters', 'operator', 200],
+    ['GET /admin/v1/dead-letters', 'practice', 403],
+    ['GET /admin/v1/dead-letters', 'municipality', 403],
+    ['GET /admin/v1/dead-letters', 'auditor', 403],
+    ['GET /admin/v1/dead-letters', null, 401],
+    ['POST /admin/v1/dead-letters/replay', 'operator', 202],
+    ['POST /admin/v1/dead-letters/replay', 'auditor', 403],
+    ['POST /admin/v1/dead-letters/replay', 'practice', 403],
+    ['GET /admin/v1/agreements', 'operator', 200],
+    ['GET /admin/v1/agreements', 'practice', 403],
+    ['GET /fhir/Consent', 'practice', 200],
+    ['GET /fhir/Consent', 'otherPractice', 200],
+    ['GET /fhir/Consent', 'auditor', 200],
+    ['GET /fhir/Consent', 'operator', 200],
+    ['GET /fhir/Consent', 'municipality', 403],
+    ['GET /fhir/Consent', null, 401],
+    ['POST /policy/v1/$explain for an event of practice 01234567', 'practice', 200],
+    ['POST /policy/v1/$explain for an event of practice 01234567', 'otherPractice', 404],
+    ['POST /policy/v1/$explain for an event of practice 01234567', 'auditor', 200],
+    ['POST /policy/v1/$explain for an event of practice 01234567', 'municipality', 403],
+    ['POST /policy/v1/$explain for an event of practice 01234567', null, 401],
+    ['GET /health/ready', null, 200],
+    ['GET /metrics', null, 200],
+  ];
+
+  it.each(cells)('%s as %s → %d', async (route, key, expected) => {
+    const { path, init } = requests[route]!();
+    const res = await app.request(path, { ...init, key });
+    expect(res.status).toBe(expected);
+    if (expected >= 400) {
+      const body = (await res.json()) as { resourceType: string; issue: unknown[] };
+      expect(body.resourceType).toBe('OperationOutcome');
+      expect(body.issue.length).toBeGreaterThan(0);
+    }
+  });
+
+  it.each([
+    ['an unknown API key', 'Bearer jb_nosuchkey_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'],
+    ['a tampered API key', 'tamper'],
+    ['a malformed bearer token', 'Bearer not.a.jwt'],
+    ['an unsupported scheme', 'Basic dXNlcjpwYXNz'],
+  ])('answers %s with 401 and an OperationOutcome', async (_what, authorization) => {
+    const header = authorization === 'tamper' ? `Bearer ${app.testEnv.keys.practice.slice(0, -2)}xx` : authorization;
+    const res = await app.request('/his/v1/schema/generic-json', { key: null, headers: { authorization: header } });
+    expect(res.status).toBe(401);
+    expect(((await res.json()) as { resourceType: string }).resourceType).toBe('OperationOutcome');
+  });
+
+  it('audits a refusal with the principal and outcome 4', async () => {
+    const res = await app.request(`/his/v1/events/${ownEventId}`, { key: 'otherPractice' });
+    expect(res.status).toBe(403);
+    const rows = await waitFor('the refusal audit', () =>
+      app.rt.ctx.db
+        .query<{ outcome: string; agents: string[]; tenant: string }>(
+          `SELECT outcome, agents, tenant FROM audit_event WHERE type = '110113' AND outcome = '4'
+           AND 'https://jeugdbrug.nl/principal|api-key:otherpractice' = ANY(agents)`,
+        )
+        .then((r) => (r.length > 0 ? r : undefined)),
+    );
+    expect(rows[0]!.tenant).toBe('07654321');
+  });
+
+  it('sends no CORS headers to a browser origin that is not configured', async () => {
+    const res = await app.request('/health/live', { key: null, headers: { origin: 'https://evil.example' } });
+    expect(res.headers.get('access-control-allow-origin')).toBeNull();
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+  });
+});
