@@ -1,0 +1,196 @@
+import { buildReferralEvent } from '../helpers/builders';
+import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
+
+interface Outcome {
+  resourceType: string;
+  issue: { code: string; expression?: string[]; details?: { text?: string } }[];
+}
+
+describe('bad input gets a clear OperationOutcome naming the field', () => {
+  let app: TestApp;
+
+  beforeAll(async () => {
+    app = await startTestApp({ env: { BODY_LIMIT: '64kb' } });
+  });
+
+  afterAll(async () => {
+    await app.close();
+    await cleanupTestEnv(app.testEnv);
+  });
+
+  const post = (body: string, contentType = 'application/json') =>
+    app.request('/his/v1/events', { method: 'POST', body, headers: { 'content-type': contentType } });
+
+  function withChild(child: Record<string, unknown>): Record<string, unknown> {
+    const e = buildReferralEvent();
+    return { ...e, child: { ...(e.child as object), ...child } };
+  }
+  function withReferral(referral: Record<string, unknown>): Record<string, unknown> {
+    const e = buildReferralEvent();
+    return { ...e, referral: { ...(e.referral as object), ...referral } };
+  }
+
+  it.each([
+    ['a wrong BSN check digit', 'child.bsn', withChild({ bsn: '111222334' })],
+    ['a birth date in the future', 'child.birthDate', withChild({ birthDate: '2999-01-01' })],
+    ['an unknown product category', 'referral.productCategory', withReferral({ productCategory: '99' })],
+    ['an unknown referrer type', 'referral.referrerType', withReferral({ referrerType: '77' })],
+    ['a missing field', 'referral.authoredOn', withReferral({ authoredOn: undefined })],
+    ['a mistyped field', 'child.birthDate', withChild({ birthDate: 20120304 })],
+    ['a malformed municipality code', 'child.municipality', withChild({ municipality: '0226' })],
+  ])('answers 422 for %s, naming %s', async (_what, expression, event) => {
+    const res = await post(JSON.stringify(event));
+    expect(res.status).toBe(422);
+    const body = (await res.json()) as Outcome;
+    expect(body.resourceType).toBe('OperationOutcome');
+    expect(body.issue.flatMap((i) => i.expression ?? [])).toContain(expression);
+  });
+
+  it('answers 422 for an unknown ICPC code when the event carries one', async () => {
+    const e = buildReferralEvent();
+    const res = await post(JSON.stringify({ ...e, referral: { ...(e.referral as object), icpc: 'X99' } }));
+    expect(res.status).toBe(422);
+    const body = (await res.json()) as Outcome;
+    expect(body.issue.flatMap((i) => i.expression ?? []).some((x) => x.startsWith('referral.icpc'))).toBe(true);
+  });
+
+  it('answers 400 for malformed JSON without echoing the body', async () => {
+    const res = await post('{"eventId": "x", "child": {"bsn": "111222333"');
+    expect(res.status).toBe(400);
+    const text = await res.text();
+    expect(text).toContain('OperationOutcome');
+    expect(text).not.toContain('111222333');
+  });
+
+  it('answers 413 for a body over the size limit', async () => {
+    const res = await post(JSON.stringify([buildReferralEvent(), { padding: 'x'.repeat(70 * 1024) }]));
+    expect(res.status).toBe(413);
+    expect(((await res.json()) as Outcome).issue[0]!.code).toBe('too-long');
+  });
+
+  it('answers 415 for an unsupported content type, naming the header', async () => {
+    const res = await post('<event/>', 'application/xml');
+    expect(res.status).toBe(415);
+    expect(((await res.json()) as Outcome).issue[0]!.expression).toEqual(['Content-Type']);
+  });
+
+  it('accepts the valid events of a batch with their own receipts and rejects the rest', async () => {
+    const res = await post(
+      JSON.stringify([buildReferralEvent(), withChild({ bsn: '123' }), 'not an event', buildReferralEvent()]),
+    );
+    expect(res.status).toBe(202);
+    const body = (await res.json()) as { receipts: { status: string; location: string; outcome?: Outcome }[] };
+    expect(body.receipts.map((r) => [r.location, r.status])).toEqual([
+      ['[0]', 'accepted'],
+      ['[1]', 'rejected'],
+      ['[2]', 'rejected'],
+      ['[3]', 'accepted'],
+    ]);
+    expect(body.receipts[1]!.outcome!.issue.flatMap((i) => i.expression ?? [])).toContain('[1].child.bsn');
+  });
+
+  it('answers 400 for an empty batch', async () => {
+    expect((await post('[]')).status).toBe(400);
+  });
+
+  it('serves the JSON Schema of a dialect and 404 for an unknown one', async () => {
+    const res = await app.request('/his/v1/schema/generic-json');
+    expect(res.status).toBe(200);
+    expect(JSON.stringify(await res.json())).toContain('eventType');
+    expect((await app.request('/his/v1/schema/nope')).status).toBe(404);
+  });
+});
+
+/** Deterministic pseudo-random numbers, so a failing mutation can be reproduced from the seed. */
+function mulberry32(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const ODD_VALUES: unknown[] = [
+  null,
+  true,
+  0,
+  -1,
+  1e308,
+  '',
+  ' ',
+  'é\u0000\u202e😀',
+  'x'.repeat(5000),
+  [],
+  {},
+  [[]],
+  '2026-02-30',
+  'GM99999',
+];
+
+function mutate(value: unknown, rnd: () => number, depth = 0): unknown {
+  if (value === null || typeof value !== 'object' || depth > 6) {
+    return rnd() < 0.5 ? ODD_VALUES[Math.floor(rnd() * ODD_VALUES.length)] : value;
+  }
+  if (Array.isArray(value)) {
+    const copy = (value as unknown[]).map((v) => (rnd() < 0.3 ? mutate(v, rnd, depth + 1) : v));
+    return rnd() < 0.1 ? [...copy, ODD_VALUES[Math.floor(rnd() * ODD_VALUES.length)]] : copy;
+  }
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    const r = rnd();
+    if (r < 0.08) {
+      continue; // drop the field
+    }
+    out[k] = r < 0.35 ? mutate(v, rnd, depth + 1) : v;
+  }
+  if (rnd() < 0.05) {
+    out[`extra${Math.floor(rnd() * 100)}`] = 'unexpected';
+  }
+  return out;
+}
+
+describe('fuzzing POST /his/v1/events', () => {
+  let app: TestApp;
+
+  beforeAll(async () => {
+    app = await startTestApp({});
+  });
+
+  afterAll(async () => {
+    await app.close();
+    await cleanupTestEnv(app.testEnv);
+  });
+
+  it('never answers 5xx and stays up over a few thousand random mutations of valid events', async () => {
+    const seed = Number(process.env.FUZZ_SEED ?? 20261122);
+    const rnd = mulberry32(seed);
+    const statuses = new Map<number, number>();
+    const batches = 300;
+    for (let b = 0; b < batches; b++) {
+      const events = Array.from({ length: 10 }, () => mutate(buildReferralEvent(), rnd));
+      let body = JSON.stringify(rnd() < 0.5 ? events : events[0]);
+      if (rnd() < 0.1) {
+        // Byte-level damage: cut or corrupt the JSON text itself.
+        const at = Math.floor(rnd() * body.length);
+        body = rnd() < 0.5 ? body.slice(0, at) : `${body.slice(0, at)}\u0000}${body.slice(at)}`;
+      }
+      const res = await app.request('/his/v1/events', {
+        method: 'POST',
+        body,
+        headers: { 'content-type': 'application/json' },
+      });
+      statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+      const text = await res.text();
+      if (res.status >= 500) {
+        throw new Error(`seed ${seed}, batch ${b}: HTTP ${res.status} ${text.slice(0, 300)}`);
+      }
+    }
+    expect([...statuses.keys()].every((s) => s < 500)).toBe(true);
+    // The mutations really exercised both paths: some events were accepted, some rejected.
+    expect(statuses.get(202) ?? 0).toBeGreaterThan(0);
+    expect((statuses.get(422) ?? 0) + (statuses.get(400) ?? 0)).toBeGreaterThan(0);
+    expect((await app.request('/health/ready', { key: null })).status).toBe(200);
+  }, 180_000);
+});
