@@ -1,0 +1,79 @@
+import { amsterdamDay } from './amsterdam-day';
+
+/**
+ * Age in whole years on a calendar day, for the WGBO age bands (under 12, 12 to 16, 16 and older) that decide who
+ * must consent. Days are Europe/Amsterdam calendar days, see amsterdam-day.ts.
+ */
+
+interface CalendarDate {
+  readonly year: number;
+  readonly month: number;
+  readonly day: number;
+}
+
+function isLeapYear(year: number): boolean {
+  return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+}
+
+function daysInMonth(year: number, month: number): number {
+  return month === 2 ? (isLeapYear(year) ? 29 : 28) : [4, 6, 9, 11].includes(month) ? 30 : 31;
+}
+
+function digitsAt(value: string, from: number, count: number): number {
+  let n = 0;
+  for (let i = from; i < from + count; i++) {
+    const d = value.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) {
+      return Number.NaN;
+    }
+    n = n * 10 + d;
+  }
+  return n;
+}
+
+/**
+ * A real calendar date from YYYY-MM-DD, or undefined (partial dates such as `2012` or `2012-03` included). Read by
+ * hand rather than with a regular expression: it runs twice per decision.
+ */
+function parseFullDate(value: string): CalendarDate | undefined {
+  if (value.length !== 10 || value[4] !== '-' || value[7] !== '-') {
+    return undefined;
+  }
+  const year = digitsAt(value, 0, 4);
+  const month = digitsAt(value, 5, 2);
+  const day = digitsAt(value, 8, 2);
+  // NaN fails every comparison below, so a non-digit anywhere rejects the date.
+  if (!(year >= 0 && month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth(year, month))) {
+    return undefined;
+  }
+  return { year, month, day };
+}
+
+/**
+ * Whole years between a birth date and a day (both YYYY-MM-DD), or undefined when the birth date is partial,
+ * impossible or after the day: a guessed age could ask the wrong person for consent.
+ *
+ * Our choice for someone born on 29 February: in years without one their birthday is 1 March, because a whole
+ * year has only passed once 28 February is over. So on 28 February 2025 a child born on 29 February 2012 is still
+ * 12, and on 1 March 2025 they are 13. This also keeps a band change (12, 16) from arriving a day early.
+ */
+export function ageOnDay(birthDate: string, day: string): number | undefined {
+  const birth = parseFullDate(birthDate);
+  const on = parseFullDate(day);
+  if (!birth || !on || birthDate > day) {
+    return undefined;
+  }
+  let birthdayMonth = birth.month;
+  let birthdayDay = birth.day;
+  if (birth.month === 2 && birth.day === 29 && !isLeapYear(on.year)) {
+    birthdayMonth = 3;
+    birthdayDay = 1;
+  }
+  const hadBirthday = on.month > birthdayMonth || (on.month === birthdayMonth && on.day >= birthdayDay);
+  return on.year - birth.year - (hadBirthday ? 0 : 1);
+}
+
+/** Age in whole years at a moment, counted on the Europe/Amsterdam calendar day of that moment. */
+export function ageAt(birthDate: string | undefined, at: Date): number | undefined {
+  return birthDate === undefined ? undefined : ageOnDay(birthDate, amsterdamDay(at));
+}

@@ -1,0 +1,289 @@
+import type { Agreement, DataClass } from './agreement';
+import { ageOnDay } from './age';
+import { amsterdamDay } from './amsterdam-day';
+import {
+  indexConsents,
+  stanceOf,
+  type ConsentContext,
+  type PersonConsents,
+  type Stance,
+  type StanceMissCode,
+} from './consent-rules';
+import { selectAgreements } from './select-agreement';
+import type { Decision, DecisionFacts, DecisionReason, DecisionRequest, DenyReasonCode } from './types';
+
+/**
+ * The policy engine: whether data about a child may go from a GP practice to a municipality, and on what grounds.
+ * Pure and synchronous; the caller loads the facts and records the decision. The rules are those of the domain
+ * brief (DOMAIN.md, "Consent and legal basis").
+ */
+
+/** WGBO, also applied to sharing with third parties: from 12 the child speaks too, from 16 the child alone. */
+const CHILD_SPEAKS_FROM = 12;
+const CHILD_ALONE_FROM = 16;
+
+/** Who speaks for the child on a given day: the child, guardians with authority, or both. */
+interface Speakers {
+  readonly child: boolean;
+  readonly guardians: boolean;
+}
+
+interface Person {
+  readonly reference: string;
+  readonly role: 'child' | 'guardian';
+}
+
+function label(agreement: Agreement): string {
+  return `Agreement ${agreement.id} v${agreement.version}`;
+}
+
+function deny(reasons: DecisionReason[], agreement?: Agreement, consentIds: string[] = []): Decision {
+  return {
+    effect: 'deny',
+    reasons,
+    ...(agreement
+      ? { agreement: { id: agreement.id, version: agreement.version }, legalBasis: agreement.legalBasis }
+      : {}),
+    consentIds,
+    obligations: { allowedFields: {} },
+  };
+}
+
+function permit(
+  agreement: Agreement,
+  classes: readonly DataClass[],
+  reason: DecisionReason,
+  consentIds: string[],
+): Decision {
+  const allowedFields: Partial<Record<DataClass, string[]>> = {};
+  for (const c of classes) {
+    allowedFields[c] = [...(agreement.dataClasses[c]?.fields ?? [])];
+  }
+  return {
+    effect: 'permit',
+    reasons: [reason],
+    agreement: { id: agreement.id, version: agreement.version },
+    legalBasis: agreement.legalBasis,
+    consentIds,
+    obligations: { allowedFields },
+  };
+}
+
+function speakersAt(age: number): Speakers {
+  return { child: age >= CHILD_SPEAKS_FROM, guardians: age < CHILD_ALONE_FROM };
+}
+
+/** Guardians with authority, once each; an id listed twice counts as having authority if either entry says so. */
+function guardiansWithAuthority(facts: DecisionFacts): Person[] {
+  const ids: string[] = [];
+  for (const g of facts.guardians) {
+    if (g.hasAuthority && !ids.includes(g.relatedPersonId)) {
+      ids.push(g.relatedPersonId);
+    }
+  }
+  return ids.map((id) => ({ reference: `RelatedPerson/${id}`, role: 'guardian' }));
+}
+
+function addIds(target: string[], ids: readonly string[]): void {
+  for (const id of ids) {
+    if (!target.includes(id)) {
+      target.push(id);
+    }
+  }
+}
+
+/** Why one required person's consent is lacking, or undefined when they permit. */
+function lackingReason(
+  person: Person,
+  stance: Stance,
+): { reason: DecisionReason; consentIds: readonly string[] } | undefined {
+  switch (stance.kind) {
+    case 'permit':
+      return undefined;
+    case 'deny': {
+      const consents = stance.consentIds.map((id) => `Consent/${id}`).join(', ');
+      const detail = `${consents} of ${person.reference} denies this disclosure`;
+      return { reason: { code: 'consent-denied', detail }, consentIds: stance.consentIds };
+    }
+    case 'silent': {
+      const miss = stance.miss;
+      if (!miss) {
+        const code: DenyReasonCode = person.role === 'child' ? 'consent-missing-child' : 'consent-missing-guardian';
+        return { reason: { code, detail: `No consent of ${person.reference} covers this disclosure` }, consentIds: [] };
+      }
+      const detail = `Consent/${miss.consentId} of ${person.reference}: ${MISS_DETAIL[miss.code]}`;
+      return { reason: { code: miss.code, detail }, consentIds: miss.consentId === '' ? [] : [miss.consentId] };
+    }
+  }
+}
+
+const MISS_DETAIL: Record<StanceMissCode, string> = {
+  'consent-withdrawn': 'withdrawn (inactive)',
+  'consent-not-yet-valid': 'not yet valid on the day of disclosure',
+  'consent-expired': 'expired before the day of disclosure',
+  'actor-not-covered': 'does not name the municipality as recipient (IRCP)',
+  'consent-purpose-not-covered': 'does not cover the purpose',
+  'consent-class-not-covered': 'does not cover every requested data class',
+};
+
+/** Legal basis consent: the people the child's age names must have permitted. */
+function decideByConsent(
+  agreement: Agreement,
+  classes: readonly DataClass[],
+  facts: DecisionFacts,
+  index: Map<string, PersonConsents>,
+  ctx: ConsentContext,
+  age: number | undefined,
+): Decision {
+  const child: Person = { reference: `Patient/${facts.patient.id}`, role: 'child' };
+  if (age === undefined) {
+    const detail = `${child.reference} has no usable birth date, so who must consent is unknown`;
+    return deny([{ code: 'birth-date-unknown', detail }], agreement);
+  }
+  const speakers = speakersAt(age);
+  const reasons: DecisionReason[] = [];
+  const denyIds: string[] = [];
+  const permitIds: string[] = [];
+  const consented: string[] = [];
+
+  if (speakers.child) {
+    const stance = stanceOf(index.get(child.reference), ctx);
+    const lacking = lackingReason(child, stance);
+    if (lacking) {
+      reasons.push(lacking.reason);
+      addIds(denyIds, lacking.consentIds);
+    } else {
+      addIds(permitIds, stance.kind === 'permit' ? stance.consentIds : []);
+      consented.push(child.reference);
+    }
+  }
+
+  let overruled = '';
+  if (speakers.guardians) {
+    const guardians = guardiansWithAuthority(facts);
+    if (guardians.length === 0) {
+      const detail = `No guardian with parental authority is known for ${child.reference}`;
+      reasons.push({ code: 'no-guardian-with-authority', detail });
+    }
+    const guardianReasons: DecisionReason[] = [];
+    const notDecisive: string[] = [];
+    const guardianDenyIds: string[] = [];
+    let permitting = 0;
+    for (const guardian of guardians) {
+      const stance = stanceOf(index.get(guardian.reference), ctx);
+      const lacking = lackingReason(guardian, stance);
+      if (lacking) {
+        guardianReasons.push(lacking.reason);
+        notDecisive.push(`${guardian.reference} (${lacking.reason.code})`);
+        addIds(guardianDenyIds, lacking.consentIds);
+      } else {
+        permitting++;
+        addIds(permitIds, stance.kind === 'permit' ? stance.consentIds : []);
+        consented.push(guardian.reference);
+      }
+    }
+    // Rule `any`: one guardian with authority may speak for a presumably agreeing other, so the others' silence
+    // does not decide; an explicit objection by a guardian with authority still does (deny wins).
+    const objections = guardianReasons.filter((r) => r.code === 'consent-denied');
+    const anyRule = agreement.guardianRule === 'any';
+    const satisfied = anyRule ? permitting > 0 && objections.length === 0 : permitting === guardians.length;
+    if (!satisfied) {
+      reasons.push(...(anyRule && permitting > 0 ? objections : guardianReasons));
+      addIds(denyIds, guardianDenyIds);
+    } else if (notDecisive.length > 0) {
+      overruled = `; not decisive under guardian rule any: ${notDecisive.join(', ')}`;
+    }
+  }
+
+  if (reasons.length > 0) {
+    return deny(reasons, agreement, denyIds);
+  }
+  const detail = `${label(agreement)} (consent): consent of ${consented.join(', ')}${overruled}`;
+  return permit(agreement, classes, { code: 'permitted-by-consent', detail }, permitIds);
+}
+
+/** Other legal bases: the basis itself permits, unless the agreement honours objections and someone who speaks objects. */
+function decideByLegalBasis(
+  agreement: Agreement,
+  classes: readonly DataClass[],
+  facts: DecisionFacts,
+  index: Map<string, PersonConsents>,
+  ctx: ConsentContext,
+  age: number | undefined,
+): Decision {
+  const basis = `${label(agreement)} rests on ${agreement.legalBasis}`;
+  if (!agreement.objectionBlocks) {
+    return permit(
+      agreement,
+      classes,
+      { code: 'permitted-by-legal-basis', detail: `${basis}; objections do not block it` },
+      [],
+    );
+  }
+  // Without a birth date we cannot tell who speaks, so an objection by anyone who might is honoured.
+  const speakers: Speakers = age === undefined ? { child: true, guardians: true } : speakersAt(age);
+  const persons: Person[] = [
+    ...(speakers.child ? [{ reference: `Patient/${facts.patient.id}`, role: 'child' } as const] : []),
+    ...(speakers.guardians ? guardiansWithAuthority(facts) : []),
+  ];
+  const reasons: DecisionReason[] = [];
+  const objectionIds: string[] = [];
+  for (const person of persons) {
+    const stance = stanceOf(index.get(person.reference), ctx);
+    if (stance.kind === 'deny') {
+      const consents = stance.consentIds.map((id) => `Consent/${id}`).join(', ');
+      const detail = `${consents} of ${person.reference} objects to this disclosure under ${agreement.legalBasis}`;
+      reasons.push({ code: 'consent-denied', detail });
+      addIds(objectionIds, stance.consentIds);
+    }
+  }
+  if (reasons.length > 0) {
+    return deny(reasons, agreement, objectionIds);
+  }
+  return permit(
+    agreement,
+    classes,
+    { code: 'permitted-by-legal-basis', detail: `${basis}; no objection blocks it` },
+    [],
+  );
+}
+
+/** Decides whether `request` may be disclosed given `facts`; pure, synchronous, never does I/O. */
+export function decide(request: DecisionRequest, facts: DecisionFacts): Decision {
+  const day = amsterdamDay(request.at);
+  const classes: DataClass[] = [];
+  for (const c of request.dataClasses) {
+    if (!classes.includes(c)) {
+      classes.push(c);
+    }
+  }
+  if (classes.length === 0) {
+    return deny([{ code: 'class-not-covered', detail: 'No data class was requested' }]);
+  }
+  const selection = selectAgreements(facts.agreements, request, classes, day);
+  if (selection.fitting.length === 0) {
+    return deny([selection.reason]);
+  }
+  const ctx: ConsentContext = {
+    day,
+    atMs: request.at.getTime(),
+    municipalityCode: request.municipalityCode,
+    purpose: request.purpose,
+    classes,
+  };
+  const index = indexConsents(facts.consents, facts.patient.id);
+  const age = facts.patient.birthDate === undefined ? undefined : ageOnDay(facts.patient.birthDate, day);
+  // Overlapping agreements are each a lawful ground: the first (by id) that permits is used, else the first's deny.
+  let first: Decision | undefined;
+  for (const agreement of selection.fitting) {
+    const decision =
+      agreement.legalBasis === 'consent'
+        ? decideByConsent(agreement, classes, facts, index, ctx, age)
+        : decideByLegalBasis(agreement, classes, facts, index, ctx, age);
+    if (decision.effect === 'permit') {
+      return decision;
+    }
+    first ??= decision;
+  }
+  return first ?? deny([selection.reason]);
+}

@@ -1,0 +1,115 @@
+import type { Agreement, DataClass } from './agreement';
+import type { DecisionReason, DecisionRequest } from './types';
+
+/**
+ * Which processing agreement a disclosure may rest on. Only the version of each agreement that is in force counts,
+ * and when none fits, the reason given is that of the candidate that came closest.
+ */
+
+export interface AgreementSelection {
+  /** Agreements that fit, ordered by id; empty when none does. */
+  readonly fitting: readonly Agreement[];
+  /** When none fits: the reason of the candidate that came closest. */
+  readonly reason: DecisionReason;
+}
+
+/** How far a candidate got through the checks: a higher stage is a more specific reason. */
+interface Miss {
+  readonly stage: number;
+  readonly reason: DecisionReason;
+}
+
+function label(agreement: Agreement): string {
+  return `Agreement ${agreement.id} v${agreement.version}`;
+}
+
+/**
+ * The version of one agreement that governs `day`. A draft is not yet agreed and a version whose validFrom lies
+ * ahead has not taken effect, so neither supersedes the version in force; a later suspension or termination does.
+ * When no version is in force the newest one is returned, so its own status or validFrom explains the deny.
+ */
+function versionInForce(versions: readonly [Agreement, ...Agreement[]], day: string): Agreement {
+  let inForce: Agreement | undefined;
+  let newest = versions[0];
+  for (const v of versions) {
+    if (v.version > newest.version) {
+      newest = v;
+    }
+    if (v.status !== 'draft' && v.validFrom <= day && (!inForce || v.version > inForce.version)) {
+      inForce = v;
+    }
+  }
+  return inForce ?? newest;
+}
+
+function missOf(
+  agreement: Agreement,
+  request: DecisionRequest,
+  classes: readonly DataClass[],
+  day: string,
+): Miss | undefined {
+  if (agreement.status !== 'active') {
+    return { stage: 1, reason: { code: 'agreement-not-active', detail: `${label(agreement)} is ${agreement.status}` } };
+  }
+  if (day < agreement.validFrom) {
+    const detail = `${label(agreement)} takes effect on ${agreement.validFrom}`;
+    return { stage: 2, reason: { code: 'agreement-not-yet-valid', detail } };
+  }
+  if (agreement.validTo !== undefined && day > agreement.validTo) {
+    return {
+      stage: 2,
+      reason: { code: 'agreement-expired', detail: `${label(agreement)} ended on ${agreement.validTo}` },
+    };
+  }
+  if (!agreement.purposes.includes(request.purpose)) {
+    const detail = `${label(agreement)} does not cover purpose ${request.purpose}`;
+    return { stage: 3, reason: { code: 'purpose-not-covered', detail } };
+  }
+  const uncovered = classes.filter((c) => agreement.dataClasses[c] === undefined);
+  if (uncovered.length > 0) {
+    const detail = `${label(agreement)} does not cover data class ${uncovered.join(', ')}`;
+    return { stage: 4, reason: { code: 'class-not-covered', detail } };
+  }
+  return undefined;
+}
+
+/**
+ * The agreements in force between the practice and the municipality on `day` that name the purpose and every
+ * requested class, ordered by id; or, when there are none, the most specific reason why.
+ */
+export function selectAgreements(
+  agreements: readonly Agreement[],
+  request: DecisionRequest,
+  classes: readonly DataClass[],
+  day: string,
+): AgreementSelection {
+  const byId = new Map<string, [Agreement, ...Agreement[]]>();
+  for (const a of agreements) {
+    if (a.practice.agb === request.practiceAgb && a.municipality.code === request.municipalityCode) {
+      const versions = byId.get(a.id);
+      if (versions) {
+        versions.push(a);
+      } else {
+        byId.set(a.id, [a]);
+      }
+    }
+  }
+  const detail = `No agreement between practice ${request.practiceAgb} and municipality ${request.municipalityCode}`;
+  let closest: Miss = { stage: 0, reason: { code: 'no-agreement', detail } };
+  const fitting: Agreement[] = [];
+  const ids = [...byId.keys()].sort();
+  for (const id of ids) {
+    const versions = byId.get(id);
+    if (!versions) {
+      continue;
+    }
+    const agreement = versionInForce(versions, day);
+    const miss = missOf(agreement, request, classes, day);
+    if (!miss) {
+      fitting.push(agreement);
+    } else if (miss.stage > closest.stage) {
+      closest = miss;
+    }
+  }
+  return { fitting, reason: closest.reason };
+}

@@ -1,0 +1,80 @@
+import type { Consent } from '@medplum/fhirtypes';
+import type { Agreement, DataClass, LegalBasis, Purpose } from './agreement';
+
+/** One question to the policy engine: may this practice disclose these data classes to this municipality now? */
+export interface DecisionRequest {
+  readonly practiceAgb: string;
+  /** CBS code of the receiving municipality, written `GM0226`. */
+  readonly municipalityCode: string;
+  readonly purpose: Purpose;
+  readonly dataClasses: readonly DataClass[];
+  /** The moment of disclosure; calendar days are taken in Europe/Amsterdam. */
+  readonly at: Date;
+}
+
+/** A guardian of the child; only one holding parental authority (gezag) speaks for the child. */
+export interface GuardianFact {
+  readonly relatedPersonId: string;
+  readonly hasAuthority: boolean;
+}
+
+/** Everything the engine may know about the child, loaded by the caller. */
+export interface DecisionFacts {
+  /** Candidate agreements; may include other practices, other municipalities, other versions, expired ones. */
+  readonly agreements: readonly Agreement[];
+  /** Every consent known for this child, in any status. */
+  readonly consents: readonly Consent[];
+  /** The FHIR Patient id and birth date (YYYY-MM-DD) of the child. */
+  readonly patient: { readonly id: string; readonly birthDate?: string | undefined };
+  readonly guardians: readonly GuardianFact[];
+}
+
+/** Why a disclosure is denied. Ordered roughly from "nothing to go on" to "almost". */
+export const DENY_REASON_CODES = [
+  'no-agreement',
+  'agreement-not-active',
+  'agreement-not-yet-valid',
+  'agreement-expired',
+  'purpose-not-covered',
+  'class-not-covered',
+  'birth-date-unknown',
+  'no-guardian-with-authority',
+  'consent-missing-child',
+  'consent-missing-guardian',
+  'consent-withdrawn',
+  'consent-denied',
+  'consent-expired',
+  'consent-not-yet-valid',
+  'actor-not-covered',
+  /** A consent of the right person names other purposes (the agreement's own mismatch is `purpose-not-covered`). */
+  'consent-purpose-not-covered',
+  /** A consent of the right person names other data classes (the agreement's own is `class-not-covered`). */
+  'consent-class-not-covered',
+] as const;
+export type DenyReasonCode = (typeof DENY_REASON_CODES)[number];
+
+export const PERMIT_REASON_CODES = ['permitted-by-consent', 'permitted-by-legal-basis'] as const;
+export type PermitReasonCode = (typeof PERMIT_REASON_CODES)[number];
+
+export const DECISION_REASON_CODES = [...DENY_REASON_CODES, ...PERMIT_REASON_CODES] as const;
+export type DecisionReasonCode = DenyReasonCode | PermitReasonCode;
+
+export interface DecisionReason {
+  readonly code: DecisionReasonCode;
+  /** For people and auditors. Ids and codes only, never personal data (no names, BSNs, birth dates or ages). */
+  readonly detail: string;
+}
+
+export interface Decision {
+  effect: 'permit' | 'deny';
+  reasons: DecisionReason[];
+  /** The agreement the decision was taken under; absent when no agreement fitted. */
+  agreement?: { id: string; version: number };
+  legalBasis?: LegalBasis;
+  /** Ids (without `Consent/`) of the consents the decision rests on: the permits, the objections, or the misses. */
+  consentIds: string[];
+  obligations: {
+    /** Per requested data class, the top-level elements that may leave; empty on deny. */
+    allowedFields: Partial<Record<DataClass, string[]>>;
+  };
+}
