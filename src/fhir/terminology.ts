@@ -39,7 +39,7 @@ function asConceptMap(json: { resourceType: string; url: string; group: unknown[
   return json as ConceptMap;
 }
 
-/** Every table, for integrity tests and for serving them. */
+/** Every CodeSystem, for integrity tests and for serving them. */
 export const CODE_SYSTEMS: readonly CodeSystem[] = [
   asCodeSystem(helpQuestionCategory),
   asCodeSystem(intervention),
@@ -51,6 +51,7 @@ export const CODE_SYSTEMS: readonly CodeSystem[] = [
   asCodeSystem(cod327),
   asCodeSystem(jz020),
 ];
+/** Every ConceptMap. */
 export const CONCEPT_MAPS: readonly ConceptMap[] = [
   asConceptMap(nhgEncounterClass),
   asConceptMap(icpcHelpQuestion),
@@ -64,6 +65,7 @@ export const TRAJECTORY_OUTCOME_SYSTEM = trajectoryOutcome.url;
 export const REFERRAL_TARGET_SYSTEM = referralTarget.url;
 export const PROFESSIONAL_ROLE_SYSTEM = professionalRole.url;
 export const GUARDIAN_RELATIONSHIP_SYSTEM = guardianRelationship.url;
+/** HL7 v3 RoleCode, for RelatedPerson.relationship. */
 export const ROLE_CODE_SYSTEM = 'http://terminology.hl7.org/CodeSystem/v3-RoleCode';
 
 /** Extensions of ours (their StructureDefinitions are not published yet). */

@@ -86,7 +86,7 @@ export function consentRouter(ctx: PipelineContext): Router {
       if (!row || !canActForPractice(principal, row.tenant)) {
         throw new OperationOutcomeError(notFound);
       }
-      const event = mapStoredEvent(ctx.cipher, row);
+      const event = mapStoredEvent(ctx.cipher, row, { validate: false });
       const purpose = purposeOf(event.eventType);
       if (!purpose) {
         throw new OperationOutcomeError(

@@ -21,7 +21,8 @@ export function parseWithSchema<T>(schema: z.ZodType<T>, record: RawRecord): T {
   }
   const issues: OperationOutcomeIssue[] = parsed.error.issues.map((i) => ({
     severity: 'error',
-    code: i.code === 'invalid_type' && i.input === undefined ? 'required' : 'invalid',
+    // zod 4 keeps no input on issues; its message says when the value was missing altogether.
+    code: i.code === 'invalid_type' && /received undefined/.test(i.message) ? 'required' : 'invalid',
     details: { text: i.message },
     expression: [expressionOf(record.location, i.path)],
   }));

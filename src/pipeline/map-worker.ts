@@ -32,7 +32,7 @@ export async function processMapJob(ctx: PipelineContext, data: MapJobData): Pro
   }
   let event;
   try {
-    event = mapStoredEvent(ctx.cipher, row);
+    event = mapStoredEvent(ctx.cipher, row, { validate: true });
   } catch (err) {
     if (err instanceof OperationOutcomeError) {
       // The mapping rejects this record for good: retrying cannot help, a fixed mapping plus replay can.

@@ -1,18 +1,27 @@
 import { badRequest, OperationOutcomeError } from '@medplum/core';
 import { z } from 'zod';
 import type { HisDialect, RawRecord } from '../../../src/ingest/dialect';
-import { parseWithSchema } from '../../../src/ingest/zod-outcome';
-import { mapReferral } from './map-referral';
+import { expressionOf } from '../../../src/ingest/zod-outcome';
+import { toCanonicalEvent } from '../shared/canonical-event';
+import { parseOrThrow } from '../shared/issues';
 import { genericEventSchema } from './schema';
+import { fromGenericEvent } from './to-his-event';
+
+function isBundle(v: unknown): boolean {
+  return typeof v === 'object' && v !== null && (v as { resourceType?: unknown }).resourceType === 'Bundle';
+}
 
 /** Dialect `generic-json`: one event object, or an array of them, as `application/json`. */
 export const genericJsonDialect: HisDialect = {
   name: 'generic-json',
   contentTypes: ['application/json'],
-  claims: (body) => !(typeof body === 'object' && body !== null && 'resourceType' in body),
+  // FHIR resources (and arrays of Bundles) belong to the fhir-bundle dialect.
+  claims: (body) =>
+    !(typeof body === 'object' && body !== null && 'resourceType' in body) &&
+    !(Array.isArray(body) && body.length > 0 && isBundle(body[0])),
   split(body: unknown): RawRecord[] {
     if (Array.isArray(body)) {
-      return body.map((value, i) => ({ value, location: `[${i}]` }));
+      return (body as unknown[]).map((value, i) => ({ value, location: `[${i}]` }));
     }
     if (typeof body === 'object' && body !== null) {
       return [{ value: body, location: '' }];
@@ -20,7 +29,8 @@ export const genericJsonDialect: HisDialect = {
     throw new OperationOutcomeError(badRequest('Expected a JSON event object or an array of events', 'body'));
   },
   map(record) {
-    return mapReferral(parseWithSchema(genericEventSchema, record));
+    const at = (path: readonly PropertyKey[]): string => expressionOf(record.location, path);
+    return toCanonicalEvent(fromGenericEvent(parseOrThrow(genericEventSchema, record.value, at), at));
   },
   jsonSchema: () => z.toJSONSchema(genericEventSchema, { io: 'input' }),
 };

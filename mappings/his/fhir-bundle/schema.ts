@@ -1,0 +1,206 @@
+import { z } from 'zod';
+import { isValidDateTime, isValidIsoDate } from '../../../src/fhir/identifiers';
+import { dateTime, isoDate, pastDate, sourceId, text } from '../shared/fields';
+
+/**
+ * The parts of a FHIR R4 Bundle the `fhir-bundle` dialect reads. Objects are loose: elements the dialect does not
+ * read are ignored and never copied (the output is rebuilt from what was read). Codes, identifiers and references
+ * are checked afterwards in to-his-event.ts, where the tables and the other entries are at hand.
+ */
+
+const uri = z.string().max(500);
+const coding = z
+  .object({ system: uri.optional(), code: z.string().max(100).optional(), display: z.string().optional() })
+  .loose();
+const concept = z.object({ coding: z.array(coding).max(20).optional() }).loose();
+const identifier = z.object({ system: uri.optional(), value: z.string().max(200).optional() }).loose();
+const reference = z
+  .object({
+    reference: z.string().max(500).optional(),
+    identifier: identifier.optional(),
+    display: text(200).optional(),
+  })
+  .loose();
+const extension = z
+  .object({
+    url: uri,
+    valueBoolean: z.boolean().optional(),
+    valueCoding: coding.optional(),
+    valueIdentifier: identifier.optional(),
+  })
+  .loose();
+const extensions = z.array(extension).max(20).optional();
+const humanName = z.object({ given: z.array(text(100)).max(5).optional(), family: text(200).optional() }).loose();
+/** FHIR Period.start/end are dateTimes, which may be plain dates; the dialect works with the date. */
+const dateOrDateTime = z
+  .string()
+  .refine((v) => isValidIsoDate(v) || isValidDateTime(v), 'a date YYYY-MM-DD or a dateTime with time zone');
+
+/** The child. */
+export const patientSchema = z
+  .object({
+    resourceType: z.literal('Patient'),
+    id: sourceId.optional(),
+    identifier: z.array(identifier).min(1).max(10),
+    name: z.array(humanName).max(5).optional(),
+    birthDate: pastDate,
+    address: z
+      .array(z.object({ extension: extensions }).loose())
+      .min(1)
+      .max(5),
+  })
+  .loose();
+
+/** A parent or guardian. */
+export const relatedPersonSchema = z
+  .object({
+    resourceType: z.literal('RelatedPerson'),
+    id: sourceId.optional(),
+    extension: extensions,
+    identifier: z.array(identifier).max(10).optional(),
+    patient: reference,
+    relationship: z.array(concept).max(5).optional(),
+    name: z.array(humanName).max(5).optional(),
+  })
+  .loose();
+
+/** The sending practice. */
+export const organizationSchema = z
+  .object({
+    resourceType: z.literal('Organization'),
+    id: sourceId.optional(),
+    identifier: z.array(identifier).min(1).max(10),
+  })
+  .loose();
+
+/** A contact. */
+export const encounterSchema = z
+  .object({
+    resourceType: z.literal('Encounter'),
+    id: sourceId.optional(),
+    status: z.literal('finished'),
+    type: z.array(concept).min(1).max(12),
+    subject: reference,
+    episodeOfCare: z.array(reference).length(1, 'exactly one EpisodeOfCare (the trajectory)'),
+    participant: z
+      .array(z.object({ type: z.array(concept).max(5).optional(), individual: reference.optional() }).loose())
+      .max(1, 'at most one participant: the professional')
+      .optional(),
+    period: z.object({ start: dateTime, end: dateTime.optional() }).loose(),
+    length: z
+      .object({ value: z.number().int().min(1).max(480), code: z.literal('min') })
+      .loose()
+      .optional(),
+    reasonCode: z.array(concept).max(5).optional(),
+  })
+  .loose();
+
+/** A trajectory. */
+export const episodeOfCareSchema = z
+  .object({
+    resourceType: z.literal('EpisodeOfCare'),
+    id: sourceId.optional(),
+    extension: extensions,
+    status: z.enum(['active', 'finished']),
+    type: z.array(concept).max(5).optional(),
+    patient: reference,
+    period: z.object({ start: dateOrDateTime, end: dateOrDateTime.optional() }).loose(),
+  })
+  .loose();
+
+/** A referral. */
+export const serviceRequestSchema = z
+  .object({
+    resourceType: z.literal('ServiceRequest'),
+    id: sourceId.optional(),
+    extension: extensions,
+    status: z.enum(['active', 'revoked']),
+    intent: z.literal('order'),
+    category: z.array(concept).max(5).optional(),
+    subject: reference,
+    authoredOn: dateTime.optional(),
+    requester: reference.optional(),
+    performerType: concept.optional(),
+    reasonCode: z.array(concept).max(5).optional(),
+    note: z
+      .array(z.object({ text: text(2000) }).loose())
+      .max(1, 'at most one note: the reason')
+      .optional(),
+  })
+  .loose();
+
+const provisionPeriod = z.object({ start: isoDate, end: isoDate.optional() }).loose();
+const provisionRule = {
+  type: z.enum(['permit', 'deny']),
+  period: provisionPeriod.optional(),
+  purpose: z.array(coding).max(10).optional(),
+  class: z.array(coding).max(10).optional(),
+};
+
+/** A consent, objection or withdrawal. */
+export const consentSchema = z
+  .object({
+    resourceType: z.literal('Consent'),
+    id: sourceId.optional(),
+    status: z.enum(['active', 'inactive']),
+    scope: concept,
+    patient: reference,
+    dateTime,
+    performer: z.array(reference).max(5).optional(),
+    provision: z
+      .object({
+        ...provisionRule,
+        actor: z
+          .array(z.object({ role: concept, reference }).loose())
+          .max(5)
+          .optional(),
+        provision: z
+          .array(
+            z
+              .object({
+                ...provisionRule,
+                provision: z.array(z.unknown()).max(0, 'one level of exceptions only').optional(),
+              })
+              .loose(),
+          )
+          .max(10)
+          .optional(),
+      })
+      .loose()
+      .optional(),
+  })
+  .loose();
+
+/** Any resource an entry may hold, told apart by resourceType. */
+export const entryResourceSchema = z.discriminatedUnion('resourceType', [
+  patientSchema,
+  relatedPersonSchema,
+  organizationSchema,
+  encounterSchema,
+  episodeOfCareSchema,
+  serviceRequestSchema,
+  consentSchema,
+]);
+
+/** The Bundle: one event. */
+export const bundleSchema = z
+  .object({
+    resourceType: z.literal('Bundle'),
+    type: z.enum(['transaction', 'collection']),
+    identifier: z.object({ system: uri.optional(), value: sourceId }).loose(),
+    timestamp: dateTime,
+    entry: z
+      .array(z.object({ fullUrl: uri.optional(), resource: entryResourceSchema }).loose())
+      .min(1)
+      .max(50),
+  })
+  .loose();
+
+/** A parsed Bundle and its parts. */
+export type FhirBundle = z.infer<typeof bundleSchema>;
+export type EntryResource = z.infer<typeof entryResourceSchema>;
+export type BundleCoding = z.infer<typeof coding>;
+export type BundleConcept = z.infer<typeof concept>;
+export type BundleReference = z.infer<typeof reference>;
+export type BundleExtension = z.infer<typeof extension>;
+export type BundleIdentifier = z.infer<typeof identifier>;

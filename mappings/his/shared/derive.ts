@@ -1,0 +1,16 @@
+import { ICPC_SYSTEM } from '../../../src/fhir/systems';
+import { HELP_QUESTION_CATEGORY_SYSTEM, tryTranslate } from '../../../src/fhir/terminology';
+
+/** The help-question category an ICPC-1NL code implies, from the ConceptMap (every accepted code has one). */
+export function helpQuestionOf(icpc: string): string {
+  const category = tryTranslate(ICPC_SYSTEM, icpc, HELP_QUESTION_CATEGORY_SYSTEM)?.code;
+  if (!category) {
+    throw new Error(`ICPC code ${icpc} has no help-question category in the ConceptMap`);
+  }
+  return category;
+}
+
+/** The calendar date of a dateTime as written (its own time zone), for comparing with dates. */
+export function dateOf(dateTime: string): string {
+  return dateTime.slice(0, 10);
+}

@@ -1,0 +1,260 @@
+import { OperationOutcomeError } from '@medplum/core';
+import { httpStatusOf } from '../../../src/fhir/outcomes';
+import { assertValidResource } from '../../../src/fhir/validation';
+import type { HisDialect, RawRecord } from '../../../src/ingest/dialect';
+import { caseNames, DIALECTS_UNDER_TEST, readInput } from './run-dialect';
+
+/**
+ * Seeded random mutations of valid records (fields deleted, types changed, long strings, odd unicode, broken CSV
+ * text). Whatever comes in, `map` either returns an event whose resources are valid FHIR or throws an
+ * OperationOutcomeError with a 4xx status: never another error, never invalid FHIR.
+ */
+
+const ITERATIONS = 3000;
+/** Fixed so a failure reproduces; `FUZZ_SEED=… npx jest fuzz` explores other sequences. */
+const SEED = Number(process.env.FUZZ_SEED ?? 20250310);
+
+/** mulberry32: small, fast, and the same sequence for the same seed on every machine. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const ODD = [
+  '',
+  ' ',
+  '\u0000',
+  '\u0007',
+  '\u001b[31m',
+  '\ud800',
+  '\udc00x',
+  '👩‍👧‍👦',
+  '\u202e',
+  'e\u0301',
+  '\u200b',
+  '\uffff',
+  '\ufeff',
+  'İı',
+  '"',
+  ',',
+  ';',
+  '\n',
+  '\r\n',
+  '<script>',
+  'null',
+  '0',
+  '-1',
+  '1e400',
+  ' 123456782 ',
+  'GM0226',
+  '2025-02-30',
+  '2025-03-10T25:00:00Z',
+  'Patient/',
+  'urn:uuid:',
+];
+
+type Rnd = () => number;
+const pick = <T>(rnd: Rnd, list: readonly T[]): T => list[Math.floor(rnd() * list.length)]!;
+
+function randomValue(rnd: Rnd): unknown {
+  switch (Math.floor(rnd() * 9)) {
+    case 0:
+      return pick(rnd, [0, -1, 1.5, 1e308, -0, Number.MAX_SAFE_INTEGER, 45, 480, 481]);
+    case 1:
+      return pick(rnd, ODD);
+    case 2:
+      // Mostly moderately long; now and then past FHIR's 1 MB string limit.
+      return 'a'.repeat(rnd() < 0.05 ? 1_100_000 : 5000);
+    case 3:
+      return pick(rnd, [true, false, null]);
+    case 4:
+      return [];
+    case 5:
+      return {};
+    case 6:
+      return [pick(rnd, ODD), 1, null];
+    case 7:
+      return { resourceType: 'Patient', id: pick(rnd, ODD) };
+    default:
+      return pick(rnd, ODD) + pick(rnd, ODD);
+  }
+}
+
+type Container = Record<string, unknown> | unknown[];
+
+/** Every (container, key) pair in a JSON value, so any field at any depth can be mutated. */
+function slots(value: unknown, out: [Container, string | number][] = []): [Container, string | number][] {
+  if (Array.isArray(value)) {
+    value.forEach((v, i) => {
+      out.push([value, i]);
+      slots(v, out);
+    });
+  } else if (value !== null && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      out.push([value as Record<string, unknown>, k]);
+      slots(v, out);
+    }
+  }
+  return out;
+}
+
+function mutateString(rnd: Rnd, s: string): string {
+  const at = Math.floor(rnd() * (s.length + 1));
+  switch (Math.floor(rnd() * 5)) {
+    case 0:
+      return s.slice(0, at) + pick(rnd, ODD) + s.slice(at);
+    case 1:
+      return s.repeat(1 + Math.floor(rnd() * 50));
+    case 2:
+      return ` ${s} `;
+    case 3:
+      return s.toUpperCase();
+    default:
+      return s.slice(0, at);
+  }
+}
+
+function mutateJson(rnd: Rnd, root: unknown): void {
+  const all = slots(root);
+  if (all.length === 0) {
+    return;
+  }
+  const [container, key] = pick(rnd, all);
+  const current = (container as Record<string | number, unknown>)[key];
+  const op = rnd();
+  if (op < 0.25) {
+    if (Array.isArray(container)) {
+      container.splice(key as number, 1);
+    } else {
+      delete container[key];
+    }
+  } else if (op < 0.5) {
+    (container as Record<string | number, unknown>)[key] = randomValue(rnd);
+  } else if (typeof current === 'string') {
+    (container as Record<string | number, unknown>)[key] = mutateString(rnd, current);
+  } else if (Array.isArray(current) && current.length > 0) {
+    current.push(JSON.parse(JSON.stringify(pick(rnd, current))));
+  } else if (current !== null && typeof current === 'object') {
+    (current as Record<string, unknown>)[pick(rnd, ['extra', 'resourceType', 'id', '__proto__x'])] = randomValue(rnd);
+  } else if (typeof current === 'number') {
+    (container as Record<string | number, unknown>)[key] = pick(rnd, [
+      current + 1,
+      -current,
+      current * 1000,
+      current / 3,
+    ]);
+  } else {
+    (container as Record<string | number, unknown>)[key] = randomValue(rnd);
+  }
+}
+
+function mutateCsvText(rnd: Rnd, text: string): string {
+  let out = text;
+  const n = 1 + Math.floor(rnd() * 4);
+  for (let i = 0; i < n; i++) {
+    const at = Math.floor(rnd() * (out.length + 1));
+    const insert = pick(rnd, ['"', '""', ',', ';', '\n', '\r', '\r\n', 'x', '\u0000', '\ud800', pick(rnd, ODD)]);
+    out =
+      rnd() < 0.2
+        ? out.slice(0, at) + out.slice(at + 1 + Math.floor(rnd() * 10))
+        : out.slice(0, at) + insert + out.slice(at);
+  }
+  return out;
+}
+
+interface Tally {
+  mapped: number;
+  rejected: number;
+}
+
+/** Maps one record and holds it to the rule; a breach fails with what was mapped, to reproduce it. */
+function holdToRule(dialect: HisDialect, record: RawRecord, tally: Tally, context: string): void {
+  let resources;
+  try {
+    resources = dialect.map(record).resources;
+  } catch (err) {
+    if (!(err instanceof OperationOutcomeError)) {
+      throw new Error(`${context}: map threw ${String(err)} for ${JSON.stringify(record).slice(0, 2000)}`, {
+        cause: err,
+      });
+    }
+    const status = httpStatusOf(err.outcome);
+    if (status < 400 || status > 499) {
+      throw new Error(`${context}: status ${status} for ${JSON.stringify(record).slice(0, 2000)}`, { cause: err });
+    }
+    tally.rejected++;
+    return;
+  }
+  for (const r of resources) {
+    try {
+      assertValidResource(r);
+    } catch (err) {
+      throw new Error(
+        `${context}: invalid ${r.resourceType} ${JSON.stringify(err)} from ${JSON.stringify(record).slice(0, 2000)}`,
+        { cause: err },
+      );
+    }
+  }
+  tally.mapped++;
+}
+
+describe.each(DIALECTS_UNDER_TEST.map((d) => [d.name, d] as const))('fuzzing dialect %s', (name, dialect) => {
+  // Records of every golden case that maps, as the starting points of the mutations.
+  const seeds: RawRecord[] = caseNames(name).flatMap((c) =>
+    dialect.split(readInput(name, c)).filter((r) => {
+      try {
+        dialect.map(r);
+        return true;
+      } catch {
+        return false;
+      }
+    }),
+  );
+
+  it(`maps or rejects with a 4xx, for ${ITERATIONS} seeded random mutations of valid records`, () => {
+    const rnd = prng(SEED);
+    const tally: Tally = { mapped: 0, rejected: 0 };
+    for (let i = 0; i < ITERATIONS; i++) {
+      const seed = pick(rnd, seeds);
+      const record: RawRecord = { value: JSON.parse(JSON.stringify(seed.value)), location: seed.location };
+      const mutations = 1 + Math.floor(rnd() * 3);
+      for (let m = 0; m < mutations; m++) {
+        // CSV records are {header, fields}: mutating the cells is mutating the row.
+        mutateJson(rnd, name === 'csv' ? (record.value as { fields: unknown }).fields : record.value);
+      }
+      holdToRule(dialect, record, tally, `${name} iteration ${i}`);
+    }
+    // A fuzz run that only ever rejects (or only maps) tests little: both must happen.
+    expect(tally.rejected).toBeGreaterThan(ITERATIONS / 10);
+    expect(tally.mapped).toBeGreaterThan(ITERATIONS / 50);
+  });
+
+  if (name === 'csv') {
+    it(`splits and maps ${ITERATIONS / 3} randomly broken CSV texts without other errors`, () => {
+      const rnd = prng(SEED + 4180);
+      const texts = caseNames('csv').map((c) => readInput('csv', c) as string);
+      const tally: Tally = { mapped: 0, rejected: 0 };
+      for (let i = 0; i < ITERATIONS / 3; i++) {
+        const text = mutateCsvText(rnd, pick(rnd, texts));
+        let records: RawRecord[];
+        try {
+          records = dialect.split(text);
+        } catch (err) {
+          expect(err).toBeInstanceOf(OperationOutcomeError);
+          expect(httpStatusOf((err as OperationOutcomeError).outcome)).toBe(400);
+          tally.rejected++;
+          continue;
+        }
+        records.forEach((r) => holdToRule(dialect, r, tally, `csv text ${i}`));
+      }
+      expect(tally.rejected).toBeGreaterThan(0);
+      expect(tally.mapped).toBeGreaterThan(0);
+    });
+  }
+});
