@@ -3,6 +3,7 @@ import http from 'node:http';
 import path from 'node:path';
 import type { Worker } from 'bullmq';
 import type { Logger } from 'pino';
+import { startRetention } from './audit/retention';
 import { AuditWriter } from './audit/writer';
 import type { Config } from './config/config';
 import { loadRegistry, type Registry } from './config/registry';
@@ -121,9 +122,11 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
   }
 
   let workers: Worker[] = [];
+  let stopRetention = (): Promise<void> => Promise.resolve();
   let reconcileTimer: NodeJS.Timeout | undefined;
   if (config.ROLE !== 'api') {
     workers = startWorkers(ctx);
+    stopRetention = startRetention(ctx);
     const reconcile = (graceMs?: number) =>
       void reconcileOnce(ctx, graceMs).catch((err: Error) =>
         log.warn({ error: err.name, reason: err.message }, 'reconcile failed'),
@@ -148,6 +151,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
       stopWatching();
       clearInterval(reconcileTimer);
       await Promise.all(workers.map((w) => w.close()));
+      await stopRetention();
       await ctx.audit.flush();
       await queues.close();
       await redis.stop();

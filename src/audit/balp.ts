@@ -55,6 +55,19 @@ export interface AuditActor {
 }
 
 export const SYSTEM_WORKER: AuditActor = { userId: 'system/worker', accessPoint: 'jeugdbrug-worker' };
+/** The retention job: purges what the law no longer lets us keep, and says so in the audit trail. */
+export const SYSTEM_RETENTION: AuditActor = { userId: 'system/retention', accessPoint: 'jeugdbrug-retention' };
+
+/** The agent type of the municipality that receives (or would have received) data. */
+export const RECIPIENT_ROLE_CODE = '110152';
+/** How `consentDecision` describes its inbox entity; the child's overview reads it back. */
+export const DECISION_DESCRIPTION = /^decision at (map|deliver): (permit|deny) \((.*)\)$/s;
+/** How `disclosure` describes its inbox entity; the child's overview reads it back. */
+export const DESTINATION_DESCRIPTION = /^destination (.+)$/;
+/** How agreement entities carry their version. */
+export const AGREEMENT_VERSION_DESCRIPTION = /^version (\d+)$/;
+/** The principal identifier system of agents (`api-key:…`, `system/worker`). */
+export const PRINCIPAL_SYSTEM = 'https://jeugdbrug.nl/principal';
 
 function agentsOf(actor: AuditActor): AuditEventAgent[] {
   const agents: AuditEventAgent[] = [
@@ -62,7 +75,7 @@ function agentsOf(actor: AuditActor): AuditEventAgent[] {
       type: {
         coding: [{ system: SECURITY_ROLE, code: actor.userId.startsWith('system/') ? 'dataprocessor' : 'humanuser' }],
       },
-      who: { identifier: { system: 'https://jeugdbrug.nl/principal', value: actor.userId } },
+      who: { identifier: { system: PRINCIPAL_SYSTEM, value: actor.userId } },
       requestor: true,
       network: {
         address: actor.accessPoint,
@@ -207,7 +220,7 @@ export function consentDecision(a: {
 
 function recipientAgent(municipality: string): AuditEventAgent {
   return {
-    type: { coding: [{ system: DCM, code: '110152', display: 'Destination Role ID' }] },
+    type: { coding: [{ system: DCM, code: RECIPIENT_ROLE_CODE, display: 'Destination Role ID' }] },
     who: { identifier: organisationIdentifier('municipality', municipality) },
     requestor: false,
   };
@@ -246,12 +259,14 @@ export function disclosure(a: {
   });
 }
 
-/** An operator action (replay, pause, resume) on an event or a destination. */
+/** An operator action (replay, pause, resume, purge) on an event or a destination. */
 export function operatorAction(a: {
   actor: AuditActor;
   action: string;
   target: string;
   patientBsn?: string | undefined;
+  /** What exactly was done to the target (counts, sequence numbers); never personal data. */
+  description?: string | undefined;
 }): AuditEvent {
   return build({
     actor: a.actor,
@@ -259,6 +274,41 @@ export function operatorAction(a: {
     subtype: { system: OPERATOR_ACTION_SYSTEM, code: a.action },
     action: 'E',
     outcome: '0',
-    entities: [...(a.patientBsn ? [patientEntity(a.patientBsn)] : []), resourceEntity(a.target)],
+    entities: [...(a.patientBsn ? [patientEntity(a.patientBsn)] : []), resourceEntity(a.target, a.description)],
+  });
+}
+
+/**
+ * A read or search of audit or consent data (BALP Read / Query): NEN 7513 counts looking at the log as an access
+ * in its own right. The query travels base64-encoded in a Query entity, as BALP prescribes; a refusal is outcome '4'.
+ */
+export function dataAccess(a: {
+  actor: AuditActor;
+  interaction: 'read' | 'search';
+  outcome: AuditOutcome;
+  outcomeDesc?: string | undefined;
+  /** The request as received: path and query string. */
+  query: string;
+  patientBsn?: string | undefined;
+  /** What was read, as a reference (`AuditEvent/…`, `Consent/…`) or a pseudo-reference (`audit_chain/01234567`). */
+  target?: string | undefined;
+}): AuditEvent {
+  return build({
+    actor: a.actor,
+    type: AUDIT_TYPES.rest,
+    subtype: a.interaction === 'read' ? AUDIT_SUBTYPES.read : AUDIT_SUBTYPES.search,
+    // BALP: a read is action R, a search (query) is action E.
+    action: a.interaction === 'read' ? 'R' : 'E',
+    outcome: a.outcome,
+    outcomeDesc: a.outcomeDesc,
+    entities: [
+      ...(a.patientBsn ? [patientEntity(a.patientBsn)] : []),
+      ...(a.target ? [resourceEntity(a.target)] : []),
+      {
+        type: { system: ENTITY_TYPE, code: '2', display: 'System Object' },
+        role: { system: OBJECT_ROLE, code: '24', display: 'Query' },
+        query: Buffer.from(a.query, 'utf8').toString('base64'),
+      },
+    ],
   });
 }

@@ -11,20 +11,39 @@ export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== 'object') {
     return JSON.stringify(value) ?? 'null';
   }
+  // Plain loops and string concatenation: this runs for every audit row written and verified, and is measurably
+  // faster than building intermediate arrays of entries.
   if (Array.isArray(value)) {
-    return `[${value.map(canonicalJson).join(',')}]`;
+    let out = '[';
+    for (let i = 0; i < value.length; i++) {
+      out += (i === 0 ? '' : ',') + canonicalJson(value[i]);
+    }
+    return `${out}]`;
   }
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  const record = value as Record<string, unknown>;
+  // Default sort order compares UTF-16 code units, the same order as comparing with < and >.
+  const keys = Object.keys(record).sort();
+  let out = '{';
+  let first = true;
+  for (const key of keys) {
+    const v = record[key];
+    if (v === undefined) {
+      continue;
+    }
+    out += `${first ? '' : ','}${JSON.stringify(key)}:${canonicalJson(v)}`;
+    first = false;
+  }
+  return `${out}}`;
 }
 
 /** hash(n) = SHA-256(hash(n-1) + "\n" + seq + "\n" + canonical JSON of event n). */
 export function chainHash(prevHash: string, seq: number, event: unknown): string {
-  return createHash('sha256')
-    .update(`${prevHash}\n${seq}\n${canonicalJson(event)}`)
-    .digest('hex');
+  return chainHashOfCanonical(prevHash, seq, canonicalJson(event));
+}
+
+/** `chainHash` for an event already in canonical JSON (the writer stores that same text, so it is made once). */
+export function chainHashOfCanonical(prevHash: string, seq: number, canonical: string): string {
+  return createHash('sha256').update(`${prevHash}\n${seq}\n${canonical}`).digest('hex');
 }
 
 export interface ChainRow {
@@ -39,6 +58,66 @@ export type ChainVerdict =
   | { readonly ok: false; readonly rows: number; readonly brokenAtSeq: number; readonly problem: string };
 
 /**
+ * Checks rows of one chain one at a time, in order of seq, so a chain of any length can be verified in pages without
+ * holding it in memory. Stops at the first broken link: later rows cannot be trusted once one is wrong.
+ */
+export class ChainVerifier {
+  private prev: { seq: number; hash: string };
+  private count = 0;
+  private broken: { seq: number; problem: string } | undefined;
+
+  /** `start` is where the rows begin: the genesis, or a recorded checkpoint after a retention purge. */
+  constructor(start: { seq: number; hash: string } = { seq: 0, hash: GENESIS_HASH }) {
+    this.prev = { seq: start.seq, hash: start.hash };
+  }
+
+  /** Checks the next row; returns false once the chain is broken (here or before). */
+  push(row: ChainRow): boolean {
+    if (this.broken) {
+      return false;
+    }
+    this.count++;
+    const problem =
+      row.seq !== this.prev.seq + 1
+        ? `gap: expected seq ${this.prev.seq + 1}`
+        : row.prevHash !== this.prev.hash
+          ? 'prev_hash does not match the previous row'
+          : chainHash(row.prevHash, row.seq, row.resource) !== row.hash
+            ? 'content does not match its hash'
+            : undefined;
+    if (problem) {
+      this.broken = { seq: row.seq, problem };
+      return false;
+    }
+    this.prev = { seq: row.seq, hash: row.hash };
+    return true;
+  }
+
+  /**
+   * Reports a problem found outside the rows themselves (rows missing after the last one, a head that disagrees);
+   * the first problem wins.
+   */
+  fail(seq: number, problem: string): void {
+    this.broken ??= { seq, problem };
+  }
+
+  /** The last good link: where the chain stands so far. */
+  get head(): { seq: number; hash: string } {
+    return this.prev;
+  }
+
+  get ok(): boolean {
+    return this.broken === undefined;
+  }
+
+  verdict(): ChainVerdict {
+    return this.broken
+      ? { ok: false, rows: this.count, brokenAtSeq: this.broken.seq, problem: this.broken.problem }
+      : { ok: true, rows: this.count, headSeq: this.prev.seq, headHash: this.prev.hash };
+  }
+}
+
+/**
  * Checks rows of one chain in order of seq: each links to the previous and hashes to what it claims.
  * `start` is where the rows begin: the genesis, or a recorded checkpoint after a retention purge.
  */
@@ -46,20 +125,11 @@ export function verifyChain(
   rows: Iterable<ChainRow>,
   start: { seq: number; hash: string } = { seq: 0, hash: GENESIS_HASH },
 ): ChainVerdict {
-  let prev = start;
-  let count = 0;
+  const verifier = new ChainVerifier(start);
   for (const row of rows) {
-    count++;
-    if (row.seq !== prev.seq + 1) {
-      return { ok: false, rows: count, brokenAtSeq: row.seq, problem: `gap: expected seq ${prev.seq + 1}` };
+    if (!verifier.push(row)) {
+      break;
     }
-    if (row.prevHash !== prev.hash) {
-      return { ok: false, rows: count, brokenAtSeq: row.seq, problem: 'prev_hash does not match the previous row' };
-    }
-    if (chainHash(row.prevHash, row.seq, row.resource) !== row.hash) {
-      return { ok: false, rows: count, brokenAtSeq: row.seq, problem: 'content does not match its hash' };
-    }
-    prev = { seq: row.seq, hash: row.hash };
   }
-  return { ok: true, rows: count, headSeq: prev.seq, headHash: prev.hash };
+  return verifier.verdict();
 }

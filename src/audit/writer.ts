@@ -1,6 +1,6 @@
 import type { AuditEvent } from '@medplum/fhirtypes';
 import type { Db } from '../store/db';
-import { chainHash, GENESIS_HASH } from './chain';
+import { canonicalJson, chainHashOfCanonical, GENESIS_HASH } from './chain';
 import { indexFieldsOf } from './index-fields';
 
 interface Pending {
@@ -57,19 +57,23 @@ export class AuditWriter {
   private async commit(batch: Pending[]): Promise<void> {
     const byTenant = new Map<string, AuditEvent[]>();
     for (const p of batch) {
-      byTenant.set(p.tenant, [...(byTenant.get(p.tenant) ?? []), p.event]);
+      const events = byTenant.get(p.tenant);
+      if (events) {
+        events.push(p.event);
+      } else {
+        byTenant.set(p.tenant, [p.event]);
+      }
     }
     // Tenants in a fixed order so two processes locking several chain heads cannot deadlock.
     const tenants = [...byTenant.keys()].sort();
     await this.db.transaction(async (tx) => {
       for (const tenant of tenants) {
-        await tx.query(
-          'INSERT INTO audit_chain_head (tenant, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (tenant) DO NOTHING',
-          [tenant, GENESIS_HASH],
-        );
+        // Creates the head on first use and locks it either way, in one round trip: ON CONFLICT DO UPDATE locks the
+        // existing row as SELECT … FOR UPDATE would, and returns its latest committed values.
         const [head] = await tx.query<{ seq: string; hash: string }>(
-          'SELECT seq, hash FROM audit_chain_head WHERE tenant = $1 FOR UPDATE',
-          [tenant],
+          `INSERT INTO audit_chain_head (tenant, seq, hash) VALUES ($1, 0, $2)
+           ON CONFLICT (tenant) DO UPDATE SET seq = audit_chain_head.seq RETURNING seq, hash`,
+          [tenant, GENESIS_HASH],
         );
         let seq = Number(head?.seq ?? 0);
         let hash = head?.hash ?? GENESIS_HASH;
@@ -77,7 +81,9 @@ export class AuditWriter {
         for (const event of byTenant.get(tenant) ?? []) {
           const prev = hash;
           seq++;
-          hash = chainHash(prev, seq, event);
+          // The canonical text is both hashed and stored: jsonb normalises it anyway, and making it once is cheaper.
+          const canonical = canonicalJson(event);
+          hash = chainHashOfCanonical(prev, seq, canonical);
           const f = indexFieldsOf(event);
           [
             seq,
@@ -90,22 +96,26 @@ export class AuditWriter {
             f.patientBsn,
             `{${f.agents.map(pgArrayItem).join(',')}}`,
             `{${f.entities.map(pgArrayItem).join(',')}}`,
-            JSON.stringify(event),
+            canonical,
             prev,
             hash,
           ].forEach((v, i) => cols[i]?.push(v));
         }
+        // The rows and the new head in one statement (a data-modifying WITH runs whether or not it is read).
         await tx.query(
-          `INSERT INTO audit_event (tenant, seq, id, recorded, type, subtype, action, outcome, patient_bsn, agents,
-             entities, resource, prev_hash, hash)
-           SELECT $1, seq, id, recorded, type, subtype, action, outcome, patient_bsn, agents::text[], entities::text[],
-             resource, prev_hash, hash
-           FROM unnest($2::bigint[], $3::uuid[], $4::timestamptz[], $5::text[], $6::text[], $7::text[],
-             $8::text[], $9::text[], $10::text[], $11::text[], $12::jsonb[], $13::text[], $14::text[])
-             AS t(seq, id, recorded, type, subtype, action, outcome, patient_bsn, agents, entities, resource, prev_hash, hash)`,
-          [tenant, ...cols],
+          `WITH appended AS (
+             INSERT INTO audit_event (tenant, seq, id, recorded, type, subtype, action, outcome, patient_bsn, agents,
+               entities, resource, prev_hash, hash)
+             SELECT $1, seq, id, recorded, type, subtype, action, outcome, patient_bsn, agents::text[],
+               entities::text[], resource, prev_hash, hash
+             FROM unnest($2::bigint[], $3::uuid[], $4::timestamptz[], $5::text[], $6::text[], $7::text[],
+               $8::text[], $9::text[], $10::text[], $11::text[], $12::jsonb[], $13::text[], $14::text[])
+               AS t(seq, id, recorded, type, subtype, action, outcome, patient_bsn, agents, entities, resource,
+                 prev_hash, hash)
+           )
+           UPDATE audit_chain_head SET seq = $15, hash = $16 WHERE tenant = $1`,
+          [tenant, ...cols, seq, hash],
         );
-        await tx.query('UPDATE audit_chain_head SET seq = $2, hash = $3 WHERE tenant = $1', [tenant, seq, hash]);
       }
     });
   }

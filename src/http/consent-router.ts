@@ -12,6 +12,7 @@ import { decide } from '../policy/decide';
 import type { DecisionFacts, DecisionRequest } from '../policy/types';
 import { listConsents } from '../store/consents';
 import { tryGetInboxRow } from '../store/inbox';
+import { auditRead } from '../audit/audit-read';
 import { getPrincipal } from './auth/middleware';
 import { canActForPractice, type Principal } from './auth/principal';
 import { zodOutcome } from './zod-request';
@@ -57,6 +58,12 @@ export function consentRouter(ctx: PipelineContext): Router {
       [value],
     );
     const visible = rows.filter((r) => canActForPractice(principal, r.tenant));
+    await auditRead(ctx, req, res, {
+      patientBsn: value,
+      query: req.originalUrl,
+      interaction: 'search',
+      tenants: visible.map((r) => r.tenant),
+    });
     const bundle: Bundle<Consent> = {
       resourceType: 'Bundle',
       type: 'searchset',
@@ -131,6 +138,13 @@ export function consentRouter(ctx: PipelineContext): Router {
       };
     }
     const decision = decide(request, facts);
+    await auditRead(ctx, req, res, {
+      query: req.originalUrl,
+      interaction: 'read',
+      target: 'eventId' in input ? `inbox/${input.eventId}` : undefined,
+      patientBsn: 'child' in input ? input.child.bsn : undefined,
+      tenants: [request.practiceAgb],
+    });
     res.json({
       at: at.toISOString(),
       request: { ...request, at: at.toISOString() },

@@ -2,11 +2,10 @@ import { randomUUID } from 'node:crypto';
 import type { AuditEvent } from '@medplum/fhirtypes';
 import type { Request, Response } from 'express';
 import { AUDIT_TYPES } from '../audit/balp';
+import { SYSTEM_TENANT } from '../audit/scope';
 import type { PipelineContext } from '../pipeline/context';
+import { REFUSAL_AUDITED } from './audit-router';
 import { tryGetPrincipal } from './auth/middleware';
-
-/** The audit chain for events that belong to no single practice (refusals of municipality or auditor keys). */
-export const SYSTEM_TENANT = 'system';
 
 /**
  * Records a refused request (403) as a Security Alert AuditEvent with outcome 4, naming the principal, the route
@@ -15,7 +14,8 @@ export const SYSTEM_TENANT = 'system';
  */
 export async function auditRefusal(ctx: PipelineContext, req: Request, res: Response): Promise<void> {
   const p = tryGetPrincipal(res);
-  if (!p) {
+  // Routes that record their own, richer refusal (the audit routes) mark the response so it is not logged twice.
+  if (!p || res.locals[REFUSAL_AUDITED] === true) {
     return;
   }
   const tenant = p.role === 'practice' && p.practices[0] && p.practices[0] !== '*' ? p.practices[0] : SYSTEM_TENANT;

@@ -6,7 +6,7 @@ describe('configuration', () => {
   it('documents exactly the keys of the zod schema in the README table', () => {
     const readme = fs.readFileSync(path.join(__dirname, '../../README.md'), 'utf8');
     const section = readme.split('## Configuration')[1]?.split('\n## ')[0] ?? '';
-    const documented = [...section.matchAll(/^\| `([A-Z_0-9]+)` \|/gm)].map((m) => m[1]).sort();
+    const documented = [...section.matchAll(/^\| `([A-Z_0-9]+)` +\|/gm)].map((m) => m[1]).sort();
     expect(documented).toEqual(Object.keys(configSchema.shape).sort());
   });
 

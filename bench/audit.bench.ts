@@ -1,0 +1,92 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { disclosure, SYSTEM_WORKER } from '../src/audit/balp';
+import { verifyTenant } from '../src/audit/verify';
+import { AuditWriter } from '../src/audit/writer';
+import { openDb } from '../src/store/db';
+import { migrate } from '../src/store/migrate';
+import { TEST_DATABASE_URL } from '../tests/helpers/test-runtime';
+import type { BenchResult } from './result';
+
+/**
+ * The audit trail against the real PostgreSQL: how many AuditEvents per second the group-committing writer makes
+ * durable when many jobs append at once, and how fast a chain is recomputed by verification (paged, as in
+ * production). Each run works in its own schema and drops it afterwards.
+ */
+const APPEND = { warmup: 2_000, rows: 40_000, inFlight: 2_000, tenants: 8 } as const;
+
+function event(i: number): ReturnType<typeof disclosure> {
+  return disclosure({
+    actor: SYSTEM_WORKER,
+    outcome: '0',
+    patientBsn: '111222333',
+    inboxId: `bench-${i}`,
+    municipality: 'GM0226',
+    destination: 'gm0226',
+    purpose: 'referral',
+    resources: ['Patient/p-1', 'RelatedPerson/g-1', `ServiceRequest/s-${i}`],
+    agreement: { id: 'bench-agreement', version: 1 },
+    consentIds: ['c-1'],
+  });
+}
+
+/** Appends `total` events with at most `inFlight` unresolved at a time, spread over the tenants; returns seconds. */
+async function appendAll(writer: AuditWriter, total: number, offset = 0): Promise<number> {
+  const started = process.hrtime.bigint();
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < total) {
+      const i = next++;
+      await writer.append(`${10_000_000 + ((offset + i) % APPEND.tenants)}`, event(offset + i));
+    }
+  };
+  await Promise.all(Array.from({ length: APPEND.inFlight }, lane));
+  return Number(process.hrtime.bigint() - started) / 1e9;
+}
+
+export async function benchAudit(): Promise<BenchResult[]> {
+  const schema = `bench_audit_${randomBytes(4).toString('hex')}`;
+  const db = await openDb({ databaseUrl: TEST_DATABASE_URL, schema, poolSize: 10, dataDir: '' });
+  try {
+    await migrate(db);
+    const writer = new AuditWriter(db);
+    await appendAll(writer, APPEND.warmup);
+    const appendSeconds = await appendAll(writer, APPEND.rows, APPEND.warmup);
+    await writer.flush();
+
+    const started = process.hrtime.bigint();
+    let verified = 0;
+    for (let t = 0; t < APPEND.tenants; t++) {
+      const v = await verifyTenant(db, `${10_000_000 + t}`);
+      if (!v.ok) {
+        throw new Error(`bench chain ${t} does not verify: ${v.problem}`);
+      }
+      verified += v.rows;
+    }
+    const verifySeconds = Number(process.hrtime.bigint() - started) / 1e9;
+    return [
+      { name: 'audit.rows_per_s', value: APPEND.rows / appendSeconds, unit: 'rows/s' },
+      { name: 'audit.verify_rows_per_s', value: verified / verifySeconds, unit: 'rows/s' },
+    ];
+  } finally {
+    await db.close();
+    const admin = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    await admin.connect();
+    await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await admin.end();
+  }
+}
+
+// `npx tsx bench/audit.bench.ts` runs this group on its own.
+if (require.main === module) {
+  benchAudit().then(
+    (results) => {
+      results.forEach((r) => process.stdout.write(`${JSON.stringify(r)}\n`));
+      process.exit(0);
+    },
+    (err: unknown) => {
+      process.stderr.write(`${String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,175 @@
+import type { AuditEvent } from '@medplum/fhirtypes';
+import type { Db } from '../store/db';
+import { ChainVerifier, GENESIS_HASH, type ChainRow, type ChainVerdict } from './chain';
+import { indexFieldsOf } from './index-fields';
+
+/** Rows read per query while verifying: memory stays flat however long the chain is. */
+export const VERIFY_PAGE_SIZE = 2000;
+
+export interface Checkpoint {
+  readonly seq: number;
+  readonly hash: string;
+  readonly purgedAt: string;
+  readonly purgedRows: number;
+}
+
+export type TenantVerdict = ChainVerdict & {
+  readonly tenant: string;
+  /** Where verification started when older rows were purged under the retention period. */
+  readonly checkpoint?: Checkpoint | undefined;
+};
+
+/** The latest retention checkpoint of a chain: the last purged row's seq and hash. */
+export async function tryGetCheckpoint(db: Db, tenant: string): Promise<Checkpoint | undefined> {
+  const [cp] = await db.query<{ seq: number; hash: string; purged_at: Date; purged_rows: number }>(
+    `SELECT seq::float8 AS seq, hash, purged_at, purged_rows::float8 AS purged_rows FROM audit_checkpoint
+     WHERE tenant = $1 ORDER BY seq DESC LIMIT 1`,
+    [tenant],
+  );
+  return cp
+    ? { seq: cp.seq, hash: cp.hash, purgedAt: new Date(cp.purged_at).toISOString(), purgedRows: cp.purged_rows }
+    : undefined;
+}
+
+/** The chain head as the writer last left it, or undefined for a tenant that never wrote. */
+export async function tryGetChainHead(db: Db, tenant: string): Promise<{ seq: number; hash: string } | undefined> {
+  const [head] = await db.query<{ seq: number; hash: string }>(
+    'SELECT seq::float8 AS seq, hash FROM audit_chain_head WHERE tenant = $1',
+    [tenant],
+  );
+  return head;
+}
+
+/** Every tenant with a chain. */
+export async function listChainTenants(db: Db): Promise<string[]> {
+  return (await db.query<{ tenant: string }>('SELECT tenant FROM audit_chain_head ORDER BY tenant')).map(
+    (r) => r.tenant,
+  );
+}
+
+interface IndexedRow {
+  seq: number;
+  id: string;
+  recorded: Date;
+  type: string;
+  subtype: string | null;
+  action: string | null;
+  outcome: string;
+  patient_bsn: string | null;
+  agents: string[];
+  entities: string[];
+  resource: unknown;
+  prev_hash: string;
+  hash: string;
+}
+
+/**
+ * Which search column disagrees with the (hashed) resource, if any. Search and the child's overview filter on these
+ * columns: a changed `patient_bsn` would hide a disclosure from a child without touching a hash.
+ */
+export function indexProblemOf(r: IndexedRow): string | undefined {
+  const event = r.resource as AuditEvent;
+  let f: ReturnType<typeof indexFieldsOf>;
+  try {
+    f = indexFieldsOf(event);
+  } catch {
+    return 'resource is not an AuditEvent';
+  }
+  const same = (a: readonly string[], b: readonly string[]): boolean =>
+    a.length === b.length && a.every((v, i) => v === b[i]);
+  const wrong =
+    r.id !== event.id
+      ? 'id'
+      : new Date(r.recorded).getTime() !== Date.parse(event.recorded ?? '')
+        ? 'recorded'
+        : r.type !== f.type
+          ? 'type'
+          : r.subtype !== f.subtype
+            ? 'subtype'
+            : r.action !== (event.action ?? null)
+              ? 'action'
+              : r.outcome !== f.outcome
+                ? 'outcome'
+                : r.patient_bsn !== f.patientBsn
+                  ? 'patient_bsn'
+                  : !same(r.agents, f.agents)
+                    ? 'agents'
+                    : !same(r.entities, f.entities)
+                      ? 'entities'
+                      : undefined;
+  return wrong ? `column ${wrong} does not match the resource` : undefined;
+}
+
+/** Reads rows `(afterSeq, toSeq]` of a chain in pages of `pageSize`, in order of seq. */
+export async function* chainRows(
+  db: Db,
+  tenant: string,
+  afterSeq: number,
+  toSeq: number,
+  pageSize = VERIFY_PAGE_SIZE,
+): AsyncGenerator<ChainRow & { readonly recorded: string; readonly indexProblem: string | undefined }> {
+  let after = afterSeq;
+  for (;;) {
+    const page = await db.query<IndexedRow>(
+      `SELECT seq::float8 AS seq, id, recorded, type, subtype, action, outcome, patient_bsn, agents, entities, resource,
+         prev_hash, hash FROM audit_event
+       WHERE tenant = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT $4`,
+      [tenant, after, toSeq, pageSize],
+    );
+    for (const r of page) {
+      yield {
+        seq: r.seq,
+        resource: r.resource,
+        prevHash: r.prev_hash,
+        hash: r.hash,
+        recorded: new Date(r.recorded).toISOString(),
+        indexProblem: indexProblemOf(r),
+      };
+    }
+    const last = page.at(-1);
+    if (!last || page.length < pageSize) {
+      return;
+    }
+    after = last.seq;
+  }
+}
+
+/**
+ * Recomputes one tenant's chain from its genesis (or its latest retention checkpoint) up to the head the writer
+ * recorded when verification began, page by page. Besides each link, it checks that no rows are missing at the end
+ * and that the last row is the head the writer recorded: deleting the newest rows leaves no broken link behind.
+ * With `upToSeq`, only the rows up to there are checked (the retention purge checks what it is about to delete).
+ */
+export async function verifyTenant(
+  db: Db,
+  tenant: string,
+  opts: { pageSize?: number; upToSeq?: number } = {},
+): Promise<TenantVerdict> {
+  const checkpoint = await tryGetCheckpoint(db, tenant);
+  // The head first: rows appended while we verify are beyond it and left for the next run.
+  const head = await tryGetChainHead(db, tenant);
+  const start = checkpoint ? { seq: checkpoint.seq, hash: checkpoint.hash } : { seq: 0, hash: GENESIS_HASH };
+  const verifier = new ChainVerifier(start);
+  const end = opts.upToSeq ?? head?.seq;
+  for await (const row of chainRows(db, tenant, start.seq, end ?? Number.MAX_SAFE_INTEGER, opts.pageSize)) {
+    if (!verifier.push(row)) {
+      break;
+    }
+    if (row.indexProblem) {
+      verifier.fail(row.seq, row.indexProblem);
+      break;
+    }
+  }
+  if (verifier.ok && end !== undefined) {
+    const last = verifier.head;
+    if (last.seq < end) {
+      verifier.fail(
+        last.seq + 1,
+        `rows ${last.seq + 1} to ${end} are missing (the chain head is at ${head?.seq ?? '-'})`,
+      );
+    } else if (opts.upToSeq === undefined && head && last.hash !== head.hash) {
+      verifier.fail(head.seq, 'the last row does not match the recorded chain head');
+    }
+  }
+  return { tenant, ...verifier.verdict(), ...(checkpoint ? { checkpoint } : {}) };
+}

@@ -1,0 +1,258 @@
+import { randomBytes } from 'node:crypto';
+import type { AuditEvent } from '@medplum/fhirtypes';
+import pg from 'pg';
+import { disclosure, SYSTEM_WORKER } from '../../src/audit/balp';
+import { purgeExpired } from '../../src/audit/retention';
+import { verifyTenant } from '../../src/audit/verify';
+import { AuditWriter } from '../../src/audit/writer';
+import { configSchema } from '../../src/config/config';
+import { createLogger } from '../../src/logger';
+import { openDb, type Db } from '../../src/store/db';
+import { migrate } from '../../src/store/migrate';
+import { TEST_DATABASE_URL } from '../helpers/test-runtime';
+
+const schema = `t_audit_${randomBytes(5).toString('hex')}`;
+let db: Db;
+let writer: AuditWriter;
+/** A superuser connection, as someone with direct database access would have. */
+let admin: pg.Client;
+
+beforeAll(async () => {
+  db = await openDb({ databaseUrl: TEST_DATABASE_URL, schema, poolSize: 4, dataDir: '' });
+  await migrate(db);
+  writer = new AuditWriter(db);
+  admin = new pg.Client({ connectionString: TEST_DATABASE_URL });
+  await admin.connect();
+  await admin.query(`SET search_path TO ${schema}`);
+});
+
+afterAll(async () => {
+  await writer.flush();
+  await db.close();
+  await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  await admin.end();
+});
+
+function event(i: number, recorded?: string): AuditEvent {
+  const e = disclosure({
+    actor: SYSTEM_WORKER,
+    outcome: '0',
+    patientBsn: '111222333',
+    inboxId: `inbox-${i}`,
+    municipality: 'GM0226',
+    destination: 'gm0226',
+    purpose: 'referral',
+    resources: [`ServiceRequest/sr-${i}`],
+  });
+  return recorded ? { ...e, recorded } : e;
+}
+
+async function appendMany(tenant: string, n: number, recorded?: (i: number) => string): Promise<void> {
+  await Promise.all(Array.from({ length: n }, (_, i) => writer.append(tenant, event(i, recorded?.(i)))));
+}
+
+async function seqsOf(tenant: string): Promise<number[]> {
+  return (
+    await db.query<{ seq: number }>('SELECT seq::int AS seq FROM audit_event WHERE tenant = $1 ORDER BY seq', [tenant])
+  ).map((r) => r.seq);
+}
+
+/** Runs `sql` on the admin connection with the append-only trigger switched off, as an attacker with access could. */
+async function tamper(sql: string, params: unknown[]): Promise<void> {
+  await admin.query('ALTER TABLE audit_event DISABLE TRIGGER audit_event_no_update');
+  try {
+    await admin.query(sql, params);
+  } finally {
+    await admin.query('ALTER TABLE audit_event ENABLE TRIGGER audit_event_no_update');
+  }
+}
+
+describe('audit chain in PostgreSQL', () => {
+  it('verifies an untouched chain up to the head the writer recorded', async () => {
+    await appendMany('10000001', 25);
+    const v = await verifyTenant(db, '10000001', { pageSize: 7 });
+    const [head] = await db.query<{ hash: string }>("SELECT hash FROM audit_chain_head WHERE tenant = '10000001'");
+    expect(v).toEqual({ tenant: '10000001', ok: true, rows: 25, headSeq: 25, headHash: head!.hash });
+  });
+
+  it('finds a row whose resource was changed directly in the database, at its seq', async () => {
+    await appendMany('10000002', 12);
+    await tamper(
+      `UPDATE audit_event SET resource = jsonb_set(resource, '{purposeOfEvent,0,coding,0,code}', '"monitoring"')
+       WHERE tenant = $1 AND seq = 7`,
+      ['10000002'],
+    );
+    expect(await verifyTenant(db, '10000002', { pageSize: 5 })).toEqual(
+      expect.objectContaining({ ok: false, brokenAtSeq: 7, problem: 'content does not match its hash' }),
+    );
+  });
+
+  it('finds a search column changed behind the hash, which would hide a row from the child’s overview', async () => {
+    await appendMany('10000003', 6);
+    await tamper(`UPDATE audit_event SET patient_bsn = '999999990' WHERE tenant = $1 AND seq = 4`, ['10000003']);
+    expect(await verifyTenant(db, '10000003')).toEqual(
+      expect.objectContaining({ ok: false, brokenAtSeq: 4, problem: 'column patient_bsn does not match the resource' }),
+    );
+  });
+
+  it('finds the newest rows deleted, which leaves no broken link behind', async () => {
+    await appendMany('10000004', 8);
+    await tamper('DELETE FROM audit_event WHERE tenant = $1 AND seq > 5', ['10000004']);
+    expect(await verifyTenant(db, '10000004')).toEqual(
+      expect.objectContaining({
+        ok: false,
+        brokenAtSeq: 6,
+        problem: expect.stringContaining('rows 6 to 8 are missing'),
+      }),
+    );
+  });
+
+  it('refuses UPDATE, DELETE and TRUNCATE of audit rows, even for a superuser', async () => {
+    await appendMany('10000005', 2);
+    await expect(admin.query(`UPDATE audit_event SET outcome = '4' WHERE tenant = '10000005'`)).rejects.toThrow(
+      /append-only: UPDATE refused/,
+    );
+    await expect(admin.query(`DELETE FROM audit_event WHERE tenant = '10000005'`)).rejects.toThrow(
+      /append-only: DELETE refused/,
+    );
+    await expect(admin.query('TRUNCATE audit_event')).rejects.toThrow(/append-only: TRUNCATE refused/);
+    expect(await seqsOf('10000005')).toEqual([1, 2]);
+  });
+
+  it('keeps every chain linear when two writers on two connection pools append to the same tenants at once', async () => {
+    const other = await openDb({ databaseUrl: TEST_DATABASE_URL, schema, poolSize: 4, dataDir: '' });
+    const second = new AuditWriter(other, 37);
+    const tenants = ['20000001', '20000002', '20000003'];
+    try {
+      const work: Promise<void>[] = [];
+      for (let round = 0; round < 4; round++) {
+        for (const [w, i] of [
+          [writer, 0],
+          [second, 1],
+        ] as const) {
+          for (const tenant of tenants) {
+            for (let k = 0; k < 50; k++) {
+              work.push(w.append(tenant, event(round * 1000 + i * 100 + k)));
+            }
+          }
+        }
+        // Interleave the rounds with the event loop so both writers have several flushes in flight.
+        await new Promise((r) => setImmediate(r));
+      }
+      await Promise.all(work);
+    } finally {
+      await second.flush();
+      await other.close();
+    }
+    for (const tenant of tenants) {
+      const seqs = await seqsOf(tenant);
+      expect(seqs).toEqual(Array.from({ length: 400 }, (_, i) => i + 1));
+      expect(await verifyTenant(db, tenant)).toEqual(expect.objectContaining({ ok: true, rows: 400, headSeq: 400 }));
+    }
+  });
+});
+
+describe('retention purge', () => {
+  const config = { ...configSchema.parse({}), dataDir: '', configDir: '' };
+  const log = createLogger('silent');
+  // Real time: rows appended by other tests in this file carry today's date and must not count as expired.
+  const now = new Date();
+  const sixYearsAgo = (i: number): string =>
+    new Date(now.getTime() - 6 * 365 * 24 * 3600_000 + i * 60_000).toISOString();
+
+  it('deletes expired rows from the oldest end, records a checkpoint, and keeps the chain verifiable', async () => {
+    const tenant = '30000001';
+    await appendMany(tenant, 5, sixYearsAgo);
+    await appendMany(tenant, 3);
+    const report = await purgeExpired({ db, audit: writer, config, log }, now);
+    expect(report.chains).toContainEqual({ tenant, purgedRows: 5, checkpointSeq: 5 });
+    expect(await seqsOf(tenant)).toEqual([6, 7, 8, 9]);
+    const [purge] = await db.query<{ resource: AuditEvent }>(
+      `SELECT resource FROM audit_event WHERE tenant = $1 AND seq = 9`,
+      [tenant],
+    );
+    expect(purge!.resource.subtype?.[0]?.code).toBe('purge');
+    expect(purge!.resource.entity?.[0]?.what?.reference).toBe(`audit_checkpoint/${tenant}/5`);
+    expect(await verifyTenant(db, tenant)).toEqual(
+      expect.objectContaining({
+        ok: true,
+        rows: 4,
+        headSeq: 9,
+        checkpoint: expect.objectContaining({ seq: 5, purgedRows: 5 }),
+      }),
+    );
+    // Nothing more to purge: a second run changes nothing in this chain.
+    const again = await purgeExpired({ db, audit: writer, config, log }, now);
+    expect(again.chains.find((c) => c.tenant === tenant)).toBeUndefined();
+  });
+
+  it('refuses any delete but the sanctioned one, and UPDATE always', async () => {
+    const tenant = '30000002';
+    await appendMany(tenant, 4, sixYearsAgo);
+    await appendMany(tenant, 2);
+    await purgeExpired({ db, audit: writer, config, log }, now);
+    expect(await seqsOf(tenant)).toEqual([5, 6, 7]);
+    const inPurgeTransaction = async (sql: string): Promise<void> => {
+      await admin.query('BEGIN');
+      try {
+        await admin.query("SET LOCAL jeugdbrug.audit_purge = 'on'");
+        await admin.query(sql);
+      } finally {
+        await admin.query('ROLLBACK');
+      }
+    };
+    // Declaring the purge does not allow deleting rows past the checkpoint, nor any UPDATE.
+    await expect(inPurgeTransaction(`DELETE FROM audit_event WHERE tenant = '${tenant}' AND seq = 5`)).rejects.toThrow(
+      /append-only: DELETE refused/,
+    );
+    await expect(inPurgeTransaction(`UPDATE audit_event SET outcome = '4' WHERE tenant = '${tenant}'`)).rejects.toThrow(
+      /append-only: UPDATE refused/,
+    );
+    await expect(admin.query(`DELETE FROM audit_checkpoint WHERE tenant = '${tenant}'`)).rejects.toThrow(
+      /audit_checkpoint is append-only/,
+    );
+    expect(await verifyTenant(db, tenant)).toEqual(expect.objectContaining({ ok: true, headSeq: 7 }));
+  });
+
+  it('does not purge a chain that fails verification, so the evidence stays', async () => {
+    const tenant = '30000003';
+    await appendMany(tenant, 4, sixYearsAgo);
+    await tamper(`UPDATE audit_event SET resource = resource || '{"outcome":"8"}' WHERE tenant = $1 AND seq = 2`, [
+      tenant,
+    ]);
+    const report = await purgeExpired({ db, audit: writer, config, log }, now);
+    expect(report.skipped).toContainEqual({ tenant, reason: expect.stringContaining('seq 2') });
+    expect(await seqsOf(tenant)).toEqual([1, 2, 3, 4]);
+  });
+
+  it('clears the payloads of finished events past their retention, and audits it per practice', async () => {
+    const old = new Date(now.getTime() - 31 * 24 * 3600_000).toISOString();
+    const recent = new Date(now.getTime() - 2 * 24 * 3600_000).toISOString();
+    const rows: [string, string, string][] = [
+      ['aaaaaaaa-0000-4000-8000-000000000001', 'delivered', old],
+      ['aaaaaaaa-0000-4000-8000-000000000002', 'decided', old],
+      ['aaaaaaaa-0000-4000-8000-000000000003', 'delivered', recent],
+      ['aaaaaaaa-0000-4000-8000-000000000004', 'dead', old],
+    ];
+    for (const [id, state, at] of rows) {
+      await db.query(
+        `INSERT INTO inbox (id, tenant, source_event_id, dialect, event_type, state, payload, payload_key_id, trace_id,
+           received_at, updated_at)
+         VALUES ($1::uuid, '30000004', $1::text, 'generic-json', 'referral.created', $2, '\\x0102'::bytea, 'k1', 't', $3, $3)`,
+        [id, state, at],
+      );
+    }
+    const report = await purgeExpired({ db, audit: writer, config, log }, now);
+    expect(report.payloadsCleared).toBe(2);
+    const left = await db.query<{ id: string; cleared: boolean }>(
+      `SELECT id, payload IS NULL AND payload_key_id IS NULL AS cleared FROM inbox WHERE tenant = '30000004' ORDER BY id`,
+    );
+    expect(left.map((r) => r.cleared)).toEqual([true, false, false, true]);
+    const [audit] = await db.query<{ resource: AuditEvent }>(
+      `SELECT resource FROM audit_event WHERE tenant = '30000004' AND subtype = 'purge'`,
+    );
+    expect(audit!.resource.entity?.[0]).toEqual(
+      expect.objectContaining({ what: { reference: 'inbox' }, description: expect.stringContaining('payloads of 2') }),
+    );
+  });
+});

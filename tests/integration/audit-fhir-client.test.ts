@@ -1,0 +1,97 @@
+import Client from 'fhir-kit-client';
+import { disclosure, SYSTEM_WORKER } from '../../src/audit/balp';
+import { MUNICIPALITY, PRACTICE_AGB } from '../helpers/builders';
+import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
+
+/** What this test reads of a searchset; a type alias (not an interface) so the client's own types accept it back. */
+type SearchBundle = {
+  resourceType: string;
+  type: 'searchset';
+  total?: number;
+  entry?: { resource: { resourceType: string; id: string; recorded: string } }[];
+  link?: { relation: string; url: string }[];
+};
+
+/** The client types its answers loosely; this checks the one thing paging relies on. */
+function asSearchset(answer: unknown): SearchBundle {
+  const b = answer as SearchBundle;
+  expect(b).toEqual(expect.objectContaining({ resourceType: 'Bundle', type: 'searchset' }));
+  return b;
+}
+
+/** A FHIR client written by others talks to /fhir as to any FHIR server: search, then follow the next links. */
+describe('a third-party FHIR client (fhir-kit-client) on /fhir/AuditEvent', () => {
+  let app: TestApp;
+  const seeded: string[] = [];
+
+  beforeAll(async () => {
+    app = await startTestApp({});
+    for (let i = 0; i < 12; i++) {
+      const e = disclosure({
+        actor: SYSTEM_WORKER,
+        outcome: '0',
+        patientBsn: '111222333',
+        inboxId: `fkc-${i}`,
+        municipality: MUNICIPALITY,
+        destination: 'gm0226',
+        purpose: 'referral',
+        resources: ['Patient/p'],
+        consentIds: ['fkc-consent'],
+      });
+      seeded.push(e.id!);
+      await app.rt.ctx.audit.append(PRACTICE_AGB, {
+        ...e,
+        recorded: new Date(Date.UTC(2025, 5, 1, 9, i)).toISOString(),
+      });
+    }
+  });
+
+  afterAll(async () => {
+    await app.close();
+    await cleanupTestEnv(app.testEnv);
+  });
+
+  function client(key: 'auditor' | 'practice' | 'otherPractice'): Client {
+    return new Client({
+      baseUrl: `${app.url}/fhir`,
+      customHeaders: { Authorization: `Bearer ${app.testEnv.keys[key]}` },
+    });
+  }
+
+  it('searches and pages through every result with nextPage', async () => {
+    const fhir = client('auditor');
+    const pages = [
+      asSearchset(
+        await fhir.search({ resourceType: 'AuditEvent', searchParams: { entity: 'Consent/fkc-consent', _count: 5 } }),
+      ),
+    ];
+    for (;;) {
+      // The client answers undefined when a Bundle has no next link.
+      const next: unknown = await fhir.nextPage({ bundle: pages.at(-1)! });
+      if (!next) {
+        break;
+      }
+      pages.push(asSearchset(next));
+      expect(pages.length).toBeLessThan(10);
+    }
+    expect(pages.map((p) => p.entry?.length ?? 0)).toEqual([5, 5, 2]);
+    expect(pages[0]).toEqual(expect.objectContaining({ resourceType: 'Bundle', type: 'searchset', total: 12 }));
+    expect(pages.flatMap((p) => (p.entry ?? []).map((e) => e.resource.id))).toEqual(seeded);
+    // And back again from the last page.
+    const previous = asSearchset(await fhir.prevPage({ bundle: pages[2]! }));
+    expect(previous.entry?.map((e) => e.resource.id)).toEqual(seeded.slice(5, 10));
+  });
+
+  it('reads one AuditEvent by id, and finds nothing of another practice', async () => {
+    const read: unknown = await client('auditor').read({ resourceType: 'AuditEvent', id: seeded[3]! });
+    expect(read).toEqual(expect.objectContaining({ resourceType: 'AuditEvent', id: seeded[3] }));
+    const other = asSearchset(
+      await client('otherPractice').search({
+        resourceType: 'AuditEvent',
+        searchParams: { entity: 'Consent/fkc-consent' },
+      }),
+    );
+    expect(other.total).toBe(0);
+    expect(other.entry ?? []).toEqual([]);
+  });
+});

@@ -1,0 +1,91 @@
+import {
+  canonicalJson,
+  chainHash,
+  ChainVerifier,
+  GENESIS_HASH,
+  verifyChain,
+  type ChainRow,
+} from '../../../src/audit/chain';
+
+/** A valid chain of `n` rows starting after `start`. */
+function chainOf(n: number, start = { seq: 0, hash: GENESIS_HASH }): ChainRow[] {
+  const rows: ChainRow[] = [];
+  let prev = start;
+  for (let i = 1; i <= n; i++) {
+    const seq = prev.seq + 1;
+    const resource = {
+      resourceType: 'AuditEvent',
+      id: `e${seq}`,
+      outcome: '0',
+      entity: [{ what: { reference: `x/${i}` } }],
+    };
+    const hash = chainHash(prev.hash, seq, resource);
+    rows.push({ seq, resource, prevHash: prev.hash, hash });
+    prev = { seq, hash };
+  }
+  return rows;
+}
+
+describe('canonicalJson', () => {
+  it('sorts keys at every depth and leaves out undefined values, so jsonb round trips hash the same', () => {
+    expect(canonicalJson({ b: 1, a: { d: [{ z: 1, y: 2 }], c: undefined } })).toBe('{"a":{"d":[{"y":2,"z":1}]},"b":1}');
+    expect(canonicalJson(JSON.parse('{"y":"é","x":null}'))).toBe('{"x":null,"y":"é"}');
+  });
+});
+
+describe('verifyChain', () => {
+  it('accepts an intact chain and reports its head', () => {
+    const rows = chainOf(5);
+    expect(verifyChain(rows)).toEqual({ ok: true, rows: 5, headSeq: 5, headHash: rows[4]!.hash });
+  });
+
+  it('accepts an empty chain as the genesis', () => {
+    expect(verifyChain([])).toEqual({ ok: true, rows: 0, headSeq: 0, headHash: GENESIS_HASH });
+  });
+
+  it.each([
+    ['a row removed', (rows: ChainRow[]) => rows.splice(2, 1), 4, 'gap: expected seq 3'],
+    [
+      'content changed',
+      (rows: ChainRow[]) => (rows[1] = { ...rows[1]!, resource: { changed: true } }),
+      2,
+      'content does not match its hash',
+    ],
+    [
+      'a link re-pointed',
+      (rows: ChainRow[]) => (rows[3] = { ...rows[3]!, prevHash: 'f'.repeat(64) }),
+      4,
+      'prev_hash does not match the previous row',
+    ],
+  ])('finds %s at the right seq', (_what, tamper, brokenAtSeq, problem) => {
+    const rows = chainOf(6);
+    tamper(rows);
+    expect(verifyChain(rows)).toEqual(expect.objectContaining({ ok: false, brokenAtSeq, problem }));
+  });
+
+  it('starts from a retention checkpoint instead of the genesis', () => {
+    const all = chainOf(10);
+    const checkpoint = { seq: 4, hash: all[3]!.hash };
+    expect(verifyChain(all.slice(4), checkpoint)).toEqual({ ok: true, rows: 6, headSeq: 10, headHash: all[9]!.hash });
+    expect(verifyChain(all.slice(4))).toEqual(expect.objectContaining({ ok: false, brokenAtSeq: 5 }));
+  });
+});
+
+describe('ChainVerifier', () => {
+  it('gives row by row the verdict verifyChain gives for the whole', () => {
+    const rows = chainOf(7);
+    rows[5] = { ...rows[5]!, resource: { x: 1 } };
+    const v = new ChainVerifier();
+    rows.forEach((r) => v.push(r));
+    expect(v.verdict()).toEqual(verifyChain(rows));
+    expect(v.ok).toBe(false);
+  });
+
+  it('keeps the first problem when a later one is reported', () => {
+    const v = new ChainVerifier();
+    chainOf(3).forEach((r) => v.push(r));
+    v.fail(4, 'rows 4 to 9 are missing');
+    v.fail(9, 'the last row does not match the recorded chain head');
+    expect(v.verdict()).toEqual({ ok: false, rows: 3, brokenAtSeq: 4, problem: 'rows 4 to 9 are missing' });
+  });
+});

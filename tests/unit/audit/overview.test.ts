@@ -1,0 +1,145 @@
+import { buildRegistry } from '../../../src/config/registry';
+import {
+  consentDecision,
+  dataAccess,
+  disclosure,
+  eventReceived,
+  SYSTEM_WORKER,
+  type AuditActor,
+} from '../../../src/audit/balp';
+import { buildOverview, type OverviewRow } from '../../../src/audit/overview';
+import { buildAgreement } from '../../helpers/builders';
+
+const BSN = '111222333';
+const practiceUser: AuditActor = {
+  userId: 'api-key:practice',
+  onBehalfOf: { kind: 'practice', code: '01234567' },
+  accessPoint: '127.0.0.1',
+};
+const registry = buildRegistry({ agreements: [buildAgreement()], destinations: [] });
+
+function rows(): OverviewRow[] {
+  const events = [
+    eventReceived({ actor: practiceUser, inboxId: 'in-1', eventType: 'referral.created', patientBsn: BSN }),
+    consentDecision({
+      actor: SYSTEM_WORKER,
+      permit: true,
+      reasons: 'permitted-by-consent',
+      patientBsn: BSN,
+      inboxId: 'in-1',
+      consentIds: ['c-1', 'c-2'],
+      agreement: { id: 'test-agreement', version: 3 },
+      municipality: 'GM0226',
+      purpose: 'referral',
+      stage: 'map',
+    }),
+    disclosure({
+      actor: SYSTEM_WORKER,
+      outcome: '0',
+      patientBsn: BSN,
+      inboxId: 'in-1',
+      municipality: 'GM0226',
+      destination: 'gm0226',
+      purpose: 'referral',
+      resources: ['Patient/p-1', 'ServiceRequest/s-1', 'ServiceRequest/s-2'],
+      agreement: { id: 'test-agreement', version: 3 },
+      consentIds: ['c-1'],
+    }),
+    consentDecision({
+      actor: SYSTEM_WORKER,
+      permit: false,
+      reasons: 'consent-withdrawn, consent-missing-guardian',
+      patientBsn: BSN,
+      inboxId: 'in-2',
+      consentIds: ['c-3'],
+      municipality: 'GM0226',
+      purpose: 'contact-registration',
+      stage: 'deliver',
+    }),
+    dataAccess({
+      actor: practiceUser,
+      interaction: 'search',
+      outcome: '0',
+      query: '/audit/v1/overview',
+      patientBsn: BSN,
+    }),
+  ];
+  return events.map((resource, i) => ({ tenant: '01234567', seq: i + 1, resource }));
+}
+
+describe('buildOverview', () => {
+  const overview = buildOverview(BSN, rows(), { registry, now: new Date('2026-02-01T00:00:00Z') });
+
+  it('lists disclosures and decisions in order, with the organisation, data, agreement and consents', () => {
+    expect(overview.entries.map((e) => `${e.kind}:${e.action}`)).toEqual([
+      'decision:permit',
+      'disclosure:disclose',
+      'decision:deny',
+    ]);
+    expect(overview.entries[1]).toEqual(
+      expect.objectContaining({
+        kind: 'disclosure',
+        practice: { kind: 'practice', code: '01234567' },
+        recipient: { kind: 'municipality', code: 'GM0226', name: 'Overbetuwe' },
+        destination: 'gm0226',
+        purpose: 'referral',
+        dataTypes: ['Patient', 'ServiceRequest'],
+        resources: ['Patient/p-1', 'ServiceRequest/s-1', 'ServiceRequest/s-2'],
+        agreement: { id: 'test-agreement', version: 3 },
+        consents: ['c-1'],
+        event: 'inbox/in-1',
+        seq: 3,
+      }),
+    );
+  });
+
+  it('gives a decision its stage and reason codes', () => {
+    expect(overview.entries[0]).toEqual(
+      expect.objectContaining({ stage: 'map', reasons: ['permitted-by-consent'], consents: ['c-1', 'c-2'] }),
+    );
+    expect(overview.entries[2]).toEqual(
+      expect.objectContaining({
+        action: 'deny',
+        stage: 'deliver',
+        reasons: ['consent-withdrawn', 'consent-missing-guardian'],
+        purpose: 'contact-registration',
+        agreement: undefined,
+      }),
+    );
+  });
+
+  it('lists who accessed the child’s data, for whom and from where', () => {
+    expect(overview.accesses).toEqual([
+      expect.objectContaining({
+        action: 'create',
+        user: 'api-key:practice',
+        accessPoint: '127.0.0.1',
+        what: ['inbox/in-1'],
+      }),
+      expect.objectContaining({
+        action: 'search-type',
+        onBehalfOf: { kind: 'practice', code: '01234567' },
+        outcome: '0',
+      }),
+    ]);
+    expect(overview.patient).toEqual({ system: 'http://fhir.nl/fhir/NamingSystem/bsn', value: BSN });
+  });
+});
+
+describe('dataAccess', () => {
+  it('carries the query base64-encoded in a BALP Query entity and marks a refusal as outcome 4', () => {
+    const e = dataAccess({
+      actor: practiceUser,
+      interaction: 'read',
+      outcome: '4',
+      outcomeDesc: 'not within the caller’s scope',
+      query: '/audit/v1/verify?tenant=07654321',
+      target: 'audit_chain/07654321',
+    });
+    expect(e).toEqual(
+      expect.objectContaining({ action: 'R', outcome: '4', subtype: [expect.objectContaining({ code: 'read' })] }),
+    );
+    const query = e.entity?.find((x) => x.role?.code === '24')?.query;
+    expect(Buffer.from(query!, 'base64').toString('utf8')).toBe('/audit/v1/verify?tenant=07654321');
+  });
+});
