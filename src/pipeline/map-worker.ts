@@ -1,10 +1,9 @@
 import { OperationOutcomeError } from '@medplum/core';
-import { createHash } from 'node:crypto';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { consentDecision, SYSTEM_WORKER } from '../audit/balp';
 import { tryGetDestination } from '../config/registry';
 import { mapStoredEvent } from '../ingest/stored-event';
-import { ensureDelivery } from '../store/deliveries';
+import { decideAndCreateDelivery } from '../store/deliveries';
 import { transition, tryGetInboxRow, TERMINAL_STATES } from '../store/inbox';
 import type { PipelineContext } from './context';
 import { decideForEvent, purposeOf, reasonText } from './decide-event';
@@ -41,12 +40,14 @@ export async function processMapJob(ctx: PipelineContext, data: MapJobData): Pro
     }
     throw err;
   }
-  if (row.state === 'received') {
-    await transition(ctx.db, row.id, 'mapped', { from: ['received'] });
-  }
+  // Mapping succeeded. `mapped` is recorded in the history together with the next state, in one statement.
+  const next = {
+    from: ['received', 'mapped'] as const,
+    passing: row.state === 'received' ? (['mapped'] as const) : [],
+  };
   const purpose = purposeOf(event.eventType);
   if (!purpose) {
-    await transition(ctx.db, row.id, 'completed', { from: ['mapped'], reason: 'recorded in the consent registry' });
+    await transition(ctx.db, row.id, 'completed', { ...next, reason: 'recorded in the consent registry' });
     return 'completed';
   }
   const decision = await decideForEvent(ctx, event, purpose, new Date());
@@ -66,26 +67,24 @@ export async function processMapJob(ctx: PipelineContext, data: MapJobData): Pro
     }),
   );
   if (decision.effect === 'deny') {
-    await transition(ctx.db, row.id, 'denied', { from: ['mapped'], reason: reasonText(decision) });
+    await transition(ctx.db, row.id, 'denied', { ...next, reason: reasonText(decision) });
     return 'denied';
   }
   const destination = tryGetDestination(ctx.registry, event.municipalityCode);
   if (!destination) {
     await transition(ctx.db, row.id, 'failed', {
-      from: ['mapped'],
+      ...next,
       reason: `no destination configured for ${event.municipalityCode}`,
     });
     return 'failed';
   }
-  const delivery = await ctx.db.transaction(async (tx) => {
-    const d = await ensureDelivery(tx, {
-      id: randomUUID(),
-      inboxId: row.id,
-      destination: destination.id,
-      idempotencyKey: idempotencyKeyOf(row.id, destination.id),
-    });
-    await transition(tx, row.id, 'decided', { from: ['mapped'], reason: reasonText(decision) });
-    return d;
+  const delivery = await decideAndCreateDelivery(ctx.db, {
+    id: randomUUID(),
+    inboxId: row.id,
+    destination: destination.id,
+    idempotencyKey: idempotencyKeyOf(row.id, destination.id),
+    reason: reasonText(decision),
+    passing: next.passing,
   });
   await ctx.queues.enqueueDeliver(delivery, data.traceId);
   return 'decided';

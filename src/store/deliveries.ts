@@ -1,4 +1,5 @@
 import type { Db } from './db';
+import { transitionParams, transitionSql, type InboxState } from './inbox';
 
 export type DeliveryState = 'pending' | 'delivered' | 'dead' | 'cancelled';
 
@@ -18,24 +19,48 @@ export interface DeliveryRow {
   delivered_at: Date | null;
 }
 
-/** Creates the delivery of an event to a destination once; a second call returns the existing row. */
-export async function ensureDelivery(
+/**
+ * Marks a permitted event `decided` (recording the states it passed on the way) and creates its delivery, in one
+ * atomic statement. A second call for the same event and destination returns the existing delivery.
+ */
+export async function decideAndCreateDelivery(
   db: Db,
-  d: { id: string; inboxId: string; destination: string; idempotencyKey: string },
+  d: {
+    id: string;
+    inboxId: string;
+    destination: string;
+    idempotencyKey: string;
+    reason: string;
+    passing: readonly InboxState[];
+  },
 ): Promise<DeliveryRow> {
-  await db.query(
-    `INSERT INTO delivery (id, inbox_id, destination, idempotency_key, state) VALUES ($1, $2, $3, $4, 'pending')
-     ON CONFLICT (inbox_id, destination) DO NOTHING`,
-    [d.id, d.inboxId, d.destination, d.idempotencyKey],
+  const params = transitionParams(d.inboxId, 'decided', {
+    from: ['received', 'mapped'],
+    reason: d.reason,
+    passing: d.passing,
+  });
+  const [created] = await db.query<DeliveryRow>(
+    transitionSql(
+      `, created AS (
+        INSERT INTO delivery (id, inbox_id, destination, idempotency_key, state)
+        SELECT $6, moved.id, $7, $8, 'pending' FROM moved
+        ON CONFLICT (inbox_id, destination) DO NOTHING RETURNING *
+      )`,
+      'SELECT * FROM created',
+    ),
+    [...params, d.id, d.destination, d.idempotencyKey],
   );
-  const [row] = await db.query<DeliveryRow>('SELECT * FROM delivery WHERE inbox_id = $1 AND destination = $2', [
+  if (created) {
+    return created;
+  }
+  const [existing] = await db.query<DeliveryRow>('SELECT * FROM delivery WHERE inbox_id = $1 AND destination = $2', [
     d.inboxId,
     d.destination,
   ]);
-  if (!row) {
-    throw new Error(`delivery for ${d.inboxId} vanished`);
+  if (!existing) {
+    throw new Error(`event ${d.inboxId} was not in a state to be decided`);
   }
-  return row;
+  return existing;
 }
 
 export async function tryGetDelivery(db: Db, id: string): Promise<DeliveryRow | undefined> {
@@ -59,6 +84,45 @@ export async function recordAttempt(
        response_body = $5, updated_at = now(), delivered_at = CASE WHEN $2 = 'delivered' THEN now() END
      WHERE id = $1 AND state = 'pending' RETURNING id`,
     [id, a.state, a.status ?? null, a.error ?? null, a.responseBody?.slice(0, 4000) ?? null],
+  );
+  return rows.length > 0;
+}
+
+/**
+ * Ends a pending delivery and moves its event on, in one atomic statement: the delivery only from `pending`, the
+ * event only from `decided`. Returns false when the delivery was no longer pending (another worker finished it).
+ */
+export async function finishDelivery(
+  db: Db,
+  d: {
+    deliveryId: string;
+    inboxId: string;
+    deliveryState: Exclude<DeliveryState, 'pending'>;
+    inboxState: InboxState;
+    reason: string;
+    status?: number | undefined;
+    error?: string | undefined;
+    responseBody?: string | undefined;
+  },
+): Promise<boolean> {
+  const params = transitionParams(d.inboxId, d.inboxState, { from: ['decided'], reason: d.reason });
+  const rows = await db.query(
+    transitionSql(
+      `, attempt AS (
+        UPDATE delivery SET state = $7::text, attempts = attempts + 1, last_status = $8, last_error = $9,
+          response_body = $10, updated_at = now(), delivered_at = CASE WHEN $7::text = 'delivered' THEN now() END
+        WHERE id = $6 AND state = 'pending' RETURNING id
+      )`,
+      'SELECT id FROM attempt',
+    ),
+    [
+      ...params,
+      d.deliveryId,
+      d.deliveryState,
+      d.status ?? null,
+      d.error ?? null,
+      d.responseBody?.slice(0, 4000) ?? null,
+    ],
   );
   return rows.length > 0;
 }
