@@ -3,12 +3,15 @@ import path from 'node:path';
 import type { z } from 'zod';
 import { agreementSchema, type Agreement } from '../policy/agreement';
 import { destinationSchema, type Destination } from '../delivery/destination';
+import { practiceEndpointSchema, type PracticeEndpoint } from './practices';
 import { ConfigError } from './config';
 
-/** The operator-maintained configuration files: processing agreements and destinations. */
+/** The operator-maintained configuration files: processing agreements, destinations and practice endpoints. */
 export interface Registry {
   readonly agreements: readonly Agreement[];
   readonly destinations: readonly Destination[];
+  /** Where each practice's HIS receives status updates on its referrals. */
+  readonly practices: readonly PracticeEndpoint[];
 }
 
 /** Reads and validates `$CONFIG_DIR/{agreements,destinations}/*.json`; throws naming the file and the field. */
@@ -16,6 +19,7 @@ export function loadRegistry(configDir: string): Registry {
   return buildRegistry({
     agreements: readJsonFiles(path.join(configDir, 'agreements')),
     destinations: readJsonFiles(path.join(configDir, 'destinations')),
+    practices: readJsonFiles(path.join(configDir, 'practices')),
   });
 }
 
@@ -23,18 +27,24 @@ export function loadRegistry(configDir: string): Registry {
 export function buildRegistry(input: {
   agreements: ReadonlyMap<string, unknown> | readonly unknown[];
   destinations: ReadonlyMap<string, unknown> | readonly unknown[];
+  practices?: ReadonlyMap<string, unknown> | readonly unknown[];
 }): Registry {
   const agreements = parseAll('agreement', agreementSchema, input.agreements);
   const destinations = parseAll('destination', destinationSchema, input.destinations);
+  const practices = parseAll('practice', practiceEndpointSchema, input.practices ?? []);
   assertUnique(
     'destination id',
     destinations.map((d) => d.id),
   );
   assertUnique(
+    'practice endpoint',
+    practices.map((p) => p.agb),
+  );
+  assertUnique(
     'agreement id and version',
     agreements.map((a) => `${a.id} v${a.version}`),
   );
-  return { agreements, destinations };
+  return { agreements, destinations, practices };
 }
 
 function readJsonFiles(dir: string): Map<string, unknown> {

@@ -27,6 +27,21 @@ export class PermanentDeliveryError extends UnrecoverableError {
   }
 }
 
+/**
+ * Whether a failed attempt says something about the destination as a whole (it is down, overloaded, or refuses
+ * our credentials) rather than about this one message (a 400 or 422 on its content). Only the former count
+ * towards pausing a destination. A permanent error without a status is ours: a secret missing from the
+ * environment or a token endpoint refusing the client, which every message to that destination will hit.
+ */
+export function isDestinationFailure(err: { name: string; status?: number | undefined }): boolean {
+  if (err.name === 'RetryableDeliveryError') {
+    return true;
+  }
+  return (
+    err.name === 'PermanentDeliveryError' && (err.status === undefined || err.status === 401 || err.status === 403)
+  );
+}
+
 /** Network errors, timeouts, 408, 429 and 5xx are worth retrying; any other 4xx will fail the same way again. */
 export function isRetryableStatus(status: number): boolean {
   return status === 408 || status === 429 || status >= 500;

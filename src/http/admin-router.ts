@@ -1,7 +1,15 @@
 import { badRequest, conflict, notFound, OperationOutcomeError } from '@medplum/core';
-import { Router } from 'express';
+import { Router, type Request, type RequestHandler } from 'express';
 import { z } from 'zod';
+import type { Destination } from '../delivery/destination';
 import type { PipelineContext } from '../pipeline/context';
+import {
+  getDestinationStatus,
+  pauseDestination,
+  resumeDestination,
+  type DestinationStatus,
+} from '../pipeline/destination-health';
+import { replayFeedback } from '../pipeline/feedback';
 import { replayDelivery } from '../pipeline/replay';
 import { actorOf } from './request-context';
 
@@ -61,7 +69,144 @@ export function adminRouter(ctx: PipelineContext): Router {
     res.json({ queues: await ctx.queues.depths() });
   });
 
+  /** Every destination's health: paused or not (and by whom), consecutive failures, queue counts. */
+  router.get('/destinations/status', async (_req, res) => {
+    res.json({
+      destinations: await Promise.all(ctx.registry.destinations.map((d) => getDestinationStatus(ctx, d))),
+    });
+  });
+
+  router.get('/destinations/:id/status', async (req, res) => {
+    res.json(await getDestinationStatus(ctx, getDestination(ctx, req.params.id)));
+  });
+
+  /**
+   * Pauses a destination for every worker process: its jobs wait (attempts are not used up) until an operator
+   * resumes it. A probe never resumes an operator's pause. Audited; `changed: false` when it was paused already.
+   */
+  router.post('/destinations/:id/pause', async (req, res) => {
+    const destination = getDestination(ctx, req.params.id);
+    const reason = parseBody(pauseBody, req.body ?? {}).reason ?? 'paused by an operator';
+    const changed = await pauseDestination(ctx, destination.id, 'operator', reason, actorOf(req, res));
+    res.json({ changed, status: await getDestinationStatus(ctx, destination) });
+  });
+
+  /** Resumes a paused destination (whoever paused it) and starts its failure count afresh. Audited. */
+  router.post('/destinations/:id/resume', async (req, res) => {
+    const destination = getDestination(ctx, req.params.id);
+    const changed = await resumeDestination(ctx, destination.id, 'operator', actorOf(req, res));
+    res.json({ changed, status: await getDestinationStatus(ctx, destination) });
+  });
+
+  /** Status updates for practices that could not be delivered (or all, with `state`). */
+  router.get('/feedback', async (req, res) => {
+    const f = parseBody(feedbackFilter, req.query);
+    res.json({
+      feedback: await ctx.db.query(
+        `SELECT id, inbox_id AS "inboxId", tenant AS practice, municipality, status, state, attempts,
+           last_status AS "lastStatus", last_error AS "lastError", response_body AS "responseBody",
+           updated_at AS "updatedAt"
+         FROM feedback WHERE state = $1 ORDER BY updated_at LIMIT $2`,
+        [f.state, f.limit],
+      ),
+    });
+  });
+
+  router.post('/feedback/:id/replay', async (req, res) => {
+    const id = req.params.id;
+    if (!UUID.test(id) || !(await ctx.db.query('SELECT 1 FROM feedback WHERE id = $1', [id])).length) {
+      throw new OperationOutcomeError(notFound);
+    }
+    if (!(await replayFeedback(ctx, id, actorOf(req, res)))) {
+      throw new OperationOutcomeError(conflict('This status update is not a dead letter (any more)'));
+    }
+    res.status(202).json({ replayed: [id] });
+  });
+
+  router.use('/dashboard', queueDashboard(ctx));
+
   return router;
+}
+
+const pauseBody = z.object({ reason: z.string().trim().min(1).max(500).optional() }).strict();
+
+const feedbackFilter = z
+  .object({
+    state: z.enum(['pending', 'delivered', 'dead']).default('dead'),
+    limit: z.coerce.number().int().min(1).max(1000).default(100),
+  })
+  .strict();
+
+function getDestination(ctx: PipelineContext, id: string): Destination {
+  const destination = ctx.registry.destinations.find((d) => d.id === id);
+  if (!destination) {
+    throw new OperationOutcomeError(notFound);
+  }
+  return destination;
+}
+
+function parseBody<T>(schema: z.ZodType<T>, input: unknown): T {
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new OperationOutcomeError(badRequest(issue?.message ?? 'invalid', issue?.path.join('.') || 'body'));
+  }
+  return parsed.data;
+}
+
+/**
+ * The queue dashboard, behind the same operator authentication as the rest of /admin/v1: a read-only HTML page (or
+ * JSON) of queue depths and destination health. Read-only on purpose: retrying or removing jobs here would bypass
+ * the audited replay above. (Bull Board would need its own authentication story and a relaxed CSP.)
+ */
+function queueDashboard(ctx: PipelineContext): RequestHandler {
+  return async (req, res) => {
+    if (req.method !== 'GET' || (req.path !== '/' && req.path !== '')) {
+      throw new OperationOutcomeError(notFound);
+    }
+    const statuses = await Promise.all(ctx.registry.destinations.map((d) => getDestinationStatus(ctx, d)));
+    const depths = await ctx.queues.depths();
+    if (wantsJson(req)) {
+      res.json({ queues: depths, destinations: statuses });
+      return;
+    }
+    res.type('html').send(dashboardHtml(depths, statuses));
+  };
+}
+
+function wantsJson(req: Request): boolean {
+  return req.query.format === 'json' || req.accepts(['html', 'json']) === 'json';
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/** Ids, states and counts only: nothing personal is in a queue, and nothing personal is shown. */
+function dashboardHtml(
+  depths: readonly { queue: string; state: string; count: number }[],
+  statuses: readonly DestinationStatus[],
+): string {
+  const queues = [...new Set(depths.map((d) => d.queue))];
+  const states = [...new Set(depths.map((d) => d.state))];
+  const count = (q: string, s: string) => depths.find((d) => d.queue === q && d.state === s)?.count ?? 0;
+  const queueRows = queues
+    .map((q) => `<tr><td>${escapeHtml(q)}</td>${states.map((s) => `<td>${count(q, s)}</td>`).join('')}</tr>`)
+    .join('');
+  const destinationRows = statuses
+    .map(
+      (d) =>
+        `<tr><td>${escapeHtml(d.id)}</td><td>${escapeHtml(d.adapter)}</td><td>${d.paused ? `paused (${escapeHtml(d.pausedBy ?? '')})` : 'running'}</td>` +
+        `<td>${d.consecutiveFailures} / ${d.pauseAfterFailures}</td><td>${escapeHtml(d.lastError ?? '')}</td>` +
+        `<td>${escapeHtml(d.lastProbeResult ?? '')}</td></tr>`,
+    )
+    .join('');
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>jeugdbrug queues</title>
+<meta http-equiv="refresh" content="10"></head><body style="font-family:sans-serif">
+<h1>Queues</h1><table border="1" cellpadding="4"><tr><th>queue</th>${states.map((s) => `<th>${escapeHtml(s)}</th>`).join('')}</tr>${queueRows}</table>
+<h1>Destinations</h1><table border="1" cellpadding="4"><tr><th>id</th><th>adapter</th><th>state</th><th>failures / pause after</th><th>last error</th><th>last probe</th></tr>${destinationRows}</table>
+<p>Read-only. Pause, resume and replay through the audited API under /admin/v1. JSON: ?format=json</p>
+</body></html>`;
 }
 
 function parseFilter(input: unknown): z.infer<typeof deadLetterFilter> {

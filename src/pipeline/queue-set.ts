@@ -2,6 +2,9 @@ import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
 import type { Destination } from '../delivery/destination';
 import type { DeliveryRow } from '../store/deliveries';
 import {
+  FEEDBACK_QUEUE,
+  feedbackJobId,
+  type FeedbackJobData,
   deliverJobId,
   deliverJobOptions,
   deliverQueueName,
@@ -12,10 +15,14 @@ import {
   type MapJobData,
 } from './queues';
 
-/** The BullMQ queues of this deployment: `map`, and one `deliver.<destination>` per destination. */
+/**
+ * The BullMQ queues of this deployment: `map`, one `deliver.<destination>` per destination (so a destination can
+ * be paused and rate-limited on its own), and `feedback` (status updates back to practices).
+ */
 export class QueueSet {
   readonly map: Queue<MapJobData>;
   readonly deliver = new Map<string, Queue<DeliverJobData>>();
+  readonly feedback: Queue<FeedbackJobData>;
 
   constructor(
     readonly connection: ConnectionOptions,
@@ -30,10 +37,16 @@ export class QueueSet {
         new Queue<DeliverJobData>(deliverQueueName(d.id), {
           connection,
           prefix,
-          defaultJobOptions: deliverJobOptions(deliveryMaxAttempts),
+          // A destination may allow more or fewer attempts than the deployment's default.
+          defaultJobOptions: deliverJobOptions(d.retry?.maxAttempts ?? deliveryMaxAttempts),
         }),
       );
     }
+    this.feedback = new Queue<FeedbackJobData>(FEEDBACK_QUEUE, {
+      connection,
+      prefix,
+      defaultJobOptions: deliverJobOptions(deliveryMaxAttempts),
+    });
   }
 
   async enqueueMap(items: readonly MapJobData[]): Promise<void> {
@@ -49,6 +62,15 @@ export class QueueSet {
     await queue.add('deliver', { deliveryId: delivery.id, traceId }, opts);
   }
 
+  /** Adds the feedback job for the status update's current round; a no-op when that job already exists. */
+  async enqueueFeedback(feedback: { id: string; round: number }, traceId: string): Promise<void> {
+    await this.feedback.add(
+      'feedback',
+      { feedbackId: feedback.id, traceId },
+      { jobId: feedbackJobId(feedback.id, feedback.round) },
+    );
+  }
+
   getDeliverQueue(destinationId: string): Queue<DeliverJobData> {
     const q = this.deliver.get(destinationId);
     if (!q) {
@@ -58,7 +80,7 @@ export class QueueSet {
   }
 
   all(): Queue[] {
-    return [this.map, ...this.deliver.values()];
+    return [this.map, ...this.deliver.values(), this.feedback];
   }
 
   /** Job counts per queue and state, for /metrics and the admin API. */

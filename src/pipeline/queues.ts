@@ -14,9 +14,18 @@ export interface DeliverJobData {
   readonly traceId: string;
 }
 
+/** The `feedback` queue: a municipality's status updates on referrals, on their way back to the practice's HIS. */
+export const FEEDBACK_QUEUE = 'feedback';
+
+export interface FeedbackJobData {
+  readonly feedbackId: string;
+  readonly traceId: string;
+}
+
 /** Job ids are derived, so the reconciler re-adding a job that still exists is a no-op. */
 export const mapJobId = (inboxId: string): string => `map-${inboxId}`;
 export const deliverJobId = (deliveryId: string, round: number): string => `deliver-${deliveryId}-${round}`;
+export const feedbackJobId = (feedbackId: string, round: number): string => `feedback-${feedbackId}-${round}`;
 
 /**
  * Map jobs: failures here are our own (database or Redis briefly away), not the receiver's. 5 attempts at

@@ -1,5 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { PipelineContext } from './context';
+import { reconcileFeedbackOnce } from './feedback';
 import { deliverJobId, mapJobId } from './queues';
 
 /**
@@ -32,6 +33,7 @@ export async function reconcileOnce(ctx: PipelineContext, graceMs = ctx.config.R
       requeued++;
     }
   }
+  requeued += await reconcileFeedbackOnce(ctx, graceMs);
   if (requeued > 0) {
     ctx.log.info({ requeued }, 'reconciler re-enqueued work');
   }

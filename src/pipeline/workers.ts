@@ -1,10 +1,37 @@
 import { Worker, type Job } from 'bullmq';
+import type { Destination } from '../delivery/destination';
 import type { PipelineContext } from './context';
 import { processDeliverJob } from './deliver-worker';
+import { DestinationHealthMonitor } from './destination-health-monitor';
+import { processFeedbackJob } from './feedback-worker';
 import { processMapJob } from './map-worker';
-import { deliverQueueName, deliveryBackoffMs, MAP_QUEUE, type DeliverJobData, type MapJobData } from './queues';
+import {
+  deliverQueueName,
+  deliveryBackoffMs,
+  FEEDBACK_QUEUE,
+  MAP_QUEUE,
+  type DeliverJobData,
+  type FeedbackJobData,
+  type MapJobData,
+} from './queues';
 
-/** Starts the map worker and one deliver worker per destination; returns them for an orderly close. */
+/**
+ * The longest a receiver's Retry-After may hold a job back. Beyond this a misconfigured receiver (Retry-After in
+ * milliseconds, or a date years ahead) would park deliveries out of anyone's sight.
+ */
+const MAX_RETRY_AFTER_MS = 24 * 3600_000;
+
+/** BullMQ keeps the thrown error in process, so the delivery error's Retry-After is readable here. */
+function retryAfterOf(err: Error | undefined): number | undefined {
+  const ms = (err as { retryAfterMs?: unknown } | undefined)?.retryAfterMs;
+  return typeof ms === 'number' && Number.isFinite(ms) ? Math.min(ms, MAX_RETRY_AFTER_MS) : undefined;
+}
+
+/**
+ * Starts the map worker, one deliver worker per destination (each with that destination's retry policy and rate
+ * limit), and the feedback worker; plus the destination health monitor (pause/resume and probes), which stops
+ * when the workers close. Returns the workers for an orderly close.
+ */
 export function startWorkers(ctx: PipelineContext): Worker[] {
   const { config, queues, metrics, log } = ctx;
   const common = {
@@ -22,35 +49,45 @@ export function startWorkers(ctx: PipelineContext): Worker[] {
       metrics.processed.inc({ stage, result });
       return result;
     };
+  const backoff = (baseMs: number, maxMs: number) => (attemptsMade: number, _type?: string, err?: Error) =>
+    deliveryBackoffMs(attemptsMade, baseMs, maxMs, retryAfterOf(err));
+  const deliverWorker = (d: Destination) =>
+    new Worker<DeliverJobData, string>(
+      deliverQueueName(d.id),
+      instrument<DeliverJobData>('deliver', (job) => processDeliverJob(ctx, job)),
+      {
+        ...common,
+        concurrency: config.DELIVER_CONCURRENCY,
+        // The limiter's counter lives in Redis under the queue's keys, so `max` per `duration` holds across every
+        // worker process, however many run.
+        ...(d.rateLimit ? { limiter: { max: d.rateLimit.max, duration: d.rateLimit.durationMs } } : {}),
+        settings: {
+          backoffStrategy: backoff(
+            d.retry?.backoffBaseMs ?? config.DELIVERY_BACKOFF_BASE_MS,
+            d.retry?.backoffMaxMs ?? config.DELIVERY_BACKOFF_MAX_MS,
+          ),
+        },
+      },
+    );
   const workers: Worker[] = [
     new Worker<MapJobData, string>(
       MAP_QUEUE,
       instrument<MapJobData>('map', (job) => processMapJob(ctx, job.data)),
       { ...common, concurrency: config.MAP_CONCURRENCY },
     ),
-    ...ctx.registry.destinations.map(
-      (d) =>
-        new Worker<DeliverJobData, string>(
-          deliverQueueName(d.id),
-          instrument<DeliverJobData>('deliver', (job) => processDeliverJob(ctx, job)),
-          {
-            ...common,
-            concurrency: config.DELIVER_CONCURRENCY,
-            settings: {
-              backoffStrategy: (attemptsMade: number, _type?: string, err?: Error) =>
-                deliveryBackoffMs(
-                  attemptsMade,
-                  config.DELIVERY_BACKOFF_BASE_MS,
-                  config.DELIVERY_BACKOFF_MAX_MS,
-                  (err as { retryAfterMs?: number } | undefined)?.retryAfterMs,
-                ),
-            },
-          },
-        ),
+    ...ctx.registry.destinations.map(deliverWorker),
+    new Worker<FeedbackJobData, string>(
+      FEEDBACK_QUEUE,
+      instrument<FeedbackJobData>('feedback', (job) => processFeedbackJob(ctx, job)),
+      {
+        ...common,
+        concurrency: config.DELIVER_CONCURRENCY,
+        settings: { backoffStrategy: backoff(config.DELIVERY_BACKOFF_BASE_MS, config.DELIVERY_BACKOFF_MAX_MS) },
+      },
     ),
   ];
   for (const w of workers) {
-    const stage = w.name === MAP_QUEUE ? 'map' : 'deliver';
+    const stage = w.name === MAP_QUEUE ? 'map' : w.name === FEEDBACK_QUEUE ? 'feedback' : 'deliver';
     w.on('failed', (job, err) => {
       const retry =
         err.name !== 'PermanentDeliveryError' &&
@@ -65,5 +102,10 @@ export function startWorkers(ctx: PipelineContext): Worker[] {
     });
     w.on('error', (err) => log.error({ queue: w.name, error: err.name, reason: err.message }, 'worker error'));
   }
+  // The monitor's life follows the workers': runtime.ts closes workers on shutdown, and this stops it with them.
+  const monitor = new DestinationHealthMonitor(ctx).start();
+  workers[0]?.once('closing', () => {
+    void monitor.stop();
+  });
   return workers;
 }

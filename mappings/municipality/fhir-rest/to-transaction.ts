@@ -1,19 +1,95 @@
-import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
+import type { Bundle, BundleEntry, Identifier, Parameters, Resource, ServiceRequest } from '@medplum/fhirtypes';
+import type { DeliveryEventType } from '../../../src/delivery/event-type';
+import {
+  DELIVERY_ID_SYSTEM,
+  parseLocalReference,
+  RESOURCE_ID_SYSTEM,
+  rewriteReferences,
+  withResourceIdentifier,
+} from '../shared/resource-identifier';
 
 /**
- * The outgoing mapping for FHIR REST destinations: the (already minimised) resources of one event as a
- * transaction Bundle. Every resource has a deterministic id, so `PUT Type/id` is an idempotent upsert: a replay or
- * a duplicate delivery never creates a second copy at the receiver.
+ * The outgoing mapping for FHIR REST receivers: the (already minimised) resources of one event as a transaction
+ * Bundle in which a replay or a duplicate delivery never creates a second copy.
+ *
+ * - Every resource carries the identifier `RESOURCE_ID_SYSTEM|<deterministic id>` and is sent as a conditional
+ *   create: `POST Type` with `ifNoneExist: identifier=<system>|<id>`. The receiver assigns its own ids; a second
+ *   delivery finds the first copy and creates nothing.
+ * - References between resources in the Bundle point at their `urn:uuid:` fullUrls, which the receiver resolves
+ *   to whatever id it assigned (or found). A reference to a resource that is not in the Bundle (an Encounter's
+ *   EpisodeOfCare sent earlier) becomes a conditional reference `Type?identifier=<system>|<id>`.
+ * - Exceptions that change what the receiver already holds, both idempotent as well:
+ *   `referral.cancelled` sends the ServiceRequest as a conditional update (`PUT ServiceRequest?identifier=…`), since
+ *   a conditional create would keep the earlier, active copy; `referral.status` (feedback to the practice, whose
+ *   own ServiceRequest it is) changes only its status, with a FHIRPath Patch on the HIS's referral identifier.
  */
-export function toTransactionBundle(resources: readonly Resource[], idempotencyKey: string): Bundle {
+export function toTransactionBundle(
+  resources: readonly Resource[],
+  idempotencyKey: string,
+  eventType: DeliveryEventType = 'referral.created',
+): Bundle {
+  const inBundle = new Set(resources.map((r) => r.id).filter((id): id is string => !!id));
+  const entries = resources.map((resource): BundleEntry => {
+    const id = resource.id ?? '';
+    if (eventType === 'referral.status' && resource.resourceType === 'ServiceRequest') {
+      return statusPatchEntry(resource);
+    }
+    const body = rewriteReferences(withoutId(withResourceIdentifier(resource)), (reference) => {
+      const local = parseLocalReference(reference);
+      if (!local) {
+        return undefined;
+      }
+      return inBundle.has(local.id) ? `urn:uuid:${local.id}` : `${local.type}?${identifierQuery(local.id)}`;
+    });
+    const conditionalUpdate = eventType === 'referral.cancelled' && resource.resourceType === 'ServiceRequest';
+    return {
+      fullUrl: `urn:uuid:${id}`,
+      resource: body,
+      request: conditionalUpdate
+        ? { method: 'PUT', url: `${resource.resourceType}?${identifierQuery(id)}` }
+        : { method: 'POST', url: resource.resourceType, ifNoneExist: identifierQuery(id) },
+    };
+  });
   return {
     resourceType: 'Bundle',
     type: 'transaction',
-    identifier: { system: 'https://jeugdbrug.nl/fhir/NamingSystem/delivery', value: idempotencyKey },
-    entry: resources.map((resource): BundleEntry => ({
-      fullUrl: `urn:uuid:${resource.id ?? ''}`,
-      resource,
-      request: { method: 'PUT', url: `${resource.resourceType}/${resource.id ?? ''}` },
-    })),
+    identifier: { system: DELIVERY_ID_SYSTEM, value: idempotencyKey },
+    entry: entries,
   };
+}
+
+/** `identifier=<system>|<value>`, as FHIR search writes a token (unencoded, as the specification's examples do). */
+function identifierQuery(id: string, identifier: Identifier = { system: RESOURCE_ID_SYSTEM, value: id }): string {
+  return `identifier=${identifier.system ?? ''}|${identifier.value ?? ''}`;
+}
+
+function withoutId<T extends Resource>(resource: T): T {
+  const copy = { ...resource };
+  delete copy.id;
+  return copy;
+}
+
+/**
+ * The practice's ServiceRequest gets only its new status: it is the HIS's record, so we must not overwrite the rest
+ * with what we hold (which is less). Addressed by the HIS's own referral identifier, which it knows.
+ */
+function statusPatchEntry(request: ServiceRequest): BundleEntry {
+  const own = request.identifier?.find((i) => i.system !== RESOURCE_ID_SYSTEM) ?? {
+    system: RESOURCE_ID_SYSTEM,
+    value: request.id ?? '',
+  };
+  const patch: Parameters = {
+    resourceType: 'Parameters',
+    parameter: [
+      {
+        name: 'operation',
+        part: [
+          { name: 'type', valueCode: 'replace' },
+          { name: 'path', valueString: 'ServiceRequest.status' },
+          { name: 'value', valueCode: request.status },
+        ],
+      },
+    ],
+  };
+  return { resource: patch, request: { method: 'PATCH', url: `ServiceRequest?${identifierQuery('', own)}` } };
 }

@@ -1,0 +1,65 @@
+import type { Identifier, Resource } from '@medplum/fhirtypes';
+
+/**
+ * Identifiers the outgoing mappings add, so receivers can match what they already hold without relying on our
+ * resource ids (which a FHIR server assigning its own ids on create never keeps).
+ */
+
+/**
+ * The identity of a resource across deliveries: its deterministic jeugdbrug id (derived from the practice and the
+ * HIS's own record id, see mappings/his/shared/resource-ids.ts). It reveals nothing the id itself did not.
+ */
+export const RESOURCE_ID_SYSTEM = 'https://jeugdbrug.nl/fhir/NamingSystem/resource-id';
+/** The idempotency key of one delivery (one event to one destination), on the Bundle that carries it. */
+export const DELIVERY_ID_SYSTEM = 'https://jeugdbrug.nl/fhir/NamingSystem/delivery';
+
+export function resourceIdentifier(id: string): Identifier {
+  return { system: RESOURCE_ID_SYSTEM, value: id };
+}
+
+/** A copy of the resource that carries its resource-id identifier (once), for receivers to match on. */
+export function withResourceIdentifier<T extends Resource>(resource: T): T {
+  const id = resource.id;
+  if (!id || !canHoldIdentifiers(resource)) {
+    return resource;
+  }
+  const current = (resource as { identifier?: Identifier[] }).identifier ?? [];
+  if (current.some((i) => i.system === RESOURCE_ID_SYSTEM)) {
+    return resource;
+  }
+  return { ...resource, identifier: [...current, resourceIdentifier(id)] };
+}
+
+/** The resource types jeugdbrug sends all have `identifier` as a list. */
+function canHoldIdentifiers(resource: Resource): boolean {
+  return ['Patient', 'RelatedPerson', 'Encounter', 'EpisodeOfCare', 'ServiceRequest', 'Consent', 'Task'].includes(
+    resource.resourceType,
+  );
+}
+
+/** `Type/<uuid>` references to our deterministic ids; anything else (absolute URLs, contained `#x`) is left alone. */
+const LOCAL_REFERENCE = /^([A-Z][A-Za-z]+)\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
+
+/** Type and id of a local reference, or undefined. */
+export function parseLocalReference(reference: string | undefined): { type: string; id: string } | undefined {
+  const m = reference ? LOCAL_REFERENCE.exec(reference) : null;
+  return m?.[1] && m[2] ? { type: m[1], id: m[2] } : undefined;
+}
+
+/** Deep copy of a resource with every `reference` string rewritten by `fn` (undefined keeps it). */
+export function rewriteReferences<T extends Resource>(resource: T, fn: (reference: string) => string | undefined): T {
+  const walk = (value: unknown): unknown => {
+    if (Array.isArray(value)) {
+      return value.map(walk);
+    }
+    if (typeof value !== 'object' || value === null) {
+      return value;
+    }
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) {
+      out[k] = k === 'reference' && typeof v === 'string' ? (fn(v) ?? v) : walk(v);
+    }
+    return out;
+  };
+  return walk(resource) as T;
+}

@@ -1,0 +1,47 @@
+import type { Resource } from '@medplum/fhirtypes';
+import type { AdapterName, Endpoint } from './destination';
+import type { DeliveryEventType } from './event-type';
+import type { DeliveryReceipt, HttpDeps } from './http';
+
+export type { DeliveryReceipt } from './http';
+
+/** What every delivery needs besides the resources. */
+export interface DeliveryMeta {
+  /** Stable per (event, receiver): the same on every retry and replay, so the receiver can drop duplicates. */
+  readonly idempotencyKey: string;
+  readonly traceId: string;
+  readonly eventType: DeliveryEventType;
+  /** Used when the endpoint sets no `timeoutMs` of its own (DELIVERY_TIMEOUT_MS). */
+  readonly defaultTimeoutMs?: number | undefined;
+}
+
+/** Outcome of a probe of a paused receiver. */
+export interface ProbeResult {
+  readonly up: boolean;
+  /** Status or error, for the operator (never a response body). */
+  readonly detail: string;
+}
+
+/**
+ * One way of delivering to a receiver. `deliver` maps the (already minimised) resources with its mapping under
+ * `mappings/municipality/<adapter>/`, sends them, and returns the receipt or throws a RetryableDeliveryError or
+ * PermanentDeliveryError (told apart by `name`). `probe` asks whether a paused receiver is back, cheaply and
+ * without sending any data.
+ */
+export interface DeliveryAdapter {
+  readonly name: AdapterName;
+  deliver(
+    endpoint: Endpoint,
+    resources: readonly Resource[],
+    meta: DeliveryMeta,
+    deps?: HttpDeps,
+  ): Promise<DeliveryReceipt>;
+  probe(endpoint: Endpoint, timeoutMs: number, deps?: HttpDeps): Promise<ProbeResult>;
+}
+
+/** Used when neither the endpoint nor the caller gives a timeout. */
+export const FALLBACK_TIMEOUT_MS = 10_000;
+
+export function timeoutOf(endpoint: Endpoint, meta: Pick<DeliveryMeta, 'defaultTimeoutMs'>): number {
+  return endpoint.timeoutMs ?? meta.defaultTimeoutMs ?? FALLBACK_TIMEOUT_MS;
+}

@@ -1,0 +1,50 @@
+import { toISamenlevingMessage } from '../../mappings/municipality/isamenleving/to-message';
+import { timeoutOf, type DeliveryAdapter } from './adapter';
+import { PermanentDeliveryError } from './errors';
+import { answersAtAll, deliverRequest, joinUrl, probeRequest } from './http';
+
+/**
+ * iSamenleving-style REST: plain JSON to `<baseUrl>/aanmeldingen` (referrals) or `<baseUrl>/contactmomenten`
+ * (contacts), with the idempotency key both as `Idempotency-Key` header and as `berichtId` in the body, since
+ * such systems more often deduplicate on a message id than on a header. Events these systems have no message
+ * for fail permanently, so an operator sees them rather than losing them quietly.
+ * Probe: `HEAD <baseUrl>` with the destination's credentials, up when it answers at all (see `answersAtAll`).
+ */
+export const isamenlevingAdapter: DeliveryAdapter = {
+  name: 'isamenleving',
+
+  async deliver(endpoint, resources, meta, deps) {
+    const message = toISamenlevingMessage(resources, meta.eventType, meta.idempotencyKey);
+    if (!message) {
+      throw new PermanentDeliveryError(
+        `the isamenleving adapter has no message for ${meta.eventType} (or nothing to send)`,
+      );
+    }
+    return await deliverRequest(
+      endpoint,
+      {
+        method: 'POST',
+        url: joinUrl(endpoint.baseUrl, message.path),
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json',
+          'idempotency-key': meta.idempotencyKey,
+          'x-request-id': meta.traceId,
+        },
+        body: JSON.stringify(message.body),
+      },
+      timeoutOf(endpoint, meta),
+      deps,
+    );
+  },
+
+  probe(endpoint, timeoutMs, deps) {
+    return probeRequest(
+      endpoint,
+      { method: 'HEAD', url: endpoint.baseUrl, headers: {} },
+      timeoutMs,
+      answersAtAll,
+      deps,
+    );
+  },
+};

@@ -1,0 +1,127 @@
+import type { DestinationStatus } from '../../src/pipeline/destination-health';
+import { buildDestination, buildReferralEvent } from '../helpers/builders';
+import { waitFor } from '../helpers/wait-for';
+import { useDeliveryApp } from '../unit/delivery/support/adapter-contract';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('pausing a failing destination and resuming it', () => {
+  const h = useDeliveryApp({
+    destination: (r) =>
+      buildDestination(r.url('/fhir'), {
+        pauseAfterFailures: 3,
+        probeIntervalMs: 200,
+        timeoutMs: 1000,
+        // Many quick attempts, so that only a pause (not exhausted retries) explains jobs that stop being tried.
+        retry: { maxAttempts: 50, backoffBaseMs: 50, backoffMaxMs: 200 },
+      }),
+  });
+
+  const status = async (): Promise<DestinationStatus> => {
+    const res = await h.app.request('/admin/v1/destinations/gm0226/status', { key: 'operator' });
+    expect(res.status).toBe(200);
+    return (await res.json()) as DestinationStatus;
+  };
+  const destinationAudit = () =>
+    h.app.rt.ctx.db.query<{ subtype: string; resource: { agent: { who: { identifier: { value: string } } }[] } }>(
+      `SELECT subtype, resource FROM audit_event WHERE tenant = 'destination/gm0226' ORDER BY seq`,
+    );
+  const operatorPost = (path: string, json?: unknown, key: 'operator' | 'practice' = 'operator') =>
+    h.app.request(`/admin/v1/destinations/${path}`, { key, method: 'POST', ...(json ? { json } : {}) });
+
+  it('pauses after N consecutive failures, stops sending, and resumes by itself once a probe succeeds', async () => {
+    h.receiver.mode = { kind: 'status', status: 503 };
+    h.receiver.probeStatus = 503;
+    const auditBefore = (await destinationAudit()).length;
+    const ids = [await h.submit(buildReferralEvent()), await h.submit(buildReferralEvent())];
+    const paused = await waitFor('the destination to pause', async () => {
+      const s = await status();
+      return s.paused && s.queuePaused ? s : undefined;
+    });
+    expect(paused.pausedBy).toBe('auto');
+    expect(paused.consecutiveFailures).toBeGreaterThanOrEqual(3);
+    expect(paused.pauseReason).toContain('HTTP 503');
+
+    // Attempts in flight at the moment of pausing may still land; after that, nothing goes out.
+    await sleep(300);
+    const sent = h.receiver.deliveries.length;
+    const probes = h.receiver.probes.length;
+    await sleep(1200);
+    expect(h.receiver.deliveries.length).toBe(sent);
+    // Probed while paused (GET <base>/metadata), still down, so still paused; the events wait, attempts unspent.
+    expect(h.receiver.probes.length).toBeGreaterThan(probes);
+    expect(h.receiver.probes.at(-1)).toEqual(expect.objectContaining({ method: 'GET', path: '/fhir/metadata' }));
+    expect((await status()).paused).toBe(true);
+    for (const id of ids) {
+      expect((await h.state(id)).state).toBe('decided');
+    }
+
+    h.receiver.probeStatus = 200;
+    h.receiver.mode = { kind: 'ok' };
+    for (const id of ids) {
+      await h.reachesState(id, 'delivered');
+    }
+    const after = await status();
+    expect(after).toEqual(expect.objectContaining({ paused: false, queuePaused: false, consecutiveFailures: 0 }));
+    expect(after.lastProbeResult).toContain('up');
+    const audit = (await destinationAudit()).slice(auditBefore);
+    expect(audit.map((a) => a.subtype)).toEqual(['pause', 'resume']);
+    expect(audit.every((a) => a.resource.agent[0]!.who.identifier.value === 'system/worker')).toBe(true);
+  });
+
+  it('does not count a message-level 4xx towards pausing', async () => {
+    h.receiver.mode = { kind: 'status', status: 422 };
+    const ids = await Promise.all([1, 2, 3, 4].map(() => h.submit(buildReferralEvent())));
+    for (const id of ids) {
+      await h.reachesState(id, 'dead');
+    }
+    expect(await status()).toEqual(expect.objectContaining({ paused: false, consecutiveFailures: 0 }));
+  });
+
+  it('lets an operator pause and resume a destination, audited, and no probe resumes an operator’s pause', async () => {
+    expect((await operatorPost('gm0226/pause', undefined, 'practice')).status).toBe(403);
+    expect((await operatorPost('nowhere/pause')).status).toBe(404);
+
+    const auditBefore = (await destinationAudit()).length;
+    const paused = await operatorPost('gm0226/pause', { reason: 'receiver maintenance' });
+    expect(paused.status).toBe(200);
+    expect(await paused.json()).toEqual({
+      changed: true,
+      status: expect.objectContaining({ paused: true, pausedBy: 'operator', pauseReason: 'receiver maintenance' }),
+    });
+    expect(((await (await operatorPost('gm0226/pause')).json()) as { changed: boolean }).changed).toBe(false);
+
+    // The receiver and its probe are fine; the destination stays paused all the same.
+    const id = await h.submit(buildReferralEvent());
+    await sleep(1200);
+    expect((await h.state(id)).state).toBe('decided');
+    expect((await status()).jobs.waiting).toBeGreaterThanOrEqual(1);
+
+    const resumed = await operatorPost('gm0226/resume');
+    expect(resumed.status).toBe(200);
+    expect(((await resumed.json()) as { changed: boolean }).changed).toBe(true);
+    await h.reachesState(id, 'delivered');
+    const audit = (await destinationAudit()).slice(auditBefore);
+    expect(audit.map((a) => a.subtype)).toEqual(['pause', 'resume']);
+    expect(audit.every((a) => a.resource.agent[0]!.who.identifier.value.includes('operator'))).toBe(true);
+  });
+
+  it('pauses the queue again when Redis loses the paused flag (PostgreSQL holds the pause)', async () => {
+    expect((await operatorPost('gm0226/pause')).status).toBe(200);
+    const queue = h.app.rt.ctx.queues.getDeliverQueue('gm0226');
+    await queue.resume();
+    await waitFor('the monitor to pause the queue again', () => queue.isPaused(), 10_000);
+    expect((await operatorPost('gm0226/resume')).status).toBe(200);
+    expect(await queue.isPaused()).toBe(false);
+  });
+
+  it('serves a read-only queue dashboard to operators only', async () => {
+    expect((await h.app.request('/admin/v1/dashboard', { key: 'practice' })).status).toBe(403);
+    expect((await h.app.request('/admin/v1/dashboard', { key: null })).status).toBe(401);
+    const page = await h.app.request('/admin/v1/dashboard', { key: 'operator' });
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toContain('text/html');
+    // The read-only page lists the queues.
+    expect(await page.text()).toMatch(/deliver\.gm0226/);
+  });
+});

@@ -1,0 +1,84 @@
+import { createHmac } from 'node:crypto';
+import type { Bundle, Parameters } from '@medplum/fhirtypes';
+import { buildAgreement, buildReferralEvent } from '../helpers/builders';
+import {
+  contractDestination,
+  describeAdapterContract,
+  useDeliveryApp,
+} from '../unit/delivery/support/adapter-contract';
+
+const SECRET = 'whsec-0123456789abcdef-shared-with-the-receiver';
+process.env.TEST_WEBHOOK_SECRET = SECRET;
+process.env.TEST_WEBHOOK_WRONG_SECRET = 'not-the-secret-the-receiver-knows';
+const WRONG_MUNICIPALITY = 'GM0344';
+
+describe('webhook delivery adapter (signed)', () => {
+  const h = useDeliveryApp({
+    destination: (r) =>
+      contractDestination(r.url('/hook'), {
+        adapter: 'webhook',
+        auth: { type: 'hmac', secretEnv: 'TEST_WEBHOOK_SECRET' },
+      }),
+    extraDestinations: (r) => [
+      contractDestination(r.url('/hook-wrong'), {
+        id: 'gm0344',
+        municipality: WRONG_MUNICIPALITY,
+        adapter: 'webhook',
+        auth: { type: 'hmac', secretEnv: 'TEST_WEBHOOK_WRONG_SECRET' },
+      }),
+    ],
+    extraAgreements: [
+      buildAgreement({ id: 'wrong-secret', municipality: { code: WRONG_MUNICIPALITY, name: 'Lingewaard' } }),
+    ],
+    // The receiver verifies every POST with the shared secret and answers 401 to a bad signature.
+    prepareReceiver: (r) => {
+      r.webhookSecret = SECRET;
+    },
+  });
+
+  describeAdapterContract(h, '/hook');
+
+  it('signs every request so that the receiver can verify it', async () => {
+    const id = await h.submit(buildReferralEvent());
+    await h.reachesState(id, 'delivered');
+    const hit = h.receiver.hitsFor((await h.delivery(id)).idempotency_key)[0]!;
+    expect(hit.signatureValid).toBe(true);
+    const timestamp = hit.headers['x-jeugdbrug-timestamp']!;
+    expect(Math.abs(Date.now() / 1000 - Number(timestamp))).toBeLessThan(60);
+    // Recomputed here from the raw body, as docs/delivery.md tells a receiver to.
+    const expected = createHmac('sha256', SECRET).update(`${timestamp}.${hit.raw}`).digest('hex');
+    expect(hit.headers['x-jeugdbrug-signature']).toBe(`sha256=${expected}`);
+    expect(h.receiver.deliveries.filter((d) => d.path === '/hook').every((d) => d.signatureValid)).toBe(true);
+  });
+
+  it('sends a subscription-notification Bundle whose first entry is the SubscriptionStatus', async () => {
+    const id = await h.submit(buildReferralEvent());
+    await h.reachesState(id, 'delivered');
+    const key = (await h.delivery(id)).idempotency_key;
+    const bundle = h.receiver.hitsFor(key)[0]!.body as Bundle;
+    expect(bundle.type).toBe('history');
+    const status = bundle.entry![0]!.resource as Parameters;
+    expect(status.resourceType).toBe('Parameters');
+    const param = (name: string) => status.parameter!.find((p) => p.name === name);
+    expect(param('topic')?.valueCanonical).toBe('https://jeugdbrug.nl/fhir/SubscriptionTopic/referral.created');
+    expect(param('type')?.valueCode).toBe('event-notification');
+    const event = param('notification-event')!.part!;
+    expect(event.find((p) => p.name === 'event-number')?.valueString).toBe(key);
+    const focus = event.find((p) => p.name === 'focus')?.valueReference?.reference;
+    const focused = bundle.entry!.find((e) => e.fullUrl === focus);
+    expect(focused?.resource?.resourceType).toBe('ServiceRequest');
+    expect(bundle.entry!.slice(1).every((e) => e.request && e.response)).toBe(true);
+  });
+
+  it('is refused by the receiver when signed with another secret, and becomes a dead letter', async () => {
+    const id = await h.submit(
+      buildReferralEvent({ child: { ...(buildReferralEvent().child as object), municipality: WRONG_MUNICIPALITY } }),
+    );
+    await h.reachesState(id, 'dead');
+    const d = await h.delivery(id);
+    expect(d.last_status).toBe(401);
+    const hit = h.receiver.hitsFor(d.idempotency_key)[0]!;
+    expect(hit.signatureValid).toBe(false);
+    expect(h.receiver.stored.has(d.idempotency_key)).toBe(false);
+  });
+});

@@ -1,0 +1,271 @@
+import path from 'node:path';
+import type { Bundle, Parameters, Task } from '@medplum/fhirtypes';
+import { RESOURCE_ID_SYSTEM } from '../../mappings/municipality/shared/resource-identifier';
+import { buildRegistry } from '../../src/config/registry';
+import {
+  buildAgreement,
+  buildDestination,
+  buildReferralEvent,
+  MUNICIPALITY,
+  OTHER_PRACTICE_AGB,
+  PRACTICE_AGB,
+} from '../helpers/builders';
+import { cleanupTestEnv, createTestEnv, startTestApp, type KeyName, type TestApp } from '../helpers/test-runtime';
+import { waitFor } from '../helpers/wait-for';
+import { DeliveryReceiver, type Hit } from '../unit/delivery/support/delivery-receiver';
+
+const HOOK_SECRET = 'practice-hook-secret-for-tests';
+process.env.TEST_PRACTICE_HOOK_SECRET = HOOK_SECRET;
+
+interface StatusView {
+  id: string;
+  status: string;
+  serviceRequestStatus: string;
+  task: Task;
+  delivery: { state: string; attempts: number; lastStatus: number | null };
+}
+
+describe('feedback: a municipality’s status on a referral goes back to the practice', () => {
+  let municipality: DeliveryReceiver;
+  let practiceFhir: DeliveryReceiver;
+  let practiceHook: DeliveryReceiver;
+  let app: TestApp;
+  const testEnv = createTestEnv();
+
+  beforeAll(async () => {
+    municipality = await new DeliveryReceiver().start();
+    practiceFhir = await new DeliveryReceiver().start();
+    practiceHook = await new DeliveryReceiver().start();
+    practiceHook.webhookSecret = HOOK_SECRET;
+    const configDir = path.join(testEnv.dataDir, 'config');
+    const practices = [
+      { agb: PRACTICE_AGB, adapter: 'fhir-rest', baseUrl: practiceFhir.url('/his/fhir') },
+      {
+        agb: OTHER_PRACTICE_AGB,
+        adapter: 'webhook',
+        baseUrl: practiceHook.url('/his/hook'),
+        auth: { type: 'hmac', secretEnv: 'TEST_PRACTICE_HOOK_SECRET' },
+      },
+    ];
+    app = await startTestApp({
+      testEnv,
+      env: { CONFIG_DIR: configDir },
+      registry: buildRegistry({
+        agreements: [buildAgreement(), buildAgreement({ id: 'other-practice', practice: { agb: OTHER_PRACTICE_AGB } })],
+        destinations: [buildDestination(municipality.url('/fhir'))],
+        practices,
+      }),
+    });
+  });
+
+  afterAll(async () => {
+    await app.close();
+    await Promise.all([municipality.stop(), practiceFhir.stop(), practiceHook.stop()]);
+    await cleanupTestEnv(testEnv);
+  });
+
+  beforeEach(() => {
+    for (const r of [municipality, practiceFhir, practiceHook]) {
+      r.mode = { kind: 'ok' };
+      r.script = [];
+    }
+  });
+
+  /** Submits a referral and waits until the municipality has it; returns its jeugdbrug id and the event. */
+  async function deliveredReferral(
+    practice: 'practice' | 'otherPractice' = 'practice',
+  ): Promise<{ id: string; referralId: string }> {
+    const event =
+      practice === 'practice'
+        ? buildReferralEvent()
+        : buildReferralEvent({ practice: { agb: OTHER_PRACTICE_AGB, name: 'Praktijk Zuid' } });
+    const res = await app.request('/his/v1/events', { json: event, key: practice });
+    expect(res.status).toBe(202);
+    const id = ((await res.json()) as { receipts: { id: string }[] }).receipts[0]!.id;
+    await waitFor('the referral to reach the municipality', async () => {
+      const [row] = await app.rt.ctx.db.query<{ state: string }>('SELECT state FROM inbox WHERE id = $1', [id]);
+      return row?.state === 'delivered';
+    });
+    return { id, referralId: (event.referral as { id: string }).id };
+  }
+
+  const postStatus = (id: string, body: unknown, key: KeyName = 'municipality', headers: Record<string, string> = {}) =>
+    app.request(`/municipality/v1/referrals/${id}/status`, { json: body, key, headers });
+
+  const arrivalAt = (receiver: DeliveryReceiver, feedbackId: string): Promise<Hit> =>
+    waitFor(`status update ${feedbackId} to reach the practice`, () => receiver.stored.get(`fb-${feedbackId}`));
+
+  function entries(bundle: Bundle) {
+    const task = bundle.entry!.find((e) => e.resource?.resourceType === 'Task')!;
+    const patch = bundle.entry!.find((e) => e.request?.method === 'PATCH')!;
+    return { task, patch, taskResource: task.resource as Task, patchValue: valueOf(patch.resource as Parameters) };
+  }
+
+  function valueOf(patch: Parameters): string | undefined {
+    return patch.parameter?.[0]?.part?.find((p) => p.name === 'value')?.valueCode;
+  }
+
+  it('round trip: referral out, municipality accepts, the practice’s HIS receives the Task and the new status', async () => {
+    const { id, referralId } = await deliveredReferral();
+    const res = await postStatus(id, { status: 'accepted' });
+    expect(res.status).toBe(202);
+    const view = (await res.json()) as StatusView;
+    expect(view).toEqual(expect.objectContaining({ status: 'accepted', serviceRequestStatus: 'active' }));
+
+    const hit = await arrivalAt(practiceFhir, view.id);
+    expect(hit.path).toBe('/his/fhir');
+    const bundle = hit.body as Bundle;
+    expect(bundle.type).toBe('transaction');
+    const { task, patch, taskResource, patchValue } = entries(bundle);
+    expect(task.request).toEqual({
+      method: 'POST',
+      url: 'Task',
+      ifNoneExist: `identifier=${RESOURCE_ID_SYSTEM}|${view.id}`,
+    });
+    expect(taskResource.status).toBe('accepted');
+    expect(taskResource.businessStatus?.coding?.[0]?.code).toBe('accepted');
+    expect(taskResource.focus).toEqual({
+      type: 'ServiceRequest',
+      identifier: { system: `urn:agb:${PRACTICE_AGB}:referral`, value: referralId },
+    });
+    expect(taskResource.requester?.identifier?.value).toBe(MUNICIPALITY);
+    expect(patch.request?.url).toBe(`ServiceRequest?identifier=urn:agb:${PRACTICE_AGB}:referral|${referralId}`);
+    expect(patchValue).toBe('active');
+
+    await waitFor('the update to show as delivered', async () => {
+      const list = (await (
+        await app.request(`/municipality/v1/referrals/${id}/status`, { key: 'municipality' })
+      ).json()) as {
+        statusUpdates: StatusView[];
+      };
+      return list.statusUpdates.find((u) => u.id === view.id)?.delivery.state === 'delivered';
+    });
+    // Received from the municipality (Import) and disclosed to the practice (Export), both in the practice's chain.
+    const audit = await app.rt.ctx.db.query<{ type: string; agents: string[] }>(
+      `SELECT type, agents FROM audit_event WHERE tenant = $1 AND $2 = ANY(entities) ORDER BY seq`,
+      [PRACTICE_AGB, `Task/${view.id}`],
+    );
+    // Both exist by the time the update shows as delivered: the disclosure is audited before it is recorded.
+    expect(audit.map((a) => a.type)).toEqual(['110107', '110106']);
+    expect(audit[0]!.agents).toContain(`https://jeugdbrug.nl/fhir/NamingSystem/cbs-gemeentecode|${MUNICIPALITY}`);
+    expect(audit[1]!.agents).toContain(`http://fhir.nl/fhir/NamingSystem/agb-z|${PRACTICE_AGB}`);
+  });
+
+  it('puts allocation details (provider, product category, start date) in Task.output', async () => {
+    const { id } = await deliveredReferral();
+    const res = await postStatus(id, {
+      status: 'allocated',
+      productCategory: '54',
+      provider: { agb: '12345678', name: 'Jeugdhulp Betuwe' },
+      startDate: '2026-12-01',
+    });
+    expect(res.status).toBe(202);
+    const view = (await res.json()) as StatusView;
+    const { taskResource, patchValue } = entries((await arrivalAt(practiceFhir, view.id)).body as Bundle);
+    expect(taskResource.status).toBe('in-progress');
+    expect(patchValue).toBe('active');
+    expect(taskResource.owner).toEqual(expect.objectContaining({ display: 'Jeugdhulp Betuwe' }));
+    const out = (code: string) => taskResource.output?.find((o) => o.type.coding?.[0]?.code === code);
+    expect(out('product-category')?.valueCodeableConcept?.coding?.[0]?.code).toBe('54');
+    expect(out('provider')?.valueReference?.identifier?.value).toBe('12345678');
+    expect(out('start-date')?.valueDate).toBe('2026-12-01');
+  });
+
+  it.each([
+    ['rejected', 'revoked', 'rejected'],
+    ['closed', 'completed', 'completed'],
+  ])('maps %s to ServiceRequest %s and Task %s', async (status, srStatus, taskStatus) => {
+    const { id } = await deliveredReferral();
+    const res = await postStatus(id, { status, reason: 'Past beter bij het wijkteam' });
+    expect(res.status).toBe(202);
+    const view = (await res.json()) as StatusView;
+    const { taskResource, patchValue } = entries((await arrivalAt(practiceFhir, view.id)).body as Bundle);
+    expect(patchValue).toBe(srStatus);
+    expect(taskResource.status).toBe(taskStatus);
+    expect(taskResource.statusReason?.text).toBe('Past beter bij het wijkteam');
+  });
+
+  it('sends the status to a practice with a webhook endpoint as a signed notification', async () => {
+    const { id } = await deliveredReferral('otherPractice');
+    const view = (await (await postStatus(id, { status: 'accepted' })).json()) as StatusView;
+    const hit = await arrivalAt(practiceHook, view.id);
+    expect(hit.signatureValid).toBe(true);
+    const bundle = hit.body as Bundle;
+    expect(bundle.type).toBe('history');
+    expect(bundle.entry!.map((e) => e.resource?.resourceType)).toEqual(['Parameters', 'ServiceRequest', 'Task']);
+    const sr = bundle.entry![1]!.resource as { status: string; identifier: { system: string }[] };
+    expect(sr.status).toBe('active');
+    expect(sr.identifier[0]!.system).toBe(`urn:agb:${OTHER_PRACTICE_AGB}:referral`);
+  });
+
+  it('treats a repeated request with the same Idempotency-Key as one status update', async () => {
+    const { id } = await deliveredReferral();
+    const first = await postStatus(id, { status: 'accepted' }, 'municipality', { 'idempotency-key': 'gm-req-1' });
+    const second = await postStatus(id, { status: 'accepted' }, 'municipality', { 'idempotency-key': 'gm-req-1' });
+    expect([first.status, second.status]).toEqual([202, 200]);
+    const a = (await first.json()) as StatusView;
+    const b = (await second.json()) as StatusView;
+    expect(b.id).toBe(a.id);
+    await arrivalAt(practiceFhir, a.id);
+    const count = await app.rt.ctx.db.query('SELECT 1 FROM feedback WHERE inbox_id = $1', [id]);
+    expect(count).toHaveLength(1);
+  });
+
+  it('makes a status update the practice refuses a dead letter that an operator replays', async () => {
+    const { id } = await deliveredReferral();
+    practiceFhir.script = [{ kind: 'status', status: 400, body: '{"resourceType":"OperationOutcome"}' }];
+    const view = (await (await postStatus(id, { status: 'closed' })).json()) as StatusView;
+    const dead = await waitFor('the status update to be a dead letter', async () => {
+      const list = (await (await app.request('/admin/v1/feedback', { key: 'operator' })).json()) as {
+        feedback: { id: string; lastStatus: number; responseBody: string }[];
+      };
+      return list.feedback.find((f) => f.id === view.id);
+    });
+    expect(dead).toEqual(
+      expect.objectContaining({ lastStatus: 400, responseBody: expect.stringContaining('Outcome') }),
+    );
+    const replay = await app.request(`/admin/v1/feedback/${view.id}/replay`, { key: 'operator', method: 'POST' });
+    expect(replay.status).toBe(202);
+    await arrivalAt(practiceFhir, view.id);
+    // Same key on the replay: the practice's HIS can tell it is the same update.
+    expect(practiceFhir.hitsFor(`fb-${view.id}`)).toHaveLength(2);
+    const again = await app.request(`/admin/v1/feedback/${view.id}/replay`, { key: 'operator', method: 'POST' });
+    expect(again.status).toBe(409);
+  });
+
+  it('answers 409 on a referral that has not reached the municipality yet', async () => {
+    municipality.mode = { kind: 'status', status: 503 };
+    const res = await app.request('/his/v1/events', { json: buildReferralEvent() });
+    const id = ((await res.json()) as { receipts: { id: string }[] }).receipts[0]!.id;
+    expect((await postStatus(id, { status: 'accepted' })).status).toBe(409);
+    municipality.mode = { kind: 'ok' };
+  });
+
+  it('refuses other municipalities, practices, unknown referrals and events that are not referrals', async () => {
+    const { id } = await deliveredReferral();
+    expect((await postStatus(id, { status: 'accepted' }, 'otherMunicipality')).status).toBe(403);
+    expect((await postStatus(id, { status: 'accepted' }, 'practice')).status).toBe(403);
+    expect((await postStatus('00000000-0000-4000-8000-000000000000', { status: 'accepted' })).status).toBe(404);
+    expect((await postStatus('not-an-id', { status: 'accepted' })).status).toBe(404);
+    const cancel = buildReferralEvent({ eventType: 'referral.cancelled', referral: { id: 'ref-x' } });
+    const cancelRes = await app.request('/his/v1/events', { json: cancel });
+    const cancelId = ((await cancelRes.json()) as { receipts: { id: string }[] }).receipts[0]!.id;
+    expect((await postStatus(cancelId, { status: 'accepted' })).status).toBe(404);
+  });
+
+  it.each([
+    [{ status: 'approved' }, 'status'],
+    [{ status: 'allocated', provider: { agb: '123', name: 'X' } }, 'provider.agb'],
+    [{ status: 'allocated', provider: {} }, 'provider.name'],
+    [{ status: 'allocated', productCategory: '99' }, 'productCategory'],
+    [{ status: 'allocated', startDate: '2026-02-30' }, 'startDate'],
+    [{ status: 'accepted', colour: 'blue' }, 'colour'],
+  ])('answers 422 naming the field for %j', async (body, field) => {
+    const { id } = await deliveredReferral();
+    const res = await postStatus(id, body);
+    expect(res.status).toBe(422);
+    const outcome = (await res.json()) as { resourceType: string; issue: { expression: string[] }[] };
+    expect(outcome.resourceType).toBe('OperationOutcome');
+    expect(outcome.issue.flatMap((i) => i.expression)).toContain(field);
+  });
+});

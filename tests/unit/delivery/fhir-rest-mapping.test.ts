@@ -1,0 +1,94 @@
+import type { Bundle, Parameters, Resource } from '@medplum/fhirtypes';
+import { toTransactionBundle } from '../../../mappings/municipality/fhir-rest/to-transaction';
+import { RESOURCE_ID_SYSTEM } from '../../../mappings/municipality/shared/resource-identifier';
+import { buildContactEvent, mapped, minimised } from './support/resources';
+
+const KEY = 'key-123';
+
+function identityOf(r: Resource | undefined): string | undefined {
+  return (r as { identifier?: { system?: string; value?: string }[] } | undefined)?.identifier?.find(
+    (i) => i.system === RESOURCE_ID_SYSTEM,
+  )?.value;
+}
+
+describe('fhir-rest mapping: a transaction of conditional creates', () => {
+  it('sends every resource as POST with ifNoneExist on its deterministic identifier, without our id', () => {
+    const resources = minimised(mapped());
+    const bundle = toTransactionBundle(resources, KEY, 'referral.created');
+    expect(bundle.type).toBe('transaction');
+    expect(bundle.identifier?.value).toBe(KEY);
+    expect(bundle.entry).toHaveLength(resources.length);
+    bundle.entry!.forEach((entry, i) => {
+      const id = resources[i]!.id!;
+      expect(entry.fullUrl).toBe(`urn:uuid:${id}`);
+      expect(entry.resource?.id).toBeUndefined();
+      expect(identityOf(entry.resource)).toBe(id);
+      expect(entry.request).toEqual({
+        method: 'POST',
+        url: resources[i]!.resourceType,
+        ifNoneExist: `identifier=${RESOURCE_ID_SYSTEM}|${id}`,
+      });
+    });
+  });
+
+  it('is deterministic: the same event maps to the same Bundle, so a replay matches what the receiver holds', () => {
+    const event = mapped();
+    expect(toTransactionBundle(minimised(event), KEY)).toEqual(toTransactionBundle(minimised(event), KEY));
+  });
+
+  it('points references at fullUrls inside the Bundle and at conditional references outside it', () => {
+    const event = mapped(buildContactEvent());
+    const all = minimised(event);
+    // Leave the EpisodeOfCare out, as if it had been sent with an earlier contact.
+    const withoutEpisode = all.filter((r) => r.resourceType !== 'EpisodeOfCare');
+    const episodeId = all.find((r) => r.resourceType === 'EpisodeOfCare')!.id!;
+    const patientId = all.find((r) => r.resourceType === 'Patient')!.id!;
+    const bundle: Bundle = toTransactionBundle(withoutEpisode, KEY, 'contact.recorded');
+    const encounter = bundle.entry!.find((e) => e.resource?.resourceType === 'Encounter')!.resource as {
+      subject: { reference: string };
+      episodeOfCare: { reference: string }[];
+    };
+    expect(encounter.subject.reference).toBe(`urn:uuid:${patientId}`);
+    expect(encounter.episodeOfCare[0]!.reference).toBe(`EpisodeOfCare?identifier=${RESOURCE_ID_SYSTEM}|${episodeId}`);
+  });
+
+  it('does not change the resources it is given', () => {
+    const resources = minimised(mapped());
+    const copy = structuredClone(resources);
+    toTransactionBundle(resources, KEY);
+    expect(resources).toEqual(copy);
+  });
+
+  it('sends a cancelled referral as a conditional update, the rest still as conditional creates', () => {
+    const resources = minimised(mapped());
+    const bundle = toTransactionBundle(resources, KEY, 'referral.cancelled');
+    const sr = bundle.entry!.find((e) => e.resource?.resourceType === 'ServiceRequest')!;
+    const id = resources.find((r) => r.resourceType === 'ServiceRequest')!.id!;
+    expect(sr.request).toEqual({ method: 'PUT', url: `ServiceRequest?identifier=${RESOURCE_ID_SYSTEM}|${id}` });
+    expect(bundle.entry!.filter((e) => e.request?.method === 'POST')).toHaveLength(resources.length - 1);
+  });
+
+  it('patches only the status of the practice’s own ServiceRequest for a status update', () => {
+    const request: Resource = {
+      resourceType: 'ServiceRequest',
+      id: '7b4c7a4e-6d36-5b6e-9a4e-1f0c2a8f0c11',
+      identifier: [{ system: 'urn:agb:01234567:referral', value: 'ref-1' }],
+      status: 'revoked',
+      intent: 'order',
+      subject: { identifier: { system: 'http://fhir.nl/fhir/NamingSystem/bsn', value: '111222333' } },
+    };
+    const bundle = toTransactionBundle([request], KEY, 'referral.status');
+    const entry = bundle.entry![0]!;
+    expect(entry.request).toEqual({
+      method: 'PATCH',
+      url: 'ServiceRequest?identifier=urn:agb:01234567:referral|ref-1',
+    });
+    const patch = entry.resource as Parameters;
+    expect(patch.parameter?.[0]?.part).toEqual([
+      { name: 'type', valueCode: 'replace' },
+      { name: 'path', valueString: 'ServiceRequest.status' },
+      { name: 'value', valueCode: 'revoked' },
+    ]);
+    expect(JSON.stringify(bundle)).not.toContain('111222333');
+  });
+});

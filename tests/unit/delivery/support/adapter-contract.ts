@@ -1,0 +1,228 @@
+import type { Agreement } from '../../../../src/policy/agreement';
+import { buildRegistry } from '../../../../src/config/registry';
+import type { Destination } from '../../../../src/delivery/destination';
+import { buildAgreement, buildDestination, buildReferralEvent } from '../../../helpers/builders';
+import { cleanupTestEnv, startTestApp, type KeyName, type TestApp } from '../../../helpers/test-runtime';
+import { waitFor } from '../../../helpers/wait-for';
+import { DeliveryReceiver, type Hit } from './delivery-receiver';
+
+/**
+ * The behaviour every delivery adapter must show, run against each adapter's own integration test file:
+ * happy path, duplicates suppressed across retries and replays, retry then success (with Retry-After), a 4xx dead
+ * letter and its replay, a slow receiver (timeout), and connections dropped with and mid-response.
+ */
+
+export interface DeliveryRow {
+  id: string;
+  state: string;
+  attempts: number;
+  idempotency_key: string;
+  last_status: number | null;
+  last_error: string | null;
+}
+
+export interface Harness {
+  app: TestApp;
+  receiver: DeliveryReceiver;
+  /** Submits one event (as `key`, the practice by default) and returns its jeugdbrug id. */
+  submit(event: Record<string, unknown>, key?: KeyName): Promise<string>;
+  state(id: string): Promise<{ state: string; stateReason: string | null; history: { state: string }[] }>;
+  reachesState(id: string, state: string, timeoutMs?: number): Promise<void>;
+  delivery(id: string): Promise<DeliveryRow>;
+  replay(deliveryId: string): Promise<Response>;
+}
+
+export interface HarnessOptions {
+  /** The destination under test (its baseUrl is filled in); extra destinations may follow. */
+  destination: (receiver: DeliveryReceiver) => Destination;
+  extraDestinations?: (receiver: DeliveryReceiver) => Destination[];
+  /** Replaces the default agreement (buildAgreement()). */
+  agreement?: Agreement;
+  extraAgreements?: Agreement[];
+  env?: Record<string, string>;
+  /** Set on the receiver before the app starts (webhook secret, token requirement). */
+  prepareReceiver?: (receiver: DeliveryReceiver) => void;
+}
+
+/** Starts a receiver and the product (ROLE=all) for one test file; tears both down after. */
+export function useDeliveryApp(opts: HarnessOptions): Harness {
+  const h = {} as Harness;
+  beforeAll(async () => {
+    h.receiver = await new DeliveryReceiver().start();
+    opts.prepareReceiver?.(h.receiver);
+    h.app = await startTestApp({
+      env: opts.env ?? {},
+      registry: buildRegistry({
+        agreements: [opts.agreement ?? buildAgreement(), ...(opts.extraAgreements ?? [])],
+        destinations: [opts.destination(h.receiver), ...(opts.extraDestinations?.(h.receiver) ?? [])],
+      }),
+    });
+  });
+  afterAll(async () => {
+    await h.app?.close();
+    await h.receiver?.stop();
+    if (h.app) {
+      await cleanupTestEnv(h.app.testEnv);
+    }
+  });
+  beforeEach(() => {
+    h.receiver.mode = { kind: 'ok' };
+    h.receiver.script = [];
+    h.receiver.probeStatus = 200;
+  });
+  h.submit = async (event, key = 'practice') => {
+    const res = await h.app.request('/his/v1/events', { json: event, key });
+    const body = (await res.json()) as { receipts?: { id: string; status: string }[] };
+    const receipt = body.receipts?.[0];
+    if (res.status !== 202 || !receipt || receipt.status === 'rejected') {
+      throw new Error(`submission failed: ${res.status} ${JSON.stringify(body)}`);
+    }
+    return receipt.id;
+  };
+  h.state = async (id) =>
+    (await (await h.app.request(`/his/v1/events/${id}`, { key: 'operator' })).json()) as Awaited<
+      ReturnType<Harness['state']>
+    >;
+  h.reachesState = async (id, state, timeoutMs = 20_000) => {
+    await waitFor(`event ${id} to reach ${state}`, async () => (await h.state(id)).state === state, timeoutMs);
+  };
+  h.delivery = async (id) => {
+    const [row] = await h.app.rt.ctx.db.query<DeliveryRow>('SELECT * FROM delivery WHERE inbox_id = $1', [id]);
+    if (!row) {
+      throw new Error(`no delivery for ${id}`);
+    }
+    return row;
+  };
+  h.replay = (deliveryId) =>
+    h.app.request(`/admin/v1/dead-letters/${deliveryId}/replay`, { key: 'operator', method: 'POST' });
+  return h;
+}
+
+/** The contract; `referralPath` is where a referral arrives at the receiver. */
+export function describeAdapterContract(h: Harness, referralPath: string, buildEvent = buildReferralEvent): void {
+  const onlyHitOf = (key: string): Hit => {
+    const hits = h.receiver.hitsFor(key);
+    expect(hits).toHaveLength(1);
+    return hits[0]!;
+  };
+
+  it('delivers a referral once, with its idempotency key, at the adapter’s path', async () => {
+    const id = await h.submit(buildEvent());
+    await h.reachesState(id, 'delivered');
+    const d = await h.delivery(id);
+    const hit = onlyHitOf(d.idempotency_key);
+    expect(hit.path).toBe(referralPath);
+    expect(h.receiver.stored.has(d.idempotency_key)).toBe(true);
+    expect(d.attempts).toBe(1);
+  });
+
+  it('sends an event submitted twice once', async () => {
+    const event = buildEvent();
+    const id = await h.submit(event);
+    expect(await h.submit(event)).toBe(id);
+    await h.reachesState(id, 'delivered');
+    onlyHitOf((await h.delivery(id)).idempotency_key);
+  });
+
+  it('replays with the same idempotency key, so a receiver that already stored the message stores it once', async () => {
+    // The receiver stores the message but answers 409: we think it failed, it has it.
+    h.receiver.script = [{ kind: 'store-then-status', status: 409 }];
+    const id = await h.submit(buildEvent());
+    await h.reachesState(id, 'dead');
+    const d = await h.delivery(id);
+    expect((await h.replay(d.id)).status).toBe(202);
+    await h.reachesState(id, 'delivered');
+    const hits = h.receiver.hitsFor(d.idempotency_key);
+    expect(hits).toHaveLength(2);
+    expect(hits[1]!.raw.length).toBeGreaterThan(0);
+    expect([...h.receiver.stored.keys()].filter((k) => k === d.idempotency_key)).toHaveLength(1);
+  });
+
+  it('retries 503 with backoff, honouring Retry-After, and then delivers', async () => {
+    h.receiver.script = [
+      { kind: 'status', status: 503, retryAfter: '1' },
+      { kind: 'status', status: 503 },
+    ];
+    const id = await h.submit(buildEvent());
+    await h.reachesState(id, 'delivered');
+    const d = await h.delivery(id);
+    const hits = h.receiver.hitsFor(d.idempotency_key);
+    expect(hits).toHaveLength(3);
+    // The test backoff is 100-500 ms; only the receiver's Retry-After explains a gap of a second.
+    expect(hits[1]!.at - hits[0]!.at).toBeGreaterThanOrEqual(950);
+    expect(h.receiver.stored.has(d.idempotency_key)).toBe(true);
+  });
+
+  it('turns a 4xx into a dead letter with the receiver’s answer, which an operator replays', async () => {
+    h.receiver.script = [
+      {
+        kind: 'status',
+        status: 422,
+        body: '{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"invalid"}]}',
+      },
+    ];
+    const id = await h.submit(buildEvent());
+    await h.reachesState(id, 'dead');
+    const d = await h.delivery(id);
+    expect(d.attempts).toBe(1);
+    expect((await h.state(id)).stateReason).toContain('HTTP 422');
+    const list = (await (await h.app.request('/admin/v1/dead-letters', { key: 'operator' })).json()) as {
+      deadLetters: { id: string; lastStatus: number; responseBody: string }[];
+    };
+    expect(list.deadLetters.find((l) => l.id === d.id)).toEqual(
+      expect.objectContaining({ lastStatus: 422, responseBody: expect.stringContaining('OperationOutcome') }),
+    );
+    expect((await h.replay(d.id)).status).toBe(202);
+    await h.reachesState(id, 'delivered');
+    expect(h.receiver.hitsFor(d.idempotency_key)).toHaveLength(2);
+  });
+
+  it('gives up on a slow receiver after the timeout and delivers on a later attempt', async () => {
+    h.receiver.mode = { kind: 'slow', delayMs: 3000 };
+    const id = await h.submit(buildEvent());
+    await waitFor('a timed-out attempt', async () => {
+      const d = await h.delivery(id);
+      return d.attempts > 0 && d.last_error === 'timeout';
+    });
+    expect((await h.state(id)).state).toBe('decided');
+    h.receiver.mode = { kind: 'ok' };
+    await h.reachesState(id, 'delivered');
+    const d = await h.delivery(id);
+    // The slow receiver may have stored the first copy after we gave up: still one stored message.
+    expect(h.receiver.hitsFor(d.idempotency_key).length).toBeGreaterThanOrEqual(2);
+    expect(h.receiver.stored.has(d.idempotency_key)).toBe(true);
+  });
+
+  it('retries when the receiver drops the connection mid-response', async () => {
+    h.receiver.mode = { kind: 'drop-mid-response' };
+    const id = await h.submit(buildEvent());
+    await waitFor('an attempt cut off mid-response', async () => {
+      const d = await h.delivery(id);
+      return d.attempts > 0 && d.last_error?.startsWith('connection lost while reading the response');
+    });
+    h.receiver.mode = { kind: 'ok' };
+    await h.reachesState(id, 'delivered');
+    expect(h.receiver.hitsFor((await h.delivery(id)).idempotency_key).length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('retries when the receiver drops the connection without answering', async () => {
+    h.receiver.mode = { kind: 'drop' };
+    const id = await h.submit(buildEvent());
+    await waitFor('an attempt without an answer', async () => {
+      const d = await h.delivery(id);
+      return d.attempts > 0 && d.last_error?.startsWith('network error');
+    });
+    h.receiver.mode = { kind: 'ok' };
+    await h.reachesState(id, 'delivered');
+  });
+}
+
+/** A destination for the contract: slow enough to time out in the test, never paused by the contract's failures. */
+export function contractDestination(baseUrl: string, overrides: Partial<Destination>): Destination {
+  return buildDestination(baseUrl, {
+    timeoutMs: 700,
+    retry: { maxAttempts: 12 },
+    pauseAfterFailures: 0,
+    ...overrides,
+  });
+}

@@ -1,0 +1,190 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { verifyWebhookSignature } from '../../../../src/delivery/signing';
+
+/**
+ * A stand-in receiver for delivery tests on 127.0.0.1: a municipality's FHIR server, webhook or iSamenleving-style
+ * API, or a practice's HIS. Like tests/helpers/receiver.ts it stores each idempotency key once (as a real receiver
+ * should) and counts every hit; it also keeps paths and headers, verifies webhook signatures, serves
+ * `/metadata` and HEAD probes, and can play an OAuth token endpoint.
+ */
+
+export interface Hit {
+  readonly method: string;
+  readonly path: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly raw: string;
+  readonly body: unknown;
+  readonly idempotencyKey: string;
+  readonly at: number;
+  /** For a receiver with a webhook secret: whether the signature checked out. */
+  readonly signatureValid?: boolean;
+}
+
+/** How a delivery (a POST) is answered. */
+export type ReceiverMode =
+  | { kind: 'ok' }
+  | { kind: 'status'; status: number; body?: string; retryAfter?: string }
+  /** Stores the message, then answers with an error: the receiver has it, we think it failed. */
+  | { kind: 'store-then-status'; status: number }
+  | { kind: 'slow'; delayMs: number }
+  /** Closes the connection without an answer. */
+  | { kind: 'drop' }
+  /** Sends the status line, headers and part of the body, then closes the connection. */
+  | { kind: 'drop-mid-response' };
+
+export class DeliveryReceiver {
+  readonly hits: Hit[] = [];
+  readonly stored = new Map<string, Hit>();
+  /** Modes used one per delivery, in order, before `mode` applies. */
+  script: ReceiverMode[] = [];
+  mode: ReceiverMode = { kind: 'ok' };
+  /** Status for GET `/metadata` and HEAD probes. */
+  probeStatus = 200;
+  /** When set, every POST must carry a valid signature made with this secret (401 otherwise). */
+  webhookSecret: string | undefined;
+  /** POSTs to paths starting with this need `Authorization: Bearer <a token this receiver issued>` (else 401). */
+  requireIssuedTokenUnder: string | undefined;
+  tokenLifetimeS = 3600;
+  readonly issuedTokens: string[] = [];
+  /** Deliveries being answered right now, and the most there ever were at once. */
+  inFlight = 0;
+  maxInFlight = 0;
+  private server: http.Server | undefined;
+  private port = 0;
+
+  /** `http://127.0.0.1:<port><path>`. */
+  url(path = ''): string {
+    return `http://127.0.0.1:${this.port}${path}`;
+  }
+
+  async start(): Promise<this> {
+    this.server = http.createServer((req, res) => this.handle(req, res));
+    await new Promise<void>((r) => this.server!.listen(this.port, '127.0.0.1', r));
+    this.port = (this.server.address() as AddressInfo).port;
+    return this;
+  }
+
+  /** Stops listening (connections refused) but keeps the port, so `start()` brings it back at the same URL. */
+  async stop(): Promise<void> {
+    const s = this.server;
+    this.server = undefined;
+    if (s) {
+      s.closeAllConnections();
+      await new Promise<void>((r) => s.close(() => r()));
+    }
+  }
+
+  /** The deliveries (POSTs other than token requests). */
+  get deliveries(): Hit[] {
+    return this.hits.filter((h) => h.method === 'POST' && !h.path.endsWith('/oauth/token'));
+  }
+
+  /** The probe requests (GET and HEAD). */
+  get probes(): Hit[] {
+    return this.hits.filter((h) => h.method === 'GET' || h.method === 'HEAD');
+  }
+
+  hitsFor(key: string): Hit[] {
+    return this.deliveries.filter((h) => h.idempotencyKey === key);
+  }
+
+  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const raw = Buffer.concat(chunks).toString('utf8');
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(req.headers)) {
+        headers[k] = Array.isArray(v) ? v.join(', ') : (v ?? '');
+      }
+      const path = (req.url ?? '/').split('?')[0] ?? '/';
+      let body: unknown;
+      try {
+        body = raw ? JSON.parse(raw) : undefined;
+      } catch {
+        body = undefined;
+      }
+      const signatureValid = this.webhookSecret
+        ? verifyWebhookSignature(
+            this.webhookSecret,
+            headers['x-jeugdbrug-timestamp'],
+            raw,
+            headers['x-jeugdbrug-signature'],
+          )
+        : undefined;
+      const hit: Hit = {
+        method: req.method ?? 'GET',
+        path,
+        headers,
+        raw,
+        body,
+        idempotencyKey: headers['idempotency-key'] ?? '',
+        at: Date.now(),
+        ...(signatureValid !== undefined ? { signatureValid } : {}),
+      };
+      this.hits.push(hit);
+
+      if (req.method === 'POST' && path.endsWith('/oauth/token')) {
+        const token = `tok-${this.issuedTokens.length + 1}-${Math.random().toString(36).slice(2)}`;
+        this.issuedTokens.push(token);
+        return this.json(res, 200, { access_token: token, token_type: 'Bearer', expires_in: this.tokenLifetimeS });
+      }
+      if (req.method === 'GET' || req.method === 'HEAD') {
+        return this.json(res, this.probeStatus, { resourceType: 'CapabilityStatement', status: 'active' });
+      }
+      if (signatureValid === false) {
+        return this.json(res, 401, { error: 'invalid signature' });
+      }
+      if (this.requireIssuedTokenUnder && path.startsWith(this.requireIssuedTokenUnder)) {
+        const token = /^Bearer (.+)$/.exec(headers.authorization ?? '')?.[1];
+        if (!token || !this.issuedTokens.includes(token)) {
+          return this.json(res, 401, { error: 'invalid token' });
+        }
+      }
+      this.inFlight++;
+      this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+      res.once('close', () => this.inFlight--);
+      const mode = this.script.shift() ?? this.mode;
+      const accept = () => {
+        if (!this.stored.has(hit.idempotencyKey)) {
+          this.stored.set(hit.idempotencyKey, hit);
+        }
+        this.json(res, 200, { resourceType: 'Bundle', type: 'transaction-response' });
+      };
+      switch (mode.kind) {
+        case 'ok':
+          return accept();
+        case 'slow':
+          // unref: a slow answer still pending when the test ends must not keep Jest's worker alive.
+          setTimeout(accept, mode.delayMs).unref();
+          return;
+        case 'status':
+          res.writeHead(mode.status, {
+            'content-type': 'application/json',
+            ...(mode.retryAfter ? { 'retry-after': mode.retryAfter } : {}),
+          });
+          res.end(mode.body ?? JSON.stringify({ resourceType: 'OperationOutcome', issue: [] }));
+          return;
+        case 'store-then-status':
+          if (!this.stored.has(hit.idempotencyKey)) {
+            this.stored.set(hit.idempotencyKey, hit);
+          }
+          return this.json(res, mode.status, { resourceType: 'OperationOutcome', issue: [] });
+        case 'drop':
+          req.socket.destroy();
+          return;
+        case 'drop-mid-response':
+          res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' });
+          res.write('{"resourceType":"Bundle","ty');
+          setTimeout(() => req.socket.destroy(), 20).unref();
+          return;
+      }
+    });
+  }
+
+  private json(res: http.ServerResponse, status: number, body: unknown): void {
+    res.writeHead(status, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(body));
+  }
+}

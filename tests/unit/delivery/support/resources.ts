@@ -1,0 +1,37 @@
+import type { Resource } from '@medplum/fhirtypes';
+import type { CanonicalEvent } from '../../../../src/ingest/dialect';
+import { tryGetDialect } from '../../../../src/ingest/dialects';
+import type { Agreement } from '../../../../src/policy/agreement';
+import { minimise } from '../../../../src/policy/minimise';
+import { buildAgreement, buildReferralEvent } from '../../../helpers/builders';
+
+/** The HIS's generic JSON event mapped as the pipeline maps it, so mapping tests see realistic resources. */
+export function mapped(event: Record<string, unknown> = buildReferralEvent()): CanonicalEvent {
+  return tryGetDialect('generic-json')!.map({ value: event, location: '' });
+}
+
+/** What the deliver worker hands the adapters: the event's resources cut to the agreement's allow-list. */
+export function minimised(event: CanonicalEvent, agreement: Agreement = buildAgreement()): Resource[] {
+  const fields = Object.fromEntries(Object.entries(agreement.dataClasses).map(([k, v]) => [k, v?.fields ?? []]));
+  return minimise(event.resources, fields);
+}
+
+/** A contact of a child in the generic JSON dialect. */
+export function buildContactEvent(): Record<string, unknown> {
+  const base = buildReferralEvent();
+  delete base.referral;
+  const n = String(base.eventId).slice(4);
+  return {
+    ...base,
+    eventId: `evt-contact-${n}`,
+    eventType: 'contact.recorded',
+    trajectory: { id: `traj-${n}`, startDate: '2025-09-01', icpc: 'P22' },
+    contact: {
+      id: `contact-${n}`,
+      start: '2026-11-20T10:00:00+01:00',
+      durationMinutes: 30,
+      mode: '1',
+      interventions: ['screening'],
+    },
+  };
+}
