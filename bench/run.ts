@@ -1,0 +1,87 @@
+import { benchAudit } from './audit.bench';
+import { benchDelivery } from './delivery.bench';
+import { benchMapping } from './mapping.bench';
+import { benchPipeline } from './pipeline.bench';
+import { benchPolicy } from './policy.bench';
+import type { BenchResult } from './result';
+
+/** One group of benchmarks: a name for error messages and the function that yields its figures. */
+interface Bench {
+  readonly name: string;
+  readonly run: () => Promise<unknown>;
+}
+
+function isBenchResult(v: unknown): v is BenchResult {
+  const r = v as Partial<Record<keyof BenchResult, unknown>> | null;
+  return (
+    typeof r === 'object' &&
+    r !== null &&
+    typeof r.name === 'string' &&
+    typeof r.unit === 'string' &&
+    typeof r.value === 'number' &&
+    Number.isFinite(r.value)
+  );
+}
+
+function assertResults(name: string, value: unknown): BenchResult[] {
+  if (!Array.isArray(value) || !value.every(isBenchResult)) {
+    throw new Error(`${name} did not return a list of { name, value, unit } with finite values`);
+  }
+  return value;
+}
+
+function formatValue(v: number): string {
+  const digits = Math.abs(v) >= 100 ? 0 : Math.abs(v) >= 10 ? 1 : 2;
+  return v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+function formatTable(results: readonly BenchResult[]): string {
+  const rows = [['name', 'value', 'unit'], ...results.map((r) => [r.name, formatValue(r.value), r.unit])];
+  const width = [0, 1, 2].map((c) => Math.max(...rows.map((row) => row[c]?.length ?? 0)));
+  const line = (row: readonly string[]) =>
+    `${row[0]!.padEnd(width[0]!)}  ${row[1]!.padStart(width[1]!)}  ${row[2]!.padEnd(width[2]!)}`.trimEnd();
+  return [line(rows[0]!), line(width.map((w) => '-'.repeat(w))), ...rows.slice(1).map(line)].join('\n');
+}
+
+async function main(): Promise<number> {
+  const json = process.argv.includes('--json');
+  // The pipeline first, so its peak RSS is its own and not the heap the CPU-bound benches grew.
+  const benches: Bench[] = [
+    { name: 'benchPipeline', run: benchPipeline },
+    { name: 'benchPolicy', run: benchPolicy },
+    { name: 'benchMapping', run: benchMapping },
+    { name: 'benchAudit', run: benchAudit },
+    { name: 'benchDelivery', run: benchDelivery },
+  ];
+  const results: BenchResult[] = [];
+  let failed = 0;
+  for (const bench of benches) {
+    try {
+      const figures = assertResults(bench.name, await bench.run());
+      results.push(...figures);
+      if (json) {
+        figures.forEach((r) =>
+          process.stdout.write(`${JSON.stringify({ name: r.name, value: r.value, unit: r.unit })}\n`),
+        );
+      }
+    } catch (err) {
+      failed++;
+      process.stderr.write(
+        `bench: ${bench.name} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+      );
+    }
+  }
+  if (!json) {
+    process.stdout.write(`${formatTable(results)}\n`);
+  }
+  return failed === 0 ? 0 : 1;
+}
+
+// Exit explicitly: a library may leave a timer or socket behind, and the harness must end by itself.
+main().then(
+  (code) => process.stdout.write('', () => process.exit(code)),
+  (err: unknown) => {
+    process.stderr.write(`bench: ${String(err)}\n`);
+    process.exit(1);
+  },
+);
