@@ -2,9 +2,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { exited, spawnProduct } from '../helpers/product-process';
-import { TEST_DATABASE_URL } from '../helpers/test-runtime';
+import { deleteQueueKeys, dropSchema, TEST_DATABASE_URL } from '../helpers/test-runtime';
 import { waitFor } from '../helpers/wait-for';
 
 async function freePort(): Promise<number> {
@@ -30,11 +29,12 @@ describe('npm start', () => {
     async (_name, extra) => {
       const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jeugdbrug-start-'));
       const port = await freePort();
+      const prefix = `{start-${process.pid}-${port}}`;
       const child = spawnProduct(
         {
           PORT: String(port),
           DATA_DIR: dataDir,
-          QUEUE_PREFIX: `{start${process.pid}${port}}`,
+          QUEUE_PREFIX: prefix,
           LOG_LEVEL: 'info',
           ...extra,
         },
@@ -59,11 +59,10 @@ describe('npm start', () => {
         expect(await exited(child)).toBe(0);
       } finally {
         child.kill('SIGKILL');
+        await deleteQueueKeys(prefix);
+        fs.rmSync(dataDir, { recursive: true, force: true });
         if (extra.DATABASE_SCHEMA) {
-          const c = new pg.Client({ connectionString: TEST_DATABASE_URL });
-          await c.connect();
-          await c.query(`DROP SCHEMA IF EXISTS ${extra.DATABASE_SCHEMA} CASCADE`);
-          await c.end();
+          await dropSchema(extra.DATABASE_SCHEMA);
         }
       }
     },

@@ -128,16 +128,26 @@ export async function startTestApp(opts: {
   };
 }
 
-/** Drops the test's schema and queue keys. */
+/** Drops the test's schema, queue keys and data directory. */
 export async function cleanupTestEnv(testEnv: TestEnv): Promise<void> {
+  fs.rmSync(testEnv.dataDir, { recursive: true, force: true });
+  await dropSchema(testEnv.schema);
+  await deleteQueueKeys(testEnv.prefix);
+}
+
+export async function dropSchema(schema: string): Promise<void> {
   const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
   await client.connect();
-  await client.query(`DROP SCHEMA IF EXISTS ${testEnv.schema} CASCADE`);
+  await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
   await client.end();
+}
+
+/** Deletes every Redis key under a queue prefix. */
+export async function deleteQueueKeys(prefix: string): Promise<void> {
   const redis = new Redis(TEST_REDIS_URL);
   let cursor = '0';
   do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${testEnv.prefix}:*`, 'COUNT', 1000);
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
     cursor = next;
     if (keys.length > 0) {
       await redis.del(...keys);

@@ -249,11 +249,11 @@ describe('scripts/api-key.ts', () => {
   function run(...argv: string[]): { code: number; out: string[]; err: string[] } {
     const out: string[] = [];
     const err: string[] = [];
-    const code = runApiKeyCli(argv, { out: (l) => out.push(l), err: (l) => err.push(l) }, { CONFIG_DIR: dir });
+    const code = runApiKeyCli(argv, { out: (l) => out.push(l), err: (l) => err.push(l) }, { DATA_DIR: dir });
     return { code, out, err };
   }
 
-  it('creates a key in $CONFIG_DIR/api-keys.json, printing the key once and storing only its hash', () => {
+  it('creates a key in $DATA_DIR/api-keys.json (where the server reads them), printing the key once and storing only its hash', () => {
     const created = run(
       'create',
       '--role',
@@ -278,14 +278,14 @@ describe('scripts/api-key.ts', () => {
     });
   });
 
-  it('uses $API_KEYS_FILE before $CONFIG_DIR', () => {
+  it('uses $API_KEYS_FILE before $DATA_DIR', () => {
     const file = path.join(dir, 'from-env.json');
     const out: string[] = [];
     const code = runApiKeyCli(
       ['create', '--role', 'operator', '--id', 'ops'],
       { out: (l) => out.push(l), err: () => {} },
       {
-        CONFIG_DIR: dir,
+        DATA_DIR: dir,
         API_KEYS_FILE: file,
       },
     );
