@@ -74,6 +74,8 @@ describe('npm start', () => {
     const log = path.join(dataDir, 'out.log');
     const child = spawnProduct({ PORT: 'not-a-port', DATA_DIR: dataDir }, log);
     expect(await exited(child)).toBe(2);
-    expect(fs.readFileSync(log, 'utf8')).toMatch(/^Invalid configuration: PORT: /m);
+    const output = fs.readFileSync(log, 'utf8');
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    expect(output).toMatch(/^Invalid configuration: PORT: /m);
   }, 30_000);
 });
