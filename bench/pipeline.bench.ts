@@ -16,6 +16,7 @@ import {
 import { waitFor } from '../tests/helpers/wait-for';
 import { deleteQueueKeys, uniqueQueuePrefix } from './queue-keys';
 import type { BenchResult } from './result';
+import { measureProductPeakRssMb } from './product-rss';
 import { measureReadySeconds } from './startup';
 
 /** The product's own defaults (concurrency, lock duration, attempts), read from the one config schema. */
@@ -25,7 +26,7 @@ const PRODUCT_DEFAULTS = configSchema.parse({});
  * createTestEnv tunes retries, locks and the reconciler for failure tests; a benchmark runs with the product's
  * defaults instead (an empty value counts as unset). Logs go to the test's log file, warnings and worse only.
  */
-const BENCH_ENV: Record<string, string> = {
+export const BENCH_ENV: Record<string, string> = {
   LOG_LEVEL: 'warn',
   DELIVERY_BACKOFF_BASE_MS: '',
   DELIVERY_BACKOFF_MAX_MS: '',
@@ -366,19 +367,6 @@ async function measureCeiling(): Promise<number> {
 }
 
 /** Peak resident set size of this process, sampled on a timer until `stop()`. */
-function sampleRss(everyMs: number): { stop(): number } {
-  let peak = process.memoryUsage.rss();
-  const timer = setInterval(() => {
-    peak = Math.max(peak, process.memoryUsage.rss());
-  }, everyMs);
-  return {
-    stop() {
-      clearInterval(timer);
-      return Math.max(peak, process.memoryUsage.rss());
-    },
-  };
-}
-
 /** Log lines on stderr so `--json` output on stdout stays machine-readable. */
 function progress(message: string): void {
   process.stderr.write(`bench: ${message} [rss ${(process.memoryUsage.rss() / 1024 / 1024).toFixed(0)} MB]\n`);
@@ -389,10 +377,8 @@ function progress(message: string): void {
  * 200), the no-op BullMQ ceiling next to them, and the time for `npm start` to become ready.
  */
 export async function benchPipeline(): Promise<BenchResult[]> {
-  const rss = sampleRss(100);
-  let peakRss: number;
   const results: BenchResult[] = [];
-  try {
+  {
     progress('ceiling (no-op BullMQ stages)…');
     results.push({ name: 'pipeline.ceiling_events_per_s', value: await measureCeiling(), unit: 'events/s' });
     progress(`throughput (up to ${THROUGHPUT.events} events, batches of ${THROUGHPUT.batchSize})…`);
@@ -404,10 +390,9 @@ export async function benchPipeline(): Promise<BenchResult[]> {
     results.push({ name: 'pipeline.p99_ms_at_200', value: percentile(latencies, 99), unit: 'ms' });
     // The policy step (load this child's consents, decide) as the pipeline runs it, at 200 events/s offered.
     results.push({ name: 'policy.added_ms_p50', value: policyMedianMs, unit: 'ms' });
-  } finally {
-    peakRss = rss.stop();
   }
-  results.push({ name: 'pipeline.rss_mb', value: peakRss / 1024 / 1024, unit: 'MB' });
+  progress('peak memory of the product process (ROLE=all, 3000 events)…');
+  results.push({ name: 'pipeline.rss_mb', value: await measureProductPeakRssMb(BENCH_ENV), unit: 'MB' });
   progress('start-up (npm start, embedded PGlite)…');
   results.push({ name: 'startup.ready_s', value: await measureReadySeconds(), unit: 's' });
   return results;

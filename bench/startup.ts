@@ -1,22 +1,13 @@
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { exited, spawnProduct } from '../tests/helpers/product-process';
+import { exited, freePort, spawnProduct } from '../tests/helpers/product-process';
 import { deleteQueueKeys, uniqueQueuePrefix } from './queue-keys';
 
 const READY_TIMEOUT_MS = 90_000;
 const EXIT_TIMEOUT_MS = 30_000;
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 async function isReady(url: string): Promise<boolean> {
   try {

@@ -1,18 +1,9 @@
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { exited, spawnProduct } from '../helpers/product-process';
+import { exited, freePort, spawnProduct } from '../helpers/product-process';
 import { deleteQueueKeys, dropSchema, TEST_DATABASE_URL } from '../helpers/test-runtime';
 import { waitFor } from '../helpers/wait-for';
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 describe('npm start', () => {
   const cases: [string, Record<string, string>][] = [

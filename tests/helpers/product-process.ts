@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -31,4 +32,13 @@ export function writeConfigDir(dir: string, files: { agreements: unknown[]; dest
     fs.mkdirSync(path.join(dir, kind), { recursive: true });
     items.forEach((item, i) => fs.writeFileSync(path.join(dir, kind, `${i}.json`), JSON.stringify(item, null, 2)));
   }
+}
+
+/** A TCP port nothing listens on right now, for a product process whose URL the test must know in advance. */
+export async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as net.AddressInfo).port;
+  await new Promise((r) => srv.close(r));
+  return port;
 }
