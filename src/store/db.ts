@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
@@ -40,10 +41,25 @@ async function openPostgres(url: string, schema: string, poolSize: number): Prom
   const pool = new pg.Pool({ connectionString: url, max: poolSize, options: `-c search_path=${schema}` });
   // An idle client losing its connection must not crash the process; the next query reconnects.
   pool.on('error', () => undefined);
+  // Parameterised queries run as named prepared statements: PostgreSQL parses and plans each text once per
+  // connection instead of on every call, which matters when it shares the machine's cores with the workers.
+  const names = new Map<string, string>();
+  const nameOf = (sql: string): string => {
+    let name = names.get(sql);
+    if (!name) {
+      name = `jb_${createHash('sha1').update(sql).digest('hex').slice(0, 16)}`;
+      names.set(sql, name);
+    }
+    return name;
+  };
   const wrap =
     (client: pg.Pool | pg.PoolClient): Db['query'] =>
     async <T>(sql: string, params?: readonly unknown[]) =>
-      (await client.query(sql, params as unknown[])).rows as T[];
+      (
+        await (params && params.length > 0
+          ? client.query({ name: nameOf(sql), text: sql, values: params as unknown[] })
+          : client.query(sql))
+      ).rows as T[];
   const execOn = (client: pg.Pool | pg.PoolClient) => async (sql: string) => {
     await client.query(sql);
   };
