@@ -32,6 +32,7 @@ export const AUDIT_SUBTYPES = {
   create: { system: RESTFUL, code: 'create' },
   read: { system: RESTFUL, code: 'read' },
   search: { system: RESTFUL, code: 'search-type' },
+  authzRole: { system: AUTHZ_SUBTYPE, code: 'AuthZ-Role', display: 'Authorization Decision using only Roles' },
   authzConsent: {
     system: AUTHZ_SUBTYPE,
     code: 'AuthZ-Consent',
@@ -114,7 +115,8 @@ export function resourceEntity(reference: string, description?: string): AuditEv
   };
 }
 
-interface Base {
+/** What every AuditEvent of jeugdbrug is built from; `buildAuditEvent` adds id, time, agents and source. */
+export interface AuditEventInput {
   readonly actor: AuditActor;
   readonly type: Coding;
   readonly subtype?: Coding | undefined;
@@ -126,7 +128,7 @@ interface Base {
   readonly extraAgents?: AuditEventAgent[] | undefined;
 }
 
-function build(b: Base): AuditEvent {
+export function buildAuditEvent(b: AuditEventInput): AuditEvent {
   return {
     resourceType: 'AuditEvent',
     id: randomUUID(),
@@ -160,7 +162,7 @@ export function eventReceived(a: {
   eventType: string;
   patientBsn: string;
 }): AuditEvent {
-  return build({
+  return buildAuditEvent({
     actor: a.actor,
     type: AUDIT_TYPES.rest,
     subtype: AUDIT_SUBTYPES.create,
@@ -177,7 +179,7 @@ export function consentRecorded(a: {
   status: string;
   patientBsn: string;
 }): AuditEvent {
-  return build({
+  return buildAuditEvent({
     actor: a.actor,
     type: AUDIT_TYPES.rest,
     subtype: AUDIT_SUBTYPES.create,
@@ -200,7 +202,7 @@ export function consentDecision(a: {
   purpose: string;
   stage: 'map' | 'deliver';
 }): AuditEvent {
-  return build({
+  return buildAuditEvent({
     actor: a.actor,
     type: AUDIT_TYPES.securityAlert,
     subtype: AUDIT_SUBTYPES.authzConsent,
@@ -214,14 +216,25 @@ export function consentDecision(a: {
       ...a.consentIds.map((id) => resourceEntity(`Consent/${id}`)),
       ...(a.agreement ? [resourceEntity(`Agreement/${a.agreement.id}`, `version ${a.agreement.version}`)] : []),
     ],
-    extraAgents: [recipientAgent(a.municipality)],
+    extraAgents: [organisationAgent('destination', 'municipality', a.municipality)],
   });
 }
 
-function recipientAgent(municipality: string): AuditEventAgent {
+/** An organisation taking part as source (DCM 110153) or destination (DCM 110152) of what was exchanged. */
+export function organisationAgent(
+  role: 'source' | 'destination',
+  kind: 'practice' | 'municipality',
+  code: string,
+): AuditEventAgent {
   return {
-    type: { coding: [{ system: DCM, code: RECIPIENT_ROLE_CODE, display: 'Destination Role ID' }] },
-    who: { identifier: organisationIdentifier('municipality', municipality) },
+    type: {
+      coding: [
+        role === 'source'
+          ? { system: DCM, code: '110153', display: 'Source Role ID' }
+          : { system: DCM, code: RECIPIENT_ROLE_CODE, display: 'Destination Role ID' },
+      ],
+    },
+    who: { identifier: organisationIdentifier(kind, code) },
     requestor: false,
   };
 }
@@ -240,7 +253,7 @@ export function disclosure(a: {
   agreement?: { id: string; version: number } | undefined;
   consentIds?: readonly string[] | undefined;
 }): AuditEvent {
-  return build({
+  return buildAuditEvent({
     actor: a.actor,
     type: AUDIT_TYPES.export,
     subtype: AUDIT_SUBTYPES.disclose,
@@ -255,7 +268,7 @@ export function disclosure(a: {
       ...(a.agreement ? [resourceEntity(`Agreement/${a.agreement.id}`, `version ${a.agreement.version}`)] : []),
       ...(a.consentIds ?? []).map((id) => resourceEntity(`Consent/${id}`)),
     ],
-    extraAgents: [recipientAgent(a.municipality)],
+    extraAgents: [organisationAgent('destination', 'municipality', a.municipality)],
   });
 }
 
@@ -268,7 +281,7 @@ export function operatorAction(a: {
   /** What exactly was done to the target (counts, sequence numbers); never personal data. */
   description?: string | undefined;
 }): AuditEvent {
-  return build({
+  return buildAuditEvent({
     actor: a.actor,
     type: AUDIT_TYPES.applicationActivity,
     subtype: { system: OPERATOR_ACTION_SYSTEM, code: a.action },
@@ -293,7 +306,7 @@ export function dataAccess(a: {
   /** What was read, as a reference (`AuditEvent/…`, `Consent/…`) or a pseudo-reference (`audit_chain/01234567`). */
   target?: string | undefined;
 }): AuditEvent {
-  return build({
+  return buildAuditEvent({
     actor: a.actor,
     type: AUDIT_TYPES.rest,
     subtype: a.interaction === 'read' ? AUDIT_SUBTYPES.read : AUDIT_SUBTYPES.search,

@@ -5,6 +5,7 @@ import { agreementSchema, type Agreement } from '../policy/agreement';
 import { destinationSchema, type Destination } from '../delivery/destination';
 import { practiceEndpointSchema, type PracticeEndpoint } from './practices';
 import { ConfigError } from './config';
+import { tryReadJsonFile } from './json-file';
 
 /** The operator-maintained configuration files: processing agreements, destinations and practice endpoints. */
 export interface Registry {
@@ -57,11 +58,7 @@ function readJsonFiles(dir: string): Map<string, unknown> {
     .filter((f) => f.endsWith('.json'))
     .sort()) {
     const full = path.join(dir, file);
-    try {
-      out.set(full, JSON.parse(fs.readFileSync(full, 'utf8')));
-    } catch (err) {
-      throw new ConfigError(`${full}: not valid JSON (${(err as Error).message})`);
-    }
+    out.set(full, tryReadJsonFile(full));
   }
   return out;
 }

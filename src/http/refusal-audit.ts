@@ -1,11 +1,10 @@
-import { randomUUID } from 'node:crypto';
-import type { AuditEvent } from '@medplum/fhirtypes';
 import type { Request, Response } from 'express';
-import { AUDIT_TYPES } from '../audit/balp';
+import { AUDIT_SUBTYPES, AUDIT_TYPES, buildAuditEvent } from '../audit/balp';
 import { SYSTEM_TENANT } from '../audit/scope';
 import type { PipelineContext } from '../pipeline/context';
 import { REFUSAL_AUDITED } from './audit-router';
 import { tryGetPrincipal } from './auth/middleware';
+import { actorOf } from './request-context';
 
 /**
  * Records a refused request (403) as a Security Alert AuditEvent with outcome 4, naming the principal, the route
@@ -19,27 +18,15 @@ export async function auditRefusal(ctx: PipelineContext, req: Request, res: Resp
     return;
   }
   const tenant = p.role === 'practice' && p.practices[0] && p.practices[0] !== '*' ? p.practices[0] : SYSTEM_TENANT;
-  const event: AuditEvent = {
-    resourceType: 'AuditEvent',
-    id: randomUUID(),
+  const route = `${req.method} ${req.baseUrl}${req.path}`.slice(0, 300);
+  const event = buildAuditEvent({
+    actor: actorOf(req, res),
     type: AUDIT_TYPES.securityAlert,
-    subtype: [{ system: 'https://profiles.ihe.net/ITI/BALP/CodeSystem/AuthZsubType', code: 'AuthZ-Role' }],
+    subtype: AUDIT_SUBTYPES.authzRole,
     action: 'E',
-    recorded: new Date().toISOString(),
     outcome: '4',
-    outcomeDesc: `refused ${req.method} ${req.baseUrl}${req.path}`.slice(0, 300),
-    agent: [
-      {
-        type: {
-          coding: [{ system: 'http://terminology.hl7.org/CodeSystem/extra-security-role-type', code: 'humanuser' }],
-        },
-        who: { identifier: { system: 'https://jeugdbrug.nl/principal', value: p.id } },
-        requestor: true,
-        network: { address: req.ip ?? 'unknown', type: '2' },
-      },
-    ],
-    source: { site: 'jeugdbrug', observer: { display: 'jeugdbrug' } },
-    entity: [{ what: { display: `${req.method} ${req.baseUrl}${req.path}`.slice(0, 300) } }],
-  };
+    outcomeDesc: `refused ${route}`,
+    entities: [{ what: { display: route } }],
+  });
   await ctx.audit.append(tenant, event);
 }

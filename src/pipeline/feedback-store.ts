@@ -1,6 +1,7 @@
 import type { Task } from '@medplum/fhirtypes';
 import type { ReferralStatus } from '../../mappings/municipality/feedback/to-task';
 import type { Db } from '../store/db';
+import { recordAttemptOn, type AttemptOutcome } from '../store/deliveries';
 
 export type FeedbackState = 'pending' | 'delivered' | 'dead';
 
@@ -84,24 +85,9 @@ export async function listFeedbackOf(db: Db, inboxId: string): Promise<FeedbackR
   return db.query<FeedbackRow>('SELECT * FROM feedback WHERE inbox_id = $1 ORDER BY created_at, id', [inboxId]);
 }
 
-/** Records the outcome of one attempt; moves state only from `pending`, so a late worker cannot undo another's. */
-export async function recordFeedbackAttempt(
-  db: Db,
-  id: string,
-  a: {
-    state: FeedbackState;
-    status?: number | undefined;
-    error?: string | undefined;
-    responseBody?: string | undefined;
-  },
-): Promise<boolean> {
-  const rows = await db.query(
-    `UPDATE feedback SET state = $2, attempts = attempts + 1, last_status = $3, last_error = $4,
-       response_body = $5, updated_at = now(), delivered_at = CASE WHEN $2 = 'delivered' THEN now() END
-     WHERE id = $1 AND state = 'pending' RETURNING id`,
-    [id, a.state, a.status ?? null, a.error ?? null, a.responseBody?.slice(0, 4000) ?? null],
-  );
-  return rows.length > 0;
+/** Records the outcome of one attempt to send a status update (see `recordAttemptOn`). */
+export function recordFeedbackAttempt(db: Db, id: string, a: AttemptOutcome<FeedbackState>): Promise<boolean> {
+  return recordAttemptOn(db, 'feedback', id, a);
 }
 
 /** Gives a dead feedback delivery a new round; undefined when it is not dead. */

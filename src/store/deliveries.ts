@@ -68,24 +68,36 @@ export async function tryGetDelivery(db: Db, id: string): Promise<DeliveryRow | 
   return row;
 }
 
-/** Records the outcome of one attempt; moves state only from `pending` so a late worker cannot undo another's. */
-export async function recordAttempt(
+/** What one delivery attempt ended in, as recorded on the delivery or feedback row. */
+export interface AttemptOutcome<S extends string> {
+  state: S;
+  status?: number | undefined;
+  error?: string | undefined;
+  responseBody?: string | undefined;
+}
+
+/**
+ * Records the outcome of one attempt on a `delivery` or `feedback` row (they share these columns); moves state
+ * only from `pending`, so a late worker cannot undo another's.
+ */
+export async function recordAttemptOn(
   db: Db,
+  table: 'delivery' | 'feedback',
   id: string,
-  a: {
-    state: DeliveryState;
-    status?: number | undefined;
-    error?: string | undefined;
-    responseBody?: string | undefined;
-  },
+  a: AttemptOutcome<string>,
 ): Promise<boolean> {
   const rows = await db.query(
-    `UPDATE delivery SET state = $2, attempts = attempts + 1, last_status = $3, last_error = $4,
+    `UPDATE ${table} SET state = $2, attempts = attempts + 1, last_status = $3, last_error = $4,
        response_body = $5, updated_at = now(), delivered_at = CASE WHEN $2 = 'delivered' THEN now() END
      WHERE id = $1 AND state = 'pending' RETURNING id`,
     [id, a.state, a.status ?? null, a.error ?? null, a.responseBody?.slice(0, 4000) ?? null],
   );
   return rows.length > 0;
+}
+
+/** Records the outcome of one delivery attempt (see `recordAttemptOn`). */
+export function recordAttempt(db: Db, id: string, a: AttemptOutcome<DeliveryState>): Promise<boolean> {
+  return recordAttemptOn(db, 'delivery', id, a);
 }
 
 /**

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { OperationOutcomeError } from '@medplum/core';
 import { z } from 'zod';
+import { tryReadJsonFile } from '../../config/json-file';
 import { ConfigError } from '../../config/config';
 import { invalidApiKey } from './auth-outcomes';
 import {
@@ -128,22 +129,8 @@ function assertUnique(where: string, field: 'id' | 'hash', entries: readonly Api
 
 /** Reads and validates an api-keys.json; a missing file means no keys (every API key is then refused). */
 export function readApiKeyFile(file: string): ApiKeyEntry[] {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      return [];
-    }
-    throw new ConfigError(`${file}: cannot read (${(err as Error).message})`);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new ConfigError(`${file}: not valid JSON (${(err as Error).message})`);
-  }
-  return parseApiKeyFile(json, file);
+  const json = tryReadJsonFile(file);
+  return json === undefined ? [] : parseApiKeyFile(json, file);
 }
 
 /**

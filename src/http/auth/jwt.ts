@@ -1,8 +1,8 @@
-import fs from 'node:fs';
 import { OperationOutcomeError, unauthorizedTokenAudience, unauthorizedTokenExpired } from '@medplum/core';
 import type { OperationOutcome } from '@medplum/fhirtypes';
 import { createRemoteJWKSet, decodeJwt, errors, jwtVerify, type JWTPayload } from 'jose';
 import { z } from 'zod';
+import { tryReadJsonFile } from '../../config/json-file';
 import { ConfigError } from '../../config/config';
 import { serviceUnavailable } from '../../fhir/outcomes';
 import { unauthorizedBecause, unauthorizedTokenNotYetValid } from './auth-outcomes';
@@ -97,22 +97,8 @@ export function parseIssuersFile(value: unknown, where: string): IssuerConfig[] 
 
 /** Reads and validates issuers.json; a missing file means no trusted issuers (every JWT is then refused). */
 export function readIssuersFile(file: string): IssuerConfig[] {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      return [];
-    }
-    throw new ConfigError(`${file}: cannot read (${(err as Error).message})`);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new ConfigError(`${file}: not valid JSON (${(err as Error).message})`);
-  }
-  return parseIssuersFile(json, file);
+  const json = tryReadJsonFile(file);
+  return json === undefined ? [] : parseIssuersFile(json, file);
 }
 
 /** Options of the JWT verifier. */
