@@ -6,6 +6,8 @@ import { decide } from '../policy/decide';
 import type { Decision } from '../policy/types';
 import { listConsents } from '../store/consents';
 import type { PipelineContext } from './context';
+import { consentDecision, SYSTEM_WORKER } from '../audit/balp';
+import type { InboxRow } from '../store/inbox';
 
 /** Why an event type is shared; consent events are recorded, never sent. */
 export function purposeOf(eventType: HisEventType): Purpose | undefined {
@@ -28,8 +30,37 @@ export function dataClassesOf(event: CanonicalEvent): DataClass[] {
   return [...new Set(event.resources.map((r) => r.resourceType).filter((t) => t !== 'Consent'))] as DataClass[];
 }
 
-/** Loads the facts (agreements, this child's consents) and asks the pure policy engine. */
-export async function decideForEvent(
+/**
+ * Loads the facts (agreements, this child's consents), asks the pure policy engine, and records the decision as an
+ * AuditEvent (BALP AuthZ-Consent) before returning it: no decision of the pipeline goes unaudited.
+ */
+export async function decideAndRecord(
+  ctx: PipelineContext,
+  row: Pick<InboxRow, 'id' | 'tenant'>,
+  event: CanonicalEvent,
+  purpose: Purpose,
+  stage: 'map' | 'deliver',
+): Promise<Decision> {
+  const decision = await decideForEvent(ctx, event, purpose, new Date());
+  await ctx.audit.append(
+    row.tenant,
+    consentDecision({
+      actor: SYSTEM_WORKER,
+      permit: decision.effect === 'permit',
+      reasons: reasonText(decision),
+      patientBsn: event.patient.bsn,
+      inboxId: row.id,
+      consentIds: decision.consentIds,
+      agreement: decision.agreement,
+      municipality: event.municipalityCode,
+      purpose,
+      stage,
+    }),
+  );
+  return decision;
+}
+
+async function decideForEvent(
   ctx: PipelineContext,
   event: CanonicalEvent,
   purpose: Purpose,

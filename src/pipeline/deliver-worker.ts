@@ -1,5 +1,5 @@
 import type { Job } from 'bullmq';
-import { consentDecision, disclosure, SYSTEM_WORKER } from '../audit/balp';
+import { disclosure, SYSTEM_WORKER } from '../audit/balp';
 import { getAdapter } from '../delivery/adapters';
 import { PermanentDeliveryError, RetryableDeliveryError } from '../delivery/errors';
 import { mapStoredEvent } from '../ingest/stored-event';
@@ -7,7 +7,7 @@ import { minimise } from '../policy/minimise';
 import { finishDelivery, recordAttempt, tryGetDelivery } from '../store/deliveries';
 import { tryGetInboxRow } from '../store/inbox';
 import type { PipelineContext } from './context';
-import { decideForEvent, purposeOf, reasonText } from './decide-event';
+import { decideAndRecord, purposeOf, reasonText } from './decide-event';
 import { recordDestinationFailure, recordDestinationSuccess } from './destination-health';
 import type { DeliverJobData } from './queues';
 
@@ -56,20 +56,7 @@ export async function processDeliverJob(ctx: PipelineContext, job: Job<DeliverJo
   }
   const event = mapStoredEvent(ctx.cipher, row, { validate: false });
   const purpose = purposeOf(event.eventType) ?? 'referral';
-  const decision = await decideForEvent(ctx, event, purpose, new Date());
-  const decisionAudit = {
-    actor: SYSTEM_WORKER,
-    permit: decision.effect === 'permit',
-    reasons: reasonText(decision),
-    patientBsn: event.patient.bsn,
-    inboxId: row.id,
-    consentIds: decision.consentIds,
-    agreement: decision.agreement,
-    municipality: event.municipalityCode,
-    purpose,
-    stage: 'deliver' as const,
-  };
-  await ctx.audit.append(row.tenant, consentDecision(decisionAudit));
+  const decision = await decideAndRecord(ctx, row, event, purpose, 'deliver');
   if (decision.effect === 'deny') {
     const reason = `denied at delivery: ${reasonText(decision)}`;
     await finishDelivery(ctx.db, {

@@ -1,12 +1,11 @@
 import { OperationOutcomeError } from '@medplum/core';
 import { createHash, randomUUID } from 'node:crypto';
-import { consentDecision, SYSTEM_WORKER } from '../audit/balp';
 import { tryGetDestination } from '../config/registry';
 import { mapStoredEvent } from '../ingest/stored-event';
 import { decideAndCreateDelivery } from '../store/deliveries';
 import { transition, tryGetInboxRow, TERMINAL_STATES } from '../store/inbox';
 import type { PipelineContext } from './context';
-import { decideForEvent, purposeOf, reasonText } from './decide-event';
+import { decideAndRecord, purposeOf, reasonText } from './decide-event';
 import type { MapJobData } from './queues';
 
 /**
@@ -50,22 +49,7 @@ export async function processMapJob(ctx: PipelineContext, data: MapJobData): Pro
     await transition(ctx.db, row.id, 'completed', { ...next, reason: 'recorded in the consent registry' });
     return 'completed';
   }
-  const decision = await decideForEvent(ctx, event, purpose, new Date());
-  await ctx.audit.append(
-    row.tenant,
-    consentDecision({
-      actor: SYSTEM_WORKER,
-      permit: decision.effect === 'permit',
-      reasons: reasonText(decision),
-      patientBsn: event.patient.bsn,
-      inboxId: row.id,
-      consentIds: decision.consentIds,
-      agreement: decision.agreement,
-      municipality: event.municipalityCode,
-      purpose,
-      stage: 'map',
-    }),
-  );
+  const decision = await decideAndRecord(ctx, row, event, purpose, 'map');
   if (decision.effect === 'deny') {
     await transition(ctx.db, row.id, 'denied', { ...next, reason: reasonText(decision) });
     return 'denied';
