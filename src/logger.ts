@@ -29,3 +29,12 @@ export function createLogger(level: string, destination?: pino.DestinationStream
     destination,
   );
 }
+
+/**
+ * How an error is logged everywhere: its class and message. Never the whole object: a PostgreSQL error's `detail`
+ * and a failed request's body can quote the values that caused them.
+ */
+export function errorFields(err: unknown): { error: string; reason: string } {
+  const e = err as Partial<Error> | undefined;
+  return { error: e?.name ?? typeof err, reason: e?.message ?? String(err) };
+}

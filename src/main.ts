@@ -1,5 +1,5 @@
 import { ConfigError, loadConfig } from './config/config';
-import { createLogger } from './logger';
+import { createLogger, errorFields } from './logger';
 import { startRuntime } from './runtime';
 
 /** Entry point: `npm start`. Configuration comes from the environment only (see README). */
@@ -37,7 +37,7 @@ async function main(): Promise<void> {
     rt.shutdown().then(
       () => process.exit(0),
       (err: Error) => {
-        log.error({ reason: err.message }, 'shutdown failed');
+        log.error(errorFields(err), 'shutdown failed');
         process.exit(1);
       },
     );

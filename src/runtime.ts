@@ -14,7 +14,7 @@ import { readIssuersFile } from './http/auth/jwt';
 import { createAuthenticator } from './http/auth/middleware';
 import { createRateLimiter } from './http/auth/rate-limit';
 import { createDemoKeysIfMissing } from './http/demo-keys';
-import { createLogger } from './logger';
+import { createLogger, errorFields } from './logger';
 import { Metrics } from './metrics';
 import type { PipelineContext } from './pipeline/context';
 import { QueueSet } from './pipeline/queue-set';
@@ -96,7 +96,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
         apiKeys.reload();
         log.info('API keys reloaded');
       } catch (err) {
-        log.error({ reason: (err as Error).message }, 'API key file invalid; keeping the previous keys');
+        log.error(errorFields(err), 'API key file invalid; keeping the previous keys');
       }
     });
     stopWatching = () => fs.unwatchFile(apiKeysFile);
@@ -128,14 +128,13 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
     workers = startWorkers(ctx);
     stopRetention = startRetention(ctx);
     const reconcile = (graceMs?: number) =>
-      void reconcileOnce(ctx, graceMs).catch((err: Error) =>
-        log.warn({ error: err.name, reason: err.message }, 'reconcile failed'),
-      );
+      void reconcileOnce(ctx, graceMs).catch((err: Error) => log.warn(errorFields(err), 'reconcile failed'));
     // At start-up, reconcile everything at once (a re-added job that still exists is a no-op); then periodically.
     reconcile(0);
     reconcileTimer = setInterval(() => reconcile(), config.RECONCILE_INTERVAL_MS);
     reconcileTimer.unref();
-    log.info({ queues: workers.map((w) => w.name) }, 'workers started');
+    const queueNames = workers.map((w) => w.name);
+    log.info({ queues: queueNames }, 'workers started');
   }
 
   let stopping: Promise<void> | undefined;

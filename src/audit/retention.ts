@@ -2,6 +2,7 @@ import type { PipelineContext } from '../pipeline/context';
 import { TERMINAL_STATES } from '../store/inbox';
 import { operatorAction, SYSTEM_RETENTION } from './balp';
 import { verifyTenant, listChainTenants, tryGetCheckpoint } from './verify';
+import { errorFields } from '../logger';
 
 /**
  * Retention: how long what we hold may be kept.
@@ -220,7 +221,7 @@ export function startRetention(
     }
     running = running
       .then(() => (stopped ? undefined : purgeExpired(ctx)))
-      .catch((err: Error) => ctx.log.warn({ error: err.name, reason: err.message }, 'retention purge failed'));
+      .catch((err: Error) => ctx.log.warn(errorFields(err), 'retention purge failed'));
   };
   const first = setTimeout(run, 0);
   const timer = setInterval(run, intervalMs);

@@ -20,6 +20,7 @@ import { BSN_SYSTEM, isValidBsn } from '../fhir/identifiers';
 import { failField } from '../fhir/outcomes';
 import type { PipelineContext } from '../pipeline/context';
 import { getPrincipal } from './auth/middleware';
+import { errorFields } from '../logger';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const TENANT = /^\d{8}$/;
@@ -225,7 +226,7 @@ export function auditRouter(ctx: PipelineContext): Router {
     } catch (err) {
       // The status is sent already: cut the connection, so the client sees an incomplete file rather than a
       // short one that looks whole (verification would reject it anyway).
-      ctx.log.error({ tenant, error: (err as Error).name, reason: (err as Error).message }, 'audit export aborted');
+      ctx.log.error({ tenant, ...errorFields(err) }, 'audit export aborted');
       res.destroy();
     }
   });

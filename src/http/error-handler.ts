@@ -3,6 +3,7 @@ import type { OperationOutcome } from '@medplum/fhirtypes';
 import type { ErrorRequestHandler, Request, Response } from 'express';
 import type { Logger } from 'pino';
 import { httpStatusOf, payloadTooLarge } from '../fhir/outcomes';
+import { errorFields } from '../logger';
 
 /**
  * The one place that writes error responses: anything thrown becomes an OperationOutcome with the right status.
@@ -18,7 +19,7 @@ export function errorHandler(
     const status = outcome ? httpStatusOf(outcome) : 500;
     if (status === 403) {
       // A refusal is itself audited; a failure to audit it must not turn the 403 into a 500.
-      await onRefusal(req, res).catch((e: Error) => log.error({ reason: e.message }, 'could not audit a refusal'));
+      await onRefusal(req, res).catch((e: Error) => log.error(errorFields(e), 'could not audit a refusal'));
     }
     if (!outcome || status >= 500) {
       const e = err as Error;

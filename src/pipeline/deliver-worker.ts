@@ -10,6 +10,7 @@ import type { PipelineContext } from './context';
 import { decideAndRecord, purposeOf, reasonText } from './decide-event';
 import { recordDestinationFailure, recordDestinationSuccess } from './destination-health';
 import type { DeliverJobData } from './queues';
+import { errorFields } from '../logger';
 
 /** A failed attempt as the workers record it: the delivery error, or anything else turned into a retryable one. */
 export type DeliveryFailure = RetryableDeliveryError | PermanentDeliveryError;
@@ -135,7 +136,7 @@ export async function processDeliverJob(ctx: PipelineContext, job: Job<DeliverJo
     responseBody: receipt.body,
   });
   await recordDestinationSuccess(ctx, destination.id).catch((err: Error) =>
-    ctx.log.warn({ destination: destination.id, error: err.name }, 'could not reset the failure count'),
+    ctx.log.warn({ destination: destination.id, ...errorFields(err) }, 'could not reset the failure count'),
   );
   return 'delivered';
 }
@@ -149,6 +150,6 @@ async function noteFailure(
   try {
     await recordDestinationFailure(ctx, destination, failure);
   } catch (err) {
-    ctx.log.warn({ destination: destination.id, error: (err as Error).name }, 'could not count the failure');
+    ctx.log.warn({ destination: destination.id, ...errorFields(err) }, 'could not count the failure');
   }
 }

@@ -3,6 +3,7 @@ import { getAdapter } from '../delivery/adapters';
 import { DEFAULT_PROBE_INTERVAL_MS, type Destination } from '../delivery/destination';
 import type { PipelineContext } from './context';
 import { resumeDestination, type DestinationStateRow } from './destination-health';
+import { errorFields } from '../logger';
 
 /** The monitor looks at least this often, and never more often than the shortest probe interval needs. */
 const MAX_TICK_MS = 5000;
@@ -48,9 +49,7 @@ export class DestinationHealthMonitor {
     }
     this.timer = setTimeout(() => {
       this.inflight = this.tick()
-        .catch((err: Error) =>
-          this.ctx.log.warn({ error: err.name, reason: err.message }, 'destination health check failed'),
-        )
+        .catch((err: Error) => this.ctx.log.warn(errorFields(err), 'destination health check failed'))
         .finally(() => {
           this.inflight = undefined;
           this.schedule();

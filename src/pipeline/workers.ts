@@ -14,6 +14,7 @@ import {
   type FeedbackJobData,
   type MapJobData,
 } from './queues';
+import { errorFields } from '../logger';
 
 /**
  * The longest a receiver's Retry-After may hold a job back. Beyond this a misconfigured receiver (Retry-After in
@@ -87,7 +88,8 @@ export function startWorkers(ctx: PipelineContext): Worker[] {
     ),
   ];
   for (const w of workers) {
-    const stage = w.name === MAP_QUEUE ? 'map' : w.name === FEEDBACK_QUEUE ? 'feedback' : 'deliver';
+    const queue = w.name;
+    const stage = queue === MAP_QUEUE ? 'map' : queue === FEEDBACK_QUEUE ? 'feedback' : 'deliver';
     w.on('failed', (job, err) => {
       const retry =
         err.name !== 'PermanentDeliveryError' &&
@@ -95,12 +97,9 @@ export function startWorkers(ctx: PipelineContext): Worker[] {
         !!job &&
         job.attemptsMade < (job.opts.attempts ?? 1);
       metrics.failed.inc({ stage, retry: String(retry) });
-      log.warn(
-        { queue: w.name, jobId: job?.id, attempt: job?.attemptsMade, error: err.name, reason: err.message, retry },
-        'job failed',
-      );
+      log.warn({ queue, jobId: job?.id, attempt: job?.attemptsMade, ...errorFields(err), retry }, 'job failed');
     });
-    w.on('error', (err) => log.error({ queue: w.name, error: err.name, reason: err.message }, 'worker error'));
+    w.on('error', (err) => log.error({ queue, ...errorFields(err) }, 'worker error'));
   }
   // The monitor's life follows the workers': runtime.ts closes workers on shutdown, and this stops it with them.
   const monitor = new DestinationHealthMonitor(ctx).start();
