@@ -6,13 +6,13 @@ import path from 'node:path';
 const ROOT = path.resolve(__dirname, '../..');
 
 /**
- * Runs the product as `npm start` does (`node --import tsx src/main.ts`): one process, so a signal sent to it,
- * SIGKILL included, reaches the product itself and not a wrapper that would leave it running.
+ * Runs the product as `npm start` does (`node --max-old-space-size=192 --import tsx src/main.ts`): one process, so
+ * a signal sent to it, SIGKILL included, reaches the product itself and not a wrapper that would leave it running.
  */
 export function spawnProduct(env: Record<string, string>, logFile: string): ChildProcess {
   const out = fs.openSync(logFile, 'a');
   const childEnv: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, ...env };
-  return spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  return spawn(process.execPath, ['--max-old-space-size=192', '--import', 'tsx', 'src/main.ts'], {
     cwd: ROOT,
     env: childEnv,
     stdio: ['ignore', out, out],

@@ -2,8 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { loadRegistry } from '../../src/config/registry';
-import { buildAgreement, buildDestination, buildReferralEvent } from '../helpers/builders';
+import { buildAgreement, buildDestination, buildReferralEvent, PRACTICE_AGB } from '../helpers/builders';
 import { exited, spawnProduct, writeConfigDir } from '../helpers/product-process';
+import { verifyTenant } from '../../src/audit/verify';
 import { cleanupTestEnv, createTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
 import { waitFor } from '../helpers/wait-for';
 import { DeliveryReceiver } from '../unit/delivery/support/delivery-receiver';
@@ -114,5 +115,14 @@ describe('a destination rate limit with two worker processes', () => {
     expect(arrivals.at(-1)! - arrivals[0]!).toBeGreaterThanOrEqual((EVENTS / MAX - 1) * DURATION_MS - TOLERANCE_MS);
     // More requests at once than one process may run: both processes were sending, under the one shared limit.
     expect(receiver.maxInFlight).toBeGreaterThan(CONCURRENCY_PER_PROCESS);
+
+    // Both worker processes appended to the practice's audit chain at the same time: it is still one line.
+    const verdict = await verifyTenant(api.rt.ctx.db, PRACTICE_AGB);
+    expect(verdict).toEqual(expect.objectContaining({ ok: true }));
+    const seqs = await api.rt.ctx.db.query<{ seq: string }>(
+      'SELECT seq FROM audit_event WHERE tenant = $1 ORDER BY seq',
+      [PRACTICE_AGB],
+    );
+    expect(seqs.map((r) => Number(r.seq))).toEqual(seqs.map((_, i) => i + 1));
   }, 120_000);
 });
