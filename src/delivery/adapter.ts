@@ -15,6 +15,11 @@ export interface DeliveryMeta {
   readonly defaultTimeoutMs?: number | undefined;
 }
 
+/** The headers every delivery carries, whatever its format: the idempotency key and the trace id. */
+export function deliveryHeaders(meta: Pick<DeliveryMeta, 'idempotencyKey' | 'traceId'>): Record<string, string> {
+  return { 'idempotency-key': meta.idempotencyKey, 'x-request-id': meta.traceId };
+}
+
 /** Outcome of a probe of a paused receiver. */
 export interface ProbeResult {
   readonly up: boolean;

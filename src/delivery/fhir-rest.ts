@@ -1,5 +1,5 @@
 import { toTransactionBundle } from '../../mappings/municipality/fhir-rest/to-transaction';
-import { timeoutOf, type DeliveryAdapter } from './adapter';
+import { deliveryHeaders, timeoutOf, type DeliveryAdapter } from './adapter';
 import { deliverRequest, joinUrl, probeRequest } from './http';
 
 /**
@@ -20,8 +20,7 @@ export const fhirRestAdapter: DeliveryAdapter = {
         headers: {
           'content-type': 'application/fhir+json',
           accept: 'application/fhir+json',
-          'idempotency-key': meta.idempotencyKey,
-          'x-request-id': meta.traceId,
+          ...deliveryHeaders(meta),
         },
         body: JSON.stringify(bundle),
       },

@@ -160,6 +160,15 @@ export async function probeRequest(
  * server error, a timeout status, a throttle, or a refusal of our credentials will do. 404 and 405 count as up: many
  * receivers answer only the POST they expect.
  */
-export function answersAtAll(status: number): boolean {
+function answersAtAll(status: number): boolean {
   return status < 500 && status !== 408 && status !== 429 && status !== 401 && status !== 403;
+}
+
+/** The probe of receivers without a cheap read: `HEAD <baseUrl>` with the endpoint's credentials (`answersAtAll`). */
+export function probeByHead(
+  endpoint: Endpoint,
+  timeoutMs: number,
+  deps: HttpDeps = defaultHttpDeps,
+): Promise<{ up: boolean; detail: string }> {
+  return probeRequest(endpoint, { method: 'HEAD', url: endpoint.baseUrl, headers: {} }, timeoutMs, answersAtAll, deps);
 }

@@ -1,14 +1,14 @@
 import { toISamenlevingMessage } from '../../mappings/municipality/isamenleving/to-message';
-import { timeoutOf, type DeliveryAdapter } from './adapter';
+import { deliveryHeaders, timeoutOf, type DeliveryAdapter } from './adapter';
 import { PermanentDeliveryError } from './errors';
-import { answersAtAll, deliverRequest, joinUrl, probeRequest } from './http';
+import { deliverRequest, joinUrl, probeByHead } from './http';
 
 /**
  * iSamenleving-style REST: plain JSON to `<baseUrl>/aanmeldingen` (referrals) or `<baseUrl>/contactmomenten`
  * (contacts), with the idempotency key both as `Idempotency-Key` header and as `berichtId` in the body, since
  * such systems more often deduplicate on a message id than on a header. Events these systems have no message
  * for fail permanently, so an operator sees them rather than losing them quietly.
- * Probe: `HEAD <baseUrl>` with the destination's credentials, up when it answers at all (see `answersAtAll`).
+ * Probe: `HEAD <baseUrl>` with the destination's credentials, up when it answers at all (see `probeByHead`).
  */
 export const isamenlevingAdapter: DeliveryAdapter = {
   name: 'isamenleving',
@@ -28,8 +28,7 @@ export const isamenlevingAdapter: DeliveryAdapter = {
         headers: {
           'content-type': 'application/json',
           accept: 'application/json',
-          'idempotency-key': meta.idempotencyKey,
-          'x-request-id': meta.traceId,
+          ...deliveryHeaders(meta),
         },
         body: JSON.stringify(message.body),
       },
@@ -39,12 +38,6 @@ export const isamenlevingAdapter: DeliveryAdapter = {
   },
 
   probe(endpoint, timeoutMs, deps) {
-    return probeRequest(
-      endpoint,
-      { method: 'HEAD', url: endpoint.baseUrl, headers: {} },
-      timeoutMs,
-      answersAtAll,
-      deps,
-    );
+    return probeByHead(endpoint, timeoutMs, deps);
   },
 };

@@ -1,14 +1,14 @@
 import { toNotificationBundle } from '../../mappings/municipality/webhook/to-notification';
-import { timeoutOf, type DeliveryAdapter } from './adapter';
+import { deliveryHeaders, timeoutOf, type DeliveryAdapter } from './adapter';
 import { PermanentDeliveryError } from './errors';
-import { answersAtAll, defaultHttpDeps, deliverRequest, probeRequest } from './http';
+import { defaultHttpDeps, deliverRequest, probeByHead } from './http';
 import { SIGNATURE_HEADER, signWebhook, TIMESTAMP_HEADER } from './signing';
 
 /**
  * Signed webhook: POSTs a FHIR subscription-notification Bundle (R4 Backport shape) to the base URL, signed with
  * HMAC-SHA256 over `<timestamp>.<body>` (headers X-Jeugdbrug-Timestamp and X-Jeugdbrug-Signature) and carrying an
  * Idempotency-Key. Each attempt is signed afresh, so a retry hours later still passes the receiver's time check.
- * Probe: `HEAD <baseUrl>`, up when the server answers at all (see `answersAtAll`).
+ * Probe: `HEAD <baseUrl>`, up when the server answers at all (see `probeByHead`).
  */
 export const webhookAdapter: DeliveryAdapter = {
   name: 'webhook',
@@ -39,8 +39,7 @@ export const webhookAdapter: DeliveryAdapter = {
         url: endpoint.baseUrl,
         headers: {
           'content-type': 'application/fhir+json',
-          'idempotency-key': meta.idempotencyKey,
-          'x-request-id': meta.traceId,
+          ...deliveryHeaders(meta),
           [TIMESTAMP_HEADER]: timestamp,
           [SIGNATURE_HEADER]: signWebhook(secret, timestamp, body),
         },
@@ -52,12 +51,6 @@ export const webhookAdapter: DeliveryAdapter = {
   },
 
   probe(endpoint, timeoutMs, deps) {
-    return probeRequest(
-      endpoint,
-      { method: 'HEAD', url: endpoint.baseUrl, headers: {} },
-      timeoutMs,
-      answersAtAll,
-      deps,
-    );
+    return probeByHead(endpoint, timeoutMs, deps);
   },
 };

@@ -56,11 +56,6 @@ export function agbIdentifier(agb: string): Identifier {
   return { system: AGB_SYSTEM, value: agb };
 }
 
-/** A URA identifier in the Nictiz system. */
-export function uraIdentifier(ura: string): Identifier {
-  return { system: URA_SYSTEM, value: ura };
-}
-
 /** A municipality identifier (`GM0226`) in our CBS gemeentecode system. */
 export function municipalityIdentifier(code: string): Identifier {
   return { system: MUNICIPALITY_CODE_SYSTEM, value: code };

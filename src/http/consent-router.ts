@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { findAgreements } from '../config/registry';
 import { BSN_SYSTEM, isValidBsn } from '../fhir/identifiers';
 import { mapStoredEvent } from '../ingest/stored-event';
+import { expressionOf, parseOrThrow } from '../ingest/zod-outcome';
 import type { PipelineContext } from '../pipeline/context';
 import { dataClassesOf, purposeOf } from '../pipeline/decide-event';
 import { DATA_CLASSES, PURPOSES } from '../policy/agreement';
@@ -15,7 +16,6 @@ import { tryGetInboxRow } from '../store/inbox';
 import { auditRead } from '../audit/audit-read';
 import { getPrincipal } from './auth/middleware';
 import { canActForPractice, type Principal } from './auth/principal';
-import { zodOutcome } from './zod-request';
 
 const bsn = z.string().refine(isValidBsn, 'not a valid BSN (9 digits passing the 11-proef)');
 
@@ -80,11 +80,7 @@ export function consentRouter(ctx: PipelineContext): Router {
 
   router.post('/policy/v1/\\$explain', async (req, res) => {
     const principal = assertMayReadConsents(res);
-    const parsed = explainSchema.safeParse(req.body ?? {});
-    if (!parsed.success) {
-      throw new OperationOutcomeError(zodOutcome(parsed.error));
-    }
-    const input = parsed.data;
+    const input = parseOrThrow(explainSchema, req.body ?? {}, (path) => expressionOf('', path));
     const at = input.at ? new Date(input.at) : new Date();
     let request: DecisionRequest;
     let facts: DecisionFacts;

@@ -199,7 +199,6 @@ export const bundleSchema = z
 /** A parsed Bundle and its parts. */
 export type FhirBundle = z.infer<typeof bundleSchema>;
 export type EntryResource = z.infer<typeof entryResourceSchema>;
-export type BundleCoding = z.infer<typeof coding>;
 export type BundleConcept = z.infer<typeof concept>;
 export type BundleReference = z.infer<typeof reference>;
 export type BundleExtension = z.infer<typeof extension>;
