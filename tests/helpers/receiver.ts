@@ -1,5 +1,5 @@
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type http from 'node:http';
+import { LocalHttpServer } from './local-server';
 
 export interface ReceivedRequest {
   readonly idempotencyKey: string;
@@ -18,37 +18,18 @@ export type ReceiverMode =
  * A stand-in municipality FHIR endpoint on 127.0.0.1: stores each idempotency key once (as a real receiver
  * should), counts every hit, and can be told to fail, stall, drop connections, or go away altogether.
  */
-export class TestReceiver {
+export class TestReceiver extends LocalHttpServer {
   /** Every request that reached us, duplicates included. */
   readonly hits: ReceivedRequest[] = [];
   /** What was stored: one entry per idempotency key. */
   readonly stored = new Map<string, ReceivedRequest>();
   mode: ReceiverMode = { kind: 'ok' };
-  private server: http.Server | undefined;
-  private port = 0;
 
   get url(): string {
     return `http://127.0.0.1:${this.port}/fhir`;
   }
 
-  async start(): Promise<this> {
-    this.server = http.createServer((req, res) => this.handle(req, res));
-    await new Promise<void>((r) => this.server!.listen(this.port, '127.0.0.1', r));
-    this.port = (this.server.address() as AddressInfo).port;
-    return this;
-  }
-
-  /** Stops listening (connections refused) but keeps the port, so `start()` brings it back at the same URL. */
-  async stop(): Promise<void> {
-    const s = this.server;
-    this.server = undefined;
-    if (s) {
-      s.closeAllConnections();
-      await new Promise<void>((r) => s.close(() => r()));
-    }
-  }
-
-  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+  protected handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {

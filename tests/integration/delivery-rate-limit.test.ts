@@ -7,7 +7,7 @@ import { exited, spawnProduct, writeConfigDir } from '../helpers/product-process
 import { verifyTenant } from '../../src/audit/verify';
 import { cleanupTestEnv, createTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
 import { waitFor } from '../helpers/wait-for';
-import { DeliveryReceiver } from '../unit/delivery/support/delivery-receiver';
+import { DeliveryReceiver } from '../helpers/delivery-receiver';
 
 const MAX = 3;
 const DURATION_MS = 1000;

@@ -12,7 +12,7 @@ import {
 } from '../helpers/builders';
 import { cleanupTestEnv, createTestEnv, startTestApp, type KeyName, type TestApp } from '../helpers/test-runtime';
 import { waitFor } from '../helpers/wait-for';
-import { DeliveryReceiver, type Hit } from '../unit/delivery/support/delivery-receiver';
+import { DeliveryReceiver, type Hit } from '../helpers/delivery-receiver';
 
 const HOOK_SECRET = 'practice-hook-secret-for-tests';
 process.env.TEST_PRACTICE_HOOK_SECRET = HOOK_SECRET;

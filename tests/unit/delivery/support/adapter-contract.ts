@@ -4,7 +4,7 @@ import type { Destination } from '../../../../src/delivery/destination';
 import { buildAgreement, buildDestination, buildReferralEvent } from '../../../helpers/builders';
 import { cleanupTestEnv, startTestApp, type KeyName, type TestApp } from '../../../helpers/test-runtime';
 import { waitFor } from '../../../helpers/wait-for';
-import { DeliveryReceiver, type Hit } from './delivery-receiver';
+import { DeliveryReceiver, type Hit } from '../../../helpers/delivery-receiver';
 
 /**
  * The behaviour every delivery adapter must show, run against each adapter's own integration test file:

@@ -1,6 +1,6 @@
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { verifyWebhookSignature } from '../../../../src/delivery/signing';
+import type http from 'node:http';
+import { verifyWebhookSignature } from '../../src/delivery/signing';
+import { LocalHttpServer } from './local-server';
 
 /**
  * A stand-in receiver for delivery tests on 127.0.0.1: a municipality's FHIR server, webhook or iSamenleving-style
@@ -33,7 +33,7 @@ export type ReceiverMode =
   /** Sends the status line, headers and part of the body, then closes the connection. */
   | { kind: 'drop-mid-response' };
 
-export class DeliveryReceiver {
+export class DeliveryReceiver extends LocalHttpServer {
   readonly hits: Hit[] = [];
   readonly stored = new Map<string, Hit>();
   /** Modes used one per delivery, in order, before `mode` applies. */
@@ -50,29 +50,10 @@ export class DeliveryReceiver {
   /** Deliveries being answered right now, and the most there ever were at once. */
   inFlight = 0;
   maxInFlight = 0;
-  private server: http.Server | undefined;
-  private port = 0;
 
   /** `http://127.0.0.1:<port><path>`. */
   url(path = ''): string {
     return `http://127.0.0.1:${this.port}${path}`;
-  }
-
-  async start(): Promise<this> {
-    this.server = http.createServer((req, res) => this.handle(req, res));
-    await new Promise<void>((r) => this.server!.listen(this.port, '127.0.0.1', r));
-    this.port = (this.server.address() as AddressInfo).port;
-    return this;
-  }
-
-  /** Stops listening (connections refused) but keeps the port, so `start()` brings it back at the same URL. */
-  async stop(): Promise<void> {
-    const s = this.server;
-    this.server = undefined;
-    if (s) {
-      s.closeAllConnections();
-      await new Promise<void>((r) => s.close(() => r()));
-    }
   }
 
   /** The deliveries (POSTs other than token requests). */
@@ -89,7 +70,7 @@ export class DeliveryReceiver {
     return this.deliveries.filter((h) => h.idempotencyKey === key);
   }
 
-  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+  protected handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
