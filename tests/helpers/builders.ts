@@ -128,3 +128,24 @@ export function buildWithdrawalEvent(consentEvent: Record<string, unknown>, by: 
     consent: { id: consent.id, withdrawnAt: new Date().toISOString(), withdrawnBy: by },
   };
 }
+
+/** A generic-json `contact.recorded` event of a fresh child; `contact` overrides fields of the contact itself. */
+export function buildContactEvent(contact: Record<string, unknown> = {}): Record<string, unknown> {
+  const base = buildReferralEvent();
+  delete base.referral;
+  const n = String(base.eventId).slice(4);
+  return {
+    ...base,
+    eventId: `evt-contact-${n}`,
+    eventType: 'contact.recorded',
+    trajectory: { id: `traj-${n}`, startDate: '2025-09-01', icpc: 'P22' },
+    contact: {
+      id: `contact-${n}`,
+      start: '2026-11-20T10:00:00+01:00',
+      durationMinutes: 30,
+      mode: '1',
+      interventions: ['screening'],
+      ...contact,
+    },
+  };
+}

@@ -1,31 +1,14 @@
 import type { Aanmelding, Contactmoment } from '../../mappings/municipality/isamenleving/to-message';
 import { codesOf, TRAJECTORY_OUTCOME_SYSTEM } from '../../src/fhir/terminology';
-import { buildAgreement, buildReferralEvent } from '../helpers/builders';
+import { buildAgreement, buildContactEvent as buildContact, buildReferralEvent } from '../helpers/builders';
 import {
   contractDestination,
   describeAdapterContract,
   useDeliveryApp,
 } from '../unit/delivery/support/adapter-contract';
 
-/** A contact of the test child, in the generic HIS JSON dialect. */
-function buildContactEvent(): Record<string, unknown> {
-  const base = buildReferralEvent();
-  delete base.referral;
-  const n = String(base.eventId).slice(4);
-  return {
-    ...base,
-    eventId: `evt-contact-${n}`,
-    eventType: 'contact.recorded',
-    trajectory: { id: `traj-${n}`, startDate: '2025-09-01', icpc: 'P22' },
-    contact: {
-      id: `contact-${n}`,
-      start: '2026-11-20T10:00:00+01:00',
-      durationMinutes: 45,
-      mode: '1',
-      interventions: ['screening', 'psycho-education'],
-    },
-  };
-}
+/** A contact with two interventions and 45 minutes, values the assertions below look for. */
+const buildContactEvent = () => buildContact({ durationMinutes: 45, interventions: ['screening', 'psycho-education'] });
 
 describe('iSamenleving-style delivery adapter', () => {
   const h = useDeliveryApp({

@@ -1,7 +1,8 @@
 import type { Bundle, Parameters, Resource } from '@medplum/fhirtypes';
 import { toTransactionBundle } from '../../../mappings/municipality/fhir-rest/to-transaction';
 import { RESOURCE_ID_SYSTEM } from '../../../mappings/municipality/shared/resource-identifier';
-import { buildContactEvent, mapped, minimised } from './support/resources';
+import { buildContactEvent } from '../../helpers/builders';
+import { mapped, minimised } from './support/resources';
 
 const KEY = 'key-123';
 

@@ -4,7 +4,8 @@ import {
   type Contactmoment,
 } from '../../../mappings/municipality/isamenleving/to-message';
 import { buildAgreement, buildReferralEvent } from '../../helpers/builders';
-import { buildContactEvent, mapped, minimised } from './support/resources';
+import { buildContactEvent } from '../../helpers/builders';
+import { mapped, minimised } from './support/resources';
 
 const wide = buildAgreement({
   dataClasses: {

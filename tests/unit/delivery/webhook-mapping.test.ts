@@ -6,7 +6,8 @@ import {
 } from '../../../mappings/municipality/webhook/to-notification';
 import { validateResource } from '@medplum/core';
 import { initFhirValidation } from '../../../src/fhir/validation';
-import { buildContactEvent, mapped, minimised } from './support/resources';
+import { buildContactEvent } from '../../helpers/builders';
+import { mapped, minimised } from './support/resources';
 
 const ctx = { idempotencyKey: 'key-1', subscriptionId: 'gm0226', timestamp: '2026-11-20T10:00:00.000Z' };
 

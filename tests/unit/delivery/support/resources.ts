@@ -15,23 +15,3 @@ export function minimised(event: CanonicalEvent, agreement: Agreement = buildAgr
   const fields = Object.fromEntries(Object.entries(agreement.dataClasses).map(([k, v]) => [k, v?.fields ?? []]));
   return minimise(event.resources, fields);
 }
-
-/** A contact of a child in the generic JSON dialect. */
-export function buildContactEvent(): Record<string, unknown> {
-  const base = buildReferralEvent();
-  delete base.referral;
-  const n = String(base.eventId).slice(4);
-  return {
-    ...base,
-    eventId: `evt-contact-${n}`,
-    eventType: 'contact.recorded',
-    trajectory: { id: `traj-${n}`, startDate: '2025-09-01', icpc: 'P22' },
-    contact: {
-      id: `contact-${n}`,
-      start: '2026-11-20T10:00:00+01:00',
-      durationMinutes: 30,
-      mode: '1',
-      interventions: ['screening'],
-    },
-  };
-}
