@@ -45,7 +45,11 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
   const log = opts.logger ?? createLogger(config.LOG_LEVEL);
   const registry = opts.registry ?? loadRegistry(config.configDir);
   fs.mkdirSync(config.dataDir, { recursive: true });
-  initFhirValidation();
+  if (config.ROLE !== 'api') {
+    // The map stage validates every event; loading the definitions now keeps that cost out of the first job. An API
+    // process validates only feedback Tasks, and assertValidResource loads them lazily there.
+    initFhirValidation();
+  }
   const redis: RedisHandle = await provideRedis(
     { redisUrl: config.REDIS_URL, startRedis: config.START_REDIS, dataDir: config.dataDir },
     log,

@@ -18,7 +18,7 @@ export interface StoredRecord {
 export function mapStoredEvent(
   cipher: PayloadCipher,
   row: InboxRow,
-  opts: { validate: boolean } = { validate: true },
+  opts: { validate: boolean },
 ): CanonicalEvent {
   if (!row.payload || !row.payload_key_id) {
     throw new OperationOutcomeError({

@@ -1,11 +1,11 @@
 import type { Task } from '@medplum/fhirtypes';
 import type { ReferralStatus } from '../../mappings/municipality/feedback/to-task';
 import type { Db } from '../store/db';
-import { recordAttemptOn, type AttemptOutcome } from '../store/deliveries';
+import { recordAttemptOn, type AttemptColumns, type AttemptOutcome } from '../store/deliveries';
 
 export type FeedbackState = 'pending' | 'delivered' | 'dead';
 
-export interface FeedbackRow {
+export interface FeedbackRow extends AttemptColumns<FeedbackState> {
   id: string;
   inbox_id: string;
   tenant: string;
@@ -15,16 +15,6 @@ export interface FeedbackRow {
   task: Task;
   request_key: string | null;
   submitted_by: string;
-  idempotency_key: string;
-  state: FeedbackState;
-  round: number;
-  attempts: number;
-  last_status: number | null;
-  last_error: string | null;
-  response_body: string | null;
-  created_at: Date;
-  updated_at: Date;
-  delivered_at: Date | null;
 }
 
 export interface NewFeedback {

@@ -59,7 +59,7 @@ export interface ReferralIdentity {
 export function referralIdentityOf(ctx: PipelineContext, row: InboxRow): ReferralIdentity {
   let event: CanonicalEvent;
   try {
-    event = mapStoredEvent(ctx.cipher, row);
+    event = mapStoredEvent(ctx.cipher, row, { validate: false });
   } catch (err) {
     if (err instanceof OperationOutcomeError) {
       throw new OperationOutcomeError(conflict('The referral is no longer held (retention); no status can be sent'));

@@ -3,12 +3,10 @@ import { transitionParams, transitionSql, type InboxState } from './inbox';
 
 export type DeliveryState = 'pending' | 'delivered' | 'dead' | 'cancelled';
 
-export interface DeliveryRow {
-  id: string;
-  inbox_id: string;
-  destination: string;
+/** The columns a `delivery` and a `feedback` row share: one outgoing message, its attempts and their outcome. */
+export interface AttemptColumns<S extends string> {
   idempotency_key: string;
-  state: DeliveryState;
+  state: S;
   round: number;
   attempts: number;
   last_status: number | null;
@@ -17,6 +15,12 @@ export interface DeliveryRow {
   created_at: Date;
   updated_at: Date;
   delivered_at: Date | null;
+}
+
+export interface DeliveryRow extends AttemptColumns<DeliveryState> {
+  id: string;
+  inbox_id: string;
+  destination: string;
 }
 
 /**
