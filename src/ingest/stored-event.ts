@@ -15,11 +15,7 @@ export interface StoredRecord {
  * Decrypts an inbox row and maps it again (pure and deterministic). The map stage validates every resource; later
  * stages map the same record with the same code, so they may skip the validation, which costs most of the time.
  */
-export function mapStoredEvent(
-  cipher: PayloadCipher,
-  row: InboxRow,
-  opts: { validate: boolean },
-): CanonicalEvent {
+export function mapStoredEvent(cipher: PayloadCipher, row: InboxRow, opts: { validate: boolean }): CanonicalEvent {
   if (!row.payload || !row.payload_key_id) {
     throw new OperationOutcomeError({
       resourceType: 'OperationOutcome',
