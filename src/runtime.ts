@@ -19,7 +19,8 @@ import { Metrics } from './kernel/metrics';
 import type { PipelineContext } from './event/context';
 import { QueueSet } from './event/queues';
 import { reconcileOnce } from './event/reconciler';
-import { provideRedis, type RedisHandle } from './kernel/redis';
+import { assertRedisUp, provideRedis, type RedisHandle } from './kernel/redis';
+import { waitForDependency } from './kernel/outage';
 import { startWorkers } from './event/workers';
 import { openDb } from './kernel/db';
 import { migrate } from './kernel/migrate';
@@ -54,12 +55,21 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
     { redisUrl: config.REDIS_URL, startRedis: config.START_REDIS, dataDir: config.dataDir },
     log,
   );
-  const db = await openDb({
-    databaseUrl: config.DATABASE_URL,
-    schema: config.DATABASE_SCHEMA,
-    poolSize: config.DATABASE_POOL_SIZE,
-    dataDir: config.dataDir,
-  });
+  // Started before (or while) PostgreSQL or Redis comes up, as in a compose stack or after a host reboot: wait for
+  // them with a logged back-off instead of exiting, for at most STARTUP_WAIT_MS.
+  await waitForDependency('redis', () => assertRedisUp(redis.url), log, config.STARTUP_WAIT_MS);
+  const db = await waitForDependency(
+    'database',
+    () =>
+      openDb({
+        databaseUrl: config.DATABASE_URL,
+        schema: config.DATABASE_SCHEMA,
+        poolSize: config.DATABASE_POOL_SIZE,
+        dataDir: config.dataDir,
+      }),
+    log,
+    config.STARTUP_WAIT_MS,
+  );
   const applied = await migrate(db);
   if (applied.length > 0) {
     log.info({ applied }, 'database migrated');
@@ -131,8 +141,19 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
   if (config.ROLE !== 'api') {
     workers = startWorkers(ctx);
     stopRetention = startRetention(ctx);
-    const reconcile = (graceMs?: number) =>
-      void reconcileOnce(ctx, graceMs).catch((err: Error) => log.warn(errorFields(err), 'reconcile failed'));
+    // One round at a time: while Redis is away a round waits, and rounds must not pile up behind it.
+    let reconciling = false;
+    const reconcile = (graceMs?: number) => {
+      if (reconciling) {
+        return;
+      }
+      reconciling = true;
+      void reconcileOnce(ctx, graceMs)
+        .catch((err: Error) => log.warn(errorFields(err), 'reconcile failed'))
+        .finally(() => {
+          reconciling = false;
+        });
+    };
     // At start-up, reconcile everything at once (a re-added job that still exists is a no-op); then periodically.
     reconcile(0);
     reconcileTimer = setInterval(() => reconcile(), config.RECONCILE_INTERVAL_MS);

@@ -7,6 +7,7 @@ import { feedbackReceived } from '../audit/feedback-audit';
 import type { PracticeEndpoint } from './practices';
 import { assertValidResource } from '../kernel/fhir/validation';
 import type { CanonicalEvent } from '../contracts/his-dialect';
+import { enqueueOrDefer } from './queues';
 import { openEvent } from './stored-event';
 import type { PipelineContext } from './context';
 import {
@@ -126,7 +127,7 @@ export async function recordStatusUpdate(
       status: a.update.status,
     }),
   );
-  await ctx.queues.enqueueFeedback(feedback, row.trace_id);
+  await enqueueOrDefer(ctx.log, ctx.queues.enqueueFeedback(feedback, row.trace_id), { feedbackId: feedback.id });
   return { feedback, duplicate };
 }
 
@@ -137,7 +138,9 @@ export async function replayFeedback(ctx: PipelineContext, feedbackId: string, a
     return false;
   }
   await ctx.audit.append(revived.tenant, operatorAction({ actor, action: 'replay', target: `Task/${revived.id}` }));
-  await ctx.queues.enqueueFeedback(revived, `replay-${revived.id}-${revived.round}`);
+  await enqueueOrDefer(ctx.log, ctx.queues.enqueueFeedback(revived, `replay-${revived.id}-${revived.round}`), {
+    feedbackId: revived.id,
+  });
   return true;
 }
 

@@ -2,6 +2,7 @@ import { conflict, notFound, OperationOutcomeError } from '@medplum/core';
 import { operatorAction, type AuditActor } from '../audit/audit-events';
 import type { PipelineContext } from './context';
 import { deliveryExists, reviveDelivery } from './event-store';
+import { enqueueOrDefer } from './queues';
 import { PAYLOAD_PURGED } from './states';
 
 /** What a replay came to: replayed, not a dead letter (any more), or no longer possible (retention). */
@@ -28,7 +29,9 @@ export async function replayDelivery(
     replayed.tenant,
     operatorAction({ actor, action: 'replay', target: `inbox/${replayed.inbox_id}` }),
   );
-  await ctx.queues.enqueueDeliver(replayed, `replay-${replayed.id}-${replayed.round}`);
+  await enqueueOrDefer(ctx.log, ctx.queues.enqueueDeliver(replayed, `replay-${replayed.id}-${replayed.round}`), {
+    deliveryId: replayed.id,
+  });
   return 'replayed';
 }
 

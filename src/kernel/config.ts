@@ -57,6 +57,7 @@ export const configSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
   START_REDIS: envBoolean.default(true),
+  STARTUP_WAIT_MS: z.coerce.number().int().min(0).default(300_000),
 });
 
 export type Config = z.infer<typeof configSchema> & { readonly dataDir: string; readonly configDir: string };
