@@ -12,6 +12,7 @@ import { errorHandler } from './error-handler';
 import { healthRouter } from './health-router';
 import { hisRouter } from './his-router';
 import { auditRefusal } from './refusal-audit';
+import { noteInvalidUtf8, rejectUnstorableText } from './text-guard';
 
 export interface AppOptions {
   /** Sets the principal or fails with 401. */
@@ -28,8 +29,10 @@ export function createApp(ctx: PipelineContext, opts: AppOptions): express.Expre
   app.use(helmet());
   app.use(corsFor(ctx.config.CORS_ORIGINS));
   const limit = ctx.config.BODY_LIMIT;
-  app.use(express.json({ limit, strict: false, type: ['application/json', 'application/fhir+json'] }));
-  app.use(express.text({ limit, type: ['text/csv'] }));
+  const verify = noteInvalidUtf8;
+  app.use(express.json({ limit, strict: false, type: ['application/json', 'application/fhir+json'], verify }));
+  app.use(express.text({ limit, type: ['text/csv'], verify }));
+  app.use(rejectUnstorableText());
 
   app.use('/health', healthRouter(ctx));
   app.get('/metrics', async (_req, res) => {
