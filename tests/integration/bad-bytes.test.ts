@@ -89,7 +89,7 @@ const ROUTES: readonly RouteCase[] = [
 /** Sets the text at a dotted path (`a.b[0].c`) of a JSON value. */
 function setAt(target: Record<string, unknown>, path: string, value: string): void {
   const parts = path.split(/\.|\[(\d+)\]/).filter((p) => p !== undefined && p !== '');
-  let node = target as Record<string, unknown>;
+  let node = target;
   for (const part of parts.slice(0, -1)) {
     node = node[part] as Record<string, unknown>;
   }
