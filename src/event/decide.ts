@@ -20,6 +20,7 @@ export function purposeOf(eventType: HisEventType): Purpose | undefined {
       return 'monitoring';
     case 'consent.recorded':
     case 'consent.withdrawn':
+    case 'consent.entered-in-error':
       return undefined;
   }
 }
@@ -79,14 +80,19 @@ async function decideForEvent(
       {
         agreements: findAgreements(ctx.registry, event.practice.agb, event.municipalityCode),
         consents: await listConsents(ctx.db, event.practice.agb, event.patient.bsn),
-        patient: { id: patient?.id ?? '', birthDate: event.patient.birthDate },
-        guardians: event.guardians.map((g) => ({ relatedPersonId: g.relatedPersonId, hasAuthority: g.hasAuthority })),
+        patient: { id: patient?.id ?? '', birthDate: event.patient.birthDate, hisId: event.patient.hisId },
+        guardians: event.guardians.map((g) => ({
+          relatedPersonId: g.relatedPersonId,
+          hasAuthority: g.hasAuthority,
+          hisId: g.hisId,
+          relationship: g.relationship,
+        })),
       },
     ),
   );
 }
 
-/** Reason codes joined for states and audit text: codes only, never personal data. */
+/** Reason codes joined for the audit text: codes only. States carry the words too (policy/reason-words.ts). */
 export function reasonText(decision: Decision): string {
   return decision.reasons.map((r) => r.code).join(', ');
 }

@@ -8,7 +8,8 @@ import { PAYLOAD_PURGED } from './states';
 import { minimise } from '../policy/minimise';
 import { finishDelivery, recordAttempt, tryGetDeliveryWork, type DeliveryWork } from './event-store';
 import type { PipelineContext } from './context';
-import { decideAndRecord, purposeOf, reasonText } from './decide';
+import { decideAndRecord, purposeOf } from './decide';
+import { decisionText } from '../policy/reason-words';
 import { recordDestinationFailure, recordDestinationSuccess } from './destination-health';
 import type { DeliverJobData } from './queues';
 import { forgetAcceptedSend, rememberAcceptedSend, tryGetAcceptedSend, type AcceptedSend } from './accepted-sends';
@@ -114,7 +115,7 @@ async function deliverOnce(ctx: PipelineContext, job: Job<DeliverJobData>, work:
   const purpose = purposeOf(event.eventType) ?? 'referral';
   const decision = await decideAndRecord(ctx, row, event, purpose, 'deliver');
   if (decision.effect === 'deny') {
-    const reason = `denied at delivery: ${reasonText(decision)}`;
+    const reason = `denied at delivery: ${decisionText(decision)}`;
     await finishDelivery(ctx.db, {
       deliveryId: work.id,
       inboxId: row.id,

@@ -5,7 +5,8 @@ import type { CanonicalEvent } from '../contracts/his-dialect';
 import { tryGetDestination } from './registry';
 import { decideAndCreateDelivery, moveEvent, pendingDeliveriesOf, tryGetSealedEvent } from './event-store';
 import type { PipelineContext } from './context';
-import { decideAndRecord, purposeOf, reasonText } from './decide';
+import { decideAndRecord, purposeOf } from './decide';
+import { decisionText } from '../policy/reason-words';
 import type { MapJobData } from './queues';
 import { PAYLOAD_PURGED, TERMINAL_STATES } from './states';
 import { openEvent, PayloadPurgedError } from './stored-event';
@@ -51,7 +52,7 @@ export async function processMapJob(ctx: PipelineContext, data: MapJobData): Pro
   }
   const decision = await decideAndRecord(ctx, row, event, purpose, 'map');
   if (decision.effect === 'deny') {
-    await moveEvent(ctx.db, row.id, 'denied', { passing, reason: reasonText(decision) });
+    await moveEvent(ctx.db, row.id, 'denied', { passing, reason: decisionText(decision) });
     return 'denied';
   }
   const destination = tryGetDestination(ctx.registry, event.municipalityCode);
@@ -67,7 +68,7 @@ export async function processMapJob(ctx: PipelineContext, data: MapJobData): Pro
     inboxId: row.id,
     destination: destination.id,
     idempotencyKey: idempotencyKeyOf(row.id, destination.id),
-    reason: reasonText(decision),
+    reason: decisionText(decision),
     passing,
   });
   await ctx.queues.enqueueDeliver(delivery, data.traceId);

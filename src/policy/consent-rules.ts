@@ -1,6 +1,7 @@
 import type { Consent, ConsentProvision, ConsentProvisionActor } from '@medplum/fhirtypes';
 import { MUNICIPALITY_CODE_SYSTEM } from '../kernel/fhir/identifiers';
 import {
+  CONSENT_WITHDRAWN_BY_EXTENSION,
   CONSENT_CATEGORY_CODE,
   CONSENT_SCOPE_SYSTEM,
   LOINC_SYSTEM,
@@ -34,8 +35,8 @@ export type ConsentMissCode =
   | 'consent-purpose-not-covered'
   | 'consent-class-not-covered';
 
-/** A near miss, or a permit that was withdrawn (its consent is now `inactive`). */
-export type StanceMissCode = ConsentMissCode | 'consent-withdrawn';
+/** A near miss, or a permit that was withdrawn or voided as recorded in error. */
+export type StanceMissCode = ConsentMissCode | 'consent-withdrawn' | 'consent-entered-in-error';
 
 /** One person's stance on the whole disclosure (every requested class). */
 export type Stance =
@@ -47,10 +48,23 @@ export type Stance =
       readonly miss?: { readonly code: StanceMissCode; readonly consentId: string } | undefined;
     };
 
-/** The consents one person performed that can count: active ones, and inactive (withdrawn) ones for the reason. */
+/**
+ * The consents one person performed that can count: active ones; and, for the reason only, those this person
+ * withdrew (the whole consent inactive, or this party named as withdrawing a joint one) and those voided as
+ * recorded in error.
+ */
 export interface PersonConsents {
   readonly active: Consent[];
   readonly withdrawn: Consent[];
+  readonly enteredInError: Consent[];
+}
+
+/** The parties (performer references) who withdrew a consent they gave jointly with others. */
+export function withdrawnParties(consent: Consent): string[] {
+  return (consent.extension ?? [])
+    .filter((e) => e.url === CONSENT_WITHDRAWN_BY_EXTENSION)
+    .map((e) => e.valueReference?.reference)
+    .filter((r): r is string => r !== undefined);
 }
 
 const PATIENT_PRIVACY = 'patient-privacy';
@@ -71,14 +85,15 @@ function isPrivacyConsent(consent: Consent): boolean {
 
 /**
  * Groups the consents that can count by performer reference (`Patient/{id}`, `RelatedPerson/{id}`). Consents of
- * another scope or category, or naming another patient, never count; only `active` ones speak, `inactive` ones
- * are kept to say a consent was withdrawn; draft, proposed, rejected and entered-in-error count for nothing.
+ * another scope or category, or naming another patient, never count; only `active` ones speak, and only for the
+ * parties who have not withdrawn them; `inactive` and `entered-in-error` ones are kept to say a consent was
+ * withdrawn or voided; draft, proposed and rejected count for nothing.
  */
 export function indexConsents(consents: readonly Consent[], patientId: string): Map<string, PersonConsents> {
   const byPerformer = new Map<string, PersonConsents>();
   const patientReference = `Patient/${patientId}`;
   for (const consent of consents) {
-    if (consent.status !== 'active' && consent.status !== 'inactive') {
+    if (consent.status !== 'active' && consent.status !== 'inactive' && consent.status !== 'entered-in-error') {
       continue;
     }
     if (!isPrivacyConsent(consent)) {
@@ -88,6 +103,7 @@ export function indexConsents(consents: readonly Consent[], patientId: string): 
     if (subject !== undefined && subject !== patientReference) {
       continue;
     }
+    const withdrew = withdrawnParties(consent);
     for (const performer of consent.performer ?? []) {
       const reference = performer.reference;
       if (reference === undefined) {
@@ -95,10 +111,16 @@ export function indexConsents(consents: readonly Consent[], patientId: string): 
       }
       let entry = byPerformer.get(reference);
       if (!entry) {
-        entry = { active: [], withdrawn: [] };
+        entry = { active: [], withdrawn: [], enteredInError: [] };
         byPerformer.set(reference, entry);
       }
-      (consent.status === 'active' ? entry.active : entry.withdrawn).push(consent);
+      if (consent.status === 'entered-in-error') {
+        entry.enteredInError.push(consent);
+      } else if (consent.status === 'active' && !withdrew.includes(reference)) {
+        entry.active.push(consent);
+      } else {
+        entry.withdrawn.push(consent);
+      }
     }
   }
   return byPerformer;
@@ -332,17 +354,24 @@ export function stanceOf(person: PersonConsents | undefined, ctx: ConsentContext
   if (permitted === n) {
     return { kind: 'permit', consentIds: permitIds };
   }
-  return { kind: 'silent', miss: withdrawnPermit(person.withdrawn, ctx, verdicts) ?? latestMiss(misses, verdicts) };
+  return {
+    kind: 'silent',
+    miss:
+      voidedPermit(person.withdrawn, 'consent-withdrawn', ctx, verdicts) ??
+      voidedPermit(person.enteredInError, 'consent-entered-in-error', ctx, verdicts) ??
+      latestMiss(misses, verdicts),
+  };
 }
 
-/** The latest withdrawn consent that would now permit a class nothing else covers. */
-function withdrawnPermit(
-  withdrawn: readonly Consent[],
+/** The latest withdrawn (or voided) consent that would now permit a class nothing else covers. */
+function voidedPermit<C extends 'consent-withdrawn' | 'consent-entered-in-error'>(
+  voided: readonly Consent[],
+  code: C,
   ctx: ConsentContext,
   verdicts: readonly (Verdict | undefined)[],
-): { code: 'consent-withdrawn'; consentId: string } | undefined {
+): { code: C; consentId: string } | undefined {
   let latest: Consent | undefined;
-  for (const consent of withdrawn) {
+  for (const consent of voided) {
     const wouldBe = new Array<Verdict | undefined>(ctx.classes.length).fill(undefined);
     evaluate(consent, ctx, wouldBe, undefined);
     const fillsGap = wouldBe.some((v, i) => v?.type === 'permit' && verdicts[i] === undefined);
@@ -350,7 +379,7 @@ function withdrawnPermit(
       latest = consent;
     }
   }
-  return latest === undefined ? undefined : { code: 'consent-withdrawn', consentId: latest.id ?? '' };
+  return latest === undefined ? undefined : { code, consentId: latest.id ?? '' };
 }
 
 function latestMiss(

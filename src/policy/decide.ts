@@ -11,7 +11,7 @@ import {
   type StanceMissCode,
 } from './consent-rules';
 import { selectAgreements } from './select-agreement';
-import type { Decision, DecisionFacts, DecisionReason, DecisionRequest, DenyReasonCode } from './types';
+import type { Decision, DecisionFacts, DecisionReason, DecisionRequest, DenyReasonCode, PersonRef } from './types';
 
 /**
  * The policy engine: whether data about a child may go from a GP practice to a municipality, and on what grounds.
@@ -29,9 +29,14 @@ interface Speakers {
   readonly guardians: boolean;
 }
 
-interface Person {
-  readonly reference: string;
-  readonly role: 'child' | 'guardian';
+type Person = PersonRef;
+
+function childOf(facts: DecisionFacts): Person {
+  return {
+    reference: `Patient/${facts.patient.id}`,
+    role: 'child',
+    ...(facts.patient.hisId !== undefined ? { hisId: facts.patient.hisId } : {}),
+  };
 }
 
 function label(agreement: Agreement): string {
@@ -76,13 +81,20 @@ function speakersAt(age: number): Speakers {
 
 /** Guardians with authority, once each; an id listed twice counts as having authority if either entry says so. */
 function guardiansWithAuthority(facts: DecisionFacts): Person[] {
-  const ids: string[] = [];
+  const out: Person[] = [];
   for (const g of facts.guardians) {
-    if (g.hasAuthority && !ids.includes(g.relatedPersonId)) {
-      ids.push(g.relatedPersonId);
+    const reference = `RelatedPerson/${g.relatedPersonId}`;
+    if (g.hasAuthority && !out.some((p) => p.reference === reference)) {
+      out.push({
+        reference,
+        role: 'guardian',
+        hasAuthority: true,
+        ...(g.hisId !== undefined ? { hisId: g.hisId } : {}),
+        ...(g.relationship !== undefined ? { relationship: g.relationship } : {}),
+      });
     }
   }
-  return ids.map((id) => ({ reference: `RelatedPerson/${id}`, role: 'guardian' }));
+  return out;
 }
 
 function addIds(target: string[], ids: readonly string[]): void {
@@ -104,21 +116,31 @@ function lackingReason(
     case 'deny': {
       const consents = stance.consentIds.map((id) => `Consent/${id}`).join(', ');
       const detail = `${consents} of ${person.reference} denies this disclosure`;
-      return { reason: { code: 'consent-denied', detail }, consentIds: stance.consentIds };
+      return { reason: { code: 'consent-denied', detail, people: [person] }, consentIds: stance.consentIds };
     }
     case 'silent': {
       const miss = stance.miss;
+      if (miss?.code === 'consent-entered-in-error') {
+        // Voided as recorded by mistake: it never counted, so the consent is missing, not withdrawn.
+        const code: DenyReasonCode = person.role === 'child' ? 'consent-missing-child' : 'consent-missing-guardian';
+        const detail = `No consent of ${person.reference} covers this disclosure (Consent/${miss.consentId} was recorded in error)`;
+        return { reason: { code, detail, people: [person], recordedInError: [miss.consentId] }, consentIds: [] };
+      }
       if (!miss) {
         const code: DenyReasonCode = person.role === 'child' ? 'consent-missing-child' : 'consent-missing-guardian';
-        return { reason: { code, detail: `No consent of ${person.reference} covers this disclosure` }, consentIds: [] };
+        const detail = `No consent of ${person.reference} covers this disclosure`;
+        return { reason: { code, detail, people: [person] }, consentIds: [] };
       }
       const detail = `Consent/${miss.consentId} of ${person.reference}: ${MISS_DETAIL[miss.code]}`;
-      return { reason: { code: miss.code, detail }, consentIds: miss.consentId === '' ? [] : [miss.consentId] };
+      return {
+        reason: { code: miss.code, detail, people: [person] },
+        consentIds: miss.consentId === '' ? [] : [miss.consentId],
+      };
     }
   }
 }
 
-const MISS_DETAIL: Record<StanceMissCode, string> = {
+const MISS_DETAIL: Record<Exclude<StanceMissCode, 'consent-entered-in-error'>, string> = {
   'consent-withdrawn': 'withdrawn (inactive)',
   'consent-not-yet-valid': 'not yet valid on the day of disclosure',
   'consent-expired': 'expired before the day of disclosure',
@@ -136,7 +158,7 @@ function decideByConsent(
   ctx: ConsentContext,
   age: number | undefined,
 ): Decision {
-  const child: Person = { reference: `Patient/${facts.patient.id}`, role: 'child' };
+  const child = childOf(facts);
   if (age === undefined) {
     const detail = `${child.reference} has no usable birth date, so who must consent is unknown`;
     return deny([{ code: 'birth-date-unknown', detail }], agreement);
@@ -145,7 +167,7 @@ function decideByConsent(
   const reasons: DecisionReason[] = [];
   const denyIds: string[] = [];
   const permitIds: string[] = [];
-  const consented: string[] = [];
+  const consented: Person[] = [];
 
   if (speakers.child) {
     const stance = stanceOf(index.get(child.reference), ctx);
@@ -155,7 +177,7 @@ function decideByConsent(
       addIds(denyIds, lacking.consentIds);
     } else {
       addIds(permitIds, stance.kind === 'permit' ? stance.consentIds : []);
-      consented.push(child.reference);
+      consented.push(child);
     }
   }
 
@@ -180,7 +202,7 @@ function decideByConsent(
       } else {
         permitting++;
         addIds(permitIds, stance.kind === 'permit' ? stance.consentIds : []);
-        consented.push(guardian.reference);
+        consented.push(guardian);
       }
     }
     // Rule `any`: one guardian with authority may speak for a presumably agreeing other, so the others' silence
@@ -199,8 +221,8 @@ function decideByConsent(
   if (reasons.length > 0) {
     return deny(reasons, agreement, denyIds);
   }
-  const detail = `${label(agreement)} (consent): consent of ${consented.join(', ')}${overruled}`;
-  return permit(agreement, classes, { code: 'permitted-by-consent', detail }, permitIds);
+  const detail = `${label(agreement)} (consent): consent of ${consented.map((p) => p.reference).join(', ')}${overruled}`;
+  return permit(agreement, classes, { code: 'permitted-by-consent', detail, people: consented }, permitIds);
 }
 
 /** Other legal bases: the basis itself permits, unless the agreement honours objections and someone who speaks objects. */
@@ -224,7 +246,7 @@ function decideByLegalBasis(
   // Without a birth date we cannot tell who speaks, so an objection by anyone who might is honoured.
   const speakers: Speakers = age === undefined ? { child: true, guardians: true } : speakersAt(age);
   const persons: Person[] = [
-    ...(speakers.child ? [{ reference: `Patient/${facts.patient.id}`, role: 'child' } as const] : []),
+    ...(speakers.child ? [childOf(facts)] : []),
     ...(speakers.guardians ? guardiansWithAuthority(facts) : []),
   ];
   const reasons: DecisionReason[] = [];
@@ -234,7 +256,7 @@ function decideByLegalBasis(
     if (stance.kind === 'deny') {
       const consents = stance.consentIds.map((id) => `Consent/${id}`).join(', ');
       const detail = `${consents} of ${person.reference} objects to this disclosure under ${agreement.legalBasis}`;
-      reasons.push({ code: 'consent-denied', detail });
+      reasons.push({ code: 'consent-denied', detail, people: [person] });
       addIds(objectionIds, stance.consentIds);
     }
   }

@@ -569,6 +569,9 @@ function readConsent(r: BundleReader, c: Item<ResourceOf<'Consent'>>): HisConsen
     r.issues.add([...c.path, 'scope'], `must be ${CONSENT_SCOPE_SYSTEM}#patient-privacy`, 'code-invalid');
   }
   const parties = readParties(r, res.performer, [...c.path, 'performer']);
+  if (res.status === 'entered-in-error') {
+    return { kind: 'entered-in-error', data: { id: c.sourceId, dateTime: res.dateTime } };
+  }
   if (res.status === 'inactive') {
     return {
       kind: 'withdrawn',
@@ -637,11 +640,13 @@ function readConsent(r: BundleReader, c: Item<ResourceOf<'Consent'>>): HisConsen
 
 type HisConsent =
   | { kind: 'recorded'; data: Extract<HisEvent, { eventType: 'consent.recorded' }>['consent'] }
-  | { kind: 'withdrawn'; data: Extract<HisEvent, { eventType: 'consent.withdrawn' }>['consent'] };
+  | { kind: 'withdrawn'; data: Extract<HisEvent, { eventType: 'consent.withdrawn' }>['consent'] }
+  | { kind: 'entered-in-error'; data: Extract<HisEvent, { eventType: 'consent.entered-in-error' }>['consent'] };
 
 type EventBody =
   | { eventType: 'consent.recorded'; consent: Extract<HisConsent, { kind: 'recorded' }>['data'] }
   | { eventType: 'consent.withdrawn'; consent: Extract<HisConsent, { kind: 'withdrawn' }>['data'] }
+  | { eventType: 'consent.entered-in-error'; consent: Extract<HisConsent, { kind: 'entered-in-error' }>['data'] }
   | {
       eventType: 'referral.created' | 'referral.cancelled';
       referral: ReferralData;
@@ -669,9 +674,14 @@ function readEventBody(r: BundleReader): EventBody | undefined {
     if (!c) {
       return undefined;
     }
-    return c.kind === 'recorded'
-      ? { eventType: 'consent.recorded', consent: c.data }
-      : { eventType: 'consent.withdrawn', consent: c.data };
+    switch (c.kind) {
+      case 'recorded':
+        return { eventType: 'consent.recorded', consent: c.data };
+      case 'withdrawn':
+        return { eventType: 'consent.withdrawn', consent: c.data };
+      case 'entered-in-error':
+        return { eventType: 'consent.entered-in-error', consent: c.data };
+    }
   }
   if (shape === '0100' && requests[0]) {
     const { referral, professional } = readReferral(r, requests[0]);

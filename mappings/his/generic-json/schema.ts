@@ -169,6 +169,14 @@ export const consentWithdrawalSchema = z
   })
   .strict();
 
+/** The voiding of `consent.entered-in-error`: a consent recorded by mistake, named by its id. */
+export const consentEnteredInErrorSchema = z
+  .object({
+    id: sourceId,
+    enteredInErrorAt: dateTime,
+  })
+  .strict();
+
 const base = {
   eventId: sourceId,
   occurredAt: dateTime,
@@ -201,6 +209,9 @@ export const genericEventSchema = z.discriminatedUnion('eventType', [
   z.object({ ...base, eventType: z.literal('referral.cancelled'), referral: cancelledReferralSchema }).strict(),
   z.object({ ...base, eventType: z.literal('consent.recorded'), consent: consentSchema }).strict(),
   z.object({ ...base, eventType: z.literal('consent.withdrawn'), consent: consentWithdrawalSchema }).strict(),
+  z
+    .object({ ...base, eventType: z.literal('consent.entered-in-error'), consent: consentEnteredInErrorSchema })
+    .strict(),
 ]);
 
 /** A parsed generic event. */

@@ -126,6 +126,9 @@ export function fromGenericEvent(e: GenericEvent, expressionOf: ExpressionOf): H
         },
       };
       break;
+    case 'consent.entered-in-error':
+      out = { ...common, eventType: e.eventType, consent: { id: e.consent.id, dateTime: e.consent.enteredInErrorAt } };
+      break;
   }
   issues.throwIfAny();
   return out;

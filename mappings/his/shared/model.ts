@@ -116,6 +116,13 @@ export interface ConsentWithdrawnData {
   readonly withdrawnBy: readonly ConsentParty[];
 }
 
+/** A consent recorded by mistake, which turns the recorded Consent entered-in-error: it never counted. */
+export interface ConsentEnteredInErrorData {
+  /** The source id of the consent recorded by mistake. */
+  readonly id: string;
+  readonly dateTime: string;
+}
+
 interface EventBase {
   readonly eventId: string;
   readonly occurredAt: string;
@@ -135,4 +142,5 @@ export type HisEvent =
   | (EventBase & { readonly eventType: 'trajectory.closed'; readonly trajectory: TrajectoryData })
   | (EventBase & { readonly eventType: 'referral.created' | 'referral.cancelled'; readonly referral: ReferralData })
   | (EventBase & { readonly eventType: 'consent.recorded'; readonly consent: ConsentRecordedData })
-  | (EventBase & { readonly eventType: 'consent.withdrawn'; readonly consent: ConsentWithdrawnData });
+  | (EventBase & { readonly eventType: 'consent.withdrawn'; readonly consent: ConsentWithdrawnData })
+  | (EventBase & { readonly eventType: 'consent.entered-in-error'; readonly consent: ConsentEnteredInErrorData });

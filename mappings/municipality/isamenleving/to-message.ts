@@ -210,6 +210,7 @@ export function toISamenlevingMessage(
     case 'trajectory.closed':
     case 'consent.recorded':
     case 'consent.withdrawn':
+    case 'consent.entered-in-error':
     case 'referral.status':
       return undefined;
   }
