@@ -5,6 +5,7 @@ import type { Worker } from 'bullmq';
 import type { Logger } from 'pino';
 import { startRetention } from './event/retention';
 import { AuditWriter } from './audit/writer';
+import { HeadSigner, openSignedHeads } from './audit/signed-heads';
 import type { Config } from './kernel/config';
 import { loadRegistry, type Registry } from './event/registry';
 import { initFhirValidation } from './kernel/fhir/validation';
@@ -81,6 +82,11 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
     config.DELIVERY_MAX_ATTEMPTS,
   );
   const metrics = new Metrics(() => queues.depths());
+  const signing = openSignedHeads(config.AUDIT_SIGNING_KEYS, config.dataDir);
+  const signer = new HeadSigner(db, signing.keys, signing.file, log, {
+    witnessUrl: config.AUDIT_WITNESS_URL,
+    witnessTimeoutMs: config.DELIVERY_TIMEOUT_MS,
+  }).start(config.AUDIT_SIGN_INTERVAL_MS);
   const ctx: PipelineContext = {
     config,
     db,
@@ -90,6 +96,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
     queues,
     log,
     metrics,
+    signedHeads: { keys: signing.keys, signer },
   };
 
   let server: http.Server | undefined;
@@ -181,6 +188,8 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
       await Promise.all(workers.map((w) => w.close()));
       await stopRetention();
       await ctx.audit.flush();
+      // The last heads are signed after the last audit rows are durable.
+      await signer.stop();
       await queues.close();
       await redis.stop();
       await db.close();

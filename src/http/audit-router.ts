@@ -16,6 +16,7 @@ import { canReadChain, SYSTEM_TENANT } from '../reports/audit-scope';
 import { searchAuditEvents, servedResource, toSearchBundle, tryGetAuditRow } from '../reports/audit-search/search';
 import { parseAuditSearch } from '../reports/audit-search/search-params';
 import { listChainTenants, tryGetChainHead, verifyTenant } from '../audit/verify';
+import { checkSignedCheckpoint, publicJwks, signHead } from '../audit/signed-heads';
 import { BSN_SYSTEM, isValidBsn } from '../kernel/fhir/identifiers';
 import { failField } from '../kernel/fhir/outcomes';
 import type { PipelineContext } from '../event/context';
@@ -178,7 +179,8 @@ export function auditRouter(ctx: PipelineContext): Router {
     }
     const verdicts = [];
     for (const tenant of tenants) {
-      verdicts.push(await verifyTenant(ctx.db, tenant));
+      const { keys, signer } = ctx.signedHeads;
+      verdicts.push(await checkSignedCheckpoint(ctx.db, await verifyTenant(ctx.db, tenant), keys, signer.file));
     }
     await auditRead(ctx, req, res, {
       query: req.originalUrl,
@@ -187,6 +189,11 @@ export function auditRouter(ctx: PipelineContext): Router {
       tenants,
     });
     res.json(q.has('tenant') ? verdicts[0] : { ok: verdicts.every((v) => v.ok), chains: verdicts });
+  });
+
+  /** The public keys that sign chain heads and exports (JWK Set), for offline verification. */
+  router.get('/audit/v1/keys', (_req, res) => {
+    res.json(publicJwks(ctx.signedHeads.keys));
   });
 
   router.get('/audit/v1/export', async (req, res) => {
@@ -199,7 +206,14 @@ export function auditRouter(ctx: PipelineContext): Router {
     const from = instantParam(q.get('from'), 'from');
     const to = instantParam(q.get('to'), 'to');
     await assertChainAccess(req, res, tenant);
-    const meta: ExportMeta = await exportMeta(ctx.db, tenant, { from, to });
+    const piece = await exportMeta(ctx.db, tenant, { from, to });
+    const meta: ExportMeta =
+      piece.toSeq !== null && piece.headHash !== null
+        ? {
+            ...piece,
+            signedHead: signHead(ctx.signedHeads.keys.current, { tenant, seq: piece.toSeq, hash: piece.headHash }),
+          }
+        : piece;
     await auditRead(ctx, req, res, {
       query: req.originalUrl,
       interaction: 'read',

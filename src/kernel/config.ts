@@ -51,6 +51,9 @@ export const configSchema = z.object({
     .string()
     .regex(/^https?:\/\/[^,\s]+(,https?:\/\/[^,\s]+)*$/, 'comma-separated origins such as https://portal.example.nl')
     .optional(),
+  AUDIT_SIGNING_KEYS: z.string().optional(),
+  AUDIT_SIGN_INTERVAL_MS: z.coerce.number().int().min(100).default(60_000),
+  AUDIT_WITNESS_URL: z.url({ protocol: /^https?$/ }).optional(),
   AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1).default(1826),
   INBOX_PAYLOAD_RETENTION_DAYS: z.coerce.number().int().min(1).default(30),
   RETENTION_INTERVAL_MS: z.coerce.number().int().min(60_000).default(86_400_000),
