@@ -174,6 +174,37 @@ describe('dependencies failing under load', () => {
     expect(log).toContain('UnrecordedAcceptanceError');
   }, 240_000);
 
+  it('waits at start-up for a PostgreSQL that is not up yet, logging its back-off, instead of exiting', async () => {
+    postgres.stop();
+    const port = await freePort();
+    const env = createTestEnv();
+    const logFile = path.join(env.dataDir, 'start.log');
+    const late = spawnProduct(
+      { ...env.env, DATABASE_URL: postgres.url, REDIS_URL: redis.url, PORT: String(port), STARTUP_WAIT_MS: '120000' },
+      logFile,
+    );
+    try {
+      await waitFor(
+        'the wait to be logged',
+        () => fs.readFileSync(logFile, 'utf8').includes('dependency unavailable'),
+        60_000,
+        100,
+      );
+      expect(late.exitCode).toBeNull();
+      postgres.start();
+      await waitFor(
+        'the late product to be ready',
+        async () => (await fetch(`http://127.0.0.1:${port}/health/ready`).catch(() => undefined))?.status === 200,
+        90_000,
+        200,
+      );
+    } finally {
+      postgres.start();
+      late.kill('SIGKILL');
+      fs.rmSync(env.dataDir, { recursive: true, force: true });
+    }
+  }, 180_000);
+
   it('answers 202 while Redis is down and delivers every event once Redis is back', async () => {
     const hitsBefore = receiver.hits.length;
     await redis.kill();

@@ -29,6 +29,7 @@ export interface OwnPostgres {
   readonly url: string;
   /** Stops the server (fast shutdown: backends are terminated with 57P01). */
   stop(): void;
+  /** Starts it (again); a no-op while it runs. */
   start(): void;
   /** Terminates every other backend, as `pg_terminate_backend` by an operator would. */
   terminateBackends(): Promise<number>;
@@ -58,7 +59,19 @@ export async function startOwnPostgres(): Promise<OwnPostgres> {
   asServerUser(path.join(bin, 'initdb'), ['-D', data, '-A', 'trust', '-U', 'root', '--no-sync', '-E', 'UTF8']);
   const ctl = (args: string[]) => asServerUser(path.join(bin, 'pg_ctl'), ['-D', data, ...args]);
   const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c shared_buffers=16MB`;
-  const start = () => ctl(['-o', options, '-l', path.join(dir, 'server.log'), '-w', '-t', '60', 'start']);
+  const isRunning = () => {
+    try {
+      ctl(['status']);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const start = () => {
+    if (!isRunning()) {
+      ctl(['-o', options, '-l', path.join(dir, 'server.log'), '-w', '-t', '60', 'start']);
+    }
+  };
   start();
   const url = `postgres://root@127.0.0.1:${port}/postgres`;
   return {
