@@ -304,6 +304,7 @@ class Witness {
     private readonly url: string,
     private readonly log: Logger,
     private readonly timeoutMs: number,
+    private readonly retryBaseMs: number,
   ) {}
 
   add(heads: readonly SignedHead[]): void {
@@ -333,7 +334,7 @@ class Witness {
       this.failures = 0;
     } catch (err) {
       this.failures++;
-      const delay = Math.min(30_000 * 2 ** (this.failures - 1), 3_600_000);
+      const delay = Math.min(this.retryBaseMs * 2 ** (this.failures - 1), 3_600_000);
       this.notBefore = Date.now() + delay;
       this.log.warn({ checkpoints: batch.length, retryInMs: delay, ...errorFields(err) }, 'audit witness unreachable');
     }
@@ -355,9 +356,11 @@ export class HeadSigner {
     private readonly keys: SigningKeys,
     readonly file: CheckpointFile,
     private readonly log: Logger,
-    opts: { witnessUrl?: string | undefined; witnessTimeoutMs: number },
+    opts: { witnessUrl?: string | undefined; witnessTimeoutMs: number; witnessRetryBaseMs?: number },
   ) {
-    this.witness = opts.witnessUrl ? new Witness(opts.witnessUrl, log, opts.witnessTimeoutMs) : undefined;
+    this.witness = opts.witnessUrl
+      ? new Witness(opts.witnessUrl, log, opts.witnessTimeoutMs, opts.witnessRetryBaseMs ?? 30_000)
+      : undefined;
   }
 
   start(intervalMs: number): this {

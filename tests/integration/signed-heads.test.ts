@@ -1,8 +1,16 @@
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { canonicalJson, chainHashOfCanonical } from '../../src/audit/chain';
-import { CHECKPOINT_FILE } from '../../src/audit/signed-heads';
+import { operatorAction, SYSTEM_WORKER } from '../../src/audit/audit-events';
+import { CHECKPOINT_FILE, HeadSigner, openSignedHeads, type SignedHead } from '../../src/audit/signed-heads';
+import { AuditWriter } from '../../src/audit/writer';
+import { openDb } from '../../src/kernel/db';
+import { createLogger } from '../../src/kernel/logger';
+import { migrate } from '../../src/kernel/migrate';
 import { runAuditCli } from '../../src/cli/audit-verify';
 import { buildReferralEvent, PRACTICE_AGB } from '../helpers/builders';
 import { TestReceiver } from '../helpers/receiver';
@@ -164,5 +172,56 @@ describe('signed chain heads: a log that cannot be rewritten unseen', () => {
     expect(after.signedCheckpoint).toMatchObject({ seq: signed.seq, hash: signed.hash, kid: signed.kid });
     expect(after.problem).toContain(`signed at ${signed.signedAt} with key ${signed.kid}`);
     expect(after.problem).toContain('rewritten');
+  });
+});
+
+describe('the witness', () => {
+  it('receives the signed checkpoints, retried with back-off until it answers 2xx', async () => {
+    const schema = `t_witness_${Date.now().toString(36)}`;
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jeugdbrug-witness-'));
+    const db = await openDb({ databaseUrl: TEST_DATABASE_URL, schema, poolSize: 2, dataDir });
+    const received: { checkpoints: SignedHead[] }[] = [];
+    let answers = [503, 500];
+    const witness = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString('utf8')));
+      req.on('end', () => {
+        const status = answers.shift() ?? 204;
+        if (status < 300) {
+          received.push(JSON.parse(body) as { checkpoints: SignedHead[] });
+        }
+        res.writeHead(status).end();
+      });
+    });
+    await new Promise<void>((r) => witness.listen(0, '127.0.0.1', r));
+    try {
+      await migrate(db);
+      const writer = new AuditWriter(db);
+      await writer.append(
+        '01234567',
+        operatorAction({ actor: SYSTEM_WORKER, action: 'pause', target: 'destination/x' }),
+      );
+      const { keys, file } = openSignedHeads(undefined, dataDir);
+      const signer = new HeadSigner(db, keys, file, createLogger('silent'), {
+        witnessUrl: `http://127.0.0.1:${(witness.address() as AddressInfo).port}/checkpoints`,
+        witnessTimeoutMs: 2000,
+        witnessRetryBaseMs: 20,
+      });
+      await signer.signNow();
+      expect(received).toEqual([]);
+      answers = [500];
+      await waitFor('the witness to accept', async () => {
+        await signer.signNow();
+        return received.length > 0;
+      });
+      const [checkpoint] = received[0]!.checkpoints;
+      expect(checkpoint).toMatchObject({ tenant: '01234567', seq: 1, kid: keys.current.kid });
+      expect(file.latest('01234567', new Map(keys.all.map((k) => [k.kid, k.publicKey]))).head).toEqual(checkpoint);
+    } finally {
+      witness.close();
+      await db.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await db.close();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });
