@@ -9,6 +9,7 @@ import type { Config } from './config/config';
 import { loadRegistry, type Registry } from './config/registry';
 import { initFhirValidation } from './fhir/validation';
 import { createApp } from './http/app';
+import { publicBaseUrl } from './http/public-base-url';
 import { ApiKeyStore } from './http/auth/api-keys';
 import { readIssuersFile } from './http/auth/jwt';
 import { createAuthenticator } from './http/auth/middleware';
@@ -111,6 +112,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
         clockSkewSeconds: config.JWT_CLOCK_SKEW_S,
       }),
       rateLimit: createRateLimiter({ ratePerSecond: config.RATE_LIMIT_PER_S, burst: config.RATE_LIMIT_BURST }),
+      publicBaseUrl: () => publicBaseUrl(config, url),
     });
     server = http.createServer(app);
     await new Promise<void>((resolve, reject) => {

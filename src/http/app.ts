@@ -9,6 +9,7 @@ import { municipalityRouter } from './municipality-router';
 import { requireRole } from './auth/middleware';
 import { corsFor } from './cors';
 import { errorHandler } from './error-handler';
+import { fhirProviders, fhirRouter } from './fhir-router';
 import { healthRouter } from './health-router';
 import { hisRouter } from './his-router';
 import { auditRefusal } from './refusal-audit';
@@ -18,6 +19,8 @@ export interface AppOptions {
   readonly authenticate: RequestHandler;
   /** Per-principal rate limit, after authentication. */
   readonly rateLimit: RequestHandler;
+  /** Where clients reach the API (`PUBLIC_BASE_URL`, else derived from HOST and the bound port): links use it. */
+  readonly publicBaseUrl: () => string;
 }
 
 /** The Express app: security headers, body limits, routers per audience, and the one error handler. */
@@ -39,8 +42,9 @@ export function createApp(ctx: PipelineContext, opts: AppOptions): express.Expre
   app.use('/his/v1', ...authenticated, requireRole('practice', 'operator', 'auditor'), hisRouter(ctx));
   app.use('/admin/v1', ...authenticated, requireRole('operator'), adminRouter(ctx));
   app.use('/municipality/v1', ...authenticated, requireRole('municipality', 'operator'), municipalityRouter(ctx));
+  app.use('/fhir', fhirRouter(ctx, fhirProviders(ctx), { authenticated, publicBaseUrl: opts.publicBaseUrl }));
   // These routers define full paths; each role sees the part within its scope (checked per route).
-  app.use(['/fhir/AuditEvent', '/audit/v1', '/fhir/Consent', '/policy/v1'], ...authenticated);
+  app.use(['/audit/v1', '/policy/v1'], ...authenticated);
   app.use(auditRouter(ctx));
   app.use(consentRouter(ctx));
 

@@ -13,8 +13,6 @@ import {
 } from '../audit/export';
 import { childOverview } from '../audit/overview';
 import { canReadChain, SYSTEM_TENANT } from '../audit/scope';
-import { searchAuditEvents, servedResource, toSearchBundle, tryGetAuditRow } from '../audit/search';
-import { parseAuditSearch } from '../audit/search-params';
 import { listChainTenants, tryGetChainHead, verifyTenant } from '../audit/verify';
 import { BSN_SYSTEM, isValidBsn } from '../fhir/identifiers';
 import { failField } from '../fhir/outcomes';
@@ -22,21 +20,14 @@ import type { PipelineContext } from '../pipeline/context';
 import { getPrincipal } from './auth/middleware';
 import { errorFields } from '../logger';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const TENANT = /^\d{8}$/;
-const FHIR_JSON = 'application/fhir+json';
 /** `res.locals` key set when a route has recorded its own refusal (outcome 4) before answering 403. */
 export const REFUSAL_AUDITED = 'refusalAudited';
-
-/** The request as the client addressed it (behind a trusted proxy, its forwarded scheme and host). */
-function requestUrl(req: Request): URL {
-  return new URL(req.originalUrl, `${req.protocol}://${req.get('host') ?? 'localhost'}`);
-}
 
 /** Only the named parameters, each at most once; anything else is a 400 naming it. */
 function queryOf(req: Request, allowed: readonly string[]): Map<string, string> {
   const out = new Map<string, string>();
-  for (const [name, value] of requestUrl(req).searchParams) {
+  for (const [name, value] of new URL(req.originalUrl, 'http://localhost').searchParams) {
     if (!allowed.includes(name)) {
       throw new OperationOutcomeError(badRequest(`Unknown parameter '${name}'; known: ${allowed.join(', ')}`, name));
     }
@@ -102,7 +93,8 @@ async function write(res: Response, chunk: string): Promise<void> {
 }
 
 /**
- * `/fhir/AuditEvent…` and `/audit/v1/…` (full paths; authentication is applied in app.ts): what auditors use.
+ * `/audit/v1/…` (full paths; authentication is applied in app.ts): what auditors use besides `/fhir/AuditEvent`
+ * (fhir-router.ts).
  * Reading the log is itself logged, and so is a refusal. See docs/audit.md.
  */
 export function auditRouter(ctx: PipelineContext): Router {
@@ -124,44 +116,6 @@ export function auditRouter(ctx: PipelineContext): Router {
       throw new OperationOutcomeError(forbidden);
     }
   }
-
-  router.get('/fhir/AuditEvent', async (req, res) => {
-    const principal = getPrincipal(res);
-    const url = requestUrl(req);
-    const search = parseAuditSearch(url.searchParams);
-    const page = await searchAuditEvents(ctx.db, principal, search);
-    const onlyPatient =
-      search.patients.length === 1 && search.patients[0]?.length === 1 ? search.patients[0][0] : undefined;
-    await auditRead(ctx, req, res, {
-      query: req.originalUrl,
-      interaction: 'search',
-      patientBsn: onlyPatient,
-      tenants: page.rows.map((r) => r.tenant),
-    });
-    res.type(FHIR_JSON).json(toSearchBundle(page, url, `${url.origin}/fhir`));
-  });
-
-  router.get('/fhir/AuditEvent/:id', async (req, res) => {
-    const id = req.params.id;
-    const found = UUID.test(id) ? await tryGetAuditRow(ctx.db, id, getPrincipal(res)) : undefined;
-    if (!found) {
-      throw new OperationOutcomeError(notFound);
-    }
-    const { row, inScope } = found;
-    await auditRead(ctx, req, res, {
-      query: req.originalUrl,
-      interaction: 'read',
-      target: `AuditEvent/${id}`,
-      patientBsn: row.patient_bsn ?? undefined,
-      tenants: [row.tenant],
-      ...(inScope ? {} : { outcome: '4' as const, outcomeDesc: 'not within the caller’s scope' }),
-    });
-    if (!inScope) {
-      // Out of scope looks like absent: a caller must not learn which ids exist in other practices' logs.
-      throw new OperationOutcomeError(notFound);
-    }
-    res.type(FHIR_JSON).json(servedResource(row));
-  });
 
   router.get('/audit/v1/verify', async (req, res) => {
     const q = queryOf(req, ['tenant']);

@@ -1,9 +1,8 @@
 import { badRequest, forbidden, notFound, OperationOutcomeError } from '@medplum/core';
-import type { Bundle, Consent } from '@medplum/fhirtypes';
 import { Router, type Response } from 'express';
 import { z } from 'zod';
 import { findAgreements } from '../config/registry';
-import { BSN_SYSTEM, isValidBsn } from '../fhir/identifiers';
+import { isValidBsn } from '../fhir/identifiers';
 import { mapStoredEvent } from '../ingest/stored-event';
 import { expressionOf, parseOrThrow } from '../ingest/zod-outcome';
 import type { PipelineContext } from '../pipeline/context';
@@ -20,7 +19,7 @@ import { canActForPractice, type Principal } from './auth/principal';
 const bsn = z.string().refine(isValidBsn, 'not a valid BSN (9 digits passing the 11-proef)');
 
 /** `$explain` asks about a stored event, or about a child described in the request. Nothing is shared. */
-const explainSchema = z.union([
+export const explainSchema = z.union([
   z.object({ eventId: z.uuid(), at: z.iso.datetime({ offset: true }).optional() }).strict(),
   z
     .object({
@@ -38,45 +37,11 @@ const explainSchema = z.union([
 ]);
 
 /**
- * `/fhir/Consent…` and `/policy/v1/…` (full paths; authentication is applied in app.ts): the consent registry and
- * the policy explanation, for auditors, operators and the practice itself.
+ * `/policy/v1/…` (full paths; authentication is applied in app.ts): the policy explanation, for auditors, operators
+ * and the practice itself. The consent registry itself is `/fhir/Consent` (fhir-router.ts).
  */
 export function consentRouter(ctx: PipelineContext): Router {
   const router = Router();
-
-  router.get('/fhir/Consent', async (req, res) => {
-    const principal = assertMayReadConsents(res);
-    const token = typeof req.query['patient:identifier'] === 'string' ? req.query['patient:identifier'] : undefined;
-    const [system, value] = token?.includes('|') ? token.split('|') : [BSN_SYSTEM, token];
-    if (!value || system !== BSN_SYSTEM || !isValidBsn(value)) {
-      throw new OperationOutcomeError(
-        badRequest(`Give patient:identifier=${BSN_SYSTEM}|<BSN> with a valid BSN`, 'patient:identifier'),
-      );
-    }
-    const rows = await ctx.db.query<{ tenant: string; resource: Consent }>(
-      'SELECT tenant, resource FROM consent WHERE patient_bsn = $1 ORDER BY date_time DESC NULLS LAST, id',
-      [value],
-    );
-    const visible = rows.filter((r) => canActForPractice(principal, r.tenant));
-    await auditRead(ctx, req, res, {
-      patientBsn: value,
-      query: req.originalUrl,
-      interaction: 'search',
-      tenants: visible.map((r) => r.tenant),
-    });
-    const bundle: Bundle<Consent> = {
-      resourceType: 'Bundle',
-      type: 'searchset',
-      total: visible.length,
-      link: [{ relation: 'self', url: req.originalUrl }],
-      entry: visible.map((r) => ({
-        fullUrl: `Consent/${r.resource.id ?? ''}`,
-        resource: r.resource,
-        search: { mode: 'match' },
-      })),
-    };
-    res.type('application/fhir+json').json(bundle);
-  });
 
   router.post('/policy/v1/\\$explain', async (req, res) => {
     const principal = assertMayReadConsents(res);
