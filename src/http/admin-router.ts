@@ -15,7 +15,8 @@ import { actorOf } from './request-context';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-const deadLetterFilter = z
+/** The filter of `GET /admin/v1/dead-letters` (query) and `POST /admin/v1/dead-letters/replay` (body). */
+export const deadLetterFilter = z
   .object({
     destination: z.string().max(64).optional(),
     status: z.coerce.number().int().min(100).max(599).optional(),
@@ -123,14 +124,14 @@ export function adminRouter(ctx: PipelineContext): Router {
     res.status(202).json({ replayed: [id] });
   });
 
-  router.use('/dashboard', queueDashboard(ctx));
+  router.get('/dashboard', queueDashboard(ctx));
 
   return router;
 }
 
-const pauseBody = z.object({ reason: z.string().trim().min(1).max(500).optional() }).strict();
+export const pauseBody = z.object({ reason: z.string().trim().min(1).max(500).optional() }).strict();
 
-const feedbackFilter = z
+export const feedbackFilter = z
   .object({
     state: z.enum(['pending', 'delivered', 'dead']).default('dead'),
     limit: z.coerce.number().int().min(1).max(1000).default(100),
@@ -161,9 +162,6 @@ function parseBody<T>(schema: z.ZodType<T>, input: unknown): T {
  */
 function queueDashboard(ctx: PipelineContext): RequestHandler {
   return async (req, res) => {
-    if (req.method !== 'GET' || (req.path !== '/' && req.path !== '')) {
-      throw new OperationOutcomeError(notFound);
-    }
     const statuses = await Promise.all(ctx.registry.destinations.map((d) => getDestinationStatus(ctx, d)));
     const depths = await ctx.queues.depths();
     if (wantsJson(req)) {

@@ -8,10 +8,14 @@ import { consentRouter } from './consent-router';
 import { municipalityRouter } from './municipality-router';
 import { requireRole } from './auth/middleware';
 import { corsFor } from './cors';
+import packageJson from '../../package.json';
+import { docsRouter } from './docs-router';
 import { errorHandler } from './error-handler';
 import { fhirProviders, fhirRouter } from './fhir-router';
 import { healthRouter } from './health-router';
 import { hisRouter } from './his-router';
+import { methodNotAllowedHandler } from './method-not-allowed';
+import { documentedRoutes } from './openapi/document';
 import { auditRefusal } from './refusal-audit';
 
 export interface AppOptions {
@@ -42,12 +46,16 @@ export function createApp(ctx: PipelineContext, opts: AppOptions): express.Expre
   app.use('/his/v1', ...authenticated, requireRole('practice', 'operator', 'auditor'), hisRouter(ctx));
   app.use('/admin/v1', ...authenticated, requireRole('operator'), adminRouter(ctx));
   app.use('/municipality/v1', ...authenticated, requireRole('municipality', 'operator'), municipalityRouter(ctx));
-  app.use('/fhir', fhirRouter(ctx, fhirProviders(ctx), { authenticated, publicBaseUrl: opts.publicBaseUrl }));
+  const providers = fhirProviders(ctx);
+  app.use('/fhir', fhirRouter(ctx, providers, { authenticated, publicBaseUrl: opts.publicBaseUrl }));
   // These routers define full paths; each role sees the part within its scope (checked per route).
   app.use(['/audit/v1', '/policy/v1'], ...authenticated);
   app.use(auditRouter(ctx));
   app.use(consentRouter(ctx));
 
+  app.use(docsRouter({ providers, publicBaseUrl: opts.publicBaseUrl, version: packageJson.version }));
+
+  app.use(methodNotAllowedHandler(documentedRoutes(providers)));
   app.use(() => {
     throw new OperationOutcomeError(notFound);
   });

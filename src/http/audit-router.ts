@@ -1,5 +1,6 @@
 import { badRequest, forbidden, notFound, OperationOutcomeError } from '@medplum/core';
 import { Router, type Request, type Response } from 'express';
+import { z } from 'zod';
 import { auditRead } from '../audit/audit-read';
 import {
   csvHeader,
@@ -24,8 +25,31 @@ const TENANT = /^\d{8}$/;
 /** `res.locals` key set when a route has recorded its own refusal (outcome 4) before answering 403. */
 export const REFUSAL_AUDITED = 'refusalAudited';
 
-/** Only the named parameters, each at most once; anything else is a 400 naming it. */
-function queryOf(req: Request, allowed: readonly string[]): Map<string, string> {
+/**
+ * The query parameters of the `/audit/v1` routes: their names are what each route accepts (and what the OpenAPI
+ * document lists); the values are checked by the functions below, which give the FHIR-style messages.
+ */
+export const verifyQuery = z.object({ tenant: z.string().optional().meta({ description: 'AGB code, or system' }) });
+export const exportQuery = z.object({
+  tenant: z.string().meta({ description: 'AGB code (8 digits) of the practice whose chain to export' }),
+  from: z.string().optional().meta({ description: 'a date (midnight in Dutch time) or a dateTime with a zone' }),
+  to: z.string().optional().meta({ description: 'a date (midnight in Dutch time) or a dateTime with a zone' }),
+  format: z.enum(['ndjson', 'csv']).optional(),
+});
+export const overviewQuery = z.object({
+  patient: z
+    .string()
+    .optional()
+    .meta({ description: `a BSN, as <bsn> or ${BSN_SYSTEM}|<bsn>` }),
+  'patient:identifier': z
+    .string()
+    .optional()
+    .meta({ description: `${BSN_SYSTEM}|<bsn>` }),
+});
+
+/** Only the parameters of the schema, each at most once; anything else is a 400 naming it. */
+function queryOf(req: Request, schema: z.ZodObject): Map<string, string> {
+  const allowed = Object.keys(schema.shape);
   const out = new Map<string, string>();
   for (const [name, value] of new URL(req.originalUrl, 'http://localhost').searchParams) {
     if (!allowed.includes(name)) {
@@ -118,7 +142,7 @@ export function auditRouter(ctx: PipelineContext): Router {
   }
 
   router.get('/audit/v1/verify', async (req, res) => {
-    const q = queryOf(req, ['tenant']);
+    const q = queryOf(req, verifyQuery);
     const principal = getPrincipal(res);
     let tenants: string[];
     if (q.has('tenant')) {
@@ -148,7 +172,7 @@ export function auditRouter(ctx: PipelineContext): Router {
   });
 
   router.get('/audit/v1/export', async (req, res) => {
-    const q = queryOf(req, ['tenant', 'from', 'to', 'format']);
+    const q = queryOf(req, exportQuery);
     const tenant = tenantParam(q.get('tenant'));
     const format = q.get('format') ?? 'ndjson';
     if (format !== 'ndjson' && format !== 'csv') {
@@ -186,7 +210,7 @@ export function auditRouter(ctx: PipelineContext): Router {
   });
 
   router.get('/audit/v1/overview', async (req, res) => {
-    const q = queryOf(req, ['patient', 'patient:identifier']);
+    const q = queryOf(req, overviewQuery);
     const bsn = bsnParam(
       q.get('patient') ?? q.get('patient:identifier'),
       q.has('patient') ? 'patient' : 'patient:identifier',

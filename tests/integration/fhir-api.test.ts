@@ -227,7 +227,8 @@ describe('the FHIR API as standard clients use it', () => {
       await fhir.search({
         resourceType: 'AuditEvent',
         searchParams: { entity: 'Consent/fhirapi-consent', _count: 4 },
-        options: { postSearch: true },
+        // The client reads postSearch at run time; its type declarations leave it out.
+        options: { postSearch: true } as RequestInit,
       }),
     );
     expect(posted.entry?.map((e) => e.resource.id)).toEqual(auditIds.slice(0, 4));
