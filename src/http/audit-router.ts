@@ -1,7 +1,7 @@
 import { badRequest, forbidden, notFound, OperationOutcomeError } from '@medplum/core';
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
-import { auditRead } from '../audit/audit-read';
+import { auditRead } from './audit-read';
 import {
   csvHeader,
   csvRow,
@@ -11,15 +11,15 @@ import {
   ndjsonHeader,
   ndjsonRow,
   type ExportMeta,
-} from '../audit/export';
-import { childOverview } from '../audit/overview';
-import { canReadChain, SYSTEM_TENANT } from '../audit/scope';
+} from '../reports/audit-export/export';
+import { childOverview } from '../reports/child-overview/overview';
+import { canReadChain, SYSTEM_TENANT } from '../reports/audit-scope';
 import { listChainTenants, tryGetChainHead, verifyTenant } from '../audit/verify';
-import { BSN_SYSTEM, isValidBsn } from '../fhir/identifiers';
-import { failField } from '../fhir/outcomes';
-import type { PipelineContext } from '../pipeline/context';
-import { getPrincipal } from './auth/middleware';
-import { errorFields } from '../logger';
+import { BSN_SYSTEM, isValidBsn } from '../kernel/fhir/identifiers';
+import { failField } from '../kernel/fhir/outcomes';
+import type { PipelineContext } from '../event/context';
+import { getPrincipal } from '../access/authenticate';
+import { errorFields } from '../kernel/logger';
 
 const TENANT = /^\d{8}$/;
 /** `res.locals` key set when a route has recorded its own refusal (outcome 4) before answering 403. */

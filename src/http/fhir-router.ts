@@ -1,16 +1,16 @@
 import { notFound, OperationOutcomeError } from '@medplum/core';
 import type { Resource } from '@medplum/fhirtypes';
 import express, { Router, type Request, type RequestHandler, type Response } from 'express';
-import { auditRead } from '../audit/audit-read';
-import { unsupportedMediaType } from '../fhir/outcomes';
-import type { PipelineContext } from '../pipeline/context';
+import { auditRead } from './audit-read';
+import { unsupportedMediaType } from '../kernel/fhir/outcomes';
+import type { PipelineContext } from '../event/context';
 import { auditEventProvider } from '../reports/audit-search/audit-event-provider';
 import { consentProvider } from '../reports/consent-search/consent-search';
 import { capabilityStatement } from '../reports/fhir-search/capability-statement';
 import { handlingOf, parseFhirSearch } from '../reports/fhir-search/parse-search';
 import type { FhirResourceProvider } from '../reports/fhir-search/resource-provider';
 import { toSearchset } from '../reports/fhir-search/searchset';
-import { getPrincipal } from './auth/middleware';
+import { getPrincipal } from '../access/authenticate';
 import packageJson from '../../package.json';
 
 const FHIR_JSON = 'application/fhir+json';

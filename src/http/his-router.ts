@@ -1,15 +1,15 @@
 import { badRequest, notFound, OperationOutcomeError } from '@medplum/core';
 import type { OperationOutcome, OperationOutcomeIssue } from '@medplum/fhirtypes';
 import { Router, type Request } from 'express';
-import { unprocessableIssues, unsupportedMediaType } from '../fhir/outcomes';
-import type { HisDialect } from '../ingest/dialect';
-import { DIALECTS, tryGetDialect } from '../ingest/dialects';
-import { ingestRecords, type Receipt } from '../ingest/ingest';
-import type { PipelineContext } from '../pipeline/context';
-import { getHistory, tryGetInboxRow } from '../store/inbox';
-import { expressionOf } from '../ingest/zod-outcome';
-import { getPrincipal } from './auth/middleware';
-import { assertRole } from './auth/principal';
+import { unprocessableIssues, unsupportedMediaType } from '../kernel/fhir/outcomes';
+import type { HisDialect } from '../contracts/his-dialect';
+import { DIALECTS, tryGetDialect } from '../../mappings/his/index';
+import { ingestRecords, type Receipt } from '../event/receive';
+import type { PipelineContext } from '../event/context';
+import { getHistory, tryGetInboxRow } from '../event/inbox-store';
+import { expressionOf } from '../kernel/zod-outcome';
+import { getPrincipal } from '../access/authenticate';
+import { assertRole } from '../access/principal';
 import { actorOf, assertPracticeAccess } from './request-context';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

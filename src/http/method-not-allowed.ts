@@ -1,6 +1,6 @@
 import { OperationOutcomeError } from '@medplum/core';
 import type { RequestHandler } from 'express';
-import { methodNotAllowed } from '../fhir/outcomes';
+import { methodNotAllowed } from '../kernel/fhir/outcomes';
 
 /**
  * After every router: a request whose path is a known route but whose method is not answers 405 with `Allow`

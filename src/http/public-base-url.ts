@@ -1,4 +1,4 @@
-import type { Config } from '../config/config';
+import type { Config } from '../kernel/config';
 
 /**
  * The base URL clients reach the API at: `PUBLIC_BASE_URL` when set, else the address this process listens on

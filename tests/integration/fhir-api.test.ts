@@ -1,8 +1,8 @@
 import http from 'node:http';
 import type { Bundle, CapabilityStatement, Consent, OperationOutcome } from '@medplum/fhirtypes';
 import Client from 'fhir-kit-client';
-import { disclosure, SYSTEM_WORKER } from '../../src/audit/balp';
-import { upsertConsents } from '../../src/store/consents';
+import { disclosure, SYSTEM_WORKER } from '../../src/audit/audit-events';
+import { upsertConsents } from '../../src/event/consent-store';
 import { MUNICIPALITY, OTHER_PRACTICE_AGB, PRACTICE_AGB } from '../helpers/builders';
 import { cleanupTestEnv, startTestApp, type KeyName, type TestApp } from '../helpers/test-runtime';
 

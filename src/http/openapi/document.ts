@@ -5,11 +5,11 @@ import {
   type RouteConfig,
 } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
-import { DIALECTS } from '../../ingest/dialects';
+import { DIALECTS } from '../../../mappings/his/index';
 import type { FhirResourceProvider } from '../../reports/fhir-search/resource-provider';
 import { deadLetterFilter, feedbackFilter, pauseBody } from '../admin-router';
 import { exportQuery, overviewQuery, verifyQuery } from '../audit-router';
-import type { Role } from '../auth/principal';
+import type { Role } from '../../access/principal';
 import { explainSchema } from '../consent-router';
 import { statusUpdateSchema } from '../municipality-router';
 import * as s from './schemas';

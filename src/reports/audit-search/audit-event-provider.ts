@@ -1,6 +1,6 @@
 import type { AuditEvent } from '@medplum/fhirtypes';
-import type { Principal } from '../../http/auth/principal';
-import type { Db } from '../../store/db';
+import type { Principal } from '../../access/principal';
+import type { Db } from '../../kernel/db';
 import type { FhirSearch } from '../fhir-search/parse-search';
 import type { FhirResourceProvider, ReadResult, SearchPage } from '../fhir-search/resource-provider';
 import { searchAuditEvents, servedResource, tryGetAuditRow } from './search';

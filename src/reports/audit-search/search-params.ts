@@ -1,6 +1,6 @@
 import { badRequest, OperationOutcomeError } from '@medplum/core';
 import { z } from 'zod';
-import { BSN_SYSTEM } from '../../fhir/identifiers';
+import { BSN_SYSTEM } from '../../kernel/fhir/identifiers';
 import { decodePageToken, encodePageToken } from '../fhir-search/page-token';
 import {
   alternativesOf,

@@ -1,8 +1,8 @@
 import type { AuditEvent, Extension } from '@medplum/fhirtypes';
-import { scopeCondition } from '../../audit/scope';
-import { and, or, SqlParams } from '../../audit/sql';
-import type { Principal } from '../../http/auth/principal';
-import type { Db } from '../../store/db';
+import { scopeCondition } from '../audit-scope';
+import { and, or, SqlParams } from '../../kernel/sql-params';
+import type { Principal } from '../../access/principal';
+import type { Db } from '../../kernel/db';
 import type { AuditSearch, PageCursor, ReferenceFilter, TokenFilter } from './search-params';
 import { dateCondition } from '../fhir-search/date-filter';
 

@@ -1,10 +1,10 @@
 import { badRequest, forbidden, OperationOutcomeError } from '@medplum/core';
 import type { Consent } from '@medplum/fhirtypes';
 import { z } from 'zod';
-import { and, or, SqlParams } from '../../audit/sql';
-import { BSN_SYSTEM, isValidBsn } from '../../fhir/identifiers';
-import { ALL, type Principal } from '../../http/auth/principal';
-import type { Db } from '../../store/db';
+import { and, or, SqlParams } from '../../kernel/sql-params';
+import { BSN_SYSTEM, isValidBsn } from '../../kernel/fhir/identifiers';
+import { ALL, type Principal } from '../../access/principal';
+import type { Db } from '../../kernel/db';
 import { dateCondition, parseDateFilter } from '../fhir-search/date-filter';
 import { decodePageToken, encodePageToken } from '../fhir-search/page-token';
 import { alternativesOf, parameterOf, type FhirSearch } from '../fhir-search/parse-search';

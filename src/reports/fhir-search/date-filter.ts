@@ -1,5 +1,5 @@
 import { badRequest, OperationOutcomeError } from '@medplum/core';
-import type { SqlParams } from '../../audit/sql';
+import type { SqlParams } from '../../kernel/sql-params';
 
 /** A point in time: an instant with its own offset, or a wall-clock time in Europe/Amsterdam (a date without time). */
 export type TimePoint =

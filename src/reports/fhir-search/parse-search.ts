@@ -1,5 +1,5 @@
 import { badRequest, OperationOutcomeError, parseSearchRequest, type Filter } from '@medplum/core';
-import type { ResourceSearchSpec } from './resource-provider';
+import type { ResourceSearchSpec } from './search-spec';
 import { indexSearchDefinitions } from './search-definitions';
 
 export const DEFAULT_COUNT = 50;

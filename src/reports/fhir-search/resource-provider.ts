@@ -1,24 +1,9 @@
-import type { Resource, ResourceType } from '@medplum/fhirtypes';
-import type { Principal } from '../../http/auth/principal';
+import type { Resource } from '@medplum/fhirtypes';
+import type { Principal } from '../../access/principal';
 import type { FhirSearch } from './parse-search';
+import type { ResourceSearchSpec } from './search-spec';
 
-/** One search parameter a resource type serves: its code, the modifiers it takes, and what it matches here. */
-export interface SearchParamSpec {
-  /** The standard code (`patient`, `date`); its type and definition come from FHIR R4's own SearchParameter. */
-  readonly code: string;
-  /** Modifiers accepted besides none (`identifier` for `patient:identifier`). */
-  readonly modifiers?: readonly string[];
-  readonly documentation: string;
-}
-
-/** What a resource type's search understands: the one description the parser, the CapabilityStatement use. */
-export interface ResourceSearchSpec {
-  readonly resourceType: ResourceType;
-  readonly documentation: string;
-  readonly params: readonly SearchParamSpec[];
-  /** Codes `_sort` accepts (each also as `-code`). */
-  readonly sorts: readonly string[];
-}
+export type { ResourceSearchSpec, SearchParamSpec } from './search-spec';
 
 /** A page of matches, with the tokens of its neighbours and what the read touched (for its own AuditEvent). */
 export interface SearchPage<T extends Resource> {
