@@ -1,28 +1,14 @@
 import http from 'node:http';
 import type { Bundle, CapabilityStatement, Consent, OperationOutcome } from '@medplum/fhirtypes';
-import Client from 'fhir-kit-client';
+import type Client from 'fhir-kit-client';
 import { disclosure, SYSTEM_WORKER } from '../../src/audit/audit-events';
 import { upsertConsents } from '../../src/event/consent-store';
 import { MUNICIPALITY, OTHER_PRACTICE_AGB, PRACTICE_AGB } from '../helpers/builders';
+import { asSearchset, fhirClient, type SearchBundle } from '../helpers/fhir-client';
 import { cleanupTestEnv, startTestApp, type KeyName, type TestApp } from '../helpers/test-runtime';
 
 const BSN = '123456782';
 const BSN_SYSTEM = 'http://fhir.nl/fhir/NamingSystem/bsn';
-
-/** What this test reads of a searchset; a type alias (not an interface) so the client's own types accept it back. */
-type SearchBundle = {
-  resourceType: string;
-  type: 'searchset';
-  total?: number;
-  entry?: { fullUrl: string; resource: { resourceType: string; id: string; meta?: { tag?: { code: string }[] } } }[];
-  link?: { relation: string; url: string }[];
-};
-
-function asSearchset(answer: unknown): SearchBundle {
-  const b = answer as SearchBundle;
-  expect(b).toEqual(expect.objectContaining({ resourceType: 'Bundle', type: 'searchset' }));
-  return b;
-}
 
 function consent(i: number, tenant = PRACTICE_AGB): Consent {
   return {
@@ -90,10 +76,7 @@ describe('the FHIR API as standard clients use it', () => {
   });
 
   function client(key: KeyName): Client {
-    return new Client({
-      baseUrl: `${app.url}/fhir`,
-      customHeaders: { Authorization: `Bearer ${app.testEnv.keys[key]}` },
-    });
+    return fhirClient(app, key);
   }
 
   /** Every page of a search, by the client's own nextPage (which follows the absolute `next` links). */

@@ -1,9 +1,9 @@
-import { badRequest, OperationOutcomeError } from '@medplum/core';
 import { z } from 'zod';
 import { BSN_SYSTEM } from '../../kernel/fhir/identifiers';
 import { decodePageToken, encodePageToken } from '../fhir-search/page-token';
 import {
   alternativesOf,
+  failParameter,
   parameterOf,
   parseFhirSearch,
   type FhirSearch,
@@ -93,10 +93,6 @@ export const AUDIT_EVENT_SEARCH: ResourceSearchSpec = {
 const OUTCOMES = ['0', '4', '8', '12'];
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-function fail(details: string, parameter: string): never {
-  throw new OperationOutcomeError(badRequest(details, parameter));
-}
-
 function parseToken(value: string, parameter: string): TokenFilter {
   const bar = value.indexOf('|');
   if (bar < 0) {
@@ -105,7 +101,7 @@ function parseToken(value: string, parameter: string): TokenFilter {
   const system = value.slice(0, bar);
   const code = value.slice(bar + 1);
   if (code === '') {
-    fail(`${parameter}: a token needs a code after the '|'`, parameter);
+    failParameter(`${parameter}: a token needs a code after the '|'`, parameter);
   }
   return system === '' ? { code } : { system, code };
 }
@@ -124,12 +120,12 @@ function parsePatient(value: string, parameter: string): string {
   if (bar >= 0) {
     const system = value.slice(0, bar);
     if (system !== '' && system !== BSN_SYSTEM) {
-      fail(`${parameter}: only BSN identifiers (${BSN_SYSTEM}) are known here`, parameter);
+      failParameter(`${parameter}: only BSN identifiers (${BSN_SYSTEM}) are known here`, parameter);
     }
     bsn = value.slice(bar + 1);
   }
   if (!/^\d{9}$/.test(bsn)) {
-    fail(`${parameter}: a BSN of 9 digits, as ${BSN_SYSTEM}|<bsn> or <bsn>`, parameter);
+    failParameter(`${parameter}: a BSN of 9 digits, as ${BSN_SYSTEM}|<bsn> or <bsn>`, parameter);
   }
   return bsn;
 }
@@ -177,7 +173,7 @@ export function toAuditSearch(search: FhirSearch): AuditSearch {
     const values = alternativesOf(f);
     switch (f.code) {
       case '_id':
-        values.forEach((v) => UUID.test(v) || fail('_id: an AuditEvent id is a UUID', name));
+        values.forEach((v) => UUID.test(v) || failParameter('_id: an AuditEvent id is a UUID', name));
         ids.push(values);
         break;
       case 'patient':
@@ -185,7 +181,7 @@ export function toAuditSearch(search: FhirSearch): AuditSearch {
         break;
       case 'date':
         if (values.length > 1) {
-          fail('date: give one value per parameter; repeat the parameter for a range', name);
+          failParameter('date: give one value per parameter; repeat the parameter for a range', name);
         }
         // The parser took the prefix off; the date rules here read it together with the value.
         dates.push(parseDateFilter(`${f.operator}${f.value.trim()}`));
@@ -197,7 +193,7 @@ export function toAuditSearch(search: FhirSearch): AuditSearch {
         subtypes.push(values.map((v) => parseToken(v, name)));
         break;
       case 'outcome':
-        values.forEach((v) => OUTCOMES.includes(v) || fail(`outcome: one of ${OUTCOMES.join(', ')}`, name));
+        values.forEach((v) => OUTCOMES.includes(v) || failParameter(`outcome: one of ${OUTCOMES.join(', ')}`, name));
         outcomes.push(values);
         break;
       case 'agent':
@@ -207,7 +203,7 @@ export function toAuditSearch(search: FhirSearch): AuditSearch {
         entities.push(values.map(parseReference));
         break;
       default:
-        fail(`Unknown search parameter '${name}' for AuditEvent`, name);
+        failParameter(`Unknown search parameter '${name}' for AuditEvent`, name);
     }
   }
   return {

@@ -1,4 +1,4 @@
-import { badRequest, forbidden, OperationOutcomeError } from '@medplum/core';
+import { forbidden, OperationOutcomeError } from '@medplum/core';
 import type { Consent } from '@medplum/fhirtypes';
 import { z } from 'zod';
 import { and, or, SqlParams } from '../../kernel/sql-params';
@@ -7,7 +7,7 @@ import { ALL, type Principal } from '../../access/principal';
 import type { Db } from '../../kernel/db';
 import { dateCondition, parseDateFilter } from '../fhir-search/date-filter';
 import { decodePageToken, encodePageToken } from '../fhir-search/page-token';
-import { alternativesOf, parameterOf, type FhirSearch } from '../fhir-search/parse-search';
+import { alternativesOf, failParameter, parameterOf, type FhirSearch } from '../fhir-search/parse-search';
 import type {
   FhirResourceProvider,
   ReadResult,
@@ -53,10 +53,6 @@ interface ConsentRow {
   readonly resource: Consent;
 }
 
-function fail(details: string, parameter: string): never {
-  throw new OperationOutcomeError(badRequest(details, parameter));
-}
-
 /** A child as a BSN (any of the token forms) or, for plain `patient`, a Patient reference. */
 function patientCondition(value: string, name: string, q: SqlParams): string {
   if (name === 'patient' && /^Patient\/[A-Za-z0-9\-.]{1,64}$/.test(value)) {
@@ -66,7 +62,7 @@ function patientCondition(value: string, name: string, q: SqlParams): string {
   const system = bar >= 0 ? value.slice(0, bar) : '';
   const bsn = bar >= 0 ? value.slice(bar + 1) : value;
   if ((system !== '' && system !== BSN_SYSTEM) || !isValidBsn(bsn)) {
-    fail(`Give ${name}=${BSN_SYSTEM}|<BSN> (or <BSN>) with a valid BSN`, name);
+    failParameter(`Give ${name}=${BSN_SYSTEM}|<BSN> (or <BSN>) with a valid BSN`, name);
   }
   return `patient_bsn = ${q.add(bsn)}`;
 }
@@ -80,24 +76,24 @@ function whereOf(search: FhirSearch, principal: Principal, q: SqlParams): string
     const values = alternativesOf(f);
     switch (f.code) {
       case '_id':
-        values.forEach((v) => ID.test(v) || fail('_id: a FHIR id', name));
+        values.forEach((v) => ID.test(v) || failParameter('_id: a FHIR id', name));
         conditions.push(`id = ANY(${q.add(values, 'text[]')})`);
         break;
       case 'patient':
         conditions.push(or(values.map((v) => patientCondition(v, name, q))));
         break;
       case 'status':
-        values.forEach((v) => STATUSES.includes(v) || fail(`status: one of ${STATUSES.join(', ')}`, name));
+        values.forEach((v) => STATUSES.includes(v) || failParameter(`status: one of ${STATUSES.join(', ')}`, name));
         conditions.push(`status = ANY(${q.add(values, 'text[]')})`);
         break;
       case 'date':
         if (values.length > 1) {
-          fail('date: give one value per parameter; repeat the parameter for a range', name);
+          failParameter('date: give one value per parameter; repeat the parameter for a range', name);
         }
         conditions.push(dateCondition('date_time', parseDateFilter(`${f.operator}${f.value.trim()}`), q));
         break;
       default:
-        fail(`Unknown search parameter '${name}' for Consent`, name);
+        failParameter(`Unknown search parameter '${name}' for Consent`, name);
     }
   }
   return and(conditions);

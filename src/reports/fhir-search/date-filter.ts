@@ -1,5 +1,5 @@
-import { badRequest, OperationOutcomeError } from '@medplum/core';
 import type { SqlParams } from '../../kernel/sql-params';
+import { failParameter } from './parse-search';
 
 /** A point in time: an instant with its own offset, or a wall-clock time in Europe/Amsterdam (a date without time). */
 export type TimePoint =
@@ -34,11 +34,11 @@ export function parseDateFilter(raw: string): DateFilter {
   const m = /^(eq|ge|gt|le|lt|ne|sa|eb|ap)?(.*)$/.exec(value);
   const prefix = (m?.[1] ?? 'eq') as DatePrefix | 'ne' | 'sa' | 'eb' | 'ap';
   if (prefix === 'ne' || prefix === 'sa' || prefix === 'eb' || prefix === 'ap') {
-    failDate(`date: the prefix '${prefix}' is not supported; use eq, ge, gt, le or lt`, 'date');
+    failParameter(`date: the prefix '${prefix}' is not supported; use eq, ge, gt, le or lt`, 'date');
   }
   const d = DATE_VALUE.exec(m?.[2] ?? '');
   if (!d) {
-    failDate(
+    failParameter(
       'date: expected YYYY, YYYY-MM, YYYY-MM-DD or a dateTime with a time zone, after an optional prefix',
       'date',
     );
@@ -49,7 +49,7 @@ export function parseDateFilter(raw: string): DateFilter {
   const day = da ? Number(da) : 1;
   const check = new Date(Date.UTC(year, month - 1, day));
   if (month < 1 || month > 12 || check.getUTCMonth() !== month - 1 || check.getUTCDate() !== day) {
-    failDate('date: not a calendar date', 'date');
+    failParameter('date: not a calendar date', 'date');
   }
   if (hh === undefined) {
     // A date without time: the whole day (month, year) in Dutch time, where the events happened.
@@ -57,15 +57,15 @@ export function parseDateFilter(raw: string): DateFilter {
     return { prefix, start: { kind: 'local', wall: wall(year, month, day) }, end: { kind: 'local', wall: end } };
   }
   if (!tz) {
-    failDate('date: a time needs a time zone (Z or +01:00)', 'date');
+    failParameter('date: a time needs a time zone (Z or +01:00)', 'date');
   }
   if (Number(hh) > 23 || Number(mi) > 59 || Number(ss ?? 0) > 59) {
-    failDate('date: not a valid time', 'date');
+    failParameter('date: not a valid time', 'date');
   }
   const base = `${y}-${pad(month)}-${pad(day)}T${hh}:${mi}:${ss ?? '00'}${frac ?? ''}${tz}`;
   const startMs = Date.parse(base);
   if (Number.isNaN(startMs)) {
-    failDate('date: not a valid dateTime', 'date');
+    failParameter('date: not a valid dateTime', 'date');
   }
   const precisionMs = frac ? 10 ** (3 - (frac.length - 1)) : ss !== undefined ? 1000 : 60_000;
   return {
@@ -73,10 +73,6 @@ export function parseDateFilter(raw: string): DateFilter {
     start: { kind: 'instant', iso: new Date(startMs).toISOString() },
     end: { kind: 'instant', iso: new Date(startMs + precisionMs).toISOString() },
   };
-}
-
-function failDate(details: string, parameter: string): never {
-  throw new OperationOutcomeError(badRequest(details, parameter));
 }
 
 function timeSql(t: TimePoint, q: SqlParams): string {

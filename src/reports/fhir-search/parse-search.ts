@@ -38,7 +38,8 @@ const RESULT_PARAMETERS = ['_count', '_total', '_summary', '_elements', '_sort',
 const ELEMENT = /^[a-z][A-Za-z0-9]*$/;
 const JSON_FORMATS = ['json', 'application/json', 'application/fhir+json'];
 
-function fail(details: string, parameter: string): never {
+/** Throws the 400 of a search parameter: the OperationOutcome's expression names it. */
+export function failParameter(details: string, parameter: string): never {
   throw new OperationOutcomeError(badRequest(details, parameter));
 }
 
@@ -48,7 +49,7 @@ export function handlingOf(prefer: string | undefined): UnknownParameterHandling
     const [name, value] = part.split('=').map((s) => s.trim().toLowerCase());
     if (name === 'handling') {
       if (value !== 'strict' && value !== 'lenient') {
-        fail('Prefer: handling=strict (the default) or handling=lenient', 'Prefer');
+        failParameter('Prefer: handling=strict (the default) or handling=lenient', 'Prefer');
       }
       return value;
     }
@@ -76,7 +77,7 @@ function filtersOf(spec: ResourceSearchSpec, name: string, raw: string): Filter[
     return parseSearchRequest(spec.resourceType, { [name]: raw }).filters ?? [];
   } catch (err) {
     const text = err instanceof OperationOutcomeError ? err.outcome.issue?.[0]?.details?.text : undefined;
-    fail(`${name}: ${text ?? 'not a valid value'}`, name);
+    failParameter(`${name}: ${text ?? 'not a valid value'}`, name);
   }
 }
 
@@ -113,22 +114,22 @@ export function parseFhirSearch(
         ignored.push(name);
         continue;
       }
-      fail(`Unknown search parameter '${name}' for ${spec.resourceType}`, name);
+      failParameter(`Unknown search parameter '${name}' for ${spec.resourceType}`, name);
     }
     if (isResult) {
       if (once.has(name)) {
-        fail(`${name} may be given once`, name);
+        failParameter(`${name} may be given once`, name);
       }
       once.add(name);
     }
     if (value === '' && name !== '_page') {
-      fail(`${name}: a value is required`, name);
+      failParameter(`${name}: a value is required`, name);
     }
     switch (name) {
       case '_count': {
         const n = Number(value);
         if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) {
-          fail('_count: a whole number', name);
+          failParameter('_count: a whole number', name);
         }
         // Larger requests are served at the maximum, as FHIR servers do, rather than refused.
         count = Math.min(n, MAX_COUNT);
@@ -136,27 +137,27 @@ export function parseFhirSearch(
       }
       case '_total':
         if (value !== 'none' && value !== 'estimate' && value !== 'accurate') {
-          fail("_total: 'none', 'estimate' or 'accurate'", name);
+          failParameter("_total: 'none', 'estimate' or 'accurate'", name);
         }
         total = value;
         break;
       case '_summary':
         if (value !== 'count' && value !== 'false') {
-          fail("_summary: only 'count' (the total, no entries) or 'false' is supported", name);
+          failParameter("_summary: only 'count' (the total, no entries) or 'false' is supported", name);
         }
         summaryCount = value === 'count';
         break;
       case '_elements':
         elements = value.split(',').map((e) => e.trim());
         if (elements.some((e) => !ELEMENT.test(e))) {
-          fail('_elements: comma-separated names of top-level elements, such as id,type,recorded', name);
+          failParameter('_elements: comma-separated names of top-level elements, such as id,type,recorded', name);
         }
         break;
       case '_sort': {
         const descending = value.startsWith('-');
         const sortCode = descending ? value.slice(1) : value;
         if (!spec.sorts.includes(sortCode)) {
-          fail(`_sort: one of ${spec.sorts.flatMap((s) => [s, `-${s}`]).join(', ')}`, name);
+          failParameter(`_sort: one of ${spec.sorts.flatMap((s) => [s, `-${s}`]).join(', ')}`, name);
         }
         sort = { code: sortCode, descending };
         break;
@@ -166,7 +167,7 @@ export function parseFhirSearch(
         continue;
       case '_format':
         if (!JSON_FORMATS.includes(value)) {
-          fail('_format: only JSON is served', name);
+          failParameter('_format: only JSON is served', name);
         }
         break;
       default:
