@@ -1,5 +1,4 @@
 import { notFound, OperationOutcomeError } from '@medplum/core';
-import type { Resource } from '@medplum/fhirtypes';
 import express, { Router, type Request, type RequestHandler, type Response } from 'express';
 import { auditRead } from './audit-read';
 import { unsupportedMediaType } from '../kernel/fhir/outcomes';
@@ -21,7 +20,7 @@ const FORM = 'application/x-www-form-urlencoded';
  * (Measure, MeasureReport, Task) is one provider here; routes, CapabilityStatement and OpenAPI follow.
  */
 export function fhirProviders(ctx: Pick<PipelineContext, 'db'>): FhirResourceProvider[] {
-  return [auditEventProvider(ctx.db), consentProvider(ctx.db)] as FhirResourceProvider[];
+  return [auditEventProvider(ctx.db), consentProvider(ctx.db)];
 }
 
 export interface FhirRouterOptions {
@@ -68,7 +67,7 @@ export function fhirRouter(
         patientBsn: page.patientBsn,
         tenants: page.tenants,
       });
-      res.type(FHIR_JSON).json(toSearchset<Resource>(fhirBase(), search, page));
+      res.type(FHIR_JSON).json(toSearchset(fhirBase(), search, page));
     }
 
     router.get(`/${type}`, async (req, res) => {
