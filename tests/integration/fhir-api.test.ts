@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { Bundle, CapabilityStatement, Consent, OperationOutcome } from '@medplum/fhirtypes';
 import type Client from 'fhir-kit-client';
 import { disclosure, SYSTEM_WORKER } from '../../src/audit/audit-events';
-import { upsertConsents } from '../../src/event/consent-store';
+import { upsertConsents } from '../../src/event/event-store';
 import { MUNICIPALITY, OTHER_PRACTICE_AGB, PRACTICE_AGB } from '../helpers/builders';
 import { asSearchset, fhirClient, type SearchBundle } from '../helpers/fhir-client';
 import { cleanupTestEnv, startTestApp, type KeyName, type TestApp } from '../helpers/test-runtime';

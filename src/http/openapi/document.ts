@@ -7,7 +7,8 @@ import {
 import { z } from 'zod';
 import { DIALECTS } from '../../../mappings/his/index';
 import type { FhirResourceProvider } from '../../reports/fhir-search/resource-provider';
-import { deadLetterFilter, feedbackFilter, pauseBody } from '../admin-router';
+import { deadLetterFilter, feedbackFilter } from '../../reports/dead-letters/dead-letters';
+import { pauseBody } from '../admin-router';
 import { exportQuery, overviewQuery, verifyQuery } from '../audit-router';
 import type { Role } from '../../access/principal';
 import { explainSchema } from '../consent-router';
