@@ -1,4 +1,4 @@
-import { badRequest, forbidden, notFound, OperationOutcomeError } from '@medplum/core';
+import { badRequest, notFound, OperationOutcomeError } from '@medplum/core';
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { auditRead } from './audit-read';
@@ -16,7 +16,7 @@ import { childOverview } from '../reports/child-overview/overview';
 import { canReadChain, SYSTEM_TENANT } from '../reports/audit-scope';
 import { listChainTenants, tryGetChainHead, verifyTenant } from '../audit/verify';
 import { BSN_SYSTEM, isValidBsn } from '../kernel/fhir/identifiers';
-import { failField } from '../kernel/fhir/outcomes';
+import { failField, forbiddenField } from '../kernel/fhir/outcomes';
 import type { PipelineContext } from '../event/context';
 import { getPrincipal } from '../access/authenticate';
 import { errorFields } from '../kernel/logger';
@@ -137,7 +137,7 @@ export function auditRouter(ctx: PipelineContext): Router {
       });
       // Tells the error handler's generic refusal audit that this refusal is on record already.
       res.locals[REFUSAL_AUDITED] = true;
-      throw new OperationOutcomeError(forbidden);
+      throw new OperationOutcomeError(forbiddenField('This chain is not within the caller’s scope', 'tenant'));
     }
   }
 

@@ -3,6 +3,7 @@ import { Router, type Response } from 'express';
 import { z } from 'zod';
 import { findAgreements } from '../event/registry';
 import { isValidBsn } from '../kernel/fhir/identifiers';
+import { forbiddenField } from '../kernel/fhir/outcomes';
 import { openEvent } from '../event/stored-event';
 import { expressionOf, parseOrThrow } from '../kernel/zod-outcome';
 import type { PipelineContext } from '../event/context';
@@ -78,7 +79,9 @@ export function consentRouter(ctx: PipelineContext): Router {
       };
     } else {
       if (!canActForPractice(principal, input.practice)) {
-        throw new OperationOutcomeError(forbidden);
+        throw new OperationOutcomeError(
+          forbiddenField('The practice is not among the practices this caller acts for', 'practice'),
+        );
       }
       const consents = await listConsents(ctx.db, input.practice, input.child.bsn);
       // The registry's consents name the practice's Patient id for this child; the decision matches performers on it.

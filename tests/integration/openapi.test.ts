@@ -2,7 +2,7 @@ import { compileErrors, validate } from '@readme/openapi-parser';
 import type { OperationOutcome } from '@medplum/fhirtypes';
 import type { Router } from 'express';
 import { createApp } from '../../src/http/app';
-import { buildReferralEvent } from '../helpers/builders';
+import { buildReferralEvent, PRACTICE_AGB } from '../helpers/builders';
 import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
 
 interface Operation {
@@ -141,5 +141,17 @@ describe('the OpenAPI document and the docs page', () => {
     });
     const body = (await batch.json()) as OperationOutcome;
     expect(body.issue.map((i) => i.expression?.[0])).toEqual(['[0].practice.agb', '[1].practice.agb']);
+  });
+
+  it('names the field of other refusals too: the chain asked for, the practice of an explanation', async () => {
+    const verify = await app.request(`/audit/v1/verify?tenant=${PRACTICE_AGB}`, { key: 'otherPractice' });
+    expect(verify.status).toBe(403);
+    expect(((await verify.json()) as OperationOutcome).issue[0]?.expression).toEqual(['tenant']);
+    const explain = await app.request('/policy/v1/$explain', {
+      key: 'otherPractice',
+      json: { practice: PRACTICE_AGB, municipality: 'GM0226', purpose: 'referral', child: { bsn: '111222333' } },
+    });
+    expect(explain.status).toBe(403);
+    expect(((await explain.json()) as OperationOutcome).issue[0]?.expression).toEqual(['practice']);
   });
 });
