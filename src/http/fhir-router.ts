@@ -59,7 +59,8 @@ export function fhirRouter(
     async function search(req: Request, res: Response, params: URLSearchParams, query: string): Promise<void> {
       const principal = getPrincipal(res);
       provider.assertMayRead(principal);
-      const search = parseFhirSearch(provider.spec, params, handlingOf(req.get('prefer')));
+      const handling = handlingOf(req.get('prefer'));
+      const search = parseFhirSearch(provider.spec, params, handling);
       const page = await provider.search(principal, search);
       await auditRead(ctx, req, res, {
         query,
@@ -67,6 +68,9 @@ export function fhirRouter(
         patientBsn: page.patientBsn,
         tenants: page.tenants,
       });
+      if (req.get('prefer')?.includes('handling')) {
+        res.set('Preference-Applied', `handling=${handling}`);
+      }
       res.type(FHIR_JSON).json(toSearchset(fhirBase(), search, page));
     }
 

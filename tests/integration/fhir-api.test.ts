@@ -239,10 +239,15 @@ describe('the FHIR API as standard clients use it', () => {
       expect((await app.request(path, { key: 'auditor' })).status).toBe(400);
       const lenient = await app.request(path, { key: 'auditor', headers: { prefer: 'handling=lenient' } });
       expect(lenient.status).toBe(200);
-      const self = ((await lenient.json()) as Bundle).link?.find((l) => l.relation === 'self')?.url;
+      expect(lenient.headers.get('preference-applied')).toBe('handling=lenient');
+      const bundle = (await lenient.json()) as Bundle;
+      const self = bundle.link?.find((l) => l.relation === 'self')?.url;
       // The self link says what was applied: the child, not the ignored name.
       expect(self).toContain(`patient=${BSN}`);
       expect(self).not.toContain('name=');
+      // And an outcome entry says what was not.
+      const ignored = bundle.entry?.find((e) => e.search?.mode === 'outcome')?.resource as OperationOutcome;
+      expect(ignored.issue.map((i) => [i.severity, i.expression])).toEqual([['warning', ['name']]]);
     }
     const bad = await app.request(`/fhir/Consent?patient=${BSN}`, {
       key: 'auditor',

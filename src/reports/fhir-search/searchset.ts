@@ -1,4 +1,4 @@
-import type { Bundle, BundleLink, Resource } from '@medplum/fhirtypes';
+import type { Bundle, BundleEntry, BundleLink, OperationOutcome, Resource } from '@medplum/fhirtypes';
 import type { FhirSearch } from './parse-search';
 import type { SearchPage } from './resource-provider';
 
@@ -42,17 +42,34 @@ export function toSearchset<T extends Resource>(fhirBase: string, search: FhirSe
   if (page.previous) {
     link.push({ relation: 'previous', url: linkTo(page.previous) });
   }
+  const matches: BundleEntry<T>[] = search.summaryCount
+    ? []
+    : page.resources.map((resource) => ({
+        fullUrl: `${fhirBase}/${resource.resourceType}/${resource.id ?? ''}`,
+        resource: withElements(resource, search.elements),
+        search: { mode: 'match' },
+      }));
   return {
     resourceType: 'Bundle',
     type: 'searchset',
     ...(page.total !== undefined ? { total: page.total } : {}),
     link,
-    entry: search.summaryCount
-      ? []
-      : page.resources.map((resource) => ({
-          fullUrl: `${fhirBase}/${resource.resourceType}/${resource.id ?? ''}`,
-          resource: withElements(resource, search.elements),
-          search: { mode: 'match' },
-        })),
+    entry: search.ignored.length > 0 ? [...matches, ignoredOutcome(search.ignored) as BundleEntry<T>] : matches,
+  };
+}
+
+/** Under `handling=lenient`, FHIR's way to tell the client what was not applied: an outcome entry with a warning. */
+function ignoredOutcome(ignored: readonly string[]): BundleEntry<OperationOutcome> {
+  return {
+    resource: {
+      resourceType: 'OperationOutcome',
+      issue: ignored.map((name) => ({
+        severity: 'warning',
+        code: 'not-supported',
+        details: { text: `Unknown search parameter '${name}' ignored (Prefer: handling=lenient)` },
+        expression: [name],
+      })),
+    },
+    search: { mode: 'outcome' },
   };
 }

@@ -144,6 +144,8 @@ describe('searchset Bundles', () => {
       { relation: 'previous', url: 'https://jb.example/fhir/AuditEvent?patient=123456782&_count=1&_page=p0' },
     ]);
     expect(b.entry?.[0]?.fullUrl).toBe('https://jb.example/fhir/AuditEvent/e1');
+    // The ignored parameter is reported in an outcome entry after the matches.
+    expect(b.entry?.map((e) => e.search?.mode)).toEqual(['match', 'outcome']);
     expect(b.total).toBe(3);
   });
 
