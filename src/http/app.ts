@@ -17,7 +17,7 @@ import { hisRouter } from './his-router';
 import { methodNotAllowedHandler } from './method-not-allowed';
 import { documentedRoutes } from './openapi/document';
 import { auditRefusal } from './refusal-audit';
-import { noteInvalidUtf8, rejectUnstorableText } from './text-guard';
+import { FORM_BODY_LIMIT, FORM_MEDIA_TYPE, noteInvalidUtf8, rejectUnstorableText } from './text-guard';
 
 export interface AppOptions {
   /** Sets the principal or fails with 401. */
@@ -39,6 +39,8 @@ export function createApp(ctx: PipelineContext, opts: AppOptions): express.Expre
   const verify = noteInvalidUtf8;
   app.use(express.json({ limit, strict: false, type: ['application/json', 'application/fhir+json'], verify }));
   app.use(express.text({ limit, type: ['text/csv'], verify }));
+  // Form bodies (FHIR POST _search) are read here too, with that route's own limit, so the guard sees them.
+  app.use(express.text({ limit: FORM_BODY_LIMIT, type: [FORM_MEDIA_TYPE], verify }));
   app.use(rejectUnstorableText());
 
   app.use('/health', healthRouter(ctx));

@@ -18,6 +18,10 @@ const hasReplacementChar = (s: string): boolean => s.includes('\uFFFD');
 
 const BAD_TEXT = 'contains a NUL byte or invalid UTF-8, which cannot be stored';
 
+/** FHIR's POST search sends its parameters as a form body; they are checked like a query string. */
+export const FORM_MEDIA_TYPE = 'application/x-www-form-urlencoded';
+export const FORM_BODY_LIMIT = '64kb';
+
 /** Marks a request whose raw body is not valid UTF-8; pass as `verify` to the body parsers. */
 export function noteInvalidUtf8(req: IncomingMessage, _res: unknown, buf: Buffer, encoding: string): void {
   if ((encoding === 'utf-8' || encoding === 'utf8') && !isUtf8(buf)) {
@@ -28,8 +32,10 @@ export function noteInvalidUtf8(req: IncomingMessage, _res: unknown, buf: Buffer
 /** Express middleware: 400 naming the first query parameter, path segment or body field that cannot be stored. */
 export function rejectUnstorableText(): RequestHandler {
   return (req, _res, next) => {
+    const form = typeof req.body === 'string' && req.is(FORM_MEDIA_TYPE) ? (req.body) : undefined;
     const where =
       badQueryParameter(req.originalUrl) ??
+      (form !== undefined ? badQueryParameter(`?${form}`) : undefined) ??
       badPathSegment(req.originalUrl) ??
       ((req as { invalidUtf8?: boolean }).invalidUtf8
         ? (badBodyField(req.body, 'body', hasReplacementChar) ?? 'body')

@@ -10,6 +10,8 @@ interface RouteCase {
   /** A valid body and the dotted paths of its text fields (in `body.a.b[0]` form). */
   readonly body?: () => Record<string, unknown>;
   readonly bodyFields?: readonly string[];
+  /** Parameters sent as a form body (FHIR POST _search). */
+  readonly form?: readonly string[];
 }
 
 const UUID = '0b7c4a3e-5d4f-4b1a-9c2e-1f0a2b3c4d5e';
@@ -22,6 +24,9 @@ const ROUTES: readonly RouteCase[] = [
     query: ['entity', 'agent', 'type', 'subtype', 'patient', 'patient:identifier', 'date', 'outcome', '_count', '_id'],
   },
   { method: 'GET', path: `/fhir/AuditEvent/{id}`, key: 'auditor' },
+  { method: 'GET', path: `/fhir/Consent/{id}`, key: 'auditor' },
+  { method: 'POST', path: '/fhir/AuditEvent/_search', key: 'auditor', form: ['entity', 'patient', '_count'] },
+  { method: 'POST', path: '/fhir/Consent/_search', key: 'practice', form: ['patient', 'patient:identifier'] },
   { method: 'GET', path: '/audit/v1/verify', key: 'auditor', query: ['tenant'] },
   { method: 'GET', path: '/audit/v1/export', key: 'auditor', query: ['tenant', 'from', 'to', 'format'] },
   { method: 'GET', path: '/audit/v1/overview', key: 'auditor', query: ['patient', 'patient:identifier'] },
@@ -101,6 +106,7 @@ interface BadRequest {
   readonly route: RouteCase;
   readonly url: string;
   readonly body?: string;
+  readonly contentType?: string;
   /** What the 400's expression must name. */
   readonly names: string;
 }
@@ -118,6 +124,16 @@ function badRequests(): BadRequest[] {
       for (const [, name] of route.path.matchAll(/\{(\w+)\}/g)) {
         const url = fill(route.path.replace(`{${name}}`, `x${bytes}y`));
         out.push({ name: `${route.method} ${route.path}: ${label} in {${name}}`, route, url, names: 'path segment' });
+      }
+      for (const f of route.form ?? []) {
+        out.push({
+          name: `${route.method} ${route.path}: ${label} in form parameter ${f}`,
+          route,
+          url: fill(route.path),
+          body: `${encodeURIComponent(f)}=a${bytes}b`,
+          contentType: 'application/x-www-form-urlencoded',
+          names: f,
+        });
       }
       for (const q of route.query ?? []) {
         out.push({
@@ -169,7 +185,7 @@ describe('text that cannot be stored (NUL, invalid UTF-8) is a 400 naming the pa
       method: c.route.method,
       key: c.route.key,
       ...(c.body !== undefined || c.route.method === 'POST'
-        ? { headers: { 'content-type': 'application/json' }, body: c.body ?? '{}' }
+        ? { headers: { 'content-type': c.contentType ?? 'application/json' }, body: c.body ?? '{}' }
         : {}),
     });
     const outcome = (await res.json()) as { resourceType: string; issue: { expression?: string[] }[] };
