@@ -419,6 +419,20 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
     },
     {
       method: 'get',
+      path: '/audit/v1/keys',
+      summary: 'The public keys (JWK Set, Ed25519) that sign chain heads and exports',
+      tag: 'Audit',
+      roles: ['practice', 'municipality', 'auditor', 'operator'],
+      ok: {
+        status: 200,
+        description: 'a JWK Set; `audit-verify verify-export --keys` reads it',
+        content: json(
+          z.object({ keys: z.array(z.looseObject({ kty: z.string(), crv: z.string(), kid: z.string() })) }),
+        ),
+      },
+    },
+    {
+      method: 'get',
       path: '/audit/v1/export',
       summary: 'Export a period of a chain, verifiable offline',
       tag: 'Audit',
