@@ -39,6 +39,10 @@ describe('dependencies failing under load', () => {
         // The reconciler is what brings work back after Redis lost it; every second here instead of every minute.
         RECONCILE_INTERVAL_MS: '1000',
         DATABASE_POOL_SIZE: '5',
+        // The receiver holds some answers for 1.5 s below: far inside the send timeout and the job lock, so that a
+        // second send could only come from a failed recording, not from a slow machine timing the first one out.
+        DELIVERY_TIMEOUT_MS: '15000',
+        JOB_LOCK_MS: '15000',
       },
       testEnv.logFile,
     );
