@@ -22,8 +22,7 @@ const DATE_ONLY = /^\d{4}(-\d{2}(-\d{2})?)?$/;
 
 /** One bound of a period: a (partial) calendar day compared by day, or an instant compared in epoch ms. */
 export type CompiledBound =
-  | { readonly kind: 'day'; readonly day: string }
-  | { readonly kind: 'instant'; readonly ms: number };
+  { readonly kind: 'day'; readonly day: string } | { readonly kind: 'instant'; readonly ms: number };
 
 /** One provision (rule) of a consent, nested rules included. */
 export interface CompiledRule {
@@ -71,8 +70,7 @@ function compileRule(p: ConsentProvision): CompiledRule {
           .filter(
             (a) =>
               a.reference?.identifier?.system === MUNICIPALITY_CODE_SYSTEM &&
-              a.role?.coding?.some((c) => c.system === PARTICIPATION_TYPE_SYSTEM && c.code === RECIPIENT_ROLE) ===
-                true,
+              a.role?.coding?.some((c) => c.system === PARTICIPATION_TYPE_SYSTEM && c.code === RECIPIENT_ROLE) === true,
           )
           .flatMap((a) => (a.reference?.identifier?.value === undefined ? [] : [a.reference.identifier.value]))
       : undefined;

@@ -302,7 +302,8 @@ function withdrawnPermit(
     evaluate(c, ctx, wouldBe, false);
     let fillsGap = false;
     for (let i = 0; i < n; i++) {
-      fillsGap ||= wouldBe.verdict[i] !== undefined && !isDeny(wouldBe.weight[i] ?? 0) && slots.verdict[i] === undefined;
+      fillsGap ||=
+        wouldBe.verdict[i] !== undefined && !isDeny(wouldBe.weight[i] ?? 0) && slots.verdict[i] === undefined;
     }
     if (fillsGap && (latest === undefined || c.time > latest.time)) {
       latest = c;

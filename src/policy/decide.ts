@@ -324,10 +324,7 @@ function decideByLegalBasis(
   }
   // Without a birth date we cannot tell who speaks, so an objection by anyone who might is honoured.
   const speakers: Speakers = age === undefined ? { child: true, guardians: true } : speakersAt(age);
-  const persons: Person[] = [
-    ...(speakers.child ? [facts.child] : []),
-    ...(speakers.guardians ? facts.guardians : []),
-  ];
+  const persons: Person[] = [...(speakers.child ? [facts.child] : []), ...(speakers.guardians ? facts.guardians : [])];
   const reasons: DecisionReason[] = [];
   const objectionIds: string[] = [];
   for (const person of persons) {
