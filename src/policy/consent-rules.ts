@@ -1,5 +1,5 @@
 import type { Consent } from '@medplum/fhirtypes';
-import type { DataClass, Purpose } from './agreement';
+import type { DataClass, Purpose } from '../contracts/sharing';
 import { compileConsent, type CompiledBound, type CompiledConsent, type CompiledRule } from './compiled-consent';
 
 /**
