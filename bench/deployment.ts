@@ -46,6 +46,23 @@ export interface Deployment {
   stop(): Promise<void>;
 }
 
+/**
+ * Spawns one product process as `npm start` does. With BENCH_CPU_PROF=<dir> each one also writes a V8 CPU profile
+ * there when it exits (`--cpu-prof` is not allowed in NODE_OPTIONS, so it has to be a flag of the process itself).
+ */
+function spawnProductProcess(env: Record<string, string>, logFile: string): ChildProcess {
+  const profileDir = process.env.BENCH_CPU_PROF;
+  if (!profileDir) {
+    return spawnProduct(env, logFile);
+  }
+  const out = fs.openSync(logFile, 'a');
+  return spawn(
+    process.execPath,
+    ['--max-old-space-size=192', '--cpu-prof', `--cpu-prof-dir=${profileDir}`, '--import', 'tsx', 'src/main.ts'],
+    { cwd: ROOT, env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, stdio: ['ignore', out, out] },
+  );
+}
+
 function childEnv(env: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(env).filter(([, v]) => v !== ''));
 }
@@ -90,20 +107,26 @@ async function waitForWorkers(prefix: string, count: number, alive: () => boolea
 
 /**
  * Starts the product delivering to `receiverUrl`: one ROLE=all process (`workers` 0), or one ROLE=api process and
- * `workers` ROLE=worker processes. Resolves once the API answers `/health/ready` and every worker listens.
+ * `workers` ROLE=worker processes (`apiOnly`: the API alone). Resolves once the API answers `/health/ready` and
+ * every worker listens.
  */
-export async function startDeployment(receiverUrl: string, workers = 0): Promise<Deployment> {
+export async function startDeployment(
+  receiverUrl: string,
+  opts: { workers?: number; apiOnly?: boolean } = {},
+): Promise<Deployment> {
+  const workers = opts.workers ?? 0;
+  const split = workers > 0 || opts.apiOnly === true;
   const testEnv = createTestEnv(BENCH_ENV);
   const configDir = path.join(testEnv.dataDir, 'config');
   writeConfigDir(configDir, { agreements: [buildAgreement()], destinations: [buildDestination(receiverUrl)] });
   const port = String(await freePort());
   const env = childEnv({ ...testEnv.env, CONFIG_DIR: configDir, PORT: port });
   const log = (name: string) => path.join(testEnv.dataDir, `${name}.log`);
-  const api = spawnProduct({ ...env, ROLE: workers === 0 ? 'all' : 'api' }, log('api'));
+  const api = spawnProductProcess({ ...env, ROLE: split ? 'api' : 'all' }, log('api'));
   const processes = [
     api,
     ...Array.from({ length: workers }, (_, i) =>
-      spawnProduct({ ...env, ROLE: 'worker', PORT: '0' }, log(`worker-${i}`)),
+      spawnProductProcess({ ...env, ROLE: 'worker', PORT: '0' }, log(`worker-${i}`)),
     ),
   ];
   const stop = async (): Promise<void> => {
@@ -120,7 +143,9 @@ export async function startDeployment(receiverUrl: string, workers = 0): Promise
       }
       await sleep(100);
     }
-    await waitForWorkers(testEnv.prefix, Math.max(1, workers), alive);
+    if (!opts.apiOnly) {
+      await waitForWorkers(testEnv.prefix, Math.max(1, workers), alive);
+    }
     return { testEnv, url, api, processes, stop };
   } catch (err) {
     await stop();

@@ -194,7 +194,7 @@ async function stageMedianMs(d: Deployment, stage: string): Promise<number> {
 async function withDeployment<T>(workers: number, fn: (d: Deployment, r: TestReceiver) => Promise<T>): Promise<T> {
   const receiver = await new TestReceiver().start();
   try {
-    const d = await startDeployment(receiver.url, workers);
+    const d = await startDeployment(receiver.url, { workers });
     try {
       return await fn(d, receiver);
     } catch (err) {
