@@ -7,8 +7,8 @@ import { assertValidResource, initFhirValidation } from '../src/kernel/fhir/vali
 import type { HisDialect, RawRecord } from '../src/contracts/his-dialect';
 import type { BenchResult } from './result';
 
-const WARM_UP_MS = 300;
-const MEASURE_MS = 1_000;
+const WARM_UP_MS = 1_000;
+const MEASURE_MS = 2_000;
 const FIXTURES = path.join(__dirname, '..', 'tests', 'fixtures');
 
 /** The records of a dialect's golden cases that map, as the work load: every event type, every input form. */

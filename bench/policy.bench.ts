@@ -13,8 +13,8 @@ import { decide } from '../src/policy/decide';
 import type { DecisionFacts, DecisionRequest } from '../src/policy/types';
 import type { BenchResult } from './result';
 
-const WARM_UP_MS = 300;
-const MEASURE_MS = 1_000;
+const WARM_UP_MS = 1_000;
+const MEASURE_MS = 2_000;
 const BATCH = 1_000;
 
 function consent(id: string, performer: string, nestedDeny: boolean): Consent {
