@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import { buildAgreement, buildDestination } from '../tests/helpers/builders';
 import { exited, freePort, spawnProduct, writeConfigDir } from '../tests/helpers/product-process';
+import { isReady } from './startup';
 import { cleanupTestEnv, createTestEnv, TEST_REDIS_URL, type TestEnv } from '../tests/helpers/test-runtime';
 
 /**
@@ -80,16 +81,6 @@ export function peakRssMb(pid: number | undefined): number {
   return kb / 1024;
 }
 
-async function answers(url: string): Promise<boolean> {
-  try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
-    await res.body?.cancel();
-    return res.status === 200;
-  } catch {
-    return false;
-  }
-}
-
 /** Waits until BullMQ sees at least `count` workers on the `map` queue of the prefix. */
 async function waitForWorkers(prefix: string, count: number, alive: () => boolean): Promise<void> {
   const queue = new Queue('map', { connection: { url: TEST_REDIS_URL }, prefix });
@@ -137,7 +128,7 @@ export async function startDeployment(
   const alive = () => processes.every((p) => p.exitCode === null);
   try {
     const url = `http://127.0.0.1:${port}`;
-    for (const started = Date.now(); !(await answers(`${url}/health/ready`));) {
+    for (const started = Date.now(); !(await isReady(`${url}/health/ready`));) {
       if (!alive() || Date.now() - started > READY_TIMEOUT_MS) {
         throw new Error(`the product did not become ready (logs in ${testEnv.dataDir})`);
       }

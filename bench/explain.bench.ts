@@ -2,6 +2,7 @@ import http from 'node:http';
 import { buildConsentEvent, buildReferralEvent, PRACTICE_AGB } from '../tests/helpers/builders';
 import { TestReceiver } from '../tests/helpers/receiver';
 import { startDeployment } from './deployment';
+import { postJson as post, type Answer } from './http-client';
 import type { BenchResult } from './result';
 
 /**
@@ -14,36 +15,6 @@ import type { BenchResult } from './result';
 const CONNECTIONS = 16;
 const WARM_UP_MS = 2_000;
 const MEASURE_MS = 10_000;
-
-interface Answer {
-  readonly status: number;
-  readonly body: string;
-}
-
-function post(agent: http.Agent, url: string, key: string, body: string): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      url,
-      {
-        method: 'POST',
-        agent,
-        headers: {
-          authorization: `Bearer ${key}`,
-          'content-type': 'application/json',
-          'content-length': Buffer.byteLength(body),
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
-}
 
 /** Runs the lanes for `ms`; returns answered requests and each one's latency in ms. */
 async function load(send: () => Promise<Answer>, ms: number): Promise<number[]> {

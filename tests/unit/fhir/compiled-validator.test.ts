@@ -10,6 +10,7 @@ import { initFhirValidation } from '../../../src/kernel/fhir/validation';
 import { CompiledValidator, type Verdict } from '../../../src/kernel/fhir/compiled-validator';
 import { buildContactEvent } from '../../helpers/builders';
 import { mapped, minimised } from '../delivery/support/resources';
+import { prng } from '../../helpers/prng';
 
 /**
  * The compiled validator must never disagree with @medplum/core's validateResource: it may only say `valid` where
@@ -106,18 +107,6 @@ function medplumVerdict(resource: unknown): 'valid' | 'invalid' {
   } catch {
     return 'invalid';
   }
-}
-
-/** mulberry32, as in the mapping fuzz test: the same corpus on every machine. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 type Rnd = () => number;
