@@ -1,3 +1,5 @@
+import { capitalize, tryGetDataType } from '@medplum/core';
+
 /**
  * Hand-written checks for the FHIR R4 invariants (FHIRPath `constraint`s of severity error) that the resources this
  * product makes can meet. Each is tied to the exact expression of the R4 definitions it stands for: when the
@@ -29,22 +31,28 @@ function exists(v: unknown): boolean {
   return !isObj(v) || Object.keys(v).length > 0;
 }
 
+/** A property as a FHIRPath collection: an empty value ('', [], {}) is an empty collection, as medplum reads it. */
 function list(v: unknown): unknown[] {
-  return v === undefined ? [] : Array.isArray(v) ? v : [v];
+  return !exists(v) ? [] : Array.isArray(v) ? v : [v];
 }
 
-/** `value[x].exists()`: any `value…` property with content. */
-function hasChoice(obj: Obj, prefix: string): boolean {
-  for (const key in obj) {
-    if (
-      key.startsWith(prefix) &&
-      key.length > prefix.length &&
-      key[prefix.length]! >= 'A' &&
-      key[prefix.length]! <= 'Z'
-    ) {
-      if (exists(obj[key])) {
-        return true;
-      }
+const variantOrders = new Map<string, readonly string[]>();
+
+/**
+ * FHIRPath `value.exists()` for a choice element `value[x]` of `typeName`, read as medplum reads it: the first
+ * variant in the element's type order that is present decides, and an empty one counts as absent even when a later
+ * variant has content.
+ */
+function choiceExists(obj: Obj, typeName: string, prefix: string): boolean {
+  const cacheKey = `${typeName}.${prefix}`;
+  let order = variantOrders.get(cacheKey);
+  if (order === undefined) {
+    order = (tryGetDataType(typeName)?.elements[`${prefix}[x]`]?.type ?? []).map((t) => prefix + capitalize(t.code));
+    variantOrders.set(cacheKey, order);
+  }
+  for (const prop of order) {
+    if (obj[prop] !== undefined) {
+      return exists(obj[prop]);
     }
   }
   return false;
@@ -69,7 +77,9 @@ const FULL_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2
 
 /** Element invariants, by `key expression`. */
 const ELEMENT: Record<string, ConstraintCheck> = {
-  'ext-1 extension.exists() != value.exists()': onObject((o) => exists(o.extension) !== hasChoice(o, 'value')),
+  'ext-1 extension.exists() != value.exists()': onObject(
+    (o) => exists(o.extension) !== choiceExists(o, 'Extension', 'value'),
+  ),
   'pat-1 name.exists() or telecom.exists() or address.exists() or organization.exists()': onObject(
     (o) => exists(o.name) || exists(o.telecom) || exists(o.address) || exists(o.organization),
   ),
@@ -83,7 +93,7 @@ const ELEMENT: Record<string, ConstraintCheck> = {
   'inv-1 (part.exists() and value.empty() and resource.empty()) or (part.empty() and (value.exists() xor resource.exists()))':
     onObject((o) => {
       const part = exists(o.part);
-      const value = hasChoice(o, 'value');
+      const value = choiceExists(o, 'ParametersParameter', 'value');
       const resource = exists(o.resource);
       return (part && !value && !resource) || (!part && value !== resource);
     }),
