@@ -45,9 +45,10 @@ interface CompiledElement {
 }
 
 interface CompiledType {
-  readonly elements: readonly CompiledElement[];
-  /** Every property name an object of this type may have (choice variants spelled out). */
-  readonly known: ReadonlySet<string>;
+  /** Every property name an object of this type may have (choice variants spelled out), to its element. */
+  readonly byProp: ReadonlyMap<string, CompiledElement>;
+  /** Elements with a minimum cardinality above zero: checked for presence, all others only when present. */
+  readonly required: readonly CompiledElement[];
   /** Choice elements by their prefix (`value` for `value[x]`), for medplum's choice-of-type leniency. */
   readonly choicePrefixes: ReadonlyMap<string, CompiledElement>;
   readonly check: ObjectCheck;
@@ -176,15 +177,15 @@ export class CompiledValidator {
   }
 
   private compileType(name: string, schema: InternalTypeSchema): CompiledType {
-    const elements: CompiledElement[] = [];
-    const known = new Set<string>();
+    const required: CompiledElement[] = [];
+    const byProp = new Map<string, CompiledElement>();
     const choicePrefixes = new Map<string, CompiledElement>();
     let unsupported = false;
     // The type goes in the cache before its elements are compiled: types refer to each other (Extension,
     // Identifier → Reference → Identifier), and element checks look their types up when they run.
     const compiled: CompiledType = {
-      elements,
-      known,
+      byProp,
+      required,
       choicePrefixes,
       check: (obj, root) => (unsupported ? DEFER : this.checkObject(compiled, obj, root)),
     };
@@ -195,8 +196,10 @@ export class CompiledValidator {
         continue;
       }
       const el = this.compileElement(key, element);
-      elements.push(el);
-      el.variants.forEach(([prop]) => known.add(prop));
+      if (el.min > 0) {
+        required.push(el);
+      }
+      el.variants.forEach(([prop]) => byProp.set(prop, el));
       if (key.endsWith('[x]')) {
         choicePrefixes.set(key.slice(0, -3), el);
       }
@@ -248,7 +251,7 @@ export class CompiledValidator {
         }
         // A number or boolean has no properties: only a type with required elements finds it lacking.
         const type = this.typeOf(code);
-        return type === undefined ? DEFER : type.elements.some((e) => e.min > 0) ? INVALID : VALID;
+        return type === undefined ? DEFER : type.required.length > 0 ? INVALID : VALID;
       }
       // An empty object is an error where a complex type belongs (in a primitive's place medplum reads it as an
       // extension holder, which the primitive check defers).
@@ -264,22 +267,28 @@ export class CompiledValidator {
     if (obj.contained !== undefined) {
       return DEFER;
     }
+    // Only the properties the object has are walked (then the required ones it lacks), not every element of the
+    // type: a Patient has some forty elements and a typical one uses five.
     let code: Code = VALID;
     for (const key in obj) {
-      if (key === 'resourceType' || type.known.has(key)) {
+      if (key === 'resourceType') {
         continue;
       }
-      if (key.startsWith('_')) {
-        return DEFER;
+      const el = type.byProp.get(key);
+      if (el === undefined) {
+        if (key.startsWith('_')) {
+          return DEFER;
+        }
+        code = worst(code, unknownProperty(type, obj, key));
+      } else if (el.variants.length === 1 || firstPresent(el, obj) === key) {
+        code = worst(code, checkElement(el, obj, root));
       }
-      code = worst(code, unknownProperty(type, obj, key));
       if (code === INVALID) {
         return INVALID;
       }
     }
-    for (const el of type.elements) {
-      code = worst(code, checkElement(el, obj, root));
-      if (code === INVALID) {
+    for (const el of type.required) {
+      if (firstPresent(el, obj) === undefined) {
         return INVALID;
       }
     }
@@ -309,6 +318,16 @@ function unknownProperty(type: CompiledType, obj: Record<string, unknown>, key: 
     }
   }
   return INVALID;
+}
+
+/** The property of an element's first variant (in type order) that the object has. */
+function firstPresent(el: CompiledElement, obj: Record<string, unknown>): string | undefined {
+  for (const [prop] of el.variants) {
+    if (obj[prop] !== undefined) {
+      return prop;
+    }
+  }
+  return undefined;
 }
 
 function checkElement(el: CompiledElement, obj: Record<string, unknown>, root: Record<string, unknown>): Code {
