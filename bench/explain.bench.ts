@@ -3,7 +3,7 @@ import { buildConsentEvent, buildReferralEvent, PRACTICE_AGB } from '../tests/he
 import { TestReceiver } from '../tests/helpers/receiver';
 import { startDeployment } from './deployment';
 import { postJson as post, type Answer } from './http-client';
-import type { BenchResult } from './result';
+import { runStandalone, type BenchResult } from './result';
 
 /**
  * `POST /policy/v1/$explain` over HTTP against the product's API in its own process (ROLE=api, PostgreSQL), with one
@@ -81,14 +81,5 @@ export async function benchExplain(): Promise<BenchResult[]> {
 
 // `npx tsx bench/explain.bench.ts` runs this group on its own.
 if (require.main === module) {
-  benchExplain().then(
-    (results) => {
-      results.forEach((r) => process.stdout.write(`${JSON.stringify(r)}\n`));
-      process.exit(0);
-    },
-    (err: unknown) => {
-      process.stderr.write(`${String((err as Error).stack ?? err)}\n`);
-      process.exit(1);
-    },
-  );
+  runStandalone(benchExplain);
 }

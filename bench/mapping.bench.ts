@@ -5,7 +5,7 @@ import { fhirBundleDialect } from '../mappings/his/fhir-bundle';
 import { genericJsonDialect } from '../mappings/his/generic-json';
 import { assertValidResource, initFhirValidation } from '../src/kernel/fhir/validation';
 import type { HisDialect, RawRecord } from '../src/contracts/his-dialect';
-import type { BenchResult } from './result';
+import { runStandalone, type BenchResult } from './result';
 
 const WARM_UP_MS = 1_000;
 const MEASURE_MS = 2_000;
@@ -84,11 +84,5 @@ export async function benchMapping(): Promise<BenchResult[]> {
 
 // `npx tsx bench/mapping.bench.ts` runs this group on its own.
 if (require.main === module) {
-  benchMapping().then(
-    (results) => results.forEach((r) => process.stdout.write(`${JSON.stringify(r)}\n`)),
-    (err: unknown) => {
-      process.stderr.write(`${String(err)}\n`);
-      process.exitCode = 1;
-    },
-  );
+  runStandalone(benchMapping);
 }

@@ -10,7 +10,7 @@ import { waitFor } from '../tests/helpers/wait-for';
 import { peakRssMb, spawnBenchProcess, startDeployment, type Deployment } from './deployment';
 import { postJson, type Answer } from './http-client';
 import { deleteQueueKeys, uniqueQueuePrefix } from './queue-keys';
-import type { BenchResult } from './result';
+import { runStandalone, type BenchResult } from './result';
 import { measureReadySeconds } from './startup';
 
 /**
@@ -345,14 +345,5 @@ export async function benchPipeline(): Promise<BenchResult[]> {
 
 // `npx tsx bench/pipeline.bench.ts` runs this group on its own.
 if (require.main === module) {
-  benchPipeline().then(
-    (results) => {
-      results.forEach((r) => process.stdout.write(`${JSON.stringify(r)}\n`));
-      process.exit(0);
-    },
-    (err: unknown) => {
-      process.stderr.write(`${String((err as Error).stack ?? err)}\n`);
-      process.exit(1);
-    },
-  );
+  runStandalone(benchPipeline);
 }

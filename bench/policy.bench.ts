@@ -11,7 +11,7 @@ import {
 import { agreementSchema } from '../src/policy/agreement';
 import { decide } from '../src/policy/decide';
 import type { DecisionFacts, DecisionRequest } from '../src/policy/types';
-import type { BenchResult } from './result';
+import { runStandalone, type BenchResult } from './result';
 
 const WARM_UP_MS = 1_000;
 const MEASURE_MS = 2_000;
@@ -139,11 +139,5 @@ export async function benchPolicy(): Promise<BenchResult[]> {
 }
 
 if (require.main === module) {
-  benchPolicy().then(
-    (results) => results.forEach((r) => console.log(JSON.stringify(r))),
-    (err: unknown) => {
-      console.error(err);
-      process.exitCode = 1;
-    },
-  );
+  runStandalone(benchPolicy);
 }
