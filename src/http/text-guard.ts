@@ -32,7 +32,7 @@ export function noteInvalidUtf8(req: IncomingMessage, _res: unknown, buf: Buffer
 /** Express middleware: 400 naming the first query parameter, path segment or body field that cannot be stored. */
 export function rejectUnstorableText(): RequestHandler {
   return (req, _res, next) => {
-    const form = typeof req.body === 'string' && req.is(FORM_MEDIA_TYPE) ? (req.body) : undefined;
+    const form = typeof req.body === 'string' && req.is(FORM_MEDIA_TYPE) ? req.body : undefined;
     const where =
       badQueryParameter(req.originalUrl) ??
       (form !== undefined ? badQueryParameter(`?${form}`) : undefined) ??
