@@ -5,6 +5,7 @@ import type { PipelineContext } from '../pipeline/context';
 import { adminRouter } from './admin-router';
 import { auditRouter } from './audit-router';
 import { consentRouter } from './consent-router';
+import { monitoringRouter } from './monitoring-router';
 import { municipalityRouter } from './municipality-router';
 import { requireRole } from './auth/middleware';
 import { corsFor } from './cors';
@@ -38,6 +39,9 @@ export function createApp(ctx: PipelineContext, opts: AppOptions): express.Expre
   const authenticated = [opts.authenticate, opts.rateLimit];
   app.use('/his/v1', ...authenticated, requireRole('practice', 'operator', 'auditor'), hisRouter(ctx));
   app.use('/admin/v1', ...authenticated, requireRole('operator'), adminRouter(ctx));
+  // Before the municipality router: auditors may read the monitoring report too.
+  app.use(['/municipality/v1/monitoring', '/fhir/Measure'], ...authenticated);
+  app.use(monitoringRouter(ctx));
   app.use('/municipality/v1', ...authenticated, requireRole('municipality', 'operator'), municipalityRouter(ctx));
   // These routers define full paths; each role sees the part within its scope (checked per route).
   app.use(['/fhir/AuditEvent', '/audit/v1', '/fhir/Consent', '/policy/v1'], ...authenticated);

@@ -2,6 +2,7 @@ import { OperationOutcomeError } from '@medplum/core';
 import { createHash, randomUUID } from 'node:crypto';
 import { tryGetDestination } from '../config/registry';
 import { mapStoredEvent } from '../ingest/stored-event';
+import { recordMonitoringFacts } from '../event/monitoring-writer';
 import { decideAndCreateDelivery } from '../store/deliveries';
 import { transition, tryGetInboxRow, TERMINAL_STATES } from '../store/inbox';
 import type { PipelineContext } from './context';
@@ -44,6 +45,7 @@ export async function processMapJob(ctx: PipelineContext, data: MapJobData): Pro
     from: ['received', 'mapped'] as const,
     passing: row.state === 'received' ? (['mapped'] as const) : [],
   };
+  await recordMonitoringFacts(ctx, event);
   const purpose = purposeOf(event.eventType);
   if (!purpose) {
     await transition(ctx.db, row.id, 'completed', { ...next, reason: 'recorded in the consent registry' });

@@ -55,12 +55,17 @@ export function createPseudonymiser(masterKey: Buffer): Pseudonymiser {
 const loaded = new Map<string, Pseudonymiser>();
 
 /** The process's pseudonymiser: `REPORT_PSEUDONYM_KEY` when set, else the key file in the data directory. */
-export function getPseudonymiser(config: { readonly REPORT_PSEUDONYM_KEY?: string | undefined; readonly dataDir: string }): Pseudonymiser {
+export function getPseudonymiser(config: {
+  readonly REPORT_PSEUDONYM_KEY?: string | undefined;
+  readonly dataDir: string;
+}): Pseudonymiser {
   const id = config.REPORT_PSEUDONYM_KEY ? `env:${config.REPORT_PSEUDONYM_KEY}` : `dir:${config.dataDir}`;
   let p = loaded.get(id);
   if (!p) {
     p = createPseudonymiser(
-      config.REPORT_PSEUDONYM_KEY ? Buffer.from(config.REPORT_PSEUDONYM_KEY, 'base64') : readOrCreateKey(config.dataDir),
+      config.REPORT_PSEUDONYM_KEY
+        ? Buffer.from(config.REPORT_PSEUDONYM_KEY, 'base64')
+        : readOrCreateKey(config.dataDir),
     );
     loaded.set(id, p);
   }
