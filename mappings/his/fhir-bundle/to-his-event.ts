@@ -25,6 +25,7 @@ import {
   PROFESSIONAL_ROLE_SYSTEM,
   REFERRAL_TARGET_SYSTEM,
   ROLE_CODE_SYSTEM,
+  REFERRER_SUBTYPE_SYSTEM,
   TRAJECTORY_OUTCOME_SYSTEM,
   tryTranslateBack,
 } from '../../../src/fhir/terminology';
@@ -358,13 +359,11 @@ function readTrajectory(
     (encounter
       ? r.code(encounter.resource.reasonCode, ICPC_SYSTEM, 'ICPC-1NL code', [...encounter.path, 'reasonCode'], false)
       : undefined);
-  const category = r.code(
-    res.type,
-    HELP_QUESTION_CATEGORY_SYSTEM,
-    'help-question category',
-    [...e.path, 'type'],
-    false,
-  );
+  // A trajectory may carry several help questions (one EpisodeOfCare.type each); the first is the main one.
+  const [category, ...moreHelpQuestions] = r.codes(res.type, HELP_QUESTION_CATEGORY_SYSTEM, 'help-question category', [
+    ...e.path,
+    'type',
+  ]);
   const hasIcpcCoding =
     codingsIn(res.type, ICPC_SYSTEM).length > 0 || codingsIn(encounter?.resource.reasonCode, ICPC_SYSTEM).length > 0;
   if (category === undefined && !hasIcpcCoding && codingsIn(res.type, HELP_QUESTION_CATEGORY_SYSTEM).length === 0) {
@@ -382,6 +381,14 @@ function readTrajectory(
   const referrerType = referrer
     ? r.known(referrer.ext.valueCoding?.code, COD327_SYSTEM, 'COD327 referrer type', [
         ...referrer.path,
+        'valueCoding',
+        'code',
+      ])
+    : undefined;
+  const subtype = r.extension(res.extension, EXTENSION.referrerSubtype, [...e.path, 'extension']);
+  const referrerSubtype = subtype
+    ? r.known(subtype.ext.valueCoding?.code, REFERRER_SUBTYPE_SYSTEM, 'referrer sub-type', [
+        ...subtype.path,
         'valueCoding',
         'code',
       ])
@@ -418,7 +425,17 @@ function readTrajectory(
   if (!helpQuestion) {
     return undefined;
   }
-  return { id: e.sourceId, startDate, icpc, helpQuestion, referrerType, closedOn, outcome };
+  return {
+    id: e.sourceId,
+    startDate,
+    icpc,
+    helpQuestion,
+    ...(moreHelpQuestions.length ? { moreHelpQuestions } : {}),
+    referrerType,
+    ...(referrerSubtype ? { referrerSubtype } : {}),
+    closedOn,
+    outcome,
+  };
 }
 
 function readContact(
