@@ -4,7 +4,6 @@ import type {
   MeasureReport,
   MeasureReportGroup,
   MeasureReportGroupPopulation,
-  MeasureReportGroupStratifierStratum,
   Quantity,
 } from '@medplum/fhirtypes';
 import { municipalityIdentifier } from '../../fhir/identifiers';
@@ -58,24 +57,9 @@ function population(count: number | undefined, code = INITIAL_POPULATION): Measu
   return count === undefined ? { extension: [MASKED], code } : { code, count };
 }
 
-/** A count shown or withheld by itself: small counts are withheld. */
-function shownOrWithheld(count: number, k: number): number | undefined {
-  return isSmall(count, k) ? undefined : count;
-}
-
-/** One stratifier's strata, every category of its code list (zeros shown), suppressed as the rule says. */
-function strata(
-  spec: GroupSpec['stratifiers'][number],
-  counts: CountsByCode,
-  totalShown: boolean,
-  k: number,
-): MeasureReportGroupStratifierStratum[] {
-  const values = spec.codes.map((c) => counts.get(c) ?? 0);
-  const withheld = withheldCells(values, k, { totalShown, additive: spec.additive });
-  return spec.codes.map((code, i) => ({
-    value: { coding: categoryCodings(spec.system, code) },
-    population: [population(withheld[i] ? undefined : values[i])],
-  }));
+/** Every category of a stratifier's code list (zeros shown) with its count. */
+function valuesOf(spec: GroupSpec['stratifiers'][number], counts: CountsByCode): number[] {
+  return spec.codes.map((c) => counts.get(c) ?? 0);
 }
 
 function countGroup(
@@ -83,17 +67,29 @@ function countGroup(
   total: number,
   byStratifier: readonly CountsByCode[],
   k: number,
-  score?: Quantity  ,
+  score?: Quantity,
 ): MeasureReportGroup {
-  const shownTotal = shownOrWithheld(total, k);
+  const values = spec.stratifiers.map((s, i) => valuesOf(s, byStratifier[i] ?? new Map()));
+  const suppress = (totalShown: boolean) =>
+    spec.stratifiers.map((s, i) => withheldCells(values[i] ?? [], k, { totalShown, additive: s.additive }));
+  let totalShown = !isSmall(total, k);
+  let withheld = suppress(totalShown);
+  if (totalShown && withheld.some((w) => w.totalWithheld)) {
+    // One stratifier's cells could only be hidden by hiding the total: every stratifier of it is redone without.
+    totalShown = false;
+    withheld = suppress(false);
+  }
   return {
     code: { coding: [groupCoding(spec.code)] },
-    population: [population(shownTotal)],
+    population: [population(totalShown ? total : undefined)],
     // A score over fewer than k trajectories could single one out: withheld with its total.
-    ...(score && shownTotal !== undefined ? { measureScore: score } : score ? { extension: [MASKED] } : {}),
+    ...(score && totalShown ? { measureScore: score } : score ? { extension: [MASKED] } : {}),
     stratifier: spec.stratifiers.map((s, i) => ({
       code: [{ coding: [groupCoding(s.code)] }],
-      stratum: strata(s, byStratifier[i] ?? new Map(), shownTotal !== undefined, k),
+      stratum: s.codes.map((code, j) => ({
+        value: { coding: categoryCodings(s.system, code) },
+        population: [population(withheld[i]?.cells[j] ? undefined : values[i]?.[j])],
+      })),
     })),
   };
 }
@@ -111,10 +107,18 @@ function round(value: number, decimals: number): number {
   return Math.round(value * f) / f;
 }
 
-function waitingGroup(counts: MonitoringCounts, k: number): MeasureReportGroup {
+/**
+ * The waiting times. Each interval's n is at most the total of another group (trajectories started, referrals
+ * made) and may equal it, so an interval is withheld whenever that total is, besides when n itself is small.
+ */
+function waitingGroup(
+  counts: MonitoringCounts,
+  k: number,
+  totalsShown: readonly [boolean, boolean],
+): MeasureReportGroup {
   const spec = specOf('waiting-days');
   const intervals = [counts.waiting.startToFirstContact, counts.waiting.referralToCare];
-  const shown = intervals.map((w) => w.n === 0 || !isSmall(w.n, k));
+  const shown = intervals.map((w, i) => w.n === 0 || (!isSmall(w.n, k) && totalsShown[i] === true));
   const first = intervals[0];
   return {
     code: { coding: [groupCoding(spec.code)] },
@@ -167,8 +171,16 @@ export function buildMeasureReport(counts: MonitoringCounts, s: ReportSettings):
   const contactsMean =
     counts.contacts.total > 0 ? round(counts.contacts.contactSum / counts.contacts.total, 2) : undefined;
   const closed = countGroup(specOf('closed'), counts.closed.total, [counts.closed.byOutcome], k);
+  const inflow = countGroup(
+    specOf('inflow'),
+    counts.inflow.total,
+    [counts.inflow.byAgeBand, counts.inflow.byReferrer],
+    k,
+  );
+  const referrals = countGroup(specOf('referral-target'), counts.referrals.total, [counts.referrals.byTarget], k);
+  const shown = (g: MeasureReportGroup) => g.population?.[0]?.count !== undefined;
   const groups: MeasureReportGroup[] = [
-    countGroup(specOf('inflow'), counts.inflow.total, [counts.inflow.byAgeBand, counts.inflow.byReferrer], k),
+    inflow,
     closed,
     countGroup(
       specOf('contacts-per-trajectory'),
@@ -179,8 +191,8 @@ export function buildMeasureReport(counts: MonitoringCounts, s: ReportSettings):
     ),
     countGroup(specOf('help-question'), counts.active.total, [counts.active.byHelpQuestion], k),
     countGroup(specOf('intervention'), counts.active.total, [counts.active.byIntervention], k),
-    countGroup(specOf('referral-target'), counts.referrals.total, [counts.referrals.byTarget], k),
-    waitingGroup(counts, k),
+    referrals,
+    waitingGroup(counts, k, [shown(inflow), shown(referrals)]),
     savingGroup(closed, s),
   ];
   const id = ['monitoring', s.municipality.code, s.period.label, ...(s.practice ? [s.practice] : [])].join('-');

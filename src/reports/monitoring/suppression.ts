@@ -15,6 +15,16 @@ export function isSmall(count: number, k: number): boolean {
   return count >= 1 && count < k;
 }
 
+/** Which cells to withhold, and whether the total must be withheld as well. */
+export interface Suppression {
+  readonly cells: boolean[];
+  /**
+   * True when even withholding every non-zero cell leaves them derivable from the total (all of them 1): the total
+   * has to go too, and with it the other stratifiers of the same total are suppressed as if it were small.
+   */
+  readonly totalWithheld: boolean;
+}
+
 /**
  * Which cells to withhold, given whether the total is shown and whether the cells add up to it. A total that is
  * itself small withholds every non-zero cell (each is at most the total, so each is small too).
@@ -23,19 +33,19 @@ export function withheldCells(
   counts: readonly number[],
   k: number,
   opts: { readonly totalShown: boolean; readonly additive: boolean },
-): boolean[] {
+): Suppression {
   const withheld = counts.map((c) => isSmall(c, k));
   if (!opts.totalShown) {
-    return counts.map((c, i) => withheld[i] === true || c > 0);
+    return { cells: counts.map((c, i) => withheld[i] === true || c > 0), totalWithheld: true };
   }
   if (!opts.additive) {
-    return withheld;
+    return { cells: withheld, totalWithheld: false };
   }
   for (;;) {
     const n = withheld.filter(Boolean).length;
     const sum = counts.reduce((acc, c, i) => (withheld[i] ? acc + c : acc), 0);
     if (n === 0 || (n >= 2 && sum > n)) {
-      return withheld;
+      return { cells: withheld, totalWithheld: false };
     }
     // Withhold the smallest shown non-zero cell as well: it hides the most for the least information lost.
     let pick = -1;
@@ -45,8 +55,7 @@ export function withheldCells(
       }
     });
     if (pick < 0) {
-      // Nothing left to withhold alongside (cannot happen when the total is at least k): withhold all.
-      return counts.map((c, i) => withheld[i] === true || c > 0);
+      return { cells: counts.map((c, i) => withheld[i] === true || c > 0), totalWithheld: true };
     }
     withheld[pick] = true;
   }
