@@ -85,7 +85,7 @@ function referrerOf(ext: readonly Extension[] | undefined): { type: string | und
   };
 }
 
-function codesIn(concepts: Encounter['type']  , system: string): string[] {
+function codesIn(concepts: Encounter['type'], system: string): string[] {
   const codes: string[] = [];
   for (const c of concepts ?? []) {
     for (const coding of c.coding ?? []) {

@@ -15,6 +15,7 @@ export interface Pseudonymiser {
 }
 
 const KEY_FILE = 'report-key';
+const LETTERS = 'abcdefghijklmnop';
 
 function readOrCreateKey(dataDir: string): Buffer {
   const file = path.join(dataDir, KEY_FILE);
@@ -47,8 +48,14 @@ export function createPseudonymiser(masterKey: Buffer): Pseudonymiser {
     return key;
   };
   return {
+    // 128 bits written with the letters a to p only: a pseudonym can then never look like a BSN, a date or an
+    // ICPC code to a scanner (or a reader) of the reporting tables.
     pseudonym: (municipality, value) =>
-      createHmac('sha256', keyOf(municipality)).update(value).digest('base64url').slice(0, 32),
+      createHmac('sha256', keyOf(municipality))
+        .update(value)
+        .digest('hex')
+        .slice(0, 32)
+        .replace(/[0-9a-f]/g, (c) => LETTERS[parseInt(c, 16)] ?? ''),
   };
 }
 
