@@ -1,6 +1,7 @@
 import { benchAudit } from './audit.bench';
 import { benchDelivery } from './delivery.bench';
 import { benchMapping } from './mapping.bench';
+import { benchMonitoring } from './monitoring.bench';
 import { benchPipeline } from './pipeline.bench';
 import { benchPolicy } from './policy.bench';
 import type { BenchResult } from './result';
@@ -52,6 +53,7 @@ async function main(): Promise<number> {
     { name: 'benchMapping', run: benchMapping },
     { name: 'benchAudit', run: benchAudit },
     { name: 'benchDelivery', run: benchDelivery },
+    { name: 'benchMonitoring', run: benchMonitoring },
   ];
   const results: BenchResult[] = [];
   let failed = 0;

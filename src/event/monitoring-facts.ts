@@ -1,6 +1,6 @@
 import type { EpisodeOfCare, Encounter, Extension, ServiceRequest } from '@medplum/fhirtypes';
-import type { CanonicalEvent } from '../ingest/dialect';
-import { COD327_SYSTEM } from '../fhir/systems';
+import type { CanonicalEvent } from '../contracts/his-dialect';
+import { COD327_SYSTEM } from '../kernel/fhir/systems';
 import {
   EXTENSION,
   HELP_QUESTION_CATEGORY_SYSTEM,
@@ -9,8 +9,8 @@ import {
   REFERRER_SUBTYPE_SYSTEM,
   tryTranslate,
   tryTranslateBack,
-} from '../fhir/terminology';
-import { JZ020_SYSTEM } from '../fhir/systems';
+} from '../kernel/fhir/terminology';
+import { JZ020_SYSTEM } from '../kernel/fhir/systems';
 import { ageOnDay } from '../policy/age';
 import type { Pseudonymiser } from './report-pseudonym';
 

@@ -1,9 +1,9 @@
-import { findAgreements } from '../config/registry';
-import type { CanonicalEvent } from '../ingest/dialect';
-import { errorFields } from '../logger';
-import type { PipelineContext } from '../pipeline/context';
-import { decideForEvent } from '../pipeline/decide-event';
-import type { Db } from '../store/db';
+import { findAgreements } from './registry';
+import type { CanonicalEvent } from '../contracts/his-dialect';
+import { errorFields } from '../kernel/logger';
+import type { PipelineContext } from './context';
+import { decideForEvent } from './decide';
+import type { Db } from '../kernel/db';
 import { monitoringFactsOf, type MonitoringFacts } from './monitoring-facts';
 import { getPseudonymiser } from './report-pseudonym';
 

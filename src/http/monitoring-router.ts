@@ -1,20 +1,20 @@
 import { forbidden, notFound, OperationOutcomeError } from '@medplum/core';
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
-import { auditRead } from '../audit/audit-read';
-import { organisationAgent } from '../audit/balp';
-import { SYSTEM_TENANT } from '../audit/scope';
-import { isValidAgb } from '../fhir/identifiers';
-import { failField } from '../fhir/outcomes';
-import { parseOrThrow } from '../ingest/zod-outcome';
-import type { PipelineContext } from '../pipeline/context';
+import { auditRead } from './audit-read';
+import { organisationAgent } from '../audit/audit-events';
+import { SYSTEM_TENANT } from '../reports/audit-scope';
+import { isValidAgb } from '../kernel/fhir/identifiers';
+import { failField } from '../kernel/fhir/outcomes';
+import { parseOrThrow } from '../kernel/zod-outcome';
+import type { PipelineContext } from '../event/context';
 import { buildMeasure, MEASURE_ID } from '../reports/monitoring/measure';
 import { monitoringReport } from '../reports/monitoring/monitoring-report';
 import { tryParsePeriod, tryParseRange, type ReportPeriod } from '../reports/monitoring/period';
 import { renderChart } from '../reports/monitoring/report-chart';
 import { reportCsv } from '../reports/monitoring/report-csv';
-import { getPrincipal } from './auth/middleware';
-import { ALL, assertRole, canSeeMunicipality } from './auth/principal';
+import { getPrincipal } from '../access/authenticate';
+import { ALL, assertRole, canSeeMunicipality } from '../access/principal';
 
 const oneValue = z.string().optional();
 

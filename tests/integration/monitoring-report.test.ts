@@ -1,9 +1,9 @@
 import type { Measure, MeasureReport, MeasureReportGroup } from '@medplum/fhirtypes';
 import pg from 'pg';
-import { buildRegistry } from '../../src/config/registry';
-import { isValidBsn } from '../../src/fhir/identifiers';
-import { assertValidResource } from '../../src/fhir/validation';
-import { TERMINAL_STATES } from '../../src/store/inbox';
+import { buildRegistry } from '../../src/event/registry';
+import { isValidBsn } from '../../src/kernel/fhir/identifiers';
+import { assertValidResource } from '../../src/kernel/fhir/validation';
+import { TERMINAL_STATES } from '../../src/event/states';
 import { buildAgreement, MUNICIPALITY, OTHER_PRACTICE_AGB, PRACTICE_AGB } from '../helpers/builders';
 import { tryToDeriveWithheldCells } from '../helpers/suppression-check';
 import { syntheticPractice, type SyntheticTrajectory } from '../helpers/synthetic-practice';

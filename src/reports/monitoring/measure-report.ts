@@ -6,7 +6,7 @@ import type {
   MeasureReportGroupPopulation,
   Quantity,
 } from '@medplum/fhirtypes';
-import { municipalityIdentifier } from '../../fhir/identifiers';
+import { municipalityIdentifier } from '../../kernel/fhir/identifiers';
 import {
   categoryCodings,
   GROUPS,

@@ -1,5 +1,5 @@
 import type { Coding, Measure } from '@medplum/fhirtypes';
-import { COD327_SYSTEM } from '../../fhir/systems';
+import { COD327_SYSTEM } from '../../kernel/fhir/systems';
 import {
   AGE_BAND_SYSTEM,
   codesOf,
@@ -11,7 +11,7 @@ import {
   TRAJECTORY_OUTCOME_SYSTEM,
   tryGetConcept,
   tryTranslate,
-} from '../../fhir/terminology';
+} from '../../kernel/fhir/terminology';
 
 /**
  * The Measure behind the monitoring report: one group per figure the pilot reports ask for, with the stratifiers

@@ -1,7 +1,7 @@
 import type { MeasureReport } from '@medplum/fhirtypes';
-import type { Registry } from '../../config/registry';
+import type { Registry } from '../../event/registry';
 import type { Agreement } from '../../policy/agreement';
-import type { Db } from '../../store/db';
+import type { Db } from '../../kernel/db';
 import { buildMeasureReport, type ReportSettings } from './measure-report';
 import { daysIn, type ReportPeriod } from './period';
 import { countMonitoring } from './report-store';

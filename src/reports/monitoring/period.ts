@@ -1,4 +1,4 @@
-import { isValidIsoDate } from '../../fhir/identifiers';
+import { isValidIsoDate } from '../../kernel/fhir/identifiers';
 
 /** A report's period: calendar days, both ends included, and how it was asked for. */
 export interface ReportPeriod {

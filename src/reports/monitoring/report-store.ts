@@ -1,4 +1,4 @@
-import type { Db } from '../../store/db';
+import type { Db } from '../../kernel/db';
 import type { ReportPeriod } from './period';
 
 /**

@@ -1,4 +1,4 @@
-import { assertValidResource } from '../../../src/fhir/validation';
+import { assertValidResource } from '../../../src/kernel/fhir/validation';
 import { buildMeasure, GROUP_CODES, MEASURE_URL } from '../../../src/reports/monitoring/measure';
 import { buildMeasureReport, type ReportSettings } from '../../../src/reports/monitoring/measure-report';
 import { daysIn, tryParsePeriod, tryParseRange } from '../../../src/reports/monitoring/period';
