@@ -150,6 +150,24 @@ async function removeFacts(db: Db, f: MonitoringFacts): Promise<void> {
   }
 }
 
+/**
+ * What the municipality's status feedback adds to the figures: the start of care of an allocated referral, for the
+ * waiting time from referral to care. Keyed like the referral's own row; a referral that does not count has none.
+ */
+export async function recordStatusFacts(
+  ctx: Pick<PipelineContext, 'db' | 'config'>,
+  a: { municipality: string; serviceRequestId: string; status: string; startDate?: string | undefined },
+): Promise<void> {
+  if (a.status !== 'allocated' || !a.startDate) {
+    return;
+  }
+  const key = getPseudonymiser(ctx.config).pseudonym(a.municipality, `ServiceRequest/${a.serviceRequestId}`);
+  await ctx.db.query('UPDATE report_referral SET care_start_on = $2, updated_at = now() WHERE referral_key = $1', [
+    key,
+    a.startDate,
+  ]);
+}
+
 /** Deletes reporting facts older than REPORT_RETENTION_DAYS: trajectories by their last date, referrals by theirs. */
 export async function purgeReportFacts(db: Db, before: string): Promise<number> {
   return db.transaction(async (tx) => {
