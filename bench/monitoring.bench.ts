@@ -1,12 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { buildRegistry } from '../src/event/registry';
 import { openDb } from '../src/kernel/db';
 import { migrate } from '../src/kernel/migrate';
 import { monitoringReport } from '../src/reports/monitoring/monitoring-report';
 import { tryParsePeriod } from '../src/reports/monitoring/period';
 import { buildAgreement } from '../tests/helpers/builders';
-import { TEST_DATABASE_URL } from '../tests/helpers/test-runtime';
+import { dropSchema, TEST_DATABASE_URL } from '../tests/helpers/test-runtime';
 import type { BenchResult } from './result';
 
 /**
@@ -99,23 +98,6 @@ export async function benchMonitoring(): Promise<BenchResult[]> {
     ];
   } finally {
     await db.close();
-    const admin = new pg.Client({ connectionString: TEST_DATABASE_URL });
-    await admin.connect();
-    await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await admin.end();
+    await dropSchema(schema);
   }
-}
-
-// `npx tsx bench/monitoring.bench.ts` runs this group on its own.
-if (require.main === module) {
-  benchMonitoring().then(
-    (results) => {
-      results.forEach((r) => process.stdout.write(`${JSON.stringify(r)}\n`));
-      process.exit(0);
-    },
-    (err: unknown) => {
-      process.stderr.write(`${String(err)}\n`);
-      process.exit(1);
-    },
-  );
 }

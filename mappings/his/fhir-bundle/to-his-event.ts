@@ -209,6 +209,20 @@ class BundleReader {
     return this.check(schema, ids?.[i]?.value, [...path, i, 'value'], label);
   }
 
+  /** The code of an extension's valueCoding, checked against the tables; undefined when the extension is absent. */
+  codedExtension(
+    exts: readonly BundleExtension[] | undefined,
+    url: string,
+    system: string,
+    label: string,
+    path: Path,
+  ): string | undefined {
+    const found = this.extension(exts, url, path);
+    return found
+      ? this.known(found.ext.valueCoding?.code, system, label, [...found.path, 'valueCoding', 'code'])
+      : undefined;
+  }
+
   extension(
     exts: readonly BundleExtension[] | undefined,
     url: string,
@@ -377,22 +391,21 @@ function readTrajectory(
   if (!isNotInFuture(startDate)) {
     r.issues.add([...e.path, 'period', 'start'], 'lies in the future');
   }
-  const referrer = r.extension(res.extension, EXTENSION.referrerType, [...e.path, 'extension']);
-  const referrerType = referrer
-    ? r.known(referrer.ext.valueCoding?.code, COD327_SYSTEM, 'COD327 referrer type', [
-        ...referrer.path,
-        'valueCoding',
-        'code',
-      ])
-    : undefined;
-  const subtype = r.extension(res.extension, EXTENSION.referrerSubtype, [...e.path, 'extension']);
-  const referrerSubtype = subtype
-    ? r.known(subtype.ext.valueCoding?.code, REFERRER_SUBTYPE_SYSTEM, 'referrer sub-type', [
-        ...subtype.path,
-        'valueCoding',
-        'code',
-      ])
-    : undefined;
+  const exts = [...e.path, 'extension'];
+  const referrerType = r.codedExtension(
+    res.extension,
+    EXTENSION.referrerType,
+    COD327_SYSTEM,
+    'COD327 referrer type',
+    exts,
+  );
+  const referrerSubtype = r.codedExtension(
+    res.extension,
+    EXTENSION.referrerSubtype,
+    REFERRER_SUBTYPE_SYSTEM,
+    'referrer sub-type',
+    exts,
+  );
   let closedOn: string | undefined;
   let outcome: string | undefined;
   if (res.status === 'finished') {

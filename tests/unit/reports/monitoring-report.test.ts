@@ -7,17 +7,7 @@ import { reportCsv } from '../../../src/reports/monitoring/report-csv';
 import type { MonitoringCounts } from '../../../src/reports/monitoring/report-store';
 import { boundsOfWithheld, withheldCells } from '../../../src/reports/monitoring/suppression';
 import { tryToDeriveWithheldCells } from '../../helpers/suppression-check';
-
-/** A small seeded generator (mulberry32): the same cases on every run. */
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../../helpers/synthetic-practice';
 
 describe('report periods', () => {
   it.each([
@@ -73,7 +63,7 @@ describe('small-cell suppression', () => {
   });
 
   it('leaves no withheld cell derivable in 5,000 seeded random stratifiers', () => {
-    const next = random(15);
+    const next = seededRandom(15);
     let tried = 0;
     for (let run = 0; run < 5000; run++) {
       const k = 2 + Math.floor(next() * 9);
