@@ -26,7 +26,8 @@ export function chartRows(report: MeasureReport, which: string): { title: string
   const all = reportRows(report);
   const byStratifier = all.filter((r) => r.stratifier === which);
   if (byStratifier.length > 0) {
-    return { title: `${byStratifier[0]?.group ?? ''} by ${which}`, rows: byStratifier };
+    const own = all.find((r) => r.group === byStratifier[0]?.group && r.stratifier === '');
+    return { title: `${own?.display ?? ''} (${which})`, rows: byStratifier };
   }
   const group = all.filter((r) => r.group === which);
   const own = group[0];
