@@ -49,7 +49,9 @@ export async function recordMonitoringFacts(
     return 'none';
   }
   if (await mayCount(ctx, event)) {
-    await ctx.db.transaction((tx) => writeFacts(tx, facts));
+    // A contact upserts its trajectory, adds itself and recounts: one transaction, so the row lock orders
+    // concurrent contacts of one trajectory. A referral or a closure alone is a single upsert.
+    await (facts.contact ? ctx.db.transaction((tx) => writeFacts(tx, facts)) : writeFacts(ctx.db, facts));
     return 'counted';
   }
   await ctx.db.transaction((tx) => removeFacts(tx, facts));
