@@ -232,6 +232,22 @@ class BundleReader {
     const ext = exts?.[i];
     return ext ? { ext, path: [...path, i] } : undefined;
   }
+
+  /** The COD327 referrer type extension of a resource, and its code when it is a known one. */
+  referrerType(
+    exts: readonly BundleExtension[] | undefined,
+    path: Path,
+  ): { referrer: { ext: BundleExtension; path: Path } | undefined; code: string | undefined } {
+    const referrer = this.extension(exts, EXTENSION.referrerType, [...path, 'extension']);
+    const code = referrer
+      ? this.known(referrer.ext.valueCoding?.code, COD327_SYSTEM, 'COD327 referrer type', [
+          ...referrer.path,
+          'valueCoding',
+          'code',
+        ])
+      : undefined;
+    return { referrer, code };
+  }
 }
 
 function codingsIn(
@@ -391,20 +407,13 @@ function readTrajectory(
   if (!isNotInFuture(startDate)) {
     r.issues.add([...e.path, 'period', 'start'], 'lies in the future');
   }
-  const exts = [...e.path, 'extension'];
-  const referrerType = r.codedExtension(
-    res.extension,
-    EXTENSION.referrerType,
-    COD327_SYSTEM,
-    'COD327 referrer type',
-    exts,
-  );
+  const { code: referrerType } = r.referrerType(res.extension, e.path);
   const referrerSubtype = r.codedExtension(
     res.extension,
     EXTENSION.referrerSubtype,
     REFERRER_SUBTYPE_SYSTEM,
     'referrer sub-type',
-    exts,
+    [...e.path, 'extension'],
   );
   let closedOn: string | undefined;
   let outcome: string | undefined;
@@ -498,14 +507,7 @@ function readReferral(
   const res = sr.resource;
   const created = res.status === 'active';
   r.resolve(res.subject, [...sr.path, 'subject'], ['Patient']);
-  const referrer = r.extension(res.extension, EXTENSION.referrerType, [...sr.path, 'extension']);
-  const referrerType = referrer
-    ? r.known(referrer.ext.valueCoding?.code, COD327_SYSTEM, 'COD327 referrer type', [
-        ...referrer.path,
-        'valueCoding',
-        'code',
-      ])
-    : undefined;
+  const { referrer, code: referrerType } = r.referrerType(res.extension, sr.path);
   if (!referrer && created) {
     r.issues.add(
       [...sr.path, 'extension'],
