@@ -44,6 +44,11 @@ export async function recordMonitoringFacts(
   if (event.eventType === 'consent.recorded' || event.eventType === 'consent.withdrawn') {
     return 'none';
   }
+  // Without an agreement that names purpose monitoring nothing can count: no consents to load, nothing to remove.
+  const agreements = findAgreements(ctx.registry, event.practice.agb, event.municipalityCode);
+  if (!agreements.some((a) => a.purposes.includes('monitoring'))) {
+    return 'none';
+  }
   const facts = monitoringFactsOf(event, getPseudonymiser(ctx.config));
   if (!facts.trajectory && !facts.referral) {
     return 'none';
