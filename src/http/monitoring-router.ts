@@ -19,7 +19,7 @@ import { ALL, assertRole, canSeeMunicipality } from '../access/principal';
 const oneValue = z.string().optional();
 
 /** The query of a monitoring report: a named period or a from/to range, and optionally one practice. */
-const querySchema = z
+export const monitoringQuerySchema = z
   .object({
     period: oneValue.refine(
       (v) => v === undefined || tryParsePeriod(v) !== undefined,
@@ -46,7 +46,7 @@ interface ReportRequest {
 }
 
 function parseRequest(req: Request, res: Response): ReportRequest {
-  const q = parseOrThrow(querySchema, req.query, (path) => path.map(String).join('.') || 'query');
+  const q = parseOrThrow(monitoringQuerySchema, req.query, (path) => path.map(String).join('.') || 'query');
   let period: ReportPeriod | undefined;
   if (q.period !== undefined) {
     period = tryParsePeriod(q.period);
