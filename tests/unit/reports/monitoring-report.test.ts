@@ -1,11 +1,14 @@
+import { buildRegistry } from '../../../src/event/registry';
 import { assertValidResource } from '../../../src/kernel/fhir/validation';
 import { buildMeasure, GROUP_CODES, MEASURE_URL } from '../../../src/reports/monitoring/measure';
 import { buildMeasureReport, type ReportSettings } from '../../../src/reports/monitoring/measure-report';
+import { reportSettingsOf } from '../../../src/reports/monitoring/monitoring-report';
 import { daysIn, tryParsePeriod, tryParseRange } from '../../../src/reports/monitoring/period';
 import { renderChart } from '../../../src/reports/monitoring/report-chart';
 import { reportCsv } from '../../../src/reports/monitoring/report-csv';
 import type { MonitoringCounts } from '../../../src/reports/monitoring/report-store';
 import { boundsOfWithheld, withheldCells } from '../../../src/reports/monitoring/suppression';
+import { buildAgreement, OTHER_PRACTICE_AGB, PRACTICE_AGB } from '../../helpers/builders';
 import { tryToDeriveWithheldCells } from '../../helpers/suppression-check';
 import { seededRandom } from '../../helpers/synthetic-practice';
 
@@ -187,5 +190,48 @@ describe('the monitoring MeasureReport', () => {
     expect(svg).toContain('data-code="0-3" data-withheld="true"');
     expect(svg).not.toMatch(/data-count="[1-4]"/);
     expect(renderChart(report, 'no-such-group')).toBeUndefined();
+  });
+});
+
+describe('the report settings from the agreements', () => {
+  const section = (q: number, amount: number, per: 'month' | 'quarter' | 'year', k: number) => ({
+    aggregateWithoutConsent: false,
+    q,
+    professionalCost: { amount, per },
+    k,
+  });
+  const q3 = { start: '2026-07-01', end: '2026-09-30', label: '2026-Q3' };
+
+  it('adds up the professionals, each pro-rated to the days its agreement runs in the period', () => {
+    const registry = buildRegistry({
+      agreements: [
+        buildAgreement({ monitoring: section(9500, 6000, 'month', 5) }),
+        // Ends on 15 August: 46 days of the quarter's 92.
+        buildAgreement({
+          id: 'other',
+          practice: { agb: OTHER_PRACTICE_AGB },
+          validTo: '2026-08-15',
+          monitoring: section(8000, 18_000, 'quarter', 10),
+        }),
+      ],
+      destinations: [],
+    });
+    const s = reportSettingsOf(registry, 'GM0226', q3, undefined, new Date('2026-10-01T00:00:00Z'));
+    expect(s.professionalCost).toBeCloseTo((6000 * 92) / (365.25 / 12) + (18_000 * 46) / (365.25 / 4), 6);
+    // The cautious choices: the smallest q, the largest k.
+    expect([s.q, s.k]).toEqual([8000, 10]);
+    expect(s.municipality).toEqual({ code: 'GM0226', name: 'Overbetuwe' });
+  });
+
+  it('uses k 5 and no cost figures when no agreement has a monitoring section, and one practice on request', () => {
+    const registry = buildRegistry({
+      agreements: [
+        buildAgreement(),
+        buildAgreement({ id: 'other', practice: { agb: OTHER_PRACTICE_AGB }, monitoring: section(1, 1, 'year', 7) }),
+      ],
+      destinations: [],
+    });
+    const s = reportSettingsOf(registry, 'GM0226', q3, PRACTICE_AGB, new Date());
+    expect([s.k, s.q, s.professionalCost]).toEqual([5, 0, 0]);
   });
 });
