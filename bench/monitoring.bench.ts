@@ -6,7 +6,7 @@ import { monitoringReport } from '../src/reports/monitoring/monitoring-report';
 import { tryParsePeriod } from '../src/reports/monitoring/period';
 import { buildAgreement } from '../tests/helpers/builders';
 import { dropSchema, TEST_DATABASE_URL } from '../tests/helpers/test-runtime';
-import type { BenchResult } from './result';
+import { runStandalone, type BenchResult } from './result';
 
 /**
  * The monitoring report of a municipality with 10 practices over a year: about 50,000 trajectories (and a
@@ -100,4 +100,9 @@ export async function benchMonitoring(): Promise<BenchResult[]> {
     await db.close();
     await dropSchema(schema);
   }
+}
+
+// `npx tsx bench/monitoring.bench.ts` runs this group on its own.
+if (require.main === module) {
+  runStandalone(benchMonitoring);
 }
