@@ -1,6 +1,6 @@
 import type { AuditEvent } from '@medplum/fhirtypes';
 import type { Db } from '../store/db';
-import { canonicalJson, chainHashOfCanonical, GENESIS_HASH } from './chain';
+import { canonicalizeJcs, chainHashOfCanonical, GENESIS_HASH } from './chain';
 import { indexFieldsOf } from './index-fields';
 
 interface Pending {
@@ -82,7 +82,7 @@ export class AuditWriter {
           const prev = hash;
           seq++;
           // The canonical text is both hashed and stored: jsonb normalises it anyway, and making it once is cheaper.
-          const canonical = canonicalJson(event);
+          const canonical = canonicalizeJcs(event);
           hash = chainHashOfCanonical(prev, seq, canonical);
           const f = indexFieldsOf(event);
           [
