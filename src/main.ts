@@ -1,5 +1,8 @@
+// First: OpenTelemetry (when OTEL_* asks for it) has to patch modules before anything below loads them.
+import './kernel/tracing-start';
 import { ConfigError, loadConfig } from './config/config';
 import { createLogger, errorFields } from './logger';
+import { closeTracing } from './kernel/telemetry';
 import { startRuntime } from './runtime';
 
 /** Entry point: `npm start`. Configuration comes from the environment only (see README). */
@@ -34,13 +37,15 @@ async function main(): Promise<void> {
       process.exit(1);
     }, config.SHUTDOWN_TIMEOUT_MS);
     timer.unref();
-    rt.shutdown().then(
-      () => process.exit(0),
-      (err: Error) => {
-        log.error(errorFields(err), 'shutdown failed');
-        process.exit(1);
-      },
-    );
+    rt.shutdown()
+      .then(() => closeTracing())
+      .then(
+        () => process.exit(0),
+        (err: Error) => {
+          log.error(errorFields(err), 'shutdown failed');
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

@@ -2,6 +2,7 @@ import { notFound, OperationOutcomeError } from '@medplum/core';
 import express, { type RequestHandler } from 'express';
 import helmet from 'helmet';
 import type { PipelineContext } from '../pipeline/context';
+import { accessLog, traceRequests } from './access-log';
 import { adminRouter } from './admin-router';
 import { auditRouter } from './audit-router';
 import { consentRouter } from './consent-router';
@@ -25,6 +26,7 @@ export function createApp(ctx: PipelineContext, opts: AppOptions): express.Expre
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
+  app.use(traceRequests(), accessLog(ctx.log));
   app.use(helmet());
   app.use(corsFor(ctx.config.CORS_ORIGINS));
   const limit = ctx.config.BODY_LIMIT;

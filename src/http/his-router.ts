@@ -9,6 +9,7 @@ import type { PipelineContext } from '../pipeline/context';
 import { getHistory, tryGetInboxRow } from '../store/inbox';
 import { getPrincipal } from './auth/middleware';
 import { assertRole } from './auth/principal';
+import { getRequestTrace } from './access-log';
 import { actorOf, assertPracticeAccess } from './request-context';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -25,8 +26,13 @@ export function hisRouter(ctx: PipelineContext): Router {
     if (records.length === 0) {
       throw new OperationOutcomeError(badRequest('The request holds no events', 'body'));
     }
-    const receipts = await ingestRecords(ctx, dialect, records, actorOf(req, res), (agb) =>
-      assertPracticeAccess(res, agb),
+    const receipts = await ingestRecords(
+      ctx,
+      dialect,
+      records,
+      actorOf(req, res),
+      (agb) => assertPracticeAccess(res, agb),
+      getRequestTrace(res).traceId,
     );
     ctx.metrics.events.inc({ status: 'accepted' }, receipts.filter((r) => r.status === 'accepted').length);
     ctx.metrics.events.inc({ status: 'duplicate' }, receipts.filter((r) => r.status === 'duplicate').length);

@@ -6,6 +6,7 @@ import { mapStoredEvent } from '../ingest/stored-event';
 import { minimise } from '../policy/minimise';
 import { finishDelivery, recordAttempt, tryGetDelivery } from '../store/deliveries';
 import { tryGetInboxRow } from '../store/inbox';
+import { logEventStates } from '../event/event-log';
 import type { PipelineContext } from './context';
 import { decideAndRecord, purposeOf, reasonText } from './decide-event';
 import { recordDestinationFailure, recordDestinationSuccess } from './destination-health';
@@ -55,12 +56,24 @@ export async function processDeliverJob(ctx: PipelineContext, job: Job<DeliverJo
   if (!row || !destination) {
     throw new PermanentDeliveryError(`destination ${delivery.destination} is no longer configured`);
   }
+  const finish = async (outcome: Parameters<typeof finishDelivery>[1]): Promise<void> => {
+    if (await finishDelivery(ctx.db, outcome)) {
+      const { inboxState, reason } = outcome;
+      logEventStates(ctx.log, {
+        eventId: row.id,
+        traceId: job.data.traceId,
+        stage: 'deliver',
+        states: [inboxState],
+        reason,
+      });
+    }
+  };
   const event = mapStoredEvent(ctx.cipher, row, { validate: false });
   const purpose = purposeOf(event.eventType) ?? 'referral';
   const decision = await decideAndRecord(ctx, row, event, purpose, 'deliver');
   if (decision.effect === 'deny') {
     const reason = `denied at delivery: ${reasonText(decision)}`;
-    await finishDelivery(ctx.db, {
+    await finish({
       deliveryId: delivery.id,
       inboxId: row.id,
       deliveryState: 'cancelled',
@@ -110,7 +123,7 @@ export async function processDeliverJob(ctx: PipelineContext, job: Job<DeliverJo
     // Audit first, here and on success: a crash in between then leaves an audited attempt that is retried, never
     // a recorded outcome without its audit trail.
     await ctx.audit.append(row.tenant, disclosure({ ...disclosureAudit, outcome: '8', outcomeDesc: reason }));
-    await finishDelivery(ctx.db, {
+    await finish({
       deliveryId: delivery.id,
       inboxId: row.id,
       deliveryState: 'dead',
@@ -126,7 +139,7 @@ export async function processDeliverJob(ctx: PipelineContext, job: Job<DeliverJo
   }
   // The data has left: the disclosure is recorded before anything else, so no crash can leave it unaudited.
   await ctx.audit.append(row.tenant, disclosure({ ...disclosureAudit, outcome: '0' }));
-  await finishDelivery(ctx.db, {
+  await finish({
     deliveryId: delivery.id,
     inboxId: row.id,
     deliveryState: 'delivered',

@@ -12,6 +12,7 @@ import type { PracticeEndpoint } from '../config/practices';
 import { assertValidResource } from '../fhir/validation';
 import type { CanonicalEvent } from '../ingest/dialect';
 import { mapStoredEvent } from '../ingest/stored-event';
+import { newTraceId } from '../kernel/trace-context';
 import { tryGetInboxRow, type InboxRow } from '../store/inbox';
 import type { PipelineContext } from './context';
 import { feedbackJobId } from './queues';
@@ -139,7 +140,9 @@ export async function replayFeedback(ctx: PipelineContext, feedbackId: string, a
     return false;
   }
   await ctx.audit.append(revived.tenant, operatorAction({ actor, action: 'replay', target: `Task/${revived.id}` }));
-  await ctx.queues.enqueueFeedback(revived, `replay-${revived.id}-${revived.round}`);
+  // Under the referral's own trace id, like every other job of that event.
+  const traceId = (await tryGetInboxRow(ctx.db, revived.inbox_id))?.trace_id ?? newTraceId();
+  await ctx.queues.enqueueFeedback(revived, traceId);
   return true;
 }
 

@@ -3,7 +3,8 @@ import { createHash, randomUUID } from 'node:crypto';
 import { tryGetDestination } from '../config/registry';
 import { mapStoredEvent } from '../ingest/stored-event';
 import { decideAndCreateDelivery } from '../store/deliveries';
-import { transition, tryGetInboxRow, TERMINAL_STATES } from '../store/inbox';
+import { logEventStates, moveEvent } from '../event/event-log';
+import { tryGetInboxRow, TERMINAL_STATES } from '../store/inbox';
 import type { PipelineContext } from './context';
 import { decideAndRecord, purposeOf, reasonText } from './decide-event';
 import type { MapJobData } from './queues';
@@ -28,13 +29,14 @@ export async function processMapJob(ctx: PipelineContext, data: MapJobData): Pro
     }
     return 'requeued';
   }
+  const trace = { eventId: row.id, traceId: data.traceId, stage: 'map' } as const;
   let event;
   try {
     event = mapStoredEvent(ctx.cipher, row, { validate: true });
   } catch (err) {
     if (err instanceof OperationOutcomeError) {
       // The mapping rejects this record for good: retrying cannot help, a fixed mapping plus replay can.
-      await transition(ctx.db, row.id, 'failed', { from: ['received', 'mapped'], reason: 'mapping failed' });
+      await moveEvent(ctx, trace, 'failed', { from: ['received', 'mapped'], reason: 'mapping failed' });
       return 'failed';
     }
     throw err;
@@ -46,17 +48,17 @@ export async function processMapJob(ctx: PipelineContext, data: MapJobData): Pro
   };
   const purpose = purposeOf(event.eventType);
   if (!purpose) {
-    await transition(ctx.db, row.id, 'completed', { ...next, reason: 'recorded in the consent registry' });
+    await moveEvent(ctx, trace, 'completed', { ...next, reason: 'recorded in the consent registry' });
     return 'completed';
   }
   const decision = await decideAndRecord(ctx, row, event, purpose, 'map');
   if (decision.effect === 'deny') {
-    await transition(ctx.db, row.id, 'denied', { ...next, reason: reasonText(decision) });
+    await moveEvent(ctx, trace, 'denied', { ...next, reason: reasonText(decision) });
     return 'denied';
   }
   const destination = tryGetDestination(ctx.registry, event.municipalityCode);
   if (!destination) {
-    await transition(ctx.db, row.id, 'failed', {
+    await moveEvent(ctx, trace, 'failed', {
       ...next,
       reason: `no destination configured for ${event.municipalityCode}`,
     });
@@ -70,6 +72,7 @@ export async function processMapJob(ctx: PipelineContext, data: MapJobData): Pro
     reason: reasonText(decision),
     passing: next.passing,
   });
+  logEventStates(ctx.log, { ...trace, states: [...next.passing, 'decided'], reason: reasonText(decision) });
   await ctx.queues.enqueueDeliver(delivery, data.traceId);
   return 'decided';
 }

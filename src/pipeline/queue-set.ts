@@ -1,5 +1,6 @@
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
 import type { Destination } from '../delivery/destination';
+import { bullmqTelemetryOption } from '../kernel/telemetry';
 import type { DeliveryRow } from '../store/deliveries';
 import {
   FEEDBACK_QUEUE,
@@ -30,7 +31,12 @@ export class QueueSet {
     destinations: readonly Destination[],
     deliveryMaxAttempts: number,
   ) {
-    this.map = new Queue<MapJobData>(MAP_QUEUE, { connection, prefix, defaultJobOptions: MAP_JOB_OPTIONS });
+    this.map = new Queue<MapJobData>(MAP_QUEUE, {
+      connection,
+      prefix,
+      defaultJobOptions: MAP_JOB_OPTIONS,
+      ...bullmqTelemetryOption(),
+    });
     for (const d of destinations) {
       this.deliver.set(
         d.id,
@@ -39,6 +45,7 @@ export class QueueSet {
           prefix,
           // A destination may allow more or fewer attempts than the deployment's default.
           defaultJobOptions: deliverJobOptions(d.retry?.maxAttempts ?? deliveryMaxAttempts),
+          ...bullmqTelemetryOption(),
         }),
       );
     }
@@ -46,6 +53,7 @@ export class QueueSet {
       connection,
       prefix,
       defaultJobOptions: deliverJobOptions(deliveryMaxAttempts),
+      ...bullmqTelemetryOption(),
     });
   }
 

@@ -1,5 +1,6 @@
 import { operatorAction, type AuditActor } from '../audit/balp';
 import { transition } from '../store/inbox';
+import { logEventStates } from '../event/event-log';
 import type { PipelineContext } from './context';
 
 /**
@@ -9,10 +10,17 @@ import type { PipelineContext } from './context';
  */
 export async function replayDelivery(ctx: PipelineContext, deliveryId: string, actor: AuditActor): Promise<boolean> {
   const replayed = await ctx.db.transaction(async (tx) => {
-    const [d] = await tx.query<{ id: string; inbox_id: string; destination: string; round: number; tenant: string }>(
+    const [d] = await tx.query<{
+      id: string;
+      inbox_id: string;
+      destination: string;
+      round: number;
+      tenant: string;
+      trace_id: string;
+    }>(
       `UPDATE delivery SET state = 'pending', round = round + 1, attempts = 0, updated_at = now()
        FROM inbox WHERE delivery.id = $1 AND delivery.state = 'dead' AND inbox.id = delivery.inbox_id
-       RETURNING delivery.id, delivery.inbox_id, delivery.destination, delivery.round, inbox.tenant`,
+       RETURNING delivery.id, delivery.inbox_id, delivery.destination, delivery.round, inbox.tenant, inbox.trace_id`,
       [deliveryId],
     );
     if (!d) {
@@ -28,6 +36,15 @@ export async function replayDelivery(ctx: PipelineContext, deliveryId: string, a
     replayed.tenant,
     operatorAction({ actor, action: 'replay', target: `inbox/${replayed.inbox_id}` }),
   );
-  await ctx.queues.enqueueDeliver(replayed, `replay-${replayed.id}-${replayed.round}`);
+  const reason = `replayed by ${actor.userId}`;
+  logEventStates(ctx.log, {
+    eventId: replayed.inbox_id,
+    traceId: replayed.trace_id,
+    stage: 'replay',
+    states: ['decided'],
+    reason,
+  });
+  // The event keeps its trace id: its replayed delivery is followed under the same id as the rest of its life.
+  await ctx.queues.enqueueDeliver(replayed, replayed.trace_id);
   return true;
 }

@@ -28,7 +28,9 @@ function chainOf(n: number, start = { seq: 0, hash: GENESIS_HASH }): ChainRow[] 
 
 describe('canonicalizeJcs', () => {
   it('sorts keys at every depth and leaves out undefined values, so jsonb round trips hash the same', () => {
-    expect(canonicalizeJcs({ b: 1, a: { d: [{ z: 1, y: 2 }], c: undefined } })).toBe('{"a":{"d":[{"y":2,"z":1}]},"b":1}');
+    expect(canonicalizeJcs({ b: 1, a: { d: [{ z: 1, y: 2 }], c: undefined } })).toBe(
+      '{"a":{"d":[{"y":2,"z":1}]},"b":1}',
+    );
     expect(canonicalizeJcs(JSON.parse('{"y":"é","x":null}'))).toBe('{"x":null,"y":"é"}');
   });
 });
