@@ -7,6 +7,7 @@ import type * as IoredisInstr from '@opentelemetry/instrumentation-ioredis';
 import type * as UndiciInstr from '@opentelemetry/instrumentation-undici';
 import type * as BullmqOtel from 'bullmq-otel';
 import type * as OtelApi from '@opentelemetry/api';
+import type * as OtelCore from '@opentelemetry/core';
 import type { Telemetry } from 'bullmq';
 
 /**
@@ -60,6 +61,7 @@ export function initTracing(env: Env = process.env): boolean {
   const { UndiciInstrumentation } = require('@opentelemetry/instrumentation-undici') as typeof UndiciInstr;
   const { BullMQOtel } = require('bullmq-otel') as typeof BullmqOtel;
   const api = require('@opentelemetry/api') as typeof OtelApi;
+  const { getRPCMetadata } = require('@opentelemetry/core') as typeof OtelCore;
   /* eslint-enable @typescript-eslint/no-require-imports */
   const sdk = new NodeSDK({
     serviceName: env.OTEL_SERVICE_NAME ?? 'jeugdbrug',
@@ -80,7 +82,9 @@ export function initTracing(env: Env = process.env): boolean {
   state = {
     shutdown: () => sdk.shutdown(),
     activeIds: () => {
-      const ctx = api.trace.getActiveSpan()?.spanContext();
+      // The HTTP server span (kept in the context for Express's route) rather than the innermost middleware span.
+      const active = api.context.active();
+      const ctx = (getRPCMetadata(active)?.span ?? api.trace.getSpan(active))?.spanContext();
       return ctx && api.isSpanContextValid(ctx) ? { traceId: ctx.traceId, spanId: ctx.spanId } : undefined;
     },
     bullmq: new BullMQOtel({ tracerName: 'jeugdbrug', version: '1' }),
