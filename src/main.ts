@@ -1,7 +1,7 @@
 // First: OpenTelemetry (when OTEL_* asks for it) has to patch modules before anything below loads them.
 import './kernel/tracing-start';
-import { ConfigError, loadConfig } from './config/config';
-import { createLogger, errorFields } from './logger';
+import { ConfigError, loadConfig } from './kernel/config';
+import { createLogger, errorFields } from './kernel/logger';
 import { closeTracing } from './kernel/telemetry';
 import { startRuntime } from './runtime';
 

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
-import type { PipelineContext } from '../pipeline/context';
-import { transition, type InboxState, type TransitionOptions } from '../store/inbox';
+import type { PipelineContext } from './context';
+import { transition, type InboxState, type TransitionOptions } from './inbox-store';
 
 /** Which part of the event's life moved it. */
 export type EventStage = 'receive' | 'map' | 'deliver' | 'replay';

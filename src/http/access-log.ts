@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
 import { tryGetActiveSpanIds } from '../kernel/telemetry';
 import { formatTraceparent, newSpanId, newTraceId, parseTraceparent } from '../kernel/trace-context';
-import { tryGetPrincipal } from './auth/middleware';
+import { tryGetPrincipal } from '../access/authenticate';
 
 const TRACE_LOCAL = 'trace';
 const ROUTE_LOCAL = 'routePattern';

@@ -1,16 +1,16 @@
 import { badRequest, conflict, notFound, OperationOutcomeError } from '@medplum/core';
 import { Router, type Request, type RequestHandler } from 'express';
 import { z } from 'zod';
-import type { Destination } from '../delivery/destination';
-import type { PipelineContext } from '../pipeline/context';
+import type { Destination } from '../contracts/destination';
+import type { PipelineContext } from '../event/context';
 import {
   getDestinationStatus,
   pauseDestination,
   resumeDestination,
   type DestinationStatus,
-} from '../pipeline/destination-health';
-import { replayFeedback } from '../pipeline/feedback';
-import { replayDelivery } from '../pipeline/replay';
+} from '../event/destination-health';
+import { replayFeedback } from '../event/feedback';
+import { replayDelivery } from '../event/replay';
 import { actorOf } from './request-context';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
-import { signWebhook } from '../../../src/delivery/signing';
+import { signWebhook } from '../../../mappings/municipality/webhook/signing';
 
 const KEY = Buffer.from('a-32-byte-key-for-the-unit-tests');
 const SECRET = `whsec_${KEY.toString('base64')}`;
