@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import type { Worker } from 'bullmq';
+import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { startRetention } from './audit/retention';
 import { AuditWriter } from './audit/writer';
@@ -13,6 +14,7 @@ import { ApiKeyStore } from './access/api-keys';
 import { readIssuersFile } from './access/jwt';
 import { createAuthenticator } from './access/authenticate';
 import { createRateLimiter } from './access/rate-limit';
+import { SharedRateLimiter } from './access/shared-rate-limit';
 import { createDemoKeysIfMissing } from './access/demo-keys';
 import { createLogger, errorFields } from './kernel/logger';
 import { Metrics } from './kernel/metrics';
@@ -85,6 +87,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
   let server: http.Server | undefined;
   let url: string | undefined;
   let stopWatching = (): void => undefined;
+  let closeRateLimitRedis = (): Promise<void> => Promise.resolve();
   if (config.ROLE !== 'worker') {
     const apiKeysFile = path.resolve(config.API_KEYS_FILE ?? path.join(config.dataDir, 'api-keys.json'));
     if (config.DEMO_KEYS) {
@@ -104,13 +107,27 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
       }
     });
     stopWatching = () => fs.unwatchFile(apiKeysFile);
+    // Its own connection, failing fast instead of queueing while Redis is away: the limiter then counts in memory.
+    const rateLimitRedis = new Redis(redis.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+    rateLimitRedis.on('error', () => undefined);
+    closeRateLimitRedis = () =>
+      rateLimitRedis.quit().then(
+        () => undefined,
+        () => rateLimitRedis.disconnect(),
+      );
     const app = createApp(ctx, {
       authenticate: createAuthenticator({
         apiKeys,
         issuers: config.JWT_ISSUERS_FILE ? readIssuersFile(config.JWT_ISSUERS_FILE) : [],
         clockSkewSeconds: config.JWT_CLOCK_SKEW_S,
       }),
-      rateLimit: createRateLimiter({ ratePerSecond: config.RATE_LIMIT_PER_S, burst: config.RATE_LIMIT_BURST }),
+      rateLimit: createRateLimiter(
+        new SharedRateLimiter(rateLimitRedis, {
+          ratePerSecond: config.RATE_LIMIT_PER_S,
+          burst: config.RATE_LIMIT_BURST,
+          prefix: config.QUEUE_PREFIX,
+        }),
+      ),
     });
     server = http.createServer(app);
     await new Promise<void>((resolve, reject) => {
@@ -157,6 +174,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
       await stopRetention();
       await ctx.audit.flush();
       await queues.close();
+      await closeRateLimitRedis();
       await redis.stop();
       await db.close();
       log.info('stopped');
