@@ -18,6 +18,7 @@ import { SharedRateLimiter } from './access/shared-rate-limit';
 import { createDemoKeysIfMissing } from './access/demo-keys';
 import { createLogger, errorFields } from './kernel/logger';
 import { Metrics } from './kernel/metrics';
+import { operationsFigures } from './reports/operations-metrics/figures';
 import type { PipelineContext } from './event/context';
 import { QueueSet } from './event/queue-set';
 import { reconcileOnce } from './event/reconciler';
@@ -72,7 +73,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
     registry.destinations,
     config.DELIVERY_MAX_ATTEMPTS,
   );
-  const metrics = new Metrics(() => queues.depths());
+  const metrics = new Metrics(() => queues.depths(), operationsFigures({ db, registry }));
   const ctx: PipelineContext = {
     config,
     db,

@@ -64,7 +64,7 @@ export interface PurgeReport {
 
 /** Clears and deletes what is past its retention at `now`; every purge is itself audited (operator action `purge`). */
 export async function purgeExpired(
-  ctx: Pick<PipelineContext, 'db' | 'audit' | 'config' | 'log'>,
+  ctx: Pick<PipelineContext, 'db' | 'audit' | 'config' | 'log'> & Partial<Pick<PipelineContext, 'metrics'>>,
   now: Date = new Date(),
   settings: RetentionSettings = retentionSettingsOf(ctx.config),
 ): Promise<PurgeReport> {
@@ -145,7 +145,7 @@ async function purgePayloads(ctx: Pick<PipelineContext, 'db'>, before: Date): Pr
  * Verifies the rows to be deleted first: a purge must never erase the evidence of tampering.
  */
 async function purgeChain(
-  ctx: Pick<PipelineContext, 'db'>,
+  ctx: Pick<PipelineContext, 'db'> & Partial<Pick<PipelineContext, 'metrics'>>,
   tenant: string,
   cutoff: Date,
 ): Promise<ChainPurge | { reason: string } | undefined> {
@@ -161,6 +161,7 @@ async function purgeChain(
     return undefined;
   }
   const verdict = await verifyTenant(ctx.db, tenant, { upToSeq: last });
+  ctx.metrics?.recordAuditVerify(tenant, verdict.ok);
   if (!verdict.ok) {
     return { reason: `${verdict.problem} at seq ${verdict.brokenAtSeq}` };
   }

@@ -3,6 +3,7 @@ import express, { type RequestHandler } from 'express';
 import helmet from 'helmet';
 import type { PipelineContext } from '../event/context';
 import { accessLog, traceRequests } from './access-log';
+import { observeRequests } from './http-metrics';
 import { adminRouter } from './admin-router';
 import { auditRouter } from './audit-router';
 import { consentRouter } from './consent-router';
@@ -26,7 +27,7 @@ export function createApp(ctx: PipelineContext, opts: AppOptions): express.Expre
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
-  app.use(traceRequests(), accessLog(ctx.log));
+  app.use(traceRequests(), accessLog(ctx.log), observeRequests(ctx.metrics));
   app.use(helmet());
   app.use(corsFor(ctx.config.CORS_ORIGINS));
   const limit = ctx.config.BODY_LIMIT;
