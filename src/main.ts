@@ -1,5 +1,6 @@
 // First: OpenTelemetry (when OTEL_* asks for it) has to patch modules before anything below loads them.
 import './kernel/tracing-start';
+import { collectConfigProblems } from './event/config-check';
 import { ConfigError, loadConfig } from './kernel/config';
 import { createLogger, errorFields } from './kernel/logger';
 import { closeTracing } from './kernel/telemetry';
@@ -7,6 +8,13 @@ import { startRuntime } from './runtime';
 
 /** Entry point: `npm start`. Configuration comes from the environment only (see README). */
 async function main(): Promise<void> {
+  // Every problem in the environment and in every configuration file at once, before anything starts: neither the
+  // database nor Redis is touched while INBOX_KEYS, a secret or a file is wrong.
+  const problems = collectConfigProblems(process.env);
+  if (problems.length > 0) {
+    process.stderr.write(`${problems.join('\n')}\n`);
+    process.exit(2);
+  }
   let config;
   try {
     config = loadConfig();

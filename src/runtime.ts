@@ -53,6 +53,8 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
     // process validates only feedback Tasks, and assertValidResource loads them lazily there.
     initFhirValidation();
   }
+  // Before Redis and the database: a wrong INBOX_KEYS stops start-up before anything is touched or migrated.
+  const cipher = loadPayloadCipher(config.INBOX_KEYS, config.dataDir);
   const redis: RedisHandle = await provideRedis(
     { redisUrl: config.REDIS_URL, startRedis: config.START_REDIS, dataDir: config.dataDir },
     log,
@@ -78,7 +80,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
     config,
     db,
     registry,
-    cipher: loadPayloadCipher(config.INBOX_KEYS, config.dataDir),
+    cipher,
     audit: new AuditWriter(db),
     queues,
     log,
