@@ -2,11 +2,12 @@ import type { Job } from 'bullmq';
 import { disclosure, SYSTEM_WORKER } from '../audit/audit-events';
 import { getAdapter } from '../../mappings/municipality/index';
 import { PermanentDeliveryError, RetryableDeliveryError } from '../contracts/delivery-errors';
-import { mapStoredEvent } from './stored-event';
+import type { CanonicalEvent } from '../contracts/his-dialect';
+import { openEvent, PayloadPurgedError } from './stored-event';
+import { PAYLOAD_PURGED } from './states';
 import { minimise } from '../policy/minimise';
-import { finishDelivery, recordAttempt, tryGetDelivery } from './delivery-store';
-import { tryGetInboxRow } from './inbox-store';
-import { logEventStates } from './event-log';
+import { finishDeliveryLogged } from './event-log';
+import { recordAttempt, tryGetDeliveryWork, type DeliveryWork } from './event-store';
 import type { PipelineContext } from './context';
 import { decideAndRecord, purposeOf, reasonText } from './decide';
 import { recordDestinationFailure, recordDestinationSuccess } from './destination-health';
@@ -47,40 +48,83 @@ export function finalityOf(
  * that an operator can replay. Every attempt also feeds the destination's health (pause after N failures).
  */
 export async function processDeliverJob(ctx: PipelineContext, job: Job<DeliverJobData>): Promise<string> {
-  const delivery = await tryGetDelivery(ctx.db, job.data.deliveryId);
-  if (!delivery || delivery.state !== 'pending') {
+  const work = await tryGetDeliveryWork(ctx.db, job.data.deliveryId);
+  if (!work || work.state !== 'pending') {
     return 'skipped';
   }
-  const row = await tryGetInboxRow(ctx.db, delivery.inbox_id);
-  const destination = ctx.registry.destinations.find((d) => d.id === delivery.destination);
-  if (!row || !destination) {
-    throw new PermanentDeliveryError(`destination ${delivery.destination} is no longer configured`);
-  }
-  const finish = async (outcome: Parameters<typeof finishDelivery>[1]): Promise<void> => {
-    if (await finishDelivery(ctx.db, outcome)) {
-      const { inboxState, reason } = outcome;
-      logEventStates(ctx.log, {
-        eventId: row.id,
-        traceId: job.data.traceId,
-        stage: 'deliver',
-        states: [inboxState],
-        reason,
-      });
+  try {
+    return await deliverOnce(ctx, job, work);
+  } catch (err) {
+    // Whatever failed outside the send itself (the database, the decision, a bug) still ends the delivery when
+    // this was its last chance: a row left `pending` behind a failed job would be re-enqueued for ever.
+    const failure = asDeliveryFailure(err);
+    const { final, reason } = finalityOf(failure, job, work.destination);
+    if (final) {
+      await finishDeliveryLogged(
+        ctx,
+        { traceId: job.data.traceId, stage: 'deliver' },
+        {
+          deliveryId: work.id,
+          inboxId: work.inbox_id,
+          deliveryState: 'dead',
+          step: 'deadLetter',
+          reason,
+          error: failure.message,
+          countsAsAttempt: false,
+        },
+      ).catch((e: Error) =>
+        ctx.log.error({ deliveryId: work.id, ...errorFields(e) }, 'could not record a dead letter'),
+      );
     }
-  };
-  const event = mapStoredEvent(ctx.cipher, row, { validate: false });
+    throw err;
+  }
+}
+
+async function deliverOnce(ctx: PipelineContext, job: Job<DeliverJobData>, work: DeliveryWork): Promise<string> {
+  const destination = ctx.registry.destinations.find((d) => d.id === work.destination);
+  if (!destination) {
+    throw new PermanentDeliveryError(`destination ${work.destination} is no longer configured`);
+  }
+  let event: CanonicalEvent;
+  try {
+    event = openEvent(ctx.cipher, work);
+  } catch (err) {
+    if (err instanceof PayloadPurgedError) {
+      await finishDeliveryLogged(
+        ctx,
+        { traceId: job.data.traceId, stage: 'deliver' },
+        {
+          deliveryId: work.id,
+          inboxId: work.inbox_id,
+          deliveryState: 'cancelled',
+          step: 'payloadPurged',
+          reason: PAYLOAD_PURGED,
+          error: PAYLOAD_PURGED,
+          countsAsAttempt: false,
+        },
+      );
+      return 'payload-purged';
+    }
+    // Undecryptable or unmappable: no retry can change that. Permanent, so it becomes a dead letter at once.
+    throw new PermanentDeliveryError(`the stored event cannot be read: ${(err as Error).message}`);
+  }
+  const row = { id: work.inbox_id, tenant: work.tenant };
   const purpose = purposeOf(event.eventType) ?? 'referral';
   const decision = await decideAndRecord(ctx, row, event, purpose, 'deliver');
   if (decision.effect === 'deny') {
     const reason = `denied at delivery: ${reasonText(decision)}`;
-    await finish({
-      deliveryId: delivery.id,
-      inboxId: row.id,
-      deliveryState: 'cancelled',
-      inboxState: 'denied',
-      reason,
-      error: reason,
-    });
+    await finishDeliveryLogged(
+      ctx,
+      { traceId: job.data.traceId, stage: 'deliver' },
+      {
+        deliveryId: work.id,
+        inboxId: row.id,
+        deliveryState: 'cancelled',
+        step: 'deniedAtDelivery',
+        reason,
+        error: reason,
+      },
+    );
     return 'denied';
   }
   const resources = minimise([...event.resources], decision.obligations.allowedFields);
@@ -102,7 +146,7 @@ export async function processDeliverJob(ctx: PipelineContext, job: Job<DeliverJo
   let receipt;
   try {
     receipt = await getAdapter(destination.adapter).deliver(destination, resources, {
-      idempotencyKey: delivery.idempotency_key,
+      idempotencyKey: work.idempotency_key,
       traceId: job.data.traceId,
       eventType: event.eventType,
       defaultTimeoutMs: ctx.config.DELIVERY_TIMEOUT_MS,
@@ -112,7 +156,7 @@ export async function processDeliverJob(ctx: PipelineContext, job: Job<DeliverJo
     await noteFailure(ctx, destination, failure);
     const { final, reason } = finalityOf(failure, job, destination.id);
     if (!final) {
-      await recordAttempt(ctx.db, delivery.id, {
+      await recordAttempt(ctx.db, 'delivery', work.id, {
         state: 'pending',
         status: failure.status,
         error: failure.message,
@@ -123,31 +167,39 @@ export async function processDeliverJob(ctx: PipelineContext, job: Job<DeliverJo
     // Audit first, here and on success: a crash in between then leaves an audited attempt that is retried, never
     // a recorded outcome without its audit trail.
     await ctx.audit.append(row.tenant, disclosure({ ...disclosureAudit, outcome: '8', outcomeDesc: reason }));
-    await finish({
-      deliveryId: delivery.id,
-      inboxId: row.id,
-      deliveryState: 'dead',
-      inboxState: 'dead',
-      reason,
-      status: failure.status,
-      error: failure.message,
-      responseBody: failure.responseBody,
-    });
+    await finishDeliveryLogged(
+      ctx,
+      { traceId: job.data.traceId, stage: 'deliver' },
+      {
+        deliveryId: work.id,
+        inboxId: row.id,
+        deliveryState: 'dead',
+        step: 'deadLetter',
+        reason,
+        status: failure.status,
+        error: failure.message,
+        responseBody: failure.responseBody,
+      },
+    );
     throw failure.name === 'PermanentDeliveryError'
       ? failure
       : new PermanentDeliveryError(reason, failure.status, failure.responseBody);
   }
   // The data has left: the disclosure is recorded before anything else, so no crash can leave it unaudited.
   await ctx.audit.append(row.tenant, disclosure({ ...disclosureAudit, outcome: '0' }));
-  await finish({
-    deliveryId: delivery.id,
-    inboxId: row.id,
-    deliveryState: 'delivered',
-    inboxState: 'delivered',
-    reason: `${destination.id}: HTTP ${receipt.status}`,
-    status: receipt.status,
-    responseBody: receipt.body,
-  });
+  await finishDeliveryLogged(
+    ctx,
+    { traceId: job.data.traceId, stage: 'deliver' },
+    {
+      deliveryId: work.id,
+      inboxId: row.id,
+      deliveryState: 'delivered',
+      step: 'delivered',
+      reason: `${destination.id}: HTTP ${receipt.status}`,
+      status: receipt.status,
+      responseBody: receipt.body,
+    },
+  );
   await recordDestinationSuccess(ctx, destination.id).catch((err: Error) =>
     ctx.log.warn({ destination: destination.id, ...errorFields(err) }, 'could not reset the failure count'),
   );

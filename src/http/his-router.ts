@@ -6,7 +6,7 @@ import type { HisDialect } from '../contracts/his-dialect';
 import { DIALECTS, tryGetDialect } from '../../mappings/his/index';
 import { ingestRecords, type Receipt } from '../event/receive';
 import type { PipelineContext } from '../event/context';
-import { getHistory, tryGetInboxRow } from '../event/inbox-store';
+import { getHistory, listDeliveriesOf, tryGetEvent } from '../event/event-store';
 import { getPrincipal } from '../access/authenticate';
 import { assertRole } from '../access/principal';
 import { getRequestTrace } from './access-log';
@@ -46,16 +46,11 @@ export function hisRouter(ctx: PipelineContext): Router {
 
   router.get('/events/:id', async (req, res) => {
     const id = req.params.id;
-    const row = UUID.test(id) ? await tryGetInboxRow(ctx.db, id) : undefined;
+    const row = UUID.test(id) ? await tryGetEvent(ctx.db, id) : undefined;
     if (!row) {
       throw new OperationOutcomeError(notFound);
     }
     assertPracticeAccess(res, row.tenant);
-    const deliveries = await ctx.db.query<Record<string, unknown>>(
-      `SELECT id, destination, state, attempts, round, last_status AS "lastStatus", last_error AS "lastError",
-         updated_at AS "updatedAt", delivered_at AS "deliveredAt" FROM delivery WHERE inbox_id = $1`,
-      [id],
-    );
     res.json({
       id: row.id,
       eventId: row.source_event_id,
@@ -68,7 +63,7 @@ export function hisRouter(ctx: PipelineContext): Router {
       receivedAt: row.received_at,
       updatedAt: row.updated_at,
       history: await getHistory(ctx.db, id),
-      deliveries,
+      deliveries: await listDeliveriesOf(ctx.db, id),
     });
   });
 
