@@ -18,8 +18,8 @@ export interface RateLimitState {
   readonly limit: number;
   readonly remaining: number;
   readonly resetSeconds: number;
-  /** The quota's time window in seconds (`RateLimit-Policy: <limit>;w=<window>`). */
-  readonly windowSeconds: number;
+  /** The quota policies (`RateLimit-Policy`), e.g. `50;w=1, 500;w=10`. */
+  readonly policy: string;
 }
 
 /** The outcome of taking one token. */
@@ -111,11 +111,11 @@ export function createRateLimiter(options: RateLimitOptions | PrincipalLimiter):
       return;
     }
     if (result.state) {
-      const { limit, remaining, resetSeconds, windowSeconds } = result.state;
+      const { limit, remaining, resetSeconds, policy } = result.state;
       res.set('RateLimit-Limit', String(limit));
       res.set('RateLimit-Remaining', String(Math.max(0, remaining)));
       res.set('RateLimit-Reset', String(resetSeconds));
-      res.set('RateLimit-Policy', `${limit};w=${windowSeconds}`);
+      res.set('RateLimit-Policy', policy);
     }
     if (!result.allowed) {
       res.set('Retry-After', String(result.retryAfterSeconds));
