@@ -100,7 +100,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
       }
     }
     const apiKeys = ApiKeyStore.fromFile(apiKeysFile);
-    // A revocation (scripts/api-key.ts revoke) takes effect within seconds, without a restart.
+    // A revocation (npm run api-key -- revoke) takes effect within seconds, without a restart.
     fs.watchFile(apiKeysFile, { interval: 2000 }, () => {
       try {
         apiKeys.reload();
