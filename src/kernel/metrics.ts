@@ -100,65 +100,59 @@ export interface OperationsFigures {
 }
 
 function registerFigures(registry: Registry, figures: OperationsFigures): void {
-  // One query per figure per scrape; each gauge starts empty so a state or destination that is gone disappears.
+  gaugeOf(registry, 'jeugdbrug_events', 'Events in the inbox by state', 'state', async () =>
+    (await figures.eventsByState()).map((r) => [r.state, r.count]),
+  );
+  gaugeOf(
+    registry,
+    'jeugdbrug_dead_letters',
+    'Dead letters waiting for an operator, by destination (practice-<agb> for feedback to a practice)',
+    'destination',
+    async () => (await figures.deadLetters()).map((r) => [r.destination, r.count]),
+  );
+  gaugeOf(
+    registry,
+    'jeugdbrug_destination_up',
+    'Whether deliveries to the destination run: 1, or 0 while it is paused (after failures or by an operator)',
+    'destination',
+    async () => (await figures.destinationHealth()).map((r) => [r.destination, r.paused ? 0 : 1]),
+  );
+  gaugeOf(
+    registry,
+    'jeugdbrug_destination_consecutive_failures',
+    'Failed delivery attempts in a row per destination (it pauses at its threshold)',
+    'destination',
+    async () => (await figures.destinationHealth()).map((r) => [r.destination, r.consecutiveFailures]),
+  );
+  gaugeOf(
+    registry,
+    'jeugdbrug_audit_chain_length',
+    'Rows in each audit hash chain (its head sequence number)',
+    'tenant',
+    async () => (await figures.auditChains()).map((r) => [r.tenant, r.length]),
+  );
+}
+
+/**
+ * A gauge with one label, read at scrape time (one query per scrape). It starts empty each time, so a state or
+ * destination that is gone disappears instead of keeping its last value.
+ */
+function gaugeOf(
+  registry: Registry,
+  name: string,
+  help: string,
+  label: string,
+  read: () => Promise<[string, number][]>,
+): void {
   new Gauge({
-    name: 'jeugdbrug_events',
-    help: 'Events in the inbox by state',
-    labelNames: ['state'] as const,
+    name,
+    help,
+    labelNames: [label],
     registers: [registry],
     async collect() {
       this.reset();
-      for (const r of await figures.eventsByState()) {
-        this.set({ state: r.state }, r.count);
-      }
-    },
-  });
-  new Gauge({
-    name: 'jeugdbrug_dead_letters',
-    help: 'Dead letters waiting for an operator, by destination (practice-<agb> for feedback to a practice)',
-    labelNames: ['destination'] as const,
-    registers: [registry],
-    async collect() {
-      this.reset();
-      for (const r of await figures.deadLetters()) {
-        this.set({ destination: r.destination }, r.count);
-      }
-    },
-  });
-  const health = async () => figures.destinationHealth();
-  new Gauge({
-    name: 'jeugdbrug_destination_up',
-    help: 'Whether deliveries to the destination run: 1, or 0 while it is paused (after failures or by an operator)',
-    labelNames: ['destination'] as const,
-    registers: [registry],
-    async collect() {
-      this.reset();
-      for (const r of await health()) {
-        this.set({ destination: r.destination }, r.paused ? 0 : 1);
-      }
-    },
-  });
-  new Gauge({
-    name: 'jeugdbrug_destination_consecutive_failures',
-    help: 'Failed delivery attempts in a row per destination (it pauses at its threshold)',
-    labelNames: ['destination'] as const,
-    registers: [registry],
-    async collect() {
-      this.reset();
-      for (const r of await health()) {
-        this.set({ destination: r.destination }, r.consecutiveFailures);
-      }
-    },
-  });
-  new Gauge({
-    name: 'jeugdbrug_audit_chain_length',
-    help: 'Rows in each audit hash chain (its head sequence number)',
-    labelNames: ['tenant'] as const,
-    registers: [registry],
-    async collect() {
-      this.reset();
-      for (const r of await figures.auditChains()) {
-        this.set({ tenant: r.tenant }, r.length);
+      for (const [value, count] of await read()) {
+        this.set({ [label]: value }, count);
       }
     },
   });

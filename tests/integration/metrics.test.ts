@@ -1,8 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { buildReferralEvent, PRACTICE_AGB } from '../helpers/builders';
-import { TestReceiver } from '../helpers/receiver';
-import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
+import { useAppWithReceiver } from '../helpers/test-runtime';
 import { waitFor } from '../helpers/wait-for';
 
 /** `name{labels} value` lines of the Prometheus text format, and the `# TYPE` of each family. */
@@ -27,42 +26,30 @@ function parse(text: string): {
 }
 
 describe('/metrics', () => {
-  let receiver: TestReceiver;
-  let app: TestApp;
-
-  beforeAll(async () => {
-    receiver = await new TestReceiver().start();
-    app = await startTestApp({ receiverUrl: receiver.url });
-  });
-
-  afterAll(async () => {
-    await app.close();
-    await receiver.stop();
-    await cleanupTestEnv(app.testEnv);
-  });
+  const h = useAppWithReceiver();
 
   const submitUntil = async (state: string): Promise<string> => {
-    const res = await app.request('/his/v1/events', { json: buildReferralEvent() });
+    const res = await h.app.request('/his/v1/events', { json: buildReferralEvent() });
     const id = ((await res.json()) as { receipts: { id: string }[] }).receipts[0]!.id;
     await waitFor(`event ${id} ${state}`, async () => {
-      const v = (await (await app.request(`/his/v1/events/${id}`)).json()) as { state: string };
+      const v = (await (await h.app.request(`/his/v1/events/${id}`)).json()) as { state: string };
       return v.state === state;
     });
     return id;
   };
 
   const scrape = async () => {
-    const res = await fetch(`${app.url}/metrics`);
+    const res = await fetch(`${h.app.url}/metrics`);
     expect(res.status).toBe(200);
     return parse(await res.text());
   };
 
   it('reports Node/process defaults, HTTP durations by route, events by state, dead letters, destination health and audit chains', async () => {
     await submitUntil('delivered');
-    receiver.mode = { kind: 'status', status: 400 };
+    h.receiver.mode = { kind: 'status', status: 400 };
     await submitUntil('dead');
-    receiver.mode = { kind: 'ok' };
-    const verify = await app.request(`/audit/v1/verify?tenant=${PRACTICE_AGB}`, { key: 'auditor' });
+    h.receiver.mode = { kind: 'ok' };
+    const verify = await h.app.request(`/audit/v1/verify?tenant=${PRACTICE_AGB}`, { key: 'auditor' });
     expect(verify.status).toBe(200);
 
     const { samples, types } = await scrape();

@@ -1,36 +1,23 @@
 import fs from 'node:fs';
 import { BSNS, buildReferralEvent } from '../helpers/builders';
-import { TestReceiver } from '../helpers/receiver';
-import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
+import { useAppWithReceiver } from '../helpers/test-runtime';
 import { waitFor } from '../helpers/wait-for';
 
 type LogLine = Record<string, unknown>;
 
 describe('logs follow a request and its event by W3C trace id', () => {
-  let receiver: TestReceiver;
-  let app: TestApp;
-
-  beforeAll(async () => {
-    receiver = await new TestReceiver().start();
-    app = await startTestApp({ receiverUrl: receiver.url });
-  });
-
-  afterAll(async () => {
-    await app.close();
-    await receiver.stop();
-    await cleanupTestEnv(app.testEnv);
-  });
+  const h = useAppWithReceiver();
 
   const logLines = (): LogLine[] =>
     fs
-      .readFileSync(app.testEnv.logFile, 'utf8')
+      .readFileSync(h.app.testEnv.logFile, 'utf8')
       .split('\n')
       .filter((l) => l.startsWith('{'))
       .map((l) => JSON.parse(l) as LogLine);
 
   it('echoes the caller’s trace id and finds it in the access line and in each stage’s line of the event', async () => {
     const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
-    const res = await app.request('/his/v1/events', {
+    const res = await h.app.request('/his/v1/events', {
       json: buildReferralEvent(),
       headers: { traceparent: `00-${traceId}-00f067aa0ba902b7-01`, 'x-request-id': 'his-req-42' },
     });
@@ -67,12 +54,12 @@ describe('logs follow a request and its event by W3C trace id', () => {
     ]);
     expect(states.every((l) => l.traceId === traceId)).toBe(true);
     // The receiver sees the same id, so its logs can be joined with ours.
-    expect(receiver.hits.length).toBeGreaterThan(0);
+    expect(h.receiver.hits.length).toBeGreaterThan(0);
   });
 
   it('starts a new W3C trace when the caller sends none or an invalid traceparent', async () => {
     for (const traceparent of [undefined, '00-00000000000000000000000000000000-00f067aa0ba902b7-01', 'garbage']) {
-      const res = await app.request('/his/v1/events/00000000-0000-0000-0000-000000000000', {
+      const res = await h.app.request('/his/v1/events/00000000-0000-0000-0000-000000000000', {
         headers: traceparent ? { traceparent } : {},
       });
       expect(res.status).toBe(404);
@@ -83,12 +70,12 @@ describe('logs follow a request and its event by W3C trace id', () => {
 
   it('logs the route pattern, never the path or query string, and one line per request', async () => {
     const bsn = BSNS[0];
-    const res = await app.request(`/fhir/Consent?patient:identifier=http://fhir.nl/fhir/NamingSystem/bsn|${bsn}`, {
+    const res = await h.app.request(`/fhir/Consent?patient:identifier=http://fhir.nl/fhir/NamingSystem/bsn|${bsn}`, {
       key: 'auditor',
       headers: { 'x-request-id': 'consent-search-1' },
     });
     expect(res.status).toBe(200);
-    const unknown = await app.request('/no/such/path?bsn=111222333', { headers: { 'x-request-id': 'unknown-1' } });
+    const unknown = await h.app.request('/no/such/path?bsn=111222333', { headers: { 'x-request-id': 'unknown-1' } });
     expect(unknown.status).toBe(404);
     const lines = await waitFor('both access lines', () => {
       const all = logLines().filter((l) => l.requestId === 'consent-search-1' || l.requestId === 'unknown-1');
@@ -98,7 +85,7 @@ describe('logs follow a request and its event by W3C trace id', () => {
       ['consent-search-1', '/fhir/Consent', 200, 'api-key:auditor'],
       ['unknown-1', 'unmatched', 404, undefined],
     ]);
-    const text = fs.readFileSync(app.testEnv.logFile, 'utf8');
+    const text = fs.readFileSync(h.app.testEnv.logFile, 'utf8');
     expect(text).not.toContain(bsn);
     expect(text).not.toContain('111222333');
     expect(text).not.toContain('/no/such/path');
