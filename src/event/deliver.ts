@@ -48,6 +48,7 @@ export function finalityOf(
  * that an operator can replay. Every attempt also feeds the destination's health (pause after N failures).
  */
 export async function processDeliverJob(ctx: PipelineContext, job: Job<DeliverJobData>): Promise<string> {
+  const finish = finishing(ctx, job);
   const work = await tryGetDeliveryWork(ctx.db, job.data.deliveryId);
   if (!work || work.state !== 'pending') {
     return 'skipped';
@@ -60,19 +61,15 @@ export async function processDeliverJob(ctx: PipelineContext, job: Job<DeliverJo
     const failure = asDeliveryFailure(err);
     const { final, reason } = finalityOf(failure, job, work.destination);
     if (final) {
-      await finishDeliveryLogged(
-        ctx,
-        { traceId: job.data.traceId, stage: 'deliver' },
-        {
-          deliveryId: work.id,
-          inboxId: work.inbox_id,
-          deliveryState: 'dead',
-          step: 'deadLetter',
-          reason,
-          error: failure.message,
-          countsAsAttempt: false,
-        },
-      ).catch((e: Error) =>
+      await finish({
+        deliveryId: work.id,
+        inboxId: work.inbox_id,
+        deliveryState: 'dead',
+        step: 'deadLetter',
+        reason,
+        error: failure.message,
+        countsAsAttempt: false,
+      }).catch((e: Error) =>
         ctx.log.error({ deliveryId: work.id, ...errorFields(e) }, 'could not record a dead letter'),
       );
     }
@@ -81,6 +78,7 @@ export async function processDeliverJob(ctx: PipelineContext, job: Job<DeliverJo
 }
 
 async function deliverOnce(ctx: PipelineContext, job: Job<DeliverJobData>, work: DeliveryWork): Promise<string> {
+  const finish = finishing(ctx, job);
   const destination = ctx.registry.destinations.find((d) => d.id === work.destination);
   if (!destination) {
     throw new PermanentDeliveryError(`destination ${work.destination} is no longer configured`);
@@ -90,19 +88,15 @@ async function deliverOnce(ctx: PipelineContext, job: Job<DeliverJobData>, work:
     event = openEvent(ctx.cipher, work);
   } catch (err) {
     if (err instanceof PayloadPurgedError) {
-      await finishDeliveryLogged(
-        ctx,
-        { traceId: job.data.traceId, stage: 'deliver' },
-        {
-          deliveryId: work.id,
-          inboxId: work.inbox_id,
-          deliveryState: 'cancelled',
-          step: 'payloadPurged',
-          reason: PAYLOAD_PURGED,
-          error: PAYLOAD_PURGED,
-          countsAsAttempt: false,
-        },
-      );
+      await finish({
+        deliveryId: work.id,
+        inboxId: work.inbox_id,
+        deliveryState: 'cancelled',
+        step: 'payloadPurged',
+        reason: PAYLOAD_PURGED,
+        error: PAYLOAD_PURGED,
+        countsAsAttempt: false,
+      });
       return 'payload-purged';
     }
     // Undecryptable or unmappable: no retry can change that. Permanent, so it becomes a dead letter at once.
@@ -113,18 +107,14 @@ async function deliverOnce(ctx: PipelineContext, job: Job<DeliverJobData>, work:
   const decision = await decideAndRecord(ctx, row, event, purpose, 'deliver');
   if (decision.effect === 'deny') {
     const reason = `denied at delivery: ${reasonText(decision)}`;
-    await finishDeliveryLogged(
-      ctx,
-      { traceId: job.data.traceId, stage: 'deliver' },
-      {
-        deliveryId: work.id,
-        inboxId: row.id,
-        deliveryState: 'cancelled',
-        step: 'deniedAtDelivery',
-        reason,
-        error: reason,
-      },
-    );
+    await finish({
+      deliveryId: work.id,
+      inboxId: row.id,
+      deliveryState: 'cancelled',
+      step: 'deniedAtDelivery',
+      reason,
+      error: reason,
+    });
     return 'denied';
   }
   const resources = minimise([...event.resources], decision.obligations.allowedFields);
@@ -167,43 +157,41 @@ async function deliverOnce(ctx: PipelineContext, job: Job<DeliverJobData>, work:
     // Audit first, here and on success: a crash in between then leaves an audited attempt that is retried, never
     // a recorded outcome without its audit trail.
     await ctx.audit.append(row.tenant, disclosure({ ...disclosureAudit, outcome: '8', outcomeDesc: reason }));
-    await finishDeliveryLogged(
-      ctx,
-      { traceId: job.data.traceId, stage: 'deliver' },
-      {
-        deliveryId: work.id,
-        inboxId: row.id,
-        deliveryState: 'dead',
-        step: 'deadLetter',
-        reason,
-        status: failure.status,
-        error: failure.message,
-        responseBody: failure.responseBody,
-      },
-    );
+    await finish({
+      deliveryId: work.id,
+      inboxId: row.id,
+      deliveryState: 'dead',
+      step: 'deadLetter',
+      reason,
+      status: failure.status,
+      error: failure.message,
+      responseBody: failure.responseBody,
+    });
     throw failure.name === 'PermanentDeliveryError'
       ? failure
       : new PermanentDeliveryError(reason, failure.status, failure.responseBody);
   }
   // The data has left: the disclosure is recorded before anything else, so no crash can leave it unaudited.
   await ctx.audit.append(row.tenant, disclosure({ ...disclosureAudit, outcome: '0' }));
-  await finishDeliveryLogged(
-    ctx,
-    { traceId: job.data.traceId, stage: 'deliver' },
-    {
-      deliveryId: work.id,
-      inboxId: row.id,
-      deliveryState: 'delivered',
-      step: 'delivered',
-      reason: `${destination.id}: HTTP ${receipt.status}`,
-      status: receipt.status,
-      responseBody: receipt.body,
-    },
-  );
+  await finish({
+    deliveryId: work.id,
+    inboxId: row.id,
+    deliveryState: 'delivered',
+    step: 'delivered',
+    reason: `${destination.id}: HTTP ${receipt.status}`,
+    status: receipt.status,
+    responseBody: receipt.body,
+  });
   await recordDestinationSuccess(ctx, destination.id).catch((err: Error) =>
     ctx.log.warn({ destination: destination.id, ...errorFields(err) }, 'could not reset the failure count'),
   );
   return 'delivered';
+}
+
+/** Ends the delivery (see finishDelivery) and logs the state its event enters, under the job's trace id. */
+function finishing(ctx: PipelineContext, job: Job<DeliverJobData>) {
+  return (d: Parameters<typeof finishDeliveryLogged>[2]) =>
+    finishDeliveryLogged(ctx, { traceId: job.data.traceId, stage: 'deliver' }, d);
 }
 
 /** Health bookkeeping must never hide the delivery's own failure, so its errors are logged and dropped. */
