@@ -10,6 +10,7 @@ import type { Config } from './kernel/config';
 import { loadRegistry, type Registry } from './event/registry';
 import { initFhirValidation } from './kernel/fhir/validation';
 import { createApp } from './http/app';
+import { createOpsApp } from './http/ops-app';
 import { ApiKeyStore } from './access/api-keys';
 import { readIssuersFile } from './access/jwt';
 import { createAuthenticator } from './access/authenticate';
@@ -30,7 +31,7 @@ import { loadPayloadCipher } from './kernel/payload-crypto';
 
 export interface Runtime {
   readonly ctx: PipelineContext;
-  /** Base URL of the HTTP API when this process serves it. */
+  /** Base URL of the HTTP API when this process serves it; of a worker's `/metrics` and `/health` with METRICS_PORT. */
   readonly url: string | undefined;
   readonly redisUrl: string;
   /** Stops accepting, drains workers, flushes audit, closes Redis and PostgreSQL: in that order. */
@@ -142,11 +143,19 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
       server?.listen(config.PORT, config.HOST, resolve);
     });
     const addr = server.address();
-    url =
-      typeof addr === 'object' && addr
-        ? `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${addr.port}`
-        : undefined;
+    url = typeof addr === 'object' && addr ? `http://${hostForUrl(config.HOST)}:${addr.port}` : undefined;
     log.info({ url, role: config.ROLE, database: db.kind }, 'API listening');
+  } else if (config.METRICS_PORT !== undefined) {
+    // A worker serves no API, but its job counters and health are worth scraping and probing.
+    const ops = http.createServer(createOpsApp(ctx));
+    server = ops;
+    await new Promise<void>((resolve, reject) => {
+      ops.once('error', reject);
+      ops.listen(config.METRICS_PORT, config.HOST, resolve);
+    });
+    const addr = ops.address();
+    url = typeof addr === 'object' && addr ? `http://${hostForUrl(config.HOST)}:${addr.port}` : undefined;
+    log.info({ url, role: config.ROLE }, 'metrics and health listening');
   }
 
   let workers: Worker[] = [];
@@ -187,4 +196,9 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
       log.info('stopped');
     })());
   return { ctx, url, redisUrl: redis.url, shutdown };
+}
+
+/** An IPv6 address goes in brackets in a URL. */
+function hostForUrl(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
 }

@@ -13,3 +13,10 @@ export function observeRequests(metrics: Metrics): RequestHandler {
     next();
   };
 }
+
+/** `GET /metrics`: the process's Prometheus registry (scrape-time figures are read as it is served). */
+export function metricsHandler(metrics: Metrics): RequestHandler {
+  return async (_req, res) => {
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  };
+}

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { buildReferralEvent, PRACTICE_AGB } from '../helpers/builders';
-import { useAppWithReceiver } from '../helpers/test-runtime';
+import { cleanupTestEnv, startTestApp, useAppWithReceiver } from '../helpers/test-runtime';
 import { waitFor } from '../helpers/wait-for';
 
 /** `name{labels} value` lines of the Prometheus text format, and the `# TYPE` of each family. */
@@ -108,5 +108,24 @@ describe('/metrics', () => {
     expect(queried.size).toBeGreaterThan(10);
     const { types } = await scrape();
     expect([...queried].filter((name) => !types.has(name))).toEqual([]);
+  });
+});
+
+describe('a worker process with METRICS_PORT', () => {
+  it('serves its own /metrics (job counters, Node defaults) and /health, and no API', async () => {
+    const worker = await startTestApp({ env: { ROLE: 'worker', METRICS_PORT: '0' } });
+    try {
+      expect(worker.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      const metrics = await fetch(`${worker.url}/metrics`);
+      expect(metrics.status).toBe(200);
+      const text = await metrics.text();
+      expect(text).toContain('# TYPE jeugdbrug_jobs_processed_total counter');
+      expect(text).toContain('# TYPE process_resident_memory_bytes gauge');
+      expect((await fetch(`${worker.url}/health/ready`)).status).toBe(200);
+      expect((await fetch(`${worker.url}/his/v1/events`, { method: 'POST' })).status).toBe(404);
+    } finally {
+      await worker.close();
+      await cleanupTestEnv(worker.testEnv);
+    }
   });
 });
