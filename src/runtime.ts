@@ -11,6 +11,7 @@ import { loadRegistry, type Registry } from './event/registry';
 import { initFhirValidation } from './kernel/fhir/validation';
 import { createApp } from './http/app';
 import { createOpsApp } from './http/ops-app';
+import { publicBaseUrl } from './http/public-base-url';
 import { ApiKeyStore } from './access/api-keys';
 import { readIssuersFile } from './access/jwt';
 import { createAuthenticator } from './access/authenticate';
@@ -132,6 +133,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
           prefix: config.QUEUE_PREFIX,
         }),
       ),
+      publicBaseUrl: () => publicBaseUrl(config, url),
     });
     server = http.createServer(app);
     // Longer than the idle timeout of the load balancers and HTTP clients in front of us (commonly 60 s), so the

@@ -7,6 +7,7 @@ import { DIALECTS, tryGetDialect } from '../../mappings/his/index';
 import { ingestRecords, type Receipt } from '../event/receive';
 import type { PipelineContext } from '../event/context';
 import { getHistory, listDeliveriesOf, tryGetEvent } from '../event/event-store';
+import { expressionOf } from '../kernel/zod-outcome';
 import { getPrincipal } from '../access/authenticate';
 import { assertRole } from '../access/principal';
 import { getRequestTrace } from './access-log';
@@ -31,7 +32,7 @@ export function hisRouter(ctx: PipelineContext): Router {
       dialect,
       records,
       actorOf(req, res),
-      (agb) => assertPracticeAccess(res, agb),
+      (agb, location) => assertPracticeAccess(res, agb, expressionOf(location, ['practice', 'agb'])),
       getRequestTrace(res).traceId,
     );
     ctx.metrics.events.inc({ status: 'accepted' }, receipts.filter((r) => r.status === 'accepted').length);
