@@ -6,7 +6,8 @@ import type { CanonicalEvent } from '../contracts/his-dialect';
 import { openEvent, PayloadPurgedError } from './stored-event';
 import { PAYLOAD_PURGED } from './states';
 import { minimise } from '../policy/minimise';
-import { finishDelivery, recordAttempt, tryGetDeliveryWork, type DeliveryWork } from './event-store';
+import { finishDeliveryLogged } from './event-log';
+import { recordAttempt, tryGetDeliveryWork, type DeliveryWork } from './event-store';
 import type { PipelineContext } from './context';
 import { decideAndRecord, purposeOf } from './decide';
 import { decisionText } from '../policy/reason-words';
@@ -49,6 +50,7 @@ export function finalityOf(
  * that an operator can replay. Every attempt also feeds the destination's health (pause after N failures).
  */
 export async function processDeliverJob(ctx: PipelineContext, job: Job<DeliverJobData>): Promise<string> {
+  const finish = finishing(ctx, job);
   const work = await tryGetDeliveryWork(ctx.db, job.data.deliveryId);
   if (!work || work.state !== 'pending') {
     return 'skipped';
@@ -56,7 +58,7 @@ export async function processDeliverJob(ctx: PipelineContext, job: Job<DeliverJo
   // The receiver already accepted this delivery on an earlier try, whose recording failed: record, never resend.
   const accepted = await tryGetAcceptedSend(ctx.queues, work.idempotency_key);
   if (accepted) {
-    return recordAcceptedSend(ctx, work, openEvent(ctx.cipher, work), accepted);
+    return recordAcceptedSend(ctx, job, work, openEvent(ctx.cipher, work), accepted);
   }
   try {
     return await deliverOnce(ctx, job, work);
@@ -71,7 +73,7 @@ export async function processDeliverJob(ctx: PipelineContext, job: Job<DeliverJo
     const failure = asDeliveryFailure(err);
     const { final, reason } = finalityOf(failure, job, work.destination);
     if (final) {
-      await finishDelivery(ctx.db, {
+      await finish({
         deliveryId: work.id,
         inboxId: work.inbox_id,
         deliveryState: 'dead',
@@ -88,6 +90,7 @@ export async function processDeliverJob(ctx: PipelineContext, job: Job<DeliverJo
 }
 
 async function deliverOnce(ctx: PipelineContext, job: Job<DeliverJobData>, work: DeliveryWork): Promise<string> {
+  const finish = finishing(ctx, job);
   const destination = ctx.registry.destinations.find((d) => d.id === work.destination);
   if (!destination) {
     throw new PermanentDeliveryError(`destination ${work.destination} is no longer configured`);
@@ -97,7 +100,7 @@ async function deliverOnce(ctx: PipelineContext, job: Job<DeliverJobData>, work:
     event = openEvent(ctx.cipher, work);
   } catch (err) {
     if (err instanceof PayloadPurgedError) {
-      await finishDelivery(ctx.db, {
+      await finish({
         deliveryId: work.id,
         inboxId: work.inbox_id,
         deliveryState: 'cancelled',
@@ -116,7 +119,7 @@ async function deliverOnce(ctx: PipelineContext, job: Job<DeliverJobData>, work:
   const decision = await decideAndRecord(ctx, row, event, purpose, 'deliver');
   if (decision.effect === 'deny') {
     const reason = `denied at delivery: ${decisionText(decision)}`;
-    await finishDelivery(ctx.db, {
+    await finish({
       deliveryId: work.id,
       inboxId: row.id,
       deliveryState: 'cancelled',
@@ -166,7 +169,7 @@ async function deliverOnce(ctx: PipelineContext, job: Job<DeliverJobData>, work:
     // Audit first, here and on success: a crash in between then leaves an audited attempt that is retried, never
     // a recorded outcome without its audit trail.
     await ctx.audit.append(row.tenant, disclosure({ ...disclosureAudit, outcome: '8', outcomeDesc: reason }));
-    await finishDelivery(ctx.db, {
+    await finish({
       deliveryId: work.id,
       inboxId: row.id,
       deliveryState: 'dead',
@@ -195,7 +198,7 @@ async function deliverOnce(ctx: PipelineContext, job: Job<DeliverJobData>, work:
     ctx.log.warn({ deliveryId: work.id, ...errorFields(err) }, 'could not note an accepted send in Redis'),
   );
   try {
-    return await recordAcceptedSend(ctx, work, event, accepted, receipt.body);
+    return await recordAcceptedSend(ctx, job, work, event, accepted, receipt.body);
   } catch (err) {
     throw new UnrecordedAcceptanceError(err);
   }
@@ -219,6 +222,7 @@ class UnrecordedAcceptanceError extends Error {
  */
 async function recordAcceptedSend(
   ctx: PipelineContext,
+  job: Job<DeliverJobData>,
   work: DeliveryWork,
   event: CanonicalEvent,
   accepted: AcceptedSend,
@@ -244,7 +248,10 @@ async function recordAcceptedSend(
       ctx.log.warn({ deliveryId: work.id, ...errorFields(err) }, 'could not note the audit in Redis'),
     );
   }
-  await finishDelivery(ctx.db, {
+  await finishing(
+    ctx,
+    job,
+  )({
     deliveryId: work.id,
     inboxId: work.inbox_id,
     deliveryState: 'delivered',
@@ -260,6 +267,12 @@ async function recordAcceptedSend(
     ctx.log.warn({ destination: work.destination, ...errorFields(err) }, 'could not reset the failure count'),
   );
   return 'delivered';
+}
+
+/** Ends the delivery (see finishDelivery) and logs the state its event enters, under the job's trace id. */
+function finishing(ctx: PipelineContext, job: Job<DeliverJobData>) {
+  return (d: Parameters<typeof finishDeliveryLogged>[2]) =>
+    finishDeliveryLogged(ctx, { traceId: job.data.traceId, stage: 'deliver' }, d);
 }
 
 /** Health bookkeeping must never hide the delivery's own failure, so its errors are logged and dropped. */

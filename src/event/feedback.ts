@@ -9,6 +9,7 @@ import { assertValidResource } from '../kernel/fhir/validation';
 import type { CanonicalEvent } from '../contracts/his-dialect';
 import { enqueueOrDefer } from './queues';
 import { openEvent } from './stored-event';
+import { recordStatusFacts } from './monitoring-writer';
 import type { PipelineContext } from './context';
 import {
   deliveredDestinationsOf,
@@ -52,6 +53,8 @@ export interface ReferralIdentity {
   readonly serviceRequestId: string;
   readonly identifier: Identifier;
   readonly patientBsn: string;
+  /** The child's municipality (CBS code): whose reporting pseudonyms the referral is counted under. */
+  readonly municipality: string;
 }
 
 /** Reads the referral's identity from the stored event; throws a 409 when its payload is gone (retention). */
@@ -70,7 +73,12 @@ export function referralIdentityOf(ctx: PipelineContext, row: SealedEvent): Refe
   if (!request?.id || !identifier) {
     throw new OperationOutcomeError(notFound);
   }
-  return { serviceRequestId: request.id, identifier, patientBsn: event.patient.bsn };
+  return {
+    serviceRequestId: request.id,
+    identifier,
+    patientBsn: event.patient.bsn,
+    municipality: event.municipalityCode,
+  };
 }
 
 /**
@@ -114,6 +122,11 @@ export async function recordStatusUpdate(
   if (duplicate) {
     return { feedback, duplicate };
   }
+  await recordStatusFacts(ctx, {
+    ...a.update,
+    municipality: identity.municipality,
+    serviceRequestId: identity.serviceRequestId,
+  });
   await ctx.audit.append(
     row.tenant,
     feedbackReceived({
@@ -138,9 +151,7 @@ export async function replayFeedback(ctx: PipelineContext, feedbackId: string, a
     return false;
   }
   await ctx.audit.append(revived.tenant, operatorAction({ actor, action: 'replay', target: `Task/${revived.id}` }));
-  await enqueueOrDefer(ctx.log, ctx.queues.enqueueFeedback(revived, `replay-${revived.id}-${revived.round}`), {
-    feedbackId: revived.id,
-  });
+  await enqueueOrDefer(ctx.log, ctx.queues.enqueueFeedback(revived, revived.trace_id), { feedbackId: revived.id });
   return true;
 }
 

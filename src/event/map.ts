@@ -3,9 +3,11 @@ import { createHash, randomUUID } from 'node:crypto';
 import { assertValidResource } from '../kernel/fhir/validation';
 import type { CanonicalEvent } from '../contracts/his-dialect';
 import { tryGetDestination } from './registry';
-import { decideAndCreateDelivery, moveEvent, pendingDeliveriesOf, tryGetSealedEvent } from './event-store';
+import { logEventStates, moveEventLogged } from './event-log';
+import { decideAndCreateDelivery, pendingDeliveriesOf, tryGetSealedEvent } from './event-store';
+import { recordMonitoringFacts } from './monitoring-writer';
 import type { PipelineContext } from './context';
-import { decideAndRecord, purposeOf } from './decide';
+import { decideAndRecord, purposeOf, reasonText } from './decide';
 import { decisionText } from '../policy/reason-words';
 import type { MapJobData } from './queues';
 import { PAYLOAD_PURGED, TERMINAL_STATES } from './states';
@@ -27,37 +29,39 @@ export async function processMapJob(ctx: PipelineContext, data: MapJobData): Pro
     }
     return 'requeued';
   }
+  const trace = { eventId: row.id, traceId: data.traceId, stage: 'map' } as const;
   let event: CanonicalEvent;
   try {
     event = openEvent(ctx.cipher, row);
     event.resources.forEach(assertValidResource);
   } catch (err) {
     if (err instanceof PayloadPurgedError) {
-      await moveEvent(ctx.db, row.id, 'payloadPurged', { reason: PAYLOAD_PURGED });
+      await moveEventLogged(ctx, trace, 'payloadPurged', { reason: PAYLOAD_PURGED });
       return 'payload-purged';
     }
     if (err instanceof OperationOutcomeError) {
       // The mapping rejects this record for good: retrying cannot help, a fixed mapping plus replay can.
-      await moveEvent(ctx.db, row.id, 'mappingFailed', { reason: 'mapping failed' });
+      await moveEventLogged(ctx, trace, 'mappingFailed', { reason: 'mapping failed' });
       return 'failed';
     }
     throw err;
   }
   // `mapped` is recorded in the history together with the next state, in one statement.
   const passing = row.state === 'received' ? (['mapped'] as const) : [];
+  await recordMonitoringFacts(ctx, event);
   const purpose = purposeOf(event.eventType);
   if (!purpose) {
-    await moveEvent(ctx.db, row.id, 'completed', { passing, reason: 'recorded in the consent registry' });
+    await moveEventLogged(ctx, trace, 'completed', { passing, reason: 'recorded in the consent registry' });
     return 'completed';
   }
   const decision = await decideAndRecord(ctx, row, event, purpose, 'map');
   if (decision.effect === 'deny') {
-    await moveEvent(ctx.db, row.id, 'denied', { passing, reason: decisionText(decision) });
+    await moveEventLogged(ctx, trace, 'denied', { passing, reason: decisionText(decision) });
     return 'denied';
   }
   const destination = tryGetDestination(ctx.registry, event.municipalityCode);
   if (!destination) {
-    await moveEvent(ctx.db, row.id, 'noDestination', {
+    await moveEventLogged(ctx, trace, 'noDestination', {
       passing,
       reason: `no destination configured for ${event.municipalityCode}`,
     });
@@ -71,6 +75,7 @@ export async function processMapJob(ctx: PipelineContext, data: MapJobData): Pro
     reason: decisionText(decision),
     passing,
   });
+  logEventStates(ctx.log, { ...trace, states: [...passing, 'decided'], reason: reasonText(decision) });
   await ctx.queues.enqueueDeliver(delivery, data.traceId);
   return 'decided';
 }

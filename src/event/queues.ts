@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Destination } from '../contracts/destination';
 import { errorFields } from '../kernel/logger';
 import { isOutageError, withTimeout } from '../kernel/outage';
+import { bullmqTelemetryOption } from '../kernel/telemetry';
 import type { DeliveryRow } from './event-store';
 
 /** Queue names and job payloads, in one place. Payloads hold ids and a trace id: never patient data. */
@@ -101,7 +102,12 @@ export class QueueSet {
     destinations: readonly Destination[],
     deliveryMaxAttempts: number,
   ) {
-    this.map = new Queue<MapJobData>(MAP_QUEUE, { connection, prefix, defaultJobOptions: MAP_JOB_OPTIONS });
+    this.map = new Queue<MapJobData>(MAP_QUEUE, {
+      connection,
+      prefix,
+      defaultJobOptions: MAP_JOB_OPTIONS,
+      ...bullmqTelemetryOption(),
+    });
     for (const d of destinations) {
       this.deliver.set(
         d.id,
@@ -110,6 +116,7 @@ export class QueueSet {
           prefix,
           // A destination may allow more or fewer attempts than the deployment's default.
           defaultJobOptions: deliverJobOptions(d.retry?.maxAttempts ?? deliveryMaxAttempts),
+          ...bullmqTelemetryOption(),
         }),
       );
     }
@@ -117,6 +124,7 @@ export class QueueSet {
       connection,
       prefix,
       defaultJobOptions: deliverJobOptions(deliveryMaxAttempts),
+      ...bullmqTelemetryOption(),
     });
   }
 

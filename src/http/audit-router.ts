@@ -158,7 +158,9 @@ export function auditRouter(ctx: PipelineContext): Router {
     const verdicts = [];
     for (const tenant of tenants) {
       const { keys, signer } = ctx.signedHeads;
-      verdicts.push(await checkSignedCheckpoint(ctx.db, await verifyTenant(ctx.db, tenant), keys, signer.file));
+      const verdict = await checkSignedCheckpoint(ctx.db, await verifyTenant(ctx.db, tenant), keys, signer.file);
+      ctx.metrics.recordAuditVerify(tenant, verdict.ok);
+      verdicts.push(verdict);
     }
     await auditRead(ctx, req, res, {
       query: req.originalUrl,

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { canonicalJson, chainHashOfCanonical } from '../../src/audit/chain';
+import { canonicalizeJcs, chainHashOfCanonical } from '../../src/audit/chain';
 import { operatorAction, SYSTEM_WORKER } from '../../src/audit/audit-events';
 import { CHECKPOINT_FILE, HeadSigner, openSignedHeads, type SignedHead } from '../../src/audit/signed-heads';
 import { AuditWriter } from '../../src/audit/writer';
@@ -152,7 +152,7 @@ describe('signed chain heads: a log that cannot be rewritten unseen', () => {
       for (const row of rows.slice(k - 1)) {
         const seq = Number(row.seq);
         const resource = seq === k ? { ...row.resource, outcomeDesc: 'rewritten' } : row.resource;
-        const canonical = canonicalJson(resource);
+        const canonical = canonicalizeJcs(resource);
         const hash = chainHashOfCanonical(prev, seq, canonical);
         await admin.query(
           'UPDATE audit_event SET resource = $3::jsonb, prev_hash = $4, hash = $5 WHERE tenant = $1 AND seq = $2',
