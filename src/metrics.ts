@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /** Prometheus metrics of one process. Labels are stage and queue names: never ids or personal data. */
 export class Metrics {
@@ -31,6 +31,8 @@ export class Metrics {
   readonly queueJobs: Gauge<'queue' | 'state'>;
 
   constructor(collectQueueDepths: () => Promise<{ queue: string; state: string; count: number }[]>) {
+    // Resident memory, heap and event-loop lag (p50/p99 since the last scrape): what an operator sizes processes by.
+    collectDefaultMetrics({ register: this.registry });
     this.queueJobs = new Gauge({
       name: 'jeugdbrug_queue_jobs',
       help: 'Jobs per queue and state, read from Redis at scrape time',

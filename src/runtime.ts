@@ -14,6 +14,7 @@ import { readIssuersFile } from './http/auth/jwt';
 import { createAuthenticator } from './http/auth/middleware';
 import { createRateLimiter } from './http/auth/rate-limit';
 import { createDemoKeysIfMissing } from './http/demo-keys';
+import { createRedisClient, describeRedisTarget, redisTargetOf, usesRedisTopology } from './kernel/redis-client';
 import { createLogger, errorFields } from './logger';
 import { Metrics } from './metrics';
 import type { PipelineContext } from './pipeline/context';
@@ -29,6 +30,7 @@ export interface Runtime {
   readonly ctx: PipelineContext;
   /** Base URL of the HTTP API when this process serves it. */
   readonly url: string | undefined;
+  /** The single Redis's URL, or a description of the cluster or sentinel group (without credentials). */
   readonly redisUrl: string;
   /** Stops accepting, drains workers, flushes audit, closes Redis and PostgreSQL: in that order. */
   shutdown(): Promise<void>;
@@ -50,9 +52,15 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
     // process validates only feedback Tasks, and assertValidResource loads them lazily there.
     initFhirValidation();
   }
-  const redis: RedisHandle = await provideRedis(
-    { redisUrl: config.REDIS_URL, startRedis: config.START_REDIS, dataDir: config.dataDir },
-    log,
+  // A cluster or sentinel group is always an outside service; only a single server may be found or started locally.
+  const redis: RedisHandle | undefined = usesRedisTopology(config)
+    ? undefined
+    : await provideRedis({ redisUrl: config.REDIS_URL, startRedis: config.START_REDIS, dataDir: config.dataDir }, log);
+  const redisTarget = redisTargetOf(config, redis?.url ?? '');
+  // One client per process, shared by every queue and worker (BullMQ duplicates it for each worker's blocking reads).
+  const redisClient = createRedisClient(config, redisTarget);
+  redisClient.on('error', (err: Error) =>
+    log.warn({ redis: describeRedisTarget(redisTarget), ...errorFields(err) }, 'redis error'),
   );
   const db = await openDb({
     databaseUrl: config.DATABASE_URL,
@@ -65,10 +73,11 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
     log.info({ applied }, 'database migrated');
   }
   const queues = new QueueSet(
-    { url: redis.url, maxRetriesPerRequest: null },
+    redisClient,
     config.QUEUE_PREFIX,
     registry.destinations,
     config.DELIVERY_MAX_ATTEMPTS,
+    config.QUEUE_TAG_PER_QUEUE,
   );
   const metrics = new Metrics(() => queues.depths());
   const ctx: PipelineContext = {
@@ -157,9 +166,11 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
       await stopRetention();
       await ctx.audit.flush();
       await queues.close();
-      await redis.stop();
+      // BullMQ leaves a client it was handed open; this process made it, so this process closes it.
+      await redisClient.quit().catch(() => redisClient.disconnect());
+      await redis?.stop();
       await db.close();
       log.info('stopped');
     })());
-  return { ctx, url, redisUrl: redis.url, shutdown };
+  return { ctx, url, redisUrl: redis?.url ?? describeRedisTarget(redisTarget), shutdown };
 }

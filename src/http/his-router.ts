@@ -2,6 +2,7 @@ import { badRequest, notFound, OperationOutcomeError } from '@medplum/core';
 import type { OperationOutcome, OperationOutcomeIssue } from '@medplum/fhirtypes';
 import { Router, type Request } from 'express';
 import { unprocessableIssues, unsupportedMediaType } from '../fhir/outcomes';
+import { QueueDepthGuard } from '../event/queue-depth-guard';
 import type { HisDialect } from '../ingest/dialect';
 import { DIALECTS, tryGetDialect } from '../ingest/dialects';
 import { ingestRecords, type Receipt } from '../ingest/ingest';
@@ -16,6 +17,12 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** `/his/v1`: what GP practices use. */
 export function hisRouter(ctx: PipelineContext): Router {
   const router = Router();
+  const guard = new QueueDepthGuard(
+    ctx.queues,
+    ctx.config.MAX_QUEUE_DEPTH,
+    ctx.config.QUEUE_FULL_RETRY_AFTER_S,
+    ctx.log,
+  );
 
   router.post('/events', async (req, res) => {
     // Only a practice sends events; operators and auditors may read their status.
@@ -24,6 +31,12 @@ export function hisRouter(ctx: PipelineContext): Router {
     const records = dialect.split(req.body);
     if (records.length === 0) {
       throw new OperationOutcomeError(badRequest('The request holds no events', 'body'));
+    }
+    const full = guard.refusal();
+    if (full) {
+      ctx.metrics.events.inc({ status: 'queue-full' }, records.length);
+      res.set('Retry-After', String(full.retryAfterSeconds));
+      throw full;
     }
     const receipts = await ingestRecords(ctx, dialect, records, actorOf(req, res), (agb) =>
       assertPracticeAccess(res, agb),

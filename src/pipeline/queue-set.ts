@@ -1,5 +1,6 @@
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
 import type { Destination } from '../delivery/destination';
+import { queuePrefix } from '../kernel/redis-client';
 import type { DeliveryRow } from '../store/deliveries';
 import {
   FEEDBACK_QUEUE,
@@ -29,14 +30,20 @@ export class QueueSet {
     readonly prefix: string,
     destinations: readonly Destination[],
     deliveryMaxAttempts: number,
+    /** A hash tag per queue instead of one for all (QUEUE_TAG_PER_QUEUE): queues spread over a cluster's shards. */
+    readonly tagPerQueue = false,
   ) {
-    this.map = new Queue<MapJobData>(MAP_QUEUE, { connection, prefix, defaultJobOptions: MAP_JOB_OPTIONS });
+    this.map = new Queue<MapJobData>(MAP_QUEUE, {
+      connection,
+      prefix: this.prefixFor(MAP_QUEUE),
+      defaultJobOptions: MAP_JOB_OPTIONS,
+    });
     for (const d of destinations) {
       this.deliver.set(
         d.id,
         new Queue<DeliverJobData>(deliverQueueName(d.id), {
           connection,
-          prefix,
+          prefix: this.prefixFor(deliverQueueName(d.id)),
           // A destination may allow more or fewer attempts than the deployment's default.
           defaultJobOptions: deliverJobOptions(d.retry?.maxAttempts ?? deliveryMaxAttempts),
         }),
@@ -44,9 +51,14 @@ export class QueueSet {
     }
     this.feedback = new Queue<FeedbackJobData>(FEEDBACK_QUEUE, {
       connection,
-      prefix,
+      prefix: this.prefixFor(FEEDBACK_QUEUE),
       defaultJobOptions: deliverJobOptions(deliveryMaxAttempts),
     });
+  }
+
+  /** The key prefix of one queue (the same for all unless each queue has its own hash tag). */
+  prefixFor(queueName: string): string {
+    return queuePrefix(this.prefix, queueName, this.tagPerQueue);
   }
 
   async enqueueMap(items: readonly MapJobData[]): Promise<void> {
