@@ -1,0 +1,163 @@
+import { buildRegistry } from '../../src/config/registry';
+import { deliverQueueName } from '../../src/pipeline/queues';
+import { buildAgreement, buildDestination, buildReferralEvent, PRACTICE_AGB } from '../helpers/builders';
+import { DeliveryReceiver } from '../helpers/delivery-receiver';
+import { LocalRedisCluster } from '../helpers/redis-cluster';
+import { cleanupTestEnv, createTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
+import { waitFor } from '../helpers/wait-for';
+
+/**
+ * The whole pipeline on a real Redis Cluster (3 primaries, 3 replicas, our own redis-server processes), configured
+ * with REDIS_CLUSTER_NODES only, and a hash tag per queue so the queues sit on different primaries. Then the
+ * primary holding the deliver queue is killed outright while events are in flight.
+ */
+describe('on a Redis Cluster (3 primaries, 3 replicas)', () => {
+  let cluster: LocalRedisCluster;
+  let municipality: DeliveryReceiver;
+  let practiceHis: DeliveryReceiver;
+  let app: TestApp;
+  const testEnv = createTestEnv();
+  const submitted: string[] = [];
+
+  beforeAll(async () => {
+    cluster = await LocalRedisCluster.start(3, 1);
+    municipality = await new DeliveryReceiver().start();
+    practiceHis = await new DeliveryReceiver().start();
+    app = await startTestApp({
+      testEnv,
+      env: {
+        REDIS_URL: '',
+        REDIS_CLUSTER_NODES: cluster.seeds,
+        QUEUE_TAG_PER_QUEUE: 'true',
+        // Jobs whose completion was lost in the failover come back through the stall check, events whose job was
+        // lost through the reconciler; both often enough for the test to see them within seconds.
+        JOB_LOCK_MS: '5000',
+        RECONCILE_INTERVAL_MS: '2000',
+      },
+      registry: buildRegistry({
+        agreements: [buildAgreement()],
+        destinations: [buildDestination(municipality.url('/fhir'))],
+        practices: [{ agb: PRACTICE_AGB, adapter: 'fhir-rest', baseUrl: practiceHis.url('/his/fhir') }],
+      }),
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    try {
+      await app?.close();
+    } finally {
+      await Promise.all([municipality?.stop(), practiceHis?.stop()]);
+      await cluster?.stop();
+      await cleanupTestEnv(testEnv);
+    }
+  }, 90_000);
+
+  async function submit(count: number): Promise<string[]> {
+    const res = await app.request('/his/v1/events', {
+      json: Array.from({ length: count }, () => buildReferralEvent()),
+    });
+    expect(res.status).toBe(202);
+    const ids = ((await res.json()) as { receipts: { id: string }[] }).receipts.map((r) => r.id);
+    submitted.push(...ids);
+    return ids;
+  }
+
+  const states = async (ids: readonly string[]) =>
+    app.rt.ctx.db.query<{ id: string; state: string; idempotency_key: string | null; delivery_id: string | null }>(
+      `SELECT i.id, i.state, d.idempotency_key, d.id AS delivery_id
+         FROM inbox i LEFT JOIN delivery d ON d.inbox_id = i.id WHERE i.id = ANY($1::uuid[])`,
+      [ids],
+    );
+
+  const allReach = (ids: readonly string[], state: string, timeoutMs = 60_000) =>
+    waitFor(
+      `${ids.length} events to be ${state}`,
+      async () => {
+        const rows = await states(ids);
+        return rows.length === ids.length && rows.every((r) => r.state === state) ? rows : undefined;
+      },
+      timeoutMs,
+      250,
+    );
+
+  it('puts each queue under its own hash tag, spread over more than one primary', async () => {
+    const primaries = new Set<number>();
+    for (const q of app.rt.ctx.queues.all()) {
+      primaries.add((await cluster.primaryFor(`${app.rt.ctx.queues.prefixFor(q.name)}:${q.name}:wait`)).port);
+    }
+    expect(primaries.size).toBeGreaterThan(1);
+    expect(app.rt.redisUrl).toMatch(/^redis-cluster:\/\/127\.0\.0\.1:\d+/);
+  });
+
+  it('delivers referrals, carries feedback back to the practice, and replays a dead letter', async () => {
+    const ids = await submit(10);
+    const rows = await allReach(ids, 'delivered');
+    for (const r of rows) {
+      expect(municipality.stored.has(r.idempotency_key ?? '')).toBe(true);
+    }
+
+    const status = await app.request(`/municipality/v1/referrals/${ids[0]}/status`, {
+      key: 'municipality',
+      json: { status: 'accepted' },
+    });
+    expect(status.status).toBe(202);
+    const feedbackId = ((await status.json()) as { id: string }).id;
+    await waitFor('the status update to reach the practice', () => practiceHis.stored.get(`fb-${feedbackId}`));
+
+    municipality.script = [{ kind: 'status', status: 422 }];
+    const [deadId] = await submit(1);
+    await allReach([deadId!], 'dead');
+    const [row] = await states([deadId!]);
+    const replay = await app.request(`/admin/v1/dead-letters/${row!.delivery_id}/replay`, {
+      key: 'operator',
+      method: 'POST',
+    });
+    expect(replay.status).toBe(202);
+    await allReach([deadId!], 'delivered');
+    expect(municipality.stored.has(row!.idempotency_key ?? '')).toBe(true);
+  }, 120_000);
+
+  it('survives the deliver queue’s primary being killed: every event delivered, each idempotency key stored once', async () => {
+    const queues = app.rt.ctx.queues;
+    const deliverQueue = deliverQueueName('gm0226');
+    const victim = await cluster.primaryFor(`${queues.prefixFor(deliverQueue)}:${deliverQueue}:wait`);
+    const before = await cluster.topology();
+    const victimId = before.find((t) => t.port === victim.port)!.id;
+    const victimReplicas = before.filter((t) => t.primaryId === victimId).map((t) => t.port);
+    expect(victimReplicas).toHaveLength(1);
+
+    // Slow answers keep deliveries in flight when the primary goes.
+    municipality.mode = { kind: 'slow', delayMs: 200 };
+    const first = await submit(30);
+    await waitFor('deliveries to be under way', () => municipality.deliveries.length >= 3, 60_000);
+    await cluster.kill(victim);
+    municipality.mode = { kind: 'ok' };
+    // Events keep coming while the cluster elects a new primary; PostgreSQL takes them even if Redis cannot.
+    const during = await submit(20);
+
+    await cluster.waitForFailover(victim, 3);
+    const topology = await cluster.topology();
+    expect(topology.find((t) => t.port === victim.port)?.flags).toContain('fail');
+    // The victim's replica took over its slots: the deliver queue has a new primary.
+    const replacement = await cluster.primaryFor(`${queues.prefixFor(deliverQueue)}:${deliverQueue}:wait`);
+    expect(replacement.port).not.toBe(victim.port);
+    expect(victimReplicas).toContain(replacement.port);
+
+    const after = await submit(10);
+    const rows = await allReach([...first, ...during, ...after], 'delivered', 120_000);
+    const keys = rows.map((r) => r.idempotency_key ?? '');
+    expect(new Set(keys).size).toBe(60);
+    for (const key of keys) {
+      expect(municipality.stored.has(key)).toBe(true);
+    }
+    // Every key the municipality holds belongs to an event we sent, and none was sent to it more than once.
+    const hitsPerKey = new Map<string, number>();
+    municipality.deliveries.forEach((h) =>
+      hitsPerKey.set(h.idempotencyKey, (hitsPerKey.get(h.idempotencyKey) ?? 0) + 1),
+    );
+    const all = await states(submitted);
+    const ours = new Set(all.map((r) => r.idempotency_key));
+    expect([...hitsPerKey.keys()].filter((k) => !ours.has(k))).toEqual([]);
+    expect(keys.filter((k) => (hitsPerKey.get(k) ?? 0) !== 1)).toEqual([]);
+  }, 240_000);
+});
