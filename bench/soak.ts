@@ -21,7 +21,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
-import { idempotencyKeyOf } from '../src/pipeline/map-worker';
+import { idempotencyKeyOf } from '../src/event/map';
 import { buildAgreement, buildDestination, buildReferralEvent } from '../tests/helpers/builders';
 import { exited, freePort, spawnProduct, writeConfigDir } from '../tests/helpers/product-process';
 import { cleanupTestEnv, createTestEnv, dropSchema } from '../tests/helpers/test-runtime';

@@ -1,8 +1,8 @@
 import { OperationOutcomeError } from '@medplum/core';
 import type { Logger } from 'pino';
-import { queueFull } from '../fhir/outcomes';
-import { errorFields } from '../logger';
-import type { QueueSet } from '../pipeline/queue-set';
+import { queueFull } from '../kernel/fhir/outcomes';
+import { errorFields } from '../kernel/logger';
+import type { QueueSet } from './queues';
 
 /** The job states that still take room in Redis and still have work ahead of them. */
 const UNFINISHED = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children'] as const;

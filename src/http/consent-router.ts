@@ -2,20 +2,20 @@ import { badRequest, forbidden, notFound, OperationOutcomeError } from '@medplum
 import type { Bundle, Consent } from '@medplum/fhirtypes';
 import { Router, type Response } from 'express';
 import { z } from 'zod';
-import { findAgreements } from '../config/registry';
-import { BSN_SYSTEM, isValidBsn } from '../fhir/identifiers';
-import { mapStoredEvent } from '../ingest/stored-event';
-import { expressionOf, parseOrThrow } from '../ingest/zod-outcome';
-import type { PipelineContext } from '../pipeline/context';
-import { dataClassesOf, purposeOf } from '../pipeline/decide-event';
-import { DATA_CLASSES, PURPOSES } from '../policy/agreement';
+import { findAgreements } from '../event/registry';
+import { BSN_SYSTEM, isValidBsn } from '../kernel/fhir/identifiers';
+import { openEvent } from '../event/stored-event';
+import { expressionOf, parseOrThrow } from '../kernel/zod-outcome';
+import type { PipelineContext } from '../event/context';
+import { dataClassesOf, purposeOf } from '../event/decide';
+import { DATA_CLASSES, PURPOSES } from '../contracts/sharing';
 import { decide } from '../policy/decide';
 import type { DecisionFacts, DecisionRequest } from '../policy/types';
-import { listConsents } from '../store/consents';
-import { tryGetInboxRow } from '../store/inbox';
-import { auditRead } from '../audit/audit-read';
-import { getPrincipal } from './auth/middleware';
-import { canActForPractice, type Principal } from './auth/principal';
+import { listConsents, tryGetSealedEvent } from '../event/event-store';
+import { consentsOfPatient } from '../reports/consent-search/consent-search';
+import { auditRead } from './audit-read';
+import { getPrincipal } from '../access/authenticate';
+import { canActForPractice, type Principal } from '../access/principal';
 
 const bsn = z.string().refine(isValidBsn, 'not a valid BSN (9 digits passing the 11-proef)');
 
@@ -53,10 +53,7 @@ export function consentRouter(ctx: PipelineContext): Router {
         badRequest(`Give patient:identifier=${BSN_SYSTEM}|<BSN> with a valid BSN`, 'patient:identifier'),
       );
     }
-    const rows = await ctx.db.query<{ tenant: string; resource: Consent }>(
-      'SELECT tenant, resource FROM consent WHERE patient_bsn = $1 ORDER BY date_time DESC NULLS LAST, id',
-      [value],
-    );
+    const rows = await consentsOfPatient(ctx.db, value);
     const visible = rows.filter((r) => canActForPractice(principal, r.tenant));
     await auditRead(ctx, req, res, {
       patientBsn: value,
@@ -85,11 +82,11 @@ export function consentRouter(ctx: PipelineContext): Router {
     let request: DecisionRequest;
     let facts: DecisionFacts;
     if ('eventId' in input) {
-      const row = await tryGetInboxRow(ctx.db, input.eventId);
+      const row = await tryGetSealedEvent(ctx.db, input.eventId);
       if (!row || !canActForPractice(principal, row.tenant)) {
         throw new OperationOutcomeError(notFound);
       }
-      const event = mapStoredEvent(ctx.cipher, row, { validate: false });
+      const event = openEvent(ctx.cipher, row);
       const purpose = purposeOf(event.eventType);
       if (!purpose) {
         throw new OperationOutcomeError(

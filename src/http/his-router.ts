@@ -1,15 +1,15 @@
 import { badRequest, notFound, OperationOutcomeError } from '@medplum/core';
 import type { OperationOutcome, OperationOutcomeIssue } from '@medplum/fhirtypes';
 import { Router, type Request } from 'express';
-import { unprocessableIssues, unsupportedMediaType } from '../fhir/outcomes';
+import { unprocessableIssues, unsupportedMediaType } from '../kernel/fhir/outcomes';
+import type { HisDialect } from '../contracts/his-dialect';
+import { DIALECTS, tryGetDialect } from '../../mappings/his/index';
+import { ingestRecords, type Receipt } from '../event/receive';
+import type { PipelineContext } from '../event/context';
 import { QueueDepthGuard } from '../event/queue-depth-guard';
-import type { HisDialect } from '../ingest/dialect';
-import { DIALECTS, tryGetDialect } from '../ingest/dialects';
-import { ingestRecords, type Receipt } from '../ingest/ingest';
-import type { PipelineContext } from '../pipeline/context';
-import { getHistory, tryGetInboxRow } from '../store/inbox';
-import { getPrincipal } from './auth/middleware';
-import { assertRole } from './auth/principal';
+import { getHistory, listDeliveriesOf, tryGetEvent } from '../event/event-store';
+import { getPrincipal } from '../access/authenticate';
+import { assertRole } from '../access/principal';
 import { actorOf, assertPracticeAccess } from './request-context';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -53,16 +53,11 @@ export function hisRouter(ctx: PipelineContext): Router {
 
   router.get('/events/:id', async (req, res) => {
     const id = req.params.id;
-    const row = UUID.test(id) ? await tryGetInboxRow(ctx.db, id) : undefined;
+    const row = UUID.test(id) ? await tryGetEvent(ctx.db, id) : undefined;
     if (!row) {
       throw new OperationOutcomeError(notFound);
     }
     assertPracticeAccess(res, row.tenant);
-    const deliveries = await ctx.db.query<Record<string, unknown>>(
-      `SELECT id, destination, state, attempts, round, last_status AS "lastStatus", last_error AS "lastError",
-         updated_at AS "updatedAt", delivered_at AS "deliveredAt" FROM delivery WHERE inbox_id = $1`,
-      [id],
-    );
     res.json({
       id: row.id,
       eventId: row.source_event_id,
@@ -75,7 +70,7 @@ export function hisRouter(ctx: PipelineContext): Router {
       receivedAt: row.received_at,
       updatedAt: row.updated_at,
       history: await getHistory(ctx.db, id),
-      deliveries,
+      deliveries: await listDeliveriesOf(ctx.db, id),
     });
   });
 

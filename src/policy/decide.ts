@@ -1,6 +1,7 @@
-import type { Agreement, DataClass } from './agreement';
+import type { Agreement } from './agreement';
+import type { DataClass } from '../contracts/sharing';
 import { ageOnDay } from './age';
-import { amsterdamDay } from './amsterdam-day';
+import { amsterdamDay } from '../kernel/dutch-time';
 import {
   indexConsents,
   stanceOf,

@@ -203,6 +203,18 @@ export class LocalRedisCluster {
     await this.waitUntilHealthy(masters);
   }
 
+  /** The ports of the live nodes that hold at least one key matching `pattern` (each node scanned on its own). */
+  async nodesHolding(pattern: string): Promise<number[]> {
+    const ports: number[] = [];
+    for (const n of this.nodes.filter((x) => isRunning(x.child))) {
+      const [, keys] = await this.command(n.port, (r) => r.scan('0', 'MATCH', pattern, 'COUNT', 10_000));
+      if (keys.length > 0) {
+        ports.push(n.port);
+      }
+    }
+    return ports;
+  }
+
   /** Kills a node outright (no shutdown, no final AOF write). */
   async kill(node: ClusterNode): Promise<void> {
     node.child.kill('SIGKILL');

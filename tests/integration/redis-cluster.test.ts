@@ -1,5 +1,6 @@
-import { buildRegistry } from '../../src/config/registry';
-import { deliverQueueName } from '../../src/pipeline/queues';
+import { buildRegistry } from '../../src/event/registry';
+import { deliverQueueName } from '../../src/event/queues';
+import { queuePrefix } from '../../src/kernel/redis-client';
 import { buildAgreement, buildDestination, buildReferralEvent, PRACTICE_AGB } from '../helpers/builders';
 import { DeliveryReceiver } from '../helpers/delivery-receiver';
 import { LocalRedisCluster } from '../helpers/redis-cluster';
@@ -21,6 +22,17 @@ describe('on a Redis Cluster (3 primaries, 3 replicas)', () => {
 
   beforeAll(async () => {
     cluster = await LocalRedisCluster.start(3, 1);
+    // A prefix whose map and deliver tags hash to slots on different primaries, so a failover of the deliver
+    // queue's primary leaves the map queue running (and the test shows the tags really spread the queues).
+    let prefix = testEnv.prefix;
+    for (let i = 0; ; i++) {
+      const map = await cluster.primaryFor(`${queuePrefix(prefix, 'map', true)}:x`);
+      const deliver = await cluster.primaryFor(`${queuePrefix(prefix, deliverQueueName('gm0226'), true)}:x`);
+      if (map.port !== deliver.port) {
+        break;
+      }
+      prefix = `{${testEnv.prefix.slice(1, -1)}${i}}`;
+    }
     municipality = await new DeliveryReceiver().start();
     practiceHis = await new DeliveryReceiver().start();
     app = await startTestApp({
@@ -29,6 +41,7 @@ describe('on a Redis Cluster (3 primaries, 3 replicas)', () => {
         REDIS_URL: '',
         REDIS_CLUSTER_NODES: cluster.seeds,
         QUEUE_TAG_PER_QUEUE: 'true',
+        QUEUE_PREFIX: prefix,
         // Jobs whose completion was lost in the failover come back through the stall check, events whose job was
         // lost through the reconciler; both often enough for the test to see them within seconds.
         JOB_LOCK_MS: '5000',
@@ -80,15 +93,6 @@ describe('on a Redis Cluster (3 primaries, 3 replicas)', () => {
       250,
     );
 
-  it('puts each queue under its own hash tag, spread over more than one primary', async () => {
-    const primaries = new Set<number>();
-    for (const q of app.rt.ctx.queues.all()) {
-      primaries.add((await cluster.primaryFor(`${app.rt.ctx.queues.prefixFor(q.name)}:${q.name}:wait`)).port);
-    }
-    expect(primaries.size).toBeGreaterThan(1);
-    expect(app.rt.redisUrl).toMatch(/^redis-cluster:\/\/127\.0\.0\.1:\d+/);
-  });
-
   it('delivers referrals, carries feedback back to the practice, and replays a dead letter', async () => {
     const ids = await submit(10);
     const rows = await allReach(ids, 'delivered');
@@ -116,6 +120,29 @@ describe('on a Redis Cluster (3 primaries, 3 replicas)', () => {
     await allReach([deadId!], 'delivered');
     expect(municipality.stored.has(row!.idempotency_key ?? '')).toBe(true);
   }, 120_000);
+
+  it('keeps each queue under its own hash tag, on different primaries', async () => {
+    const queues = app.rt.ctx.queues;
+    const holders = async (queue: string) =>
+      (await cluster.primaryFor(`${queues.prefixFor(queue)}:${queue}:meta`)).port;
+    const mapPrimary = await holders('map');
+    const deliverPrimary = await holders(deliverQueueName('gm0226'));
+    expect(mapPrimary).not.toBe(deliverPrimary);
+    // The keys themselves, looked up node by node: each queue's keys on its own primary (and its replica) only.
+    const replicaPorts = async (primary: number) => {
+      const t = await cluster.topology();
+      const id = t.find((n) => n.port === primary)?.id;
+      return t.filter((n) => n.primaryId === id).map((n) => n.port);
+    };
+    expect((await cluster.nodesHolding(`${queues.prefixFor('map')}:map:*`)).sort()).toEqual(
+      [mapPrimary, ...(await replicaPorts(mapPrimary))].sort(),
+    );
+    const deliverQueue = deliverQueueName('gm0226');
+    expect((await cluster.nodesHolding(`${queues.prefixFor(deliverQueue)}:${deliverQueue}:*`)).sort()).toEqual(
+      [deliverPrimary, ...(await replicaPorts(deliverPrimary))].sort(),
+    );
+    expect(app.rt.redisUrl).toMatch(/^redis-cluster:\/\/127\.0\.0\.1:\d+/);
+  });
 
   it('survives the deliver queue’s primary being killed: every event delivered, each idempotency key stored once', async () => {
     const queues = app.rt.ctx.queues;

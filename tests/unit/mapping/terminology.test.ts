@@ -5,7 +5,7 @@ import {
   JZ020_SYSTEM,
   NHG_TABLE_14_SYSTEM,
   PURPOSE_SYSTEM,
-} from '../../../src/fhir/systems';
+} from '../../../src/kernel/fhir/systems';
 import {
   CODE_SYSTEMS,
   CONCEPT_MAPS,
@@ -18,9 +18,9 @@ import {
   tryGetConcept,
   tryTranslate,
   tryTranslateBack,
-} from '../../../src/fhir/terminology';
-import { assertValidResource } from '../../../src/fhir/validation';
-import { PURPOSES } from '../../../src/policy/agreement';
+} from '../../../src/kernel/fhir/terminology';
+import { assertValidResource } from '../../../src/kernel/fhir/validation';
+import { PURPOSES } from '../../../src/contracts/sharing';
 
 describe('terminology tables', () => {
   it.each([...CODE_SYSTEMS, ...CONCEPT_MAPS].map((r) => [r.url, r] as const))('%s is valid FHIR R4', (_url, r) => {

@@ -1,0 +1,164 @@
+import { Queue, type ConnectionOptions, type DefaultJobOptions, type JobsOptions } from 'bullmq';
+import type { Destination } from '../contracts/destination';
+import { queuePrefix } from '../kernel/redis-client';
+import type { DeliveryRow } from './event-store';
+
+/** Queue names and job payloads, in one place. Payloads hold ids and a trace id: never patient data. */
+export const MAP_QUEUE = 'map';
+export const deliverQueueName = (destinationId: string): string => `deliver.${destinationId}`;
+
+export interface MapJobData {
+  readonly inboxId: string;
+  readonly traceId: string;
+}
+
+export interface DeliverJobData {
+  readonly deliveryId: string;
+  readonly traceId: string;
+}
+
+/** The `feedback` queue: a municipality's status updates on referrals, on their way back to the practice's HIS. */
+export const FEEDBACK_QUEUE = 'feedback';
+
+export interface FeedbackJobData {
+  readonly feedbackId: string;
+  readonly traceId: string;
+}
+
+/** Job ids are derived, so the reconciler re-adding a job that still exists is a no-op. */
+export const mapJobId = (inboxId: string): string => `map-${inboxId}`;
+export const deliverJobId = (deliveryId: string, round: number): string => `deliver-${deliveryId}-${round}`;
+export const feedbackJobId = (feedbackId: string, round: number): string => `feedback-${feedbackId}-${round}`;
+
+/**
+ * Map jobs: failures here are our own (database or Redis briefly away), not the receiver's. 5 attempts at
+ * 1, 2, 4, 8 s: about 15 seconds, after which the reconciler picks the event up again on its next round.
+ */
+export const MAP_JOB_OPTIONS: DefaultJobOptions = {
+  attempts: 5,
+  backoff: { type: 'exponential', delay: 1000 },
+  removeOnComplete: true,
+  removeOnFail: { age: 7 * 24 * 3600 },
+};
+
+/**
+ * Deliver jobs, retried with the `delivery` backoff (see deliveryBackoffMs). With the defaults (15 attempts,
+ * 30 s doubling to at most 1 h, ±20 % jitter) a receiver may be away for about 8 hours before the delivery
+ * becomes a dead letter.
+ */
+export function deliverJobOptions(maxAttempts: number): DefaultJobOptions {
+  return {
+    attempts: maxAttempts,
+    backoff: { type: 'delivery' },
+    removeOnComplete: true,
+    removeOnFail: { age: 30 * 24 * 3600 },
+  };
+}
+
+/** Exponential backoff with ±20 % jitter, capped; a receiver's Retry-After wins when it asks for longer. */
+export function deliveryBackoffMs(attemptsMade: number, baseMs: number, maxMs: number, retryAfterMs?: number): number {
+  const exp = Math.min(baseMs * 2 ** Math.max(0, attemptsMade - 1), maxMs);
+  const jittered = Math.round(exp * (0.8 + Math.random() * 0.4));
+  return retryAfterMs !== undefined ? Math.max(retryAfterMs, jittered) : jittered;
+}
+
+/**
+ * The BullMQ queues of this deployment: `map`, one `deliver.<destination>` per destination (so a destination can
+ * be paused and rate-limited on its own), and `feedback` (status updates back to practices).
+ */
+export class QueueSet {
+  readonly map: Queue<MapJobData>;
+  readonly deliver = new Map<string, Queue<DeliverJobData>>();
+  readonly feedback: Queue<FeedbackJobData>;
+
+  constructor(
+    readonly connection: ConnectionOptions,
+    readonly prefix: string,
+    destinations: readonly Destination[],
+    deliveryMaxAttempts: number,
+    /** A hash tag per queue instead of one for all (QUEUE_TAG_PER_QUEUE): queues spread over a cluster's shards. */
+    readonly tagPerQueue = false,
+  ) {
+    this.map = new Queue<MapJobData>(MAP_QUEUE, {
+      connection,
+      prefix: this.prefixFor(MAP_QUEUE),
+      defaultJobOptions: MAP_JOB_OPTIONS,
+    });
+    for (const d of destinations) {
+      this.deliver.set(
+        d.id,
+        new Queue<DeliverJobData>(deliverQueueName(d.id), {
+          connection,
+          prefix: this.prefixFor(deliverQueueName(d.id)),
+          // A destination may allow more or fewer attempts than the deployment's default.
+          defaultJobOptions: deliverJobOptions(d.retry?.maxAttempts ?? deliveryMaxAttempts),
+        }),
+      );
+    }
+    this.feedback = new Queue<FeedbackJobData>(FEEDBACK_QUEUE, {
+      connection,
+      prefix: this.prefixFor(FEEDBACK_QUEUE),
+      defaultJobOptions: deliverJobOptions(deliveryMaxAttempts),
+    });
+  }
+
+  /** The key prefix of one queue (the same for all unless each queue has its own hash tag). */
+  prefixFor(queueName: string): string {
+    return queuePrefix(this.prefix, queueName, this.tagPerQueue);
+  }
+
+  async enqueueMap(items: readonly MapJobData[]): Promise<void> {
+    if (items.length > 0) {
+      await this.map.addBulk(items.map((data) => ({ name: 'map', data, opts: { jobId: mapJobId(data.inboxId) } })));
+    }
+  }
+
+  /** Adds the deliver job for the delivery's current round; a no-op when that job already exists. */
+  async enqueueDeliver(delivery: Pick<DeliveryRow, 'id' | 'destination' | 'round'>, traceId: string): Promise<void> {
+    const queue = this.getDeliverQueue(delivery.destination);
+    const opts: JobsOptions = { jobId: deliverJobId(delivery.id, delivery.round) };
+    await queue.add('deliver', { deliveryId: delivery.id, traceId }, opts);
+  }
+
+  /** Adds the feedback job for the status update's current round; a no-op when that job already exists. */
+  async enqueueFeedback(feedback: { id: string; round: number }, traceId: string): Promise<void> {
+    await this.feedback.add(
+      'feedback',
+      { feedbackId: feedback.id, traceId },
+      { jobId: feedbackJobId(feedback.id, feedback.round) },
+    );
+  }
+
+  getDeliverQueue(destinationId: string): Queue<DeliverJobData> {
+    const q = this.deliver.get(destinationId);
+    if (!q) {
+      throw new Error(`No deliver queue for destination ${destinationId}`);
+    }
+    return q;
+  }
+
+  all(): Queue[] {
+    return [this.map, ...this.deliver.values(), this.feedback];
+  }
+
+  /** Job counts per queue and state, for /metrics and the admin API. */
+  async depths(): Promise<{ queue: string; state: string; count: number }[]> {
+    const out: { queue: string; state: string; count: number }[] = [];
+    for (const q of this.all()) {
+      const counts = await q.getJobCounts('waiting', 'active', 'delayed', 'failed');
+      for (const [state, count] of Object.entries(counts)) {
+        out.push({ queue: q.name, state, count });
+      }
+    }
+    return out;
+  }
+
+  /** Answers whether Redis replies, for the readiness check. */
+  async ping(): Promise<void> {
+    await this.map.getJobCounts('waiting');
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.all().map((q) => q.close()));
+  }
+}

@@ -1,0 +1,87 @@
+import type { OperationOutcome, OperationOutcomeIssue } from '@medplum/fhirtypes';
+import { getStatus, OperationOutcomeError } from '@medplum/core';
+
+/**
+ * Project-specific OperationOutcomes. @medplum/core's own (badRequest, notFound, forbidden, ...) are used as they
+ * are; the ones here add the statuses Medplum has no outcome for. The outcome `id` carries the HTTP status, as in
+ * Medplum, so `httpStatusOf` can map any outcome back to one.
+ */
+const statusById: Record<string, number> = {
+  'bad-request': 400,
+  unprocessable: 422,
+  'payload-too-large': 413,
+  'unsupported-media-type': 415,
+  'service-unavailable': 503,
+  'queue-full': 429,
+};
+
+function outcome(
+  id: string,
+  code: OperationOutcomeIssue['code'],
+  details: string,
+  expression?: string,
+): OperationOutcome {
+  return {
+    resourceType: 'OperationOutcome',
+    id,
+    issue: [
+      { severity: 'error', code, details: { text: details }, ...(expression ? { expression: [expression] } : {}) },
+    ],
+  };
+}
+
+/** 422: well-formed input whose content breaks a rule (check digit, unknown code, date in the future). */
+export function unprocessable(details: string, expression?: string): OperationOutcome {
+  return outcome('unprocessable', 'business-rule', details, expression);
+}
+
+/** 422 with several issues, each naming its own field. */
+export function unprocessableIssues(issues: OperationOutcomeIssue[]): OperationOutcome {
+  return { resourceType: 'OperationOutcome', id: 'unprocessable', issue: issues };
+}
+
+/** 400 with several issues, each naming its own parameter or field: a request that is wrong in its form. */
+export function badRequestIssues(issues: OperationOutcomeIssue[]): OperationOutcome {
+  return { resourceType: 'OperationOutcome', id: 'bad-request', issue: issues };
+}
+
+export function payloadTooLarge(limit: string): OperationOutcome {
+  return outcome('payload-too-large', 'too-long', `Request body is larger than the limit of ${limit}`);
+}
+
+export function unsupportedMediaType(contentType: string | undefined, supported: readonly string[]): OperationOutcome {
+  return outcome(
+    'unsupported-media-type',
+    'not-supported',
+    `Unsupported content type ${contentType ?? '(none)'}; use one of ${supported.join(', ')}`,
+    'Content-Type',
+  );
+}
+
+/** 429 for a sender while the queues are full: try again later (the response carries Retry-After). */
+export function queueFull(details: string): OperationOutcome {
+  return outcome('queue-full', 'throttled', details);
+}
+
+export function serviceUnavailable(details: string): OperationOutcome {
+  return outcome('service-unavailable', 'transient', details);
+}
+
+/** One issue that names a field: used by validation code to build multi-issue outcomes. */
+export function fieldIssue(
+  details: string,
+  expression: string,
+  code: OperationOutcomeIssue['code'] = 'invalid',
+): OperationOutcomeIssue {
+  return { severity: 'error', code, details: { text: details }, expression: [expression] };
+}
+
+/** The HTTP status for any outcome: ours by id, Medplum's through getStatus. */
+export function httpStatusOf(o: OperationOutcome): number {
+  return (o.id && statusById[o.id]) || getStatus(o);
+}
+
+/** Throws a 422 naming the field. */
+export function failField(details: string, expression: string): never {
+  throw new OperationOutcomeError(unprocessable(details, expression));
+}

@@ -1,0 +1,62 @@
+import { z } from 'zod';
+import type { Db } from '../../kernel/db';
+
+/** Which dead letters to list or replay: by destination, the receiver's last status, and since when. */
+export const deadLetterFilter = z
+  .object({
+    destination: z.string().max(64).optional(),
+    status: z.coerce.number().int().min(100).max(599).optional(),
+    since: z.iso.datetime({ offset: true }).optional(),
+    limit: z.coerce.number().int().min(1).max(1000).default(100),
+  })
+  .strict();
+export type DeadLetterFilter = z.infer<typeof deadLetterFilter>;
+
+export interface DeadLetter {
+  id: string;
+  inboxId: string;
+  eventId: string;
+  practice: string;
+  destination: string;
+  attempts: number;
+  lastStatus: number | null;
+  lastError: string | null;
+  responseBody: string | null;
+  updatedAt: Date;
+}
+
+/** Dead deliveries with the receiver's last answer, oldest first. */
+export async function listDeadLetters(db: Db, f: DeadLetterFilter): Promise<DeadLetter[]> {
+  return db.query<DeadLetter>(
+    `SELECT d.id, d.inbox_id AS "inboxId", i.source_event_id AS "eventId", i.tenant AS practice, d.destination,
+       d.attempts, d.last_status AS "lastStatus", d.last_error AS "lastError", d.response_body AS "responseBody",
+       d.updated_at AS "updatedAt"
+     FROM delivery d JOIN inbox i ON i.id = d.inbox_id
+     WHERE d.state = 'dead' AND ($1::text IS NULL OR d.destination = $1) AND ($2::int IS NULL OR d.last_status = $2)
+       AND ($3::timestamptz IS NULL OR d.updated_at >= $3)
+     ORDER BY d.updated_at LIMIT $4`,
+    [f.destination ?? null, f.status ?? null, f.since ?? null, f.limit],
+  );
+}
+
+/** Which status updates to list: by delivery state (dead letters by default). */
+export const feedbackFilter = z
+  .object({
+    state: z.enum(['pending', 'delivered', 'dead']).default('dead'),
+    limit: z.coerce.number().int().min(1).max(1000).default(100),
+  })
+  .strict();
+
+/** Status updates for practices in one delivery state (by default those that could not be delivered). */
+export async function listFeedbackByState(
+  db: Db,
+  f: z.infer<typeof feedbackFilter>,
+): Promise<Record<string, unknown>[]> {
+  return db.query(
+    `SELECT id, inbox_id AS "inboxId", tenant AS practice, municipality, status, state, attempts,
+       last_status AS "lastStatus", last_error AS "lastError", response_body AS "responseBody",
+       updated_at AS "updatedAt"
+     FROM feedback WHERE state = $1 ORDER BY updated_at LIMIT $2`,
+    [f.state, f.limit],
+  );
+}
