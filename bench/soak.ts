@@ -9,10 +9,14 @@
  * when it holds `--backlog` jobs (or `--minutes` have passed) the receiver recovers, the load stops (or continues
  * at `--recover-rate`), and the run measures how long the backlog takes to drain.
  *
- * Not part of `npm test`. Options: --minutes, --rate, --sample-s, --workers (extra ROLE=worker processes),
+ * The product runs as docker/compose.yaml deploys it: one `ROLE=api` process (`--role all` to let it work jobs
+ * too) and `--workers` (2) `ROLE=worker` processes. "product RSS" and the event-loop lag are the HTTP process's;
+ * the workers' resident memory is summed in its own column.
+ *
+ * Not part of `npm test`. Options: --minutes, --rate, --sample-s, --role, --workers,
  * --slow-receiver, --slow-ms, --backlog, --recover-rate, --drain-minutes, --out, --label.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -24,6 +28,7 @@ import { Redis } from 'ioredis';
 import { idempotencyKeyOf } from '../src/event/map';
 import { buildAgreement, buildDestination, buildReferralEvent } from '../tests/helpers/builders';
 import { exited, freePort, spawnProduct, writeConfigDir } from '../tests/helpers/product-process';
+import { spawnRedisServer, waitForRedis } from '../tests/helpers/redis-server';
 import { cleanupTestEnv, createTestEnv, dropSchema } from '../tests/helpers/test-runtime';
 import { BENCH_ENV } from './pipeline.bench';
 import { renderChart } from './soak-chart';
@@ -33,7 +38,8 @@ const { values: args } = parseArgs({
     minutes: { type: 'string', default: '30' },
     rate: { type: 'string', default: '200' },
     'sample-s': { type: 'string', default: '10' },
-    workers: { type: 'string', default: '0' },
+    role: { type: 'string', default: 'api' },
+    workers: { type: 'string', default: '2' },
     'slow-receiver': { type: 'boolean', default: false },
     'slow-ms': { type: 'string', default: '4000' },
     backlog: { type: 'string', default: '100000' },
@@ -47,6 +53,8 @@ const MINUTES = Number(args.minutes);
 const RATE = Number(args.rate);
 const SAMPLE_MS = Number(args['sample-s']) * 1000;
 const WORKERS = Number(args.workers);
+/** The role of the process that serves HTTP: `api` (beside the workers, as docker/compose.yaml runs) or `all`. */
+const ROLE = args.role === 'all' ? 'all' : 'api';
 const SLOW = args['slow-receiver'] ?? false;
 const SLOW_MS = Number(args['slow-ms']);
 const BACKLOG = Number(args.backlog);
@@ -156,42 +164,8 @@ function metricLines(text: string): { name: string; labels: string; value: numbe
 
 async function startRedis(dir: string): Promise<{ port: number; child: ChildProcess }> {
   const port = await freePort();
-  const child = spawn(
-    'redis-server',
-    [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--dir',
-      dir,
-      '--appendonly',
-      'yes',
-      '--appendfsync',
-      'everysec',
-      '--save',
-      '',
-      '--maxmemory-policy',
-      'noeviction',
-      '--daemonize',
-      'no',
-    ],
-    { stdio: 'ignore' },
-  );
-  const client = new Redis({ port, lazyConnect: true, retryStrategy: () => 100, maxRetriesPerRequest: 1 });
-  client.on('error', () => undefined);
-  for (let i = 0; i < 100; i++) {
-    if (
-      await client.ping().then(
-        () => true,
-        () => false,
-      )
-    ) {
-      break;
-    }
-    await sleep(100);
-  }
-  client.disconnect();
+  const child = spawnRedisServer(port, dir);
+  await waitForRedis(port);
   return { port, child };
 }
 
@@ -218,7 +192,7 @@ async function main(): Promise<void> {
   const env = Object.fromEntries(
     Object.entries({ ...testEnv.env, CONFIG_DIR: configDir, PORT: String(port) }).filter(([, v]) => v !== ''),
   );
-  const products: ChildProcess[] = [spawnProduct({ ...env, ROLE: 'all' }, path.join(testEnv.dataDir, 'product.log'))];
+  const products: ChildProcess[] = [spawnProduct({ ...env, ROLE }, path.join(testEnv.dataDir, 'product.log'))];
   for (let i = 0; i < WORKERS; i++) {
     products.push(spawnProduct({ ...env, ROLE: 'worker', PORT: '0' }, path.join(testEnv.dataDir, `worker-${i}.log`)));
   }
@@ -239,7 +213,7 @@ async function main(): Promise<void> {
       }
       await sleep(100);
     }
-    log(`product ready at ${base} (ROLE=all${WORKERS ? ` + ${WORKERS} ROLE=worker` : ''}), Redis :${redis.port}`);
+    log(`product ready at ${base} (ROLE=${ROLE}${WORKERS ? ` + ${WORKERS} ROLE=worker` : ''}), Redis :${redis.port}`);
     await run(base, testEnv.keys.practice, municipality, redisClient, products);
   } catch (err) {
     failed = true;
@@ -403,6 +377,7 @@ async function run(
     cpus: os.cpus().length,
     loadAverageAtStart: os.loadavg().map((l) => Number(l.toFixed(1))),
     rate: RATE,
+    role: ROLE,
     workers: WORKERS,
   };
   const loadMs = MINUTES * 60_000;
@@ -427,7 +402,9 @@ async function run(
       continue;
     }
     if (phase === 'drain') {
-      if (s.deliver_depth === 0 && s.map_depth === 0) {
+      // Drained when the municipality holds every accepted event (the queues may still hold no-op jobs the
+      // reconciler re-added for deliveries that finished while it was looking).
+      if (sentAt.size === 0) {
         summary.drainS = Math.round((performance.now() - (recoveredAt ?? 0)) / 1000);
         break;
       }
@@ -456,6 +433,9 @@ async function run(
     rssStartMb: Math.round(samples[0]?.product_rss_mb ?? NaN),
     rssEndMb: Math.round(samples.at(-1)?.product_rss_mb ?? NaN),
     rssPeakMb: Math.round(Math.max(...samples.map((s) => s.product_rss_mb))),
+    workersRssStartMb: Math.round(samples[0]?.workers_rss_mb ?? NaN),
+    workersRssEndMb: Math.round(samples.at(-1)?.workers_rss_mb ?? NaN),
+    workersRssPeakMb: Math.round(Math.max(...samples.map((s) => s.workers_rss_mb))),
     eventLoopLagP99MedianMs: Math.round(pct(sorted(samples.map((s) => s.event_loop_lag_p99_ms)), 50)),
     eventLoopLagP99MaxMs: Math.round(Math.max(...samples.map((s) => s.event_loop_lag_p99_ms))),
     peakMapDepth: Math.max(...samples.map((s) => s.map_depth)),
@@ -523,13 +503,13 @@ async function run(
         title: 'Memory',
         unit: 'MB',
         series: [
-          { label: 'product RSS', values: col('product_rss_mb') },
+          { label: `${ROLE} process RSS`, values: col('product_rss_mb') },
           { label: 'Redis used_memory', values: col('redis_used_mb') },
           ...(WORKERS ? [{ label: 'workers RSS (sum)', values: col('workers_rss_mb') }] : []),
         ],
       },
       {
-        title: 'Event-loop lag p99 (product)',
+        title: `Event-loop lag p99 (${ROLE} process)`,
         unit: 'ms',
         series: [{ label: 'lag p99', values: col('event_loop_lag_p99_ms') }],
       },

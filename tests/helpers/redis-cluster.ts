@@ -1,10 +1,11 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { freePort } from './product-process';
+import { spawnRedisServer, waitForRedis, withRedis } from './redis-server';
 import { waitFor } from './wait-for';
 
 export interface ClusterNode {
@@ -60,7 +61,7 @@ export class LocalRedisCluster {
     const cluster = new LocalRedisCluster(nodes);
     try {
       for (const n of nodes) {
-        await waitFor(`redis-server :${n.port} to answer`, () => cluster.ping(n.port), 20_000, 100);
+        await waitForRedis(n.port);
       }
       const create = spawnSync(
         'redis-cli',
@@ -86,34 +87,16 @@ export class LocalRedisCluster {
   }
 
   private static spawnNode(port: number, dir: string): ChildProcess {
-    return spawn(
-      'redis-server',
-      [
-        '--port',
-        String(port),
-        '--bind',
-        '127.0.0.1',
-        '--dir',
-        dir,
-        '--cluster-enabled',
-        'yes',
-        '--cluster-config-file',
-        'nodes.conf',
-        '--cluster-node-timeout',
-        '2000',
-        '--cluster-replica-validity-factor',
-        '0',
-        '--appendonly',
-        'yes',
-        '--save',
-        '',
-        '--maxmemory-policy',
-        'noeviction',
-        '--daemonize',
-        'no',
-      ],
-      { stdio: 'ignore' },
-    );
+    return spawnRedisServer(port, dir, [
+      '--cluster-enabled',
+      'yes',
+      '--cluster-config-file',
+      'nodes.conf',
+      '--cluster-node-timeout',
+      '2000',
+      '--cluster-replica-validity-factor',
+      '0',
+    ]);
   }
 
   /** `host:port,…` of every node, as REDIS_CLUSTER_NODES takes it. */
@@ -121,19 +104,8 @@ export class LocalRedisCluster {
     return this.nodes.map((n) => `127.0.0.1:${n.port}`).join(',');
   }
 
-  private async command<T>(port: number, fn: (r: Redis) => Promise<T>): Promise<T> {
-    const r = new Redis({ port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-    r.on('error', () => undefined);
-    try {
-      await r.connect();
-      return await fn(r);
-    } finally {
-      r.disconnect();
-    }
-  }
-
-  private ping(port: number): Promise<boolean> {
-    return this.command(port, async (r) => (await r.ping()) === 'PONG').catch(() => false);
+  private command<T>(port: number, fn: (r: Redis) => Promise<T>): Promise<T> {
+    return withRedis(port, fn);
   }
 
   /** `CLUSTER NODES` as seen from a live node: each node's port, flags and the primary it replicates. */
