@@ -151,9 +151,13 @@ export class LocalRedisCluster {
 
   /** The node that is primary for the slot of `key` now. */
   async primaryFor(key: string): Promise<ClusterNode> {
-    const slot = await this.command(this.nodes[0]!.port, (r) => r.call('CLUSTER', 'KEYSLOT', key) as Promise<number>);
+    const live = this.nodes.find((n) => isRunning(n.child));
+    if (!live) {
+      throw new Error('no cluster node is running');
+    }
+    const slot = await this.command(live.port, (r) => r.call('CLUSTER', 'KEYSLOT', key) as Promise<number>);
     const slots = await this.command(
-      this.nodes[0]!.port,
+      live.port,
       (r) => r.call('CLUSTER', 'SLOTS') as Promise<[number, number, [string, number, string]][]>,
     );
     const range = slots.find(([from, to]) => slot >= from && slot <= to);
