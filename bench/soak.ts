@@ -268,6 +268,7 @@ async function run(
     }
   });
   let inFlight = 0;
+  let lastError = '';
   const sendOne = async () => {
     window.offered++;
     if (inFlight >= MAX_IN_FLIGHT) {
@@ -295,9 +296,11 @@ async function run(
         window.refused++;
       } else {
         window.errors++;
+        lastError = `HTTP ${res.status} ${JSON.stringify(body).slice(0, 300)}`;
       }
-    } catch {
+    } catch (err) {
       window.errors++;
+      lastError = (err as Error).message;
     } finally {
       inFlight--;
     }
@@ -362,6 +365,9 @@ async function run(
       redis_used_mb: usedMemory / 1048576,
     };
     samples.push(s);
+    if (w.errors > 0) {
+      log(`last error: ${lastError}`);
+    }
     log(
       `${s.phase} t=${s.t_s}s accepted ${s.accepted_per_s.toFixed(0)}/s (429 ${s.refused_429_per_s.toFixed(0)}, err ${s.errors_per_s.toFixed(0)}, skipped ${s.skipped_per_s.toFixed(0)}) ` +
         `ingest p99 ${s.ingest_p99_ms.toFixed(0)} ms, delivered ${s.delivered_per_s.toFixed(0)}/s e2e p99 ${s.e2e_p99_ms.toFixed(0)} ms, ` +
