@@ -8,6 +8,7 @@ import { ingestRecords, type Receipt } from '../event/receive';
 import type { PipelineContext } from '../event/context';
 import { QueueDepthGuard } from '../event/queue-depth-guard';
 import { getHistory, listDeliveriesOf, tryGetEvent } from '../event/event-store';
+import { expressionOf } from '../kernel/zod-outcome';
 import { getPrincipal } from '../access/authenticate';
 import { assertRole } from '../access/principal';
 import { actorOf, assertPracticeAccess } from './request-context';
@@ -38,8 +39,8 @@ export function hisRouter(ctx: PipelineContext): Router {
       res.set('Retry-After', String(full.retryAfterSeconds));
       throw full;
     }
-    const receipts = await ingestRecords(ctx, dialect, records, actorOf(req, res), (agb) =>
-      assertPracticeAccess(res, agb),
+    const receipts = await ingestRecords(ctx, dialect, records, actorOf(req, res), (agb, location) =>
+      assertPracticeAccess(res, agb, expressionOf(location, ['practice', 'agb'])),
     );
     ctx.metrics.events.inc({ status: 'accepted' }, receipts.filter((r) => r.status === 'accepted').length);
     ctx.metrics.events.inc({ status: 'duplicate' }, receipts.filter((r) => r.status === 'duplicate').length);

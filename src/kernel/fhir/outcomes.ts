@@ -13,6 +13,8 @@ const statusById: Record<string, number> = {
   'unsupported-media-type': 415,
   'service-unavailable': 503,
   'queue-full': 429,
+  'method-not-allowed': 405,
+  forbidden: 403,
 };
 
 function outcome(
@@ -61,6 +63,16 @@ export function unsupportedMediaType(contentType: string | undefined, supported:
 /** 429 for a sender while the queues are full: try again later (the response carries Retry-After). */
 export function queueFull(details: string): OperationOutcome {
   return outcome('queue-full', 'throttled', details);
+}
+
+/** 405: the path exists, the method does not; the `Allow` header lists the ones that do. */
+export function methodNotAllowed(method: string, allowed: readonly string[]): OperationOutcome {
+  return outcome('method-not-allowed', 'not-supported', `${method} is not allowed here; use ${allowed.join(', ')}`);
+}
+
+/** 403 naming the field whose value decided it (`practice.agb` for a practice outside the caller's scope). */
+export function forbiddenField(details: string, expression: string): OperationOutcome {
+  return outcome('forbidden', 'forbidden', details, expression);
 }
 
 export function serviceUnavailable(details: string): OperationOutcome {
