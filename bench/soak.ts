@@ -30,7 +30,7 @@ import { buildAgreement, buildDestination, buildReferralEvent } from '../tests/h
 import { exited, freePort, spawnProduct, writeConfigDir } from '../tests/helpers/product-process';
 import { spawnRedisServer, waitForRedis } from '../tests/helpers/redis-server';
 import { cleanupTestEnv, createTestEnv, dropSchema } from '../tests/helpers/test-runtime';
-import { BENCH_ENV } from './pipeline.bench';
+import { BENCH_ENV } from './deployment';
 import { renderChart } from './soak-chart';
 
 const { values: args } = parseArgs({

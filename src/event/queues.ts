@@ -1,6 +1,7 @@
 import { Queue, type ConnectionOptions, type DefaultJobOptions, type JobsOptions } from 'bullmq';
 import type { Destination } from '../contracts/destination';
 import { queuePrefix } from '../kernel/redis-client';
+import { bullmqTelemetryOption } from '../kernel/telemetry';
 import type { DeliveryRow } from './event-store';
 
 /** Queue names and job payloads, in one place. Payloads hold ids and a trace id: never patient data. */
@@ -83,6 +84,7 @@ export class QueueSet {
       connection,
       prefix: this.prefixFor(MAP_QUEUE),
       defaultJobOptions: MAP_JOB_OPTIONS,
+      ...bullmqTelemetryOption(),
     });
     for (const d of destinations) {
       this.deliver.set(
@@ -92,6 +94,7 @@ export class QueueSet {
           prefix: this.prefixFor(deliverQueueName(d.id)),
           // A destination may allow more or fewer attempts than the deployment's default.
           defaultJobOptions: deliverJobOptions(d.retry?.maxAttempts ?? deliveryMaxAttempts),
+          ...bullmqTelemetryOption(),
         }),
       );
     }
@@ -99,6 +102,7 @@ export class QueueSet {
       connection,
       prefix: this.prefixFor(FEEDBACK_QUEUE),
       defaultJobOptions: deliverJobOptions(deliveryMaxAttempts),
+      ...bullmqTelemetryOption(),
     });
   }
 

@@ -68,31 +68,37 @@ export function describeRedisTarget(target: RedisTarget): string {
 }
 
 /**
- * The one place a Redis client is made for the queues, workers and the destination rate limiter. BullMQ needs
+ * The one place a Redis client is made: for the queues, workers and destination rate limiters, and (fail-fast) for
+ * the API's per-principal rate limiter. BullMQ needs
  * `maxRetriesPerRequest: null` on connections that block (workers), and all of them share one client per process,
  * so it is set for all: a command waits for Redis to come back rather than failing after a few tries.
  */
 export function createRedisClient(
   settings: RedisSettings,
   target: RedisTarget,
-  /** `lazyConnect`: connect on the first command rather than now (tests of the configuration). */
-  opts: { lazyConnect?: boolean } = {},
+  /**
+   * `lazyConnect`: connect on the first command rather than now (tests of the configuration). `failFast`: a command
+   * fails at once while Redis is away instead of waiting (the API's rate limiter, which then counts in memory).
+   */
+  opts: { lazyConnect?: boolean; failFast?: boolean } = {},
 ): RedisClient {
   const lazyConnect = opts.lazyConnect ?? false;
+  const enableOfflineQueue = !opts.failFast;
   const auth: RedisOptions = {
     ...(settings.REDIS_USERNAME ? { username: settings.REDIS_USERNAME } : {}),
     ...(settings.REDIS_PASSWORD ? { password: settings.REDIS_PASSWORD } : {}),
     // An empty object: Node's default CAs and server-name check (NODE_EXTRA_CA_CERTS adds a private CA).
     ...(settings.REDIS_TLS ? { tls: {} } : {}),
-    maxRetriesPerRequest: null,
+    maxRetriesPerRequest: opts.failFast ? 1 : null,
   };
   switch (target.kind) {
     case 'standalone':
-      return new Redis(target.url, { ...auth, lazyConnect });
+      return new Redis(target.url, { ...auth, lazyConnect, enableOfflineQueue });
     case 'cluster': {
       const options: ClusterOptions = {
         redisOptions: auth,
         lazyConnect,
+        enableOfflineQueue,
         // Managed clusters behind TLS announce hostnames their certificates name; resolving them to addresses
         // first would fail the certificate check, so ioredis is told to use them as given.
         ...(settings.REDIS_TLS ? { dnsLookup: (address, callback) => callback(null, address) } : {}),
@@ -111,6 +117,7 @@ export function createRedisClient(
       return new Redis({
         ...auth,
         lazyConnect,
+        enableOfflineQueue,
         sentinels: target.sentinels.map((n) => ({ host: n.host, port: n.port })),
         name: target.name,
         ...(settings.REDIS_SENTINEL_PASSWORD ? { sentinelPassword: settings.REDIS_SENTINEL_PASSWORD } : {}),
