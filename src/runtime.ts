@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Worker } from 'bullmq';
 import type { Logger } from 'pino';
 import { startRetention } from './event/retention';
+import { startReportRetention } from './event/monitoring-writer';
 import { AuditWriter } from './audit/writer';
 import type { Config } from './kernel/config';
 import { loadRegistry, type Registry } from './event/registry';
@@ -173,7 +174,10 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
   let reconcileTimer: NodeJS.Timeout | undefined;
   if (config.ROLE !== 'api') {
     workers = startWorkers(ctx);
-    stopRetention = startRetention(ctx);
+    const stops = [startRetention(ctx), startReportRetention(ctx)];
+    stopRetention = async () => {
+      await Promise.all(stops.map((stop) => stop()));
+    };
     const reconcile = (graceMs?: number) =>
       void reconcileOnce(ctx, graceMs).catch((err: Error) => log.warn(errorFields(err), 'reconcile failed'));
     // At start-up, reconcile everything at once (a re-added job that still exists is a no-op); then periodically.
