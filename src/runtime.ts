@@ -2,7 +2,6 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import type { Worker } from 'bullmq';
-import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { startRetention } from './event/retention';
 import { startReportRetention } from './event/monitoring-writer';
@@ -27,7 +26,8 @@ import type { PipelineContext } from './event/context';
 import { QueueSet } from './event/queues';
 import { reconcileOnce } from './event/reconciler';
 import { assertRedisUp, provideRedis, type RedisHandle } from './kernel/redis';
-import { waitForDependency } from './kernel/outage';
+import { createRedisClient, describeRedisTarget, redisTargetOf, usesRedisTopology } from './kernel/redis-client';
+import { waitForDependency, withTimeout } from './kernel/outage';
 import { startWorkers } from './event/workers';
 import { openDb } from './kernel/db';
 import { migrate } from './kernel/migrate';
@@ -37,6 +37,7 @@ export interface Runtime {
   readonly ctx: PipelineContext;
   /** Base URL of the HTTP API when this process serves it; of a worker's `/metrics` and `/health` with METRICS_PORT. */
   readonly url: string | undefined;
+  /** The single Redis's URL, or a description of the cluster or sentinel group (without credentials). */
   readonly redisUrl: string;
   /** Stops accepting, drains workers, flushes audit, closes Redis and PostgreSQL: in that order. */
   shutdown(): Promise<void>;
@@ -60,13 +61,25 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
   }
   // Before Redis and the database: a wrong INBOX_KEYS stops start-up before anything is touched or migrated.
   const cipher = loadPayloadCipher(config.INBOX_KEYS, config.dataDir);
-  const redis: RedisHandle = await provideRedis(
-    { redisUrl: config.REDIS_URL, startRedis: config.START_REDIS, dataDir: config.dataDir },
-    log,
+  // A cluster or sentinel group is always an outside service; only a single server may be found or started locally.
+  const redis: RedisHandle | undefined = usesRedisTopology(config)
+    ? undefined
+    : await provideRedis({ redisUrl: config.REDIS_URL, startRedis: config.START_REDIS, dataDir: config.dataDir }, log);
+  const redisTarget = redisTargetOf(config, redis?.url ?? '');
+  // One client per process, shared by every queue and worker (BullMQ duplicates it for each worker's blocking reads).
+  const redisClient = createRedisClient(config, redisTarget);
+  redisClient.on('error', (err: Error) =>
+    log.warn({ redis: describeRedisTarget(redisTarget), ...errorFields(err) }, 'redis error'),
   );
   // Started before (or while) PostgreSQL or Redis comes up, as in a compose stack or after a host reboot: wait for
   // them with a logged back-off instead of exiting, for at most STARTUP_WAIT_MS.
-  await waitForDependency('redis', () => assertRedisUp(redis.url), log, config.STARTUP_WAIT_MS);
+  await waitForDependency(
+    'redis',
+    () =>
+      redis ? assertRedisUp(redis.url) : withTimeout(redisClient.ping(), 2000, 'redis', 'ping').then(() => undefined),
+    log,
+    config.STARTUP_WAIT_MS,
+  );
   const db = await waitForDependency(
     'database',
     () =>
@@ -84,10 +97,11 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
     log.info({ applied }, 'database migrated');
   }
   const queues = new QueueSet(
-    { url: redis.url, maxRetriesPerRequest: null },
+    redisClient,
     config.QUEUE_PREFIX,
     registry.destinations,
     config.DELIVERY_MAX_ATTEMPTS,
+    config.QUEUE_TAG_PER_QUEUE,
   );
   const metrics = new Metrics(() => queues.depths(), operationsFigures({ db, registry }));
   const signing = openSignedHeads(config.AUDIT_SIGNING_KEYS, config.dataDir);
@@ -131,7 +145,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
     });
     stopWatching = () => fs.unwatchFile(apiKeysFile);
     // Its own connection, failing fast instead of queueing while Redis is away: the limiter then counts in memory.
-    const rateLimitRedis = new Redis(redis.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+    const rateLimitRedis = createRedisClient(config, redisTarget, { failFast: true });
     rateLimitRedis.on('error', () => undefined);
     closeRateLimitRedis = () =>
       rateLimitRedis.quit().then(
@@ -227,11 +241,13 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
       await signer.stop();
       await queues.close();
       await closeRateLimitRedis();
-      await redis.stop();
+      // BullMQ leaves a client it was handed open; this process made it, so this process closes it.
+      await redisClient.quit().catch(() => redisClient.disconnect());
+      await redis?.stop();
       await db.close();
       log.info('stopped');
     })());
-  return { ctx, url, redisUrl: redis.url, shutdown };
+  return { ctx, url, redisUrl: redis?.url ?? describeRedisTarget(redisTarget), shutdown };
 }
 
 /** An IPv6 address goes in brackets in a URL. */

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../kernel/redis-client';
 import {
   RateLimiterMemory,
   RateLimiterRedis,
@@ -35,7 +35,7 @@ export class SharedRateLimiter implements PrincipalLimiter {
   private readonly policy: string;
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     private readonly options: SharedRateLimitOptions,
   ) {
     const stepSeconds = options.ratePerSecond >= 1 ? 1 : Math.ceil(1 / options.ratePerSecond);

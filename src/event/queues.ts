@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Destination } from '../contracts/destination';
 import { errorFields } from '../kernel/logger';
 import { isOutageError, withTimeout } from '../kernel/outage';
+import { queuePrefix } from '../kernel/redis-client';
 import { bullmqTelemetryOption } from '../kernel/telemetry';
 import type { DeliveryRow } from './event-store';
 
@@ -101,10 +102,12 @@ export class QueueSet {
     readonly prefix: string,
     destinations: readonly Destination[],
     deliveryMaxAttempts: number,
+    /** A hash tag per queue instead of one for all (QUEUE_TAG_PER_QUEUE): queues spread over a cluster's shards. */
+    readonly tagPerQueue = false,
   ) {
     this.map = new Queue<MapJobData>(MAP_QUEUE, {
       connection,
-      prefix,
+      prefix: this.prefixFor(MAP_QUEUE),
       defaultJobOptions: MAP_JOB_OPTIONS,
       ...bullmqTelemetryOption(),
     });
@@ -113,7 +116,7 @@ export class QueueSet {
         d.id,
         new Queue<DeliverJobData>(deliverQueueName(d.id), {
           connection,
-          prefix,
+          prefix: this.prefixFor(deliverQueueName(d.id)),
           // A destination may allow more or fewer attempts than the deployment's default.
           defaultJobOptions: deliverJobOptions(d.retry?.maxAttempts ?? deliveryMaxAttempts),
           ...bullmqTelemetryOption(),
@@ -122,7 +125,7 @@ export class QueueSet {
     }
     this.feedback = new Queue<FeedbackJobData>(FEEDBACK_QUEUE, {
       connection,
-      prefix,
+      prefix: this.prefixFor(FEEDBACK_QUEUE),
       defaultJobOptions: deliverJobOptions(deliveryMaxAttempts),
       ...bullmqTelemetryOption(),
     });
@@ -133,6 +136,11 @@ export class QueueSet {
     // The call itself stays in ioredis's queue; nothing else waits for it, so a late rejection must not go unhandled.
     call.catch(() => undefined);
     return withTimeout(call, REDIS_ANSWER_MS, 'redis', what);
+  }
+
+  /** The key prefix of one queue (the same for all unless each queue has its own hash tag). */
+  prefixFor(queueName: string): string {
+    return queuePrefix(this.prefix, queueName, this.tagPerQueue);
   }
 
   async enqueueMap(items: readonly MapJobData[]): Promise<void> {

@@ -38,7 +38,6 @@ export function startWorkers(ctx: PipelineContext): Worker[] {
   const { config, queues, metrics, log } = ctx;
   const common = {
     connection: queues.connection,
-    prefix: queues.prefix,
     // A crashed worker's active jobs go back to the queue once their lock expires and the stall check runs.
     lockDuration: config.JOB_LOCK_MS,
     stalledInterval: config.JOB_LOCK_MS,
@@ -60,6 +59,7 @@ export function startWorkers(ctx: PipelineContext): Worker[] {
       instrument<DeliverJobData>('deliver', (job) => processDeliverJob(ctx, job)),
       {
         ...common,
+        prefix: queues.prefixFor(deliverQueueName(d.id)),
         concurrency: config.DELIVER_CONCURRENCY,
         // The limiter's counter lives in Redis under the queue's keys, so `max` per `duration` holds across every
         // worker process, however many run.
@@ -76,7 +76,7 @@ export function startWorkers(ctx: PipelineContext): Worker[] {
     new Worker<MapJobData, string>(
       MAP_QUEUE,
       instrument<MapJobData>('map', (job) => processMapJob(ctx, job.data)),
-      { ...common, concurrency: config.MAP_CONCURRENCY },
+      { ...common, prefix: queues.prefixFor(MAP_QUEUE), concurrency: config.MAP_CONCURRENCY },
     ),
     ...ctx.registry.destinations.map(deliverWorker),
     new Worker<FeedbackJobData, string>(
@@ -84,6 +84,7 @@ export function startWorkers(ctx: PipelineContext): Worker[] {
       instrument<FeedbackJobData>('feedback', (job) => processFeedbackJob(ctx, job)),
       {
         ...common,
+        prefix: queues.prefixFor(FEEDBACK_QUEUE),
         concurrency: config.DELIVER_CONCURRENCY,
         settings: { backoffStrategy: backoff(config.DELIVERY_BACKOFF_BASE_MS, config.DELIVERY_BACKOFF_MAX_MS) },
       },

@@ -6,6 +6,7 @@ import type { HisDialect } from '../contracts/his-dialect';
 import { DIALECTS, tryGetDialect } from '../../mappings/his/index';
 import { ingestRecords, type Receipt } from '../event/receive';
 import type { PipelineContext } from '../event/context';
+import { QueueDepthGuard } from '../event/queue-depth-guard';
 import { getHistory, listDeliveriesOf, tryGetEvent } from '../event/event-store';
 import { expressionOf } from '../kernel/zod-outcome';
 import { getPrincipal } from '../access/authenticate';
@@ -18,6 +19,12 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** `/his/v1`: what GP practices use. */
 export function hisRouter(ctx: PipelineContext): Router {
   const router = Router();
+  const guard = new QueueDepthGuard(
+    ctx.queues,
+    ctx.config.MAX_QUEUE_DEPTH,
+    ctx.config.QUEUE_FULL_RETRY_AFTER_S,
+    ctx.log,
+  );
 
   router.post('/events', async (req, res) => {
     // Only a practice sends events; operators and auditors may read their status.
@@ -26,6 +33,12 @@ export function hisRouter(ctx: PipelineContext): Router {
     const records = dialect.split(req.body);
     if (records.length === 0) {
       throw new OperationOutcomeError(badRequest('The request holds no events', 'body'));
+    }
+    const full = guard.refusal();
+    if (full) {
+      ctx.metrics.events.inc({ status: 'queue-full' }, records.length);
+      res.set('Retry-After', String(full.retryAfterSeconds));
+      throw full;
     }
     const receipts = await ingestRecords(
       ctx,

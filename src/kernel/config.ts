@@ -6,73 +6,103 @@ const envBoolean = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
+/** `host:port,host:port`: Redis Cluster seed nodes or Sentinels. */
+const hostPortList = z
+  .string()
+  .regex(/^[^\s,:]+:\d{1,5}(,[^\s,:]+:\d{1,5})*$/, 'comma-separated host:port pairs such as redis-1:6379,redis-2:6379');
+
 /**
  * The one schema over the environment. Every key is documented in the README's configuration table;
  * `tests/unit/config.test.ts` checks that the table and this schema name the same keys.
  */
-export const configSchema = z.object({
-  ROLE: z.enum(['all', 'api', 'worker']).default('all'),
-  HOST: z.string().min(1).default('127.0.0.1'),
-  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
-  METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
-  // Links in FHIR Bundles are built on this, never on the request's Host or X-Forwarded-* (which a client controls).
-  PUBLIC_BASE_URL: z
-    .url({ protocol: /^https?$/ })
-    .refine((u) => !/[?#]/.test(u), 'a base URL without query or fragment, such as https://jeugdbrug.example.nl')
-    .optional(),
-  DATA_DIR: z.string().min(1).default('./data'),
-  CONFIG_DIR: z.string().min(1).default('./config'),
-  DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
-  DATABASE_SCHEMA: z
-    .string()
-    .regex(/^[a-z_][a-z0-9_]*$/, 'lower-case letters, digits and underscores')
-    .default('public'),
-  DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
-  REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
-  QUEUE_PREFIX: z
-    .string()
-    .regex(/^\{[^{}]+\}$/, 'a Redis Cluster hash tag such as {jeugdbrug}')
-    .default('{jeugdbrug}'),
-  MAP_CONCURRENCY: z.coerce.number().int().min(1).max(500).default(32),
-  DELIVER_CONCURRENCY: z.coerce.number().int().min(1).max(500).default(32),
-  DELIVERY_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(15),
-  DELIVERY_BACKOFF_BASE_MS: z.coerce.number().int().min(1).default(30_000),
-  DELIVERY_BACKOFF_MAX_MS: z.coerce.number().int().min(1).default(3_600_000),
-  DELIVERY_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
-  JOB_LOCK_MS: z.coerce.number().int().min(500).default(30_000),
-  RECONCILE_INTERVAL_MS: z.coerce.number().int().min(100).default(60_000),
-  RECONCILE_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
-  BODY_LIMIT: z
-    .string()
-    .regex(/^\d+(b|kb|mb)$/, 'a size such as 1mb or 512kb')
-    .default('1mb'),
-  INBOX_KEYS: z.string().optional(),
-  API_KEYS_FILE: z.string().min(1).optional(),
-  JWT_ISSUERS_FILE: z.string().min(1).optional(),
-  JWT_CLOCK_SKEW_S: z.coerce.number().int().min(0).max(300).default(60),
-  RATE_LIMIT_PER_S: z.coerce.number().positive().default(50),
-  RATE_LIMIT_BURST: z.coerce.number().int().min(1).default(500),
-  DEMO_KEYS: envBoolean.default(true),
-  CORS_ORIGINS: z
-    .string()
-    .regex(/^https?:\/\/[^,\s]+(,https?:\/\/[^,\s]+)*$/, 'comma-separated origins such as https://portal.example.nl')
-    .optional(),
-  AUDIT_SIGNING_KEYS: z.string().optional(),
-  AUDIT_SIGN_INTERVAL_MS: z.coerce.number().int().min(100).default(60_000),
-  AUDIT_WITNESS_URL: z.url({ protocol: /^https?$/ }).optional(),
-  AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1).default(1826),
-  INBOX_PAYLOAD_RETENTION_DAYS: z.coerce.number().int().min(1).default(30),
-  REPORT_RETENTION_DAYS: z.coerce.number().int().min(1).default(3653),
-  REPORT_PSEUDONYM_KEY: z
-    .string()
-    .regex(/^[A-Za-z0-9+/]{43}=$/, 'a 32-byte key in base64')
-    .optional(),
-  RETENTION_INTERVAL_MS: z.coerce.number().int().min(60_000).default(86_400_000),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
-  START_REDIS: envBoolean.default(true),
-  STARTUP_WAIT_MS: z.coerce.number().int().min(0).default(300_000),
-});
+export const configSchema = z
+  .object({
+    ROLE: z.enum(['all', 'api', 'worker']).default('all'),
+    HOST: z.string().min(1).default('127.0.0.1'),
+    PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+    METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+    // Links in FHIR Bundles are built on this, never on the request's Host or X-Forwarded-* (which a client controls).
+    PUBLIC_BASE_URL: z
+      .url({ protocol: /^https?$/ })
+      .refine((u) => !/[?#]/.test(u), 'a base URL without query or fragment, such as https://jeugdbrug.example.nl')
+      .optional(),
+    DATA_DIR: z.string().min(1).default('./data'),
+    CONFIG_DIR: z.string().min(1).default('./config'),
+    DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+    DATABASE_SCHEMA: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_]*$/, 'lower-case letters, digits and underscores')
+      .default('public'),
+    DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+    REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
+    REDIS_CLUSTER_NODES: hostPortList.optional(),
+    REDIS_SENTINELS: hostPortList.optional(),
+    REDIS_SENTINEL_NAME: z.string().min(1).optional(),
+    REDIS_USERNAME: z.string().min(1).optional(),
+    REDIS_PASSWORD: z.string().min(1).optional(),
+    REDIS_SENTINEL_PASSWORD: z.string().min(1).optional(),
+    REDIS_TLS: envBoolean.default(false),
+    QUEUE_PREFIX: z
+      .string()
+      .regex(/^\{[^{}]+\}$/, 'a Redis Cluster hash tag such as {jeugdbrug}')
+      .default('{jeugdbrug}'),
+    QUEUE_TAG_PER_QUEUE: envBoolean.default(false),
+    MAX_QUEUE_DEPTH: z.coerce.number().int().min(1).default(250_000),
+    QUEUE_FULL_RETRY_AFTER_S: z.coerce.number().int().min(1).max(3600).default(30),
+    MAP_CONCURRENCY: z.coerce.number().int().min(1).max(500).default(32),
+    DELIVER_CONCURRENCY: z.coerce.number().int().min(1).max(500).default(32),
+    DELIVERY_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(15),
+    DELIVERY_BACKOFF_BASE_MS: z.coerce.number().int().min(1).default(30_000),
+    DELIVERY_BACKOFF_MAX_MS: z.coerce.number().int().min(1).default(3_600_000),
+    DELIVERY_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
+    JOB_LOCK_MS: z.coerce.number().int().min(500).default(30_000),
+    RECONCILE_INTERVAL_MS: z.coerce.number().int().min(100).default(60_000),
+    RECONCILE_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
+    BODY_LIMIT: z
+      .string()
+      .regex(/^\d+(b|kb|mb)$/, 'a size such as 1mb or 512kb')
+      .default('1mb'),
+    INBOX_KEYS: z.string().optional(),
+    API_KEYS_FILE: z.string().min(1).optional(),
+    JWT_ISSUERS_FILE: z.string().min(1).optional(),
+    JWT_CLOCK_SKEW_S: z.coerce.number().int().min(0).max(300).default(60),
+    RATE_LIMIT_PER_S: z.coerce.number().positive().default(50),
+    RATE_LIMIT_BURST: z.coerce.number().int().min(1).default(500),
+    DEMO_KEYS: envBoolean.default(true),
+    CORS_ORIGINS: z
+      .string()
+      .regex(/^https?:\/\/[^,\s]+(,https?:\/\/[^,\s]+)*$/, 'comma-separated origins such as https://portal.example.nl')
+      .optional(),
+    AUDIT_SIGNING_KEYS: z.string().optional(),
+    AUDIT_SIGN_INTERVAL_MS: z.coerce.number().int().min(100).default(60_000),
+    AUDIT_WITNESS_URL: z.url({ protocol: /^https?$/ }).optional(),
+    AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1).default(1826),
+    INBOX_PAYLOAD_RETENTION_DAYS: z.coerce.number().int().min(1).default(30),
+    REPORT_RETENTION_DAYS: z.coerce.number().int().min(1).default(3653),
+    REPORT_PSEUDONYM_KEY: z
+      .string()
+      .regex(/^[A-Za-z0-9+/]{43}=$/, 'a 32-byte key in base64')
+      .optional(),
+    RETENTION_INTERVAL_MS: z.coerce.number().int().min(60_000).default(86_400_000),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
+    START_REDIS: envBoolean.default(true),
+    STARTUP_WAIT_MS: z.coerce.number().int().min(0).default(300_000),
+  })
+  // One Redis topology at a time: a cluster and a sentinel group are different servers, so a second one set is a mistake.
+  .superRefine((c, ctx) => {
+    const set = (['REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_SENTINELS'] as const).filter((k) => c[k] !== undefined);
+    if (set.length > 1) {
+      ctx.addIssue({ code: 'custom', path: [set[1] ?? ''], message: `set only one of ${set.join(', ')}` });
+    }
+    if ((c.REDIS_SENTINELS === undefined) !== (c.REDIS_SENTINEL_NAME === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [c.REDIS_SENTINELS === undefined ? 'REDIS_SENTINELS' : 'REDIS_SENTINEL_NAME'],
+        message: 'REDIS_SENTINELS and REDIS_SENTINEL_NAME go together',
+      });
+    }
+  });
 
 export type Config = z.infer<typeof configSchema> & { readonly dataDir: string; readonly configDir: string };
 

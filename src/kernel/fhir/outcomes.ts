@@ -12,6 +12,7 @@ const statusById: Record<string, number> = {
   'payload-too-large': 413,
   'unsupported-media-type': 415,
   'service-unavailable': 503,
+  'queue-full': 429,
   'method-not-allowed': 405,
   forbidden: 403,
 };
@@ -57,6 +58,11 @@ export function unsupportedMediaType(contentType: string | undefined, supported:
     `Unsupported content type ${contentType ?? '(none)'}; use one of ${supported.join(', ')}`,
     'Content-Type',
   );
+}
+
+/** 429 for a sender while the queues are full: try again later (the response carries Retry-After). */
+export function queueFull(details: string): OperationOutcome {
+  return outcome('queue-full', 'throttled', details);
 }
 
 /** 405: the path exists, the method does not; the `Allow` header lists the ones that do. */
