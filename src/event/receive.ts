@@ -4,6 +4,7 @@ import type { Consent, OperationOutcome } from '@medplum/fhirtypes';
 import { consentRecorded, eventReceived, type AuditActor } from '../audit/audit-events';
 import type { PipelineContext } from './context';
 import { insertEvent, upsertConsents } from './event-store';
+import { recordReferralIdentifier } from './referral-identifier';
 import type { CanonicalEvent, HisDialect, RawRecord } from '../contracts/his-dialect';
 import { sealEvent } from './stored-event';
 
@@ -68,6 +69,7 @@ export async function ingestRecords(
       });
       if (!row.duplicate) {
         await upsertConsents(tx, event.practice.agb, event.patient.bsn, consentsOf(event));
+        await recordReferralIdentifier(tx, row.id, event);
       }
       out.push({ ...row, event, index });
     }

@@ -6,11 +6,14 @@ import intervention from '../../../mappings/terminology/codesystem-intervention.
 import jz020 from '../../../mappings/terminology/codesystem-jz020-product-category.json';
 import professionalRole from '../../../mappings/terminology/codesystem-professional-role.json';
 import purpose from '../../../mappings/terminology/codesystem-purpose.json';
+import referralRejectionReason from '../../../mappings/terminology/codesystem-referral-rejection-reason.json';
+import referralStatus from '../../../mappings/terminology/codesystem-referral-status.json';
 import referralTarget from '../../../mappings/terminology/codesystem-referral-target.json';
 import trajectoryOutcome from '../../../mappings/terminology/codesystem-trajectory-outcome.json';
 import guardianRoleCode from '../../../mappings/terminology/conceptmap-guardian-relationship-role-code.json';
 import icpcHelpQuestion from '../../../mappings/terminology/conceptmap-icpc-help-question-category.json';
 import nhgEncounterClass from '../../../mappings/terminology/conceptmap-nhg-14-encounter-class.json';
+import referralStatusTaskStatus from '../../../mappings/terminology/conceptmap-referral-status-task-status.json';
 
 /**
  * The code tables under `mappings/terminology/` (FHIR CodeSystems and ConceptMaps), indexed once at load for
@@ -50,12 +53,15 @@ export const CODE_SYSTEMS: readonly CodeSystem[] = [
   asCodeSystem(purpose),
   asCodeSystem(cod327),
   asCodeSystem(jz020),
+  asCodeSystem(referralStatus),
+  asCodeSystem(referralRejectionReason),
 ];
 /** Every ConceptMap. */
 export const CONCEPT_MAPS: readonly ConceptMap[] = [
   asConceptMap(nhgEncounterClass),
   asConceptMap(icpcHelpQuestion),
   asConceptMap(guardianRoleCode),
+  asConceptMap(referralStatusTaskStatus),
 ];
 
 /** Our own code systems; their URIs come from the tables themselves. */
@@ -65,6 +71,9 @@ export const TRAJECTORY_OUTCOME_SYSTEM = trajectoryOutcome.url;
 export const REFERRAL_TARGET_SYSTEM = referralTarget.url;
 export const PROFESSIONAL_ROLE_SYSTEM = professionalRole.url;
 export const GUARDIAN_RELATIONSHIP_SYSTEM = guardianRelationship.url;
+/** A referral's status at the municipality (Task.businessStatus), and why one was rejected (Task.statusReason). */
+export const REFERRAL_STATUS_SYSTEM = referralStatus.url;
+export const REFERRAL_REJECTION_REASON_SYSTEM = referralRejectionReason.url;
 /** HL7 v3 RoleCode, for RelatedPerson.relationship. */
 export const ROLE_CODE_SYSTEM = 'http://terminology.hl7.org/CodeSystem/v3-RoleCode';
 
