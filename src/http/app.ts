@@ -5,6 +5,7 @@ import type { PipelineContext } from '../event/context';
 import { adminRouter } from './admin-router';
 import { auditRouter } from './audit-router';
 import { consentRouter } from './consent-router';
+import { fhirTaskRouter } from './fhir-task-router';
 import { municipalityRouter } from './municipality-router';
 import { requireRole } from '../access/authenticate';
 import { corsFor } from './cors';
@@ -40,9 +41,10 @@ export function createApp(ctx: PipelineContext, opts: AppOptions): express.Expre
   app.use('/admin/v1', ...authenticated, requireRole('operator'), adminRouter(ctx));
   app.use('/municipality/v1', ...authenticated, requireRole('municipality', 'operator'), municipalityRouter(ctx));
   // These routers define full paths; each role sees the part within its scope (checked per route).
-  app.use(['/fhir/AuditEvent', '/audit/v1', '/fhir/Consent', '/policy/v1'], ...authenticated);
+  app.use(['/fhir/AuditEvent', '/audit/v1', '/fhir/Consent', '/fhir/Task', '/policy/v1'], ...authenticated);
   app.use(auditRouter(ctx));
   app.use(consentRouter(ctx));
+  app.use(fhirTaskRouter(ctx));
 
   app.use(() => {
     throw new OperationOutcomeError(notFound);
