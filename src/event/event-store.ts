@@ -239,6 +239,49 @@ export async function decideAndCreateDelivery(
   return existing;
 }
 
+/**
+ * A denied event decided again and now permitted: moves it `denied → decided` and creates its delivery, or gives
+ * the delivery cancelled by the earlier denial a new round, in one statement. Undefined when the event was no
+ * longer denied (another process got there first).
+ */
+export async function redecideAndCreateDelivery(
+  db: Db,
+  d: { id: string; inboxId: string; destination: string; idempotencyKey: string; reason: string },
+): Promise<DeliveryRow | undefined> {
+  const [row] = await db.query<DeliveryRow>(
+    moveSql(
+      `, created AS (
+        INSERT INTO delivery (id, inbox_id, destination, idempotency_key, state)
+        SELECT $6, moved.id, $7, $8, 'pending' FROM moved
+        ON CONFLICT (inbox_id, destination) DO UPDATE SET state = 'pending', round = delivery.round + 1, attempts = 0,
+          updated_at = now()
+        WHERE delivery.state = 'cancelled' RETURNING *
+      )`,
+      'SELECT * FROM created',
+    ),
+    [...moveParams(d.inboxId, 'redecided', { reason: d.reason }), d.id, d.destination, d.idempotencyKey],
+  );
+  return row;
+}
+
+/**
+ * A practice's events denied for a consent reason (`consent-…`) within the last `windowDays`: the candidates a newly
+ * recorded consent may change. Which child each is about is in the encrypted event, so the caller opens them.
+ */
+export async function deniedForConsentSince(
+  db: Db,
+  tenant: string,
+  windowDays: number,
+): Promise<(EventRow & SealedEvent)[]> {
+  return db.query(
+    `SELECT ${EVENT_COLUMNS}, ${SEALED_COLUMNS} FROM inbox
+     WHERE tenant = $1 AND state = 'denied' AND state_reason LIKE '%consent-%'
+       AND updated_at > now() - ($2::int * interval '1 day')
+     ORDER BY updated_at LIMIT 1000`,
+    [tenant, windowDays],
+  );
+}
+
 /** The pending deliveries of an event (decided before a crash: their jobs may be missing). */
 export async function pendingDeliveriesOf(
   db: Db,

@@ -54,6 +54,8 @@ export const configSchema = z.object({
   AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1).default(1826),
   INBOX_PAYLOAD_RETENTION_DAYS: z.coerce.number().int().min(1).default(30),
   RETENTION_INTERVAL_MS: z.coerce.number().int().min(60_000).default(86_400_000),
+  /** A consent recorded for a child re-decides that child's events denied for lack of consent this many days back. */
+  REDECIDE_WINDOW_DAYS: z.coerce.number().int().min(0).max(3650).default(30),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
   START_REDIS: envBoolean.default(true),
