@@ -33,7 +33,9 @@ describe('the README’s loop example, run as written against npm start and npm 
     }
     // No key file of the test's own: on its first start the product writes demo-keys.txt, which the README reads.
     fs.rmSync(testEnv.apiKeysFile);
-    const { API_KEYS_FILE: _ownKeys, DEMO_KEYS: _noDemoKeys, ...env } = testEnv.env;
+    const env = Object.fromEntries(
+      Object.entries(testEnv.env).filter(([k]) => k !== 'API_KEYS_FILE' && k !== 'DEMO_KEYS'),
+    );
     const product = spawnProduct(
       { ...env, PORT: String(apiPort), CONFIG_DIR: configDir, LOG_LEVEL: 'warn', DELIVERY_BACKOFF_BASE_MS: '500' },
       testEnv.logFile,
