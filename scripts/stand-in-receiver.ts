@@ -39,7 +39,12 @@ function searchset(under: string, type: string): unknown {
     .filter((a) => a.path.startsWith(under))
     .flatMap((a) => resourcesOf(a.body))
     .filter((r) => r.resourceType === type);
-  return { resourceType: 'Bundle', type: 'searchset', total: found.length, entry: found.map((resource) => ({ resource })) };
+  return {
+    resourceType: 'Bundle',
+    type: 'searchset',
+    total: found.length,
+    entry: found.map((resource) => ({ resource })),
+  };
 }
 
 function send(res: http.ServerResponse, status: number, body: unknown): void {
