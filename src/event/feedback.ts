@@ -10,7 +10,7 @@ import {
 import { nextStatusesOf } from '../../mappings/practice/referral-status';
 import { amsterdamDay } from '../kernel/dutch-time';
 import { operatorAction, type AuditActor } from '../audit/audit-events';
-import { feedbackReceived } from '../audit/feedback-audit';
+import { feedbackReceived } from '../audit/audit-events';
 import type { PracticeEndpoint } from './practices';
 import { assertValidResource } from '../kernel/fhir/validation';
 import type { CanonicalEvent } from '../contracts/his-dialect';

@@ -3,8 +3,9 @@ import path from 'node:path';
 import type { z } from 'zod';
 import { agreementSchema, type Agreement } from '../policy/agreement';
 import { checkAllowListPaths, describeAllowListProblem, loadFhirElementIndex } from '../policy/allow-list-paths';
-import { destinationSchema, type Destination } from '../contracts/destination';
-import { practiceEndpointSchema, type PracticeEndpoint } from './practices';
+import type { Destination } from '../contracts/destination';
+import { destinationSchema, practiceEndpointSchema } from '../../mappings/municipality/index';
+import type { PracticeEndpoint } from './practices';
 import { ConfigError } from '../kernel/config';
 import { tryReadJsonFile } from '../kernel/json-file';
 

@@ -1,7 +1,7 @@
 import { conflict, forbidden, notFound, OperationOutcomeError } from '@medplum/core';
 import type { Response } from 'express';
 import { z } from 'zod';
-import { text } from '../../mappings/his/shared/fields';
+import { text } from '../kernel/fhir/fields';
 import { REFERRAL_STATUSES } from '../../mappings/practice/referral-status';
 import type { StatusUpdate } from '../../mappings/practice/to-task';
 import { isValidAgb, isValidIsoDate } from '../kernel/fhir/identifiers';

@@ -2,7 +2,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Bundle, EpisodeOfCare, Identifier, Resource, ServiceRequest, Task } from '@medplum/fhirtypes';
 import { RESOURCE_ID_SYSTEM } from '../../mappings/municipality/shared/resource-identifier';
-import type { AdapterName } from '../../src/contracts/destination';
 import { EXTENSION } from '../../src/kernel/fhir/terminology';
 import type { Agreement } from '../../src/policy/agreement';
 import { buildRegistry } from '../../src/event/registry';
@@ -50,7 +49,7 @@ function resourcesIn(hit: Hit): Resource[] {
 }
 
 /** The referral's business identifier as the municipality's receiver got it, read only from what arrived. */
-function identifierReceived(adapter: AdapterName, hit: Hit): Identifier {
+function identifierReceived(adapter: string, hit: Hit): Identifier {
   if (adapter === 'isamenleving') {
     const id = (hit.body as { verwijzing: { identificatie: { systeem: string; waarde: string } } }).verwijzing
       .identificatie;
