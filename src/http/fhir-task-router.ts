@@ -6,11 +6,8 @@ import { JZ020_SYSTEM } from '../kernel/fhir/systems';
 import { REFERRAL_REJECTION_REASON_SYSTEM } from '../kernel/fhir/terminology';
 import { parseOrThrow } from '../kernel/zod-outcome';
 import type { PipelineContext } from '../event/context';
-import { recordStatusUpdate } from '../event/feedback';
 import { requireRole } from '../access/authenticate';
-import { statusUpdateView } from './municipality-router';
-import { actorOf } from './request-context';
-import { parseStatusUpdate, referralFor, requestKeyOf } from './status-update';
+import { parseStatusUpdate, recordAndAnswer, referralFor } from './status-update';
 
 /**
  * `POST /fhir/Task`: the FHIR way for a municipality to send a referral's status. `focus` names the ServiceRequest
@@ -116,28 +113,14 @@ export function fhirTaskRouter(ctx: PipelineContext): Router {
       path.length ? `Task.${path.map(String).join('.')}` : 'Task',
     );
     const focus = task.focus.identifier;
-    const { referral, municipality } = await referralFor(
-      ctx,
-      focus.system ? `${focus.system}|${focus.value}` : focus.value,
-      res,
-    );
+    const target = await referralFor(ctx, focus.system ? `${focus.system}|${focus.value}` : focus.value, res);
     let update;
     try {
       update = parseStatusUpdate(statusBodyOf(task));
     } catch (err) {
       throw renamedIssues(err);
     }
-    const requestKey = requestKeyOf(req.get('idempotency-key'));
-    const actor = { ...actorOf(req, res), onBehalfOf: { kind: 'municipality' as const, code: municipality } };
-    const { feedback, duplicate } = await recordStatusUpdate(ctx, {
-      referral,
-      municipality,
-      update,
-      actor,
-      requestKey,
-    });
-    ctx.metrics.processed.inc({ stage: 'feedback-received', result: duplicate ? 'duplicate' : 'accepted' });
-    res.status(duplicate ? 200 : 202).json(statusUpdateView(feedback));
+    await recordAndAnswer(ctx, req, res, target, update);
   });
   return router;
 }

@@ -1,10 +1,8 @@
 import { Router } from 'express';
 import type { PipelineContext } from '../event/context';
-import { recordStatusUpdate } from '../event/feedback';
-import { listFeedbackOf, type FeedbackRow } from '../event/event-store';
+import { listFeedbackOf } from '../event/event-store';
 import { getReferralTimeline } from '../reports/referral-timeline/timeline';
-import { actorOf } from './request-context';
-import { parseStatusUpdate, referralFor, requestKeyOf } from './status-update';
+import { parseStatusUpdate, recordAndAnswer, referralFor, statusUpdateView } from './status-update';
 
 /** `/municipality/v1`: what municipalities use (status feedback on referrals delivered to them). */
 export function municipalityRouter(ctx: PipelineContext): Router {
@@ -17,19 +15,8 @@ export function municipalityRouter(ctx: PipelineContext): Router {
    * may not follow the current one, 422 naming the field for a bad body.
    */
   router.post('/referrals/:id/status', async (req, res) => {
-    const { referral, municipality } = await referralFor(ctx, req.params.id, res);
-    const update = parseStatusUpdate(req.body);
-    const requestKey = requestKeyOf(req.get('idempotency-key'));
-    const actor = { ...actorOf(req, res), onBehalfOf: { kind: 'municipality' as const, code: municipality } };
-    const { feedback, duplicate } = await recordStatusUpdate(ctx, {
-      referral,
-      municipality,
-      update,
-      actor,
-      requestKey,
-    });
-    ctx.metrics.processed.inc({ stage: 'feedback-received', result: duplicate ? 'duplicate' : 'accepted' });
-    res.status(duplicate ? 200 : 202).json(statusUpdateView(feedback));
+    const target = await referralFor(ctx, req.params.id, res);
+    await recordAndAnswer(ctx, req, res, target, parseStatusUpdate(req.body));
   });
 
   /** The status updates sent on one referral, whether each reached the practice, and the timeline. */
@@ -43,24 +30,4 @@ export function municipalityRouter(ctx: PipelineContext): Router {
   });
 
   return router;
-}
-
-/** What the API shows of a status update: no free text beyond what the municipality sent itself. */
-export function statusUpdateView(f: FeedbackRow): Record<string, unknown> {
-  return {
-    id: f.id,
-    referral: f.inbox_id,
-    status: f.status,
-    date: f.status_date,
-    serviceRequestStatus: f.service_request_status,
-    task: f.task,
-    delivery: {
-      state: f.state,
-      attempts: f.attempts,
-      lastStatus: f.last_status,
-      lastError: f.last_error,
-      deliveredAt: f.delivered_at,
-    },
-    createdAt: f.created_at,
-  };
 }

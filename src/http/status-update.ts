@@ -1,5 +1,5 @@
 import { conflict, forbidden, notFound, OperationOutcomeError } from '@medplum/core';
-import type { Response } from 'express';
+import type { Request, Response } from 'express';
 import { z } from 'zod';
 import { text } from '../kernel/fhir/fields';
 import { REFERRAL_STATUSES } from '../../mappings/practice/referral-status';
@@ -10,7 +10,9 @@ import { JZ020_SYSTEM } from '../kernel/fhir/systems';
 import { codesOf, isKnownCode, REFERRAL_REJECTION_REASON_SYSTEM } from '../kernel/fhir/terminology';
 import { parseOrThrow } from '../kernel/zod-outcome';
 import type { PipelineContext } from '../event/context';
-import { findReferrals, type DeliveredReferral } from '../event/feedback';
+import { findReferrals, recordStatusUpdate, type DeliveredReferral } from '../event/feedback';
+import type { FeedbackRow } from '../event/event-store';
+import { actorOf } from './request-context';
 import { getPrincipal } from '../access/authenticate';
 import { canSeeMunicipality } from '../access/principal';
 
@@ -140,4 +142,42 @@ export async function referralFor(
     throw new OperationOutcomeError(conflict('This referral has not been delivered yet'));
   }
   throw new OperationOutcomeError(forbidden);
+}
+
+/**
+ * Records a parsed status update on the referral the caller acts on (with the request's Idempotency-Key) and
+ * answers: 202 with the stored update, or 200 with the first one for a repeated key.
+ */
+export async function recordAndAnswer(
+  ctx: PipelineContext,
+  req: Request,
+  res: Response,
+  target: { referral: DeliveredReferral; municipality: string },
+  update: StatusUpdate,
+): Promise<void> {
+  const requestKey = requestKeyOf(req.get('idempotency-key'));
+  const actor = { ...actorOf(req, res), onBehalfOf: { kind: 'municipality' as const, code: target.municipality } };
+  const { feedback, duplicate } = await recordStatusUpdate(ctx, { ...target, update, actor, requestKey });
+  ctx.metrics.processed.inc({ stage: 'feedback-received', result: duplicate ? 'duplicate' : 'accepted' });
+  res.status(duplicate ? 200 : 202).json(statusUpdateView(feedback));
+}
+
+/** What the API shows of a status update: no free text beyond what the municipality sent itself. */
+export function statusUpdateView(f: FeedbackRow): Record<string, unknown> {
+  return {
+    id: f.id,
+    referral: f.inbox_id,
+    status: f.status,
+    date: f.status_date,
+    serviceRequestStatus: f.service_request_status,
+    task: f.task,
+    delivery: {
+      state: f.state,
+      attempts: f.attempts,
+      lastStatus: f.last_status,
+      lastError: f.last_error,
+      deliveredAt: f.delivered_at,
+    },
+    createdAt: f.created_at,
+  };
 }

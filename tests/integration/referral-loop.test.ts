@@ -63,41 +63,61 @@ function identifierReceived(adapter: string, hit: Hit): Identifier {
   return own;
 }
 
+/** A stand-in municipality and practice HIS, and the product between them with this agreement and format. */
+interface Loop {
+  readonly municipality: DeliveryReceiver;
+  readonly practice: DeliveryReceiver;
+  readonly app: TestApp;
+  close(): Promise<void>;
+}
+
+async function startLoop(agreement: Agreement, adapter: string): Promise<Loop> {
+  const testEnv = createTestEnv();
+  const municipality = await new DeliveryReceiver().start();
+  const practice = await new DeliveryReceiver().start();
+  if (adapter === 'webhook') {
+    municipality.webhookSecret = HOOK_SECRET;
+  }
+  const app = await startTestApp({
+    testEnv,
+    registry: buildRegistry({
+      agreements: [agreement],
+      destinations: [
+        buildDestination(municipality.url('/gm'), {
+          adapter,
+          ...(adapter === 'webhook' ? { auth: { type: 'hmac', secretEnv: 'TEST_MUNICIPALITY_HOOK_SECRET' } } : {}),
+        }),
+      ],
+      practices: [{ agb: PRACTICE_AGB, adapter: 'fhir-rest', baseUrl: practice.url('/his') }],
+    }),
+  });
+  return {
+    municipality,
+    practice,
+    app,
+    async close() {
+      await app.close();
+      await Promise.all([municipality.stop(), practice.stop()]);
+      await cleanupTestEnv(testEnv);
+    },
+  };
+}
+
 describe.each(['fhir-rest', 'webhook', 'isamenleving'] as const)(
   'the loop between practice and municipality closes (%s)',
   (adapter) => {
     let municipality: DeliveryReceiver;
     let practice: DeliveryReceiver;
     let app: TestApp;
-    const testEnv = createTestEnv();
+    let loop: Loop;
 
     beforeAll(async () => {
-      municipality = await new DeliveryReceiver().start();
-      practice = await new DeliveryReceiver().start();
-      if (adapter === 'webhook') {
-        municipality.webhookSecret = HOOK_SECRET;
-      }
-      app = await startTestApp({
-        testEnv,
-        registry: buildRegistry({
-          // The shipped allow-list; public task, so these tests need no consent.
-          agreements: [{ ...SHIPPED, legalBasis: 'public-task' }],
-          destinations: [
-            buildDestination(municipality.url('/gm'), {
-              adapter,
-              ...(adapter === 'webhook' ? { auth: { type: 'hmac', secretEnv: 'TEST_MUNICIPALITY_HOOK_SECRET' } } : {}),
-            }),
-          ],
-          practices: [{ agb: PRACTICE_AGB, adapter: 'fhir-rest', baseUrl: practice.url('/his') }],
-        }),
-      });
+      // The shipped allow-list; public task, so these tests need no consent.
+      loop = await startLoop({ ...SHIPPED, legalBasis: 'public-task' }, adapter);
+      ({ municipality, practice, app } = loop);
     });
 
-    afterAll(async () => {
-      await app.close();
-      await Promise.all([municipality.stop(), practice.stop()]);
-      await cleanupTestEnv(testEnv);
-    });
+    afterAll(() => loop.close());
 
     const taskArrived = (feedbackId: string): Promise<Task> =>
       waitFor(`status update ${feedbackId} at the practice`, () => {
@@ -239,26 +259,14 @@ describe('POST /fhir/Task and re-decisions', () => {
   let municipality: DeliveryReceiver;
   let practice: DeliveryReceiver;
   let app: TestApp;
-  const testEnv = createTestEnv();
+  let loop: Loop;
 
   beforeAll(async () => {
-    municipality = await new DeliveryReceiver().start();
-    practice = await new DeliveryReceiver().start();
-    app = await startTestApp({
-      testEnv,
-      registry: buildRegistry({
-        agreements: [SHIPPED], // legal basis consent, as shipped
-        destinations: [buildDestination(municipality.url('/fhir'))],
-        practices: [{ agb: PRACTICE_AGB, adapter: 'fhir-rest', baseUrl: practice.url('/his') }],
-      }),
-    });
+    loop = await startLoop(SHIPPED, 'fhir-rest'); // legal basis consent, as shipped
+    ({ municipality, practice, app } = loop);
   });
 
-  afterAll(async () => {
-    await app.close();
-    await Promise.all([municipality.stop(), practice.stop()]);
-    await cleanupTestEnv(testEnv);
-  });
+  afterAll(() => loop.close());
 
   const consentFor = (referral: Record<string, unknown>) =>
     buildConsentEvent(referral, {
