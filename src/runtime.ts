@@ -9,6 +9,7 @@ import type { Config } from './kernel/config';
 import { loadRegistry, type Registry } from './event/registry';
 import { initFhirValidation } from './kernel/fhir/validation';
 import { createApp } from './http/app';
+import { publicBaseUrl } from './http/public-base-url';
 import { ApiKeyStore } from './access/api-keys';
 import { readIssuersFile } from './access/jwt';
 import { createAuthenticator } from './access/authenticate';
@@ -111,6 +112,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
         clockSkewSeconds: config.JWT_CLOCK_SKEW_S,
       }),
       rateLimit: createRateLimiter({ ratePerSecond: config.RATE_LIMIT_PER_S, burst: config.RATE_LIMIT_BURST }),
+      publicBaseUrl: () => publicBaseUrl(config, url),
     });
     server = http.createServer(app);
     // Longer than the idle timeout of the load balancers and HTTP clients in front of us (commonly 60 s), so the

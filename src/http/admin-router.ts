@@ -126,12 +126,12 @@ export function adminRouter(ctx: PipelineContext): Router {
     res.status(202).json({ replayed: [id] });
   });
 
-  router.use('/dashboard', queueDashboard(ctx));
+  router.get('/dashboard', queueDashboard(ctx));
 
   return router;
 }
 
-const pauseBody = z.object({ reason: z.string().trim().min(1).max(500).optional() }).strict();
+export const pauseBody = z.object({ reason: z.string().trim().min(1).max(500).optional() }).strict();
 
 function getDestination(ctx: PipelineContext, id: string): Destination {
   const destination = ctx.registry.destinations.find((d) => d.id === id);
@@ -153,9 +153,6 @@ function parseQuery<T>(schema: z.ZodType<T>, input: unknown, where: 'query' | 'b
  */
 function queueDashboard(ctx: PipelineContext): RequestHandler {
   return async (req, res) => {
-    if (req.method !== 'GET' || (req.path !== '/' && req.path !== '')) {
-      throw new OperationOutcomeError(notFound);
-    }
     const statuses = await Promise.all(ctx.registry.destinations.map((d) => getDestinationStatus(ctx, d)));
     const depths = await ctx.queues.depths();
     if (wantsJson(req)) {

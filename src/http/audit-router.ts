@@ -1,5 +1,6 @@
-import { badRequest, forbidden, notFound, OperationOutcomeError } from '@medplum/core';
+import { badRequest, notFound, OperationOutcomeError } from '@medplum/core';
 import { Router, type Request, type Response } from 'express';
+import { z } from 'zod';
 import { auditRead } from './audit-read';
 import {
   csvHeader,
@@ -13,31 +14,45 @@ import {
 } from '../reports/audit-export/export';
 import { childOverview } from '../reports/child-overview/overview';
 import { canReadChain, SYSTEM_TENANT } from '../reports/audit-scope';
-import { searchAuditEvents, servedResource, toSearchBundle, tryGetAuditRow } from '../reports/audit-search/search';
-import { parseAuditSearch } from '../reports/audit-search/search-params';
 import { listChainTenants, tryGetChainHead, verifyTenant } from '../audit/verify';
 import { BSN_SYSTEM, isValidBsn } from '../kernel/fhir/identifiers';
-import { failField } from '../kernel/fhir/outcomes';
+import { failField, forbiddenField } from '../kernel/fhir/outcomes';
 import type { PipelineContext } from '../event/context';
 import { getPrincipal } from '../access/authenticate';
 import { errorFields } from '../kernel/logger';
 import { amsterdamDateTime } from '../kernel/dutch-time';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const TENANT = /^\d{8}$/;
-const FHIR_JSON = 'application/fhir+json';
 /** `res.locals` key set when a route has recorded its own refusal (outcome 4) before answering 403. */
 export const REFUSAL_AUDITED = 'refusalAudited';
 
-/** The request as the client addressed it (behind a trusted proxy, its forwarded scheme and host). */
-function requestUrl(req: Request): URL {
-  return new URL(req.originalUrl, `${req.protocol}://${req.get('host') ?? 'localhost'}`);
-}
+/**
+ * The query parameters of the `/audit/v1` routes: their names are what each route accepts (and what the OpenAPI
+ * document lists); the values are checked by the functions below, which give the FHIR-style messages.
+ */
+export const verifyQuery = z.object({ tenant: z.string().optional().meta({ description: 'AGB code, or system' }) });
+export const exportQuery = z.object({
+  tenant: z.string().meta({ description: 'AGB code (8 digits) of the practice whose chain to export' }),
+  from: z.string().optional().meta({ description: 'a date (midnight in Dutch time) or a dateTime with a zone' }),
+  to: z.string().optional().meta({ description: 'a date (midnight in Dutch time) or a dateTime with a zone' }),
+  format: z.enum(['ndjson', 'csv']).optional(),
+});
+export const overviewQuery = z.object({
+  patient: z
+    .string()
+    .optional()
+    .meta({ description: `a BSN, as <bsn> or ${BSN_SYSTEM}|<bsn>` }),
+  'patient:identifier': z
+    .string()
+    .optional()
+    .meta({ description: `${BSN_SYSTEM}|<bsn>` }),
+});
 
-/** Only the named parameters, each at most once; anything else is a 400 naming it. */
-function queryOf(req: Request, allowed: readonly string[]): Map<string, string> {
+/** Only the parameters of the schema, each at most once; anything else is a 400 naming it. */
+function queryOf(req: Request, schema: z.ZodObject): Map<string, string> {
+  const allowed = Object.keys(schema.shape);
   const out = new Map<string, string>();
-  for (const [name, value] of requestUrl(req).searchParams) {
+  for (const [name, value] of new URL(req.originalUrl, 'http://localhost').searchParams) {
     if (!allowed.includes(name)) {
       throw new OperationOutcomeError(badRequest(`Unknown parameter '${name}'; known: ${allowed.join(', ')}`, name));
     }
@@ -98,7 +113,8 @@ async function write(res: Response, chunk: string): Promise<void> {
 }
 
 /**
- * `/fhir/AuditEvent…` and `/audit/v1/…` (full paths; authentication is applied in app.ts): what auditors use.
+ * `/audit/v1/…` (full paths; authentication is applied in app.ts): what auditors use besides `/fhir/AuditEvent`
+ * (fhir-router.ts).
  * Reading the log is itself logged, and so is a refusal. See docs/audit.md.
  */
 export function auditRouter(ctx: PipelineContext): Router {
@@ -117,50 +133,12 @@ export function auditRouter(ctx: PipelineContext): Router {
       });
       // Tells the error handler's generic refusal audit that this refusal is on record already.
       res.locals[REFUSAL_AUDITED] = true;
-      throw new OperationOutcomeError(forbidden);
+      throw new OperationOutcomeError(forbiddenField('This chain is not within the caller’s scope', 'tenant'));
     }
   }
 
-  router.get('/fhir/AuditEvent', async (req, res) => {
-    const principal = getPrincipal(res);
-    const url = requestUrl(req);
-    const search = parseAuditSearch(url.searchParams);
-    const page = await searchAuditEvents(ctx.db, principal, search);
-    const onlyPatient =
-      search.patients.length === 1 && search.patients[0]?.length === 1 ? search.patients[0][0] : undefined;
-    await auditRead(ctx, req, res, {
-      query: req.originalUrl,
-      interaction: 'search',
-      patientBsn: onlyPatient,
-      tenants: page.rows.map((r) => r.tenant),
-    });
-    res.type(FHIR_JSON).json(toSearchBundle(page, url, `${url.origin}/fhir`));
-  });
-
-  router.get('/fhir/AuditEvent/:id', async (req, res) => {
-    const id = req.params.id;
-    const found = UUID.test(id) ? await tryGetAuditRow(ctx.db, id, getPrincipal(res)) : undefined;
-    if (!found) {
-      throw new OperationOutcomeError(notFound);
-    }
-    const { row, inScope } = found;
-    await auditRead(ctx, req, res, {
-      query: req.originalUrl,
-      interaction: 'read',
-      target: `AuditEvent/${id}`,
-      patientBsn: row.patient_bsn ?? undefined,
-      tenants: [row.tenant],
-      ...(inScope ? {} : { outcome: '4' as const, outcomeDesc: 'not within the caller’s scope' }),
-    });
-    if (!inScope) {
-      // Out of scope looks like absent: a caller must not learn which ids exist in other practices' logs.
-      throw new OperationOutcomeError(notFound);
-    }
-    res.type(FHIR_JSON).json(servedResource(row));
-  });
-
   router.get('/audit/v1/verify', async (req, res) => {
-    const q = queryOf(req, ['tenant']);
+    const q = queryOf(req, verifyQuery);
     const principal = getPrincipal(res);
     let tenants: string[];
     if (q.has('tenant')) {
@@ -190,7 +168,7 @@ export function auditRouter(ctx: PipelineContext): Router {
   });
 
   router.get('/audit/v1/export', async (req, res) => {
-    const q = queryOf(req, ['tenant', 'from', 'to', 'format']);
+    const q = queryOf(req, exportQuery);
     const tenant = tenantParam(q.get('tenant'));
     const format = q.get('format') ?? 'ndjson';
     if (format !== 'ndjson' && format !== 'csv') {
@@ -228,7 +206,7 @@ export function auditRouter(ctx: PipelineContext): Router {
   });
 
   router.get('/audit/v1/overview', async (req, res) => {
-    const q = queryOf(req, ['patient', 'patient:identifier']);
+    const q = queryOf(req, overviewQuery);
     const bsn = bsnParam(
       q.get('patient') ?? q.get('patient:identifier'),
       q.has('patient') ? 'patient' : 'patient:identifier',

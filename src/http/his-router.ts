@@ -8,6 +8,7 @@ import { DIALECTS, tryGetDialect } from '../../mappings/his/index';
 import { ingestRecords, type Receipt } from '../event/receive';
 import type { PipelineContext } from '../event/context';
 import { getHistory, listDeliveriesOf, tryGetEvent } from '../event/event-store';
+import { expressionOf } from '../kernel/zod-outcome';
 import { getPrincipal } from '../access/authenticate';
 import { assertRole } from '../access/principal';
 import { actorOf, assertPracticeAccess } from './request-context';
@@ -26,8 +27,8 @@ export function hisRouter(ctx: PipelineContext): Router {
     if (records.length === 0) {
       throw new OperationOutcomeError(badRequest('The request holds no events', 'body'));
     }
-    const receipts = await ingestRecords(ctx, dialect, records, actorOf(req, res), (agb) =>
-      assertPracticeAccess(res, agb),
+    const receipts = await ingestRecords(ctx, dialect, records, actorOf(req, res), (agb, location) =>
+      assertPracticeAccess(res, agb, expressionOf(location, ['practice', 'agb'])),
     );
     ctx.metrics.events.inc({ status: 'accepted' }, receipts.filter((r) => r.status === 'accepted').length);
     ctx.metrics.events.inc({ status: 'duplicate' }, receipts.filter((r) => r.status === 'duplicate').length);
