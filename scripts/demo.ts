@@ -26,10 +26,14 @@ interface Receipt {
 }
 
 async function main(): Promise<number> {
-  const receiver = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, 'stand-in-receiver.ts')], {
-    env: { PATH: process.env.PATH, RECEIVER_PORT: '9090' },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  const receiver = spawn(
+    process.execPath,
+    ['--import', 'tsx', path.join(__dirname, '../src/cli/stand-in-receiver.ts')],
+    {
+      env: { PATH: process.env.PATH, RECEIVER_PORT: '9090' },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
   const receiverUp = await waitFor(
     'npm run receiver on 127.0.0.1:9090',
     async () => receiver.exitCode === null && (await fetch(`${RECEIVER}/received`).catch(() => undefined))?.ok,

@@ -156,7 +156,9 @@ export function auditRouter(ctx: PipelineContext): Router {
     }
     const verdicts = [];
     for (const tenant of tenants) {
-      verdicts.push(await verifyTenant(ctx.db, tenant));
+      const verdict = await verifyTenant(ctx.db, tenant);
+      ctx.metrics.recordAuditVerify(tenant, verdict.ok);
+      verdicts.push(verdict);
     }
     await auditRead(ctx, req, res, {
       query: req.originalUrl,

@@ -22,6 +22,8 @@ export interface FhirElementIndex {
 export interface AllowListProblem {
   readonly file: string;
   readonly path: string;
+  /** The same path as JSON keys, for pointing at its line in the file. */
+  readonly jsonPath: readonly (string | number)[];
   readonly entry: string;
   readonly message: string;
 }
@@ -43,18 +45,17 @@ export function checkAllowListPaths(
       const known = index.elements.get(type);
       (allow?.fields ?? []).forEach((entry, i) => {
         const path = `dataClasses.${type}.fields[${i}]`;
+        const at = { file, path, jsonPath: ['dataClasses', type, 'fields', i], entry };
         if (isExtensionUrl(entry)) {
           if (!index.extensions.has(entry)) {
-            problems.push({ file, path, entry, message: `unknown extension ${entry}` });
+            problems.push({ ...at, message: `unknown extension ${entry}` });
           }
         } else if (!known) {
-          problems.push({ file, path, entry, message: `${type} is not a FHIR R4 resource type` });
+          problems.push({ ...at, message: `${type} is not a FHIR R4 resource type` });
         } else if (!known.has(entry) && !ALWAYS_ALLOWED.has(entry)) {
           const near = [...known].find((e) => e.toLowerCase() === entry.toLowerCase());
           problems.push({
-            file,
-            path,
-            entry,
+            ...at,
             message: `${type} has no element '${entry}'${near ? ` (did you mean '${near}'?)` : ''}`,
           });
         }

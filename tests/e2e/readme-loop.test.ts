@@ -41,7 +41,7 @@ describe('the README’s loop example, run as written against npm start and npm 
       testEnv.logFile,
     );
     const receiverLog = fs.openSync(path.join(testEnv.dataDir, 'receiver.log'), 'a');
-    const receiver: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'scripts/stand-in-receiver.ts'], {
+    const receiver: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/cli/stand-in-receiver.ts'], {
       cwd: ROOT,
       env: { PATH: process.env.PATH, RECEIVER_PORT: String(receiverPort) },
       stdio: ['ignore', receiverLog, receiverLog],

@@ -8,6 +8,8 @@
  *   GET /received             everything that arrived, in order
  *
  * For trying `npm start` locally without a real municipality or HIS; `npm run demo` and the README test use it.
+ * Also the `municipality` service of docker/compose.yaml (`RECEIVER_HOST=0.0.0.0`, in the image as
+ * `node dist/src/cli/stand-in-receiver.js`).
  */
 import http from 'node:http';
 
@@ -25,6 +27,7 @@ interface Resource {
 }
 
 const port = Number(process.env.RECEIVER_PORT ?? 9090);
+const host = process.env.RECEIVER_HOST ?? '127.0.0.1';
 const arrivals: Arrival[] = [];
 const seen = new Set<string>();
 
@@ -89,6 +92,6 @@ http
       send(res, 200, { resourceType: 'Bundle', type: 'transaction-response' });
     });
   })
-  .listen(port, '127.0.0.1', () =>
-    console.log(`stand-in municipality on http://127.0.0.1:${port}/fhir, stand-in practice HIS on /his`),
+  .listen(port, host, () =>
+    console.log(`stand-in municipality on http://${host}:${port}/fhir, stand-in practice HIS on /his`),
   );
