@@ -5,7 +5,9 @@ import type { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { startRetention } from './event/retention';
+import { startReportRetention } from './event/monitoring-writer';
 import { AuditWriter } from './audit/writer';
+import { HeadSigner, openSignedHeads } from './audit/signed-heads';
 import type { Config } from './kernel/config';
 import { loadRegistry, type Registry } from './event/registry';
 import { initFhirValidation } from './kernel/fhir/validation';
@@ -24,7 +26,8 @@ import { operationsFigures } from './reports/operations-metrics/figures';
 import type { PipelineContext } from './event/context';
 import { QueueSet } from './event/queues';
 import { reconcileOnce } from './event/reconciler';
-import { provideRedis, type RedisHandle } from './kernel/redis';
+import { assertRedisUp, provideRedis, type RedisHandle } from './kernel/redis';
+import { waitForDependency } from './kernel/outage';
 import { startWorkers } from './event/workers';
 import { openDb } from './kernel/db';
 import { migrate } from './kernel/migrate';
@@ -61,12 +64,21 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
     { redisUrl: config.REDIS_URL, startRedis: config.START_REDIS, dataDir: config.dataDir },
     log,
   );
-  const db = await openDb({
-    databaseUrl: config.DATABASE_URL,
-    schema: config.DATABASE_SCHEMA,
-    poolSize: config.DATABASE_POOL_SIZE,
-    dataDir: config.dataDir,
-  });
+  // Started before (or while) PostgreSQL or Redis comes up, as in a compose stack or after a host reboot: wait for
+  // them with a logged back-off instead of exiting, for at most STARTUP_WAIT_MS.
+  await waitForDependency('redis', () => assertRedisUp(redis.url), log, config.STARTUP_WAIT_MS);
+  const db = await waitForDependency(
+    'database',
+    () =>
+      openDb({
+        databaseUrl: config.DATABASE_URL,
+        schema: config.DATABASE_SCHEMA,
+        poolSize: config.DATABASE_POOL_SIZE,
+        dataDir: config.dataDir,
+      }),
+    log,
+    config.STARTUP_WAIT_MS,
+  );
   const applied = await migrate(db);
   if (applied.length > 0) {
     log.info({ applied }, 'database migrated');
@@ -78,6 +90,11 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
     config.DELIVERY_MAX_ATTEMPTS,
   );
   const metrics = new Metrics(() => queues.depths(), operationsFigures({ db, registry }));
+  const signing = openSignedHeads(config.AUDIT_SIGNING_KEYS, config.dataDir);
+  const signer = new HeadSigner(db, signing.keys, signing.file, log, {
+    witnessUrl: config.AUDIT_WITNESS_URL,
+    witnessTimeoutMs: config.DELIVERY_TIMEOUT_MS,
+  }).start(config.AUDIT_SIGN_INTERVAL_MS);
   const ctx: PipelineContext = {
     config,
     db,
@@ -87,6 +104,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
     queues,
     log,
     metrics,
+    signedHeads: { keys: signing.keys, signer },
   };
 
   let server: http.Server | undefined;
@@ -165,9 +183,23 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
   let reconcileTimer: NodeJS.Timeout | undefined;
   if (config.ROLE !== 'api') {
     workers = startWorkers(ctx);
-    stopRetention = startRetention(ctx);
-    const reconcile = (graceMs?: number) =>
-      void reconcileOnce(ctx, graceMs).catch((err: Error) => log.warn(errorFields(err), 'reconcile failed'));
+    const stops = [startRetention(ctx), startReportRetention(ctx)];
+    stopRetention = async () => {
+      await Promise.all(stops.map((stop) => stop()));
+    };
+    // One round at a time: while Redis is away a round waits, and rounds must not pile up behind it.
+    let reconciling = false;
+    const reconcile = (graceMs?: number) => {
+      if (reconciling) {
+        return;
+      }
+      reconciling = true;
+      void reconcileOnce(ctx, graceMs)
+        .catch((err: Error) => log.warn(errorFields(err), 'reconcile failed'))
+        .finally(() => {
+          reconciling = false;
+        });
+    };
     // At start-up, reconcile everything at once (a re-added job that still exists is a no-op); then periodically.
     reconcile(0);
     reconcileTimer = setInterval(() => reconcile(), config.RECONCILE_INTERVAL_MS);
@@ -191,6 +223,8 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
       await Promise.all(workers.map((w) => w.close()));
       await stopRetention();
       await ctx.audit.flush();
+      // The last heads are signed after the last audit rows are durable.
+      await signer.stop();
       await queues.close();
       await closeRateLimitRedis();
       await redis.stop();

@@ -1,18 +1,29 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import readline from 'node:readline';
 import { loadConfig } from '../kernel/config';
 import { openDb, type Db } from '../kernel/db';
 import { ExportFileVerifier } from '../reports/audit-export/export';
 import { listChainTenants, verifyTenant, type TenantVerdict } from '../audit/verify';
+import {
+  CHECKPOINT_FILE,
+  checkExportSignedHead,
+  checkSignedCheckpoint,
+  openSignedHeads,
+  type CheckpointFile,
+  type SigningKeys,
+} from '../audit/signed-heads';
+import { parseCsv } from '../kernel/csv';
 
 /**
  * `npm run audit-verify -- <command>`: checks the audit trail without the running product.
  *
  *   verify [--tenant <agb>]                 recompute one chain (or every chain) in the database named by
  *                                           DATABASE_URL / DATABASE_SCHEMA (or the embedded one under DATA_DIR)
- *   verify-export <file> [--expect-head <hash>]
+ *   verify-export <file> [--expect-head <hash>] [--keys <jwks.json>]
  *                                           check an export file (NDJSON or CSV) offline; with --expect-head, also
- *                                           that it ends in a head hash obtained elsewhere
+ *                                           that it ends in a head hash obtained elsewhere; with --keys (the JWK Set
+ *                                           of GET /audit/v1/keys), also the export's signed head
  *
  * Prints one JSON verdict per chain or file; exits 0 when everything verifies, 1 when something does not, 2 on a
  * usage error.
@@ -20,7 +31,7 @@ import { listChainTenants, verifyTenant, type TenantVerdict } from '../audit/ver
 
 const USAGE = `usage:
   audit-verify verify [--tenant <agb>]
-  audit-verify verify-export <file> [--expect-head <hash>]`;
+  audit-verify verify-export <file> [--expect-head <hash>] [--keys <jwks.json>]`;
 
 export interface CliIo {
   readonly out: (line: string) => void;
@@ -45,6 +56,16 @@ async function openFromEnv(env: Record<string, string | undefined>): Promise<Db>
   });
 }
 
+/** The signing keys and checkpoint file of DATA_DIR, when this machine has signed checkpoints to check against. */
+function signedHeadsOf(
+  env: Record<string, string | undefined>,
+): { keys: SigningKeys; file: CheckpointFile } | undefined {
+  const config = loadConfig(env);
+  return fs.existsSync(path.join(config.dataDir, CHECKPOINT_FILE))
+    ? openSignedHeads(config.AUDIT_SIGNING_KEYS, config.dataDir)
+    : undefined;
+}
+
 /** Runs one command; returns the exit code. */
 export async function runAuditCli(args: readonly string[], io: CliIo): Promise<number> {
   const [command, ...rest] = args;
@@ -59,8 +80,10 @@ export async function runAuditCli(args: readonly string[], io: CliIo): Promise<n
       try {
         const tenants = tenant ? [tenant] : await listChainTenants(db);
         const verdicts: TenantVerdict[] = [];
+        const signed = signedHeadsOf(io.env);
         for (const t of tenants) {
-          const v = await verifyTenant(db, t);
+          const chain = await verifyTenant(db, t);
+          const v = signed ? await checkSignedCheckpoint(db, chain, signed.keys, signed.file) : chain;
           verdicts.push(v);
           io.out(JSON.stringify(v));
         }
@@ -77,18 +100,44 @@ export async function runAuditCli(args: readonly string[], io: CliIo): Promise<n
       }
       // Line by line: an export of five years of a practice's log need not fit in memory.
       const verifier = new ExportFileVerifier(option(rest, '--expect-head'));
+      const keysFile = option(rest, '--keys');
+      let meta: unknown;
       const lines = readline.createInterface({ input: fs.createReadStream(file, 'utf8'), crlfDelay: Infinity });
       for await (const line of lines) {
         verifier.line(line);
+        meta = metaOfLine(line) ?? meta;
       }
       const verdict = verifier.finish();
-      io.out(JSON.stringify({ file, ...verdict }));
-      return verdict.ok ? 0 : 1;
+      if (keysFile === undefined) {
+        io.out(JSON.stringify({ file, ...verdict }));
+        return verdict.ok ? 0 : 1;
+      }
+      // The signed head proves who produced the export's end: checked with the public keys of GET /audit/v1/keys.
+      const signedHead = checkExportSignedHead(meta ?? {}, JSON.parse(fs.readFileSync(keysFile, 'utf8')) as unknown);
+      io.out(JSON.stringify({ file, ...verdict, signedHead }));
+      return verdict.ok && signedHead.ok ? 0 : 1;
     }
     case undefined:
     default:
       io.err(USAGE);
       return 2;
+  }
+}
+
+/** The export's metadata: the first NDJSON line, or the CSV trailer's JSON cell. */
+function metaOfLine(line: string): unknown {
+  const json = line.startsWith('#chain,')
+    ? parseCsv(line, ',')[0]?.fields[1]
+    : line.startsWith('{"format"')
+      ? line
+      : undefined;
+  if (json === undefined) {
+    return undefined;
+  }
+  try {
+    return JSON.parse(json) as unknown;
+  } catch {
+    return undefined;
   }
 }
 

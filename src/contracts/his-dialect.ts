@@ -11,6 +11,8 @@ export const HIS_EVENT_TYPES = [
   'referral.cancelled',
   'consent.recorded',
   'consent.withdrawn',
+  /** A consent recorded by mistake: voided, it never counted (decisions say "recorded in error", not "withdrawn"). */
+  'consent.entered-in-error',
   'trajectory.closed',
 ] as const;
 export type HisEventType = (typeof HIS_EVENT_TYPES)[number];
@@ -34,12 +36,19 @@ export interface CanonicalEvent {
   readonly practice: { readonly agb: string; readonly ura?: string | undefined };
   /** CBS code (GM0226) of the municipality responsible for the child (woonplaatsbeginsel). */
   readonly municipalityCode: string;
-  readonly patient: { readonly bsn: string; readonly birthDate: string };
-  /** Parents/guardians: whether each holds parental authority decides whose consent counts. */
+  /** `hisId`: the practice's own id of the child as sent (absent in events stored before it was kept). */
+  readonly patient: { readonly bsn: string; readonly birthDate: string; readonly hisId?: string | undefined };
+  /**
+   * Parents/guardians: whether each holds parental authority decides whose consent counts. `hisId` and
+   * `relationship` are the practice's own id and the relationship code as sent, so that a decision can name the
+   * guardian in the practice's terms ("guardian g2 (father, has authority)").
+   */
   readonly guardians: readonly {
     readonly relatedPersonId: string;
     readonly bsn?: string | undefined;
     readonly hasAuthority: boolean;
+    readonly hisId?: string | undefined;
+    readonly relationship?: string | undefined;
   }[];
   /** FHIR R4 resources with deterministic ids (same practice and source record → same id). */
   readonly resources: readonly Resource[];

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { AuditWriter } from '../audit/writer';
+import type { HeadSigner, SigningKeys } from '../audit/signed-heads';
 import type { Config } from '../kernel/config';
 import type { Registry } from './registry';
 import type { Metrics } from '../kernel/metrics';
@@ -17,4 +18,6 @@ export interface PipelineContext {
   readonly queues: QueueSet;
   readonly log: Logger;
   readonly metrics: Metrics;
+  /** The audit chain heads' signing keys and signer (checkpoints outside PostgreSQL). */
+  readonly signedHeads: { readonly keys: SigningKeys; readonly signer: HeadSigner };
 }

@@ -20,6 +20,7 @@ export function purposeOf(eventType: HisEventType): Purpose | undefined {
       return 'monitoring';
     case 'consent.recorded':
     case 'consent.withdrawn':
+    case 'consent.entered-in-error':
       return undefined;
   }
 }
@@ -59,11 +60,13 @@ export async function decideAndRecord(
   return decision;
 }
 
-async function decideForEvent(
-  ctx: PipelineContext,
+/** Loads the facts and asks the policy engine, without recording: callers record (or say why they need not). */
+export async function decideForEvent(
+  ctx: Pick<PipelineContext, 'db' | 'registry' | 'metrics'>,
   event: CanonicalEvent,
   purpose: Purpose,
   at: Date,
+  classes: DataClass[] = dataClassesOf(event),
 ): Promise<Decision> {
   const patient = event.resources.find((r): r is Patient => r.resourceType === 'Patient');
   // Timed as its own stage: loading the facts and deciding is the latency the policy adds to the pipeline.
@@ -73,20 +76,25 @@ async function decideForEvent(
         practiceAgb: event.practice.agb,
         municipalityCode: event.municipalityCode,
         purpose,
-        dataClasses: dataClassesOf(event),
+        dataClasses: classes,
         at,
       },
       {
         agreements: findAgreements(ctx.registry, event.practice.agb, event.municipalityCode),
         consents: await listConsents(ctx.db, event.practice.agb, event.patient.bsn),
-        patient: { id: patient?.id ?? '', birthDate: event.patient.birthDate },
-        guardians: event.guardians.map((g) => ({ relatedPersonId: g.relatedPersonId, hasAuthority: g.hasAuthority })),
+        patient: { id: patient?.id ?? '', birthDate: event.patient.birthDate, hisId: event.patient.hisId },
+        guardians: event.guardians.map((g) => ({
+          relatedPersonId: g.relatedPersonId,
+          hasAuthority: g.hasAuthority,
+          hisId: g.hisId,
+          relationship: g.relationship,
+        })),
       },
     ),
   );
 }
 
-/** Reason codes joined for states and audit text: codes only, never personal data. */
+/** Reason codes joined for the audit text: codes only. States carry the words too (policy/reason-words.ts). */
 export function reasonText(decision: Decision): string {
   return decision.reasons.map((r) => r.code).join(', ');
 }

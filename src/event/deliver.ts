@@ -9,9 +9,11 @@ import { minimise } from '../policy/minimise';
 import { finishDeliveryLogged } from './event-log';
 import { recordAttempt, tryGetDeliveryWork, type DeliveryWork } from './event-store';
 import type { PipelineContext } from './context';
-import { decideAndRecord, purposeOf, reasonText } from './decide';
+import { decideAndRecord, purposeOf } from './decide';
+import { decisionText } from '../policy/reason-words';
 import { recordDestinationFailure, recordDestinationSuccess } from './destination-health';
 import type { DeliverJobData } from './queues';
+import { forgetAcceptedSend, rememberAcceptedSend, tryGetAcceptedSend, type AcceptedSend } from './accepted-sends';
 import { errorFields } from '../kernel/logger';
 
 /** A failed attempt as the workers record it: the delivery error, or anything else turned into a retryable one. */
@@ -53,9 +55,19 @@ export async function processDeliverJob(ctx: PipelineContext, job: Job<DeliverJo
   if (!work || work.state !== 'pending') {
     return 'skipped';
   }
+  // The receiver already accepted this delivery on an earlier try, whose recording failed: record, never resend.
+  const accepted = await tryGetAcceptedSend(ctx.queues, work.idempotency_key);
+  if (accepted) {
+    return recordAcceptedSend(ctx, job, work, openEvent(ctx.cipher, work), accepted);
+  }
   try {
     return await deliverOnce(ctx, job, work);
   } catch (err) {
+    if ((err as Error | undefined)?.name === UnrecordedAcceptanceError.NAME) {
+      // Not a dead letter, even on the last attempt: the data has arrived. The row stays pending, so the reconciler
+      // gives it a new job, which finds the note and only records.
+      throw err;
+    }
     // Whatever failed outside the send itself (the database, the decision, a bug) still ends the delivery when
     // this was its last chance: a row left `pending` behind a failed job would be re-enqueued for ever.
     const failure = asDeliveryFailure(err);
@@ -106,7 +118,7 @@ async function deliverOnce(ctx: PipelineContext, job: Job<DeliverJobData>, work:
   const purpose = purposeOf(event.eventType) ?? 'referral';
   const decision = await decideAndRecord(ctx, row, event, purpose, 'deliver');
   if (decision.effect === 'deny') {
-    const reason = `denied at delivery: ${reasonText(decision)}`;
+    const reason = `denied at delivery: ${decisionText(decision)}`;
     await finish({
       deliveryId: work.id,
       inboxId: row.id,
@@ -171,19 +183,88 @@ async function deliverOnce(ctx: PipelineContext, job: Job<DeliverJobData>, work:
       ? failure
       : new PermanentDeliveryError(reason, failure.status, failure.responseBody);
   }
-  // The data has left: the disclosure is recorded before anything else, so no crash can leave it unaudited.
-  await ctx.audit.append(row.tenant, disclosure({ ...disclosureAudit, outcome: '0' }));
-  await finish({
+  // The data has left. Keep that fact outside PostgreSQL first: if the database is away now, the retry records it
+  // instead of sending again.
+  const accepted: AcceptedSend = {
+    status: receipt.status,
+    at: new Date().toISOString(),
+    purpose,
+    resources: disclosed,
+    agreement: decision.agreement,
+    consentIds: decision.consentIds,
+    audited: false,
+  };
+  await rememberAcceptedSend(ctx.queues, work.idempotency_key, accepted).catch((err: Error) =>
+    ctx.log.warn({ deliveryId: work.id, ...errorFields(err) }, 'could not note an accepted send in Redis'),
+  );
+  try {
+    return await recordAcceptedSend(ctx, job, work, event, accepted, receipt.body);
+  } catch (err) {
+    throw new UnrecordedAcceptanceError(err);
+  }
+}
+
+/** The receiver accepted the delivery but recording that failed: retried as a recording, never as a send. */
+class UnrecordedAcceptanceError extends Error {
+  static readonly NAME = 'UnrecordedAcceptanceError';
+  override readonly name = UnrecordedAcceptanceError.NAME;
+  constructor(cause: unknown) {
+    super(`accepted by the receiver, not yet recorded: ${(cause as Error | undefined)?.message ?? String(cause)}`, {
+      cause,
+    });
+  }
+}
+
+/**
+ * Records an accepted send: the disclosure's AuditEvent first (so no crash can leave a disclosure unaudited), then
+ * the delivery's outcome, which counts the one attempt that was made. Called right after the send and, when that
+ * failed, again by the job's retry with the note kept in Redis.
+ */
+async function recordAcceptedSend(
+  ctx: PipelineContext,
+  job: Job<DeliverJobData>,
+  work: DeliveryWork,
+  event: CanonicalEvent,
+  accepted: AcceptedSend,
+  responseBody?: string,
+): Promise<string> {
+  if (!accepted.audited) {
+    await ctx.audit.append(
+      work.tenant,
+      disclosure({
+        actor: SYSTEM_WORKER,
+        patientBsn: event.patient.bsn,
+        inboxId: work.inbox_id,
+        municipality: event.municipalityCode,
+        destination: work.destination,
+        purpose: accepted.purpose,
+        resources: accepted.resources,
+        agreement: accepted.agreement,
+        consentIds: accepted.consentIds,
+        outcome: '0',
+      }),
+    );
+    await rememberAcceptedSend(ctx.queues, work.idempotency_key, { ...accepted, audited: true }).catch((err: Error) =>
+      ctx.log.warn({ deliveryId: work.id, ...errorFields(err) }, 'could not note the audit in Redis'),
+    );
+  }
+  await finishing(
+    ctx,
+    job,
+  )({
     deliveryId: work.id,
-    inboxId: row.id,
+    inboxId: work.inbox_id,
     deliveryState: 'delivered',
     step: 'delivered',
-    reason: `${destination.id}: HTTP ${receipt.status}`,
-    status: receipt.status,
-    responseBody: receipt.body,
+    reason: `${work.destination}: HTTP ${accepted.status}`,
+    status: accepted.status,
+    responseBody,
   });
-  await recordDestinationSuccess(ctx, destination.id).catch((err: Error) =>
-    ctx.log.warn({ destination: destination.id, ...errorFields(err) }, 'could not reset the failure count'),
+  await forgetAcceptedSend(ctx.queues, work.idempotency_key).catch((err: Error) =>
+    ctx.log.warn({ deliveryId: work.id, ...errorFields(err) }, 'could not drop the accepted-send note; it expires'),
+  );
+  await recordDestinationSuccess(ctx, work.destination).catch((err: Error) =>
+    ctx.log.warn({ destination: work.destination, ...errorFields(err) }, 'could not reset the failure count'),
   );
   return 'delivered';
 }

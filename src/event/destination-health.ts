@@ -67,7 +67,7 @@ export async function pauseDestination(
 ): Promise<boolean> {
   const changed = await recordPause(ctx.db, destinationId, by, reason);
   // Pause the queue even when the row said paused already: Redis may have lost the flag.
-  await ctx.queues.getDeliverQueue(destinationId).pause();
+  await ctx.queues.timed(ctx.queues.getDeliverQueue(destinationId).pause(), 'pause queue');
   if (!changed) {
     return false;
   }
@@ -92,7 +92,7 @@ export async function resumeDestination(
   if (!(await recordResume(ctx.db, destinationId, by))) {
     return false;
   }
-  await ctx.queues.getDeliverQueue(destinationId).resume();
+  await ctx.queues.timed(ctx.queues.getDeliverQueue(destinationId).resume(), 'resume queue');
   ctx.log.info({ destination: destinationId, by }, 'destination resumed');
   await ctx.audit.append(
     destinationAuditTenant(destinationId),

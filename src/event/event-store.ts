@@ -1,6 +1,7 @@
 import type { Consent, Task } from '@medplum/fhirtypes';
 import { mayFollow, type ReferralStatus } from '../../mappings/practice/referral-status';
 import type { Db } from '../kernel/db';
+import { applyConsentUpdate } from '../policy/consent-updates';
 import { STEPS, TERMINAL_STATES, TO_MAP, type EventState, type StepName } from './states';
 
 /**
@@ -618,9 +619,10 @@ export async function feedbackExists(db: Db, id: string): Promise<boolean> {
 // Consents
 
 /**
- * Writes consents into the registry. A re-sent consent (same deterministic id) replaces the old one; a withdrawal
- * (status `inactive`) keeps what was consented to and only marks it withdrawn, so decisions can still say which
- * consent was withdrawn rather than that none was ever given.
+ * Writes consents into the registry, each merged with what is stored under its id by applyConsentUpdate: a re-sent
+ * consent replaces the old one; a withdrawal keeps what was consented to and marks it withdrawn (for the parties who
+ * withdrew, or as a whole), so decisions can still say which consent was withdrawn; entered-in-error voids it.
+ * Runs inside the receiving transaction; the row lock keeps two events about one consent from losing an update.
  */
 export async function upsertConsents(
   db: Db,
@@ -629,14 +631,16 @@ export async function upsertConsents(
   consents: readonly Consent[],
 ): Promise<void> {
   for (const c of consents) {
+    const [stored] = await db.query<{ resource: Consent }>(
+      'SELECT resource FROM consent WHERE id = $1 AND tenant = $2 FOR UPDATE',
+      [c.id, tenant],
+    );
+    const merged = applyConsentUpdate(stored?.resource, c);
     await db.query(
       `INSERT INTO consent (id, tenant, patient_bsn, status, date_time, resource) VALUES ($1, $2, $3, $4, $5, $6)
-       ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status,
-         date_time = CASE WHEN EXCLUDED.status = 'inactive' THEN consent.date_time ELSE EXCLUDED.date_time END,
-         resource = CASE WHEN EXCLUDED.status = 'inactive'
-           THEN jsonb_set(consent.resource, '{status}', '"inactive"') ELSE EXCLUDED.resource END,
-         updated_at = now()`,
-      [c.id, tenant, patientBsn, c.status, c.dateTime ?? null, JSON.stringify(c)],
+       ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, date_time = EXCLUDED.date_time,
+         resource = EXCLUDED.resource, updated_at = now()`,
+      [c.id, tenant, patientBsn, merged.status, merged.dateTime ?? null, JSON.stringify(merged)],
     );
   }
 }

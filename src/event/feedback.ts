@@ -14,7 +14,9 @@ import { feedbackReceived } from '../audit/audit-events';
 import type { PracticeEndpoint } from './practices';
 import { assertValidResource } from '../kernel/fhir/validation';
 import type { CanonicalEvent } from '../contracts/his-dialect';
+import { enqueueOrDefer } from './queues';
 import { openEvent } from './stored-event';
+import { recordStatusFacts } from './monitoring-writer';
 import type { PipelineContext } from './context';
 import {
   deliveredDestinationsOf,
@@ -90,6 +92,8 @@ export interface ReferralIdentity {
   readonly patientBsn: string;
   /** When the referral was written (ServiceRequest.authoredOn), the start of its waiting times. */
   readonly authoredOn?: string | undefined;
+  /** The child's municipality (CBS code): whose reporting pseudonyms the referral is counted under. */
+  readonly municipality: string;
 }
 
 /** Reads the referral's identity from the stored event; throws a 409 when its payload is gone (retention). */
@@ -113,6 +117,7 @@ export function referralIdentityOf(ctx: PipelineContext, row: SealedEvent): Refe
     identifier,
     patientBsn: event.patient.bsn,
     authoredOn: request.authoredOn,
+    municipality: event.municipalityCode,
   };
 }
 
@@ -168,6 +173,11 @@ export async function recordStatusUpdate(
   if (duplicate) {
     return { feedback, duplicate };
   }
+  await recordStatusFacts(ctx, {
+    ...a.update,
+    municipality: identity.municipality,
+    serviceRequestId: identity.serviceRequestId,
+  });
   await ctx.audit.append(
     row.tenant,
     feedbackReceived({
@@ -181,7 +191,7 @@ export async function recordStatusUpdate(
       status: a.update.status,
     }),
   );
-  await ctx.queues.enqueueFeedback(feedback, row.trace_id);
+  await enqueueOrDefer(ctx.log, ctx.queues.enqueueFeedback(feedback, row.trace_id), { feedbackId: feedback.id });
   return { feedback, duplicate };
 }
 
@@ -192,7 +202,7 @@ export async function replayFeedback(ctx: PipelineContext, feedbackId: string, a
     return false;
   }
   await ctx.audit.append(revived.tenant, operatorAction({ actor, action: 'replay', target: `Task/${revived.id}` }));
-  await ctx.queues.enqueueFeedback(revived, revived.trace_id);
+  await enqueueOrDefer(ctx.log, ctx.queues.enqueueFeedback(revived, revived.trace_id), { feedbackId: revived.id });
   return true;
 }
 

@@ -5,8 +5,10 @@ import type { CanonicalEvent } from '../contracts/his-dialect';
 import { tryGetDestination } from './registry';
 import { logEventStates, moveEventLogged } from './event-log';
 import { decideAndCreateDelivery, pendingDeliveriesOf, tryGetSealedEvent } from './event-store';
+import { recordMonitoringFacts } from './monitoring-writer';
 import type { PipelineContext } from './context';
 import { decideAndRecord, purposeOf, reasonText } from './decide';
+import { decisionText } from '../policy/reason-words';
 import type { MapJobData } from './queues';
 import { PAYLOAD_PURGED, TERMINAL_STATES } from './states';
 import { openEvent, PayloadPurgedError } from './stored-event';
@@ -50,6 +52,7 @@ export async function processMapJob(ctx: PipelineContext, data: MapJobData): Pro
   }
   // `mapped` is recorded in the history together with the next state, in one statement.
   const passing = row.state === 'received' ? (['mapped'] as const) : [];
+  await recordMonitoringFacts(ctx, event);
   const purpose = purposeOf(event.eventType);
   if (!purpose) {
     if (event.eventType === 'consent.recorded') {
@@ -61,7 +64,7 @@ export async function processMapJob(ctx: PipelineContext, data: MapJobData): Pro
   }
   const decision = await decideAndRecord(ctx, row, event, purpose, 'map');
   if (decision.effect === 'deny') {
-    await moveEventLogged(ctx, trace, 'denied', { passing, reason: reasonText(decision) });
+    await moveEventLogged(ctx, trace, 'denied', { passing, reason: decisionText(decision) });
     return 'denied';
   }
   const destination = tryGetDestination(ctx.registry, event.municipalityCode);
@@ -77,7 +80,7 @@ export async function processMapJob(ctx: PipelineContext, data: MapJobData): Pro
     inboxId: row.id,
     destination: destination.id,
     idempotencyKey: idempotencyKeyOf(row.id, destination.id),
-    reason: reasonText(decision),
+    reason: decisionText(decision),
     passing,
   });
   logEventStates(ctx.log, { ...trace, states: [...passing, 'decided'], reason: reasonText(decision) });

@@ -1,5 +1,8 @@
 import { Queue, type ConnectionOptions, type DefaultJobOptions, type JobsOptions } from 'bullmq';
+import type { Logger } from 'pino';
 import type { Destination } from '../contracts/destination';
+import { errorFields } from '../kernel/logger';
+import { isOutageError, withTimeout } from '../kernel/outage';
 import { bullmqTelemetryOption } from '../kernel/telemetry';
 import type { DeliveryRow } from './event-store';
 
@@ -63,6 +66,28 @@ export function deliveryBackoffMs(attemptsMade: number, baseMs: number, maxMs: n
 }
 
 /**
+ * How long a request waits for Redis. The connection keeps commands in ioredis's offline queue while Redis is away
+ * (`maxRetriesPerRequest: null`, which the workers need), so without a bound a request would wait for the whole
+ * outage. Everything a request enqueues is already durable in PostgreSQL; the reconciler re-adds it later.
+ */
+export const REDIS_ANSWER_MS = 1000;
+
+/**
+ * Runs an enqueue whose work is already durable in PostgreSQL: when Redis does not answer in time it is left to the
+ * reconciler (and to ioredis, which still sends the queued command once Redis is back; job ids make that a no-op).
+ */
+export async function enqueueOrDefer(log: Logger, enqueue: Promise<void>, ids: Record<string, string>): Promise<void> {
+  try {
+    await enqueue;
+  } catch (err) {
+    if (!isOutageError(err)) {
+      throw err;
+    }
+    log.warn({ ...ids, ...errorFields(err) }, 'enqueue failed; the reconciler will retry');
+  }
+}
+
+/**
  * The BullMQ queues of this deployment: `map`, one `deliver.<destination>` per destination (so a destination can
  * be paused and rate-limited on its own), and `feedback` (status updates back to practices).
  */
@@ -103,9 +128,19 @@ export class QueueSet {
     });
   }
 
+  /** Bounds a Redis call by REDIS_ANSWER_MS: a DependencyUnavailableError (503) instead of a hanging request. */
+  timed<T>(call: Promise<T>, what: string): Promise<T> {
+    // The call itself stays in ioredis's queue; nothing else waits for it, so a late rejection must not go unhandled.
+    call.catch(() => undefined);
+    return withTimeout(call, REDIS_ANSWER_MS, 'redis', what);
+  }
+
   async enqueueMap(items: readonly MapJobData[]): Promise<void> {
     if (items.length > 0) {
-      await this.map.addBulk(items.map((data) => ({ name: 'map', data, opts: { jobId: mapJobId(data.inboxId) } })));
+      await this.timed(
+        this.map.addBulk(items.map((data) => ({ name: 'map', data, opts: { jobId: mapJobId(data.inboxId) } }))),
+        'enqueue map',
+      );
     }
   }
 
@@ -113,15 +148,18 @@ export class QueueSet {
   async enqueueDeliver(delivery: Pick<DeliveryRow, 'id' | 'destination' | 'round'>, traceId: string): Promise<void> {
     const queue = this.getDeliverQueue(delivery.destination);
     const opts: JobsOptions = { jobId: deliverJobId(delivery.id, delivery.round) };
-    await queue.add('deliver', { deliveryId: delivery.id, traceId }, opts);
+    await this.timed(queue.add('deliver', { deliveryId: delivery.id, traceId }, opts), 'enqueue deliver');
   }
 
   /** Adds the feedback job for the status update's current round; a no-op when that job already exists. */
   async enqueueFeedback(feedback: { id: string; round: number }, traceId: string): Promise<void> {
-    await this.feedback.add(
-      'feedback',
-      { feedbackId: feedback.id, traceId },
-      { jobId: feedbackJobId(feedback.id, feedback.round) },
+    await this.timed(
+      this.feedback.add(
+        'feedback',
+        { feedbackId: feedback.id, traceId },
+        { jobId: feedbackJobId(feedback.id, feedback.round) },
+      ),
+      'enqueue feedback',
     );
   }
 
@@ -141,7 +179,7 @@ export class QueueSet {
   async depths(): Promise<{ queue: string; state: string; count: number }[]> {
     const out: { queue: string; state: string; count: number }[] = [];
     for (const q of this.all()) {
-      const counts = await q.getJobCounts('waiting', 'active', 'delayed', 'failed');
+      const counts = await this.timed(q.getJobCounts('waiting', 'active', 'delayed', 'failed'), 'queue depths');
       for (const [state, count] of Object.entries(counts)) {
         out.push({ queue: q.name, state, count });
       }
@@ -151,7 +189,7 @@ export class QueueSet {
 
   /** Answers whether Redis replies, for the readiness check. */
   async ping(): Promise<void> {
-    await this.map.getJobCounts('waiting');
+    await this.timed(this.map.getJobCounts('waiting'), 'ping');
   }
 
   async close(): Promise<void> {

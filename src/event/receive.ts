@@ -8,6 +8,7 @@ import type { PipelineContext } from './context';
 import { insertEvent, upsertConsents } from './event-store';
 import { recordReferralIdentifier } from './referral-identifier';
 import type { CanonicalEvent, HisDialect, RawRecord } from '../contracts/his-dialect';
+import { enqueueOrDefer } from './queues';
 import { sealEvent } from './stored-event';
 
 /** The answer for one submitted event. */
@@ -104,9 +105,11 @@ export async function ingestRecords(
   }
   await Promise.all(audits);
   // Once stored, an event is never lost: if Redis is away now, the reconciler queues it later.
-  await ctx.queues
-    .enqueueMap(stored.filter((s) => !s.duplicate).map((s) => ({ inboxId: s.id, traceId })))
-    .catch((err: Error) => ctx.log.warn({ err: err.message, traceId }, 'enqueue failed; the reconciler will retry'));
+  await enqueueOrDefer(
+    ctx.log,
+    ctx.queues.enqueueMap(stored.filter((s) => !s.duplicate).map((s) => ({ inboxId: s.id, traceId }))),
+    { traceId },
+  );
   return receipts;
 }
 

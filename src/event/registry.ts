@@ -112,19 +112,14 @@ function assertUnique(what: string, values: string[]): void {
   }
 }
 
-/** The newest active version of each agreement between this practice and this municipality. */
+/**
+ * Every loaded version of every agreement between this practice and this municipality. Which version is in force
+ * on the day of a decision (active, valid that day; a draft or a version that takes effect later never counts) is
+ * the policy engine's choice (selectAgreements): keeping only the highest version here let a draft or next year's
+ * version block the one in force today.
+ */
 export function findAgreements(registry: Registry, practiceAgb: string, municipalityCode: string): Agreement[] {
-  const newest = new Map<string, Agreement>();
-  for (const a of registry.agreements) {
-    if (a.practice.agb !== practiceAgb || a.municipality.code !== municipalityCode) {
-      continue;
-    }
-    const prev = newest.get(a.id);
-    if (!prev || a.version > prev.version) {
-      newest.set(a.id, a);
-    }
-  }
-  return [...newest.values()];
+  return registry.agreements.filter((a) => a.practice.agb === practiceAgb && a.municipality.code === municipalityCode);
 }
 
 /** The destination of a municipality, or undefined when it has none configured. */

@@ -3,6 +3,7 @@ import { operatorAction, type AuditActor } from '../audit/audit-events';
 import type { PipelineContext } from './context';
 import { logEventStates } from './event-log';
 import { deliveryExists, reviveDelivery } from './event-store';
+import { enqueueOrDefer } from './queues';
 import { PAYLOAD_PURGED } from './states';
 
 /** What a replay came to: replayed, not a dead letter (any more), or no longer possible (retention). */
@@ -37,7 +38,7 @@ export async function replayDelivery(
     reason: `replayed by ${actor.userId}`,
   });
   // The event keeps its trace id: its replayed delivery is followed under the same id as the rest of its life.
-  await ctx.queues.enqueueDeliver(replayed, replayed.trace_id);
+  await enqueueOrDefer(ctx.log, ctx.queues.enqueueDeliver(replayed, replayed.trace_id), { deliveryId: replayed.id });
   return 'replayed';
 }
 

@@ -8,6 +8,7 @@ import { adminRouter } from './admin-router';
 import { auditRouter } from './audit-router';
 import { consentRouter } from './consent-router';
 import { fhirTaskRouter } from './fhir-task-router';
+import { monitoringRouter } from './monitoring-router';
 import { municipalityRouter } from './municipality-router';
 import { requireRole } from '../access/authenticate';
 import { corsFor } from './cors';
@@ -20,6 +21,7 @@ import { hisRouter } from './his-router';
 import { methodNotAllowedHandler } from './method-not-allowed';
 import { documentedRoutes } from './openapi/document';
 import { auditRefusal } from './refusal-audit';
+import { FORM_BODY_LIMIT, FORM_MEDIA_TYPE, noteInvalidUtf8, rejectUnstorableText } from './text-guard';
 
 export interface AppOptions {
   /** Sets the principal or fails with 401. */
@@ -39,14 +41,21 @@ export function createApp(ctx: PipelineContext, opts: AppOptions): express.Expre
   app.use(helmet());
   app.use(corsFor(ctx.config.CORS_ORIGINS));
   const limit = ctx.config.BODY_LIMIT;
-  app.use(express.json({ limit, strict: false, type: ['application/json', 'application/fhir+json'] }));
-  app.use(express.text({ limit, type: ['text/csv'] }));
+  const verify = noteInvalidUtf8;
+  app.use(express.json({ limit, strict: false, type: ['application/json', 'application/fhir+json'], verify }));
+  app.use(express.text({ limit, type: ['text/csv'], verify }));
+  // Form bodies (FHIR POST _search) are read here too, with that route's own limit, so the guard sees them.
+  app.use(express.text({ limit: FORM_BODY_LIMIT, type: [FORM_MEDIA_TYPE], verify }));
+  app.use(rejectUnstorableText());
 
   app.use('/health', healthRouter(ctx));
   app.get('/metrics', metricsHandler(ctx.metrics));
   const authenticated = [opts.authenticate, opts.rateLimit];
   app.use('/his/v1', ...authenticated, requireRole('practice', 'operator', 'auditor'), hisRouter(ctx));
   app.use('/admin/v1', ...authenticated, requireRole('operator'), adminRouter(ctx));
+  // Before the municipality router: auditors may read the monitoring report too.
+  app.use(['/municipality/v1/monitoring', '/fhir/Measure'], ...authenticated);
+  app.use(monitoringRouter(ctx));
   app.use('/municipality/v1', ...authenticated, requireRole('municipality', 'operator'), municipalityRouter(ctx));
   const providers = fhirProviders(ctx);
   app.use('/fhir', fhirRouter(ctx, providers, { authenticated, publicBaseUrl: opts.publicBaseUrl }));

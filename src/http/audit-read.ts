@@ -1,3 +1,4 @@
+import type { AuditEventAgent } from '@medplum/fhirtypes';
 import type { Request, Response } from 'express';
 import { tryGetPrincipal } from '../access/authenticate';
 import { ALL } from '../access/principal';
@@ -24,6 +25,8 @@ export interface ReadAudit {
    * looked. Default: the caller's own practice, or the system chain for callers without one.
    */
   readonly tenants?: readonly string[] | undefined;
+  /** Organisations the read concerns besides the caller's own (see `dataAccess`). */
+  readonly extraAgents?: AuditEventAgent[] | undefined;
 }
 
 /**
@@ -52,6 +55,7 @@ export async function auditRead(
           query: a.query,
           patientBsn: a.patientBsn,
           target: a.target,
+          extraAgents: a.extraAgents,
         }),
       ),
     ),

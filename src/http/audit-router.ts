@@ -15,6 +15,7 @@ import {
 import { childOverview } from '../reports/child-overview/overview';
 import { canReadChain, SYSTEM_TENANT } from '../reports/audit-scope';
 import { listChainTenants, tryGetChainHead, verifyTenant } from '../audit/verify';
+import { checkSignedCheckpoint, publicJwks, signHead } from '../audit/signed-heads';
 import { BSN_SYSTEM, isValidBsn } from '../kernel/fhir/identifiers';
 import { failField, forbiddenField } from '../kernel/fhir/outcomes';
 import type { PipelineContext } from '../event/context';
@@ -156,7 +157,8 @@ export function auditRouter(ctx: PipelineContext): Router {
     }
     const verdicts = [];
     for (const tenant of tenants) {
-      const verdict = await verifyTenant(ctx.db, tenant);
+      const { keys, signer } = ctx.signedHeads;
+      const verdict = await checkSignedCheckpoint(ctx.db, await verifyTenant(ctx.db, tenant), keys, signer.file);
       ctx.metrics.recordAuditVerify(tenant, verdict.ok);
       verdicts.push(verdict);
     }
@@ -169,6 +171,11 @@ export function auditRouter(ctx: PipelineContext): Router {
     res.json(q.has('tenant') ? verdicts[0] : { ok: verdicts.every((v) => v.ok), chains: verdicts });
   });
 
+  /** The public keys that sign chain heads and exports (JWK Set), for offline verification. */
+  router.get('/audit/v1/keys', (_req, res) => {
+    res.json(publicJwks(ctx.signedHeads.keys));
+  });
+
   router.get('/audit/v1/export', async (req, res) => {
     const q = queryOf(req, exportQuery);
     const tenant = tenantParam(q.get('tenant'));
@@ -179,7 +186,14 @@ export function auditRouter(ctx: PipelineContext): Router {
     const from = instantParam(q.get('from'), 'from');
     const to = instantParam(q.get('to'), 'to');
     await assertChainAccess(req, res, tenant);
-    const meta: ExportMeta = await exportMeta(ctx.db, tenant, { from, to });
+    const piece = await exportMeta(ctx.db, tenant, { from, to });
+    const meta: ExportMeta =
+      piece.toSeq !== null && piece.headHash !== null
+        ? {
+            ...piece,
+            signedHead: signHead(ctx.signedHeads.keys.current, { tenant, seq: piece.toSeq, hash: piece.headHash }),
+          }
+        : piece;
     await auditRead(ctx, req, res, {
       query: req.originalUrl,
       interaction: 'read',

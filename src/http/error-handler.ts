@@ -2,7 +2,8 @@ import { badRequest, isOperationOutcome, normalizeOperationOutcome, OperationOut
 import type { OperationOutcome } from '@medplum/fhirtypes';
 import type { ErrorRequestHandler, Request, Response } from 'express';
 import type { Logger } from 'pino';
-import { httpStatusOf, payloadTooLarge } from '../kernel/fhir/outcomes';
+import { httpStatusOf, payloadTooLarge, serviceUnavailable } from '../kernel/fhir/outcomes';
+import { isOutageError } from '../kernel/outage';
 import { errorFields } from '../kernel/logger';
 import { routeOf, tryGetRequestTrace } from './access-log';
 
@@ -38,6 +39,10 @@ export function errorHandler(
     if (res.headersSent) {
       return;
     }
+    if (status === 503) {
+      // The database or Redis is away (restart, failover): a client should come back shortly, not give up.
+      res.setHeader('Retry-After', String(RETRY_AFTER_S));
+    }
     res
       .status(status)
       .type('application/fhir+json')
@@ -58,12 +63,18 @@ export function errorHandler(
   };
 }
 
+/** Seconds a client is asked to wait after a 503: about how long a PostgreSQL restart or Redis failover takes. */
+const RETRY_AFTER_S = 5;
+
 function toOutcome(err: unknown, bodyLimit: string): OperationOutcome | undefined {
   if (err instanceof OperationOutcomeError) {
     return err.outcome;
   }
   if (isOperationOutcome(err)) {
     return err;
+  }
+  if (isOutageError(err)) {
+    return serviceUnavailable('A storage service is temporarily unavailable; retry later');
   }
   // body-parser's errors carry a `type`; turn the ones a client causes into clear 4xx outcomes.
   const type = (err as { type?: string } | undefined)?.type;

@@ -10,10 +10,11 @@ import { handlingOf, parseFhirSearch } from '../reports/fhir-search/parse-search
 import type { FhirResourceProvider } from '../reports/fhir-search/resource-provider';
 import { toSearchset } from '../reports/fhir-search/searchset';
 import { getPrincipal } from '../access/authenticate';
+import { FORM_BODY_LIMIT, FORM_MEDIA_TYPE } from './text-guard';
 import packageJson from '../../package.json';
 
 const FHIR_JSON = 'application/fhir+json';
-const FORM = 'application/x-www-form-urlencoded';
+const FORM = FORM_MEDIA_TYPE;
 
 /**
  * The resource types served under `/fhir`, each with read and search on the shared machinery. A new type
@@ -80,7 +81,7 @@ export function fhirRouter(
 
     // FHIR's POST search: the parameters as a form body (and any in the URL), for queries too long or too
     // sensitive for a URL. The audit record keeps them as the equivalent GET query.
-    router.post(`/${type}/_search`, express.text({ type: FORM, limit: '64kb' }), async (req, res) => {
+    router.post(`/${type}/_search`, express.text({ type: FORM, limit: FORM_BODY_LIMIT }), async (req, res) => {
       const mediaType = (req.get('content-type') ?? '').split(';')[0]?.trim().toLowerCase();
       if (mediaType !== FORM) {
         throw new OperationOutcomeError(unsupportedMediaType(mediaType, [FORM]));

@@ -57,14 +57,23 @@ export const configSchema = z.object({
     .string()
     .regex(/^https?:\/\/[^,\s]+(,https?:\/\/[^,\s]+)*$/, 'comma-separated origins such as https://portal.example.nl')
     .optional(),
+  AUDIT_SIGNING_KEYS: z.string().optional(),
+  AUDIT_SIGN_INTERVAL_MS: z.coerce.number().int().min(100).default(60_000),
+  AUDIT_WITNESS_URL: z.url({ protocol: /^https?$/ }).optional(),
   AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1).default(1826),
   INBOX_PAYLOAD_RETENTION_DAYS: z.coerce.number().int().min(1).default(30),
+  REPORT_RETENTION_DAYS: z.coerce.number().int().min(1).default(3653),
+  REPORT_PSEUDONYM_KEY: z
+    .string()
+    .regex(/^[A-Za-z0-9+/]{43}=$/, 'a 32-byte key in base64')
+    .optional(),
   RETENTION_INTERVAL_MS: z.coerce.number().int().min(60_000).default(86_400_000),
   /** A consent recorded for a child re-decides that child's events denied for lack of consent this many days back. */
   REDECIDE_WINDOW_DAYS: z.coerce.number().int().min(0).max(3650).default(30),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
   START_REDIS: envBoolean.default(true),
+  STARTUP_WAIT_MS: z.coerce.number().int().min(0).default(300_000),
 });
 
 export type Config = z.infer<typeof configSchema> & { readonly dataDir: string; readonly configDir: string };

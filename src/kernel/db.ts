@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { PGlite } from '@electric-sql/pglite';
+import { isOutageError } from './outage';
 
 /** The little of a SQL database the product needs; PostgreSQL (pg) and embedded PGlite both provide it. */
 export interface Db {
@@ -31,16 +32,27 @@ export async function openDb(opts: DbOptions): Promise<Db> {
 
 async function openPostgres(url: string, schema: string, poolSize: number): Promise<Db> {
   // Create the schema before pointing the pool's search_path at it.
-  const admin = new pg.Client({ connectionString: url });
+  const admin = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+  admin.on('error', ignore);
   await admin.connect();
   try {
     await admin.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
   } finally {
     await admin.end();
   }
-  const pool = new pg.Pool({ connectionString: url, max: poolSize, options: `-c search_path=${schema}` });
-  // An idle client losing its connection must not crash the process; the next query reconnects.
-  pool.on('error', () => undefined);
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: poolSize,
+    options: `-c search_path=${schema}`,
+    // While the server is unreachable a request fails within seconds (503) instead of waiting for a connection.
+    connectionTimeoutMillis: 5000,
+  });
+  // An idle client losing its connection must not crash the process; the pool drops it and the next query reconnects.
+  pool.on('error', ignore);
+  // pg-pool listens for errors on idle clients only: a checked-out client whose server goes away (restart,
+  // pg_terminate_backend) emits 'error', and an 'error' event without a listener crashes the process. The query in
+  // flight rejects on its own, so the event itself needs no handling; one listener per connection, for its life.
+  pool.on('connect', (client) => client.on('error', ignore));
   // Parameterised queries run as named prepared statements: PostgreSQL parses and plans each text once per
   // connection instead of on every call, which matters when it shares the machine's cores with the workers.
   const names = new Map<string, string>();
@@ -69,6 +81,7 @@ async function openPostgres(url: string, schema: string, poolSize: number): Prom
     exec: execOn(pool),
     async transaction(fn) {
       const client = await pool.connect();
+      let broken: Error | undefined;
       try {
         await client.query('BEGIN');
         const tx: Db = { ...db, query: wrap(client), exec: execOn(client), transaction: (inner) => inner(tx) };
@@ -76,15 +89,25 @@ async function openPostgres(url: string, schema: string, poolSize: number): Prom
         await client.query('COMMIT');
         return result;
       } catch (err) {
-        await client.query('ROLLBACK').catch(() => undefined);
+        broken = isOutageError(err) ? (err as Error) : undefined;
+        if (!broken) {
+          await client.query('ROLLBACK').catch((e: Error) => {
+            broken = e;
+          });
+        }
         throw err;
       } finally {
-        client.release();
+        // A connection that failed is destroyed rather than handed to the next caller; the pool opens a new one.
+        client.release(broken);
       }
     },
     close: () => pool.end(),
   };
   return db;
+}
+
+function ignore(): void {
+  // Deliberately empty: see the callers.
 }
 
 async function openPglite(dataDir: string, schema: string): Promise<Db> {

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { ConfigError } from './config';
+import { DependencyUnavailableError } from './outage';
 
 export interface RedisHandle {
   readonly url: string;
@@ -27,6 +28,13 @@ export async function isRedisUp(url: string): Promise<boolean> {
     return false;
   } finally {
     client.disconnect();
+  }
+}
+
+/** Throws a DependencyUnavailableError unless Redis answers at `url`: start-up waits on it. */
+export async function assertRedisUp(url: string): Promise<void> {
+  if (!(await isRedisUp(url))) {
+    throw new DependencyUnavailableError('redis', 'Redis does not answer');
   }
 }
 

@@ -1,5 +1,6 @@
 import type { Consent } from '@medplum/fhirtypes';
 import type { DataClass, Purpose } from '../contracts/sharing';
+import { CONSENT_WITHDRAWN_BY_EXTENSION } from '../kernel/fhir/systems';
 import { compileConsent, type CompiledBound, type CompiledConsent, type CompiledRule } from './compiled-consent';
 
 /**
@@ -27,8 +28,8 @@ export type ConsentMissCode =
   | 'consent-purpose-not-covered'
   | 'consent-class-not-covered';
 
-/** A near miss, or a permit that was withdrawn (its consent is now `inactive`). */
-export type StanceMissCode = ConsentMissCode | 'consent-withdrawn';
+/** A near miss, or a permit that was withdrawn or voided as recorded in error. */
+export type StanceMissCode = ConsentMissCode | 'consent-withdrawn' | 'consent-entered-in-error';
 
 /** One person's stance on the whole disclosure (every requested class). */
 export type Stance =
@@ -40,23 +41,37 @@ export type Stance =
       readonly miss?: { readonly code: StanceMissCode; readonly consentId: string } | undefined;
     };
 
-/** The consents one person performed that can count: active ones, and inactive (withdrawn) ones for the reason. */
+/**
+ * The consents one person performed that can count: active ones; and, for the reason only, those this person
+ * withdrew (the whole consent inactive, or this party named as withdrawing a joint one) and those voided as
+ * recorded in error.
+ */
 export interface PersonConsents {
   readonly active: CompiledConsent[];
   readonly withdrawn: CompiledConsent[];
+  readonly enteredInError: CompiledConsent[];
+}
+
+/** The parties (performer references) who withdrew a consent they gave jointly with others. */
+export function withdrawnParties(consent: Consent): string[] {
+  return (consent.extension ?? [])
+    .filter((e) => e.url === CONSENT_WITHDRAWN_BY_EXTENSION)
+    .map((e) => e.valueReference?.reference)
+    .filter((r): r is string => r !== undefined);
 }
 
 /**
  * Groups the consents that can count by performer reference (`Patient/{id}`, `RelatedPerson/{id}`). Consents of
- * another scope or category, or naming another patient, never count; only `active` ones speak, `inactive` ones
- * are kept to say a consent was withdrawn; draft, proposed, rejected and entered-in-error count for nothing.
+ * another scope or category, or naming another patient, never count; only `active` ones speak, and only for the
+ * parties who have not withdrawn them; `inactive` and `entered-in-error` ones are kept to say a consent was
+ * withdrawn or voided; draft, proposed and rejected count for nothing.
  */
 export function indexConsents(consents: readonly Consent[], patientId: string): Map<string, PersonConsents> {
   const byPerformer = new Map<string, PersonConsents>();
   const patientReference = `Patient/${patientId}`;
   for (const consent of consents) {
     const c = compileConsent(consent);
-    if (c.status !== 'active' && c.status !== 'inactive') {
+    if (c.status !== 'active' && c.status !== 'inactive' && c.status !== 'entered-in-error') {
       continue;
     }
     if (!c.isPrivacy) {
@@ -65,13 +80,20 @@ export function indexConsents(consents: readonly Consent[], patientId: string): 
     if (c.patientReference !== undefined && c.patientReference !== patientReference) {
       continue;
     }
+    const withdrew = consent.extension === undefined ? [] : withdrawnParties(consent);
     for (const reference of c.performers) {
       let entry = byPerformer.get(reference);
       if (!entry) {
-        entry = { active: [], withdrawn: [] };
+        entry = { active: [], withdrawn: [], enteredInError: [] };
         byPerformer.set(reference, entry);
       }
-      (c.status === 'active' ? entry.active : entry.withdrawn).push(c);
+      if (c.status === 'entered-in-error') {
+        entry.enteredInError.push(c);
+      } else if (c.status === 'active' && !withdrew.includes(reference)) {
+        entry.active.push(c);
+      } else {
+        entry.withdrawn.push(c);
+      }
     }
   }
   return byPerformer;
@@ -275,7 +297,13 @@ export function stanceOf(person: PersonConsents | undefined, ctx: ConsentContext
     }
     return { kind: 'permit', consentIds: permitIds };
   }
-  return { kind: 'silent', miss: withdrawnPermit(person.withdrawn, ctx) ?? latestMiss(n) };
+  return {
+    kind: 'silent',
+    miss:
+      voidedPermit(person.withdrawn, 'consent-withdrawn', ctx) ??
+      voidedPermit(person.enteredInError, 'consent-entered-in-error', ctx) ??
+      latestMiss(n),
+  };
 }
 
 const PERMIT_NO_IDS: Stance = { kind: 'permit', consentIds: [] };
@@ -290,14 +318,18 @@ function permitStanceOf(c: CompiledConsent): Stance {
   return stance;
 }
 
-/** The latest withdrawn consent that would now permit a class nothing else covers (uses `slots` of stanceOf). */
-function withdrawnPermit(
-  withdrawn: readonly CompiledConsent[],
+/**
+ * The latest withdrawn (or voided) consent that would now permit a class nothing else covers (uses `slots` of
+ * stanceOf).
+ */
+function voidedPermit<C extends 'consent-withdrawn' | 'consent-entered-in-error'>(
+  voided: readonly CompiledConsent[],
+  code: C,
   ctx: ConsentContext,
-): { code: 'consent-withdrawn'; consentId: string } | undefined {
+): { code: C; consentId: string } | undefined {
   let latest: CompiledConsent | undefined;
   const n = ctx.classes.length;
-  for (const c of withdrawn) {
+  for (const c of voided) {
     wouldBe.reset(n);
     evaluate(c, ctx, wouldBe, false);
     let fillsGap = false;
@@ -309,7 +341,7 @@ function withdrawnPermit(
       latest = c;
     }
   }
-  return latest === undefined ? undefined : { code: 'consent-withdrawn', consentId: latest.id ?? '' };
+  return latest === undefined ? undefined : { code, consentId: latest.id ?? '' };
 }
 
 function latestMiss(n: number): { code: ConsentMissCode; consentId: string } | undefined {

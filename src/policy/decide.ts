@@ -11,7 +11,7 @@ import {
   type StanceMissCode,
 } from './consent-rules';
 import { selectAgreements } from './select-agreement';
-import type { Decision, DecisionFacts, DecisionReason, DecisionRequest, DenyReasonCode } from './types';
+import type { Decision, DecisionFacts, DecisionReason, DecisionRequest, DenyReasonCode, PersonRef } from './types';
 
 /**
  * The policy engine: whether data about a child may go from a GP practice to a municipality, and on what grounds.
@@ -29,9 +29,14 @@ interface Speakers {
   readonly guardians: boolean;
 }
 
-interface Person {
-  readonly reference: string;
-  readonly role: 'child' | 'guardian';
+type Person = PersonRef;
+
+function childOf(facts: DecisionFacts): Person {
+  return {
+    reference: `Patient/${facts.patient.id}`,
+    role: 'child',
+    ...(facts.patient.hisId !== undefined ? { hisId: facts.patient.hisId } : {}),
+  };
 }
 
 /** What a decision repeats from an agreement, made once per agreement object. */
@@ -99,13 +104,20 @@ function speakersAt(age: number): Speakers {
 
 /** Guardians with authority, once each; an id listed twice counts as having authority if either entry says so. */
 function guardiansWithAuthority(facts: DecisionFacts): Person[] {
-  const ids: string[] = [];
+  const out: Person[] = [];
   for (const g of facts.guardians) {
-    if (g.hasAuthority && !ids.includes(g.relatedPersonId)) {
-      ids.push(g.relatedPersonId);
+    const reference = `RelatedPerson/${g.relatedPersonId}`;
+    if (g.hasAuthority && !out.some((p) => p.reference === reference)) {
+      out.push({
+        reference,
+        role: 'guardian',
+        hasAuthority: true,
+        ...(g.hisId !== undefined ? { hisId: g.hisId } : {}),
+        ...(g.relationship !== undefined ? { relationship: g.relationship } : {}),
+      });
     }
   }
-  return ids.map((id) => ({ reference: `RelatedPerson/${id}`, role: 'guardian' }));
+  return out;
 }
 
 /**
@@ -128,7 +140,7 @@ function compileFacts(facts: DecisionFacts): CompiledFacts {
   if (c === undefined) {
     c = {
       index: indexConsents(facts.consents, facts.patient.id),
-      child: { reference: `Patient/${facts.patient.id}`, role: 'child' },
+      child: childOf(facts),
       guardians: guardiansWithAuthority(facts),
       ageDay: '',
       age: undefined,
@@ -165,21 +177,31 @@ function lackingReason(
     case 'deny': {
       const consents = stance.consentIds.map((id) => `Consent/${id}`).join(', ');
       const detail = `${consents} of ${person.reference} denies this disclosure`;
-      return { reason: { code: 'consent-denied', detail }, consentIds: stance.consentIds };
+      return { reason: { code: 'consent-denied', detail, people: [person] }, consentIds: stance.consentIds };
     }
     case 'silent': {
       const miss = stance.miss;
+      if (miss?.code === 'consent-entered-in-error') {
+        // Voided as recorded by mistake: it never counted, so the consent is missing, not withdrawn.
+        const code: DenyReasonCode = person.role === 'child' ? 'consent-missing-child' : 'consent-missing-guardian';
+        const detail = `No consent of ${person.reference} covers this disclosure (Consent/${miss.consentId} was recorded in error)`;
+        return { reason: { code, detail, people: [person], recordedInError: [miss.consentId] }, consentIds: [] };
+      }
       if (!miss) {
         const code: DenyReasonCode = person.role === 'child' ? 'consent-missing-child' : 'consent-missing-guardian';
-        return { reason: { code, detail: `No consent of ${person.reference} covers this disclosure` }, consentIds: [] };
+        const detail = `No consent of ${person.reference} covers this disclosure`;
+        return { reason: { code, detail, people: [person] }, consentIds: [] };
       }
       const detail = `Consent/${miss.consentId} of ${person.reference}: ${MISS_DETAIL[miss.code]}`;
-      return { reason: { code: miss.code, detail }, consentIds: miss.consentId === '' ? [] : [miss.consentId] };
+      return {
+        reason: { code: miss.code, detail, people: [person] },
+        consentIds: miss.consentId === '' ? [] : [miss.consentId],
+      };
     }
   }
 }
 
-const MISS_DETAIL: Record<StanceMissCode, string> = {
+const MISS_DETAIL: Record<Exclude<StanceMissCode, 'consent-entered-in-error'>, string> = {
   'consent-withdrawn': 'withdrawn (inactive)',
   'consent-not-yet-valid': 'not yet valid on the day of disclosure',
   'consent-expired': 'expired before the day of disclosure',
@@ -200,6 +222,7 @@ function everyonePermits(
   speakers: Speakers,
 ): Decision | undefined {
   const permitIds: string[] = [];
+  const people: Person[] = [];
   let consented = '';
   if (speakers.child) {
     const stance = stanceOf(facts.index.get(facts.child.reference), ctx);
@@ -208,6 +231,7 @@ function everyonePermits(
     }
     addIds(permitIds, stance.consentIds);
     consented = facts.child.reference;
+    people.push(facts.child);
   }
   if (speakers.guardians) {
     if (facts.guardians.length === 0) {
@@ -220,10 +244,11 @@ function everyonePermits(
       }
       addIds(permitIds, stance.consentIds);
       consented = consented === '' ? guardian.reference : `${consented}, ${guardian.reference}`;
+      people.push(guardian);
     }
   }
   const detail = `${compileAgreement(agreement).label} (consent): consent of ${consented}`;
-  return permit(agreement, classes, { code: 'permitted-by-consent', detail }, permitIds);
+  return permit(agreement, classes, { code: 'permitted-by-consent', detail, people }, permitIds);
 }
 
 /** Legal basis consent: the people the child's age names must have permitted. */
@@ -247,7 +272,7 @@ function decideByConsent(
   const reasons: DecisionReason[] = [];
   const denyIds: string[] = [];
   const permitIds: string[] = [];
-  const consented: string[] = [];
+  const consented: Person[] = [];
 
   if (speakers.child) {
     const stance = stanceOf(index.get(child.reference), ctx);
@@ -257,7 +282,7 @@ function decideByConsent(
       addIds(denyIds, lacking.consentIds);
     } else {
       addIds(permitIds, stance.kind === 'permit' ? stance.consentIds : []);
-      consented.push(child.reference);
+      consented.push(child);
     }
   }
 
@@ -282,7 +307,7 @@ function decideByConsent(
       } else {
         permitting++;
         addIds(permitIds, stance.kind === 'permit' ? stance.consentIds : []);
-        consented.push(guardian.reference);
+        consented.push(guardian);
       }
     }
     // Rule `any`: one guardian with authority may speak for a presumably agreeing other, so the others' silence
@@ -301,8 +326,8 @@ function decideByConsent(
   if (reasons.length > 0) {
     return deny(reasons, agreement, denyIds);
   }
-  const detail = `${label(agreement)} (consent): consent of ${consented.join(', ')}${overruled}`;
-  return permit(agreement, classes, { code: 'permitted-by-consent', detail }, permitIds);
+  const detail = `${label(agreement)} (consent): consent of ${consented.map((p) => p.reference).join(', ')}${overruled}`;
+  return permit(agreement, classes, { code: 'permitted-by-consent', detail, people: consented }, permitIds);
 }
 
 /** Other legal bases: the basis itself permits, unless the agreement honours objections and someone who speaks objects. */
@@ -333,7 +358,7 @@ function decideByLegalBasis(
     if (stance.kind === 'deny') {
       const consents = stance.consentIds.map((id) => `Consent/${id}`).join(', ');
       const detail = `${consents} of ${person.reference} objects to this disclosure under ${agreement.legalBasis}`;
-      reasons.push({ code: 'consent-denied', detail });
+      reasons.push({ code: 'consent-denied', detail, people: [person] });
       addIds(objectionIds, stance.consentIds);
     }
   }

@@ -17,6 +17,20 @@ export interface DecisionRequest {
 export interface GuardianFact {
   readonly relatedPersonId: string;
   readonly hasAuthority: boolean;
+  /** The practice's own id of this guardian, as the HIS sent it: what a reason names so the practice can act. */
+  readonly hisId?: string | undefined;
+  /** A code of GUARDIAN_RELATIONSHIP_SYSTEM (`mother`, `father`, ...). */
+  readonly relationship?: string | undefined;
+}
+
+/** A person a reason is about: the FHIR reference, and the practice's own id and relationship where known. */
+export interface PersonRef {
+  readonly role: 'child' | 'guardian';
+  /** `Patient/{id}` or `RelatedPerson/{id}`. */
+  readonly reference: string;
+  readonly hisId?: string | undefined;
+  readonly relationship?: string | undefined;
+  readonly hasAuthority?: boolean | undefined;
 }
 
 /** Everything the engine may know about the child, loaded by the caller. */
@@ -25,8 +39,12 @@ export interface DecisionFacts {
   readonly agreements: readonly Agreement[];
   /** Every consent known for this child, in any status. */
   readonly consents: readonly Consent[];
-  /** The FHIR Patient id and birth date (YYYY-MM-DD) of the child. */
-  readonly patient: { readonly id: string; readonly birthDate?: string | undefined };
+  /** The FHIR Patient id and birth date (YYYY-MM-DD) of the child, and the practice's own id of the child. */
+  readonly patient: {
+    readonly id: string;
+    readonly birthDate?: string | undefined;
+    readonly hisId?: string | undefined;
+  };
   readonly guardians: readonly GuardianFact[];
 }
 
@@ -64,6 +82,10 @@ export interface DecisionReason {
   readonly code: DecisionReasonCode;
   /** For people and auditors. Ids and codes only, never personal data (no names, BSNs, birth dates or ages). */
   readonly detail: string;
+  /** Whom the reason is about (the person whose consent is lacking, or those who consented), by the HIS's ids. */
+  readonly people?: readonly PersonRef[];
+  /** On a missing consent: the consents of this person that were voided as recorded in error (entered-in-error). */
+  readonly recordedInError?: readonly string[];
 }
 
 export interface Decision {

@@ -115,7 +115,11 @@ describe('an event whose delivery cannot go on ends, and says why', () => {
       const decided = await reaches(id, (v) => v.state === 'decided', 'to be decided');
       await purgeContent(id, 'garbage');
       await resume(destination);
-      const dead = await reaches(id, (v) => v.deliveries[0]?.state === 'dead', 'to become a dead letter');
+      const dead = await reaches(
+        id,
+        (v) => v.state === 'dead' && v.deliveries[0]?.state === 'dead',
+        'to become a dead letter',
+      );
       expect(dead.state).toBe('dead');
       expect(dead.deliveries[0]!.lastError).toMatch(/cannot be read/);
       const job = await deliverJob(destination, decided.deliveries[0]!.id);
@@ -137,7 +141,11 @@ describe('an event whose delivery cannot go on ends, and says why', () => {
     await db.query('ALTER TABLE consent RENAME TO consent_away');
     try {
       await resume(destination);
-      const dead = await reaches(id, (v) => v.deliveries[0]?.state === 'dead', 'to become a dead letter');
+      const dead = await reaches(
+        id,
+        (v) => v.state === 'dead' && v.deliveries[0]?.state === 'dead',
+        'to become a dead letter',
+      );
       expect(dead.state).toBe('dead');
       expect(dead.stateReason).toMatch(/retries exhausted/);
       const job = await deliverJob(destination, decided.deliveries[0]!.id);

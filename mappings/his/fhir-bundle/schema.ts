@@ -142,7 +142,7 @@ export const consentSchema = z
   .object({
     resourceType: z.literal('Consent'),
     id: sourceId.optional(),
-    status: z.enum(['active', 'inactive']),
+    status: z.enum(['active', 'inactive', 'entered-in-error']),
     scope: concept,
     patient: reference,
     dateTime,

@@ -36,7 +36,9 @@ function toTrajectory(t: Trajectory, issues: IssueCollector): TrajectoryData {
     startDate: t.startDate,
     icpc: t.icpc,
     helpQuestion: t.helpQuestion ?? helpQuestionOf(t.icpc),
+    moreHelpQuestions: t.moreHelpQuestions,
     referrerType: t.referrerType,
+    referrerSubtype: t.referrerSubtype,
     closedOn: t.closedOn,
     outcome: t.outcome,
   };
@@ -125,6 +127,9 @@ export function fromGenericEvent(e: GenericEvent, expressionOf: ExpressionOf): H
           withdrawnBy: e.consent.withdrawnBy,
         },
       };
+      break;
+    case 'consent.entered-in-error':
+      out = { ...common, eventType: e.eventType, consent: { id: e.consent.id, dateTime: e.consent.enteredInErrorAt } };
       break;
   }
   issues.throwIfAny();

@@ -9,10 +9,21 @@ import {
   PURPOSE_SYSTEM,
   RESOURCE_TYPE_SYSTEM,
 } from '../../../src/kernel/fhir/systems';
-import type { ConsentParty, ConsentRecordedData, ConsentRuleData, ConsentWithdrawnData } from './model';
+import type {
+  ConsentEnteredInErrorData,
+  ConsentParty,
+  ConsentRecordedData,
+  ConsentRuleData,
+  ConsentWithdrawnData,
+} from './model';
 import { resourceIds } from './resource-ids';
 
-function base(agb: string, childId: string, sourceId: string, status: 'active' | 'inactive'): Consent {
+function base(
+  agb: string,
+  childId: string,
+  sourceId: string,
+  status: 'active' | 'inactive' | 'entered-in-error',
+): Consent {
   return {
     resourceType: 'Consent',
     id: resourceIds.consent(agb, sourceId),
@@ -82,6 +93,20 @@ export function buildRecordedConsent(agb: string, childId: string, c: ConsentRec
       ...(main.class ? { class: main.class } : {}),
       ...(c.exceptions.length ? { provision: c.exceptions.map(ruleParts) } : {}),
     },
+  };
+}
+
+/**
+ * A consent recorded by mistake: the same Consent id with status entered-in-error, so the registry voids the
+ * recorded one in place. FHIR R4 needs a policy or policyRule (ppc-1); the voided consent's own is kept in the
+ * registry, so this one carries the neutral opt-in code only to be valid on its own.
+ */
+export function buildEnteredInErrorConsent(agb: string, childId: string, c: ConsentEnteredInErrorData): Consent {
+  return {
+    ...base(agb, childId, c.id, 'entered-in-error'),
+    dateTime: c.dateTime,
+    organization: [{ identifier: agbIdentifier(agb) }],
+    policyRule: policyRuleOf('permit'),
   };
 }
 

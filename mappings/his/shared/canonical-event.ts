@@ -1,7 +1,7 @@
 import type { Resource } from '@medplum/fhirtypes';
 import type { CanonicalEvent } from '../../../src/contracts/his-dialect';
 import { buildEncounter, buildEpisodeOfCare } from './build-care';
-import { buildRecordedConsent, buildWithdrawnConsent } from './build-consent';
+import { buildEnteredInErrorConsent, buildRecordedConsent, buildWithdrawnConsent } from './build-consent';
 import { buildPatient, buildRelatedPerson } from './build-people';
 import { buildServiceRequest } from './build-service-request';
 import type { HisEvent } from './model';
@@ -40,6 +40,9 @@ export function toCanonicalEvent(e: HisEvent): CanonicalEvent {
     case 'consent.withdrawn':
       main = [buildWithdrawnConsent(agb, childId, e.consent)];
       break;
+    case 'consent.entered-in-error':
+      main = [buildEnteredInErrorConsent(agb, childId, e.consent)];
+      break;
   }
   return {
     eventType: e.eventType,
@@ -47,11 +50,13 @@ export function toCanonicalEvent(e: HisEvent): CanonicalEvent {
     occurredAt: e.occurredAt,
     practice: { agb, ...(e.practice.ura ? { ura: e.practice.ura } : {}) },
     municipalityCode: e.child.municipality,
-    patient: { bsn: e.child.bsn, birthDate: e.child.birthDate },
+    patient: { bsn: e.child.bsn, birthDate: e.child.birthDate, hisId: childId },
     guardians: e.guardians.map((g, i) => ({
       relatedPersonId: relatedPersons[i]?.id ?? '',
       ...(g.bsn ? { bsn: g.bsn } : {}),
       hasAuthority: g.hasAuthority,
+      hisId: g.id,
+      relationship: g.relationship,
     })),
     resources: [buildPatient(agb, e.child), ...relatedPersons, ...main],
   };

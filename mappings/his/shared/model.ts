@@ -53,8 +53,12 @@ export interface TrajectoryData {
   readonly icpc?: string | undefined;
   /** A code of HELP_QUESTION_CATEGORY_SYSTEM, given or derived from the ICPC code. */
   readonly helpQuestion: string;
+  /** Further help-question categories of the same trajectory (the reports count several per trajectory). */
+  readonly moreHelpQuestions?: readonly string[] | undefined;
   /** COD327: who referred the child to the youth professional. */
   readonly referrerType?: string | undefined;
+  /** Who referred, finer than COD327 (REFERRER_SUBTYPE_SYSTEM); implies the COD327 code when that is not given. */
+  readonly referrerSubtype?: string | undefined;
   /** Set together when the trajectory has ended. */
   readonly closedOn?: string | undefined;
   /** A code of TRAJECTORY_OUTCOME_SYSTEM. */
@@ -116,6 +120,13 @@ export interface ConsentWithdrawnData {
   readonly withdrawnBy: readonly ConsentParty[];
 }
 
+/** A consent recorded by mistake, which turns the recorded Consent entered-in-error: it never counted. */
+export interface ConsentEnteredInErrorData {
+  /** The source id of the consent recorded by mistake. */
+  readonly id: string;
+  readonly dateTime: string;
+}
+
 interface EventBase {
   readonly eventId: string;
   readonly occurredAt: string;
@@ -135,4 +146,5 @@ export type HisEvent =
   | (EventBase & { readonly eventType: 'trajectory.closed'; readonly trajectory: TrajectoryData })
   | (EventBase & { readonly eventType: 'referral.created' | 'referral.cancelled'; readonly referral: ReferralData })
   | (EventBase & { readonly eventType: 'consent.recorded'; readonly consent: ConsentRecordedData })
-  | (EventBase & { readonly eventType: 'consent.withdrawn'; readonly consent: ConsentWithdrawnData });
+  | (EventBase & { readonly eventType: 'consent.withdrawn'; readonly consent: ConsentWithdrawnData })
+  | (EventBase & { readonly eventType: 'consent.entered-in-error'; readonly consent: ConsentEnteredInErrorData });

@@ -219,6 +219,7 @@ export function toISamenlevingMessage(
     }
     case 'consent.recorded':
     case 'consent.withdrawn':
+    case 'consent.entered-in-error':
     case 'referral.status':
       return undefined;
   }

@@ -94,4 +94,5 @@ const MAIN_TYPE: Record<DeliveryEventType, string> = {
   'trajectory.closed': 'EpisodeOfCare',
   'consent.recorded': 'Consent',
   'consent.withdrawn': 'Consent',
+  'consent.entered-in-error': 'Consent',
 };

@@ -13,6 +13,7 @@ import { exportQuery, overviewQuery, verifyQuery } from '../audit-router';
 import type { Role } from '../../access/principal';
 import { explainSchema } from '../consent-router';
 import { statusUpdateSchema } from '../status-update';
+import { monitoringQuerySchema } from '../monitoring-router';
 import * as s from './schemas';
 
 type Method = 'get' | 'post';
@@ -428,6 +429,38 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
     },
     {
       method: 'get',
+      path: '/municipality/v1/monitoring',
+      summary: 'The monitoring report of a municipality and period (FHIR MeasureReport, or CSV)',
+      tag: 'Municipality',
+      roles: ['municipality', 'operator', 'auditor'],
+      request: { query: monitoringQuerySchema },
+      ok: {
+        status: 200,
+        description: 'a summary MeasureReport, small cells withheld; CSV with Accept: text/csv or _format=csv',
+        content: { ...fhirJson(s.fhirResource('MeasureReport')), 'text/csv': { schema: z.string() } },
+      },
+      errors: [422],
+    },
+    {
+      method: 'get',
+      path: '/municipality/v1/monitoring/chart.svg',
+      summary: 'An SVG bar chart of one group or stratifier of the monitoring report',
+      tag: 'Municipality',
+      roles: ['municipality', 'operator', 'auditor'],
+      request: { query: monitoringQuerySchema },
+      ok: { status: 200, description: 'the chart', content: { 'image/svg+xml': { schema: z.string() } } },
+      errors: [404, 422],
+    },
+    {
+      method: 'get',
+      path: '/fhir/Measure/poh-jeugd-monitoring',
+      summary: 'The Measure the monitoring report reports on',
+      tag: 'FHIR',
+      roles: ALL_ROLES,
+      ok: { status: 200, description: 'the Measure', content: fhirJson(s.fhirResource('Measure')) },
+    },
+    {
+      method: 'get',
       path: '/fhir/metadata',
       summary: 'CapabilityStatement',
       tag: 'FHIR',
@@ -450,6 +483,20 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
         status: 200,
         description: 'the verdict',
         content: json(z.union([s.chainVerdict, z.object({ ok: z.boolean(), chains: z.array(s.chainVerdict) })])),
+      },
+    },
+    {
+      method: 'get',
+      path: '/audit/v1/keys',
+      summary: 'The public keys (JWK Set, Ed25519) that sign chain heads and exports',
+      tag: 'Audit',
+      roles: ['practice', 'municipality', 'auditor', 'operator'],
+      ok: {
+        status: 200,
+        description: 'a JWK Set; `audit-verify verify-export --keys` reads it',
+        content: json(
+          z.object({ keys: z.array(z.looseObject({ kty: z.string(), crv: z.string(), kid: z.string() })) }),
+        ),
       },
     },
     {

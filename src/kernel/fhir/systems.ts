@@ -16,3 +16,8 @@ export const PURPOSE_SYSTEM = 'https://jeugdbrug.nl/fhir/CodeSystem/purpose';
 /** Consent category "Privacy policy acknowledgment Document" (LOINC 59284-0). */
 export const CONSENT_CATEGORY_CODE = '59284-0';
 export const REFERRAL_SNOMED_CODE = '3457005';
+/**
+ * On a Consent given jointly: one party (performer) who withdrew it. The consent stays active for the others;
+ * only when every party (or, unnamed, the HIS as a whole) withdrew does its status become inactive.
+ */
+export const CONSENT_WITHDRAWN_BY_EXTENSION = 'https://jeugdbrug.nl/fhir/StructureDefinition/consent-withdrawn-by';

@@ -1,19 +1,23 @@
 import type { CodeSystem, CodeSystemConcept, Coding, ConceptMap } from '@medplum/fhirtypes';
+import ageBand from '../../../mappings/terminology/codesystem-age-band.json';
 import cod327 from '../../../mappings/terminology/codesystem-cod327-referrer-type.json';
 import guardianRelationship from '../../../mappings/terminology/codesystem-guardian-relationship.json';
 import helpQuestionCategory from '../../../mappings/terminology/codesystem-help-question-category.json';
 import intervention from '../../../mappings/terminology/codesystem-intervention.json';
 import jz020 from '../../../mappings/terminology/codesystem-jz020-product-category.json';
+import monitoring from '../../../mappings/terminology/codesystem-monitoring.json';
 import professionalRole from '../../../mappings/terminology/codesystem-professional-role.json';
 import purpose from '../../../mappings/terminology/codesystem-purpose.json';
 import referralRejectionReason from '../../../mappings/terminology/codesystem-referral-rejection-reason.json';
 import referralStatus from '../../../mappings/terminology/codesystem-referral-status.json';
 import referralTarget from '../../../mappings/terminology/codesystem-referral-target.json';
+import referrerSubtype from '../../../mappings/terminology/codesystem-referrer-subtype.json';
 import trajectoryOutcome from '../../../mappings/terminology/codesystem-trajectory-outcome.json';
 import guardianRoleCode from '../../../mappings/terminology/conceptmap-guardian-relationship-role-code.json';
 import icpcHelpQuestion from '../../../mappings/terminology/conceptmap-icpc-help-question-category.json';
 import nhgEncounterClass from '../../../mappings/terminology/conceptmap-nhg-14-encounter-class.json';
 import referralStatusTaskStatus from '../../../mappings/terminology/conceptmap-referral-status-task-status.json';
+import referrerSubtypeCod327 from '../../../mappings/terminology/conceptmap-referrer-subtype-cod327.json';
 
 /**
  * The code tables under `mappings/terminology/` (FHIR CodeSystems and ConceptMaps), indexed once at load for
@@ -55,6 +59,9 @@ export const CODE_SYSTEMS: readonly CodeSystem[] = [
   asCodeSystem(jz020),
   asCodeSystem(referralStatus),
   asCodeSystem(referralRejectionReason),
+  asCodeSystem(referrerSubtype),
+  asCodeSystem(ageBand),
+  asCodeSystem(monitoring),
 ];
 /** Every ConceptMap. */
 export const CONCEPT_MAPS: readonly ConceptMap[] = [
@@ -62,6 +69,7 @@ export const CONCEPT_MAPS: readonly ConceptMap[] = [
   asConceptMap(icpcHelpQuestion),
   asConceptMap(guardianRoleCode),
   asConceptMap(referralStatusTaskStatus),
+  asConceptMap(referrerSubtypeCod327),
 ];
 
 /** Our own code systems; their URIs come from the tables themselves. */
@@ -74,6 +82,10 @@ export const GUARDIAN_RELATIONSHIP_SYSTEM = guardianRelationship.url;
 /** A referral's status at the municipality (Task.businessStatus), and why one was rejected (Task.statusReason). */
 export const REFERRAL_STATUS_SYSTEM = referralStatus.url;
 export const REFERRAL_REJECTION_REASON_SYSTEM = referralRejectionReason.url;
+export const REFERRER_SUBTYPE_SYSTEM = referrerSubtype.url;
+export const AGE_BAND_SYSTEM = ageBand.url;
+/** The codes of the monitoring Measure: its groups, stratifiers and categories without a list of their own. */
+export const MONITORING_SYSTEM = monitoring.url;
 /** HL7 v3 RoleCode, for RelatedPerson.relationship. */
 export const ROLE_CODE_SYSTEM = 'http://terminology.hl7.org/CodeSystem/v3-RoleCode';
 
@@ -87,6 +99,8 @@ export const EXTENSION = {
   referrerType: 'https://jeugdbrug.nl/fhir/StructureDefinition/referrer-type',
   /** EpisodeOfCare: how the trajectory ended; valueCoding in TRAJECTORY_OUTCOME_SYSTEM. */
   trajectoryOutcome: 'https://jeugdbrug.nl/fhir/StructureDefinition/trajectory-outcome',
+  /** EpisodeOfCare: who referred, finer than COD327; valueCoding in REFERRER_SUBTYPE_SYSTEM. */
+  referrerSubtype: 'https://jeugdbrug.nl/fhir/StructureDefinition/referrer-subtype',
 } as const;
 
 const concepts = new Map<string, Map<string, Concept>>();

@@ -3,6 +3,7 @@ import { parseCsv } from '../../kernel/csv';
 import type { Db } from '../../kernel/db';
 import { ChainVerifier, type ChainVerdict } from '../../audit/chain';
 import { indexFieldsOf } from '../../audit/index-fields';
+import type { SignedHead } from '../../audit/signed-heads';
 import { chainRows, tryGetChainHead } from '../../audit/verify';
 
 /**
@@ -35,6 +36,8 @@ export interface ExportMeta {
   /** The whole chain's head when the export was made. */
   readonly chainHead: { readonly seq: number; readonly hash: string } | null;
   readonly exportedAt: string;
+  /** The export's own end (tenant, toSeq, headHash) signed with the audit signing key: checked offline. */
+  readonly signedHead?: SignedHead | undefined;
 }
 
 export interface ExportRow {

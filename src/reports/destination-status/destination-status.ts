@@ -28,8 +28,8 @@ export async function getDestinationStatus(ctx: PipelineContext, destination: De
   const queue = ctx.queues.getDeliverQueue(destination.id);
   const [state, queuePaused, jobs, deliveryRows] = await Promise.all([
     tryGetDestinationState(ctx.db, destination.id),
-    queue.isPaused(),
-    queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'failed'),
+    ctx.queues.timed(queue.isPaused(), 'queue paused'),
+    ctx.queues.timed(queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'failed'), 'queue counts'),
     ctx.db.query<{ state: string; count: string }>(
       'SELECT state, count(*) AS count FROM delivery WHERE destination = $1 GROUP BY state',
       [destination.id],

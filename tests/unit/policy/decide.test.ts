@@ -1020,10 +1020,23 @@ describe('decide', () => {
       buildRequest(),
       buildFacts({ patient: aged(14), consents: [motherConsent({ type: 'deny' })] }),
     );
+    // `people` names whom each reason is about, by reference (and the HIS's own id where the facts give one).
     expect(decision.reasons).toEqual([
-      { code: 'consent-missing-child', detail: `No consent of ${CHILD} covers this disclosure` },
-      { code: 'consent-denied', detail: `Consent/c-mother of ${MOTHER} denies this disclosure` },
-      { code: 'consent-missing-guardian', detail: `No consent of ${FATHER} covers this disclosure` },
+      {
+        code: 'consent-missing-child',
+        detail: `No consent of ${CHILD} covers this disclosure`,
+        people: [{ role: 'child', reference: CHILD }],
+      },
+      {
+        code: 'consent-denied',
+        detail: `Consent/c-mother of ${MOTHER} denies this disclosure`,
+        people: [{ role: 'guardian', reference: MOTHER, hasAuthority: true }],
+      },
+      {
+        code: 'consent-missing-guardian',
+        detail: `No consent of ${FATHER} covers this disclosure`,
+        people: [{ role: 'guardian', reference: FATHER, hasAuthority: true }],
+      },
     ]);
   });
 

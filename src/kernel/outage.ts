@@ -1,0 +1,126 @@
+import type { Logger } from 'pino';
+import { errorFields } from './logger';
+
+/**
+ * PostgreSQL and Redis being away is an outage, not a bug: callers answer 503 with Retry-After, workers retry, and
+ * start-up waits. This file tells the two apart and holds the small tools for waiting and timing out.
+ */
+
+/** Thrown when a dependency did not answer in time (e.g. Redis down behind ioredis's offline queue). */
+export class DependencyUnavailableError extends Error {
+  override readonly name = 'DependencyUnavailableError';
+  constructor(
+    readonly dependency: 'database' | 'redis',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * SQLSTATE classes and codes that mean "the server is away or restarting", not "your statement is wrong":
+ * 08 connection exception, 57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now, 53300 too many
+ * connections.
+ */
+const PG_OUTAGE_CODES = new Set(['57P01', '57P02', '57P03', '53300']);
+const NODE_OUTAGE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
+const OUTAGE_MESSAGES = [
+  'Connection terminated',
+  'connection terminated',
+  'timeout exceeded when trying to connect',
+  'Client has encountered a connection error',
+  'Connection is closed',
+  'connect ECONNREFUSED',
+  "Stream isn't writeable",
+  'Reached the max retries per request limit',
+  'the database system is',
+  'terminating connection due to administrator command',
+  'Cannot use a pool after calling end',
+];
+
+/** Whether `err` says a database or Redis connection is down (so the answer is 503, not 500). */
+export function isOutageError(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e && depth < 4; depth++) {
+    if (e instanceof DependencyUnavailableError) {
+      return true;
+    }
+    const { code, message, name } = e as { code?: unknown; message?: unknown; name?: unknown };
+    if (
+      typeof code === 'string' &&
+      (PG_OUTAGE_CODES.has(code) || code.startsWith('08') || NODE_OUTAGE_CODES.has(code))
+    ) {
+      return true;
+    }
+    if (name === 'MaxRetriesPerRequestError' || name === 'DependencyUnavailableError') {
+      return true;
+    }
+    if (typeof message === 'string' && OUTAGE_MESSAGES.some((m) => message.includes(m))) {
+      return true;
+    }
+    // AggregateError (several addresses refused) and wrapped causes.
+    const inner = (e as { errors?: unknown[] }).errors?.[0] ?? (e as { cause?: unknown }).cause;
+    e = inner;
+  }
+  return false;
+}
+
+/** Rejects with a DependencyUnavailableError when `promise` has not settled within `ms`. */
+export async function withTimeout<T>(
+  promise: Promise<T>,
+  ms: number,
+  dependency: DependencyUnavailableError['dependency'],
+  what: string,
+): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new DependencyUnavailableError(dependency, `${what}: no answer within ${ms} ms`)),
+          ms,
+        );
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Calls `attempt` until it succeeds, waiting 0.5 s doubling to 10 s between tries and logging each failure, for at
+ * most `maxWaitMs` in all; then throws the last error. Start-up uses it so that a process started while PostgreSQL
+ * or Redis is still coming up waits for it instead of exiting.
+ */
+export async function waitForDependency<T>(
+  what: string,
+  attempt: () => Promise<T>,
+  log: Logger,
+  maxWaitMs: number,
+): Promise<T> {
+  const started = Date.now();
+  for (let delay = 500; ; delay = Math.min(delay * 2, 10_000)) {
+    try {
+      return await attempt();
+    } catch (err) {
+      const waited = Date.now() - started;
+      if (!isOutageError(err) || waited + delay > maxWaitMs) {
+        throw err;
+      }
+      log.warn(
+        { dependency: what, waitedMs: waited, retryInMs: delay, ...errorFields(err) },
+        'dependency unavailable; waiting',
+      );
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}

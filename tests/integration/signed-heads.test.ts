@@ -1,0 +1,227 @@
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { canonicalizeJcs, chainHashOfCanonical } from '../../src/audit/chain';
+import { operatorAction, SYSTEM_WORKER } from '../../src/audit/audit-events';
+import { CHECKPOINT_FILE, HeadSigner, openSignedHeads, type SignedHead } from '../../src/audit/signed-heads';
+import { AuditWriter } from '../../src/audit/writer';
+import { openDb } from '../../src/kernel/db';
+import { createLogger } from '../../src/kernel/logger';
+import { migrate } from '../../src/kernel/migrate';
+import { runAuditCli } from '../../src/cli/audit-verify';
+import { buildReferralEvent, PRACTICE_AGB } from '../helpers/builders';
+import { TestReceiver } from '../helpers/receiver';
+import { cleanupTestEnv, startTestApp, TEST_DATABASE_URL, type TestApp } from '../helpers/test-runtime';
+import { waitFor } from '../helpers/wait-for';
+
+interface Verdict {
+  ok: boolean;
+  problem?: string;
+  brokenAtSeq?: number;
+  signedCheckpoint: { seq: number; hash: string; signedAt: string; kid: string } | null;
+}
+
+describe('signed chain heads: a log that cannot be rewritten unseen', () => {
+  let receiver: TestReceiver;
+  let app: TestApp;
+
+  beforeAll(async () => {
+    receiver = await new TestReceiver().start();
+    app = await startTestApp({ receiverUrl: receiver.url, env: { AUDIT_SIGN_INTERVAL_MS: '200' } });
+    for (let i = 0; i < 3; i++) {
+      const res = await app.request('/his/v1/events', { json: buildReferralEvent() });
+      const id = ((await res.json()) as { receipts: { id: string }[] }).receipts[0]!.id;
+      await waitFor('delivery', async () => {
+        const v = (await (await app.request(`/his/v1/events/${id}`)).json()) as { state: string };
+        return v.state === 'delivered';
+      });
+    }
+  });
+
+  afterAll(async () => {
+    await app.close();
+    await receiver.stop();
+    await cleanupTestEnv(app.testEnv);
+  });
+
+  async function verify(): Promise<Verdict> {
+    const res = await app.request(`/audit/v1/verify?tenant=${PRACTICE_AGB}`, { key: 'auditor' });
+    expect(res.status).toBe(200);
+    return (await res.json()) as Verdict;
+  }
+
+  async function exportFile(name: string): Promise<string> {
+    const res = await app.request(`/audit/v1/export?tenant=${PRACTICE_AGB}`, { key: 'auditor' });
+    expect(res.status).toBe(200);
+    const file = path.join(app.testEnv.dataDir, name);
+    fs.writeFileSync(file, await res.text());
+    return file;
+  }
+
+  async function keysFile(): Promise<string> {
+    const res = await app.request('/audit/v1/keys', { key: 'auditor' });
+    const jwks = (await res.json()) as { keys: { kty: string; crv: string; kid: string; d?: string }[] };
+    expect(jwks.keys[0]).toMatchObject({ kty: 'OKP', crv: 'Ed25519' });
+    expect(jwks.keys.some((k) => k.d !== undefined)).toBe(false);
+    const file = path.join(app.testEnv.dataDir, 'keys.json');
+    fs.writeFileSync(file, JSON.stringify(jwks));
+    return file;
+  }
+
+  async function cli(args: string[]): Promise<{ code: number; out: Record<string, unknown> }> {
+    const lines: string[] = [];
+    const code = await runAuditCli(args, { out: (l) => lines.push(l), err: (l) => lines.push(l), env: {} });
+    return { code, out: JSON.parse(lines[0] ?? '{}') as Record<string, unknown> };
+  }
+
+  it("an export's signed head verifies offline with the published key, and a forged one fails", async () => {
+    const keys = await keysFile();
+    const file = await exportFile('export.ndjson');
+    const good = await cli(['verify-export', file, '--keys', keys]);
+    expect(good.code).toBe(0);
+    expect(good.out.signedHead).toMatchObject({ ok: true });
+
+    // Forged: the head moved back one row (as if the last row had never existed) and its signature kept.
+    const [metaLine, ...rows] = fs.readFileSync(file, 'utf8').trimEnd().split('\n');
+    const meta = JSON.parse(metaLine!) as {
+      toSeq: number;
+      headHash: string;
+      rows: number;
+      signedHead: { seq: number; hash: string };
+    };
+    const last = JSON.parse(rows.at(-2)!) as { seq: number; hash: string };
+    const cut = { ...meta, toSeq: last.seq, headHash: last.hash, rows: meta.rows - 1 };
+    const forged = path.join(app.testEnv.dataDir, 'forged.ndjson');
+    fs.writeFileSync(
+      forged,
+      [
+        JSON.stringify({ ...cut, signedHead: { ...meta.signedHead, seq: last.seq, hash: last.hash } }),
+        ...rows.slice(0, -1),
+      ].join('\n') + '\n',
+    );
+    const bad = await cli(['verify-export', forged, '--keys', keys]);
+    expect(bad.code).toBe(1);
+    expect(bad.out.signedHead).toMatchObject({ ok: false, problem: expect.stringContaining('does not verify') });
+
+    // Without the key it cannot be re-signed; keeping the old signed head gives itself away too.
+    fs.writeFileSync(forged, [JSON.stringify(cut), ...rows.slice(0, -1)].join('\n') + '\n');
+    const unsigned = await cli(['verify-export', forged, '--keys', keys]);
+    expect(unsigned.code).toBe(1);
+    const stale = path.join(app.testEnv.dataDir, 'stale.ndjson');
+    fs.writeFileSync(
+      stale,
+      [JSON.stringify({ ...cut, signedHead: meta.signedHead }), ...rows.slice(0, -1)].join('\n') + '\n',
+    );
+    expect((await cli(['verify-export', stale, '--keys', keys])).out.signedHead).toMatchObject({
+      ok: false,
+      problem: expect.stringContaining('another tenant, seq or hash'),
+    });
+  });
+
+  it('reports a chain rewritten consistently by a superuser, naming the signed checkpoint it contradicts', async () => {
+    const checkpoints = path.join(app.testEnv.dataDir, CHECKPOINT_FILE);
+    const head = await waitFor('a signed checkpoint of the current head', async () => {
+      const v = await verify();
+      return v.ok && v.signedCheckpoint ? v : undefined;
+    });
+    expect(fs.readFileSync(checkpoints, 'utf8')).toContain(`"tenant":"${PRACTICE_AGB}"`);
+    expect(head.signedCheckpoint?.kid).toMatch(/^k\d{8}$/);
+    // Signing stops (its last round signs the head once more), as an attacker would wait for: what is on file is
+    // what was signed before the rewrite.
+    await app.rt.ctx.signedHeads.signer.stop();
+    const signed = (await verify()).signedCheckpoint!;
+
+    const admin = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    await admin.connect();
+    try {
+      await admin.query(`SET search_path TO ${app.testEnv.schema}`);
+      await admin.query('BEGIN');
+      // A superuser can switch the append-only triggers off for the session.
+      await admin.query("SET LOCAL session_replication_role = 'replica'");
+      const rows = (
+        await admin.query<{ seq: string; resource: { outcomeDesc?: string }; prev_hash: string }>(
+          'SELECT seq, resource, prev_hash FROM audit_event WHERE tenant = $1 ORDER BY seq',
+          [PRACTICE_AGB],
+        )
+      ).rows;
+      const k = 2;
+      let prev = rows[k - 1]!.prev_hash;
+      for (const row of rows.slice(k - 1)) {
+        const seq = Number(row.seq);
+        const resource = seq === k ? { ...row.resource, outcomeDesc: 'rewritten' } : row.resource;
+        const canonical = canonicalizeJcs(resource);
+        const hash = chainHashOfCanonical(prev, seq, canonical);
+        await admin.query(
+          'UPDATE audit_event SET resource = $3::jsonb, prev_hash = $4, hash = $5 WHERE tenant = $1 AND seq = $2',
+          [PRACTICE_AGB, seq, canonical, prev, hash],
+        );
+        prev = hash;
+      }
+      await admin.query('UPDATE audit_chain_head SET hash = $2 WHERE tenant = $1', [PRACTICE_AGB, prev]);
+      await admin.query('COMMIT');
+    } finally {
+      await admin.end();
+    }
+
+    const after = await verify();
+    expect(after.ok).toBe(false);
+    expect(after.brokenAtSeq).toBe(signed.seq);
+    expect(after.signedCheckpoint).toMatchObject({ seq: signed.seq, hash: signed.hash, kid: signed.kid });
+    expect(after.problem).toContain(`signed at ${signed.signedAt} with key ${signed.kid}`);
+    expect(after.problem).toContain('rewritten');
+  });
+});
+
+describe('the witness', () => {
+  it('receives the signed checkpoints, retried with back-off until it answers 2xx', async () => {
+    const schema = `t_witness_${Date.now().toString(36)}`;
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jeugdbrug-witness-'));
+    const db = await openDb({ databaseUrl: TEST_DATABASE_URL, schema, poolSize: 2, dataDir });
+    const received: { checkpoints: SignedHead[] }[] = [];
+    let answers = [503, 500];
+    const witness = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString('utf8')));
+      req.on('end', () => {
+        const status = answers.shift() ?? 204;
+        if (status < 300) {
+          received.push(JSON.parse(body) as { checkpoints: SignedHead[] });
+        }
+        res.writeHead(status).end();
+      });
+    });
+    await new Promise<void>((r) => witness.listen(0, '127.0.0.1', r));
+    try {
+      await migrate(db);
+      const writer = new AuditWriter(db);
+      await writer.append(
+        '01234567',
+        operatorAction({ actor: SYSTEM_WORKER, action: 'pause', target: 'destination/x' }),
+      );
+      const { keys, file } = openSignedHeads(undefined, dataDir);
+      const signer = new HeadSigner(db, keys, file, createLogger('silent'), {
+        witnessUrl: `http://127.0.0.1:${(witness.address() as AddressInfo).port}/checkpoints`,
+        witnessTimeoutMs: 2000,
+        witnessRetryBaseMs: 20,
+      });
+      await signer.signNow();
+      expect(received).toEqual([]);
+      answers = [500];
+      await waitFor('the witness to accept', async () => {
+        await signer.signNow();
+        return received.length > 0;
+      });
+      const [checkpoint] = received[0]!.checkpoints;
+      expect(checkpoint).toMatchObject({ tenant: '01234567', seq: 1, kid: keys.current.kid });
+      expect(file.latest('01234567', new Map(keys.all.map((k) => [k.kid, k.publicKey]))).head).toEqual(checkpoint);
+    } finally {
+      witness.close();
+      await db.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await db.close();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,36 @@
+import { DependencyUnavailableError, isOutageError, withTimeout } from '../../../src/kernel/outage';
+
+const withCode = (code: string, message = 'x'): Error => Object.assign(new Error(message), { code });
+
+describe('isOutageError: a dependency away is an outage (503), anything else is not', () => {
+  it.each<[string, unknown]>([
+    ['PostgreSQL admin shutdown (57P01)', withCode('57P01', 'terminating connection due to administrator command')],
+    ['PostgreSQL starting up (57P03)', withCode('57P03', 'the database system is starting up')],
+    ['a connection exception (08006)', withCode('08006')],
+    ['connection refused', withCode('ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:5432')],
+    ['pg: Connection terminated unexpectedly', new Error('Connection terminated unexpectedly')],
+    ['pg-pool: connect timeout', new Error('timeout exceeded when trying to connect')],
+    ['ioredis: Connection is closed.', new Error('Connection is closed.')],
+    ['several addresses refused (AggregateError)', new AggregateError([withCode('ECONNREFUSED')], '')],
+    ['our own Redis timeout', new DependencyUnavailableError('redis', 'enqueue map: no answer within 1000 ms')],
+  ])('is an outage: %s', (_name, err) => {
+    expect(isOutageError(err)).toBe(true);
+  });
+
+  it.each<[string, unknown]>([
+    ['a unique violation (23505)', withCode('23505', 'duplicate key value violates unique constraint')],
+    ['invalid byte sequence (22021)', withCode('22021', 'invalid byte sequence for encoding "UTF8": 0x00')],
+    ['a syntax error (42601)', withCode('42601')],
+    ['a plain bug', new TypeError('Cannot read properties of undefined')],
+    ['nothing', undefined],
+  ])('is not an outage: %s', (_name, err) => {
+    expect(isOutageError(err)).toBe(false);
+  });
+
+  it('turns a call that does not answer in time into a DependencyUnavailableError', async () => {
+    await expect(withTimeout(new Promise(() => undefined), 10, 'redis', 'ping')).rejects.toThrow(
+      DependencyUnavailableError,
+    );
+    await expect(withTimeout(Promise.resolve(7), 1000, 'redis', 'ping')).resolves.toBe(7);
+  });
+});
