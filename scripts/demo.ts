@@ -1,18 +1,22 @@
 /**
- * `npm run demo`: starts jeugdbrug (embedded storage, in this process) with a stand-in municipality receiver,
- * submits a valid referral, the same referral again, and an invalid one, then prints what the receiver got and
- * each event's final state. Exits 0 only if everything is as expected.
+ * `npm run demo`: the README's loop on the shipped config/. Starts `npm run receiver` (the stand-in municipality and
+ * practice HIS on 127.0.0.1:9090, where config/ points) and jeugdbrug (embedded storage, in this process), then:
+ * records a consent, submits a valid referral with an invalid one and the valid one again, waits for `delivered`,
+ * reads the municipality's copy, sends status back by the identifier it received, and checks that the practice got
+ * each status and sees the timeline. Exits 0 only if all of that held.
  */
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../src/kernel/config';
-import { buildRegistry } from '../src/event/registry';
+import { loadRegistry } from '../src/event/registry';
 import { createLogger } from '../src/kernel/logger';
 import { startRuntime } from '../src/runtime';
-import { buildAgreement, buildDestination, buildReferralEvent } from '../tests/helpers/builders';
-import { TestReceiver } from '../tests/helpers/receiver';
+import { buildConsentEvent, buildReferralEvent } from '../tests/helpers/builders';
 import { createTestEnv } from '../tests/helpers/test-runtime';
 import { waitFor } from '../tests/helpers/wait-for';
+
+const RECEIVER = 'http://127.0.0.1:9090';
 
 interface Receipt {
   status: string;
@@ -22,23 +26,44 @@ interface Receipt {
 }
 
 async function main(): Promise<number> {
-  const receiver = await new TestReceiver().start();
+  const receiver = spawn(
+    process.execPath,
+    ['--import', 'tsx', path.join(__dirname, '../src/cli/stand-in-receiver.ts')],
+    {
+      env: { PATH: process.env.PATH, RECEIVER_PORT: '9090' },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
+  const receiverUp = await waitFor(
+    'npm run receiver on 127.0.0.1:9090',
+    async () => receiver.exitCode === null && (await fetch(`${RECEIVER}/received`).catch(() => undefined))?.ok,
+    30_000,
+  ).catch(() => false);
+  if (!receiverUp) {
+    receiver.kill();
+    console.error('Demo FAILED: the stand-in receiver could not listen on 127.0.0.1:9090 (is something else there?)');
+    return 1;
+  }
   const testEnv = createTestEnv();
   const env: Record<string, string | undefined> = { ...testEnv.env, LOG_LEVEL: 'warn', REDIS_URL: undefined };
   delete env.DATABASE_URL; // embedded PGlite, as with a plain `npm start`
+  delete env.CONFIG_DIR; // the shipped config/
   const config = loadConfig(env);
   const rt = await startRuntime(config, {
-    registry: buildRegistry({ agreements: [buildAgreement()], destinations: [buildDestination(receiver.url)] }),
+    registry: loadRegistry(config.CONFIG_DIR),
     logger: createLogger('warn', fs.createWriteStream(path.join(testEnv.dataDir, 'demo.log'))),
   });
-  const post = async (body: unknown) => {
-    const res = await fetch(`${rt.url}/his/v1/events`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${testEnv.keys.practice}`, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
+  const call = async (pathname: string, key: 'practice' | 'municipality', body?: unknown) => {
+    const res = await fetch(`${rt.url}${pathname}`, {
+      method: body === undefined ? 'GET' : 'POST',
+      headers: { authorization: `Bearer ${testEnv.keys[key]}`, 'content-type': 'application/json' },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
-    const json = (await res.json()) as { receipts?: Receipt[] };
-    return { status: res.status, receipts: json.receipts ?? [] };
+    return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+  };
+  const post = async (body: unknown) => {
+    const res = await call('/his/v1/events', 'practice', body);
+    return { status: res.status, receipts: (res.json.receipts ?? []) as Receipt[] };
   };
   const problems: string[] = [];
   const expect = (ok: boolean, what: string) => {
@@ -48,9 +73,15 @@ async function main(): Promise<number> {
     }
   };
   try {
-    console.log(`jeugdbrug demo: API ${rt.url}, stand-in municipality ${receiver.url}\n`);
+    console.log(
+      `jeugdbrug demo on config/: API ${rt.url}, stand-in municipality ${RECEIVER}/fhir, practice ${RECEIVER}/his\n`,
+    );
     const valid = buildReferralEvent();
     const invalid = buildReferralEvent({ child: { ...(valid.child as object), bsn: '111222334' } });
+    const consent = await post(
+      buildConsentEvent(valid, { givenBy: [{ kind: 'child' }, { kind: 'guardian', guardianId: 'g1' }] }),
+    );
+    expect(consent.receipts[0]?.status === 'accepted', 'consent of the child and the guardian recorded');
     const first = await post([valid, invalid]);
     const second = await post(valid);
     console.log('Submitted [valid, invalid] and then the valid one again; receipts:');
@@ -73,29 +104,62 @@ async function main(): Promise<number> {
     const state = await waitFor(
       'delivery',
       async () => {
-        const res = await fetch(`${rt.url}/his/v1/events/${id}`, {
-          headers: { authorization: `Bearer ${testEnv.keys.practice}` },
-        });
-        const v = (await res.json()) as { state: string; history: { state: string }[] };
+        const v = (await call(`/his/v1/events/${id}`, 'practice')).json as {
+          state: string;
+          stateReason: string | null;
+          history: { state: string }[];
+        };
         return ['delivered', 'dead', 'denied', 'failed'].includes(v.state) ? v : undefined;
       },
       30_000,
     ).catch(() => undefined);
     console.log(
-      `\nFinal state of ${id}: ${state?.state ?? 'not final within 30 s'} (${state?.history.map((h) => h.state).join(' → ') ?? ''})`,
+      `\nFinal state of ${id}: ${state?.state ?? 'not final within 30 s'}${state?.stateReason ? ` (${state.stateReason})` : ''} (${state?.history.map((h) => h.state).join(' → ') ?? ''})`,
     );
     expect(state?.state === 'delivered', 'valid referral delivered');
 
-    console.log(`\nThe stand-in municipality received ${receiver.hits.length} request(s):`);
-    for (const hit of receiver.stored.values()) {
-      const bundle = hit.body as { type: string; entry: { request: { method: string; url: string } }[] };
-      console.log(`  Idempotency-Key ${hit.idempotencyKey}: ${bundle.type} Bundle with`);
-      bundle.entry.forEach((e) => console.log(`    ${e.request.method} ${e.request.url}`));
+    const copy = (await (await fetch(`${RECEIVER}/fhir/ServiceRequest`)).json()) as {
+      total: number;
+      entry: { resource: { identifier?: { system?: string; value?: string }[] } }[];
+    };
+    const identifier = copy.entry[0]?.resource.identifier?.find((i) => i.system?.startsWith('urn:agb:'));
+    console.log(
+      `\nThe stand-in municipality holds ${copy.total} referral(s); identifier ${identifier?.system}|${identifier?.value}`,
+    );
+    expect(copy.total === 1 && !!identifier?.value, 'the municipality holds exactly one referral, with its identifier');
+
+    const ref = encodeURIComponent(identifier?.value ?? '');
+    const statuses = [
+      { status: 'accepted', date: '2026-11-23' },
+      {
+        status: 'decision-issued',
+        decision: { number: 'B-2026-0042', date: '2026-12-01', productCategory: '45', period: { start: '2026-12-07' } },
+      },
+    ];
+    for (const body of statuses) {
+      const res = await call(`/municipality/v1/referrals/${ref}/status`, 'municipality', body);
+      expect(res.status === 202, `municipality sends ${body.status} by the identifier it received`);
     }
-    expect(receiver.stored.size === 1, 'the municipality stored exactly one referral');
+    const tasks = await waitFor(
+      'the status updates at the practice',
+      async () => {
+        const b = (await (await fetch(`${RECEIVER}/his/Task`)).json()) as {
+          entry: { resource: { businessStatus?: { coding?: { code?: string }[] } } }[];
+        };
+        return b.entry.length >= 2 ? b.entry.map((e) => e.resource.businessStatus?.coding?.[0]?.code) : undefined;
+      },
+      30_000,
+    ).catch(() => undefined);
+    console.log(`\nThe practice's HIS received Tasks: ${tasks?.join(', ') ?? 'none'}`);
+    expect(tasks?.join() === 'accepted,decision-issued', 'the practice received each status as a Task');
+    const view = (await call(`/his/v1/events/${id}`, 'practice')).json as {
+      referralStatus?: { waitingDays: Record<string, number> };
+    };
+    console.log(`The practice's timeline: waiting days ${JSON.stringify(view.referralStatus?.waitingDays)}`);
+    expect(view.referralStatus?.waitingDays.referralToDecision === 11, 'the practice sees the waiting times');
   } finally {
     await rt.shutdown();
-    await receiver.stop();
+    receiver.kill();
     fs.rmSync(testEnv.dataDir, { recursive: true, force: true });
   }
   console.log(problems.length ? `\nDemo FAILED: ${problems.join('; ')}` : '\nDemo passed.');

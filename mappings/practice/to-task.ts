@@ -1,7 +1,22 @@
-import type { CodeableConcept, Identifier, ServiceRequest, Task, TaskOutput } from '@medplum/fhirtypes';
+import type {
+  CodeableConcept,
+  Identifier,
+  Organization,
+  Reference,
+  ServiceRequest,
+  Task,
+  TaskOutput,
+} from '@medplum/fhirtypes';
 import { agbIdentifier, bsnIdentifier, municipalityIdentifier } from '../../src/kernel/fhir/identifiers';
 import { JZ020_SYSTEM } from '../../src/kernel/fhir/systems';
-import { getCoding } from '../../src/kernel/fhir/terminology';
+import {
+  getCoding,
+  REFERRAL_REJECTION_REASON_SYSTEM,
+  REFERRAL_STATUS_SYSTEM,
+  tryGetConcept,
+  tryTranslate,
+} from '../../src/kernel/fhir/terminology';
+import { REFERRAL_STATUSES, type ReferralStatus } from './referral-status';
 
 /**
  * The mapping of a municipality's status update on a referral ("feedback") into what goes back to the practice:
@@ -9,58 +24,81 @@ import { getCoding } from '../../src/kernel/fhir/terminology';
  * provider, in which product category, from which date. Pure.
  */
 
-export const REFERRAL_STATUSES = ['accepted', 'rejected', 'allocated', 'closed'] as const;
-export type ReferralStatus = (typeof REFERRAL_STATUSES)[number];
-
-/** Ours: the municipality's status of a referral, as Task.businessStatus. */
-export const REFERRAL_STATUS_SYSTEM = 'https://jeugdbrug.nl/fhir/CodeSystem/referral-status';
-/** Ours: the kinds of allocation detail in Task.output. */
+/** Ours: the kinds of detail in Task.output (decision, allocation, start and end of care). */
 export const ALLOCATION_OUTPUT_SYSTEM = 'https://jeugdbrug.nl/fhir/CodeSystem/referral-allocation';
 /** Ours: the id of a status update; also the Task's id. */
 export const FEEDBACK_ID_SYSTEM = 'https://jeugdbrug.nl/fhir/NamingSystem/feedback';
+/** A municipality's decision (beschikking) number; the municipality that issued it is the Task's requester. */
+export const DECISION_NUMBER_SYSTEM = 'https://jeugdbrug.nl/fhir/NamingSystem/beschikking';
 const TASK_CODE_SYSTEM = 'http://hl7.org/fhir/CodeSystem/task-code';
+const TASK_STATUS_SYSTEM = 'http://hl7.org/fhir/task-status';
+const REQUEST_STATUS_SYSTEM = 'http://hl7.org/fhir/request-status';
+
+export { REFERRAL_STATUS_SYSTEM, REFERRAL_STATUSES, type ReferralStatus };
+
+/** The municipality's decision (beschikking). */
+export interface Decision {
+  readonly number: string;
+  /** The day it was issued (YYYY-MM-DD). */
+  readonly date: string;
+  /** JZ020 product category. */
+  readonly productCategory: string;
+  readonly period: { readonly start: string; readonly end?: string | undefined };
+}
 
 export interface StatusUpdate {
   readonly status: ReferralStatus;
   readonly reason?: string | undefined;
+  /** Why it was rejected, a code of referral-rejection-reason. */
+  readonly reasonCode?: string | undefined;
   /** JZ020 code of what was allocated. */
   readonly productCategory?: string | undefined;
-  readonly provider?: { readonly agb?: string | undefined; readonly name: string } | undefined;
+  readonly provider?: { readonly agb?: string | undefined; readonly name?: string | undefined } | undefined;
+  /** Start of care (care-started, allocated). */
   readonly startDate?: string | undefined;
+  /** End of care (care-ended). */
+  readonly endDate?: string | undefined;
+  readonly decision?: Decision | undefined;
+  /** The day the status took effect, when none of the dates above says it (YYYY-MM-DD). */
+  readonly date?: string | undefined;
 }
 
-const STATUS_DISPLAY: Record<ReferralStatus, string> = {
-  accepted: 'Aangenomen door de gemeente',
-  rejected: 'Afgewezen door de gemeente',
-  allocated: 'Toegewezen aan een aanbieder',
-  closed: 'Afgesloten',
-};
+/** The day a status took effect: the date its own details give, else the one given, else undefined. */
+export function statusDateOf(update: StatusUpdate): string | undefined {
+  switch (update.status) {
+    case 'decision-issued':
+      return update.decision?.date ?? update.date;
+    case 'care-started':
+    case 'allocated':
+      return update.startDate ?? update.date;
+    case 'care-ended':
+      return update.endDate ?? update.date;
+    case 'received':
+    case 'accepted':
+    case 'rejected':
+    case 'closed':
+      return update.date;
+  }
+}
 
-/** accepted/allocated → active, rejected → revoked, closed → completed. */
+function translated(status: ReferralStatus, target: string): string {
+  const code = tryTranslate(REFERRAL_STATUS_SYSTEM, status, target)?.code;
+  if (!code) {
+    throw new Error(`conceptmap-referral-status-task-status has no ${target} for ${status}`);
+  }
+  return code;
+}
+
+/** The practice's ServiceRequest.status (ConceptMap referral-status-task-status): active, revoked or completed. */
 export function serviceRequestStatusOf(status: ReferralStatus): 'active' | 'revoked' | 'completed' {
-  switch (status) {
-    case 'accepted':
-    case 'allocated':
-      return 'active';
-    case 'rejected':
-      return 'revoked';
-    case 'closed':
-      return 'completed';
-  }
+  return translated(status, REQUEST_STATUS_SYSTEM) as 'active' | 'revoked' | 'completed';
 }
 
-/** The Task's own workflow status: the municipality accepted, is carrying out (allocated), refused or finished it. */
-export function taskStatusOf(status: ReferralStatus): 'accepted' | 'in-progress' | 'rejected' | 'completed' {
-  switch (status) {
-    case 'accepted':
-      return 'accepted';
-    case 'allocated':
-      return 'in-progress';
-    case 'rejected':
-      return 'rejected';
-    case 'closed':
-      return 'completed';
-  }
+/** The Task's own workflow status (same ConceptMap). */
+export function taskStatusOf(
+  status: ReferralStatus,
+): 'received' | 'accepted' | 'in-progress' | 'rejected' | 'completed' {
+  return translated(status, TASK_STATUS_SYSTEM) as 'received' | 'accepted' | 'in-progress' | 'rejected' | 'completed';
 }
 
 export interface FeedbackContext {
@@ -82,49 +120,78 @@ function output(code: string, display: string, value: Omit<TaskOutput, 'type'>):
  */
 export function toFeedbackTask(update: StatusUpdate, ctx: FeedbackContext): Task {
   const outputs: TaskOutput[] = [];
-  if (update.productCategory) {
-    const category: CodeableConcept = { coding: [getCoding(JZ020_SYSTEM, update.productCategory)] };
+  const decision = update.decision;
+  if (decision) {
+    outputs.push(
+      output('decision-number', 'Beschikkingnummer', {
+        valueIdentifier: { system: DECISION_NUMBER_SYSTEM, value: decision.number },
+      }),
+      output('decision-date', 'Datum beschikking', { valueDate: decision.date }),
+    );
+  }
+  const productCategory = decision?.productCategory ?? update.productCategory;
+  if (productCategory) {
+    const category: CodeableConcept = { coding: [getCoding(JZ020_SYSTEM, productCategory)] };
     outputs.push(output('product-category', 'Productcategorie', { valueCodeableConcept: category }));
   }
-  if (update.provider) {
-    outputs.push(
-      output('provider', 'Aanbieder', {
-        valueReference: {
-          type: 'Organization',
-          ...(update.provider.agb ? { identifier: agbIdentifier(update.provider.agb) } : {}),
-          display: update.provider.name,
-        },
-      }),
-    );
+  if (decision) {
+    outputs.push(output('decision-period', 'Geldigheid beschikking', { valuePeriod: decision.period }));
+  }
+  const provider = update.provider ? providerReference(update.provider) : undefined;
+  if (provider) {
+    outputs.push(output('provider', 'Aanbieder', { valueReference: provider }));
   }
   if (update.startDate) {
     outputs.push(output('start-date', 'Startdatum', { valueDate: update.startDate }));
   }
+  if (update.endDate) {
+    outputs.push(output('end-date', 'Einddatum zorg', { valueDate: update.endDate }));
+  }
   const municipality = { type: 'Organization' as const, identifier: municipalityIdentifier(ctx.municipalityCode) };
+  const reason = update.reasonCode ? tryGetConcept(REFERRAL_REJECTION_REASON_SYSTEM, update.reasonCode) : undefined;
+  const statusReason: CodeableConcept | undefined =
+    reason || update.reason
+      ? {
+          ...(reason ? { coding: [getCoding(REFERRAL_REJECTION_REASON_SYSTEM, reason.code)] } : {}),
+          ...(update.reason ? { text: update.reason } : {}),
+        }
+      : undefined;
+  const execution =
+    update.startDate || update.endDate
+      ? {
+          executionPeriod: {
+            ...(update.startDate ? { start: update.startDate } : {}),
+            ...(update.endDate ? { end: update.endDate } : {}),
+          },
+        }
+      : {};
   return {
     resourceType: 'Task',
     id: ctx.feedbackId,
     identifier: [{ system: FEEDBACK_ID_SYSTEM, value: ctx.feedbackId }],
     status: taskStatusOf(update.status),
-    businessStatus: {
-      coding: [{ system: REFERRAL_STATUS_SYSTEM, code: update.status, display: STATUS_DISPLAY[update.status] }],
-    },
-    ...(update.reason ? { statusReason: { text: update.reason } } : {}),
+    businessStatus: { coding: [getCoding(REFERRAL_STATUS_SYSTEM, update.status)] },
+    ...(statusReason ? { statusReason } : {}),
     intent: 'order',
     code: { coding: [{ system: TASK_CODE_SYSTEM, code: 'fulfill', display: 'Fulfill the focal request' }] },
     focus: { type: 'ServiceRequest', identifier: ctx.referralIdentifier },
     authoredOn: ctx.at,
     lastModified: ctx.at,
     requester: municipality,
-    owner: update.provider
-      ? {
-          type: 'Organization',
-          ...(update.provider.agb ? { identifier: agbIdentifier(update.provider.agb) } : {}),
-          display: update.provider.name,
-        }
-      : municipality,
-    ...(update.startDate ? { executionPeriod: { start: update.startDate } } : {}),
+    owner: provider ?? municipality,
+    ...execution,
     ...(outputs.length ? { output: outputs } : {}),
+  };
+}
+
+function providerReference(p: NonNullable<StatusUpdate['provider']>): Reference<Organization> | undefined {
+  if (!p.agb && !p.name) {
+    return undefined;
+  }
+  return {
+    type: 'Organization',
+    ...(p.agb ? { identifier: agbIdentifier(p.agb) } : {}),
+    ...(p.name ? { display: p.name } : {}),
   };
 }
 

@@ -198,7 +198,8 @@ export function consentDecision(a: {
   agreement?: { id: string; version: number } | undefined;
   municipality: string;
   purpose: string;
-  stage: 'map' | 'deliver';
+  /** `redecide`: a denied event decided again, when a consent arrived or an operator asked. */
+  stage: 'map' | 'deliver' | 'redecide';
 }): AuditEvent {
   return buildAuditEvent({
     actor: a.actor,

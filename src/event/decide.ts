@@ -39,7 +39,7 @@ export async function decideAndRecord(
   row: Pick<EventRow, 'id' | 'tenant'>,
   event: CanonicalEvent,
   purpose: Purpose,
-  stage: 'map' | 'deliver',
+  stage: 'map' | 'deliver' | 'redecide',
 ): Promise<Decision> {
   const decision = await decideForEvent(ctx, event, purpose, new Date());
   await ctx.audit.append(

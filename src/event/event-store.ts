@@ -1,5 +1,5 @@
 import type { Consent, Task } from '@medplum/fhirtypes';
-import type { ReferralStatus } from '../../mappings/practice/to-task';
+import { mayFollow, type ReferralStatus } from '../../mappings/practice/referral-status';
 import type { Db } from '../kernel/db';
 import { applyConsentUpdate } from '../policy/consent-updates';
 import { STEPS, TERMINAL_STATES, TO_MAP, type EventState, type StepName } from './states';
@@ -240,6 +240,49 @@ export async function decideAndCreateDelivery(
   return existing;
 }
 
+/**
+ * A denied event decided again and now permitted: moves it `denied → decided` and creates its delivery, or gives
+ * the delivery cancelled by the earlier denial a new round, in one statement. Undefined when the event was no
+ * longer denied (another process got there first).
+ */
+export async function redecideAndCreateDelivery(
+  db: Db,
+  d: { id: string; inboxId: string; destination: string; idempotencyKey: string; reason: string },
+): Promise<DeliveryRow | undefined> {
+  const [row] = await db.query<DeliveryRow>(
+    moveSql(
+      `, created AS (
+        INSERT INTO delivery (id, inbox_id, destination, idempotency_key, state)
+        SELECT $6, moved.id, $7, $8, 'pending' FROM moved
+        ON CONFLICT (inbox_id, destination) DO UPDATE SET state = 'pending', round = delivery.round + 1, attempts = 0,
+          updated_at = now()
+        WHERE delivery.state = 'cancelled' RETURNING *
+      )`,
+      'SELECT * FROM created',
+    ),
+    [...moveParams(d.inboxId, 'redecided', { reason: d.reason }), d.id, d.destination, d.idempotencyKey],
+  );
+  return row;
+}
+
+/**
+ * A practice's events denied for a consent reason (`consent-…`) within the last `windowDays`: the candidates a newly
+ * recorded consent may change. Which child each is about is in the encrypted event, so the caller opens them.
+ */
+export async function deniedForConsentSince(
+  db: Db,
+  tenant: string,
+  windowDays: number,
+): Promise<(EventRow & SealedEvent)[]> {
+  return db.query(
+    `SELECT ${EVENT_COLUMNS}, ${SEALED_COLUMNS} FROM inbox
+     WHERE tenant = $1 AND state = 'denied' AND state_reason LIKE '%consent-%'
+       AND updated_at > now() - ($2::int * interval '1 day')
+     ORDER BY updated_at LIMIT 1000`,
+    [tenant, windowDays],
+  );
+}
+
 /** The pending deliveries of an event (decided before a crash: their jobs may be missing). */
 export async function pendingDeliveriesOf(
   db: Db,
@@ -426,6 +469,8 @@ export interface FeedbackRow extends AttemptColumns<FeedbackState> {
   task: Task;
   request_key: string | null;
   submitted_by: string;
+  /** The day the status took effect (YYYY-MM-DD). */
+  status_date: string | null;
 }
 
 export interface NewFeedback {
@@ -439,42 +484,97 @@ export interface NewFeedback {
   requestKey: string | undefined;
   submittedBy: string;
   idempotencyKey: string;
+  statusDate: string;
 }
 
 /**
- * Stores a status update. With the municipality's own request key, a repeated request is one update: the second
- * call returns the first row and `duplicate: true`.
+ * Stores a status update unless it may not follow the referral's current status (then `outOfOrder` names the
+ * current one). With the municipality's own request key, a repeated request is one update: the second call returns
+ * the first row and `duplicate: true`. The referral's row is locked meanwhile, so two updates at once are ordered.
  */
-export async function insertFeedback(db: Db, f: NewFeedback): Promise<{ row: FeedbackRow; duplicate: boolean }> {
-  const [inserted] = await db.query<FeedbackRow>(
-    `INSERT INTO feedback (id, inbox_id, tenant, municipality, status, service_request_status, task, request_key,
-       submitted_by, idempotency_key, state)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending')
-     ON CONFLICT (inbox_id, request_key) DO NOTHING RETURNING *`,
-    [
-      f.id,
-      f.inboxId,
-      f.tenant,
-      f.municipality,
-      f.status,
-      f.serviceRequestStatus,
-      JSON.stringify(f.task),
-      f.requestKey ?? null,
-      f.submittedBy,
-      f.idempotencyKey,
-    ],
-  );
-  if (inserted) {
+export async function insertFeedback(
+  db: Db,
+  f: NewFeedback,
+): Promise<{ row: FeedbackRow; duplicate: boolean } | { outOfOrder: ReferralStatus }> {
+  return db.transaction(async (tx) => {
+    await tx.query('SELECT id FROM inbox WHERE id = $1 FOR UPDATE', [f.inboxId]);
+    if (f.requestKey !== undefined) {
+      const [existing] = await tx.query<FeedbackRow>(
+        'SELECT * FROM feedback WHERE inbox_id = $1 AND request_key = $2',
+        [f.inboxId, f.requestKey],
+      );
+      if (existing) {
+        return { row: existing, duplicate: true };
+      }
+    }
+    const current = await currentStatusOf(tx, f.inboxId);
+    if (!mayFollow(current, f.status)) {
+      return { outOfOrder: current as ReferralStatus };
+    }
+    const [inserted] = await tx.query<FeedbackRow>(
+      `INSERT INTO feedback (id, inbox_id, tenant, municipality, status, service_request_status, task, request_key,
+         submitted_by, idempotency_key, state, status_date)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', $11) RETURNING *`,
+      [
+        f.id,
+        f.inboxId,
+        f.tenant,
+        f.municipality,
+        f.status,
+        f.serviceRequestStatus,
+        JSON.stringify(f.task),
+        f.requestKey ?? null,
+        f.submittedBy,
+        f.idempotencyKey,
+        f.statusDate,
+      ],
+    );
+    if (!inserted) {
+      throw new Error(`feedback for ${f.inboxId} was not stored`);
+    }
     return { row: inserted, duplicate: false };
-  }
-  const [existing] = await db.query<FeedbackRow>('SELECT * FROM feedback WHERE inbox_id = $1 AND request_key = $2', [
-    f.inboxId,
-    f.requestKey ?? null,
-  ]);
-  if (!existing) {
-    throw new Error(`feedback for ${f.inboxId} vanished`);
-  }
-  return { row: existing, duplicate: true };
+  });
+}
+
+/** The status a municipality last sent on a referral, or undefined when it sent none. */
+export async function currentStatusOf(db: Db, inboxId: string): Promise<ReferralStatus | undefined> {
+  const [row] = await db.query<{ status: ReferralStatus }>(
+    'SELECT status FROM feedback WHERE inbox_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1',
+    [inboxId],
+  );
+  return row?.status;
+}
+
+/** Records how a municipality will address a referral: the ServiceRequest's business identifier. */
+export async function insertReferralIdentifier(
+  db: Db,
+  r: { inboxId: string; tenant: string; system: string; value: string },
+): Promise<void> {
+  await db.query(
+    `INSERT INTO referral_identifier (inbox_id, tenant, system, value) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (inbox_id) DO NOTHING`,
+    [r.inboxId, r.tenant, r.system, r.value],
+  );
+}
+
+/**
+ * The referral events carrying this business identifier (value, and system when given), newest first, each with
+ * the destinations it was delivered to.
+ */
+export async function referralsByIdentifier(
+  db: Db,
+  value: string,
+  system: string | undefined,
+): Promise<{ id: string; tenant: string; delivered_to: string[] }[]> {
+  return db.query(
+    `SELECT r.inbox_id AS id, r.tenant,
+       coalesce(array_agg(d.destination) FILTER (WHERE d.destination IS NOT NULL), '{}') AS delivered_to
+     FROM referral_identifier r JOIN inbox i ON i.id = r.inbox_id
+     LEFT JOIN delivery d ON d.inbox_id = r.inbox_id AND d.state = 'delivered'
+     WHERE r.value = $1 AND ($2::text IS NULL OR r.system = $2)
+     GROUP BY r.inbox_id, r.tenant, i.received_at ORDER BY i.received_at DESC LIMIT 50`,
+    [value, system ?? null],
+  );
 }
 
 export async function tryGetFeedback(db: Db, id: string): Promise<FeedbackRow | undefined> {

@@ -1,7 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { conflict, notFound, OperationOutcomeError } from '@medplum/core';
 import type { Identifier, ServiceRequest } from '@medplum/fhirtypes';
-import { serviceRequestStatusOf, toFeedbackTask, type StatusUpdate } from '../../mappings/practice/to-task';
+import {
+  serviceRequestStatusOf,
+  statusDateOf,
+  toFeedbackTask,
+  type StatusUpdate,
+} from '../../mappings/practice/to-task';
+import { nextStatusesOf } from '../../mappings/practice/referral-status';
+import { amsterdamDay } from '../kernel/dutch-time';
 import { operatorAction, type AuditActor } from '../audit/audit-events';
 import { feedbackReceived } from '../audit/audit-events';
 import type { PracticeEndpoint } from './practices';
@@ -14,6 +21,7 @@ import type { PipelineContext } from './context';
 import {
   deliveredDestinationsOf,
   insertFeedback,
+  referralsByIdentifier,
   reviveFeedback,
   tryGetSealedEvent,
   type EventRow,
@@ -22,7 +30,8 @@ import {
 } from './event-store';
 
 /**
- * Feedback: a municipality's status on a referral it received (accepted, rejected, allocated, closed) is stored,
+ * Feedback: a municipality's status on a referral it received (received, accepted, rejected, decision-issued,
+ * care-started, care-ended, closed; `allocated` from the earlier vocabulary) is checked for order, stored,
  * audited, and sent back to the practice's HIS through the `feedback` queue (feedback-worker.ts).
  */
 
@@ -48,11 +57,41 @@ export async function tryGetReferral(ctx: PipelineContext, inboxId: string): Pro
   return { row, deliveredTo: [...new Set(deliveredTo)] };
 }
 
+/**
+ * The referral events a municipality may mean by `key`: the internal event id, or the business identifier of the
+ * ServiceRequest it received (`value`, or `system|value`), newest first. Empty when nothing matches.
+ */
+export async function findReferrals(ctx: PipelineContext, key: string): Promise<DeliveredReferral[]> {
+  if (UUID.test(key)) {
+    const byId = await tryGetReferral(ctx, key);
+    if (byId) {
+      return [byId];
+    }
+  }
+  const bar = key.lastIndexOf('|');
+  const [system, value] = bar > 0 ? [key.slice(0, bar), key.slice(bar + 1)] : [undefined, key];
+  if (!value || value.length > 256) {
+    return [];
+  }
+  const out: DeliveredReferral[] = [];
+  for (const match of await referralsByIdentifier(ctx.db, value, system)) {
+    const referral = await tryGetReferral(ctx, match.id);
+    if (referral) {
+      out.push(referral);
+    }
+  }
+  return out;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
 /** The referral as the practice knows it: our ServiceRequest id and the HIS's own identifier of the referral. */
 export interface ReferralIdentity {
   readonly serviceRequestId: string;
   readonly identifier: Identifier;
   readonly patientBsn: string;
+  /** When the referral was written (ServiceRequest.authoredOn), the start of its waiting times. */
+  readonly authoredOn?: string | undefined;
   /** The child's municipality (CBS code): whose reporting pseudonyms the referral is counted under. */
   readonly municipality: string;
 }
@@ -77,6 +116,7 @@ export function referralIdentityOf(ctx: PipelineContext, row: SealedEvent): Refe
     serviceRequestId: request.id,
     identifier,
     patientBsn: event.patient.bsn,
+    authoredOn: request.authoredOn,
     municipality: event.municipalityCode,
   };
 }
@@ -106,7 +146,7 @@ export async function recordStatusUpdate(
     at: new Date().toISOString(),
   });
   assertValidResource(task);
-  const { row: feedback, duplicate } = await insertFeedback(ctx.db, {
+  const stored = await insertFeedback(ctx.db, {
     id,
     inboxId: row.id,
     tenant: row.tenant,
@@ -118,7 +158,18 @@ export async function recordStatusUpdate(
     submittedBy: a.actor.userId,
     // The feedback id is random and stored: the practice sees the same key on every retry and replay.
     idempotencyKey: `fb-${id}`,
+    statusDate: statusDateOf(a.update) ?? amsterdamDay(new Date()),
   });
+  if ('outOfOrder' in stored) {
+    const allowed = nextStatusesOf(stored.outOfOrder);
+    throw new OperationOutcomeError(
+      conflict(
+        `The referral's current status is ${stored.outOfOrder}; ${a.update.status} may not follow it` +
+          (allowed.length ? ` (allowed: ${allowed.join(', ')})` : ' (nothing may follow it)'),
+      ),
+    );
+  }
+  const { row: feedback, duplicate } = stored;
   if (duplicate) {
     return { feedback, duplicate };
   }

@@ -1,5 +1,5 @@
 import { OperationOutcomeError } from '@medplum/core';
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { assertValidResource } from '../kernel/fhir/validation';
 import type { CanonicalEvent } from '../contracts/his-dialect';
 import { tryGetDestination } from './registry';
@@ -12,6 +12,10 @@ import { decisionText } from '../policy/reason-words';
 import type { MapJobData } from './queues';
 import { PAYLOAD_PURGED, TERMINAL_STATES } from './states';
 import { openEvent, PayloadPurgedError } from './stored-event';
+import { idempotencyKeyOf } from './idempotency-key';
+import { redecideForChild } from './redecide';
+
+export { idempotencyKeyOf };
 
 /**
  * Map stage: the canonical event (mapped once at receipt) → validated FHIR → route → policy decision (audited) →
@@ -51,6 +55,10 @@ export async function processMapJob(ctx: PipelineContext, data: MapJobData): Pro
   await recordMonitoringFacts(ctx, event);
   const purpose = purposeOf(event.eventType);
   if (!purpose) {
+    if (event.eventType === 'consent.recorded') {
+      // Before the move, so a failure here retries the job: the child's events denied for lack of consent.
+      await redecideForChild(ctx, row.tenant, event.patient.bsn, data.traceId);
+    }
     await moveEventLogged(ctx, trace, 'completed', { passing, reason: 'recorded in the consent registry' });
     return 'completed';
   }
@@ -78,9 +86,4 @@ export async function processMapJob(ctx: PipelineContext, data: MapJobData): Pro
   logEventStates(ctx.log, { ...trace, states: [...passing, 'decided'], reason: reasonText(decision) });
   await ctx.queues.enqueueDeliver(delivery, data.traceId);
   return 'decided';
-}
-
-/** Stable per (event, destination): a receiver sees the same key however often we retry or replay. */
-export function idempotencyKeyOf(inboxId: string, destinationId: string): string {
-  return createHash('sha256').update(`${inboxId}|${destinationId}`).digest('base64url').slice(0, 32);
 }

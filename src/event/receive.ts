@@ -6,6 +6,7 @@ import { logEventStates } from './event-log';
 import { newTraceId } from '../kernel/trace-context';
 import type { PipelineContext } from './context';
 import { insertEvent, upsertConsents } from './event-store';
+import { recordReferralIdentifier } from './referral-identifier';
 import type { CanonicalEvent, HisDialect, RawRecord } from '../contracts/his-dialect';
 import { enqueueOrDefer } from './queues';
 import { sealEvent } from './stored-event';
@@ -73,6 +74,7 @@ export async function ingestRecords(
       });
       if (!row.duplicate) {
         await upsertConsents(tx, event.practice.agb, event.patient.bsn, consentsOf(event));
+        await recordReferralIdentifier(tx, row.id, event);
       }
       out.push({ ...row, event, index });
     }

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { z } from 'zod';
 import { agreementSchema, type Agreement } from '../policy/agreement';
+import { checkAllowListPaths, describeAllowListProblem, loadFhirElementIndex } from '../policy/allow-list-paths';
 import type { Destination } from '../contracts/destination';
 import { destinationSchema, practiceEndpointSchema } from '../../mappings/municipality/index';
 import type { PracticeEndpoint } from './practices';
@@ -32,6 +33,7 @@ export function buildRegistry(input: {
   practices?: ReadonlyMap<string, unknown> | readonly unknown[];
 }): Registry {
   const agreements = parseAll('agreement', agreementSchema, input.agreements);
+  assertAllowListPaths(sourcesOf('agreement', input.agreements), agreements);
   const destinations = parseAll('destination', destinationSchema, input.destinations);
   const practices = parseAll('practice', practiceEndpointSchema, input.practices ?? []);
   assertUnique(
@@ -80,6 +82,24 @@ function parseAll<T>(
     }
     return parsed.data;
   });
+}
+
+/** Where each item came from: its file, or `what[i]` for objects given in code. */
+function sourcesOf(what: string, items: ReadonlyMap<string, unknown> | readonly unknown[]): string[] {
+  return Array.isArray(items)
+    ? items.map((_, i) => `${what}[${i}]`)
+    : [...(items as ReadonlyMap<string, unknown>).keys()];
+}
+
+/** Refuses an agreement whose allow-list names an element FHIR does not have (or an unknown extension). */
+function assertAllowListPaths(sources: readonly string[], agreements: readonly Agreement[]): void {
+  const problems = checkAllowListPaths(
+    agreements.map((agreement, i) => ({ file: sources[i] ?? `agreement[${i}]`, agreement })),
+    loadFhirElementIndex(),
+  );
+  if (problems.length > 0) {
+    throw new ConfigError(`Unknown allow-list path: ${problems.map(describeAllowListProblem).join('; ')}`);
+  }
 }
 
 function assertUnique(what: string, values: string[]): void {

@@ -46,6 +46,8 @@ export const STEPS = {
   deniedAtDelivery: { from: ['decided'], to: 'denied' },
   /** Deliver stage: refused for good, or retries exhausted: a dead letter an operator can replay. */
   deadLetter: { from: ['decided'], to: 'dead' },
+  /** Decided again and now permitted (a consent arrived, or an operator asked): a delivery is created or revived. */
+  redecided: { from: ['denied'], to: 'decided' },
   /** Operator: a dead letter gets a new round. */
   replayed: { from: ['dead'], to: 'decided' },
   /** Any stage: the encrypted event was removed by retention before it was finished; nothing can be sent. */

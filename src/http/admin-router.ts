@@ -7,6 +7,7 @@ import { pauseDestination, resumeDestination } from '../event/destination-health
 import { feedbackExists } from '../event/event-store';
 import { replayFeedback } from '../event/feedback';
 import { replayDelivery, replayOne } from '../event/replay';
+import { redecideByOperator } from '../event/redecide';
 import { parseOrThrow, pathExpression } from '../kernel/zod-outcome';
 import {
   deadLetterFilter,
@@ -51,6 +52,19 @@ export function adminRouter(ctx: PipelineContext): Router {
       }
     }
     res.status(202).json({ replayed, ...(purged.length ? { purged } : {}) });
+  });
+
+  /** Decides a denied event again (audited); a permit sends it. 409 when the event is not denied. */
+  router.post('/events/:id/redecide', async (req, res) => {
+    const id = req.params.id;
+    const done = UUID.test(id) ? await redecideByOperator(ctx, id, actorOf(req, res)) : undefined;
+    if (!done) {
+      throw new OperationOutcomeError(notFound);
+    }
+    if (done.result === 'not-denied') {
+      throw new OperationOutcomeError(conflict(`The event is ${done.row.state}, not denied`));
+    }
+    res.status(202).json({ id, result: done.result });
   });
 
   router.get('/agreements', (_req, res) => {

@@ -7,6 +7,7 @@ import { metricsHandler, observeRequests } from './http-metrics';
 import { adminRouter } from './admin-router';
 import { auditRouter } from './audit-router';
 import { consentRouter } from './consent-router';
+import { fhirTaskRouter } from './fhir-task-router';
 import { monitoringRouter } from './monitoring-router';
 import { municipalityRouter } from './municipality-router';
 import { requireRole } from '../access/authenticate';
@@ -62,6 +63,7 @@ export function createApp(ctx: PipelineContext, opts: AppOptions): express.Expre
   app.use(['/audit/v1', '/policy/v1'], ...authenticated);
   app.use(auditRouter(ctx));
   app.use(consentRouter(ctx));
+  app.use(fhirTaskRouter(ctx));
 
   app.use(docsRouter({ providers, publicBaseUrl: opts.publicBaseUrl, version: packageJson.version }));
 

@@ -1,5 +1,6 @@
 import { badRequest, notFound, OperationOutcomeError } from '@medplum/core';
 import type { OperationOutcome, OperationOutcomeIssue } from '@medplum/fhirtypes';
+import { referralTimelineOf } from '../reports/referral-timeline/timeline';
 import { Router, type Request } from 'express';
 import { unprocessableIssues, unsupportedMediaType } from '../kernel/fhir/outcomes';
 import type { HisDialect } from '../contracts/his-dialect';
@@ -78,6 +79,7 @@ export function hisRouter(ctx: PipelineContext): Router {
       updatedAt: row.updated_at,
       history: await getHistory(ctx.db, id),
       deliveries: await listDeliveriesOf(ctx.db, id),
+      ...(row.event_type === 'referral.created' ? { referralStatus: await referralTimelineOf(ctx, id) } : {}),
     });
   });
 

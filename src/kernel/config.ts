@@ -84,6 +84,7 @@ export const configSchema = z
       .regex(/^[A-Za-z0-9+/]{43}=$/, 'a 32-byte key in base64')
       .optional(),
     RETENTION_INTERVAL_MS: z.coerce.number().int().min(60_000).default(86_400_000),
+    REDECIDE_WINDOW_DAYS: z.coerce.number().int().min(0).max(3650).default(30),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
     START_REDIS: envBoolean.default(true),

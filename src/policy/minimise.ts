@@ -78,9 +78,26 @@ function elementOf(key: string): string {
   return key.startsWith('_') ? key.slice(1) : key;
 }
 
+/**
+ * An allow-list entry that is a URL names one extension (e.g. the trajectory outcome): that extension may leave
+ * even when `extension` as a whole may not, so one agreed code does not open every extension a HIS adds.
+ */
+export function isExtensionUrl(field: string): boolean {
+  return /^https?:\/\//.test(field);
+}
+
 function minimiseOne(resource: Resource, fields: readonly string[]): Resource {
   const allowed = new Set(fields);
+  const extensionUrls = new Set(fields.filter(isExtensionUrl));
   const out: Record<string, unknown> = {};
+  const extensions = (resource as { extension?: unknown }).extension;
+  if (!allowed.has('extension') && extensionUrls.size > 0 && Array.isArray(extensions)) {
+    const named = extensions.filter((e) => isRecord(e) && typeof e.url === 'string' && extensionUrls.has(e.url));
+    const clean = withoutFreeText(named);
+    if (clean !== DROP) {
+      out.extension = clean;
+    }
+  }
   for (const [key, value] of Object.entries(resource as unknown as Record<string, unknown>)) {
     const element = elementOf(key);
     if (ALWAYS_KEPT.has(key)) {

@@ -83,6 +83,7 @@ describe('iSamenleving-style delivery adapter', () => {
       verwijzing: {
         referentie: expect.stringMatching(/^[0-9a-f-]{36}$/),
         bronReferentie: referral.id,
+        identificatie: { systeem: 'urn:agb:01234567:referral', waarde: referral.id },
         datum: referral.authoredOn,
         productcategorie: expect.objectContaining({ code: '45' }),
         verwijzerType: expect.objectContaining({ code: '02' }),
@@ -129,7 +130,9 @@ describe('iSamenleving-style delivery adapter', () => {
     expect(hit.raw).not.toContain('P22');
   });
 
-  it('makes an event it has no message for a dead letter an operator can see, sending nothing', async () => {
+  // Issue 13: a closure is no longer a dead letter here; it is a trajectafsluiting (consents, which have no message,
+  // are never sent at all: tests/unit/delivery/isamenleving-mapping.test.ts).
+  it('sends trajectory.closed as a trajectafsluiting with its end date and outcome', async () => {
     const contact = buildContactEvent();
     const closed = {
       ...contact,
@@ -147,9 +150,20 @@ describe('iSamenleving-style delivery adapter', () => {
     delete (closed as Record<string, unknown>).professional;
     const hitsBefore = h.receiver.deliveries.length;
     const id = await h.submit(closed);
-    await h.reachesState(id, 'dead');
-    expect((await h.state(id)).stateReason).toContain('no message for trajectory.closed');
-    expect(h.receiver.deliveries.length).toBe(hitsBefore);
+    await h.reachesState(id, 'delivered');
+    expect(h.receiver.deliveries.length).toBe(hitsBefore + 1);
+    const hit = h.receiver.hitsFor((await h.delivery(id)).idempotency_key)[0]!;
+    expect(hit.path).toBe('/isamenleving/trajectafsluitingen');
+    expect(hit.body).toEqual(
+      expect.objectContaining({
+        berichtType: 'trajectafsluiting',
+        traject: expect.objectContaining({
+          bronReferentie: 'traj-closed',
+          status: 'finished',
+          einddatum: '2026-11-01',
+        }),
+      }),
+    );
   });
 });
 

@@ -20,7 +20,9 @@ import {
  *   EpisodeOfCare sent earlier) becomes a conditional reference `Type?identifier=<system>|<id>`.
  * - Exceptions that change what the receiver already holds, both idempotent as well:
  *   `referral.cancelled` sends the ServiceRequest as a conditional update (`PUT ServiceRequest?identifier=…`), since
- *   a conditional create would keep the earlier, active copy; `referral.status` (feedback to the practice, whose
+ *   a conditional create would keep the earlier, active copy; `trajectory.closed` sends the EpisodeOfCare the same
+ *   way (`PUT EpisodeOfCare?identifier=…`), so a receiver that holds it from earlier contacts learns that it finished
+ *   and how; `referral.status` (feedback to the practice, whose
  *   own ServiceRequest it is) changes only its status, with a FHIRPath Patch on the HIS's referral identifier.
  */
 export function toTransactionBundle(
@@ -41,7 +43,9 @@ export function toTransactionBundle(
       }
       return inBundle.has(local.id) ? `urn:uuid:${local.id}` : `${local.type}?${identifierQuery(local.id)}`;
     });
-    const conditionalUpdate = eventType === 'referral.cancelled' && resource.resourceType === 'ServiceRequest';
+    const conditionalUpdate =
+      (eventType === 'referral.cancelled' && resource.resourceType === 'ServiceRequest') ||
+      (eventType === 'trajectory.closed' && resource.resourceType === 'EpisodeOfCare');
     return {
       fullUrl: `urn:uuid:${id}`,
       resource: body,

@@ -4,8 +4,8 @@ import { PermanentDeliveryError } from '../../../src/contracts/delivery-errors';
 import { deliverRequest, joinUrl, probeByHead } from '../shared/transport';
 
 /**
- * iSamenleving-style REST: plain JSON to `<baseUrl>/aanmeldingen` (referrals) or `<baseUrl>/contactmomenten`
- * (contacts), with the idempotency key both as `Idempotency-Key` header and as `berichtId` in the body, since
+ * iSamenleving-style REST: plain JSON to `<baseUrl>/aanmeldingen` (referrals), `<baseUrl>/contactmomenten`
+ * (contacts) or `<baseUrl>/trajectafsluitingen` (closures), with the idempotency key both as `Idempotency-Key` header and as `berichtId` in the body, since
  * such systems more often deduplicate on a message id than on a header. Events these systems have no message
  * for fail permanently, so an operator sees them rather than losing them quietly.
  * Probe: `HEAD <baseUrl>` with the destination's credentials, up when it answers at all (see `probeByHead`).

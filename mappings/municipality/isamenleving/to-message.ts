@@ -23,7 +23,8 @@ import { parseLocalReference, RESOURCE_ID_SYSTEM } from '../shared/resource-iden
 
 /**
  * The outgoing mapping for iSamenleving-style social-domain systems: plain JSON, one "aanmelding" (registration
- * of a referral with the social team) per `referral.*` event and one "contactmoment" per `contact.recorded`.
+ * of a referral with the social team) per `referral.*` event, one "contactmoment" per `contact.recorded`, and one
+ * "trajectafsluiting" (end and outcome of the trajectory) per `trajectory.closed`.
  *
  * There is no public iSamenleving interface specification: this layout is jeugdbrug's documented mapping
  * (docs/delivery.md, "iSamenleving-style messages"), which a municipality matches to its own interface agreement.
@@ -64,6 +65,11 @@ export interface Aanmelding {
     readonly referentie: string;
     /** The practice's own referral id. */
     readonly bronReferentie?: string;
+    /**
+     * The referral's business identifier (ServiceRequest.identifier) in full: what the municipality sends status
+     * back with (`/municipality/v1/referrals/{waarde}/status`, or `{systeem}|{waarde}`).
+     */
+    readonly identificatie?: { readonly systeem: string; readonly waarde: string };
     readonly datum?: string;
     readonly productcategorie?: Code;
     readonly verwijzerType?: Code;
@@ -89,26 +95,36 @@ export interface Contactmoment {
     readonly professional?: { readonly agb?: string; readonly rol?: Code };
     readonly trajectReferentie?: string;
   };
-  readonly traject?: {
-    readonly referentie: string;
-    readonly bronReferentie?: string;
-    readonly status?: string;
-    readonly startdatum?: string;
-    readonly einddatum?: string;
-    readonly hulpvraag?: Code;
-    readonly uitkomst?: Code;
-  };
+  readonly traject?: Traject;
+}
+
+export interface Traject {
+  readonly referentie: string;
+  readonly bronReferentie?: string;
+  readonly status?: string;
+  readonly startdatum?: string;
+  readonly einddatum?: string;
+  readonly hulpvraag?: Code;
+  readonly uitkomst?: Code;
+}
+
+/** The end of a trajectory (`trajectory.closed`): its end date and outcome, what municipalities monitor. */
+export interface Trajectafsluiting {
+  readonly berichtId: string;
+  readonly berichtType: 'trajectafsluiting';
+  readonly client?: Client;
+  readonly traject: Traject;
 }
 
 export interface ISamenlevingMessage {
   /** Path under the destination's base URL. */
-  readonly path: 'aanmeldingen' | 'contactmomenten';
-  readonly body: Aanmelding | Contactmoment;
+  readonly path: 'aanmeldingen' | 'contactmomenten' | 'trajectafsluitingen';
+  readonly body: Aanmelding | Contactmoment | Trajectafsluiting;
 }
 
 /**
  * The message for an event, or undefined when iSamenleving-style systems have no message for that event type
- * (trajectory.closed, consents): the caller turns that into a permanent failure an operator can see.
+ * (consents, feedback): the caller turns that into a permanent failure an operator can see.
  */
 export function toISamenlevingMessage(
   resources: readonly Resource[],
@@ -134,6 +150,7 @@ export function toISamenlevingMessage(
         verwijzing: compact({
           referentie: request.id ?? '',
           bronReferentie: sourceIdOf(request.identifier),
+          identificatie: businessIdentifierOf(request.identifier),
           datum: request.authoredOn,
           productcategorie: codeIn(
             request.category?.flatMap((c) => c.coding ?? []),
@@ -183,37 +200,55 @@ export function toISamenlevingMessage(
           professional: Object.keys(professional).length ? professional : undefined,
           trajectReferentie: parseLocalReference(encounter.episodeOfCare?.[0]?.reference)?.id,
         }),
-        ...(episode
-          ? {
-              traject: compact({
-                referentie: episode.id ?? '',
-                bronReferentie: sourceIdOf(episode.identifier),
-                status: episode.status,
-                startdatum: episode.period?.start,
-                einddatum: episode.period?.end,
-                hulpvraag: codeIn(
-                  episode.type?.flatMap((t) => t.coding ?? []),
-                  HELP_QUESTION_CATEGORY_SYSTEM,
-                ),
-                uitkomst: codeIn(
-                  episode.extension
-                    ?.filter((e) => e.url === EXTENSION.trajectoryOutcome)
-                    .map((e) => e.valueCoding ?? {}),
-                  TRAJECTORY_OUTCOME_SYSTEM,
-                ),
-              }),
-            }
-          : {}),
+        ...(episode ? { traject: trajectOf(episode) } : {}),
       };
       return { path: 'contactmomenten', body };
     }
-    case 'trajectory.closed':
+    case 'trajectory.closed': {
+      const episode = find<EpisodeOfCare>(resources, 'EpisodeOfCare');
+      if (!episode) {
+        return undefined;
+      }
+      const body: Trajectafsluiting = {
+        berichtId: idempotencyKey,
+        berichtType: 'trajectafsluiting',
+        ...(client ? { client } : {}),
+        traject: trajectOf(episode),
+      };
+      return { path: 'trajectafsluitingen', body };
+    }
     case 'consent.recorded':
     case 'consent.withdrawn':
     case 'consent.entered-in-error':
     case 'referral.status':
       return undefined;
   }
+}
+
+function trajectOf(episode: EpisodeOfCare): Traject {
+  return compact({
+    referentie: episode.id ?? '',
+    bronReferentie: sourceIdOf(episode.identifier),
+    status: episode.status,
+    startdatum: episode.period?.start,
+    einddatum: episode.period?.end,
+    hulpvraag: codeIn(
+      episode.type?.flatMap((t) => t.coding ?? []),
+      HELP_QUESTION_CATEGORY_SYSTEM,
+    ),
+    uitkomst: codeIn(
+      episode.extension?.filter((e) => e.url === EXTENSION.trajectoryOutcome).map((e) => e.valueCoding ?? {}),
+      TRAJECTORY_OUTCOME_SYSTEM,
+    ),
+  });
+}
+
+/** The HIS's own identifier of the record in full (neither a BSN nor ours). */
+function businessIdentifierOf(
+  identifiers: readonly Identifier[] | undefined,
+): { systeem: string; waarde: string } | undefined {
+  const own = identifiers?.find((i) => i.system !== RESOURCE_ID_SYSTEM && i.system !== BSN_SYSTEM);
+  return own?.system && own.value ? { systeem: own.system, waarde: own.value } : undefined;
 }
 
 function find<T extends Resource>(resources: readonly Resource[], type: T['resourceType']): T | undefined {

@@ -12,8 +12,8 @@ import { pauseBody } from '../admin-router';
 import { exportQuery, overviewQuery, verifyQuery } from '../audit-router';
 import type { Role } from '../../access/principal';
 import { explainSchema } from '../consent-router';
+import { statusUpdateSchema } from '../status-update';
 import { monitoringQuerySchema } from '../monitoring-router';
-import { statusUpdateSchema } from '../municipality-router';
 import * as s from './schemas';
 
 type Method = 'get' | 'post';
@@ -52,6 +52,12 @@ const ERROR_TEXT: Record<number, string> = {
 };
 
 const idParam = (description: string): z.ZodObject => z.object({ id: z.uuid().meta({ description }) });
+/** A referral as a municipality names it: the ServiceRequest identifier it received, or jeugdbrug's event id. */
+const referralKey = z.object({
+  id: z.string().meta({
+    description: 'the ServiceRequest identifier received (`value` or `system|value`, URL-encoded), or the event id',
+  }),
+});
 type Content = NonNullable<ResponseConfig['content']>;
 const json = (schema: z.ZodType): Content => ({ 'application/json': { schema } });
 const fhirJson = (schema: z.ZodType): Content => ({ [FHIR_JSON]: { schema } });
@@ -367,11 +373,11 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
     {
       method: 'post',
       path: '/municipality/v1/referrals/{id}/status',
-      summary: 'A municipality’s status on a referral delivered to it',
+      summary: 'A municipality’s status on a referral delivered to it, by the identifier it received',
       tag: 'Municipality',
       roles: ['municipality', 'operator'],
       request: {
-        params: idParam('the referral’s event id'),
+        params: referralKey,
         headers: z.object({ 'idempotency-key': z.string().optional() }),
         body: { required: true, content: json(statusUpdateSchema) },
       },
@@ -381,14 +387,43 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
     {
       method: 'get',
       path: '/municipality/v1/referrals/{id}/status',
-      summary: 'The status updates sent on a referral',
+      summary: 'The status updates sent on a referral, and its timeline with waiting times',
       tag: 'Municipality',
       roles: ['municipality', 'operator'],
-      request: { params: idParam('the referral’s event id') },
+      request: { params: referralKey },
       ok: {
         status: 200,
-        description: 'status updates',
-        content: json(z.object({ statusUpdates: z.array(s.statusUpdateView) })),
+        description: 'status updates and timeline',
+        content: json(
+          z.object({ referral: z.uuid(), statusUpdates: z.array(s.statusUpdateView), timeline: s.anyJson }),
+        ),
+      },
+      errors: [409],
+    },
+    {
+      method: 'post',
+      path: '/fhir/Task',
+      summary: 'A referral’s status as a FHIR Task (focus: the ServiceRequest by identifier), like the status route',
+      tag: 'FHIR',
+      roles: ['municipality', 'operator'],
+      request: {
+        headers: z.object({ 'idempotency-key': z.string().optional() }),
+        body: { required: true, content: { 'application/fhir+json': { schema: s.anyJson } } },
+      },
+      ok: { status: 202, description: 'stored (200 for a repeat)', content: json(s.statusUpdateView) },
+      errors: [409, 422],
+    },
+    {
+      method: 'post',
+      path: '/admin/v1/events/{id}/redecide',
+      summary: 'Decide a denied event again (sent when now permitted)',
+      tag: 'Admin',
+      roles: ['operator'],
+      request: { params: idParam('jeugdbrug’s event id') },
+      ok: {
+        status: 202,
+        description: 'the new decision',
+        content: json(z.object({ id: z.uuid(), result: z.string() })),
       },
       errors: [409],
     },

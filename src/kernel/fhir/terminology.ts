@@ -8,12 +8,15 @@ import jz020 from '../../../mappings/terminology/codesystem-jz020-product-catego
 import monitoring from '../../../mappings/terminology/codesystem-monitoring.json';
 import professionalRole from '../../../mappings/terminology/codesystem-professional-role.json';
 import purpose from '../../../mappings/terminology/codesystem-purpose.json';
+import referralRejectionReason from '../../../mappings/terminology/codesystem-referral-rejection-reason.json';
+import referralStatus from '../../../mappings/terminology/codesystem-referral-status.json';
 import referralTarget from '../../../mappings/terminology/codesystem-referral-target.json';
 import referrerSubtype from '../../../mappings/terminology/codesystem-referrer-subtype.json';
 import trajectoryOutcome from '../../../mappings/terminology/codesystem-trajectory-outcome.json';
 import guardianRoleCode from '../../../mappings/terminology/conceptmap-guardian-relationship-role-code.json';
 import icpcHelpQuestion from '../../../mappings/terminology/conceptmap-icpc-help-question-category.json';
 import nhgEncounterClass from '../../../mappings/terminology/conceptmap-nhg-14-encounter-class.json';
+import referralStatusTaskStatus from '../../../mappings/terminology/conceptmap-referral-status-task-status.json';
 import referrerSubtypeCod327 from '../../../mappings/terminology/conceptmap-referrer-subtype-cod327.json';
 
 /**
@@ -54,6 +57,8 @@ export const CODE_SYSTEMS: readonly CodeSystem[] = [
   asCodeSystem(purpose),
   asCodeSystem(cod327),
   asCodeSystem(jz020),
+  asCodeSystem(referralStatus),
+  asCodeSystem(referralRejectionReason),
   asCodeSystem(referrerSubtype),
   asCodeSystem(ageBand),
   asCodeSystem(monitoring),
@@ -63,6 +68,7 @@ export const CONCEPT_MAPS: readonly ConceptMap[] = [
   asConceptMap(nhgEncounterClass),
   asConceptMap(icpcHelpQuestion),
   asConceptMap(guardianRoleCode),
+  asConceptMap(referralStatusTaskStatus),
   asConceptMap(referrerSubtypeCod327),
 ];
 
@@ -73,6 +79,9 @@ export const TRAJECTORY_OUTCOME_SYSTEM = trajectoryOutcome.url;
 export const REFERRAL_TARGET_SYSTEM = referralTarget.url;
 export const PROFESSIONAL_ROLE_SYSTEM = professionalRole.url;
 export const GUARDIAN_RELATIONSHIP_SYSTEM = guardianRelationship.url;
+/** A referral's status at the municipality (Task.businessStatus), and why one was rejected (Task.statusReason). */
+export const REFERRAL_STATUS_SYSTEM = referralStatus.url;
+export const REFERRAL_REJECTION_REASON_SYSTEM = referralRejectionReason.url;
 export const REFERRER_SUBTYPE_SYSTEM = referrerSubtype.url;
 export const AGE_BAND_SYSTEM = ageBand.url;
 /** The codes of the monitoring Measure: its groups, stratifiers and categories without a list of their own. */

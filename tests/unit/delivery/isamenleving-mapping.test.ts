@@ -67,7 +67,7 @@ describe('iSamenleving-style mapping', () => {
     expect(body.contactmoment.trajectReferentie).toBe(body.traject?.referentie);
   });
 
-  it.each(['trajectory.closed', 'consent.recorded', 'consent.withdrawn'] as const)('has no message for %s', (type) => {
+  it.each(['consent.recorded', 'consent.withdrawn'] as const)('has no message for %s', (type) => {
     expect(toISamenlevingMessage(minimised(mapped(buildContactEvent()), wide), type, 'k5')).toBeUndefined();
   });
 });

@@ -1,0 +1,138 @@
+import { Router } from 'express';
+import { z } from 'zod';
+import type { Coding } from '@medplum/fhirtypes';
+import { ALLOCATION_OUTPUT_SYSTEM, REFERRAL_STATUS_SYSTEM } from '../../mappings/practice/to-task';
+import { JZ020_SYSTEM } from '../kernel/fhir/systems';
+import { REFERRAL_REJECTION_REASON_SYSTEM } from '../kernel/fhir/terminology';
+import { parseOrThrow } from '../kernel/zod-outcome';
+import type { PipelineContext } from '../event/context';
+import { requireRole } from '../access/authenticate';
+import { parseStatusUpdate, recordAndAnswer, referralFor } from './status-update';
+
+/**
+ * `POST /fhir/Task`: the FHIR way for a municipality to send a referral's status. `focus` names the ServiceRequest
+ * by the identifier the municipality received; `businessStatus` (referral-status) says the status (or, without it,
+ * `status` received/accepted/rejected/completed); `statusReason` the rejection reason; `output` the decision and
+ * care details, typed as in the Tasks jeugdbrug sends to practices. Answered like
+ * `POST /municipality/v1/referrals/{identifier}/status`, whose rules it shares.
+ */
+
+const coding = z.object({ system: z.string().optional(), code: z.string().optional() }).loose();
+const concept = z.object({ coding: z.array(coding).optional(), text: z.string().optional() }).loose();
+
+const taskSchema = z
+  .object({
+    resourceType: z.literal('Task', { error: 'a Task' }),
+    status: z.string().optional(),
+    businessStatus: concept.optional(),
+    statusReason: concept.optional(),
+    focus: z
+      .object({
+        identifier: z.object({ system: z.string().optional(), value: z.string().min(1).max(256) }).loose(),
+      })
+      .loose(),
+    output: z
+      .array(
+        z
+          .object({
+            type: concept,
+            valueIdentifier: z.object({ value: z.string().optional() }).loose().optional(),
+            valueDate: z.string().optional(),
+            valueCodeableConcept: concept.optional(),
+            valuePeriod: z.object({ start: z.string().optional(), end: z.string().optional() }).loose().optional(),
+            valueReference: z
+              .object({
+                identifier: z.object({ value: z.string().optional() }).loose().optional(),
+                display: z.string().optional(),
+              })
+              .loose()
+              .optional(),
+          })
+          .loose(),
+      )
+      .optional(),
+  })
+  .loose();
+
+/** Task.status → our status, for a Task without businessStatus. */
+const FROM_TASK_STATUS: Record<string, string> = {
+  received: 'received',
+  accepted: 'accepted',
+  rejected: 'rejected',
+  completed: 'closed',
+};
+
+function codeIn(codings: readonly Coding[] | undefined, system: string): string | undefined {
+  return codings?.find((c) => c.system === system)?.code;
+}
+
+/** The status-update body the Task says, in the shape the status route takes (validated by the same schema). */
+function statusBodyOf(task: z.infer<typeof taskSchema>): Record<string, unknown> {
+  const out = (code: string) => task.output?.find((o) => codeIn(o.type.coding, ALLOCATION_OUTPUT_SYSTEM) === code);
+  const decisionNumber = out('decision-number')?.valueIdentifier?.value;
+  const provider = out('provider')?.valueReference;
+  const body: Record<string, unknown> = {
+    status:
+      codeIn(task.businessStatus?.coding, REFERRAL_STATUS_SYSTEM) ?? FROM_TASK_STATUS[task.status ?? ''] ?? task.status,
+    reason: task.statusReason?.text,
+    reasonCode: codeIn(task.statusReason?.coding, REFERRAL_REJECTION_REASON_SYSTEM),
+    decision: decisionNumber
+      ? {
+          number: decisionNumber,
+          date: out('decision-date')?.valueDate,
+          productCategory: codeIn(out('product-category')?.valueCodeableConcept?.coding, JZ020_SYSTEM),
+          period: out('decision-period')?.valuePeriod,
+        }
+      : undefined,
+    productCategory: decisionNumber
+      ? undefined
+      : codeIn(out('product-category')?.valueCodeableConcept?.coding, JZ020_SYSTEM),
+    provider: provider ? { agb: provider.identifier?.value, name: provider.display } : undefined,
+    startDate: out('start-date')?.valueDate,
+    endDate: out('end-date')?.valueDate,
+  };
+  return JSON.parse(JSON.stringify(body)) as Record<string, unknown>;
+}
+
+/** Where in the Task each field of the status body came from, for the 422's `expression`. */
+const TASK_PATH: Record<string, string> = {
+  status: 'Task.businessStatus',
+  reason: 'Task.statusReason.text',
+  reasonCode: 'Task.statusReason.coding',
+  decision: 'Task.output',
+  productCategory: 'Task.output',
+  provider: 'Task.output',
+  startDate: 'Task.output',
+  endDate: 'Task.output',
+};
+
+export function fhirTaskRouter(ctx: PipelineContext): Router {
+  const router = Router();
+  router.post('/fhir/Task', requireRole('municipality', 'operator'), async (req, res) => {
+    const task = parseOrThrow(taskSchema, req.body, (path) =>
+      path.length ? `Task.${path.map(String).join('.')}` : 'Task',
+    );
+    const focus = task.focus.identifier;
+    const target = await referralFor(ctx, focus.system ? `${focus.system}|${focus.value}` : focus.value, res);
+    let update;
+    try {
+      update = parseStatusUpdate(statusBodyOf(task));
+    } catch (err) {
+      throw renamedIssues(err);
+    }
+    await recordAndAnswer(ctx, req, res, target, update);
+  });
+  return router;
+}
+
+/** The status body's field names in a 422 become the Task elements they were read from. */
+function renamedIssues(err: unknown): unknown {
+  const outcome = (err as { outcome?: { issue?: { expression?: string[] }[] } }).outcome;
+  for (const issue of outcome?.issue ?? []) {
+    issue.expression = issue.expression?.map((e) => {
+      const field = e.split('.')[0] ?? e;
+      return TASK_PATH[field] ? `${TASK_PATH[field]} (${e})` : e;
+    });
+  }
+  return err;
+}

@@ -1,0 +1,183 @@
+import { conflict, forbidden, notFound, OperationOutcomeError } from '@medplum/core';
+import type { Request, Response } from 'express';
+import { z } from 'zod';
+import { text } from '../kernel/fhir/fields';
+import { REFERRAL_STATUSES } from '../../mappings/practice/referral-status';
+import type { StatusUpdate } from '../../mappings/practice/to-task';
+import { isValidAgb, isValidIsoDate } from '../kernel/fhir/identifiers';
+import { fieldIssue, unprocessableIssues } from '../kernel/fhir/outcomes';
+import { JZ020_SYSTEM } from '../kernel/fhir/systems';
+import { codesOf, isKnownCode, REFERRAL_REJECTION_REASON_SYSTEM } from '../kernel/fhir/terminology';
+import { parseOrThrow } from '../kernel/zod-outcome';
+import type { PipelineContext } from '../event/context';
+import { findReferrals, recordStatusUpdate, type DeliveredReferral } from '../event/feedback';
+import type { FeedbackRow } from '../event/event-store';
+import { actorOf } from './request-context';
+import { getPrincipal } from '../access/authenticate';
+import { canSeeMunicipality } from '../access/principal';
+
+/**
+ * What the status routes share (`/municipality/v1/referrals/{identifier}/status` and `POST /fhir/Task`): the
+ * status-update body, and which referral a municipality means and may act on.
+ */
+
+const day = z.string().refine(isValidIsoDate, 'a date YYYY-MM-DD');
+const productCategory = z
+  .string()
+  .refine((c) => isKnownCode(JZ020_SYSTEM, c), 'a JZ020 product category code such as 45 or 54');
+
+/** The body of `POST /municipality/v1/referrals/{identifier}/status`. */
+export const statusUpdateSchema = z
+  .object({
+    status: z.enum(REFERRAL_STATUSES, { error: `one of ${REFERRAL_STATUSES.join(', ')}` }),
+    reason: text(2000).optional(),
+    reasonCode: z
+      .string()
+      .refine(
+        (c) => isKnownCode(REFERRAL_REJECTION_REASON_SYSTEM, c),
+        `a rejection reason: ${codesOf(REFERRAL_REJECTION_REASON_SYSTEM).join(', ')}`,
+      )
+      .optional(),
+    productCategory: productCategory.optional(),
+    provider: z
+      .object({
+        agb: z.string().refine(isValidAgb, 'an AGB code of 8 digits').optional(),
+        name: text(200).optional(),
+      })
+      .strict()
+      .refine((p) => p.agb !== undefined || p.name !== undefined, { message: 'an AGB code or a name', path: ['name'] })
+      .optional(),
+    decision: z
+      .object({
+        number: z.string().regex(/^[\x21-\x7e]{1,64}$/, 'at most 64 printable characters'),
+        date: day,
+        productCategory,
+        period: z.object({ start: day, end: day.optional() }).strict(),
+      })
+      .strict()
+      .optional(),
+    startDate: day.optional(),
+    endDate: day.optional(),
+    date: day.optional(),
+  })
+  .strict()
+  .superRefine((u, ctx) => {
+    const need = (ok: boolean, path: string[], message: string) => {
+      if (!ok) {
+        ctx.addIssue({ code: 'custom', path, message });
+      }
+    };
+    switch (u.status) {
+      case 'decision-issued':
+        need(
+          !!u.decision,
+          ['decision'],
+          'a decision-issued status needs the decision (number, date, productCategory, period)',
+        );
+        break;
+      case 'care-started':
+        need(!!u.provider?.agb, ['provider', 'agb'], "a care-started status needs the provider's AGB code");
+        need(!!u.startDate, ['startDate'], 'a care-started status needs the start date');
+        break;
+      case 'care-ended':
+        need(!!u.endDate, ['endDate'], 'a care-ended status needs the end date');
+        break;
+      case 'received':
+      case 'accepted':
+      case 'rejected':
+      case 'allocated':
+      case 'closed':
+        break;
+    }
+    if (u.reasonCode && u.status !== 'rejected') {
+      need(false, ['reasonCode'], 'only a rejected status has a rejection reason');
+    }
+    if (u.decision?.period.end && u.decision.period.end < u.decision.period.start) {
+      need(false, ['decision', 'period', 'end'], 'before the start of the period');
+    }
+  });
+
+export function parseStatusUpdate(body: unknown): StatusUpdate {
+  return parseOrThrow(statusUpdateSchema, body);
+}
+
+/** An Idempotency-Key from the municipality: printable ASCII, so it is safe to store and compare. */
+const REQUEST_KEY = /^[\x21-\x7e]{1,128}$/;
+
+export function requestKeyOf(header: string | undefined): string | undefined {
+  if (header !== undefined && !REQUEST_KEY.test(header)) {
+    throw new OperationOutcomeError(
+      unprocessableIssues([fieldIssue('at most 128 printable ASCII characters', 'Idempotency-Key')]),
+    );
+  }
+  return header;
+}
+
+/**
+ * The referral a municipality means by `key` (our event id, or the ServiceRequest identifier it received:
+ * `value` or `system|value`) and the municipality the caller acts for on it. Nothing matching is 404; a referral
+ * the caller's municipalities never received is 403; one still on its way is 409. Of several events carrying the
+ * same referral, the newest one delivered to the caller is used.
+ */
+export async function referralFor(
+  ctx: PipelineContext,
+  key: string,
+  res: Response,
+): Promise<{ referral: DeliveredReferral; municipality: string }> {
+  const referrals = await findReferrals(ctx, key);
+  if (referrals.length === 0) {
+    throw new OperationOutcomeError(notFound);
+  }
+  const principal = getPrincipal(res);
+  for (const referral of referrals) {
+    const municipality = referral.deliveredTo.find((m) => canSeeMunicipality(principal, m));
+    if (municipality) {
+      return { referral, municipality };
+    }
+  }
+  const onItsWay = referrals.find(
+    (r) => r.deliveredTo.length === 0 && r.row.municipality && canSeeMunicipality(principal, r.row.municipality),
+  );
+  if (onItsWay) {
+    throw new OperationOutcomeError(conflict('This referral has not been delivered yet'));
+  }
+  throw new OperationOutcomeError(forbidden);
+}
+
+/**
+ * Records a parsed status update on the referral the caller acts on (with the request's Idempotency-Key) and
+ * answers: 202 with the stored update, or 200 with the first one for a repeated key.
+ */
+export async function recordAndAnswer(
+  ctx: PipelineContext,
+  req: Request,
+  res: Response,
+  target: { referral: DeliveredReferral; municipality: string },
+  update: StatusUpdate,
+): Promise<void> {
+  const requestKey = requestKeyOf(req.get('idempotency-key'));
+  const actor = { ...actorOf(req, res), onBehalfOf: { kind: 'municipality' as const, code: target.municipality } };
+  const { feedback, duplicate } = await recordStatusUpdate(ctx, { ...target, update, actor, requestKey });
+  ctx.metrics.processed.inc({ stage: 'feedback-received', result: duplicate ? 'duplicate' : 'accepted' });
+  res.status(duplicate ? 200 : 202).json(statusUpdateView(feedback));
+}
+
+/** What the API shows of a status update: no free text beyond what the municipality sent itself. */
+export function statusUpdateView(f: FeedbackRow): Record<string, unknown> {
+  return {
+    id: f.id,
+    referral: f.inbox_id,
+    status: f.status,
+    date: f.status_date,
+    serviceRequestStatus: f.service_request_status,
+    task: f.task,
+    delivery: {
+      state: f.state,
+      attempts: f.attempts,
+      lastStatus: f.last_status,
+      lastError: f.last_error,
+      deliveredAt: f.delivered_at,
+    },
+    createdAt: f.created_at,
+  };
+}

@@ -1,0 +1,359 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Bundle, EpisodeOfCare, Identifier, Resource, ServiceRequest, Task } from '@medplum/fhirtypes';
+import { RESOURCE_ID_SYSTEM } from '../../mappings/municipality/shared/resource-identifier';
+import { EXTENSION } from '../../src/kernel/fhir/terminology';
+import type { Agreement } from '../../src/policy/agreement';
+import { buildRegistry } from '../../src/event/registry';
+import {
+  buildConsentEvent,
+  buildContactEvent,
+  buildDestination,
+  buildReferralEvent,
+  PRACTICE_AGB,
+} from '../helpers/builders';
+import { DeliveryReceiver, type Hit } from '../helpers/delivery-receiver';
+import { cleanupTestEnv, createTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
+import { waitFor } from '../helpers/wait-for';
+
+const HOOK_SECRET = 'municipality-hook-secret-for-tests';
+process.env.TEST_MUNICIPALITY_HOOK_SECRET = HOOK_SECRET;
+
+/** The shipped agreement (config/), so what its allow-list lets through is what these tests see. */
+const SHIPPED = JSON.parse(
+  fs.readFileSync(path.join(__dirname, '../../config/agreements/demo-overbetuwe.json'), 'utf8'),
+) as Agreement;
+
+interface StatusView {
+  id: string;
+  status: string;
+  task: Task;
+}
+
+async function submit(app: TestApp, event: Record<string, unknown>): Promise<string> {
+  const res = await app.request('/his/v1/events', { json: event });
+  expect(res.status).toBe(202);
+  return ((await res.json()) as { receipts: { id: string }[] }).receipts[0]!.id;
+}
+
+async function stateOf(app: TestApp, id: string, states: string[]): Promise<string> {
+  return waitFor(`event ${id} to reach ${states.join('/')}`, async () => {
+    const [row] = await app.rt.ctx.db.query<{ state: string }>('SELECT state FROM inbox WHERE id = $1', [id]);
+    return row && states.includes(row.state) ? row.state : undefined;
+  });
+}
+
+/** The resources a FHIR receiver got in one Bundle (transaction or notification). */
+function resourcesIn(hit: Hit): Resource[] {
+  return ((hit.body as Bundle).entry ?? []).map((e) => e.resource).filter((r): r is Resource => !!r);
+}
+
+/** The referral's business identifier as the municipality's receiver got it, read only from what arrived. */
+function identifierReceived(adapter: string, hit: Hit): Identifier {
+  if (adapter === 'isamenleving') {
+    const id = (hit.body as { verwijzing: { identificatie: { systeem: string; waarde: string } } }).verwijzing
+      .identificatie;
+    return { system: id.systeem, value: id.waarde };
+  }
+  const request = resourcesIn(hit).find((r): r is ServiceRequest => r.resourceType === 'ServiceRequest');
+  const own = request?.identifier?.find((i) => i.system !== RESOURCE_ID_SYSTEM);
+  if (!own) {
+    throw new Error('no business identifier arrived');
+  }
+  return own;
+}
+
+/** A stand-in municipality and practice HIS, and the product between them with this agreement and format. */
+interface Loop {
+  readonly municipality: DeliveryReceiver;
+  readonly practice: DeliveryReceiver;
+  readonly app: TestApp;
+  close(): Promise<void>;
+}
+
+async function startLoop(agreement: Agreement, adapter: string): Promise<Loop> {
+  const testEnv = createTestEnv();
+  const municipality = await new DeliveryReceiver().start();
+  const practice = await new DeliveryReceiver().start();
+  if (adapter === 'webhook') {
+    municipality.webhookSecret = HOOK_SECRET;
+  }
+  const app = await startTestApp({
+    testEnv,
+    registry: buildRegistry({
+      agreements: [agreement],
+      destinations: [
+        buildDestination(municipality.url('/gm'), {
+          adapter,
+          ...(adapter === 'webhook' ? { auth: { type: 'hmac', secretEnv: 'TEST_MUNICIPALITY_HOOK_SECRET' } } : {}),
+        }),
+      ],
+      practices: [{ agb: PRACTICE_AGB, adapter: 'fhir-rest', baseUrl: practice.url('/his') }],
+    }),
+  });
+  return {
+    municipality,
+    practice,
+    app,
+    async close() {
+      await app.close();
+      await Promise.all([municipality.stop(), practice.stop()]);
+      await cleanupTestEnv(testEnv);
+    },
+  };
+}
+
+describe.each(['fhir-rest', 'webhook', 'isamenleving'] as const)(
+  'the loop between practice and municipality closes (%s)',
+  (adapter) => {
+    let municipality: DeliveryReceiver;
+    let practice: DeliveryReceiver;
+    let app: TestApp;
+    let loop: Loop;
+
+    beforeAll(async () => {
+      // The shipped allow-list; public task, so these tests need no consent.
+      loop = await startLoop({ ...SHIPPED, legalBasis: 'public-task' }, adapter);
+      ({ municipality, practice, app } = loop);
+    });
+
+    afterAll(() => loop.close());
+
+    const taskArrived = (feedbackId: string): Promise<Task> =>
+      waitFor(`status update ${feedbackId} at the practice`, () => {
+        const hit = practice.stored.get(`fb-${feedbackId}`);
+        return hit ? resourcesIn(hit).find((r): r is Task => r.resourceType === 'Task') : undefined;
+      });
+
+    it('referral → accepted, decision-issued, care-started, closed by the identifier received → Tasks at the practice; out of order is 409', async () => {
+      const referral = buildReferralEvent();
+      const id = await submit(app, referral);
+      expect(await stateOf(app, id, ['delivered', 'dead', 'denied', 'failed'])).toBe('delivered');
+      const hit = municipality.deliveries.at(-1)!;
+      const identifier = identifierReceived(adapter, hit);
+      expect(identifier.value).toBe((referral.referral as { id: string }).id);
+      if (adapter === 'fhir-rest') {
+        // The referrer type (COD327) is let through by the shipped allow-list, by its extension URL.
+        const request = resourcesIn(hit).find((r): r is ServiceRequest => r.resourceType === 'ServiceRequest')!;
+        expect(request.extension?.map((e) => e.url)).toEqual([EXTENSION.referrerType]);
+      }
+      // By value for one adapter, by `system|value` (URL-encoded) for the others.
+      const key =
+        adapter === 'fhir-rest'
+          ? encodeURIComponent(identifier.value!)
+          : encodeURIComponent(`${identifier.system}|${identifier.value}`);
+      const post = (body: unknown) =>
+        app.request(`/municipality/v1/referrals/${key}/status`, { json: body, key: 'municipality' });
+
+      const updates = [
+        { status: 'accepted', date: '2026-11-23' },
+        {
+          status: 'decision-issued',
+          decision: {
+            number: 'B-2026-0042',
+            date: '2026-12-01',
+            productCategory: '45',
+            period: { start: '2026-12-07', end: '2027-06-07' },
+          },
+        },
+        { status: 'care-started', provider: { agb: '12345678', name: 'Jeugdhulp Betuwe' }, startDate: '2026-12-07' },
+        { status: 'closed' },
+      ];
+      const tasks: Task[] = [];
+      for (const body of updates) {
+        const res = await post(body);
+        expect(res.status).toBe(202);
+        tasks.push(await taskArrived(((await res.json()) as StatusView).id));
+      }
+      expect(tasks.map((t) => [t.businessStatus?.coding?.[0]?.code, t.status])).toEqual([
+        ['accepted', 'accepted'],
+        ['decision-issued', 'in-progress'],
+        ['care-started', 'in-progress'],
+        ['closed', 'completed'],
+      ]);
+      for (const t of tasks) {
+        expect(t.focus?.identifier).toEqual(identifier);
+      }
+      const out = (t: Task, code: string) => t.output?.find((o) => o.type.coding?.[0]?.code === code);
+      expect(out(tasks[1]!, 'decision-number')?.valueIdentifier?.value).toBe('B-2026-0042');
+      expect(out(tasks[1]!, 'product-category')?.valueCodeableConcept?.coding?.[0]?.code).toBe('45');
+      expect(out(tasks[1]!, 'decision-period')?.valuePeriod).toEqual({ start: '2026-12-07', end: '2027-06-07' });
+      expect(out(tasks[2]!, 'provider')?.valueReference?.identifier?.value).toBe('12345678');
+
+      const late = await post({ status: 'accepted' });
+      expect(late.status).toBe(409);
+      const outcome = (await late.json()) as { issue: { details?: { text?: string } }[] };
+      expect(outcome.issue[0]?.details?.text).toMatch(/current status is closed/);
+
+      const view = (await (
+        await app.request(`/municipality/v1/referrals/${key}/status`, { key: 'municipality' })
+      ).json()) as {
+        timeline: { referredOn: string; current: string; waitingDays: Record<string, number> };
+      };
+      expect(view.timeline.referredOn).toBe('2026-11-20');
+      expect(view.timeline.current).toBe('closed');
+      expect(view.timeline.waitingDays).toEqual({
+        referralToAccepted: 3,
+        acceptedToDecision: 8,
+        decisionToCareStarted: 6,
+        referralToDecision: 11,
+        referralToCareStarted: 17,
+      });
+      const practiceView = (await (await app.request(`/his/v1/events/${id}`)).json()) as {
+        referralStatus: { steps: { status: string; date: string }[]; waitingDays: Record<string, number> };
+      };
+      expect(practiceView.referralStatus.steps.map((s) => [s.status, s.date])).toEqual([
+        ['accepted', '2026-11-23'],
+        ['decision-issued', '2026-12-01'],
+        ['care-started', '2026-12-07'],
+        ['closed', expect.stringMatching(/^\d{4}-\d{2}-\d{2}$/)],
+      ]);
+      expect(practiceView.referralStatus.waitingDays.referralToCareStarted).toBe(17);
+    });
+
+    it('contacts then trajectory.closed → the receiver holds a finished EpisodeOfCare with its outcome', async () => {
+      const contact = buildContactEvent();
+      const contactId = await submit(app, contact);
+      expect(await stateOf(app, contactId, ['delivered', 'dead', 'denied', 'failed'])).toBe('delivered');
+      const trajectory = contact.trajectory as Record<string, unknown>;
+      const closure: Record<string, unknown> = {
+        ...contact,
+        eventId: `${String(contact.eventId)}-closed`,
+        eventType: 'trajectory.closed',
+        trajectory: { ...trajectory, closedOn: '2026-11-30', outcome: 'closed-without-referral', referrerType: '02' },
+      };
+      delete closure.contact;
+      const closureId = await submit(app, closure);
+      expect(await stateOf(app, closureId, ['delivered', 'dead', 'denied', 'failed'])).toBe('delivered');
+      const hit = municipality.deliveries.at(-1)!;
+      if (adapter === 'isamenleving') {
+        expect(hit.path).toBe('/gm/trajectafsluitingen');
+        const traject = (hit.body as { traject: { status: string; einddatum: string; uitkomst: { code: string } } })
+          .traject;
+        expect(traject).toEqual(
+          expect.objectContaining({
+            status: 'finished',
+            einddatum: '2026-11-30',
+            uitkomst: expect.objectContaining({ code: 'closed-without-referral' }),
+          }),
+        );
+        return;
+      }
+      const entry = (hit.body as Bundle).entry!.find((e) => e.resource?.resourceType === 'EpisodeOfCare')!;
+      const episode = entry.resource as EpisodeOfCare;
+      expect(episode.status).toBe('finished');
+      expect(episode.period?.end).toBe('2026-11-30');
+      expect(episode.extension?.find((e) => e.url === EXTENSION.trajectoryOutcome)?.valueCoding?.code).toBe(
+        'closed-without-referral',
+      );
+      if (adapter === 'fhir-rest') {
+        // A conditional update: a receiver that holds the trajectory from the contacts learns that it finished.
+        expect(entry.request?.method).toBe('PUT');
+        expect(entry.request?.url).toMatch(/^EpisodeOfCare\?identifier=/);
+      }
+    });
+  },
+);
+
+describe('POST /fhir/Task and re-decisions', () => {
+  let municipality: DeliveryReceiver;
+  let practice: DeliveryReceiver;
+  let app: TestApp;
+  let loop: Loop;
+
+  beforeAll(async () => {
+    loop = await startLoop(SHIPPED, 'fhir-rest'); // legal basis consent, as shipped
+    ({ municipality, practice, app } = loop);
+  });
+
+  afterAll(() => loop.close());
+
+  const consentFor = (referral: Record<string, unknown>) =>
+    buildConsentEvent(referral, {
+      givenBy: [{ kind: 'child' }, { kind: 'guardian', guardianId: 'g1' }],
+    });
+
+  it('delivers a referral denied for a missing consent once the consent arrives, without a re-send; the audit shows both decisions', async () => {
+    const referral = buildReferralEvent();
+    const id = await submit(app, referral);
+    expect(await stateOf(app, id, ['delivered', 'denied', 'failed'])).toBe('denied');
+    const [denied] = await app.rt.ctx.db.query<{ state_reason: string }>(
+      'SELECT state_reason FROM inbox WHERE id = $1',
+      [id],
+    );
+    expect(denied!.state_reason).toMatch(/consent-missing/);
+
+    await submit(app, consentFor(referral));
+    expect(await stateOf(app, id, ['delivered', 'dead'])).toBe('delivered');
+    const decisions = await app.rt.ctx.db.query<{ outcome: string; entities: string[] }>(
+      `SELECT outcome, entities FROM audit_event WHERE tenant = $1 AND subtype = 'AuthZ-Consent' AND $2 = ANY(entities)
+       ORDER BY seq`,
+      [PRACTICE_AGB, `inbox/${id}`],
+    );
+    // Denied at mapping, permitted when decided again, and decided once more right before sending.
+    expect(decisions.map((d) => d.outcome)).toEqual(['4', '0', '0']);
+    const history = (await (await app.request(`/his/v1/events/${id}`)).json()) as { history: { state: string }[] };
+    expect(history.history.map((h) => h.state)).toEqual(['received', 'mapped', 'denied', 'decided', 'delivered']);
+  });
+
+  it('lets an operator ask for a new decision of one event; a delivered event is 409', async () => {
+    const referral = buildReferralEvent();
+    const id = await submit(app, referral);
+    expect(await stateOf(app, id, ['denied'])).toBe('denied');
+    const again = await app.request(`/admin/v1/events/${id}/redecide`, { key: 'operator', method: 'POST' });
+    expect(again.status).toBe(202);
+    expect(await again.json()).toEqual({ id, result: 'deny' });
+    expect((await app.request(`/admin/v1/events/${id}/redecide`, { key: 'practice', method: 'POST' })).status).toBe(
+      403,
+    );
+    // Once the consent arrives the event is decided again by itself; asking again is then a conflict.
+    await submit(app, consentFor(referral));
+    expect(await stateOf(app, id, ['delivered'])).toBe('delivered');
+    const done = await app.request(`/admin/v1/events/${id}/redecide`, { key: 'operator', method: 'POST' });
+    expect(done.status).toBe(409);
+  });
+
+  it('takes a FHIR Task whose focus names the ServiceRequest by identifier, answered like the status route', async () => {
+    const referral = buildReferralEvent();
+    await submit(app, consentFor(referral));
+    const id = await submit(app, referral);
+    expect(await stateOf(app, id, ['delivered', 'denied'])).toBe('delivered');
+    const hit = municipality.deliveries.at(-1)!;
+    const identifier = identifierReceived('fhir-rest', hit);
+    const task = {
+      resourceType: 'Task',
+      status: 'rejected',
+      intent: 'order',
+      businessStatus: {
+        coding: [{ system: 'https://jeugdbrug.nl/fhir/CodeSystem/referral-status', code: 'rejected' }],
+      },
+      statusReason: {
+        coding: [
+          { system: 'https://jeugdbrug.nl/fhir/CodeSystem/referral-rejection-reason', code: 'other-municipality' },
+        ],
+      },
+      focus: { type: 'ServiceRequest', identifier },
+    };
+    const res = await app.request('/fhir/Task', { json: task, key: 'municipality' });
+    expect(res.status).toBe(202);
+    const view = (await res.json()) as StatusView;
+    expect(view.status).toBe('rejected');
+    const arrived = await waitFor('the Task at the practice', () => practice.stored.get(`fb-${view.id}`));
+    const sent = resourcesIn(arrived).find((r): r is Task => r.resourceType === 'Task')!;
+    expect(sent.statusReason?.coding?.[0]?.code).toBe('other-municipality');
+
+    const bad = await app.request('/fhir/Task', {
+      json: { ...task, businessStatus: undefined, status: 'draft' },
+      key: 'municipality',
+    });
+    expect(bad.status).toBe(422);
+    const outcome = (await bad.json()) as { issue: { expression: string[] }[] };
+    expect(outcome.issue.flatMap((i) => i.expression).join()).toMatch(/Task\.businessStatus/);
+    const unknown = await app.request('/fhir/Task', {
+      json: { ...task, focus: { identifier: { system: identifier.system, value: 'no-such-referral' } } },
+      key: 'municipality',
+    });
+    expect(unknown.status).toBe(404);
+    expect((await app.request('/fhir/Task', { json: task, key: 'otherMunicipality' })).status).toBe(403);
+  });
+});
