@@ -3,6 +3,7 @@ import http from 'node:http';
 import path from 'node:path';
 import type { Worker } from 'bullmq';
 import type { Logger } from 'pino';
+import { openConsoleSessions, type ConsoleSessionStore } from './access/console-sessions';
 import { startRetention } from './audit/retention';
 import { AuditWriter } from './audit/writer';
 import type { Config } from './config/config';
@@ -11,7 +12,7 @@ import { initFhirValidation } from './fhir/validation';
 import { createApp } from './http/app';
 import { ApiKeyStore } from './http/auth/api-keys';
 import { readIssuersFile } from './http/auth/jwt';
-import { createAuthenticator } from './http/auth/middleware';
+import { createAuthenticator, createCredentialVerifier } from './http/auth/middleware';
 import { createRateLimiter } from './http/auth/rate-limit';
 import { createDemoKeysIfMissing } from './http/demo-keys';
 import { createLogger, errorFields } from './logger';
@@ -85,6 +86,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
   let server: http.Server | undefined;
   let url: string | undefined;
   let stopWatching = (): void => undefined;
+  let consoleSessions: ConsoleSessionStore | undefined;
   if (config.ROLE !== 'worker') {
     const apiKeysFile = path.resolve(config.API_KEYS_FILE ?? path.join(config.dataDir, 'api-keys.json'));
     if (config.DEMO_KEYS) {
@@ -104,13 +106,20 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
       }
     });
     stopWatching = () => fs.unwatchFile(apiKeysFile);
+    const authOptions = {
+      apiKeys,
+      issuers: config.JWT_ISSUERS_FILE ? readIssuersFile(config.JWT_ISSUERS_FILE) : [],
+      clockSkewSeconds: config.JWT_CLOCK_SKEW_S,
+    };
+    consoleSessions = openConsoleSessions(redis.url, config, log);
     const app = createApp(ctx, {
-      authenticate: createAuthenticator({
-        apiKeys,
-        issuers: config.JWT_ISSUERS_FILE ? readIssuersFile(config.JWT_ISSUERS_FILE) : [],
-        clockSkewSeconds: config.JWT_CLOCK_SKEW_S,
-      }),
+      authenticate: createAuthenticator(authOptions),
       rateLimit: createRateLimiter({ ratePerSecond: config.RATE_LIMIT_PER_S, burst: config.RATE_LIMIT_BURST }),
+      console: {
+        sessions: consoleSessions,
+        verifyCredential: createCredentialVerifier(authOptions),
+        isActive: (p) => p.via !== 'api-key' || apiKeys.isActive(p.id.replace(/^api-key:/, '')),
+      },
     });
     server = http.createServer(app);
     await new Promise<void>((resolve, reject) => {
@@ -157,6 +166,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
       await stopRetention();
       await ctx.audit.flush();
       await queues.close();
+      consoleSessions?.close();
       await redis.stop();
       await db.close();
       log.info('stopped');

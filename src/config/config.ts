@@ -51,6 +51,8 @@ export const configSchema = z.object({
     .string()
     .regex(/^https?:\/\/[^,\s]+(,https?:\/\/[^,\s]+)*$/, 'comma-separated origins such as https://portal.example.nl')
     .optional(),
+  CONSOLE_IDLE_TIMEOUT_MIN: z.coerce.number().int().min(1).max(1440).default(30),
+  CONSOLE_SESSION_MAX_HOURS: z.coerce.number().int().min(1).max(168).default(12),
   AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1).default(1826),
   INBOX_PAYLOAD_RETENTION_DAYS: z.coerce.number().int().min(1).default(30),
   RETENTION_INTERVAL_MS: z.coerce.number().int().min(60_000).default(86_400_000),

@@ -1,16 +1,12 @@
 import { badRequest, conflict, notFound, OperationOutcomeError } from '@medplum/core';
-import { Router, type Request, type RequestHandler } from 'express';
+import { Router } from 'express';
 import { z } from 'zod';
 import type { Destination } from '../delivery/destination';
 import type { PipelineContext } from '../pipeline/context';
-import {
-  getDestinationStatus,
-  pauseDestination,
-  resumeDestination,
-  type DestinationStatus,
-} from '../pipeline/destination-health';
+import { getDestinationStatus, pauseDestination, resumeDestination } from '../pipeline/destination-health';
 import { replayFeedback } from '../pipeline/feedback';
 import { replayDelivery } from '../pipeline/replay';
+import { listDeadLetters } from '../reports/dead-letters/dead-letters';
 import { actorOf } from './request-context';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -29,7 +25,7 @@ export function adminRouter(ctx: PipelineContext): Router {
   const router = Router();
 
   router.get('/dead-letters', async (req, res) => {
-    res.json({ deadLetters: await listDeadLetters(ctx, parseFilter(req.query)) });
+    res.json({ deadLetters: await listDeadLetters(ctx.db, parseFilter(req.query)) });
   });
 
   router.post('/dead-letters/:id/replay', async (req, res) => {
@@ -47,7 +43,7 @@ export function adminRouter(ctx: PipelineContext): Router {
   router.post('/dead-letters/replay', async (req, res) => {
     const filter = parseFilter(req.body ?? {});
     const replayed: string[] = [];
-    for (const d of await listDeadLetters(ctx, filter)) {
+    for (const d of await listDeadLetters(ctx.db, filter)) {
       if (await replayDelivery(ctx, d.id, actorOf(req, res))) {
         replayed.push(d.id);
       }
@@ -123,8 +119,6 @@ export function adminRouter(ctx: PipelineContext): Router {
     res.status(202).json({ replayed: [id] });
   });
 
-  router.use('/dashboard', queueDashboard(ctx));
-
   return router;
 }
 
@@ -154,61 +148,6 @@ function parseBody<T>(schema: z.ZodType<T>, input: unknown): T {
   return parsed.data;
 }
 
-/**
- * The queue dashboard, behind the same operator authentication as the rest of /admin/v1: a read-only HTML page (or
- * JSON) of queue depths and destination health. Read-only on purpose: retrying or removing jobs here would bypass
- * the audited replay above. (Bull Board would need its own authentication story and a relaxed CSP.)
- */
-function queueDashboard(ctx: PipelineContext): RequestHandler {
-  return async (req, res) => {
-    if (req.method !== 'GET' || (req.path !== '/' && req.path !== '')) {
-      throw new OperationOutcomeError(notFound);
-    }
-    const statuses = await Promise.all(ctx.registry.destinations.map((d) => getDestinationStatus(ctx, d)));
-    const depths = await ctx.queues.depths();
-    if (wantsJson(req)) {
-      res.json({ queues: depths, destinations: statuses });
-      return;
-    }
-    res.type('html').send(dashboardHtml(depths, statuses));
-  };
-}
-
-function wantsJson(req: Request): boolean {
-  return req.query.format === 'json' || req.accepts(['html', 'json']) === 'json';
-}
-
-function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
-/** Ids, states and counts only: nothing personal is in a queue, and nothing personal is shown. */
-function dashboardHtml(
-  depths: readonly { queue: string; state: string; count: number }[],
-  statuses: readonly DestinationStatus[],
-): string {
-  const queues = [...new Set(depths.map((d) => d.queue))];
-  const states = [...new Set(depths.map((d) => d.state))];
-  const count = (q: string, s: string) => depths.find((d) => d.queue === q && d.state === s)?.count ?? 0;
-  const queueRows = queues
-    .map((q) => `<tr><td>${escapeHtml(q)}</td>${states.map((s) => `<td>${count(q, s)}</td>`).join('')}</tr>`)
-    .join('');
-  const destinationRows = statuses
-    .map(
-      (d) =>
-        `<tr><td>${escapeHtml(d.id)}</td><td>${escapeHtml(d.adapter)}</td><td>${d.paused ? `paused (${escapeHtml(d.pausedBy ?? '')})` : 'running'}</td>` +
-        `<td>${d.consecutiveFailures} / ${d.pauseAfterFailures}</td><td>${escapeHtml(d.lastError ?? '')}</td>` +
-        `<td>${escapeHtml(d.lastProbeResult ?? '')}</td></tr>`,
-    )
-    .join('');
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>jeugdbrug queues</title>
-<meta http-equiv="refresh" content="10"></head><body style="font-family:sans-serif">
-<h1>Queues</h1><table border="1" cellpadding="4"><tr><th>queue</th>${states.map((s) => `<th>${escapeHtml(s)}</th>`).join('')}</tr>${queueRows}</table>
-<h1>Destinations</h1><table border="1" cellpadding="4"><tr><th>id</th><th>adapter</th><th>state</th><th>failures / pause after</th><th>last error</th><th>last probe</th></tr>${destinationRows}</table>
-<p>Read-only. Pause, resume and replay through the audited API under /admin/v1. JSON: ?format=json</p>
-</body></html>`;
-}
-
 function parseFilter(input: unknown): z.infer<typeof deadLetterFilter> {
   const parsed = deadLetterFilter.safeParse(input);
   if (!parsed.success) {
@@ -216,30 +155,4 @@ function parseFilter(input: unknown): z.infer<typeof deadLetterFilter> {
     throw new OperationOutcomeError(badRequest(issue?.message ?? 'invalid filter', issue?.path.join('.') || 'query'));
   }
   return parsed.data;
-}
-
-interface DeadLetter {
-  id: string;
-  inboxId: string;
-  eventId: string;
-  practice: string;
-  destination: string;
-  attempts: number;
-  lastStatus: number | null;
-  lastError: string | null;
-  responseBody: string | null;
-  updatedAt: Date;
-}
-
-async function listDeadLetters(ctx: PipelineContext, f: z.infer<typeof deadLetterFilter>): Promise<DeadLetter[]> {
-  return ctx.db.query<DeadLetter>(
-    `SELECT d.id, d.inbox_id AS "inboxId", i.source_event_id AS "eventId", i.tenant AS practice, d.destination,
-       d.attempts, d.last_status AS "lastStatus", d.last_error AS "lastError", d.response_body AS "responseBody",
-       d.updated_at AS "updatedAt"
-     FROM delivery d JOIN inbox i ON i.id = d.inbox_id
-     WHERE d.state = 'dead' AND ($1::text IS NULL OR d.destination = $1) AND ($2::int IS NULL OR d.last_status = $2)
-       AND ($3::timestamptz IS NULL OR d.updated_at >= $3)
-     ORDER BY d.updated_at LIMIT $4`,
-    [f.destination ?? null, f.status ?? null, f.since ?? null, f.limit],
-  );
 }

@@ -7,6 +7,7 @@ import { auditRouter } from './audit-router';
 import { consentRouter } from './consent-router';
 import { municipalityRouter } from './municipality-router';
 import { requireRole } from './auth/middleware';
+import { consoleRouter, type ConsoleOptions } from './console/console-router';
 import { corsFor } from './cors';
 import { errorHandler } from './error-handler';
 import { healthRouter } from './health-router';
@@ -18,6 +19,8 @@ export interface AppOptions {
   readonly authenticate: RequestHandler;
   /** Per-principal rate limit, after authentication. */
   readonly rateLimit: RequestHandler;
+  /** The web console at /console; absent, it is not served. */
+  readonly console?: ConsoleOptions | undefined;
 }
 
 /** The Express app: security headers, body limits, routers per audience, and the one error handler. */
@@ -43,6 +46,9 @@ export function createApp(ctx: PipelineContext, opts: AppOptions): express.Expre
   app.use(['/fhir/AuditEvent', '/audit/v1', '/fhir/Consent', '/policy/v1'], ...authenticated);
   app.use(auditRouter(ctx));
   app.use(consentRouter(ctx));
+  if (opts.console) {
+    app.use('/console', consoleRouter(ctx, opts.console));
+  }
 
   app.use(() => {
     throw new OperationOutcomeError(notFound);

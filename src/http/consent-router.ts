@@ -11,6 +11,7 @@ import { dataClassesOf, purposeOf } from '../pipeline/decide-event';
 import { DATA_CLASSES, PURPOSES } from '../policy/agreement';
 import { decide } from '../policy/decide';
 import type { DecisionFacts, DecisionRequest } from '../policy/types';
+import { listConsentsOfChild } from '../reports/consent-registry/consent-registry';
 import { listConsents } from '../store/consents';
 import { tryGetInboxRow } from '../store/inbox';
 import { auditRead } from '../audit/audit-read';
@@ -53,10 +54,7 @@ export function consentRouter(ctx: PipelineContext): Router {
         badRequest(`Give patient:identifier=${BSN_SYSTEM}|<BSN> with a valid BSN`, 'patient:identifier'),
       );
     }
-    const rows = await ctx.db.query<{ tenant: string; resource: Consent }>(
-      'SELECT tenant, resource FROM consent WHERE patient_bsn = $1 ORDER BY date_time DESC NULLS LAST, id',
-      [value],
-    );
+    const rows = await listConsentsOfChild(ctx.db, value);
     const visible = rows.filter((r) => canActForPractice(principal, r.tenant));
     await auditRead(ctx, req, res, {
       patientBsn: value,

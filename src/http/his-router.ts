@@ -6,12 +6,11 @@ import type { HisDialect } from '../ingest/dialect';
 import { DIALECTS, tryGetDialect } from '../ingest/dialects';
 import { ingestRecords, type Receipt } from '../ingest/ingest';
 import type { PipelineContext } from '../pipeline/context';
-import { getHistory, tryGetInboxRow } from '../store/inbox';
+import { tryGetEventTimeline } from '../reports/event-timeline/event-timeline';
 import { getPrincipal } from './auth/middleware';
 import { assertRole } from './auth/principal';
 import { actorOf, assertPracticeAccess } from './request-context';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** `/his/v1`: what GP practices use. */
 export function hisRouter(ctx: PipelineContext): Router {
@@ -39,31 +38,12 @@ export function hisRouter(ctx: PipelineContext): Router {
   });
 
   router.get('/events/:id', async (req, res) => {
-    const id = req.params.id;
-    const row = UUID.test(id) ? await tryGetInboxRow(ctx.db, id) : undefined;
-    if (!row) {
+    const timeline = await tryGetEventTimeline(ctx.db, req.params.id);
+    if (!timeline) {
       throw new OperationOutcomeError(notFound);
     }
-    assertPracticeAccess(res, row.tenant);
-    const deliveries = await ctx.db.query<Record<string, unknown>>(
-      `SELECT id, destination, state, attempts, round, last_status AS "lastStatus", last_error AS "lastError",
-         updated_at AS "updatedAt", delivered_at AS "deliveredAt" FROM delivery WHERE inbox_id = $1`,
-      [id],
-    );
-    res.json({
-      id: row.id,
-      eventId: row.source_event_id,
-      practice: row.tenant,
-      dialect: row.dialect,
-      eventType: row.event_type,
-      municipality: row.municipality,
-      state: row.state,
-      stateReason: row.state_reason,
-      receivedAt: row.received_at,
-      updatedAt: row.updated_at,
-      history: await getHistory(ctx.db, id),
-      deliveries,
-    });
+    assertPracticeAccess(res, timeline.practice);
+    res.json(timeline);
   });
 
   router.get('/schema/:dialect', (req, res) => {

@@ -60,7 +60,8 @@ export async function decideAndRecord(
   return decision;
 }
 
-async function decideForEvent(
+/** Loads the facts and asks the policy engine, without recording: for explanations, which are audited as reads. */
+export async function decideForEvent(
   ctx: PipelineContext,
   event: CanonicalEvent,
   purpose: Purpose,

@@ -140,6 +140,7 @@ export async function replayFeedback(ctx: PipelineContext, feedbackId: string, a
   }
   await ctx.audit.append(revived.tenant, operatorAction({ actor, action: 'replay', target: `Task/${revived.id}` }));
   await ctx.queues.enqueueFeedback(revived, `replay-${revived.id}-${revived.round}`);
+  await ctx.queues.removeFailedRound('feedback', revived);
   return true;
 }
 

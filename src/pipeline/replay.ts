@@ -29,5 +29,6 @@ export async function replayDelivery(ctx: PipelineContext, deliveryId: string, a
     operatorAction({ actor, action: 'replay', target: `inbox/${replayed.inbox_id}` }),
   );
   await ctx.queues.enqueueDeliver(replayed, `replay-${replayed.id}-${replayed.round}`);
+  await ctx.queues.removeFailedRound('deliver', replayed);
   return true;
 }
