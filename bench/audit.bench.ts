@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { disclosure, SYSTEM_WORKER } from '../src/audit/balp';
+import { disclosure, SYSTEM_WORKER } from '../src/audit/audit-events';
 import { verifyTenant } from '../src/audit/verify';
 import { AuditWriter } from '../src/audit/writer';
-import { openDb } from '../src/store/db';
-import { migrate } from '../src/store/migrate';
+import { openDb } from '../src/kernel/db';
+import { migrate } from '../src/kernel/migrate';
 import { TEST_DATABASE_URL } from '../tests/helpers/test-runtime';
 import type { BenchResult } from './result';
 

@@ -1,12 +1,12 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Resource } from '@medplum/fhirtypes';
-import { getAdapter } from '../src/delivery/adapters';
-import { ADAPTERS, type AdapterName, type Endpoint } from '../src/delivery/destination';
-import type { HttpDeps } from '../src/delivery/http';
-import { TokenCache } from '../src/delivery/oauth2';
-import { initFhirValidation } from '../src/fhir/validation';
-import { tryGetDialect } from '../src/ingest/dialects';
+import { getAdapter } from '../mappings/municipality/index';
+import { ADAPTERS, type AdapterName, type Endpoint } from '../src/contracts/destination';
+import type { HttpDeps } from '../mappings/municipality/shared/transport';
+import { TokenCache } from '../mappings/municipality/shared/oauth2';
+import { initFhirValidation } from '../src/kernel/fhir/validation';
+import { tryGetDialect } from '../mappings/his/index';
 import { minimise } from '../src/policy/minimise';
 import { buildAgreement, buildReferralEvent } from '../tests/helpers/builders';
 import type { BenchResult } from './result';

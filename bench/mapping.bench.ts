@@ -3,8 +3,8 @@ import path from 'node:path';
 import { csvDialect } from '../mappings/his/csv';
 import { fhirBundleDialect } from '../mappings/his/fhir-bundle';
 import { genericJsonDialect } from '../mappings/his/generic-json';
-import { assertValidResource, initFhirValidation } from '../src/fhir/validation';
-import type { HisDialect, RawRecord } from '../src/ingest/dialect';
+import { assertValidResource, initFhirValidation } from '../src/kernel/fhir/validation';
+import type { HisDialect, RawRecord } from '../src/contracts/his-dialect';
 import type { BenchResult } from './result';
 
 const WARM_UP_MS = 300;

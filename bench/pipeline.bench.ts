@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue, Worker, type ConnectionOptions } from 'bullmq';
-import { configSchema } from '../src/config/config';
-import { idempotencyKeyOf } from '../src/pipeline/map-worker';
-import { deliverJobOptions, MAP_JOB_OPTIONS } from '../src/pipeline/queues';
+import { configSchema } from '../src/kernel/config';
+import { idempotencyKeyOf } from '../src/event/map';
+import { deliverJobOptions, MAP_JOB_OPTIONS } from '../src/event/queues';
 import { buildReferralEvent } from '../tests/helpers/builders';
 import { TestReceiver } from '../tests/helpers/receiver';
 import {

@@ -16,8 +16,8 @@ import {
   revokeApiKeyEntry,
   writeApiKeyFile,
   type ApiKeyEntry,
-} from '../src/http/auth/api-keys';
-import { isRole } from '../src/http/auth/principal';
+} from '../src/access/api-keys';
+import { isRole } from '../src/access/principal';
 
 /** Where the CLI writes: stdout for data (the key, the list), stderr for messages. */
 export interface CliIo {

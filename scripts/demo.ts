@@ -5,9 +5,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { loadConfig } from '../src/config/config';
-import { buildRegistry } from '../src/config/registry';
-import { createLogger } from '../src/logger';
+import { loadConfig } from '../src/kernel/config';
+import { buildRegistry } from '../src/event/registry';
+import { createLogger } from '../src/kernel/logger';
 import { startRuntime } from '../src/runtime';
 import { buildAgreement, buildDestination, buildReferralEvent } from '../tests/helpers/builders';
 import { TestReceiver } from '../tests/helpers/receiver';

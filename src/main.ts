@@ -1,5 +1,5 @@
-import { ConfigError, loadConfig } from './config/config';
-import { createLogger, errorFields } from './logger';
+import { ConfigError, loadConfig } from './kernel/config';
+import { createLogger, errorFields } from './kernel/logger';
 import { startRuntime } from './runtime';
 
 /** Entry point: `npm start`. Configuration comes from the environment only (see README). */

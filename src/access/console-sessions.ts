@@ -1,10 +1,10 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { Config } from '../config/config';
-import { errorFields } from '../logger';
+import type { Config } from '../kernel/config';
+import { errorFields } from '../kernel/logger';
 import { z } from 'zod';
-import { createPrincipal, municipalityScopeSchema, practiceScopeSchema, ROLES, type Principal } from '../http/auth/principal';
+import { createPrincipal, municipalityScopeSchema, practiceScopeSchema, ROLES, type Principal } from './principal';
 
 /**
  * A signed-in console user's server-side session. Ids and codes only (the principal, a CSRF token, a language and

@@ -8,7 +8,7 @@ import {
   resourceEntity,
   type AuditActor,
   type AuditOutcome,
-} from './balp';
+} from './audit-events';
 
 /**
  * AuditEvents of the feedback path (a municipality's status on a referral, going back to the practice), in the same

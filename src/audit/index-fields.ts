@@ -1,5 +1,5 @@
 import type { AuditEvent, Reference } from '@medplum/fhirtypes';
-import { BSN_SYSTEM } from '../fhir/identifiers';
+import { BSN_SYSTEM } from '../kernel/fhir/identifiers';
 
 /** The columns audit search filters on, taken from the AuditEvent itself so they can never disagree with it. */
 export interface AuditIndexFields {

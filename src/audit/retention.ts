@@ -1,8 +1,8 @@
-import type { PipelineContext } from '../pipeline/context';
-import { TERMINAL_STATES } from '../store/inbox';
-import { operatorAction, SYSTEM_RETENTION } from './balp';
+import type { PipelineContext } from '../event/context';
+import { TERMINAL_STATES } from '../event/inbox-store';
+import { operatorAction, SYSTEM_RETENTION } from './audit-events';
 import { verifyTenant, listChainTenants, tryGetCheckpoint } from './verify';
-import { errorFields } from '../logger';
+import { errorFields } from '../kernel/logger';
 
 /**
  * Retention: how long what we hold may be kept.

@@ -1,5 +1,5 @@
 import type { AuditEvent } from '@medplum/fhirtypes';
-import type { Db } from '../store/db';
+import type { Db } from '../kernel/db';
 import { ChainVerifier, GENESIS_HASH, type ChainRow, type ChainVerdict } from './chain';
 import { indexFieldsOf } from './index-fields';
 

@@ -1,5 +1,5 @@
 import type { AuditEvent } from '@medplum/fhirtypes';
-import type { Db } from '../store/db';
+import type { Db } from '../kernel/db';
 import { canonicalJson, chainHashOfCanonical, GENESIS_HASH } from './chain';
 import { indexFieldsOf } from './index-fields';
 

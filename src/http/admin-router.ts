@@ -1,11 +1,11 @@
 import { badRequest, conflict, notFound, OperationOutcomeError } from '@medplum/core';
 import { Router } from 'express';
 import { z } from 'zod';
-import type { Destination } from '../delivery/destination';
-import type { PipelineContext } from '../pipeline/context';
-import { getDestinationStatus, pauseDestination, resumeDestination } from '../pipeline/destination-health';
-import { replayFeedback } from '../pipeline/feedback';
-import { replayDelivery } from '../pipeline/replay';
+import type { Destination } from '../contracts/destination';
+import type { PipelineContext } from '../event/context';
+import { getDestinationStatus, pauseDestination, resumeDestination } from '../event/destination-health';
+import { replayFeedback } from '../event/feedback';
+import { replayDelivery } from '../event/replay';
 import { listDeadLetters } from '../reports/dead-letters/dead-letters';
 import { actorOf } from './request-context';
 

@@ -1,12 +1,12 @@
 import { notFound, OperationOutcomeError } from '@medplum/core';
 import express, { type RequestHandler } from 'express';
 import helmet from 'helmet';
-import type { PipelineContext } from '../pipeline/context';
+import type { PipelineContext } from '../event/context';
 import { adminRouter } from './admin-router';
 import { auditRouter } from './audit-router';
 import { consentRouter } from './consent-router';
 import { municipalityRouter } from './municipality-router';
-import { requireRole } from './auth/middleware';
+import { requireRole } from '../access/authenticate';
 import { consoleRouter, type ConsoleOptions } from './console/console-router';
 import { corsFor } from './cors';
 import { errorHandler } from './error-handler';

@@ -1,6 +1,6 @@
 import { badRequest, forbidden, notFound, OperationOutcomeError } from '@medplum/core';
 import { Router, type Request, type Response } from 'express';
-import { auditRead } from '../audit/audit-read';
+import { auditRead } from './audit-read';
 import {
   csvHeader,
   csvRow,
@@ -10,17 +10,17 @@ import {
   ndjsonHeader,
   ndjsonRow,
   type ExportMeta,
-} from '../audit/export';
-import { childOverview } from '../audit/overview';
-import { canReadChain, SYSTEM_TENANT } from '../audit/scope';
-import { searchAuditEvents, servedResource, toSearchBundle, tryGetAuditRow } from '../audit/search';
-import { parseAuditSearch } from '../audit/search-params';
+} from '../reports/audit-export/export';
+import { childOverview } from '../reports/child-overview/overview';
+import { canReadChain, SYSTEM_TENANT } from '../reports/audit-scope';
+import { searchAuditEvents, servedResource, toSearchBundle, tryGetAuditRow } from '../reports/audit-search/search';
+import { parseAuditSearch } from '../reports/audit-search/search-params';
 import { listChainTenants, tryGetChainHead, verifyTenant } from '../audit/verify';
-import { BSN_SYSTEM, isValidBsn } from '../fhir/identifiers';
-import { failField } from '../fhir/outcomes';
-import type { PipelineContext } from '../pipeline/context';
-import { getPrincipal } from './auth/middleware';
-import { errorFields } from '../logger';
+import { BSN_SYSTEM, isValidBsn } from '../kernel/fhir/identifiers';
+import { failField } from '../kernel/fhir/outcomes';
+import type { PipelineContext } from '../event/context';
+import { getPrincipal } from '../access/authenticate';
+import { errorFields } from '../kernel/logger';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const TENANT = /^\d{8}$/;

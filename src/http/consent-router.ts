@@ -2,21 +2,21 @@ import { badRequest, forbidden, notFound, OperationOutcomeError } from '@medplum
 import type { Bundle, Consent } from '@medplum/fhirtypes';
 import { Router, type Response } from 'express';
 import { z } from 'zod';
-import { findAgreements } from '../config/registry';
-import { BSN_SYSTEM, isValidBsn } from '../fhir/identifiers';
-import { mapStoredEvent } from '../ingest/stored-event';
-import { expressionOf, parseOrThrow } from '../ingest/zod-outcome';
-import type { PipelineContext } from '../pipeline/context';
-import { dataClassesOf, purposeOf } from '../pipeline/decide-event';
+import { findAgreements } from '../event/registry';
+import { BSN_SYSTEM, isValidBsn } from '../kernel/fhir/identifiers';
+import { mapStoredEvent } from '../event/stored-event';
+import { expressionOf, parseOrThrow } from '../kernel/zod-outcome';
+import type { PipelineContext } from '../event/context';
+import { dataClassesOf, purposeOf } from '../event/decide';
 import { DATA_CLASSES, PURPOSES } from '../policy/agreement';
 import { decide } from '../policy/decide';
 import type { DecisionFacts, DecisionRequest } from '../policy/types';
 import { listConsentsOfChild } from '../reports/consent-registry/consent-registry';
-import { listConsents } from '../store/consents';
-import { tryGetInboxRow } from '../store/inbox';
-import { auditRead } from '../audit/audit-read';
-import { getPrincipal } from './auth/middleware';
-import { canActForPractice, type Principal } from './auth/principal';
+import { listConsents } from '../event/consent-store';
+import { tryGetInboxRow } from '../event/inbox-store';
+import { auditRead } from './audit-read';
+import { getPrincipal } from '../access/authenticate';
+import { canActForPractice, type Principal } from '../access/principal';
 
 const bsn = z.string().refine(isValidBsn, 'not a valid BSN (9 digits passing the 11-proef)');
 

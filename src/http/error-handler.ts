@@ -2,8 +2,8 @@ import { badRequest, isOperationOutcome, normalizeOperationOutcome, OperationOut
 import type { OperationOutcome } from '@medplum/fhirtypes';
 import type { ErrorRequestHandler, Request, Response } from 'express';
 import type { Logger } from 'pino';
-import { httpStatusOf, payloadTooLarge } from '../fhir/outcomes';
-import { errorFields } from '../logger';
+import { httpStatusOf, payloadTooLarge } from '../kernel/fhir/outcomes';
+import { errorFields } from '../kernel/logger';
 
 /**
  * The one place that writes error responses: anything thrown becomes an OperationOutcome with the right status.

@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import type { PipelineContext } from '../pipeline/context';
+import type { PipelineContext } from '../event/context';
 
 /** Liveness (the process answers) and readiness (PostgreSQL and Redis answer within a second). */
 export function healthRouter(ctx: PipelineContext): Router {

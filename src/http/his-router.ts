@@ -1,14 +1,14 @@
 import { badRequest, notFound, OperationOutcomeError } from '@medplum/core';
 import type { OperationOutcome, OperationOutcomeIssue } from '@medplum/fhirtypes';
 import { Router, type Request } from 'express';
-import { unprocessableIssues, unsupportedMediaType } from '../fhir/outcomes';
-import type { HisDialect } from '../ingest/dialect';
-import { DIALECTS, tryGetDialect } from '../ingest/dialects';
-import { ingestRecords, type Receipt } from '../ingest/ingest';
-import type { PipelineContext } from '../pipeline/context';
+import { unprocessableIssues, unsupportedMediaType } from '../kernel/fhir/outcomes';
+import type { HisDialect } from '../contracts/his-dialect';
+import { DIALECTS, tryGetDialect } from '../../mappings/his/index';
+import { ingestRecords, type Receipt } from '../event/receive';
+import type { PipelineContext } from '../event/context';
 import { tryGetEventTimeline } from '../reports/event-timeline/event-timeline';
-import { getPrincipal } from './auth/middleware';
-import { assertRole } from './auth/principal';
+import { getPrincipal } from '../access/authenticate';
+import { assertRole } from '../access/principal';
 import { actorOf, assertPracticeAccess } from './request-context';
 
 

@@ -2,16 +2,16 @@ import { conflict, forbidden, notFound, OperationOutcomeError } from '@medplum/c
 import { Router, type Response } from 'express';
 import { z } from 'zod';
 import { text } from '../../mappings/his/shared/fields';
-import { REFERRAL_STATUSES, type StatusUpdate } from '../../mappings/municipality/feedback/to-task';
-import { isValidAgb, isValidIsoDate } from '../fhir/identifiers';
-import { fieldIssue, unprocessableIssues } from '../fhir/outcomes';
-import { JZ020_SYSTEM } from '../fhir/systems';
-import { isKnownCode } from '../fhir/terminology';
-import type { PipelineContext } from '../pipeline/context';
-import { recordStatusUpdate, tryGetReferral, type DeliveredReferral } from '../pipeline/feedback';
-import { listFeedbackOf, type FeedbackRow } from '../pipeline/feedback-store';
-import { getPrincipal } from './auth/middleware';
-import { canSeeMunicipality } from './auth/principal';
+import { REFERRAL_STATUSES, type StatusUpdate } from '../../mappings/practice/to-task';
+import { isValidAgb, isValidIsoDate } from '../kernel/fhir/identifiers';
+import { fieldIssue, unprocessableIssues } from '../kernel/fhir/outcomes';
+import { JZ020_SYSTEM } from '../kernel/fhir/systems';
+import { isKnownCode } from '../kernel/fhir/terminology';
+import type { PipelineContext } from '../event/context';
+import { recordStatusUpdate, tryGetReferral, type DeliveredReferral } from '../event/feedback';
+import { listFeedbackOf, type FeedbackRow } from '../event/feedback-store';
+import { getPrincipal } from '../access/authenticate';
+import { canSeeMunicipality } from '../access/principal';
 import { actorOf } from './request-context';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

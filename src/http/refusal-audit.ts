@@ -1,9 +1,9 @@
 import type { Request, Response } from 'express';
-import { AUDIT_SUBTYPES, AUDIT_TYPES, buildAuditEvent } from '../audit/balp';
-import { SYSTEM_TENANT } from '../audit/scope';
-import type { PipelineContext } from '../pipeline/context';
+import { AUDIT_SUBTYPES, AUDIT_TYPES, buildAuditEvent } from '../audit/audit-events';
+import { SYSTEM_TENANT } from '../reports/audit-scope';
+import type { PipelineContext } from '../event/context';
 import { REFUSAL_AUDITED } from './audit-router';
-import { tryGetPrincipal } from './auth/middleware';
+import { tryGetPrincipal } from '../access/authenticate';
 import { actorOf } from './request-context';
 
 /**

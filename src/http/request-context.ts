@@ -1,8 +1,8 @@
 import { forbidden, OperationOutcomeError } from '@medplum/core';
 import type { Request, Response } from 'express';
-import type { AuditActor } from '../audit/balp';
-import { canActForPractice } from './auth/principal';
-import { tryGetPrincipal } from './auth/middleware';
+import type { AuditActor } from '../audit/audit-events';
+import { canActForPractice } from '../access/principal';
+import { tryGetPrincipal } from '../access/authenticate';
 
 /** The audit actor of a request: the authenticated principal, whom it acts for, and the client address. */
 export function actorOf(req: Request, res: Response): AuditActor {

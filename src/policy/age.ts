@@ -1,4 +1,4 @@
-import { amsterdamDay } from './amsterdam-day';
+import { amsterdamDay } from '../kernel/dutch-time';
 
 /**
  * Age in whole years on a calendar day, for the WGBO age bands (under 12, 12 to 16, 16 and older) that decide who

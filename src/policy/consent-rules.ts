@@ -1,5 +1,5 @@
 import type { Consent, ConsentProvision, ConsentProvisionActor } from '@medplum/fhirtypes';
-import { MUNICIPALITY_CODE_SYSTEM } from '../fhir/identifiers';
+import { MUNICIPALITY_CODE_SYSTEM } from '../kernel/fhir/identifiers';
 import {
   CONSENT_CATEGORY_CODE,
   CONSENT_SCOPE_SYSTEM,
@@ -7,7 +7,7 @@ import {
   PARTICIPATION_TYPE_SYSTEM,
   PURPOSE_SYSTEM,
   RESOURCE_TYPE_SYSTEM,
-} from '../fhir/systems';
+} from '../kernel/fhir/systems';
 import type { DataClass, Purpose } from './agreement';
 
 /**

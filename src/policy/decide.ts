@@ -1,6 +1,6 @@
 import type { Agreement, DataClass } from './agreement';
 import { ageOnDay } from './age';
-import { amsterdamDay } from './amsterdam-day';
+import { amsterdamDay } from '../kernel/dutch-time';
 import {
   indexConsents,
   stanceOf,

@@ -1,5 +1,5 @@
 import type { Resource } from '@medplum/fhirtypes';
-import { ICPC_SYSTEM } from '../fhir/systems';
+import { ICPC_SYSTEM } from '../kernel/fhir/systems';
 import { DATA_CLASSES, type DataClass } from './agreement';
 
 /**

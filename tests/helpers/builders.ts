@@ -1,5 +1,5 @@
 import type { Agreement } from '../../src/policy/agreement';
-import type { Destination } from '../../src/delivery/destination';
+import type { Destination } from '../../src/contracts/destination';
 
 export const PRACTICE_AGB = '01234567';
 export const OTHER_PRACTICE_AGB = '07654321';

@@ -1,5 +1,5 @@
 import type http from 'node:http';
-import { verifyWebhookSignature } from '../../src/delivery/signing';
+import { verifyWebhookSignature } from '../../mappings/municipality/webhook/signing';
 import { LocalHttpServer } from './local-server';
 
 /**

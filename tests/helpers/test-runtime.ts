@@ -4,11 +4,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { loadConfig } from '../../src/config/config';
-import { buildRegistry, type Registry } from '../../src/config/registry';
-import { createApiKeyEntry, writeApiKeyFile, type ApiKeyEntry } from '../../src/http/auth/api-keys';
-import type { Role } from '../../src/http/auth/principal';
-import { createLogger } from '../../src/logger';
+import { loadConfig } from '../../src/kernel/config';
+import { buildRegistry, type Registry } from '../../src/event/registry';
+import { createApiKeyEntry, writeApiKeyFile, type ApiKeyEntry } from '../../src/access/api-keys';
+import type { Role } from '../../src/access/principal';
+import { createLogger } from '../../src/kernel/logger';
 import { startRuntime, type Runtime } from '../../src/runtime';
 import { buildAgreement, buildDestination, MUNICIPALITY, OTHER_PRACTICE_AGB, PRACTICE_AGB } from './builders';
 

@@ -1,14 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import type { AuditEvent } from '@medplum/fhirtypes';
 import pg from 'pg';
-import { disclosure, SYSTEM_WORKER } from '../../src/audit/balp';
+import { disclosure, SYSTEM_WORKER } from '../../src/audit/audit-events';
 import { purgeExpired } from '../../src/audit/retention';
 import { verifyTenant } from '../../src/audit/verify';
 import { AuditWriter } from '../../src/audit/writer';
-import { configSchema } from '../../src/config/config';
-import { createLogger } from '../../src/logger';
-import { openDb, type Db } from '../../src/store/db';
-import { migrate } from '../../src/store/migrate';
+import { configSchema } from '../../src/kernel/config';
+import { createLogger } from '../../src/kernel/logger';
+import { openDb, type Db } from '../../src/kernel/db';
+import { migrate } from '../../src/kernel/migrate';
 import { TEST_DATABASE_URL } from '../helpers/test-runtime';
 
 const schema = `t_audit_${randomBytes(5).toString('hex')}`;

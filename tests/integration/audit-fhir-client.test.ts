@@ -1,5 +1,5 @@
 import Client from 'fhir-kit-client';
-import { disclosure, SYSTEM_WORKER } from '../../src/audit/balp';
+import { disclosure, SYSTEM_WORKER } from '../../src/audit/audit-events';
 import { MUNICIPALITY, PRACTICE_AGB } from '../helpers/builders';
 import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
 

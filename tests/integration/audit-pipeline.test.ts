@@ -1,5 +1,5 @@
 import type { AuditEvent } from '@medplum/fhirtypes';
-import { buildRegistry } from '../../src/config/registry';
+import { buildRegistry } from '../../src/event/registry';
 import { verifyTenant } from '../../src/audit/verify';
 import {
   buildAgreement,

@@ -2,8 +2,8 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { AuditEvent, Bundle, OperationOutcome } from '@medplum/fhirtypes';
-import { consentDecision, disclosure, SYSTEM_WORKER } from '../../src/audit/balp';
-import { runAuditCli } from '../../src/audit/cli';
+import { consentDecision, disclosure, SYSTEM_WORKER } from '../../src/audit/audit-events';
+import { runAuditCli } from '../../src/cli/audit-verify';
 import { MUNICIPALITY, OTHER_PRACTICE_AGB, PRACTICE_AGB } from '../helpers/builders';
 import { cleanupTestEnv, startTestApp, TEST_DATABASE_URL, type KeyName, type TestApp } from '../helpers/test-runtime';
 
@@ -341,7 +341,7 @@ describe('audit search, verification and export over HTTP', () => {
       const root = path.resolve(__dirname, '../..');
       const run = spawnSync(
         path.join(root, 'node_modules/.bin/tsx'),
-        ['src/audit/cli.ts', 'verify', '--tenant', PRACTICE_AGB],
+        ['src/cli/audit-verify.ts', 'verify', '--tenant', PRACTICE_AGB],
         {
           cwd: root,
           env: { PATH: process.env.PATH, DATABASE_URL: TEST_DATABASE_URL, DATABASE_SCHEMA: app.testEnv.schema },

@@ -1,5 +1,5 @@
 import type { Bundle } from '@medplum/fhirtypes';
-import { getAdapter } from '../../src/delivery/adapters';
+import { getAdapter } from '../../mappings/municipality/index';
 import { RESOURCE_ID_SYSTEM } from '../../mappings/municipality/shared/resource-identifier';
 import { buildAgreement, buildDestination, buildReferralEvent } from '../helpers/builders';
 import {

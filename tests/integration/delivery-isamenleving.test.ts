@@ -1,5 +1,5 @@
 import type { Aanmelding, Contactmoment } from '../../mappings/municipality/isamenleving/to-message';
-import { codesOf, TRAJECTORY_OUTCOME_SYSTEM } from '../../src/fhir/terminology';
+import { codesOf, TRAJECTORY_OUTCOME_SYSTEM } from '../../src/kernel/fhir/terminology';
 import { buildAgreement, buildContactEvent as buildContact, buildReferralEvent } from '../helpers/builders';
 import {
   contractDestination,

@@ -1,4 +1,4 @@
-import type { DestinationStatus } from '../../src/pipeline/destination-health';
+import type { DestinationStatus } from '../../src/event/destination-health';
 import { buildDestination, buildReferralEvent } from '../helpers/builders';
 import { waitFor } from '../helpers/wait-for';
 import { useDeliveryApp } from '../unit/delivery/support/adapter-contract';

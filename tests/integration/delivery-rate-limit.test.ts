@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { loadRegistry } from '../../src/config/registry';
+import { loadRegistry } from '../../src/event/registry';
 import { buildAgreement, buildDestination, buildReferralEvent, PRACTICE_AGB } from '../helpers/builders';
 import { exited, spawnProduct, writeConfigDir } from '../helpers/product-process';
 import { verifyTenant } from '../../src/audit/verify';

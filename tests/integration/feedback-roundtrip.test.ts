@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { Bundle, Parameters, Task } from '@medplum/fhirtypes';
 import { RESOURCE_ID_SYSTEM } from '../../mappings/municipality/shared/resource-identifier';
-import { buildRegistry } from '../../src/config/registry';
+import { buildRegistry } from '../../src/event/registry';
 import {
   buildAgreement,
   buildDestination,

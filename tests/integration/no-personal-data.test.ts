@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { isValidBsn } from '../../src/fhir/identifiers';
+import { isValidBsn } from '../../src/kernel/fhir/identifiers';
 import { buildConsentEvent, buildReferralEvent, randomBsn } from '../helpers/builders';
 import { TestReceiver } from '../helpers/receiver';
 import { cleanupTestEnv, startTestApp, TEST_REDIS_URL, type TestApp } from '../helpers/test-runtime';

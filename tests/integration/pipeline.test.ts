@@ -1,4 +1,4 @@
-import { reconcileOnce } from '../../src/pipeline/reconciler';
+import { reconcileOnce } from '../../src/event/reconciler';
 import { buildReferralEvent } from '../helpers/builders';
 import { TestReceiver } from '../helpers/receiver';
 import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';

@@ -1,4 +1,4 @@
-import { buildRegistry } from '../../src/config/registry';
+import { buildRegistry } from '../../src/event/registry';
 import {
   buildAgreement,
   buildConsentEvent,

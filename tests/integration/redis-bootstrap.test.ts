@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
-import { ConfigError } from '../../src/config/config';
-import { isRedisUp, provideRedis } from '../../src/pipeline/redis';
+import { ConfigError } from '../../src/kernel/config';
+import { isRedisUp, provideRedis } from '../../src/kernel/redis';
 import { freePort } from '../helpers/product-process';
 
 const log = pino({ level: 'silent' });

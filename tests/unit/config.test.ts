@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { configSchema, ConfigError, loadConfig } from '../../src/config/config';
+import { configSchema, ConfigError, loadConfig } from '../../src/kernel/config';
 
 describe('configuration', () => {
   it('documents exactly the keys of the zod schema in the README table', () => {

@@ -1,13 +1,13 @@
 import { badRequest, OperationOutcomeError } from '@medplum/core';
 import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
-import type { HisDialect, RawRecord } from '../../../src/ingest/dialect';
-import { expressionOf } from '../../../src/ingest/zod-outcome';
-import { fieldIssue } from '../../../src/fhir/outcomes';
+import type { HisDialect, RawRecord } from '../../../src/contracts/his-dialect';
+import { expressionOf } from '../../../src/kernel/zod-outcome';
+import { fieldIssue } from '../../../src/kernel/fhir/outcomes';
 import { toCanonicalEvent } from '../shared/canonical-event';
 import type { ExpressionOf } from '../shared/issues';
 import { parseOrThrow, throwIssues } from '../shared/issues';
 import { CSV_COLUMN_NAMES, CSV_COLUMNS } from './columns';
-import { detectDelimiter, parseCsv } from './parse-csv';
+import { detectDelimiter, parseCsv } from '../../../src/kernel/csv';
 import type { CsvRecordValue } from './schema';
 import { csvRecordValueSchema, csvRowSchema } from './schema';
 import { fromCsvRow } from './to-his-event';

@@ -4,15 +4,15 @@ import {
   tryNormaliseDate,
   tryNormaliseDateTime,
   tryNormaliseMunicipalityCode,
-} from '../../../src/fhir/identifiers';
-import { COD327_SYSTEM, ICPC_SYSTEM, NHG_TABLE_14_SYSTEM } from '../../../src/fhir/systems';
+} from '../../../src/kernel/fhir/identifiers';
+import { COD327_SYSTEM, ICPC_SYSTEM, NHG_TABLE_14_SYSTEM } from '../../../src/kernel/fhir/systems';
 import {
   GUARDIAN_RELATIONSHIP_SYSTEM,
   HELP_QUESTION_CATEGORY_SYSTEM,
   INTERVENTION_SYSTEM,
   PROFESSIONAL_ROLE_SYSTEM,
   TRAJECTORY_OUTCOME_SYSTEM,
-} from '../../../src/fhir/terminology';
+} from '../../../src/kernel/fhir/terminology';
 import { agb, bsn, sourceId, tableEnum, text, ura } from '../shared/fields';
 
 /**

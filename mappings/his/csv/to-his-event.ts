@@ -1,5 +1,5 @@
-import { deterministicId } from '../../../src/fhir/ids';
-import { tryNormaliseDateTime } from '../../../src/fhir/identifiers';
+import { deterministicId } from '../../../src/kernel/fhir/ids';
+import { tryNormaliseDateTime } from '../../../src/kernel/fhir/identifiers';
 import { dateOf, helpQuestionOf } from '../shared/derive';
 import type { ExpressionOf } from '../shared/issues';
 import { IssueCollector } from '../shared/issues';

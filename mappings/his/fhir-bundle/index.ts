@@ -1,7 +1,7 @@
 import { badRequest, OperationOutcomeError } from '@medplum/core';
 import { z } from 'zod';
-import type { HisDialect, RawRecord } from '../../../src/ingest/dialect';
-import { expressionOf } from '../../../src/ingest/zod-outcome';
+import type { HisDialect, RawRecord } from '../../../src/contracts/his-dialect';
+import { expressionOf } from '../../../src/kernel/zod-outcome';
 import { toCanonicalEvent } from '../shared/canonical-event';
 import type { ExpressionOf } from '../shared/issues';
 import { parseOrThrow } from '../shared/issues';

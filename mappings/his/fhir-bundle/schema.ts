@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { isValidDateTime, isValidIsoDate } from '../../../src/fhir/identifiers';
+import { isValidDateTime, isValidIsoDate } from '../../../src/kernel/fhir/identifiers';
 import { dateTime, isoDate, pastDate, sourceId, text } from '../shared/fields';
 
 /**

@@ -5,7 +5,7 @@ import {
   isNotInFuture,
   MUNICIPALITY_CODE_SYSTEM,
   URA_SYSTEM,
-} from '../../../src/fhir/identifiers';
+} from '../../../src/kernel/fhir/identifiers';
 import {
   COD327_SYSTEM,
   CONSENT_SCOPE_SYSTEM,
@@ -15,7 +15,7 @@ import {
   PARTICIPATION_TYPE_SYSTEM,
   PURPOSE_SYSTEM,
   RESOURCE_TYPE_SYSTEM,
-} from '../../../src/fhir/systems';
+} from '../../../src/kernel/fhir/systems';
 import {
   EXTENSION,
   GUARDIAN_RELATIONSHIP_SYSTEM,
@@ -27,7 +27,7 @@ import {
   ROLE_CODE_SYSTEM,
   TRAJECTORY_OUTCOME_SYSTEM,
   tryTranslateBack,
-} from '../../../src/fhir/terminology';
+} from '../../../src/kernel/fhir/terminology';
 import { DATA_CLASSES } from '../../../src/policy/agreement';
 import { dateOf, helpQuestionOf } from '../shared/derive';
 import { agb as agbField, bsn as bsnField, municipalityCode, ura as uraField } from '../shared/fields';

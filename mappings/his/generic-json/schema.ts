@@ -5,7 +5,7 @@ import {
   JZ020_SYSTEM,
   NHG_TABLE_14_SYSTEM,
   PURPOSE_SYSTEM,
-} from '../../../src/fhir/systems';
+} from '../../../src/kernel/fhir/systems';
 import {
   GUARDIAN_RELATIONSHIP_SYSTEM,
   HELP_QUESTION_CATEGORY_SYSTEM,
@@ -13,7 +13,7 @@ import {
   PROFESSIONAL_ROLE_SYSTEM,
   REFERRAL_TARGET_SYSTEM,
   TRAJECTORY_OUTCOME_SYSTEM,
-} from '../../../src/fhir/terminology';
+} from '../../../src/kernel/fhir/terminology';
 import { DATA_CLASSES } from '../../../src/policy/agreement';
 import {
   agb,

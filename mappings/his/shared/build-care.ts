@@ -1,12 +1,12 @@
 import type { Encounter, EncounterParticipant, EpisodeOfCare, Extension } from '@medplum/fhirtypes';
-import { agbIdentifier, sourceIdSystem } from '../../../src/fhir/identifiers';
+import { agbIdentifier, sourceIdSystem } from '../../../src/kernel/fhir/identifiers';
 import {
   ACT_CODE_SYSTEM,
   COD327_SYSTEM,
   ICPC_SYSTEM,
   NHG_TABLE_14_SYSTEM,
   PARTICIPATION_TYPE_SYSTEM,
-} from '../../../src/fhir/systems';
+} from '../../../src/kernel/fhir/systems';
 import {
   EXTENSION,
   getCoding,
@@ -15,7 +15,7 @@ import {
   PROFESSIONAL_ROLE_SYSTEM,
   TRAJECTORY_OUTCOME_SYSTEM,
   tryTranslate,
-} from '../../../src/fhir/terminology';
+} from '../../../src/kernel/fhir/terminology';
 import type { ContactData, ProfessionalData, TrajectoryData } from './model';
 import { resourceIds } from './resource-ids';
 

@@ -1,5 +1,5 @@
 import type { Consent, ConsentProvision, Patient, Reference, RelatedPerson } from '@medplum/fhirtypes';
-import { agbIdentifier, municipalityIdentifier, sourceIdSystem } from '../../../src/fhir/identifiers';
+import { agbIdentifier, municipalityIdentifier, sourceIdSystem } from '../../../src/kernel/fhir/identifiers';
 import {
   ACT_CODE_SYSTEM,
   CONSENT_CATEGORY_CODE,
@@ -8,7 +8,7 @@ import {
   PARTICIPATION_TYPE_SYSTEM,
   PURPOSE_SYSTEM,
   RESOURCE_TYPE_SYSTEM,
-} from '../../../src/fhir/systems';
+} from '../../../src/kernel/fhir/systems';
 import type { ConsentParty, ConsentRecordedData, ConsentRuleData, ConsentWithdrawnData } from './model';
 import { resourceIds } from './resource-ids';
 

@@ -1,12 +1,12 @@
 import type { HumanName, Patient, RelatedPerson } from '@medplum/fhirtypes';
-import { bsnIdentifier, municipalityIdentifier } from '../../../src/fhir/identifiers';
+import { bsnIdentifier, municipalityIdentifier } from '../../../src/kernel/fhir/identifiers';
 import {
   EXTENSION,
   getCoding,
   GUARDIAN_RELATIONSHIP_SYSTEM,
   ROLE_CODE_SYSTEM,
   tryTranslate,
-} from '../../../src/fhir/terminology';
+} from '../../../src/kernel/fhir/terminology';
 import type { ChildData, GuardianData, NameData } from './model';
 import { resourceIds } from './resource-ids';
 

@@ -1,13 +1,13 @@
 import type { ServiceRequest } from '@medplum/fhirtypes';
-import { agbIdentifier, sourceIdSystem } from '../../../src/fhir/identifiers';
+import { agbIdentifier, sourceIdSystem } from '../../../src/kernel/fhir/identifiers';
 import {
   COD327_SYSTEM,
   ICPC_SYSTEM,
   JZ020_SYSTEM,
   REFERRAL_SNOMED_CODE,
   SNOMED_SYSTEM,
-} from '../../../src/fhir/systems';
-import { EXTENSION, getCoding, REFERRAL_TARGET_SYSTEM } from '../../../src/fhir/terminology';
+} from '../../../src/kernel/fhir/systems';
+import { EXTENSION, getCoding, REFERRAL_TARGET_SYSTEM } from '../../../src/kernel/fhir/terminology';
 import type { ProfessionalData, ReferralData } from './model';
 import { resourceIds } from './resource-ids';
 

@@ -1,5 +1,5 @@
 import type { Resource } from '@medplum/fhirtypes';
-import type { CanonicalEvent } from '../../../src/ingest/dialect';
+import type { CanonicalEvent } from '../../../src/contracts/his-dialect';
 import { buildEncounter, buildEpisodeOfCare } from './build-care';
 import { buildRecordedConsent, buildWithdrawnConsent } from './build-consent';
 import { buildPatient, buildRelatedPerson } from './build-people';

@@ -1,5 +1,5 @@
-import { ICPC_SYSTEM } from '../../../src/fhir/systems';
-import { HELP_QUESTION_CATEGORY_SYSTEM, tryTranslate } from '../../../src/fhir/terminology';
+import { ICPC_SYSTEM } from '../../../src/kernel/fhir/systems';
+import { HELP_QUESTION_CATEGORY_SYSTEM, tryTranslate } from '../../../src/kernel/fhir/terminology';
 
 /** The help-question category an ICPC-1NL code implies, from the ConceptMap (every accepted code has one). */
 export function helpQuestionOf(icpc: string): string {

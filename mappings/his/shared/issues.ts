@@ -1,9 +1,9 @@
 import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
-import { fieldIssue } from '../../../src/fhir/outcomes';
-import { throwIssues, type ExpressionOf } from '../../../src/ingest/zod-outcome';
+import { fieldIssue } from '../../../src/kernel/fhir/outcomes';
+import { throwIssues, type ExpressionOf } from '../../../src/kernel/zod-outcome';
 
 // The zod-to-OperationOutcome conversion lives in src/ingest/zod-outcome.ts: request bodies use it too.
-export { outcomeIssuesOf, parseOrThrow, throwIssues, type ExpressionOf } from '../../../src/ingest/zod-outcome';
+export { outcomeIssuesOf, parseOrThrow, throwIssues, type ExpressionOf } from '../../../src/kernel/zod-outcome';
 
 /** Collects issues found after parsing (rules across fields) and throws them together. */
 export class IssueCollector {

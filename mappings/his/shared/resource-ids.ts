@@ -1,4 +1,4 @@
-import { deterministicId } from '../../../src/fhir/ids';
+import { deterministicId } from '../../../src/kernel/fhir/ids';
 
 /**
  * The deterministic FHIR ids of everything a HIS event produces. Same practice and same source record → same id,

@@ -1,5 +1,5 @@
 import type { Bundle, BundleEntry, Identifier, Parameters, Resource, ServiceRequest } from '@medplum/fhirtypes';
-import type { DeliveryEventType } from '../../../src/delivery/event-type';
+import type { DeliveryEventType } from '../../../src/contracts/delivery-event-type';
 import {
   DELIVERY_ID_SYSTEM,
   parseLocalReference,

@@ -8,9 +8,9 @@ import type {
   Resource,
   ServiceRequest,
 } from '@medplum/fhirtypes';
-import type { DeliveryEventType } from '../../../src/delivery/event-type';
-import { BSN_SYSTEM, MUNICIPALITY_CODE_SYSTEM } from '../../../src/fhir/identifiers';
-import { COD327_SYSTEM, JZ020_SYSTEM, NHG_TABLE_14_SYSTEM } from '../../../src/fhir/systems';
+import type { DeliveryEventType } from '../../../src/contracts/delivery-event-type';
+import { BSN_SYSTEM, MUNICIPALITY_CODE_SYSTEM } from '../../../src/kernel/fhir/identifiers';
+import { COD327_SYSTEM, JZ020_SYSTEM, NHG_TABLE_14_SYSTEM } from '../../../src/kernel/fhir/systems';
 import {
   EXTENSION,
   HELP_QUESTION_CATEGORY_SYSTEM,
@@ -18,7 +18,7 @@ import {
   PROFESSIONAL_ROLE_SYSTEM,
   REFERRAL_TARGET_SYSTEM,
   TRAJECTORY_OUTCOME_SYSTEM,
-} from '../../../src/fhir/terminology';
+} from '../../../src/kernel/fhir/terminology';
 import { parseLocalReference, RESOURCE_ID_SYSTEM } from '../shared/resource-identifier';
 
 /**

@@ -1,5 +1,5 @@
 import type { Bundle, BundleEntry, Parameters, Resource } from '@medplum/fhirtypes';
-import type { DeliveryEventType } from '../../../src/delivery/event-type';
+import type { DeliveryEventType } from '../../../src/contracts/delivery-event-type';
 import { DELIVERY_ID_SYSTEM, withResourceIdentifier } from '../shared/resource-identifier';
 
 /** Profiles of the FHIR Subscriptions R5 Backport IG for R4, whose notification shape this follows. */

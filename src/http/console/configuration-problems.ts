@@ -1,4 +1,4 @@
-import type { Registry } from '../../config/registry';
+import type { Registry } from '../../event/registry';
 import type { MessageKey } from './i18n';
 
 /** A problem in the loaded agreements and destinations, as a message key and its arguments. */

@@ -1,6 +1,6 @@
 import type { AuditEvent } from '@medplum/fhirtypes';
-import { DECISION_DESCRIPTION, RECIPIENT_ROLE_CODE } from '../../audit/balp';
-import { BSN_SYSTEM } from '../../fhir/identifiers';
+import { DECISION_DESCRIPTION, RECIPIENT_ROLE_CODE } from '../../audit/audit-events';
+import { BSN_SYSTEM } from '../../kernel/fhir/identifiers';
 import { formatTime, reasonsInWords, t, type Lang } from './i18n';
 
 /** An AuditEvent in words for an auditor: one sentence, then the NEN 7513 facts as label/value pairs. */

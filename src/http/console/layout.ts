@@ -1,5 +1,5 @@
 import type { ConsoleSession } from '../../access/console-sessions';
-import type { Role } from '../auth/principal';
+import type { Role } from '../../access/principal';
 import { html, type HtmlValue, type SafeHtml } from './html';
 import { t, type Lang, type MessageKey } from './i18n';
 

@@ -1,6 +1,6 @@
 import type { MeasureReport } from '@medplum/fhirtypes';
-import type { PipelineContext } from '../../pipeline/context';
-import type { Principal } from '../auth/principal';
+import type { PipelineContext } from '../../event/context';
+import type { Principal } from '../../access/principal';
 
 /** What the municipality's report page asks for: a period (dates) and optionally one practice. */
 export interface MonitoringQuery {

@@ -1,8 +1,8 @@
 import { Router } from 'express';
-import type { PipelineContext } from '../../pipeline/context';
+import type { PipelineContext } from '../../event/context';
 import { listReferralTimelines } from '../../reports/referral-timelines/referral-timelines';
-import { getPrincipal } from '../auth/middleware';
-import { canSeeMunicipality, type Principal } from '../auth/principal';
+import { getPrincipal } from '../../access/authenticate';
+import { canSeeMunicipality, type Principal } from '../../access/principal';
 import { field, pageOf, sendPage } from './console-request';
 import { html } from './html';
 import { formatTime, stateInWords, t } from './i18n';

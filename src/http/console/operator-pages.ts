@@ -1,9 +1,9 @@
 import { notFound, OperationOutcomeError } from '@medplum/core';
 import { Router, type Response } from 'express';
 import type { ConsoleSessionStore } from '../../access/console-sessions';
-import type { PipelineContext } from '../../pipeline/context';
-import { getDestinationStatus, pauseDestination, resumeDestination } from '../../pipeline/destination-health';
-import { replayDelivery } from '../../pipeline/replay';
+import type { PipelineContext } from '../../event/context';
+import { getDestinationStatus, pauseDestination, resumeDestination } from '../../event/destination-health';
+import { replayDelivery } from '../../event/replay';
 import { countDeadLetters, deliveryStates, listDeadLetters } from '../../reports/dead-letters/dead-letters';
 import { tryGetEventTimeline } from '../../reports/event-timeline/event-timeline';
 import { actorOf } from '../request-context';

@@ -1,5 +1,5 @@
 import type { Consent } from '@medplum/fhirtypes';
-import type { Db } from '../../store/db';
+import type { Db } from '../../kernel/db';
 
 /** Every consent recorded for a child (by BSN) in any practice, newest first; filter by scope before serving. */
 export async function listConsentsOfChild(db: Db, bsn: string): Promise<{ tenant: string; resource: Consent }[]> {

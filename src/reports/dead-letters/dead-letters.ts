@@ -1,4 +1,4 @@
-import type { Db } from '../../store/db';
+import type { Db } from '../../kernel/db';
 
 /** Which dead letters to list or replay: by destination, by the receiver's HTTP status, and since when. */
 export interface DeadLetterFilter {

@@ -1,5 +1,5 @@
-import type { Db } from '../../store/db';
-import { getHistory, tryGetInboxRow } from '../../store/inbox';
+import type { Db } from '../../kernel/db';
+import { getHistory, tryGetInboxRow } from '../../event/inbox-store';
 
 /** One event's life: its state, every state it passed through, and its deliveries. Ids, codes and times only. */
 export interface EventTimeline {

@@ -1,4 +1,4 @@
-import type { Db } from '../../store/db';
+import type { Db } from '../../kernel/db';
 
 /** One of a practice's events as the practice sees it in the console: ids, type, state and why. */
 export interface PracticeEvent {

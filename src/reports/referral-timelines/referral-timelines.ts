@@ -1,4 +1,4 @@
-import type { Db } from '../../store/db';
+import type { Db } from '../../kernel/db';
 
 /** A referral delivered to a municipality, and the status updates the municipality sent back on it. */
 export interface ReferralTimeline {

@@ -1,5 +1,5 @@
 import type { AuditEvent } from '@medplum/fhirtypes';
-import { consentDecision, disclosure, SYSTEM_WORKER } from '../../../src/audit/balp';
+import { consentDecision, disclosure, SYSTEM_WORKER } from '../../../src/audit/audit-events';
 import { chainHash, GENESIS_HASH } from '../../../src/audit/chain';
 import {
   csvHeader,
@@ -13,7 +13,7 @@ import {
   verifyExportText,
   type ExportMeta,
   type ExportRow,
-} from '../../../src/audit/export';
+} from '../../../src/reports/audit-export/export';
 
 /** Rows 1..n of a chain; the export covers `fromSeq..n`. */
 function exportOf(n: number, fromSeq = 1): { meta: ExportMeta; rows: ExportRow[] } {

@@ -1,4 +1,4 @@
-import { buildRegistry } from '../../../src/config/registry';
+import { buildRegistry } from '../../../src/event/registry';
 import {
   consentDecision,
   dataAccess,
@@ -6,8 +6,8 @@ import {
   eventReceived,
   SYSTEM_WORKER,
   type AuditActor,
-} from '../../../src/audit/balp';
-import { buildOverview, type OverviewRow } from '../../../src/audit/overview';
+} from '../../../src/audit/audit-events';
+import { buildOverview, type OverviewRow } from '../../../src/reports/child-overview/overview';
 import { buildAgreement } from '../../helpers/builders';
 
 const BSN = '111222333';

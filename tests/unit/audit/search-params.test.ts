@@ -5,7 +5,7 @@ import {
   parseAuditSearch,
   parseDateFilter,
   MAX_COUNT,
-} from '../../../src/audit/search-params';
+} from '../../../src/reports/audit-search/search-params';
 
 function parse(query: string): ReturnType<typeof parseAuditSearch> {
   return parseAuditSearch(new URLSearchParams(query));

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { getStatus } from '@medplum/core';
-import { ConfigError } from '../../../src/config/config';
+import { ConfigError } from '../../../src/kernel/config';
 import {
   ApiKeyStore,
   createApiKeyEntry,
@@ -14,8 +14,8 @@ import {
   tryParseApiKeyId,
   writeApiKeyFile,
   type ApiKeyEntry,
-} from '../../../src/http/auth/api-keys';
-import { invalidApiKey } from '../../../src/http/auth/auth-outcomes';
+} from '../../../src/access/api-keys';
+import { invalidApiKey } from '../../../src/access/auth-outcomes';
 import { runApiKeyCli } from '../../../scripts/api-key';
 import { outcomeErrorOf } from './helpers';
 

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { OperationOutcomeError } from '@medplum/core';
-import { httpStatusOf } from '../../../src/fhir/outcomes';
+import { httpStatusOf } from '../../../src/kernel/fhir/outcomes';
 import express, { type ErrorRequestHandler, type Express } from 'express';
 import type { OperationOutcome } from '@medplum/fhirtypes';
 import type { JWK } from 'jose';

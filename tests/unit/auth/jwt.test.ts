@@ -1,14 +1,9 @@
 import { unauthorizedTokenAudience, unauthorizedTokenExpired } from '@medplum/core';
-import { httpStatusOf } from '../../../src/fhir/outcomes';
+import { httpStatusOf } from '../../../src/kernel/fhir/outcomes';
 import { exportJWK, generateKeyPair, SignJWT, UnsecuredJWT, type JWK, type KeyLike } from 'jose';
-import { ConfigError } from '../../../src/config/config';
-import { unauthorizedTokenNotYetValid } from '../../../src/http/auth/auth-outcomes';
-import {
-  createJwtVerifier,
-  parseIssuersFile,
-  type IssuerConfigInput,
-  type JwtVerifier,
-} from '../../../src/http/auth/jwt';
+import { ConfigError } from '../../../src/kernel/config';
+import { unauthorizedTokenNotYetValid } from '../../../src/access/auth-outcomes';
+import { createJwtVerifier, parseIssuersFile, type IssuerConfigInput, type JwtVerifier } from '../../../src/access/jwt';
 import { deadUrl, issueTexts, outcomeErrorOf, startJwksServer, type TestServer } from './helpers';
 
 const ISSUER = 'https://idp.example.test/realms/his';

@@ -1,7 +1,7 @@
 import type { OperationOutcome } from '@medplum/fhirtypes';
 import { exportJWK, generateKeyPair, SignJWT, type KeyLike } from 'jose';
-import { ApiKeyStore, createApiKeyEntry } from '../../../src/http/auth/api-keys';
-import { createAuthenticator, getPrincipal, requireRole, tryGetPrincipal } from '../../../src/http/auth/middleware';
+import { ApiKeyStore, createApiKeyEntry } from '../../../src/access/api-keys';
+import { createAuthenticator, getPrincipal, requireRole, tryGetPrincipal } from '../../../src/access/authenticate';
 import { issueTexts, startApp, startJwksServer, type TestServer } from './helpers';
 
 const ISSUER = 'https://idp.example.test';

@@ -9,7 +9,7 @@ import {
   scopeProblem,
   type Principal,
   type Role,
-} from '../../../src/http/auth/principal';
+} from '../../../src/access/principal';
 
 function principal(overrides: Partial<Principal> = {}): Principal {
   return createPrincipal({

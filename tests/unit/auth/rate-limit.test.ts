@@ -1,7 +1,7 @@
 import type { OperationOutcome } from '@medplum/fhirtypes';
-import { setPrincipal } from '../../../src/http/auth/middleware';
-import { createPrincipal } from '../../../src/http/auth/principal';
-import { createRateLimiter, TokenBucketLimiter } from '../../../src/http/auth/rate-limit';
+import { setPrincipal } from '../../../src/access/authenticate';
+import { createPrincipal } from '../../../src/access/principal';
+import { createRateLimiter, TokenBucketLimiter } from '../../../src/access/rate-limit';
 import { startApp, type TestServer } from './helpers';
 
 /** A limiter on a clock the test moves by hand. */

@@ -1,5 +1,5 @@
-import { destinationSchema } from '../../../src/delivery/destination';
-import { buildRegistry } from '../../../src/config/registry';
+import { destinationSchema } from '../../../src/contracts/destination';
+import { buildRegistry } from '../../../src/event/registry';
 
 const parsePracticeEndpoints = (practices: unknown[]) =>
   buildRegistry({ agreements: [], destinations: [], practices }).practices;

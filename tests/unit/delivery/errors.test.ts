@@ -1,4 +1,4 @@
-import { isDestinationFailure, isRetryableStatus, parseRetryAfter } from '../../../src/delivery/errors';
+import { isDestinationFailure, isRetryableStatus, parseRetryAfter } from '../../../src/contracts/delivery-errors';
 
 describe('failure classification', () => {
   it.each([

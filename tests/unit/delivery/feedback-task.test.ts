@@ -5,8 +5,8 @@ import {
   toFeedbackTask,
   toServiceRequestStatus,
   type ReferralStatus,
-} from '../../../mappings/municipality/feedback/to-task';
-import { initFhirValidation } from '../../../src/fhir/validation';
+} from '../../../mappings/practice/to-task';
+import { initFhirValidation } from '../../../src/kernel/fhir/validation';
 
 const ctx = {
   feedbackId: '3f1c1f5e-8b0a-4b5e-9d52-3c3f9a1d2e10',

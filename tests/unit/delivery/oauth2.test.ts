@@ -1,6 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { TokenCache } from '../../../src/delivery/oauth2';
+import { TokenCache } from '../../../mappings/municipality/shared/oauth2';
 
 describe('OAuth2 client-credentials token cache', () => {
   let server: http.Server;

@@ -1,4 +1,4 @@
-import { signWebhook, verifyWebhookSignature } from '../../../src/delivery/signing';
+import { signWebhook, verifyWebhookSignature } from '../../../mappings/municipality/webhook/signing';
 
 const SECRET = 'whsec-test';
 const BODY = '{"resourceType":"Bundle","type":"history"}';

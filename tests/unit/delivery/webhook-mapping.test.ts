@@ -5,7 +5,7 @@ import {
   toNotificationBundle,
 } from '../../../mappings/municipality/webhook/to-notification';
 import { validateResource } from '@medplum/core';
-import { initFhirValidation } from '../../../src/fhir/validation';
+import { initFhirValidation } from '../../../src/kernel/fhir/validation';
 import { buildContactEvent } from '../../helpers/builders';
 import { mapped, minimised } from './support/resources';
 

@@ -2,8 +2,8 @@ import { OperationOutcomeError } from '@medplum/core';
 import { csvDialect } from '../../../mappings/his/csv';
 import { fhirBundleDialect } from '../../../mappings/his/fhir-bundle';
 import { genericJsonDialect } from '../../../mappings/his/generic-json';
-import { httpStatusOf } from '../../../src/fhir/outcomes';
-import type { HisDialect, RawRecord } from '../../../src/ingest/dialect';
+import { httpStatusOf } from '../../../src/kernel/fhir/outcomes';
+import type { HisDialect, RawRecord } from '../../../src/contracts/his-dialect';
 import { readInput } from './run-dialect';
 
 /** Bad input, table-driven: every rejection must be a 4xx whose issue.expression names the broken field. */

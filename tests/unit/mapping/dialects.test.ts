@@ -1,4 +1,4 @@
-import { DIALECTS } from '../../../src/ingest/dialects';
+import { DIALECTS } from '../../../mappings/his/index';
 import { readInput } from './run-dialect';
 
 /** How a body finds its dialect: by media type, then `claims` where dialects share one. */

@@ -1,7 +1,7 @@
 import { OperationOutcomeError } from '@medplum/core';
-import { httpStatusOf } from '../../../src/fhir/outcomes';
-import { assertValidResource } from '../../../src/fhir/validation';
-import type { HisDialect, RawRecord } from '../../../src/ingest/dialect';
+import { httpStatusOf } from '../../../src/kernel/fhir/outcomes';
+import { assertValidResource } from '../../../src/kernel/fhir/validation';
+import type { HisDialect, RawRecord } from '../../../src/contracts/his-dialect';
 import { caseNames, DIALECTS_UNDER_TEST, readInput } from './run-dialect';
 
 /**

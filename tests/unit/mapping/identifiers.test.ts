@@ -10,7 +10,7 @@ import {
   tryNormaliseDate,
   tryNormaliseDateTime,
   tryNormaliseMunicipalityCode,
-} from '../../../src/fhir/identifiers';
+} from '../../../src/kernel/fhir/identifiers';
 
 describe('Dutch identifiers', () => {
   it.each([

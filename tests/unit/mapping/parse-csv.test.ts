@@ -1,4 +1,4 @@
-import { detectDelimiter, parseCsv } from '../../../mappings/his/csv/parse-csv';
+import { detectDelimiter, parseCsv } from '../../../src/kernel/csv';
 
 describe('the RFC 4180 reader', () => {
   it('reads plain fields, CRLF, LF and CR line ends', () => {

@@ -1,10 +1,10 @@
 import { OperationOutcomeError } from '@medplum/core';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { httpStatusOf } from '../../../src/fhir/outcomes';
-import { assertValidResource } from '../../../src/fhir/validation';
-import type { CanonicalEvent, HisDialect } from '../../../src/ingest/dialect';
-import { DIALECTS } from '../../../src/ingest/dialects';
+import { httpStatusOf } from '../../../src/kernel/fhir/outcomes';
+import { assertValidResource } from '../../../src/kernel/fhir/validation';
+import type { CanonicalEvent, HisDialect } from '../../../src/contracts/his-dialect';
+import { DIALECTS } from '../../../mappings/his/index';
 
 /** Test helpers for the HIS dialects: fixtures on disk, and running a body through split and map. */
 

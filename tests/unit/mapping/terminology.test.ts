@@ -5,7 +5,7 @@ import {
   JZ020_SYSTEM,
   NHG_TABLE_14_SYSTEM,
   PURPOSE_SYSTEM,
-} from '../../../src/fhir/systems';
+} from '../../../src/kernel/fhir/systems';
 import {
   CODE_SYSTEMS,
   CONCEPT_MAPS,
@@ -18,8 +18,8 @@ import {
   tryGetConcept,
   tryTranslate,
   tryTranslateBack,
-} from '../../../src/fhir/terminology';
-import { assertValidResource } from '../../../src/fhir/validation';
+} from '../../../src/kernel/fhir/terminology';
+import { assertValidResource } from '../../../src/kernel/fhir/validation';
 import { PURPOSES } from '../../../src/policy/agreement';
 
 describe('terminology tables', () => {

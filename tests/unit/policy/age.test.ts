@@ -1,5 +1,5 @@
 import { ageAt, ageOnDay } from '../../../src/policy/age';
-import { amsterdamDay } from '../../../src/policy/amsterdam-day';
+import { amsterdamDay } from '../../../src/kernel/dutch-time';
 
 describe('ageOnDay', () => {
   it.each([

@@ -1,5 +1,5 @@
 import type { Consent, ConsentProvision, ConsentProvisionActor, Period } from '@medplum/fhirtypes';
-import { MUNICIPALITY_CODE_SYSTEM } from '../../../src/fhir/identifiers';
+import { MUNICIPALITY_CODE_SYSTEM } from '../../../src/kernel/fhir/identifiers';
 import {
   CONSENT_CATEGORY_CODE,
   CONSENT_SCOPE_SYSTEM,
@@ -7,7 +7,7 @@ import {
   PARTICIPATION_TYPE_SYSTEM,
   PURPOSE_SYSTEM,
   RESOURCE_TYPE_SYSTEM,
-} from '../../../src/fhir/systems';
+} from '../../../src/kernel/fhir/systems';
 import { agreementSchema, type Agreement, type DataClass, type Purpose } from '../../../src/policy/agreement';
 import type { DecisionFacts, DecisionRequest } from '../../../src/policy/types';
 

@@ -1,6 +1,6 @@
 import type { Encounter, Observation, Patient, Resource, ServiceRequest } from '@medplum/fhirtypes';
-import { BSN_SYSTEM } from '../../../src/fhir/identifiers';
-import { ICPC_SYSTEM, NHG_TABLE_14_SYSTEM, SNOMED_SYSTEM } from '../../../src/fhir/systems';
+import { BSN_SYSTEM } from '../../../src/kernel/fhir/identifiers';
+import { ICPC_SYSTEM, NHG_TABLE_14_SYSTEM, SNOMED_SYSTEM } from '../../../src/kernel/fhir/systems';
 import type { DataClass } from '../../../src/policy/agreement';
 import { minimise } from '../../../src/policy/minimise';
 

@@ -1,6 +1,6 @@
 import type { Agreement } from '../../../../src/policy/agreement';
-import { buildRegistry } from '../../../../src/config/registry';
-import type { Destination } from '../../../../src/delivery/destination';
+import { buildRegistry } from '../../../../src/event/registry';
+import type { Destination } from '../../../../src/contracts/destination';
 import { buildAgreement, buildDestination, buildReferralEvent } from '../../../helpers/builders';
 import { cleanupTestEnv, startTestApp, type KeyName, type TestApp } from '../../../helpers/test-runtime';
 import { waitFor } from '../../../helpers/wait-for';

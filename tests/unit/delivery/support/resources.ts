@@ -1,6 +1,6 @@
 import type { Resource } from '@medplum/fhirtypes';
-import type { CanonicalEvent } from '../../../../src/ingest/dialect';
-import { tryGetDialect } from '../../../../src/ingest/dialects';
+import type { CanonicalEvent } from '../../../../src/contracts/his-dialect';
+import { tryGetDialect } from '../../../../mappings/his/index';
 import type { Agreement } from '../../../../src/policy/agreement';
 import { minimise } from '../../../../src/policy/minimise';
 import { buildAgreement, buildReferralEvent } from '../../../helpers/builders';

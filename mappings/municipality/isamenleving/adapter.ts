@@ -1,0 +1,43 @@
+import { toISamenlevingMessage } from './to-message';
+import { deliveryHeaders, timeoutOf, type DeliveryAdapter } from '../../../src/contracts/delivery-adapter';
+import { PermanentDeliveryError } from '../../../src/contracts/delivery-errors';
+import { deliverRequest, joinUrl, probeByHead } from '../shared/transport';
+
+/**
+ * iSamenleving-style REST: plain JSON to `<baseUrl>/aanmeldingen` (referrals) or `<baseUrl>/contactmomenten`
+ * (contacts), with the idempotency key both as `Idempotency-Key` header and as `berichtId` in the body, since
+ * such systems more often deduplicate on a message id than on a header. Events these systems have no message
+ * for fail permanently, so an operator sees them rather than losing them quietly.
+ * Probe: `HEAD <baseUrl>` with the destination's credentials, up when it answers at all (see `probeByHead`).
+ */
+export const isamenlevingAdapter: DeliveryAdapter = {
+  name: 'isamenleving',
+
+  async deliver(endpoint, resources, meta, deps) {
+    const message = toISamenlevingMessage(resources, meta.eventType, meta.idempotencyKey);
+    if (!message) {
+      throw new PermanentDeliveryError(
+        `the isamenleving adapter has no message for ${meta.eventType} (or nothing to send)`,
+      );
+    }
+    return await deliverRequest(
+      endpoint,
+      {
+        method: 'POST',
+        url: joinUrl(endpoint.baseUrl, message.path),
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json',
+          ...deliveryHeaders(meta),
+        },
+        body: JSON.stringify(message.body),
+      },
+      timeoutOf(endpoint, meta),
+      deps,
+    );
+  },
+
+  probe(endpoint, timeoutMs, deps) {
+    return probeByHead(endpoint, timeoutMs, deps);
+  },
+};

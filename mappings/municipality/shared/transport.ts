@@ -1,0 +1,179 @@
+import type { Endpoint } from '../../../src/contracts/destination';
+import {
+  isRetryableStatus,
+  parseRetryAfter,
+  PermanentDeliveryError,
+  RetryableDeliveryError,
+} from '../../../src/contracts/delivery-errors';
+import { tokenCache as defaultTokenCache, type TokenCache } from './oauth2';
+
+/** What a receiver answered to a delivery. */
+export interface DeliveryReceipt {
+  readonly status: number;
+  readonly body: string;
+}
+
+export interface HttpRequest {
+  readonly method: 'GET' | 'HEAD' | 'POST';
+  readonly url: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body?: string | undefined;
+}
+
+export interface HttpAnswer {
+  readonly status: number;
+  readonly body: string;
+  readonly headers: Headers;
+}
+
+/** What the adapters take from their surroundings; tests and the benchmark may pass their own. */
+export interface HttpDeps {
+  readonly tokens: TokenCache;
+  readonly env: Record<string, string | undefined>;
+}
+
+export const defaultHttpDeps: HttpDeps = { tokens: defaultTokenCache, env: process.env };
+
+/**
+ * Sends one request with the endpoint's authentication and a timeout that covers the whole exchange, body
+ * included. Returns whatever the receiver answered; throws a RetryableDeliveryError when there was no complete
+ * answer (network error, timeout, connection dropped mid-response) and a PermanentDeliveryError when we cannot
+ * authenticate at all. A 401 to an OAuth token is retried once with a fresh token: tokens get revoked early.
+ */
+export async function exchange(
+  endpoint: Endpoint,
+  req: HttpRequest,
+  timeoutMs: number,
+  deps: HttpDeps = defaultHttpDeps,
+): Promise<HttpAnswer> {
+  const first = await exchangeOnce(endpoint, req, timeoutMs, deps);
+  if (first.status === 401 && endpoint.auth.type === 'oauth2-client-credentials') {
+    deps.tokens.invalidate(endpoint.auth);
+    return exchangeOnce(endpoint, req, timeoutMs, deps);
+  }
+  return first;
+}
+
+async function exchangeOnce(
+  endpoint: Endpoint,
+  req: HttpRequest,
+  timeoutMs: number,
+  deps: HttpDeps,
+): Promise<HttpAnswer> {
+  const authorization = await authorizationOf(endpoint, timeoutMs, deps);
+  let res: Response;
+  try {
+    res = await fetch(req.url, {
+      method: req.method,
+      headers: { ...req.headers, ...(authorization ? { authorization } : {}) },
+      ...(req.body !== undefined ? { body: req.body } : {}),
+      // One deadline for connect, headers and body: a receiver trickling its answer is as stuck as a silent one.
+      signal: AbortSignal.timeout(timeoutMs),
+      redirect: 'manual',
+    });
+  } catch (err) {
+    const e = err as Error;
+    throw new RetryableDeliveryError(e.name === 'TimeoutError' ? 'timeout' : `network error: ${networkCause(e)}`);
+  }
+  let body: string;
+  try {
+    body = await res.text();
+  } catch (err) {
+    const e = err as Error;
+    throw new RetryableDeliveryError(
+      e.name === 'TimeoutError'
+        ? 'timeout while reading the response'
+        : `connection lost while reading the response: ${networkCause(e)}`,
+      res.status,
+    );
+  }
+  return { status: res.status, body, headers: res.headers };
+}
+
+/**
+ * Sends a delivery and classifies the answer: 2xx is a receipt; 408, 429 and 5xx are retryable (keeping
+ * Retry-After); any other status, redirects included, is permanent with the receiver's answer kept.
+ */
+export async function deliverRequest(
+  endpoint: Endpoint,
+  req: HttpRequest,
+  timeoutMs: number,
+  deps: HttpDeps = defaultHttpDeps,
+): Promise<DeliveryReceipt> {
+  const answer = await exchange(endpoint, req, timeoutMs, deps);
+  if (answer.status >= 200 && answer.status < 300) {
+    return { status: answer.status, body: answer.body };
+  }
+  if (isRetryableStatus(answer.status)) {
+    throw new RetryableDeliveryError(
+      `HTTP ${answer.status}`,
+      answer.status,
+      parseRetryAfter(answer.headers.get('retry-after')),
+      answer.body,
+    );
+  }
+  throw new PermanentDeliveryError(`HTTP ${answer.status}`, answer.status, answer.body);
+}
+
+async function authorizationOf(endpoint: Endpoint, timeoutMs: number, deps: HttpDeps): Promise<string | undefined> {
+  const auth = endpoint.auth;
+  switch (auth.type) {
+    case 'none':
+    case 'hmac':
+      return undefined;
+    case 'bearer': {
+      const token = deps.env[auth.tokenEnv];
+      if (!token) {
+        throw new PermanentDeliveryError(`environment variable ${auth.tokenEnv} (bearer token) is not set`);
+      }
+      return `Bearer ${token}`;
+    }
+    case 'oauth2-client-credentials':
+      return `Bearer ${await deps.tokens.getToken(auth, timeoutMs)}`;
+  }
+}
+
+/** fetch hides the socket error in `cause`; its code (ECONNREFUSED, UND_ERR_SOCKET, ...) is what an operator needs. */
+function networkCause(err: Error): string {
+  const cause = (err as Error & { cause?: { code?: string; message?: string } }).cause;
+  return cause?.code ?? cause?.message ?? err.message;
+}
+
+/** `<baseUrl>/<path>` without doubled or missing slashes. */
+export function joinUrl(baseUrl: string, path: string): string {
+  return `${baseUrl.replace(/\/+$/, '')}/${path.replace(/^\/+/, '')}`;
+}
+
+/** Sends a probe request; any failure to get an answer counts as down. `isUp` judges the status. */
+export async function probeRequest(
+  endpoint: Endpoint,
+  req: HttpRequest,
+  timeoutMs: number,
+  isUp: (status: number) => boolean,
+  deps: HttpDeps = defaultHttpDeps,
+): Promise<{ up: boolean; detail: string }> {
+  try {
+    const answer = await exchange(endpoint, req, timeoutMs, deps);
+    return { up: isUp(answer.status), detail: `${req.method} HTTP ${answer.status}` };
+  } catch (err) {
+    return { up: false, detail: `${req.method} ${(err as Error).message}` };
+  }
+}
+
+/**
+ * For probes that only ask whether the receiver's server is there (a HEAD on the base URL): any answer but a
+ * server error, a timeout status, a throttle, or a refusal of our credentials will do. 404 and 405 count as up: many
+ * receivers answer only the POST they expect.
+ */
+function answersAtAll(status: number): boolean {
+  return status < 500 && status !== 408 && status !== 429 && status !== 401 && status !== 403;
+}
+
+/** The probe of receivers without a cheap read: `HEAD <baseUrl>` with the endpoint's credentials (`answersAtAll`). */
+export function probeByHead(
+  endpoint: Endpoint,
+  timeoutMs: number,
+  deps: HttpDeps = defaultHttpDeps,
+): Promise<{ up: boolean; detail: string }> {
+  return probeRequest(endpoint, { method: 'HEAD', url: endpoint.baseUrl, headers: {} }, timeoutMs, answersAtAll, deps);
+}

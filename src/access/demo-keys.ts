@@ -1,0 +1,42 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { createApiKeyEntry, writeApiKeyFile, type ApiKeyEntry } from './api-keys';
+import type { Role } from './principal';
+
+/** The practice and municipality of the shipped example configuration (config/). */
+export const DEMO_PRACTICE_AGB = '01234567';
+export const DEMO_MUNICIPALITY = 'GM0226';
+
+/**
+ * On the very first start with no API key file, creates one key per role so the embedded default is usable at
+ * once. The keys are written, readable only by this user, to `demo-keys.txt` beside the file; only their hashes
+ * are kept in the key file. Returns the path of the keys file, or undefined when keys already existed.
+ */
+export function createDemoKeysIfMissing(apiKeysFile: string): string | undefined {
+  if (fs.existsSync(apiKeysFile)) {
+    return undefined;
+  }
+  const grants: { role: Role; id: string; practices?: string[]; municipalities?: string[] }[] = [
+    { role: 'practice', id: 'demo-practice', practices: [DEMO_PRACTICE_AGB] },
+    { role: 'municipality', id: 'demo-municipality', municipalities: [DEMO_MUNICIPALITY] },
+    { role: 'auditor', id: 'demo-auditor', practices: ['*'], municipalities: ['*'] },
+    { role: 'operator', id: 'demo-operator', practices: ['*'], municipalities: ['*'] },
+  ];
+  let entries: ApiKeyEntry[] = [];
+  const lines: string[] = [];
+  for (const g of grants) {
+    const created = createApiKeyEntry(g, entries);
+    entries = created.entries;
+    lines.push(`${g.role.padEnd(13)} ${created.key}`);
+  }
+  writeApiKeyFile(apiKeysFile, entries);
+  const keysFile = path.join(path.dirname(apiKeysFile), 'demo-keys.txt');
+  fs.writeFileSync(
+    keysFile,
+    `# Demo API keys, one per role. Send as: Authorization: Bearer <key>\n${lines.join('\n')}\n`,
+    {
+      mode: 0o600,
+    },
+  );
+  return keysFile;
+}

@@ -1,0 +1,220 @@
+import { OperationOutcomeError, unauthorizedTokenAudience, unauthorizedTokenExpired } from '@medplum/core';
+import type { OperationOutcome } from '@medplum/fhirtypes';
+import { createRemoteJWKSet, decodeJwt, errors, jwtVerify, type JWTPayload } from 'jose';
+import { z } from 'zod';
+import { tryReadJsonFile } from '../kernel/json-file';
+import { ConfigError } from '../kernel/config';
+import { serviceUnavailable } from '../kernel/fhir/outcomes';
+import { unauthorizedBecause, unauthorizedTokenNotYetValid } from './auth-outcomes';
+import {
+  createPrincipal,
+  isRole,
+  municipalityScopeSchema,
+  practiceScopeSchema,
+  ROLES,
+  scopeProblem,
+  type Principal,
+} from './principal';
+
+/** Default allowed clock difference between the issuer and us, in seconds. */
+export const DEFAULT_CLOCK_SKEW_SECONDS = 60;
+/** Upper bound on the configurable skew: beyond this an expired token would live on noticeably. */
+export const MAX_CLOCK_SKEW_SECONDS = 300;
+
+/**
+ * Asymmetric algorithms only. HMAC (HS*) would need a shared secret per issuer, and `none` is never acceptable;
+ * SMART Backend Services asks for RS384 and ES384, the others are common in client-credentials set-ups.
+ */
+export const DEFAULT_ALGORITHMS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+] as const;
+
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/** One trusted token issuer, as configured in issuers.json. */
+export const issuerConfigSchema = z.strictObject({
+  /** Must equal the token's `iss` exactly. */
+  issuer: z.string().min(1),
+  /** Where the issuer publishes its public keys. https, except on the loopback interface (tests, sidecars). */
+  jwksUri: z.url({ protocol: /^https?$/ }).refine((u) => {
+    // zod runs this check even after the URL check failed, so an unparsable value must not throw here.
+    const url = URL.canParse(u) ? new URL(u) : undefined;
+    return url === undefined || url.protocol === 'https:' || LOOPBACK_HOSTS.has(url.hostname);
+  }, 'https is required except on localhost'),
+  /** The `aud` the token must carry (one of, when a list). */
+  audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+  roleClaim: z.string().min(1).default('jeugdbrug_role'),
+  practicesClaim: z.string().min(1).default('jeugdbrug_practices'),
+  municipalitiesClaim: z.string().min(1).default('jeugdbrug_municipalities'),
+  /** Roles this issuer may grant; an issuer run by municipalities, say, should not mint operator tokens. */
+  allowedRoles: z
+    .array(z.enum(ROLES))
+    .min(1)
+    .default([...ROLES]),
+  algorithms: z
+    .array(z.enum(DEFAULT_ALGORITHMS))
+    .min(1)
+    .default([...DEFAULT_ALGORITHMS]),
+});
+
+/** A trusted issuer with defaults applied. */
+export type IssuerConfig = z.output<typeof issuerConfigSchema>;
+/** A trusted issuer as written in issuers.json. */
+export type IssuerConfigInput = z.input<typeof issuerConfigSchema>;
+
+/** Validates the parsed content of issuers.json; throws a ConfigError naming the file, the entry and the field. */
+export function parseIssuersFile(value: unknown, where: string): IssuerConfig[] {
+  if (!Array.isArray(value)) {
+    throw new ConfigError(`${where}: expected an array of issuers`);
+  }
+  const issuers = value.map((item: unknown, i) => {
+    const parsed = issuerConfigSchema.safeParse(item);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const field = issue?.path.map(String).join('.');
+      throw new ConfigError(`${where}: issuer ${i}: ${field ? `${field}: ` : ''}${issue?.message ?? 'invalid'}`);
+    }
+    return parsed.data;
+  });
+  const seen = new Set<string>();
+  issuers.forEach((iss, i) => {
+    if (seen.has(iss.issuer)) {
+      throw new ConfigError(`${where}: issuer ${i}: issuer: ${JSON.stringify(iss.issuer)} appears twice`);
+    }
+    seen.add(iss.issuer);
+  });
+  return issuers;
+}
+
+/** Reads and validates issuers.json; a missing file means no trusted issuers (every JWT is then refused). */
+export function readIssuersFile(file: string): IssuerConfig[] {
+  const json = tryReadJsonFile(file);
+  return json === undefined ? [] : parseIssuersFile(json, file);
+}
+
+/** Options of the JWT verifier. */
+export interface JwtVerifierOptions {
+  /** Allowed clock difference in seconds for `exp` and `nbf`; 0 to MAX_CLOCK_SKEW_SECONDS, default 60. */
+  readonly clockSkewSeconds?: number;
+  /** Give up fetching a key set after this long, in milliseconds (default 5000). */
+  readonly jwksTimeoutMs?: number;
+}
+
+/** Verifies bearer JWTs from the configured issuers. */
+export interface JwtVerifier {
+  /** The principal for a token; rejects with a 401 OperationOutcomeError (503 when a key set cannot be fetched). */
+  verify(token: string): Promise<Principal>;
+}
+
+const malformed = unauthorizedBecause('Token is malformed');
+const untrustedIssuer = unauthorizedBecause('Token issuer is not trusted');
+const badSignature = unauthorizedBecause('Token signature is invalid');
+const badClaims = unauthorizedBecause('Token does not grant a valid jeugdbrug role and scope');
+const keySetUnavailable = serviceUnavailable('Cannot verify the token now: the issuer key set is unavailable');
+
+/** A verifier over trusted issuers; each issuer's key set is fetched on first use and cached by jose. */
+export function createJwtVerifier(issuers: readonly IssuerConfig[], options: JwtVerifierOptions = {}): JwtVerifier {
+  const skew = options.clockSkewSeconds ?? DEFAULT_CLOCK_SKEW_SECONDS;
+  if (!Number.isFinite(skew) || skew < 0 || skew > MAX_CLOCK_SKEW_SECONDS) {
+    throw new ConfigError(`clockSkewSeconds must be between 0 and ${MAX_CLOCK_SKEW_SECONDS}, got ${skew}`);
+  }
+  const byIssuer = new Map(
+    parseIssuersFile(issuers, 'issuers').map((cfg) => [
+      cfg.issuer,
+      {
+        cfg,
+        keys: createRemoteJWKSet(new URL(cfg.jwksUri), { timeoutDuration: options.jwksTimeoutMs ?? 5000 }),
+      },
+    ]),
+  );
+
+  return {
+    async verify(token: string): Promise<Principal> {
+      let claimedIssuer: string | undefined;
+      try {
+        claimedIssuer = decodeJwt(token).iss;
+      } catch {
+        throw new OperationOutcomeError(malformed);
+      }
+      // Only used to pick the key set; jwtVerify checks `iss` again against the signed payload.
+      const trusted = claimedIssuer === undefined ? undefined : byIssuer.get(claimedIssuer);
+      if (!trusted) {
+        throw new OperationOutcomeError(untrustedIssuer);
+      }
+      const { cfg, keys } = trusted;
+      let payload: JWTPayload;
+      try {
+        ({ payload } = await jwtVerify(token, keys, {
+          issuer: cfg.issuer,
+          audience: cfg.audience,
+          algorithms: cfg.algorithms,
+          clockTolerance: skew,
+          requiredClaims: ['exp', 'sub'],
+        }));
+      } catch (err) {
+        throw new OperationOutcomeError(outcomeOfJoseError(err), err);
+      }
+      return principalOf(payload, cfg);
+    },
+  };
+}
+
+function outcomeOfJoseError(err: unknown): OperationOutcome {
+  if (err instanceof errors.JWTExpired) {
+    return unauthorizedTokenExpired;
+  }
+  if (err instanceof errors.JWTClaimValidationFailed) {
+    if (err.reason === 'missing') {
+      return badClaims;
+    }
+    switch (err.claim) {
+      case 'aud':
+        return unauthorizedTokenAudience;
+      case 'nbf':
+        return unauthorizedTokenNotYetValid;
+      case 'exp':
+        return unauthorizedTokenExpired;
+      default:
+        // iss cannot differ (the issuer was looked up by it); anything else is a claim of the wrong type.
+        return badClaims;
+    }
+  }
+  if (
+    err instanceof errors.JWSSignatureVerificationFailed ||
+    err instanceof errors.JWKSNoMatchingKey ||
+    err instanceof errors.JWKSMultipleMatchingKeys ||
+    err instanceof errors.JOSEAlgNotAllowed
+  ) {
+    return badSignature;
+  }
+  if (err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid || !(err instanceof errors.JOSEError)) {
+    // Not the caller's fault (issuer down, network): a 401 would wrongly tell them to get a new token.
+    return keySetUnavailable;
+  }
+  return malformed;
+}
+
+function principalOf(payload: JWTPayload, cfg: IssuerConfig): Principal {
+  const role: unknown = payload[cfg.roleClaim];
+  const practices = practiceScopeSchema.optional().safeParse(payload[cfg.practicesClaim]);
+  const municipalities = municipalityScopeSchema.optional().safeParse(payload[cfg.municipalitiesClaim]);
+  if (!isRole(role) || !cfg.allowedRoles.includes(role) || !practices.success || !municipalities.success) {
+    throw new OperationOutcomeError(badClaims);
+  }
+  const p = practices.data ?? [];
+  const m = municipalities.data ?? [];
+  if (scopeProblem(role, p, m) || !payload.sub) {
+    throw new OperationOutcomeError(badClaims);
+  }
+  // Only the subject (a client id under client credentials) and scope are kept: no names, emails or other claims.
+  return createPrincipal({ id: `jwt:${cfg.issuer}#${payload.sub}`, role, practices: p, municipalities: m, via: 'jwt' });
+}

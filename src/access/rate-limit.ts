@@ -1,0 +1,101 @@
+import { OperationOutcomeError, tooManyRequests } from '@medplum/core';
+import type { RequestHandler } from 'express';
+import { getPrincipal } from './authenticate';
+
+/** Token bucket settings: `ratePerSecond` steady requests, up to `burst` at once. */
+export interface RateLimitOptions {
+  readonly ratePerSecond: number;
+  readonly burst: number;
+  /** Milliseconds on a monotonic clock; tests pass a fake one. */
+  readonly now?: () => number;
+}
+
+/** The outcome of taking one token. */
+export type TakeResult = { readonly allowed: true } | { readonly allowed: false; readonly retryAfterSeconds: number };
+
+interface Bucket {
+  tokens: number;
+  updatedAt: number;
+}
+
+/**
+ * Token buckets keyed by an arbitrary string (the principal id), held in memory. Each API process keeps its own
+ * buckets, so with N processes behind a load balancer a caller gets up to N times the configured rate; that is
+ * acceptable for protecting against a runaway client, which is what this is for, not for billing-grade quotas.
+ */
+export class TokenBucketLimiter {
+  private readonly buckets = new Map<string, Bucket>();
+  private readonly ratePerMs: number;
+  private readonly now: () => number;
+  private lastSweep: number;
+
+  constructor(private readonly options: RateLimitOptions) {
+    if (!(options.ratePerSecond > 0) || !Number.isFinite(options.ratePerSecond)) {
+      throw new RangeError(`ratePerSecond must be a positive number, got ${options.ratePerSecond}`);
+    }
+    if (!Number.isInteger(options.burst) || options.burst < 1) {
+      throw new RangeError(`burst must be a positive integer, got ${options.burst}`);
+    }
+    this.ratePerMs = options.ratePerSecond / 1000;
+    this.now = options.now ?? (() => performance.now());
+    this.lastSweep = this.now();
+  }
+
+  /** Number of keys currently tracked (full buckets are forgotten). */
+  get size(): number {
+    return this.buckets.size;
+  }
+
+  /** Takes one token from the key's bucket, or says how many whole seconds until one is available. */
+  take(key: string): TakeResult {
+    const now = this.now();
+    this.sweep(now);
+    const bucket = this.buckets.get(key) ?? { tokens: this.options.burst, updatedAt: now };
+    bucket.tokens = Math.min(this.options.burst, bucket.tokens + (now - bucket.updatedAt) * this.ratePerMs);
+    bucket.updatedAt = now;
+    this.buckets.set(key, bucket);
+    if (bucket.tokens >= 1) {
+      bucket.tokens -= 1;
+      return { allowed: true };
+    }
+    // Retry-After is in whole seconds; round up so a client that obeys it is not refused again.
+    return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((1 - bucket.tokens) / this.ratePerMs / 1000)) };
+  }
+
+  // A bucket that has refilled is the same as no bucket, so forgetting it bounds memory by the active callers.
+  private sweep(now: number): void {
+    const fullAfterMs = this.options.burst / this.ratePerMs;
+    if (now - this.lastSweep < Math.min(fullAfterMs, 60_000)) {
+      return;
+    }
+    this.lastSweep = now;
+    for (const [key, b] of this.buckets) {
+      if (b.tokens + (now - b.updatedAt) * this.ratePerMs >= this.options.burst) {
+        this.buckets.delete(key);
+      }
+    }
+  }
+}
+
+/**
+ * Middleware that limits each principal separately; mount it after the authenticator. Over the limit it sets
+ * `Retry-After` and passes a 429 to the error handler.
+ */
+export function createRateLimiter(options: RateLimitOptions | TokenBucketLimiter): RequestHandler {
+  const limiter = options instanceof TokenBucketLimiter ? options : new TokenBucketLimiter(options);
+  return (_req, res, next) => {
+    let result: TakeResult;
+    try {
+      result = limiter.take(getPrincipal(res).id);
+    } catch (err) {
+      next(err);
+      return;
+    }
+    if (!result.allowed) {
+      res.set('Retry-After', String(result.retryAfterSeconds));
+      next(new OperationOutcomeError(tooManyRequests));
+      return;
+    }
+    next();
+  };
+}

@@ -1,0 +1,327 @@
+import { randomUUID } from 'node:crypto';
+import type { AuditEvent, AuditEventAgent, AuditEventEntity, Coding } from '@medplum/fhirtypes';
+import { AGB_SYSTEM, BSN_SYSTEM, MUNICIPALITY_CODE_SYSTEM } from '../kernel/fhir/identifiers';
+import { PURPOSE_SYSTEM } from '../kernel/fhir/systems';
+
+/**
+ * Builders of the AuditEvents jeugdbrug writes, after IHE BALP, carrying what NEN 7513 asks of every access:
+ * the event, date and time, the patient, the user, the organisation acted for, and the access point.
+ */
+
+const DCM = 'http://dicom.nema.org/resources/ontology/DCM';
+const AUDIT_EVENT_TYPE = 'http://terminology.hl7.org/CodeSystem/audit-event-type';
+const RESTFUL = 'http://hl7.org/fhir/restful-interaction';
+const LIFECYCLE = 'http://terminology.hl7.org/CodeSystem/iso-21089-lifecycle';
+const AUTHZ_SUBTYPE = 'https://profiles.ihe.net/ITI/BALP/CodeSystem/AuthZsubType';
+const PARTICIPATION = 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType';
+const SECURITY_ROLE = 'http://terminology.hl7.org/CodeSystem/extra-security-role-type';
+const ENTITY_TYPE = 'http://terminology.hl7.org/CodeSystem/audit-entity-type';
+const OBJECT_ROLE = 'http://terminology.hl7.org/CodeSystem/object-role';
+/** Ours: operator actions that FHIR has no code for. */
+export const OPERATOR_ACTION_SYSTEM = 'https://jeugdbrug.nl/fhir/CodeSystem/operator-action';
+
+export const AUDIT_TYPES = {
+  rest: { system: AUDIT_EVENT_TYPE, code: 'rest', display: 'RESTful Operation' },
+  securityAlert: { system: DCM, code: '110113', display: 'Security Alert' },
+  export: { system: DCM, code: '110106', display: 'Export' },
+  import: { system: DCM, code: '110107', display: 'Import' },
+  applicationActivity: { system: DCM, code: '110100', display: 'Application Activity' },
+} as const satisfies Record<string, Coding>;
+
+export const AUDIT_SUBTYPES = {
+  create: { system: RESTFUL, code: 'create' },
+  read: { system: RESTFUL, code: 'read' },
+  search: { system: RESTFUL, code: 'search-type' },
+  authzRole: { system: AUTHZ_SUBTYPE, code: 'AuthZ-Role', display: 'Authorization Decision using only Roles' },
+  authzConsent: {
+    system: AUTHZ_SUBTYPE,
+    code: 'AuthZ-Consent',
+    display: 'Authorization Decision using Roles and Consent',
+  },
+  disclose: { system: LIFECYCLE, code: 'disclose', display: 'Disclose' },
+  receive: { system: LIFECYCLE, code: 'receive', display: 'Receive' },
+} as const satisfies Record<string, Coding>;
+
+/** FHIR AuditEvent.outcome: 0 success, 4 minor failure (a deny or refusal), 8 serious failure. */
+export type AuditOutcome = '0' | '4' | '8';
+
+/** Who did it, for whom, and from where. */
+export interface AuditActor {
+  /** The principal or system component: `api-key/…`, `jwt/…`, `system/worker`. Never a person's name. */
+  readonly userId: string;
+  /** AGB of the practice or code of the municipality the user acted for. */
+  readonly onBehalfOf?: { readonly kind: 'practice' | 'municipality'; readonly code: string } | undefined;
+  /** Client address, or the component name for system actions. */
+  readonly accessPoint: string;
+}
+
+export const SYSTEM_WORKER: AuditActor = { userId: 'system/worker', accessPoint: 'jeugdbrug-worker' };
+/** The retention job: purges what the law no longer lets us keep, and says so in the audit trail. */
+export const SYSTEM_RETENTION: AuditActor = { userId: 'system/retention', accessPoint: 'jeugdbrug-retention' };
+
+/** The agent type of the municipality that receives (or would have received) data. */
+export const RECIPIENT_ROLE_CODE = '110152';
+/** How `consentDecision` describes its inbox entity; the child's overview reads it back. */
+export const DECISION_DESCRIPTION = /^decision at (map|deliver): (permit|deny) \((.*)\)$/s;
+/** How `disclosure` describes its inbox entity; the child's overview reads it back. */
+export const DESTINATION_DESCRIPTION = /^destination (.+)$/;
+/** How agreement entities carry their version. */
+export const AGREEMENT_VERSION_DESCRIPTION = /^version (\d+)$/;
+/** The principal identifier system of agents (`api-key:…`, `system/worker`). */
+export const PRINCIPAL_SYSTEM = 'https://jeugdbrug.nl/principal';
+
+function agentsOf(actor: AuditActor): AuditEventAgent[] {
+  const agents: AuditEventAgent[] = [
+    {
+      type: {
+        coding: [{ system: SECURITY_ROLE, code: actor.userId.startsWith('system/') ? 'dataprocessor' : 'humanuser' }],
+      },
+      who: { identifier: { system: PRINCIPAL_SYSTEM, value: actor.userId } },
+      requestor: true,
+      network: {
+        address: actor.accessPoint,
+        type: actor.accessPoint.includes('.') || actor.accessPoint.includes(':') ? '2' : '1',
+      },
+    },
+  ];
+  if (actor.onBehalfOf) {
+    agents.push({
+      type: { coding: [{ system: PARTICIPATION, code: 'RESP', display: 'responsible party' }] },
+      who: { identifier: organisationIdentifier(actor.onBehalfOf.kind, actor.onBehalfOf.code) },
+      requestor: false,
+    });
+  }
+  return agents;
+}
+
+function organisationIdentifier(kind: 'practice' | 'municipality', code: string): { system: string; value: string } {
+  return { system: kind === 'practice' ? AGB_SYSTEM : MUNICIPALITY_CODE_SYSTEM, value: code };
+}
+
+/** The patient as an entity: identified by BSN; this stays in PostgreSQL with the rest of the audit row. */
+export function patientEntity(bsn: string): AuditEventEntity {
+  return {
+    what: { identifier: { system: BSN_SYSTEM, value: bsn } },
+    type: { system: ENTITY_TYPE, code: '1', display: 'Person' },
+    role: { system: OBJECT_ROLE, code: '1', display: 'Patient' },
+  };
+}
+
+export function resourceEntity(reference: string, description?: string): AuditEventEntity {
+  return {
+    what: { reference },
+    type: { system: ENTITY_TYPE, code: '2', display: 'System Object' },
+    ...(description ? { description } : {}),
+  };
+}
+
+/** What every AuditEvent of jeugdbrug is built from; `buildAuditEvent` adds id, time, agents and source. */
+export interface AuditEventInput {
+  readonly actor: AuditActor;
+  readonly type: Coding;
+  readonly subtype?: Coding | undefined;
+  readonly action: NonNullable<AuditEvent['action']>;
+  readonly outcome: AuditOutcome;
+  readonly outcomeDesc?: string | undefined;
+  readonly entities: AuditEventEntity[];
+  readonly purpose?: string | undefined;
+  readonly extraAgents?: AuditEventAgent[] | undefined;
+}
+
+export function buildAuditEvent(b: AuditEventInput): AuditEvent {
+  return {
+    resourceType: 'AuditEvent',
+    id: randomUUID(),
+    type: b.type,
+    ...(b.subtype ? { subtype: [b.subtype] } : {}),
+    action: b.action,
+    recorded: new Date().toISOString(),
+    outcome: b.outcome,
+    ...(b.outcomeDesc ? { outcomeDesc: b.outcomeDesc } : {}),
+    ...(b.purpose ? { purposeOfEvent: [{ coding: [{ system: PURPOSE_SYSTEM, code: b.purpose }] }] } : {}),
+    agent: [...agentsOf(b.actor), ...(b.extraAgents ?? [])],
+    source: {
+      site: 'jeugdbrug',
+      observer: { display: 'jeugdbrug' },
+      type: [
+        {
+          system: 'http://terminology.hl7.org/CodeSystem/security-source-type',
+          code: '4',
+          display: 'Application Server',
+        },
+      ],
+    },
+    entity: b.entities,
+  };
+}
+
+/** An HIS event accepted into the inbox (create). */
+export function eventReceived(a: {
+  actor: AuditActor;
+  inboxId: string;
+  eventType: string;
+  patientBsn: string;
+}): AuditEvent {
+  return buildAuditEvent({
+    actor: a.actor,
+    type: AUDIT_TYPES.rest,
+    subtype: AUDIT_SUBTYPES.create,
+    action: 'C',
+    outcome: '0',
+    entities: [patientEntity(a.patientBsn), resourceEntity(`inbox/${a.inboxId}`, a.eventType)],
+  });
+}
+
+/** A consent recorded or withdrawn in the consent registry. */
+export function consentRecorded(a: {
+  actor: AuditActor;
+  consentId: string;
+  status: string;
+  patientBsn: string;
+}): AuditEvent {
+  return buildAuditEvent({
+    actor: a.actor,
+    type: AUDIT_TYPES.rest,
+    subtype: AUDIT_SUBTYPES.create,
+    action: 'C',
+    outcome: '0',
+    entities: [patientEntity(a.patientBsn), resourceEntity(`Consent/${a.consentId}`, a.status)],
+  });
+}
+
+/** A policy decision (BALP AuthZ-Consent): success for permit, minor failure with the reasons for deny. */
+export function consentDecision(a: {
+  actor: AuditActor;
+  permit: boolean;
+  reasons: string;
+  patientBsn: string;
+  inboxId: string;
+  consentIds: readonly string[];
+  agreement?: { id: string; version: number } | undefined;
+  municipality: string;
+  purpose: string;
+  stage: 'map' | 'deliver';
+}): AuditEvent {
+  return buildAuditEvent({
+    actor: a.actor,
+    type: AUDIT_TYPES.securityAlert,
+    subtype: AUDIT_SUBTYPES.authzConsent,
+    action: 'E',
+    outcome: a.permit ? '0' : '4',
+    outcomeDesc: a.permit ? undefined : a.reasons,
+    purpose: a.purpose,
+    entities: [
+      patientEntity(a.patientBsn),
+      resourceEntity(`inbox/${a.inboxId}`, `decision at ${a.stage}: ${a.permit ? 'permit' : 'deny'} (${a.reasons})`),
+      ...a.consentIds.map((id) => resourceEntity(`Consent/${id}`)),
+      ...(a.agreement ? [resourceEntity(`Agreement/${a.agreement.id}`, `version ${a.agreement.version}`)] : []),
+    ],
+    extraAgents: [organisationAgent('destination', 'municipality', a.municipality)],
+  });
+}
+
+/** An organisation taking part as source (DCM 110153) or destination (DCM 110152) of what was exchanged. */
+export function organisationAgent(
+  role: 'source' | 'destination',
+  kind: 'practice' | 'municipality',
+  code: string,
+): AuditEventAgent {
+  return {
+    type: {
+      coding: [
+        role === 'source'
+          ? { system: DCM, code: '110153', display: 'Source Role ID' }
+          : { system: DCM, code: RECIPIENT_ROLE_CODE, display: 'Destination Role ID' },
+      ],
+    },
+    who: { identifier: organisationIdentifier(kind, code) },
+    requestor: false,
+  };
+}
+
+/** A disclosure to a municipality (Export/disclose), or a failed attempt when `outcome` is not '0'. */
+export function disclosure(a: {
+  actor: AuditActor;
+  outcome: AuditOutcome;
+  outcomeDesc?: string | undefined;
+  patientBsn: string;
+  inboxId: string;
+  municipality: string;
+  destination: string;
+  purpose: string;
+  resources: readonly string[];
+  agreement?: { id: string; version: number } | undefined;
+  consentIds?: readonly string[] | undefined;
+}): AuditEvent {
+  return buildAuditEvent({
+    actor: a.actor,
+    type: AUDIT_TYPES.export,
+    subtype: AUDIT_SUBTYPES.disclose,
+    action: 'R',
+    outcome: a.outcome,
+    outcomeDesc: a.outcomeDesc,
+    purpose: a.purpose,
+    entities: [
+      patientEntity(a.patientBsn),
+      resourceEntity(`inbox/${a.inboxId}`, `destination ${a.destination}`),
+      ...a.resources.map((r) => resourceEntity(r)),
+      ...(a.agreement ? [resourceEntity(`Agreement/${a.agreement.id}`, `version ${a.agreement.version}`)] : []),
+      ...(a.consentIds ?? []).map((id) => resourceEntity(`Consent/${id}`)),
+    ],
+    extraAgents: [organisationAgent('destination', 'municipality', a.municipality)],
+  });
+}
+
+/** An operator action (replay, pause, resume, purge) on an event or a destination. */
+export function operatorAction(a: {
+  actor: AuditActor;
+  action: string;
+  target: string;
+  patientBsn?: string | undefined;
+  /** What exactly was done to the target (counts, sequence numbers); never personal data. */
+  description?: string | undefined;
+}): AuditEvent {
+  return buildAuditEvent({
+    actor: a.actor,
+    type: AUDIT_TYPES.applicationActivity,
+    subtype: { system: OPERATOR_ACTION_SYSTEM, code: a.action },
+    action: 'E',
+    outcome: '0',
+    entities: [...(a.patientBsn ? [patientEntity(a.patientBsn)] : []), resourceEntity(a.target, a.description)],
+  });
+}
+
+/**
+ * A read or search of audit or consent data (BALP Read / Query): NEN 7513 counts looking at the log as an access
+ * in its own right. The query travels base64-encoded in a Query entity, as BALP prescribes; a refusal is outcome '4'.
+ */
+export function dataAccess(a: {
+  actor: AuditActor;
+  interaction: 'read' | 'search';
+  outcome: AuditOutcome;
+  outcomeDesc?: string | undefined;
+  /** The request as received: path and query string. */
+  query: string;
+  patientBsn?: string | undefined;
+  /** What was read, as a reference (`AuditEvent/…`, `Consent/…`) or a pseudo-reference (`audit_chain/01234567`). */
+  target?: string | undefined;
+}): AuditEvent {
+  return buildAuditEvent({
+    actor: a.actor,
+    type: AUDIT_TYPES.rest,
+    subtype: a.interaction === 'read' ? AUDIT_SUBTYPES.read : AUDIT_SUBTYPES.search,
+    // BALP: a read is action R, a search (query) is action E.
+    action: a.interaction === 'read' ? 'R' : 'E',
+    outcome: a.outcome,
+    outcomeDesc: a.outcomeDesc,
+    entities: [
+      ...(a.patientBsn ? [patientEntity(a.patientBsn)] : []),
+      ...(a.target ? [resourceEntity(a.target)] : []),
+      {
+        type: { system: ENTITY_TYPE, code: '2', display: 'System Object' },
+        role: { system: OBJECT_ROLE, code: '24', display: 'Query' },
+        query: Buffer.from(a.query, 'utf8').toString('base64'),
+      },
+    ],
+  });
+}

@@ -1,0 +1,52 @@
+import type { Resource } from '@medplum/fhirtypes';
+import type { AdapterName, Endpoint } from './destination';
+import type { DeliveryEventType } from './delivery-event-type';
+import type { DeliveryReceipt, HttpDeps } from '../../mappings/municipality/shared/transport';
+
+export type { DeliveryReceipt } from '../../mappings/municipality/shared/transport';
+
+/** What every delivery needs besides the resources. */
+export interface DeliveryMeta {
+  /** Stable per (event, receiver): the same on every retry and replay, so the receiver can drop duplicates. */
+  readonly idempotencyKey: string;
+  readonly traceId: string;
+  readonly eventType: DeliveryEventType;
+  /** Used when the endpoint sets no `timeoutMs` of its own (DELIVERY_TIMEOUT_MS). */
+  readonly defaultTimeoutMs?: number | undefined;
+}
+
+/** The headers every delivery carries, whatever its format: the idempotency key and the trace id. */
+export function deliveryHeaders(meta: Pick<DeliveryMeta, 'idempotencyKey' | 'traceId'>): Record<string, string> {
+  return { 'idempotency-key': meta.idempotencyKey, 'x-request-id': meta.traceId };
+}
+
+/** Outcome of a probe of a paused receiver. */
+export interface ProbeResult {
+  readonly up: boolean;
+  /** Status or error, for the operator (never a response body). */
+  readonly detail: string;
+}
+
+/**
+ * One way of delivering to a receiver. `deliver` maps the (already minimised) resources with its mapping under
+ * `mappings/municipality/<adapter>/`, sends them, and returns the receipt or throws a RetryableDeliveryError or
+ * PermanentDeliveryError (told apart by `name`). `probe` asks whether a paused receiver is back, cheaply and
+ * without sending any data.
+ */
+export interface DeliveryAdapter {
+  readonly name: AdapterName;
+  deliver(
+    endpoint: Endpoint,
+    resources: readonly Resource[],
+    meta: DeliveryMeta,
+    deps?: HttpDeps,
+  ): Promise<DeliveryReceipt>;
+  probe(endpoint: Endpoint, timeoutMs: number, deps?: HttpDeps): Promise<ProbeResult>;
+}
+
+/** Used when neither the endpoint nor the caller gives a timeout. */
+export const FALLBACK_TIMEOUT_MS = 10_000;
+
+export function timeoutOf(endpoint: Endpoint, meta: Pick<DeliveryMeta, 'defaultTimeoutMs'>): number {
+  return endpoint.timeoutMs ?? meta.defaultTimeoutMs ?? FALLBACK_TIMEOUT_MS;
+}

@@ -1,0 +1,94 @@
+import type { Patient } from '@medplum/fhirtypes';
+import { findAgreements } from './registry';
+import type { HisEventType, CanonicalEvent } from '../contracts/his-dialect';
+import type { DataClass, Purpose } from '../policy/agreement';
+import { decide } from '../policy/decide';
+import type { Decision } from '../policy/types';
+import { listConsents } from './consent-store';
+import type { PipelineContext } from './context';
+import { consentDecision, SYSTEM_WORKER } from '../audit/audit-events';
+import type { InboxRow } from './inbox-store';
+
+/** Why an event type is shared; consent events are recorded, never sent. */
+export function purposeOf(eventType: HisEventType): Purpose | undefined {
+  switch (eventType) {
+    case 'referral.created':
+    case 'referral.cancelled':
+      return 'referral';
+    case 'contact.recorded':
+      return 'contact-registration';
+    case 'trajectory.closed':
+      return 'monitoring';
+    case 'consent.recorded':
+    case 'consent.withdrawn':
+      return undefined;
+  }
+}
+
+/** The data classes an event would disclose: the resource types it carries, consents excepted. */
+export function dataClassesOf(event: CanonicalEvent): DataClass[] {
+  return [...new Set(event.resources.map((r) => r.resourceType).filter((t) => t !== 'Consent'))] as DataClass[];
+}
+
+/**
+ * Loads the facts (agreements, this child's consents), asks the pure policy engine, and records the decision as an
+ * AuditEvent (BALP AuthZ-Consent) before returning it: no decision of the pipeline goes unaudited.
+ */
+export async function decideAndRecord(
+  ctx: PipelineContext,
+  row: Pick<InboxRow, 'id' | 'tenant'>,
+  event: CanonicalEvent,
+  purpose: Purpose,
+  stage: 'map' | 'deliver',
+): Promise<Decision> {
+  const decision = await decideForEvent(ctx, event, purpose, new Date());
+  await ctx.audit.append(
+    row.tenant,
+    consentDecision({
+      actor: SYSTEM_WORKER,
+      permit: decision.effect === 'permit',
+      reasons: reasonText(decision),
+      patientBsn: event.patient.bsn,
+      inboxId: row.id,
+      consentIds: decision.consentIds,
+      agreement: decision.agreement,
+      municipality: event.municipalityCode,
+      purpose,
+      stage,
+    }),
+  );
+  return decision;
+}
+
+/** Loads the facts and asks the policy engine, without recording: for explanations, which are audited as reads. */
+export async function decideForEvent(
+  ctx: PipelineContext,
+  event: CanonicalEvent,
+  purpose: Purpose,
+  at: Date,
+): Promise<Decision> {
+  const patient = event.resources.find((r): r is Patient => r.resourceType === 'Patient');
+  // Timed as its own stage: loading the facts and deciding is the latency the policy adds to the pipeline.
+  return ctx.metrics.time('policy', async () =>
+    decide(
+      {
+        practiceAgb: event.practice.agb,
+        municipalityCode: event.municipalityCode,
+        purpose,
+        dataClasses: dataClassesOf(event),
+        at,
+      },
+      {
+        agreements: findAgreements(ctx.registry, event.practice.agb, event.municipalityCode),
+        consents: await listConsents(ctx.db, event.practice.agb, event.patient.bsn),
+        patient: { id: patient?.id ?? '', birthDate: event.patient.birthDate },
+        guardians: event.guardians.map((g) => ({ relatedPersonId: g.relatedPersonId, hasAuthority: g.hasAuthority })),
+      },
+    ),
+  );
+}
+
+/** Reason codes joined for states and audit text: codes only, never personal data. */
+export function reasonText(decision: Decision): string {
+  return decision.reasons.map((r) => r.code).join(', ');
+}

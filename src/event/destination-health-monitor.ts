@@ -1,0 +1,126 @@
+import { SYSTEM_WORKER } from '../audit/audit-events';
+import { getAdapter } from '../../mappings/municipality/index';
+import { DEFAULT_PROBE_INTERVAL_MS, type Destination } from '../contracts/destination';
+import type { PipelineContext } from './context';
+import { resumeDestination, type DestinationStateRow } from './destination-health';
+import { errorFields } from '../kernel/logger';
+
+/** The monitor looks at least this often, and never more often than the shortest probe interval needs. */
+const MAX_TICK_MS = 5000;
+const MIN_TICK_MS = 100;
+
+/**
+ * Runs in every worker process: keeps each deliver queue's paused flag in line with `destination_state` (the
+ * record), and probes automatically paused destinations, resuming them when the probe succeeds. The probe of a
+ * destination is claimed in PostgreSQL (`last_probe_at`), so however many worker processes run, one probe per
+ * interval goes out.
+ */
+export class DestinationHealthMonitor {
+  private timer: NodeJS.Timeout | undefined;
+  private inflight: Promise<void> | undefined;
+  private stopped = false;
+  readonly tickMs: number;
+
+  constructor(private readonly ctx: PipelineContext) {
+    const shortest = Math.min(
+      ...ctx.registry.destinations.map((d) => d.probeIntervalMs ?? DEFAULT_PROBE_INTERVAL_MS),
+      MAX_TICK_MS,
+    );
+    this.tickMs = Math.max(MIN_TICK_MS, shortest);
+  }
+
+  start(): this {
+    if (this.ctx.registry.destinations.length > 0) {
+      this.schedule();
+    }
+    return this;
+  }
+
+  /** Stops ticking and waits for a tick in progress. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.inflight;
+  }
+
+  private schedule(): void {
+    if (this.stopped) {
+      return;
+    }
+    this.timer = setTimeout(() => {
+      this.inflight = this.tick()
+        .catch((err: Error) => this.ctx.log.warn(errorFields(err), 'destination health check failed'))
+        .finally(() => {
+          this.inflight = undefined;
+          this.schedule();
+        });
+    }, this.tickMs);
+    // Never the reason a process stays alive.
+    this.timer.unref();
+  }
+
+  /** One round over every destination; public so tests can drive it. */
+  async tick(): Promise<void> {
+    const rows = await this.ctx.db.query<DestinationStateRow>('SELECT * FROM destination_state');
+    const byId = new Map(rows.map((r) => [r.destination, r]));
+    for (const destination of this.ctx.registry.destinations) {
+      if (this.stopped) {
+        return;
+      }
+      const state = byId.get(destination.id);
+      await this.syncQueue(destination, state);
+      if (state?.paused_by === 'auto') {
+        await this.probe(destination);
+      }
+    }
+  }
+
+  private async syncQueue(destination: Destination, state: DestinationStateRow | undefined): Promise<void> {
+    const queue = this.ctx.queues.getDeliverQueue(destination.id);
+    const queuePaused = await queue.isPaused();
+    if (state?.paused_by && !queuePaused) {
+      await queue.pause();
+      this.ctx.log.info({ destination: destination.id }, 'queue paused again to match the recorded pause');
+    } else if (!state?.paused_by && queuePaused) {
+      // Read again: a pause may have been recorded (and the queue paused) since the round started.
+      const [fresh] = await this.ctx.db.query<{ paused_by: string | null }>(
+        'SELECT paused_by FROM destination_state WHERE destination = $1',
+        [destination.id],
+      );
+      if (!fresh?.paused_by) {
+        await queue.resume();
+        this.ctx.log.info({ destination: destination.id }, 'queue resumed to match the recorded state');
+      }
+    }
+  }
+
+  private async probe(destination: Destination): Promise<void> {
+    const interval = destination.probeIntervalMs ?? DEFAULT_PROBE_INTERVAL_MS;
+    const claimed = await this.ctx.db.query(
+      `UPDATE destination_state SET last_probe_at = now()
+       WHERE destination = $1 AND paused_by = 'auto'
+         AND (last_probe_at IS NULL OR last_probe_at <= now() - ($2::int * interval '1 millisecond'))
+       RETURNING destination`,
+      [destination.id, interval],
+    );
+    if (claimed.length === 0) {
+      return;
+    }
+    const timeoutMs = destination.timeoutMs ?? this.ctx.config.DELIVERY_TIMEOUT_MS;
+    const result = await getAdapter(destination.adapter).probe(destination, timeoutMs);
+    await this.ctx.db.query('UPDATE destination_state SET last_probe_result = $2 WHERE destination = $1', [
+      destination.id,
+      `${result.up ? 'up' : 'down'}: ${result.detail}`.slice(0, 300),
+    ]);
+    this.ctx.log.info(
+      { destination: destination.id, up: result.up, detail: result.detail },
+      'probed paused destination',
+    );
+    if (result.up) {
+      await resumeDestination(this.ctx, destination.id, 'auto', {
+        ...SYSTEM_WORKER,
+        accessPoint: 'jeugdbrug-worker/probe',
+      });
+    }
+  }
+}

@@ -1,0 +1,102 @@
+import type { Job } from 'bullmq';
+import { toServiceRequestStatus } from '../../mappings/practice/to-task';
+import { SYSTEM_WORKER } from '../audit/audit-events';
+import { feedbackDisclosure } from '../audit/feedback-audit';
+import { practiceEndpointOf } from './practices';
+import { getAdapter } from '../../mappings/municipality/index';
+import { REFERRAL_STATUS_EVENT } from '../contracts/delivery-event-type';
+import { PermanentDeliveryError } from '../contracts/delivery-errors';
+import { tryGetInboxRow } from './inbox-store';
+import type { PipelineContext } from './context';
+import { asDeliveryFailure, finalityOf } from './deliver';
+import { referralIdentityOf, tryGetPracticeEndpoint } from './feedback';
+import type { FeedbackJobData } from './queues';
+import { recordFeedbackAttempt, tryGetFeedback } from './feedback-store';
+
+/**
+ * Feedback stage: sends a municipality's status update to the practice's HIS endpoint (fhir-rest: a Task plus a
+ * status patch of the practice's ServiceRequest; webhook: a signed notification with both), with the same retry,
+ * dead-letter and replay behaviour as deliveries, and audits it as a disclosure to the practice.
+ *
+ * No consent decision here: the practice is the referral's source and the child's own care provider, and what goes
+ * back is the municipality's answer to its own request.
+ */
+export async function processFeedbackJob(ctx: PipelineContext, job: Job<FeedbackJobData>): Promise<string> {
+  const feedback = await tryGetFeedback(ctx.db, job.data.feedbackId);
+  if (!feedback || feedback.state !== 'pending') {
+    return 'skipped';
+  }
+  const row = await tryGetInboxRow(ctx.db, feedback.inbox_id);
+  if (!row) {
+    throw new PermanentDeliveryError(`referral of feedback ${feedback.id} is gone`);
+  }
+  let identity;
+  try {
+    identity = referralIdentityOf(ctx, row);
+  } catch {
+    // Its payload is gone (retention): nothing can say which referral the practice should update.
+    const reason = 'the referral is no longer held (retention)';
+    await recordFeedbackAttempt(ctx.db, feedback.id, { state: 'dead', error: reason });
+    throw new PermanentDeliveryError(reason);
+  }
+  const endpoint = tryGetPracticeEndpoint(ctx, feedback.tenant);
+  const receiver = `practice-${feedback.tenant}`;
+  const audit = {
+    actor: SYSTEM_WORKER,
+    practiceAgb: feedback.tenant,
+    municipality: feedback.municipality,
+    patientBsn: identity.patientBsn,
+    inboxId: row.id,
+    feedbackId: feedback.id,
+    serviceRequestId: identity.serviceRequestId,
+    endpoint: receiver,
+  };
+  let receipt;
+  try {
+    if (!endpoint) {
+      // A dead letter, not a silent drop: once the endpoint is configured, an operator replays it.
+      throw new PermanentDeliveryError(`no HIS endpoint configured for practice ${feedback.tenant}`);
+    }
+    const resources = [
+      toServiceRequestStatus({
+        id: identity.serviceRequestId,
+        identifier: identity.identifier,
+        patientBsn: identity.patientBsn,
+        status: feedback.status,
+      }),
+      feedback.task,
+    ];
+    receipt = await getAdapter(endpoint.adapter).deliver(practiceEndpointOf(endpoint), resources, {
+      idempotencyKey: feedback.idempotency_key,
+      traceId: job.data.traceId,
+      eventType: REFERRAL_STATUS_EVENT,
+      defaultTimeoutMs: ctx.config.DELIVERY_TIMEOUT_MS,
+    });
+  } catch (err) {
+    const failure = asDeliveryFailure(err);
+    const { final, reason } = finalityOf(failure, job, receiver);
+    if (final) {
+      // Audit before recording, as in deliver-worker.ts: an outcome is never recorded without its audit trail.
+      await ctx.audit.append(feedback.tenant, feedbackDisclosure({ ...audit, outcome: '8', outcomeDesc: reason }));
+    }
+    await recordFeedbackAttempt(ctx.db, feedback.id, {
+      state: final ? 'dead' : 'pending',
+      status: failure.status,
+      error: failure.message,
+      responseBody: failure.responseBody,
+    });
+    if (!final) {
+      throw failure;
+    }
+    throw failure.name === 'PermanentDeliveryError'
+      ? failure
+      : new PermanentDeliveryError(reason, failure.status, failure.responseBody);
+  }
+  await ctx.audit.append(feedback.tenant, feedbackDisclosure({ ...audit, outcome: '0' }));
+  await recordFeedbackAttempt(ctx.db, feedback.id, {
+    state: 'delivered',
+    status: receipt.status,
+    responseBody: receipt.body,
+  });
+  return 'delivered';
+}

@@ -1,0 +1,173 @@
+import { randomUUID } from 'node:crypto';
+import { conflict, notFound, OperationOutcomeError } from '@medplum/core';
+import type { Identifier, ServiceRequest } from '@medplum/fhirtypes';
+import { serviceRequestStatusOf, toFeedbackTask, type StatusUpdate } from '../../mappings/practice/to-task';
+import { operatorAction, type AuditActor } from '../audit/audit-events';
+import { feedbackReceived } from '../audit/feedback-audit';
+import type { PracticeEndpoint } from './practices';
+import { assertValidResource } from '../kernel/fhir/validation';
+import type { CanonicalEvent } from '../contracts/his-dialect';
+import { mapStoredEvent } from './stored-event';
+import { tryGetInboxRow, type InboxRow } from './inbox-store';
+import type { PipelineContext } from './context';
+import { feedbackJobId } from './queues';
+import { insertFeedback, reviveFeedback, type FeedbackRow } from './feedback-store';
+
+/**
+ * Feedback: a municipality's status on a referral it received (accepted, rejected, allocated, closed) is stored,
+ * audited, and sent back to the practice's HIS through the `feedback` queue (feedback-worker.ts).
+ */
+
+/** A delivered referral and the municipalities it was delivered to: who may send status on it. */
+export interface DeliveredReferral {
+  readonly row: InboxRow;
+  /** CBS codes of the municipalities whose destinations received it. */
+  readonly deliveredTo: readonly string[];
+}
+
+/**
+ * The referral event `inboxId`, or undefined when there is no such referral (unknown id, or an event that is not
+ * a referral). `deliveredTo` is empty while it has not reached any municipality.
+ */
+export async function tryGetReferral(ctx: PipelineContext, inboxId: string): Promise<DeliveredReferral | undefined> {
+  const row = await tryGetInboxRow(ctx.db, inboxId);
+  if (!row || row.event_type !== 'referral.created') {
+    return undefined;
+  }
+  const deliveries = await ctx.db.query<{ destination: string }>(
+    `SELECT destination FROM delivery WHERE inbox_id = $1 AND state = 'delivered'`,
+    [inboxId],
+  );
+  const deliveredTo = deliveries
+    .map((d) => ctx.registry.destinations.find((x) => x.id === d.destination)?.municipality ?? row.municipality)
+    .filter((m): m is string => !!m);
+  return { row, deliveredTo: [...new Set(deliveredTo)] };
+}
+
+/** The referral as the practice knows it: our ServiceRequest id and the HIS's own identifier of the referral. */
+export interface ReferralIdentity {
+  readonly serviceRequestId: string;
+  readonly identifier: Identifier;
+  readonly patientBsn: string;
+}
+
+/** Reads the referral's identity from the stored event; throws a 409 when its payload is gone (retention). */
+export function referralIdentityOf(ctx: PipelineContext, row: InboxRow): ReferralIdentity {
+  let event: CanonicalEvent;
+  try {
+    event = mapStoredEvent(ctx.cipher, row, { validate: false });
+  } catch (err) {
+    if (err instanceof OperationOutcomeError) {
+      throw new OperationOutcomeError(conflict('The referral is no longer held (retention); no status can be sent'));
+    }
+    throw err;
+  }
+  const request = event.resources.find((r): r is ServiceRequest => r.resourceType === 'ServiceRequest');
+  const identifier = request?.identifier?.[0];
+  if (!request?.id || !identifier) {
+    throw new OperationOutcomeError(notFound);
+  }
+  return { serviceRequestId: request.id, identifier, patientBsn: event.patient.bsn };
+}
+
+/**
+ * Records a status update from `municipality` on a delivered referral: builds and validates the Task, stores it,
+ * audits the receipt (durable before this returns), and enqueues its delivery to the practice. With a request
+ * key, a repeated request returns the first update (`duplicate`).
+ */
+export async function recordStatusUpdate(
+  ctx: PipelineContext,
+  a: {
+    referral: DeliveredReferral;
+    municipality: string;
+    update: StatusUpdate;
+    actor: AuditActor;
+    requestKey?: string | undefined;
+  },
+): Promise<{ feedback: FeedbackRow; duplicate: boolean }> {
+  const { row } = a.referral;
+  const identity = referralIdentityOf(ctx, row);
+  const id = randomUUID();
+  const task = toFeedbackTask(a.update, {
+    feedbackId: id,
+    referralIdentifier: identity.identifier,
+    municipalityCode: a.municipality,
+    at: new Date().toISOString(),
+  });
+  assertValidResource(task);
+  const { row: feedback, duplicate } = await insertFeedback(ctx.db, {
+    id,
+    inboxId: row.id,
+    tenant: row.tenant,
+    municipality: a.municipality,
+    status: a.update.status,
+    serviceRequestStatus: serviceRequestStatusOf(a.update.status),
+    task,
+    requestKey: a.requestKey,
+    submittedBy: a.actor.userId,
+    // The feedback id is random and stored: the practice sees the same key on every retry and replay.
+    idempotencyKey: `fb-${id}`,
+  });
+  if (duplicate) {
+    return { feedback, duplicate };
+  }
+  await ctx.audit.append(
+    row.tenant,
+    feedbackReceived({
+      actor: a.actor,
+      municipality: a.municipality,
+      practiceAgb: row.tenant,
+      patientBsn: identity.patientBsn,
+      inboxId: row.id,
+      feedbackId: id,
+      serviceRequestId: identity.serviceRequestId,
+      status: a.update.status,
+    }),
+  );
+  await ctx.queues.enqueueFeedback(feedback, row.trace_id);
+  return { feedback, duplicate };
+}
+
+/** Replays a dead status update (audited); false when it is not dead. */
+export async function replayFeedback(ctx: PipelineContext, feedbackId: string, actor: AuditActor): Promise<boolean> {
+  const revived = await reviveFeedback(ctx.db, feedbackId);
+  if (!revived) {
+    return false;
+  }
+  await ctx.audit.append(revived.tenant, operatorAction({ actor, action: 'replay', target: `Task/${revived.id}` }));
+  await ctx.queues.enqueueFeedback(revived, `replay-${revived.id}-${revived.round}`);
+  await ctx.queues.removeFailedRound('feedback', revived);
+  return true;
+}
+
+/**
+ * Re-enqueues pending status updates without a live job (Redis lost its data, or a crash between commit and
+ * enqueue), as the reconciler does for deliveries. Returns how many it re-enqueued.
+ */
+export async function reconcileFeedbackOnce(ctx: PipelineContext, graceMs: number): Promise<number> {
+  const pending = await ctx.db.query<{ id: string; round: number; trace_id: string }>(
+    `SELECT f.id, f.round, i.trace_id FROM feedback f JOIN inbox i ON i.id = f.inbox_id
+     WHERE f.state = 'pending' AND f.updated_at < now() - ($1::int * interval '1 millisecond')
+     ORDER BY f.updated_at LIMIT 5000`,
+    [graceMs],
+  );
+  let requeued = 0;
+  for (const f of pending) {
+    const job = await ctx.queues.feedback.getJob(feedbackJobId(f.id, f.round));
+    if (job && (await job.getState()) === 'failed') {
+      await job.remove();
+    } else if (job) {
+      continue;
+    }
+    await ctx.queues.enqueueFeedback(f, f.trace_id);
+    requeued++;
+  }
+  return requeued;
+}
+
+export function tryGetPracticeEndpoint(
+  ctx: Pick<PipelineContext, 'registry' | 'config'>,
+  agb: string,
+): PracticeEndpoint | undefined {
+  return ctx.registry.practices.find((p) => p.agb === agb);
+}

@@ -1,0 +1,125 @@
+import { randomUUID } from 'node:crypto';
+import { isOperationOutcome, OperationOutcomeError } from '@medplum/core';
+import type { Consent, OperationOutcome } from '@medplum/fhirtypes';
+import { consentRecorded, eventReceived, type AuditActor } from '../audit/audit-events';
+import type { PipelineContext } from './context';
+import { upsertConsents } from './consent-store';
+import { insertInboxRow } from './inbox-store';
+import type { CanonicalEvent, HisDialect, RawRecord } from '../contracts/his-dialect';
+import type { StoredRecord } from './stored-event';
+
+/** The answer for one submitted event. */
+export interface Receipt {
+  readonly status: 'accepted' | 'duplicate' | 'rejected';
+  /** Where the event stood in the request: `[3]`, `row 5`, or empty for a single event. */
+  readonly location: string;
+  readonly eventId?: string | undefined;
+  /** jeugdbrug's id of the event: `GET /his/v1/events/{id}`. */
+  readonly id?: string | undefined;
+  readonly outcome?: OperationOutcome | undefined;
+}
+
+/**
+ * Accepts the records of one request: each valid one is stored in the inbox (with its consents in the consent
+ * registry) in one transaction before the answer, then queued for mapping. An invalid record gets its own
+ * rejected receipt and does not stop the others. `assertMayAct` throws when the caller may not act for a practice.
+ */
+export async function ingestRecords(
+  ctx: PipelineContext,
+  dialect: HisDialect,
+  records: readonly RawRecord[],
+  actor: AuditActor,
+  assertMayAct: (practiceAgb: string) => void = () => undefined,
+): Promise<Receipt[]> {
+  const receipts: Receipt[] = [];
+  const accepted: { event: CanonicalEvent; record: RawRecord; index: number }[] = [];
+  for (const record of records) {
+    try {
+      const event = dialect.map(record);
+      assertMayAct(event.practice.agb);
+      accepted.push({ event, record, index: receipts.length });
+      receipts.push({ status: 'accepted', location: record.location, eventId: event.sourceEventId });
+    } catch (err) {
+      receipts.push({
+        status: 'rejected',
+        location: record.location,
+        eventId: eventIdOf(record),
+        outcome: outcomeOf(err),
+      });
+    }
+  }
+  if (accepted.length === 0) {
+    return receipts;
+  }
+  const traceId = randomUUID();
+  const stored = await ctx.db.transaction(async (tx) => {
+    const out: { id: string; duplicate: boolean; event: CanonicalEvent; index: number }[] = [];
+    for (const { event, record, index } of accepted) {
+      const payload: StoredRecord = { dialect: dialect.name, record };
+      const { keyId, data } = ctx.cipher.encrypt(payload);
+      const row = await insertInboxRow(tx, {
+        id: randomUUID(),
+        tenant: event.practice.agb,
+        sourceEventId: event.sourceEventId,
+        dialect: dialect.name,
+        eventType: event.eventType,
+        municipality: event.municipalityCode,
+        payload: data,
+        payloadKeyId: keyId,
+        traceId,
+      });
+      if (!row.duplicate) {
+        await upsertConsents(tx, event.practice.agb, event.patient.bsn, consentsOf(event));
+      }
+      out.push({ ...row, event, index });
+    }
+    return out;
+  });
+  const audits: Promise<void>[] = [];
+  for (const s of stored) {
+    receipts[s.index] = { ...receipts[s.index]!, id: s.id, status: s.duplicate ? 'duplicate' : 'accepted' };
+    if (s.duplicate) {
+      continue;
+    }
+    const tenant = s.event.practice.agb;
+    audits.push(
+      ctx.audit.append(
+        tenant,
+        eventReceived({ actor, inboxId: s.id, eventType: s.event.eventType, patientBsn: s.event.patient.bsn }),
+      ),
+    );
+    for (const c of consentsOf(s.event)) {
+      audits.push(
+        ctx.audit.append(
+          tenant,
+          consentRecorded({ actor, consentId: c.id ?? '', status: c.status, patientBsn: s.event.patient.bsn }),
+        ),
+      );
+    }
+  }
+  await Promise.all(audits);
+  // Once stored, an event is never lost: if Redis is away now, the reconciler queues it later.
+  await ctx.queues
+    .enqueueMap(stored.filter((s) => !s.duplicate).map((s) => ({ inboxId: s.id, traceId })))
+    .catch((err: Error) => ctx.log.warn({ err: err.message, traceId }, 'enqueue failed; the reconciler will retry'));
+  return receipts;
+}
+
+function consentsOf(event: CanonicalEvent): Consent[] {
+  return event.resources.filter((r): r is Consent => r.resourceType === 'Consent');
+}
+
+function eventIdOf(record: RawRecord): string | undefined {
+  const v = record.value as { eventId?: unknown } | null;
+  return v && typeof v === 'object' && typeof v.eventId === 'string' ? v.eventId.slice(0, 128) : undefined;
+}
+
+function outcomeOf(err: unknown): OperationOutcome {
+  if (err instanceof OperationOutcomeError) {
+    return err.outcome;
+  }
+  if (isOperationOutcome(err)) {
+    return err;
+  }
+  throw err;
+}

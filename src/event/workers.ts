@@ -1,0 +1,110 @@
+import { Worker, type Job } from 'bullmq';
+import type { Destination } from '../contracts/destination';
+import type { PipelineContext } from './context';
+import { processDeliverJob } from './deliver';
+import { DestinationHealthMonitor } from './destination-health-monitor';
+import { processFeedbackJob } from './feedback-deliver';
+import { processMapJob } from './map';
+import {
+  deliverQueueName,
+  deliveryBackoffMs,
+  FEEDBACK_QUEUE,
+  MAP_QUEUE,
+  type DeliverJobData,
+  type FeedbackJobData,
+  type MapJobData,
+} from './queues';
+import { errorFields } from '../kernel/logger';
+
+/**
+ * The longest a receiver's Retry-After may hold a job back. Beyond this a misconfigured receiver (Retry-After in
+ * milliseconds, or a date years ahead) would park deliveries out of anyone's sight.
+ */
+const MAX_RETRY_AFTER_MS = 24 * 3600_000;
+
+/** BullMQ keeps the thrown error in process, so the delivery error's Retry-After is readable here. */
+function retryAfterOf(err: Error | undefined): number | undefined {
+  const ms = (err as { retryAfterMs?: unknown } | undefined)?.retryAfterMs;
+  return typeof ms === 'number' && Number.isFinite(ms) ? Math.min(ms, MAX_RETRY_AFTER_MS) : undefined;
+}
+
+/**
+ * Starts the map worker, one deliver worker per destination (each with that destination's retry policy and rate
+ * limit), and the feedback worker; plus the destination health monitor (pause/resume and probes), which stops
+ * when the workers close. Returns the workers for an orderly close.
+ */
+export function startWorkers(ctx: PipelineContext): Worker[] {
+  const { config, queues, metrics, log } = ctx;
+  const common = {
+    connection: queues.connection,
+    prefix: queues.prefix,
+    // A crashed worker's active jobs go back to the queue once their lock expires and the stall check runs.
+    lockDuration: config.JOB_LOCK_MS,
+    stalledInterval: config.JOB_LOCK_MS,
+    maxStalledCount: 3,
+  };
+  const instrument =
+    <T>(stage: string, fn: (job: Job<T>) => Promise<string>) =>
+    async (job: Job<T>) => {
+      const result = await metrics.time(stage, () => fn(job));
+      metrics.processed.inc({ stage, result });
+      return result;
+    };
+  const backoff = (baseMs: number, maxMs: number) => (attemptsMade: number, _type?: string, err?: Error) =>
+    deliveryBackoffMs(attemptsMade, baseMs, maxMs, retryAfterOf(err));
+  const deliverWorker = (d: Destination) =>
+    new Worker<DeliverJobData, string>(
+      deliverQueueName(d.id),
+      instrument<DeliverJobData>('deliver', (job) => processDeliverJob(ctx, job)),
+      {
+        ...common,
+        concurrency: config.DELIVER_CONCURRENCY,
+        // The limiter's counter lives in Redis under the queue's keys, so `max` per `duration` holds across every
+        // worker process, however many run.
+        ...(d.rateLimit ? { limiter: { max: d.rateLimit.max, duration: d.rateLimit.durationMs } } : {}),
+        settings: {
+          backoffStrategy: backoff(
+            d.retry?.backoffBaseMs ?? config.DELIVERY_BACKOFF_BASE_MS,
+            d.retry?.backoffMaxMs ?? config.DELIVERY_BACKOFF_MAX_MS,
+          ),
+        },
+      },
+    );
+  const workers: Worker[] = [
+    new Worker<MapJobData, string>(
+      MAP_QUEUE,
+      instrument<MapJobData>('map', (job) => processMapJob(ctx, job.data)),
+      { ...common, concurrency: config.MAP_CONCURRENCY },
+    ),
+    ...ctx.registry.destinations.map(deliverWorker),
+    new Worker<FeedbackJobData, string>(
+      FEEDBACK_QUEUE,
+      instrument<FeedbackJobData>('feedback', (job) => processFeedbackJob(ctx, job)),
+      {
+        ...common,
+        concurrency: config.DELIVER_CONCURRENCY,
+        settings: { backoffStrategy: backoff(config.DELIVERY_BACKOFF_BASE_MS, config.DELIVERY_BACKOFF_MAX_MS) },
+      },
+    ),
+  ];
+  for (const w of workers) {
+    const queue = w.name;
+    const stage = queue === MAP_QUEUE ? 'map' : queue === FEEDBACK_QUEUE ? 'feedback' : 'deliver';
+    w.on('failed', (job, err) => {
+      const retry =
+        err.name !== 'PermanentDeliveryError' &&
+        err.name !== 'UnrecoverableError' &&
+        !!job &&
+        job.attemptsMade < (job.opts.attempts ?? 1);
+      metrics.failed.inc({ stage, retry: String(retry) });
+      log.warn({ queue, jobId: job?.id, attempt: job?.attemptsMade, ...errorFields(err), retry }, 'job failed');
+    });
+    w.on('error', (err) => log.error({ queue, ...errorFields(err) }, 'worker error'));
+  }
+  // The monitor's life follows the workers': runtime.ts closes workers on shutdown, and this stops it with them.
+  const monitor = new DestinationHealthMonitor(ctx).start();
+  workers[0]?.once('closing', () => {
+    void monitor.stop();
+  });
+  return workers;
+}

@@ -1,0 +1,104 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { ConfigError } from './config';
+
+export interface RedisHandle {
+  readonly url: string;
+  /** Stops the redis-server we started, if we started one. */
+  stop(): Promise<void>;
+}
+
+/** Answers whether a Redis server replies to PING at `url` within a short time. */
+export async function isRedisUp(url: string): Promise<boolean> {
+  const client = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: 500,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    return (await client.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    client.disconnect();
+  }
+}
+
+/**
+ * The Redis to use: `REDIS_URL` when set; else one answering on 127.0.0.1:6379; else a `redis-server` from PATH
+ * started as a child with an append-only file in the data directory (so queued work survives a restart).
+ */
+export async function provideRedis(
+  opts: {
+    redisUrl?: string | undefined;
+    startRedis: boolean;
+    dataDir: string;
+    /** Where a local Redis is looked for and started (tests use another port than the machine's). */
+    localPort?: number;
+    /** The server command looked up on PATH. */
+    redisServer?: string;
+  },
+  log: Logger,
+): Promise<RedisHandle> {
+  const port = opts.localPort ?? 6379;
+  const command = opts.redisServer ?? 'redis-server';
+  const localUrl = `redis://127.0.0.1:${port}`;
+  if (opts.redisUrl) {
+    return { url: opts.redisUrl, stop: () => Promise.resolve() };
+  }
+  if (await isRedisUp(localUrl)) {
+    return { url: localUrl, stop: () => Promise.resolve() };
+  }
+  const hasServer = spawnSync(command, ['--version'], { stdio: 'ignore' }).status === 0;
+  if (!opts.startRedis || !hasServer) {
+    throw new ConfigError(
+      `No Redis: REDIS_URL is unset, nothing answers on 127.0.0.1:${port}, and ` +
+        (hasServer ? 'START_REDIS=false.' : `${command} is not on PATH.`) +
+        ' Install Redis (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis)' +
+        ' or set REDIS_URL=redis://host:6379.',
+    );
+  }
+  const dir = path.join(opts.dataDir, 'redis');
+  fs.mkdirSync(dir, { recursive: true });
+  const child = spawn(
+    command,
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--appendonly',
+      'yes',
+      '--save',
+      '',
+      '--dir',
+      dir,
+      '--daemonize',
+      'no',
+    ],
+    { stdio: 'ignore' },
+  );
+  log.info({ pid: child.pid, dir }, 'started redis-server');
+  for (let i = 0; i < 100 && !(await isRedisUp(localUrl)); i++) {
+    if (child.exitCode !== null) {
+      throw new ConfigError(`redis-server exited with code ${child.exitCode} at start-up; see ${dir}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { url: localUrl, stop: () => stopChild(child) };
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) {
+    return;
+  }
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+}

@@ -1,0 +1,79 @@
+import { OperationOutcomeError } from '@medplum/core';
+import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
+import type { z } from 'zod';
+import { fieldIssue, unprocessableIssues } from './fhir/outcomes';
+
+/** `a.b[0].c` from a zod path, prefixed by the record's location in the body. */
+export function expressionOf(location: string, path: readonly PropertyKey[]): string {
+  let out = location;
+  for (const p of path) {
+    out += typeof p === 'number' ? `[${p}]` : out ? `.${String(p)}` : String(p);
+  }
+  return out || '(record)';
+}
+
+/** Turns a path inside a record into its `issue.expression`, prefixed with where the record stood. */
+export type ExpressionOf = (path: readonly PropertyKey[]) => string;
+
+/**
+ * Whether the input lacks the field at `path`: its parent is an object without it. A path into a value a schema
+ * transformed (a CSV cell split into a list) has no object parent in the input, so it is not "missing".
+ */
+function isMissing(input: unknown, path: readonly PropertyKey[]): boolean {
+  let parent = input;
+  for (const p of path.slice(0, -1)) {
+    if (parent === null || typeof parent !== 'object') {
+      return false;
+    }
+    parent = (parent as Record<PropertyKey, unknown>)[p];
+  }
+  const last = path[path.length - 1];
+  return (
+    last !== undefined &&
+    parent !== null &&
+    typeof parent === 'object' &&
+    (parent as Record<PropertyKey, unknown>)[last] === undefined
+  );
+}
+
+/**
+ * OperationOutcome issues from zod's, one per broken field: a missing field is `required`, an unknown one is named
+ * by its own path (zod reports it on the parent object), an unknown code `code-invalid`, anything else `invalid`.
+ */
+export function outcomeIssuesOf(
+  zodIssues: readonly z.core.$ZodIssue[],
+  input: unknown,
+  expressionOf: ExpressionOf,
+  prefix: readonly PropertyKey[] = [],
+): OperationOutcomeIssue[] {
+  const out: OperationOutcomeIssue[] = [];
+  for (const i of zodIssues) {
+    const path = [...prefix, ...i.path];
+    if (i.code === 'unrecognized_keys') {
+      for (const key of i.keys) {
+        out.push(fieldIssue('unknown field', expressionOf([...path, key]), 'structure'));
+      }
+    } else if (i.code !== 'custom' && isMissing(input, i.path)) {
+      out.push(fieldIssue('is required', expressionOf(path), 'required'));
+    } else {
+      // A value outside a code list (the terminology tables, FHIR's own, or the event types) is an unknown code.
+      const unknownCode = i.code === 'invalid_value' || (i.code === 'invalid_union' && i.errors.length === 0);
+      out.push(fieldIssue(i.message, expressionOf(path), unknownCode ? 'code-invalid' : 'invalid'));
+    }
+  }
+  return out;
+}
+
+/** Throws one 422 listing every issue. */
+export function throwIssues(issues: OperationOutcomeIssue[]): never {
+  throw new OperationOutcomeError(unprocessableIssues(issues));
+}
+
+/** Parses with a schema or throws a 422 whose issues name the fields. */
+export function parseOrThrow<T>(schema: z.ZodType<T>, value: unknown, expressionOf: ExpressionOf): T {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) {
+    throwIssues(outcomeIssuesOf(parsed.error.issues, value, expressionOf));
+  }
+  return parsed.data;
+}

@@ -1,0 +1,66 @@
+import { MUNICIPALITY_CODE_SYSTEM } from '../kernel/fhir/identifiers';
+import { ALL, canActForPractice, type Principal } from '../access/principal';
+import { AUDIT_TYPES } from '../audit/audit-events';
+import { or, type SqlParams } from '../kernel/sql-params';
+
+/**
+ * The chain that records accesses not tied to one practice (an auditor's search that found nothing). Not an AGB
+ * code, so it can never collide with a practice's chain; visible to auditors and operators with the `'*'` scope.
+ */
+export const SYSTEM_TENANT = 'system';
+
+/** `system|value` of a municipality as it appears in the `agents` column. */
+export function municipalityToken(code: string): string {
+  return `${MUNICIPALITY_CODE_SYSTEM}|${code}`;
+}
+
+/**
+ * Which audit rows a principal may see, as an SQL condition on `audit_event`:
+ *
+ * - practice: the rows of its own chains (tenant = its AGB codes).
+ * - municipality: rows that name it as an agent, except consent decisions (AuthZ-Consent) and failed disclosures.
+ *   It sees what it received and what it did itself, never a decision about data that may not have reached it:
+ *   a denied referral must not tell a municipality that the child was referred at all.
+ * - auditor and operator: the chains of the practices in scope (`'*'` for all, the system chain included), plus,
+ *   for a municipality in scope, every row that names it (its privacy officer checks decisions about it too).
+ */
+export function scopeCondition(p: Principal, q: SqlParams): string {
+  const municipalityTokens = (): string => {
+    if (p.municipalities.includes(ALL)) {
+      return `EXISTS (SELECT 1 FROM unnest(agents) a WHERE a LIKE ${q.add(`${MUNICIPALITY_CODE_SYSTEM}|%`)})`;
+    }
+    return `agents && ${q.add(p.municipalities.map(municipalityToken), 'text[]')}`;
+  };
+  const practiceChains = (): string =>
+    p.practices.includes(ALL) ? 'TRUE' : `tenant = ANY(${q.add([...p.practices], 'text[]')})`;
+  switch (p.role) {
+    case 'practice':
+      return p.practices.length > 0 ? practiceChains() : 'FALSE';
+    case 'municipality':
+      if (p.municipalities.length === 0) {
+        return 'FALSE';
+      }
+      return `${municipalityTokens()} AND type <> ${q.add(AUDIT_TYPES.securityAlert.code)} AND NOT (type = ${q.add(
+        AUDIT_TYPES.export.code,
+      )} AND outcome <> '0')`;
+    case 'auditor':
+    case 'operator':
+      return or([
+        ...(p.practices.length > 0 ? [practiceChains()] : []),
+        ...(p.municipalities.length > 0 ? [municipalityTokens()] : []),
+      ]);
+  }
+}
+
+/** Whether the principal may verify or export a whole chain: its practice, or any within an auditor's scope. */
+export function canReadChain(p: Principal, tenant: string): boolean {
+  switch (p.role) {
+    case 'practice':
+    case 'auditor':
+    case 'operator':
+      return canActForPractice(p, tenant);
+    case 'municipality':
+      // A chain holds everything a practice did, with other municipalities' data in it.
+      return false;
+  }
+}

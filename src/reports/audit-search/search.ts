@@ -1,0 +1,226 @@
+import type { AuditEvent, Bundle, BundleLink, Extension } from '@medplum/fhirtypes';
+import type { Principal } from '../../access/principal';
+import type { Db } from '../../kernel/db';
+import { scopeCondition } from '../audit-scope';
+import {
+  encodeCursor,
+  type AuditSearch,
+  type DateFilter,
+  type PageCursor,
+  type ReferenceFilter,
+  type TimePoint,
+  type TokenFilter,
+} from './search-params';
+import { and, or, SqlParams } from '../../kernel/sql-params';
+
+/** Totals are counted up to here; beyond it `total` is left out rather than making every page slow. */
+export const TOTAL_CAP = 10_000;
+
+/** Where an AuditEvent sits in its chain, added to what the API serves so an auditor can find it in an export. */
+export const CHAIN_EXTENSION_URL = 'https://jeugdbrug.nl/fhir/StructureDefinition/audit-chain';
+
+export interface AuditRow {
+  readonly tenant: string;
+  readonly seq: number;
+  readonly recorded_key: string;
+  readonly patient_bsn: string | null;
+  readonly resource: AuditEvent;
+  readonly hash: string;
+}
+
+const ROW_COLUMNS = 'tenant, seq::float8 AS seq, recorded::text AS recorded_key, patient_bsn, resource, hash';
+
+function timeSql(t: TimePoint, q: SqlParams): string {
+  // Dates without a time are days in Dutch time; PostgreSQL knows the Europe/Amsterdam rules, daylight saving too.
+  return t.kind === 'instant'
+    ? q.add(t.iso, 'timestamptz')
+    : `(${q.add(t.wall, 'timestamp')} AT TIME ZONE 'Europe/Amsterdam')`;
+}
+
+function dateSql(f: DateFilter, q: SqlParams): string {
+  switch (f.prefix) {
+    case 'eq':
+      return `recorded >= ${timeSql(f.start, q)} AND recorded < ${timeSql(f.end, q)}`;
+    case 'ge':
+      return `recorded >= ${timeSql(f.start, q)}`;
+    case 'gt':
+      return `recorded >= ${timeSql(f.end, q)}`;
+    case 'le':
+      return `recorded < ${timeSql(f.end, q)}`;
+    case 'lt':
+      return `recorded < ${timeSql(f.start, q)}`;
+  }
+}
+
+function tokenSql(column: 'type' | 'subtype', t: TokenFilter, q: SqlParams): string {
+  const code = `${column} = ${q.add(t.code)}`;
+  if (!t.system) {
+    return code;
+  }
+  // The column holds the code only; the system is checked on the resource itself.
+  const coding = JSON.stringify(
+    column === 'type' ? { system: t.system, code: t.code } : [{ system: t.system, code: t.code }],
+  );
+  return `${code} AND resource->'${column}' @> ${q.add(coding, 'jsonb')}`;
+}
+
+function referenceSql(column: 'agents' | 'entities', r: ReferenceFilter, q: SqlParams): string {
+  return r.kind === 'exact'
+    ? `${column} @> ${q.add([r.token], 'text[]')}`
+    : `EXISTS (SELECT 1 FROM unnest(${column}) x WHERE x LIKE ${q.add(`%|${r.value.replace(/[\\%_]/g, '\\$&')}`)})`;
+}
+
+/** The WHERE clause of a search: the caller's scope, the filters, and the moment the first page was asked. */
+export function whereOf(s: AuditSearch, principal: Principal, asOf: string, q: SqlParams): string {
+  return and([
+    scopeCondition(principal, q),
+    `recorded <= ${q.add(asOf, 'timestamptz')}`,
+    ...s.ids.map((ids) => `id = ANY(${q.add(ids, 'uuid[]')})`),
+    ...s.patients.map((bsns) => `patient_bsn = ANY(${q.add(bsns, 'text[]')})`),
+    ...s.dates.map((d) => dateSql(d, q)),
+    ...s.types.map((ts) => or(ts.map((t) => tokenSql('type', t, q)))),
+    ...s.subtypes.map((ts) => or(ts.map((t) => tokenSql('subtype', t, q)))),
+    ...s.outcomes.map((os) => `outcome = ANY(${q.add(os, 'text[]')})`),
+    ...s.agents.map((rs) => or(rs.map((r) => referenceSql('agents', r, q)))),
+    ...s.entities.map((rs) => or(rs.map((r) => referenceSql('entities', r, q)))),
+  ]);
+}
+
+export interface SearchPage {
+  readonly rows: AuditRow[];
+  readonly total?: number | undefined;
+  readonly asOf: string;
+  /** Cursors for the neighbouring pages, when there are any. */
+  readonly next?: PageCursor | undefined;
+  readonly previous?: PageCursor | undefined;
+}
+
+/**
+ * One page of a search, in a stable order (recorded, tenant, seq), by keyset: a page starts after the last row of
+ * the one before, so deep pages cost what the first does. Every page of one search is bounded by the moment its
+ * first page was asked (`asOf`): the log grows while someone pages through it (each page read is itself audited),
+ * and those new rows must not push later pages along forever.
+ */
+export async function searchAuditEvents(
+  db: Db,
+  principal: Principal,
+  s: AuditSearch,
+  now = new Date(),
+): Promise<SearchPage> {
+  const asOf = s.page?.asOf ?? now.toISOString();
+  const q = new SqlParams();
+  const where = whereOf(s, principal, asOf, q);
+  const backwards = s.page?.direction === 'previous';
+  // Going back reads the rows before the cursor in reverse, then turns them around.
+  const descending = (s.sort === 'desc') !== backwards;
+  const order = descending ? 'DESC' : 'ASC';
+  let keyset = 'TRUE';
+  if (s.page) {
+    const key = `(${q.add(s.page.recorded, 'timestamptz')}, ${q.add(s.page.tenant)}, ${q.add(s.page.seq, 'bigint')})`;
+    keyset = `(recorded, tenant, seq) ${descending ? '<' : '>'} ${key}`;
+  }
+  let rows: AuditRow[] = [];
+  let more = false;
+  if (s.count > 0) {
+    rows = await db.query<AuditRow>(
+      `SELECT ${ROW_COLUMNS} FROM audit_event WHERE ${where} AND ${keyset}
+       ORDER BY recorded ${order}, tenant ${order}, seq ${order} LIMIT ${q.add(s.count + 1, 'int')}`,
+      q.values,
+    );
+    more = rows.length > s.count;
+    rows = rows.slice(0, s.count);
+    if (backwards) {
+      rows.reverse();
+    }
+  }
+  const total = await countOf(db, principal, s, asOf);
+  const cursorAt = (row: AuditRow | undefined, direction: PageCursor['direction']): PageCursor | undefined =>
+    row ? { asOf, direction, recorded: row.recorded_key, tenant: row.tenant, seq: row.seq } : undefined;
+  // Forward: more rows mean a next page; having come from a cursor means a previous one. Backward: the reverse.
+  const hasNext = backwards ? true : more;
+  const hasPrevious = backwards ? more : s.page !== undefined;
+  return {
+    rows,
+    total,
+    asOf,
+    next: hasNext ? cursorAt(rows.at(-1), 'next') : undefined,
+    previous: hasPrevious ? cursorAt(rows[0], 'previous') : undefined,
+  };
+}
+
+async function countOf(db: Db, principal: Principal, s: AuditSearch, asOf: string): Promise<number | undefined> {
+  if (s.total === 'none' && s.count > 0) {
+    return undefined;
+  }
+  const q = new SqlParams();
+  const where = whereOf(s, principal, asOf, q);
+  const capped = s.total !== 'accurate' && s.count > 0;
+  const [row] = await db.query<{ n: number }>(
+    capped
+      ? `SELECT count(*)::int AS n FROM (SELECT 1 FROM audit_event WHERE ${where} LIMIT ${TOTAL_CAP + 1}) capped`
+      : `SELECT count(*)::int AS n FROM audit_event WHERE ${where}`,
+    q.values,
+  );
+  const n = row?.n ?? 0;
+  return capped && n > TOTAL_CAP ? undefined : n;
+}
+
+/** The AuditEvent as served: the stored resource plus where it sits in its chain. */
+export function servedResource(row: Pick<AuditRow, 'tenant' | 'seq' | 'hash' | 'resource'>): AuditEvent {
+  const chain: Extension = {
+    url: CHAIN_EXTENSION_URL,
+    extension: [
+      { url: 'tenant', valueString: row.tenant },
+      { url: 'seq', valueInteger: row.seq },
+      { url: 'hash', valueString: row.hash },
+    ],
+  };
+  return { ...row.resource, extension: [...(row.resource.extension ?? []), chain] };
+}
+
+/** A searchset Bundle with self, next and previous links built on `selfUrl` (absolute, as received). */
+export function toSearchBundle(page: SearchPage, selfUrl: URL, fhirBase: string): Bundle<AuditEvent> {
+  const linkTo = (cursor: PageCursor): string => {
+    const url = new URL(selfUrl);
+    url.searchParams.set('_page', encodeCursor(cursor));
+    return url.toString();
+  };
+  const link: BundleLink[] = [{ relation: 'self', url: selfUrl.toString() }];
+  if (page.next) {
+    link.push({ relation: 'next', url: linkTo(page.next) });
+  }
+  if (page.previous) {
+    link.push({ relation: 'previous', url: linkTo(page.previous) });
+  }
+  return {
+    resourceType: 'Bundle',
+    type: 'searchset',
+    ...(page.total !== undefined ? { total: page.total } : {}),
+    link,
+    entry: page.rows.map((row) => ({
+      fullUrl: `${fhirBase}/AuditEvent/${row.resource.id ?? ''}`,
+      resource: servedResource(row),
+      search: { mode: 'match' },
+    })),
+  };
+}
+
+/** One AuditEvent by id, whatever the caller's scope (the caller decides what to do with one out of scope). */
+export async function tryGetAuditRow(
+  db: Db,
+  id: string,
+  principal: Principal,
+): Promise<{ row: AuditRow; inScope: boolean } | undefined> {
+  const q = new SqlParams();
+  const idParam = q.add(id, 'uuid');
+  const scope = scopeCondition(principal, q);
+  const [row] = await db.query<AuditRow & { in_scope: boolean }>(
+    `SELECT ${ROW_COLUMNS}, (${scope}) AS in_scope FROM audit_event WHERE id = ${idParam}`,
+    q.values,
+  );
+  if (!row) {
+    return undefined;
+  }
+  const { in_scope, ...rest } = row;
+  return { row: rest, inScope: in_scope };
+}

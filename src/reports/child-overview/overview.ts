@@ -1,0 +1,246 @@
+import type { AuditEvent, AuditEventAgent } from '@medplum/fhirtypes';
+import type { Registry } from '../../event/registry';
+import { AGB_SYSTEM, BSN_SYSTEM, MUNICIPALITY_CODE_SYSTEM } from '../../kernel/fhir/identifiers';
+import type { Principal } from '../../access/principal';
+import type { Db } from '../../kernel/db';
+import {
+  AGREEMENT_VERSION_DESCRIPTION,
+  AUDIT_SUBTYPES,
+  AUDIT_TYPES,
+  DECISION_DESCRIPTION,
+  DESTINATION_DESCRIPTION,
+  PRINCIPAL_SYSTEM,
+  RECIPIENT_ROLE_CODE,
+} from '../../audit/audit-events';
+import { scopeCondition } from '../audit-scope';
+import { SqlParams } from '../../kernel/sql-params';
+
+/**
+ * The child's overview (NEN 7513 chapter 9): for one BSN, what was disclosed to whom and which decisions were made,
+ * in order, and who accessed the child's data here. Built from the AuditEvents alone, so it can never say more or
+ * less than the tamper-evident log.
+ */
+
+/** Overviews list at most this many rows; `truncated` says when there were more. */
+export const OVERVIEW_LIMIT = 5000;
+
+export interface Organisation {
+  /** `practice` (AGB) or `municipality` (CBS code). */
+  readonly kind: 'practice' | 'municipality';
+  readonly code: string;
+  /** The name from the processing agreement, when one names it. */
+  readonly name?: string | undefined;
+}
+
+interface EntryBase {
+  /** When it happened (AuditEvent.recorded). */
+  readonly at: string;
+  /** The practice whose chain holds the event: the one responsible for the data. */
+  readonly practice: Organisation;
+  /** The reference of the AuditEvent behind this entry, for `GET /fhir/AuditEvent/{id}`. */
+  readonly auditEvent: string;
+  /** Position in the practice's chain. */
+  readonly seq: number;
+}
+
+export interface DisclosureEntry extends EntryBase {
+  readonly kind: 'disclosure';
+  readonly action: 'disclose';
+  /** Who received the data. */
+  readonly recipient: Organisation | undefined;
+  /** The destination (system) it was sent to. */
+  readonly destination: string | undefined;
+  readonly purpose: string | undefined;
+  /** Which data: the resource types sent, and the resources themselves. */
+  readonly dataTypes: string[];
+  readonly resources: string[];
+  readonly agreement: { readonly id: string; readonly version: number | undefined } | undefined;
+  readonly consents: string[];
+  /** The HIS event that caused it. */
+  readonly event: string | undefined;
+}
+
+export interface DecisionEntry extends EntryBase {
+  readonly kind: 'decision';
+  readonly action: 'permit' | 'deny';
+  /** Where in the pipeline: when the event was mapped, or again right before sending. */
+  readonly stage: 'map' | 'deliver' | undefined;
+  /** Reason codes of the policy engine (`permitted-by-consent`, `consent-missing-guardian`, ...). */
+  readonly reasons: string[];
+  /** Who would receive the data. */
+  readonly recipient: Organisation | undefined;
+  readonly purpose: string | undefined;
+  readonly agreement: { readonly id: string; readonly version: number | undefined } | undefined;
+  readonly consents: string[];
+  readonly event: string | undefined;
+}
+
+export interface AccessEntry extends EntryBase {
+  readonly kind: 'access';
+  /** `create`, `read` or `search-type` (a search of the audit or consent data that named this child). */
+  readonly action: string;
+  readonly outcome: string;
+  /** The user (principal id; never a name), whom they acted for, and from where. */
+  readonly user: string | undefined;
+  readonly onBehalfOf: Organisation | undefined;
+  readonly accessPoint: string | undefined;
+  /** What was accessed: references such as `Consent/…` or `inbox/…`. */
+  readonly what: string[];
+}
+
+export interface ChildOverview {
+  readonly patient: { readonly system: string; readonly value: string };
+  readonly generatedAt: string;
+  /** Disclosures (successful Export/disclose) and consent decisions (AuthZ-Consent), oldest first. */
+  readonly entries: (DisclosureEntry | DecisionEntry)[];
+  /** Creates, reads and searches touching the child's data, oldest first. */
+  readonly accesses: AccessEntry[];
+  readonly truncated: boolean;
+}
+
+export interface OverviewRow {
+  readonly tenant: string;
+  readonly seq: number;
+  readonly resource: AuditEvent;
+}
+
+function organisationOf(agent: AuditEventAgent | undefined, registry: Registry | undefined): Organisation | undefined {
+  const id = agent?.who?.identifier;
+  if (!id?.value) {
+    return undefined;
+  }
+  if (id.system === MUNICIPALITY_CODE_SYSTEM) {
+    const name = registry?.agreements.find((a) => a.municipality.code === id.value)?.municipality.name;
+    return { kind: 'municipality', code: id.value, ...(name ? { name } : {}) };
+  }
+  if (id.system === AGB_SYSTEM) {
+    return practiceOf(id.value, registry);
+  }
+  return undefined;
+}
+
+function practiceOf(agb: string, registry: Registry | undefined): Organisation {
+  const name = registry?.agreements.find((a) => a.practice.agb === agb)?.practice.name;
+  return { kind: 'practice', code: agb, ...(name ? { name } : {}) };
+}
+
+function referencesOf(event: AuditEvent): { reference: string; description: string | undefined }[] {
+  return (event.entity ?? []).flatMap((e) =>
+    e.what?.reference ? [{ reference: e.what.reference, description: e.description }] : [],
+  );
+}
+
+function agreementOf(refs: { reference: string; description: string | undefined }[]): DisclosureEntry['agreement'] {
+  const a = refs.find((r) => r.reference.startsWith('Agreement/'));
+  if (!a) {
+    return undefined;
+  }
+  const v = AGREEMENT_VERSION_DESCRIPTION.exec(a.description ?? '');
+  return { id: a.reference.slice('Agreement/'.length), version: v?.[1] ? Number(v[1]) : undefined };
+}
+
+const isRecipient = (a: AuditEventAgent): boolean =>
+  a.type?.coding?.some((c) => c.code === RECIPIENT_ROLE_CODE) ?? false;
+const isResponsible = (a: AuditEventAgent): boolean => a.type?.coding?.some((c) => c.code === 'RESP') ?? false;
+
+/** Turns the AuditEvents of one child into the overview; pure, rows in chronological order. */
+export function buildOverview(
+  bsn: string,
+  rows: readonly OverviewRow[],
+  opts: { registry?: Registry | undefined; truncated?: boolean; now?: Date } = {},
+): ChildOverview {
+  const entries: (DisclosureEntry | DecisionEntry)[] = [];
+  const accesses: AccessEntry[] = [];
+  for (const { tenant, seq, resource: e } of rows) {
+    const refs = referencesOf(e);
+    const inbox = refs.find((r) => r.reference.startsWith('inbox/'));
+    const base: EntryBase = {
+      at: e.recorded ?? '',
+      practice: practiceOf(tenant, opts.registry),
+      auditEvent: `AuditEvent/${e.id ?? ''}`,
+      seq,
+    };
+    const purpose = e.purposeOfEvent?.[0]?.coding?.[0]?.code;
+    const recipient = organisationOf(e.agent?.find(isRecipient), opts.registry);
+    const consents = refs.filter((r) => r.reference.startsWith('Consent/')).map((r) => r.reference.slice(8));
+    const subtype = e.subtype?.[0]?.code;
+    if (e.type.code === AUDIT_TYPES.export.code && subtype === AUDIT_SUBTYPES.disclose.code) {
+      const resources = refs.map((r) => r.reference).filter((r) => !/^(inbox|Agreement|Consent)\//.test(r));
+      entries.push({
+        ...base,
+        kind: 'disclosure',
+        action: 'disclose',
+        recipient,
+        destination: DESTINATION_DESCRIPTION.exec(inbox?.description ?? '')?.[1],
+        purpose,
+        dataTypes: [...new Set(resources.map((r) => r.split('/')[0] ?? r))],
+        resources,
+        agreement: agreementOf(refs),
+        consents,
+        event: inbox?.reference,
+      });
+    } else if (e.type.code === AUDIT_TYPES.securityAlert.code && subtype === AUDIT_SUBTYPES.authzConsent.code) {
+      const d = DECISION_DESCRIPTION.exec(inbox?.description ?? '');
+      entries.push({
+        ...base,
+        kind: 'decision',
+        action: e.outcome === '0' ? 'permit' : 'deny',
+        stage: d?.[1] === 'map' || d?.[1] === 'deliver' ? d[1] : undefined,
+        reasons: (d?.[3] ?? e.outcomeDesc ?? '')
+          .split(',')
+          .map((r) => r.trim())
+          .filter((r) => r !== ''),
+        recipient,
+        purpose,
+        agreement: agreementOf(refs),
+        consents,
+        event: inbox?.reference,
+      });
+    } else if (e.type.code === AUDIT_TYPES.rest.code) {
+      const user = e.agent?.find((a) => a.who?.identifier?.system === PRINCIPAL_SYSTEM);
+      accesses.push({
+        ...base,
+        kind: 'access',
+        action: subtype ?? '',
+        outcome: e.outcome ?? '',
+        user: user?.who?.identifier?.value,
+        onBehalfOf: organisationOf(e.agent?.find(isResponsible), opts.registry),
+        accessPoint: user?.network?.address,
+        what: refs.map((r) => r.reference),
+      });
+    }
+  }
+  return {
+    patient: { system: BSN_SYSTEM, value: bsn },
+    generatedAt: (opts.now ?? new Date()).toISOString(),
+    entries,
+    accesses,
+    truncated: opts.truncated ?? false,
+  };
+}
+
+/**
+ * The overview of one child within the caller's scope: successful disclosures, decisions and accesses, oldest
+ * first. Failed disclosure attempts are left out: nothing left the building.
+ */
+export async function childOverview(
+  db: Db,
+  principal: Principal,
+  bsn: string,
+  registry?: Registry,
+): Promise<ChildOverview> {
+  const q = new SqlParams();
+  const where = [
+    `patient_bsn = ${q.add(bsn)}`,
+    scopeCondition(principal, q),
+    `((type = ${q.add(AUDIT_TYPES.export.code)} AND subtype = ${q.add(AUDIT_SUBTYPES.disclose.code)} AND outcome = '0')
+      OR (type = ${q.add(AUDIT_TYPES.securityAlert.code)} AND subtype = ${q.add(AUDIT_SUBTYPES.authzConsent.code)})
+      OR type = ${q.add(AUDIT_TYPES.rest.code)})`,
+  ];
+  const rows = await db.query<OverviewRow>(
+    `SELECT tenant, seq::float8 AS seq, resource FROM audit_event WHERE ${where.map((w) => `(${w})`).join(' AND ')}
+     ORDER BY recorded, tenant, seq LIMIT ${OVERVIEW_LIMIT + 1}`,
+    q.values,
+  );
+  return buildOverview(bsn, rows.slice(0, OVERVIEW_LIMIT), { registry, truncated: rows.length > OVERVIEW_LIMIT });
+}
