@@ -11,7 +11,6 @@ import { getPrincipal } from '../access/authenticate';
 import { assertRole } from '../access/principal';
 import { actorOf, assertPracticeAccess } from './request-context';
 
-
 /** `/his/v1`: what GP practices use. */
 export function hisRouter(ctx: PipelineContext): Router {
   const router = Router();

@@ -24,7 +24,8 @@ describe('the web console in a real browser', () => {
   // Legal basis consent: a referral without the consents a 14-year-old needs is denied, with a reason.
   const h = useDeliveryApp({
     agreement: buildAgreement({ legalBasis: 'consent' }),
-    destination: (r) => buildDestination(r.url('/fhir'), { retry: { maxAttempts: 2, backoffBaseMs: 50, backoffMaxMs: 100 } }),
+    destination: (r) =>
+      buildDestination(r.url('/fhir'), { retry: { maxAttempts: 2, backoffBaseMs: 50, backoffMaxMs: 100 } }),
   });
   let browser: TestBrowser;
   let base: string;
@@ -65,7 +66,8 @@ describe('the web console in a real browser', () => {
     return page;
   };
   const expectAccessible = async (page: Page) => expect(await seriousA11yViolations(page)).toEqual([]);
-  const auditRows = (sql: string, params: unknown[] = []) => h.app.rt.ctx.db.query<Record<string, unknown>>(sql, params);
+  const auditRows = (sql: string, params: unknown[] = []) =>
+    h.app.rt.ctx.db.query<Record<string, unknown>>(sql, params);
 
   it('refuses a wrong credential on the sign-in page, in Dutch by default, and the page is accessible', async () => {
     const page = await browser.newPage();
@@ -91,7 +93,9 @@ describe('the web console in a real browser', () => {
     await page.fill('input[name=bsn]', bsnOf(delivered));
     await page.selectOption('select[name=type]', 'disclose');
     await page.click('form.search button');
-    await expect(page.locator('table tbody tr').first().textContent()).resolves.toContain('Gegevens verstrekt aan GM0226');
+    await expect(page.locator('table tbody tr').first().textContent()).resolves.toContain(
+      'Gegevens verstrekt aan GM0226',
+    );
     // The BSN went in the POST body: it is in no URL the browser visited.
     expect(page.url()).not.toContain(bsnOf(delivered));
     await saveScreenshot(page, 'console-auditor');
@@ -134,7 +138,9 @@ describe('the web console in a real browser', () => {
     const db = h.app.rt.ctx.db;
     // Tampering needs the append-only trigger off, as a database superuser could do; the chain still tells.
     await db.query('ALTER TABLE audit_event DISABLE TRIGGER audit_event_no_update');
-    await db.query(`UPDATE audit_event SET resource = resource || '{"outcome":"8"}' WHERE tenant = '01234567' AND seq = 2`);
+    await db.query(
+      `UPDATE audit_event SET resource = resource || '{"outcome":"8"}' WHERE tenant = '01234567' AND seq = 2`,
+    );
     await db.query('ALTER TABLE audit_event ENABLE TRIGGER audit_event_no_update');
     await page.goto(`${base}/console/auditor/verify?tenant=01234567`);
     await expect(page.locator('.verdicts').textContent()).resolves.toMatch(/Keten 01234567 is GEBROKEN bij rij 2/);
@@ -169,7 +175,9 @@ describe('the web console in a real browser', () => {
     await page.click('nav >> text=Bestemmingen');
     await page.fill('input[name=reason]', 'onderhoud bij de gemeente');
     await page.click('form[action$="/pause"] button');
-    await expect(page.locator('main table').textContent()).resolves.toContain('gepauzeerd (operator): onderhoud bij de gemeente');
+    await expect(page.locator('main table').textContent()).resolves.toContain(
+      'gepauzeerd (operator): onderhoud bij de gemeente',
+    );
     await page.click('form[action$="/resume"] button');
     await expect(page.locator('main table').textContent()).resolves.toContain('actief');
 

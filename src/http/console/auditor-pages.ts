@@ -82,7 +82,7 @@ function searchParamsOf(body: unknown): URLSearchParams {
 }
 
 function option(value: string, label: string, selected: string | undefined): SafeHtml {
-  return html`<option value="${value}"${selected === value ? html` selected` : ''}>${label}</option>`;
+  return html`<option value="${value}" ${selected === value ? html` selected` : ''}>${label}</option>`;
 }
 
 function searchForm(page: PageContext, body: unknown): SafeHtml {
@@ -90,30 +90,51 @@ function searchForm(page: PageContext, body: unknown): SafeHtml {
   const v = (name: string) => field(body, name) ?? '';
   const type = field(body, 'type');
   const outcome = field(body, 'outcome');
-  return html`<form method="post" action="/console/auditor" class="search">${csrfField(page)}
-<div class="fields">
-<label>${t(lang, 'bsn')}<input name="bsn" inputmode="numeric" autocomplete="off" pattern="[0-9]{9}" value="${v('bsn')}" aria-describedby="bsn-help"></label>
-<label>${t(lang, 'from')}<input type="date" name="from" value="${v('from')}"></label>
-<label>${t(lang, 'to')}<input type="date" name="to" value="${v('to')}"></label>
-<label>${t(lang, 'auditType')}<select name="type">${option('', t(lang, 'anyType'), type)}${Object.keys(TYPE_FILTERS).map((k) =>
-    option(k, t(lang, `type_${k}` as Parameters<typeof t>[1]), type),
-  )}</select></label>
-<label>${t(lang, 'outcome')}<select name="outcome">${option('', t(lang, 'anyOutcome'), outcome)}${['0', '4', '8'].map((o) =>
-    option(o, t(lang, `outcome_${o}` as Parameters<typeof t>[1]), outcome),
-  )}</select></label>
-<label>${t(lang, 'agent')}<input name="agent" autocomplete="off" value="${v('agent')}"></label>
-</div>
-<p id="bsn-help" class="help">${t(lang, 'bsnHelp')}</p>
-<button type="submit">${t(lang, 'search')}</button></form>`;
+  return html`<form method="post" action="/console/auditor" class="search">
+    ${csrfField(page)}
+    <div class="fields">
+      <label
+        >${t(lang, 'bsn')}<input
+          name="bsn"
+          inputmode="numeric"
+          autocomplete="off"
+          pattern="[0-9]{9}"
+          value="${v('bsn')}"
+          aria-describedby="bsn-help"
+      /></label>
+      <label>${t(lang, 'from')}<input type="date" name="from" value="${v('from')}" /></label>
+      <label>${t(lang, 'to')}<input type="date" name="to" value="${v('to')}" /></label>
+      <label
+        >${t(lang, 'auditType')}<select name="type">
+          ${option('', t(lang, 'anyType'), type)}${Object.keys(TYPE_FILTERS).map((k) =>
+            option(k, t(lang, `type_${k}` as Parameters<typeof t>[1]), type),
+          )}
+        </select></label
+      >
+      <label
+        >${t(lang, 'outcome')}<select name="outcome">
+          ${option('', t(lang, 'anyOutcome'), outcome)}${['0', '4', '8'].map((o) =>
+            option(o, t(lang, `outcome_${o}` as Parameters<typeof t>[1]), outcome),
+          )}
+        </select></label
+      >
+      <label>${t(lang, 'agent')}<input name="agent" autocomplete="off" value="${v('agent')}" /></label>
+    </div>
+    <p id="bsn-help" class="help">${t(lang, 'bsnHelp')}</p>
+    <button type="submit">${t(lang, 'search')}</button>
+  </form>`;
 }
 
 /** A form that repeats the search with a page cursor: paging stays in POST bodies, so a BSN never enters a URL. */
 function pageButton(page: PageContext, body: unknown, cursor: string, label: string): SafeHtml {
   const keep = ['bsn', 'from', 'to', 'type', 'outcome', 'agent'].map(
-    (name) => html`<input type="hidden" name="${name}" value="${field(body, name) ?? ''}">`,
+    (name) => html`<input type="hidden" name="${name}" value="${field(body, name) ?? ''}" />`,
   );
-  return html`<form method="post" action="/console/auditor" class="inline">${csrfField(page)}${keep}
-<input type="hidden" name="_page" value="${cursor}"><button type="submit">${label}</button></form>`;
+  return html`<form method="post" action="/console/auditor" class="inline">
+    ${csrfField(page)}${keep} <input type="hidden" name="_page" value="${cursor}" /><button type="submit">
+      ${label}
+    </button>
+  </form>`;
 }
 
 function outcomeWords(lang: Lang, outcome: string | undefined): string {
@@ -127,7 +148,13 @@ export function auditorPages(ctx: PipelineContext): Router {
 
   router.get('/', (req, res) => {
     const page = pageOf(req, res);
-    sendPage(req, res, t(page.lang, 'auditSearchTitle'), html`<p>${t(page.lang, 'auditSearchIntro')}</p>${searchForm(page, {})}`);
+    sendPage(
+      req,
+      res,
+      t(page.lang, 'auditSearchTitle'),
+      html`<p>${t(page.lang, 'auditSearchIntro')}</p>
+        ${searchForm(page, {})}`,
+    );
   });
 
   router.post('/', async (req, res) => {
@@ -152,21 +179,29 @@ export function auditorPages(ctx: PipelineContext): Router {
     });
     const rows = result.rows.map((r) => {
       const words = describeAuditEvent(lang, r.resource);
-      return html`<tr><td>${formatTime(lang, r.resource.recorded)}</td><td>${words.summary}</td>
-<td>${outcomeWords(lang, r.resource.outcome)}</td><td>${r.tenant}</td>
-<td><a href="/console/auditor/audit-events/${r.resource.id ?? ''}">${t(lang, 'details')}</a></td></tr>`;
+      return html`<tr>
+        <td>${formatTime(lang, r.resource.recorded)}</td>
+        <td>${words.summary}</td>
+        <td>${outcomeWords(lang, r.resource.outcome)}</td>
+        <td>${r.tenant}</td>
+        <td><a href="/console/auditor/audit-events/${r.resource.id ?? ''}">${t(lang, 'details')}</a></td>
+      </tr>`;
     });
-    const paging = html`<div class="paging">${
-      result.previous ? pageButton(page, req.body, encodeCursor(result.previous), t(lang, 'previousPage')) : ''
-    }${result.next ? pageButton(page, req.body, encodeCursor(result.next), t(lang, 'nextPage')) : ''}</div>`;
+    const paging = html`<div class="paging">
+      ${
+        result.previous ? pageButton(page, req.body, encodeCursor(result.previous), t(lang, 'previousPage')) : ''
+      }${result.next ? pageButton(page, req.body, encodeCursor(result.next), t(lang, 'nextPage')) : ''}
+    </div>`;
     sendPage(
       req,
       res,
       title,
       html`${searchForm(page, req.body)}
-<p role="status">${result.total !== undefined ? t(lang, 'resultsCount', result.total) : t(lang, 'resultsShown', rows.length)}</p>
-${table(t(lang, 'navAuditEvents'), [t(lang, 'when'), t(lang, 'what'), t(lang, 'outcome'), t(lang, 'chain'), ''], rows, t(lang, 'noResults'))}
-${paging}`,
+        <p role="status">
+          ${result.total !== undefined ? t(lang, 'resultsCount', result.total) : t(lang, 'resultsShown', rows.length)}
+        </p>
+        ${table(t(lang, 'navAuditEvents'), [t(lang, 'when'), t(lang, 'what'), t(lang, 'outcome'), t(lang, 'chain'), ''], rows, t(lang, 'noResults'))}
+        ${paging}`,
     );
   });
 
@@ -191,27 +226,55 @@ ${paging}`,
       throw new OperationOutcomeError(notFound);
     }
     const words = describeAuditEvent(lang, row.resource);
-    const facts: (readonly [string, string])[] = [...words.facts, [t(lang, 'chainPosition'), `${row.tenant} #${row.seq}`]];
+    const facts: (readonly [string, string])[] = [
+      ...words.facts,
+      [t(lang, 'chainPosition'), `${row.tenant} #${row.seq}`],
+    ];
     sendPage(
       req,
       res,
       t(lang, 'auditEventTitle'),
       html`<p class="summary">${words.summary}</p>
-<h2>${t(lang, 'inWords')}</h2>
-<dl class="facts">${facts.map(([k, v]) => html`<dt>${k}</dt><dd>${v}</dd>`)}</dl>
-<details><summary>${t(lang, 'asJson')}</summary><pre>${JSON.stringify(servedResource(row), null, 2)}</pre></details>`,
+        <h2>${t(lang, 'inWords')}</h2>
+        <dl class="facts">
+          ${facts.map(
+            ([k, v]) =>
+              html`<dt>${k}</dt>
+                <dd>${v}</dd>`,
+          )}
+        </dl>
+        <details>
+          <summary>${t(lang, 'asJson')}</summary>
+          <pre>${JSON.stringify(servedResource(row), null, 2)}</pre>
+        </details>`,
     );
   });
 
   const overviewForm = (page: PageContext, action: string) =>
-    html`<form method="post" action="${action}" class="search">${csrfField(page)}
-<label>${t(page.lang, 'bsn')}<input name="bsn" inputmode="numeric" autocomplete="off" pattern="[0-9]{9}" required aria-describedby="bsn-help"></label>
-<p id="bsn-help" class="help">${t(page.lang, 'bsnHelp')}</p>
-<button type="submit">${t(page.lang, 'show')}</button></form>`;
+    html`<form method="post" action="${action}" class="search">
+      ${csrfField(page)}
+      <label
+        >${t(page.lang, 'bsn')}<input
+          name="bsn"
+          inputmode="numeric"
+          autocomplete="off"
+          pattern="[0-9]{9}"
+          required
+          aria-describedby="bsn-help"
+      /></label>
+      <p id="bsn-help" class="help">${t(page.lang, 'bsnHelp')}</p>
+      <button type="submit">${t(page.lang, 'show')}</button>
+    </form>`;
 
   router.get('/overview', (req, res) => {
     const page = pageOf(req, res);
-    sendPage(req, res, t(page.lang, 'overviewTitle'), html`<p>${t(page.lang, 'overviewIntro')}</p>${overviewForm(page, '/console/auditor/overview')}`);
+    sendPage(
+      req,
+      res,
+      t(page.lang, 'overviewTitle'),
+      html`<p>${t(page.lang, 'overviewIntro')}</p>
+        ${overviewForm(page, '/console/auditor/overview')}`,
+    );
   });
 
   router.post('/overview', async (req, res) => {
@@ -222,7 +285,13 @@ ${paging}`,
     try {
       bsn = bsnField(req.body);
     } catch (err) {
-      sendPage(req, res, title, html`${notice('error', outcomeMessage(err))}${overviewForm(page, '/console/auditor/overview')}`, 422);
+      sendPage(
+        req,
+        res,
+        title,
+        html`${notice('error', outcomeMessage(err))}${overviewForm(page, '/console/auditor/overview')}`,
+        422,
+      );
       return;
     }
     const overview = await childOverview(ctx.db, getPrincipal(res), bsn, ctx.registry);
@@ -232,27 +301,48 @@ ${paging}`,
       patientBsn: bsn,
       tenants: [...overview.entries, ...overview.accesses].map((e) => e.practice.code),
     });
-    const org = (o: { code: string; name?: string | undefined } | undefined) => (o ? `${o.name ?? ''} ${o.code}`.trim() : '');
+    const org = (o: { code: string; name?: string | undefined } | undefined) =>
+      o ? `${o.name ?? ''} ${o.code}`.trim() : '';
     const entryRows = overview.entries.map((e) => {
-      const kind = e.kind === 'disclosure' ? t(lang, 'kind_disclosure') : t(lang, e.action === 'permit' ? 'kind_permit' : 'kind_deny');
+      const kind =
+        e.kind === 'disclosure'
+          ? t(lang, 'kind_disclosure')
+          : t(lang, e.action === 'permit' ? 'kind_permit' : 'kind_deny');
       const data = e.kind === 'disclosure' ? e.dataTypes.join(', ') : reasonsInWords(lang, e.reasons.join(', '));
       const agreement = e.agreement ? `${e.agreement.id} v${e.agreement.version ?? '?'}` : '';
-      return html`<tr class="${e.kind === 'disclosure' ? 'disclosure' : e.action}"><td>${formatTime(lang, e.at)}</td><td>${kind}</td>
-<td>${org(e.recipient)}${e.kind === 'disclosure' && e.destination ? html`<br><small>${e.destination}</small>` : ''}</td>
-<td>${data}</td><td>${e.purpose ?? ''}</td><td>${agreement}</td><td>${e.consents.join(', ')}</td>
-<td><a href="/console/auditor/audit-events/${e.auditEvent.replace(/^AuditEvent\//, '')}">${t(lang, 'details')}</a></td></tr>`;
+      return html`<tr class="${e.kind === 'disclosure' ? 'disclosure' : e.action}">
+        <td>${formatTime(lang, e.at)}</td>
+        <td>${kind}</td>
+        <td>
+          ${org(e.recipient)}${e.kind === 'disclosure' && e.destination ? html`<br /><small>${e.destination}</small>` : ''}
+        </td>
+        <td>${data}</td>
+        <td>${e.purpose ?? ''}</td>
+        <td>${agreement}</td>
+        <td>${e.consents.join(', ')}</td>
+        <td>
+          <a href="/console/auditor/audit-events/${e.auditEvent.replace(/^AuditEvent\//, '')}">${t(lang, 'details')}</a>
+        </td>
+      </tr>`;
     });
     const accessRows = overview.accesses.map(
-      (a) => html`<tr><td>${formatTime(lang, a.at)}</td><td>${a.action}</td><td>${a.user ?? ''}</td>
-<td>${org(a.onBehalfOf)}</td><td>${outcomeWords(lang, a.outcome)}</td><td>${a.what.join(', ')}</td></tr>`,
+      (a) =>
+        html`<tr>
+          <td>${formatTime(lang, a.at)}</td>
+          <td>${a.action}</td>
+          <td>${a.user ?? ''}</td>
+          <td>${org(a.onBehalfOf)}</td>
+          <td>${outcomeWords(lang, a.outcome)}</td>
+          <td>${a.what.join(', ')}</td>
+        </tr>`,
     );
     sendPage(
       req,
       res,
       title,
       html`${overviewForm(page, '/console/auditor/overview')}
-${table(t(lang, 'disclosures'), [t(lang, 'when'), t(lang, 'what'), t(lang, 'recipient'), t(lang, 'data'), t(lang, 'purpose'), t(lang, 'agreement'), t(lang, 'consents'), ''], entryRows, t(lang, 'none'))}
-${table(t(lang, 'accesses'), [t(lang, 'when'), t(lang, 'what'), t(lang, 'user'), t(lang, 'onBehalfOf'), t(lang, 'outcome'), t(lang, 'entities')], accessRows, t(lang, 'none'))}`,
+      ${table(t(lang, 'disclosures'), [t(lang, 'when'), t(lang, 'what'), t(lang, 'recipient'), t(lang, 'data'), t(lang, 'purpose'), t(lang, 'agreement'), t(lang, 'consents'), ''], entryRows, t(lang, 'none'))}
+      ${table(t(lang, 'accesses'), [t(lang, 'when'), t(lang, 'what'), t(lang, 'user'), t(lang, 'onBehalfOf'), t(lang, 'outcome'), t(lang, 'entities')], accessRows, t(lang, 'none'))}`,
     );
   });
 
@@ -263,11 +353,26 @@ ${table(t(lang, 'accesses'), [t(lang, 'when'), t(lang, 'what'), t(lang, 'user'),
     const tenants = (await listChainTenants(ctx.db)).filter((x) => canReadChain(principal, x));
     const chosen = typeof req.query.tenant === 'string' && req.query.tenant !== '' ? req.query.tenant : undefined;
     const form = html`<form method="get" action="/console/auditor/verify" class="search">
-<label>${t(lang, 'chain')}<select name="tenant">${option('', t(lang, 'allChains'), chosen)}${tenants.map((x) => option(x, x, chosen))}</select></label>
-<button type="submit">${t(lang, 'verify')}</button></form>`;
+      <label
+        >${t(lang, 'chain')}<select name="tenant">
+          ${option('', t(lang, 'allChains'), chosen)}${tenants.map((x) => option(x, x, chosen))}
+        </select></label
+      >
+      <button type="submit">${t(lang, 'verify')}</button>
+    </form>`;
     if (req.query.run === undefined && chosen === undefined) {
-      sendPage(req, res, t(lang, 'verifyTitle'), html`<p>${t(lang, 'verifyIntro')}</p>${form}
-<form method="get" action="/console/auditor/verify"><input type="hidden" name="run" value="all"><button type="submit">${t(lang, 'allChains')}: ${t(lang, 'verify')}</button></form>`);
+      sendPage(
+        req,
+        res,
+        t(lang, 'verifyTitle'),
+        html`<p>${t(lang, 'verifyIntro')}</p>
+          ${form}
+          <form method="get" action="/console/auditor/verify">
+            <input type="hidden" name="run" value="all" /><button type="submit">
+              ${t(lang, 'allChains')}: ${t(lang, 'verify')}
+            </button>
+          </form>`,
+      );
       return;
     }
     let targets = tenants;
@@ -293,7 +398,13 @@ ${table(t(lang, 'accesses'), [t(lang, 'when'), t(lang, 'what'), t(lang, 'user'),
         ? notice('ok', t(lang, 'chainOk', v.tenant, v.rows, v.headSeq))
         : notice('error', t(lang, 'chainBroken', v.tenant, v.brokenAtSeq, v.problem)),
     );
-    sendPage(req, res, t(lang, 'verifyTitle'), html`${form}<section aria-label="${t(lang, 'verify')}" class="verdicts">${results}</section>`);
+    sendPage(
+      req,
+      res,
+      t(lang, 'verifyTitle'),
+      html`${form}
+        <section aria-label="${t(lang, 'verify')}" class="verdicts">${results}</section>`,
+    );
   });
 
   router.get('/export', async (req, res) => {
@@ -305,12 +416,23 @@ ${table(t(lang, 'accesses'), [t(lang, 'when'), t(lang, 'what'), t(lang, 'user'),
       res,
       t(lang, 'exportTitle'),
       html`<p>${t(lang, 'exportIntro')}</p>
-<form method="get" action="/console/auditor/export/download" class="search"><div class="fields">
-<label>${t(lang, 'chain')}<select name="tenant" required>${tenants.map((x) => option(x, x, undefined))}</select></label>
-<label>${t(lang, 'from')}<input type="date" name="from"></label>
-<label>${t(lang, 'to')}<input type="date" name="to"></label>
-<label>${t(lang, 'format')}<select name="format">${option('ndjson', 'NDJSON', 'ndjson')}${option('csv', 'CSV', undefined)}</select></label>
-</div><button type="submit">${t(lang, 'download')}</button></form>`,
+        <form method="get" action="/console/auditor/export/download" class="search">
+          <div class="fields">
+            <label
+              >${t(lang, 'chain')}<select name="tenant" required>
+                ${tenants.map((x) => option(x, x, undefined))}
+              </select></label
+            >
+            <label>${t(lang, 'from')}<input type="date" name="from" /></label>
+            <label>${t(lang, 'to')}<input type="date" name="to" /></label>
+            <label
+              >${t(lang, 'format')}<select name="format">
+                ${option('ndjson', 'NDJSON', 'ndjson')}${option('csv', 'CSV', undefined)}
+              </select></label
+            >
+          </div>
+          <button type="submit">${t(lang, 'download')}</button>
+        </form>`,
     );
   });
 
@@ -360,7 +482,7 @@ ${table(t(lang, 'accesses'), [t(lang, 'when'), t(lang, 'what'), t(lang, 'user'),
       res,
       title,
       html`${consentsForm(page)}
-${table(t(lang, 'consents'), ['Consent', t(lang, 'practice'), t(lang, 'state'), t(lang, 'provision'), t(lang, 'parties'), t(lang, 'period'), t(lang, 'purpose')], rows, t(lang, 'none'))}`,
+      ${table(t(lang, 'consents'), ['Consent', t(lang, 'practice'), t(lang, 'state'), t(lang, 'provision'), t(lang, 'parties'), t(lang, 'period'), t(lang, 'purpose')], rows, t(lang, 'none'))}`,
     );
   });
 
@@ -370,12 +492,20 @@ ${table(t(lang, 'consents'), ['Consent', t(lang, 'practice'), t(lang, 'state'), 
 function consentRow(lang: Lang, tenant: string, c: Consent): SafeHtml {
   const p = c.provision;
   const givenBy = (c.performer ?? []).map((x) => x.reference ?? x.display ?? '').join(', ');
-  const recipients = (p?.actor ?? []).map((a) => a.reference?.identifier?.value ?? a.reference?.reference ?? '').join(', ');
+  const recipients = (p?.actor ?? [])
+    .map((a) => a.reference?.identifier?.value ?? a.reference?.reference ?? '')
+    .join(', ');
   const period = p?.period ? `${p.period.start ?? '…'} – ${p.period.end ?? '…'}` : '';
   const purposes = (p?.purpose ?? []).map((x) => x.code ?? '').join(', ');
-  return html`<tr><td>${c.id ?? ''}<br><small>${formatTime(lang, c.dateTime)}</small></td><td>${tenant}</td><td>${c.status}</td>
-<td>${p?.type === 'deny' ? t(lang, 'deny') : t(lang, 'permit')}</td>
-<td>${t(lang, 'consentGivenBy')}: ${givenBy}<br>${t(lang, 'recipientActor')}: ${recipients}</td><td>${period}</td><td>${purposes}</td></tr>`;
+  return html`<tr>
+    <td>${c.id ?? ''}<br /><small>${formatTime(lang, c.dateTime)}</small></td>
+    <td>${tenant}</td>
+    <td>${c.status}</td>
+    <td>${p?.type === 'deny' ? t(lang, 'deny') : t(lang, 'permit')}</td>
+    <td>${t(lang, 'consentGivenBy')}: ${givenBy}<br />${t(lang, 'recipientActor')}: ${recipients}</td>
+    <td>${period}</td>
+    <td>${purposes}</td>
+  </tr>`;
 }
 
 /** As the API: a refused chain is recorded in that chain (its practice sees the attempt), then 403. */

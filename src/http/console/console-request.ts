@@ -31,7 +31,11 @@ export function pageOf(req: Request, res: Response): PageContext {
 
 /** Sends a whole page. Console pages are never cached: they may hold personal data. */
 export function sendPage(req: Request, res: Response, title: string, content: HtmlValue, status = 200): void {
-  res.status(status).type('html').set('Cache-Control', 'no-store').send(layout(pageOf(req, res), title, content));
+  res
+    .status(status)
+    .type('html')
+    .set('Cache-Control', 'no-store')
+    .send(layout(pageOf(req, res), title, content));
 }
 
 /** A single text field of a urlencoded form body (or query), trimmed; undefined when absent or empty. */
@@ -40,7 +44,7 @@ export function field(source: unknown, name: string): string | undefined {
     return undefined;
   }
   const value = (source as Record<string, unknown>)[name];
-  const text = Array.isArray(value) ? value[0] : value;
+  const text: unknown = Array.isArray(value) ? (value as unknown[])[0] : value;
   return typeof text === 'string' && text.trim() !== '' ? text.trim() : undefined;
 }
 

@@ -89,7 +89,10 @@ export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Route
     if (!type) {
       throw new OperationOutcomeError(notFound);
     }
-    res.type(type).set('Cache-Control', 'no-cache').send(fs.readFileSync(path.join(ASSET_DIR, req.params.file)));
+    res
+      .type(type)
+      .set('Cache-Control', 'no-cache')
+      .send(fs.readFileSync(path.join(ASSET_DIR, req.params.file)));
   });
 
   /** The language switch: a preference cookie, then back to the page (a console path only). */
@@ -97,7 +100,10 @@ export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Route
     const to = field(req.query, 'to');
     const back = field(req.query, 'back');
     if (isLang(to)) {
-      res.append('Set-Cookie', `jb_lang=${to}; Path=/console; Max-Age=31536000; SameSite=Lax${req.secure ? '; Secure' : ''}`);
+      res.append(
+        'Set-Cookie',
+        `jb_lang=${to}; Path=/console; Max-Age=31536000; SameSite=Lax${req.secure ? '; Secure' : ''}`,
+      );
     }
     res.redirect(303, back !== undefined && /^\/console(\/[a-z0-9/-]*)?$/.test(back) ? back : '/console');
   });
@@ -110,12 +116,21 @@ export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Route
       req,
       res,
       t(lang, 'signIn'),
-      html`${message ?? ''}<form method="post" action="/console/sign-in" class="sign-in">
-<input type="hidden" name="_csrf" value="${token}">
-<label for="credential">${t(lang, 'credential')}</label>
-<input id="credential" name="credential" type="password" autocomplete="off" required aria-describedby="credential-help">
-<p id="credential-help" class="help">${t(lang, 'credentialHelp')}</p>
-<button type="submit">${t(lang, 'signIn')}</button></form>`,
+      html`${message ?? ''}
+        <form method="post" action="/console/sign-in" class="sign-in">
+          <input type="hidden" name="_csrf" value="${token}" />
+          <label for="credential">${t(lang, 'credential')}</label>
+          <input
+            id="credential"
+            name="credential"
+            type="password"
+            autocomplete="off"
+            required
+            aria-describedby="credential-help"
+          />
+          <p id="credential-help" class="help">${t(lang, 'credentialHelp')}</p>
+          <button type="submit">${t(lang, 'signIn')}</button>
+        </form>`,
       status,
     );
   };
@@ -126,7 +141,11 @@ export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Route
     signInPage(
       req,
       res,
-      why === 'ended' ? notice('info', t(lang, 'sessionEnded')) : why === 'out' ? notice('ok', t(lang, 'signedOut')) : undefined,
+      why === 'ended'
+        ? notice('info', t(lang, 'sessionEnded'))
+        : why === 'out'
+          ? notice('ok', t(lang, 'signedOut'))
+          : undefined,
     );
   });
 
@@ -253,9 +272,9 @@ function consoleErrors(ctx: PipelineContext): ErrorRequestHandler {
       req,
       res,
       title,
-      html`${text ? notice('error', text) : ''}<p><a href="/console">${t(lang, 'home')}</a></p>`,
+      html`${text ? notice('error', text) : ''}
+        <p><a href="/console">${t(lang, 'home')}</a></p>`,
       status,
     );
   };
 }
-

@@ -12,7 +12,10 @@ export interface AuditEventInWords {
 const SENTENCES: Record<string, Record<Lang, string>> = {
   disclose: { nl: 'Gegevens verstrekt aan {0}', en: 'Data disclosed to {0}' },
   discloseFailed: { nl: 'Verstrekking aan {0} mislukt', en: 'Disclosure to {0} failed' },
-  permit: { nl: 'Toestemmingsbesluit: verstrekking aan {0} toegestaan', en: 'Consent decision: disclosure to {0} permitted' },
+  permit: {
+    nl: 'Toestemmingsbesluit: verstrekking aan {0} toegestaan',
+    en: 'Consent decision: disclosure to {0} permitted',
+  },
   deny: { nl: 'Toestemmingsbesluit: verstrekking aan {0} geweigerd', en: 'Consent decision: disclosure to {0} denied' },
   refused: { nl: 'Toegang geweigerd aan {0}', en: 'Access refused to {0}' },
   read: { nl: '{0} heeft gegevens ingezien', en: '{0} read data' },
@@ -38,13 +41,11 @@ export function describeAuditEvent(lang: Lang, e: AuditEvent): AuditEventInWords
   const subtype = e.subtype?.[0]?.code ?? '';
   const patient = e.entity?.find((x) => x.what?.identifier?.system === BSN_SYSTEM)?.what?.identifier?.value;
   const references = (e.entity ?? []).flatMap((x) => (x.what?.reference ? [x.what.reference] : []));
-  const decision = (e.entity ?? [])
-    .map((x) => DECISION_DESCRIPTION.exec(x.description ?? ''))
-    .find((m) => m !== null);
+  const decision = (e.entity ?? []).map((x) => DECISION_DESCRIPTION.exec(x.description ?? '')).find((m) => m !== null);
   const destination = (e.entity ?? []).map((x) => /^destination (.+)$/.exec(x.description ?? '')?.[1]).find(Boolean);
 
   let summary: string;
-  switch (e.type?.code) {
+  switch (e.type?.code ?? '') {
     case '110106':
       summary = sentence(lang, e.outcome === '0' ? 'disclose' : 'discloseFailed', recipient);
       break;

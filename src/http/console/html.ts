@@ -28,7 +28,7 @@ function render(value: HtmlValue): string {
   if (value === null || value === undefined || value === false) {
     return '';
   }
-  return escapeHtml(String(value as string | number | boolean));
+  return escapeHtml(String(value));
 }
 
 /** The template tag: `html\`<p>${text}</p>\`` escapes `text`; nested `html` fragments pass through. */

@@ -20,7 +20,10 @@ const MESSAGES = {
     en: 'Paste the key (jb_…) or the token from your identity provider. It is not kept; you get a session.',
   },
   signInFailed: { nl: 'Aanmelden mislukt: {0}', en: 'Sign-in failed: {0}' },
-  sessionEnded: { nl: 'Uw sessie is verlopen of beëindigd. Meld u opnieuw aan.', en: 'Your session ended. Sign in again.' },
+  sessionEnded: {
+    nl: 'Uw sessie is verlopen of beëindigd. Meld u opnieuw aan.',
+    en: 'Your session ended. Sign in again.',
+  },
   signedOut: { nl: 'U bent afgemeld.', en: 'You are signed out.' },
   otherLanguage: { nl: 'English', en: 'Nederlands' },
   role_practice: { nl: 'praktijk', en: 'practice' },
@@ -129,7 +132,10 @@ const MESSAGES = {
   chain: { nl: 'Keten', en: 'Chain' },
   allChains: { nl: 'Alle ketens binnen mijn bereik', en: 'All chains within my scope' },
   verify: { nl: 'Controleren', en: 'Verify' },
-  chainOk: { nl: 'Keten {0} is intact: {1} rijen, laatste rij {2}.', en: 'Chain {0} is intact: {1} rows, last row {2}.' },
+  chainOk: {
+    nl: 'Keten {0} is intact: {1} rijen, laatste rij {2}.',
+    en: 'Chain {0} is intact: {1} rows, last row {2}.',
+  },
   chainBroken: {
     nl: 'Keten {0} is GEBROKEN bij rij {1}: {2}',
     en: 'Chain {0} is BROKEN at row {1}: {2}',
@@ -178,7 +184,10 @@ const MESSAGES = {
     en: '{0} of {1} delivered, {2} on their way, {3} dead again.',
   },
   replayNone: { nl: 'Nog niets opnieuw verstuurd in deze sessie.', en: 'Nothing replayed in this session yet.' },
-  replayNotDead: { nl: 'Dit bericht is niet (meer) onbestelbaar.', en: 'This delivery is not a dead letter (any more).' },
+  replayNotDead: {
+    nl: 'Dit bericht is niet (meer) onbestelbaar.',
+    en: 'This delivery is not a dead letter (any more).',
+  },
   destinationsTitle: { nl: 'Bestemmingen', en: 'Destinations' },
   health: { nl: 'Gezondheid', en: 'Health' },
   running: { nl: 'actief', en: 'running' },

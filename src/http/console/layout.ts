@@ -36,7 +36,7 @@ export const ROLE_PAGES: Record<Role, readonly { path: string; label: MessageKey
 
 /** The hidden CSRF field every POST form carries. */
 export function csrfField(page: PageContext): SafeHtml {
-  return html`<input type="hidden" name="_csrf" value="${page.session?.csrf ?? ''}">`;
+  return html`<input type="hidden" name="_csrf" value="${page.session?.csrf ?? ''}" />`;
 }
 
 /** A whole page: header with the role's menu, language switch and sign-out, then the content. */
@@ -44,40 +44,52 @@ export function layout(page: PageContext, title: string, content: HtmlValue): st
   const { lang, session } = page;
   const role = session?.principal.role;
   const nav = role
-    ? html`<nav aria-label="${t(lang, 'mainMenu')}"><ul>${ROLE_PAGES[role].map(
-        (p) =>
-          html`<li><a href="${p.path}"${page.path === p.path ? html` aria-current="page"` : ''}>${t(lang, p.label)}</a></li>`,
-      )}</ul></nav>`
+    ? html`<nav aria-label="${t(lang, 'mainMenu')}">
+        <ul>
+          ${ROLE_PAGES[role].map(
+            (p) =>
+              html`<li>
+                <a href="${p.path}" ${page.path === p.path ? html` aria-current="page"` : ''}>${t(lang, p.label)}</a>
+              </li>`,
+          )}
+        </ul>
+      </nav>`
     : '';
   const user = session
-    ? html`<div class="user"><span>${t(lang, 'signedInAs', session.principal.id, t(lang, `role_${session.principal.role}`))}</span>
-<form method="post" action="/console/sign-out">${csrfField(page)}<button type="submit">${t(lang, 'signOut')}</button></form></div>`
+    ? html`<div class="user">
+        <span>${t(lang, 'signedInAs', session.principal.id, t(lang, `role_${session.principal.role}`))}</span>
+        <form method="post" action="/console/sign-out">
+          ${csrfField(page)}<button type="submit">${t(lang, 'signOut')}</button>
+        </form>
+      </div>`
     : '';
   const other: Lang = lang === 'nl' ? 'en' : 'nl';
   return html`<!doctype html>
-<html lang="${lang}">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${title} · ${t(lang, 'appName')}</title>
-<link rel="icon" href="/console/assets/favicon.svg" type="image/svg+xml">
-<link rel="stylesheet" href="/console/assets/console.css">
-<script src="/console/assets/console.js" defer></script>
-</head>
-<body>
-<a class="skip" href="#main">${t(lang, 'skipToContent')}</a>
-<header>
-<span class="brand">${t(lang, 'appName')}</span>
-${nav}
-<a class="lang" href="/console/lang?to=${other}&amp;back=${encodeURIComponent(page.path)}" lang="${other}">${t(lang, 'otherLanguage')}</a>
-${user}
-</header>
-<main id="main" tabindex="-1">
-<h1>${title}</h1>
-${content}
-</main>
-</body>
-</html>`.value;
+    <html lang="${lang}">
+      <head>
+        <meta charset="utf-8" />
+        <meta name="viewport" content="width=device-width, initial-scale=1" />
+        <title>${title} · ${t(lang, 'appName')}</title>
+        <link rel="icon" href="/console/assets/favicon.svg" type="image/svg+xml" />
+        <link rel="stylesheet" href="/console/assets/console.css" />
+        <script src="/console/assets/console.js" defer></script>
+      </head>
+      <body>
+        <a class="skip" href="#main">${t(lang, 'skipToContent')}</a>
+        <header>
+          <span class="brand">${t(lang, 'appName')}</span>
+          ${nav}
+          <a class="lang" href="/console/lang?to=${other}&amp;back=${encodeURIComponent(page.path)}" lang="${other}"
+            >${t(lang, 'otherLanguage')}</a
+          >
+          ${user}
+        </header>
+        <main id="main" tabindex="-1">
+          <h1>${title}</h1>
+          ${content}
+        </main>
+      </body>
+    </html>`.value;
 }
 
 /** A message box: `error` is announced to screen readers at once. */
@@ -90,7 +102,19 @@ export function table(caption: string, headers: readonly string[], rows: readonl
   if (rows.length === 0) {
     return html`<p class="empty">${caption}: ${empty}</p>`;
   }
-  return html`<div class="table-wrap"><table><caption>${caption}</caption>
-<thead><tr>${headers.map((h) => html`<th scope="col">${h}</th>`)}</tr></thead>
-<tbody>${rows}</tbody></table></div>`;
+  return html`<div class="table-wrap">
+    <table>
+      <caption>
+        ${caption}
+      </caption>
+      <thead>
+        <tr>
+          ${headers.map((h) => html`<th scope="col">${h}</th>`)}
+        </tr>
+      </thead>
+      <tbody>
+        ${rows}
+      </tbody>
+    </table>
+  </div>`;
 }

@@ -11,7 +11,11 @@ export interface MonitoringQuery {
 }
 
 /** Builds the monitoring MeasureReport the API serves at `GET /municipality/v1/monitoring`, with the same checks. */
-export type MonitoringSource = (ctx: PipelineContext, principal: Principal, q: MonitoringQuery) => Promise<MeasureReport>;
+export type MonitoringSource = (
+  ctx: PipelineContext,
+  principal: Principal,
+  q: MonitoringQuery,
+) => Promise<MeasureReport>;
 
 /**
  * The monitoring report's builder, once the monitoring issue has landed; until then the page says the report is not

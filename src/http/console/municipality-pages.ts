@@ -34,15 +34,24 @@ export function municipalityPages(ctx: PipelineContext): Router {
     const q = queryOf(principal, req.query);
     const practices = [
       ...new Set(
-        ctx.registry.agreements.filter((a) => canSeeMunicipality(principal, a.municipality.code)).map((a) => a.practice.agb),
+        ctx.registry.agreements
+          .filter((a) => canSeeMunicipality(principal, a.municipality.code))
+          .map((a) => a.practice.agb),
       ),
     ];
-    const form = html`<form method="get" action="/console/municipality" class="search"><div class="fields">
-<label>${t(lang, 'from')}<input type="date" name="from" value="${q.from ?? ''}"></label>
-<label>${t(lang, 'to')}<input type="date" name="to" value="${q.to ?? ''}"></label>
-<label>${t(lang, 'practice')}<select name="practice"><option value="">${t(lang, 'allPractices')}</option>${practices.map(
-      (p) => html`<option value="${p}"${q.practice === p ? html` selected` : ''}>${p}</option>`,
-    )}</select></label></div><button type="submit">${t(lang, 'show')}</button></form>`;
+    const form = html`<form method="get" action="/console/municipality" class="search">
+      <div class="fields">
+        <label>${t(lang, 'from')}<input type="date" name="from" value="${q.from ?? ''}" /></label>
+        <label>${t(lang, 'to')}<input type="date" name="to" value="${q.to ?? ''}" /></label>
+        <label
+          >${t(lang, 'practice')}<select name="practice">
+            <option value="">${t(lang, 'allPractices')}</option>
+            ${practices.map((p) => html`<option value="${p}" ${q.practice === p ? html` selected` : ''}>${p}</option>`)}
+          </select></label
+        >
+      </div>
+      <button type="submit">${t(lang, 'show')}</button>
+    </form>`;
     const source = tryGetMonitoringSource();
     if (!source) {
       sendPage(req, res, t(lang, 'reportTitle'), html`${form}${notice('info', t(lang, 'reportNotAvailable'))}`);
@@ -50,13 +59,20 @@ export function municipalityPages(ctx: PipelineContext): Router {
     }
     const report = await source(ctx, principal, q);
     const csv = new URLSearchParams(
-      Object.entries({ from: q.from, to: q.to, practice: q.practice }).filter((e): e is [string, string] => e[1] !== undefined),
+      Object.entries({ from: q.from, to: q.to, practice: q.practice }).filter(
+        (e): e is [string, string] => e[1] !== undefined,
+      ),
     );
     sendPage(
       req,
       res,
       t(lang, 'reportTitle'),
-      html`${form}${measureReportHtml(report)}<p><a class="button" href="/console/municipality/report.csv?${csv.toString()}" download>${t(lang, 'downloadCsv')}</a></p>`,
+      html`${form}${measureReportHtml(report)}
+        <p>
+          <a class="button" href="/console/municipality/report.csv?${csv.toString()}" download
+            >${t(lang, 'downloadCsv')}</a
+          >
+        </p>`,
     );
   });
 
@@ -80,14 +96,29 @@ export function municipalityPages(ctx: PipelineContext): Router {
       .map((d) => d.id);
     const referrals = await listReferralTimelines(ctx.db, destinations, 200);
     const rows = referrals.map(
-      (r) => html`<tr><td>${r.id}</td><td>${r.practice}</td><td>${r.eventType}</td><td>${formatTime(lang, r.deliveredAt)}</td>
-<td><ol class="timeline">${r.updates.map((u) => html`<li><time>${formatTime(lang, u.at)}</time> <strong>${u.status}</strong> (${stateInWords(lang, u.state)})</li>`)}</ol></td></tr>`,
+      (r) =>
+        html`<tr>
+          <td>${r.id}</td>
+          <td>${r.practice}</td>
+          <td>${r.eventType}</td>
+          <td>${formatTime(lang, r.deliveredAt)}</td>
+          <td>
+            <ol class="timeline">
+              ${r.updates.map((u) => html`<li><time>${formatTime(lang, u.at)}</time> <strong>${u.status}</strong> (${stateInWords(lang, u.state)})</li>`)}
+            </ol>
+          </td>
+        </tr>`,
     );
     sendPage(
       req,
       res,
       t(lang, 'referralsTitle'),
-      table(t(lang, 'referralsTitle'), ['id', t(lang, 'practice'), t(lang, 'type'), t(lang, 'deliveredAt'), t(lang, 'statusUpdates')], rows, t(lang, 'none')),
+      table(
+        t(lang, 'referralsTitle'),
+        ['id', t(lang, 'practice'), t(lang, 'type'), t(lang, 'deliveredAt'), t(lang, 'statusUpdates')],
+        rows,
+        t(lang, 'none'),
+      ),
     );
   });
 

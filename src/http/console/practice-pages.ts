@@ -29,18 +29,32 @@ export function practicePages(ctx: PipelineContext): Router {
     const chosen = state !== undefined && STATES.includes(state) ? state : undefined;
     const events = await listPracticeEvents(ctx.db, principal.practices, { state: chosen, limit: 200 });
     const rows = events.map(
-      (e) => html`<tr class="state-${e.state}"><td>${formatTime(lang, e.receivedAt)}</td><td><a href="/console/practice/events/${e.id}">${e.eventId}</a></td>
-<td>${e.eventType}</td><td>${stateInWords(lang, e.state)}</td><td>${e.state === 'denied' || e.state === 'failed' ? reasonsInWords(lang, e.stateReason) : ''}</td></tr>`,
+      (e) =>
+        html`<tr class="state-${e.state}">
+          <td>${formatTime(lang, e.receivedAt)}</td>
+          <td><a href="/console/practice/events/${e.id}">${e.eventId}</a></td>
+          <td>${e.eventType}</td>
+          <td>${stateInWords(lang, e.state)}</td>
+          <td>${e.state === 'denied' || e.state === 'failed' ? reasonsInWords(lang, e.stateReason) : ''}</td>
+        </tr>`,
     );
     sendPage(
       req,
       res,
       t(lang, 'eventsTitle'),
       html`<p>${t(lang, 'eventsIntro')}</p>
-<form method="get" action="/console/practice" class="search"><label>${t(lang, 'state')}<select name="state"><option value="">${t(lang, 'anyState')}</option>${STATES.map(
-        (s) => html`<option value="${s}"${chosen === s ? html` selected` : ''}>${stateInWords(lang, s)}</option>`,
-      )}</select></label><button type="submit">${t(lang, 'filter')}</button></form>
-${table(t(lang, 'eventsTitle'), [t(lang, 'when'), t(lang, 'eventId'), t(lang, 'type'), t(lang, 'state'), t(lang, 'reason')], rows, t(lang, 'none'))}`,
+        <form method="get" action="/console/practice" class="search">
+          <label
+            >${t(lang, 'state')}<select name="state">
+              <option value="">${t(lang, 'anyState')}</option>
+              ${STATES.map(
+                (s) =>
+                  html`<option value="${s}" ${chosen === s ? html` selected` : ''}>${stateInWords(lang, s)}</option>`,
+              )}
+            </select></label
+          ><button type="submit">${t(lang, 'filter')}</button>
+        </form>
+        ${table(t(lang, 'eventsTitle'), [t(lang, 'when'), t(lang, 'eventId'), t(lang, 'type'), t(lang, 'state'), t(lang, 'reason')], rows, t(lang, 'none'))}`,
     );
   });
 
@@ -67,9 +81,15 @@ ${table(t(lang, 'eventsTitle'), [t(lang, 'when'), t(lang, 'eventId'), t(lang, 't
           tenants: [timeline.practice],
         });
         const people = event.resources.filter((r): r is RelatedPerson => r.resourceType === 'RelatedPerson');
-        why = html`<section class="why"><h2>${t(lang, 'whyDenied')}</h2><ul>${decision.reasons.map(
-          (r) => html`<li><strong>${reasonsInWords(lang, r.code)}</strong>${partiesOf(lang, r.detail, people)}</li>`,
-        )}</ul></section>`;
+        why = html`<section class="why">
+          <h2>${t(lang, 'whyDenied')}</h2>
+          <ul>
+            ${decision.reasons.map(
+              (r) =>
+                html`<li><strong>${reasonsInWords(lang, r.code)}</strong>${partiesOf(lang, r.detail, people)}</li>`,
+            )}
+          </ul>
+        </section>`;
       }
     }
     sendPage(req, res, `${t(lang, 'eventTitle')}: ${timeline.eventId}`, html`${why}${timelineHtml(lang, timeline)}`);
