@@ -1,0 +1,46 @@
+import type { TestApp, KeyName } from './test-runtime';
+
+/** A console session opened without a browser: sign-in form, cookie and CSRF token, for fetch-level tests. */
+export interface ConsoleClient {
+  readonly csrf: string;
+  get(pathname: string): Promise<Response>;
+  post(pathname: string, form: Record<string, string>): Promise<Response>;
+}
+
+function cookieOf(res: Response, name: string): string {
+  const found = res.headers.getSetCookie().find((c) => c.startsWith(`${name}=`));
+  if (!found) {
+    throw new Error(`no ${name} cookie in the answer (${res.status})`);
+  }
+  return found.split(';')[0] ?? '';
+}
+
+const csrfOf = (page: string): string => /name="_csrf" value="([^"]+)"/.exec(page)?.[1] ?? '';
+
+/** Signs in on `/console/sign-in` with the test key of `key`, as a browser would. */
+export async function openConsole(app: TestApp, key: KeyName): Promise<ConsoleClient> {
+  const form = await fetch(`${app.url}/console/sign-in`);
+  const signIn = await fetch(`${app.url}/console/sign-in`, {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { cookie: cookieOf(form, 'jb_signin'), 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ _csrf: csrfOf(await form.text()), credential: app.testEnv.keys[key] }).toString(),
+  });
+  if (signIn.status !== 303) {
+    throw new Error(`console sign-in as ${key} failed: ${signIn.status}`);
+  }
+  const cookie = cookieOf(signIn, 'jb_session');
+  const home = await fetch(`${app.url}${signIn.headers.get('location') ?? '/console'}`, { headers: { cookie } });
+  const csrf = csrfOf(await home.text());
+  return {
+    csrf,
+    get: (pathname) => fetch(`${app.url}${pathname}`, { headers: { cookie }, redirect: 'manual' }),
+    post: (pathname, body) =>
+      fetch(`${app.url}${pathname}`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ _csrf: csrf, ...body }).toString(),
+      }),
+  };
+}
