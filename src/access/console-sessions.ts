@@ -4,7 +4,14 @@ import type { Logger } from 'pino';
 import type { Config } from '../kernel/config';
 import { errorFields } from '../kernel/logger';
 import { z } from 'zod';
-import { createPrincipal, municipalityScopeSchema, practiceScopeSchema, ROLES, type Principal } from './principal';
+import {
+  createPrincipal,
+  municipalityScopeSchema,
+  practiceScopeSchema,
+  ROLES,
+  scopeProblem,
+  type Principal,
+} from './principal';
 
 /**
  * A signed-in console user's server-side session. Ids and codes only (the principal, a CSRF token, a language and
@@ -81,7 +88,13 @@ export class ConsoleSessionStore {
       return undefined;
     }
     const parsed = sessionSchema.safeParse(JSON.parse(raw));
-    if (!parsed.success || parsed.data.createdAt + this.maxSeconds * 1000 < Date.now()) {
+    const p = parsed.data?.principal;
+    if (
+      !parsed.success ||
+      !p ||
+      scopeProblem(p.role, p.practices, p.municipalities) !== undefined ||
+      parsed.data.createdAt + this.maxSeconds * 1000 < Date.now()
+    ) {
       await this.redis.del(key);
       return undefined;
     }
