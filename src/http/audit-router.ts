@@ -1,6 +1,6 @@
-import { badRequest, forbidden, notFound, OperationOutcomeError } from '@medplum/core';
+import { badRequest, OperationOutcomeError } from '@medplum/core';
 import { Router, type Request, type Response } from 'express';
-import { auditRead } from './audit-read';
+import { assertChainAccess, auditRead, chainsToVerify, readAuditEvent, verifyChains } from './audit-read';
 import {
   csvHeader,
   csvRow,
@@ -12,21 +12,17 @@ import {
   type ExportMeta,
 } from '../reports/audit-export/export';
 import { childOverview } from '../reports/child-overview/overview';
-import { canReadChain, SYSTEM_TENANT } from '../reports/audit-scope';
-import { searchAuditEvents, servedResource, toSearchBundle, tryGetAuditRow } from '../reports/audit-search/search';
+import { SYSTEM_TENANT } from '../reports/audit-scope';
+import { searchAuditEvents, servedResource, toSearchBundle } from '../reports/audit-search/search';
 import { parseAuditSearch } from '../reports/audit-search/search-params';
-import { listChainTenants, tryGetChainHead, verifyTenant } from '../audit/verify';
 import { BSN_SYSTEM, isValidBsn } from '../kernel/fhir/identifiers';
 import { failField } from '../kernel/fhir/outcomes';
 import type { PipelineContext } from '../event/context';
 import { getPrincipal } from '../access/authenticate';
 import { errorFields } from '../kernel/logger';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const TENANT = /^\d{8}$/;
 const FHIR_JSON = 'application/fhir+json';
-/** `res.locals` key set when a route has recorded its own refusal (outcome 4) before answering 403. */
-export const REFUSAL_AUDITED = 'refusalAudited';
 
 /** The request as the client addressed it (behind a trusted proxy, its forwarded scheme and host). */
 function requestUrl(req: Request): URL {
@@ -108,23 +104,6 @@ async function write(res: Response, chunk: string): Promise<void> {
 export function auditRouter(ctx: PipelineContext): Router {
   const router = Router();
 
-  /** Refuses access to a chain: recorded in that chain (its practice sees the attempt), then 403. */
-  async function assertChainAccess(req: Request, res: Response, tenant: string): Promise<void> {
-    if (!canReadChain(getPrincipal(res), tenant)) {
-      await auditRead(ctx, req, res, {
-        query: req.originalUrl,
-        interaction: 'read',
-        target: `audit_chain/${tenant}`,
-        outcome: '4',
-        outcomeDesc: 'not within the caller’s scope',
-        tenants: [tenant],
-      });
-      // Tells the error handler's generic refusal audit that this refusal is on record already.
-      res.locals[REFUSAL_AUDITED] = true;
-      throw new OperationOutcomeError(forbidden);
-    }
-  }
-
   router.get('/fhir/AuditEvent', async (req, res) => {
     const principal = getPrincipal(res);
     const url = requestUrl(req);
@@ -142,54 +121,13 @@ export function auditRouter(ctx: PipelineContext): Router {
   });
 
   router.get('/fhir/AuditEvent/:id', async (req, res) => {
-    const id = req.params.id;
-    const found = UUID.test(id) ? await tryGetAuditRow(ctx.db, id, getPrincipal(res)) : undefined;
-    if (!found) {
-      throw new OperationOutcomeError(notFound);
-    }
-    const { row, inScope } = found;
-    await auditRead(ctx, req, res, {
-      query: req.originalUrl,
-      interaction: 'read',
-      target: `AuditEvent/${id}`,
-      patientBsn: row.patient_bsn ?? undefined,
-      tenants: [row.tenant],
-      ...(inScope ? {} : { outcome: '4' as const, outcomeDesc: 'not within the caller’s scope' }),
-    });
-    if (!inScope) {
-      // Out of scope looks like absent: a caller must not learn which ids exist in other practices' logs.
-      throw new OperationOutcomeError(notFound);
-    }
-    res.type(FHIR_JSON).json(servedResource(row));
+    res.type(FHIR_JSON).json(servedResource(await readAuditEvent(ctx, req, res, req.params.id)));
   });
 
   router.get('/audit/v1/verify', async (req, res) => {
     const q = queryOf(req, ['tenant']);
-    const principal = getPrincipal(res);
-    let tenants: string[];
-    if (q.has('tenant')) {
-      const tenant = tenantParam(q.get('tenant'));
-      await assertChainAccess(req, res, tenant);
-      if (!(await tryGetChainHead(ctx.db, tenant))) {
-        throw new OperationOutcomeError(notFound);
-      }
-      tenants = [tenant];
-    } else {
-      tenants = (await listChainTenants(ctx.db)).filter((t) => canReadChain(principal, t));
-      if (principal.role === 'municipality') {
-        await assertChainAccess(req, res, SYSTEM_TENANT);
-      }
-    }
-    const verdicts = [];
-    for (const tenant of tenants) {
-      verdicts.push(await verifyTenant(ctx.db, tenant));
-    }
-    await auditRead(ctx, req, res, {
-      query: req.originalUrl,
-      interaction: 'read',
-      target: tenants.length === 1 ? `audit_chain/${tenants[0]}` : 'audit_chain',
-      tenants,
-    });
+    const tenants = await chainsToVerify(ctx, req, res, q.has('tenant') ? tenantParam(q.get('tenant')) : undefined);
+    const verdicts = await verifyChains(ctx, req, res, tenants);
     res.json(q.has('tenant') ? verdicts[0] : { ok: verdicts.every((v) => v.ok), chains: verdicts });
   });
 
@@ -202,7 +140,7 @@ export function auditRouter(ctx: PipelineContext): Router {
     }
     const from = await instantParam(ctx, q.get('from'), 'from');
     const to = await instantParam(ctx, q.get('to'), 'to');
-    await assertChainAccess(req, res, tenant);
+    await assertChainAccess(ctx, req, res, tenant);
     const meta: ExportMeta = await exportMeta(ctx.db, tenant, { from, to });
     await auditRead(ctx, req, res, {
       query: req.originalUrl,

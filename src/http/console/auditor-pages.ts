@@ -1,17 +1,16 @@
-import { forbidden, notFound, OperationOutcomeError } from '@medplum/core';
 import type { Consent } from '@medplum/fhirtypes';
-import { Router, type Request, type Response } from 'express';
-import { auditRead } from '../audit-read';
+import { Router } from 'express';
+import { auditRead, chainsToVerify, readAuditEvent, verifyChains } from '../audit-read';
 import { childOverview } from '../../reports/child-overview/overview';
 import { canReadChain, SYSTEM_TENANT } from '../../reports/audit-scope';
-import { searchAuditEvents, servedResource, tryGetAuditRow } from '../../reports/audit-search/search';
+import { searchAuditEvents, servedResource } from '../../reports/audit-search/search';
 import { encodeCursor, parseAuditSearch } from '../../reports/audit-search/search-params';
-import { listChainTenants, tryGetChainHead, verifyTenant } from '../../audit/verify';
+import { listChainTenants } from '../../audit/verify';
 import { isValidBsn } from '../../kernel/fhir/identifiers';
 import { failField } from '../../kernel/fhir/outcomes';
 import type { PipelineContext } from '../../event/context';
 import { listConsentsOfChild } from '../../reports/consent-registry/consent-registry';
-import { REFUSAL_AUDITED, auditRouter } from '../audit-router';
+import { auditRouter } from '../audit-router';
 import { getPrincipal } from '../../access/authenticate';
 import { canActForPractice } from '../../access/principal';
 import { field, pageOf, sendPage } from './console-request';
@@ -207,24 +206,8 @@ export function auditorPages(ctx: PipelineContext): Router {
 
   router.get('/audit-events/:id', async (req, res) => {
     const { lang } = pageOf(req, res);
-    const id = req.params.id;
-    const found = /^[0-9a-f-]{36}$/.test(id) ? await tryGetAuditRow(ctx.db, id, getPrincipal(res)) : undefined;
-    if (!found) {
-      throw new OperationOutcomeError(notFound);
-    }
-    const { row, inScope } = found;
-    // Recorded exactly as GET /fhir/AuditEvent/{id} records it, refusal included.
-    await auditRead(ctx, req, res, {
-      query: req.originalUrl,
-      interaction: 'read',
-      target: `AuditEvent/${id}`,
-      patientBsn: row.patient_bsn ?? undefined,
-      tenants: [row.tenant],
-      ...(inScope ? {} : { outcome: '4' as const, outcomeDesc: 'not within the caller’s scope' }),
-    });
-    if (!inScope) {
-      throw new OperationOutcomeError(notFound);
-    }
+    // Read, recorded and refused exactly as GET /fhir/AuditEvent/{id}.
+    const row = await readAuditEvent(ctx, req, res, req.params.id);
     const words = describeAuditEvent(lang, row.resource);
     const facts: (readonly [string, string])[] = [
       ...words.facts,
@@ -375,24 +358,10 @@ export function auditorPages(ctx: PipelineContext): Router {
       );
       return;
     }
-    let targets = tenants;
-    if (chosen !== undefined) {
-      await assertChainAccess(ctx, req, res, chosen);
-      if (!(await tryGetChainHead(ctx.db, chosen))) {
-        throw new OperationOutcomeError(notFound);
-      }
-      targets = [chosen];
+    if (chosen !== undefined && !/^\d{8}$/.test(chosen) && chosen !== SYSTEM_TENANT) {
+      failField('tenant: the AGB code (8 digits) of the practice whose chain to read', 'tenant');
     }
-    const verdicts = [];
-    for (const tenant of targets) {
-      verdicts.push(await verifyTenant(ctx.db, tenant));
-    }
-    await auditRead(ctx, req, res, {
-      query: req.originalUrl,
-      interaction: 'read',
-      target: targets.length === 1 ? `audit_chain/${targets[0]}` : 'audit_chain',
-      tenants: targets,
-    });
+    const verdicts = await verifyChains(ctx, req, res, await chainsToVerify(ctx, req, res, chosen));
     const results = verdicts.map((v) =>
       v.ok
         ? notice('ok', t(lang, 'chainOk', v.tenant, v.rows, v.headSeq))
@@ -506,23 +475,4 @@ function consentRow(lang: Lang, tenant: string, c: Consent): SafeHtml {
     <td>${period}</td>
     <td>${purposes}</td>
   </tr>`;
-}
-
-/** As the API: a refused chain is recorded in that chain (its practice sees the attempt), then 403. */
-async function assertChainAccess(ctx: PipelineContext, req: Request, res: Response, tenant: string): Promise<void> {
-  if (!/^\d{8}$/.test(tenant) && tenant !== SYSTEM_TENANT) {
-    failField('tenant: the AGB code (8 digits) of the practice whose chain to read', 'tenant');
-  }
-  if (!canReadChain(getPrincipal(res), tenant)) {
-    await auditRead(ctx, req, res, {
-      query: req.originalUrl,
-      interaction: 'read',
-      target: `audit_chain/${tenant}`,
-      outcome: '4',
-      outcomeDesc: 'not within the caller’s scope',
-      tenants: [tenant],
-    });
-    res.locals[REFUSAL_AUDITED] = true;
-    throw new OperationOutcomeError(forbidden);
-  }
 }
