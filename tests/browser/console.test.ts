@@ -207,8 +207,10 @@ describe('the web console in a real browser', () => {
     await expectAccessible(page);
     await row.locator('a').click();
     const why = await page.locator('section.why').textContent();
-    expect(why).toContain('Ontbreekt bij: het kind');
-    expect(why).toContain('met gezag');
+    // By the practice's own ids, as its HIS sent them.
+    const child = (denied.child as { id: string }).id;
+    expect(why).toContain(`Ontbreekt bij: het kind (${child})`);
+    expect(why).toContain('Moeder met gezag (g1)');
     await expectAccessible(page);
   });
 

@@ -2,7 +2,7 @@ import { notFound, OperationOutcomeError } from '@medplum/core';
 import type { RelatedPerson } from '@medplum/fhirtypes';
 import { Router } from 'express';
 import { auditRead } from '../audit-read';
-import { mapStoredEvent } from '../../event/stored-event';
+import { mapStoredEvent, type StoredRecord } from '../../event/stored-event';
 import type { PipelineContext } from '../../event/context';
 import { decideForEvent, purposeOf } from '../../event/decide';
 import { tryGetEventTimeline } from '../../reports/event-timeline/event-timeline';
@@ -15,6 +15,7 @@ import { html, type SafeHtml } from './html';
 import { formatTime, reasonsInWords, stateInWords, t, type Lang } from './i18n';
 import { table } from './layout';
 import { timelineHtml } from './operator-pages';
+import { practiceOwnIds } from './practice-own-ids';
 
 const STATES = ['received', 'mapped', 'decided', 'delivered', 'completed', 'denied', 'failed', 'dead'];
 
@@ -81,12 +82,21 @@ export function practicePages(ctx: PipelineContext): Router {
           tenants: [timeline.practice],
         });
         const people = event.resources.filter((r): r is RelatedPerson => r.resourceType === 'RelatedPerson');
+        const stored = ctx.cipher.decrypt(row.payload_key_id ?? '', row.payload) as StoredRecord;
+        const ownIds = practiceOwnIds(
+          row.tenant,
+          stored.record.value,
+          event.resources.find((r) => r.resourceType === 'Patient')?.id ?? '',
+          people.map((p) => p.id ?? ''),
+        );
         why = html`<section class="why">
           <h2>${t(lang, 'whyDenied')}</h2>
           <ul>
             ${decision.reasons.map(
               (r) =>
-                html`<li><strong>${reasonsInWords(lang, r.code)}</strong>${partiesOf(lang, r.detail, people)}</li>`,
+                html`<li>
+                  <strong>${reasonsInWords(lang, r.code)}</strong>${partiesOf(lang, r.detail, people, ownIds)}
+                </li>`,
             )}
           </ul>
         </section>`;
@@ -99,16 +109,22 @@ export function practicePages(ctx: PipelineContext): Router {
 }
 
 /** The people a reason's detail names (`Patient/…`, `RelatedPerson/…`), in words: the child, or "mother with authority". */
-function partiesOf(lang: Lang, detail: string, people: readonly RelatedPerson[]): SafeHtml | string {
+function partiesOf(
+  lang: Lang,
+  detail: string,
+  people: readonly RelatedPerson[],
+  ownIds: ReadonlyMap<string, string>,
+): SafeHtml | string {
   const named = [...detail.matchAll(/(Patient|RelatedPerson)\/([A-Za-z0-9.-]+)/g)].map(([, type, id]) => {
+    const own = ownIds.get(`${type ?? ''}/${id ?? ''}`);
     if (type === 'Patient') {
-      return t(lang, 'theChild');
+      return `${t(lang, 'theChild')}${own !== undefined ? ` (${own})` : ''}`;
     }
     const person = people.find((p) => p.id === id);
     const coding = person?.relationship?.[0]?.coding?.[0];
     const who = coding?.display ?? coding?.code ?? t(lang, 'guardian');
     const authority = person?.extension?.some((x) => x.valueBoolean === true) === true;
-    return `${authority ? t(lang, 'guardianWithAuthority', who) : who} (RelatedPerson/${id ?? ''})`;
+    return `${authority ? t(lang, 'guardianWithAuthority', who) : who} (${own ?? `RelatedPerson/${id ?? ''}`})`;
   });
   return named.length > 0 ? html` — ${t(lang, 'missingFrom')}: ${[...new Set(named)].join('; ')}` : '';
 }

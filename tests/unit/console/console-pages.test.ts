@@ -2,6 +2,8 @@ import { DECISION_REASON_CODES } from '../../../src/policy/types';
 import { html, SafeHtml } from '../../../src/http/console/html';
 import { reasonsInWords, stateInWords, t } from '../../../src/http/console/i18n';
 import { INBOX_STATES } from '../../../src/event/inbox-store';
+import { practiceOwnIds } from '../../../src/http/console/practice-own-ids';
+import { resourceIds } from '../../../mappings/his/shared/resource-ids';
 
 describe('the console html tag', () => {
   it.each([
@@ -43,5 +45,26 @@ describe('the console in words', () => {
     expect(t('en', 'chainBroken', '01234567', 2, 'hash mismatch')).toBe(
       'Chain 01234567 is BROKEN at row 2: hash mismatch',
     );
+  });
+});
+
+describe("the practice's own ids of an event", () => {
+  it('finds the child and guardian ids in the record as the HIS sent it, whatever its shape', () => {
+    const agb = '01234567';
+    const patient = resourceIds.patient(agb, 'c-17');
+    const mother = resourceIds.relatedPerson(agb, 'c-17', 'g-2');
+    const records = [
+      { child: { id: 'c-17' }, guardians: [{ id: 'g-1' }, { id: 'g-2' }] },
+      ['row', 'c-17', '111222333', 'g-2', 'mother'],
+    ];
+    for (const record of records) {
+      expect(practiceOwnIds(agb, record, patient, [mother, 'unknown'])).toEqual(
+        new Map([
+          [`Patient/${patient}`, 'c-17'],
+          [`RelatedPerson/${mother}`, 'g-2'],
+        ]),
+      );
+    }
+    expect(practiceOwnIds('07654321', records[0], patient, [mother]).size).toBe(0);
   });
 });
