@@ -160,9 +160,10 @@ export function auditorPages(ctx: PipelineContext): Router {
     const page = pageOf(req, res);
     const { lang } = page;
     const title = t(lang, 'auditSearchTitle');
+    const params = searchParamsOf(req.body);
     let search;
     try {
-      search = parseAuditSearch(searchParamsOf(req.body));
+      search = parseAuditSearch(params);
     } catch (err) {
       sendPage(req, res, title, html`${notice('error', outcomeMessage(err))}${searchForm(page, req.body)}`, 400);
       return;
@@ -171,7 +172,9 @@ export function auditorPages(ctx: PipelineContext): Router {
     const onlyPatient =
       search.patients.length === 1 && search.patients[0]?.length === 1 ? search.patients[0][0] : undefined;
     await auditRead(ctx, req, res, {
-      query: `${req.method} ${req.originalUrl}`,
+      // The search as the API would have received it: the audit row says what was looked for (the BSN stays in
+      // the audit table, where the API's own search puts it too).
+      query: `/fhir/AuditEvent?${params.toString()}`,
       interaction: 'search',
       patientBsn: onlyPatient,
       tenants: result.rows.map((r) => r.tenant),
