@@ -5,7 +5,7 @@ import type { Registry } from './registry';
 import type { Metrics } from '../kernel/metrics';
 import type { Db } from '../kernel/db';
 import type { PayloadCipher } from '../kernel/payload-crypto';
-import type { QueueSet } from './queue-set';
+import type { QueueSet } from './queues';
 
 /** What the API handlers and the workers share: handed around explicitly, so tests can run several side by side. */
 export interface PipelineContext {

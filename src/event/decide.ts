@@ -1,13 +1,12 @@
 import type { Patient } from '@medplum/fhirtypes';
 import { findAgreements } from './registry';
 import type { HisEventType, CanonicalEvent } from '../contracts/his-dialect';
-import type { DataClass, Purpose } from '../policy/agreement';
+import type { DataClass, Purpose } from '../contracts/sharing';
 import { decide } from '../policy/decide';
 import type { Decision } from '../policy/types';
-import { listConsents } from './consent-store';
+import { listConsents, type EventRow } from './event-store';
 import type { PipelineContext } from './context';
 import { consentDecision, SYSTEM_WORKER } from '../audit/audit-events';
-import type { InboxRow } from './inbox-store';
 
 /** Why an event type is shared; consent events are recorded, never sent. */
 export function purposeOf(eventType: HisEventType): Purpose | undefined {
@@ -36,7 +35,7 @@ export function dataClassesOf(event: CanonicalEvent): DataClass[] {
  */
 export async function decideAndRecord(
   ctx: PipelineContext,
-  row: Pick<InboxRow, 'id' | 'tenant'>,
+  row: Pick<EventRow, 'id' | 'tenant'>,
   event: CanonicalEvent,
   purpose: Purpose,
   stage: 'map' | 'deliver',

@@ -2,10 +2,11 @@ import type { Job } from 'bullmq';
 import { disclosure, SYSTEM_WORKER } from '../audit/audit-events';
 import { getAdapter } from '../../mappings/municipality/index';
 import { PermanentDeliveryError, RetryableDeliveryError } from '../contracts/delivery-errors';
-import { mapStoredEvent } from './stored-event';
+import type { CanonicalEvent } from '../contracts/his-dialect';
+import { openEvent, PayloadPurgedError } from './stored-event';
+import { PAYLOAD_PURGED } from './states';
 import { minimise } from '../policy/minimise';
-import { finishDelivery, recordAttempt, tryGetDelivery } from './delivery-store';
-import { tryGetInboxRow } from './inbox-store';
+import { finishDelivery, recordAttempt, tryGetDeliveryWork, type DeliveryWork } from './event-store';
 import type { PipelineContext } from './context';
 import { decideAndRecord, purposeOf, reasonText } from './decide';
 import { recordDestinationFailure, recordDestinationSuccess } from './destination-health';
@@ -46,25 +47,68 @@ export function finalityOf(
  * that an operator can replay. Every attempt also feeds the destination's health (pause after N failures).
  */
 export async function processDeliverJob(ctx: PipelineContext, job: Job<DeliverJobData>): Promise<string> {
-  const delivery = await tryGetDelivery(ctx.db, job.data.deliveryId);
-  if (!delivery || delivery.state !== 'pending') {
+  const work = await tryGetDeliveryWork(ctx.db, job.data.deliveryId);
+  if (!work || work.state !== 'pending') {
     return 'skipped';
   }
-  const row = await tryGetInboxRow(ctx.db, delivery.inbox_id);
-  const destination = ctx.registry.destinations.find((d) => d.id === delivery.destination);
-  if (!row || !destination) {
-    throw new PermanentDeliveryError(`destination ${delivery.destination} is no longer configured`);
+  try {
+    return await deliverOnce(ctx, job, work);
+  } catch (err) {
+    // Whatever failed outside the send itself (the database, the decision, a bug) still ends the delivery when
+    // this was its last chance: a row left `pending` behind a failed job would be re-enqueued for ever.
+    const failure = asDeliveryFailure(err);
+    const { final, reason } = finalityOf(failure, job, work.destination);
+    if (final) {
+      await finishDelivery(ctx.db, {
+        deliveryId: work.id,
+        inboxId: work.inbox_id,
+        deliveryState: 'dead',
+        step: 'deadLetter',
+        reason,
+        error: failure.message,
+        countsAsAttempt: false,
+      }).catch((e: Error) =>
+        ctx.log.error({ deliveryId: work.id, ...errorFields(e) }, 'could not record a dead letter'),
+      );
+    }
+    throw err;
   }
-  const event = mapStoredEvent(ctx.cipher, row, { validate: false });
+}
+
+async function deliverOnce(ctx: PipelineContext, job: Job<DeliverJobData>, work: DeliveryWork): Promise<string> {
+  const destination = ctx.registry.destinations.find((d) => d.id === work.destination);
+  if (!destination) {
+    throw new PermanentDeliveryError(`destination ${work.destination} is no longer configured`);
+  }
+  let event: CanonicalEvent;
+  try {
+    event = openEvent(ctx.cipher, work);
+  } catch (err) {
+    if (err instanceof PayloadPurgedError) {
+      await finishDelivery(ctx.db, {
+        deliveryId: work.id,
+        inboxId: work.inbox_id,
+        deliveryState: 'cancelled',
+        step: 'payloadPurged',
+        reason: PAYLOAD_PURGED,
+        error: PAYLOAD_PURGED,
+        countsAsAttempt: false,
+      });
+      return 'payload-purged';
+    }
+    // Undecryptable or unmappable: no retry can change that. Permanent, so it becomes a dead letter at once.
+    throw new PermanentDeliveryError(`the stored event cannot be read: ${(err as Error).message}`);
+  }
+  const row = { id: work.inbox_id, tenant: work.tenant };
   const purpose = purposeOf(event.eventType) ?? 'referral';
   const decision = await decideAndRecord(ctx, row, event, purpose, 'deliver');
   if (decision.effect === 'deny') {
     const reason = `denied at delivery: ${reasonText(decision)}`;
     await finishDelivery(ctx.db, {
-      deliveryId: delivery.id,
+      deliveryId: work.id,
       inboxId: row.id,
       deliveryState: 'cancelled',
-      inboxState: 'denied',
+      step: 'deniedAtDelivery',
       reason,
       error: reason,
     });
@@ -89,7 +133,7 @@ export async function processDeliverJob(ctx: PipelineContext, job: Job<DeliverJo
   let receipt;
   try {
     receipt = await getAdapter(destination.adapter).deliver(destination, resources, {
-      idempotencyKey: delivery.idempotency_key,
+      idempotencyKey: work.idempotency_key,
       traceId: job.data.traceId,
       eventType: event.eventType,
       defaultTimeoutMs: ctx.config.DELIVERY_TIMEOUT_MS,
@@ -99,7 +143,7 @@ export async function processDeliverJob(ctx: PipelineContext, job: Job<DeliverJo
     await noteFailure(ctx, destination, failure);
     const { final, reason } = finalityOf(failure, job, destination.id);
     if (!final) {
-      await recordAttempt(ctx.db, delivery.id, {
+      await recordAttempt(ctx.db, 'delivery', work.id, {
         state: 'pending',
         status: failure.status,
         error: failure.message,
@@ -111,10 +155,10 @@ export async function processDeliverJob(ctx: PipelineContext, job: Job<DeliverJo
     // a recorded outcome without its audit trail.
     await ctx.audit.append(row.tenant, disclosure({ ...disclosureAudit, outcome: '8', outcomeDesc: reason }));
     await finishDelivery(ctx.db, {
-      deliveryId: delivery.id,
+      deliveryId: work.id,
       inboxId: row.id,
       deliveryState: 'dead',
-      inboxState: 'dead',
+      step: 'deadLetter',
       reason,
       status: failure.status,
       error: failure.message,
@@ -127,10 +171,10 @@ export async function processDeliverJob(ctx: PipelineContext, job: Job<DeliverJo
   // The data has left: the disclosure is recorded before anything else, so no crash can leave it unaudited.
   await ctx.audit.append(row.tenant, disclosure({ ...disclosureAudit, outcome: '0' }));
   await finishDelivery(ctx.db, {
-    deliveryId: delivery.id,
+    deliveryId: work.id,
     inboxId: row.id,
     deliveryState: 'delivered',
-    inboxState: 'delivered',
+    step: 'delivered',
     reason: `${destination.id}: HTTP ${receipt.status}`,
     status: receipt.status,
     responseBody: receipt.body,

@@ -2,7 +2,14 @@ import { SYSTEM_WORKER } from '../audit/audit-events';
 import { getAdapter } from '../../mappings/municipality/index';
 import { DEFAULT_PROBE_INTERVAL_MS, type Destination } from '../contracts/destination';
 import type { PipelineContext } from './context';
-import { resumeDestination, type DestinationStateRow } from './destination-health';
+import { resumeDestination } from './destination-health';
+import {
+  claimProbe,
+  listDestinationStates,
+  recordProbeResult,
+  tryGetDestinationState,
+  type DestinationStateRow,
+} from './event-store';
 import { errorFields } from '../kernel/logger';
 
 /** The monitor looks at least this often, and never more often than the shortest probe interval needs. */
@@ -61,7 +68,7 @@ export class DestinationHealthMonitor {
 
   /** One round over every destination; public so tests can drive it. */
   async tick(): Promise<void> {
-    const rows = await this.ctx.db.query<DestinationStateRow>('SELECT * FROM destination_state');
+    const rows = await listDestinationStates(this.ctx.db);
     const byId = new Map(rows.map((r) => [r.destination, r]));
     for (const destination of this.ctx.registry.destinations) {
       if (this.stopped) {
@@ -83,10 +90,7 @@ export class DestinationHealthMonitor {
       this.ctx.log.info({ destination: destination.id }, 'queue paused again to match the recorded pause');
     } else if (!state?.paused_by && queuePaused) {
       // Read again: a pause may have been recorded (and the queue paused) since the round started.
-      const [fresh] = await this.ctx.db.query<{ paused_by: string | null }>(
-        'SELECT paused_by FROM destination_state WHERE destination = $1',
-        [destination.id],
-      );
+      const fresh = await tryGetDestinationState(this.ctx.db, destination.id);
       if (!fresh?.paused_by) {
         await queue.resume();
         this.ctx.log.info({ destination: destination.id }, 'queue resumed to match the recorded state');
@@ -96,22 +100,12 @@ export class DestinationHealthMonitor {
 
   private async probe(destination: Destination): Promise<void> {
     const interval = destination.probeIntervalMs ?? DEFAULT_PROBE_INTERVAL_MS;
-    const claimed = await this.ctx.db.query(
-      `UPDATE destination_state SET last_probe_at = now()
-       WHERE destination = $1 AND paused_by = 'auto'
-         AND (last_probe_at IS NULL OR last_probe_at <= now() - ($2::int * interval '1 millisecond'))
-       RETURNING destination`,
-      [destination.id, interval],
-    );
-    if (claimed.length === 0) {
+    if (!(await claimProbe(this.ctx.db, destination.id, interval))) {
       return;
     }
     const timeoutMs = destination.timeoutMs ?? this.ctx.config.DELIVERY_TIMEOUT_MS;
     const result = await getAdapter(destination.adapter).probe(destination, timeoutMs);
-    await this.ctx.db.query('UPDATE destination_state SET last_probe_result = $2 WHERE destination = $1', [
-      destination.id,
-      `${result.up ? 'up' : 'down'}: ${result.detail}`.slice(0, 300),
-    ]);
+    await recordProbeResult(this.ctx.db, destination.id, `${result.up ? 'up' : 'down'}: ${result.detail}`);
     this.ctx.log.info(
       { destination: destination.id, up: result.up, detail: result.detail },
       'probed paused destination',

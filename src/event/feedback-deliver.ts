@@ -6,12 +6,11 @@ import { practiceEndpointOf } from './practices';
 import { getAdapter } from '../../mappings/municipality/index';
 import { REFERRAL_STATUS_EVENT } from '../contracts/delivery-event-type';
 import { PermanentDeliveryError } from '../contracts/delivery-errors';
-import { tryGetInboxRow } from './inbox-store';
 import type { PipelineContext } from './context';
 import { asDeliveryFailure, finalityOf } from './deliver';
 import { referralIdentityOf, tryGetPracticeEndpoint } from './feedback';
 import type { FeedbackJobData } from './queues';
-import { recordFeedbackAttempt, tryGetFeedback } from './feedback-store';
+import { recordAttempt, tryGetFeedback, tryGetSealedEvent } from './event-store';
 
 /**
  * Feedback stage: sends a municipality's status update to the practice's HIS endpoint (fhir-rest: a Task plus a
@@ -26,7 +25,7 @@ export async function processFeedbackJob(ctx: PipelineContext, job: Job<Feedback
   if (!feedback || feedback.state !== 'pending') {
     return 'skipped';
   }
-  const row = await tryGetInboxRow(ctx.db, feedback.inbox_id);
+  const row = await tryGetSealedEvent(ctx.db, feedback.inbox_id);
   if (!row) {
     throw new PermanentDeliveryError(`referral of feedback ${feedback.id} is gone`);
   }
@@ -36,7 +35,7 @@ export async function processFeedbackJob(ctx: PipelineContext, job: Job<Feedback
   } catch {
     // Its payload is gone (retention): nothing can say which referral the practice should update.
     const reason = 'the referral is no longer held (retention)';
-    await recordFeedbackAttempt(ctx.db, feedback.id, { state: 'dead', error: reason });
+    await recordAttempt(ctx.db, 'feedback', feedback.id, { state: 'dead', error: reason });
     throw new PermanentDeliveryError(reason);
   }
   const endpoint = tryGetPracticeEndpoint(ctx, feedback.tenant);
@@ -79,7 +78,7 @@ export async function processFeedbackJob(ctx: PipelineContext, job: Job<Feedback
       // Audit before recording, as in deliver-worker.ts: an outcome is never recorded without its audit trail.
       await ctx.audit.append(feedback.tenant, feedbackDisclosure({ ...audit, outcome: '8', outcomeDesc: reason }));
     }
-    await recordFeedbackAttempt(ctx.db, feedback.id, {
+    await recordAttempt(ctx.db, 'feedback', feedback.id, {
       state: final ? 'dead' : 'pending',
       status: failure.status,
       error: failure.message,
@@ -93,7 +92,7 @@ export async function processFeedbackJob(ctx: PipelineContext, job: Job<Feedback
       : new PermanentDeliveryError(reason, failure.status, failure.responseBody);
   }
   await ctx.audit.append(feedback.tenant, feedbackDisclosure({ ...audit, outcome: '0' }));
-  await recordFeedbackAttempt(ctx.db, feedback.id, {
+  await recordAttempt(ctx.db, 'feedback', feedback.id, {
     state: 'delivered',
     status: receipt.status,
     responseBody: receipt.body,

@@ -7,11 +7,17 @@ import { feedbackReceived } from '../audit/feedback-audit';
 import type { PracticeEndpoint } from './practices';
 import { assertValidResource } from '../kernel/fhir/validation';
 import type { CanonicalEvent } from '../contracts/his-dialect';
-import { mapStoredEvent } from './stored-event';
-import { tryGetInboxRow, type InboxRow } from './inbox-store';
+import { openEvent } from './stored-event';
 import type { PipelineContext } from './context';
-import { feedbackJobId } from './queues';
-import { insertFeedback, reviveFeedback, type FeedbackRow } from './feedback-store';
+import {
+  deliveredDestinationsOf,
+  insertFeedback,
+  reviveFeedback,
+  tryGetSealedEvent,
+  type EventRow,
+  type FeedbackRow,
+  type SealedEvent,
+} from './event-store';
 
 /**
  * Feedback: a municipality's status on a referral it received (accepted, rejected, allocated, closed) is stored,
@@ -20,7 +26,7 @@ import { insertFeedback, reviveFeedback, type FeedbackRow } from './feedback-sto
 
 /** A delivered referral and the municipalities it was delivered to: who may send status on it. */
 export interface DeliveredReferral {
-  readonly row: InboxRow;
+  readonly row: EventRow & SealedEvent;
   /** CBS codes of the municipalities whose destinations received it. */
   readonly deliveredTo: readonly string[];
 }
@@ -30,16 +36,12 @@ export interface DeliveredReferral {
  * a referral). `deliveredTo` is empty while it has not reached any municipality.
  */
 export async function tryGetReferral(ctx: PipelineContext, inboxId: string): Promise<DeliveredReferral | undefined> {
-  const row = await tryGetInboxRow(ctx.db, inboxId);
+  const row = await tryGetSealedEvent(ctx.db, inboxId);
   if (!row || row.event_type !== 'referral.created') {
     return undefined;
   }
-  const deliveries = await ctx.db.query<{ destination: string }>(
-    `SELECT destination FROM delivery WHERE inbox_id = $1 AND state = 'delivered'`,
-    [inboxId],
-  );
-  const deliveredTo = deliveries
-    .map((d) => ctx.registry.destinations.find((x) => x.id === d.destination)?.municipality ?? row.municipality)
+  const deliveredTo = (await deliveredDestinationsOf(ctx.db, inboxId))
+    .map((d) => ctx.registry.destinations.find((x) => x.id === d)?.municipality ?? row.municipality)
     .filter((m): m is string => !!m);
   return { row, deliveredTo: [...new Set(deliveredTo)] };
 }
@@ -52,10 +54,10 @@ export interface ReferralIdentity {
 }
 
 /** Reads the referral's identity from the stored event; throws a 409 when its payload is gone (retention). */
-export function referralIdentityOf(ctx: PipelineContext, row: InboxRow): ReferralIdentity {
+export function referralIdentityOf(ctx: PipelineContext, row: SealedEvent): ReferralIdentity {
   let event: CanonicalEvent;
   try {
-    event = mapStoredEvent(ctx.cipher, row, { validate: false });
+    event = openEvent(ctx.cipher, row);
   } catch (err) {
     if (err instanceof OperationOutcomeError) {
       throw new OperationOutcomeError(conflict('The referral is no longer held (retention); no status can be sent'));
@@ -138,31 +140,6 @@ export async function replayFeedback(ctx: PipelineContext, feedbackId: string, a
   await ctx.queues.enqueueFeedback(revived, `replay-${revived.id}-${revived.round}`);
   await ctx.queues.removeFailedRound('feedback', revived);
   return true;
-}
-
-/**
- * Re-enqueues pending status updates without a live job (Redis lost its data, or a crash between commit and
- * enqueue), as the reconciler does for deliveries. Returns how many it re-enqueued.
- */
-export async function reconcileFeedbackOnce(ctx: PipelineContext, graceMs: number): Promise<number> {
-  const pending = await ctx.db.query<{ id: string; round: number; trace_id: string }>(
-    `SELECT f.id, f.round, i.trace_id FROM feedback f JOIN inbox i ON i.id = f.inbox_id
-     WHERE f.state = 'pending' AND f.updated_at < now() - ($1::int * interval '1 millisecond')
-     ORDER BY f.updated_at LIMIT 5000`,
-    [graceMs],
-  );
-  let requeued = 0;
-  for (const f of pending) {
-    const job = await ctx.queues.feedback.getJob(feedbackJobId(f.id, f.round));
-    if (job && (await job.getState()) === 'failed') {
-      await job.remove();
-    } else if (job) {
-      continue;
-    }
-    await ctx.queues.enqueueFeedback(f, f.trace_id);
-    requeued++;
-  }
-  return requeued;
 }
 
 export function tryGetPracticeEndpoint(

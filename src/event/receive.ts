@@ -3,10 +3,9 @@ import { isOperationOutcome, OperationOutcomeError } from '@medplum/core';
 import type { Consent, OperationOutcome } from '@medplum/fhirtypes';
 import { consentRecorded, eventReceived, type AuditActor } from '../audit/audit-events';
 import type { PipelineContext } from './context';
-import { upsertConsents } from './consent-store';
-import { insertInboxRow } from './inbox-store';
+import { insertEvent, upsertConsents } from './event-store';
 import type { CanonicalEvent, HisDialect, RawRecord } from '../contracts/his-dialect';
-import type { StoredRecord } from './stored-event';
+import { sealEvent } from './stored-event';
 
 /** The answer for one submitted event. */
 export interface Receipt {
@@ -55,17 +54,16 @@ export async function ingestRecords(
   const stored = await ctx.db.transaction(async (tx) => {
     const out: { id: string; duplicate: boolean; event: CanonicalEvent; index: number }[] = [];
     for (const { event, record, index } of accepted) {
-      const payload: StoredRecord = { dialect: dialect.name, record };
-      const { keyId, data } = ctx.cipher.encrypt(payload);
-      const row = await insertInboxRow(tx, {
+      // Mapped once, here: later stages read this canonical event instead of mapping the record again.
+      const sealed = sealEvent(ctx.cipher, { dialect: dialect.name, record }, event);
+      const row = await insertEvent(tx, {
         id: randomUUID(),
         tenant: event.practice.agb,
         sourceEventId: event.sourceEventId,
         dialect: dialect.name,
         eventType: event.eventType,
         municipality: event.municipalityCode,
-        payload: data,
-        payloadKeyId: keyId,
+        ...sealed,
         traceId,
       });
       if (!row.duplicate) {

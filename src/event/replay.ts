@@ -1,28 +1,28 @@
+import { conflict, notFound, OperationOutcomeError } from '@medplum/core';
 import { operatorAction, type AuditActor } from '../audit/audit-events';
-import { transition } from './inbox-store';
 import type { PipelineContext } from './context';
+import { deliveryExists, reviveDelivery } from './event-store';
+import { PAYLOAD_PURGED } from './states';
+
+/** What a replay came to: replayed, not a dead letter (any more), or no longer possible (retention). */
+export type ReplayResult = 'replayed' | 'not-dead' | 'purged';
 
 /**
  * Gives a dead letter a new round: the delivery is pending again with a fresh job id, and the event is `decided`
- * again. It is decided once more before sending, so a replay never bypasses a withdrawal. Returns false when the
- * delivery is not dead (already replayed, delivered or unknown).
+ * again. It is decided once more before sending, so a replay never bypasses a withdrawal. A dead letter whose event
+ * retention already removed cannot be sent again: it stays dead (`purged`).
  */
-export async function replayDelivery(ctx: PipelineContext, deliveryId: string, actor: AuditActor): Promise<boolean> {
-  const replayed = await ctx.db.transaction(async (tx) => {
-    const [d] = await tx.query<{ id: string; inbox_id: string; destination: string; round: number; tenant: string }>(
-      `UPDATE delivery SET state = 'pending', round = round + 1, attempts = 0, updated_at = now()
-       FROM inbox WHERE delivery.id = $1 AND delivery.state = 'dead' AND inbox.id = delivery.inbox_id
-       RETURNING delivery.id, delivery.inbox_id, delivery.destination, delivery.round, inbox.tenant`,
-      [deliveryId],
-    );
-    if (!d) {
-      return undefined;
-    }
-    await transition(tx, d.inbox_id, 'decided', { from: ['dead'], reason: `replayed by ${actor.userId}` });
-    return d;
-  });
-  if (!replayed) {
-    return false;
+export async function replayDelivery(
+  ctx: PipelineContext,
+  deliveryId: string,
+  actor: AuditActor,
+): Promise<ReplayResult> {
+  const replayed = await reviveDelivery(ctx.db, deliveryId, `replayed by ${actor.userId}`);
+  if (replayed === undefined) {
+    return 'not-dead';
+  }
+  if (replayed === 'purged') {
+    return 'purged';
   }
   await ctx.audit.append(
     replayed.tenant,
@@ -30,5 +30,19 @@ export async function replayDelivery(ctx: PipelineContext, deliveryId: string, a
   );
   await ctx.queues.enqueueDeliver(replayed, `replay-${replayed.id}-${replayed.round}`);
   await ctx.queues.removeFailedRound('deliver', replayed);
-  return true;
+  return 'replayed';
+}
+
+/** Replays one dead letter for the admin API: 404 for an unknown delivery, 409 when it cannot be replayed. */
+export async function replayOne(ctx: PipelineContext, deliveryId: string, actor: AuditActor): Promise<void> {
+  if (!(await deliveryExists(ctx.db, deliveryId))) {
+    throw new OperationOutcomeError(notFound);
+  }
+  const result = await replayDelivery(ctx, deliveryId, actor);
+  if (result === 'purged') {
+    throw new OperationOutcomeError(conflict(`${PAYLOAD_PURGED}: this dead letter can no longer be replayed`));
+  }
+  if (result === 'not-dead') {
+    throw new OperationOutcomeError(conflict('This delivery is not a dead letter (any more)'));
+  }
 }

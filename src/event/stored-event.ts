@@ -1,9 +1,9 @@
-import { OperationOutcomeError } from '@medplum/core';
-import { assertValidResource } from '../kernel/fhir/validation';
+import { conflict, OperationOutcomeError } from '@medplum/core';
 import type { PayloadCipher } from '../kernel/payload-crypto';
-import type { InboxRow } from './inbox-store';
 import type { CanonicalEvent, RawRecord } from '../contracts/his-dialect';
 import { tryGetDialect } from '../../mappings/his/index';
+import type { SealedEvent } from './event-store';
+import { PAYLOAD_PURGED } from './states';
 
 /** What the inbox keeps of an event (encrypted): the record as the HIS sent it, so mapping can be re-run. */
 export interface StoredRecord {
@@ -11,25 +11,46 @@ export interface StoredRecord {
   readonly record: RawRecord;
 }
 
+/** Thrown when retention removed an event's content before it was finished: a named outcome, never retried. */
+export class PayloadPurgedError extends OperationOutcomeError {
+  constructor() {
+    super(conflict(PAYLOAD_PURGED));
+    this.name = 'PayloadPurgedError';
+  }
+}
+
+/** The encrypted parts of a newly received event: its record as sent and the canonical event mapped from it. */
+export function sealEvent(
+  cipher: PayloadCipher,
+  stored: StoredRecord,
+  event: CanonicalEvent,
+): { payload: Buffer; payloadKeyId: string; canonical: Buffer; canonicalKeyId: string } {
+  const payload = cipher.encrypt(stored);
+  const canonical = cipher.encrypt(event);
+  return {
+    payload: payload.data,
+    payloadKeyId: payload.keyId,
+    canonical: canonical.data,
+    canonicalKeyId: canonical.keyId,
+  };
+}
+
 /**
- * Decrypts an inbox row and maps it again (pure and deterministic). The map stage validates every resource; later
- * stages map the same record with the same code, so they may skip the validation, which costs most of the time.
+ * The canonical event of a stored event, as mapped once at receipt. Events received before the canonical event was
+ * stored are mapped again from their record (pure and deterministic). Throws PayloadPurgedError when retention
+ * removed both.
  */
-export function mapStoredEvent(cipher: PayloadCipher, row: InboxRow, opts: { validate: boolean }): CanonicalEvent {
+export function openEvent(cipher: PayloadCipher, row: SealedEvent): CanonicalEvent {
+  if (row.canonical && row.canonical_key_id) {
+    return cipher.decrypt(row.canonical_key_id, row.canonical) as CanonicalEvent;
+  }
   if (!row.payload || !row.payload_key_id) {
-    throw new OperationOutcomeError({
-      resourceType: 'OperationOutcome',
-      issue: [{ severity: 'error', code: 'not-found', details: { text: 'payload purged after retention' } }],
-    });
+    throw new PayloadPurgedError();
   }
   const stored = cipher.decrypt(row.payload_key_id, row.payload) as StoredRecord;
   const dialect = tryGetDialect(stored.dialect);
   if (!dialect) {
-    throw new Error(`Unknown dialect ${stored.dialect} in inbox row ${row.id}`);
+    throw new Error(`Unknown dialect ${stored.dialect}`);
   }
-  const event = dialect.map(stored.record);
-  if (opts.validate) {
-    event.resources.forEach(assertValidResource);
-  }
-  return event;
+  return dialect.map(stored.record);
 }

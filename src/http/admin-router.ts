@@ -1,54 +1,56 @@
-import { badRequest, conflict, notFound, OperationOutcomeError } from '@medplum/core';
+import { conflict, notFound, OperationOutcomeError } from '@medplum/core';
 import { Router } from 'express';
 import { z } from 'zod';
 import type { Destination } from '../contracts/destination';
 import type { PipelineContext } from '../event/context';
-import { getDestinationStatus, pauseDestination, resumeDestination } from '../event/destination-health';
+import { pauseDestination, resumeDestination } from '../event/destination-health';
+import { feedbackExists } from '../event/event-store';
 import { replayFeedback } from '../event/feedback';
-import { replayDelivery } from '../event/replay';
-import { listDeadLetters } from '../reports/dead-letters/dead-letters';
+import { replayDelivery, replayOne } from '../event/replay';
+import { parseOrThrow, pathExpression } from '../kernel/zod-outcome';
+import {
+  deadLetterFilter,
+  feedbackFilter,
+  listDeadLetters,
+  listFeedbackByState,
+} from '../reports/dead-letters/dead-letters';
+import { getDestinationStatus } from '../reports/destination-status/destination-status';
 import { actorOf } from './request-context';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-const deadLetterFilter = z
-  .object({
-    destination: z.string().max(64).optional(),
-    status: z.coerce.number().int().min(100).max(599).optional(),
-    since: z.iso.datetime({ offset: true }).optional(),
-    limit: z.coerce.number().int().min(1).max(1000).default(100),
-  })
-  .strict();
 
 /** `/admin/v1`: what operators use. Every action that changes something is audited. */
 export function adminRouter(ctx: PipelineContext): Router {
   const router = Router();
 
   router.get('/dead-letters', async (req, res) => {
-    res.json({ deadLetters: await listDeadLetters(ctx.db, parseFilter(req.query)) });
+    res.json({ deadLetters: await listDeadLetters(ctx.db, parseQuery(deadLetterFilter, req.query)) });
   });
 
   router.post('/dead-letters/:id/replay', async (req, res) => {
     const id = req.params.id;
-    if (!UUID.test(id) || !(await ctx.db.query('SELECT 1 FROM delivery WHERE id = $1', [id])).length) {
+    if (!UUID.test(id)) {
       throw new OperationOutcomeError(notFound);
     }
-    if (!(await replayDelivery(ctx, id, actorOf(req, res)))) {
-      throw new OperationOutcomeError(conflict('This delivery is not a dead letter (any more)'));
-    }
+    await replayOne(ctx, id, actorOf(req, res));
     res.status(202).json({ replayed: [id] });
   });
 
   /** Replays every dead letter matching the filter in the body (destination, status, since). */
   router.post('/dead-letters/replay', async (req, res) => {
-    const filter = parseFilter(req.body ?? {});
+    const filter = parseQuery(deadLetterFilter, req.body ?? {}, 'body');
     const replayed: string[] = [];
+    // Dead letters whose event retention removed cannot be sent again; they are listed, not replayed.
+    const purged: string[] = [];
     for (const d of await listDeadLetters(ctx.db, filter)) {
-      if (await replayDelivery(ctx, d.id, actorOf(req, res))) {
+      const result = await replayDelivery(ctx, d.id, actorOf(req, res));
+      if (result === 'replayed') {
         replayed.push(d.id);
+      } else if (result === 'purged') {
+        purged.push(d.id);
       }
     }
-    res.status(202).json({ replayed });
+    res.status(202).json({ replayed, ...(purged.length ? { purged } : {}) });
   });
 
   router.get('/agreements', (_req, res) => {
@@ -82,7 +84,7 @@ export function adminRouter(ctx: PipelineContext): Router {
    */
   router.post('/destinations/:id/pause', async (req, res) => {
     const destination = getDestination(ctx, req.params.id);
-    const reason = parseBody(pauseBody, req.body ?? {}).reason ?? 'paused by an operator';
+    const reason = parseQuery(pauseBody, req.body ?? {}, 'body').reason ?? 'paused by an operator';
     const changed = await pauseDestination(ctx, destination.id, 'operator', reason, actorOf(req, res));
     res.json({ changed, status: await getDestinationStatus(ctx, destination) });
   });
@@ -96,21 +98,12 @@ export function adminRouter(ctx: PipelineContext): Router {
 
   /** Status updates for practices that could not be delivered (or all, with `state`). */
   router.get('/feedback', async (req, res) => {
-    const f = parseBody(feedbackFilter, req.query);
-    res.json({
-      feedback: await ctx.db.query(
-        `SELECT id, inbox_id AS "inboxId", tenant AS practice, municipality, status, state, attempts,
-           last_status AS "lastStatus", last_error AS "lastError", response_body AS "responseBody",
-           updated_at AS "updatedAt"
-         FROM feedback WHERE state = $1 ORDER BY updated_at LIMIT $2`,
-        [f.state, f.limit],
-      ),
-    });
+    res.json({ feedback: await listFeedbackByState(ctx.db, parseQuery(feedbackFilter, req.query)) });
   });
 
   router.post('/feedback/:id/replay', async (req, res) => {
     const id = req.params.id;
-    if (!UUID.test(id) || !(await ctx.db.query('SELECT 1 FROM feedback WHERE id = $1', [id])).length) {
+    if (!UUID.test(id) || !(await feedbackExists(ctx.db, id))) {
       throw new OperationOutcomeError(notFound);
     }
     if (!(await replayFeedback(ctx, id, actorOf(req, res)))) {
@@ -124,13 +117,6 @@ export function adminRouter(ctx: PipelineContext): Router {
 
 const pauseBody = z.object({ reason: z.string().trim().min(1).max(500).optional() }).strict();
 
-const feedbackFilter = z
-  .object({
-    state: z.enum(['pending', 'delivered', 'dead']).default('dead'),
-    limit: z.coerce.number().int().min(1).max(1000).default(100),
-  })
-  .strict();
-
 function getDestination(ctx: PipelineContext, id: string): Destination {
   const destination = ctx.registry.destinations.find((d) => d.id === id);
   if (!destination) {
@@ -139,20 +125,7 @@ function getDestination(ctx: PipelineContext, id: string): Destination {
   return destination;
 }
 
-function parseBody<T>(schema: z.ZodType<T>, input: unknown): T {
-  const parsed = schema.safeParse(input);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new OperationOutcomeError(badRequest(issue?.message ?? 'invalid', issue?.path.join('.') || 'body'));
-  }
-  return parsed.data;
-}
-
-function parseFilter(input: unknown): z.infer<typeof deadLetterFilter> {
-  const parsed = deadLetterFilter.safeParse(input);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new OperationOutcomeError(badRequest(issue?.message ?? 'invalid filter', issue?.path.join('.') || 'query'));
-  }
-  return parsed.data;
+/** Operator input in the wrong form is a 400 naming the parameter or field. */
+function parseQuery<T>(schema: z.ZodType<T>, input: unknown, where: 'query' | 'body' = 'query'): T {
+  return parseOrThrow(schema, input, (path) => pathExpression(path, where), 400);
 }

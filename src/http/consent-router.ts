@@ -4,16 +4,15 @@ import { Router, type Response } from 'express';
 import { z } from 'zod';
 import { findAgreements } from '../event/registry';
 import { BSN_SYSTEM, isValidBsn } from '../kernel/fhir/identifiers';
-import { mapStoredEvent } from '../event/stored-event';
+import { openEvent } from '../event/stored-event';
 import { expressionOf, parseOrThrow } from '../kernel/zod-outcome';
 import type { PipelineContext } from '../event/context';
 import { dataClassesOf, purposeOf } from '../event/decide';
-import { DATA_CLASSES, PURPOSES } from '../policy/agreement';
+import { DATA_CLASSES, PURPOSES } from '../contracts/sharing';
 import { decide } from '../policy/decide';
 import type { DecisionFacts, DecisionRequest } from '../policy/types';
-import { listConsentsOfChild } from '../reports/consent-registry/consent-registry';
-import { listConsents } from '../event/consent-store';
-import { tryGetInboxRow } from '../event/inbox-store';
+import { listConsents, tryGetSealedEvent } from '../event/event-store';
+import { consentsOfPatient } from '../reports/consent-search/consent-search';
 import { auditRead } from './audit-read';
 import { getPrincipal } from '../access/authenticate';
 import { canActForPractice, type Principal } from '../access/principal';
@@ -54,7 +53,7 @@ export function consentRouter(ctx: PipelineContext): Router {
         badRequest(`Give patient:identifier=${BSN_SYSTEM}|<BSN> with a valid BSN`, 'patient:identifier'),
       );
     }
-    const rows = await listConsentsOfChild(ctx.db, value);
+    const rows = await consentsOfPatient(ctx.db, value);
     const visible = rows.filter((r) => canActForPractice(principal, r.tenant));
     await auditRead(ctx, req, res, {
       patientBsn: value,
@@ -83,11 +82,11 @@ export function consentRouter(ctx: PipelineContext): Router {
     let request: DecisionRequest;
     let facts: DecisionFacts;
     if ('eventId' in input) {
-      const row = await tryGetInboxRow(ctx.db, input.eventId);
+      const row = await tryGetSealedEvent(ctx.db, input.eventId);
       if (!row || !canActForPractice(principal, row.tenant)) {
         throw new OperationOutcomeError(notFound);
       }
-      const event = mapStoredEvent(ctx.cipher, row, { validate: false });
+      const event = openEvent(ctx.cipher, row);
       const purpose = purposeOf(event.eventType);
       if (!purpose) {
         throw new OperationOutcomeError(

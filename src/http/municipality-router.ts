@@ -9,7 +9,7 @@ import { JZ020_SYSTEM } from '../kernel/fhir/systems';
 import { isKnownCode } from '../kernel/fhir/terminology';
 import type { PipelineContext } from '../event/context';
 import { recordStatusUpdate, tryGetReferral, type DeliveredReferral } from '../event/feedback';
-import { listFeedbackOf, type FeedbackRow } from '../event/feedback-store';
+import { listFeedbackOf, type FeedbackRow } from '../event/event-store';
 import { getPrincipal } from '../access/authenticate';
 import { canSeeMunicipality } from '../access/principal';
 import { actorOf } from './request-context';

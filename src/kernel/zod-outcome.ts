@@ -1,7 +1,7 @@
 import { OperationOutcomeError } from '@medplum/core';
 import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
 import type { z } from 'zod';
-import { fieldIssue, unprocessableIssues } from './fhir/outcomes';
+import { badRequestIssues, fieldIssue, unprocessableIssues } from './fhir/outcomes';
 
 /** `a.b[0].c` from a zod path, prefixed by the record's location in the body. */
 export function expressionOf(location: string, path: readonly PropertyKey[]): string {
@@ -69,11 +69,25 @@ export function throwIssues(issues: OperationOutcomeIssue[]): never {
   throw new OperationOutcomeError(unprocessableIssues(issues));
 }
 
-/** Parses with a schema or throws a 422 whose issues name the fields. */
-export function parseOrThrow<T>(schema: z.ZodType<T>, value: unknown, expressionOf: ExpressionOf): T {
+/**
+ * Parses with a schema or throws an outcome whose issues name the fields: 422 (the default) for content that breaks
+ * a rule, 400 for a request whose form is wrong (query parameters, operator filters).
+ */
+export function parseOrThrow<T>(
+  schema: z.ZodType<T>,
+  value: unknown,
+  expressionOf: ExpressionOf = (path) => pathExpression(path, 'body'),
+  status: 400 | 422 = 422,
+): T {
   const parsed = schema.safeParse(value);
   if (!parsed.success) {
-    throwIssues(outcomeIssuesOf(parsed.error.issues, value, expressionOf));
+    const issues = outcomeIssuesOf(parsed.error.issues, value, expressionOf);
+    throw new OperationOutcomeError(status === 400 ? badRequestIssues(issues) : unprocessableIssues(issues));
   }
   return parsed.data;
+}
+
+/** `a.b.c` for a path inside a request's body or query; `fallback` for the whole of it. */
+export function pathExpression(path: readonly PropertyKey[], fallback: string): string {
+  return path.length ? path.map(String).join('.') : fallback;
 }

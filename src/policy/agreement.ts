@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DATA_CLASSES, PURPOSES } from '../contracts/sharing';
 
 /**
  * A processing agreement (verwerkersovereenkomst / gegevensdelingsovereenkomst) between one practice and one
@@ -6,23 +7,8 @@ import { z } from 'zod';
  * `$CONFIG_DIR/agreements/`, validated at start-up.
  */
 
-export const PURPOSES = ['referral', 'contact-registration', 'monitoring'] as const;
-export type Purpose = (typeof PURPOSES)[number];
-
 export const LEGAL_BASES = ['consent', 'legal-obligation', 'public-task', 'vital-interest', 'contract'] as const;
 export type LegalBasis = (typeof LEGAL_BASES)[number];
-
-/** The resource types ("data classes") an agreement can allow. */
-export const DATA_CLASSES = [
-  'Patient',
-  'RelatedPerson',
-  'Encounter',
-  'EpisodeOfCare',
-  'ServiceRequest',
-  'Consent',
-  'Task',
-] as const;
-export type DataClass = (typeof DATA_CLASSES)[number];
 
 const isoDate = z.iso.date();
 

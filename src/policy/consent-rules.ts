@@ -8,7 +8,7 @@ import {
   PURPOSE_SYSTEM,
   RESOURCE_TYPE_SYSTEM,
 } from '../kernel/fhir/systems';
-import type { DataClass, Purpose } from './agreement';
+import type { DataClass, Purpose } from '../contracts/sharing';
 
 /**
  * What one person's FHIR Consents say about one disclosure: permit, deny (an objection), or nothing, and then why

@@ -1,4 +1,5 @@
-import type { Agreement, DataClass } from './agreement';
+import type { Agreement } from './agreement';
+import type { DataClass } from '../contracts/sharing';
 import { ageOnDay } from './age';
 import { amsterdamDay } from '../kernel/dutch-time';
 import {

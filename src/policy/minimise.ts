@@ -1,6 +1,6 @@
 import type { Resource } from '@medplum/fhirtypes';
 import { ICPC_SYSTEM } from '../kernel/fhir/systems';
-import { DATA_CLASSES, type DataClass } from './agreement';
+import { DATA_CLASSES, type DataClass } from '../contracts/sharing';
 
 /**
  * Data minimisation: only what the agreement's allow-list names may leave. Free text, diagnosis codes and journal

@@ -1,5 +1,6 @@
 import type { Consent } from '@medplum/fhirtypes';
-import type { Agreement, DataClass, LegalBasis, Purpose } from './agreement';
+import type { Agreement, LegalBasis } from './agreement';
+import type { DataClass, Purpose } from '../contracts/sharing';
 
 /** One question to the policy engine: may this practice disclose these data classes to this municipality now? */
 export interface DecisionRequest {

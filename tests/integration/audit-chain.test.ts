@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { AuditEvent } from '@medplum/fhirtypes';
 import pg from 'pg';
 import { disclosure, SYSTEM_WORKER } from '../../src/audit/audit-events';
-import { purgeExpired } from '../../src/audit/retention';
+import { purgeExpired } from '../../src/event/retention';
 import { verifyTenant } from '../../src/audit/verify';
 import { AuditWriter } from '../../src/audit/writer';
 import { configSchema } from '../../src/kernel/config';

@@ -1,4 +1,4 @@
-import type { DestinationStatus } from '../../src/event/destination-health';
+import type { DestinationStatus } from '../../src/reports/destination-status/destination-status';
 import { buildDestination, buildReferralEvent } from '../helpers/builders';
 import { openConsole } from '../helpers/console-client';
 import { waitFor } from '../helpers/wait-for';

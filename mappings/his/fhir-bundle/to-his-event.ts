@@ -28,7 +28,7 @@ import {
   TRAJECTORY_OUTCOME_SYSTEM,
   tryTranslateBack,
 } from '../../../src/kernel/fhir/terminology';
-import { DATA_CLASSES } from '../../../src/policy/agreement';
+import { DATA_CLASSES } from '../../../src/contracts/sharing';
 import { dateOf, helpQuestionOf } from '../shared/derive';
 import { agb as agbField, bsn as bsnField, municipalityCode, ura as uraField } from '../shared/fields';
 import type { ExpressionOf } from '../shared/issues';

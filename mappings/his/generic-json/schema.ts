@@ -14,7 +14,7 @@ import {
   REFERRAL_TARGET_SYSTEM,
   TRAJECTORY_OUTCOME_SYSTEM,
 } from '../../../src/kernel/fhir/terminology';
-import { DATA_CLASSES } from '../../../src/policy/agreement';
+import { DATA_CLASSES } from '../../../src/contracts/sharing';
 import {
   agb,
   bsn,

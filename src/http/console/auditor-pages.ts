@@ -9,7 +9,7 @@ import { listChainTenants } from '../../audit/verify';
 import { isValidBsn } from '../../kernel/fhir/identifiers';
 import { failField } from '../../kernel/fhir/outcomes';
 import type { PipelineContext } from '../../event/context';
-import { listConsentsOfChild } from '../../reports/consent-registry/consent-registry';
+import { consentsOfPatient } from '../../reports/consent-search/consent-search';
 import { auditRouter } from '../audit-router';
 import { getPrincipal } from '../../access/authenticate';
 import { canActForPractice } from '../../access/principal';
@@ -441,7 +441,7 @@ export function auditorPages(ctx: PipelineContext): Router {
       return;
     }
     const principal = getPrincipal(res);
-    const visible = (await listConsentsOfChild(ctx.db, bsn)).filter((r) => canActForPractice(principal, r.tenant));
+    const visible = (await consentsOfPatient(ctx.db, bsn)).filter((r) => canActForPractice(principal, r.tenant));
     await auditRead(ctx, req, res, {
       patientBsn: bsn,
       query: `${req.method} ${req.originalUrl}`,

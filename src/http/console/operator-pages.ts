@@ -2,7 +2,8 @@ import { notFound, OperationOutcomeError } from '@medplum/core';
 import { Router, type Response } from 'express';
 import type { ConsoleSessionStore } from '../../access/console-sessions';
 import type { PipelineContext } from '../../event/context';
-import { getDestinationStatus, pauseDestination, resumeDestination } from '../../event/destination-health';
+import { pauseDestination, resumeDestination } from '../../event/destination-health';
+import { getDestinationStatus } from '../../reports/destination-status/destination-status';
 import { replayDelivery } from '../../event/replay';
 import { countDeadLetters, deliveryStates, listDeadLetters } from '../../reports/dead-letters/dead-letters';
 import { tryGetEventTimeline } from '../../reports/event-timeline/event-timeline';
@@ -164,7 +165,7 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
     if (!UUID.test(id)) {
       throw new OperationOutcomeError(notFound);
     }
-    if (!(await replayDelivery(ctx, id, actorOf(req, res)))) {
+    if ((await replayDelivery(ctx, id, actorOf(req, res))) !== 'replayed') {
       const { lang } = pageOf(req, res);
       sendPage(req, res, t(lang, 'deadLettersTitle'), notice('error', t(lang, 'replayNotDead')), 409);
       return;
@@ -176,7 +177,7 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
   router.post('/dead-letters/replay', async (req, res) => {
     const replayed: string[] = [];
     for (const d of await listDeadLetters(ctx.db, { ...filterOf(req.body), limit: 1000 })) {
-      if (await replayDelivery(ctx, d.id, actorOf(req, res))) {
+      if ((await replayDelivery(ctx, d.id, actorOf(req, res))) === 'replayed') {
         replayed.push(d.id);
       }
     }

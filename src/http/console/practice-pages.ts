@@ -2,12 +2,12 @@ import { notFound, OperationOutcomeError } from '@medplum/core';
 import type { RelatedPerson } from '@medplum/fhirtypes';
 import { Router } from 'express';
 import { auditRead } from '../audit-read';
-import { mapStoredEvent, type StoredRecord } from '../../event/stored-event';
+import { openEvent, type StoredRecord } from '../../event/stored-event';
 import type { PipelineContext } from '../../event/context';
 import { decideForEvent, purposeOf } from '../../event/decide';
 import { tryGetEventTimeline } from '../../reports/event-timeline/event-timeline';
 import { listPracticeEvents } from '../../reports/practice-events/practice-events';
-import { tryGetInboxRow } from '../../event/inbox-store';
+import { tryGetSealedEvent } from '../../event/event-store';
 import { getPrincipal } from '../../access/authenticate';
 import { canActForPractice } from '../../access/principal';
 import { field, pageOf, sendPage } from './console-request';
@@ -68,9 +68,10 @@ export function practicePages(ctx: PipelineContext): Router {
       throw new OperationOutcomeError(notFound);
     }
     let why: SafeHtml | string = '';
-    const row = timeline.state === 'denied' ? await tryGetInboxRow(ctx.db, timeline.id) : undefined;
-    if (row?.payload) {
-      const event = mapStoredEvent(ctx.cipher, row, { validate: false });
+    const row = timeline.state === 'denied' ? await tryGetSealedEvent(ctx.db, timeline.id) : undefined;
+    // After retention removed an event's content there is nothing left to explain; its state reason still shows.
+    if (row?.payload && row.payload_key_id) {
+      const event = openEvent(ctx.cipher, row);
       const purpose = purposeOf(event.eventType);
       if (purpose) {
         const decision = await decideForEvent(ctx, event, purpose, new Date());
@@ -82,7 +83,7 @@ export function practicePages(ctx: PipelineContext): Router {
           tenants: [timeline.practice],
         });
         const people = event.resources.filter((r): r is RelatedPerson => r.resourceType === 'RelatedPerson');
-        const stored = ctx.cipher.decrypt(row.payload_key_id ?? '', row.payload) as StoredRecord;
+        const stored = ctx.cipher.decrypt(row.payload_key_id, row.payload) as StoredRecord;
         const ownIds = practiceOwnIds(
           row.tenant,
           stored.record.value,

@@ -7,6 +7,7 @@ import { getStatus, OperationOutcomeError } from '@medplum/core';
  * Medplum, so `httpStatusOf` can map any outcome back to one.
  */
 const statusById: Record<string, number> = {
+  'bad-request': 400,
   unprocessable: 422,
   'payload-too-large': 413,
   'unsupported-media-type': 415,
@@ -36,6 +37,11 @@ export function unprocessable(details: string, expression?: string): OperationOu
 /** 422 with several issues, each naming its own field. */
 export function unprocessableIssues(issues: OperationOutcomeIssue[]): OperationOutcome {
   return { resourceType: 'OperationOutcome', id: 'unprocessable', issue: issues };
+}
+
+/** 400 with several issues, each naming its own parameter or field: a request that is wrong in its form. */
+export function badRequestIssues(issues: OperationOutcomeIssue[]): OperationOutcome {
+  return { resourceType: 'OperationOutcome', id: 'bad-request', issue: issues };
 }
 
 export function payloadTooLarge(limit: string): OperationOutcome {

@@ -1,14 +1,17 @@
+import { z } from 'zod';
 import type { Db } from '../../kernel/db';
 
-/** Which dead letters to list or replay: by destination, by the receiver's HTTP status, and since when. */
-export interface DeadLetterFilter {
-  readonly destination?: string | undefined;
-  readonly status?: number | undefined;
-  readonly since?: string | undefined;
-  readonly limit: number;
-}
+/** Which dead letters to list or replay: by destination, the receiver's last status, and since when. */
+export const deadLetterFilter = z
+  .object({
+    destination: z.string().max(64).optional(),
+    status: z.coerce.number().int().min(100).max(599).optional(),
+    since: z.iso.datetime({ offset: true }).optional(),
+    limit: z.coerce.number().int().min(1).max(1000).default(100),
+  })
+  .strict();
+export type DeadLetterFilter = z.infer<typeof deadLetterFilter>;
 
-/** A delivery that gave up, with the receiver's last answer. Ids, codes and the receiver's text only. */
 export interface DeadLetter {
   id: string;
   inboxId: string;
@@ -22,7 +25,7 @@ export interface DeadLetter {
   updatedAt: Date;
 }
 
-/** Dead letters matching a filter, oldest first. */
+/** Dead deliveries with the receiver's last answer, oldest first. */
 export async function listDeadLetters(db: Db, f: DeadLetterFilter): Promise<DeadLetter[]> {
   return db.query<DeadLetter>(
     `SELECT d.id, d.inbox_id AS "inboxId", i.source_event_id AS "eventId", i.tenant AS practice, d.destination,
@@ -36,9 +39,31 @@ export async function listDeadLetters(db: Db, f: DeadLetterFilter): Promise<Dead
   );
 }
 
+/** Which status updates to list: by delivery state (dead letters by default). */
+export const feedbackFilter = z
+  .object({
+    state: z.enum(['pending', 'delivered', 'dead']).default('dead'),
+    limit: z.coerce.number().int().min(1).max(1000).default(100),
+  })
+  .strict();
+
+/** Status updates for practices in one delivery state (by default those that could not be delivered). */
+export async function listFeedbackByState(
+  db: Db,
+  f: z.infer<typeof feedbackFilter>,
+): Promise<Record<string, unknown>[]> {
+  return db.query(
+    `SELECT id, inbox_id AS "inboxId", tenant AS practice, municipality, status, state, attempts,
+       last_status AS "lastStatus", last_error AS "lastError", response_body AS "responseBody",
+       updated_at AS "updatedAt"
+     FROM feedback WHERE state = $1 ORDER BY updated_at LIMIT $2`,
+    [f.state, f.limit],
+  );
+}
+
 /**
  * Dead letters per destination, and dead status updates to practices, counted in PostgreSQL. BullMQ's `failed`
- * count keeps a job that was replayed and delivered since, so it is not the number an operator acts on.
+ * count is not the number an operator acts on: it keeps failed jobs for a month whatever became of them.
  */
 export async function countDeadLetters(db: Db): Promise<{ deliveries: Map<string, number>; feedback: number }> {
   const rows = await db.query<{ destination: string; n: number }>(

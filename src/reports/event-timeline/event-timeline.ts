@@ -1,5 +1,5 @@
 import type { Db } from '../../kernel/db';
-import { getHistory, tryGetInboxRow } from '../../event/inbox-store';
+import { getHistory, listDeliveriesOf, tryGetEvent } from '../../event/event-store';
 
 /** One event's life: its state, every state it passed through, and its deliveries. Ids, codes and times only. */
 export interface EventTimeline {
@@ -31,15 +31,11 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** The timeline of an event by its inbox id; undefined when there is no such event. */
 export async function tryGetEventTimeline(db: Db, id: string): Promise<EventTimeline | undefined> {
-  const row = UUID.test(id) ? await tryGetInboxRow(db, id) : undefined;
+  const row = UUID.test(id) ? await tryGetEvent(db, id) : undefined;
   if (!row) {
     return undefined;
   }
-  const deliveries = await db.query<EventTimeline['deliveries'][number]>(
-    `SELECT id, destination, state, attempts, round, last_status AS "lastStatus", last_error AS "lastError",
-       updated_at AS "updatedAt", delivered_at AS "deliveredAt" FROM delivery WHERE inbox_id = $1`,
-    [id],
-  );
+  const deliveries = (await listDeliveriesOf(db, id)) as EventTimeline['deliveries'];
   return {
     id: row.id,
     eventId: row.source_event_id,

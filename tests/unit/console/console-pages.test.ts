@@ -1,7 +1,7 @@
 import { DECISION_REASON_CODES } from '../../../src/policy/types';
 import { html, SafeHtml } from '../../../src/http/console/html';
 import { reasonsInWords, stateInWords, t } from '../../../src/http/console/i18n';
-import { INBOX_STATES } from '../../../src/event/inbox-store';
+import { EVENT_STATES } from '../../../src/event/states';
 import { practiceOwnIds } from '../../../src/http/console/practice-own-ids';
 import { resourceIds } from '../../../mappings/his/shared/resource-ids';
 
@@ -30,7 +30,7 @@ describe('the console in words', () => {
     expect(reasonsInWords('en', code)).not.toContain(code);
   });
 
-  it.each(INBOX_STATES)('has Dutch and English words for the event state %s', (state) => {
+  it.each(EVENT_STATES)('has Dutch and English words for the event state %s', (state) => {
     expect(stateInWords('nl', state)).toBeTruthy();
     expect(stateInWords('en', state)).toBeTruthy();
     if (state !== 'delivered' && state !== 'received') {

@@ -20,7 +20,7 @@ import {
   tryTranslateBack,
 } from '../../../src/kernel/fhir/terminology';
 import { assertValidResource } from '../../../src/kernel/fhir/validation';
-import { PURPOSES } from '../../../src/policy/agreement';
+import { PURPOSES } from '../../../src/contracts/sharing';
 
 describe('terminology tables', () => {
   it.each([...CODE_SYSTEMS, ...CONCEPT_MAPS].map((r) => [r.url, r] as const))('%s is valid FHIR R4', (_url, r) => {

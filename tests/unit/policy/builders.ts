@@ -8,7 +8,8 @@ import {
   PURPOSE_SYSTEM,
   RESOURCE_TYPE_SYSTEM,
 } from '../../../src/kernel/fhir/systems';
-import { agreementSchema, type Agreement, type DataClass, type Purpose } from '../../../src/policy/agreement';
+import { agreementSchema, type Agreement } from '../../../src/policy/agreement';
+import type { DataClass, Purpose } from '../../../src/contracts/sharing';
 import type { DecisionFacts, DecisionRequest } from '../../../src/policy/types';
 
 /** Builders for policy tests: sensible defaults (one permitting set-up), every part overridable. */

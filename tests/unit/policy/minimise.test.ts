@@ -1,7 +1,7 @@
 import type { Encounter, Observation, Patient, Resource, ServiceRequest } from '@medplum/fhirtypes';
 import { BSN_SYSTEM } from '../../../src/kernel/fhir/identifiers';
 import { ICPC_SYSTEM, NHG_TABLE_14_SYSTEM, SNOMED_SYSTEM } from '../../../src/kernel/fhir/systems';
-import type { DataClass } from '../../../src/policy/agreement';
+import type { DataClass } from '../../../src/contracts/sharing';
 import { minimise } from '../../../src/policy/minimise';
 
 const patient: Patient = {

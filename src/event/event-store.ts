@@ -1,0 +1,656 @@
+import type { Consent, Task } from '@medplum/fhirtypes';
+import type { ReferralStatus } from '../../mappings/practice/to-task';
+import type { Db } from '../kernel/db';
+import { STEPS, TERMINAL_STATES, TO_MAP, type EventState, type StepName } from './states';
+
+/**
+ * Every SQL statement on the domain tables (inbox, its history, delivery, feedback, consent, destination state).
+ * Workers, routers and reports call these functions; none of them writes SQL on these tables itself. State
+ * changes go through `STEPS` (states.ts), so the guard on the state moved from is written once.
+ */
+
+// ---------------------------------------------------------------------------------------------------------------
+// Events (the inbox)
+
+/** An event as the pipeline reads it: everything but the encrypted record and canonical event. */
+export interface EventRow {
+  id: string;
+  tenant: string;
+  source_event_id: string;
+  dialect: string;
+  event_type: string;
+  municipality: string | null;
+  state: EventState;
+  state_reason: string | null;
+  trace_id: string;
+  received_at: Date;
+  updated_at: Date;
+}
+
+/** The encrypted parts of an event: the HIS record as sent, and the canonical event mapped from it at receipt. */
+export interface SealedEvent {
+  payload: Buffer | null;
+  payload_key_id: string | null;
+  canonical: Buffer | null;
+  canonical_key_id: string | null;
+}
+
+const EVENT_COLUMNS = `id, tenant, source_event_id, dialect, event_type, municipality, state, state_reason, trace_id,
+  received_at, updated_at`;
+const SEALED_COLUMNS = 'payload, payload_key_id, canonical, canonical_key_id';
+
+export interface NewEvent {
+  id: string;
+  tenant: string;
+  sourceEventId: string;
+  dialect: string;
+  eventType: string;
+  municipality: string;
+  payload: Buffer;
+  payloadKeyId: string;
+  canonical: Buffer;
+  canonicalKeyId: string;
+  traceId: string;
+}
+
+/** Inserts the event unless the practice sent this event id before; returns the id of the row that holds it. */
+export async function insertEvent(db: Db, r: NewEvent): Promise<{ id: string; duplicate: boolean }> {
+  // One statement for the row and its first history entry; a duplicate returns the existing row's id.
+  const [row] = await db.query<{ id: string; inserted: boolean }>(
+    `WITH ins AS (
+       INSERT INTO inbox (id, tenant, source_event_id, dialect, event_type, municipality, state, payload, payload_key_id,
+         canonical, canonical_key_id, trace_id)
+       VALUES ($1, $2, $3, $4, $5, $6, 'received', $7, $8, $9, $10, $11)
+       ON CONFLICT (tenant, source_event_id) DO NOTHING RETURNING id
+     ), history AS (INSERT INTO inbox_history (inbox_id, state) SELECT id, 'received' FROM ins)
+     SELECT id, true AS inserted FROM ins
+     UNION ALL SELECT id, false FROM inbox WHERE tenant = $2 AND source_event_id = $3 AND NOT EXISTS (SELECT 1 FROM ins)`,
+    [
+      r.id,
+      r.tenant,
+      r.sourceEventId,
+      r.dialect,
+      r.eventType,
+      r.municipality,
+      r.payload,
+      r.payloadKeyId,
+      r.canonical,
+      r.canonicalKeyId,
+      r.traceId,
+    ],
+  );
+  if (row) {
+    return { id: row.id, duplicate: !row.inserted };
+  }
+  // A concurrent insert of the same event committed while this statement waited: its row is not in our snapshot.
+  const [existing] = await db.query<{ id: string }>('SELECT id FROM inbox WHERE tenant = $1 AND source_event_id = $2', [
+    r.tenant,
+    r.sourceEventId,
+  ]);
+  return { id: existing?.id ?? r.id, duplicate: true };
+}
+
+export async function tryGetEvent(db: Db, id: string): Promise<EventRow | undefined> {
+  const [row] = await db.query<EventRow>(`SELECT ${EVENT_COLUMNS} FROM inbox WHERE id = $1`, [id]);
+  return row;
+}
+
+/** The event with its encrypted parts, for the stages that need its content. */
+export async function tryGetSealedEvent(db: Db, id: string): Promise<(EventRow & SealedEvent) | undefined> {
+  const [row] = await db.query<EventRow & SealedEvent>(
+    `SELECT ${EVENT_COLUMNS}, ${SEALED_COLUMNS} FROM inbox WHERE id = $1`,
+    [id],
+  );
+  return row;
+}
+
+export interface HistoryEntry {
+  state: string;
+  reason: string | null;
+  at: Date;
+}
+
+export async function getHistory(db: Db, id: string): Promise<HistoryEntry[]> {
+  return db.query('SELECT state, reason, at FROM inbox_history WHERE inbox_id = $1 ORDER BY id', [id]);
+}
+
+export interface MoveOptions {
+  readonly reason?: string | undefined;
+  /** States passed through on the way, recorded in the history before the step's own (e.g. `mapped`). */
+  readonly passing?: readonly EventState[];
+}
+
+/** Parameters $1..$5 of `moveSql`. */
+function moveParams(id: string, step: StepName, opts: MoveOptions): unknown[] {
+  const { from, to } = STEPS[step];
+  return [id, to, opts.reason ?? null, from, [...(opts.passing ?? []), to]];
+}
+
+/**
+ * A step as CTEs `moved` (the updated row, if any) and its history, then `extraCtes` and `select`, which may read
+ * `moved`: one atomic statement. Parameters $1..$5 come from `moveParams`; more may follow.
+ */
+function moveSql(extraCtes: string, select: string): string {
+  return `WITH moved AS (
+      UPDATE inbox SET state = $2, state_reason = $3, updated_at = now()
+      WHERE id = $1 AND state = ANY($4::text[]) RETURNING id
+    ), history AS (
+      INSERT INTO inbox_history (inbox_id, state, reason)
+      SELECT moved.id, s.state, CASE WHEN s.state = $2 THEN $3 END
+      FROM moved, unnest($5::text[]) WITH ORDINALITY AS s(state, n) ORDER BY s.n
+    )${extraCtes}
+    ${select}`;
+}
+
+/**
+ * Takes one step of the event's life (states.ts) and records it, with any states passed on the way, in the history,
+ * in one statement. Returns false when the event was not in one of the step's `from` states.
+ */
+export async function moveEvent(db: Db, id: string, step: StepName, opts: MoveOptions = {}): Promise<boolean> {
+  const rows = await db.query(moveSql('', 'SELECT moved.id FROM moved'), moveParams(id, step, opts));
+  return rows.length > 0;
+}
+
+/** Events the map stage has not finished and that nobody touched for `graceMs`: candidates for a new map job. */
+export async function staleEventsToMap(db: Db, graceMs: number): Promise<{ id: string; trace_id: string }[]> {
+  return db.query(
+    `SELECT id, trace_id FROM inbox WHERE state = ANY($2::text[])
+       AND updated_at < now() - ($1::int * interval '1 millisecond') ORDER BY updated_at LIMIT 5000`,
+    [graceMs, TO_MAP],
+  );
+}
+
+/**
+ * Removes the encrypted record and canonical event of events finished before `before`, in batches; returns the
+ * tenant of each cleared row. The row, its state and its history stay: they hold no record content.
+ */
+export async function clearFinishedPayloads(db: Db, before: Date, batch: number): Promise<{ tenant: string }[]> {
+  return db.query<{ tenant: string }>(
+    `UPDATE inbox SET payload = NULL, payload_key_id = NULL, canonical = NULL, canonical_key_id = NULL
+     WHERE id IN (SELECT id FROM inbox WHERE state = ANY($1::text[]) AND updated_at < $2
+       AND (payload IS NOT NULL OR canonical IS NOT NULL) LIMIT $3)
+     RETURNING tenant`,
+    [TERMINAL_STATES, before, batch],
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Deliveries and feedback: one outgoing message each, with attempts and an outcome
+
+export type DeliveryState = 'pending' | 'delivered' | 'dead' | 'cancelled';
+export type FeedbackState = 'pending' | 'delivered' | 'dead';
+
+/** The columns a `delivery` and a `feedback` row share: one outgoing message, its attempts and their outcome. */
+export interface AttemptColumns<S extends string> {
+  idempotency_key: string;
+  state: S;
+  round: number;
+  attempts: number;
+  last_status: number | null;
+  last_error: string | null;
+  response_body: string | null;
+  created_at: Date;
+  updated_at: Date;
+  delivered_at: Date | null;
+}
+
+export interface DeliveryRow extends AttemptColumns<DeliveryState> {
+  id: string;
+  inbox_id: string;
+  destination: string;
+}
+
+/**
+ * Marks a permitted event `decided` (recording the states it passed on the way) and creates its delivery, in one
+ * atomic statement. A second call for the same event and destination returns the existing delivery.
+ */
+export async function decideAndCreateDelivery(
+  db: Db,
+  d: {
+    id: string;
+    inboxId: string;
+    destination: string;
+    idempotencyKey: string;
+    reason: string;
+    passing: readonly EventState[];
+  },
+): Promise<DeliveryRow> {
+  const [created] = await db.query<DeliveryRow>(
+    moveSql(
+      `, created AS (
+        INSERT INTO delivery (id, inbox_id, destination, idempotency_key, state)
+        SELECT $6, moved.id, $7, $8, 'pending' FROM moved
+        ON CONFLICT (inbox_id, destination) DO NOTHING RETURNING *
+      )`,
+      'SELECT * FROM created',
+    ),
+    [...moveParams(d.inboxId, 'decided', d), d.id, d.destination, d.idempotencyKey],
+  );
+  if (created) {
+    return created;
+  }
+  const [existing] = await db.query<DeliveryRow>('SELECT * FROM delivery WHERE inbox_id = $1 AND destination = $2', [
+    d.inboxId,
+    d.destination,
+  ]);
+  if (!existing) {
+    throw new Error(`event ${d.inboxId} was not in a state to be decided`);
+  }
+  return existing;
+}
+
+/** The pending deliveries of an event (decided before a crash: their jobs may be missing). */
+export async function pendingDeliveriesOf(
+  db: Db,
+  inboxId: string,
+): Promise<{ id: string; destination: string; round: number }[]> {
+  return db.query(`SELECT id, destination, round FROM delivery WHERE inbox_id = $1 AND state = 'pending'`, [inboxId]);
+}
+
+/** What the deliver stage needs, read in one statement: the delivery, its event's state and the sealed event. */
+export interface DeliveryWork extends DeliveryRow, SealedEvent {
+  tenant: string;
+  event_state: EventState;
+}
+
+export async function tryGetDeliveryWork(db: Db, deliveryId: string): Promise<DeliveryWork | undefined> {
+  const [row] = await db.query<DeliveryWork>(
+    `SELECT d.*, i.tenant, i.state AS event_state, i.payload, i.payload_key_id, i.canonical, i.canonical_key_id
+     FROM delivery d JOIN inbox i ON i.id = d.inbox_id WHERE d.id = $1`,
+    [deliveryId],
+  );
+  return row;
+}
+
+/** The deliveries of one event, as the practice's status view shows them. */
+export async function listDeliveriesOf(db: Db, inboxId: string): Promise<Record<string, unknown>[]> {
+  return db.query(
+    `SELECT id, destination, state, attempts, round, last_status AS "lastStatus", last_error AS "lastError",
+       updated_at AS "updatedAt", delivered_at AS "deliveredAt" FROM delivery WHERE inbox_id = $1`,
+    [inboxId],
+  );
+}
+
+/** The destinations an event was delivered to. */
+export async function deliveredDestinationsOf(db: Db, inboxId: string): Promise<string[]> {
+  const rows = await db.query<{ destination: string }>(
+    `SELECT destination FROM delivery WHERE inbox_id = $1 AND state = 'delivered'`,
+    [inboxId],
+  );
+  return rows.map((r) => r.destination);
+}
+
+/** What one delivery attempt ended in, as recorded on the delivery or feedback row. */
+export interface AttemptOutcome<S extends string> {
+  state: S;
+  status?: number | undefined;
+  error?: string | undefined;
+  responseBody?: string | undefined;
+}
+
+/**
+ * Records the outcome of one attempt on a `delivery` or `feedback` row (they share these columns); moves state
+ * only from `pending`, so a late worker cannot undo another's.
+ */
+export async function recordAttempt(
+  db: Db,
+  table: 'delivery' | 'feedback',
+  id: string,
+  a: AttemptOutcome<DeliveryState | FeedbackState>,
+): Promise<boolean> {
+  const rows = await db.query(
+    `UPDATE ${table} SET state = $2, attempts = attempts + 1, last_status = $3, last_error = $4,
+       response_body = $5, updated_at = now(), delivered_at = CASE WHEN $2 = 'delivered' THEN now() END
+     WHERE id = $1 AND state = 'pending' RETURNING id`,
+    [id, a.state, a.status ?? null, a.error ?? null, a.responseBody?.slice(0, 4000) ?? null],
+  );
+  return rows.length > 0;
+}
+
+/**
+ * Ends a pending delivery and takes its event's step, in one atomic statement: the delivery only from `pending`,
+ * the event only from the step's `from` states. Returns false when the delivery was no longer pending.
+ */
+export async function finishDelivery(
+  db: Db,
+  d: {
+    deliveryId: string;
+    inboxId: string;
+    deliveryState: Exclude<DeliveryState, 'pending'>;
+    step: StepName;
+    reason: string;
+    /** Whether this ends an attempt (the receiver was asked) or stops the delivery before any was made. */
+    countsAsAttempt?: boolean;
+    status?: number | undefined;
+    error?: string | undefined;
+    responseBody?: string | undefined;
+  },
+): Promise<boolean> {
+  const rows = await db.query(
+    moveSql(
+      `, attempt AS (
+        UPDATE delivery SET state = $7::text, attempts = attempts + $11::int, last_status = $8, last_error = $9,
+          response_body = $10, updated_at = now(), delivered_at = CASE WHEN $7::text = 'delivered' THEN now() END
+        WHERE id = $6 AND state = 'pending' RETURNING id
+      )`,
+      'SELECT id FROM attempt',
+    ),
+    [
+      ...moveParams(d.inboxId, d.step, { reason: d.reason }),
+      d.deliveryId,
+      d.deliveryState,
+      d.status ?? null,
+      d.error ?? null,
+      d.responseBody?.slice(0, 4000) ?? null,
+      d.countsAsAttempt === false ? 0 : 1,
+    ],
+  );
+  return rows.length > 0;
+}
+
+/**
+ * Gives a dead letter a new round: the delivery is pending again (attempts from zero) and its event `decided`, in
+ * one transaction. Undefined when the delivery is not dead, or when its event can no longer be sent because
+ * retention removed it (`purged`).
+ */
+export async function reviveDelivery(
+  db: Db,
+  deliveryId: string,
+  reason: string,
+): Promise<
+  | { id: string; inbox_id: string; destination: string; round: number; tenant: string; trace_id: string }
+  | 'purged'
+  | undefined
+> {
+  return db.transaction(async (tx) => {
+    const [dead] = await tx.query<{ inbox_id: string; sealed: boolean }>(
+      `SELECT d.inbox_id, (i.canonical IS NOT NULL OR i.payload IS NOT NULL) AS sealed
+       FROM delivery d JOIN inbox i ON i.id = d.inbox_id WHERE d.id = $1 AND d.state = 'dead' FOR UPDATE OF d`,
+      [deliveryId],
+    );
+    if (!dead) {
+      return undefined;
+    }
+    if (!dead.sealed) {
+      return 'purged';
+    }
+    const [d] = await tx.query<{
+      id: string;
+      inbox_id: string;
+      destination: string;
+      round: number;
+      tenant: string;
+      trace_id: string;
+    }>(
+      `UPDATE delivery SET state = 'pending', round = round + 1, attempts = 0, updated_at = now()
+       FROM inbox WHERE delivery.id = $1 AND inbox.id = delivery.inbox_id
+       RETURNING delivery.id, delivery.inbox_id, delivery.destination, delivery.round, inbox.tenant, inbox.trace_id`,
+      [deliveryId],
+    );
+    if (!d) {
+      return undefined;
+    }
+    await moveEvent(tx, d.inbox_id, 'replayed', { reason });
+    return d;
+  });
+}
+
+/** Pending deliveries nobody touched for `graceMs`: candidates for a new deliver job. */
+export async function stalePendingDeliveries(
+  db: Db,
+  graceMs: number,
+): Promise<{ id: string; destination: string; round: number; trace_id: string }[]> {
+  return db.query(
+    `SELECT d.id, d.destination, d.round, i.trace_id FROM delivery d JOIN inbox i ON i.id = d.inbox_id
+     WHERE d.state = 'pending' AND d.updated_at < now() - ($1::int * interval '1 millisecond')
+     ORDER BY d.updated_at LIMIT 5000`,
+    [graceMs],
+  );
+}
+
+export async function deliveryExists(db: Db, id: string): Promise<boolean> {
+  return (await db.query('SELECT 1 FROM delivery WHERE id = $1', [id])).length > 0;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Feedback: a municipality's status updates on referrals, on their way back to the practice
+
+export interface FeedbackRow extends AttemptColumns<FeedbackState> {
+  id: string;
+  inbox_id: string;
+  tenant: string;
+  municipality: string;
+  status: ReferralStatus;
+  service_request_status: string;
+  task: Task;
+  request_key: string | null;
+  submitted_by: string;
+}
+
+export interface NewFeedback {
+  id: string;
+  inboxId: string;
+  tenant: string;
+  municipality: string;
+  status: ReferralStatus;
+  serviceRequestStatus: string;
+  task: Task;
+  requestKey: string | undefined;
+  submittedBy: string;
+  idempotencyKey: string;
+}
+
+/**
+ * Stores a status update. With the municipality's own request key, a repeated request is one update: the second
+ * call returns the first row and `duplicate: true`.
+ */
+export async function insertFeedback(db: Db, f: NewFeedback): Promise<{ row: FeedbackRow; duplicate: boolean }> {
+  const [inserted] = await db.query<FeedbackRow>(
+    `INSERT INTO feedback (id, inbox_id, tenant, municipality, status, service_request_status, task, request_key,
+       submitted_by, idempotency_key, state)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending')
+     ON CONFLICT (inbox_id, request_key) DO NOTHING RETURNING *`,
+    [
+      f.id,
+      f.inboxId,
+      f.tenant,
+      f.municipality,
+      f.status,
+      f.serviceRequestStatus,
+      JSON.stringify(f.task),
+      f.requestKey ?? null,
+      f.submittedBy,
+      f.idempotencyKey,
+    ],
+  );
+  if (inserted) {
+    return { row: inserted, duplicate: false };
+  }
+  const [existing] = await db.query<FeedbackRow>('SELECT * FROM feedback WHERE inbox_id = $1 AND request_key = $2', [
+    f.inboxId,
+    f.requestKey ?? null,
+  ]);
+  if (!existing) {
+    throw new Error(`feedback for ${f.inboxId} vanished`);
+  }
+  return { row: existing, duplicate: true };
+}
+
+export async function tryGetFeedback(db: Db, id: string): Promise<FeedbackRow | undefined> {
+  const [row] = await db.query<FeedbackRow>('SELECT * FROM feedback WHERE id = $1', [id]);
+  return row;
+}
+
+export async function listFeedbackOf(db: Db, inboxId: string): Promise<FeedbackRow[]> {
+  return db.query<FeedbackRow>('SELECT * FROM feedback WHERE inbox_id = $1 ORDER BY created_at, id', [inboxId]);
+}
+
+/** Gives a dead feedback delivery a new round; undefined when it is not dead. */
+export async function reviveFeedback(db: Db, id: string): Promise<FeedbackRow | undefined> {
+  const [row] = await db.query<FeedbackRow>(
+    `UPDATE feedback SET state = 'pending', round = round + 1, attempts = 0, updated_at = now()
+     WHERE id = $1 AND state = 'dead' RETURNING *`,
+    [id],
+  );
+  return row;
+}
+
+/** Pending status updates nobody touched for `graceMs`: candidates for a new feedback job. */
+export async function stalePendingFeedback(
+  db: Db,
+  graceMs: number,
+): Promise<{ id: string; round: number; trace_id: string }[]> {
+  return db.query(
+    `SELECT f.id, f.round, i.trace_id FROM feedback f JOIN inbox i ON i.id = f.inbox_id
+     WHERE f.state = 'pending' AND f.updated_at < now() - ($1::int * interval '1 millisecond')
+     ORDER BY f.updated_at LIMIT 5000`,
+    [graceMs],
+  );
+}
+
+export async function feedbackExists(db: Db, id: string): Promise<boolean> {
+  return (await db.query('SELECT 1 FROM feedback WHERE id = $1', [id])).length > 0;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Consents
+
+/**
+ * Writes consents into the registry. A re-sent consent (same deterministic id) replaces the old one; a withdrawal
+ * (status `inactive`) keeps what was consented to and only marks it withdrawn, so decisions can still say which
+ * consent was withdrawn rather than that none was ever given.
+ */
+export async function upsertConsents(
+  db: Db,
+  tenant: string,
+  patientBsn: string,
+  consents: readonly Consent[],
+): Promise<void> {
+  for (const c of consents) {
+    await db.query(
+      `INSERT INTO consent (id, tenant, patient_bsn, status, date_time, resource) VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status,
+         date_time = CASE WHEN EXCLUDED.status = 'inactive' THEN consent.date_time ELSE EXCLUDED.date_time END,
+         resource = CASE WHEN EXCLUDED.status = 'inactive'
+           THEN jsonb_set(consent.resource, '{status}', '"inactive"') ELSE EXCLUDED.resource END,
+         updated_at = now()`,
+      [c.id, tenant, patientBsn, c.status, c.dateTime ?? null, JSON.stringify(c)],
+    );
+  }
+}
+
+/** Every consent a practice recorded for a child, newest first. */
+export async function listConsents(db: Db, tenant: string, patientBsn: string): Promise<Consent[]> {
+  const rows = await db.query<{ resource: Consent }>(
+    'SELECT resource FROM consent WHERE tenant = $1 AND patient_bsn = $2 ORDER BY date_time DESC NULLS LAST, id',
+    [tenant, patientBsn],
+  );
+  return rows.map((r) => r.resource);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Destination health: consecutive failures and the pause flag, per destination
+
+export type PausedBy = 'auto' | 'operator';
+
+export interface DestinationStateRow {
+  destination: string;
+  consecutive_failures: number;
+  paused_by: PausedBy | null;
+  paused_at: Date | null;
+  pause_reason: string | null;
+  last_failure_at: Date | null;
+  last_error: string | null;
+  last_probe_at: Date | null;
+  last_probe_result: string | null;
+  updated_at: Date;
+}
+
+export async function tryGetDestinationState(db: Db, destinationId: string): Promise<DestinationStateRow | undefined> {
+  const [row] = await db.query<DestinationStateRow>('SELECT * FROM destination_state WHERE destination = $1', [
+    destinationId,
+  ]);
+  return row;
+}
+
+export async function listDestinationStates(db: Db): Promise<DestinationStateRow[]> {
+  return db.query<DestinationStateRow>('SELECT * FROM destination_state');
+}
+
+/** A delivered attempt ends a run of failures. Writes nothing when there was none (the common case). */
+export async function resetDestinationFailures(db: Db, destinationId: string): Promise<void> {
+  await db.query(
+    `UPDATE destination_state SET consecutive_failures = 0, updated_at = now()
+     WHERE destination = $1 AND consecutive_failures > 0`,
+    [destinationId],
+  );
+}
+
+/** Counts one failed attempt; returns the new count and who paused the destination, if anyone. */
+export async function countDestinationFailure(
+  db: Db,
+  destinationId: string,
+  error: string,
+): Promise<{ consecutive_failures: number; paused_by: PausedBy | null } | undefined> {
+  const [row] = await db.query<{ consecutive_failures: number; paused_by: PausedBy | null }>(
+    `INSERT INTO destination_state (destination, consecutive_failures, last_failure_at, last_error)
+     VALUES ($1, 1, now(), $2)
+     ON CONFLICT (destination) DO UPDATE SET consecutive_failures = destination_state.consecutive_failures + 1,
+       last_failure_at = now(), last_error = $2, updated_at = now()
+     RETURNING consecutive_failures, paused_by`,
+    [destinationId, error.slice(0, 500)],
+  );
+  return row;
+}
+
+/**
+ * Records a pause. An automatic pause never overrides an existing one; an operator's pause takes over an
+ * automatic one (so that no probe resumes it). Returns false when nothing changed.
+ */
+export async function recordPause(db: Db, destinationId: string, by: PausedBy, reason: string): Promise<boolean> {
+  const changed = await db.query(
+    by === 'auto'
+      ? `UPDATE destination_state SET paused_by = 'auto', paused_at = now(), pause_reason = $2, last_probe_at = now(),
+           updated_at = now()
+         WHERE destination = $1 AND paused_by IS NULL RETURNING destination`
+      : `INSERT INTO destination_state (destination, paused_by, paused_at, pause_reason) VALUES ($1, 'operator', now(), $2)
+         ON CONFLICT (destination) DO UPDATE SET paused_by = 'operator', pause_reason = $2, updated_at = now(),
+           paused_at = CASE WHEN destination_state.paused_by IS NULL THEN now() ELSE destination_state.paused_at END
+         WHERE destination_state.paused_by IS DISTINCT FROM 'operator' RETURNING destination`,
+    [destinationId, reason],
+  );
+  return changed.length > 0;
+}
+
+/**
+ * Records a resume and starts the failure count afresh. `auto` (a successful probe) resumes only an automatic
+ * pause; an operator resumes any. Returns false when nothing changed.
+ */
+export async function recordResume(db: Db, destinationId: string, by: PausedBy): Promise<boolean> {
+  const changed = await db.query(
+    `UPDATE destination_state SET paused_by = NULL, paused_at = NULL, pause_reason = NULL, consecutive_failures = 0,
+       updated_at = now()
+     WHERE destination = $1 AND ${by === 'auto' ? `paused_by = 'auto'` : 'paused_by IS NOT NULL'} RETURNING destination`,
+    [destinationId],
+  );
+  return changed.length > 0;
+}
+
+/** Claims the next probe of an automatically paused destination; false when another process probed it lately. */
+export async function claimProbe(db: Db, destinationId: string, intervalMs: number): Promise<boolean> {
+  const claimed = await db.query(
+    `UPDATE destination_state SET last_probe_at = now()
+     WHERE destination = $1 AND paused_by = 'auto'
+       AND (last_probe_at IS NULL OR last_probe_at <= now() - ($2::int * interval '1 millisecond'))
+     RETURNING destination`,
+    [destinationId, intervalMs],
+  );
+  return claimed.length > 0;
+}
+
+export async function recordProbeResult(db: Db, destinationId: string, result: string): Promise<void> {
+  await db.query('UPDATE destination_state SET last_probe_result = $2 WHERE destination = $1', [
+    destinationId,
+    result.slice(0, 300),
+  ]);
+}

@@ -1,0 +1,156 @@
+import { operatorAction, SYSTEM_RETENTION } from '../audit/audit-events';
+import { purgeChain, type ChainPurge } from '../audit/retention';
+import { listChainTenants } from '../audit/verify';
+import { errorFields } from '../kernel/logger';
+import type { PipelineContext } from './context';
+import { clearFinishedPayloads } from './event-store';
+
+/**
+ * Retention: how long what we hold may be kept.
+ *
+ * - Inbox payloads (the encrypted original HIS records) are needed only until an event is finished; they are
+ *   removed `INBOX_PAYLOAD_RETENTION_DAYS` after the event reached a terminal state. The row, its state and history
+ *   stay (they hold no record content). A dead letter older than that can no longer be replayed.
+ * - Audit rows are kept `AUDIT_RETENTION_DAYS` (five years: the common NEN 7513 requirement), then deleted from the
+ *   oldest end of each chain. A checkpoint (seq and hash of the last deleted row) is recorded in the same
+ *   transaction, so verification starts from it and the chain stays verifiable; the database refuses any other
+ *   delete (migration 002).
+ */
+
+export const DEFAULT_AUDIT_RETENTION_DAYS = 1826;
+export const DEFAULT_INBOX_PAYLOAD_RETENTION_DAYS = 30;
+export const DEFAULT_RETENTION_INTERVAL_MS = 24 * 3600 * 1000;
+const DAY_MS = 24 * 3600 * 1000;
+/** Payloads cleared per statement, so one run never holds long locks on the inbox. */
+const PAYLOAD_BATCH = 1000;
+
+export interface RetentionSettings {
+  readonly auditRetentionDays: number;
+  readonly inboxPayloadRetentionDays: number;
+  readonly intervalMs: number;
+}
+
+/**
+ * The retention settings from the configuration, with the defaults for keys it does not (yet) define. Read by name
+ * so this module works before and after the keys are added to the config schema.
+ */
+export function retentionSettingsOf(config: object): RetentionSettings {
+  const c = config as Partial<
+    Record<'AUDIT_RETENTION_DAYS' | 'INBOX_PAYLOAD_RETENTION_DAYS' | 'RETENTION_INTERVAL_MS', unknown>
+  >;
+  const num = (v: unknown, fallback: number): number =>
+    typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : fallback;
+  return {
+    auditRetentionDays: num(c.AUDIT_RETENTION_DAYS, DEFAULT_AUDIT_RETENTION_DAYS),
+    inboxPayloadRetentionDays: num(c.INBOX_PAYLOAD_RETENTION_DAYS, DEFAULT_INBOX_PAYLOAD_RETENTION_DAYS),
+    intervalMs: num(c.RETENTION_INTERVAL_MS, DEFAULT_RETENTION_INTERVAL_MS),
+  };
+}
+
+export interface PurgeReport {
+  readonly payloadsCleared: number;
+  readonly chains: ChainPurge[];
+  /** Chains left alone because they failed verification: purging would erase the evidence. */
+  readonly skipped: { readonly tenant: string; readonly reason: string }[];
+}
+
+/** Clears and deletes what is past its retention at `now`; every purge is itself audited (operator action `purge`). */
+export async function purgeExpired(
+  ctx: Pick<PipelineContext, 'db' | 'audit' | 'config' | 'log'>,
+  now: Date = new Date(),
+  settings: RetentionSettings = retentionSettingsOf(ctx.config),
+): Promise<PurgeReport> {
+  const payloadsByTenant = await purgePayloads(
+    ctx,
+    new Date(now.getTime() - settings.inboxPayloadRetentionDays * DAY_MS),
+  );
+  const cutoff = new Date(now.getTime() - settings.auditRetentionDays * DAY_MS);
+  const chains: ChainPurge[] = [];
+  const skipped: { tenant: string; reason: string }[] = [];
+  for (const tenant of await listChainTenants(ctx.db)) {
+    const result = await purgeChain(ctx.db, tenant, cutoff);
+    if (result && 'reason' in result) {
+      skipped.push({ tenant, reason: result.reason });
+      ctx.log.error({ tenant, reason: result.reason }, 'audit chain not purged: it does not verify');
+    } else if (result) {
+      chains.push(result);
+    }
+  }
+  const audits: Promise<void>[] = [];
+  for (const [tenant, count] of payloadsByTenant) {
+    audits.push(
+      ctx.audit.append(
+        tenant,
+        operatorAction({
+          actor: SYSTEM_RETENTION,
+          action: 'purge',
+          target: 'inbox',
+          description: `payloads of ${count} finished events older than ${settings.inboxPayloadRetentionDays} days removed`,
+        }),
+      ),
+    );
+  }
+  for (const c of chains) {
+    audits.push(
+      ctx.audit.append(
+        c.tenant,
+        operatorAction({
+          actor: SYSTEM_RETENTION,
+          action: 'purge',
+          target: `audit_checkpoint/${c.tenant}/${c.checkpointSeq}`,
+          description: `${c.purgedRows} audit rows older than ${settings.auditRetentionDays} days deleted, up to seq ${c.checkpointSeq}`,
+        }),
+      ),
+    );
+  }
+  await Promise.all(audits);
+  const payloadsCleared = [...payloadsByTenant.values()].reduce((a, b) => a + b, 0);
+  if (payloadsCleared > 0 || chains.length > 0) {
+    ctx.log.info(
+      { payloadsCleared, chains: chains.length, auditRows: chains.reduce((a, c) => a + c.purgedRows, 0) },
+      'retention purge done',
+    );
+  }
+  return { payloadsCleared, chains, skipped };
+}
+
+async function purgePayloads(ctx: Pick<PipelineContext, 'db'>, before: Date): Promise<Map<string, number>> {
+  const byTenant = new Map<string, number>();
+  for (;;) {
+    const cleared = await clearFinishedPayloads(ctx.db, before, PAYLOAD_BATCH);
+    cleared.forEach((r) => byTenant.set(r.tenant, (byTenant.get(r.tenant) ?? 0) + 1));
+    if (cleared.length < PAYLOAD_BATCH) {
+      return byTenant;
+    }
+  }
+}
+
+/**
+ * Runs `purgeExpired` now and then every `intervalMs` (daily by default). Returns a stop function that cancels the
+ * timer and resolves once a purge in progress has finished, so shutdown can close the database after it.
+ */
+export function startRetention(
+  ctx: Pick<PipelineContext, 'db' | 'audit' | 'config' | 'log'>,
+  intervalMs: number = retentionSettingsOf(ctx.config).intervalMs,
+): () => Promise<void> {
+  let running: Promise<unknown> = Promise.resolve();
+  let stopped = false;
+  const run = (): void => {
+    if (stopped) {
+      return;
+    }
+    running = running
+      .then(() => (stopped ? undefined : purgeExpired(ctx)))
+      .catch((err: Error) => ctx.log.warn(errorFields(err), 'retention purge failed'));
+  };
+  const first = setTimeout(run, 0);
+  const timer = setInterval(run, intervalMs);
+  first.unref();
+  timer.unref();
+  return async () => {
+    stopped = true;
+    clearTimeout(first);
+    clearInterval(timer);
+    await running;
+  };
+}

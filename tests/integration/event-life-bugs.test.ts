@@ -1,0 +1,150 @@
+import { Queue } from 'bullmq';
+import pg from 'pg';
+import { buildReferralEvent } from '../helpers/builders';
+import { TestReceiver } from '../helpers/receiver';
+import { cleanupTestEnv, startTestApp, TEST_DATABASE_URL, TEST_REDIS_URL, type TestApp } from '../helpers/test-runtime';
+import { waitFor } from '../helpers/wait-for';
+
+// Three faults on the event's path, each reproduced through the public API and the database alone, so the same
+// file shows them on the code before the fix and their absence after it.
+
+interface EventView {
+  state: string;
+  stateReason: string | null;
+  deliveries: { id: string; state: string; attempts: number; lastError: string | null }[];
+}
+
+describe('an event whose delivery cannot go on ends, and says why', () => {
+  let receiver: TestReceiver;
+  let app: TestApp;
+  let db: pg.Client;
+
+  beforeAll(async () => {
+    receiver = await new TestReceiver().start();
+    app = await startTestApp({ receiverUrl: receiver.url });
+    db = new pg.Client({ connectionString: TEST_DATABASE_URL, options: `-c search_path=${app.testEnv.schema}` });
+    await db.connect();
+  });
+
+  afterAll(async () => {
+    await db.end();
+    await app.close();
+    await receiver.stop();
+    await cleanupTestEnv(app.testEnv);
+  });
+
+  beforeEach(() => {
+    receiver.mode = { kind: 'ok' };
+  });
+
+  const view = async (id: string) => (await (await app.request(`/his/v1/events/${id}`)).json()) as EventView;
+  const reaches = (id: string, done: (v: EventView) => boolean, what: string) =>
+    waitFor(`event ${id} ${what}`, async () => {
+      const v = await view(id);
+      return done(v) ? v : undefined;
+    });
+
+  async function submit(): Promise<string> {
+    const res = await app.request('/his/v1/events', { json: buildReferralEvent() });
+    expect(res.status).toBe(202);
+    return ((await res.json()) as { receipts: { id: string }[] }).receipts[0]!.id;
+  }
+
+  /** Removes what retention removes: the encrypted event (whichever columns hold it). */
+  async function purgeContent(inboxId: string, value: 'null' | 'garbage'): Promise<void> {
+    const cols = await db.query<{ column_name: string }>(
+      `SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'inbox'
+         AND data_type = 'bytea'`,
+      [app.testEnv.schema],
+    );
+    for (const { column_name } of cols.rows) {
+      await db.query(
+        `UPDATE inbox SET ${column_name} = ${value === 'null' ? 'NULL' : `'\\x00ff00ff'::bytea`} WHERE id = $1`,
+        [inboxId],
+      );
+    }
+  }
+
+  async function pause(destination: string): Promise<void> {
+    const res = await app.request(`/admin/v1/destinations/${destination}/pause`, { key: 'operator', json: {} });
+    expect(res.status).toBe(200);
+  }
+
+  async function resume(destination: string): Promise<void> {
+    const res = await app.request(`/admin/v1/destinations/${destination}/resume`, { key: 'operator', json: {} });
+    expect(res.status).toBe(200);
+  }
+
+  async function deliverJob(destination: string, deliveryId: string) {
+    const queue = new Queue(`deliver.${destination}`, {
+      connection: { url: TEST_REDIS_URL },
+      prefix: app.testEnv.prefix,
+    });
+    try {
+      return await queue.getJob(`deliver-${deliveryId}-0`);
+    } finally {
+      await queue.close();
+    }
+  }
+
+  it('refuses to replay a dead letter whose event retention removed, and leaves it dead', async () => {
+    receiver.mode = { kind: 'status', status: 422, body: 'not ours' };
+    const id = await submit();
+    const dead = await reaches(id, (v) => v.state === 'dead', 'to become a dead letter');
+    const deliveryId = dead.deliveries[0]!.id;
+    await purgeContent(id, 'null');
+    receiver.mode = { kind: 'ok' };
+
+    const replay = await app.request(`/admin/v1/dead-letters/${deliveryId}/replay`, { key: 'operator', json: {} });
+    expect(replay.status).toBe(409);
+    expect(JSON.stringify(await replay.json())).toContain('payload purged');
+    // Nothing was revived: the delivery stays a dead letter, so no reconciler round picks it up again.
+    const after = await view(id);
+    expect(after.state).toBe('dead');
+    expect(after.deliveries[0]!.state).toBe('dead');
+    const pending = await db.query(`SELECT 1 FROM delivery WHERE id = $1 AND state = 'pending'`, [deliveryId]);
+    expect(pending.rowCount).toBe(0);
+  });
+
+  it('makes a stored event that cannot be read a dead letter at once, without retrying it', async () => {
+    const destination = app.rt.ctx.registry.destinations[0]!.id;
+    receiver.hits.length = 0;
+    await pause(destination);
+    try {
+      const id = await submit();
+      const decided = await reaches(id, (v) => v.state === 'decided', 'to be decided');
+      await purgeContent(id, 'garbage');
+      await resume(destination);
+      const dead = await reaches(id, (v) => v.deliveries[0]?.state === 'dead', 'to become a dead letter');
+      expect(dead.state).toBe('dead');
+      expect(dead.deliveries[0]!.lastError).toMatch(/cannot be read/);
+      const job = await deliverJob(destination, decided.deliveries[0]!.id);
+      // One attempt: a permanent problem is not retried as if it were transient.
+      expect(job?.attemptsMade).toBe(1);
+      expect(receiver.hits).toHaveLength(0);
+    } finally {
+      await resume(destination).catch(() => undefined);
+    }
+  });
+
+  it('ends a delivery as a dead letter when its last attempt fails before sending', async () => {
+    const destination = app.rt.ctx.registry.destinations[0]!.id;
+    receiver.hits.length = 0;
+    await pause(destination);
+    const id = await submit();
+    const decided = await reaches(id, (v) => v.state === 'decided', 'to be decided');
+    // The decision before sending reads the consent registry: without it, every attempt fails before the send.
+    await db.query('ALTER TABLE consent RENAME TO consent_away');
+    try {
+      await resume(destination);
+      const dead = await reaches(id, (v) => v.deliveries[0]?.state === 'dead', 'to become a dead letter');
+      expect(dead.state).toBe('dead');
+      expect(dead.stateReason).toMatch(/retries exhausted/);
+      const job = await deliverJob(destination, decided.deliveries[0]!.id);
+      expect(job?.attemptsMade).toBe(Number(app.testEnv.env.DELIVERY_MAX_ATTEMPTS));
+      expect(receiver.hits).toHaveLength(0);
+    } finally {
+      await db.query('ALTER TABLE consent_away RENAME TO consent');
+    }
+  });
+});
