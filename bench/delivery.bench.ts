@@ -1,8 +1,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Resource } from '@medplum/fhirtypes';
-import { getAdapter } from '../mappings/municipality/index';
-import { ADAPTERS, type AdapterName, type Endpoint } from '../src/contracts/destination';
+import { FORMATS, getAdapter } from '../mappings/municipality/index';
+import type { Endpoint } from '../src/contracts/destination';
 import type { HttpDeps } from '../mappings/municipality/shared/transport';
 import { TokenCache } from '../mappings/municipality/shared/oauth2';
 import { initFhirValidation } from '../src/kernel/fhir/validation';
@@ -63,7 +63,7 @@ async function drive(once: () => Promise<unknown>, done: () => boolean): Promise
 }
 
 function deliverOnce(
-  adapter: AdapterName,
+  adapter: string,
   endpoint: Endpoint,
   resources: readonly Resource[],
   deps: HttpDeps,
@@ -90,7 +90,7 @@ export async function benchDelivery(): Promise<BenchResult[]> {
   const resources = referralResources();
   const results: BenchResult[] = [];
   try {
-    const calls = ADAPTERS.map((adapter) => {
+    const calls = FORMATS.map((f) => f.adapter.name).map((adapter) => {
       const endpoint: Endpoint = {
         id: `bench-${adapter}`,
         adapter,

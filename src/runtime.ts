@@ -122,6 +122,10 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
       },
     });
     server = http.createServer(app);
+    // Longer than the idle timeout of the load balancers and HTTP clients in front of us (commonly 60 s), so the
+    // server is never the side that closes a kept-alive connection just as a client reuses it (ECONNRESET).
+    server.keepAliveTimeout = 65_000;
+    server.headersTimeout = 66_000;
     await new Promise<void>((resolve, reject) => {
       server?.once('error', reject);
       server?.listen(config.PORT, config.HOST, resolve);

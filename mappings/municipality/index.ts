@@ -1,16 +1,59 @@
-import type { DeliveryAdapter } from '../../src/contracts/delivery-adapter';
-import type { AdapterName } from '../../src/contracts/destination';
-import { fhirRestAdapter } from './fhir-rest/adapter';
-import { isamenlevingAdapter } from './isamenleving/adapter';
-import { webhookAdapter } from './webhook/adapter';
+import { z } from 'zod';
+import { destinationFieldsSchema, endpointAuthSchema, type AuthType } from '../../src/contracts/destination';
+import { fhirRestFormat } from './fhir-rest/adapter';
+import { isamenlevingFormat } from './isamenleving/adapter';
+import type { DeliveryAdapter, DestinationFormat } from './shared/adapter';
+import { webhookFormat } from './webhook/adapter';
 
-const ADAPTERS: Record<AdapterName, DeliveryAdapter> = {
-  'fhir-rest': fhirRestAdapter,
-  webhook: webhookAdapter,
-  isamenleving: isamenlevingAdapter,
-};
+/** Every destination format. Adding one: a folder under mappings/municipality/ and a line here. */
+export const FORMATS: readonly DestinationFormat[] = [fhirRestFormat, webhookFormat, isamenlevingFormat];
 
-/** The adapter an endpoint names; the schemas allow only known names, so this cannot miss. */
-export function getAdapter(name: AdapterName): DeliveryAdapter {
-  return ADAPTERS[name];
+/** The adapter an endpoint names; configuration is checked against FORMATS at start-up, so this cannot miss. */
+export function getAdapter(name: string): DeliveryAdapter {
+  const format = FORMATS.find((f) => f.adapter.name === name);
+  if (!format) {
+    throw new Error(`No destination format ${name}`);
+  }
+  return format.adapter;
 }
+
+/** The adapter must be one of `formats`, and the authentication one that format takes. */
+function checkFormat(formats: readonly DestinationFormat[]) {
+  return (value: { adapter: string; auth: { type: AuthType } }, ctx: z.RefinementCtx): void => {
+    const format = formats.find((f) => f.adapter.name === value.adapter);
+    if (!format) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['adapter'],
+        message: `one of ${formats.map((f) => f.adapter.name).join(', ')}`,
+      });
+    } else if (!format.authTypes.includes(value.auth.type)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['auth', 'type'],
+        message: `a ${value.adapter} destination takes auth type ${format.authTypes.map((t) => `'${t}'`).join(' or ')}`,
+      });
+    }
+  };
+}
+
+/**
+ * Where a municipality receives what is shared with it. One JSON file per destination under
+ * `$CONFIG_DIR/destinations/`, validated at start-up. Each destination has its own `deliver` queue.
+ */
+export const destinationSchema = destinationFieldsSchema.superRefine(checkFormat(FORMATS));
+
+/**
+ * Where a practice's HIS receives status updates on its referrals (feedback). One JSON file per practice under
+ * `$CONFIG_DIR/practices/`, validated at start-up like agreements and destinations.
+ */
+export const practiceEndpointSchema = z
+  .object({
+    agb: z.string().regex(/^\d{8}$/, 'an AGB code of 8 digits'),
+    adapter: z.string(),
+    baseUrl: z.url({ protocol: /^https?$/ }),
+    auth: endpointAuthSchema.default({ type: 'none' }),
+    timeoutMs: z.number().int().min(100).optional(),
+  })
+  .strict()
+  .superRefine(checkFormat(FORMATS.filter((f) => f.servesPractices)));

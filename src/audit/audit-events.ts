@@ -155,6 +155,18 @@ export function buildAuditEvent(b: AuditEventInput): AuditEvent {
   };
 }
 
+/** Something recorded about a child (REST create), with the entity that was created. */
+function created(actor: AuditActor, patientBsn: string, entity: ReturnType<typeof resourceEntity>): AuditEvent {
+  return buildAuditEvent({
+    actor,
+    type: AUDIT_TYPES.rest,
+    subtype: AUDIT_SUBTYPES.create,
+    action: 'C',
+    outcome: '0',
+    entities: [patientEntity(patientBsn), entity],
+  });
+}
+
 /** An HIS event accepted into the inbox (create). */
 export function eventReceived(a: {
   actor: AuditActor;
@@ -162,14 +174,7 @@ export function eventReceived(a: {
   eventType: string;
   patientBsn: string;
 }): AuditEvent {
-  return buildAuditEvent({
-    actor: a.actor,
-    type: AUDIT_TYPES.rest,
-    subtype: AUDIT_SUBTYPES.create,
-    action: 'C',
-    outcome: '0',
-    entities: [patientEntity(a.patientBsn), resourceEntity(`inbox/${a.inboxId}`, a.eventType)],
-  });
+  return created(a.actor, a.patientBsn, resourceEntity(`inbox/${a.inboxId}`, a.eventType));
 }
 
 /** A consent recorded or withdrawn in the consent registry. */
@@ -179,14 +184,7 @@ export function consentRecorded(a: {
   status: string;
   patientBsn: string;
 }): AuditEvent {
-  return buildAuditEvent({
-    actor: a.actor,
-    type: AUDIT_TYPES.rest,
-    subtype: AUDIT_SUBTYPES.create,
-    action: 'C',
-    outcome: '0',
-    entities: [patientEntity(a.patientBsn), resourceEntity(`Consent/${a.consentId}`, a.status)],
-  });
+  return created(a.actor, a.patientBsn, resourceEntity(`Consent/${a.consentId}`, a.status));
 }
 
 /** A policy decision (BALP AuthZ-Consent): success for permit, minor failure with the reasons for deny. */
@@ -239,6 +237,28 @@ export function organisationAgent(
   };
 }
 
+/** Data leaving for another organisation (BALP Export/disclose), or a failed attempt when `outcome` is not '0'. */
+function exported(a: {
+  actor: AuditActor;
+  outcome: AuditOutcome;
+  outcomeDesc?: string | undefined;
+  purpose: string;
+  entities: ReturnType<typeof resourceEntity>[];
+  agents: ReturnType<typeof organisationAgent>[];
+}): AuditEvent {
+  return buildAuditEvent({
+    actor: a.actor,
+    type: AUDIT_TYPES.export,
+    subtype: AUDIT_SUBTYPES.disclose,
+    action: 'R',
+    outcome: a.outcome,
+    outcomeDesc: a.outcomeDesc,
+    purpose: a.purpose,
+    entities: a.entities,
+    extraAgents: a.agents,
+  });
+}
+
 /** A disclosure to a municipality (Export/disclose), or a failed attempt when `outcome` is not '0'. */
 export function disclosure(a: {
   actor: AuditActor;
@@ -253,14 +273,8 @@ export function disclosure(a: {
   agreement?: { id: string; version: number } | undefined;
   consentIds?: readonly string[] | undefined;
 }): AuditEvent {
-  return buildAuditEvent({
-    actor: a.actor,
-    type: AUDIT_TYPES.export,
-    subtype: AUDIT_SUBTYPES.disclose,
-    action: 'R',
-    outcome: a.outcome,
-    outcomeDesc: a.outcomeDesc,
-    purpose: a.purpose,
+  return exported({
+    ...a,
     entities: [
       patientEntity(a.patientBsn),
       resourceEntity(`inbox/${a.inboxId}`, `destination ${a.destination}`),
@@ -268,7 +282,72 @@ export function disclosure(a: {
       ...(a.agreement ? [resourceEntity(`Agreement/${a.agreement.id}`, `version ${a.agreement.version}`)] : []),
       ...(a.consentIds ?? []).map((id) => resourceEntity(`Consent/${id}`)),
     ],
-    extraAgents: [organisationAgent('destination', 'municipality', a.municipality)],
+    agents: [organisationAgent('destination', 'municipality', a.municipality)],
+  });
+}
+
+// The feedback path (a municipality's status on a referral, going back to the practice): receiving it is an Import
+// (DCM 110107) with the municipality as responsible agent; sending it on is an Export/disclose whose recipient is
+// the practice, where `disclosure` always names a municipality. Both go into the practice's chain, next to the rest
+// of that referral's trail.
+
+/** A municipality's status update on a referral, received and stored (Import, create). */
+export function feedbackReceived(a: {
+  actor: AuditActor;
+  municipality: string;
+  practiceAgb: string;
+  patientBsn: string;
+  inboxId: string;
+  feedbackId: string;
+  serviceRequestId: string;
+  status: string;
+}): AuditEvent {
+  return buildAuditEvent({
+    actor: a.actor,
+    type: AUDIT_TYPES.import,
+    subtype: AUDIT_SUBTYPES.receive,
+    action: 'C',
+    outcome: '0',
+    purpose: 'referral',
+    entities: [
+      patientEntity(a.patientBsn),
+      resourceEntity(`Task/${a.feedbackId}`, `referral status ${a.status}`),
+      resourceEntity(`ServiceRequest/${a.serviceRequestId}`),
+      resourceEntity(`inbox/${a.inboxId}`),
+    ],
+    extraAgents: [
+      organisationAgent('source', 'municipality', a.municipality),
+      organisationAgent('destination', 'practice', a.practiceAgb),
+    ],
+  });
+}
+
+/** A status update disclosed to the practice's HIS (Export/disclose), or a failed attempt when outcome is not 0. */
+export function feedbackDisclosure(a: {
+  actor: AuditActor;
+  outcome: AuditOutcome;
+  outcomeDesc?: string | undefined;
+  practiceAgb: string;
+  municipality: string;
+  patientBsn: string;
+  inboxId: string;
+  feedbackId: string;
+  serviceRequestId: string;
+  endpoint: string;
+}): AuditEvent {
+  return exported({
+    ...a,
+    purpose: 'referral',
+    entities: [
+      patientEntity(a.patientBsn),
+      resourceEntity(`Task/${a.feedbackId}`, `endpoint ${a.endpoint}`),
+      resourceEntity(`ServiceRequest/${a.serviceRequestId}`),
+      resourceEntity(`inbox/${a.inboxId}`),
+    ],
+    agents: [
+      organisationAgent('source', 'municipality', a.municipality),
+      organisationAgent('destination', 'practice', a.practiceAgb),
+    ],
   });
 }
 

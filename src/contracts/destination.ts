@@ -1,9 +1,5 @@
 import { z } from 'zod';
 
-/** The delivery adapters; each has its outgoing mapping under `mappings/municipality/<adapter>/`. */
-export const ADAPTERS = ['fhir-rest', 'webhook', 'isamenleving'] as const;
-export type AdapterName = (typeof ADAPTERS)[number];
-
 /** Consecutive failed attempts after which a destination is paused, unless it sets its own. */
 export const DEFAULT_PAUSE_AFTER_FAILURES = 20;
 /** How often a paused destination is probed to see whether it is back, unless it sets its own. */
@@ -33,15 +29,7 @@ export const endpointAuthSchema = z.discriminatedUnion('type', [
 ]);
 export type EndpointAuth = z.infer<typeof endpointAuthSchema>;
 
-/** A webhook is only trustworthy when signed, and a signature only means something to a webhook receiver. */
-export function checkHmacPairing(value: { adapter: string; auth: EndpointAuth }, ctx: z.RefinementCtx): void {
-  if (value.adapter === 'webhook' && value.auth.type !== 'hmac') {
-    ctx.addIssue({ code: 'custom', path: ['auth', 'type'], message: "a webhook needs auth type 'hmac'" });
-  }
-  if (value.adapter !== 'webhook' && value.auth.type === 'hmac') {
-    ctx.addIssue({ code: 'custom', path: ['auth', 'type'], message: "auth type 'hmac' is for webhooks only" });
-  }
-}
+export type AuthType = EndpointAuth['type'];
 
 /**
  * Where a municipality receives what is shared with it. One JSON file per destination under
@@ -50,11 +38,12 @@ export function checkHmacPairing(value: { adapter: string; auth: EndpointAuth },
  * The optional fields stay optional in the parsed type (defaults are applied where they are used), so code and
  * tests that build a destination by hand need not repeat every default.
  */
-export const destinationSchema = z
+export const destinationFieldsSchema = z
   .object({
     id: z.string().regex(/^[a-z0-9-]{1,48}$/, 'lower-case letters, digits and dashes'),
     municipality: z.string().regex(/^GM\d{4}$/, 'a CBS municipality code such as GM0226'),
-    adapter: z.enum(ADAPTERS),
+    /** A destination format: a folder under mappings/municipality/ (checked against their list there). */
+    adapter: z.string(),
     baseUrl: z.url({ protocol: /^https?$/ }),
     auth: endpointAuthSchema.default({ type: 'none' }),
     /** HTTP timeout per attempt; DELIVERY_TIMEOUT_MS when absent. */
@@ -78,10 +67,9 @@ export const destinationSchema = z
     /** How often a paused destination is probed (default 30 s). */
     probeIntervalMs: z.number().int().min(100).optional(),
   })
-  .strict()
-  .superRefine(checkHmacPairing);
+  .strict();
 
-export type Destination = z.infer<typeof destinationSchema>;
+export type Destination = z.infer<typeof destinationFieldsSchema>;
 
 /**
  * What the adapters need to reach any receiver: a municipality's destination or a practice's HIS endpoint
@@ -89,7 +77,7 @@ export type Destination = z.infer<typeof destinationSchema>;
  */
 export interface Endpoint {
   readonly id: string;
-  readonly adapter: AdapterName;
+  readonly adapter: string;
   readonly baseUrl: string;
   readonly auth: EndpointAuth;
   readonly timeoutMs?: number | undefined;

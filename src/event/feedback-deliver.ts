@@ -1,7 +1,7 @@
 import type { Job } from 'bullmq';
 import { toServiceRequestStatus } from '../../mappings/practice/to-task';
 import { SYSTEM_WORKER } from '../audit/audit-events';
-import { feedbackDisclosure } from '../audit/feedback-audit';
+import { feedbackDisclosure } from '../audit/audit-events';
 import { practiceEndpointOf } from './practices';
 import { getAdapter } from '../../mappings/municipality/index';
 import { REFERRAL_STATUS_EVENT } from '../contracts/delivery-event-type';

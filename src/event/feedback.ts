@@ -3,7 +3,7 @@ import { conflict, notFound, OperationOutcomeError } from '@medplum/core';
 import type { Identifier, ServiceRequest } from '@medplum/fhirtypes';
 import { serviceRequestStatusOf, toFeedbackTask, type StatusUpdate } from '../../mappings/practice/to-task';
 import { operatorAction, type AuditActor } from '../audit/audit-events';
-import { feedbackReceived } from '../audit/feedback-audit';
+import { feedbackReceived } from '../audit/audit-events';
 import type { PracticeEndpoint } from './practices';
 import { assertValidResource } from '../kernel/fhir/validation';
 import type { CanonicalEvent } from '../contracts/his-dialect';

@@ -2,8 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { z } from 'zod';
 import { agreementSchema, type Agreement } from '../policy/agreement';
-import { destinationSchema, type Destination } from '../contracts/destination';
-import { practiceEndpointSchema, type PracticeEndpoint } from './practices';
+import type { Destination } from '../contracts/destination';
+import { destinationSchema, practiceEndpointSchema } from '../../mappings/municipality/index';
+import type { PracticeEndpoint } from './practices';
 import { ConfigError } from '../kernel/config';
 import { tryReadJsonFile } from '../kernel/json-file';
 

@@ -20,6 +20,7 @@ import { failField } from '../kernel/fhir/outcomes';
 import type { PipelineContext } from '../event/context';
 import { getPrincipal } from '../access/authenticate';
 import { errorFields } from '../kernel/logger';
+import { amsterdamDateTime } from '../kernel/dutch-time';
 
 const TENANT = /^\d{8}$/;
 const FHIR_JSON = 'application/fhir+json';
@@ -68,18 +69,13 @@ function bsnParam(value: string | undefined, name: string): string {
 }
 
 /** `from`/`to` of an export: a date (midnight in Dutch time) or a dateTime with a time zone. */
-async function instantParam(
-  ctx: PipelineContext,
-  value: string | undefined,
-  name: string,
-): Promise<string | undefined> {
+function instantParam(value: string | undefined, name: string): string | undefined {
   if (value === undefined) {
     return undefined;
   }
   const v = value.replace(/ /g, '+');
   if (/^\d{4}-\d{2}-\d{2}$/.test(v) && !Number.isNaN(Date.parse(v))) {
-    const [row] = await ctx.db.query<{ t: Date }>(`SELECT ($1::timestamp AT TIME ZONE 'Europe/Amsterdam') AS t`, [v]);
-    return new Date(row?.t ?? v).toISOString();
+    return new Date(amsterdamDateTime(v)).toISOString();
   }
   if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(v) && !Number.isNaN(Date.parse(v))) {
     return new Date(v).toISOString();
@@ -138,8 +134,8 @@ export function auditRouter(ctx: PipelineContext): Router {
     if (format !== 'ndjson' && format !== 'csv') {
       throw new OperationOutcomeError(badRequest("format: 'ndjson' (the default) or 'csv'", 'format'));
     }
-    const from = await instantParam(ctx, q.get('from'), 'from');
-    const to = await instantParam(ctx, q.get('to'), 'to');
+    const from = instantParam(q.get('from'), 'from');
+    const to = instantParam(q.get('to'), 'to');
     await assertChainAccess(ctx, req, res, tenant);
     const meta: ExportMeta = await exportMeta(ctx.db, tenant, { from, to });
     await auditRead(ctx, req, res, {

@@ -1,10 +1,11 @@
 import { conflict, forbidden, notFound, OperationOutcomeError } from '@medplum/core';
 import { Router, type Response } from 'express';
 import { z } from 'zod';
-import { text } from '../../mappings/his/shared/fields';
-import { REFERRAL_STATUSES, type StatusUpdate } from '../../mappings/practice/to-task';
+import { text } from '../kernel/fhir/fields';
+import { REFERRAL_STATUSES } from '../../mappings/practice/to-task';
 import { isValidAgb, isValidIsoDate } from '../kernel/fhir/identifiers';
 import { fieldIssue, unprocessableIssues } from '../kernel/fhir/outcomes';
+import { parseOrThrow } from '../kernel/zod-outcome';
 import { JZ020_SYSTEM } from '../kernel/fhir/systems';
 import { isKnownCode } from '../kernel/fhir/terminology';
 import type { PipelineContext } from '../event/context';
@@ -50,7 +51,7 @@ export function municipalityRouter(ctx: PipelineContext): Router {
    */
   router.post('/referrals/:id/status', async (req, res) => {
     const { referral, municipality } = await referralFor(ctx, req.params.id, res);
-    const update = parseStatusUpdate(req.body);
+    const update = parseOrThrow(statusUpdateSchema, req.body);
     const requestKey = req.get('idempotency-key');
     if (requestKey !== undefined && !REQUEST_KEY.test(requestKey)) {
       throw new OperationOutcomeError(
@@ -104,22 +105,6 @@ async function referralFor(
     throw new OperationOutcomeError(conflict('This referral has not been delivered yet'));
   }
   throw new OperationOutcomeError(forbidden);
-}
-
-function parseStatusUpdate(body: unknown): StatusUpdate {
-  const parsed = statusUpdateSchema.safeParse(body);
-  if (!parsed.success) {
-    throw new OperationOutcomeError(
-      unprocessableIssues(
-        parsed.error.issues.map((i) =>
-          i.code === 'unrecognized_keys'
-            ? fieldIssue(`unknown field(s): ${i.keys.join(', ')}`, [...i.path, ...i.keys].join('.'))
-            : fieldIssue(i.message, i.path.length ? i.path.join('.') : 'body'),
-        ),
-      ),
-    );
-  }
-  return parsed.data;
 }
 
 /** What the API shows of a status update: no free text beyond what the municipality sent itself. */

@@ -13,7 +13,7 @@ import {
   PROFESSIONAL_ROLE_SYSTEM,
   TRAJECTORY_OUTCOME_SYSTEM,
 } from '../../../src/kernel/fhir/terminology';
-import { agb, bsn, sourceId, tableEnum, text, ura } from '../shared/fields';
+import { agb, bsn, sourceId, tableEnum, text, ura } from '../../../src/kernel/fhir/fields';
 
 /**
  * One CSV row as column → text, validated and normalised. Spreadsheets lose leading zeros and write dates the

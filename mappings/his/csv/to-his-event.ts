@@ -1,7 +1,7 @@
 import { deterministicId } from '../../../src/kernel/fhir/ids';
 import { tryNormaliseDateTime } from '../../../src/kernel/fhir/identifiers';
 import { dateOf, helpQuestionOf } from '../shared/derive';
-import type { ExpressionOf } from '../shared/issues';
+import type { ExpressionOf } from '../../../src/kernel/zod-outcome';
 import { IssueCollector } from '../shared/issues';
 import type { GuardianData, HisEvent, TrajectoryData } from '../shared/model';
 import type { CsvRow } from './schema';

@@ -3,8 +3,8 @@ import { z } from 'zod';
 import type { HisDialect, RawRecord } from '../../../src/contracts/his-dialect';
 import { expressionOf } from '../../../src/kernel/zod-outcome';
 import { toCanonicalEvent } from '../shared/canonical-event';
-import type { ExpressionOf } from '../shared/issues';
-import { parseOrThrow } from '../shared/issues';
+import type { ExpressionOf } from '../../../src/kernel/zod-outcome';
+import { parseOrThrow } from '../../../src/kernel/zod-outcome';
 import { bundleSchema } from './schema';
 import { fromBundle } from './to-his-event';
 

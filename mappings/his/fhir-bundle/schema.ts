@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { isValidDateTime, isValidIsoDate } from '../../../src/kernel/fhir/identifiers';
-import { dateTime, isoDate, pastDate, sourceId, text } from '../shared/fields';
+import { dateTime, isoDate, pastDate, sourceId, text } from '../../../src/kernel/fhir/fields';
 
 /**
  * The parts of a FHIR R4 Bundle the `fhir-bundle` dialect reads. Objects are loose: elements the dialect does not

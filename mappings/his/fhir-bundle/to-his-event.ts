@@ -30,8 +30,8 @@ import {
 } from '../../../src/kernel/fhir/terminology';
 import { DATA_CLASSES } from '../../../src/contracts/sharing';
 import { dateOf, helpQuestionOf } from '../shared/derive';
-import { agb as agbField, bsn as bsnField, municipalityCode, ura as uraField } from '../shared/fields';
-import type { ExpressionOf } from '../shared/issues';
+import { agb as agbField, bsn as bsnField, municipalityCode, ura as uraField } from '../../../src/kernel/fhir/fields';
+import type { ExpressionOf } from '../../../src/kernel/zod-outcome';
 import { IssueCollector } from '../shared/issues';
 import type {
   ChildData,
@@ -217,6 +217,22 @@ class BundleReader {
     const ext = exts?.[i];
     return ext ? { ext, path: [...path, i] } : undefined;
   }
+
+  /** The COD327 referrer type extension of a resource, and its code when it is a known one. */
+  referrerType(
+    exts: readonly BundleExtension[] | undefined,
+    path: Path,
+  ): { referrer: { ext: BundleExtension; path: Path } | undefined; code: string | undefined } {
+    const referrer = this.extension(exts, EXTENSION.referrerType, [...path, 'extension']);
+    const code = referrer
+      ? this.known(referrer.ext.valueCoding?.code, COD327_SYSTEM, 'COD327 referrer type', [
+          ...referrer.path,
+          'valueCoding',
+          'code',
+        ])
+      : undefined;
+    return { referrer, code };
+  }
 }
 
 function codingsIn(
@@ -378,14 +394,7 @@ function readTrajectory(
   if (!isNotInFuture(startDate)) {
     r.issues.add([...e.path, 'period', 'start'], 'lies in the future');
   }
-  const referrer = r.extension(res.extension, EXTENSION.referrerType, [...e.path, 'extension']);
-  const referrerType = referrer
-    ? r.known(referrer.ext.valueCoding?.code, COD327_SYSTEM, 'COD327 referrer type', [
-        ...referrer.path,
-        'valueCoding',
-        'code',
-      ])
-    : undefined;
+  const { code: referrerType } = r.referrerType(res.extension, e.path);
   let closedOn: string | undefined;
   let outcome: string | undefined;
   if (res.status === 'finished') {
@@ -468,14 +477,7 @@ function readReferral(
   const res = sr.resource;
   const created = res.status === 'active';
   r.resolve(res.subject, [...sr.path, 'subject'], ['Patient']);
-  const referrer = r.extension(res.extension, EXTENSION.referrerType, [...sr.path, 'extension']);
-  const referrerType = referrer
-    ? r.known(referrer.ext.valueCoding?.code, COD327_SYSTEM, 'COD327 referrer type', [
-        ...referrer.path,
-        'valueCoding',
-        'code',
-      ])
-    : undefined;
+  const { referrer, code: referrerType } = r.referrerType(res.extension, sr.path);
   if (!referrer && created) {
     r.issues.add(
       [...sr.path, 'extension'],

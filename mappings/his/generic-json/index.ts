@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { HisDialect, RawRecord } from '../../../src/contracts/his-dialect';
 import { expressionOf } from '../../../src/kernel/zod-outcome';
 import { toCanonicalEvent } from '../shared/canonical-event';
-import { parseOrThrow } from '../shared/issues';
+import { parseOrThrow } from '../../../src/kernel/zod-outcome';
 import { genericEventSchema } from './schema';
 import { fromGenericEvent } from './to-his-event';
 

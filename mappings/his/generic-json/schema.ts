@@ -27,7 +27,7 @@ import {
   tableEnum,
   text,
   ura,
-} from '../shared/fields';
+} from '../../../src/kernel/fhir/fields';
 
 /**
  * The generic HIS JSON event (dialect `generic-json`), one schema per event type, told apart by `eventType`.

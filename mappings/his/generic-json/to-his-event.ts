@@ -1,5 +1,5 @@
 import { dateOf, helpQuestionOf } from '../shared/derive';
-import type { ExpressionOf } from '../shared/issues';
+import type { ExpressionOf } from '../../../src/kernel/zod-outcome';
 import { IssueCollector } from '../shared/issues';
 import type { GuardianData, HisEvent, TrajectoryData } from '../shared/model';
 import type { GenericEvent } from './schema';

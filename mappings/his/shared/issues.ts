@@ -2,9 +2,6 @@ import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
 import { fieldIssue } from '../../../src/kernel/fhir/outcomes';
 import { throwIssues, type ExpressionOf } from '../../../src/kernel/zod-outcome';
 
-// The zod-to-OperationOutcome conversion lives in src/ingest/zod-outcome.ts: request bodies use it too.
-export { outcomeIssuesOf, parseOrThrow, throwIssues, type ExpressionOf } from '../../../src/kernel/zod-outcome';
-
 /** Collects issues found after parsing (rules across fields) and throws them together. */
 export class IssueCollector {
   private readonly issues: OperationOutcomeIssue[] = [];

@@ -1,5 +1,5 @@
 import { toTransactionBundle } from './to-transaction';
-import { deliveryHeaders, timeoutOf, type DeliveryAdapter } from '../../../src/contracts/delivery-adapter';
+import { deliveryHeaders, timeoutOf, type DeliveryAdapter, type DestinationFormat } from '../shared/adapter';
 import { deliverRequest, joinUrl, probeRequest } from '../shared/transport';
 
 /**
@@ -38,4 +38,11 @@ export const fhirRestAdapter: DeliveryAdapter = {
       deps,
     );
   },
+};
+
+/** A FHIR server: any authentication but webhook signing; a practice HIS can be one too. */
+export const fhirRestFormat: DestinationFormat = {
+  adapter: fhirRestAdapter,
+  authTypes: ['none', 'bearer', 'oauth2-client-credentials'],
+  servesPractices: true,
 };

@@ -1,5 +1,5 @@
 import { toISamenlevingMessage } from './to-message';
-import { deliveryHeaders, timeoutOf, type DeliveryAdapter } from '../../../src/contracts/delivery-adapter';
+import { deliveryHeaders, timeoutOf, type DeliveryAdapter, type DestinationFormat } from '../shared/adapter';
 import { PermanentDeliveryError } from '../../../src/contracts/delivery-errors';
 import { deliverRequest, joinUrl, probeByHead } from '../shared/transport';
 
@@ -40,4 +40,11 @@ export const isamenlevingAdapter: DeliveryAdapter = {
   probe(endpoint, timeoutMs, deps) {
     return probeByHead(endpoint, timeoutMs, deps);
   },
+};
+
+/** The municipal registration system: not something a practice runs. */
+export const isamenlevingFormat: DestinationFormat = {
+  adapter: isamenlevingAdapter,
+  authTypes: ['none', 'bearer', 'oauth2-client-credentials'],
+  servesPractices: false,
 };

@@ -1,5 +1,5 @@
 import { toNotificationBundle } from './to-notification';
-import { deliveryHeaders, timeoutOf, type DeliveryAdapter } from '../../../src/contracts/delivery-adapter';
+import { deliveryHeaders, timeoutOf, type DeliveryAdapter, type DestinationFormat } from '../shared/adapter';
 import { PermanentDeliveryError } from '../../../src/contracts/delivery-errors';
 import { defaultHttpDeps, deliverRequest, probeByHead } from '../shared/transport';
 import { SIGNATURE_HEADER, signWebhook, TIMESTAMP_HEADER } from './signing';
@@ -53,4 +53,11 @@ export const webhookAdapter: DeliveryAdapter = {
   probe(endpoint, timeoutMs, deps) {
     return probeByHead(endpoint, timeoutMs, deps);
   },
+};
+
+/** A webhook is only trustworthy when signed, so it takes signing and nothing else. */
+export const webhookFormat: DestinationFormat = {
+  adapter: webhookAdapter,
+  authTypes: ['hmac'],
+  servesPractices: true,
 };

@@ -1,4 +1,5 @@
 import type { Identifier } from '@medplum/fhirtypes';
+import { amsterdamDateTime } from '../dutch-time';
 
 /** Dutch identifier systems (Nictiz conventions) and their checks. */
 export const BSN_SYSTEM = 'http://fhir.nl/fhir/NamingSystem/bsn';
@@ -118,27 +119,6 @@ export function tryNormaliseDate(value: string): string | undefined {
   return isValidIsoDate(iso) ? iso : undefined;
 }
 
-const amsterdamParts = new Intl.DateTimeFormat('en-GB', {
-  timeZone: 'Europe/Amsterdam',
-  hourCycle: 'h23',
-  year: 'numeric',
-  month: '2-digit',
-  day: '2-digit',
-  hour: '2-digit',
-  minute: '2-digit',
-  second: '2-digit',
-});
-
-/** Minutes Amsterdam is ahead of UTC at an instant (60 in winter, 120 in summer). */
-function amsterdamOffsetMinutes(utcMs: number): number {
-  const p: Record<string, number> = {};
-  for (const part of amsterdamParts.formatToParts(new Date(utcMs))) {
-    p[part.type] = Number(part.value);
-  }
-  const asUtc = Date.UTC(p.year ?? 0, (p.month ?? 1) - 1, p.day ?? 1, p.hour ?? 0, p.minute ?? 0, p.second ?? 0);
-  return Math.round((asUtc - Math.floor(utcMs / 1000) * 1000) / 60000);
-}
-
 /**
  * A dateTime with offset from what a Dutch spreadsheet holds: an ISO dateTime with offset is kept; a local
  * `YYYY-MM-DD HH:MM[:SS]` or `DD-MM-YYYY HH:MM` (or a date alone, read as midnight) is read as Amsterdam time,
@@ -158,13 +138,5 @@ export function tryNormaliseDateTime(value: string): string | undefined {
   if (hh > 23 || mm > 59 || ss > 59) {
     return undefined;
   }
-  const [y, mo, d] = date.split('-').map(Number);
-  const localAsUtc = Date.UTC(y ?? 0, (mo ?? 1) - 1, d ?? 1, hh, mm, ss);
-  // Two passes find the offset in force at that local time, also on the days the clocks change.
-  let offset = amsterdamOffsetMinutes(localAsUtc - 60 * 60000);
-  offset = amsterdamOffsetMinutes(localAsUtc - offset * 60000);
-  const sign = offset >= 0 ? '+' : '-';
-  const abs = Math.abs(offset);
-  const pad = (n: number): string => String(n).padStart(2, '0');
-  return `${date}T${pad(hh)}:${pad(mm)}:${pad(ss)}${sign}${pad(Math.floor(abs / 60))}:${pad(abs % 60)}`;
+  return amsterdamDateTime(date, hh, mm, ss);
 }

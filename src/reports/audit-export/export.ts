@@ -1,4 +1,5 @@
 import type { AuditEvent } from '@medplum/fhirtypes';
+import { parseCsv } from '../../kernel/csv';
 import type { Db } from '../../kernel/db';
 import { ChainVerifier, type ChainVerdict } from '../../audit/chain';
 import { indexFieldsOf } from '../../audit/index-fields';
@@ -158,55 +159,6 @@ export function csvTrailer(meta: ExportMeta): string {
   return `#chain,${csvCell(JSON.stringify(meta))}\r\n`;
 }
 
-/** Splits CSV text into records of cells, honouring quotes (a quoted cell may hold commas, quotes and newlines). */
-export function* parseCsv(text: string): Generator<string[]> {
-  let cells: string[] = [];
-  let cell = '';
-  let quoted = false;
-  let i = 0;
-  let any = false;
-  while (i < text.length) {
-    const c = text[i] ?? '';
-    any = true;
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') {
-        cell += '"';
-        i += 2;
-        continue;
-      }
-      if (c === '"') {
-        quoted = false;
-      } else {
-        cell += c;
-      }
-      i++;
-      continue;
-    }
-    if (c === '"') {
-      quoted = true;
-    } else if (c === ',') {
-      cells.push(cell);
-      cell = '';
-    } else if (c === '\n' || c === '\r') {
-      if (c === '\r' && text[i + 1] === '\n') {
-        i++;
-      }
-      cells.push(cell);
-      yield cells;
-      cells = [];
-      cell = '';
-      any = false;
-    } else {
-      cell += c;
-    }
-    i++;
-  }
-  if (any) {
-    cells.push(cell);
-    yield cells;
-  }
-}
-
 export type ExportVerdict =
   | (Extract<ChainVerdict, { ok: true }> & { readonly tenant: string; readonly fromSeq: number | null })
   | {
@@ -331,7 +283,7 @@ export class ExportFileVerifier {
     if (record.replace(/\r$/, '') === '') {
       return;
     }
-    const [cells = []] = [...parseCsv(record.replace(/\r$/, ''))];
+    const [cells = []] = parseCsv(record.replace(/\r$/, ''), ',').map((r) => r.fields);
     if (this.meta) {
       this.fail({ problem: 'lines after the #chain trailer', line });
       return;

@@ -1,4 +1,4 @@
-import { destinationSchema } from '../../../src/contracts/destination';
+import { destinationSchema } from '../../../mappings/municipality/index';
 import { buildRegistry } from '../../../src/event/registry';
 
 const parsePracticeEndpoints = (practices: unknown[]) =>

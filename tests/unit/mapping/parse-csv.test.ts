@@ -47,3 +47,12 @@ describe('the RFC 4180 reader', () => {
     expect(parseCsv('a;b\n"1;5";2', ';')[1]?.fields).toEqual(['1;5', '2']);
   });
 });
+
+describe('the RFC 4180 reader, as the audit export verifier uses it', () => {
+  it('reads quoted cells with commas, doubled quotes and line breaks', () => {
+    expect(parseCsv('a,"b,c","d ""e""\nf"\r\n1,2,3', ',').map((r) => r.fields)).toEqual([
+      ['a', 'b,c', 'd "e"\nf'],
+      ['1', '2', '3'],
+    ]);
+  });
+});

@@ -1,9 +1,9 @@
 import type { Resource } from '@medplum/fhirtypes';
-import type { AdapterName, Endpoint } from './destination';
-import type { DeliveryEventType } from './delivery-event-type';
-import type { DeliveryReceipt, HttpDeps } from '../../mappings/municipality/shared/transport';
+import type { AuthType, Endpoint } from '../../../src/contracts/destination';
+import type { DeliveryEventType } from '../../../src/contracts/delivery-event-type';
+import type { DeliveryReceipt, HttpDeps } from './transport';
 
-export type { DeliveryReceipt } from '../../mappings/municipality/shared/transport';
+export type { DeliveryReceipt } from './transport';
 
 /** What every delivery needs besides the resources. */
 export interface DeliveryMeta {
@@ -34,7 +34,7 @@ export interface ProbeResult {
  * without sending any data.
  */
 export interface DeliveryAdapter {
-  readonly name: AdapterName;
+  readonly name: string;
   deliver(
     endpoint: Endpoint,
     resources: readonly Resource[],
@@ -49,4 +49,16 @@ export const FALLBACK_TIMEOUT_MS = 10_000;
 
 export function timeoutOf(endpoint: Endpoint, meta: Pick<DeliveryMeta, 'defaultTimeoutMs'>): number {
   return endpoint.timeoutMs ?? meta.defaultTimeoutMs ?? FALLBACK_TIMEOUT_MS;
+}
+
+/**
+ * A destination format: its adapter and what configuration it takes. Each folder under mappings/municipality/
+ * exports one, and mappings/municipality/index.ts lists them.
+ */
+export interface DestinationFormat {
+  readonly adapter: DeliveryAdapter;
+  /** The authentication types a receiver of this format may use. */
+  readonly authTypes: readonly AuthType[];
+  /** Whether a practice's HIS can receive status updates (feedback) in this format. */
+  readonly servesPractices: boolean;
 }

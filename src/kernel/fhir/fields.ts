@@ -7,8 +7,8 @@ import {
   isValidIsoDate,
   isValidMunicipalityCode,
   isValidUra,
-} from '../../../src/kernel/fhir/identifiers';
-import { codesOf } from '../../../src/kernel/fhir/terminology';
+} from './identifiers';
+import { codesOf } from './terminology';
 
 /**
  * zod building blocks shared by the dialects. Each says what it expects in its message; none repeats the value
