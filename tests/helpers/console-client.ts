@@ -17,18 +17,28 @@ function cookieOf(res: Response, name: string): string {
 
 const csrfOf = (page: string): string => /name="_csrf" value="([^"]+)"/.exec(page)?.[1] ?? '';
 
-/** Signs in on `/console/sign-in` with the test key of `key`, as a browser would. */
-export async function openConsole(app: TestApp, key: KeyName): Promise<ConsoleClient> {
+/** Posts the sign-in form with a credential, as a browser would; the answer is not followed. */
+export async function postSignIn(app: TestApp, credential: string): Promise<Response> {
   const form = await fetch(`${app.url}/console/sign-in`);
-  const signIn = await fetch(`${app.url}/console/sign-in`, {
+  return fetch(`${app.url}/console/sign-in`, {
     method: 'POST',
     redirect: 'manual',
     headers: { cookie: cookieOf(form, 'jb_signin'), 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ _csrf: csrfOf(await form.text()), credential: app.testEnv.keys[key] }).toString(),
+    body: new URLSearchParams({ _csrf: csrfOf(await form.text()), credential }).toString(),
   });
+}
+
+/** Signs in on `/console/sign-in` with the test key of `key` (or a credential such as a JWT). */
+export async function openConsole(app: TestApp, key: KeyName | { credential: string }): Promise<ConsoleClient> {
+  const credential = typeof key === 'string' ? app.testEnv.keys[key] : key.credential;
+  const signIn = await postSignIn(app, credential);
   if (signIn.status !== 303) {
-    throw new Error(`console sign-in as ${key} failed: ${signIn.status}`);
+    throw new Error(`console sign-in failed: ${signIn.status}`);
   }
+  return sessionOf(app, signIn);
+}
+
+async function sessionOf(app: TestApp, signIn: Response): Promise<ConsoleClient> {
   const cookie = cookieOf(signIn, 'jb_session');
   const home = await fetch(`${app.url}${signIn.headers.get('location') ?? '/console'}`, { headers: { cookie } });
   const csrf = csrfOf(await home.text());
