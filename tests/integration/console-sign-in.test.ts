@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { exportJWK, generateKeyPair, SignJWT, type JWK, type KeyLike } from 'jose';
+import { exportJWK, generateKeyPair, SignJWT, type KeyLike } from 'jose';
 import { openConsole, postSignIn } from '../helpers/console-client';
 import { cleanupTestEnv, createTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
 import { startJwksServer, type TestServer } from '../unit/auth/helpers';
@@ -17,7 +17,7 @@ describe('signing in to the console with a JWT, and what ends a session', () => 
     const pair = await generateKeyPair('ES256');
     key = pair.privateKey;
     jwks = await startJwksServer([
-      { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' } as JWK,
+      { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' },
     ]);
     const testEnv = createTestEnv();
     const issuersFile = path.join(testEnv.dataDir, 'issuers.json');
