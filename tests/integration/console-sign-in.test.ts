@@ -16,9 +16,7 @@ describe('signing in to the console with a JWT, and what ends a session', () => 
   beforeAll(async () => {
     const pair = await generateKeyPair('ES256');
     key = pair.privateKey;
-    jwks = await startJwksServer([
-      { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' },
-    ]);
+    jwks = await startJwksServer([{ ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' }]);
     const testEnv = createTestEnv();
     const issuersFile = path.join(testEnv.dataDir, 'issuers.json');
     fs.writeFileSync(
