@@ -94,7 +94,7 @@ describe('the web console in a real browser', () => {
     await page.selectOption('select[name=type]', 'disclose');
     await page.click('form.search button');
     await expect(page.locator('table tbody tr').first().textContent()).resolves.toContain(
-      'Gegevens verstrekt aan GM0226',
+      'Gegevens verstrekt aan Overbetuwe (GM0226)',
     );
     // The BSN went in the POST body: it is in no URL the browser visited.
     expect(page.url()).not.toContain(bsnOf(delivered));
@@ -102,7 +102,9 @@ describe('the web console in a real browser', () => {
     await expectAccessible(page);
 
     await page.click('table tbody tr >> text=Details');
-    await expect(page.locator('.summary').textContent()).resolves.toContain('Gegevens verstrekt aan GM0226');
+    await expect(page.locator('.summary').textContent()).resolves.toContain(
+      'Gegevens verstrekt aan Overbetuwe (GM0226)',
+    );
     await expect(page.locator('dl.facts').textContent()).resolves.toContain(bsnOf(delivered));
 
     await page.click('nav >> text=Verstrekkingen kind');

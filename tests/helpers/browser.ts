@@ -41,7 +41,7 @@ export async function launchTestBrowser(): Promise<TestBrowser> {
     browser,
     problems,
     async newPage() {
-      const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+      const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, locale: 'nl-NL' });
       contexts.push(context);
       const page = await context.newPage();
       page.on('console', (msg) => {

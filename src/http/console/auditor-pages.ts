@@ -144,6 +144,8 @@ function outcomeWords(lang: Lang, outcome: string | undefined): string {
 export function auditorPages(ctx: PipelineContext): Router {
   const router = Router();
   const api = auditRouter(ctx);
+  /** A municipality's name from the loaded agreements, to say who received what in words. */
+  const nameOf = (code: string) => ctx.registry.agreements.find((a) => a.municipality.code === code)?.municipality.name;
 
   router.get('/', (req, res) => {
     const page = pageOf(req, res);
@@ -180,7 +182,7 @@ export function auditorPages(ctx: PipelineContext): Router {
       tenants: result.rows.map((r) => r.tenant),
     });
     const rows = result.rows.map((r) => {
-      const words = describeAuditEvent(lang, r.resource);
+      const words = describeAuditEvent(lang, r.resource, nameOf);
       return html`<tr>
         <td>${formatTime(lang, r.resource.recorded)}</td>
         <td>${words.summary}</td>
@@ -211,7 +213,7 @@ export function auditorPages(ctx: PipelineContext): Router {
     const { lang } = pageOf(req, res);
     // Read, recorded and refused exactly as GET /fhir/AuditEvent/{id}.
     const row = await readAuditEvent(ctx, req, res, req.params.id);
-    const words = describeAuditEvent(lang, row.resource);
+    const words = describeAuditEvent(lang, row.resource, nameOf);
     const facts: (readonly [string, string])[] = [
       ...words.facts,
       [t(lang, 'chainPosition'), `${row.tenant} #${row.seq}`],

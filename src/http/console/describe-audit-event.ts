@@ -32,12 +32,21 @@ function sentence(lang: Lang, key: string, ...args: string[]): string {
 }
 
 /** The AuditEvent in words: who did what with whose data, when, for whom, from where, and with what result. */
-export function describeAuditEvent(lang: Lang, e: AuditEvent): AuditEventInWords {
+export function describeAuditEvent(
+  lang: Lang,
+  e: AuditEvent,
+  nameOf: (code: string) => string | undefined = () => undefined,
+): AuditEventInWords {
   const requestor = e.agent?.find((a) => a.requestor);
   const user = requestor?.who?.identifier?.value ?? requestor?.who?.display ?? '?';
   const onBehalfOf = e.agent?.find((a) => a.type?.coding?.some((c) => c.code === 'RESP'))?.who?.identifier?.value;
   const recipientAgent = e.agent?.find((a) => a.type?.coding?.some((c) => c.code === RECIPIENT_ROLE_CODE));
-  const recipient = recipientAgent?.who?.identifier?.value ?? recipientAgent?.who?.display ?? '?';
+  const recipientCode = recipientAgent?.who?.identifier?.value;
+  const recipientName = recipientCode !== undefined ? nameOf(recipientCode) : undefined;
+  const recipient =
+    recipientName !== undefined
+      ? `${recipientName} (${recipientCode ?? ''})`
+      : (recipientCode ?? recipientAgent?.who?.display ?? '?');
   const subtype = e.subtype?.[0]?.code ?? '';
   const patient = e.entity?.find((x) => x.what?.identifier?.system === BSN_SYSTEM)?.what?.identifier?.value;
   const references = (e.entity ?? []).flatMap((x) => (x.what?.reference ? [x.what.reference] : []));

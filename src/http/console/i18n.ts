@@ -97,7 +97,7 @@ const MESSAGES = {
   outcome_4: { nl: 'geweigerd', en: 'refused / denied' },
   outcome_8: { nl: 'ernstige fout', en: 'serious failure' },
   agent: { nl: 'Gebruiker (id)', en: 'User (id)' },
-  resultsCount: { nl: '{0} resultaten', en: '{0} results' },
+  resultsCount: { nl: 'Aantal resultaten: {0}', en: 'Number of results: {0}' },
   resultsShown: { nl: '{0} getoond', en: '{0} shown' },
   auditEventTitle: { nl: 'Auditgebeurtenis', en: 'Audit event' },
   inWords: { nl: 'In woorden', en: 'In words' },
