@@ -10,6 +10,7 @@ import type { Config } from './kernel/config';
 import { loadRegistry, type Registry } from './event/registry';
 import { initFhirValidation } from './kernel/fhir/validation';
 import { createApp } from './http/app';
+import { publicBaseUrl } from './http/public-base-url';
 import { ApiKeyStore } from './access/api-keys';
 import { readIssuersFile } from './access/jwt';
 import { createAuthenticator, createCredentialVerifier } from './access/authenticate';
@@ -115,6 +116,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
     const app = createApp(ctx, {
       authenticate: createAuthenticator(authOptions),
       rateLimit: createRateLimiter({ ratePerSecond: config.RATE_LIMIT_PER_S, burst: config.RATE_LIMIT_BURST }),
+      publicBaseUrl: () => publicBaseUrl(config, url),
       console: {
         sessions: consoleSessions,
         verifyCredential: createCredentialVerifier(authOptions),

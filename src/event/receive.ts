@@ -21,21 +21,22 @@ export interface Receipt {
 /**
  * Accepts the records of one request: each valid one is stored in the inbox (with its consents in the consent
  * registry) in one transaction before the answer, then queued for mapping. An invalid record gets its own
- * rejected receipt and does not stop the others. `assertMayAct` throws when the caller may not act for a practice.
+ * rejected receipt and does not stop the others. `assertMayAct` throws when the caller may not act for a practice
+ * (given the record's location, so the refusal can name the field).
  */
 export async function ingestRecords(
   ctx: PipelineContext,
   dialect: HisDialect,
   records: readonly RawRecord[],
   actor: AuditActor,
-  assertMayAct: (practiceAgb: string) => void = () => undefined,
+  assertMayAct: (practiceAgb: string, location: string) => void = () => undefined,
 ): Promise<Receipt[]> {
   const receipts: Receipt[] = [];
   const accepted: { event: CanonicalEvent; record: RawRecord; index: number }[] = [];
   for (const record of records) {
     try {
       const event = dialect.map(record);
-      assertMayAct(event.practice.agb);
+      assertMayAct(event.practice.agb, record.location);
       accepted.push({ event, record, index: receipts.length });
       receipts.push({ status: 'accepted', location: record.location, eventId: event.sourceEventId });
     } catch (err) {

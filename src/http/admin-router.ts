@@ -115,7 +115,7 @@ export function adminRouter(ctx: PipelineContext): Router {
   return router;
 }
 
-const pauseBody = z.object({ reason: z.string().trim().min(1).max(500).optional() }).strict();
+export const pauseBody = z.object({ reason: z.string().trim().min(1).max(500).optional() }).strict();
 
 function getDestination(ctx: PipelineContext, id: string): Destination {
   const destination = ctx.registry.destinations.find((d) => d.id === id);

@@ -9,9 +9,14 @@ import { municipalityRouter } from './municipality-router';
 import { requireRole } from '../access/authenticate';
 import { consoleRouter, type ConsoleOptions } from './console/console-router';
 import { corsFor } from './cors';
+import packageJson from '../../package.json';
+import { docsRouter } from './docs-router';
 import { errorHandler } from './error-handler';
+import { fhirProviders, fhirRouter } from './fhir-router';
 import { healthRouter } from './health-router';
 import { hisRouter } from './his-router';
+import { methodNotAllowedHandler } from './method-not-allowed';
+import { documentedRoutes } from './openapi/document';
 import { auditRefusal } from './refusal-audit';
 
 export interface AppOptions {
@@ -19,6 +24,8 @@ export interface AppOptions {
   readonly authenticate: RequestHandler;
   /** Per-principal rate limit, after authentication. */
   readonly rateLimit: RequestHandler;
+  /** Where clients reach the API (`PUBLIC_BASE_URL`, else derived from HOST and the bound port): links use it. */
+  readonly publicBaseUrl: () => string;
   /** The web console at /console; absent, it is not served. */
   readonly console?: ConsoleOptions | undefined;
 }
@@ -42,14 +49,19 @@ export function createApp(ctx: PipelineContext, opts: AppOptions): express.Expre
   app.use('/his/v1', ...authenticated, requireRole('practice', 'operator', 'auditor'), hisRouter(ctx));
   app.use('/admin/v1', ...authenticated, requireRole('operator'), adminRouter(ctx));
   app.use('/municipality/v1', ...authenticated, requireRole('municipality', 'operator'), municipalityRouter(ctx));
+  const providers = fhirProviders(ctx);
+  app.use('/fhir', fhirRouter(ctx, providers, { authenticated, publicBaseUrl: opts.publicBaseUrl }));
   // These routers define full paths; each role sees the part within its scope (checked per route).
-  app.use(['/fhir/AuditEvent', '/audit/v1', '/fhir/Consent', '/policy/v1'], ...authenticated);
+  app.use(['/audit/v1', '/policy/v1'], ...authenticated);
   app.use(auditRouter(ctx));
   app.use(consentRouter(ctx));
   if (opts.console) {
     app.use('/console', consoleRouter(ctx, opts.console));
   }
 
+  app.use(docsRouter({ providers, publicBaseUrl: opts.publicBaseUrl, version: packageJson.version }));
+
+  app.use(methodNotAllowedHandler(documentedRoutes(providers)));
   app.use(() => {
     throw new OperationOutcomeError(notFound);
   });

@@ -1,4 +1,5 @@
-import { forbidden, notFound, OperationOutcomeError } from '@medplum/core';
+import { notFound, OperationOutcomeError } from '@medplum/core';
+import { forbiddenField } from '../kernel/fhir/outcomes';
 import type { Request, Response } from 'express';
 import { getPrincipal, tryGetPrincipal } from '../access/authenticate';
 import { ALL } from '../access/principal';
@@ -89,7 +90,7 @@ export async function assertChainAccess(
     });
     // Tells the error handler's generic refusal audit that this refusal is on record already.
     res.locals[REFUSAL_AUDITED] = true;
-    throw new OperationOutcomeError(forbidden);
+    throw new OperationOutcomeError(forbiddenField('This chain is not within the caller’s scope', 'tenant'));
   }
 }
 

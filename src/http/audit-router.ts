@@ -1,6 +1,7 @@
 import { badRequest, OperationOutcomeError } from '@medplum/core';
 import { Router, type Request, type Response } from 'express';
-import { assertChainAccess, auditRead, chainsToVerify, readAuditEvent, verifyChains } from './audit-read';
+import { z } from 'zod';
+import { assertChainAccess, auditRead, chainsToVerify, verifyChains } from './audit-read';
 import {
   csvHeader,
   csvRow,
@@ -13,8 +14,6 @@ import {
 } from '../reports/audit-export/export';
 import { childOverview } from '../reports/child-overview/overview';
 import { SYSTEM_TENANT } from '../reports/audit-scope';
-import { searchAuditEvents, servedResource, toSearchBundle } from '../reports/audit-search/search';
-import { parseAuditSearch } from '../reports/audit-search/search-params';
 import { BSN_SYSTEM, isValidBsn } from '../kernel/fhir/identifiers';
 import { failField } from '../kernel/fhir/outcomes';
 import type { PipelineContext } from '../event/context';
@@ -23,17 +22,34 @@ import { errorFields } from '../kernel/logger';
 import { amsterdamDateTime } from '../kernel/dutch-time';
 
 const TENANT = /^\d{8}$/;
-const FHIR_JSON = 'application/fhir+json';
 
-/** The request as the client addressed it (behind a trusted proxy, its forwarded scheme and host). */
-function requestUrl(req: Request): URL {
-  return new URL(req.originalUrl, `${req.protocol}://${req.get('host') ?? 'localhost'}`);
-}
+/**
+ * The query parameters of the `/audit/v1` routes: their names are what each route accepts (and what the OpenAPI
+ * document lists); the values are checked by the functions below, which give the FHIR-style messages.
+ */
+export const verifyQuery = z.object({ tenant: z.string().optional().meta({ description: 'AGB code, or system' }) });
+export const exportQuery = z.object({
+  tenant: z.string().meta({ description: 'AGB code (8 digits) of the practice whose chain to export' }),
+  from: z.string().optional().meta({ description: 'a date (midnight in Dutch time) or a dateTime with a zone' }),
+  to: z.string().optional().meta({ description: 'a date (midnight in Dutch time) or a dateTime with a zone' }),
+  format: z.enum(['ndjson', 'csv']).optional(),
+});
+export const overviewQuery = z.object({
+  patient: z
+    .string()
+    .optional()
+    .meta({ description: `a BSN, as <bsn> or ${BSN_SYSTEM}|<bsn>` }),
+  'patient:identifier': z
+    .string()
+    .optional()
+    .meta({ description: `${BSN_SYSTEM}|<bsn>` }),
+});
 
-/** Only the named parameters, each at most once; anything else is a 400 naming it. */
-function queryOf(req: Request, allowed: readonly string[]): Map<string, string> {
+/** Only the parameters of the schema, each at most once; anything else is a 400 naming it. */
+function queryOf(req: Request, schema: z.ZodObject): Map<string, string> {
+  const allowed = Object.keys(schema.shape);
   const out = new Map<string, string>();
-  for (const [name, value] of requestUrl(req).searchParams) {
+  for (const [name, value] of new URL(req.originalUrl, 'http://localhost').searchParams) {
     if (!allowed.includes(name)) {
       throw new OperationOutcomeError(badRequest(`Unknown parameter '${name}'; known: ${allowed.join(', ')}`, name));
     }
@@ -94,41 +110,22 @@ async function write(res: Response, chunk: string): Promise<void> {
 }
 
 /**
- * `/fhir/AuditEvent…` and `/audit/v1/…` (full paths; authentication is applied in app.ts): what auditors use.
+ * `/audit/v1/…` (full paths; authentication is applied in app.ts): what auditors use besides `/fhir/AuditEvent`
+ * (fhir-router.ts).
  * Reading the log is itself logged, and so is a refusal. See docs/audit.md.
  */
 export function auditRouter(ctx: PipelineContext): Router {
   const router = Router();
 
-  router.get('/fhir/AuditEvent', async (req, res) => {
-    const principal = getPrincipal(res);
-    const url = requestUrl(req);
-    const search = parseAuditSearch(url.searchParams);
-    const page = await searchAuditEvents(ctx.db, principal, search);
-    const onlyPatient =
-      search.patients.length === 1 && search.patients[0]?.length === 1 ? search.patients[0][0] : undefined;
-    await auditRead(ctx, req, res, {
-      query: req.originalUrl,
-      interaction: 'search',
-      patientBsn: onlyPatient,
-      tenants: page.rows.map((r) => r.tenant),
-    });
-    res.type(FHIR_JSON).json(toSearchBundle(page, url, `${url.origin}/fhir`));
-  });
-
-  router.get('/fhir/AuditEvent/:id', async (req, res) => {
-    res.type(FHIR_JSON).json(servedResource(await readAuditEvent(ctx, req, res, req.params.id)));
-  });
-
   router.get('/audit/v1/verify', async (req, res) => {
-    const q = queryOf(req, ['tenant']);
+    const q = queryOf(req, verifyQuery);
     const tenants = await chainsToVerify(ctx, req, res, q.has('tenant') ? tenantParam(q.get('tenant')) : undefined);
     const verdicts = await verifyChains(ctx, req, res, tenants);
     res.json(q.has('tenant') ? verdicts[0] : { ok: verdicts.every((v) => v.ok), chains: verdicts });
   });
 
   router.get('/audit/v1/export', async (req, res) => {
-    const q = queryOf(req, ['tenant', 'from', 'to', 'format']);
+    const q = queryOf(req, exportQuery);
     const tenant = tenantParam(q.get('tenant'));
     const format = q.get('format') ?? 'ndjson';
     if (format !== 'ndjson' && format !== 'csv') {
@@ -166,7 +163,7 @@ export function auditRouter(ctx: PipelineContext): Router {
   });
 
   router.get('/audit/v1/overview', async (req, res) => {
-    const q = queryOf(req, ['patient', 'patient:identifier']);
+    const q = queryOf(req, overviewQuery);
     const bsn = bsnParam(
       q.get('patient') ?? q.get('patient:identifier'),
       q.has('patient') ? 'patient' : 'patient:identifier',

@@ -1,9 +1,9 @@
 import { badRequest, forbidden, notFound, OperationOutcomeError } from '@medplum/core';
-import type { Bundle, Consent } from '@medplum/fhirtypes';
 import { Router, type Response } from 'express';
 import { z } from 'zod';
 import { findAgreements } from '../event/registry';
-import { BSN_SYSTEM, isValidBsn } from '../kernel/fhir/identifiers';
+import { isValidBsn } from '../kernel/fhir/identifiers';
+import { forbiddenField } from '../kernel/fhir/outcomes';
 import { openEvent } from '../event/stored-event';
 import { expressionOf, parseOrThrow } from '../kernel/zod-outcome';
 import type { PipelineContext } from '../event/context';
@@ -12,7 +12,6 @@ import { DATA_CLASSES, PURPOSES } from '../contracts/sharing';
 import { decide } from '../policy/decide';
 import type { DecisionFacts, DecisionRequest } from '../policy/types';
 import { listConsents, tryGetSealedEvent } from '../event/event-store';
-import { consentsOfPatient } from '../reports/consent-search/consent-search';
 import { auditRead } from './audit-read';
 import { getPrincipal } from '../access/authenticate';
 import { canActForPractice, type Principal } from '../access/principal';
@@ -20,7 +19,7 @@ import { canActForPractice, type Principal } from '../access/principal';
 const bsn = z.string().refine(isValidBsn, 'not a valid BSN (9 digits passing the 11-proef)');
 
 /** `$explain` asks about a stored event, or about a child described in the request. Nothing is shared. */
-const explainSchema = z.union([
+export const explainSchema = z.union([
   z.object({ eventId: z.uuid(), at: z.iso.datetime({ offset: true }).optional() }).strict(),
   z
     .object({
@@ -38,42 +37,11 @@ const explainSchema = z.union([
 ]);
 
 /**
- * `/fhir/Consent…` and `/policy/v1/…` (full paths; authentication is applied in app.ts): the consent registry and
- * the policy explanation, for auditors, operators and the practice itself.
+ * `/policy/v1/…` (full paths; authentication is applied in app.ts): the policy explanation, for auditors, operators
+ * and the practice itself. The consent registry itself is `/fhir/Consent` (fhir-router.ts).
  */
 export function consentRouter(ctx: PipelineContext): Router {
   const router = Router();
-
-  router.get('/fhir/Consent', async (req, res) => {
-    const principal = assertMayReadConsents(res);
-    const token = typeof req.query['patient:identifier'] === 'string' ? req.query['patient:identifier'] : undefined;
-    const [system, value] = token?.includes('|') ? token.split('|') : [BSN_SYSTEM, token];
-    if (!value || system !== BSN_SYSTEM || !isValidBsn(value)) {
-      throw new OperationOutcomeError(
-        badRequest(`Give patient:identifier=${BSN_SYSTEM}|<BSN> with a valid BSN`, 'patient:identifier'),
-      );
-    }
-    const rows = await consentsOfPatient(ctx.db, value);
-    const visible = rows.filter((r) => canActForPractice(principal, r.tenant));
-    await auditRead(ctx, req, res, {
-      patientBsn: value,
-      query: req.originalUrl,
-      interaction: 'search',
-      tenants: visible.map((r) => r.tenant),
-    });
-    const bundle: Bundle<Consent> = {
-      resourceType: 'Bundle',
-      type: 'searchset',
-      total: visible.length,
-      link: [{ relation: 'self', url: req.originalUrl }],
-      entry: visible.map((r) => ({
-        fullUrl: `Consent/${r.resource.id ?? ''}`,
-        resource: r.resource,
-        search: { mode: 'match' },
-      })),
-    };
-    res.type('application/fhir+json').json(bundle);
-  });
 
   router.post('/policy/v1/\\$explain', async (req, res) => {
     const principal = assertMayReadConsents(res);
@@ -111,7 +79,9 @@ export function consentRouter(ctx: PipelineContext): Router {
       };
     } else {
       if (!canActForPractice(principal, input.practice)) {
-        throw new OperationOutcomeError(forbidden);
+        throw new OperationOutcomeError(
+          forbiddenField('The practice is not among the practices this caller acts for', 'practice'),
+        );
       }
       const consents = await listConsents(ctx.db, input.practice, input.child.bsn);
       // The registry's consents name the practice's Patient id for this child; the decision matches performers on it.

@@ -6,10 +6,13 @@ import type { HisDialect } from '../contracts/his-dialect';
 import { DIALECTS, tryGetDialect } from '../../mappings/his/index';
 import { ingestRecords, type Receipt } from '../event/receive';
 import type { PipelineContext } from '../event/context';
-import { tryGetEventTimeline } from '../reports/event-timeline/event-timeline';
+import { getHistory, listDeliveriesOf, tryGetEvent } from '../event/event-store';
+import { expressionOf } from '../kernel/zod-outcome';
 import { getPrincipal } from '../access/authenticate';
 import { assertRole } from '../access/principal';
 import { actorOf, assertPracticeAccess } from './request-context';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** `/his/v1`: what GP practices use. */
 export function hisRouter(ctx: PipelineContext): Router {
@@ -23,8 +26,8 @@ export function hisRouter(ctx: PipelineContext): Router {
     if (records.length === 0) {
       throw new OperationOutcomeError(badRequest('The request holds no events', 'body'));
     }
-    const receipts = await ingestRecords(ctx, dialect, records, actorOf(req, res), (agb) =>
-      assertPracticeAccess(res, agb),
+    const receipts = await ingestRecords(ctx, dialect, records, actorOf(req, res), (agb, location) =>
+      assertPracticeAccess(res, agb, expressionOf(location, ['practice', 'agb'])),
     );
     ctx.metrics.events.inc({ status: 'accepted' }, receipts.filter((r) => r.status === 'accepted').length);
     ctx.metrics.events.inc({ status: 'duplicate' }, receipts.filter((r) => r.status === 'duplicate').length);
@@ -37,12 +40,26 @@ export function hisRouter(ctx: PipelineContext): Router {
   });
 
   router.get('/events/:id', async (req, res) => {
-    const timeline = await tryGetEventTimeline(ctx.db, req.params.id);
-    if (!timeline) {
+    const id = req.params.id;
+    const row = UUID.test(id) ? await tryGetEvent(ctx.db, id) : undefined;
+    if (!row) {
       throw new OperationOutcomeError(notFound);
     }
-    assertPracticeAccess(res, timeline.practice);
-    res.json(timeline);
+    assertPracticeAccess(res, row.tenant);
+    res.json({
+      id: row.id,
+      eventId: row.source_event_id,
+      practice: row.tenant,
+      dialect: row.dialect,
+      eventType: row.event_type,
+      municipality: row.municipality,
+      state: row.state,
+      stateReason: row.state_reason,
+      receivedAt: row.received_at,
+      updatedAt: row.updated_at,
+      history: await getHistory(ctx.db, id),
+      deliveries: await listDeliveriesOf(ctx.db, id),
+    });
   });
 
   router.get('/schema/:dialect', (req, res) => {

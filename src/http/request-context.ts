@@ -1,4 +1,5 @@
-import { forbidden, OperationOutcomeError } from '@medplum/core';
+import { OperationOutcomeError } from '@medplum/core';
+import { forbiddenField } from '../kernel/fhir/outcomes';
 import type { Request, Response } from 'express';
 import type { AuditActor } from '../audit/audit-events';
 import { canActForPractice } from '../access/principal';
@@ -16,10 +17,15 @@ export function actorOf(req: Request, res: Response): AuditActor {
   return { userId: p?.id ?? 'anonymous', onBehalfOf, accessPoint: req.ip ?? 'unknown' };
 }
 
-/** Throws 403 unless the principal may act for (send or read events of) this practice. */
-export function assertPracticeAccess(res: Response, practiceAgb: string): void {
+/**
+ * Throws 403 unless the principal may act for (send or read events of) this practice; the outcome names the field
+ * that decided it (`practice.agb` of an event, by default).
+ */
+export function assertPracticeAccess(res: Response, practiceAgb: string, field = 'practice.agb'): void {
   const p = tryGetPrincipal(res);
   if (p && !canActForPractice(p, practiceAgb)) {
-    throw new OperationOutcomeError(forbidden);
+    throw new OperationOutcomeError(
+      forbiddenField('The practice is not among the practices this caller acts for', field),
+    );
   }
 }

@@ -14,6 +14,11 @@ export const configSchema = z.object({
   ROLE: z.enum(['all', 'api', 'worker']).default('all'),
   HOST: z.string().min(1).default('127.0.0.1'),
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  // Links in FHIR Bundles are built on this, never on the request's Host or X-Forwarded-* (which a client controls).
+  PUBLIC_BASE_URL: z
+    .url({ protocol: /^https?$/ })
+    .refine((u) => !/[?#]/.test(u), 'a base URL without query or fragment, such as https://jeugdbrug.example.nl')
+    .optional(),
   DATA_DIR: z.string().min(1).default('./data'),
   CONFIG_DIR: z.string().min(1).default('./config'),
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),

@@ -1,23 +1,8 @@
-import Client from 'fhir-kit-client';
+import type Client from 'fhir-kit-client';
 import { disclosure, SYSTEM_WORKER } from '../../src/audit/audit-events';
 import { MUNICIPALITY, PRACTICE_AGB } from '../helpers/builders';
+import { asSearchset, fhirClient } from '../helpers/fhir-client';
 import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
-
-/** What this test reads of a searchset; a type alias (not an interface) so the client's own types accept it back. */
-type SearchBundle = {
-  resourceType: string;
-  type: 'searchset';
-  total?: number;
-  entry?: { resource: { resourceType: string; id: string; recorded: string } }[];
-  link?: { relation: string; url: string }[];
-};
-
-/** The client types its answers loosely; this checks the one thing paging relies on. */
-function asSearchset(answer: unknown): SearchBundle {
-  const b = answer as SearchBundle;
-  expect(b).toEqual(expect.objectContaining({ resourceType: 'Bundle', type: 'searchset' }));
-  return b;
-}
 
 /** A FHIR client written by others talks to /fhir as to any FHIR server: search, then follow the next links. */
 describe('a third-party FHIR client (fhir-kit-client) on /fhir/AuditEvent', () => {
@@ -52,10 +37,7 @@ describe('a third-party FHIR client (fhir-kit-client) on /fhir/AuditEvent', () =
   });
 
   function client(key: 'auditor' | 'practice' | 'otherPractice'): Client {
-    return new Client({
-      baseUrl: `${app.url}/fhir`,
-      customHeaders: { Authorization: `Bearer ${app.testEnv.keys[key]}` },
-    });
+    return fhirClient(app, key);
   }
 
   it('searches and pages through every result with nextPage', async () => {

@@ -6,13 +6,13 @@ import { canReadChain, SYSTEM_TENANT } from '../../reports/audit-scope';
 import { searchAuditEvents, servedResource } from '../../reports/audit-search/search';
 import { encodeCursor, parseAuditSearch } from '../../reports/audit-search/search-params';
 import { listChainTenants } from '../../audit/verify';
-import { isValidBsn } from '../../kernel/fhir/identifiers';
+import { BSN_SYSTEM, isValidBsn } from '../../kernel/fhir/identifiers';
 import { failField } from '../../kernel/fhir/outcomes';
 import type { PipelineContext } from '../../event/context';
-import { consentsOfPatient } from '../../reports/consent-search/consent-search';
+import { CONSENT_SEARCH, searchConsents } from '../../reports/consent-search/consent-search';
+import { parseFhirSearch } from '../../reports/fhir-search/parse-search';
 import { auditRouter } from '../audit-router';
 import { getPrincipal } from '../../access/authenticate';
-import { canActForPractice } from '../../access/principal';
 import { field, pageOf, sendPage } from './console-request';
 import { describeAuditEvent } from './describe-audit-event';
 import { html, type SafeHtml } from './html';
@@ -443,14 +443,16 @@ export function auditorPages(ctx: PipelineContext): Router {
       return;
     }
     const principal = getPrincipal(res);
-    const visible = (await consentsOfPatient(ctx.db, bsn)).filter((r) => canActForPractice(principal, r.tenant));
+    // The API's consent search (scope included), as GET /fhir/Consent?patient:identifier=<bsn> would run it.
+    const params = new URLSearchParams({ 'patient:identifier': `${BSN_SYSTEM}|${bsn}`, _count: '500' });
+    const found = await searchConsents(ctx.db, principal, parseFhirSearch(CONSENT_SEARCH, params));
     await auditRead(ctx, req, res, {
       patientBsn: bsn,
-      query: `${req.method} ${req.originalUrl}`,
+      query: `/fhir/Consent?${params.toString()}`,
       interaction: 'search',
-      tenants: visible.map((r) => r.tenant),
+      tenants: found.tenants,
     });
-    const rows = visible.map((r) => consentRow(lang, r.tenant, r.resource));
+    const rows = found.resources.map((c, i) => consentRow(lang, found.tenants[i] ?? '', c));
     sendPage(
       req,
       res,

@@ -12,6 +12,8 @@ const statusById: Record<string, number> = {
   'payload-too-large': 413,
   'unsupported-media-type': 415,
   'service-unavailable': 503,
+  'method-not-allowed': 405,
+  forbidden: 403,
 };
 
 function outcome(
@@ -55,6 +57,16 @@ export function unsupportedMediaType(contentType: string | undefined, supported:
     `Unsupported content type ${contentType ?? '(none)'}; use one of ${supported.join(', ')}`,
     'Content-Type',
   );
+}
+
+/** 405: the path exists, the method does not; the `Allow` header lists the ones that do. */
+export function methodNotAllowed(method: string, allowed: readonly string[]): OperationOutcome {
+  return outcome('method-not-allowed', 'not-supported', `${method} is not allowed here; use ${allowed.join(', ')}`);
+}
+
+/** 403 naming the field whose value decided it (`practice.agb` for a practice outside the caller's scope). */
+export function forbiddenField(details: string, expression: string): OperationOutcome {
+  return outcome('forbidden', 'forbidden', details, expression);
 }
 
 export function serviceUnavailable(details: string): OperationOutcome {

@@ -1,29 +1,28 @@
-import { badRequest, OperationOutcomeError } from '@medplum/core';
 import { z } from 'zod';
 import { BSN_SYSTEM } from '../../kernel/fhir/identifiers';
+import { decodePageToken, encodePageToken } from '../fhir-search/page-token';
+import {
+  alternativesOf,
+  failParameter,
+  parameterOf,
+  parseFhirSearch,
+  type FhirSearch,
+  type UnknownParameterHandling,
+} from '../fhir-search/parse-search';
+import { parseDateFilter, type DateFilter } from '../fhir-search/date-filter';
+import type { ResourceSearchSpec } from '../fhir-search/resource-provider';
+
+export { parseDateFilter, type DateFilter, type DatePrefix, type TimePoint } from '../fhir-search/date-filter';
 
 /**
- * The search parameters of `GET /fhir/AuditEvent`, parsed from the query string into a plain description that
- * `search.ts` turns into SQL. Pure, so every rule here is unit-tested without a database.
+ * The search parameters of `GET /fhir/AuditEvent`, parsed by the shared FHIR search machinery (on @medplum/core)
+ * into a plain description that `search.ts` turns into SQL. Pure, so every rule here is unit-tested without a
+ * database.
  *
  * Comma-separated values of one parameter are alternatives (OR); a repeated parameter narrows (AND), as in FHIR.
  */
 
-export const DEFAULT_COUNT = 50;
-export const MAX_COUNT = 500;
-
-/** A point in time: an instant with its own offset, or a wall-clock time in Europe/Amsterdam (a date without time). */
-export type TimePoint =
-  { readonly kind: 'instant'; readonly iso: string } | { readonly kind: 'local'; readonly wall: string };
-
-export type DatePrefix = 'eq' | 'ge' | 'gt' | 'le' | 'lt';
-
-/** `date=<prefix><value>`: the value is a range [start, end) at its own precision (a day, a second, ...). */
-export interface DateFilter {
-  readonly prefix: DatePrefix;
-  readonly start: TimePoint;
-  readonly end: TimePoint;
-}
+export { DEFAULT_COUNT, MAX_COUNT } from '../fhir-search/parse-search';
 
 /** A token: `system|code`, or `code` in any system. */
 export interface TokenFilter {
@@ -60,39 +59,39 @@ export interface AuditSearch {
   readonly page?: PageCursor | undefined;
 }
 
-/** Every parameter this endpoint understands; anything else is a 400 naming it. */
-export const AUDIT_SEARCH_PARAMETERS = [
-  '_id',
-  'patient',
-  'patient:identifier',
-  'date',
-  'type',
-  'subtype',
-  'outcome',
-  'agent',
-  'agent:identifier',
-  'entity',
-  'entity:identifier',
-  '_count',
-  '_sort',
-  '_total',
-  '_page',
-  '_format',
-] as const;
+/** What `GET /fhir/AuditEvent` understands: the one description the parser and the CapabilityStatement use. */
+export const AUDIT_EVENT_SEARCH: ResourceSearchSpec = {
+  resourceType: 'AuditEvent',
+  documentation:
+    'The audit log: IHE BALP AuditEvents of decisions, disclosures and reads, within the caller’s scope, each with ' +
+    'its place in its hash chain (extension audit-chain). Search is in order of recorded time.',
+  params: [
+    { code: '_id', documentation: 'AuditEvent ids (UUIDs)' },
+    {
+      code: 'patient',
+      modifiers: ['identifier'],
+      documentation: `the child: a BSN, as <bsn> or ${BSN_SYSTEM}|<bsn>`,
+    },
+    { code: 'date', documentation: 'recorded; eq, ge, gt, le, lt; dates without time are days in Dutch time' },
+    { code: 'type', documentation: 'system|code or code (DCM 110106 Export, 110113 Security Alert, rest)' },
+    { code: 'subtype', documentation: 'system|code or code (disclose, AuthZ-Consent, search-type, read)' },
+    { code: 'outcome', documentation: '0, 4, 8 or 12' },
+    {
+      code: 'agent',
+      modifiers: ['identifier'],
+      documentation: 'an agent as system|value (a municipality code, an AGB code, a principal) or a value',
+    },
+    {
+      code: 'entity',
+      modifiers: ['identifier'],
+      documentation: 'an entity as Type/id (Consent/…, ServiceRequest/…) or system|value',
+    },
+  ],
+  sorts: ['date'],
+};
 
 const OUTCOMES = ['0', '4', '8', '12'];
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-function fail(details: string, parameter: string): never {
-  throw new OperationOutcomeError(badRequest(details, parameter));
-}
-
-function alternatives(raw: string): string[] {
-  return raw
-    .split(',')
-    .map((v) => v.trim())
-    .filter((v) => v !== '');
-}
 
 function parseToken(value: string, parameter: string): TokenFilter {
   const bar = value.indexOf('|');
@@ -102,7 +101,7 @@ function parseToken(value: string, parameter: string): TokenFilter {
   const system = value.slice(0, bar);
   const code = value.slice(bar + 1);
   if (code === '') {
-    fail(`${parameter}: a token needs a code after the '|'`, parameter);
+    failParameter(`${parameter}: a token needs a code after the '|'`, parameter);
   }
   return system === '' ? { code } : { system, code };
 }
@@ -121,72 +120,14 @@ function parsePatient(value: string, parameter: string): string {
   if (bar >= 0) {
     const system = value.slice(0, bar);
     if (system !== '' && system !== BSN_SYSTEM) {
-      fail(`${parameter}: only BSN identifiers (${BSN_SYSTEM}) are known here`, parameter);
+      failParameter(`${parameter}: only BSN identifiers (${BSN_SYSTEM}) are known here`, parameter);
     }
     bsn = value.slice(bar + 1);
   }
   if (!/^\d{9}$/.test(bsn)) {
-    fail(`${parameter}: a BSN of 9 digits, as ${BSN_SYSTEM}|<bsn> or <bsn>`, parameter);
+    failParameter(`${parameter}: a BSN of 9 digits, as ${BSN_SYSTEM}|<bsn> or <bsn>`, parameter);
   }
   return bsn;
-}
-
-const DATE_VALUE =
-  /^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2})?)?)?)?$/;
-
-function pad(n: number, width = 2): string {
-  return String(n).padStart(width, '0');
-}
-
-/** The wall-clock start of a calendar period: `YYYY-MM-DDT00:00:00`, months and years rolling over as needed. */
-function wall(year: number, month: number, day: number): string {
-  const d = new Date(Date.UTC(year, month - 1, day));
-  return `${pad(d.getUTCFullYear(), 4)}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}T00:00:00`;
-}
-
-/** Parses one `date` value (prefix and FHIR date/dateTime at any precision) into a range. Exported for tests. */
-export function parseDateFilter(raw: string): DateFilter {
-  // A '+' in an offset arrives as a space when the client did not percent-encode it.
-  const value = raw.replace(/ /g, '+');
-  const m = /^(eq|ge|gt|le|lt|ne|sa|eb|ap)?(.*)$/.exec(value);
-  const prefix = (m?.[1] ?? 'eq') as DatePrefix | 'ne' | 'sa' | 'eb' | 'ap';
-  if (prefix === 'ne' || prefix === 'sa' || prefix === 'eb' || prefix === 'ap') {
-    fail(`date: the prefix '${prefix}' is not supported; use eq, ge, gt, le or lt`, 'date');
-  }
-  const d = DATE_VALUE.exec(m?.[2] ?? '');
-  if (!d) {
-    fail('date: expected YYYY, YYYY-MM, YYYY-MM-DD or a dateTime with a time zone, after an optional prefix', 'date');
-  }
-  const [, y, mo, da, hh, mi, ss, frac, tz] = d;
-  const year = Number(y);
-  const month = mo ? Number(mo) : 1;
-  const day = da ? Number(da) : 1;
-  const check = new Date(Date.UTC(year, month - 1, day));
-  if (month < 1 || month > 12 || check.getUTCMonth() !== month - 1 || check.getUTCDate() !== day) {
-    fail('date: not a calendar date', 'date');
-  }
-  if (hh === undefined) {
-    // A date without time: the whole day (month, year) in Dutch time, where the events happened.
-    const end = !mo ? wall(year + 1, 1, 1) : !da ? wall(year, month + 1, 1) : wall(year, month, day + 1);
-    return { prefix, start: { kind: 'local', wall: wall(year, month, day) }, end: { kind: 'local', wall: end } };
-  }
-  if (!tz) {
-    fail('date: a time needs a time zone (Z or +01:00)', 'date');
-  }
-  if (Number(hh) > 23 || Number(mi) > 59 || Number(ss ?? 0) > 59) {
-    fail('date: not a valid time', 'date');
-  }
-  const base = `${y}-${pad(month)}-${pad(day)}T${hh}:${mi}:${ss ?? '00'}${frac ?? ''}${tz}`;
-  const startMs = Date.parse(base);
-  if (Number.isNaN(startMs)) {
-    fail('date: not a valid dateTime', 'date');
-  }
-  const precisionMs = frac ? 10 ** (3 - (frac.length - 1)) : ss !== undefined ? 1000 : 60_000;
-  return {
-    prefix,
-    start: { kind: 'instant', iso: new Date(startMs).toISOString() },
-    end: { kind: 'instant', iso: new Date(startMs + precisionMs).toISOString() },
-  };
 }
 
 const cursorSchema = z
@@ -199,38 +140,26 @@ const cursorSchema = z
   })
   .strict();
 
-/** An opaque page token (base64url JSON); only the sort key and the moment of the first page, never data. */
+/** An opaque page token; only the sort key and the moment of the first page, never data. */
 export function encodeCursor(c: PageCursor): string {
-  const compact = { a: c.asOf, d: c.direction === 'next' ? 'n' : 'p', r: c.recorded, t: c.tenant, s: c.seq };
-  return Buffer.from(JSON.stringify(compact), 'utf8').toString('base64url');
+  return encodePageToken({ a: c.asOf, d: c.direction === 'next' ? 'n' : 'p', r: c.recorded, t: c.tenant, s: c.seq });
 }
 
 export function decodeCursor(token: string): PageCursor {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
-  } catch {
-    fail('_page: not a page token from this server', '_page');
-  }
-  const r = cursorSchema.safeParse(parsed);
-  if (!r.success) {
-    fail('_page: not a page token from this server', '_page');
-  }
-  return {
-    asOf: r.data.a,
-    direction: r.data.d === 'n' ? 'next' : 'previous',
-    recorded: r.data.r,
-    tenant: r.data.t,
-    seq: r.data.s,
-  };
+  const c = decodePageToken(token, cursorSchema);
+  return { asOf: c.a, direction: c.d === 'n' ? 'next' : 'previous', recorded: c.r, tenant: c.t, seq: c.s };
 }
 
 /**
  * Parses the query string of an AuditEvent search. Throws a 400 OperationOutcome naming the first parameter that
- * is unknown or malformed.
+ * is malformed, or unknown (unless `handling` is lenient).
  */
-export function parseAuditSearch(params: URLSearchParams): AuditSearch {
-  const known = new Set<string>(AUDIT_SEARCH_PARAMETERS);
+export function parseAuditSearch(params: URLSearchParams, handling: UnknownParameterHandling = 'strict'): AuditSearch {
+  return toAuditSearch(parseFhirSearch(AUDIT_EVENT_SEARCH, params, handling));
+}
+
+/** The audit log's own description of a search, from the shared parse: what `search.ts` turns into SQL. */
+export function toAuditSearch(search: FhirSearch): AuditSearch {
   const ids: string[][] = [];
   const patients: string[][] = [];
   const dates: DateFilter[] = [];
@@ -239,39 +168,23 @@ export function parseAuditSearch(params: URLSearchParams): AuditSearch {
   const outcomes: string[][] = [];
   const agents: ReferenceFilter[][] = [];
   const entities: ReferenceFilter[][] = [];
-  let count = DEFAULT_COUNT;
-  let sort: AuditSearch['sort'] = 'asc';
-  let total: AuditSearch['total'] = 'estimate';
-  let page: PageCursor | undefined;
-  const once = new Set<string>();
-  for (const [name, raw] of params) {
-    if (!known.has(name)) {
-      fail(`Unknown search parameter '${name}' for AuditEvent`, name);
-    }
-    if (name.startsWith('_') && name !== '_id') {
-      if (once.has(name)) {
-        fail(`${name} may be given once`, name);
-      }
-      once.add(name);
-    }
-    const values = alternatives(raw);
-    if (values.length === 0 && name !== '_page') {
-      fail(`${name}: a value is required`, name);
-    }
-    switch (name) {
+  for (const f of search.filters) {
+    const name = parameterOf(AUDIT_EVENT_SEARCH, f);
+    const values = alternativesOf(f);
+    switch (f.code) {
       case '_id':
-        values.forEach((v) => UUID.test(v) || fail('_id: an AuditEvent id is a UUID', name));
+        values.forEach((v) => UUID.test(v) || failParameter('_id: an AuditEvent id is a UUID', name));
         ids.push(values);
         break;
       case 'patient':
-      case 'patient:identifier':
         patients.push(values.map((v) => parsePatient(v, name)));
         break;
       case 'date':
         if (values.length > 1) {
-          fail('date: give one value per parameter; repeat the parameter for a range', name);
+          failParameter('date: give one value per parameter; repeat the parameter for a range', name);
         }
-        dates.push(parseDateFilter(raw.trim()));
+        // The parser took the prefix off; the date rules here read it together with the value.
+        dates.push(parseDateFilter(`${f.operator}${f.value.trim()}`));
         break;
       case 'type':
         types.push(values.map((v) => parseToken(v, name)));
@@ -280,47 +193,31 @@ export function parseAuditSearch(params: URLSearchParams): AuditSearch {
         subtypes.push(values.map((v) => parseToken(v, name)));
         break;
       case 'outcome':
-        values.forEach((v) => OUTCOMES.includes(v) || fail(`outcome: one of ${OUTCOMES.join(', ')}`, name));
+        values.forEach((v) => OUTCOMES.includes(v) || failParameter(`outcome: one of ${OUTCOMES.join(', ')}`, name));
         outcomes.push(values);
         break;
       case 'agent':
-      case 'agent:identifier':
         agents.push(values.map(parseReference));
         break;
       case 'entity':
-      case 'entity:identifier':
         entities.push(values.map(parseReference));
         break;
-      case '_count': {
-        const n = Number(raw);
-        if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(n)) {
-          fail('_count: a whole number', name);
-        }
-        // Larger requests are served at the maximum, as FHIR servers do, rather than refused.
-        count = Math.min(n, MAX_COUNT);
-        break;
-      }
-      case '_sort':
-        if (raw !== 'date' && raw !== '-date') {
-          fail("_sort: 'date' (oldest first, the default) or '-date' (newest first)", name);
-        }
-        sort = raw === 'date' ? 'asc' : 'desc';
-        break;
-      case '_total':
-        if (raw !== 'none' && raw !== 'estimate' && raw !== 'accurate') {
-          fail("_total: 'none', 'estimate' or 'accurate'", name);
-        }
-        total = raw;
-        break;
-      case '_page':
-        page = decodeCursor(raw);
-        break;
-      case '_format':
-        if (!['json', 'application/json', 'application/fhir+json'].includes(raw)) {
-          fail('_format: only JSON is served', name);
-        }
-        break;
+      default:
+        failParameter(`Unknown search parameter '${name}' for AuditEvent`, name);
     }
   }
-  return { ids, patients, dates, types, subtypes, outcomes, agents, entities, count, sort, total, page };
+  return {
+    ids,
+    patients,
+    dates,
+    types,
+    subtypes,
+    outcomes,
+    agents,
+    entities,
+    count: search.count,
+    sort: search.sort?.descending ? 'desc' : 'asc',
+    total: search.total,
+    page: search.page === undefined ? undefined : decodeCursor(search.page),
+  };
 }

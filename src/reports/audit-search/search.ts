@@ -1,17 +1,10 @@
-import type { AuditEvent, Bundle, BundleLink, Extension } from '@medplum/fhirtypes';
+import type { AuditEvent, Extension } from '@medplum/fhirtypes';
+import { scopeCondition } from '../audit-scope';
+import { and, or, SqlParams } from '../../kernel/sql-params';
 import type { Principal } from '../../access/principal';
 import type { Db } from '../../kernel/db';
-import { scopeCondition } from '../audit-scope';
-import {
-  encodeCursor,
-  type AuditSearch,
-  type DateFilter,
-  type PageCursor,
-  type ReferenceFilter,
-  type TimePoint,
-  type TokenFilter,
-} from './search-params';
-import { and, or, SqlParams } from '../../kernel/sql-params';
+import type { AuditSearch, PageCursor, ReferenceFilter, TokenFilter } from './search-params';
+import { dateCondition } from '../fhir-search/date-filter';
 
 /** Totals are counted up to here; beyond it `total` is left out rather than making every page slow. */
 export const TOTAL_CAP = 10_000;
@@ -29,28 +22,6 @@ export interface AuditRow {
 }
 
 const ROW_COLUMNS = 'tenant, seq::float8 AS seq, recorded::text AS recorded_key, patient_bsn, resource, hash';
-
-function timeSql(t: TimePoint, q: SqlParams): string {
-  // Dates without a time are days in Dutch time; PostgreSQL knows the Europe/Amsterdam rules, daylight saving too.
-  return t.kind === 'instant'
-    ? q.add(t.iso, 'timestamptz')
-    : `(${q.add(t.wall, 'timestamp')} AT TIME ZONE 'Europe/Amsterdam')`;
-}
-
-function dateSql(f: DateFilter, q: SqlParams): string {
-  switch (f.prefix) {
-    case 'eq':
-      return `recorded >= ${timeSql(f.start, q)} AND recorded < ${timeSql(f.end, q)}`;
-    case 'ge':
-      return `recorded >= ${timeSql(f.start, q)}`;
-    case 'gt':
-      return `recorded >= ${timeSql(f.end, q)}`;
-    case 'le':
-      return `recorded < ${timeSql(f.end, q)}`;
-    case 'lt':
-      return `recorded < ${timeSql(f.start, q)}`;
-  }
-}
 
 function tokenSql(column: 'type' | 'subtype', t: TokenFilter, q: SqlParams): string {
   const code = `${column} = ${q.add(t.code)}`;
@@ -77,7 +48,7 @@ export function whereOf(s: AuditSearch, principal: Principal, asOf: string, q: S
     `recorded <= ${q.add(asOf, 'timestamptz')}`,
     ...s.ids.map((ids) => `id = ANY(${q.add(ids, 'uuid[]')})`),
     ...s.patients.map((bsns) => `patient_bsn = ANY(${q.add(bsns, 'text[]')})`),
-    ...s.dates.map((d) => dateSql(d, q)),
+    ...s.dates.map((d) => dateCondition('recorded', d, q)),
     ...s.types.map((ts) => or(ts.map((t) => tokenSql('type', t, q)))),
     ...s.subtypes.map((ts) => or(ts.map((t) => tokenSql('subtype', t, q)))),
     ...s.outcomes.map((os) => `outcome = ANY(${q.add(os, 'text[]')})`),
@@ -176,33 +147,6 @@ export function servedResource(row: Pick<AuditRow, 'tenant' | 'seq' | 'hash' | '
     ],
   };
   return { ...row.resource, extension: [...(row.resource.extension ?? []), chain] };
-}
-
-/** A searchset Bundle with self, next and previous links built on `selfUrl` (absolute, as received). */
-export function toSearchBundle(page: SearchPage, selfUrl: URL, fhirBase: string): Bundle<AuditEvent> {
-  const linkTo = (cursor: PageCursor): string => {
-    const url = new URL(selfUrl);
-    url.searchParams.set('_page', encodeCursor(cursor));
-    return url.toString();
-  };
-  const link: BundleLink[] = [{ relation: 'self', url: selfUrl.toString() }];
-  if (page.next) {
-    link.push({ relation: 'next', url: linkTo(page.next) });
-  }
-  if (page.previous) {
-    link.push({ relation: 'previous', url: linkTo(page.previous) });
-  }
-  return {
-    resourceType: 'Bundle',
-    type: 'searchset',
-    ...(page.total !== undefined ? { total: page.total } : {}),
-    link,
-    entry: page.rows.map((row) => ({
-      fullUrl: `${fhirBase}/AuditEvent/${row.resource.id ?? ''}`,
-      resource: servedResource(row),
-      search: { mode: 'match' },
-    })),
-  };
 }
 
 /** One AuditEvent by id, whatever the caller's scope (the caller decides what to do with one out of scope). */

@@ -1,10 +1,184 @@
+import { forbidden, OperationOutcomeError } from '@medplum/core';
 import type { Consent } from '@medplum/fhirtypes';
+import { z } from 'zod';
+import { and, or, SqlParams } from '../../kernel/sql-params';
+import { BSN_SYSTEM, isValidBsn } from '../../kernel/fhir/identifiers';
+import { ALL, type Principal } from '../../access/principal';
 import type { Db } from '../../kernel/db';
+import { dateCondition, parseDateFilter } from '../fhir-search/date-filter';
+import { decodePageToken, encodePageToken } from '../fhir-search/page-token';
+import { alternativesOf, failParameter, parameterOf, type FhirSearch } from '../fhir-search/parse-search';
+import type {
+  FhirResourceProvider,
+  ReadResult,
+  ResourceSearchSpec,
+  SearchPage,
+} from '../fhir-search/resource-provider';
 
-/** Every consent recorded for a child by any practice, newest first, with the practice that recorded it. */
-export async function consentsOfPatient(db: Db, patientBsn: string): Promise<{ tenant: string; resource: Consent }[]> {
-  return db.query<{ tenant: string; resource: Consent }>(
-    'SELECT tenant, resource FROM consent WHERE patient_bsn = $1 ORDER BY date_time DESC NULLS LAST, id',
-    [patientBsn],
-  );
+/** What `GET /fhir/Consent` understands. */
+export const CONSENT_SEARCH: ResourceSearchSpec = {
+  resourceType: 'Consent',
+  documentation:
+    'The consent registry: consents and objections the practices recorded, within the caller’s practices. ' +
+    'A withdrawn consent keeps its content with status inactive. Not for municipalities. Newest first by default.',
+  params: [
+    { code: '_id', documentation: 'Consent ids' },
+    {
+      code: 'patient',
+      modifiers: ['identifier'],
+      documentation: `the child: a BSN (<bsn>, ${BSN_SYSTEM}|<bsn>) or, without modifier, also Patient/<id>`,
+    },
+    { code: 'status', documentation: 'active, inactive (withdrawn), rejected, ...' },
+    { code: 'date', documentation: 'Consent.dateTime; eq, ge, gt, le, lt; dates without time are Dutch days' },
+  ],
+  sorts: ['date'],
+};
+
+const ID = /^[A-Za-z0-9\-.]{1,64}$/;
+const STATUSES = ['draft', 'proposed', 'active', 'rejected', 'inactive', 'entered-in-error'];
+/** Consents without a dateTime sort as the oldest. */
+const SORT_TIME = `COALESCE(date_time, '-infinity'::timestamptz)`;
+
+/** Keyset of a page: after (or, going back, before) this (dateTime, id). */
+const cursorSchema = z
+  .object({ d: z.enum(['n', 'p']), t: z.string().min(1).max(40), i: z.string().regex(ID) })
+  .strict();
+type Cursor = z.infer<typeof cursorSchema>;
+
+interface ConsentRow {
+  readonly id: string;
+  readonly tenant: string;
+  readonly patient_bsn: string;
+  readonly sort_time: string;
+  readonly resource: Consent;
+}
+
+/** A child as a BSN (any of the token forms) or, for plain `patient`, a Patient reference. */
+function patientCondition(value: string, name: string, q: SqlParams): string {
+  if (name === 'patient' && /^Patient\/[A-Za-z0-9\-.]{1,64}$/.test(value)) {
+    return `resource->'patient'->>'reference' = ${q.add(value)}`;
+  }
+  const bar = value.indexOf('|');
+  const system = bar >= 0 ? value.slice(0, bar) : '';
+  const bsn = bar >= 0 ? value.slice(bar + 1) : value;
+  if ((system !== '' && system !== BSN_SYSTEM) || !isValidBsn(bsn)) {
+    failParameter(`Give ${name}=${BSN_SYSTEM}|<BSN> (or <BSN>) with a valid BSN`, name);
+  }
+  return `patient_bsn = ${q.add(bsn)}`;
+}
+
+function whereOf(search: FhirSearch, principal: Principal, q: SqlParams): string {
+  const conditions = [
+    principal.practices.includes(ALL) ? 'TRUE' : `tenant = ANY(${q.add([...principal.practices], 'text[]')})`,
+  ];
+  for (const f of search.filters) {
+    const name = parameterOf(CONSENT_SEARCH, f);
+    const values = alternativesOf(f);
+    switch (f.code) {
+      case '_id':
+        values.forEach((v) => ID.test(v) || failParameter('_id: a FHIR id', name));
+        conditions.push(`id = ANY(${q.add(values, 'text[]')})`);
+        break;
+      case 'patient':
+        conditions.push(or(values.map((v) => patientCondition(v, name, q))));
+        break;
+      case 'status':
+        values.forEach((v) => STATUSES.includes(v) || failParameter(`status: one of ${STATUSES.join(', ')}`, name));
+        conditions.push(`status = ANY(${q.add(values, 'text[]')})`);
+        break;
+      case 'date':
+        if (values.length > 1) {
+          failParameter('date: give one value per parameter; repeat the parameter for a range', name);
+        }
+        conditions.push(dateCondition('date_time', parseDateFilter(`${f.operator}${f.value.trim()}`), q));
+        break;
+      default:
+        failParameter(`Unknown search parameter '${name}' for Consent`, name);
+    }
+  }
+  return and(conditions);
+}
+
+/** The one child a search named, when it named exactly one by BSN: the read is recorded against that child. */
+function onlyPatientOf(search: FhirSearch): string | undefined {
+  const patients = search.filters.filter((f) => f.code === 'patient').flatMap(alternativesOf);
+  const only = patients.length === 1 ? patients[0] : undefined;
+  const bsn = only?.slice(only.indexOf('|') + 1);
+  return bsn && isValidBsn(bsn) ? bsn : undefined;
+}
+
+/** Searches the consent registry, by keyset in (dateTime, id) order, so deep pages cost what the first does. */
+export async function searchConsents(db: Db, principal: Principal, search: FhirSearch): Promise<SearchPage<Consent>> {
+  const q = new SqlParams();
+  const where = whereOf(search, principal, q);
+  const cursor: Cursor | undefined = search.page === undefined ? undefined : decodePageToken(search.page, cursorSchema);
+  const backwards = cursor?.d === 'p';
+  const newestFirst = search.sort ? search.sort.descending : true;
+  const descending = newestFirst !== backwards;
+  const order = descending ? 'DESC' : 'ASC';
+  let rows: ConsentRow[] = [];
+  let more = false;
+  if (search.count > 0) {
+    const keyset = cursor
+      ? `(${SORT_TIME}, id) ${descending ? '<' : '>'} (${q.add(cursor.t, 'timestamptz')}, ${q.add(cursor.i)})`
+      : 'TRUE';
+    rows = await db.query<ConsentRow>(
+      `SELECT id, tenant, patient_bsn, ${SORT_TIME}::text AS sort_time, resource FROM consent
+       WHERE ${where} AND ${keyset} ORDER BY ${SORT_TIME} ${order}, id ${order} LIMIT ${q.add(search.count + 1, 'int')}`,
+      q.values,
+    );
+    more = rows.length > search.count;
+    rows = rows.slice(0, search.count);
+    if (backwards) {
+      rows.reverse();
+    }
+  }
+  let total: number | undefined;
+  if (search.total !== 'none' || search.count === 0) {
+    const cq = new SqlParams();
+    const [row] = await db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM consent WHERE ${whereOf(search, principal, cq)}`,
+      cq.values,
+    );
+    total = row?.n ?? 0;
+  }
+  const tokenAt = (row: ConsentRow | undefined, d: Cursor['d']): string | undefined =>
+    row ? encodePageToken({ d, t: row.sort_time, i: row.id } satisfies Cursor) : undefined;
+  return {
+    resources: rows.map((r) => r.resource),
+    total,
+    next: backwards || more ? tokenAt(rows.at(-1), 'n') : undefined,
+    previous: (backwards ? more : cursor !== undefined) ? tokenAt(rows[0], 'p') : undefined,
+    tenants: rows.map((r) => r.tenant),
+    patientBsn: onlyPatientOf(search),
+  };
+}
+
+/** `/fhir/Consent` on the shared search machinery. */
+export function consentProvider(db: Db): FhirResourceProvider<Consent> {
+  return {
+    spec: CONSENT_SEARCH,
+    isId: (id) => ID.test(id),
+    assertMayRead(principal) {
+      // Consent data is for auditors, operators and practices; a municipality learns decisions only by deliveries.
+      if (principal.role === 'municipality') {
+        throw new OperationOutcomeError(forbidden);
+      }
+    },
+    search: (principal, search) => searchConsents(db, principal, search),
+    async tryRead(principal, id): Promise<ReadResult<Consent> | undefined> {
+      const [row] = await db.query<{ tenant: string; patient_bsn: string; resource: Consent }>(
+        'SELECT tenant, patient_bsn, resource FROM consent WHERE id = $1',
+        [id],
+      );
+      return (
+        row && {
+          resource: row.resource,
+          tenant: row.tenant,
+          patientBsn: row.patient_bsn,
+          inScope: principal.practices.includes(ALL) || principal.practices.includes(row.tenant),
+        }
+      );
+    },
+  };
 }

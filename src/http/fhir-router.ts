@@ -1,0 +1,119 @@
+import { notFound, OperationOutcomeError } from '@medplum/core';
+import express, { Router, type Request, type RequestHandler, type Response } from 'express';
+import { auditRead } from './audit-read';
+import { unsupportedMediaType } from '../kernel/fhir/outcomes';
+import type { PipelineContext } from '../event/context';
+import { auditEventProvider } from '../reports/audit-search/audit-event-provider';
+import { consentProvider } from '../reports/consent-search/consent-search';
+import { capabilityStatement } from '../reports/fhir-search/capability-statement';
+import { handlingOf, parseFhirSearch } from '../reports/fhir-search/parse-search';
+import type { FhirResourceProvider } from '../reports/fhir-search/resource-provider';
+import { toSearchset } from '../reports/fhir-search/searchset';
+import { getPrincipal } from '../access/authenticate';
+import packageJson from '../../package.json';
+
+const FHIR_JSON = 'application/fhir+json';
+const FORM = 'application/x-www-form-urlencoded';
+
+/**
+ * The resource types served under `/fhir`, each with read and search on the shared machinery. A new type
+ * (Measure, MeasureReport, Task) is one provider here; routes, CapabilityStatement and OpenAPI follow.
+ */
+export function fhirProviders(ctx: Pick<PipelineContext, 'db'>): FhirResourceProvider[] {
+  return [auditEventProvider(ctx.db), consentProvider(ctx.db)];
+}
+
+export interface FhirRouterOptions {
+  /** Authentication and rate limit: everything but `/metadata`, which FHIR clients read before logging in. */
+  readonly authenticated: readonly RequestHandler[];
+  /** The configured `PUBLIC_BASE_URL` (or the derived default), without a trailing slash. */
+  readonly publicBaseUrl: () => string;
+}
+
+/** `/fhir`: the CapabilityStatement, and read and search of every provider's type. Parse, call, send. */
+export function fhirRouter(
+  ctx: PipelineContext,
+  providers: readonly FhirResourceProvider[],
+  opts: FhirRouterOptions,
+): Router {
+  const router = Router();
+  const fhirBase = (): string => `${opts.publicBaseUrl()}/fhir`;
+  const startedAt = new Date().toISOString();
+
+  router.get('/metadata', (_req, res) => {
+    res.type(FHIR_JSON).json(
+      capabilityStatement(providers, {
+        fhirBase: fhirBase(),
+        version: packageJson.version,
+        corsEnabled: ctx.config.CORS_ORIGINS !== undefined,
+        date: startedAt,
+      }),
+    );
+  });
+
+  router.use(...opts.authenticated);
+
+  for (const provider of providers) {
+    const type = provider.spec.resourceType;
+
+    async function search(req: Request, res: Response, params: URLSearchParams, query: string): Promise<void> {
+      const principal = getPrincipal(res);
+      provider.assertMayRead(principal);
+      const handling = handlingOf(req.get('prefer'));
+      const search = parseFhirSearch(provider.spec, params, handling);
+      const page = await provider.search(principal, search);
+      await auditRead(ctx, req, res, {
+        query,
+        interaction: 'search',
+        patientBsn: page.patientBsn,
+        tenants: page.tenants,
+      });
+      if (req.get('prefer')?.includes('handling')) {
+        res.set('Preference-Applied', `handling=${handling}`);
+      }
+      res.type(FHIR_JSON).json(toSearchset(fhirBase(), search, page));
+    }
+
+    router.get(`/${type}`, async (req, res) => {
+      await search(req, res, new URL(req.originalUrl, 'http://localhost').searchParams, req.originalUrl);
+    });
+
+    // FHIR's POST search: the parameters as a form body (and any in the URL), for queries too long or too
+    // sensitive for a URL. The audit record keeps them as the equivalent GET query.
+    router.post(`/${type}/_search`, express.text({ type: FORM, limit: '64kb' }), async (req, res) => {
+      const mediaType = (req.get('content-type') ?? '').split(';')[0]?.trim().toLowerCase();
+      if (mediaType !== FORM) {
+        throw new OperationOutcomeError(unsupportedMediaType(mediaType, [FORM]));
+      }
+      const params = new URL(req.originalUrl, 'http://localhost').searchParams;
+      for (const [name, value] of new URLSearchParams(typeof req.body === 'string' ? req.body : '')) {
+        params.append(name, value);
+      }
+      await search(req, res, params, `/fhir/${type}?${params.toString()}`);
+    });
+
+    router.get(`/${type}/:id`, async (req, res) => {
+      const principal = getPrincipal(res);
+      provider.assertMayRead(principal);
+      const id = req.params.id;
+      const found = provider.isId(id) ? await provider.tryRead(principal, id) : undefined;
+      if (!found) {
+        throw new OperationOutcomeError(notFound);
+      }
+      await auditRead(ctx, req, res, {
+        query: req.originalUrl,
+        interaction: 'read',
+        target: `${type}/${id}`,
+        patientBsn: found.patientBsn,
+        tenants: [found.tenant],
+        ...(found.inScope ? {} : { outcome: '4' as const, outcomeDesc: 'not within the caller’s scope' }),
+      });
+      if (!found.inScope) {
+        // Out of scope looks like absent: a caller must not learn which ids exist in other practices' data.
+        throw new OperationOutcomeError(notFound);
+      }
+      res.type(FHIR_JSON).json(found.resource);
+    });
+  }
+  return router;
+}

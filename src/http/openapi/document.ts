@@ -1,0 +1,517 @@
+import {
+  OpenAPIRegistry,
+  OpenApiGeneratorV31,
+  type ResponseConfig,
+  type RouteConfig,
+} from '@asteasolutions/zod-to-openapi';
+import { z } from 'zod';
+import { DIALECTS } from '../../../mappings/his/index';
+import type { FhirResourceProvider } from '../../reports/fhir-search/resource-provider';
+import { deadLetterFilter, feedbackFilter } from '../../reports/dead-letters/dead-letters';
+import { pauseBody } from '../admin-router';
+import { exportQuery, overviewQuery, verifyQuery } from '../audit-router';
+import type { Role } from '../../access/principal';
+import { explainSchema } from '../consent-router';
+import { statusUpdateSchema } from '../municipality-router';
+import * as s from './schemas';
+
+type Method = 'get' | 'post';
+
+/** One route as the document states it: who may call it and what goes in and out. */
+interface RouteDoc {
+  readonly method: Method;
+  /** OpenAPI form: `/his/v1/events/{id}`. */
+  readonly path: string;
+  readonly summary: string;
+  readonly tag: string;
+  /** Roles that may call it; `public` for routes without authentication. */
+  readonly roles: readonly Role[] | 'public';
+  readonly request?: RouteConfig['request'];
+  readonly ok: { readonly status: number; readonly description: string; readonly content?: Content };
+  /** Error statuses beyond the ones every route of its kind has (400, 401, 403, 404, 405, 429, 500). */
+  readonly errors?: readonly number[];
+}
+
+const ALL_ROLES: readonly Role[] = ['practice', 'municipality', 'auditor', 'operator'];
+const FHIR_JSON = 'application/fhir+json';
+
+const ERROR_TEXT: Record<number, string> = {
+  400: 'malformed request: the OperationOutcome names the parameter or field',
+  401: 'no or invalid credentials',
+  403: 'the role or scope does not allow it; the OperationOutcome names the deciding field where there is one',
+  404: 'not found, or not within the caller’s scope',
+  405: 'method not allowed on this path; the Allow header lists the allowed ones',
+  409: 'conflict with the current state',
+  413: 'request body larger than BODY_LIMIT',
+  415: 'unsupported Content-Type',
+  422: 'a broken rule (BSN check digit, unknown code): each issue names its field',
+  429: 'rate limit; Retry-After says when to try again',
+  500: 'internal error (no details are given)',
+  503: 'a dependency (PostgreSQL, Redis) is not available; try again',
+};
+
+const idParam = (description: string): z.ZodObject => z.object({ id: z.uuid().meta({ description }) });
+type Content = NonNullable<ResponseConfig['content']>;
+const json = (schema: z.ZodType): Content => ({ 'application/json': { schema } });
+const fhirJson = (schema: z.ZodType): Content => ({ [FHIR_JSON]: { schema } });
+
+/** A dialect's JSON Schema as a component: the document states the dialect (2020-12) once, for all schemas. */
+function withoutSchemaKeyword(schema: unknown): Record<string, unknown> {
+  const rest = { ...(schema as Record<string, unknown>) };
+  delete rest.$schema;
+  return rest;
+}
+
+/** The FHIR routes of each provider: their query parameters come from the same spec the parser checks against. */
+function fhirRoutes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
+  const fhirRoles = (p: FhirResourceProvider): Role[] =>
+    ALL_ROLES.filter((role) => {
+      try {
+        p.assertMayRead({ id: 'openapi', role, practices: [], municipalities: [], via: 'api-key' });
+        return true;
+      } catch {
+        return false;
+      }
+    });
+  return providers.flatMap((p): RouteDoc[] => {
+    const type = p.spec.resourceType;
+    const params = Object.fromEntries(
+      p.spec.params.flatMap((sp) =>
+        [sp.code, ...(sp.modifiers ?? []).map((m) => `${sp.code}:${m}`)].map((name) => [
+          name,
+          z.string().optional().meta({ description: sp.documentation }),
+        ]),
+      ),
+    );
+    const query = z.object({
+      ...params,
+      _count: z.string().regex(/^\d+$/).optional().meta({ description: 'page size (default 50, at most 500)' }),
+      _total: z.enum(['none', 'estimate', 'accurate']).optional(),
+      _summary: z.enum(['count', 'false']).optional(),
+      _elements: z.string().optional().meta({ description: 'comma-separated top-level elements' }),
+      _sort: z.enum(p.spec.sorts.flatMap((x) => [x, `-${x}`]) as [string, ...string[]]).optional(),
+      _page: z.string().optional().meta({ description: 'opaque page token from a next or previous link' }),
+      _format: z.enum(['json', 'application/json', 'application/fhir+json']).optional(),
+    });
+    const prefer = z.object({
+      prefer: z
+        .enum(['handling=strict', 'handling=lenient'])
+        .optional()
+        .meta({ description: 'unknown parameters: 400 naming them (strict, the default) or ignored (lenient)' }),
+    });
+    const searchset = {
+      status: 200,
+      description: `searchset Bundle of ${type}`,
+      content: fhirJson(s.searchsetOf(type)),
+    };
+    const roles = fhirRoles(p);
+    return [
+      {
+        method: 'get',
+        path: `/fhir/${type}`,
+        summary: `Search ${type}`,
+        tag: 'FHIR',
+        roles,
+        request: { query, headers: prefer },
+        ok: searchset,
+      },
+      {
+        method: 'post',
+        path: `/fhir/${type}/_search`,
+        summary: `Search ${type} with the parameters in a form body`,
+        tag: 'FHIR',
+        roles,
+        request: {
+          headers: prefer,
+          body: { content: { 'application/x-www-form-urlencoded': { schema: query } }, required: true },
+        },
+        ok: searchset,
+        errors: [415],
+      },
+      {
+        method: 'get',
+        path: `/fhir/${type}/{id}`,
+        summary: `Read one ${type}`,
+        tag: 'FHIR',
+        roles,
+        request: { params: z.object({ id: z.string().meta({ description: `${type} id` }) }) },
+        ok: { status: 200, description: type, content: fhirJson(s.fhirResource(type)) },
+      },
+    ];
+  });
+}
+
+/** Every route of the API. A test walks Express's router and fails when this list and the routes differ. */
+function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
+  const dialectNames = DIALECTS.map((d) => d.name) as [string, ...string[]];
+  return [
+    {
+      method: 'get',
+      path: '/health/live',
+      summary: 'Liveness',
+      tag: 'Operations',
+      roles: 'public',
+      ok: { status: 200, description: 'the process answers', content: json(z.object({ status: z.literal('ok') })) },
+    },
+    {
+      method: 'get',
+      path: '/health/ready',
+      summary: 'Readiness: PostgreSQL and Redis answer',
+      tag: 'Operations',
+      roles: 'public',
+      ok: { status: 200, description: 'ready', content: json(s.health) },
+      errors: [503],
+    },
+    {
+      method: 'get',
+      path: '/metrics',
+      summary: 'Prometheus metrics',
+      tag: 'Operations',
+      roles: 'public',
+      ok: { status: 200, description: 'Prometheus text format', content: { 'text/plain': { schema: z.string() } } },
+    },
+    {
+      method: 'get',
+      path: '/openapi.json',
+      summary: 'This OpenAPI document',
+      tag: 'Operations',
+      roles: 'public',
+      ok: { status: 200, description: 'OpenAPI 3.1', content: json(s.anyJson) },
+    },
+    {
+      method: 'get',
+      path: '/docs',
+      summary: 'API documentation page (Swagger UI, served locally)',
+      tag: 'Operations',
+      roles: 'public',
+      ok: { status: 200, description: 'HTML', content: { 'text/html': { schema: z.string() } } },
+    },
+    {
+      method: 'get',
+      path: '/docs/init.js',
+      summary: 'Script of the documentation page',
+      tag: 'Operations',
+      roles: 'public',
+      ok: { status: 200, description: 'JavaScript', content: { 'text/javascript': { schema: z.string() } } },
+    },
+    {
+      method: 'post',
+      path: '/his/v1/events',
+      summary: 'Submit one event or an array of events (or CSV rows) from a HIS',
+      tag: 'HIS',
+      roles: ['practice'],
+      request: {
+        query: z.object({
+          dialect: z.enum(dialectNames).optional().meta({ description: 'when the media type is ambiguous' }),
+        }),
+        body: {
+          required: true,
+          content: {
+            'application/json': {
+              schema: { oneOf: [dialectRef('generic-json'), { type: 'array', items: dialectRef('generic-json') }] },
+            },
+            [FHIR_JSON]: { schema: dialectRef('fhir-bundle') },
+            'text/csv': { schema: { type: 'string', description: 'one event per row; columns as in CsvRow' } },
+          },
+        },
+      },
+      ok: {
+        status: 202,
+        description: 'a receipt per event',
+        content: json(z.object({ receipts: z.array(s.receipt) })),
+      },
+      errors: [413, 415, 422],
+    },
+    {
+      method: 'get',
+      path: '/his/v1/events/{id}',
+      summary: 'State, history and deliveries of one event',
+      tag: 'HIS',
+      roles: ['practice', 'auditor', 'operator'],
+      request: { params: idParam('jeugdbrug’s event id') },
+      ok: { status: 200, description: 'the event', content: json(s.eventStatus) },
+    },
+    {
+      method: 'get',
+      path: '/his/v1/schema/{dialect}',
+      summary: 'JSON Schema of a dialect’s record',
+      tag: 'HIS',
+      roles: ['practice', 'auditor', 'operator'],
+      request: { params: z.object({ dialect: z.enum(dialectNames) }) },
+      ok: { status: 200, description: 'JSON Schema', content: json(s.jsonSchemaDocument) },
+    },
+    {
+      method: 'get',
+      path: '/admin/v1/dead-letters',
+      summary: 'Dead letters with the receiver’s answer',
+      tag: 'Admin',
+      roles: ['operator'],
+      request: { query: deadLetterFilter },
+      ok: { status: 200, description: 'dead letters', content: json(z.object({ deadLetters: z.array(s.anyJson) })) },
+    },
+    {
+      method: 'post',
+      path: '/admin/v1/dead-letters/{id}/replay',
+      summary: 'Replay one dead letter (decided again before sending)',
+      tag: 'Admin',
+      roles: ['operator'],
+      request: { params: idParam('delivery id') },
+      ok: { status: 202, description: 'replayed', content: json(s.replayed) },
+      errors: [409],
+    },
+    {
+      method: 'post',
+      path: '/admin/v1/dead-letters/replay',
+      summary: 'Replay every dead letter matching the filter',
+      tag: 'Admin',
+      roles: ['operator'],
+      request: { body: { content: json(deadLetterFilter) } },
+      ok: { status: 202, description: 'replayed', content: json(s.replayed) },
+    },
+    {
+      method: 'get',
+      path: '/admin/v1/agreements',
+      summary: 'Agreements in force (configuration)',
+      tag: 'Admin',
+      roles: ['operator'],
+      ok: { status: 200, description: 'agreements', content: json(z.object({ agreements: z.array(s.anyJson) })) },
+    },
+    {
+      method: 'get',
+      path: '/admin/v1/destinations',
+      summary: 'Destinations (secrets left out)',
+      tag: 'Admin',
+      roles: ['operator'],
+      ok: { status: 200, description: 'destinations', content: json(z.object({ destinations: z.array(s.anyJson) })) },
+    },
+    {
+      method: 'get',
+      path: '/admin/v1/queues',
+      summary: 'Queue depths',
+      tag: 'Admin',
+      roles: ['operator'],
+      ok: { status: 200, description: 'queue depths', content: json(z.object({ queues: z.array(s.anyJson) })) },
+    },
+    {
+      method: 'get',
+      path: '/admin/v1/destinations/status',
+      summary: 'Health of every destination',
+      tag: 'Admin',
+      roles: ['operator'],
+      ok: {
+        status: 200,
+        description: 'destination health',
+        content: json(z.object({ destinations: z.array(s.anyJson) })),
+      },
+    },
+    {
+      method: 'get',
+      path: '/admin/v1/destinations/{id}/status',
+      summary: 'Health of one destination',
+      tag: 'Admin',
+      roles: ['operator'],
+      request: { params: z.object({ id: z.string() }) },
+      ok: { status: 200, description: 'destination health', content: json(s.anyJson) },
+    },
+    {
+      method: 'post',
+      path: '/admin/v1/destinations/{id}/pause',
+      summary: 'Pause a destination (audited)',
+      tag: 'Admin',
+      roles: ['operator'],
+      request: { params: z.object({ id: z.string() }), body: { content: json(pauseBody) } },
+      ok: { status: 200, description: 'paused', content: json(s.destinationChange) },
+    },
+    {
+      method: 'post',
+      path: '/admin/v1/destinations/{id}/resume',
+      summary: 'Resume a destination (audited)',
+      tag: 'Admin',
+      roles: ['operator'],
+      request: { params: z.object({ id: z.string() }) },
+      ok: { status: 200, description: 'resumed', content: json(s.destinationChange) },
+    },
+    {
+      method: 'get',
+      path: '/admin/v1/feedback',
+      summary: 'Status updates for practices (dead ones by default)',
+      tag: 'Admin',
+      roles: ['operator'],
+      request: { query: feedbackFilter },
+      ok: { status: 200, description: 'status updates', content: json(z.object({ feedback: z.array(s.anyJson) })) },
+    },
+    {
+      method: 'post',
+      path: '/admin/v1/feedback/{id}/replay',
+      summary: 'Replay a status update to its practice',
+      tag: 'Admin',
+      roles: ['operator'],
+      request: { params: idParam('feedback id') },
+      ok: { status: 202, description: 'replayed', content: json(s.replayed) },
+      errors: [409],
+    },
+    {
+      method: 'post',
+      path: '/municipality/v1/referrals/{id}/status',
+      summary: 'A municipality’s status on a referral delivered to it',
+      tag: 'Municipality',
+      roles: ['municipality', 'operator'],
+      request: {
+        params: idParam('the referral’s event id'),
+        headers: z.object({ 'idempotency-key': z.string().optional() }),
+        body: { required: true, content: json(statusUpdateSchema) },
+      },
+      ok: { status: 202, description: 'stored (200 for a repeat)', content: json(s.statusUpdateView) },
+      errors: [409, 422],
+    },
+    {
+      method: 'get',
+      path: '/municipality/v1/referrals/{id}/status',
+      summary: 'The status updates sent on a referral',
+      tag: 'Municipality',
+      roles: ['municipality', 'operator'],
+      request: { params: idParam('the referral’s event id') },
+      ok: {
+        status: 200,
+        description: 'status updates',
+        content: json(z.object({ statusUpdates: z.array(s.statusUpdateView) })),
+      },
+      errors: [409],
+    },
+    {
+      method: 'get',
+      path: '/fhir/metadata',
+      summary: 'CapabilityStatement',
+      tag: 'FHIR',
+      roles: 'public',
+      ok: {
+        status: 200,
+        description: 'what this FHIR server serves',
+        content: fhirJson(s.fhirResource('CapabilityStatement')),
+      },
+    },
+    ...fhirRoutes(providers),
+    {
+      method: 'get',
+      path: '/audit/v1/verify',
+      summary: 'Recompute a hash chain (or all in scope)',
+      tag: 'Audit',
+      roles: ['practice', 'auditor', 'operator'],
+      request: { query: verifyQuery },
+      ok: {
+        status: 200,
+        description: 'the verdict',
+        content: json(z.union([s.chainVerdict, z.object({ ok: z.boolean(), chains: z.array(s.chainVerdict) })])),
+      },
+    },
+    {
+      method: 'get',
+      path: '/audit/v1/export',
+      summary: 'Export a period of a chain, verifiable offline',
+      tag: 'Audit',
+      roles: ['practice', 'auditor', 'operator'],
+      request: { query: exportQuery },
+      ok: {
+        status: 200,
+        description: 'NDJSON (a head line, then one AuditEvent row per line) or CSV',
+        content: { 'application/x-ndjson': { schema: z.string() }, 'text/csv': { schema: z.string() } },
+      },
+    },
+    {
+      method: 'get',
+      path: '/audit/v1/overview',
+      summary: 'The child’s overview (NEN 7513): disclosures, decisions, accesses',
+      tag: 'Audit',
+      roles: ALL_ROLES,
+      request: { query: overviewQuery },
+      ok: { status: 200, description: 'the overview', content: json(s.anyJson) },
+      errors: [422],
+    },
+    {
+      method: 'post',
+      path: '/policy/v1/$explain',
+      summary: 'The decision the policy engine would take now, and why',
+      tag: 'Policy',
+      roles: ['practice', 'auditor', 'operator'],
+      request: { body: { required: true, content: json(explainSchema) } },
+      ok: { status: 200, description: 'the decision and what it considered', content: json(s.anyJson) },
+      errors: [422],
+    },
+  ];
+}
+
+export interface OpenApiOptions {
+  readonly providers: readonly FhirResourceProvider[];
+  readonly publicBaseUrl: string;
+  readonly version: string;
+}
+
+/** The paths and methods of the API, for the 405 handler and the route test. */
+export function documentedRoutes(providers: readonly FhirResourceProvider[]): { method: Method; path: string }[] {
+  return routes(providers).map(({ method, path }) => ({ method, path }));
+}
+
+/** The OpenAPI 3.1 document, generated from the routes' zod schemas by @asteasolutions/zod-to-openapi. */
+export function openApiDocument(opts: OpenApiOptions): ReturnType<OpenApiGeneratorV31['generateDocument']> {
+  const registry = new OpenAPIRegistry();
+  registry.registerComponent('securitySchemes', 'bearer', {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'An API key (jb_…, also accepted as X-API-Key) or a JWT of a trusted issuer',
+  });
+  for (const d of DIALECTS) {
+    registry.registerComponent('schemas', dialectSchemaName(d.name), withoutSchemaKeyword(d.jsonSchema()));
+  }
+  for (const r of routes(opts.providers)) {
+    const authenticated = r.roles !== 'public';
+    const statuses = [
+      ...(r.request?.query || r.request?.body || r.request?.params ? [400] : []),
+      ...(authenticated ? [401, 403, 429] : []),
+      ...(r.path.includes('{') ? [404] : []),
+      405,
+      500,
+      ...(r.errors ?? []),
+    ];
+    const responses: Record<number, ResponseConfig> = {
+      [r.ok.status]: { description: r.ok.description, ...(r.ok.content ? { content: r.ok.content } : {}) },
+    };
+    for (const status of [...new Set(statuses)].sort()) {
+      responses[status] = { description: ERROR_TEXT[status] ?? 'error', content: fhirJson(s.operationOutcome) };
+    }
+    const roles = authenticated ? r.roles : [];
+    registry.registerPath({
+      method: r.method,
+      path: r.path,
+      summary: r.summary,
+      description: authenticated ? `Roles: ${roles.join(', ')}.` : 'No authentication.',
+      tags: [r.tag],
+      security: authenticated ? [{ bearer: [] }] : [],
+      'x-roles': roles,
+      ...(r.request ? { request: r.request } : {}),
+      responses,
+    });
+  }
+  const doc = new OpenApiGeneratorV31(registry.definitions).generateDocument({
+    openapi: '3.1.0',
+    info: {
+      title: 'jeugdbrug',
+      version: opts.version,
+      description:
+        'Integration middleware between Dutch GP information systems and municipal social-domain systems, on FHIR ' +
+        'R4. Errors are FHIR OperationOutcomes whose issue.expression names the field. The request bodies of ' +
+        'POST /his/v1/events are described per dialect in components.schemas (GenericJsonRecord, ' +
+        'FhirBundleRecord, CsvRow).',
+    },
+    servers: [{ url: opts.publicBaseUrl }],
+  });
+  return doc;
+}
+
+function dialectSchemaName(dialect: string): string {
+  return { 'generic-json': 'GenericJsonRecord', 'fhir-bundle': 'FhirBundleRecord', csv: 'CsvRow' }[dialect] ?? dialect;
+}
+
+/** A reference to a dialect's record schema, registered from the dialect's own zod schema (its jsonSchema()). */
+function dialectRef(dialect: string): { $ref: string } {
+  return { $ref: `#/components/schemas/${dialectSchemaName(dialect)}` };
+}

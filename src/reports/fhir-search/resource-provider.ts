@@ -1,0 +1,42 @@
+import type { Resource } from '@medplum/fhirtypes';
+import type { Principal } from '../../access/principal';
+import type { FhirSearch } from './parse-search';
+import type { ResourceSearchSpec } from './search-spec';
+
+export type { ResourceSearchSpec, SearchParamSpec } from './search-spec';
+
+/** A page of matches, with the tokens of its neighbours and what the read touched (for its own AuditEvent). */
+export interface SearchPage<T extends Resource> {
+  readonly resources: readonly T[];
+  /** Left out when not counted (`_total=none`, or more matches than are worth counting). */
+  readonly total?: number | undefined;
+  readonly next?: string | undefined;
+  readonly previous?: string | undefined;
+  /** The practices whose data was read: the read is recorded in each one's chain. */
+  readonly tenants: readonly string[];
+  /** The one child the search named, when it named exactly one. */
+  readonly patientBsn?: string | undefined;
+}
+
+/** One resource by id, whether or not the caller may see it (the caller's refusal is recorded, then a 404). */
+export interface ReadResult<T extends Resource> {
+  readonly resource: T;
+  readonly tenant: string;
+  readonly patientBsn?: string | undefined;
+  readonly inScope: boolean;
+}
+
+/**
+ * A resource type served under `/fhir` with the shared search machinery: read by id and search. Adding a type
+ * (Measure, MeasureReport, Task) is one provider in `src/reports/<name>/` and one line in the list in
+ * `src/http/fhir-router.ts`; the routes, the CapabilityStatement and the OpenAPI document follow from it.
+ */
+export interface FhirResourceProvider<T extends Resource = Resource> {
+  readonly spec: ResourceSearchSpec;
+  /** Whether an id can be one of this type's (a malformed id is a 404 without a database round trip). */
+  isId(id: string): boolean;
+  /** Throws a 403 when the principal's role may not read this type at all. */
+  assertMayRead(principal: Principal): void;
+  search(principal: Principal, search: FhirSearch): Promise<SearchPage<T>>;
+  tryRead(principal: Principal, id: string): Promise<ReadResult<T> | undefined>;
+}

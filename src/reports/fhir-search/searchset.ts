@@ -1,0 +1,75 @@
+import type { Bundle, BundleEntry, BundleLink, OperationOutcome, Resource } from '@medplum/fhirtypes';
+import type { FhirSearch } from './parse-search';
+import type { SearchPage } from './resource-provider';
+
+/** The tag FHIR asks for on a resource that a server returns with elements left out. */
+const SUBSETTED = { system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationValue', code: 'SUBSETTED' };
+
+/** `_elements`: the resource with only the named top-level elements, plus what identifies it, tagged SUBSETTED. */
+export function withElements<T extends Resource>(resource: T, elements: readonly string[] | undefined): T {
+  if (!elements) {
+    return resource;
+  }
+  const source = resource as unknown as Record<string, unknown>;
+  const out: Record<string, unknown> = { resourceType: resource.resourceType, id: resource.id };
+  for (const name of elements) {
+    if (name in source && name !== 'meta') {
+      out[name] = source[name];
+    }
+  }
+  out.meta = { ...resource.meta, tag: [...(resource.meta?.tag ?? []), SUBSETTED] };
+  return out as unknown as T;
+}
+
+/**
+ * A searchset Bundle with absolute `fullUrl`s and `self`/`next`/`previous` links, all on the configured public
+ * base (`PUBLIC_BASE_URL`), never on the request's Host: a client that follows a link must land on this server.
+ * The links repeat the parameters that were applied (a POST `_search` gets GET links, as FHIR allows).
+ */
+export function toSearchset<T extends Resource>(fhirBase: string, search: FhirSearch, page: SearchPage<T>): Bundle<T> {
+  const linkTo = (token: string | undefined): string => {
+    const params = new URLSearchParams(search.applied);
+    if (token) {
+      params.set('_page', token);
+    }
+    const query = params.toString();
+    return `${fhirBase}/${search.resourceType}${query ? `?${query}` : ''}`;
+  };
+  const link: BundleLink[] = [{ relation: 'self', url: linkTo(search.page) }];
+  if (page.next) {
+    link.push({ relation: 'next', url: linkTo(page.next) });
+  }
+  if (page.previous) {
+    link.push({ relation: 'previous', url: linkTo(page.previous) });
+  }
+  const matches: BundleEntry<T>[] = search.summaryCount
+    ? []
+    : page.resources.map((resource) => ({
+        fullUrl: `${fhirBase}/${resource.resourceType}/${resource.id ?? ''}`,
+        resource: withElements(resource, search.elements),
+        search: { mode: 'match' },
+      }));
+  return {
+    resourceType: 'Bundle',
+    type: 'searchset',
+    ...(page.total !== undefined ? { total: page.total } : {}),
+    link,
+    entry: search.ignored.length > 0 ? [...matches, ignoredOutcome(search.ignored) as BundleEntry<T>] : matches,
+  };
+}
+
+/** Under `handling=lenient`, FHIR's way to tell the client what was not applied: an outcome entry with a warning. */
+function ignoredOutcome(ignored: readonly string[]): BundleEntry<OperationOutcome> {
+  return {
+    resource: {
+      resourceType: 'OperationOutcome',
+      issue: ignored.map((name) => ({
+        severity: 'warning',
+        code: 'not-supported',
+        details: { text: `Unknown search parameter '${name}' ignored (Prefer: handling=lenient)` },
+        expression: [name],
+      })),
+    },
+    search: { mode: 'outcome' },
+  };
+}

@@ -1,0 +1,320 @@
+import http from 'node:http';
+import type { Bundle, CapabilityStatement, Consent, OperationOutcome } from '@medplum/fhirtypes';
+import type Client from 'fhir-kit-client';
+import { disclosure, SYSTEM_WORKER } from '../../src/audit/audit-events';
+import { upsertConsents } from '../../src/event/event-store';
+import { MUNICIPALITY, OTHER_PRACTICE_AGB, PRACTICE_AGB } from '../helpers/builders';
+import { asSearchset, fhirClient, type SearchBundle } from '../helpers/fhir-client';
+import { cleanupTestEnv, startTestApp, type KeyName, type TestApp } from '../helpers/test-runtime';
+
+const BSN = '123456782';
+const BSN_SYSTEM = 'http://fhir.nl/fhir/NamingSystem/bsn';
+
+function consent(i: number, tenant = PRACTICE_AGB): Consent {
+  return {
+    resourceType: 'Consent',
+    id: `fhirapi-consent-${tenant}-${i}`,
+    status: i === 3 ? 'inactive' : 'active',
+    scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }] },
+    category: [{ coding: [{ system: 'http://loinc.org', code: '59284-0' }] }],
+    patient: { reference: `Patient/fhirapi-child-${tenant}` },
+    dateTime: new Date(Date.UTC(2025, 4, 1 + i, 10)).toISOString(),
+  };
+}
+
+/** A GET with any headers, Host included (fetch does not let a caller choose Host). */
+function rawGet(
+  url: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { headers }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+  });
+}
+
+describe('the FHIR API as standard clients use it', () => {
+  let app: TestApp;
+  const auditIds: string[] = [];
+  const consentIds: string[] = [];
+
+  beforeAll(async () => {
+    app = await startTestApp({});
+    for (let i = 0; i < 7; i++) {
+      const e = disclosure({
+        actor: SYSTEM_WORKER,
+        outcome: '0',
+        patientBsn: BSN,
+        inboxId: `fhirapi-${i}`,
+        municipality: MUNICIPALITY,
+        destination: 'gm0226',
+        purpose: 'referral',
+        resources: ['Patient/p'],
+        consentIds: ['fhirapi-consent'],
+      });
+      auditIds.push(e.id!);
+      await app.rt.ctx.audit.append(PRACTICE_AGB, {
+        ...e,
+        recorded: new Date(Date.UTC(2025, 4, 1, 9, i)).toISOString(),
+      });
+    }
+    const consents = [0, 1, 2, 3, 4].map((i) => consent(i));
+    await upsertConsents(app.rt.ctx.db, PRACTICE_AGB, BSN, consents);
+    await upsertConsents(app.rt.ctx.db, OTHER_PRACTICE_AGB, BSN, [consent(0, OTHER_PRACTICE_AGB)]);
+    // Newest first is the registry's default order.
+    consentIds.push(...consents.map((c) => c.id!).reverse());
+  });
+
+  afterAll(async () => {
+    await app.close();
+    await cleanupTestEnv(app.testEnv);
+  });
+
+  function client(key: KeyName): Client {
+    return fhirClient(app, key);
+  }
+
+  /** Every page of a search, by the client's own nextPage (which follows the absolute `next` links). */
+  async function allPages(fhir: Client, first: unknown): Promise<SearchBundle[]> {
+    const pages = [asSearchset(first)];
+    for (;;) {
+      const next: unknown = await fhir.nextPage({ bundle: pages.at(-1)! });
+      if (!next) {
+        return pages;
+      }
+      pages.push(asSearchset(next));
+      expect(pages.length).toBeLessThan(10);
+    }
+  }
+
+  it('reads a CapabilityStatement that lists what the routes serve', async () => {
+    const cs = (await client('auditor').capabilityStatement()) as CapabilityStatement;
+    expect(cs.resourceType).toBe('CapabilityStatement');
+    expect(cs.fhirVersion).toBe('4.0.1');
+    expect(cs.format).toContain('application/fhir+json');
+    const rest = cs.rest?.[0];
+    expect(rest?.security?.service?.[0]?.coding?.[0]?.code).toBe('OAuth');
+    expect(rest?.resource?.map((r) => r.type)).toEqual(['AuditEvent', 'Consent']);
+    for (const r of rest?.resource ?? []) {
+      expect(r.interaction?.map((i) => i.code)).toEqual(['read', 'search-type']);
+      const params = r.searchParam?.map((p) => p.name) ?? [];
+      expect(params).toEqual(expect.arrayContaining(['_id', 'patient', 'date', '_count', '_summary', '_elements']));
+    }
+    const patient = rest?.resource?.[1]?.searchParam?.find((p) => p.name === 'patient');
+    expect(patient).toEqual(
+      expect.objectContaining({
+        type: 'reference',
+        definition: 'http://hl7.org/fhir/SearchParameter/clinical-patient',
+      }),
+    );
+    // Readable without credentials, as FHIR clients expect before they authenticate.
+    expect((await app.request('/fhir/metadata', { key: null })).status).toBe(200);
+  });
+
+  it('searches AuditEvent page by page through next links, and reads one by id', async () => {
+    const fhir = client('auditor');
+    const pages = await allPages(
+      fhir,
+      await fhir.search({ resourceType: 'AuditEvent', searchParams: { entity: 'Consent/fhirapi-consent', _count: 3 } }),
+    );
+    expect(pages.map((p) => p.entry?.length ?? 0)).toEqual([3, 3, 1]);
+    expect(pages.flatMap((p) => (p.entry ?? []).map((e) => e.resource.id))).toEqual(auditIds);
+    const entry = pages[0]!.entry![0]!;
+    expect(entry.fullUrl).toBe(`${app.url}/fhir/AuditEvent/${auditIds[0]}`);
+    const read: unknown = await fhir.read({ resourceType: 'AuditEvent', id: auditIds[2]! });
+    expect(read).toEqual(expect.objectContaining({ resourceType: 'AuditEvent', id: auditIds[2] }));
+  });
+
+  it('searches Consent by plain patient and by patient:identifier, paging like AuditEvent', async () => {
+    const fhir = client('practice');
+    const byToken = await allPages(
+      fhir,
+      await fhir.search({
+        resourceType: 'Consent',
+        searchParams: { 'patient:identifier': `${BSN_SYSTEM}|${BSN}`, _count: 2 },
+      }),
+    );
+    expect(byToken.map((p) => p.entry?.length ?? 0)).toEqual([2, 2, 1]);
+    expect(byToken[0]!.total).toBe(5);
+    expect(byToken.flatMap((p) => (p.entry ?? []).map((e) => e.resource.id))).toEqual(consentIds);
+    expect(byToken[0]!.entry![0]!.fullUrl).toBe(`${app.url}/fhir/Consent/${consentIds[0]}`);
+    const previous = asSearchset(await fhir.prevPage({ bundle: byToken[2]! }));
+    expect(previous.entry?.map((e) => e.resource.id)).toEqual(consentIds.slice(2, 4));
+
+    const byBsn = asSearchset(await fhir.search({ resourceType: 'Consent', searchParams: { patient: BSN } }));
+    expect(byBsn.entry?.map((e) => e.resource.id)).toEqual(consentIds);
+    const byReference = asSearchset(
+      await fhir.search({
+        resourceType: 'Consent',
+        searchParams: { patient: `Patient/fhirapi-child-${PRACTICE_AGB}` },
+      }),
+    );
+    expect(byReference.total).toBe(5);
+    const oldestFirst = asSearchset(
+      await fhir.search({ resourceType: 'Consent', searchParams: { patient: BSN, _sort: 'date', status: 'active' } }),
+    );
+    expect(oldestFirst.entry?.map((e) => e.resource.id)).toEqual(
+      [...consentIds].reverse().filter((id) => !id.endsWith('-3')),
+    );
+    const read: unknown = await fhir.read({ resourceType: 'Consent', id: consentIds[1]! });
+    expect(read).toEqual(expect.objectContaining({ resourceType: 'Consent', id: consentIds[1] }));
+  });
+
+  it('keeps each practice to its own consents, and municipalities out', async () => {
+    const other = asSearchset(
+      await client('otherPractice').search({ resourceType: 'Consent', searchParams: { patient: BSN } }),
+    );
+    expect(other.entry?.map((e) => e.resource.id)).toEqual([`fhirapi-consent-${OTHER_PRACTICE_AGB}-0`]);
+    expect((await app.request(`/fhir/Consent/${consentIds[0]}`, { key: 'otherPractice' })).status).toBe(404);
+    expect((await app.request(`/fhir/Consent?patient=${BSN}`, { key: 'municipality' })).status).toBe(403);
+    expect((await app.request(`/fhir/Consent/${consentIds[0]}`, { key: 'municipality' })).status).toBe(403);
+  });
+
+  it('answers _summary=count with the total and no entries', async () => {
+    const fhir = client('auditor');
+    const audit = asSearchset(
+      await fhir.search({
+        resourceType: 'AuditEvent',
+        searchParams: { entity: 'Consent/fhirapi-consent', _summary: 'count' },
+      }),
+    );
+    expect(audit.total).toBe(7);
+    expect(audit.entry ?? []).toEqual([]);
+    const consents = asSearchset(
+      await fhir.search({ resourceType: 'Consent', searchParams: { patient: BSN, _summary: 'count' } }),
+    );
+    expect(consents.total).toBe(6);
+    expect(consents.entry ?? []).toEqual([]);
+  });
+
+  it('returns only the _elements asked for, tagged SUBSETTED', async () => {
+    const b = asSearchset(
+      await client('auditor').search({
+        resourceType: 'AuditEvent',
+        searchParams: { entity: 'Consent/fhirapi-consent', _elements: 'type,recorded', _count: 1 },
+      }),
+    );
+    const resource = b.entry![0]!.resource as unknown as Record<string, unknown>;
+    expect(Object.keys(resource).sort()).toEqual(['id', 'meta', 'recorded', 'resourceType', 'type']);
+    expect(b.entry![0]!.resource.meta?.tag?.map((t) => t.code)).toContain('SUBSETTED');
+  });
+
+  it('searches by POST _search with a form body, as by GET', async () => {
+    const fhir = client('auditor');
+    const posted = asSearchset(
+      await fhir.search({
+        resourceType: 'AuditEvent',
+        searchParams: { entity: 'Consent/fhirapi-consent', _count: 4 },
+        // The client reads postSearch at run time; its type declarations leave it out.
+        options: { postSearch: true } as RequestInit,
+      }),
+    );
+    expect(posted.entry?.map((e) => e.resource.id)).toEqual(auditIds.slice(0, 4));
+    // Its links are ordinary GET links that carry the same parameters.
+    const next = asSearchset(await fhir.nextPage({ bundle: posted }));
+    expect(next.entry?.map((e) => e.resource.id)).toEqual(auditIds.slice(4));
+    const consents = await app.request('/fhir/Consent/_search', {
+      key: 'practice',
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: `patient=${BSN}&_count=1`,
+    });
+    expect(consents.status).toBe(200);
+    expect(((await consents.json()) as Bundle).entry?.map((e) => e.resource?.id)).toEqual([consentIds[0]]);
+    const wrongType = await app.request('/fhir/Consent/_search', { key: 'practice', json: { patient: BSN } });
+    expect(wrongType.status).toBe(415);
+  });
+
+  it('refuses an unknown parameter by default (handling=strict) and ignores it with handling=lenient', async () => {
+    for (const path of [`/fhir/Consent?patient=${BSN}&name=Jansen`, `/fhir/AuditEvent?patient=${BSN}&name=Jansen`]) {
+      const strict = await app.request(path, { key: 'auditor', headers: { prefer: 'handling=strict' } });
+      expect(strict.status).toBe(400);
+      const outcome = (await strict.json()) as OperationOutcome;
+      expect(outcome.issue[0]?.expression).toEqual(['name']);
+      expect((await app.request(path, { key: 'auditor' })).status).toBe(400);
+      const lenient = await app.request(path, { key: 'auditor', headers: { prefer: 'handling=lenient' } });
+      expect(lenient.status).toBe(200);
+      expect(lenient.headers.get('preference-applied')).toBe('handling=lenient');
+      const bundle = (await lenient.json()) as Bundle;
+      const self = bundle.link?.find((l) => l.relation === 'self')?.url;
+      // The self link says what was applied: the child, not the ignored name.
+      expect(self).toContain(`patient=${BSN}`);
+      expect(self).not.toContain('name=');
+      // And an outcome entry says what was not.
+      const ignored = bundle.entry?.find((e) => e.search?.mode === 'outcome')?.resource as OperationOutcome;
+      expect(ignored.issue.map((i) => [i.severity, i.expression])).toEqual([['warning', ['name']]]);
+    }
+    const bad = await app.request(`/fhir/Consent?patient=${BSN}`, {
+      key: 'auditor',
+      headers: { prefer: 'handling=maybe' },
+    });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as OperationOutcome).issue[0]?.expression).toEqual(['Prefer']);
+  });
+
+  it('answers 400 naming a malformed result parameter or patient', async () => {
+    for (const [query, name] of [
+      ['_count=ten', '_count'],
+      ['_summary=true', '_summary'],
+      ['_sort=status', '_sort'],
+      ['_elements=a.b', '_elements'],
+      ['patient=111111111', 'patient'],
+      ['patient:identifier=nonsense', 'patient:identifier'],
+      ['date=today', 'date'],
+    ]) {
+      const res = await app.request(`/fhir/Consent?${query}`, { key: 'auditor' });
+      expect([query, res.status]).toEqual([query, 400]);
+      expect(((await res.json()) as OperationOutcome).issue[0]?.expression).toEqual([name]);
+    }
+  });
+
+  it('builds links on the configured base, never on Host or X-Forwarded-* headers', async () => {
+    const res = await rawGet(`${app.url}/fhir/AuditEvent?entity=Consent/fhirapi-consent&_count=2`, {
+      host: 'evil.example',
+      'x-forwarded-host': 'evil.example',
+      'x-forwarded-proto': 'https',
+      authorization: `Bearer ${app.testEnv.keys.auditor}`,
+    });
+    expect(res.status).toBe(200);
+    expect(res.body).not.toContain('evil.example');
+    const bundle = JSON.parse(res.body) as Bundle;
+    expect(bundle.link?.map((l) => l.url.startsWith(`${app.url}/fhir/AuditEvent?`))).toEqual([true, true]);
+    expect(bundle.entry?.every((e) => e.fullUrl?.startsWith(`${app.url}/fhir/AuditEvent/`))).toBe(true);
+    const metadata = await rawGet(`${app.url}/fhir/metadata`, { host: 'evil.example' });
+    expect(metadata.body).not.toContain('evil.example');
+  });
+});
+
+describe('PUBLIC_BASE_URL', () => {
+  let app: TestApp;
+
+  beforeAll(async () => {
+    app = await startTestApp({ env: { PUBLIC_BASE_URL: 'https://jeugdbrug.example.nl/' } });
+    await upsertConsents(app.rt.ctx.db, PRACTICE_AGB, BSN, [consent(0), consent(1)]);
+  });
+
+  afterAll(async () => {
+    await app.close();
+    await cleanupTestEnv(app.testEnv);
+  });
+
+  it('is the base of every fullUrl and link, whatever Host the request came with', async () => {
+    const res = await rawGet(`${app.url}/fhir/Consent?patient=${BSN}&_count=1`, {
+      host: 'evil.example',
+      authorization: `Bearer ${app.testEnv.keys.practice}`,
+    });
+    const bundle = JSON.parse(res.body) as Bundle;
+    expect(bundle.link?.map((l) => l.relation)).toEqual(['self', 'next']);
+    for (const l of bundle.link ?? []) {
+      expect(l.url).toMatch(/^https:\/\/jeugdbrug\.example\.nl\/fhir\/Consent\?patient=123456782&_count=1/);
+    }
+    expect(bundle.entry?.[0]?.fullUrl).toBe('https://jeugdbrug.example.nl/fhir/Consent/fhirapi-consent-01234567-1');
+    const cs = (await (await app.request('/fhir/metadata')).json()) as CapabilityStatement;
+    expect(cs.implementation?.url).toBe('https://jeugdbrug.example.nl/fhir');
+  });
+});

@@ -1,0 +1,196 @@
+import { OperationOutcomeError } from '@medplum/core';
+import type { AuditEvent } from '@medplum/fhirtypes';
+import { publicBaseUrl } from '../../../src/http/public-base-url';
+import { AUDIT_EVENT_SEARCH } from '../../../src/reports/audit-search/search-params';
+import { CONSENT_SEARCH } from '../../../src/reports/consent-search/consent-search';
+import { capabilityStatement } from '../../../src/reports/fhir-search/capability-statement';
+import { decodePageToken, encodePageToken } from '../../../src/reports/fhir-search/page-token';
+import { handlingOf, parseFhirSearch, type FhirSearch } from '../../../src/reports/fhir-search/parse-search';
+import type { FhirResourceProvider } from '../../../src/reports/fhir-search/resource-provider';
+import { toSearchset, withElements } from '../../../src/reports/fhir-search/searchset';
+import { z } from 'zod';
+
+function parse(query: string, handling: 'strict' | 'lenient' = 'strict'): FhirSearch {
+  return parseFhirSearch(CONSENT_SEARCH, new URLSearchParams(query), handling);
+}
+
+/** The parameter a 400 names. */
+function rejected(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof OperationOutcomeError) {
+      expect(err.outcome.issue?.[0]?.code).toBe('invalid');
+      return err.outcome.issue?.[0]?.expression?.[0];
+    }
+    throw err;
+  }
+  throw new Error('accepted');
+}
+
+describe('parseFhirSearch', () => {
+  it('reads filters with @medplum/core, by the standard parameter types', () => {
+    const s = parse('patient:identifier=sys|123456782&status=active,inactive&date=ge2025-01-01&_id=x');
+    expect(s.filters).toEqual([
+      { code: 'patient', operator: 'identifier', value: 'sys|123456782' },
+      { code: 'status', operator: 'eq', value: 'active,inactive' },
+      { code: 'date', operator: 'ge', value: '2025-01-01' },
+      { code: '_id', operator: 'eq', value: 'x' },
+    ]);
+    // A token is never read as a date prefix: `le110113` stays one code.
+    const a = parseFhirSearch(AUDIT_EVENT_SEARCH, new URLSearchParams('type=le110113'));
+    expect(a.filters).toEqual([{ code: 'type', operator: 'eq', value: 'le110113' }]);
+  });
+
+  it.each([
+    ['', { count: 50, summaryCount: false, total: 'estimate', elements: undefined, sort: undefined }],
+    ['_count=7', { count: 7 }],
+    ['_count=100000', { count: 500 }],
+    ['_summary=count&_count=5', { count: 0, summaryCount: true, total: 'accurate' }],
+    ['_summary=false', { summaryCount: false }],
+    ['_total=none', { total: 'none' }],
+    ['_elements=status,dateTime', { elements: ['status', 'dateTime'] }],
+    ['_sort=-date', { sort: { code: 'date', descending: true } }],
+    ['_sort=date', { sort: { code: 'date', descending: false } }],
+  ])('reads the result parameters of %s', (query, expected) => {
+    expect(parse(query)).toEqual(expect.objectContaining(expected));
+  });
+
+  it.each([
+    ['_count=ten', '_count'],
+    ['_count=-1', '_count'],
+    ['_count=1&_count=2', '_count'],
+    ['_summary=true', '_summary'],
+    ['_summary=data', '_summary'],
+    ['_total=maybe', '_total'],
+    ['_elements=meta.tag', '_elements'],
+    ['_sort=status', '_sort'],
+    ['_format=xml', '_format'],
+    ['status=', 'status'],
+    ['date=today', 'date'],
+    ['name=Jansen', 'name'],
+    ['status:not=active', 'status:not'],
+    ['_include=Consent:patient', '_include'],
+  ])('answers %s with a 400 naming %s', (query, name) => {
+    expect(rejected(() => parse(query))).toBe(name);
+  });
+
+  it('ignores unknown parameters when lenient, and leaves them out of what it applied', () => {
+    const s = parse('name=Jansen&patient=123456782&_include=Consent:patient&_count=3', 'lenient');
+    expect(s.ignored).toEqual(['name', '_include']);
+    expect(s.applied.toString()).toBe('patient=123456782&_count=3');
+    // Lenience is about unknown names; a malformed known one is still refused.
+    expect(rejected(() => parse('name=x&_count=x', 'lenient'))).toBe('_count');
+  });
+
+  it('keeps the page token out of the applied parameters', () => {
+    const s = parse('patient=123456782&_page=abc');
+    expect(s.page).toBe('abc');
+    expect(s.applied.toString()).toBe('patient=123456782');
+  });
+});
+
+describe('handlingOf', () => {
+  it.each([
+    [undefined, 'strict'],
+    ['handling=lenient', 'lenient'],
+    ['return=minimal, handling=strict', 'strict'],
+    ['respond-async; handling=lenient', 'lenient'],
+  ] as const)('reads %s as %s', (header, handling) => {
+    expect(handlingOf(header)).toBe(handling);
+  });
+
+  it('refuses a handling it does not know, naming Prefer', () => {
+    expect(rejected(() => handlingOf('handling=loose'))).toBe('Prefer');
+  });
+});
+
+describe('page tokens', () => {
+  const schema = z.object({ t: z.string(), i: z.string() }).strict();
+
+  it('round-trips a key and refuses a token it did not make', () => {
+    expect(decodePageToken(encodePageToken({ t: '2025', i: 'a' }), schema)).toEqual({ t: '2025', i: 'a' });
+    expect(rejected(() => decodePageToken('not-a-token', schema))).toBe('_page');
+    expect(rejected(() => decodePageToken(encodePageToken({ t: 1 }), schema))).toBe('_page');
+  });
+});
+
+describe('searchset Bundles', () => {
+  const event: AuditEvent = {
+    resourceType: 'AuditEvent',
+    id: 'e1',
+    type: { code: 'rest' },
+    recorded: '2025-01-01T00:00:00Z',
+    agent: [],
+    source: { observer: {} },
+  };
+
+  it('makes fullUrls and links absolute on the base, repeating the applied parameters', () => {
+    const search = parse('patient=123456782&name=x&_count=1&_page=p1', 'lenient');
+    const b = toSearchset(
+      'https://jb.example/fhir',
+      { ...search, resourceType: 'AuditEvent' },
+      {
+        resources: [event],
+        total: 3,
+        next: 'p2',
+        previous: 'p0',
+        tenants: [],
+      },
+    );
+    expect(b.link).toEqual([
+      { relation: 'self', url: 'https://jb.example/fhir/AuditEvent?patient=123456782&_count=1&_page=p1' },
+      { relation: 'next', url: 'https://jb.example/fhir/AuditEvent?patient=123456782&_count=1&_page=p2' },
+      { relation: 'previous', url: 'https://jb.example/fhir/AuditEvent?patient=123456782&_count=1&_page=p0' },
+    ]);
+    expect(b.entry?.[0]?.fullUrl).toBe('https://jb.example/fhir/AuditEvent/e1');
+    // The ignored parameter is reported in an outcome entry after the matches.
+    expect(b.entry?.map((e) => e.search?.mode)).toEqual(['match', 'outcome']);
+    expect(b.total).toBe(3);
+  });
+
+  it('subsets a resource to _elements and tags it', () => {
+    expect(withElements(event, ['recorded', 'nothing'])).toEqual({
+      resourceType: 'AuditEvent',
+      id: 'e1',
+      recorded: '2025-01-01T00:00:00Z',
+      meta: { tag: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationValue', code: 'SUBSETTED' }] },
+    });
+    expect(withElements(event, undefined)).toBe(event);
+  });
+});
+
+describe('capabilityStatement', () => {
+  it('lists each provider with read, search-type and its parameters with their standard definitions', () => {
+    const provider = { spec: AUDIT_EVENT_SEARCH } as FhirResourceProvider;
+    const cs = capabilityStatement([provider], {
+      fhirBase: 'https://jb.example/fhir',
+      version: '1.2.3',
+      corsEnabled: false,
+      date: '2026-01-01T00:00:00Z',
+    });
+    const r = cs.rest?.[0]?.resource?.[0];
+    expect(r?.type).toBe('AuditEvent');
+    expect(r?.searchParam?.find((p) => p.name === 'date')).toEqual(
+      expect.objectContaining({ type: 'date', definition: 'http://hl7.org/fhir/SearchParameter/AuditEvent-date' }),
+    );
+    expect(r?.searchParam?.find((p) => p.name === '_sort')?.documentation).toBe('date | -date');
+    expect(cs.implementation?.url).toBe('https://jb.example/fhir');
+  });
+});
+
+describe('publicBaseUrl', () => {
+  it.each([
+    [
+      { PUBLIC_BASE_URL: 'https://jb.example/', HOST: '0.0.0.0', PORT: 8080 },
+      'http://0.0.0.0:4000',
+      'https://jb.example',
+    ],
+    [{ HOST: '127.0.0.1', PORT: 0 }, 'http://127.0.0.1:4000', 'http://127.0.0.1:4000'],
+    [{ HOST: '0.0.0.0', PORT: 8080 }, 'http://0.0.0.0:8080', 'http://localhost:8080'],
+    [{ HOST: '0.0.0.0', PORT: 8080 }, undefined, 'http://localhost:8080'],
+    [{ HOST: '::1', PORT: 8080 }, undefined, 'http://[::1]:8080'],
+  ])('for %j listening at %s is %s', (config, listening, expected) => {
+    expect(publicBaseUrl(config, listening)).toBe(expected);
+  });
+});
