@@ -6,14 +6,14 @@ import { AuditWriter } from '../src/audit/writer';
 import { openDb } from '../src/kernel/db';
 import { migrate } from '../src/kernel/migrate';
 import { TEST_DATABASE_URL } from '../tests/helpers/test-runtime';
-import type { BenchResult } from './result';
+import { runStandalone, type BenchResult } from './result';
 
 /**
  * The audit trail against the real PostgreSQL: how many AuditEvents per second the group-committing writer makes
  * durable when many jobs append at once, and how fast a chain is recomputed by verification (paged, as in
  * production). Each run works in its own schema and drops it afterwards.
  */
-const APPEND = { warmup: 2_000, rows: 40_000, inFlight: 2_000, tenants: 8 } as const;
+const APPEND = { warmup: 2_000, rows: 40_000, inFlight: 2_000, tenants: 1 } as const;
 
 function event(i: number): ReturnType<typeof disclosure> {
   return disclosure({
@@ -79,14 +79,5 @@ export async function benchAudit(): Promise<BenchResult[]> {
 
 // `npx tsx bench/audit.bench.ts` runs this group on its own.
 if (require.main === module) {
-  benchAudit().then(
-    (results) => {
-      results.forEach((r) => process.stdout.write(`${JSON.stringify(r)}\n`));
-      process.exit(0);
-    },
-    (err: unknown) => {
-      process.stderr.write(`${String(err)}\n`);
-      process.exit(1);
-    },
-  );
+  runStandalone(benchAudit);
 }

@@ -9,7 +9,7 @@ import { initFhirValidation } from '../src/kernel/fhir/validation';
 import { tryGetDialect } from '../mappings/his/index';
 import { minimise } from '../src/policy/minimise';
 import { buildAgreement, buildReferralEvent } from '../tests/helpers/builders';
-import type { BenchResult } from './result';
+import { runStandalone, type BenchResult } from './result';
 
 /**
  * The adapters alone: map the (minimised) resources of one referral, sign or authenticate, POST to a receiver on
@@ -119,14 +119,5 @@ export async function benchDelivery(): Promise<BenchResult[]> {
 
 // `npx tsx bench/delivery.bench.ts` runs this group on its own.
 if (require.main === module) {
-  benchDelivery().then(
-    (results) => {
-      results.forEach((r) => process.stdout.write(`${JSON.stringify(r)}\n`));
-      process.exit(0);
-    },
-    (err: unknown) => {
-      process.stderr.write(`${String(err)}\n`);
-      process.exit(1);
-    },
-  );
+  runStandalone(benchDelivery);
 }

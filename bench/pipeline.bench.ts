@@ -1,41 +1,23 @@
-import fs from 'node:fs';
+import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Queue, Worker, type ConnectionOptions } from 'bullmq';
-import { configSchema } from '../src/kernel/config';
+import { Queue } from 'bullmq';
 import { idempotencyKeyOf } from '../src/event/map';
-import { deliverJobOptions, MAP_JOB_OPTIONS } from '../src/event/queues';
-import { buildReferralEvent } from '../tests/helpers/builders';
+import { MAP_JOB_OPTIONS } from '../src/event/queues';
+import { buildDestination, buildReferralEvent } from '../tests/helpers/builders';
 import { TestReceiver } from '../tests/helpers/receiver';
-import {
-  cleanupTestEnv,
-  createTestEnv,
-  startTestApp,
-  TEST_REDIS_URL,
-  type TestApp,
-} from '../tests/helpers/test-runtime';
+import { TEST_REDIS_URL } from '../tests/helpers/test-runtime';
 import { waitFor } from '../tests/helpers/wait-for';
+import { peakRssMb, spawnBenchProcess, startDeployment, type Deployment } from './deployment';
+import { postJson, type Answer } from './http-client';
 import { deleteQueueKeys, uniqueQueuePrefix } from './queue-keys';
-import type { BenchResult } from './result';
-import { measureProductPeakRssMb } from './product-rss';
+import { runStandalone, type BenchResult } from './result';
 import { measureReadySeconds } from './startup';
 
-/** The product's own defaults (concurrency, lock duration, attempts), read from the one config schema. */
-const PRODUCT_DEFAULTS = configSchema.parse({});
-
 /**
- * createTestEnv tunes retries, locks and the reconciler for failure tests; a benchmark runs with the product's
- * defaults instead (an empty value counts as unset). Logs go to the test's log file, warnings and worse only.
+ * End-to-end figures of the product as deployed: its own processes (bench/deployment.ts) on PostgreSQL and Redis,
+ * driven over HTTP by this process, delivering to a stand-in receiver in this process. The no-op BullMQ ceiling
+ * runs the same way (bench/noop-stages.ts in its own process) in the same run, so the ratio compares like with like.
  */
-export const BENCH_ENV: Record<string, string> = {
-  LOG_LEVEL: 'warn',
-  DELIVERY_BACKOFF_BASE_MS: '',
-  DELIVERY_BACKOFF_MAX_MS: '',
-  DELIVERY_MAX_ATTEMPTS: '',
-  DELIVERY_TIMEOUT_MS: '',
-  JOB_LOCK_MS: '',
-  RECONCILE_INTERVAL_MS: '',
-  RECONCILE_GRACE_MS: '',
-};
 
 /**
  * At most `events` events, but no more than the warm-up rate sustains for about `targetSeconds` (at least
@@ -43,78 +25,38 @@ export const BENCH_ENV: Record<string, string> = {
  */
 const THROUGHPUT = {
   warmup: 500,
-  events: 5000,
+  events: 10_000,
   minEvents: 1000,
   targetSeconds: 30,
   batchSize: 100,
   inFlight: 4,
 } as const;
-const LATENCY = { warmup: 200, ratePerSecond: 200, seconds: 10 } as const;
-const DRAIN_TIMEOUT_MS = 120_000;
+const LATENCY = { warmup: 200, ratePerSecond: 200, seconds: 30 } as const;
+// Bounded, but long enough for 6,000 events to drain on a loaded machine.
+const DRAIN_TIMEOUT_MS = 600_000;
+const DESTINATION_ID = buildDestination('http://127.0.0.1/').id;
 
-/** A product instance (ROLE=all, in this process) on its own schema and queue prefix, delivering to `receiver`. */
-interface BenchPipeline {
-  readonly app: TestApp;
-  readonly receiver: TestReceiver;
-  /** The idempotency key the receiver will see for an accepted event. */
-  readonly keyOf: (inboxId: string) => string;
-}
-
-async function withPipeline<T>(env: Record<string, string>, fn: (p: BenchPipeline) => Promise<T>): Promise<T> {
-  const receiver = await new TestReceiver().start();
-  const testEnv = createTestEnv({ ...BENCH_ENV, ...env });
-  let succeeded = false;
-  try {
-    const app = await startTestApp({ receiverUrl: receiver.url, testEnv });
-    try {
-      const destination = app.rt.ctx.registry.destinations[0];
-      if (!destination) {
-        throw new Error('the bench registry has no destination');
-      }
-      const result = await fn({ app, receiver, keyOf: (inboxId) => idempotencyKeyOf(inboxId, destination.id) });
-      succeeded = true;
-      return result;
-    } catch (err) {
-      throw new Error(`${(err as Error).message} (inbox states: ${await inboxStates(app)}; log: ${testEnv.logFile})`, {
-        cause: err,
-      });
-    } finally {
-      await app.close();
-    }
-  } finally {
-    await receiver.stop();
-    await cleanupTestEnv(testEnv);
-    if (succeeded) {
-      fs.rmSync(testEnv.dataDir, { recursive: true, force: true });
-    }
-  }
-}
-
-/** Events per inbox state, to tell a stuck stage from a slow one when a run times out. */
-async function inboxStates(app: TestApp): Promise<string> {
-  try {
-    const rows = await app.rt.ctx.db.query<{ state: string; n: string }>(
-      'SELECT state, count(*) AS n FROM inbox GROUP BY state ORDER BY state',
-    );
-    return rows.map((r) => `${r.state} ${r.n}`).join(', ') || 'none';
-  } catch (err) {
-    return `unknown (${(err as Error).message})`;
-  }
-}
+/** Keep-alive connections for the load generator: a new TCP connection per POST would measure the client. */
+const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
 /** POSTs whose connection failed and that were sent again; reported, since they add to the latencies. */
 let resentPosts = 0;
 
+function post(d: Deployment, body: string): Promise<Answer> {
+  return postJson(agent, `${d.url}/his/v1/events`, d.testEnv.keys.practice, body);
+}
+
 /**
  * POSTs events (an array, or one event on its own) and returns the inbox id of each; every one must be accepted.
- * A POST whose connection is reset (an overloaded server can close a kept-alive socket as it is reused) is sent
- * again: the event ids make that safe, and the events then come back as duplicates of the first attempt.
+ * A POST whose connection is reset is sent again: the event ids make that safe, and the events then come back as
+ * duplicates of the first attempt.
  */
-async function submit(app: TestApp, events: readonly unknown[]): Promise<string[]> {
+async function submit(d: Deployment, events: readonly unknown[]): Promise<string[]> {
+  const body = JSON.stringify(events.length === 1 ? events[0] : events);
   for (let attempt = 1; ; attempt++) {
-    let res: Response;
+    let res: Answer;
     try {
-      res = await app.request('/his/v1/events', { json: events.length === 1 ? events[0] : events });
+      res = await post(d, body);
     } catch (err) {
       if (attempt >= 3) {
         throw err;
@@ -123,9 +65,9 @@ async function submit(app: TestApp, events: readonly unknown[]): Promise<string[
       continue;
     }
     if (res.status !== 202) {
-      throw new Error(`POST /his/v1/events answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
+      throw new Error(`POST /his/v1/events answered ${res.status}: ${res.body.slice(0, 300)}`);
     }
-    const { receipts } = (await res.json()) as { receipts: { status: string; id?: string }[] };
+    const { receipts } = JSON.parse(res.body) as { receipts: { status: string; id?: string }[] };
     return receipts.map((r) => {
       if (!r.id || !(r.status === 'accepted' || (attempt > 1 && r.status === 'duplicate'))) {
         throw new Error(`an event was not accepted: ${r.status}`);
@@ -144,17 +86,19 @@ function buildBatches(total: number, batchSize: number): unknown[][] {
 }
 
 /** Sends the batches with `inFlight` requests at a time, each lane taking the next batch as soon as it is answered. */
-async function submitAll(app: TestApp, batches: readonly unknown[][], inFlight: number): Promise<string[]> {
+async function submitAll(d: Deployment, batches: readonly unknown[][], inFlight: number): Promise<string[]> {
   const ids: string[] = [];
   let next = 0;
   const lane = async (): Promise<void> => {
     for (let batch = batches[next++]; batch; batch = batches[next++]) {
-      ids.push(...(await submit(app, batch)));
+      ids.push(...(await submit(d, batch)));
     }
   };
   await Promise.all(Array.from({ length: inFlight }, lane));
   return ids;
 }
+
+const keyOf = (inboxId: string): string => idempotencyKeyOf(inboxId, DESTINATION_ID);
 
 /** Waits until the receiver stored every key; returns the `Date.now()` at which each was stored. */
 async function waitForStored(receiver: TestReceiver, keys: readonly string[]): Promise<number[]> {
@@ -167,27 +111,52 @@ async function waitForStored(receiver: TestReceiver, keys: readonly string[]): P
   return keys.map((k) => receiver.stored.get(k)!.at);
 }
 
-/** Mean time per job of each stage, from the product's own `jeugdbrug_stage_duration_seconds` histogram. */
-async function stageMeans(app: TestApp): Promise<string> {
-  const { values } = await app.rt.ctx.metrics.stageSeconds.get();
-  const of = (suffix: string, stage: string) =>
-    values.find((v) => v.metricName === `jeugdbrug_stage_duration_seconds_${suffix}` && v.labels.stage === stage)
-      ?.value ?? 0;
-  return ['map', 'deliver']
-    .map((stage) => `${stage} ${((1000 * of('sum', stage)) / Math.max(1, of('count', stage))).toFixed(1)} ms/job`)
+/** The product's own metrics (Prometheus text) from the API process. */
+async function metricsText(d: Deployment): Promise<string> {
+  const res = await fetch(`${d.url}/metrics`);
+  return res.text();
+}
+
+/** Samples of `jeugdbrug_stage_duration_seconds` for one stage: cumulative buckets, sum and count. */
+function stageSamples(
+  text: string,
+  stage: string,
+): { buckets: { le: number; count: number }[]; sum: number; count: number } {
+  const buckets: { le: number; count: number }[] = [];
+  let sum = 0;
+  let count = 0;
+  for (const line of text.split('\n')) {
+    const m = /^jeugdbrug_stage_duration_seconds_(bucket|sum|count)\{([^}]*)\} (\S+)$/.exec(line);
+    if (!m || !m[2]!.includes(`stage="${stage}"`)) {
+      continue;
+    }
+    const value = Number(m[3]);
+    if (m[1] === 'bucket') {
+      const le = /le="([^"]+)"/.exec(m[2]!)?.[1] ?? '+Inf';
+      buckets.push({ le: le === '+Inf' ? Number.POSITIVE_INFINITY : Number(le), count: value });
+    } else if (m[1] === 'sum') {
+      sum = value;
+    } else {
+      count = value;
+    }
+  }
+  return { buckets: buckets.sort((a, b) => a.le - b.le), sum, count };
+}
+
+/** Mean time per job of each stage, from the product's own histogram. */
+async function stageMeans(d: Deployment): Promise<string> {
+  const text = await metricsText(d);
+  return ['map', 'deliver', 'policy']
+    .map((stage) => {
+      const { sum, count } = stageSamples(text, stage);
+      return `${stage} ${((1000 * sum) / Math.max(1, count)).toFixed(1)} ms/job`;
+    })
     .join(', ');
 }
 
-/**
- * The median of a stage's duration in ms from the product's histogram, interpolated within the bucket where the
- * median falls (buckets are cumulative counts per upper bound, in seconds).
- */
-async function stageMedianMs(app: TestApp, stage: string): Promise<number> {
-  const { values } = await app.rt.ctx.metrics.stageSeconds.get();
-  const buckets = values
-    .filter((v) => v.metricName === 'jeugdbrug_stage_duration_seconds_bucket' && v.labels.stage === stage)
-    .map((v) => ({ le: Number((v.labels as { le?: string | number }).le), count: v.value }))
-    .sort((a, b) => a.le - b.le);
+/** The median of a stage's duration in ms, interpolated within the bucket where it falls. */
+async function stageMedianMs(d: Deployment, stage: string): Promise<number> {
+  const { buckets } = stageSamples(await metricsText(d), stage);
   const total = buckets.at(-1)?.count ?? 0;
   if (total === 0) {
     throw new Error(`no ${stage} samples`);
@@ -203,12 +172,28 @@ async function stageMedianMs(app: TestApp, stage: string): Promise<number> {
   return 1000 * prev.le;
 }
 
-/** Events per second from the first POST until the receiver stored the last of them. */
-async function measureThroughput(): Promise<number> {
-  return withPipeline({}, async ({ app, receiver, keyOf }) => {
+async function withDeployment<T>(workers: number, fn: (d: Deployment, r: TestReceiver) => Promise<T>): Promise<T> {
+  const receiver = await new TestReceiver().start();
+  try {
+    const d = await startDeployment(receiver.url, { workers });
+    try {
+      return await fn(d, receiver);
+    } catch (err) {
+      throw new Error(`${(err as Error).message} (logs in ${d.testEnv.dataDir})`, { cause: err });
+    } finally {
+      await d.stop();
+    }
+  } finally {
+    await receiver.stop();
+  }
+}
+
+/** Events per second from the first POST until the receiver stored the last of them; also the API's peak RSS. */
+async function measureThroughput(workers: number): Promise<{ perSecond: number; rssMb: number }> {
+  return withDeployment(workers, async (d, receiver) => {
     // Warm-up: JIT, connection pools, the first audit chain head; not measured, but it sizes the run.
     const warmupStarted = Date.now();
-    await waitForStored(receiver, (await submitAll(app, buildBatches(THROUGHPUT.warmup, 100), 1)).map(keyOf));
+    await waitForStored(receiver, (await submitAll(d, buildBatches(THROUGHPUT.warmup, 100), 1)).map(keyOf));
     const warmupRate = THROUGHPUT.warmup / ((Date.now() - warmupStarted) / 1000);
     const total = Math.min(
       THROUGHPUT.events,
@@ -216,13 +201,12 @@ async function measureThroughput(): Promise<number> {
     );
     const batches = buildBatches(total, THROUGHPUT.batchSize);
     const started = Date.now();
-    const ids = await submitAll(app, batches, THROUGHPUT.inFlight);
+    const ids = await submitAll(d, batches, THROUGHPUT.inFlight);
     const storedAt = await waitForStored(receiver, ids.map(keyOf));
     const seconds = (Math.max(...storedAt) - started) / 1000;
-    progress(
-      `  ${ids.length} events in ${seconds.toFixed(1)} s, ${resentPosts} POSTs resent; stage means: ${await stageMeans(app)}`,
-    );
-    return ids.length / seconds;
+    const means = workers === 0 ? `; stage means: ${await stageMeans(d)}` : '';
+    progress(`  ${ids.length} events in ${seconds.toFixed(1)} s, ${resentPosts} POSTs resent${means}`);
+    return { perSecond: ids.length / seconds, rssMb: peakRssMb(d.api.pid) };
   });
 }
 
@@ -239,11 +223,9 @@ function percentile(sorted: readonly number[], p: number): number {
  * Offers one event per POST at a fixed rate (open loop: a slow answer does not delay the next send) and returns
  * each event's latency from the start of its POST until the receiver stored it, in ms.
  */
-async function measureLatencies(): Promise<{ latencies: number[]; policyMedianMs: number }> {
-  // The product's default rate limit (50 requests/s per principal, burst 500) would refuse an open-loop 200 req/s
-  // after a few seconds: here one test key stands in for many practices, each of which has its own bucket.
-  return withPipeline({ RATE_LIMIT_PER_S: '1000' }, async ({ app, receiver, keyOf }) => {
-    await waitForStored(receiver, (await submitAll(app, buildBatches(LATENCY.warmup, 1), 4)).map(keyOf));
+async function measureLatencies(): Promise<{ latencies: number[]; policyMedianMs: number; rssMb: number }> {
+  return withDeployment(0, async (d, receiver) => {
+    await waitForStored(receiver, (await submitAll(d, buildBatches(LATENCY.warmup, 1), 4)).map(keyOf));
     const total = LATENCY.ratePerSecond * LATENCY.seconds;
     const events = Array.from({ length: total }, () => buildReferralEvent());
     const intervalMs = 1000 / LATENCY.ratePerSecond;
@@ -251,7 +233,7 @@ async function measureLatencies(): Promise<{ latencies: number[]; policyMedianMs
     const sends: Promise<void>[] = [];
     const sendOne = async (event: unknown): Promise<void> => {
       const at = Date.now();
-      const [id] = await submit(app, [event]);
+      const [id] = await submit(d, [event]);
       sentAt.set(keyOf(id!), at);
     };
     const started = performance.now();
@@ -268,71 +250,33 @@ async function measureLatencies(): Promise<{ latencies: number[]; policyMedianMs
     const keys = [...sentAt.keys()];
     const storedAt = await waitForStored(receiver, keys);
     progress(
-      `  offered ${offered.toFixed(0)} events/s, ${resentPosts} POSTs resent so far; stage means: ${await stageMeans(app)}`,
+      `  offered ${offered.toFixed(0)} events/s, ${resentPosts} POSTs resent; stage means: ${await stageMeans(d)}`,
     );
     return {
       latencies: keys.map((k, i) => storedAt[i]! - sentAt.get(k)!),
-      policyMedianMs: await stageMedianMs(app, 'policy'),
+      policyMedianMs: await stageMedianMs(d, 'policy'),
+      rssMb: peakRssMb(d.api.pid),
     };
   });
 }
 
-interface NoopJob {
-  readonly id: string;
-}
-
 /**
- * The reference ceiling: the same two BullMQ stages on the same Redis with the product's concurrency, options and
- * receiver, but no-op work (map enqueues the deliver job; deliver POSTs `{}`). Returns jobs through both per second.
+ * The reference ceiling: the no-op stages (bench/noop-stages.ts) in their own process with the product's
+ * concurrency and job options; this process adds the map jobs in bulks as the API would and runs the receiver.
  */
 async function measureCeiling(): Promise<number> {
   const receiver = await new TestReceiver().start();
   const prefix = uniqueQueuePrefix('benchceil');
-  const connection: ConnectionOptions = { url: TEST_REDIS_URL, maxRetriesPerRequest: null };
-  const mapQueue = new Queue<NoopJob>('map', { connection, prefix, defaultJobOptions: MAP_JOB_OPTIONS });
-  const deliverQueue = new Queue<NoopJob>('deliver.noop', {
-    connection,
-    prefix,
-    defaultJobOptions: deliverJobOptions(PRODUCT_DEFAULTS.DELIVERY_MAX_ATTEMPTS),
+  const stages = await spawnBenchProcess('bench/noop-stages.ts', {
+    REDIS_URL: TEST_REDIS_URL,
+    QUEUE_PREFIX: prefix,
+    RECEIVER_URL: receiver.url,
   });
-  const common = {
-    connection,
+  const mapQueue = new Queue<{ id: string }>('map', {
+    connection: { url: TEST_REDIS_URL, maxRetriesPerRequest: null },
     prefix,
-    lockDuration: PRODUCT_DEFAULTS.JOB_LOCK_MS,
-    stalledInterval: PRODUCT_DEFAULTS.JOB_LOCK_MS,
-    maxStalledCount: 3,
-  };
-  const workers = [
-    new Worker<NoopJob>(
-      'map',
-      async (job) => {
-        await deliverQueue.add('deliver', job.data, { jobId: `deliver-${job.data.id}-0` });
-        return 'decided';
-      },
-      { ...common, concurrency: PRODUCT_DEFAULTS.MAP_CONCURRENCY },
-    ),
-    new Worker<NoopJob>(
-      'deliver.noop',
-      async (job) => {
-        const res = await fetch(receiver.url, {
-          method: 'POST',
-          headers: { 'content-type': 'application/fhir+json', 'idempotency-key': job.data.id },
-          body: '{}',
-        });
-        await res.text();
-        if (!res.ok) {
-          throw new Error(`receiver answered ${res.status}`);
-        }
-        return 'delivered';
-      },
-      { ...common, concurrency: PRODUCT_DEFAULTS.DELIVER_CONCURRENCY },
-    ),
-  ];
-  const errors: Error[] = [];
-  for (const w of workers) {
-    w.on('error', (err) => errors.push(err));
-    w.on('failed', (_job, err) => errors.push(err));
-  }
+    defaultJobOptions: MAP_JOB_OPTIONS,
+  });
   let seq = 0;
   const run = async (total: number): Promise<number> => {
     const ids = Array.from({ length: total }, () => `noop-${++seq}`);
@@ -349,51 +293,57 @@ async function measureCeiling(): Promise<number> {
     };
     await Promise.all(Array.from({ length: THROUGHPUT.inFlight }, lane));
     const storedAt = await waitForStored(receiver, ids);
-    if (errors.length > 0) {
-      throw new Error(`ceiling jobs failed: ${errors[0]?.message ?? ''}`);
-    }
     return total / ((Math.max(...storedAt) - started) / 1000);
   };
   try {
-    await Promise.all(workers.map((w) => w.waitUntilReady()));
     await run(THROUGHPUT.warmup);
     return await run(THROUGHPUT.events);
   } finally {
-    await Promise.all(workers.map((w) => w.close()));
-    await Promise.all([mapQueue.close(), deliverQueue.close()]);
+    await mapQueue.close();
+    await stages.stop();
     await receiver.stop();
     await deleteQueueKeys(prefix);
   }
 }
 
-/** Peak resident set size of this process, sampled on a timer until `stop()`. */
 /** Log lines on stderr so `--json` output on stdout stays machine-readable. */
 function progress(message: string): void {
-  process.stderr.write(`bench: ${message} [rss ${(process.memoryUsage.rss() / 1024 / 1024).toFixed(0)} MB]\n`);
+  process.stderr.write(`bench: ${message}\n`);
 }
 
 /**
- * End-to-end pipeline figures (ROLE=all in this process, real PostgreSQL and Redis, a local receiver answering
- * 200), the no-op BullMQ ceiling next to them, and the time for `npm start` to become ready.
+ * End-to-end pipeline figures (the product in its own processes, real PostgreSQL and Redis, a local receiver
+ * answering 200), the no-op BullMQ ceiling next to them, and the time for `npm start` to become ready.
  */
 export async function benchPipeline(): Promise<BenchResult[]> {
   const results: BenchResult[] = [];
-  {
-    progress('ceiling (no-op BullMQ stages)…');
-    results.push({ name: 'pipeline.ceiling_events_per_s', value: await measureCeiling(), unit: 'events/s' });
-    progress(`throughput (up to ${THROUGHPUT.events} events, batches of ${THROUGHPUT.batchSize})…`);
-    results.push({ name: 'pipeline.events_per_s', value: await measureThroughput(), unit: 'events/s' });
-    progress(`latency (${LATENCY.ratePerSecond} events/s for ${LATENCY.seconds} s)…`);
-    const { latencies, policyMedianMs } = await measureLatencies();
-    latencies.sort((a, b) => a - b);
-    results.push({ name: 'pipeline.p50_ms_at_200', value: percentile(latencies, 50), unit: 'ms' });
-    results.push({ name: 'pipeline.p99_ms_at_200', value: percentile(latencies, 99), unit: 'ms' });
-    // The policy step (load this child's consents, decide) as the pipeline runs it, at 200 events/s offered.
-    results.push({ name: 'policy.added_ms_p50', value: policyMedianMs, unit: 'ms' });
-  }
-  progress('peak memory of the product process (ROLE=all, 3000 events)…');
-  results.push({ name: 'pipeline.rss_mb', value: await measureProductPeakRssMb(BENCH_ENV), unit: 'MB' });
+  progress('ceiling (no-op BullMQ stages in their own process)…');
+  const ceiling = await measureCeiling();
+  results.push({ name: 'pipeline.ceiling_events_per_s', value: ceiling, unit: 'events/s' });
+  progress(`throughput, ROLE=all (up to ${THROUGHPUT.events} events, batches of ${THROUGHPUT.batchSize})…`);
+  const all = await measureThroughput(0);
+  results.push({ name: 'pipeline.events_per_s', value: all.perSecond, unit: 'events/s' });
+  results.push({ name: 'pipeline.ratio', value: all.perSecond / ceiling, unit: 'ratio' });
+  progress(`latency, ROLE=all (${LATENCY.ratePerSecond} events/s for ${LATENCY.seconds} s)…`);
+  const { latencies, policyMedianMs, rssMb } = await measureLatencies();
+  latencies.sort((a, b) => a - b);
+  results.push({ name: 'pipeline.p50_ms_at_200', value: percentile(latencies, 50), unit: 'ms' });
+  results.push({ name: 'pipeline.p99_ms_at_200', value: percentile(latencies, 99), unit: 'ms' });
+  // The policy step (load this child's consents, decide) as the pipeline runs it, at 200 events/s offered.
+  results.push({ name: 'policy.added_ms_p50', value: policyMedianMs, unit: 'ms' });
+  results.push({ name: 'pipeline.rss_mb', value: Math.max(all.rssMb, rssMb), unit: 'MB' });
+  progress('throughput, 1 ROLE=api + 2 ROLE=worker processes…');
+  results.push({
+    name: 'pipeline.events_per_s_2_workers',
+    value: (await measureThroughput(2)).perSecond,
+    unit: 'events/s',
+  });
   progress('start-up (npm start, embedded PGlite)…');
   results.push({ name: 'startup.ready_s', value: await measureReadySeconds(), unit: 's' });
   return results;
+}
+
+// `npx tsx bench/pipeline.bench.ts` runs this group on its own.
+if (require.main === module) {
+  runStandalone(benchPipeline);
 }

@@ -1,5 +1,6 @@
 import { benchAudit } from './audit.bench';
 import { benchDelivery } from './delivery.bench';
+import { benchExplain } from './explain.bench';
 import { benchMapping } from './mapping.bench';
 import { benchPipeline } from './pipeline.bench';
 import { benchPolicy } from './policy.bench';
@@ -43,16 +44,35 @@ function formatTable(results: readonly BenchResult[]): string {
   return [line(rows[0]!), line(width.map((w) => '-'.repeat(w))), ...rows.slice(1).map(line)].join('\n');
 }
 
+/** `--only pipeline,audit` (or `--only=…`): the groups to run, by name; all of them without it. */
+function onlyGroups(argv: readonly string[]): Set<string> | undefined {
+  const i = argv.findIndex((a) => a === '--only' || a.startsWith('--only='));
+  if (i < 0) {
+    return undefined;
+  }
+  const arg = argv[i] ?? '';
+  const value = arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : (argv[i + 1] ?? '');
+  return new Set(value.split(',').filter((g) => g !== ''));
+}
+
 async function main(): Promise<number> {
   const json = process.argv.includes('--json');
-  // The pipeline first, so its peak RSS is its own and not the heap the CPU-bound benches grew.
-  const benches: Bench[] = [
-    { name: 'benchPipeline', run: benchPipeline },
-    { name: 'benchPolicy', run: benchPolicy },
-    { name: 'benchMapping', run: benchMapping },
-    { name: 'benchAudit', run: benchAudit },
-    { name: 'benchDelivery', run: benchDelivery },
+  // The pipeline first, as its numbers are the most sensitive to what else runs on the machine.
+  const all: (Bench & { readonly group: string })[] = [
+    { group: 'pipeline', name: 'benchPipeline', run: benchPipeline },
+    { group: 'policy', name: 'benchPolicy', run: benchPolicy },
+    { group: 'mapping', name: 'benchMapping', run: benchMapping },
+    { group: 'audit', name: 'benchAudit', run: benchAudit },
+    { group: 'explain', name: 'benchExplain', run: benchExplain },
+    { group: 'delivery', name: 'benchDelivery', run: benchDelivery },
   ];
+  const only = onlyGroups(process.argv);
+  const unknown = [...(only ?? [])].filter((g) => !all.some((b) => b.group === g));
+  if (unknown.length > 0) {
+    process.stderr.write(`bench: unknown group ${unknown.join(', ')}; groups: ${all.map((b) => b.group).join(', ')}\n`);
+    return 2;
+  }
+  const benches = only ? all.filter((b) => only.has(b.group)) : all;
   const results: BenchResult[] = [];
   let failed = 0;
   for (const bench of benches) {

@@ -9,7 +9,8 @@ import { deleteQueueKeys, uniqueQueuePrefix } from './queue-keys';
 const READY_TIMEOUT_MS = 90_000;
 const EXIT_TIMEOUT_MS = 30_000;
 
-async function isReady(url: string): Promise<boolean> {
+/** Whether a URL answers 200 within two seconds. */
+export async function isReady(url: string): Promise<boolean> {
   try {
     const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
     await res.body?.cancel();

@@ -50,7 +50,8 @@ export async function listChainTenants(db: Db): Promise<string[]> {
 interface IndexedRow {
   seq: number;
   id: string;
-  recorded: Date;
+  /** A Date from a page query, or epoch ms from the verifying cursor. */
+  recorded: Date | number;
   type: string;
   subtype: string | null;
   action: string | null;
@@ -134,6 +135,49 @@ export async function* chainRows(
   }
 }
 
+/** Rows fetched per round trip by the verifying cursor; the next batch is fetched while this one is hashed. */
+const VERIFY_FETCH_ROWS = 5000;
+
+/**
+ * Streams rows `(afterSeq, toSeq]` of a chain through a server-side cursor (one query plan, one index scan for the
+ * whole chain) in batches, and hands each batch to `check` while PostgreSQL already produces the next. Stops when
+ * `check` returns false. Runs in a read-only transaction, which the cursor needs.
+ */
+async function streamChain(
+  db: Db,
+  tenant: string,
+  afterSeq: number,
+  toSeq: number,
+  fetchRows: number,
+  check: (rows: readonly IndexedRow[]) => boolean,
+): Promise<void> {
+  await db.transaction(async (tx) => {
+    await tx.query(
+      `DECLARE verify_chain NO SCROLL CURSOR FOR
+       SELECT seq::float8 AS seq, id, (extract(epoch FROM recorded) * 1000)::float8 AS recorded, type, subtype,
+         action, outcome, patient_bsn, agents, entities, resource, prev_hash, hash
+       FROM audit_event WHERE tenant = $1 AND seq > $2 AND seq <= $3 ORDER BY seq`,
+      [tenant, afterSeq, toSeq],
+    );
+    const fetch = (): Promise<IndexedRow[]> => tx.query<IndexedRow>(`FETCH ${fetchRows} FROM verify_chain`);
+    let next = fetch();
+    for (;;) {
+      const batch = await next;
+      const more = batch.length === fetchRows;
+      if (more) {
+        next = fetch();
+      }
+      if (!check(batch) || !more) {
+        if (more) {
+          await next;
+        }
+        break;
+      }
+    }
+    await tx.query('CLOSE verify_chain');
+  });
+}
+
 /**
  * Recomputes one tenant's chain from its genesis (or its latest retention checkpoint) up to the head the writer
  * recorded when verification began, page by page. Besides each link, it checks that no rows are missing at the end
@@ -151,15 +195,26 @@ export async function verifyTenant(
   const start = checkpoint ? { seq: checkpoint.seq, hash: checkpoint.hash } : { seq: 0, hash: GENESIS_HASH };
   const verifier = new ChainVerifier(start);
   const end = opts.upToSeq ?? head?.seq;
-  for await (const row of chainRows(db, tenant, start.seq, end ?? Number.MAX_SAFE_INTEGER, opts.pageSize)) {
-    if (!verifier.push(row)) {
-      break;
-    }
-    if (row.indexProblem) {
-      verifier.fail(row.seq, row.indexProblem);
-      break;
-    }
-  }
+  await streamChain(
+    db,
+    tenant,
+    start.seq,
+    end ?? Number.MAX_SAFE_INTEGER,
+    opts.pageSize ?? VERIFY_FETCH_ROWS,
+    (rows) => {
+      for (const r of rows) {
+        if (!verifier.push({ seq: r.seq, resource: r.resource, prevHash: r.prev_hash, hash: r.hash })) {
+          return false;
+        }
+        const indexProblem = indexProblemOf(r);
+        if (indexProblem) {
+          verifier.fail(r.seq, indexProblem);
+          return false;
+        }
+      }
+      return true;
+    },
+  );
   if (verifier.ok && end !== undefined) {
     const last = verifier.head;
     if (last.seq < end) {

@@ -1,18 +1,11 @@
-import type { Consent, ConsentProvision, ConsentProvisionActor } from '@medplum/fhirtypes';
-import { MUNICIPALITY_CODE_SYSTEM } from '../kernel/fhir/identifiers';
-import {
-  CONSENT_CATEGORY_CODE,
-  CONSENT_SCOPE_SYSTEM,
-  LOINC_SYSTEM,
-  PARTICIPATION_TYPE_SYSTEM,
-  PURPOSE_SYSTEM,
-  RESOURCE_TYPE_SYSTEM,
-} from '../kernel/fhir/systems';
+import type { Consent } from '@medplum/fhirtypes';
 import type { DataClass, Purpose } from '../contracts/sharing';
+import { compileConsent, type CompiledBound, type CompiledConsent, type CompiledRule } from './compiled-consent';
 
 /**
  * What one person's FHIR Consents say about one disclosure: permit, deny (an objection), or nothing, and then why
- * nothing. Who that person must be (child, guardian with authority) is decided in decide.ts.
+ * nothing. Who that person must be (child, guardian with authority) is decided in decide.ts. The consents are read
+ * in their compiled form (compiled-consent.ts), so a decision only compares.
  */
 
 /** The disclosure a consent is held against. */
@@ -49,24 +42,8 @@ export type Stance =
 
 /** The consents one person performed that can count: active ones, and inactive (withdrawn) ones for the reason. */
 export interface PersonConsents {
-  readonly active: Consent[];
-  readonly withdrawn: Consent[];
-}
-
-const PATIENT_PRIVACY = 'patient-privacy';
-const RECIPIENT_ROLE = 'IRCP';
-const DATE_ONLY = /^\d{4}(-\d{2}(-\d{2})?)?$/;
-
-// Consents come from the store as they were recorded, not re-validated here: elements FHIR requires (scope,
-// category, actor.role, actor.reference) are still read as possibly absent, and a consent lacking them never counts.
-
-function isPrivacyConsent(consent: Consent): boolean {
-  return (
-    consent.scope?.coding?.some((c) => c.system === CONSENT_SCOPE_SYSTEM && c.code === PATIENT_PRIVACY) === true &&
-    consent.category?.some(
-      (cc) => cc.coding?.some((c) => c.system === LOINC_SYSTEM && c.code === CONSENT_CATEGORY_CODE) === true,
-    )
-  );
+  readonly active: CompiledConsent[];
+  readonly withdrawn: CompiledConsent[];
 }
 
 /**
@@ -78,27 +55,23 @@ export function indexConsents(consents: readonly Consent[], patientId: string): 
   const byPerformer = new Map<string, PersonConsents>();
   const patientReference = `Patient/${patientId}`;
   for (const consent of consents) {
-    if (consent.status !== 'active' && consent.status !== 'inactive') {
+    const c = compileConsent(consent);
+    if (c.status !== 'active' && c.status !== 'inactive') {
       continue;
     }
-    if (!isPrivacyConsent(consent)) {
+    if (!c.isPrivacy) {
       continue;
     }
-    const subject = consent.patient?.reference;
-    if (subject !== undefined && subject !== patientReference) {
+    if (c.patientReference !== undefined && c.patientReference !== patientReference) {
       continue;
     }
-    for (const performer of consent.performer ?? []) {
-      const reference = performer.reference;
-      if (reference === undefined) {
-        continue;
-      }
+    for (const reference of c.performers) {
       let entry = byPerformer.get(reference);
       if (!entry) {
         entry = { active: [], withdrawn: [] };
         byPerformer.set(reference, entry);
       }
-      (consent.status === 'active' ? entry.active : entry.withdrawn).push(consent);
+      (c.status === 'active' ? entry.active : entry.withdrawn).push(c);
     }
   }
   return byPerformer;
@@ -106,190 +79,144 @@ export function indexConsents(consents: readonly Consent[], patientId: string): 
 
 // A period given as a date is compared by Amsterdam calendar day (a consent ending "2025-06-15" still holds all of
 // that day); one given as a dateTime is compared by instant. A date that cannot be read never covers the moment.
-function startsBy(start: string, ctx: ConsentContext): boolean {
-  if (DATE_ONLY.test(start)) {
-    return start <= ctx.day.slice(0, start.length);
-  }
-  return Date.parse(start) <= ctx.atMs;
+function startsBy(start: CompiledBound, ctx: ConsentContext): boolean {
+  return start.kind === 'day' ? start.day <= ctx.day.slice(0, start.day.length) : start.ms <= ctx.atMs;
 }
 
-function lastsUntil(end: string, ctx: ConsentContext): boolean {
-  if (DATE_ONLY.test(end)) {
-    return ctx.day.slice(0, end.length) <= end;
-  }
-  return ctx.atMs <= Date.parse(end);
-}
-
-function isMunicipalityRecipient(actor: ConsentProvisionActor, municipalityCode: string): boolean {
-  const identifier = actor.reference?.identifier;
-  return (
-    identifier?.system === MUNICIPALITY_CODE_SYSTEM &&
-    identifier.value === municipalityCode &&
-    actor.role?.coding?.some((c) => c.system === PARTICIPATION_TYPE_SYSTEM && c.code === RECIPIENT_ROLE) === true
-  );
+function lastsUntil(end: CompiledBound, ctx: ConsentContext): boolean {
+  return end.kind === 'day' ? ctx.day.slice(0, end.day.length) <= end.day : ctx.atMs <= end.ms;
 }
 
 /**
- * Restrictions this engine does not evaluate (codes, single resources, data periods, security labels) make a rule
- * cover only part of a class. Such a permit cannot allow the whole class; such a deny is honoured for the whole
- * class. Either way the engine errs towards not disclosing.
+ * Why a rule does not apply to the disclosure regardless of class, or undefined when it does. Restrictions this
+ * engine does not evaluate (codes, single resources, data periods, security labels) make a rule cover only part of
+ * a class: such a permit cannot allow the whole class; such a deny is honoured for the whole class. Either way the
+ * engine errs towards not disclosing.
  */
-function hasPartialRestriction(p: ConsentProvision): boolean {
-  return (
-    (p.code !== undefined && p.code.length > 0) ||
-    (p.data !== undefined && p.data.length > 0) ||
-    (p.securityLabel !== undefined && p.securityLabel.length > 0) ||
-    p.dataPeriod !== undefined
-  );
-}
-
-/** Why a rule does not apply to the disclosure regardless of class, or undefined when it does. */
-function scopeMiss(p: ConsentProvision, type: 'permit' | 'deny', ctx: ConsentContext): ConsentMissCode | undefined {
-  const period = p.period;
-  if (period?.start !== undefined && !startsBy(period.start, ctx)) {
+function scopeMiss(p: CompiledRule, type: 'permit' | 'deny', ctx: ConsentContext): ConsentMissCode | undefined {
+  if (p.start !== undefined && !startsBy(p.start, ctx)) {
     return 'consent-not-yet-valid';
   }
-  if (period?.end !== undefined && !lastsUntil(period.end, ctx)) {
+  if (p.end !== undefined && !lastsUntil(p.end, ctx)) {
     return 'consent-expired';
   }
-  if (
-    p.actor !== undefined &&
-    p.actor.length > 0 &&
-    !p.actor.some((a) => isMunicipalityRecipient(a, ctx.municipalityCode))
-  ) {
+  if (p.recipients !== undefined && !p.recipients.includes(ctx.municipalityCode)) {
     return 'actor-not-covered';
   }
-  if (
-    p.purpose !== undefined &&
-    p.purpose.length > 0 &&
-    !p.purpose.some((c) => c.system === PURPOSE_SYSTEM && c.code === ctx.purpose)
-  ) {
+  if (p.purposes !== undefined && !p.purposes.includes(ctx.purpose)) {
     return 'consent-purpose-not-covered';
   }
-  if (type === 'permit' && hasPartialRestriction(p)) {
+  if (type === 'permit' && p.partial) {
     return 'consent-class-not-covered';
   }
   return undefined;
 }
 
-function coversClass(p: ConsentProvision, dataClass: DataClass): boolean {
-  return (
-    p.class === undefined ||
-    p.class.length === 0 ||
-    p.class.some((c) => c.system === RESOURCE_TYPE_SYSTEM && c.code === dataClass)
-  );
+function coversClass(p: CompiledRule, dataClass: DataClass): boolean {
+  return p.classes === undefined || p.classes.includes(dataClass);
 }
-
-interface RuleMatch {
-  readonly type: 'permit' | 'deny';
-  /** 0 for the root provision, +1 per level of nesting: deeper rules are exceptions to their parent. */
-  readonly depth: number;
-}
-
-const ROOT_PERMIT: RuleMatch = { type: 'permit', depth: 0 };
-const ROOT_DENY: RuleMatch = { type: 'deny', depth: 0 };
 
 /**
- * The most specific rule under a matching provision for one class. Nested provisions are exceptions that only
- * apply inside their parent; at equal depth a deny wins. A nested rule without a type keeps its parent's.
+ * A rule's weight as one number: 2 × its depth (0 for the root provision, +1 per level of nesting: deeper rules are
+ * exceptions to their parent), plus 1 for a deny, so at equal depth a deny outweighs a permit.
+ */
+function weight(type: 'permit' | 'deny', depth: number): number {
+  return 2 * depth + (type === 'deny' ? 1 : 0);
+}
+
+const isDeny = (w: number): boolean => (w & 1) === 1;
+
+/**
+ * The most specific rule under a matching provision for one class, as a weight. Nested provisions are exceptions
+ * that only apply inside their parent; at equal depth a deny wins. A nested rule without a type keeps its parent's.
  */
 function mostSpecific(
-  p: ConsentProvision,
+  p: CompiledRule,
   type: 'permit' | 'deny',
   ctx: ConsentContext,
   dataClass: DataClass,
   depth: number,
-): RuleMatch {
-  const children = p.provision;
-  let best: RuleMatch = depth === 0 ? (type === 'permit' ? ROOT_PERMIT : ROOT_DENY) : { type, depth };
-  if (children === undefined) {
-    return best;
-  }
-  for (const child of children) {
+): number {
+  let best = weight(type, depth);
+  for (const child of p.children) {
     const childType = child.type ?? type;
     if (!coversClass(child, dataClass) || scopeMiss(child, childType, ctx) !== undefined) {
       continue;
     }
     const match = mostSpecific(child, childType, ctx, dataClass, depth + 1);
-    if (match.depth > best.depth || (match.depth === best.depth && match.type === 'deny')) {
+    if (match > best) {
       best = match;
     }
   }
   return best;
 }
 
-/** A consent's answer for one class. */
-interface Verdict {
-  readonly type: 'permit' | 'deny';
-  readonly depth: number;
-  readonly consent: Consent;
-}
-
-interface Miss {
-  readonly code: ConsentMissCode;
-  readonly consent: Consent;
-}
-
-/** Consent.dateTime in epoch ms; a consent without a readable one counts as the oldest. */
-function timeOf(consent: Consent): number {
-  const time = consent.dateTime === undefined ? Number.NaN : Date.parse(consent.dateTime);
-  return Number.isNaN(time) ? Number.NEGATIVE_INFINITY : time;
-}
-
 /**
- * Later consents supersede earlier ones; then the more specific rule; then a deny over a permit. Times are only
- * parsed when two consents of one person meet, which keeps the common case (one consent each) cheap.
+ * Per requested class, the verdict so far (weight and consent) and the latest near miss. Reused from decision to
+ * decision: the engine is synchronous, so one set of slots is enough and a decision allocates none.
  */
-function supersedes(a: Verdict, b: Verdict): boolean {
-  if (a.consent !== b.consent) {
-    const ta = timeOf(a.consent);
-    const tb = timeOf(b.consent);
-    if (ta !== tb) {
-      return ta > tb;
+class Slots {
+  weight: number[] = [];
+  verdict: (CompiledConsent | undefined)[] = [];
+  missCode: (ConsentMissCode | undefined)[] = [];
+  miss: (CompiledConsent | undefined)[] = [];
+
+  reset(n: number): void {
+    for (let i = 0; i < n; i++) {
+      this.weight[i] = -1;
+      this.verdict[i] = undefined;
+      this.missCode[i] = undefined;
+      this.miss[i] = undefined;
     }
   }
-  if (a.depth !== b.depth) {
-    return a.depth > b.depth;
+}
+
+const slots = new Slots();
+const wouldBe = new Slots();
+
+/**
+ * Later consents supersede earlier ones; then the more specific rule; then a deny over a permit. A rule of the same
+ * consent never meets another of its own for one class (mostSpecific already chose), so time only compares two.
+ */
+function supersedes(w: number, c: CompiledConsent, currentW: number, current: CompiledConsent): boolean {
+  if (c !== current && c.time !== current.time) {
+    return c.time > current.time;
   }
-  return a.type === 'deny' && b.type === 'permit';
+  return w > currentW;
 }
 
 /**
- * Holds one consent against every requested class: a verdict where its rules apply, else (when `misses` is given)
- * why its root rule does not.
+ * Holds one consent against every requested class: a verdict where its rules apply, else (when `withMisses`) why
+ * its root rule does not.
  */
-function evaluate(
-  consent: Consent,
-  ctx: ConsentContext,
-  verdicts: (Verdict | undefined)[],
-  misses: (Miss | undefined)[] | undefined,
-): void {
-  const root = consent.provision;
+function evaluate(c: CompiledConsent, ctx: ConsentContext, s: Slots, withMisses: boolean): void {
+  const root = c.root;
   // Without a root type the consent does not say whether it permits or objects: it cannot be acted on.
-  if (root?.type === undefined) {
+  if (root === undefined || root.type === undefined) {
     return;
   }
   const scope = scopeMiss(root, root.type, ctx);
   for (let i = 0; i < ctx.classes.length; i++) {
     const dataClass = ctx.classes[i] as DataClass;
     if (scope === undefined && coversClass(root, dataClass)) {
-      const match = mostSpecific(root, root.type, ctx, dataClass, 0);
-      const verdict: Verdict = { type: match.type, depth: match.depth, consent };
-      const current = verdicts[i];
-      if (current === undefined || supersedes(verdict, current)) {
-        verdicts[i] = verdict;
+      const w = mostSpecific(root, root.type, ctx, dataClass, 0);
+      const current = s.verdict[i];
+      if (current === undefined || supersedes(w, c, s.weight[i] ?? -1, current)) {
+        s.weight[i] = w;
+        s.verdict[i] = c;
       }
-    } else if (misses !== undefined) {
-      const current = misses[i];
-      if (current === undefined || timeOf(consent) > timeOf(current.consent)) {
-        misses[i] = { code: scope ?? 'consent-class-not-covered', consent };
+    } else if (withMisses) {
+      const current = s.miss[i];
+      if (current === undefined || c.time > current.time) {
+        s.missCode[i] = scope ?? 'consent-class-not-covered';
+        s.miss[i] = c;
       }
     }
   }
 }
 
-function addId(ids: string[], consent: Consent): void {
-  const id = consent.id;
+function addId(ids: string[], c: CompiledConsent): void {
+  const id = c.id;
   if (id !== undefined && id !== '' && !ids.includes(id)) {
     ids.push(id);
   }
@@ -307,66 +234,93 @@ export function stanceOf(person: PersonConsents | undefined, ctx: ConsentContext
     return SILENT;
   }
   const n = ctx.classes.length;
-  const verdicts = new Array<Verdict | undefined>(n).fill(undefined);
-  const misses = new Array<Miss | undefined>(n).fill(undefined);
-  for (const consent of person.active) {
-    evaluate(consent, ctx, verdicts, misses);
+  slots.reset(n);
+  for (const c of person.active) {
+    evaluate(c, ctx, slots, true);
   }
-
-  const denyIds: string[] = [];
-  const permitIds: string[] = [];
   let denied = false;
   let permitted = 0;
-  for (const verdict of verdicts) {
-    if (verdict?.type === 'deny') {
-      denied = true;
-      addId(denyIds, verdict.consent);
-    } else if (verdict?.type === 'permit') {
-      permitted++;
-      addId(permitIds, verdict.consent);
+  for (let i = 0; i < n; i++) {
+    if (slots.verdict[i] !== undefined) {
+      if (isDeny(slots.weight[i] ?? 0)) {
+        denied = true;
+      } else {
+        permitted++;
+      }
     }
   }
   if (denied) {
+    const denyIds: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const v = slots.verdict[i];
+      if (v !== undefined && isDeny(slots.weight[i] ?? 0)) {
+        addId(denyIds, v);
+      }
+    }
     return { kind: 'deny', consentIds: denyIds };
   }
   if (permitted === n) {
+    // The common case, one consent permitting every class: its id list is the compiled consent's own.
+    const first = slots.verdict[0];
+    let single = true;
+    for (let i = 1; i < n; i++) {
+      single &&= slots.verdict[i] === first;
+    }
+    if (single && first !== undefined) {
+      return first.id === undefined || first.id === '' ? PERMIT_NO_IDS : permitStanceOf(first);
+    }
+    const permitIds: string[] = [];
+    for (let i = 0; i < n; i++) {
+      addId(permitIds, slots.verdict[i] as CompiledConsent);
+    }
     return { kind: 'permit', consentIds: permitIds };
   }
-  return { kind: 'silent', miss: withdrawnPermit(person.withdrawn, ctx, verdicts) ?? latestMiss(misses, verdicts) };
+  return { kind: 'silent', miss: withdrawnPermit(person.withdrawn, ctx) ?? latestMiss(n) };
 }
 
-/** The latest withdrawn consent that would now permit a class nothing else covers. */
+const PERMIT_NO_IDS: Stance = { kind: 'permit', consentIds: [] };
+const permitStances = new WeakMap<CompiledConsent, Stance>();
+
+function permitStanceOf(c: CompiledConsent): Stance {
+  let stance = permitStances.get(c);
+  if (stance === undefined) {
+    stance = { kind: 'permit', consentIds: Object.freeze([c.id ?? '']) };
+    permitStances.set(c, stance);
+  }
+  return stance;
+}
+
+/** The latest withdrawn consent that would now permit a class nothing else covers (uses `slots` of stanceOf). */
 function withdrawnPermit(
-  withdrawn: readonly Consent[],
+  withdrawn: readonly CompiledConsent[],
   ctx: ConsentContext,
-  verdicts: readonly (Verdict | undefined)[],
 ): { code: 'consent-withdrawn'; consentId: string } | undefined {
-  let latest: Consent | undefined;
-  for (const consent of withdrawn) {
-    const wouldBe = new Array<Verdict | undefined>(ctx.classes.length).fill(undefined);
-    evaluate(consent, ctx, wouldBe, undefined);
-    const fillsGap = wouldBe.some((v, i) => v?.type === 'permit' && verdicts[i] === undefined);
-    if (fillsGap && (latest === undefined || timeOf(consent) > timeOf(latest))) {
-      latest = consent;
+  let latest: CompiledConsent | undefined;
+  const n = ctx.classes.length;
+  for (const c of withdrawn) {
+    wouldBe.reset(n);
+    evaluate(c, ctx, wouldBe, false);
+    let fillsGap = false;
+    for (let i = 0; i < n; i++) {
+      fillsGap ||=
+        wouldBe.verdict[i] !== undefined && !isDeny(wouldBe.weight[i] ?? 0) && slots.verdict[i] === undefined;
+    }
+    if (fillsGap && (latest === undefined || c.time > latest.time)) {
+      latest = c;
     }
   }
   return latest === undefined ? undefined : { code: 'consent-withdrawn', consentId: latest.id ?? '' };
 }
 
-function latestMiss(
-  misses: readonly (Miss | undefined)[],
-  verdicts: readonly (Verdict | undefined)[],
-): { code: ConsentMissCode; consentId: string } | undefined {
-  let latest: Miss | undefined;
-  for (let i = 0; i < misses.length; i++) {
-    const miss = misses[i];
-    if (
-      miss !== undefined &&
-      verdicts[i] === undefined &&
-      (latest === undefined || timeOf(miss.consent) > timeOf(latest.consent))
-    ) {
+function latestMiss(n: number): { code: ConsentMissCode; consentId: string } | undefined {
+  let latest: CompiledConsent | undefined;
+  let code: ConsentMissCode | undefined;
+  for (let i = 0; i < n; i++) {
+    const miss = slots.miss[i];
+    if (miss !== undefined && slots.verdict[i] === undefined && (latest === undefined || miss.time > latest.time)) {
       latest = miss;
+      code = slots.missCode[i];
     }
   }
-  return latest === undefined ? undefined : { code: latest.code, consentId: latest.consent.id ?? '' };
+  return latest === undefined || code === undefined ? undefined : { code, consentId: latest.id ?? '' };
 }

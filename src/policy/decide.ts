@@ -34,8 +34,29 @@ interface Person {
   readonly role: 'child' | 'guardian';
 }
 
+/** What a decision repeats from an agreement, made once per agreement object. */
+interface CompiledAgreement {
+  readonly label: string;
+  readonly fields: Partial<Record<DataClass, readonly string[]>>;
+}
+
+const compiledAgreements = new WeakMap<Agreement, CompiledAgreement>();
+
+function compileAgreement(agreement: Agreement): CompiledAgreement {
+  let c = compiledAgreements.get(agreement);
+  if (c === undefined) {
+    const fields: Partial<Record<DataClass, readonly string[]>> = {};
+    for (const [dataClass, allowed] of Object.entries(agreement.dataClasses) as [DataClass, { fields: string[] }][]) {
+      fields[dataClass] = [...allowed.fields];
+    }
+    c = { label: `Agreement ${agreement.id} v${agreement.version}`, fields };
+    compiledAgreements.set(agreement, c);
+  }
+  return c;
+}
+
 function label(agreement: Agreement): string {
-  return `Agreement ${agreement.id} v${agreement.version}`;
+  return compileAgreement(agreement).label;
 }
 
 function deny(reasons: DecisionReason[], agreement?: Agreement, consentIds: string[] = []): Decision {
@@ -57,8 +78,10 @@ function permit(
   consentIds: string[],
 ): Decision {
   const allowedFields: Partial<Record<DataClass, string[]>> = {};
+  const fields = compileAgreement(agreement).fields;
   for (const c of classes) {
-    allowedFields[c] = [...(agreement.dataClasses[c]?.fields ?? [])];
+    // A copy per decision: the caller owns its decision and the agreement's list must not change with it.
+    allowedFields[c] = fields[c]?.slice() ?? [];
   }
   return {
     effect: 'permit',
@@ -83,6 +106,44 @@ function guardiansWithAuthority(facts: DecisionFacts): Person[] {
     }
   }
   return ids.map((id) => ({ reference: `RelatedPerson/${id}`, role: 'guardian' }));
+}
+
+/**
+ * What the engine reads from one set of facts, worked out once per facts object: the consents indexed by
+ * performer, the people who may have to speak, and the child's age on the last day asked about. Facts are values
+ * (every field is readonly), so a caller deciding several times on one set of facts pays for this once.
+ */
+interface CompiledFacts {
+  readonly index: Map<string, PersonConsents>;
+  readonly child: Person;
+  readonly guardians: readonly Person[];
+  ageDay: string;
+  age: number | undefined;
+}
+
+const compiledFacts = new WeakMap<DecisionFacts, CompiledFacts>();
+
+function compileFacts(facts: DecisionFacts): CompiledFacts {
+  let c = compiledFacts.get(facts);
+  if (c === undefined) {
+    c = {
+      index: indexConsents(facts.consents, facts.patient.id),
+      child: { reference: `Patient/${facts.patient.id}`, role: 'child' },
+      guardians: guardiansWithAuthority(facts),
+      ageDay: '',
+      age: undefined,
+    };
+    compiledFacts.set(facts, c);
+  }
+  return c;
+}
+
+function ageOf(facts: DecisionFacts, compiled: CompiledFacts, day: string): number | undefined {
+  if (compiled.ageDay !== day) {
+    compiled.age = facts.patient.birthDate === undefined ? undefined : ageOnDay(facts.patient.birthDate, day);
+    compiled.ageDay = day;
+  }
+  return compiled.age;
 }
 
 function addIds(target: string[], ids: readonly string[]): void {
@@ -127,21 +188,62 @@ const MISS_DETAIL: Record<StanceMissCode, string> = {
   'consent-class-not-covered': 'does not cover every requested data class',
 };
 
+/**
+ * The common case of legal basis consent, without the bookkeeping of reasons: everyone the child's age names has
+ * permitted (then guardian rule `all` and `any` agree). Undefined when someone has not, and the full rules decide.
+ */
+function everyonePermits(
+  agreement: Agreement,
+  classes: readonly DataClass[],
+  facts: CompiledFacts,
+  ctx: ConsentContext,
+  speakers: Speakers,
+): Decision | undefined {
+  const permitIds: string[] = [];
+  let consented = '';
+  if (speakers.child) {
+    const stance = stanceOf(facts.index.get(facts.child.reference), ctx);
+    if (stance.kind !== 'permit') {
+      return undefined;
+    }
+    addIds(permitIds, stance.consentIds);
+    consented = facts.child.reference;
+  }
+  if (speakers.guardians) {
+    if (facts.guardians.length === 0) {
+      return undefined;
+    }
+    for (const guardian of facts.guardians) {
+      const stance = stanceOf(facts.index.get(guardian.reference), ctx);
+      if (stance.kind !== 'permit') {
+        return undefined;
+      }
+      addIds(permitIds, stance.consentIds);
+      consented = consented === '' ? guardian.reference : `${consented}, ${guardian.reference}`;
+    }
+  }
+  const detail = `${compileAgreement(agreement).label} (consent): consent of ${consented}`;
+  return permit(agreement, classes, { code: 'permitted-by-consent', detail }, permitIds);
+}
+
 /** Legal basis consent: the people the child's age names must have permitted. */
 function decideByConsent(
   agreement: Agreement,
   classes: readonly DataClass[],
-  facts: DecisionFacts,
-  index: Map<string, PersonConsents>,
+  facts: CompiledFacts,
   ctx: ConsentContext,
   age: number | undefined,
 ): Decision {
-  const child: Person = { reference: `Patient/${facts.patient.id}`, role: 'child' };
+  const { child, index } = facts;
   if (age === undefined) {
     const detail = `${child.reference} has no usable birth date, so who must consent is unknown`;
     return deny([{ code: 'birth-date-unknown', detail }], agreement);
   }
   const speakers = speakersAt(age);
+  const fast = everyonePermits(agreement, classes, facts, ctx, speakers);
+  if (fast) {
+    return fast;
+  }
   const reasons: DecisionReason[] = [];
   const denyIds: string[] = [];
   const permitIds: string[] = [];
@@ -161,7 +263,7 @@ function decideByConsent(
 
   let overruled = '';
   if (speakers.guardians) {
-    const guardians = guardiansWithAuthority(facts);
+    const guardians = facts.guardians;
     if (guardians.length === 0) {
       const detail = `No guardian with parental authority is known for ${child.reference}`;
       reasons.push({ code: 'no-guardian-with-authority', detail });
@@ -207,11 +309,11 @@ function decideByConsent(
 function decideByLegalBasis(
   agreement: Agreement,
   classes: readonly DataClass[],
-  facts: DecisionFacts,
-  index: Map<string, PersonConsents>,
+  facts: CompiledFacts,
   ctx: ConsentContext,
   age: number | undefined,
 ): Decision {
+  const { index } = facts;
   const basis = `${label(agreement)} rests on ${agreement.legalBasis}`;
   if (!agreement.objectionBlocks) {
     return permit(
@@ -223,10 +325,7 @@ function decideByLegalBasis(
   }
   // Without a birth date we cannot tell who speaks, so an objection by anyone who might is honoured.
   const speakers: Speakers = age === undefined ? { child: true, guardians: true } : speakersAt(age);
-  const persons: Person[] = [
-    ...(speakers.child ? [{ reference: `Patient/${facts.patient.id}`, role: 'child' } as const] : []),
-    ...(speakers.guardians ? guardiansWithAuthority(facts) : []),
-  ];
+  const persons: Person[] = [...(speakers.child ? [facts.child] : []), ...(speakers.guardians ? facts.guardians : [])];
   const reasons: DecisionReason[] = [];
   const objectionIds: string[] = [];
   for (const person of persons) {
@@ -272,15 +371,15 @@ export function decide(request: DecisionRequest, facts: DecisionFacts): Decision
     purpose: request.purpose,
     classes,
   };
-  const index = indexConsents(facts.consents, facts.patient.id);
-  const age = facts.patient.birthDate === undefined ? undefined : ageOnDay(facts.patient.birthDate, day);
+  const compiled = compileFacts(facts);
+  const age = ageOf(facts, compiled, day);
   // Overlapping agreements are each a lawful ground: the first (by id) that permits is used, else the first's deny.
   let first: Decision | undefined;
   for (const agreement of selection.fitting) {
     const decision =
       agreement.legalBasis === 'consent'
-        ? decideByConsent(agreement, classes, facts, index, ctx, age)
-        : decideByLegalBasis(agreement, classes, facts, index, ctx, age);
+        ? decideByConsent(agreement, classes, compiled, ctx, age)
+        : decideByLegalBasis(agreement, classes, compiled, ctx, age);
     if (decision.effect === 'permit') {
       return decision;
     }

