@@ -1,9 +1,20 @@
+// First: OpenTelemetry (when OTEL_* asks for it) has to patch modules before anything below loads them.
+import './kernel/tracing-start';
+import { collectConfigProblems } from './event/config-check';
 import { ConfigError, loadConfig } from './kernel/config';
 import { createLogger, errorFields } from './kernel/logger';
+import { closeTracing } from './kernel/telemetry';
 import { startRuntime } from './runtime';
 
 /** Entry point: `npm start`. Configuration comes from the environment only (see README). */
 async function main(): Promise<void> {
+  // Every problem in the environment and in every configuration file at once, before anything starts: neither the
+  // database nor Redis is touched while INBOX_KEYS, a secret or a file is wrong.
+  const problems = collectConfigProblems(process.env);
+  if (problems.length > 0) {
+    process.stderr.write(`${problems.join('\n')}\n`);
+    process.exit(2);
+  }
   let config;
   try {
     config = loadConfig();
@@ -34,13 +45,15 @@ async function main(): Promise<void> {
       process.exit(1);
     }, config.SHUTDOWN_TIMEOUT_MS);
     timer.unref();
-    rt.shutdown().then(
-      () => process.exit(0),
-      (err: Error) => {
-        log.error(errorFields(err), 'shutdown failed');
-        process.exit(1);
-      },
-    );
+    rt.shutdown()
+      .then(() => closeTracing())
+      .then(
+        () => process.exit(0),
+        (err: Error) => {
+          log.error(errorFields(err), 'shutdown failed');
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import type { Worker } from 'bullmq';
+import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { openConsoleSessions, type ConsoleSessionStore } from './access/console-sessions';
 import { startRetention } from './event/retention';
@@ -10,14 +11,17 @@ import type { Config } from './kernel/config';
 import { loadRegistry, type Registry } from './event/registry';
 import { initFhirValidation } from './kernel/fhir/validation';
 import { createApp } from './http/app';
+import { createOpsApp } from './http/ops-app';
 import { publicBaseUrl } from './http/public-base-url';
 import { ApiKeyStore } from './access/api-keys';
 import { readIssuersFile } from './access/jwt';
 import { createAuthenticator, createCredentialVerifier } from './access/authenticate';
 import { createRateLimiter } from './access/rate-limit';
+import { SharedRateLimiter } from './access/shared-rate-limit';
 import { createDemoKeysIfMissing } from './access/demo-keys';
 import { createLogger, errorFields } from './kernel/logger';
 import { Metrics } from './kernel/metrics';
+import { operationsFigures } from './reports/operations-metrics/figures';
 import type { PipelineContext } from './event/context';
 import { QueueSet } from './event/queues';
 import { reconcileOnce } from './event/reconciler';
@@ -29,7 +33,7 @@ import { loadPayloadCipher } from './kernel/payload-crypto';
 
 export interface Runtime {
   readonly ctx: PipelineContext;
-  /** Base URL of the HTTP API when this process serves it. */
+  /** Base URL of the HTTP API when this process serves it; of a worker's `/metrics` and `/health` with METRICS_PORT. */
   readonly url: string | undefined;
   readonly redisUrl: string;
   /** Stops accepting, drains workers, flushes audit, closes Redis and PostgreSQL: in that order. */
@@ -52,6 +56,8 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
     // process validates only feedback Tasks, and assertValidResource loads them lazily there.
     initFhirValidation();
   }
+  // Before Redis and the database: a wrong INBOX_KEYS stops start-up before anything is touched or migrated.
+  const cipher = loadPayloadCipher(config.INBOX_KEYS, config.dataDir);
   const redis: RedisHandle = await provideRedis(
     { redisUrl: config.REDIS_URL, startRedis: config.START_REDIS, dataDir: config.dataDir },
     log,
@@ -72,12 +78,12 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
     registry.destinations,
     config.DELIVERY_MAX_ATTEMPTS,
   );
-  const metrics = new Metrics(() => queues.depths());
+  const metrics = new Metrics(() => queues.depths(), operationsFigures({ db, registry }));
   const ctx: PipelineContext = {
     config,
     db,
     registry,
-    cipher: loadPayloadCipher(config.INBOX_KEYS, config.dataDir),
+    cipher,
     audit: new AuditWriter(db),
     queues,
     log,
@@ -88,6 +94,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
   let url: string | undefined;
   let stopWatching = (): void => undefined;
   let consoleSessions: ConsoleSessionStore | undefined;
+  let closeRateLimitRedis = (): Promise<void> => Promise.resolve();
   if (config.ROLE !== 'worker') {
     const apiKeysFile = path.resolve(config.API_KEYS_FILE ?? path.join(config.dataDir, 'api-keys.json'));
     if (config.DEMO_KEYS) {
@@ -97,7 +104,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
       }
     }
     const apiKeys = ApiKeyStore.fromFile(apiKeysFile);
-    // A revocation (scripts/api-key.ts revoke) takes effect within seconds, without a restart.
+    // A revocation (npm run api-key -- revoke) takes effect within seconds, without a restart.
     fs.watchFile(apiKeysFile, { interval: 2000 }, () => {
       try {
         apiKeys.reload();
@@ -113,9 +120,23 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
       clockSkewSeconds: config.JWT_CLOCK_SKEW_S,
     };
     consoleSessions = openConsoleSessions(redis.url, config, log);
+    // Its own connection, failing fast instead of queueing while Redis is away: the limiter then counts in memory.
+    const rateLimitRedis = new Redis(redis.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+    rateLimitRedis.on('error', () => undefined);
+    closeRateLimitRedis = () =>
+      rateLimitRedis.quit().then(
+        () => undefined,
+        () => rateLimitRedis.disconnect(),
+      );
     const app = createApp(ctx, {
       authenticate: createAuthenticator(authOptions),
-      rateLimit: createRateLimiter({ ratePerSecond: config.RATE_LIMIT_PER_S, burst: config.RATE_LIMIT_BURST }),
+      rateLimit: createRateLimiter(
+        new SharedRateLimiter(rateLimitRedis, {
+          ratePerSecond: config.RATE_LIMIT_PER_S,
+          burst: config.RATE_LIMIT_BURST,
+          prefix: config.QUEUE_PREFIX,
+        }),
+      ),
       publicBaseUrl: () => publicBaseUrl(config, url),
       console: {
         sessions: consoleSessions,
@@ -133,11 +154,19 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
       server?.listen(config.PORT, config.HOST, resolve);
     });
     const addr = server.address();
-    url =
-      typeof addr === 'object' && addr
-        ? `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${addr.port}`
-        : undefined;
+    url = typeof addr === 'object' && addr ? `http://${hostForUrl(config.HOST)}:${addr.port}` : undefined;
     log.info({ url, role: config.ROLE, database: db.kind }, 'API listening');
+  } else if (config.METRICS_PORT !== undefined) {
+    // A worker serves no API, but its job counters and health are worth scraping and probing.
+    const ops = http.createServer(createOpsApp(ctx));
+    server = ops;
+    await new Promise<void>((resolve, reject) => {
+      ops.once('error', reject);
+      ops.listen(config.METRICS_PORT, config.HOST, resolve);
+    });
+    const addr = ops.address();
+    url = typeof addr === 'object' && addr ? `http://${hostForUrl(config.HOST)}:${addr.port}` : undefined;
+    log.info({ url, role: config.ROLE }, 'metrics and health listening');
   }
 
   let workers: Worker[] = [];
@@ -172,10 +201,16 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
       await stopRetention();
       await ctx.audit.flush();
       await queues.close();
+      await closeRateLimitRedis();
       consoleSessions?.close();
       await redis.stop();
       await db.close();
       log.info('stopped');
     })());
   return { ctx, url, redisUrl: redis.url, shutdown };
+}
+
+/** An IPv6 address goes in brackets in a URL. */
+function hostForUrl(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
 }

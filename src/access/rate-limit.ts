@@ -10,8 +10,27 @@ export interface RateLimitOptions {
   readonly now?: () => number;
 }
 
+/**
+ * Where a caller stands, for the `RateLimit-*` response headers (IETF draft "RateLimit header fields for HTTP",
+ * draft-ietf-httpapi-ratelimit-headers-06): the quota, what is left of it, and whole seconds until it is whole again.
+ */
+export interface RateLimitState {
+  readonly limit: number;
+  readonly remaining: number;
+  readonly resetSeconds: number;
+  /** The quota policies (`RateLimit-Policy`), e.g. `50;w=1, 500;w=10`. */
+  readonly policy: string;
+}
+
 /** The outcome of taking one token. */
-export type TakeResult = { readonly allowed: true } | { readonly allowed: false; readonly retryAfterSeconds: number };
+export type TakeResult = (
+  { readonly allowed: true } | { readonly allowed: false; readonly retryAfterSeconds: number }
+) & { readonly state?: RateLimitState };
+
+/** Anything that counts requests per key: the shared Redis limiter in production, a token bucket in memory. */
+export interface PrincipalLimiter {
+  take(key: string): TakeResult | Promise<TakeResult>;
+}
 
 interface Bucket {
   tokens: number;
@@ -19,11 +38,11 @@ interface Bucket {
 }
 
 /**
- * Token buckets keyed by an arbitrary string (the principal id), held in memory. Each API process keeps its own
- * buckets, so with N processes behind a load balancer a caller gets up to N times the configured rate; that is
- * acceptable for protecting against a runaway client, which is what this is for, not for billing-grade quotas.
+ * Token buckets keyed by an arbitrary string (the principal id), held in memory: one process's own count. The API
+ * uses the shared Redis limiter (shared-rate-limit.ts), so that N API processes allow the configured rate, not N
+ * times it; this one serves where no Redis is wanted (tests, tools).
  */
-export class TokenBucketLimiter {
+export class TokenBucketLimiter implements PrincipalLimiter {
   private readonly buckets = new Map<string, Bucket>();
   private readonly ratePerMs: number;
   private readonly now: () => number;
@@ -78,18 +97,25 @@ export class TokenBucketLimiter {
 }
 
 /**
- * Middleware that limits each principal separately; mount it after the authenticator. Over the limit it sets
- * `Retry-After` and passes a 429 to the error handler.
+ * Middleware that limits each principal separately; mount it after the authenticator. Sets the `RateLimit-*` headers
+ * when the limiter reports its state; over the limit it sets `Retry-After` and passes a 429 to the error handler.
  */
-export function createRateLimiter(options: RateLimitOptions | TokenBucketLimiter): RequestHandler {
-  const limiter = options instanceof TokenBucketLimiter ? options : new TokenBucketLimiter(options);
-  return (_req, res, next) => {
+export function createRateLimiter(options: RateLimitOptions | PrincipalLimiter): RequestHandler {
+  const limiter = 'take' in options ? options : new TokenBucketLimiter(options);
+  return async (_req, res, next) => {
     let result: TakeResult;
     try {
-      result = limiter.take(getPrincipal(res).id);
+      result = await limiter.take(getPrincipal(res).id);
     } catch (err) {
       next(err);
       return;
+    }
+    if (result.state) {
+      const { limit, remaining, resetSeconds, policy } = result.state;
+      res.set('RateLimit-Limit', String(limit));
+      res.set('RateLimit-Remaining', String(Math.max(0, remaining)));
+      res.set('RateLimit-Reset', String(resetSeconds));
+      res.set('RateLimit-Policy', policy);
     }
     if (!result.allowed) {
       res.set('Retry-After', String(result.retryAfterSeconds));

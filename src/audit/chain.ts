@@ -47,10 +47,15 @@ function sortedKeys(record: Record<string, unknown>): string[] {
 }
 
 /**
- * Canonical JSON (keys sorted at every depth, no white space): the same event always hashes the same, whether it
- * comes from memory, from a PostgreSQL jsonb column, or from an export file.
+ * RFC 8785 JSON Canonicalization Scheme (JCS): keys sorted by UTF-16 code units at every depth, no white space,
+ * strings and numbers serialised as ECMAScript's JSON.stringify does (which is what JCS prescribes). The same event
+ * always hashes the same, whether it comes from memory, a PostgreSQL jsonb column or an export file, and an auditor
+ * can recompute it with any JCS library (tests/unit/audit/jcs.test.ts checks the RFC's examples and compares with the
+ * `canonicalize` reference implementation). Written out rather than calling that library because it runs for every
+ * audit row written and verified. One deliberate difference outside JSON's domain: a non-finite number (which JSON
+ * cannot hold, and jsonb would store as null) is written as null instead of being refused, so the writer never fails.
  */
-export function canonicalJson(value: unknown): string {
+export function canonicalizeJcs(value: unknown): string {
   if (typeof value === 'string') {
     return quote(value);
   }
@@ -62,7 +67,7 @@ export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) {
     let out = '[';
     for (let i = 0; i < value.length; i++) {
-      out += (i === 0 ? '' : ',') + canonicalJson(value[i]);
+      out += (i === 0 ? '' : ',') + canonicalizeJcs(value[i]);
     }
     return `${out}]`;
   }
@@ -76,15 +81,15 @@ export function canonicalJson(value: unknown): string {
     if (v === undefined) {
       continue;
     }
-    out += `${first ? '' : ','}${quoteKey(key)}:${canonicalJson(v)}`;
+    out += `${first ? '' : ','}${quoteKey(key)}:${canonicalizeJcs(v)}`;
     first = false;
   }
   return `${out}}`;
 }
 
-/** hash(n) = SHA-256(hash(n-1) + "\n" + seq + "\n" + canonical JSON of event n). */
+/** hash(n) = SHA-256(hash(n-1) + "\n" + seq + "\n" + RFC 8785 canonical JSON of event n). */
 export function chainHash(prevHash: string, seq: number, event: unknown): string {
-  return chainHashOfCanonical(prevHash, seq, canonicalJson(event));
+  return chainHashOfCanonical(prevHash, seq, canonicalizeJcs(event));
 }
 
 /** `chainHash` for an event already in canonical JSON (the writer stores that same text, so it is made once). */

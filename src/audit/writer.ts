@@ -1,6 +1,6 @@
 import type { AuditEvent } from '@medplum/fhirtypes';
 import type { Db } from '../kernel/db';
-import { canonicalJson, chainHashOfCanonical, GENESIS_HASH } from './chain';
+import { canonicalizeJcs, chainHashOfCanonical, GENESIS_HASH } from './chain';
 import { indexFieldsOf } from './index-fields';
 
 /**
@@ -46,7 +46,7 @@ export class AuditWriter {
         ready = {
           tenant,
           event,
-          canonical: canonicalJson(event),
+          canonical: canonicalizeJcs(event),
           type: f.type,
           subtype: f.subtype,
           outcome: f.outcome,

@@ -24,7 +24,7 @@ export const endpointAuthSchema = z.discriminatedUnion('type', [
       scope: z.string().min(1).optional(),
     })
     .strict(),
-  /** Webhooks only: every request is signed with HMAC-SHA256 over `<timestamp>.<body>` (see docs/delivery.md). */
+  /** Webhooks only: every request is signed per Standard Webhooks (HMAC-SHA256; see docs/delivery.md). */
   z.object({ type: z.literal('hmac'), secretEnv: envName }).strict(),
 ]);
 export type EndpointAuth = z.infer<typeof endpointAuthSchema>;

@@ -6,7 +6,8 @@ import type { CanonicalEvent } from '../contracts/his-dialect';
 import { openEvent, PayloadPurgedError } from './stored-event';
 import { PAYLOAD_PURGED } from './states';
 import { minimise } from '../policy/minimise';
-import { finishDelivery, recordAttempt, tryGetDeliveryWork, type DeliveryWork } from './event-store';
+import { finishDeliveryLogged } from './event-log';
+import { recordAttempt, tryGetDeliveryWork, type DeliveryWork } from './event-store';
 import type { PipelineContext } from './context';
 import { decideAndRecord, purposeOf, reasonText } from './decide';
 import { recordDestinationFailure, recordDestinationSuccess } from './destination-health';
@@ -47,6 +48,7 @@ export function finalityOf(
  * that an operator can replay. Every attempt also feeds the destination's health (pause after N failures).
  */
 export async function processDeliverJob(ctx: PipelineContext, job: Job<DeliverJobData>): Promise<string> {
+  const finish = finishing(ctx, job);
   const work = await tryGetDeliveryWork(ctx.db, job.data.deliveryId);
   if (!work || work.state !== 'pending') {
     return 'skipped';
@@ -59,7 +61,7 @@ export async function processDeliverJob(ctx: PipelineContext, job: Job<DeliverJo
     const failure = asDeliveryFailure(err);
     const { final, reason } = finalityOf(failure, job, work.destination);
     if (final) {
-      await finishDelivery(ctx.db, {
+      await finish({
         deliveryId: work.id,
         inboxId: work.inbox_id,
         deliveryState: 'dead',
@@ -76,6 +78,7 @@ export async function processDeliverJob(ctx: PipelineContext, job: Job<DeliverJo
 }
 
 async function deliverOnce(ctx: PipelineContext, job: Job<DeliverJobData>, work: DeliveryWork): Promise<string> {
+  const finish = finishing(ctx, job);
   const destination = ctx.registry.destinations.find((d) => d.id === work.destination);
   if (!destination) {
     throw new PermanentDeliveryError(`destination ${work.destination} is no longer configured`);
@@ -85,7 +88,7 @@ async function deliverOnce(ctx: PipelineContext, job: Job<DeliverJobData>, work:
     event = openEvent(ctx.cipher, work);
   } catch (err) {
     if (err instanceof PayloadPurgedError) {
-      await finishDelivery(ctx.db, {
+      await finish({
         deliveryId: work.id,
         inboxId: work.inbox_id,
         deliveryState: 'cancelled',
@@ -104,7 +107,7 @@ async function deliverOnce(ctx: PipelineContext, job: Job<DeliverJobData>, work:
   const decision = await decideAndRecord(ctx, row, event, purpose, 'deliver');
   if (decision.effect === 'deny') {
     const reason = `denied at delivery: ${reasonText(decision)}`;
-    await finishDelivery(ctx.db, {
+    await finish({
       deliveryId: work.id,
       inboxId: row.id,
       deliveryState: 'cancelled',
@@ -154,7 +157,7 @@ async function deliverOnce(ctx: PipelineContext, job: Job<DeliverJobData>, work:
     // Audit first, here and on success: a crash in between then leaves an audited attempt that is retried, never
     // a recorded outcome without its audit trail.
     await ctx.audit.append(row.tenant, disclosure({ ...disclosureAudit, outcome: '8', outcomeDesc: reason }));
-    await finishDelivery(ctx.db, {
+    await finish({
       deliveryId: work.id,
       inboxId: row.id,
       deliveryState: 'dead',
@@ -170,7 +173,7 @@ async function deliverOnce(ctx: PipelineContext, job: Job<DeliverJobData>, work:
   }
   // The data has left: the disclosure is recorded before anything else, so no crash can leave it unaudited.
   await ctx.audit.append(row.tenant, disclosure({ ...disclosureAudit, outcome: '0' }));
-  await finishDelivery(ctx.db, {
+  await finish({
     deliveryId: work.id,
     inboxId: row.id,
     deliveryState: 'delivered',
@@ -183,6 +186,12 @@ async function deliverOnce(ctx: PipelineContext, job: Job<DeliverJobData>, work:
     ctx.log.warn({ destination: destination.id, ...errorFields(err) }, 'could not reset the failure count'),
   );
   return 'delivered';
+}
+
+/** Ends the delivery (see finishDelivery) and logs the state its event enters, under the job's trace id. */
+function finishing(ctx: PipelineContext, job: Job<DeliverJobData>) {
+  return (d: Parameters<typeof finishDeliveryLogged>[2]) =>
+    finishDeliveryLogged(ctx, { traceId: job.data.traceId, stage: 'deliver' }, d);
 }
 
 /** Health bookkeeping must never hide the delivery's own failure, so its errors are logged and dropped. */

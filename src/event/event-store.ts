@@ -486,10 +486,12 @@ export async function listFeedbackOf(db: Db, inboxId: string): Promise<FeedbackR
 }
 
 /** Gives a dead feedback delivery a new round; undefined when it is not dead. */
-export async function reviveFeedback(db: Db, id: string): Promise<FeedbackRow | undefined> {
-  const [row] = await db.query<FeedbackRow>(
+export async function reviveFeedback(db: Db, id: string): Promise<(FeedbackRow & { trace_id: string }) | undefined> {
+  // With the referral's trace id: the replayed job is followed under the same id as the rest of the event's life.
+  const [row] = await db.query<FeedbackRow & { trace_id: string }>(
     `UPDATE feedback SET state = 'pending', round = round + 1, attempts = 0, updated_at = now()
-     WHERE id = $1 AND state = 'dead' RETURNING *`,
+     FROM inbox WHERE feedback.id = $1 AND feedback.state = 'dead' AND inbox.id = feedback.inbox_id
+     RETURNING feedback.*, inbox.trace_id`,
     [id],
   );
   return row;

@@ -137,7 +137,7 @@ export async function replayFeedback(ctx: PipelineContext, feedbackId: string, a
     return false;
   }
   await ctx.audit.append(revived.tenant, operatorAction({ actor, action: 'replay', target: `Task/${revived.id}` }));
-  await ctx.queues.enqueueFeedback(revived, `replay-${revived.id}-${revived.round}`);
+  await ctx.queues.enqueueFeedback(revived, revived.trace_id);
   await ctx.queues.removeFailedRound('feedback', revived);
   return true;
 }

@@ -3,7 +3,8 @@ import { createHash, randomUUID } from 'node:crypto';
 import { assertValidResource } from '../kernel/fhir/validation';
 import type { CanonicalEvent } from '../contracts/his-dialect';
 import { tryGetDestination } from './registry';
-import { decideAndCreateDelivery, moveEvent, pendingDeliveriesOf, tryGetSealedEvent } from './event-store';
+import { logEventStates, moveEventLogged } from './event-log';
+import { decideAndCreateDelivery, pendingDeliveriesOf, tryGetSealedEvent } from './event-store';
 import type { PipelineContext } from './context';
 import { decideAndRecord, purposeOf, reasonText } from './decide';
 import type { MapJobData } from './queues';
@@ -26,18 +27,19 @@ export async function processMapJob(ctx: PipelineContext, data: MapJobData): Pro
     }
     return 'requeued';
   }
+  const trace = { eventId: row.id, traceId: data.traceId, stage: 'map' } as const;
   let event: CanonicalEvent;
   try {
     event = openEvent(ctx.cipher, row);
     event.resources.forEach(assertValidResource);
   } catch (err) {
     if (err instanceof PayloadPurgedError) {
-      await moveEvent(ctx.db, row.id, 'payloadPurged', { reason: PAYLOAD_PURGED });
+      await moveEventLogged(ctx, trace, 'payloadPurged', { reason: PAYLOAD_PURGED });
       return 'payload-purged';
     }
     if (err instanceof OperationOutcomeError) {
       // The mapping rejects this record for good: retrying cannot help, a fixed mapping plus replay can.
-      await moveEvent(ctx.db, row.id, 'mappingFailed', { reason: 'mapping failed' });
+      await moveEventLogged(ctx, trace, 'mappingFailed', { reason: 'mapping failed' });
       return 'failed';
     }
     throw err;
@@ -46,17 +48,17 @@ export async function processMapJob(ctx: PipelineContext, data: MapJobData): Pro
   const passing = row.state === 'received' ? (['mapped'] as const) : [];
   const purpose = purposeOf(event.eventType);
   if (!purpose) {
-    await moveEvent(ctx.db, row.id, 'completed', { passing, reason: 'recorded in the consent registry' });
+    await moveEventLogged(ctx, trace, 'completed', { passing, reason: 'recorded in the consent registry' });
     return 'completed';
   }
   const decision = await decideAndRecord(ctx, row, event, purpose, 'map');
   if (decision.effect === 'deny') {
-    await moveEvent(ctx.db, row.id, 'denied', { passing, reason: reasonText(decision) });
+    await moveEventLogged(ctx, trace, 'denied', { passing, reason: reasonText(decision) });
     return 'denied';
   }
   const destination = tryGetDestination(ctx.registry, event.municipalityCode);
   if (!destination) {
-    await moveEvent(ctx.db, row.id, 'noDestination', {
+    await moveEventLogged(ctx, trace, 'noDestination', {
       passing,
       reason: `no destination configured for ${event.municipalityCode}`,
     });
@@ -70,6 +72,7 @@ export async function processMapJob(ctx: PipelineContext, data: MapJobData): Pro
     reason: reasonText(decision),
     passing,
   });
+  logEventStates(ctx.log, { ...trace, states: [...passing, 'decided'], reason: reasonText(decision) });
   await ctx.queues.enqueueDeliver(delivery, data.traceId);
   return 'decided';
 }

@@ -1,5 +1,6 @@
 import { Queue, type ConnectionOptions, type DefaultJobOptions, type JobsOptions } from 'bullmq';
 import type { Destination } from '../contracts/destination';
+import { bullmqTelemetryOption } from '../kernel/telemetry';
 import type { DeliveryRow } from './event-store';
 
 /** Queue names and job payloads, in one place. Payloads hold ids and a trace id: never patient data. */
@@ -76,7 +77,12 @@ export class QueueSet {
     destinations: readonly Destination[],
     deliveryMaxAttempts: number,
   ) {
-    this.map = new Queue<MapJobData>(MAP_QUEUE, { connection, prefix, defaultJobOptions: MAP_JOB_OPTIONS });
+    this.map = new Queue<MapJobData>(MAP_QUEUE, {
+      connection,
+      prefix,
+      defaultJobOptions: MAP_JOB_OPTIONS,
+      ...bullmqTelemetryOption(),
+    });
     for (const d of destinations) {
       this.deliver.set(
         d.id,
@@ -85,6 +91,7 @@ export class QueueSet {
           prefix,
           // A destination may allow more or fewer attempts than the deployment's default.
           defaultJobOptions: deliverJobOptions(d.retry?.maxAttempts ?? deliveryMaxAttempts),
+          ...bullmqTelemetryOption(),
         }),
       );
     }
@@ -92,6 +99,7 @@ export class QueueSet {
       connection,
       prefix,
       defaultJobOptions: deliverJobOptions(deliveryMaxAttempts),
+      ...bullmqTelemetryOption(),
     });
   }
 

@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { isOperationOutcome, OperationOutcomeError } from '@medplum/core';
 import type { Consent, OperationOutcome } from '@medplum/fhirtypes';
 import { consentRecorded, eventReceived, type AuditActor } from '../audit/audit-events';
+import { logEventStates } from './event-log';
+import { newTraceId } from '../kernel/trace-context';
 import type { PipelineContext } from './context';
 import { insertEvent, upsertConsents } from './event-store';
 import type { CanonicalEvent, HisDialect, RawRecord } from '../contracts/his-dialect';
@@ -23,6 +25,7 @@ export interface Receipt {
  * registry) in one transaction before the answer, then queued for mapping. An invalid record gets its own
  * rejected receipt and does not stop the others. `assertMayAct` throws when the caller may not act for a practice
  * (given the record's location, so the refusal can name the field).
+ * `traceId` (W3C, the request's) goes with each event through every job and log line of its life.
  */
 export async function ingestRecords(
   ctx: PipelineContext,
@@ -30,6 +33,7 @@ export async function ingestRecords(
   records: readonly RawRecord[],
   actor: AuditActor,
   assertMayAct: (practiceAgb: string, location: string) => void = () => undefined,
+  traceId: string = newTraceId(),
 ): Promise<Receipt[]> {
   const receipts: Receipt[] = [];
   const accepted: { event: CanonicalEvent; record: RawRecord; index: number }[] = [];
@@ -51,7 +55,6 @@ export async function ingestRecords(
   if (accepted.length === 0) {
     return receipts;
   }
-  const traceId = randomUUID();
   const stored = await ctx.db.transaction(async (tx) => {
     const out: { id: string; duplicate: boolean; event: CanonicalEvent; index: number }[] = [];
     for (const { event, record, index } of accepted) {
@@ -80,6 +83,7 @@ export async function ingestRecords(
     if (s.duplicate) {
       continue;
     }
+    logEventStates(ctx.log, { eventId: s.id, traceId, stage: 'receive', states: ['received'] });
     const tenant = s.event.practice.agb;
     audits.push(
       ctx.audit.append(

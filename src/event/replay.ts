@@ -1,6 +1,7 @@
 import { conflict, notFound, OperationOutcomeError } from '@medplum/core';
 import { operatorAction, type AuditActor } from '../audit/audit-events';
 import type { PipelineContext } from './context';
+import { logEventStates } from './event-log';
 import { deliveryExists, reviveDelivery } from './event-store';
 import { PAYLOAD_PURGED } from './states';
 
@@ -28,7 +29,15 @@ export async function replayDelivery(
     replayed.tenant,
     operatorAction({ actor, action: 'replay', target: `inbox/${replayed.inbox_id}` }),
   );
-  await ctx.queues.enqueueDeliver(replayed, `replay-${replayed.id}-${replayed.round}`);
+  logEventStates(ctx.log, {
+    eventId: replayed.inbox_id,
+    traceId: replayed.trace_id,
+    stage: 'replay',
+    states: ['decided'],
+    reason: `replayed by ${actor.userId}`,
+  });
+  // The event keeps its trace id: its replayed delivery is followed under the same id as the rest of its life.
+  await ctx.queues.enqueueDeliver(replayed, replayed.trace_id);
   await ctx.queues.removeFailedRound('deliver', replayed);
   return 'replayed';
 }

@@ -56,7 +56,7 @@ export interface PurgeReport {
 
 /** Clears and deletes what is past its retention at `now`; every purge is itself audited (operator action `purge`). */
 export async function purgeExpired(
-  ctx: Pick<PipelineContext, 'db' | 'audit' | 'config' | 'log'>,
+  ctx: Pick<PipelineContext, 'db' | 'audit' | 'config' | 'log'> & Partial<Pick<PipelineContext, 'metrics'>>,
   now: Date = new Date(),
   settings: RetentionSettings = retentionSettingsOf(ctx.config),
 ): Promise<PurgeReport> {
@@ -69,6 +69,10 @@ export async function purgeExpired(
   const skipped: { tenant: string; reason: string }[] = [];
   for (const tenant of await listChainTenants(ctx.db)) {
     const result = await purgeChain(ctx.db, tenant, cutoff);
+    if (result) {
+      // purgeChain verified the rows it meant to delete: that verdict is the chain's last verify result.
+      ctx.metrics?.recordAuditVerify(tenant, !('reason' in result));
+    }
     if (result && 'reason' in result) {
       skipped.push({ tenant, reason: result.reason });
       ctx.log.error({ tenant, reason: result.reason }, 'audit chain not purged: it does not verify');

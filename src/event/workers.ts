@@ -1,5 +1,6 @@
 import { Worker, type Job } from 'bullmq';
 import type { Destination } from '../contracts/destination';
+import { bullmqTelemetryOption } from '../kernel/telemetry';
 import type { PipelineContext } from './context';
 import { processDeliverJob } from './deliver';
 import { DestinationHealthMonitor } from './destination-health-monitor';
@@ -42,6 +43,7 @@ export function startWorkers(ctx: PipelineContext): Worker[] {
     lockDuration: config.JOB_LOCK_MS,
     stalledInterval: config.JOB_LOCK_MS,
     maxStalledCount: 3,
+    ...bullmqTelemetryOption(),
   };
   const instrument =
     <T>(stage: string, fn: (job: Job<T>) => Promise<string>) =>

@@ -2,6 +2,8 @@ import { notFound, OperationOutcomeError } from '@medplum/core';
 import express, { type RequestHandler } from 'express';
 import helmet from 'helmet';
 import type { PipelineContext } from '../event/context';
+import { accessLog, traceRequests } from './access-log';
+import { metricsHandler, observeRequests } from './http-metrics';
 import { adminRouter } from './admin-router';
 import { auditRouter } from './audit-router';
 import { consentRouter } from './consent-router';
@@ -35,6 +37,7 @@ export function createApp(ctx: PipelineContext, opts: AppOptions): express.Expre
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
+  app.use(traceRequests(), accessLog(ctx.log), observeRequests(ctx.metrics));
   app.use(helmet());
   app.use(corsFor(ctx.config.CORS_ORIGINS));
   const limit = ctx.config.BODY_LIMIT;
@@ -42,9 +45,7 @@ export function createApp(ctx: PipelineContext, opts: AppOptions): express.Expre
   app.use(express.text({ limit, type: ['text/csv'] }));
 
   app.use('/health', healthRouter(ctx));
-  app.get('/metrics', async (_req, res) => {
-    res.type(ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics());
-  });
+  app.get('/metrics', metricsHandler(ctx.metrics));
   const authenticated = [opts.authenticate, opts.rateLimit];
   app.use('/his/v1', ...authenticated, requireRole('practice', 'operator', 'auditor'), hisRouter(ctx));
   app.use('/admin/v1', ...authenticated, requireRole('operator'), adminRouter(ctx));

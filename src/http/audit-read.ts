@@ -123,14 +123,16 @@ export async function readAuditEvent(
 
 /** Verifies chains (the caller may read them; check first) and records the read, before the verdicts are shown. */
 export async function verifyChains(
-  ctx: Pick<PipelineContext, 'audit' | 'db'>,
+  ctx: Pick<PipelineContext, 'audit' | 'db' | 'metrics'>,
   req: Request,
   res: Response,
   tenants: readonly string[],
 ): Promise<TenantVerdict[]> {
   const verdicts: TenantVerdict[] = [];
   for (const tenant of tenants) {
-    verdicts.push(await verifyTenant(ctx.db, tenant));
+    const verdict = await verifyTenant(ctx.db, tenant);
+    ctx.metrics.recordAuditVerify(tenant, verdict.ok);
+    verdicts.push(verdict);
   }
   await auditRead(ctx, req, res, {
     query: req.originalUrl,

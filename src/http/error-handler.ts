@@ -4,6 +4,7 @@ import type { ErrorRequestHandler, Request, Response } from 'express';
 import type { Logger } from 'pino';
 import { httpStatusOf, payloadTooLarge } from '../kernel/fhir/outcomes';
 import { errorFields } from '../kernel/logger';
+import { routeOf, tryGetRequestTrace } from './access-log';
 
 /**
  * The one place that writes error responses: anything thrown becomes an OperationOutcome with the right status.
@@ -26,7 +27,8 @@ export function errorHandler(
       log.error(
         {
           method: req.method,
-          path: req.route ? String((req.route as { path: unknown }).path) : 'unmatched',
+          route: routeOf(res),
+          traceId: tryGetRequestTrace(res)?.traceId,
           error: e?.name,
           reason: e?.message,
         },

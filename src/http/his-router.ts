@@ -10,6 +10,7 @@ import { getHistory, listDeliveriesOf, tryGetEvent } from '../event/event-store'
 import { expressionOf } from '../kernel/zod-outcome';
 import { getPrincipal } from '../access/authenticate';
 import { assertRole } from '../access/principal';
+import { getRequestTrace } from './access-log';
 import { actorOf, assertPracticeAccess } from './request-context';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -26,8 +27,13 @@ export function hisRouter(ctx: PipelineContext): Router {
     if (records.length === 0) {
       throw new OperationOutcomeError(badRequest('The request holds no events', 'body'));
     }
-    const receipts = await ingestRecords(ctx, dialect, records, actorOf(req, res), (agb, location) =>
-      assertPracticeAccess(res, agb, expressionOf(location, ['practice', 'agb'])),
+    const receipts = await ingestRecords(
+      ctx,
+      dialect,
+      records,
+      actorOf(req, res),
+      (agb, location) => assertPracticeAccess(res, agb, expressionOf(location, ['practice', 'agb'])),
+      getRequestTrace(res).traceId,
     );
     ctx.metrics.events.inc({ status: 'accepted' }, receipts.filter((r) => r.status === 'accepted').length);
     ctx.metrics.events.inc({ status: 'duplicate' }, receipts.filter((r) => r.status === 'duplicate').length);

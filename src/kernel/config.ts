@@ -14,6 +14,7 @@ export const configSchema = z.object({
   ROLE: z.enum(['all', 'api', 'worker']).default('all'),
   HOST: z.string().min(1).default('127.0.0.1'),
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   // Links in FHIR Bundles are built on this, never on the request's Host or X-Forwarded-* (which a client controls).
   PUBLIC_BASE_URL: z
     .url({ protocol: /^https?$/ })
@@ -74,14 +75,25 @@ export class ConfigError extends Error {
 
 let current: Config | undefined;
 
-/** Parses the environment once; throws a ConfigError naming the first bad key. */
+/** Every problem with the environment at once: one line `Invalid configuration: KEY: message` per bad key. */
+export function environmentProblems(env: Record<string, string | undefined> = process.env): string[] {
+  const parsed = configSchema.safeParse(knownKeys(env));
+  return parsed.success
+    ? []
+    : parsed.error.issues.map(
+        (issue) => `Invalid configuration: ${String(issue.path[0] ?? 'environment')}: ${issue.message}`,
+      );
+}
+
+function knownKeys(env: Record<string, string | undefined>): Record<string, string | undefined> {
+  return Object.fromEntries(Object.keys(configSchema.shape).map((k) => [k, env[k] === '' ? undefined : env[k]]));
+}
+
+/** Parses the environment once; throws a ConfigError naming every bad key, one per line. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
-  const known = Object.fromEntries(Object.keys(configSchema.shape).map((k) => [k, env[k] === '' ? undefined : env[k]]));
-  const parsed = configSchema.safeParse(known);
+  const parsed = configSchema.safeParse(knownKeys(env));
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const key = String(issue?.path[0] ?? 'environment');
-    throw new ConfigError(`Invalid configuration: ${key}: ${issue?.message ?? 'invalid'}`);
+    throw new ConfigError(environmentProblems(env).join('\n'));
   }
   current = {
     ...parsed.data,

@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /** Prometheus metrics of one process. Labels are stage and queue names: never ids or personal data. */
 export class Metrics {
@@ -29,8 +29,35 @@ export class Metrics {
     registers: [this.registry],
   });
   readonly queueJobs: Gauge<'queue' | 'state'>;
+  readonly httpSeconds = new Histogram({
+    name: 'jeugdbrug_http_request_duration_seconds',
+    help: 'HTTP requests by method, route pattern (never the path) and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  readonly auditVerifyOk = new Gauge({
+    name: 'jeugdbrug_audit_verify_ok',
+    help: 'Result of the last verification of each audit chain run by this process: 1 intact, 0 broken',
+    labelNames: ['tenant'] as const,
+    registers: [this.registry],
+  });
+  readonly auditVerifyTime = new Gauge({
+    name: 'jeugdbrug_audit_verify_timestamp_seconds',
+    help: 'When this process last verified each audit chain (Unix time)',
+    labelNames: ['tenant'] as const,
+    registers: [this.registry],
+  });
 
-  constructor(collectQueueDepths: () => Promise<{ queue: string; state: string; count: number }[]>) {
+  constructor(
+    collectQueueDepths: () => Promise<{ queue: string; state: string; count: number }[]>,
+    figures?: OperationsFigures,
+  ) {
+    // Node.js and process defaults (CPU, memory, event loop lag, GC, handles) under their standard names.
+    collectDefaultMetrics({ register: this.registry });
+    if (figures) {
+      registerFigures(this.registry, figures);
+    }
     this.queueJobs = new Gauge({
       name: 'jeugdbrug_queue_jobs',
       help: 'Jobs per queue and state, read from Redis at scrape time',
@@ -44,6 +71,12 @@ export class Metrics {
     });
   }
 
+  /** Records a chain verification's verdict (the API's verify request, the retention run). */
+  recordAuditVerify(tenant: string, ok: boolean): void {
+    this.auditVerifyOk.set({ tenant }, ok ? 1 : 0);
+    this.auditVerifyTime.set({ tenant }, Date.now() / 1000);
+  }
+
   /** Times `fn` into the stage histogram. */
   async time<T>(stage: string, fn: () => Promise<T>): Promise<T> {
     const end = this.stageSeconds.startTimer({ stage });
@@ -53,4 +86,74 @@ export class Metrics {
       end();
     }
   }
+}
+
+/**
+ * Figures read from PostgreSQL at scrape time, so every API process reports the same truth whichever process did the
+ * work. Labels are states, destination ids and audit chain tenants (practice AGB codes): never personal data.
+ */
+export interface OperationsFigures {
+  eventsByState(): Promise<{ state: string; count: number }[]>;
+  deadLetters(): Promise<{ destination: string; count: number }[]>;
+  destinationHealth(): Promise<{ destination: string; paused: boolean; consecutiveFailures: number }[]>;
+  auditChains(): Promise<{ tenant: string; length: number }[]>;
+}
+
+function registerFigures(registry: Registry, figures: OperationsFigures): void {
+  gaugeOf(registry, 'jeugdbrug_events', 'Events in the inbox by state', 'state', async () =>
+    (await figures.eventsByState()).map((r) => [r.state, r.count]),
+  );
+  gaugeOf(
+    registry,
+    'jeugdbrug_dead_letters',
+    'Dead letters waiting for an operator, by destination (practice-<agb> for feedback to a practice)',
+    'destination',
+    async () => (await figures.deadLetters()).map((r) => [r.destination, r.count]),
+  );
+  gaugeOf(
+    registry,
+    'jeugdbrug_destination_up',
+    'Whether deliveries to the destination run: 1, or 0 while it is paused (after failures or by an operator)',
+    'destination',
+    async () => (await figures.destinationHealth()).map((r) => [r.destination, r.paused ? 0 : 1]),
+  );
+  gaugeOf(
+    registry,
+    'jeugdbrug_destination_consecutive_failures',
+    'Failed delivery attempts in a row per destination (it pauses at its threshold)',
+    'destination',
+    async () => (await figures.destinationHealth()).map((r) => [r.destination, r.consecutiveFailures]),
+  );
+  gaugeOf(
+    registry,
+    'jeugdbrug_audit_chain_length',
+    'Rows in each audit hash chain (its head sequence number)',
+    'tenant',
+    async () => (await figures.auditChains()).map((r) => [r.tenant, r.length]),
+  );
+}
+
+/**
+ * A gauge with one label, read at scrape time (one query per scrape). It starts empty each time, so a state or
+ * destination that is gone disappears instead of keeping its last value.
+ */
+function gaugeOf(
+  registry: Registry,
+  name: string,
+  help: string,
+  label: string,
+  read: () => Promise<[string, number][]>,
+): void {
+  new Gauge({
+    name,
+    help,
+    labelNames: [label],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const [value, count] of await read()) {
+        this.set({ [label]: value }, count);
+      }
+    },
+  });
 }

@@ -18,8 +18,17 @@ export interface PayloadCipher {
  * the data directory: fine for one machine; several machines must share `INBOX_KEYS`.
  */
 export function loadPayloadCipher(inboxKeys: string | undefined, dataDir: string): PayloadCipher {
+  const keys = parseInboxKeys(inboxKeys ?? readOrCreateLocalKey(dataDir));
+  const [currentKeyId] = keys.keys();
+  if (!currentKeyId) {
+    throw new ConfigError('Invalid configuration: INBOX_KEYS: no key given');
+  }
+  return cipherOf(keys, currentKeyId);
+}
+
+/** `kid:base64,kid2:base64` into keys by id; throws a ConfigError unless every key is 32 bytes with an id. */
+export function parseInboxKeys(spec: string): Map<string, Buffer> {
   const keys = new Map<string, Buffer>();
-  const spec = inboxKeys ?? readOrCreateLocalKey(dataDir);
   for (const part of spec
     .split(',')
     .map((p) => p.trim())
@@ -31,10 +40,13 @@ export function loadPayloadCipher(inboxKeys: string | undefined, dataDir: string
     }
     keys.set(kid, key);
   }
-  const [currentKeyId] = keys.keys();
-  if (!currentKeyId) {
+  if (keys.size === 0) {
     throw new ConfigError('Invalid configuration: INBOX_KEYS: no key given');
   }
+  return keys;
+}
+
+function cipherOf(keys: ReadonlyMap<string, Buffer>, currentKeyId: string): PayloadCipher {
   return {
     currentKeyId,
     encrypt(plain) {

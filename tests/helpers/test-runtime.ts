@@ -11,6 +11,7 @@ import type { Role } from '../../src/access/principal';
 import { createLogger } from '../../src/kernel/logger';
 import { startRuntime, type Runtime } from '../../src/runtime';
 import { buildAgreement, buildDestination, MUNICIPALITY, OTHER_PRACTICE_AGB, PRACTICE_AGB } from './builders';
+import { TestReceiver } from './receiver';
 
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/test';
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -154,4 +155,38 @@ export async function deleteQueueKeys(prefix: string): Promise<void> {
     }
   } while (cursor !== '0');
   redis.disconnect();
+}
+
+/**
+ * For a describe block: a stand-in municipality receiver and the product delivering to it, started before the
+ * block's tests and stopped (storage cleaned up) after them. Read `app` and `receiver` inside the tests.
+ */
+export function useAppWithReceiver(): { readonly app: TestApp; readonly receiver: TestReceiver } {
+  let app: TestApp | undefined;
+  let receiver: TestReceiver | undefined;
+  beforeAll(async () => {
+    receiver = await new TestReceiver().start();
+    app = await startTestApp({ receiverUrl: receiver.url });
+  });
+  afterAll(async () => {
+    await app?.close();
+    await receiver?.stop();
+    if (app) {
+      await cleanupTestEnv(app.testEnv);
+    }
+  });
+  return {
+    get app(): TestApp {
+      if (!app) {
+        throw new Error('useAppWithReceiver: the app is not started yet (read it inside a test)');
+      }
+      return app;
+    },
+    get receiver(): TestReceiver {
+      if (!receiver) {
+        throw new Error('useAppWithReceiver: the receiver is not started yet (read it inside a test)');
+      }
+      return receiver;
+    },
+  };
 }

@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto';
+import { Webhook } from 'standardwebhooks';
 import type { Bundle, Parameters } from '@medplum/fhirtypes';
 import { buildAgreement, buildReferralEvent } from '../helpers/builders';
 import {
@@ -7,9 +8,10 @@ import {
   useDeliveryApp,
 } from '../unit/delivery/support/adapter-contract';
 
-const SECRET = 'whsec-0123456789abcdef-shared-with-the-receiver';
+// The Standard Webhooks secret format: whsec_ and the base64 of the key bytes.
+const SECRET = `whsec_${Buffer.from('0123456789abcdef-shared-with-the-receiver').toString('base64')}`;
 process.env.TEST_WEBHOOK_SECRET = SECRET;
-process.env.TEST_WEBHOOK_WRONG_SECRET = 'not-the-secret-the-receiver-knows';
+process.env.TEST_WEBHOOK_WRONG_SECRET = `whsec_${Buffer.from('not-the-secret-the-receiver-knows').toString('base64')}`;
 const WRONG_MUNICIPALITY = 'GM0344';
 
 describe('webhook delivery adapter (signed)', () => {
@@ -43,11 +45,18 @@ describe('webhook delivery adapter (signed)', () => {
     await h.reachesState(id, 'delivered');
     const hit = h.receiver.hitsFor((await h.delivery(id)).idempotency_key)[0]!;
     expect(hit.signatureValid).toBe(true);
-    const timestamp = hit.headers['x-jeugdbrug-timestamp']!;
+    const timestamp = hit.headers['webhook-timestamp']!;
     expect(Math.abs(Date.now() / 1000 - Number(timestamp))).toBeLessThan(60);
-    // Recomputed here from the raw body, as docs/delivery.md tells a receiver to.
-    const expected = createHmac('sha256', SECRET).update(`${timestamp}.${hit.raw}`).digest('hex');
-    expect(hit.headers['x-jeugdbrug-signature']).toBe(`sha256=${expected}`);
+    // webhook-id is the message's idempotency key: the same on every retry, so receivers can drop duplicates by it.
+    const webhookId = hit.headers['webhook-id']!;
+    expect(webhookId).toBe(hit.idempotencyKey);
+    // Recomputed here from the raw body, as the Standard Webhooks specification defines the v1 signature.
+    const key = Buffer.from(SECRET.slice('whsec_'.length), 'base64');
+    const expected = createHmac('sha256', key).update(`${webhookId}.${timestamp}.${hit.raw}`).digest('base64');
+    expect(hit.headers['webhook-signature']).toBe(`v1,${expected}`);
+    // And verified with the specification's own library, as docs/delivery.md tells a receiver to.
+    expect(new Webhook(SECRET).verify(hit.raw, hit.headers)).toEqual(hit.body);
+    expect(() => new Webhook(SECRET).verify(`${hit.raw} `, hit.headers)).toThrow('No matching signature');
     expect(h.receiver.deliveries.filter((d) => d.path === '/hook').every((d) => d.signatureValid)).toBe(true);
   });
 

@@ -2,12 +2,12 @@ import { toNotificationBundle } from './to-notification';
 import { deliveryHeaders, timeoutOf, type DeliveryAdapter, type DestinationFormat } from '../shared/adapter';
 import { PermanentDeliveryError } from '../../../src/contracts/delivery-errors';
 import { defaultHttpDeps, deliverRequest, probeByHead } from '../shared/transport';
-import { SIGNATURE_HEADER, signWebhook, TIMESTAMP_HEADER } from './signing';
+import { signWebhook } from './signing';
 
 /**
- * Signed webhook: POSTs a FHIR subscription-notification Bundle (R4 Backport shape) to the base URL, signed with
- * HMAC-SHA256 over `<timestamp>.<body>` (headers X-Jeugdbrug-Timestamp and X-Jeugdbrug-Signature) and carrying an
- * Idempotency-Key. Each attempt is signed afresh, so a retry hours later still passes the receiver's time check.
+ * Signed webhook: POSTs a FHIR subscription-notification Bundle (R4 Backport shape) to the base URL, signed per
+ * Standard Webhooks (`webhook-id` = the idempotency key, `webhook-timestamp`, `webhook-signature`; see signing.ts) and
+ * carrying an Idempotency-Key. Each attempt is signed afresh, so a retry hours later still passes the receiver's time check.
  * Probe: `HEAD <baseUrl>`, up when the server answers at all (see `probeByHead`).
  */
 export const webhookAdapter: DeliveryAdapter = {
@@ -23,6 +23,7 @@ export const webhookAdapter: DeliveryAdapter = {
       throw new PermanentDeliveryError(`environment variable ${endpoint.auth.secretEnv} (webhook secret) is not set`);
     }
     const now = new Date();
+    let signed: Record<string, string>;
     const body = JSON.stringify(
       toNotificationBundle(resources, {
         idempotencyKey: meta.idempotencyKey,
@@ -31,7 +32,12 @@ export const webhookAdapter: DeliveryAdapter = {
         timestamp: now.toISOString(),
       }),
     );
-    const timestamp = String(Math.floor(now.getTime() / 1000));
+    try {
+      signed = signWebhook(secret, meta.idempotencyKey, now, body);
+    } catch {
+      // Retrying cannot fix a secret that is not the base64 a `whsec_` secret must be.
+      throw new PermanentDeliveryError(`environment variable ${endpoint.auth.secretEnv} is not a valid whsec_ secret`);
+    }
     return await deliverRequest(
       endpoint,
       {
@@ -40,8 +46,7 @@ export const webhookAdapter: DeliveryAdapter = {
         headers: {
           'content-type': 'application/fhir+json',
           ...deliveryHeaders(meta),
-          [TIMESTAMP_HEADER]: timestamp,
-          [SIGNATURE_HEADER]: signWebhook(secret, timestamp, body),
+          ...signed,
         },
         body,
       },

@@ -1,39 +1,32 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
-
-/** Headers of a signed webhook request. */
-export const TIMESTAMP_HEADER = 'X-Jeugdbrug-Timestamp';
-export const SIGNATURE_HEADER = 'X-Jeugdbrug-Signature';
-
-/** How far a receiver should let a timestamp lie from its own clock, so a captured request cannot be replayed. */
-export const DEFAULT_TOLERANCE_S = 300;
+import { Webhook } from 'standardwebhooks';
 
 /**
- * `sha256=<hex>`: HMAC-SHA256, keyed with the shared secret (its UTF-8 bytes), over `<timestamp>.<body>`. The
- * timestamp is inside the signature so that it cannot be changed to make an old request look new.
+ * Webhooks are signed per the Standard Webhooks specification (https://www.standardwebhooks.com): headers
+ * `webhook-id`, `webhook-timestamp` (Unix seconds) and `webhook-signature` (`v1,<base64 HMAC-SHA256>` over
+ * `<id>.<timestamp>.<body>`). Receivers verify with that specification's libraries (npm `standardwebhooks`, and
+ * the same in Python, Go, Java, Ruby, PHP, Rust, C#) instead of a verifier of their own; docs/delivery.md shows how.
  */
-export function signWebhook(secret: string, timestamp: string, body: string): string {
-  return `sha256=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;
+export const WEBHOOK_ID_HEADER = 'webhook-id';
+export const WEBHOOK_TIMESTAMP_HEADER = 'webhook-timestamp';
+export const WEBHOOK_SIGNATURE_HEADER = 'webhook-signature';
+
+/** The specification's secret format: `whsec_` followed by the base64 of the key bytes. */
+export const STANDARD_SECRET_PREFIX = 'whsec_';
+
+/**
+ * The signer for a secret as the operator set it: a `whsec_…` secret is decoded as the specification says; any other
+ * value is used as raw key bytes (the library's `format: 'raw'`), so secrets configured before the switch keep working.
+ * Throws when a `whsec_` secret is not valid base64.
+ */
+export function standardWebhook(secret: string): Webhook {
+  return secret.startsWith(STANDARD_SECRET_PREFIX) ? new Webhook(secret) : new Webhook(secret, { format: 'raw' });
 }
 
-/**
- * What a receiver does (docs/delivery.md shows the same in a few lines): recompute the signature over the raw
- * body, compare in constant time, and refuse timestamps outside the tolerance.
- */
-export function verifyWebhookSignature(
-  secret: string,
-  timestamp: string | undefined,
-  body: string,
-  signature: string | undefined,
-  opts: { toleranceS?: number; nowMs?: number } = {},
-): boolean {
-  if (!timestamp || !signature || !/^\d{1,12}$/.test(timestamp)) {
-    return false;
-  }
-  const ageS = Math.abs((opts.nowMs ?? Date.now()) / 1000 - Number(timestamp));
-  if (ageS > (opts.toleranceS ?? DEFAULT_TOLERANCE_S)) {
-    return false;
-  }
-  const expected = Buffer.from(signWebhook(secret, timestamp, body));
-  const given = Buffer.from(signature);
-  return expected.length === given.length && timingSafeEqual(expected, given);
+/** The three Standard Webhooks headers of one attempt; `id` stays the same across retries of one message. */
+export function signWebhook(secret: string, id: string, at: Date, body: string): Record<string, string> {
+  return {
+    [WEBHOOK_ID_HEADER]: id,
+    [WEBHOOK_TIMESTAMP_HEADER]: String(Math.floor(at.getTime() / 1000)),
+    [WEBHOOK_SIGNATURE_HEADER]: standardWebhook(secret).sign(id, at, body),
+  };
 }

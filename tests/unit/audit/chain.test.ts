@@ -1,5 +1,5 @@
 import {
-  canonicalJson,
+  canonicalizeJcs,
   chainHash,
   ChainVerifier,
   GENESIS_HASH,
@@ -26,10 +26,12 @@ function chainOf(n: number, start = { seq: 0, hash: GENESIS_HASH }): ChainRow[] 
   return rows;
 }
 
-describe('canonicalJson', () => {
+describe('canonicalizeJcs', () => {
   it('sorts keys at every depth and leaves out undefined values, so jsonb round trips hash the same', () => {
-    expect(canonicalJson({ b: 1, a: { d: [{ z: 1, y: 2 }], c: undefined } })).toBe('{"a":{"d":[{"y":2,"z":1}]},"b":1}');
-    expect(canonicalJson(JSON.parse('{"y":"é","x":null}'))).toBe('{"x":null,"y":"é"}');
+    expect(canonicalizeJcs({ b: 1, a: { d: [{ z: 1, y: 2 }], c: undefined } })).toBe(
+      '{"a":{"d":[{"y":2,"z":1}]},"b":1}',
+    );
+    expect(canonicalizeJcs(JSON.parse('{"y":"é","x":null}'))).toBe('{"x":null,"y":"é"}');
   });
 });
 

@@ -16,7 +16,7 @@ import {
   type ApiKeyEntry,
 } from '../../../src/access/api-keys';
 import { invalidApiKey } from '../../../src/access/auth-outcomes';
-import { runApiKeyCli } from '../../../scripts/api-key';
+import { runApiKeyCli } from '../../../src/cli/api-key';
 import { outcomeErrorOf } from './helpers';
 
 const VALID_HASH = `sha256:${'a'.repeat(64)}`;
@@ -245,7 +245,7 @@ describe('ApiKeyStore.reload', () => {
   });
 });
 
-describe('scripts/api-key.ts', () => {
+describe('src/cli/api-key.ts', () => {
   function run(...argv: string[]): { code: number; out: string[]; err: string[] } {
     const out: string[] = [];
     const err: string[] = [];

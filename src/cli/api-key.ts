@@ -1,9 +1,9 @@
 /**
  * Manages API keys in api-keys.json, which holds only their hashes.
  *
- *   tsx scripts/api-key.ts create --role practice --practice 01234567 [--municipality GM0226] [--id his-a] [--file f]
- *   tsx scripts/api-key.ts list [--file f]
- *   tsx scripts/api-key.ts revoke --id his-a [--file f]
+ *   npm run api-key -- create --role practice --practice 01234567 [--municipality GM0226] [--id his-a] [--file f]
+ *   npm run api-key -- list [--file f]
+ *   npm run api-key -- revoke --id his-a [--file f]
  *
  * The file defaults to $API_KEYS_FILE when set, else $DATA_DIR/api-keys.json (the server's default too). `create` prints the key once, alone on stdout so it can be piped
  * into a secret store; it cannot be recovered afterwards.
@@ -16,8 +16,8 @@ import {
   revokeApiKeyEntry,
   writeApiKeyFile,
   type ApiKeyEntry,
-} from '../src/access/api-keys';
-import { isRole } from '../src/access/principal';
+} from '../access/api-keys';
+import { isRole } from '../access/principal';
 
 /** Where the CLI writes: stdout for data (the key, the list), stderr for messages. */
 export interface CliIo {

@@ -1,10 +1,13 @@
 /**
  * `npm run receiver`: a stand-in municipality FHIR endpoint on 127.0.0.1:9090/fhir (the shipped demo
- * destination), printing what arrives. For trying `npm start` locally without a real municipality.
+ * destination), printing what arrives. For trying `npm start` locally without a real municipality, and the
+ * `municipality` service of docker/compose.yaml (`RECEIVER_HOST=0.0.0.0`, in the image as
+ * `node dist/src/cli/stand-in-receiver.js`).
  */
 import http from 'node:http';
 
 const port = Number(process.env.RECEIVER_PORT ?? 9090);
+const host = process.env.RECEIVER_HOST ?? '127.0.0.1';
 const seen = new Set<string>();
 http
   .createServer((req, res) => {
@@ -24,4 +27,4 @@ http
       res.end(JSON.stringify({ resourceType: 'Bundle', type: 'transaction-response' }));
     });
   })
-  .listen(port, '127.0.0.1', () => console.log(`stand-in municipality listening on http://127.0.0.1:${port}/fhir`));
+  .listen(port, host, () => console.log(`stand-in municipality listening on http://${host}:${port}/fhir`));

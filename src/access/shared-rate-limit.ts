@@ -1,0 +1,107 @@
+import type { Redis } from 'ioredis';
+import {
+  RateLimiterMemory,
+  RateLimiterRedis,
+  RateLimiterRes,
+  type IRateLimiterStoreOptions,
+} from 'rate-limiter-flexible';
+import type { PrincipalLimiter, RateLimitState, TakeResult } from './rate-limit';
+
+/** The configured rate: `ratePerSecond` on average, up to `burst` at once. */
+export interface SharedRateLimitOptions {
+  readonly ratePerSecond: number;
+  readonly burst: number;
+  /** Keys live under `<prefix>:rate-limit:` (the deployment's hash-tagged queue prefix, so Redis Cluster works). */
+  readonly prefix: string;
+}
+
+/**
+ * The per-principal rate limit, counted in Redis (rate-limiter-flexible: atomic Lua per call), so every API process
+ * draws from one count per caller: N processes allow the configured rate, not N times it.
+ *
+ * Two fixed windows composed the way rate-limiter-flexible's BurstyRateLimiter does, which approximates the token
+ * bucket the limit is specified as: a steady window (`ratePerSecond` per second; for rates below one, one request
+ * per `1 / ratePerSecond` seconds) and, when that is used up, a burst window holding the rest of `burst` for
+ * `burst / ratePerSecond` seconds. A steady caller never touches the burst allowance; a single fixed window would
+ * instead let a caller spend the whole burst and then shut it out until the window ends. Composed here rather than
+ * with BurstyRateLimiter itself because the `RateLimit-*` headers need both windows' counts, which it hides.
+ *
+ * When Redis does not answer, each process counts in memory with the same windows until it does (the library's
+ * insurance limiter): a caller may then get up to N times the rate, which beats refusing everyone.
+ */
+export class SharedRateLimiter implements PrincipalLimiter {
+  private readonly steady: RateLimiterRedis;
+  private readonly burst: RateLimiterRedis | undefined;
+  private readonly policy: string;
+
+  constructor(
+    redis: Redis,
+    private readonly options: SharedRateLimitOptions,
+  ) {
+    const stepSeconds = options.ratePerSecond >= 1 ? 1 : Math.ceil(1 / options.ratePerSecond);
+    const steadyPoints = Math.min(options.burst, Math.max(1, Math.round(options.ratePerSecond * stepSeconds)));
+    const burstSeconds = Math.max(stepSeconds, Math.round(options.burst / options.ratePerSecond));
+    const limiter = (name: string, points: number, duration: number) => {
+      const opts: IRateLimiterStoreOptions = {
+        storeClient: redis,
+        points,
+        duration,
+        keyPrefix: `${options.prefix}:rate-limit:${name}`,
+      };
+      return new RateLimiterRedis({ ...opts, insuranceLimiter: new RateLimiterMemory({ points, duration }) });
+    };
+    this.steady = limiter('steady', steadyPoints, stepSeconds);
+    const burstPoints = options.burst - steadyPoints;
+    this.burst = burstPoints > 0 ? limiter('burst', burstPoints, burstSeconds) : undefined;
+    // IETF draft-06 quota policies: the steady one and the whole burst.
+    this.policy = `${steadyPoints};w=${stepSeconds}${this.burst ? `, ${options.burst};w=${burstSeconds}` : ''}`;
+  }
+
+  async take(key: string): Promise<TakeResult> {
+    const [steady, burstNow] = await Promise.all([settle(this.steady.consume(key)), this.burst?.get(key)]);
+    if (steady.ok) {
+      return { allowed: true, state: this.stateOf(steady.res, burstNow ?? undefined) };
+    }
+    if (!this.burst) {
+      return this.refused(steady.res, undefined);
+    }
+    const burst = await settle(this.burst.consume(key));
+    return burst.ok
+      ? { allowed: true, state: this.stateOf(steady.res, burst.res) }
+      : this.refused(steady.res, burst.res);
+  }
+
+  private refused(steady: RateLimiterRes, burst: RateLimiterRes | undefined): TakeResult {
+    // The steady window frees a request first; whole seconds, rounded up, so an obedient client is not refused again.
+    return {
+      allowed: false,
+      retryAfterSeconds: Math.max(1, Math.ceil(steady.msBeforeNext / 1000)),
+      state: this.stateOf(steady, burst),
+    };
+  }
+
+  private stateOf(steady: RateLimiterRes, burst: RateLimiterRes | undefined): RateLimitState {
+    const burstLeft = this.burst ? (burst ? Math.max(0, burst.remainingPoints) : this.burst.points) : 0;
+    const remaining = Math.max(0, steady.remainingPoints) + burstLeft;
+    // Whole again when both windows have ended (an unused burst window has nothing to wait for).
+    const resetMs = Math.max(steady.msBeforeNext, burst && burst.consumedPoints > 0 ? burst.msBeforeNext : 0);
+    return {
+      limit: this.options.burst,
+      remaining,
+      resetSeconds: Math.max(0, Math.ceil(resetMs / 1000)),
+      policy: this.policy,
+    };
+  }
+}
+
+/** A rate-limiter-flexible promise as a value: it rejects with a RateLimiterRes when over the limit. */
+async function settle(p: Promise<RateLimiterRes>): Promise<{ ok: boolean; res: RateLimiterRes }> {
+  try {
+    return { ok: true, res: await p };
+  } catch (err) {
+    if (err instanceof RateLimiterRes) {
+      return { ok: false, res: err };
+    }
+    throw err;
+  }
+}

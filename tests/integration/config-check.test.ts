@@ -1,0 +1,182 @@
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { buildAgreement } from '../helpers/builders';
+import { exited, spawnProduct } from '../helpers/product-process';
+import { createTestEnv, dropSchema, TEST_DATABASE_URL } from '../helpers/test-runtime';
+
+const ROOT = path.resolve(__dirname, '../..');
+
+/** Writes a file of exactly these lines, so the test knows the line of every planted mistake. */
+function write(dir: string, file: string, lines: string[]): string {
+  const full = path.join(dir, file);
+  fs.mkdirSync(path.dirname(full), { recursive: true });
+  fs.writeFileSync(full, `${lines.join('\n')}\n`);
+  return full;
+}
+
+function agreementLines(overrides: Record<string, unknown>): string[] {
+  return JSON.stringify(buildAgreement(overrides), null, 2).split('\n');
+}
+
+/** The 1-based line of the first line containing `text`. */
+function lineOf(lines: string[], text: string): number {
+  const i = lines.findIndex((l) => l.includes(text));
+  if (i < 0) {
+    throw new Error(`no line with ${text}`);
+  }
+  return i + 1;
+}
+
+describe('configuration is checked up front, all at once', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jeugdbrug-config-check-'));
+  const expected: RegExp[] = [];
+
+  beforeAll(() => {
+    // A good pair: the practice's agreement with GM0226 and its destination.
+    write(dir, 'agreements/good.json', agreementLines({}));
+    write(dir, 'destinations/gm0226.json', [
+      '{',
+      '  "id": "gm0226",',
+      '  "municipality": "GM0226",',
+      '  "adapter": "fhir-rest",',
+      '  "baseUrl": "http://127.0.0.1:9/fhir"',
+      '}',
+    ]);
+
+    // 1. A JSON syntax error (a trailing comma), reported with line and column.
+    const broken = write(dir, 'agreements/broken.json', ['{', '  "id": "broken",', '  "version": 1,', '}']);
+    expected.push(new RegExp(`^${broken}:4:1 JSON syntax error: `));
+
+    // 2. An allow-list field that is no element of the FHIR resource type.
+    const allowLines = agreementLines({
+      id: 'bad-allow-list',
+      dataClasses: { Patient: { fields: ['identifier', 'bsn'] } },
+    });
+    const allow = write(dir, 'agreements/bad-allow-list.json', allowLines);
+    expected.push(
+      new RegExp(
+        `^${allow}:${lineOf(allowLines, '"bsn"')}:\\d+ dataClasses\\.Patient\\.fields\\[1\\]: Patient has no element 'bsn'`,
+      ),
+    );
+
+    // 3. An agreement whose municipality has no destination.
+    const orphanLines = agreementLines({ id: 'no-destination', municipality: { code: 'GM0202', name: 'Arnhem' } });
+    const orphan = write(dir, 'agreements/no-destination.json', orphanLines);
+    expected.push(
+      new RegExp(`^${orphan}:${lineOf(orphanLines, '"GM0202"')}:\\d+ municipality\\.code: no destination for GM0202`),
+    );
+
+    // 4. A destination whose bearer token variable is unset (its agreement is in order).
+    write(
+      dir,
+      'agreements/lingewaard.json',
+      agreementLines({ id: 'lingewaard', municipality: { code: 'GM0344', name: 'Lingewaard' } }),
+    );
+    const tokenLines = [
+      '{',
+      '  "id": "gm0344",',
+      '  "municipality": "GM0344",',
+      '  "adapter": "isamenleving",',
+      '  "baseUrl": "http://127.0.0.1:9/api",',
+      '  "auth": { "type": "bearer", "tokenEnv": "JB_TEST_UNSET_TOKEN" }',
+      '}',
+    ];
+    const token = write(dir, 'destinations/token.json', tokenLines);
+    expected.push(new RegExp(`^${token}:6:\\d+ auth\\.tokenEnv: environment variable JB_TEST_UNSET_TOKEN is not set`));
+
+    // 5. A destination no agreement sends anything to.
+    const unusedLines = [
+      '{',
+      '  "id": "gm0299",',
+      '  "municipality": "GM0299",',
+      '  "adapter": "fhir-rest",',
+      '  "baseUrl": "http://127.0.0.1:9/fhir"',
+      '}',
+    ];
+    const unused = write(dir, 'destinations/unused.json', unusedLines);
+    expected.push(new RegExp(`^${unused}:3:\\d+ municipality: no agreement with GM0299`));
+
+    // And two more of other kinds: an unknown field, and a malformed INBOX_KEYS.
+    const practiceLines = [
+      '{',
+      '  "agb": "01234567",',
+      '  "adapter": "fhir-rest",',
+      '  "baseUrl": "http://127.0.0.1:9/his",',
+      '  "timeout": 1000',
+      '}',
+    ];
+    const practice = write(dir, 'practices/p.json', practiceLines);
+    expected.push(new RegExp(`^${practice}:5:\\d+ timeout: unknown field`));
+    expected.push(/^environment INBOX_KEYS: expected kid:base64 entries of 32-byte keys/);
+  });
+
+  afterAll(() => {
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const env = (extra: Record<string, string> = {}): NodeJS.ProcessEnv => ({
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    CONFIG_DIR: dir,
+    DATA_DIR: path.join(dir, 'data'),
+    INBOX_KEYS: 'k1:tooshort',
+    ...extra,
+  });
+
+  it('npm run config:check reports every planted mistake with its file and line, and fails', async () => {
+    const run = promisify(execFile)('npm', ['run', '-s', 'config:check'], { cwd: ROOT, env: env() });
+    const failure = (await run.then(
+      () => undefined,
+      (err: unknown) => err,
+    )) as { code?: number; stderr?: string } | undefined;
+    expect(failure?.code).toBe(1);
+    const lines = (failure?.stderr ?? '').trim().split('\n');
+    expect(lines.at(-1)).toBe(`${expected.length} configuration problem(s)`);
+    const problems = lines.slice(0, -1);
+    for (const pattern of expected) {
+      expect({ pattern: pattern.source, found: problems.filter((l) => pattern.test(l)).length }).toEqual({
+        pattern: pattern.source,
+        found: 1,
+      });
+    }
+    expect(problems).toHaveLength(expected.length);
+  });
+
+  it('refuses to start with the same list, before touching the database', async () => {
+    const testEnv = createTestEnv();
+    const log = path.join(dir, 'start.log');
+    const child = spawnProduct(
+      {
+        ...testEnv.env,
+        CONFIG_DIR: dir,
+        DATA_DIR: path.join(dir, 'data'),
+        INBOX_KEYS: 'k1:tooshort',
+      },
+      log,
+    );
+    expect(await exited(child)).toBe(2);
+    const output = fs.readFileSync(log, 'utf8');
+    for (const pattern of expected) {
+      expect(output.split('\n').some((l) => pattern.test(l))).toBe(true);
+    }
+    const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    await client.connect();
+    const { rows } = await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [testEnv.schema]);
+    await client.end();
+    expect(rows).toEqual([]);
+    await dropSchema(testEnv.schema);
+    fs.rmSync(testEnv.dataDir, { recursive: true, force: true });
+  });
+
+  it('passes the shipped configuration', async () => {
+    const { stdout } = await promisify(execFile)('npm', ['run', '-s', 'config:check'], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME },
+    });
+    expect(stdout.trim()).toBe('configuration OK');
+  });
+});

@@ -1,0 +1,131 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { buildReferralEvent, PRACTICE_AGB } from '../helpers/builders';
+import { cleanupTestEnv, startTestApp, useAppWithReceiver } from '../helpers/test-runtime';
+import { waitFor } from '../helpers/wait-for';
+
+/** `name{labels} value` lines of the Prometheus text format, and the `# TYPE` of each family. */
+function parse(text: string): {
+  samples: { name: string; labels: string; value: number }[];
+  types: Map<string, string>;
+} {
+  const samples: { name: string; labels: string; value: number }[] = [];
+  const types = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const type = /^# TYPE (\S+) (\S+)$/.exec(line);
+    if (type) {
+      types.set(type[1]!, type[2]!);
+      continue;
+    }
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$/.exec(line);
+    if (m) {
+      samples.push({ name: m[1]!, labels: m[2] ?? '', value: Number(m[3]) });
+    }
+  }
+  return { samples, types };
+}
+
+describe('/metrics', () => {
+  const h = useAppWithReceiver();
+
+  const submitUntil = async (state: string): Promise<string> => {
+    const res = await h.app.request('/his/v1/events', { json: buildReferralEvent() });
+    const id = ((await res.json()) as { receipts: { id: string }[] }).receipts[0]!.id;
+    await waitFor(`event ${id} ${state}`, async () => {
+      const v = (await (await h.app.request(`/his/v1/events/${id}`)).json()) as { state: string };
+      return v.state === state;
+    });
+    return id;
+  };
+
+  const scrape = async () => {
+    const res = await fetch(`${h.app.url}/metrics`);
+    expect(res.status).toBe(200);
+    return parse(await res.text());
+  };
+
+  it('reports Node/process defaults, HTTP durations by route, events by state, dead letters, destination health and audit chains', async () => {
+    await submitUntil('delivered');
+    h.receiver.mode = { kind: 'status', status: 400 };
+    await submitUntil('dead');
+    h.receiver.mode = { kind: 'ok' };
+    const verify = await h.app.request(`/audit/v1/verify?tenant=${PRACTICE_AGB}`, { key: 'auditor' });
+    expect(verify.status).toBe(200);
+
+    const { samples, types } = await scrape();
+    const value = (name: string, labels: string) =>
+      samples.find((s) => s.name === name && s.labels.includes(labels))?.value;
+
+    for (const name of [
+      'process_cpu_user_seconds_total',
+      'process_resident_memory_bytes',
+      'nodejs_heap_size_used_bytes',
+    ]) {
+      expect(samples.some((s) => s.name === name)).toBe(true);
+    }
+    expect(value('nodejs_eventloop_lag_seconds', '')).toBeGreaterThanOrEqual(0);
+
+    expect(
+      value('jeugdbrug_http_request_duration_seconds_count', 'method="POST",route="/his/v1/events",status="202"'),
+    ).toBe(2);
+    expect(
+      value('jeugdbrug_http_request_duration_seconds_count', 'route="/his/v1/events/:id",status="200"'),
+    ).toBeGreaterThan(0);
+    expect(value('jeugdbrug_events', 'state="delivered"')).toBe(1);
+    expect(value('jeugdbrug_events', 'state="dead"')).toBe(1);
+    expect(value('jeugdbrug_dead_letters', 'destination="gm0226"')).toBe(1);
+    expect(value('jeugdbrug_destination_up', 'destination="gm0226"')).toBe(1);
+    expect(value('jeugdbrug_destination_consecutive_failures', 'destination="gm0226"')).toBeGreaterThanOrEqual(0);
+    expect(value('jeugdbrug_audit_chain_length', `tenant="${PRACTICE_AGB}"`)).toBeGreaterThan(4);
+    expect(value('jeugdbrug_audit_verify_ok', `tenant="${PRACTICE_AGB}"`)).toBe(1);
+    expect(value('jeugdbrug_audit_verify_timestamp_seconds', `tenant="${PRACTICE_AGB}"`)).toBeGreaterThan(1.7e9);
+
+    // Prometheus naming conventions: snake_case with the application prefix, counters end in _total, units are base
+    // units named as a suffix; label values are route patterns, never paths with ids in them.
+    for (const [name, type] of types) {
+      if (name.startsWith('jeugdbrug_')) {
+        expect(name).toMatch(/^jeugdbrug_[a-z][a-z0-9_]*[a-z0-9]$/);
+        expect({ name, counterEndsInTotal: type !== 'counter' || name.endsWith('_total') }).toEqual({
+          name,
+          counterEndsInTotal: true,
+        });
+        expect(name).not.toMatch(/_(ms|milliseconds|minutes|kb|mb)(_|$)/);
+      }
+    }
+    expect(samples.filter((s) => /[0-9a-f]{8}-[0-9a-f]{4}-/.test(s.labels))).toEqual([]);
+  });
+
+  it('serves every metric the Grafana dashboard in docker/ queries', async () => {
+    const dashboard = JSON.parse(
+      fs.readFileSync(path.resolve(__dirname, '../../docker/grafana-dashboard.json'), 'utf8'),
+    ) as { panels: { targets: { expr: string }[] }[] };
+    const queried = new Set(
+      dashboard.panels
+        .flatMap((p) => p.targets.map((t) => t.expr))
+        .flatMap((expr) => expr.match(/\b(jeugdbrug|process|nodejs)_[a-z0-9_]+/g) ?? [])
+        .map((name) => name.replace(/_(bucket|count|sum)$/, '')),
+    );
+    expect(queried.size).toBeGreaterThan(10);
+    const { types } = await scrape();
+    expect([...queried].filter((name) => !types.has(name))).toEqual([]);
+  });
+});
+
+describe('a worker process with METRICS_PORT', () => {
+  it('serves its own /metrics (job counters, Node defaults) and /health, and no API', async () => {
+    const worker = await startTestApp({ env: { ROLE: 'worker', METRICS_PORT: '0' } });
+    try {
+      expect(worker.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      const metrics = await fetch(`${worker.url}/metrics`);
+      expect(metrics.status).toBe(200);
+      const text = await metrics.text();
+      expect(text).toContain('# TYPE jeugdbrug_jobs_processed_total counter');
+      expect(text).toContain('# TYPE process_resident_memory_bytes gauge');
+      expect((await fetch(`${worker.url}/health/ready`)).status).toBe(200);
+      expect((await fetch(`${worker.url}/his/v1/events`, { method: 'POST' })).status).toBe(404);
+    } finally {
+      await worker.close();
+      await cleanupTestEnv(worker.testEnv);
+    }
+  });
+});
