@@ -2,6 +2,7 @@ import { benchAudit } from './audit.bench';
 import { benchDelivery } from './delivery.bench';
 import { benchExplain } from './explain.bench';
 import { benchMapping } from './mapping.bench';
+import { benchMonitoring } from './monitoring.bench';
 import { benchPipeline } from './pipeline.bench';
 import { benchPolicy } from './policy.bench';
 import type { BenchResult } from './result';
@@ -65,6 +66,7 @@ async function main(): Promise<number> {
     { group: 'audit', name: 'benchAudit', run: benchAudit },
     { group: 'explain', name: 'benchExplain', run: benchExplain },
     { group: 'delivery', name: 'benchDelivery', run: benchDelivery },
+    { group: 'monitoring', name: 'benchMonitoring', run: benchMonitoring },
   ];
   const only = onlyGroups(process.argv);
   const unknown = [...(only ?? [])].filter((g) => !all.some((b) => b.group === g));

@@ -6,6 +6,7 @@ import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { openConsoleSessions, type ConsoleSessionStore } from './access/console-sessions';
 import { startRetention } from './event/retention';
+import { startReportRetention } from './event/monitoring-writer';
 import { AuditWriter } from './audit/writer';
 import type { Config } from './kernel/config';
 import { loadRegistry, type Registry } from './event/registry';
@@ -174,7 +175,10 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
   let reconcileTimer: NodeJS.Timeout | undefined;
   if (config.ROLE !== 'api') {
     workers = startWorkers(ctx);
-    stopRetention = startRetention(ctx);
+    const stops = [startRetention(ctx), startReportRetention(ctx)];
+    stopRetention = async () => {
+      await Promise.all(stops.map((stop) => stop()));
+    };
     const reconcile = (graceMs?: number) =>
       void reconcileOnce(ctx, graceMs).catch((err: Error) => log.warn(errorFields(err), 'reconcile failed'));
     // At start-up, reconcile everything at once (a re-added job that still exists is a no-op); then periodically.

@@ -384,6 +384,8 @@ export function dataAccess(a: {
   patientBsn?: string | undefined;
   /** What was read, as a reference (`AuditEvent/…`, `Consent/…`) or a pseudo-reference (`audit_chain/01234567`). */
   target?: string | undefined;
+  /** Organisations whose data was read (a municipality's monitoring report), so their auditors find the read. */
+  extraAgents?: AuditEventAgent[] | undefined;
 }): AuditEvent {
   return buildAuditEvent({
     actor: a.actor,
@@ -402,5 +404,6 @@ export function dataAccess(a: {
         query: Buffer.from(a.query, 'utf8').toString('base64'),
       },
     ],
+    extraAgents: a.extraAgents,
   });
 }

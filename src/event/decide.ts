@@ -59,12 +59,13 @@ export async function decideAndRecord(
   return decision;
 }
 
-/** Loads the facts and asks the policy engine, without recording: for explanations, which are audited as reads. */
+/** Loads the facts and asks the policy engine, without recording: callers record (or say why they need not). */
 export async function decideForEvent(
-  ctx: PipelineContext,
+  ctx: Pick<PipelineContext, 'db' | 'registry' | 'metrics'>,
   event: CanonicalEvent,
   purpose: Purpose,
   at: Date,
+  classes: DataClass[] = dataClassesOf(event),
 ): Promise<Decision> {
   const patient = event.resources.find((r): r is Patient => r.resourceType === 'Patient');
   // Timed as its own stage: loading the facts and deciding is the latency the policy adds to the pipeline.
@@ -74,7 +75,7 @@ export async function decideForEvent(
         practiceAgb: event.practice.agb,
         municipalityCode: event.municipalityCode,
         purpose,
-        dataClasses: dataClassesOf(event),
+        dataClasses: classes,
         at,
       },
       {

@@ -8,6 +8,7 @@ import type { PracticeEndpoint } from './practices';
 import { assertValidResource } from '../kernel/fhir/validation';
 import type { CanonicalEvent } from '../contracts/his-dialect';
 import { openEvent } from './stored-event';
+import { recordStatusFacts } from './monitoring-writer';
 import type { PipelineContext } from './context';
 import {
   deliveredDestinationsOf,
@@ -51,6 +52,8 @@ export interface ReferralIdentity {
   readonly serviceRequestId: string;
   readonly identifier: Identifier;
   readonly patientBsn: string;
+  /** The child's municipality (CBS code): whose reporting pseudonyms the referral is counted under. */
+  readonly municipality: string;
 }
 
 /** Reads the referral's identity from the stored event; throws a 409 when its payload is gone (retention). */
@@ -69,7 +72,12 @@ export function referralIdentityOf(ctx: PipelineContext, row: SealedEvent): Refe
   if (!request?.id || !identifier) {
     throw new OperationOutcomeError(notFound);
   }
-  return { serviceRequestId: request.id, identifier, patientBsn: event.patient.bsn };
+  return {
+    serviceRequestId: request.id,
+    identifier,
+    patientBsn: event.patient.bsn,
+    municipality: event.municipalityCode,
+  };
 }
 
 /**
@@ -113,6 +121,11 @@ export async function recordStatusUpdate(
   if (duplicate) {
     return { feedback, duplicate };
   }
+  await recordStatusFacts(ctx, {
+    ...a.update,
+    municipality: identity.municipality,
+    serviceRequestId: identity.serviceRequestId,
+  });
   await ctx.audit.append(
     row.tenant,
     feedbackReceived({

@@ -5,6 +5,7 @@ import type { CanonicalEvent } from '../contracts/his-dialect';
 import { tryGetDestination } from './registry';
 import { logEventStates, moveEventLogged } from './event-log';
 import { decideAndCreateDelivery, pendingDeliveriesOf, tryGetSealedEvent } from './event-store';
+import { recordMonitoringFacts } from './monitoring-writer';
 import type { PipelineContext } from './context';
 import { decideAndRecord, purposeOf, reasonText } from './decide';
 import type { MapJobData } from './queues';
@@ -46,6 +47,7 @@ export async function processMapJob(ctx: PipelineContext, data: MapJobData): Pro
   }
   // `mapped` is recorded in the history together with the next state, in one statement.
   const passing = row.state === 'received' ? (['mapped'] as const) : [];
+  await recordMonitoringFacts(ctx, event);
   const purpose = purposeOf(event.eventType);
   if (!purpose) {
     await moveEventLogged(ctx, trace, 'completed', { passing, reason: 'recorded in the consent registry' });

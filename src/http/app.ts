@@ -7,6 +7,7 @@ import { metricsHandler, observeRequests } from './http-metrics';
 import { adminRouter } from './admin-router';
 import { auditRouter } from './audit-router';
 import { consentRouter } from './consent-router';
+import { monitoringRouter } from './monitoring-router';
 import { municipalityRouter } from './municipality-router';
 import { requireRole } from '../access/authenticate';
 import { consoleRouter, type ConsoleOptions } from './console/console-router';
@@ -49,6 +50,9 @@ export function createApp(ctx: PipelineContext, opts: AppOptions): express.Expre
   const authenticated = [opts.authenticate, opts.rateLimit];
   app.use('/his/v1', ...authenticated, requireRole('practice', 'operator', 'auditor'), hisRouter(ctx));
   app.use('/admin/v1', ...authenticated, requireRole('operator'), adminRouter(ctx));
+  // Before the municipality router: auditors may read the monitoring report too.
+  app.use(['/municipality/v1/monitoring', '/fhir/Measure'], ...authenticated);
+  app.use(monitoringRouter(ctx));
   app.use('/municipality/v1', ...authenticated, requireRole('municipality', 'operator'), municipalityRouter(ctx));
   const providers = fhirProviders(ctx);
   app.use('/fhir', fhirRouter(ctx, providers, { authenticated, publicBaseUrl: opts.publicBaseUrl }));

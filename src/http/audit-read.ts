@@ -1,5 +1,6 @@
 import { notFound, OperationOutcomeError } from '@medplum/core';
 import { forbiddenField } from '../kernel/fhir/outcomes';
+import type { AuditEventAgent } from '@medplum/fhirtypes';
 import type { Request, Response } from 'express';
 import { getPrincipal, tryGetPrincipal } from '../access/authenticate';
 import { ALL } from '../access/principal';
@@ -32,6 +33,8 @@ export interface ReadAudit {
    * looked. Default: the caller's own practice, or the system chain for callers without one.
    */
   readonly tenants?: readonly string[] | undefined;
+  /** Organisations the read concerns besides the caller's own (see `dataAccess`). */
+  readonly extraAgents?: AuditEventAgent[] | undefined;
 }
 
 /**
@@ -60,6 +63,7 @@ export async function auditRead(
           query: a.query,
           patientBsn: a.patientBsn,
           target: a.target,
+          extraAgents: a.extraAgents,
         }),
       ),
     ),

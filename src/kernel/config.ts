@@ -61,6 +61,11 @@ export const configSchema = z.object({
   CONSOLE_SESSION_MAX_HOURS: z.coerce.number().int().min(1).max(168).default(12),
   AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1).default(1826),
   INBOX_PAYLOAD_RETENTION_DAYS: z.coerce.number().int().min(1).default(30),
+  REPORT_RETENTION_DAYS: z.coerce.number().int().min(1).default(3653),
+  REPORT_PSEUDONYM_KEY: z
+    .string()
+    .regex(/^[A-Za-z0-9+/]{43}=$/, 'a 32-byte key in base64')
+    .optional(),
   RETENTION_INTERVAL_MS: z.coerce.number().int().min(60_000).default(86_400_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),

@@ -12,6 +12,30 @@ export type LegalBasis = (typeof LEGAL_BASES)[number];
 
 const isoDate = z.iso.date();
 
+/**
+ * The `monitoring` section: how the municipality's monitoring report counts this practice. `q` and the
+ * professional's cost feed the p × q saving estimate; `k` is the smallest count a report may show.
+ */
+export const monitoringSectionSchema = z
+  .object({
+    /**
+     * Whether trajectories count in the aggregate report without the family's consent for purpose `monitoring`.
+     * Default false: only what the consent rules permit for `monitoring` is counted. Objections always win.
+     */
+    aggregateWithoutConsent: z.boolean().default(false),
+    /** q: the average cost in EUR of the specialised youth-care trajectory that would otherwise have started. */
+    q: z.number().nonnegative().default(0),
+    /** What the youth professional costs the municipality, in EUR per `per`; pro-rated to a report's period. */
+    professionalCost: z
+      .object({ amount: z.number().nonnegative(), per: z.enum(['month', 'quarter', 'year']) })
+      .strict()
+      .default({ amount: 0, per: 'year' }),
+    /** Counts from 1 to k − 1 are withheld from reports (small-cell suppression). */
+    k: z.number().int().min(2).max(100).default(5),
+  })
+  .strict();
+export type MonitoringSection = z.infer<typeof monitoringSectionSchema>;
+
 export const agreementSchema = z
   .object({
     id: z.string().regex(/^[A-Za-z0-9.-]{1,64}$/, 'letters, digits, dots and dashes'),
@@ -47,6 +71,8 @@ export const agreementSchema = z
     guardianRule: z.enum(['all', 'any']).default('all'),
     /** Allowed data classes, each with the allow-list of top-level elements that may leave (minimisation). */
     dataClasses: z.partialRecord(z.enum(DATA_CLASSES), z.object({ fields: z.array(z.string().min(1)) }).strict()),
+    /** How the monitoring report counts this practice; absent: defaults (consent needed, k 5, no cost figures). */
+    monitoring: monitoringSectionSchema.optional(),
   })
   .strict()
   .refine((a) => !a.validTo || a.validTo >= a.validFrom, { message: 'validTo is before validFrom', path: ['validTo'] });

@@ -172,6 +172,11 @@ describe('feedback: a municipality’s status on a referral goes back to the pra
     expect(out('product-category')?.valueCodeableConcept?.coding?.[0]?.code).toBe('54');
     expect(out('provider')?.valueReference?.identifier?.value).toBe('12345678');
     expect(out('start-date')?.valueDate).toBe('2026-12-01');
+    // The start of care also reaches the reporting store, for the waiting time from referral to care.
+    const counted = await app.rt.ctx.db.query<{ days: number }>(
+      `SELECT care_start_on - referred_on AS days FROM report_referral WHERE care_start_on IS NOT NULL`,
+    );
+    expect(counted.map((r) => r.days)).toEqual([11]);
   });
 
   it.each([

@@ -1,5 +1,6 @@
 import { buildReferralEvent } from '../helpers/builders';
 import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
+import { seededRandom } from '../helpers/synthetic-practice';
 
 interface Outcome {
   resourceType: string;
@@ -101,17 +102,6 @@ describe('bad input gets a clear OperationOutcome naming the field', () => {
   });
 });
 
-/** Deterministic pseudo-random numbers, so a failing mutation can be reproduced from the seed. */
-function mulberry32(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const ODD_VALUES: unknown[] = [
   null,
   true,
@@ -165,7 +155,7 @@ describe('fuzzing POST /his/v1/events', () => {
 
   it('never answers 5xx and stays up over a few thousand random mutations of valid events', async () => {
     const seed = Number(process.env.FUZZ_SEED ?? 20261122);
-    const rnd = mulberry32(seed);
+    const rnd = seededRandom(seed);
     const statuses = new Map<number, number>();
     // Half the batches post one event, half post ten: about 3,000 mutated events in all.
     const batches = 550;

@@ -44,11 +44,20 @@ export const CSV_COLUMNS: readonly CsvColumn[] = [
   { name: 'trajectory_id', required: true, description: "Practice's own id of the trajectory (HIS episode)" },
   { name: 'trajectory_start', required: true, description: 'Start date of the trajectory' },
   { name: 'icpc', required: false, description: 'ICPC-1NL code of the episode (P22, Z20, ...)' },
-  { name: 'help_question', required: false, description: 'Help-question category; derived from icpc when empty' },
+  {
+    name: 'help_question',
+    required: false,
+    description: 'Help-question categories separated by |, the main one first; derived from icpc when empty',
+  },
   {
     name: 'referrer_type',
     required: false,
     description: 'COD327: who referred the child (02 huisarts, 03 jeugdarts, ...)',
+  },
+  {
+    name: 'referrer_subtype',
+    required: false,
+    description: 'Who referred, finer than COD327: gp, screener, school-social-work, youth-family-consultant, ...',
   },
   {
     name: 'contact_id',

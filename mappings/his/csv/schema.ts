@@ -9,6 +9,7 @@ import { COD327_SYSTEM, ICPC_SYSTEM, NHG_TABLE_14_SYSTEM } from '../../../src/ke
 import {
   GUARDIAN_RELATIONSHIP_SYSTEM,
   HELP_QUESTION_CATEGORY_SYSTEM,
+  REFERRER_SUBTYPE_SYSTEM,
   INTERVENTION_SYSTEM,
   PROFESSIONAL_ROLE_SYSTEM,
   TRAJECTORY_OUTCOME_SYSTEM,
@@ -111,12 +112,13 @@ export const csvRowSchema = z
     trajectory_id: sourceId,
     trajectory_start: csvPastDate,
     icpc: upper(tableEnum(ICPC_SYSTEM, 'ICPC-1NL code')).optional(),
-    help_question: lower(tableEnum(HELP_QUESTION_CATEGORY_SYSTEM, 'help-question category')).optional(),
+    help_question: list(tableEnum(HELP_QUESTION_CATEGORY_SYSTEM, 'help-question category')).optional(),
     referrer_type: z
       .string()
       .transform(zeroPadded(2))
       .pipe(tableEnum(COD327_SYSTEM, 'COD327 referrer type'))
       .optional(),
+    referrer_subtype: lower(tableEnum(REFERRER_SUBTYPE_SYSTEM, 'referrer sub-type')).optional(),
     contact_id: sourceId.optional(),
     contact_start: csvDateTime.optional(),
     contact_mode: tableEnum(NHG_TABLE_14_SYSTEM, 'NHG Tabel 14 contact mode').optional(),

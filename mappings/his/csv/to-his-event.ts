@@ -55,7 +55,9 @@ function eventIdOf(row: CsvRow): string {
   const parts = Object.entries(row)
     .filter(([, v]) => v !== undefined)
     .sort(([a], [b]) => (a < b ? -1 : 1))
-    .map(([k, v]) => `${k}=${JSON.stringify(v)}`);
+    // One help question hashes as the single value it was before a row could list several: the same export
+    // uploaded again stays a duplicate.
+    .map(([k, v]) => `${k}=${JSON.stringify(k === 'help_question' && Array.isArray(v) && v.length === 1 ? v[0] : v)}`);
   return `csv-${deterministicId(...parts)}`;
 }
 
@@ -91,7 +93,7 @@ export function fromCsvRow(row: CsvRow, expressionOf: ExpressionOf): HisEvent {
     issues.add(['birth_date'], `lies after ${isContact ? 'contact_start' : 'closed_on'}`);
   }
   issues.throwIfAny();
-  const helpQuestion = row.help_question ?? (row.icpc ? helpQuestionOf(row.icpc) : undefined);
+  const helpQuestion = row.help_question?.[0] ?? (row.icpc ? helpQuestionOf(row.icpc) : undefined);
   if (occurredAt === undefined || helpQuestion === undefined) {
     return issues.throwAll();
   }
@@ -100,7 +102,9 @@ export function fromCsvRow(row: CsvRow, expressionOf: ExpressionOf): HisEvent {
     startDate: row.trajectory_start,
     icpc: row.icpc,
     helpQuestion,
+    moreHelpQuestions: row.help_question?.slice(1),
     referrerType: row.referrer_type,
+    referrerSubtype: row.referrer_subtype,
     closedOn: row.closed_on,
     outcome: row.outcome,
   };

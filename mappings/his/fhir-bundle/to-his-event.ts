@@ -25,6 +25,7 @@ import {
   PROFESSIONAL_ROLE_SYSTEM,
   REFERRAL_TARGET_SYSTEM,
   ROLE_CODE_SYSTEM,
+  REFERRER_SUBTYPE_SYSTEM,
   TRAJECTORY_OUTCOME_SYSTEM,
   tryTranslateBack,
 } from '../../../src/kernel/fhir/terminology';
@@ -208,6 +209,20 @@ class BundleReader {
     return this.check(schema, ids?.[i]?.value, [...path, i, 'value'], label);
   }
 
+  /** The code of an extension's valueCoding, checked against the tables; undefined when the extension is absent. */
+  codedExtension(
+    exts: readonly BundleExtension[] | undefined,
+    url: string,
+    system: string,
+    label: string,
+    path: Path,
+  ): string | undefined {
+    const found = this.extension(exts, url, path);
+    return found
+      ? this.known(found.ext.valueCoding?.code, system, label, [...found.path, 'valueCoding', 'code'])
+      : undefined;
+  }
+
   extension(
     exts: readonly BundleExtension[] | undefined,
     url: string,
@@ -374,13 +389,11 @@ function readTrajectory(
     (encounter
       ? r.code(encounter.resource.reasonCode, ICPC_SYSTEM, 'ICPC-1NL code', [...encounter.path, 'reasonCode'], false)
       : undefined);
-  const category = r.code(
-    res.type,
-    HELP_QUESTION_CATEGORY_SYSTEM,
-    'help-question category',
-    [...e.path, 'type'],
-    false,
-  );
+  // A trajectory may carry several help questions (one EpisodeOfCare.type each); the first is the main one.
+  const [category, ...moreHelpQuestions] = r.codes(res.type, HELP_QUESTION_CATEGORY_SYSTEM, 'help-question category', [
+    ...e.path,
+    'type',
+  ]);
   const hasIcpcCoding =
     codingsIn(res.type, ICPC_SYSTEM).length > 0 || codingsIn(encounter?.resource.reasonCode, ICPC_SYSTEM).length > 0;
   if (category === undefined && !hasIcpcCoding && codingsIn(res.type, HELP_QUESTION_CATEGORY_SYSTEM).length === 0) {
@@ -395,6 +408,13 @@ function readTrajectory(
     r.issues.add([...e.path, 'period', 'start'], 'lies in the future');
   }
   const { code: referrerType } = r.referrerType(res.extension, e.path);
+  const referrerSubtype = r.codedExtension(
+    res.extension,
+    EXTENSION.referrerSubtype,
+    REFERRER_SUBTYPE_SYSTEM,
+    'referrer sub-type',
+    [...e.path, 'extension'],
+  );
   let closedOn: string | undefined;
   let outcome: string | undefined;
   if (res.status === 'finished') {
@@ -427,7 +447,17 @@ function readTrajectory(
   if (!helpQuestion) {
     return undefined;
   }
-  return { id: e.sourceId, startDate, icpc, helpQuestion, referrerType, closedOn, outcome };
+  return {
+    id: e.sourceId,
+    startDate,
+    icpc,
+    helpQuestion,
+    ...(moreHelpQuestions.length ? { moreHelpQuestions } : {}),
+    referrerType,
+    ...(referrerSubtype ? { referrerSubtype } : {}),
+    closedOn,
+    outcome,
+  };
 }
 
 function readContact(

@@ -9,6 +9,7 @@ import {
 import {
   GUARDIAN_RELATIONSHIP_SYSTEM,
   HELP_QUESTION_CATEGORY_SYSTEM,
+  REFERRER_SUBTYPE_SYSTEM,
   INTERVENTION_SYSTEM,
   PROFESSIONAL_ROLE_SYSTEM,
   REFERRAL_TARGET_SYSTEM,
@@ -92,7 +93,10 @@ const trajectoryFields = {
   icpc,
   /** Overrides the category the ICPC code implies (divorce, for one, has no ICPC code of its own). */
   helpQuestion: tableEnum(HELP_QUESTION_CATEGORY_SYSTEM, 'help-question category').optional(),
+  /** Further help questions of the same trajectory. */
+  moreHelpQuestions: z.array(tableEnum(HELP_QUESTION_CATEGORY_SYSTEM, 'help-question category')).max(10).optional(),
   referrerType: tableEnum(COD327_SYSTEM, 'COD327 referrer type').optional(),
+  referrerSubtype: tableEnum(REFERRER_SUBTYPE_SYSTEM, 'referrer sub-type').optional(),
   closedOn: pastDate,
   outcome: tableEnum(TRAJECTORY_OUTCOME_SYSTEM, 'trajectory outcome'),
 };

@@ -36,7 +36,9 @@ function toTrajectory(t: Trajectory, issues: IssueCollector): TrajectoryData {
     startDate: t.startDate,
     icpc: t.icpc,
     helpQuestion: t.helpQuestion ?? helpQuestionOf(t.icpc),
+    moreHelpQuestions: t.moreHelpQuestions,
     referrerType: t.referrerType,
+    referrerSubtype: t.referrerSubtype,
     closedOn: t.closedOn,
     outcome: t.outcome,
   };

@@ -13,6 +13,7 @@ import {
   HELP_QUESTION_CATEGORY_SYSTEM,
   INTERVENTION_SYSTEM,
   PROFESSIONAL_ROLE_SYSTEM,
+  REFERRER_SUBTYPE_SYSTEM,
   TRAJECTORY_OUTCOME_SYSTEM,
   tryTranslate,
 } from '../../../src/kernel/fhir/terminology';
@@ -20,13 +21,23 @@ import type { ContactData, ProfessionalData, TrajectoryData } from './model';
 import { resourceIds } from './resource-ids';
 
 /**
- * A trajectory as EpisodeOfCare: the help-question category (not the ICPC code: that is medical data) as type,
- * who referred the child, and once closed the outcome.
+ * A trajectory as EpisodeOfCare: the help-question categories (not the ICPC code: that is medical data) as types,
+ * the main one first, who referred the child (COD327, and the finer sub-type when known), and once closed the
+ * outcome.
  */
 export function buildEpisodeOfCare(agb: string, childId: string, t: TrajectoryData): EpisodeOfCare {
   const extension: Extension[] = [];
-  if (t.referrerType) {
-    extension.push({ url: EXTENSION.referrerType, valueCoding: getCoding(COD327_SYSTEM, t.referrerType) });
+  const referrerType =
+    t.referrerType ??
+    (t.referrerSubtype ? tryTranslate(REFERRER_SUBTYPE_SYSTEM, t.referrerSubtype, COD327_SYSTEM)?.code : undefined);
+  if (referrerType) {
+    extension.push({ url: EXTENSION.referrerType, valueCoding: getCoding(COD327_SYSTEM, referrerType) });
+  }
+  if (t.referrerSubtype) {
+    extension.push({
+      url: EXTENSION.referrerSubtype,
+      valueCoding: getCoding(REFERRER_SUBTYPE_SYSTEM, t.referrerSubtype),
+    });
   }
   if (t.outcome) {
     extension.push({ url: EXTENSION.trajectoryOutcome, valueCoding: getCoding(TRAJECTORY_OUTCOME_SYSTEM, t.outcome) });
@@ -37,7 +48,9 @@ export function buildEpisodeOfCare(agb: string, childId: string, t: TrajectoryDa
     ...(extension.length ? { extension } : {}),
     identifier: [{ system: sourceIdSystem(agb, 'trajectory'), value: t.id }],
     status: t.closedOn ? 'finished' : 'active',
-    type: [{ coding: [getCoding(HELP_QUESTION_CATEGORY_SYSTEM, t.helpQuestion)] }],
+    type: [t.helpQuestion, ...(t.moreHelpQuestions ?? []).filter((c) => c !== t.helpQuestion)].map((code) => ({
+      coding: [getCoding(HELP_QUESTION_CATEGORY_SYSTEM, code)],
+    })),
     patient: { reference: `Patient/${resourceIds.patient(agb, childId)}` },
     managingOrganization: { identifier: agbIdentifier(agb) },
     period: { start: t.startDate, ...(t.closedOn ? { end: t.closedOn } : {}) },

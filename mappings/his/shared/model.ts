@@ -53,8 +53,12 @@ export interface TrajectoryData {
   readonly icpc?: string | undefined;
   /** A code of HELP_QUESTION_CATEGORY_SYSTEM, given or derived from the ICPC code. */
   readonly helpQuestion: string;
+  /** Further help-question categories of the same trajectory (the reports count several per trajectory). */
+  readonly moreHelpQuestions?: readonly string[] | undefined;
   /** COD327: who referred the child to the youth professional. */
   readonly referrerType?: string | undefined;
+  /** Who referred, finer than COD327 (REFERRER_SUBTYPE_SYSTEM); implies the COD327 code when that is not given. */
+  readonly referrerSubtype?: string | undefined;
   /** Set together when the trajectory has ended. */
   readonly closedOn?: string | undefined;
   /** A code of TRAJECTORY_OUTCOME_SYSTEM. */

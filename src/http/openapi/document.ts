@@ -12,6 +12,7 @@ import { pauseBody } from '../admin-router';
 import { exportQuery, overviewQuery, verifyQuery } from '../audit-router';
 import type { Role } from '../../access/principal';
 import { explainSchema } from '../consent-router';
+import { monitoringQuerySchema } from '../monitoring-router';
 import { statusUpdateSchema } from '../municipality-router';
 import * as s from './schemas';
 
@@ -377,6 +378,38 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
         content: json(z.object({ statusUpdates: z.array(s.statusUpdateView) })),
       },
       errors: [409],
+    },
+    {
+      method: 'get',
+      path: '/municipality/v1/monitoring',
+      summary: 'The monitoring report of a municipality and period (FHIR MeasureReport, or CSV)',
+      tag: 'Municipality',
+      roles: ['municipality', 'operator', 'auditor'],
+      request: { query: monitoringQuerySchema },
+      ok: {
+        status: 200,
+        description: 'a summary MeasureReport, small cells withheld; CSV with Accept: text/csv or _format=csv',
+        content: { ...fhirJson(s.fhirResource('MeasureReport')), 'text/csv': { schema: z.string() } },
+      },
+      errors: [422],
+    },
+    {
+      method: 'get',
+      path: '/municipality/v1/monitoring/chart.svg',
+      summary: 'An SVG bar chart of one group or stratifier of the monitoring report',
+      tag: 'Municipality',
+      roles: ['municipality', 'operator', 'auditor'],
+      request: { query: monitoringQuerySchema },
+      ok: { status: 200, description: 'the chart', content: { 'image/svg+xml': { schema: z.string() } } },
+      errors: [404, 422],
+    },
+    {
+      method: 'get',
+      path: '/fhir/Measure/poh-jeugd-monitoring',
+      summary: 'The Measure the monitoring report reports on',
+      tag: 'FHIR',
+      roles: ALL_ROLES,
+      ok: { status: 200, description: 'the Measure', content: fhirJson(s.fhirResource('Measure')) },
     },
     {
       method: 'get',

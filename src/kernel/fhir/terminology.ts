@@ -1,16 +1,20 @@
 import type { CodeSystem, CodeSystemConcept, Coding, ConceptMap } from '@medplum/fhirtypes';
+import ageBand from '../../../mappings/terminology/codesystem-age-band.json';
 import cod327 from '../../../mappings/terminology/codesystem-cod327-referrer-type.json';
 import guardianRelationship from '../../../mappings/terminology/codesystem-guardian-relationship.json';
 import helpQuestionCategory from '../../../mappings/terminology/codesystem-help-question-category.json';
 import intervention from '../../../mappings/terminology/codesystem-intervention.json';
 import jz020 from '../../../mappings/terminology/codesystem-jz020-product-category.json';
+import monitoring from '../../../mappings/terminology/codesystem-monitoring.json';
 import professionalRole from '../../../mappings/terminology/codesystem-professional-role.json';
 import purpose from '../../../mappings/terminology/codesystem-purpose.json';
 import referralTarget from '../../../mappings/terminology/codesystem-referral-target.json';
+import referrerSubtype from '../../../mappings/terminology/codesystem-referrer-subtype.json';
 import trajectoryOutcome from '../../../mappings/terminology/codesystem-trajectory-outcome.json';
 import guardianRoleCode from '../../../mappings/terminology/conceptmap-guardian-relationship-role-code.json';
 import icpcHelpQuestion from '../../../mappings/terminology/conceptmap-icpc-help-question-category.json';
 import nhgEncounterClass from '../../../mappings/terminology/conceptmap-nhg-14-encounter-class.json';
+import referrerSubtypeCod327 from '../../../mappings/terminology/conceptmap-referrer-subtype-cod327.json';
 
 /**
  * The code tables under `mappings/terminology/` (FHIR CodeSystems and ConceptMaps), indexed once at load for
@@ -50,12 +54,16 @@ export const CODE_SYSTEMS: readonly CodeSystem[] = [
   asCodeSystem(purpose),
   asCodeSystem(cod327),
   asCodeSystem(jz020),
+  asCodeSystem(referrerSubtype),
+  asCodeSystem(ageBand),
+  asCodeSystem(monitoring),
 ];
 /** Every ConceptMap. */
 export const CONCEPT_MAPS: readonly ConceptMap[] = [
   asConceptMap(nhgEncounterClass),
   asConceptMap(icpcHelpQuestion),
   asConceptMap(guardianRoleCode),
+  asConceptMap(referrerSubtypeCod327),
 ];
 
 /** Our own code systems; their URIs come from the tables themselves. */
@@ -65,6 +73,10 @@ export const TRAJECTORY_OUTCOME_SYSTEM = trajectoryOutcome.url;
 export const REFERRAL_TARGET_SYSTEM = referralTarget.url;
 export const PROFESSIONAL_ROLE_SYSTEM = professionalRole.url;
 export const GUARDIAN_RELATIONSHIP_SYSTEM = guardianRelationship.url;
+export const REFERRER_SUBTYPE_SYSTEM = referrerSubtype.url;
+export const AGE_BAND_SYSTEM = ageBand.url;
+/** The codes of the monitoring Measure: its groups, stratifiers and categories without a list of their own. */
+export const MONITORING_SYSTEM = monitoring.url;
 /** HL7 v3 RoleCode, for RelatedPerson.relationship. */
 export const ROLE_CODE_SYSTEM = 'http://terminology.hl7.org/CodeSystem/v3-RoleCode';
 
@@ -78,6 +90,8 @@ export const EXTENSION = {
   referrerType: 'https://jeugdbrug.nl/fhir/StructureDefinition/referrer-type',
   /** EpisodeOfCare: how the trajectory ended; valueCoding in TRAJECTORY_OUTCOME_SYSTEM. */
   trajectoryOutcome: 'https://jeugdbrug.nl/fhir/StructureDefinition/trajectory-outcome',
+  /** EpisodeOfCare: who referred, finer than COD327; valueCoding in REFERRER_SUBTYPE_SYSTEM. */
+  referrerSubtype: 'https://jeugdbrug.nl/fhir/StructureDefinition/referrer-subtype',
 } as const;
 
 const concepts = new Map<string, Map<string, Concept>>();

@@ -67,7 +67,7 @@ describe('generic-json rejects bad input naming the field', () => {
       'an unknown ICPC code',
       'contact-10y-two-guardians',
       ['trajectory', 'icpc'],
-      'P99',
+      'P70',
       'trajectory.icpc',
       'code-invalid',
     ],
@@ -322,7 +322,7 @@ describe('fhir-bundle rejects bad input naming Bundle.entry[i].resource.<field>'
       'an unknown ICPC code',
       contact,
       entry(5, 'reasonCode', 0, 'coding', 0, 'code'),
-      'P99',
+      'P70',
       'Bundle.entry[5].resource.reasonCode[0].coding[0].code',
       'code-invalid',
     ],
@@ -502,7 +502,7 @@ describe('csv rejects bad rows naming row N.column', () => {
 
   it.each([
     ['a wrong BSN check digit', { bsn: '123456783' }, 'row 2.bsn', 'invalid'],
-    ['an unknown ICPC code', { icpc: 'P99' }, 'row 2.icpc', 'code-invalid'],
+    ['an unknown ICPC code', { icpc: 'P70' }, 'row 2.icpc', 'code-invalid'],
     ['a birth date in the future', { birth_date: futureDate() }, 'row 2.birth_date', 'invalid'],
     ['a birth date that is no date', { birth_date: '31-02-2014' }, 'row 2.birth_date', 'invalid'],
     ['a duration that is no number', { duration_min: 'abc' }, 'row 2.duration_min', 'invalid'],

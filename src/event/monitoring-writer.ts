@@ -1,0 +1,210 @@
+import { findAgreements } from './registry';
+import type { CanonicalEvent } from '../contracts/his-dialect';
+import { errorFields } from '../kernel/logger';
+import type { PipelineContext } from './context';
+import { decideForEvent } from './decide';
+import type { Db } from '../kernel/db';
+import { monitoringFactsOf, type MonitoringFacts } from './monitoring-facts';
+import { getPseudonymiser } from './report-pseudonym';
+
+/**
+ * Writes an event's monitoring facts to the reporting store as the event is mapped, when the agreement lets it
+ * count. Idempotent: every row is keyed by a pseudonym of its record, so a retried or replayed event counts once.
+ */
+
+/**
+ * Whether the event may count in the aggregate figures: the policy engine permits purpose `monitoring`, or the
+ * agreement says aggregate counting needs no consent (`monitoring.aggregateWithoutConsent`) and nobody objected.
+ * Not recorded as an AuditEvent of its own: nothing leaves here, and no identity enters the reporting store; what
+ * leaves is the aggregate report, and every request for it is audited.
+ */
+async function mayCount(
+  ctx: Pick<PipelineContext, 'db' | 'registry' | 'metrics'>,
+  event: CanonicalEvent,
+): Promise<boolean> {
+  const decision = await decideForEvent(ctx, event, 'monitoring', new Date(), ['EpisodeOfCare']);
+  if (decision.effect === 'permit') {
+    return true;
+  }
+  const used = decision.agreement;
+  if (!used || decision.reasons.some((r) => r.code === 'consent-denied')) {
+    return false;
+  }
+  const agreement = findAgreements(ctx.registry, event.practice.agb, event.municipalityCode).find(
+    (a) => a.id === used.id && a.version === used.version,
+  );
+  return agreement?.monitoring?.aggregateWithoutConsent === true;
+}
+
+/** Records (or, when it may no longer count, removes) the event's facts. Consents have none. */
+export async function recordMonitoringFacts(
+  ctx: Pick<PipelineContext, 'db' | 'registry' | 'metrics' | 'config'>,
+  event: CanonicalEvent,
+): Promise<'counted' | 'not-counted' | 'none'> {
+  if (event.eventType === 'consent.recorded' || event.eventType === 'consent.withdrawn') {
+    return 'none';
+  }
+  // Without an agreement that names purpose monitoring nothing can count: no consents to load, nothing to remove.
+  const agreements = findAgreements(ctx.registry, event.practice.agb, event.municipalityCode);
+  if (!agreements.some((a) => a.purposes.includes('monitoring'))) {
+    return 'none';
+  }
+  const facts = monitoringFactsOf(event, getPseudonymiser(ctx.config));
+  if (!facts.trajectory && !facts.referral) {
+    return 'none';
+  }
+  if (await mayCount(ctx, event)) {
+    // A contact upserts its trajectory, adds itself and recounts: one transaction, so the row lock orders
+    // concurrent contacts of one trajectory. A referral or a closure alone is a single upsert.
+    await (facts.contact ? ctx.db.transaction((tx) => writeFacts(tx, facts)) : writeFacts(ctx.db, facts));
+    return 'counted';
+  }
+  await ctx.db.transaction((tx) => removeFacts(tx, facts));
+  return 'not-counted';
+}
+
+async function writeFacts(db: Db, f: MonitoringFacts): Promise<void> {
+  const t = f.trajectory;
+  if (t) {
+    // The upsert locks the trajectory row, so contacts of one trajectory mapped at once recount one after another.
+    await db.query(
+      `INSERT INTO report_trajectory (trajectory_key, municipality, practice, child_pseudonym, age_band, start_date,
+         closed_on, outcome, referrer_type, referrer_subtype, help_questions)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+       ON CONFLICT (trajectory_key) DO UPDATE SET
+         age_band = EXCLUDED.age_band, start_date = EXCLUDED.start_date,
+         closed_on = COALESCE(EXCLUDED.closed_on, report_trajectory.closed_on),
+         outcome = COALESCE(EXCLUDED.outcome, report_trajectory.outcome),
+         referrer_type = COALESCE(EXCLUDED.referrer_type, report_trajectory.referrer_type),
+         referrer_subtype = CASE WHEN EXCLUDED.referrer_subtype = 'unknown' THEN report_trajectory.referrer_subtype
+                                 ELSE EXCLUDED.referrer_subtype END,
+         help_questions = EXCLUDED.help_questions, updated_at = now()`,
+      [
+        t.key,
+        t.municipality,
+        t.practice,
+        t.childPseudonym,
+        t.ageBand,
+        t.startDate,
+        t.closedOn ?? null,
+        t.outcome ?? null,
+        t.referrerType ?? null,
+        t.referrerSubtype,
+        [...t.helpQuestions],
+      ],
+    );
+  }
+  const c = f.contact;
+  if (c) {
+    await db.query(
+      `INSERT INTO report_contact (contact_key, trajectory_key, contact_on, age_band, interventions)
+       VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (contact_key) DO UPDATE SET trajectory_key = EXCLUDED.trajectory_key,
+         contact_on = EXCLUDED.contact_on, age_band = EXCLUDED.age_band, interventions = EXCLUDED.interventions`,
+      [c.key, c.trajectoryKey, c.contactOn, c.ageBand, [...c.interventions]],
+    );
+    await recount(db, c.trajectoryKey);
+  }
+  const r = f.referral;
+  if (r) {
+    await db.query(
+      `INSERT INTO report_referral (referral_key, municipality, practice, child_pseudonym, target, product_category,
+         referrer_type, status, referred_on)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+       ON CONFLICT (referral_key) DO UPDATE SET status = EXCLUDED.status,
+         target = COALESCE(EXCLUDED.target, report_referral.target),
+         product_category = COALESCE(EXCLUDED.product_category, report_referral.product_category),
+         referrer_type = COALESCE(EXCLUDED.referrer_type, report_referral.referrer_type),
+         referred_on = CASE WHEN EXCLUDED.status = 'active' THEN EXCLUDED.referred_on ELSE report_referral.referred_on END,
+         updated_at = now()`,
+      [
+        r.key,
+        r.municipality,
+        r.practice,
+        r.childPseudonym,
+        r.target ?? null,
+        r.productCategory ?? null,
+        r.referrerType ?? null,
+        r.status,
+        r.referredOn,
+      ],
+    );
+  }
+}
+
+/** The trajectory's contact count, first contact and interventions, from its contact rows. */
+async function recount(db: Db, trajectoryKey: string): Promise<void> {
+  await db.query(
+    `UPDATE report_trajectory SET
+       contact_count = (SELECT count(*)::int FROM report_contact WHERE trajectory_key = $1),
+       first_contact_on = (SELECT min(contact_on) FROM report_contact WHERE trajectory_key = $1),
+       interventions = ARRAY(SELECT DISTINCT i FROM report_contact, unnest(interventions) AS i
+                             WHERE trajectory_key = $1 ORDER BY i),
+       updated_at = now()
+     WHERE trajectory_key = $1`,
+    [trajectoryKey],
+  );
+}
+
+/** A trajectory or referral that may no longer count (an objection since) leaves the figures. */
+async function removeFacts(db: Db, f: MonitoringFacts): Promise<void> {
+  if (f.trajectory) {
+    await db.query('DELETE FROM report_contact WHERE trajectory_key = $1', [f.trajectory.key]);
+    await db.query('DELETE FROM report_trajectory WHERE trajectory_key = $1', [f.trajectory.key]);
+  }
+  if (f.referral) {
+    await db.query('DELETE FROM report_referral WHERE referral_key = $1', [f.referral.key]);
+  }
+}
+
+/**
+ * What the municipality's status feedback adds to the figures: the start of care of an allocated referral, for the
+ * waiting time from referral to care. Keyed like the referral's own row; a referral that does not count has none.
+ */
+export async function recordStatusFacts(
+  ctx: Pick<PipelineContext, 'db' | 'config'>,
+  a: { municipality: string; serviceRequestId: string; status: string; startDate?: string | undefined },
+): Promise<void> {
+  if (a.status !== 'allocated' || !a.startDate) {
+    return;
+  }
+  const key = getPseudonymiser(ctx.config).pseudonym(a.municipality, `ServiceRequest/${a.serviceRequestId}`);
+  await ctx.db.query('UPDATE report_referral SET care_start_on = $2, updated_at = now() WHERE referral_key = $1', [
+    key,
+    a.startDate,
+  ]);
+}
+
+/** Deletes reporting facts older than REPORT_RETENTION_DAYS: trajectories by their last date, referrals by theirs. */
+export async function purgeReportFacts(db: Db, before: string): Promise<number> {
+  return db.transaction(async (tx) => {
+    const old = `SELECT trajectory_key FROM report_trajectory WHERE COALESCE(closed_on, start_date) < $1`;
+    await tx.query(`DELETE FROM report_contact WHERE trajectory_key IN (${old})`, [before]);
+    const t = await tx.query(`DELETE FROM report_trajectory WHERE COALESCE(closed_on, start_date) < $1 RETURNING 1`, [
+      before,
+    ]);
+    const r = await tx.query(`DELETE FROM report_referral WHERE referred_on < $1 RETURNING 1`, [before]);
+    return t.length + r.length;
+  });
+}
+
+/** Runs the reporting store's retention now and then every RETENTION_INTERVAL_MS; returns a stop function. */
+export function startReportRetention(ctx: Pick<PipelineContext, 'db' | 'config' | 'log'>): () => Promise<void> {
+  let running: Promise<unknown> = Promise.resolve();
+  const run = (): void => {
+    const before = new Date(Date.now() - ctx.config.REPORT_RETENTION_DAYS * 86_400_000).toISOString().slice(0, 10);
+    running = running
+      .then(() => purgeReportFacts(ctx.db, before))
+      .then((n) => (n > 0 ? ctx.log.info({ rows: n }, 'reporting facts past retention deleted') : undefined))
+      .catch((err: unknown) => ctx.log.warn(errorFields(err), 'reporting retention failed'));
+  };
+  const first = setTimeout(run, 0);
+  const timer = setInterval(run, ctx.config.RETENTION_INTERVAL_MS);
+  first.unref();
+  timer.unref();
+  return async () => {
+    clearTimeout(first);
+    clearInterval(timer);
+    await running;
+  };
+}

@@ -1,0 +1,80 @@
+import { createHmac, hkdfSync, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+
+/**
+ * Keyed pseudonyms for the reporting store. The master key lives outside the database (the environment or a file
+ * in the data directory), so a copy of the database alone cannot be turned back into BSNs by hashing every
+ * possible BSN, which an unkeyed hash of a 9-digit number would allow in seconds. Each municipality gets its own
+ * key (HKDF of the master key with the municipality code), so the same child has unrelated pseudonyms in two
+ * municipalities' figures.
+ */
+export interface Pseudonymiser {
+  /** The pseudonym of a value (a BSN, or `kind|practice|source id` of a record) in one municipality's figures. */
+  pseudonym(municipality: string, value: string): string;
+}
+
+const KEY_FILE = 'report-key';
+const LETTERS = 'abcdefghijklmnop';
+
+function readOrCreateKey(dataDir: string): Buffer {
+  const file = path.join(dataDir, KEY_FILE);
+  if (!fs.existsSync(file)) {
+    fs.mkdirSync(dataDir, { recursive: true });
+    try {
+      fs.writeFileSync(file, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
+    } catch (err) {
+      // Another process of the same data directory created it first: use theirs.
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw err;
+      }
+    }
+  }
+  return Buffer.from(fs.readFileSync(file, 'utf8').trim(), 'base64');
+}
+
+/** A pseudonymiser over a 32-byte master key. */
+export function createPseudonymiser(masterKey: Buffer): Pseudonymiser {
+  if (masterKey.length !== 32) {
+    throw new Error('The report pseudonym key must be 32 bytes');
+  }
+  const keys = new Map<string, Buffer>();
+  const keyOf = (municipality: string): Buffer => {
+    let key = keys.get(municipality);
+    if (!key) {
+      key = Buffer.from(hkdfSync('sha256', masterKey, 'jeugdbrug-report', `municipality:${municipality}`, 32));
+      keys.set(municipality, key);
+    }
+    return key;
+  };
+  return {
+    // 128 bits written with the letters a to p only: a pseudonym can then never look like a BSN, a date or an
+    // ICPC code to a scanner (or a reader) of the reporting tables.
+    pseudonym: (municipality, value) =>
+      createHmac('sha256', keyOf(municipality))
+        .update(value)
+        .digest('hex')
+        .slice(0, 32)
+        .replace(/[0-9a-f]/g, (c) => LETTERS[parseInt(c, 16)] ?? ''),
+  };
+}
+
+const loaded = new Map<string, Pseudonymiser>();
+
+/** The process's pseudonymiser: `REPORT_PSEUDONYM_KEY` when set, else the key file in the data directory. */
+export function getPseudonymiser(config: {
+  readonly REPORT_PSEUDONYM_KEY?: string | undefined;
+  readonly dataDir: string;
+}): Pseudonymiser {
+  const id = config.REPORT_PSEUDONYM_KEY ? `env:${config.REPORT_PSEUDONYM_KEY}` : `dir:${config.dataDir}`;
+  let p = loaded.get(id);
+  if (!p) {
+    p = createPseudonymiser(
+      config.REPORT_PSEUDONYM_KEY
+        ? Buffer.from(config.REPORT_PSEUDONYM_KEY, 'base64')
+        : readOrCreateKey(config.dataDir),
+    );
+    loaded.set(id, p);
+  }
+  return p;
+}

@@ -1,0 +1,129 @@
+import { forbidden, notFound, OperationOutcomeError } from '@medplum/core';
+import { Router, type Request, type Response } from 'express';
+import { z } from 'zod';
+import { auditRead } from './audit-read';
+import { organisationAgent } from '../audit/audit-events';
+import { SYSTEM_TENANT } from '../reports/audit-scope';
+import { isValidAgb } from '../kernel/fhir/identifiers';
+import { failField } from '../kernel/fhir/outcomes';
+import { parseOrThrow } from '../kernel/zod-outcome';
+import type { PipelineContext } from '../event/context';
+import { buildMeasure, MEASURE_ID } from '../reports/monitoring/measure';
+import { monitoringReport } from '../reports/monitoring/monitoring-report';
+import { tryParsePeriod, tryParseRange, type ReportPeriod } from '../reports/monitoring/period';
+import { renderChart } from '../reports/monitoring/report-chart';
+import { reportCsv } from '../reports/monitoring/report-csv';
+import { getPrincipal } from '../access/authenticate';
+import { ALL, assertRole, canSeeMunicipality } from '../access/principal';
+
+const oneValue = z.string().optional();
+
+/** The query of a monitoring report: a named period or a from/to range, and optionally one practice. */
+export const monitoringQuerySchema = z
+  .object({
+    period: oneValue.refine(
+      (v) => v === undefined || tryParsePeriod(v) !== undefined,
+      'a period such as 2026-Q3, 2026-H1 or 2026',
+    ),
+    from: oneValue,
+    to: oneValue,
+    practice: oneValue.refine((v) => v === undefined || isValidAgb(v), 'an AGB code of 8 digits'),
+    municipality: oneValue.refine(
+      (v) => v === undefined || /^GM\d{4}$/.test(v),
+      'a CBS municipality code such as GM0226',
+    ),
+    group: oneValue,
+    _format: z.enum(['json', 'fhir+json', 'application/fhir+json', 'csv', 'text/csv']).optional(),
+  })
+  .loose();
+
+interface ReportRequest {
+  readonly municipality: string;
+  readonly period: ReportPeriod;
+  readonly practice?: string | undefined;
+  readonly group?: string | undefined;
+  readonly csv: boolean;
+}
+
+function parseRequest(req: Request, res: Response): ReportRequest {
+  const q = parseOrThrow(monitoringQuerySchema, req.query, (path) => path.map(String).join('.') || 'query');
+  let period: ReportPeriod | undefined;
+  if (q.period !== undefined) {
+    period = tryParsePeriod(q.period);
+  } else if (q.from !== undefined || q.to !== undefined) {
+    period = tryParseRange(q.from ?? '', q.to ?? '');
+    if (!period) {
+      failField('from and to: dates YYYY-MM-DD, from not after to', q.from === undefined ? 'from' : 'to');
+    }
+  }
+  if (!period) {
+    return failField('give period (2026-Q3, 2026-H1, 2026) or from and to', 'period');
+  }
+  const principal = getPrincipal(res);
+  assertRole(principal, 'municipality', 'operator', 'auditor');
+  let municipality = q.municipality;
+  if (municipality === undefined) {
+    const own = principal.municipalities.filter((m) => m !== ALL);
+    if (own.length !== 1 || principal.municipalities.includes(ALL)) {
+      return failField('name the municipality (your scope holds more than one)', 'municipality');
+    }
+    municipality = own[0] ?? '';
+  }
+  if (!canSeeMunicipality(principal, municipality)) {
+    throw new OperationOutcomeError(forbidden);
+  }
+  const format = q._format ?? '';
+  const csv =
+    format.includes('csv') ||
+    (format === '' && req.accepts(['application/fhir+json', 'application/json', 'text/csv']) === 'text/csv');
+  return { municipality, period, practice: q.practice, group: q.group, csv };
+}
+
+/**
+ * The municipality's monitoring report (`/municipality/v1/monitoring`, its chart, and the Measure it reports on).
+ * Full paths; authentication is applied in app.ts. Every report served is audited first: who, for which
+ * municipality, which period and practice (the query), with the municipality as an agent so its auditors see it.
+ */
+export function monitoringRouter(ctx: PipelineContext): Router {
+  const router = Router();
+
+  const report = async (req: Request, res: Response) => {
+    const r = parseRequest(req, res);
+    const measureReport = await monitoringReport(ctx, r);
+    await auditRead(ctx, req, res, {
+      query: req.originalUrl,
+      target: `MeasureReport/${measureReport.id ?? ''}`,
+      tenants: r.practice ? [r.practice] : [SYSTEM_TENANT],
+      extraAgents: [organisationAgent('destination', 'municipality', r.municipality)],
+    });
+    return { r, measureReport };
+  };
+
+  router.get('/municipality/v1/monitoring', async (req, res) => {
+    const { r, measureReport } = await report(req, res);
+    if (r.csv) {
+      res
+        .type('text/csv; charset=utf-8')
+        .attachment(`monitoring-${r.municipality}-${r.period.label}.csv`)
+        .send(reportCsv(measureReport));
+      return;
+    }
+    res.type('application/fhir+json').json(measureReport);
+  });
+
+  router.get('/municipality/v1/monitoring/chart.svg', async (req, res) => {
+    const group = typeof req.query.group === 'string' ? req.query.group : 'closed';
+    const { measureReport } = await report(req, res);
+    const svg = renderChart(measureReport, group);
+    if (!svg) {
+      throw new OperationOutcomeError(notFound);
+    }
+    res.type('image/svg+xml').send(svg);
+  });
+
+  router.get(`/fhir/Measure/${MEASURE_ID}`, (_req, res) => {
+    res.type('application/fhir+json').json(buildMeasure());
+  });
+
+  return router;
+}

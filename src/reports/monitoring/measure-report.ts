@@ -1,0 +1,214 @@
+import type {
+  CodeableConcept,
+  Extension,
+  MeasureReport,
+  MeasureReportGroup,
+  MeasureReportGroupPopulation,
+  Quantity,
+} from '@medplum/fhirtypes';
+import { municipalityIdentifier } from '../../kernel/fhir/identifiers';
+import {
+  categoryCodings,
+  GROUPS,
+  groupCoding,
+  MEASURE_POPULATION_SYSTEM,
+  MEASURE_URL,
+  type GroupCode,
+  type GroupSpec,
+} from './measure';
+import type { ReportPeriod } from './period';
+import type { CountsByCode, MonitoringCounts } from './report-store';
+import { isSmall, withheldCells } from './suppression';
+
+/** FHIR's own way to say a value is left out for privacy: data-absent-reason `masked`. */
+export const DATA_ABSENT_REASON = 'http://hl7.org/fhir/StructureDefinition/data-absent-reason';
+export const MASKED: Extension = { url: DATA_ABSENT_REASON, valueCode: 'masked' };
+/** Ours: the inputs of the saving estimate and the suppression threshold, so anyone can check the report. */
+export const REPORT_EXTENSION = {
+  k: 'https://jeugdbrug.nl/fhir/StructureDefinition/monitoring-k',
+  q: 'https://jeugdbrug.nl/fhir/StructureDefinition/monitoring-q',
+  professionalCost: 'https://jeugdbrug.nl/fhir/StructureDefinition/monitoring-professional-cost',
+  practice: 'https://jeugdbrug.nl/fhir/StructureDefinition/monitoring-practice',
+} as const;
+
+/** What the report needs besides the counts: who it is for, the period, and the agreements' monitoring settings. */
+export interface ReportSettings {
+  readonly municipality: { readonly code: string; readonly name: string };
+  readonly period: ReportPeriod;
+  readonly practice?: string | undefined;
+  readonly k: number;
+  /** EUR per specialised trajectory avoided. */
+  readonly q: number;
+  /** EUR the youth professional(s) cost in this period. */
+  readonly professionalCost: number;
+  /** When the report was made (MeasureReport.date). */
+  readonly date: string;
+}
+
+const EUR = (value: number): Quantity => ({ value, unit: 'EUR', system: 'urn:iso:std:iso:4217', code: 'EUR' });
+const DAYS = (value: number): Quantity => ({ value, unit: 'd', system: 'http://unitsofmeasure.org', code: 'd' });
+const MONEY = (value: number) => ({ value, currency: 'EUR' as const });
+
+const INITIAL_POPULATION: CodeableConcept = {
+  coding: [{ system: MEASURE_POPULATION_SYSTEM, code: 'initial-population', display: 'Initial Population' }],
+};
+
+function population(count: number | undefined, code = INITIAL_POPULATION): MeasureReportGroupPopulation {
+  return count === undefined ? { extension: [MASKED], code } : { code, count };
+}
+
+/** Every category of a stratifier's code list (zeros shown) with its count. */
+function valuesOf(spec: GroupSpec['stratifiers'][number], counts: CountsByCode): number[] {
+  return spec.codes.map((c) => counts.get(c) ?? 0);
+}
+
+function countGroup(
+  spec: GroupSpec,
+  total: number,
+  byStratifier: readonly CountsByCode[],
+  k: number,
+  score?: Quantity,
+): MeasureReportGroup {
+  const values = spec.stratifiers.map((s, i) => valuesOf(s, byStratifier[i] ?? new Map()));
+  const suppress = (totalShown: boolean) =>
+    spec.stratifiers.map((s, i) => withheldCells(values[i] ?? [], k, { totalShown, additive: s.additive }));
+  let totalShown = !isSmall(total, k);
+  let withheld = suppress(totalShown);
+  if (totalShown && withheld.some((w) => w.totalWithheld)) {
+    // One stratifier's cells could only be hidden by hiding the total: every stratifier of it is redone without.
+    totalShown = false;
+    withheld = suppress(false);
+  }
+  return {
+    code: { coding: [groupCoding(spec.code)] },
+    population: [population(totalShown ? total : undefined)],
+    // A score over fewer than k trajectories could single one out: withheld with its total.
+    ...(score && totalShown ? { measureScore: score } : score ? { extension: [MASKED] } : {}),
+    stratifier: spec.stratifiers.map((s, i) => ({
+      code: [{ coding: [groupCoding(s.code)] }],
+      stratum: s.codes.map((code, j) => ({
+        value: { coding: categoryCodings(s.system, code) },
+        population: [population(withheld[i]?.cells[j] ? undefined : values[i]?.[j])],
+      })),
+    })),
+  };
+}
+
+function specOf(code: GroupCode): GroupSpec {
+  const spec = GROUPS.find((g) => g.code === code);
+  if (!spec) {
+    throw new Error(`No group ${code}`);
+  }
+  return spec;
+}
+
+function round(value: number, decimals: number): number {
+  const f = 10 ** decimals;
+  return Math.round(value * f) / f;
+}
+
+/**
+ * The waiting times. Each interval's n is at most the total of another group (trajectories started, referrals
+ * made) and may equal it, so an interval is withheld whenever that total is, besides when n itself is small.
+ */
+function waitingGroup(
+  counts: MonitoringCounts,
+  k: number,
+  totalsShown: readonly [boolean, boolean],
+): MeasureReportGroup {
+  const spec = specOf('waiting-days');
+  const intervals = [counts.waiting.startToFirstContact, counts.waiting.referralToCare];
+  const shown = intervals.map((w, i) => w.n === 0 || (!isSmall(w.n, k) && totalsShown[i] === true));
+  const first = intervals[0];
+  return {
+    code: { coding: [groupCoding(spec.code)] },
+    ...(first?.median !== undefined && shown[0]
+      ? { measureScore: DAYS(first.median) }
+      : first?.median !== undefined
+        ? { extension: [MASKED] }
+        : {}),
+    stratifier: [
+      {
+        code: [{ coding: [groupCoding('interval')] }],
+        stratum: (spec.stratifiers[0]?.codes ?? []).map((code, i) => {
+          const w = intervals[i] ?? { n: 0, median: undefined };
+          const ok = shown[i] === true;
+          return {
+            value: { coding: categoryCodings(spec.stratifiers[0]?.system ?? '', code) },
+            population: [population(ok ? w.n : undefined)],
+            ...(w.median !== undefined && ok ? { measureScore: DAYS(w.median) } : {}),
+          };
+        }),
+      },
+    ],
+  };
+}
+
+/**
+ * The saving estimate. p is the `closed-without-referral` stratum of `closed`, so it is withheld exactly when
+ * that stratum is, and the score with it (p × q − cost would give p back).
+ */
+function savingGroup(closed: MeasureReportGroup, s: ReportSettings): MeasureReportGroup {
+  const stratum = closed.stratifier?.[0]?.stratum?.find(
+    (x) => x.value?.coding?.[0]?.code === 'closed-without-referral',
+  );
+  const p = stratum?.population?.[0]?.count;
+  const extension: Extension[] = [
+    { url: REPORT_EXTENSION.q, valueMoney: MONEY(s.q) },
+    { url: REPORT_EXTENSION.professionalCost, valueMoney: MONEY(round(s.professionalCost, 2)) },
+  ];
+  return {
+    code: { coding: [groupCoding('estimated-saving')] },
+    extension: p === undefined ? [...extension, MASKED] : extension,
+    population: [population(p, { coding: [groupCoding('p')] })],
+    ...(p === undefined ? {} : { measureScore: EUR(round(p * s.q - s.professionalCost, 2)) }),
+  };
+}
+
+/** The monitoring report as a FHIR MeasureReport (summary), suppressed. Pure. */
+export function buildMeasureReport(counts: MonitoringCounts, s: ReportSettings): MeasureReport {
+  const k = s.k;
+  const contactsMean =
+    counts.contacts.total > 0 ? round(counts.contacts.contactSum / counts.contacts.total, 2) : undefined;
+  const closed = countGroup(specOf('closed'), counts.closed.total, [counts.closed.byOutcome], k);
+  const inflow = countGroup(
+    specOf('inflow'),
+    counts.inflow.total,
+    [counts.inflow.byAgeBand, counts.inflow.byReferrer],
+    k,
+  );
+  const referrals = countGroup(specOf('referral-target'), counts.referrals.total, [counts.referrals.byTarget], k);
+  const shown = (g: MeasureReportGroup) => g.population?.[0]?.count !== undefined;
+  const groups: MeasureReportGroup[] = [
+    inflow,
+    closed,
+    countGroup(
+      specOf('contacts-per-trajectory'),
+      counts.contacts.total,
+      [counts.contacts.byBin],
+      k,
+      contactsMean === undefined ? undefined : { value: contactsMean, unit: 'contacts' },
+    ),
+    countGroup(specOf('help-question'), counts.active.total, [counts.active.byHelpQuestion], k),
+    countGroup(specOf('intervention'), counts.active.total, [counts.active.byIntervention], k),
+    referrals,
+    waitingGroup(counts, k, [shown(inflow), shown(referrals)]),
+    savingGroup(closed, s),
+  ];
+  const id = ['monitoring', s.municipality.code, s.period.label, ...(s.practice ? [s.practice] : [])].join('-');
+  return {
+    resourceType: 'MeasureReport',
+    id: id.replace(/[^A-Za-z0-9.-]/g, '-').slice(0, 64),
+    extension: [
+      { url: REPORT_EXTENSION.k, valueInteger: k },
+      ...(s.practice ? [{ url: REPORT_EXTENSION.practice, valueString: s.practice }] : []),
+    ],
+    status: 'complete',
+    type: 'summary',
+    measure: MEASURE_URL,
+    date: s.date,
+    reporter: { identifier: municipalityIdentifier(s.municipality.code), display: s.municipality.name },
+    period: { start: s.period.start, end: s.period.end },
+    group: groups,
+  };
+}

@@ -1,0 +1,204 @@
+import type { Coding, Measure } from '@medplum/fhirtypes';
+import { COD327_SYSTEM } from '../../kernel/fhir/systems';
+import {
+  AGE_BAND_SYSTEM,
+  codesOf,
+  HELP_QUESTION_CATEGORY_SYSTEM,
+  INTERVENTION_SYSTEM,
+  MONITORING_SYSTEM,
+  REFERRAL_TARGET_SYSTEM,
+  REFERRER_SUBTYPE_SYSTEM,
+  TRAJECTORY_OUTCOME_SYSTEM,
+  tryGetConcept,
+  tryTranslate,
+} from '../../kernel/fhir/terminology';
+
+/**
+ * The Measure behind the monitoring report: one group per figure the pilot reports ask for, with the stratifiers
+ * and category codes each uses. The report builder, the CSV and the chart all read these definitions, so the
+ * figures cannot drift from what `GET /fhir/Measure/poh-jeugd-monitoring` says they are.
+ */
+
+export const MEASURE_ID = 'poh-jeugd-monitoring';
+export const MEASURE_URL = `https://jeugdbrug.nl/fhir/Measure/${MEASURE_ID}`;
+export const MEASURE_POPULATION_SYSTEM = 'http://terminology.hl7.org/CodeSystem/measure-population';
+
+export const GROUP_CODES = [
+  'inflow',
+  'closed',
+  'contacts-per-trajectory',
+  'help-question',
+  'intervention',
+  'referral-target',
+  'waiting-days',
+  'estimated-saving',
+] as const;
+export type GroupCode = (typeof GROUP_CODES)[number];
+
+export interface StratifierSpec {
+  readonly code: string;
+  /** The system of the category codes. */
+  readonly system: string;
+  readonly codes: readonly string[];
+  /** Whether each counted unit falls in exactly one stratum, so the strata add up to the group's total. */
+  readonly additive: boolean;
+  readonly description: string;
+}
+
+export interface GroupSpec {
+  readonly code: GroupCode;
+  /** Who is counted (the population), in words. */
+  readonly population: string;
+  readonly score?: string | undefined;
+  readonly stratifiers: readonly StratifierSpec[];
+}
+
+export const CONTACT_BINS = ['1', '2-7', '8+'] as const;
+export const WAITING_INTERVALS = ['start-to-first-contact', 'referral-to-care'] as const;
+
+const stratifier = (
+  code: string,
+  system: string,
+  additive: boolean,
+  description: string,
+  codes: readonly string[] = codesOf(system),
+): StratifierSpec => ({ code, system, codes, additive, description });
+
+export const GROUPS: readonly GroupSpec[] = [
+  {
+    code: 'inflow',
+    population: 'Trajectories started in the period (new help questions taken on by the youth professional).',
+    stratifiers: [
+      stratifier('age-band', AGE_BAND_SYSTEM, true, "The child's age on the trajectory's start date."),
+      stratifier(
+        'referrer',
+        REFERRER_SUBTYPE_SYSTEM,
+        true,
+        'Who referred the child to the youth professional; each stratum also carries its COD327 referrer type.',
+      ),
+    ],
+  },
+  {
+    code: 'closed',
+    population: 'Trajectories closed in the period.',
+    stratifiers: [stratifier('outcome', TRAJECTORY_OUTCOME_SYSTEM, true, 'How the trajectory ended.')],
+  },
+  {
+    code: 'contacts-per-trajectory',
+    population: 'Trajectories closed in the period with at least one registered contact.',
+    score: 'The mean number of contacts per such trajectory.',
+    stratifiers: [stratifier('contacts', MONITORING_SYSTEM, true, 'Number of contacts.', CONTACT_BINS)],
+  },
+  {
+    code: 'help-question',
+    population: 'Trajectories open at some time in the period.',
+    stratifiers: [
+      stratifier(
+        'help-question',
+        HELP_QUESTION_CATEGORY_SYSTEM,
+        false,
+        'Nature of the help question; a trajectory can have several, so strata need not add up to the total.',
+      ),
+    ],
+  },
+  {
+    code: 'intervention',
+    population: 'Trajectories open at some time in the period.',
+    stratifiers: [
+      stratifier(
+        'intervention',
+        INTERVENTION_SYSTEM,
+        false,
+        'Interventions used in the trajectory so far; several per trajectory, so strata need not add up.',
+      ),
+    ],
+  },
+  {
+    code: 'referral-target',
+    population: 'Referrals (opschaling) made in the period and not cancelled.',
+    stratifiers: [stratifier('referral-target', REFERRAL_TARGET_SYSTEM, true, 'Where the child was referred to.')],
+  },
+  {
+    code: 'waiting-days',
+    population: 'Measured waiting intervals; each stratum says which interval and over how many it is the median.',
+    score:
+      'The median number of days from the start of a trajectory (started in the period) to its first contact. The ' +
+      'stratum referral-to-care has the median days from a referral (made in the period) to the start of care, ' +
+      "where the municipality's status feedback gave a start date.",
+    stratifiers: [stratifier('interval', MONITORING_SYSTEM, false, 'Which waiting interval.', WAITING_INTERVALS)],
+  },
+  {
+    code: 'estimated-saving',
+    population: 'p: trajectories closed in the period positively without referral.',
+    score:
+      'p × q − the cost of the youth professional for the period, in EUR. q (the average cost of the specialised ' +
+      "trajectory that would otherwise have started) and the professional's cost come from the processing " +
+      'agreements and are given as extensions, so anyone can recompute the score.',
+    stratifiers: [],
+  },
+];
+
+/** The stratum value of a category: its own coding first; a referrer sub-type also carries its COD327 code. */
+export function categoryCodings(system: string, code: string): Coding[] {
+  const display = tryGetConcept(system, code)?.display;
+  const codings: Coding[] = [{ system, code, ...(display ? { display } : {}) }];
+  if (system === REFERRER_SUBTYPE_SYSTEM) {
+    const cod327 = tryTranslate(REFERRER_SUBTYPE_SYSTEM, code, COD327_SYSTEM);
+    if (cod327) {
+      codings.push({ ...cod327, display: tryGetConcept(COD327_SYSTEM, cod327.code ?? '')?.display });
+    }
+  }
+  return codings;
+}
+
+export function groupCoding(code: string): Coding {
+  return { system: MONITORING_SYSTEM, code, display: tryGetConcept(MONITORING_SYSTEM, code)?.display };
+}
+
+/** The Measure resource served at `GET /fhir/Measure/poh-jeugd-monitoring`. */
+export function buildMeasure(): Measure {
+  return {
+    resourceType: 'Measure',
+    id: MEASURE_ID,
+    url: MEASURE_URL,
+    version: '1',
+    name: 'PohJeugdMonitoring',
+    title: 'Monitoring praktijkondersteuner jeugd',
+    status: 'active',
+    experimental: false,
+    publisher: 'jeugdbrug',
+    description:
+      "The figures municipalities monitor the youth professional in the GP practice by, from jeugdbrug's " +
+      'reporting store (pseudonymised, no identity). Counts from 1 to k − 1 are withheld, with complementary ' +
+      'suppression; a withheld count carries the data-absent-reason extension with code masked.',
+    subjectCodeableConcept: { coding: [{ system: 'http://hl7.org/fhir/resource-types', code: 'EpisodeOfCare' }] },
+    scoring: {
+      coding: [{ system: 'http://terminology.hl7.org/CodeSystem/measure-scoring', code: 'cohort', display: 'Cohort' }],
+    },
+    group: GROUPS.map((g) => ({
+      code: { coding: [groupCoding(g.code)] },
+      description: g.score ? `${g.population} ${g.score}` : g.population,
+      population: [
+        {
+          code: {
+            coding:
+              g.code === 'estimated-saving'
+                ? [groupCoding('p')]
+                : [{ system: MEASURE_POPULATION_SYSTEM, code: 'initial-population', display: 'Initial Population' }],
+          },
+          description: g.population,
+          // The criteria are computed in SQL over the reporting store; CQL identifiers name them, the text explains.
+          criteria: { language: 'text/cql', expression: `"${g.code} population"`, description: g.population },
+        },
+      ],
+      ...(g.stratifiers.length
+        ? {
+            stratifier: g.stratifiers.map((s) => ({
+              code: { coding: [groupCoding(s.code)] },
+              description: `${s.description} Codes: ${s.system}`,
+            })),
+          }
+        : {}),
+    })),
+  };
+}

@@ -1,0 +1,150 @@
+import type { Db } from '../../kernel/db';
+import type { ReportPeriod } from './period';
+
+/**
+ * The read side of the reporting store: plain counts for one municipality and period (optionally one practice),
+ * before any suppression. Five statements, each one pass over an index range of one municipality.
+ */
+
+/** Counts by category code. */
+export type CountsByCode = ReadonlyMap<string, number>;
+
+export interface MonitoringCounts {
+  /** Trajectories started in the period. */
+  readonly inflow: { readonly total: number; readonly byAgeBand: CountsByCode; readonly byReferrer: CountsByCode };
+  /** Trajectories closed in the period. */
+  readonly closed: { readonly total: number; readonly byOutcome: CountsByCode };
+  /** Trajectories closed in the period that had at least one contact, by number of contacts. */
+  readonly contacts: { readonly total: number; readonly contactSum: number; readonly byBin: CountsByCode };
+  /** Trajectories open at some time in the period, by help question and by intervention (several each). */
+  readonly active: {
+    readonly total: number;
+    readonly byHelpQuestion: CountsByCode;
+    readonly byIntervention: CountsByCode;
+  };
+  /** Referrals made in the period and not cancelled, by target. */
+  readonly referrals: { readonly total: number; readonly byTarget: CountsByCode };
+  /** Medians in days, with how many intervals each is over. */
+  readonly waiting: {
+    readonly startToFirstContact: { readonly n: number; readonly median: number | undefined };
+    readonly referralToCare: { readonly n: number; readonly median: number | undefined };
+  };
+}
+
+export interface CountsQuery {
+  readonly municipality: string;
+  readonly period: ReportPeriod;
+  readonly practice?: string | undefined;
+}
+
+function toMap(rows: readonly { code: string | null; n: string | number }[]): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const r of rows) {
+    const code = r.code ?? 'unknown';
+    m.set(code, (m.get(code) ?? 0) + Number(r.n));
+  }
+  return m;
+}
+
+function sum(m: CountsByCode): number {
+  let s = 0;
+  m.forEach((v) => (s += v));
+  return s;
+}
+
+/** Counts every figure of the monitoring report from the reporting tables. */
+export async function countMonitoring(db: Db, q: CountsQuery): Promise<MonitoringCounts> {
+  const params: unknown[] = [q.municipality, q.period.start, q.period.end];
+  const practice = q.practice ? `AND practice = $4` : '';
+  if (q.practice) {
+    params.push(q.practice);
+  }
+  const [inflow, closed, active, interventions, referrals] = await Promise.all([
+    db.query<{ age_band: string; referrer: string; n: string; waited: number | null; with_contact: string }>(
+      `SELECT age_band, referrer_subtype AS referrer, count(*) AS n
+         FROM report_trajectory
+        WHERE municipality = $1 AND start_date BETWEEN $2 AND $3 ${practice}
+        GROUP BY age_band, referrer_subtype`,
+      params,
+    ),
+    db.query<{ outcome: string | null; bin: string | null; n: string; contacts: string }>(
+      `SELECT outcome,
+              CASE WHEN contact_count = 0 THEN NULL WHEN contact_count = 1 THEN '1'
+                   WHEN contact_count <= 7 THEN '2-7' ELSE '8+' END AS bin,
+              count(*) AS n, sum(contact_count) AS contacts
+         FROM report_trajectory
+        WHERE municipality = $1 AND closed_on BETWEEN $2 AND $3 ${practice}
+        GROUP BY 1, 2`,
+      params,
+    ),
+    db.query<{ code: string | null; n: string }>(
+      `SELECT hq AS code, count(*) AS n
+         FROM report_trajectory LEFT JOIN LATERAL unnest(help_questions) AS hq ON TRUE
+        WHERE municipality = $1 AND start_date <= $3 AND (closed_on IS NULL OR closed_on >= $2) ${practice}
+        GROUP BY 1`,
+      params,
+    ),
+    db.query<{ code: string | null; n: string; total: string }>(
+      `SELECT i AS code, count(*) AS n
+         FROM report_trajectory, unnest(interventions) AS i
+        WHERE municipality = $1 AND start_date <= $3 AND (closed_on IS NULL OR closed_on >= $2) ${practice}
+        GROUP BY 1`,
+      params,
+    ),
+    db.query<{ code: string | null; n: string }>(
+      `SELECT target AS code, count(*) AS n
+         FROM report_referral
+        WHERE municipality = $1 AND status = 'active' AND referred_on BETWEEN $2 AND $3 ${practice}
+        GROUP BY 1`,
+      params,
+    ),
+  ]);
+  const [waitFirst, waitCare, activeTotal] = await Promise.all([
+    db.query<{ n: string; median: number | null }>(
+      `SELECT count(*) AS n, percentile_disc(0.5) WITHIN GROUP (ORDER BY first_contact_on - start_date) AS median
+         FROM report_trajectory
+        WHERE municipality = $1 AND start_date BETWEEN $2 AND $3 AND first_contact_on IS NOT NULL ${practice}`,
+      params,
+    ),
+    db.query<{ n: string; median: number | null }>(
+      `SELECT count(*) AS n, percentile_disc(0.5) WITHIN GROUP (ORDER BY care_start_on - referred_on) AS median
+         FROM report_referral
+        WHERE municipality = $1 AND status = 'active' AND referred_on BETWEEN $2 AND $3
+          AND care_start_on IS NOT NULL ${practice}`,
+      params,
+    ),
+    db.query<{ n: string }>(
+      `SELECT count(*) AS n FROM report_trajectory
+        WHERE municipality = $1 AND start_date <= $3 AND (closed_on IS NULL OR closed_on >= $2) ${practice}`,
+      params,
+    ),
+  ]);
+  const byAgeBand = toMap(inflow.map((r) => ({ code: r.age_band, n: r.n })));
+  const byOutcome = toMap(closed.map((r) => ({ code: r.outcome, n: r.n })));
+  const withContacts = closed.filter((r) => r.bin !== null);
+  const byBin = toMap(withContacts.map((r) => ({ code: r.bin, n: r.n })));
+  const waitingOf = (rows: { n: string; median: number | null }[]) => ({
+    n: Number(rows[0]?.n ?? 0),
+    median: rows[0]?.median === null || rows[0]?.median === undefined ? undefined : Number(rows[0].median),
+  });
+  return {
+    inflow: {
+      total: sum(byAgeBand),
+      byAgeBand,
+      byReferrer: toMap(inflow.map((r) => ({ code: r.referrer, n: r.n }))),
+    },
+    closed: { total: sum(byOutcome), byOutcome },
+    contacts: {
+      total: sum(byBin),
+      contactSum: withContacts.reduce((acc, r) => acc + Number(r.contacts), 0),
+      byBin,
+    },
+    active: {
+      total: Number(activeTotal[0]?.n ?? 0),
+      byHelpQuestion: toMap(active.filter((r) => r.code !== null)),
+      byIntervention: toMap(interventions),
+    },
+    referrals: { total: sum(toMap(referrals)), byTarget: toMap(referrals) },
+    waiting: { startToFirstContact: waitingOf(waitFirst), referralToCare: waitingOf(waitCare) },
+  };
+}

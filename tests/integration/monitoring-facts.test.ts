@@ -1,0 +1,135 @@
+import pg from 'pg';
+import { purgeReportFacts } from '../../src/event/monitoring-writer';
+import { buildRegistry } from '../../src/event/registry';
+import { TERMINAL_STATES } from '../../src/event/states';
+import {
+  buildAgreement,
+  buildConsentEvent,
+  buildContactEvent,
+  OTHER_PRACTICE_AGB,
+  PRACTICE_AGB,
+} from '../helpers/builders';
+import { cleanupTestEnv, startTestApp, TEST_DATABASE_URL, type TestApp } from '../helpers/test-runtime';
+import { waitFor } from '../helpers/wait-for';
+
+/**
+ * Which events count in the reporting store, through the real map stage: the agreement's
+ * `monitoring.aggregateWithoutConsent` against the family's consent, objections, and counting each contact once.
+ */
+describe('monitoring facts written at the map stage', () => {
+  let app: TestApp;
+  let client: pg.Client;
+  const monitoring = (aggregateWithoutConsent: boolean) => ({
+    aggregateWithoutConsent,
+    q: 9500,
+    professionalCost: { amount: 72_000, per: 'year' as const },
+    k: 5,
+  });
+
+  beforeAll(async () => {
+    // Both practices share data on consent; only the other practice's agreement counts aggregates without it.
+    const registry = buildRegistry({
+      agreements: [
+        buildAgreement({ legalBasis: 'consent', monitoring: monitoring(false) }),
+        buildAgreement({
+          id: 'test-agreement-other',
+          practice: { agb: OTHER_PRACTICE_AGB },
+          legalBasis: 'consent',
+          monitoring: monitoring(true),
+        }),
+      ],
+      destinations: [],
+    });
+    app = await startTestApp({ registry });
+    client = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    await client.connect();
+    await client.query(`SET search_path TO ${app.testEnv.schema}`);
+  });
+
+  afterAll(async () => {
+    await client?.end();
+    await app?.close();
+    if (app) {
+      await cleanupTestEnv(app.testEnv);
+    }
+  });
+
+  /** Sends events as one practice and waits until each has finished the map stage. */
+  async function send(key: 'practice' | 'otherPractice', events: Record<string, unknown>[]): Promise<void> {
+    const res = await app.request('/his/v1/events', { key, json: events });
+    const ids = ((await res.json()) as { receipts: { id: string }[] }).receipts.map((r) => r.id);
+    await waitFor('events mapped', async () => {
+      const done = await client.query(`SELECT count(*) AS n FROM inbox WHERE id = ANY($1) AND state = ANY($2)`, [
+        ids,
+        [...TERMINAL_STATES],
+      ]);
+      return Number(done.rows[0]?.n) === ids.length ? true : undefined;
+    });
+  }
+
+  const forPractice = (event: Record<string, unknown>, agb: string): Record<string, unknown> => ({
+    ...event,
+    practice: { agb },
+    trajectory: { ...(event.trajectory as object), startDate: '2026-10-01' },
+  });
+
+  const trajectories = async (practice: string) =>
+    Number(
+      (await client.query('SELECT count(*) AS n FROM report_trajectory WHERE practice = $1', [practice])).rows[0]?.n,
+    );
+
+  const consent = (event: Record<string, unknown>, decision: 'permit' | 'deny') =>
+    buildConsentEvent(event, {
+      decision,
+      givenBy: [{ kind: 'child' }, { kind: 'guardian', guardianId: 'g1' }],
+      purposes: ['monitoring'],
+      dataClasses: ['EpisodeOfCare'],
+    });
+
+  it('counts a child without consent only where the agreement says aggregates need none', async () => {
+    await send('practice', [forPractice(buildContactEvent(), PRACTICE_AGB)]);
+    await send('otherPractice', [forPractice(buildContactEvent(), OTHER_PRACTICE_AGB)]);
+    expect(await trajectories(PRACTICE_AGB)).toBe(0);
+    expect(await trajectories(OTHER_PRACTICE_AGB)).toBe(1);
+  });
+
+  it('counts a child whose family consented to monitoring', async () => {
+    const contact = forPractice(buildContactEvent(), PRACTICE_AGB);
+    await send('practice', [consent(contact, 'permit'), contact]);
+    expect(await trajectories(PRACTICE_AGB)).toBe(1);
+  });
+
+  it('honours an objection even where aggregates need no consent, and takes the trajectory out again', async () => {
+    const contact = forPractice(buildContactEvent(), OTHER_PRACTICE_AGB);
+    await send('otherPractice', [contact]);
+    expect(await trajectories(OTHER_PRACTICE_AGB)).toBe(2);
+    const later = {
+      ...contact,
+      eventId: `${String(contact.eventId)}-2`,
+      contact: { ...(contact.contact as object), id: 'c2' },
+    };
+    await send('otherPractice', [consent(contact, 'deny'), later]);
+    expect(await trajectories(OTHER_PRACTICE_AGB)).toBe(1);
+  });
+
+  it('counts a contact sent twice (a corrected record) once', async () => {
+    const contact = forPractice(buildContactEvent(), OTHER_PRACTICE_AGB);
+    const again = { ...contact, eventId: `${String(contact.eventId)}-again` };
+    await send('otherPractice', [contact]);
+    await send('otherPractice', [again]);
+    const rows = await client.query<{ contact_count: number }>(
+      `SELECT contact_count FROM report_trajectory WHERE practice = $1 ORDER BY updated_at DESC LIMIT 1`,
+      [OTHER_PRACTICE_AGB],
+    );
+    expect(rows.rows[0]?.contact_count).toBe(1);
+  });
+
+  it('deletes facts past REPORT_RETENTION_DAYS, contacts with their trajectory', async () => {
+    expect(await purgeReportFacts(app.rt.ctx.db, '2026-09-30')).toBe(0);
+    expect(await purgeReportFacts(app.rt.ctx.db, '2026-12-31')).toBeGreaterThan(0);
+    const left = await client.query(
+      'SELECT (SELECT count(*) FROM report_trajectory) + (SELECT count(*) FROM report_contact) AS n',
+    );
+    expect(Number(left.rows[0]?.n)).toBe(0);
+  });
+});

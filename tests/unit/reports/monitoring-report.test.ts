@@ -1,0 +1,237 @@
+import { buildRegistry } from '../../../src/event/registry';
+import { assertValidResource } from '../../../src/kernel/fhir/validation';
+import { buildMeasure, GROUP_CODES, MEASURE_URL } from '../../../src/reports/monitoring/measure';
+import { buildMeasureReport, type ReportSettings } from '../../../src/reports/monitoring/measure-report';
+import { reportSettingsOf } from '../../../src/reports/monitoring/monitoring-report';
+import { daysIn, tryParsePeriod, tryParseRange } from '../../../src/reports/monitoring/period';
+import { renderChart } from '../../../src/reports/monitoring/report-chart';
+import { reportCsv } from '../../../src/reports/monitoring/report-csv';
+import type { MonitoringCounts } from '../../../src/reports/monitoring/report-store';
+import { boundsOfWithheld, withheldCells } from '../../../src/reports/monitoring/suppression';
+import { buildAgreement, OTHER_PRACTICE_AGB, PRACTICE_AGB } from '../../helpers/builders';
+import { tryToDeriveWithheldCells } from '../../helpers/suppression-check';
+import { seededRandom } from '../../helpers/synthetic-practice';
+
+describe('report periods', () => {
+  it.each([
+    ['2026-Q3', '2026-07-01', '2026-09-30'],
+    ['2026-Q1', '2026-01-01', '2026-03-31'],
+    ['2024-Q1', '2024-01-01', '2024-03-31'],
+    ['2026-H1', '2026-01-01', '2026-06-30'],
+    ['2026-H2', '2026-07-01', '2026-12-31'],
+    ['2026', '2026-01-01', '2026-12-31'],
+  ])('reads %s as %s to %s', (label, start, end) => {
+    expect(tryParsePeriod(label)).toEqual({ start, end, label });
+  });
+
+  it.each(['2026-Q5', '2026-H3', '26', '2026-07', 'Q3-2026', ''])('refuses %j', (label) => {
+    expect(tryParsePeriod(label)).toBeUndefined();
+  });
+
+  it('takes a from/to range with both ends included, and refuses a reversed one', () => {
+    const p = tryParseRange('2026-02-01', '2026-02-28');
+    expect(p && daysIn(p)).toBe(28);
+    expect(tryParseRange('2026-03-01', '2026-02-01')).toBeUndefined();
+    expect(tryParseRange('2026-02-30', '2026-03-01')).toBeUndefined();
+  });
+});
+
+describe('small-cell suppression', () => {
+  it.each([
+    ['shows counts of k and more, and zeros', [0, 5, 9, 12], [false, false, false, false]],
+    ['withholds a small cell and the next smallest with it', [3, 5, 9, 12], [true, true, false, false]],
+    ['two small cells of 1 together give 2 = n: one more goes', [1, 1, 9, 12], [true, true, true, false]],
+    ['two small cells that can be told apart stay two', [2, 3, 9, 12], [true, true, false, false]],
+    ['zeros are never withheld to protect a cell', [0, 0, 4, 30], [false, false, true, true]],
+  ])('%s', (_name, counts, expected) => {
+    expect(withheldCells(counts, 5, { totalShown: true, additive: true })).toEqual({
+      cells: expected,
+      totalWithheld: false,
+    });
+  });
+
+  it('withholds every non-zero cell when the total is withheld', () => {
+    expect(withheldCells([0, 3, 1], 5, { totalShown: false, additive: true }).cells).toEqual([false, true, true]);
+  });
+
+  it('needs no complementary cell where strata need not add up (several help questions per trajectory)', () => {
+    expect(withheldCells([3, 5, 9], 5, { totalShown: true, additive: false }).cells).toEqual([true, false, false]);
+  });
+
+  it('withholds the total too when the cells could only be ones (five children, five categories)', () => {
+    expect(withheldCells([1, 1, 1, 1, 1, 0], 5, { totalShown: true, additive: true })).toEqual({
+      cells: [true, true, true, true, true, false],
+      totalWithheld: true,
+    });
+  });
+
+  it('leaves no withheld cell derivable in 5,000 seeded random stratifiers', () => {
+    const next = seededRandom(15);
+    let tried = 0;
+    for (let run = 0; run < 5000; run++) {
+      const k = 2 + Math.floor(next() * 9);
+      const counts = Array.from({ length: 2 + Math.floor(next() * 8) }, () =>
+        next() < 0.3 ? 0 : Math.floor(next() * (next() < 0.5 ? k : 4 * k)),
+      );
+      const total = counts.reduce((a, b) => a + b, 0);
+      if (total < k) {
+        continue;
+      }
+      const { cells: withheld, totalWithheld } = withheldCells(counts, k, { totalShown: true, additive: true });
+      if (totalWithheld) {
+        continue;
+      }
+      const shown = counts.filter((_, i) => !withheld[i]);
+      expect(shown.every((c) => c === 0 || c >= k)).toBe(true);
+      const n = withheld.filter(Boolean).length;
+      if (n > 0) {
+        tried++;
+        const b = boundsOfWithheld(total, shown, n);
+        expect(b.max).toBeGreaterThan(b.min);
+      }
+    }
+    expect(tried).toBeGreaterThan(1000);
+  });
+});
+
+const SETTINGS: ReportSettings = {
+  municipality: { code: 'GM0226', name: 'Overbetuwe' },
+  period: { start: '2026-07-01', end: '2026-09-30', label: '2026-Q3' },
+  k: 5,
+  q: 9500,
+  professionalCost: 18000,
+  date: '2026-10-01T08:00:00.000Z',
+};
+
+const m = (entries: Record<string, number>) => new Map(Object.entries(entries));
+
+const COUNTS: MonitoringCounts = {
+  inflow: {
+    total: 40,
+    byAgeBand: m({ '0-3': 2, '4-11': 20, '12-15': 14, '16-17': 4 }),
+    byReferrer: m({ gp: 25, 'youth-doctor': 6, screener: 9 }),
+  },
+  closed: { total: 30, byOutcome: m({ 'closed-without-referral': 21, escalated: 7, unknown: 2 }) },
+  contacts: { total: 28, contactSum: 126, byBin: m({ '1': 3, '2-7': 20, '8+': 5 }) },
+  active: {
+    total: 60,
+    byHelpQuestion: m({ parenting: 22, school: 9, divorce: 3 }),
+    byIntervention: m({ screening: 30 }),
+  },
+  referrals: { total: 8, byTarget: m({ 'social-team': 5, ggz: 3 }) },
+  waiting: { startToFirstContact: { n: 40, median: 6 }, referralToCare: { n: 3, median: 40 } },
+};
+
+describe('the monitoring MeasureReport', () => {
+  const report = buildMeasureReport(COUNTS, SETTINGS);
+
+  it('is valid FHIR R4, and so is the Measure it names', () => {
+    expect(() => assertValidResource(report)).not.toThrow();
+    const measure = buildMeasure();
+    expect(() => assertValidResource(measure)).not.toThrow();
+    expect(report.measure).toBe(MEASURE_URL);
+    expect(measure.url).toBe(MEASURE_URL);
+  });
+
+  it('has one group per figure, in the order of the Measure', () => {
+    expect(report.group?.map((g) => g.code?.coding?.[0]?.code)).toEqual([...GROUP_CODES]);
+    expect(report).toMatchObject({ status: 'complete', type: 'summary', period: { start: '2026-07-01' } });
+  });
+
+  it('withholds small cells with the masked data-absent-reason and leaves nothing derivable', () => {
+    const tried = tryToDeriveWithheldCells(report, 5);
+    expect(tried.withheld).toBeGreaterThan(5);
+    const inflow = report.group?.[0];
+    const ages = inflow?.stratifier?.[0]?.stratum ?? [];
+    expect(ages.map((s) => s.population?.[0]?.count)).toEqual([undefined, 20, 14, undefined, 0]);
+    expect(ages[0]?.population?.[0]?.extension?.[0]).toEqual({
+      url: 'http://hl7.org/fhir/StructureDefinition/data-absent-reason',
+      valueCode: 'masked',
+    });
+  });
+
+  it('computes p × q − cost from p, q and the cost it shows', () => {
+    const saving = report.group?.find((g) => g.code?.coding?.[0]?.code === 'estimated-saving');
+    expect(saving?.population?.[0]?.count).toBe(21);
+    expect(saving?.measureScore?.value).toBe(21 * 9500 - 18000);
+    expect(saving?.extension?.map((e) => e.valueMoney?.value)).toEqual([9500, 18000]);
+  });
+
+  it('withholds the saving with p when p is small', () => {
+    const few = buildMeasureReport(
+      { ...COUNTS, closed: { total: 30, byOutcome: m({ 'closed-without-referral': 3, escalated: 25, unknown: 2 }) } },
+      SETTINGS,
+    );
+    const saving = few.group?.find((g) => g.code?.coding?.[0]?.code === 'estimated-saving');
+    expect(saving?.measureScore).toBeUndefined();
+    expect(saving?.population?.[0]?.count).toBeUndefined();
+    expect(() => tryToDeriveWithheldCells(few, 5)).not.toThrow();
+  });
+
+  it('gives the mean contacts and the median waiting days, withholding a median over fewer than k', () => {
+    const contacts = report.group?.find((g) => g.code?.coding?.[0]?.code === 'contacts-per-trajectory');
+    expect(contacts?.measureScore?.value).toBe(4.5);
+    const waiting = report.group?.find((g) => g.code?.coding?.[0]?.code === 'waiting-days');
+    expect(waiting?.measureScore?.value).toBe(6);
+    const strata = waiting?.stratifier?.[0]?.stratum ?? [];
+    expect(strata[0]?.measureScore?.value).toBe(6);
+    expect(strata[1]?.measureScore).toBeUndefined();
+    expect(strata[1]?.population?.[0]?.count).toBeUndefined();
+  });
+
+  it('writes the same numbers to CSV and to the chart', () => {
+    const csv = reportCsv(report).trim().split('\r\n');
+    expect(csv[0]).toBe('period_start,period_end,municipality,group,stratifier,code,display,count,withheld,score,unit');
+    const row = (code: string) => csv.find((l) => l.includes(`,inflow,age-band,${code},`));
+    expect(row('4-11')).toContain(',20,false,');
+    expect(row('0-3')).toContain(',,true,');
+    const svg = renderChart(report, 'age-band') ?? '';
+    expect(svg).toContain('data-code="4-11" data-count="20"');
+    expect(svg).toContain('data-code="0-3" data-withheld="true"');
+    expect(svg).not.toMatch(/data-count="[1-4]"/);
+    expect(renderChart(report, 'no-such-group')).toBeUndefined();
+  });
+});
+
+describe('the report settings from the agreements', () => {
+  const section = (q: number, amount: number, per: 'month' | 'quarter' | 'year', k: number) => ({
+    aggregateWithoutConsent: false,
+    q,
+    professionalCost: { amount, per },
+    k,
+  });
+  const q3 = { start: '2026-07-01', end: '2026-09-30', label: '2026-Q3' };
+
+  it('adds up the professionals, each pro-rated to the days its agreement runs in the period', () => {
+    const registry = buildRegistry({
+      agreements: [
+        buildAgreement({ monitoring: section(9500, 6000, 'month', 5) }),
+        // Ends on 15 August: 46 days of the quarter's 92.
+        buildAgreement({
+          id: 'other',
+          practice: { agb: OTHER_PRACTICE_AGB },
+          validTo: '2026-08-15',
+          monitoring: section(8000, 18_000, 'quarter', 10),
+        }),
+      ],
+      destinations: [],
+    });
+    const s = reportSettingsOf(registry, 'GM0226', q3, undefined, new Date('2026-10-01T00:00:00Z'));
+    expect(s.professionalCost).toBeCloseTo((6000 * 92) / (365.25 / 12) + (18_000 * 46) / (365.25 / 4), 6);
+    // The cautious choices: the smallest q, the largest k.
+    expect([s.q, s.k]).toEqual([8000, 10]);
+    expect(s.municipality).toEqual({ code: 'GM0226', name: 'Overbetuwe' });
+  });
+
+  it('uses k 5 and no cost figures when no agreement has a monitoring section, and one practice on request', () => {
+    const registry = buildRegistry({
+      agreements: [
+        buildAgreement(),
+        buildAgreement({ id: 'other', practice: { agb: OTHER_PRACTICE_AGB }, monitoring: section(1, 1, 'year', 7) }),
+      ],
+      destinations: [],
+    });
+    const s = reportSettingsOf(registry, 'GM0226', q3, PRACTICE_AGB, new Date());
+    expect([s.k, s.q, s.professionalCost]).toEqual([5, 0, 0]);
+  });
+});
