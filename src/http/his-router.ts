@@ -6,14 +6,12 @@ import type { HisDialect } from '../contracts/his-dialect';
 import { DIALECTS, tryGetDialect } from '../../mappings/his/index';
 import { ingestRecords, type Receipt } from '../event/receive';
 import type { PipelineContext } from '../event/context';
-import { getHistory, listDeliveriesOf, tryGetEvent } from '../event/event-store';
+import { tryGetEventTimeline } from '../reports/event-timeline/event-timeline';
 import { expressionOf } from '../kernel/zod-outcome';
 import { getPrincipal } from '../access/authenticate';
 import { assertRole } from '../access/principal';
 import { getRequestTrace } from './access-log';
 import { actorOf, assertPracticeAccess } from './request-context';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** `/his/v1`: what GP practices use. */
 export function hisRouter(ctx: PipelineContext): Router {
@@ -46,26 +44,12 @@ export function hisRouter(ctx: PipelineContext): Router {
   });
 
   router.get('/events/:id', async (req, res) => {
-    const id = req.params.id;
-    const row = UUID.test(id) ? await tryGetEvent(ctx.db, id) : undefined;
-    if (!row) {
+    const timeline = await tryGetEventTimeline(ctx.db, req.params.id);
+    if (!timeline) {
       throw new OperationOutcomeError(notFound);
     }
-    assertPracticeAccess(res, row.tenant);
-    res.json({
-      id: row.id,
-      eventId: row.source_event_id,
-      practice: row.tenant,
-      dialect: row.dialect,
-      eventType: row.event_type,
-      municipality: row.municipality,
-      state: row.state,
-      stateReason: row.state_reason,
-      receivedAt: row.received_at,
-      updatedAt: row.updated_at,
-      history: await getHistory(ctx.db, id),
-      deliveries: await listDeliveriesOf(ctx.db, id),
-    });
+    assertPracticeAccess(res, timeline.practice);
+    res.json(timeline);
   });
 
   router.get('/schema/:dialect', (req, res) => {
