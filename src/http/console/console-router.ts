@@ -83,6 +83,13 @@ export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Route
     next();
   });
   router.use(express.urlencoded({ extended: false, limit: '32kb', parameterLimit: 50 }));
+  // Where the app already read a form body as text (FHIR's POST _search), the console reads its fields from it.
+  router.use((req, _res, next) => {
+    if (typeof req.body === 'string') {
+      req.body = Object.fromEntries(new URLSearchParams(req.body));
+    }
+    next();
+  });
 
   router.get('/assets/:file', (req, res) => {
     const type = ASSETS[req.params.file];
