@@ -3,6 +3,7 @@ import http from 'node:http';
 import path from 'node:path';
 import type { Worker } from 'bullmq';
 import type { Logger } from 'pino';
+import { openConsoleSessions, type ConsoleSessionStore } from './access/console-sessions';
 import { startRetention } from './event/retention';
 import { startReportRetention } from './event/monitoring-writer';
 import { AuditWriter } from './audit/writer';
@@ -15,7 +16,7 @@ import { createOpsApp } from './http/ops-app';
 import { publicBaseUrl } from './http/public-base-url';
 import { ApiKeyStore } from './access/api-keys';
 import { readIssuersFile } from './access/jwt';
-import { createAuthenticator } from './access/authenticate';
+import { createAuthenticator, createCredentialVerifier } from './access/authenticate';
 import { createRateLimiter } from './access/rate-limit';
 import { SharedRateLimiter } from './access/shared-rate-limit';
 import { createDemoKeysIfMissing } from './access/demo-keys';
@@ -124,6 +125,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
   let server: http.Server | undefined;
   let url: string | undefined;
   let stopWatching = (): void => undefined;
+  let consoleSessions: ConsoleSessionStore | undefined;
   let closeRateLimitRedis = (): Promise<void> => Promise.resolve();
   if (config.ROLE !== 'worker') {
     const apiKeysFile = path.resolve(config.API_KEYS_FILE ?? path.join(config.dataDir, 'api-keys.json'));
@@ -144,6 +146,13 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
       }
     });
     stopWatching = () => fs.unwatchFile(apiKeysFile);
+    const authOptions = {
+      apiKeys,
+      issuers: config.JWT_ISSUERS_FILE ? readIssuersFile(config.JWT_ISSUERS_FILE) : [],
+      clockSkewSeconds: config.JWT_CLOCK_SKEW_S,
+    };
+    // Its own connection that fails fast, like the rate limiter's: a console request never waits on a Redis outage.
+    consoleSessions = openConsoleSessions(createRedisClient(config, redisTarget, { failFast: true }), config, log);
     // Its own connection, failing fast instead of queueing while Redis is away: the limiter then counts in memory.
     const rateLimitRedis = createRedisClient(config, redisTarget, { failFast: true });
     rateLimitRedis.on('error', () => undefined);
@@ -153,11 +162,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
         () => rateLimitRedis.disconnect(),
       );
     const app = createApp(ctx, {
-      authenticate: createAuthenticator({
-        apiKeys,
-        issuers: config.JWT_ISSUERS_FILE ? readIssuersFile(config.JWT_ISSUERS_FILE) : [],
-        clockSkewSeconds: config.JWT_CLOCK_SKEW_S,
-      }),
+      authenticate: createAuthenticator(authOptions),
       rateLimit: createRateLimiter(
         new SharedRateLimiter(rateLimitRedis, {
           ratePerSecond: config.RATE_LIMIT_PER_S,
@@ -166,6 +171,11 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
         }),
       ),
       publicBaseUrl: () => publicBaseUrl(config, url),
+      console: {
+        sessions: consoleSessions,
+        verifyCredential: createCredentialVerifier(authOptions),
+        isActive: (p) => p.via !== 'api-key' || apiKeys.isActive(p.id.replace(/^api-key:/, '')),
+      },
     });
     server = http.createServer(app);
     // Longer than the idle timeout of the load balancers and HTTP clients in front of us (commonly 60 s), so the
@@ -241,6 +251,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
       await signer.stop();
       await queues.close();
       await closeRateLimitRedis();
+      consoleSessions?.close();
       // BullMQ leaves a client it was handed open; this process made it, so this process closes it.
       await redisClient.quit().catch(() => redisClient.disconnect());
       await redis?.stop();

@@ -213,6 +213,12 @@ export class ApiKeyStore {
     this.byId = ApiKeyStore.index(readApiKeyFile(this.file));
   }
 
+  /** Whether a key id is known and enabled: a console session made with a revoked key ends with it. */
+  isActive(id: string): boolean {
+    const entry = this.byId.get(id);
+    return entry !== undefined && entry.disabled !== true;
+  }
+
   /** The principal for a key; throws a 401 for anything but a well-formed, known, enabled key. */
   verify(key: string): Principal {
     const id = tryParseApiKeyId(key);

@@ -59,11 +59,21 @@ function isPrincipal(value: unknown): value is Principal {
 }
 
 /**
+ * Turns one credential (an API key `jb_…` or a JWT) into a principal, or throws a 401. The console's sign-in form
+ * uses it too, so a browser session is granted exactly what the same credential gets from the API.
+ */
+export function createCredentialVerifier(options: AuthenticatorOptions): (credential: string) => Promise<Principal> {
+  const jwt = createJwtVerifier(options.issuers, { clockSkewSeconds: options.clockSkewSeconds });
+  return async (credential) =>
+    credential.startsWith(API_KEY_PREFIX) ? options.apiKeys.verify(credential) : jwt.verify(credential);
+}
+
+/**
  * Middleware that authenticates every request: `Authorization: Bearer <jb_… API key | JWT>` or `X-API-Key`.
  * Sets the principal on success; on failure passes the OperationOutcomeError to `next` for the error handler.
  */
 export function createAuthenticator(options: AuthenticatorOptions): RequestHandler {
-  const jwt = createJwtVerifier(options.issuers, { clockSkewSeconds: options.clockSkewSeconds });
+  const verifyCredential = createCredentialVerifier(options);
 
   async function authenticate(req: Request): Promise<Principal> {
     const authorization = req.get('authorization');
@@ -85,7 +95,7 @@ export function createAuthenticator(options: AuthenticatorOptions): RequestHandl
     if (token === undefined) {
       throw new OperationOutcomeError(unsupportedScheme);
     }
-    return token.startsWith(API_KEY_PREFIX) ? options.apiKeys.verify(token) : jwt.verify(token);
+    return verifyCredential(token);
   }
 
   return async (req, res, next) => {

@@ -203,6 +203,8 @@ export async function replayFeedback(ctx: PipelineContext, feedbackId: string, a
   }
   await ctx.audit.append(revived.tenant, operatorAction({ actor, action: 'replay', target: `Task/${revived.id}` }));
   await enqueueOrDefer(ctx.log, ctx.queues.enqueueFeedback(revived, revived.trace_id), { feedbackId: revived.id });
+  // The previous round's failed job is gone too, so the queue's failed count says what is still failed.
+  await enqueueOrDefer(ctx.log, ctx.queues.removeFailedRound('feedback', revived), { feedbackId: revived.id });
   return true;
 }
 

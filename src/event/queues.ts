@@ -159,6 +159,22 @@ export class QueueSet {
     await this.timed(queue.add('deliver', { deliveryId: delivery.id, traceId }, opts), 'enqueue deliver');
   }
 
+  /**
+   * Removes a replayed item's previous round from BullMQ's failed set. Replay adds a job with a new id, so without
+   * this the old failed job stays and every `failed` count overstates the dead letters for a month (removeOnFail).
+   */
+  async removeFailedRound(
+    kind: 'deliver' | 'feedback',
+    item: { id: string; round: number; destination?: string },
+  ): Promise<void> {
+    const queue = kind === 'feedback' ? this.feedback : this.getDeliverQueue(item.destination ?? '');
+    const jobId = kind === 'feedback' ? feedbackJobId(item.id, item.round - 1) : deliverJobId(item.id, item.round - 1);
+    const job = await queue.getJob(jobId);
+    if (job && (await job.isFailed())) {
+      await job.remove();
+    }
+  }
+
   /** Adds the feedback job for the status update's current round; a no-op when that job already exists. */
   async enqueueFeedback(feedback: { id: string; round: number }, traceId: string): Promise<void> {
     await this.timed(

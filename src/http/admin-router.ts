@@ -1,5 +1,5 @@
 import { conflict, notFound, OperationOutcomeError } from '@medplum/core';
-import { Router, type Request, type RequestHandler } from 'express';
+import { Router } from 'express';
 import { z } from 'zod';
 import type { Destination } from '../contracts/destination';
 import type { PipelineContext } from '../event/context';
@@ -15,7 +15,7 @@ import {
   listDeadLetters,
   listFeedbackByState,
 } from '../reports/dead-letters/dead-letters';
-import { getDestinationStatus, type DestinationStatus } from '../reports/destination-status/destination-status';
+import { getDestinationStatus } from '../reports/destination-status/destination-status';
 import { actorOf } from './request-context';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -126,8 +126,6 @@ export function adminRouter(ctx: PipelineContext): Router {
     res.status(202).json({ replayed: [id] });
   });
 
-  router.get('/dashboard', queueDashboard(ctx));
-
   return router;
 }
 
@@ -144,56 +142,4 @@ function getDestination(ctx: PipelineContext, id: string): Destination {
 /** Operator input in the wrong form is a 400 naming the parameter or field. */
 function parseQuery<T>(schema: z.ZodType<T>, input: unknown, where: 'query' | 'body' = 'query'): T {
   return parseOrThrow(schema, input, (path) => pathExpression(path, where), 400);
-}
-
-/**
- * The queue dashboard, behind the same operator authentication as the rest of /admin/v1: a read-only HTML page (or
- * JSON) of queue depths and destination health. Read-only on purpose: retrying or removing jobs here would bypass
- * the audited replay above. (Bull Board would need its own authentication story and a relaxed CSP.)
- */
-function queueDashboard(ctx: PipelineContext): RequestHandler {
-  return async (req, res) => {
-    const statuses = await Promise.all(ctx.registry.destinations.map((d) => getDestinationStatus(ctx, d)));
-    const depths = await ctx.queues.depths();
-    if (wantsJson(req)) {
-      res.json({ queues: depths, destinations: statuses });
-      return;
-    }
-    res.type('html').send(dashboardHtml(depths, statuses));
-  };
-}
-
-function wantsJson(req: Request): boolean {
-  return req.query.format === 'json' || req.accepts(['html', 'json']) === 'json';
-}
-
-function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
-/** Ids, states and counts only: nothing personal is in a queue, and nothing personal is shown. */
-function dashboardHtml(
-  depths: readonly { queue: string; state: string; count: number }[],
-  statuses: readonly DestinationStatus[],
-): string {
-  const queues = [...new Set(depths.map((d) => d.queue))];
-  const states = [...new Set(depths.map((d) => d.state))];
-  const count = (q: string, s: string) => depths.find((d) => d.queue === q && d.state === s)?.count ?? 0;
-  const queueRows = queues
-    .map((q) => `<tr><td>${escapeHtml(q)}</td>${states.map((s) => `<td>${count(q, s)}</td>`).join('')}</tr>`)
-    .join('');
-  const destinationRows = statuses
-    .map(
-      (d) =>
-        `<tr><td>${escapeHtml(d.id)}</td><td>${escapeHtml(d.adapter)}</td><td>${d.paused ? `paused (${escapeHtml(d.pausedBy ?? '')})` : 'running'}</td>` +
-        `<td>${d.consecutiveFailures} / ${d.pauseAfterFailures}</td><td>${escapeHtml(d.lastError ?? '')}</td>` +
-        `<td>${escapeHtml(d.lastProbeResult ?? '')}</td></tr>`,
-    )
-    .join('');
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>jeugdbrug queues</title>
-<meta http-equiv="refresh" content="10"></head><body style="font-family:sans-serif">
-<h1>Queues</h1><table border="1" cellpadding="4"><tr><th>queue</th>${states.map((s) => `<th>${escapeHtml(s)}</th>`).join('')}</tr>${queueRows}</table>
-<h1>Destinations</h1><table border="1" cellpadding="4"><tr><th>id</th><th>adapter</th><th>state</th><th>failures / pause after</th><th>last error</th><th>last probe</th></tr>${destinationRows}</table>
-<p>Read-only. Pause, resume and replay through the audited API under /admin/v1. JSON: ?format=json</p>
-</body></html>`;
 }

@@ -11,6 +11,7 @@ import { fhirTaskRouter } from './fhir-task-router';
 import { monitoringRouter } from './monitoring-router';
 import { municipalityRouter } from './municipality-router';
 import { requireRole } from '../access/authenticate';
+import { consoleRouter, type ConsoleOptions } from './console/console-router';
 import { corsFor } from './cors';
 import packageJson from '../../package.json';
 import { docsRouter } from './docs-router';
@@ -30,6 +31,8 @@ export interface AppOptions {
   readonly rateLimit: RequestHandler;
   /** Where clients reach the API (`PUBLIC_BASE_URL`, else derived from HOST and the bound port): links use it. */
   readonly publicBaseUrl: () => string;
+  /** The web console at /console; absent, it is not served. */
+  readonly console?: ConsoleOptions | undefined;
 }
 
 /** The Express app: security headers, body limits, routers per audience, and the one error handler. */
@@ -64,6 +67,9 @@ export function createApp(ctx: PipelineContext, opts: AppOptions): express.Expre
   app.use(auditRouter(ctx));
   app.use(consentRouter(ctx));
   app.use(fhirTaskRouter(ctx));
+  if (opts.console) {
+    app.use('/console', consoleRouter(ctx, opts.console));
+  }
 
   app.use(docsRouter({ providers, publicBaseUrl: opts.publicBaseUrl, version: packageJson.version }));
 

@@ -1,11 +1,20 @@
+import { notFound, OperationOutcomeError } from '@medplum/core';
+import { forbiddenField } from '../kernel/fhir/outcomes';
 import type { AuditEventAgent } from '@medplum/fhirtypes';
 import type { Request, Response } from 'express';
-import { tryGetPrincipal } from '../access/authenticate';
+import { getPrincipal, tryGetPrincipal } from '../access/authenticate';
 import { ALL } from '../access/principal';
 import { actorOf } from './request-context';
+import { checkSignedCheckpoint } from '../audit/signed-heads';
 import type { PipelineContext } from '../event/context';
 import { dataAccess, type AuditOutcome } from '../audit/audit-events';
-import { SYSTEM_TENANT } from '../reports/audit-scope';
+import { canReadChain, SYSTEM_TENANT } from '../reports/audit-scope';
+import { tryGetAuditRow, type AuditRow } from '../reports/audit-search/search';
+import { listChainTenants, tryGetChainHead, verifyTenant, type TenantVerdict } from '../audit/verify';
+
+/** `res.locals` key set when a route has recorded its own refusal (outcome 4) before answering 403. */
+export const REFUSAL_AUDITED = 'refusalAudited';
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** What a read of audit or consent data touched, for its own AuditEvent. */
 export interface ReadAudit {
@@ -66,4 +75,102 @@ function defaultTenants(res: Response): string[] {
   const p = tryGetPrincipal(res);
   const own = p?.role === 'practice' ? p.practices.filter((agb) => agb !== ALL).slice(0, 1) : [];
   return own.length > 0 ? own : [SYSTEM_TENANT];
+}
+
+/** Refuses access to a chain: recorded in that chain (its practice sees the attempt), then 403. */
+export async function assertChainAccess(
+  ctx: Pick<PipelineContext, 'audit'>,
+  req: Request,
+  res: Response,
+  tenant: string,
+): Promise<void> {
+  if (!canReadChain(getPrincipal(res), tenant)) {
+    await auditRead(ctx, req, res, {
+      query: req.originalUrl,
+      interaction: 'read',
+      target: `audit_chain/${tenant}`,
+      outcome: '4',
+      outcomeDesc: 'not within the caller’s scope',
+      tenants: [tenant],
+    });
+    // Tells the error handler's generic refusal audit that this refusal is on record already.
+    res.locals[REFUSAL_AUDITED] = true;
+    throw new OperationOutcomeError(forbiddenField('This chain is not within the caller’s scope', 'tenant'));
+  }
+}
+
+/** One AuditEvent by id, its read recorded (a refused one too); out of scope looks like absent (404). */
+export async function readAuditEvent(
+  ctx: Pick<PipelineContext, 'audit' | 'db'>,
+  req: Request,
+  res: Response,
+  id: string,
+): Promise<AuditRow> {
+  const found = UUID.test(id) ? await tryGetAuditRow(ctx.db, id, getPrincipal(res)) : undefined;
+  if (!found) {
+    throw new OperationOutcomeError(notFound);
+  }
+  const { row, inScope } = found;
+  await auditRead(ctx, req, res, {
+    query: req.originalUrl,
+    interaction: 'read',
+    target: `AuditEvent/${id}`,
+    patientBsn: row.patient_bsn ?? undefined,
+    tenants: [row.tenant],
+    ...(inScope ? {} : { outcome: '4' as const, outcomeDesc: 'not within the caller’s scope' }),
+  });
+  if (!inScope) {
+    // A caller must not learn which ids exist in other practices' logs.
+    throw new OperationOutcomeError(notFound);
+  }
+  return row;
+}
+
+/** Verifies chains (the caller may read them; check first) and records the read, before the verdicts are shown. */
+export async function verifyChains(
+  ctx: Pick<PipelineContext, 'audit' | 'db' | 'metrics' | 'signedHeads'>,
+  req: Request,
+  res: Response,
+  tenants: readonly string[],
+): Promise<TenantVerdict[]> {
+  const verdicts: TenantVerdict[] = [];
+  const { keys, signer } = ctx.signedHeads;
+  for (const tenant of tenants) {
+    // The chain must also agree with the latest signed checkpoint kept outside the database.
+    const verdict = await checkSignedCheckpoint(ctx.db, await verifyTenant(ctx.db, tenant), keys, signer.file);
+    ctx.metrics.recordAuditVerify(tenant, verdict.ok);
+    verdicts.push(verdict);
+  }
+  await auditRead(ctx, req, res, {
+    query: req.originalUrl,
+    interaction: 'read',
+    target: tenants.length === 1 ? `audit_chain/${tenants[0]}` : 'audit_chain',
+    tenants,
+  });
+  return verdicts;
+}
+
+/**
+ * The chains a verification covers: the one asked for (403 when out of scope, recorded; 404 when it has no rows), or
+ * every chain within the caller's scope. A municipality reads no chain of its own: asking for all is refused.
+ */
+export async function chainsToVerify(
+  ctx: Pick<PipelineContext, 'audit' | 'db'>,
+  req: Request,
+  res: Response,
+  tenant: string | undefined,
+): Promise<string[]> {
+  if (tenant !== undefined) {
+    await assertChainAccess(ctx, req, res, tenant);
+    if (!(await tryGetChainHead(ctx.db, tenant))) {
+      throw new OperationOutcomeError(notFound);
+    }
+    return [tenant];
+  }
+  const principal = getPrincipal(res);
+  const tenants = (await listChainTenants(ctx.db)).filter((t) => canReadChain(principal, t));
+  if (principal.role === 'municipality') {
+    await assertChainAccess(ctx, req, res, SYSTEM_TENANT);
+  }
+  return tenants;
 }

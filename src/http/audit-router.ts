@@ -1,7 +1,7 @@
-import { badRequest, notFound, OperationOutcomeError } from '@medplum/core';
+import { badRequest, OperationOutcomeError } from '@medplum/core';
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
-import { auditRead } from './audit-read';
+import { assertChainAccess, auditRead, chainsToVerify, verifyChains } from './audit-read';
 import {
   csvHeader,
   csvRow,
@@ -13,19 +13,16 @@ import {
   type ExportMeta,
 } from '../reports/audit-export/export';
 import { childOverview } from '../reports/child-overview/overview';
-import { canReadChain, SYSTEM_TENANT } from '../reports/audit-scope';
-import { listChainTenants, tryGetChainHead, verifyTenant } from '../audit/verify';
-import { checkSignedCheckpoint, publicJwks, signHead } from '../audit/signed-heads';
+import { SYSTEM_TENANT } from '../reports/audit-scope';
+import { publicJwks, signHead } from '../audit/signed-heads';
 import { BSN_SYSTEM, isValidBsn } from '../kernel/fhir/identifiers';
-import { failField, forbiddenField } from '../kernel/fhir/outcomes';
+import { failField } from '../kernel/fhir/outcomes';
 import type { PipelineContext } from '../event/context';
 import { getPrincipal } from '../access/authenticate';
 import { errorFields } from '../kernel/logger';
 import { amsterdamDateTime } from '../kernel/dutch-time';
 
 const TENANT = /^\d{8}$/;
-/** `res.locals` key set when a route has recorded its own refusal (outcome 4) before answering 403. */
-export const REFUSAL_AUDITED = 'refusalAudited';
 
 /**
  * The query parameters of the `/audit/v1` routes: their names are what each route accepts (and what the OpenAPI
@@ -121,53 +118,10 @@ async function write(res: Response, chunk: string): Promise<void> {
 export function auditRouter(ctx: PipelineContext): Router {
   const router = Router();
 
-  /** Refuses access to a chain: recorded in that chain (its practice sees the attempt), then 403. */
-  async function assertChainAccess(req: Request, res: Response, tenant: string): Promise<void> {
-    if (!canReadChain(getPrincipal(res), tenant)) {
-      await auditRead(ctx, req, res, {
-        query: req.originalUrl,
-        interaction: 'read',
-        target: `audit_chain/${tenant}`,
-        outcome: '4',
-        outcomeDesc: 'not within the caller’s scope',
-        tenants: [tenant],
-      });
-      // Tells the error handler's generic refusal audit that this refusal is on record already.
-      res.locals[REFUSAL_AUDITED] = true;
-      throw new OperationOutcomeError(forbiddenField('This chain is not within the caller’s scope', 'tenant'));
-    }
-  }
-
   router.get('/audit/v1/verify', async (req, res) => {
     const q = queryOf(req, verifyQuery);
-    const principal = getPrincipal(res);
-    let tenants: string[];
-    if (q.has('tenant')) {
-      const tenant = tenantParam(q.get('tenant'));
-      await assertChainAccess(req, res, tenant);
-      if (!(await tryGetChainHead(ctx.db, tenant))) {
-        throw new OperationOutcomeError(notFound);
-      }
-      tenants = [tenant];
-    } else {
-      tenants = (await listChainTenants(ctx.db)).filter((t) => canReadChain(principal, t));
-      if (principal.role === 'municipality') {
-        await assertChainAccess(req, res, SYSTEM_TENANT);
-      }
-    }
-    const verdicts = [];
-    for (const tenant of tenants) {
-      const { keys, signer } = ctx.signedHeads;
-      const verdict = await checkSignedCheckpoint(ctx.db, await verifyTenant(ctx.db, tenant), keys, signer.file);
-      ctx.metrics.recordAuditVerify(tenant, verdict.ok);
-      verdicts.push(verdict);
-    }
-    await auditRead(ctx, req, res, {
-      query: req.originalUrl,
-      interaction: 'read',
-      target: tenants.length === 1 ? `audit_chain/${tenants[0]}` : 'audit_chain',
-      tenants,
-    });
+    const tenants = await chainsToVerify(ctx, req, res, q.has('tenant') ? tenantParam(q.get('tenant')) : undefined);
+    const verdicts = await verifyChains(ctx, req, res, tenants);
     res.json(q.has('tenant') ? verdicts[0] : { ok: verdicts.every((v) => v.ok), chains: verdicts });
   });
 
@@ -185,7 +139,7 @@ export function auditRouter(ctx: PipelineContext): Router {
     }
     const from = instantParam(q.get('from'), 'from');
     const to = instantParam(q.get('to'), 'to');
-    await assertChainAccess(req, res, tenant);
+    await assertChainAccess(ctx, req, res, tenant);
     const piece = await exportMeta(ctx.db, tenant, { from, to });
     const meta: ExportMeta =
       piece.toSeq !== null && piece.headHash !== null

@@ -8,14 +8,12 @@ import { DIALECTS, tryGetDialect } from '../../mappings/his/index';
 import { ingestRecords, type Receipt } from '../event/receive';
 import type { PipelineContext } from '../event/context';
 import { QueueDepthGuard } from '../event/queue-depth-guard';
-import { getHistory, listDeliveriesOf, tryGetEvent } from '../event/event-store';
+import { tryGetEventTimeline } from '../reports/event-timeline/event-timeline';
 import { expressionOf } from '../kernel/zod-outcome';
 import { getPrincipal } from '../access/authenticate';
 import { assertRole } from '../access/principal';
 import { getRequestTrace } from './access-log';
 import { actorOf, assertPracticeAccess } from './request-context';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** `/his/v1`: what GP practices use. */
 export function hisRouter(ctx: PipelineContext): Router {
@@ -60,26 +58,16 @@ export function hisRouter(ctx: PipelineContext): Router {
   });
 
   router.get('/events/:id', async (req, res) => {
-    const id = req.params.id;
-    const row = UUID.test(id) ? await tryGetEvent(ctx.db, id) : undefined;
-    if (!row) {
+    const timeline = await tryGetEventTimeline(ctx.db, req.params.id);
+    if (!timeline) {
       throw new OperationOutcomeError(notFound);
     }
-    assertPracticeAccess(res, row.tenant);
+    assertPracticeAccess(res, timeline.practice);
     res.json({
-      id: row.id,
-      eventId: row.source_event_id,
-      practice: row.tenant,
-      dialect: row.dialect,
-      eventType: row.event_type,
-      municipality: row.municipality,
-      state: row.state,
-      stateReason: row.state_reason,
-      receivedAt: row.received_at,
-      updatedAt: row.updated_at,
-      history: await getHistory(ctx.db, id),
-      deliveries: await listDeliveriesOf(ctx.db, id),
-      ...(row.event_type === 'referral.created' ? { referralStatus: await referralTimelineOf(ctx, id) } : {}),
+      ...timeline,
+      ...(timeline.eventType === 'referral.created'
+        ? { referralStatus: await referralTimelineOf(ctx, timeline.id) }
+        : {}),
     });
   });
 

@@ -2,7 +2,7 @@ import type { Request, Response } from 'express';
 import { AUDIT_SUBTYPES, AUDIT_TYPES, buildAuditEvent } from '../audit/audit-events';
 import { SYSTEM_TENANT } from '../reports/audit-scope';
 import type { PipelineContext } from '../event/context';
-import { REFUSAL_AUDITED } from './audit-router';
+import { REFUSAL_AUDITED } from './audit-read';
 import { tryGetPrincipal } from '../access/authenticate';
 import { actorOf } from './request-context';
 

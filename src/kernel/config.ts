@@ -73,6 +73,8 @@ export const configSchema = z
       .string()
       .regex(/^https?:\/\/[^,\s]+(,https?:\/\/[^,\s]+)*$/, 'comma-separated origins such as https://portal.example.nl')
       .optional(),
+    CONSOLE_IDLE_TIMEOUT_MIN: z.coerce.number().int().min(1).max(1440).default(30),
+    CONSOLE_SESSION_MAX_HOURS: z.coerce.number().int().min(1).max(168).default(12),
     AUDIT_SIGNING_KEYS: z.string().optional(),
     AUDIT_SIGN_INTERVAL_MS: z.coerce.number().int().min(100).default(60_000),
     AUDIT_WITNESS_URL: z.url({ protocol: /^https?$/ }).optional(),

@@ -1,5 +1,6 @@
 import type { DestinationStatus } from '../../src/reports/destination-status/destination-status';
 import { buildDestination, buildReferralEvent } from '../helpers/builders';
+import { openConsole } from '../helpers/console-client';
 import { waitFor } from '../helpers/wait-for';
 import { useDeliveryApp } from '../unit/delivery/support/adapter-contract';
 
@@ -115,13 +116,46 @@ describe('pausing a failing destination and resuming it', () => {
     expect(await queue.isPaused()).toBe(false);
   });
 
-  it('serves a read-only queue dashboard to operators only', async () => {
-    expect((await h.app.request('/admin/v1/dashboard', { key: 'practice' })).status).toBe(403);
-    expect((await h.app.request('/admin/v1/dashboard', { key: null })).status).toBe(401);
-    const page = await h.app.request('/admin/v1/dashboard', { key: 'operator' });
+  // The console's queue page replaced /admin/v1/dashboard; the dashboard's assertions hold for it.
+  it('serves the queue page of the console to operators only', async () => {
+    const practice = await openConsole(h.app, 'practice');
+    expect((await practice.get('/console/operator')).status).toBe(403);
+    // Without a session: no page, only the way to the sign-in form.
+    const anonymous = await fetch(`${h.app.url}/console/operator`, { redirect: 'manual' });
+    expect(anonymous.status).toBe(303);
+    expect(anonymous.headers.get('location')).toBe('/console/sign-in?why=ended');
+    const page = await (await openConsole(h.app, 'operator')).get('/console/operator');
     expect(page.status).toBe(200);
     expect(page.headers.get('content-type')).toContain('text/html');
-    // The read-only page lists the queues.
+    // The page lists the queues.
     expect(await page.text()).toMatch(/deliver\.gm0226/);
+    expect((await h.app.request('/admin/v1/dashboard', { key: 'operator' })).status).toBe(404);
+  });
+
+  // The dashboard's `failed` count stayed at the number of dead letters ever, after all were replayed and delivered.
+  it('counts a dead letter that was replayed and delivered nowhere: not in the console, not in BullMQ', async () => {
+    h.receiver.mode = { kind: 'status', status: 422 };
+    const id = await h.submit(buildReferralEvent());
+    await h.reachesState(id, 'dead');
+    const operator = await openConsole(h.app, 'operator');
+    const deadCell = async () =>
+      /data-dead="deliver\.gm0226">(?:<a [^>]*>)?(\d+)/.exec(
+        await (await operator.get('/console/operator')).text(),
+      )?.[1];
+    expect(Number(await deadCell())).toBeGreaterThanOrEqual(1);
+    const failed = async () =>
+      (
+        (await (await h.app.request('/admin/v1/queues', { key: 'operator' })).json()) as {
+          queues: { queue: string; state: string; count: number }[];
+        }
+      ).queues.find((q) => q.queue === 'deliver.gm0226' && q.state === 'failed')?.count;
+    expect(await failed()).toBeGreaterThanOrEqual(1);
+
+    h.receiver.mode = { kind: 'ok' };
+    const replay = await operator.post('/console/operator/dead-letters/replay', { destination: 'gm0226' });
+    expect(replay.status).toBe(303);
+    await h.reachesState(id, 'delivered');
+    expect(await deadCell()).toBe('0');
+    expect(await failed()).toBe(0);
   });
 });

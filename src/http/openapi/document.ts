@@ -358,19 +358,6 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
       errors: [409],
     },
     {
-      method: 'get',
-      path: '/admin/v1/dashboard',
-      summary: 'Read-only queue dashboard',
-      tag: 'Admin',
-      roles: ['operator'],
-      request: { query: z.object({ format: z.enum(['json']).optional() }) },
-      ok: {
-        status: 200,
-        description: 'HTML, or JSON with ?format=json',
-        content: { 'text/html': { schema: z.string() }, 'application/json': { schema: s.anyJson } },
-      },
-    },
-    {
       method: 'post',
       path: '/municipality/v1/referrals/{id}/status',
       summary: 'A municipality’s status on a referral delivered to it, by the identifier it received',

@@ -60,3 +60,30 @@ export async function listFeedbackByState(
     [f.state, f.limit],
   );
 }
+
+/**
+ * Dead letters per destination, and dead status updates to practices, counted in PostgreSQL. BullMQ's `failed`
+ * count is not the number an operator acts on: it keeps failed jobs for a month whatever became of them.
+ */
+export async function countDeadLetters(db: Db): Promise<{ deliveries: Map<string, number>; feedback: number }> {
+  const rows = await db.query<{ destination: string; n: number }>(
+    `SELECT destination, count(*)::int AS n FROM delivery WHERE state = 'dead' GROUP BY destination`,
+  );
+  const [fb] = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM feedback WHERE state = 'dead'`);
+  return { deliveries: new Map(rows.map((r) => [r.destination, r.n])), feedback: fb?.n ?? 0 };
+}
+
+/** The current state of some deliveries (a replay's progress), by id. */
+export async function deliveryStates(
+  db: Db,
+  ids: readonly string[],
+): Promise<{ id: string; destination: string; state: string; attempts: number; lastStatus: number | null }[]> {
+  if (ids.length === 0) {
+    return [];
+  }
+  return db.query(
+    `SELECT id, destination, state, attempts, last_status AS "lastStatus" FROM delivery WHERE id = ANY($1::uuid[])
+     ORDER BY updated_at`,
+    [ids],
+  );
+}

@@ -1,0 +1,134 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { RedisClient } from '../kernel/redis-client';
+import type { Logger } from 'pino';
+import type { Config } from '../kernel/config';
+import { errorFields } from '../kernel/logger';
+import { z } from 'zod';
+import {
+  createPrincipal,
+  municipalityScopeSchema,
+  practiceScopeSchema,
+  ROLES,
+  scopeProblem,
+  type Principal,
+} from './principal';
+
+/**
+ * A signed-in console user's server-side session. Ids and codes only (the principal, a CSRF token, a language and
+ * the ids of the operator's last replay), so Redis never holds personal data.
+ */
+export interface ConsoleSession {
+  readonly principal: Principal;
+  /** The synchronizer token every POST form carries. */
+  readonly csrf: string;
+  /** Sign-in time (ms since the epoch): the session ends `maxSeconds` after it, however active. */
+  readonly createdAt: number;
+  /** Delivery ids of the operator's last replay, for its progress page. */
+  readonly lastReplay?: readonly string[] | undefined;
+}
+
+const sessionSchema = z.object({
+  principal: z.object({
+    id: z.string().min(1),
+    role: z.enum(ROLES),
+    practices: practiceScopeSchema,
+    municipalities: municipalityScopeSchema,
+    via: z.enum(['api-key', 'jwt']),
+  }),
+  csrf: z.string().min(32),
+  createdAt: z.number(),
+  lastReplay: z.array(z.uuid()).max(1000).optional(),
+});
+
+/** A fresh random token (256 bits, URL-safe): session ids and CSRF tokens. */
+export function newToken(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+/** Compares two secrets in constant time (false for different lengths). */
+export function sameSecret(a: string, b: string): boolean {
+  const x = Buffer.from(a, 'utf8');
+  const y = Buffer.from(b, 'utf8');
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/**
+ * Console sessions in Redis, under the deployment's hash-tagged prefix. The key is the SHA-256 of the cookie's
+ * token, so whoever reads Redis cannot take over a session. Every request moves the idle expiry on (EXPIRE); a
+ * session also ends `maxSeconds` after sign-in. Losing Redis signs everyone out, nothing worse.
+ */
+export class ConsoleSessionStore {
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly prefix: string,
+    readonly idleSeconds: number,
+    readonly maxSeconds: number,
+  ) {}
+
+  private key(token: string): string {
+    return `${this.prefix}:console-session:${createHash('sha256').update(token, 'utf8').digest('hex')}`;
+  }
+
+  /** Creates a session for a principal; returns the token for the cookie. */
+  async create(principal: Principal): Promise<{ token: string; session: ConsoleSession }> {
+    const token = newToken();
+    const session: ConsoleSession = { principal, csrf: newToken(), createdAt: Date.now() };
+    await this.redis.set(this.key(token), JSON.stringify(session), 'EX', this.idleSeconds);
+    return { token, session };
+  }
+
+  /** The session of a token, its idle expiry moved on; undefined when unknown, idle too long or too old. */
+  async tryGet(token: string): Promise<ConsoleSession | undefined> {
+    if (!/^[A-Za-z0-9_-]{43}$/.test(token)) {
+      return undefined;
+    }
+    const key = this.key(token);
+    const raw = await this.redis.get(key);
+    if (raw === null) {
+      return undefined;
+    }
+    const parsed = sessionSchema.safeParse(JSON.parse(raw));
+    const p = parsed.data?.principal;
+    if (
+      !parsed.success ||
+      !p ||
+      scopeProblem(p.role, p.practices, p.municipalities) !== undefined ||
+      parsed.data.createdAt + this.maxSeconds * 1000 < Date.now()
+    ) {
+      await this.redis.del(key);
+      return undefined;
+    }
+    await this.redis.expire(key, this.idleSeconds);
+    return { ...parsed.data, principal: createPrincipal(parsed.data.principal) };
+  }
+
+  /** Stores a changed session (same token), keeping the idle expiry. */
+  async update(token: string, session: ConsoleSession): Promise<void> {
+    await this.redis.set(this.key(token), JSON.stringify(session), 'EX', this.idleSeconds, 'XX');
+  }
+
+  /** Ends a session (sign-out). */
+  async destroy(token: string): Promise<void> {
+    await this.redis.del(this.key(token));
+  }
+
+  close(): void {
+    this.redis.disconnect();
+  }
+}
+
+/** The console's session store on the deployment's Redis, with the configured idle and absolute timeouts. */
+export function openConsoleSessions(
+  redis: RedisClient,
+  config: Pick<Config, 'QUEUE_PREFIX' | 'CONSOLE_IDLE_TIMEOUT_MIN' | 'CONSOLE_SESSION_MAX_HOURS'>,
+  log: Logger,
+): ConsoleSessionStore {
+  // Redis away means no console for a while (requests fail), never a crash.
+  redis.on('error', (err: Error) => log.warn(errorFields(err), 'console session store: Redis error'));
+  return new ConsoleSessionStore(
+    redis,
+    config.QUEUE_PREFIX,
+    config.CONSOLE_IDLE_TIMEOUT_MIN * 60,
+    config.CONSOLE_SESSION_MAX_HOURS * 3600,
+  );
+}

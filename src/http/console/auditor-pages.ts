@@ -1,0 +1,485 @@
+import type { Consent } from '@medplum/fhirtypes';
+import { Router } from 'express';
+import { auditRead, chainsToVerify, readAuditEvent, verifyChains } from '../audit-read';
+import { childOverview } from '../../reports/child-overview/overview';
+import { canReadChain, SYSTEM_TENANT } from '../../reports/audit-scope';
+import { searchAuditEvents, servedResource } from '../../reports/audit-search/search';
+import { encodeCursor, parseAuditSearch } from '../../reports/audit-search/search-params';
+import { listChainTenants } from '../../audit/verify';
+import { BSN_SYSTEM, isValidBsn } from '../../kernel/fhir/identifiers';
+import { failField } from '../../kernel/fhir/outcomes';
+import type { PipelineContext } from '../../event/context';
+import { CONSENT_SEARCH, searchConsents } from '../../reports/consent-search/consent-search';
+import { parseFhirSearch } from '../../reports/fhir-search/parse-search';
+import { auditRouter } from '../audit-router';
+import { getPrincipal } from '../../access/authenticate';
+import { field, pageOf, sendPage } from './console-request';
+import { describeAuditEvent } from './describe-audit-event';
+import { html, type SafeHtml } from './html';
+import { formatTime, reasonsInWords, t, type Lang } from './i18n';
+import { csrfField, notice, table, type PageContext } from './layout';
+import { outcomeMessage } from './outcome-message';
+
+const PAGE_SIZE = 20;
+
+/** The search form's "type" choices, as the FHIR search parameters they stand for. */
+const TYPE_FILTERS: Record<string, readonly [string, string][]> = {
+  disclose: [
+    ['type', '110106'],
+    ['subtype', 'disclose'],
+  ],
+  decision: [['subtype', 'AuthZ-Consent']],
+  refusal: [['subtype', 'AuthZ-Role']],
+  access: [['type', 'rest']],
+  import: [['type', '110107']],
+  operator: [['type', '110100']],
+};
+
+/** A BSN from a form: the same checks as the API (9 digits, 11-proef), as an OperationOutcome naming the field. */
+function bsnField(body: unknown): string {
+  const bsn = field(body, 'bsn');
+  if (bsn === undefined || !/^\d{9}$/.test(bsn) || !isValidBsn(bsn)) {
+    failField('bsn: not a valid BSN (9 digits passing the 11-proef)', 'bsn');
+  }
+  return bsn;
+}
+
+/** The search criteria a form sent, as the FHIR search the API would get (built here: BSNs never go in a URL). */
+function searchParamsOf(body: unknown): URLSearchParams {
+  const p = new URLSearchParams();
+  const bsn = field(body, 'bsn');
+  if (bsn !== undefined) {
+    p.append('patient', bsn);
+  }
+  const from = field(body, 'from');
+  if (from !== undefined) {
+    p.append('date', `ge${from}`);
+  }
+  const to = field(body, 'to');
+  if (to !== undefined) {
+    p.append('date', `le${to}`);
+  }
+  for (const [name, value] of TYPE_FILTERS[field(body, 'type') ?? ''] ?? []) {
+    p.append(name, value);
+  }
+  const outcome = field(body, 'outcome');
+  if (outcome !== undefined) {
+    p.append('outcome', outcome);
+  }
+  const agent = field(body, 'agent');
+  if (agent !== undefined) {
+    p.append('agent', agent);
+  }
+  p.append('_count', String(PAGE_SIZE));
+  p.append('_sort', '-date');
+  p.append('_total', 'accurate');
+  const page = field(body, '_page');
+  if (page !== undefined) {
+    p.append('_page', page);
+  }
+  return p;
+}
+
+function option(value: string, label: string, selected: string | undefined): SafeHtml {
+  return html`<option value="${value}" ${selected === value ? html` selected` : ''}>${label}</option>`;
+}
+
+function searchForm(page: PageContext, body: unknown): SafeHtml {
+  const { lang } = page;
+  const v = (name: string) => field(body, name) ?? '';
+  const type = field(body, 'type');
+  const outcome = field(body, 'outcome');
+  return html`<form method="post" action="/console/auditor" class="search">
+    ${csrfField(page)}
+    <div class="fields">
+      <label
+        >${t(lang, 'bsn')}<input
+          name="bsn"
+          inputmode="numeric"
+          autocomplete="off"
+          pattern="[0-9]{9}"
+          value="${v('bsn')}"
+          aria-describedby="bsn-help"
+      /></label>
+      <label>${t(lang, 'from')}<input type="date" name="from" value="${v('from')}" /></label>
+      <label>${t(lang, 'to')}<input type="date" name="to" value="${v('to')}" /></label>
+      <label
+        >${t(lang, 'auditType')}<select name="type">
+          ${option('', t(lang, 'anyType'), type)}${Object.keys(TYPE_FILTERS).map((k) =>
+            option(k, t(lang, `type_${k}` as Parameters<typeof t>[1]), type),
+          )}
+        </select></label
+      >
+      <label
+        >${t(lang, 'outcome')}<select name="outcome">
+          ${option('', t(lang, 'anyOutcome'), outcome)}${['0', '4', '8'].map((o) =>
+            option(o, t(lang, `outcome_${o}` as Parameters<typeof t>[1]), outcome),
+          )}
+        </select></label
+      >
+      <label>${t(lang, 'agent')}<input name="agent" autocomplete="off" value="${v('agent')}" /></label>
+    </div>
+    <p id="bsn-help" class="help">${t(lang, 'bsnHelp')}</p>
+    <button type="submit">${t(lang, 'search')}</button>
+  </form>`;
+}
+
+/** A form that repeats the search with a page cursor: paging stays in POST bodies, so a BSN never enters a URL. */
+function pageButton(page: PageContext, body: unknown, cursor: string, label: string): SafeHtml {
+  const keep = ['bsn', 'from', 'to', 'type', 'outcome', 'agent'].map(
+    (name) => html`<input type="hidden" name="${name}" value="${field(body, name) ?? ''}" />`,
+  );
+  return html`<form method="post" action="/console/auditor" class="inline">
+    ${csrfField(page)}${keep} <input type="hidden" name="_page" value="${cursor}" /><button type="submit">
+      ${label}
+    </button>
+  </form>`;
+}
+
+function outcomeWords(lang: Lang, outcome: string | undefined): string {
+  return t(lang, outcome === '4' ? 'outcome_4' : outcome === '8' ? 'outcome_8' : 'outcome_0');
+}
+
+/** `/console/auditor/…`: the audit log, a child's disclosures, chain verification, export and consents. */
+export function auditorPages(ctx: PipelineContext): Router {
+  const router = Router();
+  const api = auditRouter(ctx);
+  /** A municipality's name from the loaded agreements, to say who received what in words. */
+  const nameOf = (code: string) => ctx.registry.agreements.find((a) => a.municipality.code === code)?.municipality.name;
+
+  router.get('/', (req, res) => {
+    const page = pageOf(req, res);
+    sendPage(
+      req,
+      res,
+      t(page.lang, 'auditSearchTitle'),
+      html`<p>${t(page.lang, 'auditSearchIntro')}</p>
+        ${searchForm(page, {})}`,
+    );
+  });
+
+  router.post('/', async (req, res) => {
+    const page = pageOf(req, res);
+    const { lang } = page;
+    const title = t(lang, 'auditSearchTitle');
+    const params = searchParamsOf(req.body);
+    let search;
+    try {
+      search = parseAuditSearch(params);
+    } catch (err) {
+      sendPage(req, res, title, html`${notice('error', outcomeMessage(err))}${searchForm(page, req.body)}`, 400);
+      return;
+    }
+    const result = await searchAuditEvents(ctx.db, getPrincipal(res), search);
+    const onlyPatient =
+      search.patients.length === 1 && search.patients[0]?.length === 1 ? search.patients[0][0] : undefined;
+    await auditRead(ctx, req, res, {
+      // The search as the API would have received it: the audit row says what was looked for (the BSN stays in
+      // the audit table, where the API's own search puts it too).
+      query: `/fhir/AuditEvent?${params.toString()}`,
+      interaction: 'search',
+      patientBsn: onlyPatient,
+      tenants: result.rows.map((r) => r.tenant),
+    });
+    const rows = result.rows.map((r) => {
+      const words = describeAuditEvent(lang, r.resource, nameOf);
+      return html`<tr>
+        <td>${formatTime(lang, r.resource.recorded)}</td>
+        <td>${words.summary}</td>
+        <td>${outcomeWords(lang, r.resource.outcome)}</td>
+        <td>${r.tenant}</td>
+        <td><a href="/console/auditor/audit-events/${r.resource.id ?? ''}">${t(lang, 'details')}</a></td>
+      </tr>`;
+    });
+    const paging = html`<div class="paging">
+      ${
+        result.previous ? pageButton(page, req.body, encodeCursor(result.previous), t(lang, 'previousPage')) : ''
+      }${result.next ? pageButton(page, req.body, encodeCursor(result.next), t(lang, 'nextPage')) : ''}
+    </div>`;
+    sendPage(
+      req,
+      res,
+      title,
+      html`${searchForm(page, req.body)}
+        <p role="status">
+          ${result.total !== undefined ? t(lang, 'resultsCount', result.total) : t(lang, 'resultsShown', rows.length)}
+        </p>
+        ${table(t(lang, 'navAuditEvents'), [t(lang, 'when'), t(lang, 'what'), t(lang, 'outcome'), t(lang, 'chain'), ''], rows, t(lang, 'noResults'))}
+        ${paging}`,
+    );
+  });
+
+  router.get('/audit-events/:id', async (req, res) => {
+    const { lang } = pageOf(req, res);
+    // Read, recorded and refused exactly as GET /fhir/AuditEvent/{id}.
+    const row = await readAuditEvent(ctx, req, res, req.params.id);
+    const words = describeAuditEvent(lang, row.resource, nameOf);
+    const facts: (readonly [string, string])[] = [
+      ...words.facts,
+      [t(lang, 'chainPosition'), `${row.tenant} #${row.seq}`],
+    ];
+    sendPage(
+      req,
+      res,
+      t(lang, 'auditEventTitle'),
+      html`<p class="summary">${words.summary}</p>
+        <h2>${t(lang, 'inWords')}</h2>
+        <dl class="facts">
+          ${facts.map(
+            ([k, v]) =>
+              html`<dt>${k}</dt>
+                <dd>${v}</dd>`,
+          )}
+        </dl>
+        <details>
+          <summary>${t(lang, 'asJson')}</summary>
+          <pre>${JSON.stringify(servedResource(row), null, 2)}</pre>
+        </details>`,
+    );
+  });
+
+  const overviewForm = (page: PageContext, action: string) =>
+    html`<form method="post" action="${action}" class="search">
+      ${csrfField(page)}
+      <label
+        >${t(page.lang, 'bsn')}<input
+          name="bsn"
+          inputmode="numeric"
+          autocomplete="off"
+          pattern="[0-9]{9}"
+          required
+          aria-describedby="bsn-help"
+      /></label>
+      <p id="bsn-help" class="help">${t(page.lang, 'bsnHelp')}</p>
+      <button type="submit">${t(page.lang, 'show')}</button>
+    </form>`;
+
+  router.get('/overview', (req, res) => {
+    const page = pageOf(req, res);
+    sendPage(
+      req,
+      res,
+      t(page.lang, 'overviewTitle'),
+      html`<p>${t(page.lang, 'overviewIntro')}</p>
+        ${overviewForm(page, '/console/auditor/overview')}`,
+    );
+  });
+
+  router.post('/overview', async (req, res) => {
+    const page = pageOf(req, res);
+    const { lang } = page;
+    const title = t(lang, 'overviewTitle');
+    let bsn: string;
+    try {
+      bsn = bsnField(req.body);
+    } catch (err) {
+      sendPage(
+        req,
+        res,
+        title,
+        html`${notice('error', outcomeMessage(err))}${overviewForm(page, '/console/auditor/overview')}`,
+        422,
+      );
+      return;
+    }
+    const overview = await childOverview(ctx.db, getPrincipal(res), bsn, ctx.registry);
+    await auditRead(ctx, req, res, {
+      query: `${req.method} ${req.originalUrl}`,
+      interaction: 'search',
+      patientBsn: bsn,
+      tenants: [...overview.entries, ...overview.accesses].map((e) => e.practice.code),
+    });
+    const org = (o: { code: string; name?: string | undefined } | undefined) =>
+      o ? `${o.name ?? ''} ${o.code}`.trim() : '';
+    const entryRows = overview.entries.map((e) => {
+      const kind =
+        e.kind === 'disclosure'
+          ? t(lang, 'kind_disclosure')
+          : t(lang, e.action === 'permit' ? 'kind_permit' : 'kind_deny');
+      const data = e.kind === 'disclosure' ? e.dataTypes.join(', ') : reasonsInWords(lang, e.reasons.join(', '));
+      const agreement = e.agreement ? `${e.agreement.id} v${e.agreement.version ?? '?'}` : '';
+      return html`<tr class="${e.kind === 'disclosure' ? 'disclosure' : e.action}">
+        <td>${formatTime(lang, e.at)}</td>
+        <td>${kind}</td>
+        <td>
+          ${org(e.recipient)}${e.kind === 'disclosure' && e.destination ? html`<br /><small>${e.destination}</small>` : ''}
+        </td>
+        <td>${data}</td>
+        <td>${e.purpose ?? ''}</td>
+        <td>${agreement}</td>
+        <td>${e.consents.join(', ')}</td>
+        <td>
+          <a href="/console/auditor/audit-events/${e.auditEvent.replace(/^AuditEvent\//, '')}">${t(lang, 'details')}</a>
+        </td>
+      </tr>`;
+    });
+    const accessRows = overview.accesses.map(
+      (a) =>
+        html`<tr>
+          <td>${formatTime(lang, a.at)}</td>
+          <td>${a.action}</td>
+          <td>${a.user ?? ''}</td>
+          <td>${org(a.onBehalfOf)}</td>
+          <td>${outcomeWords(lang, a.outcome)}</td>
+          <td>${a.what.join(', ')}</td>
+        </tr>`,
+    );
+    sendPage(
+      req,
+      res,
+      title,
+      html`${overviewForm(page, '/console/auditor/overview')}
+      ${table(t(lang, 'disclosures'), [t(lang, 'when'), t(lang, 'what'), t(lang, 'recipient'), t(lang, 'data'), t(lang, 'purpose'), t(lang, 'agreement'), t(lang, 'consents'), ''], entryRows, t(lang, 'none'))}
+      ${table(t(lang, 'accesses'), [t(lang, 'when'), t(lang, 'what'), t(lang, 'user'), t(lang, 'onBehalfOf'), t(lang, 'outcome'), t(lang, 'entities')], accessRows, t(lang, 'none'))}`,
+    );
+  });
+
+  router.get('/verify', async (req, res) => {
+    const page = pageOf(req, res);
+    const { lang } = page;
+    const principal = getPrincipal(res);
+    const tenants = (await listChainTenants(ctx.db)).filter((x) => canReadChain(principal, x));
+    const chosen = typeof req.query.tenant === 'string' && req.query.tenant !== '' ? req.query.tenant : undefined;
+    const form = html`<form method="get" action="/console/auditor/verify" class="search">
+      <label
+        >${t(lang, 'chain')}<select name="tenant">
+          ${option('', t(lang, 'allChains'), chosen)}${tenants.map((x) => option(x, x, chosen))}
+        </select></label
+      >
+      <button type="submit">${t(lang, 'verify')}</button>
+    </form>`;
+    if (req.query.run === undefined && chosen === undefined) {
+      sendPage(
+        req,
+        res,
+        t(lang, 'verifyTitle'),
+        html`<p>${t(lang, 'verifyIntro')}</p>
+          ${form}
+          <form method="get" action="/console/auditor/verify">
+            <input type="hidden" name="run" value="all" /><button type="submit">
+              ${t(lang, 'allChains')}: ${t(lang, 'verify')}
+            </button>
+          </form>`,
+      );
+      return;
+    }
+    if (chosen !== undefined && !/^\d{8}$/.test(chosen) && chosen !== SYSTEM_TENANT) {
+      failField('tenant: the AGB code (8 digits) of the practice whose chain to read', 'tenant');
+    }
+    const verdicts = await verifyChains(ctx, req, res, await chainsToVerify(ctx, req, res, chosen));
+    const results = verdicts.map((v) =>
+      v.ok
+        ? notice('ok', t(lang, 'chainOk', v.tenant, v.rows, v.headSeq))
+        : notice('error', t(lang, 'chainBroken', v.tenant, v.brokenAtSeq, v.problem)),
+    );
+    sendPage(
+      req,
+      res,
+      t(lang, 'verifyTitle'),
+      html`${form}
+        <section aria-label="${t(lang, 'verify')}" class="verdicts">${results}</section>`,
+    );
+  });
+
+  router.get('/export', async (req, res) => {
+    const { lang } = pageOf(req, res);
+    const principal = getPrincipal(res);
+    const tenants = (await listChainTenants(ctx.db)).filter((x) => canReadChain(principal, x));
+    sendPage(
+      req,
+      res,
+      t(lang, 'exportTitle'),
+      html`<p>${t(lang, 'exportIntro')}</p>
+        <form method="get" action="/console/auditor/export/download" class="search">
+          <div class="fields">
+            <label
+              >${t(lang, 'chain')}<select name="tenant" required>
+                ${tenants.map((x) => option(x, x, undefined))}
+              </select></label
+            >
+            <label>${t(lang, 'from')}<input type="date" name="from" /></label>
+            <label>${t(lang, 'to')}<input type="date" name="to" /></label>
+            <label
+              >${t(lang, 'format')}<select name="format">
+                ${option('ndjson', 'NDJSON', 'ndjson')}${option('csv', 'CSV', undefined)}
+              </select></label
+            >
+          </div>
+          <button type="submit">${t(lang, 'download')}</button>
+        </form>`,
+    );
+  });
+
+  /** The export itself is the API's (same checks, same audit, streamed): only empty form fields are left out. */
+  router.get('/export/download', (req, res, next) => {
+    const query = new URLSearchParams();
+    for (const name of ['tenant', 'from', 'to', 'format']) {
+      const value = field(req.query, name);
+      if (value !== undefined) {
+        query.set(name, value);
+      }
+    }
+    req.url = `/audit/v1/export?${query.toString()}`;
+    req.originalUrl = `${req.baseUrl}/export/download?${query.toString()}`;
+    api(req, res, next);
+  });
+
+  const consentsForm = (page: PageContext) => overviewForm(page, '/console/auditor/consents');
+
+  router.get('/consents', (req, res) => {
+    const page = pageOf(req, res);
+    sendPage(req, res, t(page.lang, 'consentsTitle'), consentsForm(page));
+  });
+
+  router.post('/consents', async (req, res) => {
+    const page = pageOf(req, res);
+    const { lang } = page;
+    const title = t(lang, 'consentsTitle');
+    let bsn: string;
+    try {
+      bsn = bsnField(req.body);
+    } catch (err) {
+      sendPage(req, res, title, html`${notice('error', outcomeMessage(err))}${consentsForm(page)}`, 422);
+      return;
+    }
+    const principal = getPrincipal(res);
+    // The API's consent search (scope included), as GET /fhir/Consent?patient:identifier=<bsn> would run it.
+    const params = new URLSearchParams({ 'patient:identifier': `${BSN_SYSTEM}|${bsn}`, _count: '500' });
+    const found = await searchConsents(ctx.db, principal, parseFhirSearch(CONSENT_SEARCH, params));
+    await auditRead(ctx, req, res, {
+      patientBsn: bsn,
+      query: `/fhir/Consent?${params.toString()}`,
+      interaction: 'search',
+      tenants: found.tenants,
+    });
+    const rows = found.resources.map((c, i) => consentRow(lang, found.tenants[i] ?? '', c));
+    sendPage(
+      req,
+      res,
+      title,
+      html`${consentsForm(page)}
+      ${table(t(lang, 'consents'), ['Consent', t(lang, 'practice'), t(lang, 'state'), t(lang, 'provision'), t(lang, 'parties'), t(lang, 'period'), t(lang, 'purpose')], rows, t(lang, 'none'))}`,
+    );
+  });
+
+  return router;
+}
+
+function consentRow(lang: Lang, tenant: string, c: Consent): SafeHtml {
+  const p = c.provision;
+  const givenBy = (c.performer ?? []).map((x) => x.reference ?? x.display ?? '').join(', ');
+  const recipients = (p?.actor ?? [])
+    .map((a) => a.reference?.identifier?.value ?? a.reference?.reference ?? '')
+    .join(', ');
+  const period = p?.period ? `${p.period.start ?? '…'} – ${p.period.end ?? '…'}` : '';
+  const purposes = (p?.purpose ?? []).map((x) => x.code ?? '').join(', ');
+  return html`<tr>
+    <td>${c.id ?? ''}<br /><small>${formatTime(lang, c.dateTime)}</small></td>
+    <td>${tenant}</td>
+    <td>${c.status}</td>
+    <td>${p?.type === 'deny' ? t(lang, 'deny') : t(lang, 'permit')}</td>
+    <td>${t(lang, 'consentGivenBy')}: ${givenBy}<br />${t(lang, 'recipientActor')}: ${recipients}</td>
+    <td>${period}</td>
+    <td>${purposes}</td>
+  </tr>`;
+}

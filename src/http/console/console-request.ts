@@ -1,0 +1,73 @@
+import type { Request, Response } from 'express';
+import type { ConsoleSession } from '../../access/console-sessions';
+import type { HtmlValue } from './html';
+import { isLang, type Lang } from './i18n';
+import { layout, type PageContext } from './layout';
+
+const STATE_LOCAL = 'console';
+
+/** What the console keeps per request in `res.locals`. */
+export interface ConsoleState {
+  lang: Lang;
+  session?: ConsoleSession | undefined;
+  /** The session cookie's token, to update or end the session. */
+  token?: string | undefined;
+}
+
+export function setConsoleState(res: Response, state: ConsoleState): void {
+  res.locals[STATE_LOCAL] = state;
+}
+
+export function getConsoleState(res: Response): ConsoleState {
+  const state = res.locals[STATE_LOCAL] as ConsoleState | undefined;
+  return state ?? { lang: 'nl' };
+}
+
+/** The page context of this request. */
+export function pageOf(req: Request, res: Response): PageContext {
+  const state = getConsoleState(res);
+  return { lang: state.lang, session: state.session, path: req.baseUrl + (req.path === '/' ? '' : req.path) };
+}
+
+/** Sends a whole page. Console pages are never cached: they may hold personal data. */
+export function sendPage(req: Request, res: Response, title: string, content: HtmlValue, status = 200): void {
+  res
+    .status(status)
+    .type('html')
+    .set('Cache-Control', 'no-store')
+    .send(layout(pageOf(req, res), title, content));
+}
+
+/** A single text field of a urlencoded form body (or query), trimmed; undefined when absent or empty. */
+export function field(source: unknown, name: string): string | undefined {
+  if (typeof source !== 'object' || source === null) {
+    return undefined;
+  }
+  const value = (source as Record<string, unknown>)[name];
+  const text: unknown = Array.isArray(value) ? (value as unknown[])[0] : value;
+  return typeof text === 'string' && text.trim() !== '' ? text.trim() : undefined;
+}
+
+/** Parses the cookie header into a map (the few cookies the console sets; no library needed for that). */
+export function cookiesOf(req: Request): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const part of (req.get('cookie') ?? '').split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0) {
+      const name = part.slice(0, eq).trim();
+      const value = part.slice(eq + 1).trim();
+      try {
+        out.set(name, decodeURIComponent(value));
+      } catch {
+        // A malformed cookie is ignored, as a browser would.
+      }
+    }
+  }
+  return out;
+}
+
+/** The language chosen by cookie, else Dutch. */
+export function langOf(req: Request): Lang {
+  const chosen = cookiesOf(req).get('jb_lang');
+  return isLang(chosen) ? chosen : 'nl';
+}

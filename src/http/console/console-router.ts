@@ -1,0 +1,287 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { getStatus, notFound, OperationOutcomeError } from '@medplum/core';
+import express, { Router, type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
+import { newToken, sameSecret, type ConsoleSessionStore } from '../../access/console-sessions';
+import { errorFields } from '../../kernel/logger';
+import type { PipelineContext } from '../../event/context';
+import { requireRole, setPrincipal } from '../../access/authenticate';
+import type { Principal } from '../../access/principal';
+import { auditRefusal } from '../refusal-audit';
+import { auditorPages } from './auditor-pages';
+import { cookiesOf, field, getConsoleState, langOf, pageOf, sendPage, setConsoleState } from './console-request';
+import { html } from './html';
+import { isLang, t } from './i18n';
+import { notice, ROLE_PAGES } from './layout';
+import { municipalityPages } from './municipality-pages';
+import { operatorPages } from './operator-pages';
+import { outcomeMessage } from './outcome-message';
+import { practicePages } from './practice-pages';
+
+/** What the console needs besides the pipeline: sessions, and the API's own credential check. */
+export interface ConsoleOptions {
+  readonly sessions: ConsoleSessionStore;
+  /** The API's credential check (API key or JWT): a session gets exactly the principal the API would. */
+  readonly verifyCredential: (credential: string) => Promise<Principal>;
+  /** Whether the credential behind a session still holds (a revoked API key ends its sessions at once). */
+  readonly isActive: (principal: Principal) => boolean;
+}
+
+const SESSION_COOKIE = 'jb_session';
+const SIGN_IN_COOKIE = 'jb_signin';
+/** Scripts and styles only from the console's own files: no inline script or style anywhere. */
+const CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self'",
+  "connect-src 'self'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+  "base-uri 'none'",
+].join('; ');
+
+const ASSETS: Record<string, string> = {
+  'console.css': 'text/css',
+  'console.js': 'text/javascript',
+  'favicon.svg': 'image/svg+xml',
+};
+const ASSET_DIR = path.join(__dirname, 'assets');
+
+/** A POST without the session's CSRF token, or from another origin. */
+class CsrfRefused extends Error {
+  override readonly name = 'CsrfRefused';
+}
+
+function cookie(req: Request, name: string, value: string, opts: { path: string; maxAge: number }): string {
+  // Secure whenever the browser reached us over TLS (directly or through a trusted proxy).
+  return `${name}=${value}; Path=${opts.path}; Max-Age=${opts.maxAge}; HttpOnly; SameSite=Strict${req.secure ? '; Secure' : ''}`;
+}
+
+/** Same-origin check: browsers send Origin on POST; a different one is a cross-site form. */
+function assertSameOrigin(req: Request): void {
+  const origin = req.get('origin');
+  if (origin !== undefined && origin !== `${req.protocol}://${req.get('host') ?? ''}`) {
+    throw new CsrfRefused();
+  }
+}
+
+/**
+ * `/console`: the web console for auditors, operators, municipalities and practices. Server-rendered pages with
+ * one small script and stylesheet of our own; sign-in with an API key or JWT for a session in Redis; a CSRF token
+ * on every POST; the same role and scope checks and the same audit of reads as the API.
+ */
+export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Router {
+  const router = Router();
+  const { sessions } = opts;
+
+  router.use((req, res, next) => {
+    res.set('Content-Security-Policy', CSP);
+    // Not no-referrer: with it, Chromium sends `Origin: null` on our own form posts, and the origin check needs it.
+    res.set('Referrer-Policy', 'same-origin');
+    setConsoleState(res, { lang: langOf(req) });
+    next();
+  });
+  router.use(express.urlencoded({ extended: false, limit: '32kb', parameterLimit: 50 }));
+  // Where the app already read a form body as text (FHIR's POST _search), the console reads its fields from it.
+  router.use((req, _res, next) => {
+    if (typeof req.body === 'string') {
+      req.body = Object.fromEntries(new URLSearchParams(req.body));
+    }
+    next();
+  });
+
+  router.get('/assets/:file', (req, res) => {
+    const type = ASSETS[req.params.file];
+    if (!type) {
+      throw new OperationOutcomeError(notFound);
+    }
+    res
+      .type(type)
+      .set('Cache-Control', 'no-cache')
+      .send(fs.readFileSync(path.join(ASSET_DIR, req.params.file)));
+  });
+
+  /** The language switch: a preference cookie, then back to the page (a console path only). */
+  router.get('/lang', (req, res) => {
+    const to = field(req.query, 'to');
+    const back = field(req.query, 'back');
+    if (isLang(to)) {
+      res.append(
+        'Set-Cookie',
+        `jb_lang=${to}; Path=/console; Max-Age=31536000; SameSite=Lax${req.secure ? '; Secure' : ''}`,
+      );
+    }
+    res.redirect(303, back !== undefined && /^\/console(\/[a-z0-9/-]*)?$/.test(back) ? back : '/console');
+  });
+
+  const signInPage = (req: Request, res: Response, message?: ReturnType<typeof notice>, status = 200) => {
+    const { lang } = pageOf(req, res);
+    const token = newToken();
+    res.append('Set-Cookie', cookie(req, SIGN_IN_COOKIE, token, { path: '/console/sign-in', maxAge: 3600 }));
+    sendPage(
+      req,
+      res,
+      t(lang, 'signIn'),
+      html`${message ?? ''}
+        <form method="post" action="/console/sign-in" class="sign-in">
+          <input type="hidden" name="_csrf" value="${token}" />
+          <label for="credential">${t(lang, 'credential')}</label>
+          <input
+            id="credential"
+            name="credential"
+            type="password"
+            autocomplete="off"
+            required
+            aria-describedby="credential-help"
+          />
+          <p id="credential-help" class="help">${t(lang, 'credentialHelp')}</p>
+          <button type="submit">${t(lang, 'signIn')}</button>
+        </form>`,
+      status,
+    );
+  };
+
+  router.get('/sign-in', (req, res) => {
+    const { lang } = pageOf(req, res);
+    const why = field(req.query, 'why');
+    signInPage(
+      req,
+      res,
+      why === 'ended'
+        ? notice('info', t(lang, 'sessionEnded'))
+        : why === 'out'
+          ? notice('ok', t(lang, 'signedOut'))
+          : undefined,
+    );
+  });
+
+  router.post('/sign-in', async (req, res) => {
+    assertSameOrigin(req);
+    const expected = cookiesOf(req).get(SIGN_IN_COOKIE);
+    const sent = field(req.body, '_csrf');
+    if (expected === undefined || sent === undefined || !sameSecret(expected, sent)) {
+      throw new CsrfRefused();
+    }
+    const { lang } = pageOf(req, res);
+    let principal: Principal;
+    try {
+      principal = await opts.verifyCredential(field(req.body, 'credential') ?? '');
+    } catch (err) {
+      if (err instanceof OperationOutcomeError && getStatus(err.outcome) === 401) {
+        signInPage(req, res, notice('error', t(lang, 'signInFailed', outcomeMessage(err))), 401);
+        return;
+      }
+      throw err;
+    }
+    const { token } = await sessions.create(principal);
+    ctx.log.info({ principal: principal.id, role: principal.role }, 'console sign-in');
+    res.append('Set-Cookie', `${SIGN_IN_COOKIE}=; Path=/console/sign-in; Max-Age=0; HttpOnly; SameSite=Strict`);
+    res.append('Set-Cookie', cookie(req, SESSION_COOKIE, token, { path: '/console', maxAge: sessions.maxSeconds }));
+    res.redirect(303, ROLE_PAGES[principal.role][0]?.path ?? '/console');
+  });
+
+  /** Everything below needs a live session; its principal goes where the API's authenticator puts it. */
+  const requireSession: RequestHandler = async (req, res, next) => {
+    const token = cookiesOf(req).get(SESSION_COOKIE);
+    const session = token !== undefined ? await sessions.tryGet(token) : undefined;
+    if (!token || !session || !opts.isActive(session.principal)) {
+      if (token && session) {
+        await sessions.destroy(token);
+      }
+      res.append('Set-Cookie', `${SESSION_COOKIE}=; Path=/console; Max-Age=0; HttpOnly; SameSite=Strict`);
+      res.redirect(303, '/console/sign-in?why=ended');
+      return;
+    }
+    setConsoleState(res, { ...getConsoleState(res), session, token });
+    setPrincipal(res, session.principal);
+    next();
+  };
+  router.use(requireSession);
+
+  router.use((req, _res, next) => {
+    if (req.method === 'POST') {
+      assertSameOrigin(req);
+      const session = getConsoleState(_res).session;
+      const sent = field(req.body, '_csrf');
+      if (!session || sent === undefined || !sameSecret(session.csrf, sent)) {
+        throw new CsrfRefused();
+      }
+    }
+    next();
+  });
+
+  router.get('/', (_req, res) => {
+    const role = getConsoleState(res).session?.principal.role ?? 'practice';
+    res.redirect(303, ROLE_PAGES[role][0]?.path ?? '/console/sign-in');
+  });
+
+  router.post('/sign-out', async (_req, res) => {
+    const { token, session } = getConsoleState(res);
+    if (token) {
+      await sessions.destroy(token);
+    }
+    ctx.log.info({ principal: session?.principal.id }, 'console sign-out');
+    res.append('Set-Cookie', `${SESSION_COOKIE}=; Path=/console; Max-Age=0; HttpOnly; SameSite=Strict`);
+    res.redirect(303, '/console/sign-in?why=out');
+  });
+
+  router.use('/auditor', requireRole('auditor'), auditorPages(ctx));
+  router.use('/operator', requireRole('operator'), operatorPages(ctx, sessions));
+  router.use('/municipality', requireRole('municipality'), municipalityPages(ctx));
+  router.use('/practice', requireRole('practice'), practicePages(ctx));
+
+  router.use(() => {
+    throw new OperationOutcomeError(notFound);
+  });
+  router.use(consoleErrors(ctx));
+  return router;
+}
+
+/**
+ * Errors as pages in the user's language. A 403 (another role's page, or a CSRF attempt) is audited as the API
+ * audits refusals; unexpected errors are logged with ids only and shown without details.
+ */
+function consoleErrors(ctx: PipelineContext): ErrorRequestHandler {
+  return async (err: unknown, req, res, _next) => {
+    const { lang } = pageOf(req, res);
+    let status = 500;
+    let title = t(lang, 'errorTitle');
+    let text = '';
+    if (err instanceof CsrfRefused) {
+      status = 403;
+      title = t(lang, 'csrfTitle');
+      text = t(lang, 'csrfText');
+    } else if (err instanceof OperationOutcomeError) {
+      status = getStatus(err.outcome);
+      if (status === 403) {
+        title = t(lang, 'forbiddenTitle');
+        text = t(lang, 'forbiddenText');
+      } else if (status === 404) {
+        title = t(lang, 'notFoundTitle');
+      } else {
+        text = outcomeMessage(err);
+      }
+    } else if (typeof err === 'object' && err !== null && 'status' in err && typeof err.status === 'number') {
+      // body-parser's errors (too large, malformed): a client problem, its message names no content.
+      status = err.status < 500 ? err.status : 500;
+    }
+    if (status === 403) {
+      await auditRefusal(ctx, req, res).catch((e: Error) => ctx.log.error(errorFields(e), 'could not audit a refusal'));
+    }
+    if (status >= 500) {
+      ctx.log.error({ method: req.method, path: req.baseUrl, ...errorFields(err) }, 'console error');
+    }
+    if (res.headersSent) {
+      return;
+    }
+    sendPage(
+      req,
+      res,
+      title,
+      html`${text ? notice('error', text) : ''}
+        <p><a href="/console">${t(lang, 'home')}</a></p>`,
+      status,
+    );
+  };
+}

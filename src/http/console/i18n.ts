@@ -1,0 +1,353 @@
+/** The console's languages: Dutch by default (its users are Dutch), English on request. */
+export const LANGS = ['nl', 'en'] as const;
+export type Lang = (typeof LANGS)[number];
+
+export function isLang(value: unknown): value is Lang {
+  return typeof value === 'string' && (LANGS as readonly string[]).includes(value);
+}
+
+/** Every label of the console, in both languages. `{0}`, `{1}` are filled in by `t`. */
+const MESSAGES = {
+  appName: { nl: 'jeugdbrug console', en: 'jeugdbrug console' },
+  skipToContent: { nl: 'Naar de inhoud', en: 'Skip to content' },
+  mainMenu: { nl: 'Hoofdmenu', en: 'Main menu' },
+  signIn: { nl: 'Aanmelden', en: 'Sign in' },
+  signOut: { nl: 'Afmelden', en: 'Sign out' },
+  signedInAs: { nl: 'Aangemeld als {0} ({1})', en: 'Signed in as {0} ({1})' },
+  credential: { nl: 'API-sleutel of JWT', en: 'API key or JWT' },
+  credentialHelp: {
+    nl: 'Plak de sleutel (jb_…) of het token van uw identiteitsprovider. Het wordt niet bewaard; u krijgt een sessie.',
+    en: 'Paste the key (jb_…) or the token from your identity provider. It is not kept; you get a session.',
+  },
+  signInFailed: { nl: 'Aanmelden mislukt: {0}', en: 'Sign-in failed: {0}' },
+  sessionEnded: {
+    nl: 'Uw sessie is verlopen of beëindigd. Meld u opnieuw aan.',
+    en: 'Your session ended. Sign in again.',
+  },
+  signedOut: { nl: 'U bent afgemeld.', en: 'You are signed out.' },
+  otherLanguage: { nl: 'English', en: 'Nederlands' },
+  role_practice: { nl: 'praktijk', en: 'practice' },
+  role_municipality: { nl: 'gemeente', en: 'municipality' },
+  role_auditor: { nl: 'auditor', en: 'auditor' },
+  role_operator: { nl: 'beheerder', en: 'operator' },
+  // Errors
+  errorTitle: { nl: 'Er ging iets mis', en: 'Something went wrong' },
+  forbiddenTitle: { nl: 'Geen toegang', en: 'Access refused' },
+  forbiddenText: {
+    nl: 'Deze pagina hoort niet bij uw rol of bereik. De weigering is vastgelegd in het auditlog.',
+    en: 'This page is not for your role or scope. The refusal is recorded in the audit log.',
+  },
+  csrfTitle: { nl: 'Verzoek geweigerd', en: 'Request refused' },
+  csrfText: {
+    nl: 'Het formulier kwam niet van deze console of is verlopen (CSRF-controle). Er is niets gewijzigd.',
+    en: 'The form did not come from this console or has expired (CSRF check). Nothing was changed.',
+  },
+  notFoundTitle: { nl: 'Niet gevonden', en: 'Not found' },
+  back: { nl: 'Terug', en: 'Back' },
+  home: { nl: 'Start', en: 'Home' },
+  // Common
+  search: { nl: 'Zoeken', en: 'Search' },
+  show: { nl: 'Tonen', en: 'Show' },
+  nextPage: { nl: 'Volgende pagina', en: 'Next page' },
+  previousPage: { nl: 'Vorige pagina', en: 'Previous page' },
+  none: { nl: 'Geen.', en: 'None.' },
+  noResults: { nl: 'Niets gevonden.', en: 'Nothing found.' },
+  when: { nl: 'Wanneer', en: 'When' },
+  what: { nl: 'Wat', en: 'What' },
+  who: { nl: 'Wie', en: 'Who' },
+  state: { nl: 'Status', en: 'State' },
+  reason: { nl: 'Reden', en: 'Reason' },
+  practice: { nl: 'Praktijk (AGB)', en: 'Practice (AGB)' },
+  municipality: { nl: 'Gemeente', en: 'Municipality' },
+  destination: { nl: 'Bestemming', en: 'Destination' },
+  outcome: { nl: 'Uitkomst', en: 'Outcome' },
+  details: { nl: 'Details', en: 'Details' },
+  refresh: { nl: 'Verversen', en: 'Refresh' },
+  bsn: { nl: 'BSN van het kind', en: "Child's BSN" },
+  bsnHelp: {
+    nl: 'Het BSN gaat alleen mee in het formulier (POST), nooit in de adresbalk. Deze inzage wordt vastgelegd.',
+    en: 'The BSN is only sent in the form (POST), never in the address bar. This look-up is recorded.',
+  },
+  from: { nl: 'Van', en: 'From' },
+  to: { nl: 'Tot en met', en: 'To' },
+  eventId: { nl: 'Event-id', en: 'Event id' },
+  type: { nl: 'Soort', en: 'Type' },
+  attempts: { nl: 'Pogingen', en: 'Attempts' },
+  // Auditor
+  navAuditEvents: { nl: 'Auditlog', en: 'Audit log' },
+  navOverview: { nl: 'Verstrekkingen kind', en: "Child's disclosures" },
+  navVerify: { nl: 'Keten controleren', en: 'Verify chain' },
+  navExport: { nl: 'Exporteren', en: 'Export' },
+  navConsents: { nl: 'Toestemmingen', en: 'Consents' },
+  auditSearchTitle: { nl: 'Auditlog doorzoeken', en: 'Search the audit log' },
+  auditSearchIntro: {
+    nl: 'Zoek AuditEvents op kind, periode, soort, uitkomst of gebruiker. Elke zoekvraag wordt zelf vastgelegd.',
+    en: 'Search AuditEvents by child, period, type, outcome or user. Every search is itself recorded.',
+  },
+  auditType: { nl: 'Soort gebeurtenis', en: 'Event type' },
+  anyType: { nl: 'Alle soorten', en: 'Any type' },
+  type_disclose: { nl: 'Verstrekking', en: 'Disclosure' },
+  type_decision: { nl: 'Toestemmingsbesluit', en: 'Consent decision' },
+  type_refusal: { nl: 'Geweigerde toegang', en: 'Refused access' },
+  type_access: { nl: 'Inzage of ontvangst', en: 'Access or receipt' },
+  type_import: { nl: 'Statusbericht ontvangen', en: 'Status update received' },
+  type_operator: { nl: 'Beheeractie', en: 'Operator action' },
+  anyOutcome: { nl: 'Alle uitkomsten', en: 'Any outcome' },
+  outcome_0: { nl: 'gelukt / toegestaan', en: 'success / permitted' },
+  outcome_4: { nl: 'geweigerd', en: 'refused / denied' },
+  outcome_8: { nl: 'ernstige fout', en: 'serious failure' },
+  agent: { nl: 'Gebruiker (id)', en: 'User (id)' },
+  resultsCount: { nl: 'Aantal resultaten: {0}', en: 'Number of results: {0}' },
+  resultsShown: { nl: '{0} getoond', en: '{0} shown' },
+  auditEventTitle: { nl: 'Auditgebeurtenis', en: 'Audit event' },
+  inWords: { nl: 'In woorden', en: 'In words' },
+  asJson: { nl: 'Als FHIR JSON', en: 'As FHIR JSON' },
+  recordedAt: { nl: 'Vastgelegd op', en: 'Recorded at' },
+  user: { nl: 'Gebruiker', en: 'User' },
+  onBehalfOf: { nl: 'Namens', en: 'On behalf of' },
+  accessPoint: { nl: 'Vanaf', en: 'From' },
+  patient: { nl: 'Kind (BSN)', en: 'Child (BSN)' },
+  entities: { nl: 'Betrokken gegevens', en: 'Data involved' },
+  purpose: { nl: 'Doel', en: 'Purpose' },
+  chainPosition: { nl: 'Positie in keten', en: 'Position in chain' },
+  overviewTitle: { nl: 'Verstrekkingen van een kind', en: "A child's disclosures" },
+  overviewIntro: {
+    nl: 'Wie kreeg welke gegevens, wanneer, onder welke overeenkomst en toestemming (NEN 7513 hfst. 9).',
+    en: 'Who received which data, when, under which agreement and consent (NEN 7513 ch. 9).',
+  },
+  disclosures: { nl: 'Verstrekkingen en besluiten', en: 'Disclosures and decisions' },
+  accesses: { nl: 'Inzagen', en: 'Accesses' },
+  recipient: { nl: 'Ontvanger', en: 'Recipient' },
+  data: { nl: 'Gegevens', en: 'Data' },
+  agreement: { nl: 'Overeenkomst', en: 'Agreement' },
+  consents: { nl: 'Toestemmingen', en: 'Consents' },
+  kind_disclosure: { nl: 'verstrekt', en: 'disclosed' },
+  kind_permit: { nl: 'besluit: toegestaan', en: 'decision: permitted' },
+  kind_deny: { nl: 'besluit: geweigerd', en: 'decision: denied' },
+  verifyTitle: { nl: 'Auditketen controleren', en: 'Verify an audit chain' },
+  verifyIntro: {
+    nl: 'Herberekent de hashketen van een praktijk. Een gebroken keten noemt de eerste foute rij.',
+    en: "Recomputes a practice's hash chain. A broken chain names the first bad row.",
+  },
+  chain: { nl: 'Keten', en: 'Chain' },
+  allChains: { nl: 'Alle ketens binnen mijn bereik', en: 'All chains within my scope' },
+  verify: { nl: 'Controleren', en: 'Verify' },
+  chainOk: {
+    nl: 'Keten {0} is intact: {1} rijen, laatste rij {2}.',
+    en: 'Chain {0} is intact: {1} rows, last row {2}.',
+  },
+  chainBroken: {
+    nl: 'Keten {0} is GEBROKEN bij rij {1}: {2}',
+    en: 'Chain {0} is BROKEN at row {1}: {2}',
+  },
+  exportTitle: { nl: 'Auditlog exporteren', en: 'Export the audit log' },
+  exportIntro: {
+    nl: 'Een periode van een keten met de kop van de keten, offline te controleren met npm run audit-verify.',
+    en: 'A period of a chain with its head, verifiable offline with npm run audit-verify.',
+  },
+  format: { nl: 'Formaat', en: 'Format' },
+  download: { nl: 'Downloaden', en: 'Download' },
+  consentsTitle: { nl: 'Toestemmingsregister van een kind', en: "A child's consent registry" },
+  parties: { nl: 'Partijen', en: 'Parties' },
+  period: { nl: 'Periode', en: 'Period' },
+  provision: { nl: 'Bepaling', en: 'Provision' },
+  permit: { nl: 'toestaan', en: 'permit' },
+  deny: { nl: 'weigeren', en: 'deny' },
+  consentGivenBy: { nl: 'gegeven door', en: 'given by' },
+  recipientActor: { nl: 'ontvanger', en: 'recipient' },
+  // Operator
+  navQueues: { nl: 'Wachtrijen', en: 'Queues' },
+  navDeadLetters: { nl: 'Onbestelbaar', en: 'Dead letters' },
+  navDestinations: { nl: 'Bestemmingen', en: 'Destinations' },
+  navEvent: { nl: 'Event opzoeken', en: 'Find an event' },
+  navConfiguration: { nl: 'Configuratie', en: 'Configuration' },
+  queuesTitle: { nl: 'Wachtrijen', en: 'Queues' },
+  queuesIntro: {
+    nl: 'Wachtend, actief en uitgesteld volgens de wachtrij; onbestelbaar geteld in de database.',
+    en: 'Waiting, active and delayed from the queue; dead letters counted in the database.',
+  },
+  queue: { nl: 'Wachtrij', en: 'Queue' },
+  waiting: { nl: 'Wachtend', en: 'Waiting' },
+  active: { nl: 'Actief', en: 'Active' },
+  delayed: { nl: 'Uitgesteld', en: 'Delayed' },
+  dead: { nl: 'Onbestelbaar', en: 'Dead letters' },
+  deadLettersTitle: { nl: 'Onbestelbare berichten', en: 'Dead letters' },
+  receiverAnswer: { nl: 'Antwoord ontvanger', en: "Receiver's answer" },
+  httpStatus: { nl: 'HTTP-status', en: 'HTTP status' },
+  anyDestination: { nl: 'Alle bestemmingen', en: 'Any destination' },
+  filter: { nl: 'Filteren', en: 'Filter' },
+  replay: { nl: 'Opnieuw versturen', en: 'Replay' },
+  replayAll: { nl: 'Alle {0} getoonde opnieuw versturen', en: 'Replay all {0} shown' },
+  replayTitle: { nl: 'Voortgang opnieuw versturen', en: 'Replay progress' },
+  replayProgress: {
+    nl: '{0} van {1} afgeleverd, {2} onderweg, {3} weer onbestelbaar.',
+    en: '{0} of {1} delivered, {2} on their way, {3} dead again.',
+  },
+  replayNone: { nl: 'Nog niets opnieuw verstuurd in deze sessie.', en: 'Nothing replayed in this session yet.' },
+  replayNotDead: {
+    nl: 'Dit bericht is niet (meer) onbestelbaar.',
+    en: 'This delivery is not a dead letter (any more).',
+  },
+  destinationsTitle: { nl: 'Bestemmingen', en: 'Destinations' },
+  health: { nl: 'Gezondheid', en: 'Health' },
+  running: { nl: 'actief', en: 'running' },
+  pausedBy: { nl: 'gepauzeerd ({0}): {1}', en: 'paused ({0}): {1}' },
+  failures: { nl: 'Fouten op rij', en: 'Failures in a row' },
+  lastError: { nl: 'Laatste fout', en: 'Last error' },
+  lastProbe: { nl: 'Laatste controle', en: 'Last probe' },
+  pause: { nl: 'Pauzeren', en: 'Pause' },
+  resume: { nl: 'Hervatten', en: 'Resume' },
+  pauseReason: { nl: 'Reden van pauze', en: 'Reason for pausing' },
+  eventTitle: { nl: 'Tijdlijn van een event', en: "An event's timeline" },
+  eventLookup: { nl: 'Inbox-id van het event', en: "The event's inbox id" },
+  history: { nl: 'Verloop', en: 'History' },
+  deliveries: { nl: 'Afleveringen', en: 'Deliveries' },
+  configurationTitle: { nl: 'Geladen configuratie', en: 'Loaded configuration' },
+  agreements: { nl: 'Overeenkomsten', en: 'Agreements' },
+  destinations: { nl: 'Bestemmingen', en: 'Destinations' },
+  problems: { nl: 'Problemen', en: 'Problems' },
+  noProblems: { nl: 'Geen configuratieproblemen gevonden.', en: 'No configuration problems found.' },
+  problemNoDestination: {
+    nl: 'Overeenkomst {0}: geen bestemming voor gemeente {1}',
+    en: 'Agreement {0}: no destination for municipality {1}',
+  },
+  problemNoAgreement: {
+    nl: 'Bestemming {0}: geen overeenkomst met gemeente {1}',
+    en: 'Destination {0}: no agreement with municipality {1}',
+  },
+  problemExpired: { nl: 'Overeenkomst {0} is verlopen op {1}', en: 'Agreement {0} expired on {1}' },
+  legalBasis: { nl: 'Grondslag', en: 'Legal basis' },
+  validity: { nl: 'Geldig', en: 'Valid' },
+  adapter: { nl: 'Koppeling', en: 'Adapter' },
+  // Municipality
+  navReport: { nl: 'Monitoring', en: 'Monitoring' },
+  navReferrals: { nl: 'Verwijzingen', en: 'Referrals' },
+  reportTitle: { nl: 'Monitoringrapportage', en: 'Monitoring report' },
+  reportNotAvailable: {
+    nl: 'De monitoringrapportage is nog niet beschikbaar in deze versie van jeugdbrug. Zodra GET /municipality/v1/monitoring er is, verschijnen hier tabellen, grafieken en een CSV-download.',
+    en: 'The monitoring report is not available yet in this version of jeugdbrug. Once GET /municipality/v1/monitoring exists, tables, charts and a CSV download appear here.',
+  },
+  allPractices: { nl: 'Alle praktijken', en: 'All practices' },
+  downloadCsv: { nl: 'CSV downloaden', en: 'Download CSV' },
+  referralsTitle: { nl: 'Verwijzingen en hun status', en: 'Referrals and their status' },
+  deliveredAt: { nl: 'Ontvangen', en: 'Received' },
+  statusUpdates: { nl: 'Statusberichten', en: 'Status updates' },
+  // Practice
+  navEvents: { nl: 'Onze events', en: 'Our events' },
+  eventsTitle: { nl: 'Events van de praktijk', en: "The practice's events" },
+  eventsIntro: {
+    nl: 'De status van wat uw HIS heeft gestuurd; bij een weigering staat erbij waarom.',
+    en: 'The state of what your HIS sent; for a denial, the reason.',
+  },
+  anyState: { nl: 'Alle statussen', en: 'Any state' },
+  whyDenied: { nl: 'Waarom geweigerd', en: 'Why denied' },
+  missingFrom: { nl: 'Ontbreekt bij', en: 'Missing from' },
+  theChild: { nl: 'het kind', en: 'the child' },
+  guardianWithAuthority: { nl: '{0} met gezag', en: '{0} with parental authority' },
+  guardian: { nl: 'ouder/verzorger', en: 'parent/guardian' },
+} as const satisfies Record<string, Record<Lang, string>>;
+
+export type MessageKey = keyof typeof MESSAGES;
+
+/** A label in the language, with `{0}`, `{1}`… replaced by the arguments. */
+export function t(lang: Lang, key: MessageKey, ...args: readonly (string | number)[]): string {
+  const text: string = MESSAGES[key][lang];
+  return text.replace(/\{(\d)\}/g, (_m, i: string) => String(args[Number(i)] ?? ''));
+}
+
+/** Whether a string is a message key (for codes that map to labels, such as roles). */
+export function isMessageKey(key: string): key is MessageKey {
+  return Object.prototype.hasOwnProperty.call(MESSAGES, key);
+}
+
+const STATES: Record<string, Record<Lang, string>> = {
+  received: { nl: 'ontvangen', en: 'received' },
+  mapped: { nl: 'omgezet', en: 'mapped' },
+  decided: { nl: 'besloten, wacht op aflevering', en: 'decided, waiting for delivery' },
+  delivered: { nl: 'afgeleverd', en: 'delivered' },
+  completed: { nl: 'verwerkt', en: 'completed' },
+  denied: { nl: 'geweigerd', en: 'denied' },
+  failed: { nl: 'mislukt', en: 'failed' },
+  dead: { nl: 'onbestelbaar', en: 'dead letter' },
+  pending: { nl: 'onderweg', en: 'pending' },
+};
+
+/** An event or delivery state in words. */
+export function stateInWords(lang: Lang, state: string): string {
+  return STATES[state]?.[lang] ?? state;
+}
+
+/** The policy engine's reason codes in words (DecisionReasonCode), for practices and auditors. */
+const REASONS: Record<string, Record<Lang, string>> = {
+  'no-agreement': {
+    nl: 'er is geen verwerkersovereenkomst met deze gemeente',
+    en: 'there is no processing agreement with this municipality',
+  },
+  'agreement-not-active': { nl: 'de overeenkomst is niet (meer) actief', en: 'the agreement is not active' },
+  'agreement-not-yet-valid': { nl: 'de overeenkomst geldt nog niet', en: 'the agreement is not valid yet' },
+  'agreement-expired': { nl: 'de overeenkomst is verlopen', en: 'the agreement has expired' },
+  'purpose-not-covered': { nl: 'de overeenkomst dekt dit doel niet', en: 'the agreement does not cover this purpose' },
+  'class-not-covered': {
+    nl: 'de overeenkomst dekt deze soort gegevens niet',
+    en: 'the agreement does not cover this kind of data',
+  },
+  'birth-date-unknown': {
+    nl: 'de geboortedatum van het kind ontbreekt, dus is onbekend wie toestemming moet geven',
+    en: "the child's birth date is missing, so who must consent is unknown",
+  },
+  'no-guardian-with-authority': {
+    nl: 'er is geen ouder of verzorger met gezag bekend',
+    en: 'no parent or guardian with parental authority is known',
+  },
+  'consent-missing-child': { nl: 'de toestemming van het kind ontbreekt', en: "the child's consent is missing" },
+  'consent-missing-guardian': {
+    nl: 'de toestemming van een ouder met gezag ontbreekt',
+    en: 'the consent of a parent with parental authority is missing',
+  },
+  'consent-withdrawn': { nl: 'de toestemming is ingetrokken', en: 'the consent was withdrawn' },
+  'consent-denied': { nl: 'er is bezwaar gemaakt (toestemming geweigerd)', en: 'consent was refused (an objection)' },
+  'consent-expired': { nl: 'de toestemming is verlopen', en: 'the consent has expired' },
+  'consent-not-yet-valid': { nl: 'de toestemming geldt nog niet', en: 'the consent is not valid yet' },
+  'actor-not-covered': {
+    nl: 'de toestemming noemt deze gemeente niet als ontvanger',
+    en: 'the consent does not name this municipality as recipient',
+  },
+  'consent-purpose-not-covered': {
+    nl: 'de toestemming dekt dit doel niet',
+    en: 'the consent does not cover this purpose',
+  },
+  'consent-class-not-covered': {
+    nl: 'de toestemming dekt niet alle gevraagde gegevens',
+    en: 'the consent does not cover all requested data',
+  },
+  'permitted-by-consent': { nl: 'toegestaan op grond van toestemming', en: 'permitted by consent' },
+  'permitted-by-legal-basis': { nl: 'toegestaan op grond van de wettelijke grondslag', en: 'permitted by legal basis' },
+};
+
+/** A state reason such as `consent-missing-guardian, consent-missing-child` (or `denied at delivery: …`) in words. */
+export function reasonsInWords(lang: Lang, reason: string | null | undefined): string {
+  if (!reason) {
+    return '';
+  }
+  const atDelivery = reason.startsWith('denied at delivery: ');
+  const codes = reason.replace(/^denied at delivery: /, '').split(/,\s*/);
+  const words = codes.map((c) => REASONS[c]?.[lang] ?? c).join('; ');
+  const sentence = words.charAt(0).toUpperCase() + words.slice(1);
+  return atDelivery ? `${sentence} (${lang === 'nl' ? 'bij aflevering' : 'at delivery'})` : sentence;
+}
+
+/** A moment in Dutch time, in the console's language. */
+export function formatTime(lang: Lang, at: Date | string | null | undefined): string {
+  if (at === null || at === undefined) {
+    return '';
+  }
+  const d = typeof at === 'string' ? new Date(at) : at;
+  if (Number.isNaN(d.getTime())) {
+    return String(at);
+  }
+  return new Intl.DateTimeFormat(lang === 'nl' ? 'nl-NL' : 'en-GB', {
+    dateStyle: 'medium',
+    timeStyle: 'medium',
+    timeZone: 'Europe/Amsterdam',
+  }).format(d);
+}

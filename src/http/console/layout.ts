@@ -1,0 +1,120 @@
+import type { ConsoleSession } from '../../access/console-sessions';
+import type { Role } from '../../access/principal';
+import { html, type HtmlValue, type SafeHtml } from './html';
+import { t, type Lang, type MessageKey } from './i18n';
+
+/** What every page needs to know about the request: language, session and where it is. */
+export interface PageContext {
+  readonly lang: Lang;
+  readonly session?: ConsoleSession | undefined;
+  /** The path of this page (no query string), for the language switch and the current menu item. */
+  readonly path: string;
+}
+
+/** The pages each role has, in menu order: the first is the role's main page. */
+export const ROLE_PAGES: Record<Role, readonly { path: string; label: MessageKey }[]> = {
+  auditor: [
+    { path: '/console/auditor', label: 'navAuditEvents' },
+    { path: '/console/auditor/overview', label: 'navOverview' },
+    { path: '/console/auditor/verify', label: 'navVerify' },
+    { path: '/console/auditor/export', label: 'navExport' },
+    { path: '/console/auditor/consents', label: 'navConsents' },
+  ],
+  operator: [
+    { path: '/console/operator', label: 'navQueues' },
+    { path: '/console/operator/dead-letters', label: 'navDeadLetters' },
+    { path: '/console/operator/destinations', label: 'navDestinations' },
+    { path: '/console/operator/events', label: 'navEvent' },
+    { path: '/console/operator/configuration', label: 'navConfiguration' },
+  ],
+  municipality: [
+    { path: '/console/municipality', label: 'navReport' },
+    { path: '/console/municipality/referrals', label: 'navReferrals' },
+  ],
+  practice: [{ path: '/console/practice', label: 'navEvents' }],
+};
+
+/** The hidden CSRF field every POST form carries. */
+export function csrfField(page: PageContext): SafeHtml {
+  return html`<input type="hidden" name="_csrf" value="${page.session?.csrf ?? ''}" />`;
+}
+
+/** A whole page: header with the role's menu, language switch and sign-out, then the content. */
+export function layout(page: PageContext, title: string, content: HtmlValue): string {
+  const { lang, session } = page;
+  const role = session?.principal.role;
+  const nav = role
+    ? html`<nav aria-label="${t(lang, 'mainMenu')}">
+        <ul>
+          ${ROLE_PAGES[role].map(
+            (p) =>
+              html`<li>
+                <a href="${p.path}" ${page.path === p.path ? html` aria-current="page"` : ''}>${t(lang, p.label)}</a>
+              </li>`,
+          )}
+        </ul>
+      </nav>`
+    : '';
+  const user = session
+    ? html`<div class="user">
+        <span>${t(lang, 'signedInAs', session.principal.id, t(lang, `role_${session.principal.role}`))}</span>
+        <form method="post" action="/console/sign-out">
+          ${csrfField(page)}<button type="submit">${t(lang, 'signOut')}</button>
+        </form>
+      </div>`
+    : '';
+  const other: Lang = lang === 'nl' ? 'en' : 'nl';
+  return html`<!doctype html>
+    <html lang="${lang}">
+      <head>
+        <meta charset="utf-8" />
+        <meta name="viewport" content="width=device-width, initial-scale=1" />
+        <title>${title} · ${t(lang, 'appName')}</title>
+        <link rel="icon" href="/console/assets/favicon.svg" type="image/svg+xml" />
+        <link rel="stylesheet" href="/console/assets/console.css" />
+        <script src="/console/assets/console.js" defer></script>
+      </head>
+      <body>
+        <a class="skip" href="#main">${t(lang, 'skipToContent')}</a>
+        <header>
+          <span class="brand">${t(lang, 'appName')}</span>
+          ${nav}
+          <a class="lang" href="/console/lang?to=${other}&amp;back=${encodeURIComponent(page.path)}" lang="${other}"
+            >${t(lang, 'otherLanguage')}</a
+          >
+          ${user}
+        </header>
+        <main id="main" tabindex="-1">
+          <h1>${title}</h1>
+          ${content}
+        </main>
+      </body>
+    </html>`.value;
+}
+
+/** A message box: `error` is announced to screen readers at once. */
+export function notice(kind: 'info' | 'error' | 'ok', text: HtmlValue): SafeHtml {
+  return html`<div class="notice ${kind}" role="${kind === 'error' ? 'alert' : 'status'}">${text}</div>`;
+}
+
+/** A table with a caption and header row; rows are already-built `<tr>` fragments. */
+export function table(caption: string, headers: readonly string[], rows: readonly SafeHtml[], empty: string): SafeHtml {
+  if (rows.length === 0) {
+    return html`<p class="empty">${caption}: ${empty}</p>`;
+  }
+  return html`<div class="table-wrap">
+    <table>
+      <caption>
+        ${caption}
+      </caption>
+      <thead>
+        <tr>
+          ${headers.map((h) => html`<th scope="col">${h}</th>`)}
+        </tr>
+      </thead>
+      <tbody>
+        ${rows}
+      </tbody>
+    </table>
+  </div>`;
+}

@@ -1,0 +1,393 @@
+import { notFound, OperationOutcomeError } from '@medplum/core';
+import { Router, type Response } from 'express';
+import type { ConsoleSessionStore } from '../../access/console-sessions';
+import type { PipelineContext } from '../../event/context';
+import { pauseDestination, resumeDestination } from '../../event/destination-health';
+import { getDestinationStatus } from '../../reports/destination-status/destination-status';
+import { replayDelivery } from '../../event/replay';
+import { countDeadLetters, deliveryStates, listDeadLetters } from '../../reports/dead-letters/dead-letters';
+import { tryGetEventTimeline } from '../../reports/event-timeline/event-timeline';
+import { actorOf } from '../request-context';
+import { field, getConsoleState, pageOf, sendPage } from './console-request';
+import { configurationProblems } from './configuration-problems';
+import { html, type SafeHtml } from './html';
+import { formatTime, reasonsInWords, stateInWords, t, type Lang } from './i18n';
+import { csrfField, notice, table } from './layout';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** A dead-letter filter from a form or query: destination id and the receiver's HTTP status. */
+function filterOf(source: unknown): { destination?: string | undefined; status?: number | undefined } {
+  const destination = field(source, 'destination');
+  const status = field(source, 'status');
+  return {
+    destination: destination !== undefined && /^[a-z0-9-]{1,48}$/.test(destination) ? destination : undefined,
+    status: status !== undefined && /^[1-5]\d\d$/.test(status) ? Number(status) : undefined,
+  };
+}
+
+/** `/console/operator/…`: queues, dead letters and replays, destinations, an event's timeline, configuration. */
+export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStore): Router {
+  const router = Router();
+
+  router.get('/', async (req, res) => {
+    const { lang } = pageOf(req, res);
+    const dead = await countDeadLetters(ctx.db);
+    const rows: SafeHtml[] = [];
+    for (const q of ctx.queues.all()) {
+      const counts = await q.getJobCounts('waiting', 'active', 'delayed');
+      const destination = q.name.startsWith('deliver.') ? q.name.slice('deliver.'.length) : undefined;
+      const deadCount =
+        destination !== undefined
+          ? (dead.deliveries.get(destination) ?? 0)
+          : q.name === 'feedback'
+            ? dead.feedback
+            : undefined;
+      const deadCell =
+        deadCount === undefined
+          ? '–'
+          : deadCount > 0 && destination !== undefined
+            ? html`<a href="/console/operator/dead-letters?destination=${destination}">${deadCount}</a>`
+            : deadCount;
+      rows.push(
+        html`<tr>
+          <th scope="row">${q.name}</th>
+          <td>${counts.waiting ?? 0}</td>
+          <td>${counts.active ?? 0}</td>
+          <td>${counts.delayed ?? 0}</td>
+          <td data-dead="${q.name}">${deadCell}</td>
+        </tr>`,
+      );
+    }
+    const statuses = await Promise.all(ctx.registry.destinations.map((d) => getDestinationStatus(ctx, d)));
+    const health = statuses.map(
+      (s) =>
+        html`<tr>
+          <th scope="row">${s.id}</th>
+          <td>${healthWords(lang, s)}</td>
+          <td>${s.consecutiveFailures} / ${s.pauseAfterFailures}</td>
+        </tr>`,
+    );
+    sendPage(
+      req,
+      res,
+      t(lang, 'queuesTitle'),
+      html`<p>${t(lang, 'queuesIntro')}</p>
+        <div data-refresh="5" id="queues" aria-live="polite">
+          ${table(t(lang, 'queuesTitle'), [t(lang, 'queue'), t(lang, 'waiting'), t(lang, 'active'), t(lang, 'delayed'), t(lang, 'dead')], rows, t(lang, 'none'))}
+          ${table(t(lang, 'destinationsTitle'), [t(lang, 'destination'), t(lang, 'health'), t(lang, 'failures')], health, t(lang, 'none'))}
+        </div>
+        <p><a href="/console/operator" class="button">${t(lang, 'refresh')}</a></p>`,
+    );
+  });
+
+  router.get('/dead-letters', async (req, res) => {
+    const page = pageOf(req, res);
+    const { lang } = page;
+    const f = filterOf(req.query);
+    const letters = await listDeadLetters(ctx.db, { ...f, limit: 200 });
+    const rows = letters.map(
+      (d) =>
+        html`<tr>
+          <td>${formatTime(lang, d.updatedAt)}</td>
+          <td>${d.destination}</td>
+          <td><a href="/console/operator/events?id=${d.inboxId}">${d.eventId}</a><br /><small>${d.practice}</small></td>
+          <td>${d.attempts}</td>
+          <td>
+            ${d.lastStatus ?? ''}
+            ${d.lastError ?? ''}${
+              d.responseBody
+                ? html`<details>
+                    <summary>${t(lang, 'receiverAnswer')}</summary>
+                    <pre>${d.responseBody.slice(0, 2000)}</pre>
+                  </details>`
+                : ''
+            }
+          </td>
+          <td>
+            <form method="post" action="/console/operator/dead-letters/${d.id}/replay">
+              ${csrfField(page)}<button type="submit">${t(lang, 'replay')}</button>
+            </form>
+          </td>
+        </tr>`,
+    );
+    const destinations = ctx.registry.destinations.map((d) => d.id);
+    const filterForm = html`<form method="get" action="/console/operator/dead-letters" class="search">
+      <div class="fields">
+        <label
+          >${t(lang, 'destination')}<select name="destination">
+            <option value="">${t(lang, 'anyDestination')}</option>
+            ${destinations.map(
+              (d) => html`<option value="${d}" ${f.destination === d ? html` selected` : ''}>${d}</option>`,
+            )}
+          </select></label
+        >
+        <label
+          >${t(lang, 'httpStatus')}<input
+            name="status"
+            inputmode="numeric"
+            pattern="[1-5][0-9][0-9]"
+            value="${f.status ?? ''}"
+        /></label>
+      </div>
+      <button type="submit">${t(lang, 'filter')}</button>
+    </form>`;
+    const replayAll =
+      letters.length > 0
+        ? html`<form method="post" action="/console/operator/dead-letters/replay">
+            ${csrfField(page)} <input type="hidden" name="destination" value="${f.destination ?? ''}" /><input
+              type="hidden"
+              name="status"
+              value="${f.status ?? ''}"
+            />
+            <button type="submit">${t(lang, 'replayAll', letters.length)}</button>
+          </form>`
+        : '';
+    sendPage(
+      req,
+      res,
+      t(lang, 'deadLettersTitle'),
+      html`${filterForm}
+      ${table(t(lang, 'deadLettersTitle'), [t(lang, 'when'), t(lang, 'destination'), t(lang, 'eventId'), t(lang, 'attempts'), t(lang, 'receiverAnswer'), ''], rows, t(lang, 'none'))}
+      ${replayAll}`,
+    );
+  });
+
+  const remember = async (res: Response, replayed: string[]) => {
+    const state = getConsoleState(res);
+    if (state.session && state.token) {
+      await sessions.update(state.token, { ...state.session, lastReplay: replayed.slice(0, 1000) });
+    }
+  };
+
+  router.post('/dead-letters/:id/replay', async (req, res) => {
+    const id = req.params.id;
+    if (!UUID.test(id)) {
+      throw new OperationOutcomeError(notFound);
+    }
+    if ((await replayDelivery(ctx, id, actorOf(req, res))) !== 'replayed') {
+      const { lang } = pageOf(req, res);
+      sendPage(req, res, t(lang, 'deadLettersTitle'), notice('error', t(lang, 'replayNotDead')), 409);
+      return;
+    }
+    await remember(res, [id]);
+    res.redirect(303, '/console/operator/replays');
+  });
+
+  router.post('/dead-letters/replay', async (req, res) => {
+    const replayed: string[] = [];
+    for (const d of await listDeadLetters(ctx.db, { ...filterOf(req.body), limit: 1000 })) {
+      if ((await replayDelivery(ctx, d.id, actorOf(req, res))) === 'replayed') {
+        replayed.push(d.id);
+      }
+    }
+    await remember(res, replayed);
+    res.redirect(303, '/console/operator/replays');
+  });
+
+  router.get('/replays', async (req, res) => {
+    const { lang } = pageOf(req, res);
+    const ids = getConsoleState(res).session?.lastReplay ?? [];
+    if (ids.length === 0) {
+      sendPage(req, res, t(lang, 'replayTitle'), notice('info', t(lang, 'replayNone')));
+      return;
+    }
+    const states = await deliveryStates(ctx.db, ids);
+    const delivered = states.filter((s) => s.state === 'delivered').length;
+    const deadAgain = states.filter((s) => s.state === 'dead').length;
+    const pending = states.length - delivered - deadAgain;
+    const rows = states.map(
+      (s) =>
+        html`<tr>
+          <td>${s.id}</td>
+          <td>${s.destination}</td>
+          <td class="state-${s.state}">${stateInWords(lang, s.state)}</td>
+          <td>${s.attempts}</td>
+          <td>${s.lastStatus ?? ''}</td>
+        </tr>`,
+    );
+    sendPage(
+      req,
+      res,
+      t(lang, 'replayTitle'),
+      html`<div ${pending > 0 ? html`data-refresh="2"` : ''} id="replay-progress" aria-live="polite">
+        <p class="progress">
+          <progress max="${states.length}" value="${delivered + deadAgain}">${delivered}/${states.length}</progress>
+          <span id="replay-summary">${t(lang, 'replayProgress', delivered, states.length, pending, deadAgain)}</span>
+        </p>
+        ${table(t(lang, 'deliveries'), ['id', t(lang, 'destination'), t(lang, 'state'), t(lang, 'attempts'), t(lang, 'httpStatus')], rows, t(lang, 'none'))}
+      </div>`,
+    );
+  });
+
+  router.get('/destinations', async (req, res) => {
+    const page = pageOf(req, res);
+    const { lang } = page;
+    const statuses = await Promise.all(ctx.registry.destinations.map((d) => getDestinationStatus(ctx, d)));
+    const rows = statuses.map((s) => {
+      const action = s.paused
+        ? html`<form method="post" action="/console/operator/destinations/${s.id}/resume">
+            ${csrfField(page)}<button type="submit">${t(lang, 'resume')}</button>
+          </form>`
+        : html`<form method="post" action="/console/operator/destinations/${s.id}/pause" class="inline">
+            ${csrfField(page)} <label>${t(lang, 'pauseReason')}<input name="reason" required maxlength="500" /></label
+            ><button type="submit">${t(lang, 'pause')}</button>
+          </form>`;
+      return html`<tr>
+        <th scope="row">${s.id}</th>
+        <td>${s.municipality}</td>
+        <td>${s.adapter}</td>
+        <td>${healthWords(lang, s)}</td>
+        <td>${s.consecutiveFailures} / ${s.pauseAfterFailures}</td>
+        <td>${s.lastError ?? ''}<br /><small>${formatTime(lang, s.lastFailureAt)}</small></td>
+        <td>${s.lastProbeResult ?? ''}</td>
+        <td>${action}</td>
+      </tr>`;
+    });
+    sendPage(
+      req,
+      res,
+      t(lang, 'destinationsTitle'),
+      table(
+        t(lang, 'destinationsTitle'),
+        [
+          t(lang, 'destination'),
+          t(lang, 'municipality'),
+          t(lang, 'adapter'),
+          t(lang, 'health'),
+          t(lang, 'failures'),
+          t(lang, 'lastError'),
+          t(lang, 'lastProbe'),
+          '',
+        ],
+        rows,
+        t(lang, 'none'),
+      ),
+    );
+  });
+
+  router.post('/destinations/:id/pause', async (req, res) => {
+    const destination = getDestination(ctx, req.params.id);
+    const reason = (field(req.body, 'reason') ?? 'paused by an operator').slice(0, 500);
+    await pauseDestination(ctx, destination, 'operator', reason, actorOf(req, res));
+    res.redirect(303, '/console/operator/destinations');
+  });
+
+  router.post('/destinations/:id/resume', async (req, res) => {
+    const destination = getDestination(ctx, req.params.id);
+    await resumeDestination(ctx, destination, 'operator', actorOf(req, res));
+    res.redirect(303, '/console/operator/destinations');
+  });
+
+  router.get('/events', async (req, res) => {
+    const page = pageOf(req, res);
+    const { lang } = page;
+    const id = field(req.query, 'id');
+    const form = html`<form method="get" action="/console/operator/events" class="search">
+      <label>${t(lang, 'eventLookup')}<input name="id" autocomplete="off" size="40" value="${id ?? ''}" /></label>
+      <button type="submit">${t(lang, 'show')}</button>
+    </form>`;
+    if (id === undefined) {
+      sendPage(req, res, t(lang, 'eventTitle'), form);
+      return;
+    }
+    const timeline = await tryGetEventTimeline(ctx.db, id);
+    if (!timeline) {
+      sendPage(req, res, t(lang, 'eventTitle'), html`${form}${notice('error', t(lang, 'notFoundTitle'))}`, 404);
+      return;
+    }
+    sendPage(req, res, t(lang, 'eventTitle'), html`${form}${timelineHtml(lang, timeline)}`);
+  });
+
+  router.get('/configuration', (req, res) => {
+    const { lang } = pageOf(req, res);
+    const problems = configurationProblems(ctx.registry, new Date());
+    const agreements = ctx.registry.agreements.map(
+      (a) =>
+        html`<tr>
+          <th scope="row">${a.id} v${a.version}</th>
+          <td>${a.status}</td>
+          <td>${a.practice.name ?? ''} ${a.practice.agb}</td>
+          <td>${a.municipality.name} ${a.municipality.code}</td>
+          <td>${a.purposes.join(', ')}</td>
+          <td>${a.legalBasis}</td>
+          <td>${a.validFrom} – ${a.validTo ?? '…'}</td>
+        </tr>`,
+    );
+    const destinations = ctx.registry.destinations.map(
+      (d) =>
+        html`<tr>
+          <th scope="row">${d.id}</th>
+          <td>${d.municipality}</td>
+          <td>${d.adapter}</td>
+          <td>${d.baseUrl}</td>
+          <td>${d.auth.type}</td>
+        </tr>`,
+    );
+    sendPage(
+      req,
+      res,
+      t(lang, 'configurationTitle'),
+      html`<h2>${t(lang, 'problems')}</h2>
+        ${
+          problems.length === 0
+            ? notice('ok', t(lang, 'noProblems'))
+            : html`<ul class="problems">
+                ${problems.map((p) => html`<li>${t(lang, p.key, ...p.args)}</li>`)}
+              </ul>`
+        }
+        ${table(t(lang, 'agreements'), ['id', t(lang, 'state'), t(lang, 'practice'), t(lang, 'municipality'), t(lang, 'purpose'), t(lang, 'legalBasis'), t(lang, 'validity')], agreements, t(lang, 'none'))}
+        ${table(t(lang, 'destinations'), ['id', t(lang, 'municipality'), t(lang, 'adapter'), 'URL', 'auth'], destinations, t(lang, 'none'))}`,
+    );
+  });
+
+  return router;
+}
+
+function healthWords(lang: Lang, s: { paused: boolean; pausedBy: string | null; pauseReason: string | null }): string {
+  return s.paused ? t(lang, 'pausedBy', s.pausedBy ?? '', s.pauseReason ?? '') : t(lang, 'running');
+}
+
+function getDestination(ctx: PipelineContext, id: string): string {
+  const destination = ctx.registry.destinations.find((d) => d.id === id);
+  if (!destination) {
+    throw new OperationOutcomeError(notFound);
+  }
+  return destination.id;
+}
+
+/** One event's life in words: states passed through, with reasons, and its deliveries. */
+export function timelineHtml(lang: Lang, e: NonNullable<Awaited<ReturnType<typeof tryGetEventTimeline>>>): SafeHtml {
+  const history = e.history.map(
+    (h) =>
+      html`<li>
+        <time datetime="${new Date(h.at).toISOString()}">${formatTime(lang, h.at)}</time>
+        <strong>${stateInWords(lang, h.state)}</strong>${h.reason ? html` — ${reasonsInWords(lang, h.reason)}` : ''}
+      </li>`,
+  );
+  const deliveries = e.deliveries.map(
+    (d) =>
+      html`<tr>
+        <td>${d.destination}</td>
+        <td>${stateInWords(lang, d.state)}</td>
+        <td>${d.attempts}</td>
+        <td>${d.lastStatus ?? ''} ${d.lastError ?? ''}</td>
+        <td>${formatTime(lang, d.deliveredAt)}</td>
+      </tr>`,
+  );
+  return html`<dl class="facts">
+      <dt>${t(lang, 'eventId')}</dt>
+      <dd>${e.eventId} (${e.id})</dd>
+      <dt>${t(lang, 'type')}</dt>
+      <dd>${e.eventType}</dd>
+      <dt>${t(lang, 'practice')}</dt>
+      <dd>${e.practice}</dd>
+      <dt>${t(lang, 'state')}</dt>
+      <dd>${stateInWords(lang, e.state)}</dd>
+    </dl>
+    <h2>${t(lang, 'history')}</h2>
+    <ol class="timeline">
+      ${history}
+    </ol>
+    ${table(t(lang, 'deliveries'), [t(lang, 'destination'), t(lang, 'state'), t(lang, 'attempts'), t(lang, 'lastError'), t(lang, 'deliveredAt')], deliveries, t(lang, 'none'))}`;
+}

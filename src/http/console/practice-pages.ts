@@ -1,0 +1,131 @@
+import { notFound, OperationOutcomeError } from '@medplum/core';
+import type { RelatedPerson } from '@medplum/fhirtypes';
+import { Router } from 'express';
+import { auditRead } from '../audit-read';
+import { openEvent, type StoredRecord } from '../../event/stored-event';
+import type { PipelineContext } from '../../event/context';
+import { decideForEvent, purposeOf } from '../../event/decide';
+import { tryGetEventTimeline } from '../../reports/event-timeline/event-timeline';
+import { listPracticeEvents } from '../../reports/practice-events/practice-events';
+import { tryGetSealedEvent } from '../../event/event-store';
+import { getPrincipal } from '../../access/authenticate';
+import { canActForPractice } from '../../access/principal';
+import { field, pageOf, sendPage } from './console-request';
+import { html, type SafeHtml } from './html';
+import { formatTime, reasonsInWords, stateInWords, t, type Lang } from './i18n';
+import { table } from './layout';
+import { timelineHtml } from './operator-pages';
+import { practiceOwnIds } from './practice-own-ids';
+
+const STATES = ['received', 'mapped', 'decided', 'delivered', 'completed', 'denied', 'failed', 'dead'];
+
+/** `/console/practice/…`: the practice's own events, their state, and for a denial which consent is missing. */
+export function practicePages(ctx: PipelineContext): Router {
+  const router = Router();
+
+  router.get('/', async (req, res) => {
+    const { lang } = pageOf(req, res);
+    const principal = getPrincipal(res);
+    const state = field(req.query, 'state');
+    const chosen = state !== undefined && STATES.includes(state) ? state : undefined;
+    const events = await listPracticeEvents(ctx.db, principal.practices, { state: chosen, limit: 200 });
+    const rows = events.map(
+      (e) =>
+        html`<tr class="state-${e.state}">
+          <td>${formatTime(lang, e.receivedAt)}</td>
+          <td><a href="/console/practice/events/${e.id}">${e.eventId}</a></td>
+          <td>${e.eventType}</td>
+          <td>${stateInWords(lang, e.state)}</td>
+          <td>${e.state === 'denied' || e.state === 'failed' ? reasonsInWords(lang, e.stateReason) : ''}</td>
+        </tr>`,
+    );
+    sendPage(
+      req,
+      res,
+      t(lang, 'eventsTitle'),
+      html`<p>${t(lang, 'eventsIntro')}</p>
+        <form method="get" action="/console/practice" class="search">
+          <label
+            >${t(lang, 'state')}<select name="state">
+              <option value="">${t(lang, 'anyState')}</option>
+              ${STATES.map(
+                (s) =>
+                  html`<option value="${s}" ${chosen === s ? html` selected` : ''}>${stateInWords(lang, s)}</option>`,
+              )}
+            </select></label
+          ><button type="submit">${t(lang, 'filter')}</button>
+        </form>
+        ${table(t(lang, 'eventsTitle'), [t(lang, 'when'), t(lang, 'eventId'), t(lang, 'type'), t(lang, 'state'), t(lang, 'reason')], rows, t(lang, 'none'))}`,
+    );
+  });
+
+  router.get('/events/:id', async (req, res) => {
+    const { lang } = pageOf(req, res);
+    const principal = getPrincipal(res);
+    const timeline = await tryGetEventTimeline(ctx.db, req.params.id);
+    // Another practice's event looks absent, as in the API.
+    if (!timeline || !canActForPractice(principal, timeline.practice)) {
+      throw new OperationOutcomeError(notFound);
+    }
+    let why: SafeHtml | string = '';
+    const row = timeline.state === 'denied' ? await tryGetSealedEvent(ctx.db, timeline.id) : undefined;
+    // After retention removed an event's content there is nothing left to explain; its state reason still shows.
+    if (row?.payload && row.payload_key_id) {
+      const event = openEvent(ctx.cipher, row);
+      const purpose = purposeOf(event.eventType);
+      if (purpose) {
+        const decision = await decideForEvent(ctx, event, purpose, new Date());
+        // The explanation reads the child's consents: recorded as POST /policy/v1/$explain records it.
+        await auditRead(ctx, req, res, {
+          query: req.originalUrl,
+          interaction: 'read',
+          target: `inbox/${timeline.id}`,
+          tenants: [timeline.practice],
+        });
+        const people = event.resources.filter((r): r is RelatedPerson => r.resourceType === 'RelatedPerson');
+        const stored = ctx.cipher.decrypt(row.payload_key_id, row.payload) as StoredRecord;
+        const ownIds = practiceOwnIds(
+          row.tenant,
+          stored.record.value,
+          event.resources.find((r) => r.resourceType === 'Patient')?.id ?? '',
+          people.map((p) => p.id ?? ''),
+        );
+        why = html`<section class="why">
+          <h2>${t(lang, 'whyDenied')}</h2>
+          <ul>
+            ${decision.reasons.map(
+              (r) =>
+                html`<li>
+                  <strong>${reasonsInWords(lang, r.code)}</strong>${partiesOf(lang, r.detail, people, ownIds)}
+                </li>`,
+            )}
+          </ul>
+        </section>`;
+      }
+    }
+    sendPage(req, res, `${t(lang, 'eventTitle')}: ${timeline.eventId}`, html`${why}${timelineHtml(lang, timeline)}`);
+  });
+
+  return router;
+}
+
+/** The people a reason's detail names (`Patient/…`, `RelatedPerson/…`), in words: the child, or "mother with authority". */
+function partiesOf(
+  lang: Lang,
+  detail: string,
+  people: readonly RelatedPerson[],
+  ownIds: ReadonlyMap<string, string>,
+): SafeHtml | string {
+  const named = [...detail.matchAll(/(Patient|RelatedPerson)\/([A-Za-z0-9.-]+)/g)].map(([, type, id]) => {
+    const own = ownIds.get(`${type ?? ''}/${id ?? ''}`);
+    if (type === 'Patient') {
+      return `${t(lang, 'theChild')}${own !== undefined ? ` (${own})` : ''}`;
+    }
+    const person = people.find((p) => p.id === id);
+    const coding = person?.relationship?.[0]?.coding?.[0];
+    const who = coding?.display ?? coding?.code ?? t(lang, 'guardian');
+    const authority = person?.extension?.some((x) => x.valueBoolean === true) === true;
+    return `${authority ? t(lang, 'guardianWithAuthority', who) : who} (${own ?? `RelatedPerson/${id ?? ''}`})`;
+  });
+  return named.length > 0 ? html` — ${t(lang, 'missingFrom')}: ${[...new Set(named)].join('; ')}` : '';
+}

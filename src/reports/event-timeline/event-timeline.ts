@@ -1,0 +1,53 @@
+import type { Db } from '../../kernel/db';
+import { getHistory, listDeliveriesOf, tryGetEvent } from '../../event/event-store';
+
+/** One event's life: its state, every state it passed through, and its deliveries. Ids, codes and times only. */
+export interface EventTimeline {
+  id: string;
+  eventId: string;
+  practice: string;
+  dialect: string;
+  eventType: string;
+  municipality: string | null;
+  state: string;
+  stateReason: string | null;
+  receivedAt: Date;
+  updatedAt: Date;
+  history: { state: string; reason: string | null; at: Date }[];
+  deliveries: {
+    id: string;
+    destination: string;
+    state: string;
+    attempts: number;
+    round: number;
+    lastStatus: number | null;
+    lastError: string | null;
+    updatedAt: Date;
+    deliveredAt: Date | null;
+  }[];
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** The timeline of an event by its inbox id; undefined when there is no such event. */
+export async function tryGetEventTimeline(db: Db, id: string): Promise<EventTimeline | undefined> {
+  const row = UUID.test(id) ? await tryGetEvent(db, id) : undefined;
+  if (!row) {
+    return undefined;
+  }
+  const deliveries = (await listDeliveriesOf(db, id)) as EventTimeline['deliveries'];
+  return {
+    id: row.id,
+    eventId: row.source_event_id,
+    practice: row.tenant,
+    dialect: row.dialect,
+    eventType: row.event_type,
+    municipality: row.municipality,
+    state: row.state,
+    stateReason: row.state_reason,
+    receivedAt: row.received_at,
+    updatedAt: row.updated_at,
+    history: await getHistory(db, id),
+    deliveries,
+  };
+}

@@ -1,0 +1,291 @@
+import fs from 'node:fs';
+import type http from 'node:http';
+import type { Page } from 'playwright-core';
+import { buildAgreement, buildConsentEvent, buildDestination, buildReferralEvent } from '../helpers/builders';
+import { launchTestBrowser, saveScreenshot, seriousA11yViolations, signIn, type TestBrowser } from '../helpers/browser';
+import { LocalHttpServer } from '../helpers/local-server';
+import type { KeyName } from '../helpers/test-runtime';
+import { useDeliveryApp } from '../unit/delivery/support/adapter-contract';
+
+/** A page on another origin (another port) that posts a form to the console as soon as it loads. */
+class AttackerSite extends LocalHttpServer {
+  target = '';
+  protected handle(_req: http.IncomingMessage, res: http.ServerResponse): void {
+    res.writeHead(200, { 'content-type': 'text/html' });
+    res.end(`<!doctype html><html lang="en"><body><form id="f" method="post" action="${this.target}">
+<input name="destination" value=""></form><script>document.getElementById('f').submit()</script></body></html>`);
+  }
+  url(): string {
+    return `http://127.0.0.1:${this.port}/`;
+  }
+}
+
+describe('the web console in a real browser', () => {
+  // Legal basis consent: a referral without the consents a 14-year-old needs is denied, with a reason.
+  const h = useDeliveryApp({
+    agreement: buildAgreement({ legalBasis: 'consent' }),
+    destination: (r) =>
+      buildDestination(r.url('/fhir'), { retry: { maxAttempts: 2, backoffBaseMs: 50, backoffMaxMs: 100 } }),
+  });
+  let browser: TestBrowser;
+  let base: string;
+  const delivered = buildReferralEvent();
+  const denied = buildReferralEvent();
+  const deadLetter = buildReferralEvent();
+  const ids: Record<'delivered' | 'denied' | 'dead', string> = { delivered: '', denied: '', dead: '' };
+  const bsnOf = (e: Record<string, unknown>) => (e.child as { bsn: string }).bsn;
+  const bothConsent = { givenBy: [{ kind: 'child' as const }, { kind: 'guardian' as const, guardianId: 'g1' }] };
+
+  beforeAll(async () => {
+    base = h.app.url;
+    browser = await launchTestBrowser();
+    await h.submit(buildConsentEvent(delivered, bothConsent));
+    ids.delivered = await h.submit(delivered);
+    ids.denied = await h.submit(denied);
+    await h.reachesState(ids.delivered, 'delivered');
+    await h.reachesState(ids.denied, 'denied');
+    h.receiver.mode = { kind: 'status', status: 422, body: '{"issue":"receiver refuses: unknown product code"}' };
+    await h.submit(buildConsentEvent(deadLetter, bothConsent));
+    ids.dead = await h.submit(deadLetter);
+    await h.reachesState(ids.dead, 'dead');
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  afterEach(() => {
+    // No console errors, page errors or CSP violations on any page a test visited.
+    const problems = browser.problems.splice(0);
+    expect(problems).toEqual([]);
+  });
+
+  const signedIn = async (key: KeyName): Promise<Page> => {
+    const page = await browser.newPage();
+    await signIn(page, base, h.app.testEnv.keys[key]);
+    return page;
+  };
+  const expectAccessible = async (page: Page) => expect(await seriousA11yViolations(page)).toEqual([]);
+  const auditRows = (sql: string, params: unknown[] = []) =>
+    h.app.rt.ctx.db.query<Record<string, unknown>>(sql, params);
+
+  it('refuses a wrong credential on the sign-in page, in Dutch by default, and the page is accessible', async () => {
+    const page = await browser.newPage();
+    const res = await page.goto(`${base}/console`);
+    expect(page.url()).toBe(`${base}/console/sign-in?why=ended`);
+    expect(res?.headers()['content-security-policy']).toContain("script-src 'self'");
+    expect(res?.headers()['content-security-policy']).not.toContain('unsafe-inline');
+    expect(await page.locator('html').getAttribute('lang')).toBe('nl');
+    await page.fill('#credential', 'jb_nope_wrong');
+    await page.click('form.sign-in button');
+    await expect(page.locator('.notice.error').textContent()).resolves.toContain('Aanmelden mislukt');
+    await expectAccessible(page);
+  });
+
+  it('auditor: finds the disclosure of a child, sees it in words, verifies the chain, and every read is audited', async () => {
+    const page = await signedIn('auditor');
+    expect(new URL(page.url()).pathname).toBe('/console/auditor');
+    const cookies = await page.context().cookies();
+    expect(cookies.find((c) => c.name === 'jb_session')).toEqual(
+      expect.objectContaining({ httpOnly: true, sameSite: 'Strict', path: '/console' }),
+    );
+
+    await page.fill('input[name=bsn]', bsnOf(delivered));
+    await page.selectOption('select[name=type]', 'disclose');
+    await page.click('form.search button');
+    await expect(page.locator('table tbody tr').first().textContent()).resolves.toContain(
+      'Gegevens verstrekt aan Overbetuwe (GM0226)',
+    );
+    // The BSN went in the POST body: it is in no URL the browser visited.
+    expect(page.url()).not.toContain(bsnOf(delivered));
+    await saveScreenshot(page, 'console-auditor');
+    await expectAccessible(page);
+
+    await page.click('table tbody tr >> text=Details');
+    await expect(page.locator('.summary').textContent()).resolves.toContain(
+      'Gegevens verstrekt aan Overbetuwe (GM0226)',
+    );
+    await expect(page.locator('dl.facts').textContent()).resolves.toContain(bsnOf(delivered));
+
+    await page.click('nav >> text=Verstrekkingen kind');
+    await page.fill('input[name=bsn]', bsnOf(delivered));
+    await page.click('form.search button');
+    const overview = await page.locator('main').textContent();
+    expect(overview).toContain('verstrekt');
+    expect(overview).toContain('Overbetuwe GM0226');
+    expect(overview).toContain('besluit: toegestaan');
+
+    await page.click('nav >> text=Keten controleren');
+    await page.selectOption('select[name=tenant]', '01234567');
+    await page.click('form.search button');
+    await expect(page.locator('.verdicts').textContent()).resolves.toMatch(/Keten 01234567 is intact: \d+ rijen/);
+
+    await page.click('nav >> text=Exporteren');
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('form.search button')]);
+    expect(download.suggestedFilename()).toMatch(/^audit-01234567-1-\d+\.ndjson$/);
+
+    const reads = await auditRows(
+      `SELECT subtype, patient_bsn FROM audit_event WHERE agents @> ARRAY[$1] AND type = 'rest' ORDER BY seq`,
+      ['https://jeugdbrug.nl/principal|api-key:auditor'],
+    );
+    // The search and the overview named the child; the detail read the event of that child.
+    expect(reads.filter((r) => r.patient_bsn === bsnOf(delivered)).map((r) => r.subtype)).toEqual(
+      expect.arrayContaining(['search-type', 'read']),
+    );
+  });
+
+  it('auditor: names the first broken row when a chain has been tampered with', async () => {
+    const page = await signedIn('auditor');
+    await h.app.rt.ctx.audit.flush();
+    const db = h.app.rt.ctx.db;
+    // Tampering needs the append-only trigger off, as a database superuser could do; the chain still tells.
+    await db.query('ALTER TABLE audit_event DISABLE TRIGGER audit_event_no_update');
+    await db.query(
+      `UPDATE audit_event SET resource = resource || '{"outcome":"8"}' WHERE tenant = '01234567' AND seq = 2`,
+    );
+    await db.query('ALTER TABLE audit_event ENABLE TRIGGER audit_event_no_update');
+    await page.goto(`${base}/console/auditor/verify?tenant=01234567`);
+    await expect(page.locator('.verdicts').textContent()).resolves.toMatch(/Keten 01234567 is GEBROKEN bij rij 2/);
+  });
+
+  it('operator: sees the dead letter with the receiver answer, replays it, and watches it delivered; counts stay true', async () => {
+    const page = await signedIn('operator');
+    await expect(page.locator('[data-dead="deliver.gm0226"]').textContent()).resolves.toBe('1');
+    await saveScreenshot(page, 'console-operator');
+    await expectAccessible(page);
+
+    await page.click('nav >> text=Onbestelbaar');
+    await expect(page.locator('main table').textContent()).resolves.toContain('receiver refuses: unknown product code');
+    await expectAccessible(page);
+    h.receiver.mode = { kind: 'ok' };
+    await page.click(`form[action$="/replay"]:not([action$="dead-letters/replay"]) button`);
+    expect(new URL(page.url()).pathname).toBe('/console/operator/replays');
+    // The page refreshes itself (console.js) until the replayed delivery is through.
+    await page.waitForSelector('#replay-summary:has-text("1 van 1 afgeleverd")', { timeout: 20_000 });
+    expect((await h.state(ids.dead)).state).toBe('delivered');
+
+    // The dead-letter count is the database's, and BullMQ's failed set no longer holds the replayed job.
+    await page.click('nav >> text=Wachtrijen');
+    await expect(page.locator('[data-dead="deliver.gm0226"]').textContent()).resolves.toBe('0');
+    const counts = await h.app.rt.ctx.queues.getDeliverQueue('gm0226').getJobCounts('failed');
+    expect(counts.failed).toBe(0);
+    const api = (await (await h.app.request('/admin/v1/queues', { key: 'operator' })).json()) as {
+      queues: { queue: string; state: string; count: number }[];
+    };
+    expect(api.queues.find((q) => q.queue === 'deliver.gm0226' && q.state === 'failed')?.count).toBe(0);
+
+    await page.click('nav >> text=Bestemmingen');
+    await page.fill('input[name=reason]', 'onderhoud bij de gemeente');
+    await page.click('form[action$="/pause"] button');
+    await expect(page.locator('main table').textContent()).resolves.toContain(
+      'gepauzeerd (operator): onderhoud bij de gemeente',
+    );
+    await page.click('form[action$="/resume"] button');
+    await expect(page.locator('main table').textContent()).resolves.toContain('actief');
+
+    await page.goto(`${base}/console/operator/events?id=${ids.denied}`);
+    await expect(page.locator('ol.timeline').textContent()).resolves.toContain('geweigerd');
+    await page.click('nav >> text=Configuratie');
+    await expect(page.locator('main').textContent()).resolves.toContain('Geen configuratieproblemen gevonden.');
+  });
+
+  it('municipality: sees its report page (not available yet) and the referrals it received', async () => {
+    const page = await signedIn('municipality');
+    expect(new URL(page.url()).pathname).toBe('/console/municipality');
+    await expect(page.locator('.notice').textContent()).resolves.toContain('nog niet beschikbaar');
+    await saveScreenshot(page, 'console-municipality');
+    await expectAccessible(page);
+    await page.click('nav >> text=Verwijzingen');
+    await expect(page.locator('main table').textContent()).resolves.toContain(ids.delivered);
+    await expectAccessible(page);
+  });
+
+  it('practice: sees its denied event and, in words, whose consent is missing', async () => {
+    const page = await signedIn('practice');
+    const row = page.locator(`tr:has-text("${String(denied.eventId)}")`);
+    await expect(row.textContent()).resolves.toContain('geweigerd');
+    await expect(row.textContent()).resolves.toContain('toestemming van het kind ontbreekt');
+    await saveScreenshot(page, 'console-practice');
+    await expectAccessible(page);
+    await row.locator('a').click();
+    const why = await page.locator('section.why').textContent();
+    // By the practice's own ids, as its HIS sent them.
+    const child = (denied.child as { id: string }).id;
+    expect(why).toContain(`Ontbreekt bij: het kind (${child})`);
+    expect(why).toContain('Moeder met gezag (g1)');
+    await expectAccessible(page);
+  });
+
+  it('switches to English and back', async () => {
+    const page = await signedIn('practice');
+    await page.click('header a.lang');
+    await expect(page.locator('h1').textContent()).resolves.toBe("The practice's events");
+    expect(await page.locator('html').getAttribute('lang')).toBe('en');
+    await page.click('header a.lang');
+    await expect(page.locator('h1').textContent()).resolves.toBe('Events van de praktijk');
+  });
+
+  it('refuses a page of another role, audited as a refusal', async () => {
+    const page = await signedIn('practice');
+    const res = await page.goto(`${base}/console/operator/dead-letters`);
+    expect(res?.status()).toBe(403);
+    await expect(page.locator('h1').textContent()).resolves.toBe('Geen toegang');
+    await expectAccessible(page);
+    await h.app.rt.ctx.audit.flush();
+    const refusals = await auditRows(
+      `SELECT resource->>'outcomeDesc' AS why FROM audit_event WHERE subtype = 'AuthZ-Role' AND outcome = '4'
+         AND agents @> ARRAY['https://jeugdbrug.nl/principal|api-key:practice']`,
+    );
+    expect(refusals.map((r) => r.why)).toContain('refused GET /console/operator/dead-letters');
+  });
+
+  it('refuses a cross-site form post and a post without the CSRF token, changing nothing', async () => {
+    const page = await signedIn('operator');
+    const attacker = await new AttackerSite().start();
+    try {
+      attacker.target = `${base}/console/operator/dead-letters/replay`;
+      const replaysBefore = await auditRows(`SELECT 1 FROM audit_event WHERE subtype = 'replay'`);
+      const [response] = await Promise.all([
+        page.waitForResponse((r) => r.url().endsWith('/console/operator/dead-letters/replay')),
+        page.goto(attacker.url()),
+      ]);
+      expect(response.status()).toBe(403);
+      await expect(page.locator('h1').textContent()).resolves.toBe('Verzoek geweigerd');
+
+      await page.goto(`${base}/console/operator`);
+      const status = await page.evaluate(async () => {
+        const res = await fetch('/console/operator/dead-letters/replay', {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: '_csrf=forged',
+        });
+        return res.status;
+      });
+      expect(status).toBe(403);
+      // That refused fetch is the one failed load this page may log.
+      expect(browser.problems.splice(0)).toEqual([expect.stringContaining('status of 403')]);
+      expect(await auditRows(`SELECT 1 FROM audit_event WHERE subtype = 'replay'`)).toHaveLength(replaysBefore.length);
+    } finally {
+      await attacker.stop();
+    }
+  });
+
+  it('signs out: the session is gone, and its cookie no longer opens a page', async () => {
+    const page = await signedIn('auditor');
+    const cookie = (await page.context().cookies()).find((c) => c.name === 'jb_session');
+    await page.click('header form button');
+    expect(page.url()).toBe(`${base}/console/sign-in?why=out`);
+    await page.goto(`${base}/console/auditor`);
+    expect(new URL(page.url()).pathname).toBe('/console/sign-in');
+    const replayed = await fetch(`${base}/console/auditor`, {
+      headers: { cookie: `jb_session=${cookie?.value ?? ''}` },
+      redirect: 'manual',
+    });
+    expect(replayed.status).toBe(303);
+    // Nothing personal in what the product logged while the console was used.
+    const log = fs.readFileSync(h.app.testEnv.logFile, 'utf8');
+    for (const e of [delivered, denied, deadLetter]) {
+      expect(log).not.toContain(bsnOf(e));
+    }
+  });
+});

@@ -1,0 +1,95 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+
+/** Debian's Chromium (`apt-get install chromium`); nothing here downloads a browser. */
+export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+/** Where the browser tests save the screenshots the README shows. */
+export const SCREENSHOT_DIR = path.join(__dirname, '..', '..', 'docs', 'screenshots');
+
+export interface TestBrowser {
+  readonly browser: Browser;
+  /** A fresh context (its own cookies) whose pages record console errors and failed requests. */
+  newPage(): Promise<Page>;
+  /** Everything that went wrong in any page so far: console errors, page errors, CSP violations. */
+  readonly problems: string[];
+  close(): Promise<void>;
+}
+
+/** Launches headless Chromium with a fresh profile, as CI runs it (no sandbox: CI runs as root). */
+export async function launchTestBrowser(): Promise<TestBrowser> {
+  if (!fs.existsSync(CHROMIUM_PATH)) {
+    throw new Error(`No Chromium at ${CHROMIUM_PATH}: apt-get install -y chromium (or set CHROMIUM_PATH)`);
+  }
+  // Playwright gives every launch a fresh temporary profile (--user-data-dir) and removes it on close.
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM_PATH,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
+  });
+  const problems: string[] = [];
+  const contexts: BrowserContext[] = [];
+  return {
+    browser,
+    problems,
+    async newPage() {
+      const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, locale: 'nl-NL' });
+      contexts.push(context);
+      const page = await context.newPage();
+      page.on('console', (msg) => {
+        // A page the server answers with 4xx (a refusal a test asks for) is logged as a failed load of the document
+        // itself; the test asserts that status. Any other failed resource, script error or CSP violation counts.
+        const ownDocument = msg.text().startsWith('Failed to load resource') && msg.location().url === page.url();
+        if (msg.type() === 'error' && !ownDocument) {
+          problems.push(`console error on ${page.url()}: ${msg.text()}`);
+        }
+      });
+      page.on('pageerror', (err) => problems.push(`page error on ${page.url()}: ${err.message}`));
+      return page;
+    },
+    async close() {
+      await Promise.all(contexts.map((c) => c.close()));
+      await browser.close();
+    },
+  };
+}
+
+const AXE_SOURCE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+
+/** Runs axe-core in the page (evaluated, not injected as a tag, so the page's CSP stays as served). */
+export async function seriousA11yViolations(page: Page): Promise<string[]> {
+  await page.evaluate(AXE_SOURCE);
+  const violations = await page.evaluate(async () => {
+    const axe = (
+      globalThis as unknown as {
+        axe: { run(): Promise<{ violations: { id: string; impact: string | null; nodes: unknown[] }[] }> };
+      }
+    ).axe;
+    const result = await axe.run();
+    return result.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length }));
+  });
+  return violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${v.impact}, ${v.nodes} nodes)`);
+}
+
+/** Signs in on the console's form with a credential; returns once the landing page has loaded. */
+export async function signIn(page: Page, baseUrl: string, credential: string): Promise<void> {
+  await page.goto(`${baseUrl}/console/sign-in`);
+  await page.fill('#credential', credential);
+  await Promise.all([page.waitForURL((u) => !u.pathname.endsWith('/sign-in')), page.click('form.sign-in button')]);
+}
+
+/** Saves a full-page screenshot under docs/screenshots/. */
+export async function saveScreenshot(page: Page, name: string): Promise<void> {
+  fs.mkdirSync(SCREENSHOT_DIR, { recursive: true });
+  await page.screenshot({ path: path.join(SCREENSHOT_DIR, `${name}.png`), fullPage: true });
+}

@@ -1,0 +1,56 @@
+import type { TestApp, KeyName } from './test-runtime';
+
+/** A console session opened without a browser: sign-in form, cookie and CSRF token, for fetch-level tests. */
+export interface ConsoleClient {
+  readonly csrf: string;
+  get(pathname: string): Promise<Response>;
+  post(pathname: string, form: Record<string, string>): Promise<Response>;
+}
+
+function cookieOf(res: Response, name: string): string {
+  const found = res.headers.getSetCookie().find((c) => c.startsWith(`${name}=`));
+  if (!found) {
+    throw new Error(`no ${name} cookie in the answer (${res.status})`);
+  }
+  return found.split(';')[0] ?? '';
+}
+
+const csrfOf = (page: string): string => /name="_csrf" value="([^"]+)"/.exec(page)?.[1] ?? '';
+
+/** Posts the sign-in form with a credential, as a browser would; the answer is not followed. */
+export async function postSignIn(app: TestApp, credential: string): Promise<Response> {
+  const form = await fetch(`${app.url}/console/sign-in`);
+  return fetch(`${app.url}/console/sign-in`, {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { cookie: cookieOf(form, 'jb_signin'), 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ _csrf: csrfOf(await form.text()), credential }).toString(),
+  });
+}
+
+/** Signs in on `/console/sign-in` with the test key of `key` (or a credential such as a JWT). */
+export async function openConsole(app: TestApp, key: KeyName | { credential: string }): Promise<ConsoleClient> {
+  const credential = typeof key === 'string' ? app.testEnv.keys[key] : key.credential;
+  const signIn = await postSignIn(app, credential);
+  if (signIn.status !== 303) {
+    throw new Error(`console sign-in failed: ${signIn.status}`);
+  }
+  return sessionOf(app, signIn);
+}
+
+async function sessionOf(app: TestApp, signIn: Response): Promise<ConsoleClient> {
+  const cookie = cookieOf(signIn, 'jb_session');
+  const home = await fetch(`${app.url}${signIn.headers.get('location') ?? '/console'}`, { headers: { cookie } });
+  const csrf = csrfOf(await home.text());
+  return {
+    csrf,
+    get: (pathname) => fetch(`${app.url}${pathname}`, { headers: { cookie }, redirect: 'manual' }),
+    post: (pathname, body) =>
+      fetch(`${app.url}${pathname}`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ _csrf: csrf, ...body }).toString(),
+      }),
+  };
+}

@@ -1,0 +1,95 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { exportJWK, generateKeyPair, SignJWT, type KeyLike } from 'jose';
+import { openConsole, postSignIn } from '../helpers/console-client';
+import { cleanupTestEnv, createTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
+import { startJwksServer, type TestServer } from '../unit/auth/helpers';
+
+const ISSUER = 'https://idp.example.test/realms/jeugdbrug';
+const AUDIENCE = 'https://jeugdbrug.example.test/console';
+
+describe('signing in to the console with a JWT, and what ends a session', () => {
+  let jwks: TestServer;
+  let key: KeyLike;
+  let app: TestApp;
+
+  beforeAll(async () => {
+    const pair = await generateKeyPair('ES256');
+    key = pair.privateKey;
+    jwks = await startJwksServer([{ ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' }]);
+    const testEnv = createTestEnv();
+    const issuersFile = path.join(testEnv.dataDir, 'issuers.json');
+    fs.writeFileSync(
+      issuersFile,
+      JSON.stringify([{ issuer: ISSUER, jwksUri: `${jwks.url}/jwks`, audience: AUDIENCE }]),
+    );
+    app = await startTestApp({ testEnv, env: { JWT_ISSUERS_FILE: issuersFile } });
+  });
+
+  afterAll(async () => {
+    await app.close();
+    await jwks.close();
+    await cleanupTestEnv(app.testEnv);
+  });
+
+  const jwt = (claims: Record<string, unknown>, expiresInS = 300) =>
+    new SignJWT(claims)
+      .setProtectedHeader({ alg: 'ES256', kid: 'k1', typ: 'JWT' })
+      .setIssuer(ISSUER)
+      .setAudience(AUDIENCE)
+      .setSubject('privacy-officer-7')
+      .setIssuedAt()
+      .setExpirationTime(Math.floor(Date.now() / 1000) + expiresInS)
+      .sign(key);
+
+  it('gives a JWT of a configured issuer the same principal as the API, in a session', async () => {
+    const token = await jwt({ jeugdbrug_role: 'auditor', jeugdbrug_practices: ['*'], jeugdbrug_municipalities: ['*'] });
+    const session = await openConsole(app, { credential: token });
+    const page = await session.get('/console/auditor');
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain(`jwt:${ISSUER}#privacy-officer-7`);
+    expect((await session.get('/console/operator')).status).toBe(403);
+  });
+
+  it('refuses an expired JWT and an unknown API key with the sign-in page again (401), and no session', async () => {
+    const expired = await jwt({ jeugdbrug_role: 'auditor', jeugdbrug_practices: ['*'] }, -600);
+    for (const credential of [expired, 'jb_unknown_0000000000000000000000000000000000000000000']) {
+      const res = await postSignIn(app, credential);
+      expect(res.status).toBe(401);
+      expect(res.headers.getSetCookie().some((c) => c.startsWith('jb_session='))).toBe(false);
+      expect(await res.text()).toContain('Aanmelden mislukt');
+    }
+  });
+
+  it('refuses a sign-in form without its own CSRF token', async () => {
+    const res = await fetch(`${app.url}/console/sign-in`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ credential: app.testEnv.keys.auditor }).toString(),
+    });
+    expect(res.status).toBe(403);
+    expect(res.headers.getSetCookie().some((c) => c.startsWith('jb_session='))).toBe(false);
+  });
+
+  it('ends the sessions of an API key once it is revoked', async () => {
+    const session = await openConsole(app, 'auditor');
+    expect((await session.get('/console/auditor')).status).toBe(200);
+    const file = app.testEnv.apiKeysFile;
+    const entries = JSON.parse(fs.readFileSync(file, 'utf8')) as { id: string; disabled?: boolean }[];
+    fs.writeFileSync(file, JSON.stringify(entries.map((e) => (e.id === 'auditor' ? { ...e, disabled: true } : e))));
+    // The key file is watched (polled every 2 s); the next request after the reload finds the session ended.
+    await waitForSessionEnd(() => session.get('/console/auditor'));
+  });
+});
+
+async function waitForSessionEnd(get: () => Promise<Response>): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const res = await get();
+    if (res.status === 303 && res.headers.get('location') === '/console/sign-in?why=ended') {
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('the session of a revoked key did not end');
+}

@@ -1,0 +1,70 @@
+import { DECISION_REASON_CODES } from '../../../src/policy/types';
+import { html, SafeHtml } from '../../../src/http/console/html';
+import { reasonsInWords, stateInWords, t } from '../../../src/http/console/i18n';
+import { EVENT_STATES } from '../../../src/event/states';
+import { practiceOwnIds } from '../../../src/http/console/practice-own-ids';
+import { resourceIds } from '../../../mappings/his/shared/resource-ids';
+
+describe('the console html tag', () => {
+  it.each([
+    ['<script>alert(1)</script>', '&lt;script&gt;alert(1)&lt;/script&gt;'],
+    ['" onmouseover="x', '&quot; onmouseover=&quot;x'],
+    ["'single'", '&#39;single&#39;'],
+    ['a & b', 'a &amp; b'],
+  ])('escapes %s in text and attributes', (input, escaped) => {
+    expect(html`<p title="${input}">${input}</p>`.value).toBe(`<p title="${escaped}">${escaped}</p>`);
+  });
+
+  it('passes nested fragments through and leaves out null, undefined and false', () => {
+    const inner = html`<b>${'x<y'}</b>`;
+    expect(html`<p>${inner}${null}${undefined}${false}${[1, html`<i>2</i>`]}</p>`.value).toBe(
+      '<p><b>x&lt;y</b>1<i>2</i></p>',
+    );
+    expect(inner).toBeInstanceOf(SafeHtml);
+  });
+});
+
+describe('the console in words', () => {
+  it.each(DECISION_REASON_CODES)('has Dutch and English words for the policy reason %s', (code) => {
+    expect(reasonsInWords('nl', code)).not.toContain(code);
+    expect(reasonsInWords('en', code)).not.toContain(code);
+  });
+
+  it.each(EVENT_STATES)('has Dutch and English words for the event state %s', (state) => {
+    expect(stateInWords('nl', state)).toBeTruthy();
+    expect(stateInWords('en', state)).toBeTruthy();
+    if (state !== 'delivered' && state !== 'received') {
+      expect(stateInWords('nl', state)).not.toBe(state);
+    }
+  });
+
+  it('says a denial at delivery and several reasons in one sentence', () => {
+    expect(reasonsInWords('nl', 'denied at delivery: consent-missing-child, consent-missing-guardian')).toBe(
+      'De toestemming van het kind ontbreekt; de toestemming van een ouder met gezag ontbreekt (bij aflevering)',
+    );
+    expect(t('en', 'chainBroken', '01234567', 2, 'hash mismatch')).toBe(
+      'Chain 01234567 is BROKEN at row 2: hash mismatch',
+    );
+  });
+});
+
+describe("the practice's own ids of an event", () => {
+  it('finds the child and guardian ids in the record as the HIS sent it, whatever its shape', () => {
+    const agb = '01234567';
+    const patient = resourceIds.patient(agb, 'c-17');
+    const mother = resourceIds.relatedPerson(agb, 'c-17', 'g-2');
+    const records = [
+      { child: { id: 'c-17' }, guardians: [{ id: 'g-1' }, { id: 'g-2' }] },
+      ['row', 'c-17', '111222333', 'g-2', 'mother'],
+    ];
+    for (const record of records) {
+      expect(practiceOwnIds(agb, record, patient, [mother, 'unknown'])).toEqual(
+        new Map([
+          [`Patient/${patient}`, 'c-17'],
+          [`RelatedPerson/${mother}`, 'g-2'],
+        ]),
+      );
+    }
+    expect(practiceOwnIds('07654321', records[0], patient, [mother]).size).toBe(0);
+  });
+});
