@@ -189,10 +189,12 @@ describe('the web console in a real browser', () => {
     await expect(page.locator('main').textContent()).resolves.toContain('Geen configuratieproblemen gevonden.');
   });
 
-  it('municipality: sees its report page (not available yet) and the referrals it received', async () => {
+  it('municipality: sees its monitoring report and the referrals it received', async () => {
     const page = await signedIn('municipality');
     expect(new URL(page.url()).pathname).toBe('/console/municipality');
-    await expect(page.locator('.notice').textContent()).resolves.toContain('nog niet beschikbaar');
+    // The monitoring report's groups, from the same read model as GET /municipality/v1/monitoring.
+    await expect(page.locator('section.measure').count()).resolves.toBeGreaterThan(5);
+    await expect(page.locator('a[href^="/console/municipality/report.csv"]').count()).resolves.toBe(1);
     await saveScreenshot(page, 'console-municipality');
     await expectAccessible(page);
     await page.click('nav >> text=Verwijzingen');

@@ -9,6 +9,27 @@ import { formatTime, stateInWords, t } from './i18n';
 import { measureReportCsv, measureReportHtml } from './measure-report-html';
 import { tryGetMonitoringSource, type MonitoringQuery } from './monitoring-source';
 import { notice, table } from './layout';
+import { auditRead } from '../audit-read';
+import { organisationAgent } from '../../audit/audit-events';
+import { SYSTEM_TENANT } from '../../reports/audit-scope';
+import type { Request, Response } from 'express';
+import type { MeasureReport } from '@medplum/fhirtypes';
+
+/** A report read from the console is audited exactly as the API's (who, municipality, period, practice). */
+async function auditReportRead(
+  ctx: PipelineContext,
+  req: Request,
+  res: Response,
+  q: MonitoringQuery,
+  report: MeasureReport,
+): Promise<void> {
+  await auditRead(ctx, req, res, {
+    query: req.originalUrl,
+    target: `MeasureReport/${report.id ?? ''}`,
+    tenants: q.practice ? [q.practice] : [SYSTEM_TENANT],
+    extraAgents: [organisationAgent('destination', 'municipality', q.municipality)],
+  });
+}
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 
@@ -58,6 +79,7 @@ export function municipalityPages(ctx: PipelineContext): Router {
       return;
     }
     const report = await source(ctx, principal, q);
+    await auditReportRead(ctx, req, res, q, report);
     const csv = new URLSearchParams(
       Object.entries({ from: q.from, to: q.to, practice: q.practice }).filter(
         (e): e is [string, string] => e[1] !== undefined,
@@ -83,7 +105,9 @@ export function municipalityPages(ctx: PipelineContext): Router {
       res.status(404).type('text/plain').send('not available yet');
       return;
     }
-    const report = await source(ctx, principal, queryOf(principal, req.query));
+    const query = queryOf(principal, req.query);
+    const report = await source(ctx, principal, query);
+    await auditReportRead(ctx, req, res, query, report);
     res.type('text/csv; charset=utf-8').set('Content-Disposition', 'attachment; filename="monitoring.csv"');
     res.send(measureReportCsv(report));
   });
