@@ -16,7 +16,7 @@ import {
   tryGetConcept,
   tryTranslate,
 } from '../../src/kernel/fhir/terminology';
-import { REFERRAL_STATUSES, type ReferralStatus } from './referral-status';
+import type { ReferralStatus } from './referral-status';
 
 /**
  * The mapping of a municipality's status update on a referral ("feedback") into what goes back to the practice:
@@ -27,14 +27,14 @@ import { REFERRAL_STATUSES, type ReferralStatus } from './referral-status';
 /** Ours: the kinds of detail in Task.output (decision, allocation, start and end of care). */
 export const ALLOCATION_OUTPUT_SYSTEM = 'https://jeugdbrug.nl/fhir/CodeSystem/referral-allocation';
 /** Ours: the id of a status update; also the Task's id. */
-export const FEEDBACK_ID_SYSTEM = 'https://jeugdbrug.nl/fhir/NamingSystem/feedback';
+const FEEDBACK_ID_SYSTEM = 'https://jeugdbrug.nl/fhir/NamingSystem/feedback';
 /** A municipality's decision (beschikking) number; the municipality that issued it is the Task's requester. */
-export const DECISION_NUMBER_SYSTEM = 'https://jeugdbrug.nl/fhir/NamingSystem/beschikking';
+const DECISION_NUMBER_SYSTEM = 'https://jeugdbrug.nl/fhir/NamingSystem/beschikking';
 const TASK_CODE_SYSTEM = 'http://hl7.org/fhir/CodeSystem/task-code';
 const TASK_STATUS_SYSTEM = 'http://hl7.org/fhir/task-status';
 const REQUEST_STATUS_SYSTEM = 'http://hl7.org/fhir/request-status';
 
-export { REFERRAL_STATUS_SYSTEM, REFERRAL_STATUSES, type ReferralStatus };
+export { REFERRAL_STATUS_SYSTEM, type ReferralStatus };
 
 /** The municipality's decision (beschikking). */
 export interface Decision {

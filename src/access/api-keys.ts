@@ -61,7 +61,7 @@ export interface ApiKeyGrant {
 }
 
 /** A fresh random key id: 12 hex digits, enough that two operators creating keys at once do not collide. */
-export function generateApiKeyId(): string {
+function generateApiKeyId(): string {
   return crypto.randomBytes(6).toString('hex');
 }
 

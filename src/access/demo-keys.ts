@@ -4,8 +4,8 @@ import { createApiKeyEntry, writeApiKeyFile, type ApiKeyEntry } from './api-keys
 import type { Role } from './principal';
 
 /** The practice and municipality of the shipped example configuration (config/). */
-export const DEMO_PRACTICE_AGB = '01234567';
-export const DEMO_MUNICIPALITY = 'GM0226';
+const DEMO_PRACTICE_AGB = '01234567';
+const DEMO_MUNICIPALITY = 'GM0226';
 
 /**
  * On the very first start with no API key file, creates one key per role so the embedded default is usable at

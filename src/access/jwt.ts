@@ -17,15 +17,15 @@ import {
 } from './principal';
 
 /** Default allowed clock difference between the issuer and us, in seconds. */
-export const DEFAULT_CLOCK_SKEW_SECONDS = 60;
+const DEFAULT_CLOCK_SKEW_SECONDS = 60;
 /** Upper bound on the configurable skew: beyond this an expired token would live on noticeably. */
-export const MAX_CLOCK_SKEW_SECONDS = 300;
+const MAX_CLOCK_SKEW_SECONDS = 300;
 
 /**
  * Asymmetric algorithms only. HMAC (HS*) would need a shared secret per issuer, and `none` is never acceptable;
  * SMART Backend Services asks for RS384 and ES384, the others are common in client-credentials set-ups.
  */
-export const DEFAULT_ALGORITHMS = [
+const DEFAULT_ALGORITHMS = [
   'RS256',
   'RS384',
   'RS512',

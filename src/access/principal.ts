@@ -14,7 +14,7 @@ export type Role = (typeof ROLES)[number];
 export const ALL = '*';
 
 /** Roles that may hold the `'*'` scope entry. */
-export const WILDCARD_ROLES: readonly Role[] = ['auditor', 'operator'];
+const WILDCARD_ROLES: readonly Role[] = ['auditor', 'operator'];
 
 /**
  * An authenticated caller. Carries only identifiers of systems and tenants (key id or token subject, AGB codes,

@@ -18,7 +18,7 @@ const SECURITY_ROLE = 'http://terminology.hl7.org/CodeSystem/extra-security-role
 const ENTITY_TYPE = 'http://terminology.hl7.org/CodeSystem/audit-entity-type';
 const OBJECT_ROLE = 'http://terminology.hl7.org/CodeSystem/object-role';
 /** Ours: operator actions that FHIR has no code for. */
-export const OPERATOR_ACTION_SYSTEM = 'https://jeugdbrug.nl/fhir/CodeSystem/operator-action';
+const OPERATOR_ACTION_SYSTEM = 'https://jeugdbrug.nl/fhir/CodeSystem/operator-action';
 
 export const AUDIT_TYPES = {
   rest: { system: AUDIT_EVENT_TYPE, code: 'rest', display: 'RESTful Operation' },
@@ -99,7 +99,7 @@ function organisationIdentifier(kind: 'practice' | 'municipality', code: string)
 }
 
 /** The patient as an entity: identified by BSN; this stays in PostgreSQL with the rest of the audit row. */
-export function patientEntity(bsn: string): AuditEventEntity {
+function patientEntity(bsn: string): AuditEventEntity {
   return {
     what: { identifier: { system: BSN_SYSTEM, value: bsn } },
     type: { system: ENTITY_TYPE, code: '1', display: 'Person' },
@@ -107,7 +107,7 @@ export function patientEntity(bsn: string): AuditEventEntity {
   };
 }
 
-export function resourceEntity(reference: string, description?: string): AuditEventEntity {
+function resourceEntity(reference: string, description?: string): AuditEventEntity {
   return {
     what: { reference },
     type: { system: ENTITY_TYPE, code: '2', display: 'System Object' },

@@ -51,7 +51,7 @@ export interface SignedHead {
 }
 
 /** What is signed: one line per field, with a label so that a signature cannot be reused for another purpose. */
-export function signingInput(h: Omit<SignedHead, 'sig' | 'kid'> & { kid: string }): Buffer {
+function signingInput(h: Omit<SignedHead, 'sig' | 'kid'> & { kid: string }): Buffer {
   return Buffer.from(`jeugdbrug-audit-head/1\n${h.kid}\n${h.tenant}\n${h.seq}\n${h.hash}\n${h.signedAt}`, 'utf8');
 }
 
@@ -68,7 +68,7 @@ function keyFromPkcs8(kid: string, der: Buffer): SigningKeys['current'] {
  * unset, the file `DATA_DIR/audit-signing-keys` in the same form, created with one fresh key on first start.
  * Rotate by putting a new key first and keeping the old ones after it, so older checkpoints still verify.
  */
-export function loadSigningKeys(spec: string | undefined, dataDir: string): SigningKeys {
+function loadSigningKeys(spec: string | undefined, dataDir: string): SigningKeys {
   const text = spec ?? readOrCreateKeyFile(dataDir);
   const all: SignedKeyList = [];
   for (const part of text
@@ -99,7 +99,7 @@ export function loadSigningKeys(spec: string | undefined, dataDir: string): Sign
 type SignedKeyList = SigningKeys['current'][];
 
 /** A new key entry `kid:base64`, as AUDIT_SIGNING_KEYS and the key file hold them. */
-export function newSigningKeyEntry(kid: string): string {
+function newSigningKeyEntry(kid: string): string {
   const { privateKey } = generateKeyPairSync('ed25519');
   return `${kid}:${privateKey.export({ format: 'der', type: 'pkcs8' }).toString('base64')}`;
 }
@@ -134,7 +134,7 @@ export function publicJwks(keys: SigningKeys): { keys: (JsonWebKey & { kid: stri
 }
 
 /** Public keys by kid from a JWK Set; entries that are not Ed25519 keys are skipped. */
-export function keysFromJwks(jwks: unknown): Map<string, KeyObject> {
+function keysFromJwks(jwks: unknown): Map<string, KeyObject> {
   const out = new Map<string, KeyObject>();
   const list = (jwks as { keys?: unknown } | null)?.keys;
   for (const jwk of Array.isArray(list) ? (list as (JsonWebKey & { kid?: unknown })[]) : []) {
@@ -152,7 +152,7 @@ export function signHead(key: SigningKeys['current'], head: { tenant: string; se
 }
 
 /** Whether `h` is a well-formed checkpoint signed by one of `publicKeys`. */
-export function isValidSignedHead(h: unknown, publicKeys: ReadonlyMap<string, KeyObject>): h is SignedHead {
+function isValidSignedHead(h: unknown, publicKeys: ReadonlyMap<string, KeyObject>): h is SignedHead {
   const s = h as Partial<Record<keyof SignedHead, unknown>> | null;
   if (
     typeof s !== 'object' ||

@@ -4,7 +4,7 @@ import { ChainVerifier, GENESIS_HASH, type ChainRow, type ChainVerdict } from '.
 import { indexFieldsOf } from './index-fields';
 
 /** Rows read per query while verifying: memory stays flat however long the chain is. */
-export const VERIFY_PAGE_SIZE = 2000;
+const VERIFY_PAGE_SIZE = 2000;
 
 export interface Checkpoint {
   readonly seq: number;
@@ -68,7 +68,7 @@ interface IndexedRow {
  * Which search column disagrees with the (hashed) resource, if any. Search and the child's overview filter on these
  * columns: a changed `patient_bsn` would hide a disclosure from a child without touching a hash.
  */
-export function indexProblemOf(r: IndexedRow): string | undefined {
+function indexProblemOf(r: IndexedRow): string | undefined {
   const event = r.resource as AuditEvent;
   let f: ReturnType<typeof indexFieldsOf>;
   try {

@@ -28,7 +28,7 @@ interface Parsed<T> {
 }
 
 /** Where problems about the environment (not about a file) are filed. */
-export const ENVIRONMENT = 'environment';
+const ENVIRONMENT = 'environment';
 
 /**
  * Checks everything an operator configures, all at once and before anything is started or the database is touched,
@@ -42,7 +42,7 @@ export const ENVIRONMENT = 'environment';
  * - allow-lists: every field an agreement lets leave is an element of that FHIR R4 resource type;
  * - keys: `INBOX_KEYS`, `API_KEYS_FILE` and `JWT_ISSUERS_FILE`.
  */
-export function checkConfiguration(config: ConfigCheckInput, env: Env = process.env): ConfigProblem[] {
+function checkConfiguration(config: ConfigCheckInput, env: Env = process.env): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   if (!fs.existsSync(config.configDir)) {
     problems.push({ file: config.configDir, message: 'CONFIG_DIR does not exist' });

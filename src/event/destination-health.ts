@@ -19,7 +19,7 @@ import type { PipelineContext } from './context';
  */
 
 /** The audit chain of a destination's pause and resume events: they concern no single practice. */
-export const destinationAuditTenant = (destinationId: string): string => `destination/${destinationId}`;
+const destinationAuditTenant = (destinationId: string): string => `destination/${destinationId}`;
 
 /** A delivered attempt ends a run of failures. Writes nothing when there was none (the common case). */
 export async function recordDestinationSuccess(ctx: Pick<PipelineContext, 'db'>, destinationId: string): Promise<void> {

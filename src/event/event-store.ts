@@ -537,7 +537,7 @@ export async function insertFeedback(
 }
 
 /** The status a municipality last sent on a referral, or undefined when it sent none. */
-export async function currentStatusOf(db: Db, inboxId: string): Promise<ReferralStatus | undefined> {
+async function currentStatusOf(db: Db, inboxId: string): Promise<ReferralStatus | undefined> {
   const [row] = await db.query<{ status: ReferralStatus }>(
     'SELECT status FROM feedback WHERE inbox_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1',
     [inboxId],

@@ -46,7 +46,7 @@ export interface DeliveredReferral {
  * The referral event `inboxId`, or undefined when there is no such referral (unknown id, or an event that is not
  * a referral). `deliveredTo` is empty while it has not reached any municipality.
  */
-export async function tryGetReferral(ctx: PipelineContext, inboxId: string): Promise<DeliveredReferral | undefined> {
+async function tryGetReferral(ctx: PipelineContext, inboxId: string): Promise<DeliveredReferral | undefined> {
   const row = await tryGetSealedEvent(ctx.db, inboxId);
   if (!row || row.event_type !== 'referral.created') {
     return undefined;

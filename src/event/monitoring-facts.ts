@@ -19,7 +19,7 @@ import type { Pseudonymiser } from './report-pseudonym';
  * pseudonyms. Pure. What is left out is the point: no BSN, name, free text, ICPC code or source id survives.
  */
 
-export const AGE_BANDS = ['0-3', '4-11', '12-15', '16-17', '18+'] as const;
+const AGE_BANDS = ['0-3', '4-11', '12-15', '16-17', '18+'] as const;
 export type AgeBand = (typeof AGE_BANDS)[number];
 
 export interface TrajectoryFact {
@@ -63,7 +63,7 @@ export interface MonitoringFacts {
 }
 
 /** The age band on a day; a birth date after the day (bad data) counts as the youngest band. */
-export function ageBandOn(birthDate: string, day: string): AgeBand {
+function ageBandOn(birthDate: string, day: string): AgeBand {
   const age = ageOnDay(birthDate, day) ?? 0;
   return age <= 3 ? '0-3' : age <= 11 ? '4-11' : age <= 15 ? '12-15' : age <= 17 ? '16-17' : '18+';
 }

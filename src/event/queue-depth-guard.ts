@@ -8,7 +8,7 @@ import type { QueueSet } from './queues';
 const UNFINISHED = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children'] as const;
 
 /** Thrown at the queue limit: the HTTP layer answers 429 with `retryAfterSeconds` as Retry-After. */
-export class QueueFullError extends OperationOutcomeError {
+class QueueFullError extends OperationOutcomeError {
   constructor(
     readonly depth: number,
     readonly retryAfterSeconds: number,

@@ -71,7 +71,7 @@ export function deliveryBackoffMs(attemptsMade: number, baseMs: number, maxMs: n
  * (`maxRetriesPerRequest: null`, which the workers need), so without a bound a request would wait for the whole
  * outage. Everything a request enqueues is already durable in PostgreSQL; the reconciler re-adds it later.
  */
-export const REDIS_ANSWER_MS = 1000;
+const REDIS_ANSWER_MS = 1000;
 
 /**
  * Runs an enqueue whose work is already durable in PostgreSQL: when Redis does not answer in time it is left to the

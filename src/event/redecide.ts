@@ -23,7 +23,7 @@ import { openEvent } from './stored-event';
 export type RedecideResult = 'permit' | 'deny' | 'not-denied' | 'no-destination' | 'not-shared' | 'purged';
 
 /** Decides one denied event again; a permit creates (or revives) its delivery and queues it. */
-export async function redecideEvent(
+async function redecideEvent(
   ctx: PipelineContext,
   row: EventRow & SealedEvent,
   traceId: string,

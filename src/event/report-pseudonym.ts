@@ -34,7 +34,7 @@ function readOrCreateKey(dataDir: string): Buffer {
 }
 
 /** A pseudonymiser over a 32-byte master key. */
-export function createPseudonymiser(masterKey: Buffer): Pseudonymiser {
+function createPseudonymiser(masterKey: Buffer): Pseudonymiser {
   if (masterKey.length !== 32) {
     throw new Error('The report pseudonym key must be 32 bytes');
   }

@@ -17,9 +17,9 @@ import { clearFinishedPayloads } from './event-store';
  *   delete (migration 002).
  */
 
-export const DEFAULT_AUDIT_RETENTION_DAYS = 1826;
-export const DEFAULT_INBOX_PAYLOAD_RETENTION_DAYS = 30;
-export const DEFAULT_RETENTION_INTERVAL_MS = 24 * 3600 * 1000;
+const DEFAULT_AUDIT_RETENTION_DAYS = 1826;
+const DEFAULT_INBOX_PAYLOAD_RETENTION_DAYS = 30;
+const DEFAULT_RETENTION_INTERVAL_MS = 24 * 3600 * 1000;
 const DAY_MS = 24 * 3600 * 1000;
 /** Payloads cleared per statement, so one run never holds long locks on the inbox. */
 const PAYLOAD_BATCH = 1000;
@@ -34,7 +34,7 @@ export interface RetentionSettings {
  * The retention settings from the configuration, with the defaults for keys it does not (yet) define. Read by name
  * so this module works before and after the keys are added to the config schema.
  */
-export function retentionSettingsOf(config: object): RetentionSettings {
+function retentionSettingsOf(config: object): RetentionSettings {
   const c = config as Partial<
     Record<'AUDIT_RETENTION_DAYS' | 'INBOX_PAYLOAD_RETENTION_DAYS' | 'RETENTION_INTERVAL_MS', unknown>
   >;

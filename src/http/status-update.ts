@@ -104,7 +104,7 @@ export function parseStatusUpdate(body: unknown): StatusUpdate {
 /** An Idempotency-Key from the municipality: printable ASCII, so it is safe to store and compare. */
 const REQUEST_KEY = /^[\x21-\x7e]{1,128}$/;
 
-export function requestKeyOf(header: string | undefined): string | undefined {
+function requestKeyOf(header: string | undefined): string | undefined {
   if (header !== undefined && !REQUEST_KEY.test(header)) {
     throw new OperationOutcomeError(
       unprocessableIssues([fieldIssue('at most 128 printable ASCII characters', 'Idempotency-Key')]),

@@ -113,8 +113,6 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
-let current: Config | undefined;
-
 /** Every problem with the environment at once: one line `Invalid configuration: KEY: message` per bad key. */
 export function environmentProblems(env: Record<string, string | undefined> = process.env): string[] {
   const parsed = configSchema.safeParse(knownKeys(env));
@@ -135,18 +133,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (!parsed.success) {
     throw new ConfigError(environmentProblems(env).join('\n'));
   }
-  current = {
+  return {
     ...parsed.data,
     dataDir: path.resolve(parsed.data.DATA_DIR),
     configDir: path.resolve(parsed.data.CONFIG_DIR),
   };
-  return current;
-}
-
-/** The configuration loaded at start-up; throws when called before `loadConfig`. */
-export function getConfig(): Config {
-  if (!current) {
-    throw new Error('getConfig() called before loadConfig()');
-  }
-  return current;
 }

@@ -4,7 +4,7 @@ import pino, { type Logger } from 'pino';
  * Paths that could hold personal data if someone ever logs an event or a resource by mistake: they are
  * censored. Log messages themselves carry ids and counts only.
  */
-export const REDACT_PATHS = [
+const REDACT_PATHS = [
   '*.bsn',
   '*.birthDate',
   '*.name',

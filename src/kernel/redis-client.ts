@@ -46,7 +46,7 @@ export function redisTargetOf(settings: RedisSettings, standaloneUrl: string): R
 }
 
 /** `a:1,b:2` → hosts and ports (the config schema has checked the shape). */
-export function parseHostPorts(list: string): HostPort[] {
+function parseHostPorts(list: string): HostPort[] {
   return list.split(',').map((pair) => {
     const i = pair.lastIndexOf(':');
     return { host: pair.slice(0, i), port: Number(pair.slice(i + 1)) };

@@ -40,7 +40,7 @@ function isMissing(input: unknown, path: readonly PropertyKey[]): boolean {
  * OperationOutcome issues from zod's, one per broken field: a missing field is `required`, an unknown one is named
  * by its own path (zod reports it on the parent object), an unknown code `code-invalid`, anything else `invalid`.
  */
-export function outcomeIssuesOf(
+function outcomeIssuesOf(
   zodIssues: readonly z.core.$ZodIssue[],
   input: unknown,
   expressionOf: ExpressionOf,

@@ -16,7 +16,7 @@ const isoDate = z.iso.date();
  * The `monitoring` section: how the municipality's monitoring report counts this practice. `q` and the
  * professional's cost feed the p × q saving estimate; `k` is the smallest count a report may show.
  */
-export const monitoringSectionSchema = z
+const monitoringSectionSchema = z
   .object({
     /**
      * Whether trajectories count in the aggregate report without the family's consent for purpose `monitoring`.

@@ -17,7 +17,7 @@ export function decisionText(decision: Decision): string {
 }
 
 /** One person as the practice knows them: "guardian g2 (father, has authority)", "the child pat-1001". */
-export function personWords(p: PersonRef): string {
+function personWords(p: PersonRef): string {
   if (p.role === 'child') {
     return p.hisId !== undefined ? `the child ${p.hisId}` : `the child (${p.reference})`;
   }
@@ -35,7 +35,7 @@ function peopleWords(reason: DecisionReason): string {
 }
 
 /** One reason in words. Agreement reasons already say it in theirs, naming the agreement's version. */
-export function reasonWords(reason: DecisionReason, agreement?: Decision['agreement']): string {
+function reasonWords(reason: DecisionReason, agreement?: Decision['agreement']): string {
   const who = peopleWords(reason);
   switch (reason.code) {
     case 'consent-missing-child':

@@ -72,7 +72,7 @@ export const DENY_REASON_CODES = [
 ] as const;
 export type DenyReasonCode = (typeof DENY_REASON_CODES)[number];
 
-export const PERMIT_REASON_CODES = ['permitted-by-consent', 'permitted-by-legal-basis'] as const;
+const PERMIT_REASON_CODES = ['permitted-by-consent', 'permitted-by-legal-basis'] as const;
 export type PermitReasonCode = (typeof PERMIT_REASON_CODES)[number];
 
 export const DECISION_REASON_CODES = [...DENY_REASON_CODES, ...PERMIT_REASON_CODES] as const;

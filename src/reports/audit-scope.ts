@@ -10,7 +10,7 @@ import { or, type SqlParams } from '../kernel/sql-params';
 export const SYSTEM_TENANT = 'system';
 
 /** `system|value` of a municipality as it appears in the `agents` column. */
-export function municipalityToken(code: string): string {
+function municipalityToken(code: string): string {
   return `${MUNICIPALITY_CODE_SYSTEM}|${code}`;
 }
 

@@ -13,7 +13,7 @@ function isBundle(v: unknown): boolean {
 }
 
 /** `Bundle.entry[2].resource.birthDate`, or `[1].Bundle.entry[2]…` for the second Bundle of an array. */
-export function bundleExpressionOf(location: string): ExpressionOf {
+function bundleExpressionOf(location: string): ExpressionOf {
   const root = location ? `${location}.Bundle` : 'Bundle';
   return (path) => expressionOf(root, path);
 }

@@ -37,7 +37,7 @@ const dateOrDateTime = z
   .refine((v) => isValidIsoDate(v) || isValidDateTime(v), 'a date YYYY-MM-DD or a dateTime with time zone');
 
 /** The child. */
-export const patientSchema = z
+const patientSchema = z
   .object({
     resourceType: z.literal('Patient'),
     id: sourceId.optional(),
@@ -52,7 +52,7 @@ export const patientSchema = z
   .loose();
 
 /** A parent or guardian. */
-export const relatedPersonSchema = z
+const relatedPersonSchema = z
   .object({
     resourceType: z.literal('RelatedPerson'),
     id: sourceId.optional(),
@@ -65,7 +65,7 @@ export const relatedPersonSchema = z
   .loose();
 
 /** The sending practice. */
-export const organizationSchema = z
+const organizationSchema = z
   .object({
     resourceType: z.literal('Organization'),
     id: sourceId.optional(),
@@ -74,7 +74,7 @@ export const organizationSchema = z
   .loose();
 
 /** A contact. */
-export const encounterSchema = z
+const encounterSchema = z
   .object({
     resourceType: z.literal('Encounter'),
     id: sourceId.optional(),
@@ -96,7 +96,7 @@ export const encounterSchema = z
   .loose();
 
 /** A trajectory. */
-export const episodeOfCareSchema = z
+const episodeOfCareSchema = z
   .object({
     resourceType: z.literal('EpisodeOfCare'),
     id: sourceId.optional(),
@@ -109,7 +109,7 @@ export const episodeOfCareSchema = z
   .loose();
 
 /** A referral. */
-export const serviceRequestSchema = z
+const serviceRequestSchema = z
   .object({
     resourceType: z.literal('ServiceRequest'),
     id: sourceId.optional(),
@@ -138,7 +138,7 @@ const provisionRule = {
 };
 
 /** A consent, objection or withdrawal. */
-export const consentSchema = z
+const consentSchema = z
   .object({
     resourceType: z.literal('Consent'),
     id: sourceId.optional(),

@@ -35,10 +35,10 @@ import {
  * Codes are checked against the terminology tables. Documented in ./README.md.
  */
 
-export const humanNameSchema = humanName;
+const humanNameSchema = humanName;
 
 /** The child. */
-export const childSchema = z
+const childSchema = z
   .object({
     id: sourceId,
     bsn,
@@ -49,7 +49,7 @@ export const childSchema = z
   .strict();
 
 /** A parent or guardian, with whether they hold parental authority. */
-export const guardianSchema = z
+const guardianSchema = z
   .object({
     id: sourceId,
     bsn: bsn.optional(),
@@ -72,7 +72,7 @@ const professionalSchema = z
 const icpc = tableEnum(ICPC_SYSTEM, 'ICPC-1NL code');
 
 /** The referral of `referral.created`; these fields are the ones it always had, `icpc` is new. */
-export const referralSchema = z
+const referralSchema = z
   .object({
     id: sourceId,
     target: tableEnum(REFERRAL_TARGET_SYSTEM, 'referral target'),
@@ -85,7 +85,7 @@ export const referralSchema = z
   .strict();
 
 /** A cancellation names the referral; the other fields are optional and, when given, kept on the revoked request. */
-export const cancelledReferralSchema = referralSchema.partial().required({ id: true }).strict();
+const cancelledReferralSchema = referralSchema.partial().required({ id: true }).strict();
 
 const trajectoryFields = {
   id: sourceId,
@@ -102,7 +102,7 @@ const trajectoryFields = {
 };
 
 /** The trajectory a contact belongs to; a contact can close it at once (closedOn and outcome together). */
-export const trajectorySchema = z
+const trajectorySchema = z
   .object({
     ...trajectoryFields,
     closedOn: trajectoryFields.closedOn.optional(),
@@ -111,10 +111,10 @@ export const trajectorySchema = z
   .strict();
 
 /** The trajectory of `trajectory.closed`: closedOn and outcome required. */
-export const closedTrajectorySchema = z.object(trajectoryFields).strict();
+const closedTrajectorySchema = z.object(trajectoryFields).strict();
 
 /** The contact of `contact.recorded`. */
-export const contactSchema = z
+const contactSchema = z
   .object({
     id: sourceId,
     start: dateTime,
@@ -130,13 +130,13 @@ const dataClasses = z.array(z.enum(DATA_CLASSES)).min(1).max(10);
 const periodSchema = z.object({ start: isoDate, end: isoDate.optional() }).strict();
 
 /** Who gave or withdrew a consent: the child, or a guardian of the event by id. */
-export const consentPartySchema = z.discriminatedUnion('kind', [
+const consentPartySchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('child') }).strict(),
   z.object({ kind: z.literal('guardian'), guardianId: sourceId }).strict(),
 ]);
 
 /** The consent (or objection) of `consent.recorded`. */
-export const consentSchema = z
+const consentSchema = z
   .object({
     id: sourceId,
     recordedAt: dateTime,
@@ -163,7 +163,7 @@ export const consentSchema = z
   .strict();
 
 /** The withdrawal of `consent.withdrawn`, naming the recorded consent by its id. */
-export const consentWithdrawalSchema = z
+const consentWithdrawalSchema = z
   .object({
     id: sourceId,
     withdrawnAt: dateTime,
@@ -174,7 +174,7 @@ export const consentWithdrawalSchema = z
   .strict();
 
 /** The voiding of `consent.entered-in-error`: a consent recorded by mistake, named by its id. */
-export const consentEnteredInErrorSchema = z
+const consentEnteredInErrorSchema = z
   .object({
     id: sourceId,
     enteredInErrorAt: dateTime,

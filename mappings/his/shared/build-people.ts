@@ -11,7 +11,7 @@ import type { ChildData, GuardianData, NameData } from './model';
 import { resourceIds } from './resource-ids';
 
 /** A HumanName with only the parts given, or undefined when there are none. */
-export function humanNameOf(name: NameData | undefined): HumanName | undefined {
+function humanNameOf(name: NameData | undefined): HumanName | undefined {
   if (!name || (!name.family && !name.given?.length)) {
     return undefined;
   }

@@ -7,7 +7,7 @@ import { deliverRequest, joinUrl, probeRequest } from '../shared/transport';
  * with an `Idempotency-Key` header as well, so a replay never duplicates anything at the receiver.
  * Probe: `GET <baseUrl>/metadata` (the CapabilityStatement every FHIR server serves) must answer 2xx.
  */
-export const fhirRestAdapter: DeliveryAdapter = {
+const fhirRestAdapter: DeliveryAdapter = {
   name: 'fhir-rest',
 
   async deliver(endpoint, resources, meta, deps) {

@@ -10,7 +10,7 @@ import { deliverRequest, joinUrl, probeByHead } from '../shared/transport';
  * for fail permanently, so an operator sees them rather than losing them quietly.
  * Probe: `HEAD <baseUrl>` with the destination's credentials, up when it answers at all (see `probeByHead`).
  */
-export const isamenlevingAdapter: DeliveryAdapter = {
+const isamenlevingAdapter: DeliveryAdapter = {
   name: 'isamenleving',
 
   async deliver(endpoint, resources, meta, deps) {

@@ -45,7 +45,7 @@ export interface DeliveryAdapter {
 }
 
 /** Used when neither the endpoint nor the caller gives a timeout. */
-export const FALLBACK_TIMEOUT_MS = 10_000;
+const FALLBACK_TIMEOUT_MS = 10_000;
 
 export function timeoutOf(endpoint: Endpoint, meta: Pick<DeliveryMeta, 'defaultTimeoutMs'>): number {
   return endpoint.timeoutMs ?? meta.defaultTimeoutMs ?? FALLBACK_TIMEOUT_MS;

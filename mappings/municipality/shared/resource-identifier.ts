@@ -13,7 +13,7 @@ export const RESOURCE_ID_SYSTEM = 'https://jeugdbrug.nl/fhir/NamingSystem/resour
 /** The idempotency key of one delivery (one event to one destination), on the Bundle that carries it. */
 export const DELIVERY_ID_SYSTEM = 'https://jeugdbrug.nl/fhir/NamingSystem/delivery';
 
-export function resourceIdentifier(id: string): Identifier {
+function resourceIdentifier(id: string): Identifier {
   return { system: RESOURCE_ID_SYSTEM, value: id };
 }
 

@@ -40,7 +40,7 @@ export const defaultHttpDeps: HttpDeps = { tokens: defaultTokenCache, env: proce
  * answer (network error, timeout, connection dropped mid-response) and a PermanentDeliveryError when we cannot
  * authenticate at all. A 401 to an OAuth token is retried once with a fresh token: tokens get revoked early.
  */
-export async function exchange(
+async function exchange(
   endpoint: Endpoint,
   req: HttpRequest,
   timeoutMs: number,

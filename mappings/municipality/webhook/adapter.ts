@@ -10,7 +10,7 @@ import { signWebhook } from './signing';
  * carrying an Idempotency-Key. Each attempt is signed afresh, so a retry hours later still passes the receiver's time check.
  * Probe: `HEAD <baseUrl>`, up when the server answers at all (see `probeByHead`).
  */
-export const webhookAdapter: DeliveryAdapter = {
+const webhookAdapter: DeliveryAdapter = {
   name: 'webhook',
 
   async deliver(endpoint, resources, meta, deps) {

@@ -6,12 +6,12 @@ import { Webhook } from 'standardwebhooks';
  * `<id>.<timestamp>.<body>`). Receivers verify with that specification's libraries (npm `standardwebhooks`, and
  * the same in Python, Go, Java, Ruby, PHP, Rust, C#) instead of a verifier of their own; docs/delivery.md shows how.
  */
-export const WEBHOOK_ID_HEADER = 'webhook-id';
-export const WEBHOOK_TIMESTAMP_HEADER = 'webhook-timestamp';
-export const WEBHOOK_SIGNATURE_HEADER = 'webhook-signature';
+const WEBHOOK_ID_HEADER = 'webhook-id';
+const WEBHOOK_TIMESTAMP_HEADER = 'webhook-timestamp';
+const WEBHOOK_SIGNATURE_HEADER = 'webhook-signature';
 
 /** The specification's secret format: `whsec_` followed by the base64 of the key bytes. */
-export const STANDARD_SECRET_PREFIX = 'whsec_';
+const STANDARD_SECRET_PREFIX = 'whsec_';
 
 /**
  * The signer for a secret as the operator set it: a `whsec_…` secret is decoded as the specification says; any other

@@ -5,10 +5,10 @@ import { DELIVERY_ID_SYSTEM, withResourceIdentifier } from '../shared/resource-i
 /** Profiles of the FHIR Subscriptions R5 Backport IG for R4, whose notification shape this follows. */
 export const BACKPORT_NOTIFICATION_PROFILE =
   'http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-subscription-notification-r4';
-export const BACKPORT_STATUS_PROFILE =
+const BACKPORT_STATUS_PROFILE =
   'http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-subscription-status-r4';
 /** Our topics: one per event type (`…/SubscriptionTopic/referral.created`). */
-export const TOPIC_BASE = 'https://jeugdbrug.nl/fhir/SubscriptionTopic';
+const TOPIC_BASE = 'https://jeugdbrug.nl/fhir/SubscriptionTopic';
 /**
  * A logical base for fullUrls: the resources keep their deterministic ids, and their relative references
  * (`Patient/<id>`) resolve against this base inside the Bundle, as FHIR's reference resolution rules say.

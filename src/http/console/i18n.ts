@@ -255,11 +255,6 @@ export function t(lang: Lang, key: MessageKey, ...args: readonly (string | numbe
   return text.replace(/\{(\d)\}/g, (_m, i: string) => String(args[Number(i)] ?? ''));
 }
 
-/** Whether a string is a message key (for codes that map to labels, such as roles). */
-export function isMessageKey(key: string): key is MessageKey {
-  return Object.prototype.hasOwnProperty.call(MESSAGES, key);
-}
-
 const STATES: Record<string, Record<Lang, string>> = {
   received: { nl: 'ontvangen', en: 'received' },
   mapped: { nl: 'omgezet', en: 'mapped' },

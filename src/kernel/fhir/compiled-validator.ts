@@ -409,4 +409,4 @@ function hasNull(value: unknown): Code {
   return code;
 }
 
-export { VALID, INVALID, DEFER, type Code };
+export { type Code };

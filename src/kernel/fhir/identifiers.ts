@@ -5,8 +5,6 @@ import { amsterdamDateTime } from '../dutch-time';
 export const BSN_SYSTEM = 'http://fhir.nl/fhir/NamingSystem/bsn';
 export const AGB_SYSTEM = 'http://fhir.nl/fhir/NamingSystem/agb-z';
 export const URA_SYSTEM = 'http://fhir.nl/fhir/NamingSystem/ura';
-export const BIG_SYSTEM = 'http://fhir.nl/fhir/NamingSystem/big';
-export const PSEUDO_BSN_SYSTEM = 'http://fhir.nl/fhir/NamingSystem/pseudo-bsn';
 /** No official FHIR URI exists for CBS gemeentecodes; this one is ours and documented in the README. */
 export const MUNICIPALITY_CODE_SYSTEM = 'https://jeugdbrug.nl/fhir/NamingSystem/cbs-gemeentecode';
 

@@ -33,7 +33,7 @@ function outcome(
 }
 
 /** 422: well-formed input whose content breaks a rule (check digit, unknown code, date in the future). */
-export function unprocessable(details: string, expression?: string): OperationOutcome {
+function unprocessable(details: string, expression?: string): OperationOutcome {
   return outcome('unprocessable', 'business-rule', details, expression);
 }
 

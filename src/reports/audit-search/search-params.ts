@@ -22,7 +22,7 @@ export { parseDateFilter, type DateFilter, type DatePrefix, type TimePoint } fro
  * Comma-separated values of one parameter are alternatives (OR); a repeated parameter narrows (AND), as in FHIR.
  */
 
-export { DEFAULT_COUNT, MAX_COUNT } from '../fhir-search/parse-search';
+export { MAX_COUNT } from '../fhir-search/parse-search';
 
 /** A token: `system|code`, or `code` in any system. */
 export interface TokenFilter {

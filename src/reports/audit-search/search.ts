@@ -7,10 +7,10 @@ import type { AuditSearch, PageCursor, ReferenceFilter, TokenFilter } from './se
 import { dateCondition } from '../fhir-search/date-filter';
 
 /** Totals are counted up to here; beyond it `total` is left out rather than making every page slow. */
-export const TOTAL_CAP = 10_000;
+const TOTAL_CAP = 10_000;
 
 /** Where an AuditEvent sits in its chain, added to what the API serves so an auditor can find it in an export. */
-export const CHAIN_EXTENSION_URL = 'https://jeugdbrug.nl/fhir/StructureDefinition/audit-chain';
+const CHAIN_EXTENSION_URL = 'https://jeugdbrug.nl/fhir/StructureDefinition/audit-chain';
 
 export interface AuditRow {
   readonly tenant: string;
@@ -42,7 +42,7 @@ function referenceSql(column: 'agents' | 'entities', r: ReferenceFilter, q: SqlP
 }
 
 /** The WHERE clause of a search: the caller's scope, the filters, and the moment the first page was asked. */
-export function whereOf(s: AuditSearch, principal: Principal, asOf: string, q: SqlParams): string {
+function whereOf(s: AuditSearch, principal: Principal, asOf: string, q: SqlParams): string {
   return and([
     scopeCondition(principal, q),
     `recorded <= ${q.add(asOf, 'timestamptz')}`,

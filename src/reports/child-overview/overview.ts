@@ -22,7 +22,7 @@ import { SqlParams } from '../../kernel/sql-params';
  */
 
 /** Overviews list at most this many rows; `truncated` says when there were more. */
-export const OVERVIEW_LIMIT = 5000;
+const OVERVIEW_LIMIT = 5000;
 
 export interface Organisation {
   /** `practice` (AGB) or `municipality` (CBS code). */

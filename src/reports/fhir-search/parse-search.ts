@@ -2,7 +2,7 @@ import { badRequest, OperationOutcomeError, parseSearchRequest, type Filter } fr
 import type { ResourceSearchSpec } from './search-spec';
 import { indexSearchDefinitions } from './search-definitions';
 
-export const DEFAULT_COUNT = 50;
+const DEFAULT_COUNT = 50;
 export const MAX_COUNT = 500;
 
 /**

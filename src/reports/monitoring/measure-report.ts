@@ -22,9 +22,9 @@ import { isSmall, withheldCells } from './suppression';
 
 /** FHIR's own way to say a value is left out for privacy: data-absent-reason `masked`. */
 export const DATA_ABSENT_REASON = 'http://hl7.org/fhir/StructureDefinition/data-absent-reason';
-export const MASKED: Extension = { url: DATA_ABSENT_REASON, valueCode: 'masked' };
+const MASKED: Extension = { url: DATA_ABSENT_REASON, valueCode: 'masked' };
 /** Ours: the inputs of the saving estimate and the suppression threshold, so anyone can check the report. */
-export const REPORT_EXTENSION = {
+const REPORT_EXTENSION = {
   k: 'https://jeugdbrug.nl/fhir/StructureDefinition/monitoring-k',
   q: 'https://jeugdbrug.nl/fhir/StructureDefinition/monitoring-q',
   professionalCost: 'https://jeugdbrug.nl/fhir/StructureDefinition/monitoring-professional-cost',

@@ -53,8 +53,8 @@ export interface GroupSpec {
   readonly stratifiers: readonly StratifierSpec[];
 }
 
-export const CONTACT_BINS = ['1', '2-7', '8+'] as const;
-export const WAITING_INTERVALS = ['start-to-first-contact', 'referral-to-care'] as const;
+const CONTACT_BINS = ['1', '2-7', '8+'] as const;
+const WAITING_INTERVALS = ['start-to-first-contact', 'referral-to-care'] as const;
 
 const stratifier = (
   code: string,

@@ -7,12 +7,12 @@ import { daysIn, type ReportPeriod } from './period';
 import { countMonitoring } from './report-store';
 
 /** The default smallest count shown when no agreement names `monitoring.k`. */
-export const DEFAULT_K = 5;
+const DEFAULT_K = 5;
 
 const DAYS_PER = { month: 365.25 / 12, quarter: 365.25 / 4, year: 365.25 } as const;
 
 /** The newest version of each agreement of this municipality (and practice) that names purpose monitoring. */
-export function monitoringAgreements(registry: Registry, municipality: string, practice?: string): Agreement[] {
+function monitoringAgreements(registry: Registry, municipality: string, practice?: string): Agreement[] {
   const newest = new Map<string, Agreement>();
   for (const a of registry.agreements) {
     if (a.municipality.code !== municipality || (practice && a.practice.agb !== practice)) {

@@ -45,8 +45,3 @@ export function tryParseRange(from: string, to: string): ReportPeriod | undefine
 export function daysIn(p: ReportPeriod): number {
   return Math.round((Date.parse(`${p.end}T00:00:00Z`) - Date.parse(`${p.start}T00:00:00Z`)) / 86_400_000) + 1;
 }
-
-/** Whether the period is one calendar quarter (the reports that can be pushed to a municipality). */
-export function isQuarter(p: ReportPeriod): boolean {
-  return /^\d{4}-Q[1-4]$/.test(p.label);
-}

@@ -22,7 +22,7 @@ function escapeXml(s: string): string {
 }
 
 /** The rows a chart of `which` shows: a stratifier's strata, or a group's first stratifier, or the group itself. */
-export function chartRows(report: MeasureReport, which: string): { title: string; rows: ReportRow[] } | undefined {
+function chartRows(report: MeasureReport, which: string): { title: string; rows: ReportRow[] } | undefined {
   const all = reportRows(report);
   const byStratifier = all.filter((r) => r.stratifier === which);
   if (byStratifier.length > 0) {
