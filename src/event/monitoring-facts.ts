@@ -19,8 +19,7 @@ import type { Pseudonymiser } from './report-pseudonym';
  * pseudonyms. Pure. What is left out is the point: no BSN, name, free text, ICPC code or source id survives.
  */
 
-const AGE_BANDS = ['0-3', '4-11', '12-15', '16-17', '18+'] as const;
-export type AgeBand = (typeof AGE_BANDS)[number];
+export type AgeBand = '0-3' | '4-11' | '12-15' | '16-17' | '18+';
 
 export interface TrajectoryFact {
   readonly key: string;
