@@ -1,5 +1,4 @@
 import { OperationOutcomeError } from '@medplum/core';
-import { randomUUID } from 'node:crypto';
 import { assertValidResource } from '../kernel/fhir/validation';
 import type { CanonicalEvent } from '../contracts/his-dialect';
 import { tryGetDestination } from './registry';
@@ -12,7 +11,7 @@ import { decisionText } from '../policy/reason-words';
 import type { MapJobData } from './queues';
 import { PAYLOAD_PURGED, TERMINAL_STATES } from './states';
 import { openEvent, PayloadPurgedError } from './stored-event';
-import { idempotencyKeyOf } from './idempotency-key';
+import { idempotencyKeyOf, newDelivery } from './idempotency-key';
 import { redecideForChild } from './redecide';
 
 export { idempotencyKeyOf };
@@ -76,10 +75,7 @@ export async function processMapJob(ctx: PipelineContext, data: MapJobData): Pro
     return 'failed';
   }
   const delivery = await decideAndCreateDelivery(ctx.db, {
-    id: randomUUID(),
-    inboxId: row.id,
-    destination: destination.id,
-    idempotencyKey: idempotencyKeyOf(row.id, destination.id),
+    ...newDelivery(row.id, destination.id),
     reason: decisionText(decision),
     passing,
   });

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { operatorAction, type AuditActor } from '../audit/audit-events';
 import type { PipelineContext } from './context';
 import { decideAndRecord, purposeOf, reasonText } from './decide';
@@ -9,7 +8,7 @@ import {
   type EventRow,
   type SealedEvent,
 } from './event-store';
-import { idempotencyKeyOf } from './idempotency-key';
+import { newDelivery } from './idempotency-key';
 import { tryGetDestination } from './registry';
 import { openEvent } from './stored-event';
 
@@ -50,10 +49,7 @@ async function redecideEvent(
     return 'no-destination';
   }
   const delivery = await redecideAndCreateDelivery(ctx.db, {
-    id: randomUUID(),
-    inboxId: row.id,
-    destination: destination.id,
-    idempotencyKey: idempotencyKeyOf(row.id, destination.id),
+    ...newDelivery(row.id, destination.id),
     reason: `decided again: ${reasonText(decision)}`,
   });
   if (!delivery) {
