@@ -1,3 +1,4 @@
+import { pingDb } from '../kernel/db';
 import { Router } from 'express';
 import type { PipelineContext } from '../event/context';
 
@@ -8,10 +9,7 @@ export function healthRouter(ctx: PipelineContext): Router {
     res.json({ status: 'ok' });
   });
   router.get('/ready', async (_req, res) => {
-    const [database, redis] = await Promise.all([
-      check(() => ctx.db.query('SELECT 1')),
-      check(() => ctx.queues.ping()),
-    ]);
+    const [database, redis] = await Promise.all([check(() => pingDb(ctx.db)), check(() => ctx.queues.ping())]);
     const ok = database && redis;
     res.status(ok ? 200 : 503).json({ status: ok ? 'ok' : 'unavailable', database, redis });
   });

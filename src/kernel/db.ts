@@ -139,3 +139,8 @@ async function openPglite(dataDir: string, schema: string): Promise<Db> {
   };
   return db;
 }
+
+/** Resolves when the database answers a trivial query (readiness checks). */
+export async function pingDb(db: Db): Promise<void> {
+  await db.query('SELECT 1');
+}
