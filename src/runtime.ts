@@ -211,17 +211,24 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
     stopRetention = async () => {
       await Promise.all(stops.map((stop) => stop()));
     };
-    // One round at a time: while Redis is away a round waits, and rounds must not pile up behind it.
-    let reconciling = false;
+    // One round at a time: while Redis is away a round waits, and rounds must not pile up behind it. But a round
+    // stuck on a command a lost connection will never answer (a Redis primary killed mid-call) must not stop
+    // reconciliation for good: after `stuckRoundMs` the next round starts anyway.
+    const stuckRoundMs = Math.max(30_000, 3 * config.RECONCILE_INTERVAL_MS);
+    let round = 0;
+    let roundStartedAt: number | undefined;
     const reconcile = (graceMs?: number) => {
-      if (reconciling) {
+      if (roundStartedAt !== undefined && Date.now() - roundStartedAt < stuckRoundMs) {
         return;
       }
-      reconciling = true;
+      const thisRound = ++round;
+      roundStartedAt = Date.now();
       void reconcileOnce(ctx, graceMs)
         .catch((err: Error) => log.warn(errorFields(err), 'reconcile failed'))
         .finally(() => {
-          reconciling = false;
+          if (round === thisRound) {
+            roundStartedAt = undefined;
+          }
         });
     };
     // At start-up, reconcile everything at once (a re-added job that still exists is a no-op); then periodically.
