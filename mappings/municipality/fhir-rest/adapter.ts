@@ -1,6 +1,6 @@
 import { toTransactionBundle } from './to-transaction';
-import { deliveryHeaders, timeoutOf, type DeliveryAdapter, type DestinationFormat } from '../shared/adapter';
-import { deliverRequest, joinUrl, probeRequest } from '../shared/transport';
+import { postMessage, type DeliveryAdapter, type DestinationFormat } from '../shared/adapter';
+import { joinUrl, probeRequest } from '../shared/transport';
 
 /**
  * FHIR REST: POSTs a transaction Bundle of conditional creates (see the mapping) to the receiver's FHIR base URL,
@@ -12,21 +12,12 @@ const fhirRestAdapter: DeliveryAdapter = {
 
   async deliver(endpoint, resources, meta, deps) {
     const bundle = toTransactionBundle(resources, meta.idempotencyKey, meta.eventType);
-    return await deliverRequest(
-      endpoint,
-      {
-        method: 'POST',
-        url: endpoint.baseUrl,
-        headers: {
-          'content-type': 'application/fhir+json',
-          accept: 'application/fhir+json',
-          ...deliveryHeaders(meta),
-        },
-        body: JSON.stringify(bundle),
-      },
-      timeoutOf(endpoint, meta),
-      deps,
-    );
+    return await postMessage(endpoint, meta, deps, {
+      url: endpoint.baseUrl,
+      mediaType: 'application/fhir+json',
+      accept: true,
+      body: JSON.stringify(bundle),
+    });
   },
 
   probe(endpoint, timeoutMs, deps) {

@@ -1,7 +1,7 @@
 import { toISamenlevingMessage } from './to-message';
-import { deliveryHeaders, timeoutOf, type DeliveryAdapter, type DestinationFormat } from '../shared/adapter';
+import { postMessage, type DeliveryAdapter, type DestinationFormat } from '../shared/adapter';
 import { PermanentDeliveryError } from '../../../src/contracts/delivery-errors';
-import { deliverRequest, joinUrl, probeByHead } from '../shared/transport';
+import { joinUrl, probeByHead } from '../shared/transport';
 
 /**
  * iSamenleving-style REST: plain JSON to `<baseUrl>/aanmeldingen` (referrals), `<baseUrl>/contactmomenten`
@@ -20,21 +20,12 @@ const isamenlevingAdapter: DeliveryAdapter = {
         `the isamenleving adapter has no message for ${meta.eventType} (or nothing to send)`,
       );
     }
-    return await deliverRequest(
-      endpoint,
-      {
-        method: 'POST',
-        url: joinUrl(endpoint.baseUrl, message.path),
-        headers: {
-          'content-type': 'application/json',
-          accept: 'application/json',
-          ...deliveryHeaders(meta),
-        },
-        body: JSON.stringify(message.body),
-      },
-      timeoutOf(endpoint, meta),
-      deps,
-    );
+    return await postMessage(endpoint, meta, deps, {
+      url: joinUrl(endpoint.baseUrl, message.path),
+      mediaType: 'application/json',
+      accept: true,
+      body: JSON.stringify(message.body),
+    });
   },
 
   probe(endpoint, timeoutMs, deps) {

@@ -1,7 +1,7 @@
 import type { Resource } from '@medplum/fhirtypes';
 import type { AuthType, Endpoint } from '../../../src/contracts/destination';
 import type { DeliveryEventType } from '../../../src/contracts/delivery-event-type';
-import type { DeliveryReceipt, HttpDeps } from './transport';
+import { deliverRequest, type DeliveryReceipt, type HttpDeps } from './transport';
 
 export type { DeliveryReceipt } from './transport';
 
@@ -61,4 +61,32 @@ export interface DestinationFormat {
   readonly authTypes: readonly AuthType[];
   /** Whether a practice's HIS can receive status updates (feedback) in this format. */
   readonly servesPractices: boolean;
+}
+
+/**
+ * POSTs one message: JSON of the format's media type (asked for back too when `accept` is set), with the headers
+ * every delivery carries and any of the format's own (a signature), within the endpoint's timeout.
+ */
+export function postMessage(
+  endpoint: Endpoint,
+  meta: DeliveryMeta,
+  deps: HttpDeps | undefined,
+  m: { url: string; mediaType: string; accept?: boolean; headers?: Record<string, string>; body: string },
+): Promise<DeliveryReceipt> {
+  return deliverRequest(
+    endpoint,
+    {
+      method: 'POST',
+      url: m.url,
+      headers: {
+        'content-type': m.mediaType,
+        ...(m.accept ? { accept: m.mediaType } : {}),
+        ...deliveryHeaders(meta),
+        ...m.headers,
+      },
+      body: m.body,
+    },
+    timeoutOf(endpoint, meta),
+    deps,
+  );
 }

@@ -1,7 +1,7 @@
 import { toNotificationBundle } from './to-notification';
-import { deliveryHeaders, timeoutOf, type DeliveryAdapter, type DestinationFormat } from '../shared/adapter';
+import { postMessage, type DeliveryAdapter, type DestinationFormat } from '../shared/adapter';
 import { PermanentDeliveryError } from '../../../src/contracts/delivery-errors';
-import { defaultHttpDeps, deliverRequest, probeByHead } from '../shared/transport';
+import { defaultHttpDeps, probeByHead } from '../shared/transport';
 import { signWebhook } from './signing';
 
 /**
@@ -38,21 +38,12 @@ const webhookAdapter: DeliveryAdapter = {
       // Retrying cannot fix a secret that is not the base64 a `whsec_` secret must be.
       throw new PermanentDeliveryError(`environment variable ${endpoint.auth.secretEnv} is not a valid whsec_ secret`);
     }
-    return await deliverRequest(
-      endpoint,
-      {
-        method: 'POST',
-        url: endpoint.baseUrl,
-        headers: {
-          'content-type': 'application/fhir+json',
-          ...deliveryHeaders(meta),
-          ...signed,
-        },
-        body,
-      },
-      timeoutOf(endpoint, meta),
-      deps,
-    );
+    return await postMessage(endpoint, meta, deps, {
+      url: endpoint.baseUrl,
+      mediaType: 'application/fhir+json',
+      headers: signed,
+      body,
+    });
   },
 
   probe(endpoint, timeoutMs, deps) {
