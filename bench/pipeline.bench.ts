@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
-import { idempotencyKeyOf } from '../src/event/map';
+import { idempotencyKeyOf } from '../src/event/idempotency-key';
 import { MAP_JOB_OPTIONS } from '../src/event/queues';
 import { buildDestination, buildReferralEvent } from '../tests/helpers/builders';
 import { TestReceiver } from '../tests/helpers/receiver';

@@ -25,7 +25,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
-import { idempotencyKeyOf } from '../src/event/map';
+import { idempotencyKeyOf } from '../src/event/idempotency-key';
 import { buildAgreement, buildDestination, buildReferralEvent } from '../tests/helpers/builders';
 import { exited, freePort, spawnProduct, writeConfigDir } from '../tests/helpers/product-process';
 import { spawnRedisServer, waitForRedis } from '../tests/helpers/redis-server';

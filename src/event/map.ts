@@ -11,10 +11,8 @@ import { decisionText } from '../policy/reason-words';
 import type { MapJobData } from './queues';
 import { PAYLOAD_PURGED, TERMINAL_STATES } from './states';
 import { openEvent, PayloadPurgedError } from './stored-event';
-import { idempotencyKeyOf, newDelivery } from './idempotency-key';
+import { newDelivery } from './idempotency-key';
 import { redecideForChild } from './redecide';
-
-export { idempotencyKeyOf };
 
 /**
  * Map stage: the canonical event (mapped once at receipt) → validated FHIR → route → policy decision (audited) →

@@ -87,6 +87,19 @@ describe('an event whose delivery cannot go on ends, and says why', () => {
     }
   }
 
+  /** A referral decided while its destination is paused, so its delivery waits for the test to act first. */
+  async function decidedWhilePaused(): Promise<{ destination: string; id: string; deliveryId: string }> {
+    const destination = app.rt.ctx.registry.destinations[0]!.id;
+    receiver.hits.length = 0;
+    await pause(destination);
+    const id = await submit();
+    const decided = await reaches(id, (v) => v.state === 'decided', 'to be decided');
+    return { destination, id, deliveryId: decided.deliveries[0]!.id };
+  }
+
+  const becomesDead = (id: string) =>
+    reaches(id, (v) => v.state === 'dead' && v.deliveries[0]?.state === 'dead', 'to become a dead letter');
+
   it('refuses to replay a dead letter whose event retention removed, and leaves it dead', async () => {
     receiver.mode = { kind: 'status', status: 422, body: 'not ours' };
     const id = await submit();
@@ -107,22 +120,14 @@ describe('an event whose delivery cannot go on ends, and says why', () => {
   });
 
   it('makes a stored event that cannot be read a dead letter at once, without retrying it', async () => {
-    const destination = app.rt.ctx.registry.destinations[0]!.id;
-    receiver.hits.length = 0;
-    await pause(destination);
+    const { destination, id, deliveryId } = await decidedWhilePaused();
     try {
-      const id = await submit();
-      const decided = await reaches(id, (v) => v.state === 'decided', 'to be decided');
       await purgeContent(id, 'garbage');
       await resume(destination);
-      const dead = await reaches(
-        id,
-        (v) => v.state === 'dead' && v.deliveries[0]?.state === 'dead',
-        'to become a dead letter',
-      );
+      const dead = await becomesDead(id);
       expect(dead.state).toBe('dead');
       expect(dead.deliveries[0]!.lastError).toMatch(/cannot be read/);
-      const job = await deliverJob(destination, decided.deliveries[0]!.id);
+      const job = await deliverJob(destination, deliveryId);
       // One attempt: a permanent problem is not retried as if it were transient.
       expect(job?.attemptsMade).toBe(1);
       expect(receiver.hits).toHaveLength(0);
@@ -132,23 +137,15 @@ describe('an event whose delivery cannot go on ends, and says why', () => {
   });
 
   it('ends a delivery as a dead letter when its last attempt fails before sending', async () => {
-    const destination = app.rt.ctx.registry.destinations[0]!.id;
-    receiver.hits.length = 0;
-    await pause(destination);
-    const id = await submit();
-    const decided = await reaches(id, (v) => v.state === 'decided', 'to be decided');
+    const { destination, id, deliveryId } = await decidedWhilePaused();
     // The decision before sending reads the consent registry: without it, every attempt fails before the send.
     await db.query('ALTER TABLE consent RENAME TO consent_away');
     try {
       await resume(destination);
-      const dead = await reaches(
-        id,
-        (v) => v.state === 'dead' && v.deliveries[0]?.state === 'dead',
-        'to become a dead letter',
-      );
+      const dead = await becomesDead(id);
       expect(dead.state).toBe('dead');
       expect(dead.stateReason).toMatch(/retries exhausted/);
-      const job = await deliverJob(destination, decided.deliveries[0]!.id);
+      const job = await deliverJob(destination, deliveryId);
       expect(job?.attemptsMade).toBe(Number(app.testEnv.env.DELIVERY_MAX_ATTEMPTS));
       expect(receiver.hits).toHaveLength(0);
     } finally {
