@@ -4,7 +4,8 @@ import type { HisEventType, CanonicalEvent } from '../contracts/his-dialect';
 import type { DataClass, Purpose } from '../contracts/sharing';
 import { decide } from '../policy/decide';
 import type { Decision } from '../policy/types';
-import { listConsents, type EventRow } from './event-store';
+import type { EventRow } from './event-store';
+import { stageStatements } from './stage-groups';
 import type { PipelineContext } from './context';
 import { consentDecision, SYSTEM_WORKER } from '../audit/audit-events';
 
@@ -81,7 +82,7 @@ export async function decideForEvent(
       },
       {
         agreements: findAgreements(ctx.registry, event.practice.agb, event.municipalityCode),
-        consents: await listConsents(ctx.db, event.practice.agb, event.patient.bsn),
+        consents: await stageStatements(ctx.db).consents({ tenant: event.practice.agb, patientBsn: event.patient.bsn }),
         patient: { id: patient?.id ?? '', birthDate: event.patient.birthDate, hisId: event.patient.hisId },
         guardians: event.guardians.map((g) => ({
           relatedPersonId: g.relatedPersonId,

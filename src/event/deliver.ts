@@ -7,7 +7,8 @@ import { openEvent, PayloadPurgedError } from './stored-event';
 import { PAYLOAD_PURGED } from './states';
 import { minimise } from '../policy/minimise';
 import { finishDeliveryLogged } from './event-log';
-import { recordAttempt, tryGetDeliveryWork, type DeliveryWork } from './event-store';
+import { recordAttempt, type DeliveryWork } from './event-store';
+import { stageStatements } from './stage-groups';
 import type { PipelineContext } from './context';
 import { decideAndRecord, purposeOf } from './decide';
 import { decisionText } from '../policy/reason-words';
@@ -51,7 +52,7 @@ export function finalityOf(
  */
 export async function processDeliverJob(ctx: PipelineContext, job: Job<DeliverJobData>): Promise<string> {
   const finish = finishing(ctx, job);
-  const work = await tryGetDeliveryWork(ctx.db, job.data.deliveryId);
+  const work = await stageStatements(ctx.db).deliveryWork(job.data.deliveryId);
   if (!work || work.state !== 'pending') {
     return 'skipped';
   }

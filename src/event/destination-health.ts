@@ -4,11 +4,11 @@ import {
   countDestinationFailure,
   recordPause,
   recordResume,
-  resetDestinationFailures,
   type PausedBy,
 } from './event-store';
 import { isDestinationFailure } from '../contracts/delivery-errors';
 import type { PipelineContext } from './context';
+import { stageStatements } from './stage-groups';
 
 /**
  * Destination health: a count of consecutive failed attempts and a pause flag, in PostgreSQL (`destination_state`).
@@ -23,7 +23,8 @@ const destinationAuditTenant = (destinationId: string): string => `destination/$
 
 /** A delivered attempt ends a run of failures. Writes nothing when there was none (the common case). */
 export async function recordDestinationSuccess(ctx: Pick<PipelineContext, 'db'>, destinationId: string): Promise<void> {
-  await resetDestinationFailures(ctx.db, destinationId);
+  // Grouped: one statement for the deliveries that succeed at about the same moment.
+  await stageStatements(ctx.db).resetDestinationFailures(destinationId);
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { PipelineContext } from './context';
-import { finishDelivery, moveEvent, type MoveOptions } from './event-store';
+import { moveEvent, type DeliveryFinish, type MoveOptions } from './event-store';
+import { stageStatements } from './stage-groups';
 import { STEPS, type EventState, type StepName } from './states';
 
 /** Which part of the event's life moved it. */
@@ -50,13 +51,13 @@ export async function moveEventLogged(
   return moved;
 }
 
-/** The event store's `finishDelivery`, plus the log line of the state its event enters. */
+/** The event store's `finishDelivery` (grouped with concurrent ones), plus the log line of the state its event enters. */
 export async function finishDeliveryLogged(
   ctx: Pick<PipelineContext, 'db' | 'log'>,
   trace: Omit<EventTrace, 'eventId'>,
-  d: Parameters<typeof finishDelivery>[1],
+  d: DeliveryFinish,
 ): Promise<boolean> {
-  const finished = await finishDelivery(ctx.db, d);
+  const finished = await stageStatements(ctx.db).finishDelivery(d);
   if (finished) {
     logEventStates(ctx.log, { ...trace, eventId: d.inboxId, states: [STEPS[d.step].to], reason: d.reason });
   }

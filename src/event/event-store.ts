@@ -91,6 +91,44 @@ export async function insertEvent(db: Db, r: NewEvent): Promise<{ id: string; du
   return { id: existing?.id ?? r.id, duplicate: true };
 }
 
+/**
+ * Inserts a group of events in one statement, each with its first history entry. Returns the ids of the rows this
+ * statement inserted; an event the practice sent before (or twice in the group) is not among them, and the caller
+ * asks `insertEvent` for the row that holds it.
+ */
+export async function insertEvents(db: Db, rs: readonly NewEvent[]): Promise<Set<string>> {
+  const column = <K extends keyof NewEvent>(k: K): NewEvent[K][] => rs.map((r) => r[k]);
+  const rows = await db.query<{ id: string }>(
+    `WITH ins AS (
+       INSERT INTO inbox (id, tenant, source_event_id, dialect, event_type, municipality, state, payload, payload_key_id,
+         canonical, canonical_key_id, trace_id)
+       SELECT id, tenant, source_event_id, dialect, event_type, municipality, 'received', payload, payload_key_id,
+         canonical, canonical_key_id, trace_id
+       FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::text[],
+         $9::bytea[], $10::text[], $11::text[]) WITH ORDINALITY
+         AS r(id, tenant, source_event_id, dialect, event_type, municipality, payload, payload_key_id, canonical,
+           canonical_key_id, trace_id, n)
+       ORDER BY n
+       ON CONFLICT (tenant, source_event_id) DO NOTHING RETURNING id
+     ), history AS (INSERT INTO inbox_history (inbox_id, state) SELECT id, 'received' FROM ins)
+     SELECT id FROM ins`,
+    [
+      column('id'),
+      column('tenant'),
+      column('sourceEventId'),
+      column('dialect'),
+      column('eventType'),
+      column('municipality'),
+      column('payload'),
+      column('payloadKeyId'),
+      column('canonical'),
+      column('canonicalKeyId'),
+      column('traceId'),
+    ],
+  );
+  return new Set(rows.map((r) => r.id));
+}
+
 export async function tryGetEvent(db: Db, id: string): Promise<EventRow | undefined> {
   const [row] = await db.query<EventRow>(`SELECT ${EVENT_COLUMNS} FROM inbox WHERE id = $1`, [id]);
   return row;
@@ -103,6 +141,14 @@ export async function tryGetSealedEvent(db: Db, id: string): Promise<(EventRow &
     [id],
   );
   return row;
+}
+
+/** The events of a group with their encrypted parts, in one statement; the ids not found are absent. */
+export async function getSealedEvents(db: Db, ids: readonly string[]): Promise<(EventRow & SealedEvent)[]> {
+  return db.query<EventRow & SealedEvent>(
+    `SELECT ${EVENT_COLUMNS}, ${SEALED_COLUMNS} FROM inbox WHERE id = ANY($1::uuid[])`,
+    [ids],
+  );
 }
 
 export interface HistoryEntry {
@@ -240,6 +286,61 @@ export async function decideAndCreateDelivery(
   return existing;
 }
 
+/** One permitted event of a group for `decideAndCreateDeliveries`. */
+export interface NewDecidedDelivery {
+  id: string;
+  inboxId: string;
+  destination: string;
+  idempotencyKey: string;
+  reason: string;
+  passing: readonly EventState[];
+}
+
+/**
+ * `decideAndCreateDelivery` for a group, in one atomic statement: every event that was still in a state to be
+ * decided moves to `decided` (with its history) and gets its delivery. Returns the deliveries created, by event id;
+ * an event missing from the answer was not movable or already had its delivery, and the caller asks
+ * `decideAndCreateDelivery` about it on its own.
+ */
+export async function decideAndCreateDeliveries(
+  db: Db,
+  ds: readonly NewDecidedDelivery[],
+): Promise<Map<string, DeliveryRow>> {
+  const { from, to } = STEPS.decided;
+  const rows = await db.query<DeliveryRow>(
+    `WITH input AS (
+       SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY
+         AS x(inbox_id, delivery_id, destination, idempotency_key, reason, passing, n)
+     ), moved AS (
+       UPDATE inbox SET state = $7, state_reason = input.reason, updated_at = now()
+       FROM input WHERE inbox.id = input.inbox_id AND inbox.state = ANY($8::text[])
+       RETURNING input.*
+     ), history AS (
+       INSERT INTO inbox_history (inbox_id, state, reason)
+       SELECT moved.inbox_id, s.state, CASE WHEN s.state = $7 THEN moved.reason END
+       FROM moved, unnest(string_to_array(moved.passing || $7, ',')) WITH ORDINALITY AS s(state, k)
+       ORDER BY moved.n, s.k
+     ), created AS (
+       INSERT INTO delivery (id, inbox_id, destination, idempotency_key, state)
+       SELECT delivery_id, inbox_id, destination, idempotency_key, 'pending' FROM moved ORDER BY n
+       ON CONFLICT (inbox_id, destination) DO NOTHING RETURNING *
+     )
+     SELECT * FROM created`,
+    [
+      ds.map((d) => d.inboxId),
+      ds.map((d) => d.id),
+      ds.map((d) => d.destination),
+      ds.map((d) => d.idempotencyKey),
+      ds.map((d) => d.reason),
+      // The states passed on the way, each followed by a comma, so `passing || to` lists them all.
+      ds.map((d) => d.passing.map((p) => `${p},`).join('')),
+      to,
+      from,
+    ],
+  );
+  return new Map(rows.map((r) => [r.inbox_id, r]));
+}
+
 /**
  * A denied event decided again and now permitted: moves it `denied → decided` and creates its delivery, or gives
  * the delivery cancelled by the earlier denial a new round, in one statement. Undefined when the event was no
@@ -304,6 +405,15 @@ export async function tryGetDeliveryWork(db: Db, deliveryId: string): Promise<De
     [deliveryId],
   );
   return row;
+}
+
+/** `tryGetDeliveryWork` for a group of deliveries, in one statement; the ids not found are absent. */
+export async function getDeliveryWorks(db: Db, deliveryIds: readonly string[]): Promise<DeliveryWork[]> {
+  return db.query<DeliveryWork>(
+    `SELECT d.*, i.tenant, i.state AS event_state, i.payload, i.payload_key_id, i.canonical, i.canonical_key_id
+     FROM delivery d JOIN inbox i ON i.id = d.inbox_id WHERE d.id = ANY($1::uuid[])`,
+    [deliveryIds],
+  );
 }
 
 /** The deliveries of one event, as the practice's status view shows them. */
@@ -390,6 +500,53 @@ export async function finishDelivery(
     ],
   );
   return rows.length > 0;
+}
+
+/** What `finishDelivery` takes: the delivery's outcome and its event's step. */
+export type DeliveryFinish = Parameters<typeof finishDelivery>[1];
+
+/**
+ * `finishDelivery` for a group of deliveries that take the same step, in one atomic statement. Returns the ids of
+ * the deliveries that were still pending and are now finished; the others were finished before.
+ */
+export async function finishDeliveries(
+  db: Db,
+  step: StepName,
+  ds: readonly DeliveryFinish[],
+): Promise<Set<string>> {
+  const { from, to } = STEPS[step];
+  const rows = await db.query<{ id: string }>(
+    `WITH input AS (
+       SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[],
+         $8::int[]) WITH ORDINALITY
+         AS x(inbox_id, delivery_id, reason, delivery_state, status, error, response_body, counts, n)
+     ), moved AS (
+       UPDATE inbox SET state = $9, state_reason = input.reason, updated_at = now()
+       FROM input WHERE inbox.id = input.inbox_id AND inbox.state = ANY($10::text[])
+       RETURNING input.inbox_id, input.reason, input.n
+     ), history AS (
+       INSERT INTO inbox_history (inbox_id, state, reason) SELECT inbox_id, $9, reason FROM moved ORDER BY n
+     ), attempt AS (
+       UPDATE delivery SET state = input.delivery_state, attempts = attempts + input.counts,
+         last_status = input.status, last_error = input.error, response_body = input.response_body,
+         updated_at = now(), delivered_at = CASE WHEN input.delivery_state = 'delivered' THEN now() END
+       FROM input WHERE delivery.id = input.delivery_id AND delivery.state = 'pending' RETURNING delivery.id
+     )
+     SELECT id FROM attempt`,
+    [
+      ds.map((d) => d.inboxId),
+      ds.map((d) => d.deliveryId),
+      ds.map((d) => d.reason),
+      ds.map((d) => d.deliveryState),
+      ds.map((d) => d.status ?? null),
+      ds.map((d) => d.error ?? null),
+      ds.map((d) => d.responseBody?.slice(0, 4000) ?? null),
+      ds.map((d) => (d.countsAsAttempt === false ? 0 : 1)),
+      to,
+      from,
+    ],
+  );
+  return new Set(rows.map((r) => r.id));
 }
 
 /**
@@ -654,6 +811,34 @@ export async function listConsents(db: Db, tenant: string, patientBsn: string): 
   return rows.map((r) => r.resource);
 }
 
+/** `listConsents` for a group of children, in one statement: the consents of each, newest first, by `childKey`. */
+export async function listConsentsOfChildren(
+  db: Db,
+  children: readonly { tenant: string; patientBsn: string }[],
+): Promise<Map<string, Consent[]>> {
+  const rows = await db.query<{ tenant: string; patient_bsn: string; resource: Consent }>(
+    `SELECT c.tenant, c.patient_bsn, c.resource FROM consent c
+     JOIN unnest($1::text[], $2::text[]) AS k(tenant, patient_bsn)
+       ON c.tenant = k.tenant AND c.patient_bsn = k.patient_bsn
+     ORDER BY c.date_time DESC NULLS LAST, c.id`,
+    [children.map((c) => c.tenant), children.map((c) => c.patientBsn)],
+  );
+  const out = new Map<string, Consent[]>();
+  for (const r of rows) {
+    const key = childKey(r.tenant, r.patient_bsn);
+    const list = out.get(key);
+    if (list) {
+      list.push(r.resource);
+    } else {
+      out.set(key, [r.resource]);
+    }
+  }
+  return out;
+}
+
+/** The key of a child within a practice, as `listConsentsOfChildren` returns it. */
+export const childKey = (tenant: string, patientBsn: string): string => `${tenant}\u0000${patientBsn}`;
+
 // ---------------------------------------------------------------------------------------------------------------
 // Destination health: consecutive failures and the pause flag, per destination
 
@@ -689,6 +874,15 @@ export async function resetDestinationFailures(db: Db, destinationId: string): P
     `UPDATE destination_state SET consecutive_failures = 0, updated_at = now()
      WHERE destination = $1 AND consecutive_failures > 0`,
     [destinationId],
+  );
+}
+
+/** `resetDestinationFailures` for several destinations, in one statement. */
+export async function resetFailuresOfDestinations(db: Db, destinationIds: readonly string[]): Promise<void> {
+  await db.query(
+    `UPDATE destination_state SET consecutive_failures = 0, updated_at = now()
+     WHERE destination = ANY($1::text[]) AND consecutive_failures > 0`,
+    [destinationIds],
   );
 }
 

@@ -3,7 +3,8 @@ import { assertValidResource } from '../kernel/fhir/validation';
 import type { CanonicalEvent } from '../contracts/his-dialect';
 import { tryGetDestination } from './registry';
 import { logEventStates, moveEventLogged } from './event-log';
-import { decideAndCreateDelivery, pendingDeliveriesOf, tryGetSealedEvent } from './event-store';
+import { pendingDeliveriesOf } from './event-store';
+import { groupedEnqueueDeliver, stageStatements } from './stage-groups';
 import { recordMonitoringFacts } from './monitoring-writer';
 import type { PipelineContext } from './context';
 import { decideAndRecord, purposeOf, reasonText } from './decide';
@@ -17,9 +18,11 @@ import { redecideForChild } from './redecide';
 /**
  * Map stage: the canonical event (mapped once at receipt) → validated FHIR → route → policy decision (audited) →
  * a delivery, or a recorded stop. Safe to run twice for the same event: each step checks the state it moves from.
+ * The reads and writes of concurrent map jobs are grouped into one statement each (stage-groups.ts).
  */
 export async function processMapJob(ctx: PipelineContext, data: MapJobData): Promise<string> {
-  const row = await tryGetSealedEvent(ctx.db, data.inboxId);
+  const statements = stageStatements(ctx.db);
+  const row = await statements.sealedEvent(data.inboxId);
   if (!row || TERMINAL_STATES.includes(row.state)) {
     return 'skipped';
   }
@@ -72,12 +75,12 @@ export async function processMapJob(ctx: PipelineContext, data: MapJobData): Pro
     });
     return 'failed';
   }
-  const delivery = await decideAndCreateDelivery(ctx.db, {
+  const delivery = await statements.decideAndCreateDelivery({
     ...newDelivery(row.id, destination.id),
     reason: decisionText(decision),
     passing,
   });
   logEventStates(ctx.log, { ...trace, states: [...passing, 'decided'], reason: reasonText(decision) });
-  await ctx.queues.enqueueDeliver(delivery, data.traceId);
+  await groupedEnqueueDeliver(ctx.queues)({ delivery, traceId: data.traceId });
   return 'decided';
 }

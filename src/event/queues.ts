@@ -159,6 +159,30 @@ export class QueueSet {
     await this.timed(queue.add('deliver', { deliveryId: delivery.id, traceId }, opts), 'enqueue deliver');
   }
 
+  /** `enqueueDeliver` for several deliveries: one `addBulk` per destination. */
+  async enqueueDelivers(
+    items: readonly { delivery: Pick<DeliveryRow, 'id' | 'destination' | 'round'>; traceId: string }[],
+  ): Promise<void> {
+    const byDestination = new Map<string, (typeof items)[number][]>();
+    for (const item of items) {
+      byDestination.set(item.delivery.destination, [...(byDestination.get(item.delivery.destination) ?? []), item]);
+    }
+    await Promise.all(
+      [...byDestination].map(([destination, ofDestination]) =>
+        this.timed(
+          this.getDeliverQueue(destination).addBulk(
+            ofDestination.map(({ delivery, traceId }) => ({
+              name: 'deliver',
+              data: { deliveryId: delivery.id, traceId },
+              opts: { jobId: deliverJobId(delivery.id, delivery.round) },
+            })),
+          ),
+          'enqueue deliver',
+        ),
+      ),
+    );
+  }
+
   /**
    * Removes a replayed item's previous round from BullMQ's failed set. Replay adds a job with a new id, so without
    * this the old failed job stays and every `failed` count overstates the dead letters for a month (removeOnFail).

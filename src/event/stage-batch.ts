@@ -1,0 +1,90 @@
+import DataLoader from 'dataloader';
+
+/**
+ * Stages that work in groups. Each BullMQ job still runs on its own (its own lock, attempts, backoff, dead letter,
+ * idempotency key), but the statements that the jobs of one worker process make at about the same moment are
+ * coalesced into one statement over the group: the map jobs' reads of their events, their consents, their
+ * decide-and-create-delivery writes and their deliver jobs (one `addBulk`); the deliver jobs' reads and outcomes.
+ *
+ * The grouping works like group commit (and like the audit writer's): while `maxInFlight` groups of a kind are
+ * running, the calls that arrive wait and form the next group. At low load a call goes out at once, alone (no
+ * added latency); under load the groups grow with the backlog, up to `maxGroup`. DataLoader (graphql/dataloader)
+ * does the collecting; this file adds the group-commit schedule and the fallback below.
+ *
+ * One bad member cannot fail its neighbours: when the group's statement throws, every member is run on its own
+ * (`each`), and only those that fail on their own see an error. A crash mid-group loses nothing: a group statement
+ * is one transaction, and no job completes before its own part of the group has committed.
+ */
+
+export interface GroupOptions {
+  /** The most members in one group. */
+  readonly maxGroup?: number;
+  /** How many groups of this kind may run at once before new calls wait for one to finish. */
+  readonly maxInFlight?: number;
+}
+
+export type GroupCall<K, V> = (key: K) => Promise<V>;
+
+/**
+ * A function that coalesces concurrent calls: `group` answers for a group of keys (a value or an Error per key, in
+ * order); when it throws, `each` answers each key on its own.
+ */
+export function grouped<K, V>(
+  group: (keys: readonly K[]) => Promise<readonly (V | Error)[]>,
+  each: (key: K) => Promise<V>,
+  opts: GroupOptions = {},
+): GroupCall<K, V> {
+  const maxInFlight = opts.maxInFlight ?? 1;
+  let inFlight = 0;
+  const waiting: (() => void)[] = [];
+  const loader = new DataLoader<K, V>(
+    async (keys) => {
+      inFlight++;
+      try {
+        if (keys.length === 1) {
+          return [await each(keys[0]!).catch(asError)];
+        }
+        try {
+          return await group(keys);
+        } catch {
+          return await Promise.all(keys.map((k) => each(k).catch(asError)));
+        }
+      } finally {
+        inFlight--;
+        // Errors in a group are per key: DataLoader hands each Error to that key's caller only.
+        while (inFlight < maxInFlight && waiting.length > 0) {
+          waiting.shift()!();
+        }
+      }
+    },
+    {
+      cache: false,
+      maxBatchSize: opts.maxGroup ?? 100,
+      // Group commit: go at once when a slot is free, otherwise keep collecting until one is.
+      batchScheduleFn: (dispatch) => {
+        process.nextTick(() => (inFlight < maxInFlight ? dispatch() : waiting.push(dispatch)));
+      },
+    },
+  );
+  return (key) => loader.load(key);
+}
+
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+/**
+ * The grouped calls of one resource (a database, a queue set), made once and shared by every job of the process
+ * that uses it. Keyed weakly, so a test's closed database takes its groups with it.
+ */
+export function perResource<R extends object, T>(make: (resource: R) => T): (resource: R) => T {
+  const made = new WeakMap<R, T>();
+  return (resource) => {
+    let t = made.get(resource);
+    if (!t) {
+      t = make(resource);
+      made.set(resource, t);
+    }
+    return t;
+  };
+}
