@@ -1,11 +1,6 @@
 import { operatorAction, type AuditActor } from '../audit/audit-events';
 import { DEFAULT_PAUSE_AFTER_FAILURES, type Destination } from '../contracts/destination';
-import {
-  countDestinationFailure,
-  recordPause,
-  recordResume,
-  type PausedBy,
-} from './event-store';
+import { countDestinationFailure, recordPause, recordResume, type PausedBy } from './event-store';
 import { isDestinationFailure } from '../contracts/delivery-errors';
 import type { PipelineContext } from './context';
 import { stageStatements } from './stage-groups';

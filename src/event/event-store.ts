@@ -509,11 +509,7 @@ export type DeliveryFinish = Parameters<typeof finishDelivery>[1];
  * `finishDelivery` for a group of deliveries that take the same step, in one atomic statement. Returns the ids of
  * the deliveries that were still pending and are now finished; the others were finished before.
  */
-export async function finishDeliveries(
-  db: Db,
-  step: StepName,
-  ds: readonly DeliveryFinish[],
-): Promise<Set<string>> {
+export async function finishDeliveries(db: Db, step: StepName, ds: readonly DeliveryFinish[]): Promise<Set<string>> {
   const { from, to } = STEPS[step];
   const rows = await db.query<{ id: string }>(
     `WITH input AS (
@@ -702,15 +698,19 @@ async function currentStatusOf(db: Db, inboxId: string): Promise<ReferralStatus 
   return row?.status;
 }
 
-/** Records how a municipality will address a referral: the ServiceRequest's business identifier. */
-export async function insertReferralIdentifier(
+/** Records the business identifiers of new referrals (one statement); a referral keeps its first. */
+export async function insertReferralIdentifiers(
   db: Db,
-  r: { inboxId: string; tenant: string; system: string; value: string },
+  rs: readonly { inboxId: string; tenant: string; system: string; value: string }[],
 ): Promise<void> {
+  if (rs.length === 0) {
+    return;
+  }
   await db.query(
-    `INSERT INTO referral_identifier (inbox_id, tenant, system, value) VALUES ($1, $2, $3, $4)
+    `INSERT INTO referral_identifier (inbox_id, tenant, system, value)
+     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[])
      ON CONFLICT (inbox_id) DO NOTHING`,
-    [r.inboxId, r.tenant, r.system, r.value],
+    [rs.map((r) => r.inboxId), rs.map((r) => r.tenant), rs.map((r) => r.system), rs.map((r) => r.value)],
   );
 }
 

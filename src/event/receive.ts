@@ -5,8 +5,8 @@ import { consentRecorded, eventReceived, type AuditActor } from '../audit/audit-
 import { logEventStates } from './event-log';
 import { newTraceId } from '../kernel/trace-context';
 import type { PipelineContext } from './context';
-import { insertEvent, upsertConsents } from './event-store';
-import { recordReferralIdentifier } from './referral-identifier';
+import { insertEvent, insertEvents, upsertConsents } from './event-store';
+import { recordReferralIdentifiers } from './referral-identifier';
 import type { CanonicalEvent, HisDialect, RawRecord } from '../contracts/his-dialect';
 import { enqueueOrDefer } from './queues';
 import { sealEvent } from './stored-event';
@@ -58,26 +58,39 @@ export async function ingestRecords(
     return receipts;
   }
   const stored = await ctx.db.transaction(async (tx) => {
-    const out: { id: string; duplicate: boolean; event: CanonicalEvent; index: number }[] = [];
-    for (const { event, record, index } of accepted) {
+    const rows = accepted.map(({ event, record, index }) => ({
+      event,
+      index,
       // Mapped once, here: later stages read this canonical event instead of mapping the record again.
-      const sealed = sealEvent(ctx.cipher, { dialect: dialect.name, record }, event);
-      const row = await insertEvent(tx, {
+      row: {
         id: randomUUID(),
         tenant: event.practice.agb,
         sourceEventId: event.sourceEventId,
         dialect: dialect.name,
         eventType: event.eventType,
         municipality: event.municipalityCode,
-        ...sealed,
+        ...sealEvent(ctx.cipher, { dialect: dialect.name, record }, event),
         traceId,
-      });
-      if (!row.duplicate) {
+      },
+    }));
+    // One statement for the request's events; one the practice sent before (or twice here) is asked about on its
+    // own, which answers with the row that holds it.
+    const inserted = await insertEvents(
+      tx,
+      rows.map((r) => r.row),
+    );
+    const out: { id: string; duplicate: boolean; event: CanonicalEvent; index: number }[] = [];
+    for (const { event, index, row } of rows) {
+      const result = inserted.has(row.id) ? { id: row.id, duplicate: false } : await insertEvent(tx, row);
+      if (!result.duplicate) {
         await upsertConsents(tx, event.practice.agb, event.patient.bsn, consentsOf(event));
-        await recordReferralIdentifier(tx, row.id, event);
       }
-      out.push({ ...row, event, index });
+      out.push({ ...result, event, index });
     }
+    await recordReferralIdentifiers(
+      tx,
+      out.filter((s) => !s.duplicate).map((s) => ({ inboxId: s.id, event: s.event })),
+    );
     return out;
   });
   const audits: Promise<void>[] = [];

@@ -44,59 +44,57 @@ function byKey<T, K>(rows: readonly T[], keyOf: (row: T) => K, keys: readonly K[
   return keys.map((k) => found.get(k));
 }
 
-export const stageStatements = perResource(
-  (db: Db): StageStatements => ({
-    sealedEvent: grouped(
-      async (ids) => byKey(await getSealedEvents(db, ids), (r) => r.id, ids),
-      (id) => tryGetSealedEvent(db, id),
-      { maxInFlight: 2 },
-    ),
-    consents: grouped(
-      async (children) => {
-        const found = await listConsentsOfChildren(db, children);
-        return children.map((c) => found.get(childKey(c.tenant, c.patientBsn)) ?? []);
-      },
-      (c) => listConsents(db, c.tenant, c.patientBsn),
-      { maxInFlight: 2 },
-    ),
-    decideAndCreateDelivery: grouped(
-      async (ds) => {
-        const created = await decideAndCreateDeliveries(db, ds);
-        // An event the group statement did not move (already decided, a duplicate job) is answered on its own:
-        // its existing delivery, or the error that it cannot be decided.
-        return Promise.all(
-          ds.map((d) => created.get(d.inboxId) ?? decideAndCreateDelivery(db, d).catch((e: Error) => e)),
-        );
-      },
-      (d) => decideAndCreateDelivery(db, d),
-    ),
-    deliveryWork: grouped(
-      async (ids) => byKey(await getDeliveryWorks(db, ids), (r) => r.id, ids),
-      (id) => tryGetDeliveryWork(db, id),
-      { maxInFlight: 2 },
-    ),
-    finishDelivery: grouped(
-      async (ds) => {
-        // One statement per step (nearly always one step: `delivered`).
-        const answers = new Map<DeliveryFinish, boolean>();
-        for (const step of new Set(ds.map((d) => d.step))) {
-          const ofStep = ds.filter((d) => d.step === step);
-          const finished = await finishDeliveries(db, step, ofStep);
-          ofStep.forEach((d) => answers.set(d, finished.has(d.deliveryId)));
-        }
-        return ds.map((d) => answers.get(d) ?? false);
-      },
-      (d) => finishDelivery(db, d),
-    ),
-    resetDestinationFailures: grouped(
-      async (ids) => {
-        await resetFailuresOfDestinations(db, [...new Set(ids)]);
-        return ids.map(() => undefined);
-      },
-      (id) => resetDestinationFailures(db, id),
-    ),
-  }),
-);
+export const stageStatements = perResource((db: Db): StageStatements => ({
+  sealedEvent: grouped(
+    async (ids) => byKey(await getSealedEvents(db, ids), (r) => r.id, ids),
+    (id) => tryGetSealedEvent(db, id),
+    { maxInFlight: 2 },
+  ),
+  consents: grouped(
+    async (children) => {
+      const found = await listConsentsOfChildren(db, children);
+      return children.map((c) => found.get(childKey(c.tenant, c.patientBsn)) ?? []);
+    },
+    (c) => listConsents(db, c.tenant, c.patientBsn),
+    { maxInFlight: 2 },
+  ),
+  decideAndCreateDelivery: grouped(
+    async (ds) => {
+      const created = await decideAndCreateDeliveries(db, ds);
+      // An event the group statement did not move (already decided, a duplicate job) is answered on its own:
+      // its existing delivery, or the error that it cannot be decided.
+      return Promise.all(
+        ds.map((d) => created.get(d.inboxId) ?? decideAndCreateDelivery(db, d).catch((e: Error) => e)),
+      );
+    },
+    (d) => decideAndCreateDelivery(db, d),
+  ),
+  deliveryWork: grouped(
+    async (ids) => byKey(await getDeliveryWorks(db, ids), (r) => r.id, ids),
+    (id) => tryGetDeliveryWork(db, id),
+    { maxInFlight: 2 },
+  ),
+  finishDelivery: grouped(
+    async (ds) => {
+      // One statement per step (nearly always one step: `delivered`).
+      const answers = new Map<DeliveryFinish, boolean>();
+      for (const step of new Set(ds.map((d) => d.step))) {
+        const ofStep = ds.filter((d) => d.step === step);
+        const finished = await finishDeliveries(db, step, ofStep);
+        ofStep.forEach((d) => answers.set(d, finished.has(d.deliveryId)));
+      }
+      return ds.map((d) => answers.get(d) ?? false);
+    },
+    (d) => finishDelivery(db, d),
+  ),
+  resetDestinationFailures: grouped(
+    async (ids) => {
+      await resetFailuresOfDestinations(db, [...new Set(ids)]);
+      return ids.map(() => undefined);
+    },
+    (id) => resetDestinationFailures(db, id),
+  ),
+}));
 
 /** A deliver job to add: the delivery's current round on its destination's queue. */
 export interface DeliverJobToAdd {
@@ -105,14 +103,13 @@ export interface DeliverJobToAdd {
 }
 
 /** `QueueSet.enqueueDeliver`, coalesced: the deliver jobs of a group go to Redis in one `addBulk` per destination. */
-export const groupedEnqueueDeliver = perResource(
-  (queues: QueueSet): GroupCall<DeliverJobToAdd, void> =>
-    grouped(
-      async (jobs) => {
-        await queues.enqueueDelivers(jobs);
-        return jobs.map(() => undefined);
-      },
-      (j) => queues.enqueueDeliver(j.delivery, j.traceId),
-      { maxInFlight: 2 },
-    ),
+export const groupedEnqueueDeliver = perResource((queues: QueueSet): GroupCall<DeliverJobToAdd, void> =>
+  grouped(
+    async (jobs) => {
+      await queues.enqueueDelivers(jobs);
+      return jobs.map(() => undefined);
+    },
+    (j) => queues.enqueueDeliver(j.delivery, j.traceId),
+    { maxInFlight: 2 },
+  ),
 );
