@@ -4,7 +4,8 @@ import { errorFields } from '../kernel/logger';
 import type { PipelineContext } from './context';
 import { decideForEvent } from './decide';
 import type { Db } from '../kernel/db';
-import { monitoringFactsOf, type MonitoringFacts } from './monitoring-facts';
+import { monitoringFactsOf, type MonitoringFacts, type ReferralFact, type TrajectoryFact } from './monitoring-facts';
+import { grouped, perResource } from './stage-batch';
 import { getPseudonymiser } from './report-pseudonym';
 
 /**
@@ -56,7 +57,7 @@ export async function recordMonitoringFacts(
   if (await mayCount(ctx, event)) {
     // A contact upserts its trajectory, adds itself and recounts: one transaction, so the row lock orders
     // concurrent contacts of one trajectory. A referral or a closure alone is a single upsert.
-    await (facts.contact ? ctx.db.transaction((tx) => writeFacts(tx, facts)) : writeFacts(ctx.db, facts));
+    await (facts.contact ? ctx.db.transaction((tx) => writeFacts(tx, facts)) : groupedFactWrites(ctx.db)(facts));
     return 'counted';
   }
   await ctx.db.transaction((tx) => removeFacts(tx, facts));
@@ -64,35 +65,8 @@ export async function recordMonitoringFacts(
 }
 
 async function writeFacts(db: Db, f: MonitoringFacts): Promise<void> {
-  const t = f.trajectory;
-  if (t) {
-    // The upsert locks the trajectory row, so contacts of one trajectory mapped at once recount one after another.
-    await db.query(
-      `INSERT INTO report_trajectory (trajectory_key, municipality, practice, child_pseudonym, age_band, start_date,
-         closed_on, outcome, referrer_type, referrer_subtype, help_questions)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-       ON CONFLICT (trajectory_key) DO UPDATE SET
-         age_band = EXCLUDED.age_band, start_date = EXCLUDED.start_date,
-         closed_on = COALESCE(EXCLUDED.closed_on, report_trajectory.closed_on),
-         outcome = COALESCE(EXCLUDED.outcome, report_trajectory.outcome),
-         referrer_type = COALESCE(EXCLUDED.referrer_type, report_trajectory.referrer_type),
-         referrer_subtype = CASE WHEN EXCLUDED.referrer_subtype = 'unknown' THEN report_trajectory.referrer_subtype
-                                 ELSE EXCLUDED.referrer_subtype END,
-         help_questions = EXCLUDED.help_questions, updated_at = now()`,
-      [
-        t.key,
-        t.municipality,
-        t.practice,
-        t.childPseudonym,
-        t.ageBand,
-        t.startDate,
-        t.closedOn ?? null,
-        t.outcome ?? null,
-        t.referrerType ?? null,
-        t.referrerSubtype,
-        [...t.helpQuestions],
-      ],
-    );
+  if (f.trajectory) {
+    await upsertTrajectories(db, [f.trajectory]);
   }
   const c = f.contact;
   if (c) {
@@ -105,31 +79,102 @@ async function writeFacts(db: Db, f: MonitoringFacts): Promise<void> {
     );
     await recount(db, c.trajectoryKey);
   }
-  const r = f.referral;
-  if (r) {
-    await db.query(
-      `INSERT INTO report_referral (referral_key, municipality, practice, child_pseudonym, target, product_category,
-         referrer_type, status, referred_on)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-       ON CONFLICT (referral_key) DO UPDATE SET status = EXCLUDED.status,
-         target = COALESCE(EXCLUDED.target, report_referral.target),
-         product_category = COALESCE(EXCLUDED.product_category, report_referral.product_category),
-         referrer_type = COALESCE(EXCLUDED.referrer_type, report_referral.referrer_type),
-         referred_on = CASE WHEN EXCLUDED.status = 'active' THEN EXCLUDED.referred_on ELSE report_referral.referred_on END,
-         updated_at = now()`,
-      [
-        r.key,
-        r.municipality,
-        r.practice,
-        r.childPseudonym,
-        r.target ?? null,
-        r.productCategory ?? null,
-        r.referrerType ?? null,
-        r.status,
-        r.referredOn,
-      ],
-    );
+  if (f.referral) {
+    await upsertReferrals(db, [f.referral]);
   }
+}
+
+/**
+ * The facts of events without a contact (a referral, a closure), written for a group of concurrent map jobs in
+ * one statement per table. Two facts with the same key in one group make the upsert refuse the group; its members
+ * are then written one by one (stage-batch.ts).
+ */
+const groupedFactWrites = perResource((db: Db) =>
+  grouped<MonitoringFacts, void>(
+    async (group) => {
+      await upsertTrajectories(
+        db,
+        group.flatMap((f) => (f.trajectory ? [f.trajectory] : [])),
+      );
+      await upsertReferrals(
+        db,
+        group.flatMap((f) => (f.referral ? [f.referral] : [])),
+      );
+      return group.map(() => undefined);
+    },
+    (f) => writeFacts(db, f),
+  ),
+);
+
+/** Upserts trajectories (the rows as JSON, so each keeps its own help-question array). */
+async function upsertTrajectories(db: Db, ts: readonly TrajectoryFact[]): Promise<void> {
+  if (ts.length === 0) {
+    return;
+  }
+  // The upsert locks the trajectory row, so contacts of one trajectory mapped at once recount one after another.
+  await db.query(
+    `INSERT INTO report_trajectory (trajectory_key, municipality, practice, child_pseudonym, age_band, start_date,
+       closed_on, outcome, referrer_type, referrer_subtype, help_questions)
+     SELECT key, municipality, practice, child_pseudonym, age_band, start_date, closed_on, outcome, referrer_type,
+       referrer_subtype, help_questions
+     FROM jsonb_to_recordset($1::jsonb) AS t(key text, municipality text, practice text, child_pseudonym text,
+       age_band text, start_date date, closed_on date, outcome text, referrer_type text, referrer_subtype text,
+       help_questions text[])
+     ON CONFLICT (trajectory_key) DO UPDATE SET
+       age_band = EXCLUDED.age_band, start_date = EXCLUDED.start_date,
+       closed_on = COALESCE(EXCLUDED.closed_on, report_trajectory.closed_on),
+       outcome = COALESCE(EXCLUDED.outcome, report_trajectory.outcome),
+       referrer_type = COALESCE(EXCLUDED.referrer_type, report_trajectory.referrer_type),
+       referrer_subtype = CASE WHEN EXCLUDED.referrer_subtype = 'unknown' THEN report_trajectory.referrer_subtype
+                               ELSE EXCLUDED.referrer_subtype END,
+       help_questions = EXCLUDED.help_questions, updated_at = now()`,
+    [
+      JSON.stringify(
+        ts.map((t) => ({
+          key: t.key,
+          municipality: t.municipality,
+          practice: t.practice,
+          child_pseudonym: t.childPseudonym,
+          age_band: t.ageBand,
+          start_date: t.startDate,
+          closed_on: t.closedOn ?? null,
+          outcome: t.outcome ?? null,
+          referrer_type: t.referrerType ?? null,
+          referrer_subtype: t.referrerSubtype,
+          help_questions: t.helpQuestions,
+        })),
+      ),
+    ],
+  );
+}
+
+async function upsertReferrals(db: Db, rs: readonly ReferralFact[]): Promise<void> {
+  if (rs.length === 0) {
+    return;
+  }
+  await db.query(
+    `INSERT INTO report_referral (referral_key, municipality, practice, child_pseudonym, target, product_category,
+       referrer_type, status, referred_on)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+       $8::text[], $9::date[])
+     ON CONFLICT (referral_key) DO UPDATE SET status = EXCLUDED.status,
+       target = COALESCE(EXCLUDED.target, report_referral.target),
+       product_category = COALESCE(EXCLUDED.product_category, report_referral.product_category),
+       referrer_type = COALESCE(EXCLUDED.referrer_type, report_referral.referrer_type),
+       referred_on = CASE WHEN EXCLUDED.status = 'active' THEN EXCLUDED.referred_on ELSE report_referral.referred_on END,
+       updated_at = now()`,
+    [
+      rs.map((r) => r.key),
+      rs.map((r) => r.municipality),
+      rs.map((r) => r.practice),
+      rs.map((r) => r.childPseudonym),
+      rs.map((r) => r.target ?? null),
+      rs.map((r) => r.productCategory ?? null),
+      rs.map((r) => r.referrerType ?? null),
+      rs.map((r) => r.status),
+      rs.map((r) => r.referredOn),
+    ],
+  );
 }
 
 /** The trajectory's contact count, first contact and interventions, from its contact rows. */
