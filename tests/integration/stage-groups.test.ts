@@ -1,0 +1,105 @@
+import { idempotencyKeyOf } from '../../src/event/idempotency-key';
+import { processMapJob } from '../../src/event/map';
+import { deliverJobId } from '../../src/event/queues';
+import { buildDestination, buildReferralEvent } from '../helpers/builders';
+import { TestReceiver } from '../helpers/receiver';
+import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
+
+// The map stage's jobs, run together as BullMQ's concurrency runs them, share one statement per step
+// (src/event/stage-groups.ts). These tests call the stage directly (ROLE=api: no worker takes the jobs) so that
+// every member of the group is known, and check what grouping must not change.
+
+describe('map jobs that run together', () => {
+  let receiver: TestReceiver;
+  let app: TestApp;
+  const destination = () => buildDestination(receiver.url).id;
+
+  beforeAll(async () => {
+    receiver = await new TestReceiver().start();
+    app = await startTestApp({ receiverUrl: receiver.url, env: { ROLE: 'api' } });
+  });
+
+  afterAll(async () => {
+    await app.close();
+    await receiver.stop();
+    await cleanupTestEnv(app.testEnv);
+  });
+
+  async function receive(count: number): Promise<string[]> {
+    const res = await app.request('/his/v1/events', {
+      json: Array.from({ length: count }, () => buildReferralEvent()),
+    });
+    expect(res.status).toBe(202);
+    return ((await res.json()) as { receipts: { id: string }[] }).receipts.map((r) => r.id);
+  }
+
+  const map = (inboxId: string) => processMapJob(app.rt.ctx, { inboxId, traceId: 'stage-groups-test' });
+
+  async function deliveriesOf(ids: readonly string[]) {
+    return app.rt.ctx.db.query<{ id: string; inbox_id: string; idempotency_key: string; round: number }>(
+      'SELECT id, inbox_id, idempotency_key, round FROM delivery WHERE inbox_id = ANY($1::uuid[])',
+      [ids],
+    );
+  }
+
+  it('a member that fails does not fail its group: the others are decided, each with its own delivery and key', async () => {
+    const ids = await receive(20);
+    // Not a uuid: the group's read refuses it, so the group is run member by member and only this one fails.
+    const results = await Promise.allSettled([...ids, 'not-an-inbox-id'].map(map));
+
+    expect(results.slice(0, 20).map((r) => (r.status === 'fulfilled' ? r.value : String(r.reason)))).toEqual(
+      ids.map(() => 'decided'),
+    );
+    expect(results[20]!.status).toBe('rejected');
+
+    const deliveries = await deliveriesOf(ids);
+    expect(deliveries).toHaveLength(20);
+    for (const d of deliveries) {
+      expect(d.idempotency_key).toBe(idempotencyKeyOf(d.inbox_id, destination()));
+    }
+    // The history of each event in order, as one job alone would have written it.
+    const history = await app.rt.ctx.db.query<{ inbox_id: string; states: string[] }>(
+      `SELECT inbox_id, array_agg(state ORDER BY id) AS states FROM inbox_history
+       WHERE inbox_id = ANY($1::uuid[]) GROUP BY inbox_id`,
+      [ids],
+    );
+    expect(history).toHaveLength(20);
+    history.forEach((h) => expect(h.states).toEqual(['received', 'mapped', 'decided']));
+    // One deliver job per delivery, under the delivery's own job id (its own attempts and dead letter).
+    const queue = app.rt.ctx.queues.getDeliverQueue(destination());
+    const jobs = await Promise.all(deliveries.map((d) => queue.getJob(deliverJobId(d.id, d.round))));
+    expect(jobs.map((j) => j?.data.deliveryId)).toEqual(deliveries.map((d) => d.id));
+  });
+
+  it('the same event twice in one group, and again later, still has one delivery and one decision in its history', async () => {
+    const ids = await receive(5);
+    const twice = [...ids, ...ids];
+    const first = await Promise.all(twice.map(map));
+    expect(first.every((r) => r === 'decided')).toBe(true);
+    // A job that runs again after a crash (its row already decided) only makes sure the deliver job exists.
+    const again = await Promise.all(ids.map(map));
+    expect(again).toEqual(ids.map(() => 'requeued'));
+
+    const deliveries = await deliveriesOf(ids);
+    expect(deliveries).toHaveLength(5);
+    expect(new Set(deliveries.map((d) => d.inbox_id))).toEqual(new Set(ids));
+    const decided = await app.rt.ctx.db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM inbox_history WHERE inbox_id = ANY($1::uuid[]) AND state = 'decided'`,
+      [ids],
+    );
+    expect(decided[0]!.n).toBe(5);
+  });
+
+  it('one request with an event sent twice: the first is accepted, the second is its duplicate', async () => {
+    const event = buildReferralEvent();
+    const res = await app.request('/his/v1/events', { json: [event, buildReferralEvent(), event] });
+    expect(res.status).toBe(202);
+    const { receipts } = (await res.json()) as { receipts: { status: string; id: string }[] };
+    expect(receipts.map((r) => r.status)).toEqual(['accepted', 'accepted', 'duplicate']);
+    expect(receipts[2]!.id).toBe(receipts[0]!.id);
+    const again = await app.request('/his/v1/events', { json: [buildReferralEvent(), event] });
+    const second = (await again.json()) as { receipts: { status: string; id: string }[] };
+    expect(second.receipts.map((r) => r.status)).toEqual(['accepted', 'duplicate']);
+    expect(second.receipts[1]!.id).toBe(receipts[0]!.id);
+  });
+});
