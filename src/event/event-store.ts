@@ -91,26 +91,38 @@ export async function insertEvent(db: Db, r: NewEvent): Promise<{ id: string; du
   return { id: existing?.id ?? r.id, duplicate: true };
 }
 
+/** A new event and, for a new referral, the business identifier it is found by (see insertReferralIdentifiers). */
+export interface NewEventWithIdentifier extends NewEvent {
+  referralIdentifier?: { system: string; value: string } | undefined;
+}
+
 /**
- * Inserts a group of events in one statement, each with its first history entry. Returns the ids of the rows this
- * statement inserted; an event the practice sent before (or twice in the group) is not among them, and the caller
- * asks `insertEvent` for the row that holds it.
+ * Inserts a group of events in one statement, each with its first history entry and its referral identifier.
+ * Returns the ids of the rows this statement inserted; an event the practice sent before (or twice in the group)
+ * is not among them, and the caller asks `insertEvent` for the row that holds it.
  */
-export async function insertEvents(db: Db, rs: readonly NewEvent[]): Promise<Set<string>> {
+export async function insertEvents(db: Db, rs: readonly NewEventWithIdentifier[]): Promise<Set<string>> {
   const column = <K extends keyof NewEvent>(k: K): NewEvent[K][] => rs.map((r) => r[k]);
   const rows = await db.query<{ id: string }>(
-    `WITH ins AS (
+    `WITH input AS (
+       SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[],
+         $8::text[], $9::bytea[], $10::text[], $11::text[], $12::text[], $13::text[]) WITH ORDINALITY
+         AS r(id, tenant, source_event_id, dialect, event_type, municipality, payload, payload_key_id, canonical,
+           canonical_key_id, trace_id, identifier_system, identifier_value, n)
+     ), ins AS (
        INSERT INTO inbox (id, tenant, source_event_id, dialect, event_type, municipality, state, payload, payload_key_id,
          canonical, canonical_key_id, trace_id)
        SELECT id, tenant, source_event_id, dialect, event_type, municipality, 'received', payload, payload_key_id,
          canonical, canonical_key_id, trace_id
-       FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::text[],
-         $9::bytea[], $10::text[], $11::text[]) WITH ORDINALITY
-         AS r(id, tenant, source_event_id, dialect, event_type, municipality, payload, payload_key_id, canonical,
-           canonical_key_id, trace_id, n)
-       ORDER BY n
+       FROM input ORDER BY n
        ON CONFLICT (tenant, source_event_id) DO NOTHING RETURNING id
-     ), history AS (INSERT INTO inbox_history (inbox_id, state) SELECT id, 'received' FROM ins)
+     ), history AS (INSERT INTO inbox_history (inbox_id, state) SELECT id, 'received' FROM ins),
+     identifiers AS (
+       INSERT INTO referral_identifier (inbox_id, tenant, system, value)
+       SELECT input.id, input.tenant, input.identifier_system, input.identifier_value
+       FROM ins JOIN input ON input.id = ins.id WHERE input.identifier_value IS NOT NULL
+       ON CONFLICT (inbox_id) DO NOTHING
+     )
      SELECT id FROM ins`,
     [
       column('id'),
@@ -124,6 +136,8 @@ export async function insertEvents(db: Db, rs: readonly NewEvent[]): Promise<Set
       column('canonical'),
       column('canonicalKeyId'),
       column('traceId'),
+      rs.map((r) => r.referralIdentifier?.system ?? null),
+      rs.map((r) => r.referralIdentifier?.value ?? null),
     ],
   );
   return new Set(rows.map((r) => r.id));
@@ -696,22 +710,6 @@ async function currentStatusOf(db: Db, inboxId: string): Promise<ReferralStatus 
     [inboxId],
   );
   return row?.status;
-}
-
-/** Records the business identifiers of new referrals (one statement); a referral keeps its first. */
-export async function insertReferralIdentifiers(
-  db: Db,
-  rs: readonly { inboxId: string; tenant: string; system: string; value: string }[],
-): Promise<void> {
-  if (rs.length === 0) {
-    return;
-  }
-  await db.query(
-    `INSERT INTO referral_identifier (inbox_id, tenant, system, value)
-     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[])
-     ON CONFLICT (inbox_id) DO NOTHING`,
-    [rs.map((r) => r.inboxId), rs.map((r) => r.tenant), rs.map((r) => r.system), rs.map((r) => r.value)],
-  );
 }
 
 /**

@@ -6,7 +6,8 @@ import { logEventStates } from './event-log';
 import { newTraceId } from '../kernel/trace-context';
 import type { PipelineContext } from './context';
 import { insertEvent, insertEvents, upsertConsents } from './event-store';
-import { recordReferralIdentifiers } from './referral-identifier';
+import { referralIdentifierOf } from './referral-identifier';
+import type { Db } from '../kernel/db';
 import type { CanonicalEvent, HisDialect, RawRecord } from '../contracts/his-dialect';
 import { enqueueOrDefer } from './queues';
 import { sealEvent } from './stored-event';
@@ -57,42 +58,44 @@ export async function ingestRecords(
   if (accepted.length === 0) {
     return receipts;
   }
-  const stored = await ctx.db.transaction(async (tx) => {
-    const rows = accepted.map(({ event, record, index }) => ({
-      event,
-      index,
-      // Mapped once, here: later stages read this canonical event instead of mapping the record again.
-      row: {
-        id: randomUUID(),
-        tenant: event.practice.agb,
-        sourceEventId: event.sourceEventId,
-        dialect: dialect.name,
-        eventType: event.eventType,
-        municipality: event.municipalityCode,
-        ...sealEvent(ctx.cipher, { dialect: dialect.name, record }, event),
-        traceId,
-      },
-    }));
-    // One statement for the request's events; one the practice sent before (or twice here) is asked about on its
-    // own, which answers with the row that holds it.
+  const rows = accepted.map(({ event, record, index }) => ({
+    event,
+    index,
+    // Mapped once, here: later stages read this canonical event instead of mapping the record again.
+    row: {
+      id: randomUUID(),
+      tenant: event.practice.agb,
+      sourceEventId: event.sourceEventId,
+      dialect: dialect.name,
+      eventType: event.eventType,
+      municipality: event.municipalityCode,
+      ...sealEvent(ctx.cipher, { dialect: dialect.name, record }, event),
+      traceId,
+      referralIdentifier: referralIdentifierOf(event),
+    },
+  }));
+  const store = async (db: Db) => {
+    // One statement for the request's events (rows, history, referral identifiers); one the practice sent before
+    // (or twice here) is asked about on its own, which answers with the row that holds it.
     const inserted = await insertEvents(
-      tx,
+      db,
       rows.map((r) => r.row),
     );
     const out: { id: string; duplicate: boolean; event: CanonicalEvent; index: number }[] = [];
     for (const { event, index, row } of rows) {
-      const result = inserted.has(row.id) ? { id: row.id, duplicate: false } : await insertEvent(tx, row);
+      const result = inserted.has(row.id) ? { id: row.id, duplicate: false } : await insertEvent(db, row);
       if (!result.duplicate) {
-        await upsertConsents(tx, event.practice.agb, event.patient.bsn, consentsOf(event));
+        await upsertConsents(db, event.practice.agb, event.patient.bsn, consentsOf(event));
       }
       out.push({ ...result, event, index });
     }
-    await recordReferralIdentifiers(
-      tx,
-      out.filter((s) => !s.duplicate).map((s) => ({ inboxId: s.id, event: s.event })),
-    );
     return out;
-  });
+  };
+  // Consents are merged under a row lock, with their events, in one transaction. Without consents the one statement
+  // is atomic on its own.
+  const stored = rows.some((r) => consentsOf(r.event).length > 0)
+    ? await ctx.db.transaction(store)
+    : await store(ctx.db);
   const audits: Promise<void>[] = [];
   for (const s of stored) {
     receipts[s.index] = { ...receipts[s.index]!, id: s.id, status: s.duplicate ? 'duplicate' : 'accepted' };
