@@ -3,36 +3,51 @@ import type { PipelineContext } from './context';
 import { staleEventsToMap, stalePendingDeliveries, stalePendingFeedback } from './event-store';
 import { deliverJobId, feedbackJobId, mapJobId } from './queues';
 
+/** How many job lookups go to Redis at once: a round over a large backlog takes a few round trips, not thousands. */
+const CHECKS_AT_ONCE = 100;
+
 /**
  * Re-enqueues every event, delivery and status update that is not finished and has no live job: covers Redis
  * losing its data, a crash between a commit and an enqueue, and jobs that exhausted their attempts while the
  * database was away. Rows touched within the grace period are left alone; their job is probably on its way.
+ * A row whose job still waits behind a long backlog has a live job and gets none: job ids are derived from the row.
  */
 export async function reconcileOnce(ctx: PipelineContext, graceMs = ctx.config.RECONCILE_GRACE_MS): Promise<number> {
-  let requeued = 0;
-  for (const r of await staleEventsToMap(ctx.db, graceMs)) {
-    if (await needsJob(ctx.queues.map, mapJobId(r.id))) {
-      await ctx.queues.enqueueMap([{ inboxId: r.id, traceId: r.trace_id }]);
-      requeued++;
-    }
-  }
-  for (const d of await stalePendingDeliveries(ctx.db, graceMs)) {
+  const events = await withoutJob(await staleEventsToMap(ctx.db, graceMs), (r) => [ctx.queues.map, mapJobId(r.id)]);
+  await ctx.queues.enqueueMap(events.map((r) => ({ inboxId: r.id, traceId: r.trace_id })));
+  const deliveries = await withoutJob(await stalePendingDeliveries(ctx.db, graceMs), (d) => {
     const queue = ctx.queues.deliver.get(d.destination);
-    if (queue && (await needsJob(queue, deliverJobId(d.id, d.round)))) {
-      await ctx.queues.enqueueDeliver(d, d.trace_id);
-      requeued++;
-    }
+    return queue ? [queue, deliverJobId(d.id, d.round)] : undefined;
+  });
+  await ctx.queues.enqueueDelivers(deliveries.map((d) => ({ delivery: d, traceId: d.trace_id })));
+  const feedback = await withoutJob(await stalePendingFeedback(ctx.db, graceMs), (f) => [
+    ctx.queues.feedback,
+    feedbackJobId(f.id, f.round),
+  ]);
+  for (const f of feedback) {
+    await ctx.queues.enqueueFeedback(f, f.trace_id);
   }
-  for (const f of await stalePendingFeedback(ctx.db, graceMs)) {
-    if (await needsJob(ctx.queues.feedback, feedbackJobId(f.id, f.round))) {
-      await ctx.queues.enqueueFeedback(f, f.trace_id);
-      requeued++;
-    }
-  }
+  const requeued = events.length + deliveries.length + feedback.length;
   if (requeued > 0) {
     ctx.log.info({ requeued }, 'reconciler re-enqueued work');
   }
   return requeued;
+}
+
+/** The rows whose job is gone (or failed for good), looked up CHECKS_AT_ONCE at a time; rows without a queue are left out. */
+async function withoutJob<R>(rows: readonly R[], jobOf: (row: R) => [Queue, string] | undefined): Promise<R[]> {
+  const out: R[] = [];
+  for (let i = 0; i < rows.length; i += CHECKS_AT_ONCE) {
+    const chunk = rows.slice(i, i + CHECKS_AT_ONCE);
+    const needs = await Promise.all(
+      chunk.map((row) => {
+        const job = jobOf(row);
+        return job ? needsJob(...job) : false;
+      }),
+    );
+    out.push(...chunk.filter((_, k) => needs[k]));
+  }
+  return out;
 }
 
 /** True when the job is gone, or failed for good while its row still waits (its id must be freed first). */
