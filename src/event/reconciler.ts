@@ -42,7 +42,7 @@ async function withoutJob<R>(rows: readonly R[], jobOf: (row: R) => [Queue, stri
     const needs = await Promise.all(
       chunk.map((row) => {
         const job = jobOf(row);
-        return job ? needsJob(...job) : false;
+        return job ? needsJob(...job) : Promise.resolve(false);
       }),
     );
     out.push(...chunk.filter((_, k) => needs[k]));

@@ -64,7 +64,10 @@ export const stageStatements = perResource((db: Db): StageStatements => ({
       // An event the group statement did not move (already decided, a duplicate job) is answered on its own:
       // its existing delivery, or the error that it cannot be decided.
       return Promise.all(
-        ds.map((d) => created.get(d.inboxId) ?? decideAndCreateDelivery(db, d).catch((e: Error) => e)),
+        ds.map((d) => {
+          const row = created.get(d.inboxId);
+          return row ? Promise.resolve(row) : decideAndCreateDelivery(db, d).catch((e: Error) => e);
+        }),
       );
     },
     (d) => decideAndCreateDelivery(db, d),

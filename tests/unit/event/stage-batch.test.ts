@@ -13,12 +13,11 @@ function recording(opts: { failWhen?: (key: number) => boolean; hold?: Promise<v
       }
       return keys.map((k) => k * 10);
     },
-    async (key) => {
+    (key) => {
       singles.push(key);
-      if (opts.failWhen?.(key)) {
-        throw new Error(`key ${key} fails on its own too`);
-      }
-      return key * 10;
+      return opts.failWhen?.(key)
+        ? Promise.reject(new Error(`key ${key} fails on its own too`))
+        : Promise.resolve(key * 10);
     },
     { maxGroup: 5 },
   );
@@ -62,8 +61,8 @@ describe('grouped: the calls of concurrent jobs as one group', () => {
 
   it('a per-member Error in the group answer rejects that member only', async () => {
     const call = grouped<number, number>(
-      async (keys) => keys.map((k) => (k === 2 ? new Error('no such row') : k)),
-      async (k) => k,
+      (keys) => Promise.resolve(keys.map((k) => (k === 2 ? new Error('no such row') : k))),
+      (k) => Promise.resolve(k),
     );
     const results = await Promise.allSettled([1, 2, 3].map(call));
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
