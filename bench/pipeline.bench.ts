@@ -246,11 +246,16 @@ async function measureLatencies(): Promise<{ latencies: number[]; policyMedianMs
       await sleep(1);
     }
     const offered = total / ((performance.now() - started) / 1000);
+    const lastSentAt = Date.now();
     await Promise.all(sends);
     const keys = [...sentAt.keys()];
     const storedAt = await waitForStored(receiver, keys);
+    // When the pipeline cannot keep up with the offered rate, the backlog drains after the last send: the latencies
+    // then grow with the run's length, and this says by how much it fell behind.
+    const drainedAfter = (Math.max(...storedAt) - lastSentAt) / 1000;
     progress(
-      `  offered ${offered.toFixed(0)} events/s, ${resentPosts} POSTs resent; stage means: ${await stageMeans(d)}`,
+      `  offered ${offered.toFixed(0)} events/s, the last stored ${drainedAfter.toFixed(1)} s after the last send, ` +
+        `${resentPosts} POSTs resent; stage means: ${await stageMeans(d)}`,
     );
     return {
       latencies: keys.map((k, i) => storedAt[i]! - sentAt.get(k)!),
