@@ -81,6 +81,19 @@ export function peakRssMb(pid: number | undefined): number {
   return kb / 1024;
 }
 
+/** CPU time (user + system) a live process has used so far, in seconds, from the kernel (`/proc/<pid>/stat`). */
+export function cpuSeconds(pid: number | undefined): number {
+  // The fields after the command name, which is in parentheses and may hold spaces: utime and stime are 14 and 15.
+  const stat = fs.readFileSync(`/proc/${pid ?? 0}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  if (!Number.isFinite(ticks)) {
+    throw new Error('CPU time not readable');
+  }
+  // Linux reports in clock ticks of 1/100 s (USER_HZ) on every platform Node supports.
+  return ticks / 100;
+}
+
 /** Waits until BullMQ sees at least `count` workers on the `map` queue of the prefix. */
 async function waitForWorkers(prefix: string, count: number, alive: () => boolean): Promise<void> {
   const queue = new Queue('map', { connection: { url: TEST_REDIS_URL }, prefix });

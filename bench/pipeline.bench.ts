@@ -7,7 +7,7 @@ import { buildDestination, buildReferralEvent } from '../tests/helpers/builders'
 import { TestReceiver } from '../tests/helpers/receiver';
 import { TEST_REDIS_URL } from '../tests/helpers/test-runtime';
 import { waitFor } from '../tests/helpers/wait-for';
-import { peakRssMb, spawnBenchProcess, startDeployment, type Deployment } from './deployment';
+import { cpuSeconds, peakRssMb, spawnBenchProcess, startDeployment, type Deployment } from './deployment';
 import { postJson, type Answer } from './http-client';
 import { deleteQueueKeys, uniqueQueuePrefix } from './queue-keys';
 import { runStandalone, type BenchResult } from './result';
@@ -188,8 +188,16 @@ async function withDeployment<T>(workers: number, fn: (d: Deployment, r: TestRec
   }
 }
 
-/** Events per second from the first POST until the receiver stored the last of them; also the API's peak RSS. */
-async function measureThroughput(workers: number): Promise<{ perSecond: number; rssMb: number }> {
+/** CPU seconds used so far by all the deployment's product processes together. */
+const productCpuSeconds = (d: Deployment): number => d.processes.reduce((sum, p) => sum + cpuSeconds(p.pid), 0);
+
+/**
+ * Events per second from the first POST until the receiver stored the last of them; the product's CPU time per
+ * event over the same run (all its processes); the API's peak RSS.
+ */
+async function measureThroughput(
+  workers: number,
+): Promise<{ perSecond: number; cpuMsPerEvent: number; rssMb: number }> {
   return withDeployment(workers, async (d, receiver) => {
     // Warm-up: JIT, connection pools, the first audit chain head; not measured, but it sizes the run.
     const warmupStarted = Date.now();
@@ -200,13 +208,18 @@ async function measureThroughput(workers: number): Promise<{ perSecond: number; 
       Math.max(THROUGHPUT.minEvents, Math.round((warmupRate * THROUGHPUT.targetSeconds) / 100) * 100),
     );
     const batches = buildBatches(total, THROUGHPUT.batchSize);
+    const cpuBefore = productCpuSeconds(d);
     const started = Date.now();
     const ids = await submitAll(d, batches, THROUGHPUT.inFlight);
     const storedAt = await waitForStored(receiver, ids.map(keyOf));
     const seconds = (Math.max(...storedAt) - started) / 1000;
+    const cpuMsPerEvent = (1000 * (productCpuSeconds(d) - cpuBefore)) / ids.length;
     const means = workers === 0 ? `; stage means: ${await stageMeans(d)}` : '';
-    progress(`  ${ids.length} events in ${seconds.toFixed(1)} s, ${resentPosts} POSTs resent${means}`);
-    return { perSecond: ids.length / seconds, rssMb: peakRssMb(d.api.pid) };
+    progress(
+      `  ${ids.length} events in ${seconds.toFixed(1)} s, product CPU ${cpuMsPerEvent.toFixed(2)} ms/event, ` +
+        `${resentPosts} POSTs resent${means}`,
+    );
+    return { perSecond: ids.length / seconds, cpuMsPerEvent, rssMb: peakRssMb(d.api.pid) };
   });
 }
 
@@ -329,6 +342,7 @@ export async function benchPipeline(): Promise<BenchResult[]> {
   const all = await measureThroughput(0);
   results.push({ name: 'pipeline.events_per_s', value: all.perSecond, unit: 'events/s' });
   results.push({ name: 'pipeline.ratio', value: all.perSecond / ceiling, unit: 'ratio' });
+  results.push({ name: 'pipeline.cpu_ms_per_event', value: all.cpuMsPerEvent, unit: 'ms' });
   progress(`latency, ROLE=all (${LATENCY.ratePerSecond} events/s for ${LATENCY.seconds} s)…`);
   const { latencies, policyMedianMs, rssMb } = await measureLatencies();
   latencies.sort((a, b) => a - b);
