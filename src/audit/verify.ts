@@ -135,6 +135,15 @@ export async function* chainRows(
   }
 }
 
+/** A stored resource's text parsed; text that is not JSON (it cannot be, in a json column) hashes to nothing. */
+function parseStored(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}
+
 /** Rows fetched per round trip by the verifying cursor; the next batch is fetched while this one is hashed. */
 const VERIFY_FETCH_ROWS = 5000;
 
@@ -155,7 +164,7 @@ async function streamChain(
     await tx.query(
       `DECLARE verify_chain NO SCROLL CURSOR FOR
        SELECT seq::float8 AS seq, id, (extract(epoch FROM recorded) * 1000)::float8 AS recorded, type, subtype,
-         action, outcome, patient_bsn, agents, entities, resource, prev_hash, hash
+         action, outcome, patient_bsn, agents, entities, resource::text AS resource, prev_hash, hash
        FROM audit_event WHERE tenant = $1 AND seq > $2 AND seq <= $3 ORDER BY seq`,
       [tenant, afterSeq, toSeq],
     );
@@ -203,7 +212,10 @@ export async function verifyTenant(
     opts.pageSize ?? VERIFY_FETCH_ROWS,
     (rows) => {
       for (const r of rows) {
-        if (!verifier.push({ seq: r.seq, resource: r.resource, prevHash: r.prev_hash, hash: r.hash })) {
+        // The stored text as it is: hashed unchanged, and parsed once for the search-column check.
+        const storedText = r.resource as string;
+        r.resource = parseStored(storedText);
+        if (!verifier.push({ seq: r.seq, resource: r.resource, storedText, prevHash: r.prev_hash, hash: r.hash })) {
           return false;
         }
         const indexProblem = indexProblemOf(r);
