@@ -206,6 +206,36 @@ describe('audit chain in PostgreSQL', () => {
       expect(await verifyTenant(db, tenant)).toEqual(expect.objectContaining({ ok: true, rows: 400, headSeq: 400 }));
     }
   });
+
+  it('rejects only the group that failed; the next goes on from the real head, and the chain stays linear', async () => {
+    // Groups of two: the second fails (an AuditEvent id already stored), after the first moved the head.
+    const pipelined = new AuditWriter(db, 2);
+    await pipelined.append('10000013', event(0));
+    const duplicate = {
+      ...event(1),
+      id: (await db.query<{ id: string }>("SELECT id::text AS id FROM audit_event WHERE tenant = '10000013'"))[0]!.id,
+    };
+    const outcomes = await Promise.allSettled(
+      [event(2), event(3), duplicate, event(4), event(5), event(6), event(7), event(8)].map((e) =>
+        pipelined.append('10000013', e),
+      ),
+    );
+    expect(outcomes.map((o) => o.status)).toEqual([
+      'fulfilled',
+      'fulfilled',
+      'rejected',
+      'rejected',
+      'fulfilled',
+      'fulfilled',
+      'fulfilled',
+      'fulfilled',
+    ]);
+    expect(await seqsOf('10000013')).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(await verifyTenant(db, '10000013')).toEqual(expect.objectContaining({ ok: true, rows: 7, headSeq: 7 }));
+    // The writer goes on from the real head.
+    await pipelined.append('10000013', event(9));
+    expect(await verifyTenant(db, '10000013')).toEqual(expect.objectContaining({ ok: true, rows: 8, headSeq: 8 }));
+  });
 });
 
 describe('retention purge', () => {
