@@ -231,6 +231,9 @@ describe('pushing the monitoring report to the municipality', () => {
       url: 'MeasureReport?identifier=https://jeugdbrug.nl/fhir/NamingSystem/resource-id|monitoring-GM0226-2026-Q3',
     });
     const sent = entry.resource as MeasureReport;
+    expect(sent.identifier).toEqual([
+      { system: 'https://jeugdbrug.nl/fhir/NamingSystem/resource-id', value: 'monitoring-GM0226-2026-Q3' },
+    ]);
     expectValid(sent);
     const served = await report('period=2026-Q3');
     expect(figures(sent)).toEqual(figures(served));
