@@ -382,6 +382,14 @@ describe('pushing the monitoring report to the municipality', () => {
       `SELECT count(*)::int AS n FROM inbox WHERE event_type = 'monitoring.report' AND municipality = 'GM0202'`,
     );
     expect(n).toBe(0);
+    // A pushed report is an event, but not one about a child: the policy engine has nothing to explain about it.
+    const pushed = await push('period=2026-Q3');
+    const explain = await app.request('/policy/v1/$explain', {
+      key: 'operator',
+      json: { eventId: pushed.body.eventId },
+    });
+    expect(explain.status).toBe(400);
+    expect(JSON.stringify(await explain.json())).toContain('A monitoring report is about no one child');
   });
 
   it('schedules the previous quarter once per municipality, however many processes run the round', async () => {
