@@ -24,7 +24,16 @@ import {
  *   way (`PUT EpisodeOfCare?identifier=…`), so a receiver that holds it from earlier contacts learns that it finished
  *   and how; `referral.status` (feedback to the practice, whose
  *   own ServiceRequest it is) changes only its status, with a FHIRPath Patch on the HIS's referral identifier.
+ * - A municipality-registered trajectory (to the practice): its intake and its closure send the EpisodeOfCare as a
+ *   conditional update, so the practice's copy opens and finishes; a contact or referral in between carries it as a
+ *   conditional create, which never undoes a closure that arrived first.
  */
+const TRAJECTORY_STATE_CHANGES: ReadonlySet<DeliveryEventType> = new Set([
+  'trajectory.closed',
+  'municipality.trajectory.intake',
+  'municipality.trajectory.closure',
+]);
+
 export function toTransactionBundle(
   resources: readonly Resource[],
   idempotencyKey: string,
@@ -45,7 +54,7 @@ export function toTransactionBundle(
     });
     const conditionalUpdate =
       (eventType === 'referral.cancelled' && resource.resourceType === 'ServiceRequest') ||
-      (eventType === 'trajectory.closed' && resource.resourceType === 'EpisodeOfCare');
+      (TRAJECTORY_STATE_CHANGES.has(eventType) && resource.resourceType === 'EpisodeOfCare');
     return {
       fullUrl: `urn:uuid:${id}`,
       resource: body,
