@@ -392,6 +392,8 @@ export function trajectoryDecision(a: {
   agreement?: { id: string; version: number } | undefined;
   practiceAgb: string;
   purpose: string;
+  /** At receipt, and again right before sending. */
+  stage: 'receive' | 'deliver';
 }): AuditEvent {
   return buildAuditEvent({
     actor: a.actor,
@@ -405,7 +407,7 @@ export function trajectoryDecision(a: {
       patientEntity(a.patientBsn),
       resourceEntity(
         `trajectory_event/${a.trajectoryEventId}`,
-        `decision at receive: ${a.permit ? 'permit' : 'deny'} (${a.reasons})`,
+        `decision at ${a.stage}: ${a.permit ? 'permit' : 'deny'} (${a.reasons})`,
       ),
       ...a.consentIds.map((id) => resourceEntity(`Consent/${id}`)),
       ...(a.agreement ? [resourceEntity(`Agreement/${a.agreement.id}`, `version ${a.agreement.version}`)] : []),

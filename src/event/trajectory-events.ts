@@ -192,6 +192,7 @@ export async function receiveTrajectoryEvent(
       agreement: decision.agreement,
       practiceAgb: e.practice.agb,
       purpose,
+      stage: 'receive',
     }),
   );
   if (row.state === 'pending') {
@@ -227,23 +228,24 @@ export async function processTrajectoryJob(ctx: PipelineContext, job: Job<Trajec
     purpose,
     endpoint: receiver,
   };
+  // Decided twice, as towards municipalities: what changed since receipt (a withdrawal) stops it here.
+  const reasons = reasonText(decision);
+  await ctx.audit.append(
+    row.tenant,
+    trajectoryDecision({
+      actor: SYSTEM_WORKER,
+      permit: decision.effect === 'permit',
+      reasons,
+      patientBsn: event.child.bsn,
+      trajectoryEventId: row.id,
+      consentIds: decision.consentIds,
+      agreement: decision.agreement,
+      practiceAgb: row.tenant,
+      purpose,
+      stage: 'deliver',
+    }),
+  );
   if (decision.effect !== 'permit') {
-    // Decided twice, as towards municipalities: what changed since receipt (a withdrawal) stops it here.
-    const reasons = reasonText(decision);
-    await ctx.audit.append(
-      row.tenant,
-      trajectoryDecision({
-        actor: SYSTEM_WORKER,
-        permit: false,
-        reasons,
-        patientBsn: event.child.bsn,
-        trajectoryEventId: row.id,
-        consentIds: decision.consentIds,
-        agreement: decision.agreement,
-        practiceAgb: row.tenant,
-        purpose,
-      }),
-    );
     await recordAttempt(ctx.db, 'trajectory_event', row.id, { state: 'dead', error: `denied at delivery: ${reasons}` });
     throw new PermanentDeliveryError(`denied at delivery: ${reasons}`);
   }

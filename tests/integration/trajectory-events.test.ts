@@ -170,14 +170,16 @@ describe('the reverse direction: a municipality-registered trajectory reaches th
         `SELECT type, subtype, outcome, agents FROM audit_event WHERE tenant = $1 AND $2 = ANY(entities) ORDER BY seq`,
         [PRACTICE_AGB, `trajectory_event/${view.id}`],
       );
-      // Received from the municipality (Import), decided (AuthZ-Consent), disclosed to the practice (Export).
+      // Received from the municipality (Import), decided at receipt and again before sending (AuthZ-Consent),
+      // disclosed to the practice (Export).
       expect(audit.map((a) => [a.type, a.subtype, a.outcome])).toEqual([
         ['110107', 'receive', '0'],
+        ['110113', 'AuthZ-Consent', '0'],
         ['110113', 'AuthZ-Consent', '0'],
         ['110106', 'disclose', '0'],
       ]);
       expect(audit[0]!.agents).toContain(`https://jeugdbrug.nl/fhir/NamingSystem/cbs-gemeentecode|${MUNICIPALITY}`);
-      expect(audit[2]!.agents).toContain(`http://fhir.nl/fhir/NamingSystem/agb-z|${PRACTICE_AGB}`);
+      expect(audit[3]!.agents).toContain(`http://fhir.nl/fhir/NamingSystem/agb-z|${PRACTICE_AGB}`);
     }
     // Nothing of this went to the municipality's own receiver: it is the sender here.
     expect(municipality.stored.size).toBe(0);
@@ -197,6 +199,50 @@ describe('the reverse direction: a municipality-registered trajectory reaches th
     ]);
     expect(rows).toHaveLength(1);
     expect(practiceHis.hitsFor(`tr-${view.id}`)).toHaveLength(1);
+  });
+
+  it('makes a refused delivery a dead letter an operator replays, without a second receipt', async () => {
+    practiceHis.mode = { kind: 'status', status: 422, body: '{"resourceType":"OperationOutcome"}' };
+    try {
+      const res = await post(trajectoryEvent('intake', { child: { bsn: randomBsn(), birthDate: '2011-02-03' } }));
+      expect(res.status).toBe(202);
+      const view = (await res.json()) as EventView;
+      await waitFor('the refused delivery to be dead', async () => {
+        const [row] = await app.rt.ctx.db.query<{ state: string }>('SELECT state FROM trajectory_event WHERE id = $1', [
+          view.id,
+        ]);
+        return row?.state === 'dead';
+      });
+      practiceHis.mode = { kind: 'ok' };
+      const replay = await app.request(`/admin/v1/trajectory-events/${view.id}/replay`, { json: {}, key: 'operator' });
+      expect(replay.status).toBe(202);
+      await arrivalOf(view);
+      await waitFor('the replayed delivery to be recorded', async () => {
+        const [row] = await app.rt.ctx.db.query<{ state: string }>('SELECT state FROM trajectory_event WHERE id = $1', [
+          view.id,
+        ]);
+        return row?.state === 'delivered';
+      });
+      const again = await app.request(`/admin/v1/trajectory-events/${view.id}/replay`, { json: {}, key: 'operator' });
+      expect(again.status).toBe(409);
+      const audit = await app.rt.ctx.db.query<{ type: string; outcome: string }>(
+        `SELECT type, outcome FROM audit_event WHERE tenant = $1 AND $2 = ANY(entities) ORDER BY seq`,
+        [PRACTICE_AGB, `trajectory_event/${view.id}`],
+      );
+      // Received once; decided at receipt and before each send; the failed disclosure, the operator's replay and
+      // the successful disclosure all on record.
+      expect(audit.map((a) => [a.type, a.outcome])).toEqual([
+        ['110107', '0'],
+        ['110113', '0'],
+        ['110113', '0'],
+        ['110106', '8'],
+        ['110100', '0'],
+        ['110113', '0'],
+        ['110106', '0'],
+      ]);
+    } finally {
+      practiceHis.mode = { kind: 'ok' };
+    }
   });
 
   it('refuses with 403 a practice whose agreement keeps the HIS as system of record', async () => {
