@@ -2,7 +2,9 @@ import type { Bundle, Encounter, EpisodeOfCare } from '@medplum/fhirtypes';
 import { buildRegistry } from '../../src/event/registry';
 import {
   buildAgreement,
+  buildConsentEvent,
   buildDestination,
+  buildReferralEvent,
   MUNICIPALITY,
   OTHER_PRACTICE_AGB,
   PRACTICE_AGB,
@@ -243,6 +245,34 @@ describe('the reverse direction: a municipality-registered trajectory reaches th
     } finally {
       practiceHis.mode = { kind: 'ok' };
     }
+  });
+
+  it('stores but does not send an event the family objected to, and audits the deny', async () => {
+    const referral = buildReferralEvent({
+      child: { id: 'child-objects', bsn: randomBsn(), birthDate: '2012-03-04', municipality: MUNICIPALITY },
+    });
+    const objection = buildConsentEvent(referral, {
+      decision: 'deny',
+      givenBy: [{ kind: 'child' }],
+      purposes: ['contact-registration'],
+      dataClasses: ['EpisodeOfCare', 'Encounter'],
+    });
+    expect((await app.request('/his/v1/events', { json: objection, key: 'practice' })).status).toBe(202);
+    const child = referral.child as { bsn: string; birthDate: string };
+    const res = await post(trajectoryEvent('intake', { child: { bsn: child.bsn, birthDate: child.birthDate } }));
+    expect(res.status).toBe(202);
+    const view = (await res.json()) as EventView;
+    expect(view.decision).toEqual({ effect: 'deny', reasons: ['consent-denied'] });
+    expect(view.delivery.state).toBe('denied');
+    const audit = await app.rt.ctx.db.query<{ type: string; outcome: string }>(
+      `SELECT type, outcome FROM audit_event WHERE tenant = $1 AND $2 = ANY(entities) ORDER BY seq`,
+      [PRACTICE_AGB, `trajectory_event/${view.id}`],
+    );
+    expect(audit.map((a) => [a.type, a.outcome])).toEqual([
+      ['110107', '0'],
+      ['110113', '4'],
+    ]);
+    expect(practiceHis.stored.has(`tr-${view.id}`)).toBe(false);
   });
 
   it('refuses with 403 a practice whose agreement keeps the HIS as system of record', async () => {
