@@ -711,6 +711,24 @@ export async function tryGetTrajectoryEvent(db: Db, id: string): Promise<Traject
   return row;
 }
 
+/**
+ * Removes the encrypted content of trajectory events finished (delivered, denied, dead) before `before`, in batches;
+ * returns the tenant of each cleared row. As in the inbox, the row with its decision and delivery outcome stays.
+ */
+export async function clearFinishedTrajectoryPayloads(
+  db: Db,
+  before: Date,
+  batch: number,
+): Promise<{ tenant: string }[]> {
+  return db.query<{ tenant: string }>(
+    `UPDATE trajectory_event SET payload = NULL, payload_key_id = NULL
+     WHERE id IN (SELECT id FROM trajectory_event WHERE state IN ('delivered', 'denied', 'dead')
+       AND updated_at < $1 AND payload IS NOT NULL LIMIT $2)
+     RETURNING tenant`,
+    [before, batch],
+  );
+}
+
 /** Gives a dead trajectory event's delivery a new round; undefined when it is not dead. */
 export async function reviveTrajectoryEvent(db: Db, id: string): Promise<TrajectoryEventRow | undefined> {
   const [row] = await db.query<TrajectoryEventRow>(

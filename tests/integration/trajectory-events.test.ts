@@ -1,5 +1,6 @@
 import type { Bundle, Encounter, EpisodeOfCare } from '@medplum/fhirtypes';
 import { buildRegistry } from '../../src/event/registry';
+import { purgeExpired } from '../../src/event/retention';
 import {
   buildAgreement,
   buildConsentEvent,
@@ -273,6 +274,23 @@ describe('the reverse direction: a municipality-registered trajectory reaches th
       ['110113', '4'],
     ]);
     expect(practiceHis.stored.has(`tr-${view.id}`)).toBe(false);
+  });
+
+  it('removes the content of finished trajectory events after the payload retention, keeping the row', async () => {
+    const res = await post(trajectoryEvent('intake', { child: { bsn: randomBsn(), birthDate: '2010-09-09' } }));
+    const view = (await res.json()) as EventView;
+    await waitFor('the event to be delivered', async () => {
+      const [row] = await app.rt.ctx.db.query<{ state: string }>('SELECT state FROM trajectory_event WHERE id = $1', [
+        view.id,
+      ]);
+      return row?.state === 'delivered';
+    });
+    await purgeExpired(app.rt.ctx, new Date(Date.now() + 365 * 24 * 3600_000));
+    const [row] = await app.rt.ctx.db.query<{ state: string; payload: Buffer | null }>(
+      'SELECT state, payload FROM trajectory_event WHERE id = $1',
+      [view.id],
+    );
+    expect(row).toEqual({ state: 'delivered', payload: null });
   });
 
   it('refuses with 403 a practice whose agreement keeps the HIS as system of record', async () => {
