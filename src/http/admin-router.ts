@@ -13,6 +13,8 @@ import { parseOrThrow, pathExpression } from '../kernel/zod-outcome';
 import {
   deadLetterFilter,
   feedbackFilter,
+  listTrajectoryEventsByState,
+  trajectoryEventFilter,
   listDeadLetters,
   listFeedbackByState,
 } from '../reports/dead-letters/dead-letters';
@@ -125,6 +127,13 @@ export function adminRouter(ctx: PipelineContext): Router {
       throw new OperationOutcomeError(conflict('This status update is not a dead letter (any more)'));
     }
     res.status(202).json({ replayed: [id] });
+  });
+
+  /** Trajectory events municipalities sent to practices (dead ones by default), without their content. */
+  router.get('/trajectory-events', async (req, res) => {
+    res.json({
+      trajectoryEvents: await listTrajectoryEventsByState(ctx.db, parseQuery(trajectoryEventFilter, req.query)),
+    });
   });
 
   /** Replays a municipality's trajectory event whose delivery to the practice became a dead letter. */

@@ -58,6 +58,7 @@ describe('authorisation: every route × role × own and other tenant', () => {
         },
       },
     }),
+    'GET /admin/v1/trajectory-events': () => ({ path: '/admin/v1/trajectory-events' }),
     'POST /admin/v1/trajectory-events/{id}/replay of an unknown event': () => ({
       path: '/admin/v1/trajectory-events/00000000-0000-4000-8000-000000000000/replay',
       init: { json: {} },
@@ -109,6 +110,10 @@ describe('authorisation: every route × role × own and other tenant', () => {
     ['POST /municipality/v1/trajectories/events (for GM0226, practice 01234567)', 'practice', 403],
     ['POST /municipality/v1/trajectories/events (for GM0226, practice 01234567)', 'auditor', 403],
     ['POST /municipality/v1/trajectories/events (for GM0226, practice 01234567)', null, 401],
+    ['GET /admin/v1/trajectory-events', 'operator', 200],
+    ['GET /admin/v1/trajectory-events', 'municipality', 403],
+    ['GET /admin/v1/trajectory-events', 'practice', 403],
+    ['GET /admin/v1/trajectory-events', 'auditor', 403],
     ['POST /admin/v1/trajectory-events/{id}/replay of an unknown event', 'operator', 404],
     ['POST /admin/v1/trajectory-events/{id}/replay of an unknown event', 'municipality', 403],
     ['POST /admin/v1/trajectory-events/{id}/replay of an unknown event', 'practice', 403],

@@ -216,6 +216,10 @@ describe('the reverse direction: a municipality-registered trajectory reaches th
         ]);
         return row?.state === 'dead';
       });
+      const dead = await app.request('/admin/v1/trajectory-events', { key: 'operator' });
+      const listed = ((await dead.json()) as { trajectoryEvents: { id: string; lastStatus: number }[] })
+        .trajectoryEvents;
+      expect(listed).toEqual([expect.objectContaining({ id: view.id, lastStatus: 422 })]);
       practiceHis.mode = { kind: 'ok' };
       const replay = await app.request(`/admin/v1/trajectory-events/${view.id}/replay`, { json: {}, key: 'operator' });
       expect(replay.status).toBe(202);

@@ -7,7 +7,7 @@ import {
 import { z } from 'zod';
 import { DIALECTS } from '../../../mappings/his/index';
 import type { FhirResourceProvider } from '../../reports/fhir-search/resource-provider';
-import { deadLetterFilter, feedbackFilter } from '../../reports/dead-letters/dead-letters';
+import { deadLetterFilter, feedbackFilter, trajectoryEventFilter } from '../../reports/dead-letters/dead-letters';
 import { pauseBody } from '../admin-router';
 import { exportQuery, overviewQuery, verifyQuery } from '../audit-router';
 import type { Role } from '../../access/principal';
@@ -357,6 +357,19 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
       request: { params: idParam('feedback id') },
       ok: { status: 202, description: 'replayed', content: json(s.replayed) },
       errors: [409],
+    },
+    {
+      method: 'get',
+      path: '/admin/v1/trajectory-events',
+      summary: 'Trajectory events municipalities sent to practices (dead ones by default), without their content',
+      tag: 'Admin',
+      roles: ['operator'],
+      request: { query: trajectoryEventFilter },
+      ok: {
+        status: 200,
+        description: 'trajectory events',
+        content: json(z.object({ trajectoryEvents: z.array(s.anyJson) })),
+      },
     },
     {
       method: 'post',
