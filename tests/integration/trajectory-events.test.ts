@@ -16,6 +16,10 @@ import { waitFor } from '../helpers/wait-for';
 import { DeliveryReceiver, type Hit } from '../helpers/delivery-receiver';
 
 const OUTCOME_EXTENSION = 'https://jeugdbrug.nl/fhir/StructureDefinition/trajectory-outcome';
+/** A third practice, whose HIS takes signed webhook notifications. */
+const WEBHOOK_PRACTICE_AGB = '76543210';
+const HOOK_SECRET = 'practice-hook-secret-for-trajectory-tests';
+process.env.TEST_TRAJECTORY_HOOK_SECRET = HOOK_SECRET;
 
 interface EventView {
   id: string;
@@ -53,29 +57,37 @@ function trajectoryEvent(
 describe('the reverse direction: a municipality-registered trajectory reaches the practice’s HIS', () => {
   let municipality: DeliveryReceiver;
   let practiceHis: DeliveryReceiver;
+  let practiceHook: DeliveryReceiver;
   let app: TestApp;
   const testEnv = createTestEnv();
 
   beforeAll(async () => {
     municipality = await new DeliveryReceiver().start();
     practiceHis = await new DeliveryReceiver().start();
+    practiceHook = await new DeliveryReceiver().start();
+    practiceHook.webhookSecret = HOOK_SECRET;
+    const toPractice = {
+      purpose: 'contact-registration' as const,
+      dataClasses: {
+        // Encounter.length is left out on purpose: the contact's duration must not reach the practice.
+        EpisodeOfCare: {
+          fields: ['identifier', 'status', 'type', 'patient', 'period', OUTCOME_EXTENSION],
+        },
+        Encounter: { fields: ['identifier', 'status', 'class', 'type', 'subject', 'episodeOfCare', 'period'] },
+        ServiceRequest: { fields: ['identifier', 'status', 'intent', 'code', 'subject', 'performerType'] },
+      },
+    };
+    const ofRecord = { employer: 'social-team' as const, systemOfRecord: 'municipality' as const };
     app = await startTestApp({
       testEnv,
       registry: buildRegistry({
         agreements: [
+          buildAgreement({ professional: ofRecord, toPractice }),
           buildAgreement({
-            professional: { employer: 'social-team', systemOfRecord: 'municipality' },
-            toPractice: {
-              purpose: 'contact-registration',
-              dataClasses: {
-                // Encounter.length is left out on purpose: the contact's duration must not reach the practice.
-                EpisodeOfCare: {
-                  fields: ['identifier', 'status', 'type', 'patient', 'period', OUTCOME_EXTENSION],
-                },
-                Encounter: { fields: ['identifier', 'status', 'class', 'type', 'subject', 'episodeOfCare', 'period'] },
-                ServiceRequest: { fields: ['identifier', 'status', 'intent', 'code', 'subject', 'performerType'] },
-              },
-            },
+            id: 'webhook-practice',
+            practice: { agb: WEBHOOK_PRACTICE_AGB },
+            professional: ofRecord,
+            toPractice,
           }),
           // The other practice's professional registers in its HIS: nothing may flow back to it.
           buildAgreement({ id: 'his-of-record', practice: { agb: OTHER_PRACTICE_AGB } }),
@@ -89,6 +101,12 @@ describe('the reverse direction: a municipality-registered trajectory reaches th
             baseUrl: practiceHis.url('/other/fhir'),
             auth: { type: 'none' },
           },
+          {
+            agb: WEBHOOK_PRACTICE_AGB,
+            adapter: 'webhook',
+            baseUrl: practiceHook.url('/his/hook'),
+            auth: { type: 'hmac', secretEnv: 'TEST_TRAJECTORY_HOOK_SECRET' },
+          },
         ],
       }),
     });
@@ -96,7 +114,7 @@ describe('the reverse direction: a municipality-registered trajectory reaches th
 
   afterAll(async () => {
     await app.close();
-    await Promise.all([municipality.stop(), practiceHis.stop()]);
+    await Promise.all([municipality.stop(), practiceHis.stop(), practiceHook.stop()]);
     await cleanupTestEnv(testEnv);
   });
 
@@ -186,6 +204,22 @@ describe('the reverse direction: a municipality-registered trajectory reaches th
     }
     // Nothing of this went to the municipality's own receiver: it is the sender here.
     expect(municipality.stored.size).toBe(0);
+  });
+
+  it('sends a closure to a practice with a webhook endpoint as a signed notification', async () => {
+    const res = await post(
+      trajectoryEvent('closure', {
+        practice: { agb: WEBHOOK_PRACTICE_AGB },
+        child: { bsn: randomBsn(), birthDate: '2014-07-07' },
+      }),
+    );
+    expect(res.status).toBe(202);
+    const view = (await res.json()) as EventView;
+    const hit = await waitFor('the notification to reach the practice', () => practiceHook.stored.get(`tr-${view.id}`));
+    expect(hit.signatureValid).toBe(true);
+    const episode = (hit.body as Bundle).entry!.map((e) => e.resource).find((r) => r?.resourceType === 'EpisodeOfCare');
+    expect(episode).toEqual(expect.objectContaining({ status: 'finished' }));
+    expect(episode).not.toHaveProperty('managingOrganization');
   });
 
   it('answers a repeated event id with the same event and delivers it once', async () => {
