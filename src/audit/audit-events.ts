@@ -287,6 +287,34 @@ export function disclosure(a: {
   });
 }
 
+/**
+ * The monitoring report pushed to a municipality (Export/disclose, purpose monitoring), or a failed attempt. No
+ * patient entity: the MeasureReport holds suppressed counts only. The agreement is the one with purpose
+ * `monitoring` that allowed the push.
+ */
+export function reportDisclosure(a: {
+  actor: AuditActor;
+  outcome: AuditOutcome;
+  outcomeDesc?: string | undefined;
+  inboxId: string;
+  municipality: string;
+  destination: string;
+  /** `MeasureReport/<id>`, and the period and report version as its description. */
+  report: { reference: string; description: string };
+  agreement?: { id: string; version: number } | undefined;
+}): AuditEvent {
+  return exported({
+    ...a,
+    purpose: 'monitoring',
+    entities: [
+      resourceEntity(a.report.reference, a.report.description),
+      resourceEntity(`inbox/${a.inboxId}`, `destination ${a.destination}`),
+      ...(a.agreement ? [resourceEntity(`Agreement/${a.agreement.id}`, `version ${a.agreement.version}`)] : []),
+    ],
+    agents: [organisationAgent('destination', 'municipality', a.municipality)],
+  });
+}
+
 // The feedback path (a municipality's status on a referral, going back to the practice): receiving it is an Import
 // (DCM 110107) with the municipality as responsible agent; sending it on is an Export/disclose whose recipient is
 // the practice, where `disclosure` always names a municipality. Both go into the practice's chain, next to the rest

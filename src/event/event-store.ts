@@ -296,11 +296,14 @@ export async function pendingDeliveriesOf(
 export interface DeliveryWork extends DeliveryRow, SealedEvent {
   tenant: string;
   event_state: EventState;
+  /** The event's type: the deliver stage sends a `monitoring.report` by its own path (report-delivery.ts). */
+  event_type: string;
 }
 
 export async function tryGetDeliveryWork(db: Db, deliveryId: string): Promise<DeliveryWork | undefined> {
   const [row] = await db.query<DeliveryWork>(
-    `SELECT d.*, i.tenant, i.state AS event_state, i.payload, i.payload_key_id, i.canonical, i.canonical_key_id
+    `SELECT d.*, i.tenant, i.state AS event_state, i.event_type, i.payload, i.payload_key_id, i.canonical,
+       i.canonical_key_id
      FROM delivery d JOIN inbox i ON i.id = d.inbox_id WHERE d.id = $1`,
     [deliveryId],
   );
@@ -455,6 +458,40 @@ export async function stalePendingDeliveries(
 
 export async function deliveryExists(db: Db, id: string): Promise<boolean> {
   return (await db.query('SELECT 1 FROM delivery WHERE id = $1', [id])).length > 0;
+}
+
+/**
+ * Claims the scheduled push of one municipality's report for a period (monitoring_push_claim); false when another
+ * process, or an earlier run, already claimed it. Call it in the transaction that stores the push.
+ */
+export async function claimScheduledReportPush(
+  db: Db,
+  c: { municipality: string; period: string; inboxId: string },
+): Promise<boolean> {
+  const rows = await db.query(
+    `INSERT INTO monitoring_push_claim (municipality, period, inbox_id) VALUES ($1, $2, $3)
+     ON CONFLICT (municipality, period) DO NOTHING RETURNING municipality`,
+    [c.municipality, c.period, c.inboxId],
+  );
+  return rows.length > 0;
+}
+
+/** Whether the scheduled push of this municipality's report for the period was claimed already. */
+export async function isScheduledReportPushClaimed(db: Db, municipality: string, period: string): Promise<boolean> {
+  const rows = await db.query('SELECT 1 FROM monitoring_push_claim WHERE municipality = $1 AND period = $2', [
+    municipality,
+    period,
+  ]);
+  return rows.length > 0;
+}
+
+/** The delivery of an event to a destination, if it has one. */
+export async function tryGetDeliveryOf(db: Db, inboxId: string, destination: string): Promise<DeliveryRow | undefined> {
+  const [row] = await db.query<DeliveryRow>('SELECT * FROM delivery WHERE inbox_id = $1 AND destination = $2', [
+    inboxId,
+    destination,
+  ]);
+  return row;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ import { minimise } from '../policy/minimise';
 import type { Decision } from '../policy/types';
 import type { Consent } from '@medplum/fhirtypes';
 import type { PipelineContext } from './context';
-import { asDeliveryFailure, finalityOf } from './deliver';
+import { asDeliveryFailure, finalityOf } from './delivery-failure';
 import { reasonText } from './decide';
 import {
   insertTrajectoryEvent,

@@ -1,5 +1,5 @@
 import { allowListOf, type Agreement } from './agreement';
-import type { DataClass } from '../contracts/sharing';
+import type { DataClass, Purpose } from '../contracts/sharing';
 import type { DecisionReason, DecisionRequest } from './types';
 
 /**
@@ -153,4 +153,37 @@ export function selectAgreements(
   }
   const detail = `No agreement between practice ${request.practiceAgb} and municipality ${request.municipalityCode}`;
   return { fitting, reason: { code: 'no-agreement', detail } };
+}
+
+/**
+ * The agreements in force on `day` between the municipality and any practice that name `purpose`, ordered by id:
+ * what an aggregate disclosure (the monitoring report, about no one child) rests on.
+ */
+export function agreementsInForceFor(
+  agreements: readonly Agreement[],
+  municipalityCode: string,
+  purpose: Purpose,
+  day: string,
+): Agreement[] {
+  const byId = new Map<string, [Agreement, ...Agreement[]]>();
+  for (const a of agreements) {
+    if (a.municipality.code === municipalityCode) {
+      const versions = byId.get(a.id);
+      if (versions) {
+        versions.push(a);
+      } else {
+        byId.set(a.id, [a]);
+      }
+    }
+  }
+  return [...byId.values()]
+    .map((versions) => versionInForce(versions, day))
+    .filter(
+      (a) =>
+        a.status === 'active' &&
+        a.validFrom <= day &&
+        (a.validTo === undefined || a.validTo >= day) &&
+        a.purposes.includes(purpose),
+    )
+    .sort((a, b) => a.id.localeCompare(b.id));
 }

@@ -14,7 +14,7 @@ import type { Role } from '../../access/principal';
 import { explainSchema } from '../consent-router';
 import { statusUpdateSchema } from '../status-update';
 import { trajectoryEventSchema } from '../../../mappings/practice/trajectory-event';
-import { monitoringQuerySchema } from '../monitoring-router';
+import { monitoringPushQuerySchema, monitoringQuerySchema } from '../monitoring-router';
 import * as s from './schemas';
 
 type Method = 'get' | 'post';
@@ -477,6 +477,34 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
       request: { query: monitoringQuerySchema },
       ok: { status: 200, description: 'the chart', content: { 'image/svg+xml': { schema: z.string() } } },
       errors: [404, 422],
+    },
+    {
+      method: 'post',
+      path: '/municipality/v1/monitoring/$push',
+      summary: 'Push the monitoring report of a period to the municipality’s destination, as a delivery',
+      tag: 'Municipality',
+      roles: ['municipality', 'operator'],
+      request: { query: monitoringPushQuerySchema },
+      ok: {
+        status: 202,
+        description:
+          'the delivery (retried, dead-lettered and replayed like any); 200 with the earlier delivery when the same ' +
+          'figures were pushed before',
+        content: json(
+          z.object({
+            deliveryId: z.uuid(),
+            eventId: z.uuid(),
+            destination: z.string(),
+            state: z.enum(['pending', 'delivered', 'dead', 'cancelled']),
+            idempotencyKey: z.string().meta({ description: 'stable per municipality, period and report version' }),
+            municipality: z.string(),
+            period: z.string(),
+            version: z.string().meta({ description: 'digest of the figures: a new version replaces the earlier' }),
+            duplicate: z.boolean(),
+          }),
+        ),
+      },
+      errors: [409, 422],
     },
     {
       method: 'get',
