@@ -5,7 +5,8 @@ import { applyConsentUpdate } from '../policy/consent-updates';
 import { STEPS, TERMINAL_STATES, TO_MAP, type EventState, type StepName } from './states';
 
 /**
- * Every SQL statement on the domain tables (inbox, its history, delivery, feedback, consent, destination state).
+ * Every SQL statement on the domain tables (inbox, its history, delivery, feedback, trajectory events, consent,
+ * destination state).
  * Workers, routers and reports call these functions; none of them writes SQL on these tables itself. State
  * changes go through `STEPS` (states.ts), so the guard on the state moved from is written once.
  */
@@ -336,12 +337,12 @@ export interface AttemptOutcome<S extends string> {
 }
 
 /**
- * Records the outcome of one attempt on a `delivery` or `feedback` row (they share these columns); moves state
+ * Records the outcome of one attempt on a `delivery`, `feedback` or `trajectory_event` row (they share these columns); moves state
  * only from `pending`, so a late worker cannot undo another's.
  */
 export async function recordAttempt(
   db: Db,
-  table: 'delivery' | 'feedback',
+  table: 'delivery' | 'feedback' | 'trajectory_event',
   id: string,
   a: AttemptOutcome<DeliveryState | FeedbackState>,
 ): Promise<boolean> {
@@ -650,6 +651,142 @@ export async function stalePendingFeedback(
 
 export async function feedbackExists(db: Db, id: string): Promise<boolean> {
   return (await db.query('SELECT 1 FROM feedback WHERE id = $1', [id])).length > 0;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Trajectory events from municipalities (the reverse direction), and their delivery to the practice
+
+export type TrajectoryEventState = 'denied' | 'pending' | 'delivered' | 'dead';
+
+export interface TrajectoryEventRow extends AttemptColumns<TrajectoryEventState> {
+  id: string;
+  tenant: string;
+  municipality: string;
+  source_event_id: string;
+  event_type: string;
+  payload: Buffer | null;
+  payload_key_id: string | null;
+  submitted_by: string;
+  decision: 'permit' | 'deny';
+  decision_reason: string;
+  agreement_id: string | null;
+  agreement_version: number | null;
+  trace_id: string;
+}
+
+export interface NewTrajectoryEvent {
+  id: string;
+  tenant: string;
+  municipality: string;
+  sourceEventId: string;
+  eventType: string;
+  payload: Buffer;
+  payloadKeyId: string;
+  submittedBy: string;
+  decision: 'permit' | 'deny';
+  decisionReason: string;
+  agreement?: { id: string; version: number } | undefined;
+  idempotencyKey: string;
+  traceId: string;
+}
+
+/**
+ * Stores a municipality's trajectory event with its decision (`pending` delivery on permit, `denied` on deny), unless
+ * that municipality sent this event id before: then the first row comes back with `duplicate: true`.
+ */
+export async function insertTrajectoryEvent(
+  db: Db,
+  e: NewTrajectoryEvent,
+): Promise<{ row: TrajectoryEventRow; duplicate: boolean }> {
+  const [inserted] = await db.query<TrajectoryEventRow>(
+    `INSERT INTO trajectory_event (id, tenant, municipality, source_event_id, event_type, payload, payload_key_id,
+       submitted_by, decision, decision_reason, agreement_id, agreement_version, idempotency_key, state, trace_id)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+     ON CONFLICT (municipality, source_event_id) DO NOTHING RETURNING *`,
+    [
+      e.id,
+      e.tenant,
+      e.municipality,
+      e.sourceEventId,
+      e.eventType,
+      e.payload,
+      e.payloadKeyId,
+      e.submittedBy,
+      e.decision,
+      e.decisionReason,
+      e.agreement?.id ?? null,
+      e.agreement?.version ?? null,
+      e.idempotencyKey,
+      e.decision === 'permit' ? 'pending' : 'denied',
+      e.traceId,
+    ],
+  );
+  if (inserted) {
+    return { row: inserted, duplicate: false };
+  }
+  const existing = await tryGetTrajectoryEventBySource(db, e.municipality, e.sourceEventId);
+  if (!existing) {
+    throw new Error(`trajectory event ${e.sourceEventId} of ${e.municipality} was not stored`);
+  }
+  return { row: existing, duplicate: true };
+}
+
+export async function tryGetTrajectoryEventBySource(
+  db: Db,
+  municipality: string,
+  sourceEventId: string,
+): Promise<TrajectoryEventRow | undefined> {
+  const [row] = await db.query<TrajectoryEventRow>(
+    'SELECT * FROM trajectory_event WHERE municipality = $1 AND source_event_id = $2',
+    [municipality, sourceEventId],
+  );
+  return row;
+}
+
+export async function tryGetTrajectoryEvent(db: Db, id: string): Promise<TrajectoryEventRow | undefined> {
+  const [row] = await db.query<TrajectoryEventRow>('SELECT * FROM trajectory_event WHERE id = $1', [id]);
+  return row;
+}
+
+/**
+ * Removes the encrypted content of trajectory events finished (delivered, denied, dead) before `before`, in batches;
+ * returns the tenant of each cleared row. As in the inbox, the row with its decision and delivery outcome stays.
+ */
+export async function clearFinishedTrajectoryPayloads(
+  db: Db,
+  before: Date,
+  batch: number,
+): Promise<{ tenant: string }[]> {
+  return db.query<{ tenant: string }>(
+    `UPDATE trajectory_event SET payload = NULL, payload_key_id = NULL
+     WHERE id IN (SELECT id FROM trajectory_event WHERE state IN ('delivered', 'denied', 'dead')
+       AND updated_at < $1 AND payload IS NOT NULL LIMIT $2)
+     RETURNING tenant`,
+    [before, batch],
+  );
+}
+
+/** Gives a dead trajectory event's delivery a new round; undefined when it is not dead. */
+export async function reviveTrajectoryEvent(db: Db, id: string): Promise<TrajectoryEventRow | undefined> {
+  const [row] = await db.query<TrajectoryEventRow>(
+    `UPDATE trajectory_event SET state = 'pending', round = round + 1, attempts = 0, updated_at = now()
+     WHERE id = $1 AND state = 'dead' RETURNING *`,
+    [id],
+  );
+  return row;
+}
+
+/** Pending trajectory events nobody touched for `graceMs`: candidates for a new job. */
+export async function stalePendingTrajectoryEvents(
+  db: Db,
+  graceMs: number,
+): Promise<{ id: string; round: number; trace_id: string }[]> {
+  return db.query(
+    `SELECT id, round, trace_id FROM trajectory_event
+     WHERE state = 'pending' AND updated_at < now() - ($1::int * interval '1 millisecond')
+     ORDER BY updated_at LIMIT 5000`,
+    [graceMs],
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -1,7 +1,12 @@
 import type { Queue } from 'bullmq';
 import type { PipelineContext } from './context';
-import { staleEventsToMap, stalePendingDeliveries, stalePendingFeedback } from './event-store';
-import { deliverJobId, feedbackJobId, mapJobId } from './queues';
+import {
+  staleEventsToMap,
+  stalePendingDeliveries,
+  stalePendingFeedback,
+  stalePendingTrajectoryEvents,
+} from './event-store';
+import { deliverJobId, feedbackJobId, mapJobId, trajectoryJobId } from './queues';
 
 /**
  * Re-enqueues every event, delivery and status update that is not finished and has no live job: covers Redis
@@ -26,6 +31,12 @@ export async function reconcileOnce(ctx: PipelineContext, graceMs = ctx.config.R
   for (const f of await stalePendingFeedback(ctx.db, graceMs)) {
     if (await needsJob(ctx.queues.feedback, feedbackJobId(f.id, f.round))) {
       await ctx.queues.enqueueFeedback(f, f.trace_id);
+      requeued++;
+    }
+  }
+  for (const t of await stalePendingTrajectoryEvents(ctx.db, graceMs)) {
+    if (await needsJob(ctx.queues.feedback, trajectoryJobId(t.id, t.round))) {
+      await ctx.queues.enqueueTrajectory(t, t.trace_id);
       requeued++;
     }
   }

@@ -1,4 +1,4 @@
-import type { Agreement } from './agreement';
+import { allowListOf, type Agreement } from './agreement';
 import type { DataClass, Purpose } from '../contracts/sharing';
 import type { DecisionReason, DecisionRequest } from './types';
 
@@ -66,9 +66,11 @@ function missOf(
     const detail = `${label(agreement)} does not cover purpose ${request.purpose}`;
     return { stage: 3, reason: { code: 'purpose-not-covered', detail } };
   }
-  if (classes.some((c) => agreement.dataClasses[c] === undefined)) {
-    const uncovered = classes.filter((c) => agreement.dataClasses[c] === undefined);
-    const detail = `${label(agreement)} does not cover data class ${uncovered.join(', ')}`;
+  const allowList = allowListOf(agreement, request.direction);
+  if (classes.some((c) => allowList[c] === undefined)) {
+    const uncovered = classes.filter((c) => allowList[c] === undefined);
+    const towards = request.direction === 'to-practice' ? ' towards the practice' : '';
+    const detail = `${label(agreement)} does not cover data class ${uncovered.join(', ')}${towards}`;
     return { stage: 4, reason: { code: 'class-not-covered', detail } };
   }
   return undefined;

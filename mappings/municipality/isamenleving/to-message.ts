@@ -251,6 +251,10 @@ export function toISamenlevingMessage(
     case 'consent.withdrawn':
     case 'consent.entered-in-error':
     case 'referral.status':
+    case 'municipality.trajectory.intake':
+    case 'municipality.trajectory.contact':
+    case 'municipality.trajectory.referral':
+    case 'municipality.trajectory.closure':
       return undefined;
   }
 }

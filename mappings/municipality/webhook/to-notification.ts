@@ -95,5 +95,9 @@ const MAIN_TYPE: Record<DeliveryEventType, string> = {
   'consent.recorded': 'Consent',
   'consent.withdrawn': 'Consent',
   'consent.entered-in-error': 'Consent',
+  'municipality.trajectory.intake': 'EpisodeOfCare',
+  'municipality.trajectory.contact': 'Encounter',
+  'municipality.trajectory.referral': 'ServiceRequest',
+  'municipality.trajectory.closure': 'EpisodeOfCare',
   'monitoring.report': 'MeasureReport',
 };
