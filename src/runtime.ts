@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { openConsoleSessions, type ConsoleSessionStore } from './access/console-sessions';
 import { startRetention } from './event/retention';
 import { startReportRetention } from './event/monitoring-writer';
+import { startMonitoringPushSchedule } from './reports/monitoring/report-push';
 import { AuditWriter } from './audit/writer';
 import { HeadSigner, openSignedHeads } from './audit/signed-heads';
 import type { Config } from './kernel/config';
@@ -207,7 +208,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
   let reconcileTimer: NodeJS.Timeout | undefined;
   if (config.ROLE !== 'api') {
     workers = startWorkers(ctx);
-    const stops = [startRetention(ctx), startReportRetention(ctx)];
+    const stops = [startRetention(ctx), startReportRetention(ctx), startMonitoringPushSchedule(ctx)];
     stopRetention = async () => {
       await Promise.all(stops.map((stop) => stop()));
     };

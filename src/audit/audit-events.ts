@@ -287,6 +287,34 @@ export function disclosure(a: {
   });
 }
 
+/**
+ * The monitoring report pushed to a municipality (Export/disclose, purpose monitoring), or a failed attempt. No
+ * patient entity: the MeasureReport holds suppressed counts only. The agreement is the one with purpose
+ * `monitoring` that allowed the push.
+ */
+export function reportDisclosure(a: {
+  actor: AuditActor;
+  outcome: AuditOutcome;
+  outcomeDesc?: string | undefined;
+  inboxId: string;
+  municipality: string;
+  destination: string;
+  /** `MeasureReport/<id>`, and the period and report version as its description. */
+  report: { reference: string; description: string };
+  agreement?: { id: string; version: number } | undefined;
+}): AuditEvent {
+  return exported({
+    ...a,
+    purpose: 'monitoring',
+    entities: [
+      resourceEntity(a.report.reference, a.report.description),
+      resourceEntity(`inbox/${a.inboxId}`, `destination ${a.destination}`),
+      ...(a.agreement ? [resourceEntity(`Agreement/${a.agreement.id}`, `version ${a.agreement.version}`)] : []),
+    ],
+    agents: [organisationAgent('destination', 'municipality', a.municipality)],
+  });
+}
+
 // The feedback path (a municipality's status on a referral, going back to the practice): receiving it is an Import
 // (DCM 110107) with the municipality as responsible agent; sending it on is an Export/disclose whose recipient is
 // the practice, where `disclosure` always names a municipality. Both go into the practice's chain, next to the rest
@@ -344,6 +372,97 @@ export function feedbackDisclosure(a: {
       resourceEntity(`Task/${a.feedbackId}`, `endpoint ${a.endpoint}`),
       resourceEntity(`ServiceRequest/${a.serviceRequestId}`),
       resourceEntity(`inbox/${a.inboxId}`),
+    ],
+    agents: [
+      organisationAgent('source', 'municipality', a.municipality),
+      organisationAgent('destination', 'practice', a.practiceAgb),
+    ],
+  });
+}
+
+// The reverse direction (a trajectory event the municipality registered, going to the practice): its receipt is an
+// Import with the municipality as source, its decision an AuthZ-Consent like the HIS direction's, its delivery an
+// Export/disclose to the practice. All in the practice's chain, so the practice's auditor sees both directions.
+
+/** A municipality's trajectory event, received and stored (Import). */
+export function trajectoryEventReceived(a: {
+  actor: AuditActor;
+  municipality: string;
+  practiceAgb: string;
+  patientBsn: string;
+  trajectoryEventId: string;
+  eventType: string;
+  purpose: string;
+}): AuditEvent {
+  return buildAuditEvent({
+    actor: a.actor,
+    type: AUDIT_TYPES.import,
+    subtype: AUDIT_SUBTYPES.receive,
+    action: 'C',
+    outcome: '0',
+    purpose: a.purpose,
+    entities: [patientEntity(a.patientBsn), resourceEntity(`trajectory_event/${a.trajectoryEventId}`, a.eventType)],
+    extraAgents: [
+      organisationAgent('source', 'municipality', a.municipality),
+      organisationAgent('destination', 'practice', a.practiceAgb),
+    ],
+  });
+}
+
+/** The policy decision on a trajectory event going to the practice (BALP AuthZ-Consent). */
+export function trajectoryDecision(a: {
+  actor: AuditActor;
+  permit: boolean;
+  reasons: string;
+  patientBsn: string;
+  trajectoryEventId: string;
+  consentIds: readonly string[];
+  agreement?: { id: string; version: number } | undefined;
+  practiceAgb: string;
+  purpose: string;
+  /** At receipt, and again right before sending. */
+  stage: 'receive' | 'deliver';
+}): AuditEvent {
+  return buildAuditEvent({
+    actor: a.actor,
+    type: AUDIT_TYPES.securityAlert,
+    subtype: AUDIT_SUBTYPES.authzConsent,
+    action: 'E',
+    outcome: a.permit ? '0' : '4',
+    outcomeDesc: a.permit ? undefined : a.reasons,
+    purpose: a.purpose,
+    entities: [
+      patientEntity(a.patientBsn),
+      resourceEntity(
+        `trajectory_event/${a.trajectoryEventId}`,
+        `decision at ${a.stage}: ${a.permit ? 'permit' : 'deny'} (${a.reasons})`,
+      ),
+      ...a.consentIds.map((id) => resourceEntity(`Consent/${id}`)),
+      ...(a.agreement ? [resourceEntity(`Agreement/${a.agreement.id}`, `version ${a.agreement.version}`)] : []),
+    ],
+    extraAgents: [organisationAgent('destination', 'practice', a.practiceAgb)],
+  });
+}
+
+/** A trajectory event disclosed to the practice's HIS (Export/disclose), or a failed attempt when outcome is not 0. */
+export function trajectoryDisclosure(a: {
+  actor: AuditActor;
+  outcome: AuditOutcome;
+  outcomeDesc?: string | undefined;
+  practiceAgb: string;
+  municipality: string;
+  patientBsn: string;
+  trajectoryEventId: string;
+  purpose: string;
+  resources: readonly string[];
+  endpoint: string;
+}): AuditEvent {
+  return exported({
+    ...a,
+    entities: [
+      patientEntity(a.patientBsn),
+      resourceEntity(`trajectory_event/${a.trajectoryEventId}`, `endpoint ${a.endpoint}`),
+      ...a.resources.map((r) => resourceEntity(r)),
     ],
     agents: [
       organisationAgent('source', 'municipality', a.municipality),

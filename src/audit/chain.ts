@@ -93,7 +93,7 @@ export function chainHash(prevHash: string, seq: number, event: unknown): string
 }
 
 /** `chainHash` for an event already in canonical JSON (the writer stores that same text, so it is made once). */
-export function chainHashOfCanonical(prevHash: string, seq: number, canonical: string): string {
+export function chainHashOfCanonical(prevHash: string, seq: number, canonical: string | Buffer): string {
   // Three updates rather than one concatenated string: the event text is not copied again.
   return createHash('sha256').update(`${prevHash}\n${seq}\n`).update(canonical).digest('hex');
 }
@@ -101,8 +101,25 @@ export function chainHashOfCanonical(prevHash: string, seq: number, canonical: s
 export interface ChainRow {
   readonly seq: number;
   readonly resource: unknown;
+  /**
+   * The row's stored JSON text, when the caller has it. The writer stores the canonical text it hashed, so hashing
+   * this is enough when it matches; only text that does not (rows stored as jsonb before migration 010, or a changed
+   * row) is re-canonicalised from `resource`, which then decides.
+   */
+  readonly storedText?: string | undefined;
   readonly prevHash: string;
   readonly hash: string;
+}
+
+/**
+ * Whether the row's content hashes to what it claims. Accepting either the stored text or its canonical form is as
+ * strict as canonicalising always: text that hashes right is the hashed content itself, byte for byte.
+ */
+function contentMatches(row: ChainRow): boolean {
+  return (
+    (row.storedText !== undefined && chainHashOfCanonical(row.prevHash, row.seq, row.storedText) === row.hash) ||
+    chainHash(row.prevHash, row.seq, row.resource) === row.hash
+  );
 }
 
 export type ChainVerdict =
@@ -134,7 +151,7 @@ export class ChainVerifier {
         ? `gap: expected seq ${this.prev.seq + 1}`
         : row.prevHash !== this.prev.hash
           ? 'prev_hash does not match the previous row'
-          : chainHash(row.prevHash, row.seq, row.resource) !== row.hash
+          : !contentMatches(row)
             ? 'content does not match its hash'
             : undefined;
     if (problem) {

@@ -9,8 +9,15 @@ import { indexFieldsOf } from './index-fields';
  */
 interface Pending {
   readonly tenant: string;
-  readonly event: AuditEvent;
-  readonly canonical: string;
+  readonly id: string | undefined;
+  readonly recorded: string | undefined;
+  readonly action: string | null;
+  /**
+   * The canonical text as UTF-8 bytes, outside V8's heap: a row waits for its group commit long enough to survive a
+   * young-generation collection, and a canonical string (built by concatenation, so a tree of pieces) retained there
+   * costs more to copy than to hash. The event object itself is not retained either.
+   */
+  readonly canonical: Buffer;
   readonly type: string;
   readonly subtype: string | null;
   readonly outcome: string;
@@ -23,17 +30,24 @@ interface Pending {
 
 /**
  * Appends AuditEvents to the per-tenant hash chains with group commit: everything appended while a flush is
- * running goes into the next flush, one transaction for the lot. `append` resolves only once the row is
- * durable, so a job that awaits it never completes before its audit trail exists.
+ * running goes into the next flush. A chain this process wrote last takes one statement per group (rows and head,
+ * conditional on the head being where it was left); any other chain is appended under its locked head. `append`
+ * resolves only once the row is durable, so a job that awaits it never completes before its audit trail exists.
  */
 export class AuditWriter {
   private pending: Pending[] = [];
   private flushing: Promise<void> | undefined;
+  /** Where this process last left each chain: the next group is hashed onto it without reading it first. */
+  private readonly heads = new Map<string, ChainHead>();
 
-  /** `maxBatch`: most rows in one transaction; a larger group spreads the commit's flush over more rows. */
+  /**
+   * `maxBatch`: most rows in one statement. Groups are sent one after the other; while PostgreSQL inserts one, the
+   * appends of the group before it have resolved and their callers are already preparing the next rows, so a group
+   * of a thousand keeps both busy where one of many thousands would leave each waiting for the other in turn.
+   */
   constructor(
     private readonly db: Db,
-    private readonly maxBatch = 5000,
+    private readonly maxBatch = 1000,
   ) {}
 
   /** Queues the event for the next group commit; resolves when it is durable. */
@@ -41,12 +55,14 @@ export class AuditWriter {
     return new Promise((resolve, reject) => {
       let ready: Pending;
       try {
-        // The canonical text is both hashed and stored: jsonb normalises it anyway, and making it once is cheaper.
+        // The canonical text is both hashed and stored as it is (a `json` column): verification hashes it unchanged.
         const f = indexFieldsOf(event);
         ready = {
           tenant,
-          event,
-          canonical: canonicalizeJcs(event),
+          id: event.id,
+          recorded: event.recorded,
+          action: event.action ?? null,
+          canonical: Buffer.from(canonicalizeJcs(event)),
           type: f.type,
           subtype: f.subtype,
           outcome: f.outcome,
@@ -79,14 +95,15 @@ export class AuditWriter {
       const batch = this.pending.splice(0, this.maxBatch);
       try {
         await this.commit(batch);
-        batch.forEach((p) => p.resolve());
       } catch (err) {
-        batch.forEach((p) => p.reject(err));
+        // `commit` settles every append itself; this is for a fault in it, so no caller waits forever.
+        settle(batch, err);
       }
     }
     this.flushing = undefined;
   }
 
+  /** Commits a batch; settles each append when its chain's rows are durable, or failed. */
   private async commit(batch: Pending[]): Promise<void> {
     const byTenant = new Map<string, Pending[]>();
     for (const p of batch) {
@@ -97,90 +114,204 @@ export class AuditWriter {
         byTenant.set(p.tenant, [p]);
       }
     }
-    // Tenants in a fixed order so two processes locking several chain heads cannot deadlock.
-    const tenants = [...byTenant.keys()].sort();
-    await this.db.transaction(async (tx) => {
-      for (const tenant of tenants) {
-        const rows = byTenant.get(tenant) ?? [];
-        // Creates the head on first use and locks it either way, in one round trip: ON CONFLICT DO UPDATE locks the
-        // existing row as SELECT … FOR UPDATE would, and returns its latest committed values.
-        const [head] = await tx.query<{ seq: string; hash: string }>(
-          `INSERT INTO audit_chain_head (tenant, seq, hash) VALUES ($1, 0, $2)
-           ON CONFLICT (tenant) DO UPDATE SET seq = audit_chain_head.seq RETURNING seq, hash`,
-          [tenant, GENESIS_HASH],
-        );
-        let seq = Number(head?.seq ?? 0);
-        let hash = head?.hash ?? GENESIS_HASH;
-        const n = rows.length;
-        const cols = {
-          seq: new Array<number>(n),
-          id: new Array<string | undefined>(n),
-          recorded: new Array<string | undefined>(n),
-          type: new Array<string>(n),
-          subtype: new Array<string | null>(n),
-          action: new Array<string | null>(n),
-          outcome: new Array<string>(n),
-          patientBsn: new Array<string | null>(n),
-          agents: new Array<string>(n),
-          entities: new Array<string>(n),
-          prevHash: new Array<string>(n),
-          hash: new Array<string>(n),
-        };
-        // Only the links depend on the head: the whole group is hashed here in one pass, under the head's lock.
-        for (let i = 0; i < n; i++) {
-          const p = rows[i] as Pending;
-          cols.prevHash[i] = hash;
-          seq++;
-          hash = chainHashOfCanonical(hash, seq, p.canonical);
-          cols.seq[i] = seq;
-          cols.id[i] = p.event.id;
-          cols.recorded[i] = p.event.recorded;
-          cols.type[i] = p.type;
-          cols.subtype[i] = p.subtype;
-          cols.action[i] = p.event.action ?? null;
-          cols.outcome[i] = p.outcome;
-          cols.patientBsn[i] = p.patientBsn;
-          cols.agents[i] = p.agents;
-          cols.entities[i] = p.entities;
-          cols.hash[i] = hash;
+    // Chains whose head this process wrote last: one statement each, in autocommit (durable when it returns), all
+    // sent at once. The rest (a chain seen for the first time, or moved on by another process) lock their heads.
+    const stale: string[] = [];
+    await Promise.all(
+      [...byTenant].map(async ([tenant, rows]) => {
+        const head = this.heads.get(tenant);
+        if (!head) {
+          stale.push(tenant);
+          return;
         }
-        // The rows and the new head in one statement (a data-modifying WITH runs whether or not it is read).
-        await tx.query(
-          `WITH appended AS (
-             INSERT INTO audit_event (tenant, seq, id, recorded, type, subtype, action, outcome, patient_bsn, agents,
-               entities, resource, prev_hash, hash)
-             SELECT $1, seq, id, recorded, type, subtype, action, outcome, patient_bsn, agents::text[],
-               entities::text[], resource, prev_hash, hash
-             FROM ROWS FROM (unnest($2::bigint[]), unnest($3::uuid[]), unnest($4::timestamptz[]), unnest($5::text[]),
-               unnest($6::text[]), unnest($7::text[]), unnest($8::text[]), unnest($9::text[]), unnest($10::text[]),
-               unnest($11::text[]), jsonb_array_elements($12::jsonb), unnest($13::text[]), unnest($14::text[]))
-               AS t(seq, id, recorded, type, subtype, action, outcome, patient_bsn, agents, entities, resource,
-                 prev_hash, hash)
-           )
-           UPDATE audit_chain_head SET seq = $15, hash = $16 WHERE tenant = $1`,
-          [
-            tenant,
-            cols.seq,
-            cols.id,
-            cols.recorded,
-            cols.type,
-            cols.subtype,
-            cols.action,
-            cols.outcome,
-            cols.patientBsn,
-            cols.agents,
-            cols.entities,
-            // One JSON array rather than a jsonb[]: canonical JSON goes in as it is, without array-literal escaping.
-            `[${rows.map((p) => p.canonical).join(',')}]`,
-            cols.prevHash,
-            cols.hash,
-            seq,
-            hash,
-          ],
-        );
+        try {
+          if (await this.appendAfterKnownHead(tenant, head, rows)) {
+            settle(rows);
+          } else {
+            stale.push(tenant);
+          }
+        } catch (err) {
+          // Whether it committed is unknown: the next append reads the head under its lock.
+          this.heads.delete(tenant);
+          settle(rows, err);
+        }
+      }),
+    );
+    if (stale.length === 0) {
+      return;
+    }
+    // Tenants in a fixed order so two processes locking several chain heads cannot deadlock.
+    stale.sort();
+    const rowsOf = (tenant: string): Pending[] => byTenant.get(tenant) ?? [];
+    try {
+      const heads = await this.db.transaction(async (tx) => {
+        const moved: [string, ChainHead][] = [];
+        for (const tenant of stale) {
+          moved.push([tenant, await this.appendUnderLock(tx, tenant, rowsOf(tenant))]);
+        }
+        return moved;
+      });
+      for (const [tenant, head] of heads) {
+        this.heads.set(tenant, head);
       }
-    });
+      stale.forEach((tenant) => settle(rowsOf(tenant)));
+    } catch (err) {
+      stale.forEach((tenant) => {
+        this.heads.delete(tenant);
+        settle(rowsOf(tenant), err);
+      });
+    }
   }
+
+  /**
+   * The rows and the moved head in one statement, on the condition that the head is still where this process left
+   * it: the UPDATE matches no row when another process appended since (under READ COMMITTED it waits for that
+   * writer's commit and re-checks the new head), and then nothing is inserted. Returns whether it appended.
+   */
+  private async appendAfterKnownHead(tenant: string, head: ChainHead, rows: readonly Pending[]): Promise<boolean> {
+    const linked = link(head, rows);
+    const [result] = await this.db.query<{ moved: boolean }>(
+      `WITH head AS (
+         UPDATE audit_chain_head SET seq = $15, hash = $16 WHERE tenant = $1 AND seq = $17 AND hash = $18
+         RETURNING tenant
+       ), appended AS (
+         ${INSERT_ROWS} WHERE EXISTS (SELECT FROM head)
+       )
+       SELECT EXISTS (SELECT FROM head) AS moved`,
+      [...linked.params(tenant), head.seq, head.hash],
+    );
+    if (!result?.moved) {
+      this.heads.delete(tenant);
+      return false;
+    }
+    this.heads.set(tenant, linked.head);
+    return true;
+  }
+
+  /** Creates the head on first use and locks it either way, then appends after it (inside `tx`); the new head. */
+  private async appendUnderLock(tx: Db, tenant: string, rows: readonly Pending[]): Promise<ChainHead> {
+    // One round trip: ON CONFLICT DO UPDATE locks the existing row as SELECT … FOR UPDATE would, and returns its
+    // latest committed values.
+    const [row] = await tx.query<{ seq: string; hash: string }>(
+      `INSERT INTO audit_chain_head (tenant, seq, hash) VALUES ($1, 0, $2)
+       ON CONFLICT (tenant) DO UPDATE SET seq = audit_chain_head.seq RETURNING seq, hash`,
+      [tenant, GENESIS_HASH],
+    );
+    const linked = link({ seq: Number(row?.seq ?? 0), hash: row?.hash ?? GENESIS_HASH }, rows);
+    // The rows and the new head in one statement (a data-modifying WITH runs whether or not it is read).
+    await tx.query(
+      `WITH appended AS (${INSERT_ROWS}) UPDATE audit_chain_head SET seq = $15, hash = $16 WHERE tenant = $1`,
+      linked.params(tenant),
+    );
+    return linked.head;
+  }
+}
+
+/** Resolves the appends, or rejects them with `err`. */
+function settle(rows: readonly Pending[], err?: unknown): void {
+  for (const p of rows) {
+    if (err === undefined) {
+      p.resolve();
+    } else {
+      p.reject(err);
+    }
+  }
+}
+
+interface ChainHead {
+  readonly seq: number;
+  readonly hash: string;
+}
+
+/**
+ * The rows as unnested columns ($2–$14; $1 is the tenant). Only the links depend on the head: the whole group is
+ * hashed in one pass after it.
+ */
+const INSERT_ROWS = `INSERT INTO audit_event (tenant, seq, id, recorded, type, subtype, action, outcome, patient_bsn,
+    agents, entities, resource, prev_hash, hash)
+  SELECT $1, seq, id, recorded, type, subtype, action, outcome, patient_bsn, agents::text[], entities::text[], resource,
+    prev_hash, hash
+  FROM ROWS FROM (unnest($2::bigint[]), unnest($3::uuid[]), unnest($4::timestamptz[]), unnest($5::text[]),
+    unnest($6::text[]), unnest($7::text[]), unnest($8::text[]), unnest($9::text[]), unnest($10::text[]),
+    unnest($11::text[]), json_array_elements($12::json), unnest($13::text[]), unnest($14::text[]))
+    AS t(seq, id, recorded, type, subtype, action, outcome, patient_bsn, agents, entities, resource, prev_hash, hash)`;
+
+/** Hashes `rows` onto the chain after `head`: the new head, and the statement parameters $1–$16. */
+function link(head: ChainHead, rows: readonly Pending[]): { head: ChainHead; params: (tenant: string) => unknown[] } {
+  let seq = head.seq;
+  let hash = head.hash;
+  const n = rows.length;
+  const cols = {
+    seq: new Array<number>(n),
+    id: new Array<string | undefined>(n),
+    recorded: new Array<string | undefined>(n),
+    type: new Array<string>(n),
+    subtype: new Array<string | null>(n),
+    action: new Array<string | null>(n),
+    outcome: new Array<string>(n),
+    patientBsn: new Array<string | null>(n),
+    agents: new Array<string>(n),
+    entities: new Array<string>(n),
+    prevHash: new Array<string>(n),
+    hash: new Array<string>(n),
+  };
+  for (let i = 0; i < n; i++) {
+    const p = rows[i] as Pending;
+    cols.prevHash[i] = hash;
+    seq++;
+    hash = chainHashOfCanonical(hash, seq, p.canonical);
+    cols.seq[i] = seq;
+    cols.id[i] = p.id;
+    cols.recorded[i] = p.recorded;
+    cols.type[i] = p.type;
+    cols.subtype[i] = p.subtype;
+    cols.action[i] = p.action;
+    cols.outcome[i] = p.outcome;
+    cols.patientBsn[i] = p.patientBsn;
+    cols.agents[i] = p.agents;
+    cols.entities[i] = p.entities;
+    cols.hash[i] = hash;
+  }
+  const newHead = { seq, hash };
+  return {
+    head: newHead,
+    params: (tenant) => [
+      tenant,
+      cols.seq,
+      cols.id,
+      cols.recorded,
+      cols.type,
+      cols.subtype,
+      cols.action,
+      cols.outcome,
+      cols.patientBsn,
+      cols.agents,
+      cols.entities,
+      // One JSON array rather than a text[]: canonical JSON goes in as it is, without array-literal escaping, and
+      // json_array_elements of a `json` value returns each element's text byte for byte, so the column holds exactly
+      // the text that was hashed.
+      jsonArrayOf(rows),
+      cols.prevHash,
+      cols.hash,
+      newHead.seq,
+      newHead.hash,
+    ],
+  };
+}
+
+const COMMA = Buffer.from(',');
+
+/** `[canonical,canonical,…]` as one flat string, decoded once from the rows' bytes. */
+function jsonArrayOf(rows: readonly Pending[]): string {
+  const parts: Buffer[] = [Buffer.from('[')];
+  rows.forEach((p, i) => {
+    if (i > 0) {
+      parts.push(COMMA);
+    }
+    parts.push(p.canonical);
+  });
+  parts.push(Buffer.from(']'));
+  return Buffer.concat(parts).toString('utf8');
 }
 
 /** A PostgreSQL array literal of strings, each element quoted. */

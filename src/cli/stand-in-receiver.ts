@@ -68,8 +68,11 @@ http
         if (path === '/fhir/ServiceRequest') {
           return send(res, 200, searchset('/fhir', 'ServiceRequest'));
         }
-        if (path === '/his/Task') {
-          return send(res, 200, searchset('/his', 'Task'));
+        // What the practice's HIS holds of a type: Tasks (status updates), EpisodeOfCare and Encounter (trajectories
+        // registered in the municipality's system).
+        const hisType = /^\/his\/([A-Z][A-Za-z]+)$/.exec(path)?.[1];
+        if (hisType) {
+          return send(res, 200, searchset('/his', hisType));
         }
         return send(res, 200, { resourceType: 'CapabilityStatement', status: 'active', kind: 'instance' });
       }

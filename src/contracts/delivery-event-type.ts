@@ -1,10 +1,27 @@
 import type { HisEventType } from './his-dialect';
 
 /**
- * What a delivery carries: an HIS event going to a municipality, or `referral.status`, a municipality's status
- * update on a referral going back to the practice. The mappings choose their message shape by it.
+ * What a delivery carries: an HIS event going to a municipality, `referral.status`, a municipality's status update
+ * on a referral going back to the practice, or `monitoring.report`, the municipality's anonymised quarterly
+ * MeasureReport pushed to its destination. The mappings choose their message shape by it.
  */
-export type DeliveryEventType = HisEventType | 'referral.status';
+export type DeliveryEventType =
+  HisEventType | 'referral.status' | 'monitoring.report' | MunicipalityTrajectoryEventType;
 
-/** The status update going back to a practice; see src/pipeline/feedback.ts. */
+/**
+ * Trajectory events a municipality registered in its own system (where it is the system of record), going to the
+ * practice's HIS: see src/event/trajectory-events.ts.
+ */
+export const MUNICIPALITY_TRAJECTORY_EVENT_TYPES = [
+  'municipality.trajectory.intake',
+  'municipality.trajectory.contact',
+  'municipality.trajectory.referral',
+  'municipality.trajectory.closure',
+] as const;
+export type MunicipalityTrajectoryEventType = (typeof MUNICIPALITY_TRAJECTORY_EVENT_TYPES)[number];
+
+/** The status update going back to a practice; see src/event/feedback.ts. */
 export const REFERRAL_STATUS_EVENT = 'referral.status' satisfies DeliveryEventType;
+
+/** The monitoring report pushed to a municipality; see src/event/report-delivery.ts. */
+export const MONITORING_REPORT_EVENT = 'monitoring.report' satisfies DeliveryEventType;

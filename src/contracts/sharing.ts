@@ -17,3 +17,9 @@ export const DATA_CLASSES = [
   'Task',
 ] as const;
 export type DataClass = (typeof DATA_CLASSES)[number];
+
+/**
+ * Which way data goes: from the practice's HIS to the municipality (the default), or from the municipality's system
+ * to the practice's HIS, for trajectories a municipality-employed professional registers there.
+ */
+export type SharingDirection = 'to-municipality' | 'to-practice';

@@ -1,7 +1,7 @@
 import type { Job } from 'bullmq';
 import { disclosure, SYSTEM_WORKER } from '../audit/audit-events';
 import { getAdapter } from '../../mappings/municipality/index';
-import { PermanentDeliveryError, RetryableDeliveryError } from '../contracts/delivery-errors';
+import { PermanentDeliveryError } from '../contracts/delivery-errors';
 import type { CanonicalEvent } from '../contracts/his-dialect';
 import { openEvent, PayloadPurgedError } from './stored-event';
 import { PAYLOAD_PURGED } from './states';
@@ -16,33 +16,9 @@ import { recordDestinationFailure, recordDestinationSuccess } from './destinatio
 import type { DeliverJobData } from './queues';
 import { forgetAcceptedSend, rememberAcceptedSend, tryGetAcceptedSend, type AcceptedSend } from './accepted-sends';
 import { errorFields } from '../kernel/logger';
-
-/** A failed attempt as the workers record it: the delivery error, or anything else turned into a retryable one. */
-export type DeliveryFailure = RetryableDeliveryError | PermanentDeliveryError;
-
-/**
- * Anything an adapter throws that is not one of our two delivery errors is a fault of ours (a bug, a mapping
- * crash) or of the platform; retried like a network error, it becomes a dead letter if it keeps happening.
- */
-export function asDeliveryFailure(err: unknown): DeliveryFailure {
-  const e = err as Partial<Error> | undefined;
-  if (e?.name === 'RetryableDeliveryError' || e?.name === 'PermanentDeliveryError') {
-    return err as DeliveryFailure;
-  }
-  return new RetryableDeliveryError(`unexpected ${e?.name ?? 'error'}: ${e?.message ?? String(err)}`);
-}
-
-/** Whether this failure ends the delivery (permanent, or the last attempt), and the reason to record if so. */
-export function finalityOf(
-  failure: DeliveryFailure,
-  job: Pick<Job, 'attemptsMade' | 'opts'>,
-  receiver: string,
-): { final: boolean; reason: string } {
-  const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-  const final = failure.name !== 'RetryableDeliveryError' || lastAttempt;
-  const exhausted = final && failure.name === 'RetryableDeliveryError' ? ' (retries exhausted)' : '';
-  return { final, reason: `${receiver}: ${failure.message}${exhausted}` };
-}
+import { asDeliveryFailure, finalityOf, type DeliveryFailure } from './delivery-failure';
+import { MONITORING_REPORT_EVENT } from '../contracts/delivery-event-type';
+import { processReportDelivery } from './report-delivery';
 
 /**
  * Deliver stage: decide again right before sending (a consent may have been withdrawn since mapping), cut the
@@ -55,6 +31,10 @@ export async function processDeliverJob(ctx: PipelineContext, job: Job<DeliverJo
   const work = await stageStatements(ctx.db).deliveryWork(job.data.deliveryId);
   if (!work || work.state !== 'pending') {
     return 'skipped';
+  }
+  if (work.event_type === MONITORING_REPORT_EVENT) {
+    // No child, no consent, no minimisation: the anonymised report goes its own, shorter way.
+    return processReportDelivery(ctx, job, work);
   }
   // The receiver already accepted this delivery on an earlier try, whose recording failed: record, never resend.
   const accepted = await tryGetAcceptedSend(ctx.queues, work.idempotency_key);

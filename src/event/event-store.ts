@@ -5,7 +5,8 @@ import { applyConsentUpdate } from '../policy/consent-updates';
 import { STEPS, TERMINAL_STATES, TO_MAP, type EventState, type StepName } from './states';
 
 /**
- * Every SQL statement on the domain tables (inbox, its history, delivery, feedback, consent, destination state).
+ * Every SQL statement on the domain tables (inbox, its history, delivery, feedback, trajectory events, consent,
+ * destination state).
  * Workers, routers and reports call these functions; none of them writes SQL on these tables itself. State
  * changes go through `STEPS` (states.ts), so the guard on the state moved from is written once.
  */
@@ -410,24 +411,23 @@ export async function pendingDeliveriesOf(
 export interface DeliveryWork extends DeliveryRow, SealedEvent {
   tenant: string;
   event_state: EventState;
+  /** The event's type: the deliver stage sends a `monitoring.report` by its own path (report-delivery.ts). */
+  event_type: string;
 }
 
+/** The one read of `DeliveryWork`, for one delivery or a group. */
+const DELIVERY_WORK_SELECT = `SELECT d.*, i.tenant, i.state AS event_state, i.event_type, i.payload, i.payload_key_id,
+    i.canonical, i.canonical_key_id
+  FROM delivery d JOIN inbox i ON i.id = d.inbox_id`;
+
 export async function tryGetDeliveryWork(db: Db, deliveryId: string): Promise<DeliveryWork | undefined> {
-  const [row] = await db.query<DeliveryWork>(
-    `SELECT d.*, i.tenant, i.state AS event_state, i.payload, i.payload_key_id, i.canonical, i.canonical_key_id
-     FROM delivery d JOIN inbox i ON i.id = d.inbox_id WHERE d.id = $1`,
-    [deliveryId],
-  );
+  const [row] = await db.query<DeliveryWork>(`${DELIVERY_WORK_SELECT} WHERE d.id = $1`, [deliveryId]);
   return row;
 }
 
 /** `tryGetDeliveryWork` for a group of deliveries, in one statement; the ids not found are absent. */
 export async function getDeliveryWorks(db: Db, deliveryIds: readonly string[]): Promise<DeliveryWork[]> {
-  return db.query<DeliveryWork>(
-    `SELECT d.*, i.tenant, i.state AS event_state, i.payload, i.payload_key_id, i.canonical, i.canonical_key_id
-     FROM delivery d JOIN inbox i ON i.id = d.inbox_id WHERE d.id = ANY($1::uuid[])`,
-    [deliveryIds],
-  );
+  return db.query<DeliveryWork>(`${DELIVERY_WORK_SELECT} WHERE d.id = ANY($1::uuid[])`, [deliveryIds]);
 }
 
 /** The deliveries of one event, as the practice's status view shows them. */
@@ -457,12 +457,12 @@ export interface AttemptOutcome<S extends string> {
 }
 
 /**
- * Records the outcome of one attempt on a `delivery` or `feedback` row (they share these columns); moves state
+ * Records the outcome of one attempt on a `delivery`, `feedback` or `trajectory_event` row (they share these columns); moves state
  * only from `pending`, so a late worker cannot undo another's.
  */
 export async function recordAttempt(
   db: Db,
-  table: 'delivery' | 'feedback',
+  table: 'delivery' | 'feedback' | 'trajectory_event',
   id: string,
   a: AttemptOutcome<DeliveryState | FeedbackState>,
 ): Promise<boolean> {
@@ -623,6 +623,40 @@ export async function deliveryExists(db: Db, id: string): Promise<boolean> {
   return (await db.query('SELECT 1 FROM delivery WHERE id = $1', [id])).length > 0;
 }
 
+/**
+ * Claims the scheduled push of one municipality's report for a period (monitoring_push_claim); false when another
+ * process, or an earlier run, already claimed it. Call it in the transaction that stores the push.
+ */
+export async function claimScheduledReportPush(
+  db: Db,
+  c: { municipality: string; period: string; inboxId: string },
+): Promise<boolean> {
+  const rows = await db.query(
+    `INSERT INTO monitoring_push_claim (municipality, period, inbox_id) VALUES ($1, $2, $3)
+     ON CONFLICT (municipality, period) DO NOTHING RETURNING municipality`,
+    [c.municipality, c.period, c.inboxId],
+  );
+  return rows.length > 0;
+}
+
+/** Whether the scheduled push of this municipality's report for the period was claimed already. */
+export async function isScheduledReportPushClaimed(db: Db, municipality: string, period: string): Promise<boolean> {
+  const rows = await db.query('SELECT 1 FROM monitoring_push_claim WHERE municipality = $1 AND period = $2', [
+    municipality,
+    period,
+  ]);
+  return rows.length > 0;
+}
+
+/** The delivery of an event to a destination, if it has one. */
+export async function tryGetDeliveryOf(db: Db, inboxId: string, destination: string): Promise<DeliveryRow | undefined> {
+  const [row] = await db.query<DeliveryRow>('SELECT * FROM delivery WHERE inbox_id = $1 AND destination = $2', [
+    inboxId,
+    destination,
+  ]);
+  return row;
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Feedback: a municipality's status updates on referrals, on their way back to the practice
 
@@ -768,6 +802,142 @@ export async function stalePendingFeedback(
 
 export async function feedbackExists(db: Db, id: string): Promise<boolean> {
   return (await db.query('SELECT 1 FROM feedback WHERE id = $1', [id])).length > 0;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Trajectory events from municipalities (the reverse direction), and their delivery to the practice
+
+export type TrajectoryEventState = 'denied' | 'pending' | 'delivered' | 'dead';
+
+export interface TrajectoryEventRow extends AttemptColumns<TrajectoryEventState> {
+  id: string;
+  tenant: string;
+  municipality: string;
+  source_event_id: string;
+  event_type: string;
+  payload: Buffer | null;
+  payload_key_id: string | null;
+  submitted_by: string;
+  decision: 'permit' | 'deny';
+  decision_reason: string;
+  agreement_id: string | null;
+  agreement_version: number | null;
+  trace_id: string;
+}
+
+export interface NewTrajectoryEvent {
+  id: string;
+  tenant: string;
+  municipality: string;
+  sourceEventId: string;
+  eventType: string;
+  payload: Buffer;
+  payloadKeyId: string;
+  submittedBy: string;
+  decision: 'permit' | 'deny';
+  decisionReason: string;
+  agreement?: { id: string; version: number } | undefined;
+  idempotencyKey: string;
+  traceId: string;
+}
+
+/**
+ * Stores a municipality's trajectory event with its decision (`pending` delivery on permit, `denied` on deny), unless
+ * that municipality sent this event id before: then the first row comes back with `duplicate: true`.
+ */
+export async function insertTrajectoryEvent(
+  db: Db,
+  e: NewTrajectoryEvent,
+): Promise<{ row: TrajectoryEventRow; duplicate: boolean }> {
+  const [inserted] = await db.query<TrajectoryEventRow>(
+    `INSERT INTO trajectory_event (id, tenant, municipality, source_event_id, event_type, payload, payload_key_id,
+       submitted_by, decision, decision_reason, agreement_id, agreement_version, idempotency_key, state, trace_id)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+     ON CONFLICT (municipality, source_event_id) DO NOTHING RETURNING *`,
+    [
+      e.id,
+      e.tenant,
+      e.municipality,
+      e.sourceEventId,
+      e.eventType,
+      e.payload,
+      e.payloadKeyId,
+      e.submittedBy,
+      e.decision,
+      e.decisionReason,
+      e.agreement?.id ?? null,
+      e.agreement?.version ?? null,
+      e.idempotencyKey,
+      e.decision === 'permit' ? 'pending' : 'denied',
+      e.traceId,
+    ],
+  );
+  if (inserted) {
+    return { row: inserted, duplicate: false };
+  }
+  const existing = await tryGetTrajectoryEventBySource(db, e.municipality, e.sourceEventId);
+  if (!existing) {
+    throw new Error(`trajectory event ${e.sourceEventId} of ${e.municipality} was not stored`);
+  }
+  return { row: existing, duplicate: true };
+}
+
+export async function tryGetTrajectoryEventBySource(
+  db: Db,
+  municipality: string,
+  sourceEventId: string,
+): Promise<TrajectoryEventRow | undefined> {
+  const [row] = await db.query<TrajectoryEventRow>(
+    'SELECT * FROM trajectory_event WHERE municipality = $1 AND source_event_id = $2',
+    [municipality, sourceEventId],
+  );
+  return row;
+}
+
+export async function tryGetTrajectoryEvent(db: Db, id: string): Promise<TrajectoryEventRow | undefined> {
+  const [row] = await db.query<TrajectoryEventRow>('SELECT * FROM trajectory_event WHERE id = $1', [id]);
+  return row;
+}
+
+/**
+ * Removes the encrypted content of trajectory events finished (delivered, denied, dead) before `before`, in batches;
+ * returns the tenant of each cleared row. As in the inbox, the row with its decision and delivery outcome stays.
+ */
+export async function clearFinishedTrajectoryPayloads(
+  db: Db,
+  before: Date,
+  batch: number,
+): Promise<{ tenant: string }[]> {
+  return db.query<{ tenant: string }>(
+    `UPDATE trajectory_event SET payload = NULL, payload_key_id = NULL
+     WHERE id IN (SELECT id FROM trajectory_event WHERE state IN ('delivered', 'denied', 'dead')
+       AND updated_at < $1 AND payload IS NOT NULL LIMIT $2)
+     RETURNING tenant`,
+    [before, batch],
+  );
+}
+
+/** Gives a dead trajectory event's delivery a new round; undefined when it is not dead. */
+export async function reviveTrajectoryEvent(db: Db, id: string): Promise<TrajectoryEventRow | undefined> {
+  const [row] = await db.query<TrajectoryEventRow>(
+    `UPDATE trajectory_event SET state = 'pending', round = round + 1, attempts = 0, updated_at = now()
+     WHERE id = $1 AND state = 'dead' RETURNING *`,
+    [id],
+  );
+  return row;
+}
+
+/** Pending trajectory events nobody touched for `graceMs`: candidates for a new job. */
+export async function stalePendingTrajectoryEvents(
+  db: Db,
+  graceMs: number,
+): Promise<{ id: string; round: number; trace_id: string }[]> {
+  return db.query(
+    `SELECT id, round, trace_id FROM trajectory_event
+     WHERE state = 'pending' AND updated_at < now() - ($1::int * interval '1 millisecond')
+     ORDER BY updated_at LIMIT 5000`,
+    [graceMs],
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------------------

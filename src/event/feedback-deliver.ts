@@ -7,7 +7,7 @@ import { getAdapter } from '../../mappings/municipality/index';
 import { REFERRAL_STATUS_EVENT } from '../contracts/delivery-event-type';
 import { PermanentDeliveryError } from '../contracts/delivery-errors';
 import type { PipelineContext } from './context';
-import { asDeliveryFailure, finalityOf } from './deliver';
+import { asDeliveryFailure, finalityOf } from './delivery-failure';
 import { referralIdentityOf, tryGetPracticeEndpoint } from './feedback';
 import type { FeedbackJobData } from './queues';
 import { recordAttempt, tryGetFeedback, tryGetSealedEvent } from './event-store';

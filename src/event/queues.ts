@@ -29,10 +29,21 @@ export interface FeedbackJobData {
   readonly traceId: string;
 }
 
+/**
+ * A municipality's trajectory event on its way to the practice's HIS: the same `feedback` queue (job name
+ * `trajectory`), so it has the same retry policy, dead letters and worker as status updates.
+ */
+export const TRAJECTORY_JOB = 'trajectory';
+export interface TrajectoryJobData {
+  readonly trajectoryEventId: string;
+  readonly traceId: string;
+}
+
 /** Job ids are derived, so the reconciler re-adding a job that still exists is a no-op. */
 export const mapJobId = (inboxId: string): string => `map-${inboxId}`;
 export const deliverJobId = (deliveryId: string, round: number): string => `deliver-${deliveryId}-${round}`;
 export const feedbackJobId = (feedbackId: string, round: number): string => `feedback-${feedbackId}-${round}`;
+export const trajectoryJobId = (id: string, round: number): string => `trajectory-${id}-${round}`;
 
 /**
  * Map jobs: failures here are our own (database or Redis briefly away), not the receiver's. 5 attempts at
@@ -95,7 +106,7 @@ export async function enqueueOrDefer(log: Logger, enqueue: Promise<void>, ids: R
 export class QueueSet {
   readonly map: Queue<MapJobData>;
   readonly deliver = new Map<string, Queue<DeliverJobData>>();
-  readonly feedback: Queue<FeedbackJobData>;
+  readonly feedback: Queue<FeedbackJobData | TrajectoryJobData>;
 
   constructor(
     readonly connection: ConnectionOptions,
@@ -123,7 +134,7 @@ export class QueueSet {
         }),
       );
     }
-    this.feedback = new Queue<FeedbackJobData>(FEEDBACK_QUEUE, {
+    this.feedback = new Queue<FeedbackJobData | TrajectoryJobData>(FEEDBACK_QUEUE, {
       connection,
       prefix: this.prefixFor(FEEDBACK_QUEUE),
       defaultJobOptions: deliverJobOptions(deliveryMaxAttempts),
@@ -188,11 +199,16 @@ export class QueueSet {
    * this the old failed job stays and every `failed` count overstates the dead letters for a month (removeOnFail).
    */
   async removeFailedRound(
-    kind: 'deliver' | 'feedback',
+    kind: 'deliver' | 'feedback' | 'trajectory',
     item: { id: string; round: number; destination?: string },
   ): Promise<void> {
-    const queue = kind === 'feedback' ? this.feedback : this.getDeliverQueue(item.destination ?? '');
-    const jobId = kind === 'feedback' ? feedbackJobId(item.id, item.round - 1) : deliverJobId(item.id, item.round - 1);
+    const queue = kind === 'deliver' ? this.getDeliverQueue(item.destination ?? '') : this.feedback;
+    const jobId =
+      kind === 'deliver'
+        ? deliverJobId(item.id, item.round - 1)
+        : kind === 'feedback'
+          ? feedbackJobId(item.id, item.round - 1)
+          : trajectoryJobId(item.id, item.round - 1);
     const job = await queue.getJob(jobId);
     if (job && (await job.isFailed())) {
       await job.remove();
@@ -208,6 +224,18 @@ export class QueueSet {
         { jobId: feedbackJobId(feedback.id, feedback.round) },
       ),
       'enqueue feedback',
+    );
+  }
+
+  /** Adds the job delivering a trajectory event to the practice (current round); a no-op when it already exists. */
+  async enqueueTrajectory(event: { id: string; round: number }, traceId: string): Promise<void> {
+    await this.timed(
+      this.feedback.add(
+        TRAJECTORY_JOB,
+        { trajectoryEventId: event.id, traceId },
+        { jobId: trajectoryJobId(event.id, event.round) },
+      ),
+      'enqueue trajectory',
     );
   }
 

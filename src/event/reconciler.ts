@@ -1,7 +1,12 @@
 import type { Queue } from 'bullmq';
 import type { PipelineContext } from './context';
-import { staleEventsToMap, stalePendingDeliveries, stalePendingFeedback } from './event-store';
-import { deliverJobId, feedbackJobId, mapJobId } from './queues';
+import {
+  staleEventsToMap,
+  stalePendingDeliveries,
+  stalePendingFeedback,
+  stalePendingTrajectoryEvents,
+} from './event-store';
+import { deliverJobId, feedbackJobId, mapJobId, trajectoryJobId } from './queues';
 
 /** How many job lookups go to Redis at once: a round over a large backlog takes a few round trips, not thousands. */
 const CHECKS_AT_ONCE = 100;
@@ -27,7 +32,15 @@ export async function reconcileOnce(ctx: PipelineContext, graceMs = ctx.config.R
   for (const f of feedback) {
     await ctx.queues.enqueueFeedback(f, f.trace_id);
   }
-  const requeued = events.length + deliveries.length + feedback.length;
+  // Trajectory events travel on the feedback queue, under their own job ids.
+  const trajectories = await withoutJob(await stalePendingTrajectoryEvents(ctx.db, graceMs), (t) => [
+    ctx.queues.feedback,
+    trajectoryJobId(t.id, t.round),
+  ]);
+  for (const t of trajectories) {
+    await ctx.queues.enqueueTrajectory(t, t.trace_id);
+  }
+  const requeued = events.length + deliveries.length + feedback.length + trajectories.length;
   if (requeued > 0) {
     ctx.log.info({ requeued }, 'reconciler re-enqueued work');
   }

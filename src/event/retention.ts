@@ -3,12 +3,13 @@ import { purgeChain, type ChainPurge } from '../audit/retention';
 import { listChainTenants } from '../audit/verify';
 import { errorFields } from '../kernel/logger';
 import type { PipelineContext } from './context';
-import { clearFinishedPayloads } from './event-store';
+import { clearFinishedPayloads, clearFinishedTrajectoryPayloads } from './event-store';
 
 /**
  * Retention: how long what we hold may be kept.
  *
- * - Inbox payloads (the encrypted original HIS records) are needed only until an event is finished; they are
+ * - Inbox payloads (the encrypted original HIS records), and the encrypted trajectory events municipalities send
+ *   to practices, are needed only until an event is finished; they are
  *   removed `INBOX_PAYLOAD_RETENTION_DAYS` after the event reached a terminal state. The row, its state and history
  *   stay (they hold no record content). A dead letter older than that can no longer be replayed.
  * - Audit rows are kept `AUDIT_RETENTION_DAYS` (five years: the common NEN 7513 requirement), then deleted from the
@@ -120,13 +121,18 @@ export async function purgeExpired(
 
 async function purgePayloads(ctx: Pick<PipelineContext, 'db'>, before: Date): Promise<Map<string, number>> {
   const byTenant = new Map<string, number>();
-  for (;;) {
-    const cleared = await clearFinishedPayloads(ctx.db, before, PAYLOAD_BATCH);
-    cleared.forEach((r) => byTenant.set(r.tenant, (byTenant.get(r.tenant) ?? 0) + 1));
-    if (cleared.length < PAYLOAD_BATCH) {
-      return byTenant;
+  // The inbox's records, then the trajectory events municipalities sent (the same retention: both are content
+  // needed only until the event is finished).
+  for (const clear of [clearFinishedPayloads, clearFinishedTrajectoryPayloads]) {
+    for (;;) {
+      const cleared = await clear(ctx.db, before, PAYLOAD_BATCH);
+      cleared.forEach((r) => byTenant.set(r.tenant, (byTenant.get(r.tenant) ?? 0) + 1));
+      if (cleared.length < PAYLOAD_BATCH) {
+        break;
+      }
     }
   }
+  return byTenant;
 }
 
 /**

@@ -14,7 +14,9 @@ import {
   type DeliverJobData,
   type FeedbackJobData,
   type MapJobData,
+  type TrajectoryJobData,
 } from './queues';
+import { processTrajectoryJob } from './trajectory-events';
 import { errorFields } from '../kernel/logger';
 
 /**
@@ -79,9 +81,13 @@ export function startWorkers(ctx: PipelineContext): Worker[] {
       { ...common, prefix: queues.prefixFor(MAP_QUEUE), concurrency: config.MAP_CONCURRENCY },
     ),
     ...ctx.registry.destinations.map(deliverWorker),
-    new Worker<FeedbackJobData, string>(
+    new Worker<FeedbackJobData | TrajectoryJobData, string>(
       FEEDBACK_QUEUE,
-      instrument<FeedbackJobData>('feedback', (job) => processFeedbackJob(ctx, job)),
+      instrument<FeedbackJobData | TrajectoryJobData>('feedback', (job) =>
+        'trajectoryEventId' in job.data
+          ? processTrajectoryJob(ctx, job as Job<TrajectoryJobData>)
+          : processFeedbackJob(ctx, job as Job<FeedbackJobData>),
+      ),
       {
         ...common,
         prefix: queues.prefixFor(FEEDBACK_QUEUE),

@@ -102,7 +102,7 @@ export function accessLog(log: Logger): RequestHandler {
       requestId: trace?.requestId,
     };
   };
-  return pinoHttp({
+  const httpLog = pinoHttp({
     logger: log,
     quietReqLogger: true,
     quietResLogger: true,
@@ -115,4 +115,24 @@ export function accessLog(log: Logger): RequestHandler {
     customErrorObject: (req, res, _err, val: { responseTime?: number }) =>
       line(req as Request, res as Response, val.responseTime ?? 0),
   });
+  if (log.isLevelEnabled('info')) {
+    return httpLog;
+  }
+  // Above info (LOG_LEVEL=warn in production) only failed requests are logged. pino-http would still make a child
+  // logger per request (its bindings serialised and redacted) for lines that are never written, a measurable part
+  // of a small request's CPU; the same error lines come from a listener instead.
+  return (req, res, next) => {
+    const started = performance.now();
+    let logged = false;
+    const done = (aborted: boolean) => {
+      if (logged || (!aborted && res.statusCode < 500)) {
+        return;
+      }
+      logged = true;
+      log.error(line(req, res, performance.now() - started), 'request');
+    };
+    res.once('finish', () => done(false));
+    res.once('close', () => done(!res.writableFinished));
+    next();
+  };
 }

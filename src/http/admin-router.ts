@@ -4,7 +4,8 @@ import { z } from 'zod';
 import type { Destination } from '../contracts/destination';
 import type { PipelineContext } from '../event/context';
 import { pauseDestination, resumeDestination } from '../event/destination-health';
-import { feedbackExists } from '../event/event-store';
+import { feedbackExists, tryGetTrajectoryEvent } from '../event/event-store';
+import { replayTrajectoryEvent } from '../event/trajectory-events';
 import { replayFeedback } from '../event/feedback';
 import { replayDelivery, replayOne } from '../event/replay';
 import { redecideByOperator } from '../event/redecide';
@@ -12,6 +13,8 @@ import { parseOrThrow, pathExpression } from '../kernel/zod-outcome';
 import {
   deadLetterFilter,
   feedbackFilter,
+  listTrajectoryEventsByState,
+  trajectoryEventFilter,
   listDeadLetters,
   listFeedbackByState,
 } from '../reports/dead-letters/dead-letters';
@@ -122,6 +125,25 @@ export function adminRouter(ctx: PipelineContext): Router {
     }
     if (!(await replayFeedback(ctx, id, actorOf(req, res)))) {
       throw new OperationOutcomeError(conflict('This status update is not a dead letter (any more)'));
+    }
+    res.status(202).json({ replayed: [id] });
+  });
+
+  /** Trajectory events municipalities sent to practices (dead ones by default), without their content. */
+  router.get('/trajectory-events', async (req, res) => {
+    res.json({
+      trajectoryEvents: await listTrajectoryEventsByState(ctx.db, parseQuery(trajectoryEventFilter, req.query)),
+    });
+  });
+
+  /** Replays a municipality's trajectory event whose delivery to the practice became a dead letter. */
+  router.post('/trajectory-events/:id/replay', async (req, res) => {
+    const id = req.params.id;
+    if (!UUID.test(id) || !(await tryGetTrajectoryEvent(ctx.db, id))) {
+      throw new OperationOutcomeError(notFound);
+    }
+    if (!(await replayTrajectoryEvent(ctx, id, actorOf(req, res)))) {
+      throw new OperationOutcomeError(conflict('This trajectory event is not a dead letter (any more)'));
     }
     res.status(202).json({ replayed: [id] });
   });

@@ -1,4 +1,5 @@
 import { badRequest, forbidden, notFound, OperationOutcomeError } from '@medplum/core';
+import { MONITORING_REPORT_EVENT } from '../contracts/delivery-event-type';
 import { Router, type Response } from 'express';
 import { z } from 'zod';
 import { findAgreements } from '../event/registry';
@@ -53,6 +54,12 @@ export function consentRouter(ctx: PipelineContext): Router {
       const row = await tryGetSealedEvent(ctx.db, input.eventId);
       if (!row || !canActForPractice(principal, row.tenant)) {
         throw new OperationOutcomeError(notFound);
+      }
+      if (row.event_type === MONITORING_REPORT_EVENT) {
+        // Its sealed content is a MeasureReport, not a canonical event: there is no child to decide about.
+        throw new OperationOutcomeError(
+          badRequest('A monitoring report is about no one child; no consent decision to explain', 'eventId'),
+        );
       }
       const event = openEvent(ctx.cipher, row);
       const purpose = purposeOf(event.eventType);

@@ -9,6 +9,7 @@ import { capabilityStatement } from '../reports/fhir-search/capability-statement
 import { handlingOf, parseFhirSearch } from '../reports/fhir-search/parse-search';
 import type { FhirResourceProvider } from '../reports/fhir-search/resource-provider';
 import { toSearchset } from '../reports/fhir-search/searchset';
+import { sealSearchLink, unsealSearchLink } from '../reports/fhir-search/page-token';
 import { getPrincipal } from '../access/authenticate';
 import { FORM_BODY_LIMIT, FORM_MEDIA_TYPE } from './text-guard';
 import packageJson from '../../package.json';
@@ -57,7 +58,13 @@ export function fhirRouter(
   for (const provider of providers) {
     const type = provider.spec.resourceType;
 
-    async function search(req: Request, res: Response, params: URLSearchParams, query: string): Promise<void> {
+    async function search(
+      req: Request,
+      res: Response,
+      params: URLSearchParams,
+      query: string,
+      from: 'url' | 'body',
+    ): Promise<void> {
       const principal = getPrincipal(res);
       provider.assertMayRead(principal);
       const handling = handlingOf(req.get('prefer'));
@@ -72,11 +79,19 @@ export function fhirRouter(
       if (req.get('prefer')?.includes('handling')) {
         res.set('Preference-Applied', `handling=${handling}`);
       }
-      res.type(FHIR_JSON).json(toSearchset(fhirBase(), search, page));
+      // A search that came in a body (or from a sealed link) keeps its parameters out of the links' URLs too.
+      const seal = from === 'body' ? sealSearchLink.bind(undefined, ctx.cipher) : undefined;
+      res.type(FHIR_JSON).json(toSearchset(fhirBase(), search, page, seal));
     }
 
     router.get(`/${type}`, async (req, res) => {
-      await search(req, res, new URL(req.originalUrl, 'http://localhost').searchParams, req.originalUrl);
+      const params = new URL(req.originalUrl, 'http://localhost').searchParams;
+      const restored = unsealSearchLink(ctx.cipher, params);
+      if (restored === params) {
+        await search(req, res, params, req.originalUrl, 'url');
+      } else {
+        await search(req, res, restored, `/fhir/${type}?${restored.toString()}`, 'body');
+      }
     });
 
     // FHIR's POST search: the parameters as a form body (and any in the URL), for queries too long or too
@@ -90,7 +105,7 @@ export function fhirRouter(
       for (const [name, value] of new URLSearchParams(typeof req.body === 'string' ? req.body : '')) {
         params.append(name, value);
       }
-      await search(req, res, params, `/fhir/${type}?${params.toString()}`);
+      await search(req, res, params, `/fhir/${type}?${params.toString()}`, 'body');
     });
 
     router.get(`/${type}/:id`, async (req, res) => {

@@ -2,7 +2,10 @@ import { forbidden, notFound, OperationOutcomeError } from '@medplum/core';
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { auditRead } from './audit-read';
-import { organisationAgent } from '../audit/audit-events';
+import { operatorAction, organisationAgent } from '../audit/audit-events';
+import { pushMonitoringReport } from '../reports/monitoring/report-push';
+import { actorOf } from './request-context';
+import { getRequestTrace } from './access-log';
 import { SYSTEM_TENANT } from '../reports/audit-scope';
 import { isValidAgb } from '../kernel/fhir/identifiers';
 import { failField } from '../kernel/fhir/outcomes';
@@ -45,6 +48,31 @@ interface ReportRequest {
   readonly csv: boolean;
 }
 
+/** The query of a push: a named period (2026-Q3) and, for a caller whose scope holds several, the municipality. */
+export const monitoringPushQuerySchema = z
+  .object({
+    period: z.string().refine((v) => tryParsePeriod(v) !== undefined, 'a period such as 2026-Q3, 2026-H1 or 2026'),
+    municipality: monitoringQuerySchema.shape.municipality,
+  })
+  .strict();
+
+/** The municipality a request is about: the one named, or the caller's only one; 403 outside its scope. */
+function municipalityOf(res: Response, named: string | undefined): string {
+  const principal = getPrincipal(res);
+  let municipality = named;
+  if (municipality === undefined) {
+    const own = principal.municipalities.filter((m) => m !== ALL);
+    if (own.length !== 1 || principal.municipalities.includes(ALL)) {
+      return failField('name the municipality (your scope holds more than one)', 'municipality');
+    }
+    municipality = own[0] ?? '';
+  }
+  if (!canSeeMunicipality(principal, municipality)) {
+    throw new OperationOutcomeError(forbidden);
+  }
+  return municipality;
+}
+
 function parseRequest(req: Request, res: Response): ReportRequest {
   const q = parseOrThrow(monitoringQuerySchema, req.query, (path) => path.map(String).join('.') || 'query');
   let period: ReportPeriod | undefined;
@@ -59,19 +87,8 @@ function parseRequest(req: Request, res: Response): ReportRequest {
   if (!period) {
     return failField('give period (2026-Q3, 2026-H1, 2026) or from and to', 'period');
   }
-  const principal = getPrincipal(res);
-  assertRole(principal, 'municipality', 'operator', 'auditor');
-  let municipality = q.municipality;
-  if (municipality === undefined) {
-    const own = principal.municipalities.filter((m) => m !== ALL);
-    if (own.length !== 1 || principal.municipalities.includes(ALL)) {
-      return failField('name the municipality (your scope holds more than one)', 'municipality');
-    }
-    municipality = own[0] ?? '';
-  }
-  if (!canSeeMunicipality(principal, municipality)) {
-    throw new OperationOutcomeError(forbidden);
-  }
+  assertRole(getPrincipal(res), 'municipality', 'operator', 'auditor');
+  const municipality = municipalityOf(res, q.municipality);
   const format = q._format ?? '';
   const csv =
     format.includes('csv') ||
@@ -119,6 +136,52 @@ export function monitoringRouter(ctx: PipelineContext): Router {
       throw new OperationOutcomeError(notFound);
     }
     res.type('image/svg+xml').send(svg);
+  });
+
+  /**
+   * Pushes the report of a period to the municipality's destination, as a delivery like any other (retries, dead
+   * letters, replay): 202 with the delivery, 200 with the earlier one when the same figures were pushed before,
+   * 409 when the municipality has no destination or no agreement in force with purpose monitoring. Municipalities
+   * (their own) and operators; the push is audited, and so is each attempt to disclose the report.
+   */
+  router.post('/municipality/v1/monitoring/\\$push', async (req, res) => {
+    assertRole(getPrincipal(res), 'municipality', 'operator');
+    const q = parseOrThrow(monitoringPushQuerySchema, req.query, (path) => path.map(String).join('.') || 'query');
+    const period = tryParsePeriod(q.period);
+    if (!period) {
+      return failField('a period such as 2026-Q3, 2026-H1 or 2026', 'period');
+    }
+    const municipality = municipalityOf(res, q.municipality);
+    const actor = actorOf(req, res);
+    const push = await pushMonitoringReport(ctx, {
+      municipality,
+      period,
+      actor,
+      traceId: getRequestTrace(res).traceId,
+    });
+    if (!push) {
+      throw new Error('an unscheduled push is never claimed');
+    }
+    await ctx.audit.append(
+      SYSTEM_TENANT,
+      operatorAction({
+        actor,
+        action: 'push',
+        target: `MeasureReport/${push.report.id ?? ''}`,
+        description: `period ${period.label}, version ${push.version}, delivery ${push.delivery.id}`,
+      }),
+    );
+    res.status(push.duplicate ? 200 : 202).json({
+      deliveryId: push.delivery.id,
+      eventId: push.inboxId,
+      destination: push.delivery.destination,
+      state: push.delivery.state,
+      idempotencyKey: push.delivery.idempotency_key,
+      municipality,
+      period: period.label,
+      version: push.version,
+      duplicate: push.duplicate,
+    });
   });
 
   router.get(`/fhir/Measure/${MEASURE_ID}`, (_req, res) => {

@@ -3,6 +3,13 @@ import type { PipelineContext } from '../event/context';
 import { listFeedbackOf } from '../event/event-store';
 import { getReferralTimeline } from '../reports/referral-timeline/timeline';
 import { parseStatusUpdate, recordAndAnswer, referralFor, statusUpdateView } from './status-update';
+import { trajectoryEventSchema } from '../../mappings/practice/trajectory-event';
+import { receiveTrajectoryEvent, trajectoryEventView } from '../event/trajectory-events';
+import { parseOrThrow } from '../kernel/zod-outcome';
+import { getPrincipal } from '../access/authenticate';
+import { assertCanSeeMunicipality } from '../access/principal';
+import { actorOf } from './request-context';
+import { getRequestTrace } from './access-log';
 
 /** `/municipality/v1`: what municipalities use (status feedback on referrals delivered to them). */
 export function municipalityRouter(ctx: PipelineContext): Router {
@@ -27,6 +34,21 @@ export function municipalityRouter(ctx: PipelineContext): Router {
       statusUpdates: (await listFeedbackOf(ctx.db, referral.row.id)).map(statusUpdateView),
       timeline: await getReferralTimeline(ctx, referral.row),
     });
+  });
+
+  /**
+   * A trajectory event the municipality registered in its own system (intake, contact, referral, closure), for the
+   * child's practice: 202 with its id and decision, on its way to the practice's HIS; 200 with the same answer for a
+   * repeated `eventId`; 403 when the caller does not act for `municipality` or no agreement with the practice names
+   * the municipality as system of record; 422 naming the field for a bad body (free text included).
+   */
+  router.post('/trajectories/events', async (req, res) => {
+    const event = parseOrThrow(trajectoryEventSchema, req.body);
+    assertCanSeeMunicipality(getPrincipal(res), event.municipality);
+    const actor = { ...actorOf(req, res), onBehalfOf: { kind: 'municipality' as const, code: event.municipality } };
+    const { row, duplicate } = await receiveTrajectoryEvent(ctx, event, actor, getRequestTrace(res).traceId);
+    ctx.metrics.processed.inc({ stage: 'trajectory-received', result: duplicate ? 'duplicate' : row.state });
+    res.status(duplicate ? 200 : 202).json(trajectoryEventView(row));
   });
 
   return router;

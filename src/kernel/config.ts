@@ -81,6 +81,7 @@ export const configSchema = z
     AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1).default(1826),
     INBOX_PAYLOAD_RETENTION_DAYS: z.coerce.number().int().min(1).default(30),
     REPORT_RETENTION_DAYS: z.coerce.number().int().min(1).default(3653),
+    MONITORING_PUSH_SCHEDULE: z.enum(['off', 'quarterly']).default('off'),
     REPORT_PSEUDONYM_KEY: z
       .string()
       .regex(/^[A-Za-z0-9+/]{43}=$/, 'a 32-byte key in base64')

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DATA_CLASSES, PURPOSES } from '../contracts/sharing';
+import { DATA_CLASSES, PURPOSES, type DataClass, type SharingDirection } from '../contracts/sharing';
 
 /**
  * A processing agreement (verwerkersovereenkomst / gegevensdelingsovereenkomst) between one practice and one
@@ -36,6 +36,34 @@ const monitoringSectionSchema = z
   .strict();
 export type MonitoringSection = z.infer<typeof monitoringSectionSchema>;
 
+/** Per data class, the allow-list of top-level elements (or extension URLs) that may leave: minimisation. */
+const allowListSchema = z.partialRecord(
+  z.enum(DATA_CLASSES),
+  z.object({ fields: z.array(z.string().min(1)) }).strict(),
+);
+
+/**
+ * The youth professional the agreement is about: who employs them, and where they register (the system of record).
+ * Only when that is the municipality's system does data flow back to the practice (`toPractice`).
+ */
+const professionalSchema = z
+  .object({
+    employer: z.enum(['practice', 'municipality', 'social-team']),
+    systemOfRecord: z.enum(['his', 'municipality']).default('his'),
+  })
+  .strict();
+
+/**
+ * The reverse direction: trajectory events the municipality registers, going to the practice's HIS. `purpose` is
+ * the purpose they are decided and audited under (one of the agreement's purposes), `dataClasses` their allow-list.
+ */
+const toPracticeSchema = z
+  .object({
+    purpose: z.enum(PURPOSES).default('contact-registration'),
+    dataClasses: allowListSchema,
+  })
+  .strict();
+
 export const agreementSchema = z
   .object({
     id: z.string().regex(/^[A-Za-z0-9.-]{1,64}$/, 'letters, digits, dots and dashes'),
@@ -70,11 +98,36 @@ export const agreementSchema = z
     /** Which guardians with authority must consent for a child under 16: all of them (default) or any one. */
     guardianRule: z.enum(['all', 'any']).default('all'),
     /** Allowed data classes, each with the allow-list of top-level elements that may leave (minimisation). */
-    dataClasses: z.partialRecord(z.enum(DATA_CLASSES), z.object({ fields: z.array(z.string().min(1)) }).strict()),
+    dataClasses: allowListSchema,
+    /** Who employs the youth professional and where they register; absent: the HIS is the system of record. */
+    professional: professionalSchema.optional(),
+    /** What may go from the municipality to the practice (only with the municipality as system of record). */
+    toPractice: toPracticeSchema.optional(),
     /** How the monitoring report counts this practice; absent: defaults (consent needed, k 5, no cost figures). */
     monitoring: monitoringSectionSchema.optional(),
   })
   .strict()
-  .refine((a) => !a.validTo || a.validTo >= a.validFrom, { message: 'validTo is before validFrom', path: ['validTo'] });
+  .refine((a) => !a.validTo || a.validTo >= a.validFrom, { message: 'validTo is before validFrom', path: ['validTo'] })
+  .refine((a) => !a.toPractice || a.purposes.includes(a.toPractice.purpose), {
+    message: "must be one of the agreement's purposes",
+    path: ['toPractice', 'purpose'],
+  })
+  .refine((a) => !a.toPractice || a.professional?.systemOfRecord === 'municipality', {
+    message: 'data flows to the practice only when professional.systemOfRecord is municipality',
+    path: ['toPractice'],
+  });
 
 export type Agreement = z.infer<typeof agreementSchema>;
+
+/** Where the professional registers: `his` unless the agreement says otherwise. */
+export function systemOfRecordOf(a: Pick<Agreement, 'professional'>): 'his' | 'municipality' {
+  return a.professional?.systemOfRecord ?? 'his';
+}
+
+/** The allow-list for one direction: `dataClasses` towards the municipality, `toPractice.dataClasses` back. */
+export function allowListOf(
+  a: Pick<Agreement, 'dataClasses'> & Partial<Pick<Agreement, 'toPractice'>>,
+  direction: SharingDirection = 'to-municipality',
+): Partial<Record<DataClass, { fields: string[] }>> {
+  return direction === 'to-practice' ? (a.toPractice?.dataClasses ?? {}) : a.dataClasses;
+}

@@ -36,30 +36,41 @@ const ALWAYS_ALLOWED = new Set(['resourceType', 'id', 'meta']);
  * comes in as `index` (see `loadFhirElementIndex`).
  */
 export function checkAllowListPaths(
-  agreements: readonly { readonly file: string; readonly agreement: Pick<Agreement, 'dataClasses'> }[],
+  agreements: readonly {
+    readonly file: string;
+    readonly agreement: Pick<Agreement, 'dataClasses'> & Partial<Pick<Agreement, 'toPractice'>>;
+  }[],
   index: FhirElementIndex,
 ): AllowListProblem[] {
   const problems: AllowListProblem[] = [];
   for (const { file, agreement } of agreements) {
-    for (const [type, allow] of Object.entries(agreement.dataClasses)) {
-      const known = index.elements.get(type);
-      (allow?.fields ?? []).forEach((entry, i) => {
-        const path = `dataClasses.${type}.fields[${i}]`;
-        const at = { file, path, jsonPath: ['dataClasses', type, 'fields', i], entry };
-        if (isExtensionUrl(entry)) {
-          if (!index.extensions.has(entry)) {
-            problems.push({ ...at, message: `unknown extension ${entry}` });
+    // Both directions' allow-lists: towards the municipality, and (when the municipality is the system of record)
+    // back towards the practice.
+    const lists: [readonly string[], Agreement['dataClasses']][] = [[['dataClasses'], agreement.dataClasses]];
+    if (agreement.toPractice) {
+      lists.push([['toPractice', 'dataClasses'], agreement.toPractice.dataClasses]);
+    }
+    for (const [prefix, dataClasses] of lists) {
+      for (const [type, allow] of Object.entries(dataClasses)) {
+        const known = index.elements.get(type);
+        (allow?.fields ?? []).forEach((entry, i) => {
+          const path = `${prefix.join('.')}.${type}.fields[${i}]`;
+          const at = { file, path, jsonPath: [...prefix, type, 'fields', i], entry };
+          if (isExtensionUrl(entry)) {
+            if (!index.extensions.has(entry)) {
+              problems.push({ ...at, message: `unknown extension ${entry}` });
+            }
+          } else if (!known) {
+            problems.push({ ...at, message: `${type} is not a FHIR R4 resource type` });
+          } else if (!known.has(entry) && !ALWAYS_ALLOWED.has(entry)) {
+            const near = [...known].find((e) => e.toLowerCase() === entry.toLowerCase());
+            problems.push({
+              ...at,
+              message: `${type} has no element '${entry}'${near ? ` (did you mean '${near}'?)` : ''}`,
+            });
           }
-        } else if (!known) {
-          problems.push({ ...at, message: `${type} is not a FHIR R4 resource type` });
-        } else if (!known.has(entry) && !ALWAYS_ALLOWED.has(entry)) {
-          const near = [...known].find((e) => e.toLowerCase() === entry.toLowerCase());
-          problems.push({
-            ...at,
-            message: `${type} has no element '${entry}'${near ? ` (did you mean '${near}'?)` : ''}`,
-          });
-        }
-      });
+        });
+      }
     }
   }
   return problems;

@@ -1,5 +1,5 @@
-import type { Agreement } from './agreement';
-import type { DataClass } from '../contracts/sharing';
+import { allowListOf, type Agreement } from './agreement';
+import type { DataClass, SharingDirection } from '../contracts/sharing';
 import { ageOnDay } from './age';
 import { amsterdamDay } from '../kernel/dutch-time';
 import {
@@ -42,7 +42,7 @@ function childOf(facts: DecisionFacts): Person {
 /** What a decision repeats from an agreement, made once per agreement object. */
 interface CompiledAgreement {
   readonly label: string;
-  readonly fields: Partial<Record<DataClass, readonly string[]>>;
+  readonly fields: Record<SharingDirection, Partial<Record<DataClass, readonly string[]>>>;
 }
 
 const compiledAgreements = new WeakMap<Agreement, CompiledAgreement>();
@@ -50,11 +50,18 @@ const compiledAgreements = new WeakMap<Agreement, CompiledAgreement>();
 function compileAgreement(agreement: Agreement): CompiledAgreement {
   let c = compiledAgreements.get(agreement);
   if (c === undefined) {
-    const fields: Partial<Record<DataClass, readonly string[]>> = {};
-    for (const [dataClass, allowed] of Object.entries(agreement.dataClasses) as [DataClass, { fields: string[] }][]) {
-      fields[dataClass] = [...allowed.fields];
-    }
-    c = { label: `Agreement ${agreement.id} v${agreement.version}`, fields };
+    const fieldsOf = (direction: SharingDirection) => {
+      const fields: Partial<Record<DataClass, readonly string[]>> = {};
+      const allowList = allowListOf(agreement, direction);
+      for (const [dataClass, allowed] of Object.entries(allowList) as [DataClass, { fields: string[] }][]) {
+        fields[dataClass] = [...allowed.fields];
+      }
+      return fields;
+    };
+    c = {
+      label: `Agreement ${agreement.id} v${agreement.version}`,
+      fields: { 'to-municipality': fieldsOf('to-municipality'), 'to-practice': fieldsOf('to-practice') },
+    };
     compiledAgreements.set(agreement, c);
   }
   return c;
@@ -82,20 +89,28 @@ function permit(
   reason: DecisionReason,
   consentIds: string[],
 ): Decision {
-  const allowedFields: Partial<Record<DataClass, string[]>> = {};
-  const fields = compileAgreement(agreement).fields;
-  for (const c of classes) {
-    // A copy per decision: the caller owns its decision and the agreement's list must not change with it.
-    allowedFields[c] = fields[c]?.slice() ?? [];
-  }
   return {
     effect: 'permit',
     reasons: [reason],
     agreement: { id: agreement.id, version: agreement.version },
     legalBasis: agreement.legalBasis,
     consentIds,
-    obligations: { allowedFields },
+    obligations: { allowedFields: allowedFieldsOf(agreement, classes, 'to-municipality') },
   };
+}
+
+/** The allow-list of each requested class in one direction, copied: the caller owns its decision. */
+function allowedFieldsOf(
+  agreement: Agreement,
+  classes: readonly DataClass[],
+  direction: SharingDirection,
+): Partial<Record<DataClass, string[]>> {
+  const allowedFields: Partial<Record<DataClass, string[]>> = {};
+  const fields = compileAgreement(agreement).fields[direction];
+  for (const c of classes) {
+    allowedFields[c] = fields[c]?.slice() ?? [];
+  }
+  return allowedFields;
 }
 
 function speakersAt(age: number): Speakers {
@@ -406,7 +421,10 @@ export function decide(request: DecisionRequest, facts: DecisionFacts): Decision
         ? decideByConsent(agreement, classes, compiled, ctx, age)
         : decideByLegalBasis(agreement, classes, compiled, ctx, age);
     if (decision.effect === 'permit') {
-      return decision;
+      const direction = request.direction ?? 'to-municipality';
+      return direction === 'to-municipality'
+        ? decision
+        : { ...decision, obligations: { allowedFields: allowedFieldsOf(agreement, classes, direction) } };
     }
     first ??= decision;
   }

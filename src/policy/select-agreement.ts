@@ -1,5 +1,5 @@
-import type { Agreement } from './agreement';
-import type { DataClass } from '../contracts/sharing';
+import { allowListOf, type Agreement } from './agreement';
+import type { DataClass, Purpose } from '../contracts/sharing';
 import type { DecisionReason, DecisionRequest } from './types';
 
 /**
@@ -66,9 +66,11 @@ function missOf(
     const detail = `${label(agreement)} does not cover purpose ${request.purpose}`;
     return { stage: 3, reason: { code: 'purpose-not-covered', detail } };
   }
-  if (classes.some((c) => agreement.dataClasses[c] === undefined)) {
-    const uncovered = classes.filter((c) => agreement.dataClasses[c] === undefined);
-    const detail = `${label(agreement)} does not cover data class ${uncovered.join(', ')}`;
+  const allowList = allowListOf(agreement, request.direction);
+  if (classes.some((c) => allowList[c] === undefined)) {
+    const uncovered = classes.filter((c) => allowList[c] === undefined);
+    const towards = request.direction === 'to-practice' ? ' towards the practice' : '';
+    const detail = `${label(agreement)} does not cover data class ${uncovered.join(', ')}${towards}`;
     return { stage: 4, reason: { code: 'class-not-covered', detail } };
   }
   return undefined;
@@ -151,4 +153,37 @@ export function selectAgreements(
   }
   const detail = `No agreement between practice ${request.practiceAgb} and municipality ${request.municipalityCode}`;
   return { fitting, reason: { code: 'no-agreement', detail } };
+}
+
+/**
+ * The agreements in force on `day` between the municipality and any practice that name `purpose`, ordered by id:
+ * what an aggregate disclosure (the monitoring report, about no one child) rests on.
+ */
+export function agreementsInForceFor(
+  agreements: readonly Agreement[],
+  municipalityCode: string,
+  purpose: Purpose,
+  day: string,
+): Agreement[] {
+  const byId = new Map<string, [Agreement, ...Agreement[]]>();
+  for (const a of agreements) {
+    if (a.municipality.code === municipalityCode) {
+      const versions = byId.get(a.id);
+      if (versions) {
+        versions.push(a);
+      } else {
+        byId.set(a.id, [a]);
+      }
+    }
+  }
+  return [...byId.values()]
+    .map((versions) => versionInForce(versions, day))
+    .filter(
+      (a) =>
+        a.status === 'active' &&
+        a.validFrom <= day &&
+        (a.validTo === undefined || a.validTo >= day) &&
+        a.purposes.includes(purpose),
+    )
+    .sort((a, b) => a.id.localeCompare(b.id));
 }

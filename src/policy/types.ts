@@ -1,6 +1,6 @@
 import type { Consent } from '@medplum/fhirtypes';
 import type { Agreement, LegalBasis } from './agreement';
-import type { DataClass, Purpose } from '../contracts/sharing';
+import type { DataClass, Purpose, SharingDirection } from '../contracts/sharing';
 
 /** One question to the policy engine: may this practice disclose these data classes to this municipality now? */
 export interface DecisionRequest {
@@ -11,6 +11,8 @@ export interface DecisionRequest {
   readonly dataClasses: readonly DataClass[];
   /** The moment of disclosure; calendar days are taken in Europe/Amsterdam. */
   readonly at: Date;
+  /** Which way the data goes, and so which of the agreement's allow-lists applies; default to-municipality. */
+  readonly direction?: SharingDirection | undefined;
 }
 
 /** A guardian of the child; only one holding parental authority (gezag) speaks for the child. */

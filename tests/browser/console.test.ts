@@ -141,7 +141,7 @@ describe('the web console in a real browser', () => {
     // Tampering needs the append-only trigger off, as a database superuser could do; the chain still tells.
     await db.query('ALTER TABLE audit_event DISABLE TRIGGER audit_event_no_update');
     await db.query(
-      `UPDATE audit_event SET resource = resource || '{"outcome":"8"}' WHERE tenant = '01234567' AND seq = 2`,
+      `UPDATE audit_event SET resource = resource::jsonb || '{"outcome":"8"}' WHERE tenant = '01234567' AND seq = 2`,
     );
     await db.query('ALTER TABLE audit_event ENABLE TRIGGER audit_event_no_update');
     await page.goto(`${base}/console/auditor/verify?tenant=01234567`);

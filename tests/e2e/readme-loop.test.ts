@@ -72,6 +72,11 @@ describe('the README’s loop example, run as written against npm start and npm 
       expect(stdout).toContain('"current":"decision-issued"');
       expect(stdout).toContain('["accepted","decision-issued"]');
       expect(stdout).toContain('{"referralToAccepted":3,"acceptedToDecision":8,"referralToDecision":11}');
+      // The reverse direction: the municipality-registered trajectory opened and finished at the practice's HIS.
+      expect(stdout).toContain('"permit"\n"permit"');
+      expect(stdout).toContain(
+        '[["active",{"start":"2026-11-24"},null],["finished",{"start":"2026-11-24","end":"2026-12-01"},"escalated"]]',
+      );
     } finally {
       product.kill('SIGTERM');
       receiver.kill('SIGTERM');

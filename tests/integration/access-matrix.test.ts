@@ -44,6 +44,25 @@ describe('authorisation: every route × role × own and other tenant', () => {
       path: '/policy/v1/$explain',
       init: { json: { eventId: ownEventId } },
     }),
+    'POST /municipality/v1/trajectories/events (for GM0226, practice 01234567)': () => ({
+      path: '/municipality/v1/trajectories/events',
+      init: {
+        json: {
+          eventId: `gm-${Math.random().toString(36).slice(2)}`,
+          type: 'intake',
+          municipality: 'GM0226',
+          practice: { agb: '01234567' },
+          child: { bsn: '111222333', birthDate: '2013-05-01' },
+          trajectory: { id: 'traj-matrix', startDate: '2026-10-01' },
+          date: '2026-10-01',
+        },
+      },
+    }),
+    'GET /admin/v1/trajectory-events': () => ({ path: '/admin/v1/trajectory-events' }),
+    'POST /admin/v1/trajectory-events/{id}/replay of an unknown event': () => ({
+      path: '/admin/v1/trajectory-events/00000000-0000-4000-8000-000000000000/replay',
+      init: { json: {} },
+    }),
     'GET /health/ready': () => ({ path: '/health/ready' }),
     'GET /metrics': () => ({ path: '/metrics' }),
   };
@@ -84,6 +103,21 @@ describe('authorisation: every route × role × own and other tenant', () => {
     ['POST /policy/v1/$explain for an event of practice 01234567', 'auditor', 200],
     ['POST /policy/v1/$explain for an event of practice 01234567', 'municipality', 403],
     ['POST /policy/v1/$explain for an event of practice 01234567', null, 401],
+    // The test agreement keeps the HIS as system of record: even a municipality that is a party gets 403 here
+    // (tests/integration/trajectory-events.test.ts covers the agreement that lets it through).
+    ['POST /municipality/v1/trajectories/events (for GM0226, practice 01234567)', 'municipality', 403],
+    ['POST /municipality/v1/trajectories/events (for GM0226, practice 01234567)', 'otherMunicipality', 403],
+    ['POST /municipality/v1/trajectories/events (for GM0226, practice 01234567)', 'practice', 403],
+    ['POST /municipality/v1/trajectories/events (for GM0226, practice 01234567)', 'auditor', 403],
+    ['POST /municipality/v1/trajectories/events (for GM0226, practice 01234567)', null, 401],
+    ['GET /admin/v1/trajectory-events', 'operator', 200],
+    ['GET /admin/v1/trajectory-events', 'municipality', 403],
+    ['GET /admin/v1/trajectory-events', 'practice', 403],
+    ['GET /admin/v1/trajectory-events', 'auditor', 403],
+    ['POST /admin/v1/trajectory-events/{id}/replay of an unknown event', 'operator', 404],
+    ['POST /admin/v1/trajectory-events/{id}/replay of an unknown event', 'municipality', 403],
+    ['POST /admin/v1/trajectory-events/{id}/replay of an unknown event', 'practice', 403],
+    ['POST /admin/v1/trajectory-events/{id}/replay of an unknown event', null, 401],
     ['GET /health/ready', null, 200],
     ['GET /metrics', null, 200],
   ];

@@ -3,6 +3,7 @@ import type { AuditEvent } from '@medplum/fhirtypes';
 import pg from 'pg';
 import { disclosure, SYSTEM_WORKER } from '../../src/audit/audit-events';
 import { purgeExpired } from '../../src/event/retention';
+import { canonicalizeJcs, chainHashOfCanonical } from '../../src/audit/chain';
 import { verifyTenant } from '../../src/audit/verify';
 import { AuditWriter } from '../../src/audit/writer';
 import { configSchema } from '../../src/kernel/config';
@@ -78,7 +79,7 @@ describe('audit chain in PostgreSQL', () => {
   it('finds a row whose resource was changed directly in the database, at its seq', async () => {
     await appendMany('10000002', 12);
     await tamper(
-      `UPDATE audit_event SET resource = jsonb_set(resource, '{purposeOfEvent,0,coding,0,code}', '"monitoring"')
+      `UPDATE audit_event SET resource = jsonb_set(resource::jsonb, '{purposeOfEvent,0,coding,0,code}', '"monitoring"')
        WHERE tenant = $1 AND seq = 7`,
       ['10000002'],
     );
@@ -95,6 +96,61 @@ describe('audit chain in PostgreSQL', () => {
     );
   });
 
+  it('stores the exact canonical text it hashed, so verification can hash the stored bytes', async () => {
+    await appendMany('10000010', 3);
+    const rows = await db.query<{ seq: string; text: string; prev_hash: string; hash: string }>(
+      'SELECT seq, resource::text AS text, prev_hash, hash FROM audit_event WHERE tenant = $1 ORDER BY seq',
+      ['10000010'],
+    );
+    expect(rows).toHaveLength(3);
+    for (const r of rows) {
+      expect(r.text).toBe(canonicalizeJcs(JSON.parse(r.text)));
+      expect(chainHashOfCanonical(r.prev_hash, Number(r.seq), r.text)).toBe(r.hash);
+    }
+  });
+
+  it('finds stored text changed byte for byte (still canonical, same length), at its seq', async () => {
+    await appendMany('10000011', 9);
+    // The edit an attacker would make to keep the text canonical: the outcome 0 (success) becomes 4 (failure).
+    await tamper(
+      `UPDATE audit_event SET resource = replace(resource::text, '"outcome":"0"', '"outcome":"4"')::json
+       WHERE tenant = $1 AND seq = 6`,
+      ['10000011'],
+    );
+    const [changed] = await db.query<{ text: string }>(
+      'SELECT resource::text AS text FROM audit_event WHERE tenant = $1 AND seq = 6',
+      ['10000011'],
+    );
+    expect(changed!.text).toContain('"outcome":"4"');
+    expect(await verifyTenant(db, '10000011', { pageSize: 4 })).toEqual(
+      expect.objectContaining({ ok: false, brokenAtSeq: 6, problem: 'content does not match its hash' }),
+    );
+  });
+
+  it('still verifies rows whose text is not canonical but says the same (rows stored as jsonb before 010)', async () => {
+    await appendMany('10000012', 5);
+    // jsonb's own rendering (spaces, its key order): what the migration from jsonb left in older rows.
+    await tamper('UPDATE audit_event SET resource = resource::jsonb::json WHERE tenant = $1 AND seq IN (2, 4)', [
+      '10000012',
+    ]);
+    const [legacy] = await db.query<{ text: string }>(
+      'SELECT resource::text AS text FROM audit_event WHERE tenant = $1 AND seq = 2',
+      ['10000012'],
+    );
+    expect(legacy!.text).not.toBe(canonicalizeJcs(JSON.parse(legacy!.text)));
+    expect(await verifyTenant(db, '10000012', { pageSize: 3 })).toEqual(
+      expect.objectContaining({ ok: true, rows: 5, headSeq: 5 }),
+    );
+    // …and such a row changed in content is still found, at its seq.
+    await tamper(
+      `UPDATE audit_event SET resource = (resource::jsonb || '{"outcome":"8"}')::jsonb::json
+       WHERE tenant = $1 AND seq = 4`,
+      ['10000012'],
+    );
+    expect(await verifyTenant(db, '10000012', { pageSize: 3 })).toEqual(
+      expect.objectContaining({ ok: false, brokenAtSeq: 4, problem: 'content does not match its hash' }),
+    );
+  });
   it('finds the newest rows deleted, which leaves no broken link behind', async () => {
     await appendMany('10000004', 8);
     await tamper('DELETE FROM audit_event WHERE tenant = $1 AND seq > 5', ['10000004']);
@@ -149,6 +205,36 @@ describe('audit chain in PostgreSQL', () => {
       expect(seqs).toEqual(Array.from({ length: 400 }, (_, i) => i + 1));
       expect(await verifyTenant(db, tenant)).toEqual(expect.objectContaining({ ok: true, rows: 400, headSeq: 400 }));
     }
+  });
+
+  it('rejects only the group that failed; the next goes on from the real head, and the chain stays linear', async () => {
+    // Groups of two: the second fails (an AuditEvent id already stored), after the first moved the head.
+    const pipelined = new AuditWriter(db, 2);
+    await pipelined.append('10000013', event(0));
+    const duplicate = {
+      ...event(1),
+      id: (await db.query<{ id: string }>("SELECT id::text AS id FROM audit_event WHERE tenant = '10000013'"))[0]!.id,
+    };
+    const outcomes = await Promise.allSettled(
+      [event(2), event(3), duplicate, event(4), event(5), event(6), event(7), event(8)].map((e) =>
+        pipelined.append('10000013', e),
+      ),
+    );
+    expect(outcomes.map((o) => o.status)).toEqual([
+      'fulfilled',
+      'fulfilled',
+      'rejected',
+      'rejected',
+      'fulfilled',
+      'fulfilled',
+      'fulfilled',
+      'fulfilled',
+    ]);
+    expect(await seqsOf('10000013')).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(await verifyTenant(db, '10000013')).toEqual(expect.objectContaining({ ok: true, rows: 7, headSeq: 7 }));
+    // The writer goes on from the real head.
+    await pipelined.append('10000013', event(9));
+    expect(await verifyTenant(db, '10000013')).toEqual(expect.objectContaining({ ok: true, rows: 8, headSeq: 8 }));
   });
 });
 
@@ -217,9 +303,10 @@ describe('retention purge', () => {
   it('does not purge a chain that fails verification, so the evidence stays', async () => {
     const tenant = '30000003';
     await appendMany(tenant, 4, sixYearsAgo);
-    await tamper(`UPDATE audit_event SET resource = resource || '{"outcome":"8"}' WHERE tenant = $1 AND seq = 2`, [
-      tenant,
-    ]);
+    await tamper(
+      `UPDATE audit_event SET resource = resource::jsonb || '{"outcome":"8"}' WHERE tenant = $1 AND seq = 2`,
+      [tenant],
+    );
     const report = await purgeExpired({ db, audit: writer, config, log }, now);
     expect(report.skipped).toContainEqual({ tenant, reason: expect.stringContaining('seq 2') });
     expect(await seqsOf(tenant)).toEqual([1, 2, 3, 4]);

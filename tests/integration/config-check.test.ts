@@ -63,6 +63,23 @@ describe('configuration is checked up front, all at once', () => {
       ),
     );
 
+    // 2b. The same in the allow-list towards the practice (a municipality that is the system of record).
+    const reverseLines = agreementLines({
+      id: 'bad-reverse-allow-list',
+      professional: { employer: 'social-team', systemOfRecord: 'municipality' },
+      toPractice: {
+        purpose: 'contact-registration',
+        dataClasses: { EpisodeOfCare: { fields: ['status', 'outcome'] } },
+      },
+    });
+    const reverse = write(dir, 'agreements/bad-reverse-allow-list.json', reverseLines);
+    expected.push(
+      new RegExp(
+        `^${reverse}:${lineOf(reverseLines, '"outcome"')}:\\d+ toPractice\\.dataClasses\\.EpisodeOfCare\\.fields\\[1\\]: ` +
+          `EpisodeOfCare has no element 'outcome'`,
+      ),
+    );
+
     // 3. An agreement whose municipality has no destination.
     const orphanLines = agreementLines({ id: 'no-destination', municipality: { code: 'GM0202', name: 'Arnhem' } });
     const orphan = write(dir, 'agreements/no-destination.json', orphanLines);

@@ -215,7 +215,11 @@ describe('the FHIR API as standard clients use it', () => {
       }),
     );
     expect(posted.entry?.map((e) => e.resource.id)).toEqual(auditIds.slice(0, 4));
-    // Its links are ordinary GET links that carry the same parameters.
+    // Its links are GET links whose parameters are sealed into `_page`: what came in the body stays out of URLs.
+    for (const link of posted.link ?? []) {
+      expect(link.url).not.toContain('entity');
+      expect(link.url).not.toContain('fhirapi-consent');
+    }
     const next = asSearchset(await fhir.nextPage({ bundle: posted }));
     expect(next.entry?.map((e) => e.resource.id)).toEqual(auditIds.slice(4));
     const consents = await app.request('/fhir/Consent/_search', {
@@ -225,7 +229,28 @@ describe('the FHIR API as standard clients use it', () => {
       body: `patient=${BSN}&_count=1`,
     });
     expect(consents.status).toBe(200);
-    expect(((await consents.json()) as Bundle).entry?.map((e) => e.resource?.id)).toEqual([consentIds[0]]);
+    const consentPage = (await consents.json()) as Bundle;
+    expect(consentPage.entry?.map((e) => e.resource?.id)).toEqual([consentIds[0]]);
+    const nextUrl = consentPage.link?.find((l) => l.relation === 'next')?.url ?? '';
+    expect(nextUrl).toMatch(/\?_page=s\./);
+    expect(nextUrl).not.toContain(BSN);
+    const followed = await app.request(new URL(nextUrl).pathname + new URL(nextUrl).search, { key: 'practice' });
+    expect(followed.status).toBe(200);
+    const followedPage = (await followed.json()) as Bundle;
+    expect(followedPage.entry?.map((e) => e.resource?.id)).toEqual([consentIds[1]]);
+    // The page after it keeps the parameters sealed too.
+    for (const link of followedPage.link ?? []) {
+      expect(link.url).not.toContain(BSN);
+    }
+    // A sealed link cannot be altered, nor widened with parameters beside it.
+    const sealed = new URL(nextUrl).searchParams.get('_page') ?? '';
+    const altered = `${sealed.slice(0, -3)}${sealed.endsWith('AAA') ? 'BBB' : 'AAA'}`;
+    const tampered = await app.request(`/fhir/Consent?_page=${altered}`, { key: 'practice' });
+    expect(tampered.status).toBe(400);
+    expect(((await tampered.json()) as OperationOutcome).issue[0]?.expression).toEqual(['_page']);
+    const widened = await app.request(`/fhir/Consent?_page=${sealed}&status=active`, { key: 'practice' });
+    expect(widened.status).toBe(400);
+    expect(((await widened.json()) as OperationOutcome).issue[0]?.expression).toEqual(['status']);
     const wrongType = await app.request('/fhir/Consent/_search', { key: 'practice', json: { patient: BSN } });
     expect(wrongType.status).toBe(415);
   });

@@ -22,9 +22,19 @@ import {
  *   `referral.cancelled` sends the ServiceRequest as a conditional update (`PUT ServiceRequest?identifier=…`), since
  *   a conditional create would keep the earlier, active copy; `trajectory.closed` sends the EpisodeOfCare the same
  *   way (`PUT EpisodeOfCare?identifier=…`), so a receiver that holds it from earlier contacts learns that it finished
- *   and how; `referral.status` (feedback to the practice, whose
+ *   and how; `monitoring.report` sends the MeasureReport the same way (its id names the municipality and the period,
+ *   so a later push of the same period replaces the earlier figures); `referral.status` (feedback to the practice, whose
  *   own ServiceRequest it is) changes only its status, with a FHIRPath Patch on the HIS's referral identifier.
+ * - A municipality-registered trajectory (to the practice): its intake and its closure send the EpisodeOfCare as a
+ *   conditional update, so the practice's copy opens and finishes; a contact or referral in between carries it as a
+ *   conditional create, which never undoes a closure that arrived first.
  */
+const TRAJECTORY_STATE_CHANGES: ReadonlySet<DeliveryEventType> = new Set([
+  'trajectory.closed',
+  'municipality.trajectory.intake',
+  'municipality.trajectory.closure',
+]);
+
 export function toTransactionBundle(
   resources: readonly Resource[],
   idempotencyKey: string,
@@ -45,7 +55,8 @@ export function toTransactionBundle(
     });
     const conditionalUpdate =
       (eventType === 'referral.cancelled' && resource.resourceType === 'ServiceRequest') ||
-      (eventType === 'trajectory.closed' && resource.resourceType === 'EpisodeOfCare');
+      (TRAJECTORY_STATE_CHANGES.has(eventType) && resource.resourceType === 'EpisodeOfCare') ||
+      (eventType === 'monitoring.report' && resource.resourceType === 'MeasureReport');
     return {
       fullUrl: `urn:uuid:${id}`,
       resource: body,

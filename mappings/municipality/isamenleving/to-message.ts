@@ -3,6 +3,7 @@ import type {
   Encounter,
   EpisodeOfCare,
   Identifier,
+  MeasureReport,
   Patient,
   RelatedPerson,
   Resource,
@@ -116,10 +117,24 @@ export interface Trajectafsluiting {
   readonly traject: Traject;
 }
 
+/**
+ * The municipality's monitoring report (`monitoring.report`): the FHIR MeasureReport itself in a thin envelope. It
+ * holds only suppressed counts, and no social-domain system has a native layout for its groups and strata, so a
+ * flattened home-made table would only lose what the FHIR form says (suppression, the p × q inputs).
+ */
+export interface Monitoringrapportage {
+  readonly berichtId: string;
+  readonly berichtType: 'monitoringrapportage';
+  /** CBS code of the municipality the report is about. */
+  readonly gemeente: string;
+  readonly periode: { readonly start: string; readonly eind: string };
+  readonly rapportage: MeasureReport;
+}
+
 export interface ISamenlevingMessage {
   /** Path under the destination's base URL. */
-  readonly path: 'aanmeldingen' | 'contactmomenten' | 'trajectafsluitingen';
-  readonly body: Aanmelding | Contactmoment | Trajectafsluiting;
+  readonly path: 'aanmeldingen' | 'contactmomenten' | 'trajectafsluitingen' | 'monitoringrapportages';
+  readonly body: Aanmelding | Contactmoment | Trajectafsluiting | Monitoringrapportage;
 }
 
 /**
@@ -217,10 +232,29 @@ export function toISamenlevingMessage(
       };
       return { path: 'trajectafsluitingen', body };
     }
+    case 'monitoring.report': {
+      const report = find<MeasureReport>(resources, 'MeasureReport');
+      const municipality = report?.reporter?.identifier;
+      if (!report?.period?.start || !report.period.end || municipality?.system !== MUNICIPALITY_CODE_SYSTEM) {
+        return undefined;
+      }
+      const body: Monitoringrapportage = {
+        berichtId: idempotencyKey,
+        berichtType: 'monitoringrapportage',
+        gemeente: municipality.value ?? '',
+        periode: { start: report.period.start, eind: report.period.end },
+        rapportage: report,
+      };
+      return { path: 'monitoringrapportages', body };
+    }
     case 'consent.recorded':
     case 'consent.withdrawn':
     case 'consent.entered-in-error':
     case 'referral.status':
+    case 'municipality.trajectory.intake':
+    case 'municipality.trajectory.contact':
+    case 'municipality.trajectory.referral':
+    case 'municipality.trajectory.closure':
       return undefined;
   }
 }

@@ -32,9 +32,16 @@ export function withResourceIdentifier<T extends Resource>(resource: T): T {
 
 /** The resource types jeugdbrug sends all have `identifier` as a list. */
 function canHoldIdentifiers(resource: Resource): boolean {
-  return ['Patient', 'RelatedPerson', 'Encounter', 'EpisodeOfCare', 'ServiceRequest', 'Consent', 'Task'].includes(
-    resource.resourceType,
-  );
+  return [
+    'Patient',
+    'RelatedPerson',
+    'Encounter',
+    'EpisodeOfCare',
+    'ServiceRequest',
+    'Consent',
+    'Task',
+    'MeasureReport',
+  ].includes(resource.resourceType);
 }
 
 /** `Type/<uuid>` references to our deterministic ids; anything else (absolute URLs, contained `#x`) is left alone. */

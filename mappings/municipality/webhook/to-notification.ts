@@ -80,7 +80,7 @@ function fullUrlOf(r: Resource): string {
   return `${LOGICAL_BASE}/${r.resourceType}/${r.id ?? ''}`;
 }
 
-/** What the event is about: the referral, the contact, the trajectory or (feedback) the Task. */
+/** What the event is about: the referral, the contact, the trajectory, (feedback) the Task, or the MeasureReport. */
 function mainResourceOf(resources: readonly Resource[], eventType: DeliveryEventType): Resource | undefined {
   const type = MAIN_TYPE[eventType];
   return resources.find((r) => r.resourceType === type) ?? resources[0];
@@ -95,4 +95,9 @@ const MAIN_TYPE: Record<DeliveryEventType, string> = {
   'consent.recorded': 'Consent',
   'consent.withdrawn': 'Consent',
   'consent.entered-in-error': 'Consent',
+  'municipality.trajectory.intake': 'EpisodeOfCare',
+  'municipality.trajectory.contact': 'Encounter',
+  'municipality.trajectory.referral': 'ServiceRequest',
+  'municipality.trajectory.closure': 'EpisodeOfCare',
+  'monitoring.report': 'MeasureReport',
 };

@@ -7,13 +7,14 @@ import {
 import { z } from 'zod';
 import { DIALECTS } from '../../../mappings/his/index';
 import type { FhirResourceProvider } from '../../reports/fhir-search/resource-provider';
-import { deadLetterFilter, feedbackFilter } from '../../reports/dead-letters/dead-letters';
+import { deadLetterFilter, feedbackFilter, trajectoryEventFilter } from '../../reports/dead-letters/dead-letters';
 import { pauseBody } from '../admin-router';
 import { exportQuery, overviewQuery, verifyQuery } from '../audit-router';
 import type { Role } from '../../access/principal';
 import { explainSchema } from '../consent-router';
 import { statusUpdateSchema } from '../status-update';
-import { monitoringQuerySchema } from '../monitoring-router';
+import { trajectoryEventSchema } from '../../../mappings/practice/trajectory-event';
+import { monitoringPushQuerySchema, monitoringQuerySchema } from '../monitoring-router';
 import * as s from './schemas';
 
 type Method = 'get' | 'post';
@@ -358,6 +359,29 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
       errors: [409],
     },
     {
+      method: 'get',
+      path: '/admin/v1/trajectory-events',
+      summary: 'Trajectory events municipalities sent to practices (dead ones by default), without their content',
+      tag: 'Admin',
+      roles: ['operator'],
+      request: { query: trajectoryEventFilter },
+      ok: {
+        status: 200,
+        description: 'trajectory events',
+        content: json(z.object({ trajectoryEvents: z.array(s.anyJson) })),
+      },
+    },
+    {
+      method: 'post',
+      path: '/admin/v1/trajectory-events/{id}/replay',
+      summary: 'Replay a municipality’s trajectory event to its practice (decided again before sending)',
+      tag: 'Admin',
+      roles: ['operator'],
+      request: { params: idParam('trajectory event id') },
+      ok: { status: 202, description: 'replayed', content: json(s.replayed) },
+      errors: [409],
+    },
+    {
       method: 'post',
       path: '/municipality/v1/referrals/{id}/status',
       summary: 'A municipality’s status on a referral delivered to it, by the identifier it received',
@@ -386,6 +410,22 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
         ),
       },
       errors: [409],
+    },
+    {
+      method: 'post',
+      path: '/municipality/v1/trajectories/events',
+      summary:
+        'A trajectory event registered in the municipality’s system (intake, contact, referral, closure), for the ' +
+        'child’s practice; only where the agreement names the municipality as system of record (else 403)',
+      tag: 'Municipality',
+      roles: ['municipality', 'operator'],
+      request: { body: { required: true, content: json(trajectoryEventSchema) } },
+      ok: {
+        status: 202,
+        description: 'stored, decided and (when permitted) on its way to the practice; 200 for a repeated eventId',
+        content: json(s.trajectoryEventView),
+      },
+      errors: [422],
     },
     {
       method: 'post',
@@ -437,6 +477,34 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
       request: { query: monitoringQuerySchema },
       ok: { status: 200, description: 'the chart', content: { 'image/svg+xml': { schema: z.string() } } },
       errors: [404, 422],
+    },
+    {
+      method: 'post',
+      path: '/municipality/v1/monitoring/$push',
+      summary: 'Push the monitoring report of a period to the municipality’s destination, as a delivery',
+      tag: 'Municipality',
+      roles: ['municipality', 'operator'],
+      request: { query: monitoringPushQuerySchema },
+      ok: {
+        status: 202,
+        description:
+          'the delivery (retried, dead-lettered and replayed like any); 200 with the earlier delivery when the same ' +
+          'figures were pushed before',
+        content: json(
+          z.object({
+            deliveryId: z.uuid(),
+            eventId: z.uuid(),
+            destination: z.string(),
+            state: z.enum(['pending', 'delivered', 'dead', 'cancelled']),
+            idempotencyKey: z.string().meta({ description: 'stable per municipality, period and report version' }),
+            municipality: z.string(),
+            period: z.string(),
+            version: z.string().meta({ description: 'digest of the figures: a new version replaces the earlier' }),
+            duplicate: z.boolean(),
+          }),
+        ),
+      },
+      errors: [409, 422],
     },
     {
       method: 'get',

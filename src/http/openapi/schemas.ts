@@ -97,6 +97,17 @@ export const destinationChange = z.object({ changed: z.boolean(), status: anyJso
 
 export const statusUpdateView = z.looseObject({ id: z.uuid(), status: z.string(), state: z.string() });
 
+export const trajectoryEventView = z
+  .looseObject({
+    id: z.uuid(),
+    eventId: z.string().meta({ description: 'the municipality’s own event id' }),
+    type: z.enum(['intake', 'contact', 'referral', 'closure']),
+    practice: z.string(),
+    decision: z.object({ effect: z.enum(['permit', 'deny']), reasons: z.array(z.string()) }),
+    delivery: z.looseObject({ state: z.enum(['denied', 'pending', 'delivered', 'dead']), attempts: z.number() }),
+  })
+  .meta({ id: 'TrajectoryEventView' });
+
 export const health = z.object({ status: z.enum(['ok', 'unavailable']), database: z.boolean(), redis: z.boolean() });
 
 export const chainVerdict = z

@@ -32,7 +32,8 @@ function tokenSql(column: 'type' | 'subtype', t: TokenFilter, q: SqlParams): str
   const coding = JSON.stringify(
     column === 'type' ? { system: t.system, code: t.code } : [{ system: t.system, code: t.code }],
   );
-  return `${code} AND resource->'${column}' @> ${q.add(coding, 'jsonb')}`;
+  // The column is `json` (the exact hashed text); containment needs jsonb, and is only asked of rows with that code.
+  return `${code} AND (resource->'${column}')::jsonb @> ${q.add(coding, 'jsonb')}`;
 }
 
 function referenceSql(column: 'agents' | 'entities', r: ReferenceFilter, q: SqlParams): string {

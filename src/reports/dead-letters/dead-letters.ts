@@ -61,6 +61,28 @@ export async function listFeedbackByState(
   );
 }
 
+/** Which trajectory events from municipalities to list: by state (dead letters by default). */
+export const trajectoryEventFilter = z
+  .object({
+    state: z.enum(['denied', 'pending', 'delivered', 'dead']).default('dead'),
+    limit: z.coerce.number().int().min(1).max(1000).default(100),
+  })
+  .strict();
+
+/** Trajectory events municipalities sent to practices, in one state; ids and outcomes only, never their content. */
+export async function listTrajectoryEventsByState(
+  db: Db,
+  f: z.infer<typeof trajectoryEventFilter>,
+): Promise<Record<string, unknown>[]> {
+  return db.query(
+    `SELECT id, source_event_id AS "eventId", event_type AS type, tenant AS practice, municipality, decision,
+       decision_reason AS "decisionReason", state, attempts, last_status AS "lastStatus", last_error AS "lastError",
+       response_body AS "responseBody", updated_at AS "updatedAt"
+     FROM trajectory_event WHERE state = $1 ORDER BY updated_at LIMIT $2`,
+    [f.state, f.limit],
+  );
+}
+
 /**
  * Dead letters per destination, and dead status updates to practices, counted in PostgreSQL. BullMQ's `failed`
  * count is not the number an operator acts on: it keeps failed jobs for a month whatever became of them.

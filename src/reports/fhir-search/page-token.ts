@@ -1,5 +1,6 @@
 import { badRequest, OperationOutcomeError } from '@medplum/core';
-import type { z } from 'zod';
+import { z } from 'zod';
+import type { PayloadCipher } from '../../kernel/payload-crypto';
 
 /**
  * An opaque page token: base64url JSON of a sort key, checked against the provider's schema on the way back, so a
@@ -22,4 +23,46 @@ export function decodePageToken<T>(token: string, schema: z.ZodType<T>): T {
     throw new OperationOutcomeError(badRequest('_page: not a page token from this server', '_page'));
   }
   return r.data;
+}
+
+/**
+ * The paging links of a POST `_search`. Its parameters came in a form body so that a child's BSN stays out of URLs,
+ * proxy logs and browser history; its `self`/`next`/`previous` links must not put them back. They carry one `_page`
+ * value instead: the applied parameters and the page's own token, encrypted and authenticated with the server's
+ * payload key (so a client can neither read nor alter them). A GET with such a token runs the same search again,
+ * under the caller's own scope, as any search does.
+ */
+const SEALED_PREFIX = 's.';
+
+export function sealSearchLink(cipher: PayloadCipher, applied: URLSearchParams, page: string | undefined): string {
+  const { keyId, data } = cipher.encrypt({ q: applied.toString(), p: page });
+  return `${SEALED_PREFIX}${keyId}.${data.toString('base64url')}`;
+}
+
+/**
+ * A GET whose `_page` is a sealed link: the search's parameters restored from it (with the page token, if any).
+ * Any other parameter beside it is refused, since the sealed set already says what applies. Other params: unchanged.
+ */
+export function unsealSearchLink(cipher: PayloadCipher, params: URLSearchParams): URLSearchParams {
+  const token = params.get('_page');
+  if (!token?.startsWith(SEALED_PREFIX)) {
+    return params;
+  }
+  const extra = [...params.keys()].find((name) => name !== '_page' && name !== '_format');
+  if (extra) {
+    throw new OperationOutcomeError(badRequest(`${extra}: not allowed beside a sealed _page link`, extra));
+  }
+  const [keyId, data] = token.slice(SEALED_PREFIX.length).split('.');
+  const schema = z.object({ q: z.string(), p: z.string().optional() });
+  let sealed: z.infer<typeof schema> | undefined;
+  try {
+    sealed = schema.parse(cipher.decrypt(keyId ?? '', Buffer.from(data ?? '', 'base64url')));
+  } catch {
+    throw new OperationOutcomeError(badRequest('_page: not a page token from this server', '_page'));
+  }
+  const restored = new URLSearchParams(sealed.q);
+  if (sealed.p) {
+    restored.set('_page', sealed.p);
+  }
+  return restored;
 }

@@ -24,12 +24,20 @@ export function withElements<T extends Resource>(resource: T, elements: readonly
 /**
  * A searchset Bundle with absolute `fullUrl`s and `self`/`next`/`previous` links, all on the configured public
  * base (`PUBLIC_BASE_URL`), never on the request's Host: a client that follows a link must land on this server.
- * The links repeat the parameters that were applied (a POST `_search` gets GET links, as FHIR allows).
+ * The links repeat the parameters that were applied (a POST `_search` gets GET links, as FHIR allows); `seal`, when
+ * given, turns them into one opaque `_page` value instead, so parameters that came in a body stay out of URLs.
  */
-export function toSearchset<T extends Resource>(fhirBase: string, search: FhirSearch, page: SearchPage<T>): Bundle<T> {
+export function toSearchset<T extends Resource>(
+  fhirBase: string,
+  search: FhirSearch,
+  page: SearchPage<T>,
+  seal?: (applied: URLSearchParams, token: string | undefined) => string,
+): Bundle<T> {
   const linkTo = (token: string | undefined): string => {
-    const params = new URLSearchParams(search.applied);
-    if (token) {
+    const params = seal
+      ? new URLSearchParams({ _page: seal(search.applied, token) })
+      : new URLSearchParams(search.applied);
+    if (token && !seal) {
       params.set('_page', token);
     }
     const query = params.toString();

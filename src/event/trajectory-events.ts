@@ -1,0 +1,320 @@
+import { randomUUID } from 'node:crypto';
+import { forbidden, OperationOutcomeError } from '@medplum/core';
+import type { Job } from 'bullmq';
+import {
+  dataClassesOfTrajectoryEvent,
+  deliveryEventTypeOf,
+  toPracticeResources,
+} from '../../mappings/practice/trajectory-to-fhir';
+import type { TrajectoryEvent } from '../../mappings/practice/trajectory-event';
+import { getAdapter } from '../../mappings/municipality/index';
+import {
+  operatorAction,
+  SYSTEM_WORKER,
+  trajectoryDecision,
+  trajectoryDisclosure,
+  trajectoryEventReceived,
+  type AuditActor,
+} from '../audit/audit-events';
+import { PermanentDeliveryError } from '../contracts/delivery-errors';
+import { assertValidResource } from '../kernel/fhir/validation';
+import { systemOfRecordOf, type Agreement } from '../policy/agreement';
+import { decide } from '../policy/decide';
+import { minimise } from '../policy/minimise';
+import type { Decision } from '../policy/types';
+import type { Consent } from '@medplum/fhirtypes';
+import type { PipelineContext } from './context';
+import { asDeliveryFailure, finalityOf } from './delivery-failure';
+import { reasonText } from './decide';
+import {
+  insertTrajectoryEvent,
+  listConsents,
+  recordAttempt,
+  reviveTrajectoryEvent,
+  tryGetTrajectoryEvent,
+  type TrajectoryEventRow,
+} from './event-store';
+import { tryGetPracticeEndpoint } from './feedback';
+import { practiceEndpointOf } from './practices';
+import { enqueueOrDefer, type TrajectoryJobData } from './queues';
+import { findAgreements } from './registry';
+
+/**
+ * The reverse direction: trajectory events (intake, contact, referral, closure) a municipality registered in its own
+ * system, for a professional whose agreement names the municipality as system of record. Received, decided by the
+ * same policy engine (purpose and legal basis from the agreement, its `toPractice` allow-list), stored encrypted,
+ * and delivered to the practice's HIS through the `feedback` queue, with its retries, dead letters and replay.
+ * Audited both ways: the receipt from the municipality and the disclosure to the practice.
+ */
+
+/** The agreements under which this municipality may send trajectory events to this practice at all. */
+function reverseAgreementsOf(ctx: Pick<PipelineContext, 'registry'>, e: TrajectoryEvent): Agreement[] {
+  return findAgreements(ctx.registry, e.practice.agb, e.municipality).filter(
+    (a) => systemOfRecordOf(a) === 'municipality',
+  );
+}
+
+/**
+ * The guardians who speak for the child, as the practice recorded them: the RelatedPersons who gave or refused a
+ * consent for this child. The municipality does not know the practice's ids of the family, so the consent registry
+ * is the only source; a guardian who never consented is then simply not known (and a consent basis denies).
+ */
+function factsFromConsents(consents: readonly Consent[], birthDate: string) {
+  const patientRef = consents.map((c) => c.patient?.reference).find((r) => r?.startsWith('Patient/'));
+  const guardianIds = new Set<string>();
+  for (const c of consents) {
+    for (const p of c.performer ?? []) {
+      if (p.reference?.startsWith('RelatedPerson/')) {
+        guardianIds.add(p.reference.slice('RelatedPerson/'.length));
+      }
+    }
+  }
+  return {
+    patient: { id: patientRef?.slice('Patient/'.length) ?? '', birthDate },
+    guardians: [...guardianIds].map((relatedPersonId) => ({ relatedPersonId, hasAuthority: true })),
+  };
+}
+
+async function decideTrajectoryEvent(ctx: PipelineContext, e: TrajectoryEvent, agreements: Agreement[]) {
+  const purpose = agreements.find((a) => a.toPractice)?.toPractice?.purpose ?? 'contact-registration';
+  const consents = await listConsents(ctx.db, e.practice.agb, e.child.bsn);
+  const decision: Decision = await ctx.metrics.time('policy', () =>
+    Promise.resolve(
+      decide(
+        {
+          practiceAgb: e.practice.agb,
+          municipalityCode: e.municipality,
+          purpose,
+          dataClasses: dataClassesOfTrajectoryEvent(e.type),
+          at: new Date(),
+          direction: 'to-practice',
+        },
+        { agreements, consents, ...factsFromConsents(consents, e.child.birthDate) },
+      ),
+    ),
+  );
+  return { decision, purpose };
+}
+
+/** What the route answers: ids and states, nothing personal. */
+export function trajectoryEventView(row: TrajectoryEventRow): Record<string, unknown> {
+  return {
+    id: row.id,
+    eventId: row.source_event_id,
+    type: row.event_type,
+    practice: row.tenant,
+    decision: { effect: row.decision, reasons: row.decision_reason.split(', ').filter(Boolean) },
+    ...(row.agreement_id ? { agreement: { id: row.agreement_id, version: row.agreement_version } } : {}),
+    delivery: {
+      state: row.state,
+      attempts: row.attempts,
+      lastStatus: row.last_status,
+      lastError: row.last_error,
+      deliveredAt: row.delivered_at,
+    },
+    createdAt: row.created_at,
+  };
+}
+
+/**
+ * Receives one trajectory event from `actor`'s municipality: 403 unless an agreement between that municipality and
+ * the practice names the municipality as system of record; otherwise decided, stored, audited (receipt and decision,
+ * durable before this returns) and, when permitted, queued for the practice. A repeat of the municipality's event id
+ * returns the first row (`duplicate`) and sends nothing again.
+ */
+export async function receiveTrajectoryEvent(
+  ctx: PipelineContext,
+  e: TrajectoryEvent,
+  actor: AuditActor,
+  traceId: string,
+): Promise<{ row: TrajectoryEventRow; duplicate: boolean }> {
+  const agreements = reverseAgreementsOf(ctx, e);
+  if (agreements.length === 0) {
+    throw new OperationOutcomeError({
+      ...forbidden,
+      issue: [
+        {
+          severity: 'error',
+          code: 'forbidden',
+          details: {
+            text:
+              `No agreement between practice ${e.practice.agb} and ${e.municipality} names the municipality's ` +
+              'system as system of record (professional.systemOfRecord)',
+          },
+          expression: ['practice.agb'],
+        },
+      ],
+    });
+  }
+  const { decision, purpose } = await decideTrajectoryEvent(ctx, e, agreements);
+  const id = randomUUID();
+  const sealed = ctx.cipher.encrypt(e);
+  const { row, duplicate } = await insertTrajectoryEvent(ctx.db, {
+    id,
+    tenant: e.practice.agb,
+    municipality: e.municipality,
+    sourceEventId: e.eventId,
+    eventType: e.type,
+    payload: sealed.data,
+    payloadKeyId: sealed.keyId,
+    submittedBy: actor.userId,
+    decision: decision.effect,
+    decisionReason: reasonText(decision),
+    agreement: decision.agreement,
+    // Random and stored: the practice sees the same key on every retry and replay.
+    idempotencyKey: `tr-${id}`,
+    traceId,
+  });
+  if (duplicate) {
+    return { row, duplicate };
+  }
+  await ctx.audit.append(
+    row.tenant,
+    trajectoryEventReceived({
+      actor,
+      municipality: e.municipality,
+      practiceAgb: e.practice.agb,
+      patientBsn: e.child.bsn,
+      trajectoryEventId: row.id,
+      eventType: e.type,
+      purpose,
+    }),
+  );
+  await ctx.audit.append(
+    row.tenant,
+    trajectoryDecision({
+      actor: SYSTEM_WORKER,
+      permit: decision.effect === 'permit',
+      reasons: reasonText(decision),
+      patientBsn: e.child.bsn,
+      trajectoryEventId: row.id,
+      consentIds: decision.consentIds,
+      agreement: decision.agreement,
+      practiceAgb: e.practice.agb,
+      purpose,
+      stage: 'receive',
+    }),
+  );
+  if (row.state === 'pending') {
+    await enqueueOrDefer(ctx.log, ctx.queues.enqueueTrajectory(row, traceId), { trajectoryEventId: row.id });
+  }
+  return { row, duplicate };
+}
+
+/**
+ * Delivers a trajectory event to the practice's HIS: decided again (a consent may have been withdrawn meanwhile),
+ * minimised to the agreement's `toPractice` allow-list, validated, sent with the practice endpoint's adapter, and
+ * audited as a disclosure (or as a failed one, once it is final).
+ */
+export async function processTrajectoryJob(ctx: PipelineContext, job: Job<TrajectoryJobData>): Promise<string> {
+  const row = await tryGetTrajectoryEvent(ctx.db, job.data.trajectoryEventId);
+  if (!row || row.state !== 'pending') {
+    return 'skipped';
+  }
+  if (!row.payload || !row.payload_key_id) {
+    const reason = 'the trajectory event is no longer held (retention)';
+    await recordAttempt(ctx.db, 'trajectory_event', row.id, { state: 'dead', error: reason });
+    throw new PermanentDeliveryError(reason);
+  }
+  const event = ctx.cipher.decrypt(row.payload_key_id, row.payload) as TrajectoryEvent;
+  const { decision, purpose } = await decideTrajectoryEvent(ctx, event, reverseAgreementsOf(ctx, event));
+  const receiver = `practice-${row.tenant}`;
+  const audit = {
+    actor: SYSTEM_WORKER,
+    practiceAgb: row.tenant,
+    municipality: row.municipality,
+    patientBsn: event.child.bsn,
+    trajectoryEventId: row.id,
+    purpose,
+    endpoint: receiver,
+  };
+  // Decided twice, as towards municipalities: what changed since receipt (a withdrawal) stops it here.
+  const reasons = reasonText(decision);
+  await ctx.audit.append(
+    row.tenant,
+    trajectoryDecision({
+      actor: SYSTEM_WORKER,
+      permit: decision.effect === 'permit',
+      reasons,
+      patientBsn: event.child.bsn,
+      trajectoryEventId: row.id,
+      consentIds: decision.consentIds,
+      agreement: decision.agreement,
+      practiceAgb: row.tenant,
+      purpose,
+      stage: 'deliver',
+    }),
+  );
+  if (decision.effect !== 'permit') {
+    await recordAttempt(ctx.db, 'trajectory_event', row.id, { state: 'dead', error: `denied at delivery: ${reasons}` });
+    throw new PermanentDeliveryError(`denied at delivery: ${reasons}`);
+  }
+  const resources = minimise(toPracticeResources(event), decision.obligations.allowedFields);
+  let receipt;
+  try {
+    const endpoint = tryGetPracticeEndpoint(ctx, row.tenant);
+    if (!endpoint) {
+      // A dead letter, not a silent drop: once the endpoint is configured, an operator replays it.
+      throw new PermanentDeliveryError(`no HIS endpoint configured for practice ${row.tenant}`);
+    }
+    for (const r of resources) {
+      assertValidResource(r);
+    }
+    receipt = await getAdapter(endpoint.adapter).deliver(practiceEndpointOf(endpoint), resources, {
+      idempotencyKey: row.idempotency_key,
+      traceId: job.data.traceId,
+      eventType: deliveryEventTypeOf(event.type),
+      defaultTimeoutMs: ctx.config.DELIVERY_TIMEOUT_MS,
+    });
+  } catch (err) {
+    const failure = asDeliveryFailure(err);
+    const { final, reason } = finalityOf(failure, job, receiver);
+    if (final) {
+      await ctx.audit.append(
+        row.tenant,
+        trajectoryDisclosure({ ...audit, resources: [], outcome: '8', outcomeDesc: reason }),
+      );
+    }
+    await recordAttempt(ctx.db, 'trajectory_event', row.id, {
+      state: final ? 'dead' : 'pending',
+      status: failure.status,
+      error: failure.message,
+      responseBody: failure.responseBody,
+    });
+    if (!final) {
+      throw failure;
+    }
+    throw failure.name === 'PermanentDeliveryError'
+      ? failure
+      : new PermanentDeliveryError(reason, failure.status, failure.responseBody);
+  }
+  await ctx.audit.append(
+    row.tenant,
+    trajectoryDisclosure({
+      ...audit,
+      outcome: '0',
+      resources: resources.map((r) => `${r.resourceType}/${r.id ?? ''}`),
+    }),
+  );
+  await recordAttempt(ctx.db, 'trajectory_event', row.id, {
+    state: 'delivered',
+    status: receipt.status,
+    responseBody: receipt.body,
+  });
+  return 'delivered';
+}
+
+/** Replays a dead trajectory event (audited); false when it is not dead. It is decided again before sending. */
+export async function replayTrajectoryEvent(ctx: PipelineContext, id: string, actor: AuditActor): Promise<boolean> {
+  const revived = await reviveTrajectoryEvent(ctx.db, id);
+  if (!revived) {
+    return false;
+  }
+  await ctx.audit.append(
+    revived.tenant,
+    operatorAction({ actor, action: 'replay', target: `trajectory_event/${revived.id}` }),
+  );
+  await enqueueOrDefer(ctx.log, ctx.queues.enqueueTrajectory(revived, revived.trace_id), { trajectoryEventId: id });
+  await enqueueOrDefer(ctx.log, ctx.queues.removeFailedRound('trajectory', revived), { trajectoryEventId: id });
+  return true;
+}

@@ -1,0 +1,121 @@
+import type { MeasureReport } from '@medplum/fhirtypes';
+import type { AuditActor } from '../../audit/audit-events';
+import { SYSTEM_WORKER } from '../../audit/audit-events';
+import type { PipelineContext } from '../../event/context';
+import { isScheduledReportPushClaimed } from '../../event/event-store';
+import {
+  assertReportCanBePushed,
+  storeReportPush,
+  tryGetMonitoringAgreement,
+  type ReportPush,
+} from '../../event/report-delivery';
+import { amsterdamDay } from '../../kernel/dutch-time';
+import { errorFields } from '../../kernel/logger';
+import { newTraceId } from '../../kernel/trace-context';
+import { SYSTEM_TENANT } from '../audit-scope';
+import { monitoringReport } from './monitoring-report';
+import type { ReportPeriod } from './period';
+import { tryParsePeriod } from './period';
+
+/**
+ * Pushes a municipality's monitoring report for a period to its destination: the same suppressed MeasureReport
+ * `GET /municipality/v1/monitoring` answers for the whole municipality, stored and delivered like any event
+ * (src/event/report-delivery.ts). Its disclosure is audited in the system chain, where report requests are, with
+ * the municipality as an agent so its own auditors see it. Answers the delivery; a second push of the same figures
+ * answers the first one's.
+ */
+export async function pushMonitoringReport(
+  ctx: PipelineContext,
+  p: {
+    readonly municipality: string;
+    readonly period: ReportPeriod;
+    readonly actor: AuditActor;
+    readonly traceId: string;
+    readonly scheduled?: boolean;
+  },
+  now = new Date(),
+): Promise<(ReportPush & { report: MeasureReport }) | undefined> {
+  // Before counting: a push that cannot go anywhere is refused at once.
+  assertReportCanBePushed(ctx, p.municipality, now);
+  const report = await monitoringReport(ctx, { municipality: p.municipality, period: p.period }, now);
+  const push = await storeReportPush(ctx, {
+    tenant: SYSTEM_TENANT,
+    municipality: p.municipality,
+    period: p.period.label,
+    report,
+    actor: p.actor,
+    traceId: p.traceId,
+    scheduled: p.scheduled,
+  });
+  return push && { ...push, report };
+}
+
+/** The quarter before the one `now` falls in (Amsterdam calendar): `2026-Q3` on any day of 2026-Q4. */
+export function previousQuarterOf(now: Date): ReportPeriod {
+  const [year = 0, month = 1] = amsterdamDay(now).split('-').map(Number);
+  const quarter = Math.floor((month - 1) / 3) + 1;
+  const label = quarter === 1 ? `${year - 1}-Q4` : `${year}-Q${quarter - 1}`;
+  const period = tryParsePeriod(label);
+  if (!period) {
+    throw new Error(`not a quarter: ${label}`);
+  }
+  return period;
+}
+
+/**
+ * One round of the schedule (MONITORING_PUSH_SCHEDULE=quarterly): each municipality with a destination and an
+ * agreement in force with purpose monitoring gets the previous quarter's report, once. The claim is taken in the
+ * transaction that stores the push, so two worker processes, or a restart, never send it twice. Returns the pushes
+ * this round made.
+ */
+export async function runScheduledPushes(ctx: PipelineContext, now = new Date()): Promise<ReportPush[]> {
+  const period = previousQuarterOf(now);
+  const pushes: ReportPush[] = [];
+  for (const municipality of new Set(ctx.registry.destinations.map((d) => d.municipality))) {
+    if (!tryGetMonitoringAgreement(ctx, municipality, now)) {
+      continue;
+    }
+    // Cheap check first: after the first round of a quarter this is all a round does.
+    if (await isScheduledReportPushClaimed(ctx.db, municipality, period.label)) {
+      continue;
+    }
+    const push = await pushMonitoringReport(
+      ctx,
+      { municipality, period, actor: SYSTEM_WORKER, traceId: newTraceId(), scheduled: true },
+      now,
+    );
+    if (push) {
+      ctx.log.info(
+        { municipality, period: period.label, deliveryId: push.delivery.id },
+        'scheduled monitoring report pushed',
+      );
+      pushes.push(push);
+    }
+  }
+  return pushes;
+}
+
+/** How often the schedule looks whether a quarter has ended: a report goes out within this time after it has. */
+const SCHEDULE_INTERVAL_MS = 3600_000;
+
+/** Starts the quarterly push when MONITORING_PUSH_SCHEDULE says so (worker processes); returns its stop. */
+export function startMonitoringPushSchedule(ctx: PipelineContext): () => Promise<void> {
+  if (ctx.config.MONITORING_PUSH_SCHEDULE === 'off') {
+    return () => Promise.resolve();
+  }
+  let running: Promise<unknown> = Promise.resolve();
+  const run = (): void => {
+    running = running
+      .then(() => runScheduledPushes(ctx))
+      .catch((err: unknown) => ctx.log.warn(errorFields(err), 'scheduled monitoring push failed; retried next round'));
+  };
+  const first = setTimeout(run, 0);
+  const timer = setInterval(run, SCHEDULE_INTERVAL_MS);
+  first.unref();
+  timer.unref();
+  return async () => {
+    clearTimeout(first);
+    clearInterval(timer);
+    await running;
+  };
+}

@@ -1,0 +1,383 @@
+import type { Bundle, Encounter, EpisodeOfCare } from '@medplum/fhirtypes';
+import { buildRegistry } from '../../src/event/registry';
+import { purgeExpired } from '../../src/event/retention';
+import {
+  buildAgreement,
+  buildConsentEvent,
+  buildDestination,
+  buildReferralEvent,
+  MUNICIPALITY,
+  OTHER_PRACTICE_AGB,
+  PRACTICE_AGB,
+  randomBsn,
+} from '../helpers/builders';
+import { cleanupTestEnv, createTestEnv, startTestApp, type KeyName, type TestApp } from '../helpers/test-runtime';
+import { waitFor } from '../helpers/wait-for';
+import { DeliveryReceiver, type Hit } from '../helpers/delivery-receiver';
+
+const OUTCOME_EXTENSION = 'https://jeugdbrug.nl/fhir/StructureDefinition/trajectory-outcome';
+/** A third practice, whose HIS takes signed webhook notifications. */
+const WEBHOOK_PRACTICE_AGB = '76543210';
+const HOOK_SECRET = 'practice-hook-secret-for-trajectory-tests';
+process.env.TEST_TRAJECTORY_HOOK_SECRET = HOOK_SECRET;
+
+interface EventView {
+  id: string;
+  eventId: string;
+  decision: { effect: string; reasons: string[] };
+  delivery: { state: string };
+}
+
+let seq = 0;
+
+/** A trajectory event as a municipality's system sends it; every call gets a fresh event id. */
+function trajectoryEvent(
+  type: 'intake' | 'contact' | 'referral' | 'closure',
+  overrides: Record<string, unknown> = {},
+): Record<string, unknown> {
+  seq++;
+  return {
+    eventId: `gm-${Date.now().toString(36)}-${seq}`,
+    type,
+    municipality: MUNICIPALITY,
+    practice: { agb: PRACTICE_AGB },
+    child: { bsn: '111222333', birthDate: '2013-05-01' },
+    trajectory: { id: 'traj-1', startDate: '2026-10-01' },
+    date: '2026-10-01',
+    helpQuestion: 'parenting',
+    ...(type === 'contact'
+      ? { contact: { mode: '1', durationMinutes: 45, interventions: ['psycho-education'] }, date: '2026-10-08' }
+      : {}),
+    ...(type === 'referral' ? { referral: { id: 'gm-ref-1', target: 'youth-care-provider' }, date: '2026-10-20' } : {}),
+    ...(type === 'closure' ? { outcome: 'closed-without-referral', date: '2026-11-15' } : {}),
+    ...overrides,
+  };
+}
+
+describe('the reverse direction: a municipality-registered trajectory reaches the practice’s HIS', () => {
+  let municipality: DeliveryReceiver;
+  let practiceHis: DeliveryReceiver;
+  let practiceHook: DeliveryReceiver;
+  let app: TestApp;
+  const testEnv = createTestEnv();
+
+  beforeAll(async () => {
+    municipality = await new DeliveryReceiver().start();
+    practiceHis = await new DeliveryReceiver().start();
+    practiceHook = await new DeliveryReceiver().start();
+    practiceHook.webhookSecret = HOOK_SECRET;
+    const toPractice = {
+      purpose: 'contact-registration' as const,
+      dataClasses: {
+        // Encounter.length is left out on purpose: the contact's duration must not reach the practice.
+        EpisodeOfCare: {
+          fields: ['identifier', 'status', 'type', 'patient', 'period', OUTCOME_EXTENSION],
+        },
+        Encounter: { fields: ['identifier', 'status', 'class', 'type', 'subject', 'episodeOfCare', 'period'] },
+        ServiceRequest: { fields: ['identifier', 'status', 'intent', 'code', 'subject', 'performerType'] },
+      },
+    };
+    const ofRecord = { employer: 'social-team' as const, systemOfRecord: 'municipality' as const };
+    app = await startTestApp({
+      testEnv,
+      registry: buildRegistry({
+        agreements: [
+          buildAgreement({ professional: ofRecord, toPractice }),
+          buildAgreement({
+            id: 'webhook-practice',
+            practice: { agb: WEBHOOK_PRACTICE_AGB },
+            professional: ofRecord,
+            toPractice,
+          }),
+          // The other practice's professional registers in its HIS: nothing may flow back to it.
+          buildAgreement({ id: 'his-of-record', practice: { agb: OTHER_PRACTICE_AGB } }),
+        ],
+        destinations: [buildDestination(municipality.url('/fhir'))],
+        practices: [
+          { agb: PRACTICE_AGB, adapter: 'fhir-rest', baseUrl: practiceHis.url('/his/fhir'), auth: { type: 'none' } },
+          {
+            agb: OTHER_PRACTICE_AGB,
+            adapter: 'fhir-rest',
+            baseUrl: practiceHis.url('/other/fhir'),
+            auth: { type: 'none' },
+          },
+          {
+            agb: WEBHOOK_PRACTICE_AGB,
+            adapter: 'webhook',
+            baseUrl: practiceHook.url('/his/hook'),
+            auth: { type: 'hmac', secretEnv: 'TEST_TRAJECTORY_HOOK_SECRET' },
+          },
+        ],
+      }),
+    });
+  });
+
+  afterAll(async () => {
+    await app.close();
+    await Promise.all([municipality.stop(), practiceHis.stop(), practiceHook.stop()]);
+    await cleanupTestEnv(testEnv);
+  });
+
+  const post = (body: unknown, key: KeyName = 'municipality') =>
+    app.request('/municipality/v1/trajectories/events', { json: body, key });
+
+  const arrivalOf = (view: EventView): Promise<Hit> =>
+    waitFor(`trajectory event ${view.id} to reach the practice`, () => practiceHis.stored.get(`tr-${view.id}`));
+
+  function resourcesOf(hit: Hit) {
+    const bundle = hit.body as Bundle;
+    return bundle.entry!.map((e) => ({ request: e.request!, resource: e.resource! }));
+  }
+
+  it('intake → contact → closure arrive at the practice minimised, audited on receipt and on disclosure', async () => {
+    const child = { bsn: randomBsn(), birthDate: '2013-05-01' };
+    const trajectory = { id: `traj-${Date.now().toString(36)}`, startDate: '2026-10-01' };
+    const send = async (type: 'intake' | 'contact' | 'closure') => {
+      const res = await post(trajectoryEvent(type, { child, trajectory }));
+      expect(res.status).toBe(202);
+      const view = (await res.json()) as EventView;
+      expect(view.decision.effect).toBe('permit');
+      return view;
+    };
+
+    const intake = await send('intake');
+    const intakeEntries = resourcesOf(await arrivalOf(intake));
+    expect(intakeEntries).toHaveLength(1);
+    const opened = intakeEntries[0]!;
+    // The intake opens the practice's copy, conditionally on the municipality's trajectory identifier.
+    expect(opened.request.method).toBe('PUT');
+    expect(opened.request.url).toMatch(/^EpisodeOfCare\?identifier=/);
+    expect(opened.resource).toEqual(
+      expect.objectContaining({ resourceType: 'EpisodeOfCare', status: 'active', period: { start: '2026-10-01' } }),
+    );
+    expect((opened.resource as EpisodeOfCare).patient.identifier?.value).toBe(child.bsn);
+    // Not in the toPractice allow-list: the managing organisation stays behind.
+    expect(opened.resource).not.toHaveProperty('managingOrganization');
+
+    const contact = await send('contact');
+    const contactEntries = resourcesOf(await arrivalOf(contact));
+    const encounter = contactEntries.find((e) => e.resource.resourceType === 'Encounter')!;
+    const encounterResource = encounter.resource as Encounter;
+    expect(encounterResource.type?.flatMap((t) => t.coding?.map((c) => c.code))).toEqual(['1', 'psycho-education']);
+    expect(encounterResource.class.code).toBeDefined();
+    // Minimised: the duration (Encounter.length) and the service provider are not on the allow-list.
+    expect(encounterResource).not.toHaveProperty('length');
+    expect(encounterResource).not.toHaveProperty('serviceProvider');
+    // The contact's episode is sent as a conditional create, so it never reopens a closed trajectory.
+    const episodeInContact = contactEntries.find((e) => e.resource.resourceType === 'EpisodeOfCare')!;
+    expect(episodeInContact.request.method).toBe('POST');
+
+    const closure = await send('closure');
+    const closed = resourcesOf(await arrivalOf(closure))[0]!;
+    expect(closed.request.method).toBe('PUT');
+    const episode = closed.resource as EpisodeOfCare;
+    expect(episode.status).toBe('finished');
+    expect(episode.period).toEqual({ start: '2026-10-01', end: '2026-11-15' });
+    expect(episode.extension).toEqual([
+      expect.objectContaining({
+        url: OUTCOME_EXTENSION,
+        valueCoding: expect.objectContaining({ code: 'closed-without-referral' }),
+      }),
+    ]);
+
+    for (const view of [intake, contact, closure]) {
+      await waitFor(`event ${view.id} recorded as delivered`, async () => {
+        const [row] = await app.rt.ctx.db.query<{ state: string }>('SELECT state FROM trajectory_event WHERE id = $1', [
+          view.id,
+        ]);
+        return row?.state === 'delivered';
+      });
+      const audit = await app.rt.ctx.db.query<{ type: string; subtype: string; outcome: string; agents: string[] }>(
+        `SELECT type, subtype, outcome, agents FROM audit_event WHERE tenant = $1 AND $2 = ANY(entities) ORDER BY seq`,
+        [PRACTICE_AGB, `trajectory_event/${view.id}`],
+      );
+      // Received from the municipality (Import), decided at receipt and again before sending (AuthZ-Consent),
+      // disclosed to the practice (Export).
+      expect(audit.map((a) => [a.type, a.subtype, a.outcome])).toEqual([
+        ['110107', 'receive', '0'],
+        ['110113', 'AuthZ-Consent', '0'],
+        ['110113', 'AuthZ-Consent', '0'],
+        ['110106', 'disclose', '0'],
+      ]);
+      expect(audit[0]!.agents).toContain(`https://jeugdbrug.nl/fhir/NamingSystem/cbs-gemeentecode|${MUNICIPALITY}`);
+      expect(audit[3]!.agents).toContain(`http://fhir.nl/fhir/NamingSystem/agb-z|${PRACTICE_AGB}`);
+    }
+    // Nothing of this went to the municipality's own receiver: it is the sender here.
+    expect(municipality.stored.size).toBe(0);
+  });
+
+  it('sends a closure to a practice with a webhook endpoint as a signed notification', async () => {
+    const res = await post(
+      trajectoryEvent('closure', {
+        practice: { agb: WEBHOOK_PRACTICE_AGB },
+        child: { bsn: randomBsn(), birthDate: '2014-07-07' },
+      }),
+    );
+    expect(res.status).toBe(202);
+    const view = (await res.json()) as EventView;
+    const hit = await waitFor('the notification to reach the practice', () => practiceHook.stored.get(`tr-${view.id}`));
+    expect(hit.signatureValid).toBe(true);
+    const episode = (hit.body as Bundle).entry!.map((e) => e.resource).find((r) => r?.resourceType === 'EpisodeOfCare');
+    expect(episode).toEqual(expect.objectContaining({ status: 'finished' }));
+    expect(episode).not.toHaveProperty('managingOrganization');
+  });
+
+  it('answers a repeated event id with the same event and delivers it once', async () => {
+    const body = trajectoryEvent('intake', { child: { bsn: randomBsn(), birthDate: '2012-01-01' } });
+    const first = await post(body);
+    expect(first.status).toBe(202);
+    const view = (await first.json()) as EventView;
+    await arrivalOf(view);
+    const again = await post(body);
+    expect(again.status).toBe(200);
+    expect(((await again.json()) as EventView).id).toBe(view.id);
+    const rows = await app.rt.ctx.db.query('SELECT id FROM trajectory_event WHERE source_event_id = $1', [
+      body.eventId,
+    ]);
+    expect(rows).toHaveLength(1);
+    expect(practiceHis.hitsFor(`tr-${view.id}`)).toHaveLength(1);
+  });
+
+  it('makes a refused delivery a dead letter an operator replays, without a second receipt', async () => {
+    practiceHis.mode = { kind: 'status', status: 422, body: '{"resourceType":"OperationOutcome"}' };
+    try {
+      const res = await post(trajectoryEvent('intake', { child: { bsn: randomBsn(), birthDate: '2011-02-03' } }));
+      expect(res.status).toBe(202);
+      const view = (await res.json()) as EventView;
+      await waitFor('the refused delivery to be dead', async () => {
+        const [row] = await app.rt.ctx.db.query<{ state: string }>('SELECT state FROM trajectory_event WHERE id = $1', [
+          view.id,
+        ]);
+        return row?.state === 'dead';
+      });
+      const dead = await app.request('/admin/v1/trajectory-events', { key: 'operator' });
+      const listed = ((await dead.json()) as { trajectoryEvents: { id: string; lastStatus: number }[] })
+        .trajectoryEvents;
+      expect(listed).toEqual([expect.objectContaining({ id: view.id, lastStatus: 422 })]);
+      practiceHis.mode = { kind: 'ok' };
+      const replay = await app.request(`/admin/v1/trajectory-events/${view.id}/replay`, { json: {}, key: 'operator' });
+      expect(replay.status).toBe(202);
+      await arrivalOf(view);
+      await waitFor('the replayed delivery to be recorded', async () => {
+        const [row] = await app.rt.ctx.db.query<{ state: string }>('SELECT state FROM trajectory_event WHERE id = $1', [
+          view.id,
+        ]);
+        return row?.state === 'delivered';
+      });
+      const again = await app.request(`/admin/v1/trajectory-events/${view.id}/replay`, { json: {}, key: 'operator' });
+      expect(again.status).toBe(409);
+      const audit = await app.rt.ctx.db.query<{ type: string; outcome: string }>(
+        `SELECT type, outcome FROM audit_event WHERE tenant = $1 AND $2 = ANY(entities) ORDER BY seq`,
+        [PRACTICE_AGB, `trajectory_event/${view.id}`],
+      );
+      // Received once; decided at receipt and before each send; the failed disclosure, the operator's replay and
+      // the successful disclosure all on record.
+      expect(audit.map((a) => [a.type, a.outcome])).toEqual([
+        ['110107', '0'],
+        ['110113', '0'],
+        ['110113', '0'],
+        ['110106', '8'],
+        ['110100', '0'],
+        ['110113', '0'],
+        ['110106', '0'],
+      ]);
+    } finally {
+      practiceHis.mode = { kind: 'ok' };
+    }
+  });
+
+  it('stores but does not send an event the family objected to, and audits the deny', async () => {
+    const referral = buildReferralEvent({
+      child: { id: 'child-objects', bsn: randomBsn(), birthDate: '2012-03-04', municipality: MUNICIPALITY },
+    });
+    const objection = buildConsentEvent(referral, {
+      decision: 'deny',
+      givenBy: [{ kind: 'child' }],
+      purposes: ['contact-registration'],
+      dataClasses: ['EpisodeOfCare', 'Encounter'],
+    });
+    expect((await app.request('/his/v1/events', { json: objection, key: 'practice' })).status).toBe(202);
+    const child = referral.child as { bsn: string; birthDate: string };
+    const res = await post(trajectoryEvent('intake', { child: { bsn: child.bsn, birthDate: child.birthDate } }));
+    expect(res.status).toBe(202);
+    const view = (await res.json()) as EventView;
+    expect(view.decision).toEqual({ effect: 'deny', reasons: ['consent-denied'] });
+    expect(view.delivery.state).toBe('denied');
+    const audit = await app.rt.ctx.db.query<{ type: string; outcome: string }>(
+      `SELECT type, outcome FROM audit_event WHERE tenant = $1 AND $2 = ANY(entities) ORDER BY seq`,
+      [PRACTICE_AGB, `trajectory_event/${view.id}`],
+    );
+    expect(audit.map((a) => [a.type, a.outcome])).toEqual([
+      ['110107', '0'],
+      ['110113', '4'],
+    ]);
+    expect(practiceHis.stored.has(`tr-${view.id}`)).toBe(false);
+  });
+
+  it('removes the content of finished trajectory events after the payload retention, keeping the row', async () => {
+    const res = await post(trajectoryEvent('intake', { child: { bsn: randomBsn(), birthDate: '2010-09-09' } }));
+    const view = (await res.json()) as EventView;
+    await waitFor('the event to be delivered', async () => {
+      const [row] = await app.rt.ctx.db.query<{ state: string }>('SELECT state FROM trajectory_event WHERE id = $1', [
+        view.id,
+      ]);
+      return row?.state === 'delivered';
+    });
+    await purgeExpired(app.rt.ctx, new Date(Date.now() + 365 * 24 * 3600_000));
+    const [row] = await app.rt.ctx.db.query<{ state: string; payload: Buffer | null }>(
+      'SELECT state, payload FROM trajectory_event WHERE id = $1',
+      [view.id],
+    );
+    expect(row).toEqual({ state: 'delivered', payload: null });
+  });
+
+  it('refuses with 403 a practice whose agreement keeps the HIS as system of record', async () => {
+    const res = await post(trajectoryEvent('intake', { practice: { agb: OTHER_PRACTICE_AGB } }));
+    expect(res.status).toBe(403);
+    const outcome = (await res.json()) as { resourceType: string; issue: { details?: { text?: string } }[] };
+    expect(outcome.resourceType).toBe('OperationOutcome');
+    expect(outcome.issue[0]!.details?.text).toMatch(/system of record/);
+  });
+
+  it('refuses with 403 a municipality that is not a party', async () => {
+    const res = await post(trajectoryEvent('intake'), 'otherMunicipality');
+    expect(res.status).toBe(403);
+  });
+
+  it.each([
+    ['free text in a contact', trajectoryEvent('contact', { note: 'Moeder maakt zich zorgen' }), 'note'],
+    [
+      'a free-text summary inside the contact',
+      trajectoryEvent('contact', {
+        contact: { mode: '1', durationMinutes: 30, interventions: [], summary: 'Gesprek over slapen' },
+      }),
+      'contact.summary',
+    ],
+    ['a closure without its outcome', trajectoryEvent('closure', { outcome: undefined }), 'outcome'],
+    ['an unknown outcome code', trajectoryEvent('closure', { outcome: 'fine' }), 'outcome'],
+    ['a referral without a target', trajectoryEvent('referral', { referral: { id: 'r1' } }), 'referral.target'],
+    [
+      'an invalid BSN',
+      trajectoryEvent('intake', { child: { bsn: '123456789', birthDate: '2013-05-01' } }),
+      'child.bsn',
+    ],
+    ['an unknown event type', trajectoryEvent('intake', { type: 'visit' }), 'type'],
+  ])('answers 422 naming the field for %s', async (_what, body, field) => {
+    const res = await post(JSON.parse(JSON.stringify(body)));
+    expect(res.status).toBe(422);
+    const outcome = (await res.json()) as { resourceType: string; issue: { expression?: string[] }[] };
+    expect(outcome.resourceType).toBe('OperationOutcome');
+    expect(outcome.issue.flatMap((i) => i.expression ?? [])).toContain(field);
+  });
+
+  it('answers 400 for a body that is not JSON', async () => {
+    const res = await app.request('/municipality/v1/trajectories/events', {
+      key: 'municipality',
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"eventId": ',
+    });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { resourceType: string }).resourceType).toBe('OperationOutcome');
+  });
+});

@@ -1,0 +1,95 @@
+import type { MeasureReport, Parameters } from '@medplum/fhirtypes';
+import { toTransactionBundle } from '../../../mappings/municipality/fhir-rest/to-transaction';
+import {
+  toISamenlevingMessage,
+  type Monitoringrapportage,
+} from '../../../mappings/municipality/isamenleving/to-message';
+import { RESOURCE_ID_SYSTEM } from '../../../mappings/municipality/shared/resource-identifier';
+import { toNotificationBundle } from '../../../mappings/municipality/webhook/to-notification';
+import { reportIdempotencyKeyOf, reportVersionOf } from '../../../src/event/report-delivery';
+import { MUNICIPALITY_CODE_SYSTEM } from '../../../src/kernel/fhir/identifiers';
+
+const KEY = 'key-report';
+
+function measureReport(overrides: Partial<MeasureReport> = {}): MeasureReport {
+  return {
+    resourceType: 'MeasureReport',
+    id: 'monitoring-GM0226-2026-Q3',
+    status: 'complete',
+    type: 'summary',
+    measure: 'https://jeugdbrug.nl/fhir/Measure/poh-jeugd-monitoring',
+    date: '2026-10-01T08:00:00.000Z',
+    reporter: { identifier: { system: MUNICIPALITY_CODE_SYSTEM, value: 'GM0226' }, display: 'Overbetuwe' },
+    period: { start: '2026-07-01', end: '2026-09-30' },
+    group: [{ code: { coding: [{ code: 'inflow' }] }, population: [{ count: 12 }] }],
+    ...overrides,
+  };
+}
+
+describe('the monitoring report in each destination format', () => {
+  it('fhir-rest: one conditional update of the MeasureReport by municipality and period', () => {
+    const bundle = toTransactionBundle([measureReport()], KEY, 'monitoring.report');
+    expect(bundle.identifier?.value).toBe(KEY);
+    expect(bundle.entry).toHaveLength(1);
+    const entry = bundle.entry![0]!;
+    expect(entry.request).toEqual({
+      method: 'PUT',
+      url: `MeasureReport?identifier=${RESOURCE_ID_SYSTEM}|monitoring-GM0226-2026-Q3`,
+    });
+    const sent = entry.resource as MeasureReport;
+    expect(sent.id).toBeUndefined();
+    // The identifier the conditional update searches by is on the resource, so the receiver stores it to be found.
+    expect(sent.identifier).toEqual([{ system: RESOURCE_ID_SYSTEM, value: 'monitoring-GM0226-2026-Q3' }]);
+    expect(sent.group).toEqual(measureReport().group);
+  });
+
+  it('webhook: a notification on topic monitoring.report whose focus is the MeasureReport', () => {
+    const bundle = toNotificationBundle([measureReport()], {
+      idempotencyKey: KEY,
+      eventType: 'monitoring.report',
+      subscriptionId: 'gm0226',
+      timestamp: '2026-10-01T08:00:00.000Z',
+    });
+    const status = bundle.entry![0]!.resource as Parameters;
+    const topic = status.parameter!.find((p) => p.name === 'topic')?.valueCanonical;
+    expect(topic).toBe('https://jeugdbrug.nl/fhir/SubscriptionTopic/monitoring.report');
+    const focus = status.parameter!.find((p) => p.name === 'notification-event')?.part?.find((p) => p.name === 'focus')
+      ?.valueReference?.reference;
+    expect(bundle.entry!.find((e) => e.fullUrl === focus)?.resource?.resourceType).toBe('MeasureReport');
+  });
+
+  it('isamenleving: a monitoringrapportage carrying the MeasureReport, with the key as berichtId', () => {
+    const message = toISamenlevingMessage([measureReport()], 'monitoring.report', KEY)!;
+    expect(message.path).toBe('monitoringrapportages');
+    expect(message.body as Monitoringrapportage).toEqual({
+      berichtId: KEY,
+      berichtType: 'monitoringrapportage',
+      gemeente: 'GM0226',
+      periode: { start: '2026-07-01', eind: '2026-09-30' },
+      rapportage: measureReport(),
+    });
+  });
+
+  it('isamenleving: nothing to send for a report without a municipality as reporter', () => {
+    expect(toISamenlevingMessage([measureReport({ reporter: {} })], 'monitoring.report', KEY)).toBeUndefined();
+  });
+});
+
+describe('the report version and its idempotency key', () => {
+  const of = (r: MeasureReport) => ({ municipality: 'GM0226', period: '2026-Q3', version: reportVersionOf(r) });
+
+  it('is the same for the same figures made at another moment', () => {
+    const later = measureReport({ date: '2026-12-24T17:00:00.000Z' });
+    expect(reportVersionOf(later)).toBe(reportVersionOf(measureReport()));
+    expect(reportIdempotencyKeyOf(of(later), 'gm0226')).toBe(reportIdempotencyKeyOf(of(measureReport()), 'gm0226'));
+  });
+
+  it('differs when a figure, the period or the destination differs', () => {
+    const changed = measureReport({ group: [{ code: { coding: [{ code: 'inflow' }] }, population: [{ count: 13 }] }] });
+    expect(reportVersionOf(changed)).not.toBe(reportVersionOf(measureReport()));
+    const key = reportIdempotencyKeyOf(of(measureReport()), 'gm0226');
+    expect(reportIdempotencyKeyOf(of(changed), 'gm0226')).not.toBe(key);
+    expect(reportIdempotencyKeyOf({ ...of(measureReport()), period: '2026-Q2' }, 'gm0226')).not.toBe(key);
+    expect(reportIdempotencyKeyOf(of(measureReport()), 'gm0226-b')).not.toBe(key);
+  });
+});
