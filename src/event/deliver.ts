@@ -18,31 +18,30 @@ import { forgetAcceptedSend, rememberAcceptedSend, tryGetAcceptedSend, type Acce
 import { errorFields } from '../kernel/logger';
 import { asDeliveryFailure, finalityOf, type DeliveryFailure } from './delivery-failure';
 import { MONITORING_REPORT_EVENT } from '../contracts/delivery-event-type';
-import { processReportDelivery } from './report-delivery';
+import { reportDelivery } from './report-delivery';
+import type { DeliveryKind, DisclosureAudit } from './delivery-kind';
 
 /**
- * Deliver stage: decide again right before sending (a consent may have been withdrawn since mapping), cut the
- * resources down to the agreement's allow-list, send them through the destination's adapter, and record the
- * disclosure. Transient failures throw to be retried; permanent ones and the last attempt become a dead letter
- * that an operator can replay. Every attempt also feeds the destination's health (pause after N failures).
+ * Deliver stage: whatever the kind of delivery checks before it leaves (a child's event: decided again right
+ * before sending, since a consent may have been withdrawn since mapping, and cut down to the agreement's
+ * allow-list), send it through the destination's adapter, and record the disclosure. Transient failures throw to
+ * be retried; permanent ones and the last attempt become a dead letter that an operator can replay. Every attempt
+ * also feeds the destination's health (pause after N failures).
  */
 export async function processDeliverJob(ctx: PipelineContext, job: Job<DeliverJobData>): Promise<string> {
-  const finish = finishing(ctx, job);
   const work = await stageStatements(ctx.db).deliveryWork(job.data.deliveryId);
   if (!work || work.state !== 'pending') {
     return 'skipped';
   }
-  if (work.event_type === MONITORING_REPORT_EVENT) {
-    // No child, no consent, no minimisation: the anonymised report goes its own, shorter way.
-    return processReportDelivery(ctx, job, work);
-  }
+  // No child, no consent, no minimisation: the anonymised monitoring report says for itself what it checks and sends.
+  const kind = work.event_type === MONITORING_REPORT_EVENT ? reportDelivery : childEventDelivery;
   // The receiver already accepted this delivery on an earlier try, whose recording failed: record, never resend.
   const accepted = await tryGetAcceptedSend(ctx.queues, work.idempotency_key);
   if (accepted) {
-    return recordAcceptedSend(ctx, job, work, openEvent(ctx.cipher, work), accepted);
+    return recordAcceptedSend(ctx, job, work, kind.auditOf(ctx, work), accepted);
   }
   try {
-    return await deliverOnce(ctx, job, work);
+    return await deliverOnce(ctx, job, work, kind);
   } catch (err) {
     if ((err as Error | undefined)?.name === UnrecordedAcceptanceError.NAME) {
       // Not a dead letter, even on the last attempt: the data has arrived. The row stays pending, so the reconciler
@@ -54,7 +53,10 @@ export async function processDeliverJob(ctx: PipelineContext, job: Job<DeliverJo
     const failure = asDeliveryFailure(err);
     const { final, reason } = finalityOf(failure, job, work.destination);
     if (final) {
-      await finish({
+      await finishing(
+        ctx,
+        job,
+      )({
         deliveryId: work.id,
         inboxId: work.inbox_id,
         deliveryState: 'dead',
@@ -70,68 +72,98 @@ export async function processDeliverJob(ctx: PipelineContext, job: Job<DeliverJo
   }
 }
 
-async function deliverOnce(ctx: PipelineContext, job: Job<DeliverJobData>, work: DeliveryWork): Promise<string> {
-  const finish = finishing(ctx, job);
-  const destination = ctx.registry.destinations.find((d) => d.id === work.destination);
-  if (!destination) {
-    throw new PermanentDeliveryError(`destination ${work.destination} is no longer configured`);
-  }
-  let event: CanonicalEvent;
-  try {
-    event = openEvent(ctx.cipher, work);
-  } catch (err) {
-    if (err instanceof PayloadPurgedError) {
+/** A child's event (referral, contact, closure): decided again, minimised, audited as a disclosure about the child. */
+const childEventDelivery: DeliveryKind = {
+  auditOf: (ctx, work) => childDisclosure(work, openEvent(ctx.cipher, work)),
+  async prepare(ctx, job, work) {
+    const finish = finishing(ctx, job);
+    let event: CanonicalEvent;
+    try {
+      event = openEvent(ctx.cipher, work);
+    } catch (err) {
+      if (err instanceof PayloadPurgedError) {
+        await finish({
+          deliveryId: work.id,
+          inboxId: work.inbox_id,
+          deliveryState: 'cancelled',
+          step: 'payloadPurged',
+          reason: PAYLOAD_PURGED,
+          error: PAYLOAD_PURGED,
+          countsAsAttempt: false,
+        });
+        return 'payload-purged';
+      }
+      // Undecryptable or unmappable: no retry can change that. Permanent, so it becomes a dead letter at once.
+      throw new PermanentDeliveryError(`the stored event cannot be read: ${(err as Error).message}`);
+    }
+    const purpose = purposeOf(event.eventType) ?? 'referral';
+    const decision = await decideAndRecord(ctx, { id: work.inbox_id, tenant: work.tenant }, event, purpose, 'deliver');
+    if (decision.effect === 'deny') {
+      const reason = `denied at delivery: ${decisionText(decision)}`;
       await finish({
         deliveryId: work.id,
         inboxId: work.inbox_id,
         deliveryState: 'cancelled',
-        step: 'payloadPurged',
-        reason: PAYLOAD_PURGED,
-        error: PAYLOAD_PURGED,
-        countsAsAttempt: false,
+        step: 'deniedAtDelivery',
+        reason,
+        error: reason,
       });
-      return 'payload-purged';
+      return 'denied';
     }
-    // Undecryptable or unmappable: no retry can change that. Permanent, so it becomes a dead letter at once.
-    throw new PermanentDeliveryError(`the stored event cannot be read: ${(err as Error).message}`);
-  }
-  const row = { id: work.inbox_id, tenant: work.tenant };
-  const purpose = purposeOf(event.eventType) ?? 'referral';
-  const decision = await decideAndRecord(ctx, row, event, purpose, 'deliver');
-  if (decision.effect === 'deny') {
-    const reason = `denied at delivery: ${decisionText(decision)}`;
-    await finish({
-      deliveryId: work.id,
-      inboxId: row.id,
-      deliveryState: 'cancelled',
-      step: 'deniedAtDelivery',
-      reason,
-      error: reason,
-    });
-    return 'denied';
-  }
-  const resources = minimise([...event.resources], decision.obligations.allowedFields);
-  const disclosed = resources.map((r) => `${r.resourceType}/${r.id ?? ''}`);
-  const disclosureAudit = {
-    actor: SYSTEM_WORKER,
-    patientBsn: event.patient.bsn,
-    inboxId: row.id,
-    municipality: event.municipalityCode,
-    destination: destination.id,
-    purpose,
-    resources: disclosed,
-    agreement: decision.agreement,
-    consentIds: decision.consentIds,
-  };
+    const resources = minimise([...event.resources], decision.obligations.allowedFields);
+    return {
+      resources,
+      eventType: event.eventType,
+      note: {
+        purpose,
+        resources: resources.map((r) => `${r.resourceType}/${r.id ?? ''}`),
+        agreement: decision.agreement,
+        consentIds: decision.consentIds,
+      },
+      audit: childDisclosure(work, event),
+    };
+  },
+};
 
+function childDisclosure(work: DeliveryWork, event: CanonicalEvent): DisclosureAudit {
+  return (note, outcome, outcomeDesc) =>
+    disclosure({
+      actor: SYSTEM_WORKER,
+      patientBsn: event.patient.bsn,
+      inboxId: work.inbox_id,
+      municipality: event.municipalityCode,
+      destination: work.destination,
+      purpose: note.purpose,
+      resources: note.resources,
+      agreement: note.agreement,
+      consentIds: note.consentIds,
+      outcome,
+      outcomeDesc,
+    });
+}
+
+async function deliverOnce(
+  ctx: PipelineContext,
+  job: Job<DeliverJobData>,
+  work: DeliveryWork,
+  kind: DeliveryKind,
+): Promise<string> {
+  const destination = ctx.registry.destinations.find((d) => d.id === work.destination);
+  if (!destination) {
+    throw new PermanentDeliveryError(`destination ${work.destination} is no longer configured`);
+  }
+  const shipment = await kind.prepare(ctx, job, work);
+  if (typeof shipment === 'string') {
+    return shipment;
+  }
   // Only the send is inside the try: a database hiccup after a successful send must be retried as ours, not
   // turned into a dead letter as if the receiver had refused.
   let receipt;
   try {
-    receipt = await getAdapter(destination.adapter).deliver(destination, resources, {
+    receipt = await getAdapter(destination.adapter).deliver(destination, shipment.resources, {
       idempotencyKey: work.idempotency_key,
       traceId: job.data.traceId,
-      eventType: event.eventType,
+      eventType: shipment.eventType,
       defaultTimeoutMs: ctx.config.DELIVERY_TIMEOUT_MS,
     });
   } catch (err) {
@@ -149,10 +181,13 @@ async function deliverOnce(ctx: PipelineContext, job: Job<DeliverJobData>, work:
     }
     // Audit first, here and on success: a crash in between then leaves an audited attempt that is retried, never
     // a recorded outcome without its audit trail.
-    await ctx.audit.append(row.tenant, disclosure({ ...disclosureAudit, outcome: '8', outcomeDesc: reason }));
-    await finish({
+    await ctx.audit.append(work.tenant, shipment.audit(shipment.note, '8', reason));
+    await finishing(
+      ctx,
+      job,
+    )({
       deliveryId: work.id,
-      inboxId: row.id,
+      inboxId: work.inbox_id,
       deliveryState: 'dead',
       step: 'deadLetter',
       reason,
@@ -169,17 +204,14 @@ async function deliverOnce(ctx: PipelineContext, job: Job<DeliverJobData>, work:
   const accepted: AcceptedSend = {
     status: receipt.status,
     at: new Date().toISOString(),
-    purpose,
-    resources: disclosed,
-    agreement: decision.agreement,
-    consentIds: decision.consentIds,
+    ...shipment.note,
     audited: false,
   };
   await rememberAcceptedSend(ctx.queues, work.idempotency_key, accepted).catch((err: Error) =>
     ctx.log.warn({ deliveryId: work.id, ...errorFields(err) }, 'could not note an accepted send in Redis'),
   );
   try {
-    return await recordAcceptedSend(ctx, job, work, event, accepted, receipt.body);
+    return await recordAcceptedSend(ctx, job, work, shipment.audit, accepted, receipt.body);
   } catch (err) {
     throw new UnrecordedAcceptanceError(err);
   }
@@ -205,26 +237,12 @@ async function recordAcceptedSend(
   ctx: PipelineContext,
   job: Job<DeliverJobData>,
   work: DeliveryWork,
-  event: CanonicalEvent,
+  audit: DisclosureAudit,
   accepted: AcceptedSend,
   responseBody?: string,
 ): Promise<string> {
   if (!accepted.audited) {
-    await ctx.audit.append(
-      work.tenant,
-      disclosure({
-        actor: SYSTEM_WORKER,
-        patientBsn: event.patient.bsn,
-        inboxId: work.inbox_id,
-        municipality: event.municipalityCode,
-        destination: work.destination,
-        purpose: accepted.purpose,
-        resources: accepted.resources,
-        agreement: accepted.agreement,
-        consentIds: accepted.consentIds,
-        outcome: '0',
-      }),
-    );
+    await ctx.audit.append(work.tenant, audit(accepted, '0'));
     await rememberAcceptedSend(ctx.queues, work.idempotency_key, { ...accepted, audited: true }).catch((err: Error) =>
       ctx.log.warn({ deliveryId: work.id, ...errorFields(err) }, 'could not note the audit in Redis'),
     );

@@ -1,31 +1,25 @@
 import { createHash, randomUUID } from 'node:crypto';
-import type { Job } from 'bullmq';
 import { conflict, OperationOutcomeError } from '@medplum/core';
 import type { MeasureReport } from '@medplum/fhirtypes';
-import { getAdapter } from '../../mappings/municipality/index';
 import { reportDisclosure, SYSTEM_WORKER, type AuditActor } from '../audit/audit-events';
 import { MONITORING_REPORT_EVENT } from '../contracts/delivery-event-type';
 import { PermanentDeliveryError } from '../contracts/delivery-errors';
 import type { Destination } from '../contracts/destination';
 import { amsterdamDay } from '../kernel/dutch-time';
-import { errorFields } from '../kernel/logger';
 import type { Agreement } from '../policy/agreement';
 import { agreementsInForceFor } from '../policy/select-agreement';
-import { forgetAcceptedSend, rememberAcceptedSend, tryGetAcceptedSend, type AcceptedSend } from './accepted-sends';
 import type { PipelineContext } from './context';
-import { asDeliveryFailure, finalityOf } from './delivery-failure';
-import { recordDestinationFailure, recordDestinationSuccess } from './destination-health';
-import { finishDeliveryLogged, logEventStates } from './event-log';
+import { logEventStates } from './event-log';
+import type { DeliveryKind, DisclosureAudit } from './delivery-kind';
 import {
   claimScheduledReportPush,
   decideAndCreateDelivery,
   insertEvent,
-  recordAttempt,
   tryGetDeliveryOf,
   type DeliveryRow,
   type DeliveryWork,
 } from './event-store';
-import { enqueueOrDefer, type DeliverJobData } from './queues';
+import { enqueueOrDefer } from './queues';
 import { tryGetDestination } from './registry';
 
 /**
@@ -208,183 +202,51 @@ export async function storeReportPush(
   return { ...result, version: stored.version };
 }
 
-/** The receiver accepted the report but recording that failed: retried as a recording, never as a send. */
-class ReportSentNotRecordedError extends Error {
-  static readonly NAME = 'ReportSentNotRecordedError';
-  override readonly name = ReportSentNotRecordedError.NAME;
-  constructor(cause: unknown) {
-    super(`accepted by the receiver, not yet recorded: ${(cause as Error | undefined)?.message ?? String(cause)}`, {
-      cause,
-    });
-  }
-}
-
 /**
- * Deliver stage for a `monitoring.report` (called by processDeliverJob): check the agreement, send the stored
- * MeasureReport through the destination's adapter, audit the disclosure, record the outcome. Failures are retried
- * and end in a dead letter exactly as a referral's do; "sent once means sent once" holds the same way.
+ * The deliver stage's part for a `monitoring.report` (see processDeliverJob): the agreement checked again right
+ * before sending, as a referral's consent is (it may have ended since the push), and the stored MeasureReport as
+ * what leaves. Retries, dead letters and "sent once means sent once" are the deliver stage's, as for a referral.
  */
-export async function processReportDelivery(
-  ctx: PipelineContext,
-  job: Job<DeliverJobData>,
-  work: DeliveryWork,
-): Promise<string> {
-  try {
-    return await deliverReportOnce(ctx, job, work);
-  } catch (err) {
-    if ((err as Error | undefined)?.name === ReportSentNotRecordedError.NAME) {
-      throw err;
-    }
-    // Anything that failed outside the send still ends the delivery on its last chance (see processDeliverJob).
-    const failure = asDeliveryFailure(err);
-    const { final, reason } = finalityOf(failure, job, work.destination);
-    if (final) {
-      await finishing(
-        ctx,
-        job,
-      )({
-        deliveryId: work.id,
-        inboxId: work.inbox_id,
-        deliveryState: 'dead',
-        step: 'deadLetter',
-        reason,
-        error: failure.message,
-        countsAsAttempt: false,
-      }).catch((e: Error) =>
-        ctx.log.error({ deliveryId: work.id, ...errorFields(e) }, 'could not record a dead letter'),
+export const reportDelivery: DeliveryKind = {
+  auditOf: (ctx, work) => reportAudit(work, openReport(ctx, work)),
+  prepare(ctx, _job, work) {
+    const stored = openReport(ctx, work);
+    const agreement = tryGetMonitoringAgreement(ctx, stored.municipality);
+    if (!agreement) {
+      throw new PermanentDeliveryError(
+        `no agreement with purpose monitoring is in force for municipality ${stored.municipality}`,
       );
     }
-    throw err;
-  }
-}
-
-async function deliverReportOnce(ctx: PipelineContext, job: Job<DeliverJobData>, work: DeliveryWork): Promise<string> {
-  const stored = openReport(ctx, work);
-  const accepted = await tryGetAcceptedSend(ctx.queues, work.idempotency_key);
-  if (accepted) {
-    return recordReportSent(ctx, job, work, stored, accepted);
-  }
-  const destination = ctx.registry.destinations.find((d) => d.id === work.destination);
-  if (!destination) {
-    throw new PermanentDeliveryError(`destination ${work.destination} is no longer configured`);
-  }
-  // Checked again right before sending, as a referral's consent is: the agreement may have ended since the push.
-  const agreement = tryGetMonitoringAgreement(ctx, stored.municipality);
-  if (!agreement) {
-    throw new PermanentDeliveryError(
-      `no agreement with purpose monitoring is in force for municipality ${stored.municipality}`,
-    );
-  }
-  const audit = auditOf(work, stored, { id: agreement.id, version: agreement.version });
-  let receipt;
-  try {
-    receipt = await getAdapter(destination.adapter).deliver(destination, [stored.report], {
-      idempotencyKey: work.idempotency_key,
-      traceId: job.data.traceId,
+    return Promise.resolve({
+      resources: [stored.report],
       eventType: MONITORING_REPORT_EVENT,
-      defaultTimeoutMs: ctx.config.DELIVERY_TIMEOUT_MS,
+      note: {
+        purpose: 'monitoring',
+        resources: [reportReference(stored)],
+        agreement: { id: agreement.id, version: agreement.version },
+        consentIds: [],
+      },
+      audit: reportAudit(work, stored),
     });
-  } catch (err) {
-    const failure = asDeliveryFailure(err);
-    await recordDestinationFailure(ctx, destination, failure).catch((e: Error) =>
-      ctx.log.warn({ destination: destination.id, ...errorFields(e) }, 'could not count the failure'),
-    );
-    const { final, reason } = finalityOf(failure, job, destination.id);
-    if (!final) {
-      await recordAttempt(ctx.db, 'delivery', work.id, {
-        state: 'pending',
-        status: failure.status,
-        error: failure.message,
-        responseBody: failure.responseBody,
-      });
-      throw failure;
-    }
-    // Audit first: an outcome is never recorded without its audit trail.
-    await ctx.audit.append(work.tenant, reportDisclosure({ ...audit, outcome: '8', outcomeDesc: reason }));
-    await finishing(
-      ctx,
-      job,
-    )({
-      deliveryId: work.id,
+  },
+};
+
+function reportReference(stored: StoredReport): string {
+  return `MeasureReport/${stored.report.id ?? ''}`;
+}
+
+function reportAudit(work: DeliveryWork, stored: StoredReport): DisclosureAudit {
+  return (note, outcome, outcomeDesc) =>
+    reportDisclosure({
+      actor: SYSTEM_WORKER,
       inboxId: work.inbox_id,
-      deliveryState: 'dead',
-      step: 'deadLetter',
-      reason,
-      status: failure.status,
-      error: failure.message,
-      responseBody: failure.responseBody,
+      municipality: stored.municipality,
+      destination: work.destination,
+      report: { reference: reportReference(stored), description: `period ${stored.period}, version ${stored.version}` },
+      agreement: note.agreement,
+      outcome,
+      outcomeDesc,
     });
-    throw failure.name === 'PermanentDeliveryError'
-      ? failure
-      : new PermanentDeliveryError(reason, failure.status, failure.responseBody);
-  }
-  const sent: AcceptedSend = {
-    status: receipt.status,
-    at: new Date().toISOString(),
-    purpose: 'monitoring',
-    resources: [audit.report.reference],
-    agreement: audit.agreement,
-    consentIds: [],
-    audited: false,
-  };
-  await rememberAcceptedSend(ctx.queues, work.idempotency_key, sent).catch((err: Error) =>
-    ctx.log.warn({ deliveryId: work.id, ...errorFields(err) }, 'could not note an accepted send in Redis'),
-  );
-  try {
-    return await recordReportSent(ctx, job, work, stored, sent, receipt.body);
-  } catch (err) {
-    throw new ReportSentNotRecordedError(err);
-  }
-}
-
-/** Audits the disclosure (once), then records the delivery and its event as delivered. */
-async function recordReportSent(
-  ctx: PipelineContext,
-  job: Job<DeliverJobData>,
-  work: DeliveryWork,
-  stored: StoredReport,
-  sent: AcceptedSend,
-  responseBody?: string,
-): Promise<string> {
-  if (!sent.audited) {
-    await ctx.audit.append(work.tenant, reportDisclosure({ ...auditOf(work, stored, sent.agreement), outcome: '0' }));
-    await rememberAcceptedSend(ctx.queues, work.idempotency_key, { ...sent, audited: true }).catch((err: Error) =>
-      ctx.log.warn({ deliveryId: work.id, ...errorFields(err) }, 'could not note the audit in Redis'),
-    );
-  }
-  await finishing(
-    ctx,
-    job,
-  )({
-    deliveryId: work.id,
-    inboxId: work.inbox_id,
-    deliveryState: 'delivered',
-    step: 'delivered',
-    reason: `${work.destination}: HTTP ${sent.status}`,
-    status: sent.status,
-    responseBody,
-  });
-  await forgetAcceptedSend(ctx.queues, work.idempotency_key).catch((err: Error) =>
-    ctx.log.warn({ deliveryId: work.id, ...errorFields(err) }, 'could not drop the accepted-send note; it expires'),
-  );
-  await recordDestinationSuccess(ctx, work.destination).catch((err: Error) =>
-    ctx.log.warn({ destination: work.destination, ...errorFields(err) }, 'could not reset the failure count'),
-  );
-  return 'delivered';
-}
-
-function auditOf(work: DeliveryWork, stored: StoredReport, agreement: { id: string; version: number } | undefined) {
-  return {
-    actor: SYSTEM_WORKER,
-    inboxId: work.inbox_id,
-    municipality: stored.municipality,
-    destination: work.destination,
-    report: {
-      reference: `MeasureReport/${stored.report.id ?? ''}`,
-      description: `period ${stored.period}, version ${stored.version}`,
-    },
-    agreement,
-  };
 }
 
 /** The stored report; a pending delivery's content is never purged, so failing to read it is permanent. */
@@ -397,10 +259,4 @@ function openReport(ctx: PipelineContext, work: DeliveryWork): StoredReport {
   } catch (err) {
     throw new PermanentDeliveryError(`the stored report cannot be read: ${(err as Error).message}`);
   }
-}
-
-/** Ends the delivery (see finishDelivery) and logs the state its event enters, under the job's trace id. */
-function finishing(ctx: PipelineContext, job: Job<DeliverJobData>) {
-  return (d: Parameters<typeof finishDeliveryLogged>[2]) =>
-    finishDeliveryLogged(ctx, { traceId: job.data.traceId, stage: 'deliver' }, d);
 }

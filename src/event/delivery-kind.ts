@@ -1,0 +1,37 @@
+import type { Job } from 'bullmq';
+import type { AuditEvent, Resource } from '@medplum/fhirtypes';
+import type { AuditOutcome } from '../audit/audit-events';
+import type { DeliveryEventType } from '../contracts/delivery-event-type';
+import type { AcceptedSend } from './accepted-sends';
+import type { PipelineContext } from './context';
+import type { DeliveryWork } from './event-store';
+import type { DeliverJobData } from './queues';
+
+/** What a send notes for its disclosure's audit (kept in Redis with the accepted send, so no personal data). */
+export type SentNote = Pick<AcceptedSend, 'purpose' | 'resources' | 'agreement' | 'consentIds'>;
+
+/** The disclosure's AuditEvent of one delivery, for an outcome: success (0) or a dead letter (8). */
+export type DisclosureAudit = (note: SentNote, outcome: AuditOutcome, outcomeDesc?: string) => AuditEvent;
+
+/** What leaves for one delivery, once everything before the send allowed it. */
+export interface Shipment {
+  readonly resources: Resource[];
+  readonly eventType: DeliveryEventType;
+  readonly note: SentNote;
+  readonly audit: DisclosureAudit;
+}
+
+/**
+ * One kind of delivery to a municipality's destination (a child's event, or the monitoring report): what is checked
+ * and sent, and how its disclosure is audited. The deliver stage (deliver.ts) does the rest the same for every kind:
+ * the send, retries, dead letters, "sent once means sent once", the destination's health.
+ */
+export interface DeliveryKind {
+  /**
+   * Everything before the send: the shipment, or the job's result when nothing may leave and the delivery was ended
+   * here (denied at delivery, payload purged). Throws to fail the attempt.
+   */
+  prepare(ctx: PipelineContext, job: Job<DeliverJobData>, work: DeliveryWork): Promise<Shipment | string>;
+  /** The disclosure's audit for a send a receiver accepted on an earlier try, whose recording failed. */
+  auditOf(ctx: PipelineContext, work: DeliveryWork): DisclosureAudit;
+}
