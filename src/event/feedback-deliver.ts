@@ -7,7 +7,7 @@ import { getAdapter } from '../../mappings/municipality/index';
 import { REFERRAL_STATUS_EVENT } from '../contracts/delivery-event-type';
 import { PermanentDeliveryError } from '../contracts/delivery-errors';
 import type { PipelineContext } from './context';
-import { asDeliveryFailure, finalityOf } from './delivery-failure';
+import { failPracticeSend } from './delivery-failure';
 import { referralIdentityOf, tryGetPracticeEndpoint } from './feedback';
 import type { FeedbackJobData } from './queues';
 import { recordAttempt, tryGetFeedback, tryGetSealedEvent } from './event-store';
@@ -72,24 +72,18 @@ export async function processFeedbackJob(ctx: PipelineContext, job: Job<Feedback
       defaultTimeoutMs: ctx.config.DELIVERY_TIMEOUT_MS,
     });
   } catch (err) {
-    const failure = asDeliveryFailure(err);
-    const { final, reason } = finalityOf(failure, job, receiver);
-    if (final) {
-      // Audit before recording, as in deliver-worker.ts: an outcome is never recorded without its audit trail.
-      await ctx.audit.append(feedback.tenant, feedbackDisclosure({ ...audit, outcome: '8', outcomeDesc: reason }));
-    }
-    await recordAttempt(ctx.db, 'feedback', feedback.id, {
-      state: final ? 'dead' : 'pending',
-      status: failure.status,
-      error: failure.message,
-      responseBody: failure.responseBody,
-    });
-    if (!final) {
-      throw failure;
-    }
-    throw failure.name === 'PermanentDeliveryError'
-      ? failure
-      : new PermanentDeliveryError(reason, failure.status, failure.responseBody);
+    return failPracticeSend(
+      ctx,
+      job,
+      {
+        table: 'feedback',
+        id: feedback.id,
+        tenant: feedback.tenant,
+        receiver,
+        deadLetterAudit: (reason) => feedbackDisclosure({ ...audit, outcome: '8', outcomeDesc: reason }),
+      },
+      err,
+    );
   }
   await ctx.audit.append(feedback.tenant, feedbackDisclosure({ ...audit, outcome: '0' }));
   await recordAttempt(ctx.db, 'feedback', feedback.id, {

@@ -24,7 +24,7 @@ import { minimise } from '../policy/minimise';
 import type { Decision } from '../policy/types';
 import type { Consent } from '@medplum/fhirtypes';
 import type { PipelineContext } from './context';
-import { asDeliveryFailure, finalityOf } from './delivery-failure';
+import { failPracticeSend } from './delivery-failure';
 import { reasonText } from './decide';
 import {
   insertTrajectoryEvent,
@@ -267,26 +267,19 @@ export async function processTrajectoryJob(ctx: PipelineContext, job: Job<Trajec
       defaultTimeoutMs: ctx.config.DELIVERY_TIMEOUT_MS,
     });
   } catch (err) {
-    const failure = asDeliveryFailure(err);
-    const { final, reason } = finalityOf(failure, job, receiver);
-    if (final) {
-      await ctx.audit.append(
-        row.tenant,
-        trajectoryDisclosure({ ...audit, resources: [], outcome: '8', outcomeDesc: reason }),
-      );
-    }
-    await recordAttempt(ctx.db, 'trajectory_event', row.id, {
-      state: final ? 'dead' : 'pending',
-      status: failure.status,
-      error: failure.message,
-      responseBody: failure.responseBody,
-    });
-    if (!final) {
-      throw failure;
-    }
-    throw failure.name === 'PermanentDeliveryError'
-      ? failure
-      : new PermanentDeliveryError(reason, failure.status, failure.responseBody);
+    return failPracticeSend(
+      ctx,
+      job,
+      {
+        table: 'trajectory_event',
+        id: row.id,
+        tenant: row.tenant,
+        receiver,
+        deadLetterAudit: (reason) =>
+          trajectoryDisclosure({ ...audit, resources: [], outcome: '8', outcomeDesc: reason }),
+      },
+      err,
+    );
   }
   await ctx.audit.append(
     row.tenant,
