@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { buildRegistry } from '../../src/event/registry';
 import { deliverQueueName } from '../../src/event/queues';
 import { queuePrefix } from '../../src/kernel/redis-client';
@@ -19,6 +20,13 @@ describe('on a Redis Cluster (3 primaries, 3 replicas)', () => {
   let app: TestApp;
   const testEnv = createTestEnv();
   const submitted: string[] = [];
+  /**
+   * The failover case has failed only inside the full suite, never alone, by running into Jest's timeout. So that
+   * the next such run says where it stood, each step is noted, and a failed run prints the step and the app's log.
+   */
+  const steps: string[] = [];
+  let failoverPassed = false;
+  const step = (what: string) => steps.push(`${new Date().toISOString().slice(11, 23)} ${what}`);
 
   beforeAll(async () => {
     cluster = await LocalRedisCluster.start(3, 1);
@@ -56,6 +64,12 @@ describe('on a Redis Cluster (3 primaries, 3 replicas)', () => {
   }, 120_000);
 
   afterAll(async () => {
+    if (!failoverPassed && steps.length > 0) {
+      const log = fs.existsSync(testEnv.logFile) ? fs.readFileSync(testEnv.logFile, 'utf8').split('\n') : [];
+      process.stderr.write(
+        `redis-cluster failover: steps reached\n${steps.join('\n')}\nlast log lines:\n${log.slice(-80).join('\n')}\n`,
+      );
+    }
     try {
       // Bounded: the cluster is stopped below whatever state the app's Redis client is in.
       await Promise.race([app?.close(), new Promise((r) => setTimeout(r, 30_000).unref())]);
@@ -174,13 +188,18 @@ describe('on a Redis Cluster (3 primaries, 3 replicas)', () => {
 
     // Slow answers keep deliveries in flight when the primary goes.
     municipality.mode = { kind: 'slow', delayMs: 200 };
+    step('submit first 30');
     const first = await submit(30);
+    step('wait for deliveries under way');
     await waitFor('deliveries to be under way', () => municipality.deliveries.length >= 3, 60_000);
+    step(`kill :${victim.port}`);
     await cluster.kill(victim);
     municipality.mode = { kind: 'ok' };
     // Events keep coming while the cluster elects a new primary; PostgreSQL takes them even if Redis cannot.
+    step('submit 20 during failover');
     const during = await submit(20);
 
+    step('wait for failover');
     await cluster.waitForFailover(victim, 3);
     const topology = await cluster.topology();
     expect(topology.find((t) => t.port === victim.port)?.flags).toContain('fail');
@@ -189,7 +208,9 @@ describe('on a Redis Cluster (3 primaries, 3 replicas)', () => {
     expect(replacement.port).not.toBe(victim.port);
     expect(victimReplicas).toContain(replacement.port);
 
+    step('submit 10 after failover');
     const after = await submit(10);
+    step('wait for all 60 delivered');
     const rows = await allReach([...first, ...during, ...after], 'delivered', 120_000);
     const keys = rows.map((r) => r.idempotency_key ?? '');
     expect(new Set(keys).size).toBe(60);
@@ -203,5 +224,6 @@ describe('on a Redis Cluster (3 primaries, 3 replicas)', () => {
     const ours = new Set(all.map((r) => r.idempotency_key));
     expect(municipality.deliveries.map((h) => h.idempotencyKey).filter((k) => !ours.has(k))).toEqual([]);
     expect(municipality.stored.size).toBe(new Set(municipality.deliveries.map((h) => h.idempotencyKey)).size);
+    failoverPassed = true;
   }, 240_000);
 });
