@@ -7,6 +7,9 @@ import {
 } from 'rate-limiter-flexible';
 import type { PrincipalLimiter, RateLimitState, TakeResult } from './rate-limit';
 
+/** How long a request waits for Redis's count before it is counted in this process's memory instead. */
+const REDIS_ANSWER_MS = 1000;
+
 /** The configured rate: `ratePerSecond` on average, up to `burst` at once. */
 export interface SharedRateLimitOptions {
   readonly ratePerSecond: number;
@@ -27,11 +30,16 @@ export interface SharedRateLimitOptions {
  * with BurstyRateLimiter itself because the `RateLimit-*` headers need both windows' counts, which it hides.
  *
  * When Redis does not answer, each process counts in memory with the same windows until it does (the library's
- * insurance limiter): a caller may then get up to N times the rate, which beats refusing everyone.
+ * insurance limiter): a caller may then get up to N times the rate, which beats refusing everyone. "Does not
+ * answer" includes a command that hangs: a Redis Cluster client holds a command for a slot whose primary has just
+ * died until the failover ends, or for good when its slot map is not refreshed, and the library waits for the
+ * client. So an answer that takes longer than `REDIS_ANSWER_MS` is not waited for either.
  */
 export class SharedRateLimiter implements PrincipalLimiter {
   private readonly steady: RateLimiterRedis;
   private readonly burst: RateLimiterRedis | undefined;
+  private readonly steadyInMemory: RateLimiterMemory;
+  private readonly burstInMemory: RateLimiterMemory | undefined;
   private readonly policy: string;
 
   constructor(
@@ -48,24 +56,44 @@ export class SharedRateLimiter implements PrincipalLimiter {
         duration,
         keyPrefix: `${options.prefix}:rate-limit:${name}`,
       };
-      return new RateLimiterRedis({ ...opts, insuranceLimiter: new RateLimiterMemory({ points, duration }) });
+      const inMemory = new RateLimiterMemory({ points, duration });
+      return [new RateLimiterRedis({ ...opts, insuranceLimiter: inMemory }), inMemory] as const;
     };
-    this.steady = limiter('steady', steadyPoints, stepSeconds);
+    [this.steady, this.steadyInMemory] = limiter('steady', steadyPoints, stepSeconds);
     const burstPoints = options.burst - steadyPoints;
-    this.burst = burstPoints > 0 ? limiter('burst', burstPoints, burstSeconds) : undefined;
+    [this.burst, this.burstInMemory] =
+      burstPoints > 0 ? limiter('burst', burstPoints, burstSeconds) : [undefined, undefined];
     // IETF draft-06 quota policies: the steady one and the whole burst.
     this.policy = `${steadyPoints};w=${stepSeconds}${this.burst ? `, ${options.burst};w=${burstSeconds}` : ''}`;
   }
 
   async take(key: string): Promise<TakeResult> {
-    const [steady, burstNow] = await Promise.all([settle(this.steady.consume(key)), this.burst?.get(key)]);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<TakeResult>((resolve, reject) => {
+      timer = setTimeout(() => {
+        this.takeFrom(this.steadyInMemory, this.burstInMemory, key).then(resolve, reject);
+      }, REDIS_ANSWER_MS);
+    });
+    try {
+      return await Promise.race([this.takeFrom(this.steady, this.burst, key), late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async takeFrom(
+    steadyLimiter: RateLimiterRedis | RateLimiterMemory,
+    burstLimiter: RateLimiterRedis | RateLimiterMemory | undefined,
+    key: string,
+  ): Promise<TakeResult> {
+    const [steady, burstNow] = await Promise.all([settle(steadyLimiter.consume(key)), burstLimiter?.get(key)]);
     if (steady.ok) {
       return { allowed: true, state: this.stateOf(steady.res, burstNow ?? undefined) };
     }
-    if (!this.burst) {
+    if (!burstLimiter) {
       return this.refused(steady.res, undefined);
     }
-    const burst = await settle(this.burst.consume(key));
+    const burst = await settle(burstLimiter.consume(key));
     return burst.ok
       ? { allowed: true, state: this.stateOf(steady.res, burst.res) }
       : this.refused(steady.res, burst.res);
