@@ -1,6 +1,6 @@
 import { findAgreements } from './registry';
+import { startPeriodic } from '../kernel/periodic';
 import type { CanonicalEvent } from '../contracts/his-dialect';
-import { errorFields } from '../kernel/logger';
 import type { PipelineContext } from './context';
 import { decideForEvent } from './decide';
 import type { Db } from '../kernel/db';
@@ -235,21 +235,16 @@ export async function purgeReportFacts(db: Db, before: string): Promise<number> 
 
 /** Runs the reporting store's retention now and then every RETENTION_INTERVAL_MS; returns a stop function. */
 export function startReportRetention(ctx: Pick<PipelineContext, 'db' | 'config' | 'log'>): () => Promise<void> {
-  let running: Promise<unknown> = Promise.resolve();
-  const run = (): void => {
-    const before = new Date(Date.now() - ctx.config.REPORT_RETENTION_DAYS * 86_400_000).toISOString().slice(0, 10);
-    running = running
-      .then(() => purgeReportFacts(ctx.db, before))
-      .then((n) => (n > 0 ? ctx.log.info({ rows: n }, 'reporting facts past retention deleted') : undefined))
-      .catch((err: unknown) => ctx.log.warn(errorFields(err), 'reporting retention failed'));
-  };
-  const first = setTimeout(run, 0);
-  const timer = setInterval(run, ctx.config.RETENTION_INTERVAL_MS);
-  first.unref();
-  timer.unref();
-  return async () => {
-    clearTimeout(first);
-    clearInterval(timer);
-    await running;
-  };
+  return startPeriodic(
+    ctx.config.RETENTION_INTERVAL_MS,
+    async () => {
+      const before = new Date(Date.now() - ctx.config.REPORT_RETENTION_DAYS * 86_400_000).toISOString().slice(0, 10);
+      const n = await purgeReportFacts(ctx.db, before);
+      if (n > 0) {
+        ctx.log.info({ rows: n }, 'reporting facts past retention deleted');
+      }
+    },
+    ctx.log,
+    'reporting retention failed',
+  );
 }

@@ -1,7 +1,7 @@
 import { operatorAction, SYSTEM_RETENTION } from '../audit/audit-events';
+import { startPeriodic } from '../kernel/periodic';
 import { purgeChain, type ChainPurge } from '../audit/retention';
 import { listChainTenants } from '../audit/verify';
-import { errorFields } from '../kernel/logger';
 import type { PipelineContext } from './context';
 import { clearFinishedPayloads, clearFinishedTrajectoryPayloads } from './event-store';
 
@@ -143,24 +143,5 @@ export function startRetention(
   ctx: Pick<PipelineContext, 'db' | 'audit' | 'config' | 'log'>,
   intervalMs: number = retentionSettingsOf(ctx.config).intervalMs,
 ): () => Promise<void> {
-  let running: Promise<unknown> = Promise.resolve();
-  let stopped = false;
-  const run = (): void => {
-    if (stopped) {
-      return;
-    }
-    running = running
-      .then(() => (stopped ? undefined : purgeExpired(ctx)))
-      .catch((err: Error) => ctx.log.warn(errorFields(err), 'retention purge failed'));
-  };
-  const first = setTimeout(run, 0);
-  const timer = setInterval(run, intervalMs);
-  first.unref();
-  timer.unref();
-  return async () => {
-    stopped = true;
-    clearTimeout(first);
-    clearInterval(timer);
-    await running;
-  };
+  return startPeriodic(intervalMs, () => purgeExpired(ctx), ctx.log, 'retention purge failed');
 }

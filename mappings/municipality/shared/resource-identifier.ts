@@ -1,4 +1,5 @@
 import type { Identifier, Resource } from '@medplum/fhirtypes';
+import { DATA_CLASSES } from '../../../src/contracts/sharing';
 
 /**
  * Identifiers the outgoing mappings add, so receivers can match what they already hold without relying on our
@@ -30,18 +31,11 @@ export function withResourceIdentifier<T extends Resource>(resource: T): T {
   return { ...resource, identifier: [...current, resourceIdentifier(id)] };
 }
 
-/** The resource types jeugdbrug sends all have `identifier` as a list. */
+/** The resource types jeugdbrug sends (the data classes, and the monitoring report) all have `identifier` as a list. */
+const WITH_IDENTIFIER_LIST: readonly string[] = [...DATA_CLASSES, 'MeasureReport'];
+
 function canHoldIdentifiers(resource: Resource): boolean {
-  return [
-    'Patient',
-    'RelatedPerson',
-    'Encounter',
-    'EpisodeOfCare',
-    'ServiceRequest',
-    'Consent',
-    'Task',
-    'MeasureReport',
-  ].includes(resource.resourceType);
+  return WITH_IDENTIFIER_LIST.includes(resource.resourceType);
 }
 
 /** `Type/<uuid>` references to our deterministic ids; anything else (absolute URLs, contained `#x`) is left alone. */

@@ -1,4 +1,5 @@
 import type { MeasureReport } from '@medplum/fhirtypes';
+import { startPeriodic } from '../../kernel/periodic';
 import type { AuditActor } from '../../audit/audit-events';
 import { SYSTEM_WORKER } from '../../audit/audit-events';
 import type { PipelineContext } from '../../event/context';
@@ -10,7 +11,6 @@ import {
   type ReportPush,
 } from '../../event/report-delivery';
 import { amsterdamDay } from '../../kernel/dutch-time';
-import { errorFields } from '../../kernel/logger';
 import { newTraceId } from '../../kernel/trace-context';
 import { SYSTEM_TENANT } from '../audit-scope';
 import { monitoringReport } from './monitoring-report';
@@ -103,19 +103,10 @@ export function startMonitoringPushSchedule(ctx: PipelineContext): () => Promise
   if (ctx.config.MONITORING_PUSH_SCHEDULE === 'off') {
     return () => Promise.resolve();
   }
-  let running: Promise<unknown> = Promise.resolve();
-  const run = (): void => {
-    running = running
-      .then(() => runScheduledPushes(ctx))
-      .catch((err: unknown) => ctx.log.warn(errorFields(err), 'scheduled monitoring push failed; retried next round'));
-  };
-  const first = setTimeout(run, 0);
-  const timer = setInterval(run, SCHEDULE_INTERVAL_MS);
-  first.unref();
-  timer.unref();
-  return async () => {
-    clearTimeout(first);
-    clearInterval(timer);
-    await running;
-  };
+  return startPeriodic(
+    SCHEDULE_INTERVAL_MS,
+    () => runScheduledPushes(ctx),
+    ctx.log,
+    'scheduled monitoring push failed; retried next round',
+  );
 }
