@@ -48,7 +48,7 @@ export const destinationFieldsSchema = z
     auth: endpointAuthSchema.default({ type: 'none' }),
     /** HTTP timeout per attempt; DELIVERY_TIMEOUT_MS when absent. */
     timeoutMs: z.number().int().min(100).optional(),
-    /** At most `max` deliveries start per `durationMs`, counted across every worker process (BullMQ limiter). */
+    /** At most `max` requests leave in any `durationMs`, counted across every worker process (event/send-window.ts). */
     rateLimit: z
       .object({ max: z.number().int().min(1), durationMs: z.number().int().min(10) })
       .strict()

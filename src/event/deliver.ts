@@ -20,6 +20,7 @@ import { asDeliveryFailure, finalityOf, type DeliveryFailure } from './delivery-
 import { MONITORING_REPORT_EVENT } from '../contracts/delivery-event-type';
 import { reportDelivery } from './report-delivery';
 import type { DeliveryKind, DisclosureAudit } from './delivery-kind';
+import { takeSendSlot } from './send-window';
 
 /**
  * Deliver stage: whatever the kind of delivery checks before it leaves (a child's event: decided again right
@@ -156,6 +157,7 @@ async function deliverOnce(
   if (typeof shipment === 'string') {
     return shipment;
   }
+  await takeSendSlot(ctx.queues, destination);
   // Only the send is inside the try: a database hiccup after a successful send must be retried as ours, not
   // turned into a dead letter as if the receiver had refused.
   let receipt;

@@ -63,8 +63,8 @@ export function startWorkers(ctx: PipelineContext): Worker[] {
         ...common,
         prefix: queues.prefixFor(deliverQueueName(d.id)),
         concurrency: config.DELIVER_CONCURRENCY,
-        // The limiter's counter lives in Redis under the queue's keys, so `max` per `duration` holds across every
-        // worker process, however many run.
+        // Jobs start at the destination's rate (counted in Redis, across processes), so they do not fill the worker
+        // slots only to wait; the limit itself is held when the request leaves (send-window.ts).
         ...(d.rateLimit ? { limiter: { max: d.rateLimit.max, duration: d.rateLimit.durationMs } } : {}),
         settings: {
           backoffStrategy: backoff(

@@ -15,8 +15,8 @@ const EVENTS = 15;
 /** Per worker process: fewer than MAX, so more than this many requests at once means both processes sent. */
 const CONCURRENCY_PER_PROCESS = 2;
 /**
- * Slack for the time between a job starting (where BullMQ's limiter counts it) and its request arriving (after the
- * decision and audit): requests of one window may arrive a little late, closer to the next window's.
+ * Slack for the time between a request leaving (where the send window counts it, on Redis's clock) and arriving at
+ * the receiver (on this process's clock): requests of one window may arrive a little late, closer to the next's.
  */
 const TOLERANCE_MS = 150;
 
@@ -88,9 +88,9 @@ describe('a destination rate limit with two worker processes', () => {
       expect(res.status).toBe(202);
       return ((await res.json()) as { receipts: { id: string }[] }).receipts.map((r) => r.id);
     };
-    // BullMQ's limiter counts a job when it starts; its request goes out after the decision and audit. Measuring
-    // at the receiver, that lag must not vary much, so: warm both processes up (first jobs load code lazily), and
-    // hold the queue while the events are mapped, so that mapping does not compete with delivering for the CPU.
+    // Measured at the receiver, the time from leaving to arriving must not vary much, so: warm both processes up
+    // (first jobs load code lazily), and hold the queue while the events are mapped, so that mapping does not
+    // compete with delivering for the CPU.
     await allIn(await submit(2 * MAX), 'delivered');
     expect((await admin('pause')).status).toBe(200);
     const ids = await submit(EVENTS);

@@ -1,0 +1,61 @@
+import Redis from 'ioredis';
+import { takeSendSlot } from '../../src/event/send-window';
+import { buildDestination } from '../helpers/builders';
+import { cleanupTestEnv, startTestApp, TEST_REDIS_URL, type TestApp } from '../helpers/test-runtime';
+
+// The destination's rate limit as the receiver sees it: a sliding window over the moments sends are let go,
+// shared through Redis by every caller (src/event/send-window.ts). Two apps stand in for two worker processes.
+
+const MAX = 3;
+const DURATION_MS = 400;
+
+describe('send window (a destination rate limit held at send time)', () => {
+  let first: TestApp;
+  let second: TestApp;
+
+  beforeAll(async () => {
+    first = await startTestApp({ env: { ROLE: 'api' } });
+    second = await startTestApp({ testEnv: first.testEnv, env: { ROLE: 'api' } });
+  });
+
+  afterAll(async () => {
+    await second.close();
+    await first.close();
+    await cleanupTestEnv(first.testEnv);
+  });
+
+  it('lets at most max sends go in any durationMs, across processes, and lets all of them go in the end', async () => {
+    const destination = buildDestination('http://127.0.0.1:9/', { rateLimit: { max: MAX, durationMs: DURATION_MS } });
+    const released: number[] = [];
+    const take = (app: TestApp) => takeSendSlot(app.rt.ctx.queues, destination).then(() => released.push(Date.now()));
+    await Promise.all(Array.from({ length: 10 }, (_, i) => take(i % 2 === 0 ? first : second)));
+
+    expect(released).toHaveLength(10);
+    released.sort((a, b) => a - b);
+    // Redis's clock decides and this process's clock measures: a few ms of slack between the two.
+    const slackMs = 20;
+    for (const start of released) {
+      expect(released.filter((t) => t >= start && t < start + DURATION_MS - slackMs).length).toBeLessThanOrEqual(MAX);
+    }
+    // Ten sends at three per window need at least three full windows after the first three.
+    expect(released.at(-1)! - released[0]!).toBeGreaterThanOrEqual(3 * DURATION_MS - slackMs);
+  });
+
+  it('does not hold back or count for a destination without a rate limit', async () => {
+    const unlimited = buildDestination('http://127.0.0.1:9/', { id: 'unlimited' });
+    const limited = buildDestination('http://127.0.0.1:9/', {
+      id: 'limited',
+      rateLimit: { max: 1, durationMs: 60_000 },
+    });
+    await Promise.all(Array.from({ length: 50 }, () => takeSendSlot(first.rt.ctx.queues, unlimited)));
+    await takeSendSlot(first.rt.ctx.queues, limited);
+    const redis = new Redis(TEST_REDIS_URL);
+    try {
+      const keyOf = (id: string) => `${first.testEnv.prefix}:send-window:${id}`;
+      expect(await redis.exists(keyOf('limited'))).toBe(1);
+      expect(await redis.exists(keyOf('unlimited'))).toBe(0);
+    } finally {
+      redis.disconnect();
+    }
+  });
+});
