@@ -106,7 +106,7 @@ function registerFigures(registry: Registry, figures: OperationsFigures): void {
   gaugeOf(
     registry,
     'jeugdbrug_dead_letters',
-    'Dead letters waiting for an operator, by destination (practice-<agb> for feedback to a practice)',
+    'Dead letters waiting for an operator, by destination (practice-<agb>: status updates and trajectory events to a practice)',
     'destination',
     async () => (await figures.deadLetters()).map((r) => [r.destination, r.count]),
   );

@@ -12,6 +12,7 @@ import {
   randomBsn,
 } from '../helpers/builders';
 import { cleanupTestEnv, createTestEnv, startTestApp, type KeyName, type TestApp } from '../helpers/test-runtime';
+import { openConsole } from '../helpers/console-client';
 import { waitFor } from '../helpers/wait-for';
 import { DeliveryReceiver, type Hit } from '../helpers/delivery-receiver';
 
@@ -254,6 +255,14 @@ describe('the reverse direction: a municipality-registered trajectory reaches th
       const listed = ((await dead.json()) as { trajectoryEvents: { id: string; lastStatus: number }[] })
         .trajectoryEvents;
       expect(listed).toEqual([expect.objectContaining({ id: view.id, lastStatus: 422 })]);
+      const deadGauge = async () =>
+        (await (await app.request('/metrics', { key: null })).text()).match(
+          new RegExp(`^jeugdbrug_dead_letters\\{destination="practice-${PRACTICE_AGB}"\\} (\\d+)$`, 'm'),
+        )?.[1];
+      expect(await deadGauge()).toBe('1');
+      // The operator console counts it with the feedback queue that carries it.
+      const consolePage = await (await openConsole(app, 'operator')).get('/console/operator');
+      expect(await consolePage.text()).toMatch(/<td data-dead="feedback">1<\/td>/);
       practiceHis.mode = { kind: 'ok' };
       const replay = await app.request(`/admin/v1/trajectory-events/${view.id}/replay`, { json: {}, key: 'operator' });
       expect(replay.status).toBe(202);
@@ -266,6 +275,7 @@ describe('the reverse direction: a municipality-registered trajectory reaches th
       });
       const again = await app.request(`/admin/v1/trajectory-events/${view.id}/replay`, { json: {}, key: 'operator' });
       expect(again.status).toBe(409);
+      expect(await deadGauge()).toBeUndefined();
       const audit = await app.rt.ctx.db.query<{ type: string; outcome: string }>(
         `SELECT type, outcome FROM audit_event WHERE tenant = $1 AND $2 = ANY(entities) ORDER BY seq`,
         [PRACTICE_AGB, `trajectory_event/${view.id}`],

@@ -84,15 +84,20 @@ export async function listTrajectoryEventsByState(
 }
 
 /**
- * Dead letters per destination, and dead status updates to practices, counted in PostgreSQL. BullMQ's `failed`
- * count is not the number an operator acts on: it keeps failed jobs for a month whatever became of them.
+ * Dead letters per destination, and those on their way to practices (status updates, trajectory events), counted in
+ * PostgreSQL. BullMQ's `failed` count is not the number an operator acts on: it keeps failed jobs for a month
+ * whatever became of them.
  */
-export async function countDeadLetters(db: Db): Promise<{ deliveries: Map<string, number>; feedback: number }> {
+export async function countDeadLetters(db: Db): Promise<{ deliveries: Map<string, number>; toPractices: number }> {
   const rows = await db.query<{ destination: string; n: number }>(
     `SELECT destination, count(*)::int AS n FROM delivery WHERE state = 'dead' GROUP BY destination`,
   );
-  const [fb] = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM feedback WHERE state = 'dead'`);
-  return { deliveries: new Map(rows.map((r) => [r.destination, r.n])), feedback: fb?.n ?? 0 };
+  // The feedback queue's dead letters: status updates and trajectory events on their way to a practice's HIS.
+  const [toPractices] = await db.query<{ n: number }>(
+    `SELECT (SELECT count(*) FROM feedback WHERE state = 'dead')
+          + (SELECT count(*) FROM trajectory_event WHERE state = 'dead') AS n`,
+  );
+  return { deliveries: new Map(rows.map((r) => [r.destination, r.n])), toPractices: Number(toPractices?.n ?? 0) };
 }
 
 /** The current state of some deliveries (a replay's progress), by id. */

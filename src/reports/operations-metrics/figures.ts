@@ -13,9 +13,14 @@ export function operationsFigures(ctx: Pick<PipelineContext, 'db' | 'registry'>)
     },
     async deadLetters() {
       const rows = await db.query<{ destination: string; n: number }>(
-        `SELECT destination, count(*)::int AS n FROM delivery WHERE state = 'dead' GROUP BY destination
-         UNION ALL
-         SELECT 'practice-' || tenant, count(*)::int FROM feedback WHERE state = 'dead' GROUP BY tenant`,
+        // A practice's dead letters are its status updates and the municipalities' trajectory events for it.
+        `SELECT destination, sum(n)::int AS n FROM (
+           SELECT destination, count(*) AS n FROM delivery WHERE state = 'dead' GROUP BY destination
+           UNION ALL
+           SELECT 'practice-' || tenant, count(*) FROM feedback WHERE state = 'dead' GROUP BY tenant
+           UNION ALL
+           SELECT 'practice-' || tenant, count(*) FROM trajectory_event WHERE state = 'dead' GROUP BY tenant
+         ) dead GROUP BY destination`,
       );
       return rows.map((r) => ({ destination: r.destination, count: r.n }));
     },
