@@ -264,9 +264,13 @@ async function recordAcceptedSend(
   await forgetAcceptedSend(ctx.queues, work.idempotency_key).catch((err: Error) =>
     ctx.log.warn({ deliveryId: work.id, ...errorFields(err) }, 'could not drop the accepted-send note; it expires'),
   );
-  await recordDestinationSuccess(ctx, work.destination).catch((err: Error) =>
-    ctx.log.warn({ destination: work.destination, ...errorFields(err) }, 'could not reset the failure count'),
-  );
+  // Most deliveries find no run of failures to end, and skip the statement. A failure another process counts
+  // after this delivery's read is left for the next success to reset.
+  if (work.destination_failures > 0) {
+    await recordDestinationSuccess(ctx, work.destination).catch((err: Error) =>
+      ctx.log.warn({ destination: work.destination, ...errorFields(err) }, 'could not reset the failure count'),
+    );
+  }
   return 'delivered';
 }
 

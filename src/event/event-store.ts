@@ -413,12 +413,15 @@ export interface DeliveryWork extends DeliveryRow, SealedEvent {
   event_state: EventState;
   /** The event's type: the deliver stage sends a `monitoring.report` by its own path (report-delivery.ts). */
   event_type: string;
+  /** The destination's run of failed attempts when this was read: a success need only reset a run there is. */
+  destination_failures: number;
 }
 
 /** The one read of `DeliveryWork`, for one delivery or a group. */
 const DELIVERY_WORK_SELECT = `SELECT d.*, i.tenant, i.state AS event_state, i.event_type, i.payload, i.payload_key_id,
-    i.canonical, i.canonical_key_id
-  FROM delivery d JOIN inbox i ON i.id = d.inbox_id`;
+    i.canonical, i.canonical_key_id, COALESCE(ds.consecutive_failures, 0) AS destination_failures
+  FROM delivery d JOIN inbox i ON i.id = d.inbox_id
+  LEFT JOIN destination_state ds ON ds.destination = d.destination`;
 
 export async function tryGetDeliveryWork(db: Db, deliveryId: string): Promise<DeliveryWork | undefined> {
   const [row] = await db.query<DeliveryWork>(`${DELIVERY_WORK_SELECT} WHERE d.id = $1`, [deliveryId]);
