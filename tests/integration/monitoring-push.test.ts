@@ -266,9 +266,13 @@ describe('pushing the monitoring report to the municipality', () => {
     await reaches(body.deliveryId, 'dead');
     expect((await deliveryState(body.deliveryId)).attempts).toBe(3);
     const dead = (await (await app.request('/admin/v1/dead-letters', { key: 'operator' })).json()) as {
-      deadLetters: { id: string }[];
+      deadLetters: { id: string; eventType: string; practice: string | null }[];
     };
     expect(dead.deadLetters.map((d) => d.id)).toContain(body.deliveryId);
+    // Recognisable as the report it is, not attributed to a practice.
+    expect(dead.deadLetters.find((d) => d.id === body.deliveryId)).toEqual(
+      expect.objectContaining({ eventType: 'monitoring.report', practice: null }),
+    );
 
     const replay = await app.request(`/admin/v1/dead-letters/${body.deliveryId}/replay`, {
       key: 'operator',

@@ -91,7 +91,11 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
         html`<tr>
           <td>${formatTime(lang, d.updatedAt)}</td>
           <td>${d.destination}</td>
-          <td><a href="/console/operator/events?id=${d.inboxId}">${d.eventId}</a><br /><small>${d.practice}</small></td>
+          <td>
+            <a href="/console/operator/events?id=${d.inboxId}">${d.eventId}</a><br /><small
+              >${d.practice ?? d.eventType}</small
+            >
+          </td>
           <td>${d.attempts}</td>
           <td>
             ${d.lastStatus ?? ''}

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Db } from '../../kernel/db';
+import { MONITORING_REPORT_EVENT } from '../../contracts/delivery-event-type';
 
 /** Which dead letters to list or replay: by destination, the receiver's last status, and since when. */
 export const deadLetterFilter = z
@@ -16,7 +17,10 @@ export interface DeadLetter {
   id: string;
   inboxId: string;
   eventId: string;
-  practice: string;
+  /** `referral.created`, `contact.recorded`, …, or `monitoring.report` for a pushed monitoring report. */
+  eventType: string;
+  /** The practice whose event it is; null for a monitoring report, which is no practice's. */
+  practice: string | null;
   destination: string;
   attempts: number;
   lastStatus: number | null;
@@ -28,14 +32,15 @@ export interface DeadLetter {
 /** Dead deliveries with the receiver's last answer, oldest first. */
 export async function listDeadLetters(db: Db, f: DeadLetterFilter): Promise<DeadLetter[]> {
   return db.query<DeadLetter>(
-    `SELECT d.id, d.inbox_id AS "inboxId", i.source_event_id AS "eventId", i.tenant AS practice, d.destination,
+    `SELECT d.id, d.inbox_id AS "inboxId", i.source_event_id AS "eventId", i.event_type AS "eventType",
+       CASE WHEN i.event_type = $5 THEN NULL ELSE i.tenant END AS practice, d.destination,
        d.attempts, d.last_status AS "lastStatus", d.last_error AS "lastError", d.response_body AS "responseBody",
        d.updated_at AS "updatedAt"
      FROM delivery d JOIN inbox i ON i.id = d.inbox_id
      WHERE d.state = 'dead' AND ($1::text IS NULL OR d.destination = $1) AND ($2::int IS NULL OR d.last_status = $2)
        AND ($3::timestamptz IS NULL OR d.updated_at >= $3)
      ORDER BY d.updated_at LIMIT $4`,
-    [f.destination ?? null, f.status ?? null, f.since ?? null, f.limit],
+    [f.destination ?? null, f.status ?? null, f.since ?? null, f.limit, MONITORING_REPORT_EVENT],
   );
 }
 
