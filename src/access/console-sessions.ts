@@ -1,5 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { RedisClient } from '../kernel/redis-client';
+import { redisAnswer } from '../kernel/outage';
 import type { Logger } from 'pino';
 import type { Config } from '../kernel/config';
 import { errorFields } from '../kernel/logger';
@@ -73,7 +74,10 @@ export class ConsoleSessionStore {
   async create(principal: Principal): Promise<{ token: string; session: ConsoleSession }> {
     const token = newToken();
     const session: ConsoleSession = { principal, csrf: newToken(), createdAt: Date.now() };
-    await this.redis.set(this.key(token), JSON.stringify(session), 'EX', this.idleSeconds);
+    await redisAnswer(
+      this.redis.set(this.key(token), JSON.stringify(session), 'EX', this.idleSeconds),
+      'create a session',
+    );
     return { token, session };
   }
 
@@ -83,7 +87,7 @@ export class ConsoleSessionStore {
       return undefined;
     }
     const key = this.key(token);
-    const raw = await this.redis.get(key);
+    const raw = await redisAnswer(this.redis.get(key), 'read a session');
     if (raw === null) {
       return undefined;
     }
@@ -95,21 +99,24 @@ export class ConsoleSessionStore {
       scopeProblem(p.role, p.practices, p.municipalities) !== undefined ||
       parsed.data.createdAt + this.maxSeconds * 1000 < Date.now()
     ) {
-      await this.redis.del(key);
+      await redisAnswer(this.redis.del(key), 'drop a session');
       return undefined;
     }
-    await this.redis.expire(key, this.idleSeconds);
+    await redisAnswer(this.redis.expire(key, this.idleSeconds), 'extend a session');
     return { ...parsed.data, principal: createPrincipal(parsed.data.principal) };
   }
 
   /** Stores a changed session (same token), keeping the idle expiry. */
   async update(token: string, session: ConsoleSession): Promise<void> {
-    await this.redis.set(this.key(token), JSON.stringify(session), 'EX', this.idleSeconds, 'XX');
+    await redisAnswer(
+      this.redis.set(this.key(token), JSON.stringify(session), 'EX', this.idleSeconds, 'XX'),
+      'update a session',
+    );
   }
 
   /** Ends a session (sign-out). */
   async destroy(token: string): Promise<void> {
-    await this.redis.del(this.key(token));
+    await redisAnswer(this.redis.del(this.key(token)), 'end a session');
   }
 
   close(): void {

@@ -2,7 +2,7 @@ import { Queue, type ConnectionOptions, type DefaultJobOptions, type JobsOptions
 import type { Logger } from 'pino';
 import type { Destination } from '../contracts/destination';
 import { errorFields } from '../kernel/logger';
-import { isOutageError, withTimeout } from '../kernel/outage';
+import { isOutageError, redisAnswer } from '../kernel/outage';
 import { queuePrefix } from '../kernel/redis-client';
 import { bullmqTelemetryOption } from '../kernel/telemetry';
 import type { DeliveryRow } from './event-store';
@@ -78,13 +78,6 @@ export function deliveryBackoffMs(attemptsMade: number, baseMs: number, maxMs: n
 }
 
 /**
- * How long a request waits for Redis. The connection keeps commands in ioredis's offline queue while Redis is away
- * (`maxRetriesPerRequest: null`, which the workers need), so without a bound a request would wait for the whole
- * outage. Everything a request enqueues is already durable in PostgreSQL; the reconciler re-adds it later.
- */
-const REDIS_ANSWER_MS = 1000;
-
-/**
  * Runs an enqueue whose work is already durable in PostgreSQL: when Redis does not answer in time it is left to the
  * reconciler (and to ioredis, which still sends the queued command once Redis is back; job ids make that a no-op).
  */
@@ -142,11 +135,12 @@ export class QueueSet {
     });
   }
 
-  /** Bounds a Redis call by REDIS_ANSWER_MS: a DependencyUnavailableError (503) instead of a hanging request. */
+  /**
+   * Bounds a Redis call by REDIS_ANSWER_MS: a DependencyUnavailableError (503) instead of a hanging request.
+   * Everything a request enqueues is already durable in PostgreSQL; the reconciler re-adds what did not arrive.
+   */
   timed<T>(call: Promise<T>, what: string): Promise<T> {
-    // The call itself stays in ioredis's queue; nothing else waits for it, so a late rejection must not go unhandled.
-    call.catch(() => undefined);
-    return withTimeout(call, REDIS_ANSWER_MS, 'redis', what);
+    return redisAnswer(call, what);
   }
 
   /** The key prefix of one queue (the same for all unless each queue has its own hash tag). */
@@ -209,10 +203,14 @@ export class QueueSet {
         : kind === 'feedback'
           ? feedbackJobId(item.id, item.round - 1)
           : trajectoryJobId(item.id, item.round - 1);
-    const job = await queue.getJob(jobId);
-    if (job && (await job.isFailed())) {
-      await job.remove();
-    }
+    const remove = async () => {
+      const job = await queue.getJob(jobId);
+      if (job && (await job.isFailed())) {
+        await job.remove();
+      }
+    };
+    // Called while an operator's replay request waits: a Redis that does not answer must not hold it.
+    await this.timed(remove(), 'remove the failed round');
   }
 
   /** Adds the feedback job for the status update's current round; a no-op when that job already exists. */

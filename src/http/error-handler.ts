@@ -64,7 +64,7 @@ export function errorHandler(
 }
 
 /** Seconds a client is asked to wait after a 503: about how long a PostgreSQL restart or Redis failover takes. */
-const RETRY_AFTER_S = 5;
+export const RETRY_AFTER_S = 5;
 
 function toOutcome(err: unknown, bodyLimit: string): OperationOutcome | undefined {
   if (err instanceof OperationOutcomeError) {

@@ -97,6 +97,20 @@ export async function withTimeout<T>(
 }
 
 /**
+ * How long a request waits for Redis. A connection may keep commands queued while Redis is away (ioredis's offline
+ * queue, which the workers need), and a Redis Cluster slot whose primary just died takes commands without
+ * answering; without a bound a request would wait for the whole outage.
+ */
+export const REDIS_ANSWER_MS = 1000;
+
+/** A Redis call bounded by REDIS_ANSWER_MS: a DependencyUnavailableError (503) instead of a hanging request. */
+export function redisAnswer<T>(call: Promise<T>, what: string): Promise<T> {
+  // The call itself stays in ioredis's queue; nothing else waits for it, so a late rejection must not go unhandled.
+  call.catch(() => undefined);
+  return withTimeout(call, REDIS_ANSWER_MS, 'redis', what);
+}
+
+/**
  * Calls `attempt` until it succeeds, waiting 0.5 s doubling to 10 s between tries and logging each failure, for at
  * most `maxWaitMs` in all; then throws the last error. Start-up uses it so that a process started while PostgreSQL
  * or Redis is still coming up waits for it instead of exiting.

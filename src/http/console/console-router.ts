@@ -4,6 +4,8 @@ import { getStatus, notFound, OperationOutcomeError } from '@medplum/core';
 import express, { Router, type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
 import { newToken, sameSecret, type ConsoleSessionStore } from '../../access/console-sessions';
 import { errorFields } from '../../kernel/logger';
+import { isOutageError } from '../../kernel/outage';
+import { RETRY_AFTER_S } from '../error-handler';
 import type { PipelineContext } from '../../event/context';
 import { requireRole, setPrincipal } from '../../access/authenticate';
 import type { Principal } from '../../access/principal';
@@ -262,6 +264,12 @@ function consoleErrors(ctx: PipelineContext): ErrorRequestHandler {
       } else {
         text = outcomeMessage(err);
       }
+    } else if (isOutageError(err)) {
+      // PostgreSQL or Redis is away or not answering (restart, failover): come back shortly, nothing is lost.
+      status = 503;
+      title = t(lang, 'unavailableTitle');
+      text = t(lang, 'unavailableText');
+      res.setHeader('Retry-After', String(RETRY_AFTER_S));
     } else if (typeof err === 'object' && err !== null && 'status' in err && typeof err.status === 'number') {
       // body-parser's errors (too large, malformed): a client problem, its message names no content.
       status = err.status < 500 ? err.status : 500;

@@ -32,6 +32,11 @@ const MESSAGES = {
   role_operator: { nl: 'beheerder', en: 'operator' },
   // Errors
   errorTitle: { nl: 'Er ging iets mis', en: 'Something went wrong' },
+  unavailableTitle: { nl: 'Tijdelijk niet beschikbaar', en: 'Temporarily unavailable' },
+  unavailableText: {
+    nl: 'De database of de wachtrij antwoordt nu niet. Er is niets verloren; probeer het over enkele seconden opnieuw.',
+    en: 'The database or the queue is not answering right now. Nothing is lost; try again in a few seconds.',
+  },
   forbiddenTitle: { nl: 'Geen toegang', en: 'Access refused' },
   forbiddenText: {
     nl: 'Deze pagina hoort niet bij uw rol of bereik. De weigering is vastgelegd in het auditlog.',

@@ -35,7 +35,7 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
     const dead = await countDeadLetters(ctx.db);
     const rows: SafeHtml[] = [];
     for (const q of ctx.queues.all()) {
-      const counts = await q.getJobCounts('waiting', 'active', 'delayed');
+      const counts = await ctx.queues.timed(q.getJobCounts('waiting', 'active', 'delayed'), 'queue counts');
       const destination = q.name.startsWith('deliver.') ? q.name.slice('deliver.'.length) : undefined;
       const deadCount =
         destination !== undefined
