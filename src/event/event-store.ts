@@ -53,20 +53,31 @@ export interface NewEvent {
   canonical: Buffer;
   canonicalKeyId: string;
   traceId: string;
+  /** `contentDigest` of the record as received. */
+  contentDigest: string;
+}
+
+/** Where an event id was stored: this row, a row from before, or a row from before with other content. */
+export interface StoredEventId {
+  id: string;
+  duplicate: boolean;
+  /** The practice sent this event id before with other content (known while the payload is kept). */
+  conflict: boolean;
 }
 
 /** Inserts the event unless the practice sent this event id before; returns the id of the row that holds it. */
-export async function insertEvent(db: Db, r: NewEvent): Promise<{ id: string; duplicate: boolean }> {
+export async function insertEvent(db: Db, r: NewEvent): Promise<StoredEventId> {
   // One statement for the row and its first history entry; a duplicate returns the existing row's id.
-  const [row] = await db.query<{ id: string; inserted: boolean }>(
+  const [row] = await db.query<{ id: string; inserted: boolean; content_digest: string | null }>(
     `WITH ins AS (
        INSERT INTO inbox (id, tenant, source_event_id, dialect, event_type, municipality, state, payload, payload_key_id,
-         canonical, canonical_key_id, trace_id)
-       VALUES ($1, $2, $3, $4, $5, $6, 'received', $7, $8, $9, $10, $11)
-       ON CONFLICT (tenant, source_event_id) DO NOTHING RETURNING id
+         canonical, canonical_key_id, trace_id, content_digest)
+       VALUES ($1, $2, $3, $4, $5, $6, 'received', $7, $8, $9, $10, $11, $12)
+       ON CONFLICT (tenant, source_event_id) DO NOTHING RETURNING id, content_digest
      ), history AS (INSERT INTO inbox_history (inbox_id, state) SELECT id, 'received' FROM ins)
-     SELECT id, true AS inserted FROM ins
-     UNION ALL SELECT id, false FROM inbox WHERE tenant = $2 AND source_event_id = $3 AND NOT EXISTS (SELECT 1 FROM ins)`,
+     SELECT id, true AS inserted, content_digest FROM ins
+     UNION ALL SELECT id, false, content_digest FROM inbox
+       WHERE tenant = $2 AND source_event_id = $3 AND NOT EXISTS (SELECT 1 FROM ins)`,
     [
       r.id,
       r.tenant,
@@ -79,17 +90,24 @@ export async function insertEvent(db: Db, r: NewEvent): Promise<{ id: string; du
       r.canonical,
       r.canonicalKeyId,
       r.traceId,
+      r.contentDigest,
     ],
   );
-  if (row) {
-    return { id: row.id, duplicate: !row.inserted };
-  }
   // A concurrent insert of the same event committed while this statement waited: its row is not in our snapshot.
-  const [existing] = await db.query<{ id: string }>('SELECT id FROM inbox WHERE tenant = $1 AND source_event_id = $2', [
-    r.tenant,
-    r.sourceEventId,
-  ]);
-  return { id: existing?.id ?? r.id, duplicate: true };
+  const found =
+    row ??
+    (
+      await db.query<{ id: string; inserted: boolean; content_digest: string | null }>(
+        'SELECT id, false AS inserted, content_digest FROM inbox WHERE tenant = $1 AND source_event_id = $2',
+        [r.tenant, r.sourceEventId],
+      )
+    )[0];
+  const duplicate = !found?.inserted;
+  return {
+    id: found?.id ?? r.id,
+    duplicate,
+    conflict: duplicate && !!found?.content_digest && found.content_digest !== r.contentDigest,
+  };
 }
 
 /** A new event and, for a new referral, the business identifier it is found by (see insertReferralIdentifiers). */
@@ -107,14 +125,14 @@ export async function insertEvents(db: Db, rs: readonly NewEventWithIdentifier[]
   const rows = await db.query<{ id: string }>(
     `WITH input AS (
        SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[],
-         $8::text[], $9::bytea[], $10::text[], $11::text[], $12::text[], $13::text[]) WITH ORDINALITY
+         $8::text[], $9::bytea[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[]) WITH ORDINALITY
          AS r(id, tenant, source_event_id, dialect, event_type, municipality, payload, payload_key_id, canonical,
-           canonical_key_id, trace_id, identifier_system, identifier_value, n)
+           canonical_key_id, trace_id, identifier_system, identifier_value, content_digest, n)
      ), ins AS (
        INSERT INTO inbox (id, tenant, source_event_id, dialect, event_type, municipality, state, payload, payload_key_id,
-         canonical, canonical_key_id, trace_id)
+         canonical, canonical_key_id, trace_id, content_digest)
        SELECT id, tenant, source_event_id, dialect, event_type, municipality, 'received', payload, payload_key_id,
-         canonical, canonical_key_id, trace_id
+         canonical, canonical_key_id, trace_id, content_digest
        FROM input ORDER BY n
        ON CONFLICT (tenant, source_event_id) DO NOTHING RETURNING id
      ), history AS (INSERT INTO inbox_history (inbox_id, state) SELECT id, 'received' FROM ins),
@@ -139,6 +157,7 @@ export async function insertEvents(db: Db, rs: readonly NewEventWithIdentifier[]
       column('traceId'),
       rs.map((r) => r.referralIdentifier?.system ?? null),
       rs.map((r) => r.referralIdentifier?.value ?? null),
+      column('contentDigest'),
     ],
   );
   return new Set(rows.map((r) => r.id));
@@ -228,7 +247,8 @@ export async function staleEventsToMap(db: Db, graceMs: number): Promise<{ id: s
  */
 export async function clearFinishedPayloads(db: Db, before: Date, batch: number): Promise<{ tenant: string }[]> {
   return db.query<{ tenant: string }>(
-    `UPDATE inbox SET payload = NULL, payload_key_id = NULL, canonical = NULL, canonical_key_id = NULL
+    `UPDATE inbox SET payload = NULL, payload_key_id = NULL, canonical = NULL, canonical_key_id = NULL,
+       content_digest = NULL
      WHERE id IN (SELECT id FROM inbox WHERE state = ANY($1::text[]) AND updated_at < $2
        AND (payload IS NOT NULL OR canonical IS NOT NULL) LIMIT $3)
      RETURNING tenant`,
@@ -826,6 +846,7 @@ export interface TrajectoryEventRow extends AttemptColumns<TrajectoryEventState>
   agreement_id: string | null;
   agreement_version: number | null;
   trace_id: string;
+  content_digest: string | null;
 }
 
 export interface NewTrajectoryEvent {
@@ -842,20 +863,24 @@ export interface NewTrajectoryEvent {
   agreement?: { id: string; version: number } | undefined;
   idempotencyKey: string;
   traceId: string;
+  /** `contentDigest` of the event as received. */
+  contentDigest: string;
 }
 
 /**
  * Stores a municipality's trajectory event with its decision (`pending` delivery on permit, `denied` on deny), unless
- * that municipality sent this event id before: then the first row comes back with `duplicate: true`.
+ * that municipality sent this event id before: then the first row comes back with `duplicate: true`, and
+ * `conflict: true` when its content was other than this one's.
  */
 export async function insertTrajectoryEvent(
   db: Db,
   e: NewTrajectoryEvent,
-): Promise<{ row: TrajectoryEventRow; duplicate: boolean }> {
+): Promise<{ row: TrajectoryEventRow; duplicate: boolean; conflict: boolean }> {
   const [inserted] = await db.query<TrajectoryEventRow>(
     `INSERT INTO trajectory_event (id, tenant, municipality, source_event_id, event_type, payload, payload_key_id,
-       submitted_by, decision, decision_reason, agreement_id, agreement_version, idempotency_key, state, trace_id)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+       submitted_by, decision, decision_reason, agreement_id, agreement_version, idempotency_key, state, trace_id,
+       content_digest)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
      ON CONFLICT (municipality, source_event_id) DO NOTHING RETURNING *`,
     [
       e.id,
@@ -873,16 +898,18 @@ export async function insertTrajectoryEvent(
       e.idempotencyKey,
       e.decision === 'permit' ? 'pending' : 'denied',
       e.traceId,
+      e.contentDigest,
     ],
   );
   if (inserted) {
-    return { row: inserted, duplicate: false };
+    return { row: inserted, duplicate: false, conflict: false };
   }
   const existing = await tryGetTrajectoryEventBySource(db, e.municipality, e.sourceEventId);
   if (!existing) {
     throw new Error(`trajectory event ${e.sourceEventId} of ${e.municipality} was not stored`);
   }
-  return { row: existing, duplicate: true };
+  const conflict = !!existing.content_digest && existing.content_digest !== e.contentDigest;
+  return { row: existing, duplicate: true, conflict };
 }
 
 export async function tryGetTrajectoryEventBySource(
@@ -912,7 +939,7 @@ export async function clearFinishedTrajectoryPayloads(
   batch: number,
 ): Promise<{ tenant: string }[]> {
   return db.query<{ tenant: string }>(
-    `UPDATE trajectory_event SET payload = NULL, payload_key_id = NULL
+    `UPDATE trajectory_event SET payload = NULL, payload_key_id = NULL, content_digest = NULL
      WHERE id IN (SELECT id FROM trajectory_event WHERE state IN ('delivered', 'denied', 'dead')
        AND updated_at < $1 AND payload IS NOT NULL LIMIT $2)
      RETURNING tenant`,

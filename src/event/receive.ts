@@ -5,12 +5,12 @@ import { consentRecorded, eventReceived, type AuditActor } from '../audit/audit-
 import { logEventStates } from './event-log';
 import { newTraceId } from '../kernel/trace-context';
 import type { PipelineContext } from './context';
-import { insertEvent, insertEvents, upsertConsents } from './event-store';
+import { insertEvent, insertEvents, upsertConsents, type StoredEventId } from './event-store';
 import { referralIdentifierOf } from './referral-identifier';
 import type { Db } from '../kernel/db';
 import type { CanonicalEvent, HisDialect, RawRecord } from '../contracts/his-dialect';
 import { enqueueOrDefer } from './queues';
-import { sealEvent } from './stored-event';
+import { contentDigest, eventIdConflict, sealEvent } from './stored-event';
 
 /** The answer for one submitted event. */
 export interface Receipt {
@@ -61,6 +61,7 @@ export async function ingestRecords(
   const rows = accepted.map(({ event, record, index }) => ({
     event,
     index,
+    location: record.location,
     // Mapped once, here: later stages read this canonical event instead of mapping the record again.
     row: {
       id: randomUUID(),
@@ -72,6 +73,7 @@ export async function ingestRecords(
       ...sealEvent(ctx.cipher, { dialect: dialect.name, record }, event),
       traceId,
       referralIdentifier: referralIdentifierOf(event),
+      contentDigest: contentDigest(record.value),
     },
   }));
   const store = async (db: Db) => {
@@ -81,13 +83,15 @@ export async function ingestRecords(
       db,
       rows.map((r) => r.row),
     );
-    const out: { id: string; duplicate: boolean; event: CanonicalEvent; index: number }[] = [];
-    for (const { event, index, row } of rows) {
-      const result = inserted.has(row.id) ? { id: row.id, duplicate: false } : await insertEvent(db, row);
+    const out: (StoredEventId & { event: CanonicalEvent; index: number; location: string })[] = [];
+    for (const { event, index, location, row } of rows) {
+      const result = inserted.has(row.id)
+        ? { id: row.id, duplicate: false, conflict: false }
+        : await insertEvent(db, row);
       if (!result.duplicate) {
         await upsertConsents(db, event.practice.agb, event.patient.bsn, consentsOf(event));
       }
-      out.push({ ...result, event, index });
+      out.push({ ...result, event, index, location });
     }
     return out;
   };
@@ -98,6 +102,14 @@ export async function ingestRecords(
     : await store(ctx.db);
   const audits: Promise<void>[] = [];
   for (const s of stored) {
+    if (s.conflict) {
+      receipts[s.index] = {
+        ...receipts[s.index]!,
+        status: 'rejected',
+        outcome: eventIdConflict(s.location, s.event.sourceEventId, s.id),
+      };
+      continue;
+    }
     receipts[s.index] = { ...receipts[s.index]!, id: s.id, status: s.duplicate ? 'duplicate' : 'accepted' };
     if (s.duplicate) {
       continue;

@@ -1,3 +1,4 @@
+import { contentDigest } from './stored-event';
 import { createHash, randomUUID } from 'node:crypto';
 import { conflict, OperationOutcomeError } from '@medplum/core';
 import type { MeasureReport } from '@medplum/fhirtypes';
@@ -157,6 +158,8 @@ export async function storeReportPush(
         canonical: sealed.data,
         canonicalKeyId: sealed.keyId,
         traceId: p.traceId,
+        // The event id is made from the report's version, so the same id never comes with other content.
+        contentDigest: contentDigest(stored),
       });
       if (
         p.scheduled &&

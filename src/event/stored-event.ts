@@ -1,4 +1,7 @@
+import { createHash } from 'node:crypto';
 import { conflict, OperationOutcomeError } from '@medplum/core';
+import type { OperationOutcome } from '@medplum/fhirtypes';
+import { canonicalizeJcs } from '../audit/chain';
 import type { PayloadCipher } from '../kernel/payload-crypto';
 import type { CanonicalEvent, RawRecord } from '../contracts/his-dialect';
 import { tryGetDialect } from '../../mappings/his/index';
@@ -53,4 +56,27 @@ export function openEvent(cipher: PayloadCipher, row: SealedEvent): CanonicalEve
     throw new Error(`Unknown dialect ${stored.dialect}`);
   }
   return dialect.map(stored.record);
+}
+
+/**
+ * What a message's content is, for telling a re-send from a different message under the same event id: SHA-256 of
+ * its canonical JSON (RFC 8785), so the same event with its keys in another order is the same content.
+ */
+export function contentDigest(value: unknown): string {
+  return createHash('sha256').update(canonicalizeJcs(value)).digest('base64url');
+}
+
+/**
+ * The answer to an event id that arrived before with other content (409): a correction needs an id of its own,
+ * since the first message may already have been decided on and delivered.
+ */
+export function eventIdConflict(location: string, eventId: string, storedAs: string): OperationOutcome {
+  const outcome = conflict(
+    `Event id ${eventId} was received before with other content (stored as ${storedAs}); ` +
+      'send a change as a new event with its own eventId',
+  );
+  return {
+    ...outcome,
+    issue: outcome.issue.map((i) => ({ ...i, expression: [location ? `${location}.eventId` : 'eventId'] })),
+  };
 }

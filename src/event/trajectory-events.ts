@@ -1,3 +1,4 @@
+import { contentDigest, eventIdConflict } from './stored-event';
 import { randomUUID } from 'node:crypto';
 import { forbidden, OperationOutcomeError } from '@medplum/core';
 import type { Job } from 'bullmq';
@@ -120,7 +121,7 @@ export function trajectoryEventView(row: TrajectoryEventRow): Record<string, unk
  * Receives one trajectory event from `actor`'s municipality: 403 unless an agreement between that municipality and
  * the practice names the municipality as system of record; otherwise decided, stored, audited (receipt and decision,
  * durable before this returns) and, when permitted, queued for the practice. A repeat of the municipality's event id
- * returns the first row (`duplicate`) and sends nothing again.
+ * returns the first row (`duplicate`) and sends nothing again; the same id with other content is refused (409).
  */
 export async function receiveTrajectoryEvent(
   ctx: PipelineContext,
@@ -149,7 +150,7 @@ export async function receiveTrajectoryEvent(
   const { decision, purpose } = await decideTrajectoryEvent(ctx, e, agreements);
   const id = randomUUID();
   const sealed = ctx.cipher.encrypt(e);
-  const { row, duplicate } = await insertTrajectoryEvent(ctx.db, {
+  const { row, duplicate, conflict } = await insertTrajectoryEvent(ctx.db, {
     id,
     tenant: e.practice.agb,
     municipality: e.municipality,
@@ -164,7 +165,11 @@ export async function receiveTrajectoryEvent(
     // Random and stored: the practice sees the same key on every retry and replay.
     idempotencyKey: `tr-${id}`,
     traceId,
+    contentDigest: contentDigest(e),
   });
+  if (conflict) {
+    throw new OperationOutcomeError(eventIdConflict('', e.eventId, row.id));
+  }
   if (duplicate) {
     return { row, duplicate };
   }

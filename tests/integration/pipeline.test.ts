@@ -81,6 +81,36 @@ describe('pipeline: HIS event in, municipality notification out', () => {
     expect(receiver.hits.filter((h) => [...keysForEvent].includes(h.idempotencyKey)).length).toBe(keysForEvent.size);
   });
 
+  it('refuses the same event id with other content (409), in any key order the same content is a duplicate', async () => {
+    const event = buildReferralEvent();
+    const first = await submit(event);
+    expect(first.body.receipts[0]!.status).toBe('accepted');
+    // The same content with its keys in another order is a re-send.
+    const reordered = Object.fromEntries(Object.entries(event).reverse());
+    expect((await submit(reordered)).body.receipts[0]).toEqual(
+      expect.objectContaining({ status: 'duplicate', id: first.body.receipts[0]!.id }),
+    );
+    // Other content under the same id is a different message: refused, naming the field, and nothing replaced.
+    const changed = { ...event, occurredAt: '2026-01-02T03:04:05Z' };
+    const refused = await app.request('/his/v1/events', { json: changed });
+    expect(refused.status).toBe(409);
+    const outcome = (await refused.json()) as {
+      issue: { code: string; expression: string[]; details: { text: string } }[];
+    };
+    expect(outcome.issue[0]).toEqual(expect.objectContaining({ code: 'conflict', expression: ['eventId'] }));
+    expect(outcome.issue[0]!.details.text).toContain(first.body.receipts[0]!.id);
+    // In a batch the conflicting event is rejected on its own; the others are taken.
+    const batch = await app.request('/his/v1/events', { json: [buildReferralEvent(), changed] });
+    expect(batch.status).toBe(202);
+    const receipts = (
+      (await batch.json()) as { receipts: { status: string; outcome?: { issue: { expression: string[] }[] } }[] }
+    ).receipts;
+    expect(receipts.map((r) => r.status)).toEqual(['accepted', 'rejected']);
+    expect(receipts[1]!.outcome!.issue[0]!.expression).toEqual(['[1].eventId']);
+    await reachesState(first.body.receipts[0]!.id, 'delivered');
+    expect((await view(first.body.receipts[0]!.id)).deliveries).toHaveLength(1);
+  });
+
   it('keeps retrying while the receiver is down and delivers once it is back', async () => {
     await receiver.stop();
     const { body } = await submit(buildReferralEvent());

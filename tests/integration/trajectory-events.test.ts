@@ -237,6 +237,17 @@ describe('the reverse direction: a municipality-registered trajectory reaches th
     ]);
     expect(rows).toHaveLength(1);
     expect(practiceHis.hitsFor(`tr-${view.id}`)).toHaveLength(1);
+
+    // The same id with other content is another message: refused, and the first stays as it was.
+    const changed = await post({ ...body, date: '2026-10-02' });
+    expect(changed.status).toBe(409);
+    const outcome = (await changed.json()) as { issue: { code: string; expression: string[] }[] };
+    expect(outcome.issue[0]).toEqual(expect.objectContaining({ code: 'conflict', expression: ['eventId'] }));
+    const [stored] = await app.rt.ctx.db.query<{ event_type: string }>(
+      'SELECT event_type FROM trajectory_event WHERE source_event_id = $1',
+      [body.eventId],
+    );
+    expect(stored?.event_type).toBe('intake');
   });
 
   it('makes a refused delivery a dead letter an operator replays, without a second receipt', async () => {
@@ -334,11 +345,12 @@ describe('the reverse direction: a municipality-registered trajectory reaches th
       return row?.state === 'delivered';
     });
     await purgeExpired(app.rt.ctx, new Date(Date.now() + 365 * 24 * 3600_000));
-    const [row] = await app.rt.ctx.db.query<{ state: string; payload: Buffer | null }>(
-      'SELECT state, payload FROM trajectory_event WHERE id = $1',
+    const [row] = await app.rt.ctx.db.query<{ state: string; payload: Buffer | null; content_digest: string | null }>(
+      'SELECT state, payload, content_digest FROM trajectory_event WHERE id = $1',
       [view.id],
     );
-    expect(row).toEqual({ state: 'delivered', payload: null });
+    // The digest of the content goes with the content.
+    expect(row).toEqual({ state: 'delivered', payload: null, content_digest: null });
   });
 
   it('refuses with 403 a practice whose agreement keeps the HIS as system of record', async () => {

@@ -228,7 +228,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
         description: 'a receipt per event',
         content: json(z.object({ receipts: z.array(s.receipt) })),
       },
-      errors: [413, 415, 422],
+      errors: [409, 413, 415, 422],
     },
     {
       method: 'get',
@@ -422,10 +422,12 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
       request: { body: { required: true, content: json(trajectoryEventSchema) } },
       ok: {
         status: 202,
-        description: 'stored, decided and (when permitted) on its way to the practice; 200 for a repeated eventId',
+        description:
+          'stored, decided and (when permitted) on its way to the practice; 200 for a repeated eventId (409 when it ' +
+          'came before with other content)',
         content: json(s.trajectoryEventView),
       },
-      errors: [422],
+      errors: [409, 422],
     },
     {
       method: 'post',
