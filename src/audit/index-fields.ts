@@ -101,15 +101,16 @@ function endOfValue(text: string, i: number): number {
 }
 
 /**
- * Walks the array or object at `i`: calls `visit` with where each element (or member value, and its key) starts,
- * which returns where that value ends. Returns where the array or object ends.
+ * Walks the array or object at `i`: calls `visit` with where each element (or member value) starts, and for a member
+ * where its key's text starts and ends (without the quotes); `visit` returns where the value ends. Returns where
+ * the array or object ends. A key with an escape in it is not compact JSON here: keys are compared as they stand.
  */
 function walk(
   text: string,
   i: number,
   open: number,
   close: number,
-  visit: (start: number, key: string) => number,
+  visit: (start: number, keyStart: number, keyEnd: number) => number,
 ): number {
   if (text.charCodeAt(i) !== open) {
     throw new NotCompactJson();
@@ -119,16 +120,22 @@ function walk(
     return j + 1;
   }
   for (;;) {
-    let key = '';
+    let keyStart = 0;
+    let keyEnd = 0;
     if (open === OPEN_BRACE) {
-      const keyEnd = endOfString(text, j);
-      key = leafOf(text, j, keyEnd) as string;
-      if (text.charCodeAt(keyEnd) !== COLON) {
+      keyStart = j + 1;
+      keyEnd = endOfString(text, j) - 1;
+      for (let k = keyStart; k < keyEnd; k++) {
+        if (text.charCodeAt(k) === BACKSLASH) {
+          throw new NotCompactJson();
+        }
+      }
+      if (text.charCodeAt(keyEnd + 1) !== COLON) {
         throw new NotCompactJson();
       }
-      j = keyEnd + 1;
+      j = keyEnd + 2;
     }
-    const end = visit(j, key);
+    const end = visit(j, keyStart, keyEnd);
     const next = text.charCodeAt(end);
     if (next === close) {
       return end + 1;
@@ -138,6 +145,11 @@ function walk(
     }
     j = end + 1;
   }
+}
+
+/** Whether the key's text from `start` to `end` is `name`. */
+function keyIs(text: string, start: number, end: number, name: string): boolean {
+  return end - start === name.length && text.startsWith(name, start);
 }
 
 /** The value of the text from `start` to `end`: a string without escapes is sliced out, anything else parsed. */
@@ -159,16 +171,18 @@ function readReferencesOfEach(text: string, i: number, key: string, into: Record
   return walk(text, i, OPEN_BRACKET, CLOSE_BRACKET, (itemStart) => {
     const item: Record<string, unknown> = {};
     into.push(item);
-    return walk(text, itemStart, OPEN_BRACE, CLOSE_BRACE, (start, k) => {
-      if (k !== key) {
+    return walk(text, itemStart, OPEN_BRACE, CLOSE_BRACE, (start, keyStart, keyEnd) => {
+      if (!keyIs(text, keyStart, keyEnd, key)) {
         return endOfValue(text, start);
       }
       const ref: Record<string, unknown> = {};
-      item[k] = ref;
-      return walk(text, start, OPEN_BRACE, CLOSE_BRACE, (partStart, part) => {
+      item[key] = ref;
+      return walk(text, start, OPEN_BRACE, CLOSE_BRACE, (partStart, partKeyStart, partKeyEnd) => {
         const end = endOfValue(text, partStart);
-        if (part === 'reference' || part === 'identifier') {
-          ref[part] = leafOf(text, partStart, end);
+        for (const part of REFERENCE_PARTS) {
+          if (keyIs(text, partKeyStart, partKeyEnd, part)) {
+            ref[part] = leafOf(text, partStart, end);
+          }
         }
         return end;
       });
@@ -176,8 +190,17 @@ function readReferencesOfEach(text: string, i: number, key: string, into: Record
   });
 }
 
+/** What `tokensOf` reads of a Reference. */
+const REFERENCE_PARTS = ['reference', 'identifier'] as const;
+
+/** The lists of References the search columns come from, and the Reference member of each element. */
+const LISTS = [
+  ['agent', 'who'],
+  ['entity', 'what'],
+] as const;
+
 /** Top-level members the search columns come from besides agents and entities. */
-const SCALAR_PARTS = new Set(['id', 'recorded', 'action', 'outcome', 'type', 'subtype']);
+const SCALAR_PARTS = ['id', 'recorded', 'action', 'outcome', 'type', 'subtype'] as const;
 
 /**
  * The parts of an AuditEvent that `indexFieldsOf` and the row's own columns (id, recorded, action) come from, read
@@ -190,15 +213,19 @@ const SCALAR_PARTS = new Set(['id', 'recorded', 'action', 'outcome', 'type', 'su
 export function indexedPartsOf(text: string): AuditEvent | undefined {
   const event: Record<string, unknown> = {};
   try {
-    const end = walk(text, 0, OPEN_BRACE, CLOSE_BRACE, (start, key) => {
-      if (key === 'agent' || key === 'entity') {
-        const items: Record<string, unknown>[] = [];
-        event[key] = items;
-        return readReferencesOfEach(text, start, key === 'agent' ? 'who' : 'what', items);
+    const end = walk(text, 0, OPEN_BRACE, CLOSE_BRACE, (start, keyStart, keyEnd) => {
+      for (const [key, member] of LISTS) {
+        if (keyIs(text, keyStart, keyEnd, key)) {
+          const items: Record<string, unknown>[] = [];
+          event[key] = items;
+          return readReferencesOfEach(text, start, member, items);
+        }
       }
       const valueEnd = endOfValue(text, start);
-      if (SCALAR_PARTS.has(key)) {
-        event[key] = leafOf(text, start, valueEnd);
+      for (const key of SCALAR_PARTS) {
+        if (keyIs(text, keyStart, keyEnd, key)) {
+          event[key] = leafOf(text, start, valueEnd);
+        }
       }
       return valueEnd;
     });
