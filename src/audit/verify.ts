@@ -1,7 +1,7 @@
 import type { AuditEvent } from '@medplum/fhirtypes';
 import type { Db } from '../kernel/db';
 import { ChainVerifier, GENESIS_HASH, type ChainRow, type ChainVerdict } from './chain';
-import { indexFieldsOf } from './index-fields';
+import { indexedPartsOf, indexFieldsOf } from './index-fields';
 
 /** Rows read per query while verifying: memory stays flat however long the chain is. */
 const VERIFY_PAGE_SIZE = 2000;
@@ -69,8 +69,7 @@ interface IndexedRow {
  * Which search column disagrees with the (hashed) resource, if any. Search and the child's overview filter on these
  * columns: a changed `patient_bsn` would hide a disclosure from a child without touching a hash.
  */
-function indexProblemOf(r: IndexedRow): string | undefined {
-  const event = r.resource as AuditEvent;
+function indexProblemOf(r: IndexedRow, event = r.resource as AuditEvent): string | undefined {
   let f: ReturnType<typeof indexFieldsOf>;
   try {
     f = indexFieldsOf(event);
@@ -216,13 +215,24 @@ export async function verifyTenant(
     opts.pageSize ?? VERIFY_FETCH_ROWS,
     (rows) => {
       for (const r of rows) {
-        // The stored text as it is: hashed unchanged, and parsed once for the search-column check.
+        // The stored text as it is is hashed unchanged. The verifier parses it only when it does not hash right (a
+        // row stored as jsonb before migration 010, or a changed one); text that does is the writer's canonical
+        // JSON, and the search-column check reads just the parts it needs from it.
         const storedText = r.resource as string;
-        r.resource = parseStored(storedText);
-        if (!verifier.push({ seq: r.seq, resource: r.resource, storedText, prevHash: r.prev_hash, hash: r.hash })) {
+        let parsed: unknown;
+        const row = {
+          seq: r.seq,
+          storedText,
+          get resource(): unknown {
+            return (parsed ??= parseStored(storedText));
+          },
+          prevHash: r.prev_hash,
+          hash: r.hash,
+        };
+        if (!verifier.push(row)) {
           return false;
         }
-        const indexProblem = indexProblemOf(r);
+        const indexProblem = indexProblemOf(r, (parsed ?? indexedPartsOf(storedText) ?? row.resource) as AuditEvent);
         if (indexProblem) {
           verifier.fail(r.seq, indexProblem);
           return false;

@@ -91,20 +91,26 @@ export class AuditWriter {
   private async drain(): Promise<void> {
     // Let callers in the same tick join the batch.
     await new Promise((r) => setImmediate(r));
+    let settlePrevious = (): void => {};
     while (this.pending.length > 0) {
       const batch = this.pending.splice(0, this.maxBatch);
-      try {
-        await this.commit(batch);
-      } catch (err) {
-        // `commit` settles every append itself; this is for a fault in it, so no caller waits forever.
-        settle(batch, err);
-      }
+      // A fault in `commit` itself (it settles its appends otherwise) must not leave a caller waiting forever.
+      const committed = this.commit(batch).catch((err: unknown) => () => settle(batch, err));
+      // The group before resolves only now that this one is on its way to PostgreSQL: its callers prepare their next
+      // appends while PostgreSQL inserts this group. Resolved first, they would all run before it was sent, and
+      // PostgreSQL and this process would take turns instead of working at once.
+      settlePrevious();
+      settlePrevious = await committed;
     }
     this.flushing = undefined;
+    settlePrevious();
   }
 
-  /** Commits a batch; settles each append when its chain's rows are durable, or failed. */
-  private async commit(batch: Pending[]): Promise<void> {
+  /**
+   * Commits a batch; returns what settles each append: resolves those whose chain's rows are durable, rejects those
+   * that failed. Left to the caller, so that it can first send the next batch.
+   */
+  private async commit(batch: Pending[]): Promise<() => void> {
     const byTenant = new Map<string, Pending[]>();
     for (const p of batch) {
       const rows = byTenant.get(p.tenant);
@@ -114,6 +120,8 @@ export class AuditWriter {
         byTenant.set(p.tenant, [p]);
       }
     }
+    const outcomes: { rows: readonly Pending[]; err?: unknown }[] = [];
+    const settleAll = (): void => outcomes.forEach((o) => settle(o.rows, o.err));
     // Chains whose head this process wrote last: one statement each, in autocommit (durable when it returns), all
     // sent at once. The rest (a chain seen for the first time, or moved on by another process) lock their heads.
     const stale: string[] = [];
@@ -126,19 +134,19 @@ export class AuditWriter {
         }
         try {
           if (await this.appendAfterKnownHead(tenant, head, rows)) {
-            settle(rows);
+            outcomes.push({ rows });
           } else {
             stale.push(tenant);
           }
         } catch (err) {
           // Whether it committed is unknown: the next append reads the head under its lock.
           this.heads.delete(tenant);
-          settle(rows, err);
+          outcomes.push({ rows, err });
         }
       }),
     );
     if (stale.length === 0) {
-      return;
+      return settleAll;
     }
     // Tenants in a fixed order so two processes locking several chain heads cannot deadlock.
     stale.sort();
@@ -154,13 +162,14 @@ export class AuditWriter {
       for (const [tenant, head] of heads) {
         this.heads.set(tenant, head);
       }
-      stale.forEach((tenant) => settle(rowsOf(tenant)));
+      stale.forEach((tenant) => outcomes.push({ rows: rowsOf(tenant) }));
     } catch (err) {
       stale.forEach((tenant) => {
         this.heads.delete(tenant);
-        settle(rowsOf(tenant), err);
+        outcomes.push({ rows: rowsOf(tenant), err });
       });
     }
+    return settleAll;
   }
 
   /**
