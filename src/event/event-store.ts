@@ -498,6 +498,15 @@ export async function recordAttempt(
   return rows.length > 0;
 }
 
+/** A pending trajectory event that the decision before sending denied: it stops there, as it would have at receipt. */
+export async function denyTrajectoryEvent(db: Db, id: string, reason: string): Promise<void> {
+  await db.query(
+    `UPDATE trajectory_event SET state = 'denied', decision = 'deny', decision_reason = $2, updated_at = now()
+     WHERE id = $1 AND state = 'pending'`,
+    [id, reason],
+  );
+}
+
 /**
  * Ends a pending delivery and takes its event's step, in one atomic statement: the delivery only from `pending`,
  * the event only from the step's `from` states. Returns false when the delivery was no longer pending.

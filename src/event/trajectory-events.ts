@@ -1,4 +1,3 @@
-import { contentDigest, eventIdConflict } from './stored-event';
 import { randomUUID } from 'node:crypto';
 import { forbidden, OperationOutcomeError } from '@medplum/core';
 import type { Job } from 'bullmq';
@@ -23,11 +22,12 @@ import { systemOfRecordOf, type Agreement } from '../policy/agreement';
 import { decide } from '../policy/decide';
 import { minimise } from '../policy/minimise';
 import type { Decision } from '../policy/types';
-import type { Consent } from '@medplum/fhirtypes';
+import type { Consent, Resource } from '@medplum/fhirtypes';
 import type { PipelineContext } from './context';
 import { failPracticeSend } from './delivery-failure';
 import { reasonText } from './decide';
 import {
+  denyTrajectoryEvent,
   insertTrajectoryEvent,
   listConsents,
   recordAttempt,
@@ -38,6 +38,7 @@ import {
 import { tryGetPracticeEndpoint } from './feedback';
 import { practiceEndpointOf } from './practices';
 import { enqueueOrDefer, type TrajectoryJobData } from './queues';
+import { contentDigest, eventIdConflict } from './stored-event';
 import { findAgreements } from './registry';
 
 /**
@@ -206,6 +207,18 @@ export async function receiveTrajectoryEvent(
   return { row, duplicate };
 }
 
+/** The event as the practice receives it: FHIR, minimised to the allow-list, validated. */
+function practiceResourcesOf(event: TrajectoryEvent, allowedFields: Parameters<typeof minimise>[1]): Resource[] {
+  try {
+    const resources = minimise(toPracticeResources(event), allowedFields);
+    resources.forEach(assertValidResource);
+    return resources;
+  } catch {
+    // The mapping's fault, the same on every retry (the validator's words stay out: they may quote the content).
+    throw new PermanentDeliveryError('the trajectory event does not map to valid FHIR for the practice');
+  }
+}
+
 /**
  * Delivers a trajectory event to the practice's HIS: decided again (a consent may have been withdrawn meanwhile),
  * minimised to the agreement's `toPractice` allow-list, validated, sent with the practice endpoint's adapter, and
@@ -216,12 +229,18 @@ export async function processTrajectoryJob(ctx: PipelineContext, job: Job<Trajec
   if (!row || row.state !== 'pending') {
     return 'skipped';
   }
-  if (!row.payload || !row.payload_key_id) {
-    const reason = 'the trajectory event is no longer held (retention)';
+  let event: TrajectoryEvent;
+  try {
+    if (!row.payload || !row.payload_key_id) {
+      throw new Error('it is no longer held (retention)');
+    }
+    event = ctx.cipher.decrypt(row.payload_key_id, row.payload) as TrajectoryEvent;
+  } catch (err) {
+    // No retry can change that; nothing was disclosed, so there is no disclosure to audit.
+    const reason = `the stored trajectory event cannot be read: ${(err as Error).message}`;
     await recordAttempt(ctx.db, 'trajectory_event', row.id, { state: 'dead', error: reason });
     throw new PermanentDeliveryError(reason);
   }
-  const event = ctx.cipher.decrypt(row.payload_key_id, row.payload) as TrajectoryEvent;
   const { decision, purpose } = await decideTrajectoryEvent(ctx, event, reverseAgreementsOf(ctx, event));
   const receiver = `practice-${row.tenant}`;
   const audit = {
@@ -251,19 +270,18 @@ export async function processTrajectoryJob(ctx: PipelineContext, job: Job<Trajec
     }),
   );
   if (decision.effect !== 'permit') {
-    await recordAttempt(ctx.db, 'trajectory_event', row.id, { state: 'dead', error: `denied at delivery: ${reasons}` });
-    throw new PermanentDeliveryError(`denied at delivery: ${reasons}`);
+    // Denied, not dead: there is nothing for an operator to replay until the family's consent changes.
+    await denyTrajectoryEvent(ctx.db, row.id, `denied at delivery: ${reasons}`);
+    return 'denied';
   }
-  const resources = minimise(toPracticeResources(event), decision.obligations.allowedFields);
+  let resources: Resource[];
   let receipt;
   try {
+    resources = practiceResourcesOf(event, decision.obligations.allowedFields);
     const endpoint = tryGetPracticeEndpoint(ctx, row.tenant);
     if (!endpoint) {
       // A dead letter, not a silent drop: once the endpoint is configured, an operator replays it.
       throw new PermanentDeliveryError(`no HIS endpoint configured for practice ${row.tenant}`);
-    }
-    for (const r of resources) {
-      assertValidResource(r);
     }
     receipt = await getAdapter(endpoint.adapter).deliver(practiceEndpointOf(endpoint), resources, {
       idempotencyKey: row.idempotency_key,

@@ -145,9 +145,10 @@ describe('the reverse direction: a municipality-registered trajectory reaches th
     const intakeEntries = resourcesOf(await arrivalOf(intake));
     expect(intakeEntries).toHaveLength(1);
     const opened = intakeEntries[0]!;
-    // The intake opens the practice's copy, conditionally on the municipality's trajectory identifier.
-    expect(opened.request.method).toBe('PUT');
-    expect(opened.request.url).toMatch(/^EpisodeOfCare\?identifier=/);
+    // The intake opens the practice's copy, created conditionally on the municipality's trajectory identifier (so a
+    // retried intake never reopens a closed one).
+    expect(opened.request.method).toBe('POST');
+    expect(opened.request.ifNoneExist).toMatch(/^identifier=/);
     expect(opened.resource).toEqual(
       expect.objectContaining({ resourceType: 'EpisodeOfCare', status: 'active', period: { start: '2026-10-01' } }),
     );
@@ -333,6 +334,46 @@ describe('the reverse direction: a municipality-registered trajectory reaches th
       ['110113', '4'],
     ]);
     expect(practiceHis.stored.has(`tr-${view.id}`)).toBe(false);
+  });
+
+  it('stops an event at delivery when the family objected after receipt: denied, not a dead letter', async () => {
+    const referral = buildReferralEvent({
+      child: { id: 'child-objects-later', bsn: randomBsn(), birthDate: '2012-03-04', municipality: MUNICIPALITY },
+    });
+    const child = referral.child as { bsn: string; birthDate: string };
+    // The first attempt hangs past the delivery timeout; the objection arrives meanwhile; the retry decides again.
+    practiceHis.mode = { kind: 'slow', delayMs: 3_000 };
+    try {
+      const res = await post(trajectoryEvent('intake', { child: { bsn: child.bsn, birthDate: child.birthDate } }));
+      const view = (await res.json()) as EventView;
+      expect(view.decision.effect).toBe('permit');
+      const objection = buildConsentEvent(referral, {
+        decision: 'deny',
+        givenBy: [{ kind: 'child' }],
+        purposes: ['contact-registration'],
+        dataClasses: ['EpisodeOfCare', 'Encounter'],
+      });
+      expect((await app.request('/his/v1/events', { json: objection, key: 'practice' })).status).toBe(202);
+      const row = await waitFor('the retry to stop it', async () => {
+        const [r] = await app.rt.ctx.db.query<{ state: string; decision: string }>(
+          'SELECT state, decision FROM trajectory_event WHERE id = $1',
+          [view.id],
+        );
+        return r?.state === 'pending' ? undefined : r;
+      });
+      expect(row).toEqual({ state: 'denied', decision: 'deny' });
+      const dead = await app.request('/admin/v1/trajectory-events', { key: 'operator' });
+      const listed = ((await dead.json()) as { trajectoryEvents: { id: string }[] }).trajectoryEvents;
+      expect(listed.map((e) => e.id)).not.toContain(view.id);
+      const audit = await app.rt.ctx.db.query<{ type: string; outcome: string }>(
+        `SELECT type, outcome FROM audit_event WHERE tenant = $1 AND $2 = ANY(entities) ORDER BY seq`,
+        [PRACTICE_AGB, `trajectory_event/${view.id}`],
+      );
+      // Received, permitted at receipt, permitted before the first send (which timed out), denied before the second.
+      expect(audit.map((a) => [a.type, a.outcome]).slice(-1)).toEqual([['110113', '4']]);
+    } finally {
+      practiceHis.mode = { kind: 'ok' };
+    }
   });
 
   it('removes the content of finished trajectory events after the payload retention, keeping the row', async () => {

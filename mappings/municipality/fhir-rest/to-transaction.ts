@@ -25,13 +25,13 @@ import {
  *   and how; `monitoring.report` sends the MeasureReport the same way (its id names the municipality and the period,
  *   so a later push of the same period replaces the earlier figures); `referral.status` (feedback to the practice, whose
  *   own ServiceRequest it is) changes only its status, with a FHIRPath Patch on the HIS's referral identifier.
- * - A municipality-registered trajectory (to the practice): its intake and its closure send the EpisodeOfCare as a
- *   conditional update, so the practice's copy opens and finishes; a contact or referral in between carries it as a
- *   conditional create, which never undoes a closure that arrived first.
+ * - A municipality-registered trajectory (to the practice): its closure sends the EpisodeOfCare as a conditional
+ *   update, so the practice's copy finishes; the intake, a contact or a referral carries it as a conditional create,
+ *   which opens it when it is new and never undoes a closure that arrived first (a retried or replayed intake after
+ *   the closure).
  */
 const TRAJECTORY_STATE_CHANGES: ReadonlySet<DeliveryEventType> = new Set([
   'trajectory.closed',
-  'municipality.trajectory.intake',
   'municipality.trajectory.closure',
 ]);
 

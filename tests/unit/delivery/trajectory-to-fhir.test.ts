@@ -75,7 +75,8 @@ describe('a municipality-registered trajectory event as FHIR for the practice', 
   });
 
   it.each([
-    ['intake', 'PUT', intake],
+    // A conditional create: a retried or replayed intake must not reopen an EpisodeOfCare the closure finished.
+    ['intake', 'POST', intake],
     ['contact', 'POST', contact],
     ['referral', 'POST', referral],
     ['closure', 'PUT', closure],
