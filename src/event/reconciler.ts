@@ -8,23 +8,28 @@ import {
 } from './event-store';
 import { deliverJobId, feedbackJobId, mapJobId, trajectoryJobId } from './queues';
 
-/** How many job lookups go to Redis at once: a round over a large backlog takes a few round trips, not thousands. */
+/**
+ * How many job lookups, or new jobs, go to Redis at once: a round over a large backlog takes a few round trips, not
+ * thousands, and none of them a long one.
+ */
 const CHECKS_AT_ONCE = 100;
 
 /**
- * Re-enqueues every event, delivery and status update that is not finished and has no live job: covers Redis
+ * Re-enqueues every event, delivery, status update and trajectory event that is not finished and has no live job: covers Redis
  * losing its data, a crash between a commit and an enqueue, and jobs that exhausted their attempts while the
  * database was away. Rows touched within the grace period are left alone; their job is probably on its way.
  * A row whose job still waits behind a long backlog has a live job and gets none: job ids are derived from the row.
  */
 export async function reconcileOnce(ctx: PipelineContext, graceMs = ctx.config.RECONCILE_GRACE_MS): Promise<number> {
   const events = await withoutJob(await staleEventsToMap(ctx.db, graceMs), (r) => [ctx.queues.map, mapJobId(r.id)]);
-  await ctx.queues.enqueueMap(events.map((r) => ({ inboxId: r.id, traceId: r.trace_id })));
+  await inChunks(events, (chunk) => ctx.queues.enqueueMap(chunk.map((r) => ({ inboxId: r.id, traceId: r.trace_id }))));
   const deliveries = await withoutJob(await stalePendingDeliveries(ctx.db, graceMs), (d) => {
     const queue = ctx.queues.deliver.get(d.destination);
     return queue ? [queue, deliverJobId(d.id, d.round)] : undefined;
   });
-  await ctx.queues.enqueueDelivers(deliveries.map((d) => ({ delivery: d, traceId: d.trace_id })));
+  await inChunks(deliveries, (chunk) =>
+    ctx.queues.enqueueDelivers(chunk.map((d) => ({ delivery: d, traceId: d.trace_id }))),
+  );
   const feedback = await withoutJob(await stalePendingFeedback(ctx.db, graceMs), (f) => [
     ctx.queues.feedback,
     feedbackJobId(f.id, f.round),
@@ -45,6 +50,13 @@ export async function reconcileOnce(ctx: PipelineContext, graceMs = ctx.config.R
     ctx.log.info({ requeued }, 'reconciler re-enqueued work');
   }
   return requeued;
+}
+
+/** Adds the jobs CHECKS_AT_ONCE at a time: each `addBulk` has REDIS_ANSWER_MS to answer, which thousands could exceed. */
+async function inChunks<R>(rows: readonly R[], add: (chunk: readonly R[]) => Promise<void>): Promise<void> {
+  for (let i = 0; i < rows.length; i += CHECKS_AT_ONCE) {
+    await add(rows.slice(i, i + CHECKS_AT_ONCE));
+  }
 }
 
 /** The rows whose job is gone (or failed for good), looked up CHECKS_AT_ONCE at a time; rows without a queue are left out. */

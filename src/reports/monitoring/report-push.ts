@@ -1,3 +1,4 @@
+import { errorFields } from '../../kernel/logger';
 import type { MeasureReport } from '@medplum/fhirtypes';
 import { startPeriodic } from '../../kernel/periodic';
 import type { AuditActor } from '../../audit/audit-events';
@@ -79,11 +80,22 @@ export async function runScheduledPushes(ctx: PipelineContext, now = new Date())
     if (await isScheduledReportPushClaimed(ctx.db, municipality, period.label)) {
       continue;
     }
-    const push = await pushMonitoringReport(
-      ctx,
-      { municipality, period, actor: SYSTEM_WORKER, traceId: newTraceId(), scheduled: true },
-      now,
-    );
+    let push: ReportPush | undefined;
+    try {
+      push = await pushMonitoringReport(
+        ctx,
+        { municipality, period, actor: SYSTEM_WORKER, traceId: newTraceId(), scheduled: true },
+        now,
+      );
+    } catch (err) {
+      // One municipality's problem (a conflicting earlier push, an outage) must not hold back the others' reports;
+      // the next round tries it again.
+      ctx.log.warn(
+        { municipality, period: period.label, ...errorFields(err) },
+        'scheduled monitoring report not pushed',
+      );
+      continue;
+    }
     if (push) {
       ctx.log.info(
         { municipality, period: period.label, deliveryId: push.delivery.id },
