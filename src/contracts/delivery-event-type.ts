@@ -12,13 +12,11 @@ export type DeliveryEventType =
  * Trajectory events a municipality registered in its own system (where it is the system of record), going to the
  * practice's HIS: see src/event/trajectory-events.ts.
  */
-export const MUNICIPALITY_TRAJECTORY_EVENT_TYPES = [
-  'municipality.trajectory.intake',
-  'municipality.trajectory.contact',
-  'municipality.trajectory.referral',
-  'municipality.trajectory.closure',
-] as const;
-export type MunicipalityTrajectoryEventType = (typeof MUNICIPALITY_TRAJECTORY_EVENT_TYPES)[number];
+export type MunicipalityTrajectoryEventType =
+  | 'municipality.trajectory.intake'
+  | 'municipality.trajectory.contact'
+  | 'municipality.trajectory.referral'
+  | 'municipality.trajectory.closure';
 
 /** The status update going back to a practice; see src/event/feedback.ts. */
 export const REFERRAL_STATUS_EVENT = 'referral.status' satisfies DeliveryEventType;

@@ -110,7 +110,7 @@ export async function insertEvent(db: Db, r: NewEvent): Promise<StoredEventId> {
   };
 }
 
-/** A new event and, for a new referral, the business identifier it is found by (see insertReferralIdentifiers). */
+/** A new event and, for a new referral, the business identifier it is found by (stored by insertEvents). */
 export interface NewEventWithIdentifier extends NewEvent {
   referralIdentifier?: { system: string; value: string } | undefined;
 }
@@ -921,7 +921,7 @@ export async function insertTrajectoryEvent(
   return { row: existing, duplicate: true, conflict };
 }
 
-export async function tryGetTrajectoryEventBySource(
+async function tryGetTrajectoryEventBySource(
   db: Db,
   municipality: string,
   sourceEventId: string,

@@ -1,4 +1,4 @@
-import { Queue, type ConnectionOptions, type DefaultJobOptions, type JobsOptions } from 'bullmq';
+import { Queue, type ConnectionOptions, type DefaultJobOptions } from 'bullmq';
 import type { Logger } from 'pino';
 import type { Destination } from '../contracts/destination';
 import { errorFields } from '../kernel/logger';
@@ -94,7 +94,7 @@ export async function enqueueOrDefer(log: Logger, enqueue: Promise<void>, ids: R
 
 /**
  * The BullMQ queues of this deployment: `map`, one `deliver.<destination>` per destination (so a destination can
- * be paused and rate-limited on its own), and `feedback` (status updates back to practices).
+ * be paused and rate-limited on its own), and `feedback` (status updates and trajectory events to practices).
  */
 export class QueueSet {
   readonly map: Queue<MapJobData>;
@@ -159,9 +159,7 @@ export class QueueSet {
 
   /** Adds the deliver job for the delivery's current round; a no-op when that job already exists. */
   async enqueueDeliver(delivery: Pick<DeliveryRow, 'id' | 'destination' | 'round'>, traceId: string): Promise<void> {
-    const queue = this.getDeliverQueue(delivery.destination);
-    const opts: JobsOptions = { jobId: deliverJobId(delivery.id, delivery.round) };
-    await this.timed(queue.add('deliver', { deliveryId: delivery.id, traceId }, opts), 'enqueue deliver');
+    await this.enqueueDelivers([{ delivery, traceId }]);
   }
 
   /** `enqueueDeliver` for several deliveries: one `addBulk` per destination. */
@@ -170,7 +168,12 @@ export class QueueSet {
   ): Promise<void> {
     const byDestination = new Map<string, (typeof items)[number][]>();
     for (const item of items) {
-      byDestination.set(item.delivery.destination, [...(byDestination.get(item.delivery.destination) ?? []), item]);
+      const list = byDestination.get(item.delivery.destination);
+      if (list) {
+        list.push(item);
+      } else {
+        byDestination.set(item.delivery.destination, [item]);
+      }
     }
     await Promise.all(
       [...byDestination].map(([destination, ofDestination]) =>

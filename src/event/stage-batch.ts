@@ -12,8 +12,9 @@ import DataLoader from 'dataloader';
  * does the collecting; this file adds the group-commit schedule and the fallback below.
  *
  * One bad member cannot fail its neighbours: when the group's statement throws, every member is run on its own
- * (`each`), and only those that fail on their own see an error. A crash mid-group loses nothing: a group statement
- * is one transaction, and no job completes before its own part of the group has committed.
+ * (`each`), and only those that fail on their own see an error. A crash mid-group loses nothing: no job completes
+ * before its own part of the group has committed, and every group write is safe to make twice (each checks the
+ * state it moves from), so a member run again after a partly committed group finds its part done.
  */
 
 export interface GroupOptions {

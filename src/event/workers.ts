@@ -11,6 +11,7 @@ import {
   deliveryBackoffMs,
   FEEDBACK_QUEUE,
   MAP_QUEUE,
+  TRAJECTORY_JOB,
   type DeliverJobData,
   type FeedbackJobData,
   type MapJobData,
@@ -84,7 +85,7 @@ export function startWorkers(ctx: PipelineContext): Worker[] {
     new Worker<FeedbackJobData | TrajectoryJobData, string>(
       FEEDBACK_QUEUE,
       instrument<FeedbackJobData | TrajectoryJobData>('feedback', (job) =>
-        'trajectoryEventId' in job.data
+        job.name === TRAJECTORY_JOB
           ? processTrajectoryJob(ctx, job as Job<TrajectoryJobData>)
           : processFeedbackJob(ctx, job as Job<FeedbackJobData>),
       ),

@@ -52,7 +52,7 @@ export async function pushMonitoringReport(
 }
 
 /** The quarter before the one `now` falls in (Amsterdam calendar): `2026-Q3` on any day of 2026-Q4. */
-export function previousQuarterOf(now: Date): ReportPeriod {
+function previousQuarterOf(now: Date): ReportPeriod {
   const [year = 0, month = 1] = amsterdamDay(now).split('-').map(Number);
   const quarter = Math.floor((month - 1) / 3) + 1;
   const label = quarter === 1 ? `${year - 1}-Q4` : `${year}-Q${quarter - 1}`;
