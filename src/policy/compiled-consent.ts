@@ -1,4 +1,4 @@
-import type { Consent, ConsentProvision } from '@medplum/fhirtypes';
+import type { Coding, Consent, ConsentProvision, ConsentProvisionActor } from '@medplum/fhirtypes';
 import { MUNICIPALITY_CODE_SYSTEM } from '../kernel/fhir/identifiers';
 import {
   CONSENT_CATEGORY_CODE,
@@ -10,10 +10,11 @@ import {
 } from '../kernel/fhir/systems';
 
 /**
- * A FHIR Consent read once into the flat shape the engine asks questions of: codes filtered to the systems that
- * count, period bounds split into calendar days and instants, the consent's time parsed. The engine then decides
- * with comparisons only, without walking codings, parsing dates or allocating per decision. A Consent is a value:
- * the compiled form is kept per object (WeakMap) and shared by every decision that sees the same object.
+ * A FHIR Consent read into the flat shape the engine asks questions of: codes filtered to the systems that count,
+ * period bounds split into calendar days and instants. The engine then decides with comparisons only, without
+ * walking codings or parsing dates per class. Consents are loaded from the store for each event, so each object
+ * meets one decision: it is compiled per decision, with loops rather than closures, and nothing is cached per
+ * object (a WeakMap entry for each new consent cost more than compiling it).
  */
 
 const PATIENT_PRIVACY = 'patient-privacy';
@@ -49,11 +50,13 @@ export interface CompiledConsent {
   readonly isPrivacy: boolean;
   readonly patientReference: string | undefined;
   readonly performers: readonly string[];
-  /** Consent.dateTime in epoch ms; a consent without a readable one counts as the oldest. */
-  readonly time: number;
   /** The root provision; undefined when absent or without a type (it cannot be acted on). */
   readonly root: CompiledRule | undefined;
+  /** Consent.dateTime in epoch ms, parsed on first use by consentTime: most decisions never compare two consents. */
+  timeMs: number | undefined;
 }
+
+const NO_RULES: readonly CompiledRule[] = [];
 
 function bound(value: string | undefined): CompiledBound | undefined {
   if (value === undefined) {
@@ -63,76 +66,116 @@ function bound(value: string | undefined): CompiledBound | undefined {
   return DATE_ONLY.test(value) ? { kind: 'day', day: value } : { kind: 'instant', ms: Date.parse(value) };
 }
 
+function hasCoding(codings: readonly Coding[] | undefined, system: string, code: string): boolean {
+  if (codings !== undefined) {
+    for (const c of codings) {
+      if (c.system === system && c.code === code) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+/** The codes in `system`; undefined when the rule names none at all (then it does not restrict). */
+function codesIn(codings: readonly Coding[] | undefined, system: string): string[] | undefined {
+  if (codings === undefined || codings.length === 0) {
+    return undefined;
+  }
+  const codes: string[] = [];
+  for (const c of codings) {
+    if (c.system === system && c.code !== undefined) {
+      codes.push(c.code);
+    }
+  }
+  return codes;
+}
+
+/** Municipality codes named as recipient (IRCP); undefined when the rule names no actor at all. */
+function recipientsOf(actors: readonly ConsentProvisionActor[] | undefined): string[] | undefined {
+  if (actors === undefined || actors.length === 0) {
+    return undefined;
+  }
+  const codes: string[] = [];
+  for (const a of actors) {
+    const identifier = a.reference?.identifier;
+    if (
+      identifier?.system === MUNICIPALITY_CODE_SYSTEM &&
+      hasCoding(a.role?.coding, PARTICIPATION_TYPE_SYSTEM, RECIPIENT_ROLE) &&
+      identifier.value !== undefined
+    ) {
+      codes.push(identifier.value);
+    }
+  }
+  return codes;
+}
+
 function compileRule(p: ConsentProvision): CompiledRule {
-  const recipients =
-    p.actor !== undefined && p.actor.length > 0
-      ? p.actor
-          .filter(
-            (a) =>
-              a.reference?.identifier?.system === MUNICIPALITY_CODE_SYSTEM &&
-              a.role?.coding?.some((c) => c.system === PARTICIPATION_TYPE_SYSTEM && c.code === RECIPIENT_ROLE) === true,
-          )
-          .flatMap((a) => (a.reference?.identifier?.value === undefined ? [] : [a.reference.identifier.value]))
-      : undefined;
-  const purposes =
-    p.purpose !== undefined && p.purpose.length > 0
-      ? p.purpose.filter((c) => c.system === PURPOSE_SYSTEM && c.code !== undefined).map((c) => c.code ?? '')
-      : undefined;
-  const classes =
-    p.class !== undefined && p.class.length > 0
-      ? p.class.filter((c) => c.system === RESOURCE_TYPE_SYSTEM && c.code !== undefined).map((c) => c.code ?? '')
-      : undefined;
+  let children = NO_RULES;
+  if (p.provision !== undefined && p.provision.length > 0) {
+    const nested: CompiledRule[] = [];
+    for (const child of p.provision) {
+      nested.push(compileRule(child));
+    }
+    children = nested;
+  }
   return {
     type: p.type,
     start: bound(p.period?.start),
     end: bound(p.period?.end),
-    recipients,
-    purposes,
-    classes,
+    recipients: recipientsOf(p.actor),
+    purposes: codesIn(p.purpose, PURPOSE_SYSTEM),
+    classes: codesIn(p.class, RESOURCE_TYPE_SYSTEM),
     partial:
       (p.code !== undefined && p.code.length > 0) ||
       (p.data !== undefined && p.data.length > 0) ||
       (p.securityLabel !== undefined && p.securityLabel.length > 0) ||
       p.dataPeriod !== undefined,
-    children: (p.provision ?? []).map(compileRule),
+    children,
   };
 }
 
 // Consents come from the store as they were recorded, not re-validated here: elements FHIR requires (scope,
 // category, actor.role, actor.reference) are still read as possibly absent, and a consent lacking them never counts.
 function isPrivacyConsent(consent: Consent): boolean {
-  return (
-    consent.scope?.coding?.some((c) => c.system === CONSENT_SCOPE_SYSTEM && c.code === PATIENT_PRIVACY) === true &&
-    consent.category?.some(
-      (cc) => cc.coding?.some((c) => c.system === LOINC_SYSTEM && c.code === CONSENT_CATEGORY_CODE) === true,
-    ) === true
-  );
+  if (!hasCoding(consent.scope?.coding, CONSENT_SCOPE_SYSTEM, PATIENT_PRIVACY) || consent.category === undefined) {
+    return false;
+  }
+  for (const category of consent.category) {
+    if (hasCoding(category.coding, LOINC_SYSTEM, CONSENT_CATEGORY_CODE)) {
+      return true;
+    }
+  }
+  return false;
 }
 
-const compiled = new WeakMap<Consent, CompiledConsent>();
-
-/** The compiled form of a consent, made on first use and kept as long as the consent object lives. */
+/** The compiled form of a consent. */
 export function compileConsent(consent: Consent): CompiledConsent {
-  let c = compiled.get(consent);
-  if (c === undefined) {
-    const time = consent.dateTime === undefined ? Number.NaN : Date.parse(consent.dateTime);
-    const performers: string[] = [];
-    for (const p of consent.performer ?? []) {
+  const performers: string[] = [];
+  if (consent.performer !== undefined) {
+    for (const p of consent.performer) {
       if (p.reference !== undefined) {
         performers.push(p.reference);
       }
     }
-    c = {
-      consent,
-      id: consent.id,
-      status: consent.status,
-      isPrivacy: isPrivacyConsent(consent),
-      patientReference: consent.patient?.reference,
-      performers,
-      time: Number.isNaN(time) ? Number.NEGATIVE_INFINITY : time,
-      root: consent.provision?.type === undefined ? undefined : compileRule(consent.provision),
-    };
-    compiled.set(consent, c);
   }
-  return c;
+  return {
+    consent,
+    id: consent.id,
+    status: consent.status,
+    isPrivacy: isPrivacyConsent(consent),
+    patientReference: consent.patient?.reference,
+    performers,
+    root: consent.provision?.type === undefined ? undefined : compileRule(consent.provision),
+    timeMs: undefined,
+  };
+}
+
+/** Consent.dateTime in epoch ms; a consent without a readable one counts as the oldest. */
+export function consentTime(c: CompiledConsent): number {
+  if (c.timeMs === undefined) {
+    const time = c.consent.dateTime === undefined ? Number.NaN : Date.parse(c.consent.dateTime);
+    c.timeMs = Number.isNaN(time) ? Number.NEGATIVE_INFINITY : time;
+  }
+  return c.timeMs;
 }

@@ -1,7 +1,13 @@
 import type { Consent } from '@medplum/fhirtypes';
 import type { DataClass, Purpose } from '../contracts/sharing';
 import { CONSENT_WITHDRAWN_BY_EXTENSION } from '../kernel/fhir/systems';
-import { compileConsent, type CompiledBound, type CompiledConsent, type CompiledRule } from './compiled-consent';
+import {
+  compileConsent,
+  consentTime,
+  type CompiledBound,
+  type CompiledConsent,
+  type CompiledRule,
+} from './compiled-consent';
 
 /**
  * What one person's FHIR Consents say about one disclosure: permit, deny (an objection), or nothing, and then why
@@ -201,8 +207,12 @@ const wouldBe = new Slots();
  * consent never meets another of its own for one class (mostSpecific already chose), so time only compares two.
  */
 function supersedes(w: number, c: CompiledConsent, currentW: number, current: CompiledConsent): boolean {
-  if (c !== current && c.time !== current.time) {
-    return c.time > current.time;
+  if (c !== current) {
+    const time = consentTime(c);
+    const currentTime = consentTime(current);
+    if (time !== currentTime) {
+      return time > currentTime;
+    }
   }
   return w > currentW;
 }
@@ -229,7 +239,7 @@ function evaluate(c: CompiledConsent, ctx: ConsentContext, s: Slots, withMisses:
       }
     } else if (withMisses) {
       const current = s.miss[i];
-      if (current === undefined || c.time > current.time) {
+      if (current === undefined || consentTime(c) > consentTime(current)) {
         s.missCode[i] = scope ?? 'consent-class-not-covered';
         s.miss[i] = c;
       }
@@ -282,14 +292,14 @@ export function stanceOf(person: PersonConsents | undefined, ctx: ConsentContext
     return { kind: 'deny', consentIds: denyIds };
   }
   if (permitted === n) {
-    // The common case, one consent permitting every class: its id list is the compiled consent's own.
+    // The common case, one consent permitting every class.
     const first = slots.verdict[0];
     let single = true;
     for (let i = 1; i < n; i++) {
       single &&= slots.verdict[i] === first;
     }
     if (single && first !== undefined) {
-      return first.id === undefined || first.id === '' ? PERMIT_NO_IDS : permitStanceOf(first);
+      return first.id === undefined || first.id === '' ? PERMIT_NO_IDS : { kind: 'permit', consentIds: [first.id] };
     }
     const permitIds: string[] = [];
     for (let i = 0; i < n; i++) {
@@ -307,16 +317,6 @@ export function stanceOf(person: PersonConsents | undefined, ctx: ConsentContext
 }
 
 const PERMIT_NO_IDS: Stance = { kind: 'permit', consentIds: [] };
-const permitStances = new WeakMap<CompiledConsent, Stance>();
-
-function permitStanceOf(c: CompiledConsent): Stance {
-  let stance = permitStances.get(c);
-  if (stance === undefined) {
-    stance = { kind: 'permit', consentIds: Object.freeze([c.id ?? '']) };
-    permitStances.set(c, stance);
-  }
-  return stance;
-}
 
 /**
  * The latest withdrawn (or voided) consent that would now permit a class nothing else covers (uses `slots` of
@@ -337,7 +337,7 @@ function voidedPermit<C extends 'consent-withdrawn' | 'consent-entered-in-error'
       fillsGap ||=
         wouldBe.verdict[i] !== undefined && !isDeny(wouldBe.weight[i] ?? 0) && slots.verdict[i] === undefined;
     }
-    if (fillsGap && (latest === undefined || c.time > latest.time)) {
+    if (fillsGap && (latest === undefined || consentTime(c) > consentTime(latest))) {
       latest = c;
     }
   }
@@ -349,7 +349,11 @@ function latestMiss(n: number): { code: ConsentMissCode; consentId: string } | u
   let code: ConsentMissCode | undefined;
   for (let i = 0; i < n; i++) {
     const miss = slots.miss[i];
-    if (miss !== undefined && slots.verdict[i] === undefined && (latest === undefined || miss.time > latest.time)) {
+    if (
+      miss !== undefined &&
+      slots.verdict[i] === undefined &&
+      (latest === undefined || consentTime(miss) > consentTime(latest))
+    ) {
       latest = miss;
       code = slots.missCode[i];
     }

@@ -31,12 +31,16 @@ interface Speakers {
 
 type Person = PersonRef;
 
+type MutablePerson = { -readonly [K in keyof Person]: Person[K] };
+
+// People are built field by field rather than with conditional spreads: an absent id stays an absent key, and the
+// spread's temporary objects cost more than the rest of building a person.
 function childOf(facts: DecisionFacts): Person {
-  return {
-    reference: `Patient/${facts.patient.id}`,
-    role: 'child',
-    ...(facts.patient.hisId !== undefined ? { hisId: facts.patient.hisId } : {}),
-  };
+  const child: MutablePerson = { reference: `Patient/${facts.patient.id}`, role: 'child' };
+  if (facts.patient.hisId !== undefined) {
+    child.hisId = facts.patient.hisId;
+  }
+  return child;
 }
 
 /** What a decision repeats from an agreement, made once per agreement object. */
@@ -123,54 +127,35 @@ function guardiansWithAuthority(facts: DecisionFacts): Person[] {
   for (const g of facts.guardians) {
     const reference = `RelatedPerson/${g.relatedPersonId}`;
     if (g.hasAuthority && !out.some((p) => p.reference === reference)) {
-      out.push({
-        reference,
-        role: 'guardian',
-        hasAuthority: true,
-        ...(g.hisId !== undefined ? { hisId: g.hisId } : {}),
-        ...(g.relationship !== undefined ? { relationship: g.relationship } : {}),
-      });
+      const guardian: MutablePerson = { reference, role: 'guardian', hasAuthority: true };
+      if (g.hisId !== undefined) {
+        guardian.hisId = g.hisId;
+      }
+      if (g.relationship !== undefined) {
+        guardian.relationship = g.relationship;
+      }
+      out.push(guardian);
     }
   }
   return out;
 }
 
 /**
- * What the engine reads from one set of facts, worked out once per facts object: the consents indexed by
- * performer, the people who may have to speak, and the child's age on the last day asked about. Facts are values
- * (every field is readonly), so a caller deciding several times on one set of facts pays for this once.
+ * What the engine reads from one set of facts: the consents indexed by performer, and the people who may have to
+ * speak. The pipeline loads the facts anew for every event, so this is made per decision and kept nowhere.
  */
 interface CompiledFacts {
   readonly index: Map<string, PersonConsents>;
   readonly child: Person;
   readonly guardians: readonly Person[];
-  ageDay: string;
-  age: number | undefined;
 }
-
-const compiledFacts = new WeakMap<DecisionFacts, CompiledFacts>();
 
 function compileFacts(facts: DecisionFacts): CompiledFacts {
-  let c = compiledFacts.get(facts);
-  if (c === undefined) {
-    c = {
-      index: indexConsents(facts.consents, facts.patient.id),
-      child: childOf(facts),
-      guardians: guardiansWithAuthority(facts),
-      ageDay: '',
-      age: undefined,
-    };
-    compiledFacts.set(facts, c);
-  }
-  return c;
-}
-
-function ageOf(facts: DecisionFacts, compiled: CompiledFacts, day: string): number | undefined {
-  if (compiled.ageDay !== day) {
-    compiled.age = facts.patient.birthDate === undefined ? undefined : ageOnDay(facts.patient.birthDate, day);
-    compiled.ageDay = day;
-  }
-  return compiled.age;
+  return {
+    index: indexConsents(facts.consents, facts.patient.id),
+    child: childOf(facts),
+    guardians: guardiansWithAuthority(facts),
+  };
 }
 
 function addIds(target: string[], ids: readonly string[]): void {
@@ -412,7 +397,7 @@ export function decide(request: DecisionRequest, facts: DecisionFacts): Decision
     classes,
   };
   const compiled = compileFacts(facts);
-  const age = ageOf(facts, compiled, day);
+  const age = facts.patient.birthDate === undefined ? undefined : ageOnDay(facts.patient.birthDate, day);
   // Overlapping agreements are each a lawful ground: the first (by id) that permits is used, else the first's deny.
   let first: Decision | undefined;
   for (const agreement of selection.fitting) {

@@ -25,14 +25,16 @@ function label(agreement: Agreement): string {
 }
 
 /**
- * The version of one agreement that governs `day`. A draft is not yet agreed and a version whose validFrom lies
- * ahead has not taken effect, so neither supersedes the version in force; a later suspension or termination does.
- * When no version is in force the newest one is returned, so its own status or validFrom explains the deny.
+ * The version of one agreement that governs `day`, among `versions[from..to)` (all of one id). A draft is not yet
+ * agreed and a version whose validFrom lies ahead has not taken effect, so neither supersedes the version in force;
+ * a later suspension or termination does. When no version is in force the newest one is returned, so its own status
+ * or validFrom explains the deny.
  */
-function versionInForce(versions: readonly [Agreement, ...Agreement[]], day: string): Agreement {
+function versionInForce(versions: readonly Agreement[], from: number, to: number, day: string): Agreement {
   let inForce: Agreement | undefined;
-  let newest = versions[0];
-  for (const v of versions) {
+  let newest = versions[from] as Agreement;
+  for (let i = from; i < to; i++) {
+    const v = versions[i] as Agreement;
     if (v.version > newest.version) {
       newest = v;
     }
@@ -41,6 +43,16 @@ function versionInForce(versions: readonly [Agreement, ...Agreement[]], day: str
     }
   }
   return inForce ?? newest;
+}
+
+function uncoveredClasses(allowList: Partial<Record<DataClass, unknown>>, classes: readonly DataClass[]): DataClass[] {
+  const uncovered: DataClass[] = [];
+  for (const c of classes) {
+    if (allowList[c] === undefined) {
+      uncovered.push(c);
+    }
+  }
+  return uncovered;
 }
 
 function missOf(
@@ -67,8 +79,8 @@ function missOf(
     return { stage: 3, reason: { code: 'purpose-not-covered', detail } };
   }
   const allowList = allowListOf(agreement, request.direction);
-  if (classes.some((c) => allowList[c] === undefined)) {
-    const uncovered = classes.filter((c) => allowList[c] === undefined);
+  const uncovered = uncoveredClasses(allowList, classes);
+  if (uncovered.length > 0) {
     const towards = request.direction === 'to-practice' ? ' towards the practice' : '';
     const detail = `${label(agreement)} does not cover data class ${uncovered.join(', ')}${towards}`;
     return { stage: 4, reason: { code: 'class-not-covered', detail } };
@@ -79,48 +91,22 @@ function missOf(
 /** The reason of a selection where agreements fit; never shown (the decision rests on a fitting agreement). */
 const FITS: DecisionReason = { code: 'no-agreement', detail: 'Every candidate agreement fits' };
 
-/** Per practice, per municipality: each agreement id (sorted) with all its versions. */
-type AgreementIndex = Map<string, Map<string, readonly (readonly [Agreement, ...Agreement[]])[]>>;
+const byId = (a: Agreement, b: Agreement): number => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
-// Agreements are configuration, loaded once: the grouping by parties and id is made once per list, not per decision.
-const indexes = new WeakMap<readonly Agreement[], AgreementIndex>();
-
-function indexAgreements(agreements: readonly Agreement[]): AgreementIndex {
-  let index = indexes.get(agreements);
-  if (index === undefined) {
-    const grouped = new Map<string, Map<string, Map<string, [Agreement, ...Agreement[]]>>>();
-    for (const a of agreements) {
-      let byMunicipality = grouped.get(a.practice.agb);
-      if (!byMunicipality) {
-        byMunicipality = new Map();
-        grouped.set(a.practice.agb, byMunicipality);
-      }
-      let byId = byMunicipality.get(a.municipality.code);
-      if (!byId) {
-        byId = new Map();
-        byMunicipality.set(a.municipality.code, byId);
-      }
-      const versions = byId.get(a.id);
-      if (versions) {
-        versions.push(a);
-      } else {
-        byId.set(a.id, [a]);
-      }
+/**
+ * The agreements between the practice and the municipality, ordered by id, the versions of one id in list order.
+ * Callers pass the few agreements of these parties (the registry's findAgreements), in a new list per event, so a
+ * scan is cheaper than an index kept per list.
+ */
+function candidatesOf(agreements: readonly Agreement[], practiceAgb: string, municipalityCode: string): Agreement[] {
+  const candidates: Agreement[] = [];
+  for (const a of agreements) {
+    if (a.practice.agb === practiceAgb && a.municipality.code === municipalityCode) {
+      candidates.push(a);
     }
-    index = new Map(
-      [...grouped].map(([agb, byMunicipality]) => [
-        agb,
-        new Map(
-          [...byMunicipality].map(([code, byId]) => [
-            code,
-            [...byId.keys()].sort().map((id) => byId.get(id) as [Agreement, ...Agreement[]]),
-          ]),
-        ),
-      ]),
-    );
-    indexes.set(agreements, index);
   }
-  return index;
+  // A stable sort: the versions of one id keep their order, as versionInForce breaks ties by it.
+  return candidates.length > 1 ? candidates.sort(byId) : candidates;
 }
 
 /**
@@ -133,11 +119,15 @@ export function selectAgreements(
   classes: readonly DataClass[],
   day: string,
 ): AgreementSelection {
-  const candidates = indexAgreements(agreements).get(request.practiceAgb)?.get(request.municipalityCode) ?? [];
+  const candidates = candidatesOf(agreements, request.practiceAgb, request.municipalityCode);
   let closest: Miss | undefined;
   const fitting: Agreement[] = [];
-  for (const versions of candidates) {
-    const agreement = versionInForce(versions, day);
+  for (let from = 0, to = 0; from < candidates.length; from = to) {
+    const id = (candidates[from] as Agreement).id;
+    while (to < candidates.length && (candidates[to] as Agreement).id === id) {
+      to++;
+    }
+    const agreement = versionInForce(candidates, from, to, day);
     const miss = missOf(agreement, request, classes, day);
     if (!miss) {
       fitting.push(agreement);
@@ -177,7 +167,7 @@ export function agreementsInForceFor(
     }
   }
   return [...byId.values()]
-    .map((versions) => versionInForce(versions, day))
+    .map((versions) => versionInForce(versions, 0, versions.length, day))
     .filter(
       (a) =>
         a.status === 'active' &&
