@@ -2,14 +2,7 @@ import { allowListOf, type Agreement } from './agreement';
 import type { DataClass, SharingDirection } from '../contracts/sharing';
 import { ageOnDay } from './age';
 import { amsterdamDay } from '../kernel/dutch-time';
-import {
-  indexConsents,
-  stanceOf,
-  type ConsentContext,
-  type PersonConsents,
-  type Stance,
-  type StanceMissCode,
-} from './consent-rules';
+import { stanceOf, type ConsentContext, type Stance, type StanceMissCode } from './consent-rules';
 import { selectAgreements } from './select-agreement';
 import type { Decision, DecisionFacts, DecisionReason, DecisionRequest, DenyReasonCode, PersonRef } from './types';
 
@@ -141,21 +134,12 @@ function guardiansWithAuthority(facts: DecisionFacts): Person[] {
 }
 
 /**
- * What the engine reads from one set of facts: the consents indexed by performer, and the people who may have to
- * speak. The pipeline loads the facts anew for every event, so this is made per decision and kept nowhere.
+ * The people who may have to speak, read from the facts. The pipeline loads the facts anew for every event, so this
+ * is made per decision and kept nowhere.
  */
 interface CompiledFacts {
-  readonly index: Map<string, PersonConsents>;
   readonly child: Person;
   readonly guardians: readonly Person[];
-}
-
-function compileFacts(facts: DecisionFacts): CompiledFacts {
-  return {
-    index: indexConsents(facts.consents, facts.patient.id),
-    child: childOf(facts),
-    guardians: guardiansWithAuthority(facts),
-  };
 }
 
 function addIds(target: string[], ids: readonly string[]): void {
@@ -225,7 +209,7 @@ function everyonePermits(
   const people: Person[] = [];
   let consented = '';
   if (speakers.child) {
-    const stance = stanceOf(facts.index.get(facts.child.reference), ctx);
+    const stance = stanceOf(facts.child.reference, ctx);
     if (stance.kind !== 'permit') {
       return undefined;
     }
@@ -238,7 +222,7 @@ function everyonePermits(
       return undefined;
     }
     for (const guardian of facts.guardians) {
-      const stance = stanceOf(facts.index.get(guardian.reference), ctx);
+      const stance = stanceOf(guardian.reference, ctx);
       if (stance.kind !== 'permit') {
         return undefined;
       }
@@ -259,7 +243,7 @@ function decideByConsent(
   ctx: ConsentContext,
   age: number | undefined,
 ): Decision {
-  const { child, index } = facts;
+  const { child } = facts;
   if (age === undefined) {
     const detail = `${child.reference} has no usable birth date, so who must consent is unknown`;
     return deny([{ code: 'birth-date-unknown', detail }], agreement);
@@ -275,7 +259,7 @@ function decideByConsent(
   const consented: Person[] = [];
 
   if (speakers.child) {
-    const stance = stanceOf(index.get(child.reference), ctx);
+    const stance = stanceOf(child.reference, ctx);
     const lacking = lackingReason(child, stance);
     if (lacking) {
       reasons.push(lacking.reason);
@@ -298,7 +282,7 @@ function decideByConsent(
     const guardianDenyIds: string[] = [];
     let permitting = 0;
     for (const guardian of guardians) {
-      const stance = stanceOf(index.get(guardian.reference), ctx);
+      const stance = stanceOf(guardian.reference, ctx);
       const lacking = lackingReason(guardian, stance);
       if (lacking) {
         guardianReasons.push(lacking.reason);
@@ -338,7 +322,6 @@ function decideByLegalBasis(
   ctx: ConsentContext,
   age: number | undefined,
 ): Decision {
-  const { index } = facts;
   const basis = `${label(agreement)} rests on ${agreement.legalBasis}`;
   if (!agreement.objectionBlocks) {
     return permit(
@@ -354,7 +337,7 @@ function decideByLegalBasis(
   const reasons: DecisionReason[] = [];
   const objectionIds: string[] = [];
   for (const person of persons) {
-    const stance = stanceOf(index.get(person.reference), ctx);
+    const stance = stanceOf(person.reference, ctx);
     if (stance.kind === 'deny') {
       const consents = stance.consentIds.map((id) => `Consent/${id}`).join(', ');
       const detail = `${consents} of ${person.reference} objects to this disclosure under ${agreement.legalBasis}`;
@@ -389,14 +372,16 @@ export function decide(request: DecisionRequest, facts: DecisionFacts): Decision
   if (selection.fitting.length === 0) {
     return deny([selection.reason]);
   }
+  const compiled: CompiledFacts = { child: childOf(facts), guardians: guardiansWithAuthority(facts) };
   const ctx: ConsentContext = {
     day,
     atMs: request.at.getTime(),
     municipalityCode: request.municipalityCode,
     purpose: request.purpose,
     classes,
+    consents: facts.consents,
+    patientReference: compiled.child.reference,
   };
-  const compiled = compileFacts(facts);
   const age = facts.patient.birthDate === undefined ? undefined : ageOnDay(facts.patient.birthDate, day);
   // Overlapping agreements are each a lawful ground: the first (by id) that permits is used, else the first's deny.
   let first: Decision | undefined;
