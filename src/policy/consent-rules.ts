@@ -368,16 +368,13 @@ function addId(ids: string[], c: Consent): void {
 }
 
 const SILENT: Stance = { kind: 'silent' };
-const PERMIT_NO_IDS: Stance = { kind: 'permit', consentIds: [] };
 
 /**
- * The stance of one person (a performer reference: `Patient/{id}`, `RelatedPerson/{id}`) on the disclosure: deny
- * when any requested class is denied, permit when every class is permitted, otherwise silent with the most telling
- * near miss: a withdrawn consent that would have permitted, else the latest consent that came close.
+ * Holds the person's active consents against every requested class into `slots`; false when the person performed
+ * no consent that counts at all.
  */
-export function stanceOf(person: string, ctx: ConsentContext): Stance {
-  const n = ctx.classes.length;
-  slots.reset(n);
+function weighActive(person: string, ctx: ConsentContext): boolean {
+  slots.reset(ctx.classes.length);
   let any = false;
   for (const c of ctx.consents) {
     const standing = standingOf(c, person, ctx);
@@ -386,21 +383,50 @@ export function stanceOf(person: string, ctx: ConsentContext): Stance {
     }
     any ||= standing !== undefined;
   }
-  if (!any) {
-    return SILENT;
-  }
-  let denied = false;
+  return any;
+}
+
+/** Whether `slots` deny any class; else how many classes they permit. */
+function deniedOrPermitted(n: number): number {
   let permitted = 0;
   for (let i = 0; i < n; i++) {
     if (slots.verdict[i] !== undefined) {
       if (isDeny(slots.weight[i] ?? 0)) {
-        denied = true;
-      } else {
-        permitted++;
+        return -1;
       }
+      permitted++;
     }
   }
-  if (denied) {
+  return permitted;
+}
+
+/**
+ * Whether the person permits every requested class, adding the ids of the consents that do to `ids`: the common
+ * case, asked without building a stance.
+ */
+export function permitsEveryClass(person: string, ctx: ConsentContext, ids: string[]): boolean {
+  const n = ctx.classes.length;
+  if (!weighActive(person, ctx) || deniedOrPermitted(n) !== n) {
+    return false;
+  }
+  for (let i = 0; i < n; i++) {
+    addId(ids, slots.verdict[i] as Consent);
+  }
+  return true;
+}
+
+/**
+ * The stance of one person (a performer reference: `Patient/{id}`, `RelatedPerson/{id}`) on the disclosure: deny
+ * when any requested class is denied, permit when every class is permitted, otherwise silent with the most telling
+ * near miss: a withdrawn consent that would have permitted, else the latest consent that came close.
+ */
+export function stanceOf(person: string, ctx: ConsentContext): Stance {
+  if (!weighActive(person, ctx)) {
+    return SILENT;
+  }
+  const n = ctx.classes.length;
+  const permitted = deniedOrPermitted(n);
+  if (permitted < 0) {
     const denyIds: string[] = [];
     for (let i = 0; i < n; i++) {
       const v = slots.verdict[i];
@@ -411,15 +437,6 @@ export function stanceOf(person: string, ctx: ConsentContext): Stance {
     return { kind: 'deny', consentIds: denyIds };
   }
   if (permitted === n) {
-    // The common case, one consent permitting every class.
-    const first = slots.verdict[0];
-    let single = true;
-    for (let i = 1; i < n; i++) {
-      single &&= slots.verdict[i] === first;
-    }
-    if (single && first !== undefined) {
-      return first.id === undefined || first.id === '' ? PERMIT_NO_IDS : { kind: 'permit', consentIds: [first.id] };
-    }
     const permitIds: string[] = [];
     for (let i = 0; i < n; i++) {
       addId(permitIds, slots.verdict[i] as Consent);

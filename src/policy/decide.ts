@@ -2,7 +2,7 @@ import { allowListOf, type Agreement } from './agreement';
 import type { DataClass, SharingDirection } from '../contracts/sharing';
 import { ageOnDay } from './age';
 import { amsterdamDay } from '../kernel/dutch-time';
-import { stanceOf, type ConsentContext, type Stance, type StanceMissCode } from './consent-rules';
+import { permitsEveryClass, stanceOf, type ConsentContext, type Stance, type StanceMissCode } from './consent-rules';
 import { selectAgreements } from './select-agreement';
 import type { Decision, DecisionFacts, DecisionReason, DecisionRequest, DenyReasonCode, PersonRef } from './types';
 
@@ -209,11 +209,9 @@ function everyonePermits(
   const people: Person[] = [];
   let consented = '';
   if (speakers.child) {
-    const stance = stanceOf(facts.child.reference, ctx);
-    if (stance.kind !== 'permit') {
+    if (!permitsEveryClass(facts.child.reference, ctx, permitIds)) {
       return undefined;
     }
-    addIds(permitIds, stance.consentIds);
     consented = facts.child.reference;
     people.push(facts.child);
   }
@@ -222,11 +220,9 @@ function everyonePermits(
       return undefined;
     }
     for (const guardian of facts.guardians) {
-      const stance = stanceOf(guardian.reference, ctx);
-      if (stance.kind !== 'permit') {
+      if (!permitsEveryClass(guardian.reference, ctx, permitIds)) {
         return undefined;
       }
-      addIds(permitIds, stance.consentIds);
       consented = consented === '' ? guardian.reference : `${consented}, ${guardian.reference}`;
       people.push(guardian);
     }
@@ -356,15 +352,26 @@ function decideByLegalBasis(
   );
 }
 
+/** The classes once each, in request order; the request's own list when it names none twice (the usual case). */
+function distinct(requested: readonly DataClass[]): readonly DataClass[] {
+  for (let i = 1; i < requested.length; i++) {
+    if (requested.lastIndexOf(requested[i] as DataClass, i - 1) >= 0) {
+      const classes: DataClass[] = [];
+      for (const c of requested) {
+        if (!classes.includes(c)) {
+          classes.push(c);
+        }
+      }
+      return classes;
+    }
+  }
+  return requested;
+}
+
 /** Decides whether `request` may be disclosed given `facts`; pure, synchronous, never does I/O. */
 export function decide(request: DecisionRequest, facts: DecisionFacts): Decision {
   const day = amsterdamDay(request.at);
-  const classes: DataClass[] = [];
-  for (const c of request.dataClasses) {
-    if (!classes.includes(c)) {
-      classes.push(c);
-    }
-  }
+  const classes = distinct(request.dataClasses);
   if (classes.length === 0) {
     return deny([{ code: 'class-not-covered', detail: 'No data class was requested' }]);
   }

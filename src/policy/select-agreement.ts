@@ -45,16 +45,6 @@ function versionInForce(versions: readonly Agreement[], from: number, to: number
   return inForce ?? newest;
 }
 
-function uncoveredClasses(allowList: Partial<Record<DataClass, unknown>>, classes: readonly DataClass[]): DataClass[] {
-  const uncovered: DataClass[] = [];
-  for (const c of classes) {
-    if (allowList[c] === undefined) {
-      uncovered.push(c);
-    }
-  }
-  return uncovered;
-}
-
 function missOf(
   agreement: Agreement,
   request: DecisionRequest,
@@ -79,8 +69,8 @@ function missOf(
     return { stage: 3, reason: { code: 'purpose-not-covered', detail } };
   }
   const allowList = allowListOf(agreement, request.direction);
-  const uncovered = uncoveredClasses(allowList, classes);
-  if (uncovered.length > 0) {
+  if (!classes.every((c) => allowList[c] !== undefined)) {
+    const uncovered = classes.filter((c) => allowList[c] === undefined);
     const towards = request.direction === 'to-practice' ? ' towards the practice' : '';
     const detail = `${label(agreement)} does not cover data class ${uncovered.join(', ')}${towards}`;
     return { stage: 4, reason: { code: 'class-not-covered', detail } };
