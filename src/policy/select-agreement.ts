@@ -2,6 +2,10 @@ import { allowListOf, type Agreement } from './agreement';
 import type { DataClass, Purpose } from '../contracts/sharing';
 import type { DecisionReason, DecisionRequest } from './types';
 
+// Bound once: run through tsx, each use of an imported binding goes through esbuild's CommonJS interop getters, and
+// this one is called for every decision (see decide.ts).
+const allowListFor = allowListOf;
+
 /**
  * Which processing agreement a disclosure may rest on. Only the version of each agreement that is in force counts,
  * and when none fits, the reason given is that of the candidate that came closest.
@@ -68,7 +72,7 @@ function missOf(
     const detail = `${label(agreement)} does not cover purpose ${request.purpose}`;
     return { stage: 3, reason: { code: 'purpose-not-covered', detail } };
   }
-  const allowList = allowListOf(agreement, request.direction);
+  const allowList = allowListFor(agreement, request.direction);
   if (!classes.every((c) => allowList[c] !== undefined)) {
     const uncovered = classes.filter((c) => allowList[c] === undefined);
     const towards = request.direction === 'to-practice' ? ' towards the practice' : '';
