@@ -172,7 +172,7 @@ export async function benchPolicy(): Promise<BenchResult[]> {
   const { count, ns, cpuMicros } = run(MEASURE_MS, typical);
   const value = Math.round((count * 1e6) / cpuMicros);
   process.stderr.write(
-    `bench: policy ${value} decisions per CPU second, ${Math.round((count * 1e9) / Number(ns))} per wall-clock second\n`,
+    `bench: policy ${value} decisions per CPU second, ${Math.round((count * 1e9) / Number(ns))} per wall-clock second (${count} decisions)\n`,
   );
   return Promise.resolve([{ name: 'policy.decisions_per_s', value, unit: 'decisions/s' }]);
 }

@@ -133,15 +133,16 @@ function isPrivacyConsent(consent: Consent): boolean {
 type Standing = 'active' | 'withdrawn' | 'entered-in-error' | undefined;
 
 function standingOf(consent: Consent, person: string, ctx: ConsentContext): Standing {
+  // Most of a child's consents are another person's: the performer is asked first.
+  if (!performedBy(consent, person)) {
+    return undefined;
+  }
   const status = consent.status;
   if (status !== 'active' && status !== 'inactive' && status !== 'entered-in-error') {
     return undefined;
   }
   const patient = consent.patient?.reference;
-  if ((patient !== undefined && patient !== ctx.patientReference) || !performedBy(consent, person)) {
-    return undefined;
-  }
-  if (!isPrivacyConsent(consent)) {
+  if ((patient !== undefined && patient !== ctx.patientReference) || !isPrivacyConsent(consent)) {
     return undefined;
   }
   if (status === 'entered-in-error') {
