@@ -85,6 +85,8 @@ function missOf(
 /** The reason of a selection where agreements fit; never shown (the decision rests on a fitting agreement). */
 const FITS: DecisionReason = { code: 'no-agreement', detail: 'Every candidate agreement fits' };
 
+const NONE: readonly Agreement[] = [];
+
 const byId = (a: Agreement, b: Agreement): number => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
 /**
@@ -92,15 +94,24 @@ const byId = (a: Agreement, b: Agreement): number => (a.id < b.id ? -1 : a.id > 
  * Callers pass the few agreements of these parties (the registry's findAgreements), in a new list per event, so a
  * scan is cheaper than an index kept per list.
  */
-function candidatesOf(agreements: readonly Agreement[], practiceAgb: string, municipalityCode: string): Agreement[] {
-  const candidates: Agreement[] = [];
+function candidatesOf(
+  agreements: readonly Agreement[],
+  practiceAgb: string,
+  municipalityCode: string,
+): readonly Agreement[] {
+  // Built from a one-element literal rather than an empty list: a first push would reserve room for 16.
+  let candidates: Agreement[] | undefined;
   for (const a of agreements) {
     if (a.practice.agb === practiceAgb && a.municipality.code === municipalityCode) {
-      candidates.push(a);
+      if (candidates === undefined) {
+        candidates = [a];
+      } else {
+        candidates.push(a);
+      }
     }
   }
   // A stable sort: the versions of one id keep their order, as versionInForce breaks ties by it.
-  return candidates.length > 1 ? candidates.sort(byId) : candidates;
+  return candidates === undefined ? NONE : candidates.length > 1 ? candidates.sort(byId) : candidates;
 }
 
 /**
@@ -115,7 +126,7 @@ export function selectAgreements(
 ): AgreementSelection {
   const candidates = candidatesOf(agreements, request.practiceAgb, request.municipalityCode);
   let closest: Miss | undefined;
-  const fitting: Agreement[] = [];
+  let fitting: Agreement[] | undefined;
   for (let from = 0, to = 0; from < candidates.length; from = to) {
     const id = (candidates[from] as Agreement).id;
     while (to < candidates.length && (candidates[to] as Agreement).id === id) {
@@ -124,19 +135,23 @@ export function selectAgreements(
     const agreement = versionInForce(candidates, from, to, day);
     const miss = missOf(agreement, request, classes, day);
     if (!miss) {
-      fitting.push(agreement);
+      if (fitting === undefined) {
+        fitting = [agreement];
+      } else {
+        fitting.push(agreement);
+      }
     } else if (closest === undefined || miss.stage > closest.stage) {
       closest = miss;
     }
   }
   if (closest !== undefined) {
-    return { fitting, reason: closest.reason };
+    return { fitting: fitting ?? NONE, reason: closest.reason };
   }
-  if (fitting.length > 0) {
+  if (fitting !== undefined) {
     return { fitting, reason: FITS };
   }
   const detail = `No agreement between practice ${request.practiceAgb} and municipality ${request.municipalityCode}`;
-  return { fitting, reason: { code: 'no-agreement', detail } };
+  return { fitting: NONE, reason: { code: 'no-agreement', detail } };
 }
 
 /**
