@@ -122,12 +122,21 @@ function speakersAt(age: number): Speakers {
   return { child: age >= CHILD_SPEAKS_FROM, guardians: age < CHILD_ALONE_FROM };
 }
 
+function isListed(people: readonly Person[], reference: string): boolean {
+  for (const p of people) {
+    if (p.reference === reference) {
+      return true;
+    }
+  }
+  return false;
+}
+
 /** Guardians with authority, once each; an id listed twice counts as having authority if either entry says so. */
 function guardiansWithAuthority(facts: DecisionFacts): Person[] {
   const out: Person[] = [];
   for (const g of facts.guardians) {
     const reference = `RelatedPerson/${g.relatedPersonId}`;
-    if (g.hasAuthority && !out.some((p) => p.reference === reference)) {
+    if (g.hasAuthority && !isListed(out, reference)) {
       const guardian: MutablePerson = { reference, role: 'guardian', hasAuthority: true };
       if (g.hisId !== undefined) {
         guardian.hisId = g.hisId;

@@ -49,6 +49,15 @@ function versionInForce(versions: readonly Agreement[], from: number, to: number
   return inForce ?? newest;
 }
 
+function coversEvery(allowList: Partial<Record<DataClass, unknown>>, classes: readonly DataClass[]): boolean {
+  for (const c of classes) {
+    if (allowList[c] === undefined) {
+      return false;
+    }
+  }
+  return true;
+}
+
 function missOf(
   agreement: Agreement,
   request: DecisionRequest,
@@ -73,7 +82,7 @@ function missOf(
     return { stage: 3, reason: { code: 'purpose-not-covered', detail } };
   }
   const allowList = allowListFor(agreement, request.direction);
-  if (!classes.every((c) => allowList[c] !== undefined)) {
+  if (!coversEvery(allowList, classes)) {
     const uncovered = classes.filter((c) => allowList[c] === undefined);
     const towards = request.direction === 'to-practice' ? ' towards the practice' : '';
     const detail = `${label(agreement)} does not cover data class ${uncovered.join(', ')}${towards}`;
