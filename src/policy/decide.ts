@@ -4,7 +4,15 @@ import { ageOnDay } from './age';
 import { amsterdamDay } from '../kernel/dutch-time';
 import { permitsEveryClass, stanceOf, type ConsentContext, type Stance, type StanceMissCode } from './consent-rules';
 import { selectAgreements } from './select-agreement';
-import type { Decision, DecisionFacts, DecisionReason, DecisionRequest, DenyReasonCode, PersonRef } from './types';
+import type {
+  Decision,
+  DecisionFacts,
+  DecisionReason,
+  DecisionRequest,
+  DenyReasonCode,
+  GuardianFact,
+  PersonRef,
+} from './types';
 
 // The functions of other modules that every decision calls, bound once. Run through tsx (as `npm start` and the
 // bench run the product), each use of an imported binding goes through two getters of esbuild's CommonJS interop,
@@ -122,9 +130,11 @@ function speakersAt(age: number): Speakers {
   return { child: age >= CHILD_SPEAKS_FROM, guardians: age < CHILD_ALONE_FROM };
 }
 
-function isListed(people: readonly Person[], reference: string): boolean {
-  for (const p of people) {
-    if (p.reference === reference) {
+/** Whether a guardian before `index` already listed this id with authority (compared by id, not built reference). */
+function listedBefore(guardians: DecisionFacts['guardians'], index: number, relatedPersonId: string): boolean {
+  for (let i = 0; i < index; i++) {
+    const g = guardians[i] as GuardianFact;
+    if (g.hasAuthority && g.relatedPersonId === relatedPersonId) {
       return true;
     }
   }
@@ -134,10 +144,15 @@ function isListed(people: readonly Person[], reference: string): boolean {
 /** Guardians with authority, once each; an id listed twice counts as having authority if either entry says so. */
 function guardiansWithAuthority(facts: DecisionFacts): Person[] {
   const out: Person[] = [];
-  for (const g of facts.guardians) {
-    const reference = `RelatedPerson/${g.relatedPersonId}`;
-    if (g.hasAuthority && !isListed(out, reference)) {
-      const guardian: MutablePerson = { reference, role: 'guardian', hasAuthority: true };
+  const guardians = facts.guardians;
+  for (let i = 0; i < guardians.length; i++) {
+    const g = guardians[i] as GuardianFact;
+    if (g.hasAuthority && !listedBefore(guardians, i, g.relatedPersonId)) {
+      const guardian: MutablePerson = {
+        reference: `RelatedPerson/${g.relatedPersonId}`,
+        role: 'guardian',
+        hasAuthority: true,
+      };
       if (g.hisId !== undefined) {
         guardian.hisId = g.hisId;
       }
