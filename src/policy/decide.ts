@@ -169,7 +169,7 @@ function guardiansWithAuthority(facts: DecisionFacts): Person[] {
  * The people who may have to speak, read from the facts. The pipeline loads the facts anew for every event, so this
  * is made per decision and kept nowhere.
  */
-interface CompiledFacts {
+interface Parties {
   readonly child: Person;
   readonly guardians: readonly Person[];
 }
@@ -233,7 +233,7 @@ const MISS_DETAIL: Record<Exclude<StanceMissCode, 'consent-entered-in-error'>, s
 function everyonePermits(
   agreement: Agreement,
   classes: readonly DataClass[],
-  facts: CompiledFacts,
+  facts: Parties,
   ctx: ConsentContext,
   speakers: Speakers,
 ): Decision | undefined {
@@ -267,7 +267,7 @@ function everyonePermits(
 function decideByConsent(
   agreement: Agreement,
   classes: readonly DataClass[],
-  facts: CompiledFacts,
+  facts: Parties,
   ctx: ConsentContext,
   age: number | undefined,
 ): Decision {
@@ -346,7 +346,7 @@ function decideByConsent(
 function decideByLegalBasis(
   agreement: Agreement,
   classes: readonly DataClass[],
-  facts: CompiledFacts,
+  facts: Parties,
   ctx: ConsentContext,
   age: number | undefined,
 ): Decision {
@@ -411,7 +411,7 @@ export function decide(request: DecisionRequest, facts: DecisionFacts): Decision
   if (selection.fitting.length === 0) {
     return deny([selection.reason]);
   }
-  const compiled: CompiledFacts = { child: childOf(facts), guardians: guardiansWithAuthority(facts) };
+  const parties: Parties = { child: childOf(facts), guardians: guardiansWithAuthority(facts) };
   const ctx: ConsentContext = {
     day,
     atMs: request.at.getTime(),
@@ -419,7 +419,7 @@ export function decide(request: DecisionRequest, facts: DecisionFacts): Decision
     purpose: request.purpose,
     classes,
     consents: facts.consents,
-    patientReference: compiled.child.reference,
+    patientReference: parties.child.reference,
   };
   const age = facts.patient.birthDate === undefined ? undefined : ageOn(facts.patient.birthDate, day);
   // Overlapping agreements are each a lawful ground: the first (by id) that permits is used, else the first's deny.
@@ -427,8 +427,8 @@ export function decide(request: DecisionRequest, facts: DecisionFacts): Decision
   for (const agreement of selection.fitting) {
     const decision =
       agreement.legalBasis === 'consent'
-        ? decideByConsent(agreement, classes, compiled, ctx, age)
-        : decideByLegalBasis(agreement, classes, compiled, ctx, age);
+        ? decideByConsent(agreement, classes, parties, ctx, age)
+        : decideByLegalBasis(agreement, classes, parties, ctx, age);
     if (decision.effect === 'permit') {
       const direction = request.direction ?? 'to-municipality';
       return direction === 'to-municipality'
