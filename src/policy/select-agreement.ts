@@ -2,6 +2,10 @@ import { allowListOf, type Agreement } from './agreement';
 import type { DataClass, Purpose } from '../contracts/sharing';
 import type { DecisionReason, DecisionRequest } from './types';
 
+// Bound once: run through tsx, each use of an imported binding goes through esbuild's CommonJS interop getters, and
+// this one is called for every decision (see decide.ts).
+const allowListFor = allowListOf;
+
 /**
  * Which processing agreement a disclosure may rest on. Only the version of each agreement that is in force counts,
  * and when none fits, the reason given is that of the candidate that came closest.
@@ -25,14 +29,16 @@ function label(agreement: Agreement): string {
 }
 
 /**
- * The version of one agreement that governs `day`. A draft is not yet agreed and a version whose validFrom lies
- * ahead has not taken effect, so neither supersedes the version in force; a later suspension or termination does.
- * When no version is in force the newest one is returned, so its own status or validFrom explains the deny.
+ * The version of one agreement that governs `day`, among `versions[from..to)` (all of one id). A draft is not yet
+ * agreed and a version whose validFrom lies ahead has not taken effect, so neither supersedes the version in force;
+ * a later suspension or termination does. When no version is in force the newest one is returned, so its own status
+ * or validFrom explains the deny.
  */
-function versionInForce(versions: readonly [Agreement, ...Agreement[]], day: string): Agreement {
+function versionInForce(versions: readonly Agreement[], from: number, to: number, day: string): Agreement {
   let inForce: Agreement | undefined;
-  let newest = versions[0];
-  for (const v of versions) {
+  let newest = versions[from] as Agreement;
+  for (let i = from; i < to; i++) {
+    const v = versions[i] as Agreement;
     if (v.version > newest.version) {
       newest = v;
     }
@@ -41,6 +47,15 @@ function versionInForce(versions: readonly [Agreement, ...Agreement[]], day: str
     }
   }
   return inForce ?? newest;
+}
+
+function coversEvery(allowList: Partial<Record<DataClass, unknown>>, classes: readonly DataClass[]): boolean {
+  for (const c of classes) {
+    if (allowList[c] === undefined) {
+      return false;
+    }
+  }
+  return true;
 }
 
 function missOf(
@@ -66,8 +81,8 @@ function missOf(
     const detail = `${label(agreement)} does not cover purpose ${request.purpose}`;
     return { stage: 3, reason: { code: 'purpose-not-covered', detail } };
   }
-  const allowList = allowListOf(agreement, request.direction);
-  if (classes.some((c) => allowList[c] === undefined)) {
+  const allowList = allowListFor(agreement, request.direction);
+  if (!coversEvery(allowList, classes)) {
     const uncovered = classes.filter((c) => allowList[c] === undefined);
     const towards = request.direction === 'to-practice' ? ' towards the practice' : '';
     const detail = `${label(agreement)} does not cover data class ${uncovered.join(', ')}${towards}`;
@@ -79,48 +94,33 @@ function missOf(
 /** The reason of a selection where agreements fit; never shown (the decision rests on a fitting agreement). */
 const FITS: DecisionReason = { code: 'no-agreement', detail: 'Every candidate agreement fits' };
 
-/** Per practice, per municipality: each agreement id (sorted) with all its versions. */
-type AgreementIndex = Map<string, Map<string, readonly (readonly [Agreement, ...Agreement[]])[]>>;
+const NONE: readonly Agreement[] = [];
 
-// Agreements are configuration, loaded once: the grouping by parties and id is made once per list, not per decision.
-const indexes = new WeakMap<readonly Agreement[], AgreementIndex>();
+const byId = (a: Agreement, b: Agreement): number => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
-function indexAgreements(agreements: readonly Agreement[]): AgreementIndex {
-  let index = indexes.get(agreements);
-  if (index === undefined) {
-    const grouped = new Map<string, Map<string, Map<string, [Agreement, ...Agreement[]]>>>();
-    for (const a of agreements) {
-      let byMunicipality = grouped.get(a.practice.agb);
-      if (!byMunicipality) {
-        byMunicipality = new Map();
-        grouped.set(a.practice.agb, byMunicipality);
-      }
-      let byId = byMunicipality.get(a.municipality.code);
-      if (!byId) {
-        byId = new Map();
-        byMunicipality.set(a.municipality.code, byId);
-      }
-      const versions = byId.get(a.id);
-      if (versions) {
-        versions.push(a);
+/**
+ * The agreements between the practice and the municipality, ordered by id, the versions of one id in list order.
+ * Callers pass the few agreements of these parties (the registry's findAgreements), in a new list per event, so a
+ * scan is cheaper than an index kept per list.
+ */
+function candidatesOf(
+  agreements: readonly Agreement[],
+  practiceAgb: string,
+  municipalityCode: string,
+): readonly Agreement[] {
+  // Built from a one-element literal rather than an empty list: a first push would reserve room for 16.
+  let candidates: Agreement[] | undefined;
+  for (const a of agreements) {
+    if (a.practice.agb === practiceAgb && a.municipality.code === municipalityCode) {
+      if (candidates === undefined) {
+        candidates = [a];
       } else {
-        byId.set(a.id, [a]);
+        candidates.push(a);
       }
     }
-    index = new Map(
-      [...grouped].map(([agb, byMunicipality]) => [
-        agb,
-        new Map(
-          [...byMunicipality].map(([code, byId]) => [
-            code,
-            [...byId.keys()].sort().map((id) => byId.get(id) as [Agreement, ...Agreement[]]),
-          ]),
-        ),
-      ]),
-    );
-    indexes.set(agreements, index);
   }
-  return index;
+  // A stable sort: the versions of one id keep their order, as versionInForce breaks ties by it.
+  return candidates === undefined ? NONE : candidates.length > 1 ? candidates.sort(byId) : candidates;
 }
 
 /**
@@ -133,26 +133,34 @@ export function selectAgreements(
   classes: readonly DataClass[],
   day: string,
 ): AgreementSelection {
-  const candidates = indexAgreements(agreements).get(request.practiceAgb)?.get(request.municipalityCode) ?? [];
+  const candidates = candidatesOf(agreements, request.practiceAgb, request.municipalityCode);
   let closest: Miss | undefined;
-  const fitting: Agreement[] = [];
-  for (const versions of candidates) {
-    const agreement = versionInForce(versions, day);
+  let fitting: Agreement[] | undefined;
+  for (let from = 0, to = 0; from < candidates.length; from = to) {
+    const id = (candidates[from] as Agreement).id;
+    while (to < candidates.length && (candidates[to] as Agreement).id === id) {
+      to++;
+    }
+    const agreement = versionInForce(candidates, from, to, day);
     const miss = missOf(agreement, request, classes, day);
     if (!miss) {
-      fitting.push(agreement);
+      if (fitting === undefined) {
+        fitting = [agreement];
+      } else {
+        fitting.push(agreement);
+      }
     } else if (closest === undefined || miss.stage > closest.stage) {
       closest = miss;
     }
   }
   if (closest !== undefined) {
-    return { fitting, reason: closest.reason };
+    return { fitting: fitting ?? NONE, reason: closest.reason };
   }
-  if (fitting.length > 0) {
+  if (fitting !== undefined) {
     return { fitting, reason: FITS };
   }
   const detail = `No agreement between practice ${request.practiceAgb} and municipality ${request.municipalityCode}`;
-  return { fitting, reason: { code: 'no-agreement', detail } };
+  return { fitting: NONE, reason: { code: 'no-agreement', detail } };
 }
 
 /**
@@ -177,7 +185,7 @@ export function agreementsInForceFor(
     }
   }
   return [...byId.values()]
-    .map((versions) => versionInForce(versions, day))
+    .map((versions) => versionInForce(versions, 0, versions.length, day))
     .filter(
       (a) =>
         a.status === 'active' &&
