@@ -38,13 +38,13 @@ export const explainSchema = z.union([
 ]);
 
 /**
- * `/policy/v1/…` (full paths; authentication is applied in app.ts): the policy explanation, for auditors, operators
+ * `/policy/v1/…` (mounted there, after authentication, in app.ts): the policy explanation, for auditors, operators
  * and the practice itself. The consent registry itself is `/fhir/Consent` (fhir-router.ts).
  */
 export function consentRouter(ctx: PipelineContext): Router {
   const router = Router();
 
-  router.post('/policy/v1/\\$explain', async (req, res) => {
+  router.post('/\\$explain', async (req, res) => {
     const principal = assertMayReadConsents(res);
     const input = parseOrThrow(explainSchema, req.body ?? {}, (path) => expressionOf('', path));
     const at = input.at ? new Date(input.at) : new Date();
