@@ -39,6 +39,10 @@ describe('the shared rate limit when Redis stops answering', () => {
       const redis = client(port);
       try {
         await waitForRedis(port);
+        // A fail-fast client counts in memory until it is connected; the first takes below are meant for Redis.
+        if (redis.status !== 'ready') {
+          await new Promise((resolve) => redis.once('ready', resolve));
+        }
         const limiter = new SharedRateLimiter(redis, { ratePerSecond: 1, burst: 2, prefix: '{hung}' });
         // Counted in Redis while it answers: two allowed (the burst), the third refused.
         expect((await limiter.take('p')).allowed).toBe(true);
