@@ -77,7 +77,8 @@ export class SharedRateLimiter implements PrincipalLimiter {
    * Takes one request's token. The takes of one key made while its count is on the way to Redis wait and go together
    * as one `consume(key, n)`, like group commit: alone at low load (no added latency), grouped under load, so Redis
    * sees one script call per group instead of one per request. The answers are those of n single consumes in a row
-   * (a window counts every take, allowed or not), so each member gets its own verdict and headers.
+   * (a window counts every take, allowed or not), so each member gets its own verdict and headers. While Redis does
+   * not answer, a take waits for the group before its own too: at most twice `REDIS_ANSWER_MS` instead of once.
    */
   take(key: string): Promise<TakeResult> {
     return new Promise<TakeResult>((resolve, reject) => {
