@@ -1,3 +1,4 @@
+import { REDIS_ANSWER_MS } from '../kernel/outage';
 import type { RedisClient } from '../kernel/redis-client';
 import {
   RateLimiterMemory,
@@ -7,16 +8,16 @@ import {
 } from 'rate-limiter-flexible';
 import type { PrincipalLimiter, RateLimitState, TakeResult } from './rate-limit';
 
-/** How long a request waits for Redis's count before it is counted in this process's memory instead. */
-const REDIS_ANSWER_MS = 1000;
-
 /** The configured rate: `ratePerSecond` on average, up to `burst` at once. */
 export interface SharedRateLimitOptions {
   readonly ratePerSecond: number;
   readonly burst: number;
   /** Keys live under `<prefix>:rate-limit:` (the deployment's hash-tagged queue prefix, so Redis Cluster works). */
   readonly prefix: string;
-  /** How long to wait for Redis's count before counting in memory (default `REDIS_ANSWER_MS`). */
+  /**
+   * How long a request waits for Redis's count before it is counted in this process's memory instead (default
+   * `REDIS_ANSWER_MS`, the bound on every request's Redis call).
+   */
   readonly redisAnswerMs?: number;
 }
 
