@@ -155,7 +155,8 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
     // Its own connection that fails fast, like the rate limiter's: a console request never waits on a Redis outage.
     consoleSessions = openConsoleSessions(createRedisClient(config, redisTarget, { failFast: true }), config, log);
     // Its own connection, failing fast instead of queueing while Redis is away: the limiter then counts in memory.
-    const rateLimitRedis = createRedisClient(config, redisTarget, { failFast: true });
+    // Every request sends its count here, so the counts of the requests read in one turn share one write.
+    const rateLimitRedis = createRedisClient(config, redisTarget, { failFast: true, autoPipelining: true });
     rateLimitRedis.on('error', () => undefined);
     closeRateLimitRedis = () =>
       rateLimitRedis.quit().then(

@@ -176,9 +176,16 @@ export function revokeApiKeyEntry(entries: readonly ApiKeyEntry[], id: string): 
 // Compared against when the id is unknown, so that unknown and known ids take the same work.
 const DUMMY_DIGEST = Buffer.alloc(32);
 
+/** A stored key as `verify` uses it: the digest to compare with and the principal it grants, both made once. */
+interface VerifiableKey {
+  readonly entry: ApiKeyEntry;
+  readonly digest: Buffer;
+  readonly principal: Principal;
+}
+
 /** Verifies API keys against stored hashes. */
 export class ApiKeyStore {
-  private byId: ReadonlyMap<string, ApiKeyEntry>;
+  private byId: ReadonlyMap<string, VerifiableKey>;
 
   constructor(
     entries: readonly ApiKeyEntry[],
@@ -192,9 +199,25 @@ export class ApiKeyStore {
     return new ApiKeyStore(readApiKeyFile(file), file);
   }
 
-  private static index(entries: readonly ApiKeyEntry[]): ReadonlyMap<string, ApiKeyEntry> {
+  // The digest and the (frozen) principal are made here, when the keys are read, rather than on every request.
+  private static index(entries: readonly ApiKeyEntry[]): ReadonlyMap<string, VerifiableKey> {
     const parsed = parseApiKeyFile(entries, 'api keys');
-    return new Map(parsed.map((e) => [e.id, Object.freeze(e)]));
+    return new Map(
+      parsed.map((e) => [
+        e.id,
+        {
+          entry: Object.freeze(e),
+          digest: Buffer.from(HASH_PATTERN.exec(e.hash)?.[1] ?? '', 'hex'),
+          principal: createPrincipal({
+            id: `api-key:${e.id}`,
+            role: e.role,
+            practices: e.practices ?? [],
+            municipalities: e.municipalities ?? [],
+            via: 'api-key',
+          }),
+        },
+      ]),
+    );
   }
 
   /** Number of stored keys, including disabled ones. */
@@ -215,27 +238,21 @@ export class ApiKeyStore {
 
   /** Whether a key id is known and enabled: a console session made with a revoked key ends with it. */
   isActive(id: string): boolean {
-    const entry = this.byId.get(id);
+    const entry = this.byId.get(id)?.entry;
     return entry !== undefined && entry.disabled !== true;
   }
 
   /** The principal for a key; throws a 401 for anything but a well-formed, known, enabled key. */
   verify(key: string): Principal {
     const id = tryParseApiKeyId(key);
-    const entry = id === undefined ? undefined : this.byId.get(id);
+    const known = id === undefined ? undefined : this.byId.get(id);
     const presented = crypto.createHash('sha256').update(key, 'utf8').digest();
-    const stored = entry ? Buffer.from(HASH_PATTERN.exec(entry.hash)?.[1] ?? '', 'hex') : DUMMY_DIGEST;
+    const stored = known?.digest ?? DUMMY_DIGEST;
     // timingSafeEqual so the time taken does not reveal how many leading bytes of the hash matched.
     const matches = stored.length === presented.length && crypto.timingSafeEqual(stored, presented);
-    if (!entry || !matches || entry.disabled === true) {
+    if (!known || !matches || known.entry.disabled === true) {
       throw new OperationOutcomeError(invalidApiKey);
     }
-    return createPrincipal({
-      id: `api-key:${entry.id}`,
-      role: entry.role,
-      practices: entry.practices ?? [],
-      municipalities: entry.municipalities ?? [],
-      via: 'api-key',
-    });
+    return known.principal;
   }
 }

@@ -1,3 +1,4 @@
+import { REDIS_ANSWER_MS } from '../kernel/outage';
 import type { RedisClient } from '../kernel/redis-client';
 import {
   RateLimiterMemory,
@@ -7,15 +8,17 @@ import {
 } from 'rate-limiter-flexible';
 import type { PrincipalLimiter, RateLimitState, TakeResult } from './rate-limit';
 
-/** How long a request waits for Redis's count before it is counted in this process's memory instead. */
-const REDIS_ANSWER_MS = 1000;
-
 /** The configured rate: `ratePerSecond` on average, up to `burst` at once. */
 export interface SharedRateLimitOptions {
   readonly ratePerSecond: number;
   readonly burst: number;
   /** Keys live under `<prefix>:rate-limit:` (the deployment's hash-tagged queue prefix, so Redis Cluster works). */
   readonly prefix: string;
+  /**
+   * How long a request waits for Redis's count before it is counted in this process's memory instead (default
+   * `REDIS_ANSWER_MS`, the bound on every request's Redis call).
+   */
+  readonly redisAnswerMs?: number;
 }
 
 /**
@@ -41,6 +44,10 @@ export class SharedRateLimiter implements PrincipalLimiter {
   private readonly steadyInMemory: RateLimiterMemory;
   private readonly burstInMemory: RateLimiterMemory | undefined;
   private readonly policy: string;
+  /** Per key: the takes waiting for the group on its way to Redis to be answered. */
+  private readonly nextGroup = new Map<string, Taker[]>();
+  /** The keys with a group on its way. */
+  private readonly counting = new Set<string>();
 
   constructor(
     redis: RedisClient,
@@ -67,15 +74,53 @@ export class SharedRateLimiter implements PrincipalLimiter {
     this.policy = `${steadyPoints};w=${stepSeconds}${this.burst ? `, ${options.burst};w=${burstSeconds}` : ''}`;
   }
 
-  async take(key: string): Promise<TakeResult> {
+  /**
+   * Takes one request's token. The takes of one key made while its count is on the way to Redis wait and go together
+   * as one `consume(key, n)`, like group commit: alone at low load (no added latency), grouped under load, so Redis
+   * sees one script call per group instead of one per request. The answers are those of n single consumes in a row
+   * (a window counts every take, allowed or not), so each member gets its own verdict and headers. While Redis does
+   * not answer, a take waits for the group before its own too: at most twice `REDIS_ANSWER_MS` instead of once.
+   */
+  take(key: string): Promise<TakeResult> {
+    return new Promise<TakeResult>((resolve, reject) => {
+      const next = this.nextGroup.get(key);
+      if (next) {
+        next.push({ resolve, reject });
+      } else {
+        this.nextGroup.set(key, [{ resolve, reject }]);
+      }
+      if (!this.counting.has(key)) {
+        void this.countGroups(key);
+      }
+    });
+  }
+
+  private async countGroups(key: string): Promise<void> {
+    this.counting.add(key);
+    try {
+      for (let takers = this.nextGroup.get(key); takers; takers = this.nextGroup.get(key)) {
+        this.nextGroup.delete(key);
+        try {
+          const results = await this.takeGroup(key, takers.length);
+          takers.forEach((t, i) => t.resolve(results[i]!));
+        } catch (err) {
+          takers.forEach((t) => t.reject(err));
+        }
+      }
+    } finally {
+      this.counting.delete(key);
+    }
+  }
+
+  private async takeGroup(key: string, n: number): Promise<TakeResult[]> {
     let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<TakeResult>((resolve, reject) => {
+    const late = new Promise<TakeResult[]>((resolve, reject) => {
       timer = setTimeout(() => {
-        this.takeFrom(this.steadyInMemory, this.burstInMemory, key).then(resolve, reject);
-      }, REDIS_ANSWER_MS);
+        this.takeFrom(this.steadyInMemory, this.burstInMemory, key, n).then(resolve, reject);
+      }, this.options.redisAnswerMs ?? REDIS_ANSWER_MS);
     });
     try {
-      return await Promise.race([this.takeFrom(this.steady, this.burst, key), late]);
+      return await Promise.race([this.takeFrom(this.steady, this.burst, key, n), late]);
     } finally {
       clearTimeout(timer);
     }
@@ -85,18 +130,33 @@ export class SharedRateLimiter implements PrincipalLimiter {
     steadyLimiter: RateLimiterRedis | RateLimiterMemory,
     burstLimiter: RateLimiterRedis | RateLimiterMemory | undefined,
     key: string,
-  ): Promise<TakeResult> {
-    const [steady, burstNow] = await Promise.all([settle(steadyLimiter.consume(key)), burstLimiter?.get(key)]);
-    if (steady.ok) {
-      return { allowed: true, state: this.stateOf(steady.res, burstNow ?? undefined) };
+    n: number,
+  ): Promise<TakeResult[]> {
+    const [steadyGroup, burstNow] = await Promise.all([settle(steadyLimiter.consume(key, n)), burstLimiter?.get(key)]);
+    const steady = eachOf(steadyGroup.res, n, steadyLimiter.points);
+    const refused = steady.filter((r) => r.consumedPoints > steadyLimiter.points).length;
+    if (refused === 0) {
+      return steady.map((s) => ({ allowed: true, state: this.stateOf(s, burstNow ?? undefined) }));
     }
     if (!burstLimiter) {
-      return this.refused(steady.res, undefined);
+      return steady.map((s) =>
+        s.consumedPoints > steadyLimiter.points
+          ? this.refused(s, undefined)
+          : { allowed: true, state: this.stateOf(s, undefined) },
+      );
     }
-    const burst = await settle(burstLimiter.consume(key));
-    return burst.ok
-      ? { allowed: true, state: this.stateOf(steady.res, burst.res) }
-      : this.refused(steady.res, burst.res);
+    // Those the steady window refused draw on the burst window, in the same order.
+    const burst = eachOf((await settle(burstLimiter.consume(key, refused))).res, refused, burstLimiter.points);
+    const allowedBySteady = n - refused;
+    return steady.map((s, i) => {
+      if (i < allowedBySteady) {
+        return { allowed: true, state: this.stateOf(s, burstNow ?? undefined) };
+      }
+      const b = burst[i - allowedBySteady]!;
+      return b.consumedPoints <= burstLimiter.points
+        ? { allowed: true, state: this.stateOf(s, b) }
+        : this.refused(s, b);
+    });
   }
 
   private refused(steady: RateLimiterRes, burst: RateLimiterRes | undefined): TakeResult {
@@ -120,6 +180,22 @@ export class SharedRateLimiter implements PrincipalLimiter {
       policy: this.policy,
     };
   }
+}
+
+interface Taker {
+  resolve(result: TakeResult): void;
+  reject(err: unknown): void;
+}
+
+/**
+ * The window's answer to each of n takes counted together, as n single consumes in a row would have answered: the
+ * i-th of them saw the count before the group plus i + 1.
+ */
+function eachOf(group: RateLimiterRes, n: number, points: number): RateLimiterRes[] {
+  return Array.from({ length: n }, (_, i) => {
+    const consumed = group.consumedPoints - n + 1 + i;
+    return new RateLimiterRes(Math.max(0, points - consumed), group.msBeforeNext, consumed, consumed === 1);
+  });
 }
 
 /** A rate-limiter-flexible promise as a value: it rejects with a RateLimiterRes when over the limit. */

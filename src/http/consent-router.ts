@@ -12,7 +12,7 @@ import { dataClassesOf, purposeOf } from '../event/decide';
 import { DATA_CLASSES, PURPOSES } from '../contracts/sharing';
 import { decide } from '../policy/decide';
 import type { DecisionFacts, DecisionRequest } from '../policy/types';
-import { listConsents, tryGetSealedEvent } from '../event/event-store';
+import { stageStatements } from '../event/stage-groups';
 import { auditRead } from './audit-read';
 import { getPrincipal } from '../access/authenticate';
 import { canActForPractice, type Principal } from '../access/principal';
@@ -38,20 +38,23 @@ export const explainSchema = z.union([
 ]);
 
 /**
- * `/policy/v1/…` (full paths; authentication is applied in app.ts): the policy explanation, for auditors, operators
+ * `/policy/v1/…` (mounted there, after authentication, in app.ts): the policy explanation, for auditors, operators
  * and the practice itself. The consent registry itself is `/fhir/Consent` (fhir-router.ts).
  */
 export function consentRouter(ctx: PipelineContext): Router {
   const router = Router();
 
-  router.post('/policy/v1/\\$explain', async (req, res) => {
+  router.post('/\\$explain', async (req, res) => {
     const principal = assertMayReadConsents(res);
     const input = parseOrThrow(explainSchema, req.body ?? {}, (path) => expressionOf('', path));
     const at = input.at ? new Date(input.at) : new Date();
     let request: DecisionRequest;
     let facts: DecisionFacts;
+    // The reads go out grouped with the other requests' (and, in one process, the pipeline's) made at the same
+    // moment: one statement per group instead of one per request, each still read after its request arrived.
+    const statements = stageStatements(ctx.db);
     if ('eventId' in input) {
-      const row = await tryGetSealedEvent(ctx.db, input.eventId);
+      const row = await statements.sealedEvent(input.eventId);
       if (!row || !canActForPractice(principal, row.tenant)) {
         throw new OperationOutcomeError(notFound);
       }
@@ -77,7 +80,7 @@ export function consentRouter(ctx: PipelineContext): Router {
       };
       facts = {
         agreements: findAgreements(ctx.registry, row.tenant, event.municipalityCode),
-        consents: await listConsents(ctx.db, row.tenant, event.patient.bsn),
+        consents: await statements.consents({ tenant: row.tenant, patientBsn: event.patient.bsn }),
         patient: {
           id: event.resources.find((r) => r.resourceType === 'Patient')?.id ?? '',
           birthDate: event.patient.birthDate,
@@ -90,7 +93,7 @@ export function consentRouter(ctx: PipelineContext): Router {
           forbiddenField('The practice is not among the practices this caller acts for', 'practice'),
         );
       }
-      const consents = await listConsents(ctx.db, input.practice, input.child.bsn);
+      const consents = await statements.consents({ tenant: input.practice, patientBsn: input.child.bsn });
       // The registry's consents name the practice's Patient id for this child; the decision matches performers on it.
       const patientRef = consents.find((c) => c.patient?.reference)?.patient?.reference ?? '';
       request = {

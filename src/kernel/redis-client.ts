@@ -79,11 +79,14 @@ export function createRedisClient(
   /**
    * `lazyConnect`: connect on the first command rather than now (tests of the configuration). `failFast`: a command
    * fails at once while Redis is away instead of waiting (the API's rate limiter, which then counts in memory).
+   * `autoPipelining`: the commands made within one turn of the event loop go out in one write (ioredis
+   * `enableAutoPipelining`), for a client that many concurrent requests each send a command or two on.
    */
-  opts: { lazyConnect?: boolean; failFast?: boolean } = {},
+  opts: { lazyConnect?: boolean; failFast?: boolean; autoPipelining?: boolean } = {},
 ): RedisClient {
   const lazyConnect = opts.lazyConnect ?? false;
   const enableOfflineQueue = !opts.failFast;
+  const enableAutoPipelining = opts.autoPipelining ?? false;
   const auth: RedisOptions = {
     ...(settings.REDIS_USERNAME ? { username: settings.REDIS_USERNAME } : {}),
     ...(settings.REDIS_PASSWORD ? { password: settings.REDIS_PASSWORD } : {}),
@@ -93,12 +96,13 @@ export function createRedisClient(
   };
   switch (target.kind) {
     case 'standalone':
-      return new Redis(target.url, { ...auth, lazyConnect, enableOfflineQueue });
+      return new Redis(target.url, { ...auth, lazyConnect, enableOfflineQueue, enableAutoPipelining });
     case 'cluster': {
       const options: ClusterOptions = {
         redisOptions: auth,
         lazyConnect,
         enableOfflineQueue,
+        enableAutoPipelining,
         // Managed clusters behind TLS announce hostnames their certificates name; resolving them to addresses
         // first would fail the certificate check, so ioredis is told to use them as given.
         ...(settings.REDIS_TLS ? { dnsLookup: (address, callback) => callback(null, address) } : {}),
@@ -118,6 +122,7 @@ export function createRedisClient(
         ...auth,
         lazyConnect,
         enableOfflineQueue,
+        enableAutoPipelining,
         sentinels: target.sentinels.map((n) => ({ host: n.host, port: n.port })),
         name: target.name,
         ...(settings.REDIS_SENTINEL_PASSWORD ? { sentinelPassword: settings.REDIS_SENTINEL_PASSWORD } : {}),

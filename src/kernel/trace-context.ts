@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 
 /**
  * W3C Trace Context (https://www.w3.org/TR/trace-context/): the `traceparent` header a caller sends, and the ids
@@ -37,14 +37,29 @@ export function parseTraceparent(header: string | undefined): TraceParent | unde
   return { traceId, parentId, flags };
 }
 
+// Every request without a traceparent takes a trace id and a span id. Drawn from a pool filled 4 KiB at a time, that
+// is one call into the CSPRNG per ~170 requests instead of two per request (crypto.randomUUID caches the same way).
+const pool = Buffer.alloc(4096);
+let poolOffset = pool.length;
+
+function randomHex(bytes: number): string {
+  if (poolOffset + bytes > pool.length) {
+    randomFillSync(pool);
+    poolOffset = 0;
+  }
+  const hex = pool.toString('hex', poolOffset, poolOffset + bytes);
+  poolOffset += bytes;
+  return hex;
+}
+
 /** A new random trace id (16 bytes, hex), for work that did not arrive with one. */
 export function newTraceId(): string {
-  return randomBytes(16).toString('hex');
+  return randomHex(16);
 }
 
 /** A new random span id (8 bytes, hex). */
 export function newSpanId(): string {
-  return randomBytes(8).toString('hex');
+  return randomHex(8);
 }
 
 /** `00-<trace id>-<span id>-<flags>`: the header value for `traceparent` and `traceresponse`. */
