@@ -16,7 +16,7 @@ import {
  * intervention codes.
  */
 
-export const TRAJECTORY_EVENT_KINDS = ['intake', 'contact', 'referral', 'closure'] as const;
+const TRAJECTORY_EVENT_KINDS = ['intake', 'contact', 'referral', 'closure'] as const;
 export type TrajectoryEventKind = (typeof TRAJECTORY_EVENT_KINDS)[number];
 
 export const trajectoryEventSchema = z

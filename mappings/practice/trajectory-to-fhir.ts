@@ -36,7 +36,7 @@ import type { TrajectoryEvent, TrajectoryEventKind } from './trajectory-event';
  */
 
 /** The municipality's own ids (trajectory, contact, referral), one naming system per municipality and kind. */
-export function municipalityIdSystem(municipality: string, kind: 'trajectory' | 'contact' | 'referral'): string {
+function municipalityIdSystem(municipality: string, kind: 'trajectory' | 'contact' | 'referral'): string {
   return `https://jeugdbrug.nl/fhir/NamingSystem/${municipality}/${kind}`;
 }
 
