@@ -2,13 +2,11 @@ import type { Job } from 'bullmq';
 import { toServiceRequestStatus } from '../../mappings/practice/to-task';
 import { SYSTEM_WORKER } from '../audit/audit-events';
 import { feedbackDisclosure } from '../audit/audit-events';
-import { practiceEndpointOf } from './practices';
-import { getAdapter } from '../../mappings/municipality/index';
 import { REFERRAL_STATUS_EVENT } from '../contracts/delivery-event-type';
 import { PermanentDeliveryError } from '../contracts/delivery-errors';
 import type { PipelineContext } from './context';
-import { failPracticeSend } from './delivery-failure';
-import { referralIdentityOf, tryGetPracticeEndpoint } from './feedback';
+import { referralIdentityOf } from './feedback';
+import { practiceReceiver, sendToPractice } from './practice-send';
 import type { FeedbackJobData } from './queues';
 import { recordAttempt, tryGetFeedback, tryGetSealedEvent } from './event-store';
 
@@ -38,8 +36,6 @@ export async function processFeedbackJob(ctx: PipelineContext, job: Job<Feedback
     await recordAttempt(ctx.db, 'feedback', feedback.id, { state: 'dead', error: reason });
     throw new PermanentDeliveryError(reason);
   }
-  const endpoint = tryGetPracticeEndpoint(ctx, feedback.tenant);
-  const receiver = `practice-${feedback.tenant}`;
   const audit = {
     actor: SYSTEM_WORKER,
     practiceAgb: feedback.tenant,
@@ -48,15 +44,15 @@ export async function processFeedbackJob(ctx: PipelineContext, job: Job<Feedback
     inboxId: row.id,
     feedbackId: feedback.id,
     serviceRequestId: identity.serviceRequestId,
-    endpoint: receiver,
+    endpoint: practiceReceiver(feedback.tenant),
   };
-  let receipt;
-  try {
-    if (!endpoint) {
-      // A dead letter, not a silent drop: once the endpoint is configured, an operator replays it.
-      throw new PermanentDeliveryError(`no HIS endpoint configured for practice ${feedback.tenant}`);
-    }
-    const resources = [
+  return sendToPractice(ctx, job, {
+    table: 'feedback',
+    id: feedback.id,
+    tenant: feedback.tenant,
+    idempotencyKey: feedback.idempotency_key,
+    eventType: REFERRAL_STATUS_EVENT,
+    resources: () => [
       toServiceRequestStatus({
         id: identity.serviceRequestId,
         identifier: identity.identifier,
@@ -64,32 +60,8 @@ export async function processFeedbackJob(ctx: PipelineContext, job: Job<Feedback
         status: feedback.status,
       }),
       feedback.task,
-    ];
-    receipt = await getAdapter(endpoint.adapter).deliver(practiceEndpointOf(endpoint), resources, {
-      idempotencyKey: feedback.idempotency_key,
-      traceId: job.data.traceId,
-      eventType: REFERRAL_STATUS_EVENT,
-      defaultTimeoutMs: ctx.config.DELIVERY_TIMEOUT_MS,
-    });
-  } catch (err) {
-    return failPracticeSend(
-      ctx,
-      job,
-      {
-        table: 'feedback',
-        id: feedback.id,
-        tenant: feedback.tenant,
-        receiver,
-        deadLetterAudit: (reason) => feedbackDisclosure({ ...audit, outcome: '8', outcomeDesc: reason }),
-      },
-      err,
-    );
-  }
-  await ctx.audit.append(feedback.tenant, feedbackDisclosure({ ...audit, outcome: '0' }));
-  await recordAttempt(ctx.db, 'feedback', feedback.id, {
-    state: 'delivered',
-    status: receipt.status,
-    responseBody: receipt.body,
+    ],
+    deliveredAudit: () => feedbackDisclosure({ ...audit, outcome: '0' }),
+    deadLetterAudit: (reason) => feedbackDisclosure({ ...audit, outcome: '8', outcomeDesc: reason }),
   });
-  return 'delivered';
 }

@@ -7,7 +7,6 @@ import {
   toPracticeResources,
 } from '../../mappings/practice/trajectory-to-fhir';
 import type { TrajectoryEvent } from '../../mappings/practice/trajectory-event';
-import { getAdapter } from '../../mappings/municipality/index';
 import {
   operatorAction,
   SYSTEM_WORKER,
@@ -24,7 +23,7 @@ import { minimise } from '../policy/minimise';
 import type { Decision } from '../policy/types';
 import type { Consent, Resource } from '@medplum/fhirtypes';
 import type { PipelineContext } from './context';
-import { failPracticeSend } from './delivery-failure';
+import { practiceReceiver, sendToPractice } from './practice-send';
 import { reasonText } from './decide';
 import {
   denyTrajectoryEvent,
@@ -35,8 +34,6 @@ import {
   tryGetTrajectoryEvent,
   type TrajectoryEventRow,
 } from './event-store';
-import { tryGetPracticeEndpoint } from './feedback';
-import { practiceEndpointOf } from './practices';
 import { enqueueOrDefer, type TrajectoryJobData } from './queues';
 import { contentDigest, eventIdConflict } from './stored-event';
 import { findAgreements } from './registry';
@@ -242,7 +239,6 @@ export async function processTrajectoryJob(ctx: PipelineContext, job: Job<Trajec
     throw new PermanentDeliveryError(reason);
   }
   const { decision, purpose } = await decideTrajectoryEvent(ctx, event, reverseAgreementsOf(ctx, event));
-  const receiver = `practice-${row.tenant}`;
   const audit = {
     actor: SYSTEM_WORKER,
     practiceAgb: row.tenant,
@@ -250,7 +246,7 @@ export async function processTrajectoryJob(ctx: PipelineContext, job: Job<Trajec
     patientBsn: event.child.bsn,
     trajectoryEventId: row.id,
     purpose,
-    endpoint: receiver,
+    endpoint: practiceReceiver(row.tenant),
   };
   // Decided twice, as towards municipalities: what changed since receipt (a withdrawal) stops it here.
   const reasons = reasonText(decision);
@@ -274,50 +270,21 @@ export async function processTrajectoryJob(ctx: PipelineContext, job: Job<Trajec
     await denyTrajectoryEvent(ctx.db, row.id, `denied at delivery: ${reasons}`);
     return 'denied';
   }
-  let resources: Resource[];
-  let receipt;
-  try {
-    resources = practiceResourcesOf(event, decision.obligations.allowedFields);
-    const endpoint = tryGetPracticeEndpoint(ctx, row.tenant);
-    if (!endpoint) {
-      // A dead letter, not a silent drop: once the endpoint is configured, an operator replays it.
-      throw new PermanentDeliveryError(`no HIS endpoint configured for practice ${row.tenant}`);
-    }
-    receipt = await getAdapter(endpoint.adapter).deliver(practiceEndpointOf(endpoint), resources, {
-      idempotencyKey: row.idempotency_key,
-      traceId: job.data.traceId,
-      eventType: deliveryEventTypeOf(event.type),
-      defaultTimeoutMs: ctx.config.DELIVERY_TIMEOUT_MS,
-    });
-  } catch (err) {
-    return failPracticeSend(
-      ctx,
-      job,
-      {
-        table: 'trajectory_event',
-        id: row.id,
-        tenant: row.tenant,
-        receiver,
-        deadLetterAudit: (reason) =>
-          trajectoryDisclosure({ ...audit, resources: [], outcome: '8', outcomeDesc: reason }),
-      },
-      err,
-    );
-  }
-  await ctx.audit.append(
-    row.tenant,
-    trajectoryDisclosure({
-      ...audit,
-      outcome: '0',
-      resources: resources.map((r) => `${r.resourceType}/${r.id ?? ''}`),
-    }),
-  );
-  await recordAttempt(ctx.db, 'trajectory_event', row.id, {
-    state: 'delivered',
-    status: receipt.status,
-    responseBody: receipt.body,
+  return sendToPractice(ctx, job, {
+    table: 'trajectory_event',
+    id: row.id,
+    tenant: row.tenant,
+    idempotencyKey: row.idempotency_key,
+    eventType: deliveryEventTypeOf(event.type),
+    resources: () => practiceResourcesOf(event, decision.obligations.allowedFields),
+    deliveredAudit: (resources) =>
+      trajectoryDisclosure({
+        ...audit,
+        outcome: '0',
+        resources: resources.map((r) => `${r.resourceType}/${r.id ?? ''}`),
+      }),
+    deadLetterAudit: (reason) => trajectoryDisclosure({ ...audit, resources: [], outcome: '8', outcomeDesc: reason }),
   });
-  return 'delivered';
 }
 
 /** Replays a dead trajectory event (audited); false when it is not dead. It is decided again before sending. */
