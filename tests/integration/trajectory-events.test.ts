@@ -308,10 +308,8 @@ describe('the reverse direction: a municipality-registered trajectory reaches th
     }
   });
 
-  it('stores but does not send an event the family objected to, and audits the deny', async () => {
-    const referral = buildReferralEvent({
-      child: { id: 'child-objects', bsn: randomBsn(), birthDate: '2012-03-04', municipality: MUNICIPALITY },
-    });
+  /** The child objects, through the practice, to its trajectory and contacts reaching the practice's HIS. */
+  async function recordObjection(referral: Record<string, unknown>): Promise<void> {
     const objection = buildConsentEvent(referral, {
       decision: 'deny',
       givenBy: [{ kind: 'child' }],
@@ -319,6 +317,13 @@ describe('the reverse direction: a municipality-registered trajectory reaches th
       dataClasses: ['EpisodeOfCare', 'Encounter'],
     });
     expect((await app.request('/his/v1/events', { json: objection, key: 'practice' })).status).toBe(202);
+  }
+
+  it('stores but does not send an event the family objected to, and audits the deny', async () => {
+    const referral = buildReferralEvent({
+      child: { id: 'child-objects', bsn: randomBsn(), birthDate: '2012-03-04', municipality: MUNICIPALITY },
+    });
+    await recordObjection(referral);
     const child = referral.child as { bsn: string; birthDate: string };
     const res = await post(trajectoryEvent('intake', { child: { bsn: child.bsn, birthDate: child.birthDate } }));
     expect(res.status).toBe(202);
@@ -347,13 +352,7 @@ describe('the reverse direction: a municipality-registered trajectory reaches th
       const res = await post(trajectoryEvent('intake', { child: { bsn: child.bsn, birthDate: child.birthDate } }));
       const view = (await res.json()) as EventView;
       expect(view.decision.effect).toBe('permit');
-      const objection = buildConsentEvent(referral, {
-        decision: 'deny',
-        givenBy: [{ kind: 'child' }],
-        purposes: ['contact-registration'],
-        dataClasses: ['EpisodeOfCare', 'Encounter'],
-      });
-      expect((await app.request('/his/v1/events', { json: objection, key: 'practice' })).status).toBe(202);
+      await recordObjection(referral);
       const row = await waitFor('the retry to stop it', async () => {
         const [r] = await app.rt.ctx.db.query<{ state: string; decision: string }>(
           'SELECT state, decision FROM trajectory_event WHERE id = $1',
