@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { isOperationOutcome, OperationOutcomeError } from '@medplum/core';
 import type { Consent, OperationOutcome } from '@medplum/fhirtypes';
 import { consentRecorded, eventReceived, type AuditActor } from '../audit/audit-events';
+import { auditedReceipts } from '../audit/receipts';
 import { logEventStates } from './event-log';
 import { newTraceId } from '../kernel/trace-context';
 import type { PipelineContext } from './context';
@@ -101,6 +102,7 @@ export async function ingestRecords(
     ? await ctx.db.transaction(store)
     : await store(ctx.db);
   const audits: Promise<void>[] = [];
+  const unaudited = await unauditedDuplicates(ctx.db, stored);
   for (const s of stored) {
     if (s.conflict) {
       receipts[s.index] = {
@@ -111,7 +113,7 @@ export async function ingestRecords(
       continue;
     }
     receipts[s.index] = { ...receipts[s.index]!, id: s.id, status: s.duplicate ? 'duplicate' : 'accepted' };
-    if (s.duplicate) {
+    if (s.duplicate && !unaudited.has(s.id)) {
       continue;
     }
     logEventStates(ctx.log, { eventId: s.id, traceId, stage: 'receive', states: ['received'] });
@@ -135,10 +137,43 @@ export async function ingestRecords(
   // Once stored, an event is never lost: if Redis is away now, the reconciler queues it later.
   await enqueueOrDefer(
     ctx.log,
-    ctx.queues.enqueueMap(stored.filter((s) => !s.duplicate).map((s) => ({ inboxId: s.id, traceId }))),
+    // A late-audited duplicate's job may be missing too (a no-op when it is not: job ids are the event's).
+    ctx.queues.enqueueMap(
+      stored.filter((s) => !s.duplicate || unaudited.has(s.id)).map((s) => ({ inboxId: s.id, traceId })),
+    ),
     { traceId },
   );
   return receipts;
+}
+
+/**
+ * The duplicates whose receipt was stored but never audited (the process stopped in between, and the practice sent
+ * again): their retry audits the receipt now, so no event in the inbox lacks one.
+ */
+async function unauditedDuplicates(
+  db: Db,
+  stored: readonly (StoredEventId & { event: CanonicalEvent })[],
+): Promise<Set<string>> {
+  const byTenant = new Map<string, string[]>();
+  for (const s of stored.filter((x) => x.duplicate && !x.conflict)) {
+    const tenant = s.event.practice.agb;
+    const ids = byTenant.get(tenant);
+    if (ids) {
+      ids.push(s.id);
+    } else {
+      byTenant.set(tenant, [s.id]);
+    }
+  }
+  const missing = new Set<string>();
+  for (const [tenant, ids] of byTenant) {
+    const audited = await auditedReceipts(
+      db,
+      tenant,
+      ids.map((id) => `inbox/${id}`),
+    );
+    ids.filter((id) => !audited.has(`inbox/${id}`)).forEach((id) => missing.add(id));
+  }
+  return missing;
 }
 
 function consentsOf(event: CanonicalEvent): Consent[] {

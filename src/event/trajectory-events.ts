@@ -36,6 +36,7 @@ import {
 } from './event-store';
 import { enqueueOrDefer, type TrajectoryJobData } from './queues';
 import { contentDigest, eventIdConflict } from './stored-event';
+import { auditedReceipts } from '../audit/receipts';
 import { findAgreements } from './registry';
 
 /**
@@ -168,7 +169,9 @@ export async function receiveTrajectoryEvent(
   if (conflict) {
     throw new OperationOutcomeError(eventIdConflict('', e.eventId, row.id));
   }
-  if (duplicate) {
+  // A repeat sends nothing again; only a receipt whose audit the process did not get to (it stopped in between)
+  // is audited now, with the decision as made again now.
+  if (duplicate && (await auditedReceipts(ctx.db, row.tenant, [`trajectory_event/${row.id}`])).size > 0) {
     return { row, duplicate };
   }
   await ctx.audit.append(

@@ -4,6 +4,9 @@ import { buildReferralEvent } from '../helpers/builders';
 import { TestReceiver } from '../helpers/receiver';
 import { cleanupTestEnv, startTestApp, TEST_DATABASE_URL, TEST_REDIS_URL, type TestApp } from '../helpers/test-runtime';
 import { waitFor } from '../helpers/wait-for';
+import { genericJsonDialect } from '../../mappings/his/generic-json/index';
+import type { PipelineContext } from '../../src/event/context';
+import { ingestRecords } from '../../src/event/receive';
 
 // Three faults on the event's path, each reproduced through the public API and the database alone, so the same
 // file shows them on the code before the fix and their absence after it.
@@ -99,6 +102,39 @@ describe('an event whose delivery cannot go on ends, and says why', () => {
 
   const becomesDead = (id: string) =>
     reaches(id, (v) => v.state === 'dead' && v.deliveries[0]?.state === 'dead', 'to become a dead letter');
+
+  it('audits the receipt on the retry when the process stopped between storing an event and auditing it', async () => {
+    const event = buildReferralEvent();
+    // The first request stores the event, then its audit writer fails, as when the process stops right there.
+    const stopped = { ...app.rt.ctx, audit: { append: () => Promise.reject(new Error('stopped')) } };
+    await expect(
+      ingestRecords(stopped as unknown as PipelineContext, genericJsonDialect, [{ value: event, location: '' }], {
+        userId: 'api-key:practice',
+        accessPoint: 'test',
+      }),
+    ).rejects.toThrow('stopped');
+    const receiptsOf = async (inboxId: string) =>
+      (
+        await db.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM audit_event WHERE action = 'C' AND $1 = ANY(entities)`,
+          [`inbox/${inboxId}`],
+        )
+      ).rows[0]!.n;
+    const [{ id } = { id: '' }] = (
+      await db.query<{ id: string }>('SELECT id FROM inbox WHERE source_event_id = $1', [event.eventId])
+    ).rows;
+    expect(await receiptsOf(id)).toBe(0);
+
+    // The practice, having had no answer, sends it again: a duplicate, whose receipt is audited now, once.
+    const again = await app.request('/his/v1/events', { json: event });
+    expect(((await again.json()) as { receipts: { status: string; id: string }[] }).receipts[0]).toEqual(
+      expect.objectContaining({ status: 'duplicate', id }),
+    );
+    expect(await receiptsOf(id)).toBe(1);
+    await app.request('/his/v1/events', { json: event });
+    expect(await receiptsOf(id)).toBe(1);
+    await reaches(id, (v) => v.state === 'delivered', 'to be delivered');
+  });
 
   it('refuses to replay a dead letter whose event retention removed, and leaves it dead', async () => {
     receiver.mode = { kind: 'status', status: 422, body: 'not ours' };

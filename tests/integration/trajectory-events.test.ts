@@ -14,6 +14,9 @@ import {
 import { cleanupTestEnv, createTestEnv, startTestApp, type KeyName, type TestApp } from '../helpers/test-runtime';
 import { openConsole } from '../helpers/console-client';
 import { waitFor } from '../helpers/wait-for';
+import { trajectoryEventSchema } from '../../mappings/practice/trajectory-event';
+import type { PipelineContext } from '../../src/event/context';
+import { receiveTrajectoryEvent } from '../../src/event/trajectory-events';
 import { DeliveryReceiver, type Hit } from '../helpers/delivery-receiver';
 
 const OUTCOME_EXTENSION = 'https://jeugdbrug.nl/fhir/StructureDefinition/trajectory-outcome';
@@ -222,6 +225,44 @@ describe('the reverse direction: a municipality-registered trajectory reaches th
     const episode = (hit.body as Bundle).entry!.map((e) => e.resource).find((r) => r?.resourceType === 'EpisodeOfCare');
     expect(episode).toEqual(expect.objectContaining({ status: 'finished' }));
     expect(episode).not.toHaveProperty('managingOrganization');
+  });
+
+  it('audits the receipt on the repeat when the process stopped between storing an event and auditing it', async () => {
+    const body = trajectoryEvent('intake', { child: { bsn: randomBsn(), birthDate: '2012-06-07' } });
+    const stopped = { ...app.rt.ctx, audit: { append: () => Promise.reject(new Error('stopped')) } };
+    await expect(
+      receiveTrajectoryEvent(
+        stopped as unknown as PipelineContext,
+        trajectoryEventSchema.parse(body),
+        { userId: 'api-key:municipality', accessPoint: 'test' },
+        'trace',
+      ),
+    ).rejects.toThrow('stopped');
+    const auditOf = async (id: string) =>
+      app.rt.ctx.db.query<{ type: string; outcome: string }>(
+        `SELECT type, outcome FROM audit_event WHERE tenant = $1 AND $2 = ANY(entities) ORDER BY seq`,
+        [PRACTICE_AGB, `trajectory_event/${id}`],
+      );
+    const [stored] = await app.rt.ctx.db.query<{ id: string }>(
+      'SELECT id FROM trajectory_event WHERE source_event_id = $1',
+      [body.eventId],
+    );
+    expect(await auditOf(stored!.id)).toEqual([]);
+
+    const again = await post(body);
+    expect(again.status).toBe(200);
+    const view = (await again.json()) as EventView;
+    expect(view.id).toBe(stored!.id);
+    await arrivalOf(view);
+    // Received and decided, audited by the repeat; decided again and disclosed by the delivery it queued.
+    expect((await auditOf(view.id)).map((a) => [a.type, a.outcome])).toEqual([
+      ['110107', '0'],
+      ['110113', '0'],
+      ['110113', '0'],
+      ['110106', '0'],
+    ]);
+    expect((await post(body)).status).toBe(200);
+    expect(await auditOf(view.id)).toHaveLength(4);
   });
 
   it('answers a repeated event id with the same event and delivers it once', async () => {
