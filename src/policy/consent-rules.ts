@@ -1,5 +1,5 @@
 import type { Coding, Consent, ConsentProvision } from '@medplum/fhirtypes';
-import type { DataClass, Purpose } from '../contracts/sharing';
+import type { DataClass, Purpose, SharingDirection } from '../contracts/sharing';
 import { MUNICIPALITY_CODE_SYSTEM } from '../kernel/fhir/identifiers';
 import {
   CONSENT_CATEGORY_CODE,
@@ -33,6 +33,8 @@ export interface ConsentContext {
   readonly consents: readonly Consent[];
   /** `Patient/{id}` of the child: a consent naming another patient never counts. */
   readonly patientReference: string;
+  /** Which way the data would go: whose allow-list a permit carries. */
+  readonly direction: SharingDirection;
 }
 
 /** Why a consent of the right person does not cover the disclosure. */

@@ -101,6 +101,7 @@ function permit(
   classes: readonly DataClass[],
   reason: DecisionReason,
   consentIds: string[],
+  direction: SharingDirection,
 ): Decision {
   return {
     effect: 'permit',
@@ -108,7 +109,7 @@ function permit(
     agreement: { id: agreement.id, version: agreement.version },
     legalBasis: agreement.legalBasis,
     consentIds,
-    obligations: { allowedFields: allowedFieldsOf(agreement, classes, 'to-municipality') },
+    obligations: { allowedFields: allowedFieldsOf(agreement, classes, direction) },
   };
 }
 
@@ -260,7 +261,7 @@ function everyonePermits(
     }
   }
   const detail = `${compileAgreement(agreement).label} (consent): consent of ${consented}`;
-  return permit(agreement, classes, { code: 'permitted-by-consent', detail, people }, permitIds);
+  return permit(agreement, classes, { code: 'permitted-by-consent', detail, people }, permitIds, ctx.direction);
 }
 
 /** Legal basis consent: the people the child's age names must have permitted. */
@@ -339,7 +340,13 @@ function decideByConsent(
     return deny(reasons, agreement, denyIds);
   }
   const detail = `${label(agreement)} (consent): consent of ${consented.map((p) => p.reference).join(', ')}${overruled}`;
-  return permit(agreement, classes, { code: 'permitted-by-consent', detail, people: consented }, permitIds);
+  return permit(
+    agreement,
+    classes,
+    { code: 'permitted-by-consent', detail, people: consented },
+    permitIds,
+    ctx.direction,
+  );
 }
 
 /** Other legal bases: the basis itself permits, unless the agreement honours objections and someone who speaks objects. */
@@ -357,6 +364,7 @@ function decideByLegalBasis(
       classes,
       { code: 'permitted-by-legal-basis', detail: `${basis}; objections do not block it` },
       [],
+      ctx.direction,
     );
   }
   // Without a birth date we cannot tell who speaks, so an objection by anyone who might is honoured.
@@ -381,6 +389,7 @@ function decideByLegalBasis(
     classes,
     { code: 'permitted-by-legal-basis', detail: `${basis}; no objection blocks it` },
     [],
+    ctx.direction,
   );
 }
 
@@ -420,6 +429,7 @@ export function decide(request: DecisionRequest, facts: DecisionFacts): Decision
     classes,
     consents: facts.consents,
     patientReference: parties.child.reference,
+    direction: request.direction ?? 'to-municipality',
   };
   const age = facts.patient.birthDate === undefined ? undefined : ageOn(facts.patient.birthDate, day);
   // Overlapping agreements are each a lawful ground: the first (by id) that permits is used, else the first's deny.
@@ -430,10 +440,7 @@ export function decide(request: DecisionRequest, facts: DecisionFacts): Decision
         ? decideByConsent(agreement, classes, parties, ctx, age)
         : decideByLegalBasis(agreement, classes, parties, ctx, age);
     if (decision.effect === 'permit') {
-      const direction = request.direction ?? 'to-municipality';
-      return direction === 'to-municipality'
-        ? decision
-        : { ...decision, obligations: { allowedFields: allowedFieldsOf(agreement, classes, direction) } };
+      return decision;
     }
     first ??= decision;
   }
