@@ -7,7 +7,7 @@ import { openEvent, PayloadPurgedError } from './stored-event';
 import { PAYLOAD_PURGED } from './states';
 import { minimise } from '../policy/minimise';
 import { finishDeliveryLogged } from './event-log';
-import { recordAttempt, type DeliveryWork } from './event-store';
+import { recordAttempt, type DeliveryFinish, type DeliveryWork } from './event-store';
 import { stageStatements } from './stage-groups';
 import type { PipelineContext } from './context';
 import { decideAndRecord, purposeOf } from './decide';
@@ -54,10 +54,7 @@ export async function processDeliverJob(ctx: PipelineContext, job: Job<DeliverJo
     const failure = asDeliveryFailure(err);
     const { final, reason } = finalityOf(failure, job, work.destination);
     if (final) {
-      await finishing(
-        ctx,
-        job,
-      )({
+      await finish(ctx, job, {
         deliveryId: work.id,
         inboxId: work.inbox_id,
         deliveryState: 'dead',
@@ -77,13 +74,12 @@ export async function processDeliverJob(ctx: PipelineContext, job: Job<DeliverJo
 const childEventDelivery: DeliveryKind = {
   auditOf: (ctx, work) => childDisclosure(work, openEvent(ctx.cipher, work)),
   async prepare(ctx, job, work) {
-    const finish = finishing(ctx, job);
     let event: CanonicalEvent;
     try {
       event = openEvent(ctx.cipher, work);
     } catch (err) {
       if (err instanceof PayloadPurgedError) {
-        await finish({
+        await finish(ctx, job, {
           deliveryId: work.id,
           inboxId: work.inbox_id,
           deliveryState: 'cancelled',
@@ -101,7 +97,7 @@ const childEventDelivery: DeliveryKind = {
     const decision = await decideAndRecord(ctx, { id: work.inbox_id, tenant: work.tenant }, event, purpose, 'deliver');
     if (decision.effect === 'deny') {
       const reason = `denied at delivery: ${decisionText(decision)}`;
-      await finish({
+      await finish(ctx, job, {
         deliveryId: work.id,
         inboxId: work.inbox_id,
         deliveryState: 'cancelled',
@@ -184,10 +180,7 @@ async function deliverOnce(
     // Audit first, here and on success: a crash in between then leaves an audited attempt that is retried, never
     // a recorded outcome without its audit trail.
     await ctx.audit.append(work.tenant, shipment.audit(shipment.note, '8', reason));
-    await finishing(
-      ctx,
-      job,
-    )({
+    await finish(ctx, job, {
       deliveryId: work.id,
       inboxId: work.inbox_id,
       deliveryState: 'dead',
@@ -249,10 +242,7 @@ async function recordAcceptedSend(
       ctx.log.warn({ deliveryId: work.id, ...errorFields(err) }, 'could not note the audit in Redis'),
     );
   }
-  await finishing(
-    ctx,
-    job,
-  )({
+  await finish(ctx, job, {
     deliveryId: work.id,
     inboxId: work.inbox_id,
     deliveryState: 'delivered',
@@ -275,9 +265,12 @@ async function recordAcceptedSend(
 }
 
 /** Ends the delivery (see finishDelivery) and logs the state its event enters, under the job's trace id. */
-function finishing(ctx: PipelineContext, job: Job<DeliverJobData>) {
-  return (d: Parameters<typeof finishDeliveryLogged>[2]) =>
-    finishDeliveryLogged(ctx, { traceId: job.data.traceId, stage: 'deliver' }, d);
+function finish(
+  ctx: PipelineContext,
+  job: Job<DeliverJobData>,
+  d: DeliveryFinish,
+): Promise<boolean> {
+  return finishDeliveryLogged(ctx, { traceId: job.data.traceId, stage: 'deliver' }, d);
 }
 
 /** Health bookkeeping must never hide the delivery's own failure, so its errors are logged and dropped. */
