@@ -66,15 +66,21 @@ export interface StoredEventId {
 }
 
 /** Inserts the event unless the practice sent this event id before; returns the id of the row that holds it. */
-export async function insertEvent(db: Db, r: NewEvent): Promise<StoredEventId> {
-  // One statement for the row and its first history entry; a duplicate returns the existing row's id.
+export async function insertEvent(db: Db, r: NewEventWithIdentifier): Promise<StoredEventId> {
+  // One statement for the row, its first history entry and its referral identifier; a duplicate returns the
+  // existing row's id.
   const [row] = await db.query<{ id: string; inserted: boolean; content_digest: string | null }>(
     `WITH ins AS (
        INSERT INTO inbox (id, tenant, source_event_id, dialect, event_type, municipality, state, payload, payload_key_id,
          canonical, canonical_key_id, trace_id, content_digest)
        VALUES ($1, $2, $3, $4, $5, $6, 'received', $7, $8, $9, $10, $11, $12)
-       ON CONFLICT (tenant, source_event_id) DO NOTHING RETURNING id, content_digest
-     ), history AS (INSERT INTO inbox_history (inbox_id, state) SELECT id, 'received' FROM ins)
+       ON CONFLICT (tenant, source_event_id) DO NOTHING RETURNING id, tenant, content_digest
+     ), history AS (INSERT INTO inbox_history (inbox_id, state) SELECT id, 'received' FROM ins),
+     identifier AS (
+       INSERT INTO referral_identifier (inbox_id, tenant, system, value)
+       SELECT id, tenant, $13, $14 FROM ins WHERE $14::text IS NOT NULL
+       ON CONFLICT (inbox_id) DO NOTHING
+     )
      SELECT id, true AS inserted, content_digest FROM ins
      UNION ALL SELECT id, false, content_digest FROM inbox
        WHERE tenant = $2 AND source_event_id = $3 AND NOT EXISTS (SELECT 1 FROM ins)`,
@@ -91,6 +97,8 @@ export async function insertEvent(db: Db, r: NewEvent): Promise<StoredEventId> {
       r.canonicalKeyId,
       r.traceId,
       r.contentDigest,
+      r.referralIdentifier?.system ?? null,
+      r.referralIdentifier?.value ?? null,
     ],
   );
   // A concurrent insert of the same event committed while this statement waited: its row is not in our snapshot.

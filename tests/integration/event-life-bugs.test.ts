@@ -7,6 +7,10 @@ import { waitFor } from '../helpers/wait-for';
 import { genericJsonDialect } from '../../mappings/his/generic-json/index';
 import type { PipelineContext } from '../../src/event/context';
 import { ingestRecords } from '../../src/event/receive';
+import { insertEvent } from '../../src/event/event-store';
+import { referralIdentifierOf } from '../../src/event/referral-identifier';
+import { contentDigest, sealEvent } from '../../src/event/stored-event';
+import { randomUUID } from 'node:crypto';
 
 // Three faults on the event's path, each reproduced through the public API and the database alone, so the same
 // file shows them on the code before the fix and their absence after it.
@@ -134,6 +138,28 @@ describe('an event whose delivery cannot go on ends, and says why', () => {
     await app.request('/his/v1/events', { json: event });
     expect(await receiptsOf(id)).toBe(1);
     await reaches(id, (v) => v.state === 'delivered', 'to be delivered');
+  });
+
+  it('stores the referral identifier also when an event is inserted on its own (a group member alone)', async () => {
+    const record = { value: buildReferralEvent(), location: '' };
+    const event = genericJsonDialect.map(record);
+    const identifier = referralIdentifierOf(event);
+    expect(identifier).toBeDefined();
+    const stored = await insertEvent(app.rt.ctx.db, {
+      id: randomUUID(),
+      tenant: event.practice.agb,
+      sourceEventId: event.sourceEventId,
+      dialect: genericJsonDialect.name,
+      eventType: event.eventType,
+      municipality: event.municipalityCode,
+      ...sealEvent(app.rt.ctx.cipher, { dialect: genericJsonDialect.name, record }, event),
+      traceId: 'test',
+      contentDigest: contentDigest(record.value),
+      referralIdentifier: identifier,
+    });
+    expect(stored).toEqual(expect.objectContaining({ duplicate: false, conflict: false }));
+    const rows = await db.query('SELECT system, value FROM referral_identifier WHERE inbox_id = $1', [stored.id]);
+    expect(rows.rows).toEqual([{ system: identifier!.system, value: identifier!.value }]);
   });
 
   it('refuses to replay a dead letter whose event retention removed, and leaves it dead', async () => {
