@@ -131,9 +131,11 @@ export async function storeReportPush(
     readonly actor: AuditActor;
     readonly traceId: string;
     readonly scheduled?: boolean;
+    /** The moment the push is checked for: the agreement must be in force then. */
+    readonly now?: Date;
   },
 ): Promise<ReportPush | undefined> {
-  const { destination } = assertReportCanBePushed(ctx, p.municipality);
+  const { destination } = assertReportCanBePushed(ctx, p.municipality, p.now);
   const stored: StoredReport = {
     municipality: p.municipality,
     period: p.period,

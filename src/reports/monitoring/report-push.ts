@@ -47,6 +47,7 @@ export async function pushMonitoringReport(
     actor: p.actor,
     traceId: p.traceId,
     scheduled: p.scheduled,
+    now,
   });
   return push && { ...push, report };
 }
