@@ -265,11 +265,7 @@ async function recordAcceptedSend(
 }
 
 /** Ends the delivery (see finishDelivery) and logs the state its event enters, under the job's trace id. */
-function finish(
-  ctx: PipelineContext,
-  job: Job<DeliverJobData>,
-  d: DeliveryFinish,
-): Promise<boolean> {
+function finish(ctx: PipelineContext, job: Job<DeliverJobData>, d: DeliveryFinish): Promise<boolean> {
   return finishDeliveryLogged(ctx, { traceId: job.data.traceId, stage: 'deliver' }, d);
 }
 
