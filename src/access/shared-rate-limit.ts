@@ -1,4 +1,4 @@
-import { REDIS_ANSWER_MS } from '../kernel/outage';
+import { DependencyUnavailableError, REDIS_ANSWER_MS, withTimeout } from '../kernel/outage';
 import type { RedisClient } from '../kernel/redis-client';
 import {
   RateLimiterMemory,
@@ -112,17 +112,20 @@ export class SharedRateLimiter implements PrincipalLimiter {
     }
   }
 
+  /** n takes of one key, counted in Redis, or in this process's memory when Redis does not answer in time. */
   private async takeGroup(key: string, n: number): Promise<TakeResult[]> {
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<TakeResult[]>((resolve, reject) => {
-      timer = setTimeout(() => {
-        this.takeFrom(this.steadyInMemory, this.burstInMemory, key, n).then(resolve, reject);
-      }, this.options.redisAnswerMs ?? REDIS_ANSWER_MS);
-    });
     try {
-      return await Promise.race([this.takeFrom(this.steady, this.burst, key, n), late]);
-    } finally {
-      clearTimeout(timer);
+      return await withTimeout(
+        this.takeFrom(this.steady, this.burst, key, n),
+        this.options.redisAnswerMs ?? REDIS_ANSWER_MS,
+        'redis',
+        'rate limit',
+      );
+    } catch (err) {
+      if (!(err instanceof DependencyUnavailableError)) {
+        throw err;
+      }
+      return this.takeFrom(this.steadyInMemory, this.burstInMemory, key, n);
     }
   }
 
