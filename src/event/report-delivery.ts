@@ -1,4 +1,3 @@
-import { contentDigest } from './stored-event';
 import { createHash, randomUUID } from 'node:crypto';
 import { conflict, OperationOutcomeError } from '@medplum/core';
 import type { MeasureReport } from '@medplum/fhirtypes';
@@ -10,6 +9,7 @@ import { amsterdamDay } from '../kernel/dutch-time';
 import type { Agreement } from '../policy/agreement';
 import { agreementsInForceFor } from '../policy/select-agreement';
 import type { PipelineContext } from './context';
+import { contentDigest } from './stored-event';
 import { logEventStates } from './event-log';
 import type { DeliveryKind, DisclosureAudit } from './delivery-kind';
 import {
@@ -117,9 +117,9 @@ class ClaimTakenError extends Error {
 
 /**
  * Stores a built MeasureReport as a `monitoring.report` event with its delivery to the municipality's destination
- * (one transaction), and enqueues it. `tenant` is the audit chain its disclosure goes into. With `scheduled`, the
- * push is also claimed for the municipality and period (monitoring_push_claim): undefined when it was claimed
- * before, by this process or another.
+ * (one transaction), and enqueues it; the caller has checked that it may be pushed (`assertReportCanBePushed`).
+ * `tenant` is the audit chain its disclosure goes into. With `scheduled`, the push is also claimed for the
+ * municipality and period (monitoring_push_claim): undefined when it was claimed before, by this process or another.
  */
 export async function storeReportPush(
   ctx: PipelineContext,
@@ -131,11 +131,11 @@ export async function storeReportPush(
     readonly actor: AuditActor;
     readonly traceId: string;
     readonly scheduled?: boolean;
-    /** The moment the push is checked for: the agreement must be in force then. */
-    readonly now?: Date;
+    /** Where it goes, as `assertReportCanBePushed` found it for this push. */
+    readonly destination: Destination;
   },
 ): Promise<ReportPush | undefined> {
-  const { destination } = assertReportCanBePushed(ctx, p.municipality, p.now);
+  const { destination } = p;
   const stored: StoredReport = {
     municipality: p.municipality,
     period: p.period,

@@ -1,4 +1,3 @@
-import { errorFields } from '../../kernel/logger';
 import type { MeasureReport } from '@medplum/fhirtypes';
 import { startPeriodic } from '../../kernel/periodic';
 import type { AuditActor } from '../../audit/audit-events';
@@ -12,6 +11,7 @@ import {
   type ReportPush,
 } from '../../event/report-delivery';
 import { amsterdamDay } from '../../kernel/dutch-time';
+import { errorFields } from '../../kernel/logger';
 import { newTraceId } from '../../kernel/trace-context';
 import { SYSTEM_TENANT } from '../audit-scope';
 import { monitoringReport } from './monitoring-report';
@@ -37,7 +37,7 @@ export async function pushMonitoringReport(
   now = new Date(),
 ): Promise<(ReportPush & { report: MeasureReport }) | undefined> {
   // Before counting: a push that cannot go anywhere is refused at once.
-  assertReportCanBePushed(ctx, p.municipality, now);
+  const { destination } = assertReportCanBePushed(ctx, p.municipality, now);
   const report = await monitoringReport(ctx, { municipality: p.municipality, period: p.period }, now);
   const push = await storeReportPush(ctx, {
     tenant: SYSTEM_TENANT,
@@ -47,7 +47,7 @@ export async function pushMonitoringReport(
     actor: p.actor,
     traceId: p.traceId,
     scheduled: p.scheduled,
-    now,
+    destination,
   });
   return push && { ...push, report };
 }
