@@ -41,7 +41,7 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
         destination !== undefined
           ? (dead.deliveries.get(destination) ?? 0)
           : q.name === 'feedback'
-            ? dead.toPractices
+            ? [...dead.toPractices.values()].reduce((a, b) => a + b, 0)
             : undefined;
       const deadCell =
         deadCount === undefined

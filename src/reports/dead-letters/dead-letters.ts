@@ -89,20 +89,23 @@ export async function listTrajectoryEventsByState(
 }
 
 /**
- * Dead letters per destination, and those on their way to practices (status updates, trajectory events), counted in
- * PostgreSQL. BullMQ's `failed` count is not the number an operator acts on: it keeps failed jobs for a month
- * whatever became of them.
+ * Dead letters per destination, and per practice those on their way to it (status updates, trajectory events),
+ * counted in PostgreSQL: for the console and for `jeugdbrug_dead_letters`. BullMQ's `failed` count is not the number
+ * an operator acts on: it keeps failed jobs for a month whatever became of them.
  */
-export async function countDeadLetters(db: Db): Promise<{ deliveries: Map<string, number>; toPractices: number }> {
-  const rows = await db.query<{ destination: string; n: number }>(
-    `SELECT destination, count(*)::int AS n FROM delivery WHERE state = 'dead' GROUP BY destination`,
+export async function countDeadLetters(
+  db: Db,
+): Promise<{ deliveries: Map<string, number>; toPractices: Map<string, number> }> {
+  const rows = await db.query<{ kind: 'destination' | 'practice'; name: string; n: number }>(
+    `SELECT 'destination' AS kind, destination AS name, count(*)::int AS n FROM delivery WHERE state = 'dead'
+       GROUP BY destination
+     UNION ALL
+     SELECT 'practice', tenant, count(*)::int FROM (
+       SELECT tenant FROM feedback WHERE state = 'dead' UNION ALL SELECT tenant FROM trajectory_event WHERE state = 'dead'
+     ) to_practices GROUP BY tenant`,
   );
-  // The feedback queue's dead letters: status updates and trajectory events on their way to a practice's HIS.
-  const [toPractices] = await db.query<{ n: number }>(
-    `SELECT (SELECT count(*) FROM feedback WHERE state = 'dead')
-          + (SELECT count(*) FROM trajectory_event WHERE state = 'dead') AS n`,
-  );
-  return { deliveries: new Map(rows.map((r) => [r.destination, r.n])), toPractices: Number(toPractices?.n ?? 0) };
+  const of = (kind: string) => new Map(rows.filter((r) => r.kind === kind).map((r) => [r.name, r.n]));
+  return { deliveries: of('destination'), toPractices: of('practice') };
 }
 
 /** The current state of some deliveries (a replay's progress), by id. */

@@ -1,5 +1,7 @@
 import type { OperationsFigures } from '../../kernel/metrics';
 import type { PipelineContext } from '../../event/context';
+import { practiceReceiver } from '../../event/practice-send';
+import { countDeadLetters } from '../dead-letters/dead-letters';
 
 /** The read model behind the scrape-time gauges of /metrics: counts only, grouped by state, destination or chain. */
 export function operationsFigures(ctx: Pick<PipelineContext, 'db' | 'registry'>): OperationsFigures {
@@ -12,17 +14,11 @@ export function operationsFigures(ctx: Pick<PipelineContext, 'db' | 'registry'>)
       return rows.map((r) => ({ state: r.state, count: r.n }));
     },
     async deadLetters() {
-      const rows = await db.query<{ destination: string; n: number }>(
-        // A practice's dead letters are its status updates and the municipalities' trajectory events for it.
-        `SELECT destination, sum(n)::int AS n FROM (
-           SELECT destination, count(*) AS n FROM delivery WHERE state = 'dead' GROUP BY destination
-           UNION ALL
-           SELECT 'practice-' || tenant, count(*) FROM feedback WHERE state = 'dead' GROUP BY tenant
-           UNION ALL
-           SELECT 'practice-' || tenant, count(*) FROM trajectory_event WHERE state = 'dead' GROUP BY tenant
-         ) dead GROUP BY destination`,
-      );
-      return rows.map((r) => ({ destination: r.destination, count: r.n }));
+      const { deliveries, toPractices } = await countDeadLetters(db);
+      return [
+        ...[...deliveries].map(([destination, count]) => ({ destination, count })),
+        ...[...toPractices].map(([tenant, count]) => ({ destination: practiceReceiver(tenant), count })),
+      ];
     },
     async destinationHealth() {
       const rows = await db.query<{ destination: string; paused_by: string | null; consecutive_failures: number }>(
