@@ -186,25 +186,36 @@ export async function receiveTrajectoryEvent(
       purpose,
     }),
   );
-  await ctx.audit.append(
+  await auditDecision(ctx, row, e, { decision, purpose }, 'receive');
+  if (row.state === 'pending') {
+    await enqueueOrDefer(ctx.log, ctx.queues.enqueueTrajectory(row, traceId), { trajectoryEventId: row.id });
+  }
+  return { row, duplicate };
+}
+
+/** A decision about a trajectory event, in the practice's audit chain (BALP AuthZ-Consent), at receipt or sending. */
+function auditDecision(
+  ctx: PipelineContext,
+  row: Pick<TrajectoryEventRow, 'id' | 'tenant'>,
+  event: TrajectoryEvent,
+  { decision, purpose }: Awaited<ReturnType<typeof decideTrajectoryEvent>>,
+  stage: 'receive' | 'deliver',
+): Promise<void> {
+  return ctx.audit.append(
     row.tenant,
     trajectoryDecision({
       actor: SYSTEM_WORKER,
       permit: decision.effect === 'permit',
       reasons: reasonText(decision),
-      patientBsn: e.child.bsn,
+      patientBsn: event.child.bsn,
       trajectoryEventId: row.id,
       consentIds: decision.consentIds,
       agreement: decision.agreement,
-      practiceAgb: e.practice.agb,
+      practiceAgb: row.tenant,
       purpose,
-      stage: 'receive',
+      stage,
     }),
   );
-  if (row.state === 'pending') {
-    await enqueueOrDefer(ctx.log, ctx.queues.enqueueTrajectory(row, traceId), { trajectoryEventId: row.id });
-  }
-  return { row, duplicate };
 }
 
 /** The event as the practice receives it: FHIR, minimised to the allow-list, validated. */
@@ -252,25 +263,10 @@ export async function processTrajectoryJob(ctx: PipelineContext, job: Job<Trajec
     endpoint: practiceReceiver(row.tenant),
   };
   // Decided twice, as towards municipalities: what changed since receipt (a withdrawal) stops it here.
-  const reasons = reasonText(decision);
-  await ctx.audit.append(
-    row.tenant,
-    trajectoryDecision({
-      actor: SYSTEM_WORKER,
-      permit: decision.effect === 'permit',
-      reasons,
-      patientBsn: event.child.bsn,
-      trajectoryEventId: row.id,
-      consentIds: decision.consentIds,
-      agreement: decision.agreement,
-      practiceAgb: row.tenant,
-      purpose,
-      stage: 'deliver',
-    }),
-  );
+  await auditDecision(ctx, row, event, { decision, purpose }, 'deliver');
   if (decision.effect !== 'permit') {
     // Denied, not dead: there is nothing for an operator to replay until the family's consent changes.
-    await denyTrajectoryEvent(ctx.db, row.id, `denied at delivery: ${reasons}`);
+    await denyTrajectoryEvent(ctx.db, row.id, `denied at delivery: ${reasonText(decision)}`);
     return 'denied';
   }
   return sendToPractice(ctx, job, {
