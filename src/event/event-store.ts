@@ -65,6 +65,14 @@ export interface StoredEventId {
   conflict: boolean;
 }
 
+/**
+ * Whether an event id's first message had other content than this one. Unknown (no digest: received before the
+ * column, or its payload gone with retention) counts as the same: a re-send.
+ */
+function isOtherContent(storedDigest: string | null | undefined, digest: string): boolean {
+  return !!storedDigest && storedDigest !== digest;
+}
+
 /** Inserts the event unless the practice sent this event id before; returns the id of the row that holds it. */
 export async function insertEvent(db: Db, r: NewEventWithIdentifier): Promise<StoredEventId> {
   // One statement for the row, its first history entry and its referral identifier; a duplicate returns the
@@ -114,7 +122,7 @@ export async function insertEvent(db: Db, r: NewEventWithIdentifier): Promise<St
   return {
     id: found?.id ?? r.id,
     duplicate,
-    conflict: duplicate && !!found?.content_digest && found.content_digest !== r.contentDigest,
+    conflict: duplicate && isOtherContent(found?.content_digest, r.contentDigest),
   };
 }
 
@@ -925,8 +933,7 @@ export async function insertTrajectoryEvent(
   if (!existing) {
     throw new Error(`trajectory event ${e.sourceEventId} of ${e.municipality} was not stored`);
   }
-  const conflict = !!existing.content_digest && existing.content_digest !== e.contentDigest;
-  return { row: existing, duplicate: true, conflict };
+  return { row: existing, duplicate: true, conflict: isOtherContent(existing.content_digest, e.contentDigest) };
 }
 
 async function tryGetTrajectoryEventBySource(
