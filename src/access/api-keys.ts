@@ -186,6 +186,12 @@ interface VerifiableKey {
 /** Verifies API keys against stored hashes. */
 export class ApiKeyStore {
   private byId: ReadonlyMap<string, VerifiableKey>;
+  /**
+   * Keys already checked against their hash, so that a client's every request does not hash its key again. Only
+   * keys that passed are added (at most one per entry: the hash covers the whole key), and a reload starts it empty,
+   * so a revocation still takes effect at once.
+   */
+  private verified = new Map<string, Principal>();
 
   constructor(
     entries: readonly ApiKeyEntry[],
@@ -234,6 +240,7 @@ export class ApiKeyStore {
       throw new Error('ApiKeyStore.reload() needs a store created with fromFile()');
     }
     this.byId = ApiKeyStore.index(readApiKeyFile(this.file));
+    this.verified = new Map();
   }
 
   /** Whether a key id is known and enabled: a console session made with a revoked key ends with it. */
@@ -244,6 +251,10 @@ export class ApiKeyStore {
 
   /** The principal for a key; throws a 401 for anything but a well-formed, known, enabled key. */
   verify(key: string): Principal {
+    const alreadyVerified = this.verified.get(key);
+    if (alreadyVerified) {
+      return alreadyVerified;
+    }
     const id = tryParseApiKeyId(key);
     const known = id === undefined ? undefined : this.byId.get(id);
     const presented = crypto.createHash('sha256').update(key, 'utf8').digest();
@@ -253,6 +264,7 @@ export class ApiKeyStore {
     if (!known || !matches || known.entry.disabled === true) {
       throw new OperationOutcomeError(invalidApiKey);
     }
+    this.verified.set(key, known.principal);
     return known.principal;
   }
 }

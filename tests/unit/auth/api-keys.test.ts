@@ -97,6 +97,15 @@ describe('ApiKeyStore.verify', () => {
     expect(getStatus(err.outcome)).toBe(401);
     expect(err.outcome).toEqual(invalidApiKey);
   });
+
+  it('still refuses other secrets for a key id after accepting its key, and accepts that key again', async () => {
+    const key = generateApiKey('his-b');
+    const fresh = new ApiKeyStore([{ id: 'his-b', role: 'operator', hash: hashApiKey(key) }]);
+    expect(fresh.verify(key).id).toBe('api-key:his-b');
+    const other = key.at(-1) === 'A' ? `${key.slice(0, -1)}B` : `${key.slice(0, -1)}A`;
+    expect(getStatus((await outcomeErrorOf(() => fresh.verify(other))).outcome)).toBe(401);
+    expect(fresh.verify(key).id).toBe('api-key:his-b');
+  });
 });
 
 describe('parseApiKeyFile', () => {
