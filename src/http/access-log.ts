@@ -8,6 +8,8 @@ import { tryGetPrincipal } from '../access/authenticate';
 
 const TRACE_LOCAL = 'trace';
 const ROUTE_LOCAL = 'routePattern';
+const STARTED_LOCAL = 'accessLogStartedAt';
+const FAILURE_LOGGED_LOCAL = 'accessLogFailureLogged';
 // A caller's own request id is echoed when it is a plain token; anything else could smuggle text into our logs.
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -48,9 +50,9 @@ export function traceRequests(): RequestHandler {
       requestId: incomingId !== undefined && REQUEST_ID.test(incomingId) ? incomingId : randomUUID(),
     };
     res.locals[TRACE_LOCAL] = trace;
-    recordRoutePattern(req, res);
-    res.set('traceresponse', formatTraceparent(trace.traceId, trace.spanId, parent?.flags ?? '01'));
-    res.set('x-request-id', trace.requestId);
+    observeRoutePatterns(req);
+    res.setHeader('traceresponse', formatTraceparent(trace.traceId, trace.spanId, parent?.flags ?? '01'));
+    res.setHeader('x-request-id', trace.requestId);
     next();
   };
 }
@@ -64,22 +66,36 @@ export function routeOf(res: Pick<Response, 'locals'>): string {
   return typeof pattern === 'string' ? pattern : 'unmatched';
 }
 
+/** Where the `route` accessor keeps the value Express assigns. */
+const ROUTE_VALUE = Symbol('route');
+
+/** The request prototypes (an app's `request`) that already observe `route`. */
+const observedPrototypes = new WeakSet<object>();
+
+type RouteObservedRequest = Request & { [ROUTE_VALUE]?: unknown };
+
 /**
  * Express sets `req.route` when a route matches, while `req.baseUrl` still holds its router's mount path; by the time
  * the response is finished (an error handled outside the router) the mount path is gone. So the assignment itself is
- * observed, and the last route matched wins.
+ * observed, and the last route matched wins. The accessor goes on the app's request prototype, once: defining it on
+ * every request cost a measurable share of a small request's CPU. A mounted sub-app's prototype inherits it.
  */
-function recordRoutePattern(req: Request, res: Response): void {
-  let route: unknown;
-  Object.defineProperty(req, 'route', {
+function observeRoutePatterns(req: Request): void {
+  const prototype = Object.getPrototypeOf(req) as object;
+  if (observedPrototypes.has(prototype)) {
+    return;
+  }
+  observedPrototypes.add(prototype);
+  Object.defineProperty(prototype, 'route', {
     configurable: true,
-    enumerable: true,
-    get: () => route,
-    set: (value: unknown) => {
-      route = value;
+    get(this: RouteObservedRequest): unknown {
+      return this[ROUTE_VALUE];
+    },
+    set(this: RouteObservedRequest, value: unknown) {
+      this[ROUTE_VALUE] = value;
       const path = (value as { path?: unknown } | undefined)?.path;
-      if (typeof path === 'string') {
-        res.locals[ROUTE_LOCAL] = `${req.baseUrl}${path}`;
+      if (typeof path === 'string' && this.res) {
+        this.res.locals[ROUTE_LOCAL] = `${this.baseUrl}${path}`;
       }
     },
   });
@@ -120,19 +136,24 @@ export function accessLog(log: Logger): RequestHandler {
   }
   // Above info (LOG_LEVEL=warn in production) only failed requests are logged. pino-http would still make a child
   // logger per request (its bindings serialised and redacted) for lines that are never written, a measurable part
-  // of a small request's CPU; the same error lines come from a listener instead.
-  return (req, res, next) => {
-    const started = performance.now();
-    let logged = false;
-    const done = (aborted: boolean) => {
-      if (logged || (!aborted && res.statusCode < 500)) {
-        return;
-      }
-      logged = true;
-      log.error(line(req, res, performance.now() - started), 'request');
-    };
-    res.once('finish', () => done(false));
-    res.once('close', () => done(!res.writableFinished));
+  // of a small request's CPU; the same error lines come from listeners instead, shared by all requests.
+  function logFailure(res: Response, aborted: boolean): void {
+    if (res.locals[FAILURE_LOGGED_LOCAL] === true || (!aborted && res.statusCode < 500)) {
+      return;
+    }
+    res.locals[FAILURE_LOGGED_LOCAL] = true;
+    log.error(line(res.req, res, performance.now() - (res.locals[STARTED_LOCAL] as number)), 'request');
+  }
+  function onFinish(this: Response): void {
+    logFailure(this, false);
+  }
+  function onClose(this: Response): void {
+    logFailure(this, !this.writableFinished);
+  }
+  return (_req, res, next) => {
+    res.locals[STARTED_LOCAL] = performance.now();
+    res.on('finish', onFinish);
+    res.on('close', onClose);
     next();
   };
 }
