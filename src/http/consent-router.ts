@@ -14,6 +14,7 @@ import { decide } from '../policy/decide';
 import type { DecisionFacts, DecisionRequest } from '../policy/types';
 import { stageStatements } from '../event/stage-groups';
 import { auditRead } from './audit-read';
+import { sendPostAnswer } from './post-answer';
 import { getPrincipal } from '../access/authenticate';
 import { canActForPractice, type Principal } from '../access/principal';
 
@@ -118,7 +119,7 @@ export function consentRouter(ctx: PipelineContext): Router {
       patientBsn: 'child' in input ? input.child.bsn : undefined,
       tenants: [request.practiceAgb],
     });
-    res.json({
+    sendPostAnswer(res, {
       at: at.toISOString(),
       request: { ...request, at: at.toISOString() },
       decision,
