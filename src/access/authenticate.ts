@@ -1,5 +1,5 @@
 import { getStatus, OperationOutcomeError, unauthorized } from '@medplum/core';
-import type { Request, RequestHandler, Response } from 'express';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { API_KEY_PREFIX } from './api-keys';
 import { authenticationRequired, invalidApiKey, unauthorizedBecause } from './auth-outcomes';
 import { createJwtVerifier, type IssuerConfig } from './jwt';
@@ -63,8 +63,15 @@ function isPrincipal(value: unknown): value is Principal {
  * uses it too, so a browser session is granted exactly what the same credential gets from the API.
  */
 export function createCredentialVerifier(options: AuthenticatorOptions): (credential: string) => Promise<Principal> {
+  const verify = credentialVerifier(options);
+  return async (credential) => verify(credential);
+}
+
+// An API key is checked synchronously (in memory); only a JWT may need the network (its issuer's keys), so only it
+// costs a request a promise and a turn of the event loop.
+function credentialVerifier(options: AuthenticatorOptions): (credential: string) => Principal | Promise<Principal> {
   const jwt = createJwtVerifier(options.issuers, { clockSkewSeconds: options.clockSkewSeconds });
-  return async (credential) =>
+  return (credential) =>
     credential.startsWith(API_KEY_PREFIX) ? options.apiKeys.verify(credential) : jwt.verify(credential);
 }
 
@@ -73,9 +80,9 @@ export function createCredentialVerifier(options: AuthenticatorOptions): (creden
  * Sets the principal on success; on failure passes the OperationOutcomeError to `next` for the error handler.
  */
 export function createAuthenticator(options: AuthenticatorOptions): RequestHandler {
-  const verifyCredential = createCredentialVerifier(options);
+  const verifyCredential = credentialVerifier(options);
 
-  async function authenticate(req: Request): Promise<Principal> {
+  function authenticate(req: Request): Principal | Promise<Principal> {
     const authorization = req.get('authorization');
     const apiKey = req.get('x-api-key');
     // Two credentials could name two different callers; picking one silently would hide a client bug.
@@ -98,17 +105,31 @@ export function createAuthenticator(options: AuthenticatorOptions): RequestHandl
     return verifyCredential(token);
   }
 
-  return async (req, res, next) => {
-    let principal: Principal;
+  function refuse(req: Request, res: Response, next: NextFunction, err: unknown): void {
+    if (err instanceof OperationOutcomeError && getStatus(err.outcome) === 401) {
+      // RFC 6750: a 401 tells the client which scheme to use, and whether the credential it sent was bad.
+      const sent = req.get('authorization') !== undefined || req.get('x-api-key') !== undefined;
+      res.set('WWW-Authenticate', `Bearer realm="jeugdbrug"${sent ? ', error="invalid_token"' : ''}`);
+    }
+    next(err);
+  }
+
+  return (req, res, next) => {
+    let principal: Principal | Promise<Principal>;
     try {
-      principal = await authenticate(req);
+      principal = authenticate(req);
     } catch (err) {
-      if (err instanceof OperationOutcomeError && getStatus(err.outcome) === 401) {
-        // RFC 6750: a 401 tells the client which scheme to use, and whether the credential it sent was bad.
-        const sent = req.get('authorization') !== undefined || req.get('x-api-key') !== undefined;
-        res.set('WWW-Authenticate', `Bearer realm="jeugdbrug"${sent ? ', error="invalid_token"' : ''}`);
-      }
-      next(err);
+      refuse(req, res, next, err);
+      return;
+    }
+    if (principal instanceof Promise) {
+      principal.then(
+        (p) => {
+          setPrincipal(res, p);
+          next();
+        },
+        (err: unknown) => refuse(req, res, next, err),
+      );
       return;
     }
     setPrincipal(res, principal);

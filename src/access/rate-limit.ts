@@ -112,10 +112,12 @@ export function createRateLimiter(options: RateLimitOptions | PrincipalLimiter):
     }
     if (result.state) {
       const { limit, remaining, resetSeconds, policy } = result.state;
-      res.set('RateLimit-Limit', String(limit));
-      res.set('RateLimit-Remaining', String(Math.max(0, remaining)));
-      res.set('RateLimit-Reset', String(resetSeconds));
-      res.set('RateLimit-Policy', policy);
+      // setHeader rather than Express's `res.set`, which would check each of these for a content type: every request
+      // pays for these four.
+      res.setHeader('RateLimit-Limit', String(limit));
+      res.setHeader('RateLimit-Remaining', String(Math.max(0, remaining)));
+      res.setHeader('RateLimit-Reset', String(resetSeconds));
+      res.setHeader('RateLimit-Policy', policy);
     }
     if (!result.allowed) {
       res.set('Retry-After', String(result.retryAfterSeconds));
