@@ -157,7 +157,11 @@ describe('consent and agreement enforcement through the HTTP API', () => {
     await finalState(id);
     const res = await app.request('/policy/v1/$explain', { key: 'auditor', json: { eventId: id } });
     expect(res.status).toBe(200);
-    const body = (await res.json()) as { decision: { effect: string; reasons: { code: string }[] } };
+    // Sent without Express's res.json (no ETag for a POST's answer): still JSON, with its length.
+    expect(res.headers.get('content-type')).toBe('application/json; charset=utf-8');
+    const text = await res.text();
+    expect(Number(res.headers.get('content-length'))).toBe(Buffer.byteLength(text));
+    const body = JSON.parse(text) as { decision: { effect: string; reasons: { code: string }[] } };
     expect(body.decision.effect).toBe('deny');
     expect(body.decision.reasons.map((r) => r.code)).toContain('consent-missing-child');
     expect(JSON.stringify(body)).not.toContain((referral.child as { bsn: string }).bsn);
