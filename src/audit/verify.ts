@@ -114,8 +114,8 @@ export async function* chainRows(
   let after = afterSeq;
   for (;;) {
     const page = await db.query<IndexedRow>(
-      `SELECT seq::float8 AS seq, id, recorded, type, subtype, action, outcome, patient_bsn, agents, entities, resource,
-         prev_hash, hash FROM audit_event
+      `SELECT seq::float8 AS seq, id, recorded, type, subtype, action, outcome, patient_bsn, agents, entities,
+         resource::json AS resource, prev_hash, hash FROM audit_event
        WHERE tenant = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT $4`,
       [tenant, after, toSeq, pageSize],
     );
@@ -137,7 +137,7 @@ export async function* chainRows(
   }
 }
 
-/** A stored resource's text parsed; text that is not JSON (it cannot be, in a json column) hashes to nothing. */
+/** A stored resource's text parsed; text that is not JSON (the writer never stores any) hashes to nothing. */
 function parseStored(text: string): unknown {
   try {
     return JSON.parse(text) as unknown;
@@ -167,7 +167,7 @@ async function streamChain(
       `DECLARE verify_chain NO SCROLL CURSOR FOR
        SELECT seq::float8 AS seq, id, (extract(epoch FROM recorded) * 1000)::float8 AS recorded, type, subtype,
          action, outcome, patient_bsn, array_to_json(agents)::text AS agents, array_to_json(entities)::text AS entities,
-         resource::text AS resource, prev_hash, hash
+         resource, prev_hash, hash
        FROM audit_event WHERE tenant = $1 AND seq > $2 AND seq <= $3 ORDER BY seq`,
       [tenant, afterSeq, toSeq],
     );

@@ -55,7 +55,7 @@ export class AuditWriter {
     return new Promise((resolve, reject) => {
       let ready: Pending;
       try {
-        // The canonical text is both hashed and stored as it is (a `json` column): verification hashes it unchanged.
+        // The canonical text is both hashed and stored as it is: verification hashes it unchanged.
         const f = indexFieldsOf(event);
         ready = {
           tenant,
@@ -234,7 +234,10 @@ interface ChainHead {
 
 /**
  * The rows as unnested columns ($2–$14; $1 is the tenant). Only the links depend on the head: the whole group is
- * hashed in one pass after it.
+ * hashed in one pass after it. The canonical texts arrive as one text, a row per line: canonical JSON escapes every
+ * control character inside its strings, so a line break can only separate rows, and neither side has to escape or
+ * parse the texts (an array literal would escape every quote; a JSON array is parsed whole). Were a text ever to hold
+ * one, its group would have one text too many, and the row without a seq would fail the whole statement.
  */
 const INSERT_ROWS = `INSERT INTO audit_event (tenant, seq, id, recorded, type, subtype, action, outcome, patient_bsn,
     agents, entities, resource, prev_hash, hash)
@@ -242,7 +245,7 @@ const INSERT_ROWS = `INSERT INTO audit_event (tenant, seq, id, recorded, type, s
     prev_hash, hash
   FROM ROWS FROM (unnest($2::bigint[]), unnest($3::uuid[]), unnest($4::timestamptz[]), unnest($5::text[]),
     unnest($6::text[]), unnest($7::text[]), unnest($8::text[]), unnest($9::text[]), unnest($10::text[]),
-    unnest($11::text[]), json_array_elements($12::json), unnest($13::text[]), unnest($14::text[]))
+    unnest($11::text[]), string_to_table($12::text, E'\\n'), unnest($13::text[]), unnest($14::text[]))
     AS t(seq, id, recorded, type, subtype, action, outcome, patient_bsn, agents, entities, resource, prev_hash, hash)`;
 
 /** Hashes `rows` onto the chain after `head`: the new head, and the statement parameters $1–$16. */
@@ -296,10 +299,7 @@ function link(head: ChainHead, rows: readonly Pending[]): { head: ChainHead; par
       cols.patientBsn,
       cols.agents,
       cols.entities,
-      // One JSON array rather than a text[]: canonical JSON goes in as it is, without array-literal escaping, and
-      // json_array_elements of a `json` value returns each element's text byte for byte, so the column holds exactly
-      // the text that was hashed.
-      jsonArrayOf(rows),
+      linesOf(rows),
       cols.prevHash,
       cols.hash,
       newHead.seq,
@@ -308,18 +308,17 @@ function link(head: ChainHead, rows: readonly Pending[]): { head: ChainHead; par
   };
 }
 
-const COMMA = Buffer.from(',');
+const LINE_BREAK = Buffer.from('\n');
 
-/** `[canonical,canonical,…]` as one flat string, decoded once from the rows' bytes. */
-function jsonArrayOf(rows: readonly Pending[]): string {
-  const parts: Buffer[] = [Buffer.from('[')];
+/** The rows' canonical texts, one per line, as one flat string decoded once from their bytes. */
+function linesOf(rows: readonly Pending[]): string {
+  const parts: Buffer[] = [];
   rows.forEach((p, i) => {
     if (i > 0) {
-      parts.push(COMMA);
+      parts.push(LINE_BREAK);
     }
     parts.push(p.canonical);
   });
-  parts.push(Buffer.from(']'));
   return Buffer.concat(parts).toString('utf8');
 }
 

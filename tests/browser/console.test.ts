@@ -235,7 +235,7 @@ describe('the web console in a real browser', () => {
     await expectAccessible(page);
     await h.app.rt.ctx.audit.flush();
     const refusals = await auditRows(
-      `SELECT resource->>'outcomeDesc' AS why FROM audit_event WHERE subtype = 'AuthZ-Role' AND outcome = '4'
+      `SELECT resource::json->>'outcomeDesc' AS why FROM audit_event WHERE subtype = 'AuthZ-Role' AND outcome = '4'
          AND agents @> ARRAY['https://jeugdbrug.nl/principal|api-key:practice']`,
     );
     expect(refusals.map((r) => r.why)).toContain('refused GET /console/operator/dead-letters');

@@ -109,6 +109,20 @@ describe('audit chain in PostgreSQL', () => {
     }
   });
 
+  it('stores each row of a group as its own text when texts hold escaped line breaks, quotes and backslashes', async () => {
+    // Rows travel to PostgreSQL one per line: a line break in the content must stay inside its own row's text.
+    const descriptions = ['line one\nline two', 'tab\there "quoted" back\\slash', 'emoji 🙂 and lone \ud800', ''];
+    const events = descriptions.map((d, i) => ({ ...event(i), outcomeDesc: d }));
+    await Promise.all(events.map((e) => writer.append('10000014', e)));
+    const rows = await db.query<{ id: string; text: string }>(
+      'SELECT id, resource AS text FROM audit_event WHERE tenant = $1 ORDER BY seq',
+      ['10000014'],
+    );
+    expect(rows.map((r) => r.text)).toEqual(events.map((e) => canonicalizeJcs(e)));
+    expect(rows.map((r) => r.id)).toEqual(events.map((e) => e.id));
+    expect(await verifyTenant(db, '10000014')).toEqual(expect.objectContaining({ ok: true, rows: 4, headSeq: 4 }));
+  });
+
   it('finds stored text changed byte for byte (still canonical, same length), at its seq', async () => {
     await appendMany('10000011', 9);
     // The edit an attacker would make to keep the text canonical: the outcome 0 (success) becomes 4 (failure).
@@ -254,7 +268,7 @@ describe('retention purge', () => {
     expect(report.chains).toContainEqual({ tenant, purgedRows: 5, checkpointSeq: 5 });
     expect(await seqsOf(tenant)).toEqual([6, 7, 8, 9]);
     const [purge] = await db.query<{ resource: AuditEvent }>(
-      `SELECT resource FROM audit_event WHERE tenant = $1 AND seq = 9`,
+      `SELECT resource::json AS resource FROM audit_event WHERE tenant = $1 AND seq = 9`,
       [tenant],
     );
     expect(purge!.resource.subtype?.[0]?.code).toBe('purge');
@@ -336,7 +350,7 @@ describe('retention purge', () => {
     );
     expect(left.map((r) => r.cleared)).toEqual([true, false, false, true]);
     const [audit] = await db.query<{ resource: AuditEvent }>(
-      `SELECT resource FROM audit_event WHERE tenant = '30000004' AND subtype = 'purge'`,
+      `SELECT resource::json AS resource FROM audit_event WHERE tenant = '30000004' AND subtype = 'purge'`,
     );
     expect(audit!.resource.entity?.[0]).toEqual(
       expect.objectContaining({ what: { reference: 'inbox' }, description: expect.stringContaining('payloads of 2') }),

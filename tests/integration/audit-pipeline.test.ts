@@ -61,7 +61,7 @@ describe('audit trail of the pipeline', () => {
   /** Every AuditEvent about one inbox event, in chain order. */
   async function trailOf(inboxId: string): Promise<Trail[]> {
     const rows = await app.rt.ctx.db.query<{ seq: number; resource: AuditEvent; agents: string[]; entities: string[] }>(
-      `SELECT seq::int AS seq, resource, agents, entities FROM audit_event WHERE entities @> ARRAY[$1] ORDER BY seq`,
+      `SELECT seq::int AS seq, resource::json AS resource, agents, entities FROM audit_event WHERE entities @> ARRAY[$1] ORDER BY seq`,
       [`inbox/${inboxId}`],
     );
     return rows.map(({ seq, resource: e, agents, entities }) => ({

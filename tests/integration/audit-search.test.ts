@@ -92,7 +92,7 @@ describe('audit search, verification and export over HTTP', () => {
   /** The AuditEvents recorded after `since` in a chain, newest last. */
   async function chainSince(tenant: string, since: number): Promise<{ seq: number; resource: AuditEvent }[]> {
     return app.rt.ctx.db.query(
-      'SELECT seq::int AS seq, resource FROM audit_event WHERE tenant = $1 AND seq > $2 ORDER BY seq',
+      'SELECT seq::int AS seq, resource::json AS resource FROM audit_event WHERE tenant = $1 AND seq > $2 ORDER BY seq',
       [tenant, since],
     );
   }

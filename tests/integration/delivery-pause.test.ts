@@ -25,7 +25,7 @@ describe('pausing a failing destination and resuming it', () => {
   };
   const destinationAudit = () =>
     h.app.rt.ctx.db.query<{ subtype: string; resource: { agent: { who: { identifier: { value: string } } }[] } }>(
-      `SELECT subtype, resource FROM audit_event WHERE tenant = 'destination/gm0226' ORDER BY seq`,
+      `SELECT subtype, resource::json AS resource FROM audit_event WHERE tenant = 'destination/gm0226' ORDER BY seq`,
     );
   const operatorPost = (path: string, json?: unknown, key: 'operator' | 'practice' = 'operator') =>
     h.app.request(`/admin/v1/destinations/${path}`, { key, method: 'POST', ...(json ? { json } : {}) });

@@ -116,7 +116,7 @@ function expectNoPersonalData(hit: Hit): void {
 
 async function auditRows(tenant: string): Promise<AuditEvent[]> {
   const rows = await app.rt.ctx.db.query<{ resource: AuditEvent }>(
-    'SELECT resource FROM audit_event WHERE tenant = $1 ORDER BY seq',
+    'SELECT resource::json AS resource FROM audit_event WHERE tenant = $1 ORDER BY seq',
     [tenant],
   );
   return rows.map((r) => r.resource);

@@ -619,7 +619,7 @@ describe('the municipality monitoring report', () => {
       agents: string[];
       resource: { entity: { query?: string; what?: { reference?: string } }[] };
     }>(
-      `SELECT tenant, agents, resource FROM audit_event WHERE resource::text LIKE '%MeasureReport/%' ORDER BY recorded`,
+      `SELECT tenant, agents, resource::json AS resource FROM audit_event WHERE resource LIKE '%MeasureReport/%' ORDER BY recorded`,
     );
     const queries = rows.rows.map((r) => ({
       tenant: r.tenant,

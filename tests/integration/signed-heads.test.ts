@@ -143,7 +143,7 @@ describe('signed chain heads: a log that cannot be rewritten unseen', () => {
       await admin.query("SET LOCAL session_replication_role = 'replica'");
       const rows = (
         await admin.query<{ seq: string; resource: { outcomeDesc?: string }; prev_hash: string }>(
-          'SELECT seq, resource, prev_hash FROM audit_event WHERE tenant = $1 ORDER BY seq',
+          'SELECT seq, resource::json AS resource, prev_hash FROM audit_event WHERE tenant = $1 ORDER BY seq',
           [PRACTICE_AGB],
         )
       ).rows;

@@ -21,7 +21,9 @@ export interface AuditRow {
   readonly hash: string;
 }
 
-const ROW_COLUMNS = 'tenant, seq::float8 AS seq, recorded::text AS recorded_key, patient_bsn, resource, hash';
+// The column holds the canonical text; cast here, where the event is served.
+const ROW_COLUMNS =
+  'tenant, seq::float8 AS seq, recorded::text AS recorded_key, patient_bsn, resource::json AS resource, hash';
 
 function tokenSql(column: 'type' | 'subtype', t: TokenFilter, q: SqlParams): string {
   const code = `${column} = ${q.add(t.code)}`;
@@ -32,8 +34,8 @@ function tokenSql(column: 'type' | 'subtype', t: TokenFilter, q: SqlParams): str
   const coding = JSON.stringify(
     column === 'type' ? { system: t.system, code: t.code } : [{ system: t.system, code: t.code }],
   );
-  // The column is `json` (the exact hashed text); containment needs jsonb, and is only asked of rows with that code.
-  return `${code} AND (resource->'${column}')::jsonb @> ${q.add(coding, 'jsonb')}`;
+  // The column is the exact hashed text; containment needs jsonb, and is only asked of rows with that code.
+  return `${code} AND (resource::json->'${column}')::jsonb @> ${q.add(coding, 'jsonb')}`;
 }
 
 function referenceSql(column: 'agents' | 'entities', r: ReferenceFilter, q: SqlParams): string {

@@ -238,7 +238,7 @@ export async function childOverview(
       OR type = ${q.add(AUDIT_TYPES.rest.code)})`,
   ];
   const rows = await db.query<OverviewRow>(
-    `SELECT tenant, seq::float8 AS seq, resource FROM audit_event WHERE ${where.map((w) => `(${w})`).join(' AND ')}
+    `SELECT tenant, seq::float8 AS seq, resource::json AS resource FROM audit_event WHERE ${where.map((w) => `(${w})`).join(' AND ')}
      ORDER BY recorded, tenant, seq LIMIT ${OVERVIEW_LIMIT + 1}`,
     q.values,
   );
