@@ -3,7 +3,7 @@ import { findAgreements } from './registry';
 import type { HisEventType, CanonicalEvent } from '../contracts/his-dialect';
 import type { DataClass, Purpose } from '../contracts/sharing';
 import { decide } from '../policy/decide';
-import { ConsentCache } from '../policy/consent-cache';
+import { CACHED_CONSENTS, ConsentCache } from '../policy/consent-cache';
 import type { Db } from '../kernel/db';
 import type { Decision } from '../policy/types';
 import type { EventRow } from './event-store';
@@ -33,14 +33,6 @@ export function purposeOf(eventType: HisEventType): Purpose | undefined {
 export function dataClassesOf(event: CanonicalEvent): DataClass[] {
   return [...new Set(event.resources.map((r) => r.resourceType).filter((t) => t !== 'Consent'))] as DataClass[];
 }
-
-/**
- * How many compiled consents a process keeps per database. An entry holds the stored text (about 1 KB for a typical
- * consent) and its compiled form, so this caps the cache at roughly 10 MB; it covers the consents of the children
- * whose events are between their map and deliver decisions at 1,000 events a second, the second decision being the
- * one that hits.
- */
-const CACHED_CONSENTS = 4096;
 
 /** The compiled consents of one database; a cache per database, so two stores in one process never share one. */
 const consentCacheOf = perResource<Db, ConsentCache>(() => new ConsentCache(CACHED_CONSENTS));

@@ -8,6 +8,14 @@ export interface StoredConsent {
   readonly text: string;
 }
 
+/**
+ * How many compiled consents the pipeline keeps per database. An entry holds the stored text (under 1 KB for a
+ * typical consent) and its compiled form, so this caps the cache at roughly 8 MB. It covers the consents of the
+ * children whose events are between their map and deliver decisions at 1,000 events a second, the second decision
+ * being the one that hits.
+ */
+export const CACHED_CONSENTS = 4096;
+
 interface Entry {
   readonly text: string;
   readonly compiled: CompiledConsent;
