@@ -49,15 +49,6 @@ export interface PartyIds {
   readonly relatedPersons: readonly string[];
 }
 
-const PATIENT_PREFIX = 'Patient/';
-const RELATED_PERSON_PREFIX = 'RelatedPerson/';
-
-function partyIdsOf(references: readonly string[]): PartyIds {
-  const idsAfter = (prefix: string) =>
-    references.filter((r) => r.startsWith(prefix)).map((r) => r.slice(prefix.length));
-  return { patients: idsAfter(PATIENT_PREFIX), relatedPersons: idsAfter(RELATED_PERSON_PREFIX) };
-}
-
 /** A bound of a provision's period: a (partial) calendar day, or an instant in epoch ms (NaN when unreadable). */
 export type PeriodBound = { readonly day: string } | { readonly ms: number };
 
@@ -82,25 +73,77 @@ const PRIVACY_SCOPE = { system: CONSENT_SCOPE_SYSTEM, code: 'patient-privacy' } 
 const PRIVACY_CATEGORY = { system: LOINC_SYSTEM, code: CONSENT_CATEGORY_CODE } as const;
 const RECIPIENT_ROLE = { system: PARTICIPATION_TYPE_SYSTEM, code: 'IRCP' } as const;
 
+const PATIENT_PREFIX = 'Patient/';
+const RELATED_PERSON_PREFIX = 'RelatedPerson/';
+
+// Compiling runs once per stored version, but that is the first decision of every new consent: written as plain
+// loops, it costs less than parsing the consent's JSON (closures over flatMap and filter cost as much again).
+const NONE: readonly never[] = Object.freeze([]);
+const NO_PARTIES: PartyIds = Object.freeze({ patients: NONE, relatedPersons: NONE });
+
 function hasCoding(codings: readonly Coding[] | undefined, wanted: { system: string; code: string }): boolean {
-  return codings?.some((c) => c.system === wanted.system && c.code === wanted.code) ?? false;
+  if (codings !== undefined) {
+    for (const c of codings) {
+      if (c.system === wanted.system && c.code === wanted.code) {
+        return true;
+      }
+    }
+  }
+  return false;
 }
 
 // Consents come from the store as they were recorded, not re-validated here: elements FHIR requires (scope,
 // category, actor.role, actor.reference) are still read as possibly absent, and a consent lacking them never counts.
 function isPrivacyConsent(consent: Consent): boolean {
-  return (
-    hasCoding(consent.scope?.coding, PRIVACY_SCOPE) &&
-    (consent.category?.some((category) => hasCoding(category.coding, PRIVACY_CATEGORY)) ?? false)
-  );
+  if (!hasCoding(consent.scope?.coding, PRIVACY_SCOPE) || consent.category === undefined) {
+    return false;
+  }
+  for (const category of consent.category) {
+    if (hasCoding(category.coding, PRIVACY_CATEGORY)) {
+      return true;
+    }
+  }
+  return false;
 }
 
 /** The parties (performer references) who withdrew a consent they gave jointly with others. */
 export function withdrawnParties(consent: Consent): string[] {
-  return (consent.extension ?? [])
-    .filter((e) => e.url === CONSENT_WITHDRAWN_BY_EXTENSION)
-    .map((e) => e.valueReference?.reference)
-    .filter((r): r is string => r !== undefined);
+  const parties: string[] = [];
+  for (const e of consent.extension ?? NONE) {
+    const reference = e.valueReference?.reference;
+    if (e.url === CONSENT_WITHDRAWN_BY_EXTENSION && reference !== undefined) {
+      parties.push(reference);
+    }
+  }
+  return parties;
+}
+
+function partyIdsOf(references: readonly (string | undefined)[]): PartyIds {
+  if (references.length === 0) {
+    return NO_PARTIES;
+  }
+  const patients: string[] = [];
+  const relatedPersons: string[] = [];
+  for (const r of references) {
+    if (r?.startsWith(PATIENT_PREFIX)) {
+      patients.push(r.slice(PATIENT_PREFIX.length));
+    } else if (r?.startsWith(RELATED_PERSON_PREFIX)) {
+      relatedPersons.push(r.slice(RELATED_PERSON_PREFIX.length));
+    }
+  }
+  return { patients, relatedPersons };
+}
+
+function performersOf(consent: Consent): PartyIds {
+  const performers = consent.performer;
+  if (performers === undefined || performers.length === 0) {
+    return NO_PARTIES;
+  }
+  const references: (string | undefined)[] = [];
+  for (const p of performers) {
+    references.push(p.reference);
+  }
+  return partyIdsOf(references);
 }
 
 /** YYYY, YYYY-MM or YYYY-MM-DD: a (partial) calendar day, compared by day rather than by instant. */
@@ -119,29 +162,47 @@ function boundOf(value: string | undefined): PeriodBound | undefined {
 }
 
 /** The codes of `system` among `codings`; undefined when there are no codings at all (no restriction). */
-function codesOf(codings: readonly Coding[] | undefined, system: string): string[] | undefined {
+function codesOf(codings: readonly Coding[] | undefined, system: string): readonly string[] | undefined {
   if (codings === undefined || codings.length === 0) {
     return undefined;
   }
-  return codings.flatMap((c) => (c.system === system && c.code !== undefined ? [c.code] : []));
+  const codes: string[] = [];
+  for (const c of codings) {
+    if (c.system === system && c.code !== undefined) {
+      codes.push(c.code);
+    }
+  }
+  return codes;
 }
 
 /** Municipality codes an actor list names as recipient; undefined when it names no actor (no restriction). */
-function recipientsOf(p: ConsentProvision): string[] | undefined {
+function recipientsOf(p: ConsentProvision): readonly string[] | undefined {
   if (p.actor === undefined || p.actor.length === 0) {
     return undefined;
   }
-  return p.actor.flatMap((a) => {
+  const codes: string[] = [];
+  for (const a of p.actor) {
     const identifier = a.reference?.identifier;
-    return identifier?.system === MUNICIPALITY_CODE_SYSTEM &&
+    if (
+      identifier?.system === MUNICIPALITY_CODE_SYSTEM &&
       identifier.value !== undefined &&
       hasCoding(a.role?.coding, RECIPIENT_ROLE)
-      ? [identifier.value]
-      : [];
-  });
+    ) {
+      codes.push(identifier.value);
+    }
+  }
+  return codes;
 }
 
 function compileProvision(p: ConsentProvision): CompiledProvision {
+  let provisions: readonly CompiledProvision[] = NONE;
+  if (p.provision !== undefined && p.provision.length > 0) {
+    const nested: CompiledProvision[] = [];
+    for (const child of p.provision) {
+      nested.push(compileProvision(child));
+    }
+    provisions = nested;
+  }
   return {
     type: p.type,
     start: boundOf(p.period?.start),
@@ -154,7 +215,7 @@ function compileProvision(p: ConsentProvision): CompiledProvision {
       (p.data !== undefined && p.data.length > 0) ||
       (p.securityLabel !== undefined && p.securityLabel.length > 0) ||
       p.dataPeriod !== undefined,
-    provisions: (p.provision ?? []).map(compileProvision),
+    provisions,
   };
 }
 
@@ -170,10 +231,8 @@ export function compileConsent(consent: Consent): CompiledConsent {
     status,
     namesPatient: patient !== undefined,
     patientId: patient?.startsWith(PATIENT_PREFIX) ? patient.slice(PATIENT_PREFIX.length) : undefined,
-    performers: partyIdsOf(
-      (consent.performer ?? []).map((p) => p.reference).filter((r): r is string => r !== undefined),
-    ),
-    withdrawnBy: partyIdsOf(withdrawnParties(consent)),
+    performers: performersOf(consent),
+    withdrawnBy: consent.extension === undefined ? NO_PARTIES : partyIdsOf(withdrawnParties(consent)),
     time: Number.isNaN(time) ? Number.NEGATIVE_INFINITY : time,
     provision: consent.provision === undefined ? undefined : compileProvision(consent.provision),
   };
