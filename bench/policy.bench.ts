@@ -9,6 +9,8 @@ import {
   RESOURCE_TYPE_SYSTEM,
 } from '../src/kernel/fhir/systems';
 import { agreementSchema, type Agreement } from '../src/policy/agreement';
+import { CACHED_CONSENTS, ConsentCache, type StoredConsent } from '../src/policy/consent-cache';
+import type { CompiledConsent } from '../src/policy/compiled-consent';
 import { decide } from '../src/policy/decide';
 import type { DecisionFacts, DecisionRequest } from '../src/policy/types';
 import { runStandalone, type BenchResult } from './result';
@@ -16,8 +18,8 @@ import { runStandalone, type BenchResult } from './result';
 const WARM_UP_MS = 1_000;
 const MEASURE_MS = 2_000;
 // Events are decided in groups of up to 100 whose consents load in one query (src/event/stage-batch.ts, maxGroup), so
-// the facts a decision reads were just parsed and are in the CPU cache: a batch holds 100 events' facts (about
-// 300 KB). With 1,000 (3 MB, more than a core's L2) the figure halved and measured memory latency instead.
+// the rows a decision reads were just received and are in the CPU cache: a batch holds 100 events' facts and
+// consent rows (about 300 KB). With 1,000 (3 MB, more than a core's L2) the figure halved and measured memory latency.
 const BATCH = 100;
 
 function consent(id: string, performer: string, nestedDeny: boolean): Consent {
@@ -52,8 +54,8 @@ interface TypicalCase {
   /** Every configured agreement; the pipeline filters the practice's and municipality's per event (findAgreements). */
   readonly registry: readonly Agreement[];
   readonly request: Omit<DecisionRequest, 'at'>;
-  /** The child's three consents as stored JSON: the database driver parses them into new objects per event. */
-  readonly storedConsents: readonly string[];
+  /** The child's three consents as stored: id and text, as the database sends them per event (resource::text). */
+  readonly storedConsents: readonly { readonly id: string; readonly text: Buffer }[];
   readonly birthDate: string;
 }
 
@@ -91,39 +93,57 @@ function typicalCase(): TypicalCase {
       consent('c-child', 'Patient/child-1', true),
       consent('c-mother', 'RelatedPerson/mother-1', false),
       consent('c-father', 'RelatedPerson/father-1', false),
-    ].map((c) => JSON.stringify(c)),
+    ].map((c) => ({ id: c.id ?? '', text: Buffer.from(JSON.stringify(c)) })),
     // 13 or 14 whenever the bench runs, so the child and both guardians must have consented.
     birthDate: `${new Date().getUTCFullYear() - 14}-03-01`,
   };
 }
 
 /**
- * The facts of one event as the pipeline loads them (src/event/decide.ts): the same agreement objects in a new
- * list, new consent objects parsed from the stored JSON, a new patient and guardians. Nothing the engine caches
- * per facts or per consent object carries over from one decision to the next; only what it caches per agreement
- * object does, as in production, where the agreements are loaded once at start-up.
+ * The facts of one event as the pipeline loads them (src/event/decide.ts), up to the consent cache: the same agreement
+ * objects in a new list, the consents as new rows of id and text (the database driver decodes each row's text from
+ * its buffer into a new string, as here), a new patient and guardians. What the engine caches per agreement object
+ * carries over from one decision to the next, as in production, where the agreements are loaded once at start-up;
+ * what the consent cache holds carries over only because the stored text is the same. With `version`, each event's
+ * consents are new versions (another id), so every lookup misses: the first decision of each stored version.
  */
-function factsOfOneEvent(c: TypicalCase): DecisionFacts {
+interface EventFacts {
+  readonly facts: Omit<DecisionFacts, 'consents'>;
+  readonly storedConsents: readonly StoredConsent[];
+}
+
+function factsOfOneEvent(c: TypicalCase, version?: number): EventFacts {
   return {
-    agreements: c.registry.filter(
-      (a) => a.practice.agb === c.request.practiceAgb && a.municipality.code === c.request.municipalityCode,
-    ),
-    consents: c.storedConsents.map((json) => JSON.parse(json) as Consent),
-    patient: { id: 'child-1', birthDate: c.birthDate },
-    guardians: [
-      { relatedPersonId: 'mother-1', hasAuthority: true },
-      { relatedPersonId: 'father-1', hasAuthority: true },
-    ],
+    facts: {
+      agreements: c.registry.filter(
+        (a) => a.practice.agb === c.request.practiceAgb && a.municipality.code === c.request.municipalityCode,
+      ),
+      patient: { id: 'child-1', birthDate: c.birthDate },
+      guardians: [
+        { relatedPersonId: 'mother-1', hasAuthority: true },
+        { relatedPersonId: 'father-1', hasAuthority: true },
+      ],
+    },
+    storedConsents: c.storedConsents.map((row) => ({
+      id: version === undefined ? row.id : `${row.id}-v${version}`,
+      text: row.text.toString('utf8'),
+    })),
   };
 }
 
 /**
  * Runs batches of decisions for `ms` milliseconds; returns decisions, and the wall-clock ns and CPU time (µs)
- * the decisions took. Each batch's facts are loaded first, outside the CPU time: parsing the stored consents is
- * the database driver's work, not the engine's. The figure is per CPU second: on a shared machine the wall clock
- * also counts the time other processes held the core, which says nothing about the engine.
+ * the decisions took. Each batch's rows are made first, outside the CPU time: reading them from the socket is the
+ * database driver's work, not the engine's. Inside it: the consent cache's lookups (and on a miss parsing and
+ * compiling), as src/event/decide.ts does per event, and the decision. The figure is per CPU second: on a shared
+ * machine the wall clock also counts the time other processes held the core, which says nothing about the engine.
  */
-function run(ms: number, c: TypicalCase): { count: number; ns: bigint; cpuMicros: number } {
+function run(
+  ms: number,
+  c: TypicalCase,
+  cache: ConsentCache,
+  misses: boolean,
+): { count: number; ns: bigint; cpuMicros: number } {
   const { request } = c;
   const start = process.hrtime.bigint();
   const until = start + BigInt(ms) * 1_000_000n;
@@ -133,13 +153,14 @@ function run(ms: number, c: TypicalCase): { count: number; ns: bigint; cpuMicros
   let permits = 0;
   let now = start;
   while (now < until) {
-    const batch: DecisionFacts[] = [];
+    const batch: EventFacts[] = [];
     for (let i = 0; i < BATCH; i++) {
-      batch.push(factsOfOneEvent(c));
+      batch.push(factsOfOneEvent(c, misses ? count + i : undefined));
     }
     const cpu = process.cpuUsage();
     const batchStart = process.hrtime.bigint();
     for (let i = 0; i < BATCH; i++) {
+      const event = batch[i] as EventFacts;
       // A fresh request and moment per decision, built as a literal as the pipeline does: an object spread of
       // `request` measured here at a large share of a decision's cost and would skew the figure.
       const fresh: DecisionRequest = {
@@ -149,7 +170,13 @@ function run(ms: number, c: TypicalCase): { count: number; ns: bigint; cpuMicros
         dataClasses: request.dataClasses,
         at: new Date(),
       };
-      if (decide(fresh, batch[i] as DecisionFacts).effect === 'permit') {
+      const facts: DecisionFacts<CompiledConsent> = {
+        agreements: event.facts.agreements,
+        consents: cache.compiledAll(event.storedConsents),
+        patient: event.facts.patient,
+        guardians: event.facts.guardians,
+      };
+      if (decide(fresh, facts).effect === 'permit') {
         permits++;
       }
     }
@@ -168,11 +195,18 @@ function run(ms: number, c: TypicalCase): { count: number; ns: bigint; cpuMicros
 /** Decisions per second on one core for the typical case, after a warm-up. */
 export async function benchPolicy(): Promise<BenchResult[]> {
   const typical = typicalCase();
-  run(WARM_UP_MS, typical);
-  const { count, ns, cpuMicros } = run(MEASURE_MS, typical);
+  // As the pipeline's (src/event/decide.ts); the typical case holds three of its entries.
+  const cache = new ConsentCache(CACHED_CONSENTS);
+  run(WARM_UP_MS, typical, cache, false);
+  const { count, ns, cpuMicros } = run(MEASURE_MS, typical, cache, false);
   const value = Math.round((count * 1e6) / cpuMicros);
   process.stderr.write(
     `bench: policy ${value} decisions per CPU second, ${Math.round((count * 1e9) / Number(ns))} per wall-clock second (${count} decisions)\n`,
+  );
+  // Every consent a new stored version: parsed and compiled in the measured time, evicting as the cache fills.
+  const cold = run(MEASURE_MS, typical, cache, true);
+  process.stderr.write(
+    `bench: policy on a cache miss (each decision's three consents new versions) ${Math.round((cold.count * 1e6) / cold.cpuMicros)} decisions per CPU second (${cold.count} decisions)\n`,
   );
   return Promise.resolve([{ name: 'policy.decisions_per_s', value, unit: 'decisions/s' }]);
 }

@@ -3,9 +3,12 @@ import { findAgreements } from './registry';
 import type { HisEventType, CanonicalEvent } from '../contracts/his-dialect';
 import type { DataClass, Purpose } from '../contracts/sharing';
 import { decide } from '../policy/decide';
+import { CACHED_CONSENTS, ConsentCache } from '../policy/consent-cache';
+import type { Db } from '../kernel/db';
 import type { Decision } from '../policy/types';
 import type { EventRow } from './event-store';
 import { stageStatements } from './stage-groups';
+import { perResource } from './stage-batch';
 import type { PipelineContext } from './context';
 import { consentDecision, SYSTEM_WORKER } from '../audit/audit-events';
 
@@ -30,6 +33,9 @@ export function purposeOf(eventType: HisEventType): Purpose | undefined {
 export function dataClassesOf(event: CanonicalEvent): DataClass[] {
   return [...new Set(event.resources.map((r) => r.resourceType).filter((t) => t !== 'Consent'))] as DataClass[];
 }
+
+/** The compiled consents of one database; a cache per database, so two stores in one process never share one. */
+const consentCacheOf = perResource<Db, ConsentCache>(() => new ConsentCache(CACHED_CONSENTS));
 
 /**
  * Loads the facts (agreements, this child's consents), asks the pure policy engine, and records the decision as an
@@ -82,7 +88,9 @@ export async function decideForEvent(
       },
       {
         agreements: findAgreements(ctx.registry, event.practice.agb, event.municipalityCode),
-        consents: await stageStatements(ctx.db).consents({ tenant: event.practice.agb, patientBsn: event.patient.bsn }),
+        consents: consentCacheOf(ctx.db).compiledAll(
+          await stageStatements(ctx.db).storedConsents({ tenant: event.practice.agb, patientBsn: event.patient.bsn }),
+        ),
         patient: { id: patient?.id ?? '', birthDate: event.patient.birthDate, hisId: event.patient.hisId },
         guardians: event.guardians.map((g) => ({
           relatedPersonId: g.relatedPersonId,

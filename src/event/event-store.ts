@@ -1,6 +1,7 @@
 import type { Consent, Task } from '@medplum/fhirtypes';
 import { mayFollow, type ReferralStatus } from '../../mappings/practice/referral-status';
 import type { Db } from '../kernel/db';
+import type { StoredConsent } from '../policy/consent-cache';
 import { applyConsentUpdate } from '../policy/consent-updates';
 import { STEPS, TERMINAL_STATES, TO_MAP, type EventState, type StepName } from './states';
 
@@ -1033,29 +1034,39 @@ export async function listConsents(db: Db, tenant: string, patientBsn: string): 
   return rows.map((r) => r.resource);
 }
 
-/** `listConsents` for a group of children, in one statement: the consents of each, newest first, by `childKey`. */
-export async function listConsentsOfChildren(
+/**
+ * `listConsents` for a group of children, in one statement, as stored: each consent's id and its resource as text,
+ * unparsed, so a caller that keeps what it derived from a stored version (ConsentCache) parses only versions it has
+ * not seen. Newest first, by `childKey`.
+ */
+export async function listStoredConsentsOfChildren(
   db: Db,
   children: readonly { tenant: string; patientBsn: string }[],
-): Promise<Map<string, Consent[]>> {
-  const rows = await db.query<{ tenant: string; patient_bsn: string; resource: Consent }>(
-    `SELECT c.tenant, c.patient_bsn, c.resource FROM consent c
+): Promise<Map<string, StoredConsent[]>> {
+  const rows = await db.query<{ tenant: string; patient_bsn: string; id: string; text: string }>(
+    `SELECT c.tenant, c.patient_bsn, c.id, c.resource::text AS text FROM consent c
      JOIN unnest($1::text[], $2::text[]) AS k(tenant, patient_bsn)
        ON c.tenant = k.tenant AND c.patient_bsn = k.patient_bsn
      ORDER BY c.date_time DESC NULLS LAST, c.id`,
     [children.map((c) => c.tenant), children.map((c) => c.patientBsn)],
   );
-  const out = new Map<string, Consent[]>();
+  const out = new Map<string, StoredConsent[]>();
   for (const r of rows) {
     const key = childKey(r.tenant, r.patient_bsn);
+    const stored: StoredConsent = { id: r.id, text: r.text };
     const list = out.get(key);
     if (list) {
-      list.push(r.resource);
+      list.push(stored);
     } else {
-      out.set(key, [r.resource]);
+      out.set(key, [stored]);
     }
   }
   return out;
+}
+
+/** `listConsents` of one child, as stored (see listStoredConsentsOfChildren). */
+export async function listStoredConsents(db: Db, tenant: string, patientBsn: string): Promise<StoredConsent[]> {
+  return (await listStoredConsentsOfChildren(db, [{ tenant, patientBsn }])).get(childKey(tenant, patientBsn)) ?? [];
 }
 
 /** The key of a child within a practice, as `listConsentsOfChildren` returns it. */

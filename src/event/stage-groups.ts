@@ -8,8 +8,8 @@ import {
   finishDelivery,
   getDeliveryWorks,
   getSealedEvents,
-  listConsents,
-  listConsentsOfChildren,
+  listStoredConsents,
+  listStoredConsentsOfChildren,
   resetDestinationFailures,
   resetFailuresOfDestinations,
   tryGetDeliveryWork,
@@ -21,6 +21,7 @@ import {
   type NewDecidedDelivery,
   type SealedEvent,
 } from './event-store';
+import type { StoredConsent } from '../policy/consent-cache';
 import { grouped, perResource, type GroupCall } from './stage-batch';
 import type { QueueSet } from './queues';
 
@@ -31,6 +32,9 @@ import type { QueueSet } from './queues';
  */
 export interface StageStatements {
   readonly sealedEvent: GroupCall<string, (EventRow & SealedEvent) | undefined>;
+  /** A child's consents as stored (id and text), for the pipeline's ConsentCache. */
+  readonly storedConsents: GroupCall<{ tenant: string; patientBsn: string }, StoredConsent[]>;
+  /** The same consents parsed, read in the same groups. */
   readonly consents: GroupCall<{ tenant: string; patientBsn: string }, Consent[]>;
   readonly decideAndCreateDelivery: GroupCall<NewDecidedDelivery, DeliveryRow>;
   readonly deliveryWork: GroupCall<string, DeliveryWork | undefined>;
@@ -44,60 +48,64 @@ function byKey<T, K>(rows: readonly T[], keyOf: (row: T) => K, keys: readonly K[
   return keys.map((k) => found.get(k));
 }
 
-export const stageStatements = perResource((db: Db): StageStatements => ({
-  sealedEvent: grouped(
-    async (ids) => byKey(await getSealedEvents(db, ids), (r) => r.id, ids),
-    (id) => tryGetSealedEvent(db, id),
-    { maxInFlight: 2 },
-  ),
-  consents: grouped(
+export const stageStatements = perResource((db: Db): StageStatements => {
+  const storedConsents: StageStatements['storedConsents'] = grouped(
     async (children) => {
-      const found = await listConsentsOfChildren(db, children);
+      const found = await listStoredConsentsOfChildren(db, children);
       return children.map((c) => found.get(childKey(c.tenant, c.patientBsn)) ?? []);
     },
-    (c) => listConsents(db, c.tenant, c.patientBsn),
+    (c) => listStoredConsents(db, c.tenant, c.patientBsn),
     { maxInFlight: 2 },
-  ),
-  decideAndCreateDelivery: grouped(
-    async (ds) => {
-      const created = await decideAndCreateDeliveries(db, ds);
-      // An event the group statement did not move (already decided, a duplicate job) is answered on its own:
-      // its existing delivery, or the error that it cannot be decided.
-      return Promise.all(
-        ds.map((d) => {
-          const row = created.get(d.inboxId);
-          return row ? Promise.resolve(row) : decideAndCreateDelivery(db, d).catch((e: Error) => e);
-        }),
-      );
-    },
-    (d) => decideAndCreateDelivery(db, d),
-  ),
-  deliveryWork: grouped(
-    async (ids) => byKey(await getDeliveryWorks(db, ids), (r) => r.id, ids),
-    (id) => tryGetDeliveryWork(db, id),
-    { maxInFlight: 2 },
-  ),
-  finishDelivery: grouped(
-    async (ds) => {
-      // One statement per step (nearly always one step: `delivered`).
-      const answers = new Map<DeliveryFinish, boolean>();
-      for (const step of new Set(ds.map((d) => d.step))) {
-        const ofStep = ds.filter((d) => d.step === step);
-        const finished = await finishDeliveries(db, step, ofStep);
-        ofStep.forEach((d) => answers.set(d, finished.has(d.deliveryId)));
-      }
-      return ds.map((d) => answers.get(d) ?? false);
-    },
-    (d) => finishDelivery(db, d),
-  ),
-  resetDestinationFailures: grouped(
-    async (ids) => {
-      await resetFailuresOfDestinations(db, [...new Set(ids)]);
-      return ids.map(() => undefined);
-    },
-    (id) => resetDestinationFailures(db, id),
-  ),
-}));
+  );
+  return {
+    storedConsents,
+    consents: async (child) => (await storedConsents(child)).map((c) => JSON.parse(c.text) as Consent),
+    sealedEvent: grouped(
+      async (ids) => byKey(await getSealedEvents(db, ids), (r) => r.id, ids),
+      (id) => tryGetSealedEvent(db, id),
+      { maxInFlight: 2 },
+    ),
+    decideAndCreateDelivery: grouped(
+      async (ds) => {
+        const created = await decideAndCreateDeliveries(db, ds);
+        // An event the group statement did not move (already decided, a duplicate job) is answered on its own:
+        // its existing delivery, or the error that it cannot be decided.
+        return Promise.all(
+          ds.map((d) => {
+            const row = created.get(d.inboxId);
+            return row ? Promise.resolve(row) : decideAndCreateDelivery(db, d).catch((e: Error) => e);
+          }),
+        );
+      },
+      (d) => decideAndCreateDelivery(db, d),
+    ),
+    deliveryWork: grouped(
+      async (ids) => byKey(await getDeliveryWorks(db, ids), (r) => r.id, ids),
+      (id) => tryGetDeliveryWork(db, id),
+      { maxInFlight: 2 },
+    ),
+    finishDelivery: grouped(
+      async (ds) => {
+        // One statement per step (nearly always one step: `delivered`).
+        const answers = new Map<DeliveryFinish, boolean>();
+        for (const step of new Set(ds.map((d) => d.step))) {
+          const ofStep = ds.filter((d) => d.step === step);
+          const finished = await finishDeliveries(db, step, ofStep);
+          ofStep.forEach((d) => answers.set(d, finished.has(d.deliveryId)));
+        }
+        return ds.map((d) => answers.get(d) ?? false);
+      },
+      (d) => finishDelivery(db, d),
+    ),
+    resetDestinationFailures: grouped(
+      async (ids) => {
+        await resetFailuresOfDestinations(db, [...new Set(ids)]);
+        return ids.map(() => undefined);
+      },
+      (id) => resetDestinationFailures(db, id),
+    ),
+  };
+});
 
 /** A deliver job to add: the delivery's current round on its destination's queue. */
 export interface DeliverJobToAdd {

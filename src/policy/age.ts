@@ -47,6 +47,19 @@ function dateNumber(value: string): number {
   return year * 10_000 + month * 100 + day;
 }
 
+// The day of disclosure is the same for every decision of an hour (amsterdamDay hands back one string), so its
+// number is kept with it rather than read again per decision.
+let lastDay = '';
+let lastDayNumber = Number.NaN;
+
+function dayNumber(day: string): number {
+  if (day !== lastDay) {
+    lastDayNumber = dateNumber(day);
+    lastDay = day;
+  }
+  return lastDayNumber;
+}
+
 /**
  * Whole years between a birth date and a day (both YYYY-MM-DD), or undefined when the birth date is partial,
  * impossible or after the day: a guessed age could ask the wrong person for consent.
@@ -57,7 +70,7 @@ function dateNumber(value: string): number {
  */
 export function ageOnDay(birthDate: string, day: string): number | undefined {
   const birth = dateNumber(birthDate);
-  const on = dateNumber(day);
+  const on = dayNumber(day);
   if (Number.isNaN(birth) || Number.isNaN(on) || birthDate > day) {
     return undefined;
   }

@@ -1,23 +1,12 @@
-import type { Coding, Consent, ConsentProvision } from '@medplum/fhirtypes';
 import type { DataClass, Purpose, SharingDirection } from '../contracts/sharing';
-import { MUNICIPALITY_CODE_SYSTEM } from '../kernel/fhir/identifiers';
-import {
-  CONSENT_CATEGORY_CODE,
-  CONSENT_SCOPE_SYSTEM,
-  CONSENT_WITHDRAWN_BY_EXTENSION,
-  LOINC_SYSTEM,
-  PARTICIPATION_TYPE_SYSTEM,
-  PURPOSE_SYSTEM,
-  RESOURCE_TYPE_SYSTEM,
-} from '../kernel/fhir/systems';
+import type { CompiledConsent, CompiledProvision, PartyIds, PeriodBound } from './compiled-consent';
 
 /**
- * What one person's FHIR Consents say about one disclosure: permit, deny (an objection), or nothing, and then why
+ * What one person's consents say about one disclosure: permit, deny (an objection), or nothing, and then why
  * nothing. Who that person must be (child, guardian with authority) is decided in decide.ts.
  *
- * The consents are read as FHIR, in place. The pipeline loads a child's consents anew for every event, so each
- * consent object meets one decision: a compiled copy, or a cache entry per object, costs more than it saves. The
- * rules below read only the elements they compare and allocate nothing while evaluating.
+ * The consents arrive compiled (compiled-consent.ts): the pipeline compiles each stored version once and reuses it
+ * from decision to decision (consent-cache.ts). The rules below allocate nothing while evaluating.
  */
 
 /** The disclosure a consent is held against, and the consents of the child it is about. */
@@ -30,9 +19,9 @@ export interface ConsentContext {
   readonly purpose: Purpose;
   readonly classes: readonly DataClass[];
   /** Every consent known for the child, in any status, as the caller loaded them. */
-  readonly consents: readonly Consent[];
-  /** `Patient/{id}` of the child: a consent naming another patient never counts. */
-  readonly patientReference: string;
+  readonly consents: readonly CompiledConsent[];
+  /** The child's Patient id: a consent naming another patient never counts. */
+  readonly childId: string;
   /** Which way the data would go: whose allow-list a permit carries. */
   readonly direction: SharingDirection;
 }
@@ -58,68 +47,10 @@ export type Stance =
       readonly miss?: { readonly code: StanceMissCode; readonly consentId: string } | undefined;
     };
 
-// Local copies of the systems compared for every rule and class: run through tsx (as `npm start` does), an imported
-// binding is read through two getters of esbuild's CommonJS interop on every use, which measured at a tenth of a
-// decision's cost.
-const CLASS_SYSTEM: string = RESOURCE_TYPE_SYSTEM;
-const PURPOSE_CODES_SYSTEM: string = PURPOSE_SYSTEM;
-const MUNICIPALITY_SYSTEM: string = MUNICIPALITY_CODE_SYSTEM;
-const WITHDRAWN_BY: string = CONSENT_WITHDRAWN_BY_EXTENSION;
-
-/** The codings that make a consent one this engine reads, and an actor its recipient. */
-const PRIVACY_SCOPE = { system: CONSENT_SCOPE_SYSTEM, code: 'patient-privacy' } as const;
-const PRIVACY_CATEGORY = { system: LOINC_SYSTEM, code: CONSENT_CATEGORY_CODE } as const;
-const RECIPIENT_ROLE = { system: PARTICIPATION_TYPE_SYSTEM, code: 'IRCP' } as const;
-
-function hasCoding(codings: readonly Coding[] | undefined, wanted: { system: string; code: string }): boolean {
-  if (codings !== undefined) {
-    for (const c of codings) {
-      if (c.system === wanted.system && c.code === wanted.code) {
-        return true;
-      }
-    }
-  }
-  return false;
-}
-
-/** The parties (performer references) who withdrew a consent they gave jointly with others. */
-export function withdrawnParties(consent: Consent): string[] {
-  return (consent.extension ?? [])
-    .filter((e) => e.url === CONSENT_WITHDRAWN_BY_EXTENSION)
-    .map((e) => e.valueReference?.reference)
-    .filter((r): r is string => r !== undefined);
-}
-
-function hasWithdrawn(consent: Consent, party: string): boolean {
-  if (consent.extension !== undefined) {
-    for (const e of consent.extension) {
-      if (e.url === WITHDRAWN_BY && e.valueReference?.reference === party) {
-        return true;
-      }
-    }
-  }
-  return false;
-}
-
-function performedBy(consent: Consent, reference: string): boolean {
-  if (consent.performer !== undefined) {
-    for (const p of consent.performer) {
-      if (p.reference === reference) {
-        return true;
-      }
-    }
-  }
-  return false;
-}
-
-// Consents come from the store as they were recorded, not re-validated here: elements FHIR requires (scope,
-// category, actor.role, actor.reference) are still read as possibly absent, and a consent lacking them never counts.
-function isPrivacyConsent(consent: Consent): boolean {
-  if (!hasCoding(consent.scope?.coding, PRIVACY_SCOPE) || consent.category === undefined) {
-    return false;
-  }
-  for (const category of consent.category) {
-    if (hasCoding(category.coding, PRIVACY_CATEGORY)) {
+/** Whether `list` holds `value`; a plain loop, as the engine asks this for every rule, class and person. */
+function holds(list: readonly string[], value: string): boolean {
+  for (let i = 0; i < list.length; i++) {
+    if (list[i] === value) {
       return true;
     }
   }
@@ -134,127 +65,76 @@ function isPrivacyConsent(consent: Consent): boolean {
  */
 type Standing = 'active' | 'withdrawn' | 'entered-in-error' | undefined;
 
-function standingOf(consent: Consent, person: string, ctx: ConsentContext): Standing {
+/** The person whose consents are read: the child (`Patient/{id}`) or a guardian (`RelatedPerson/{id}`), by id. */
+export interface PersonKey {
+  readonly child: boolean;
+  readonly id: string;
+}
+
+function names(parties: PartyIds, person: PersonKey): boolean {
+  return holds(person.child ? parties.patients : parties.relatedPersons, person.id);
+}
+
+function standingOf(consent: CompiledConsent, person: PersonKey, ctx: ConsentContext): Standing {
   // Most of a child's consents are another person's: the performer is asked first.
-  if (!performedBy(consent, person)) {
+  if (!names(consent.performers, person) || !consent.counts) {
+    return undefined;
+  }
+  if (consent.namesPatient && consent.patientId !== ctx.childId) {
     return undefined;
   }
   const status = consent.status;
-  if (status !== 'active' && status !== 'inactive' && status !== 'entered-in-error') {
-    return undefined;
-  }
-  const patient = consent.patient?.reference;
-  if ((patient !== undefined && patient !== ctx.patientReference) || !isPrivacyConsent(consent)) {
-    return undefined;
-  }
   if (status === 'entered-in-error') {
     return 'entered-in-error';
   }
-  return status === 'active' && !hasWithdrawn(consent, person) ? 'active' : 'withdrawn';
+  return status === 'active' && !names(consent.withdrawnBy, person) ? 'active' : 'withdrawn';
 }
 
-/** Consent.dateTime in epoch ms; a consent without a readable one counts as the oldest. Read only to compare two. */
-function consentTime(consent: Consent): number {
-  const time = consent.dateTime === undefined ? Number.NaN : Date.parse(consent.dateTime);
-  return Number.isNaN(time) ? Number.NEGATIVE_INFINITY : time;
-}
-
-/** YYYY, YYYY-MM or YYYY-MM-DD: a (partial) calendar day, compared by day rather than by instant. */
-function isDateOnly(value: string): boolean {
-  const length = value.length;
-  if (length !== 4 && length !== 7 && length !== 10) {
-    return false;
+// A day bound is compared by Amsterdam calendar day at its own precision (a consent ending "2025-06-15" still holds
+// all of that day; one ending "2025" all of that year); an instant by epoch ms, where NaN never compares true.
+function startsBy(start: PeriodBound, ctx: ConsentContext): boolean {
+  if ('ms' in start) {
+    return start.ms <= ctx.atMs;
   }
-  for (let i = 0; i < length; i++) {
-    const ch = value.charCodeAt(i);
-    const ok = i === 4 || i === 7 ? ch === 45 /* - */ : ch >= 48 && ch <= 57;
-    if (!ok) {
-      return false;
-    }
-  }
-  return true;
+  const day = start.day;
+  return day.length === ctx.day.length ? day <= ctx.day : day <= ctx.day.slice(0, day.length);
 }
 
-// A period given as a date is compared by Amsterdam calendar day (a consent ending "2025-06-15" still holds all of
-// that day); one given as a dateTime is compared by instant. A date that cannot be read parses to NaN, which never
-// compares true: it never covers the moment.
-function startsBy(start: string, ctx: ConsentContext): boolean {
-  return isDateOnly(start) ? start <= ctx.day.slice(0, start.length) : Date.parse(start) <= ctx.atMs;
-}
-
-function lastsUntil(end: string, ctx: ConsentContext): boolean {
-  return isDateOnly(end) ? ctx.day.slice(0, end.length) <= end : ctx.atMs <= Date.parse(end);
-}
-
-/** Whether the rule names the municipality as recipient (IRCP); a rule naming no actor at all restricts nothing. */
-function namesRecipient(p: ConsentProvision, municipalityCode: string): boolean {
-  if (p.actor === undefined || p.actor.length === 0) {
-    return true;
+function lastsUntil(end: PeriodBound, ctx: ConsentContext): boolean {
+  if ('ms' in end) {
+    return ctx.atMs <= end.ms;
   }
-  for (const a of p.actor) {
-    const identifier = a.reference?.identifier;
-    if (
-      identifier?.system === MUNICIPALITY_SYSTEM &&
-      identifier.value === municipalityCode &&
-      hasCoding(a.role?.coding, RECIPIENT_ROLE)
-    ) {
-      return true;
-    }
-  }
-  return false;
-}
-
-/** Whether `codings` name `code` in `system`; naming no coding at all restricts nothing. */
-function namesCode(codings: readonly Coding[] | undefined, system: string, code: string): boolean {
-  if (codings === undefined || codings.length === 0) {
-    return true;
-  }
-  for (const c of codings) {
-    if (c.system === system && c.code === code) {
-      return true;
-    }
-  }
-  return false;
-}
-
-/** Restrictions the engine does not evaluate (codes, data, security labels, data period): only part of a class. */
-function isPartial(p: ConsentProvision): boolean {
-  return (
-    (p.code !== undefined && p.code.length > 0) ||
-    (p.data !== undefined && p.data.length > 0) ||
-    (p.securityLabel !== undefined && p.securityLabel.length > 0) ||
-    p.dataPeriod !== undefined
-  );
+  const day = end.day;
+  return day.length === ctx.day.length ? ctx.day <= day : ctx.day.slice(0, day.length) <= day;
 }
 
 /**
- * Why a rule does not apply to the disclosure regardless of class, or undefined when it does. Restrictions this
- * engine does not evaluate (codes, single resources, data periods, security labels) make a rule cover only part of
- * a class: such a permit cannot allow the whole class; such a deny is honoured for the whole class. Either way the
- * engine errs towards not disclosing.
+ * Why a rule does not apply to the disclosure regardless of class, or undefined when it does. A rule naming no
+ * actor, purpose or class restricts nothing there. Restrictions this engine does not evaluate (codes, single
+ * resources, data periods, security labels) make a rule cover only part of a class: such a permit cannot allow the
+ * whole class; such a deny is honoured for the whole class. Either way the engine errs towards not disclosing.
  */
-function scopeMiss(p: ConsentProvision, type: 'permit' | 'deny', ctx: ConsentContext): ConsentMissCode | undefined {
-  const period = p.period;
-  if (period?.start !== undefined && !startsBy(period.start, ctx)) {
+function scopeMiss(p: CompiledProvision, type: 'permit' | 'deny', ctx: ConsentContext): ConsentMissCode | undefined {
+  if (p.start !== undefined && !startsBy(p.start, ctx)) {
     return 'consent-not-yet-valid';
   }
-  if (period?.end !== undefined && !lastsUntil(period.end, ctx)) {
+  if (p.end !== undefined && !lastsUntil(p.end, ctx)) {
     return 'consent-expired';
   }
-  if (!namesRecipient(p, ctx.municipalityCode)) {
+  if (p.recipients !== undefined && !holds(p.recipients, ctx.municipalityCode)) {
     return 'actor-not-covered';
   }
-  if (!namesCode(p.purpose, PURPOSE_CODES_SYSTEM, ctx.purpose)) {
+  if (p.purposes !== undefined && !holds(p.purposes, ctx.purpose)) {
     return 'consent-purpose-not-covered';
   }
-  if (type === 'permit' && isPartial(p)) {
+  if (type === 'permit' && p.partial) {
     return 'consent-class-not-covered';
   }
   return undefined;
 }
 
-function coversClass(p: ConsentProvision, dataClass: DataClass): boolean {
-  return namesCode(p.class, CLASS_SYSTEM, dataClass);
+function coversClass(p: CompiledProvision, dataClass: DataClass): boolean {
+  return p.classes === undefined || holds(p.classes, dataClass);
 }
 
 /**
@@ -272,17 +152,14 @@ const isDeny = (w: number): boolean => (w & 1) === 1;
  * that only apply inside their parent; at equal depth a deny wins. A nested rule without a type keeps its parent's.
  */
 function mostSpecific(
-  p: ConsentProvision,
+  p: CompiledProvision,
   type: 'permit' | 'deny',
   ctx: ConsentContext,
   dataClass: DataClass,
   depth: number,
 ): number {
   let best = weight(type, depth);
-  if (p.provision === undefined) {
-    return best;
-  }
-  for (const child of p.provision) {
+  for (const child of p.provisions) {
     const childType = child.type ?? type;
     if (!coversClass(child, dataClass) || scopeMiss(child, childType, ctx) !== undefined) {
       continue;
@@ -301,9 +178,9 @@ function mostSpecific(
  */
 class Slots {
   weight: number[] = [];
-  verdict: (Consent | undefined)[] = [];
+  verdict: (CompiledConsent | undefined)[] = [];
   missCode: (ConsentMissCode | undefined)[] = [];
-  miss: (Consent | undefined)[] = [];
+  miss: (CompiledConsent | undefined)[] = [];
 
   reset(n: number): void {
     for (let i = 0; i < n; i++) {
@@ -322,10 +199,10 @@ const wouldBe = new Slots();
  * Later consents supersede earlier ones; then the more specific rule; then a deny over a permit. A rule of the same
  * consent never meets another of its own for one class (mostSpecific already chose), so time only compares two.
  */
-function supersedes(w: number, c: Consent, currentW: number, current: Consent): boolean {
+function supersedes(w: number, c: CompiledConsent, currentW: number, current: CompiledConsent): boolean {
   if (c !== current) {
-    const time = consentTime(c);
-    const currentTime = consentTime(current);
+    const time = c.time;
+    const currentTime = current.time;
     if (time !== currentTime) {
       return time > currentTime;
     }
@@ -337,7 +214,7 @@ function supersedes(w: number, c: Consent, currentW: number, current: Consent): 
  * Holds one consent against every requested class: a verdict where its rules apply, else (when `withMisses`) why
  * its root rule does not.
  */
-function evaluate(c: Consent, ctx: ConsentContext, s: Slots, withMisses: boolean): void {
+function evaluate(c: CompiledConsent, ctx: ConsentContext, s: Slots, withMisses: boolean): void {
   const root = c.provision;
   // Without a root type the consent does not say whether it permits or objects: it cannot be acted on.
   if (root?.type === undefined) {
@@ -355,7 +232,7 @@ function evaluate(c: Consent, ctx: ConsentContext, s: Slots, withMisses: boolean
       }
     } else if (withMisses) {
       const current = s.miss[i];
-      if (current === undefined || consentTime(c) > consentTime(current)) {
+      if (current === undefined || c.time > current.time) {
         s.missCode[i] = scope ?? 'consent-class-not-covered';
         s.miss[i] = c;
       }
@@ -363,7 +240,7 @@ function evaluate(c: Consent, ctx: ConsentContext, s: Slots, withMisses: boolean
   }
 }
 
-function addId(ids: string[], c: Consent): void {
+function addId(ids: string[], c: CompiledConsent): void {
   const id = c.id;
   if (id !== undefined && id !== '' && !ids.includes(id)) {
     ids.push(id);
@@ -376,7 +253,7 @@ const SILENT: Stance = { kind: 'silent' };
  * Holds the person's active consents against every requested class into `slots`; false when the person performed
  * no consent that counts at all.
  */
-function weighActive(person: string, ctx: ConsentContext): boolean {
+function weighActive(person: PersonKey, ctx: ConsentContext): boolean {
   slots.reset(ctx.classes.length);
   let any = false;
   for (const c of ctx.consents) {
@@ -407,23 +284,23 @@ function deniedOrPermitted(n: number): number {
  * Whether the person permits every requested class, adding the ids of the consents that do to `ids`: the common
  * case, asked without building a stance.
  */
-export function permitsEveryClass(person: string, ctx: ConsentContext, ids: string[]): boolean {
+export function permitsEveryClass(person: PersonKey, ctx: ConsentContext, ids: string[]): boolean {
   const n = ctx.classes.length;
   if (!weighActive(person, ctx) || deniedOrPermitted(n) !== n) {
     return false;
   }
   for (let i = 0; i < n; i++) {
-    addId(ids, slots.verdict[i] as Consent);
+    addId(ids, slots.verdict[i] as CompiledConsent);
   }
   return true;
 }
 
 /**
- * The stance of one person (a performer reference: `Patient/{id}`, `RelatedPerson/{id}`) on the disclosure: deny
+ * The stance of one person on the disclosure: deny
  * when any requested class is denied, permit when every class is permitted, otherwise silent with the most telling
  * near miss: a withdrawn consent that would have permitted, else the latest consent that came close.
  */
-export function stanceOf(person: string, ctx: ConsentContext): Stance {
+export function stanceOf(person: PersonKey, ctx: ConsentContext): Stance {
   if (!weighActive(person, ctx)) {
     return SILENT;
   }
@@ -442,7 +319,7 @@ export function stanceOf(person: string, ctx: ConsentContext): Stance {
   if (permitted === n) {
     const permitIds: string[] = [];
     for (let i = 0; i < n; i++) {
-      addId(permitIds, slots.verdict[i] as Consent);
+      addId(permitIds, slots.verdict[i] as CompiledConsent);
     }
     return { kind: 'permit', consentIds: permitIds };
   }
@@ -460,12 +337,12 @@ export function stanceOf(person: string, ctx: ConsentContext): Stance {
  * `slots` of stanceOf).
  */
 function voidedPermit<C extends 'consent-withdrawn' | 'consent-entered-in-error'>(
-  person: string,
+  person: PersonKey,
   standing: 'withdrawn' | 'entered-in-error',
   code: C,
   ctx: ConsentContext,
 ): { code: C; consentId: string } | undefined {
-  let latest: Consent | undefined;
+  let latest: CompiledConsent | undefined;
   const n = ctx.classes.length;
   for (const c of ctx.consents) {
     if (standingOf(c, person, ctx) !== standing) {
@@ -478,7 +355,7 @@ function voidedPermit<C extends 'consent-withdrawn' | 'consent-entered-in-error'
       fillsGap ||=
         wouldBe.verdict[i] !== undefined && !isDeny(wouldBe.weight[i] ?? 0) && slots.verdict[i] === undefined;
     }
-    if (fillsGap && (latest === undefined || consentTime(c) > consentTime(latest))) {
+    if (fillsGap && (latest === undefined || c.time > latest.time)) {
       latest = c;
     }
   }
@@ -486,15 +363,11 @@ function voidedPermit<C extends 'consent-withdrawn' | 'consent-entered-in-error'
 }
 
 function latestMiss(n: number): { code: ConsentMissCode; consentId: string } | undefined {
-  let latest: Consent | undefined;
+  let latest: CompiledConsent | undefined;
   let code: ConsentMissCode | undefined;
   for (let i = 0; i < n; i++) {
     const miss = slots.miss[i];
-    if (
-      miss !== undefined &&
-      slots.verdict[i] === undefined &&
-      (latest === undefined || consentTime(miss) > consentTime(latest))
-    ) {
+    if (miss !== undefined && slots.verdict[i] === undefined && (latest === undefined || miss.time > latest.time)) {
       latest = miss;
       code = slots.missCode[i];
     }

@@ -1,6 +1,6 @@
 import type { Consent, Extension } from '@medplum/fhirtypes';
 import { CONSENT_WITHDRAWN_BY_EXTENSION } from '../kernel/fhir/systems';
-import { withdrawnParties } from './consent-rules';
+import { withdrawnParties } from './compiled-consent';
 
 /**
  * How a consent event changes what the consent registry holds for that consent (same deterministic id):

@@ -1,8 +1,17 @@
+import type { Consent } from '@medplum/fhirtypes';
 import { allowListOf, type Agreement } from './agreement';
 import type { DataClass, SharingDirection } from '../contracts/sharing';
 import { ageOnDay } from './age';
 import { amsterdamDay } from '../kernel/dutch-time';
-import { permitsEveryClass, stanceOf, type ConsentContext, type Stance, type StanceMissCode } from './consent-rules';
+import {
+  permitsEveryClass,
+  stanceOf,
+  type ConsentContext,
+  type PersonKey,
+  type Stance,
+  type StanceMissCode,
+} from './consent-rules';
+import { compileConsent, type CompiledConsent } from './compiled-consent';
 import { selectAgreements } from './select-agreement';
 import type {
   Decision,
@@ -44,7 +53,7 @@ type MutablePerson = { -readonly [K in keyof Person]: Person[K] };
 
 // People are built field by field rather than with conditional spreads: an absent id stays an absent key, and the
 // spread's temporary objects cost more than the rest of building a person.
-function childOf(facts: DecisionFacts): Person {
+function childOf(facts: Pick<DecisionFacts, 'patient'>): Person {
   const child: MutablePerson = { reference: `Patient/${facts.patient.id}`, role: 'child' };
   if (facts.patient.hisId !== undefined) {
     child.hisId = facts.patient.hisId;
@@ -142,9 +151,11 @@ function listedBefore(guardians: DecisionFacts['guardians'], index: number, rela
   return false;
 }
 
-/** Guardians with authority, once each; an id listed twice counts as having authority if either entry says so. */
-function guardiansWithAuthority(facts: DecisionFacts): Person[] {
-  const out: Person[] = [];
+/**
+ * Guardians with authority, once each, into `out` and their keys into `keys`; an id listed twice counts as having
+ * authority if either entry says so.
+ */
+function guardiansWithAuthority(facts: Pick<DecisionFacts, 'guardians'>, out: Person[], keys: PersonKey[]): void {
   const guardians = facts.guardians;
   for (let i = 0; i < guardians.length; i++) {
     const g = guardians[i] as GuardianFact;
@@ -161,9 +172,9 @@ function guardiansWithAuthority(facts: DecisionFacts): Person[] {
         guardian.relationship = g.relationship;
       }
       out.push(guardian);
+      keys.push({ child: false, id: g.relatedPersonId });
     }
   }
-  return out;
 }
 
 /**
@@ -172,7 +183,10 @@ function guardiansWithAuthority(facts: DecisionFacts): Person[] {
  */
 interface Parties {
   readonly child: Person;
+  readonly childKey: PersonKey;
   readonly guardians: readonly Person[];
+  /** The key of each of `guardians`, at the same index. */
+  readonly guardianKeys: readonly PersonKey[];
 }
 
 function addIds(target: string[], ids: readonly string[]): void {
@@ -242,7 +256,7 @@ function everyonePermits(
   const people: Person[] = [];
   let consented = '';
   if (speakers.child) {
-    if (!permitsEvery(facts.child.reference, ctx, permitIds)) {
+    if (!permitsEvery(facts.childKey, ctx, permitIds)) {
       return undefined;
     }
     consented = facts.child.reference;
@@ -252,8 +266,9 @@ function everyonePermits(
     if (facts.guardians.length === 0) {
       return undefined;
     }
-    for (const guardian of facts.guardians) {
-      if (!permitsEvery(guardian.reference, ctx, permitIds)) {
+    for (let i = 0; i < facts.guardians.length; i++) {
+      const guardian = facts.guardians[i] as Person;
+      if (!permitsEvery(facts.guardianKeys[i] as PersonKey, ctx, permitIds)) {
         return undefined;
       }
       consented = consented === '' ? guardian.reference : `${consented}, ${guardian.reference}`;
@@ -288,7 +303,7 @@ function decideByConsent(
   const consented: Person[] = [];
 
   if (speakers.child) {
-    const stance = stanceOf(child.reference, ctx);
+    const stance = stanceOf(facts.childKey, ctx);
     const lacking = lackingReason(child, stance);
     if (lacking) {
       reasons.push(lacking.reason);
@@ -310,8 +325,9 @@ function decideByConsent(
     const notDecisive: string[] = [];
     const guardianDenyIds: string[] = [];
     let permitting = 0;
-    for (const guardian of guardians) {
-      const stance = stanceOf(guardian.reference, ctx);
+    for (let i = 0; i < guardians.length; i++) {
+      const guardian = guardians[i] as Person;
+      const stance = stanceOf(facts.guardianKeys[i] as PersonKey, ctx);
       const lacking = lackingReason(guardian, stance);
       if (lacking) {
         guardianReasons.push(lacking.reason);
@@ -370,10 +386,15 @@ function decideByLegalBasis(
   // Without a birth date we cannot tell who speaks, so an objection by anyone who might is honoured.
   const speakers: Speakers = age === undefined ? { child: true, guardians: true } : speakersAt(age);
   const persons: Person[] = [...(speakers.child ? [facts.child] : []), ...(speakers.guardians ? facts.guardians : [])];
+  const keys: PersonKey[] = [
+    ...(speakers.child ? [facts.childKey] : []),
+    ...(speakers.guardians ? facts.guardianKeys : []),
+  ];
   const reasons: DecisionReason[] = [];
   const objectionIds: string[] = [];
-  for (const person of persons) {
-    const stance = stanceOf(person.reference, ctx);
+  for (let i = 0; i < persons.length; i++) {
+    const person = persons[i] as Person;
+    const stance = stanceOf(keys[i] as PersonKey, ctx);
     if (stance.kind === 'deny') {
       const consents = stance.consentIds.map((id) => `Consent/${id}`).join(', ');
       const detail = `${consents} of ${person.reference} objects to this disclosure under ${agreement.legalBasis}`;
@@ -409,8 +430,18 @@ function distinct(requested: readonly DataClass[]): readonly DataClass[] {
   return requested;
 }
 
+/** The consents compiled: the facts' own list when it holds compiled ones only (the pipeline's case). */
+function compiledOf(consents: readonly (Consent | CompiledConsent)[]): readonly CompiledConsent[] {
+  for (const c of consents) {
+    if ('resourceType' in c) {
+      return consents.map((each) => ('resourceType' in each ? compileConsent(each) : each));
+    }
+  }
+  return consents as readonly CompiledConsent[];
+}
+
 /** Decides whether `request` may be disclosed given `facts`; pure, synchronous, never does I/O. */
-export function decide(request: DecisionRequest, facts: DecisionFacts): Decision {
+export function decide(request: DecisionRequest, facts: DecisionFacts<Consent | CompiledConsent>): Decision {
   const day = dayInAmsterdam(request.at);
   const classes = distinct(request.dataClasses);
   if (classes.length === 0) {
@@ -420,15 +451,23 @@ export function decide(request: DecisionRequest, facts: DecisionFacts): Decision
   if (selection.fitting.length === 0) {
     return deny([selection.reason]);
   }
-  const parties: Parties = { child: childOf(facts), guardians: guardiansWithAuthority(facts) };
+  const guardians: Person[] = [];
+  const guardianKeys: PersonKey[] = [];
+  guardiansWithAuthority(facts, guardians, guardianKeys);
+  const parties: Parties = {
+    child: childOf(facts),
+    childKey: { child: true, id: facts.patient.id },
+    guardians,
+    guardianKeys,
+  };
   const ctx: ConsentContext = {
     day,
     atMs: request.at.getTime(),
     municipalityCode: request.municipalityCode,
     purpose: request.purpose,
     classes,
-    consents: facts.consents,
-    patientReference: parties.child.reference,
+    consents: compiledOf(facts.consents),
+    childId: facts.patient.id,
     direction: request.direction ?? 'to-municipality',
   };
   const age = facts.patient.birthDate === undefined ? undefined : ageOn(facts.patient.birthDate, day);

@@ -1,5 +1,6 @@
 import type { Consent } from '@medplum/fhirtypes';
 import type { Agreement, LegalBasis } from './agreement';
+import type { CompiledConsent } from './compiled-consent';
 import type { DataClass, Purpose, SharingDirection } from '../contracts/sharing';
 
 /** One question to the policy engine: may this practice disclose these data classes to this municipality now? */
@@ -35,12 +36,15 @@ export interface PersonRef {
   readonly hasAuthority?: boolean | undefined;
 }
 
-/** Everything the engine may know about the child, loaded by the caller. */
-export interface DecisionFacts {
+/**
+ * Everything the engine may know about the child, loaded by the caller. Consents come as FHIR (compiled for the one
+ * decision), or compiled once per stored version as the pipeline hands them (consent-cache.ts).
+ */
+export interface DecisionFacts<C extends Consent | CompiledConsent = Consent> {
   /** Candidate agreements; may include other practices, other municipalities, other versions, expired ones. */
   readonly agreements: readonly Agreement[];
   /** Every consent known for this child, in any status. */
-  readonly consents: readonly Consent[];
+  readonly consents: readonly C[];
   /** The FHIR Patient id and birth date (YYYY-MM-DD) of the child, and the practice's own id of the child. */
   readonly patient: {
     readonly id: string;

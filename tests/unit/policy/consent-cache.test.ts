@@ -1,0 +1,90 @@
+import type { Consent } from '@medplum/fhirtypes';
+import { applyConsentUpdate } from '../../../src/policy/consent-updates';
+import { ConsentCache, type StoredConsent } from '../../../src/policy/consent-cache';
+import { decide } from '../../../src/policy/decide';
+import { bornAged, buildConsent, buildFacts, buildRequest, CHILD } from './builders';
+import { randomCases } from './random-facts';
+
+/** How the registry hands a consent over: its id and its stored text, a new string on every read. */
+function stored(consent: Consent): StoredConsent {
+  return { id: consent.id ?? '', text: Buffer.from(JSON.stringify(consent)).toString('utf8') };
+}
+
+/** A 17-year-old: the child alone must consent. */
+function decideThrough(cache: ConsentCache, consents: readonly Consent[]) {
+  const facts = buildFacts({ patient: { id: 'child-1', birthDate: bornAged(17) } });
+  return decide(buildRequest(), { ...facts, consents: cache.compiledAll(consents.map(stored)) });
+}
+
+describe('the compiled consent cache', () => {
+  it('compiles a stored version once and serves it again while its stored text is the same', () => {
+    const cache = new ConsentCache(10);
+    const consent = buildConsent({ id: 'c-1' });
+    const first = cache.compiled(stored(consent));
+    expect(cache.compiled(stored(consent))).toBe(first);
+    expect(cache.size).toBe(1);
+  });
+
+  it('gives the new verdict when a consent is withdrawn between two decisions', () => {
+    const cache = new ConsentCache(10);
+    const given = buildConsent({ id: 'c-1', by: CHILD });
+    expect(decideThrough(cache, [given]).effect).toBe('permit');
+    const withdrawn = applyConsentUpdate(given, { ...given, status: 'inactive', performer: [] });
+    const decision = decideThrough(cache, [withdrawn]);
+    expect(decision.effect).toBe('deny');
+    expect(decision.reasons.map((r) => r.code)).toEqual(['consent-withdrawn']);
+  });
+
+  it('gives the new verdict when the same consent id is stored with other content', () => {
+    const cache = new ConsentCache(10);
+    expect(decideThrough(cache, [buildConsent({ id: 'c-1' })]).effect).toBe('permit');
+    const objection = decideThrough(cache, [buildConsent({ id: 'c-1', type: 'deny' })]);
+    expect(objection.effect).toBe('deny');
+    expect(objection.reasons.map((r) => r.code)).toEqual(['consent-denied']);
+    const otherPurpose = decideThrough(cache, [buildConsent({ id: 'c-1', purposes: ['monitoring'] })]);
+    expect(otherPurpose.reasons.map((r) => r.code)).toEqual(['consent-purpose-not-covered']);
+    expect(decideThrough(cache, [buildConsent({ id: 'c-1' })]).effect).toBe('permit');
+    expect(cache.size).toBe(1);
+  });
+
+  it('no longer counts a consent voided as entered in error after it was cached', () => {
+    const cache = new ConsentCache(10);
+    const given = buildConsent({ id: 'c-1' });
+    expect(decideThrough(cache, [given]).effect).toBe('permit');
+    const decision = decideThrough(cache, [applyConsentUpdate(given, { ...given, status: 'entered-in-error' })]);
+    expect(decision.reasons).toEqual([
+      expect.objectContaining({ code: 'consent-missing-child', recordedInError: ['c-1'] }),
+    ]);
+  });
+
+  it('holds at most its maximum, dropping the least recently used and compiling it again when asked', () => {
+    const cache = new ConsentCache(2);
+    const [a, b, c] = ['c-a', 'c-b', 'c-c'].map((id) => buildConsent({ id })) as [Consent, Consent, Consent];
+    const compiledA = cache.compiled(stored(a));
+    const compiledB = cache.compiled(stored(b));
+    expect(cache.compiled(stored(a))).toBe(compiledA);
+    cache.compiled(stored(c));
+    expect(cache.size).toBe(2);
+    expect(cache.compiled(stored(a))).toBe(compiledA);
+    const againB = cache.compiled(stored(b));
+    expect(againB).not.toBe(compiledB);
+    expect(againB).toEqual(compiledB);
+  });
+
+  it('decides through the cache exactly as from the FHIR consents, while versions change under the same ids', () => {
+    // Small on purpose: ids repeat from case to case (c-0, c-1, ...) with other content, and entries are evicted.
+    const cache = new ConsentCache(4);
+    const differing: string[] = [];
+    let cases = 0;
+    for (const { request, facts } of randomCases(12, 500)) {
+      const stored = facts.consents.map((c, i) => ({ id: c.id ?? `no-id-${i}`, text: JSON.stringify(c) }));
+      const viaCache = JSON.stringify(decide(request, { ...facts, consents: cache.compiledAll(stored) }));
+      if (viaCache !== JSON.stringify(decide(request, facts))) {
+        differing.push(`case ${cases}: ${viaCache}`);
+      }
+      cases++;
+    }
+    expect(differing).toEqual([]);
+    expect(cases).toBe(500);
+  });
+});
