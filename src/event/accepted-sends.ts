@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { QueueSet } from './queues';
+import { grouped, perResource, type GroupCall } from './stage-batch';
 
 /**
  * "Sent once means sent once": the fact that a receiver accepted a delivery (2xx) is kept in Redis, keyed by the
@@ -29,23 +30,98 @@ const KEEP_S = 30 * 24 * 3600;
 
 const keyOf = (queues: QueueSet, idempotencyKey: string): string => `${queues.prefix}:accepted:${idempotencyKey}`;
 
+/** One Redis command on a note: read it, write it, or drop it. */
+type NoteCommand =
+  | { readonly op: 'get'; readonly key: string }
+  | { readonly op: 'set'; readonly key: string; readonly value: string }
+  | { readonly op: 'del'; readonly key: string };
+
+/**
+ * BullMQ's client is a proxy over the process's ioredis client, whose pipelines take every command; BullMQ's type
+ * declares only the ones BullMQ itself pipelines.
+ */
+interface NotePipeline {
+  get(key: string): NotePipeline;
+  set(key: string, value: string, expiry: 'EX', seconds: number): NotePipeline;
+  del(key: string): NotePipeline;
+  exec(): Promise<[Error | null, unknown][] | null>;
+}
+
+async function pipelineOf(queues: QueueSet): Promise<NotePipeline> {
+  const client = await queues.map.getBackend().connection.client;
+  return client.pipeline() as unknown as NotePipeline;
+}
+
+function addCommand(pipeline: NotePipeline, c: NoteCommand): void {
+  switch (c.op) {
+    case 'get':
+      pipeline.get(c.key);
+      break;
+    case 'set':
+      pipeline.set(c.key, c.value, 'EX', KEEP_S);
+      break;
+    case 'del':
+      pipeline.del(c.key);
+      break;
+  }
+}
+
+/** A GET answers the note's text or null; SET and DEL answer null (their replies say nothing the caller needs). */
+const answerOf = (c: NoteCommand, reply: unknown): string | null =>
+  c.op === 'get' && typeof reply === 'string' ? reply : null;
+
+async function runCommands(queues: QueueSet, commands: readonly NoteCommand[]): Promise<(string | null | Error)[]> {
+  const pipeline = await pipelineOf(queues);
+  commands.forEach((c) => addCommand(pipeline, c));
+  const replies = await pipeline.exec();
+  if (!replies) {
+    throw new Error('the Redis pipeline was discarded');
+  }
+  return commands.map((c, i) => {
+    const [err, reply] = replies[i] ?? [new Error('no reply from Redis'), null];
+    return err ?? answerOf(c, reply);
+  });
+}
+
+/**
+ * Every deliver job reads the note before it sends and writes and drops it after, four commands per delivery. The
+ * commands that the jobs of one process make at about the same moment go to Redis as one pipeline (stage-batch.ts:
+ * alone at low load, in groups under load); each is still awaited where it was, so the order the note's guarantee
+ * rests on (noted before the audit, audited before the outcome is recorded) is unchanged. The keys share the queue
+ * prefix's hash tag, so on a Redis Cluster a group lives on one shard.
+ */
+const noteCommand = perResource((queues: QueueSet): GroupCall<NoteCommand, string | null> =>
+  grouped(
+    (commands) => runCommands(queues, commands),
+    async (c) => {
+      const [answer] = await runCommands(queues, [c]);
+      if (answer instanceof Error) {
+        throw answer;
+      }
+      return answer ?? null;
+    },
+    { maxInFlight: 2 },
+  ),
+);
+
 /** Notes that the receiver accepted the delivery with this idempotency key. Throws when Redis does not answer. */
 export async function rememberAcceptedSend(
   queues: QueueSet,
   idempotencyKey: string,
   accepted: AcceptedSend,
 ): Promise<void> {
-  const client = await queues.timed(queues.map.getBackend().connection.client, 'redis client');
   await queues.timed(
-    client.set(keyOf(queues, idempotencyKey), JSON.stringify(accepted), { EX: KEEP_S }),
+    noteCommand(queues)({ op: 'set', key: keyOf(queues, idempotencyKey), value: JSON.stringify(accepted) }),
     'remember accepted send',
   );
 }
 
 /** The note of an earlier accepted send of this delivery, if any. Throws when Redis does not answer. */
 export async function tryGetAcceptedSend(queues: QueueSet, idempotencyKey: string): Promise<AcceptedSend | undefined> {
-  const client = await queues.timed(queues.map.getBackend().connection.client, 'redis client');
-  const raw = await queues.timed(client.get(keyOf(queues, idempotencyKey)), 'read accepted send');
+  const raw = await queues.timed(
+    noteCommand(queues)({ op: 'get', key: keyOf(queues, idempotencyKey) }),
+    'read accepted send',
+  );
   if (raw === null) {
     return undefined;
   }
@@ -55,6 +131,5 @@ export async function tryGetAcceptedSend(queues: QueueSet, idempotencyKey: strin
 
 /** Drops the note once the delivery is recorded in PostgreSQL; a failure only leaves it to expire. */
 export async function forgetAcceptedSend(queues: QueueSet, idempotencyKey: string): Promise<void> {
-  const client = await queues.timed(queues.map.getBackend().connection.client, 'redis client');
-  await queues.timed(client.del(keyOf(queues, idempotencyKey)), 'forget accepted send');
+  await queues.timed(noteCommand(queues)({ op: 'del', key: keyOf(queues, idempotencyKey) }), 'forget accepted send');
 }
