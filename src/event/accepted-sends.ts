@@ -47,10 +47,8 @@ interface NotePipeline {
   exec(): Promise<[Error | null, unknown][] | null>;
 }
 
-async function pipelineOf(queues: QueueSet): Promise<NotePipeline> {
-  const client = await queues.map.getBackend().connection.client;
-  return client.pipeline() as unknown as NotePipeline;
-}
+/** BullMQ's client: a proxy over the process's ioredis client (Redis or Cluster). */
+const clientOf = (queues: QueueSet) => queues.map.getBackend().connection.client;
 
 function addCommand(pipeline: NotePipeline, c: NoteCommand): void {
   switch (c.op) {
@@ -70,8 +68,23 @@ function addCommand(pipeline: NotePipeline, c: NoteCommand): void {
 const answerOf = (c: NoteCommand, reply: unknown): string | null =>
   c.op === 'get' && typeof reply === 'string' ? reply : null;
 
+/** One command on its own: a pipeline of one costs the process more than the command. */
+async function runCommand(queues: QueueSet, c: NoteCommand): Promise<string | null> {
+  const client = await clientOf(queues);
+  switch (c.op) {
+    case 'get':
+      return client.get(c.key);
+    case 'set':
+      await client.set(c.key, c.value, { EX: KEEP_S });
+      return null;
+    case 'del':
+      await client.del(c.key);
+      return null;
+  }
+}
+
 async function runCommands(queues: QueueSet, commands: readonly NoteCommand[]): Promise<(string | null | Error)[]> {
-  const pipeline = await pipelineOf(queues);
+  const pipeline = (await clientOf(queues)).pipeline() as unknown as NotePipeline;
   commands.forEach((c) => addCommand(pipeline, c));
   const replies = await pipeline.exec();
   if (!replies) {
@@ -93,13 +106,7 @@ async function runCommands(queues: QueueSet, commands: readonly NoteCommand[]): 
 const noteCommand = perResource((queues: QueueSet): GroupCall<NoteCommand, string | null> =>
   grouped(
     (commands) => runCommands(queues, commands),
-    async (c) => {
-      const [answer] = await runCommands(queues, [c]);
-      if (answer instanceof Error) {
-        throw answer;
-      }
-      return answer ?? null;
-    },
+    (c) => runCommand(queues, c),
     { maxInFlight: 2 },
   ),
 );
