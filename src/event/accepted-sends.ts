@@ -36,39 +36,53 @@ type NoteCommand =
   | { readonly op: 'set'; readonly key: string; readonly value: string }
   | { readonly op: 'del'; readonly key: string };
 
-/**
- * BullMQ's client is a proxy over the process's ioredis client, whose pipelines take every command; BullMQ's type
- * declares only the ones BullMQ itself pipelines.
- */
-interface NotePipeline {
-  get(key: string): NotePipeline;
-  set(key: string, value: string, expiry: 'EX', seconds: number): NotePipeline;
-  del(key: string): NotePipeline;
-  exec(): Promise<[Error | null, unknown][] | null>;
-}
-
 /** BullMQ's client: a proxy over the process's ioredis client (Redis or Cluster). */
 const clientOf = (queues: QueueSet) => queues.map.getBackend().connection.client;
 
-function addCommand(pipeline: NotePipeline, c: NoteCommand): void {
-  switch (c.op) {
-    case 'get':
-      pipeline.get(c.key);
-      break;
-    case 'set':
-      pipeline.set(c.key, c.value, 'EX', KEEP_S);
-      break;
-    case 'del':
-      pipeline.del(c.key);
-      break;
-  }
+/** BullMQ's client forwards `eval` to ioredis, which its type does not declare. */
+interface EvalClient {
+  eval(script: string, keys: number, ...args: (string | number)[]): Promise<unknown>;
 }
 
-/** A GET answers the note's text or null; SET and DEL answer null (their replies say nothing the caller needs). */
-const answerOf = (c: NoteCommand, reply: unknown): string | null =>
-  c.op === 'get' && typeof reply === 'string' ? reply : null;
+/**
+ * A group's commands as one script: one command for Redis and for the process, where a pipeline would cost the
+ * process about as much as the round trips it saves (ioredis copies every script BullMQ defined into each pipeline).
+ * KEYS are the notes; ARGV[1] how long a written note is kept, then per key its command and the note to write ('' for
+ * a read or a drop). Answers per key: the note read, or nil.
+ */
+const NOTE_COMMANDS = `
+local answers = {}
+for i, key in ipairs(KEYS) do
+  local op = ARGV[2 * i]
+  if op == 'get' then
+    answers[i] = redis.call('GET', key)
+  elseif op == 'set' then
+    redis.call('SET', key, ARGV[2 * i + 1], 'EX', ARGV[1])
+    answers[i] = false
+  else
+    redis.call('DEL', key)
+    answers[i] = false
+  end
+end
+return answers
+`;
 
-/** One command on its own: a pipeline of one costs the process more than the command. */
+async function runCommands(queues: QueueSet, commands: readonly NoteCommand[]): Promise<(string | null)[]> {
+  const client = (await clientOf(queues)) as unknown as EvalClient;
+  const replies = await client.eval(
+    NOTE_COMMANDS,
+    commands.length,
+    ...commands.map((c) => c.key),
+    KEEP_S,
+    ...commands.flatMap((c) => [c.op, c.op === 'set' ? c.value : '']),
+  );
+  if (!Array.isArray(replies) || replies.length !== commands.length) {
+    throw new Error('the notes script answered in an unexpected shape');
+  }
+  return commands.map((c, i) => (c.op === 'get' && typeof replies[i] === 'string' ? replies[i] : null));
+}
+
+/** One command on its own, as itself. */
 async function runCommand(queues: QueueSet, c: NoteCommand): Promise<string | null> {
   const client = await clientOf(queues);
   switch (c.op) {
@@ -83,22 +97,9 @@ async function runCommand(queues: QueueSet, c: NoteCommand): Promise<string | nu
   }
 }
 
-async function runCommands(queues: QueueSet, commands: readonly NoteCommand[]): Promise<(string | null | Error)[]> {
-  const pipeline = (await clientOf(queues)).pipeline() as unknown as NotePipeline;
-  commands.forEach((c) => addCommand(pipeline, c));
-  const replies = await pipeline.exec();
-  if (!replies) {
-    throw new Error('the Redis pipeline was discarded');
-  }
-  return commands.map((c, i) => {
-    const [err, reply] = replies[i] ?? [new Error('no reply from Redis'), null];
-    return err ?? answerOf(c, reply);
-  });
-}
-
 /**
  * Every deliver job reads the note before it sends and writes and drops it after, four commands per delivery. The
- * commands that the jobs of one process make at about the same moment go to Redis as one pipeline (stage-batch.ts:
+ * commands that the jobs of one process make at about the same moment go to Redis as one script (stage-batch.ts:
  * alone at low load, in groups under load); each is still awaited where it was, so the order the note's guarantee
  * rests on (noted before the audit, audited before the outcome is recorded) is unchanged. The keys share the queue
  * prefix's hash tag, so on a Redis Cluster a group lives on one shard.
