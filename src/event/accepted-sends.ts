@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { QueueSet } from './queues';
+import { grouped, perResource, type GroupCall } from './stage-batch';
 
 /**
  * "Sent once means sent once": the fact that a receiver accepted a delivery (2xx) is kept in Redis, keyed by the
@@ -29,23 +30,106 @@ const KEEP_S = 30 * 24 * 3600;
 
 const keyOf = (queues: QueueSet, idempotencyKey: string): string => `${queues.prefix}:accepted:${idempotencyKey}`;
 
+/** One Redis command on a note: read it, write it, or drop it. */
+type NoteCommand =
+  | { readonly op: 'get'; readonly key: string }
+  | { readonly op: 'set'; readonly key: string; readonly value: string }
+  | { readonly op: 'del'; readonly key: string };
+
+/** BullMQ's client: a proxy over the process's ioredis client (Redis or Cluster). */
+const clientOf = (queues: QueueSet) => queues.map.getBackend().connection.client;
+
+/** BullMQ's client forwards `eval` to ioredis, which its type does not declare. */
+interface EvalClient {
+  eval(script: string, keys: number, ...args: (string | number)[]): Promise<unknown>;
+}
+
+/**
+ * A group's commands as one script: one command for Redis and for the process, where a pipeline would cost the
+ * process about as much as the round trips it saves (ioredis copies every script BullMQ defined into each pipeline).
+ * KEYS are the notes; ARGV[1] how long a written note is kept, then per key its command and the note to write ('' for
+ * a read or a drop). Answers per key: the note read, or nil.
+ */
+const NOTE_COMMANDS = `
+local answers = {}
+for i, key in ipairs(KEYS) do
+  local op = ARGV[2 * i]
+  if op == 'get' then
+    answers[i] = redis.call('GET', key)
+  elseif op == 'set' then
+    redis.call('SET', key, ARGV[2 * i + 1], 'EX', ARGV[1])
+    answers[i] = false
+  else
+    redis.call('DEL', key)
+    answers[i] = false
+  end
+end
+return answers
+`;
+
+async function runCommands(queues: QueueSet, commands: readonly NoteCommand[]): Promise<(string | null)[]> {
+  const client = (await clientOf(queues)) as unknown as EvalClient;
+  const replies = await client.eval(
+    NOTE_COMMANDS,
+    commands.length,
+    ...commands.map((c) => c.key),
+    KEEP_S,
+    ...commands.flatMap((c) => [c.op, c.op === 'set' ? c.value : '']),
+  );
+  if (!Array.isArray(replies) || replies.length !== commands.length) {
+    throw new Error('the notes script answered in an unexpected shape');
+  }
+  return commands.map((c, i) => (c.op === 'get' && typeof replies[i] === 'string' ? replies[i] : null));
+}
+
+/** One command on its own, as itself. */
+async function runCommand(queues: QueueSet, c: NoteCommand): Promise<string | null> {
+  const client = await clientOf(queues);
+  switch (c.op) {
+    case 'get':
+      return client.get(c.key);
+    case 'set':
+      await client.set(c.key, c.value, { EX: KEEP_S });
+      return null;
+    case 'del':
+      await client.del(c.key);
+      return null;
+  }
+}
+
+/**
+ * Every deliver job reads the note before it sends and writes and drops it after, four commands per delivery. The
+ * commands that the jobs of one process make at about the same moment go to Redis as one script (stage-batch.ts:
+ * alone at low load, in groups under load); each is still awaited where it was, so the order the note's guarantee
+ * rests on (noted before the audit, audited before the outcome is recorded) is unchanged. The keys share the queue
+ * prefix's hash tag, so on a Redis Cluster a group lives on one shard.
+ */
+const noteCommand = perResource((queues: QueueSet): GroupCall<NoteCommand, string | null> =>
+  grouped(
+    (commands) => runCommands(queues, commands),
+    (c) => runCommand(queues, c),
+    { maxInFlight: 2 },
+  ),
+);
+
 /** Notes that the receiver accepted the delivery with this idempotency key. Throws when Redis does not answer. */
 export async function rememberAcceptedSend(
   queues: QueueSet,
   idempotencyKey: string,
   accepted: AcceptedSend,
 ): Promise<void> {
-  const client = await queues.timed(queues.map.getBackend().connection.client, 'redis client');
   await queues.timed(
-    client.set(keyOf(queues, idempotencyKey), JSON.stringify(accepted), { EX: KEEP_S }),
+    noteCommand(queues)({ op: 'set', key: keyOf(queues, idempotencyKey), value: JSON.stringify(accepted) }),
     'remember accepted send',
   );
 }
 
 /** The note of an earlier accepted send of this delivery, if any. Throws when Redis does not answer. */
 export async function tryGetAcceptedSend(queues: QueueSet, idempotencyKey: string): Promise<AcceptedSend | undefined> {
-  const client = await queues.timed(queues.map.getBackend().connection.client, 'redis client');
-  const raw = await queues.timed(client.get(keyOf(queues, idempotencyKey)), 'read accepted send');
+  const raw = await queues.timed(
+    noteCommand(queues)({ op: 'get', key: keyOf(queues, idempotencyKey) }),
+    'read accepted send',
+  );
   if (raw === null) {
     return undefined;
   }
@@ -55,6 +139,5 @@ export async function tryGetAcceptedSend(queues: QueueSet, idempotencyKey: strin
 
 /** Drops the note once the delivery is recorded in PostgreSQL; a failure only leaves it to expire. */
 export async function forgetAcceptedSend(queues: QueueSet, idempotencyKey: string): Promise<void> {
-  const client = await queues.timed(queues.map.getBackend().connection.client, 'redis client');
-  await queues.timed(client.del(keyOf(queues, idempotencyKey)), 'forget accepted send');
+  await queues.timed(noteCommand(queues)({ op: 'del', key: keyOf(queues, idempotencyKey) }), 'forget accepted send');
 }

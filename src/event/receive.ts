@@ -11,6 +11,7 @@ import { referralIdentifierOf } from './referral-identifier';
 import type { Db } from '../kernel/db';
 import type { CanonicalEvent, HisDialect, RawRecord } from '../contracts/his-dialect';
 import { enqueueOrDefer } from './queues';
+import { groupedEnqueueMap } from './stage-groups';
 import { contentDigest, eventIdConflict, sealEvent } from './stored-event';
 
 /** The answer for one submitted event. */
@@ -134,12 +135,19 @@ export async function ingestRecords(
     }
   }
   await Promise.all(audits);
-  // Once stored, an event is never lost: if Redis is away now, the reconciler queues it later.
+  // Once stored, an event is never lost: if Redis is away now, the reconciler queues it later. Grouped with the map
+  // jobs of other requests, but this request still waits at most REDIS_ANSWER_MS for its own.
+  const enqueueMap = groupedEnqueueMap(ctx.queues);
   await enqueueOrDefer(
     ctx.log,
-    // A late-audited duplicate's job may be missing too (a no-op when it is not: job ids are the event's).
-    ctx.queues.enqueueMap(
-      stored.filter((s) => !s.duplicate || unaudited.has(s.id)).map((s) => ({ inboxId: s.id, traceId })),
+    ctx.queues.timed(
+      Promise.all(
+        stored
+          // A late-audited duplicate's job may be missing too (a no-op when it is not: job ids are the event's).
+          .filter((s) => !s.duplicate || unaudited.has(s.id))
+          .map((s) => enqueueMap({ inboxId: s.id, traceId })),
+      ).then(() => undefined),
+      'enqueue map',
     ),
     { traceId },
   );

@@ -1,6 +1,6 @@
 import { idempotencyKeyOf } from '../../src/event/idempotency-key';
 import { processMapJob } from '../../src/event/map';
-import { deliverJobId } from '../../src/event/queues';
+import { deliverJobId, mapJobId } from '../../src/event/queues';
 import { buildDestination, buildReferralEvent } from '../helpers/builders';
 import { TestReceiver } from '../helpers/receiver';
 import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
@@ -101,5 +101,27 @@ describe('map jobs that run together', () => {
     const second = (await again.json()) as { receipts: { status: string; id: string }[] };
     expect(second.receipts.map((r) => r.status)).toEqual(['accepted', 'duplicate']);
     expect(second.receipts[1]!.id).toBe(receipts[0]!.id);
+  });
+
+  it('requests received at the same moment add their map jobs together, each under its own event id', async () => {
+    const addBulk = jest.spyOn(app.rt.ctx.queues.map, 'addBulk');
+    try {
+      const answers = await Promise.all(
+        Array.from({ length: 20 }, () => app.request('/his/v1/events', { json: buildReferralEvent() })),
+      );
+      const ids = await Promise.all(
+        answers.map(async (res) => {
+          expect(res.status).toBe(202);
+          return ((await res.json()) as { receipts: { id: string }[] }).receipts[0]!.id;
+        }),
+      );
+      // Fewer round trips than requests, and every event has its own job, found by the id the reconciler looks up.
+      expect(addBulk.mock.calls.length).toBeGreaterThanOrEqual(1);
+      expect(addBulk.mock.calls.length).toBeLessThan(ids.length);
+      const jobs = await Promise.all(ids.map((id) => app.rt.ctx.queues.map.getJob(mapJobId(id))));
+      expect(jobs.map((j) => j?.data.inboxId)).toEqual(ids);
+    } finally {
+      addBulk.mockRestore();
+    }
   });
 });

@@ -1,0 +1,97 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import {
+  forgetAcceptedSend,
+  rememberAcceptedSend,
+  tryGetAcceptedSend,
+  type AcceptedSend,
+} from '../../src/event/accepted-sends';
+import { QueueSet } from '../../src/event/queues';
+import { deleteQueueKeys, TEST_REDIS_URL } from '../helpers/test-runtime';
+
+// The note behind "sent once means sent once" (src/event/accepted-sends.ts), on the real Redis: the notes that many
+// deliver jobs write, read and drop at the same moment travel together, and each job still sees only its own.
+
+const note = (i: number): AcceptedSend => ({
+  status: 200 + (i % 3),
+  at: new Date(Date.UTC(2026, 11, 4, 12, 0, i % 60)).toISOString(),
+  purpose: 'referral',
+  resources: [`Patient/p-${i}`, `ServiceRequest/sr-${i}`],
+  agreement: { id: 'agreement-1', version: 1 },
+  consentIds: i % 2 === 0 ? [`consent-${i}`] : [],
+  audited: i % 4 === 0,
+});
+
+describe('accepted-send notes', () => {
+  const prefix = `{t${randomBytes(5).toString('hex')}}`;
+  const redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
+  const queues = new QueueSet(redis, prefix, [], 3);
+  const keys = Array.from({ length: 60 }, (_, i) => `key-${i}`);
+
+  afterAll(async () => {
+    await queues.close();
+    await deleteQueueKeys(prefix);
+    redis.disconnect();
+  });
+
+  /** Counts the commands sent on the queue set's Redis client (BullMQ's proxy forwards to it) while `fn` runs. */
+  async function countingCommands(fn: () => Promise<unknown>): Promise<number> {
+    const spy = jest.spyOn(redis, 'sendCommand');
+    try {
+      await fn();
+      return spy.mock.calls.length;
+    } finally {
+      spy.mockRestore();
+    }
+  }
+
+  it('has no note for a delivery the receiver never accepted', async () => {
+    await expect(tryGetAcceptedSend(queues, 'never-sent')).resolves.toBeUndefined();
+  });
+
+  it('gives each of many deliveries noted at once its own note back, and forgets each', async () => {
+    const writes = await countingCommands(() =>
+      Promise.all(keys.map((k, i) => rememberAcceptedSend(queues, k, note(i)))),
+    );
+    // Written in groups, not one command each.
+    expect(writes).toBeGreaterThanOrEqual(1);
+    expect(writes).toBeLessThan(keys.length / 4);
+
+    await expect(Promise.all(keys.map((k) => tryGetAcceptedSend(queues, k)))).resolves.toEqual(
+      keys.map((_, i) => note(i)),
+    );
+    // Kept for 30 days, as before: longer than any retry or reconcile could take.
+    const ttl = await redis.ttl(`${prefix}:accepted:${keys[0]!}`);
+    expect(ttl).toBeGreaterThan(29 * 24 * 3600);
+
+    await Promise.all(keys.slice(0, 30).map((k) => forgetAcceptedSend(queues, k)));
+    const after = await Promise.all(keys.map((k) => tryGetAcceptedSend(queues, k)));
+    expect(after.slice(0, 30)).toEqual(keys.slice(0, 30).map(() => undefined));
+    expect(after.slice(30)).toEqual(keys.slice(30).map((_, i) => note(i + 30)));
+  });
+
+  it('keeps reads, writes and drops made in the same moment in the order each delivery made them', async () => {
+    await rememberAcceptedSend(queues, 'mixed-a', note(1));
+    // One delivery marks its note audited while another reads its own and a third drops its own.
+    await Promise.all([
+      rememberAcceptedSend(queues, 'mixed-a', { ...note(1), audited: true }),
+      rememberAcceptedSend(queues, 'mixed-b', note(2)),
+      forgetAcceptedSend(queues, 'mixed-c'),
+    ]);
+    const [a, b, c] = await Promise.all(['mixed-a', 'mixed-b', 'mixed-c'].map((k) => tryGetAcceptedSend(queues, k)));
+    expect(a).toEqual({ ...note(1), audited: true });
+    expect(b).toEqual(note(2));
+    expect(c).toBeUndefined();
+  });
+
+  it('reads a note that does not parse as no note, without failing the reads grouped with it', async () => {
+    await redis.set(`${prefix}:accepted:garbled`, JSON.stringify({ status: 'two hundred' }));
+    await rememberAcceptedSend(queues, 'beside-garbled', note(5));
+    const [garbled, beside] = await Promise.all([
+      tryGetAcceptedSend(queues, 'garbled'),
+      tryGetAcceptedSend(queues, 'beside-garbled'),
+    ]);
+    expect(garbled).toBeUndefined();
+    expect(beside).toEqual(note(5));
+  });
+});
