@@ -1,3 +1,5 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import { request, type Dispatcher } from 'undici';
 import type { Endpoint } from '../../../src/contracts/destination';
 import {
   isRetryableStatus,
@@ -23,7 +25,7 @@ export interface HttpRequest {
 export interface HttpAnswer {
   readonly status: number;
   readonly body: string;
-  readonly headers: Headers;
+  readonly headers: IncomingHttpHeaders;
 }
 
 /** What the adapters take from their surroundings; tests and the benchmark may pass their own. */
@@ -61,15 +63,17 @@ async function exchangeOnce(
   deps: HttpDeps,
 ): Promise<HttpAnswer> {
   const authorization = await authorizationOf(endpoint, timeoutMs, deps);
-  let res: Response;
+  // undici's request rather than fetch: the same client underneath, without the WHATWG Request, Headers and streams
+  // around it, which cost the process about four times the CPU per delivery (measured: ~600 µs against ~140 µs per
+  // POST at 32 concurrent). It follows no redirects: a redirect is the receiver's answer, kept as such.
+  let res: Dispatcher.ResponseData;
   try {
-    res = await fetch(req.url, {
+    res = await request(req.url, {
       method: req.method,
-      headers: { ...req.headers, ...(authorization ? { authorization } : {}) },
+      headers: authorization ? { ...req.headers, authorization } : req.headers,
       ...(req.body !== undefined ? { body: req.body } : {}),
       // One deadline for connect, headers and body: a receiver trickling its answer is as stuck as a silent one.
       signal: AbortSignal.timeout(timeoutMs),
-      redirect: 'manual',
     });
   } catch (err) {
     const e = err as Error;
@@ -77,17 +81,17 @@ async function exchangeOnce(
   }
   let body: string;
   try {
-    body = await res.text();
+    body = await res.body.text();
   } catch (err) {
     const e = err as Error;
     throw new RetryableDeliveryError(
       e.name === 'TimeoutError'
         ? 'timeout while reading the response'
         : `connection lost while reading the response: ${networkCause(e)}`,
-      res.status,
+      res.statusCode,
     );
   }
-  return { status: res.status, body, headers: res.headers };
+  return { status: res.statusCode, body, headers: res.headers };
 }
 
 /**
@@ -108,7 +112,7 @@ export async function deliverRequest(
     throw new RetryableDeliveryError(
       `HTTP ${answer.status}`,
       answer.status,
-      parseRetryAfter(answer.headers.get('retry-after')),
+      parseRetryAfter(headerValue(answer.headers['retry-after'])),
       answer.body,
     );
   }
@@ -133,10 +137,15 @@ async function authorizationOf(endpoint: Endpoint, timeoutMs: number, deps: Http
   }
 }
 
-/** fetch hides the socket error in `cause`; its code (ECONNREFUSED, UND_ERR_SOCKET, ...) is what an operator needs. */
+/** The socket error's code (ECONNREFUSED, UND_ERR_SOCKET, ...): what an operator needs. */
 function networkCause(err: Error): string {
-  const cause = (err as Error & { cause?: { code?: string; message?: string } }).cause;
-  return cause?.code ?? cause?.message ?? err.message;
+  const e = err as Error & { code?: string; cause?: { code?: string; message?: string } };
+  return e.code ?? e.cause?.code ?? e.cause?.message ?? err.message;
+}
+
+/** A header's value; a repeated header counts by its first. */
+function headerValue(value: string | string[] | undefined): string | null {
+  return (Array.isArray(value) ? value[0] : value) ?? null;
 }
 
 /** `<baseUrl>/<path>` without doubled or missing slashes. */
