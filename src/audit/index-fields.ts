@@ -127,53 +127,6 @@ function endOfValue(text: string, i: number): number {
   return j;
 }
 
-/**
- * Walks the array or object at `i`: calls `visit` with where each element (or member value) starts, and for a member
- * where its key's text starts and ends (without the quotes); `visit` returns where the value ends. Returns where
- * the array or object ends. A key with an escape in it is not compact JSON here: keys are compared as they stand.
- */
-function walk(
-  text: string,
-  i: number,
-  open: number,
-  close: number,
-  visit: (start: number, keyStart: number, keyEnd: number) => number,
-): number {
-  if (text.charCodeAt(i) !== open) {
-    throw new NotCompactJson();
-  }
-  let j = i + 1;
-  if (text.charCodeAt(j) === close) {
-    return j + 1;
-  }
-  for (;;) {
-    let keyStart = 0;
-    let keyEnd = 0;
-    if (open === OPEN_BRACE) {
-      keyStart = j + 1;
-      keyEnd = endOfString(text, j) - 1;
-      for (let k = keyStart; k < keyEnd; k++) {
-        if (text.charCodeAt(k) === BACKSLASH) {
-          throw new NotCompactJson();
-        }
-      }
-      if (text.charCodeAt(keyEnd + 1) !== COLON) {
-        throw new NotCompactJson();
-      }
-      j = keyEnd + 2;
-    }
-    const end = visit(j, keyStart, keyEnd);
-    const next = text.charCodeAt(end);
-    if (next === close) {
-      return end + 1;
-    }
-    if (next !== COMMA) {
-      throw new NotCompactJson();
-    }
-    j = end + 1;
-  }
-}
-
 /** Whether the key's text from `start` to `end` is `name`. */
 function keyIs(text: string, start: number, end: number, name: string): boolean {
   return end - start === name.length && text.startsWith(name, start);
@@ -200,7 +153,10 @@ interface Shape {
   readonly each?: Shape;
 }
 
-/** Reads the value at `start` as `shape` says into `into[key]`; returns where the value ends. */
+/**
+ * Reads the value at `start` as `shape` says into `into[key]`; returns where the value ends. Loops of its own over
+ * members and elements rather than a walker taking a callback: it runs for every value of every row verified.
+ */
 function readValue(
   text: string,
   start: number,
@@ -212,26 +168,87 @@ function readValue(
   if (members) {
     const value: Record<string, unknown> = {};
     into[key] = value;
-    return walk(text, start, OPEN_BRACE, CLOSE_BRACE, (valueStart, keyStart, keyEnd) => {
-      for (const [name, memberShape] of members) {
-        if (keyIs(text, keyStart, keyEnd, name)) {
-          return readValue(text, valueStart, memberShape, value, name);
-        }
-      }
-      return endOfValue(text, valueStart);
-    });
+    return readMembers(text, start, members, value);
   }
   const each = shape?.each;
   if (each) {
     const items: unknown[] = [];
     into[key] = items;
-    return walk(text, start, OPEN_BRACKET, CLOSE_BRACKET, (itemStart) =>
-      readValue(text, itemStart, each, items as unknown as Record<string, unknown>, items.length),
-    );
+    return readElements(text, start, each, items);
   }
   const end = endOfValue(text, start);
   into[key] = leafOf(text, start, end);
   return end;
+}
+
+/** Reads the members named of the object at `start` into `value`; returns where the object ends. */
+function readMembers(
+  text: string,
+  start: number,
+  members: NonNullable<Shape['members']>,
+  value: Record<string, unknown>,
+): number {
+  if (text.charCodeAt(start) !== OPEN_BRACE) {
+    throw new NotCompactJson();
+  }
+  let j = start + 1;
+  if (text.charCodeAt(j) === CLOSE_BRACE) {
+    return j + 1;
+  }
+  for (;;) {
+    // A key with an escape in it is not compact JSON here: keys are compared as they stand.
+    const keyStart = j + 1;
+    const keyEnd = endOfString(text, j) - 1;
+    for (let k = keyStart; k < keyEnd; k++) {
+      if (text.charCodeAt(k) === BACKSLASH) {
+        throw new NotCompactJson();
+      }
+    }
+    if (text.charCodeAt(keyEnd + 1) !== COLON) {
+      throw new NotCompactJson();
+    }
+    const valueStart = keyEnd + 2;
+    let end = -1;
+    for (const [name, memberShape] of members) {
+      if (keyIs(text, keyStart, keyEnd, name)) {
+        end = readValue(text, valueStart, memberShape, value, name);
+        break;
+      }
+    }
+    if (end < 0) {
+      end = endOfValue(text, valueStart);
+    }
+    const next = text.charCodeAt(end);
+    if (next === CLOSE_BRACE) {
+      return end + 1;
+    }
+    if (next !== COMMA) {
+      throw new NotCompactJson();
+    }
+    j = end + 1;
+  }
+}
+
+/** Reads each element of the array at `start` as `each` into `items`; returns where the array ends. */
+function readElements(text: string, start: number, each: Shape, items: unknown[]): number {
+  if (text.charCodeAt(start) !== OPEN_BRACKET) {
+    throw new NotCompactJson();
+  }
+  let j = start + 1;
+  if (text.charCodeAt(j) === CLOSE_BRACKET) {
+    return j + 1;
+  }
+  for (;;) {
+    const end = readValue(text, j, each, items as unknown as Record<string, unknown>, items.length);
+    const next = text.charCodeAt(end);
+    if (next === CLOSE_BRACKET) {
+      return end + 1;
+    }
+    if (next !== COMMA) {
+      throw new NotCompactJson();
+    }
+    j = end + 1;
+  }
 }
 
 /** What `indexFieldsOf` reads of a Coding and of a Reference. */
