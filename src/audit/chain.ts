@@ -3,15 +3,16 @@ import { createHash, hash } from 'node:crypto';
 /** The hash a tenant's chain starts from. */
 export const GENESIS_HASH = '0'.repeat(64);
 
-/** A string as a JSON string literal; most strings need no escaping, and those skip JSON.stringify. */
+/** What JSON.stringify escapes in a string: control characters, quote, backslash, and (lone) surrogates. */
+// eslint-disable-next-line no-control-regex -- control characters are exactly what it looks for
+const NEEDS_ESCAPE = /[\u0000-\u001f"\\\ud800-\udfff]/;
+
+/**
+ * A string as a JSON string literal; most strings need no escaping, and those skip JSON.stringify. The regular
+ * expression finds one faster than a loop over the characters does.
+ */
 function quote(s: string): string {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x20 || c === 0x22 || c === 0x5c || (c >= 0xd800 && c <= 0xdfff)) {
-      return JSON.stringify(s);
-    }
-  }
-  return `"${s}"`;
+  return NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : `"${s}"`;
 }
 
 /** Quoted keys, by key: an AuditEvent has a few dozen distinct keys, repeated in every row. */

@@ -76,10 +76,6 @@ function indexProblemOf(r: IndexedRow, event = r.resource as AuditEvent): string
   } catch {
     return 'resource is not an AuditEvent';
   }
-  // PostgreSQL's JSON text of a text[] escapes exactly as JSON.stringify does, so comparing the texts is exact, and
-  // cheaper than parsing an array literal per row.
-  const same = (a: readonly string[] | string, b: readonly string[]): boolean =>
-    typeof a === 'string' ? a === JSON.stringify(b) : a.length === b.length && a.every((v, i) => v === b[i]);
   const wrong =
     r.id !== event.id
       ? 'id'
@@ -95,12 +91,23 @@ function indexProblemOf(r: IndexedRow, event = r.resource as AuditEvent): string
                 ? 'outcome'
                 : r.patient_bsn !== f.patientBsn
                   ? 'patient_bsn'
-                  : !same(r.agents, f.agents)
+                  : !sameTokens(r.agents, f.agents)
                     ? 'agents'
-                    : !same(r.entities, f.entities)
+                    : !sameTokens(r.entities, f.entities)
                       ? 'entities'
                       : undefined;
   return wrong ? `column ${wrong} does not match the resource` : undefined;
+}
+
+/**
+ * Whether a row's tokens column holds `tokens`. PostgreSQL's JSON text of a text[] escapes exactly as JSON.stringify
+ * does, so comparing the texts is exact, and cheaper than parsing an array literal per row.
+ */
+function sameTokens(column: readonly string[] | string, tokens: readonly string[]): boolean {
+  if (typeof column === 'string') {
+    return column === JSON.stringify(tokens);
+  }
+  return column.length === tokens.length && column.every((v, i) => v === tokens[i]);
 }
 
 /** Reads rows `(afterSeq, toSeq]` of a chain in pages of `pageSize`, in order of seq. */
@@ -143,6 +150,32 @@ function parseStored(text: string): unknown {
     return JSON.parse(text) as unknown;
   } catch {
     return text;
+  }
+}
+
+/**
+ * A row as the verifier hashes it: its stored text, parsed only if it does not hash as it stands (a row stored as
+ * jsonb before migration 010, or a changed one). A class rather than an object with a getter per row: one of these
+ * is made for every row verified.
+ */
+class StoredRow implements ChainRow {
+  private parsedText: { readonly value: unknown } | undefined;
+
+  constructor(
+    readonly seq: number,
+    readonly storedText: string,
+    readonly prevHash: string,
+    readonly hash: string,
+  ) {}
+
+  get resource(): unknown {
+    this.parsedText ??= { value: parseStored(this.storedText) };
+    return this.parsedText.value;
+  }
+
+  /** The resource if it has been parsed already. */
+  get parsed(): unknown {
+    return this.parsedText?.value;
   }
 }
 
@@ -219,20 +252,14 @@ export async function verifyTenant(
         // row stored as jsonb before migration 010, or a changed one); text that does is the writer's canonical
         // JSON, and the search-column check reads just the parts it needs from it.
         const storedText = r.resource as string;
-        let parsed: unknown;
-        const row = {
-          seq: r.seq,
-          storedText,
-          get resource(): unknown {
-            return (parsed ??= parseStored(storedText));
-          },
-          prevHash: r.prev_hash,
-          hash: r.hash,
-        };
+        const row = new StoredRow(r.seq, storedText, r.prev_hash, r.hash);
         if (!verifier.push(row)) {
           return false;
         }
-        const indexProblem = indexProblemOf(r, (parsed ?? indexedPartsOf(storedText) ?? row.resource) as AuditEvent);
+        const indexProblem = indexProblemOf(
+          r,
+          (row.parsed ?? indexedPartsOf(storedText) ?? row.resource) as AuditEvent,
+        );
         if (indexProblem) {
           verifier.fail(r.seq, indexProblem);
           return false;

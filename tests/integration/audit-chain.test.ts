@@ -4,6 +4,7 @@ import pg from 'pg';
 import { disclosure, SYSTEM_WORKER } from '../../src/audit/audit-events';
 import { purgeExpired } from '../../src/event/retention';
 import { canonicalizeJcs, chainHashOfCanonical } from '../../src/audit/chain';
+import { indexFieldsOf } from '../../src/audit/index-fields';
 import { verifyTenant } from '../../src/audit/verify';
 import { AuditWriter } from '../../src/audit/writer';
 import { configSchema } from '../../src/kernel/config';
@@ -121,6 +122,35 @@ describe('audit chain in PostgreSQL', () => {
     expect(rows.map((r) => r.text)).toEqual(events.map((e) => canonicalizeJcs(e)));
     expect(rows.map((r) => r.id)).toEqual(events.map((e) => e.id));
     expect(await verifyTenant(db, '10000014')).toEqual(expect.objectContaining({ ok: true, rows: 4, headSeq: 4 }));
+  });
+
+  it('stores search columns holding quotes, backslashes, commas, braces and the word NULL as they are', async () => {
+    // The writer writes the array parameters itself; agents and entities are arrays inside an array, escaped twice.
+    const awkward = ['a "quoted" ref', 'back\\slash\\', 'comma, {brace}', 'NULL', ' spaced ', '\\"'];
+    const events = awkward.map((s, i) => {
+      const e = event(i);
+      return {
+        ...e,
+        type: { ...e.type, code: s },
+        subtype: i % 2 === 0 ? [{ code: s }] : undefined,
+        agent: [...(e.agent ?? []), { requestor: false, who: { reference: s, identifier: { system: s, value: s } } }],
+        entity: [...(e.entity ?? []), { what: { reference: `Thing/${s}` } }, { what: { identifier: { value: s } } }],
+      };
+    });
+    await Promise.all(events.map((e) => writer.append('10000015', e)));
+    const rows = await db.query<{ type: string; subtype: string | null; agents: string[]; entities: string[] }>(
+      'SELECT type, subtype, agents, entities FROM audit_event WHERE tenant = $1 ORDER BY seq',
+      ['10000015'],
+    );
+    expect(rows).toEqual(
+      events.map((e) => {
+        const f = indexFieldsOf(e);
+        return { type: f.type, subtype: f.subtype, agents: f.agents, entities: f.entities };
+      }),
+    );
+    expect(rows[0]?.agents).toContain('a "quoted" ref|a "quoted" ref');
+    expect(rows[3]?.subtype).toBeNull();
+    expect(await verifyTenant(db, '10000015')).toEqual(expect.objectContaining({ ok: true, rows: awkward.length }));
   });
 
   it('finds stored text changed byte for byte (still canonical, same length), at its seq', async () => {

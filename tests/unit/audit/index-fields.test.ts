@@ -106,6 +106,22 @@ describe('indexedPartsOf', () => {
     expect(f.entities).toContain(`Thing/7${AWKWARD[5]}`);
   });
 
+  it('reads a member given twice as JSON.parse does, the last one winning, at every depth', () => {
+    const text = canonicalizeJcs(events[0]);
+    for (const twice of [
+      text.replace('"outcome":"0"', '"outcome":"0","outcome":"8"'),
+      text.replace('"type":{', '"type":{"code":"first"},"type":{'),
+      text.replace('"identifier":{', '"identifier":{"value":"first"},"identifier":{'),
+      text.replace('"agent":[', '"agent":[],"agent":['),
+      text.replace('"entity":[', '"entity":[{"what":{"reference":"Patient/first"}}],"entity":['),
+    ]) {
+      expect(twice).not.toBe(text);
+      const parts = indexedPartsOf(twice);
+      expect(parts).toBeDefined();
+      expect(columnsOf(parts!)).toEqual(columnsOf(JSON.parse(twice) as AuditEvent));
+    }
+  });
+
   it('leaves text that is not compact JSON to the full parser', () => {
     const text = canonicalizeJcs(events[0]);
     for (const other of [
@@ -115,6 +131,10 @@ describe('indexedPartsOf', () => {
       text.slice(0, -1),
       text.replace('"agent":[', '"agent":null,"x":['),
       text.replace('"entity":[{', '"entity":[1,{'),
+      // Compact, but a member that is not the object or array an AuditEvent has there.
+      canonicalizeJcs({ ...events[0], type: 'x' }),
+      canonicalizeJcs({ ...events[0], subtype: { 0: { code: 'x' } } }),
+      canonicalizeJcs({ ...events[0], entity: [{ what: { identifier: 'x' } }] }),
       '[]',
       '"AuditEvent"',
       '',
