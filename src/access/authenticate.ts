@@ -75,6 +75,11 @@ function credentialVerifier(options: AuthenticatorOptions): (credential: string)
     credential.startsWith(API_KEY_PREFIX) ? options.apiKeys.verify(credential) : jwt.verify(credential);
 }
 
+/** Only a JWT is checked asynchronously: anything with a `then` is its answer still to come. */
+function isPending(p: Principal | PromiseLike<Principal>): p is PromiseLike<Principal> {
+  return typeof (p as Partial<PromiseLike<Principal>>).then === 'function';
+}
+
 /**
  * Middleware that authenticates every request: `Authorization: Bearer <jb_… API key | JWT>` or `X-API-Key`.
  * Sets the principal on success; on failure passes the OperationOutcomeError to `next` for the error handler.
@@ -122,7 +127,7 @@ export function createAuthenticator(options: AuthenticatorOptions): RequestHandl
       refuse(req, res, next, err);
       return;
     }
-    if (principal instanceof Promise) {
+    if (isPending(principal)) {
       principal.then(
         (p) => {
           setPrincipal(res, p);

@@ -1069,7 +1069,7 @@ export async function listStoredConsents(db: Db, tenant: string, patientBsn: str
   return (await listStoredConsentsOfChildren(db, [{ tenant, patientBsn }])).get(childKey(tenant, patientBsn)) ?? [];
 }
 
-/** The key of a child within a practice, as `listConsentsOfChildren` returns it. */
+/** The key of a child within a practice, as `listStoredConsentsOfChildren` returns it. */
 export const childKey = (tenant: string, patientBsn: string): string => `${tenant}\u0000${patientBsn}`;
 
 // ---------------------------------------------------------------------------------------------------------------

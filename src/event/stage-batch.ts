@@ -1,4 +1,5 @@
 import DataLoader from 'dataloader';
+import { isOutageError } from '../kernel/outage';
 
 /**
  * Stages that work in groups. Each BullMQ job still runs on its own (its own lock, attempts, backoff, dead letter,
@@ -12,7 +13,8 @@ import DataLoader from 'dataloader';
  * does the collecting; this file adds the group-commit schedule and the fallback below.
  *
  * One bad member cannot fail its neighbours: when the group's statement throws, every member is run on its own
- * (`each`), and only those that fail on their own see an error. A crash mid-group loses nothing: no job completes
+ * (`each`), and only those that fail on their own see an error; an outage (isOutageError) fails the whole group at
+ * once. A crash mid-group loses nothing: no job completes
  * before its own part of the group has committed, and every group write is safe to make twice (each checks the
  * state it moves from), so a member run again after a partly committed group finds its part done.
  */
@@ -47,7 +49,12 @@ export function grouped<K, V>(
         }
         try {
           return await group(keys);
-        } catch {
+        } catch (err) {
+          // A database or Redis that is down fails every member alike: trying each on its own would only wait for
+          // the same outage once per member, and leave as many commands queued for when the connection returns.
+          if (isOutageError(err)) {
+            return keys.map(() => asError(err));
+          }
           return await Promise.all(keys.map((k) => each(k).catch(asError)));
         }
       } finally {

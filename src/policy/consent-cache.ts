@@ -9,12 +9,17 @@ export interface StoredConsent {
 }
 
 /**
- * How many compiled consents the pipeline keeps per database. An entry holds the stored text (under 1 KB for a
- * typical consent) and its compiled form, so this caps the cache at roughly 8 MB. It covers the consents of the
- * children whose events are between their map and deliver decisions at 1,000 events a second, the second decision
- * being the one that hits.
+ * How many compiled consents the pipeline keeps per database. It covers the consents of the children whose events are
+ * between their map and deliver decisions at 1,000 events a second, the second decision being the one that hits.
  */
 export const CACHED_CONSENTS = 4096;
+
+/**
+ * The most stored text the cache holds, in UTF-16 code units: a typical consent's is under 1 KB, but a count alone
+ * would let unusually large consents grow the cache past what the process's memory budget allows. The compiled form
+ * is smaller than the text it comes from.
+ */
+const CACHED_TEXT_UNITS = 8 * 1024 * 1024;
 
 interface Entry {
   readonly text: string;
@@ -33,7 +38,11 @@ export class ConsentCache {
   private readonly entries: LRUCache<string, Entry>;
 
   constructor(maxConsents: number) {
-    this.entries = new LRUCache<string, Entry>({ max: maxConsents });
+    this.entries = new LRUCache<string, Entry>({
+      max: maxConsents,
+      maxSize: CACHED_TEXT_UNITS,
+      sizeCalculation: (entry) => Math.max(1, entry.text.length),
+    });
   }
 
   /** The compiled form of the stored consent: from the cache when this id was last compiled from the same text. */

@@ -70,7 +70,7 @@ describe('accepted-send notes', () => {
     expect(after.slice(30)).toEqual(keys.slice(30).map((_, i) => note(i + 30)));
   });
 
-  it('keeps reads, writes and drops made in the same moment in the order each delivery made them', async () => {
+  it('answers reads, writes and drops of different deliveries made in the same moment, each as its own', async () => {
     await rememberAcceptedSend(queues, 'mixed-a', note(1));
     // One delivery marks its note audited while another reads its own and a third drops its own.
     await Promise.all([

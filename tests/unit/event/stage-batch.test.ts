@@ -1,4 +1,5 @@
 import { grouped, perResource } from '../../../src/event/stage-batch';
+import { DependencyUnavailableError } from '../../../src/kernel/outage';
 
 /** A group function that records the groups it was given, answering each key with `key * 10`. */
 function recording(opts: { failWhen?: (key: number) => boolean; hold?: Promise<void> } = {}) {
@@ -57,6 +58,24 @@ describe('grouped: the calls of concurrent jobs as one group', () => {
     ]);
     expect(groups).toEqual([[1, 2, 3, 4]]);
     expect(singles.sort()).toEqual([1, 2, 3, 4]);
+  });
+
+  it('an outage fails the whole group at once, without trying each member on its own', async () => {
+    const singles: number[] = [];
+    const call = grouped<number, number>(
+      () => Promise.reject(new DependencyUnavailableError('redis', 'Redis did not answer within 1000 ms')),
+      (k) => {
+        singles.push(k);
+        return Promise.resolve(k);
+      },
+    );
+    const results = await Promise.allSettled([1, 2, 3].map(call));
+    expect(results.map((r) => (r.status === 'rejected' ? (r.reason as Error).name : r.value))).toEqual([
+      'DependencyUnavailableError',
+      'DependencyUnavailableError',
+      'DependencyUnavailableError',
+    ]);
+    expect(singles).toEqual([]);
   });
 
   it('a per-member Error in the group answer rejects that member only', async () => {

@@ -25,6 +25,20 @@ describe('the compiled consent cache', () => {
     expect(cache.size).toBe(1);
   });
 
+  it('keeps no consent whose stored text alone is larger than the cache may hold, and still compiles it', () => {
+    const cache = new ConsentCache(10);
+    const huge = buildConsent({ id: 'c-huge' });
+    // 9 million code units of text: more than the 8 Mi the cache holds in all.
+    huge.text = {
+      status: 'generated',
+      div: `<div xmlns="http://www.w3.org/1999/xhtml">${'x'.repeat(9_000_000)}</div>`,
+    };
+    expect(cache.compiled(stored(huge)).id).toBe('c-huge');
+    expect(cache.size).toBe(0);
+    cache.compiled(stored(buildConsent({ id: 'c-1' })));
+    expect(cache.size).toBe(1);
+  });
+
   it('gives the new verdict when a consent is withdrawn between two decisions', () => {
     const cache = new ConsentCache(10);
     const given = buildConsent({ id: 'c-1', by: CHILD });
