@@ -4,6 +4,7 @@ import { deliverJobId, mapJobId } from '../../src/event/queues';
 import { buildDestination, buildReferralEvent } from '../helpers/builders';
 import { TestReceiver } from '../helpers/receiver';
 import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
+import { waitFor } from '../helpers/wait-for';
 
 // The map stage's jobs, run together as BullMQ's concurrency runs them, share one statement per step
 // (src/event/stage-groups.ts). These tests call the stage directly (ROLE=api: no worker takes the jobs) so that
@@ -104,7 +105,17 @@ describe('map jobs that run together', () => {
   });
 
   it('requests received at the same moment add their map jobs together, each under its own event id', async () => {
-    const addBulk = jest.spyOn(app.rt.ctx.queues.map, 'addBulk');
+    const queues = app.rt.ctx.queues;
+    // Each request hands its map jobs to the grouped enqueue and then waits for them through `timed`.
+    const timed = jest.spyOn(queues, 'timed');
+    const requestsAtEnqueue = () => timed.mock.calls.filter(([, what]) => what === 'enqueue map').length;
+    const realAddBulk = queues.map.addBulk.bind(queues.map);
+    // The groups already sent are held until every request has reached its enqueue, so how the requests are spread in
+    // time on a loaded machine cannot decide the grouping: those that arrive meanwhile must go together.
+    const addBulk = jest.spyOn(queues.map, 'addBulk').mockImplementation(async (jobs) => {
+      await waitFor('all 20 requests at their enqueue', () => requestsAtEnqueue() >= 20, 30_000, 2);
+      return realAddBulk(jobs);
+    });
     try {
       const answers = await Promise.all(
         Array.from({ length: 20 }, () => app.request('/his/v1/events', { json: buildReferralEvent() })),
@@ -115,13 +126,16 @@ describe('map jobs that run together', () => {
           return ((await res.json()) as { receipts: { id: string }[] }).receipts[0]!.id;
         }),
       );
+      // A request answers after REDIS_ANSWER_MS even when its jobs are not yet added: wait for every addBulk.
+      await Promise.all(addBulk.mock.results.map((r) => r.value as Promise<unknown>));
       // Fewer round trips than requests, and every event has its own job, found by the id the reconciler looks up.
       expect(addBulk.mock.calls.length).toBeGreaterThanOrEqual(1);
       expect(addBulk.mock.calls.length).toBeLessThan(ids.length);
-      const jobs = await Promise.all(ids.map((id) => app.rt.ctx.queues.map.getJob(mapJobId(id))));
+      const jobs = await Promise.all(ids.map((id) => queues.map.getJob(mapJobId(id))));
       expect(jobs.map((j) => j?.data.inboxId)).toEqual(ids);
     } finally {
       addBulk.mockRestore();
+      timed.mockRestore();
     }
   });
 });
