@@ -70,6 +70,19 @@ describe('accepted-send notes', () => {
     expect(after.slice(30)).toEqual(keys.slice(30).map((_, i) => note(i + 30)));
   });
 
+  it('one note Redis refuses fails alone: the rest of its group is answered command by command', async () => {
+    const good = ['alone-0', 'alone-1', 'alone-2'];
+    await Promise.all(good.map((k, i) => rememberAcceptedSend(queues, k, note(i))));
+    // A key of another type under a note's name: GET on it fails with WRONGTYPE, and so does the group's script.
+    await redis.hset(`${prefix}:accepted:alone-bad`, 'field', 'value');
+    const results = await Promise.allSettled([...good, 'alone-bad'].map((k) => tryGetAcceptedSend(queues, k)));
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'rejected']);
+    expect(results.slice(0, 3).map((r) => (r as PromiseFulfilledResult<AcceptedSend | undefined>).value)).toEqual(
+      good.map((_, i) => note(i)),
+    );
+    expect(String((results[3] as PromiseRejectedResult).reason)).toMatch(/WRONGTYPE/);
+  });
+
   it('answers reads, writes and drops of different deliveries made in the same moment, each as its own', async () => {
     await rememberAcceptedSend(queues, 'mixed-a', note(1));
     // One delivery marks its note audited while another reads its own and a third drops its own.
