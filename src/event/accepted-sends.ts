@@ -36,14 +36,6 @@ type NoteCommand =
   | { readonly op: 'set'; readonly key: string; readonly value: string }
   | { readonly op: 'del'; readonly key: string };
 
-/** BullMQ's client: a proxy over the process's ioredis client (Redis or Cluster). */
-const clientOf = (queues: QueueSet) => queues.map.getBackend().connection.client;
-
-/** BullMQ's client forwards `eval` to ioredis, which its type does not declare. */
-interface EvalClient {
-  eval(script: string, keys: number, ...args: (string | number)[]): Promise<unknown>;
-}
-
 /**
  * A group's commands as one script: one command for Redis and for the process, where a pipeline would cost the
  * process about as much as the round trips it saves (ioredis copies every script BullMQ defined into each pipeline).
@@ -68,7 +60,7 @@ return answers
 `;
 
 async function runCommands(queues: QueueSet, commands: readonly NoteCommand[]): Promise<(string | null)[]> {
-  const client = (await clientOf(queues)) as unknown as EvalClient;
+  const client = await queues.redisClient();
   const replies = await client.eval(
     NOTE_COMMANDS,
     commands.length,
@@ -84,7 +76,7 @@ async function runCommands(queues: QueueSet, commands: readonly NoteCommand[]): 
 
 /** One command on its own, as itself. */
 async function runCommand(queues: QueueSet, c: NoteCommand): Promise<string | null> {
-  const client = await clientOf(queues);
+  const client = await queues.redisClient();
   switch (c.op) {
     case 'get':
       return client.get(c.key);

@@ -96,6 +96,14 @@ export async function enqueueOrDefer(log: Logger, enqueue: Promise<void>, ids: R
  * The BullMQ queues of this deployment: `map`, one `deliver.<destination>` per destination (so a destination can
  * be paused and rate-limited on its own), and `feedback` (status updates and trajectory events to practices).
  */
+/** Runs a Lua script: what our own Redis keys need beyond plain commands. */
+interface ScriptClient {
+  eval(script: string, keys: number, ...args: (string | number)[]): Promise<unknown>;
+}
+
+/** BullMQ's client with the `eval` it forwards. */
+type QueueRedisClient = Awaited<ReturnType<Queue['getBackend']>['connection']['client']> & ScriptClient;
+
 export class QueueSet {
   readonly map: Queue<MapJobData>;
   readonly deliver = new Map<string, Queue<DeliverJobData>>();
@@ -141,6 +149,14 @@ export class QueueSet {
    */
   timed<T>(call: Promise<T>, what: string): Promise<T> {
     return redisAnswer(call, what);
+  }
+
+  /**
+   * The process's ioredis client behind BullMQ (Redis or Cluster), for the few keys of our own beside the queues (the
+   * sent-once notes, the send windows). BullMQ's proxy forwards `eval`, which its type does not declare.
+   */
+  redisClient(): Promise<QueueRedisClient> {
+    return this.map.getBackend().connection.client as Promise<QueueRedisClient>;
   }
 
   /** The key prefix of one queue (the same for all unless each queue has its own hash tag). */

@@ -29,21 +29,13 @@ local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return math.max(1, tonumber(oldest[2]) + window - now)
 `;
 
-/** BullMQ's client is a proxy over the process's ioredis client (Redis or Cluster), which forwards `eval`. */
-interface EvalClient {
-  eval(script: string, keys: number, ...args: (string | number)[]): Promise<unknown>;
-}
-
 /** Waits until the destination's rate limit lets one more request leave, and takes that slot. */
 export async function takeSendSlot(queues: QueueSet, destination: Destination): Promise<void> {
   const limit = destination.rateLimit;
   if (!limit) {
     return;
   }
-  const client = (await queues.timed(
-    queues.map.getBackend().connection.client,
-    'redis client',
-  )) as unknown as EvalClient;
+  const client = await queues.timed(queues.redisClient(), 'redis client');
   // The queue's own prefix: on a Redis Cluster the key lives in the destination queue's hash slot.
   const key = `${queues.prefixFor(deliverQueueName(destination.id))}:send-window:${destination.id}`;
   const member = randomUUID();
