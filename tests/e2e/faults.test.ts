@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { buildAgreement, buildDestination, buildReferralEvent } from '../helpers/builders';
 import { startOwnPostgres, startOwnRedis, type OwnPostgres, type OwnRedis } from '../helpers/own-services';
-import { freePort, spawnProduct, writeConfigDir } from '../helpers/product-process';
+import { freePort, spawnProduct, waitForReady, writeConfigDir } from '../helpers/product-process';
 import { TestReceiver } from '../helpers/receiver';
 import { createTestEnv, type TestEnv } from '../helpers/test-runtime';
 import { waitFor } from '../helpers/wait-for';
@@ -47,12 +47,7 @@ describe('dependencies failing under load', () => {
       testEnv.logFile,
     );
     base = `http://127.0.0.1:${port}`;
-    await waitFor(
-      'the product to be ready',
-      async () => (await fetch(`${base}/health/ready`)).status === 200,
-      90_000,
-      200,
-    );
+    await waitForReady(base, product, testEnv.logFile);
   }, 120_000);
 
   afterAll(async () => {

@@ -2,7 +2,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { exited, freePort, spawnProduct } from '../helpers/product-process';
+import { exited, freePort, spawnProduct, waitForReady } from '../helpers/product-process';
 import { cleanupTestEnv, createTestEnv } from '../helpers/test-runtime';
 import { waitFor } from '../helpers/wait-for';
 
@@ -47,11 +47,7 @@ describe('the README’s loop example, run as written against npm start and npm 
       stdio: ['ignore', receiverLog, receiverLog],
     });
     try {
-      await waitFor(
-        'npm start to be ready',
-        async () => (await fetch(`http://127.0.0.1:${apiPort}/health/ready`).catch(() => undefined))?.ok,
-        60_000,
-      );
+      await waitForReady(`http://127.0.0.1:${apiPort}`, product, testEnv.logFile, 60_000);
       await waitFor(
         'the receiver to listen',
         async () => (await fetch(`http://127.0.0.1:${receiverPort}/received`).catch(() => undefined))?.ok,

@@ -1,9 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { exited, freePort, spawnProduct } from '../helpers/product-process';
+import { exited, freePort, spawnProduct, waitForReady } from '../helpers/product-process';
 import { deleteQueueKeys, dropSchema, TEST_DATABASE_URL } from '../helpers/test-runtime';
-import { waitFor } from '../helpers/wait-for';
 
 describe('npm start', () => {
   const cases: [string, Record<string, string>][] = [
@@ -32,12 +31,7 @@ describe('npm start', () => {
         path.join(dataDir, 'out.log'),
       );
       try {
-        await waitFor(
-          '/health/ready',
-          async () => (await fetch(`http://127.0.0.1:${port}/health/ready`)).status === 200,
-          90_000,
-          200,
-        );
+        await waitForReady(`http://127.0.0.1:${port}`, child, path.join(dataDir, 'out.log'));
         // First start creates one demo key per role; the practice key works.
         const keys = fs.readFileSync(path.join(dataDir, 'demo-keys.txt'), 'utf8');
         const practiceKey = /^practice\s+(\S+)$/m.exec(keys)?.[1];

@@ -34,11 +34,70 @@ export function writeConfigDir(dir: string, files: { agreements: unknown[]; dest
   }
 }
 
-/** A TCP port nothing listens on right now, for a product process whose URL the test must know in advance. */
-export async function freePort(): Promise<number> {
+/**
+ * The lowest port the kernel hands out for outgoing connections (`ip_local_port_range`); 32768 on Linux by default.
+ * Ports below it are never taken by a connect(), only by a listen().
+ */
+function ephemeralPortsStart(): number {
+  try {
+    return Number(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || 32768;
+  } catch {
+    return 32768;
+  }
+}
+
+/** Whether a listen on `port` succeeds right now. */
+function canListen(port: number): Promise<boolean> {
   const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise((r) => srv.close(r));
-  return port;
+  return new Promise((resolve) => {
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A TCP port nothing listens on right now, for a product process whose URL the test must know in advance. Chosen at
+ * random below the kernel's range for outgoing connections: a port from that range (what listen(0) gives) can be taken
+ * by any test's database or Redis connection in the seconds before the product listens on it, and the product then
+ * fails to start with EADDRINUSE.
+ */
+export async function freePort(): Promise<number> {
+  const high = ephemeralPortsStart();
+  const low = Math.max(1024, high - 12_000);
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = low + Math.floor(Math.random() * (high - low));
+    if (await canListen(port)) {
+      return port;
+    }
+  }
+  throw new Error(`No free port found between ${low} and ${high}`);
+}
+
+/**
+ * Waits until the product at `baseUrl` answers `/health/ready` with 200. Fails at once, with the end of its log,
+ * when the process ends first (a port taken between `freePort` and its listen, a start-up error), rather than
+ * polling a process that is gone until the timeout and leaving no clue why.
+ */
+export async function waitForReady(
+  baseUrl: string,
+  child: ChildProcess,
+  logFile: string,
+  timeoutMs = 90_000,
+): Promise<void> {
+  const logEnd = (): string => (fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8').slice(-2000) : '(no log)');
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(
+        `The product ended (${child.exitCode ?? child.signalCode}) before ${baseUrl} was ready; its log ends:\n${logEnd()}`,
+      );
+    }
+    if ((await fetch(`${baseUrl}/health/ready`).catch(() => undefined))?.status === 200) {
+      return;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`Timed out waiting for ${baseUrl} to be ready; its log ends:\n${logEnd()}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { openDb, type Db } from '../../src/kernel/db';
 import { buildAgreement, buildDestination, buildReferralEvent, PRACTICE_AGB } from '../helpers/builders';
 import { DeliveryReceiver } from '../helpers/delivery-receiver';
-import { exited, freePort, spawnProduct, writeConfigDir } from '../helpers/product-process';
+import { exited, freePort, spawnProduct, waitForReady, writeConfigDir } from '../helpers/product-process';
 import { cleanupTestEnv, createTestEnv, TEST_DATABASE_URL } from '../helpers/test-runtime';
 import { waitFor } from '../helpers/wait-for';
 
@@ -18,7 +18,7 @@ const DELIVER_CONCURRENCY = 4;
 describe('2 API processes and 3 worker processes on one PostgreSQL and one Redis', () => {
   let receiver: DeliveryReceiver;
   let db: Db;
-  const apis: { url: string; child: ChildProcess }[] = [];
+  const apis: { url: string; child: ChildProcess; logFile: string }[] = [];
   const workers: ChildProcess[] = [];
   const testEnv = createTestEnv({
     // Long enough that a live worker's lock never lapses on a busy machine (a lapsed lock would let a second
@@ -47,23 +47,12 @@ describe('2 API processes and 3 worker processes on one PostgreSQL and one Redis
     testEnv.env.CONFIG_DIR = configDir;
     for (let i = 0; i < 2; i++) {
       const port = await freePort();
-      const child = spawnProduct(
-        { ...testEnv.env, ROLE: 'api', PORT: String(port) },
-        path.join(testEnv.dataDir, `api-${i}.log`),
-      );
-      apis.push({ url: `http://127.0.0.1:${port}`, child });
+      const logFile = path.join(testEnv.dataDir, `api-${i}.log`);
+      const child = spawnProduct({ ...testEnv.env, ROLE: 'api', PORT: String(port) }, logFile);
+      apis.push({ url: `http://127.0.0.1:${port}`, child, logFile });
     }
     for (const api of apis) {
-      await waitFor(
-        `API ${api.url} to be ready`,
-        () =>
-          fetch(`${api.url}/health/ready`).then(
-            (r) => r.ok,
-            () => false,
-          ),
-        120_000,
-        200,
-      );
+      await waitForReady(api.url, api.child, api.logFile, 120_000);
     }
     for (let i = 0; i < 3; i++) {
       startWorker();
