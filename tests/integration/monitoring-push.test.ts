@@ -430,4 +430,30 @@ describe('pushing the monitoring report to the municipality', () => {
     );
     expect(n).toBe(0);
   });
+
+  it("pushes the other municipalities' reports when one fails, and tries that one again in the next round", async () => {
+    const now = new Date('2027-04-12T08:00:00Z');
+    const { cipher } = app.rt.ctx;
+    const encrypt = cipher.encrypt.bind(cipher);
+    // One municipality's push fails before anything is stored or claimed, as an outage of its own would.
+    const sealing = jest.spyOn(cipher, 'encrypt').mockImplementation((plain) => {
+      if ((plain as { municipality?: unknown }).municipality === WEBHOOK_MUNICIPALITY) {
+        throw new Error('sealing failed');
+      }
+      return encrypt(plain);
+    });
+    let first: Awaited<ReturnType<typeof runScheduledPushes>>;
+    try {
+      first = await runScheduledPushes(app.rt.ctx, now);
+    } finally {
+      sealing.mockRestore();
+    }
+    expect(first.map((p) => p.delivery.destination).sort()).toEqual(['gm0226', 'gm0274']);
+    const second = await runScheduledPushes(app.rt.ctx, now);
+    expect(second.map((p) => p.delivery.destination)).toEqual(['gm0344']);
+    expect(await runScheduledPushes(app.rt.ctx, now)).toEqual([]);
+    for (const p of [...first, ...second]) {
+      await reaches(p.delivery.id, 'delivered');
+    }
+  });
 });

@@ -18,6 +18,15 @@ import { monitoringReport } from './monitoring-report';
 import type { ReportPeriod } from './period';
 import { tryParsePeriod } from './period';
 
+interface PushRequest {
+  readonly municipality: string;
+  readonly period: ReportPeriod;
+  readonly actor: AuditActor;
+  readonly traceId: string;
+}
+
+type PushedReport = ReportPush & { report: MeasureReport };
+
 /**
  * Pushes a municipality's monitoring report for a period to its destination: the same suppressed MeasureReport
  * `GET /municipality/v1/monitoring` answers for the whole municipality, stored and delivered like any event
@@ -25,17 +34,22 @@ import { tryParsePeriod } from './period';
  * the municipality as an agent so its own auditors see it. Answers the delivery; a second push of the same figures
  * answers the first one's.
  */
+export function pushMonitoringReport(
+  ctx: PipelineContext,
+  p: PushRequest & { readonly scheduled?: false },
+  now?: Date,
+): Promise<PushedReport>;
+/** A scheduled push answers nothing when this period's scheduled push was claimed already. */
+export function pushMonitoringReport(
+  ctx: PipelineContext,
+  p: PushRequest & { readonly scheduled: true },
+  now?: Date,
+): Promise<PushedReport | undefined>;
 export async function pushMonitoringReport(
   ctx: PipelineContext,
-  p: {
-    readonly municipality: string;
-    readonly period: ReportPeriod;
-    readonly actor: AuditActor;
-    readonly traceId: string;
-    readonly scheduled?: boolean;
-  },
+  p: PushRequest & { readonly scheduled?: boolean },
   now = new Date(),
-): Promise<(ReportPush & { report: MeasureReport }) | undefined> {
+): Promise<PushedReport | undefined> {
   // Before counting: a push that cannot go anywhere is refused at once.
   const { destination } = assertReportCanBePushed(ctx, p.municipality, now);
   const report = await monitoringReport(ctx, { municipality: p.municipality, period: p.period }, now);
