@@ -14,8 +14,10 @@ import {
 import { compileConsent, type CompiledConsent } from './compiled-consent';
 import { selectAgreements } from './select-agreement';
 import type {
+  AgreementRef,
   Decision,
   DecisionFacts,
+  DecisionObligations,
   DecisionReason,
   DecisionRequest,
   DenyReasonCode,
@@ -61,28 +63,54 @@ function childOf(facts: Pick<DecisionFacts, 'patient'>): Person {
   return child;
 }
 
-/** What a decision repeats from an agreement, made once per agreement object. */
+/** The allow-lists of one list of requested classes, in one direction. */
+interface ObligationsOf {
+  readonly classes: readonly DataClass[];
+  readonly obligations: DecisionObligations;
+}
+
+/**
+ * What a decision repeats from an agreement, made once per agreement object: its parts of a decision are shared,
+ * frozen, by every decision under it (the agreement named, the allow-lists), so a permit copies no list.
+ */
 interface CompiledAgreement {
   readonly label: string;
+  /** The start of a permit-by-consent reason's detail, before the people who consented. */
+  readonly consentOf: string;
+  readonly ref: AgreementRef;
   readonly fields: Record<SharingDirection, Partial<Record<DataClass, readonly string[]>>>;
+  /** Per direction, the obligations of the lists of classes asked so far, at most KEPT_CLASS_LISTS of them. */
+  readonly obligations: Record<SharingDirection, ObligationsOf[]>;
 }
+
+/** Requests ask for a handful of combinations of the seven data classes; beyond this many, each permit makes its own. */
+const KEPT_CLASS_LISTS = 16;
+
+const NO_FIELDS: readonly string[] = Object.freeze([]);
+const NO_IDS: readonly string[] = NO_FIELDS;
+const NO_OBLIGATIONS: DecisionObligations = Object.freeze({ allowedFields: Object.freeze({}) });
 
 const compiledAgreements = new WeakMap<Agreement, CompiledAgreement>();
 
 function compileAgreement(agreement: Agreement): CompiledAgreement {
   let c = compiledAgreements.get(agreement);
   if (c === undefined) {
+    // Copied before freezing: the agreement's own lists stay as the registry holds them.
     const fieldsOf = (direction: SharingDirection) => {
       const fields: Partial<Record<DataClass, readonly string[]>> = {};
       const allowList = allowListOf(agreement, direction);
       for (const [dataClass, allowed] of Object.entries(allowList) as [DataClass, { fields: string[] }][]) {
-        fields[dataClass] = [...allowed.fields];
+        fields[dataClass] = Object.freeze([...allowed.fields]);
       }
       return fields;
     };
+    const label = `Agreement ${agreement.id} v${agreement.version}`;
     c = {
-      label: `Agreement ${agreement.id} v${agreement.version}`,
+      label,
+      consentOf: `${label} (consent): consent of `,
+      ref: Object.freeze({ id: agreement.id, version: agreement.version }),
       fields: { 'to-municipality': fieldsOf('to-municipality'), 'to-practice': fieldsOf('to-practice') },
+      obligations: { 'to-municipality': [], 'to-practice': [] },
     };
     compiledAgreements.set(agreement, c);
   }
@@ -93,15 +121,17 @@ function label(agreement: Agreement): string {
   return compileAgreement(agreement).label;
 }
 
-function deny(reasons: DecisionReason[], agreement?: Agreement, consentIds: string[] = []): Decision {
+function deny(reasons: DecisionReason[], agreement?: Agreement, consentIds: readonly string[] = NO_IDS): Decision {
+  if (agreement === undefined) {
+    return { effect: 'deny', reasons, consentIds, obligations: NO_OBLIGATIONS };
+  }
   return {
     effect: 'deny',
     reasons,
-    ...(agreement
-      ? { agreement: { id: agreement.id, version: agreement.version }, legalBasis: agreement.legalBasis }
-      : {}),
+    agreement: compileAgreement(agreement).ref,
+    legalBasis: agreement.legalBasis,
     consentIds,
-    obligations: { allowedFields: {} },
+    obligations: NO_OBLIGATIONS,
   };
 }
 
@@ -109,31 +139,54 @@ function permit(
   agreement: Agreement,
   classes: readonly DataClass[],
   reason: DecisionReason,
-  consentIds: string[],
+  consentIds: readonly string[],
   direction: SharingDirection,
 ): Decision {
+  const compiled = compileAgreement(agreement);
   return {
     effect: 'permit',
     reasons: [reason],
-    agreement: { id: agreement.id, version: agreement.version },
+    agreement: compiled.ref,
     legalBasis: agreement.legalBasis,
     consentIds,
-    obligations: { allowedFields: allowedFieldsOf(agreement, classes, direction) },
+    obligations: obligationsOf(compiled, classes, direction),
   };
 }
 
-/** The allow-list of each requested class in one direction, copied: the caller owns its decision. */
-function allowedFieldsOf(
-  agreement: Agreement,
+function sameClasses(a: readonly DataClass[], b: readonly DataClass[]): boolean {
+  if (a.length !== b.length) {
+    return false;
+  }
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] !== b[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/** The allow-list of each requested class in one direction, made once per agreement and list of classes. */
+function obligationsOf(
+  agreement: CompiledAgreement,
   classes: readonly DataClass[],
   direction: SharingDirection,
-): Partial<Record<DataClass, string[]>> {
-  const allowedFields: Partial<Record<DataClass, string[]>> = {};
-  const fields = compileAgreement(agreement).fields[direction];
-  for (const c of classes) {
-    allowedFields[c] = fields[c]?.slice() ?? [];
+): DecisionObligations {
+  const kept = agreement.obligations[direction];
+  for (const k of kept) {
+    if (sameClasses(k.classes, classes)) {
+      return k.obligations;
+    }
   }
-  return allowedFields;
+  const allowedFields: Partial<Record<DataClass, readonly string[]>> = {};
+  const fields = agreement.fields[direction];
+  for (const c of classes) {
+    allowedFields[c] = fields[c] ?? NO_FIELDS;
+  }
+  const obligations: DecisionObligations = Object.freeze({ allowedFields: Object.freeze(allowedFields) });
+  if (kept.length < KEPT_CLASS_LISTS) {
+    kept.push({ classes: Object.freeze([...classes]), obligations });
+  }
+  return obligations;
 }
 
 function speakersAt(age: number): Speakers {
@@ -275,7 +328,7 @@ function everyonePermits(
       people.push(guardian);
     }
   }
-  const detail = `${compileAgreement(agreement).label} (consent): consent of ${consented}`;
+  const detail = compileAgreement(agreement).consentOf + consented;
   return permit(agreement, classes, { code: 'permitted-by-consent', detail, people }, permitIds, ctx.direction);
 }
 
