@@ -6,7 +6,8 @@ import type { CompiledConsent, CompiledProvision, PartyIds, PeriodBound } from '
  * nothing. Who that person must be (child, guardian with authority) is decided in decide.ts.
  *
  * The consents arrive compiled (compiled-consent.ts): the pipeline compiles each stored version once and reuses it
- * from decision to decision (consent-cache.ts). The rules below allocate nothing while evaluating.
+ * from decision to decision (consent-cache.ts), and what a compiled consent says about a disclosure is kept with it
+ * until the next disclosure it is held against differs (Held). The rules allocate nothing while evaluating.
  */
 
 /** The disclosure a consent is held against, and the consents of the child it is about. */
@@ -159,7 +160,9 @@ function mostSpecific(
   depth: number,
 ): number {
   let best = weight(type, depth);
-  for (const child of p.provisions) {
+  const provisions = p.provisions;
+  for (let i = 0; i < provisions.length; i++) {
+    const child = provisions[i] as CompiledProvision;
     const childType = child.type ?? type;
     if (!coversClass(child, dataClass) || scopeMiss(child, childType, ctx) !== undefined) {
       continue;
@@ -211,6 +214,99 @@ function supersedes(w: number, c: CompiledConsent, currentW: number, current: Co
 }
 
 /**
+ * What one consent says about each requested class of a disclosure: the weight of its most specific rule where its
+ * rules apply (-1 where they do not), else why its root rule does not. Kept per compiled consent for the last
+ * disclosure it was held against: the pipeline decides an event twice (map, deliver) on the same cached consents, and
+ * the decisions of a day differ only in the moment, which a consent whose periods are all calendar days never reads.
+ */
+interface Held {
+  /** Whether a period of some rule is an instant: then the answer depends on the moment and is not kept. */
+  readonly byInstant: boolean;
+  day: string;
+  municipalityCode: string;
+  purpose: Purpose;
+  readonly classes: DataClass[];
+  readonly weights: number[];
+  readonly misses: (ConsentMissCode | undefined)[];
+}
+
+const held = new WeakMap<CompiledConsent, Held>();
+
+function hasInstant(p: CompiledProvision): boolean {
+  if ((p.start !== undefined && 'ms' in p.start) || (p.end !== undefined && 'ms' in p.end)) {
+    return true;
+  }
+  for (let i = 0; i < p.provisions.length; i++) {
+    if (hasInstant(p.provisions[i] as CompiledProvision)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+function isHeldAgainst(h: Held, ctx: ConsentContext): boolean {
+  const classes = ctx.classes;
+  if (
+    h.byInstant ||
+    h.day !== ctx.day ||
+    h.municipalityCode !== ctx.municipalityCode ||
+    h.purpose !== ctx.purpose ||
+    h.classes.length !== classes.length
+  ) {
+    return false;
+  }
+  for (let i = 0; i < classes.length; i++) {
+    if (h.classes[i] !== classes[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/** The consent, whose root rule has a type, held against every requested class. */
+function heldAgainst(
+  c: CompiledConsent,
+  root: CompiledProvision & { type: 'permit' | 'deny' },
+  ctx: ConsentContext,
+): Held {
+  let h = held.get(c);
+  if (h === undefined) {
+    h = {
+      byInstant: hasInstant(root),
+      day: '',
+      municipalityCode: '',
+      purpose: ctx.purpose,
+      classes: [],
+      weights: [],
+      misses: [],
+    };
+    held.set(c, h);
+  } else if (isHeldAgainst(h, ctx)) {
+    return h;
+  }
+  h.day = ctx.day;
+  h.municipalityCode = ctx.municipalityCode;
+  h.purpose = ctx.purpose;
+  const n = ctx.classes.length;
+  h.classes.length = n;
+  h.weights.length = n;
+  h.misses.length = n;
+  const scope = scopeMiss(root, root.type, ctx);
+  for (let i = 0; i < n; i++) {
+    const dataClass = ctx.classes[i] as DataClass;
+    h.classes[i] = dataClass;
+    if (scope === undefined && coversClass(root, dataClass)) {
+      h.weights[i] = mostSpecific(root, root.type, ctx, dataClass, 0);
+      h.misses[i] = undefined;
+    } else {
+      h.weights[i] = -1;
+      h.misses[i] = scope ?? 'consent-class-not-covered';
+    }
+  }
+  return h;
+}
+
+/**
  * Holds one consent against every requested class: a verdict where its rules apply, else (when `withMisses`) why
  * its root rule does not.
  */
@@ -220,11 +316,10 @@ function evaluate(c: CompiledConsent, ctx: ConsentContext, s: Slots, withMisses:
   if (root?.type === undefined) {
     return;
   }
-  const scope = scopeMiss(root, root.type, ctx);
+  const h = heldAgainst(c, root as CompiledProvision & { type: 'permit' | 'deny' }, ctx);
   for (let i = 0; i < ctx.classes.length; i++) {
-    const dataClass = ctx.classes[i] as DataClass;
-    if (scope === undefined && coversClass(root, dataClass)) {
-      const w = mostSpecific(root, root.type, ctx, dataClass, 0);
+    const w = h.weights[i] ?? -1;
+    if (w >= 0) {
       const current = s.verdict[i];
       if (current === undefined || supersedes(w, c, s.weight[i] ?? -1, current)) {
         s.weight[i] = w;
@@ -233,7 +328,7 @@ function evaluate(c: CompiledConsent, ctx: ConsentContext, s: Slots, withMisses:
     } else if (withMisses) {
       const current = s.miss[i];
       if (current === undefined || c.time > current.time) {
-        s.missCode[i] = scope ?? 'consent-class-not-covered';
+        s.missCode[i] = h.misses[i];
         s.miss[i] = c;
       }
     }
@@ -256,7 +351,9 @@ const SILENT: Stance = { kind: 'silent' };
 function weighActive(person: PersonKey, ctx: ConsentContext): boolean {
   slots.reset(ctx.classes.length);
   let any = false;
-  for (const c of ctx.consents) {
+  const consents = ctx.consents;
+  for (let i = 0; i < consents.length; i++) {
+    const c = consents[i] as CompiledConsent;
     const standing = standingOf(c, person, ctx);
     if (standing === 'active') {
       evaluate(c, ctx, slots, true);
