@@ -66,19 +66,16 @@ function holds(list: readonly string[], value: string): boolean {
  */
 type Standing = 'active' | 'withdrawn' | 'entered-in-error' | undefined;
 
-/** The person whose consents are read: the child (`Patient/{id}`) or a guardian (`RelatedPerson/{id}`), by id. */
-export interface PersonKey {
-  readonly child: boolean;
-  readonly id: string;
+// The person whose consents are read is passed as two arguments rather than a key object, which a decision would
+// make per person: `child` (then `id` is of `Patient/{id}`) or not (`RelatedPerson/{id}`).
+
+function names(parties: PartyIds, child: boolean, id: string): boolean {
+  return holds(child ? parties.patients : parties.relatedPersons, id);
 }
 
-function names(parties: PartyIds, person: PersonKey): boolean {
-  return holds(person.child ? parties.patients : parties.relatedPersons, person.id);
-}
-
-function standingOf(consent: CompiledConsent, person: PersonKey, ctx: ConsentContext): Standing {
+function standingOf(consent: CompiledConsent, child: boolean, id: string, ctx: ConsentContext): Standing {
   // Most of a child's consents are another person's: the performer is asked first.
-  if (!names(consent.performers, person) || !consent.counts) {
+  if (!names(consent.performers, child, id) || !consent.counts) {
     return undefined;
   }
   if (consent.namesPatient && consent.patientId !== ctx.childId) {
@@ -88,7 +85,7 @@ function standingOf(consent: CompiledConsent, person: PersonKey, ctx: ConsentCon
   if (status === 'entered-in-error') {
     return 'entered-in-error';
   }
-  return status === 'active' && !names(consent.withdrawnBy, person) ? 'active' : 'withdrawn';
+  return status === 'active' && !names(consent.withdrawnBy, child, id) ? 'active' : 'withdrawn';
 }
 
 // A day bound is compared by Amsterdam calendar day at its own precision (a consent ending "2025-06-15" still holds
@@ -345,18 +342,18 @@ function addId(ids: string[], c: CompiledConsent): void {
 const SILENT: Stance = { kind: 'silent' };
 
 /**
- * Holds the person's active consents against every requested class into `slots`; false when the person performed
- * no consent that counts at all.
+ * Holds the person's active consents against every requested class into `slots` (with the near misses when
+ * `withMisses`); false when the person performed no consent that counts at all.
  */
-function weighActive(person: PersonKey, ctx: ConsentContext): boolean {
+function weighActive(child: boolean, id: string, ctx: ConsentContext, withMisses: boolean): boolean {
   slots.reset(ctx.classes.length);
   let any = false;
   const consents = ctx.consents;
   for (let i = 0; i < consents.length; i++) {
     const c = consents[i] as CompiledConsent;
-    const standing = standingOf(c, person, ctx);
+    const standing = standingOf(c, child, id, ctx);
     if (standing === 'active') {
-      evaluate(c, ctx, slots, true);
+      evaluate(c, ctx, slots, withMisses);
     }
     any ||= standing !== undefined;
   }
@@ -381,9 +378,9 @@ function deniedOrPermitted(n: number): number {
  * Whether the person permits every requested class, adding the ids of the consents that do to `ids`: the common
  * case, asked without building a stance.
  */
-export function permitsEveryClass(person: PersonKey, ctx: ConsentContext, ids: string[]): boolean {
+export function permitsEveryClass(child: boolean, id: string, ctx: ConsentContext, ids: string[]): boolean {
   const n = ctx.classes.length;
-  if (!weighActive(person, ctx) || deniedOrPermitted(n) !== n) {
+  if (!weighActive(child, id, ctx, false) || deniedOrPermitted(n) !== n) {
     return false;
   }
   for (let i = 0; i < n; i++) {
@@ -397,8 +394,8 @@ export function permitsEveryClass(person: PersonKey, ctx: ConsentContext, ids: s
  * when any requested class is denied, permit when every class is permitted, otherwise silent with the most telling
  * near miss: a withdrawn consent that would have permitted, else the latest consent that came close.
  */
-export function stanceOf(person: PersonKey, ctx: ConsentContext): Stance {
-  if (!weighActive(person, ctx)) {
+export function stanceOf(child: boolean, id: string, ctx: ConsentContext): Stance {
+  if (!weighActive(child, id, ctx, true)) {
     return SILENT;
   }
   const n = ctx.classes.length;
@@ -423,8 +420,8 @@ export function stanceOf(person: PersonKey, ctx: ConsentContext): Stance {
   return {
     kind: 'silent',
     miss:
-      voidedPermit(person, 'withdrawn', 'consent-withdrawn', ctx) ??
-      voidedPermit(person, 'entered-in-error', 'consent-entered-in-error', ctx) ??
+      voidedPermit(child, id, 'withdrawn', 'consent-withdrawn', ctx) ??
+      voidedPermit(child, id, 'entered-in-error', 'consent-entered-in-error', ctx) ??
       latestMiss(n),
   };
 }
@@ -434,7 +431,8 @@ export function stanceOf(person: PersonKey, ctx: ConsentContext): Stance {
  * `slots` of stanceOf).
  */
 function voidedPermit<C extends 'consent-withdrawn' | 'consent-entered-in-error'>(
-  person: PersonKey,
+  child: boolean,
+  id: string,
   standing: 'withdrawn' | 'entered-in-error',
   code: C,
   ctx: ConsentContext,
@@ -442,7 +440,7 @@ function voidedPermit<C extends 'consent-withdrawn' | 'consent-entered-in-error'
   let latest: CompiledConsent | undefined;
   const n = ctx.classes.length;
   for (const c of ctx.consents) {
-    if (standingOf(c, person, ctx) !== standing) {
+    if (standingOf(c, child, id, ctx) !== standing) {
       continue;
     }
     wouldBe.reset(n);

@@ -3,14 +3,7 @@ import { allowListOf, type Agreement } from './agreement';
 import type { DataClass, SharingDirection } from '../contracts/sharing';
 import { ageOnDay } from './age';
 import { amsterdamDay } from '../kernel/dutch-time';
-import {
-  permitsEveryClass,
-  stanceOf,
-  type ConsentContext,
-  type PersonKey,
-  type Stance,
-  type StanceMissCode,
-} from './consent-rules';
+import { permitsEveryClass, stanceOf, type ConsentContext, type Stance, type StanceMissCode } from './consent-rules';
 import { compileConsent, type CompiledConsent } from './compiled-consent';
 import { selectAgreements } from './select-agreement';
 import type {
@@ -205,10 +198,10 @@ function listedBefore(guardians: DecisionFacts['guardians'], index: number, rela
 }
 
 /**
- * Guardians with authority, once each, into `out` and their keys into `keys`; an id listed twice counts as having
- * authority if either entry says so.
+ * Guardians with authority, once each, into `out` and their RelatedPerson ids into `ids`; an id listed twice counts
+ * as having authority if either entry says so.
  */
-function guardiansWithAuthority(facts: Pick<DecisionFacts, 'guardians'>, out: Person[], keys: PersonKey[]): void {
+function guardiansWithAuthority(facts: Pick<DecisionFacts, 'guardians'>, out: Person[], ids: string[]): void {
   const guardians = facts.guardians;
   for (let i = 0; i < guardians.length; i++) {
     const g = guardians[i] as GuardianFact;
@@ -225,7 +218,7 @@ function guardiansWithAuthority(facts: Pick<DecisionFacts, 'guardians'>, out: Pe
         guardian.relationship = g.relationship;
       }
       out.push(guardian);
-      keys.push({ child: false, id: g.relatedPersonId });
+      ids.push(g.relatedPersonId);
     }
   }
 }
@@ -236,10 +229,11 @@ function guardiansWithAuthority(facts: Pick<DecisionFacts, 'guardians'>, out: Pe
  */
 interface Parties {
   readonly child: Person;
-  readonly childKey: PersonKey;
+  /** The child's Patient id. */
+  readonly childId: string;
   readonly guardians: readonly Person[];
-  /** The key of each of `guardians`, at the same index. */
-  readonly guardianKeys: readonly PersonKey[];
+  /** The RelatedPerson id of each of `guardians`, at the same index. */
+  readonly guardianIds: readonly string[];
 }
 
 function addIds(target: string[], ids: readonly string[]): void {
@@ -309,7 +303,7 @@ function everyonePermits(
   const people: Person[] = [];
   let consented = '';
   if (speakers.child) {
-    if (!permitsEvery(facts.childKey, ctx, permitIds)) {
+    if (!permitsEvery(true, facts.childId, ctx, permitIds)) {
       return undefined;
     }
     consented = facts.child.reference;
@@ -321,7 +315,7 @@ function everyonePermits(
     }
     for (let i = 0; i < facts.guardians.length; i++) {
       const guardian = facts.guardians[i] as Person;
-      if (!permitsEvery(facts.guardianKeys[i] as PersonKey, ctx, permitIds)) {
+      if (!permitsEvery(false, facts.guardianIds[i] as string, ctx, permitIds)) {
         return undefined;
       }
       consented = consented === '' ? guardian.reference : `${consented}, ${guardian.reference}`;
@@ -356,7 +350,7 @@ function decideByConsent(
   const consented: Person[] = [];
 
   if (speakers.child) {
-    const stance = stanceOf(facts.childKey, ctx);
+    const stance = stanceOf(true, facts.childId, ctx);
     const lacking = lackingReason(child, stance);
     if (lacking) {
       reasons.push(lacking.reason);
@@ -380,7 +374,7 @@ function decideByConsent(
     let permitting = 0;
     for (let i = 0; i < guardians.length; i++) {
       const guardian = guardians[i] as Person;
-      const stance = stanceOf(facts.guardianKeys[i] as PersonKey, ctx);
+      const stance = stanceOf(false, facts.guardianIds[i] as string, ctx);
       const lacking = lackingReason(guardian, stance);
       if (lacking) {
         guardianReasons.push(lacking.reason);
@@ -439,15 +433,13 @@ function decideByLegalBasis(
   // Without a birth date we cannot tell who speaks, so an objection by anyone who might is honoured.
   const speakers: Speakers = age === undefined ? { child: true, guardians: true } : speakersAt(age);
   const persons: Person[] = [...(speakers.child ? [facts.child] : []), ...(speakers.guardians ? facts.guardians : [])];
-  const keys: PersonKey[] = [
-    ...(speakers.child ? [facts.childKey] : []),
-    ...(speakers.guardians ? facts.guardianKeys : []),
-  ];
+  const ids: string[] = [...(speakers.child ? [facts.childId] : []), ...(speakers.guardians ? facts.guardianIds : [])];
   const reasons: DecisionReason[] = [];
   const objectionIds: string[] = [];
   for (let i = 0; i < persons.length; i++) {
     const person = persons[i] as Person;
-    const stance = stanceOf(keys[i] as PersonKey, ctx);
+    // The child, if speaking, comes first.
+    const stance = stanceOf(speakers.child && i === 0, ids[i] as string, ctx);
     if (stance.kind === 'deny') {
       const consents = stance.consentIds.map((id) => `Consent/${id}`).join(', ');
       const detail = `${consents} of ${person.reference} objects to this disclosure under ${agreement.legalBasis}`;
@@ -505,14 +497,9 @@ export function decide(request: DecisionRequest, facts: DecisionFacts<Consent | 
     return deny([selection.reason]);
   }
   const guardians: Person[] = [];
-  const guardianKeys: PersonKey[] = [];
-  guardiansWithAuthority(facts, guardians, guardianKeys);
-  const parties: Parties = {
-    child: childOf(facts),
-    childKey: { child: true, id: facts.patient.id },
-    guardians,
-    guardianKeys,
-  };
+  const guardianIds: string[] = [];
+  guardiansWithAuthority(facts, guardians, guardianIds);
+  const parties: Parties = { child: childOf(facts), childId: facts.patient.id, guardians, guardianIds };
   const ctx: ConsentContext = {
     day,
     atMs: request.at.getTime(),
