@@ -374,12 +374,55 @@ function deniedOrPermitted(n: number): number {
   return permitted;
 }
 
+/** What onlyActive finds besides the index of a person's one active consent. */
+const NO_ACTIVE = -1;
+const SEVERAL_ACTIVE = -2;
+
+/** The index in `ctx.consents` of the person's one active consent, else NO_ACTIVE or SEVERAL_ACTIVE. */
+function onlyActive(child: boolean, id: string, ctx: ConsentContext): number {
+  let only = NO_ACTIVE;
+  const consents = ctx.consents;
+  for (let i = 0; i < consents.length; i++) {
+    if (standingOf(consents[i] as CompiledConsent, child, id, ctx) === 'active') {
+      if (only !== NO_ACTIVE) {
+        return SEVERAL_ACTIVE;
+      }
+      only = i;
+    }
+  }
+  return only;
+}
+
+/**
+ * permitsEveryClass for a person with one active consent (the usual case): nothing supersedes it, so its own
+ * answer for each class is the verdict.
+ */
+function permitsAlone(c: CompiledConsent, ctx: ConsentContext, ids: string[]): boolean {
+  const root = c.provision;
+  if (root?.type === undefined) {
+    return false;
+  }
+  const h = heldAgainst(c, root as CompiledProvision & { type: 'permit' | 'deny' }, ctx);
+  for (let i = 0; i < ctx.classes.length; i++) {
+    const w = h.weights[i] ?? -1;
+    if (w < 0 || isDeny(w)) {
+      return false;
+    }
+  }
+  addId(ids, c);
+  return true;
+}
+
 /**
  * Whether the person permits every requested class, adding the ids of the consents that do to `ids`: the common
  * case, asked without building a stance.
  */
 export function permitsEveryClass(child: boolean, id: string, ctx: ConsentContext, ids: string[]): boolean {
   const n = ctx.classes.length;
+  const only = onlyActive(child, id, ctx);
+  if (only >= 0 && n > 0) {
+    return permitsAlone(ctx.consents[only] as CompiledConsent, ctx, ids);
+  }
   if (!weighActive(child, id, ctx, false) || deniedOrPermitted(n) !== n) {
     return false;
   }
