@@ -182,8 +182,12 @@ function obligationsOf(
   return obligations;
 }
 
+const GUARDIANS_SPEAK: Speakers = Object.freeze({ child: false, guardians: true });
+const BOTH_SPEAK: Speakers = Object.freeze({ child: true, guardians: true });
+const CHILD_SPEAKS: Speakers = Object.freeze({ child: true, guardians: false });
+
 function speakersAt(age: number): Speakers {
-  return { child: age >= CHILD_SPEAKS_FROM, guardians: age < CHILD_ALONE_FROM };
+  return age < CHILD_SPEAKS_FROM ? GUARDIANS_SPEAK : age < CHILD_ALONE_FROM ? BOTH_SPEAK : CHILD_SPEAKS;
 }
 
 /** Whether a guardian before `index` already listed this id with authority (compared by id, not built reference). */
@@ -431,7 +435,7 @@ function decideByLegalBasis(
     );
   }
   // Without a birth date we cannot tell who speaks, so an objection by anyone who might is honoured.
-  const speakers: Speakers = age === undefined ? { child: true, guardians: true } : speakersAt(age);
+  const speakers = age === undefined ? BOTH_SPEAK : speakersAt(age);
   const persons: Person[] = [...(speakers.child ? [facts.child] : []), ...(speakers.guardians ? facts.guardians : [])];
   const ids: string[] = [...(speakers.child ? [facts.childId] : []), ...(speakers.guardians ? facts.guardianIds : [])];
   const reasons: DecisionReason[] = [];
@@ -459,10 +463,19 @@ function decideByLegalBasis(
   );
 }
 
+function namedBefore(requested: readonly DataClass[], index: number): boolean {
+  for (let i = 0; i < index; i++) {
+    if (requested[i] === requested[index]) {
+      return true;
+    }
+  }
+  return false;
+}
+
 /** The classes once each, in request order; the request's own list when it names none twice (the usual case). */
 function distinct(requested: readonly DataClass[]): readonly DataClass[] {
   for (let i = 1; i < requested.length; i++) {
-    if (requested.lastIndexOf(requested[i] as DataClass, i - 1) >= 0) {
+    if (namedBefore(requested, i)) {
       const classes: DataClass[] = [];
       for (const c of requested) {
         if (!classes.includes(c)) {
