@@ -1,5 +1,12 @@
 import type { DataClass, Purpose, SharingDirection } from '../contracts/sharing';
-import type { CompiledConsent, CompiledProvision, PartyIds, PeriodBound } from './compiled-consent';
+import type {
+  CompiledConsent,
+  CompiledProvision,
+  ConsentMissCode,
+  Held,
+  PartyIds,
+  PeriodBound,
+} from './compiled-consent';
 
 /**
  * What one person's consents say about one disclosure: permit, deny (an objection), or nothing, and then why
@@ -26,14 +33,6 @@ export interface ConsentContext {
   /** Which way the data would go: whose allow-list a permit carries. */
   readonly direction: SharingDirection;
 }
-
-/** Why a consent of the right person does not cover the disclosure. */
-export type ConsentMissCode =
-  | 'consent-not-yet-valid'
-  | 'consent-expired'
-  | 'actor-not-covered'
-  | 'consent-purpose-not-covered'
-  | 'consent-class-not-covered';
 
 /** A near miss, or a permit that was withdrawn or voided as recorded in error. */
 export type StanceMissCode = ConsentMissCode | 'consent-withdrawn' | 'consent-entered-in-error';
@@ -210,25 +209,6 @@ function supersedes(w: number, c: CompiledConsent, currentW: number, current: Co
   return w > currentW;
 }
 
-/**
- * What one consent says about each requested class of a disclosure: the weight of its most specific rule where its
- * rules apply (-1 where they do not), else why its root rule does not. Kept per compiled consent for the last
- * disclosure it was held against: the pipeline decides an event twice (map, deliver) on the same cached consents, and
- * the decisions of a day differ only in the moment, which a consent whose periods are all calendar days never reads.
- */
-interface Held {
-  /** Whether a period of some rule is an instant: then the answer depends on the moment and is not kept. */
-  readonly byInstant: boolean;
-  day: string;
-  municipalityCode: string;
-  purpose: Purpose;
-  readonly classes: DataClass[];
-  readonly weights: number[];
-  readonly misses: (ConsentMissCode | undefined)[];
-}
-
-const held = new WeakMap<CompiledConsent, Held>();
-
 function hasInstant(p: CompiledProvision): boolean {
   if ((p.start !== undefined && 'ms' in p.start) || (p.end !== undefined && 'ms' in p.end)) {
     return true;
@@ -266,7 +246,7 @@ function heldAgainst(
   root: CompiledProvision & { type: 'permit' | 'deny' },
   ctx: ConsentContext,
 ): Held {
-  let h = held.get(c);
+  let h = c.held;
   if (h === undefined) {
     h = {
       byInstant: hasInstant(root),
@@ -277,7 +257,7 @@ function heldAgainst(
       weights: [],
       misses: [],
     };
-    held.set(c, h);
+    c.held = h;
   } else if (isHeldAgainst(h, ctx)) {
     return h;
   }
