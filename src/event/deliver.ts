@@ -115,7 +115,7 @@ const childEventDelivery: DeliveryKind = {
         purpose,
         resources: resources.map((r) => `${r.resourceType}/${r.id ?? ''}`),
         agreement: decision.agreement,
-        consentIds: decision.consentIds,
+        consentIds: [...decision.consentIds],
       },
       audit: childDisclosure(work, event),
     };

@@ -1,4 +1,5 @@
 import type { Coding, Consent, ConsentProvision } from '@medplum/fhirtypes';
+import type { DataClass, Purpose } from '../contracts/sharing';
 import { MUNICIPALITY_CODE_SYSTEM } from '../kernel/fhir/identifiers';
 import {
   CONSENT_CATEGORY_CODE,
@@ -14,7 +15,7 @@ import {
  * A FHIR Consent read once into what the rules of consent-rules.ts compare: who performed it, whether it counts at
  * all, when it was given, and its provisions with the codes of the systems the engine reads. A consent is compiled
  * once per stored version (consent-cache.ts), so a decision compares strings and numbers instead of walking FHIR.
- * Everything here is derived from the resource alone; nothing depends on the disclosure asked about.
+ * Everything here is derived from the resource alone, except `held`: what the rules last found it to say.
  */
 export interface CompiledConsent {
   /** The FHIR id, as a decision names it; undefined or empty when the resource has none. */
@@ -37,6 +38,37 @@ export interface CompiledConsent {
   readonly time: number;
   /** The root provision; undefined when absent. */
   readonly provision: CompiledProvision | undefined;
+  /**
+   * What the rules (consent-rules.ts, its only reader and writer) last found this consent to say about a disclosure;
+   * undefined until it is first held against one. Kept on the consent rather than in a WeakMap, whose thousands of
+   * entries (one per cached consent) every garbage collection would visit.
+   */
+  held: Held | undefined;
+}
+
+/** Why a consent of the right person does not cover the disclosure. */
+export type ConsentMissCode =
+  | 'consent-not-yet-valid'
+  | 'consent-expired'
+  | 'actor-not-covered'
+  | 'consent-purpose-not-covered'
+  | 'consent-class-not-covered';
+
+/**
+ * What one consent says about each requested class of a disclosure: the weight of its most specific rule where its
+ * rules apply (-1 where they do not), else why its root rule does not. Kept with the compiled consent for the last
+ * disclosure it was held against: the pipeline decides an event twice (map, deliver) on the same cached consents, and
+ * the decisions of a day differ only in the moment, which a consent whose periods are all calendar days never reads.
+ */
+export interface Held {
+  /** Whether a period of some rule is an instant: then the answer depends on the moment and is not kept. */
+  readonly byInstant: boolean;
+  day: string;
+  municipalityCode: string;
+  purpose: Purpose;
+  readonly classes: DataClass[];
+  readonly weights: number[];
+  readonly misses: (ConsentMissCode | undefined)[];
 }
 
 /**
@@ -235,5 +267,6 @@ export function compileConsent(consent: Consent): CompiledConsent {
     withdrawnBy: consent.extension === undefined ? NO_PARTIES : partyIdsOf(withdrawnParties(consent)),
     time: Number.isNaN(time) ? Number.NEGATIVE_INFINITY : time,
     provision: consent.provision === undefined ? undefined : compileProvision(consent.provision),
+    held: undefined,
   };
 }

@@ -1,12 +1,20 @@
 import type { DataClass, Purpose, SharingDirection } from '../contracts/sharing';
-import type { CompiledConsent, CompiledProvision, PartyIds, PeriodBound } from './compiled-consent';
+import type {
+  CompiledConsent,
+  CompiledProvision,
+  ConsentMissCode,
+  Held,
+  PartyIds,
+  PeriodBound,
+} from './compiled-consent';
 
 /**
  * What one person's consents say about one disclosure: permit, deny (an objection), or nothing, and then why
  * nothing. Who that person must be (child, guardian with authority) is decided in decide.ts.
  *
  * The consents arrive compiled (compiled-consent.ts): the pipeline compiles each stored version once and reuses it
- * from decision to decision (consent-cache.ts). The rules below allocate nothing while evaluating.
+ * from decision to decision (consent-cache.ts), and what a compiled consent says about a disclosure is kept with it
+ * until the next disclosure it is held against differs (Held). The rules allocate nothing while evaluating.
  */
 
 /** The disclosure a consent is held against, and the consents of the child it is about. */
@@ -25,14 +33,6 @@ export interface ConsentContext {
   /** Which way the data would go: whose allow-list a permit carries. */
   readonly direction: SharingDirection;
 }
-
-/** Why a consent of the right person does not cover the disclosure. */
-export type ConsentMissCode =
-  | 'consent-not-yet-valid'
-  | 'consent-expired'
-  | 'actor-not-covered'
-  | 'consent-purpose-not-covered'
-  | 'consent-class-not-covered';
 
 /** A near miss, or a permit that was withdrawn or voided as recorded in error. */
 export type StanceMissCode = ConsentMissCode | 'consent-withdrawn' | 'consent-entered-in-error';
@@ -65,19 +65,16 @@ function holds(list: readonly string[], value: string): boolean {
  */
 type Standing = 'active' | 'withdrawn' | 'entered-in-error' | undefined;
 
-/** The person whose consents are read: the child (`Patient/{id}`) or a guardian (`RelatedPerson/{id}`), by id. */
-export interface PersonKey {
-  readonly child: boolean;
-  readonly id: string;
+// The person whose consents are read is passed as two arguments rather than a key object, which a decision would
+// make per person: `child` (then `id` is of `Patient/{id}`) or not (`RelatedPerson/{id}`).
+
+function names(parties: PartyIds, child: boolean, id: string): boolean {
+  return holds(child ? parties.patients : parties.relatedPersons, id);
 }
 
-function names(parties: PartyIds, person: PersonKey): boolean {
-  return holds(person.child ? parties.patients : parties.relatedPersons, person.id);
-}
-
-function standingOf(consent: CompiledConsent, person: PersonKey, ctx: ConsentContext): Standing {
+function standingOf(consent: CompiledConsent, child: boolean, id: string, ctx: ConsentContext): Standing {
   // Most of a child's consents are another person's: the performer is asked first.
-  if (!names(consent.performers, person) || !consent.counts) {
+  if (!names(consent.performers, child, id) || !consent.counts) {
     return undefined;
   }
   if (consent.namesPatient && consent.patientId !== ctx.childId) {
@@ -87,7 +84,7 @@ function standingOf(consent: CompiledConsent, person: PersonKey, ctx: ConsentCon
   if (status === 'entered-in-error') {
     return 'entered-in-error';
   }
-  return status === 'active' && !names(consent.withdrawnBy, person) ? 'active' : 'withdrawn';
+  return status === 'active' && !names(consent.withdrawnBy, child, id) ? 'active' : 'withdrawn';
 }
 
 // A day bound is compared by Amsterdam calendar day at its own precision (a consent ending "2025-06-15" still holds
@@ -159,7 +156,9 @@ function mostSpecific(
   depth: number,
 ): number {
   let best = weight(type, depth);
-  for (const child of p.provisions) {
+  const provisions = p.provisions;
+  for (let i = 0; i < provisions.length; i++) {
+    const child = provisions[i] as CompiledProvision;
     const childType = child.type ?? type;
     if (!coversClass(child, dataClass) || scopeMiss(child, childType, ctx) !== undefined) {
       continue;
@@ -210,6 +209,80 @@ function supersedes(w: number, c: CompiledConsent, currentW: number, current: Co
   return w > currentW;
 }
 
+function hasInstant(p: CompiledProvision): boolean {
+  if ((p.start !== undefined && 'ms' in p.start) || (p.end !== undefined && 'ms' in p.end)) {
+    return true;
+  }
+  for (let i = 0; i < p.provisions.length; i++) {
+    if (hasInstant(p.provisions[i] as CompiledProvision)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+function isHeldAgainst(h: Held, ctx: ConsentContext): boolean {
+  const classes = ctx.classes;
+  if (
+    h.byInstant ||
+    h.day !== ctx.day ||
+    h.municipalityCode !== ctx.municipalityCode ||
+    h.purpose !== ctx.purpose ||
+    h.classes.length !== classes.length
+  ) {
+    return false;
+  }
+  for (let i = 0; i < classes.length; i++) {
+    if (h.classes[i] !== classes[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/** The consent, whose root rule has a type, held against every requested class. */
+function heldAgainst(
+  c: CompiledConsent,
+  root: CompiledProvision & { type: 'permit' | 'deny' },
+  ctx: ConsentContext,
+): Held {
+  let h = c.held;
+  if (h === undefined) {
+    h = {
+      byInstant: hasInstant(root),
+      day: '',
+      municipalityCode: '',
+      purpose: ctx.purpose,
+      classes: [],
+      weights: [],
+      misses: [],
+    };
+    c.held = h;
+  } else if (isHeldAgainst(h, ctx)) {
+    return h;
+  }
+  h.day = ctx.day;
+  h.municipalityCode = ctx.municipalityCode;
+  h.purpose = ctx.purpose;
+  const n = ctx.classes.length;
+  h.classes.length = n;
+  h.weights.length = n;
+  h.misses.length = n;
+  const scope = scopeMiss(root, root.type, ctx);
+  for (let i = 0; i < n; i++) {
+    const dataClass = ctx.classes[i] as DataClass;
+    h.classes[i] = dataClass;
+    if (scope === undefined && coversClass(root, dataClass)) {
+      h.weights[i] = mostSpecific(root, root.type, ctx, dataClass, 0);
+      h.misses[i] = undefined;
+    } else {
+      h.weights[i] = -1;
+      h.misses[i] = scope ?? 'consent-class-not-covered';
+    }
+  }
+  return h;
+}
+
 /**
  * Holds one consent against every requested class: a verdict where its rules apply, else (when `withMisses`) why
  * its root rule does not.
@@ -220,11 +293,10 @@ function evaluate(c: CompiledConsent, ctx: ConsentContext, s: Slots, withMisses:
   if (root?.type === undefined) {
     return;
   }
-  const scope = scopeMiss(root, root.type, ctx);
+  const h = heldAgainst(c, root as CompiledProvision & { type: 'permit' | 'deny' }, ctx);
   for (let i = 0; i < ctx.classes.length; i++) {
-    const dataClass = ctx.classes[i] as DataClass;
-    if (scope === undefined && coversClass(root, dataClass)) {
-      const w = mostSpecific(root, root.type, ctx, dataClass, 0);
+    const w = h.weights[i] ?? -1;
+    if (w >= 0) {
       const current = s.verdict[i];
       if (current === undefined || supersedes(w, c, s.weight[i] ?? -1, current)) {
         s.weight[i] = w;
@@ -233,7 +305,7 @@ function evaluate(c: CompiledConsent, ctx: ConsentContext, s: Slots, withMisses:
     } else if (withMisses) {
       const current = s.miss[i];
       if (current === undefined || c.time > current.time) {
-        s.missCode[i] = scope ?? 'consent-class-not-covered';
+        s.missCode[i] = h.misses[i];
         s.miss[i] = c;
       }
     }
@@ -250,16 +322,18 @@ function addId(ids: string[], c: CompiledConsent): void {
 const SILENT: Stance = { kind: 'silent' };
 
 /**
- * Holds the person's active consents against every requested class into `slots`; false when the person performed
- * no consent that counts at all.
+ * Holds the person's active consents against every requested class into `slots` (with the near misses when
+ * `withMisses`); false when the person performed no consent that counts at all.
  */
-function weighActive(person: PersonKey, ctx: ConsentContext): boolean {
+function weighActive(child: boolean, id: string, ctx: ConsentContext, withMisses: boolean): boolean {
   slots.reset(ctx.classes.length);
   let any = false;
-  for (const c of ctx.consents) {
-    const standing = standingOf(c, person, ctx);
+  const consents = ctx.consents;
+  for (let i = 0; i < consents.length; i++) {
+    const c = consents[i] as CompiledConsent;
+    const standing = standingOf(c, child, id, ctx);
     if (standing === 'active') {
-      evaluate(c, ctx, slots, true);
+      evaluate(c, ctx, slots, withMisses);
     }
     any ||= standing !== undefined;
   }
@@ -280,13 +354,56 @@ function deniedOrPermitted(n: number): number {
   return permitted;
 }
 
+/** What onlyActive finds besides the index of a person's one active consent. */
+const NO_ACTIVE = -1;
+const SEVERAL_ACTIVE = -2;
+
+/** The index in `ctx.consents` of the person's one active consent, else NO_ACTIVE or SEVERAL_ACTIVE. */
+function onlyActive(child: boolean, id: string, ctx: ConsentContext): number {
+  let only = NO_ACTIVE;
+  const consents = ctx.consents;
+  for (let i = 0; i < consents.length; i++) {
+    if (standingOf(consents[i] as CompiledConsent, child, id, ctx) === 'active') {
+      if (only !== NO_ACTIVE) {
+        return SEVERAL_ACTIVE;
+      }
+      only = i;
+    }
+  }
+  return only;
+}
+
+/**
+ * permitsEveryClass for a person with one active consent (the usual case): nothing supersedes it, so its own
+ * answer for each class is the verdict.
+ */
+function permitsAlone(c: CompiledConsent, ctx: ConsentContext, ids: string[]): boolean {
+  const root = c.provision;
+  if (root?.type === undefined) {
+    return false;
+  }
+  const h = heldAgainst(c, root as CompiledProvision & { type: 'permit' | 'deny' }, ctx);
+  for (let i = 0; i < ctx.classes.length; i++) {
+    const w = h.weights[i] ?? -1;
+    if (w < 0 || isDeny(w)) {
+      return false;
+    }
+  }
+  addId(ids, c);
+  return true;
+}
+
 /**
  * Whether the person permits every requested class, adding the ids of the consents that do to `ids`: the common
  * case, asked without building a stance.
  */
-export function permitsEveryClass(person: PersonKey, ctx: ConsentContext, ids: string[]): boolean {
+export function permitsEveryClass(child: boolean, id: string, ctx: ConsentContext, ids: string[]): boolean {
   const n = ctx.classes.length;
-  if (!weighActive(person, ctx) || deniedOrPermitted(n) !== n) {
+  const only = onlyActive(child, id, ctx);
+  if (only >= 0 && n > 0) {
+    return permitsAlone(ctx.consents[only] as CompiledConsent, ctx, ids);
+  }
+  if (!weighActive(child, id, ctx, false) || deniedOrPermitted(n) !== n) {
     return false;
   }
   for (let i = 0; i < n; i++) {
@@ -300,8 +417,8 @@ export function permitsEveryClass(person: PersonKey, ctx: ConsentContext, ids: s
  * when any requested class is denied, permit when every class is permitted, otherwise silent with the most telling
  * near miss: a withdrawn consent that would have permitted, else the latest consent that came close.
  */
-export function stanceOf(person: PersonKey, ctx: ConsentContext): Stance {
-  if (!weighActive(person, ctx)) {
+export function stanceOf(child: boolean, id: string, ctx: ConsentContext): Stance {
+  if (!weighActive(child, id, ctx, true)) {
     return SILENT;
   }
   const n = ctx.classes.length;
@@ -326,8 +443,8 @@ export function stanceOf(person: PersonKey, ctx: ConsentContext): Stance {
   return {
     kind: 'silent',
     miss:
-      voidedPermit(person, 'withdrawn', 'consent-withdrawn', ctx) ??
-      voidedPermit(person, 'entered-in-error', 'consent-entered-in-error', ctx) ??
+      voidedPermit(child, id, 'withdrawn', 'consent-withdrawn', ctx) ??
+      voidedPermit(child, id, 'entered-in-error', 'consent-entered-in-error', ctx) ??
       latestMiss(n),
   };
 }
@@ -337,7 +454,8 @@ export function stanceOf(person: PersonKey, ctx: ConsentContext): Stance {
  * `slots` of stanceOf).
  */
 function voidedPermit<C extends 'consent-withdrawn' | 'consent-entered-in-error'>(
-  person: PersonKey,
+  child: boolean,
+  id: string,
   standing: 'withdrawn' | 'entered-in-error',
   code: C,
   ctx: ConsentContext,
@@ -345,7 +463,7 @@ function voidedPermit<C extends 'consent-withdrawn' | 'consent-entered-in-error'
   let latest: CompiledConsent | undefined;
   const n = ctx.classes.length;
   for (const c of ctx.consents) {
-    if (standingOf(c, person, ctx) !== standing) {
+    if (standingOf(c, child, id, ctx) !== standing) {
       continue;
     }
     wouldBe.reset(n);

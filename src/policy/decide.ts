@@ -3,19 +3,14 @@ import { allowListOf, type Agreement } from './agreement';
 import type { DataClass, SharingDirection } from '../contracts/sharing';
 import { ageOnDay } from './age';
 import { amsterdamDay } from '../kernel/dutch-time';
-import {
-  permitsEveryClass,
-  stanceOf,
-  type ConsentContext,
-  type PersonKey,
-  type Stance,
-  type StanceMissCode,
-} from './consent-rules';
+import { permitsEveryClass, stanceOf, type ConsentContext, type Stance, type StanceMissCode } from './consent-rules';
 import { compileConsent, type CompiledConsent } from './compiled-consent';
 import { selectAgreements } from './select-agreement';
 import type {
+  AgreementRef,
   Decision,
   DecisionFacts,
+  DecisionObligations,
   DecisionReason,
   DecisionRequest,
   DenyReasonCode,
@@ -61,28 +56,54 @@ function childOf(facts: Pick<DecisionFacts, 'patient'>): Person {
   return child;
 }
 
-/** What a decision repeats from an agreement, made once per agreement object. */
+/** The allow-lists of one list of requested classes, in one direction. */
+interface ObligationsOf {
+  readonly classes: readonly DataClass[];
+  readonly obligations: DecisionObligations;
+}
+
+/**
+ * What a decision repeats from an agreement, made once per agreement object: its parts of a decision are shared,
+ * frozen, by every decision under it (the agreement named, the allow-lists), so a permit copies no list.
+ */
 interface CompiledAgreement {
   readonly label: string;
+  /** The start of a permit-by-consent reason's detail, before the people who consented. */
+  readonly consentOf: string;
+  readonly ref: AgreementRef;
   readonly fields: Record<SharingDirection, Partial<Record<DataClass, readonly string[]>>>;
+  /** Per direction, the obligations of the lists of classes asked so far, at most KEPT_CLASS_LISTS of them. */
+  readonly obligations: Record<SharingDirection, ObligationsOf[]>;
 }
+
+/** Requests ask for a handful of combinations of the seven data classes; beyond this many, each permit makes its own. */
+const KEPT_CLASS_LISTS = 16;
+
+const NO_FIELDS: readonly string[] = Object.freeze([]);
+const NO_IDS: readonly string[] = NO_FIELDS;
+const NO_OBLIGATIONS: DecisionObligations = Object.freeze({ allowedFields: Object.freeze({}) });
 
 const compiledAgreements = new WeakMap<Agreement, CompiledAgreement>();
 
 function compileAgreement(agreement: Agreement): CompiledAgreement {
   let c = compiledAgreements.get(agreement);
   if (c === undefined) {
+    // Copied before freezing: the agreement's own lists stay as the registry holds them.
     const fieldsOf = (direction: SharingDirection) => {
       const fields: Partial<Record<DataClass, readonly string[]>> = {};
       const allowList = allowListOf(agreement, direction);
       for (const [dataClass, allowed] of Object.entries(allowList) as [DataClass, { fields: string[] }][]) {
-        fields[dataClass] = [...allowed.fields];
+        fields[dataClass] = Object.freeze([...allowed.fields]);
       }
       return fields;
     };
+    const label = `Agreement ${agreement.id} v${agreement.version}`;
     c = {
-      label: `Agreement ${agreement.id} v${agreement.version}`,
+      label,
+      consentOf: `${label} (consent): consent of `,
+      ref: Object.freeze({ id: agreement.id, version: agreement.version }),
       fields: { 'to-municipality': fieldsOf('to-municipality'), 'to-practice': fieldsOf('to-practice') },
+      obligations: { 'to-municipality': [], 'to-practice': [] },
     };
     compiledAgreements.set(agreement, c);
   }
@@ -93,15 +114,17 @@ function label(agreement: Agreement): string {
   return compileAgreement(agreement).label;
 }
 
-function deny(reasons: DecisionReason[], agreement?: Agreement, consentIds: string[] = []): Decision {
+function deny(reasons: DecisionReason[], agreement?: Agreement, consentIds: readonly string[] = NO_IDS): Decision {
+  if (agreement === undefined) {
+    return { effect: 'deny', reasons, consentIds, obligations: NO_OBLIGATIONS };
+  }
   return {
     effect: 'deny',
     reasons,
-    ...(agreement
-      ? { agreement: { id: agreement.id, version: agreement.version }, legalBasis: agreement.legalBasis }
-      : {}),
+    agreement: compileAgreement(agreement).ref,
+    legalBasis: agreement.legalBasis,
     consentIds,
-    obligations: { allowedFields: {} },
+    obligations: NO_OBLIGATIONS,
   };
 }
 
@@ -109,35 +132,62 @@ function permit(
   agreement: Agreement,
   classes: readonly DataClass[],
   reason: DecisionReason,
-  consentIds: string[],
+  consentIds: readonly string[],
   direction: SharingDirection,
 ): Decision {
+  const compiled = compileAgreement(agreement);
   return {
     effect: 'permit',
     reasons: [reason],
-    agreement: { id: agreement.id, version: agreement.version },
+    agreement: compiled.ref,
     legalBasis: agreement.legalBasis,
     consentIds,
-    obligations: { allowedFields: allowedFieldsOf(agreement, classes, direction) },
+    obligations: obligationsOf(compiled, classes, direction),
   };
 }
 
-/** The allow-list of each requested class in one direction, copied: the caller owns its decision. */
-function allowedFieldsOf(
-  agreement: Agreement,
-  classes: readonly DataClass[],
-  direction: SharingDirection,
-): Partial<Record<DataClass, string[]>> {
-  const allowedFields: Partial<Record<DataClass, string[]>> = {};
-  const fields = compileAgreement(agreement).fields[direction];
-  for (const c of classes) {
-    allowedFields[c] = fields[c]?.slice() ?? [];
+function sameClasses(a: readonly DataClass[], b: readonly DataClass[]): boolean {
+  if (a.length !== b.length) {
+    return false;
   }
-  return allowedFields;
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] !== b[i]) {
+      return false;
+    }
+  }
+  return true;
 }
 
+/** The allow-list of each requested class in one direction, made once per agreement and list of classes. */
+function obligationsOf(
+  agreement: CompiledAgreement,
+  classes: readonly DataClass[],
+  direction: SharingDirection,
+): DecisionObligations {
+  const kept = agreement.obligations[direction];
+  for (const k of kept) {
+    if (sameClasses(k.classes, classes)) {
+      return k.obligations;
+    }
+  }
+  const allowedFields: Partial<Record<DataClass, readonly string[]>> = {};
+  const fields = agreement.fields[direction];
+  for (const c of classes) {
+    allowedFields[c] = fields[c] ?? NO_FIELDS;
+  }
+  const obligations: DecisionObligations = Object.freeze({ allowedFields: Object.freeze(allowedFields) });
+  if (kept.length < KEPT_CLASS_LISTS) {
+    kept.push({ classes: Object.freeze([...classes]), obligations });
+  }
+  return obligations;
+}
+
+const GUARDIANS_SPEAK: Speakers = Object.freeze({ child: false, guardians: true });
+const BOTH_SPEAK: Speakers = Object.freeze({ child: true, guardians: true });
+const CHILD_SPEAKS: Speakers = Object.freeze({ child: true, guardians: false });
+
 function speakersAt(age: number): Speakers {
-  return { child: age >= CHILD_SPEAKS_FROM, guardians: age < CHILD_ALONE_FROM };
+  return age < CHILD_SPEAKS_FROM ? GUARDIANS_SPEAK : age < CHILD_ALONE_FROM ? BOTH_SPEAK : CHILD_SPEAKS;
 }
 
 /** Whether a guardian before `index` already listed this id with authority (compared by id, not built reference). */
@@ -152,10 +202,10 @@ function listedBefore(guardians: DecisionFacts['guardians'], index: number, rela
 }
 
 /**
- * Guardians with authority, once each, into `out` and their keys into `keys`; an id listed twice counts as having
- * authority if either entry says so.
+ * Guardians with authority, once each, into `out` and their RelatedPerson ids into `ids`; an id listed twice counts
+ * as having authority if either entry says so.
  */
-function guardiansWithAuthority(facts: Pick<DecisionFacts, 'guardians'>, out: Person[], keys: PersonKey[]): void {
+function guardiansWithAuthority(facts: Pick<DecisionFacts, 'guardians'>, out: Person[], ids: string[]): void {
   const guardians = facts.guardians;
   for (let i = 0; i < guardians.length; i++) {
     const g = guardians[i] as GuardianFact;
@@ -172,7 +222,7 @@ function guardiansWithAuthority(facts: Pick<DecisionFacts, 'guardians'>, out: Pe
         guardian.relationship = g.relationship;
       }
       out.push(guardian);
-      keys.push({ child: false, id: g.relatedPersonId });
+      ids.push(g.relatedPersonId);
     }
   }
 }
@@ -183,10 +233,11 @@ function guardiansWithAuthority(facts: Pick<DecisionFacts, 'guardians'>, out: Pe
  */
 interface Parties {
   readonly child: Person;
-  readonly childKey: PersonKey;
+  /** The child's Patient id. */
+  readonly childId: string;
   readonly guardians: readonly Person[];
-  /** The key of each of `guardians`, at the same index. */
-  readonly guardianKeys: readonly PersonKey[];
+  /** The RelatedPerson id of each of `guardians`, at the same index. */
+  readonly guardianIds: readonly string[];
 }
 
 function addIds(target: string[], ids: readonly string[]): void {
@@ -256,7 +307,7 @@ function everyonePermits(
   const people: Person[] = [];
   let consented = '';
   if (speakers.child) {
-    if (!permitsEvery(facts.childKey, ctx, permitIds)) {
+    if (!permitsEvery(true, facts.childId, ctx, permitIds)) {
       return undefined;
     }
     consented = facts.child.reference;
@@ -268,14 +319,14 @@ function everyonePermits(
     }
     for (let i = 0; i < facts.guardians.length; i++) {
       const guardian = facts.guardians[i] as Person;
-      if (!permitsEvery(facts.guardianKeys[i] as PersonKey, ctx, permitIds)) {
+      if (!permitsEvery(false, facts.guardianIds[i] as string, ctx, permitIds)) {
         return undefined;
       }
       consented = consented === '' ? guardian.reference : `${consented}, ${guardian.reference}`;
       people.push(guardian);
     }
   }
-  const detail = `${compileAgreement(agreement).label} (consent): consent of ${consented}`;
+  const detail = compileAgreement(agreement).consentOf + consented;
   return permit(agreement, classes, { code: 'permitted-by-consent', detail, people }, permitIds, ctx.direction);
 }
 
@@ -303,7 +354,7 @@ function decideByConsent(
   const consented: Person[] = [];
 
   if (speakers.child) {
-    const stance = stanceOf(facts.childKey, ctx);
+    const stance = stanceOf(true, facts.childId, ctx);
     const lacking = lackingReason(child, stance);
     if (lacking) {
       reasons.push(lacking.reason);
@@ -327,7 +378,7 @@ function decideByConsent(
     let permitting = 0;
     for (let i = 0; i < guardians.length; i++) {
       const guardian = guardians[i] as Person;
-      const stance = stanceOf(facts.guardianKeys[i] as PersonKey, ctx);
+      const stance = stanceOf(false, facts.guardianIds[i] as string, ctx);
       const lacking = lackingReason(guardian, stance);
       if (lacking) {
         guardianReasons.push(lacking.reason);
@@ -384,17 +435,15 @@ function decideByLegalBasis(
     );
   }
   // Without a birth date we cannot tell who speaks, so an objection by anyone who might is honoured.
-  const speakers: Speakers = age === undefined ? { child: true, guardians: true } : speakersAt(age);
+  const speakers = age === undefined ? BOTH_SPEAK : speakersAt(age);
   const persons: Person[] = [...(speakers.child ? [facts.child] : []), ...(speakers.guardians ? facts.guardians : [])];
-  const keys: PersonKey[] = [
-    ...(speakers.child ? [facts.childKey] : []),
-    ...(speakers.guardians ? facts.guardianKeys : []),
-  ];
+  const ids: string[] = [...(speakers.child ? [facts.childId] : []), ...(speakers.guardians ? facts.guardianIds : [])];
   const reasons: DecisionReason[] = [];
   const objectionIds: string[] = [];
   for (let i = 0; i < persons.length; i++) {
     const person = persons[i] as Person;
-    const stance = stanceOf(keys[i] as PersonKey, ctx);
+    // The child, if speaking, comes first.
+    const stance = stanceOf(speakers.child && i === 0, ids[i] as string, ctx);
     if (stance.kind === 'deny') {
       const consents = stance.consentIds.map((id) => `Consent/${id}`).join(', ');
       const detail = `${consents} of ${person.reference} objects to this disclosure under ${agreement.legalBasis}`;
@@ -414,10 +463,19 @@ function decideByLegalBasis(
   );
 }
 
+function namedBefore(requested: readonly DataClass[], index: number): boolean {
+  for (let i = 0; i < index; i++) {
+    if (requested[i] === requested[index]) {
+      return true;
+    }
+  }
+  return false;
+}
+
 /** The classes once each, in request order; the request's own list when it names none twice (the usual case). */
 function distinct(requested: readonly DataClass[]): readonly DataClass[] {
   for (let i = 1; i < requested.length; i++) {
-    if (requested.lastIndexOf(requested[i] as DataClass, i - 1) >= 0) {
+    if (namedBefore(requested, i)) {
       const classes: DataClass[] = [];
       for (const c of requested) {
         if (!classes.includes(c)) {
@@ -452,14 +510,9 @@ export function decide(request: DecisionRequest, facts: DecisionFacts<Consent | 
     return deny([selection.reason]);
   }
   const guardians: Person[] = [];
-  const guardianKeys: PersonKey[] = [];
-  guardiansWithAuthority(facts, guardians, guardianKeys);
-  const parties: Parties = {
-    child: childOf(facts),
-    childKey: { child: true, id: facts.patient.id },
-    guardians,
-    guardianKeys,
-  };
+  const guardianIds: string[] = [];
+  guardiansWithAuthority(facts, guardians, guardianIds);
+  const parties: Parties = { child: childOf(facts), childId: facts.patient.id, guardians, guardianIds };
   const ctx: ConsentContext = {
     day,
     atMs: request.at.getTime(),

@@ -94,16 +94,30 @@ export interface DecisionReason {
   readonly recordedInError?: readonly string[];
 }
 
+/** The agreement a decision was taken under, by id and version. */
+export interface AgreementRef {
+  readonly id: string;
+  readonly version: number;
+}
+
+/** What a permit obliges the sender to: per requested data class, the top-level elements that may leave. */
+export interface DecisionObligations {
+  /** Per requested data class, the top-level elements that may leave; empty on deny. */
+  readonly allowedFields: Readonly<Partial<Record<DataClass, readonly string[]>>>;
+}
+
+/**
+ * The engine's answer. Read-only: the parts that follow from the agreement alone (`agreement`, `obligations`) are
+ * made once per agreement and shared, frozen, by every decision under it, so a caller that needs to change one
+ * copies it first.
+ */
 export interface Decision {
-  effect: 'permit' | 'deny';
-  reasons: DecisionReason[];
+  readonly effect: 'permit' | 'deny';
+  readonly reasons: readonly DecisionReason[];
   /** The agreement the decision was taken under; absent when no agreement fitted. */
-  agreement?: { id: string; version: number };
-  legalBasis?: LegalBasis;
+  readonly agreement?: AgreementRef;
+  readonly legalBasis?: LegalBasis;
   /** Ids (without `Consent/`) of the consents the decision rests on: the permits, the objections, or the misses. */
-  consentIds: string[];
-  obligations: {
-    /** Per requested data class, the top-level elements that may leave; empty on deny. */
-    allowedFields: Partial<Record<DataClass, string[]>>;
-  };
+  readonly consentIds: readonly string[];
+  readonly obligations: DecisionObligations;
 }

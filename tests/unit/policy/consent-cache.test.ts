@@ -2,7 +2,16 @@ import type { Consent } from '@medplum/fhirtypes';
 import { applyConsentUpdate } from '../../../src/policy/consent-updates';
 import { ConsentCache, type StoredConsent } from '../../../src/policy/consent-cache';
 import { decide } from '../../../src/policy/decide';
-import { bornAged, buildConsent, buildFacts, buildRequest, CHILD } from './builders';
+import {
+  bornAged,
+  buildAgreement,
+  buildConsent,
+  buildFacts,
+  buildRequest,
+  CHILD,
+  OTHER_MUNICIPALITY,
+  rule,
+} from './builders';
 import { randomCases } from './random-facts';
 
 /** How the registry hands a consent over: its id and its stored text, a new string on every read. */
@@ -83,6 +92,55 @@ describe('the compiled consent cache', () => {
     const againB = cache.compiled(stored(b));
     expect(againB).not.toBe(compiledB);
     expect(againB).toEqual(compiledB);
+  });
+
+  it('decides the same cached consents anew when the moment, municipality, purpose or classes change', () => {
+    // A day-bounded permit of Patient (objecting to Encounter) and an instant-bounded permit of ServiceRequest.
+    const consents = [
+      buildConsent({
+        id: 'c-days',
+        period: { start: '2025-06-15', end: '2025-06-15' },
+        classes: ['Patient', 'Encounter'],
+        exceptions: [rule({ type: 'deny', classes: ['Encounter'] })],
+      }),
+      buildConsent({
+        id: 'c-instants',
+        period: { start: '2025-06-15T09:00:00Z', end: '2025-06-15T11:00:00Z' },
+        classes: ['ServiceRequest'],
+      }),
+    ];
+    const cache = new ConsentCache(10);
+    const compiled = cache.compiledAll(consents.map(stored));
+    const facts = buildFacts({
+      agreements: [
+        buildAgreement(),
+        buildAgreement({ id: 'agr-other', municipality: { code: OTHER_MUNICIPALITY, name: 'Lingewaard' } }),
+      ],
+      patient: { id: 'child-1', birthDate: bornAged(17) },
+    });
+    // Each other disclosure right after the first, so nothing but the one difference tells them apart.
+    const first = buildRequest({ dataClasses: ['Patient', 'ServiceRequest'] });
+    const others = [
+      buildRequest({ dataClasses: ['Patient', 'ServiceRequest'], at: new Date('2025-06-15T12:00:00Z') }),
+      buildRequest({ dataClasses: ['Patient', 'ServiceRequest'], at: new Date('2025-06-15T22:00:00Z') }),
+      buildRequest({ dataClasses: ['Patient', 'ServiceRequest'], municipalityCode: OTHER_MUNICIPALITY }),
+      buildRequest({ dataClasses: ['Patient', 'ServiceRequest'], purpose: 'contact-registration' }),
+      buildRequest({ dataClasses: ['Patient', 'Encounter'] }),
+      buildRequest({ dataClasses: ['Patient'] }),
+    ];
+    const requests = others.flatMap((other) => [first, other]);
+    const viaCache = requests.map((request) => decide(request, { ...facts, consents: compiled }));
+    expect(viaCache).toEqual(requests.map((request) => decide(request, { ...facts, consents })));
+    expect(viaCache.map((d) => d.reasons.map((r) => r.code).join())).toEqual(
+      [
+        'consent-class-not-covered',
+        'consent-expired',
+        'actor-not-covered',
+        'consent-purpose-not-covered',
+        'consent-denied',
+        'permitted-by-consent',
+      ].flatMap((other) => ['permitted-by-consent', other]),
+    );
   });
 
   it('decides through the cache exactly as from the FHIR consents, while versions change under the same ids', () => {

@@ -1001,18 +1001,29 @@ describe('decide', () => {
     expect(new Set(cases.map((c) => c.name)).size).toBe(cases.length);
   });
 
-  it("copies the agreement's allow-list for each requested class on permit", () => {
+  it("gives the agreement's allow-list for each requested class on permit, frozen so no caller can change it", () => {
     const agreement = buildAgreement();
-    const decision = decide(
-      buildRequest({ dataClasses: ['Patient', 'Encounter', 'Patient'] }),
-      buildFacts({ agreements: [agreement], consents: guardiansConsent() }),
-    );
+    const decideOnce = () =>
+      decide(
+        buildRequest({ dataClasses: ['Patient', 'Encounter', 'Patient'] }),
+        buildFacts({ agreements: [agreement], consents: guardiansConsent() }),
+      );
+    const decision = decideOnce();
     expect(decision.obligations.allowedFields).toEqual({
       Patient: ['identifier', 'birthDate'],
       Encounter: ['status', 'class', 'period'],
     });
-    decision.obligations.allowedFields.Patient?.push('name');
+    // Shared by every decision under the agreement: a caller copies before changing.
+    const patientFields = decision.obligations.allowedFields.Patient as string[];
+    expect(() => patientFields.push('name')).toThrow(TypeError);
+    expect(() => {
+      (decision.obligations.allowedFields as Record<string, string[]>).Task = ['status'];
+    }).toThrow(TypeError);
     expect(agreement.dataClasses.Patient?.fields).toEqual(['identifier', 'birthDate']);
+    expect(decideOnce().obligations.allowedFields).toEqual({
+      Patient: ['identifier', 'birthDate'],
+      Encounter: ['status', 'class', 'period'],
+    });
   });
 
   it('names the people and consents in reasons by id only', () => {
