@@ -94,6 +94,23 @@ export function cpuSeconds(pid: number | undefined): number {
   return ticks / 100;
 }
 
+/**
+ * Write system calls a live process has made so far (`syscw` in `/proc/<pid>/io`): nearly all of the product's are
+ * socket writes, one per statement, Redis command or HTTP message that leaves on its own, so their count per event
+ * says how well the round trips of concurrent events were coalesced.
+ */
+export function writeSyscalls(pid: number | undefined): number {
+  const line = fs
+    .readFileSync(`/proc/${pid ?? 0}/io`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('syscw:'));
+  const count = Number(/(\d+)/.exec(line ?? '')?.[1]);
+  if (!Number.isFinite(count)) {
+    throw new Error('write system calls not readable');
+  }
+  return count;
+}
+
 /** Waits until BullMQ sees at least `count` workers on the `map` queue of the prefix. */
 async function waitForWorkers(prefix: string, count: number, alive: () => boolean): Promise<void> {
   const queue = new Queue('map', { connection: { url: TEST_REDIS_URL }, prefix });
