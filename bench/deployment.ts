@@ -68,17 +68,22 @@ function childEnv(env: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(env).filter(([, v]) => v !== ''));
 }
 
-/** Peak resident set size of a live process, from the kernel (VmHWM), in MB. */
-export function peakRssMb(pid: number | undefined): number {
+/** The number on the line of `/proc/<pid>/<file>` that starts with `key` (`VmHWM:` in `status`, `syscw:` in `io`). */
+function procFigure(pid: number | undefined, file: string, key: string): number {
   const line = fs
-    .readFileSync(`/proc/${pid ?? 0}/status`, 'utf8')
+    .readFileSync(`/proc/${pid ?? 0}/${file}`, 'utf8')
     .split('\n')
-    .find((l) => l.startsWith('VmHWM:'));
-  const kb = Number(/(\d+)/.exec(line ?? '')?.[1]);
-  if (!Number.isFinite(kb)) {
-    throw new Error('VmHWM not readable');
+    .find((l) => l.startsWith(key));
+  const value = Number(/(\d+)/.exec(line ?? '')?.[1]);
+  if (!Number.isFinite(value)) {
+    throw new Error(`${key} not readable in /proc/<pid>/${file}`);
   }
-  return kb / 1024;
+  return value;
+}
+
+/** Peak resident set size of a live process, from the kernel (VmHWM, in kB), in MB. */
+export function peakRssMb(pid: number | undefined): number {
+  return procFigure(pid, 'status', 'VmHWM:') / 1024;
 }
 
 /** CPU time (user + system) a live process has used so far, in seconds, from the kernel (`/proc/<pid>/stat`). */
@@ -92,6 +97,15 @@ export function cpuSeconds(pid: number | undefined): number {
   }
   // Linux reports in clock ticks of 1/100 s (USER_HZ) on every platform Node supports.
   return ticks / 100;
+}
+
+/**
+ * Write system calls a live process has made so far (`syscw` in `/proc/<pid>/io`): nearly all of the product's are
+ * socket writes, one per statement, Redis command or HTTP message that leaves on its own, so their count per event
+ * says how well the round trips of concurrent events were coalesced.
+ */
+export function writeSyscalls(pid: number | undefined): number {
+  return procFigure(pid, 'io', 'syscw:');
 }
 
 /** Waits until BullMQ sees at least `count` workers on the `map` queue of the prefix. */

@@ -7,7 +7,14 @@ import { buildDestination, buildReferralEvent } from '../tests/helpers/builders'
 import { TestReceiver } from '../tests/helpers/receiver';
 import { TEST_REDIS_URL } from '../tests/helpers/test-runtime';
 import { waitFor } from '../tests/helpers/wait-for';
-import { cpuSeconds, peakRssMb, spawnBenchProcess, startDeployment, type Deployment } from './deployment';
+import {
+  cpuSeconds,
+  peakRssMb,
+  spawnBenchProcess,
+  startDeployment,
+  writeSyscalls,
+  type Deployment,
+} from './deployment';
 import { postJson, type Answer } from './http-client';
 import { deleteQueueKeys, uniqueQueuePrefix } from './queue-keys';
 import { runStandalone, type BenchResult } from './result';
@@ -234,13 +241,17 @@ function percentile(sorted: readonly number[], p: number): number {
   return v;
 }
 
+/** Write system calls made so far by all the deployment's product processes together. */
+const productWriteSyscalls = (d: Deployment): number => d.processes.reduce((sum, p) => sum + writeSyscalls(p.pid), 0);
+
 /**
  * Offers one event per POST at a fixed rate (open loop: a slow answer does not delay the next send) and returns
- * each event's latency from the start of its POST until the receiver stored it, in ms.
+ * each event's latency from the start of its POST until the receiver stored it, in ms, and the product's CPU time
+ * per event over the offered events (from the first send until the last is stored).
  */
 async function measureLatencies(
   load: typeof LATENCY | typeof LIGHT_LATENCY,
-): Promise<{ latencies: number[]; policyMedianMs: number; rssMb: number }> {
+): Promise<{ latencies: number[]; cpuMsPerEvent: number; policyMedianMs: number; rssMb: number }> {
   return withDeployment(0, async (d, receiver) => {
     await waitForStored(receiver, (await submitAll(d, buildBatches(load.warmup, 1), 4)).map(keyOf));
     const total = load.ratePerSecond * load.seconds;
@@ -248,6 +259,8 @@ async function measureLatencies(
     const intervalMs = 1000 / load.ratePerSecond;
     const sentAt = new Map<string, number>();
     const sends: Promise<void>[] = [];
+    const cpuBefore = productCpuSeconds(d);
+    const writesBefore = productWriteSyscalls(d);
     const sendOne = async (event: unknown): Promise<void> => {
       const at = Date.now();
       const [id] = await submit(d, [event]);
@@ -267,15 +280,19 @@ async function measureLatencies(
     await Promise.all(sends);
     const keys = [...sentAt.keys()];
     const storedAt = await waitForStored(receiver, keys);
+    const cpuMsPerEvent = (1000 * (productCpuSeconds(d) - cpuBefore)) / total;
+    const writesPerEvent = (productWriteSyscalls(d) - writesBefore) / total;
     // When the pipeline cannot keep up with the offered rate, the backlog drains after the last send: the latencies
     // then grow with the run's length, and this says by how much it fell behind.
     const drainedAfter = (Math.max(...storedAt) - lastSentAt) / 1000;
     progress(
       `  offered ${offered.toFixed(0)} events/s, the last stored ${drainedAfter.toFixed(1)} s after the last send, ` +
+        `product CPU ${cpuMsPerEvent.toFixed(2)} ms/event, ${writesPerEvent.toFixed(1)} write system calls/event, ` +
         `${resentPosts} POSTs resent; stage means: ${await stageMeans(d)}`,
     );
     return {
       latencies: keys.map((k, i) => storedAt[i]! - sentAt.get(k)!),
+      cpuMsPerEvent,
       policyMedianMs: await stageMedianMs(d, 'policy'),
       rssMb: peakRssMb(d.api.pid),
     };
@@ -285,8 +302,10 @@ async function measureLatencies(
 /**
  * The reference ceiling: the no-op stages (bench/noop-stages.ts) in their own process with the product's
  * concurrency and job options; this process adds the map jobs in bulks as the API would and runs the receiver.
+ * Then the same stages' CPU time per event when the map jobs come one at a time at the latency run's rate, as the
+ * API adds them for one event per POST: what the two BullMQ hops alone cost the product's process at 200/s.
  */
-async function measureCeiling(): Promise<number> {
+async function measureCeiling(): Promise<{ perSecond: number; cpuMsPerEventAt200: number }> {
   const receiver = await new TestReceiver().start();
   const prefix = uniqueQueuePrefix('benchceil');
   const stages = await spawnBenchProcess('bench/noop-stages.ts', {
@@ -317,9 +336,29 @@ async function measureCeiling(): Promise<number> {
     const storedAt = await waitForStored(receiver, ids);
     return total / ((Math.max(...storedAt) - started) / 1000);
   };
+  const runAtRate = async (ratePerSecond: number, seconds: number): Promise<number> => {
+    const ids = Array.from({ length: ratePerSecond * seconds }, () => `noop-${++seq}`);
+    const adds: Promise<unknown>[] = [];
+    const cpuBefore = cpuSeconds(stages.child.pid);
+    const started = performance.now();
+    while (adds.length < ids.length) {
+      const due = Math.min(ids.length, Math.floor((performance.now() - started) / (1000 / ratePerSecond)) + 1);
+      while (adds.length < due) {
+        const id = ids[adds.length]!;
+        adds.push(mapQueue.add('map', { id }, { jobId: `map-${id}` }));
+      }
+      await sleep(1);
+    }
+    await Promise.all(adds);
+    await waitForStored(receiver, ids);
+    return (1000 * (cpuSeconds(stages.child.pid) - cpuBefore)) / ids.length;
+  };
   try {
     await run(THROUGHPUT.warmup);
-    return await run(THROUGHPUT.events);
+    const perSecond = await run(THROUGHPUT.events);
+    const cpuMsPerEventAt200 = await runAtRate(LATENCY.ratePerSecond, 10);
+    progress(`  ceiling CPU ${cpuMsPerEventAt200.toFixed(2)} ms/event with map jobs added one at a time at 200/s`);
+    return { perSecond, cpuMsPerEventAt200 };
   } finally {
     await mapQueue.close();
     await stages.stop();
@@ -340,8 +379,9 @@ function progress(message: string): void {
 export async function benchPipeline(): Promise<BenchResult[]> {
   const results: BenchResult[] = [];
   progress('ceiling (no-op BullMQ stages in their own process)…');
-  const ceiling = await measureCeiling();
+  const { perSecond: ceiling, cpuMsPerEventAt200: ceilingCpuMsPerEvent } = await measureCeiling();
   results.push({ name: 'pipeline.ceiling_events_per_s', value: ceiling, unit: 'events/s' });
+  results.push({ name: 'pipeline.ceiling_cpu_ms_at_200', value: ceilingCpuMsPerEvent, unit: 'ms' });
   progress(`throughput, ROLE=all (up to ${THROUGHPUT.events} events, batches of ${THROUGHPUT.batchSize})…`);
   const all = await measureThroughput(0);
   results.push({ name: 'pipeline.events_per_s', value: all.perSecond, unit: 'events/s' });
@@ -352,11 +392,13 @@ export async function benchPipeline(): Promise<BenchResult[]> {
   const light = lightRun.latencies.sort((a, b) => a - b);
   results.push({ name: 'pipeline.p50_ms_at_50', value: percentile(light, 50), unit: 'ms' });
   results.push({ name: 'pipeline.p99_ms_at_50', value: percentile(light, 99), unit: 'ms' });
+  results.push({ name: 'pipeline.cpu_ms_at_50', value: lightRun.cpuMsPerEvent, unit: 'ms' });
   progress(`latency, ROLE=all (${LATENCY.ratePerSecond} events/s for ${LATENCY.seconds} s)…`);
-  const { latencies, policyMedianMs, rssMb } = await measureLatencies(LATENCY);
+  const { latencies, cpuMsPerEvent, policyMedianMs, rssMb } = await measureLatencies(LATENCY);
   latencies.sort((a, b) => a - b);
   results.push({ name: 'pipeline.p50_ms_at_200', value: percentile(latencies, 50), unit: 'ms' });
   results.push({ name: 'pipeline.p99_ms_at_200', value: percentile(latencies, 99), unit: 'ms' });
+  results.push({ name: 'pipeline.cpu_ms_at_200', value: cpuMsPerEvent, unit: 'ms' });
   // The policy step (load this child's consents, decide) as the pipeline runs it, at 200 events/s offered.
   results.push({ name: 'policy.added_ms_p50', value: policyMedianMs, unit: 'ms' });
   results.push({ name: 'pipeline.rss_mb', value: Math.max(all.rssMb, lightRun.rssMb, rssMb), unit: 'MB' });
