@@ -98,7 +98,11 @@ export class AuditWriter {
       const committed = this.commit(batch).catch((err: unknown) => () => settle(batch, err));
       // The group before resolves only now that this one is on its way to PostgreSQL: its callers prepare their next
       // appends while PostgreSQL inserts this group. Resolved first, they would all run before it was sent, and
-      // PostgreSQL and this process would take turns instead of working at once.
+      // PostgreSQL and this process would take turns instead of working at once. `commit` returning is not enough:
+      // pg's pool hands the statement its connection on the next tick, after every callback resolved here (measured:
+      // 95 % of appends were made while their group's predecessor was still unsent). A turn of the event loop later
+      // the statement has been written.
+      await new Promise((r) => setImmediate(r));
       settlePrevious();
       settlePrevious = await committed;
     }
