@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { AuditEvent } from '@medplum/fhirtypes';
 import pg from 'pg';
-import { disclosure, SYSTEM_WORKER } from '../../src/audit/audit-events';
 import { purgeExpired } from '../../src/event/retention';
 import { canonicalizeJcs, chainHashOfCanonical } from '../../src/audit/chain';
 import { indexFieldsOf } from '../../src/audit/index-fields';
@@ -11,6 +10,7 @@ import { configSchema } from '../../src/kernel/config';
 import { createLogger } from '../../src/kernel/logger';
 import { openDb, type Db } from '../../src/kernel/db';
 import { migrate } from '../../src/kernel/migrate';
+import { buildDisclosureAuditEvent } from '../helpers/builders';
 import { TEST_DATABASE_URL } from '../helpers/test-runtime';
 
 const schema = `t_audit_${randomBytes(5).toString('hex')}`;
@@ -36,16 +36,7 @@ afterAll(async () => {
 });
 
 function event(i: number, recorded?: string): AuditEvent {
-  const e = disclosure({
-    actor: SYSTEM_WORKER,
-    outcome: '0',
-    patientBsn: '111222333',
-    inboxId: `inbox-${i}`,
-    municipality: 'GM0226',
-    destination: 'gm0226',
-    purpose: 'referral',
-    resources: [`ServiceRequest/sr-${i}`],
-  });
+  const e = buildDisclosureAuditEvent(i);
   return recorded ? { ...e, recorded } : e;
 }
 

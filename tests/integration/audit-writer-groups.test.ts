@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { disclosure, SYSTEM_WORKER } from '../../src/audit/audit-events';
 import type * as chain from '../../src/audit/chain';
 import { chainHashOfCanonical } from '../../src/audit/chain';
 import { verifyTenant } from '../../src/audit/verify';
 import { AuditWriter } from '../../src/audit/writer';
 import { openDb, type Db } from '../../src/kernel/db';
 import { migrate } from '../../src/kernel/migrate';
+import { buildDisclosureAuditEvent as event } from '../helpers/builders';
 import { TEST_DATABASE_URL } from '../helpers/test-runtime';
 import { waitFor } from '../helpers/wait-for';
 
@@ -32,19 +32,6 @@ afterAll(async () => {
   await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
   await admin.end();
 });
-
-function event(i: number): ReturnType<typeof disclosure> {
-  return disclosure({
-    actor: SYSTEM_WORKER,
-    outcome: '0',
-    patientBsn: '111222333',
-    inboxId: `inbox-${i}`,
-    municipality: 'GM0226',
-    destination: 'gm0226',
-    purpose: 'referral',
-    resources: [`ServiceRequest/sr-${i}`],
-  });
-}
 
 /**
  * `db` with the next group statement held back until `release`, and then sent, or failed with `err` without reaching
