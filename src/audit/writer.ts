@@ -22,8 +22,13 @@ interface Pending {
   readonly subtype: string | null;
   readonly outcome: string;
   readonly patientBsn: string | null;
-  readonly agents: readonly string[];
-  readonly entities: readonly string[];
+  /**
+   * The agents and entities columns as elements of the group's array parameters, made when the event is appended
+   * (while the group before is in PostgreSQL) and kept as one string each: a row waits in the young generation
+   * long enough to be copied by a scavenge or two, and a list of strings is more to copy.
+   */
+  readonly agents: string;
+  readonly entities: string;
   readonly resolve: () => void;
   readonly reject: (err: unknown) => void;
 }
@@ -67,8 +72,8 @@ export class AuditWriter {
           subtype: f.subtype,
           outcome: f.outcome,
           patientBsn: f.patientBsn,
-          agents: f.agents,
-          entities: f.entities,
+          agents: nestedElement(f.agents),
+          entities: nestedElement(f.entities),
           resolve,
           reject,
         };
@@ -337,8 +342,8 @@ function link(head: ChainHead, rows: readonly Pending[]): Linked {
       textArrayLiteral(rows, (p) => p.action),
       textArrayLiteral(rows, (p) => p.outcome),
       textArrayLiteral(rows, (p) => p.patientBsn),
-      nestedArrayLiteral(rows, (p) => p.agents),
-      nestedArrayLiteral(rows, (p) => p.entities),
+      elementsLiteral(rows, (p) => p.agents),
+      elementsLiteral(rows, (p) => p.entities),
       linesOf(rows),
       textArrayLiteral(prevHashes, (h) => h),
       textArrayLiteral(hashes, (h) => h),
@@ -389,15 +394,18 @@ function textArrayLiteral<T>(items: readonly T[], valueOf: (item: T) => string |
 }
 
 /**
- * A text[] literal whose elements are the text[] literals of `listOf` each item (cast per row in the statement):
- * `{"a","b"}` as an element is `"{\"a\",\"b\"}"`, so each string is escaped twice.
+ * The text[] literal of `list` as an element of a text[] literal (cast per row in the statement): `{"a","b"}` as an
+ * element is `"{\"a\",\"b\"}"`, so each string is escaped twice.
  */
-function nestedArrayLiteral<T>(items: readonly T[], listOf: (item: T) => readonly string[]): string {
+function nestedElement(list: readonly string[]): string {
+  return list.length === 0 ? '"{}"' : `"{\\"${list.map((v) => escapeElement(escapeElement(v))).join('\\",\\"')}\\"}"`;
+}
+
+/** A text[] literal of elements already written as such. */
+function elementsLiteral<T>(items: readonly T[], elementOf: (item: T) => string): string {
   const elements = new Array<string>(items.length);
   for (let i = 0; i < items.length; i++) {
-    const list = listOf(items[i] as T);
-    elements[i] =
-      list.length === 0 ? '"{}"' : `"{\\"${list.map((v) => escapeElement(escapeElement(v))).join('\\",\\"')}\\"}"`;
+    elements[i] = elementOf(items[i] as T);
   }
   return `{${elements.join(',')}}`;
 }
