@@ -20,15 +20,18 @@ const OBJECT_ROLE = 'http://terminology.hl7.org/CodeSystem/object-role';
 /** Ours: operator actions that FHIR has no code for. */
 const OPERATOR_ACTION_SYSTEM = 'https://jeugdbrug.nl/fhir/CodeSystem/operator-action';
 
-export const AUDIT_TYPES = {
+// The codings and other parts every event of a kind shares are frozen constants, built once: canonicalizeJcs keeps
+// the canonical text of a deeply frozen object, so the parts repeated in every row are not serialised again each time.
+
+export const AUDIT_TYPES = deepFreeze({
   rest: { system: AUDIT_EVENT_TYPE, code: 'rest', display: 'RESTful Operation' },
   securityAlert: { system: DCM, code: '110113', display: 'Security Alert' },
   export: { system: DCM, code: '110106', display: 'Export' },
   import: { system: DCM, code: '110107', display: 'Import' },
   applicationActivity: { system: DCM, code: '110100', display: 'Application Activity' },
-} as const satisfies Record<string, Coding>;
+} as const satisfies Record<string, Coding>);
 
-export const AUDIT_SUBTYPES = {
+export const AUDIT_SUBTYPES = deepFreeze({
   create: { system: RESTFUL, code: 'create' },
   read: { system: RESTFUL, code: 'read' },
   search: { system: RESTFUL, code: 'search-type' },
@@ -40,7 +43,17 @@ export const AUDIT_SUBTYPES = {
   },
   disclose: { system: LIFECYCLE, code: 'disclose', display: 'Disclose' },
   receive: { system: LIFECYCLE, code: 'receive', display: 'Receive' },
-} as const satisfies Record<string, Coding>;
+} as const satisfies Record<string, Coding>);
+
+/** `value`, frozen at every depth. */
+function deepFreeze<T extends object>(value: T): T {
+  for (const v of Object.values(value)) {
+    if (typeof v === 'object' && v !== null) {
+      deepFreeze(v);
+    }
+  }
+  return Object.freeze(value);
+}
 
 /** FHIR AuditEvent.outcome: 0 success, 4 minor failure (a deny or refusal), 8 serious failure. */
 export type AuditOutcome = '0' | '4' | '8';
@@ -70,26 +83,38 @@ export const AGREEMENT_VERSION_DESCRIPTION = /^version (\d+)$/;
 /** The principal identifier system of agents (`api-key:…`, `system/worker`). */
 export const PRINCIPAL_SYSTEM = 'https://jeugdbrug.nl/principal';
 
-function agentsOf(actor: AuditActor): AuditEventAgent[] {
-  const agents: AuditEventAgent[] = [
-    {
-      type: {
-        coding: [{ system: SECURITY_ROLE, code: actor.userId.startsWith('system/') ? 'dataprocessor' : 'humanuser' }],
+const SYSTEM_ROLE = deepFreeze({ coding: [{ system: SECURITY_ROLE, code: 'dataprocessor' }] });
+const HUMAN_ROLE = deepFreeze({ coding: [{ system: SECURITY_ROLE, code: 'humanuser' }] });
+const RESPONSIBLE_PARTY = deepFreeze({
+  coding: [{ system: PARTICIPATION, code: 'RESP', display: 'responsible party' }],
+});
+
+/** The agents an actor adds to each of its events, made once per actor (a system component's for the process's life). */
+const agentsByActor = new WeakMap<AuditActor, readonly AuditEventAgent[]>();
+
+function agentsOf(actor: AuditActor): readonly AuditEventAgent[] {
+  let agents = agentsByActor.get(actor);
+  if (agents === undefined) {
+    const list: AuditEventAgent[] = [
+      {
+        type: actor.userId.startsWith('system/') ? SYSTEM_ROLE : HUMAN_ROLE,
+        who: { identifier: { system: PRINCIPAL_SYSTEM, value: actor.userId } },
+        requestor: true,
+        network: {
+          address: actor.accessPoint,
+          type: actor.accessPoint.includes('.') || actor.accessPoint.includes(':') ? '2' : '1',
+        },
       },
-      who: { identifier: { system: PRINCIPAL_SYSTEM, value: actor.userId } },
-      requestor: true,
-      network: {
-        address: actor.accessPoint,
-        type: actor.accessPoint.includes('.') || actor.accessPoint.includes(':') ? '2' : '1',
-      },
-    },
-  ];
-  if (actor.onBehalfOf) {
-    agents.push({
-      type: { coding: [{ system: PARTICIPATION, code: 'RESP', display: 'responsible party' }] },
-      who: { identifier: organisationIdentifier(actor.onBehalfOf.kind, actor.onBehalfOf.code) },
-      requestor: false,
-    });
+    ];
+    if (actor.onBehalfOf) {
+      list.push({
+        type: RESPONSIBLE_PARTY,
+        who: { identifier: organisationIdentifier(actor.onBehalfOf.kind, actor.onBehalfOf.code) },
+        requestor: false,
+      });
+    }
+    agents = deepFreeze(list);
+    agentsByActor.set(actor, agents);
   }
   return agents;
 }
@@ -98,21 +123,22 @@ function organisationIdentifier(kind: 'practice' | 'municipality', code: string)
   return { system: kind === 'practice' ? AGB_SYSTEM : MUNICIPALITY_CODE_SYSTEM, value: code };
 }
 
+const PERSON = deepFreeze({ system: ENTITY_TYPE, code: '1', display: 'Person' });
+const PATIENT_ROLE = deepFreeze({ system: OBJECT_ROLE, code: '1', display: 'Patient' });
+const SYSTEM_OBJECT = deepFreeze({ system: ENTITY_TYPE, code: '2', display: 'System Object' });
+const QUERY_ROLE = deepFreeze({ system: OBJECT_ROLE, code: '24', display: 'Query' });
+
 /** The patient as an entity: identified by BSN; this stays in PostgreSQL with the rest of the audit row. */
 function patientEntity(bsn: string): AuditEventEntity {
-  return {
-    what: { identifier: { system: BSN_SYSTEM, value: bsn } },
-    type: { system: ENTITY_TYPE, code: '1', display: 'Person' },
-    role: { system: OBJECT_ROLE, code: '1', display: 'Patient' },
-  };
+  return { what: { identifier: { system: BSN_SYSTEM, value: bsn } }, type: PERSON, role: PATIENT_ROLE };
 }
 
 function resourceEntity(reference: string, description?: string): AuditEventEntity {
-  return {
-    what: { reference },
-    type: { system: ENTITY_TYPE, code: '2', display: 'System Object' },
-    ...(description ? { description } : {}),
-  };
+  const entity: AuditEventEntity = { what: { reference }, type: SYSTEM_OBJECT };
+  if (description) {
+    entity.description = description;
+  }
+  return entity;
 }
 
 /** What every AuditEvent of jeugdbrug is built from; `buildAuditEvent` adds id, time, agents and source. */
@@ -128,31 +154,52 @@ export interface AuditEventInput {
   readonly extraAgents?: AuditEventAgent[] | undefined;
 }
 
+const SOURCE = deepFreeze({
+  site: 'jeugdbrug',
+  observer: { display: 'jeugdbrug' },
+  type: [
+    { system: 'http://terminology.hl7.org/CodeSystem/security-source-type', code: '4', display: 'Application Server' },
+  ],
+});
+
+/** `purposeOfEvent` by purpose: a handful of purposes, each in many events. */
+const purposesOfEvent = new Map<string, NonNullable<AuditEvent['purposeOfEvent']>>();
+
+function purposeOfEvent(purpose: string): NonNullable<AuditEvent['purposeOfEvent']> {
+  let list = purposesOfEvent.get(purpose);
+  if (list === undefined) {
+    list = deepFreeze([{ coding: [{ system: PURPOSE_SYSTEM, code: purpose }] }]);
+    if (purposesOfEvent.size < 1_000) {
+      purposesOfEvent.set(purpose, list);
+    }
+  }
+  return list;
+}
+
+// Properties assigned one by one rather than spread in: this runs for every audit row, and spreading objects made
+// only to be spread costs more than the rest of the event.
 export function buildAuditEvent(b: AuditEventInput): AuditEvent {
-  return {
+  const event: AuditEvent = {
     resourceType: 'AuditEvent',
     id: randomUUID(),
     type: b.type,
-    ...(b.subtype ? { subtype: [b.subtype] } : {}),
     action: b.action,
     recorded: new Date().toISOString(),
     outcome: b.outcome,
-    ...(b.outcomeDesc ? { outcomeDesc: b.outcomeDesc } : {}),
-    ...(b.purpose ? { purposeOfEvent: [{ coding: [{ system: PURPOSE_SYSTEM, code: b.purpose }] }] } : {}),
-    agent: [...agentsOf(b.actor), ...(b.extraAgents ?? [])],
-    source: {
-      site: 'jeugdbrug',
-      observer: { display: 'jeugdbrug' },
-      type: [
-        {
-          system: 'http://terminology.hl7.org/CodeSystem/security-source-type',
-          code: '4',
-          display: 'Application Server',
-        },
-      ],
-    },
+    agent: b.extraAgents ? [...agentsOf(b.actor), ...b.extraAgents] : [...agentsOf(b.actor)],
+    source: SOURCE,
     entity: b.entities,
   };
+  if (b.subtype) {
+    event.subtype = [b.subtype];
+  }
+  if (b.outcomeDesc) {
+    event.outcomeDesc = b.outcomeDesc;
+  }
+  if (b.purpose) {
+    event.purposeOfEvent = purposeOfEvent(b.purpose);
+  }
+  return event;
 }
 
 /** Something recorded about a child (REST create), with the entity that was created. */
@@ -225,28 +272,36 @@ export function organisationAgent(
   kind: 'practice' | 'municipality',
   code: string,
 ): AuditEventAgent {
-  return {
-    type: {
-      coding: [
-        role === 'source'
-          ? { system: DCM, code: '110153', display: 'Source Role ID' }
-          : { system: DCM, code: RECIPIENT_ROLE_CODE, display: 'Destination Role ID' },
-      ],
-    },
-    who: { identifier: organisationIdentifier(kind, code) },
-    requestor: false,
-  };
+  const key = `${role} ${kind} ${code}`;
+  let agent = organisationAgents.get(key);
+  if (agent === undefined) {
+    agent = deepFreeze({
+      type: role === 'source' ? SOURCE_ROLE : DESTINATION_ROLE,
+      who: { identifier: organisationIdentifier(kind, code) },
+      requestor: false,
+    });
+    // Bounded: there are a few hundred municipalities, but practices come and go.
+    if (organisationAgents.size < 10_000) {
+      organisationAgents.set(key, agent);
+    }
+  }
+  return agent;
 }
 
+const SOURCE_ROLE = deepFreeze({ coding: [{ system: DCM, code: '110153', display: 'Source Role ID' }] });
+const DESTINATION_ROLE = deepFreeze({
+  coding: [{ system: DCM, code: RECIPIENT_ROLE_CODE, display: 'Destination Role ID' }],
+});
+/** Organisation agents by role, kind and code: an organisation is the same agent in every event it takes part in. */
+const organisationAgents = new Map<string, AuditEventAgent>();
+
 /** Data leaving for another organisation (BALP Export/disclose), or a failed attempt when `outcome` is not '0'. */
-function exported(a: {
-  actor: AuditActor;
-  outcome: AuditOutcome;
-  outcomeDesc?: string | undefined;
-  purpose: string;
-  entities: ReturnType<typeof resourceEntity>[];
-  agents: ReturnType<typeof organisationAgent>[];
-}): AuditEvent {
+function exported(
+  a: { actor: AuditActor; outcome: AuditOutcome; outcomeDesc?: string | undefined },
+  purpose: string,
+  entities: AuditEventEntity[],
+  agents: AuditEventAgent[],
+): AuditEvent {
   return buildAuditEvent({
     actor: a.actor,
     type: AUDIT_TYPES.export,
@@ -254,9 +309,9 @@ function exported(a: {
     action: 'R',
     outcome: a.outcome,
     outcomeDesc: a.outcomeDesc,
-    purpose: a.purpose,
-    entities: a.entities,
-    extraAgents: a.agents,
+    purpose,
+    entities,
+    extraAgents: agents,
   });
 }
 
@@ -274,17 +329,18 @@ export function disclosure(a: {
   agreement?: { id: string; version: number } | undefined;
   consentIds?: readonly string[] | undefined;
 }): AuditEvent {
-  return exported({
-    ...a,
-    entities: [
+  return exported(
+    a,
+    a.purpose,
+    [
       patientEntity(a.patientBsn),
       resourceEntity(`inbox/${a.inboxId}`, `destination ${a.destination}`),
       ...a.resources.map((r) => resourceEntity(r)),
       ...(a.agreement ? [resourceEntity(`Agreement/${a.agreement.id}`, `version ${a.agreement.version}`)] : []),
       ...(a.consentIds ?? []).map((id) => resourceEntity(`Consent/${id}`)),
     ],
-    agents: [organisationAgent('destination', 'municipality', a.municipality)],
-  });
+    [organisationAgent('destination', 'municipality', a.municipality)],
+  );
 }
 
 /**
@@ -303,16 +359,16 @@ export function reportDisclosure(a: {
   report: { reference: string; description: string };
   agreement?: { id: string; version: number } | undefined;
 }): AuditEvent {
-  return exported({
-    ...a,
-    purpose: 'monitoring',
-    entities: [
+  return exported(
+    a,
+    'monitoring',
+    [
       resourceEntity(a.report.reference, a.report.description),
       resourceEntity(`inbox/${a.inboxId}`, `destination ${a.destination}`),
       ...(a.agreement ? [resourceEntity(`Agreement/${a.agreement.id}`, `version ${a.agreement.version}`)] : []),
     ],
-    agents: [organisationAgent('destination', 'municipality', a.municipality)],
-  });
+    [organisationAgent('destination', 'municipality', a.municipality)],
+  );
 }
 
 // The feedback path (a municipality's status on a referral, going back to the practice): receiving it is an Import
@@ -364,20 +420,20 @@ export function feedbackDisclosure(a: {
   serviceRequestId: string;
   endpoint: string;
 }): AuditEvent {
-  return exported({
-    ...a,
-    purpose: 'referral',
-    entities: [
+  return exported(
+    a,
+    'referral',
+    [
       patientEntity(a.patientBsn),
       resourceEntity(`Task/${a.feedbackId}`, `endpoint ${a.endpoint}`),
       resourceEntity(`ServiceRequest/${a.serviceRequestId}`),
       resourceEntity(`inbox/${a.inboxId}`),
     ],
-    agents: [
+    [
       organisationAgent('source', 'municipality', a.municipality),
       organisationAgent('destination', 'practice', a.practiceAgb),
     ],
-  });
+  );
 }
 
 // The reverse direction (a trajectory event the municipality registered, going to the practice): its receipt is an
@@ -457,18 +513,19 @@ export function trajectoryDisclosure(a: {
   resources: readonly string[];
   endpoint: string;
 }): AuditEvent {
-  return exported({
-    ...a,
-    entities: [
+  return exported(
+    a,
+    a.purpose,
+    [
       patientEntity(a.patientBsn),
       resourceEntity(`trajectory_event/${a.trajectoryEventId}`, `endpoint ${a.endpoint}`),
       ...a.resources.map((r) => resourceEntity(r)),
     ],
-    agents: [
+    [
       organisationAgent('source', 'municipality', a.municipality),
       organisationAgent('destination', 'practice', a.practiceAgb),
     ],
-  });
+  );
 }
 
 /** An operator action (replay, pause, resume, purge) on an event or a destination. */
@@ -518,11 +575,7 @@ export function dataAccess(a: {
     entities: [
       ...(a.patientBsn ? [patientEntity(a.patientBsn)] : []),
       ...(a.target ? [resourceEntity(a.target)] : []),
-      {
-        type: { system: ENTITY_TYPE, code: '2', display: 'System Object' },
-        role: { system: OBJECT_ROLE, code: '24', display: 'Query' },
-        query: Buffer.from(a.query, 'utf8').toString('base64'),
-      },
+      { type: SYSTEM_OBJECT, role: QUERY_ROLE, query: Buffer.from(a.query, 'utf8').toString('base64') },
     ],
     extraAgents: a.extraAgents,
   });

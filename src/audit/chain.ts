@@ -48,6 +48,18 @@ function sortedKeys(record: Record<string, unknown>): string[] {
 }
 
 /**
+ * Canonical texts of deeply frozen objects and arrays, which can never change: the codings, sources and agents that
+ * the AuditEvent builders share between events (src/audit/audit-events.ts) are serialised once, not in every row.
+ */
+const canonicalOfFrozen = new WeakMap<object, string>();
+
+/**
+ * Objects and arrays serialised so far that are not frozen. A frozen object is cached only when this did not move
+ * while it was serialised: none of its descendants can change either.
+ */
+let unfrozenSeen = 0;
+
+/**
  * RFC 8785 JSON Canonicalization Scheme (JCS): keys sorted by UTF-16 code units at every depth, no white space,
  * strings and numbers serialised as ECMAScript's JSON.stringify does (which is what JCS prescribes). The same event
  * always hashes the same, whether it comes from memory, a PostgreSQL jsonb column or an export file, and an auditor
@@ -63,6 +75,22 @@ export function canonicalizeJcs(value: unknown): string {
   if (value === null || typeof value !== 'object') {
     return JSON.stringify(value) ?? 'null';
   }
+  if (!Object.isFrozen(value)) {
+    unfrozenSeen++;
+    return canonicalObject(value);
+  }
+  let text = canonicalOfFrozen.get(value);
+  if (text === undefined) {
+    const before = unfrozenSeen;
+    text = canonicalObject(value);
+    if (unfrozenSeen === before) {
+      canonicalOfFrozen.set(value, text);
+    }
+  }
+  return text;
+}
+
+function canonicalObject(value: object): string {
   // Plain loops and string concatenation: this runs for every audit row written and verified, and is measurably
   // faster than building intermediate arrays of entries.
   if (Array.isArray(value)) {

@@ -1,3 +1,5 @@
+import type { AuditEvent } from '@medplum/fhirtypes';
+import { disclosure, SYSTEM_WORKER } from '../../src/audit/audit-events';
 import type { Agreement } from '../../src/policy/agreement';
 import type { Destination } from '../../src/contracts/destination';
 
@@ -148,4 +150,18 @@ export function buildContactEvent(contact: Record<string, unknown> = {}): Record
       ...contact,
     },
   };
+}
+
+/** A disclosure AuditEvent of the worker, the `i`th of a series (its inbox id and ServiceRequest differ). */
+export function buildDisclosureAuditEvent(i: number): AuditEvent {
+  return disclosure({
+    actor: SYSTEM_WORKER,
+    outcome: '0',
+    patientBsn: '111222333',
+    inboxId: `inbox-${i}`,
+    municipality: MUNICIPALITY,
+    destination: 'gm0226',
+    purpose: 'referral',
+    resources: [`ServiceRequest/sr-${i}`],
+  });
 }

@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { AuditEvent } from '@medplum/fhirtypes';
 import pg from 'pg';
-import { disclosure, SYSTEM_WORKER } from '../../src/audit/audit-events';
 import { purgeExpired } from '../../src/event/retention';
 import { canonicalizeJcs, chainHashOfCanonical } from '../../src/audit/chain';
 import { indexFieldsOf } from '../../src/audit/index-fields';
@@ -11,6 +10,7 @@ import { configSchema } from '../../src/kernel/config';
 import { createLogger } from '../../src/kernel/logger';
 import { openDb, type Db } from '../../src/kernel/db';
 import { migrate } from '../../src/kernel/migrate';
+import { buildDisclosureAuditEvent } from '../helpers/builders';
 import { TEST_DATABASE_URL } from '../helpers/test-runtime';
 
 const schema = `t_audit_${randomBytes(5).toString('hex')}`;
@@ -36,16 +36,7 @@ afterAll(async () => {
 });
 
 function event(i: number, recorded?: string): AuditEvent {
-  const e = disclosure({
-    actor: SYSTEM_WORKER,
-    outcome: '0',
-    patientBsn: '111222333',
-    inboxId: `inbox-${i}`,
-    municipality: 'GM0226',
-    destination: 'gm0226',
-    purpose: 'referral',
-    resources: [`ServiceRequest/sr-${i}`],
-  });
+  const e = buildDisclosureAuditEvent(i);
   return recorded ? { ...e, recorded } : e;
 }
 
@@ -279,6 +270,34 @@ describe('audit chain in PostgreSQL', () => {
     // The writer goes on from the real head.
     await pipelined.append('10000013', event(9));
     expect(await verifyTenant(db, '10000013')).toEqual(expect.objectContaining({ ok: true, rows: 8, headSeq: 8 }));
+  });
+
+  it('has each group on its way to PostgreSQL before the appends of the group before it resolve', async () => {
+    // pg's pool hands a query its connection on the next tick; a tick queued right after the call runs once the
+    // statement is written. Callers resolved before that would build their next events while PostgreSQL waits.
+    const steps: string[] = [];
+    const watched: Db = {
+      ...db,
+      query: <T>(sql: string, params?: readonly unknown[]) => {
+        const result = db.query<T>(sql, params);
+        if (sql.includes('audit_event')) {
+          process.nextTick(() => steps.push('sent'));
+        }
+        return result;
+      },
+    };
+    const grouped = new AuditWriter(watched, 10);
+    await grouped.append('10000021', event(0));
+    steps.length = 0;
+    await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        grouped.append('10000021', event(i + 1)).then(() => steps.push(`resolved ${Math.floor(i / 10)}`)),
+      ),
+    );
+    const firstOf = (step: string): number => steps.indexOf(step);
+    expect(firstOf('resolved 0')).toBeGreaterThan(steps.indexOf('sent', steps.indexOf('sent') + 1));
+    expect(firstOf('resolved 1')).toBeGreaterThan(steps.lastIndexOf('sent'));
+    expect(await verifyTenant(db, '10000021')).toEqual(expect.objectContaining({ ok: true, rows: 31, headSeq: 31 }));
   });
 });
 

@@ -110,4 +110,34 @@ describe('audit hash canonical JSON is RFC 8785 (JCS)', () => {
       expect(JSON.parse(ours)).toEqual(doc);
     }
   });
+
+  it('serialises a deeply frozen object once, however many events it is part of', () => {
+    let reads = 0;
+    const coding = Object.freeze({
+      system: 'http://dicom.nema.org/resources/ontology/DCM',
+      get code(): string {
+        reads++;
+        return '110106';
+      },
+    });
+    const events = [{ type: coding }, { type: coding, subtype: [coding] }];
+    expect(events.map((e) => canonicalizeJcs(e))).toEqual([
+      '{"type":{"code":"110106","system":"http://dicom.nema.org/resources/ontology/DCM"}}',
+      '{"subtype":[{"code":"110106","system":"http://dicom.nema.org/resources/ontology/DCM"}],' +
+        '"type":{"code":"110106","system":"http://dicom.nema.org/resources/ontology/DCM"}}',
+    ]);
+    expect(reads).toBe(1);
+  });
+
+  it('serialises a frozen object anew when something inside it that is not frozen has changed', () => {
+    const who = { identifier: { value: 'GM0226' } };
+    const agent = Object.freeze({ requestor: false, who });
+    const list = Object.freeze([agent]);
+    expect(canonicalizeJcs(list)).toBe('[{"requestor":false,"who":{"identifier":{"value":"GM0226"}}}]');
+    who.identifier.value = 'GM0344';
+    expect(canonicalizeJcs(list)).toBe('[{"requestor":false,"who":{"identifier":{"value":"GM0344"}}}]');
+    expect(canonicalizeJcs({ agent: list })).toBe(
+      '{"agent":[{"requestor":false,"who":{"identifier":{"value":"GM0344"}}}]}',
+    );
+  });
 });
