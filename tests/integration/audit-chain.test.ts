@@ -88,6 +88,28 @@ describe('audit chain in PostgreSQL', () => {
     );
   });
 
+  it.each([
+    ['id', 'id = gen_random_uuid()'],
+    ['recorded', "recorded = recorded + interval '1 millisecond'"],
+    ['type', "type = type || ' '"],
+    ['subtype', 'subtype = NULL'],
+    ['action', "action = 'C'"],
+    ['outcome', "outcome = '4'"],
+    ['patient_bsn', 'patient_bsn = NULL'],
+    ['agents', "agents = array_append(agents, '')"],
+    ['agents', 'agents = agents[2:]'],
+    ['entities', 'entities = entities[1:array_length(entities, 1) - 1]'],
+    ['entities', `entities[1] = entities[1] || '"'`],
+    ['entities', 'entities = ARRAY(SELECT e FROM unnest(entities) WITH ORDINALITY u(e, n) ORDER BY n DESC)'],
+  ])('finds column %s changed behind the hash (%s), at its seq', async (column, change) => {
+    const tenant = `3${randomBytes(3).readUIntBE(0, 3).toString().padStart(7, '0')}`;
+    await appendMany(tenant, 4);
+    await tamper(`UPDATE audit_event SET ${change} WHERE tenant = $1 AND seq = 3`, [tenant]);
+    expect(await verifyTenant(db, tenant, { pageSize: 2 })).toEqual(
+      expect.objectContaining({ ok: false, brokenAtSeq: 3, problem: `column ${column} does not match the resource` }),
+    );
+  });
+
   it('stores the exact canonical text it hashed, so verification can hash the stored bytes', async () => {
     await appendMany('10000010', 3);
     const rows = await db.query<{ seq: string; text: string; prev_hash: string; hash: string }>(
