@@ -291,3 +291,364 @@ export function indexedPartsOf(text: string): AuditEvent | undefined {
   }
   return read.event as AuditEvent;
 }
+
+/** A row's search columns as the verifying cursor reads them: `recorded` in epoch ms, the token lists as JSON text. */
+export interface SearchColumnsText {
+  readonly id: string;
+  readonly recorded: number;
+  readonly type: string;
+  readonly subtype: string | null;
+  readonly action: string | null;
+  readonly outcome: string;
+  readonly patient_bsn: string | null;
+  readonly agents: string;
+  readonly entities: string;
+}
+
+/** Thrown where `searchColumnsMatch` cannot be sure; it then answers false. */
+class NotSure extends Error {}
+
+const PIPE = 0x7c;
+const NULL = 'null';
+
+/** Marks `bit` of `seen` as read; a member given twice is not for `searchColumnsMatch`. */
+function once(seen: number, bit: number): number {
+  if ((seen & bit) !== 0) {
+    throw new NotSure();
+  }
+  return seen | bit;
+}
+
+/**
+ * Walks the text of an AuditEvent that holds no backslash, so that every string in it is the characters between two
+ * quotes, and compares what the search columns come from with the columns where both lie, making no objects. It reads
+ * the members `indexedPartsOf` reads, as that reads them, and throws NotSure wherever that would not read the text
+ * (an object or list where the AuditEvent has none: the full parse decides those), at a member given twice, at a leaf
+ * that is neither a string nor null, and at a column that differs.
+ */
+class SearchColumnsCheck {
+  /** The characters of the last string read: start (-1 when absent or JSON null) and end. */
+  private start = -1;
+  private end = -1;
+  /** Where the last object read ends (after its `}`). */
+  private closedAt = -1;
+  /** Where the next token of each list column is expected in its JSON text. */
+  private agentsAt = 1;
+  private entitiesAt = 1;
+  /** The first BSN identifier among the entities: whether found, and its value's characters. */
+  private patientFound = false;
+  private patientStart = -1;
+  private patientEnd = -1;
+
+  constructor(
+    private readonly text: string,
+    private readonly columns: SearchColumnsText,
+  ) {}
+
+  /** Compares the whole event with the columns; throws NotSure where they differ or it cannot tell. */
+  check(): void {
+    const columns = this.columns;
+    let seen = 0;
+    let end: number;
+    for (let m = this.members(0); m >= 0; m = this.after(end)) {
+      const k = this.keyEnd(m);
+      const at = k + 2;
+      if (this.keyIs(m, k, 'id')) {
+        seen = once(seen, 1);
+        end = this.string(at, false);
+        this.expect(this.charsAre(columns.id));
+      } else if (this.keyIs(m, k, 'recorded')) {
+        seen = once(seen, 2);
+        end = this.string(at, false);
+        this.expect(Date.parse(this.text.slice(this.start, this.end)) === new Date(columns.recorded).getTime());
+      } else if (this.keyIs(m, k, 'action')) {
+        seen = once(seen, 4);
+        end = this.string(at, true);
+        this.expect(this.start < 0 ? columns.action === null : this.charsAre(columns.action));
+      } else if (this.keyIs(m, k, 'outcome')) {
+        seen = once(seen, 8);
+        end = this.string(at, true);
+        this.expect(this.start < 0 ? columns.outcome === '0' : this.charsAre(columns.outcome));
+      } else if (this.keyIs(m, k, 'type')) {
+        seen = once(seen, 16);
+        end = this.code(at);
+        this.expect(this.start < 0 ? columns.type === '' : this.charsAre(columns.type));
+      } else if (this.keyIs(m, k, 'subtype')) {
+        seen = once(seen, 32);
+        end = this.firstCode(at);
+        this.expect(this.start < 0 ? columns.subtype === null : this.charsAre(columns.subtype));
+      } else if (this.keyIs(m, k, 'agent')) {
+        seen = once(seen, 64);
+        end = this.references(at, 'who', false);
+      } else if (this.keyIs(m, k, 'entity')) {
+        seen = once(seen, 128);
+        end = this.references(at, 'what', true);
+      } else {
+        end = endOfValue(this.text, at);
+      }
+    }
+    // Absent, id and recorded differ from any column; type makes the text no AuditEvent; the rest have defaults.
+    this.expect((seen & (1 | 2 | 16)) === (1 | 2 | 16) && this.closedAt === this.text.length);
+    this.expect((seen & 4) !== 0 || columns.action === null);
+    this.expect((seen & 8) !== 0 || columns.outcome === '0');
+    this.expect((seen & 32) !== 0 || columns.subtype === null);
+    this.start = this.patientFound ? this.patientStart : -1;
+    this.end = this.patientEnd;
+    this.expect(this.start < 0 ? columns.patient_bsn === null : this.charsAre(columns.patient_bsn));
+    this.expect(listEndsAt(columns.agents, this.agentsAt) && listEndsAt(columns.entities, this.entitiesAt));
+  }
+
+  private expect(same: boolean): void {
+    if (!same) {
+      throw new NotSure();
+    }
+  }
+
+  /** Where the first member of the object at `i` starts, or -1 when it is empty. */
+  private members(i: number): number {
+    this.expect(this.text.charCodeAt(i) === OPEN_BRACE);
+    if (this.text.charCodeAt(i + 1) === CLOSE_BRACE) {
+      this.closedAt = i + 2;
+      return -1;
+    }
+    return i + 1;
+  }
+
+  /** Where the member after a value ending at `end` starts, or -1 when its object closes there. */
+  private after(end: number): number {
+    const c = this.text.charCodeAt(end);
+    if (c === COMMA) {
+      return end + 1;
+    }
+    this.expect(c === CLOSE_BRACE);
+    this.closedAt = end + 1;
+    return -1;
+  }
+
+  /** The closing quote of the key opening at `m`, which a colon must follow. */
+  private keyEnd(m: number): number {
+    const q = this.text.indexOf('"', m + 1);
+    this.expect(this.text.charCodeAt(m) === QUOTE && q > 0 && this.text.charCodeAt(q + 1) === COLON);
+    return q;
+  }
+
+  private keyIs(m: number, keyEnd: number, name: string): boolean {
+    return keyEnd - m - 1 === name.length && this.text.startsWith(name, m + 1);
+  }
+
+  /** Reads the string (or, when `nullable`, JSON null) at `i` into start and end; returns where it ends. */
+  private string(i: number, nullable: boolean): number {
+    if (nullable && this.text.startsWith(NULL, i)) {
+      this.start = -1;
+      return i + NULL.length;
+    }
+    const q = this.text.indexOf('"', i + 1);
+    this.expect(this.text.charCodeAt(i) === QUOTE && q > 0);
+    this.start = i + 1;
+    this.end = q;
+    return q + 1;
+  }
+
+  /** Whether the characters between start and end are `value`. */
+  private charsAre(value: string | null): boolean {
+    return (
+      this.start >= 0 &&
+      value !== null &&
+      this.end - this.start === value.length &&
+      this.text.startsWith(value, this.start)
+    );
+  }
+
+  /** Reads the code of the Coding at `i` into start and end (start -1 without one); returns where it ends. */
+  private code(i: number): number {
+    let seen = 0;
+    let codeStart = -1;
+    let codeEnd = -1;
+    let end: number;
+    for (let m = this.members(i); m >= 0; m = this.after(end)) {
+      const k = this.keyEnd(m);
+      if (this.keyIs(m, k, 'code')) {
+        seen = once(seen, 1);
+        end = this.string(k + 2, true);
+        codeStart = this.start;
+        codeEnd = this.end;
+      } else {
+        end = endOfValue(this.text, k + 2);
+      }
+    }
+    this.start = codeStart;
+    this.end = codeEnd;
+    return this.closedAt;
+  }
+
+  /** Reads the code of the first Coding of the list at `i` into start and end; returns where the list ends. */
+  private firstCode(i: number): number {
+    this.expect(this.text.charCodeAt(i) === OPEN_BRACKET);
+    if (this.text.charCodeAt(i + 1) === CLOSE_BRACKET) {
+      this.start = -1;
+      return i + 2;
+    }
+    let end = this.code(i + 1);
+    const codeStart = this.start;
+    const codeEnd = this.end;
+    // The other Codings are read too, as `indexedPartsOf` reads them: objects, or it is not sure either.
+    while (this.text.charCodeAt(end) === COMMA) {
+      end = this.code(end + 1);
+    }
+    this.expect(this.text.charCodeAt(end) === CLOSE_BRACKET);
+    this.start = codeStart;
+    this.end = codeEnd;
+    return end + 1;
+  }
+
+  /** The agents (`who`) or entities (`what`) list at `i`, each element's reference checked. */
+  private references(i: number, member: 'who' | 'what', entity: boolean): number {
+    this.expect(this.text.charCodeAt(i) === OPEN_BRACKET);
+    if (this.text.charCodeAt(i + 1) === CLOSE_BRACKET) {
+      return i + 2;
+    }
+    let element = i + 1;
+    for (;;) {
+      let seen = 0;
+      let end: number;
+      for (let m = this.members(element); m >= 0; m = this.after(end)) {
+        const k = this.keyEnd(m);
+        if (this.keyIs(m, k, member)) {
+          seen = once(seen, 1);
+          end = this.reference(k + 2, entity);
+        } else {
+          end = endOfValue(this.text, k + 2);
+        }
+      }
+      const next = this.text.charCodeAt(this.closedAt);
+      if (next === CLOSE_BRACKET) {
+        return this.closedAt + 1;
+      }
+      this.expect(next === COMMA);
+      element = this.closedAt + 1;
+    }
+  }
+
+  /**
+   * The Reference at `i`: its tokens as `addTokensOf` makes them, checked against the list column; among the
+   * entities, the first with a BSN identifier is the patient's. Returns where it ends.
+   */
+  private reference(i: number, entity: boolean): number {
+    let seen = 0;
+    let referenceStart = -1;
+    let referenceEnd = -1;
+    let systemStart = -1;
+    let systemEnd = -1;
+    let valueStart = -1;
+    let valueEnd = -1;
+    let end: number;
+    for (let m = this.members(i); m >= 0; m = this.after(end)) {
+      const k = this.keyEnd(m);
+      if (this.keyIs(m, k, 'reference')) {
+        seen = once(seen, 1);
+        end = this.string(k + 2, true);
+        referenceStart = this.start;
+        referenceEnd = this.end;
+      } else if (this.keyIs(m, k, 'identifier')) {
+        seen = once(seen, 2);
+        let identifierSeen = 0;
+        for (let n = this.members(k + 2); n >= 0; n = this.after(end)) {
+          const l = this.keyEnd(n);
+          if (this.keyIs(n, l, 'system')) {
+            identifierSeen = once(identifierSeen, 1);
+            end = this.string(l + 2, true);
+            systemStart = this.start;
+            systemEnd = this.end;
+          } else if (this.keyIs(n, l, 'value')) {
+            identifierSeen = once(identifierSeen, 2);
+            end = this.string(l + 2, true);
+            valueStart = this.start;
+            valueEnd = this.end;
+          } else {
+            end = endOfValue(this.text, l + 2);
+          }
+        }
+        end = this.closedAt;
+      } else {
+        end = endOfValue(this.text, k + 2);
+      }
+    }
+    // The reference, then `system|value`, each only when not empty: JavaScript's truthiness, as `addTokensOf` tests.
+    if (referenceStart >= 0 && referenceEnd > referenceStart) {
+      this.token(entity, referenceStart, referenceEnd, -1, -1);
+    }
+    if (valueStart >= 0 && valueEnd > valueStart) {
+      this.token(entity, systemStart < 0 ? 0 : systemStart, systemStart < 0 ? 0 : systemEnd, valueStart, valueEnd);
+    }
+    this.start = systemStart;
+    this.end = systemEnd;
+    if (entity && !this.patientFound && this.charsAre(BSN_SYSTEM)) {
+      this.patientFound = true;
+      this.patientStart = valueStart;
+      this.patientEnd = valueEnd;
+    }
+    return this.closedAt;
+  }
+
+  /** Checks the next token of the agents or entities column: `"a"`, or `"a|b"` when `bStart` is not -1. */
+  private token(entity: boolean, aStart: number, aEnd: number, bStart: number, bEnd: number): void {
+    const column = entity ? this.columns.entities : this.columns.agents;
+    let at = entity ? this.entitiesAt : this.agentsAt;
+    if (at > 1) {
+      this.expect(column.charCodeAt(at) === COMMA);
+      at++;
+    }
+    this.expect(column.charCodeAt(at) === QUOTE && this.sameChars(aStart, aEnd, column, at + 1));
+    at += 1 + aEnd - aStart;
+    if (bStart >= 0) {
+      this.expect(column.charCodeAt(at) === PIPE && this.sameChars(bStart, bEnd, column, at + 1));
+      at += 1 + bEnd - bStart;
+    }
+    this.expect(column.charCodeAt(at) === QUOTE);
+    if (entity) {
+      this.entitiesAt = at + 1;
+    } else {
+      this.agentsAt = at + 1;
+    }
+  }
+
+  /** Whether the text from `start` to `end` holds the same characters as `other` from `at`. */
+  private sameChars(start: number, end: number, other: string, at: number): boolean {
+    if (at + end - start > other.length) {
+      return false;
+    }
+    for (let i = start; i < end; i++) {
+      if (this.text.charCodeAt(i) !== other.charCodeAt(at + i - start)) {
+        return false;
+      }
+    }
+    return true;
+  }
+}
+
+/** Whether a list column's JSON text ends at `at`, after its last token (or its `[`). */
+function listEndsAt(column: string, at: number): boolean {
+  return column.charCodeAt(0) === OPEN_BRACKET && column.charCodeAt(at) === CLOSE_BRACKET && at + 1 === column.length;
+}
+
+/**
+ * Whether a row's search columns are certainly what its stored text says they must be: what `indexFieldsOf` and the
+ * event's id, recorded and action give for `indexedPartsOf(text)`. Compared where text and columns lie, with no
+ * objects made: verification's common case at a fraction of the cost. False means "not sure" (a column differs, or
+ * the text holds a backslash, a member given twice, or a value of another kind than the writer writes): the caller
+ * then reads the text the long way, which decides and names the column.
+ */
+export function searchColumnsMatch(text: string, columns: SearchColumnsText): boolean {
+  if (text.includes('\\')) {
+    return false;
+  }
+  try {
+    new SearchColumnsCheck(text, columns).check();
+    return true;
+  } catch (err) {
+    if (err instanceof NotSure || err instanceof NotCompactJson) {
+      return false;
+    }
+    throw err;
+  }
+}
