@@ -252,15 +252,14 @@ export async function verifyTenant(
     (rows) => {
       for (const r of rows) {
         // The stored text as it is is hashed unchanged. The verifier parses it only when it does not hash right (a
-        // row stored as jsonb before migration 010, or a changed one); text that does is the writer's canonical
-        // JSON, and the search-column check reads just the parts it needs from it.
+        // row stored as jsonb before migration 010, or a changed one); text that does is the writer's canonical JSON.
         const storedText = r.resource as string;
         const row = new StoredRow(r.seq, storedText, r.prev_hash, r.hash);
         if (!verifier.push(row)) {
           return false;
         }
-        // Text that hashed as it stands is compared with the columns where both lie; only when that is not sure (a
-        // column differs, or the text is of a rarer shape) is it read into objects below, which decides.
+        // Its search columns are compared with it where both lie; only when that is not sure (a column differs, or
+        // the text is of a rarer shape) are the parts they come from read into objects below, which decides.
         if (row.parsed === undefined && searchColumnsMatch(storedText, r)) {
           continue;
         }
