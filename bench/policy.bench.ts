@@ -54,8 +54,11 @@ interface TypicalCase {
   /** Every configured agreement; the pipeline filters the practice's and municipality's per event (findAgreements). */
   readonly registry: readonly Agreement[];
   readonly request: Omit<DecisionRequest, 'at'>;
-  /** The child's three consents as stored: id and text, as the database sends them per event (resource::text). */
-  readonly storedConsents: readonly { readonly id: string; readonly text: Buffer }[];
+  /**
+   * The child's three consents as stored: id, version and text, as the database sends them per event (`version::text`,
+   * `resource::text`).
+   */
+  readonly storedConsents: readonly { readonly id: string; readonly version: Buffer; readonly text: Buffer }[];
   readonly birthDate: string;
 }
 
@@ -93,7 +96,7 @@ function typicalCase(): TypicalCase {
       consent('c-child', 'Patient/child-1', true),
       consent('c-mother', 'RelatedPerson/mother-1', false),
       consent('c-father', 'RelatedPerson/father-1', false),
-    ].map((c) => ({ id: c.id ?? '', text: Buffer.from(JSON.stringify(c)) })),
+    ].map((c, i) => ({ id: c.id ?? '', version: Buffer.from(String(1001 + i)), text: Buffer.from(JSON.stringify(c)) })),
     // 13 or 14 whenever the bench runs, so the child and both guardians must have consented.
     birthDate: `${new Date().getUTCFullYear() - 14}-03-01`,
   };
@@ -101,18 +104,19 @@ function typicalCase(): TypicalCase {
 
 /**
  * The facts of one event as the pipeline loads them (src/event/decide.ts), up to the consent cache: the same agreement
- * objects in a new list, the consents as new rows of id and text (the database driver decodes each row's text from
- * its buffer into a new string, as here), a new patient and guardians. What the engine caches per agreement object
- * carries over from one decision to the next, as in production, where the agreements are loaded once at start-up;
- * what the consent cache holds carries over only because the stored text is the same. With `version`, each event's
- * consents are new versions (another id), so every lookup misses: the first decision of each stored version.
+ * objects in a new list, the consents as new rows of id, version and text (the database driver decodes each row's
+ * values from its buffer into new strings, as here), a new patient and guardians. What the engine caches per agreement
+ * object carries over from one decision to the next, as in production, where the agreements are loaded once at
+ * start-up; what the consent cache holds carries over only because the stored version is the same. With `missing`,
+ * each event's consents are new versions (another id), so every lookup misses: the first decision of each stored
+ * version.
  */
 interface EventFacts {
   readonly facts: Omit<DecisionFacts, 'consents'>;
   readonly storedConsents: readonly StoredConsent[];
 }
 
-function factsOfOneEvent(c: TypicalCase, version?: number): EventFacts {
+function factsOfOneEvent(c: TypicalCase, missing?: number): EventFacts {
   return {
     facts: {
       agreements: c.registry.filter(
@@ -125,7 +129,8 @@ function factsOfOneEvent(c: TypicalCase, version?: number): EventFacts {
       ],
     },
     storedConsents: c.storedConsents.map((row) => ({
-      id: version === undefined ? row.id : `${row.id}-v${version}`,
+      id: missing === undefined ? row.id : `${row.id}-v${missing}`,
+      version: row.version.toString('utf8'),
       text: row.text.toString('utf8'),
     })),
   };

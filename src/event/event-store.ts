@@ -1035,16 +1035,16 @@ export async function listConsents(db: Db, tenant: string, patientBsn: string): 
 }
 
 /**
- * `listConsents` for a group of children, in one statement, as stored: each consent's id and its resource as text,
- * unparsed, so a caller that keeps what it derived from a stored version (ConsentCache) parses only versions it has
+ * `listConsents` for a group of children, in one statement, as stored: each consent's id, its version (migration
+ * 014: new on every write) and its resource as text, unparsed, so a caller that keeps what it derived from a stored version (ConsentCache) parses only versions it has
  * not seen. Newest first, by `childKey`.
  */
 export async function listStoredConsentsOfChildren(
   db: Db,
   children: readonly { tenant: string; patientBsn: string }[],
 ): Promise<Map<string, StoredConsent[]>> {
-  const rows = await db.query<{ tenant: string; patient_bsn: string; id: string; text: string }>(
-    `SELECT c.tenant, c.patient_bsn, c.id, c.resource::text AS text FROM consent c
+  const rows = await db.query<{ tenant: string; patient_bsn: string; id: string; version: string; text: string }>(
+    `SELECT c.tenant, c.patient_bsn, c.id, c.version::text AS version, c.resource::text AS text FROM consent c
      JOIN unnest($1::text[], $2::text[]) AS k(tenant, patient_bsn)
        ON c.tenant = k.tenant AND c.patient_bsn = k.patient_bsn
      ORDER BY c.date_time DESC NULLS LAST, c.id`,
@@ -1053,7 +1053,7 @@ export async function listStoredConsentsOfChildren(
   const out = new Map<string, StoredConsent[]>();
   for (const r of rows) {
     const key = childKey(r.tenant, r.patient_bsn);
-    const stored: StoredConsent = { id: r.id, text: r.text };
+    const stored: StoredConsent = { id: r.id, version: r.version, text: r.text };
     const list = out.get(key);
     if (list) {
       list.push(stored);

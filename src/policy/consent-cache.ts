@@ -2,9 +2,11 @@ import type { Consent } from '@medplum/fhirtypes';
 import { LRUCache } from 'lru-cache';
 import { compileConsent, type CompiledConsent } from './compiled-consent';
 
-/** A consent as the registry stores it: its id and its resource as stored text, unparsed. */
+/** A consent as the registry stores it: its id, the version of it stored now, and its resource as text, unparsed. */
 export interface StoredConsent {
   readonly id: string;
+  /** New on every write of the consent, never given twice (the consent table's `version`, migration 014). */
+  readonly version: string;
   readonly text: string;
 }
 
@@ -22,17 +24,19 @@ export const CACHED_CONSENTS = 4096;
 const CACHED_TEXT_UNITS = 8 * 1024 * 1024;
 
 interface Entry {
-  readonly text: string;
+  readonly version: string;
+  /** The stored text's length, in UTF-16 code units: what the entry counts against CACHED_TEXT_UNITS. */
+  readonly size: number;
   readonly compiled: CompiledConsent;
 }
 
 /**
- * Compiled consents, one per consent id, each valid for exactly the stored text it was compiled from. The text is
- * the key's second half because it is the only thing that cannot drift from what it describes: a re-send, a
- * withdrawal, a voiding or any other write that changes the resource changes its text, and the next lookup compiles
- * the new version; a timestamp or counter kept beside the resource would be right only while every writer keeps it
- * up. Comparing the text costs a memory comparison of about a kilobyte on a hit, far less than parsing it, and a
- * hit skips JSON.parse as well as compiling. Bounded: the least recently used consents are dropped first.
+ * Compiled consents, one per consent id, each valid for exactly the stored version it was compiled from. The version
+ * is the key's second half because the database sets it on every write of the row, from one sequence (migration
+ * 014): a re-send, a withdrawal, a voiding or any other write that changes the resource gives a new version, and the
+ * next lookup compiles it; no writer can forget to. Comparing the stored text instead, as before, was exact too, but
+ * cost a fifth of a decision (a memory comparison of about a kilobyte per consent). A hit skips JSON.parse as well as
+ * compiling. Bounded: the least recently used consents are dropped first.
  */
 export class ConsentCache {
   private readonly entries: LRUCache<string, Entry>;
@@ -41,18 +45,18 @@ export class ConsentCache {
     this.entries = new LRUCache<string, Entry>({
       max: maxConsents,
       maxSize: CACHED_TEXT_UNITS,
-      sizeCalculation: (entry) => Math.max(1, entry.text.length),
+      sizeCalculation: (entry) => Math.max(1, entry.size),
     });
   }
 
-  /** The compiled form of the stored consent: from the cache when this id was last compiled from the same text. */
+  /** The compiled form of the stored consent: from the cache when this id was last compiled from the same version. */
   compiled(stored: StoredConsent): CompiledConsent {
     const entry = this.entries.get(stored.id);
-    if (entry !== undefined && entry.text === stored.text) {
+    if (entry !== undefined && entry.version === stored.version) {
       return entry.compiled;
     }
     const compiled = compileConsent(JSON.parse(stored.text) as Consent);
-    this.entries.set(stored.id, { text: stored.text, compiled });
+    this.entries.set(stored.id, { version: stored.version, size: stored.text.length, compiled });
     return compiled;
   }
 

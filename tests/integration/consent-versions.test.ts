@@ -1,7 +1,7 @@
 import type { Consent } from '@medplum/fhirtypes';
 import type { CanonicalEvent } from '../../src/contracts/his-dialect';
 import { decideForEvent } from '../../src/event/decide';
-import { upsertConsents } from '../../src/event/event-store';
+import { listStoredConsents, upsertConsents } from '../../src/event/event-store';
 import { buildRegistry } from '../../src/event/registry';
 import type { Decision } from '../../src/policy/types';
 import { buildAgreement, MUNICIPALITY, PRACTICE_AGB, randomBsn } from '../helpers/builders';
@@ -85,5 +85,35 @@ describe('decisions after the stored consent changes', () => {
     expect(voided.reasons).toEqual([
       expect.objectContaining({ code: 'consent-missing-child', recordedInError: [`consent-${bsn}`] }),
     ]);
+  });
+
+  it('gives a stored consent a new version on every write by any writer, never one given before, also after a delete', async () => {
+    const bsn = randomBsn();
+    const id = `consent-${bsn}`;
+    const consent = buildConsent({ id, by: `Patient/versions-${bsn}`, patient: `Patient/versions-${bsn}` });
+    const versionNow = async (): Promise<bigint> => {
+      const [row] = await listStoredConsents(app.rt.ctx.db, PRACTICE_AGB, bsn);
+      if (!row) {
+        throw new Error(`consent ${id} is not stored`);
+      }
+      return BigInt(row.version);
+    };
+
+    await store(bsn, consent);
+    const first = await versionNow();
+    expect(await versionNow()).toBe(first);
+
+    await store(bsn, { ...consent, status: 'inactive' });
+    const second = await versionNow();
+    expect(second).toBeGreaterThan(first);
+
+    // A write that does not go through the product's own statements is versioned all the same.
+    await app.rt.ctx.db.query(`UPDATE consent SET status = 'active' WHERE id = $1`, [id]);
+    const third = await versionNow();
+    expect(third).toBeGreaterThan(second);
+
+    await app.rt.ctx.db.query('DELETE FROM consent WHERE id = $1', [id]);
+    await store(bsn, consent);
+    expect(await versionNow()).toBeGreaterThan(third);
   });
 });

@@ -14,9 +14,22 @@ import {
 } from './builders';
 import { randomCases } from './random-facts';
 
-/** How the registry hands a consent over: its id and its stored text, a new string on every read. */
+/** The versions the registry has given: a new one on every write that changes a consent (migration 014). */
+const registry = new Map<string, { text: string; version: string }>();
+let versionsGiven = 0;
+
+/** How the registry hands a stored consent over: its id, its version now, and its text, a new string on every read. */
+function storedAs(id: string, text: string): StoredConsent {
+  let row = registry.get(id);
+  if (row?.text !== text) {
+    row = { text, version: String(++versionsGiven) };
+    registry.set(id, row);
+  }
+  return { id, version: row.version, text: Buffer.from(text).toString('utf8') };
+}
+
 function stored(consent: Consent): StoredConsent {
-  return { id: consent.id ?? '', text: Buffer.from(JSON.stringify(consent)).toString('utf8') };
+  return storedAs(consent.id ?? '', JSON.stringify(consent));
 }
 
 /** A 17-year-old: the child alone must consent. */
@@ -32,6 +45,17 @@ describe('the compiled consent cache', () => {
     const first = cache.compiled(stored(consent));
     expect(cache.compiled(stored(consent))).toBe(first);
     expect(cache.size).toBe(1);
+  });
+
+  it('answers by the stored version alone: the same version is not compared or parsed again, a new one is compiled', () => {
+    const cache = new ConsentCache(10);
+    const consent = buildConsent({ id: 'c-1' });
+    const first = cache.compiled({ id: 'c-1', version: '7', text: JSON.stringify(consent) });
+    // The text of a version never changes in the registry; were it read, this one would not even parse.
+    expect(cache.compiled({ id: 'c-1', version: '7', text: 'not read' })).toBe(first);
+    const again = cache.compiled({ id: 'c-1', version: '8', text: JSON.stringify(consent) });
+    expect(again).not.toBe(first);
+    expect(again).toEqual(first);
   });
 
   it('keeps no consent whose stored text alone is larger than the cache may hold, and still compiles it', () => {
@@ -149,7 +173,7 @@ describe('the compiled consent cache', () => {
     const differing: string[] = [];
     let cases = 0;
     for (const { request, facts } of randomCases(12, 500)) {
-      const stored = facts.consents.map((c, i) => ({ id: c.id ?? `no-id-${i}`, text: JSON.stringify(c) }));
+      const stored = facts.consents.map((c, i) => storedAs(c.id ?? `no-id-${i}`, JSON.stringify(c)));
       const viaCache = JSON.stringify(decide(request, { ...facts, consents: cache.compiledAll(stored) }));
       if (viaCache !== JSON.stringify(decide(request, facts))) {
         differing.push(`case ${cases}: ${viaCache}`);
