@@ -247,7 +247,14 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
       if (server) {
         const s = server;
         await new Promise<void>((resolve) => {
-          s.close(() => resolve());
+          // close() waits for every open connection, and a keep-alive connection whose request is still being
+          // answered would hold it for keepAliveTimeout (65 s) after that answer: connections are closed as they
+          // fall idle, until none is left.
+          const closeIdle = setInterval(() => s.closeIdleConnections(), 100);
+          s.close(() => {
+            clearInterval(closeIdle);
+            resolve();
+          });
           s.closeIdleConnections();
         });
       }
