@@ -1,7 +1,7 @@
 import type { AuditEvent } from '@medplum/fhirtypes';
 import type { Db } from '../kernel/db';
 import { ChainVerifier, GENESIS_HASH, type ChainRow, type ChainVerdict } from './chain';
-import { indexedPartsOf, indexFieldsOf, searchColumnsMatch, type SearchColumnsText } from './index-fields';
+import { indexedPartsOf, indexFieldsOf } from './index-fields';
 
 /** Rows read per query while verifying: memory stays flat however long the chain is. */
 const VERIFY_PAGE_SIZE = 2000;
@@ -179,9 +179,6 @@ class StoredRow implements ChainRow {
   }
 }
 
-/** A row as the verifying cursor reads it: `recorded` in epoch ms, agents and entities as their JSON text. */
-type CursorRow = IndexedRow & SearchColumnsText;
-
 /** Rows fetched per round trip by the verifying cursor; the next batch is fetched while this one is hashed. */
 const VERIFY_FETCH_ROWS = 1000;
 
@@ -196,7 +193,7 @@ async function streamChain(
   afterSeq: number,
   toSeq: number,
   fetchRows: number,
-  check: (rows: readonly CursorRow[]) => boolean,
+  check: (rows: readonly IndexedRow[]) => boolean,
 ): Promise<void> {
   await db.transaction(async (tx) => {
     await tx.query(
@@ -207,7 +204,7 @@ async function streamChain(
        FROM audit_event WHERE tenant = $1 AND seq > $2 AND seq <= $3 ORDER BY seq`,
       [tenant, afterSeq, toSeq],
     );
-    const fetch = (): Promise<CursorRow[]> => tx.query<CursorRow>(`FETCH ${fetchRows} FROM verify_chain`);
+    const fetch = (): Promise<IndexedRow[]> => tx.query<IndexedRow>(`FETCH ${fetchRows} FROM verify_chain`);
     let next = fetch();
     for (;;) {
       const batch = await next;
@@ -252,16 +249,12 @@ export async function verifyTenant(
     (rows) => {
       for (const r of rows) {
         // The stored text as it is is hashed unchanged. The verifier parses it only when it does not hash right (a
-        // row stored as jsonb before migration 010, or a changed one); text that does is the writer's canonical JSON.
+        // row stored as jsonb before migration 010, or a changed one); text that does is the writer's canonical
+        // JSON, and the search-column check reads just the parts it needs from it.
         const storedText = r.resource as string;
         const row = new StoredRow(r.seq, storedText, r.prev_hash, r.hash);
         if (!verifier.push(row)) {
           return false;
-        }
-        // Its search columns are compared with it where both lie; only when that is not sure (a column differs, or
-        // the text is of a rarer shape) are the parts they come from read into objects below, which decides.
-        if (row.parsed === undefined && searchColumnsMatch(storedText, r)) {
-          continue;
         }
         const indexProblem = indexProblemOf(
           r,

@@ -1036,8 +1036,8 @@ export async function listConsents(db: Db, tenant: string, patientBsn: string): 
 
 /**
  * `listConsents` for a group of children, in one statement, as stored: each consent's id, its version (migration
- * 014: new on every write) and its resource as text, unparsed, so a caller that keeps what it derived from a stored version (ConsentCache) parses only versions it has
- * not seen. Newest first, by `childKey`.
+ * 014: new on every write) and its resource as text, unparsed, so a caller that keeps what it derived from a stored
+ * version (ConsentCache) parses only versions it has not seen. Newest first, by `childKey`.
  */
 export async function listStoredConsentsOfChildren(
   db: Db,

@@ -92,10 +92,6 @@ export async function enqueueOrDefer(log: Logger, enqueue: Promise<void>, ids: R
   }
 }
 
-/**
- * The BullMQ queues of this deployment: `map`, one `deliver.<destination>` per destination (so a destination can
- * be paused and rate-limited on its own), and `feedback` (status updates and trajectory events to practices).
- */
 /** Runs a Lua script: what our own Redis keys need beyond plain commands. */
 interface ScriptClient {
   eval(script: string, keys: number, ...args: (string | number)[]): Promise<unknown>;
@@ -104,6 +100,10 @@ interface ScriptClient {
 /** BullMQ's client with the `eval` it forwards. */
 type QueueRedisClient = Awaited<ReturnType<Queue['getBackend']>['connection']['client']> & ScriptClient;
 
+/**
+ * The BullMQ queues of this deployment: `map`, one `deliver.<destination>` per destination (so a destination can
+ * be paused and rate-limited on its own), and `feedback` (status updates and trajectory events to practices).
+ */
 export class QueueSet {
   readonly map: Queue<MapJobData>;
   readonly deliver = new Map<string, Queue<DeliverJobData>>();
