@@ -1,4 +1,3 @@
-import type { Consent } from '@medplum/fhirtypes';
 import type { Db } from '../kernel/db';
 import {
   childKey,
@@ -32,10 +31,8 @@ import type { MapJobData, QueueSet } from './queues';
  */
 export interface StageStatements {
   readonly sealedEvent: GroupCall<string, (EventRow & SealedEvent) | undefined>;
-  /** A child's consents as stored (id and text), for the pipeline's ConsentCache. */
+  /** A child's consents as stored (id, version and text), for a cache of what is derived from them (consent-cache.ts). */
   readonly storedConsents: GroupCall<{ tenant: string; patientBsn: string }, StoredConsent[]>;
-  /** The same consents parsed, read in the same groups. */
-  readonly consents: GroupCall<{ tenant: string; patientBsn: string }, Consent[]>;
   readonly decideAndCreateDelivery: GroupCall<NewDecidedDelivery, DeliveryRow>;
   readonly deliveryWork: GroupCall<string, DeliveryWork | undefined>;
   readonly finishDelivery: GroupCall<DeliveryFinish, boolean>;
@@ -59,7 +56,6 @@ export const stageStatements = perResource((db: Db): StageStatements => {
   );
   return {
     storedConsents,
-    consents: async (child) => (await storedConsents(child)).map((c) => JSON.parse(c.text) as Consent),
     sealedEvent: grouped(
       async (ids) => byKey(await getSealedEvents(db, ids), (r) => r.id, ids),
       (id) => tryGetSealedEvent(db, id),

@@ -13,6 +13,11 @@ import { DATA_CLASSES, PURPOSES } from '../contracts/sharing';
 import { decide } from '../policy/decide';
 import type { DecisionFacts, DecisionRequest } from '../policy/types';
 import { stageStatements } from '../event/stage-groups';
+import { perResource } from '../event/stage-batch';
+import { CACHED_CONSENTS, StoredConsentCache } from '../policy/consent-cache';
+import { compileConsent, type CompiledConsent } from '../policy/compiled-consent';
+import type { Db } from '../kernel/db';
+import type { Consent, ConsentProvision } from '@medplum/fhirtypes';
 import { auditRead } from './audit-read';
 import { sendPostAnswer } from './post-answer';
 import { getPrincipal } from '../access/authenticate';
@@ -38,6 +43,41 @@ export const explainSchema = z.union([
     .strict(),
 ]);
 
+/** What `$explain` takes from one stored consent version: what the engine decides on, and what the answer shows. */
+interface ExplainedConsent {
+  readonly compiled: CompiledConsent;
+  readonly considered: {
+    readonly id: string | undefined;
+    readonly status: Consent['status'];
+    readonly dateTime: string | undefined;
+    readonly provision: ConsentProvision['type'];
+    readonly performer: (string | undefined)[] | undefined;
+  };
+  readonly patientReference: string | undefined;
+}
+
+function explained(c: Consent): ExplainedConsent {
+  return {
+    compiled: compileConsent(c),
+    considered: {
+      id: c.id,
+      status: c.status,
+      dateTime: c.dateTime,
+      provision: c.provision?.type,
+      performer: c.performer?.map((p) => p.reference),
+    },
+    patientReference: c.patient?.reference,
+  };
+}
+
+/**
+ * Per database, like the pipeline's compiled consents (event/decide.ts): every answer reads the child's consents
+ * afresh, but parses and compiles only a stored version it has not seen, which was a fifth of an answer's CPU.
+ */
+const explainedConsentsOf = perResource<Db, StoredConsentCache<ExplainedConsent>>(
+  () => new StoredConsentCache(CACHED_CONSENTS, explained),
+);
+
 /**
  * `/policy/v1/…` (mounted there, after authentication, in app.ts): the policy explanation, for auditors, operators
  * and the practice itself. The consent registry itself is `/fhir/Consent` (fhir-router.ts).
@@ -50,7 +90,8 @@ export function consentRouter(ctx: PipelineContext): Router {
     const input = parseOrThrow(explainSchema, req.body ?? {}, (path) => expressionOf('', path));
     const at = input.at ? new Date(input.at) : new Date();
     let request: DecisionRequest;
-    let facts: DecisionFacts;
+    let facts: DecisionFacts<CompiledConsent>;
+    let consents: ExplainedConsent[];
     // The reads go out grouped with the other requests' (and, in one process, the pipeline's) made at the same
     // moment: one statement per group instead of one per request, each still read after its request arrived.
     const statements = stageStatements(ctx.db);
@@ -72,6 +113,9 @@ export function consentRouter(ctx: PipelineContext): Router {
           badRequest('A consent event is never disclosed; nothing to explain', 'eventId'),
         );
       }
+      consents = explainedConsentsOf(ctx.db).compiledAll(
+        await statements.storedConsents({ tenant: row.tenant, patientBsn: event.patient.bsn }),
+      );
       request = {
         practiceAgb: row.tenant,
         municipalityCode: event.municipalityCode,
@@ -81,7 +125,7 @@ export function consentRouter(ctx: PipelineContext): Router {
       };
       facts = {
         agreements: findAgreements(ctx.registry, row.tenant, event.municipalityCode),
-        consents: await statements.consents({ tenant: row.tenant, patientBsn: event.patient.bsn }),
+        consents: consents.map((c) => c.compiled),
         patient: {
           id: event.resources.find((r) => r.resourceType === 'Patient')?.id ?? '',
           birthDate: event.patient.birthDate,
@@ -94,9 +138,11 @@ export function consentRouter(ctx: PipelineContext): Router {
           forbiddenField('The practice is not among the practices this caller acts for', 'practice'),
         );
       }
-      const consents = await statements.consents({ tenant: input.practice, patientBsn: input.child.bsn });
+      consents = explainedConsentsOf(ctx.db).compiledAll(
+        await statements.storedConsents({ tenant: input.practice, patientBsn: input.child.bsn }),
+      );
       // The registry's consents name the practice's Patient id for this child; the decision matches performers on it.
-      const patientRef = consents.find((c) => c.patient?.reference)?.patient?.reference ?? '';
+      const patientRef = consents.find((c) => c.patientReference)?.patientReference ?? '';
       request = {
         practiceAgb: input.practice,
         municipalityCode: input.municipality,
@@ -106,7 +152,7 @@ export function consentRouter(ctx: PipelineContext): Router {
       };
       facts = {
         agreements: findAgreements(ctx.registry, input.practice, input.municipality),
-        consents,
+        consents: consents.map((c) => c.compiled),
         patient: { id: patientRef.replace(/^Patient\//, ''), birthDate: input.child.birthDate },
         guardians: input.guardians,
       };
@@ -130,13 +176,7 @@ export function consentRouter(ctx: PipelineContext): Router {
           status: a.status,
           legalBasis: a.legalBasis,
         })),
-        consents: facts.consents.map((c) => ({
-          id: c.id,
-          status: c.status,
-          dateTime: c.dateTime,
-          provision: c.provision?.type,
-          performer: c.performer?.map((p) => p.reference),
-        })),
+        consents: consents.map((c) => c.considered),
       },
     });
   });

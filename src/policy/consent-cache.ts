@@ -23,46 +23,50 @@ export const CACHED_CONSENTS = 4096;
  */
 const CACHED_TEXT_UNITS = 8 * 1024 * 1024;
 
-interface Entry {
+interface Entry<T> {
   readonly version: string;
   /** The stored text's length, in UTF-16 code units: what the entry counts against CACHED_TEXT_UNITS. */
   readonly size: number;
-  readonly compiled: CompiledConsent;
+  readonly compiled: T;
 }
 
 /**
- * Compiled consents, one per consent id, each valid for exactly the stored version it was compiled from. The version
- * is the key's second half because the database sets it on every write of the row, from one sequence (migration
- * 014): a re-send, a withdrawal, a voiding or any other write that changes the resource gives a new version, and the
- * next lookup compiles it; no writer can forget to. Comparing the stored text instead, as before, was exact too, but
- * cost a fifth of a decision (a memory comparison of about a kilobyte per consent). A hit skips JSON.parse as well as
- * compiling. Bounded: the least recently used consents are dropped first.
+ * What is derived from stored consents, one per consent id, each valid for exactly the stored version it was derived
+ * from. The version is the key's second half because the database sets it on every write of the row, from one
+ * sequence (migration 014): a re-send, a withdrawal, a voiding or any other write that changes the resource gives a
+ * new version, and the next lookup derives it again; no writer can forget to. Comparing the stored text instead, as
+ * before, was exact too, but cost a fifth of a decision (a memory comparison of about a kilobyte per consent). A hit
+ * skips JSON.parse as well as deriving. Bounded: the least recently used consents are dropped first.
  */
-export class ConsentCache {
-  private readonly entries: LRUCache<string, Entry>;
+export class StoredConsentCache<T> {
+  private readonly entries: LRUCache<string, Entry<T>>;
 
-  constructor(maxConsents: number) {
-    this.entries = new LRUCache<string, Entry>({
+  /** `derive` must depend on the resource alone: its answer is served for as long as the version is current. */
+  constructor(
+    maxConsents: number,
+    private readonly derive: (consent: Consent) => T,
+  ) {
+    this.entries = new LRUCache<string, Entry<T>>({
       max: maxConsents,
       maxSize: CACHED_TEXT_UNITS,
       sizeCalculation: (entry) => Math.max(1, entry.size),
     });
   }
 
-  /** The compiled form of the stored consent: from the cache when this id was last compiled from the same version. */
-  compiled(stored: StoredConsent): CompiledConsent {
+  /** What is derived from the stored consent: from the cache when this id was last derived from the same version. */
+  compiled(stored: StoredConsent): T {
     const entry = this.entries.get(stored.id);
     if (entry !== undefined && entry.version === stored.version) {
       return entry.compiled;
     }
-    const compiled = compileConsent(JSON.parse(stored.text) as Consent);
+    const compiled = this.derive(JSON.parse(stored.text) as Consent);
     this.entries.set(stored.id, { version: stored.version, size: stored.text.length, compiled });
     return compiled;
   }
 
   /** `compiled` of each, in order: a child's consents as a decision takes them. */
-  compiledAll(stored: readonly StoredConsent[]): CompiledConsent[] {
-    const out: CompiledConsent[] = [];
+  compiledAll(stored: readonly StoredConsent[]): T[] {
+    const out: T[] = [];
     for (const s of stored) {
       out.push(this.compiled(s));
     }
@@ -72,5 +76,12 @@ export class ConsentCache {
   /** How many consents are held now. */
   get size(): number {
     return this.entries.size;
+  }
+}
+
+/** Compiled consents (compiled-consent.ts), as the policy engine takes them. */
+export class ConsentCache extends StoredConsentCache<CompiledConsent> {
+  constructor(maxConsents: number) {
+    super(maxConsents, compileConsent);
   }
 }

@@ -83,6 +83,20 @@ describe('consent and agreement enforcement through the HTTP API', () => {
     return body.receipts![0]!.id;
   }
 
+  /** `$explain` by the practice, about a referral to GM0226 of a child described in the request. */
+  function explainAsPractice(child: { bsn: string; birthDate: string }, more: Record<string, unknown>) {
+    return app.request('/policy/v1/$explain', {
+      key: 'practice',
+      json: {
+        practice: '01234567',
+        municipality: 'GM0226',
+        purpose: 'referral',
+        child: { bsn: child.bsn, birthDate: child.birthDate },
+        ...more,
+      },
+    });
+  }
+
   type View = { state: string; stateReason: string; history: { state: string; reason: string | null }[] };
 
   async function finalState(id: string): Promise<View> {
@@ -179,20 +193,43 @@ describe('consent and agreement enforcement through the HTTP API', () => {
     const guardianRef = consents.entry
       .flatMap((e) => e.resource.performer.map((p) => p.reference))
       .find((r) => r.startsWith('RelatedPerson/'))!;
-    const res = await app.request('/policy/v1/$explain', {
-      key: 'practice',
-      json: {
-        practice: '01234567',
-        municipality: 'GM0226',
-        purpose: 'referral',
-        dataClasses: ['Patient', 'ServiceRequest'],
-        child: { bsn: child.bsn, birthDate: child.birthDate },
-        guardians: [{ relatedPersonId: guardianRef.replace('RelatedPerson/', ''), hasAuthority: true }],
-      },
+    const res = await explainAsPractice(child, {
+      dataClasses: ['Patient', 'ServiceRequest'],
+      guardians: [{ relatedPersonId: guardianRef.replace('RelatedPerson/', ''), hasAuthority: true }],
     });
     const body = (await res.json()) as { decision: { effect: string } };
     expect(res.status).toBe(200);
     expect(body.decision.effect).toBe('permit');
+  });
+
+  it('explains from the consent as stored now: a withdrawal after an explanation shows in the next one', async () => {
+    const referral = referralAged(17);
+    const consent = buildConsentEvent(referral, { givenBy: [{ kind: 'child' }] });
+    await submit(consent);
+    const child = referral.child as { bsn: string; birthDate: string };
+    // One moment for every answer, so that two answers from the same facts are the same answer.
+    const at = new Date().toISOString();
+    const explain = async () => {
+      const res = await explainAsPractice(child, { at });
+      expect(res.status).toBe(200);
+      return (await res.json()) as {
+        decision: { effect: string; reasons: { code: string }[] };
+        considered: { consents: { id: string; status: string; performer: string[] }[] };
+      };
+    };
+    const before = await explain();
+    expect(before.decision.effect).toBe('permit');
+    // Asked twice about the same stored consent: the second answer is the first's.
+    expect(await explain()).toEqual(before);
+    const [considered] = before.considered.consents;
+    expect(considered?.status).toBe('active');
+    expect(considered?.performer).toEqual([expect.stringMatching(/^Patient\//)]);
+
+    await submit(buildWithdrawalEvent(consent, [{ kind: 'child' }]));
+    const after = await explain();
+    expect(after.decision.effect).toBe('deny');
+    expect(after.decision.reasons.map((r) => r.code)).toContain('consent-withdrawn');
+    expect(after.considered.consents.map((c) => c.id)).toEqual([considered?.id]);
   });
 
   it.each([
