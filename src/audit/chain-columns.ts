@@ -64,7 +64,11 @@ export function chainColumnsOf(event: AuditEvent, fields: AuditIndexFields = ind
  * Unambiguous: a null is `null`, an empty string `""`, an empty list `[]`, and separators inside values are quoted.
  */
 export function columnsLine(c: ChainColumns): string {
-  return `[${canonicalizeJcs(c.id)}, ${c.recordedMicros}, ${canonicalizeJcs(c.type)}, ${canonicalizeJcs(c.subtype)}, ${canonicalizeJcs(c.action)}, ${canonicalizeJcs(c.outcome)}, ${canonicalizeJcs(c.patientBsn)}, ${c.agentsJson}, ${c.entitiesJson}]`;
+  return (
+    `[${canonicalizeJcs(c.id)}, ${c.recordedMicros}, ${canonicalizeJcs(c.type)}, ${canonicalizeJcs(c.subtype)}, ` +
+    `${canonicalizeJcs(c.action)}, ${canonicalizeJcs(c.outcome)}, ${canonicalizeJcs(c.patientBsn)}, ` +
+    `${c.agentsJson}, ${c.entitiesJson}]`
+  );
 }
 
 /**

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
+import { COLUMNS_LINE_SQL } from '../../src/audit/chain-columns';
 import { verifyTenant } from '../../src/audit/verify';
 import { AuditWriter } from '../../src/audit/writer';
 import { openDb, type Db } from '../../src/kernel/db';
@@ -197,6 +198,25 @@ describe('a format 2 chain checked in PostgreSQL', () => {
     const statement = change === 'DELETE' ? 'DELETE FROM audit_event' : `UPDATE audit_event ${change}`;
     await tamper(schema, `${statement} WHERE tenant = $1 AND seq ${which}`, [tenant]);
     expect(await verifyTenant(db, tenant)).toEqual({ tenant, ok: false, rows, brokenAtSeq, problem });
+  });
+
+  it('finds a row re-linked with a hash recomputed by the recipe, where it no longer links to the row before', async () => {
+    const tenant = await chainOf(10);
+    await tamper(
+      schema,
+      `UPDATE audit_event SET prev_hash = repeat('f', 64),
+         hash = encode(sha256(convert_to(
+           repeat('f', 64) || E'\\n' || seq || E'\\n' || resource || E'\\n' || ${COLUMNS_LINE_SQL}, 'UTF8')), 'hex')
+       WHERE tenant = $1 AND seq = 7`,
+      [tenant],
+    );
+    expect(await verifyTenant(db, tenant)).toEqual({
+      tenant,
+      ok: false,
+      rows: 7,
+      brokenAtSeq: 7,
+      problem: 'prev_hash does not match the previous row',
+    });
   });
 
   it('checks only up to upToSeq, and from a retention checkpoint', async () => {
