@@ -128,6 +128,7 @@ function parseStored(text: string): unknown {
  */
 class StoredRow implements ChainRow {
   private parsedText: { readonly value: unknown } | undefined;
+  /** Set before a chain format 2 row is checked (`checkRow`); undefined for format 1. */
   columnsLine: string | null | undefined;
 
   constructor(
@@ -188,9 +189,9 @@ function checkRow(verifier: ChainVerifier, r: StoredChainRow): boolean {
 const VERIFY_FETCH_ROWS = 1000;
 
 /**
- * Streams rows `(afterSeq, toSeq]` of a chain through a server-side cursor (one query plan, one index scan for the
- * whole range) in batches, and checks each row here while PostgreSQL already produces the next batch. Stops at the
- * first problem. Runs in a read-only transaction, which the cursor needs.
+ * Streams the rows of a chain after the verifier's head up to `toSeq` through a server-side cursor (one query plan,
+ * one index scan for the whole range) in batches, and checks each row here while PostgreSQL already produces the next
+ * batch. Stops at the first problem. Runs in a transaction, which the cursor needs.
  */
 async function checkRowsHere(
   db: Db,
@@ -274,11 +275,12 @@ async function checkRangeInSql(db: Db, tenant: string, anchor: Anchor, toSeq: nu
 }
 
 /**
- * Ranges of about equal length after `from` up to `toSeq`, checked in PostgreSQL at once on a connection each: its
- * CPU per row, not this process's, is then what limits verification.
+ * How many ranges of a chain PostgreSQL checks at once, on a connection each: its CPU per row, not this process's, is
+ * what limits verification, and the machine it is measured on has two cores.
  */
 const SQL_RANGES = 2;
 
+/** `parts` ranges of about equal length after `from` up to `toSeq`, each anchored on the last row of the one before. */
 function splitRange(from: Anchor, toSeq: number, parts: number): { anchor: Anchor; toSeq: number }[] {
   const ranges: { anchor: Anchor; toSeq: number }[] = [];
   let anchor = from;
