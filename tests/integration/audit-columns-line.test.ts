@@ -64,7 +64,7 @@ describe('the search columns line on PostgreSQL', () => {
 });
 
 describe('the search columns line on embedded PGlite', () => {
-  it('is made and verified there as on PostgreSQL, and a changed column is named', () => {
+  it('is made and verified there as on PostgreSQL, a changed column is named, and older rows verify too', () => {
     const root = path.resolve(__dirname, '../..');
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jeugdbrug-columns-line-'));
     try {
@@ -80,6 +80,7 @@ describe('the search columns line on embedded PGlite', () => {
         expected: string[];
         intact: unknown;
         tampered: unknown;
+        mixed: unknown;
       };
       expect(result.lines).toEqual(result.expected);
       expect(result.lines).toHaveLength(events.length);
@@ -91,6 +92,7 @@ describe('the search columns line on embedded PGlite', () => {
           problem: 'column patient_bsn does not match the resource',
         }),
       );
+      expect(result.mixed).toEqual(expect.objectContaining({ ok: true, rows: 6, headSeq: 6 }));
     } finally {
       fs.rmSync(dataDir, { recursive: true, force: true });
     }
