@@ -1,7 +1,17 @@
 import type { AuditEvent } from '@medplum/fhirtypes';
 import type { Db } from '../kernel/db';
 import { ChainVerifier, GENESIS_HASH, type ChainRow, type ChainVerdict } from './chain';
-import { indexedPartsOf, indexFieldsOf } from './index-fields';
+import {
+  chainColumnsOf,
+  columnDifferingFrom,
+  columnsLine,
+  COLUMNS_LINE_SQL,
+  STORED_COLUMNS_SQL,
+  storedColumnsOf,
+  type ChainColumns,
+  type StoredColumnsRow,
+} from './chain-columns';
+import { indexedPartsOf } from './index-fields';
 
 /** Rows read per query while verifying: memory stays flat however long the chain is. */
 const VERIFY_PAGE_SIZE = 2000;
@@ -47,81 +57,39 @@ export async function listChainTenants(db: Db): Promise<string[]> {
   );
 }
 
-interface IndexedRow {
-  seq: number;
-  id: string;
-  /** A Date from a page query, or epoch ms from the verifying cursor. */
-  recorded: Date | number;
-  type: string;
-  subtype: string | null;
-  action: string | null;
-  outcome: string;
-  patient_bsn: string | null;
-  /** An array from a page query, or its JSON text (`array_to_json`) from the verifying cursor. */
-  agents: string[] | string;
-  entities: string[] | string;
-  resource: unknown;
-  prev_hash: string;
-  hash: string;
+/** A row as this process reads it to check it: links, format, stored text and search columns. */
+interface StoredChainRow extends StoredColumnsRow {
+  readonly seq: number;
+  readonly chain_format: number;
+  readonly resource: string;
+  readonly prev_hash: string;
+  readonly hash: string;
 }
+
+const STORED_ROW_SQL = `seq::float8 AS seq, chain_format, ${STORED_COLUMNS_SQL}, resource, prev_hash, hash`;
 
 /**
- * Which search column disagrees with the (hashed) resource, if any. Search and the child's overview filter on these
- * columns: a changed `patient_bsn` would hide a disclosure from a child without touching a hash.
+ * Reads rows `(afterSeq, toSeq]` of a chain in pages of `pageSize`, in order of seq, as an export writes them: a
+ * chain format 2 row with the columns line of its stored columns, which its hash covers.
  */
-function indexProblemOf(r: IndexedRow, event = r.resource as AuditEvent): string | undefined {
-  let f: ReturnType<typeof indexFieldsOf>;
-  try {
-    f = indexFieldsOf(event);
-  } catch {
-    return 'resource is not an AuditEvent';
-  }
-  const wrong =
-    r.id !== event.id
-      ? 'id'
-      : new Date(r.recorded).getTime() !== Date.parse(event.recorded ?? '')
-        ? 'recorded'
-        : r.type !== f.type
-          ? 'type'
-          : r.subtype !== f.subtype
-            ? 'subtype'
-            : r.action !== (event.action ?? null)
-              ? 'action'
-              : r.outcome !== f.outcome
-                ? 'outcome'
-                : r.patient_bsn !== f.patientBsn
-                  ? 'patient_bsn'
-                  : !sameTokens(r.agents, f.agents)
-                    ? 'agents'
-                    : !sameTokens(r.entities, f.entities)
-                      ? 'entities'
-                      : undefined;
-  return wrong ? `column ${wrong} does not match the resource` : undefined;
-}
-
-/**
- * Whether a row's tokens column holds `tokens`. PostgreSQL's JSON text of a text[] escapes exactly as JSON.stringify
- * does, so comparing the texts is exact, and cheaper than parsing an array literal per row.
- */
-function sameTokens(column: readonly string[] | string, tokens: readonly string[]): boolean {
-  if (typeof column === 'string') {
-    return column === JSON.stringify(tokens);
-  }
-  return column.length === tokens.length && column.every((v, i) => v === tokens[i]);
-}
-
-/** Reads rows `(afterSeq, toSeq]` of a chain in pages of `pageSize`, in order of seq. */
 export async function* chainRows(
   db: Db,
   tenant: string,
   afterSeq: number,
   toSeq: number,
   pageSize = VERIFY_PAGE_SIZE,
-): AsyncGenerator<ChainRow & { readonly recorded: string; readonly indexProblem: string | undefined }> {
+): AsyncGenerator<ChainRow & { readonly recorded: string; readonly columnsLine?: string | undefined }> {
   let after = afterSeq;
   for (;;) {
-    const page = await db.query<IndexedRow>(
-      `SELECT seq::float8 AS seq, id, recorded, type, subtype, action, outcome, patient_bsn, agents, entities,
+    const page = await db.query<{
+      seq: number;
+      recorded: Date;
+      columns_line: string | null;
+      resource: unknown;
+      prev_hash: string;
+      hash: string;
+    }>(
+      `SELECT seq::float8 AS seq, recorded, CASE WHEN chain_format = 2 THEN ${COLUMNS_LINE_SQL} END AS columns_line,
          resource::json AS resource, prev_hash, hash FROM audit_event
        WHERE tenant = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT $4`,
       [tenant, after, toSeq, pageSize],
@@ -129,11 +97,11 @@ export async function* chainRows(
     for (const r of page) {
       yield {
         seq: r.seq,
-        resource: r.resource,
+        recorded: new Date(r.recorded).toISOString(),
         prevHash: r.prev_hash,
         hash: r.hash,
-        recorded: new Date(r.recorded).toISOString(),
-        indexProblem: indexProblemOf(r),
+        ...(r.columns_line === null ? {} : { columnsLine: r.columns_line }),
+        resource: r.resource,
       };
     }
     const last = page.at(-1);
@@ -156,10 +124,12 @@ function parseStored(text: string): unknown {
 /**
  * A row as the verifier hashes it: its stored text, parsed only if it does not hash as it stands (a row stored as
  * jsonb before migration 010, or a changed one). A class rather than an object with a getter per row: one of these
- * is made for every row verified.
+ * is made for every row verified here.
  */
 class StoredRow implements ChainRow {
   private parsedText: { readonly value: unknown } | undefined;
+  /** Set before a chain format 2 row is checked (`checkRow`); undefined for format 1. */
+  columnsLine: string | null | undefined;
 
   constructor(
     readonly seq: number,
@@ -173,38 +143,70 @@ class StoredRow implements ChainRow {
     return this.parsedText.value;
   }
 
-  /** The resource if it has been parsed already. */
-  get parsed(): unknown {
-    return this.parsedText?.value;
+  /**
+   * The search columns its AuditEvent says the row has, or undefined when it is not an AuditEvent. Only the parts
+   * they come from are read from canonical text (`indexedPartsOf`); other text is parsed whole.
+   */
+  expectedColumns(): ChainColumns | undefined {
+    try {
+      return chainColumnsOf((this.parsedText?.value ?? indexedPartsOf(this.storedText) ?? this.resource) as AuditEvent);
+    } catch {
+      return undefined;
+    }
   }
+}
+
+/**
+ * Checks one stored row here: its link and its hash, then its search columns against its AuditEvent. A chain format 2
+ * row is hashed with the columns line of what its AuditEvent says, so a changed column is named as such rather than
+ * taken for changed content: its content is proven first, as for format 1, and the columns compared with it after.
+ */
+function checkRow(verifier: ChainVerifier, r: StoredChainRow): boolean {
+  const row = new StoredRow(r.seq, r.resource, r.prev_hash, r.hash);
+  let expected: ChainColumns | undefined;
+  if (r.chain_format === 2) {
+    expected = row.expectedColumns();
+    row.columnsLine = expected ? columnsLine(expected) : null;
+  }
+  if (!verifier.push(row)) {
+    return false;
+  }
+  expected ??= row.expectedColumns();
+  const column = expected ? columnDifferingFrom(storedColumnsOf(r), expected) : undefined;
+  const problem = !expected
+    ? 'resource is not an AuditEvent'
+    : column
+      ? `column ${column} does not match the resource`
+      : undefined;
+  if (problem) {
+    verifier.fail(r.seq, problem);
+    return false;
+  }
+  return true;
 }
 
 /** Rows fetched per round trip by the verifying cursor; the next batch is fetched while this one is hashed. */
 const VERIFY_FETCH_ROWS = 1000;
 
 /**
- * Streams rows `(afterSeq, toSeq]` of a chain through a server-side cursor (one query plan, one index scan for the
- * whole chain) in batches, and hands each batch to `check` while PostgreSQL already produces the next. Stops when
- * `check` returns false. Runs in a read-only transaction, which the cursor needs.
+ * Streams the rows of a chain after the verifier's head up to `toSeq` through a server-side cursor (one query plan,
+ * one index scan for the whole range) in batches, and checks each row here while PostgreSQL already produces the next
+ * batch. Stops at the first problem. Runs in a transaction, which the cursor needs.
  */
-async function streamChain(
+async function checkRowsHere(
   db: Db,
   tenant: string,
-  afterSeq: number,
+  verifier: ChainVerifier,
   toSeq: number,
   fetchRows: number,
-  check: (rows: readonly IndexedRow[]) => boolean,
 ): Promise<void> {
   await db.transaction(async (tx) => {
     await tx.query(
       `DECLARE verify_chain NO SCROLL CURSOR FOR
-       SELECT seq::float8 AS seq, id, (extract(epoch FROM recorded) * 1000)::float8 AS recorded, type, subtype,
-         action, outcome, patient_bsn, array_to_json(agents)::text AS agents, array_to_json(entities)::text AS entities,
-         resource, prev_hash, hash
-       FROM audit_event WHERE tenant = $1 AND seq > $2 AND seq <= $3 ORDER BY seq`,
-      [tenant, afterSeq, toSeq],
+       SELECT ${STORED_ROW_SQL} FROM audit_event WHERE tenant = $1 AND seq > $2 AND seq <= $3 ORDER BY seq`,
+      [tenant, verifier.head.seq, toSeq],
     );
-    const fetch = (): Promise<IndexedRow[]> => tx.query<IndexedRow>(`FETCH ${fetchRows} FROM verify_chain`);
+    const fetch = (): Promise<StoredChainRow[]> => tx.query<StoredChainRow>(`FETCH ${fetchRows} FROM verify_chain`);
     let next = fetch();
     for (;;) {
       const batch = await next;
@@ -212,7 +214,7 @@ async function streamChain(
       if (more) {
         next = fetch();
       }
-      if (!check(batch) || !more) {
+      if (!batch.every((r) => checkRow(verifier, r)) || !more) {
         if (more) {
           await next;
         }
@@ -223,11 +225,127 @@ async function streamChain(
   });
 }
 
+/** What PostgreSQL found in a range of a chain. */
+interface RangeCheck {
+  readonly rows: number;
+  readonly last: { readonly seq: number; readonly hash: string } | undefined;
+  /** The first row that does not link to the one before it, is not chain format 2, or does not hash right. */
+  readonly firstBadSeq: number | undefined;
+}
+
+/** The link a range of rows continues: its hash when known, or null to take it from the row at `seq` as stored. */
+interface Anchor {
+  readonly seq: number;
+  readonly hash: string | null;
+}
+
+/**
+ * Checks rows `(anchor.seq, toSeq]` of a chain in PostgreSQL: each is chain format 2, links to the row before it
+ * (its seq the next, its prev_hash that row's hash) and hashes, with its search columns, to its hash; only a count,
+ * the last row and the first bad seq come back. An anchor without a hash is the row at its seq, checked with the
+ * range before: it is read here only for the link of the first row, so the boundary between two ranges is checked
+ * too. A missing anchor row leaves the first row's link null, which does not match.
+ */
+async function checkRangeInSql(db: Db, tenant: string, anchor: Anchor, toSeq: number): Promise<RangeCheck> {
+  const [r] = await db.query<{
+    rows: number;
+    last_seq: number | null;
+    last_hash: string | null;
+    first_bad: number | null;
+  }>(
+    `SELECT count(*)::float8 AS rows, max(seq)::float8 AS last_seq,
+       (SELECT e.hash FROM audit_event e WHERE e.tenant = $1 AND e.seq = max(r.seq)) AS last_hash,
+       min(seq) FILTER (WHERE ok IS NOT TRUE)::float8 AS first_bad
+     FROM (
+       SELECT seq,
+         seq = lag(seq, 1, $2::bigint) OVER w + 1 AND prev_hash = lag(hash, 1, $3::text) OVER w AND chain_format = 2
+         AND encode(sha256(convert_to(prev_hash || E'\\n' || seq || E'\\n' || resource || E'\\n' || ${COLUMNS_LINE_SQL},
+           'UTF8')), 'hex') = hash AS ok
+       FROM audit_event WHERE tenant = $1 AND seq >= $4 AND seq <= $5
+       WINDOW w AS (ORDER BY seq)
+     ) r
+     WHERE seq > $2`,
+    [tenant, anchor.seq, anchor.hash, anchor.hash === null ? anchor.seq : anchor.seq + 1, toSeq],
+  );
+  return {
+    rows: r?.rows ?? 0,
+    last: r && r.last_seq !== null && r.last_hash !== null ? { seq: r.last_seq, hash: r.last_hash } : undefined,
+    firstBadSeq: r?.first_bad ?? undefined,
+  };
+}
+
+/**
+ * How many ranges of a chain PostgreSQL checks at once, on a connection each: its CPU per row, not this process's, is
+ * what limits verification, and the machine it is measured on has two cores.
+ */
+const SQL_RANGES = 2;
+
+/** `parts` ranges of about equal length after `from` up to `toSeq`, each anchored on the last row of the one before. */
+function splitRange(from: Anchor, toSeq: number, parts: number): { anchor: Anchor; toSeq: number }[] {
+  const ranges: { anchor: Anchor; toSeq: number }[] = [];
+  let anchor = from;
+  for (let i = parts; i > 1; i--) {
+    const to = anchor.seq + Math.floor((toSeq - anchor.seq) / i);
+    if (to > anchor.seq) {
+      ranges.push({ anchor, toSeq: to });
+      anchor = { seq: to, hash: null };
+    }
+  }
+  ranges.push({ anchor, toSeq });
+  return ranges;
+}
+
+/** Said when PostgreSQL finds a row bad that this process finds good: the two sides' columns lines differ. */
+const COLUMNS_LINE_DRIFT = 'the search columns do not hash as PostgreSQL writes them';
+
+/**
+ * The verdict on the first row PostgreSQL found bad, every row before it good: that row is checked here after the one
+ * before it, which names its problem as verification in this process always has.
+ */
+async function diagnose(
+  db: Db,
+  tenant: string,
+  start: { seq: number; hash: string },
+  badSeq: number,
+): Promise<ChainVerdict> {
+  const [before] = await db.query<{ seq: number; hash: string }>(
+    `SELECT seq::float8 AS seq, hash FROM audit_event WHERE tenant = $1 AND seq > $2 AND seq < $3
+     ORDER BY seq DESC LIMIT 1`,
+    [tenant, start.seq, badSeq],
+  );
+  const verifier = new ChainVerifier(before ?? start);
+  await checkRowsHere(db, tenant, verifier, badSeq, 1);
+  const [counted] = await db.query<{ rows: number }>(
+    'SELECT count(*)::float8 AS rows FROM audit_event WHERE tenant = $1 AND seq > $2 AND seq <= $3',
+    [tenant, start.seq, badSeq],
+  );
+  const v = verifier.verdict();
+  return { ok: false, rows: counted?.rows ?? 0, brokenAtSeq: badSeq, problem: v.ok ? COLUMNS_LINE_DRIFT : v.problem };
+}
+
+/** The last chain format 1 row in `(afterSeq, toSeq]` (an index look-up), or undefined when there is none. */
+async function tryGetLastFormat1Seq(
+  db: Db,
+  tenant: string,
+  afterSeq: number,
+  toSeq: number,
+): Promise<number | undefined> {
+  const [r] = await db.query<{ seq: number | null }>(
+    `SELECT max(seq)::float8 AS seq FROM audit_event
+     WHERE tenant = $1 AND seq > $2 AND seq <= $3 AND chain_format = 1`,
+    [tenant, afterSeq, toSeq],
+  );
+  return r?.seq ?? undefined;
+}
+
 /**
  * Recomputes one tenant's chain from its genesis (or its latest retention checkpoint) up to the head the writer
- * recorded when verification began, page by page. Besides each link, it checks that no rows are missing at the end
- * and that the last row is the head the writer recorded: deleting the newest rows leaves no broken link behind.
- * With `upToSeq`, only the rows up to there are checked (the retention purge checks what it is about to delete).
+ * recorded when verification began. Rows up to the last chain format 1 row are checked in this process, streamed
+ * through a cursor; the rest (format 2, whose hash covers the search columns) in PostgreSQL, in two halves at once,
+ * and only the first bad row found there is read here, to name its problem. Besides each link, it checks that no rows
+ * are missing at the end and that the last row is the head the writer recorded: deleting the newest rows leaves no
+ * broken link behind. With `upToSeq`, only the rows up to there are checked (the retention purge checks what it is
+ * about to delete).
  */
 export async function verifyTenant(
   db: Db,
@@ -238,46 +356,50 @@ export async function verifyTenant(
   // The head first: rows appended while we verify are beyond it and left for the next run.
   const head = await tryGetChainHead(db, tenant);
   const start = checkpoint ? { seq: checkpoint.seq, hash: checkpoint.hash } : { seq: 0, hash: GENESIS_HASH };
-  const verifier = new ChainVerifier(start);
   const end = opts.upToSeq ?? head?.seq;
-  await streamChain(
-    db,
-    tenant,
-    start.seq,
-    end ?? Number.MAX_SAFE_INTEGER,
-    opts.pageSize ?? VERIFY_FETCH_ROWS,
-    (rows) => {
-      for (const r of rows) {
-        // The stored text as it is is hashed unchanged. The verifier parses it only when it does not hash right (a
-        // row stored as jsonb before migration 010, or a changed one); text that does is the writer's canonical
-        // JSON, and the search-column check reads just the parts it needs from it.
-        const storedText = r.resource as string;
-        const row = new StoredRow(r.seq, storedText, r.prev_hash, r.hash);
-        if (!verifier.push(row)) {
-          return false;
-        }
-        const indexProblem = indexProblemOf(
-          r,
-          (row.parsed ?? indexedPartsOf(storedText) ?? row.resource) as AuditEvent,
-        );
-        if (indexProblem) {
-          verifier.fail(r.seq, indexProblem);
-          return false;
-        }
+  const toSeq = end ?? Number.MAX_SAFE_INTEGER;
+  const lastFormat1 = await tryGetLastFormat1Seq(db, tenant, start.seq, toSeq);
+  const here = new ChainVerifier(start);
+  const [, ...ranges] = await Promise.all([
+    lastFormat1 === undefined
+      ? undefined
+      : checkRowsHere(db, tenant, here, lastFormat1, opts.pageSize ?? VERIFY_FETCH_ROWS),
+    ...splitRange(
+      lastFormat1 === undefined ? start : { seq: lastFormat1, hash: null },
+      toSeq,
+      end === undefined ? 1 : SQL_RANGES,
+    ).map((r) => checkRangeInSql(db, tenant, r.anchor, r.toSeq)),
+  ]);
+  let verdict = here.verdict();
+  if (verdict.ok) {
+    let rows = verdict.rows;
+    let last = { seq: verdict.headSeq, hash: verdict.headHash };
+    for (const range of ranges) {
+      if (range.firstBadSeq !== undefined) {
+        verdict = await diagnose(db, tenant, start, range.firstBadSeq);
+        break;
       }
-      return true;
-    },
-  );
-  if (verifier.ok && end !== undefined) {
-    const last = verifier.head;
-    if (last.seq < end) {
-      verifier.fail(
-        last.seq + 1,
-        `rows ${last.seq + 1} to ${end} are missing (the chain head is at ${head?.seq ?? '-'})`,
-      );
-    } else if (opts.upToSeq === undefined && head && last.hash !== head.hash) {
-      verifier.fail(head.seq, 'the last row does not match the recorded chain head');
+      rows += range.rows;
+      last = range.last ?? last;
+    }
+    verdict = verdict.ok ? { ok: true, rows, headSeq: last.seq, headHash: last.hash } : verdict;
+  }
+  if (verdict.ok && end !== undefined) {
+    if (verdict.headSeq < end) {
+      verdict = {
+        ok: false,
+        rows: verdict.rows,
+        brokenAtSeq: verdict.headSeq + 1,
+        problem: `rows ${verdict.headSeq + 1} to ${end} are missing (the chain head is at ${head?.seq ?? '-'})`,
+      };
+    } else if (opts.upToSeq === undefined && head && verdict.headHash !== head.hash) {
+      verdict = {
+        ok: false,
+        rows: verdict.rows,
+        brokenAtSeq: head.seq,
+        problem: 'the last row does not match the recorded chain head',
+      };
     }
   }
-  return { tenant, ...verifier.verdict(), ...(checkpoint ? { checkpoint } : {}) };
+  return { tenant, ...verdict, ...(checkpoint ? { checkpoint } : {}) };
 }

@@ -1,6 +1,7 @@
 import type { AuditEvent } from '@medplum/fhirtypes';
 import type { Db } from '../kernel/db';
 import { canonicalizeJcs, chainHashOfCanonical, GENESIS_HASH } from './chain';
+import { chainColumnsOf, columnsLine } from './chain-columns';
 import { indexFieldsOf } from './index-fields';
 
 /**
@@ -9,8 +10,12 @@ import { indexFieldsOf } from './index-fields';
  */
 interface Pending {
   readonly tenant: string;
-  readonly id: string | undefined;
-  readonly recorded: string | undefined;
+  readonly id: string;
+  /**
+   * To the millisecond, as JavaScript reads the AuditEvent's time: the hashed columns line holds it, so the column
+   * must hold exactly it (PostgreSQL would keep microseconds, and read a time without offset in its own zone).
+   */
+  readonly recorded: string;
   readonly action: string | null;
   /**
    * The canonical text as UTF-8 bytes, outside V8's heap: a row waits for its group commit long enough to survive a
@@ -29,6 +34,8 @@ interface Pending {
    */
   readonly agents: string;
   readonly entities: string;
+  /** The search columns as chain format 2 hashes them, as UTF-8 bytes: they are hashed as bytes (see `canonical`). */
+  readonly columnsLine: Buffer;
   readonly resolve: () => void;
   readonly reject: (err: unknown) => void;
 }
@@ -62,11 +69,12 @@ export class AuditWriter {
       try {
         // The canonical text is both hashed and stored as it is: verification hashes it unchanged.
         const f = indexFieldsOf(event);
+        const columns = chainColumnsOf(event, f);
         ready = {
           tenant,
-          id: event.id,
-          recorded: event.recorded,
-          action: event.action ?? null,
+          id: columns.id,
+          recorded: new Date(columns.recordedMicros / 1000).toISOString(),
+          action: columns.action,
           canonical: Buffer.from(canonicalizeJcs(event)),
           type: f.type,
           subtype: f.subtype,
@@ -74,6 +82,7 @@ export class AuditWriter {
           patientBsn: f.patientBsn,
           agents: nestedElement(f.agents),
           entities: nestedElement(f.entities),
+          columnsLine: Buffer.from(columnsLine(columns)),
           resolve,
           reject,
         };
@@ -291,9 +300,9 @@ interface ChainHead {
  * one, its group would have one text too many, and the row without a seq would fail the whole statement.
  */
 const INSERT_ROWS = `INSERT INTO audit_event (tenant, seq, id, recorded, type, subtype, action, outcome, patient_bsn,
-    agents, entities, resource, prev_hash, hash)
+    agents, entities, resource, prev_hash, hash, chain_format)
   SELECT $1, seq, id, recorded, type, subtype, action, outcome, patient_bsn, agents::text[], entities::text[], resource,
-    prev_hash, hash
+    prev_hash, hash, 2
   FROM ROWS FROM (unnest($2::bigint[]), unnest($3::uuid[]), unnest($4::timestamptz[]), unnest($5::text[]),
     unnest($6::text[]), unnest($7::text[]), unnest($8::text[]), unnest($9::text[]), unnest($10::text[]),
     unnest($11::text[]), string_to_table($12::text, E'\\n'), unnest($13::text[]), unnest($14::text[]))
@@ -325,7 +334,7 @@ function link(head: ChainHead, rows: readonly Pending[]): Linked {
     const p = rows[i] as Pending;
     prevHashes[i] = hash;
     seq++;
-    hash = chainHashOfCanonical(hash, seq, p.canonical);
+    hash = chainHashOfCanonical(hash, seq, p.canonical, p.columnsLine);
     seqs[i] = seq;
     hashes[i] = hash;
   }

@@ -3,6 +3,7 @@ import type { AuditEvent } from '@medplum/fhirtypes';
 import pg from 'pg';
 import { purgeExpired } from '../../src/event/retention';
 import { canonicalizeJcs, chainHashOfCanonical } from '../../src/audit/chain';
+import { chainColumnsOf, columnsLine } from '../../src/audit/chain-columns';
 import { indexFieldsOf } from '../../src/audit/index-fields';
 import { verifyTenant } from '../../src/audit/verify';
 import { AuditWriter } from '../../src/audit/writer';
@@ -10,6 +11,7 @@ import { configSchema } from '../../src/kernel/config';
 import { createLogger } from '../../src/kernel/logger';
 import { openDb, type Db } from '../../src/kernel/db';
 import { migrate } from '../../src/kernel/migrate';
+import { appendFormat1 } from '../helpers/audit-format-1';
 import { buildDisclosureAuditEvent } from '../helpers/builders';
 import { TEST_DATABASE_URL } from '../helpers/test-runtime';
 
@@ -118,8 +120,9 @@ describe('audit chain in PostgreSQL', () => {
     );
     expect(rows).toHaveLength(3);
     for (const r of rows) {
-      expect(r.text).toBe(canonicalizeJcs(JSON.parse(r.text)));
-      expect(chainHashOfCanonical(r.prev_hash, Number(r.seq), r.text)).toBe(r.hash);
+      const event = JSON.parse(r.text) as AuditEvent;
+      expect(r.text).toBe(canonicalizeJcs(event));
+      expect(chainHashOfCanonical(r.prev_hash, Number(r.seq), r.text, columnsLine(chainColumnsOf(event)))).toBe(r.hash);
     }
   });
 
@@ -185,7 +188,12 @@ describe('audit chain in PostgreSQL', () => {
   });
 
   it('still verifies rows whose text is not canonical but says the same (rows stored as jsonb before 010)', async () => {
-    await appendMany('10000012', 5);
+    // Rows that old are chain format 1.
+    await appendFormat1(
+      db,
+      '10000012',
+      Array.from({ length: 5 }, (_, i) => event(i)),
+    );
     // jsonb's own rendering (spaces, its key order): what the migration from jsonb left in older rows.
     await tamper('UPDATE audit_event SET resource = resource::jsonb::json WHERE tenant = $1 AND seq IN (2, 4)', [
       '10000012',

@@ -3,8 +3,10 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import type { AuditEvent } from '@medplum/fhirtypes';
 import pg from 'pg';
 import { canonicalizeJcs, chainHashOfCanonical } from '../../src/audit/chain';
+import { chainColumnsOf, columnsLine } from '../../src/audit/chain-columns';
 import { operatorAction, SYSTEM_WORKER } from '../../src/audit/audit-events';
 import { CHECKPOINT_FILE, HeadSigner, openSignedHeads, type SignedHead } from '../../src/audit/signed-heads';
 import { AuditWriter } from '../../src/audit/writer';
@@ -152,10 +154,11 @@ describe('signed chain heads: a log that cannot be rewritten unseen', () => {
       for (const row of rows.slice(k - 1)) {
         const seq = Number(row.seq);
         const resource = seq === k ? { ...row.resource, outcomeDesc: 'rewritten' } : row.resource;
+        // By the documented recipe: chain format 2, the canonical text stored as hashed.
         const canonical = canonicalizeJcs(resource);
-        const hash = chainHashOfCanonical(prev, seq, canonical);
+        const hash = chainHashOfCanonical(prev, seq, canonical, columnsLine(chainColumnsOf(resource as AuditEvent)));
         await admin.query(
-          'UPDATE audit_event SET resource = $3::jsonb, prev_hash = $4, hash = $5 WHERE tenant = $1 AND seq = $2',
+          'UPDATE audit_event SET resource = $3, prev_hash = $4, hash = $5 WHERE tenant = $1 AND seq = $2',
           [PRACTICE_AGB, seq, canonical, prev, hash],
         );
         prev = hash;

@@ -2,6 +2,7 @@ import type { AuditEvent } from '@medplum/fhirtypes';
 import { parseCsv } from '../../kernel/csv';
 import type { Db } from '../../kernel/db';
 import { ChainVerifier, type ChainVerdict } from '../../audit/chain';
+import { chainColumnsOf, columnsLine } from '../../audit/chain-columns';
 import { indexFieldsOf } from '../../audit/index-fields';
 import type { SignedHead } from '../../audit/signed-heads';
 import { chainRows, tryGetChainHead } from '../../audit/verify';
@@ -17,7 +18,10 @@ import { chainRows, tryGetChainHead } from '../../audit/verify';
  */
 
 export const EXPORT_FORMAT = 'jeugdbrug-audit-export';
-export const EXPORT_VERSION = 1;
+/** Version 2 carries the columns line of chain format 2 rows (NDJSON `columnsLine`, CSV `columns_line`). */
+export const EXPORT_VERSION = 2;
+/** Versions the verifier reads: files of version 1 hold chain format 1 rows only. */
+const READABLE_VERSIONS: readonly unknown[] = [1, EXPORT_VERSION];
 
 export interface ExportMeta {
   readonly format: typeof EXPORT_FORMAT;
@@ -45,6 +49,8 @@ export interface ExportRow {
   readonly recorded: string;
   readonly prevHash: string;
   readonly hash: string;
+  /** A chain format 2 row's search columns as its hash covers them (docs/audit.md); absent for format 1. */
+  readonly columnsLine?: string | undefined;
   readonly resource: unknown;
 }
 
@@ -107,7 +113,8 @@ export function ndjsonHeader(meta: ExportMeta): string {
 }
 
 export function ndjsonRow(row: ExportRow): string {
-  return `${JSON.stringify({ seq: row.seq, recorded: row.recorded, prevHash: row.prevHash, hash: row.hash, resource: row.resource })}\n`;
+  const { seq, recorded, prevHash, hash, columnsLine: line, resource } = row;
+  return `${JSON.stringify({ seq, recorded, prevHash, hash, columnsLine: line, resource })}\n`;
 }
 
 // CSV (RFC 4180), for spreadsheets: one row per AuditEvent with the columns an auditor filters on, the full
@@ -125,8 +132,12 @@ export const CSV_COLUMNS = [
   'entities',
   'prev_hash',
   'hash',
+  'columns_line',
   'resource',
 ] as const;
+
+/** The header of version 1 files, which had no columns lines. */
+const CSV_COLUMNS_V1 = CSV_COLUMNS.filter((c) => c !== 'columns_line');
 
 function csvCell(value: string): string {
   return /[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
@@ -152,6 +163,7 @@ export function csvRow(row: ExportRow): string {
     f.entities.join(' '),
     row.prevHash,
     row.hash,
+    row.columnsLine ?? '',
     JSON.stringify(row.resource),
   ]
     .map(csvCell)
@@ -177,7 +189,7 @@ function isMeta(v: unknown): v is ExportMeta {
     typeof m === 'object' &&
     m !== null &&
     m.format === EXPORT_FORMAT &&
-    m.version === EXPORT_VERSION &&
+    READABLE_VERSIONS.includes(m.version) &&
     typeof m.tenant === 'string' &&
     (m.fromSeq === null || typeof m.fromSeq === 'number') &&
     (m.toSeq === null || typeof m.toSeq === 'number') &&
@@ -208,6 +220,7 @@ function asRow(v: unknown): ExportRow | undefined {
         recorded: typeof r.recorded === 'string' ? r.recorded : '',
         prevHash: r.prevHash,
         hash: r.hash,
+        columnsLine: typeof r.columnsLine === 'string' ? r.columnsLine : undefined,
         resource: r.resource,
       }
     : undefined;
@@ -225,6 +238,8 @@ type Problem = { problem: string; brokenAtSeq?: number | undefined; line?: numbe
 export class ExportFileVerifier {
   private lineNo = 0;
   private format: 'ndjson' | 'csv' | undefined;
+  /** The CSV header read: the columns of this version. */
+  private csvColumns: readonly string[] = CSV_COLUMNS;
   private meta: ExportMeta | undefined;
   private chain: ChainVerifier | undefined;
   private first: { seq: number; prevHash: string } | undefined;
@@ -251,8 +266,14 @@ export class ExportFileVerifier {
         } else {
           this.meta = meta;
         }
-      } else if (text.replace(/\r$/, '') !== CSV_COLUMNS.join(',')) {
-        this.fail({ problem: `the first line is not the column header ${CSV_COLUMNS.join(',')}`, line: this.lineNo });
+      } else {
+        const header = text.replace(/\r$/, '');
+        const columns = [CSV_COLUMNS, CSV_COLUMNS_V1].find((c) => c.join(',') === header);
+        if (columns) {
+          this.csvColumns = columns;
+        } else {
+          this.fail({ problem: `the first line is not the column header ${CSV_COLUMNS.join(',')}`, line: this.lineNo });
+        }
       }
       return;
     }
@@ -300,10 +321,10 @@ export class ExportFileVerifier {
       }
       return;
     }
-    const col = (name: (typeof CSV_COLUMNS)[number]): number => CSV_COLUMNS.indexOf(name);
+    const col = (name: (typeof CSV_COLUMNS)[number]): number => this.csvColumns.indexOf(name);
     const seq = Number(cells[col('seq')]);
     const resource = parseJson(cells[col('resource')] ?? '');
-    if (cells.length !== CSV_COLUMNS.length || !Number.isSafeInteger(seq) || resource === undefined) {
+    if (cells.length !== this.csvColumns.length || !Number.isSafeInteger(seq) || resource === undefined) {
       this.fail({ problem: 'not a well-formed row', line });
       return;
     }
@@ -319,6 +340,7 @@ export class ExportFileVerifier {
         recorded: cells[col('recorded')] ?? '',
         prevHash: cells[col('prev_hash')] ?? '',
         hash: cells[col('hash')] ?? '',
+        columnsLine: cells[col('columns_line')] || undefined,
         resource,
       },
       line,
@@ -334,6 +356,9 @@ export class ExportFileVerifier {
     if (!this.chain.push(row)) {
       const v = this.chain.verdict();
       this.fail(v.ok ? { problem: 'unexpected', line } : { problem: v.problem, brokenAtSeq: v.brokenAtSeq, line });
+    } else if (row.columnsLine !== undefined && row.columnsLine !== columnsLineOf(row.resource)) {
+      // The hash proves the line is what was written; this, that it says what the AuditEvent says.
+      this.fail({ problem: 'the columns line does not match the resource', brokenAtSeq: row.seq, line });
     }
   }
 
@@ -392,6 +417,15 @@ export function verifyExportText(text: string, expectHead?: string): ExportVerdi
   }
   lines.forEach((l) => v.line(l));
   return v.finish();
+}
+
+/** The columns line an AuditEvent's row has, or undefined when it is not one. */
+function columnsLineOf(resource: unknown): string | undefined {
+  try {
+    return columnsLine(chainColumnsOf(resource as AuditEvent));
+  } catch {
+    return undefined;
+  }
 }
 
 function columnMismatch(

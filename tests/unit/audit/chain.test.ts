@@ -91,3 +91,28 @@ describe('ChainVerifier', () => {
     expect(v.verdict()).toEqual({ ok: false, rows: 3, brokenAtSeq: 4, problem: 'rows 4 to 9 are missing' });
   });
 });
+
+describe('chain format 2 rows', () => {
+  const resource = { resourceType: 'AuditEvent', id: 'e1', outcome: '0' };
+  const line = '["e1", 1, "t", null, null, "0", null, [], []]';
+  const text = canonicalizeJcs(resource);
+  const hash = chainHash(GENESIS_HASH, 1, resource, line);
+
+  it('hash their columns line after the canonical JSON, so a changed line or a line left out breaks the hash', () => {
+    expect(hash).not.toBe(chainHash(GENESIS_HASH, 1, resource));
+    const row = { seq: 1, resource, storedText: text, prevHash: GENESIS_HASH, hash };
+    expect(verifyChain([{ ...row, columnsLine: line }]).ok).toBe(true);
+    expect(verifyChain([{ ...row, columnsLine: line.replace('"0"', '"4"') }])).toEqual(
+      expect.objectContaining({ ok: false, brokenAtSeq: 1, problem: 'content does not match its hash' }),
+    );
+    expect(verifyChain([row]).ok).toBe(false);
+    expect(verifyChain([{ ...row, columnsLine: null }]).ok).toBe(false);
+  });
+
+  it('accept only the text that was hashed, not other text saying the same (as PostgreSQL checks them)', () => {
+    const spaced = JSON.stringify(resource, null, 1);
+    const row = { seq: 1, resource, storedText: spaced, prevHash: GENESIS_HASH, hash, columnsLine: line };
+    expect(verifyChain([row]).ok).toBe(false);
+    expect(verifyChain([{ ...row, storedText: undefined }]).ok).toBe(true);
+  });
+});

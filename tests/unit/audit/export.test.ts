@@ -2,6 +2,7 @@ import { parseCsv } from '../../../src/kernel/csv';
 import type { AuditEvent } from '@medplum/fhirtypes';
 import { consentDecision, disclosure, SYSTEM_WORKER } from '../../../src/audit/audit-events';
 import { chainHash, GENESIS_HASH } from '../../../src/audit/chain';
+import { chainColumnsOf, columnsLine } from '../../../src/audit/chain-columns';
 import {
   csvHeader,
   csvRow,
@@ -15,8 +16,15 @@ import {
   type ExportRow,
 } from '../../../src/reports/audit-export/export';
 
-/** Rows 1..n of a chain; the export covers `fromSeq..n`. */
-function exportOf(n: number, fromSeq = 1): { meta: ExportMeta; rows: ExportRow[] } {
+/**
+ * Rows 1..n of a chain; the export covers `fromSeq..n`. Chain format 1 rows by default; with `lineOf`, format 2 rows
+ * whose hashes cover the line it gives for each AuditEvent.
+ */
+function exportOf(
+  n: number,
+  fromSeq = 1,
+  lineOf?: (event: AuditEvent) => string,
+): { meta: ExportMeta; rows: ExportRow[] } {
   const all: ExportRow[] = [];
   let prev = GENESIS_HASH;
   for (let seq = 1; seq <= n; seq++) {
@@ -45,8 +53,9 @@ function exportOf(n: number, fromSeq = 1): { meta: ExportMeta; rows: ExportRow[]
             stage: 'map',
           });
     const resource = JSON.parse(JSON.stringify(event)) as unknown;
-    const hash = chainHash(prev, seq, resource);
-    all.push({ seq, recorded: event.recorded, prevHash: prev, hash, resource });
+    const line = lineOf?.(event);
+    const hash = chainHash(prev, seq, resource, line);
+    all.push({ seq, recorded: event.recorded, prevHash: prev, hash, columnsLine: line, resource });
     prev = hash;
   }
   const rows = all.slice(fromSeq - 1);
@@ -152,6 +161,56 @@ describe('CSV export verification', () => {
     const text = csv(exportOf(2));
     expect(verifyExportText(text.slice(0, text.lastIndexOf('#chain')))).toEqual(
       expect.objectContaining({ ok: false, problem: expect.stringContaining('no export metadata') }),
+    );
+  });
+});
+
+describe('chain format 2 rows in an export', () => {
+  const format2 = (event: AuditEvent): string => columnsLine(chainColumnsOf(event));
+
+  it('verifies NDJSON and CSV rows by their columns line, which the files carry as it was hashed', () => {
+    const e = exportOf(6, 2, format2);
+    expect(ndjson(e)).toContain('"columnsLine":"[');
+    expect(csvHeader()).toContain(',hash,columns_line,resource');
+    expect(verifyExportText(ndjson(e))).toEqual(
+      expect.objectContaining({ ok: true, rows: 5, headHash: e.meta.headHash }),
+    );
+    expect(verifyExportText(csv(e))).toEqual(expect.objectContaining({ ok: true, rows: 5, headHash: e.meta.headHash }));
+  });
+
+  it('finds a columns line edited, or one that hashes right but does not say what the AuditEvent says', () => {
+    const lines = ndjson(exportOf(4, 1, format2)).split('\n');
+    lines[3] = lines[3]!.replace('"111222333"', '"999999990"');
+    expect(verifyExportText(lines.join('\n'))).toEqual(
+      expect.objectContaining({ ok: false, brokenAtSeq: 3, line: 4, problem: 'content does not match its hash' }),
+    );
+    const lying = exportOf(4, 1, (event) => format2(event).replace('"111222333"', '"999999990"'));
+    expect(verifyExportText(ndjson(lying))).toEqual(
+      expect.objectContaining({ ok: false, brokenAtSeq: 1, problem: 'the columns line does not match the resource' }),
+    );
+    expect(verifyExportText(csv(lying))).toEqual(
+      expect.objectContaining({ ok: false, brokenAtSeq: 1, problem: 'the columns line does not match the resource' }),
+    );
+  });
+
+  it('still verifies a version 1 export, made before chain format 2', () => {
+    const e = exportOf(3);
+    const v1Meta = JSON.stringify({ ...e.meta, version: 1 });
+    const v1Csv = [
+      'seq,recorded,type,subtype,action,outcome,patient_bsn,agents,entities,prev_hash,hash,resource',
+      ...parseCsv(csv(e), ',')
+        .slice(1, -1)
+        .map((r) =>
+          r.fields
+            .filter((_c, i) => i !== 11)
+            .map((c) => (/[",\n]/.test(c) ? `"${c.replace(/"/g, '""')}"` : c))
+            .join(','),
+        ),
+      `#chain,"${v1Meta.replace(/"/g, '""')}"`,
+    ].join('\r\n');
+    expect(verifyExportText(v1Csv)).toEqual(expect.objectContaining({ ok: true, rows: 3 }));
+    expect(verifyExportText(`${v1Meta}\n${e.rows.map(ndjsonRow).join('')}`)).toEqual(
+      expect.objectContaining({ ok: true, rows: 3 }),
     );
   });
 });
