@@ -1,4 +1,5 @@
 import { idempotencyKeyOf } from '../../src/event/idempotency-key';
+import type { Db } from '../../src/kernel/db';
 import { processMapJob } from '../../src/event/map';
 import { deliverJobId, mapJobId } from '../../src/event/queues';
 import { buildDestination, buildReferralEvent } from '../helpers/builders';
@@ -89,6 +90,33 @@ describe('map jobs that run together', () => {
       [ids],
     );
     expect(decided[0]!.n).toBe(5);
+  });
+
+  it("reads a referral's consents once for both its monitoring count and its decision", async () => {
+    const [id] = await receive(1);
+    const db = app.rt.ctx.db;
+    const countedReferrals = async () =>
+      (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM report_referral'))[0]!.n;
+    const countedBefore = await countedReferrals();
+    const consentReads: string[] = [];
+    // The same database, noting the statements that read a child's consents on the way.
+    const counting: Db = {
+      ...db,
+      query: (sql, params) => {
+        if (/FROM consent\b/.test(sql)) {
+          consentReads.push(sql);
+        }
+        return db.query(sql, params);
+      },
+    };
+
+    expect(await processMapJob({ ...app.rt.ctx, db: counting }, { inboxId: id!, traceId: 'stage-groups-test' })).toBe(
+      'decided',
+    );
+    expect(consentReads).toHaveLength(1);
+    // Both decisions were made: the referral counts in the monitoring figures, and it has its delivery.
+    expect(await countedReferrals()).toBe(countedBefore + 1);
+    expect(await deliveriesOf([id!])).toHaveLength(1);
   });
 
   it('one request with an event sent twice: the first is accepted, the second is its duplicate', async () => {
