@@ -132,6 +132,54 @@ describe('map jobs that run together', () => {
     expect(second.receipts[1]!.id).toBe(receipts[0]!.id);
   });
 
+  it('requests received at the same moment store their events in one statement, each with its own receipt', async () => {
+    const { db, cipher } = app.rt.ctx;
+    // Each request seals its event (twice: record and canonical event) right before it asks to store it.
+    const seal = jest.spyOn(cipher, 'encrypt');
+    const realQuery = db.query.bind(db);
+    const inserts: unknown[][] = [];
+    // The statements already sent are held until every request has sealed its event, so how the requests are spread
+    // in time on a loaded machine cannot decide the grouping: those that arrive meanwhile must go together.
+    const query = jest.spyOn(db, 'query').mockImplementation(async (sql, params) => {
+      if (/^WITH input AS \(\s*SELECT \* FROM unnest\(\$1::uuid\[\], \$2::text\[\]/.test(sql)) {
+        inserts.push((params?.[0] as unknown[]) ?? []);
+        await waitFor('all 20 requests sealed', () => seal.mock.calls.length >= 40, 30_000, 2);
+      }
+      return realQuery(sql, params);
+    });
+    try {
+      const answers = await Promise.all(
+        Array.from({ length: 20 }, () => app.request('/his/v1/events', { json: buildReferralEvent() })),
+      );
+      const receipts = await Promise.all(
+        answers.map(async (res) => {
+          expect(res.status).toBe(202);
+          return ((await res.json()) as { receipts: { status: string; id: string }[] }).receipts;
+        }),
+      );
+      expect(receipts.map((r) => r.map((x) => x.status))).toEqual(receipts.map(() => ['accepted']));
+      expect(inserts.length).toBeGreaterThanOrEqual(1);
+      expect(inserts.length).toBeLessThan(20);
+      const ids = receipts.map((r) => r[0]!.id);
+      expect(inserts.flat().sort()).toEqual([...ids].sort());
+      const stored = await realQuery<{ id: string }>('SELECT id FROM inbox WHERE id = ANY($1::uuid[])', [ids]);
+      expect(stored).toHaveLength(20);
+    } finally {
+      query.mockRestore();
+      seal.mockRestore();
+    }
+  });
+
+  it('the same event in two requests received at the same moment is accepted once, the other its duplicate', async () => {
+    const event = buildReferralEvent();
+    const answers = await Promise.all([1, 2].map(() => app.request('/his/v1/events', { json: event })));
+    const receipts = await Promise.all(
+      answers.map(async (res) => ((await res.json()) as { receipts: { status: string; id: string }[] }).receipts[0]!),
+    );
+    expect(receipts.map((r) => r.status).sort()).toEqual(['accepted', 'duplicate']);
+    expect(receipts[0]!.id).toBe(receipts[1]!.id);
+  });
+
   it('requests received at the same moment add their map jobs together, each under its own event id', async () => {
     const queues = app.rt.ctx.queues;
     // Each request hands its map jobs to the grouped enqueue and then waits for them through `timed`.
