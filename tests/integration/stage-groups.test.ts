@@ -35,6 +35,21 @@ describe('map jobs that run together', () => {
     return ((await res.json()) as { receipts: { id: string }[] }).receipts.map((r) => r.id);
   }
 
+  /** Sends `count` requests of one event each at once; returns each request's one receipt, in order. */
+  async function receiveOneEach(count: number): Promise<{ status: string; id: string }[]> {
+    const answers = await Promise.all(
+      Array.from({ length: count }, () => app.request('/his/v1/events', { json: buildReferralEvent() })),
+    );
+    return Promise.all(
+      answers.map(async (res) => {
+        expect(res.status).toBe(202);
+        const { receipts } = (await res.json()) as { receipts: { status: string; id: string }[] };
+        expect(receipts).toHaveLength(1);
+        return receipts[0]!;
+      }),
+    );
+  }
+
   const map = (inboxId: string) => processMapJob(app.rt.ctx, { inboxId, traceId: 'stage-groups-test' });
 
   async function deliveriesOf(ids: readonly string[]) {
@@ -148,19 +163,11 @@ describe('map jobs that run together', () => {
       return realQuery(sql, params);
     });
     try {
-      const answers = await Promise.all(
-        Array.from({ length: 20 }, () => app.request('/his/v1/events', { json: buildReferralEvent() })),
-      );
-      const receipts = await Promise.all(
-        answers.map(async (res) => {
-          expect(res.status).toBe(202);
-          return ((await res.json()) as { receipts: { status: string; id: string }[] }).receipts;
-        }),
-      );
-      expect(receipts.map((r) => r.map((x) => x.status))).toEqual(receipts.map(() => ['accepted']));
+      const receipts = await receiveOneEach(20);
+      expect(receipts.map((r) => r.status)).toEqual(receipts.map(() => 'accepted'));
       expect(inserts.length).toBeGreaterThanOrEqual(1);
       expect(inserts.length).toBeLessThan(20);
-      const ids = receipts.map((r) => r[0]!.id);
+      const ids = receipts.map((r) => r.id);
       expect(inserts.flat().sort()).toEqual([...ids].sort());
       const stored = await realQuery<{ id: string }>('SELECT id FROM inbox WHERE id = ANY($1::uuid[])', [ids]);
       expect(stored).toHaveLength(20);
@@ -193,15 +200,7 @@ describe('map jobs that run together', () => {
       return realAddBulk(jobs);
     });
     try {
-      const answers = await Promise.all(
-        Array.from({ length: 20 }, () => app.request('/his/v1/events', { json: buildReferralEvent() })),
-      );
-      const ids = await Promise.all(
-        answers.map(async (res) => {
-          expect(res.status).toBe(202);
-          return ((await res.json()) as { receipts: { id: string }[] }).receipts[0]!.id;
-        }),
-      );
+      const ids = (await receiveOneEach(20)).map((r) => r.id);
       // A request answers after REDIS_ANSWER_MS even when its jobs are not yet added: wait for every addBulk.
       await Promise.all(addBulk.mock.results.map((r) => r.value as Promise<unknown>));
       // Fewer round trips than requests, and every event has its own job, found by the id the reconciler looks up.
