@@ -26,6 +26,7 @@ import { Metrics } from './kernel/metrics';
 import { operationsFigures } from './reports/operations-metrics/figures';
 import type { PipelineContext } from './event/context';
 import { QueueSet } from './event/queues';
+import { flushAcceptedSendDrops } from './event/accepted-sends';
 import { reconcileOnce } from './event/reconciler';
 import { assertRedisUp, provideRedis, type RedisHandle } from './kernel/redis';
 import { createRedisClient, describeRedisTarget, redisTargetOf, usesRedisTopology } from './kernel/redis-client';
@@ -261,6 +262,10 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
       stopWatching();
       clearInterval(reconcileTimer);
       await Promise.all(workers.map((w) => w.close()));
+      // The drained deliveries' notes are dropped while Redis is still open, rather than left to expire.
+      await flushAcceptedSendDrops(queues).catch((err: Error) =>
+        log.warn(errorFields(err), 'could not drop the accepted-send notes; they expire'),
+      );
       await stopRetention();
       await ctx.audit.flush();
       // The last heads are signed after the last audit rows are durable.

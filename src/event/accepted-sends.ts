@@ -59,23 +59,61 @@ end
 return answers
 `;
 
-async function runCommands(queues: QueueSet, commands: readonly NoteCommand[]): Promise<(string | null)[]> {
-  const client = await queues.redisClient();
-  const replies = await client.eval(
-    NOTE_COMMANDS,
-    commands.length,
-    ...commands.map((c) => c.key),
-    KEEP_S,
-    ...commands.flatMap((c) => [c.op, c.op === 'set' ? c.value : '']),
-  );
-  if (!Array.isArray(replies) || replies.length !== commands.length) {
-    throw new Error('the notes script answered in an unexpected shape');
-  }
-  return commands.map((c, i) => (c.op === 'get' && typeof replies[i] === 'string' ? replies[i] : null));
+/**
+ * The drops that wait to travel with the next note command of this process (see forgetAcceptedSend), and the timer
+ * that sends them on their own when no command comes.
+ */
+interface PendingDrops {
+  keys: string[];
+  timer: NodeJS.Timeout | undefined;
 }
 
-/** One command on its own, as itself. */
+const pendingDropsOf = perResource((_queues: QueueSet): PendingDrops => ({ keys: [], timer: undefined }));
+
+/** How long a drop waits for another note command to travel with before it goes alone. */
+const DROP_WITHIN_MS = 1000;
+
+/**
+ * Runs the commands as one script, after the drops waiting to go: those were asked for earlier, so they run first.
+ * When the script fails the drops wait again (a drop made twice is harmless).
+ */
+async function runCommands(queues: QueueSet, commands: readonly NoteCommand[]): Promise<(string | null)[]> {
+  const client = await queues.redisClient();
+  // Taken right before the script is sent, so a script sent after it can never run before these drops.
+  const pending = pendingDropsOf(queues);
+  clearTimeout(pending.timer);
+  pending.timer = undefined;
+  const drops = pending.keys.splice(0).map((key): NoteCommand => ({ op: 'del', key }));
+  const all = [...drops, ...commands];
+  let replies: unknown;
+  try {
+    replies = await client.eval(
+      NOTE_COMMANDS,
+      all.length,
+      ...all.map((c) => c.key),
+      KEEP_S,
+      ...all.flatMap((c) => [c.op, c.op === 'set' ? c.value : '']),
+    );
+  } catch (err) {
+    waitToDrop(
+      queues,
+      drops.map((d) => d.key),
+    );
+    throw err;
+  }
+  if (!Array.isArray(replies) || replies.length !== all.length) {
+    throw new Error('the notes script answered in an unexpected shape');
+  }
+  const answers = replies.slice(drops.length);
+  return commands.map((c, i) => (c.op === 'get' && typeof answers[i] === 'string' ? answers[i] : null));
+}
+
+/** One command on its own, as itself; with the drops waiting to go, in one script with them. */
 async function runCommand(queues: QueueSet, c: NoteCommand): Promise<string | null> {
+  if (pendingDropsOf(queues).keys.length > 0) {
+    const [answer] = await runCommands(queues, [c]);
+    return answer ?? null;
+  }
   const client = await queues.redisClient();
   switch (c.op) {
     case 'get':
@@ -89,12 +127,28 @@ async function runCommand(queues: QueueSet, c: NoteCommand): Promise<string | nu
   }
 }
 
+/** Adds drops to those waiting to go, and makes sure they go within DROP_WITHIN_MS even when no command comes. */
+function waitToDrop(queues: QueueSet, keys: readonly string[]): void {
+  const pending = pendingDropsOf(queues);
+  pending.keys.push(...keys);
+  if (pending.keys.length > 0 && !pending.timer) {
+    pending.timer = setTimeout(() => {
+      pending.timer = undefined;
+      // A failure leaves them waiting for the next command; the notes expire in any case.
+      flushAcceptedSendDrops(queues).catch(() => undefined);
+    }, DROP_WITHIN_MS);
+    // Waiting drops must not keep the process alive; shutdown sends them (flushAcceptedSendDrops).
+    pending.timer.unref();
+  }
+}
+
 /**
- * Every deliver job reads the note before it sends and writes and drops it after, four commands per delivery. The
- * commands that the jobs of one process make at about the same moment go to Redis as one script (stage-batch.ts:
- * alone at low load, in groups under load); each is still awaited where it was, so the order the note's guarantee
- * rests on (noted before the audit, audited before the outcome is recorded) is unchanged. The keys share the queue
- * prefix's hash tag, so on a Redis Cluster a group lives on one shard.
+ * Every deliver job reads the note before it sends and writes it twice after, three commands per delivery, plus the
+ * drop once the outcome is recorded, which travels with a later command (forgetAcceptedSend). The commands that the
+ * jobs of one process make at about the same moment go to Redis as one script (stage-batch.ts: alone at low load,
+ * in groups under load); each is still awaited where it was, so the order the note's guarantee rests on (noted
+ * before the audit, audited before the outcome is recorded) is unchanged. The keys share the queue prefix's hash
+ * tag, so on a Redis Cluster a group lives on one shard.
  */
 const noteCommand = perResource((queues: QueueSet): GroupCall<NoteCommand, string | null> =>
   grouped(
@@ -129,7 +183,20 @@ export async function tryGetAcceptedSend(queues: QueueSet, idempotencyKey: strin
   return parsed.success ? parsed.data : undefined;
 }
 
-/** Drops the note once the delivery is recorded in PostgreSQL; a failure only leaves it to expire. */
-export async function forgetAcceptedSend(queues: QueueSet, idempotencyKey: string): Promise<void> {
-  await queues.timed(noteCommand(queues)({ op: 'del', key: keyOf(queues, idempotencyKey) }), 'forget accepted send');
+/**
+ * Drops the note once the delivery is recorded in PostgreSQL. The drop waits to travel with this process's next note
+ * command (at a steady rate, the next delivery's read), or goes alone within DROP_WITHIN_MS: a recorded delivery is
+ * no longer pending, and its jobs stop before reading a note, so a note that outlives its delivery for that moment
+ * changes nothing, and the drop costs no round trip of its own. Returns at once; a drop that fails waits for the next
+ * command, and the note expires in any case.
+ */
+export function forgetAcceptedSend(queues: QueueSet, idempotencyKey: string): void {
+  waitToDrop(queues, [keyOf(queues, idempotencyKey)]);
+}
+
+/** Sends the drops that wait for a command now: at shutdown, before Redis is closed. */
+export async function flushAcceptedSendDrops(queues: QueueSet): Promise<void> {
+  if (pendingDropsOf(queues).keys.length > 0) {
+    await queues.timed(runCommands(queues, []), 'drop accepted-send notes');
+  }
 }

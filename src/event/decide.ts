@@ -3,7 +3,7 @@ import { findAgreements } from './registry';
 import type { HisEventType, CanonicalEvent } from '../contracts/his-dialect';
 import type { DataClass, Purpose } from '../contracts/sharing';
 import { decide } from '../policy/decide';
-import { CACHED_CONSENTS, ConsentCache } from '../policy/consent-cache';
+import { CACHED_CONSENTS, ConsentCache, type StoredConsent } from '../policy/consent-cache';
 import type { Db } from '../kernel/db';
 import type { Decision } from '../policy/types';
 import type { EventRow } from './event-store';
@@ -37,6 +37,20 @@ export function dataClassesOf(event: CanonicalEvent): DataClass[] {
 /** The compiled consents of one database; a cache per database, so two stores in one process never share one. */
 const consentCacheOf = perResource<Db, ConsentCache>(() => new ConsentCache(CACHED_CONSENTS));
 
+/** The event's child's consents as stored, for the decisions one step makes about the event. */
+export type ChildConsents = () => Promise<StoredConsent[]>;
+
+/**
+ * Reads the child's consents when first asked and answers every later ask of the same step from that read: the map
+ * stage decides twice about an event (monitoring, then its purpose) at the same moment, and a second read would
+ * cost a round trip to PostgreSQL for the same rows.
+ */
+export function childConsentsOnce(ctx: Pick<PipelineContext, 'db'>, event: CanonicalEvent): ChildConsents {
+  let read: Promise<StoredConsent[]> | undefined;
+  return () =>
+    (read ??= stageStatements(ctx.db).storedConsents({ tenant: event.practice.agb, patientBsn: event.patient.bsn }));
+}
+
 /**
  * Loads the facts (agreements, this child's consents), asks the pure policy engine, and records the decision as an
  * AuditEvent (BALP AuthZ-Consent) before returning it: no decision of the pipeline goes unaudited.
@@ -47,8 +61,9 @@ export async function decideAndRecord(
   event: CanonicalEvent,
   purpose: Purpose,
   stage: 'map' | 'deliver' | 'redecide',
+  consents: ChildConsents = childConsentsOnce(ctx, event),
 ): Promise<Decision> {
-  const decision = await decideForEvent(ctx, event, purpose, new Date());
+  const decision = await decideForEvent(ctx, event, purpose, new Date(), dataClassesOf(event), consents);
   await ctx.audit.append(
     row.tenant,
     consentDecision({
@@ -74,6 +89,7 @@ export async function decideForEvent(
   purpose: Purpose,
   at: Date,
   classes: DataClass[] = dataClassesOf(event),
+  consents: ChildConsents = childConsentsOnce(ctx, event),
 ): Promise<Decision> {
   const patient = event.resources.find((r): r is Patient => r.resourceType === 'Patient');
   // Timed as its own stage: loading the facts and deciding is the latency the policy adds to the pipeline.
@@ -88,9 +104,7 @@ export async function decideForEvent(
       },
       {
         agreements: findAgreements(ctx.registry, event.practice.agb, event.municipalityCode),
-        consents: consentCacheOf(ctx.db).compiledAll(
-          await stageStatements(ctx.db).storedConsents({ tenant: event.practice.agb, patientBsn: event.patient.bsn }),
-        ),
+        consents: consentCacheOf(ctx.db).compiledAll(await consents()),
         patient: { id: patient?.id ?? '', birthDate: event.patient.birthDate, hisId: event.patient.hisId },
         guardians: event.guardians.map((g) => ({
           relatedPersonId: g.relatedPersonId,

@@ -251,9 +251,7 @@ async function recordAcceptedSend(
     status: accepted.status,
     responseBody,
   });
-  await forgetAcceptedSend(ctx.queues, work.idempotency_key).catch((err: Error) =>
-    ctx.log.warn({ deliveryId: work.id, ...errorFields(err) }, 'could not drop the accepted-send note; it expires'),
-  );
+  forgetAcceptedSend(ctx.queues, work.idempotency_key);
   // Most deliveries find no run of failures to end, and skip the statement. A failure another process counts
   // after this delivery's read is left for the next success to reset.
   if (work.destination_failures > 0) {

@@ -7,7 +7,7 @@ import { pendingDeliveriesOf } from './event-store';
 import { groupedEnqueueDeliver, stageStatements } from './stage-groups';
 import { recordMonitoringFacts } from './monitoring-writer';
 import type { PipelineContext } from './context';
-import { decideAndRecord, purposeOf, reasonText } from './decide';
+import { childConsentsOnce, decideAndRecord, purposeOf, reasonText } from './decide';
 import { decisionText } from '../policy/reason-words';
 import type { MapJobData } from './queues';
 import { PAYLOAD_PURGED, TERMINAL_STATES } from './states';
@@ -52,7 +52,9 @@ export async function processMapJob(ctx: PipelineContext, data: MapJobData): Pro
   }
   // `mapped` is recorded in the history together with the next state, in one statement.
   const passing = row.state === 'received' ? (['mapped'] as const) : [];
-  await recordMonitoringFacts(ctx, event);
+  // The monitoring count and the decision below ask about the same child at the same moment: one read serves both.
+  const consents = childConsentsOnce(ctx, event);
+  await recordMonitoringFacts(ctx, event, consents);
   const purpose = purposeOf(event.eventType);
   if (!purpose) {
     if (event.eventType === 'consent.recorded') {
@@ -62,7 +64,7 @@ export async function processMapJob(ctx: PipelineContext, data: MapJobData): Pro
     await moveEventLogged(ctx, trace, 'completed', { passing, reason: 'recorded in the consent registry' });
     return 'completed';
   }
-  const decision = await decideAndRecord(ctx, row, event, purpose, 'map');
+  const decision = await decideAndRecord(ctx, row, event, purpose, 'map', consents);
   if (decision.effect === 'deny') {
     await moveEventLogged(ctx, trace, 'denied', { passing, reason: decisionText(decision) });
     return 'denied';

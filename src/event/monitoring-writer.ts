@@ -2,7 +2,7 @@ import { findAgreements } from './registry';
 import { startPeriodic } from '../kernel/periodic';
 import type { CanonicalEvent } from '../contracts/his-dialect';
 import type { PipelineContext } from './context';
-import { decideForEvent } from './decide';
+import { childConsentsOnce, decideForEvent, type ChildConsents } from './decide';
 import type { Db } from '../kernel/db';
 import { monitoringFactsOf, type MonitoringFacts, type ReferralFact, type TrajectoryFact } from './monitoring-facts';
 import { grouped, perResource } from './stage-batch';
@@ -22,8 +22,9 @@ import { getPseudonymiser } from './report-pseudonym';
 async function mayCount(
   ctx: Pick<PipelineContext, 'db' | 'registry' | 'metrics'>,
   event: CanonicalEvent,
+  consents: ChildConsents,
 ): Promise<boolean> {
-  const decision = await decideForEvent(ctx, event, 'monitoring', new Date(), ['EpisodeOfCare']);
+  const decision = await decideForEvent(ctx, event, 'monitoring', new Date(), ['EpisodeOfCare'], consents);
   if (decision.effect === 'permit') {
     return true;
   }
@@ -41,6 +42,7 @@ async function mayCount(
 export async function recordMonitoringFacts(
   ctx: Pick<PipelineContext, 'db' | 'registry' | 'metrics' | 'config'>,
   event: CanonicalEvent,
+  consents: ChildConsents = childConsentsOnce(ctx, event),
 ): Promise<'counted' | 'not-counted' | 'none'> {
   if (event.eventType === 'consent.recorded' || event.eventType === 'consent.withdrawn') {
     return 'none';
@@ -54,7 +56,7 @@ export async function recordMonitoringFacts(
   if (!facts.trajectory && !facts.referral) {
     return 'none';
   }
-  if (await mayCount(ctx, event)) {
+  if (await mayCount(ctx, event, consents)) {
     // A contact upserts its trajectory, adds itself and recounts: one transaction, so the row lock orders
     // concurrent contacts of one trajectory. A referral or a closure alone is a single upsert.
     await (facts.contact ? ctx.db.transaction((tx) => writeFacts(tx, facts)) : groupedFactWrites(ctx.db)(facts));

@@ -11,7 +11,7 @@ import { referralIdentifierOf } from './referral-identifier';
 import type { Db } from '../kernel/db';
 import type { CanonicalEvent, HisDialect, RawRecord } from '../contracts/his-dialect';
 import { enqueueOrDefer } from './queues';
-import { groupedEnqueueMap } from './stage-groups';
+import { groupedEnqueueMap, groupedInsertEvents } from './stage-groups';
 import { contentDigest, eventIdConflict, sealEvent } from './stored-event';
 
 /** The answer for one submitted event. */
@@ -78,13 +78,9 @@ export async function ingestRecords(
       contentDigest: contentDigest(record.value),
     },
   }));
-  const store = async (db: Db) => {
-    // One statement for the request's events (rows, history, referral identifiers); one the practice sent before
-    // (or twice here) is asked about on its own, which answers with the row that holds it.
-    const inserted = await insertEvents(
-      db,
-      rows.map((r) => r.row),
-    );
+  const store = async (db: Db, inserted: Set<string>) => {
+    // An event the statement did not insert, because the practice sent it before (or twice here), is asked about on
+    // its own, which answers with the row that holds it.
     const out: (StoredEventId & { event: CanonicalEvent; index: number; location: string })[] = [];
     for (const { event, index, location, row } of rows) {
       const result = inserted.has(row.id)
@@ -97,11 +93,13 @@ export async function ingestRecords(
     }
     return out;
   };
-  // Consents are merged under a row lock, with their events, in one transaction. Without consents the one statement
-  // is atomic on its own.
+  // One statement for the request's events (rows, history, referral identifiers). Consents are merged under a row
+  // lock, with their events, in one transaction. Without consents the one statement is atomic on its own, and is
+  // shared with the requests received at the same moment.
+  const newRows = rows.map((r) => r.row);
   const stored = rows.some((r) => consentsOf(r.event).length > 0)
-    ? await ctx.db.transaction(store)
-    : await store(ctx.db);
+    ? await ctx.db.transaction(async (tx) => store(tx, await insertEvents(tx, newRows)))
+    : await store(ctx.db, await groupedInsertEvents(ctx.db)(newRows));
   const audits: Promise<void>[] = [];
   const unaudited = await unauditedDuplicates(ctx.db, stored);
   for (const s of stored) {

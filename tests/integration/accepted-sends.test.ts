@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import {
+  flushAcceptedSendDrops,
   forgetAcceptedSend,
   rememberAcceptedSend,
   tryGetAcceptedSend,
@@ -8,6 +10,7 @@ import {
 } from '../../src/event/accepted-sends';
 import { QueueSet } from '../../src/event/queues';
 import { deleteQueueKeys, TEST_REDIS_URL } from '../helpers/test-runtime';
+import { waitFor } from '../helpers/wait-for';
 
 // The note behind "sent once means sent once" (src/event/accepted-sends.ts), on the real Redis: the notes that many
 // deliver jobs write, read and drop at the same moment travel together, and each job still sees only its own.
@@ -64,7 +67,7 @@ describe('accepted-send notes', () => {
     const ttl = await redis.ttl(`${prefix}:accepted:${keys[0]!}`);
     expect(ttl).toBeGreaterThan(29 * 24 * 3600);
 
-    await Promise.all(keys.slice(0, 30).map((k) => forgetAcceptedSend(queues, k)));
+    keys.slice(0, 30).forEach((k) => forgetAcceptedSend(queues, k));
     const after = await Promise.all(keys.map((k) => tryGetAcceptedSend(queues, k)));
     expect(after.slice(0, 30)).toEqual(keys.slice(0, 30).map(() => undefined));
     expect(after.slice(30)).toEqual(keys.slice(30).map((_, i) => note(i + 30)));
@@ -85,16 +88,40 @@ describe('accepted-send notes', () => {
 
   it('answers reads, writes and drops of different deliveries made in the same moment, each as its own', async () => {
     await rememberAcceptedSend(queues, 'mixed-a', note(1));
-    // One delivery marks its note audited while another reads its own and a third drops its own.
+    await rememberAcceptedSend(queues, 'mixed-c', note(3));
+    // One delivery marks its note audited while another writes its own and a third drops its own.
+    forgetAcceptedSend(queues, 'mixed-c');
     await Promise.all([
       rememberAcceptedSend(queues, 'mixed-a', { ...note(1), audited: true }),
       rememberAcceptedSend(queues, 'mixed-b', note(2)),
-      forgetAcceptedSend(queues, 'mixed-c'),
     ]);
     const [a, b, c] = await Promise.all(['mixed-a', 'mixed-b', 'mixed-c'].map((k) => tryGetAcceptedSend(queues, k)));
     expect(a).toEqual({ ...note(1), audited: true });
     expect(b).toEqual(note(2));
     expect(c).toBeUndefined();
+  });
+
+  it('sends a drop with the next note command, not as a round trip of its own', async () => {
+    await rememberAcceptedSend(queues, 'recorded', note(1));
+    const commands = await countingCommands(async () => {
+      // One delivery is recorded, and a moment later the next reads its note, as at a steady rate.
+      forgetAcceptedSend(queues, 'recorded');
+      await sleep(20);
+      await expect(tryGetAcceptedSend(queues, 'next-delivery')).resolves.toBeUndefined();
+    });
+    expect(commands).toBe(1);
+    expect(await redis.exists(`${prefix}:accepted:recorded`)).toBe(0);
+  });
+
+  it('sends a drop on its own when no other note command follows, and at once when shutdown asks', async () => {
+    await rememberAcceptedSend(queues, 'last-one', note(1));
+    forgetAcceptedSend(queues, 'last-one');
+    await waitFor('the drop', async () => (await redis.exists(`${prefix}:accepted:last-one`)) === 0, 10_000);
+
+    await rememberAcceptedSend(queues, 'at-shutdown', note(2));
+    forgetAcceptedSend(queues, 'at-shutdown');
+    await flushAcceptedSendDrops(queues);
+    expect(await redis.exists(`${prefix}:accepted:at-shutdown`)).toBe(0);
   });
 
   it('reads a note that does not parse as no note, without failing the reads grouped with it', async () => {

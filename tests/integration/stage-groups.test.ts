@@ -1,4 +1,5 @@
 import { idempotencyKeyOf } from '../../src/event/idempotency-key';
+import type { Db } from '../../src/kernel/db';
 import { processMapJob } from '../../src/event/map';
 import { deliverJobId, mapJobId } from '../../src/event/queues';
 import { buildDestination, buildReferralEvent } from '../helpers/builders';
@@ -32,6 +33,21 @@ describe('map jobs that run together', () => {
     });
     expect(res.status).toBe(202);
     return ((await res.json()) as { receipts: { id: string }[] }).receipts.map((r) => r.id);
+  }
+
+  /** Sends `count` requests of one event each at once; returns each request's one receipt, in order. */
+  async function receiveOneEach(count: number): Promise<{ status: string; id: string }[]> {
+    const answers = await Promise.all(
+      Array.from({ length: count }, () => app.request('/his/v1/events', { json: buildReferralEvent() })),
+    );
+    return Promise.all(
+      answers.map(async (res) => {
+        expect(res.status).toBe(202);
+        const { receipts } = (await res.json()) as { receipts: { status: string; id: string }[] };
+        expect(receipts).toHaveLength(1);
+        return receipts[0]!;
+      }),
+    );
   }
 
   const map = (inboxId: string) => processMapJob(app.rt.ctx, { inboxId, traceId: 'stage-groups-test' });
@@ -91,6 +107,33 @@ describe('map jobs that run together', () => {
     expect(decided[0]!.n).toBe(5);
   });
 
+  it("reads a referral's consents once for both its monitoring count and its decision", async () => {
+    const [id] = await receive(1);
+    const db = app.rt.ctx.db;
+    const countedReferrals = async () =>
+      (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM report_referral'))[0]!.n;
+    const countedBefore = await countedReferrals();
+    const consentReads: string[] = [];
+    // The same database, noting the statements that read a child's consents on the way.
+    const counting: Db = {
+      ...db,
+      query: (sql, params) => {
+        if (/FROM consent\b/.test(sql)) {
+          consentReads.push(sql);
+        }
+        return db.query(sql, params);
+      },
+    };
+
+    expect(await processMapJob({ ...app.rt.ctx, db: counting }, { inboxId: id!, traceId: 'stage-groups-test' })).toBe(
+      'decided',
+    );
+    expect(consentReads).toHaveLength(1);
+    // Both decisions were made: the referral counts in the monitoring figures, and it has its delivery.
+    expect(await countedReferrals()).toBe(countedBefore + 1);
+    expect(await deliveriesOf([id!])).toHaveLength(1);
+  });
+
   it('one request with an event sent twice: the first is accepted, the second is its duplicate', async () => {
     const event = buildReferralEvent();
     const res = await app.request('/his/v1/events', { json: [event, buildReferralEvent(), event] });
@@ -102,6 +145,46 @@ describe('map jobs that run together', () => {
     const second = (await again.json()) as { receipts: { status: string; id: string }[] };
     expect(second.receipts.map((r) => r.status)).toEqual(['accepted', 'duplicate']);
     expect(second.receipts[1]!.id).toBe(receipts[0]!.id);
+  });
+
+  it('requests received at the same moment store their events in one statement, each with its own receipt', async () => {
+    const { db, cipher } = app.rt.ctx;
+    // Each request seals its event (twice: record and canonical event) right before it asks to store it.
+    const seal = jest.spyOn(cipher, 'encrypt');
+    const realQuery = db.query.bind(db);
+    const inserts: unknown[][] = [];
+    // The statements already sent are held until every request has sealed its event, so how the requests are spread
+    // in time on a loaded machine cannot decide the grouping: those that arrive meanwhile must go together.
+    const query = jest.spyOn(db, 'query').mockImplementation(async (sql, params) => {
+      if (/^WITH input AS \(\s*SELECT \* FROM unnest\(\$1::uuid\[\], \$2::text\[\]/.test(sql)) {
+        inserts.push((params?.[0] as unknown[]) ?? []);
+        await waitFor('all 20 requests sealed', () => seal.mock.calls.length >= 40, 30_000, 2);
+      }
+      return realQuery(sql, params);
+    });
+    try {
+      const receipts = await receiveOneEach(20);
+      expect(receipts.map((r) => r.status)).toEqual(receipts.map(() => 'accepted'));
+      expect(inserts.length).toBeGreaterThanOrEqual(1);
+      expect(inserts.length).toBeLessThan(20);
+      const ids = receipts.map((r) => r.id);
+      expect(inserts.flat().sort()).toEqual([...ids].sort());
+      const stored = await realQuery<{ id: string }>('SELECT id FROM inbox WHERE id = ANY($1::uuid[])', [ids]);
+      expect(stored).toHaveLength(20);
+    } finally {
+      query.mockRestore();
+      seal.mockRestore();
+    }
+  });
+
+  it('the same event in two requests received at the same moment is accepted once, the other its duplicate', async () => {
+    const event = buildReferralEvent();
+    const answers = await Promise.all([1, 2].map(() => app.request('/his/v1/events', { json: event })));
+    const receipts = await Promise.all(
+      answers.map(async (res) => ((await res.json()) as { receipts: { status: string; id: string }[] }).receipts[0]!),
+    );
+    expect(receipts.map((r) => r.status).sort()).toEqual(['accepted', 'duplicate']);
+    expect(receipts[0]!.id).toBe(receipts[1]!.id);
   });
 
   it('requests received at the same moment add their map jobs together, each under its own event id', async () => {
@@ -117,15 +200,7 @@ describe('map jobs that run together', () => {
       return realAddBulk(jobs);
     });
     try {
-      const answers = await Promise.all(
-        Array.from({ length: 20 }, () => app.request('/his/v1/events', { json: buildReferralEvent() })),
-      );
-      const ids = await Promise.all(
-        answers.map(async (res) => {
-          expect(res.status).toBe(202);
-          return ((await res.json()) as { receipts: { id: string }[] }).receipts[0]!.id;
-        }),
-      );
+      const ids = (await receiveOneEach(20)).map((r) => r.id);
       // A request answers after REDIS_ANSWER_MS even when its jobs are not yet added: wait for every addBulk.
       await Promise.all(addBulk.mock.results.map((r) => r.value as Promise<unknown>));
       // Fewer round trips than requests, and every event has its own job, found by the id the reconciler looks up.
