@@ -9,6 +9,7 @@ import { AuditWriter } from '../../src/audit/writer';
 import { openDb, type Db } from '../../src/kernel/db';
 import { migrate } from '../../src/kernel/migrate';
 import { awkwardEvents } from '../helpers/audit-awkward';
+import { buildDisclosureAuditEvent } from '../helpers/builders';
 import { dropSchema, TEST_DATABASE_URL } from '../helpers/test-runtime';
 
 /**
@@ -54,6 +55,28 @@ describe('the search columns line on PostgreSQL', () => {
       );
     });
     expect(lines.map((r) => r.line)).toEqual(events.map((e) => columnsLine(chainColumnsOf(e))));
+  });
+
+  it('stores each recorded time to the millisecond the AuditEvent says, before 1970 and 2000 and with an offset', async () => {
+    // The writer sends the times in binary, as microseconds from PostgreSQL's epoch (2000-01-01): negative before it.
+    const recorded = [
+      '1969-07-20T20:17:40.001Z',
+      '1999-12-31T23:59:59.999Z',
+      '2000-01-01T00:00:00.000Z',
+      '2026-12-04T23:59:59.999+01:00',
+      '2026-03-29T02:30:00.5Z',
+      '2200-01-01T00:00:00.007Z',
+    ];
+    const timed = recorded.map((r, i) => ({ ...buildDisclosureAuditEvent(i), recorded: r }));
+    const writer = new AuditWriter(db);
+    await Promise.all(timed.map((e) => writer.append('10000002', e)));
+    const rows = await db.query<{ recorded_ms: string; line: string }>(
+      `SELECT (extract(epoch FROM recorded) * 1000)::bigint::text AS recorded_ms, ${COLUMNS_LINE_SQL} AS line
+       FROM audit_event WHERE tenant = '10000002' ORDER BY seq`,
+    );
+    expect(rows.map((r) => Number(r.recorded_ms))).toEqual(recorded.map((r) => Date.parse(r)));
+    expect(rows.map((r) => r.line)).toEqual(timed.map((e) => columnsLine(chainColumnsOf(e))));
+    expect(await verifyTenant(db, '10000002')).toEqual(expect.objectContaining({ ok: true, rows: recorded.length }));
   });
 
   it('lets the chain of such rows verify', async () => {

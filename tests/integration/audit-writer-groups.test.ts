@@ -52,8 +52,8 @@ function holdingNextGroup(): { db: Db; held: Promise<void>; release: (err?: Erro
     ...db,
     query: async <T>(sql: string, params?: readonly unknown[]): Promise<T[]> => {
       if (sql.includes('INSERT INTO audit_event')) {
-        // $2 is the group's seqs: `{1,2,3}`.
-        groups.push(String(params?.[1]).split(',').length);
+        // $3 is the group's ids: `{"…","…"}` (the seqs in $2 are sent in binary).
+        groups.push(String(params?.[2]).split(',').length);
       }
       if (armed && sql.includes('INSERT INTO audit_event')) {
         armed = false;
