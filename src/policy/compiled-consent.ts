@@ -38,6 +38,8 @@ export interface CompiledConsent {
   readonly time: number;
   /** The root provision; undefined when absent. */
   readonly provision: CompiledProvision | undefined;
+  /** Whether a period of some rule is an instant: then what it says depends on the moment, and is not held. */
+  readonly byInstant: boolean;
   /**
    * What the rules (consent-rules.ts, its only reader and writer) last found this consent to say about a disclosure;
    * undefined until it is first held against one. Kept on the consent rather than in a WeakMap, whose thousands of
@@ -61,8 +63,6 @@ export type ConsentMissCode =
  * the decisions of a day differ only in the moment, which a consent whose periods are all calendar days never reads.
  */
 export interface Held {
-  /** Whether a period of some rule is an instant: then the answer depends on the moment and is not kept. */
-  readonly byInstant: boolean;
   day: string;
   municipalityCode: string;
   purpose: Purpose;
@@ -251,11 +251,19 @@ function compileProvision(p: ConsentProvision): CompiledProvision {
   };
 }
 
+function hasInstant(p: CompiledProvision): boolean {
+  if ((p.start !== undefined && 'ms' in p.start) || (p.end !== undefined && 'ms' in p.end)) {
+    return true;
+  }
+  return p.provisions.some(hasInstant);
+}
+
 /** Reads a FHIR Consent into the structure the engine compares; pure, and independent of any disclosure. */
 export function compileConsent(consent: Consent): CompiledConsent {
   const status = consent.status;
   const time = consent.dateTime === undefined ? Number.NaN : Date.parse(consent.dateTime);
   const patient = consent.patient?.reference;
+  const provision = consent.provision === undefined ? undefined : compileProvision(consent.provision);
   return {
     id: consent.id,
     counts:
@@ -266,7 +274,8 @@ export function compileConsent(consent: Consent): CompiledConsent {
     performers: performersOf(consent),
     withdrawnBy: consent.extension === undefined ? NO_PARTIES : partyIdsOf(withdrawnParties(consent)),
     time: Number.isNaN(time) ? Number.NEGATIVE_INFINITY : time,
-    provision: consent.provision === undefined ? undefined : compileProvision(consent.provision),
+    provision,
+    byInstant: provision !== undefined && hasInstant(provision),
     held: undefined,
   };
 }

@@ -209,22 +209,9 @@ function supersedes(w: number, c: CompiledConsent, currentW: number, current: Co
   return w > currentW;
 }
 
-function hasInstant(p: CompiledProvision): boolean {
-  if ((p.start !== undefined && 'ms' in p.start) || (p.end !== undefined && 'ms' in p.end)) {
-    return true;
-  }
-  for (let i = 0; i < p.provisions.length; i++) {
-    if (hasInstant(p.provisions[i] as CompiledProvision)) {
-      return true;
-    }
-  }
-  return false;
-}
-
 function isHeldAgainst(h: Held, ctx: ConsentContext): boolean {
   const classes = ctx.classes;
   if (
-    h.byInstant ||
     h.day !== ctx.day ||
     h.municipalityCode !== ctx.municipalityCode ||
     h.purpose !== ctx.purpose ||
@@ -240,16 +227,18 @@ function isHeldAgainst(h: Held, ctx: ConsentContext): boolean {
   return true;
 }
 
-/** The consent, whose root rule has a type, held against every requested class. */
-function heldAgainst(
-  c: CompiledConsent,
-  root: CompiledProvision & { type: 'permit' | 'deny' },
-  ctx: ConsentContext,
-): Held {
+/**
+ * The consent held against every requested class; undefined when its root rule has no type: then it does not say
+ * whether it permits or objects, and cannot be acted on.
+ */
+function heldAgainst(c: CompiledConsent, ctx: ConsentContext): Held | undefined {
+  const root = c.provision;
+  if (root?.type === undefined) {
+    return undefined;
+  }
   let h = c.held;
   if (h === undefined) {
     h = {
-      byInstant: hasInstant(root),
       day: '',
       municipalityCode: '',
       purpose: ctx.purpose,
@@ -258,7 +247,7 @@ function heldAgainst(
       misses: [],
     };
     c.held = h;
-  } else if (isHeldAgainst(h, ctx)) {
+  } else if (!c.byInstant && isHeldAgainst(h, ctx)) {
     return h;
   }
   h.day = ctx.day;
@@ -288,12 +277,10 @@ function heldAgainst(
  * its root rule does not.
  */
 function evaluate(c: CompiledConsent, ctx: ConsentContext, s: Slots, withMisses: boolean): void {
-  const root = c.provision;
-  // Without a root type the consent does not say whether it permits or objects: it cannot be acted on.
-  if (root?.type === undefined) {
+  const h = heldAgainst(c, ctx);
+  if (h === undefined) {
     return;
   }
-  const h = heldAgainst(c, root as CompiledProvision & { type: 'permit' | 'deny' }, ctx);
   for (let i = 0; i < ctx.classes.length; i++) {
     const w = h.weights[i] ?? -1;
     if (w >= 0) {
@@ -378,11 +365,10 @@ function onlyActive(child: boolean, id: string, ctx: ConsentContext): number {
  * answer for each class is the verdict.
  */
 function permitsAlone(c: CompiledConsent, ctx: ConsentContext, ids: string[]): boolean {
-  const root = c.provision;
-  if (root?.type === undefined) {
+  const h = heldAgainst(c, ctx);
+  if (h === undefined) {
     return false;
   }
-  const h = heldAgainst(c, root as CompiledProvision & { type: 'permit' | 'deny' }, ctx);
   for (let i = 0; i < ctx.classes.length; i++) {
     const w = h.weights[i] ?? -1;
     if (w < 0 || isDeny(w)) {
