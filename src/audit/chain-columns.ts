@@ -56,6 +56,15 @@ export function chainColumnsOf(event: AuditEvent, fields: AuditIndexFields = ind
   };
 }
 
+/** `chainColumnsOf` of what may not be an AuditEvent (a row read back, an export's line): undefined then. */
+export function tryChainColumnsOf(resource: unknown): ChainColumns | undefined {
+  try {
+    return chainColumnsOf(resource as AuditEvent);
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * The line chain format 2 appends to the hashed text: the columns as a JSON array, written as PostgreSQL's
  * `json_build_array` writes it (`, ` between the values, none inside the lists). JSON.stringify and PostgreSQL's

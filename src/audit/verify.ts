@@ -1,14 +1,13 @@
-import type { AuditEvent } from '@medplum/fhirtypes';
 import type { Db } from '../kernel/db';
 import { ChainVerifier, GENESIS_HASH, type ChainRow, type ChainVerdict } from './chain';
 import {
-  chainColumnsOf,
   columnDifferingFrom,
   columnsLine,
   COLUMNS_LINE_SQL,
   STORED_COLUMNS_SQL,
   storedColumnsOf,
   type ChainColumns,
+  tryChainColumnsOf,
   type StoredColumnsRow,
 } from './chain-columns';
 import { indexedPartsOf } from './index-fields';
@@ -148,11 +147,7 @@ class StoredRow implements ChainRow {
    * they come from are read from canonical text (`indexedPartsOf`); other text is parsed whole.
    */
   expectedColumns(): ChainColumns | undefined {
-    try {
-      return chainColumnsOf((this.parsedText?.value ?? indexedPartsOf(this.storedText) ?? this.resource) as AuditEvent);
-    } catch {
-      return undefined;
-    }
+    return tryChainColumnsOf(this.parsedText?.value ?? indexedPartsOf(this.storedText) ?? this.resource);
   }
 }
 

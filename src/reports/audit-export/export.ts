@@ -2,7 +2,7 @@ import type { AuditEvent } from '@medplum/fhirtypes';
 import { parseCsv } from '../../kernel/csv';
 import type { Db } from '../../kernel/db';
 import { ChainVerifier, type ChainVerdict } from '../../audit/chain';
-import { chainColumnsOf, columnsLine } from '../../audit/chain-columns';
+import { columnsLine, tryChainColumnsOf } from '../../audit/chain-columns';
 import { indexFieldsOf } from '../../audit/index-fields';
 import type { SignedHead } from '../../audit/signed-heads';
 import { chainRows, tryGetChainHead } from '../../audit/verify';
@@ -421,11 +421,8 @@ export function verifyExportText(text: string, expectHead?: string): ExportVerdi
 
 /** The columns line an AuditEvent's row has, or undefined when it is not one. */
 function columnsLineOf(resource: unknown): string | undefined {
-  try {
-    return columnsLine(chainColumnsOf(resource as AuditEvent));
-  } catch {
-    return undefined;
-  }
+  const columns = tryChainColumnsOf(resource);
+  return columns && columnsLine(columns);
 }
 
 function columnMismatch(
