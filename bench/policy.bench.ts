@@ -177,7 +177,7 @@ function run(
       };
       const facts: DecisionFacts<CompiledConsent> = {
         agreements: event.facts.agreements,
-        consents: cache.compiledAll(event.storedConsents),
+        consents: cache.derivedAll(event.storedConsents),
         patient: event.facts.patient,
         guardians: event.facts.guardians,
       };

@@ -104,7 +104,7 @@ export async function decideForEvent(
       },
       {
         agreements: findAgreements(ctx.registry, event.practice.agb, event.municipalityCode),
-        consents: consentCacheOf(ctx.db).compiledAll(await consents()),
+        consents: consentCacheOf(ctx.db).derivedAll(await consents()),
         patient: { id: patient?.id ?? '', birthDate: event.patient.birthDate, hisId: event.patient.hisId },
         guardians: event.guardians.map((g) => ({
           relatedPersonId: g.relatedPersonId,

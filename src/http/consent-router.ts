@@ -72,7 +72,7 @@ function explained(c: Consent): ExplainedConsent {
 
 /**
  * Per database, like the pipeline's compiled consents (event/decide.ts): every answer reads the child's consents
- * afresh, but parses and compiles only a stored version it has not seen, which was a fifth of an answer's CPU.
+ * afresh, but parses and compiles only a stored version it has not seen, which was about a tenth of an answer's CPU.
  */
 const explainedConsentsOf = perResource<Db, StoredConsentCache<ExplainedConsent>>(
   () => new StoredConsentCache(CACHED_CONSENTS, explained),
@@ -113,7 +113,7 @@ export function consentRouter(ctx: PipelineContext): Router {
           badRequest('A consent event is never disclosed; nothing to explain', 'eventId'),
         );
       }
-      consents = explainedConsentsOf(ctx.db).compiledAll(
+      consents = explainedConsentsOf(ctx.db).derivedAll(
         await statements.storedConsents({ tenant: row.tenant, patientBsn: event.patient.bsn }),
       );
       request = {
@@ -138,7 +138,7 @@ export function consentRouter(ctx: PipelineContext): Router {
           forbiddenField('The practice is not among the practices this caller acts for', 'practice'),
         );
       }
-      consents = explainedConsentsOf(ctx.db).compiledAll(
+      consents = explainedConsentsOf(ctx.db).derivedAll(
         await statements.storedConsents({ tenant: input.practice, patientBsn: input.child.bsn }),
       );
       // The registry's consents name the practice's Patient id for this child; the decision matches performers on it.

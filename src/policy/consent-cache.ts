@@ -27,7 +27,7 @@ interface Entry<T> {
   readonly version: string;
   /** The stored text's length, in UTF-16 code units: what the entry counts against CACHED_TEXT_UNITS. */
   readonly size: number;
-  readonly compiled: T;
+  readonly value: T;
 }
 
 /**
@@ -54,21 +54,21 @@ export class StoredConsentCache<T> {
   }
 
   /** What is derived from the stored consent: from the cache when this id was last derived from the same version. */
-  compiled(stored: StoredConsent): T {
+  derived(stored: StoredConsent): T {
     const entry = this.entries.get(stored.id);
     if (entry !== undefined && entry.version === stored.version) {
-      return entry.compiled;
+      return entry.value;
     }
-    const compiled = this.derive(JSON.parse(stored.text) as Consent);
-    this.entries.set(stored.id, { version: stored.version, size: stored.text.length, compiled });
-    return compiled;
+    const value = this.derive(JSON.parse(stored.text) as Consent);
+    this.entries.set(stored.id, { version: stored.version, size: stored.text.length, value });
+    return value;
   }
 
-  /** `compiled` of each, in order: a child's consents as a decision takes them. */
-  compiledAll(stored: readonly StoredConsent[]): T[] {
+  /** `derived` of each, in order: a child's consents as a decision takes them. */
+  derivedAll(stored: readonly StoredConsent[]): T[] {
     const out: T[] = [];
     for (const s of stored) {
-      out.push(this.compiled(s));
+      out.push(this.derived(s));
     }
     return out;
   }

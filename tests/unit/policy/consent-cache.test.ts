@@ -35,25 +35,25 @@ function stored(consent: Consent): StoredConsent {
 /** A 17-year-old: the child alone must consent. */
 function decideThrough(cache: ConsentCache, consents: readonly Consent[]) {
   const facts = buildFacts({ patient: { id: 'child-1', birthDate: bornAged(17) } });
-  return decide(buildRequest(), { ...facts, consents: cache.compiledAll(consents.map(stored)) });
+  return decide(buildRequest(), { ...facts, consents: cache.derivedAll(consents.map(stored)) });
 }
 
 describe('the compiled consent cache', () => {
   it('compiles a stored version once and serves it again while its stored text is the same', () => {
     const cache = new ConsentCache(10);
     const consent = buildConsent({ id: 'c-1' });
-    const first = cache.compiled(stored(consent));
-    expect(cache.compiled(stored(consent))).toBe(first);
+    const first = cache.derived(stored(consent));
+    expect(cache.derived(stored(consent))).toBe(first);
     expect(cache.size).toBe(1);
   });
 
   it('answers by the stored version alone: the same version is not compared or parsed again, a new one is compiled', () => {
     const cache = new ConsentCache(10);
     const consent = buildConsent({ id: 'c-1' });
-    const first = cache.compiled({ id: 'c-1', version: '7', text: JSON.stringify(consent) });
+    const first = cache.derived({ id: 'c-1', version: '7', text: JSON.stringify(consent) });
     // The text of a version never changes in the registry; were it read, this one would not even parse.
-    expect(cache.compiled({ id: 'c-1', version: '7', text: 'not read' })).toBe(first);
-    const again = cache.compiled({ id: 'c-1', version: '8', text: JSON.stringify(consent) });
+    expect(cache.derived({ id: 'c-1', version: '7', text: 'not read' })).toBe(first);
+    const again = cache.derived({ id: 'c-1', version: '8', text: JSON.stringify(consent) });
     expect(again).not.toBe(first);
     expect(again).toEqual(first);
   });
@@ -66,9 +66,9 @@ describe('the compiled consent cache', () => {
       status: 'generated',
       div: `<div xmlns="http://www.w3.org/1999/xhtml">${'x'.repeat(9_000_000)}</div>`,
     };
-    expect(cache.compiled(stored(huge)).id).toBe('c-huge');
+    expect(cache.derived(stored(huge)).id).toBe('c-huge');
     expect(cache.size).toBe(0);
-    cache.compiled(stored(buildConsent({ id: 'c-1' })));
+    cache.derived(stored(buildConsent({ id: 'c-1' })));
     expect(cache.size).toBe(1);
   });
 
@@ -107,13 +107,13 @@ describe('the compiled consent cache', () => {
   it('holds at most its maximum, dropping the least recently used and compiling it again when asked', () => {
     const cache = new ConsentCache(2);
     const [a, b, c] = ['c-a', 'c-b', 'c-c'].map((id) => buildConsent({ id })) as [Consent, Consent, Consent];
-    const compiledA = cache.compiled(stored(a));
-    const compiledB = cache.compiled(stored(b));
-    expect(cache.compiled(stored(a))).toBe(compiledA);
-    cache.compiled(stored(c));
+    const compiledA = cache.derived(stored(a));
+    const compiledB = cache.derived(stored(b));
+    expect(cache.derived(stored(a))).toBe(compiledA);
+    cache.derived(stored(c));
     expect(cache.size).toBe(2);
-    expect(cache.compiled(stored(a))).toBe(compiledA);
-    const againB = cache.compiled(stored(b));
+    expect(cache.derived(stored(a))).toBe(compiledA);
+    const againB = cache.derived(stored(b));
     expect(againB).not.toBe(compiledB);
     expect(againB).toEqual(compiledB);
   });
@@ -134,7 +134,7 @@ describe('the compiled consent cache', () => {
       }),
     ];
     const cache = new ConsentCache(10);
-    const compiled = cache.compiledAll(consents.map(stored));
+    const compiled = cache.derivedAll(consents.map(stored));
     const facts = buildFacts({
       agreements: [
         buildAgreement(),
@@ -174,7 +174,7 @@ describe('the compiled consent cache', () => {
     let cases = 0;
     for (const { request, facts } of randomCases(12, 500)) {
       const stored = facts.consents.map((c, i) => storedAs(c.id ?? `no-id-${i}`, JSON.stringify(c)));
-      const viaCache = JSON.stringify(decide(request, { ...facts, consents: cache.compiledAll(stored) }));
+      const viaCache = JSON.stringify(decide(request, { ...facts, consents: cache.derivedAll(stored) }));
       if (viaCache !== JSON.stringify(decide(request, facts))) {
         differing.push(`case ${cases}: ${viaCache}`);
       }
