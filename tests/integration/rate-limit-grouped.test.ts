@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
 import { SharedRateLimiter } from '../../src/access/shared-rate-limit';
 import type { TakeResult } from '../../src/access/rate-limit';
-import { createRedisClient, type RedisClient } from '../../src/kernel/redis-client';
-import { TEST_REDIS_URL } from '../helpers/test-runtime';
+import type { RedisClient } from '../../src/kernel/redis-client';
+import { connectRateLimitRedis } from '../helpers/rate-limit-redis';
 
 /**
  * Takes of one caller made at the same moment go to Redis as one count (SharedRateLimiter.take). They must be answered
@@ -29,15 +29,7 @@ describe('the shared rate limit counts concurrent takes of one caller together',
     }));
 
   beforeAll(async () => {
-    redis = createRedisClient(
-      { REDIS_TLS: false },
-      { kind: 'standalone', url: TEST_REDIS_URL },
-      { failFast: true, autoPipelining: true },
-    );
-    // Fail-fast: a take before the connection is up is counted in memory, which is not what this test is about.
-    if (redis.status !== 'ready') {
-      await new Promise((resolve) => redis.once('ready', resolve));
-    }
+    redis = await connectRateLimitRedis();
   });
 
   afterAll(async () => {

@@ -1,0 +1,18 @@
+import { createRedisClient, type RedisClient } from '../../src/kernel/redis-client';
+import { TEST_REDIS_URL } from './test-runtime';
+
+/**
+ * A client of the test Redis made as the API makes its rate limiter's (fail-fast, auto-pipelined), once it is
+ * connected: a fail-fast client counts in memory until then, which is not what a test of the Redis count is about.
+ */
+export async function connectRateLimitRedis(): Promise<RedisClient> {
+  const redis = createRedisClient(
+    { REDIS_TLS: false },
+    { kind: 'standalone', url: TEST_REDIS_URL },
+    { failFast: true, autoPipelining: true },
+  );
+  if (redis.status !== 'ready') {
+    await new Promise((resolve) => redis.once('ready', resolve));
+  }
+  return redis;
+}
