@@ -79,6 +79,9 @@ describe('the shared rate limit leases tokens of a busy caller', () => {
       // the window ended during the run and a new one began.
       return (await steadyCount(prefix, 'p')) >= results.length ? results.filter((r) => r.allowed).length : undefined;
     });
-    expect(allowed).toBe(100);
+    expect(allowed).toBeLessThanOrEqual(100);
+    // Leased tokens are used before a count is asked for, so nearly all of the window is handed out: only a lease whose
+    // end this process reckoned a moment early (at most 10 tokens, a tenth of the window, each) may go unused.
+    expect(allowed).toBeGreaterThanOrEqual(80);
   });
 });
