@@ -19,8 +19,6 @@ export interface SharedRateLimitOptions {
    * `REDIS_ANSWER_MS`, the bound on every request's Redis call).
    */
   readonly redisAnswerMs?: number;
-  /** Milliseconds on a monotonic clock; tests pass a fake one. */
-  readonly now?: () => number;
 }
 
 /**
@@ -72,8 +70,7 @@ export class SharedRateLimiter implements PrincipalLimiter {
   /** Per key: its takes in the last moments and the tokens this process holds of its steady window. */
   private readonly uses = new Map<string, KeyUse>();
   private readonly leaseCap: number;
-  private readonly now: () => number;
-  private lastSweep: number;
+  private lastSweep = performance.now();
 
   constructor(
     redis: RedisClient,
@@ -97,8 +94,6 @@ export class SharedRateLimiter implements PrincipalLimiter {
     [this.burst, this.burstInMemory] =
       burstPoints > 0 ? limiter('burst', burstPoints, burstSeconds) : [undefined, undefined];
     this.leaseCap = Math.floor(steadyPoints * LEASE_SHARE);
-    this.now = options.now ?? (() => performance.now());
-    this.lastSweep = this.now();
     // IETF draft-06 quota policies: the steady one and the whole burst.
     this.policy = `${steadyPoints};w=${stepSeconds}${this.burst ? `, ${options.burst};w=${burstSeconds}` : ''}`;
   }
@@ -112,7 +107,7 @@ export class SharedRateLimiter implements PrincipalLimiter {
    * not answer, a take waits for the group before its own too: at most twice `REDIS_ANSWER_MS` instead of once.
    */
   take(key: string): Promise<TakeResult> {
-    const now = this.now();
+    const now = performance.now();
     const leased = this.fromLease(this.useOf(key, now), now);
     if (leased) {
       return Promise.resolve(leased);
@@ -187,7 +182,7 @@ export class SharedRateLimiter implements PrincipalLimiter {
       for (let takers = this.nextGroup.get(key); takers; takers = this.nextGroup.get(key)) {
         this.nextGroup.delete(key);
         // Those that came while the last count was on its way: the lease it brought may answer some of them.
-        const now = this.now();
+        const now = performance.now();
         const use = this.uses.get(key);
         let served = 0;
         while (served < takers.length) {
@@ -219,7 +214,7 @@ export class SharedRateLimiter implements PrincipalLimiter {
    */
   private async takeGroup(key: string, n: number): Promise<TakeResult[]> {
     try {
-      const sentAt = this.now();
+      const sentAt = performance.now();
       const { results, lease } = await withTimeout(
         this.takeFrom(this.steady, this.burst, key, n, this.leaseWanted(key)),
         this.options.redisAnswerMs ?? REDIS_ANSWER_MS,
