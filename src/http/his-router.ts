@@ -13,6 +13,7 @@ import { expressionOf } from '../kernel/zod-outcome';
 import { getPrincipal } from '../access/authenticate';
 import { assertRole } from '../access/principal';
 import { getRequestTrace } from './access-log';
+import { sendPostAnswer } from './post-answer';
 import { actorOf, assertPracticeAccess } from './request-context';
 
 /** `/his/v1`: what GP practices use. */
@@ -54,7 +55,8 @@ export function hisRouter(ctx: PipelineContext): Router {
       // Nothing accepted: answer with the error itself, every issue naming its record and field.
       throw new OperationOutcomeError(mergeRejections(receipts));
     }
-    res.status(202).json({ receipts });
+    // The busiest answer of the API: sent without the ETag that res.json would hash it for (see sendPostAnswer).
+    sendPostAnswer(res.status(202), { receipts });
   });
 
   router.get('/events/:id', async (req, res) => {

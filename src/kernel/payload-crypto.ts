@@ -1,4 +1,11 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createSecretKey,
+  randomBytes,
+  randomFillSync,
+  type KeyObject,
+} from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from './config';
@@ -46,25 +53,55 @@ export function parseInboxKeys(spec: string): Map<string, Buffer> {
   return keys;
 }
 
-function cipherOf(keys: ReadonlyMap<string, Buffer>, currentKeyId: string): PayloadCipher {
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
+const HEADER_BYTES = IV_BYTES + TAG_BYTES;
+
+/** IVs taken per refill of the pool: one system call for this many ciphertexts instead of one each. */
+const IVS_PER_REFILL = 256;
+
+/**
+ * Random 96-bit IVs for AES-GCM, drawn from a pool that one `randomFillSync` refills (as Node's own `randomUUID`
+ * does): the IVs are as random as one `randomBytes(12)` each, and every one is used once.
+ */
+function ivSource(): () => Buffer {
+  const pool = Buffer.alloc(IV_BYTES * IVS_PER_REFILL);
+  let next = pool.length;
+  return () => {
+    if (next === pool.length) {
+      randomFillSync(pool);
+      next = 0;
+    }
+    next += IV_BYTES;
+    return pool.subarray(next - IV_BYTES, next);
+  };
+}
+
+function cipherOf(rawKeys: ReadonlyMap<string, Buffer>, currentKeyId: string): PayloadCipher {
+  // Key objects made once: given raw bytes, every cipher would import its key again.
+  const keys = new Map<string, KeyObject>([...rawKeys].map(([kid, key]) => [kid, createSecretKey(key)]));
+  const currentKey = keys.get(currentKeyId) as KeyObject;
+  const nextIv = ivSource();
   return {
     currentKeyId,
     encrypt(plain) {
-      const iv = randomBytes(12);
-      const cipher = createCipheriv('aes-256-gcm', keys.get(currentKeyId) as Buffer, iv);
-      const body = Buffer.concat([cipher.update(JSON.stringify(plain), 'utf8'), cipher.final()]);
-      return { keyId: currentKeyId, data: Buffer.concat([iv, cipher.getAuthTag(), body]) };
+      const iv = nextIv();
+      const cipher = createCipheriv('aes-256-gcm', currentKey, iv);
+      const body = cipher.update(JSON.stringify(plain), 'utf8');
+      const rest = cipher.final();
+      // One copy into the stored layout: IV, tag, ciphertext (GCM's final() adds no bytes, but is not assumed to).
+      return { keyId: currentKeyId, data: Buffer.concat([iv, cipher.getAuthTag(), body, rest]) };
     },
     decrypt(keyId, data) {
       const key = keys.get(keyId);
       if (!key) {
         throw new Error(`Inbox payload key ${keyId} is not configured`);
       }
-      const decipher = createDecipheriv('aes-256-gcm', key, data.subarray(0, 12));
-      decipher.setAuthTag(data.subarray(12, 28));
-      return JSON.parse(
-        Buffer.concat([decipher.update(data.subarray(28)), decipher.final()]).toString('utf8'),
-      ) as unknown;
+      const decipher = createDecipheriv('aes-256-gcm', key, data.subarray(0, IV_BYTES));
+      decipher.setAuthTag(data.subarray(IV_BYTES, HEADER_BYTES));
+      const body = decipher.update(data.subarray(HEADER_BYTES));
+      const rest = decipher.final();
+      return JSON.parse((rest.length === 0 ? body : Buffer.concat([body, rest])).toString('utf8')) as unknown;
     },
   };
 }

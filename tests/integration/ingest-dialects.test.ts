@@ -38,6 +38,17 @@ describe('the same endpoint takes every HIS dialect', () => {
     expect(receipts[1]!.outcome!.issue.flatMap((i) => i.expression ?? [])).toEqual(['row 3.bsn']);
   });
 
+  it('answers a POST of events with JSON receipts of the right length and no ETag, which no one asks again for', async () => {
+    const body = fs.readFileSync(path.join(FIXTURES, 'csv/contact-closes-trajectory.input.csv'), 'utf8');
+    const res = await app.request('/his/v1/events', { method: 'POST', body, headers: { 'content-type': 'text/csv' } });
+    expect(res.status).toBe(202);
+    expect(res.headers.get('content-type')).toBe('application/json; charset=utf-8');
+    expect(res.headers.get('etag')).toBeNull();
+    const text = await res.text();
+    expect(Number(res.headers.get('content-length'))).toBe(Buffer.byteLength(text));
+    expect((JSON.parse(text) as Receipts).receipts.length).toBeGreaterThan(0);
+  });
+
   it('answers a CSV file whose rows are all bad with 422 listing each row and column', async () => {
     const lines = fs.readFileSync(path.join(FIXTURES, 'csv/bad-values.input.csv'), 'utf8').trim().split(/\r?\n/);
     const body = lines.slice(0, 4).join('\n'); // the header and three bad rows

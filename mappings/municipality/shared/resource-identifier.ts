@@ -47,17 +47,26 @@ export function parseLocalReference(reference: string | undefined): { type: stri
   return m?.[1] && m[2] ? { type: m[1], id: m[2] } : undefined;
 }
 
-/** Deep copy of a resource with every `reference` string rewritten by `fn` (undefined keeps it). */
+/**
+ * Deep copy of a resource with every `reference` string rewritten by `fn` (undefined keeps it). Runs for every
+ * resource delivered: plain loops over keys and elements, without the pair per property that `Object.entries` makes.
+ */
 export function rewriteReferences<T extends Resource>(resource: T, fn: (reference: string) => string | undefined): T {
   const walk = (value: unknown): unknown => {
-    if (Array.isArray(value)) {
-      return value.map(walk);
-    }
     if (typeof value !== 'object' || value === null) {
       return value;
     }
+    if (Array.isArray(value)) {
+      const items: unknown[] = [];
+      for (const item of value) {
+        items.push(walk(item));
+      }
+      return items;
+    }
+    const record = value as Record<string, unknown>;
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) {
+    for (const k of Object.keys(record)) {
+      const v = record[k];
       out[k] = k === 'reference' && typeof v === 'string' ? (fn(v) ?? v) : walk(v);
     }
     return out;

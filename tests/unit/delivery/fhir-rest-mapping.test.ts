@@ -1,6 +1,6 @@
 import type { Bundle, Parameters, Resource } from '@medplum/fhirtypes';
 import { toTransactionBundle } from '../../../mappings/municipality/fhir-rest/to-transaction';
-import { RESOURCE_ID_SYSTEM } from '../../../mappings/municipality/shared/resource-identifier';
+import { RESOURCE_ID_SYSTEM, rewriteReferences } from '../../../mappings/municipality/shared/resource-identifier';
 import { buildContactEvent } from '../../helpers/builders';
 import { mapped, minimised } from './support/resources';
 
@@ -91,5 +91,39 @@ describe('fhir-rest mapping: a transaction of conditional creates', () => {
       { name: 'value', valueCode: 'revoked' },
     ]);
     expect(JSON.stringify(bundle)).not.toContain('111222333');
+  });
+
+  it('rewrites references at any depth into a copy that shares nothing with the resource it came from', () => {
+    const encounter = {
+      resourceType: 'Encounter',
+      status: 'finished',
+      subject: { reference: 'Patient/a' },
+      episodeOfCare: [{ reference: 'EpisodeOfCare/b' }, { reference: 'EpisodeOfCare/c', display: 'kept' }],
+      extension: [
+        { url: 'x', valueReference: { reference: 'Patient/a' } },
+        { url: 'y', valueInteger: 0 },
+      ],
+      meta: { tag: [{ code: 'reference' }] },
+    } as unknown as Resource;
+    const before = structuredClone(encounter);
+    const copy = rewriteReferences(encounter, (r) => (r === 'EpisodeOfCare/c' ? undefined : `new:${r}`)) as unknown as {
+      subject: object;
+      episodeOfCare: object[];
+      extension: { valueReference?: object }[];
+    };
+    expect(copy).toEqual({
+      ...before,
+      subject: { reference: 'new:Patient/a' },
+      episodeOfCare: [{ reference: 'new:EpisodeOfCare/b' }, { reference: 'EpisodeOfCare/c', display: 'kept' }],
+      extension: [
+        { url: 'x', valueReference: { reference: 'new:Patient/a' } },
+        { url: 'y', valueInteger: 0 },
+      ],
+    });
+    expect(encounter).toEqual(before);
+    const original = encounter as unknown as typeof copy;
+    expect(copy.episodeOfCare).not.toBe(original.episodeOfCare);
+    expect(copy.episodeOfCare[1]).not.toBe(original.episodeOfCare[1]);
+    expect(copy.extension[1]).not.toBe(original.extension[1]);
   });
 });
