@@ -1,4 +1,5 @@
 import type { AuditEvent } from '@medplum/fhirtypes';
+import { bytesArray, int8Array, TEXT_OID, TIMESTAMPTZ_OID } from '../kernel/binary-array';
 import type { Db } from '../kernel/db';
 import { canonicalizeJcs, chainHashOfCanonical, GENESIS_HASH } from './chain';
 import { chainColumnsOf, columnsLine } from './chain-columns';
@@ -353,7 +354,7 @@ function link(head: ChainHead, rows: readonly Pending[]): Linked {
       textArrayLiteral(rows, (p) => p.patientBsn),
       elementsLiteral(rows, (p) => p.agents),
       elementsLiteral(rows, (p) => p.entities),
-      canonicalTexts(rows),
+      bytesArray(rows, (p) => p.canonical, TEXT_OID),
       textArrayLiteral(prevHashes, (h) => h),
       textArrayLiteral(hashes, (h) => h),
       newHead.seq,
@@ -362,64 +363,12 @@ function link(head: ChainHead, rows: readonly Pending[]): Linked {
   };
 }
 
-// The sequence numbers, times and canonical texts are sent in PostgreSQL's binary array format (pg sends a Buffer as
-// it is, marked binary): numbers need no text made here nor parsed there, a time is exact whatever the session's
-// TimeZone, and the canonical texts are the UTF-8 bytes they already are, each after its length.
+// The sequence numbers, times and canonical texts are sent in PostgreSQL's binary array format (binary-array.ts):
+// numbers need no text made here nor parsed there, a time is exact whatever the session's TimeZone, and the canonical
+// texts are the UTF-8 bytes they already are, each after its length.
 
-const INT8_OID = 20;
-const TEXT_OID = 25;
-const TIMESTAMPTZ_OID = 1184;
 /** 2000-01-01T00:00:00Z in epoch microseconds: where PostgreSQL's binary timestamps count from. */
 const POSTGRES_EPOCH_MICROS = Date.UTC(2000, 0, 1) * 1000;
-/** Dimensions, null flag, element type, length and lower bound of a one-dimensional array without NULLs. */
-const ARRAY_HEADER_BYTES = 20;
-const INT8_ELEMENT_BYTES = 12;
-const TWO_TO_THE_32 = 2 ** 32;
-
-/** A buffer of `bytes` for a binary one-dimensional array of `length` elements, without NULLs, its header written. */
-function binaryArray(bytes: number, elementOid: number, length: number): Buffer {
-  const buf = Buffer.allocUnsafe(bytes);
-  buf.writeInt32BE(1, 0);
-  buf.writeInt32BE(0, 4);
-  buf.writeUInt32BE(elementOid, 8);
-  buf.writeInt32BE(length, 12);
-  buf.writeInt32BE(1, 16);
-  return buf;
-}
-
-/**
- * A binary array of 8-byte integers (bigint, or timestamptz in microseconds since 2000) of `valueOf` each item: safe
- * integers, as sequence numbers and times to the microsecond are.
- */
-function int8Array<T>(items: readonly T[], valueOf: (item: T) => number, elementOid = INT8_OID): Buffer {
-  const buf = binaryArray(ARRAY_HEADER_BYTES + items.length * INT8_ELEMENT_BYTES, elementOid, items.length);
-  let at = ARRAY_HEADER_BYTES;
-  for (const item of items) {
-    const v = valueOf(item);
-    const high = Math.floor(v / TWO_TO_THE_32);
-    buf.writeInt32BE(8, at);
-    buf.writeInt32BE(high, at + 4);
-    buf.writeUInt32BE(v - high * TWO_TO_THE_32, at + 8);
-    at += INT8_ELEMENT_BYTES;
-  }
-  return buf;
-}
-
-/** The rows' canonical texts as a binary text[]. */
-function canonicalTexts(rows: readonly Pending[]): Buffer {
-  let bytes = ARRAY_HEADER_BYTES + rows.length * 4;
-  for (const p of rows) {
-    bytes += p.canonical.length;
-  }
-  const buf = binaryArray(bytes, TEXT_OID, rows.length);
-  let at = ARRAY_HEADER_BYTES;
-  for (const p of rows) {
-    buf.writeInt32BE(p.canonical.length, at);
-    buf.set(p.canonical, at + 4);
-    at += 4 + p.canonical.length;
-  }
-  return buf;
-}
 
 // The text array parameters are written as PostgreSQL array literals here rather than by pg, which builds each by
 // appending to a string element by element and runs two regular expression replacements on every element: joining

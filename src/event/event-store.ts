@@ -1,5 +1,6 @@
 import type { Consent, Task } from '@medplum/fhirtypes';
 import { mayFollow, type ReferralStatus } from '../../mappings/practice/referral-status';
+import { bytesArray } from '../kernel/binary-array';
 import type { Db } from '../kernel/db';
 import type { StoredConsent } from '../policy/consent-cache';
 import { applyConsentUpdate } from '../policy/consent-updates';
@@ -167,9 +168,9 @@ export async function insertEvents(db: Db, rs: readonly NewEventWithIdentifier[]
       column('dialect'),
       column('eventType'),
       column('municipality'),
-      column('payload'),
+      bytesArray(rs, (r) => r.payload),
       column('payloadKeyId'),
-      column('canonical'),
+      bytesArray(rs, (r) => r.canonical),
       column('canonicalKeyId'),
       column('traceId'),
       rs.map((r) => r.referralIdentifier?.system ?? null),

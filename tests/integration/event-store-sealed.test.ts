@@ -1,0 +1,75 @@
+import { randomUUID } from 'node:crypto';
+import { insertEvents, tryGetSealedEvent, type NewEventWithIdentifier } from '../../src/event/event-store';
+import { bytesArray, TEXT_OID } from '../../src/kernel/binary-array';
+import { PRACTICE_AGB } from '../helpers/builders';
+import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
+
+/**
+ * The inbox's encrypted columns as the event store writes and reads them: sent to PostgreSQL as binary arrays.
+ */
+describe('the event store and the encrypted parts of an event', () => {
+  let app: TestApp;
+
+  beforeAll(async () => {
+    app = await startTestApp({});
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    if (app) {
+      await cleanupTestEnv(app.testEnv);
+    }
+  });
+
+  /** Every byte value, including those an array literal or hex text would have to escape or encode. */
+  const everyByte = (offset: number): Buffer => Buffer.from(Array.from({ length: 256 }, (_, i) => (i + offset) % 256));
+
+  function newEvent(i: number, overrides: Partial<NewEventWithIdentifier> = {}): NewEventWithIdentifier {
+    return {
+      id: randomUUID(),
+      tenant: PRACTICE_AGB,
+      sourceEventId: `sealed-${randomUUID()}`,
+      dialect: 'generic-json',
+      eventType: 'referral.created',
+      municipality: 'GM0363',
+      payload: Buffer.concat([everyByte(i), Buffer.from(`"{\\,} payload ${i}`)]),
+      payloadKeyId: `k-payload-${i}`,
+      canonical: Buffer.concat([everyByte(i + 7), Buffer.alloc(3000, i)]),
+      canonicalKeyId: `k-canonical-${i}`,
+      traceId: `trace-${i}`,
+      contentDigest: `digest-${i}`,
+      ...overrides,
+    };
+  }
+
+  it('stores the records and canonical events of a group byte for byte', async () => {
+    const events = [0, 1, 2].map((i) => newEvent(i));
+    const inserted = await insertEvents(app.rt.ctx.db, events);
+    expect(inserted).toEqual(new Set(events.map((e) => e.id)));
+    for (const e of events) {
+      const row = await tryGetSealedEvent(app.rt.ctx.db, e.id);
+      expect(row).toEqual(
+        expect.objectContaining({
+          payload: e.payload,
+          payload_key_id: e.payloadKeyId,
+          canonical: e.canonical,
+          canonical_key_id: e.canonicalKeyId,
+        }),
+      );
+    }
+  });
+
+  it('sends byte strings and NULLs as a binary array PostgreSQL reads as they are', async () => {
+    const texts = ['plain', null, 'quote " backslash \\ brace {} comma ,', '', 'ë ü 😀', undefined];
+    const [row] = await app.rt.ctx.db.query<{ same: boolean; n: number }>(
+      `SELECT $1::text[] IS NOT DISTINCT FROM $2::text[] AS same, cardinality($1::text[]) AS n`,
+      [bytesArray(texts, (t) => (typeof t === 'string' ? Buffer.from(t) : t), TEXT_OID), texts.map((t) => t ?? null)],
+    );
+    expect(row).toEqual({ same: true, n: 6 });
+    const bytes = [everyByte(0), null, Buffer.alloc(0)];
+    const [back] = await app.rt.ctx.db.query<{ elements: (Buffer | null)[] }>('SELECT $1::bytea[] AS elements', [
+      bytesArray(bytes, (b) => b),
+    ]);
+    expect(back?.elements).toEqual(bytes);
+  });
+});
