@@ -5,7 +5,8 @@ import { PRACTICE_AGB } from '../helpers/builders';
 import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
 
 /**
- * The inbox's encrypted columns as the event store writes and reads them: sent to PostgreSQL as binary arrays.
+ * The inbox's encrypted columns as the event store writes and reads them: sent to PostgreSQL as binary arrays, stored
+ * without a compression attempt.
  */
 describe('the event store and the encrypted parts of an event', () => {
   let app: TestApp;
@@ -57,6 +58,21 @@ describe('the event store and the encrypted parts of an event', () => {
         }),
       );
     }
+  });
+
+  it('stores the encrypted columns without trying to compress them (migration 016)', async () => {
+    const rows = await app.rt.ctx.db.query<{ column: string; storage: string }>(
+      `SELECT c.relname || '.' || a.attname AS column, a.attstorage AS storage
+       FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+       WHERE c.relnamespace = current_schema()::regnamespace
+         AND (c.relname, a.attname) IN (('inbox', 'payload'), ('inbox', 'canonical'), ('trajectory_event', 'payload'))
+       ORDER BY 1`,
+    );
+    expect(rows).toEqual([
+      { column: 'inbox.canonical', storage: 'e' },
+      { column: 'inbox.payload', storage: 'e' },
+      { column: 'trajectory_event.payload', storage: 'e' },
+    ]);
   });
 
   it('sends byte strings and NULLs as a binary array PostgreSQL reads as they are', async () => {
