@@ -1,12 +1,19 @@
 import { randomUUID } from 'node:crypto';
-import { insertEvents, tryGetSealedEvent, type NewEventWithIdentifier } from '../../src/event/event-store';
+import {
+  decideAndCreateDelivery,
+  getDeliveryWorks,
+  getSealedEvents,
+  insertEvents,
+  tryGetSealedEvent,
+  type NewEventWithIdentifier,
+} from '../../src/event/event-store';
 import { bytesArray, TEXT_OID } from '../../src/kernel/binary-array';
 import { PRACTICE_AGB } from '../helpers/builders';
 import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
 
 /**
  * The inbox's encrypted columns as the event store writes and reads them: sent to PostgreSQL as binary arrays, stored
- * without a compression attempt.
+ * without a compression attempt, and read by the pipeline's stages only as far as `openEvent` needs them.
  */
 describe('the event store and the encrypted parts of an event', () => {
   let app: TestApp;
@@ -73,6 +80,56 @@ describe('the event store and the encrypted parts of an event', () => {
       { column: 'inbox.payload', storage: 'e' },
       { column: 'trajectory_event.payload', storage: 'e' },
     ]);
+  });
+
+  it("gives the stages' group reads the record only of an event stored without its canonical event", async () => {
+    const withCanonical = newEvent(3);
+    const withoutCanonical = newEvent(4);
+    await insertEvents(app.rt.ctx.db, [withCanonical, withoutCanonical]);
+    // An event received before the canonical event was stored (migration 004): the stages map its record again.
+    await app.rt.ctx.db.query('UPDATE inbox SET canonical = NULL, canonical_key_id = NULL WHERE id = $1', [
+      withoutCanonical.id,
+    ]);
+    const deliveries = await Promise.all(
+      [withCanonical, withoutCanonical].map((e) =>
+        decideAndCreateDelivery(app.rt.ctx.db, {
+          id: randomUUID(),
+          inboxId: e.id,
+          destination: 'sealed-test',
+          idempotencyKey: randomUUID(),
+          reason: 'permit',
+          passing: [],
+        }),
+      ),
+    );
+    const events = await getSealedEvents(app.rt.ctx.db, [withCanonical.id, withoutCanonical.id]);
+    const works = await getDeliveryWorks(
+      app.rt.ctx.db,
+      deliveries.map((d) => d.id),
+    );
+    for (const rows of [events, works]) {
+      const byEvent = new Map(rows.map((r) => ['inbox_id' in r ? r.inbox_id : r.id, r]));
+      expect(byEvent.get(withCanonical.id)).toEqual(
+        expect.objectContaining({
+          payload: null,
+          payload_key_id: null,
+          canonical: withCanonical.canonical,
+          canonical_key_id: withCanonical.canonicalKeyId,
+        }),
+      );
+      expect(byEvent.get(withoutCanonical.id)).toEqual(
+        expect.objectContaining({
+          payload: withoutCanonical.payload,
+          payload_key_id: withoutCanonical.payloadKeyId,
+          canonical: null,
+          canonical_key_id: null,
+        }),
+      );
+    }
+    // The single-event read, which the console and the status routes use, still holds the record.
+    expect(await tryGetSealedEvent(app.rt.ctx.db, withCanonical.id)).toEqual(
+      expect.objectContaining({ payload: withCanonical.payload, canonical: withCanonical.canonical }),
+    );
   });
 
   it('sends byte strings and NULLs as a binary array PostgreSQL reads as they are', async () => {
