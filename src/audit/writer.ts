@@ -1,5 +1,5 @@
 import type { AuditEvent } from '@medplum/fhirtypes';
-import { bytesArray, int8Array, TEXT_OID, TIMESTAMPTZ_OID } from '../kernel/binary-array';
+import { bytesArray, int8Array, textArray, TEXT_OID, TIMESTAMPTZ_OID } from '../kernel/binary-array';
 import type { Db } from '../kernel/db';
 import { canonicalizeJcs, chainHashOfCanonical, GENESIS_HASH } from './chain';
 import { chainColumnsOf, columnsLine } from './chain-columns';
@@ -82,8 +82,8 @@ export class AuditWriter {
           subtype: f.subtype,
           outcome: f.outcome,
           patientBsn: f.patientBsn,
-          agents: nestedElement(f.agents),
-          entities: nestedElement(f.entities),
+          agents: arrayLiteral(f.agents),
+          entities: arrayLiteral(f.entities),
           columnsLine: Buffer.from(columnsLine(columns)),
           resolve,
           reject,
@@ -301,11 +301,12 @@ interface ChainHead {
  * once more than the array's elements, which PostgreSQL unnests where they lie). The set
  * functions stand in the select list, not in ROWS FROM: there PostgreSQL runs them in step row by row, where ROWS FROM
  * first copies every function's whole result into a tuple store of its own (measured: 3-5 µs of PostgreSQL's CPU per
- * row). Both pair the n-th elements and pad a shorter list with NULL.
+ * row). Both pair the n-th elements and pad a shorter list with NULL. The ids come as text elements cast per row, so
+ * their binary array needs no uuid encoding here.
  */
 const INSERT_ROWS = `INSERT INTO audit_event (tenant, seq, id, recorded, type, subtype, action, outcome, patient_bsn,
     agents, entities, resource, prev_hash, hash, chain_format)
-  SELECT $1, unnest($2::bigint[]), unnest($3::uuid[]), unnest($4::timestamptz[]), unnest($5::text[]),
+  SELECT $1, unnest($2::bigint[]), unnest($3::text[])::uuid, unnest($4::timestamptz[]), unnest($5::text[]),
     unnest($6::text[]), unnest($7::text[]), unnest($8::text[]), unnest($9::text[]), unnest($10::text[])::text[],
     unnest($11::text[])::text[], unnest($12::text[]), unnest($13::text[]), unnest($14::text[]), 2`;
 
@@ -345,18 +346,18 @@ function link(head: ChainHead, rows: readonly Pending[]): Linked {
     head: newHead,
     params: [
       int8Array(seqs, (s) => s),
-      textArrayLiteral(rows, (p) => p.id),
+      textArray(rows, (p) => p.id),
       int8Array(rows, (p) => p.recordedMicros - POSTGRES_EPOCH_MICROS, TIMESTAMPTZ_OID),
-      textArrayLiteral(rows, (p) => p.type),
-      textArrayLiteral(rows, (p) => p.subtype),
-      textArrayLiteral(rows, (p) => p.action),
-      textArrayLiteral(rows, (p) => p.outcome),
-      textArrayLiteral(rows, (p) => p.patientBsn),
-      elementsLiteral(rows, (p) => p.agents),
-      elementsLiteral(rows, (p) => p.entities),
+      textArray(rows, (p) => p.type),
+      textArray(rows, (p) => p.subtype),
+      textArray(rows, (p) => p.action),
+      textArray(rows, (p) => p.outcome),
+      textArray(rows, (p) => p.patientBsn),
+      textArray(rows, (p) => p.agents),
+      textArray(rows, (p) => p.entities),
       bytesArray(rows, (p) => p.canonical, TEXT_OID),
-      textArrayLiteral(prevHashes, (h) => h),
-      textArrayLiteral(hashes, (h) => h),
+      textArray(prevHashes, (h) => h),
+      textArray(hashes, (h) => h),
       newHead.seq,
       newHead.hash,
     ],
@@ -370,10 +371,9 @@ function link(head: ChainHead, rows: readonly Pending[]): Linked {
 /** 2000-01-01T00:00:00Z in epoch microseconds: where PostgreSQL's binary timestamps count from. */
 const POSTGRES_EPOCH_MICROS = Date.UTC(2000, 0, 1) * 1000;
 
-// The text array parameters are written as PostgreSQL array literals here rather than by pg, which builds each by
-// appending to a string element by element and runs two regular expression replacements on every element: joining
-// an array of elements costs half as much, most values (hashes, ids, codes) have nothing to escape, and the agents
-// and entities, text[] literals inside a text[] literal, would otherwise be escaped twice over.
+// The text array parameters are binary arrays too (binary-array.ts): PostgreSQL reads each element at its length
+// instead of scanning an array literal character by character, and nothing here escapes the values. The agents and
+// entities are each row's own text[] literal, one element of a text[], cast per row in the statement.
 
 /** What a `"` or `\` needs in front of it inside a quoted array element. */
 const NEEDS_ESCAPE = /["\\]/;
@@ -383,29 +383,7 @@ function escapeElement(s: string): string {
   return NEEDS_ESCAPE.test(s) ? s.replace(/["\\]/g, '\\$&') : s;
 }
 
-/** A text[] literal of `valueOf` each item, as pg would write it; null and undefined become NULL. */
-function textArrayLiteral<T>(items: readonly T[], valueOf: (item: T) => string | null | undefined): string {
-  const elements = new Array<string>(items.length);
-  for (let i = 0; i < items.length; i++) {
-    const v = valueOf(items[i] as T);
-    elements[i] = v === null || v === undefined ? 'NULL' : `"${escapeElement(v)}"`;
-  }
-  return `{${elements.join(',')}}`;
-}
-
-/**
- * The text[] literal of `list` as an element of a text[] literal (cast per row in the statement): `{"a","b"}` as an
- * element is `"{\"a\",\"b\"}"`, so each string is escaped twice.
- */
-function nestedElement(list: readonly string[]): string {
-  return list.length === 0 ? '"{}"' : `"{\\"${list.map((v) => escapeElement(escapeElement(v))).join('\\",\\"')}\\"}"`;
-}
-
-/** A text[] literal of elements already written as such. */
-function elementsLiteral<T>(items: readonly T[], elementOf: (item: T) => string): string {
-  const elements = new Array<string>(items.length);
-  for (let i = 0; i < items.length; i++) {
-    elements[i] = elementOf(items[i] as T);
-  }
-  return `{${elements.join(',')}}`;
+/** The text[] literal of `list`: `{"a","b"}`. */
+function arrayLiteral(list: readonly string[]): string {
+  return list.length === 0 ? '{}' : `{"${list.map(escapeElement).join('","')}"}`;
 }

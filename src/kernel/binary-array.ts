@@ -83,3 +83,34 @@ export function bytesArray<T>(
   }
   return buf;
 }
+
+/** A binary text[] of `valueOf` each item, written as UTF-8 straight into the array; null and undefined become NULL. */
+export function textArray<T>(items: readonly T[], valueOf: (item: T) => string | null | undefined): Buffer {
+  const values = new Array<string | null | undefined>(items.length);
+  const lengths = new Array<number>(items.length);
+  let bytes = ARRAY_HEADER_BYTES + items.length * 4;
+  let hasNulls = false;
+  for (let i = 0; i < items.length; i++) {
+    const v = valueOf(items[i] as T);
+    values[i] = v;
+    if (v === null || v === undefined) {
+      hasNulls = true;
+      lengths[i] = NULL_LENGTH;
+    } else {
+      const n = Buffer.byteLength(v);
+      lengths[i] = n;
+      bytes += n;
+    }
+  }
+  const buf = binaryArray(bytes, TEXT_OID, items.length, hasNulls);
+  let at = ARRAY_HEADER_BYTES;
+  for (let i = 0; i < values.length; i++) {
+    const n = lengths[i] as number;
+    buf.writeInt32BE(n, at);
+    at += 4;
+    if (n !== NULL_LENGTH) {
+      at += buf.write(values[i] as string, at);
+    }
+  }
+  return buf;
+}
