@@ -49,6 +49,43 @@ export function int8Array<T>(items: readonly T[], valueOf: (item: T) => number, 
 }
 
 /**
+ * A binary array of variable-length elements: `values` (null and undefined become NULL), each written after its
+ * length by `write`.
+ */
+function lengthPrefixedArray<V>(
+  values: readonly (V | null | undefined)[],
+  elementOid: number,
+  lengthOf: (value: V) => number,
+  write: (buf: Buffer, value: V, at: number) => void,
+): Buffer {
+  const lengths = new Array<number>(values.length);
+  let bytes = ARRAY_HEADER_BYTES + values.length * 4;
+  let hasNulls = false;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (v === null || v === undefined) {
+      hasNulls = true;
+      lengths[i] = NULL_LENGTH;
+    } else {
+      lengths[i] = lengthOf(v);
+      bytes += lengths[i] as number;
+    }
+  }
+  const buf = binaryArray(bytes, elementOid, values.length, hasNulls);
+  let at = ARRAY_HEADER_BYTES;
+  for (let i = 0; i < values.length; i++) {
+    const n = lengths[i] as number;
+    buf.writeInt32BE(n, at);
+    at += 4;
+    if (n !== NULL_LENGTH) {
+      write(buf, values[i] as V, at);
+      at += n;
+    }
+  }
+  return buf;
+}
+
+/**
  * A binary array of byte strings of `bytesOf` each item, each element written as it is: bytea elements, or text
  * elements given as their UTF-8 bytes (`elementOid` TEXT_OID). Null and undefined become NULL.
  */
@@ -57,60 +94,20 @@ export function bytesArray<T>(
   bytesOf: (item: T) => Uint8Array | null | undefined,
   elementOid = BYTEA_OID,
 ): Buffer {
-  const elements = new Array<Uint8Array | null | undefined>(items.length);
-  let bytes = ARRAY_HEADER_BYTES + items.length * 4;
-  let hasNulls = false;
-  for (let i = 0; i < items.length; i++) {
-    const e = bytesOf(items[i] as T);
-    elements[i] = e;
-    if (e === null || e === undefined) {
-      hasNulls = true;
-    } else {
-      bytes += e.length;
-    }
-  }
-  const buf = binaryArray(bytes, elementOid, items.length, hasNulls);
-  let at = ARRAY_HEADER_BYTES;
-  for (const e of elements) {
-    if (e === null || e === undefined) {
-      buf.writeInt32BE(NULL_LENGTH, at);
-      at += 4;
-    } else {
-      buf.writeInt32BE(e.length, at);
-      buf.set(e, at + 4);
-      at += 4 + e.length;
-    }
-  }
-  return buf;
+  return lengthPrefixedArray(
+    items.map(bytesOf),
+    elementOid,
+    (e) => e.length,
+    (buf, e, at) => buf.set(e, at),
+  );
 }
 
 /** A binary text[] of `valueOf` each item, written as UTF-8 straight into the array; null and undefined become NULL. */
 export function textArray<T>(items: readonly T[], valueOf: (item: T) => string | null | undefined): Buffer {
-  const values = new Array<string | null | undefined>(items.length);
-  const lengths = new Array<number>(items.length);
-  let bytes = ARRAY_HEADER_BYTES + items.length * 4;
-  let hasNulls = false;
-  for (let i = 0; i < items.length; i++) {
-    const v = valueOf(items[i] as T);
-    values[i] = v;
-    if (v === null || v === undefined) {
-      hasNulls = true;
-      lengths[i] = NULL_LENGTH;
-    } else {
-      const n = Buffer.byteLength(v);
-      lengths[i] = n;
-      bytes += n;
-    }
-  }
-  const buf = binaryArray(bytes, TEXT_OID, items.length, hasNulls);
-  let at = ARRAY_HEADER_BYTES;
-  for (let i = 0; i < values.length; i++) {
-    const n = lengths[i] as number;
-    buf.writeInt32BE(n, at);
-    at += 4;
-    if (n !== NULL_LENGTH) {
-      at += buf.write(values[i] as string, at);
-    }
-  }
-  return buf;
+  return lengthPrefixedArray(
+    items.map(valueOf),
+    TEXT_OID,
+    (v) => Buffer.byteLength(v),
+    (buf, v, at) => buf.write(v, at),
+  );
 }
