@@ -224,7 +224,8 @@ export class SharedRateLimiter implements PrincipalLimiter {
       const use = this.uses.get(key);
       if (lease && use) {
         // The window's end as Redis saw it, counted from before the count was sent: never later than the real end.
-        use.lease = { ...lease, endsAt: sentAt + lease.msBeforeNext };
+        const { msBeforeNext, ...held } = lease;
+        use.lease = { ...held, endsAt: sentAt + msBeforeNext };
       }
       return results;
     } catch (err) {
@@ -245,7 +246,7 @@ export class SharedRateLimiter implements PrincipalLimiter {
     key: string,
     n: number,
     ahead: number,
-  ): Promise<{ results: TakeResult[]; lease?: Omit<Lease, 'endsAt'> }> {
+  ): Promise<{ results: TakeResult[]; lease?: Omit<Lease, 'endsAt'> & { readonly msBeforeNext: number } }> {
     const asked = n + ahead;
     const [steadyGroup, burstNow] = await Promise.all([
       settle(steadyLimiter.consume(key, asked)),
@@ -323,7 +324,6 @@ interface Lease {
   left: number;
   /** What the steady window had left after the lease was counted (the others' share). */
   readonly remainingAfter: number;
-  readonly msBeforeNext: number;
   /** When the window ends, on this process's clock. */
   readonly endsAt: number;
   /** The burst window as it was read with the lease, for the headers. */

@@ -210,11 +210,11 @@ export async function tryGetSealedEvent(db: Db, id: string): Promise<(EventRow &
  * event is missing), in one statement; the ids not found are absent.
  */
 export async function getSealedEvents(db: Db, ids: readonly string[]): Promise<(EventRow & SealedEvent)[]> {
-  return db.query<EventRow & SealedEvent>(
-    `SELECT ${EVENT_COLUMNS}, ${openedColumns('inbox')} FROM inbox WHERE id = ANY($1::uuid[])`,
-    [ids],
-  );
+  return db.query<EventRow & SealedEvent>(SEALED_EVENTS_SELECT, [ids]);
 }
+
+/** The statement of `getSealedEvents`, made once rather than on every group read. */
+const SEALED_EVENTS_SELECT = `SELECT ${EVENT_COLUMNS}, ${openedColumns('inbox')} FROM inbox WHERE id = ANY($1::uuid[])`;
 
 export interface HistoryEntry {
   state: string;

@@ -2,19 +2,18 @@ import { randomUUID } from 'node:crypto';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
 import { SharedRateLimiter } from '../../src/access/shared-rate-limit';
 import type { TakeResult } from '../../src/access/rate-limit';
-import type { RedisClient } from '../../src/kernel/redis-client';
-import { connectRateLimitRedis } from '../helpers/rate-limit-redis';
+import { useRateLimitRedis } from '../helpers/rate-limit-redis';
 
 /**
  * Takes of one caller made at the same moment go to Redis as one count (SharedRateLimiter.take). They must be answered
  * exactly as the same takes made one after the other: same verdicts, same RateLimit-* state, in order.
  */
 describe('the shared rate limit counts concurrent takes of one caller together', () => {
-  let redis: RedisClient;
+  const redis = useRateLimitRedis();
   // One request per 100 s steadily, the rest of a burst of 6 over 600 s: no window ends during the test. Redis is
   // waited for as long as it takes: a count made in memory when a busy machine delays an answer is another test.
   const limiter = () =>
-    new SharedRateLimiter(redis, {
+    new SharedRateLimiter(redis(), {
       ratePerSecond: 0.01,
       burst: 6,
       prefix: `{${randomUUID()}}`,
@@ -27,18 +26,6 @@ describe('the shared rate limit counts concurrent takes of one caller together',
       limit: r.state?.limit,
       retryAfter: r.allowed ? undefined : r.retryAfterSeconds > 0 && r.retryAfterSeconds <= 100,
     }));
-
-  beforeAll(async () => {
-    redis = await connectRateLimitRedis();
-  });
-
-  afterAll(async () => {
-    await redis.quit();
-  });
-
-  afterEach(() => {
-    jest.restoreAllMocks();
-  });
 
   it('answers ten takes at once as ten in a row: six allowed counting down, four refused, in fewer Redis counts', async () => {
     const oneByOne: TakeResult[] = [];

@@ -2,8 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
 import { SharedRateLimiter } from '../../src/access/shared-rate-limit';
 import type { TakeResult } from '../../src/access/rate-limit';
-import type { RedisClient } from '../../src/kernel/redis-client';
-import { connectRateLimitRedis } from '../helpers/rate-limit-redis';
+import { useRateLimitRedis } from '../helpers/rate-limit-redis';
 
 /**
  * A busy caller's count goes to Redis in leases (SharedRateLimiter): tokens of the steady window counted in Redis
@@ -11,12 +10,12 @@ import { connectRateLimitRedis } from '../helpers/rate-limit-redis';
  * and a caller must see the same RateLimit-* countdown as when every take is counted in Redis.
  */
 describe('the shared rate limit leases tokens of a busy caller', () => {
-  let redis: RedisClient;
+  const redis = useRateLimitRedis();
   // The steady window is one second long; a run that crosses its end is run again on a fresh prefix (see `inOneWindow`).
   const limiter = (prefix: string, ratePerSecond: number) =>
-    new SharedRateLimiter(redis, { ratePerSecond, burst: ratePerSecond, prefix, redisAnswerMs: 60_000 });
+    new SharedRateLimiter(redis(), { ratePerSecond, burst: ratePerSecond, prefix, redisAnswerMs: 60_000 });
   const steadyCount = async (prefix: string, key: string) =>
-    Number((await redis.get(`${prefix}:rate-limit:steady:${key}`)) ?? 0);
+    Number((await redis().get(`${prefix}:rate-limit:steady:${key}`)) ?? 0);
 
   /** Runs `attempt` on fresh prefixes until a run stays within one steady window (at most three times). */
   async function inOneWindow<T>(attempt: (prefix: string) => Promise<T | undefined>): Promise<T> {
@@ -28,18 +27,6 @@ describe('the shared rate limit leases tokens of a busy caller', () => {
     }
     throw new Error('every run crossed the end of a steady window');
   }
-
-  beforeAll(async () => {
-    redis = await connectRateLimitRedis();
-  });
-
-  afterAll(async () => {
-    await redis.quit();
-  });
-
-  afterEach(() => {
-    jest.restoreAllMocks();
-  });
 
   it('answers 200 takes in a row with far fewer Redis counts, counting down one by one as before', async () => {
     const { remaining, counts } = await inOneWindow(async (prefix) => {
