@@ -27,7 +27,11 @@ export async function isRedisUp(url: string): Promise<boolean> {
   } catch {
     return false;
   } finally {
-    client.disconnect();
+    // A client whose connection failed has ended already; ioredis's disconnect() would wait up to 2 s (a ref'd timer)
+    // for a 'close' event that has passed.
+    if (client.status !== 'end') {
+      client.disconnect();
+    }
   }
 }
 
@@ -108,5 +112,10 @@ async function stopChild(child: ChildProcess): Promise<void> {
   }
   const exited = new Promise((r) => child.once('exit', r));
   child.kill('SIGTERM');
-  await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, 5000)))]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -41,7 +41,10 @@ export async function withRedis<T>(port: number, fn: (r: Redis) => Promise<T>): 
     await r.connect();
     return await fn(r);
   } finally {
-    r.disconnect();
+    // As in isRedisUp (src/kernel/redis.ts): disconnecting a client that has already ended leaves a 2 s timer.
+    if (r.status !== 'end') {
+      r.disconnect();
+    }
   }
 }
 
