@@ -41,6 +41,16 @@ describe('Redis for `npm start` without REDIS_URL', () => {
     expect(await isRedisUp(redis.url)).toBe(false);
   });
 
+  it('leaves no timer behind to hold the process open: a probe that is refused, a redis-server stopped', async () => {
+    // Timers that keep a process alive after `npm start` has stopped, or a Jest worker after its last test.
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const before = timers();
+    expect(await isRedisUp(`redis://127.0.0.1:${await freePort()}`)).toBe(false);
+    const redis = await provideRedis({ startRedis: true, dataDir, localPort: await freePort() }, log);
+    await redis.stop();
+    expect(timers()).toBe(before);
+  });
+
   it('exits with one clear message when there is no Redis and no redis-server', async () => {
     const port = await freePort();
     const attempt = provideRedis(
