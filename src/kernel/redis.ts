@@ -27,11 +27,17 @@ export async function isRedisUp(url: string): Promise<boolean> {
   } catch {
     return false;
   } finally {
-    // A client whose connection failed has ended already; ioredis's disconnect() would wait up to 2 s (a ref'd timer)
-    // for a 'close' event that has passed.
-    if (client.status !== 'end') {
-      client.disconnect();
-    }
+    disconnectOnce(client);
+  }
+}
+
+/**
+ * Disconnects a client that neither retries nor reconnects. One whose connection failed has ended already, and
+ * ioredis's disconnect() would then wait up to 2 s (a ref'd timer) for a 'close' event that has passed.
+ */
+export function disconnectOnce(client: Redis): void {
+  if (client.status !== 'end') {
+    client.disconnect();
   }
 }
 

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Redis } from 'ioredis';
+import { disconnectOnce } from '../../src/kernel/redis';
 import { waitFor } from './wait-for';
 
 /**
@@ -41,10 +42,7 @@ export async function withRedis<T>(port: number, fn: (r: Redis) => Promise<T>): 
     await r.connect();
     return await fn(r);
   } finally {
-    // As in isRedisUp (src/kernel/redis.ts): disconnecting a client that has already ended leaves a 2 s timer.
-    if (r.status !== 'end') {
-      r.disconnect();
-    }
+    disconnectOnce(r);
   }
 }
 
