@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { ConfigError } from './config';
-import { DependencyUnavailableError } from './outage';
+import { DependencyUnavailableError, withTimeout } from './outage';
 
 export interface RedisHandle {
   readonly url: string;
@@ -118,10 +118,6 @@ async function stopChild(child: ChildProcess): Promise<void> {
   }
   const exited = new Promise((r) => child.once('exit', r));
   child.kill('SIGTERM');
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, 5000)))]);
-  } finally {
-    clearTimeout(timer);
-  }
+  // At most 5 s; withTimeout clears its timer, so the wait cannot hold the process open after the exit.
+  await withTimeout(exited, 5000, 'redis', 'redis-server stop').catch(() => undefined);
 }
