@@ -1,6 +1,10 @@
 import { pingDb } from '../kernel/db';
 import { Router } from 'express';
 import type { PipelineContext } from '../event/context';
+import { withTimeout } from '../kernel/outage';
+
+/** How long readiness waits for each dependency's answer. */
+const READY_ANSWER_MS = 1000;
 
 /** Liveness (the process answers) and readiness (PostgreSQL and Redis answer within a second). */
 export function healthRouter(ctx: PipelineContext): Router {
@@ -9,26 +13,20 @@ export function healthRouter(ctx: PipelineContext): Router {
     res.json({ status: 'ok' });
   });
   router.get('/ready', async (_req, res) => {
-    const [database, redis] = await Promise.all([check(() => pingDb(ctx.db)), check(() => ctx.queues.ping())]);
+    const [database, redis] = await Promise.all([
+      answers(withTimeout(pingDb(ctx.db), READY_ANSWER_MS, 'database', 'readiness ping')),
+      answers(withTimeout(ctx.queues.ping(), READY_ANSWER_MS, 'redis', 'readiness ping')),
+    ]);
     const ok = database && redis;
     res.status(ok ? 200 : 503).json({ status: ok ? 'ok' : 'unavailable', database, redis });
   });
   return router;
 }
 
-async function check(fn: () => Promise<unknown>): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await Promise.race([
-      fn(),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error('timeout')), 1000);
-      }),
-    ]);
-    return true;
-  } catch {
-    return false;
-  } finally {
-    clearTimeout(timer);
-  }
+/** Whether the dependency answered in time; a readiness probe reports a failure, it does not throw one. */
+function answers(ping: Promise<unknown>): Promise<boolean> {
+  return ping.then(
+    () => true,
+    () => false,
+  );
 }

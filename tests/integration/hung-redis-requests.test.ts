@@ -57,4 +57,10 @@ describe('requests when Redis stops answering', () => {
     expect(outcome.resourceType).toBe('OperationOutcome');
     expect(outcome.issue[0]?.code).toBe('transient');
   }, 20_000);
+
+  it('reports not ready because of Redis, the database being up', async () => {
+    const res = await app.request('/health/ready', { key: null });
+    expect(res.status).toBe(503);
+    expect(await res.json()).toEqual({ status: 'unavailable', database: true, redis: false });
+  }, 20_000);
 });
