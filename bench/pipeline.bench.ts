@@ -45,7 +45,7 @@ const THROUGHPUT = {
 const LATENCY = { warmup: 200, settleSeconds: 10, ratePerSecond: 200, seconds: 30 } as const;
 /** A quarter of the target rate, for the shape of the curve: how the latency grows below the knee. */
 const LIGHT_LATENCY = { ...LATENCY, ratePerSecond: 50, seconds: 20 } as const;
-// Bounded, but long enough for 6,000 events to drain on a loaded machine.
+// Bounded, but long enough for 8,000 events to drain on a loaded machine.
 const DRAIN_TIMEOUT_MS = 600_000;
 const DESTINATION_ID = buildDestination('http://127.0.0.1/').id;
 
@@ -264,8 +264,8 @@ interface LatencyRun {
  * `settleSeconds` and then `seconds` more without a pause, and returns each event's latency from the start of its POST
  * until the receiver stored it, in ms, and the product's CPU time per event over the events after the first
  * `settleSeconds` (from the first of them sent until the last is stored). The first seconds at the rate are kept
- * apart because they measure the product while its hot code is still being compiled and its pools and caches are
- * filling, which a running deployment has done long before (bench/README.md, "Latency at 200/s").
+ * apart because they measure a product still warming up, which a running deployment has done long before
+ * (bench/README.md, "Latency at 200/s").
  */
 async function measureLatencies(load: typeof LATENCY | typeof LIGHT_LATENCY): Promise<LatencyRun> {
   return withDeployment(0, async (d, receiver) => {
