@@ -45,6 +45,8 @@ const THROUGHPUT = {
 const LATENCY = { warmup: 200, settleSeconds: 10, ratePerSecond: 200, seconds: 30 } as const;
 /** A quarter of the target rate, for the shape of the curve: how the latency grows below the knee. */
 const LIGHT_LATENCY = { ...LATENCY, ratePerSecond: 50, seconds: 20 } as const;
+const describeLoad = (load: typeof LATENCY | typeof LIGHT_LATENCY): string =>
+  `${load.ratePerSecond} events/s for ${load.settleSeconds} s, then ${load.seconds} s`;
 // Bounded, but long enough for 8,000 events to drain on a loaded machine.
 const DRAIN_TIMEOUT_MS = 600_000;
 const DESTINATION_ID = buildDestination('http://127.0.0.1/').id;
@@ -275,15 +277,16 @@ async function measureLatencies(load: typeof LATENCY | typeof LIGHT_LATENCY): Pr
     const total = settling + measured;
     const events = Array.from({ length: total }, () => buildReferralEvent());
     const intervalMs = 1000 / load.ratePerSecond;
-    // Per event key: when its POST started, and its place in the sending order.
-    const sentAt = new Map<string, { at: number; index: number }>();
+    // By place in the sending order: when the event's POST started, and the key it is stored under.
+    const sentAt: number[] = [];
+    const keys: string[] = [];
     const sends: Promise<void>[] = [];
     let cpuBefore = 0;
     let writesBefore = 0;
-    const sendOne = async (event: unknown, index: number): Promise<void> => {
-      const at = Date.now();
-      const [id] = await submit(d, [event]);
-      sentAt.set(keyOf(id!), { at, index });
+    const sendOne = async (index: number): Promise<void> => {
+      sentAt[index] = Date.now();
+      const [id] = await submit(d, [events[index]]);
+      keys[index] = keyOf(id!);
     };
     const started = performance.now();
     let measuredFrom = started;
@@ -296,14 +299,13 @@ async function measureLatencies(load: typeof LATENCY | typeof LIGHT_LATENCY): Pr
           writesBefore = productWriteSyscalls(d);
           measuredFrom = performance.now();
         }
-        sends.push(sendOne(events[sends.length], sends.length));
+        sends.push(sendOne(sends.length));
       }
       await sleep(1);
     }
     const offered = measured / ((performance.now() - measuredFrom) / 1000);
     const lastSentAt = Date.now();
     await Promise.all(sends);
-    const keys = [...sentAt.keys()];
     const storedAt = await waitForStored(receiver, keys);
     const cpuMsPerEvent = (1000 * (productCpuSeconds(d) - cpuBefore)) / measured;
     const writesPerEvent = (productWriteSyscalls(d) - writesBefore) / measured;
@@ -315,15 +317,10 @@ async function measureLatencies(load: typeof LATENCY | typeof LIGHT_LATENCY): Pr
         `product CPU ${cpuMsPerEvent.toFixed(2)} ms/event, ${writesPerEvent.toFixed(1)} write system calls/event, ` +
         `${resentPosts} POSTs resent; stage means: ${await stageMeans(d)}`,
     );
-    const latencies: number[] = [];
-    const settlingLatencies: number[] = [];
-    keys.forEach((k, i) => {
-      const sent = sentAt.get(k)!;
-      (sent.index < settling ? settlingLatencies : latencies).push(storedAt[i]! - sent.at);
-    });
+    const all = storedAt.map((at, i) => at - sentAt[i]!);
     return {
-      latencies,
-      settlingLatencies,
+      latencies: all.slice(settling),
+      settlingLatencies: all.slice(0, settling),
       cpuMsPerEvent,
       policyMedianMs: await stageMedianMs(d, 'policy'),
       rssMb: peakRssMb(d.api.pid),
@@ -419,18 +416,13 @@ export async function benchPipeline(): Promise<BenchResult[]> {
   results.push({ name: 'pipeline.events_per_s', value: all.perSecond, unit: 'events/s' });
   results.push({ name: 'pipeline.ratio', value: all.perSecond / ceiling, unit: 'ratio' });
   results.push({ name: 'pipeline.cpu_ms_per_event', value: all.cpuMsPerEvent, unit: 'ms' });
-  progress(
-    `latency, ROLE=all (${LIGHT_LATENCY.ratePerSecond} events/s for ${LIGHT_LATENCY.settleSeconds} s, ` +
-      `then ${LIGHT_LATENCY.seconds} s)…`,
-  );
+  progress(`latency, ROLE=all (${describeLoad(LIGHT_LATENCY)})…`);
   const lightRun = await measureLatencies(LIGHT_LATENCY);
   const light = lightRun.latencies.sort((a, b) => a - b);
   results.push({ name: 'pipeline.p50_ms_at_50', value: percentile(light, 50), unit: 'ms' });
   results.push({ name: 'pipeline.p99_ms_at_50', value: percentile(light, 99), unit: 'ms' });
   results.push({ name: 'pipeline.cpu_ms_at_50', value: lightRun.cpuMsPerEvent, unit: 'ms' });
-  progress(
-    `latency, ROLE=all (${LATENCY.ratePerSecond} events/s for ${LATENCY.settleSeconds} s, then ${LATENCY.seconds} s)…`,
-  );
+  progress(`latency, ROLE=all (${describeLoad(LATENCY)})…`);
   const { latencies, settlingLatencies, cpuMsPerEvent, policyMedianMs, rssMb } = await measureLatencies(LATENCY);
   latencies.sort((a, b) => a - b);
   results.push({ name: 'pipeline.p50_ms_at_200', value: percentile(latencies, 50), unit: 'ms' });
