@@ -1,0 +1,186 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import {
+  decideAndCreateDeliveries,
+  finishDeliveries,
+  finishDelivery,
+  moveEvent,
+  recordAttempt,
+  reviveDelivery,
+  reviveFeedback,
+} from '../../src/event/event-store';
+import { openDb, type Db } from '../../src/kernel/db';
+import { migrate } from '../../src/kernel/migrate';
+import { dropSchema, TEST_DATABASE_URL } from '../helpers/test-runtime';
+
+/**
+ * The pipeline's state moves find their rows by primary key, whatever the statistics say about `state`
+ * (event-store.ts, "How the state moves find their rows"). The statistics here are what autovacuum leaves after a
+ * quiet hour: taken when every event was finished. Then a burst arrives. A plan that trusted those statistics would
+ * read the whole backlog through a partial index of open rows, or scan filtered on `state`, for every statement.
+ */
+
+const schema = `t_plans_${randomBytes(5).toString('hex')}`;
+let db: Db;
+
+/** The indexes whose use by a state move would read every open (or dead) row to find one. */
+const STATE_INDEXES = ['inbox_open', 'delivery_dead', 'feedback_open', 'trajectory_event_open'];
+const MOVED_TABLES = new Set(['inbox', 'delivery', 'feedback', 'trajectory_event']);
+/** A state compared with a constant (`state = 'pending'`, `state = ANY ('{…}'::text[])`): the planner may cost it. */
+const STATE_CONSTANT = /\bstate = (ANY \()?'/;
+
+interface PlanNode {
+  'Node Type': string;
+  'Relation Name'?: string;
+  'Index Name'?: string;
+  'Index Cond'?: string;
+  Filter?: string;
+  Plans?: PlanNode[];
+}
+
+/** What each scan of a moved table in `plan` uses and checks, as one line each. */
+function scansOf(plan: PlanNode): string[] {
+  const own =
+    plan['Relation Name'] && MOVED_TABLES.has(plan['Relation Name']) && plan['Node Type'] !== 'ModifyTable'
+      ? [
+          `${plan['Node Type']} on ${plan['Relation Name']}` +
+            (plan['Index Name'] ? ` using ${plan['Index Name']}` : '') +
+            (plan['Index Cond'] ? ` cond ${plan['Index Cond']}` : '') +
+            (plan.Filter ? ` filter ${plan.Filter}` : ''),
+        ]
+      : [];
+  return [...own, ...(plan.Plans ?? []).flatMap(scansOf)];
+}
+
+/** Runs `fn` with a Db that notes every parameterised statement it sends. */
+async function statementsOf(fn: (db: Db) => Promise<unknown>): Promise<{ sql: string; params: readonly unknown[] }[]> {
+  const seen: { sql: string; params: readonly unknown[] }[] = [];
+  const recording = (inner: Db): Db => ({
+    ...inner,
+    query: (sql, params) => {
+      if (params && params.length > 0) {
+        seen.push({ sql, params });
+      }
+      return inner.query(sql, params);
+    },
+    transaction: (f) => inner.transaction((tx) => f(recording(tx))),
+  });
+  await fn(recording(db));
+  return seen;
+}
+
+/** The scans PostgreSQL plans for each statement, with the statement's own parameters (a custom plan). */
+async function plannedScans(statements: { sql: string; params: readonly unknown[] }[]): Promise<string[]> {
+  const scans: string[] = [];
+  for (const { sql, params } of statements) {
+    const [row] = await db.query<{ 'QUERY PLAN': { Plan: PlanNode }[] }>(`EXPLAIN (FORMAT JSON) ${sql}`, params);
+    scans.push(...scansOf(row!['QUERY PLAN'][0]!.Plan));
+  }
+  return scans;
+}
+
+const insertInbox = (state: string, n: number) =>
+  db.query<{ id: string }>(
+    `INSERT INTO inbox (id, tenant, source_event_id, dialect, event_type, state, trace_id, payload)
+     SELECT gen_random_uuid(), '01234567', 'plans-' || gen_random_uuid(), 'generic-json', 'referral.created', $1, 't',
+       '\\x00'
+     FROM generate_series(1, $2::int) RETURNING id`,
+    [state, n],
+  );
+
+const insertDeliveries = (state: string, inboxIds: readonly string[]) =>
+  db.query<{ id: string; inbox_id: string }>(
+    `INSERT INTO delivery (id, inbox_id, destination, idempotency_key, state)
+     SELECT gen_random_uuid(), i, 'gm0363', gen_random_uuid()::text, $1 FROM unnest($2::uuid[]) AS i
+     RETURNING id, inbox_id`,
+    [state, inboxIds],
+  );
+
+const insertFeedback = (state: string, inboxIds: readonly string[]) =>
+  db.query<{ id: string }>(
+    `INSERT INTO feedback (id, inbox_id, tenant, municipality, status, service_request_status, task, submitted_by,
+       idempotency_key, state)
+     SELECT gen_random_uuid(), i, '01234567', 'GM0363', 'accepted', 'active', '{}', 'p', gen_random_uuid()::text, $1
+     FROM unnest($2::uuid[]) AS i RETURNING id`,
+    [state, inboxIds],
+  );
+
+beforeAll(async () => {
+  db = await openDb({ databaseUrl: TEST_DATABASE_URL, schema, poolSize: 2, dataDir: '' });
+  await migrate(db);
+  // A quiet hour: everything finished, and the statistics taken then.
+  const finished = (await insertInbox('delivered', 3000)).map((r) => r.id);
+  await insertDeliveries('delivered', finished);
+  await insertFeedback('delivered', finished);
+  await db.exec('ANALYZE inbox; ANALYZE delivery; ANALYZE feedback');
+});
+
+afterAll(async () => {
+  await db?.close();
+  await dropSchema(schema);
+});
+
+describe('state moves after statistics taken while nothing was open', () => {
+  it('find every event, delivery and feedback row by its primary key in a burst', async () => {
+    // The burst: a backlog of open events, deliveries, feedback and dead letters the statistics never saw.
+    const received = (await insertInbox('received', 1500)).map((r) => r.id);
+    const decided = (await insertInbox('decided', 1500)).map((r) => r.id);
+    const dead = (await insertInbox('dead', 300)).map((r) => r.id);
+    const pending = await insertDeliveries('pending', decided);
+    const deadDeliveries = await insertDeliveries('dead', dead);
+    const pendingFeedback = await insertFeedback('pending', decided.slice(0, 1000));
+    const deadFeedback = await insertFeedback('dead', dead);
+
+    const statements = await statementsOf(async (rec) => {
+      expect(await moveEvent(rec, received[0]!, 'denied')).toBe(true);
+      const created = await decideAndCreateDeliveries(
+        rec,
+        received.slice(1, 21).map((inboxId) => ({
+          id: randomUUID(),
+          inboxId,
+          destination: 'gm0363',
+          idempotencyKey: randomUUID(),
+          reason: 'permitted',
+          passing: ['mapped'],
+        })),
+      );
+      expect(created.size).toBe(20);
+      const finishedNow = await finishDeliveries(
+        rec,
+        'delivered',
+        pending.slice(0, 20).map((d) => ({
+          deliveryId: d.id,
+          inboxId: d.inbox_id,
+          deliveryState: 'delivered' as const,
+          step: 'delivered' as const,
+          reason: 'accepted',
+          status: 201,
+        })),
+      );
+      expect(finishedNow.size).toBe(20);
+      const one = pending[20]!;
+      expect(
+        await finishDelivery(rec, {
+          deliveryId: one.id,
+          inboxId: one.inbox_id,
+          deliveryState: 'delivered',
+          step: 'delivered',
+          reason: 'accepted',
+        }),
+      ).toBe(true);
+      expect(await recordAttempt(rec, 'feedback', pendingFeedback[0]!.id, { state: 'delivered', status: 200 })).toBe(
+        true,
+      );
+      expect(await reviveFeedback(rec, deadFeedback[0]!.id)).toEqual(expect.objectContaining({ state: 'pending' }));
+      expect(await reviveDelivery(rec, deadDeliveries[0]!.id, 'operator replay')).toEqual(
+        expect.objectContaining({ id: deadDeliveries[0]!.id }),
+      );
+    });
+
+    const scans = await plannedScans(statements);
+    // Every move above reads the row it changes; a plan without scans of these tables would check nothing.
+    expect(scans.length).toBeGreaterThanOrEqual(statements.length);
+    expect(scans.filter((s) => STATE_INDEXES.some((index) => s.includes(` using ${index}`)))).toEqual([]);
+    expect(scans.filter((s) => STATE_CONSTANT.test(s))).toEqual([]);
+    expect(scans).toEqual(expect.arrayContaining([expect.stringMatching(/using inbox_pkey/)]));
+  });
+});
