@@ -7,6 +7,7 @@ import {
   recordAttempt,
   reviveDelivery,
   reviveFeedback,
+  stalePendingDeliveries,
 } from '../../src/event/event-store';
 import { openDb, type Db } from '../../src/kernel/db';
 import { migrate } from '../../src/kernel/migrate';
@@ -23,7 +24,7 @@ const schema = `t_plans_${randomBytes(5).toString('hex')}`;
 let db: Db;
 
 /** The indexes whose use by a state move would read every open (or dead) row to find one. */
-const STATE_INDEXES = ['inbox_open', 'delivery_dead', 'feedback_open', 'trajectory_event_open'];
+const STATE_INDEXES = ['inbox_open', 'delivery_pending', 'delivery_dead', 'feedback_open', 'trajectory_event_open'];
 const MOVED_TABLES = new Set(['inbox', 'delivery', 'feedback', 'trajectory_event']);
 /** A state compared with a constant (`state = 'pending'`, `state = ANY ('{…}'::text[])`): the planner may cost it. */
 const STATE_CONSTANT = /\bstate = (ANY \()?'/;
@@ -182,5 +183,11 @@ describe('state moves after statistics taken while nothing was open', () => {
     expect(scans.filter((s) => STATE_INDEXES.some((index) => s.includes(` using ${index}`)))).toEqual([]);
     expect(scans.filter((s) => STATE_CONSTANT.test(s))).toEqual([]);
     expect(scans).toEqual(expect.arrayContaining([expect.stringMatching(/using inbox_pkey/)]));
+  });
+
+  it('let the reconciler find stale pending deliveries without reading the delivered ones', async () => {
+    const statements = await statementsOf((rec) => stalePendingDeliveries(rec, 30_000));
+    const scans = await plannedScans(statements);
+    expect(scans.filter((s) => s.includes('on delivery'))).toEqual([expect.stringMatching(/using delivery_pending/)]);
   });
 });
