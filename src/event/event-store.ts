@@ -243,10 +243,10 @@ function moveParams(id: string, step: StepName, opts: MoveOptions): unknown[] {
  * while it is in a state the step may leave, but that state is compared with a column of a MATERIALIZED input, not
  * with a constant, so the row is found by its primary key. Compared with a constant, the state lets PostgreSQL plan
  * the lookup through a partial index of open rows (`inbox_open`, `feedback_open`, …) or a scan filtered on `state`,
- * costed by the statistics of the last ANALYZE. Autovacuum analyzes when a table has grown, not when it is busy: if
- * few rows were open then, the open rows look like none, and in the next burst every statement reads the whole
- * backlog to find its rows (measured in bench/README.md, "Statistics taken while little was open"). A materialized
- * input's column is no constant to the planner, so no statistic about `state` can choose the plan.
+ * costed by the statistics of the last ANALYZE. Autovacuum analyzes once a tenth of a table's rows have changed,
+ * whenever that is: if few rows were open then, the open rows look like none, and in the next burst every statement
+ * reads the whole backlog to find its rows (measured in bench/README.md, "Statistics taken while little was open").
+ * A materialized input's column is no constant to the planner, so no statistic about `state` can choose the plan.
  */
 
 /**
