@@ -60,7 +60,7 @@ export class Metrics {
     }
     this.queueJobs = new Gauge({
       name: 'jeugdbrug_queue_jobs',
-      help: 'Jobs per queue and state, read from Redis at scrape time',
+      help: `Jobs per queue and state ${SAME_IN_EVERY_PROCESS('Redis')}`,
       labelNames: ['queue', 'state'] as const,
       registers: [this.registry],
       async collect() {
@@ -134,8 +134,16 @@ function registerFigures(registry: Registry, figures: OperationsFigures): void {
 }
 
 /**
- * A gauge with one label, read at scrape time (one query per scrape). It starts empty each time, so a state or
- * destination that is gone disappears instead of keeping its last value.
+ * The end of the help text of a gauge read from a shared store at scrape time. Every process that serves /metrics
+ * reports the same value, so dashboards and alerts take `max` or `min` over processes, never `sum` (the metrics test
+ * holds docker/grafana-dashboard.json to that).
+ */
+const SAME_IN_EVERY_PROCESS = (store: string): string =>
+  `(read from ${store} at scrape time: the same in every process)`;
+
+/**
+ * A gauge with one label, read from PostgreSQL at scrape time (one query per scrape). It starts empty each time, so a
+ * state or destination that is gone disappears instead of keeping its last value.
  */
 function gaugeOf(
   registry: Registry,
@@ -146,7 +154,7 @@ function gaugeOf(
 ): void {
   new Gauge({
     name,
-    help,
+    help: `${help} ${SAME_IN_EVERY_PROCESS('PostgreSQL')}`,
     labelNames: [label],
     registers: [registry],
     async collect() {

@@ -4,17 +4,24 @@ import { buildReferralEvent, PRACTICE_AGB } from '../helpers/builders';
 import { cleanupTestEnv, startTestApp, useAppWithReceiver } from '../helpers/test-runtime';
 import { waitFor } from '../helpers/wait-for';
 
-/** `name{labels} value` lines of the Prometheus text format, and the `# TYPE` of each family. */
+/** `name{labels} value` lines of the Prometheus text format, and the `# TYPE` and `# HELP` of each family. */
 function parse(text: string): {
   samples: { name: string; labels: string; value: number }[];
   types: Map<string, string>;
+  help: Map<string, string>;
 } {
   const samples: { name: string; labels: string; value: number }[] = [];
   const types = new Map<string, string>();
+  const help = new Map<string, string>();
   for (const line of text.split('\n')) {
     const type = /^# TYPE (\S+) (\S+)$/.exec(line);
     if (type) {
       types.set(type[1]!, type[2]!);
+      continue;
+    }
+    const helpLine = /^# HELP (\S+) (.*)$/.exec(line);
+    if (helpLine) {
+      help.set(helpLine[1]!, helpLine[2]!);
       continue;
     }
     const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$/.exec(line);
@@ -22,7 +29,15 @@ function parse(text: string): {
       samples.push({ name: m[1]!, labels: m[2] ?? '', value: Number(m[3]) });
     }
   }
-  return { samples, types };
+  return { samples, types, help };
+}
+
+/** The PromQL expressions of the Grafana dashboard shipped in docker/. */
+function dashboardExpressions(): string[] {
+  const dashboard = JSON.parse(
+    fs.readFileSync(path.resolve(__dirname, '../../docker/grafana-dashboard.json'), 'utf8'),
+  ) as { panels: { targets: { expr: string }[] }[] };
+  return dashboard.panels.flatMap((p) => p.targets.map((t) => t.expr));
 }
 
 describe('/metrics', () => {
@@ -96,18 +111,30 @@ describe('/metrics', () => {
   });
 
   it('serves every metric the Grafana dashboard in docker/ queries', async () => {
-    const dashboard = JSON.parse(
-      fs.readFileSync(path.resolve(__dirname, '../../docker/grafana-dashboard.json'), 'utf8'),
-    ) as { panels: { targets: { expr: string }[] }[] };
     const queried = new Set(
-      dashboard.panels
-        .flatMap((p) => p.targets.map((t) => t.expr))
+      dashboardExpressions()
         .flatMap((expr) => expr.match(/\b(jeugdbrug|process|nodejs)_[a-z0-9_]+/g) ?? [])
         .map((name) => name.replace(/_(bucket|count|sum)$/, '')),
     );
     expect(queried.size).toBeGreaterThan(10);
     const { types } = await scrape();
     expect([...queried].filter((name) => !types.has(name))).toEqual([]);
+  });
+
+  it('has the dashboard take max or min, never the sum, of the figures every process reports alike', async () => {
+    // Read from PostgreSQL or Redis at scrape time: the API and every worker with METRICS_PORT report the same
+    // value, so a sum over the scraped processes would count each event, dead letter or job once per process.
+    const { help } = await scrape();
+    const shared = [...help]
+      .filter(([, text]) => text.endsWith('at scrape time: the same in every process)'))
+      .map(([name]) => name);
+    expect(shared).toEqual(
+      expect.arrayContaining(['jeugdbrug_events', 'jeugdbrug_dead_letters', 'jeugdbrug_queue_jobs']),
+    );
+    const summed = dashboardExpressions().filter((expr) =>
+      shared.some((name) => new RegExp(`\\bsum\\s*(by\\s*\\([^)]*\\)\\s*)?\\(\\s*${name}\\b`).test(expr)),
+    );
+    expect(summed).toEqual([]);
   });
 });
 
