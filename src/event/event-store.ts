@@ -240,34 +240,33 @@ function moveParams(id: string, step: StepName, opts: MoveOptions): unknown[] {
 
 /*
  * How the state moves find their rows. A move changes an event (or a delivery, feedback or trajectory event) only
- * while it is in a state the step may leave, but that state is compared with a column of a MATERIALIZED input, not
- * with a constant, so the row is found by its primary key. Compared with a constant, the state lets PostgreSQL plan
- * the lookup through a partial index of open rows (`inbox_open`, `feedback_open`, …) or a scan filtered on `state`,
- * costed by the statistics of the last ANALYZE. Autovacuum analyzes once a tenth of a table's rows have changed,
- * whenever that is: if few rows were open then, the open rows look like none, and in the next burst every statement
- * reads the whole backlog to find its rows (measured in bench/README.md, "Statistics taken while little was open").
- * A materialized input's column is no constant to the planner, so no statistic about `state` can choose the plan.
+ * while it is in a state the step may leave. The row is named by its primary key as a plain restriction (`id = $1`,
+ * or `id = ANY($1)` for a group), and the states it may leave come from a MATERIALIZED CTE, never a constant.
+ * Compared with a constant, the state lets PostgreSQL plan the lookup through a partial index of open rows
+ * (`inbox_open`, `feedback_open`, …) or a scan filtered on `state`, costed by the statistics of the last ANALYZE.
+ * Autovacuum analyzes once a tenth of a table's rows have changed, whenever that is: if few rows were open then, the
+ * open rows look like none, and in the next burst every statement reads the whole backlog to find its rows. A
+ * materialized CTE's column is no constant to the planner, so no statistic about `state` can choose the plan; and
+ * the key as a restriction keeps it on the primary key's index, where a join on the id alone let it hash a scan of a
+ * table of some thousand rows instead. Both measured in bench/README.md, "Statistics taken while little was open".
  */
 
-/**
- * The input of a one-row state move, as a CTE named `name` (no WITH): the row's id and the states it may be moved
- * from (SQL expressions: a parameter and an array).
- */
-const oneRowTarget = (id: string, fromStates: string, name = 'target'): string =>
-  `${name} AS MATERIALIZED (SELECT ${id}::uuid AS id, ${fromStates}::text[] AS from_states)`;
+/** The states a one-row move may leave, as a CTE named `name` (no WITH): `states`, to join with. */
+const fromStatesCte = (states: string, name = 'from_states'): string =>
+  `${name} AS MATERIALIZED (SELECT ${states}::text[] AS states)`;
 
-/** The condition joining `alias` (a row of inbox, delivery, feedback or trajectory_event) to its one-row target. */
-const isTarget = (alias: string, target = 'target'): string =>
-  `${alias}.id = ${target}.id AND ${alias}.state = ANY(${target}.from_states)`;
+/** The row `alias` with primary key `id`, while in one of the states of the CTE `name` (`fromStatesCte`). */
+const byIdWhileIn = (alias: string, id: string, name = 'from_states'): string =>
+  `${alias}.id = ${id} AND ${alias}.state = ANY(${name}.states)`;
 
 /**
  * A step as CTEs `moved` (the updated row, if any) and its history, then `extraCtes` and `select`, which may read
  * `moved`: one atomic statement. Parameters $1..$5 come from `moveParams`; more may follow.
  */
 function moveSql(extraCtes: string, select: string): string {
-  return `WITH ${oneRowTarget('$1', '$4')}, moved AS (
+  return `WITH ${fromStatesCte('$4')}, moved AS (
       UPDATE inbox SET state = $2, state_reason = $3, updated_at = now()
-      FROM target WHERE ${isTarget('inbox')} RETURNING inbox.id
+      FROM from_states WHERE ${byIdWhileIn('inbox', '$1')} RETURNING inbox.id
     ), history AS (
       INSERT INTO inbox_history (inbox_id, state, reason)
       SELECT moved.id, s.state, CASE WHEN s.state = $2 THEN $3 END
@@ -402,7 +401,8 @@ export async function decideAndCreateDeliveries(
          AS x(inbox_id, delivery_id, destination, idempotency_key, reason, passing, n)
      ), moved AS (
        UPDATE inbox SET state = $7, state_reason = input.reason, updated_at = now()
-       FROM input WHERE inbox.id = input.inbox_id AND inbox.state = ANY(input.from_states)
+       FROM input WHERE inbox.id = ANY($1::uuid[]) AND inbox.id = input.inbox_id
+         AND inbox.state = ANY(input.from_states)
        RETURNING input.*
      ), history AS (
        INSERT INTO inbox_history (inbox_id, state, reason)
@@ -547,10 +547,10 @@ export async function recordAttempt(
   a: AttemptOutcome<DeliveryState | FeedbackState>,
 ): Promise<boolean> {
   const rows = await db.query(
-    `WITH ${oneRowTarget('$1', `'{pending}'`)}
+    `WITH ${fromStatesCte(`'{pending}'`)}
      UPDATE ${table} SET state = $2, attempts = attempts + 1, last_status = $3, last_error = $4,
        response_body = $5, updated_at = now(), delivered_at = CASE WHEN $2 = 'delivered' THEN now() END
-     FROM target WHERE ${isTarget(table)} RETURNING ${table}.id`,
+     FROM from_states WHERE ${byIdWhileIn(table, '$1')} RETURNING ${table}.id`,
     [id, a.state, a.status ?? null, a.error ?? null, a.responseBody?.slice(0, 4000) ?? null],
   );
   return rows.length > 0;
@@ -559,9 +559,9 @@ export async function recordAttempt(
 /** A pending trajectory event that the decision before sending denied: it stops there, as it would have at receipt. */
 export async function denyTrajectoryEvent(db: Db, id: string, reason: string): Promise<void> {
   await db.query(
-    `WITH ${oneRowTarget('$1', `'{pending}'`)}
+    `WITH ${fromStatesCte(`'{pending}'`)}
      UPDATE trajectory_event SET state = 'denied', decision = 'deny', decision_reason = $2, updated_at = now()
-     FROM target WHERE ${isTarget('trajectory_event')}`,
+     FROM from_states WHERE ${byIdWhileIn('trajectory_event', '$1')}`,
     [id, reason],
   );
 }
@@ -587,10 +587,10 @@ export async function finishDelivery(
 ): Promise<boolean> {
   const rows = await db.query(
     moveSql(
-      `, ${oneRowTarget('$6', `'{pending}'`, 'pending_delivery')}, attempt AS (
+      `, ${fromStatesCte(`'{pending}'`, 'delivery_from')}, attempt AS (
         UPDATE delivery SET state = $7::text, attempts = attempts + $11::int, last_status = $8, last_error = $9,
           response_body = $10, updated_at = now(), delivered_at = CASE WHEN $7::text = 'delivered' THEN now() END
-        FROM pending_delivery WHERE ${isTarget('delivery', 'pending_delivery')} RETURNING delivery.id
+        FROM delivery_from WHERE ${byIdWhileIn('delivery', '$6', 'delivery_from')} RETURNING delivery.id
       )`,
       'SELECT id FROM attempt',
     ),
@@ -624,7 +624,8 @@ export async function finishDeliveries(db: Db, step: StepName, ds: readonly Deli
          AS x(inbox_id, delivery_id, reason, delivery_state, status, error, response_body, counts, n)
      ), moved AS (
        UPDATE inbox SET state = $9, state_reason = input.reason, updated_at = now()
-       FROM input WHERE inbox.id = input.inbox_id AND inbox.state = ANY(input.from_states)
+       FROM input WHERE inbox.id = ANY($1::uuid[]) AND inbox.id = input.inbox_id
+         AND inbox.state = ANY(input.from_states)
        RETURNING input.inbox_id, input.reason, input.n
      ), history AS (
        INSERT INTO inbox_history (inbox_id, state, reason) SELECT inbox_id, $9, reason FROM moved ORDER BY n
@@ -632,7 +633,8 @@ export async function finishDeliveries(db: Db, step: StepName, ds: readonly Deli
        UPDATE delivery SET state = input.delivery_state, attempts = attempts + input.counts,
          last_status = input.status, last_error = input.error, response_body = input.response_body,
          updated_at = now(), delivered_at = CASE WHEN input.delivery_state = 'delivered' THEN now() END
-       FROM input WHERE delivery.id = input.delivery_id AND delivery.state = input.delivery_from
+       FROM input WHERE delivery.id = ANY($2::uuid[]) AND delivery.id = input.delivery_id
+         AND delivery.state = input.delivery_from
        RETURNING delivery.id
      )
      SELECT id FROM attempt`,
@@ -668,9 +670,10 @@ export async function reviveDelivery(
 > {
   return db.transaction(async (tx) => {
     const [dead] = await tx.query<{ inbox_id: string; sealed: boolean }>(
-      `WITH ${oneRowTarget('$1', `'{dead}'`)}
+      `WITH ${fromStatesCte(`'{dead}'`)}
        SELECT d.inbox_id, (i.canonical IS NOT NULL OR i.payload IS NOT NULL) AS sealed
-       FROM target JOIN delivery d ON ${isTarget('d')} JOIN inbox i ON i.id = d.inbox_id FOR UPDATE OF d`,
+       FROM from_states, delivery d JOIN inbox i ON i.id = d.inbox_id WHERE ${byIdWhileIn('d', '$1')}
+       FOR UPDATE OF d`,
       [deliveryId],
     );
     if (!dead) {
@@ -873,9 +876,9 @@ export async function listFeedbackOf(db: Db, inboxId: string): Promise<FeedbackR
 export async function reviveFeedback(db: Db, id: string): Promise<(FeedbackRow & { trace_id: string }) | undefined> {
   // With the referral's trace id: the replayed job is followed under the same id as the rest of the event's life.
   const [row] = await db.query<FeedbackRow & { trace_id: string }>(
-    `WITH ${oneRowTarget('$1', `'{dead}'`)}
+    `WITH ${fromStatesCte(`'{dead}'`)}
      UPDATE feedback SET state = 'pending', round = round + 1, attempts = 0, updated_at = now()
-     FROM target, inbox WHERE ${isTarget('feedback')} AND inbox.id = feedback.inbox_id
+     FROM from_states, inbox WHERE ${byIdWhileIn('feedback', '$1')} AND inbox.id = feedback.inbox_id
      RETURNING feedback.*, inbox.trace_id`,
     [id],
   );
@@ -1021,9 +1024,9 @@ export async function clearFinishedTrajectoryPayloads(
 /** Gives a dead trajectory event's delivery a new round; undefined when it is not dead. */
 export async function reviveTrajectoryEvent(db: Db, id: string): Promise<TrajectoryEventRow | undefined> {
   const [row] = await db.query<TrajectoryEventRow>(
-    `WITH ${oneRowTarget('$1', `'{dead}'`)}
+    `WITH ${fromStatesCte(`'{dead}'`)}
      UPDATE trajectory_event SET state = 'pending', round = round + 1, attempts = 0, updated_at = now()
-     FROM target WHERE ${isTarget('trajectory_event')} RETURNING trajectory_event.*`,
+     FROM from_states WHERE ${byIdWhileIn('trajectory_event', '$1')} RETURNING trajectory_event.*`,
     [id],
   );
   return row;
