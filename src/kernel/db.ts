@@ -53,8 +53,9 @@ async function openPostgres(url: string, schema: string, poolSize: number): Prom
   // pg_terminate_backend) emits 'error', and an 'error' event without a listener crashes the process. The query in
   // flight rejects on its own, so the event itself needs no handling; one listener per connection, for its life.
   pool.on('connect', (client) => client.on('error', ignore));
-  // Parameterised queries run as named prepared statements: PostgreSQL parses and plans each text once per
-  // connection instead of on every call, which matters when it shares the machine's cores with the workers.
+  // Parameterised queries run as named prepared statements: PostgreSQL parses each text once per connection instead
+  // of on every call, and plans it once too where a generic plan serves (it keeps planning anew while a plan for the
+  // call's own values looks cheaper), which matters when it shares the machine's cores with the workers.
   const names = new Map<string, string>();
   const nameOf = (sql: string): string => {
     let name = names.get(sql);
