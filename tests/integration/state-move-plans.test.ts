@@ -4,6 +4,7 @@ import {
   finishDeliveries,
   finishDelivery,
   moveEvent,
+  pendingDeliveriesOf,
   recordAttempt,
   reviveDelivery,
   reviveFeedback,
@@ -186,6 +187,19 @@ describe('state moves after statistics taken while nothing was open', () => {
     expect(scans.filter((s) => STATE_CONSTANT.test(s))).toEqual([]);
     // And by the primary key: no scan of a whole table, however small the planner thinks it is.
     expect(scans.filter((s) => !/^(Bitmap Heap|Index) Scan on (\w+) using \2_pkey\b/.test(s))).toEqual([]);
+  });
+
+  it("read an event's pending deliveries by the event's key, not through the index of all pending ones", async () => {
+    const [pending] = await insertDeliveries(
+      'pending',
+      (await insertInbox('decided', 1)).map((r) => r.id),
+    );
+    const statements = await statementsOf(async (rec) => {
+      expect(await pendingDeliveriesOf(rec, pending!.inbox_id)).toEqual([expect.objectContaining({ id: pending!.id })]);
+    });
+    expect(await plannedScans(statements)).toEqual([
+      expect.stringMatching(/^Index Scan on delivery using delivery_inbox_id_destination_key\b/),
+    ]);
   });
 
   it('let the reconciler find stale pending deliveries without reading the delivered ones', async () => {
