@@ -87,7 +87,12 @@ describe('a chain written before and after migration 015', () => {
       tenant,
       Array.from({ length: 6 }, (_, i) => event(i)),
     );
-    expect(await migrate(db)).toEqual(['015_audit_chain_v2.sql', '016_sealed_storage.sql', '017_delivery_pending.sql']);
+    expect(await migrate(db)).toEqual([
+      '015_audit_chain_v2.sql',
+      '016_sealed_storage.sql',
+      '017_delivery_pending.sql',
+      '018_inbox_denied.sql',
+    ]);
     const writer = new AuditWriter(db);
     await Promise.all(Array.from({ length: 6 }, (_, i) => writer.append(tenant, event(6 + i))));
   });

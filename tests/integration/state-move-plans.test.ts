@@ -3,6 +3,7 @@ import {
   decideAndCreateDeliveries,
   finishDeliveries,
   finishDelivery,
+  deniedForConsentSince,
   moveEvent,
   pendingDeliveriesOf,
   recordAttempt,
@@ -25,7 +26,14 @@ const schema = `t_plans_${randomBytes(5).toString('hex')}`;
 let db: Db;
 
 /** The indexes whose use by a state move would read every open (or dead) row to find one. */
-const STATE_INDEXES = ['inbox_open', 'delivery_pending', 'delivery_dead', 'feedback_open', 'trajectory_event_open'];
+const STATE_INDEXES = [
+  'inbox_open',
+  'inbox_denied',
+  'delivery_pending',
+  'delivery_dead',
+  'feedback_open',
+  'trajectory_event_open',
+];
 const MOVED_TABLES = new Set(['inbox', 'delivery', 'feedback', 'trajectory_event']);
 /** A state compared with a constant (`state = 'pending'`, `state = ANY ('{…}'::text[])`): the planner may cost it. */
 const STATE_CONSTANT = /\bstate = (ANY \()?'/;
@@ -200,6 +208,12 @@ describe('state moves after statistics taken while nothing was open', () => {
     expect(await plannedScans(statements)).toEqual([
       expect.stringMatching(/^Index Scan on delivery using delivery_inbox_id_destination_key\b/),
     ]);
+  });
+
+  it("let a recorded consent find the practice's denied events without reading its history", async () => {
+    const statements = await statementsOf((rec) => deniedForConsentSince(rec, '01234567', 30));
+    const scans = await plannedScans(statements);
+    expect(scans).toEqual([expect.stringMatching(/^Index Scan on inbox using inbox_denied\b/)]);
   });
 
   it('let the reconciler find stale pending deliveries without reading the delivered ones', async () => {
