@@ -251,11 +251,14 @@ function moveParams(id: string, step: StepName, opts: MoveOptions): unknown[] {
  * table of some thousand rows instead. Both measured in bench/README.md, "Statistics taken while little was open".
  */
 
-/** The states a one-row move may leave, as a CTE named `name` (no WITH): `states`, to join with. */
+/** The states a move may leave, as a CTE named `name` (no WITH): `states`, to join with. */
 const fromStatesCte = (states: string, name = 'from_states'): string =>
   `${name} AS MATERIALIZED (SELECT ${states}::text[] AS states)`;
 
-/** The row `alias` with primary key `id`, while in one of the states of the CTE `name` (`fromStatesCte`). */
+/**
+ * The row `alias` whose primary key is `id` (`$1`, or `ANY($1)` for a group), while in one of the states of the CTE
+ * `name` (`fromStatesCte`).
+ */
 const byIdWhileIn = (alias: string, id: string, name = 'from_states'): string =>
   `${alias}.id = ${id} AND ${alias}.state = ANY(${name}.states)`;
 
@@ -395,14 +398,12 @@ export async function decideAndCreateDeliveries(
 ): Promise<Map<string, DeliveryRow>> {
   const { from, to } = STEPS.decided;
   const rows = await db.query<DeliveryRow>(
-    `WITH input AS MATERIALIZED (
-       SELECT *, $8::text[] AS from_states
-       FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY
+    `WITH ${fromStatesCte('$8')}, input AS (
+       SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY
          AS x(inbox_id, delivery_id, destination, idempotency_key, reason, passing, n)
      ), moved AS (
        UPDATE inbox SET state = $7, state_reason = input.reason, updated_at = now()
-       FROM input WHERE inbox.id = ANY($1::uuid[]) AND inbox.id = input.inbox_id
-         AND inbox.state = ANY(input.from_states)
+       FROM from_states, input WHERE ${byIdWhileIn('inbox', 'ANY($1::uuid[])')} AND inbox.id = input.inbox_id
        RETURNING input.*
      ), history AS (
        INSERT INTO inbox_history (inbox_id, state, reason)
@@ -624,15 +625,13 @@ export type DeliveryFinish = Parameters<typeof finishDelivery>[1];
 export async function finishDeliveries(db: Db, step: StepName, ds: readonly DeliveryFinish[]): Promise<Set<string>> {
   const { from, to } = STEPS[step];
   const rows = await db.query<{ id: string }>(
-    `WITH input AS MATERIALIZED (
-       SELECT *, $10::text[] AS from_states, 'pending'::text AS delivery_from
-       FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[],
+    `WITH ${fromStatesCte('$10')}, ${fromStatesCte(`'{pending}'`, 'delivery_from')}, input AS (
+       SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[],
          $8::int[]) WITH ORDINALITY
          AS x(inbox_id, delivery_id, reason, delivery_state, status, error, response_body, counts, n)
      ), moved AS (
        UPDATE inbox SET state = $9, state_reason = input.reason, updated_at = now()
-       FROM input WHERE inbox.id = ANY($1::uuid[]) AND inbox.id = input.inbox_id
-         AND inbox.state = ANY(input.from_states)
+       FROM from_states, input WHERE ${byIdWhileIn('inbox', 'ANY($1::uuid[])')} AND inbox.id = input.inbox_id
        RETURNING input.inbox_id, input.reason, input.n
      ), history AS (
        INSERT INTO inbox_history (inbox_id, state, reason) SELECT inbox_id, $9, reason FROM moved ORDER BY n
@@ -640,8 +639,8 @@ export async function finishDeliveries(db: Db, step: StepName, ds: readonly Deli
        UPDATE delivery SET state = input.delivery_state, attempts = attempts + input.counts,
          last_status = input.status, last_error = input.error, response_body = input.response_body,
          updated_at = now(), delivered_at = CASE WHEN input.delivery_state = 'delivered' THEN now() END
-       FROM input WHERE delivery.id = ANY($2::uuid[]) AND delivery.id = input.delivery_id
-         AND delivery.state = input.delivery_from
+       FROM delivery_from, input
+       WHERE ${byIdWhileIn('delivery', 'ANY($2::uuid[])', 'delivery_from')} AND delivery.id = input.delivery_id
        RETURNING delivery.id
      )
      SELECT id FROM attempt`,
