@@ -6,6 +6,7 @@ import {
   stalePendingFeedback,
   stalePendingTrajectoryEvents,
 } from './event-store';
+import { foldEventStateCounts } from './state-counts';
 import { deliverJobId, feedbackJobId, mapJobId, trajectoryJobId } from './queues';
 
 /**
@@ -21,6 +22,8 @@ const CHECKS_AT_ONCE = 100;
  * A row whose job still waits behind a long backlog has a live job and gets none: job ids are derived from the row.
  */
 export async function reconcileOnce(ctx: PipelineContext, graceMs = ctx.config.RECONCILE_GRACE_MS): Promise<number> {
+  // Not a re-enqueue, but periodic in every worker process as this round is: keeps /metrics' event counts cheap.
+  await foldEventStateCounts(ctx.db);
   const events = await withoutJob(await staleEventsToMap(ctx.db, graceMs), (r) => [ctx.queues.map, mapJobId(r.id)]);
   await inChunks(events, (chunk) => ctx.queues.enqueueMap(chunk.map((r) => ({ inboxId: r.id, traceId: r.trace_id }))));
   const deliveries = await withoutJob(await stalePendingDeliveries(ctx.db, graceMs), (d) => {

@@ -1,6 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
 import pg from 'pg';
 import { COLUMNS_LINE_SQL } from '../../src/audit/chain-columns';
 import { verifyTenant } from '../../src/audit/verify';
@@ -9,6 +7,7 @@ import { openDb, type Db } from '../../src/kernel/db';
 import { migrate } from '../../src/kernel/migrate';
 import { appendFormat1 } from '../helpers/audit-format-1';
 import { buildDisclosureAuditEvent as event } from '../helpers/builders';
+import { migrateBefore } from '../helpers/migrate-before';
 import { TEST_DATABASE_URL } from '../helpers/test-runtime';
 
 /**
@@ -22,19 +21,6 @@ async function openSchema(): Promise<{ db: Db; schema: string }> {
   const schema = `t_chain_v2_${randomBytes(5).toString('hex')}`;
   schemas.push(schema);
   return { db: await openDb({ databaseUrl: TEST_DATABASE_URL, schema, poolSize: 4, dataDir: '' }), schema };
-}
-
-/** Applies the migrations numbered below `number`, as a database last migrated before it was. */
-async function migrateBefore(db: Db, number: string): Promise<void> {
-  const dir = path.resolve(__dirname, '../../src/kernel/migrations');
-  await db.exec('CREATE TABLE schema_migration (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
-  for (const file of fs
-    .readdirSync(dir)
-    .filter((f) => /^\d{3}_.+\.sql$/.test(f) && f < number)
-    .sort()) {
-    await db.exec(fs.readFileSync(path.join(dir, file), 'utf8'));
-    await db.query('INSERT INTO schema_migration (name) VALUES ($1)', [file]);
-  }
 }
 
 /** `db` counting the rows it returns that carry an AuditEvent's text: rows read here to be checked here. */
@@ -92,6 +78,7 @@ describe('a chain written before and after migration 015', () => {
       '016_sealed_storage.sql',
       '017_delivery_pending.sql',
       '018_inbox_denied.sql',
+      '019_inbox_state_count.sql',
     ]);
     const writer = new AuditWriter(db);
     await Promise.all(Array.from({ length: 6 }, (_, i) => writer.append(tenant, event(6 + i))));

@@ -208,4 +208,20 @@ describe('pipeline: HIS event in, municipality notification out', () => {
       500,
     );
   });
+
+  it("folds the changes behind /metrics' event counts into one row per state in each reconciler round", async () => {
+    const db = app.rt.ctx.db;
+    const counted = () => db.query('SELECT state, count(*)::float8 AS n FROM inbox GROUP BY state ORDER BY state');
+    const rows = () => db.query('SELECT state, n::float8 AS n FROM inbox_state_count ORDER BY state');
+    await reconcileOnce(app.rt.ctx, 0);
+    const { body } = await submit([buildReferralEvent(), buildReferralEvent()]);
+    await waitFor('delivered', async () =>
+      (await Promise.all(body.receipts.map(async (r) => (await view(r.id)).state))).every((s) => s === 'delivered'),
+    );
+    expect((await rows()).length).toBeGreaterThan((await counted()).length);
+
+    await reconcileOnce(app.rt.ctx, 0);
+
+    expect(await rows()).toEqual(await counted());
+  });
 });

@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import {
   decideAndCreateDeliveries,
   finishDeliveries,
@@ -13,6 +13,7 @@ import {
 } from '../../src/event/event-store';
 import { openDb, type Db } from '../../src/kernel/db';
 import { migrate } from '../../src/kernel/migrate';
+import { insertInboxRows, permittedTo } from '../helpers/inbox-rows';
 import { dropSchema, TEST_DATABASE_URL } from '../helpers/test-runtime';
 
 /**
@@ -90,14 +91,7 @@ async function plannedScans(statements: { sql: string; params: readonly unknown[
   return scans;
 }
 
-const insertInbox = (state: string, n: number) =>
-  db.query<{ id: string }>(
-    `INSERT INTO inbox (id, tenant, source_event_id, dialect, event_type, state, trace_id, payload)
-     SELECT gen_random_uuid(), '01234567', 'plans-' || gen_random_uuid(), 'generic-json', 'referral.created', $1, 't',
-       '\\x00'
-     FROM generate_series(1, $2::int) RETURNING id`,
-    [state, n],
-  );
+const insertInbox = (state: string, n: number) => insertInboxRows(db, state, n);
 
 const insertDeliveries = (state: string, inboxIds: readonly string[]) =>
   db.query<{ id: string; inbox_id: string }>(
@@ -120,7 +114,7 @@ beforeAll(async () => {
   db = await openDb({ databaseUrl: TEST_DATABASE_URL, schema, poolSize: 2, dataDir: '' });
   await migrate(db);
   // A quiet hour: everything finished, and the statistics taken then.
-  const finished = (await insertInbox('delivered', 3000)).map((r) => r.id);
+  const finished = await insertInbox('delivered', 3000);
   await insertDeliveries('delivered', finished);
   await insertFeedback('delivered', finished);
   await db.exec('ANALYZE inbox; ANALYZE delivery; ANALYZE feedback');
@@ -134,9 +128,9 @@ afterAll(async () => {
 describe('state moves after statistics taken while nothing was open', () => {
   it('find every event, delivery and feedback row by its primary key in a burst', async () => {
     // The burst: a backlog of open events, deliveries, feedback and dead letters the statistics never saw.
-    const received = (await insertInbox('received', 1500)).map((r) => r.id);
-    const decided = (await insertInbox('decided', 1500)).map((r) => r.id);
-    const dead = (await insertInbox('dead', 300)).map((r) => r.id);
+    const received = await insertInbox('received', 1500);
+    const decided = await insertInbox('decided', 1500);
+    const dead = await insertInbox('dead', 300);
     const pending = await insertDeliveries('pending', decided);
     const deadDeliveries = await insertDeliveries('dead', dead);
     const pendingFeedback = await insertFeedback('pending', decided.slice(0, 1000));
@@ -144,17 +138,7 @@ describe('state moves after statistics taken while nothing was open', () => {
 
     const statements = await statementsOf(async (rec) => {
       expect(await moveEvent(rec, received[0]!, 'denied')).toBe(true);
-      const created = await decideAndCreateDeliveries(
-        rec,
-        received.slice(1, 21).map((inboxId) => ({
-          id: randomUUID(),
-          inboxId,
-          destination: 'gm0363',
-          idempotencyKey: randomUUID(),
-          reason: 'permitted',
-          passing: ['mapped'],
-        })),
-      );
+      const created = await decideAndCreateDeliveries(rec, permittedTo('gm0363', received.slice(1, 21)));
       expect(created.size).toBe(20);
       const finishedNow = await finishDeliveries(
         rec,
@@ -198,10 +182,7 @@ describe('state moves after statistics taken while nothing was open', () => {
   });
 
   it("read an event's pending deliveries by the event's key, not through the index of all pending ones", async () => {
-    const [pending] = await insertDeliveries(
-      'pending',
-      (await insertInbox('decided', 1)).map((r) => r.id),
-    );
+    const [pending] = await insertDeliveries('pending', await insertInbox('decided', 1));
     const statements = await statementsOf(async (rec) => {
       expect(await pendingDeliveriesOf(rec, pending!.inbox_id)).toEqual([expect.objectContaining({ id: pending!.id })]);
     });

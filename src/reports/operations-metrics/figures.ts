@@ -1,18 +1,14 @@
 import type { OperationsFigures } from '../../kernel/metrics';
 import type { PipelineContext } from '../../event/context';
 import { practiceReceiver } from '../../event/practice-send';
+import { eventStateCounts } from '../../event/state-counts';
 import { countDeadLetters } from '../dead-letters/dead-letters';
 
 /** The read model behind the scrape-time gauges of /metrics: counts only, grouped by state, destination or chain. */
 export function operationsFigures(ctx: Pick<PipelineContext, 'db' | 'registry'>): OperationsFigures {
   const { db } = ctx;
   return {
-    async eventsByState() {
-      const rows = await db.query<{ state: string; n: number }>(
-        'SELECT state, count(*)::int AS n FROM inbox GROUP BY state',
-      );
-      return rows.map((r) => ({ state: r.state, count: r.n }));
-    },
+    eventsByState: () => eventStateCounts(db),
     async deadLetters() {
       const { deliveries, toPractices } = await countDeadLetters(db);
       return [

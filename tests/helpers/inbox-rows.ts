@@ -1,0 +1,30 @@
+import { randomUUID } from 'node:crypto';
+import type { NewDecidedDelivery } from '../../src/event/event-store';
+import type { Db } from '../../src/kernel/db';
+
+/**
+ * `n` bare inbox rows in `state` (one practice, a one-byte record), for tests of statements over the inbox table
+ * rather than of the pipeline; returns their ids.
+ */
+export async function insertInboxRows(db: Db, state: string, n: number): Promise<string[]> {
+  const rows = await db.query<{ id: string }>(
+    `INSERT INTO inbox (id, tenant, source_event_id, dialect, event_type, state, trace_id, payload)
+     SELECT gen_random_uuid(), '01234567', 'rows-' || gen_random_uuid(), 'generic-json', 'referral.created', $1, 't',
+       '\\x00'
+     FROM generate_series(1, $2::int) RETURNING id`,
+    [state, n],
+  );
+  return rows.map((r) => r.id);
+}
+
+/** What the map stage passes to `decideAndCreateDeliveries` for events permitted to one destination. */
+export function permittedTo(destination: string, inboxIds: readonly string[]): NewDecidedDelivery[] {
+  return inboxIds.map((inboxId) => ({
+    id: randomUUID(),
+    inboxId,
+    destination,
+    idempotencyKey: randomUUID(),
+    reason: 'permitted',
+    passing: ['mapped'],
+  }));
+}
