@@ -82,6 +82,12 @@ export const DESTINATION_DESCRIPTION = /^destination (.+)$/;
 export const AGREEMENT_VERSION_DESCRIPTION = /^version (\d+)$/;
 /** The principal identifier system of agents (`api-key:…`, `system/worker`). */
 export const PRINCIPAL_SYSTEM = 'https://jeugdbrug.nl/principal';
+/**
+ * Every identifier system an agent of these AuditEvents can have: the principal's (`agentsOf`) and the
+ * organisations' (`organisationIdentifier`). Audit search turns a bare agent value into a token of each, which the
+ * `agents` index serves; matching every row's tokens against `%|value` instead read the whole audit trail.
+ */
+export const AGENT_IDENTIFIER_SYSTEMS: readonly string[] = [PRINCIPAL_SYSTEM, AGB_SYSTEM, MUNICIPALITY_CODE_SYSTEM];
 
 const SYSTEM_ROLE = deepFreeze({ coding: [{ system: SECURITY_ROLE, code: 'dataprocessor' }] });
 const HUMAN_ROLE = deepFreeze({ coding: [{ system: SECURITY_ROLE, code: 'humanuser' }] });

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { AuditEvent, Bundle, OperationOutcome } from '@medplum/fhirtypes';
-import { consentDecision, disclosure, SYSTEM_WORKER } from '../../src/audit/audit-events';
+import { AGENT_IDENTIFIER_SYSTEMS, consentDecision, disclosure, SYSTEM_WORKER } from '../../src/audit/audit-events';
 import { runAuditCli } from '../../src/cli/audit-verify';
 import { MUNICIPALITY, OTHER_PRACTICE_AGB, PRACTICE_AGB } from '../helpers/builders';
 import { cleanupTestEnv, startTestApp, TEST_DATABASE_URL, type KeyName, type TestApp } from '../helpers/test-runtime';
@@ -362,5 +362,16 @@ describe('audit search, verification and export over HTTP', () => {
       expect(overview.entries).toHaveLength(7);
       expect(overview.entries.every((e) => e.kind === 'disclosure' && e.recipient.code === MUNICIPALITY)).toBe(true);
     });
+  });
+
+  it('finds every agent of the trail by its bare value: their identifier systems are the ones search expands it to', async () => {
+    // By now the trail holds the seeded events and the reads of every role above.
+    const agents = await app.rt.ctx.db.query<{ token: string }>(
+      'SELECT DISTINCT t AS token FROM audit_event, unnest(agents) t ORDER BY 1',
+    );
+    expect(agents.length).toBeGreaterThan(5);
+    for (const { token } of agents) {
+      expect(AGENT_IDENTIFIER_SYSTEMS).toContain(token.slice(0, token.lastIndexOf('|')));
+    }
   });
 });

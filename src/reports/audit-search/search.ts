@@ -1,4 +1,5 @@
 import type { AuditEvent, Extension } from '@medplum/fhirtypes';
+import { AGENT_IDENTIFIER_SYSTEMS } from '../../audit/audit-events';
 import { scopeCondition } from '../audit-scope';
 import { and, or, SqlParams } from '../../kernel/sql-params';
 import type { Principal } from '../../access/principal';
@@ -39,8 +40,16 @@ function tokenSql(column: 'type' | 'subtype', t: TokenFilter, q: SqlParams): str
 }
 
 function referenceSql(column: 'agents' | 'entities', r: ReferenceFilter, q: SqlParams): string {
-  return r.kind === 'exact'
-    ? `${column} @> ${q.add([r.token], 'text[]')}`
+  if (r.kind === 'exact') {
+    return `${column} @> ${q.add([r.token], 'text[]')}`;
+  }
+  // A bare value matches an identifier of any system. Agents have only a few (AGENT_IDENTIFIER_SYSTEMS), so the
+  // value becomes a token of each, which the column's index finds; entities have more kinds, and are matched here.
+  return column === 'agents'
+    ? `agents && ${q.add(
+        AGENT_IDENTIFIER_SYSTEMS.map((system) => `${system}|${r.value}`),
+        'text[]',
+      )}`
     : `EXISTS (SELECT 1 FROM unnest(${column}) x WHERE x LIKE ${q.add(`%|${r.value.replace(/[\\%_]/g, '\\$&')}`)})`;
 }
 
