@@ -119,11 +119,11 @@ describe('an audit search over every chain', () => {
     expect(found).toBeGreaterThan(0);
     const plans = await plansOf(statements);
     expect(plans).toHaveLength(2);
-    // The page may be read in date order, stopping at a page full (the planner's choice, as for any filter); the total
-    // has no order to stop in, and finds its rows through the index.
+    // The total, and the page: a page in date order read in that order until it is full would read the whole trail
+    // for a value few rows hold.
     for (const { plan } of plans) {
       expect(plan).not.toMatch(/Seq Scan on audit_event/);
+      expect(plan).toContain(index);
     }
-    expect(plans.find(({ sql }) => sql.includes('count('))?.plan).toContain(index);
   });
 });

@@ -102,12 +102,23 @@ export async function searchAuditEvents(
     const key = `(${q.add(s.page.recorded, 'timestamptz')}, ${q.add(s.page.tenant)}, ${q.add(s.page.seq, 'bigint')})`;
     keyset = `(recorded, tenant, seq) ${descending ? '<' : '>'} ${key}`;
   }
+  const total = await countOf(db, principal, s, asOf);
   let rows: AuditRow[] = [];
   let more = false;
   if (s.count > 0) {
+    const limit = q.add(s.count + 1, 'int');
     rows = await db.query<AuditRow>(
-      `SELECT ${ROW_COLUMNS} FROM audit_event WHERE ${where} AND ${keyset}
-       ORDER BY recorded ${order}, tenant ${order}, seq ${order} LIMIT ${q.add(s.count + 1, 'int')}`,
+      total !== undefined && total <= TOTAL_CAP
+        ? // Few rows match: take them all through the filters' indexes, then sort. Asked for a page in date order,
+          // PostgreSQL may read the trail in that order until the page is full, which for a value few rows hold
+          // (an organisation seldom named) means reading all of it: 11 s among 1.6 million rows.
+          `WITH hits AS MATERIALIZED (
+             SELECT recorded AS r, tenant AS t, seq AS s FROM audit_event WHERE ${where} AND ${keyset}
+           ), page AS (SELECT * FROM hits ORDER BY r ${order}, t ${order}, s ${order} LIMIT ${limit})
+           SELECT ${ROW_COLUMNS} FROM page JOIN audit_event ON audit_event.tenant = page.t AND audit_event.seq = page.s
+           ORDER BY page.r ${order}, page.t ${order}, page.s ${order}`
+        : `SELECT ${ROW_COLUMNS} FROM audit_event WHERE ${where} AND ${keyset}
+           ORDER BY recorded ${order}, tenant ${order}, seq ${order} LIMIT ${limit}`,
       q.values,
     );
     more = rows.length > s.count;
@@ -116,7 +127,6 @@ export async function searchAuditEvents(
       rows.reverse();
     }
   }
-  const total = await countOf(db, principal, s, asOf);
   const cursorAt = (row: AuditRow | undefined, direction: PageCursor['direction']): PageCursor | undefined =>
     row ? { asOf, direction, recorded: row.recorded_key, tenant: row.tenant, seq: row.seq } : undefined;
   // Forward: more rows mean a next page; having come from a cursor means a previous one. Backward: the reverse.
