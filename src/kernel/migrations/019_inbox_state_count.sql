@@ -19,7 +19,7 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     INSERT INTO inbox_state_count (state, n) SELECT state, -count(*) FROM old_rows GROUP BY state;
   ELSE
-    -- Most updates of the inbox leave the state as it was (retention clearing a record): they add nothing.
+    -- An update that leaves every state as it was (retention clearing a record) adds nothing.
     INSERT INTO inbox_state_count (state, n)
       SELECT state, sum(n) FROM (
         SELECT state, count(*) AS n FROM new_rows GROUP BY state

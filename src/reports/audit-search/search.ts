@@ -7,7 +7,10 @@ import type { Db } from '../../kernel/db';
 import type { AuditSearch, PageCursor, ReferenceFilter, TokenFilter } from './search-params';
 import { dateCondition } from '../fhir-search/date-filter';
 
-/** Totals are counted up to here; beyond it `total` is left out rather than making every page slow. */
+/**
+ * Totals are counted up to here; beyond it `total` is left out rather than making every page slow. Up to it, the page
+ * is taken from all the rows that match.
+ */
 const TOTAL_CAP = 10_000;
 
 /** Where an AuditEvent sits in its chain, added to what the API serves so an auditor can find it in an export. */
