@@ -83,11 +83,15 @@ export const AGREEMENT_VERSION_DESCRIPTION = /^version (\d+)$/;
 /** The principal identifier system of agents (`api-key:…`, `system/worker`). */
 export const PRINCIPAL_SYSTEM = 'https://jeugdbrug.nl/principal';
 /**
- * Every identifier system an agent of these AuditEvents can have: the principal's (`agentsOf`) and the
- * organisations' (`organisationIdentifier`). Audit search turns a bare agent value into a token of each, which the
- * `agents` index serves; matching every row's tokens against `%|value` instead read the whole audit trail.
+ * Every identifier system an agent or an entity of these AuditEvents can have. Agents: the principal's (`agentsOf`)
+ * and the organisations' (`organisationIdentifier`); entities: the patient's BSN (`patientEntity`), the others being
+ * references. Audit search turns a bare value into a token of each system of its column, which the column's index
+ * serves; matching every row's tokens against `%|value` instead read the whole audit trail.
  */
-export const AGENT_IDENTIFIER_SYSTEMS: readonly string[] = [PRINCIPAL_SYSTEM, AGB_SYSTEM, MUNICIPALITY_CODE_SYSTEM];
+export const IDENTIFIER_SYSTEMS: Readonly<Record<'agents' | 'entities', readonly string[]>> = {
+  agents: [PRINCIPAL_SYSTEM, AGB_SYSTEM, MUNICIPALITY_CODE_SYSTEM],
+  entities: [BSN_SYSTEM],
+};
 
 const SYSTEM_ROLE = deepFreeze({ coding: [{ system: SECURITY_ROLE, code: 'dataprocessor' }] });
 const HUMAN_ROLE = deepFreeze({ coding: [{ system: SECURITY_ROLE, code: 'humanuser' }] });

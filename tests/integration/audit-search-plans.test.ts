@@ -12,8 +12,8 @@ import { dropSchema, TEST_DATABASE_URL } from '../helpers/test-runtime';
 /**
  * Audit searches that a long audit trail must not turn into a read of all of it. An auditor who sees every chain
  * asks for the failed or refused accesses (few rows among many, found through an index of those rows only,
- * migration 020), or for what concerned one organisation, named by its code alone as the console's search form sends
- * it (found through the index of agents): not by reading every row and keeping the few.
+ * migration 020), or for what concerned one organisation or child, named by a bare identifier value as the console's
+ * search form sends it (found through the index of agents or entities): not by reading every row and keeping the few.
  */
 
 const schema = `t_audit_plans_${randomBytes(5).toString('hex')}`;
@@ -63,7 +63,7 @@ beforeAll(async () => {
   for (let i = 0; i < 200; i++) {
     const common = {
       actor: SYSTEM_WORKER,
-      patientBsn: '111111110',
+      patientBsn: i === 29 ? '999999990' : '111111110',
       inboxId: `plans-${i}`,
       // Now and then to a municipality the practice seldom refers to.
       municipality: i === 13 ? 'GM0344' : MUNICIPALITY,
@@ -111,6 +111,7 @@ describe('an audit search over every chain', () => {
     ['for failed or refused accesses', 'outcome=8', 'audit_event_failed'],
     ['for failed or refused accesses, newest first', 'outcome=4&_sort=-date', 'audit_event_failed'],
     ['for an organisation named by its code alone', 'agent=GM0344', 'audit_event_agents'],
+    ['for a child named by its BSN alone', 'entity=999999990', 'audit_event_entities'],
   ])('%s (%s) reads an index of the rows asked for, not the whole audit trail', async (_what, query, index) => {
     let found = 0;
     const statements = await statementsOf(async (rec) => {

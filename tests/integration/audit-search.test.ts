@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { AuditEvent, Bundle, OperationOutcome } from '@medplum/fhirtypes';
-import { AGENT_IDENTIFIER_SYSTEMS, consentDecision, disclosure, SYSTEM_WORKER } from '../../src/audit/audit-events';
+import { IDENTIFIER_SYSTEMS, consentDecision, disclosure, SYSTEM_WORKER } from '../../src/audit/audit-events';
 import { runAuditCli } from '../../src/cli/audit-verify';
 import { MUNICIPALITY, OTHER_PRACTICE_AGB, PRACTICE_AGB } from '../helpers/builders';
 import { cleanupTestEnv, startTestApp, TEST_DATABASE_URL, type KeyName, type TestApp } from '../helpers/test-runtime';
@@ -389,14 +389,24 @@ describe('audit search, verification and export over HTTP', () => {
     });
   });
 
-  it('finds every agent of the trail by its bare value: their identifier systems are the ones search expands it to', async () => {
+  it('finds every agent and entity of the trail by its bare value: their identifier systems are the ones search expands it to', async () => {
     // By now the trail holds the seeded events and the reads of every role above.
-    const agents = await app.rt.ctx.db.query<{ token: string }>(
-      'SELECT DISTINCT t AS token FROM audit_event, unnest(agents) t ORDER BY 1',
-    );
-    expect(agents.length).toBeGreaterThan(5);
-    for (const { token } of agents) {
-      expect(AGENT_IDENTIFIER_SYSTEMS).toContain(token.slice(0, token.lastIndexOf('|')));
+    // Every agent is an identifier; entities are references (`inbox/…`, no `|`) or identifiers.
+    const tokens = (column: 'agents' | 'entities') =>
+      app.rt.ctx.db.query<{ token: string }>(
+        `SELECT DISTINCT t AS token FROM audit_event, unnest(${column}) t
+         WHERE $1 OR t LIKE '%|%' ORDER BY 1`,
+        [column === 'agents'],
+      );
+    for (const [column, atLeast] of [
+      ['agents', 6],
+      ['entities', 1],
+    ] as const) {
+      const identifiers = await tokens(column);
+      expect(identifiers.length).toBeGreaterThanOrEqual(atLeast);
+      for (const { token } of identifiers) {
+        expect(IDENTIFIER_SYSTEMS[column]).toContain(token.slice(0, token.lastIndexOf('|')));
+      }
     }
   });
 });

@@ -1,5 +1,5 @@
 import type { AuditEvent, Extension } from '@medplum/fhirtypes';
-import { AGENT_IDENTIFIER_SYSTEMS } from '../../audit/audit-events';
+import { IDENTIFIER_SYSTEMS } from '../../audit/audit-events';
 import { scopeCondition } from '../audit-scope';
 import { and, or, SqlParams } from '../../kernel/sql-params';
 import type { Principal } from '../../access/principal';
@@ -46,14 +46,12 @@ function referenceSql(column: 'agents' | 'entities', r: ReferenceFilter, q: SqlP
   if (r.kind === 'exact') {
     return `${column} @> ${q.add([r.token], 'text[]')}`;
   }
-  // A bare value matches an identifier of any system. Agents have only a few (AGENT_IDENTIFIER_SYSTEMS), so the
-  // value becomes a token of each, which the column's index finds; entities have more kinds, and are matched here.
-  return column === 'agents'
-    ? `agents && ${q.add(
-        AGENT_IDENTIFIER_SYSTEMS.map((system) => `${system}|${r.value}`),
-        'text[]',
-      )}`
-    : `EXISTS (SELECT 1 FROM unnest(${column}) x WHERE x LIKE ${q.add(`%|${r.value.replace(/[\\%_]/g, '\\$&')}`)})`;
+  // A bare value matches an identifier of any system: a token of each system the column's identifiers have, which
+  // the column's index finds.
+  return `${column} && ${q.add(
+    IDENTIFIER_SYSTEMS[column].map((system) => `${system}|${r.value}`),
+    'text[]',
+  )}`;
 }
 
 /** The WHERE clause of a search: the caller's scope, the filters, and the moment the first page was asked. */
