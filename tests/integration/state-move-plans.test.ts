@@ -10,7 +10,9 @@ import {
   reviveDelivery,
   reviveFeedback,
   stalePendingDeliveries,
+  staleEventsToMap,
 } from '../../src/event/event-store';
+import { TERMINAL_STATES } from '../../src/event/states';
 import { openDb, type Db } from '../../src/kernel/db';
 import { migrate } from '../../src/kernel/migrate';
 import { insertInboxRows, permittedTo } from '../helpers/inbox-rows';
@@ -195,6 +197,18 @@ describe('state moves after statistics taken while nothing was open', () => {
     const statements = await statementsOf((rec) => deniedForConsentSince(rec, '01234567', 30));
     const scans = await plannedScans(statements);
     expect(scans).toEqual([expect.stringMatching(/^Index Scan on inbox using inbox_denied\b/)]);
+  });
+
+  it('let the reconciler find events left unmapped through an index that holds no finished event', async () => {
+    const statements = await statementsOf((rec) => staleEventsToMap(rec, 30_000));
+    expect(await plannedScans(statements)).toEqual([expect.stringMatching(/^Index Scan on inbox using inbox_open\b/)]);
+    // Finished: every terminal state, consent events (completed) among them, is left out of the index.
+    const [index] = await db.query<{ condition: string }>(
+      `SELECT pg_get_expr(indpred, indrelid) AS condition FROM pg_index WHERE indexrelid = 'inbox_open'::regclass`,
+    );
+    const leftOut = [...index!.condition.matchAll(/'(\w+)'::text/g)].map((m) => m[1]);
+    expect(leftOut.sort()).toEqual([...TERMINAL_STATES].sort());
+    expect(index!.condition).toMatch(/^\(state <> ALL /);
   });
 
   it('let the reconciler find stale pending deliveries without reading the delivered ones', async () => {
