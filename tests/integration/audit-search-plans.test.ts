@@ -7,6 +7,7 @@ import { migrate } from '../../src/kernel/migrate';
 import { parseAuditSearch } from '../../src/reports/audit-search/search-params';
 import { searchAuditEvents } from '../../src/reports/audit-search/search';
 import { MUNICIPALITY, PRACTICE_AGB } from '../helpers/builders';
+import { statementsOf, type RecordedStatement } from '../helpers/recorded-statements';
 import { dropSchema, TEST_DATABASE_URL } from '../helpers/test-runtime';
 
 /**
@@ -27,23 +28,8 @@ const auditor: Principal = {
   via: 'api-key',
 };
 
-/** Runs `fn` with a Db that notes every statement it sends, with its parameters. */
-async function statementsOf(fn: (db: Db) => Promise<unknown>): Promise<{ sql: string; params: readonly unknown[] }[]> {
-  const seen: { sql: string; params: readonly unknown[] }[] = [];
-  await fn({
-    ...db,
-    query: (sql, params) => {
-      seen.push({ sql, params: params ?? [] });
-      return db.query(sql, params);
-    },
-  });
-  return seen;
-}
-
 /** The plan of each statement with its own parameters, as text, beside the statement. */
-async function plansOf(
-  statements: { sql: string; params: readonly unknown[] }[],
-): Promise<{ sql: string; plan: string }[]> {
+async function plansOf(statements: readonly RecordedStatement[]): Promise<{ sql: string; plan: string }[]> {
   const plans: { sql: string; plan: string }[] = [];
   for (const { sql, params } of statements) {
     const rows = await db.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${sql}`, params);
@@ -114,7 +100,7 @@ describe('an audit search over every chain', () => {
     ['for a child named by its BSN alone', 'entity=999999990', 'audit_event_entities'],
   ])('%s (%s) reads an index of the rows asked for, not the whole audit trail', async (_what, query, index) => {
     let found = 0;
-    const statements = await statementsOf(async (rec) => {
+    const statements = await statementsOf(db, async (rec) => {
       found = (await searchAuditEvents(rec, auditor, parseAuditSearch(new URLSearchParams(query)))).rows.length;
     });
     expect(found).toBeGreaterThan(0);

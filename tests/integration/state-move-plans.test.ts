@@ -16,6 +16,7 @@ import { TERMINAL_STATES } from '../../src/event/states';
 import { openDb, type Db } from '../../src/kernel/db';
 import { migrate } from '../../src/kernel/migrate';
 import { insertInboxRows, permittedTo } from '../helpers/inbox-rows';
+import { statementsOf, type RecordedStatement } from '../helpers/recorded-statements';
 import { dropSchema, TEST_DATABASE_URL } from '../helpers/test-runtime';
 
 /**
@@ -66,25 +67,8 @@ function scansOf(plan: PlanNode): string[] {
   return [...own, ...(plan.Plans ?? []).flatMap(scansOf)];
 }
 
-/** Runs `fn` with a Db that notes every parameterised statement it sends. */
-async function statementsOf(fn: (db: Db) => Promise<unknown>): Promise<{ sql: string; params: readonly unknown[] }[]> {
-  const seen: { sql: string; params: readonly unknown[] }[] = [];
-  const recording = (inner: Db): Db => ({
-    ...inner,
-    query: (sql, params) => {
-      if (params && params.length > 0) {
-        seen.push({ sql, params });
-      }
-      return inner.query(sql, params);
-    },
-    transaction: (f) => inner.transaction((tx) => f(recording(tx))),
-  });
-  await fn(recording(db));
-  return seen;
-}
-
 /** The scans PostgreSQL plans for each statement, with the statement's own parameters (a custom plan). */
-async function plannedScans(statements: { sql: string; params: readonly unknown[] }[]): Promise<string[]> {
+async function plannedScans(statements: readonly RecordedStatement[]): Promise<string[]> {
   const scans: string[] = [];
   for (const { sql, params } of statements) {
     const [row] = await db.query<{ 'QUERY PLAN': { Plan: PlanNode }[] }>(`EXPLAIN (FORMAT JSON) ${sql}`, params);
@@ -138,7 +122,7 @@ describe('state moves after statistics taken while nothing was open', () => {
     const pendingFeedback = await insertFeedback('pending', decided.slice(0, 1000));
     const deadFeedback = await insertFeedback('dead', dead);
 
-    const statements = await statementsOf(async (rec) => {
+    const statements = await statementsOf(db, async (rec) => {
       expect(await moveEvent(rec, received[0]!, 'denied')).toBe(true);
       const created = await decideAndCreateDeliveries(rec, permittedTo('gm0363', received.slice(1, 21)));
       expect(created.size).toBe(20);
@@ -185,7 +169,7 @@ describe('state moves after statistics taken while nothing was open', () => {
 
   it("read an event's pending deliveries by the event's key, not through the index of all pending ones", async () => {
     const [pending] = await insertDeliveries('pending', await insertInbox('decided', 1));
-    const statements = await statementsOf(async (rec) => {
+    const statements = await statementsOf(db, async (rec) => {
       expect(await pendingDeliveriesOf(rec, pending!.inbox_id)).toEqual([expect.objectContaining({ id: pending!.id })]);
     });
     expect(await plannedScans(statements)).toEqual([
@@ -194,13 +178,13 @@ describe('state moves after statistics taken while nothing was open', () => {
   });
 
   it("let a recorded consent find the practice's denied events without reading its history", async () => {
-    const statements = await statementsOf((rec) => deniedForConsentSince(rec, '01234567', 30));
+    const statements = await statementsOf(db, (rec) => deniedForConsentSince(rec, '01234567', 30));
     const scans = await plannedScans(statements);
     expect(scans).toEqual([expect.stringMatching(/^Index Scan on inbox using inbox_denied\b/)]);
   });
 
   it('let the reconciler find events left unmapped through an index that holds no finished event', async () => {
-    const statements = await statementsOf((rec) => staleEventsToMap(rec, 30_000));
+    const statements = await statementsOf(db, (rec) => staleEventsToMap(rec, 30_000));
     expect(await plannedScans(statements)).toEqual([expect.stringMatching(/^Index Scan on inbox using inbox_open\b/)]);
     // Finished: every terminal state, consent events (completed) among them, is left out of the index.
     const [index] = await db.query<{ condition: string }>(
@@ -212,7 +196,7 @@ describe('state moves after statistics taken while nothing was open', () => {
   });
 
   it('let the reconciler find stale pending deliveries without reading the delivered ones', async () => {
-    const statements = await statementsOf((rec) => stalePendingDeliveries(rec, 30_000));
+    const statements = await statementsOf(db, (rec) => stalePendingDeliveries(rec, 30_000));
     const scans = await plannedScans(statements);
     expect(scans.filter((s) => s.includes('on delivery'))).toEqual([expect.stringMatching(/using delivery_pending/)]);
   });
