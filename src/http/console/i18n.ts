@@ -228,10 +228,7 @@ const MESSAGES = {
   navReport: { nl: 'Monitoring', en: 'Monitoring' },
   navReferrals: { nl: 'Verwijzingen', en: 'Referrals' },
   reportTitle: { nl: 'Monitoringrapportage', en: 'Monitoring report' },
-  reportNotAvailable: {
-    nl: 'De monitoringrapportage is nog niet beschikbaar in deze versie van jeugdbrug. Zodra GET /municipality/v1/monitoring er is, verschijnen hier tabellen, grafieken en een CSV-download.',
-    en: 'The monitoring report is not available yet in this version of jeugdbrug. Once GET /municipality/v1/monitoring exists, tables, charts and a CSV download appear here.',
-  },
+  reportPeriod: { nl: 'Periode: {0} t/m {1}', en: 'Period: {0} to {1} inclusive' },
   allPractices: { nl: 'Alle praktijken', en: 'All practices' },
   downloadCsv: { nl: 'CSV downloaden', en: 'Download CSV' },
   referralsTitle: { nl: 'Verwijzingen en hun status', en: 'Referrals and their status' },

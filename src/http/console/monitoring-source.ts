@@ -3,7 +3,10 @@ import type { MeasureReport } from '@medplum/fhirtypes';
 import type { PipelineContext } from '../../event/context';
 import { canSeeMunicipality, type Principal } from '../../access/principal';
 import { monitoringReport } from '../../reports/monitoring/monitoring-report';
-import { tryParsePeriod, tryParseRange } from '../../reports/monitoring/period';
+import { tryParsePeriod, tryParseRange, type ReportPeriod } from '../../reports/monitoring/period';
+import { failField } from '../../kernel/fhir/outcomes';
+import { amsterdamDay } from '../../kernel/dutch-time';
+import { isValidAgb, isValidIsoDate } from '../../kernel/fhir/identifiers';
 
 /** What the municipality's report page asks for: a period (dates) and optionally one practice. */
 export interface MonitoringQuery {
@@ -13,27 +16,40 @@ export interface MonitoringQuery {
   readonly practice?: string | undefined;
 }
 
-/** Builds the monitoring MeasureReport the API serves at `GET /municipality/v1/monitoring`, with the same checks. */
-export type MonitoringSource = (
+/**
+ * The period a console report covers: `from` to `to` when both are given, the current year (in Dutch time) when
+ * neither is. Anything else is a 400 naming the field, as `GET /municipality/v1/monitoring` answers it: a report of
+ * another period than the one asked for would be read as the one asked for.
+ */
+export function consolePeriodOf(q: MonitoringQuery, now = new Date()): ReportPeriod {
+  if (q.from === undefined && q.to === undefined) {
+    const year = amsterdamDay(now).slice(0, 4);
+    return tryParsePeriod(year) ?? failField(`no period for the year ${year}`, 'from');
+  }
+  return (
+    tryParseRange(q.from ?? '', q.to ?? '') ??
+    failField('from and to: dates YYYY-MM-DD, from not after to', isValidIsoDate(q.from ?? '') ? 'to' : 'from')
+  );
+}
+
+/**
+ * The monitoring report the API serves at `GET /municipality/v1/monitoring`, from the same read model and for the
+ * caller's municipality only, over the period `consolePeriodOf` gives.
+ */
+export async function consoleMonitoringReport(
   ctx: PipelineContext,
   principal: Principal,
   q: MonitoringQuery,
-) => Promise<MeasureReport>;
-
-/**
- * The monitoring report's builder: the same read model the API serves at `GET /municipality/v1/monitoring`, for the
- * caller's municipality only, over the dates asked for (the current year when none are given).
- */
-export function tryGetMonitoringSource(): MonitoringSource | undefined {
-  return async (ctx, principal, q) => {
-    if (!q.municipality || !canSeeMunicipality(principal, q.municipality)) {
-      throw new OperationOutcomeError(forbidden);
-    }
-    const year = String(new Date().getFullYear());
-    const period = (q.from && q.to ? tryParseRange(q.from, q.to) : undefined) ?? tryParsePeriod(year);
-    if (!period) {
-      throw new OperationOutcomeError(forbidden);
-    }
-    return monitoringReport(ctx, { municipality: q.municipality, period, practice: q.practice });
+): Promise<{ report: MeasureReport; period: ReportPeriod }> {
+  if (!q.municipality || !canSeeMunicipality(principal, q.municipality)) {
+    throw new OperationOutcomeError(forbidden);
+  }
+  const period = consolePeriodOf(q);
+  if (q.practice !== undefined && !isValidAgb(q.practice)) {
+    failField('an AGB code of 8 digits', 'practice');
+  }
+  return {
+    report: await monitoringReport(ctx, { municipality: q.municipality, period, practice: q.practice }),
+    period,
   };
 }

@@ -7,7 +7,8 @@ import { field, pageOf, sendPage } from './console-request';
 import { html } from './html';
 import { formatTime, stateInWords, t } from './i18n';
 import { measureReportCsv, measureReportHtml } from './measure-report-html';
-import { tryGetMonitoringSource, type MonitoringQuery } from './monitoring-source';
+import { consoleMonitoringReport, type MonitoringQuery } from './monitoring-source';
+import { outcomeMessage } from './outcome-message';
 import { notice, table } from './layout';
 import { auditRead } from '../audit-read';
 import { organisationAgent } from '../../audit/audit-events';
@@ -31,17 +32,13 @@ async function auditReportRead(
   });
 }
 
-const DATE = /^\d{4}-\d{2}-\d{2}$/;
-
+/** The page's query as given: a value the report cannot use is answered with a message, not left out. */
 function queryOf(principal: Principal, source: unknown): MonitoringQuery {
-  const from = field(source, 'from');
-  const to = field(source, 'to');
-  const practice = field(source, 'practice');
   return {
     municipality: principal.municipalities[0] ?? '',
-    from: from !== undefined && DATE.test(from) ? from : undefined,
-    to: to !== undefined && DATE.test(to) ? to : undefined,
-    practice: practice !== undefined && /^\d{8}$/.test(practice) ? practice : undefined,
+    from: field(source, 'from'),
+    to: field(source, 'to'),
+    practice: field(source, 'practice'),
   };
 }
 
@@ -60,28 +57,32 @@ export function municipalityPages(ctx: PipelineContext): Router {
           .map((a) => a.practice.agb),
       ),
     ];
-    const form = html`<form method="get" action="/console/municipality" class="search">
-      <div class="fields">
-        <label>${t(lang, 'from')}<input type="date" name="from" value="${q.from ?? ''}" /></label>
-        <label>${t(lang, 'to')}<input type="date" name="to" value="${q.to ?? ''}" /></label>
-        <label
-          >${t(lang, 'practice')}<select name="practice">
-            <option value="">${t(lang, 'allPractices')}</option>
-            ${practices.map((p) => html`<option value="${p}" ${q.practice === p ? html` selected` : ''}>${p}</option>`)}
-          </select></label
-        >
-      </div>
-      <button type="submit">${t(lang, 'show')}</button>
-    </form>`;
-    const source = tryGetMonitoringSource();
-    if (!source) {
-      sendPage(req, res, t(lang, 'reportTitle'), html`${form}${notice('info', t(lang, 'reportNotAvailable'))}`);
+    const form = (from = q.from, to = q.to) =>
+      html`<form method="get" action="/console/municipality" class="search">
+        <div class="fields">
+          <label>${t(lang, 'from')}<input type="date" name="from" value="${from ?? ''}" /></label>
+          <label>${t(lang, 'to')}<input type="date" name="to" value="${to ?? ''}" /></label>
+          <label
+            >${t(lang, 'practice')}<select name="practice">
+              <option value="">${t(lang, 'allPractices')}</option>
+              ${practices.map((p) => html`<option value="${p}" ${q.practice === p ? html` selected` : ''}>${p}</option>`)}
+            </select></label
+          >
+        </div>
+        <button type="submit">${t(lang, 'show')}</button>
+      </form>`;
+    let shown;
+    try {
+      shown = await consoleMonitoringReport(ctx, principal, q);
+    } catch (err) {
+      sendPage(req, res, t(lang, 'reportTitle'), html`${notice('error', outcomeMessage(err))}${form()}`, 400);
       return;
     }
-    const report = await source(ctx, principal, q);
+    const { report, period } = shown;
     await auditReportRead(ctx, req, res, q, report);
+    // The CSV link and the form name the period shown, also when none was asked for (the current year).
     const csv = new URLSearchParams(
-      Object.entries({ from: q.from, to: q.to, practice: q.practice }).filter(
+      Object.entries({ from: period.start, to: period.end, practice: q.practice }).filter(
         (e): e is [string, string] => e[1] !== undefined,
       ),
     );
@@ -89,7 +90,9 @@ export function municipalityPages(ctx: PipelineContext): Router {
       req,
       res,
       t(lang, 'reportTitle'),
-      html`${form}${measureReportHtml(report)}
+      html`${form(period.start, period.end)}
+        <p class="period">${t(lang, 'reportPeriod', period.start, period.end)}</p>
+        ${measureReportHtml(report)}
         <p>
           <a class="button" href="/console/municipality/report.csv?${csv.toString()}" download
             >${t(lang, 'downloadCsv')}</a
@@ -99,14 +102,8 @@ export function municipalityPages(ctx: PipelineContext): Router {
   });
 
   router.get('/report.csv', async (req, res) => {
-    const source = tryGetMonitoringSource();
-    const principal = getPrincipal(res);
-    if (!source) {
-      res.status(404).type('text/plain').send('not available yet');
-      return;
-    }
-    const query = queryOf(principal, req.query);
-    const report = await source(ctx, principal, query);
+    const query = queryOf(getPrincipal(res), req.query);
+    const { report } = await consoleMonitoringReport(ctx, getPrincipal(res), query);
     await auditReportRead(ctx, req, res, query, report);
     res.type('text/csv; charset=utf-8').set('Content-Disposition', 'attachment; filename="monitoring.csv"');
     res.send(measureReportCsv(report));

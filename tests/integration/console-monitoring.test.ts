@@ -1,0 +1,60 @@
+import { openConsole, type ConsoleClient } from '../helpers/console-client';
+import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
+
+// The municipality's monitoring page names the period it shows, and a period it cannot show is a message, not
+// another period: the page once fell back to the current year, unsaid, for dates the wrong way round.
+describe("the console's monitoring report: the period shown is the period asked for", () => {
+  let app: TestApp;
+  let municipality: ConsoleClient;
+
+  beforeAll(async () => {
+    app = await startTestApp({});
+    municipality = await openConsole(app, 'municipality');
+  });
+
+  afterAll(async () => {
+    await app.close();
+    await cleanupTestEnv(app.testEnv);
+  });
+
+  const page = async (query: string) => {
+    const res = await municipality.get(`/console/municipality${query}`);
+    return { status: res.status, text: await res.text() };
+  };
+
+  it('shows the dates asked for, in the form, in words and in the CSV link', async () => {
+    const { status, text } = await page('?from=2026-01-01&to=2026-03-31');
+    expect(status).toBe(200);
+    expect(text).toContain('Periode: 2026-01-01 t/m 2026-03-31');
+    expect(text).toContain('name="from" value="2026-01-01"');
+    expect(text).toContain('name="to" value="2026-03-31"');
+    expect(text).toContain('report.csv?from=2026-01-01&amp;to=2026-03-31');
+    expect(text).toContain('class="measure"');
+  });
+
+  it('without dates shows the current year and says so', async () => {
+    const year = new Date().getFullYear();
+    const { status, text } = await page('');
+    expect(status).toBe(200);
+    expect(text).toContain(`Periode: ${year}-01-01 t/m ${year}-12-31`);
+    expect(text).toContain(`name="from" value="${year}-01-01"`);
+  });
+
+  it.each([
+    ['dates the wrong way round', '?from=2026-03-01&to=2026-02-01'],
+    ['only one date', '?from=2026-03-01'],
+    ['a date that is none', '?from=2026-02-30&to=2026-03-01'],
+    ['a practice that is no AGB code', '?from=2026-01-01&to=2026-03-31&practice=abc'],
+  ])('answers %s with a message and no report', async (_what, query) => {
+    const { status, text } = await page(query);
+    expect(status).toBe(400);
+    expect(text).toContain('class="notice error"');
+    expect(text).not.toContain('class="measure"');
+  });
+
+  it('refuses the CSV of dates the wrong way round too', async () => {
+    const res = await municipality.get('/console/municipality/report.csv?from=2026-03-01&to=2026-02-01');
+    expect(res.status).toBe(400);
+    expect(res.headers.get('content-type')).not.toContain('text/csv');
+  });
+});
