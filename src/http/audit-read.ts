@@ -7,6 +7,9 @@ import { ALL } from '../access/principal';
 import { actorOf } from './request-context';
 import { checkSignedCheckpoint } from '../audit/signed-heads';
 import type { PipelineContext } from '../event/context';
+import type { EventRow, SealedEvent } from '../event/event-store';
+import { openEvent, PayloadPurgedError } from '../event/stored-event';
+import { errorFields } from '../kernel/logger';
 import { dataAccess, type AuditOutcome } from '../audit/audit-events';
 import { canReadChain, SYSTEM_TENANT } from '../reports/audit-scope';
 import { tryGetAuditRow, type AuditRow } from '../reports/audit-search/search';
@@ -124,6 +127,40 @@ export async function readAuditEvent(
     throw new OperationOutcomeError(notFound);
   }
   return row;
+}
+
+/**
+ * Records a read of one event's data (its timeline, its referral's statuses and the municipality's decision) in its
+ * practice's chain, with the child's BSN while the event still holds it: a search by the child, and the child's
+ * overview, then show who looked, as NEN 7513 asks of every access to a client's data. The event is opened for the
+ * BSN only, which no answer of these routes carries.
+ */
+export async function auditEventRead(
+  ctx: Pick<PipelineContext, 'audit' | 'cipher' | 'log'>,
+  req: Request,
+  res: Response,
+  row: EventRow & SealedEvent,
+  extraAgents?: AuditEventAgent[],
+): Promise<void> {
+  let patientBsn: string | undefined;
+  try {
+    patientBsn = openEvent(ctx.cipher, row).patient.bsn;
+  } catch (err) {
+    // After retention removed its content the event names no child any more, and one that cannot be opened (its
+    // key gone, its bytes damaged) is what an operator reads the timeline to find out about: either way the read
+    // is recorded, without the child.
+    if (!(err instanceof PayloadPurgedError)) {
+      ctx.log.warn({ event: row.id, ...errorFields(err) }, 'event could not be opened to audit its read by child');
+    }
+  }
+  await auditRead(ctx, req, res, {
+    query: req.originalUrl,
+    interaction: 'read',
+    target: `inbox/${row.id}`,
+    patientBsn,
+    tenants: [row.tenant],
+    extraAgents,
+  });
 }
 
 /** Verifies chains (the caller may read them; check first) and records the read, before the verdicts are shown. */

@@ -14,6 +14,8 @@ import { getPrincipal } from '../access/authenticate';
 import { assertRole } from '../access/principal';
 import { getRequestTrace } from './access-log';
 import { sendPostAnswer } from './post-answer';
+import { auditEventRead } from './audit-read';
+import { tryGetSealedEvent } from '../event/event-store';
 import { actorOf, assertPracticeAccess } from './request-context';
 
 /** `/his/v1`: what GP practices use. */
@@ -65,6 +67,10 @@ export function hisRouter(ctx: PipelineContext): Router {
       throw new OperationOutcomeError(notFound);
     }
     assertPracticeAccess(res, timeline.practice);
+    const sealed = await tryGetSealedEvent(ctx.db, timeline.id);
+    if (sealed) {
+      await auditEventRead(ctx, req, res, sealed);
+    }
     res.json({
       ...timeline,
       ...(timeline.eventType === 'referral.created'

@@ -10,6 +10,8 @@ import { getPrincipal } from '../access/authenticate';
 import { assertCanSeeMunicipality } from '../access/principal';
 import { actorOf } from './request-context';
 import { getRequestTrace } from './access-log';
+import { auditEventRead } from './audit-read';
+import { organisationAgent } from '../audit/audit-events';
 
 /** `/municipality/v1`: what municipalities use (status feedback on referrals delivered to them). */
 export function municipalityRouter(ctx: PipelineContext): Router {
@@ -26,9 +28,10 @@ export function municipalityRouter(ctx: PipelineContext): Router {
     await recordAndAnswer(ctx, req, res, target, parseStatusUpdate(req.body));
   });
 
-  /** The status updates sent on one referral, whether each reached the practice, and the timeline. */
+  /** The status updates sent on one referral, whether each reached the practice, and the timeline; audited. */
   router.get('/referrals/:id/status', async (req, res) => {
-    const { referral } = await referralFor(ctx, req.params.id, res);
+    const { referral, municipality } = await referralFor(ctx, req.params.id, res);
+    await auditEventRead(ctx, req, res, referral.row, [organisationAgent('destination', 'municipality', municipality)]);
     res.json({
       referral: referral.row.id,
       statusUpdates: (await listFeedbackOf(ctx.db, referral.row.id)).map(statusUpdateView),

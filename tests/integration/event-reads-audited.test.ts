@@ -1,0 +1,92 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Agreement } from '../../src/policy/agreement';
+import { buildRegistry } from '../../src/event/registry';
+import { BSN_SYSTEM } from '../../src/kernel/fhir/identifiers';
+import { PRINCIPAL_SYSTEM } from '../../src/audit/audit-events';
+import { buildDestination, buildReferralEvent, MUNICIPALITY, PRACTICE_AGB } from '../helpers/builders';
+import { DeliveryReceiver } from '../helpers/delivery-receiver';
+import { cleanupTestEnv, createTestEnv, startTestApp, type KeyName, type TestApp } from '../helpers/test-runtime';
+import { waitFor } from '../helpers/wait-for';
+
+const SHIPPED = JSON.parse(
+  fs.readFileSync(path.join(__dirname, '../../config/agreements/demo-overbetuwe.json'), 'utf8'),
+) as Agreement;
+
+// A referral's status and the municipality's decision, and an event's timeline, are a child's data: every read of
+// them is on record in the practice's chain, with the child's BSN, so the child's overview shows who looked.
+describe('reads of one event are audited', () => {
+  let municipality: DeliveryReceiver;
+  let app: TestApp;
+  let id: string;
+  let bsn: string;
+  let referralId: string;
+
+  beforeAll(async () => {
+    municipality = await new DeliveryReceiver().start();
+    const testEnv = createTestEnv();
+    app = await startTestApp({
+      testEnv,
+      registry: buildRegistry({
+        agreements: [{ ...SHIPPED, legalBasis: 'public-task' }],
+        destinations: [buildDestination(municipality.url('/gm'))],
+        practices: [],
+      }),
+    });
+    const referral = buildReferralEvent();
+    bsn = (referral.child as { bsn: string }).bsn;
+    referralId = (referral.referral as { id: string }).id;
+    const res = await app.request('/his/v1/events', { json: referral });
+    expect(res.status).toBe(202);
+    id = ((await res.json()) as { receipts: { id: string }[] }).receipts[0]!.id;
+    await waitFor('the referral delivered', async () => {
+      const [row] = await app.rt.ctx.db.query<{ state: string }>('SELECT state FROM inbox WHERE id = $1', [id]);
+      return row?.state === 'delivered' ? true : undefined;
+    });
+  });
+
+  afterAll(async () => {
+    await app.close();
+    await municipality.stop();
+    await cleanupTestEnv(app.testEnv);
+  });
+
+  /** The read AuditEvents of this event that name `principal`, as their chain holds them. */
+  const readsBy = async (principal: string) => {
+    await app.rt.ctx.audit.flush();
+    return app.rt.ctx.db.query<{ tenant: string; patient_bsn: string | null; agents: string[]; entities: string[] }>(
+      `SELECT tenant, patient_bsn, agents, entities FROM audit_event
+       WHERE subtype = 'read' AND entities @> ARRAY[$1] AND agents @> ARRAY[$2]`,
+      [`inbox/${id}`, `${PRINCIPAL_SYSTEM}|api-key:${principal}`],
+    );
+  };
+
+  it.each<[string, KeyName, () => string]>([
+    ["the practice's event timeline", 'practice', () => `/his/v1/events/${id}`],
+    ['an operator reading the same', 'operator', () => `/his/v1/events/${id}`],
+    [
+      "the municipality's statuses of the referral",
+      'municipality',
+      () => `/municipality/v1/referrals/${referralId}/status`,
+    ],
+  ])('%s', async (_what, key, url) => {
+    expect(await readsBy(key)).toEqual([]);
+    const res = await app.request(url(), { key });
+    expect(res.status).toBe(200);
+    const reads = await readsBy(key);
+    expect(reads).toHaveLength(1);
+    expect(reads[0]).toMatchObject({ tenant: PRACTICE_AGB, patient_bsn: bsn });
+    expect(reads[0]?.entities).toContain(`${BSN_SYSTEM}|${bsn}`);
+  });
+
+  it("names the municipality the referral went to as well, so the municipality's auditors see its reads", async () => {
+    const [read] = await readsBy('municipality');
+    expect(read?.agents.some((a) => a.endsWith(`|${MUNICIPALITY}`))).toBe(true);
+  });
+
+  it('leaves no read on record when the read is refused', async () => {
+    const res = await app.request(`/his/v1/events/${id}`, { key: 'otherPractice' });
+    expect(res.status).toBe(403);
+    expect(await readsBy('otherpractice')).toEqual([]);
+  });
+});
