@@ -15,7 +15,7 @@ import {
 import { childOverview } from '../reports/child-overview/overview';
 import { SYSTEM_TENANT } from '../reports/audit-scope';
 import { publicJwks, signHead } from '../audit/signed-heads';
-import { BSN_SYSTEM, isValidBsn } from '../kernel/fhir/identifiers';
+import { BSN_SYSTEM, isValidBsn, isValidIsoDate } from '../kernel/fhir/identifiers';
 import { failField } from '../kernel/fhir/outcomes';
 import type { PipelineContext } from '../event/context';
 import { getPrincipal } from '../access/authenticate';
@@ -91,10 +91,15 @@ function instantParam(value: string | undefined, name: string): string | undefin
     return undefined;
   }
   const v = value.replace(/ /g, '+');
-  if (/^\d{4}-\d{2}-\d{2}$/.test(v) && !Number.isNaN(Date.parse(v))) {
+  // The calendar check is ours: Date.parse takes 2026-02-30 for 2 March.
+  if (isValidIsoDate(v)) {
     return new Date(amsterdamDateTime(v)).toISOString();
   }
-  if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(v) && !Number.isNaN(Date.parse(v))) {
+  if (
+    /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(v) &&
+    isValidIsoDate(v.slice(0, 10)) &&
+    !Number.isNaN(Date.parse(v))
+  ) {
     return new Date(v).toISOString();
   }
   throw new OperationOutcomeError(badRequest(`${name}: a date (YYYY-MM-DD) or a dateTime with a time zone`, name));
@@ -139,6 +144,11 @@ export function auditRouter(ctx: PipelineContext): Router {
     }
     const from = instantParam(q.get('from'), 'from');
     const to = instantParam(q.get('to'), 'to');
+    if (from !== undefined && to !== undefined && to <= from) {
+      throw new OperationOutcomeError(
+        badRequest('to: after from (an export holds the rows recorded from `from` up to, not including, `to`)', 'to'),
+      );
+    }
     await assertChainAccess(ctx, req, res, tenant);
     const piece = await exportMeta(ctx.db, tenant, { from, to });
     const meta: ExportMeta =

@@ -358,6 +358,17 @@ describe('audit search, verification and export over HTTP', () => {
       expect(((await bad.json()) as OperationOutcome).issue[0]?.expression).toEqual(['since']);
     });
 
+    it.each([
+      ['a day that is none (Date.parse takes it for 2 March)', 'from=2026-02-30', 'from'],
+      ['a dateTime on a day that is none', 'to=2026-02-30T10:00:00Z', 'to'],
+      ['to before from', 'from=2026-03-02&to=2026-03-01', 'to'],
+      ['to the same instant as from (nothing can lie between)', 'from=2026-03-01&to=2026-03-01T00:00:00%2B01:00', 'to'],
+    ])('refuses an export for %s, naming the field, instead of an empty or shifted export', async (_what, q, field) => {
+      const res = await app.request(`/audit/v1/export?tenant=${PRACTICE_AGB}&${q}`, { key: 'auditor' });
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as OperationOutcome).issue[0]?.expression).toEqual([field]);
+    });
+
     it('verifies the chain from the command line against DATABASE_URL and DATABASE_SCHEMA', () => {
       const root = path.resolve(__dirname, '../..');
       const run = spawnSync(
