@@ -14,6 +14,14 @@ import { waitFor } from '../helpers/wait-for';
  * stops, restarts and kills. What must hold: the process stays up, answers 503 (never 500) while a dependency is
  * away, recovers by itself, loses nothing, and never sends a delivery again after the receiver said 2xx.
  */
+function isJsonObject(line: string): boolean {
+  try {
+    return typeof JSON.parse(line) === 'object';
+  } catch {
+    return false;
+  }
+}
+
 describe('dependencies failing under load', () => {
   let postgres: OwnPostgres;
   let redis: OwnRedis;
@@ -227,6 +235,10 @@ describe('dependencies failing under load', () => {
       });
       expect(queues.status).toBe(503);
       expect(receiver.hits.length).toBe(hitsBefore);
+      // The shared client's connection errors reach every queue on it in the same turn as this line.
+      await waitFor('a Redis error in the log', () =>
+        fs.readFileSync(testEnv.logFile, 'utf8').includes('"redis error"'),
+      );
     } finally {
       // Back, but empty: what was queued is gone, and the reconciler must find it again in PostgreSQL.
       await redis.start();
@@ -235,5 +247,11 @@ describe('dependencies failing under load', () => {
     expect(product.exitCode).toBeNull();
     expect(receiver.hits.length).toBe(hitsBefore + ids.length);
     expect(views.flatMap((v) => v.deliveries.map((d) => d.state))).toEqual(ids.map(() => 'delivered'));
+    // Log pipelines read one JSON object per line: no library printed its errors around the logger meanwhile.
+    const notJson = fs
+      .readFileSync(testEnv.logFile, 'utf8')
+      .split('\n')
+      .filter((line) => line !== '' && !isJsonObject(line));
+    expect(notJson.slice(0, 5)).toEqual([]);
   }, 240_000);
 });
