@@ -20,6 +20,7 @@ import {
 } from '../reports/dead-letters/dead-letters';
 import { getDestinationStatus } from '../reports/destination-status/destination-status';
 import { actorOf } from './request-context';
+import { jsonBodyOf } from './json-body';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -42,7 +43,7 @@ export function adminRouter(ctx: PipelineContext): Router {
 
   /** Replays every dead letter matching the filter in the body (destination, status, since). */
   router.post('/dead-letters/replay', async (req, res) => {
-    const filter = parseQuery(deadLetterFilter, req.body ?? {}, 'body');
+    const filter = parseQuery(deadLetterFilter, jsonBodyOf(req) ?? {}, 'body');
     const replayed: string[] = [];
     // Dead letters whose event retention removed cannot be sent again; they are listed, not replayed.
     const purged: string[] = [];
@@ -101,7 +102,7 @@ export function adminRouter(ctx: PipelineContext): Router {
    */
   router.post('/destinations/:id/pause', async (req, res) => {
     const destination = getDestination(ctx, req.params.id);
-    const reason = parseQuery(pauseBody, req.body ?? {}, 'body').reason ?? 'paused by an operator';
+    const reason = parseQuery(pauseBody, jsonBodyOf(req) ?? {}, 'body').reason ?? 'paused by an operator';
     const changed = await pauseDestination(ctx, destination.id, 'operator', reason, actorOf(req, res));
     res.json({ changed, status: await getDestinationStatus(ctx, destination) });
   });

@@ -22,6 +22,7 @@ import { auditRead } from './audit-read';
 import { sendPostAnswer } from './post-answer';
 import { getPrincipal } from '../access/authenticate';
 import { canActForPractice, type Principal } from '../access/principal';
+import { jsonBodyOf } from './json-body';
 
 const bsn = z.string().refine(isValidBsn, 'not a valid BSN (9 digits passing the 11-proef)');
 
@@ -87,7 +88,7 @@ export function consentRouter(ctx: PipelineContext): Router {
 
   router.post('/\\$explain', async (req, res) => {
     const principal = assertMayReadConsents(res);
-    const input = parseOrThrow(explainSchema, req.body ?? {}, (path) => expressionOf('', path));
+    const input = parseOrThrow(explainSchema, jsonBodyOf(req) ?? {}, (path) => expressionOf('', path));
     const at = input.at ? new Date(input.at) : new Date();
     let request: DecisionRequest;
     let facts: DecisionFacts<CompiledConsent>;

@@ -8,6 +8,7 @@ import { parseOrThrow } from '../kernel/zod-outcome';
 import type { PipelineContext } from '../event/context';
 import { requireRole } from '../access/authenticate';
 import { parseStatusUpdate, recordAndAnswer, referralFor } from './status-update';
+import { jsonBodyOf } from './json-body';
 
 /**
  * `POST /fhir/Task`: the FHIR way for a municipality to send a referral's status. `focus` names the ServiceRequest
@@ -109,7 +110,7 @@ const TASK_PATH: Record<string, string> = {
 export function fhirTaskRouter(ctx: PipelineContext): Router {
   const router = Router();
   router.post('/fhir/Task', requireRole('municipality', 'operator'), async (req, res) => {
-    const task = parseOrThrow(taskSchema, req.body, (path) =>
+    const task = parseOrThrow(taskSchema, jsonBodyOf(req), (path) =>
       path.length ? `Task.${path.map(String).join('.')}` : 'Task',
     );
     const focus = task.focus.identifier;

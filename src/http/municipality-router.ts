@@ -12,6 +12,7 @@ import { actorOf } from './request-context';
 import { getRequestTrace } from './access-log';
 import { auditEventRead } from './audit-read';
 import { organisationAgent } from '../audit/audit-events';
+import { jsonBodyOf } from './json-body';
 
 /** `/municipality/v1`: what municipalities use (status feedback on referrals delivered to them). */
 export function municipalityRouter(ctx: PipelineContext): Router {
@@ -24,8 +25,9 @@ export function municipalityRouter(ctx: PipelineContext): Router {
    * may not follow the current one, 422 naming the field for a bad body.
    */
   router.post('/referrals/:id/status', async (req, res) => {
+    const update = parseStatusUpdate(jsonBodyOf(req));
     const target = await referralFor(ctx, req.params.id, res);
-    await recordAndAnswer(ctx, req, res, target, parseStatusUpdate(req.body));
+    await recordAndAnswer(ctx, req, res, target, update);
   });
 
   /** The status updates sent on one referral, whether each reached the practice, and the timeline; audited. */
@@ -46,7 +48,7 @@ export function municipalityRouter(ctx: PipelineContext): Router {
    * the municipality as system of record; 422 naming the field for a bad body (free text included).
    */
   router.post('/trajectories/events', async (req, res) => {
-    const event = parseOrThrow(trajectoryEventSchema, req.body);
+    const event = parseOrThrow(trajectoryEventSchema, jsonBodyOf(req));
     assertCanSeeMunicipality(getPrincipal(res), event.municipality);
     const actor = { ...actorOf(req, res), onBehalfOf: { kind: 'municipality' as const, code: event.municipality } };
     const { row, duplicate } = await receiveTrajectoryEvent(ctx, event, actor, getRequestTrace(res).traceId);

@@ -75,6 +75,31 @@ describe('bad input gets a clear OperationOutcome naming the field', () => {
     expect(((await res.json()) as Outcome).issue[0]!.expression).toEqual(['Content-Type']);
   });
 
+  // A body the JSON-only routes cannot read is refused, not read as none: a text/plain filter of "replay all
+  // matching" was dropped, and every dead letter replayed.
+  it.each<[string, string, 'operator' | 'municipality' | 'practice']>([
+    ['/admin/v1/dead-letters/replay', 'text/plain', 'operator'],
+    ['/admin/v1/dead-letters/replay', 'application/x-www-form-urlencoded', 'operator'],
+    ['/municipality/v1/referrals/r-1/status', 'text/plain', 'municipality'],
+    ['/municipality/v1/trajectories/events', 'text/csv', 'municipality'],
+    ['/fhir/Task', 'text/plain', 'municipality'],
+    ['/policy/v1/$explain', 'application/x-www-form-urlencoded', 'practice'],
+  ])('answers 415 naming Content-Type for a body that is not JSON: POST %s as %s', async (path, type, key) => {
+    const res = await app.request(path, {
+      method: 'POST',
+      key,
+      body: '{"destination":"nowhere"}',
+      headers: { 'content-type': type },
+    });
+    expect(res.status).toBe(415);
+    expect(((await res.json()) as Outcome).issue[0]!.expression).toEqual(['Content-Type']);
+  });
+
+  it('still takes a JSON-only route without a body', async () => {
+    const res = await app.request('/admin/v1/dead-letters/replay', { method: 'POST', key: 'operator' });
+    expect(res.status).toBe(202);
+  });
+
   it('accepts the valid events of a batch with their own receipts and rejects the rest', async () => {
     const res = await post(
       JSON.stringify([buildReferralEvent(), withChild({ bsn: '123' }), 'not an event', buildReferralEvent()]),
