@@ -1,4 +1,4 @@
-import type { Job } from 'bullmq';
+import { WaitingError, type Job } from 'bullmq';
 import { disclosure, SYSTEM_WORKER } from '../audit/audit-events';
 import { getAdapter } from '../../mappings/municipality/index';
 import { PermanentDeliveryError } from '../contracts/delivery-errors';
@@ -33,6 +33,14 @@ export async function processDeliverJob(ctx: PipelineContext, job: Job<DeliverJo
   const work = await stageStatements(ctx.db).deliveryWork(job.data.deliveryId);
   if (!work || work.state !== 'pending') {
     return 'skipped';
+  }
+  if (work.destination_paused_by) {
+    // The pause is recorded in PostgreSQL; the queue's paused flag is only its copy in Redis, lost with Redis's data
+    // (restarted without it, or failed over), after which the reconciler's jobs would run at once. The job goes back
+    // behind the flag, set again here, with no attempt spent, and waits for the resume.
+    await ctx.queues.getDeliverQueue(work.destination).pause();
+    await job.moveToWait(job.token);
+    throw new WaitingError();
   }
   // No child, no consent, no minimisation: the anonymised monitoring report says for itself what it checks and sends.
   const kind = work.event_type === MONITORING_REPORT_EVENT ? reportDelivery : childEventDelivery;

@@ -500,11 +500,13 @@ export interface DeliveryWork extends DeliveryRow, SealedEvent {
   event_type: string;
   /** The destination's run of failed attempts when this was read: a success need only reset a run there is. */
   destination_failures: number;
+  /** Who paused the destination (`operator` or `auto`) when this was read; null while it is not paused. */
+  destination_paused_by: string | null;
 }
 
 /** The one read of `DeliveryWork`, for one delivery or a group. */
 const DELIVERY_WORK_SELECT = `SELECT d.*, i.tenant, i.state AS event_state, i.event_type, ${openedColumns('i')},
-    COALESCE(ds.consecutive_failures, 0) AS destination_failures
+    COALESCE(ds.consecutive_failures, 0) AS destination_failures, ds.paused_by AS destination_paused_by
   FROM delivery d JOIN inbox i ON i.id = d.inbox_id
   LEFT JOIN destination_state ds ON ds.destination = d.destination`;
 

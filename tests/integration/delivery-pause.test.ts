@@ -116,6 +116,33 @@ describe('pausing a failing destination and resuming it', () => {
     expect(await queue.isPaused()).toBe(false);
   });
 
+  it('sends nothing for a paused destination while Redis has lost the paused flag, and sends it after the resume', async () => {
+    expect((await operatorPost('gm0226/pause', { reason: 'receiver maintenance' })).status).toBe(200);
+    const sent = h.receiver.deliveries.length;
+    const id = await h.submit(buildReferralEvent());
+    await waitFor('the delivery to wait in the paused queue', async () =>
+      (await status()).jobs.waiting ? true : undefined,
+    );
+    // Redis restarted without its data, or failed over: the flag is gone, the job (re-added by the reconciler) runs.
+    const queue = h.app.rt.ctx.queues.getDeliverQueue('gm0226');
+    await queue.resume();
+    await sleep(1000);
+    expect(h.receiver.deliveries.length).toBe(sent);
+    expect(await queue.isPaused()).toBe(true);
+    const waiting = await status();
+    expect(waiting.jobs.waiting).toBeGreaterThanOrEqual(1);
+    expect((await h.state(id)).state).toBe('decided');
+
+    expect((await operatorPost('gm0226/resume')).status).toBe(200);
+    await h.reachesState(id, 'delivered');
+    // No attempt was spent on the wait.
+    const [delivery] = await h.app.rt.ctx.db.query<{ attempts: number }>(
+      'SELECT attempts FROM delivery WHERE inbox_id = $1',
+      [id],
+    );
+    expect(delivery?.attempts).toBe(1);
+  });
+
   // The console's queue page replaced /admin/v1/dashboard; the dashboard's assertions hold for it.
   it('serves the queue page of the console to operators only', async () => {
     const practice = await openConsole(h.app, 'practice');
