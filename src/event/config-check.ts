@@ -212,7 +212,14 @@ function checkKeys(config: ConfigCheckInput, problems: ConfigProblem[]): void {
       problems.push({ file: apiKeysFile, message: messageOf(err, apiKeysFile) });
     }
   }
-  if (config.JWT_ISSUERS_FILE !== undefined) {
+  if (config.JWT_ISSUERS_FILE !== undefined && !fs.existsSync(config.JWT_ISSUERS_FILE)) {
+    // Read once at start-up: a file that is not there (a typo, a secret not mounted) would mean every JWT refused.
+    problems.push({
+      file: ENVIRONMENT,
+      field: 'JWT_ISSUERS_FILE',
+      message: `${config.JWT_ISSUERS_FILE} does not exist (unset JWT_ISSUERS_FILE to accept no JWTs)`,
+    });
+  } else if (config.JWT_ISSUERS_FILE !== undefined) {
     try {
       readIssuersFile(config.JWT_ISSUERS_FILE);
     } catch (err) {

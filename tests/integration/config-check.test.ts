@@ -129,6 +129,8 @@ describe('configuration is checked up front, all at once', () => {
     const practice = write(dir, 'practices/p.json', practiceLines);
     expected.push(new RegExp(`^${practice}:5:\\d+ timeout: unknown field`));
     expected.push(/^environment INBOX_KEYS: expected kid:base64 entries of 32-byte keys/);
+    // A trusted-issuers file that is not there would refuse every JWT, unsaid.
+    expected.push(/^environment JWT_ISSUERS_FILE: .*no-such-issuers\.json does not exist/);
   });
 
   afterAll(() => {
@@ -141,6 +143,7 @@ describe('configuration is checked up front, all at once', () => {
     CONFIG_DIR: dir,
     DATA_DIR: path.join(dir, 'data'),
     INBOX_KEYS: 'k1:tooshort',
+    JWT_ISSUERS_FILE: path.join(dir, 'no-such-issuers.json'),
     ...extra,
   });
 
@@ -172,6 +175,7 @@ describe('configuration is checked up front, all at once', () => {
         CONFIG_DIR: dir,
         DATA_DIR: path.join(dir, 'data'),
         INBOX_KEYS: 'k1:tooshort',
+        JWT_ISSUERS_FILE: path.join(dir, 'no-such-issuers.json'),
       },
       log,
     );
