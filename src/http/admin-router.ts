@@ -15,6 +15,7 @@ import {
   feedbackFilter,
   listTrajectoryEventsByState,
   trajectoryEventFilter,
+  countMatchingDeadLetters,
   listDeadLetters,
   listFeedbackByState,
 } from '../reports/dead-letters/dead-letters';
@@ -29,7 +30,13 @@ export function adminRouter(ctx: PipelineContext): Router {
   const router = Router();
 
   router.get('/dead-letters', async (req, res) => {
-    res.json({ deadLetters: await listDeadLetters(ctx.db, parseQuery(deadLetterFilter, req.query)) });
+    const filter = parseQuery(deadLetterFilter, req.query);
+    // `total` counts every match, so a page cut short by `limit` says so.
+    const [deadLetters, total] = await Promise.all([
+      listDeadLetters(ctx.db, filter),
+      countMatchingDeadLetters(ctx.db, filter),
+    ]);
+    res.json({ deadLetters, total });
   });
 
   router.post('/dead-letters/:id/replay', async (req, res) => {
@@ -41,7 +48,11 @@ export function adminRouter(ctx: PipelineContext): Router {
     res.status(202).json({ replayed: [id] });
   });
 
-  /** Replays every dead letter matching the filter in the body (destination, status, since). */
+  /**
+   * Replays the dead letters matching the filter in the body (destination, status, since), the oldest `limit` of
+   * them (100 unless given, at most 1000); `remaining` says how many still match afterwards (call again for them;
+   * those whose content retention removed stay, listed as `purged`).
+   */
   router.post('/dead-letters/replay', async (req, res) => {
     const filter = parseQuery(deadLetterFilter, jsonBodyOf(req) ?? {}, 'body');
     const replayed: string[] = [];
@@ -55,7 +66,8 @@ export function adminRouter(ctx: PipelineContext): Router {
         purged.push(d.id);
       }
     }
-    res.status(202).json({ replayed, ...(purged.length ? { purged } : {}) });
+    const remaining = await countMatchingDeadLetters(ctx.db, filter);
+    res.status(202).json({ replayed, ...(purged.length ? { purged } : {}), remaining });
   });
 
   /** Decides a denied event again (audited); a permit sends it. 409 when the event is not denied. */

@@ -79,6 +79,39 @@ describe('pausing a failing destination and resuming it', () => {
     expect(await status()).toEqual(expect.objectContaining({ paused: false, consecutiveFailures: 0 }));
   });
 
+  it('replays the dead letters matching a filter up to its limit and says how many are left; the list counts them all', async () => {
+    const since = new Date().toISOString();
+    h.receiver.mode = { kind: 'status', status: 422 };
+    const ids = await Promise.all([1, 2, 3].map(() => h.submit(buildReferralEvent())));
+    for (const id of ids) {
+      await h.reachesState(id, 'dead');
+    }
+    const list = await h.app.request(`/admin/v1/dead-letters?since=${encodeURIComponent(since)}&limit=1`, {
+      key: 'operator',
+    });
+    expect(await list.json()).toEqual({ deadLetters: [expect.objectContaining({ lastStatus: 422 })], total: 3 });
+
+    h.receiver.mode = { kind: 'ok' };
+    const replay = await h.app.request('/admin/v1/dead-letters/replay', {
+      key: 'operator',
+      method: 'POST',
+      json: { since, limit: 2 },
+    });
+    expect(replay.status).toBe(202);
+    const first = (await replay.json()) as { replayed: string[]; remaining: number };
+    expect(first.replayed).toHaveLength(2);
+    expect(first.remaining).toBe(1);
+    const rest = await h.app.request('/admin/v1/dead-letters/replay', {
+      key: 'operator',
+      method: 'POST',
+      json: { since },
+    });
+    expect(await rest.json()).toEqual({ replayed: [expect.any(String)], remaining: 0 });
+    for (const id of ids) {
+      await h.reachesState(id, 'delivered');
+    }
+  });
+
   it('lets an operator pause and resume a destination, audited, and no probe resumes an operator’s pause', async () => {
     expect((await operatorPost('gm0226/pause', undefined, 'practice')).status).toBe(403);
     expect((await operatorPost('nowhere/pause')).status).toBe(404);

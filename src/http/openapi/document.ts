@@ -255,7 +255,11 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
       tag: 'Admin',
       roles: ['operator'],
       request: { query: deadLetterFilter },
-      ok: { status: 200, description: 'dead letters', content: json(z.object({ deadLetters: z.array(s.anyJson) })) },
+      ok: {
+        status: 200,
+        description: 'dead letters, oldest first, at most `limit`; `total` counts every match',
+        content: json(z.object({ deadLetters: z.array(s.anyJson), total: z.number().int() })),
+      },
     },
     {
       method: 'post',
@@ -270,11 +274,19 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
     {
       method: 'post',
       path: '/admin/v1/dead-letters/replay',
-      summary: 'Replay every dead letter matching the filter',
+      summary: 'Replay the dead letters matching the filter, the oldest `limit` of them',
       tag: 'Admin',
       roles: ['operator'],
       request: { body: { content: json(deadLetterFilter) } },
-      ok: { status: 202, description: 'replayed', content: json(s.replayed) },
+      ok: {
+        status: 202,
+        description: 'replayed; `remaining` dead letters still match (those whose content was purged among them)',
+        content: json(
+          s.replayed.extend({ purged: z.array(z.uuid()).optional(), remaining: z.number().int() }).meta({
+            id: 'ReplayedMatching',
+          }),
+        ),
+      },
     },
     {
       method: 'get',

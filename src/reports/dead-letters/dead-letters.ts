@@ -29,7 +29,12 @@ export interface DeadLetter {
   updatedAt: Date;
 }
 
-/** Dead deliveries with the receiver's last answer, oldest first. */
+/** The condition of a dead-letter filter ($1 destination, $2 status, $3 since), over `delivery d`. */
+const MATCHING = `d.state = 'dead' AND ($1::text IS NULL OR d.destination = $1) AND ($2::int IS NULL OR d.last_status = $2)
+       AND ($3::timestamptz IS NULL OR d.updated_at >= $3)`;
+const matchingParams = (f: DeadLetterFilter) => [f.destination ?? null, f.status ?? null, f.since ?? null];
+
+/** Dead deliveries with the receiver's last answer, oldest first, at most `limit`. */
 export async function listDeadLetters(db: Db, f: DeadLetterFilter): Promise<DeadLetter[]> {
   return db.query<DeadLetter>(
     `SELECT d.id, d.inbox_id AS "inboxId", i.source_event_id AS "eventId", i.event_type AS "eventType",
@@ -37,11 +42,19 @@ export async function listDeadLetters(db: Db, f: DeadLetterFilter): Promise<Dead
        d.attempts, d.last_status AS "lastStatus", d.last_error AS "lastError", d.response_body AS "responseBody",
        d.updated_at AS "updatedAt"
      FROM delivery d JOIN inbox i ON i.id = d.inbox_id
-     WHERE d.state = 'dead' AND ($1::text IS NULL OR d.destination = $1) AND ($2::int IS NULL OR d.last_status = $2)
-       AND ($3::timestamptz IS NULL OR d.updated_at >= $3)
+     WHERE ${MATCHING}
      ORDER BY d.updated_at LIMIT $4`,
-    [f.destination ?? null, f.status ?? null, f.since ?? null, f.limit, MONITORING_REPORT_EVENT],
+    [...matchingParams(f), f.limit, MONITORING_REPORT_EVENT],
   );
+}
+
+/** How many dead deliveries match the filter, `limit` aside: what a page of them or a replay leaves out. */
+export async function countMatchingDeadLetters(db: Db, f: DeadLetterFilter): Promise<number> {
+  const [row] = await db.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM delivery d WHERE ${MATCHING}`,
+    matchingParams(f),
+  );
+  return row?.n ?? 0;
 }
 
 /** Which status updates to list: by delivery state (dead letters by default). */
