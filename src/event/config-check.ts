@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { destinationSchema, practiceEndpointSchema } from '../../mappings/municipality/index';
 import { standardWebhook } from '../../mappings/municipality/webhook/signing';
 import { readApiKeyFile } from '../access/api-keys';
@@ -47,9 +47,14 @@ function checkConfiguration(config: ConfigCheckInput, env: Env = process.env): C
   if (!fs.existsSync(config.configDir)) {
     problems.push({ file: config.configDir, message: 'CONFIG_DIR does not exist' });
   }
-  const agreements = readAll(config.configDir, 'agreements', agreementSchema, problems);
-  const destinations = readAll(config.configDir, 'destinations', destinationSchema, problems);
-  const practices = readAll(config.configDir, 'practices', practiceEndpointSchema, problems);
+  const { parsed: agreements, invalid: invalidAgreements } = readAll(
+    config.configDir,
+    'agreements',
+    agreementSchema,
+    problems,
+  );
+  const destinations = readAll(config.configDir, 'destinations', destinationSchema, problems).parsed;
+  const practices = readAll(config.configDir, 'practices', practiceEndpointSchema, problems).parsed;
 
   duplicates(destinations, (d) => d.id, ['id'], 'destination id', problems);
   // The router sends a municipality's events to one destination; a second would silently never be used.
@@ -64,8 +69,13 @@ function checkConfiguration(config: ConfigCheckInput, env: Env = process.env): C
       problems.push(at(a.source, ['municipality', 'code'], `no destination for ${code}: add one under destinations/`));
     }
   }
+  // An agreement with problems of its own still names its municipality: its destination is not reported as unused.
+  const namedByInvalid = new Set(invalidAgreements.map((a) => rawMunicipalityOf(a.value)));
   for (const d of destinations) {
-    if (!inForce.some((a) => a.value.municipality.code === d.value.municipality)) {
+    if (
+      !inForce.some((a) => a.value.municipality.code === d.value.municipality) &&
+      !namedByInvalid.has(d.value.municipality)
+    ) {
       problems.push(
         at(d.source, ['municipality'], `no agreement with ${d.value.municipality}: nothing would ever be sent here`),
       );
@@ -75,7 +85,14 @@ function checkConfiguration(config: ConfigCheckInput, env: Env = process.env): C
     checkSecret(e.value.auth, e.source, env, problems);
   }
   for (const a of agreements) {
-    checkAllowList(a, problems);
+    checkAllowList(a.source, a.value, problems);
+  }
+  // The allow-lists of an agreement with other problems too, so one run lists them all.
+  for (const source of invalidAgreements) {
+    const lists = allowListsOf(source.value);
+    if (lists) {
+      checkAllowList(source, lists, problems);
+    }
   }
   checkKeys(config, problems);
   return problems;
@@ -98,12 +115,19 @@ export function collectConfigProblems(env: Env = process.env): string[] {
   return [...environmentProblems(env), ...checkConfiguration(input, env).map(formatProblem)];
 }
 
-function readAll<T>(configDir: string, kind: string, schema: z.ZodType<T>, problems: ConfigProblem[]): Parsed<T>[] {
+/** The files of one kind that parsed, and those that did not (with their problems already listed). */
+interface ReadFiles<T> {
+  readonly parsed: Parsed<T>[];
+  readonly invalid: JsonSource[];
+}
+
+function readAll<T>(configDir: string, kind: string, schema: z.ZodType<T>, problems: ConfigProblem[]): ReadFiles<T> {
   const dir = path.join(configDir, kind);
-  if (!fs.existsSync(dir)) {
-    return [];
-  }
   const out: Parsed<T>[] = [];
+  const invalid: JsonSource[] = [];
+  if (!fs.existsSync(dir)) {
+    return { parsed: out, invalid };
+  }
   for (const name of fs
     .readdirSync(dir)
     .filter((f) => f.endsWith('.json'))
@@ -118,6 +142,7 @@ function readAll<T>(configDir: string, kind: string, schema: z.ZodType<T>, probl
       out.push({ value: parsed.data, source });
       continue;
     }
+    invalid.push(source);
     for (const issue of parsed.error.issues) {
       if (issue.code === 'unrecognized_keys') {
         for (const key of issue.keys) {
@@ -128,7 +153,7 @@ function readAll<T>(configDir: string, kind: string, schema: z.ZodType<T>, probl
       }
     }
   }
-  return out;
+  return { parsed: out, invalid };
 }
 
 function at(source: JsonSource, jsonPath: JsonPath, message: string): ConfigProblem {
@@ -189,11 +214,29 @@ function checkSecret(auth: EndpointAuth, source: JsonSource, env: Env, problems:
   }
 }
 
+type AllowLists = Pick<Agreement, 'dataClasses'> & Partial<Pick<Agreement, 'toPractice'>>;
+
 /** The allow-lists, checked as start-up checks them (src/policy/allow-list-paths.ts). */
-function checkAllowList(a: Parsed<Agreement>, problems: ConfigProblem[]): void {
-  for (const p of checkAllowListPaths([{ file: a.source.file, agreement: a.value }], loadFhirElementIndex())) {
-    problems.push(at(a.source, [...p.jsonPath], p.message));
+function checkAllowList(source: JsonSource, lists: AllowLists, problems: ConfigProblem[]): void {
+  for (const p of checkAllowListPaths([{ file: source.file, agreement: lists }], loadFhirElementIndex())) {
+    problems.push(at(source, [...p.jsonPath], p.message));
   }
+}
+
+/** The allow-lists of an agreement file that failed its schema, where they are well-formed themselves. */
+function allowListsOf(raw: unknown): AllowLists | undefined {
+  const fields = z
+    .object({ dataClasses: agreementSchema.shape.dataClasses.optional(), toPractice: agreementSchema.shape.toPractice })
+    .loose()
+    .safeParse(raw);
+  if (!fields.success || !fields.data.dataClasses) {
+    return undefined;
+  }
+  return { dataClasses: fields.data.dataClasses, toPractice: fields.data.toPractice };
+}
+
+function rawMunicipalityOf(raw: unknown): unknown {
+  return (raw as { municipality?: { code?: unknown } } | null)?.municipality?.code;
 }
 
 function checkKeys(config: ConfigCheckInput, problems: ConfigProblem[]): void {

@@ -107,7 +107,15 @@ export const agreementSchema = z
     monitoring: monitoringSectionSchema.optional(),
   })
   .strict()
-  .refine((a) => !a.validTo || a.validTo >= a.validFrom, { message: 'validTo is before validFrom', path: ['validTo'] })
+  .refine((a) => !a.validTo || a.validTo >= a.validFrom, {
+    message: 'validTo is before validFrom',
+    path: ['validTo'],
+    // Also beside other problems of the file, so that one run of config:check lists them all.
+    when: ({ value }) => {
+      const v = value as { validFrom?: unknown; validTo?: unknown } | null;
+      return typeof v?.validFrom === 'string' && (v.validTo === undefined || typeof v.validTo === 'string');
+    },
+  })
   .refine((a) => !a.toPractice || a.purposes.includes(a.toPractice.purpose), {
     message: "must be one of the agreement's purposes",
     path: ['toPractice', 'purpose'],

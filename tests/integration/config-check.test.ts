@@ -80,6 +80,33 @@ describe('configuration is checked up front, all at once', () => {
       ),
     );
 
+    // 2c. Several problems in one agreement, all listed at once: a schema error, an end before the start, and an
+    // allow-list field. Its destination is not reported as unused for it.
+    const manyLines = agreementLines({
+      id: 'many-problems',
+      municipality: { code: 'GM0275', name: 'Rheden' },
+      purposes: ['referral', 'gossip'],
+      validFrom: '2026-06-01',
+      validTo: '2026-01-01',
+      dataClasses: { Patient: { fields: ['identifier', 'shoeSize'] } },
+    });
+    const many = write(dir, 'agreements/many-problems.json', manyLines);
+    expected.push(new RegExp(`^${many}:${lineOf(manyLines, '"gossip"')}:\\d+ purposes\\[1\\]: `));
+    expected.push(new RegExp(`^${many}:${lineOf(manyLines, '"validTo"')}:\\d+ validTo: validTo is before validFrom`));
+    expected.push(
+      new RegExp(
+        `^${many}:${lineOf(manyLines, '"shoeSize"')}:\\d+ dataClasses\\.Patient\\.fields\\[1\\]: Patient has no element`,
+      ),
+    );
+    write(dir, 'destinations/gm0275.json', [
+      '{',
+      '  "id": "gm0275",',
+      '  "municipality": "GM0275",',
+      '  "adapter": "fhir-rest",',
+      '  "baseUrl": "http://127.0.0.1:9/fhir"',
+      '}',
+    ]);
+
     // 3. An agreement whose municipality has no destination.
     const orphanLines = agreementLines({ id: 'no-destination', municipality: { code: 'GM0202', name: 'Arnhem' } });
     const orphan = write(dir, 'agreements/no-destination.json', orphanLines);
