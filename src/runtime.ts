@@ -17,6 +17,7 @@ import { createOpsApp } from './http/ops-app';
 import { publicBaseUrl } from './http/public-base-url';
 import { ApiKeyStore } from './access/api-keys';
 import { readIssuersFile } from './access/jwt';
+import { answerClientErrors } from './http/client-errors';
 import { createAuthenticator, createCredentialVerifier } from './access/authenticate';
 import { createRateLimiter } from './access/rate-limit';
 import { SharedRateLimiter } from './access/shared-rate-limit';
@@ -181,6 +182,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
       },
     });
     server = http.createServer(app);
+    answerClientErrors(server);
     // Longer than the idle timeout of the load balancers and HTTP clients in front of us (commonly 60 s), so the
     // server is never the side that closes a kept-alive connection just as a client reuses it (ECONNRESET).
     server.keepAliveTimeout = 65_000;
@@ -195,6 +197,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
   } else if (config.METRICS_PORT !== undefined) {
     // A worker serves no API, but its job counters and health are worth scraping and probing.
     const ops = http.createServer(createOpsApp(ctx));
+    answerClientErrors(ops);
     server = ops;
     await new Promise<void>((resolve, reject) => {
       ops.once('error', reject);

@@ -95,6 +95,13 @@ describe('bad input gets a clear OperationOutcome naming the field', () => {
     expect(((await res.json()) as Outcome).issue[0]!.expression).toEqual(['Content-Type']);
   });
 
+  it('answers a URL over the header limit with a 431 OperationOutcome, not a bare status line', async () => {
+    const res = await fetch(`${app.url}/his/v1/events/${'x'.repeat(20_000)}`);
+    expect(res.status).toBe(431);
+    expect(res.headers.get('content-type')).toBe('application/fhir+json');
+    expect(((await res.json()) as Outcome).issue[0]!.code).toBe('too-long');
+  });
+
   it('still takes a JSON-only route without a body', async () => {
     const res = await app.request('/admin/v1/dead-letters/replay', { method: 'POST', key: 'operator' });
     expect(res.status).toBe(202);

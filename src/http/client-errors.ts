@@ -1,0 +1,32 @@
+import { STATUS_CODES, type Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { OperationOutcome } from '@medplum/fhirtypes';
+
+/**
+ * What Node answers itself, before Express sees a request (headers or URL over `--max-http-header-size`, 16 KB by
+ * default; bytes that are no HTTP; headers too slow), answered as every other error is: a FHIR OperationOutcome.
+ * Node's own answer is a bare status line with no body.
+ */
+export function answerClientErrors(server: Server): void {
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const [status, code, text]: [number, 'too-long' | 'timeout' | 'structure', string] =
+      err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'too-long', 'The request line and headers are larger than the limit of 16 KB (a URL this long?)']
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? [408, 'timeout', 'The request headers did not arrive in time']
+          : [400, 'structure', 'The request is not well-formed HTTP'];
+    const outcome: OperationOutcome = {
+      resourceType: 'OperationOutcome',
+      issue: [{ severity: 'error', code, details: { text } }],
+    };
+    const body = JSON.stringify(outcome);
+    socket.end(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/fhir+json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  });
+}
