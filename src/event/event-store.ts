@@ -851,20 +851,20 @@ async function currentStatusOf(db: Db, inboxId: string): Promise<ReferralStatus 
 
 /**
  * The referral events carrying this business identifier (value, and system when given), newest first, each with
- * the destinations it was delivered to.
+ * its identifier's system and the destinations it was delivered to.
  */
 export async function referralsByIdentifier(
   db: Db,
   value: string,
   system: string | undefined,
-): Promise<{ id: string; tenant: string; delivered_to: string[] }[]> {
+): Promise<{ id: string; tenant: string; system: string; delivered_to: string[] }[]> {
   return db.query(
-    `SELECT r.inbox_id AS id, r.tenant,
+    `SELECT r.inbox_id AS id, r.tenant, r.system,
        coalesce(array_agg(d.destination) FILTER (WHERE d.destination IS NOT NULL), '{}') AS delivered_to
      FROM referral_identifier r JOIN inbox i ON i.id = r.inbox_id
      LEFT JOIN delivery d ON d.inbox_id = r.inbox_id AND d.state = 'delivered'
      WHERE r.value = $1 AND ($2::text IS NULL OR r.system = $2)
-     GROUP BY r.inbox_id, r.tenant, i.received_at ORDER BY i.received_at DESC LIMIT 50`,
+     GROUP BY r.inbox_id, r.tenant, r.system, i.received_at ORDER BY i.received_at DESC LIMIT 50`,
     [value, system ?? null],
   );
 }

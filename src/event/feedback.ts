@@ -40,6 +40,8 @@ export interface DeliveredReferral {
   readonly row: EventRow & SealedEvent;
   /** CBS codes of the municipalities whose destinations received it. */
   readonly deliveredTo: readonly string[];
+  /** The system of the business identifier it was found by (`urn:agb:<practice AGB>:referral`), if found by one. */
+  readonly identifierSystem?: string | undefined;
 }
 
 /**
@@ -77,7 +79,7 @@ export async function findReferrals(ctx: PipelineContext, key: string): Promise<
   for (const match of await referralsByIdentifier(ctx.db, value, system)) {
     const referral = await tryGetReferral(ctx, match.id);
     if (referral) {
-      out.push(referral);
+      out.push({ ...referral, identifierSystem: match.system });
     }
   }
   return out;

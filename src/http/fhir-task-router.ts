@@ -113,7 +113,8 @@ export function fhirTaskRouter(ctx: PipelineContext): Router {
       path.length ? `Task.${path.map(String).join('.')}` : 'Task',
     );
     const focus = task.focus.identifier;
-    const target = await referralFor(ctx, focus.system ? `${focus.system}|${focus.value}` : focus.value, res);
+    const key = focus.system ? `${focus.system}|${focus.value}` : focus.value;
+    const target = await referralFor(ctx, key, res, 'Task.focus.identifier');
     let update;
     try {
       update = parseStatusUpdate(statusBodyOf(task));

@@ -15,6 +15,8 @@ import { waitFor } from '../helpers/wait-for';
 import { DeliveryReceiver, type Hit } from '../helpers/delivery-receiver';
 
 const HOOK_SECRET = 'practice-hook-secret-for-tests';
+/** The municipality of the test key `otherMunicipality`. */
+const OTHER_MUNICIPALITY = 'GM0344';
 process.env.TEST_PRACTICE_HOOK_SECRET = HOOK_SECRET;
 
 interface StatusView {
@@ -51,8 +53,19 @@ describe('feedback: a municipality’s status on a referral goes back to the pra
       testEnv,
       env: { CONFIG_DIR: configDir },
       registry: buildRegistry({
-        agreements: [buildAgreement(), buildAgreement({ id: 'other-practice', practice: { agb: OTHER_PRACTICE_AGB } })],
-        destinations: [buildDestination(municipality.url('/fhir'))],
+        agreements: [
+          buildAgreement(),
+          buildAgreement({ id: 'other-practice', practice: { agb: OTHER_PRACTICE_AGB } }),
+          buildAgreement({
+            id: 'other-practice-other-municipality',
+            practice: { agb: OTHER_PRACTICE_AGB },
+            municipality: { code: OTHER_MUNICIPALITY, name: 'Utrecht' },
+          }),
+        ],
+        destinations: [
+          buildDestination(municipality.url('/fhir')),
+          buildDestination(municipality.url('/fhir-gm0344'), { id: 'gm0344', municipality: OTHER_MUNICIPALITY }),
+        ],
         practices,
       }),
     });
@@ -71,14 +84,22 @@ describe('feedback: a municipality’s status on a referral goes back to the pra
     }
   });
 
-  /** Submits a referral and waits until the municipality has it; returns its jeugdbrug id and the event. */
+  /**
+   * Submits a referral (with the practice's referral id `referralId` and for a child of `municipality` when given)
+   * and waits until the municipality has it; returns its jeugdbrug id and the practice's referral id.
+   */
   async function deliveredReferral(
     practice: 'practice' | 'otherPractice' = 'practice',
+    given: { referralId?: string; municipality?: string } = {},
   ): Promise<{ id: string; referralId: string }> {
-    const event =
-      practice === 'practice'
-        ? buildReferralEvent()
-        : buildReferralEvent({ practice: { agb: OTHER_PRACTICE_AGB, name: 'Praktijk Zuid' } });
+    const base = buildReferralEvent(
+      practice === 'practice' ? {} : { practice: { agb: OTHER_PRACTICE_AGB, name: 'Praktijk Zuid' } },
+    );
+    const event = {
+      ...base,
+      child: { ...(base.child as object), municipality: given.municipality ?? MUNICIPALITY },
+      referral: { ...(base.referral as object), ...(given.referralId ? { id: given.referralId } : {}) },
+    };
     const res = await app.request('/his/v1/events', { json: event, key: practice });
     expect(res.status).toBe(202);
     const id = ((await res.json()) as { receipts: { id: string }[] }).receipts[0]!.id;
@@ -239,6 +260,87 @@ describe('feedback: a municipality’s status on a referral goes back to the pra
     expect(practiceFhir.hitsFor(`fb-${view.id}`)).toHaveLength(2);
     const again = await app.request(`/admin/v1/feedback/${view.id}/replay`, { key: 'operator', method: 'POST' });
     expect(again.status).toBe(409);
+  });
+
+  describe('a referral identifier that more than one practice sent', () => {
+    let seq = 0;
+    const sharedId = () => `r-shared-${Date.now().toString(36)}-${++seq}`;
+    const systemOf = (agb: string) => `urn:agb:${agb}:referral`;
+    const byIdentifier = (system: string | undefined, value: string) =>
+      encodeURIComponent(system ? `${system}|${value}` : value);
+
+    async function conflictOf(res: Response): Promise<{ expression: string[]; text: string }> {
+      expect(res.status).toBe(409);
+      const outcome = (await res.json()) as {
+        resourceType: string;
+        issue: { expression?: string[]; details?: { text?: string } }[];
+      };
+      expect(outcome.resourceType).toBe('OperationOutcome');
+      return { expression: outcome.issue[0]?.expression ?? [], text: outcome.issue[0]?.details?.text ?? '' };
+    }
+
+    it('answers 409 to a bare value, naming each practice’s system|value, and records nothing', async () => {
+      const referralId = sharedId();
+      const ours = await deliveredReferral('practice', { referralId });
+      const theirs = await deliveredReferral('otherPractice', { referralId });
+
+      const post = await conflictOf(await postStatus(byIdentifier(undefined, referralId), { status: 'accepted' }));
+      expect(post.expression).toEqual(['identifier']);
+      expect(post.text).toContain(`${systemOf(PRACTICE_AGB)}|${referralId}`);
+      expect(post.text).toContain(`${systemOf(OTHER_PRACTICE_AGB)}|${referralId}`);
+      const get = await app.request(`/municipality/v1/referrals/${byIdentifier(undefined, referralId)}/status`, {
+        key: 'municipality',
+      });
+      expect((await conflictOf(get)).expression).toEqual(['identifier']);
+      const stored = await app.rt.ctx.db.query('SELECT 1 FROM feedback WHERE inbox_id = ANY($1)', [
+        [ours.id, theirs.id],
+      ]);
+      expect(stored).toHaveLength(0);
+    });
+
+    it('records the status on exactly the practice that system|value names', async () => {
+      const referralId = sharedId();
+      const ours = await deliveredReferral('practice', { referralId });
+      const theirs = await deliveredReferral('otherPractice', { referralId });
+      const toOurs = await postStatus(byIdentifier(systemOf(PRACTICE_AGB), referralId), { status: 'accepted' });
+      expect(toOurs.status).toBe(202);
+      expect(((await toOurs.json()) as { referral: string }).referral).toBe(ours.id);
+      const toTheirs = await postStatus(byIdentifier(systemOf(OTHER_PRACTICE_AGB), referralId), { status: 'rejected' });
+      expect(toTheirs.status).toBe(202);
+      expect(((await toTheirs.json()) as { referral: string }).referral).toBe(theirs.id);
+      const list = await app.request(
+        `/municipality/v1/referrals/${byIdentifier(systemOf(PRACTICE_AGB), referralId)}/status`,
+        { key: 'municipality' },
+      );
+      const view = (await list.json()) as { referral: string; statusUpdates: StatusView[] };
+      expect([view.referral, view.statusUpdates.map((u) => u.status)]).toEqual([ours.id, ['accepted']]);
+    });
+
+    it('keeps taking the newest event when one practice sent the referral more than once', async () => {
+      const referralId = sharedId();
+      await deliveredReferral('practice', { referralId });
+      const resent = await deliveredReferral('practice', { referralId });
+      const res = await postStatus(byIdentifier(undefined, referralId), { status: 'accepted' });
+      expect(res.status).toBe(202);
+      expect(((await res.json()) as { referral: string }).referral).toBe(resent.id);
+    });
+
+    it('counts only the referrals delivered to the caller’s municipality, and all of them for an operator', async () => {
+      const referralId = sharedId();
+      const ours = await deliveredReferral('practice', { referralId });
+      const utrecht = await deliveredReferral('otherPractice', { referralId, municipality: OTHER_MUNICIPALITY });
+      const bare = byIdentifier(undefined, referralId);
+      const mine = await postStatus(bare, { status: 'received' });
+      expect(mine.status).toBe(202);
+      expect(((await mine.json()) as { referral: string }).referral).toBe(ours.id);
+      const theirs = await postStatus(bare, { status: 'received' }, 'otherMunicipality');
+      expect(theirs.status).toBe(202);
+      expect(((await theirs.json()) as { referral: string }).referral).toBe(utrecht.id);
+      // An operator sees both municipalities' referrals, so for it the bare value names two practices.
+      expect((await conflictOf(await postStatus(bare, { status: 'accepted' }, 'operator'))).text).toContain(
+        `${systemOf(OTHER_PRACTICE_AGB)}|${referralId}`,
+      );
+    });
   });
 
   it('answers 409 on a referral that has not reached the municipality yet', async () => {

@@ -10,10 +10,11 @@ import {
   buildContactEvent,
   buildDestination,
   buildReferralEvent,
+  OTHER_PRACTICE_AGB,
   PRACTICE_AGB,
 } from '../helpers/builders';
 import { DeliveryReceiver, type Hit } from '../helpers/delivery-receiver';
-import { cleanupTestEnv, createTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
+import { cleanupTestEnv, createTestEnv, startTestApp, type KeyName, type TestApp } from '../helpers/test-runtime';
 import { waitFor } from '../helpers/wait-for';
 
 const HOOK_SECRET = 'municipality-hook-secret-for-tests';
@@ -30,8 +31,8 @@ interface StatusView {
   task: Task;
 }
 
-async function submit(app: TestApp, event: Record<string, unknown>): Promise<string> {
-  const res = await app.request('/his/v1/events', { json: event });
+async function submit(app: TestApp, event: Record<string, unknown>, key: KeyName = 'practice'): Promise<string> {
+  const res = await app.request('/his/v1/events', { json: event, key });
   expect(res.status).toBe(202);
   return ((await res.json()) as { receipts: { id: string }[] }).receipts[0]!.id;
 }
@@ -71,7 +72,8 @@ interface Loop {
   close(): Promise<void>;
 }
 
-async function startLoop(agreement: Agreement, adapter: string): Promise<Loop> {
+/** `more`: agreements of other practices with the same municipality. */
+async function startLoop(agreement: Agreement, adapter: string, more: Agreement[] = []): Promise<Loop> {
   const testEnv = createTestEnv();
   const municipality = await new DeliveryReceiver().start();
   const practice = await new DeliveryReceiver().start();
@@ -81,7 +83,7 @@ async function startLoop(agreement: Agreement, adapter: string): Promise<Loop> {
   const app = await startTestApp({
     testEnv,
     registry: buildRegistry({
-      agreements: [agreement],
+      agreements: [agreement, ...more],
       destinations: [
         buildDestination(municipality.url('/gm'), {
           adapter,
@@ -262,7 +264,10 @@ describe('POST /fhir/Task and re-decisions', () => {
   let loop: Loop;
 
   beforeAll(async () => {
-    loop = await startLoop(SHIPPED, 'fhir-rest'); // legal basis consent, as shipped
+    // Legal basis consent, as shipped; the other practice has the same agreement.
+    loop = await startLoop(SHIPPED, 'fhir-rest', [
+      { ...SHIPPED, id: 'other-practice', practice: { agb: OTHER_PRACTICE_AGB } },
+    ]);
     ({ municipality, practice, app } = loop);
   });
 
@@ -355,5 +360,39 @@ describe('POST /fhir/Task and re-decisions', () => {
     });
     expect(unknown.status).toBe(404);
     expect((await app.request('/fhir/Task', { json: task, key: 'otherMunicipality' })).status).toBe(403);
+  });
+
+  it('answers 409 at Task.focus.identifier when an identifier without system names referrals of two practices', async () => {
+    const ours = buildReferralEvent();
+    const theirs = buildReferralEvent({
+      practice: { agb: OTHER_PRACTICE_AGB, name: 'Praktijk Zuid' },
+      referral: { ...(ours.referral as object) },
+    });
+    await submit(app, consentFor(ours));
+    await submit(app, consentFor(theirs), 'otherPractice');
+    const ids = [await submit(app, ours), await submit(app, theirs, 'otherPractice')];
+    for (const id of ids) {
+      expect(await stateOf(app, id, ['delivered', 'denied'])).toBe('delivered');
+    }
+    const value = (ours.referral as { id: string }).id;
+    const task = (identifier: Identifier) => ({
+      resourceType: 'Task',
+      status: 'accepted',
+      intent: 'order',
+      focus: { type: 'ServiceRequest', identifier },
+    });
+    const ambiguous = await app.request('/fhir/Task', { json: task({ value }), key: 'municipality' });
+    expect(ambiguous.status).toBe(409);
+    const outcome = (await ambiguous.json()) as { issue: { expression: string[]; details: { text: string } }[] };
+    expect(outcome.issue[0]?.expression).toEqual(['Task.focus.identifier']);
+    expect(outcome.issue[0]?.details.text).toContain(`urn:agb:${OTHER_PRACTICE_AGB}:referral|${value}`);
+    expect(await app.rt.ctx.db.query('SELECT 1 FROM feedback WHERE inbox_id = ANY($1)', [ids])).toHaveLength(0);
+
+    const named = await app.request('/fhir/Task', {
+      json: task({ system: `urn:agb:${OTHER_PRACTICE_AGB}:referral`, value }),
+      key: 'municipality',
+    });
+    expect(named.status).toBe(202);
+    expect(((await named.json()) as { referral: string }).referral).toBe(ids[1]);
   });
 });

@@ -56,7 +56,9 @@ const idParam = (description: string): z.ZodObject => z.object({ id: z.uuid().me
 /** A referral as a municipality names it: the ServiceRequest identifier it received, or jeugdbrug's event id. */
 const referralKey = z.object({
   id: z.string().meta({
-    description: 'the ServiceRequest identifier received (`value` or `system|value`, URL-encoded), or the event id',
+    description:
+      'the ServiceRequest identifier received (`system|value`, URL-encoded; `value` alone when one practice sent ' +
+      'it, else 409), or the event id',
   }),
 });
 type Content = NonNullable<ResponseConfig['content']>;
