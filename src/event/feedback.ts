@@ -13,9 +13,10 @@ import { operatorAction, type AuditActor } from '../audit/audit-events';
 import { feedbackReceived } from '../audit/audit-events';
 import type { PracticeEndpoint } from './practices';
 import { assertValidResource } from '../kernel/fhir/validation';
+import { failField } from '../kernel/fhir/outcomes';
 import type { CanonicalEvent } from '../contracts/his-dialect';
 import { enqueueOrDefer } from './queues';
-import { openEvent } from './stored-event';
+import { contentDigest, openEvent } from './stored-event';
 import { recordStatusFacts } from './monitoring-writer';
 import type { PipelineContext } from './context';
 import {
@@ -126,7 +127,8 @@ export function referralIdentityOf(ctx: PipelineContext, row: SealedEvent): Refe
 /**
  * Records a status update from `municipality` on a delivered referral: builds and validates the Task, stores it,
  * audits the receipt (durable before this returns), and enqueues its delivery to the practice. With a request
- * key, a repeated request returns the first update (`duplicate`).
+ * key, a repeated request returns the first update (`duplicate`); the key with another update is a 422 at
+ * `Idempotency-Key` (IETF draft-ietf-httpapi-idempotency-key-header).
  */
 export async function recordStatusUpdate(
   ctx: PipelineContext,
@@ -157,11 +159,19 @@ export async function recordStatusUpdate(
     serviceRequestStatus: serviceRequestStatusOf(a.update.status),
     task,
     requestKey: a.requestKey,
+    requestDigest: contentDigest(a.update),
     submittedBy: a.actor.userId,
     // The feedback id is random and stored: the practice sees the same key on every retry and replay.
     idempotencyKey: `fb-${id}`,
     statusDate: statusDateOf(a.update) ?? amsterdamDay(new Date()),
   });
+  if ('keyReused' in stored) {
+    failField(
+      'This Idempotency-Key was used before on this referral for another status update; the first one stands. ' +
+        'Send a new update with a key of its own',
+      'Idempotency-Key',
+    );
+  }
   if ('outOfOrder' in stored) {
     const allowed = nextStatusesOf(stored.outOfOrder);
     throw new OperationOutcomeError(

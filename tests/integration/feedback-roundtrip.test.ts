@@ -240,6 +240,33 @@ describe('feedback: a municipality’s status on a referral goes back to the pra
     expect(count).toHaveLength(1);
   });
 
+  it('refuses an Idempotency-Key sent again with another update (422) and still answers the first for the same one', async () => {
+    const { id } = await deliveredReferral();
+    const key = { 'idempotency-key': 'gm-req-2' };
+    const first = await postStatus(id, { status: 'accepted', date: '2026-11-23' }, 'municipality', key);
+    expect(first.status).toBe(202);
+    const firstId = ((await first.json()) as StatusView).id;
+    for (const other of [
+      { status: 'rejected', reasonCode: 'other-municipality' },
+      { status: 'accepted', date: '2026-11-24' },
+      { status: 'accepted' },
+    ]) {
+      const res = await postStatus(id, other, 'municipality', key);
+      expect(res.status).toBe(422);
+      const outcome = (await res.json()) as { resourceType: string; issue: { expression: string[] }[] };
+      expect(outcome.resourceType).toBe('OperationOutcome');
+      expect(outcome.issue.flatMap((i) => i.expression)).toEqual(['Idempotency-Key']);
+    }
+    // The same update with its fields in another order is the same request.
+    const again = await postStatus(id, { date: '2026-11-23', status: 'accepted' }, 'municipality', key);
+    expect(again.status).toBe(200);
+    expect(((await again.json()) as StatusView).id).toBe(firstId);
+    const stored = await app.rt.ctx.db.query<{ status: string }>('SELECT status FROM feedback WHERE inbox_id = $1', [
+      id,
+    ]);
+    expect(stored.map((r) => r.status)).toEqual(['accepted']);
+  });
+
   it('makes a status update the practice refuses a dead letter that an operator replays', async () => {
     const { id } = await deliveredReferral();
     practiceFhir.script = [{ kind: 'status', status: 400, body: '{"resourceType":"OperationOutcome"}' }];

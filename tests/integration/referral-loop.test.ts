@@ -362,6 +362,35 @@ describe('POST /fhir/Task and re-decisions', () => {
     expect((await app.request('/fhir/Task', { json: task, key: 'otherMunicipality' })).status).toBe(403);
   });
 
+  it('answers a Task sent again under its Idempotency-Key with the first update, another Task under it with 422', async () => {
+    const referral = buildReferralEvent();
+    await submit(app, consentFor(referral));
+    const id = await submit(app, referral);
+    expect(await stateOf(app, id, ['delivered', 'denied'])).toBe('delivered');
+    const identifier = identifierReceived('fhir-rest', municipality.deliveries.at(-1)!);
+    const task = (status: string) => ({
+      resourceType: 'Task',
+      status,
+      intent: 'order',
+      focus: { type: 'ServiceRequest', identifier },
+    });
+    const send = (status: string) =>
+      app.request('/fhir/Task', {
+        json: task(status),
+        key: 'municipality',
+        headers: { 'Idempotency-Key': 'gm-task-1' },
+      });
+    const first = await send('received');
+    expect(first.status).toBe(202);
+    const other = await send('accepted');
+    expect(other.status).toBe(422);
+    const outcome = (await other.json()) as { issue: { expression: string[] }[] };
+    expect(outcome.issue.flatMap((i) => i.expression)).toEqual(['Idempotency-Key']);
+    const again = await send('received');
+    expect(again.status).toBe(200);
+    expect(((await again.json()) as StatusView).id).toBe(((await first.json()) as StatusView).id);
+  });
+
   it('answers 409 at Task.focus.identifier when an identifier without system names referrals of two practices', async () => {
     const ours = buildReferralEvent();
     const theirs = buildReferralEvent({

@@ -61,6 +61,12 @@ const referralKey = z.object({
       'it, else 409), or the event id',
   }),
 });
+const idempotencyKeyHeader = z.object({
+  'idempotency-key': z
+    .string()
+    .meta({ description: 'the same key with the same update answers the first (200); with another update, 422' })
+    .optional(),
+});
 type Content = NonNullable<ResponseConfig['content']>;
 const json = (schema: z.ZodType): Content => ({ 'application/json': { schema } });
 const fhirJson = (schema: z.ZodType): Content => ({ [FHIR_JSON]: { schema } });
@@ -391,7 +397,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
       roles: ['municipality', 'operator'],
       request: {
         params: referralKey,
-        headers: z.object({ 'idempotency-key': z.string().optional() }),
+        headers: idempotencyKeyHeader,
         body: { required: true, content: json(statusUpdateSchema) },
       },
       ok: { status: 202, description: 'stored (200 for a repeat)', content: json(s.statusUpdateView) },
@@ -438,7 +444,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
       tag: 'FHIR',
       roles: ['municipality', 'operator'],
       request: {
-        headers: z.object({ 'idempotency-key': z.string().optional() }),
+        headers: idempotencyKeyHeader,
         body: { required: true, content: { 'application/fhir+json': { schema: s.anyJson } } },
       },
       ok: { status: 202, description: 'stored (200 for a repeat)', content: json(s.statusUpdateView) },
