@@ -848,6 +848,16 @@ export async function insertFeedback(
   });
 }
 
+/** The start of care a municipality last reported on a referral (its Task's executionPeriod), or undefined. */
+export async function tryGetCareStart(db: Db, inboxId: string): Promise<string | undefined> {
+  const [row] = await db.query<{ start: string }>(
+    `SELECT task->'executionPeriod'->>'start' AS start FROM feedback
+     WHERE inbox_id = $1 AND task->'executionPeriod'->>'start' IS NOT NULL ORDER BY created_at DESC, id DESC LIMIT 1`,
+    [inboxId],
+  );
+  return row?.start;
+}
+
 /** The status a municipality last sent on a referral, or undefined when it sent none. */
 async function currentStatusOf(db: Db, inboxId: string): Promise<ReferralStatus | undefined> {
   const [row] = await db.query<{ status: ReferralStatus }>(

@@ -18,12 +18,15 @@ import type { CanonicalEvent } from '../contracts/his-dialect';
 import { enqueueOrDefer } from './queues';
 import { contentDigest, openEvent } from './stored-event';
 import { recordStatusFacts } from './monitoring-writer';
+import { referredOnOf, statusDateIssues } from './status-dates';
+import { throwIssues } from '../kernel/zod-outcome';
 import type { PipelineContext } from './context';
 import {
   deliveredDestinationsOf,
   insertFeedback,
   referralsByIdentifier,
   reviveFeedback,
+  tryGetCareStart,
   tryGetSealedEvent,
   type EventRow,
   type FeedbackRow,
@@ -126,7 +129,8 @@ export function referralIdentityOf(ctx: PipelineContext, row: SealedEvent): Refe
 
 /**
  * Records a status update from `municipality` on a delivered referral: builds and validates the Task, stores it,
- * audits the receipt (durable before this returns), and enqueues its delivery to the practice. With a request
+ * audits the receipt (durable before this returns), and enqueues its delivery to the practice. Its days must fall
+ * between the referral and today (422 naming the field, `statusDateIssues`). With a request
  * key, a repeated request returns the first update (`duplicate`); the key with another update is a 422 at
  * `Idempotency-Key` (IETF draft-ietf-httpapi-idempotency-key-header).
  */
@@ -142,6 +146,14 @@ export async function recordStatusUpdate(
 ): Promise<{ feedback: FeedbackRow; duplicate: boolean }> {
   const { row } = a.referral;
   const identity = referralIdentityOf(ctx, row);
+  const issues = statusDateIssues(a.update, {
+    referredOn: referredOnOf(identity.authoredOn, row.received_at),
+    today: amsterdamDay(new Date()),
+    careStartedOn: a.update.endDate && !a.update.startDate ? await tryGetCareStart(ctx.db, row.id) : undefined,
+  });
+  if (issues.length) {
+    throwIssues(issues);
+  }
   const id = randomUUID();
   const task = toFeedbackTask(a.update, {
     feedbackId: id,

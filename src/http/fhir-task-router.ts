@@ -115,13 +115,12 @@ export function fhirTaskRouter(ctx: PipelineContext): Router {
     const focus = task.focus.identifier;
     const key = focus.system ? `${focus.system}|${focus.value}` : focus.value;
     const target = await referralFor(ctx, key, res, 'Task.focus.identifier');
-    let update;
+    // Both the body's rules and the update's days against the referral's name the status body's fields.
     try {
-      update = parseStatusUpdate(statusBodyOf(task));
+      await recordAndAnswer(ctx, req, res, target, parseStatusUpdate(statusBodyOf(task)));
     } catch (err) {
       throw renamedIssues(err);
     }
-    await recordAndAnswer(ctx, req, res, target, update);
   });
   return router;
 }
@@ -129,11 +128,14 @@ export function fhirTaskRouter(ctx: PipelineContext): Router {
 /** The status body's field names in a 422 become the Task elements they were read from. */
 function renamedIssues(err: unknown): unknown {
   const outcome = (err as { outcome?: { issue?: { expression?: string[] }[] } }).outcome;
+  // Issues without expression are left alone: they may be Medplum's shared outcomes (notFound), not ours to change.
   for (const issue of outcome?.issue ?? []) {
-    issue.expression = issue.expression?.map((e) => {
-      const field = e.split('.')[0] ?? e;
-      return TASK_PATH[field] ? `${TASK_PATH[field]} (${e})` : e;
-    });
+    if (issue.expression) {
+      issue.expression = issue.expression.map((e) => {
+        const field = e.split('.')[0] ?? e;
+        return TASK_PATH[field] ? `${TASK_PATH[field]} (${e})` : e;
+      });
+    }
   }
   return err;
 }

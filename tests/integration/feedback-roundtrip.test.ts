@@ -2,6 +2,8 @@ import path from 'node:path';
 import type { Bundle, Parameters, Task } from '@medplum/fhirtypes';
 import { RESOURCE_ID_SYSTEM } from '../../mappings/municipality/shared/resource-identifier';
 import { buildRegistry } from '../../src/event/registry';
+import { amsterdamDay } from '../../src/kernel/dutch-time';
+import { daysBetween } from '../../src/reports/referral-timeline/timeline';
 import {
   buildAgreement,
   buildDestination,
@@ -112,6 +114,14 @@ describe('feedback: a municipality’s status on a referral goes back to the pra
 
   const postStatus = (id: string, body: unknown, key: KeyName = 'municipality', headers: Record<string, string> = {}) =>
     app.request(`/municipality/v1/referrals/${id}/status`, { json: body, key, headers });
+
+  /** The fields a 422 OperationOutcome names. */
+  async function unprocessableFields(res: Response): Promise<string[]> {
+    expect(res.status).toBe(422);
+    const outcome = (await res.json()) as { resourceType: string; issue: { expression?: string[] }[] };
+    expect(outcome.resourceType).toBe('OperationOutcome');
+    return outcome.issue.flatMap((i) => i.expression ?? []);
+  }
 
   const arrivalAt = (receiver: DeliveryReceiver, feedbackId: string): Promise<Hit> =>
     waitFor(`status update ${feedbackId} to reach the practice`, () => receiver.stored.get(`fb-${feedbackId}`));
@@ -252,10 +262,7 @@ describe('feedback: a municipality’s status on a referral goes back to the pra
       { status: 'accepted' },
     ]) {
       const res = await postStatus(id, other, 'municipality', key);
-      expect(res.status).toBe(422);
-      const outcome = (await res.json()) as { resourceType: string; issue: { expression: string[] }[] };
-      expect(outcome.resourceType).toBe('OperationOutcome');
-      expect(outcome.issue.flatMap((i) => i.expression)).toEqual(['Idempotency-Key']);
+      expect(await unprocessableFields(res)).toEqual(['Idempotency-Key']);
     }
     // The same update with its fields in another order is the same request.
     const again = await postStatus(id, { date: '2026-11-23', status: 'accepted' }, 'municipality', key);
@@ -399,10 +406,76 @@ describe('feedback: a municipality’s status on a referral goes back to the pra
     [{ status: 'accepted', colour: 'blue' }, 'colour'],
   ])('answers 422 naming the field for %j', async (body, field) => {
     const { id } = await deliveredReferral();
-    const res = await postStatus(id, body);
-    expect(res.status).toBe(422);
-    const outcome = (await res.json()) as { resourceType: string; issue: { expression: string[] }[] };
-    expect(outcome.resourceType).toBe('OperationOutcome');
-    expect(outcome.issue.flatMap((i) => i.expression)).toContain(field);
+    expect(await unprocessableFields(await postStatus(id, body))).toContain(field);
+  });
+
+  describe('the days of a status update', () => {
+    // The test referral was written on 2026-11-20 (Amsterdam).
+    const tomorrow = amsterdamDay(new Date(Date.now() + 86_400_000));
+    const decision = (date: string, period = { start: '2026-12-07', end: '2027-06-07' }) => ({
+      number: 'B-1',
+      date,
+      productCategory: '45',
+      period,
+    });
+
+    it.each([
+      [{ status: 'accepted', date: '2026-11-19' }, 'date'],
+      [{ status: 'accepted', date: tomorrow }, 'date'],
+      [{ status: 'decision-issued', decision: decision('2026-11-19') }, 'decision.date'],
+      [{ status: 'decision-issued', decision: decision(tomorrow) }, 'decision.date'],
+      [
+        { status: 'decision-issued', decision: decision('2026-12-01', { start: '2026-12-07', end: '2026-12-06' }) },
+        'decision.period.end',
+      ],
+      [{ status: 'care-started', provider: { agb: '12345678' }, startDate: tomorrow }, 'startDate'],
+      [{ status: 'allocated', productCategory: '54', startDate: '2026-11-01' }, 'startDate'],
+      [{ status: 'care-ended', endDate: tomorrow }, 'endDate'],
+      [{ status: 'care-ended', startDate: '2026-11-28', endDate: '2026-11-25' }, 'endDate'],
+    ])('answers 422 naming the field for %j, and stores nothing', async (body, field) => {
+      const { id } = await deliveredReferral();
+      expect(await unprocessableFields(await postStatus(id, body))).toEqual([field]);
+      expect(await app.rt.ctx.db.query('SELECT 1 FROM feedback WHERE inbox_id = $1', [id])).toHaveLength(0);
+    });
+
+    it('takes the referral’s own day and today, and a decision whose period lies ahead', async () => {
+      const { id } = await deliveredReferral();
+      const today = amsterdamDay(new Date());
+      expect((await postStatus(id, { status: 'accepted', date: '2026-11-20' })).status).toBe(202);
+      expect(
+        (
+          await postStatus(id, {
+            status: 'decision-issued',
+            decision: decision(today, { start: tomorrow, end: tomorrow }),
+          })
+        ).status,
+      ).toBe(202);
+      const view = (await (
+        await app.request(`/municipality/v1/referrals/${id}/status`, { key: 'municipality' })
+      ).json()) as {
+        timeline: { waitingDays: Record<string, number> };
+      };
+      expect(view.timeline.waitingDays).toEqual({
+        referralToAccepted: 0,
+        acceptedToDecision: daysBetween('2026-11-20', today),
+        referralToDecision: daysBetween('2026-11-20', today),
+      });
+    });
+
+    it('refuses an end of care before the start an earlier update reported', async () => {
+      const { id } = await deliveredReferral();
+      const started = await postStatus(id, {
+        status: 'care-started',
+        provider: { agb: '12345678' },
+        startDate: '2026-11-28',
+      });
+      expect(started.status).toBe(202);
+      const early = await postStatus(id, { status: 'care-ended', endDate: '2026-11-27' });
+      expect(early.status).toBe(422);
+      const outcome = (await early.json()) as { issue: { expression: string[]; details: { text: string } }[] };
+      expect(outcome.issue.flatMap((i) => i.expression)).toEqual(['endDate']);
+      expect(outcome.issue[0]?.details.text).toContain('2026-11-28');
+      expect((await postStatus(id, { status: 'care-ended', endDate: '2026-11-28' })).status).toBe(202);
+    });
   });
 });

@@ -3,6 +3,8 @@ import path from 'node:path';
 import type { Bundle, EpisodeOfCare, Identifier, Resource, ServiceRequest, Task } from '@medplum/fhirtypes';
 import { RESOURCE_ID_SYSTEM } from '../../mappings/municipality/shared/resource-identifier';
 import { EXTENSION } from '../../src/kernel/fhir/terminology';
+import { JZ020_SYSTEM } from '../../src/kernel/fhir/systems';
+import { amsterdamDay } from '../../src/kernel/dutch-time';
 import type { Agreement } from '../../src/policy/agreement';
 import { buildRegistry } from '../../src/event/registry';
 import {
@@ -147,6 +149,7 @@ describe.each(['fhir-rest', 'webhook', 'isamenleving'] as const)(
       const post = (body: unknown) =>
         app.request(`/municipality/v1/referrals/${key}/status`, { json: body, key: 'municipality' });
 
+      // Each day lies between the referral (2026-11-20) and today; the decision's period, a plan, may lie ahead.
       const updates = [
         { status: 'accepted', date: '2026-11-23' },
         {
@@ -158,7 +161,7 @@ describe.each(['fhir-rest', 'webhook', 'isamenleving'] as const)(
             period: { start: '2026-12-07', end: '2027-06-07' },
           },
         },
-        { status: 'care-started', provider: { agb: '12345678', name: 'Jeugdhulp Betuwe' }, startDate: '2026-12-07' },
+        { status: 'care-started', provider: { agb: '12345678', name: 'Jeugdhulp Betuwe' }, startDate: '2026-12-04' },
         { status: 'closed' },
       ];
       const tasks: Task[] = [];
@@ -197,9 +200,9 @@ describe.each(['fhir-rest', 'webhook', 'isamenleving'] as const)(
       expect(view.timeline.waitingDays).toEqual({
         referralToAccepted: 3,
         acceptedToDecision: 8,
-        decisionToCareStarted: 6,
+        decisionToCareStarted: 3,
         referralToDecision: 11,
-        referralToCareStarted: 17,
+        referralToCareStarted: 14,
       });
       const practiceView = (await (await app.request(`/his/v1/events/${id}`)).json()) as {
         referralStatus: { steps: { status: string; date: string }[]; waitingDays: Record<string, number> };
@@ -207,10 +210,10 @@ describe.each(['fhir-rest', 'webhook', 'isamenleving'] as const)(
       expect(practiceView.referralStatus.steps.map((s) => [s.status, s.date])).toEqual([
         ['accepted', '2026-11-23'],
         ['decision-issued', '2026-12-01'],
-        ['care-started', '2026-12-07'],
+        ['care-started', '2026-12-04'],
         ['closed', expect.stringMatching(/^\d{4}-\d{2}-\d{2}$/)],
       ]);
-      expect(practiceView.referralStatus.waitingDays.referralToCareStarted).toBe(17);
+      expect(practiceView.referralStatus.waitingDays.referralToCareStarted).toBe(14);
     });
 
     it('contacts then trajectory.closed → the receiver holds a finished EpisodeOfCare with its outcome', async () => {
@@ -278,6 +281,15 @@ describe('POST /fhir/Task and re-decisions', () => {
       givenBy: [{ kind: 'child' }, { kind: 'guardian', guardianId: 'g1' }],
     });
 
+  /** A referral with its consent, delivered: the identifier the municipality received. */
+  async function deliveredReferral(): Promise<{ identifier: Identifier }> {
+    const referral = buildReferralEvent();
+    await submit(app, consentFor(referral));
+    const id = await submit(app, referral);
+    expect(await stateOf(app, id, ['delivered', 'denied'])).toBe('delivered');
+    return { identifier: identifierReceived('fhir-rest', municipality.deliveries.at(-1)!) };
+  }
+
   it('delivers a referral denied for a missing consent once the consent arrives, without a re-send; the audit shows both decisions', async () => {
     const referral = buildReferralEvent();
     const id = await submit(app, referral);
@@ -319,12 +331,7 @@ describe('POST /fhir/Task and re-decisions', () => {
   });
 
   it('takes a FHIR Task whose focus names the ServiceRequest by identifier, answered like the status route', async () => {
-    const referral = buildReferralEvent();
-    await submit(app, consentFor(referral));
-    const id = await submit(app, referral);
-    expect(await stateOf(app, id, ['delivered', 'denied'])).toBe('delivered');
-    const hit = municipality.deliveries.at(-1)!;
-    const identifier = identifierReceived('fhir-rest', hit);
+    const { identifier } = await deliveredReferral();
     const task = {
       resourceType: 'Task',
       status: 'rejected',
@@ -362,12 +369,37 @@ describe('POST /fhir/Task and re-decisions', () => {
     expect((await app.request('/fhir/Task', { json: task, key: 'otherMunicipality' })).status).toBe(403);
   });
 
+  it('answers 422 at Task.output for a decision dated after today, naming the detail it came from', async () => {
+    const { identifier } = await deliveredReferral();
+    const output = (code: string, value: Record<string, unknown>) => ({
+      type: { coding: [{ system: 'https://jeugdbrug.nl/fhir/CodeSystem/referral-allocation', code }] },
+      ...value,
+    });
+    const res = await app.request('/fhir/Task', {
+      key: 'municipality',
+      json: {
+        resourceType: 'Task',
+        status: 'in-progress',
+        intent: 'order',
+        businessStatus: {
+          coding: [{ system: 'https://jeugdbrug.nl/fhir/CodeSystem/referral-status', code: 'decision-issued' }],
+        },
+        focus: { type: 'ServiceRequest', identifier },
+        output: [
+          output('decision-number', { valueIdentifier: { value: 'B-2026-0043' } }),
+          output('decision-date', { valueDate: amsterdamDay(new Date(Date.now() + 86_400_000)) }),
+          output('product-category', { valueCodeableConcept: { coding: [{ system: JZ020_SYSTEM, code: '45' }] } }),
+          output('decision-period', { valuePeriod: { start: '2027-01-01' } }),
+        ],
+      },
+    });
+    expect(res.status).toBe(422);
+    const outcome = (await res.json()) as { issue: { expression: string[] }[] };
+    expect(outcome.issue.flatMap((i) => i.expression)).toEqual(['Task.output (decision.date)']);
+  });
+
   it('answers a Task sent again under its Idempotency-Key with the first update, another Task under it with 422', async () => {
-    const referral = buildReferralEvent();
-    await submit(app, consentFor(referral));
-    const id = await submit(app, referral);
-    expect(await stateOf(app, id, ['delivered', 'denied'])).toBe('delivered');
-    const identifier = identifierReceived('fhir-rest', municipality.deliveries.at(-1)!);
+    const { identifier } = await deliveredReferral();
     const task = (status: string) => ({
       resourceType: 'Task',
       status,
