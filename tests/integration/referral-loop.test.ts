@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Bundle, EpisodeOfCare, Identifier, Resource, ServiceRequest, Task } from '@medplum/fhirtypes';
 import { RESOURCE_ID_SYSTEM } from '../../mappings/municipality/shared/resource-identifier';
-import { EXTENSION } from '../../src/kernel/fhir/terminology';
+import { EXTENSION, REFERRAL_STATUS_SYSTEM } from '../../src/kernel/fhir/terminology';
 import { JZ020_SYSTEM } from '../../src/kernel/fhir/systems';
 import { amsterdamDay } from '../../src/kernel/dutch-time';
 import type { Agreement } from '../../src/policy/agreement';
@@ -281,13 +281,13 @@ describe('POST /fhir/Task and re-decisions', () => {
       givenBy: [{ kind: 'child' }, { kind: 'guardian', guardianId: 'g1' }],
     });
 
-  /** A referral with its consent, delivered: the identifier the municipality received. */
-  async function deliveredReferral(): Promise<{ identifier: Identifier }> {
+  /** A referral with its consent, delivered: its id and the identifier the municipality received. */
+  async function deliveredReferral(): Promise<{ id: string; identifier: Identifier }> {
     const referral = buildReferralEvent();
     await submit(app, consentFor(referral));
     const id = await submit(app, referral);
     expect(await stateOf(app, id, ['delivered', 'denied'])).toBe('delivered');
-    return { identifier: identifierReceived('fhir-rest', municipality.deliveries.at(-1)!) };
+    return { id, identifier: identifierReceived('fhir-rest', municipality.deliveries.at(-1)!) };
   }
 
   it('delivers a referral denied for a missing consent once the consent arrives, without a re-send; the audit shows both decisions', async () => {
@@ -367,6 +367,32 @@ describe('POST /fhir/Task and re-decisions', () => {
     });
     expect(unknown.status).toBe(404);
     expect((await app.request('/fhir/Task', { json: task, key: 'otherMunicipality' })).status).toBe(403);
+  });
+
+  it('answers 422 at Task.businessStatus for a businessStatus without a known referral-status code', async () => {
+    const { id, identifier } = await deliveredReferral();
+    const send = (businessStatus: unknown) =>
+      app.request('/fhir/Task', {
+        key: 'municipality',
+        json: { resourceType: 'Task', status: 'accepted', intent: 'order', businessStatus, focus: { identifier } },
+      });
+    for (const businessStatus of [
+      { coding: [{ code: 'zzz' }] },
+      { coding: [{ system: REFERRAL_STATUS_SYSTEM, code: 'zzz' }] },
+      { coding: [{ system: 'http://hl7.org/fhir/task-status', code: 'accepted' }] },
+      { text: 'accepted' },
+    ]) {
+      const res = await send(businessStatus);
+      expect(res.status).toBe(422);
+      const outcome = (await res.json()) as { resourceType: string; issue: { expression: string[] }[] };
+      expect(outcome.resourceType).toBe('OperationOutcome');
+      expect(outcome.issue.flatMap((i) => i.expression).join()).toMatch(/^Task\.businessStatus/);
+    }
+    expect(await app.rt.ctx.db.query('SELECT 1 FROM feedback WHERE inbox_id = $1', [id])).toHaveLength(0);
+    // A code without system is read as a referral-status code; businessStatus, not Task.status, says the status.
+    const res = await send({ coding: [{ code: 'received' }] });
+    expect(res.status).toBe(202);
+    expect(((await res.json()) as StatusView).status).toBe('received');
   });
 
   it('answers 422 at Task.output for a decision dated after today, naming the detail it came from', async () => {
