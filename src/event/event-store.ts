@@ -78,8 +78,8 @@ export interface StoredEventId {
 }
 
 /**
- * Whether an event id's first message had other content than this one. Unknown (no digest: received before the
- * column, or its payload gone with retention) counts as the same: a re-send.
+ * Whether an event id's (or a request key's) first message had other content than this one. Unknown (no digest:
+ * received before the column, or its payload gone with retention) counts as the same: a re-send.
  */
 function isOtherContent(storedDigest: string | null | undefined, digest: string): boolean {
   return !!storedDigest && storedDigest !== digest;
@@ -774,6 +774,8 @@ export interface FeedbackRow extends AttemptColumns<FeedbackState> {
   service_request_status: string;
   task: Task;
   request_key: string | null;
+  /** `contentDigest` of the update as the municipality sent it (null before migration 022). */
+  request_digest: string | null;
   submitted_by: string;
   /** The day the status took effect (YYYY-MM-DD). */
   status_date: string | null;
@@ -788,6 +790,8 @@ export interface NewFeedback {
   serviceRequestStatus: string;
   task: Task;
   requestKey: string | undefined;
+  /** `contentDigest` of the update as sent: tells a repeated request from another one under the same key. */
+  requestDigest: string;
   submittedBy: string;
   idempotencyKey: string;
   statusDate: string;
@@ -796,12 +800,13 @@ export interface NewFeedback {
 /**
  * Stores a status update unless it may not follow the referral's current status (then `outOfOrder` names the
  * current one). With the municipality's own request key, a repeated request is one update: the second call returns
- * the first row and `duplicate: true`. The referral's row is locked meanwhile, so two updates at once are ordered.
+ * the first row and `duplicate: true`; the key sent before with another update gives `keyReused` (that first row).
+ * The referral's row is locked meanwhile, so two updates at once are ordered.
  */
 export async function insertFeedback(
   db: Db,
   f: NewFeedback,
-): Promise<{ row: FeedbackRow; duplicate: boolean } | { outOfOrder: ReferralStatus }> {
+): Promise<{ row: FeedbackRow; duplicate: boolean } | { outOfOrder: ReferralStatus } | { keyReused: FeedbackRow }> {
   return db.transaction(async (tx) => {
     await tx.query('SELECT id FROM inbox WHERE id = $1 FOR UPDATE', [f.inboxId]);
     if (f.requestKey !== undefined) {
@@ -810,7 +815,9 @@ export async function insertFeedback(
         [f.inboxId, f.requestKey],
       );
       if (existing) {
-        return { row: existing, duplicate: true };
+        return isOtherContent(existing.request_digest, f.requestDigest)
+          ? { keyReused: existing }
+          : { row: existing, duplicate: true };
       }
     }
     const current = await currentStatusOf(tx, f.inboxId);
@@ -819,8 +826,8 @@ export async function insertFeedback(
     }
     const [inserted] = await tx.query<FeedbackRow>(
       `INSERT INTO feedback (id, inbox_id, tenant, municipality, status, service_request_status, task, request_key,
-         submitted_by, idempotency_key, state, status_date)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', $11) RETURNING *`,
+         submitted_by, idempotency_key, state, status_date, request_digest)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', $11, $12) RETURNING *`,
       [
         f.id,
         f.inboxId,
@@ -833,6 +840,7 @@ export async function insertFeedback(
         f.submittedBy,
         f.idempotencyKey,
         f.statusDate,
+        f.requestDigest,
       ],
     );
     if (!inserted) {
@@ -840,6 +848,16 @@ export async function insertFeedback(
     }
     return { row: inserted, duplicate: false };
   });
+}
+
+/** The start of care a municipality last reported on a referral (its Task's executionPeriod), or undefined. */
+export async function tryGetCareStart(db: Db, inboxId: string): Promise<string | undefined> {
+  const [row] = await db.query<{ start: string }>(
+    `SELECT task->'executionPeriod'->>'start' AS start FROM feedback
+     WHERE inbox_id = $1 AND task->'executionPeriod'->>'start' IS NOT NULL ORDER BY created_at DESC, id DESC LIMIT 1`,
+    [inboxId],
+  );
+  return row?.start;
 }
 
 /** The status a municipality last sent on a referral, or undefined when it sent none. */
@@ -853,20 +871,20 @@ async function currentStatusOf(db: Db, inboxId: string): Promise<ReferralStatus 
 
 /**
  * The referral events carrying this business identifier (value, and system when given), newest first, each with
- * the destinations it was delivered to.
+ * its identifier's system and the destinations it was delivered to.
  */
 export async function referralsByIdentifier(
   db: Db,
   value: string,
   system: string | undefined,
-): Promise<{ id: string; tenant: string; delivered_to: string[] }[]> {
+): Promise<{ id: string; tenant: string; system: string; delivered_to: string[] }[]> {
   return db.query(
-    `SELECT r.inbox_id AS id, r.tenant,
+    `SELECT r.inbox_id AS id, r.tenant, r.system,
        coalesce(array_agg(d.destination) FILTER (WHERE d.destination IS NOT NULL), '{}') AS delivered_to
      FROM referral_identifier r JOIN inbox i ON i.id = r.inbox_id
      LEFT JOIN delivery d ON d.inbox_id = r.inbox_id AND d.state = 'delivered'
      WHERE r.value = $1 AND ($2::text IS NULL OR r.system = $2)
-     GROUP BY r.inbox_id, r.tenant, i.received_at ORDER BY i.received_at DESC LIMIT 50`,
+     GROUP BY r.inbox_id, r.tenant, r.system, i.received_at ORDER BY i.received_at DESC LIMIT 50`,
     [value, system ?? null],
   );
 }

@@ -13,16 +13,20 @@ import { operatorAction, type AuditActor } from '../audit/audit-events';
 import { feedbackReceived } from '../audit/audit-events';
 import type { PracticeEndpoint } from './practices';
 import { assertValidResource } from '../kernel/fhir/validation';
+import { failField } from '../kernel/fhir/outcomes';
 import type { CanonicalEvent } from '../contracts/his-dialect';
 import { enqueueOrDefer } from './queues';
-import { openEvent } from './stored-event';
+import { contentDigest, openEvent } from './stored-event';
 import { recordStatusFacts } from './monitoring-writer';
+import { referredOnOf, statusDateIssues } from './status-dates';
+import { throwIssues } from '../kernel/zod-outcome';
 import type { PipelineContext } from './context';
 import {
   deliveredDestinationsOf,
   insertFeedback,
   referralsByIdentifier,
   reviveFeedback,
+  tryGetCareStart,
   tryGetSealedEvent,
   type EventRow,
   type FeedbackRow,
@@ -40,6 +44,8 @@ export interface DeliveredReferral {
   readonly row: EventRow & SealedEvent;
   /** CBS codes of the municipalities whose destinations received it. */
   readonly deliveredTo: readonly string[];
+  /** The system of the business identifier it was found by (`urn:agb:<practice AGB>:referral`), if found by one. */
+  readonly identifierSystem?: string | undefined;
 }
 
 /**
@@ -77,7 +83,7 @@ export async function findReferrals(ctx: PipelineContext, key: string): Promise<
   for (const match of await referralsByIdentifier(ctx.db, value, system)) {
     const referral = await tryGetReferral(ctx, match.id);
     if (referral) {
-      out.push(referral);
+      out.push({ ...referral, identifierSystem: match.system });
     }
   }
   return out;
@@ -123,8 +129,10 @@ export function referralIdentityOf(ctx: PipelineContext, row: SealedEvent): Refe
 
 /**
  * Records a status update from `municipality` on a delivered referral: builds and validates the Task, stores it,
- * audits the receipt (durable before this returns), and enqueues its delivery to the practice. With a request
- * key, a repeated request returns the first update (`duplicate`).
+ * audits the receipt (durable before this returns), and enqueues its delivery to the practice. Its days must fall
+ * between the referral and today (422 naming the field, `statusDateIssues`). With a request
+ * key, a repeated request returns the first update (`duplicate`); the key with another update is a 422 at
+ * `Idempotency-Key` (IETF draft-ietf-httpapi-idempotency-key-header).
  */
 export async function recordStatusUpdate(
   ctx: PipelineContext,
@@ -138,6 +146,14 @@ export async function recordStatusUpdate(
 ): Promise<{ feedback: FeedbackRow; duplicate: boolean }> {
   const { row } = a.referral;
   const identity = referralIdentityOf(ctx, row);
+  const issues = statusDateIssues(a.update, {
+    referredOn: referredOnOf(identity.authoredOn, row.received_at),
+    today: amsterdamDay(new Date()),
+    careStartedOn: a.update.endDate && !a.update.startDate ? await tryGetCareStart(ctx.db, row.id) : undefined,
+  });
+  if (issues.length) {
+    throwIssues(issues);
+  }
   const id = randomUUID();
   const task = toFeedbackTask(a.update, {
     feedbackId: id,
@@ -155,11 +171,19 @@ export async function recordStatusUpdate(
     serviceRequestStatus: serviceRequestStatusOf(a.update.status),
     task,
     requestKey: a.requestKey,
+    requestDigest: contentDigest(a.update),
     submittedBy: a.actor.userId,
     // The feedback id is random and stored: the practice sees the same key on every retry and replay.
     idempotencyKey: `fb-${id}`,
     statusDate: statusDateOf(a.update) ?? amsterdamDay(new Date()),
   });
+  if ('keyReused' in stored) {
+    failField(
+      'This Idempotency-Key was used before on this referral for another status update; the first one stands. ' +
+        'Send a new update with a key of its own',
+      'Idempotency-Key',
+    );
+  }
   if ('outOfOrder' in stored) {
     const allowed = nextStatusesOf(stored.outOfOrder);
     throw new OperationOutcomeError(

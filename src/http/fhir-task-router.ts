@@ -2,6 +2,8 @@ import { Router } from 'express';
 import { z } from 'zod';
 import type { Coding } from '@medplum/fhirtypes';
 import { ALLOCATION_OUTPUT_SYSTEM, REFERRAL_STATUS_SYSTEM } from '../../mappings/practice/to-task';
+import { REFERRAL_STATUSES } from '../../mappings/practice/referral-status';
+import { failField } from '../kernel/fhir/outcomes';
 import { JZ020_SYSTEM } from '../kernel/fhir/systems';
 import { REFERRAL_REJECTION_REASON_SYSTEM } from '../kernel/fhir/terminology';
 import { parseOrThrow } from '../kernel/zod-outcome';
@@ -67,14 +69,30 @@ function codeIn(codings: readonly Coding[] | undefined, system: string): string 
   return codings?.find((c) => c.system === system)?.code;
 }
 
+/**
+ * The status a Task says: its businessStatus, a referral-status code (a coding without system is read as one), or
+ * without businessStatus its Task.status. A businessStatus without such a code is a 422: falling back to Task.status
+ * would record a status the municipality did not send. An unknown code is refused by the status body's schema.
+ */
+function statusOf(task: z.infer<typeof taskSchema>): string | undefined {
+  const business = task.businessStatus;
+  if (!business) {
+    return FROM_TASK_STATUS[task.status ?? ''] ?? task.status;
+  }
+  const code = codeIn(business.coding, REFERRAL_STATUS_SYSTEM) ?? business.coding?.find((c) => !c.system)?.code;
+  if (code === undefined) {
+    failField(`a coding of ${REFERRAL_STATUS_SYSTEM}: one of ${REFERRAL_STATUSES.join(', ')}`, 'Task.businessStatus');
+  }
+  return code;
+}
+
 /** The status-update body the Task says, in the shape the status route takes (validated by the same schema). */
 function statusBodyOf(task: z.infer<typeof taskSchema>): Record<string, unknown> {
   const out = (code: string) => task.output?.find((o) => codeIn(o.type.coding, ALLOCATION_OUTPUT_SYSTEM) === code);
   const decisionNumber = out('decision-number')?.valueIdentifier?.value;
   const provider = out('provider')?.valueReference;
   const body: Record<string, unknown> = {
-    status:
-      codeIn(task.businessStatus?.coding, REFERRAL_STATUS_SYSTEM) ?? FROM_TASK_STATUS[task.status ?? ''] ?? task.status,
+    status: statusOf(task),
     reason: task.statusReason?.text,
     reasonCode: codeIn(task.statusReason?.coding, REFERRAL_REJECTION_REASON_SYSTEM),
     decision: decisionNumber
@@ -114,14 +132,14 @@ export function fhirTaskRouter(ctx: PipelineContext): Router {
       path.length ? `Task.${path.map(String).join('.')}` : 'Task',
     );
     const focus = task.focus.identifier;
-    const target = await referralFor(ctx, focus.system ? `${focus.system}|${focus.value}` : focus.value, res);
-    let update;
+    const key = focus.system ? `${focus.system}|${focus.value}` : focus.value;
+    const target = await referralFor(ctx, key, res, 'Task.focus.identifier');
+    // Both the body's rules and the update's days against the referral's name the status body's fields.
     try {
-      update = parseStatusUpdate(statusBodyOf(task));
+      await recordAndAnswer(ctx, req, res, target, parseStatusUpdate(statusBodyOf(task)));
     } catch (err) {
       throw renamedIssues(err);
     }
-    await recordAndAnswer(ctx, req, res, target, update);
   });
   return router;
 }
@@ -129,11 +147,14 @@ export function fhirTaskRouter(ctx: PipelineContext): Router {
 /** The status body's field names in a 422 become the Task elements they were read from. */
 function renamedIssues(err: unknown): unknown {
   const outcome = (err as { outcome?: { issue?: { expression?: string[] }[] } }).outcome;
+  // Issues without expression are left alone: they may be Medplum's shared outcomes (notFound), not ours to change.
   for (const issue of outcome?.issue ?? []) {
-    issue.expression = issue.expression?.map((e) => {
-      const field = e.split('.')[0] ?? e;
-      return TASK_PATH[field] ? `${TASK_PATH[field]} (${e})` : e;
-    });
+    if (issue.expression) {
+      issue.expression = issue.expression.map((e) => {
+        const field = e.split('.')[0] ?? e;
+        return TASK_PATH[field] ? `${TASK_PATH[field]} (${e})` : e;
+      });
+    }
   }
   return err;
 }

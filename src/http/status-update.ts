@@ -5,7 +5,7 @@ import { text } from '../kernel/fhir/fields';
 import { REFERRAL_STATUSES } from '../../mappings/practice/referral-status';
 import type { StatusUpdate } from '../../mappings/practice/to-task';
 import { isValidAgb, isValidIsoDate } from '../kernel/fhir/identifiers';
-import { fieldIssue, unprocessableIssues } from '../kernel/fhir/outcomes';
+import { conflictField, fieldIssue, unprocessableIssues } from '../kernel/fhir/outcomes';
 import { JZ020_SYSTEM } from '../kernel/fhir/systems';
 import { codesOf, isKnownCode, REFERRAL_REJECTION_REASON_SYSTEM } from '../kernel/fhir/terminology';
 import { parseOrThrow } from '../kernel/zod-outcome';
@@ -117,23 +117,34 @@ function requestKeyOf(header: string | undefined): string | undefined {
  * The referral a municipality means by `key` (our event id, or the ServiceRequest identifier it received:
  * `value` or `system|value`) and the municipality the caller acts for on it. Nothing matching is 404; a referral
  * the caller's municipalities never received is 403; one still on its way is 409. Of several events carrying the
- * same referral, the newest one delivered to the caller is used.
+ * same referral (a practice's re-sends), the newest one delivered to the caller is used; a bare value that names
+ * the referrals of more than one practice among those delivered to the caller is 409 at `expression`, since only
+ * the system says whose referral is meant.
  */
 export async function referralFor(
   ctx: PipelineContext,
   key: string,
   res: Response,
+  expression = 'identifier',
 ): Promise<{ referral: DeliveredReferral; municipality: string }> {
   const referrals = await findReferrals(ctx, key);
   if (referrals.length === 0) {
     throw new OperationOutcomeError(notFound);
   }
   const principal = getPrincipal(res);
-  for (const referral of referrals) {
+  // Only the referrals delivered to the caller count: others are not the caller's to know of.
+  const visible = referrals.flatMap((referral) => {
     const municipality = referral.deliveredTo.find((m) => canSeeMunicipality(principal, m));
-    if (municipality) {
-      return { referral, municipality };
-    }
+    return municipality ? [{ referral, municipality }] : [];
+  });
+  const [newest] = visible;
+  if (newest) {
+    assertOnePractice(
+      visible.map((v) => v.referral),
+      key,
+      expression,
+    );
+    return newest;
   }
   const onItsWay = referrals.find(
     (r) => r.deliveredTo.length === 0 && r.row.municipality && canSeeMunicipality(principal, r.row.municipality),
@@ -142,6 +153,27 @@ export async function referralFor(
     throw new OperationOutcomeError(conflict('This referral has not been delivered yet'));
   }
   throw new OperationOutcomeError(forbidden);
+}
+
+/**
+ * Throws a 409 when `referrals`, found by the identifier `key`, belong to more than one practice; it names the
+ * `system|value` of each, which the caller received with the referral.
+ */
+function assertOnePractice(referrals: readonly DeliveredReferral[], key: string, expression: string): void {
+  if (new Set(referrals.map((r) => r.row.tenant)).size < 2) {
+    return;
+  }
+  const value = key.slice(key.lastIndexOf('|') + 1);
+  const choices = [
+    ...new Set(referrals.flatMap((r) => (r.identifierSystem ? [`${r.identifierSystem}|${value}`] : []))),
+  ];
+  throw new OperationOutcomeError(
+    conflictField(
+      'More than one practice sent a referral with this identifier; address the one meant as system|value ' +
+        `(URL-encoded in a path), whose system names the practice: ${choices.join(' or ')}`,
+      expression,
+    ),
+  );
 }
 
 /**

@@ -81,6 +81,7 @@ describe('a chain written before and after migration 015', () => {
       '019_inbox_state_count.sql',
       '020_audit_event_failed.sql',
       '021_inbox_open_unfinished.sql',
+      '022_feedback_request_digest.sql',
     ]);
     const writer = new AuditWriter(db);
     await Promise.all(Array.from({ length: 6 }, (_, i) => writer.append(tenant, event(6 + i))));

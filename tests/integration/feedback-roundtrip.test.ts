@@ -2,6 +2,8 @@ import path from 'node:path';
 import type { Bundle, Parameters, Task } from '@medplum/fhirtypes';
 import { RESOURCE_ID_SYSTEM } from '../../mappings/municipality/shared/resource-identifier';
 import { buildRegistry } from '../../src/event/registry';
+import { amsterdamDay } from '../../src/kernel/dutch-time';
+import { daysBetween } from '../../src/reports/referral-timeline/timeline';
 import {
   buildAgreement,
   buildDestination,
@@ -15,6 +17,8 @@ import { waitFor } from '../helpers/wait-for';
 import { DeliveryReceiver, type Hit } from '../helpers/delivery-receiver';
 
 const HOOK_SECRET = 'practice-hook-secret-for-tests';
+/** The municipality of the test key `otherMunicipality`. */
+const OTHER_MUNICIPALITY = 'GM0344';
 process.env.TEST_PRACTICE_HOOK_SECRET = HOOK_SECRET;
 
 interface StatusView {
@@ -51,8 +55,19 @@ describe('feedback: a municipality’s status on a referral goes back to the pra
       testEnv,
       env: { CONFIG_DIR: configDir },
       registry: buildRegistry({
-        agreements: [buildAgreement(), buildAgreement({ id: 'other-practice', practice: { agb: OTHER_PRACTICE_AGB } })],
-        destinations: [buildDestination(municipality.url('/fhir'))],
+        agreements: [
+          buildAgreement(),
+          buildAgreement({ id: 'other-practice', practice: { agb: OTHER_PRACTICE_AGB } }),
+          buildAgreement({
+            id: 'other-practice-other-municipality',
+            practice: { agb: OTHER_PRACTICE_AGB },
+            municipality: { code: OTHER_MUNICIPALITY, name: 'Utrecht' },
+          }),
+        ],
+        destinations: [
+          buildDestination(municipality.url('/fhir')),
+          buildDestination(municipality.url('/fhir-gm0344'), { id: 'gm0344', municipality: OTHER_MUNICIPALITY }),
+        ],
         practices,
       }),
     });
@@ -71,14 +86,22 @@ describe('feedback: a municipality’s status on a referral goes back to the pra
     }
   });
 
-  /** Submits a referral and waits until the municipality has it; returns its jeugdbrug id and the event. */
+  /**
+   * Submits a referral (with the practice's referral id `referralId` and for a child of `municipality` when given)
+   * and waits until the municipality has it; returns its jeugdbrug id and the practice's referral id.
+   */
   async function deliveredReferral(
     practice: 'practice' | 'otherPractice' = 'practice',
+    given: { referralId?: string; municipality?: string } = {},
   ): Promise<{ id: string; referralId: string }> {
-    const event =
-      practice === 'practice'
-        ? buildReferralEvent()
-        : buildReferralEvent({ practice: { agb: OTHER_PRACTICE_AGB, name: 'Praktijk Zuid' } });
+    const base = buildReferralEvent(
+      practice === 'practice' ? {} : { practice: { agb: OTHER_PRACTICE_AGB, name: 'Praktijk Zuid' } },
+    );
+    const event = {
+      ...base,
+      child: { ...(base.child as object), municipality: given.municipality ?? MUNICIPALITY },
+      referral: { ...(base.referral as object), ...(given.referralId ? { id: given.referralId } : {}) },
+    };
     const res = await app.request('/his/v1/events', { json: event, key: practice });
     expect(res.status).toBe(202);
     const id = ((await res.json()) as { receipts: { id: string }[] }).receipts[0]!.id;
@@ -91,6 +114,14 @@ describe('feedback: a municipality’s status on a referral goes back to the pra
 
   const postStatus = (id: string, body: unknown, key: KeyName = 'municipality', headers: Record<string, string> = {}) =>
     app.request(`/municipality/v1/referrals/${id}/status`, { json: body, key, headers });
+
+  /** The fields a 422 OperationOutcome names. */
+  async function unprocessableFields(res: Response): Promise<string[]> {
+    expect(res.status).toBe(422);
+    const outcome = (await res.json()) as { resourceType: string; issue: { expression?: string[] }[] };
+    expect(outcome.resourceType).toBe('OperationOutcome');
+    return outcome.issue.flatMap((i) => i.expression ?? []);
+  }
 
   const arrivalAt = (receiver: DeliveryReceiver, feedbackId: string): Promise<Hit> =>
     waitFor(`status update ${feedbackId} to reach the practice`, () => receiver.stored.get(`fb-${feedbackId}`));
@@ -219,6 +250,30 @@ describe('feedback: a municipality’s status on a referral goes back to the pra
     expect(count).toHaveLength(1);
   });
 
+  it('refuses an Idempotency-Key sent again with another update (422) and still answers the first for the same one', async () => {
+    const { id } = await deliveredReferral();
+    const key = { 'idempotency-key': 'gm-req-2' };
+    const first = await postStatus(id, { status: 'accepted', date: '2026-11-23' }, 'municipality', key);
+    expect(first.status).toBe(202);
+    const firstId = ((await first.json()) as StatusView).id;
+    for (const other of [
+      { status: 'rejected', reasonCode: 'other-municipality' },
+      { status: 'accepted', date: '2026-11-24' },
+      { status: 'accepted' },
+    ]) {
+      const res = await postStatus(id, other, 'municipality', key);
+      expect(await unprocessableFields(res)).toEqual(['Idempotency-Key']);
+    }
+    // The same update with its fields in another order is the same request.
+    const again = await postStatus(id, { date: '2026-11-23', status: 'accepted' }, 'municipality', key);
+    expect(again.status).toBe(200);
+    expect(((await again.json()) as StatusView).id).toBe(firstId);
+    const stored = await app.rt.ctx.db.query<{ status: string }>('SELECT status FROM feedback WHERE inbox_id = $1', [
+      id,
+    ]);
+    expect(stored.map((r) => r.status)).toEqual(['accepted']);
+  });
+
   it('makes a status update the practice refuses a dead letter that an operator replays', async () => {
     const { id } = await deliveredReferral();
     practiceFhir.script = [{ kind: 'status', status: 400, body: '{"resourceType":"OperationOutcome"}' }];
@@ -239,6 +294,87 @@ describe('feedback: a municipality’s status on a referral goes back to the pra
     expect(practiceFhir.hitsFor(`fb-${view.id}`)).toHaveLength(2);
     const again = await app.request(`/admin/v1/feedback/${view.id}/replay`, { key: 'operator', method: 'POST' });
     expect(again.status).toBe(409);
+  });
+
+  describe('a referral identifier that more than one practice sent', () => {
+    let seq = 0;
+    const sharedId = () => `r-shared-${Date.now().toString(36)}-${++seq}`;
+    const systemOf = (agb: string) => `urn:agb:${agb}:referral`;
+    const byIdentifier = (system: string | undefined, value: string) =>
+      encodeURIComponent(system ? `${system}|${value}` : value);
+
+    async function conflictOf(res: Response): Promise<{ expression: string[]; text: string }> {
+      expect(res.status).toBe(409);
+      const outcome = (await res.json()) as {
+        resourceType: string;
+        issue: { expression?: string[]; details?: { text?: string } }[];
+      };
+      expect(outcome.resourceType).toBe('OperationOutcome');
+      return { expression: outcome.issue[0]?.expression ?? [], text: outcome.issue[0]?.details?.text ?? '' };
+    }
+
+    it('answers 409 to a bare value, naming each practice’s system|value, and records nothing', async () => {
+      const referralId = sharedId();
+      const ours = await deliveredReferral('practice', { referralId });
+      const theirs = await deliveredReferral('otherPractice', { referralId });
+
+      const post = await conflictOf(await postStatus(byIdentifier(undefined, referralId), { status: 'accepted' }));
+      expect(post.expression).toEqual(['identifier']);
+      expect(post.text).toContain(`${systemOf(PRACTICE_AGB)}|${referralId}`);
+      expect(post.text).toContain(`${systemOf(OTHER_PRACTICE_AGB)}|${referralId}`);
+      const get = await app.request(`/municipality/v1/referrals/${byIdentifier(undefined, referralId)}/status`, {
+        key: 'municipality',
+      });
+      expect((await conflictOf(get)).expression).toEqual(['identifier']);
+      const stored = await app.rt.ctx.db.query('SELECT 1 FROM feedback WHERE inbox_id = ANY($1)', [
+        [ours.id, theirs.id],
+      ]);
+      expect(stored).toHaveLength(0);
+    });
+
+    it('records the status on exactly the practice that system|value names', async () => {
+      const referralId = sharedId();
+      const ours = await deliveredReferral('practice', { referralId });
+      const theirs = await deliveredReferral('otherPractice', { referralId });
+      const toOurs = await postStatus(byIdentifier(systemOf(PRACTICE_AGB), referralId), { status: 'accepted' });
+      expect(toOurs.status).toBe(202);
+      expect(((await toOurs.json()) as { referral: string }).referral).toBe(ours.id);
+      const toTheirs = await postStatus(byIdentifier(systemOf(OTHER_PRACTICE_AGB), referralId), { status: 'rejected' });
+      expect(toTheirs.status).toBe(202);
+      expect(((await toTheirs.json()) as { referral: string }).referral).toBe(theirs.id);
+      const list = await app.request(
+        `/municipality/v1/referrals/${byIdentifier(systemOf(PRACTICE_AGB), referralId)}/status`,
+        { key: 'municipality' },
+      );
+      const view = (await list.json()) as { referral: string; statusUpdates: StatusView[] };
+      expect([view.referral, view.statusUpdates.map((u) => u.status)]).toEqual([ours.id, ['accepted']]);
+    });
+
+    it('keeps taking the newest event when one practice sent the referral more than once', async () => {
+      const referralId = sharedId();
+      await deliveredReferral('practice', { referralId });
+      const resent = await deliveredReferral('practice', { referralId });
+      const res = await postStatus(byIdentifier(undefined, referralId), { status: 'accepted' });
+      expect(res.status).toBe(202);
+      expect(((await res.json()) as { referral: string }).referral).toBe(resent.id);
+    });
+
+    it('counts only the referrals delivered to the caller’s municipality, and all of them for an operator', async () => {
+      const referralId = sharedId();
+      const ours = await deliveredReferral('practice', { referralId });
+      const utrecht = await deliveredReferral('otherPractice', { referralId, municipality: OTHER_MUNICIPALITY });
+      const bare = byIdentifier(undefined, referralId);
+      const mine = await postStatus(bare, { status: 'received' });
+      expect(mine.status).toBe(202);
+      expect(((await mine.json()) as { referral: string }).referral).toBe(ours.id);
+      const theirs = await postStatus(bare, { status: 'received' }, 'otherMunicipality');
+      expect(theirs.status).toBe(202);
+      expect(((await theirs.json()) as { referral: string }).referral).toBe(utrecht.id);
+      // An operator sees both municipalities' referrals, so for it the bare value names two practices.
+      expect((await conflictOf(await postStatus(bare, { status: 'accepted' }, 'operator'))).text).toContain(
+        `${systemOf(OTHER_PRACTICE_AGB)}|${referralId}`,
+      );
+    });
   });
 
   it('answers 409 on a referral that has not reached the municipality yet', async () => {
@@ -270,10 +406,76 @@ describe('feedback: a municipality’s status on a referral goes back to the pra
     [{ status: 'accepted', colour: 'blue' }, 'colour'],
   ])('answers 422 naming the field for %j', async (body, field) => {
     const { id } = await deliveredReferral();
-    const res = await postStatus(id, body);
-    expect(res.status).toBe(422);
-    const outcome = (await res.json()) as { resourceType: string; issue: { expression: string[] }[] };
-    expect(outcome.resourceType).toBe('OperationOutcome');
-    expect(outcome.issue.flatMap((i) => i.expression)).toContain(field);
+    expect(await unprocessableFields(await postStatus(id, body))).toContain(field);
+  });
+
+  describe('the days of a status update', () => {
+    // The test referral was written on 2026-11-20 (Amsterdam).
+    const tomorrow = amsterdamDay(new Date(Date.now() + 86_400_000));
+    const decision = (date: string, period = { start: '2026-12-07', end: '2027-06-07' }) => ({
+      number: 'B-1',
+      date,
+      productCategory: '45',
+      period,
+    });
+
+    it.each([
+      [{ status: 'accepted', date: '2026-11-19' }, 'date'],
+      [{ status: 'accepted', date: tomorrow }, 'date'],
+      [{ status: 'decision-issued', decision: decision('2026-11-19') }, 'decision.date'],
+      [{ status: 'decision-issued', decision: decision(tomorrow) }, 'decision.date'],
+      [
+        { status: 'decision-issued', decision: decision('2026-12-01', { start: '2026-12-07', end: '2026-12-06' }) },
+        'decision.period.end',
+      ],
+      [{ status: 'care-started', provider: { agb: '12345678' }, startDate: tomorrow }, 'startDate'],
+      [{ status: 'allocated', productCategory: '54', startDate: '2026-11-01' }, 'startDate'],
+      [{ status: 'care-ended', endDate: tomorrow }, 'endDate'],
+      [{ status: 'care-ended', startDate: '2026-11-28', endDate: '2026-11-25' }, 'endDate'],
+    ])('answers 422 naming the field for %j, and stores nothing', async (body, field) => {
+      const { id } = await deliveredReferral();
+      expect(await unprocessableFields(await postStatus(id, body))).toEqual([field]);
+      expect(await app.rt.ctx.db.query('SELECT 1 FROM feedback WHERE inbox_id = $1', [id])).toHaveLength(0);
+    });
+
+    it('takes the referral’s own day and today, and a decision whose period lies ahead', async () => {
+      const { id } = await deliveredReferral();
+      const today = amsterdamDay(new Date());
+      expect((await postStatus(id, { status: 'accepted', date: '2026-11-20' })).status).toBe(202);
+      expect(
+        (
+          await postStatus(id, {
+            status: 'decision-issued',
+            decision: decision(today, { start: tomorrow, end: tomorrow }),
+          })
+        ).status,
+      ).toBe(202);
+      const view = (await (
+        await app.request(`/municipality/v1/referrals/${id}/status`, { key: 'municipality' })
+      ).json()) as {
+        timeline: { waitingDays: Record<string, number> };
+      };
+      expect(view.timeline.waitingDays).toEqual({
+        referralToAccepted: 0,
+        acceptedToDecision: daysBetween('2026-11-20', today),
+        referralToDecision: daysBetween('2026-11-20', today),
+      });
+    });
+
+    it('refuses an end of care before the start an earlier update reported', async () => {
+      const { id } = await deliveredReferral();
+      const started = await postStatus(id, {
+        status: 'care-started',
+        provider: { agb: '12345678' },
+        startDate: '2026-11-28',
+      });
+      expect(started.status).toBe(202);
+      const early = await postStatus(id, { status: 'care-ended', endDate: '2026-11-27' });
+      expect(early.status).toBe(422);
+      const outcome = (await early.json()) as { issue: { expression: string[]; details: { text: string } }[] };
+      expect(outcome.issue.flatMap((i) => i.expression)).toEqual(['endDate']);
+      expect(outcome.issue[0]?.details.text).toContain('2026-11-28');
+      expect((await postStatus(id, { status: 'care-ended', endDate: '2026-11-28' })).status).toBe(202);
+    });
   });
 });

@@ -2,7 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Bundle, EpisodeOfCare, Identifier, Resource, ServiceRequest, Task } from '@medplum/fhirtypes';
 import { RESOURCE_ID_SYSTEM } from '../../mappings/municipality/shared/resource-identifier';
-import { EXTENSION } from '../../src/kernel/fhir/terminology';
+import { EXTENSION, REFERRAL_STATUS_SYSTEM } from '../../src/kernel/fhir/terminology';
+import { JZ020_SYSTEM } from '../../src/kernel/fhir/systems';
+import { amsterdamDay } from '../../src/kernel/dutch-time';
 import type { Agreement } from '../../src/policy/agreement';
 import { buildRegistry } from '../../src/event/registry';
 import {
@@ -10,10 +12,11 @@ import {
   buildContactEvent,
   buildDestination,
   buildReferralEvent,
+  OTHER_PRACTICE_AGB,
   PRACTICE_AGB,
 } from '../helpers/builders';
 import { DeliveryReceiver, type Hit } from '../helpers/delivery-receiver';
-import { cleanupTestEnv, createTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
+import { cleanupTestEnv, createTestEnv, startTestApp, type KeyName, type TestApp } from '../helpers/test-runtime';
 import { waitFor } from '../helpers/wait-for';
 
 const HOOK_SECRET = 'municipality-hook-secret-for-tests';
@@ -30,8 +33,8 @@ interface StatusView {
   task: Task;
 }
 
-async function submit(app: TestApp, event: Record<string, unknown>): Promise<string> {
-  const res = await app.request('/his/v1/events', { json: event });
+async function submit(app: TestApp, event: Record<string, unknown>, key: KeyName = 'practice'): Promise<string> {
+  const res = await app.request('/his/v1/events', { json: event, key });
   expect(res.status).toBe(202);
   return ((await res.json()) as { receipts: { id: string }[] }).receipts[0]!.id;
 }
@@ -71,7 +74,8 @@ interface Loop {
   close(): Promise<void>;
 }
 
-async function startLoop(agreement: Agreement, adapter: string): Promise<Loop> {
+/** `more`: agreements of other practices with the same municipality. */
+async function startLoop(agreement: Agreement, adapter: string, more: Agreement[] = []): Promise<Loop> {
   const testEnv = createTestEnv();
   const municipality = await new DeliveryReceiver().start();
   const practice = await new DeliveryReceiver().start();
@@ -81,7 +85,7 @@ async function startLoop(agreement: Agreement, adapter: string): Promise<Loop> {
   const app = await startTestApp({
     testEnv,
     registry: buildRegistry({
-      agreements: [agreement],
+      agreements: [agreement, ...more],
       destinations: [
         buildDestination(municipality.url('/gm'), {
           adapter,
@@ -145,6 +149,7 @@ describe.each(['fhir-rest', 'webhook', 'isamenleving'] as const)(
       const post = (body: unknown) =>
         app.request(`/municipality/v1/referrals/${key}/status`, { json: body, key: 'municipality' });
 
+      // Each day lies between the referral (2026-11-20) and today; the decision's period, a plan, may lie ahead.
       const updates = [
         { status: 'accepted', date: '2026-11-23' },
         {
@@ -156,7 +161,7 @@ describe.each(['fhir-rest', 'webhook', 'isamenleving'] as const)(
             period: { start: '2026-12-07', end: '2027-06-07' },
           },
         },
-        { status: 'care-started', provider: { agb: '12345678', name: 'Jeugdhulp Betuwe' }, startDate: '2026-12-07' },
+        { status: 'care-started', provider: { agb: '12345678', name: 'Jeugdhulp Betuwe' }, startDate: '2026-12-04' },
         { status: 'closed' },
       ];
       const tasks: Task[] = [];
@@ -195,9 +200,9 @@ describe.each(['fhir-rest', 'webhook', 'isamenleving'] as const)(
       expect(view.timeline.waitingDays).toEqual({
         referralToAccepted: 3,
         acceptedToDecision: 8,
-        decisionToCareStarted: 6,
+        decisionToCareStarted: 3,
         referralToDecision: 11,
-        referralToCareStarted: 17,
+        referralToCareStarted: 14,
       });
       const practiceView = (await (await app.request(`/his/v1/events/${id}`)).json()) as {
         referralStatus: { steps: { status: string; date: string }[]; waitingDays: Record<string, number> };
@@ -205,10 +210,10 @@ describe.each(['fhir-rest', 'webhook', 'isamenleving'] as const)(
       expect(practiceView.referralStatus.steps.map((s) => [s.status, s.date])).toEqual([
         ['accepted', '2026-11-23'],
         ['decision-issued', '2026-12-01'],
-        ['care-started', '2026-12-07'],
+        ['care-started', '2026-12-04'],
         ['closed', expect.stringMatching(/^\d{4}-\d{2}-\d{2}$/)],
       ]);
-      expect(practiceView.referralStatus.waitingDays.referralToCareStarted).toBe(17);
+      expect(practiceView.referralStatus.waitingDays.referralToCareStarted).toBe(14);
     });
 
     it('contacts then trajectory.closed → the receiver holds a finished EpisodeOfCare with its outcome', async () => {
@@ -262,7 +267,10 @@ describe('POST /fhir/Task and re-decisions', () => {
   let loop: Loop;
 
   beforeAll(async () => {
-    loop = await startLoop(SHIPPED, 'fhir-rest'); // legal basis consent, as shipped
+    // Legal basis consent, as shipped; the other practice has the same agreement.
+    loop = await startLoop(SHIPPED, 'fhir-rest', [
+      { ...SHIPPED, id: 'other-practice', practice: { agb: OTHER_PRACTICE_AGB } },
+    ]);
     ({ municipality, practice, app } = loop);
   });
 
@@ -272,6 +280,15 @@ describe('POST /fhir/Task and re-decisions', () => {
     buildConsentEvent(referral, {
       givenBy: [{ kind: 'child' }, { kind: 'guardian', guardianId: 'g1' }],
     });
+
+  /** A referral with its consent, delivered: its id and the identifier the municipality received. */
+  async function deliveredReferral(): Promise<{ id: string; identifier: Identifier }> {
+    const referral = buildReferralEvent();
+    await submit(app, consentFor(referral));
+    const id = await submit(app, referral);
+    expect(await stateOf(app, id, ['delivered', 'denied'])).toBe('delivered');
+    return { id, identifier: identifierReceived('fhir-rest', municipality.deliveries.at(-1)!) };
+  }
 
   it('delivers a referral denied for a missing consent once the consent arrives, without a re-send; the audit shows both decisions', async () => {
     const referral = buildReferralEvent();
@@ -314,12 +331,7 @@ describe('POST /fhir/Task and re-decisions', () => {
   });
 
   it('takes a FHIR Task whose focus names the ServiceRequest by identifier, answered like the status route', async () => {
-    const referral = buildReferralEvent();
-    await submit(app, consentFor(referral));
-    const id = await submit(app, referral);
-    expect(await stateOf(app, id, ['delivered', 'denied'])).toBe('delivered');
-    const hit = municipality.deliveries.at(-1)!;
-    const identifier = identifierReceived('fhir-rest', hit);
+    const { identifier } = await deliveredReferral();
     const task = {
       resourceType: 'Task',
       status: 'rejected',
@@ -355,5 +367,119 @@ describe('POST /fhir/Task and re-decisions', () => {
     });
     expect(unknown.status).toBe(404);
     expect((await app.request('/fhir/Task', { json: task, key: 'otherMunicipality' })).status).toBe(403);
+  });
+
+  it('answers 422 at Task.businessStatus for a businessStatus without a known referral-status code', async () => {
+    const { id, identifier } = await deliveredReferral();
+    const send = (businessStatus: unknown) =>
+      app.request('/fhir/Task', {
+        key: 'municipality',
+        json: { resourceType: 'Task', status: 'accepted', intent: 'order', businessStatus, focus: { identifier } },
+      });
+    for (const businessStatus of [
+      { coding: [{ code: 'zzz' }] },
+      { coding: [{ system: REFERRAL_STATUS_SYSTEM, code: 'zzz' }] },
+      { coding: [{ system: 'http://hl7.org/fhir/task-status', code: 'accepted' }] },
+      { text: 'accepted' },
+    ]) {
+      const res = await send(businessStatus);
+      expect(res.status).toBe(422);
+      const outcome = (await res.json()) as { resourceType: string; issue: { expression: string[] }[] };
+      expect(outcome.resourceType).toBe('OperationOutcome');
+      expect(outcome.issue.flatMap((i) => i.expression).join()).toMatch(/^Task\.businessStatus/);
+    }
+    expect(await app.rt.ctx.db.query('SELECT 1 FROM feedback WHERE inbox_id = $1', [id])).toHaveLength(0);
+    // A code without system is read as a referral-status code; businessStatus, not Task.status, says the status.
+    const res = await send({ coding: [{ code: 'received' }] });
+    expect(res.status).toBe(202);
+    expect(((await res.json()) as StatusView).status).toBe('received');
+  });
+
+  it('answers 422 at Task.output for a decision dated after today, naming the detail it came from', async () => {
+    const { identifier } = await deliveredReferral();
+    const output = (code: string, value: Record<string, unknown>) => ({
+      type: { coding: [{ system: 'https://jeugdbrug.nl/fhir/CodeSystem/referral-allocation', code }] },
+      ...value,
+    });
+    const res = await app.request('/fhir/Task', {
+      key: 'municipality',
+      json: {
+        resourceType: 'Task',
+        status: 'in-progress',
+        intent: 'order',
+        businessStatus: {
+          coding: [{ system: 'https://jeugdbrug.nl/fhir/CodeSystem/referral-status', code: 'decision-issued' }],
+        },
+        focus: { type: 'ServiceRequest', identifier },
+        output: [
+          output('decision-number', { valueIdentifier: { value: 'B-2026-0043' } }),
+          output('decision-date', { valueDate: amsterdamDay(new Date(Date.now() + 86_400_000)) }),
+          output('product-category', { valueCodeableConcept: { coding: [{ system: JZ020_SYSTEM, code: '45' }] } }),
+          output('decision-period', { valuePeriod: { start: '2027-01-01' } }),
+        ],
+      },
+    });
+    expect(res.status).toBe(422);
+    const outcome = (await res.json()) as { issue: { expression: string[] }[] };
+    expect(outcome.issue.flatMap((i) => i.expression)).toEqual(['Task.output (decision.date)']);
+  });
+
+  it('answers a Task sent again under its Idempotency-Key with the first update, another Task under it with 422', async () => {
+    const { identifier } = await deliveredReferral();
+    const task = (status: string) => ({
+      resourceType: 'Task',
+      status,
+      intent: 'order',
+      focus: { type: 'ServiceRequest', identifier },
+    });
+    const send = (status: string) =>
+      app.request('/fhir/Task', {
+        json: task(status),
+        key: 'municipality',
+        headers: { 'Idempotency-Key': 'gm-task-1' },
+      });
+    const first = await send('received');
+    expect(first.status).toBe(202);
+    const other = await send('accepted');
+    expect(other.status).toBe(422);
+    const outcome = (await other.json()) as { issue: { expression: string[] }[] };
+    expect(outcome.issue.flatMap((i) => i.expression)).toEqual(['Idempotency-Key']);
+    const again = await send('received');
+    expect(again.status).toBe(200);
+    expect(((await again.json()) as StatusView).id).toBe(((await first.json()) as StatusView).id);
+  });
+
+  it('answers 409 at Task.focus.identifier when an identifier without system names referrals of two practices', async () => {
+    const ours = buildReferralEvent();
+    const theirs = buildReferralEvent({
+      practice: { agb: OTHER_PRACTICE_AGB, name: 'Praktijk Zuid' },
+      referral: { ...(ours.referral as object) },
+    });
+    await submit(app, consentFor(ours));
+    await submit(app, consentFor(theirs), 'otherPractice');
+    const ids = [await submit(app, ours), await submit(app, theirs, 'otherPractice')];
+    for (const id of ids) {
+      expect(await stateOf(app, id, ['delivered', 'denied'])).toBe('delivered');
+    }
+    const value = (ours.referral as { id: string }).id;
+    const task = (identifier: Identifier) => ({
+      resourceType: 'Task',
+      status: 'accepted',
+      intent: 'order',
+      focus: { type: 'ServiceRequest', identifier },
+    });
+    const ambiguous = await app.request('/fhir/Task', { json: task({ value }), key: 'municipality' });
+    expect(ambiguous.status).toBe(409);
+    const outcome = (await ambiguous.json()) as { issue: { expression: string[]; details: { text: string } }[] };
+    expect(outcome.issue[0]?.expression).toEqual(['Task.focus.identifier']);
+    expect(outcome.issue[0]?.details.text).toContain(`urn:agb:${OTHER_PRACTICE_AGB}:referral|${value}`);
+    expect(await app.rt.ctx.db.query('SELECT 1 FROM feedback WHERE inbox_id = ANY($1)', [ids])).toHaveLength(0);
+
+    const named = await app.request('/fhir/Task', {
+      json: task({ system: `urn:agb:${OTHER_PRACTICE_AGB}:referral`, value }),
+      key: 'municipality',
+    });
+    expect(named.status).toBe(202);
+    expect(((await named.json()) as { referral: string }).referral).toBe(ids[1]);
   });
 });

@@ -56,8 +56,16 @@ const idParam = (description: string): z.ZodObject => z.object({ id: z.uuid().me
 /** A referral as a municipality names it: the ServiceRequest identifier it received, or jeugdbrug's event id. */
 const referralKey = z.object({
   id: z.string().meta({
-    description: 'the ServiceRequest identifier received (`value` or `system|value`, URL-encoded), or the event id',
+    description:
+      'the ServiceRequest identifier received (`system|value`, URL-encoded; `value` alone when one practice sent ' +
+      'it, else 409), or the event id',
   }),
+});
+const idempotencyKeyHeader = z.object({
+  'idempotency-key': z
+    .string()
+    .meta({ description: 'the same key with the same update answers the first (200); with another update, 422' })
+    .optional(),
 });
 type Content = NonNullable<ResponseConfig['content']>;
 const json = (schema: z.ZodType): Content => ({ 'application/json': { schema } });
@@ -401,7 +409,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
       roles: ['municipality', 'operator'],
       request: {
         params: referralKey,
-        headers: z.object({ 'idempotency-key': z.string().optional() }),
+        headers: idempotencyKeyHeader,
         body: { required: true, content: json(statusUpdateSchema) },
       },
       ok: { status: 202, description: 'stored (200 for a repeat)', content: json(s.statusUpdateView) },
@@ -448,7 +456,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
       tag: 'FHIR',
       roles: ['municipality', 'operator'],
       request: {
-        headers: z.object({ 'idempotency-key': z.string().optional() }),
+        headers: idempotencyKeyHeader,
         body: { required: true, content: { 'application/fhir+json': { schema: s.anyJson } } },
       },
       ok: { status: 202, description: 'stored (200 for a repeat)', content: json(s.statusUpdateView) },

@@ -15,6 +15,7 @@ const statusById: Record<string, number> = {
   'queue-full': 429,
   'method-not-allowed': 405,
   forbidden: 403,
+  conflict: 409,
 };
 
 function outcome(
@@ -73,6 +74,11 @@ export function methodNotAllowed(method: string, allowed: readonly string[]): Op
 /** 403 naming the field whose value decided it (`practice.agb` for a practice outside the caller's scope). */
 export function forbiddenField(details: string, expression: string): OperationOutcome {
   return outcome('forbidden', 'forbidden', details, expression);
+}
+
+/** 409 naming the field whose value makes the request clash with what is stored (an ambiguous identifier). */
+export function conflictField(details: string, expression: string): OperationOutcome {
+  return outcome('conflict', 'conflict', details, expression);
 }
 
 export function serviceUnavailable(details: string): OperationOutcome {

@@ -9,6 +9,7 @@ import {
   type SealedEvent,
 } from '../../event/event-store';
 import { referralIdentityOf } from '../../event/feedback';
+import { referredOnOf } from '../../event/status-dates';
 
 /**
  * A referral's way from the practice to care, as the municipality reported it: each status with the day it took
@@ -89,7 +90,7 @@ export async function getReferralTimeline(
   } catch {
     // Retention removed the referral's content: the day it was received still dates it.
   }
-  const referredOn = amsterdamDay(authoredOn ? new Date(authoredOn) : row.received_at);
+  const referredOn = referredOnOf(authoredOn, row.received_at);
   return buildTimeline(referredOn, await listFeedbackOf(ctx.db, row.id));
 }
 
