@@ -889,6 +889,27 @@ export async function referralsByIdentifier(
   );
 }
 
+/**
+ * When the practice's cancellation of referral `inboxId` reached a municipality: the first cancellation with the
+ * same identifier, received after the referral (a referral sent again after it is open again), that was delivered.
+ */
+export async function tryGetDeliveredCancellation(db: Db, inboxId: string): Promise<Date | undefined> {
+  const [row] = await db.query<{ delivered_at: Date }>(
+    `SELECT d.delivered_at FROM referral_identifier r
+       JOIN inbox i ON i.id = r.inbox_id
+       JOIN referral_identifier rc ON rc.value = r.value AND rc.system = r.system AND rc.tenant = r.tenant
+       JOIN inbox c ON c.id = rc.inbox_id AND c.event_type = 'referral.cancelled' AND c.received_at > i.received_at
+       JOIN delivery d ON d.inbox_id = c.id AND d.state = 'delivered'
+     WHERE r.inbox_id = $1 AND NOT EXISTS (
+       SELECT 1 FROM referral_identifier ra JOIN inbox a ON a.id = ra.inbox_id
+       WHERE ra.value = r.value AND ra.system = r.system AND ra.tenant = r.tenant
+         AND a.event_type = 'referral.created' AND a.received_at > c.received_at)
+     ORDER BY d.delivered_at LIMIT 1`,
+    [inboxId],
+  );
+  return row?.delivered_at;
+}
+
 export async function tryGetFeedback(db: Db, id: string): Promise<FeedbackRow | undefined> {
   const [row] = await db.query<FeedbackRow>('SELECT * FROM feedback WHERE id = $1', [id]);
   return row;

@@ -27,6 +27,7 @@ import {
   referralsByIdentifier,
   reviveFeedback,
   tryGetCareStart,
+  tryGetDeliveredCancellation,
   tryGetSealedEvent,
   type EventRow,
   type FeedbackRow,
@@ -145,6 +146,12 @@ export async function recordStatusUpdate(
   },
 ): Promise<{ feedback: FeedbackRow; duplicate: boolean }> {
   const { row } = a.referral;
+  const cancelledAt = await tryGetDeliveredCancellation(ctx.db, row.id);
+  if (cancelledAt) {
+    throw new OperationOutcomeError(
+      conflict(`The practice cancelled this referral (the cancellation reached you ${cancelledAt.toISOString()})`),
+    );
+  }
   const identity = referralIdentityOf(ctx, row);
   const issues = statusDateIssues(a.update, {
     referredOn: referredOnOf(identity.authoredOn, row.received_at),

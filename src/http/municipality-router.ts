@@ -21,8 +21,9 @@ export function municipalityRouter(ctx: PipelineContext): Router {
   /**
    * A municipality's status on a referral delivered to it, addressed by our id or by the ServiceRequest identifier
    * it received: 202 with the stored update (its Task included), which goes on to the practice's HIS. 404 for an
-   * unknown referral, 403 for one delivered to another municipality, 409 for one not delivered yet or a status that
-   * may not follow the current one, 422 naming the field for a bad body.
+   * unknown referral, 403 for one delivered to another municipality, 409 for one not delivered yet, cancelled by the
+   * practice, named by a bare value two practices share, or a status that may not follow the current one; 422 naming
+   * the field for a bad body or an Idempotency-Key sent again with another body.
    */
   router.post('/referrals/:id/status', async (req, res) => {
     const update = parseStatusUpdate(jsonBodyOf(req));

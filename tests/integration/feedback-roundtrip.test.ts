@@ -385,6 +385,29 @@ describe('feedback: a municipality’s status on a referral goes back to the pra
     municipality.mode = { kind: 'ok' };
   });
 
+  it('answers 409 to a status on a referral whose cancellation reached the municipality, by either way of naming it', async () => {
+    const { id, referralId } = await deliveredReferral();
+    expect((await postStatus(id, { status: 'received' })).status).toBe(202);
+    const cancel = buildReferralEvent({ eventType: 'referral.cancelled', referral: { id: referralId } });
+    const res = await app.request('/his/v1/events', { json: cancel });
+    const cancelId = ((await res.json()) as { receipts: { id: string }[] }).receipts[0]!.id;
+    await waitFor('the cancellation to reach the municipality', async () => {
+      const [row] = await app.rt.ctx.db.query<{ state: string }>('SELECT state FROM inbox WHERE id = $1', [cancelId]);
+      return row?.state === 'delivered';
+    });
+    for (const key of [id, referralId, `urn:agb:${PRACTICE_AGB}:referral|${referralId}`]) {
+      const refused = await postStatus(encodeURIComponent(key), { status: 'accepted' });
+      expect(refused.status).toBe(409);
+      expect(JSON.stringify(await refused.json())).toContain('cancelled');
+    }
+    // What was sent before the cancellation can still be read.
+    const read = await app.request(`/municipality/v1/referrals/${id}/status`, { key: 'municipality' });
+    expect(read.status).toBe(200);
+    // The practice sending the referral again opens it again.
+    const { id: again } = await deliveredReferral('practice', { referralId });
+    expect((await postStatus(again, { status: 'received' })).status).toBe(202);
+  });
+
   it('refuses other municipalities, practices, unknown referrals and events that are not referrals', async () => {
     const { id } = await deliveredReferral();
     expect((await postStatus(id, { status: 'accepted' }, 'otherMunicipality')).status).toBe(403);
