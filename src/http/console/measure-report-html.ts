@@ -66,18 +66,3 @@ export function measureReportHtml(report: MeasureReport): SafeHtml {
     </section>`;
   })}`;
 }
-
-/** The same MeasureReport as CSV rows: group, stratifier, stratum, value. */
-export function measureReportCsv(report: MeasureReport): string {
-  const quote = (s: string | number) => `"${String(s).replace(/"/g, '""')}"`;
-  const lines = ['group,stratifier,stratum,value'];
-  for (const g of report.group ?? []) {
-    lines.push([label(g.code), '', '', valueOf(g) ?? ''].map(quote).join(','));
-    for (const s of g.stratifier ?? []) {
-      for (const st of s.stratum ?? []) {
-        lines.push([label(g.code), label(s.code?.[0]), label(st.value), valueOf(st) ?? ''].map(quote).join(','));
-      }
-    }
-  }
-  return `${lines.join('\r\n')}\r\n`;
-}

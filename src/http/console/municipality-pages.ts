@@ -6,7 +6,8 @@ import { canSeeMunicipality, type Principal } from '../../access/principal';
 import { field, pageOf, sendPage } from './console-request';
 import { html } from './html';
 import { formatTime, stateInWords, t } from './i18n';
-import { measureReportCsv, measureReportHtml } from './measure-report-html';
+import { measureReportHtml } from './measure-report-html';
+import { reportCsv, reportCsvFileName } from '../../reports/monitoring/report-csv';
 import { consoleMonitoringReport, type MonitoringQuery } from './monitoring-source';
 import { outcomeMessage } from './outcome-message';
 import { notice, table } from './layout';
@@ -101,12 +102,16 @@ export function municipalityPages(ctx: PipelineContext): Router {
     );
   });
 
+  // The API's CSV (`GET /municipality/v1/monitoring?_format=csv`), file name included: counts, withheld, scores and
+  // the period in every row, so a spreadsheet made from the console reads the same as one made from the API.
   router.get('/report.csv', async (req, res) => {
     const query = queryOf(getPrincipal(res), req.query);
-    const { report } = await consoleMonitoringReport(ctx, getPrincipal(res), query);
+    const { report, period } = await consoleMonitoringReport(ctx, getPrincipal(res), query);
     await auditReportRead(ctx, req, res, query, report);
-    res.type('text/csv; charset=utf-8').set('Content-Disposition', 'attachment; filename="monitoring.csv"');
-    res.send(measureReportCsv(report));
+    res
+      .type('text/csv; charset=utf-8')
+      .attachment(reportCsvFileName(query.municipality, period))
+      .send(reportCsv(report));
   });
 
   router.get('/referrals', async (req, res) => {

@@ -1,5 +1,5 @@
 import type { MeasureReport } from '@medplum/fhirtypes';
-import { measureReportCsv, measureReportHtml } from '../../../src/http/console/measure-report-html';
+import { measureReportHtml } from '../../../src/http/console/measure-report-html';
 
 const report: MeasureReport = {
   resourceType: 'MeasureReport',
@@ -33,14 +33,5 @@ describe('the municipality report page of a monitoring MeasureReport', () => {
     expect(page).toContain('verwezen &quot;extern&quot;');
     expect(page).toMatch(/<svg role="img" aria-label="Nieuwe trajecten"/);
     expect(page).not.toContain('style=');
-  });
-
-  it('downloads the same figures as CSV', () => {
-    expect(measureReportCsv(report)).toBe(
-      'group,stratifier,stratum,value\r\n' +
-        '"Nieuwe trajecten","","","42"\r\n' +
-        '"Nieuwe trajecten","Uitkomst","afgesloten zonder verwijzing","30"\r\n' +
-        '"Nieuwe trajecten","Uitkomst","verwezen ""extern""","12"\r\n',
-    );
   });
 });
