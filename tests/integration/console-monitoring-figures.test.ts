@@ -8,6 +8,7 @@ import {
   PRACTICE_AGB,
 } from '../helpers/builders';
 import { openConsole, type ConsoleClient } from '../helpers/console-client';
+import { cellsOfRow, measureSection } from '../helpers/html-cells';
 import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
 import { waitFor } from '../helpers/wait-for';
 
@@ -84,6 +85,26 @@ describe("the console's monitoring figures and CSV", () => {
     if (app) {
       await cleanupTestEnv(app.testEnv);
     }
+  });
+
+  const page = async (query: string) => {
+    const res = await municipality.get(`/console/municipality${query}`);
+    expect(res.status).toBe(200);
+    return res.text();
+  };
+
+  it('shows withheld cells as withheld, not 0, explained once; a real zero as 0; no median as –', async () => {
+    const text = await page(`${YEAR}&practice=${PRACTICE_AGB}`);
+    const closed = measureSection(text, 'Afgesloten trajecten');
+    expect(cellsOfRow(closed, 'Positief afgesloten zonder verwijzing')).toEqual(['afgeschermd']);
+    expect(cellsOfRow(closed, 'Opgeschaald \\(verwezen\\)')).toEqual(['afgeschermd']);
+    expect(cellsOfRow(closed, 'Onbekend')).toEqual(['0']);
+    expect(closed.match(/data-withheld="true"/g)).toHaveLength(2);
+    const saving = measureSection(text, 'Geschatte besparing p × q (EUR)');
+    expect(saving.match(/<dd class="score withheld">afgeschermd<\/dd>/g)).toHaveLength(2);
+    const waiting = measureSection(text, 'Wachttijd in dagen (mediaan)');
+    expect(cellsOfRow(waiting, 'Van verwijzing tot start zorg')).toEqual(['0', '–']);
+    expect(text.match(/Afgeschermd: een aantal van 1 tot en met 4/g)).toHaveLength(1);
   });
 
   it.each([

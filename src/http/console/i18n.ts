@@ -231,6 +231,21 @@ const MESSAGES = {
   reportPeriod: { nl: 'Periode: {0} t/m {1}', en: 'Period: {0} to {1} inclusive' },
   allPractices: { nl: 'Alle praktijken', en: 'All practices' },
   downloadCsv: { nl: 'CSV downloaden', en: 'Download CSV' },
+  count: { nl: 'Aantal', en: 'Count' },
+  withheld: { nl: 'afgeschermd', en: 'withheld' },
+  withheldNote: {
+    nl:
+      'Afgeschermd: een aantal van 1 tot en met {0} wordt niet getoond, zodat geen kind herkenbaar is, en waar nodig ook een ' +
+      'ander aantal, zodat het niet uit het totaal terug te rekenen is. Een gemiddelde of mediaan over een ' +
+      'afgeschermd aantal is ook afgeschermd. 0 is echt nul; – betekent: geen gegevens.',
+    en:
+      'Withheld: a count from 1 to {0} is not shown, so that no child can be recognised, and where needed ' +
+      'another count as well, so that it cannot be worked out from the total. A mean or median over a withheld ' +
+      'count is withheld too. 0 is a real zero; – means: no data.',
+  },
+  scoreMean: { nl: 'Gemiddeld aantal gesprekken', en: 'Mean number of contacts' },
+  scoreMedianDays: { nl: 'Mediaan (dagen)', en: 'Median (days)' },
+  scoreSaving: { nl: 'Geschatte besparing (EUR)', en: 'Estimated saving (EUR)' },
   referralsTitle: { nl: 'Verwijzingen en hun status', en: 'Referrals and their status' },
   deliveredAt: { nl: 'Ontvangen', en: 'Received' },
   statusUpdates: { nl: 'Statusberichten', en: 'Status updates' },

@@ -93,7 +93,7 @@ export function municipalityPages(ctx: PipelineContext): Router {
       t(lang, 'reportTitle'),
       html`${form(period.start, period.end)}
         <p class="period">${t(lang, 'reportPeriod', period.start, period.end)}</p>
-        ${measureReportHtml(report)}
+        ${measureReportHtml(lang, report)}
         <p>
           <a class="button" href="/console/municipality/report.csv?${csv.toString()}" download
             >${t(lang, 'downloadCsv')}</a
