@@ -107,6 +107,17 @@ describe("the console's monitoring figures and CSV", () => {
     expect(text.match(/Afgeschermd: een aantal van 1 tot en met 4/g)).toHaveLength(1);
   });
 
+  it('writes numbers the Dutch way and calls the mean contacts a mean', async () => {
+    // The other practice: p = 6 positively closed, q = 9,500, its professional 72,000 a year for 365 of 365.25 days.
+    const text = await page(`${YEAR}&practice=${OTHER_PRACTICE_AGB}`);
+    expect(measureSection(text, 'Gesprekken per afgesloten traject')).toMatch(
+      /<dt>Gemiddeld aantal gesprekken<\/dt>\s*<dd class="score">1,5<\/dd>/,
+    );
+    expect(measureSection(text, 'Geschatte besparing p × q (EUR)')).toMatch(
+      /<dt>Geschatte besparing \(EUR\)<\/dt>\s*<dd class="score">-14\.950,72<\/dd>/,
+    );
+  });
+
   it.each([
     ['one practice', `${YEAR}&practice=${PRACTICE_AGB}`],
     ['the whole municipality', YEAR],

@@ -363,3 +363,12 @@ export function formatTime(lang: Lang, at: Date | string | null | undefined): st
     timeZone: 'Europe/Amsterdam',
   }).format(d);
 }
+
+/** A number in the console's language (12.345,5 in Dutch, 12,345.5 in English); `decimals` fixes how many. */
+export function formatNumber(lang: Lang, value: number, decimals?: number): string {
+  const digits =
+    decimals === undefined
+      ? { maximumFractionDigits: 2 }
+      : { minimumFractionDigits: decimals, maximumFractionDigits: decimals };
+  return new Intl.NumberFormat(lang === 'nl' ? 'nl-NL' : 'en-GB', digits).format(value);
+}

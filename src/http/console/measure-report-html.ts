@@ -3,7 +3,7 @@ import { MONITORING_SYSTEM, tryGetConcept } from '../../kernel/fhir/terminology'
 import type { GroupCode } from '../../reports/monitoring/measure';
 import { reportRows, type ReportRow } from '../../reports/monitoring/report-table';
 import { html, type SafeHtml } from './html';
-import { t, type Lang, type MessageKey } from './i18n';
+import { formatNumber, t, type Lang, type MessageKey } from './i18n';
 import { table } from './layout';
 
 /**
@@ -37,9 +37,10 @@ const measureName = (code: string): string => tryGetConcept(MONITORING_SYSTEM, c
  * One figure: the number; "withheld" where the report masks it (small numbers, or what would give one away); "–"
  * where the report has no figure at all (a median over no intervals). Never 0 for either: 0 is a count of none.
  */
-function figure(lang: Lang, value: number | undefined, withheld: boolean): Figure {
+function figure(lang: Lang, value: number | undefined, withheld: boolean, unit = ''): Figure {
   if (value !== undefined) {
-    return { text: String(value), withheld: false };
+    // An amount of money with its cents (-71.950,72), any other figure with the decimals it has (a mean of 1,5).
+    return { text: formatNumber(lang, value, unit === 'EUR' ? 2 : undefined), withheld: false };
   }
   return withheld ? { text: t(lang, 'withheld'), withheld: true } : { text: NO_FIGURE, withheld: false };
 }
@@ -55,23 +56,41 @@ interface Bar {
   readonly figure: Figure;
 }
 
+/**
+ * The chart's measures, in its own pixels (drawn 1:1, so its 12px text stays 12px): each row is a label line with
+ * the bar under it, so a long label has the whole width and never runs over a bar or a value.
+ */
+const CHART = { width: 480, row: 40, label: 13, barTop: 18, bar: 14, barMax: 380, gap: 6 } as const;
+/** About what fits on a label line at 12px; a longer label ends in "…" and has the whole name as its tooltip. */
+const LABEL_CHARS = 70;
+
 /** A horizontal bar chart as inline SVG (attributes only, no inline style, so the CSP holds); no bar for a gap. */
 function bars(title: string, items: readonly Bar[]): SafeHtml {
   const max = Math.max(1, ...items.map((i) => i.value ?? 0));
-  const height = items.length * 24 + 8;
+  const height = items.length * CHART.row;
   return html`<figure class="chart">
-    <svg role="img" aria-label="${title}" viewBox="0 0 400 ${height}" width="100%" height="${height}">
+    <svg
+      role="img"
+      aria-label="${title}"
+      viewBox="0 0 ${CHART.width} ${height}"
+      width="${CHART.width}"
+      height="${height}"
+    >
       ${items.map((item, i) => {
-        const width = item.value === undefined ? 0 : Math.round((item.value / max) * 200);
-        return html`<text x="0" y="${i * 24 + 18}" class="bar-label">${item.name}</text>
+        const top = i * CHART.row;
+        const width = item.value === undefined ? 0 : Math.round((Math.max(0, item.value) / max) * CHART.barMax);
+        const short = item.name.length > LABEL_CHARS ? `${item.name.slice(0, LABEL_CHARS - 1).trimEnd()}…` : item.name;
+        return html`<text x="0" y="${top + CHART.label}" class="bar-label"
+            >${short === item.name ? '' : html`<title>${item.name}</title>`}${short}</text
+          >
           ${
             item.value === undefined
               ? ''
-              : html`<rect x="160" y="${i * 24 + 6}" width="${width}" height="16" class="bar"></rect>`
+              : html`<rect x="0" y="${top + CHART.barTop}" width="${width}" height="${CHART.bar}" class="bar"></rect>`
           }
           <text
-            x="${166 + width}"
-            y="${i * 24 + 18}"
+            x="${width + CHART.gap}"
+            y="${top + CHART.barTop + CHART.bar - 2}"
             class="bar-value"
             ${item.figure.withheld ? html` data-withheld="true" font-style="italic"` : ''}
             >${item.figure.text}</text
@@ -88,7 +107,7 @@ function stratifierHtml(lang: Lang, group: ReportRow, strata: readonly ReportRow
   const rows = strata.map((s) => ({
     name: s.display || s.code,
     count: figure(lang, s.count, s.withheld),
-    score: figure(lang, s.score, s.withheld),
+    score: figure(lang, s.score, s.withheld, s.unit),
     row: s,
   }));
   const headers = [
@@ -109,7 +128,7 @@ function stratifierHtml(lang: Lang, group: ReportRow, strata: readonly ReportRow
     t(lang, 'none'),
   )}
   ${bars(
-    scoreLabel ? `${title} (${t(lang, scoreLabel)})` : title,
+    scoreLabel ? `${title} — ${t(lang, scoreLabel)}` : title,
     rows.map((r) =>
       scoreLabel
         ? { name: r.name, value: r.row.score, figure: r.score }
@@ -132,7 +151,7 @@ function groupHtml(lang: Lang, group: ReportRow, strata: readonly ReportRow[]): 
           },
         ]),
     ...(score && !score.perStratum
-      ? [{ name: t(lang, score.label), value: figure(lang, group.score, group.withheld) }]
+      ? [{ name: t(lang, score.label), value: figure(lang, group.score, group.withheld, group.unit) }]
       : []),
   ];
   const stratifiers = [...new Set(strata.map((s) => s.stratifier))];

@@ -1,7 +1,7 @@
 import { measureReportHtml } from '../../../src/http/console/measure-report-html';
 import { buildMeasureReport } from '../../../src/reports/monitoring/measure-report';
 import type { MonitoringCounts } from '../../../src/reports/monitoring/report-store';
-import { cellsOfRow } from '../../helpers/html-cells';
+import { cellsOfRow, measureSection } from '../../helpers/html-cells';
 import { countsByCode, EXAMPLE_COUNTS, EXAMPLE_REPORT_SETTINGS } from '../../helpers/monitoring-counts';
 
 // p (closed without referral: 3) is small, and so withheld with the saving; no referral has reached care yet.
@@ -37,5 +37,48 @@ describe('the municipality report page of a monitoring MeasureReport', () => {
     expect(nl.match(/<dd class="score withheld">afgeschermd<\/dd>/g)).toHaveLength(2);
     expect(page('en')).toContain('<td class="withheld">withheld</td>');
     expect(nl).not.toMatch(/\sstyle=/);
+  });
+});
+
+describe('the figures and charts of the report page', () => {
+  const report = buildMeasureReport(EXAMPLE_COUNTS, { ...EXAMPLE_REPORT_SETTINGS, professionalCost: 271_950.72 });
+  const facts = (html: string, group: string) => {
+    const section = measureSection(html, group);
+    return [...section.matchAll(/<dt>([^<]*)<\/dt>\s*<dd[^>]*>([^<]*)<\/dd>/g)].map((f) => [f[1], f[2]]);
+  };
+
+  it.each([
+    ['nl', 'Gemiddeld aantal gesprekken', '4,5', 'Geschatte besparing (EUR)', '-72.450,72'],
+    ['en', 'Mean number of contacts', '4.5', 'Estimated saving (EUR)', '-72,450.72'],
+  ] as const)('writes numbers the %s way, and calls the mean a mean', (lang, mean, meanValue, saving, savingValue) => {
+    const page = measureReportHtml(lang, report).value;
+    expect(facts(page, 'Gesprekken per afgesloten traject')).toContainEqual([mean, meanValue]);
+    expect(facts(page, 'Geschatte besparing p × q (EUR)')).toContainEqual([saving, savingValue]);
+  });
+
+  it('puts each label on a line of its own above its bar, and shortens a long one to a tooltip', () => {
+    const long = 'Een categorie met een naam die veel langer is dan er op één regel van de grafiek past, echt waar';
+    const stratum = report.group?.[0]?.stratifier?.[0]?.stratum?.[1];
+    const coding = stratum?.value?.coding?.[0];
+    if (coding) {
+      coding.display = long;
+    }
+    const chart = /<svg[^>]*aria-label="Instroom nieuwe trajecten: Leeftijdsgroep"[\s\S]*?<\/svg>/.exec(
+      measureReportHtml('nl', report).value,
+    )?.[0];
+    // In document order: each bar comes after its label, starts below it and ends above the next label.
+    const drawn = [...(chart ?? '').matchAll(/<text x="0" y="(\d+)" class="bar-label"|<rect x="0" y="(\d+)"/g)];
+    expect(drawn.filter((d) => d[1] !== undefined)).toHaveLength(5);
+    drawn.forEach((d, i) => {
+      if (d[2] !== undefined) {
+        const label = Number(drawn[i - 1]?.[1]);
+        const next = Number(drawn[i + 1]?.[1] ?? Infinity);
+        expect(Number(d[2])).toBeGreaterThan(label);
+        expect(Number(d[2]) + 14).toBeLessThan(next - 12);
+      }
+    });
+    expect(chart).toContain(
+      `<title>${long}</title>Een categorie met een naam die veel langer is dan er op één regel van…`,
+    );
   });
 });
