@@ -8,7 +8,7 @@ import {
   type FeedbackRow,
   type SealedEvent,
 } from '../../event/event-store';
-import { referralIdentityOf } from '../../event/feedback';
+import { referralIdentityOf, type ReferralIdentity } from '../../event/feedback';
 
 /**
  * A referral's way from the practice to care, as the municipality reported it: each status with the day it took
@@ -78,18 +78,26 @@ export function buildTimeline(
   return { referredOn, current: steps.at(-1)?.status ?? null, steps, waitingDays };
 }
 
+/** The referral as its stored event tells it, or undefined once retention removed the event's content. */
+export function tryReferralIdentityOf(ctx: PipelineContext, row: SealedEvent): ReferralIdentity | undefined {
+  try {
+    return referralIdentityOf(ctx, row);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The day a referral was written (ServiceRequest.authoredOn), else the day jeugdbrug received it. */
+export function referredOnOf(identity: ReferralIdentity | undefined, receivedAt: Date): string {
+  return amsterdamDay(identity?.authoredOn ? new Date(identity.authoredOn) : receivedAt);
+}
+
 /** The timeline of one referral event. */
 export async function getReferralTimeline(
   ctx: PipelineContext,
   row: EventRow & SealedEvent,
 ): Promise<ReferralTimeline> {
-  let authoredOn: string | undefined;
-  try {
-    authoredOn = referralIdentityOf(ctx, row).authoredOn;
-  } catch {
-    // Retention removed the referral's content: the day it was received still dates it.
-  }
-  const referredOn = amsterdamDay(authoredOn ? new Date(authoredOn) : row.received_at);
+  const referredOn = referredOnOf(tryReferralIdentityOf(ctx, row), row.received_at);
   return buildTimeline(referredOn, await listFeedbackOf(ctx.db, row.id));
 }
 
