@@ -20,6 +20,14 @@ class AttackerSite extends LocalHttpServer {
   }
 }
 
+/** What the page's elements tell of where they are drawn (the tests compile without the DOM's types). */
+interface DrawnElement {
+  getBoundingClientRect(): { left: number; right: number; top: number; bottom: number };
+  querySelectorAll(selector: string): Iterable<DrawnElement>;
+  getAttribute(name: string): string | null;
+  readonly textContent: string | null;
+}
+
 describe('the web console in a real browser', () => {
   // Legal basis consent: a referral without the consents a 14-year-old needs is denied, with a reason.
   const h = useDeliveryApp({
@@ -195,10 +203,26 @@ describe('the web console in a real browser', () => {
     // The monitoring report's groups, from the same read model as GET /municipality/v1/monitoring.
     await expect(page.locator('section.measure').count()).resolves.toBeGreaterThan(5);
     await expect(page.locator('a[href^="/console/municipality/report.csv"]').count()).resolves.toBe(1);
+    // As drawn: no chart label runs over a bar or a value, or out of its chart.
+    const overlaps = await page.$$eval('figure.chart svg', (charts: DrawnElement[]) =>
+      charts.flatMap((chart) => {
+        const frame = chart.getBoundingClientRect();
+        const marks = [...chart.querySelectorAll('rect, .bar-value')].map((m) => m.getBoundingClientRect());
+        return [...chart.querySelectorAll('.bar-label')].flatMap((label) => {
+          const l = label.getBoundingClientRect();
+          const over = marks.some((m) => l.left < m.right && m.left < l.right && l.top < m.bottom && m.top < l.bottom);
+          return over || l.right > frame.right ? [`${chart.getAttribute('aria-label')}: ${label.textContent}`] : [];
+        });
+      }),
+    );
+    expect(overlaps).toEqual([]);
     await saveScreenshot(page, 'console-municipality');
     await expectAccessible(page);
     await page.click('nav >> text=Verwijzingen');
-    await expect(page.locator('main table').textContent()).resolves.toContain(ids.delivered);
+    // By the identifier the municipality received (the practice's referral id), not jeugdbrug's event id.
+    const table = await page.locator('main table').textContent();
+    expect(table).toContain((delivered.referral as { id: string }).id);
+    expect(table).not.toContain(ids.delivered);
     await expectAccessible(page);
   });
 

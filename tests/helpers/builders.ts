@@ -1,6 +1,6 @@
 import type { AuditEvent } from '@medplum/fhirtypes';
 import { disclosure, SYSTEM_WORKER } from '../../src/audit/audit-events';
-import type { Agreement } from '../../src/policy/agreement';
+import type { Agreement, MonitoringSection } from '../../src/policy/agreement';
 import type { Destination } from '../../src/contracts/destination';
 
 export const PRACTICE_AGB = '01234567';
@@ -74,6 +74,17 @@ export function buildAgreement(overrides: Partial<Agreement> = {}): Agreement {
       Encounter: { fields: ['status', 'class', 'type', 'subject', 'period', 'episodeOfCare'] },
       EpisodeOfCare: { fields: ['status', 'patient', 'period'] },
     },
+    ...overrides,
+  };
+}
+
+/** An agreement's `monitoring` section: aggregates without consent, q 9,500, a professional at 72,000 a year, k 5. */
+export function buildMonitoringSection(overrides: Partial<MonitoringSection> = {}): MonitoringSection {
+  return {
+    aggregateWithoutConsent: true,
+    q: 9500,
+    professionalCost: { amount: 72_000, per: 'year' },
+    k: 5,
     ...overrides,
   };
 }

@@ -231,9 +231,54 @@ const MESSAGES = {
   reportPeriod: { nl: 'Periode: {0} t/m {1}', en: 'Period: {0} to {1} inclusive' },
   allPractices: { nl: 'Alle praktijken', en: 'All practices' },
   downloadCsv: { nl: 'CSV downloaden', en: 'Download CSV' },
+  count: { nl: 'Aantal', en: 'Count' },
+  withheld: { nl: 'afgeschermd', en: 'withheld' },
+  withheldNote: {
+    nl:
+      'Afgeschermd: een aantal van 1 tot en met {0} wordt niet getoond, zodat geen kind herkenbaar is, en waar nodig ook een ' +
+      'ander aantal, zodat het niet uit het totaal terug te rekenen is. Een gemiddelde of mediaan over een ' +
+      'afgeschermd aantal is ook afgeschermd. 0 is echt nul; – betekent: geen gegevens.',
+    en:
+      'Withheld: a count from 1 to {0} is not shown, so that no child can be recognised, and where needed ' +
+      'another count as well, so that it cannot be worked out from the total. A mean or median over a withheld ' +
+      'count is withheld too. 0 is a real zero; – means: no data.',
+  },
+  scoreMean: { nl: 'Gemiddeld aantal gesprekken', en: 'Mean number of contacts' },
+  scoreMedianDays: { nl: 'Mediaan (dagen)', en: 'Median (days)' },
+  scoreSaving: { nl: 'Geschatte besparing (EUR)', en: 'Estimated saving (EUR)' },
   referralsTitle: { nl: 'Verwijzingen en hun status', en: 'Referrals and their status' },
+  referralsIntro: {
+    nl:
+      'Elke verwijzing met het kenmerk waaronder u haar ontving: het verwijzingsnummer van de praktijk, waarmee u ' +
+      'ook in de API status terugmeldt. De nieuwste bovenaan.',
+    en:
+      "Each referral with the identifier you received it by: the practice's own referral number, which you also " +
+      'use to report its status in the API. The newest first.',
+  },
+  referral: { nl: 'Verwijzing (kenmerk)', en: 'Referral (identifier)' },
+  referredOn: { nl: 'Verwezen op', en: 'Referred on' },
   deliveredAt: { nl: 'Ontvangen', en: 'Received' },
   statusUpdates: { nl: 'Statusberichten', en: 'Status updates' },
+  waitingDays: { nl: 'Wachttijden', en: 'Waiting times' },
+  firstPage: { nl: 'Eerste pagina', en: 'First page' },
+  statusReceivedAt: { nl: 'ontvangen {0}, naar de praktijk: {1}', en: 'received {0}, to the practice: {1}' },
+  days: { nl: '{0} dagen', en: '{0} days' },
+  oneDay: { nl: '1 dag', en: '1 day' },
+  referralEvent_created: { nl: 'verwijzing', en: 'referral' },
+  referralEvent_cancelled: { nl: 'intrekking', en: 'cancellation' },
+  referralStatus_received: { nl: 'Ontvangen door de gemeente', en: 'Received by the municipality' },
+  referralStatus_accepted: { nl: 'Aangenomen door de gemeente', en: 'Accepted by the municipality' },
+  referralStatus_rejected: { nl: 'Afgewezen door de gemeente', en: 'Rejected by the municipality' },
+  'referralStatus_decision-issued': { nl: 'Beschikking afgegeven', en: 'Decision issued' },
+  referralStatus_allocated: { nl: 'Toegewezen aan een aanbieder', en: 'Allocated to a provider' },
+  'referralStatus_care-started': { nl: 'Zorg gestart', en: 'Care started' },
+  'referralStatus_care-ended': { nl: 'Zorg beëindigd', en: 'Care ended' },
+  referralStatus_closed: { nl: 'Afgesloten', en: 'Closed' },
+  waiting_referralToAccepted: { nl: 'verwijzing → aangenomen', en: 'referral → accepted' },
+  waiting_acceptedToDecision: { nl: 'aangenomen → beschikking', en: 'accepted → decision' },
+  waiting_decisionToCareStarted: { nl: 'beschikking → zorg gestart', en: 'decision → care started' },
+  waiting_referralToDecision: { nl: 'verwijzing → beschikking', en: 'referral → decision' },
+  waiting_referralToCareStarted: { nl: 'verwijzing → zorg gestart', en: 'referral → care started' },
   // Practice
   navEvents: { nl: 'Onze events', en: 'Our events' },
   eventsTitle: { nl: 'Events van de praktijk', en: "The practice's events" },
@@ -347,4 +392,22 @@ export function formatTime(lang: Lang, at: Date | string | null | undefined): st
     timeStyle: 'medium',
     timeZone: 'Europe/Amsterdam',
   }).format(d);
+}
+
+/** A number in the console's language (12.345,5 in Dutch, 12,345.5 in English); `decimals` fixes how many. */
+export function formatNumber(lang: Lang, value: number, decimals?: number): string {
+  const digits =
+    decimals === undefined
+      ? { maximumFractionDigits: 2 }
+      : { minimumFractionDigits: decimals, maximumFractionDigits: decimals };
+  return new Intl.NumberFormat(lang === 'nl' ? 'nl-NL' : 'en-GB', digits).format(value);
+}
+
+/** A calendar day (YYYY-MM-DD) in the console's language, as the day it is wherever it is read. */
+export function formatDay(lang: Lang, day: string): string {
+  const d = new Date(`${day}T00:00:00Z`);
+  if (Number.isNaN(d.getTime())) {
+    return day;
+  }
+  return new Intl.DateTimeFormat(lang === 'nl' ? 'nl-NL' : 'en-GB', { dateStyle: 'medium', timeZone: 'UTC' }).format(d);
 }

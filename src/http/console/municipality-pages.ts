@@ -1,12 +1,14 @@
 import { Router } from 'express';
 import type { PipelineContext } from '../../event/context';
-import { listReferralTimelines } from '../../reports/referral-timelines/referral-timelines';
+import { listReceivedReferrals, type ReceivedReferral } from '../../reports/referral-timeline/received-referrals';
+import type { WaitingDays } from '../../reports/referral-timeline/timeline';
 import { getPrincipal } from '../../access/authenticate';
 import { canSeeMunicipality, type Principal } from '../../access/principal';
 import { field, pageOf, sendPage } from './console-request';
-import { html } from './html';
-import { formatTime, stateInWords, t } from './i18n';
-import { measureReportCsv, measureReportHtml } from './measure-report-html';
+import { html, type SafeHtml } from './html';
+import { formatDay, formatTime, stateInWords, t, type Lang } from './i18n';
+import { measureReportHtml } from './measure-report-html';
+import { reportCsv, reportCsvFileName } from '../../reports/monitoring/report-csv';
 import { consoleMonitoringReport, type MonitoringQuery } from './monitoring-source';
 import { outcomeMessage } from './outcome-message';
 import { notice, table } from './layout';
@@ -40,6 +42,74 @@ function queryOf(principal: Principal, source: unknown): MonitoringQuery {
     to: field(source, 'to'),
     practice: field(source, 'practice'),
   };
+}
+
+/** A page of the referrals list: enough to find a recent one at a glance, small enough to open each event. */
+const REFERRALS_PER_PAGE = 50;
+
+const REFERRAL_EVENTS: Record<string, 'referralEvent_created' | 'referralEvent_cancelled'> = {
+  'referral.created': 'referralEvent_created',
+  'referral.cancelled': 'referralEvent_cancelled',
+};
+
+/** The waiting times in the order of the way to care. */
+const WAITING: readonly (keyof WaitingDays)[] = [
+  'referralToAccepted',
+  'acceptedToDecision',
+  'decisionToCareStarted',
+  'referralToDecision',
+  'referralToCareStarted',
+];
+
+/**
+ * One referral: the identifier the municipality received (the practice's referral id, its system beside it), each
+ * status on the day it took effect (when jeugdbrug received it, and whether it reached the practice, after it),
+ * and the waiting days, as the API's timeline gives them.
+ */
+function referralRow(lang: Lang, r: ReceivedReferral): SafeHtml {
+  const type = REFERRAL_EVENTS[r.eventType];
+  const waiting = WAITING.flatMap((w) => {
+    const days = r.timeline.waitingDays[w];
+    return days === undefined
+      ? []
+      : [html`<li>${t(lang, `waiting_${w}`)}: ${days === 1 ? t(lang, 'oneDay') : t(lang, 'days', days)}</li>`];
+  });
+  return html`<tr>
+    <td>
+      ${r.identifier ? html`<strong>${r.identifier.value}</strong><br /><small>${r.identifier.system}</small>` : r.id}
+    </td>
+    <td>${r.practice}</td>
+    <td>${type ? t(lang, type) : r.eventType}</td>
+    <td>${formatDay(lang, r.timeline.referredOn)}</td>
+    <td>${formatTime(lang, r.deliveredAt)}</td>
+    <td>
+      ${
+        r.timeline.steps.length > 0
+          ? html`<ol class="timeline">
+              ${r.timeline.steps.map(
+                (s) =>
+                  html`<li>
+                    <time datetime="${s.date ?? ''}">${s.date ? formatDay(lang, s.date) : ''}</time>
+                    <strong>${t(lang, `referralStatus_${s.status}`)}</strong>
+                    <small
+                      >(${t(lang, 'statusReceivedAt', formatTime(lang, s.receivedAt), stateInWords(lang, s.toPractice))})</small
+                    >
+                  </li>`,
+              )}
+            </ol>`
+          : ''
+      }
+    </td>
+    <td>
+      ${
+        waiting.length > 0
+          ? html`<ul class="timeline">
+              ${waiting}
+            </ul>`
+          : ''
+      }
+    </td>
+  </tr>`;
 }
 
 /** `/console/municipality/…`: the monitoring report and the status timelines of referrals it received. */
@@ -92,7 +162,7 @@ export function municipalityPages(ctx: PipelineContext): Router {
       t(lang, 'reportTitle'),
       html`${form(period.start, period.end)}
         <p class="period">${t(lang, 'reportPeriod', period.start, period.end)}</p>
-        ${measureReportHtml(report)}
+        ${measureReportHtml(lang, report)}
         <p>
           <a class="button" href="/console/municipality/report.csv?${csv.toString()}" download
             >${t(lang, 'downloadCsv')}</a
@@ -101,12 +171,16 @@ export function municipalityPages(ctx: PipelineContext): Router {
     );
   });
 
+  // The API's CSV (`GET /municipality/v1/monitoring?_format=csv`), file name included: counts, withheld, scores and
+  // the period in every row, so a spreadsheet made from the console reads the same as one made from the API.
   router.get('/report.csv', async (req, res) => {
     const query = queryOf(getPrincipal(res), req.query);
-    const { report } = await consoleMonitoringReport(ctx, getPrincipal(res), query);
+    const { report, period } = await consoleMonitoringReport(ctx, getPrincipal(res), query);
     await auditReportRead(ctx, req, res, query, report);
-    res.type('text/csv; charset=utf-8').set('Content-Disposition', 'attachment; filename="monitoring.csv"');
-    res.send(measureReportCsv(report));
+    res
+      .type('text/csv; charset=utf-8')
+      .attachment(reportCsvFileName(query.municipality, period))
+      .send(reportCsv(report));
   });
 
   router.get('/referrals', async (req, res) => {
@@ -115,31 +189,33 @@ export function municipalityPages(ctx: PipelineContext): Router {
     const destinations = ctx.registry.destinations
       .filter((d) => canSeeMunicipality(principal, d.municipality))
       .map((d) => d.id);
-    const referrals = await listReferralTimelines(ctx.db, destinations, 200);
-    const rows = referrals.map(
-      (r) =>
-        html`<tr>
-          <td>${r.id}</td>
-          <td>${r.practice}</td>
-          <td>${r.eventType}</td>
-          <td>${formatTime(lang, r.deliveredAt)}</td>
-          <td>
-            <ol class="timeline">
-              ${r.updates.map((u) => html`<li><time>${formatTime(lang, u.at)}</time> <strong>${u.status}</strong> (${stateInWords(lang, u.state)})</li>`)}
-            </ol>
-          </td>
-        </tr>`,
-    );
+    const page = field(req.query, '_page');
+    const { referrals, next } = await listReceivedReferrals(ctx, destinations, { limit: REFERRALS_PER_PAGE, page });
+    const rows = referrals.map((r) => referralRow(lang, r));
+    const paging = html`<div class="paging">
+      ${page === undefined ? '' : html`<a href="/console/municipality/referrals">${t(lang, 'firstPage')}</a>`}
+      ${next === undefined ? '' : html`<a href="/console/municipality/referrals?_page=${next}">${t(lang, 'nextPage')}</a>`}
+    </div>`;
     sendPage(
       req,
       res,
       t(lang, 'referralsTitle'),
-      table(
-        t(lang, 'referralsTitle'),
-        ['id', t(lang, 'practice'), t(lang, 'type'), t(lang, 'deliveredAt'), t(lang, 'statusUpdates')],
-        rows,
-        t(lang, 'none'),
-      ),
+      html`<p>${t(lang, 'referralsIntro')}</p>
+        ${table(
+          t(lang, 'referralsTitle'),
+          [
+            t(lang, 'referral'),
+            t(lang, 'practice'),
+            t(lang, 'type'),
+            t(lang, 'referredOn'),
+            t(lang, 'deliveredAt'),
+            t(lang, 'statusUpdates'),
+            t(lang, 'waitingDays'),
+          ],
+          rows,
+          t(lang, 'none'),
+        )}
+        ${paging}`,
     );
   });
 

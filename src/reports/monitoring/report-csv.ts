@@ -1,4 +1,5 @@
 import type { MeasureReport } from '@medplum/fhirtypes';
+import type { ReportPeriod } from './period';
 import { reportRows } from './report-table';
 
 /** RFC 4180 quoting: a field with a comma, quote or line break is quoted, quotes doubled. */
@@ -49,4 +50,9 @@ export function reportCsv(report: MeasureReport): string {
     );
   }
   return `${lines.join('\r\n')}\r\n`;
+}
+
+/** The CSV's file name: the municipality and the period, so downloads of different reports keep apart. */
+export function reportCsvFileName(municipality: string, period: ReportPeriod): string {
+  return `monitoring-${municipality}-${period.label}.csv`;
 }

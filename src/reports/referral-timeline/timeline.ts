@@ -8,7 +8,7 @@ import {
   type FeedbackRow,
   type SealedEvent,
 } from '../../event/event-store';
-import { referralIdentityOf } from '../../event/feedback';
+import { referralIdentityOf, type ReferralIdentity } from '../../event/feedback';
 import { referredOnOf } from '../../event/status-dates';
 
 /**
@@ -79,18 +79,21 @@ export function buildTimeline(
   return { referredOn, current: steps.at(-1)?.status ?? null, steps, waitingDays };
 }
 
+/** The referral as its stored event tells it, or undefined once retention removed the event's content. */
+export function tryReferralIdentityOf(ctx: PipelineContext, row: SealedEvent): ReferralIdentity | undefined {
+  try {
+    return referralIdentityOf(ctx, row);
+  } catch {
+    return undefined;
+  }
+}
+
 /** The timeline of one referral event. */
 export async function getReferralTimeline(
   ctx: PipelineContext,
   row: EventRow & SealedEvent,
 ): Promise<ReferralTimeline> {
-  let authoredOn: string | undefined;
-  try {
-    authoredOn = referralIdentityOf(ctx, row).authoredOn;
-  } catch {
-    // Retention removed the referral's content: the day it was received still dates it.
-  }
-  const referredOn = referredOnOf(authoredOn, row.received_at);
+  const referredOn = referredOnOf(tryReferralIdentityOf(ctx, row)?.authoredOn, row.received_at);
   return buildTimeline(referredOn, await listFeedbackOf(ctx.db, row.id));
 }
 

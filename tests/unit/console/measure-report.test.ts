@@ -1,46 +1,84 @@
-import type { MeasureReport } from '@medplum/fhirtypes';
-import { measureReportCsv, measureReportHtml } from '../../../src/http/console/measure-report-html';
+import { measureReportHtml } from '../../../src/http/console/measure-report-html';
+import { buildMeasureReport } from '../../../src/reports/monitoring/measure-report';
+import type { MonitoringCounts } from '../../../src/reports/monitoring/report-store';
+import { cellsOfRow, measureSection } from '../../helpers/html-cells';
+import { countsByCode, EXAMPLE_COUNTS, EXAMPLE_REPORT_SETTINGS } from '../../helpers/monitoring-counts';
 
-const report: MeasureReport = {
-  resourceType: 'MeasureReport',
-  status: 'complete',
-  type: 'summary',
-  measure: 'https://jeugdbrug.nl/fhir/Measure/monitoring',
-  period: { start: '2026-01-01', end: '2026-06-30' },
-  group: [
-    {
-      code: { text: 'Nieuwe trajecten' },
-      population: [{ count: 42 }],
-      stratifier: [
-        {
-          code: [{ text: 'Uitkomst' }],
-          stratum: [
-            { value: { text: 'afgesloten zonder verwijzing' }, population: [{ count: 30 }] },
-            { value: { text: 'verwezen "extern"' }, population: [{ count: 12 }] },
-          ],
-        },
-      ],
-    },
-  ],
+// p (closed without referral: 3) is small, and so withheld with the saving; no referral has reached care yet.
+const COUNTS: MonitoringCounts = {
+  ...EXAMPLE_COUNTS,
+  closed: { total: 30, byOutcome: countsByCode({ 'closed-without-referral': 3, escalated: 25, unknown: 2 }) },
+  waiting: { ...EXAMPLE_COUNTS.waiting, referralToCare: { n: 0, median: undefined } },
 };
 
+const page = (lang: 'nl' | 'en') => measureReportHtml(lang, buildMeasureReport(COUNTS, EXAMPLE_REPORT_SETTINGS)).value;
+
 describe('the municipality report page of a monitoring MeasureReport', () => {
-  it('shows each group as a figure, a table of its strata and a bar chart', () => {
-    const page = measureReportHtml(report).value;
-    expect(page).toContain('<h2>Nieuwe trajecten</h2>');
-    expect(page).toContain('<p class="score">42</p>');
-    expect(page).toMatch(/<th scope="row">Uitkomst: afgesloten zonder verwijzing<\/th>\s*<td>30<\/td>/);
-    expect(page).toContain('verwezen &quot;extern&quot;');
-    expect(page).toMatch(/<svg role="img" aria-label="Nieuwe trajecten"/);
-    expect(page).not.toContain('style=');
+  it.each([
+    ['a small count', '0-3 jaar', ['afgeschermd']],
+    ['a real zero', '18\\+ jaar', ['0']],
+    ['a count', '4-11 jaar', ['20']],
+    ['a count withheld with a small one', 'Positief afgesloten zonder verwijzing', ['afgeschermd']],
+    ['a median over intervals', 'Van start traject tot eerste gesprek', ['40', '6']],
+    ['a median over none: no figure, not 0', 'Van verwijzing tot start zorg', ['0', '–']],
+  ])('shows %s as such', (_what, header, cells) => {
+    expect(cellsOfRow(page('nl'), header)).toEqual(cells);
   });
 
-  it('downloads the same figures as CSV', () => {
-    expect(measureReportCsv(report)).toBe(
-      'group,stratifier,stratum,value\r\n' +
-        '"Nieuwe trajecten","","","42"\r\n' +
-        '"Nieuwe trajecten","Uitkomst","afgesloten zonder verwijzing","30"\r\n' +
-        '"Nieuwe trajecten","Uitkomst","verwezen ""extern""","12"\r\n',
+  it('marks withheld cells, in the table and the chart (no bar), and explains them once', () => {
+    const nl = page('nl');
+    expect(nl).toContain('<td class="withheld">afgeschermd</td>');
+    expect(nl.match(/Afgeschermd: een aantal van 1 tot en met 4 wordt niet getoond/g)).toHaveLength(1);
+    // The age chart: bars for 20, 14 and 0; none for the two withheld bands, which say so instead.
+    const ages = /<svg[^>]*aria-label="Instroom nieuwe trajecten: Leeftijdsgroep"[\s\S]*?<\/svg>/.exec(nl)?.[0] ?? '';
+    expect(ages.match(/<rect /g)).toHaveLength(3);
+    expect(ages.match(/data-withheld="true"[^>]*>afgeschermd</g)).toHaveLength(2);
+    // The saving and its p, withheld with the stratum p is.
+    expect(nl.match(/<dd class="score withheld">afgeschermd<\/dd>/g)).toHaveLength(2);
+    expect(page('en')).toContain('<td class="withheld">withheld</td>');
+    expect(nl).not.toMatch(/\sstyle=/);
+  });
+});
+
+describe('the figures and charts of the report page', () => {
+  const report = buildMeasureReport(EXAMPLE_COUNTS, { ...EXAMPLE_REPORT_SETTINGS, professionalCost: 271_950.72 });
+  const facts = (html: string, group: string) => {
+    const section = measureSection(html, group);
+    return [...section.matchAll(/<dt>([^<]*)<\/dt>\s*<dd[^>]*>([^<]*)<\/dd>/g)].map((f) => [f[1], f[2]]);
+  };
+
+  it.each([
+    ['nl', 'Gemiddeld aantal gesprekken', '4,5', 'Geschatte besparing (EUR)', '-72.450,72'],
+    ['en', 'Mean number of contacts', '4.5', 'Estimated saving (EUR)', '-72,450.72'],
+  ] as const)('writes numbers the %s way, and calls the mean a mean', (lang, mean, meanValue, saving, savingValue) => {
+    const page = measureReportHtml(lang, report).value;
+    expect(facts(page, 'Gesprekken per afgesloten traject')).toContainEqual([mean, meanValue]);
+    expect(facts(page, 'Geschatte besparing p × q (EUR)')).toContainEqual([saving, savingValue]);
+  });
+
+  it('puts each label on a line of its own above its bar, and shortens a long one to a tooltip', () => {
+    const long = 'Een categorie met een naam die veel langer is dan er op één regel van de grafiek past, echt waar';
+    const stratum = report.group?.[0]?.stratifier?.[0]?.stratum?.[1];
+    const coding = stratum?.value?.coding?.[0];
+    if (coding) {
+      coding.display = long;
+    }
+    const chart = /<svg[^>]*aria-label="Instroom nieuwe trajecten: Leeftijdsgroep"[\s\S]*?<\/svg>/.exec(
+      measureReportHtml('nl', report).value,
+    )?.[0];
+    // In document order: each bar comes after its label, starts below it and ends above the next label.
+    const drawn = [...(chart ?? '').matchAll(/<text x="0" y="(\d+)" class="bar-label"|<rect x="0" y="(\d+)"/g)];
+    expect(drawn.filter((d) => d[1] !== undefined)).toHaveLength(5);
+    drawn.forEach((d, i) => {
+      if (d[2] !== undefined) {
+        const label = Number(drawn[i - 1]?.[1]);
+        const next = Number(drawn[i + 1]?.[1] ?? Infinity);
+        expect(Number(d[2])).toBeGreaterThan(label);
+        expect(Number(d[2]) + 14).toBeLessThan(next - 12);
+      }
+    });
+    expect(chart).toContain(
+      `<title>${long}</title>Een categorie met een naam die veel langer is dan er op één regel van…`,
     );
   });
 });

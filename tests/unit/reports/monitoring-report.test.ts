@@ -1,14 +1,14 @@
 import { buildRegistry } from '../../../src/event/registry';
 import { assertValidResource } from '../../../src/kernel/fhir/validation';
 import { buildMeasure, GROUP_CODES, MEASURE_URL } from '../../../src/reports/monitoring/measure';
-import { buildMeasureReport, type ReportSettings } from '../../../src/reports/monitoring/measure-report';
+import { buildMeasureReport } from '../../../src/reports/monitoring/measure-report';
 import { reportSettingsOf } from '../../../src/reports/monitoring/monitoring-report';
 import { daysIn, tryParsePeriod, tryParseRange } from '../../../src/reports/monitoring/period';
 import { renderChart } from '../../../src/reports/monitoring/report-chart';
 import { reportCsv } from '../../../src/reports/monitoring/report-csv';
-import type { MonitoringCounts } from '../../../src/reports/monitoring/report-store';
 import { boundsOfWithheld, withheldCells } from '../../../src/reports/monitoring/suppression';
 import { buildAgreement, OTHER_PRACTICE_AGB, PRACTICE_AGB } from '../../helpers/builders';
+import { countsByCode, EXAMPLE_COUNTS, EXAMPLE_REPORT_SETTINGS } from '../../helpers/monitoring-counts';
 import { tryToDeriveWithheldCells } from '../../helpers/suppression-check';
 import { seededRandom } from '../../helpers/synthetic-practice';
 
@@ -94,33 +94,9 @@ describe('small-cell suppression', () => {
   });
 });
 
-const SETTINGS: ReportSettings = {
-  municipality: { code: 'GM0226', name: 'Overbetuwe' },
-  period: { start: '2026-07-01', end: '2026-09-30', label: '2026-Q3' },
-  k: 5,
-  q: 9500,
-  professionalCost: 18000,
-  date: '2026-10-01T08:00:00.000Z',
-};
-
-const m = (entries: Record<string, number>) => new Map(Object.entries(entries));
-
-const COUNTS: MonitoringCounts = {
-  inflow: {
-    total: 40,
-    byAgeBand: m({ '0-3': 2, '4-11': 20, '12-15': 14, '16-17': 4 }),
-    byReferrer: m({ gp: 25, 'youth-doctor': 6, screener: 9 }),
-  },
-  closed: { total: 30, byOutcome: m({ 'closed-without-referral': 21, escalated: 7, unknown: 2 }) },
-  contacts: { total: 28, contactSum: 126, byBin: m({ '1': 3, '2-7': 20, '8+': 5 }) },
-  active: {
-    total: 60,
-    byHelpQuestion: m({ parenting: 22, school: 9, divorce: 3 }),
-    byIntervention: m({ screening: 30 }),
-  },
-  referrals: { total: 8, byTarget: m({ 'social-team': 5, ggz: 3 }) },
-  waiting: { startToFirstContact: { n: 40, median: 6 }, referralToCare: { n: 3, median: 40 } },
-};
+const SETTINGS = EXAMPLE_REPORT_SETTINGS;
+const COUNTS = EXAMPLE_COUNTS;
+const m = countsByCode;
 
 describe('the monitoring MeasureReport', () => {
   const report = buildMeasureReport(COUNTS, SETTINGS);

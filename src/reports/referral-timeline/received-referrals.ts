@@ -1,0 +1,105 @@
+import type { Identifier } from '@medplum/fhirtypes';
+import { z } from 'zod';
+import type { PipelineContext } from '../../event/context';
+import { getSealedEvents, type FeedbackRow } from '../../event/event-store';
+import { decodePageToken, encodePageToken } from '../fhir-search/page-token';
+import { buildTimeline, tryReferralIdentityOf, type ReferralTimeline } from './timeline';
+import { referredOnOf } from '../../event/status-dates';
+
+/**
+ * The referrals delivered to a municipality's destinations, newest first, a page at a time, each with the
+ * identifier the municipality received and uses in its API, and its timeline as `GET
+ * /municipality/v1/referrals/{id}/status` gives it (the statuses with their own dates, the waiting days).
+ */
+
+export interface ReceivedReferral {
+  /** jeugdbrug's id of the event. */
+  readonly id: string;
+  readonly practice: string;
+  readonly eventType: string;
+  readonly deliveredAt: Date;
+  /** The ServiceRequest's business identifier (the practice's own referral id), when the event carries one. */
+  readonly identifier: Identifier | undefined;
+  readonly timeline: ReferralTimeline;
+}
+
+export interface ReceivedReferralsPage {
+  readonly referrals: readonly ReceivedReferral[];
+  /** The token of the next (older) page; undefined on the last page. */
+  readonly next: string | undefined;
+}
+
+/** Where a page starts: after the delivery at this moment (to the microsecond, as stored) with this id. */
+const cursorSchema = z
+  .object({ a: z.string().regex(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/), d: z.uuid() })
+  .strict();
+
+interface ListRow {
+  id: string;
+  practice: string;
+  eventType: string;
+  deliveredAt: Date;
+  cursorAt: string;
+  deliveryId: string;
+  system: string | null;
+  value: string | null;
+  /** As JSON gives them: `created_at` is text. */
+  updates: (Pick<FeedbackRow, 'status' | 'status_date' | 'state'> & { created_at: string })[];
+}
+
+/**
+ * One page of the referrals delivered to `destinations`, newest delivery first. A keyset page (after the last row's
+ * delivery moment and id), so a page costs the same however far back it is and rows delivered meanwhile neither
+ * repeat nor go missing. `page` is a token from an earlier page's `next`; a token not made here is a 400.
+ */
+export async function listReceivedReferrals(
+  ctx: PipelineContext,
+  destinations: readonly string[],
+  opts: { readonly limit: number; readonly page?: string | undefined },
+): Promise<ReceivedReferralsPage> {
+  const after = opts.page === undefined ? undefined : decodePageToken(opts.page, cursorSchema);
+  if (destinations.length === 0) {
+    return { referrals: [], next: undefined };
+  }
+  const rows = await ctx.db.query<ListRow>(
+    `SELECT i.id, i.tenant AS practice, i.event_type AS "eventType", d.delivered_at AS "deliveredAt",
+       to_char(d.delivered_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS "cursorAt", d.id AS "deliveryId",
+       r.system, r.value,
+       COALESCE((SELECT json_agg(json_build_object('status', f.status, 'status_date', f.status_date,
+                   'created_at', f.created_at, 'state', f.state) ORDER BY f.created_at, f.id)
+                 FROM feedback f WHERE f.inbox_id = i.id), '[]'::json) AS updates
+     FROM delivery d JOIN inbox i ON i.id = d.inbox_id LEFT JOIN referral_identifier r ON r.inbox_id = i.id
+     WHERE d.state = 'delivered' AND d.destination = ANY($1::text[]) AND i.event_type LIKE 'referral.%'
+       AND ($2::timestamptz IS NULL OR (d.delivered_at, d.id) < ($2::timestamptz, $3::uuid))
+     ORDER BY d.delivered_at DESC, d.id DESC LIMIT $4`,
+    [destinations, after?.a ?? null, after?.d ?? null, opts.limit + 1],
+  );
+  const page = rows.slice(0, opts.limit);
+  // The events themselves, in one statement, for the day each referral was written (the start of its waiting days).
+  const events = new Map(
+    (
+      await getSealedEvents(
+        ctx.db,
+        page.map((r) => r.id),
+      )
+    ).map((e) => [e.id, e]),
+  );
+  const referrals = page.map((r): ReceivedReferral => {
+    const event = events.get(r.id);
+    const identity = event ? tryReferralIdentityOf(ctx, event) : undefined;
+    const updates = r.updates.map((u) => ({ ...u, created_at: new Date(u.created_at) }));
+    return {
+      id: r.id,
+      practice: r.practice,
+      eventType: r.eventType,
+      deliveredAt: r.deliveredAt,
+      identifier: r.system && r.value ? { system: r.system, value: r.value } : identity?.identifier,
+      timeline: buildTimeline(referredOnOf(identity?.authoredOn, event?.received_at ?? r.deliveredAt), updates),
+    };
+  });
+  const last = page.at(-1);
+  return {
+    referrals,
+    next: rows.length > opts.limit && last ? encodePageToken({ a: last.cursorAt, d: last.deliveryId }) : undefined,
+  };
+}

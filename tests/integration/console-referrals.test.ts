@@ -1,0 +1,102 @@
+import { buildReferralEvent } from '../helpers/builders';
+import { openConsole, type ConsoleClient } from '../helpers/console-client';
+import { useAppWithReceiver } from '../helpers/test-runtime';
+import { waitFor } from '../helpers/wait-for';
+
+/**
+ * The municipality's referrals page: each referral by the identifier the municipality received and uses in its API
+ * (the practice's referral id), its statuses in words on their own dates, the waiting days the API's timeline gives,
+ * and every referral reachable a page at a time.
+ */
+describe("the console's referrals page", () => {
+  const h = useAppWithReceiver();
+  let municipality: ConsoleClient;
+  /** The practice's referral ids, oldest first. */
+  const referralIds: string[] = [];
+
+  /** Sends referrals in one request and waits until each reached the municipality. */
+  async function deliver(n: number): Promise<void> {
+    const events = Array.from({ length: n }, () => buildReferralEvent());
+    const res = await h.app.request('/his/v1/events', { json: events });
+    const ids = ((await res.json()) as { receipts: { id: string }[] }).receipts.map((r) => r.id);
+    await waitFor(`${n} referrals delivered`, async () => {
+      const [row] = await h.app.rt.ctx.db.query<{ n: string }>(
+        `SELECT count(*) AS n FROM inbox WHERE id = ANY($1) AND state = 'delivered'`,
+        [ids],
+      );
+      return Number(row?.n) === n;
+    });
+    referralIds.push(...events.map((e) => (e.referral as { id: string }).id));
+  }
+
+  const page = async (pathname = '/console/municipality/referrals') => {
+    const res = await municipality.get(pathname);
+    expect(res.status).toBe(200);
+    return res.text();
+  };
+  const shownIds = (text: string) => [...text.matchAll(/<strong>(ref-[^<]+)<\/strong>/g)].map((m) => m[1]);
+  const nextLink = (text: string) =>
+    /<a href="(\/console\/municipality\/referrals\?_page=[^"]+)">Volgende pagina<\/a>/.exec(text)?.[1];
+
+  beforeAll(async () => {
+    municipality = await openConsole(h.app, 'municipality');
+  });
+
+  it('names a referral by the identifier the municipality received, its statuses in words on their own dates', async () => {
+    await deliver(1);
+    const ref = referralIds[0] ?? '';
+    for (const body of [
+      { status: 'accepted', date: '2026-11-23' },
+      {
+        status: 'decision-issued',
+        decision: { number: 'B-1', date: '2026-12-01', productCategory: '45', period: { start: '2026-12-07' } },
+      },
+    ]) {
+      const res = await h.app.request(`/municipality/v1/referrals/${ref}/status`, { json: body, key: 'municipality' });
+      expect(res.status).toBe(202);
+    }
+    const api = (await (
+      await h.app.request(`/municipality/v1/referrals/${ref}/status`, { key: 'municipality' })
+    ).json()) as { referral: string; timeline: { waitingDays: Record<string, number> } };
+    expect(api.timeline.waitingDays).toEqual({ referralToAccepted: 3, acceptedToDecision: 8, referralToDecision: 11 });
+
+    const text = await page();
+    const row = /<tr>\s*<td>\s*<strong>ref-[\s\S]*?<\/tr>/.exec(text)?.[0] ?? '';
+    expect(row).toContain(`<strong>${ref}</strong><br /><small>urn:agb:01234567:referral</small>`);
+    expect(text).not.toContain(api.referral);
+    expect(row).toContain('<td>verwijzing</td>');
+    expect(row).toContain('<td>20 nov 2026</td>');
+    expect(row).toMatch(
+      /<time datetime="2026-11-23">23 nov 2026<\/time>\s*<strong>Aangenomen door de gemeente<\/strong>/,
+    );
+    expect(row).toMatch(/<time datetime="2026-12-01">1 dec 2026<\/time>\s*<strong>Beschikking afgegeven<\/strong>/);
+    expect(row).not.toMatch(/>(accepted|decision-issued)</);
+    expect(row).toContain('<li>verwijzing → aangenomen: 3 dagen</li>');
+    expect(row).toContain('<li>aangenomen → beschikking: 8 dagen</li>');
+    expect(row).toContain('<li>verwijzing → beschikking: 11 dagen</li>');
+  });
+
+  it('shows every referral a page at a time, newest first, none twice, with a next page link', async () => {
+    await deliver(55);
+    const first = await page();
+    const next = nextLink(first) ?? '';
+    expect(next).not.toBe('');
+    const second = await page(next.replace(/&amp;/g, '&'));
+    expect(nextLink(second)).toBeUndefined();
+    expect(second).toContain('<a href="/console/municipality/referrals">Eerste pagina</a>');
+    const shown = [...shownIds(first), ...shownIds(second)];
+    expect(shownIds(first)).toHaveLength(50);
+    expect(new Set(shown).size).toBe(shown.length);
+    expect([...shown].sort()).toEqual([...referralIds].sort());
+    const newestFirst = await h.app.rt.ctx.db.query<{ value: string }>(
+      `SELECT r.value FROM delivery d JOIN referral_identifier r ON r.inbox_id = d.inbox_id
+       ORDER BY d.delivered_at DESC, d.id DESC`,
+    );
+    expect(shown).toEqual(newestFirst.map((r) => r.value));
+  });
+
+  it('answers a page token it did not make with 400', async () => {
+    const res = await municipality.get('/console/municipality/referrals?_page=bm90LWEtdG9rZW4');
+    expect(res.status).toBe(400);
+  });
+});
