@@ -1,4 +1,5 @@
-import { buildReferralEvent } from '../helpers/builders';
+import { PRINCIPAL_SYSTEM } from '../../src/audit/audit-events';
+import { buildReferralEvent, MUNICIPALITY, PRACTICE_AGB } from '../helpers/builders';
 import { openConsole, type ConsoleClient } from '../helpers/console-client';
 import { useAppWithReceiver } from '../helpers/test-runtime';
 import { waitFor } from '../helpers/wait-for';
@@ -93,6 +94,21 @@ describe("the console's referrals page", () => {
        ORDER BY d.delivered_at DESC, d.id DESC`,
     );
     expect(shown).toEqual(newestFirst.map((r) => r.value));
+  });
+
+  it("puts each page's read on record in the chain of every practice it shows, naming the municipality", async () => {
+    if (referralIds.length === 0) {
+      await deliver(1);
+    }
+    await page();
+    await h.app.rt.ctx.audit.flush();
+    const [read] = await h.app.rt.ctx.db.query<{ tenant: string; agents: string[] }>(
+      `SELECT tenant, agents FROM audit_event WHERE subtype = 'search-type' AND agents @> ARRAY[$1]
+       ORDER BY recorded DESC, seq DESC LIMIT 1`,
+      [`${PRINCIPAL_SYSTEM}|api-key:municipality`],
+    );
+    expect(read?.tenant).toBe(PRACTICE_AGB);
+    expect(read?.agents.some((a) => a.endsWith(`|${MUNICIPALITY}`))).toBe(true);
   });
 
   it('answers a page token it did not make with 400', async () => {

@@ -3,7 +3,7 @@ import type { PipelineContext } from '../../event/context';
 import { listReceivedReferrals, type ReceivedReferral } from '../../reports/referral-timeline/received-referrals';
 import type { WaitingDays } from '../../reports/referral-timeline/timeline';
 import { getPrincipal } from '../../access/authenticate';
-import { canSeeMunicipality, type Principal } from '../../access/principal';
+import { ALL, canSeeMunicipality, type Principal } from '../../access/principal';
 import { field, pageOf, sendPage } from './console-request';
 import { html, type SafeHtml } from './html';
 import { formatDay, formatTime, stateInWords, t, type Lang } from './i18n';
@@ -191,6 +191,15 @@ export function municipalityPages(ctx: PipelineContext): Router {
       .map((d) => d.id);
     const page = field(req.query, '_page');
     const { referrals, next } = await listReceivedReferrals(ctx, destinations, { limit: REFERRALS_PER_PAGE, page });
+    // Statuses and decisions about children: the page is a search of them, on record in each practice's chain shown.
+    await auditRead(ctx, req, res, {
+      query: req.originalUrl,
+      target: 'inbox',
+      tenants: referrals.map((r) => r.practice),
+      extraAgents: principal.municipalities
+        .filter((m) => m !== ALL)
+        .map((m) => organisationAgent('destination', 'municipality', m)),
+    });
     const rows = referrals.map((r) => referralRow(lang, r));
     const paging = html`<div class="paging">
       ${page === undefined ? '' : html`<a href="/console/municipality/referrals">${t(lang, 'firstPage')}</a>`}
