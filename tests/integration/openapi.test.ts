@@ -87,6 +87,17 @@ describe('the OpenAPI document and the docs page', () => {
           where,
           '#/components/schemas/OperationOutcome',
         ]);
+        // Any body can be too large or of a type the route does not take; any authenticated route can meet a
+        // database or Redis that is away.
+        if (op.requestBody) {
+          expect([where, Object.keys(op.responses).filter((k) => k === '413' || k === '415')]).toEqual([
+            where,
+            ['413', '415'],
+          ]);
+        }
+        if ((op['x-roles']?.length ?? 0) > 0) {
+          expect([where, '503' in op.responses]).toEqual([where, true]);
+        }
         for (const name of path.match(/\{(\w+)\}/g) ?? []) {
           const param = name.slice(1, -1);
           expect([where, op.parameters?.some((p) => p.in === 'path' && p.name === param)]).toEqual([where, true]);
@@ -101,6 +112,15 @@ describe('the OpenAPI document and the docs page', () => {
       expect.arrayContaining(['patient', 'patient:identifier', 'date', '_count', '_summary', 'prefer']),
     );
     expect(doc.paths['/fhir/Consent']?.get?.['x-roles']).toEqual(['practice', 'auditor', 'operator']);
+    // A repeat is answered 200 with the first answer, beside the 202 of the first time.
+    for (const [path, method] of [
+      ['/municipality/v1/referrals/{id}/status', 'post'],
+      ['/municipality/v1/trajectories/events', 'post'],
+      ['/municipality/v1/monitoring/$push', 'post'],
+    ] as const) {
+      const responses = doc.paths[path]?.[method]?.responses ?? {};
+      expect([path, '200' in responses, '202' in responses]).toEqual([path, true, true]);
+    }
   });
 
   it('serves the docs page and its assets from this server, under the default CSP', async () => {

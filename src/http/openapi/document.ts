@@ -30,6 +30,8 @@ interface RouteDoc {
   readonly roles: readonly Role[] | 'public';
   readonly request?: RouteConfig['request'];
   readonly ok: { readonly status: number; readonly description: string; readonly content?: Content };
+  /** The answer to a request that came before (the same Idempotency-Key, event id or figures): the same content. */
+  readonly repeat?: { readonly status: 200; readonly description: string };
   /** Error statuses beyond the ones every route of its kind has (400, 401, 403, 404, 405, 429, 500). */
   readonly errors?: readonly number[];
 }
@@ -412,7 +414,8 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
         headers: idempotencyKeyHeader,
         body: { required: true, content: json(statusUpdateSchema) },
       },
-      ok: { status: 202, description: 'stored (200 for a repeat)', content: json(s.statusUpdateView) },
+      ok: { status: 202, description: 'stored', content: json(s.statusUpdateView) },
+      repeat: { status: 200, description: 'the first update, for a repeated Idempotency-Key with the same body' },
       errors: [409, 422],
     },
     {
@@ -443,10 +446,11 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
       ok: {
         status: 202,
         description:
-          'stored, decided and (when permitted) on its way to the practice; 200 for a repeated eventId (409 when it ' +
-          'came before with other content)',
+          'stored, decided and (when permitted) on its way to the practice (409 when its eventId came before with ' +
+          'other content)',
         content: json(s.trajectoryEventView),
       },
+      repeat: { status: 200, description: 'the first answer, for a repeated eventId with the same content' },
       errors: [409, 422],
     },
     {
@@ -509,9 +513,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
       request: { query: monitoringPushQuerySchema },
       ok: {
         status: 202,
-        description:
-          'the delivery (retried, dead-lettered and replayed like any); 200 with the earlier delivery when the same ' +
-          'figures were pushed before',
+        description: 'the delivery (retried, dead-lettered and replayed like any)',
         content: json(
           z.object({
             deliveryId: z.uuid(),
@@ -526,6 +528,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
           }),
         ),
       },
+      repeat: { status: 200, description: 'the earlier delivery, when the same figures were pushed before' },
       errors: [409, 422],
     },
     {
@@ -638,15 +641,19 @@ export function openApiDocument(opts: OpenApiOptions): ReturnType<OpenApiGenerat
     const authenticated = r.roles !== 'public';
     const statuses = [
       ...(r.request?.query || r.request?.body || r.request?.params ? [400] : []),
-      ...(authenticated ? [401, 403, 429] : []),
+      // Every authenticated route reads PostgreSQL or Redis (the rate limit) before it answers.
+      ...(authenticated ? [401, 403, 429, 503] : []),
       ...(r.path.includes('{') ? [404] : []),
+      ...(r.request?.body ? [413, 415] : []),
       405,
       500,
       ...(r.errors ?? []),
     ];
-    const responses: Record<number, ResponseConfig> = {
-      [r.ok.status]: { description: r.ok.description, ...(r.ok.content ? { content: r.ok.content } : {}) },
-    };
+    const content = r.ok.content ? { content: r.ok.content } : {};
+    const responses: Record<number, ResponseConfig> = { [r.ok.status]: { description: r.ok.description, ...content } };
+    if (r.repeat) {
+      responses[r.repeat.status] = { description: r.repeat.description, ...content };
+    }
     for (const status of [...new Set(statuses)].sort()) {
       responses[status] = { description: ERROR_TEXT[status] ?? 'error', content: fhirJson(s.operationOutcome) };
     }
