@@ -166,6 +166,9 @@ export function monitoringRouter(ctx: PipelineContext): Router {
         action: 'push',
         target: `MeasureReport/${push.report.id ?? ''}`,
         description: `period ${period.label}, version ${push.version}, delivery ${push.delivery.id}`,
+        // Whoever pushed it (an operator, too), the report is the municipality's: its auditors find the push by its
+        // code, as they find the reads of its report and the disclosure.
+        extraAgents: [organisationAgent('destination', 'municipality', municipality)],
       }),
     );
     res.status(push.duplicate ? 200 : 202).json({

@@ -313,6 +313,20 @@ describe('pushing the monitoring report to the municipality', () => {
     expect(found.entry?.map((e) => e.resource?.outcome)).toEqual(['0']);
   });
 
+  it("audits an operator's push with the municipality as an agent, so the municipality's audit search finds it", async () => {
+    const { status } = await push(`period=2026-Q1&municipality=${MUNICIPALITY}`, 'operator');
+    expect(status).toBe(202);
+    const res = await app.request('/fhir/AuditEvent?entity=MeasureReport/monitoring-GM0226-2026-Q1&subtype=push', {
+      key: 'municipality',
+    });
+    expect(res.status).toBe(200);
+    const found = ((await res.json()) as Bundle<AuditEvent>).entry?.map((e) => e.resource) ?? [];
+    expect(found).toHaveLength(1);
+    const who = found[0]?.agent.map((a) => `${a.who?.identifier?.system ?? ''}|${a.who?.identifier?.value ?? ''}`);
+    expect(who).toContain(`https://jeugdbrug.nl/fhir/NamingSystem/cbs-gemeentecode|${MUNICIPALITY}`);
+    expect(found[0]?.agent.some((a) => a.requestor && JSON.stringify(a.who).includes('operator'))).toBe(true);
+  });
+
   it('sends it to a webhook in a signed notification whose focus is the MeasureReport', async () => {
     const { status, body } = await push(`period=2026-Q3&municipality=${WEBHOOK_MUNICIPALITY}`, 'operator');
     expect(status).toBe(202);
