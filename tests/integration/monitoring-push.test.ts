@@ -373,7 +373,7 @@ describe('pushing the monitoring report to the municipality', () => {
     );
   });
 
-  it('refuses a push without an agreement with purpose monitoring (409), by a practice or auditor (403), or for a bad period (422)', async () => {
+  it('refuses a push without an agreement with purpose monitoring (409), by a practice or auditor (403), or for a bad period (400)', async () => {
     const refused = await app.request(`/municipality/v1/monitoring/$push?period=2026-Q3&municipality=GM0202`, {
       method: 'POST',
       key: 'operator',
@@ -394,8 +394,16 @@ describe('pushing the monitoring report to the municipality', () => {
       method: 'POST',
       key: 'municipality',
     });
-    expect([400, 422]).toContain(bad.status);
+    expect(bad.status).toBe(400);
     expect(JSON.stringify(await bad.json())).toContain('period');
+    const twice = await app.request('/municipality/v1/monitoring/$push?period=2026-Q3&period=2026-Q4', {
+      method: 'POST',
+      key: 'municipality',
+    });
+    expect(twice.status).toBe(400);
+    expect(await twice.json()).toMatchObject({
+      issue: [{ expression: ['period'], details: { text: 'give period once' } }],
+    });
     const [{ n } = { n: -1 }] = await app.rt.ctx.db.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM inbox WHERE event_type = 'monitoring.report' AND municipality = 'GM0202'`,
     );

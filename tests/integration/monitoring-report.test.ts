@@ -7,7 +7,8 @@ import { TERMINAL_STATES } from '../../src/event/states';
 import { buildAgreement, MUNICIPALITY, OTHER_PRACTICE_AGB, PRACTICE_AGB } from '../helpers/builders';
 import { tryToDeriveWithheldCells } from '../helpers/suppression-check';
 import { syntheticPractice, type SyntheticTrajectory } from '../helpers/synthetic-practice';
-import { cleanupTestEnv, startTestApp, TEST_DATABASE_URL, type TestApp } from '../helpers/test-runtime';
+import { createApiKeyEntry, readApiKeyFile, writeApiKeyFile } from '../../src/access/api-keys';
+import { cleanupTestEnv, createTestEnv, startTestApp, TEST_DATABASE_URL, type TestApp } from '../helpers/test-runtime';
 import { waitFor } from '../helpers/wait-for';
 
 /**
@@ -381,6 +382,7 @@ function csvCells(line: string): string[] {
 describe('the municipality monitoring report', () => {
   let app: TestApp;
   let client: pg.Client;
+  let practiceAuditorKey = '';
 
   beforeAll(async () => {
     const registry = buildRegistry({
@@ -390,7 +392,15 @@ describe('the municipality monitoring report', () => {
       ],
       destinations: [],
     });
-    app = await startTestApp({ registry });
+    // An auditor for one practice (its privacy officer): no municipality in scope.
+    const testEnv = createTestEnv();
+    const created = createApiKeyEntry(
+      { role: 'auditor', practices: [PRACTICE_AGB], id: 'practice-auditor' },
+      readApiKeyFile(testEnv.apiKeysFile),
+    );
+    writeApiKeyFile(testEnv.apiKeysFile, created.entries);
+    practiceAuditorKey = created.key;
+    app = await startTestApp({ registry, testEnv });
     client = new pg.Client({ connectionString: TEST_DATABASE_URL });
     await client.connect();
     await client.query(`SET search_path TO ${app.testEnv.schema}`);
@@ -652,16 +662,30 @@ describe('the municipality monitoring report', () => {
     ]);
   });
 
+  // A query in the wrong form is malformed (400); well-formed values that break a rule together are 422.
   it.each([
-    ['no period', '', 422, 'period'],
-    ['a bad period', 'period=2026-Q5', 422, 'period'],
-    ['a reversed range', 'from=2026-05-01&to=2026-04-01', 422, 'to'],
-    ['a bad practice', 'period=2026&practice=12', 422, 'practice'],
-  ])('refuses %s naming the field', async (_name, query, status, field) => {
+    ['no period', '', 400, ['period'], 'give period'],
+    ['a bad period', 'period=2026-Q5', 400, ['period'], '2026-Q3'],
+    ['a reversed range', 'from=2026-05-01&to=2026-04-01', 422, ['to'], 'before from'],
+    ['a bad practice', 'period=2026&practice=12', 400, ['practice'], 'AGB'],
+    ['a from that is no date', 'from=2026-02-30&to=2026-03-31', 400, ['from'], 'not a date'],
+    ['a to that is no date', 'from=2026-02-01&to=2026-13-01', 400, ['to'], 'not a date'],
+    ['a from without a to', 'from=2026-02-01', 400, ['to'], 'both from and to'],
+    ['a period and dates', 'period=2026-Q1&from=2026-01-01&to=2026-03-31', 400, ['period', 'from', 'to'], 'not both'],
+    ['a period and one date', 'period=2026-Q1&to=2026-03-31', 400, ['period', 'to'], 'not both'],
+    ['a parameter given twice', 'period=2026-Q1&period=2026-Q2', 400, ['period'], 'give period once'],
+    ['a bad format', 'period=2026&_format=xml', 400, ['_format'], ''],
+  ])('refuses %s naming the field', async (_name, query, status, fields, text) => {
     const res = await app.request(`/municipality/v1/monitoring?${query}`, { key: 'municipality' });
     expect(res.status).toBe(status);
-    const outcome = (await res.json()) as { issue: { expression?: string[] }[] };
-    expect(outcome.issue[0]?.expression).toEqual([field]);
+    const outcome = (await res.json()) as {
+      resourceType: string;
+      issue: { expression?: string[]; details?: { text?: string } }[];
+    };
+    expect(outcome.resourceType).toBe('OperationOutcome');
+    expect(outcome.issue).toHaveLength(1);
+    expect(outcome.issue[0]?.expression).toEqual(fields);
+    expect(outcome.issue[0]?.details?.text).toContain(text);
   });
 
   it('answers only for the municipality in scope', async () => {
@@ -673,8 +697,25 @@ describe('the municipality monitoring report', () => {
         })
       ).status,
     ).toBe(403);
+    // An operator's scope holds every municipality: it must name one.
     const operator = await app.request('/municipality/v1/monitoring?period=2026', { key: 'operator' });
-    expect(operator.status).toBe(422);
+    expect(operator.status).toBe(400);
+    expect(JSON.stringify(await operator.json())).toContain('more than one');
+    // A practice's own auditor sees no municipality at all, and is told so.
+    for (const query of ['period=2026', `period=2026&municipality=${MUNICIPALITY}`]) {
+      const practiceAuditor = await app.request(`/municipality/v1/monitoring?${query}`, {
+        key: null,
+        headers: { authorization: `Bearer ${practiceAuditorKey}` },
+      });
+      expect(practiceAuditor.status).toBe(403);
+      const outcome = (await practiceAuditor.json()) as {
+        issue: { expression?: string[]; details?: { text?: string } }[];
+      };
+      expect(outcome.issue[0]).toMatchObject({
+        expression: ['municipality'],
+        details: { text: 'your scope holds no municipality' },
+      });
+    }
     expect((await report(`period=2026&municipality=${MUNICIPALITY}`, 'operator')).reporter?.identifier?.value).toBe(
       MUNICIPALITY,
     );

@@ -526,7 +526,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
           }),
         ),
       },
-      errors: [409, 422],
+      errors: [409],
     },
     {
       method: 'get',
