@@ -1,7 +1,6 @@
 import { forbidden, notFound, OperationOutcomeError } from '@medplum/core';
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
-import { auditRead } from './audit-read';
 import { operatorAction, organisationAgent } from '../audit/audit-events';
 import { pushMonitoringReport } from '../reports/monitoring/report-push';
 import { actorOf } from './request-context';
@@ -10,7 +9,7 @@ import { SYSTEM_TENANT } from '../reports/audit-scope';
 import { isValidAgb } from '../kernel/fhir/identifiers';
 import { badRequestIssues, forbiddenField } from '../kernel/fhir/outcomes';
 import { parseQueryOrThrow } from '../kernel/zod-outcome';
-import { periodOfRange } from './monitoring-query';
+import { assertReportScope, auditReportRead, periodOfRange } from './monitoring-query';
 import type { PipelineContext } from '../event/context';
 import { buildMeasure, MEASURE_ID } from '../reports/monitoring/measure';
 import { monitoringReport } from '../reports/monitoring/monitoring-report';
@@ -31,7 +30,9 @@ export const monitoringQuerySchema = z
       .meta({ description: `${PERIOD_TEXT}; or give from and to instead (not both)` }),
     from: oneValue.meta({ description: 'the first day of the period (YYYY-MM-DD), with to' }),
     to: oneValue.meta({ description: 'the last day of the period (YYYY-MM-DD, included), with from' }),
-    practice: oneValue.refine((v) => v === undefined || isValidAgb(v), 'an AGB code of 8 digits'),
+    practice: oneValue
+      .refine((v) => v === undefined || isValidAgb(v), 'an AGB code of 8 digits')
+      .meta({ description: 'the AGB code of one practice with an agreement with the municipality (else 422)' }),
     municipality: oneValue.refine(
       (v) => v === undefined || /^GM\d{4}$/.test(v),
       'a CBS municipality code such as GM0226',
@@ -130,13 +131,9 @@ export function monitoringRouter(ctx: PipelineContext): Router {
 
   const report = async (req: Request, res: Response) => {
     const r = parseRequest(req, res);
+    assertReportScope(ctx.registry, r);
     const measureReport = await monitoringReport(ctx, r);
-    await auditRead(ctx, req, res, {
-      query: req.originalUrl,
-      target: `MeasureReport/${measureReport.id ?? ''}`,
-      tenants: r.practice ? [r.practice] : [SYSTEM_TENANT],
-      extraAgents: [organisationAgent('destination', 'municipality', r.municipality)],
-    });
+    await auditReportRead(ctx, req, res, r, measureReport);
     return { r, measureReport };
   };
 

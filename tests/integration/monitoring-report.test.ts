@@ -18,6 +18,8 @@ import { waitFor } from '../helpers/wait-for';
  */
 
 const K = 5;
+/** A practice whose agreement with the municipality ended in 2025. */
+const ENDED_PRACTICE_AGB = '05555555';
 const Q = 9500;
 const COST_PER_YEAR = 72_000;
 const CHILD_NAMES = { given: 'Zwanetta', family: 'Oudewater-Kleinsma' };
@@ -389,6 +391,13 @@ describe('the municipality monitoring report', () => {
       agreements: [
         buildAgreement({ monitoring }),
         buildAgreement({ id: 'test-agreement-other', practice: { agb: OTHER_PRACTICE_AGB }, monitoring }),
+        // A practice whose agreement ended before the seeded trajectories: nothing of 2026 is its, nor costs.
+        buildAgreement({
+          id: 'test-agreement-ended',
+          practice: { agb: ENDED_PRACTICE_AGB },
+          validTo: '2025-06-30',
+          monitoring,
+        }),
       ],
       destinations: [],
     });
@@ -686,6 +695,37 @@ describe('the municipality monitoring report', () => {
     expect(outcome.issue).toHaveLength(1);
     expect(outcome.issue[0]?.expression).toEqual(fields);
     expect(outcome.issue[0]?.details?.text).toContain(text);
+  });
+
+  it('refuses a practice without an agreement with the municipality (422), and opens no audit chain for it', async () => {
+    const asked = [
+      ['municipality', 'period=2026-Q3&practice=99999999'],
+      ['municipality', 'period=2026-Q3&practice=99999999&_format=csv'],
+      ['operator', `period=2026-Q3&practice=99999999&municipality=${MUNICIPALITY}`],
+      // A practice with an agreement, but with another municipality.
+      ['otherMunicipality', `period=2026-Q3&practice=${PRACTICE_AGB}`],
+    ] as const;
+    for (const [key, query] of asked) {
+      const res = await app.request(`/municipality/v1/monitoring?${query}`, { key });
+      expect([query, res.status]).toEqual([query, 422]);
+      const outcome = (await res.json()) as { issue: { expression?: string[]; details?: { text?: string } }[] };
+      expect(outcome.issue[0]?.expression).toEqual(['practice']);
+      expect(outcome.issue[0]?.details?.text).toContain('has no agreement with municipality');
+    }
+    const chart = await app.request('/municipality/v1/monitoring/chart.svg?period=2026-Q3&practice=99999999', {
+      key: 'municipality',
+    });
+    expect(chart.status).toBe(422);
+    const chains = await client.query(
+      `SELECT tenant FROM audit_chain_head WHERE tenant = '99999999'
+       UNION ALL SELECT tenant FROM audit_event WHERE tenant = '99999999'`,
+    );
+    expect(chains.rows).toEqual([]);
+    // An agreement that has ended still has its history: the report of a year it was in force is served.
+    const ended = await app.request(`/municipality/v1/monitoring?period=2025&practice=${ENDED_PRACTICE_AGB}`, {
+      key: 'municipality',
+    });
+    expect(ended.status).toBe(200);
   });
 
   it('answers only for the municipality in scope', async () => {

@@ -6,8 +6,7 @@ import { monitoringReport } from '../../reports/monitoring/monitoring-report';
 import { tryParsePeriod, type ReportPeriod } from '../../reports/monitoring/period';
 import { failField } from '../../kernel/fhir/outcomes';
 import { amsterdamDay } from '../../kernel/dutch-time';
-import { isValidAgb } from '../../kernel/fhir/identifiers';
-import { periodOfRange } from '../monitoring-query';
+import { assertReportScope, periodOfRange } from '../monitoring-query';
 
 /** What the municipality's report page asks for: a period (dates) and optionally one practice. */
 export interface MonitoringQuery {
@@ -43,9 +42,7 @@ export async function consoleMonitoringReport(
     throw new OperationOutcomeError(forbidden);
   }
   const period = consolePeriodOf(q);
-  if (q.practice !== undefined && !isValidAgb(q.practice)) {
-    failField('an AGB code of 8 digits', 'practice');
-  }
+  assertReportScope(ctx.registry, q);
   return {
     report: await monitoringReport(ctx, { municipality: q.municipality, period, practice: q.practice }),
     period,
