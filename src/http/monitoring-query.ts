@@ -4,6 +4,7 @@ import type { Request, Response } from 'express';
 import { organisationAgent } from '../audit/audit-events';
 import type { PipelineContext } from '../event/context';
 import { findAgreements, type Registry } from '../event/registry';
+import { getMonitoringAgreement } from '../event/report-delivery';
 import { isValidAgb, isValidIsoDate } from '../kernel/fhir/identifiers';
 import { failField } from '../kernel/fhir/outcomes';
 import { SYSTEM_TENANT } from '../reports/audit-scope';
@@ -43,21 +44,23 @@ export function periodOfRange(from: string | undefined, to: string | undefined):
 }
 
 /**
- * Refuses a practice the report cannot be about: no AGB code (400), or one without an agreement with the
- * municipality in the loaded configuration (422). Otherwise any 8 digits got an empty report, and its audit opened a
+ * Refuses a report that cannot be made. A practice that is no AGB code is a 400; one without an agreement with the
+ * municipality in the loaded configuration a 422: otherwise any 8 digits got an empty report, and its audit opened a
  * chain (signed every minute, a metrics series) for a practice that does not exist. An agreement of any status or
- * version will do: one that has ended still has figures worth reporting.
+ * version will do there: one that has ended still has figures worth reporting. Then, as for a push, a period in
+ * which no agreement with purpose monitoring (of that practice, when one is named) was in force on any day is a
+ * 409: its report, all zeros and `complete`, would say there was nothing to count.
  */
-export function assertReportScope(registry: Registry, s: ReportScope): void {
-  if (s.practice === undefined) {
-    return;
+export function assertReportable(registry: Registry, r: ReportScope & { readonly period: ReportPeriod }): void {
+  if (r.practice !== undefined) {
+    if (!isValidAgb(r.practice)) {
+      throw new OperationOutcomeError(badRequest('practice: an AGB code of 8 digits', 'practice'));
+    }
+    if (findAgreements(registry, r.practice, r.municipality).length === 0) {
+      failField(`practice ${r.practice} has no agreement with municipality ${r.municipality}`, 'practice');
+    }
   }
-  if (!isValidAgb(s.practice)) {
-    throw new OperationOutcomeError(badRequest('practice: an AGB code of 8 digits', 'practice'));
-  }
-  if (findAgreements(registry, s.practice, s.municipality).length === 0) {
-    failField(`practice ${s.practice} has no agreement with municipality ${s.municipality}`, 'practice');
-  }
+  getMonitoringAgreement({ registry }, r, r.period);
 }
 
 /**

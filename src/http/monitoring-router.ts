@@ -9,7 +9,7 @@ import { SYSTEM_TENANT } from '../reports/audit-scope';
 import { isValidAgb } from '../kernel/fhir/identifiers';
 import { badRequestIssues, forbiddenField } from '../kernel/fhir/outcomes';
 import { parseQueryOrThrow } from '../kernel/zod-outcome';
-import { assertReportScope, auditReportRead, periodOfRange } from './monitoring-query';
+import { assertReportable, auditReportRead, periodOfRange } from './monitoring-query';
 import type { PipelineContext } from '../event/context';
 import { buildMeasure, MEASURE_ID } from '../reports/monitoring/measure';
 import { monitoringReport } from '../reports/monitoring/monitoring-report';
@@ -131,7 +131,7 @@ export function monitoringRouter(ctx: PipelineContext): Router {
 
   const report = async (req: Request, res: Response) => {
     const r = parseRequest(req, res);
-    assertReportScope(ctx.registry, r);
+    assertReportable(ctx.registry, r);
     const measureReport = await monitoringReport(ctx, r);
     await auditReportRead(ctx, req, res, r, measureReport);
     return { r, measureReport };

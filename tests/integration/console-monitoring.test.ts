@@ -46,6 +46,7 @@ describe("the console's monitoring report: the period shown is the period asked 
     ['a date that is none', '?from=2026-02-30&to=2026-03-01'],
     ['a practice that is no AGB code', '?from=2026-01-01&to=2026-03-31&practice=abc'],
     ['a practice without an agreement with the municipality', '?from=2026-01-01&to=2026-03-31&practice=99999999'],
+    ['dates in which no agreement with purpose monitoring was in force', '?from=2019-01-01&to=2019-12-31'],
   ])('answers %s with a message and no report', async (_what, query) => {
     const { status, text } = await page(query);
     expect(status).toBe(400);

@@ -728,6 +728,23 @@ describe('the municipality monitoring report', () => {
     expect(ended.status).toBe(200);
   });
 
+  it('refuses a period in which no agreement with purpose monitoring was in force on any day (409)', async () => {
+    // Both agreements took effect on 2020-01-01; the ended practice's ran until 2025-06-30.
+    for (const path of [
+      'monitoring?period=2019',
+      'monitoring?from=2019-01-01&to=2019-12-31',
+      'monitoring/chart.svg?period=2019&group=outcome',
+      `monitoring?period=2026&practice=${ENDED_PRACTICE_AGB}`,
+    ]) {
+      const res = await app.request(`/municipality/v1/${path}`, { key: 'municipality' });
+      expect([path, res.status]).toEqual([path, 409]);
+      expect(JSON.stringify(await res.json())).toContain('No agreement with purpose monitoring');
+    }
+    // One day in force is enough: the period is reported, and it says when there was nothing.
+    const lastDay = await report('from=2019-12-01&to=2020-01-01');
+    expect(lastDay.period).toEqual({ start: '2019-12-01', end: '2020-01-01' });
+  });
+
   it('answers only for the municipality in scope', async () => {
     expect((await app.request('/municipality/v1/monitoring?period=2026', { key: 'practice' })).status).toBe(403);
     expect(

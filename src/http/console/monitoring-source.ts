@@ -6,7 +6,7 @@ import { monitoringReport } from '../../reports/monitoring/monitoring-report';
 import { tryParsePeriod, type ReportPeriod } from '../../reports/monitoring/period';
 import { failField } from '../../kernel/fhir/outcomes';
 import { amsterdamDay } from '../../kernel/dutch-time';
-import { assertReportScope, periodOfRange } from '../monitoring-query';
+import { assertReportable, periodOfRange } from '../monitoring-query';
 
 /** What the municipality's report page asks for: a period (dates) and optionally one practice. */
 export interface MonitoringQuery {
@@ -42,7 +42,7 @@ export async function consoleMonitoringReport(
     throw new OperationOutcomeError(forbidden);
   }
   const period = consolePeriodOf(q);
-  assertReportScope(ctx.registry, q);
+  assertReportable(ctx.registry, { ...q, period });
   return {
     report: await monitoringReport(ctx, { municipality: q.municipality, period, practice: q.practice }),
     period,
