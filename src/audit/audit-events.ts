@@ -546,6 +546,8 @@ export function operatorAction(a: {
   patientBsn?: string | undefined;
   /** What exactly was done to the target (counts, sequence numbers); never personal data. */
   description?: string | undefined;
+  /** Organisations the action was done for (a municipality's report pushed), so their auditors find it. */
+  extraAgents?: AuditEventAgent[] | undefined;
 }): AuditEvent {
   return buildAuditEvent({
     actor: a.actor,
@@ -554,6 +556,7 @@ export function operatorAction(a: {
     action: 'E',
     outcome: '0',
     entities: [...(a.patientBsn ? [patientEntity(a.patientBsn)] : []), resourceEntity(a.target, a.description)],
+    extraAgents: a.extraAgents,
   });
 }
 

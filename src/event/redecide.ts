@@ -1,6 +1,6 @@
 import { operatorAction, type AuditActor } from '../audit/audit-events';
 import type { PipelineContext } from './context';
-import { decideAndRecord, purposeOf, reasonText } from './decide';
+import { childConsentsOnce, decideAndRecord, purposeOf, reasonText } from './decide';
 import {
   deniedForConsentSince,
   redecideAndCreateDelivery,
@@ -9,6 +9,7 @@ import {
   type SealedEvent,
 } from './event-store';
 import { newDelivery } from './idempotency-key';
+import { recordMonitoringFacts } from './monitoring-writer';
 import { tryGetDestination } from './registry';
 import { openEvent } from './stored-event';
 
@@ -17,6 +18,7 @@ import { openEvent } from './stored-event';
  * (by the map stage, for that child's events denied for a consent reason in the last REDECIDE_WINDOW_DAYS), or when
  * an operator asks. Each new decision is audited (AuthZ-Consent, stage `redecide`); a permit moves the event
  * `denied → decided` and sends it, so the practice need not send it again (its re-send would only be `duplicate`).
+ * The event's monitoring facts are recorded again as well, as the map stage records them.
  */
 
 export type RedecideResult = 'permit' | 'deny' | 'not-denied' | 'no-destination' | 'not-shared' | 'purged';
@@ -40,7 +42,12 @@ async function redecideEvent(
   if (!purpose) {
     return 'not-shared';
   }
-  const decision = await decideAndRecord(ctx, row, event, purpose, 'redecide');
+  // Counted as the map stage counts it, with the consents that are there now: the map stage decided about monitoring
+  // without the consent that has since arrived, so a child's events would otherwise never count. The facts are
+  // keyed by the records' pseudonyms, so an event decided again twice, or counted already, counts once.
+  const consents = childConsentsOnce(ctx, event);
+  await recordMonitoringFacts(ctx, event, consents);
+  const decision = await decideAndRecord(ctx, row, event, purpose, 'redecide', consents);
   if (decision.effect === 'deny') {
     return 'deny';
   }

@@ -5,9 +5,8 @@ import { reportDisclosure, SYSTEM_WORKER, type AuditActor } from '../audit/audit
 import { MONITORING_REPORT_EVENT } from '../contracts/delivery-event-type';
 import { PermanentDeliveryError } from '../contracts/delivery-errors';
 import type { Destination } from '../contracts/destination';
-import { amsterdamDay } from '../kernel/dutch-time';
 import type { Agreement } from '../policy/agreement';
-import { agreementsInForceFor } from '../policy/select-agreement';
+import { agreementsInForceDuring } from '../policy/select-agreement';
 import type { PipelineContext } from './context';
 import { contentDigest } from './stored-event';
 import { logEventStates } from './event-log';
@@ -71,35 +70,60 @@ export function reportIdempotencyKeyOf(
     .slice(0, 32);
 }
 
-/** The agreement a report push rests on: the first in force today with purpose `monitoring`, if any. */
-export function tryGetMonitoringAgreement(
-  ctx: Pick<PipelineContext, 'registry'>,
-  municipality: string,
-  now = new Date(),
-): Agreement | undefined {
-  return agreementsInForceFor(ctx.registry.agreements, municipality, 'monitoring', amsterdamDay(now))[0];
+/** The days a report covers, both included (a ReportPeriod, or a MeasureReport's period). */
+export interface ReportDays {
+  readonly start: string;
+  readonly end: string;
 }
 
 /**
- * Where a push goes and what it rests on; a 409 naming what is missing when the municipality has no destination
- * or no agreement in force with purpose monitoring.
+ * The agreement a report of these days rests on: the first with purpose `monitoring` between the municipality (and,
+ * when given, that practice) in force on at least one of them. Not necessarily today: an agreement that has ended
+ * still has the quarters it was in force to report, and one that runs today says nothing of a year it did not.
+ */
+export function tryGetMonitoringAgreement(
+  ctx: Pick<PipelineContext, 'registry'>,
+  scope: { readonly municipality: string; readonly practice?: string | undefined },
+  days: ReportDays,
+): Agreement | undefined {
+  return agreementsInForceDuring(ctx.registry.agreements, scope.municipality, 'monitoring', days.start, days.end).find(
+    (a) => scope.practice === undefined || a.practice.agb === scope.practice,
+  );
+}
+
+/** As tryGetMonitoringAgreement, or a 409 saying that no agreement with purpose monitoring was in force then. */
+export function getMonitoringAgreement(
+  ctx: Pick<PipelineContext, 'registry'>,
+  scope: { readonly municipality: string; readonly practice?: string | undefined },
+  days: ReportDays,
+): Agreement {
+  const agreement = tryGetMonitoringAgreement(ctx, scope, days);
+  if (!agreement) {
+    const between = scope.practice === undefined ? '' : ` and practice ${scope.practice}`;
+    throw new OperationOutcomeError(
+      conflict(
+        `No agreement with purpose monitoring between municipality ${scope.municipality}${between} is in force ` +
+          `on any day from ${days.start} to ${days.end}`,
+      ),
+    );
+  }
+  return agreement;
+}
+
+/**
+ * Where a push of a period's report goes and what it rests on; a 409 naming what is missing when the municipality
+ * has no destination, or no agreement with purpose monitoring in force on at least one day of the period.
  */
 export function assertReportCanBePushed(
   ctx: Pick<PipelineContext, 'registry'>,
   municipality: string,
-  now = new Date(),
+  period: ReportDays,
 ): { destination: Destination; agreement: Agreement } {
   const destination = tryGetDestination(ctx.registry, municipality);
   if (!destination) {
     throw new OperationOutcomeError(conflict(`No destination is configured for municipality ${municipality}`));
   }
-  const agreement = tryGetMonitoringAgreement(ctx, municipality, now);
-  if (!agreement) {
-    throw new OperationOutcomeError(
-      conflict(`No agreement with purpose monitoring is in force for municipality ${municipality}`),
-    );
-  }
-  return { destination, agreement };
+  return { destination, agreement: getMonitoringAgreement(ctx, { municipality }, period) };
 }
 
 export interface ReportPush {
@@ -209,17 +233,21 @@ export async function storeReportPush(
 
 /**
  * The deliver stage's part for a `monitoring.report` (see processDeliverJob): the agreement checked again right
- * before sending, as a referral's consent is (it may have ended since the push), and the stored MeasureReport as
- * what leaves. Retries, dead letters and "sent once means sent once" are the deliver stage's, as for a referral.
+ * before sending, as a referral's consent is (the configuration may no longer hold one for the report's period), and
+ * the stored MeasureReport as what leaves. Retries, dead letters and "sent once means sent once" are the deliver
+ * stage's, as for a referral.
  */
 export const reportDelivery: DeliveryKind = {
   auditOf: (ctx, work) => reportAudit(work, openReport(ctx, work)),
   prepare(ctx, _job, work) {
     const stored = openReport(ctx, work);
-    const agreement = tryGetMonitoringAgreement(ctx, stored.municipality);
+    // The report's own period, as at the push: the configuration may have lost the agreement since.
+    const { start = '', end = '' } = stored.report.period;
+    const agreement = tryGetMonitoringAgreement(ctx, { municipality: stored.municipality }, { start, end });
     if (!agreement) {
       throw new PermanentDeliveryError(
-        `no agreement with purpose monitoring is in force for municipality ${stored.municipality}`,
+        `no agreement with purpose monitoring is in force for municipality ${stored.municipality} ` +
+          `in the report's period ${stored.period}`,
       );
     }
     return Promise.resolve({

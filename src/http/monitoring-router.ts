@@ -1,36 +1,38 @@
 import { forbidden, notFound, OperationOutcomeError } from '@medplum/core';
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
-import { auditRead } from './audit-read';
 import { operatorAction, organisationAgent } from '../audit/audit-events';
 import { pushMonitoringReport } from '../reports/monitoring/report-push';
 import { actorOf } from './request-context';
 import { getRequestTrace } from './access-log';
 import { SYSTEM_TENANT } from '../reports/audit-scope';
 import { isValidAgb } from '../kernel/fhir/identifiers';
-import { failField } from '../kernel/fhir/outcomes';
-import { parseOrThrow } from '../kernel/zod-outcome';
+import { badRequestIssues, forbiddenField } from '../kernel/fhir/outcomes';
+import { parseQueryOrThrow } from '../kernel/zod-outcome';
+import { assertReportable, auditReportRead, periodOfRange } from './monitoring-query';
 import type { PipelineContext } from '../event/context';
 import { buildMeasure, MEASURE_ID } from '../reports/monitoring/measure';
 import { monitoringReport } from '../reports/monitoring/monitoring-report';
-import { tryParsePeriod, tryParseRange, type ReportPeriod } from '../reports/monitoring/period';
+import { tryParsePeriod, type ReportPeriod } from '../reports/monitoring/period';
 import { renderChart } from '../reports/monitoring/report-chart';
 import { reportCsv } from '../reports/monitoring/report-csv';
 import { getPrincipal } from '../access/authenticate';
 import { ALL, assertRole, canSeeMunicipality } from '../access/principal';
 
 const oneValue = z.string().optional();
+const PERIOD_TEXT = 'a period such as 2026-Q3, 2026-H1 or 2026';
 
 /** The query of a monitoring report: a named period or a from/to range, and optionally one practice. */
 export const monitoringQuerySchema = z
   .object({
-    period: oneValue.refine(
-      (v) => v === undefined || tryParsePeriod(v) !== undefined,
-      'a period such as 2026-Q3, 2026-H1 or 2026',
-    ),
-    from: oneValue,
-    to: oneValue,
-    practice: oneValue.refine((v) => v === undefined || isValidAgb(v), 'an AGB code of 8 digits'),
+    period: oneValue
+      .refine((v) => v === undefined || tryParsePeriod(v) !== undefined, PERIOD_TEXT)
+      .meta({ description: `${PERIOD_TEXT}; or give from and to instead (not both)` }),
+    from: oneValue.meta({ description: 'the first day of the period (YYYY-MM-DD), with to' }),
+    to: oneValue.meta({ description: 'the last day of the period (YYYY-MM-DD, included), with from' }),
+    practice: oneValue
+      .refine((v) => v === undefined || isValidAgb(v), 'an AGB code of 8 digits')
+      .meta({ description: 'the AGB code of one practice with an agreement with the municipality (else 422)' }),
     municipality: oneValue.refine(
       (v) => v === undefined || /^GM\d{4}$/.test(v),
       'a CBS municipality code such as GM0226',
@@ -39,6 +41,8 @@ export const monitoringQuerySchema = z
     _format: z.enum(['json', 'fhir+json', 'application/fhir+json', 'csv', 'text/csv']).optional(),
   })
   .loose();
+
+type MonitoringQuery = z.output<typeof monitoringQuerySchema>;
 
 interface ReportRequest {
   readonly municipality: string;
@@ -51,19 +55,51 @@ interface ReportRequest {
 /** The query of a push: a named period (2026-Q3) and, for a caller whose scope holds several, the municipality. */
 export const monitoringPushQuerySchema = z
   .object({
-    period: z.string().refine((v) => tryParsePeriod(v) !== undefined, 'a period such as 2026-Q3, 2026-H1 or 2026'),
+    period: z.string().refine((v) => tryParsePeriod(v) !== undefined, PERIOD_TEXT),
     municipality: monitoringQuerySchema.shape.municipality,
   })
   .strict();
 
-/** The municipality a request is about: the one named, or the caller's only one; 403 outside its scope. */
+/** A named period the schema has checked already. */
+function namedPeriod(value: string): ReportPeriod {
+  return tryParsePeriod(value) ?? badRequestFor(PERIOD_TEXT, ['period']);
+}
+
+/** A 400 whose one issue names every parameter involved (`period` and `from` when both are given). */
+function badRequestFor(details: string, expression: string[], code: 'invalid' | 'required' = 'invalid'): never {
+  throw new OperationOutcomeError(
+    badRequestIssues([{ severity: 'error', code, details: { text: details }, expression }]),
+  );
+}
+
+/** The period asked for: a named one, or from and to; both or neither is a 400 naming the parameters. */
+function periodOf(q: MonitoringQuery): ReportPeriod {
+  const range = (['from', 'to'] as const).filter((name) => q[name] !== undefined);
+  if (q.period === undefined) {
+    return range.length > 0
+      ? periodOfRange(q.from, q.to)
+      : badRequestFor('give period (2026-Q3, 2026-H1, 2026), or from and to', ['period'], 'required');
+  }
+  if (range.length > 0) {
+    return badRequestFor('give period, or from and to, not both', ['period', ...range]);
+  }
+  return namedPeriod(q.period);
+}
+
+/**
+ * The municipality a request is about: the one named, or the caller's only one. 403 outside its scope or when its
+ * scope holds none; 400 when it holds several and none is named.
+ */
 function municipalityOf(res: Response, named: string | undefined): string {
   const principal = getPrincipal(res);
+  if (principal.municipalities.length === 0) {
+    throw new OperationOutcomeError(forbiddenField('your scope holds no municipality', 'municipality'));
+  }
   let municipality = named;
   if (municipality === undefined) {
     const own = principal.municipalities.filter((m) => m !== ALL);
     if (own.length !== 1 || principal.municipalities.includes(ALL)) {
-      return failField('name the municipality (your scope holds more than one)', 'municipality');
+      return badRequestFor('name the municipality (your scope holds more than one)', ['municipality']);
     }
     municipality = own[0] ?? '';
   }
@@ -74,20 +110,9 @@ function municipalityOf(res: Response, named: string | undefined): string {
 }
 
 function parseRequest(req: Request, res: Response): ReportRequest {
-  const q = parseOrThrow(monitoringQuerySchema, req.query, (path) => path.map(String).join('.') || 'query');
-  let period: ReportPeriod | undefined;
-  if (q.period !== undefined) {
-    period = tryParsePeriod(q.period);
-  } else if (q.from !== undefined || q.to !== undefined) {
-    period = tryParseRange(q.from ?? '', q.to ?? '');
-    if (!period) {
-      failField('from and to: dates YYYY-MM-DD, from not after to', q.from === undefined ? 'from' : 'to');
-    }
-  }
-  if (!period) {
-    return failField('give period (2026-Q3, 2026-H1, 2026) or from and to', 'period');
-  }
   assertRole(getPrincipal(res), 'municipality', 'operator', 'auditor');
+  const q = parseQueryOrThrow(monitoringQuerySchema, req.query);
+  const period = periodOf(q);
   const municipality = municipalityOf(res, q.municipality);
   const format = q._format ?? '';
   const csv =
@@ -106,13 +131,9 @@ export function monitoringRouter(ctx: PipelineContext): Router {
 
   const report = async (req: Request, res: Response) => {
     const r = parseRequest(req, res);
+    assertReportable(ctx.registry, r);
     const measureReport = await monitoringReport(ctx, r);
-    await auditRead(ctx, req, res, {
-      query: req.originalUrl,
-      target: `MeasureReport/${measureReport.id ?? ''}`,
-      tenants: r.practice ? [r.practice] : [SYSTEM_TENANT],
-      extraAgents: [organisationAgent('destination', 'municipality', r.municipality)],
-    });
+    await auditReportRead(ctx, req, res, r, measureReport);
     return { r, measureReport };
   };
 
@@ -129,9 +150,8 @@ export function monitoringRouter(ctx: PipelineContext): Router {
   });
 
   router.get('/municipality/v1/monitoring/chart.svg', async (req, res) => {
-    const group = typeof req.query.group === 'string' ? req.query.group : 'closed';
-    const { measureReport } = await report(req, res);
-    const svg = renderChart(measureReport, group);
+    const { r, measureReport } = await report(req, res);
+    const svg = renderChart(measureReport, r.group ?? 'closed');
     if (!svg) {
       throw new OperationOutcomeError(notFound);
     }
@@ -146,11 +166,8 @@ export function monitoringRouter(ctx: PipelineContext): Router {
    */
   router.post('/municipality/v1/monitoring/\\$push', async (req, res) => {
     assertRole(getPrincipal(res), 'municipality', 'operator');
-    const q = parseOrThrow(monitoringPushQuerySchema, req.query, (path) => path.map(String).join('.') || 'query');
-    const period = tryParsePeriod(q.period);
-    if (!period) {
-      return failField('a period such as 2026-Q3, 2026-H1 or 2026', 'period');
-    }
+    const q = parseQueryOrThrow(monitoringPushQuerySchema, req.query);
+    const period = namedPeriod(q.period);
     const municipality = municipalityOf(res, q.municipality);
     const actor = actorOf(req, res);
     const push = await pushMonitoringReport(ctx, {
@@ -166,6 +183,9 @@ export function monitoringRouter(ctx: PipelineContext): Router {
         action: 'push',
         target: `MeasureReport/${push.report.id ?? ''}`,
         description: `period ${period.label}, version ${push.version}, delivery ${push.delivery.id}`,
+        // Whoever pushed it (an operator, too), the report is the municipality's: its auditors find the push by its
+        // code, as they find the reads of its report and the disclosure.
+        extraAgents: [organisationAgent('destination', 'municipality', municipality)],
       }),
     );
     res.status(push.duplicate ? 200 : 202).json({

@@ -87,6 +87,20 @@ export function parseOrThrow<T>(
   return parsed.data;
 }
 
+/**
+ * Parses a request's query (Express's `req.query`) with a schema: a 400 naming the parameter for one given more
+ * than once (it arrives as a list, which the schema would refuse in words about types) and for anything the schema
+ * refuses, as a query parameter in the wrong form makes the request malformed.
+ */
+export function parseQueryOrThrow<T>(schema: z.ZodType<T>, query: unknown): T {
+  const params = typeof query === 'object' && query !== null ? Object.entries(query) : [];
+  const repeated = params.filter(([, value]) => Array.isArray(value));
+  if (repeated.length > 0) {
+    throw new OperationOutcomeError(badRequestIssues(repeated.map(([name]) => fieldIssue(`give ${name} once`, name))));
+  }
+  return parseOrThrow(schema, query, (path) => pathExpression(path, 'query'), 400);
+}
+
 /** `a.b.c` for a path inside a request's body or query; `fallback` for the whole of it. */
 export function pathExpression(path: readonly PropertyKey[], fallback: string): string {
   return path.length ? path.map(String).join('.') : fallback;

@@ -163,11 +163,8 @@ export function selectAgreements(
   return { fitting: NONE, reason: { code: 'no-agreement', detail } };
 }
 
-/**
- * The agreements in force on `day` between the municipality and any practice that name `purpose`, ordered by id:
- * what an aggregate disclosure (the monitoring report, about no one child) rests on.
- */
-export function agreementsInForceFor(
+/** The agreements in force on `day` between the municipality and any practice that name `purpose`, ordered by id. */
+function agreementsInForceOn(
   agreements: readonly Agreement[],
   municipalityCode: string,
   purpose: Purpose,
@@ -194,4 +191,42 @@ export function agreementsInForceFor(
         a.purposes.includes(purpose),
     )
     .sort((a, b) => a.id.localeCompare(b.id));
+}
+
+/** The calendar day after `day` (YYYY-MM-DD). */
+function dayAfter(day: string): string {
+  return new Date(Date.parse(`${day}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10);
+}
+
+/**
+ * The agreements between the municipality and any practice that name `purpose` and are in force on at least one day
+ * from `first` to `last` (both included), ordered by id, each version once: what an aggregate disclosure about a
+ * period (the monitoring report, about no one child) rests on. Which version is in force, and whether it is, changes
+ * only on a version's validFrom and on the day after a validTo, so the period's first day and those days within it
+ * are the only ones to look at.
+ */
+export function agreementsInForceDuring(
+  agreements: readonly Agreement[],
+  municipalityCode: string,
+  purpose: Purpose,
+  first: string,
+  last: string,
+): Agreement[] {
+  const days = new Set([first]);
+  for (const a of agreements) {
+    if (a.municipality.code === municipalityCode) {
+      for (const day of [a.validFrom, a.validTo === undefined ? undefined : dayAfter(a.validTo)]) {
+        if (day !== undefined && day > first && day <= last) {
+          days.add(day);
+        }
+      }
+    }
+  }
+  const found = new Set<Agreement>();
+  for (const day of days) {
+    for (const a of agreementsInForceOn(agreements, municipalityCode, purpose, day)) {
+      found.add(a);
+    }
+  }
+  return [...found].sort(byId);
 }

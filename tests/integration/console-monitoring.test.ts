@@ -45,11 +45,27 @@ describe("the console's monitoring report: the period shown is the period asked 
     ['only one date', '?from=2026-03-01'],
     ['a date that is none', '?from=2026-02-30&to=2026-03-01'],
     ['a practice that is no AGB code', '?from=2026-01-01&to=2026-03-31&practice=abc'],
+    ['a practice without an agreement with the municipality', '?from=2026-01-01&to=2026-03-31&practice=99999999'],
+    ['dates in which no agreement with purpose monitoring was in force', '?from=2019-01-01&to=2019-12-31'],
   ])('answers %s with a message and no report', async (_what, query) => {
     const { status, text } = await page(query);
     expect(status).toBe(400);
     expect(text).toContain('class="notice error"');
     expect(text).not.toContain('class="measure"');
+  });
+
+  it('shows the report of a practice it has an agreement with, and opens no audit chain for one it has none with', async () => {
+    expect((await page('?from=2026-01-01&to=2026-03-31&practice=01234567')).status).toBe(200);
+    const csv = await municipality.get(
+      '/console/municipality/report.csv?from=2026-01-01&to=2026-03-31&practice=99999999',
+    );
+    expect(csv.status).not.toBe(200);
+    expect(csv.headers.get('content-type')).not.toContain('text/csv');
+    const rows = await app.rt.ctx.db.query(
+      `SELECT tenant FROM audit_chain_head WHERE tenant = '99999999'
+       UNION ALL SELECT tenant FROM audit_event WHERE tenant = '99999999'`,
+    );
+    expect(rows).toEqual([]);
   });
 
   it('refuses the CSV of dates the wrong way round too', async () => {

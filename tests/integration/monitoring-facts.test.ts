@@ -54,8 +54,8 @@ describe('monitoring facts written at the map stage', () => {
     }
   });
 
-  /** Sends events as one practice and waits until each has finished the map stage. */
-  async function send(key: 'practice' | 'otherPractice', events: Record<string, unknown>[]): Promise<void> {
+  /** Sends events as one practice and waits until each has finished the map stage; answers their ids. */
+  async function send(key: 'practice' | 'otherPractice', events: Record<string, unknown>[]): Promise<string[]> {
     const res = await app.request('/his/v1/events', { key, json: events });
     const ids = ((await res.json()) as { receipts: { id: string }[] }).receipts.map((r) => r.id);
     await waitFor('events mapped', async () => {
@@ -65,6 +65,7 @@ describe('monitoring facts written at the map stage', () => {
       ]);
       return Number(done.rows[0]?.n) === ids.length ? true : undefined;
     });
+    return ids;
   }
 
   const forPractice = (event: Record<string, unknown>, agb: string): Record<string, unknown> => ({
@@ -122,6 +123,46 @@ describe('monitoring facts written at the map stage', () => {
       [OTHER_PRACTICE_AGB],
     );
     expect(rows.rows[0]?.contact_count).toBe(1);
+  });
+
+  it('counts a contact denied for want of consent once the consent arrives, once however often it is decided again', async () => {
+    const counts = async () => {
+      const { rows } = await client.query<{ trajectories: number; contacts: number }>(
+        `SELECT count(DISTINCT t.trajectory_key)::int AS trajectories, count(c.contact_key)::int AS contacts
+         FROM report_trajectory t LEFT JOIN report_contact c USING (trajectory_key) WHERE t.practice = $1`,
+        [PRACTICE_AGB],
+      );
+      return rows[0];
+    };
+    const before = await counts();
+    const contact = forPractice(buildContactEvent(), PRACTICE_AGB);
+    const [id] = await send('practice', [contact]);
+    const [denied] = (
+      await client.query<{ state: string; state_reason: string }>(
+        'SELECT state, state_reason FROM inbox WHERE id = $1',
+        [id],
+      )
+    ).rows;
+    expect(denied).toEqual({ state: 'denied', state_reason: expect.stringMatching(/consent-missing/) });
+    expect(await counts()).toEqual(before);
+
+    // A consent to register the contact and to count it: the contact is decided again and permitted (it stays
+    // denied only for want of a destination here, so the next consent decides it once more).
+    const covering = {
+      decision: 'permit' as const,
+      givenBy: [{ kind: 'child' as const }, { kind: 'guardian' as const, guardianId: 'g1' }],
+      purposes: ['contact-registration', 'monitoring'],
+      dataClasses: ['Patient', 'RelatedPerson', 'EpisodeOfCare', 'Encounter'],
+    };
+    await send('practice', [buildConsentEvent(contact, covering)]);
+    await send('practice', [buildConsentEvent(contact, covering)]);
+    const decisions = await client.query<{ outcome: string }>(
+      `SELECT outcome FROM audit_event WHERE tenant = $1 AND subtype = 'AuthZ-Consent' AND $2 = ANY(entities)
+       ORDER BY seq`,
+      [PRACTICE_AGB, `inbox/${id}`],
+    );
+    expect(decisions.rows.map((d) => d.outcome)).toEqual(['4', '0', '0']);
+    expect(await counts()).toEqual({ trajectories: before!.trajectories + 1, contacts: before!.contacts + 1 });
   });
 
   it('deletes facts past REPORT_RETENTION_DAYS, contacts with their trajectory', async () => {

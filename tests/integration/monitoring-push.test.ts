@@ -22,6 +22,8 @@ const WEBHOOK_MUNICIPALITY = 'GM0344';
 const ISAMENLEVING_MUNICIPALITY = 'GM0274';
 /** Has a destination, but its agreement does not name purpose monitoring. */
 const NO_MONITORING_MUNICIPALITY = 'GM0202';
+/** Has a destination; its agreement with purpose monitoring ended on 2026-06-30. */
+const ENDED_MUNICIPALITY = 'GM0289';
 const CHILD_FAMILY_NAME = 'Oudewater-Kleinsma';
 
 const monitoring = {
@@ -135,16 +137,22 @@ beforeAll(async () => {
   receiver = await new DeliveryReceiver().start();
   hookReceiver = await new DeliveryReceiver().start();
   hookReceiver.webhookSecret = SECRET;
-  const agreementFor = (id: string, code: string, name: string, purposes = buildAgreement().purposes) =>
-    buildAgreement({ id, municipality: { code, name }, purposes, monitoring });
+  const agreementFor = (
+    id: string,
+    code: string,
+    name: string,
+    purposes = buildAgreement().purposes,
+    validTo?: string,
+  ) => buildAgreement({ id, municipality: { code, name }, purposes, monitoring, validTo });
   app = await startTestApp({
     env: { DELIVERY_MAX_ATTEMPTS: '3', DELIVERY_BACKOFF_BASE_MS: '50', DELIVERY_BACKOFF_MAX_MS: '100' },
     registry: buildRegistry({
       agreements: [
         agreementFor('overbetuwe', MUNICIPALITY, 'Overbetuwe'),
-        agreementFor('lingewaard', WEBHOOK_MUNICIPALITY, 'Lingewaard'),
+        agreementFor('lingewaard', WEBHOOK_MUNICIPALITY, 'Lingewaard', undefined, '2027-12-31'),
         agreementFor('renkum', ISAMENLEVING_MUNICIPALITY, 'Renkum'),
         agreementFor('arnhem', NO_MONITORING_MUNICIPALITY, 'Arnhem', ['referral', 'contact-registration']),
+        agreementFor('wageningen', ENDED_MUNICIPALITY, 'Wageningen', undefined, '2026-06-30'),
       ],
       destinations: [
         buildDestination(receiver.url('/fhir'), { timeoutMs: 1000 }),
@@ -160,6 +168,7 @@ beforeAll(async () => {
           adapter: 'isamenleving',
         }),
         buildDestination(receiver.url('/arnhem'), { id: 'gm0202', municipality: NO_MONITORING_MUNICIPALITY }),
+        buildDestination(receiver.url('/wageningen'), { id: 'gm0289', municipality: ENDED_MUNICIPALITY }),
       ],
     }),
   });
@@ -313,6 +322,20 @@ describe('pushing the monitoring report to the municipality', () => {
     expect(found.entry?.map((e) => e.resource?.outcome)).toEqual(['0']);
   });
 
+  it("audits an operator's push with the municipality as an agent, so the municipality's audit search finds it", async () => {
+    const { status } = await push(`period=2026-Q1&municipality=${MUNICIPALITY}`, 'operator');
+    expect(status).toBe(202);
+    const res = await app.request('/fhir/AuditEvent?entity=MeasureReport/monitoring-GM0226-2026-Q1&subtype=push', {
+      key: 'municipality',
+    });
+    expect(res.status).toBe(200);
+    const found = ((await res.json()) as Bundle<AuditEvent>).entry?.map((e) => e.resource) ?? [];
+    expect(found).toHaveLength(1);
+    const who = found[0]?.agent.map((a) => `${a.who?.identifier?.system ?? ''}|${a.who?.identifier?.value ?? ''}`);
+    expect(who).toContain(`https://jeugdbrug.nl/fhir/NamingSystem/cbs-gemeentecode|${MUNICIPALITY}`);
+    expect(found[0]?.agent.some((a) => a.requestor && JSON.stringify(a.who).includes('operator'))).toBe(true);
+  });
+
   it('sends it to a webhook in a signed notification whose focus is the MeasureReport', async () => {
     const { status, body } = await push(`period=2026-Q3&municipality=${WEBHOOK_MUNICIPALITY}`, 'operator');
     expect(status).toBe(202);
@@ -359,7 +382,7 @@ describe('pushing the monitoring report to the municipality', () => {
     );
   });
 
-  it('refuses a push without an agreement with purpose monitoring (409), by a practice or auditor (403), or for a bad period (422)', async () => {
+  it('refuses a push without an agreement with purpose monitoring (409), by a practice or auditor (403), or for a bad period (400)', async () => {
     const refused = await app.request(`/municipality/v1/monitoring/$push?period=2026-Q3&municipality=GM0202`, {
       method: 'POST',
       key: 'operator',
@@ -380,8 +403,16 @@ describe('pushing the monitoring report to the municipality', () => {
       method: 'POST',
       key: 'municipality',
     });
-    expect([400, 422]).toContain(bad.status);
+    expect(bad.status).toBe(400);
     expect(JSON.stringify(await bad.json())).toContain('period');
+    const twice = await app.request('/municipality/v1/monitoring/$push?period=2026-Q3&period=2026-Q4', {
+      method: 'POST',
+      key: 'municipality',
+    });
+    expect(twice.status).toBe(400);
+    expect(await twice.json()).toMatchObject({
+      issue: [{ expression: ['period'], details: { text: 'give period once' } }],
+    });
     const [{ n } = { n: -1 }] = await app.rt.ctx.db.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM inbox WHERE event_type = 'monitoring.report' AND municipality = 'GM0202'`,
     );
@@ -394,6 +425,30 @@ describe('pushing the monitoring report to the municipality', () => {
     });
     expect(explain.status).toBe(400);
     expect(JSON.stringify(await explain.json())).toContain('A monitoring report is about no one child');
+  });
+
+  it('pushes a period in which an agreement with purpose monitoring was in force, also once it has ended, and no other (409)', async () => {
+    // Wageningen's agreement ended on 2026-06-30: its last quarter is still its to have, and sent.
+    const last = await push(`period=2026-Q2&municipality=${ENDED_MUNICIPALITY}`, 'operator');
+    expect(last.status).toBe(202);
+    await reaches(last.body.deliveryId, 'delivered');
+    // A period no agreement covered: after one ended, after one that runs today ends, before any took effect.
+    for (const [query, key] of [
+      [`period=2026-Q3&municipality=${ENDED_MUNICIPALITY}`, 'operator'],
+      [`period=2030-Q1&municipality=${WEBHOOK_MUNICIPALITY}`, 'operator'],
+      ['period=2019', 'municipality'],
+    ] as const) {
+      const res = await app.request(`/municipality/v1/monitoring/$push?${query}`, { method: 'POST', key });
+      expect([query, res.status]).toEqual([query, 409]);
+      expect(JSON.stringify(await res.json())).toContain('No agreement with purpose monitoring');
+    }
+    const stored = await app.rt.ctx.db.query<{ municipality: string; source_event_id: string }>(
+      `SELECT municipality, source_event_id FROM inbox WHERE event_type = 'monitoring.report'
+       AND (source_event_id LIKE '%/2026-Q3/%' AND municipality = $1 OR source_event_id LIKE '%/2030-Q1/%'
+            OR source_event_id LIKE '%/2019/%')`,
+      [ENDED_MUNICIPALITY],
+    );
+    expect(stored).toEqual([]);
   });
 
   it('schedules the previous quarter once per municipality, however many processes run the round', async () => {
@@ -453,6 +508,17 @@ describe('pushing the monitoring report to the municipality', () => {
     expect(second.map((p) => p.delivery.destination)).toEqual(['gm0344']);
     expect(await runScheduledPushes(app.rt.ctx, now)).toEqual([]);
     for (const p of [...first, ...second]) {
+      await reaches(p.delivery.id, 'delivered');
+    }
+  });
+
+  it('schedules the last quarter of an agreement that has ended, and no quarter after it', async () => {
+    // Wageningen's agreement ended on 2026-06-30: its 2026-Q2 is pushed in July, its 2026-Q3 in October is not.
+    const july = await runScheduledPushes(app.rt.ctx, new Date('2026-07-10T08:00:00Z'));
+    expect(july.map((p) => p.delivery.destination)).toContain('gm0289');
+    const october = await runScheduledPushes(app.rt.ctx, new Date('2026-10-10T08:00:00Z'));
+    expect(october.map((p) => p.delivery.destination).sort()).toEqual(['gm0226', 'gm0274', 'gm0344']);
+    for (const p of [...july, ...october]) {
       await reaches(p.delivery.id, 'delivered');
     }
   });

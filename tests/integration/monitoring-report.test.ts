@@ -7,7 +7,8 @@ import { TERMINAL_STATES } from '../../src/event/states';
 import { buildAgreement, MUNICIPALITY, OTHER_PRACTICE_AGB, PRACTICE_AGB } from '../helpers/builders';
 import { tryToDeriveWithheldCells } from '../helpers/suppression-check';
 import { syntheticPractice, type SyntheticTrajectory } from '../helpers/synthetic-practice';
-import { cleanupTestEnv, startTestApp, TEST_DATABASE_URL, type TestApp } from '../helpers/test-runtime';
+import { createApiKeyEntry, readApiKeyFile, writeApiKeyFile } from '../../src/access/api-keys';
+import { cleanupTestEnv, createTestEnv, startTestApp, TEST_DATABASE_URL, type TestApp } from '../helpers/test-runtime';
 import { waitFor } from '../helpers/wait-for';
 
 /**
@@ -17,6 +18,8 @@ import { waitFor } from '../helpers/wait-for';
  */
 
 const K = 5;
+/** A practice whose agreement with the municipality ended in 2025. */
+const ENDED_PRACTICE_AGB = '05555555';
 const Q = 9500;
 const COST_PER_YEAR = 72_000;
 const CHILD_NAMES = { given: 'Zwanetta', family: 'Oudewater-Kleinsma' };
@@ -381,16 +384,32 @@ function csvCells(line: string): string[] {
 describe('the municipality monitoring report', () => {
   let app: TestApp;
   let client: pg.Client;
+  let practiceAuditorKey = '';
 
   beforeAll(async () => {
     const registry = buildRegistry({
       agreements: [
         buildAgreement({ monitoring }),
         buildAgreement({ id: 'test-agreement-other', practice: { agb: OTHER_PRACTICE_AGB }, monitoring }),
+        // A practice whose agreement ended before the seeded trajectories: nothing of 2026 is its, nor costs.
+        buildAgreement({
+          id: 'test-agreement-ended',
+          practice: { agb: ENDED_PRACTICE_AGB },
+          validTo: '2025-06-30',
+          monitoring,
+        }),
       ],
       destinations: [],
     });
-    app = await startTestApp({ registry });
+    // An auditor for one practice (its privacy officer): no municipality in scope.
+    const testEnv = createTestEnv();
+    const created = createApiKeyEntry(
+      { role: 'auditor', practices: [PRACTICE_AGB], id: 'practice-auditor' },
+      readApiKeyFile(testEnv.apiKeysFile),
+    );
+    writeApiKeyFile(testEnv.apiKeysFile, created.entries);
+    practiceAuditorKey = created.key;
+    app = await startTestApp({ registry, testEnv });
     client = new pg.Client({ connectionString: TEST_DATABASE_URL });
     await client.connect();
     await client.query(`SET search_path TO ${app.testEnv.schema}`);
@@ -652,16 +671,78 @@ describe('the municipality monitoring report', () => {
     ]);
   });
 
+  // A query in the wrong form is malformed (400); well-formed values that break a rule together are 422.
   it.each([
-    ['no period', '', 422, 'period'],
-    ['a bad period', 'period=2026-Q5', 422, 'period'],
-    ['a reversed range', 'from=2026-05-01&to=2026-04-01', 422, 'to'],
-    ['a bad practice', 'period=2026&practice=12', 422, 'practice'],
-  ])('refuses %s naming the field', async (_name, query, status, field) => {
+    ['no period', '', 400, ['period'], 'give period'],
+    ['a bad period', 'period=2026-Q5', 400, ['period'], '2026-Q3'],
+    ['a reversed range', 'from=2026-05-01&to=2026-04-01', 422, ['to'], 'before from'],
+    ['a bad practice', 'period=2026&practice=12', 400, ['practice'], 'AGB'],
+    ['a from that is no date', 'from=2026-02-30&to=2026-03-31', 400, ['from'], 'not a date'],
+    ['a to that is no date', 'from=2026-02-01&to=2026-13-01', 400, ['to'], 'not a date'],
+    ['a from without a to', 'from=2026-02-01', 400, ['to'], 'both from and to'],
+    ['a period and dates', 'period=2026-Q1&from=2026-01-01&to=2026-03-31', 400, ['period', 'from', 'to'], 'not both'],
+    ['a period and one date', 'period=2026-Q1&to=2026-03-31', 400, ['period', 'to'], 'not both'],
+    ['a parameter given twice', 'period=2026-Q1&period=2026-Q2', 400, ['period'], 'give period once'],
+    ['a bad format', 'period=2026&_format=xml', 400, ['_format'], ''],
+  ])('refuses %s naming the field', async (_name, query, status, fields, text) => {
     const res = await app.request(`/municipality/v1/monitoring?${query}`, { key: 'municipality' });
     expect(res.status).toBe(status);
-    const outcome = (await res.json()) as { issue: { expression?: string[] }[] };
-    expect(outcome.issue[0]?.expression).toEqual([field]);
+    const outcome = (await res.json()) as {
+      resourceType: string;
+      issue: { expression?: string[]; details?: { text?: string } }[];
+    };
+    expect(outcome.resourceType).toBe('OperationOutcome');
+    expect(outcome.issue).toHaveLength(1);
+    expect(outcome.issue[0]?.expression).toEqual(fields);
+    expect(outcome.issue[0]?.details?.text).toContain(text);
+  });
+
+  it('refuses a practice without an agreement with the municipality (422), and opens no audit chain for it', async () => {
+    const asked = [
+      ['municipality', 'period=2026-Q3&practice=99999999'],
+      ['municipality', 'period=2026-Q3&practice=99999999&_format=csv'],
+      ['operator', `period=2026-Q3&practice=99999999&municipality=${MUNICIPALITY}`],
+      // A practice with an agreement, but with another municipality.
+      ['otherMunicipality', `period=2026-Q3&practice=${PRACTICE_AGB}`],
+    ] as const;
+    for (const [key, query] of asked) {
+      const res = await app.request(`/municipality/v1/monitoring?${query}`, { key });
+      expect([query, res.status]).toEqual([query, 422]);
+      const outcome = (await res.json()) as { issue: { expression?: string[]; details?: { text?: string } }[] };
+      expect(outcome.issue[0]?.expression).toEqual(['practice']);
+      expect(outcome.issue[0]?.details?.text).toContain('has no agreement with municipality');
+    }
+    const chart = await app.request('/municipality/v1/monitoring/chart.svg?period=2026-Q3&practice=99999999', {
+      key: 'municipality',
+    });
+    expect(chart.status).toBe(422);
+    const chains = await client.query(
+      `SELECT tenant FROM audit_chain_head WHERE tenant = '99999999'
+       UNION ALL SELECT tenant FROM audit_event WHERE tenant = '99999999'`,
+    );
+    expect(chains.rows).toEqual([]);
+    // An agreement that has ended still has its history: the report of a year it was in force is served.
+    const ended = await app.request(`/municipality/v1/monitoring?period=2025&practice=${ENDED_PRACTICE_AGB}`, {
+      key: 'municipality',
+    });
+    expect(ended.status).toBe(200);
+  });
+
+  it('refuses a period in which no agreement with purpose monitoring was in force on any day (409)', async () => {
+    // Both agreements took effect on 2020-01-01; the ended practice's ran until 2025-06-30.
+    for (const path of [
+      'monitoring?period=2019',
+      'monitoring?from=2019-01-01&to=2019-12-31',
+      'monitoring/chart.svg?period=2019&group=outcome',
+      `monitoring?period=2026&practice=${ENDED_PRACTICE_AGB}`,
+    ]) {
+      const res = await app.request(`/municipality/v1/${path}`, { key: 'municipality' });
+      expect([path, res.status]).toEqual([path, 409]);
+      expect(JSON.stringify(await res.json())).toContain('No agreement with purpose monitoring');
+    }
+    // One day in force is enough: the period is reported, and it says when there was nothing.
+    const lastDay = await report('from=2019-12-01&to=2020-01-01');
+    expect(lastDay.period).toEqual({ start: '2019-12-01', end: '2020-01-01' });
   });
 
   it('answers only for the municipality in scope', async () => {
@@ -673,8 +754,25 @@ describe('the municipality monitoring report', () => {
         })
       ).status,
     ).toBe(403);
+    // An operator's scope holds every municipality: it must name one.
     const operator = await app.request('/municipality/v1/monitoring?period=2026', { key: 'operator' });
-    expect(operator.status).toBe(422);
+    expect(operator.status).toBe(400);
+    expect(JSON.stringify(await operator.json())).toContain('more than one');
+    // A practice's own auditor sees no municipality at all, and is told so.
+    for (const query of ['period=2026', `period=2026&municipality=${MUNICIPALITY}`]) {
+      const practiceAuditor = await app.request(`/municipality/v1/monitoring?${query}`, {
+        key: null,
+        headers: { authorization: `Bearer ${practiceAuditorKey}` },
+      });
+      expect(practiceAuditor.status).toBe(403);
+      const outcome = (await practiceAuditor.json()) as {
+        issue: { expression?: string[]; details?: { text?: string } }[];
+      };
+      expect(outcome.issue[0]).toMatchObject({
+        expression: ['municipality'],
+        details: { text: 'your scope holds no municipality' },
+      });
+    }
     expect((await report(`period=2026&municipality=${MUNICIPALITY}`, 'operator')).reporter?.identifier?.value).toBe(
       MUNICIPALITY,
     );

@@ -3,10 +3,10 @@ import type { MeasureReport } from '@medplum/fhirtypes';
 import type { PipelineContext } from '../../event/context';
 import { canSeeMunicipality, type Principal } from '../../access/principal';
 import { monitoringReport } from '../../reports/monitoring/monitoring-report';
-import { tryParsePeriod, tryParseRange, type ReportPeriod } from '../../reports/monitoring/period';
+import { tryParsePeriod, type ReportPeriod } from '../../reports/monitoring/period';
 import { failField } from '../../kernel/fhir/outcomes';
 import { amsterdamDay } from '../../kernel/dutch-time';
-import { isValidAgb, isValidIsoDate } from '../../kernel/fhir/identifiers';
+import { assertReportable, periodOfRange } from '../monitoring-query';
 
 /** What the municipality's report page asks for: a period (dates) and optionally one practice. */
 export interface MonitoringQuery {
@@ -18,18 +18,15 @@ export interface MonitoringQuery {
 
 /**
  * The period a console report covers: `from` to `to` when both are given, the current year (in Dutch time) when
- * neither is. Anything else is a 400 naming the field, as `GET /municipality/v1/monitoring` answers it: a report of
- * another period than the one asked for would be read as the one asked for.
+ * neither is. Anything else is refused naming the field, by the function `GET /municipality/v1/monitoring` uses: a
+ * report of another period than the one asked for would be read as the one asked for.
  */
 export function consolePeriodOf(q: MonitoringQuery, now = new Date()): ReportPeriod {
   if (q.from === undefined && q.to === undefined) {
     const year = amsterdamDay(now).slice(0, 4);
     return tryParsePeriod(year) ?? failField(`no period for the year ${year}`, 'from');
   }
-  return (
-    tryParseRange(q.from ?? '', q.to ?? '') ??
-    failField('from and to: dates YYYY-MM-DD, from not after to', isValidIsoDate(q.from ?? '') ? 'to' : 'from')
-  );
+  return periodOfRange(q.from, q.to);
 }
 
 /**
@@ -45,9 +42,7 @@ export async function consoleMonitoringReport(
     throw new OperationOutcomeError(forbidden);
   }
   const period = consolePeriodOf(q);
-  if (q.practice !== undefined && !isValidAgb(q.practice)) {
-    failField('an AGB code of 8 digits', 'practice');
-  }
+  assertReportable(ctx.registry, { ...q, period });
   return {
     report: await monitoringReport(ctx, { municipality: q.municipality, period, practice: q.practice }),
     period,

@@ -10,29 +10,11 @@ import { formatDay, formatTime, stateInWords, t, type Lang } from './i18n';
 import { measureReportHtml } from './measure-report-html';
 import { reportCsv, reportCsvFileName } from '../../reports/monitoring/report-csv';
 import { consoleMonitoringReport, type MonitoringQuery } from './monitoring-source';
-import { outcomeMessage } from './outcome-message';
-import { notice, table } from './layout';
+import { auditReportRead } from '../monitoring-query';
 import { auditRead } from '../audit-read';
 import { organisationAgent } from '../../audit/audit-events';
-import { SYSTEM_TENANT } from '../../reports/audit-scope';
-import type { Request, Response } from 'express';
-import type { MeasureReport } from '@medplum/fhirtypes';
-
-/** A report read from the console is audited exactly as the API's (who, municipality, period, practice). */
-async function auditReportRead(
-  ctx: PipelineContext,
-  req: Request,
-  res: Response,
-  q: MonitoringQuery,
-  report: MeasureReport,
-): Promise<void> {
-  await auditRead(ctx, req, res, {
-    query: req.originalUrl,
-    target: `MeasureReport/${report.id ?? ''}`,
-    tenants: q.practice ? [q.practice] : [SYSTEM_TENANT],
-    extraAgents: [organisationAgent('destination', 'municipality', q.municipality)],
-  });
-}
+import { outcomeMessage } from './outcome-message';
+import { notice, table } from './layout';
 
 /** The page's query as given: a value the report cannot use is answered with a message, not left out. */
 function queryOf(principal: Principal, source: unknown): MonitoringQuery {

@@ -492,7 +492,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
         description: 'a summary MeasureReport, small cells withheld; CSV with Accept: text/csv or _format=csv',
         content: { ...fhirJson(s.fhirResource('MeasureReport')), 'text/csv': { schema: z.string() } },
       },
-      errors: [422],
+      errors: [409, 422],
     },
     {
       method: 'get',
@@ -502,7 +502,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
       roles: ['municipality', 'operator', 'auditor'],
       request: { query: monitoringQuerySchema },
       ok: { status: 200, description: 'the chart', content: { 'image/svg+xml': { schema: z.string() } } },
-      errors: [404, 422],
+      errors: [404, 409, 422],
     },
     {
       method: 'post',
@@ -529,7 +529,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
         ),
       },
       repeat: { status: 200, description: 'the earlier delivery, when the same figures were pushed before' },
-      errors: [409, 422],
+      errors: [409],
     },
     {
       method: 'get',

@@ -50,8 +50,8 @@ export async function pushMonitoringReport(
   p: PushRequest & { readonly scheduled?: boolean },
   now = new Date(),
 ): Promise<PushedReport | undefined> {
-  // Before counting: a push that cannot go anywhere is refused at once.
-  const { destination } = assertReportCanBePushed(ctx, p.municipality, now);
+  // Before counting: a push that cannot go anywhere, or of a period no agreement covers, is refused at once.
+  const { destination } = assertReportCanBePushed(ctx, p.municipality, p.period);
   const report = await monitoringReport(ctx, { municipality: p.municipality, period: p.period }, now);
   const push = await storeReportPush(ctx, {
     tenant: SYSTEM_TENANT,
@@ -80,7 +80,8 @@ function previousQuarterOf(now: Date): ReportPeriod {
 
 /**
  * One round of the schedule (MONITORING_PUSH_SCHEDULE=quarterly): each municipality with a destination and an
- * agreement in force with purpose monitoring gets the previous quarter's report, once. The claim is taken in the
+ * agreement with purpose monitoring in force in the previous quarter (on one day of it at least, so an agreement's
+ * last quarter is pushed after it ended) gets that quarter's report, once. The claim is taken in the
  * transaction that stores the push, so two worker processes, or a restart, never send it twice. Returns the pushes
  * this round made.
  */
@@ -88,7 +89,7 @@ export async function runScheduledPushes(ctx: PipelineContext, now = new Date())
   const period = previousQuarterOf(now);
   const pushes: ReportPush[] = [];
   for (const municipality of new Set(ctx.registry.destinations.map((d) => d.municipality))) {
-    if (!tryGetMonitoringAgreement(ctx, municipality, now)) {
+    if (!tryGetMonitoringAgreement(ctx, { municipality }, period)) {
       continue;
     }
     // Cheap check first: after the first round of a quarter this is all a round does.

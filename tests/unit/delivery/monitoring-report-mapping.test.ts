@@ -6,7 +6,14 @@ import {
 } from '../../../mappings/municipality/isamenleving/to-message';
 import { RESOURCE_ID_SYSTEM } from '../../../mappings/municipality/shared/resource-identifier';
 import { toNotificationBundle } from '../../../mappings/municipality/webhook/to-notification';
-import { reportIdempotencyKeyOf, reportVersionOf } from '../../../src/event/report-delivery';
+import type { Job } from 'bullmq';
+import { PermanentDeliveryError } from '../../../src/contracts/delivery-errors';
+import type { PipelineContext } from '../../../src/event/context';
+import type { DeliveryWork } from '../../../src/event/event-store';
+import type { DeliverJobData } from '../../../src/event/queues';
+import { buildRegistry } from '../../../src/event/registry';
+import { reportDelivery, reportIdempotencyKeyOf, reportVersionOf } from '../../../src/event/report-delivery';
+import { buildAgreement } from '../../helpers/builders';
 import { MUNICIPALITY_CODE_SYSTEM } from '../../../src/kernel/fhir/identifiers';
 
 const KEY = 'key-report';
@@ -91,5 +98,33 @@ describe('the report version and its idempotency key', () => {
     expect(reportIdempotencyKeyOf(of(changed), 'gm0226')).not.toBe(key);
     expect(reportIdempotencyKeyOf({ ...of(measureReport()), period: '2026-Q2' }, 'gm0226')).not.toBe(key);
     expect(reportIdempotencyKeyOf(of(measureReport()), 'gm0226-b')).not.toBe(key);
+  });
+});
+
+describe('the monitoring report checked again right before sending', () => {
+  // The agreement ended on 2026-06-30: a report of its last quarter may still leave, one of the quarter after not.
+  const registry = buildRegistry({
+    agreements: [buildAgreement({ id: 'ended', validFrom: '2025-01-01', validTo: '2026-06-30' })],
+    destinations: [],
+  });
+  const prepare = (period: { start: string; end: string }, label: string) => {
+    const stored = { municipality: 'GM0226', period: label, version: 'v', report: measureReport({ period }) };
+    const ctx = { registry, cipher: { decrypt: () => stored } } as unknown as PipelineContext;
+    const work = {
+      canonical: 'sealed',
+      canonical_key_id: 'k',
+      inbox_id: 'i',
+      destination: 'gm0226',
+    } as unknown as DeliveryWork;
+    return reportDelivery.prepare(ctx, {} as Job<DeliverJobData>, work);
+  };
+
+  it('sends a period in which the agreement was in force, though it has ended since, resting on that agreement', async () => {
+    const shipment = await prepare({ start: '2026-04-01', end: '2026-06-30' }, '2026-Q2');
+    expect(typeof shipment === 'object' && shipment.note.agreement).toEqual({ id: 'ended', version: 1 });
+  });
+
+  it('makes a dead letter of a period no agreement covered', () => {
+    expect(() => prepare({ start: '2026-07-01', end: '2026-09-30' }, '2026-Q3')).toThrow(PermanentDeliveryError);
   });
 });

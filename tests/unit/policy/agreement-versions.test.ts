@@ -1,5 +1,6 @@
 import { buildRegistry, findAgreements } from '../../../src/event/registry';
 import { decide } from '../../../src/policy/decide';
+import { agreementsInForceDuring } from '../../../src/policy/select-agreement';
 import type { Agreement } from '../../../src/policy/agreement';
 import { AT, buildAgreement, buildFacts, buildRequest, MUNICIPALITY, PRACTICE_AGB } from './builders';
 
@@ -50,5 +51,70 @@ describe('the version of an agreement in force decides, whatever else is loaded'
     const decision = decideWith([v1, buildAgreement({ version: 2, status: 'suspended', validFrom: '2025-06-01' })]);
     expect(decision.effect).toBe('deny');
     expect(decision.reasons.map((r) => r.code)).toEqual(['agreement-not-active']);
+  });
+});
+
+describe('the agreements a report of a period rests on: in force with purpose monitoring on one day of it at least', () => {
+  // v1 runs 2025-01-01 to 2026-12-31 (the builder's); v2, where a row adds one, takes effect on its own validFrom.
+  const v1 = buildAgreement({ purposes: ['monitoring'] });
+  const during = (agreements: Agreement[], first: string, last: string) =>
+    agreementsInForceDuring(agreements, MUNICIPALITY, 'monitoring', first, last).map((a) => `v${a.version}`);
+
+  it.each<[string, Agreement[], string, string, string[]]>([
+    ['a period inside the agreement', [v1], '2026-07-01', '2026-09-30', ['v1']],
+    ['a period after it ended', [v1], '2030-01-01', '2030-03-31', []],
+    ['a period before it took effect', [v1], '2024-01-01', '2024-12-31', []],
+    ['a period whose last day is its first', [v1], '2024-10-01', '2025-01-01', ['v1']],
+    ['a period whose first day is its last', [v1], '2026-12-31', '2027-03-31', ['v1']],
+    ['a period that begins the day after it ended', [v1], '2027-01-01', '2027-03-31', []],
+    [
+      'a draft, never agreed',
+      [buildAgreement({ status: 'draft', purposes: ['monitoring'] })],
+      '2026-01-01',
+      '2026-12-31',
+      [],
+    ],
+    ['an agreement without purpose monitoring', [buildAgreement()], '2026-01-01', '2026-12-31', []],
+    [
+      'another municipality',
+      [buildAgreement({ purposes: ['monitoring'], municipality: { code: 'GM0344', name: 'Lingewaard' } })],
+      '2026-01-01',
+      '2026-12-31',
+      [],
+    ],
+    [
+      'a period in which a v2 suspends it',
+      [v1, buildAgreement({ version: 2, status: 'suspended', validFrom: '2026-08-01', purposes: ['monitoring'] })],
+      '2026-07-01',
+      '2026-09-30',
+      ['v1'],
+    ],
+    [
+      'a period that begins once a v2 suspended it',
+      [v1, buildAgreement({ version: 2, status: 'suspended', validFrom: '2026-08-01', purposes: ['monitoring'] })],
+      '2026-08-01',
+      '2026-09-30',
+      [],
+    ],
+    [
+      'a period in which a suspension is lifted by a v3',
+      [
+        v1,
+        buildAgreement({ version: 2, status: 'suspended', validFrom: '2026-03-01', purposes: ['monitoring'] }),
+        buildAgreement({ version: 3, validFrom: '2026-09-15', purposes: ['monitoring'] }),
+      ],
+      '2026-07-01',
+      '2026-09-30',
+      ['v3'],
+    ],
+    [
+      'a period in which v1 gives way to a v2 that drops monitoring',
+      [v1, buildAgreement({ version: 2, validFrom: '2026-08-01' })],
+      '2026-07-01',
+      '2026-09-30',
+      ['v1'],
+    ],
+  ])('%s', (_name, agreements, first, last, expected) => {
+    expect(during(agreements, first, last)).toEqual(expected);
   });
 });
