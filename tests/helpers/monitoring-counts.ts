@@ -22,7 +22,7 @@ export const EXAMPLE_COUNTS: MonitoringCounts = {
     byReferrer: countsByCode({ gp: 25, 'youth-doctor': 6, screener: 9 }),
   },
   closed: { total: 30, byOutcome: countsByCode({ 'closed-without-referral': 21, escalated: 7, unknown: 2 }) },
-  contacts: { total: 28, contactSum: 126, byBin: countsByCode({ '1': 3, '2-7': 20, '8+': 5 }) },
+  contacts: { total: 28, contactSum: 126, byBin: countsByCode({ '1': 5, '2-7': 18, '8+': 5 }) },
   active: {
     total: 60,
     byHelpQuestion: countsByCode({ parenting: 22, school: 9, divorce: 3 }),

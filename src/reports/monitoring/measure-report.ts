@@ -82,8 +82,14 @@ function countGroup(
   return {
     code: { coding: [groupCoding(spec.code)] },
     population: [population(totalShown ? total : undefined)],
-    // A score over fewer than k trajectories could single one out: withheld with its total.
-    ...(score && totalShown ? { measureScore: score } : score ? { extension: [MASKED] } : {}),
+    // A score over fewer than k trajectories could single one out: withheld with its total. So is a score beside a
+    // withheld cell: the mean number of contacts with the total gives their sum, which can tell the withheld bins
+    // apart (13 in all, 10 with one contact, "2-7" and "8+" withheld: 24 contacts leave only 2 and 1).
+    ...(score && totalShown && !withheld.some((w) => w.cells.some(Boolean))
+      ? { measureScore: score }
+      : score
+        ? { extension: [MASKED] }
+        : {}),
     stratifier: spec.stratifiers.map((s, i) => ({
       code: [{ coding: [groupCoding(s.code)] }],
       stratum: s.codes.map((code, j) => ({

@@ -144,6 +144,27 @@ describe('the monitoring MeasureReport', () => {
     expect(() => tryToDeriveWithheldCells(few, 5)).not.toThrow();
   });
 
+  it('withholds the mean contacts when a bin is withheld: with the total it gives the sum, which can fill the bins', () => {
+    // 13 trajectories, 10 with one contact: the withheld "2-7" and "8+" hold 2 and 1, or 1 and 2. A sum of 24
+    // contacts (a mean of 1.85) leaves only 2 and 1: 1 and 2 would need at least 10 + 2 + 2 × 8 = 28.
+    const small = buildMeasureReport(
+      {
+        ...COUNTS,
+        contacts: { total: 13, contactSum: 24, byBin: countsByCode({ '1': 10, '2-7': 2, '8+': 1 }) },
+      },
+      SETTINGS,
+    );
+    const contacts = small.group?.find((g) => g.code?.coding?.[0]?.code === 'contacts-per-trajectory');
+    expect(contacts?.population?.[0]?.count).toBe(13);
+    expect(contacts?.stratifier?.[0]?.stratum?.map((st) => st.population?.[0]?.count)).toEqual([
+      10,
+      undefined,
+      undefined,
+    ]);
+    expect(contacts?.measureScore).toBeUndefined();
+    expect(contacts?.extension?.[0]?.valueCode).toBe('masked');
+  });
+
   it('gives the mean contacts and the median waiting days, withholding a median over fewer than k', () => {
     const contacts = report.group?.find((g) => g.code?.coding?.[0]?.code === 'contacts-per-trajectory');
     expect(contacts?.measureScore?.value).toBe(4.5);
