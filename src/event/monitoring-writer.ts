@@ -129,7 +129,10 @@ async function upsertTrajectories(db: Db, ts: readonly TrajectoryFact[]): Promis
        referrer_type = COALESCE(EXCLUDED.referrer_type, report_trajectory.referrer_type),
        referrer_subtype = CASE WHEN EXCLUDED.referrer_subtype = 'unknown' THEN report_trajectory.referrer_subtype
                                ELSE EXCLUDED.referrer_subtype END,
-       help_questions = EXCLUDED.help_questions, updated_at = now()`,
+       -- A municipality's event names the help question only where it has one: none leaves the earlier ones.
+       help_questions = CASE WHEN cardinality(EXCLUDED.help_questions) = 0 THEN report_trajectory.help_questions
+                             ELSE EXCLUDED.help_questions END,
+       updated_at = now()`,
     [
       JSON.stringify(
         ts.map((t) => ({

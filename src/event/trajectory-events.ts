@@ -38,6 +38,8 @@ import { enqueueOrDefer, type TrajectoryJobData } from './queues';
 import { contentDigest, eventIdConflict } from './stored-event';
 import { auditedReceipts } from '../audit/receipts';
 import { findAgreements } from './registry';
+import { recordMonitoringFacts } from './monitoring-writer';
+import type { CanonicalEvent, HisEventType } from '../contracts/his-dialect';
 
 /**
  * The reverse direction: trajectory events (intake, contact, referral, closure) a municipality registered in its own
@@ -93,7 +95,34 @@ async function decideTrajectoryEvent(ctx: PipelineContext, e: TrajectoryEvent, a
       ),
     ),
   );
-  return { decision, purpose };
+  return { decision, purpose, consents };
+}
+
+const COUNTED_AS: Record<TrajectoryEvent['type'], HisEventType> = {
+  intake: 'contact.recorded',
+  contact: 'contact.recorded',
+  referral: 'referral.created',
+  closure: 'trajectory.closed',
+};
+
+/**
+ * The event as the monitoring report counts a practice's own events: its trajectory, contact or referral as the
+ * practice receives them, the child, and the family as the practice's consents name it (whose consent the count
+ * needs). Where the municipality's system is the system of record, these are the professional's trajectories: the
+ * report of such a practice would otherwise stay empty.
+ */
+function countedEventOf(e: TrajectoryEvent, consents: readonly Consent[]): CanonicalEvent {
+  const facts = factsFromConsents(consents, e.child.birthDate);
+  return {
+    eventType: COUNTED_AS[e.type],
+    sourceEventId: e.eventId,
+    occurredAt: e.date,
+    practice: { agb: e.practice.agb },
+    municipalityCode: e.municipality,
+    patient: { bsn: e.child.bsn, birthDate: e.child.birthDate },
+    guardians: facts.guardians,
+    resources: [{ resourceType: 'Patient', id: facts.patient.id }, ...toPracticeResources(e)],
+  };
 }
 
 /** What the route answers: ids and states, nothing personal. */
@@ -146,7 +175,7 @@ export async function receiveTrajectoryEvent(
       ],
     });
   }
-  const { decision, purpose } = await decideTrajectoryEvent(ctx, e, agreements);
+  const { decision, purpose, consents } = await decideTrajectoryEvent(ctx, e, agreements);
   const id = randomUUID();
   const sealed = ctx.cipher.encrypt(e);
   const { row, duplicate, conflict } = await insertTrajectoryEvent(ctx.db, {
@@ -187,6 +216,7 @@ export async function receiveTrajectoryEvent(
     }),
   );
   await auditDecision(ctx, row, e, { decision, purpose }, 'receive');
+  await recordMonitoringFacts(ctx, countedEventOf(e, consents));
   if (row.state === 'pending') {
     await enqueueOrDefer(ctx.log, ctx.queues.enqueueTrajectory(row, traceId), { trajectoryEventId: row.id });
   }
@@ -198,7 +228,7 @@ function auditDecision(
   ctx: PipelineContext,
   row: Pick<TrajectoryEventRow, 'id' | 'tenant'>,
   event: TrajectoryEvent,
-  { decision, purpose }: Awaited<ReturnType<typeof decideTrajectoryEvent>>,
+  { decision, purpose }: Pick<Awaited<ReturnType<typeof decideTrajectoryEvent>>, 'decision' | 'purpose'>,
   stage: 'receive' | 'deliver',
 ): Promise<void> {
   return ctx.audit.append(

@@ -133,6 +133,44 @@ describe('the reverse direction: a municipality-registered trajectory reaches th
     return bundle.entry!.map((e) => ({ request: e.request!, resource: e.resource! }));
   }
 
+  it('counts the trajectory in the monitoring report, as a practice’s own, where the municipality is of record', async () => {
+    const child = { bsn: randomBsn(), birthDate: '2013-05-01' };
+    const trajectory = { id: `traj-m-${Date.now().toString(36)}`, startDate: '2026-09-03' };
+    for (const [type, extra] of [
+      ['intake', {}],
+      ['contact', { date: '2026-09-10' }],
+      // A closure that does not repeat the help question keeps the one the intake gave.
+      ['closure', { date: '2026-09-30', helpQuestion: undefined }],
+    ] as const) {
+      const res = await post(trajectoryEvent(type, { child, trajectory, ...extra }));
+      expect(res.status).toBe(202);
+    }
+    const rows = await app.rt.ctx.db.query<{
+      trajectory_key: string;
+      closed_on: string;
+      outcome: string;
+      help_questions: string[];
+      contact_count: number;
+    }>(
+      `SELECT trajectory_key, to_char(closed_on, 'YYYY-MM-DD') AS closed_on, outcome, help_questions, contact_count
+       FROM report_trajectory WHERE practice = $1 AND start_date = '2026-09-03'`,
+      [PRACTICE_AGB],
+    );
+    expect(rows).toEqual([
+      expect.objectContaining({
+        closed_on: '2026-09-30',
+        outcome: 'closed-without-referral',
+        help_questions: ['parenting'],
+        contact_count: 1,
+      }),
+    ]);
+    const contacts = await app.rt.ctx.db.query<{ interventions: string[] }>(
+      'SELECT interventions FROM report_contact WHERE trajectory_key = $1',
+      [rows[0]?.trajectory_key],
+    );
+    expect(contacts).toEqual([{ interventions: ['psycho-education'] }]);
+  });
+
   it('intake → contact → closure arrive at the practice minimised, audited on receipt and on disclosure', async () => {
     const child = { bsn: randomBsn(), birthDate: '2013-05-01' };
     const trajectory = { id: `traj-${Date.now().toString(36)}`, startDate: '2026-10-01' };
