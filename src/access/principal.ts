@@ -1,5 +1,6 @@
 import { forbidden, OperationOutcomeError } from '@medplum/core';
 import { z } from 'zod';
+import { forbiddenField } from '../kernel/fhir/outcomes';
 
 /** Who a caller is, as far as authorisation cares. See DOMAIN.md, "Users of jeugdbrug". */
 export const ROLES = ['practice', 'municipality', 'auditor', 'operator'] as const;
@@ -112,9 +113,9 @@ export function assertCanActForPractice(p: Principal, agb: string): void {
   }
 }
 
-/** Throws a 403 unless the principal may see this municipality. */
-export function assertCanSeeMunicipality(p: Principal, code: string): void {
+/** Throws a 403 naming `expression` unless the principal may see this municipality. */
+export function assertCanSeeMunicipality(p: Principal, code: string, expression = 'municipality'): void {
   if (!canSeeMunicipality(p, code)) {
-    throw new OperationOutcomeError(forbidden);
+    throw new OperationOutcomeError(forbiddenField(`The caller does not act for municipality ${code}`, expression));
   }
 }

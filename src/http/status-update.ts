@@ -1,11 +1,11 @@
-import { conflict, forbidden, notFound, OperationOutcomeError } from '@medplum/core';
+import { conflict, notFound, OperationOutcomeError } from '@medplum/core';
 import type { Request, Response } from 'express';
 import { z } from 'zod';
 import { text } from '../kernel/fhir/fields';
 import { REFERRAL_STATUSES } from '../../mappings/practice/referral-status';
 import type { StatusUpdate } from '../../mappings/practice/to-task';
 import { isValidAgb, isValidIsoDate } from '../kernel/fhir/identifiers';
-import { conflictField, fieldIssue, unprocessableIssues } from '../kernel/fhir/outcomes';
+import { conflictField, fieldIssue, forbiddenField, unprocessableIssues } from '../kernel/fhir/outcomes';
 import { JZ020_SYSTEM } from '../kernel/fhir/systems';
 import { codesOf, isKnownCode, REFERRAL_REJECTION_REASON_SYSTEM } from '../kernel/fhir/terminology';
 import { parseOrThrow } from '../kernel/zod-outcome';
@@ -152,7 +152,7 @@ export async function referralFor(
   if (onItsWay) {
     throw new OperationOutcomeError(conflict('This referral has not been delivered yet'));
   }
-  throw new OperationOutcomeError(forbidden);
+  throw new OperationOutcomeError(forbiddenField('This referral was delivered to another municipality', expression));
 }
 
 /**

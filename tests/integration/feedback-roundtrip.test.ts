@@ -410,7 +410,11 @@ describe('feedback: a municipality’s status on a referral goes back to the pra
 
   it('refuses other municipalities, practices, unknown referrals and events that are not referrals', async () => {
     const { id } = await deliveredReferral();
-    expect((await postStatus(id, { status: 'accepted' }, 'otherMunicipality')).status).toBe(403);
+    const elsewhere = await postStatus(id, { status: 'accepted' }, 'otherMunicipality');
+    expect(elsewhere.status).toBe(403);
+    expect(((await elsewhere.json()) as { issue: { expression?: string[] }[] }).issue[0]?.expression).toEqual([
+      'identifier',
+    ]);
     expect((await postStatus(id, { status: 'accepted' }, 'practice')).status).toBe(403);
     expect((await postStatus('00000000-0000-4000-8000-000000000000', { status: 'accepted' })).status).toBe(404);
     expect((await postStatus('not-an-id', { status: 'accepted' })).status).toBe(404);

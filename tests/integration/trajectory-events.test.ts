@@ -480,9 +480,12 @@ describe('the reverse direction: a municipality-registered trajectory reaches th
     expect(outcome.issue[0]!.details?.text).toMatch(/system of record/);
   });
 
-  it('refuses with 403 a municipality that is not a party', async () => {
+  it('refuses with 403 a municipality that is not a party, naming the field that decided it', async () => {
     const res = await post(trajectoryEvent('intake'), 'otherMunicipality');
     expect(res.status).toBe(403);
+    expect(((await res.json()) as { issue: { expression?: string[] }[] }).issue[0]?.expression).toEqual([
+      'municipality',
+    ]);
   });
 
   it.each([
