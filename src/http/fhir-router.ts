@@ -6,7 +6,7 @@ import type { PipelineContext } from '../event/context';
 import { auditEventProvider } from '../reports/audit-search/audit-event-provider';
 import { consentProvider } from '../reports/consent-search/consent-search';
 import { capabilityStatement } from '../reports/fhir-search/capability-statement';
-import { handlingOf, parseFhirSearch } from '../reports/fhir-search/parse-search';
+import { failParameter, handlingOf, JSON_FORMATS, parseFhirSearch } from '../reports/fhir-search/parse-search';
 import type { FhirResourceProvider } from '../reports/fhir-search/resource-provider';
 import { toSearchset } from '../reports/fhir-search/searchset';
 import { sealSearchLink, unsealSearchLink } from '../reports/fhir-search/page-token';
@@ -42,7 +42,12 @@ export function fhirRouter(
   const fhirBase = (): string => `${opts.publicBaseUrl()}/fhir`;
   const startedAt = new Date().toISOString();
 
-  router.get('/metadata', (_req, res) => {
+  router.get('/metadata', (req, res) => {
+    // As the searches answer it: a client asking for XML must not take JSON for the format it asked for.
+    const format = typeof req.query._format === 'string' ? req.query._format : undefined;
+    if (format !== undefined && !JSON_FORMATS.includes(format)) {
+      failParameter('_format: only JSON is served', '_format');
+    }
     res.type(FHIR_JSON).json(
       capabilityStatement(providers, {
         fhirBase: fhirBase(),

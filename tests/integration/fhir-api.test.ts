@@ -114,6 +114,11 @@ describe('the FHIR API as standard clients use it', () => {
     );
     // Readable without credentials, as FHIR clients expect before they authenticate.
     expect((await app.request('/fhir/metadata', { key: null })).status).toBe(200);
+    expect((await app.request('/fhir/metadata?_format=json', { key: null })).status).toBe(200);
+    // JSON is all it serves: asked for XML, it says so, as the searches do, instead of answering JSON.
+    const xml = await app.request('/fhir/metadata?_format=xml', { key: null });
+    expect(xml.status).toBe(400);
+    expect(((await xml.json()) as { issue: { expression?: string[] }[] }).issue[0]?.expression).toEqual(['_format']);
   });
 
   it('searches AuditEvent page by page through next links, and reads one by id', async () => {

@@ -36,7 +36,8 @@ export interface FhirSearch {
 /** Result parameters understood for every type; anything else starting with `_` is unknown (`_include`, ...). */
 const RESULT_PARAMETERS = ['_count', '_total', '_summary', '_elements', '_sort', '_page', '_format'] as const;
 const ELEMENT = /^[a-z][A-Za-z0-9]*$/;
-const JSON_FORMATS = ['json', 'application/json', 'application/fhir+json'];
+/** The `_format` values served: JSON only, as the CapabilityStatement says. */
+export const JSON_FORMATS = ['json', 'application/json', 'application/fhir+json'];
 
 /** Throws the 400 of a search parameter: the OperationOutcome's expression names it. */
 export function failParameter(details: string, parameter: string): never {
