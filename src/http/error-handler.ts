@@ -2,7 +2,7 @@ import { badRequest, isOperationOutcome, normalizeOperationOutcome, OperationOut
 import type { OperationOutcome } from '@medplum/fhirtypes';
 import type { ErrorRequestHandler, Request, Response } from 'express';
 import type { Logger } from 'pino';
-import { httpStatusOf, payloadTooLarge, serviceUnavailable } from '../kernel/fhir/outcomes';
+import { httpStatusOf, payloadTooLarge, serviceUnavailable, unsupportedEncoding } from '../kernel/fhir/outcomes';
 import { isOutageError } from '../kernel/outage';
 import { errorFields } from '../kernel/logger';
 import { routeOf, tryGetRequestTrace } from './access-log';
@@ -84,9 +84,11 @@ function toOutcome(err: unknown, bodyLimit: string): OperationOutcome | undefine
     case 'entity.parse.failed':
       // Not the parser's message: it quotes the body, which may hold personal data.
       return badRequest('Malformed JSON body', 'body');
+    // 415, as the media type itself would be: what the body is written in is not something this server reads.
     case 'encoding.unsupported':
+      return unsupportedEncoding('Unsupported Content-Encoding: use gzip, deflate, br or none', 'Content-Encoding');
     case 'charset.unsupported':
-      return badRequest('Unsupported body encoding or charset', 'Content-Type');
+      return unsupportedEncoding('Unsupported charset: send the body in UTF-8', 'Content-Type');
     case 'request.aborted':
       return badRequest('Request aborted', 'body');
     case undefined:

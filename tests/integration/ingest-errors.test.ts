@@ -102,6 +102,19 @@ describe('bad input gets a clear OperationOutcome naming the field', () => {
     expect(((await res.json()) as Outcome).issue[0]!.code).toBe('too-long');
   });
 
+  it.each([
+    ['a charset other than UTF-8', { 'content-type': 'application/json; charset=ebcdic' }, 'Content-Type'],
+    [
+      'a Content-Encoding it does not read',
+      { 'content-type': 'application/json', 'content-encoding': 'foo' },
+      'Content-Encoding',
+    ],
+  ])('answers 415 for %s, naming the header', async (_what, headers, header) => {
+    const res = await app.request('/his/v1/events', { method: 'POST', body: '{}', headers });
+    expect(res.status).toBe(415);
+    expect(((await res.json()) as Outcome).issue[0]!.expression).toEqual([header]);
+  });
+
   it('still takes a JSON-only route without a body', async () => {
     const res = await app.request('/admin/v1/dead-letters/replay', { method: 'POST', key: 'operator' });
     expect(res.status).toBe(202);

@@ -53,12 +53,15 @@ export function payloadTooLarge(limit: string): OperationOutcome {
 }
 
 export function unsupportedMediaType(contentType: string | undefined, supported: readonly string[]): OperationOutcome {
-  return outcome(
-    'unsupported-media-type',
-    'not-supported',
+  return unsupportedEncoding(
     `Unsupported content type ${contentType ?? '(none)'}; use one of ${supported.join(', ')}`,
     'Content-Type',
   );
+}
+
+/** 415 for a body this server cannot read: its media type, charset or Content-Encoding, named by `header`. */
+export function unsupportedEncoding(details: string, header: 'Content-Type' | 'Content-Encoding'): OperationOutcome {
+  return outcome('unsupported-media-type', 'not-supported', details, header);
 }
 
 /** 429 for a sender while the queues are full: try again later (the response carries Retry-After). */
