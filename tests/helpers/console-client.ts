@@ -54,3 +54,32 @@ async function sessionOf(app: TestApp, signIn: Response): Promise<ConsoleClient>
       }),
   };
 }
+
+/**
+ * The fields of the form in `page` that posts to `action`, as a browser would send them (the CSRF token left out: the
+ * client adds its own), to post a form exactly as the page offered it.
+ */
+export function formFields(page: string, action: string): Record<string, string> {
+  const at = page.indexOf(`action="${action}"`);
+  const form = at < 0 ? undefined : page.slice(at, page.indexOf('</form>', at));
+  if (form === undefined) {
+    throw new Error(`no form posting to ${action} on the page`);
+  }
+  const fields: Record<string, string> = {};
+  for (const input of form.matchAll(/<input\b[^>]*>/g)) {
+    const name = /\bname="([^"]*)"/.exec(input[0])?.[1];
+    if (name !== undefined && name !== '_csrf') {
+      fields[name] = unescapeHtml(/\bvalue="([^"]*)"/.exec(input[0])?.[1] ?? '');
+    }
+  }
+  return fields;
+}
+
+function unescapeHtml(text: string): string {
+  return text
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'")
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&amp;/g, '&');
+}

@@ -182,7 +182,11 @@ const MESSAGES = {
   anyDestination: { nl: 'Alle bestemmingen', en: 'Any destination' },
   filter: { nl: 'Filteren', en: 'Filter' },
   replay: { nl: 'Opnieuw versturen', en: 'Replay' },
-  replayAll: { nl: 'Alle {0} getoonde opnieuw versturen', en: 'Replay all {0} shown' },
+  replayAll: { nl: 'Alle {0} overeenkomende opnieuw versturen', en: 'Replay all {0} matching' },
+  replayOldest: {
+    nl: 'De oudste {0} van de {1} overeenkomende opnieuw versturen',
+    en: 'Replay the oldest {0} of the {1} matching',
+  },
   replayTitle: { nl: 'Voortgang opnieuw versturen', en: 'Replay progress' },
   replayProgress: {
     nl: '{0} van {1} afgeleverd, {2} onderweg, {3} weer onbestelbaar.',

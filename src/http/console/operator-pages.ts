@@ -5,7 +5,14 @@ import type { PipelineContext } from '../../event/context';
 import { pauseDestination, resumeDestination } from '../../event/destination-health';
 import { getDestinationStatus } from '../../reports/destination-status/destination-status';
 import { replayDelivery } from '../../event/replay';
-import { countDeadLetters, deliveryStates, listDeadLetters } from '../../reports/dead-letters/dead-letters';
+import {
+  countDeadLetters,
+  countMatchingDeadLetters,
+  deliveryStates,
+  listDeadLetters,
+  type DeadLetterMatch,
+} from '../../reports/dead-letters/dead-letters';
+import { EXACT_TIME } from '../../reports/time-id-page';
 import { tryGetEventTimeline } from '../../reports/event-timeline/event-timeline';
 import { actorOf } from '../request-context';
 import { field, getConsoleState, pageOf, sendPage } from './console-request';
@@ -15,14 +22,18 @@ import { formatTime, reasonsInWords, stateInWords, t, type Lang } from './i18n';
 import { csrfField, notice, table } from './layout';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** The most dead letters one "replay all" sends again (and the replay progress page follows). */
+const REPLAY_CAP = 1000;
 
-/** A dead-letter filter from a form or query: destination id and the receiver's HTTP status. */
-function filterOf(source: unknown): { destination?: string | undefined; status?: number | undefined } {
+/** A dead-letter filter from a form or query: destination id, the receiver's HTTP status, and up to when. */
+function filterOf(source: unknown): DeadLetterMatch {
   const destination = field(source, 'destination');
   const status = field(source, 'status');
+  const until = field(source, 'until');
   return {
     destination: destination !== undefined && /^[a-z0-9-]{1,48}$/.test(destination) ? destination : undefined,
     status: status !== undefined && /^[1-5]\d\d$/.test(status) ? Number(status) : undefined,
+    until: until !== undefined && EXACT_TIME.test(until) ? until : undefined,
   };
 }
 
@@ -84,8 +95,10 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
   router.get('/dead-letters', async (req, res) => {
     const page = pageOf(req, res);
     const { lang } = page;
-    const f = filterOf(req.query);
+    const { destination, status } = filterOf(req.query);
+    const f = { destination, status };
     const letters = await listDeadLetters(ctx.db, { ...f, limit: 200 });
+    const matching = await countMatchingDeadLetters(ctx.db, f);
     const rows = letters.map(
       (d) =>
         html`<tr>
@@ -136,15 +149,23 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
       </div>
       <button type="submit">${t(lang, 'filter')}</button>
     </form>`;
+    // The button says how many it sends again, and the form holds the action to them: the same filter, only dead
+    // letters up to the newest counted, and the oldest first when there are more than one replay may send.
     const replayAll =
-      letters.length > 0
+      matching.count > 0
         ? html`<form method="post" action="/console/operator/dead-letters/replay">
             ${csrfField(page)} <input type="hidden" name="destination" value="${f.destination ?? ''}" /><input
               type="hidden"
               name="status"
               value="${f.status ?? ''}"
-            />
-            <button type="submit">${t(lang, 'replayAll', letters.length)}</button>
+            /><input type="hidden" name="until" value="${matching.newest ?? ''}" />
+            <button type="submit">
+              ${
+                matching.count <= REPLAY_CAP
+                  ? t(lang, 'replayAll', matching.count)
+                  : t(lang, 'replayOldest', REPLAY_CAP, matching.count)
+              }
+            </button>
           </form>`
         : '';
     sendPage(
@@ -160,7 +181,7 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
   const remember = async (res: Response, replayed: string[]) => {
     const state = getConsoleState(res);
     if (state.session && state.token) {
-      await sessions.update(state.token, { ...state.session, lastReplay: replayed.slice(0, 1000) });
+      await sessions.update(state.token, { ...state.session, lastReplay: replayed.slice(0, REPLAY_CAP) });
     }
   };
 
@@ -180,7 +201,7 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
 
   router.post('/dead-letters/replay', async (req, res) => {
     const replayed: string[] = [];
-    for (const d of await listDeadLetters(ctx.db, { ...filterOf(req.body), limit: 1000 })) {
+    for (const d of await listDeadLetters(ctx.db, { ...filterOf(req.body), limit: REPLAY_CAP })) {
       if ((await replayDelivery(ctx, d.id, actorOf(req, res))) === 'replayed') {
         replayed.push(d.id);
       }

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import type { Db } from '../../kernel/db';
 import { MONITORING_REPORT_EVENT } from '../../contracts/delivery-event-type';
+import { and, SqlParams } from '../../kernel/sql-params';
+import { exactTimeSql } from '../time-id-page';
 
 /** Which dead letters to list or replay: by destination, the receiver's last status, and since when. */
 export const deadLetterFilter = z
@@ -29,19 +31,54 @@ export interface DeadLetter {
   updatedAt: Date;
 }
 
+/** What an action on "all N matching" is held to: the filter, and no dead letter newer than the ones counted. */
+export type DeadLetterMatch = Omit<DeadLetterFilter, 'limit'> & {
+  /** The newest moment counted (`exactTimeSql`): dead letters that arrive after the count are not among the N. */
+  readonly until?: string | undefined;
+};
+
+/** The conditions of a match on `delivery d`, with their parameters added to `q`. */
+function deadWhere(f: DeadLetterMatch, q: SqlParams): string {
+  return and([
+    `d.state = 'dead'`,
+    ...(f.destination !== undefined ? [`d.destination = ${q.add(f.destination)}`] : []),
+    ...(f.status !== undefined ? [`d.last_status = ${q.add(f.status, 'int')}`] : []),
+    ...(f.since !== undefined ? [`d.updated_at >= ${q.add(f.since, 'timestamptz')}`] : []),
+    ...(f.until !== undefined ? [`d.updated_at <= ${q.add(f.until, 'timestamptz')}`] : []),
+  ]);
+}
+
 /** Dead deliveries with the receiver's last answer, oldest first. */
-export async function listDeadLetters(db: Db, f: DeadLetterFilter): Promise<DeadLetter[]> {
+export async function listDeadLetters(db: Db, f: DeadLetterFilter & DeadLetterMatch): Promise<DeadLetter[]> {
+  const q = new SqlParams();
+  const where = deadWhere(f, q);
   return db.query<DeadLetter>(
     `SELECT d.id, d.inbox_id AS "inboxId", i.source_event_id AS "eventId", i.event_type AS "eventType",
-       CASE WHEN i.event_type = $5 THEN NULL ELSE i.tenant END AS practice, d.destination,
-       d.attempts, d.last_status AS "lastStatus", d.last_error AS "lastError", d.response_body AS "responseBody",
-       d.updated_at AS "updatedAt"
+       CASE WHEN i.event_type = ${q.add(MONITORING_REPORT_EVENT)} THEN NULL ELSE i.tenant END AS practice,
+       d.destination, d.attempts, d.last_status AS "lastStatus", d.last_error AS "lastError",
+       d.response_body AS "responseBody", d.updated_at AS "updatedAt"
      FROM delivery d JOIN inbox i ON i.id = d.inbox_id
-     WHERE d.state = 'dead' AND ($1::text IS NULL OR d.destination = $1) AND ($2::int IS NULL OR d.last_status = $2)
-       AND ($3::timestamptz IS NULL OR d.updated_at >= $3)
-     ORDER BY d.updated_at LIMIT $4`,
-    [f.destination ?? null, f.status ?? null, f.since ?? null, f.limit, MONITORING_REPORT_EVENT],
+     WHERE ${where}
+     ORDER BY d.updated_at LIMIT ${q.add(f.limit, 'int')}`,
+    q.values,
   );
+}
+
+/**
+ * How many dead letters a filter matches, and the moment of the newest of them: an action offered on "all N" is
+ * then held to those N (`until`), however many die after the page was shown.
+ */
+export async function countMatchingDeadLetters(
+  db: Db,
+  f: DeadLetterMatch,
+): Promise<{ count: number; newest: string | undefined }> {
+  const q = new SqlParams();
+  const [row] = await db.query<{ count: number; newest: string | null }>(
+    `SELECT count(*)::int AS count, ${exactTimeSql('max(d.updated_at)')} AS newest FROM delivery d
+     WHERE ${deadWhere(f, q)}`,
+    q.values,
+  );
+  return { count: row?.count ?? 0, newest: row?.newest ?? undefined };
 }
 
 /** Which status updates to list: by delivery state (dead letters by default). */
