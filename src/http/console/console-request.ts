@@ -1,5 +1,6 @@
 import type { Request, Response } from 'express';
 import type { ConsoleSession } from '../../access/console-sessions';
+import { decodeTimeIdCursor, type TimeIdCursor } from '../../reports/time-id-page';
 import type { HtmlValue } from './html';
 import { isLang, type Lang } from './i18n';
 import { layout, type PageContext } from './layout';
@@ -46,6 +47,12 @@ export function field(source: unknown, name: string): string | undefined {
   const value = (source as Record<string, unknown>)[name];
   const text: unknown = Array.isArray(value) ? (value as unknown[])[0] : value;
   return typeof text === 'string' && text.trim() !== '' ? text.trim() : undefined;
+}
+
+/** The page cursor of a list's address (`_page`), if any; a token this server did not make is a 400. */
+export function pageCursorOf(query: unknown): TimeIdCursor | undefined {
+  const token = field(query, '_page');
+  return token !== undefined ? decodeTimeIdCursor(token) : undefined;
 }
 
 /** Parses the cookie header into a map (the few cookies the console sets; no library needed for that). */

@@ -1,6 +1,7 @@
 import type { ConsoleSession } from '../../access/console-sessions';
 import type { Role } from '../../access/principal';
 import { html, type HtmlValue, type SafeHtml } from './html';
+import { encodeTimeIdCursor, type TimeIdCursor, type TimeIdPage } from '../../reports/time-id-page';
 import { t, type Lang, type MessageKey } from './i18n';
 
 /** What every page needs to know about the request: language, session and where it is. */
@@ -117,4 +118,33 @@ export function table(caption: string, headers: readonly string[], rows: readonl
       </tbody>
     </table>
   </div>`;
+}
+
+/**
+ * Links to the newer and older pages of a list shown newest first, at `path` with the list's filter (a list's
+ * address never holds personal data) and the page's cursor token.
+ */
+export function pagingLinks(
+  lang: Lang,
+  page: TimeIdPage<unknown>,
+  path: string,
+  filter: Readonly<Record<string, string | number | undefined>>,
+): SafeHtml {
+  const hrefOf = (cursor: TimeIdCursor) => {
+    const query = new URLSearchParams();
+    for (const [name, value] of Object.entries(filter)) {
+      if (value !== undefined) {
+        query.set(name, String(value));
+      }
+    }
+    query.set('_page', encodeTimeIdCursor(cursor));
+    return `${path}?${query.toString()}`;
+  };
+  if (!page.newer && !page.older) {
+    return html``;
+  }
+  return html`<nav class="paging" aria-label="${t(lang, 'pages')}">
+    ${page.newer ? html`<a href="${hrefOf(page.newer)}" rel="prev">${t(lang, 'newerPage')}</a>` : ''}
+    ${page.older ? html`<a href="${hrefOf(page.older)}" rel="next">${t(lang, 'olderPage')}</a>` : ''}
+  </nav>`;
 }

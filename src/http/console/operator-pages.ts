@@ -10,18 +10,21 @@ import {
   countMatchingDeadLetters,
   deliveryStates,
   listDeadLetters,
+  pageDeadLetters,
   type DeadLetterMatch,
 } from '../../reports/dead-letters/dead-letters';
 import { EXACT_TIME } from '../../reports/time-id-page';
 import { tryGetEventTimeline } from '../../reports/event-timeline/event-timeline';
 import { actorOf } from '../request-context';
-import { field, getConsoleState, pageOf, sendPage } from './console-request';
+import { field, getConsoleState, pageCursorOf, pageOf, sendPage } from './console-request';
 import { configurationProblems } from './configuration-problems';
 import { html, type SafeHtml } from './html';
 import { formatTime, reasonsInWords, stateInWords, t, type Lang } from './i18n';
-import { csrfField, notice, table } from './layout';
+import { csrfField, notice, pagingLinks, table } from './layout';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** Dead letters per page. */
+const DEAD_LETTER_PAGE = 100;
 /** The most dead letters one "replay all" sends again (and the replay progress page follows). */
 const REPLAY_CAP = 1000;
 
@@ -97,9 +100,9 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
     const { lang } = page;
     const { destination, status } = filterOf(req.query);
     const f = { destination, status };
-    const letters = await listDeadLetters(ctx.db, { ...f, limit: 200 });
+    const letters = await pageDeadLetters(ctx.db, f, pageCursorOf(req.query), DEAD_LETTER_PAGE);
     const matching = await countMatchingDeadLetters(ctx.db, f);
-    const rows = letters.map(
+    const rows = letters.rows.map(
       (d) =>
         html`<tr>
           <td>${formatTime(lang, d.updatedAt)}</td>
@@ -173,8 +176,9 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
       res,
       t(lang, 'deadLettersTitle'),
       html`${filterForm}
+      ${matching.count > 0 ? html`<p>${t(lang, 'shownOfMatching', rows.length, matching.count, DEAD_LETTER_PAGE)}</p>` : ''}
       ${table(t(lang, 'deadLettersTitle'), [t(lang, 'when'), t(lang, 'destination'), t(lang, 'eventId'), t(lang, 'attempts'), t(lang, 'receiverAnswer'), ''], rows, t(lang, 'none'))}
-      ${replayAll}`,
+      ${pagingLinks(lang, letters, '/console/operator/dead-letters', f)} ${replayAll}`,
     );
   });
 

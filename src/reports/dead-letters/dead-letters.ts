@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Db } from '../../kernel/db';
 import { MONITORING_REPORT_EVENT } from '../../contracts/delivery-event-type';
 import { and, SqlParams } from '../../kernel/sql-params';
-import { exactTimeSql } from '../time-id-page';
+import { exactTimeSql, timeIdKeyset, timeIdPage, type TimeIdCursor, type TimeIdPage } from '../time-id-page';
 
 /** Which dead letters to list or replay: by destination, the receiver's last status, and since when. */
 export const deadLetterFilter = z
@@ -48,20 +48,43 @@ function deadWhere(f: DeadLetterMatch, q: SqlParams): string {
   ]);
 }
 
+/** What a dead letter shows, from `delivery d JOIN inbox i`. */
+function deadLetterColumns(q: SqlParams): string {
+  return `d.id, d.inbox_id AS "inboxId", i.source_event_id AS "eventId", i.event_type AS "eventType",
+    CASE WHEN i.event_type = ${q.add(MONITORING_REPORT_EVENT)} THEN NULL ELSE i.tenant END AS practice,
+    d.destination, d.attempts, d.last_status AS "lastStatus", d.last_error AS "lastError",
+    d.response_body AS "responseBody", d.updated_at AS "updatedAt"`;
+}
+
 /** Dead deliveries with the receiver's last answer, oldest first. */
 export async function listDeadLetters(db: Db, f: DeadLetterFilter & DeadLetterMatch): Promise<DeadLetter[]> {
   const q = new SqlParams();
-  const where = deadWhere(f, q);
   return db.query<DeadLetter>(
-    `SELECT d.id, d.inbox_id AS "inboxId", i.source_event_id AS "eventId", i.event_type AS "eventType",
-       CASE WHEN i.event_type = ${q.add(MONITORING_REPORT_EVENT)} THEN NULL ELSE i.tenant END AS practice,
-       d.destination, d.attempts, d.last_status AS "lastStatus", d.last_error AS "lastError",
-       d.response_body AS "responseBody", d.updated_at AS "updatedAt"
-     FROM delivery d JOIN inbox i ON i.id = d.inbox_id
-     WHERE ${where}
-     ORDER BY d.updated_at LIMIT ${q.add(f.limit, 'int')}`,
+    `SELECT ${deadLetterColumns(q)} FROM delivery d JOIN inbox i ON i.id = d.inbox_id
+     WHERE ${deadWhere(f, q)} ORDER BY d.updated_at LIMIT ${q.add(f.limit, 'int')}`,
     q.values,
   );
+}
+
+/**
+ * One page of the dead letters a filter matches, newest first (the console's list), by keyset on (updated_at, id).
+ * Dead letters are few beside all deliveries: the partial index `delivery_dead` holds only them.
+ */
+export async function pageDeadLetters(
+  db: Db,
+  f: DeadLetterMatch,
+  cursor: TimeIdCursor | undefined,
+  size: number,
+): Promise<TimeIdPage<DeadLetter & { pageKey: string }>> {
+  const q = new SqlParams();
+  const keyset = timeIdKeyset(cursor, { time: 'd.updated_at', id: 'd.id' }, q);
+  const rows = await db.query<DeadLetter & { pageKey: string }>(
+    `SELECT ${deadLetterColumns(q)}, ${exactTimeSql('d.updated_at')} AS "pageKey"
+     FROM delivery d JOIN inbox i ON i.id = d.inbox_id
+     WHERE ${deadWhere(f, q)} AND ${keyset.where} ORDER BY ${keyset.orderBy} LIMIT ${q.add(size + 1, 'int')}`,
+    q.values,
+  );
+  return timeIdPage(rows, size, cursor);
 }
 
 /**
