@@ -1,3 +1,5 @@
+import { PAYLOAD_PURGED } from '../../event/states';
+
 /** The console's languages: Dutch by default (its users are Dutch), English on request. */
 export const LANGS = ['nl', 'en'] as const;
 export type Lang = (typeof LANGS)[number];
@@ -333,16 +335,75 @@ const REASONS: Record<string, Record<Lang, string>> = {
   'permitted-by-legal-basis': { nl: 'toegestaan op grond van de wettelijke grondslag', en: 'permitted by legal basis' },
 };
 
-/** A state reason such as `consent-missing-guardian, consent-missing-child` (or `denied at delivery: …`) in words. */
+/** What a state reason may start with, and what it adds in words (`denied at delivery: consent-withdrawn`). */
+const REASON_PREFIXES: readonly (readonly [string, Record<Lang, string>])[] = [
+  ['denied at delivery: ', { nl: 'bij aflevering', en: 'at delivery' }],
+  ['decided again: ', { nl: 'opnieuw besloten', en: 'decided again' }],
+];
+
+/**
+ * The other reasons the pipeline records for a state (src/event), in words; `{1}`, `{2}` are the pattern's groups.
+ * Ids, codes and technical messages in them stay as they are; a reason none of these knows is shown as recorded.
+ */
+const OTHER_REASONS: readonly (readonly [RegExp, Record<Lang, string>])[] = [
+  [
+    /^recorded in the consent registry$/,
+    { nl: 'vastgelegd in het toestemmingsregister', en: 'recorded in the consent registry' },
+  ],
+  [
+    /^no destination configured for (\S+)$/,
+    { nl: 'geen bestemming ingesteld voor {1}', en: 'no destination configured for {1}' },
+  ],
+  [/^replayed by (.+)$/, { nl: 'opnieuw verstuurd door {1}', en: 'replayed by {1}' }],
+  [/^mapping failed$/, { nl: 'omzetten mislukt', en: 'mapping failed' }],
+  [
+    new RegExp(`^${PAYLOAD_PURGED}$`),
+    { nl: 'inhoud verwijderd na de bewaartermijn', en: 'content removed after the retention period' },
+  ],
+  [
+    /^monitoring report (\S+) pushed by (.+)$/,
+    { nl: 'monitoringrapport {1}, verstuurd door {2}', en: 'monitoring report {1}, pushed by {2}' },
+  ],
+  [/^monitoring report (\S+)$/, { nl: 'monitoringrapport {1}', en: 'monitoring report {1}' }],
+  // A delivery's outcome: `<destination>: HTTP 201`, or `<destination>: <what failed>[ (retries exhausted)]`.
+  [/^([a-z0-9-]+): HTTP (2\d\d)$/, { nl: '{1} nam het aan (HTTP {2})', en: '{1} accepted it (HTTP {2})' }],
+  [
+    /^([a-z0-9-]+): (.+) \(retries exhausted\)$/,
+    { nl: '{1}: {2} (alle pogingen gedaan)', en: '{1}: {2} (retries exhausted)' },
+  ],
+];
+
+/** The policy's reason codes at the start of a reason (`consent-missing-guardian, consent-missing-child: …`). */
+const LEADING_CODES = /^([a-z]+(?:-[a-z]+)+(?:, [a-z]+(?:-[a-z]+)+)*)(?::|$)/;
+
+/** The reason codes a state reason starts with, when it starts with known ones. */
+function reasonCodesOf(reason: string): string[] | undefined {
+  const codes = LEADING_CODES.exec(reason)?.[1]?.split(', ');
+  return codes?.every((c) => c in REASONS) ? codes : undefined;
+}
+
+/**
+ * A state reason in words. A decision's reason (`consent-missing-guardian, consent-missing-child: no consent from
+ * …`, policy/reason-words.ts) is each of its codes in words: the English detail after them is left out (the event
+ * page's "why denied" names the people, in words). Other reasons the pipeline records are said in words where known
+ * (OTHER_REASONS), else shown as recorded: never capitalised as if they were a sentence (`gm0226: …`).
+ */
 export function reasonsInWords(lang: Lang, reason: string | null | undefined): string {
   if (!reason) {
     return '';
   }
-  const atDelivery = reason.startsWith('denied at delivery: ');
-  const codes = reason.replace(/^denied at delivery: /, '').split(/,\s*/);
-  const words = codes.map((c) => REASONS[c]?.[lang] ?? c).join('; ');
-  const sentence = words.charAt(0).toUpperCase() + words.slice(1);
-  return atDelivery ? `${sentence} (${lang === 'nl' ? 'bij aflevering' : 'at delivery'})` : sentence;
+  const prefix = REASON_PREFIXES.find(([p]) => reason.startsWith(p));
+  const rest = prefix ? reason.slice(prefix[0].length) : reason;
+  const codes = reasonCodesOf(rest);
+  let words: string;
+  if (codes) {
+    const joined = codes.map((c) => REASONS[c]?.[lang] ?? c).join('; ');
+    words = joined.charAt(0).toUpperCase() + joined.slice(1);
+  } else {
+    const known = OTHER_REASONS.map(([pattern, text]) => [pattern.exec(rest), text] as const).find(([m]) => m);
+    words = known?.[0] ? known[1][lang].replace(/\{(\d)\}/g, (_m, i: string) => known[0]?.[Number(i)] ?? '') : rest;
+  }
+  return prefix ? `${words} (${prefix[1][lang]})` : words;
 }
 
 /** A moment in Dutch time, in the console's language. */
