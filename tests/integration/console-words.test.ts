@@ -1,4 +1,4 @@
-import { openConsole, type ConsoleClient } from '../helpers/console-client';
+import { openConsole, postSignIn, type ConsoleClient } from '../helpers/console-client';
 import { insertInboxRows } from '../helpers/inbox-rows';
 import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
 
@@ -8,10 +8,12 @@ import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runt
 describe('the console says what it shows in the language of the page', () => {
   let app: TestApp;
   let practice: ConsoleClient;
+  let auditor: ConsoleClient;
 
   beforeAll(async () => {
     app = await startTestApp({ env: { ROLE: 'api' } });
     practice = await openConsole(app, 'practice');
+    auditor = await openConsole(app, 'auditor');
   });
 
   afterAll(async () => {
@@ -41,5 +43,52 @@ describe('the console says what it shows in the language of the page', () => {
     const event = await text(practice, `/console/practice/events/${id}`);
     expect(event).toContain(words);
     expect(event).not.toContain('no consent from');
+  });
+
+  /** The error notice of a page, its markup left out. */
+  const noticeOf = (page: string) =>
+    /class="notice error"[^>]*>([\s\S]*?)<\/div>/.exec(page)?.[1]?.replace(/<[^>]+>/g, '');
+
+  it.each([
+    ['/console/auditor/overview', '111222333', 200],
+    ['/console/auditor/consents', '111222333', 200],
+    ['/console/auditor/overview', '123456789', 422],
+    ['/console/auditor/consents', '123456789', 422],
+  ])(
+    '%s keeps the BSN %s in the form, and names the child shown or says what is wrong in Dutch',
+    async (path, bsn, status) => {
+      const res = await auditor.post(path, { bsn });
+      expect(res.status).toBe(status);
+      const page = await res.text();
+      expect(page).toMatch(new RegExp(`<input\\s[^>]*name="bsn"[^>]*value="${bsn}"`));
+      if (status === 200) {
+        expect(page).toContain(`Getoond voor het kind met BSN ${bsn}.`);
+      } else {
+        expect(noticeOf(page)).toMatch(/^BSN van het kind: geen geldig BSN \(9 cijfers die de elfproef doorstaan\)\./);
+        expect(page).not.toContain('Getoond voor');
+      }
+    },
+  );
+
+  it('says in Dutch what is wrong with a search, a chain to verify, an export and a credential', async () => {
+    const search = await auditor.post('/console/auditor', { from: '2026-13-01' });
+    expect(search.status).toBe(400);
+    expect(noticeOf(await search.text())).toMatch(/^Periode: geen geldige datum \(JJJJ-MM-DD\)\./);
+
+    const verify = await auditor.get('/console/auditor/verify?tenant=abc');
+    expect(verify.status).toBe(400);
+    const verifyPage = await verify.text();
+    expect(noticeOf(verifyPage)).toBe('Keten: geen AGB-code (8 cijfers) van een praktijk.');
+    expect(verifyPage).toContain('action="/console/auditor/verify"');
+
+    const exported = await auditor.get('/console/auditor/export/download?tenant=01234567&from=2026-13-01');
+    expect(exported.status).toBe(400);
+    expect(noticeOf(await exported.text())).toMatch(/^Van: geen geldige datum \(JJJJ-MM-DD\)\./);
+
+    const signIn = await postSignIn(app, 'jb_not_a_key');
+    expect(signIn.status).toBe(401);
+    expect(noticeOf(await signIn.text())).toMatch(
+      /^Aanmelden mislukt: de sleutel of het token wordt niet aanvaard \(onbekend, ingetrokken of verlopen\)\./,
+    );
   });
 });

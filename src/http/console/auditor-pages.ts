@@ -18,7 +18,7 @@ import { describeAuditEvent } from './describe-audit-event';
 import { html, type SafeHtml } from './html';
 import { formatTime, reasonsInWords, t, type Lang } from './i18n';
 import { csrfField, notice, table, type PageContext } from './layout';
-import { outcomeMessage } from './outcome-message';
+import { outcomeInWords } from './outcome-message';
 
 const PAGE_SIZE = 20;
 
@@ -167,7 +167,7 @@ export function auditorPages(ctx: PipelineContext): Router {
     try {
       search = parseAuditSearch(params);
     } catch (err) {
-      sendPage(req, res, title, html`${notice('error', outcomeMessage(err))}${searchForm(page, req.body)}`, 400);
+      sendPage(req, res, title, html`${notice('error', outcomeInWords(lang, err))}${searchForm(page, req.body)}`, 400);
       return;
     }
     const result = await searchAuditEvents(ctx.db, getPrincipal(res), search);
@@ -238,7 +238,8 @@ export function auditorPages(ctx: PipelineContext): Router {
     );
   });
 
-  const overviewForm = (page: PageContext, action: string) =>
+  /** The BSN form of the overview and the consents, holding what was typed (it is posted, never in a URL). */
+  const overviewForm = (page: PageContext, action: string, body: unknown = {}) =>
     html`<form method="post" action="${action}" class="search">
       ${csrfField(page)}
       <label
@@ -248,11 +249,16 @@ export function auditorPages(ctx: PipelineContext): Router {
           autocomplete="off"
           pattern="[0-9]{9}"
           required
+          value="${field(body, 'bsn') ?? ''}"
           aria-describedby="bsn-help"
       /></label>
       <p id="bsn-help" class="help">${t(page.lang, 'bsnHelp')}</p>
       <button type="submit">${t(page.lang, 'show')}</button>
     </form>`;
+
+  /** Whose data a page shows, said where the form that asked for it ends. */
+  const shownFor = (lang: Lang, bsn: string) =>
+    html`<p class="shown-for" role="status">${t(lang, 'shownForBsn', bsn)}</p>`;
 
   router.get('/overview', (req, res) => {
     const page = pageOf(req, res);
@@ -277,7 +283,7 @@ export function auditorPages(ctx: PipelineContext): Router {
         req,
         res,
         title,
-        html`${notice('error', outcomeMessage(err))}${overviewForm(page, '/console/auditor/overview')}`,
+        html`${notice('error', outcomeInWords(lang, err))}${overviewForm(page, '/console/auditor/overview', req.body)}`,
         422,
       );
       return;
@@ -328,7 +334,7 @@ export function auditorPages(ctx: PipelineContext): Router {
       req,
       res,
       title,
-      html`${overviewForm(page, '/console/auditor/overview')}
+      html`${overviewForm(page, '/console/auditor/overview', req.body)} ${shownFor(lang, bsn)}
       ${table(t(lang, 'disclosures'), [t(lang, 'when'), t(lang, 'what'), t(lang, 'recipient'), t(lang, 'data'), t(lang, 'purpose'), t(lang, 'agreement'), t(lang, 'consents'), ''], entryRows, t(lang, 'none'))}
       ${table(t(lang, 'accesses'), [t(lang, 'when'), t(lang, 'what'), t(lang, 'user'), t(lang, 'onBehalfOf'), t(lang, 'outcome'), t(lang, 'entities')], accessRows, t(lang, 'none'))}`,
     );
@@ -364,7 +370,9 @@ export function auditorPages(ctx: PipelineContext): Router {
       return;
     }
     if (chosen !== undefined && !/^\d{8}$/.test(chosen) && chosen !== SYSTEM_TENANT) {
-      failField('tenant: the AGB code (8 digits) of the practice whose chain to read', 'tenant');
+      const refused = t(lang, 'invalidChain', t(lang, 'chain'));
+      sendPage(req, res, t(lang, 'verifyTitle'), html`${notice('error', refused)}${form}`, 400);
+      return;
     }
     const verdicts = await verifyChains(ctx, req, res, await chainsToVerify(ctx, req, res, chosen));
     const results = verdicts.map((v) =>
@@ -424,7 +432,7 @@ export function auditorPages(ctx: PipelineContext): Router {
     api(req, res, next);
   });
 
-  const consentsForm = (page: PageContext) => overviewForm(page, '/console/auditor/consents');
+  const consentsForm = (page: PageContext, body: unknown = {}) => overviewForm(page, '/console/auditor/consents', body);
 
   router.get('/consents', (req, res) => {
     const page = pageOf(req, res);
@@ -439,7 +447,13 @@ export function auditorPages(ctx: PipelineContext): Router {
     try {
       bsn = bsnField(req.body);
     } catch (err) {
-      sendPage(req, res, title, html`${notice('error', outcomeMessage(err))}${consentsForm(page)}`, 422);
+      sendPage(
+        req,
+        res,
+        title,
+        html`${notice('error', outcomeInWords(lang, err))}${consentsForm(page, req.body)}`,
+        422,
+      );
       return;
     }
     const principal = getPrincipal(res);
@@ -457,7 +471,7 @@ export function auditorPages(ctx: PipelineContext): Router {
       req,
       res,
       title,
-      html`${consentsForm(page)}
+      html`${consentsForm(page, req.body)} ${shownFor(lang, bsn)}
       ${table(t(lang, 'consents'), ['Consent', t(lang, 'practice'), t(lang, 'state'), t(lang, 'provision'), t(lang, 'parties'), t(lang, 'period'), t(lang, 'purpose')], rows, t(lang, 'none'))}`,
     );
   });

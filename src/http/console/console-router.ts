@@ -12,12 +12,12 @@ import type { Principal } from '../../access/principal';
 import { auditRefusal } from '../refusal-audit';
 import { auditorPages } from './auditor-pages';
 import { cookiesOf, field, getConsoleState, langOf, pageOf, sendPage, setConsoleState } from './console-request';
-import { html } from './html';
+import { html, type HtmlValue } from './html';
 import { isLang, t } from './i18n';
 import { notice, ROLE_PAGES } from './layout';
 import { municipalityPages } from './municipality-pages';
 import { operatorPages } from './operator-pages';
-import { outcomeMessage } from './outcome-message';
+import { outcomeInWords } from './outcome-message';
 import { practicePages } from './practice-pages';
 
 /** What the console needs besides the pipeline: sessions, and the API's own credential check. */
@@ -171,7 +171,7 @@ export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Route
       principal = await opts.verifyCredential(field(req.body, 'credential') ?? '');
     } catch (err) {
       if (err instanceof OperationOutcomeError && getStatus(err.outcome) === 401) {
-        signInPage(req, res, notice('error', t(lang, 'signInFailed', outcomeMessage(err))), 401);
+        signInPage(req, res, notice('error', html`${t(lang, 'signInFailed')}: ${outcomeInWords(lang, err)}`), 401);
         return;
       }
       throw err;
@@ -249,7 +249,7 @@ function consoleErrors(ctx: PipelineContext): ErrorRequestHandler {
     const { lang } = pageOf(req, res);
     let status = 500;
     let title = t(lang, 'errorTitle');
-    let text = '';
+    let text: HtmlValue = '';
     if (err instanceof CsrfRefused) {
       status = 403;
       title = t(lang, 'csrfTitle');
@@ -262,7 +262,7 @@ function consoleErrors(ctx: PipelineContext): ErrorRequestHandler {
       } else if (status === 404) {
         title = t(lang, 'notFoundTitle');
       } else {
-        text = outcomeMessage(err);
+        text = outcomeInWords(lang, err);
       }
     } else if (isOutageError(err)) {
       // PostgreSQL or Redis is away or not answering (restart, failover): come back shortly, nothing is lost.

@@ -21,7 +21,11 @@ const MESSAGES = {
     nl: 'Plak de sleutel (jb_…) of het token van uw identiteitsprovider. Het wordt niet bewaard; u krijgt een sessie.',
     en: 'Paste the key (jb_…) or the token from your identity provider. It is not kept; you get a session.',
   },
-  signInFailed: { nl: 'Aanmelden mislukt: {0}', en: 'Sign-in failed: {0}' },
+  signInFailed: { nl: 'Aanmelden mislukt', en: 'Sign-in failed' },
+  credentialNotAccepted: {
+    nl: 'de sleutel of het token wordt niet aanvaard (onbekend, ingetrokken of verlopen).',
+    en: 'the key or token is not accepted (unknown, revoked or expired).',
+  },
   sessionEnded: {
     nl: 'Uw sessie is verlopen of beëindigd. Meld u opnieuw aan.',
     en: 'Your session ended. Sign in again.',
@@ -51,6 +55,9 @@ const MESSAGES = {
   },
   notFoundTitle: { nl: 'Niet gevonden', en: 'Not found' },
   back: { nl: 'Terug', en: 'Back' },
+  fieldInvalid: { nl: '{0}: ongeldige waarde.', en: '{0}: not a valid value.' },
+  requestInvalid: { nl: 'Het verzoek is niet geldig.', en: 'The request is not valid.' },
+  technicalDetail: { nl: 'technisch, in het Engels', en: 'technical' },
   home: { nl: 'Start', en: 'Home' },
   // Common
   search: { nl: 'Zoeken', en: 'Search' },
@@ -88,7 +95,17 @@ const MESSAGES = {
   eventId: { nl: 'Event-id', en: 'Event id' },
   type: { nl: 'Soort', en: 'Type' },
   attempts: { nl: 'Pogingen', en: 'Attempts' },
+  invalidDate: { nl: '{0}: geen geldige datum (JJJJ-MM-DD).', en: '{0}: not a valid date (YYYY-MM-DD).' },
   // Auditor
+  invalidBsn: {
+    nl: '{0}: geen geldig BSN (9 cijfers die de elfproef doorstaan).',
+    en: '{0}: not a valid BSN (9 digits passing the 11-proef).',
+  },
+  invalidChain: {
+    nl: '{0}: geen AGB-code (8 cijfers) van een praktijk.',
+    en: '{0}: not the AGB code (8 digits) of a practice.',
+  },
+  shownForBsn: { nl: 'Getoond voor het kind met BSN {0}.', en: 'Shown for the child with BSN {0}.' },
   navAuditEvents: { nl: 'Auditlog', en: 'Audit log' },
   navOverview: { nl: 'Verstrekkingen kind', en: "Child's disclosures" },
   navVerify: { nl: 'Keten controleren', en: 'Verify chain' },
