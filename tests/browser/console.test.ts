@@ -4,6 +4,7 @@ import type { Page } from 'playwright-core';
 import { buildAgreement, buildConsentEvent, buildDestination, buildReferralEvent } from '../helpers/builders';
 import { launchTestBrowser, saveScreenshot, seriousA11yViolations, signIn, type TestBrowser } from '../helpers/browser';
 import { LocalHttpServer } from '../helpers/local-server';
+import { waitFor } from '../helpers/wait-for';
 import type { KeyName } from '../helpers/test-runtime';
 import { useDeliveryApp } from '../unit/delivery/support/adapter-contract';
 
@@ -153,6 +154,28 @@ describe('the web console in a real browser', () => {
     await expect(page.locator('[data-dead="deliver.gm0226"]').textContent()).resolves.toBe('1');
     await saveScreenshot(page, 'console-operator');
     await expectAccessible(page);
+
+    // The live counts change what changed, in place: the focus stays, and the rest is not announced again. A figure
+    // gone stale and a focused link: after a refresh (the page's clock run on 5 s) the figure is back, in the same
+    // table element as before, and the link still has the focus.
+    await page.clock.install();
+    await page.reload();
+    const deadLink = page.locator('[data-dead="deliver.gm0226"] a');
+    type Kept = { kept?: { isConnected: boolean } };
+    await page
+      .locator('#queues table')
+      .first()
+      .evaluate((t) => {
+        (globalThis as Kept).kept = t;
+      });
+    await deadLink.evaluate((a) => {
+      a.textContent = '7';
+    });
+    await deadLink.focus();
+    await page.clock.runFor(5_000);
+    await waitFor('the refreshed count', async () => (await deadLink.textContent()) === '1');
+    expect(await page.evaluate(() => (globalThis as Kept).kept?.isConnected)).toBe(true);
+    expect(await deadLink.evaluate((a) => a.ownerDocument.activeElement === a)).toBe(true);
 
     await page.click('nav >> text=Onbestelbaar');
     await expect(page.locator('main table').textContent()).resolves.toContain('receiver refuses: unknown product code');
