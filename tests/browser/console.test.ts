@@ -2,7 +2,14 @@ import fs from 'node:fs';
 import type http from 'node:http';
 import type { Page } from 'playwright-core';
 import { buildAgreement, buildConsentEvent, buildDestination, buildReferralEvent } from '../helpers/builders';
-import { launchTestBrowser, saveScreenshot, seriousA11yViolations, signIn, type TestBrowser } from '../helpers/browser';
+import {
+  cutOffAt,
+  launchTestBrowser,
+  saveScreenshot,
+  seriousA11yViolations,
+  signIn,
+  type TestBrowser,
+} from '../helpers/browser';
 import { LocalHttpServer } from '../helpers/local-server';
 import { waitFor } from '../helpers/wait-for';
 import type { KeyName } from '../helpers/test-runtime';
@@ -115,6 +122,8 @@ describe('the web console in a real browser', () => {
     expect(overview).toContain('verstrekt');
     expect(overview).toContain('Overbetuwe GM0226');
     expect(overview).toContain('besluit: toegestaan');
+    // Readable on a tablet held upright: no column cut off in a box that scrolls sideways.
+    expect(await cutOffAt(page, 768)).toEqual([]);
 
     await page.click('nav >> text=Keten controleren');
     await page.selectOption('select[name=tenant]', '01234567');
@@ -198,6 +207,7 @@ describe('the web console in a real browser', () => {
     expect(api.queues.find((q) => q.queue === 'deliver.gm0226' && q.state === 'failed')?.count).toBe(0);
 
     await page.click('nav >> text=Bestemmingen');
+    expect(await cutOffAt(page, 768)).toEqual([]);
     await page.fill('input[name=reason]', 'onderhoud bij de gemeente');
     await page.click('form[action$="/pause"] button');
     await expect(page.locator('main table').textContent()).resolves.toContain(

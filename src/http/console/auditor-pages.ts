@@ -304,19 +304,20 @@ export function auditorPages(ctx: PipelineContext): Router {
           : t(lang, e.action === 'permit' ? 'kind_permit' : 'kind_deny');
       const data = e.kind === 'disclosure' ? e.dataTypes.join(', ') : reasonsInWords(lang, e.reasons.join(', '));
       const agreement = e.agreement ? `${e.agreement.id} v${e.agreement.version ?? '?'}` : '';
+      // Eight columns would not fit a tablet: the moment links to the AuditEvent, and purpose and agreement share one.
       return html`<tr class="${e.kind === 'disclosure' ? 'disclosure' : e.action}">
-        <td>${formatTime(lang, e.at)}</td>
+        <td>
+          <a href="/console/auditor/audit-events/${e.auditEvent.replace(/^AuditEvent\//, '')}"
+            >${formatTime(lang, e.at)}<span class="visually-hidden"> (${t(lang, 'details')})</span></a
+          >
+        </td>
         <td>${kind}</td>
         <td>
           ${org(e.recipient)}${e.kind === 'disclosure' && e.destination ? html`<br /><small>${e.destination}</small>` : ''}
         </td>
         <td>${data}</td>
-        <td>${e.purpose ?? ''}</td>
-        <td>${agreement}</td>
-        <td>${e.consents.join(', ')}</td>
-        <td>
-          <a href="/console/auditor/audit-events/${e.auditEvent.replace(/^AuditEvent\//, '')}">${t(lang, 'details')}</a>
-        </td>
+        <td>${e.purpose ?? ''}${agreement ? html`<br /><small>${agreement}</small>` : ''}</td>
+        <td class="ids">${e.consents.join(', ')}</td>
       </tr>`;
     });
     const accessRows = overview.accesses.map(
@@ -327,7 +328,7 @@ export function auditorPages(ctx: PipelineContext): Router {
           <td>${a.user ?? ''}</td>
           <td>${org(a.onBehalfOf)}</td>
           <td>${outcomeWords(lang, a.outcome)}</td>
-          <td>${a.what.join(', ')}</td>
+          <td class="ids">${a.what.join(', ')}</td>
         </tr>`,
     );
     sendPage(
@@ -335,7 +336,7 @@ export function auditorPages(ctx: PipelineContext): Router {
       res,
       title,
       html`${overviewForm(page, '/console/auditor/overview', req.body)} ${shownFor(lang, bsn)}
-      ${table(t(lang, 'disclosures'), [t(lang, 'when'), t(lang, 'what'), t(lang, 'recipient'), t(lang, 'data'), t(lang, 'purpose'), t(lang, 'agreement'), t(lang, 'consents'), ''], entryRows, t(lang, 'none'))}
+      ${table(t(lang, 'disclosures'), [t(lang, 'when'), t(lang, 'what'), t(lang, 'recipient'), t(lang, 'data'), t(lang, 'purposeAndAgreement'), t(lang, 'consents')], entryRows, t(lang, 'none'))}
       ${table(t(lang, 'accesses'), [t(lang, 'when'), t(lang, 'what'), t(lang, 'user'), t(lang, 'onBehalfOf'), t(lang, 'outcome'), t(lang, 'entities')], accessRows, t(lang, 'none'))}`,
     );
   });

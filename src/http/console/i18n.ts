@@ -152,6 +152,7 @@ const MESSAGES = {
   recipient: { nl: 'Ontvanger', en: 'Recipient' },
   data: { nl: 'Gegevens', en: 'Data' },
   agreement: { nl: 'Overeenkomst', en: 'Agreement' },
+  purposeAndAgreement: { nl: 'Doel, overeenkomst', en: 'Purpose, agreement' },
   consents: { nl: 'Toestemmingen', en: 'Consents' },
   kind_disclosure: { nl: 'verstrekt', en: 'disclosed' },
   kind_permit: { nl: 'besluit: toegestaan', en: 'decision: permitted' },

@@ -268,8 +268,8 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
         <td>${s.adapter}</td>
         <td>${healthWords(lang, s)}</td>
         <td>${s.consecutiveFailures} / ${s.pauseAfterFailures}</td>
-        <td>${s.lastError ?? ''}<br /><small>${formatTime(lang, s.lastFailureAt)}</small></td>
-        <td>${s.lastProbeResult ?? ''}</td>
+        <td class="ids">${s.lastError ?? ''}<br /><small>${formatTime(lang, s.lastFailureAt)}</small></td>
+        <td class="ids">${s.lastProbeResult ?? ''}</td>
         <td>${action}</td>
       </tr>`;
     });
