@@ -91,4 +91,25 @@ describe('the console says what it shows in the language of the page', () => {
       /^Aanmelden mislukt: de sleutel of het token wordt niet aanvaard \(onbekend, ingetrokken of verlopen\)\./,
     );
   });
+
+  it('switches language back to the same page with its query, and never off the site', async () => {
+    const page = await text(practice, '/console/practice?state=denied');
+    const link = /<a class="lang" href="([^"]+)"/.exec(page)?.[1]?.replace(/&amp;/g, '&') ?? '';
+    expect(link).toBe('/console/lang?to=en&back=%2Fconsole%2Fpractice%3Fstate%3Ddenied');
+    const back = async (to: string) =>
+      (await practice.get(`/console/lang?to=en&back=${encodeURIComponent(to)}`)).headers.get('location');
+    expect(await back('/console/practice?state=denied')).toBe('/console/practice?state=denied');
+    for (const away of [
+      '//evil.example/console',
+      'https://evil.example/console',
+      '/console/../../evil',
+      '/consolex',
+      '/\\evil.example/console',
+    ]) {
+      expect(await back(away)).toBe('/console');
+    }
+    expect(await back('/console/practice?state=denied\r\nSet-Cookie: x=y')).toBe(
+      '/console/practice?state=deniedSet-Cookie:%20x=y',
+    );
+  });
 });

@@ -7,6 +7,9 @@ import { layout, type PageContext } from './layout';
 
 const STATE_LOCAL = 'console';
 
+/** A base to read a path (and query) against, to tell whether it stays on this site. */
+export const ON_SITE = new URL('http://console.invalid');
+
 /** What the console keeps per request in `res.locals`. */
 export interface ConsoleState {
   lang: Lang;
@@ -27,7 +30,10 @@ export function getConsoleState(res: Response): ConsoleState {
 /** The page context of this request. */
 export function pageOf(req: Request, res: Response): PageContext {
   const state = getConsoleState(res);
-  return { lang: state.lang, session: state.session, path: req.baseUrl + (req.path === '/' ? '' : req.path) };
+  const path = req.baseUrl + (req.path === '/' ? '' : req.path);
+  // A GET's query is the page's filter or paging, never personal data (that is only ever posted): keep it.
+  const query = req.method === 'GET' ? new URL(req.originalUrl, ON_SITE).search : '';
+  return { lang: state.lang, session: state.session, path, back: path + query };
 }
 
 /** Sends a whole page. Console pages are never cached: they may hold personal data. */

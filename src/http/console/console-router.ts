@@ -11,7 +11,16 @@ import { requireRole, setPrincipal } from '../../access/authenticate';
 import type { Principal } from '../../access/principal';
 import { auditRefusal } from '../refusal-audit';
 import { auditorPages } from './auditor-pages';
-import { cookiesOf, field, getConsoleState, langOf, pageOf, sendPage, setConsoleState } from './console-request';
+import {
+  cookiesOf,
+  field,
+  getConsoleState,
+  langOf,
+  ON_SITE,
+  pageOf,
+  sendPage,
+  setConsoleState,
+} from './console-request';
 import { html, type HtmlValue } from './html';
 import { isLang, t } from './i18n';
 import { notice, ROLE_PAGES } from './layout';
@@ -58,6 +67,20 @@ class CsrfRefused extends Error {
 function cookie(req: Request, name: string, value: string, opts: { path: string; maxAge: number }): string {
   // Secure whenever the browser reached us over TLS (directly or through a trusted proxy).
   return `${name}=${value}; Path=${opts.path}; Max-Age=${opts.maxAge}; HttpOnly; SameSite=Strict${req.secure ? '; Secure' : ''}`;
+}
+
+/**
+ * `back` of the language switch as an address on this site, in the console, with its query; undefined for
+ * anything else (another host, `//host`, a scheme, a path that leaves /console once `..` is resolved).
+ */
+function consoleAddress(back: string | undefined): string | undefined {
+  if (back === undefined || !back.startsWith('/console')) {
+    return undefined;
+  }
+  const url = new URL(back, ON_SITE);
+  return url.origin === ON_SITE.origin && /^\/console(\/[a-z0-9/-]*)?$/.test(url.pathname)
+    ? url.pathname + url.search
+    : undefined;
 }
 
 /** Same-origin check: browsers send Origin on POST; a different one is a cross-site form. */
@@ -114,7 +137,7 @@ export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Route
         `jb_lang=${to}; Path=/console; Max-Age=31536000; SameSite=Lax${req.secure ? '; Secure' : ''}`,
       );
     }
-    res.redirect(303, back !== undefined && /^\/console(\/[a-z0-9/-]*)?$/.test(back) ? back : '/console');
+    res.redirect(303, consoleAddress(back) ?? '/console');
   });
 
   const signInPage = (req: Request, res: Response, message?: ReturnType<typeof notice>, status = 200) => {

@@ -8,8 +8,10 @@ import { t, type Lang, type MessageKey } from './i18n';
 export interface PageContext {
   readonly lang: Lang;
   readonly session?: ConsoleSession | undefined;
-  /** The path of this page (no query string), for the language switch and the current menu item. */
+  /** The path of this page (no query string), for the current menu item. */
   readonly path: string;
+  /** Where the language switch comes back to: this page with the query of its address. */
+  readonly back: string;
 }
 
 /** The pages each role has, in menu order: the first is the role's main page. */
@@ -80,7 +82,7 @@ export function layout(page: PageContext, title: string, content: HtmlValue): st
         <header>
           <span class="brand">${t(lang, 'appName')}</span>
           ${nav}
-          <a class="lang" href="/console/lang?to=${other}&amp;back=${encodeURIComponent(page.path)}" lang="${other}"
+          <a class="lang" href="/console/lang?to=${other}&amp;back=${encodeURIComponent(page.back)}" lang="${other}"
             >${t(lang, 'otherLanguage')}</a
           >
           ${user}
