@@ -9,11 +9,13 @@ describe('the console says what it shows in the language of the page', () => {
   let app: TestApp;
   let practice: ConsoleClient;
   let auditor: ConsoleClient;
+  let operator: ConsoleClient;
 
   beforeAll(async () => {
     app = await startTestApp({ env: { ROLE: 'api' } });
     practice = await openConsole(app, 'practice');
     auditor = await openConsole(app, 'auditor');
+    operator = await openConsole(app, 'operator');
   });
 
   afterAll(async () => {
@@ -111,5 +113,28 @@ describe('the console says what it shows in the language of the page', () => {
     expect(await back('/console/practice?state=denied\r\nSet-Cookie: x=y')).toBe(
       '/console/practice?state=deniedSet-Cookie:%20x=y',
     );
+  });
+
+  it("labels an event's deliveries truthfully: the last answer, and when it was delivered", async () => {
+    const [id = ''] = await insertInboxRows(db(), 'dead', 1);
+    await db().query(
+      `INSERT INTO delivery (id, inbox_id, destination, idempotency_key, state, attempts, last_status, last_error,
+         delivered_at)
+       VALUES (gen_random_uuid(), $1, 'gm0226', gen_random_uuid()::text, 'delivered', 1, 200, NULL, now()),
+         (gen_random_uuid(), $1, 'gm0344', gen_random_uuid()::text, 'dead', 1, 422, 'HTTP 422', NULL),
+         (gen_random_uuid(), $1, 'gm0363', gen_random_uuid()::text, 'dead', 4, NULL, 'network error: ECONNREFUSED', NULL)`,
+      [id],
+    );
+    const page = await text(operator, `/console/operator/events?id=${id}`);
+    const cells = (destination: string) =>
+      [
+        ...(new RegExp(`<tr>\\s*<td>${destination}</td>([\\s\\S]*?)</tr>`).exec(page)?.[1] ?? '').matchAll(
+          /<td[^>]*>([\s\S]*?)<\/td>/g,
+        ),
+      ].map((m) => (m[1] ?? '').trim());
+    expect(page).toMatch(/<th scope="col">Laatste antwoord<\/th>\s*<th scope="col">Afgeleverd op<\/th>/);
+    expect(cells('gm0226').slice(2)).toEqual(['HTTP 200', expect.stringMatching(/\d{2}:\d{2}:\d{2}$/)]);
+    expect(cells('gm0344').slice(2)).toEqual(['HTTP 422', '']);
+    expect(cells('gm0363').slice(2)).toEqual(['network error: ECONNREFUSED', '']);
   });
 });

@@ -239,6 +239,8 @@ const MESSAGES = {
   eventLookup: { nl: 'Inbox-id van het event', en: "The event's inbox id" },
   history: { nl: 'Verloop', en: 'History' },
   deliveries: { nl: 'Afleveringen', en: 'Deliveries' },
+  lastAnswer: { nl: 'Laatste antwoord', en: 'Last answer' },
+  deliveredOn: { nl: 'Afgeleverd op', en: 'Delivered at' },
   configurationTitle: { nl: 'Geladen configuratie', en: 'Loaded configuration' },
   agreements: { nl: 'Overeenkomsten', en: 'Agreements' },
   destinations: { nl: 'Bestemmingen', en: 'Destinations' },

@@ -114,8 +114,7 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
           </td>
           <td>${d.attempts}</td>
           <td>
-            ${d.lastStatus ?? ''}
-            ${d.lastError ?? ''}${
+            ${answerWords(d.lastStatus, d.lastError)}${
               d.responseBody
                 ? html`<details>
                     <summary>${t(lang, 'receiverAnswer')}</summary>
@@ -377,6 +376,15 @@ function healthWords(lang: Lang, s: { paused: boolean; pausedBy: string | null; 
   return s.paused ? t(lang, 'pausedBy', s.pausedBy ?? '', s.pauseReason ?? '') : t(lang, 'running');
 }
 
+/**
+ * The receiver's last answer to a delivery: its HTTP status, and what went wrong when that says more than the
+ * status does (a network error, a refusal in words); a failure recorded as `HTTP 422` is not said twice.
+ */
+function answerWords(status: number | null, error: string | null): string {
+  const http = status !== null ? `HTTP ${status}` : undefined;
+  return [http, error !== null && error !== http ? error : undefined].filter((x) => x !== undefined).join(' — ');
+}
+
 function getDestination(ctx: PipelineContext, id: string): string {
   const destination = ctx.registry.destinations.find((d) => d.id === id);
   if (!destination) {
@@ -400,7 +408,7 @@ export function timelineHtml(lang: Lang, e: NonNullable<Awaited<ReturnType<typeo
         <td>${d.destination}</td>
         <td>${stateInWords(lang, d.state)}</td>
         <td>${d.attempts}</td>
-        <td>${d.lastStatus ?? ''} ${d.lastError ?? ''}</td>
+        <td class="ids">${answerWords(d.lastStatus, d.lastError)}</td>
         <td>${formatTime(lang, d.deliveredAt)}</td>
       </tr>`,
   );
@@ -418,5 +426,5 @@ export function timelineHtml(lang: Lang, e: NonNullable<Awaited<ReturnType<typeo
     <ol class="timeline">
       ${history}
     </ol>
-    ${table(t(lang, 'deliveries'), [t(lang, 'destination'), t(lang, 'state'), t(lang, 'attempts'), t(lang, 'lastError'), t(lang, 'deliveredAt')], deliveries, t(lang, 'none'))}`;
+    ${table(t(lang, 'deliveries'), [t(lang, 'destination'), t(lang, 'state'), t(lang, 'attempts'), t(lang, 'lastAnswer'), t(lang, 'deliveredOn')], deliveries, t(lang, 'none'))}`;
 }
