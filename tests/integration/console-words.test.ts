@@ -1,5 +1,7 @@
 import { openConsole, postSignIn, type ConsoleClient } from '../helpers/console-client';
 import { insertInboxRows } from '../helpers/inbox-rows';
+import { PRACTICE_AGB } from '../helpers/builders';
+import { operatorAction, SYSTEM_WORKER } from '../../src/audit/audit-events';
 import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
 
 // The console speaks the page's language: what the pipeline, the policy and the API record or answer in English
@@ -136,5 +138,25 @@ describe('the console says what it shows in the language of the page', () => {
     expect(cells('gm0226').slice(2)).toEqual(['HTTP 200', expect.stringMatching(/\d{2}:\d{2}:\d{2}$/)]);
     expect(cells('gm0344').slice(2)).toEqual(['HTTP 422', '']);
     expect(cells('gm0363').slice(2)).toEqual(['network error: ECONNREFUSED', '']);
+  });
+
+  it.each([
+    ['dates the wrong way round', 'from=2026-03-01&to=2026-02-01', 'De datum bij ‘Van’ ligt na die bij ‘Tot en met’'],
+    ['a date that is none', 'from=2026-02-30&to=2026-03-01', 'Van: geen geldige datum (JJJJ-MM-DD).'],
+    ['a format the API does not know', 'from=2026-02-01&to=2026-03-01&format=xml', 'Formaat: ongeldige waarde.'],
+  ])('answers an export of %s with the form, its values kept, and a message', async (_what, query, message) => {
+    // A chain to export: the practice's, started here if no test before started it.
+    const chain = PRACTICE_AGB;
+    await app.rt.ctx.audit.append(chain, operatorAction({ actor: SYSTEM_WORKER, action: 'test', target: 'test/1' }));
+    await app.rt.ctx.audit.flush();
+    const res = await auditor.get(`/console/auditor/export/download?tenant=${chain}&${query}`);
+    expect(res.status).toBe(400);
+    expect(res.headers.get('content-type')).toContain('text/html');
+    const page = await res.text();
+    expect(noticeOf(page)).toContain(message);
+    const sent = new URLSearchParams(query);
+    expect(page).toContain(`name="from" value="${sent.get('from') ?? ''}"`);
+    expect(page).toContain(`name="to" value="${sent.get('to') ?? ''}"`);
+    expect(page).toMatch(new RegExp(`<option value="${chain}"\\s+selected>`));
   });
 });

@@ -1,13 +1,14 @@
 import type { Consent } from '@medplum/fhirtypes';
-import { Router } from 'express';
+import { OperationOutcomeError } from '@medplum/core';
+import { Router, type Request, type Response } from 'express';
 import { auditRead, chainsToVerify, readAuditEvent, verifyChains } from '../audit-read';
 import { childOverview } from '../../reports/child-overview/overview';
 import { canReadChain, SYSTEM_TENANT } from '../../reports/audit-scope';
 import { searchAuditEvents, servedResource } from '../../reports/audit-search/search';
 import { encodeCursor, parseAuditSearch } from '../../reports/audit-search/search-params';
 import { listChainTenants } from '../../audit/verify';
-import { BSN_SYSTEM, isValidBsn } from '../../kernel/fhir/identifiers';
-import { failField } from '../../kernel/fhir/outcomes';
+import { BSN_SYSTEM, isValidBsn, isValidIsoDate } from '../../kernel/fhir/identifiers';
+import { failField, httpStatusOf } from '../../kernel/fhir/outcomes';
 import type { PipelineContext } from '../../event/context';
 import { CONSENT_SEARCH, searchConsents } from '../../reports/consent-search/consent-search';
 import { parseFhirSearch } from '../../reports/fhir-search/parse-search';
@@ -15,7 +16,7 @@ import { auditRouter } from '../audit-router';
 import { getPrincipal } from '../../access/authenticate';
 import { field, pageOf, sendPage } from './console-request';
 import { describeAuditEvent } from './describe-audit-event';
-import { html, type SafeHtml } from './html';
+import { html, type HtmlValue, type SafeHtml } from './html';
 import { formatTime, reasonsInWords, t, type Lang } from './i18n';
 import { csrfField, notice, table, type PageContext } from './layout';
 import { outcomeInWords } from './outcome-message';
@@ -134,6 +135,37 @@ function pageButton(page: PageContext, body: unknown, cursor: string, label: str
       ${label}
     </button>
   </form>`;
+}
+
+/** The fields of the export form as sent. */
+interface ExportForm {
+  readonly tenant?: string | undefined;
+  readonly from?: string | undefined;
+  readonly to?: string | undefined;
+  readonly format?: string | undefined;
+}
+
+function exportFormOf(query: unknown): ExportForm {
+  return {
+    tenant: field(query, 'tenant'),
+    from: field(query, 'from'),
+    to: field(query, 'to'),
+    format: field(query, 'format'),
+  };
+}
+
+/**
+ * What is wrong with the export form's dates, in words: not dates (the form's date fields send YYYY-MM-DD), or the
+ * wrong way round, which would otherwise export nothing, unsaid. The API checks the rest.
+ */
+function exportProblem(lang: Lang, form: ExportForm): string | undefined {
+  for (const name of ['from', 'to'] as const) {
+    const value = form[name];
+    if (value !== undefined && !isValidIsoDate(value)) {
+      return t(lang, 'invalidDate', t(lang, name));
+    }
+  }
+  return form.from !== undefined && form.to !== undefined && form.to < form.from ? t(lang, 'fromAfterTo') : undefined;
 }
 
 function outcomeWords(lang: Lang, outcome: string | undefined): string {
@@ -390,7 +422,8 @@ export function auditorPages(ctx: PipelineContext): Router {
     );
   });
 
-  router.get('/export', async (req, res) => {
+  /** The export form, holding the values it was sent with (and, when something is wrong with them, saying what). */
+  const exportPage = async (req: Request, res: Response, form: ExportForm, problem?: HtmlValue, status = 200) => {
     const { lang } = pageOf(req, res);
     const principal = getPrincipal(res);
     const tenants = (await listChainTenants(ctx.db)).filter((x) => canReadChain(principal, x));
@@ -399,38 +432,64 @@ export function auditorPages(ctx: PipelineContext): Router {
       res,
       t(lang, 'exportTitle'),
       html`<p>${t(lang, 'exportIntro')}</p>
+        ${problem !== undefined ? notice('error', problem) : ''}
         <form method="get" action="/console/auditor/export/download" class="search">
           <div class="fields">
             <label
               >${t(lang, 'chain')}<select name="tenant" required>
-                ${tenants.map((x) => option(x, x, undefined))}
+                ${tenants.map((x) => option(x, x, form.tenant))}
               </select></label
             >
-            <label>${t(lang, 'from')}<input type="date" name="from" /></label>
-            <label>${t(lang, 'to')}<input type="date" name="to" /></label>
+            <label>${t(lang, 'from')}<input type="date" name="from" value="${form.from ?? ''}" /></label>
+            <label>${t(lang, 'to')}<input type="date" name="to" value="${form.to ?? ''}" /></label>
             <label
               >${t(lang, 'format')}<select name="format">
-                ${option('ndjson', 'NDJSON', 'ndjson')}${option('csv', 'CSV', undefined)}
+                ${option('ndjson', 'NDJSON', form.format ?? 'ndjson')}${option('csv', 'CSV', form.format)}
               </select></label
             >
           </div>
           <button type="submit">${t(lang, 'download')}</button>
         </form>`,
+      status,
     );
+  };
+
+  router.get('/export', async (req, res) => {
+    await exportPage(req, res, {});
   });
 
-  /** The export itself is the API's (same checks, same audit, streamed): only empty form fields are left out. */
-  router.get('/export/download', (req, res, next) => {
+  /**
+   * The export itself is the API's (same checks, same audit, streamed): only empty form fields are left out. What
+   * is wrong with the form (dates that are none or the wrong way round, and whatever the API refuses as a bad
+   * request) comes back as the form with a message, not as a download or a bare error page.
+   */
+  router.get('/export/download', async (req, res, next) => {
+    const { lang } = pageOf(req, res);
+    const form = exportFormOf(req.query);
+    const problem = exportProblem(lang, form);
+    if (problem !== undefined) {
+      await exportPage(req, res, form, problem, 400);
+      return;
+    }
     const query = new URLSearchParams();
-    for (const name of ['tenant', 'from', 'to', 'format']) {
-      const value = field(req.query, name);
+    for (const name of ['tenant', 'from', 'to', 'format'] as const) {
+      const value = form[name];
       if (value !== undefined) {
         query.set(name, value);
       }
     }
+    const consoleUrl = req.url;
     req.url = `/audit/v1/export?${query.toString()}`;
     req.originalUrl = `${req.baseUrl}/export/download?${query.toString()}`;
-    api(req, res, next);
+    api(req, res, (err?: unknown) => {
+      const status = err instanceof OperationOutcomeError ? httpStatusOf(err.outcome) : 0;
+      if ((status === 400 || status === 422) && !res.headersSent) {
+        req.url = consoleUrl;
+        exportPage(req, res, form, outcomeInWords(lang, err), status).catch(next);
+        return;
+      }
+      next(err);
+    });
   });
 
   const consentsForm = (page: PageContext, body: unknown = {}) => overviewForm(page, '/console/auditor/consents', body);

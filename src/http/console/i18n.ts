@@ -179,6 +179,10 @@ const MESSAGES = {
     en: 'A period of a chain with its head, verifiable offline with npm run audit-verify.',
   },
   format: { nl: 'Formaat', en: 'Format' },
+  fromAfterTo: {
+    nl: 'De datum bij ‘Van’ ligt na die bij ‘Tot en met’: zo is er niets te exporteren.',
+    en: 'The ‘From’ date is after the ‘To’ date: that leaves nothing to export.',
+  },
   download: { nl: 'Downloaden', en: 'Download' },
   consentsTitle: { nl: 'Toestemmingsregister van een kind', en: "A child's consent registry" },
   parties: { nl: 'Partijen', en: 'Parties' },
