@@ -68,4 +68,13 @@ describe("the console's dead letters: replay all does what its button says", () 
     expect(await countIn(ids.slice(0, 1000), 'pending')).toBe(1000);
     expect(await countIn(ids.slice(1000), 'dead')).toBe(1);
   });
+
+  it('names every column, the one of buttons too (for screen readers only)', async () => {
+    await insertDeadLetters(db(), 'gm0226', 1);
+    for (const path of ['/console/operator/dead-letters', '/console/operator/destinations']) {
+      const text = await (await operator.get(path)).text();
+      expect(text).toContain('<th scope="col"><span class="visually-hidden">Actie</span></th>');
+      expect(text).not.toMatch(/<th[^>]*>\s*<\/th>/);
+    }
+  });
 });

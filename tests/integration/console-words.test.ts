@@ -159,4 +159,15 @@ describe('the console says what it shows in the language of the page', () => {
     expect(page).toContain(`name="to" value="${sent.get('to') ?? ''}"`);
     expect(page).toMatch(new RegExp(`<option value="${chain}"\\s+selected>`));
   });
+
+  it("names the audit search's column of links (for screen readers only)", async () => {
+    await app.rt.ctx.audit.append(
+      PRACTICE_AGB,
+      operatorAction({ actor: SYSTEM_WORKER, action: 'test', target: 'test/2' }),
+    );
+    await app.rt.ctx.audit.flush();
+    const page = await (await auditor.post('/console/auditor', {})).text();
+    expect(page).toContain('<th scope="col"><span class="visually-hidden">Details</span></th>');
+    expect(page).not.toMatch(/<th[^>]*>\s*<\/th>/);
+  });
 });

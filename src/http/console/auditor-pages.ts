@@ -18,7 +18,7 @@ import { field, pageOf, sendPage } from './console-request';
 import { describeAuditEvent } from './describe-audit-event';
 import { html, type HtmlValue, type SafeHtml } from './html';
 import { formatTime, reasonsInWords, t, type Lang } from './i18n';
-import { csrfField, notice, table, type PageContext } from './layout';
+import { csrfField, hiddenHeader, notice, table, type PageContext } from './layout';
 import { outcomeInWords } from './outcome-message';
 
 const PAGE_SIZE = 20;
@@ -236,7 +236,7 @@ export function auditorPages(ctx: PipelineContext): Router {
         <p role="status">
           ${result.total !== undefined ? t(lang, 'resultsCount', result.total) : t(lang, 'resultsShown', rows.length)}
         </p>
-        ${table(t(lang, 'navAuditEvents'), [t(lang, 'when'), t(lang, 'what'), t(lang, 'outcome'), t(lang, 'chain'), ''], rows, t(lang, 'noResults'))}
+        ${table(t(lang, 'navAuditEvents'), [t(lang, 'when'), t(lang, 'what'), t(lang, 'outcome'), t(lang, 'chain'), hiddenHeader(t(lang, 'details'))], rows, t(lang, 'noResults'))}
         ${paging}`,
     );
   });

@@ -84,6 +84,7 @@ const MESSAGES = {
   destination: { nl: 'Bestemming', en: 'Destination' },
   outcome: { nl: 'Uitkomst', en: 'Outcome' },
   details: { nl: 'Details', en: 'Details' },
+  action: { nl: 'Actie', en: 'Action' },
   refresh: { nl: 'Verversen', en: 'Refresh' },
   bsn: { nl: 'BSN van het kind', en: "Child's BSN" },
   bsnHelp: {

@@ -100,8 +100,18 @@ export function notice(kind: 'info' | 'error' | 'ok', text: HtmlValue): SafeHtml
   return html`<div class="notice ${kind}" role="${kind === 'error' ? 'alert' : 'status'}">${text}</div>`;
 }
 
+/** A column header for screen readers only: a column of buttons or links needs a name, not a visible one. */
+export function hiddenHeader(text: string): SafeHtml {
+  return html`<span class="visually-hidden">${text}</span>`;
+}
+
 /** A table with a caption and header row; rows are already-built `<tr>` fragments. */
-export function table(caption: string, headers: readonly string[], rows: readonly SafeHtml[], empty: string): SafeHtml {
+export function table(
+  caption: string,
+  headers: readonly HtmlValue[],
+  rows: readonly SafeHtml[],
+  empty: string,
+): SafeHtml {
   if (rows.length === 0) {
     return html`<p class="empty">${caption}: ${empty}</p>`;
   }

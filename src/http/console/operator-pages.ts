@@ -20,7 +20,7 @@ import { field, getConsoleState, pageCursorOf, pageOf, sendPage } from './consol
 import { configurationProblems } from './configuration-problems';
 import { html, type SafeHtml } from './html';
 import { formatTime, reasonsInWords, stateInWords, t, type Lang } from './i18n';
-import { csrfField, notice, pagingLinks, table } from './layout';
+import { csrfField, hiddenHeader, notice, pagingLinks, table } from './layout';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** Dead letters per page. */
@@ -176,7 +176,7 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
       t(lang, 'deadLettersTitle'),
       html`${filterForm}
       ${matching.count > 0 ? html`<p>${t(lang, 'shownOfMatching', rows.length, matching.count, DEAD_LETTER_PAGE)}</p>` : ''}
-      ${table(t(lang, 'deadLettersTitle'), [t(lang, 'when'), t(lang, 'destination'), t(lang, 'eventId'), t(lang, 'attempts'), t(lang, 'receiverAnswer'), ''], rows, t(lang, 'none'))}
+      ${table(t(lang, 'deadLettersTitle'), [t(lang, 'when'), t(lang, 'destination'), t(lang, 'eventId'), t(lang, 'attempts'), t(lang, 'receiverAnswer'), hiddenHeader(t(lang, 'action'))], rows, t(lang, 'none'))}
       ${pagingLinks(lang, letters, '/console/operator/dead-letters', f)} ${replayAll}`,
     );
   });
@@ -286,7 +286,7 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
           t(lang, 'failures'),
           t(lang, 'lastError'),
           t(lang, 'lastProbe'),
-          '',
+          hiddenHeader(t(lang, 'action')),
         ],
         rows,
         t(lang, 'none'),
