@@ -211,7 +211,7 @@ describe('the web console in a real browser', () => {
     await page.fill('input[name=reason]', 'onderhoud bij de gemeente');
     await page.click('form[action$="/pause"] button');
     await expect(page.locator('main table').textContent()).resolves.toContain(
-      'gepauzeerd (operator): onderhoud bij de gemeente',
+      'gepauzeerd door een beheerder: onderhoud bij de gemeente',
     );
     await page.click('form[action$="/resume"] button');
     await expect(page.locator('main table').textContent()).resolves.toContain('actief');
@@ -256,6 +256,10 @@ describe('the web console in a real browser', () => {
     await page.click('header a.lang');
     await expect(page.locator('h1').textContent()).resolves.toBe("The practice's events");
     expect(await page.locator('html').getAttribute('lang')).toBe('en');
+    // The relationship the HIS sent (a code, shown in Dutch by its display) in English too.
+    await page.locator(`tr:has-text("${String(denied.eventId)}") a`).click();
+    await expect(page.locator('section.why').textContent()).resolves.toContain('Mother with parental authority (g1)');
+    await page.goBack();
     await page.click('header a.lang');
     await expect(page.locator('h1').textContent()).resolves.toBe('Events van de praktijk');
   });

@@ -1,4 +1,5 @@
 import { buildRegistry } from '../../src/event/registry';
+import { countDestinationFailure, recordPause, recordProbeResult } from '../../src/event/event-store';
 import { buildAgreement, buildDestination } from '../helpers/builders';
 import { formFields, openConsole, type ConsoleClient } from '../helpers/console-client';
 import { insertDeadLetters } from '../helpers/inbox-rows';
@@ -76,5 +77,16 @@ describe("the console's dead letters: replay all does what its button says", () 
       expect(text).toContain('<th scope="col"><span class="visually-hidden">Actie</span></th>');
       expect(text).not.toMatch(/<th[^>]*>\s*<\/th>/);
     }
+  });
+
+  it("says a destination's health and its last probe in words", async () => {
+    // As the workers leave it: failures counted, then a pause, then a probe.
+    await countDestinationFailure(db(), 'gm0344', 'network error: ECONNREFUSED');
+    await recordPause(db(), 'gm0344', 'auto', '20 consecutive failures, last: network error: ECONNREFUSED');
+    await recordProbeResult(db(), 'gm0344', 'down: GET HTTP 422');
+    const text = await (await operator.get('/console/operator/destinations')).text();
+    expect(text).toContain('automatisch gepauzeerd na 20 fouten op rij; de laatste: network error: ECONNREFUSED');
+    expect(text).toContain('onbereikbaar: GET HTTP 422');
+    expect(text).not.toContain('consecutive failures');
   });
 });

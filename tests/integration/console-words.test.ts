@@ -1,6 +1,6 @@
 import { openConsole, postSignIn, type ConsoleClient } from '../helpers/console-client';
 import { insertInboxRows } from '../helpers/inbox-rows';
-import { PRACTICE_AGB } from '../helpers/builders';
+import { buildConsentEvent, buildReferralEvent, PRACTICE_AGB } from '../helpers/builders';
 import { operatorAction, SYSTEM_WORKER } from '../../src/audit/audit-events';
 import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
 
@@ -169,5 +169,22 @@ describe('the console says what it shows in the language of the page', () => {
     const page = await (await auditor.post('/console/auditor', {})).text();
     expect(page).toContain('<th scope="col"><span class="visually-hidden">Details</span></th>');
     expect(page).not.toMatch(/<th[^>]*>\s*<\/th>/);
+  });
+
+  it("says a consent's status and what an access did in words", async () => {
+    const referral = buildReferralEvent();
+    const bsn = (referral.child as { bsn: string }).bsn;
+    const res = await app.request('/his/v1/events', {
+      json: buildConsentEvent(referral, { givenBy: [{ kind: 'child' }] }),
+    });
+    expect(res.status).toBe(202);
+    await app.rt.ctx.audit.flush();
+
+    const consents = await (await auditor.post('/console/auditor/consents', { bsn })).text();
+    expect(consents).toMatch(/<td>geldig<\/td>/);
+    expect(consents).not.toMatch(/<td>active<\/td>/);
+    const overview = await (await auditor.post('/console/auditor/overview', { bsn })).text();
+    expect(overview).toMatch(/<td>vastgelegd<\/td>/);
+    expect(overview).not.toMatch(/<td>create<\/td>/);
   });
 });

@@ -17,7 +17,7 @@ import { getPrincipal } from '../../access/authenticate';
 import { field, pageOf, sendPage } from './console-request';
 import { describeAuditEvent } from './describe-audit-event';
 import { html, type HtmlValue, type SafeHtml } from './html';
-import { formatTime, reasonsInWords, t, type Lang } from './i18n';
+import { accessInWords, consentStatusInWords, formatTime, reasonsInWords, t, type Lang } from './i18n';
 import { csrfField, hiddenHeader, notice, table, type PageContext } from './layout';
 import { outcomeInWords } from './outcome-message';
 
@@ -356,7 +356,7 @@ export function auditorPages(ctx: PipelineContext): Router {
       (a) =>
         html`<tr>
           <td>${formatTime(lang, a.at)}</td>
-          <td>${a.action}</td>
+          <td>${accessInWords(lang, a.action)}</td>
           <td>${a.user ?? ''}</td>
           <td>${org(a.onBehalfOf)}</td>
           <td>${outcomeWords(lang, a.outcome)}</td>
@@ -550,7 +550,7 @@ function consentRow(lang: Lang, tenant: string, c: Consent): SafeHtml {
   return html`<tr>
     <td>${c.id ?? ''}<br /><small>${formatTime(lang, c.dateTime)}</small></td>
     <td>${tenant}</td>
-    <td>${c.status}</td>
+    <td>${consentStatusInWords(lang, c.status)}</td>
     <td>${p?.type === 'deny' ? t(lang, 'deny') : t(lang, 'permit')}</td>
     <td>${t(lang, 'consentGivenBy')}: ${givenBy}<br />${t(lang, 'recipientActor')}: ${recipients}</td>
     <td>${period}</td>

@@ -233,7 +233,14 @@ const MESSAGES = {
   destinationsTitle: { nl: 'Bestemmingen', en: 'Destinations' },
   health: { nl: 'Gezondheid', en: 'Health' },
   running: { nl: 'actief', en: 'running' },
-  pausedBy: { nl: 'gepauzeerd ({0}): {1}', en: 'paused ({0}): {1}' },
+  pausedByOperator: { nl: 'gepauzeerd door een beheerder: {0}', en: 'paused by an operator: {0}' },
+  pausedAutomatically: { nl: 'automatisch gepauzeerd: {0}', en: 'paused automatically: {0}' },
+  pausedAfterFailures: {
+    nl: 'automatisch gepauzeerd na {0} fouten op rij; de laatste: {1}',
+    en: 'paused automatically after {0} failures in a row; the last: {1}',
+  },
+  probeUp: { nl: 'bereikbaar: {0}', en: 'reachable: {0}' },
+  probeDown: { nl: 'onbereikbaar: {0}', en: 'unreachable: {0}' },
   failures: { nl: 'Fouten op rij', en: 'Failures in a row' },
   lastError: { nl: 'Laatste fout', en: 'Last error' },
   lastProbe: { nl: 'Laatste controle', en: 'Last probe' },
@@ -290,10 +297,14 @@ const MESSAGES = {
 
 export type MessageKey = keyof typeof MESSAGES;
 
+/** `text` with `{0}`, `{1}`… replaced by the arguments. */
+function fill(text: string, args: readonly (string | number | undefined)[]): string {
+  return text.replace(/\{(\d)\}/g, (_m, i: string) => String(args[Number(i)] ?? ''));
+}
+
 /** A label in the language, with `{0}`, `{1}`… replaced by the arguments. */
 export function t(lang: Lang, key: MessageKey, ...args: readonly (string | number)[]): string {
-  const text: string = MESSAGES[key][lang];
-  return text.replace(/\{(\d)\}/g, (_m, i: string) => String(args[Number(i)] ?? ''));
+  return fill(MESSAGES[key][lang], args);
 }
 
 const STATES: Record<string, Record<Lang, string>> = {
@@ -310,7 +321,7 @@ const STATES: Record<string, Record<Lang, string>> = {
 
 /** An event or delivery state in words. */
 export function stateInWords(lang: Lang, state: string): string {
-  return STATES[state]?.[lang] ?? state;
+  return codeInWords(STATES, lang, state);
 }
 
 /** The policy engine's reason codes in words (DecisionReasonCode), for practices and auditors. */
@@ -426,10 +437,54 @@ export function reasonsInWords(lang: Lang, reason: string | null | undefined): s
     words = joined.charAt(0).toUpperCase() + joined.slice(1);
   } else {
     const known = OTHER_REASONS.map(([pattern, text]) => [pattern.exec(rest), text] as const).find(([m]) => m);
-    words = known?.[0] ? known[1][lang].replace(/\{(\d)\}/g, (_m, i: string) => known[0]?.[Number(i)] ?? '') : rest;
+    words = known?.[0] ? fill(known[1][lang], [...known[0]]) : rest;
   }
   return prefix ? `${words} (${prefix[1][lang]})` : words;
 }
+
+/** Consent.status in words (the FHIR codes). */
+const CONSENT_STATUSES: Record<string, Record<Lang, string>> = {
+  draft: { nl: 'concept', en: 'draft' },
+  proposed: { nl: 'voorgesteld', en: 'proposed' },
+  active: { nl: 'geldig', en: 'active' },
+  rejected: { nl: 'afgewezen', en: 'rejected' },
+  inactive: { nl: 'niet meer geldig', en: 'inactive' },
+  'entered-in-error': { nl: 'ten onrechte vastgelegd', en: 'entered in error' },
+};
+
+/** What an access recorded in the audit log did (its RESTful subtype), in words. */
+const ACCESS_ACTIONS: Record<string, Record<Lang, string>> = {
+  create: { nl: 'vastgelegd', en: 'recorded' },
+  read: { nl: 'ingezien', en: 'read' },
+  'search-type': { nl: 'gezocht', en: 'searched' },
+};
+
+/** How a parent or guardian relates to the child (the guardian-relationship codes), in words. */
+const RELATIONSHIPS: Record<string, Record<Lang, string>> = {
+  mother: { nl: 'Moeder', en: 'Mother' },
+  father: { nl: 'Vader', en: 'Father' },
+  guardian: { nl: 'Voogd', en: 'Guardian' },
+  'foster-parent': { nl: 'Pleegouder', en: 'Foster parent' },
+  other: { nl: 'Anders', en: 'Other' },
+};
+
+/** A code in words from one of the tables above; one none knows is said as the sender did, or as it is. */
+function codeInWords(
+  table: Record<string, Record<Lang, string>>,
+  lang: Lang,
+  code: string | undefined,
+  display?: string,
+): string {
+  return code === undefined ? (display ?? '') : (table[code]?.[lang] ?? display ?? code);
+}
+
+export const consentStatusInWords = (lang: Lang, status: string | undefined): string =>
+  codeInWords(CONSENT_STATUSES, lang, status);
+export const accessInWords = (lang: Lang, action: string | undefined): string =>
+  codeInWords(ACCESS_ACTIONS, lang, action);
+/** A relationship code in words; one of another code system by its display, as the HIS sent it. */
+export const relationshipInWords = (lang: Lang, code: string | undefined, display?: string): string =>
+  codeInWords(RELATIONSHIPS, lang, code, display);
 
 /** A moment in Dutch time, in the console's language. */
 export function formatTime(lang: Lang, at: Date | string | null | undefined): string {

@@ -268,7 +268,7 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
         <td>${healthWords(lang, s)}</td>
         <td>${s.consecutiveFailures} / ${s.pauseAfterFailures}</td>
         <td class="ids">${s.lastError ?? ''}<br /><small>${formatTime(lang, s.lastFailureAt)}</small></td>
-        <td class="ids">${s.lastProbeResult ?? ''}</td>
+        <td class="ids">${probeWords(lang, s.lastProbeResult)}</td>
         <td>${action}</td>
       </tr>`;
     });
@@ -372,8 +372,26 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
   return router;
 }
 
+/** A destination's health in words: running, or paused by whom and why (an automatic pause's reason in words). */
 function healthWords(lang: Lang, s: { paused: boolean; pausedBy: string | null; pauseReason: string | null }): string {
-  return s.paused ? t(lang, 'pausedBy', s.pausedBy ?? '', s.pauseReason ?? '') : t(lang, 'running');
+  if (!s.paused) {
+    return t(lang, 'running');
+  }
+  const reason = s.pauseReason ?? '';
+  if (s.pausedBy === 'operator') {
+    return t(lang, 'pausedByOperator', reason);
+  }
+  // As destination-health.ts records an automatic pause: "<n> consecutive failures, last: <error>".
+  const failures = /^(\d+) consecutive failures, last: ([\s\S]*)$/.exec(reason);
+  return failures
+    ? t(lang, 'pausedAfterFailures', failures[1] ?? '', failures[2] ?? '')
+    : t(lang, 'pausedAutomatically', reason);
+}
+
+/** The health probe's last result (`up: …` or `down: …`, destination-health-monitor.ts) in words. */
+function probeWords(lang: Lang, result: string | null): string {
+  const m = /^(up|down): ([\s\S]*)$/.exec(result ?? '');
+  return m ? t(lang, m[1] === 'up' ? 'probeUp' : 'probeDown', m[2] ?? '') : (result ?? '');
 }
 
 /**

@@ -12,7 +12,7 @@ import { getPrincipal } from '../../access/authenticate';
 import { canActForPractice } from '../../access/principal';
 import { field, pageCursorOf, pageOf, sendPage } from './console-request';
 import { html, type SafeHtml } from './html';
-import { formatTime, reasonsInWords, stateInWords, t, type Lang } from './i18n';
+import { formatTime, reasonsInWords, relationshipInWords, stateInWords, t, type Lang } from './i18n';
 import { pagingLinks, table } from './layout';
 import { timelineHtml } from './operator-pages';
 import { practiceOwnIds } from './practice-own-ids';
@@ -131,7 +131,7 @@ function partiesOf(
     }
     const person = people.find((p) => p.id === id);
     const coding = person?.relationship?.[0]?.coding?.[0];
-    const who = coding?.display ?? coding?.code ?? t(lang, 'guardian');
+    const who = (coding && relationshipInWords(lang, coding.code, coding.display)) || t(lang, 'guardian');
     const authority = person?.extension?.some((x) => x.valueBoolean === true) === true;
     return `${authority ? t(lang, 'guardianWithAuthority', who) : who} (${own ?? `RelatedPerson/${id ?? ''}`})`;
   });
