@@ -1,4 +1,5 @@
 import type { TestApp, KeyName } from './test-runtime';
+import { waitFor } from './wait-for';
 
 /** A console session opened without a browser: sign-in form, cookie and CSRF token, for fetch-level tests. */
 export interface ConsoleClient {
@@ -31,7 +32,17 @@ export async function postSignIn(app: TestApp, credential: string): Promise<Resp
 /** Signs in on `/console/sign-in` with the test key of `key` (or a credential such as a JWT). */
 export async function openConsole(app: TestApp, key: KeyName | { credential: string }): Promise<ConsoleClient> {
   const credential = typeof key === 'string' ? app.testEnv.keys[key] : key.credential;
-  const signIn = await postSignIn(app, credential);
+  // The session store's Redis connection fails fast (503) rather than queue commands: on a loaded machine it may
+  // still be connecting just after the app started (ROLE=api starts quickly), so a 503 is asked again, briefly.
+  const signIn = await waitFor(
+    'a sign-in answer other than 503',
+    async () => {
+      const res = await postSignIn(app, credential);
+      return res.status === 503 ? undefined : res;
+    },
+    10_000,
+    200,
+  );
   if (signIn.status !== 303) {
     throw new Error(`console sign-in failed: ${signIn.status}`);
   }
