@@ -1,4 +1,4 @@
-import type { TestApp, KeyName } from './test-runtime';
+import { cleanupTestEnv, startTestApp, type KeyName, type TestApp } from './test-runtime';
 import { waitFor } from './wait-for';
 
 /** A console session opened without a browser: sign-in form, cookie and CSRF token, for fetch-level tests. */
@@ -93,4 +93,38 @@ function unescapeHtml(text: string): string {
     .replace(/&lt;/g, '<')
     .replace(/&gt;/g, '>')
     .replace(/&amp;/g, '&');
+}
+
+/**
+ * For a describe block: the product without workers (ROLE=api: nothing moves unless a test moves it) and a console
+ * signed in for each key, started before the block's tests and stopped (storage cleaned up) after them. Read `app`
+ * and the clients inside the tests.
+ */
+export function useConsoleApp<K extends KeyName>(
+  keys: readonly K[],
+  opts: Omit<Parameters<typeof startTestApp>[0], 'env'> = {},
+): { readonly app: TestApp; readonly consoles: Readonly<Record<K, ConsoleClient>> } {
+  let app: TestApp | undefined;
+  const consoles = {} as Record<K, ConsoleClient>;
+  beforeAll(async () => {
+    app = await startTestApp({ ...opts, env: { ROLE: 'api' } });
+    for (const key of keys) {
+      consoles[key] = await openConsole(app, key);
+    }
+  });
+  afterAll(async () => {
+    await app?.close();
+    if (app) {
+      await cleanupTestEnv(app.testEnv);
+    }
+  });
+  return {
+    get app(): TestApp {
+      if (!app) {
+        throw new Error('useConsoleApp: the app is not started yet (read it inside a test)');
+      }
+      return app;
+    },
+    consoles,
+  };
 }

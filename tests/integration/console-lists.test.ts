@@ -1,30 +1,17 @@
-import { openConsole, type ConsoleClient } from '../helpers/console-client';
+import { type ConsoleClient, useConsoleApp } from '../helpers/console-client';
 import { insertDeadLetters, insertInboxRows } from '../helpers/inbox-rows';
 import { statementsOf } from '../helpers/recorded-statements';
 import { OTHER_PRACTICE_AGB } from '../helpers/builders';
-import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
 import { listPracticeEvents } from '../../src/reports/practice-events/practice-events';
 import { pageDeadLetters } from '../../src/reports/dead-letters/dead-letters';
 
 // The practice's events and the operator's dead letters are lists without end: they once stopped at 200 rows,
 // unsaid. They page by keyset (newest first, "older" and "newer" links), each page read through an index.
 describe("the console's long lists page by keyset, through an index", () => {
-  let app: TestApp;
-  let practice: ConsoleClient;
-  let operator: ConsoleClient;
+  const h = useConsoleApp(['practice', 'operator']);
+  const c = h.consoles;
 
-  beforeAll(async () => {
-    app = await startTestApp({ env: { ROLE: 'api' } });
-    practice = await openConsole(app, 'practice');
-    operator = await openConsole(app, 'operator');
-  });
-
-  afterAll(async () => {
-    await app.close();
-    await cleanupTestEnv(app.testEnv);
-  });
-
-  const db = () => app.rt.ctx.db;
+  const db = () => h.app.rt.ctx.db;
   const text = async (client: ConsoleClient, pathname: string) => {
     const res = await client.get(pathname);
     expect(res.status).toBe(200);
@@ -58,38 +45,38 @@ describe("the console's long lists page by keyset, through an index", () => {
     const eventsOf = (page: string) =>
       [...page.matchAll(/href="\/console\/practice\/events\/([0-9a-f-]{36})"/g)].map((m) => m[1] ?? '');
 
-    const forward = await walk(practice, '/console/practice', 'next', eventsOf);
+    const forward = await walk(c.practice, '/console/practice', 'next', eventsOf);
     expect(forward.pages.map((p) => p.length)).toEqual([100, 100, 50]);
     expect(new Set(forward.pages.flat())).toEqual(new Set(ids));
     expect(forward.last).toContain('Nieuwste eerst, 100 per pagina.');
 
     // Back from the last page by the "newer" links: the same pages, in reverse.
-    const back = await walk(practice, linkOf(forward.last, 'prev') ?? '', 'prev', eventsOf);
+    const back = await walk(c.practice, linkOf(forward.last, 'prev') ?? '', 'prev', eventsOf);
     expect(back.pages).toEqual(forward.pages.slice(0, 2).reverse());
   });
 
   it('keeps the state filter while paging', async () => {
     await insertInboxRows(db(), 'dead', 3);
-    const first = await text(practice, '/console/practice?state=denied');
+    const first = await text(c.practice, '/console/practice?state=denied');
     const older = linkOf(first, 'next') ?? '';
     expect(older).toMatch(/^\/console\/practice\?state=denied&_page=/);
-    expect(await text(practice, '/console/practice?state=dead')).not.toContain('rel="next"');
+    expect(await text(c.practice, '/console/practice?state=dead')).not.toContain('rel="next"');
   });
 
   it('shows all dead letters a page at a time and says how many match', async () => {
     const ids = await insertDeadLetters(db(), 'gm0999', 150);
     const deadOf = (page: string) =>
       [...page.matchAll(/action="\/console\/operator\/dead-letters\/([0-9a-f-]{36})\/replay"/g)].map((m) => m[1] ?? '');
-    const forward = await walk(operator, '/console/operator/dead-letters?destination=gm0999', 'next', deadOf);
+    const forward = await walk(c.operator, '/console/operator/dead-letters?destination=gm0999', 'next', deadOf);
     expect(forward.pages.flat()).toEqual([...ids].reverse());
     expect(forward.pages.map((p) => p.length)).toEqual([100, 50]);
-    expect(await text(operator, '/console/operator/dead-letters?destination=gm0999')).toContain(
+    expect(await text(c.operator, '/console/operator/dead-letters?destination=gm0999')).toContain(
       '100 van de 150 getoond, nieuwste eerst',
     );
   });
 
   it('refuses a page token it did not make', async () => {
-    const res = await practice.get('/console/practice?_page=bm90LWEtdG9rZW4');
+    const res = await c.practice.get('/console/practice?_page=bm90LWEtdG9rZW4');
     expect(res.status).toBe(400);
   });
 

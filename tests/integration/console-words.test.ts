@@ -1,31 +1,16 @@
-import { openConsole, postSignIn, type ConsoleClient } from '../helpers/console-client';
+import { type ConsoleClient, postSignIn, useConsoleApp } from '../helpers/console-client';
 import { insertInboxRows } from '../helpers/inbox-rows';
 import { buildConsentEvent, buildReferralEvent, PRACTICE_AGB } from '../helpers/builders';
 import { operatorAction, SYSTEM_WORKER } from '../../src/audit/audit-events';
-import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
 
 // The console speaks the page's language: what the pipeline, the policy and the API record or answer in English
 // (reason codes with their detail, field diagnostics) is said in words, and nothing is capitalised as a sentence
 // that is an id.
 describe('the console says what it shows in the language of the page', () => {
-  let app: TestApp;
-  let practice: ConsoleClient;
-  let auditor: ConsoleClient;
-  let operator: ConsoleClient;
+  const h = useConsoleApp(['practice', 'auditor', 'operator']);
+  const c = h.consoles;
 
-  beforeAll(async () => {
-    app = await startTestApp({ env: { ROLE: 'api' } });
-    practice = await openConsole(app, 'practice');
-    auditor = await openConsole(app, 'auditor');
-    operator = await openConsole(app, 'operator');
-  });
-
-  afterAll(async () => {
-    await app.close();
-    await cleanupTestEnv(app.testEnv);
-  });
-
-  const db = () => app.rt.ctx.db;
+  const db = () => h.app.rt.ctx.db;
   const text = async (client: ConsoleClient, pathname: string) => (await client.get(pathname)).text();
 
   it("says each reason of a denial in words, in the practice's list and in the event's history", async () => {
@@ -40,11 +25,11 @@ describe('the console says what it shows in the language of the page', () => {
     );
     const words = 'De toestemming van een ouder met gezag ontbreekt; de toestemming van het kind ontbreekt';
 
-    const list = await text(practice, '/console/practice?state=denied');
+    const list = await text(c.practice, '/console/practice?state=denied');
     expect(list).toContain(words);
     expect(list).not.toContain('no consent from');
 
-    const event = await text(practice, `/console/practice/events/${id}`);
+    const event = await text(c.practice, `/console/practice/events/${id}`);
     expect(event).toContain(words);
     expect(event).not.toContain('no consent from');
   });
@@ -61,7 +46,7 @@ describe('the console says what it shows in the language of the page', () => {
   ])(
     '%s keeps the BSN %s in the form, and names the child shown or says what is wrong in Dutch',
     async (path, bsn, status) => {
-      const res = await auditor.post(path, { bsn });
+      const res = await c.auditor.post(path, { bsn });
       expect(res.status).toBe(status);
       const page = await res.text();
       expect(page).toMatch(new RegExp(`<input\\s[^>]*name="bsn"[^>]*value="${bsn}"`));
@@ -75,21 +60,21 @@ describe('the console says what it shows in the language of the page', () => {
   );
 
   it('says in Dutch what is wrong with a search, a chain to verify, an export and a credential', async () => {
-    const search = await auditor.post('/console/auditor', { from: '2026-13-01' });
+    const search = await c.auditor.post('/console/auditor', { from: '2026-13-01' });
     expect(search.status).toBe(400);
     expect(noticeOf(await search.text())).toMatch(/^Periode: geen geldige datum \(JJJJ-MM-DD\)\./);
 
-    const verify = await auditor.get('/console/auditor/verify?tenant=abc');
+    const verify = await c.auditor.get('/console/auditor/verify?tenant=abc');
     expect(verify.status).toBe(400);
     const verifyPage = await verify.text();
     expect(noticeOf(verifyPage)).toBe('Keten: geen AGB-code (8 cijfers) van een praktijk.');
     expect(verifyPage).toContain('action="/console/auditor/verify"');
 
-    const exported = await auditor.get('/console/auditor/export/download?tenant=01234567&from=2026-13-01');
+    const exported = await c.auditor.get('/console/auditor/export/download?tenant=01234567&from=2026-13-01');
     expect(exported.status).toBe(400);
     expect(noticeOf(await exported.text())).toMatch(/^Van: geen geldige datum \(JJJJ-MM-DD\)\./);
 
-    const signIn = await postSignIn(app, 'jb_not_a_key');
+    const signIn = await postSignIn(h.app, 'jb_not_a_key');
     expect(signIn.status).toBe(401);
     expect(noticeOf(await signIn.text())).toMatch(
       /^Aanmelden mislukt: de sleutel of het token wordt niet aanvaard \(onbekend, ingetrokken of verlopen\)\./,
@@ -97,11 +82,11 @@ describe('the console says what it shows in the language of the page', () => {
   });
 
   it('switches language back to the same page with its query, and never off the site', async () => {
-    const page = await text(practice, '/console/practice?state=denied');
+    const page = await text(c.practice, '/console/practice?state=denied');
     const link = /<a class="lang" href="([^"]+)"/.exec(page)?.[1]?.replace(/&amp;/g, '&') ?? '';
     expect(link).toBe('/console/lang?to=en&back=%2Fconsole%2Fpractice%3Fstate%3Ddenied');
     const back = async (to: string) =>
-      (await practice.get(`/console/lang?to=en&back=${encodeURIComponent(to)}`)).headers.get('location');
+      (await c.practice.get(`/console/lang?to=en&back=${encodeURIComponent(to)}`)).headers.get('location');
     expect(await back('/console/practice?state=denied')).toBe('/console/practice?state=denied');
     for (const away of [
       '//evil.example/console',
@@ -127,7 +112,7 @@ describe('the console says what it shows in the language of the page', () => {
          (gen_random_uuid(), $1, 'gm0363', gen_random_uuid()::text, 'dead', 4, NULL, 'network error: ECONNREFUSED', NULL)`,
       [id],
     );
-    const page = await text(operator, `/console/operator/events?id=${id}`);
+    const page = await text(c.operator, `/console/operator/events?id=${id}`);
     const cells = (destination: string) =>
       [
         ...(new RegExp(`<tr>\\s*<td>${destination}</td>([\\s\\S]*?)</tr>`).exec(page)?.[1] ?? '').matchAll(
@@ -147,9 +132,9 @@ describe('the console says what it shows in the language of the page', () => {
   ])('answers an export of %s with the form, its values kept, and a message', async (_what, query, message) => {
     // A chain to export: the practice's, started here if no test before started it.
     const chain = PRACTICE_AGB;
-    await app.rt.ctx.audit.append(chain, operatorAction({ actor: SYSTEM_WORKER, action: 'test', target: 'test/1' }));
-    await app.rt.ctx.audit.flush();
-    const res = await auditor.get(`/console/auditor/export/download?tenant=${chain}&${query}`);
+    await h.app.rt.ctx.audit.append(chain, operatorAction({ actor: SYSTEM_WORKER, action: 'test', target: 'test/1' }));
+    await h.app.rt.ctx.audit.flush();
+    const res = await c.auditor.get(`/console/auditor/export/download?tenant=${chain}&${query}`);
     expect(res.status).toBe(400);
     expect(res.headers.get('content-type')).toContain('text/html');
     const page = await res.text();
@@ -161,12 +146,12 @@ describe('the console says what it shows in the language of the page', () => {
   });
 
   it("names the audit search's column of links (for screen readers only)", async () => {
-    await app.rt.ctx.audit.append(
+    await h.app.rt.ctx.audit.append(
       PRACTICE_AGB,
       operatorAction({ actor: SYSTEM_WORKER, action: 'test', target: 'test/2' }),
     );
-    await app.rt.ctx.audit.flush();
-    const page = await (await auditor.post('/console/auditor', {})).text();
+    await h.app.rt.ctx.audit.flush();
+    const page = await (await c.auditor.post('/console/auditor', {})).text();
     expect(page).toContain('<th scope="col"><span class="visually-hidden">Details</span></th>');
     expect(page).not.toMatch(/<th[^>]*>\s*<\/th>/);
   });
@@ -174,16 +159,16 @@ describe('the console says what it shows in the language of the page', () => {
   it("says a consent's status and what an access did in words", async () => {
     const referral = buildReferralEvent();
     const bsn = (referral.child as { bsn: string }).bsn;
-    const res = await app.request('/his/v1/events', {
+    const res = await h.app.request('/his/v1/events', {
       json: buildConsentEvent(referral, { givenBy: [{ kind: 'child' }] }),
     });
     expect(res.status).toBe(202);
-    await app.rt.ctx.audit.flush();
+    await h.app.rt.ctx.audit.flush();
 
-    const consents = await (await auditor.post('/console/auditor/consents', { bsn })).text();
+    const consents = await (await c.auditor.post('/console/auditor/consents', { bsn })).text();
     expect(consents).toMatch(/<td>geldig<\/td>/);
     expect(consents).not.toMatch(/<td>active<\/td>/);
-    const overview = await (await auditor.post('/console/auditor/overview', { bsn })).text();
+    const overview = await (await c.auditor.post('/console/auditor/overview', { bsn })).text();
     expect(overview).toMatch(/<td>vastgelegd<\/td>/);
     expect(overview).not.toMatch(/<td>create<\/td>/);
   });
