@@ -66,7 +66,7 @@ export function adminRouter(ctx: PipelineContext): Router {
         purged.push(d.id);
       }
     }
-    const remaining = await countMatchingDeadLetters(ctx.db, filter);
+    const { count: remaining } = await countMatchingDeadLetters(ctx.db, filter);
     res.status(202).json({ replayed, ...(purged.length ? { purged } : {}), remaining });
   });
 

@@ -2,8 +2,16 @@ import fs from 'node:fs';
 import type http from 'node:http';
 import type { Page } from 'playwright-core';
 import { buildAgreement, buildConsentEvent, buildDestination, buildReferralEvent } from '../helpers/builders';
-import { launchTestBrowser, saveScreenshot, seriousA11yViolations, signIn, type TestBrowser } from '../helpers/browser';
+import {
+  cutOffAt,
+  launchTestBrowser,
+  saveScreenshot,
+  seriousA11yViolations,
+  signIn,
+  type TestBrowser,
+} from '../helpers/browser';
 import { LocalHttpServer } from '../helpers/local-server';
+import { waitFor } from '../helpers/wait-for';
 import type { KeyName } from '../helpers/test-runtime';
 import { useDeliveryApp } from '../unit/delivery/support/adapter-contract';
 
@@ -122,6 +130,8 @@ describe('the web console in a real browser', () => {
     expect(overview).toContain('verstrekt');
     expect(overview).toContain('Overbetuwe GM0226');
     expect(overview).toContain('besluit: toegestaan');
+    // Readable on a tablet held upright: no column cut off in a box that scrolls sideways.
+    expect(await cutOffAt(page, 768)).toEqual([]);
 
     await page.click('nav >> text=Keten controleren');
     await page.selectOption('select[name=tenant]', '01234567');
@@ -162,6 +172,28 @@ describe('the web console in a real browser', () => {
     await saveScreenshot(page, 'console-operator');
     await expectAccessible(page);
 
+    // The live counts change what changed, in place: the focus stays, and the rest is not announced again. A figure
+    // gone stale and a focused link: after a refresh (the page's clock run on 5 s) the figure is back, in the same
+    // table element as before, and the link still has the focus.
+    await page.clock.install();
+    await page.reload();
+    const deadLink = page.locator('[data-dead="deliver.gm0226"] a');
+    type Kept = { kept?: { isConnected: boolean } };
+    await page
+      .locator('#queues table')
+      .first()
+      .evaluate((t) => {
+        (globalThis as Kept).kept = t;
+      });
+    await deadLink.evaluate((a) => {
+      a.textContent = '7';
+    });
+    await deadLink.focus();
+    await page.clock.runFor(5_000);
+    await waitFor('the refreshed count', async () => (await deadLink.textContent()) === '1');
+    expect(await page.evaluate(() => (globalThis as Kept).kept?.isConnected)).toBe(true);
+    expect(await deadLink.evaluate((a) => a.ownerDocument.activeElement === a)).toBe(true);
+
     await page.click('nav >> text=Onbestelbaar');
     await expect(page.locator('main table').textContent()).resolves.toContain('receiver refuses: unknown product code');
     await expectAccessible(page);
@@ -183,10 +215,11 @@ describe('the web console in a real browser', () => {
     expect(api.queues.find((q) => q.queue === 'deliver.gm0226' && q.state === 'failed')?.count).toBe(0);
 
     await page.click('nav >> text=Bestemmingen');
+    expect(await cutOffAt(page, 768)).toEqual([]);
     await page.fill('input[name=reason]', 'onderhoud bij de gemeente');
     await page.click('form[action$="/pause"] button');
     await expect(page.locator('main table').textContent()).resolves.toContain(
-      'gepauzeerd (operator): onderhoud bij de gemeente',
+      'gepauzeerd door een beheerder: onderhoud bij de gemeente',
     );
     await page.click('form[action$="/resume"] button');
     await expect(page.locator('main table').textContent()).resolves.toContain('actief');
@@ -247,6 +280,10 @@ describe('the web console in a real browser', () => {
     await page.click('header a.lang');
     await expect(page.locator('h1').textContent()).resolves.toBe("The practice's events");
     expect(await page.locator('html').getAttribute('lang')).toBe('en');
+    // The relationship the HIS sent (a code, shown in Dutch by its display) in English too.
+    await page.locator(`tr:has-text("${String(denied.eventId)}") a`).click();
+    await expect(page.locator('section.why').textContent()).resolves.toContain('Mother with parental authority (g1)');
+    await page.goBack();
     await page.click('header a.lang');
     await expect(page.locator('h1').textContent()).resolves.toBe('Events van de praktijk');
   });

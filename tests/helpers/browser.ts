@@ -93,3 +93,47 @@ export async function saveScreenshot(page: Page, name: string): Promise<void> {
   fs.mkdirSync(SCREENSHOT_DIR, { recursive: true });
   await page.screenshot({ path: path.join(SCREENSHOT_DIR, `${name}.png`), fullPage: true });
 }
+
+/**
+ * What does not fit the page at `width` px (a tablet held upright is 768): tables that scroll sideways inside their
+ * box, and controls or links of the main content that stick out past the viewport's right edge. The viewport is
+ * set back to the laptop width afterwards.
+ */
+export async function cutOffAt(page: Page, width: number): Promise<string[]> {
+  const before = page.viewportSize();
+  await page.setViewportSize({ width, height: 1024 });
+  try {
+    return await page.evaluate((viewport) => {
+      // The few DOM members used here (the tests compile without the DOM's types).
+      interface Box {
+        readonly scrollWidth: number;
+        readonly clientWidth: number;
+        readonly tagName: string;
+        readonly textContent: string | null;
+        getBoundingClientRect(): { right: number };
+        querySelector(selector: string): Box | null;
+      }
+      const doc = (
+        globalThis as unknown as { document: { querySelectorAll(s: string): { forEach(f: (b: Box) => void): void } } }
+      ).document;
+      const problems: string[] = [];
+      doc.querySelectorAll('main .table-wrap').forEach((wrap) => {
+        if (wrap.scrollWidth > wrap.clientWidth + 1) {
+          const caption = wrap.querySelector('caption')?.textContent?.trim() ?? '?';
+          problems.push(`table "${caption}" scrolls: ${wrap.scrollWidth} px in ${wrap.clientWidth} px`);
+        }
+      });
+      doc.querySelectorAll('main button, main input, main select, main a').forEach((el) => {
+        const right = el.getBoundingClientRect().right;
+        if (right > viewport + 1) {
+          problems.push(
+            `${el.tagName.toLowerCase()} "${el.textContent?.trim() ?? ''}" ends at ${Math.round(right)} px`,
+          );
+        }
+      });
+      return problems;
+    }, width);
+  } finally {
+    await page.setViewportSize(before ?? { width: 1280, height: 860 });
+  }
+}

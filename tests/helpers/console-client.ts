@@ -1,4 +1,5 @@
-import type { TestApp, KeyName } from './test-runtime';
+import { cleanupTestEnv, startTestApp, type KeyName, type TestApp } from './test-runtime';
+import { waitFor } from './wait-for';
 
 /** A console session opened without a browser: sign-in form, cookie and CSRF token, for fetch-level tests. */
 export interface ConsoleClient {
@@ -31,7 +32,17 @@ export async function postSignIn(app: TestApp, credential: string): Promise<Resp
 /** Signs in on `/console/sign-in` with the test key of `key` (or a credential such as a JWT). */
 export async function openConsole(app: TestApp, key: KeyName | { credential: string }): Promise<ConsoleClient> {
   const credential = typeof key === 'string' ? app.testEnv.keys[key] : key.credential;
-  const signIn = await postSignIn(app, credential);
+  // The session store's Redis connection fails fast (503) rather than queue commands: on a loaded machine it may
+  // still be connecting just after the app started (ROLE=api starts quickly), so a 503 is asked again, briefly.
+  const signIn = await waitFor(
+    'a sign-in answer other than 503',
+    async () => {
+      const res = await postSignIn(app, credential);
+      return res.status === 503 ? undefined : res;
+    },
+    10_000,
+    200,
+  );
   if (signIn.status !== 303) {
     throw new Error(`console sign-in failed: ${signIn.status}`);
   }
@@ -52,5 +63,68 @@ async function sessionOf(app: TestApp, signIn: Response): Promise<ConsoleClient>
         headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
         body: new URLSearchParams({ _csrf: csrf, ...body }).toString(),
       }),
+  };
+}
+
+/**
+ * The fields of the form in `page` that posts to `action`, as a browser would send them (the CSRF token left out: the
+ * client adds its own), to post a form exactly as the page offered it.
+ */
+export function formFields(page: string, action: string): Record<string, string> {
+  const at = page.indexOf(`action="${action}"`);
+  const form = at < 0 ? undefined : page.slice(at, page.indexOf('</form>', at));
+  if (form === undefined) {
+    throw new Error(`no form posting to ${action} on the page`);
+  }
+  const fields: Record<string, string> = {};
+  for (const input of form.matchAll(/<input\b[^>]*>/g)) {
+    const name = /\bname="([^"]*)"/.exec(input[0])?.[1];
+    if (name !== undefined && name !== '_csrf') {
+      fields[name] = unescapeHtml(/\bvalue="([^"]*)"/.exec(input[0])?.[1] ?? '');
+    }
+  }
+  return fields;
+}
+
+function unescapeHtml(text: string): string {
+  return text
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'")
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&amp;/g, '&');
+}
+
+/**
+ * For a describe block: the product without workers (ROLE=api: nothing moves unless a test moves it) and a console
+ * signed in for each key, started before the block's tests and stopped (storage cleaned up) after them. Read `app`
+ * and the clients inside the tests.
+ */
+export function useConsoleApp<K extends KeyName>(
+  keys: readonly K[],
+  opts: Omit<Parameters<typeof startTestApp>[0], 'env'> = {},
+): { readonly app: TestApp; readonly consoles: Readonly<Record<K, ConsoleClient>> } {
+  let app: TestApp | undefined;
+  const consoles = {} as Record<K, ConsoleClient>;
+  beforeAll(async () => {
+    app = await startTestApp({ ...opts, env: { ROLE: 'api' } });
+    for (const key of keys) {
+      consoles[key] = await openConsole(app, key);
+    }
+  });
+  afterAll(async () => {
+    await app?.close();
+    if (app) {
+      await cleanupTestEnv(app.testEnv);
+    }
+  });
+  return {
+    get app(): TestApp {
+      if (!app) {
+        throw new Error('useConsoleApp: the app is not started yet (read it inside a test)');
+      }
+      return app;
+    },
+    consoles,
   };
 }

@@ -28,3 +28,26 @@ export function permittedTo(destination: string, inboxIds: readonly string[]): N
     passing: ['mapped'],
   }));
 }
+
+/**
+ * `n` dead letters to `destination` (bare events of one practice, each with its one dead delivery), a second apart
+ * and the last one newest, for tests of lists and actions over dead letters; returns the delivery ids, oldest first.
+ */
+export async function insertDeadLetters(
+  db: Db,
+  destination: string,
+  n: number,
+  opts: { status?: number; before?: Date } = {},
+): Promise<string[]> {
+  const inboxIds = await insertInboxRows(db, 'dead', n);
+  const rows = await db.query<{ id: string }>(
+    `INSERT INTO delivery (id, inbox_id, destination, idempotency_key, state, attempts, last_status, last_error,
+       updated_at)
+     SELECT gen_random_uuid(), inbox_id, $1, gen_random_uuid()::text, 'dead', 4, $2::int, 'HTTP ' || $2::text,
+       $3::timestamptz - (($4::int - n) * interval '1 second')
+     FROM unnest($5::uuid[]) WITH ORDINALITY AS x(inbox_id, n)
+     ORDER BY n RETURNING id`,
+    [destination, opts.status ?? 422, (opts.before ?? new Date()).toISOString(), n, inboxIds],
+  );
+  return rows.map((r) => r.id);
+}

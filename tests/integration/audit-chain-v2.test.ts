@@ -82,6 +82,7 @@ describe('a chain written before and after migration 015', () => {
       '020_audit_event_failed.sql',
       '021_inbox_open_unfinished.sql',
       '022_feedback_request_digest.sql',
+      '023_inbox_practice_received.sql',
     ]);
     const writer = new AuditWriter(db);
     await Promise.all(Array.from({ length: 6 }, (_, i) => writer.append(tenant, event(6 + i))));

@@ -1,13 +1,14 @@
 import type { Consent } from '@medplum/fhirtypes';
-import { Router } from 'express';
+import { OperationOutcomeError } from '@medplum/core';
+import { Router, type Request, type Response } from 'express';
 import { auditRead, chainsToVerify, readAuditEvent, verifyChains } from '../audit-read';
 import { childOverview } from '../../reports/child-overview/overview';
 import { canReadChain, SYSTEM_TENANT } from '../../reports/audit-scope';
 import { searchAuditEvents, servedResource } from '../../reports/audit-search/search';
 import { encodeCursor, parseAuditSearch } from '../../reports/audit-search/search-params';
 import { listChainTenants } from '../../audit/verify';
-import { BSN_SYSTEM, isValidBsn } from '../../kernel/fhir/identifiers';
-import { failField } from '../../kernel/fhir/outcomes';
+import { BSN_SYSTEM, isValidBsn, isValidIsoDate } from '../../kernel/fhir/identifiers';
+import { failField, httpStatusOf } from '../../kernel/fhir/outcomes';
 import type { PipelineContext } from '../../event/context';
 import { CONSENT_SEARCH, searchConsents } from '../../reports/consent-search/consent-search';
 import { parseFhirSearch } from '../../reports/fhir-search/parse-search';
@@ -15,10 +16,10 @@ import { auditRouter } from '../audit-router';
 import { getPrincipal } from '../../access/authenticate';
 import { field, pageOf, sendPage } from './console-request';
 import { describeAuditEvent } from './describe-audit-event';
-import { html, type SafeHtml } from './html';
-import { formatTime, reasonsInWords, t, type Lang } from './i18n';
-import { csrfField, notice, table, type PageContext } from './layout';
-import { outcomeMessage } from './outcome-message';
+import { html, type HtmlValue, type SafeHtml } from './html';
+import { accessInWords, consentStatusInWords, formatTime, reasonsInWords, t, type Lang } from './i18n';
+import { csrfField, hiddenHeader, notice, table, type PageContext } from './layout';
+import { outcomeInWords } from './outcome-message';
 
 const PAGE_SIZE = 20;
 
@@ -136,6 +137,37 @@ function pageButton(page: PageContext, body: unknown, cursor: string, label: str
   </form>`;
 }
 
+/** The fields of the export form as sent. */
+interface ExportForm {
+  readonly tenant?: string | undefined;
+  readonly from?: string | undefined;
+  readonly to?: string | undefined;
+  readonly format?: string | undefined;
+}
+
+function exportFormOf(query: unknown): ExportForm {
+  return {
+    tenant: field(query, 'tenant'),
+    from: field(query, 'from'),
+    to: field(query, 'to'),
+    format: field(query, 'format'),
+  };
+}
+
+/**
+ * What is wrong with the export form's dates, in words: not dates (the form's date fields send YYYY-MM-DD), or the
+ * wrong way round, which would otherwise export nothing, unsaid. The API checks the rest.
+ */
+function exportProblem(lang: Lang, form: ExportForm): string | undefined {
+  for (const name of ['from', 'to'] as const) {
+    const value = form[name];
+    if (value !== undefined && !isValidIsoDate(value)) {
+      return t(lang, 'invalidDate', t(lang, name));
+    }
+  }
+  return form.from !== undefined && form.to !== undefined && form.to < form.from ? t(lang, 'fromAfterTo') : undefined;
+}
+
 function outcomeWords(lang: Lang, outcome: string | undefined): string {
   return t(lang, outcome === '4' ? 'outcome_4' : outcome === '8' ? 'outcome_8' : 'outcome_0');
 }
@@ -167,7 +199,7 @@ export function auditorPages(ctx: PipelineContext): Router {
     try {
       search = parseAuditSearch(params);
     } catch (err) {
-      sendPage(req, res, title, html`${notice('error', outcomeMessage(err))}${searchForm(page, req.body)}`, 400);
+      sendPage(req, res, title, html`${notice('error', outcomeInWords(lang, err))}${searchForm(page, req.body)}`, 400);
       return;
     }
     const result = await searchAuditEvents(ctx.db, getPrincipal(res), search);
@@ -204,7 +236,7 @@ export function auditorPages(ctx: PipelineContext): Router {
         <p role="status">
           ${result.total !== undefined ? t(lang, 'resultsCount', result.total) : t(lang, 'resultsShown', rows.length)}
         </p>
-        ${table(t(lang, 'navAuditEvents'), [t(lang, 'when'), t(lang, 'what'), t(lang, 'outcome'), t(lang, 'chain'), ''], rows, t(lang, 'noResults'))}
+        ${table(t(lang, 'navAuditEvents'), [t(lang, 'when'), t(lang, 'what'), t(lang, 'outcome'), t(lang, 'chain'), hiddenHeader(t(lang, 'details'))], rows, t(lang, 'noResults'))}
         ${paging}`,
     );
   });
@@ -238,7 +270,8 @@ export function auditorPages(ctx: PipelineContext): Router {
     );
   });
 
-  const overviewForm = (page: PageContext, action: string) =>
+  /** The BSN form of the overview and the consents, holding what was typed (it is posted, never in a URL). */
+  const overviewForm = (page: PageContext, action: string, body: unknown = {}) =>
     html`<form method="post" action="${action}" class="search">
       ${csrfField(page)}
       <label
@@ -248,11 +281,16 @@ export function auditorPages(ctx: PipelineContext): Router {
           autocomplete="off"
           pattern="[0-9]{9}"
           required
+          value="${field(body, 'bsn') ?? ''}"
           aria-describedby="bsn-help"
       /></label>
       <p id="bsn-help" class="help">${t(page.lang, 'bsnHelp')}</p>
       <button type="submit">${t(page.lang, 'show')}</button>
     </form>`;
+
+  /** Whose data a page shows, said where the form that asked for it ends. */
+  const shownFor = (lang: Lang, bsn: string) =>
+    html`<p class="shown-for" role="status">${t(lang, 'shownForBsn', bsn)}</p>`;
 
   router.get('/overview', (req, res) => {
     const page = pageOf(req, res);
@@ -277,7 +315,7 @@ export function auditorPages(ctx: PipelineContext): Router {
         req,
         res,
         title,
-        html`${notice('error', outcomeMessage(err))}${overviewForm(page, '/console/auditor/overview')}`,
+        html`${notice('error', outcomeInWords(lang, err))}${overviewForm(page, '/console/auditor/overview', req.body)}`,
         422,
       );
       return;
@@ -298,38 +336,39 @@ export function auditorPages(ctx: PipelineContext): Router {
           : t(lang, e.action === 'permit' ? 'kind_permit' : 'kind_deny');
       const data = e.kind === 'disclosure' ? e.dataTypes.join(', ') : reasonsInWords(lang, e.reasons.join(', '));
       const agreement = e.agreement ? `${e.agreement.id} v${e.agreement.version ?? '?'}` : '';
+      // Eight columns would not fit a tablet: the moment links to the AuditEvent, and purpose and agreement share one.
       return html`<tr class="${e.kind === 'disclosure' ? 'disclosure' : e.action}">
-        <td>${formatTime(lang, e.at)}</td>
+        <td>
+          <a href="/console/auditor/audit-events/${e.auditEvent.replace(/^AuditEvent\//, '')}"
+            >${formatTime(lang, e.at)}<span class="visually-hidden"> (${t(lang, 'details')})</span></a
+          >
+        </td>
         <td>${kind}</td>
         <td>
           ${org(e.recipient)}${e.kind === 'disclosure' && e.destination ? html`<br /><small>${e.destination}</small>` : ''}
         </td>
         <td>${data}</td>
-        <td>${e.purpose ?? ''}</td>
-        <td>${agreement}</td>
-        <td>${e.consents.join(', ')}</td>
-        <td>
-          <a href="/console/auditor/audit-events/${e.auditEvent.replace(/^AuditEvent\//, '')}">${t(lang, 'details')}</a>
-        </td>
+        <td>${e.purpose ?? ''}${agreement ? html`<br /><small>${agreement}</small>` : ''}</td>
+        <td class="ids">${e.consents.join(', ')}</td>
       </tr>`;
     });
     const accessRows = overview.accesses.map(
       (a) =>
         html`<tr>
           <td>${formatTime(lang, a.at)}</td>
-          <td>${a.action}</td>
+          <td>${accessInWords(lang, a.action)}</td>
           <td>${a.user ?? ''}</td>
           <td>${org(a.onBehalfOf)}</td>
           <td>${outcomeWords(lang, a.outcome)}</td>
-          <td>${a.what.join(', ')}</td>
+          <td class="ids">${a.what.join(', ')}</td>
         </tr>`,
     );
     sendPage(
       req,
       res,
       title,
-      html`${overviewForm(page, '/console/auditor/overview')}
-      ${table(t(lang, 'disclosures'), [t(lang, 'when'), t(lang, 'what'), t(lang, 'recipient'), t(lang, 'data'), t(lang, 'purpose'), t(lang, 'agreement'), t(lang, 'consents'), ''], entryRows, t(lang, 'none'))}
+      html`${overviewForm(page, '/console/auditor/overview', req.body)} ${shownFor(lang, bsn)}
+      ${table(t(lang, 'disclosures'), [t(lang, 'when'), t(lang, 'what'), t(lang, 'recipient'), t(lang, 'data'), t(lang, 'purposeAndAgreement'), t(lang, 'consents')], entryRows, t(lang, 'none'))}
       ${table(t(lang, 'accesses'), [t(lang, 'when'), t(lang, 'what'), t(lang, 'user'), t(lang, 'onBehalfOf'), t(lang, 'outcome'), t(lang, 'entities')], accessRows, t(lang, 'none'))}`,
     );
   });
@@ -364,7 +403,9 @@ export function auditorPages(ctx: PipelineContext): Router {
       return;
     }
     if (chosen !== undefined && !/^\d{8}$/.test(chosen) && chosen !== SYSTEM_TENANT) {
-      failField('tenant: the AGB code (8 digits) of the practice whose chain to read', 'tenant');
+      const refused = t(lang, 'invalidChain', t(lang, 'chain'));
+      sendPage(req, res, t(lang, 'verifyTitle'), html`${notice('error', refused)}${form}`, 400);
+      return;
     }
     const verdicts = await verifyChains(ctx, req, res, await chainsToVerify(ctx, req, res, chosen));
     const results = verdicts.map((v) =>
@@ -381,7 +422,8 @@ export function auditorPages(ctx: PipelineContext): Router {
     );
   });
 
-  router.get('/export', async (req, res) => {
+  /** The export form, holding the values it was sent with (and, when something is wrong with them, saying what). */
+  const exportPage = async (req: Request, res: Response, form: ExportForm, problem?: HtmlValue, status = 200) => {
     const { lang } = pageOf(req, res);
     const principal = getPrincipal(res);
     const tenants = (await listChainTenants(ctx.db)).filter((x) => canReadChain(principal, x));
@@ -390,41 +432,67 @@ export function auditorPages(ctx: PipelineContext): Router {
       res,
       t(lang, 'exportTitle'),
       html`<p>${t(lang, 'exportIntro')}</p>
+        ${problem !== undefined ? notice('error', problem) : ''}
         <form method="get" action="/console/auditor/export/download" class="search">
           <div class="fields">
             <label
               >${t(lang, 'chain')}<select name="tenant" required>
-                ${tenants.map((x) => option(x, x, undefined))}
+                ${tenants.map((x) => option(x, x, form.tenant))}
               </select></label
             >
-            <label>${t(lang, 'from')}<input type="date" name="from" /></label>
-            <label>${t(lang, 'to')}<input type="date" name="to" /></label>
+            <label>${t(lang, 'from')}<input type="date" name="from" value="${form.from ?? ''}" /></label>
+            <label>${t(lang, 'to')}<input type="date" name="to" value="${form.to ?? ''}" /></label>
             <label
               >${t(lang, 'format')}<select name="format">
-                ${option('ndjson', 'NDJSON', 'ndjson')}${option('csv', 'CSV', undefined)}
+                ${option('ndjson', 'NDJSON', form.format ?? 'ndjson')}${option('csv', 'CSV', form.format)}
               </select></label
             >
           </div>
           <button type="submit">${t(lang, 'download')}</button>
         </form>`,
+      status,
     );
+  };
+
+  router.get('/export', async (req, res) => {
+    await exportPage(req, res, {});
   });
 
-  /** The export itself is the API's (same checks, same audit, streamed): only empty form fields are left out. */
-  router.get('/export/download', (req, res, next) => {
+  /**
+   * The export itself is the API's (same checks, same audit, streamed): only empty form fields are left out. What
+   * is wrong with the form (dates that are none or the wrong way round, and whatever the API refuses as a bad
+   * request) comes back as the form with a message, not as a download or a bare error page.
+   */
+  router.get('/export/download', async (req, res, next) => {
+    const { lang } = pageOf(req, res);
+    const form = exportFormOf(req.query);
+    const problem = exportProblem(lang, form);
+    if (problem !== undefined) {
+      await exportPage(req, res, form, problem, 400);
+      return;
+    }
     const query = new URLSearchParams();
-    for (const name of ['tenant', 'from', 'to', 'format']) {
-      const value = field(req.query, name);
+    for (const name of ['tenant', 'from', 'to', 'format'] as const) {
+      const value = form[name];
       if (value !== undefined) {
         query.set(name, value);
       }
     }
+    const consoleUrl = req.url;
     req.url = `/audit/v1/export?${query.toString()}`;
     req.originalUrl = `${req.baseUrl}/export/download?${query.toString()}`;
-    api(req, res, next);
+    api(req, res, (err?: unknown) => {
+      const status = err instanceof OperationOutcomeError ? httpStatusOf(err.outcome) : 0;
+      if ((status === 400 || status === 422) && !res.headersSent) {
+        req.url = consoleUrl;
+        exportPage(req, res, form, outcomeInWords(lang, err), status).catch(next);
+        return;
+      }
+      next(err);
+    });
   });
 
-  const consentsForm = (page: PageContext) => overviewForm(page, '/console/auditor/consents');
+  const consentsForm = (page: PageContext, body: unknown = {}) => overviewForm(page, '/console/auditor/consents', body);
 
   router.get('/consents', (req, res) => {
     const page = pageOf(req, res);
@@ -439,7 +507,13 @@ export function auditorPages(ctx: PipelineContext): Router {
     try {
       bsn = bsnField(req.body);
     } catch (err) {
-      sendPage(req, res, title, html`${notice('error', outcomeMessage(err))}${consentsForm(page)}`, 422);
+      sendPage(
+        req,
+        res,
+        title,
+        html`${notice('error', outcomeInWords(lang, err))}${consentsForm(page, req.body)}`,
+        422,
+      );
       return;
     }
     const principal = getPrincipal(res);
@@ -457,7 +531,7 @@ export function auditorPages(ctx: PipelineContext): Router {
       req,
       res,
       title,
-      html`${consentsForm(page)}
+      html`${consentsForm(page, req.body)} ${shownFor(lang, bsn)}
       ${table(t(lang, 'consents'), ['Consent', t(lang, 'practice'), t(lang, 'state'), t(lang, 'provision'), t(lang, 'parties'), t(lang, 'period'), t(lang, 'purpose')], rows, t(lang, 'none'))}`,
     );
   });
@@ -476,7 +550,7 @@ function consentRow(lang: Lang, tenant: string, c: Consent): SafeHtml {
   return html`<tr>
     <td>${c.id ?? ''}<br /><small>${formatTime(lang, c.dateTime)}</small></td>
     <td>${tenant}</td>
-    <td>${c.status}</td>
+    <td>${consentStatusInWords(lang, c.status)}</td>
     <td>${p?.type === 'deny' ? t(lang, 'deny') : t(lang, 'permit')}</td>
     <td>${t(lang, 'consentGivenBy')}: ${givenBy}<br />${t(lang, 'recipientActor')}: ${recipients}</td>
     <td>${period}</td>

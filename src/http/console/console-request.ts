@@ -1,10 +1,14 @@
 import type { Request, Response } from 'express';
 import type { ConsoleSession } from '../../access/console-sessions';
+import { decodeTimeIdCursor, type TimeIdCursor } from '../../reports/time-id-page';
 import type { HtmlValue } from './html';
 import { isLang, type Lang } from './i18n';
 import { layout, type PageContext } from './layout';
 
 const STATE_LOCAL = 'console';
+
+/** A base to read a path (and query) against, to tell whether it stays on this site. */
+export const ON_SITE = new URL('http://console.invalid');
 
 /** What the console keeps per request in `res.locals`. */
 export interface ConsoleState {
@@ -26,7 +30,10 @@ export function getConsoleState(res: Response): ConsoleState {
 /** The page context of this request. */
 export function pageOf(req: Request, res: Response): PageContext {
   const state = getConsoleState(res);
-  return { lang: state.lang, session: state.session, path: req.baseUrl + (req.path === '/' ? '' : req.path) };
+  const path = req.baseUrl + (req.path === '/' ? '' : req.path);
+  // A GET's query is the page's filter or paging, never personal data (that is only ever posted): keep it.
+  const query = req.method === 'GET' ? new URL(req.originalUrl, ON_SITE).search : '';
+  return { lang: state.lang, session: state.session, path, back: path + query };
 }
 
 /** Sends a whole page. Console pages are never cached: they may hold personal data. */
@@ -46,6 +53,12 @@ export function field(source: unknown, name: string): string | undefined {
   const value = (source as Record<string, unknown>)[name];
   const text: unknown = Array.isArray(value) ? (value as unknown[])[0] : value;
   return typeof text === 'string' && text.trim() !== '' ? text.trim() : undefined;
+}
+
+/** The page cursor of a list's address (`_page`), if any; a token this server did not make is a 400. */
+export function pageCursorOf(query: unknown): TimeIdCursor | undefined {
+  const token = field(query, '_page');
+  return token !== undefined ? decodeTimeIdCursor(token) : undefined;
 }
 
 /** Parses the cookie header into a map (the few cookies the console sets; no library needed for that). */

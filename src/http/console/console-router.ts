@@ -11,13 +11,22 @@ import { requireRole, setPrincipal } from '../../access/authenticate';
 import type { Principal } from '../../access/principal';
 import { auditRefusal } from '../refusal-audit';
 import { auditorPages } from './auditor-pages';
-import { cookiesOf, field, getConsoleState, langOf, pageOf, sendPage, setConsoleState } from './console-request';
-import { html } from './html';
+import {
+  cookiesOf,
+  field,
+  getConsoleState,
+  langOf,
+  ON_SITE,
+  pageOf,
+  sendPage,
+  setConsoleState,
+} from './console-request';
+import { html, type HtmlValue } from './html';
 import { isLang, t } from './i18n';
 import { notice, ROLE_PAGES } from './layout';
 import { municipalityPages } from './municipality-pages';
 import { operatorPages } from './operator-pages';
-import { outcomeMessage } from './outcome-message';
+import { outcomeInWords } from './outcome-message';
 import { practicePages } from './practice-pages';
 
 /** What the console needs besides the pipeline: sessions, and the API's own credential check. */
@@ -58,6 +67,20 @@ class CsrfRefused extends Error {
 function cookie(req: Request, name: string, value: string, opts: { path: string; maxAge: number }): string {
   // Secure whenever the browser reached us over TLS (directly or through a trusted proxy).
   return `${name}=${value}; Path=${opts.path}; Max-Age=${opts.maxAge}; HttpOnly; SameSite=Strict${req.secure ? '; Secure' : ''}`;
+}
+
+/**
+ * `back` of the language switch as an address on this site, in the console, with its query; undefined for
+ * anything else (another host, `//host`, a scheme, a path that leaves /console once `..` is resolved).
+ */
+function consoleAddress(back: string | undefined): string | undefined {
+  if (back === undefined || !back.startsWith('/console')) {
+    return undefined;
+  }
+  const url = new URL(back, ON_SITE);
+  return url.origin === ON_SITE.origin && /^\/console(\/[a-z0-9/-]*)?$/.test(url.pathname)
+    ? url.pathname + url.search
+    : undefined;
 }
 
 /** Same-origin check: browsers send Origin on POST; a different one is a cross-site form. */
@@ -114,7 +137,7 @@ export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Route
         `jb_lang=${to}; Path=/console; Max-Age=31536000; SameSite=Lax${req.secure ? '; Secure' : ''}`,
       );
     }
-    res.redirect(303, back !== undefined && /^\/console(\/[a-z0-9/-]*)?$/.test(back) ? back : '/console');
+    res.redirect(303, consoleAddress(back) ?? '/console');
   });
 
   const signInPage = (req: Request, res: Response, message?: ReturnType<typeof notice>, status = 200) => {
@@ -171,7 +194,7 @@ export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Route
       principal = await opts.verifyCredential(field(req.body, 'credential') ?? '');
     } catch (err) {
       if (err instanceof OperationOutcomeError && getStatus(err.outcome) === 401) {
-        signInPage(req, res, notice('error', t(lang, 'signInFailed', outcomeMessage(err))), 401);
+        signInPage(req, res, notice('error', html`${t(lang, 'signInFailed')}: ${outcomeInWords(lang, err)}`), 401);
         return;
       }
       throw err;
@@ -249,7 +272,7 @@ function consoleErrors(ctx: PipelineContext): ErrorRequestHandler {
     const { lang } = pageOf(req, res);
     let status = 500;
     let title = t(lang, 'errorTitle');
-    let text = '';
+    let text: HtmlValue = '';
     if (err instanceof CsrfRefused) {
       status = 403;
       title = t(lang, 'csrfTitle');
@@ -262,7 +285,7 @@ function consoleErrors(ctx: PipelineContext): ErrorRequestHandler {
       } else if (status === 404) {
         title = t(lang, 'notFoundTitle');
       } else {
-        text = outcomeMessage(err);
+        text = outcomeInWords(lang, err);
       }
     } else if (isOutageError(err)) {
       // PostgreSQL or Redis is away or not answering (restart, failover): come back shortly, nothing is lost.

@@ -1,3 +1,5 @@
+import { PAYLOAD_PURGED } from '../../event/states';
+
 /** The console's languages: Dutch by default (its users are Dutch), English on request. */
 export const LANGS = ['nl', 'en'] as const;
 export type Lang = (typeof LANGS)[number];
@@ -19,7 +21,11 @@ const MESSAGES = {
     nl: 'Plak de sleutel (jb_…) of het token van uw identiteitsprovider. Het wordt niet bewaard; u krijgt een sessie.',
     en: 'Paste the key (jb_…) or the token from your identity provider. It is not kept; you get a session.',
   },
-  signInFailed: { nl: 'Aanmelden mislukt: {0}', en: 'Sign-in failed: {0}' },
+  signInFailed: { nl: 'Aanmelden mislukt', en: 'Sign-in failed' },
+  credentialNotAccepted: {
+    nl: 'de sleutel of het token wordt niet aanvaard (onbekend, ingetrokken of verlopen).',
+    en: 'the key or token is not accepted (unknown, revoked or expired).',
+  },
   sessionEnded: {
     nl: 'Uw sessie is verlopen of beëindigd. Meld u opnieuw aan.',
     en: 'Your session ended. Sign in again.',
@@ -49,12 +55,23 @@ const MESSAGES = {
   },
   notFoundTitle: { nl: 'Niet gevonden', en: 'Not found' },
   back: { nl: 'Terug', en: 'Back' },
+  fieldInvalid: { nl: '{0}: ongeldige waarde.', en: '{0}: not a valid value.' },
+  requestInvalid: { nl: 'Het verzoek is niet geldig.', en: 'The request is not valid.' },
+  technicalDetail: { nl: 'technisch, in het Engels', en: 'technical' },
   home: { nl: 'Start', en: 'Home' },
   // Common
   search: { nl: 'Zoeken', en: 'Search' },
   show: { nl: 'Tonen', en: 'Show' },
   nextPage: { nl: 'Volgende pagina', en: 'Next page' },
   previousPage: { nl: 'Vorige pagina', en: 'Previous page' },
+  pages: { nl: "Pagina's", en: 'Pages' },
+  newerPage: { nl: '← Nieuwere', en: '← Newer' },
+  olderPage: { nl: 'Oudere →', en: 'Older →' },
+  newestFirst: { nl: 'Nieuwste eerst, {0} per pagina.', en: 'Newest first, {0} a page.' },
+  shownOfMatching: {
+    nl: '{0} van de {1} getoond, nieuwste eerst ({2} per pagina).',
+    en: '{0} of the {1} shown, newest first ({2} a page).',
+  },
   none: { nl: 'Geen.', en: 'None.' },
   noResults: { nl: 'Niets gevonden.', en: 'Nothing found.' },
   when: { nl: 'Wanneer', en: 'When' },
@@ -67,6 +84,7 @@ const MESSAGES = {
   destination: { nl: 'Bestemming', en: 'Destination' },
   outcome: { nl: 'Uitkomst', en: 'Outcome' },
   details: { nl: 'Details', en: 'Details' },
+  action: { nl: 'Actie', en: 'Action' },
   refresh: { nl: 'Verversen', en: 'Refresh' },
   bsn: { nl: 'BSN van het kind', en: "Child's BSN" },
   bsnHelp: {
@@ -78,7 +96,17 @@ const MESSAGES = {
   eventId: { nl: 'Event-id', en: 'Event id' },
   type: { nl: 'Soort', en: 'Type' },
   attempts: { nl: 'Pogingen', en: 'Attempts' },
+  invalidDate: { nl: '{0}: geen geldige datum (JJJJ-MM-DD).', en: '{0}: not a valid date (YYYY-MM-DD).' },
   // Auditor
+  invalidBsn: {
+    nl: '{0}: geen geldig BSN (9 cijfers die de elfproef doorstaan).',
+    en: '{0}: not a valid BSN (9 digits passing the 11-proef).',
+  },
+  invalidChain: {
+    nl: '{0}: geen AGB-code (8 cijfers) van een praktijk.',
+    en: '{0}: not the AGB code (8 digits) of a practice.',
+  },
+  shownForBsn: { nl: 'Getoond voor het kind met BSN {0}.', en: 'Shown for the child with BSN {0}.' },
   navAuditEvents: { nl: 'Auditlog', en: 'Audit log' },
   navOverview: { nl: 'Verstrekkingen kind', en: "Child's disclosures" },
   navVerify: { nl: 'Keten controleren', en: 'Verify chain' },
@@ -125,6 +153,7 @@ const MESSAGES = {
   recipient: { nl: 'Ontvanger', en: 'Recipient' },
   data: { nl: 'Gegevens', en: 'Data' },
   agreement: { nl: 'Overeenkomst', en: 'Agreement' },
+  purposeAndAgreement: { nl: 'Doel, overeenkomst', en: 'Purpose, agreement' },
   consents: { nl: 'Toestemmingen', en: 'Consents' },
   kind_disclosure: { nl: 'verstrekt', en: 'disclosed' },
   kind_permit: { nl: 'besluit: toegestaan', en: 'decision: permitted' },
@@ -151,6 +180,10 @@ const MESSAGES = {
     en: 'A period of a chain with its head, verifiable offline with npm run audit-verify.',
   },
   format: { nl: 'Formaat', en: 'Format' },
+  fromAfterTo: {
+    nl: 'De datum bij ‘Van’ ligt na die bij ‘Tot en met’: zo is er niets te exporteren.',
+    en: 'The ‘From’ date is after the ‘To’ date: that leaves nothing to export.',
+  },
   download: { nl: 'Downloaden', en: 'Download' },
   consentsTitle: { nl: 'Toestemmingsregister van een kind', en: "A child's consent registry" },
   parties: { nl: 'Partijen', en: 'Parties' },
@@ -182,7 +215,11 @@ const MESSAGES = {
   anyDestination: { nl: 'Alle bestemmingen', en: 'Any destination' },
   filter: { nl: 'Filteren', en: 'Filter' },
   replay: { nl: 'Opnieuw versturen', en: 'Replay' },
-  replayAll: { nl: 'Alle {0} getoonde opnieuw versturen', en: 'Replay all {0} shown' },
+  replayAll: { nl: 'Alle {0} overeenkomende opnieuw versturen', en: 'Replay all {0} matching' },
+  replayOldest: {
+    nl: 'De oudste {0} van de {1} overeenkomende opnieuw versturen',
+    en: 'Replay the oldest {0} of the {1} matching',
+  },
   replayTitle: { nl: 'Voortgang opnieuw versturen', en: 'Replay progress' },
   replayProgress: {
     nl: '{0} van {1} afgeleverd, {2} onderweg, {3} weer onbestelbaar.',
@@ -196,7 +233,14 @@ const MESSAGES = {
   destinationsTitle: { nl: 'Bestemmingen', en: 'Destinations' },
   health: { nl: 'Gezondheid', en: 'Health' },
   running: { nl: 'actief', en: 'running' },
-  pausedBy: { nl: 'gepauzeerd ({0}): {1}', en: 'paused ({0}): {1}' },
+  pausedByOperator: { nl: 'gepauzeerd door een beheerder: {0}', en: 'paused by an operator: {0}' },
+  pausedAutomatically: { nl: 'automatisch gepauzeerd: {0}', en: 'paused automatically: {0}' },
+  pausedAfterFailures: {
+    nl: 'automatisch gepauzeerd na {0} fouten op rij; de laatste: {1}',
+    en: 'paused automatically after {0} failures in a row; the last: {1}',
+  },
+  probeUp: { nl: 'bereikbaar: {0}', en: 'reachable: {0}' },
+  probeDown: { nl: 'onbereikbaar: {0}', en: 'unreachable: {0}' },
   failures: { nl: 'Fouten op rij', en: 'Failures in a row' },
   lastError: { nl: 'Laatste fout', en: 'Last error' },
   lastProbe: { nl: 'Laatste controle', en: 'Last probe' },
@@ -207,6 +251,8 @@ const MESSAGES = {
   eventLookup: { nl: 'Inbox-id van het event', en: "The event's inbox id" },
   history: { nl: 'Verloop', en: 'History' },
   deliveries: { nl: 'Afleveringen', en: 'Deliveries' },
+  lastAnswer: { nl: 'Laatste antwoord', en: 'Last answer' },
+  deliveredOn: { nl: 'Afgeleverd op', en: 'Delivered at' },
   configurationTitle: { nl: 'Geladen configuratie', en: 'Loaded configuration' },
   agreements: { nl: 'Overeenkomsten', en: 'Agreements' },
   destinations: { nl: 'Bestemmingen', en: 'Destinations' },
@@ -296,10 +342,14 @@ const MESSAGES = {
 
 export type MessageKey = keyof typeof MESSAGES;
 
+/** `text` with `{0}`, `{1}`… replaced by the arguments. */
+function fill(text: string, args: readonly (string | number | undefined)[]): string {
+  return text.replace(/\{(\d)\}/g, (_m, i: string) => String(args[Number(i)] ?? ''));
+}
+
 /** A label in the language, with `{0}`, `{1}`… replaced by the arguments. */
 export function t(lang: Lang, key: MessageKey, ...args: readonly (string | number)[]): string {
-  const text: string = MESSAGES[key][lang];
-  return text.replace(/\{(\d)\}/g, (_m, i: string) => String(args[Number(i)] ?? ''));
+  return fill(MESSAGES[key][lang], args);
 }
 
 const STATES: Record<string, Record<Lang, string>> = {
@@ -316,7 +366,7 @@ const STATES: Record<string, Record<Lang, string>> = {
 
 /** An event or delivery state in words. */
 export function stateInWords(lang: Lang, state: string): string {
-  return STATES[state]?.[lang] ?? state;
+  return codeInWords(STATES, lang, state);
 }
 
 /** The policy engine's reason codes in words (DecisionReasonCode), for practices and auditors. */
@@ -366,17 +416,120 @@ const REASONS: Record<string, Record<Lang, string>> = {
   'permitted-by-legal-basis': { nl: 'toegestaan op grond van de wettelijke grondslag', en: 'permitted by legal basis' },
 };
 
-/** A state reason such as `consent-missing-guardian, consent-missing-child` (or `denied at delivery: …`) in words. */
+/** What a state reason may start with, and what it adds in words (`denied at delivery: consent-withdrawn`). */
+const REASON_PREFIXES: readonly (readonly [string, Record<Lang, string>])[] = [
+  ['denied at delivery: ', { nl: 'bij aflevering', en: 'at delivery' }],
+  ['decided again: ', { nl: 'opnieuw besloten', en: 'decided again' }],
+];
+
+/**
+ * The other reasons the pipeline records for a state (src/event), in words; `{1}`, `{2}` are the pattern's groups.
+ * Ids, codes and technical messages in them stay as they are; a reason none of these knows is shown as recorded.
+ */
+const OTHER_REASONS: readonly (readonly [RegExp, Record<Lang, string>])[] = [
+  [
+    /^recorded in the consent registry$/,
+    { nl: 'vastgelegd in het toestemmingsregister', en: 'recorded in the consent registry' },
+  ],
+  [
+    /^no destination configured for (\S+)$/,
+    { nl: 'geen bestemming ingesteld voor {1}', en: 'no destination configured for {1}' },
+  ],
+  [/^replayed by (.+)$/, { nl: 'opnieuw verstuurd door {1}', en: 'replayed by {1}' }],
+  [/^mapping failed$/, { nl: 'omzetten mislukt', en: 'mapping failed' }],
+  [
+    new RegExp(`^${PAYLOAD_PURGED}$`),
+    { nl: 'inhoud verwijderd na de bewaartermijn', en: 'content removed after the retention period' },
+  ],
+  [
+    /^monitoring report (\S+) pushed by (.+)$/,
+    { nl: 'monitoringrapport {1}, verstuurd door {2}', en: 'monitoring report {1}, pushed by {2}' },
+  ],
+  [/^monitoring report (\S+)$/, { nl: 'monitoringrapport {1}', en: 'monitoring report {1}' }],
+  // A delivery's outcome: `<destination>: HTTP 201`, or `<destination>: <what failed>[ (retries exhausted)]`.
+  [/^([a-z0-9-]+): HTTP (2\d\d)$/, { nl: '{1} nam het aan (HTTP {2})', en: '{1} accepted it (HTTP {2})' }],
+  [
+    /^([a-z0-9-]+): (.+) \(retries exhausted\)$/,
+    { nl: '{1}: {2} (alle pogingen gedaan)', en: '{1}: {2} (retries exhausted)' },
+  ],
+];
+
+/** The policy's reason codes at the start of a reason (`consent-missing-guardian, consent-missing-child: …`). */
+const LEADING_CODES = /^([a-z]+(?:-[a-z]+)+(?:, [a-z]+(?:-[a-z]+)+)*)(?::|$)/;
+
+/** The reason codes a state reason starts with, when it starts with known ones. */
+function reasonCodesOf(reason: string): string[] | undefined {
+  const codes = LEADING_CODES.exec(reason)?.[1]?.split(', ');
+  return codes?.every((c) => c in REASONS) ? codes : undefined;
+}
+
+/**
+ * A state reason in words. A decision's reason (`consent-missing-guardian, consent-missing-child: no consent from
+ * …`, policy/reason-words.ts) is each of its codes in words: the English detail after them is left out (the event
+ * page's "why denied" names the people, in words). Other reasons the pipeline records are said in words where known
+ * (OTHER_REASONS), else shown as recorded: never capitalised as if they were a sentence (`gm0226: …`).
+ */
 export function reasonsInWords(lang: Lang, reason: string | null | undefined): string {
   if (!reason) {
     return '';
   }
-  const atDelivery = reason.startsWith('denied at delivery: ');
-  const codes = reason.replace(/^denied at delivery: /, '').split(/,\s*/);
-  const words = codes.map((c) => REASONS[c]?.[lang] ?? c).join('; ');
-  const sentence = words.charAt(0).toUpperCase() + words.slice(1);
-  return atDelivery ? `${sentence} (${lang === 'nl' ? 'bij aflevering' : 'at delivery'})` : sentence;
+  const prefix = REASON_PREFIXES.find(([p]) => reason.startsWith(p));
+  const rest = prefix ? reason.slice(prefix[0].length) : reason;
+  const codes = reasonCodesOf(rest);
+  let words: string;
+  if (codes) {
+    const joined = codes.map((c) => REASONS[c]?.[lang] ?? c).join('; ');
+    words = joined.charAt(0).toUpperCase() + joined.slice(1);
+  } else {
+    const known = OTHER_REASONS.map(([pattern, text]) => [pattern.exec(rest), text] as const).find(([m]) => m);
+    words = known?.[0] ? fill(known[1][lang], [...known[0]]) : rest;
+  }
+  return prefix ? `${words} (${prefix[1][lang]})` : words;
 }
+
+/** Consent.status in words (the FHIR codes). */
+const CONSENT_STATUSES: Record<string, Record<Lang, string>> = {
+  draft: { nl: 'concept', en: 'draft' },
+  proposed: { nl: 'voorgesteld', en: 'proposed' },
+  active: { nl: 'geldig', en: 'active' },
+  rejected: { nl: 'afgewezen', en: 'rejected' },
+  inactive: { nl: 'niet meer geldig', en: 'inactive' },
+  'entered-in-error': { nl: 'ten onrechte vastgelegd', en: 'entered in error' },
+};
+
+/** What an access recorded in the audit log did (its RESTful subtype), in words. */
+const ACCESS_ACTIONS: Record<string, Record<Lang, string>> = {
+  create: { nl: 'vastgelegd', en: 'recorded' },
+  read: { nl: 'ingezien', en: 'read' },
+  'search-type': { nl: 'gezocht', en: 'searched' },
+};
+
+/** How a parent or guardian relates to the child (the guardian-relationship codes), in words. */
+const RELATIONSHIPS: Record<string, Record<Lang, string>> = {
+  mother: { nl: 'Moeder', en: 'Mother' },
+  father: { nl: 'Vader', en: 'Father' },
+  guardian: { nl: 'Voogd', en: 'Guardian' },
+  'foster-parent': { nl: 'Pleegouder', en: 'Foster parent' },
+  other: { nl: 'Anders', en: 'Other' },
+};
+
+/** A code in words from one of the tables above; one none knows is said as the sender did, or as it is. */
+function codeInWords(
+  table: Record<string, Record<Lang, string>>,
+  lang: Lang,
+  code: string | undefined,
+  display?: string,
+): string {
+  return code === undefined ? (display ?? '') : (table[code]?.[lang] ?? display ?? code);
+}
+
+export const consentStatusInWords = (lang: Lang, status: string | undefined): string =>
+  codeInWords(CONSENT_STATUSES, lang, status);
+export const accessInWords = (lang: Lang, action: string | undefined): string =>
+  codeInWords(ACCESS_ACTIONS, lang, action);
+/** A relationship code in words; one of another code system by its display, as the HIS sent it. */
+export const relationshipInWords = (lang: Lang, code: string | undefined, display?: string): string =>
+  codeInWords(RELATIONSHIPS, lang, code, display);
 
 /** A moment in Dutch time, in the console's language. */
 export function formatTime(lang: Lang, at: Date | string | null | undefined): string {

@@ -1,14 +1,17 @@
 import type { ConsoleSession } from '../../access/console-sessions';
 import type { Role } from '../../access/principal';
 import { html, type HtmlValue, type SafeHtml } from './html';
+import { encodeTimeIdCursor, type TimeIdCursor, type TimeIdPage } from '../../reports/time-id-page';
 import { t, type Lang, type MessageKey } from './i18n';
 
 /** What every page needs to know about the request: language, session and where it is. */
 export interface PageContext {
   readonly lang: Lang;
   readonly session?: ConsoleSession | undefined;
-  /** The path of this page (no query string), for the language switch and the current menu item. */
+  /** The path of this page (no query string), for the current menu item. */
   readonly path: string;
+  /** Where the language switch comes back to: this page with the query of its address. */
+  readonly back: string;
 }
 
 /** The pages each role has, in menu order: the first is the role's main page. */
@@ -79,7 +82,7 @@ export function layout(page: PageContext, title: string, content: HtmlValue): st
         <header>
           <span class="brand">${t(lang, 'appName')}</span>
           ${nav}
-          <a class="lang" href="/console/lang?to=${other}&amp;back=${encodeURIComponent(page.path)}" lang="${other}"
+          <a class="lang" href="/console/lang?to=${other}&amp;back=${encodeURIComponent(page.back)}" lang="${other}"
             >${t(lang, 'otherLanguage')}</a
           >
           ${user}
@@ -97,8 +100,18 @@ export function notice(kind: 'info' | 'error' | 'ok', text: HtmlValue): SafeHtml
   return html`<div class="notice ${kind}" role="${kind === 'error' ? 'alert' : 'status'}">${text}</div>`;
 }
 
+/** A column header for screen readers only: a column of buttons or links needs a name, not a visible one. */
+export function hiddenHeader(text: string): SafeHtml {
+  return html`<span class="visually-hidden">${text}</span>`;
+}
+
 /** A table with a caption and header row; rows are already-built `<tr>` fragments. */
-export function table(caption: string, headers: readonly string[], rows: readonly SafeHtml[], empty: string): SafeHtml {
+export function table(
+  caption: string,
+  headers: readonly HtmlValue[],
+  rows: readonly SafeHtml[],
+  empty: string,
+): SafeHtml {
   if (rows.length === 0) {
     return html`<p class="empty">${caption}: ${empty}</p>`;
   }
@@ -117,4 +130,33 @@ export function table(caption: string, headers: readonly string[], rows: readonl
       </tbody>
     </table>
   </div>`;
+}
+
+/**
+ * Links to the newer and older pages of a list shown newest first, at `path` with the list's filter (a list's
+ * address never holds personal data) and the page's cursor token.
+ */
+export function pagingLinks(
+  lang: Lang,
+  page: TimeIdPage<unknown>,
+  path: string,
+  filter: Readonly<Record<string, string | number | undefined>>,
+): SafeHtml {
+  const hrefOf = (cursor: TimeIdCursor) => {
+    const query = new URLSearchParams();
+    for (const [name, value] of Object.entries(filter)) {
+      if (value !== undefined) {
+        query.set(name, String(value));
+      }
+    }
+    query.set('_page', encodeTimeIdCursor(cursor));
+    return `${path}?${query.toString()}`;
+  };
+  if (!page.newer && !page.older) {
+    return html``;
+  }
+  return html`<nav class="paging" aria-label="${t(lang, 'pages')}">
+    ${page.newer ? html`<a href="${hrefOf(page.newer)}" rel="prev">${t(lang, 'newerPage')}</a>` : ''}
+    ${page.older ? html`<a href="${hrefOf(page.older)}" rel="next">${t(lang, 'olderPage')}</a>` : ''}
+  </nav>`;
 }

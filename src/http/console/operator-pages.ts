@@ -5,24 +5,38 @@ import type { PipelineContext } from '../../event/context';
 import { pauseDestination, resumeDestination } from '../../event/destination-health';
 import { getDestinationStatus } from '../../reports/destination-status/destination-status';
 import { replayDelivery } from '../../event/replay';
-import { countDeadLetters, deliveryStates, listDeadLetters } from '../../reports/dead-letters/dead-letters';
+import {
+  countDeadLetters,
+  countMatchingDeadLetters,
+  deliveryStates,
+  listDeadLetters,
+  pageDeadLetters,
+  type DeadLetterMatch,
+} from '../../reports/dead-letters/dead-letters';
+import { EXACT_TIME } from '../../reports/time-id-page';
 import { tryGetEventTimeline } from '../../reports/event-timeline/event-timeline';
 import { actorOf } from '../request-context';
-import { field, getConsoleState, pageOf, sendPage } from './console-request';
+import { field, getConsoleState, pageCursorOf, pageOf, sendPage } from './console-request';
 import { configurationProblems } from './configuration-problems';
 import { html, type SafeHtml } from './html';
 import { formatTime, reasonsInWords, stateInWords, t, type Lang } from './i18n';
-import { csrfField, notice, table } from './layout';
+import { csrfField, hiddenHeader, notice, pagingLinks, table } from './layout';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** Dead letters per page. */
+const DEAD_LETTER_PAGE = 100;
+/** The most dead letters one "replay all" sends again (and the replay progress page follows). */
+const REPLAY_CAP = 1000;
 
-/** A dead-letter filter from a form or query: destination id and the receiver's HTTP status. */
-function filterOf(source: unknown): { destination?: string | undefined; status?: number | undefined } {
+/** A dead-letter filter from a form or query: destination id, the receiver's HTTP status, and up to when. */
+function filterOf(source: unknown): DeadLetterMatch {
   const destination = field(source, 'destination');
   const status = field(source, 'status');
+  const until = field(source, 'until');
   return {
     destination: destination !== undefined && /^[a-z0-9-]{1,48}$/.test(destination) ? destination : undefined,
     status: status !== undefined && /^[1-5]\d\d$/.test(status) ? Number(status) : undefined,
+    until: until !== undefined && EXACT_TIME.test(until) ? until : undefined,
   };
 }
 
@@ -84,9 +98,11 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
   router.get('/dead-letters', async (req, res) => {
     const page = pageOf(req, res);
     const { lang } = page;
-    const f = filterOf(req.query);
-    const letters = await listDeadLetters(ctx.db, { ...f, limit: 200 });
-    const rows = letters.map(
+    const { destination, status } = filterOf(req.query);
+    const f = { destination, status };
+    const letters = await pageDeadLetters(ctx.db, f, pageCursorOf(req.query), DEAD_LETTER_PAGE);
+    const matching = await countMatchingDeadLetters(ctx.db, f);
+    const rows = letters.rows.map(
       (d) =>
         html`<tr>
           <td>${formatTime(lang, d.updatedAt)}</td>
@@ -98,8 +114,7 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
           </td>
           <td>${d.attempts}</td>
           <td>
-            ${d.lastStatus ?? ''}
-            ${d.lastError ?? ''}${
+            ${answerWords(d.lastStatus, d.lastError)}${
               d.responseBody
                 ? html`<details>
                     <summary>${t(lang, 'receiverAnswer')}</summary>
@@ -136,15 +151,23 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
       </div>
       <button type="submit">${t(lang, 'filter')}</button>
     </form>`;
+    // The button says how many it sends again, and the form holds the action to them: the same filter, only dead
+    // letters up to the newest counted, and the oldest first when there are more than one replay may send.
     const replayAll =
-      letters.length > 0
+      matching.count > 0
         ? html`<form method="post" action="/console/operator/dead-letters/replay">
             ${csrfField(page)} <input type="hidden" name="destination" value="${f.destination ?? ''}" /><input
               type="hidden"
               name="status"
               value="${f.status ?? ''}"
-            />
-            <button type="submit">${t(lang, 'replayAll', letters.length)}</button>
+            /><input type="hidden" name="until" value="${matching.newest ?? ''}" />
+            <button type="submit">
+              ${
+                matching.count <= REPLAY_CAP
+                  ? t(lang, 'replayAll', matching.count)
+                  : t(lang, 'replayOldest', REPLAY_CAP, matching.count)
+              }
+            </button>
           </form>`
         : '';
     sendPage(
@@ -152,15 +175,16 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
       res,
       t(lang, 'deadLettersTitle'),
       html`${filterForm}
-      ${table(t(lang, 'deadLettersTitle'), [t(lang, 'when'), t(lang, 'destination'), t(lang, 'eventId'), t(lang, 'attempts'), t(lang, 'receiverAnswer'), ''], rows, t(lang, 'none'))}
-      ${replayAll}`,
+      ${matching.count > 0 ? html`<p>${t(lang, 'shownOfMatching', rows.length, matching.count, DEAD_LETTER_PAGE)}</p>` : ''}
+      ${table(t(lang, 'deadLettersTitle'), [t(lang, 'when'), t(lang, 'destination'), t(lang, 'eventId'), t(lang, 'attempts'), t(lang, 'receiverAnswer'), hiddenHeader(t(lang, 'action'))], rows, t(lang, 'none'))}
+      ${pagingLinks(lang, letters, '/console/operator/dead-letters', f)} ${replayAll}`,
     );
   });
 
   const remember = async (res: Response, replayed: string[]) => {
     const state = getConsoleState(res);
     if (state.session && state.token) {
-      await sessions.update(state.token, { ...state.session, lastReplay: replayed.slice(0, 1000) });
+      await sessions.update(state.token, { ...state.session, lastReplay: replayed.slice(0, REPLAY_CAP) });
     }
   };
 
@@ -180,7 +204,7 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
 
   router.post('/dead-letters/replay', async (req, res) => {
     const replayed: string[] = [];
-    for (const d of await listDeadLetters(ctx.db, { ...filterOf(req.body), limit: 1000 })) {
+    for (const d of await listDeadLetters(ctx.db, { ...filterOf(req.body), limit: REPLAY_CAP })) {
       if ((await replayDelivery(ctx, d.id, actorOf(req, res))) === 'replayed') {
         replayed.push(d.id);
       }
@@ -243,8 +267,8 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
         <td>${s.adapter}</td>
         <td>${healthWords(lang, s)}</td>
         <td>${s.consecutiveFailures} / ${s.pauseAfterFailures}</td>
-        <td>${s.lastError ?? ''}<br /><small>${formatTime(lang, s.lastFailureAt)}</small></td>
-        <td>${s.lastProbeResult ?? ''}</td>
+        <td class="ids">${s.lastError ?? ''}<br /><small>${formatTime(lang, s.lastFailureAt)}</small></td>
+        <td class="ids">${probeWords(lang, s.lastProbeResult)}</td>
         <td>${action}</td>
       </tr>`;
     });
@@ -262,7 +286,7 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
           t(lang, 'failures'),
           t(lang, 'lastError'),
           t(lang, 'lastProbe'),
-          '',
+          hiddenHeader(t(lang, 'action')),
         ],
         rows,
         t(lang, 'none'),
@@ -348,8 +372,35 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
   return router;
 }
 
+/** A destination's health in words: running, or paused by whom and why (an automatic pause's reason in words). */
 function healthWords(lang: Lang, s: { paused: boolean; pausedBy: string | null; pauseReason: string | null }): string {
-  return s.paused ? t(lang, 'pausedBy', s.pausedBy ?? '', s.pauseReason ?? '') : t(lang, 'running');
+  if (!s.paused) {
+    return t(lang, 'running');
+  }
+  const reason = s.pauseReason ?? '';
+  if (s.pausedBy === 'operator') {
+    return t(lang, 'pausedByOperator', reason);
+  }
+  // As destination-health.ts records an automatic pause: "<n> consecutive failures, last: <error>".
+  const failures = /^(\d+) consecutive failures, last: ([\s\S]*)$/.exec(reason);
+  return failures
+    ? t(lang, 'pausedAfterFailures', failures[1] ?? '', failures[2] ?? '')
+    : t(lang, 'pausedAutomatically', reason);
+}
+
+/** The health probe's last result (`up: …` or `down: …`, destination-health-monitor.ts) in words. */
+function probeWords(lang: Lang, result: string | null): string {
+  const m = /^(up|down): ([\s\S]*)$/.exec(result ?? '');
+  return m ? t(lang, m[1] === 'up' ? 'probeUp' : 'probeDown', m[2] ?? '') : (result ?? '');
+}
+
+/**
+ * The receiver's last answer to a delivery: its HTTP status, and what went wrong when that says more than the
+ * status does (a network error, a refusal in words); a failure recorded as `HTTP 422` is not said twice.
+ */
+function answerWords(status: number | null, error: string | null): string {
+  const http = status !== null ? `HTTP ${status}` : undefined;
+  return [http, error !== null && error !== http ? error : undefined].filter((x) => x !== undefined).join(' — ');
 }
 
 function getDestination(ctx: PipelineContext, id: string): string {
@@ -375,7 +426,7 @@ export function timelineHtml(lang: Lang, e: NonNullable<Awaited<ReturnType<typeo
         <td>${d.destination}</td>
         <td>${stateInWords(lang, d.state)}</td>
         <td>${d.attempts}</td>
-        <td>${d.lastStatus ?? ''} ${d.lastError ?? ''}</td>
+        <td class="ids">${answerWords(d.lastStatus, d.lastError)}</td>
         <td>${formatTime(lang, d.deliveredAt)}</td>
       </tr>`,
   );
@@ -393,5 +444,5 @@ export function timelineHtml(lang: Lang, e: NonNullable<Awaited<ReturnType<typeo
     <ol class="timeline">
       ${history}
     </ol>
-    ${table(t(lang, 'deliveries'), [t(lang, 'destination'), t(lang, 'state'), t(lang, 'attempts'), t(lang, 'lastError'), t(lang, 'deliveredAt')], deliveries, t(lang, 'none'))}`;
+    ${table(t(lang, 'deliveries'), [t(lang, 'destination'), t(lang, 'state'), t(lang, 'attempts'), t(lang, 'lastAnswer'), t(lang, 'deliveredOn')], deliveries, t(lang, 'none'))}`;
 }

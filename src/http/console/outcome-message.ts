@@ -1,4 +1,8 @@
 import { OperationOutcomeError } from '@medplum/core';
+import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
+import { httpStatusOf } from '../../kernel/fhir/outcomes';
+import { html, type SafeHtml } from './html';
+import { t, type Lang, type MessageKey } from './i18n';
 
 /** The human text of a thrown OperationOutcomeError (its first issue), for a form's error message. */
 export function outcomeMessage(err: unknown): string {
@@ -7,4 +11,53 @@ export function outcomeMessage(err: unknown): string {
     return issue?.details?.text ?? issue?.diagnostics ?? issue?.code ?? 'error';
   }
   throw err;
+}
+
+/**
+ * The fields the console's forms send (and the API parameters they become), by an issue's `expression`: the
+ * field's label, and what is wrong with it when the console knows better words than "not a valid value".
+ */
+const FIELDS: Readonly<Record<string, { label: MessageKey; says?: MessageKey }>> = {
+  bsn: { label: 'bsn', says: 'invalidBsn' },
+  patient: { label: 'bsn', says: 'invalidBsn' },
+  tenant: { label: 'chain', says: 'invalidChain' },
+  from: { label: 'from', says: 'invalidDate' },
+  to: { label: 'to', says: 'invalidDate' },
+  date: { label: 'period', says: 'invalidDate' },
+  format: { label: 'format' },
+  agent: { label: 'agent' },
+  outcome: { label: 'outcome' },
+  subtype: { label: 'auditType' },
+  type: { label: 'auditType' },
+  _page: { label: 'pages' },
+};
+
+/**
+ * A thrown OperationOutcomeError in the page's language: the field it names in words ("BSN van het kind: geen
+ * geldig BSN …", else "<label>: ongeldige waarde"), a refused credential, or a request that is not valid; with the
+ * API's own diagnostics (English) after it, for whoever needs to know exactly. Anything else is thrown on.
+ */
+export function outcomeInWords(lang: Lang, err: unknown): SafeHtml {
+  if (!(err instanceof OperationOutcomeError)) {
+    throw err;
+  }
+  const issues = err.outcome.issue ?? [];
+  const expression = issues.find((i) => i.expression?.length)?.expression?.[0];
+  const field = expression !== undefined ? FIELDS[expression] : undefined;
+  const said =
+    httpStatusOf(err.outcome) === 401
+      ? t(lang, 'credentialNotAccepted')
+      : field
+        ? t(lang, field.says ?? 'fieldInvalid', t(lang, field.label))
+        : expression !== undefined
+          ? t(lang, 'fieldInvalid', expression)
+          : t(lang, 'requestInvalid');
+  const detail = issues.map(issueText).join('; ');
+  return html`${said}${
+    detail ? html` <small class="detail">(${t(lang, 'technicalDetail')}: <span lang="en">${detail}</span>)</small>` : ''
+  }`;
+}
+
+function issueText(issue: OperationOutcomeIssue): string {
+  return issue.details?.text ?? issue.diagnostics ?? issue.code;
 }

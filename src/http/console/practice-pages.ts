@@ -10,13 +10,15 @@ import { listPracticeEvents } from '../../reports/practice-events/practice-event
 import { tryGetSealedEvent } from '../../event/event-store';
 import { getPrincipal } from '../../access/authenticate';
 import { canActForPractice } from '../../access/principal';
-import { field, pageOf, sendPage } from './console-request';
+import { field, pageCursorOf, pageOf, sendPage } from './console-request';
 import { html, type SafeHtml } from './html';
-import { formatTime, reasonsInWords, stateInWords, t, type Lang } from './i18n';
-import { table } from './layout';
+import { formatTime, reasonsInWords, relationshipInWords, stateInWords, t, type Lang } from './i18n';
+import { pagingLinks, table } from './layout';
 import { timelineHtml } from './operator-pages';
 import { practiceOwnIds } from './practice-own-ids';
 
+/** Events per page: a page fits a tablet's screen a few times over. */
+const PAGE_SIZE = 100;
 const STATES = ['received', 'mapped', 'decided', 'delivered', 'completed', 'denied', 'failed', 'dead'];
 
 /** `/console/practice/…`: the practice's own events, their state, and for a denial which consent is missing. */
@@ -28,8 +30,12 @@ export function practicePages(ctx: PipelineContext): Router {
     const principal = getPrincipal(res);
     const state = field(req.query, 'state');
     const chosen = state !== undefined && STATES.includes(state) ? state : undefined;
-    const events = await listPracticeEvents(ctx.db, principal.practices, { state: chosen, limit: 200 });
-    const rows = events.map(
+    const events = await listPracticeEvents(ctx.db, principal.practices, {
+      state: chosen,
+      cursor: pageCursorOf(req.query),
+      size: PAGE_SIZE,
+    });
+    const rows = events.rows.map(
       (e) =>
         html`<tr class="state-${e.state}">
           <td>${formatTime(lang, e.receivedAt)}</td>
@@ -55,7 +61,9 @@ export function practicePages(ctx: PipelineContext): Router {
             </select></label
           ><button type="submit">${t(lang, 'filter')}</button>
         </form>
-        ${table(t(lang, 'eventsTitle'), [t(lang, 'when'), t(lang, 'eventId'), t(lang, 'type'), t(lang, 'state'), t(lang, 'reason')], rows, t(lang, 'none'))}`,
+        <p>${t(lang, 'newestFirst', PAGE_SIZE)}</p>
+        ${table(t(lang, 'eventsTitle'), [t(lang, 'when'), t(lang, 'eventId'), t(lang, 'type'), t(lang, 'state'), t(lang, 'reason')], rows, t(lang, 'none'))}
+        ${pagingLinks(lang, events, '/console/practice', { state: chosen })}`,
     );
   });
 
@@ -123,7 +131,7 @@ function partiesOf(
     }
     const person = people.find((p) => p.id === id);
     const coding = person?.relationship?.[0]?.coding?.[0];
-    const who = coding?.display ?? coding?.code ?? t(lang, 'guardian');
+    const who = (coding && relationshipInWords(lang, coding.code, coding.display)) || t(lang, 'guardian');
     const authority = person?.extension?.some((x) => x.valueBoolean === true) === true;
     return `${authority ? t(lang, 'guardianWithAuthority', who) : who} (${own ?? `RelatedPerson/${id ?? ''}`})`;
   });

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import type { Db } from '../../kernel/db';
 import { MONITORING_REPORT_EVENT } from '../../contracts/delivery-event-type';
+import { and, SqlParams } from '../../kernel/sql-params';
+import { exactTimeSql, timeIdKeyset, timeIdPage, type TimeIdCursor, type TimeIdPage } from '../time-id-page';
 
 /** Which dead letters to list or replay: by destination, the receiver's last status, and since when. */
 export const deadLetterFilter = z
@@ -29,32 +31,77 @@ export interface DeadLetter {
   updatedAt: Date;
 }
 
-/** The condition of a dead-letter filter ($1 destination, $2 status, $3 since), over `delivery d`. */
-const MATCHING = `d.state = 'dead' AND ($1::text IS NULL OR d.destination = $1) AND ($2::int IS NULL OR d.last_status = $2)
-       AND ($3::timestamptz IS NULL OR d.updated_at >= $3)`;
-const matchingParams = (f: DeadLetterFilter) => [f.destination ?? null, f.status ?? null, f.since ?? null];
+/** What an action on "all N matching" is held to: the filter, and no dead letter newer than the ones counted. */
+export type DeadLetterMatch = Omit<DeadLetterFilter, 'limit'> & {
+  /** The newest moment counted (`exactTimeSql`): dead letters that arrive after the count are not among the N. */
+  readonly until?: string | undefined;
+};
 
-/** Dead deliveries with the receiver's last answer, oldest first, at most `limit`. */
-export async function listDeadLetters(db: Db, f: DeadLetterFilter): Promise<DeadLetter[]> {
+/** The conditions of a match on `delivery d`, with their parameters added to `q`. */
+function deadWhere(f: DeadLetterMatch, q: SqlParams): string {
+  return and([
+    `d.state = 'dead'`,
+    ...(f.destination !== undefined ? [`d.destination = ${q.add(f.destination)}`] : []),
+    ...(f.status !== undefined ? [`d.last_status = ${q.add(f.status, 'int')}`] : []),
+    ...(f.since !== undefined ? [`d.updated_at >= ${q.add(f.since, 'timestamptz')}`] : []),
+    ...(f.until !== undefined ? [`d.updated_at <= ${q.add(f.until, 'timestamptz')}`] : []),
+  ]);
+}
+
+/** What a dead letter shows, from `delivery d JOIN inbox i`. */
+function deadLetterColumns(q: SqlParams): string {
+  return `d.id, d.inbox_id AS "inboxId", i.source_event_id AS "eventId", i.event_type AS "eventType",
+    CASE WHEN i.event_type = ${q.add(MONITORING_REPORT_EVENT)} THEN NULL ELSE i.tenant END AS practice,
+    d.destination, d.attempts, d.last_status AS "lastStatus", d.last_error AS "lastError",
+    d.response_body AS "responseBody", d.updated_at AS "updatedAt"`;
+}
+
+/** Dead deliveries with the receiver's last answer, oldest first. */
+export async function listDeadLetters(db: Db, f: DeadLetterFilter & DeadLetterMatch): Promise<DeadLetter[]> {
+  const q = new SqlParams();
   return db.query<DeadLetter>(
-    `SELECT d.id, d.inbox_id AS "inboxId", i.source_event_id AS "eventId", i.event_type AS "eventType",
-       CASE WHEN i.event_type = $5 THEN NULL ELSE i.tenant END AS practice, d.destination,
-       d.attempts, d.last_status AS "lastStatus", d.last_error AS "lastError", d.response_body AS "responseBody",
-       d.updated_at AS "updatedAt"
-     FROM delivery d JOIN inbox i ON i.id = d.inbox_id
-     WHERE ${MATCHING}
-     ORDER BY d.updated_at LIMIT $4`,
-    [...matchingParams(f), f.limit, MONITORING_REPORT_EVENT],
+    `SELECT ${deadLetterColumns(q)} FROM delivery d JOIN inbox i ON i.id = d.inbox_id
+     WHERE ${deadWhere(f, q)} ORDER BY d.updated_at LIMIT ${q.add(f.limit, 'int')}`,
+    q.values,
   );
 }
 
-/** How many dead deliveries match the filter, `limit` aside: what a page of them or a replay leaves out. */
-export async function countMatchingDeadLetters(db: Db, f: DeadLetterFilter): Promise<number> {
-  const [row] = await db.query<{ n: number }>(
-    `SELECT count(*)::int AS n FROM delivery d WHERE ${MATCHING}`,
-    matchingParams(f),
+/**
+ * One page of the dead letters a filter matches, newest first (the console's list), by keyset on (updated_at, id).
+ * Dead letters are few beside all deliveries: the partial index `delivery_dead` holds only them.
+ */
+export async function pageDeadLetters(
+  db: Db,
+  f: DeadLetterMatch,
+  cursor: TimeIdCursor | undefined,
+  size: number,
+): Promise<TimeIdPage<DeadLetter & { pageKey: string }>> {
+  const q = new SqlParams();
+  const keyset = timeIdKeyset(cursor, { time: 'd.updated_at', id: 'd.id' }, q);
+  const rows = await db.query<DeadLetter & { pageKey: string }>(
+    `SELECT ${deadLetterColumns(q)}, ${exactTimeSql('d.updated_at')} AS "pageKey"
+     FROM delivery d JOIN inbox i ON i.id = d.inbox_id
+     WHERE ${deadWhere(f, q)} AND ${keyset.where} ORDER BY ${keyset.orderBy} LIMIT ${q.add(size + 1, 'int')}`,
+    q.values,
   );
-  return row?.n ?? 0;
+  return timeIdPage(rows, size, cursor);
+}
+
+/**
+ * How many dead letters a filter matches, and the moment of the newest of them: an action offered on "all N" is
+ * then held to those N (`until`), however many die after the page was shown.
+ */
+export async function countMatchingDeadLetters(
+  db: Db,
+  f: DeadLetterMatch,
+): Promise<{ count: number; newest: string | undefined }> {
+  const q = new SqlParams();
+  const [row] = await db.query<{ count: number; newest: string | null }>(
+    `SELECT count(*)::int AS count, ${exactTimeSql('max(d.updated_at)')} AS newest FROM delivery d
+     WHERE ${deadWhere(f, q)}`,
+    q.values,
+  );
+  return { count: row?.count ?? 0, newest: row?.newest ?? undefined };
 }
 
 /** Which status updates to list: by delivery state (dead letters by default). */

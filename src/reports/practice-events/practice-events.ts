@@ -1,4 +1,6 @@
 import type { Db } from '../../kernel/db';
+import { and, SqlParams } from '../../kernel/sql-params';
+import { exactTimeSql, timeIdKeyset, timeIdPage, type TimeIdCursor, type TimeIdPage } from '../time-id-page';
 
 /** One of a practice's events as the practice sees it in the console: ids, type, state and why. */
 export interface PracticeEvent {
@@ -12,17 +14,33 @@ export interface PracticeEvent {
   updatedAt: Date;
 }
 
-/** The newest events of some practices (`*` for all), optionally only those in one state. */
+/**
+ * One page of the events of some practices (`*` for all), newest first, optionally only those in one state: by
+ * keyset on (received_at, id), which the index `inbox_practice_received` (migration 022) serves for one practice.
+ */
 export async function listPracticeEvents(
   db: Db,
   practices: readonly string[],
-  f: { state?: string | undefined; limit: number },
-): Promise<PracticeEvent[]> {
-  return db.query<PracticeEvent>(
+  f: { state?: string | undefined; cursor?: TimeIdCursor | undefined; size: number },
+): Promise<TimeIdPage<PracticeEvent & { pageKey: string }>> {
+  const q = new SqlParams();
+  const keyset = timeIdKeyset(f.cursor, { time: 'received_at', id: 'id' }, q);
+  const where = and([
+    // One practice as an equality, so that the index is read in order and no more of it than a page.
+    practices.includes('*')
+      ? 'TRUE'
+      : practices.length === 1
+        ? `tenant = ${q.add(practices[0])}`
+        : `tenant = ANY(${q.add(practices, 'text[]')})`,
+    ...(f.state !== undefined ? [`state = ${q.add(f.state)}`] : []),
+    keyset.where,
+  ]);
+  const rows = await db.query<PracticeEvent & { pageKey: string }>(
     `SELECT id, source_event_id AS "eventId", tenant AS practice, event_type AS "eventType", state,
-       state_reason AS "stateReason", received_at AS "receivedAt", updated_at AS "updatedAt"
-     FROM inbox WHERE ($1::text[] @> ARRAY['*'] OR tenant = ANY($1::text[])) AND ($2::text IS NULL OR state = $2)
-     ORDER BY received_at DESC, id LIMIT $3`,
-    [practices, f.state ?? null, f.limit],
+       state_reason AS "stateReason", received_at AS "receivedAt", updated_at AS "updatedAt",
+       ${exactTimeSql('received_at')} AS "pageKey"
+     FROM inbox WHERE ${where} ORDER BY ${keyset.orderBy} LIMIT ${q.add(f.size + 1, 'int')}`,
+    q.values,
   );
+  return timeIdPage(rows, f.size, f.cursor);
 }

@@ -1,4 +1,5 @@
-import { DECISION_REASON_CODES } from '../../../src/policy/types';
+import { DECISION_REASON_CODES, type Decision, type DecisionReason } from '../../../src/policy/types';
+import { decisionText } from '../../../src/policy/reason-words';
 import { html, SafeHtml } from '../../../src/http/console/html';
 import { reasonsInWords, stateInWords, t } from '../../../src/http/console/i18n';
 import { EVENT_STATES } from '../../../src/event/states';
@@ -45,6 +46,78 @@ describe('the console in words', () => {
     expect(t('en', 'chainBroken', '01234567', 2, 'hash mismatch')).toBe(
       'Chain 01234567 is BROKEN at row 2: hash mismatch',
     );
+  });
+});
+
+describe('state reasons as the pipeline records them, in words', () => {
+  const child = { role: 'child', reference: 'Patient/p1', hisId: 'c-2' } as const;
+  const mother = {
+    role: 'guardian',
+    reference: 'RelatedPerson/r1',
+    hisId: 'g1',
+    relationship: 'mother',
+    hasAuthority: true,
+  } as const;
+  const decision = (effect: Decision['effect'], reasons: DecisionReason[]): Decision => ({
+    effect,
+    reasons,
+    agreement: { id: 'demo-overbetuwe', version: 1 },
+    consentIds: [],
+    obligations: { allowedFields: {} },
+  });
+  const twoMissing = decisionText(
+    decision('deny', [
+      { code: 'consent-missing-guardian', detail: '', people: [mother] },
+      { code: 'consent-missing-child', detail: '', people: [child] },
+    ]),
+  );
+  const permitted = decisionText(
+    decision('permit', [{ code: 'permitted-by-consent', detail: '', people: [child, mother] }]),
+  );
+
+  it.each([
+    [
+      twoMissing,
+      'De toestemming van een ouder met gezag ontbreekt; de toestemming van het kind ontbreekt',
+      "The consent of a parent with parental authority is missing; the child's consent is missing",
+    ],
+    [
+      `denied at delivery: ${twoMissing}`,
+      'De toestemming van een ouder met gezag ontbreekt; de toestemming van het kind ontbreekt (bij aflevering)',
+      undefined,
+    ],
+    [permitted, 'Toegestaan op grond van toestemming', 'Permitted by consent'],
+    [
+      'decided again: permitted-by-consent',
+      'Toegestaan op grond van toestemming (opnieuw besloten)',
+      'Permitted by consent (decided again)',
+    ],
+    ['gm0226: HTTP 200', 'gm0226 nam het aan (HTTP 200)', 'gm0226 accepted it (HTTP 200)'],
+    ['gm0226: HTTP 422', 'gm0226: HTTP 422', 'gm0226: HTTP 422'],
+    [
+      'gm0226: network error: connect ECONNREFUSED (retries exhausted)',
+      'gm0226: network error: connect ECONNREFUSED (alle pogingen gedaan)',
+      undefined,
+    ],
+    ['recorded in the consent registry', 'vastgelegd in het toestemmingsregister', undefined],
+    ['no destination configured for GM0344', 'geen bestemming ingesteld voor GM0344', undefined],
+    ['replayed by api-key:operator', 'opnieuw verstuurd door api-key:operator', undefined],
+    ['something new the pipeline says', 'something new the pipeline says', 'something new the pipeline says'],
+  ])('says %j in words', (reason, nl, en) => {
+    expect(reasonsInWords('nl', reason)).toBe(nl);
+    if (en !== undefined) {
+      expect(reasonsInWords('en', reason)).toBe(en);
+    }
+  });
+
+  it("leaves out a decision's English detail in Dutch, whichever codes it names", () => {
+    for (const code of DECISION_REASON_CODES) {
+      const words = reasonsInWords(
+        'nl',
+        decisionText(decision('deny', [{ code, detail: 'the detail', people: [child] }])),
+      );
+      expect(words).not.toMatch(/detail|consent of|the child|under Agreement|[a-z]+-[a-z]+/);
+    }
   });
 });
 

@@ -1,0 +1,80 @@
+import { buildRegistry } from '../../src/event/registry';
+import { countDestinationFailure, recordPause, recordProbeResult } from '../../src/event/event-store';
+import { buildAgreement, buildDestination } from '../helpers/builders';
+import { formFields, useConsoleApp } from '../helpers/console-client';
+import { insertDeadLetters } from '../helpers/inbox-rows';
+
+const REPLAY_ALL = '/console/operator/dead-letters/replay';
+
+// The operator's dead letters: what the page says it will replay is what the replay sends again. The button once
+// counted the 200 rows shown while the replay sent up to 1000 matching the filter, including any that died after.
+describe("the console's dead letters: replay all does what its button says", () => {
+  // No workers (ROLE=api): replayed deliveries stay pending, so the test counts exactly what the replay revived.
+  const h = useConsoleApp(['operator'], {
+    registry: buildRegistry({
+      agreements: [buildAgreement()],
+      destinations: [
+        buildDestination('http://127.0.0.1:9/fhir'),
+        buildDestination('http://127.0.0.1:9/fhir', { id: 'gm0344' }),
+      ],
+    }),
+  });
+  const c = h.consoles;
+
+  const db = () => h.app.rt.ctx.db;
+  const page = async (query: string) => (await c.operator.get(`/console/operator/dead-letters${query}`)).text();
+  const countIn = async (ids: readonly string[], state: string) =>
+    (
+      await db().query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM delivery WHERE id = ANY($1::uuid[]) AND state = $2`,
+        [ids, state],
+      )
+    )[0]?.n;
+
+  it('counts every dead letter the filter matches, and replays those and no others', async () => {
+    const matching = await insertDeadLetters(db(), 'gm0344', 250, { before: new Date(Date.now() - 3_600_000) });
+    const otherStatus = await insertDeadLetters(db(), 'gm0344', 3, { status: 500 });
+    const text = await page('?destination=gm0344&status=422');
+    expect(text).toContain('Alle 250 overeenkomende opnieuw versturen');
+    const form = formFields(text, REPLAY_ALL);
+    // Dead letters that arrive after the page was shown are not among the 250.
+    const later = await insertDeadLetters(db(), 'gm0344', 5);
+
+    const res = await c.operator.post(REPLAY_ALL, form);
+    expect(res.status).toBe(303);
+    expect(await countIn(matching, 'pending')).toBe(250);
+    expect(await countIn(later, 'dead')).toBe(5);
+    expect(await countIn(otherStatus, 'dead')).toBe(3);
+    // The progress page follows the 250.
+    expect(await (await c.operator.get('/console/operator/replays')).text()).toContain('0 van 250 afgeleverd');
+  });
+
+  it('says so when there are more than one replay sends, and sends the oldest', async () => {
+    const ids = await insertDeadLetters(db(), 'gm0226', 1001);
+    const text = await page('?destination=gm0226');
+    expect(text).toContain('De oudste 1000 van de 1001 overeenkomende opnieuw versturen');
+    await c.operator.post(REPLAY_ALL, formFields(text, REPLAY_ALL));
+    expect(await countIn(ids.slice(0, 1000), 'pending')).toBe(1000);
+    expect(await countIn(ids.slice(1000), 'dead')).toBe(1);
+  });
+
+  it('names every column, the one of buttons too (for screen readers only)', async () => {
+    await insertDeadLetters(db(), 'gm0226', 1);
+    for (const path of ['/console/operator/dead-letters', '/console/operator/destinations']) {
+      const text = await (await c.operator.get(path)).text();
+      expect(text).toContain('<th scope="col"><span class="visually-hidden">Actie</span></th>');
+      expect(text).not.toMatch(/<th[^>]*>\s*<\/th>/);
+    }
+  });
+
+  it("says a destination's health and its last probe in words", async () => {
+    // As the workers leave it: failures counted, then a pause, then a probe.
+    await countDestinationFailure(db(), 'gm0344', 'network error: ECONNREFUSED');
+    await recordPause(db(), 'gm0344', 'auto', '20 consecutive failures, last: network error: ECONNREFUSED');
+    await recordProbeResult(db(), 'gm0344', 'down: GET HTTP 422');
+    const text = await (await c.operator.get('/console/operator/destinations')).text();
+    expect(text).toContain('automatisch gepauzeerd na 20 fouten op rij; de laatste: network error: ECONNREFUSED');
+    expect(text).toContain('onbereikbaar: GET HTTP 422');
+    expect(text).not.toContain('consecutive failures');
+  });
+});
