@@ -32,7 +32,7 @@ export function adminRouter(ctx: PipelineContext): Router {
   router.get('/dead-letters', async (req, res) => {
     const filter = parseQuery(deadLetterFilter, req.query);
     // `total` counts every match, so a page cut short by `limit` says so.
-    const [deadLetters, total] = await Promise.all([
+    const [deadLetters, { count: total }] = await Promise.all([
       listDeadLetters(ctx.db, filter),
       countMatchingDeadLetters(ctx.db, filter),
     ]);
