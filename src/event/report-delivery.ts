@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { conflict, OperationOutcomeError } from '@medplum/core';
+import { conflictField } from '../kernel/fhir/outcomes';
 import type { MeasureReport } from '@medplum/fhirtypes';
 import { reportDisclosure, SYSTEM_WORKER, type AuditActor } from '../audit/audit-events';
 import { MONITORING_REPORT_EVENT } from '../contracts/delivery-event-type';
@@ -100,10 +101,12 @@ export function getMonitoringAgreement(
   const agreement = tryGetMonitoringAgreement(ctx, scope, days);
   if (!agreement) {
     const between = scope.practice === undefined ? '' : ` and practice ${scope.practice}`;
+    // Named `period`: it is the period asked for that no agreement covers.
     throw new OperationOutcomeError(
-      conflict(
+      conflictField(
         `No agreement with purpose monitoring between municipality ${scope.municipality}${between} is in force ` +
           `on any day from ${days.start} to ${days.end}`,
+        'period',
       ),
     );
   }

@@ -50,7 +50,8 @@ describe("the console's monitoring report: the period shown is the period asked 
   ])('answers %s with a message and no report', async (_what, query) => {
     const { status, text } = await page(query);
     expect(status).toBe(400);
-    expect(text).toContain('class="notice error"');
+    // In the page's language, naming the field in words; the API's English only as a technical detail.
+    expect(text).toMatch(/class="notice error"[^>]*>(Van|Tot en met|Praktijk \(AGB\)|Periode)/);
     expect(text).not.toContain('class="measure"');
   });
 

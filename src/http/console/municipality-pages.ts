@@ -13,7 +13,7 @@ import { consoleMonitoringReport, type MonitoringQuery } from './monitoring-sour
 import { auditReportRead } from '../monitoring-query';
 import { auditRead } from '../audit-read';
 import { organisationAgent } from '../../audit/audit-events';
-import { outcomeMessage } from './outcome-message';
+import { outcomeInWords } from './outcome-message';
 import { notice, table } from './layout';
 
 /** The page's query as given: a value the report cannot use is answered with a message, not left out. */
@@ -127,7 +127,7 @@ export function municipalityPages(ctx: PipelineContext): Router {
     try {
       shown = await consoleMonitoringReport(ctx, principal, q);
     } catch (err) {
-      sendPage(req, res, t(lang, 'reportTitle'), html`${notice('error', outcomeMessage(err))}${form()}`, 400);
+      sendPage(req, res, t(lang, 'reportTitle'), html`${notice('error', outcomeInWords(lang, err))}${form()}`, 400);
       return;
     }
     const { report, period } = shown;

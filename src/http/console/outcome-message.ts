@@ -30,6 +30,8 @@ const FIELDS: Readonly<Record<string, { label: MessageKey; says?: MessageKey }>>
   subtype: { label: 'auditType' },
   type: { label: 'auditType' },
   _page: { label: 'pages' },
+  practice: { label: 'practice' },
+  period: { label: 'period' },
 };
 
 /**
