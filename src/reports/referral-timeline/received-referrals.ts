@@ -1,8 +1,8 @@
 import type { Identifier } from '@medplum/fhirtypes';
-import { z } from 'zod';
 import type { PipelineContext } from '../../event/context';
 import { getSealedEvents, type FeedbackRow } from '../../event/event-store';
-import { decodePageToken, encodePageToken } from '../fhir-search/page-token';
+import { SqlParams } from '../../kernel/sql-params';
+import { decodeTimeIdCursor, encodeTimeIdCursor, exactTimeSql, timeIdKeyset, timeIdPage } from '../time-id-page';
 import { buildTimeline, tryReferralIdentityOf, type ReferralTimeline } from './timeline';
 import { referredOnOf } from '../../event/status-dates';
 
@@ -29,18 +29,14 @@ export interface ReceivedReferralsPage {
   readonly next: string | undefined;
 }
 
-/** Where a page starts: after the delivery at this moment (to the microsecond, as stored) with this id. */
-const cursorSchema = z
-  .object({ a: z.string().regex(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/), d: z.uuid() })
-  .strict();
-
 interface ListRow {
+  /** The delivery's id and moment: what a page is keyed by (`time-id-page.ts`). */
   id: string;
+  pageKey: string;
+  inboxId: string;
   practice: string;
   eventType: string;
   deliveredAt: Date;
-  cursorAt: string;
-  deliveryId: string;
   system: string | null;
   value: string | null;
   /** As JSON gives them: `created_at` is text. */
@@ -57,39 +53,40 @@ export async function listReceivedReferrals(
   destinations: readonly string[],
   opts: { readonly limit: number; readonly page?: string | undefined },
 ): Promise<ReceivedReferralsPage> {
-  const after = opts.page === undefined ? undefined : decodePageToken(opts.page, cursorSchema);
+  const after = opts.page === undefined ? undefined : decodeTimeIdCursor(opts.page);
   if (destinations.length === 0) {
     return { referrals: [], next: undefined };
   }
-  const rows = await ctx.db.query<ListRow>(
-    `SELECT i.id, i.tenant AS practice, i.event_type AS "eventType", d.delivered_at AS "deliveredAt",
-       to_char(d.delivered_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS "cursorAt", d.id AS "deliveryId",
-       r.system, r.value,
+  const q = new SqlParams();
+  const keyset = timeIdKeyset(after, { time: 'd.delivered_at', id: 'd.id' }, q);
+  const read = await ctx.db.query<ListRow>(
+    `SELECT d.id, ${exactTimeSql('d.delivered_at')} AS "pageKey", i.id AS "inboxId", i.tenant AS practice,
+       i.event_type AS "eventType", d.delivered_at AS "deliveredAt", r.system, r.value,
        COALESCE((SELECT json_agg(json_build_object('status', f.status, 'status_date', f.status_date,
                    'created_at', f.created_at, 'state', f.state) ORDER BY f.created_at, f.id)
                  FROM feedback f WHERE f.inbox_id = i.id), '[]'::json) AS updates
      FROM delivery d JOIN inbox i ON i.id = d.inbox_id LEFT JOIN referral_identifier r ON r.inbox_id = i.id
-     WHERE d.state = 'delivered' AND d.destination = ANY($1::text[]) AND i.event_type LIKE 'referral.%'
-       AND ($2::timestamptz IS NULL OR (d.delivered_at, d.id) < ($2::timestamptz, $3::uuid))
-     ORDER BY d.delivered_at DESC, d.id DESC LIMIT $4`,
-    [destinations, after?.a ?? null, after?.d ?? null, opts.limit + 1],
+     WHERE d.state = 'delivered' AND d.destination = ANY(${q.add([...destinations], 'text[]')})
+       AND i.event_type LIKE 'referral.%' AND ${keyset.where}
+     ORDER BY ${keyset.orderBy} LIMIT ${q.add(opts.limit + 1, 'int')}`,
+    q.values,
   );
-  const page = rows.slice(0, opts.limit);
+  const { rows: page, older } = timeIdPage(read, opts.limit, after);
   // The events themselves, in one statement, for the day each referral was written (the start of its waiting days).
   const events = new Map(
     (
       await getSealedEvents(
         ctx.db,
-        page.map((r) => r.id),
+        page.map((r) => r.inboxId),
       )
     ).map((e) => [e.id, e]),
   );
   const referrals = page.map((r): ReceivedReferral => {
-    const event = events.get(r.id);
+    const event = events.get(r.inboxId);
     const identity = event ? tryReferralIdentityOf(ctx, event) : undefined;
     const updates = r.updates.map((u) => ({ ...u, created_at: new Date(u.created_at) }));
     return {
-      id: r.id,
+      id: r.inboxId,
       practice: r.practice,
       eventType: r.eventType,
       deliveredAt: r.deliveredAt,
@@ -97,9 +94,5 @@ export async function listReceivedReferrals(
       timeline: buildTimeline(referredOnOf(identity?.authoredOn, event?.received_at ?? r.deliveredAt), updates),
     };
   });
-  const last = page.at(-1);
-  return {
-    referrals,
-    next: rows.length > opts.limit && last ? encodePageToken({ a: last.cursorAt, d: last.deliveryId }) : undefined,
-  };
+  return { referrals, next: older && encodeTimeIdCursor(older) };
 }
