@@ -129,7 +129,9 @@ describe('the web console in a real browser', () => {
     const overview = await page.locator('main').textContent();
     expect(overview).toContain('verstrekt');
     expect(overview).toContain('Overbetuwe GM0226');
-    expect(overview).toContain('besluit: toegestaan');
+    // Decided twice, told apart by when.
+    expect(overview).toContain('besluit: toegestaan (bij ontvangst)');
+    expect(overview).toContain('besluit: toegestaan (vlak voor verzending)');
     // Readable on a tablet held upright: no column cut off in a box that scrolls sideways.
     expect(await cutOffAt(page, 768)).toEqual([]);
 

@@ -330,10 +330,13 @@ export function auditorPages(ctx: PipelineContext): Router {
     const org = (o: { code: string; name?: string | undefined } | undefined) =>
       o ? `${o.name ?? ''} ${o.code}`.trim() : '';
     const entryRows = overview.entries.map((e) => {
+      // An event is decided twice, when it is mapped and again right before it is sent: the stage tells them apart.
       const kind =
         e.kind === 'disclosure'
           ? t(lang, 'kind_disclosure')
-          : t(lang, e.action === 'permit' ? 'kind_permit' : 'kind_deny');
+          : `${t(lang, e.action === 'permit' ? 'kind_permit' : 'kind_deny')}${
+              e.stage ? ` (${t(lang, e.stage === 'map' ? 'stage_map' : 'stage_deliver')})` : ''
+            }`;
       const data = e.kind === 'disclosure' ? e.dataTypes.join(', ') : reasonsInWords(lang, e.reasons.join(', '));
       const agreement = e.agreement ? `${e.agreement.id} v${e.agreement.version ?? '?'}` : '';
       // Eight columns would not fit a tablet: the moment links to the AuditEvent, and purpose and agreement share one.

@@ -158,6 +158,8 @@ const MESSAGES = {
   kind_disclosure: { nl: 'verstrekt', en: 'disclosed' },
   kind_permit: { nl: 'besluit: toegestaan', en: 'decision: permitted' },
   kind_deny: { nl: 'besluit: geweigerd', en: 'decision: denied' },
+  stage_map: { nl: 'bij ontvangst', en: 'on receipt' },
+  stage_deliver: { nl: 'vlak voor verzending', en: 'right before sending' },
   verifyTitle: { nl: 'Auditketen controleren', en: 'Verify an audit chain' },
   verifyIntro: {
     nl: 'Herberekent de hashketen van een praktijk. Een gebroken keten noemt de eerste foute rij.',
