@@ -2,6 +2,7 @@ import type { MeasureReport } from '@medplum/fhirtypes';
 import { MONITORING_SYSTEM, tryGetConcept } from '../../kernel/fhir/terminology';
 import type { GroupCode } from '../../reports/monitoring/measure';
 import { reportRows, type ReportRow } from '../../reports/monitoring/report-table';
+import { REPORT_EXTENSION } from '../../reports/monitoring/measure-report';
 import { html, type SafeHtml } from './html';
 import { formatNumber, t, type Lang, type MessageKey } from './i18n';
 import { table } from './layout';
@@ -10,7 +11,6 @@ import { table } from './layout';
  * The report's smallest count shown, as the report itself states it (measure-report.ts writes this extension; its
  * constant is not exported).
  */
-const K_EXTENSION = 'https://jeugdbrug.nl/fhir/StructureDefinition/monitoring-k';
 
 /**
  * What a group's score is, for the groups that have one: its label, and whether each stratum has its own (the
@@ -186,7 +186,7 @@ function groupHtml(lang: Lang, group: ReportRow, strata: readonly ReportRow[]): 
  */
 export function measureReportHtml(lang: Lang, report: MeasureReport): SafeHtml {
   const rows = reportRows(report);
-  const k = report.extension?.find((e) => e.url === K_EXTENSION)?.valueInteger;
+  const k = report.extension?.find((e) => e.url === REPORT_EXTENSION.k)?.valueInteger;
   const groups = rows.filter((r) => r.stratifier === '');
   return html`<p class="withheld-note">${t(lang, 'withheldNote', k === undefined ? 'k − 1' : k - 1)}</p>
     ${groups.map((g) =>

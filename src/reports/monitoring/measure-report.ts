@@ -24,7 +24,7 @@ import { isSmall, withheldCells } from './suppression';
 export const DATA_ABSENT_REASON = 'http://hl7.org/fhir/StructureDefinition/data-absent-reason';
 const MASKED: Extension = { url: DATA_ABSENT_REASON, valueCode: 'masked' };
 /** Ours: the inputs of the saving estimate and the suppression threshold, so anyone can check the report. */
-const REPORT_EXTENSION = {
+export const REPORT_EXTENSION = {
   k: 'https://jeugdbrug.nl/fhir/StructureDefinition/monitoring-k',
   q: 'https://jeugdbrug.nl/fhir/StructureDefinition/monitoring-q',
   professionalCost: 'https://jeugdbrug.nl/fhir/StructureDefinition/monitoring-professional-cost',
