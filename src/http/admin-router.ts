@@ -1,5 +1,5 @@
 import { conflict, notFound, OperationOutcomeError } from '@medplum/core';
-import { Router } from 'express';
+import { Router, type Request } from 'express';
 import { z } from 'zod';
 import type { Destination } from '../contracts/destination';
 import type { PipelineContext } from '../event/context';
@@ -9,7 +9,7 @@ import { replayTrajectoryEvent } from '../event/trajectory-events';
 import { replayFeedback } from '../event/feedback';
 import { replayDelivery, replayOne } from '../event/replay';
 import { redecideByOperator } from '../event/redecide';
-import { parseOrThrow, pathExpression } from '../kernel/zod-outcome';
+import { parseOrThrow, parseQueryOrThrow, pathExpression } from '../kernel/zod-outcome';
 import {
   deadLetterFilter,
   feedbackFilter,
@@ -30,7 +30,7 @@ export function adminRouter(ctx: PipelineContext): Router {
   const router = Router();
 
   router.get('/dead-letters', async (req, res) => {
-    const filter = parseQuery(deadLetterFilter, req.query);
+    const filter = parseQueryOrThrow(deadLetterFilter, req.query);
     // `total` counts every match, so a page cut short by `limit` says so.
     const [deadLetters, { count: total }] = await Promise.all([
       listDeadLetters(ctx.db, filter),
@@ -54,7 +54,7 @@ export function adminRouter(ctx: PipelineContext): Router {
    * those whose content retention removed stay, listed as `purged`).
    */
   router.post('/dead-letters/replay', async (req, res) => {
-    const filter = parseQuery(deadLetterFilter, jsonBodyOf(req) ?? {}, 'body');
+    const filter = parseBody(deadLetterFilter, req);
     const replayed: string[] = [];
     // Dead letters whose event retention removed cannot be sent again; they are listed, not replayed.
     const purged: string[] = [];
@@ -114,7 +114,7 @@ export function adminRouter(ctx: PipelineContext): Router {
    */
   router.post('/destinations/:id/pause', async (req, res) => {
     const destination = getDestination(ctx, req.params.id);
-    const reason = parseQuery(pauseBody, jsonBodyOf(req) ?? {}, 'body').reason ?? 'paused by an operator';
+    const reason = parseBody(pauseBody, req).reason ?? 'paused by an operator';
     const changed = await pauseDestination(ctx, destination.id, 'operator', reason, actorOf(req, res));
     res.json({ changed, status: await getDestinationStatus(ctx, destination) });
   });
@@ -128,7 +128,7 @@ export function adminRouter(ctx: PipelineContext): Router {
 
   /** Status updates for practices that could not be delivered (or all, with `state`). */
   router.get('/feedback', async (req, res) => {
-    res.json({ feedback: await listFeedbackByState(ctx.db, parseQuery(feedbackFilter, req.query)) });
+    res.json({ feedback: await listFeedbackByState(ctx.db, parseQueryOrThrow(feedbackFilter, req.query)) });
   });
 
   router.post('/feedback/:id/replay', async (req, res) => {
@@ -145,7 +145,7 @@ export function adminRouter(ctx: PipelineContext): Router {
   /** Trajectory events municipalities sent to practices (dead ones by default), without their content. */
   router.get('/trajectory-events', async (req, res) => {
     res.json({
-      trajectoryEvents: await listTrajectoryEventsByState(ctx.db, parseQuery(trajectoryEventFilter, req.query)),
+      trajectoryEvents: await listTrajectoryEventsByState(ctx.db, parseQueryOrThrow(trajectoryEventFilter, req.query)),
     });
   });
 
@@ -174,7 +174,7 @@ function getDestination(ctx: PipelineContext, id: string): Destination {
   return destination;
 }
 
-/** Operator input in the wrong form is a 400 naming the parameter or field. */
-function parseQuery<T>(schema: z.ZodType<T>, input: unknown, where: 'query' | 'body' = 'query'): T {
-  return parseOrThrow(schema, input, (path) => pathExpression(path, where), 400);
+/** An operator's body in the wrong form is a 400 naming the field, as a query in the wrong form is. */
+function parseBody<T>(schema: z.ZodType<T>, req: Request): T {
+  return parseOrThrow(schema, jsonBodyOf(req) ?? {}, (path) => pathExpression(path, 'body'), 400);
 }

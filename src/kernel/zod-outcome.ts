@@ -96,7 +96,9 @@ export function parseQueryOrThrow<T>(schema: z.ZodType<T>, query: unknown): T {
   const params = typeof query === 'object' && query !== null ? Object.entries(query) : [];
   const repeated = params.filter(([, value]) => Array.isArray(value));
   if (repeated.length > 0) {
-    throw new OperationOutcomeError(badRequestIssues(repeated.map(([name]) => fieldIssue(`give ${name} once`, name))));
+    throw new OperationOutcomeError(
+      badRequestIssues(repeated.map(([name]) => fieldIssue(`${name} may be given once`, name))),
+    );
   }
   return parseOrThrow(schema, query, (path) => pathExpression(path, 'query'), 400);
 }

@@ -90,6 +90,10 @@ describe('pausing a failing destination and resuming it', () => {
       key: 'operator',
     });
     expect(await list.json()).toEqual({ deadLetters: [expect.objectContaining({ lastStatus: 422 })], total: 3 });
+    // A filter given twice is refused by name, as every query of the API refuses it.
+    const twice = await h.app.request('/admin/v1/dead-letters?status=422&status=500', { key: 'operator' });
+    expect(twice.status).toBe(400);
+    expect(((await twice.json()) as { issue: { expression?: string[] }[] }).issue[0]?.expression).toEqual(['status']);
 
     h.receiver.mode = { kind: 'ok' };
     const replay = await h.app.request('/admin/v1/dead-letters/replay', {

@@ -411,7 +411,7 @@ describe('pushing the monitoring report to the municipality', () => {
     });
     expect(twice.status).toBe(400);
     expect(await twice.json()).toMatchObject({
-      issue: [{ expression: ['period'], details: { text: 'give period once' } }],
+      issue: [{ expression: ['period'], details: { text: 'period may be given once' } }],
     });
     const [{ n } = { n: -1 }] = await app.rt.ctx.db.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM inbox WHERE event_type = 'monitoring.report' AND municipality = 'GM0202'`,
