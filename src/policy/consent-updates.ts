@@ -1,13 +1,16 @@
 import type { Consent, Extension } from '@medplum/fhirtypes';
-import { CONSENT_WITHDRAWN_BY_EXTENSION } from '../kernel/fhir/systems';
+import { CONSENT_WITHDRAWN_AT_EXTENSION, CONSENT_WITHDRAWN_BY_EXTENSION } from '../kernel/fhir/systems';
 import { withdrawnParties } from './compiled-consent';
 
 /**
  * How a consent event changes what the consent registry holds for that consent (same deterministic id):
  *
- * - recorded (active): replaces what was there, as a corrected re-send does;
+ * - recorded (active): replaces what was there, as a corrected re-send does; but it never revives a voided consent,
+ *   nor one withdrawn at or after the moment it is dated: a recording that arrives late (after its withdrawal) or is
+ *   sent again (an HIS re-sending its consents) gets the withdrawal applied again. Only a recording dated after the
+ *   withdrawal replaces it: the consent given anew;
  * - entered-in-error: the stored consent is kept as it was but voided, so it no longer counts and decisions can say
- *   it was recorded in error rather than withdrawn; a later withdrawal does not revive it;
+ *   it was recorded in error rather than withdrawn; nothing revives it;
  * - withdrawn (inactive): a withdrawal by some of the parties of a joint consent removes only their permission
  *   (they are listed in an extension, the consent stays active for the others); a withdrawal by every party, or
  *   one that names nobody, makes the whole consent inactive. What was consented to is kept either way, so a
@@ -24,31 +27,83 @@ export function applyConsentUpdate(stored: Consent | undefined, update: Consent)
       return { ...stored, status: 'entered-in-error' };
     case 'inactive':
       return withdraw(stored, update);
+    case 'active':
+    case undefined:
+      return record(stored, update);
     case 'draft':
     case 'proposed':
-    case 'active':
     case 'rejected':
-    case undefined:
       return update;
   }
+}
+
+/** A recording over what is stored: see `applyConsentUpdate`. */
+function record(stored: Consent, update: Consent): Consent {
+  if (stored.status === 'entered-in-error') {
+    return stored;
+  }
+  const withdrawnAt = withdrawnAtOf(stored);
+  if (withdrawnAt === undefined) {
+    return update;
+  }
+  if (withdrawnAt !== null && update.dateTime !== undefined && update.dateTime > withdrawnAt) {
+    return update;
+  }
+  // The withdrawal is the newer word: those it named stay withdrawn (all of them, when it named no one). A withdrawal
+  // stored before its consent arrived is the stored consent itself, inactive, with its performers and no marks.
+  const marked = withdrawnParties(stored);
+  const named = marked.length > 0 ? marked : stored.status === 'inactive' ? referencesOf(stored) : [];
+  return withdraw(
+    { ...update, extension: update.extension?.filter((e) => e.url !== CONSENT_WITHDRAWN_BY_EXTENSION) },
+    {
+      ...stored,
+      status: 'inactive',
+      dateTime: withdrawnAt ?? undefined,
+      performer: named.map((reference) => ({ reference })),
+    },
+  );
+}
+
+/**
+ * When the stored consent was withdrawn: as recorded with the withdrawal, else (stored before that was kept) the
+ * consent's own moment, which a re-sent recording does not pass; null when that is not known either (nothing then
+ * revives it: when in doubt, share less). Undefined when nothing of it is withdrawn.
+ */
+function withdrawnAtOf(stored: Consent): string | null | undefined {
+  const marked = stored.extension?.find((e) => e.url === CONSENT_WITHDRAWN_AT_EXTENSION)?.valueDateTime;
+  if (marked !== undefined) {
+    return marked;
+  }
+  return stored.status === 'inactive' || withdrawnParties(stored).length > 0 ? (stored.dateTime ?? null) : undefined;
+}
+
+function referencesOf(c: Consent): string[] {
+  return (c.performer ?? []).map((p) => p.reference).filter((r): r is string => r !== undefined);
 }
 
 function withdraw(stored: Consent, withdrawal: Consent): Consent {
   if (stored.status === 'entered-in-error' || stored.status === 'inactive') {
     return stored;
   }
-  const parties = (stored.performer ?? []).map((p) => p.reference).filter((r): r is string => r !== undefined);
-  const named = (withdrawal.performer ?? []).map((p) => p.reference).filter((r): r is string => r !== undefined);
+  const parties = referencesOf(stored);
+  const named = referencesOf(withdrawal);
   const ofThisConsent = named.filter((r) => parties.includes(r));
   const withdrawn = [...new Set([...withdrawnParties(stored), ...ofThisConsent])];
   // Naming nobody, or only people who were no party to it, withdraws the whole consent: when in doubt, share less.
   const everyone = ofThisConsent.length === 0 || parties.every((r) => withdrawn.includes(r));
-  const others = (stored.extension ?? []).filter((e) => e.url !== CONSENT_WITHDRAWN_BY_EXTENSION);
+  const others = (stored.extension ?? []).filter(
+    (e) => e.url !== CONSENT_WITHDRAWN_BY_EXTENSION && e.url !== CONSENT_WITHDRAWN_AT_EXTENSION,
+  );
   const marks: Extension[] = withdrawn.map((reference) => ({
     url: CONSENT_WITHDRAWN_BY_EXTENSION,
     valueReference: { reference },
   }));
-  const extension = [...others, ...marks];
+  // The latest withdrawal's moment (else the consent's own): a recording dated before it cannot undo it.
+  const at = [withdrawal.dateTime, withdrawnAtOf(stored), stored.dateTime]
+    .filter((d): d is string => typeof d === 'string' && d !== '')
+    .sort()
+    .at(-1);
+  const extension = [...others, ...marks, ...(at ? [{ url: CONSENT_WITHDRAWN_AT_EXTENSION, valueDateTime: at }] : [])];
   return {
     ...stored,
     status: everyone ? 'inactive' : 'active',

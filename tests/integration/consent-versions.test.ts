@@ -49,11 +49,11 @@ describe('decisions after the stored consent changes', () => {
     await upsertConsents(app.rt.ctx.db, PRACTICE_AGB, bsn, [consent]);
   }
 
-  it('follows a consent through withdrawal, a new version, an objection and a voiding under one id', async () => {
+  /** A child of 17 with a referral about it, and its consent (one id) as `spec` says. */
+  function oneChild(prefix: string) {
     const bsn = randomBsn();
-    const child = `versions-${bsn}`;
-    const event = referral(bsn, child);
-    const given = (spec: Parameters<typeof buildConsent>[0] = {}) =>
+    const child = `${prefix}-${bsn}`;
+    const consent = (spec: Parameters<typeof buildConsent>[0] = {}) =>
       buildConsent({
         id: `consent-${bsn}`,
         by: `Patient/${child}`,
@@ -61,16 +61,28 @@ describe('decisions after the stored consent changes', () => {
         period: null,
         ...spec,
       });
+    return { bsn, event: referral(bsn, child), consent };
+  }
+
+  it('follows a consent through withdrawal, a new version, an objection and a voiding under one id', async () => {
+    const { bsn, event, consent: given } = oneChild('versions');
 
     await store(bsn, given());
     expect((await decideNow(event)).effect).toBe('permit');
     // Decided again without a change: the cached version still answers the same.
     expect((await decideNow(event)).consentIds).toEqual([`consent-${bsn}`]);
 
-    await store(bsn, given({ status: 'inactive', by: [] }));
+    await store(bsn, given({ status: 'inactive', by: [], dateTime: '2025-03-01T09:00:00+01:00' }));
     expect((await decideNow(event)).reasons.map((r) => r.code)).toEqual(['consent-withdrawn']);
 
+    // The recording sent again (an HIS re-sending its consents), or arriving late: the withdrawal is newer and holds.
     await store(bsn, given());
+    expect((await decideNow(event)).reasons.map((r) => r.code)).toEqual(['consent-withdrawn']);
+    await store(bsn, given({ dateTime: '2025-02-01T09:00:00+01:00' }));
+    expect((await decideNow(event)).reasons.map((r) => r.code)).toEqual(['consent-withdrawn']);
+
+    // A new version, given after the withdrawal, counts.
+    await store(bsn, given({ dateTime: '2025-04-01T09:00:00+01:00' }));
     expect((await decideNow(event)).effect).toBe('permit');
 
     await store(bsn, given({ type: 'deny' }));
@@ -83,6 +95,21 @@ describe('decisions after the stored consent changes', () => {
     await store(bsn, given({ status: 'entered-in-error' }));
     const voided = await decideNow(event);
     expect(voided.reasons).toEqual([
+      expect.objectContaining({ code: 'consent-missing-child', recordedInError: [`consent-${bsn}`] }),
+    ]);
+  });
+
+  it('keeps a withdrawal that arrived before its consent, and a voided consent voided', async () => {
+    const { bsn, event, consent } = oneChild('late');
+    // Withdrawn at 12:00, the recording of 10:00 arriving after it.
+    await store(bsn, consent({ status: 'inactive', dateTime: '2026-12-05T12:00:00+01:00' }));
+    await store(bsn, consent({ dateTime: '2026-12-05T10:00:00+01:00' }));
+    expect((await decideNow(event)).reasons.map((r) => r.code)).toEqual(['consent-withdrawn']);
+
+    // Voided, it stays voided whatever recording comes after.
+    await store(bsn, consent({ status: 'entered-in-error' }));
+    await store(bsn, consent({ dateTime: '2026-12-06T10:00:00+01:00' }));
+    expect((await decideNow(event)).reasons).toEqual([
       expect.objectContaining({ code: 'consent-missing-child', recordedInError: [`consent-${bsn}`] }),
     ]);
   });

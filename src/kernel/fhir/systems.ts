@@ -21,3 +21,5 @@ export const REFERRAL_SNOMED_CODE = '3457005';
  * only when every party (or, unnamed, the HIS as a whole) withdrew does its status become inactive.
  */
 export const CONSENT_WITHDRAWN_BY_EXTENSION = 'https://jeugdbrug.nl/fhir/StructureDefinition/consent-withdrawn-by';
+/** When a consent was withdrawn (wholly or by some of its parties): a recording dated before it does not revive it. */
+export const CONSENT_WITHDRAWN_AT_EXTENSION = 'https://jeugdbrug.nl/fhir/StructureDefinition/consent-withdrawn-at';
