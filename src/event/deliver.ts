@@ -22,6 +22,8 @@ import { reportDelivery } from './report-delivery';
 import type { DeliveryKind, DisclosureAudit } from './delivery-kind';
 import { takeSendSlot } from './send-window';
 
+const CANCELLED_BY_PRACTICE = 'cancelled by the practice before it was sent';
+
 /**
  * Deliver stage: whatever the kind of delivery checks before it leaves (a child's event: decided again right
  * before sending, since a consent may have been withdrawn since mapping, and cut down to the agreement's
@@ -41,6 +43,20 @@ export async function processDeliverJob(ctx: PipelineContext, job: Job<DeliverJo
     await ctx.queues.getDeliverQueue(work.destination).pause();
     await job.moveToWait(job.token);
     throw new WaitingError();
+  }
+  if (work.cancelled_by_practice) {
+    // Cancelled while it waited (a paused destination, retries): the municipality never gets a referral the practice
+    // withdrew. The cancellation goes out as any event does.
+    await finish(ctx, job, {
+      deliveryId: work.id,
+      inboxId: work.inbox_id,
+      deliveryState: 'cancelled',
+      step: 'cancelledByPractice',
+      reason: CANCELLED_BY_PRACTICE,
+      error: CANCELLED_BY_PRACTICE,
+      countsAsAttempt: false,
+    });
+    return 'cancelled';
   }
   // No child, no consent, no minimisation: the anonymised monitoring report says for itself what it checks and sends.
   const kind = work.event_type === MONITORING_REPORT_EVENT ? reportDelivery : childEventDelivery;

@@ -502,11 +502,17 @@ export interface DeliveryWork extends DeliveryRow, SealedEvent {
   destination_failures: number;
   /** Who paused the destination (`operator` or `auto`) when this was read; null while it is not paused. */
   destination_paused_by: string | null;
+  /** A referral the practice cancelled (a `referral.cancelled` of its identifier, received after it). */
+  cancelled_by_practice: boolean;
 }
 
 /** The one read of `DeliveryWork`, for one delivery or a group. */
 const DELIVERY_WORK_SELECT = `SELECT d.*, i.tenant, i.state AS event_state, i.event_type, ${openedColumns('i')},
-    COALESCE(ds.consecutive_failures, 0) AS destination_failures, ds.paused_by AS destination_paused_by
+    COALESCE(ds.consecutive_failures, 0) AS destination_failures, ds.paused_by AS destination_paused_by,
+    EXISTS (SELECT 1 FROM referral_identifier r
+      JOIN referral_identifier rc ON rc.value = r.value AND rc.system = r.system AND rc.tenant = r.tenant
+      JOIN inbox c ON c.id = rc.inbox_id AND c.event_type = 'referral.cancelled' AND c.received_at > i.received_at
+      WHERE r.inbox_id = d.inbox_id AND i.event_type = 'referral.created') AS cancelled_by_practice
   FROM delivery d JOIN inbox i ON i.id = d.inbox_id
   LEFT JOIN destination_state ds ON ds.destination = d.destination`;
 

@@ -44,6 +44,8 @@ export const STEPS = {
   delivered: { from: ['decided'], to: 'delivered' },
   /** Deliver stage: decided again right before sending, and now denied (e.g. a withdrawn consent). */
   deniedAtDelivery: { from: ['decided'], to: 'denied' },
+  /** Deliver stage: the practice cancelled the referral before it was sent: nothing of it is disclosed. */
+  cancelledByPractice: { from: ['decided'], to: 'completed' },
   /** Deliver stage: refused for good, or retries exhausted: a dead letter an operator can replay. */
   deadLetter: { from: ['decided'], to: 'dead' },
   /** Decided again and now permitted (a consent arrived, or an operator asked): a delivery is created or revived. */

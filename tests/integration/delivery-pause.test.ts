@@ -180,6 +180,27 @@ describe('pausing a failing destination and resuming it', () => {
     expect(delivery?.attempts).toBe(1);
   });
 
+  it('sends nothing of a referral the practice cancelled while it waited; the cancellation goes out', async () => {
+    expect((await operatorPost('gm0226/pause', { reason: 'receiver maintenance' })).status).toBe(200);
+    const referral = buildReferralEvent();
+    const id = await h.submit(referral);
+    await waitFor('the referral to wait in the paused queue', async () =>
+      (await status()).jobs.waiting ? true : undefined,
+    );
+    const referralId = (referral.referral as { id: string }).id;
+    const cancelId = await h.submit(
+      buildReferralEvent({ eventType: 'referral.cancelled', referral: { id: referralId } }),
+    );
+
+    expect((await operatorPost('gm0226/resume')).status).toBe(200);
+    await h.reachesState(cancelId, 'delivered');
+    await h.reachesState(id, 'completed');
+    expect((await h.state(id)).stateReason).toBe('cancelled by the practice before it was sent');
+    const delivery = await h.delivery(id);
+    expect([delivery.state, delivery.attempts]).toEqual(['cancelled', 0]);
+    expect(h.receiver.hitsFor(delivery.idempotency_key)).toEqual([]);
+  });
+
   // The console's queue page replaced /admin/v1/dashboard; the dashboard's assertions hold for it.
   it('serves the queue page of the console to operators only', async () => {
     const practice = await openConsole(h.app, 'practice');
