@@ -4,7 +4,7 @@ import { getAdapter } from '../../mappings/municipality/index';
 import { PermanentDeliveryError } from '../contracts/delivery-errors';
 import type { CanonicalEvent } from '../contracts/his-dialect';
 import { openEvent, PayloadPurgedError } from './stored-event';
-import { PAYLOAD_PURGED } from './states';
+import { CANCELLED_BY_PRACTICE, PAYLOAD_PURGED } from './states';
 import { minimise } from '../policy/minimise';
 import { finishDeliveryLogged } from './event-log';
 import { recordAttempt, type DeliveryFinish, type DeliveryWork } from './event-store';
@@ -21,8 +21,6 @@ import { MONITORING_REPORT_EVENT } from '../contracts/delivery-event-type';
 import { reportDelivery } from './report-delivery';
 import type { DeliveryKind, DisclosureAudit } from './delivery-kind';
 import { takeSendSlot } from './send-window';
-
-const CANCELLED_BY_PRACTICE = 'cancelled by the practice before it was sent';
 
 /**
  * Deliver stage: whatever the kind of delivery checks before it leaves (a child's event: decided again right

@@ -58,5 +58,8 @@ export const STEPS = {
 
 export type StepName = keyof typeof STEPS;
 
+/** The reason recorded when a referral is not sent because the practice cancelled it (`STEPS.cancelledByPractice`). */
+export const CANCELLED_BY_PRACTICE = 'cancelled by the practice before it was sent';
+
 /** The reason recorded when an event's encrypted payload is gone (see `STEPS.payloadPurged`). */
 export const PAYLOAD_PURGED = 'payload purged after retention';

@@ -1,4 +1,4 @@
-import { PAYLOAD_PURGED } from '../../event/states';
+import { CANCELLED_BY_PRACTICE, PAYLOAD_PURGED } from '../../event/states';
 
 /** The console's languages: Dutch by default (its users are Dutch), English on request. */
 export const LANGS = ['nl', 'en'] as const;
@@ -439,6 +439,10 @@ const OTHER_REASONS: readonly (readonly [RegExp, Record<Lang, string>])[] = [
   ],
   [/^replayed by (.+)$/, { nl: 'opnieuw verstuurd door {1}', en: 'replayed by {1}' }],
   [/^mapping failed$/, { nl: 'omzetten mislukt', en: 'mapping failed' }],
+  [
+    new RegExp(`^${CANCELLED_BY_PRACTICE}$`),
+    { nl: 'niet verstuurd: de praktijk trok de verwijzing in', en: 'not sent: the practice cancelled the referral' },
+  ],
   [
     new RegExp(`^${PAYLOAD_PURGED}$`),
     { nl: 'inhoud verwijderd na de bewaartermijn', en: 'content removed after the retention period' },

@@ -102,6 +102,11 @@ describe('state reasons as the pipeline records them, in words', () => {
     ['recorded in the consent registry', 'vastgelegd in het toestemmingsregister', undefined],
     ['no destination configured for GM0344', 'geen bestemming ingesteld voor GM0344', undefined],
     ['replayed by api-key:operator', 'opnieuw verstuurd door api-key:operator', undefined],
+    [
+      'cancelled by the practice before it was sent',
+      'niet verstuurd: de praktijk trok de verwijzing in',
+      'not sent: the practice cancelled the referral',
+    ],
     ['something new the pipeline says', 'something new the pipeline says', 'something new the pipeline says'],
   ])('says %j in words', (reason, nl, en) => {
     expect(reasonsInWords('nl', reason)).toBe(nl);
