@@ -1106,18 +1106,23 @@ export async function stalePendingTrajectoryEvents(
  * consent replaces the old one; a withdrawal keeps what was consented to and marks it withdrawn (for the parties who
  * withdrew, or as a whole), so decisions can still say which consent was withdrawn; entered-in-error voids it.
  * Runs inside the receiving transaction; the row lock keeps two events about one consent from losing an update.
+ * Returns the ids withdrawn or voided before any recording of them arrived (kept, so the recording cannot undo them).
  */
 export async function upsertConsents(
   db: Db,
   tenant: string,
   patientBsn: string,
   consents: readonly Consent[],
-): Promise<void> {
+): Promise<string[]> {
+  const unknown: string[] = [];
   for (const c of consents) {
     const [stored] = await db.query<{ resource: Consent }>(
       'SELECT resource FROM consent WHERE id = $1 AND tenant = $2 FOR UPDATE',
       [c.id, tenant],
     );
+    if (!stored && (c.status === 'inactive' || c.status === 'entered-in-error')) {
+      unknown.push(c.id ?? '');
+    }
     const merged = applyConsentUpdate(stored?.resource, c);
     await db.query(
       `INSERT INTO consent (id, tenant, patient_bsn, status, date_time, resource) VALUES ($1, $2, $3, $4, $5, $6)
@@ -1126,6 +1131,7 @@ export async function upsertConsents(
       [c.id, tenant, patientBsn, merged.status, merged.dateTime ?? null, JSON.stringify(merged)],
     );
   }
+  return unknown;
 }
 
 /** Every consent a practice recorded for a child, newest first. */

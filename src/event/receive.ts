@@ -81,15 +81,15 @@ export async function ingestRecords(
   const store = async (db: Db, inserted: Set<string>) => {
     // An event the statement did not insert, because the practice sent it before (or twice here), is asked about on
     // its own, which answers with the row that holds it.
-    const out: (StoredEventId & { event: CanonicalEvent; index: number; location: string })[] = [];
+    const out: (StoredEventId & { event: CanonicalEvent; index: number; location: string; unknown: string[] })[] = [];
     for (const { event, index, location, row } of rows) {
       const result = inserted.has(row.id)
         ? { id: row.id, duplicate: false, conflict: false }
         : await insertEvent(db, row);
-      if (!result.duplicate) {
-        await upsertConsents(db, event.practice.agb, event.patient.bsn, consentsOf(event));
-      }
-      out.push({ ...result, event, index, location });
+      const unknown = result.duplicate
+        ? []
+        : await upsertConsents(db, event.practice.agb, event.patient.bsn, consentsOf(event));
+      out.push({ ...result, event, index, location, unknown });
     }
     return out;
   };
@@ -111,7 +111,12 @@ export async function ingestRecords(
       };
       continue;
     }
-    receipts[s.index] = { ...receipts[s.index]!, id: s.id, status: s.duplicate ? 'duplicate' : 'accepted' };
+    receipts[s.index] = {
+      ...receipts[s.index]!,
+      id: s.id,
+      status: s.duplicate ? 'duplicate' : 'accepted',
+      ...(s.unknown.length > 0 ? { outcome: unknownConsentWarning(s.location, s.unknown) } : {}),
+    };
     if (s.duplicate && !unaudited.has(s.id)) {
       continue;
     }
@@ -199,4 +204,25 @@ function outcomeOf(err: unknown): OperationOutcome {
     return err;
   }
   throw err;
+}
+
+/**
+ * Accepted, with a warning: a withdrawal (or voiding) of a consent the registry does not hold. It is kept, so that
+ * the recording, arriving later, cannot give back what was withdrawn; but a mistyped id leaves the real consent as
+ * it was, which the practice should know.
+ */
+function unknownConsentWarning(location: string, ids: readonly string[]): OperationOutcome {
+  return {
+    resourceType: 'OperationOutcome',
+    issue: ids.map(() => ({
+      severity: 'warning',
+      code: 'not-found',
+      details: {
+        text:
+          'No consent with this id is recorded for this child: the withdrawal is kept and holds against its ' +
+          'recording when that arrives; check the id if the consent was recorded before',
+      },
+      expression: [location ? `${location}.consent.id` : 'consent.id'],
+    })),
+  };
 }

@@ -1,3 +1,4 @@
+import type { OperationOutcome } from '@medplum/fhirtypes';
 import { buildRegistry } from '../../src/event/registry';
 import {
   buildAgreement,
@@ -230,6 +231,26 @@ describe('consent and agreement enforcement through the HTTP API', () => {
     expect(after.decision.effect).toBe('deny');
     expect(after.decision.reasons.map((r) => r.code)).toContain('consent-withdrawn');
     expect(after.considered.consents.map((c) => c.id)).toEqual([considered?.id]);
+  });
+
+  it('accepts a withdrawal of a consent it does not hold with a warning naming consent.id, and keeps it', async () => {
+    const referral = buildReferralEvent();
+    const consent = buildConsentEvent(referral, { givenBy: [{ kind: 'child' }] });
+    const early = await app.request('/his/v1/events', { json: buildWithdrawalEvent(consent, [{ kind: 'child' }]) });
+    expect(early.status).toBe(202);
+    const [receipt] = ((await early.json()) as { receipts: { status: string; outcome?: OperationOutcome }[] }).receipts;
+    expect(receipt?.status).toBe('accepted');
+    expect(receipt?.outcome?.issue).toEqual([
+      expect.objectContaining({ severity: 'warning', code: 'not-found', expression: ['consent.id'] }),
+    ]);
+    // Its recording, arriving after it, does not undo it; nor does the recording warn.
+    await submit(consent);
+    const res = await app.request('/policy/v1/$explain', {
+      json: { eventId: await submit(referral) },
+    });
+    expect(
+      ((await res.json()) as { decision: { reasons: { code: string }[] } }).decision.reasons.map((r) => r.code),
+    ).toContain('consent-withdrawn');
   });
 
   it.each([
