@@ -27,22 +27,37 @@ import { jsonBodyOf } from './json-body';
 const bsn = z.string().refine(isValidBsn, 'not a valid BSN (9 digits passing the 11-proef)');
 
 /** `$explain` asks about a stored event, or about a child described in the request. Nothing is shared. */
-export const explainSchema = z.union([
-  z.object({ eventId: z.uuid(), at: z.iso.datetime({ offset: true }).optional() }).strict(),
-  z
-    .object({
-      practice: z.string().regex(/^\d{8}$/, 'an AGB code of 8 digits'),
-      municipality: z.string().regex(/^GM\d{4}$/, 'a CBS municipality code such as GM0226'),
-      purpose: z.enum(PURPOSES),
-      dataClasses: z.array(z.enum(DATA_CLASSES)).min(1).default(['Patient', 'ServiceRequest']),
-      child: z.object({ bsn, birthDate: z.iso.date().optional() }).strict(),
-      guardians: z
-        .array(z.object({ relatedPersonId: z.string().min(1), hasAuthority: z.boolean() }).strict())
-        .default([]),
-      at: z.iso.datetime({ offset: true }).optional(),
-    })
-    .strict(),
-]);
+/** `$explain` about a stored event. */
+const aboutEvent = z.object({ eventId: z.uuid(), at: z.iso.datetime({ offset: true }).optional() }).strict();
+
+/** `$explain` about a child described in the request. */
+const aboutChild = z
+  .object({
+    practice: z.string().regex(/^\d{8}$/, 'an AGB code of 8 digits'),
+    municipality: z.string().regex(/^GM\d{4}$/, 'a CBS municipality code such as GM0226'),
+    purpose: z.enum(PURPOSES),
+    dataClasses: z.array(z.enum(DATA_CLASSES)).min(1).default(['Patient', 'ServiceRequest']),
+    child: z.object({ bsn, birthDate: z.iso.date().optional() }).strict(),
+    guardians: z
+      .array(z.object({ relatedPersonId: z.string().min(1), hasAuthority: z.boolean() }).strict())
+      .default([]),
+    at: z.iso.datetime({ offset: true }).optional(),
+  })
+  .strict();
+
+/** The body of `POST /policy/v1/$explain`: a stored event, or a child described in the request. */
+export const explainSchema = z.union([aboutEvent, aboutChild]);
+
+/**
+ * The body, read by the one of its two forms it takes (`eventId` names the first): a mistake is then named by its
+ * field (`practice`, `child.bsn`), where the union could only say that the body is neither.
+ */
+function explainBodyOf(body: unknown): z.infer<typeof explainSchema> {
+  const field = (path: readonly PropertyKey[]) => expressionOf('', path);
+  return typeof body === 'object' && body !== null && 'eventId' in body
+    ? parseOrThrow(aboutEvent, body, field)
+    : parseOrThrow(aboutChild, body, field);
+}
 
 /** What `$explain` takes from one stored consent version: what the engine decides on, and what the answer shows. */
 interface ExplainedConsent {
@@ -88,7 +103,7 @@ export function consentRouter(ctx: PipelineContext): Router {
 
   router.post('/\\$explain', async (req, res) => {
     const principal = assertMayReadConsents(res);
-    const input = parseOrThrow(explainSchema, jsonBodyOf(req) ?? {}, (path) => expressionOf('', path));
+    const input = explainBodyOf(jsonBodyOf(req) ?? {});
     const at = input.at ? new Date(input.at) : new Date();
     let request: DecisionRequest;
     let facts: DecisionFacts<CompiledConsent>;

@@ -272,6 +272,11 @@ describe('consent and agreement enforcement through the HTTP API', () => {
     expect(res.status).toBe(422);
     const body = (await res.json()) as { issue: { expression: string[] }[] };
     expect(body.issue.flatMap((i) => i.expression)).toContain('child.bsn');
+    // An empty body is told what it lacks of the described form, not only that it is neither form.
+    const empty = await app.request('/policy/v1/$explain', { key: 'auditor', json: {} });
+    expect(empty.status).toBe(422);
+    const lacking = ((await empty.json()) as { issue: { expression: string[] }[] }).issue.flatMap((i) => i.expression);
+    expect(lacking).toEqual(expect.arrayContaining(['practice', 'municipality', 'purpose', 'child']));
   });
 
   it('returns the consent registry as a searchset Bundle, within the caller scope', async () => {
