@@ -14,9 +14,21 @@ export interface EventTrace {
   readonly stage: EventStage;
 }
 
+/** A decision's reason: its codes, then who is missing in the practice's own ids (`no consent from the child c-2`). */
+const DECISION_REASON = /^((?:denied at delivery: )?[a-z]+(?:-[a-z]+)+(?:, [a-z]+(?:-[a-z]+)+)*): /;
+
+/**
+ * What of a state's reason goes into the log: a decision's codes only. Its detail names the child and the guardians
+ * by the practice's own ids, which a practice can tie to a person: they stay in PostgreSQL (the event's state
+ * reason, which the practice and the operator read), like every other identifier of a person.
+ */
+export function loggedReason(reason: string): string {
+  return DECISION_REASON.exec(reason)?.[1] ?? reason;
+}
+
 /**
  * One log line per state an event enters (`event state`), with its id and W3C trace id: an operator follows one
- * event through every stage by its trace id. Ids, states and reasons only; reasons never hold personal data.
+ * event through every stage by its trace id. Ids, states and reasons only (`loggedReason`): no personal data.
  */
 export function logEventStates(
   log: Logger,
@@ -30,7 +42,7 @@ export function logEventStates(
         traceId: e.traceId,
         stage: e.stage,
         state,
-        ...(last && e.reason ? { reason: e.reason } : {}),
+        ...(last && e.reason ? { reason: loggedReason(e.reason) } : {}),
       },
       'event state',
     );
