@@ -506,12 +506,18 @@ export interface DeliveryWork extends DeliveryRow, SealedEvent {
   cancelled_by_practice: boolean;
 }
 
+/**
+ * The practice's cancellations (`c`) of the referral whose inbox row is `i` and whose identifier row is `r`: the
+ * `referral.cancelled` events of the same identifier, received after it.
+ */
+const JOIN_LATER_CANCELLATIONS = `JOIN referral_identifier rc ON rc.value = r.value AND rc.system = r.system
+    AND rc.tenant = r.tenant
+  JOIN inbox c ON c.id = rc.inbox_id AND c.event_type = 'referral.cancelled' AND c.received_at > i.received_at`;
+
 /** The one read of `DeliveryWork`, for one delivery or a group. */
 const DELIVERY_WORK_SELECT = `SELECT d.*, i.tenant, i.state AS event_state, i.event_type, ${openedColumns('i')},
     COALESCE(ds.consecutive_failures, 0) AS destination_failures, ds.paused_by AS destination_paused_by,
-    EXISTS (SELECT 1 FROM referral_identifier r
-      JOIN referral_identifier rc ON rc.value = r.value AND rc.system = r.system AND rc.tenant = r.tenant
-      JOIN inbox c ON c.id = rc.inbox_id AND c.event_type = 'referral.cancelled' AND c.received_at > i.received_at
+    EXISTS (SELECT 1 FROM referral_identifier r ${JOIN_LATER_CANCELLATIONS}
       WHERE r.inbox_id = d.inbox_id AND i.event_type = 'referral.created') AS cancelled_by_practice
   FROM delivery d JOIN inbox i ON i.id = d.inbox_id
   LEFT JOIN destination_state ds ON ds.destination = d.destination`;
@@ -902,9 +908,7 @@ export async function referralsByIdentifier(
 export async function tryGetDeliveredCancellation(db: Db, inboxId: string): Promise<Date | undefined> {
   const [row] = await db.query<{ delivered_at: Date }>(
     `SELECT d.delivered_at FROM referral_identifier r
-       JOIN inbox i ON i.id = r.inbox_id
-       JOIN referral_identifier rc ON rc.value = r.value AND rc.system = r.system AND rc.tenant = r.tenant
-       JOIN inbox c ON c.id = rc.inbox_id AND c.event_type = 'referral.cancelled' AND c.received_at > i.received_at
+       JOIN inbox i ON i.id = r.inbox_id ${JOIN_LATER_CANCELLATIONS}
        JOIN delivery d ON d.inbox_id = c.id AND d.state = 'delivered'
      WHERE r.inbox_id = $1 AND NOT EXISTS (
        SELECT 1 FROM referral_identifier ra JOIN inbox a ON a.id = ra.inbox_id
@@ -1106,22 +1110,23 @@ export async function stalePendingTrajectoryEvents(
  * consent replaces the old one; a withdrawal keeps what was consented to and marks it withdrawn (for the parties who
  * withdrew, or as a whole), so decisions can still say which consent was withdrawn; entered-in-error voids it.
  * Runs inside the receiving transaction; the row lock keeps two events about one consent from losing an update.
- * Returns the ids withdrawn or voided before any recording of them arrived (kept, so the recording cannot undo them).
+ * Returns how many were withdrawn or voided before any recording of them arrived (kept, so the recording cannot undo
+ * them).
  */
 export async function upsertConsents(
   db: Db,
   tenant: string,
   patientBsn: string,
   consents: readonly Consent[],
-): Promise<string[]> {
-  const unknown: string[] = [];
+): Promise<number> {
+  let unknown = 0;
   for (const c of consents) {
     const [stored] = await db.query<{ resource: Consent }>(
       'SELECT resource FROM consent WHERE id = $1 AND tenant = $2 FOR UPDATE',
       [c.id, tenant],
     );
     if (!stored && (c.status === 'inactive' || c.status === 'entered-in-error')) {
-      unknown.push(c.id ?? '');
+      unknown++;
     }
     const merged = applyConsentUpdate(stored?.resource, c);
     await db.query(

@@ -81,15 +81,16 @@ export async function ingestRecords(
   const store = async (db: Db, inserted: Set<string>) => {
     // An event the statement did not insert, because the practice sent it before (or twice here), is asked about on
     // its own, which answers with the row that holds it.
-    const out: (StoredEventId & { event: CanonicalEvent; index: number; location: string; unknown: string[] })[] = [];
+    const out: (StoredEventId & { event: CanonicalEvent; index: number; location: string; consentsNotHeld: number })[] =
+      [];
     for (const { event, index, location, row } of rows) {
       const result = inserted.has(row.id)
         ? { id: row.id, duplicate: false, conflict: false }
         : await insertEvent(db, row);
-      const unknown = result.duplicate
-        ? []
+      const consentsNotHeld = result.duplicate
+        ? 0
         : await upsertConsents(db, event.practice.agb, event.patient.bsn, consentsOf(event));
-      out.push({ ...result, event, index, location, unknown });
+      out.push({ ...result, event, index, location, consentsNotHeld });
     }
     return out;
   };
@@ -115,7 +116,7 @@ export async function ingestRecords(
       ...receipts[s.index]!,
       id: s.id,
       status: s.duplicate ? 'duplicate' : 'accepted',
-      ...(s.unknown.length > 0 ? { outcome: unknownConsentWarning(s.location, s.unknown) } : {}),
+      ...(s.consentsNotHeld > 0 ? { outcome: unknownConsentWarning(s.location, s.consentsNotHeld) } : {}),
     };
     if (s.duplicate && !unaudited.has(s.id)) {
       continue;
@@ -211,10 +212,10 @@ function outcomeOf(err: unknown): OperationOutcome {
  * the recording, arriving later, cannot give back what was withdrawn; but a mistyped id leaves the real consent as
  * it was, which the practice should know.
  */
-function unknownConsentWarning(location: string, ids: readonly string[]): OperationOutcome {
+function unknownConsentWarning(location: string, count: number): OperationOutcome {
   return {
     resourceType: 'OperationOutcome',
-    issue: ids.map(() => ({
+    issue: Array.from({ length: count }, () => ({
       severity: 'warning',
       code: 'not-found',
       details: {

@@ -8,14 +8,13 @@ import { DIALECTS, tryGetDialect } from '../../mappings/his/index';
 import { ingestRecords, type Receipt } from '../event/receive';
 import type { PipelineContext } from '../event/context';
 import { QueueDepthGuard } from '../event/queue-depth-guard';
-import { tryGetEventTimeline } from '../reports/event-timeline/event-timeline';
+import { tryGetSealedEventTimeline } from '../reports/event-timeline/event-timeline';
 import { expressionOf } from '../kernel/zod-outcome';
 import { getPrincipal } from '../access/authenticate';
 import { assertRole } from '../access/principal';
 import { getRequestTrace } from './access-log';
 import { sendPostAnswer } from './post-answer';
 import { auditEventRead } from './audit-read';
-import { tryGetSealedEvent } from '../event/event-store';
 import { actorOf, assertPracticeAccess } from './request-context';
 
 /** `/his/v1`: what GP practices use. */
@@ -62,15 +61,13 @@ export function hisRouter(ctx: PipelineContext): Router {
   });
 
   router.get('/events/:id', async (req, res) => {
-    const timeline = await tryGetEventTimeline(ctx.db, req.params.id);
-    if (!timeline) {
+    const found = await tryGetSealedEventTimeline(ctx.db, req.params.id);
+    if (!found) {
       throw new OperationOutcomeError(notFound);
     }
+    const { sealed, timeline } = found;
     assertPracticeAccess(res, timeline.practice);
-    const sealed = await tryGetSealedEvent(ctx.db, timeline.id);
-    if (sealed) {
-      await auditEventRead(ctx, req, res, sealed);
-    }
+    await auditEventRead(ctx, req, res, sealed);
     res.json({
       ...timeline,
       ...(timeline.eventType === 'referral.created'

@@ -15,7 +15,7 @@ import { buildMeasure, MEASURE_ID } from '../reports/monitoring/measure';
 import { monitoringReport } from '../reports/monitoring/monitoring-report';
 import { tryParsePeriod, type ReportPeriod } from '../reports/monitoring/period';
 import { renderChart } from '../reports/monitoring/report-chart';
-import { reportCsv } from '../reports/monitoring/report-csv';
+import { reportCsv, reportCsvFileName } from '../reports/monitoring/report-csv';
 import { getPrincipal } from '../access/authenticate';
 import { ALL, assertRole, canSeeMunicipality } from '../access/principal';
 
@@ -142,7 +142,7 @@ export function monitoringRouter(ctx: PipelineContext): Router {
     if (r.csv) {
       res
         .type('text/csv; charset=utf-8')
-        .attachment(`monitoring-${r.municipality}-${r.period.label}.csv`)
+        .attachment(reportCsvFileName(r.municipality, r.period))
         .send(reportCsv(measureReport));
       return;
     }

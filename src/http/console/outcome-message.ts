@@ -4,15 +4,6 @@ import { httpStatusOf } from '../../kernel/fhir/outcomes';
 import { html, type SafeHtml } from './html';
 import { t, type Lang, type MessageKey } from './i18n';
 
-/** The human text of a thrown OperationOutcomeError (its first issue), for a form's error message. */
-export function outcomeMessage(err: unknown): string {
-  if (err instanceof OperationOutcomeError) {
-    const issue = err.outcome.issue?.[0];
-    return issue?.details?.text ?? issue?.diagnostics ?? issue?.code ?? 'error';
-  }
-  throw err;
-}
-
 /**
  * The fields the console's forms send (and the API parameters they become), by an issue's `expression`: the
  * field's label, and what is wrong with it when the console knows better words than "not a valid value".

@@ -1,5 +1,12 @@
 import type { Db } from '../../kernel/db';
-import { getHistory, listDeliveriesOf, tryGetEvent } from '../../event/event-store';
+import {
+  getHistory,
+  listDeliveriesOf,
+  tryGetEvent,
+  tryGetSealedEvent,
+  type EventRow,
+  type SealedEvent,
+} from '../../event/event-store';
 
 /** One event's life: its state, every state it passed through, and its deliveries. Ids, codes and times only. */
 export interface EventTimeline {
@@ -32,10 +39,23 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** The timeline of an event by its inbox id; undefined when there is no such event. */
 export async function tryGetEventTimeline(db: Db, id: string): Promise<EventTimeline | undefined> {
   const row = UUID.test(id) ? await tryGetEvent(db, id) : undefined;
-  if (!row) {
-    return undefined;
-  }
-  const deliveries = (await listDeliveriesOf(db, id)) as EventTimeline['deliveries'];
+  return row && timelineOf(db, row);
+}
+
+/**
+ * The timeline and the sealed event, from one read of the event: for a read audited with the child the event names
+ * (`auditEventRead`), which opens the sealed event for it.
+ */
+export async function tryGetSealedEventTimeline(
+  db: Db,
+  id: string,
+): Promise<{ sealed: EventRow & SealedEvent; timeline: EventTimeline } | undefined> {
+  const sealed = UUID.test(id) ? await tryGetSealedEvent(db, id) : undefined;
+  return sealed && { sealed, timeline: await timelineOf(db, sealed) };
+}
+
+async function timelineOf(db: Db, row: EventRow): Promise<EventTimeline> {
+  const deliveries = (await listDeliveriesOf(db, row.id)) as EventTimeline['deliveries'];
   return {
     id: row.id,
     eventId: row.source_event_id,
@@ -47,7 +67,7 @@ export async function tryGetEventTimeline(db: Db, id: string): Promise<EventTime
     stateReason: row.state_reason,
     receivedAt: row.received_at,
     updatedAt: row.updated_at,
-    history: await getHistory(db, id),
+    history: await getHistory(db, row.id),
     deliveries,
   };
 }

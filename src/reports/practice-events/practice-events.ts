@@ -16,7 +16,7 @@ export interface PracticeEvent {
 
 /**
  * One page of the events of some practices (`*` for all), newest first, optionally only those in one state: by
- * keyset on (received_at, id), which the index `inbox_practice_received` (migration 022) serves for one practice.
+ * keyset on (received_at, id), which the index `inbox_practice_received` (migration 023) serves for one practice.
  */
 export async function listPracticeEvents(
   db: Db,
