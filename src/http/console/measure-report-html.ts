@@ -8,11 +8,6 @@ import { formatNumber, t, type Lang, type MessageKey } from './i18n';
 import { table } from './layout';
 
 /**
- * The report's smallest count shown, as the report itself states it (measure-report.ts writes this extension; its
- * constant is not exported).
- */
-
-/**
  * What a group's score is, for the groups that have one: its label, and whether each stratum has its own (the
  * waiting intervals' medians) rather than the group one for all.
  */

@@ -3,8 +3,7 @@ import type { MeasureReport } from '@medplum/fhirtypes';
 import type { PipelineContext } from '../../event/context';
 import { canSeeMunicipality, type Principal } from '../../access/principal';
 import { monitoringReport } from '../../reports/monitoring/monitoring-report';
-import { tryParsePeriod, type ReportPeriod } from '../../reports/monitoring/period';
-import { failField } from '../../kernel/fhir/outcomes';
+import type { ReportPeriod } from '../../reports/monitoring/period';
 import { amsterdamDay } from '../../kernel/dutch-time';
 import { assertReportable, periodOfRange } from '../monitoring-query';
 
@@ -21,10 +20,10 @@ export interface MonitoringQuery {
  * neither is. Anything else is refused naming the field, by the function `GET /municipality/v1/monitoring` uses: a
  * report of another period than the one asked for would be read as the one asked for.
  */
-export function consolePeriodOf(q: MonitoringQuery, now = new Date()): ReportPeriod {
+function consolePeriodOf(q: MonitoringQuery, now = new Date()): ReportPeriod {
   if (q.from === undefined && q.to === undefined) {
     const year = amsterdamDay(now).slice(0, 4);
-    return tryParsePeriod(year) ?? failField(`no period for the year ${year}`, 'from');
+    return { start: `${year}-01-01`, end: `${year}-12-31`, label: year };
   }
   return periodOfRange(q.from, q.to);
 }
