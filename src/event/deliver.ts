@@ -1,10 +1,10 @@
-import { WaitingError, type Job } from 'bullmq';
+import { DelayedError, WaitingError, type Job } from 'bullmq';
 import { disclosure, SYSTEM_WORKER } from '../audit/audit-events';
 import { getAdapter } from '../../mappings/municipality/index';
 import { PermanentDeliveryError } from '../contracts/delivery-errors';
 import type { CanonicalEvent } from '../contracts/his-dialect';
 import { openEvent, PayloadPurgedError } from './stored-event';
-import { CANCELLED_BY_PRACTICE, PAYLOAD_PURGED } from './states';
+import { CANCELLED_BY_PRACTICE, NOTHING_TO_CANCEL, PAYLOAD_PURGED } from './states';
 import { minimise } from '../policy/minimise';
 import { finishDeliveryLogged } from './event-log';
 import { recordAttempt, type DeliveryFinish, type DeliveryWork } from './event-store';
@@ -56,6 +56,25 @@ export async function processDeliverJob(ctx: PipelineContext, job: Job<DeliverJo
     });
     return 'cancelled';
   }
+  if (work.cancelled_referral === 'waiting') {
+    // The referral's own delivery is still to come, and will see this cancellation and not go out, unless it is
+    // being sent at this moment: whether there is anything to cancel is known once it ends. No attempt is spent.
+    await job.moveToDelayed(Date.now() + cancellationWaitMs(job), job.token);
+    throw new DelayedError();
+  }
+  if (work.cancelled_referral === 'never') {
+    // A cancellation of what the municipality never received would tell it about a child for nothing.
+    await finish(ctx, job, {
+      deliveryId: work.id,
+      inboxId: work.inbox_id,
+      deliveryState: 'cancelled',
+      step: 'nothingToCancel',
+      reason: NOTHING_TO_CANCEL,
+      error: NOTHING_TO_CANCEL,
+      countsAsAttempt: false,
+    });
+    return 'nothing-to-cancel';
+  }
   // No child, no consent, no minimisation: the anonymised monitoring report says for itself what it checks and sends.
   const kind = work.event_type === MONITORING_REPORT_EVENT ? reportDelivery : childEventDelivery;
   // The receiver already accepted this delivery on an earlier try, whose recording failed: record, never resend.
@@ -90,6 +109,15 @@ export async function processDeliverJob(ctx: PipelineContext, job: Job<DeliverJo
     }
     throw err;
   }
+}
+
+/**
+ * How long a cancellation waits for its referral's delivery to end before it looks again: half as long as it has
+ * waited so far, from 2 s to 5 min, so a referral sent in a moment is followed at once and one in a long backoff
+ * is not asked about every few seconds for hours.
+ */
+function cancellationWaitMs(job: Job): number {
+  return Math.min(300_000, Math.max(2_000, (Date.now() - job.timestamp) / 2));
 }
 
 /** A child's event (referral, contact, closure): decided again, minimised, audited as a disclosure about the child. */

@@ -504,6 +504,13 @@ export interface DeliveryWork extends DeliveryRow, SealedEvent {
   destination_paused_by: string | null;
   /** A referral the practice cancelled (a `referral.cancelled` of its identifier, received after it). */
   cancelled_by_practice: boolean;
+  /**
+   * For a cancellation, where the referral it cancels stands at this destination: `sent` (delivered, or a dead
+   * letter that may have arrived), `waiting` (its delivery is still pending), `never` (known here, but it never went
+   * out: held back, cancelled before it was sent, denied at delivery). Null for other events, and for a referral
+   * this product never received.
+   */
+  cancelled_referral: 'sent' | 'waiting' | 'never' | null;
 }
 
 /**
@@ -514,11 +521,26 @@ const JOIN_LATER_CANCELLATIONS = `JOIN referral_identifier rc ON rc.value = r.va
     AND rc.tenant = r.tenant
   JOIN inbox c ON c.id = rc.inbox_id AND c.event_type = 'referral.cancelled' AND c.received_at > i.received_at`;
 
+/**
+ * `DeliveryWork.cancelled_referral` of the cancellation whose inbox row is `i` and delivery `d`: its referrals (the
+ * `referral.created` events of the same identifier, received before it) and their deliveries to `d`'s destination.
+ */
+const CANCELLED_REFERRAL_AT_DESTINATION = `SELECT CASE
+      WHEN bool_or(rd.state IN ('delivered', 'dead')) THEN 'sent'
+      WHEN bool_or(rd.state = 'pending') THEN 'waiting'
+      WHEN count(ri.id) > 0 THEN 'never' END
+    FROM referral_identifier c
+    JOIN referral_identifier r ON r.value = c.value AND r.system = c.system AND r.tenant = c.tenant
+    JOIN inbox ri ON ri.id = r.inbox_id AND ri.event_type = 'referral.created' AND ri.received_at < i.received_at
+    LEFT JOIN delivery rd ON rd.inbox_id = ri.id AND rd.destination = d.destination
+    WHERE c.inbox_id = d.inbox_id`;
+
 /** The one read of `DeliveryWork`, for one delivery or a group. */
 const DELIVERY_WORK_SELECT = `SELECT d.*, i.tenant, i.state AS event_state, i.event_type, ${openedColumns('i')},
     COALESCE(ds.consecutive_failures, 0) AS destination_failures, ds.paused_by AS destination_paused_by,
     EXISTS (SELECT 1 FROM referral_identifier r ${JOIN_LATER_CANCELLATIONS}
-      WHERE r.inbox_id = d.inbox_id AND i.event_type = 'referral.created') AS cancelled_by_practice
+      WHERE r.inbox_id = d.inbox_id AND i.event_type = 'referral.created') AS cancelled_by_practice,
+    CASE WHEN i.event_type = 'referral.cancelled' THEN (${CANCELLED_REFERRAL_AT_DESTINATION}) END AS cancelled_referral
   FROM delivery d JOIN inbox i ON i.id = d.inbox_id
   LEFT JOIN destination_state ds ON ds.destination = d.destination`;
 

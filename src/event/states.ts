@@ -46,6 +46,8 @@ export const STEPS = {
   deniedAtDelivery: { from: ['decided'], to: 'denied' },
   /** Deliver stage: the practice cancelled the referral before it was sent: nothing of it is disclosed. */
   cancelledByPractice: { from: ['decided'], to: 'completed' },
+  /** Deliver stage: a cancellation of a referral that never went out to this destination: nothing to cancel. */
+  nothingToCancel: { from: ['decided'], to: 'completed' },
   /** Deliver stage: refused for good, or retries exhausted: a dead letter an operator can replay. */
   deadLetter: { from: ['decided'], to: 'dead' },
   /** Decided again and now permitted (a consent arrived, or an operator asked): a delivery is created or revived. */
@@ -60,6 +62,9 @@ export type StepName = keyof typeof STEPS;
 
 /** The reason recorded when a referral is not sent because the practice cancelled it (`STEPS.cancelledByPractice`). */
 export const CANCELLED_BY_PRACTICE = 'cancelled by the practice before it was sent';
+
+/** The reason recorded when a cancellation is not sent because its referral never was (`STEPS.nothingToCancel`). */
+export const NOTHING_TO_CANCEL = 'not sent: the referral it cancels never reached the municipality';
 
 /** The reason recorded when an event's encrypted payload is gone (see `STEPS.payloadPurged`). */
 export const PAYLOAD_PURGED = 'payload purged after retention';

@@ -180,7 +180,7 @@ describe('pausing a failing destination and resuming it', () => {
     expect(delivery?.attempts).toBe(1);
   });
 
-  it('sends nothing of a referral the practice cancelled while it waited; the cancellation goes out', async () => {
+  it('sends nothing of a referral the practice cancelled while it waited, nor its cancellation', async () => {
     expect((await operatorPost('gm0226/pause', { reason: 'receiver maintenance' })).status).toBe(200);
     const referral = buildReferralEvent();
     const id = await h.submit(referral);
@@ -193,12 +193,37 @@ describe('pausing a failing destination and resuming it', () => {
     );
 
     expect((await operatorPost('gm0226/resume')).status).toBe(200);
-    await h.reachesState(cancelId, 'delivered');
+    await h.reachesState(cancelId, 'completed');
     await h.reachesState(id, 'completed');
     expect((await h.state(id)).stateReason).toBe('cancelled by the practice before it was sent');
-    const delivery = await h.delivery(id);
-    expect([delivery.state, delivery.attempts]).toEqual(['cancelled', 0]);
-    expect(h.receiver.hitsFor(delivery.idempotency_key)).toEqual([]);
+    // The municipality never had the referral, so a cancellation would only tell it about the child.
+    expect((await h.state(cancelId)).stateReason).toBe(
+      'not sent: the referral it cancels never reached the municipality',
+    );
+    for (const event of [id, cancelId]) {
+      const delivery = await h.delivery(event);
+      expect([delivery.state, delivery.attempts]).toEqual(['cancelled', 0]);
+      expect(h.receiver.hitsFor(delivery.idempotency_key)).toEqual([]);
+    }
+  });
+
+  it('sends the cancellation of a referral that went out once the referral has', async () => {
+    const referral = buildReferralEvent();
+    const id = await h.submit(referral);
+    await h.reachesState(id, 'delivered');
+    const referralId = (referral.referral as { id: string }).id;
+    const cancelId = await h.submit(
+      buildReferralEvent({ eventType: 'referral.cancelled', referral: { id: referralId } }),
+    );
+    await h.reachesState(cancelId, 'delivered');
+    expect(h.receiver.hitsFor((await h.delivery(cancelId)).idempotency_key)).toHaveLength(1);
+  });
+
+  it('sends the cancellation of a referral it never received: whether the municipality has it is unknown', async () => {
+    const cancelId = await h.submit(
+      buildReferralEvent({ eventType: 'referral.cancelled', referral: { id: `ref-elsewhere-${Date.now()}` } }),
+    );
+    await h.reachesState(cancelId, 'delivered');
   });
 
   // The console's queue page replaced /admin/v1/dashboard; the dashboard's assertions hold for it.

@@ -1,4 +1,4 @@
-import { CANCELLED_BY_PRACTICE, PAYLOAD_PURGED } from '../../event/states';
+import { CANCELLED_BY_PRACTICE, NOTHING_TO_CANCEL, PAYLOAD_PURGED } from '../../event/states';
 
 /** The console's languages: Dutch by default (its users are Dutch), English on request. */
 export const LANGS = ['nl', 'en'] as const;
@@ -442,6 +442,13 @@ const OTHER_REASONS: readonly (readonly [RegExp, Record<Lang, string>])[] = [
   [
     new RegExp(`^${CANCELLED_BY_PRACTICE}$`),
     { nl: 'niet verstuurd: de praktijk trok de verwijzing in', en: 'not sent: the practice cancelled the referral' },
+  ],
+  [
+    new RegExp(`^${NOTHING_TO_CANCEL}$`),
+    {
+      nl: 'niet verstuurd: de verwijzing die het intrekt bereikte de gemeente nooit',
+      en: 'not sent: the referral it cancels never reached the municipality',
+    },
   ],
   [
     new RegExp(`^${PAYLOAD_PURGED}$`),

@@ -107,6 +107,11 @@ describe('state reasons as the pipeline records them, in words', () => {
       'niet verstuurd: de praktijk trok de verwijzing in',
       'not sent: the practice cancelled the referral',
     ],
+    [
+      'not sent: the referral it cancels never reached the municipality',
+      'niet verstuurd: de verwijzing die het intrekt bereikte de gemeente nooit',
+      undefined,
+    ],
     ['something new the pipeline says', 'something new the pipeline says', 'something new the pipeline says'],
   ])('says %j in words', (reason, nl, en) => {
     expect(reasonsInWords('nl', reason)).toBe(nl);
