@@ -47,7 +47,7 @@ describe('fhir-rest delivery adapter', () => {
 
   describeAdapterContract(h, '/fhir');
 
-  it('sends a transaction of conditional creates that a replay cannot duplicate', async () => {
+  it('sends a transaction of conditional creates and updates that a replay cannot duplicate', async () => {
     const id = await h.submit(buildReferralEvent());
     await h.reachesState(id, 'delivered');
     const hit = h.receiver.hitsFor((await h.delivery(id)).idempotency_key)[0]!;
@@ -60,11 +60,16 @@ describe('fhir-rest delivery adapter', () => {
       const ours = resource.identifier?.find((i) => i.system === RESOURCE_ID_SYSTEM);
       expect(resource.id).toBeUndefined();
       expect(ours?.value).toMatch(/^[0-9a-f-]{36}$/);
-      expect(entry.request).toEqual({
-        method: 'POST',
-        url: entry.resource!.resourceType,
-        ifNoneExist: `identifier=${RESOURCE_ID_SYSTEM}|${ours!.value}`,
-      });
+      // The referral itself replaces what the receiver holds under its identity (a corrected referral lands).
+      expect(entry.request).toEqual(
+        entry.resource!.resourceType === 'ServiceRequest'
+          ? { method: 'PUT', url: `ServiceRequest?identifier=${RESOURCE_ID_SYSTEM}|${ours!.value}` }
+          : {
+              method: 'POST',
+              url: entry.resource!.resourceType,
+              ifNoneExist: `identifier=${RESOURCE_ID_SYSTEM}|${ours!.value}`,
+            },
+      );
       expect(entry.fullUrl).toBe(`urn:uuid:${ours!.value}`);
     }
     // References inside the Bundle point at fullUrls, which the server resolves to the ids it assigns or finds.
@@ -72,6 +77,21 @@ describe('fhir-rest delivery adapter', () => {
       subject: { reference: string };
     };
     expect(fullUrls.has(request.subject.reference)).toBe(true);
+  });
+
+  it('sends a corrected referral as a conditional update of the same ServiceRequest', async () => {
+    const created = buildReferralEvent();
+    const createdId = await h.submit(created);
+    await h.reachesState(createdId, 'delivered');
+    const referral = { ...(created.referral as object), reasonText: 'Gecorrigeerd: zorgen over gedrag op school' };
+    const correctedId = await h.submit({ ...buildReferralEvent(), child: created.child, referral });
+    await h.reachesState(correctedId, 'delivered');
+    const srOf = async (id: string) =>
+      (h.receiver.hitsFor((await h.delivery(id)).idempotency_key)[0]!.body as Bundle).entry!.find(
+        (e) => e.resource!.resourceType === 'ServiceRequest',
+      )!;
+    const [first, corrected] = [await srOf(createdId), await srOf(correctedId)];
+    expect(corrected.request).toEqual({ method: 'PUT', url: first.request!.url });
   });
 
   it('sends a cancellation as a conditional update of the ServiceRequest', async () => {
@@ -87,8 +107,9 @@ describe('fhir-rest delivery adapter', () => {
     const sr = bundle.entry!.find((e) => e.resource!.resourceType === 'ServiceRequest')!;
     const firstSr = first.entry!.find((e) => e.resource!.resourceType === 'ServiceRequest')!;
     expect(sr.request!.method).toBe('PUT');
-    // The same identity as the create: the cancellation lands on the copy the receiver already holds.
-    expect(sr.request!.url).toBe(`ServiceRequest?${firstSr.request!.ifNoneExist}`);
+    // The same identity as the referral: the cancellation lands on the copy the receiver already holds.
+    expect(sr.request!.url).toBe(firstSr.request!.url);
+    expect(sr.request!.url).toMatch(/^ServiceRequest\?identifier=/);
     expect((sr.resource as { status: string }).status).toBe('revoked');
   });
 

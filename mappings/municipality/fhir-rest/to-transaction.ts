@@ -18,9 +18,11 @@ import {
  * - References between resources in the Bundle point at their `urn:uuid:` fullUrls, which the receiver resolves
  *   to whatever id it assigned (or found). A reference to a resource that is not in the Bundle (an Encounter's
  *   EpisodeOfCare sent earlier) becomes a conditional reference `Type?identifier=<system>|<id>`.
- * - Exceptions that change what the receiver already holds, both idempotent as well:
- *   `referral.cancelled` sends the ServiceRequest as a conditional update (`PUT ServiceRequest?identifier=…`), since
- *   a conditional create would keep the earlier, active copy; `trajectory.closed` sends the EpisodeOfCare the same
+ * - Exceptions that change what the receiver already holds, idempotent as well: the referral's ServiceRequest is a
+ *   conditional update (`PUT ServiceRequest?identifier=…`), so a corrected referral (the practice's same referral
+ *   id in a later event) and its cancellation replace the copy the receiver holds, where a conditional create would
+ *   keep the first; the child and the rest stay conditional creates, the municipality's records once received;
+ *   `trajectory.closed` sends the EpisodeOfCare the same
  *   way (`PUT EpisodeOfCare?identifier=…`), so a receiver that holds it from earlier contacts learns that it finished
  *   and how; `monitoring.report` sends the MeasureReport the same way (its id names the municipality and the period,
  *   so a later push of the same period replaces the earlier figures); `referral.status` (feedback to the practice, whose
@@ -30,6 +32,7 @@ import {
  *   which opens it when it is new and never undoes a closure that arrived first (a retried or replayed intake after
  *   the closure).
  */
+const REFERRAL_EVENTS: ReadonlySet<DeliveryEventType> = new Set(['referral.created', 'referral.cancelled']);
 const TRAJECTORY_STATE_CHANGES: ReadonlySet<DeliveryEventType> = new Set([
   'trajectory.closed',
   'municipality.trajectory.closure',
@@ -54,7 +57,7 @@ export function toTransactionBundle(
       return inBundle.has(local.id) ? `urn:uuid:${local.id}` : `${local.type}?${identifierQuery(local.id)}`;
     });
     const conditionalUpdate =
-      (eventType === 'referral.cancelled' && resource.resourceType === 'ServiceRequest') ||
+      (REFERRAL_EVENTS.has(eventType) && resource.resourceType === 'ServiceRequest') ||
       (TRAJECTORY_STATE_CHANGES.has(eventType) && resource.resourceType === 'EpisodeOfCare') ||
       (eventType === 'monitoring.report' && resource.resourceType === 'MeasureReport');
     return {

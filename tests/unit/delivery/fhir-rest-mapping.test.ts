@@ -13,9 +13,9 @@ function identityOf(r: Resource | undefined): string | undefined {
 }
 
 describe('fhir-rest mapping: a transaction of conditional creates', () => {
-  it('sends every resource as POST with ifNoneExist on its deterministic identifier, without our id', () => {
-    const resources = minimised(mapped());
-    const bundle = toTransactionBundle(resources, KEY, 'referral.created');
+  it('sends every resource but the referral as POST with ifNoneExist on its deterministic identifier, without our id', () => {
+    const resources = minimised(mapped(buildContactEvent()));
+    const bundle = toTransactionBundle(resources, KEY, 'contact.recorded');
     expect(bundle.type).toBe('transaction');
     expect(bundle.identifier?.value).toBe(KEY);
     expect(bundle.entry).toHaveLength(resources.length);
@@ -30,6 +30,19 @@ describe('fhir-rest mapping: a transaction of conditional creates', () => {
         ifNoneExist: `identifier=${RESOURCE_ID_SYSTEM}|${id}`,
       });
     });
+  });
+
+  it('sends a referral as a conditional update, so a corrected referral replaces the copy the receiver holds', () => {
+    const resources = minimised(mapped());
+    const bundle = toTransactionBundle(resources, KEY, 'referral.created');
+    const sr = bundle.entry!.find((e) => e.resource?.resourceType === 'ServiceRequest')!;
+    const id = resources.find((r) => r.resourceType === 'ServiceRequest')!.id!;
+    expect(sr.request).toEqual({ method: 'PUT', url: `ServiceRequest?identifier=${RESOURCE_ID_SYSTEM}|${id}` });
+    expect(sr.resource?.id).toBeUndefined();
+    // The child, guardians and the rest are the municipality's records once received: created, never overwritten.
+    const others = bundle.entry!.filter((e) => e !== sr);
+    expect(others.length).toBe(resources.length - 1);
+    expect(others.every((e) => e.request?.method === 'POST' && e.request.ifNoneExist)).toBe(true);
   });
 
   it('is deterministic: the same event maps to the same Bundle, so a replay matches what the receiver holds', () => {
