@@ -5,6 +5,7 @@ import {
   parseLocalReference,
   RESOURCE_ID_SYSTEM,
   rewriteReferences,
+  uuidFullUrl,
   withResourceIdentifier,
 } from '../shared/resource-identifier';
 
@@ -54,14 +55,14 @@ export function toTransactionBundle(
       if (!local) {
         return undefined;
       }
-      return inBundle.has(local.id) ? `urn:uuid:${local.id}` : `${local.type}?${identifierQuery(local.id)}`;
+      return inBundle.has(local.id) ? uuidFullUrl(local.id) : `${local.type}?${identifierQuery(local.id)}`;
     });
     const conditionalUpdate =
       (REFERRAL_EVENTS.has(eventType) && resource.resourceType === 'ServiceRequest') ||
       (TRAJECTORY_STATE_CHANGES.has(eventType) && resource.resourceType === 'EpisodeOfCare') ||
       (eventType === 'monitoring.report' && resource.resourceType === 'MeasureReport');
     return {
-      fullUrl: `urn:uuid:${id}`,
+      fullUrl: uuidFullUrl(id),
       resource: body,
       request: conditionalUpdate
         ? { method: 'PUT', url: `${resource.resourceType}?${identifierQuery(id)}` }

@@ -1,6 +1,6 @@
 import type { Bundle, BundleEntry, Parameters, Resource } from '@medplum/fhirtypes';
 import type { DeliveryEventType } from '../../../src/contracts/delivery-event-type';
-import { DELIVERY_ID_SYSTEM, withResourceIdentifier } from '../shared/resource-identifier';
+import { DELIVERY_ID_SYSTEM, uuidFullUrl, withResourceIdentifier } from '../shared/resource-identifier';
 
 /** Profiles of the FHIR Subscriptions R5 Backport IG for R4, whose notification shape this follows. */
 export const BACKPORT_NOTIFICATION_PROFILE =
@@ -54,7 +54,7 @@ export function toNotificationBundle(resources: readonly Resource[], ctx: Notifi
   };
   const entries: BundleEntry[] = [
     {
-      fullUrl: `urn:uuid:${ctx.idempotencyKey}`,
+      fullUrl: uuidFullUrl(ctx.idempotencyKey),
       resource: status,
       request: { method: 'GET', url: `Subscription/${ctx.subscriptionId}/$status` },
       response: { status: '200' },

@@ -17,6 +17,7 @@ import { buildAgreement } from '../../helpers/builders';
 import { MUNICIPALITY_CODE_SYSTEM } from '../../../src/kernel/fhir/identifiers';
 
 const KEY = 'key-report';
+const URN_UUID = /^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 function measureReport(overrides: Partial<MeasureReport> = {}): MeasureReport {
   return {
@@ -48,6 +49,11 @@ describe('the monitoring report in each destination format', () => {
     // The identifier the conditional update searches by is on the resource, so the receiver stores it to be found.
     expect(sent.identifier).toEqual([{ system: RESOURCE_ID_SYSTEM, value: 'monitoring-GM0226-2026-Q3' }]);
     expect(sent.group).toEqual(measureReport().group);
+    // R4 takes only a UUID after urn:uuid:, and the report's id is none: the fullUrl is a UUID made from it.
+    expect(entry.fullUrl).toMatch(URN_UUID);
+    expect(toTransactionBundle([measureReport()], 'another key', 'monitoring.report').entry![0]!.fullUrl).toBe(
+      entry.fullUrl,
+    );
   });
 
   it('webhook: a notification on topic monitoring.report whose focus is the MeasureReport', () => {
@@ -63,6 +69,8 @@ describe('the monitoring report in each destination format', () => {
     const focus = status.parameter!.find((p) => p.name === 'notification-event')?.part?.find((p) => p.name === 'focus')
       ?.valueReference?.reference;
     expect(bundle.entry!.find((e) => e.fullUrl === focus)?.resource?.resourceType).toBe('MeasureReport');
+    // The status entry is named by the idempotency key, which is no UUID: by a UUID made from it.
+    expect(bundle.entry![0]!.fullUrl).toMatch(URN_UUID);
   });
 
   it('isamenleving: a monitoringrapportage carrying the MeasureReport, with the key as berichtId', () => {
