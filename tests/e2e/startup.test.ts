@@ -1,8 +1,10 @@
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { exited, freePort, spawnProduct, waitForReady } from '../helpers/product-process';
 import { deleteQueueKeys, dropSchema, TEST_DATABASE_URL } from '../helpers/test-runtime';
+import { waitFor } from '../helpers/wait-for';
 
 describe('npm start', () => {
   const cases: [string, Record<string, string>][] = [
@@ -53,6 +55,44 @@ describe('npm start', () => {
     },
     120_000,
   );
+
+  // A supervisor (systemd, supervisord) signals the process it started: `npm`. The product must hear it, not be
+  // left running behind a shell that npm's signal ended.
+  it('stops cleanly when npm itself, as a supervisor starts it, gets SIGTERM', async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jeugdbrug-start-'));
+    const log = path.join(dataDir, 'out.log');
+    const port = await freePort();
+    const prefix = `{npm-start-${process.pid}-${port}}`;
+    const out = fs.openSync(log, 'a');
+    const npm = spawn('npm', ['start'], {
+      cwd: path.resolve(__dirname, '../..'),
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        PORT: String(port),
+        DATA_DIR: dataDir,
+        QUEUE_PREFIX: prefix,
+      },
+      stdio: ['ignore', out, out],
+    });
+    const url = `http://127.0.0.1:${port}`;
+    try {
+      await waitForReady(url, npm, log);
+      npm.kill('SIGTERM');
+      await exited(npm);
+      await waitFor('the product to stop listening', () =>
+        fetch(`${url}/health/live`).then(
+          () => false,
+          () => true,
+        ),
+      );
+      expect(fs.readFileSync(log, 'utf8')).toMatch(/"msg":"stopped"/);
+    } finally {
+      npm.kill('SIGKILL');
+      await deleteQueueKeys(prefix);
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 120_000);
 
   it('exits with one clear message naming a bad configuration key', async () => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jeugdbrug-start-'));

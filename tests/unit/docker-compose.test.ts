@@ -1,0 +1,69 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { parse } from 'yaml';
+import { configSchema } from '../../src/kernel/config';
+
+/**
+ * No Docker engine runs where the tests run, so the compose files are checked by reading them: what each would get
+ * wrong at `docker compose up` (a setting the product does not know, a worker whose health check asks a port it
+ * does not open, a destination pointing at the container itself) fails here instead.
+ */
+
+interface Service {
+  environment?: Record<string, string>;
+  volumes?: string[];
+  healthcheck?: { test: string[] };
+  command?: string[];
+}
+
+const DOCKER = path.join(__dirname, '../../docker');
+const COMPOSE_FILES = fs.readdirSync(DOCKER).filter((f) => /^compose.*\.ya?ml$/.test(f));
+const servicesOf = (file: string): Record<string, Service> =>
+  (parse(fs.readFileSync(path.join(DOCKER, file), 'utf8'), { merge: true }) as { services: Record<string, Service> })
+    .services;
+/** The services running the product (built from the image, started with its default command). */
+const productServices = (file: string): [string, Service][] =>
+  Object.entries(servicesOf(file)).filter(([, s]) => s.environment?.ROLE !== undefined);
+
+const SETTINGS = new Set(Object.keys(configSchema.shape));
+
+describe.each(COMPOSE_FILES)('docker/%s', (file) => {
+  it('runs an API and workers', () => {
+    const roles = productServices(file).map(([, s]) => s.environment?.ROLE);
+    expect(roles).toEqual(expect.arrayContaining(['api', 'worker']));
+  });
+
+  it('sets only settings the product knows (OTEL_* are OpenTelemetry’s own)', () => {
+    for (const [, s] of productServices(file)) {
+      const unknown = Object.keys(s.environment ?? {}).filter((k) => !SETTINGS.has(k) && !k.startsWith('OTEL_'));
+      expect(unknown).toEqual([]);
+    }
+  });
+
+  it("gives each worker a health check on its own METRICS_PORT, since it opens no API port for the image's", () => {
+    for (const [, s] of productServices(file).filter(([, s]) => s.environment?.ROLE === 'worker')) {
+      const port = s.environment?.METRICS_PORT;
+      expect(port).toMatch(/^\d+$/);
+      expect(s.healthcheck?.test.join(' ')).toContain(`127.0.0.1:${port}/health/ready`);
+    }
+  });
+
+  it('delivers to a service of the stack, not to 127.0.0.1, which is the container itself', () => {
+    const services = servicesOf(file);
+    for (const [, s] of productServices(file)) {
+      const overlays = (s.volumes ?? []).filter((v) => v.startsWith('./config/'));
+      expect(overlays.map((v) => v.split(':')[1])).toEqual(['/config/destinations', '/config/practices']);
+      expect(s.environment?.PUBLIC_BASE_URL).toBeDefined();
+    }
+    for (const dir of ['destinations', 'practices']) {
+      for (const f of fs.readdirSync(path.join(DOCKER, 'config', dir))) {
+        const text = fs.readFileSync(path.join(DOCKER, 'config', dir, f), 'utf8');
+        const hosts = [...text.matchAll(/https?:\/\/([^:/"]+)/g)].map((m) => m[1]!);
+        expect(hosts.length).toBeGreaterThan(0);
+        for (const host of hosts) {
+          expect(Object.keys(services)).toContain(host);
+        }
+      }
+    }
+  });
+});
