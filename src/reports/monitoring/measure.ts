@@ -123,8 +123,9 @@ export const GROUPS: readonly GroupSpec[] = [
     population: 'Measured waiting intervals; each stratum says which interval and over how many it is the median.',
     score:
       'The median number of days from the start of a trajectory (started in the period) to its first contact. The ' +
-      'stratum referral-to-care has the median days from a referral (made in the period) to the start of care, ' +
-      "where the municipality's status feedback gave a start date.",
+      'stratum referral-to-care has the median days from a referral (made in the period) to the start of care: ' +
+      "the startDate of the municipality's care-started status (or of an allocated status of the earlier " +
+      'vocabulary that gives one).',
     stratifiers: [stratifier('interval', MONITORING_SYSTEM, false, 'Which waiting interval.', WAITING_INTERVALS)],
   },
   {
