@@ -99,10 +99,15 @@ export function canSeeMunicipality(p: Principal, code: string): boolean {
   return inScope(p.municipalities, code);
 }
 
-/** Throws a 403 unless the principal has one of the roles. */
+/**
+ * Throws a 403 unless the principal has one of the roles. It names `Authorization`: the role of the credential sent
+ * there decided, and the caller learns which roles the route is for.
+ */
 export function assertRole(p: Principal, ...roles: readonly Role[]): void {
   if (!roles.includes(p.role)) {
-    throw new OperationOutcomeError(forbidden);
+    throw new OperationOutcomeError(
+      forbiddenField(`This is for the roles ${roles.join(', ')}; the caller has the role ${p.role}`, 'Authorization'),
+    );
   }
 }
 

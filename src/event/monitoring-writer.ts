@@ -7,6 +7,7 @@ import type { Db } from '../kernel/db';
 import { monitoringFactsOf, type MonitoringFacts, type ReferralFact, type TrajectoryFact } from './monitoring-facts';
 import { grouped, perResource } from './stage-batch';
 import { getPseudonymiser } from './report-pseudonym';
+import type { ReferralStatus } from '../../mappings/practice/referral-status';
 
 /**
  * Writes an event's monitoring facts to the reporting store as the event is mapped, when the agreement lets it
@@ -208,20 +209,30 @@ async function removeFacts(db: Db, f: MonitoringFacts): Promise<void> {
 }
 
 /**
- * What the municipality's status feedback adds to the figures: the start of care of an allocated referral, for the
- * waiting time from referral to care. Keyed like the referral's own row; a referral that does not count has none.
+ * The day care started that a status reports, if it reports one: `care-started` always does (its `startDate`);
+ * `allocated` of the earlier vocabulary does when it gives a `startDate`. Other statuses say nothing about it.
+ */
+function careStartOf(a: { status: ReferralStatus; startDate?: string | undefined }): string | undefined {
+  return a.status === 'care-started' || a.status === 'allocated' ? a.startDate : undefined;
+}
+
+/**
+ * What the municipality's status feedback adds to the figures: the day care started, for the waiting time from
+ * referral to care. The latest status that reports one sets it (a corrected start replaces the earlier one, as for
+ * the end-of-care check). Keyed like the referral's own row; a referral that does not count has none.
  */
 export async function recordStatusFacts(
   ctx: Pick<PipelineContext, 'db' | 'config'>,
-  a: { municipality: string; serviceRequestId: string; status: string; startDate?: string | undefined },
+  a: { municipality: string; serviceRequestId: string; status: ReferralStatus; startDate?: string | undefined },
 ): Promise<void> {
-  if (a.status !== 'allocated' || !a.startDate) {
+  const careStartOn = careStartOf(a);
+  if (!careStartOn) {
     return;
   }
   const key = getPseudonymiser(ctx.config).pseudonym(a.municipality, `ServiceRequest/${a.serviceRequestId}`);
   await ctx.db.query('UPDATE report_referral SET care_start_on = $2, updated_at = now() WHERE referral_key = $1', [
     key,
-    a.startDate,
+    careStartOn,
   ]);
 }
 

@@ -1,4 +1,4 @@
-import { forbidden, notFound, OperationOutcomeError } from '@medplum/core';
+import { OperationOutcomeError } from '@medplum/core';
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { operatorAction, organisationAgent } from '../audit/audit-events';
@@ -7,17 +7,17 @@ import { actorOf } from './request-context';
 import { getRequestTrace } from './access-log';
 import { SYSTEM_TENANT } from '../reports/audit-scope';
 import { isValidAgb } from '../kernel/fhir/identifiers';
-import { badRequestIssues, forbiddenField } from '../kernel/fhir/outcomes';
+import { badRequestIssues, forbiddenField, notFoundField } from '../kernel/fhir/outcomes';
 import { parseQueryOrThrow } from '../kernel/zod-outcome';
 import { assertReportable, auditReportRead, periodOfRange } from './monitoring-query';
 import type { PipelineContext } from '../event/context';
-import { buildMeasure, MEASURE_ID } from '../reports/monitoring/measure';
+import { buildMeasure, GROUPS, MEASURE_ID } from '../reports/monitoring/measure';
 import { monitoringReport } from '../reports/monitoring/monitoring-report';
 import { tryParsePeriod, type ReportPeriod } from '../reports/monitoring/period';
 import { renderChart } from '../reports/monitoring/report-chart';
 import { reportCsv, reportCsvFileName } from '../reports/monitoring/report-csv';
 import { getPrincipal } from '../access/authenticate';
-import { ALL, assertRole, canSeeMunicipality } from '../access/principal';
+import { ALL, assertCanSeeMunicipality, assertRole } from '../access/principal';
 
 const oneValue = z.string().optional();
 const PERIOD_TEXT = 'a period such as 2026-Q3, 2026-H1 or 2026';
@@ -40,7 +40,8 @@ export const monitoringQuerySchema = z
     group: oneValue,
     _format: z.enum(['json', 'fhir+json', 'application/fhir+json', 'csv', 'text/csv']).optional(),
   })
-  .loose();
+  // A parameter it does not know (a misspelt `practise=`) would otherwise give the report of the whole municipality.
+  .strict();
 
 type MonitoringQuery = z.output<typeof monitoringQuerySchema>;
 
@@ -103,9 +104,7 @@ function municipalityOf(res: Response, named: string | undefined): string {
     }
     municipality = own[0] ?? '';
   }
-  if (!canSeeMunicipality(principal, municipality)) {
-    throw new OperationOutcomeError(forbidden);
-  }
+  assertCanSeeMunicipality(principal, municipality);
   return municipality;
 }
 
@@ -151,9 +150,16 @@ export function monitoringRouter(ctx: PipelineContext): Router {
 
   router.get('/municipality/v1/monitoring/chart.svg', async (req, res) => {
     const { r, measureReport } = await report(req, res);
-    const svg = renderChart(measureReport, r.group ?? 'closed');
+    const group = r.group ?? 'closed';
+    const svg = renderChart(measureReport, group);
     if (!svg) {
-      throw new OperationOutcomeError(notFound);
+      const known = GROUPS.flatMap((g) => [g.code, ...g.stratifiers.map((s) => s.code)]);
+      throw new OperationOutcomeError(
+        notFoundField(
+          `The report has no group or stratifier ${group}; one of ${[...new Set(known)].join(', ')}`,
+          'group',
+        ),
+      );
     }
     res.type('image/svg+xml').send(svg);
   });

@@ -20,9 +20,17 @@ function count(p: MeasureReportGroupPopulation | undefined): number | 'withheld'
   return p.count;
 }
 
+/** The total of the group `code` of a report. */
+function totalOf(report: MeasureReport, code: string): number | 'withheld' | undefined {
+  const g = report.group?.find((x) => x.code?.coding?.[0]?.code === code);
+  return g?.population?.[0] ? count(g.population[0]) : undefined;
+}
+
 /**
  * Plays the adversary: for every group and stratifier of a report, tries to work out each withheld count from the
- * shown total and the shown cells, and checks no shown count lies between 1 and k − 1. Returns what it tried, so a
+ * shown total and the shown cells, and checks no shown count lies between 1 and k − 1, nor any count the report
+ * implies: the rest of a `partition` or `part` (total less the shown strata), the complement of an `overlapping`
+ * stratum (total less it), and a waiting interval's complement in the group it is a part of. Returns what it tried, so a
  * test can also assert that there was something to try. Throws on the first cell it can derive.
  */
 export function tryToDeriveWithheldCells(report: MeasureReport, k: number): { withheld: number; stratifiers: number } {
@@ -60,13 +68,42 @@ export function tryToDeriveWithheldCells(report: MeasureReport, k: number): { wi
       }
       const hidden = cells.filter((c) => c.n === 'withheld');
       withheld += hidden.length;
-      if (sSpec?.additive && typeof total === 'number' && hidden.length > 0) {
-        const shown = cells.flatMap((c) => (typeof c.n === 'number' ? [c.n] : []));
-        const b = boundsOfWithheld(total, shown, hidden.length);
-        if (b.min >= b.max) {
-          throw new Error(
-            `${spec.code}/${sSpec.code}: withheld ${hidden.map((h) => String(h.code)).join(', ')} derivable as ${b.min}`,
+      const name = `${spec.code}/${String(sSpec?.code)}`;
+      const shown = cells.flatMap((c) => (typeof c.n === 'number' ? [{ code: c.code, n: c.n }] : []));
+      const small = (n: number) => n > 0 && n < k;
+      if (spec.code === 'waiting-days') {
+        // Each interval is a part of another group: its total less n is the number without one.
+        for (const c of shown) {
+          const of = totalOf(report, c.code === 'start-to-first-contact' ? 'inflow' : 'referral-target');
+          if (of === 'withheld' && c.n > 0) {
+            throw new Error(`${spec.code}/${String(c.code)}: ${c.n} shown beside a withheld total it may equal`);
+          }
+          if (typeof of === 'number' && small(of - c.n)) {
+            throw new Error(`${spec.code}/${String(c.code)}: ${of - c.n} without it`);
+          }
+        }
+      } else if (sSpec?.strata === 'overlapping' && typeof total === 'number') {
+        // The strata need not add up, but each one's complement is the number without that category.
+        for (const c of shown) {
+          if (small(total - c.n)) {
+            throw new Error(`${spec.code}/${String(c.code)}: ${total - c.n} without it`);
+          }
+        }
+      } else if (sSpec && sSpec.strata !== 'overlapping' && typeof total === 'number') {
+        const rest = total - shown.reduce((a, c) => a + c.n, 0);
+        if (hidden.length === 0 && small(rest)) {
+          throw new Error(`${name}: ${rest} in no stratum shown, by difference`);
+        }
+        if (hidden.length > 0) {
+          const b = boundsOfWithheld(
+            total,
+            shown.map((c) => c.n),
+            hidden.length,
+            sSpec.strata,
           );
+          if (b.min >= b.max) {
+            throw new Error(`${name}: withheld ${hidden.map((h) => String(h.code)).join(', ')} derivable as ${b.min}`);
+          }
         }
       }
     });

@@ -210,6 +210,29 @@ describe('feedback: a municipality’s status on a referral goes back to the pra
     expect(counted.map((r) => r.days)).toEqual([11]);
   });
 
+  it('counts care-started, with its startDate, as the start of care in the waiting time from referral to care', async () => {
+    const careStarts = async () =>
+      new Map(
+        (
+          await app.rt.ctx.db.query<{ referral_key: string; days: number }>(
+            `SELECT referral_key, care_start_on - referred_on AS days FROM report_referral
+              WHERE care_start_on IS NOT NULL`,
+          )
+        ).map((r) => [r.referral_key, r.days]),
+      );
+    const before = await careStarts();
+    const { id } = await deliveredReferral();
+    const res = await postStatus(id, {
+      status: 'care-started',
+      provider: { agb: '12345678' },
+      startDate: '2026-12-04',
+    });
+    expect(res.status).toBe(202);
+    const added = [...(await careStarts())].filter(([key]) => !before.has(key)).map(([, days]) => days);
+    // Referred on 2026-11-20 (the builder's authoredOn): 14 days to the start of care.
+    expect(added).toEqual([14]);
+  });
+
   it.each([
     ['rejected', 'revoked', 'rejected'],
     ['closed', 'completed', 'completed'],

@@ -688,6 +688,7 @@ describe('the municipality monitoring report', () => {
     ['a period and one date', 'period=2026-Q1&to=2026-03-31', 400, ['period', 'to'], 'not both'],
     ['a parameter given twice', 'period=2026-Q1&period=2026-Q2', 400, ['period'], 'period may be given once'],
     ['a bad format', 'period=2026&_format=xml', 400, ['_format'], ''],
+    ['a parameter it does not know', 'period=2026&foo=1', 400, ['foo'], 'unknown'],
   ])('refuses %s naming the field', async (_name, query, status, fields, text) => {
     const res = await app.request(`/municipality/v1/monitoring?${query}`, { key: 'municipality' });
     expect(res.status).toBe(status);
@@ -699,6 +700,41 @@ describe('the municipality monitoring report', () => {
     expect(outcome.issue).toHaveLength(1);
     expect(outcome.issue[0]?.expression).toEqual(fields);
     expect(outcome.issue[0]?.details?.text).toContain(text);
+  });
+
+  it('names what was not found and what decided a refusal', async () => {
+    const issueOf = async (res: Response) =>
+      ((await res.json()) as { issue: { expression?: string[]; details?: { text?: string } }[] }).issue[0];
+    const chart = await app.request('/municipality/v1/monitoring/chart.svg?period=2026&group=shoe-size', {
+      key: 'municipality',
+    });
+    expect(chart.status).toBe(404);
+    expect(await issueOf(chart)).toMatchObject({
+      expression: ['group'],
+      details: { text: expect.stringContaining('shoe-size') },
+    });
+    const foreign = await app.request(`/municipality/v1/monitoring?period=2026&municipality=${MUNICIPALITY}`, {
+      key: 'otherMunicipality',
+    });
+    expect(foreign.status).toBe(403);
+    expect(await issueOf(foreign)).toMatchObject({
+      expression: ['municipality'],
+      details: { text: expect.stringContaining(MUNICIPALITY) },
+    });
+    // A key of the wrong role: the key (its role) decided, on the monitoring routes as on the municipality router's.
+    for (const [method, path] of [
+      ['GET', '/municipality/v1/monitoring?period=2026'],
+      ['POST', '/municipality/v1/monitoring/$push?period=2026-Q3'],
+      ['POST', '/municipality/v1/referrals/ref-1/status'],
+      ['POST', '/municipality/v1/trajectories/events'],
+    ] as const) {
+      const res = await app.request(path, { method, key: 'practice', ...(method === 'POST' ? { json: {} } : {}) });
+      expect([path, res.status]).toEqual([path, 403]);
+      expect(await issueOf(res)).toMatchObject({
+        expression: ['Authorization'],
+        details: { text: expect.stringContaining('role practice') },
+      });
+    }
   });
 
   it('refuses a practice without an agreement with the municipality (422), and opens no audit chain for it', async () => {

@@ -79,6 +79,11 @@ export function forbiddenField(details: string, expression: string): OperationOu
   return outcome('forbidden', 'forbidden', details, expression);
 }
 
+/** 404 naming the field whose value named nothing that exists (`group` for a chart of no group or stratifier). */
+export function notFoundField(details: string, expression: string): OperationOutcome {
+  return outcome('not-found', 'not-found', details, expression);
+}
+
 /** 409 naming the field whose value makes the request clash with what is stored (an ambiguous identifier). */
 export function conflictField(details: string, expression: string): OperationOutcome {
   return outcome('conflict', 'conflict', details, expression);

@@ -71,7 +71,7 @@ function countGroup(
 ): MeasureReportGroup {
   const values = spec.stratifiers.map((s, i) => valuesOf(s, byStratifier[i] ?? new Map()));
   const suppress = (totalShown: boolean) =>
-    spec.stratifiers.map((s, i) => withheldCells(values[i] ?? [], k, { totalShown, additive: s.additive }));
+    spec.stratifiers.map((s, i) => withheldCells(values[i] ?? [], k, { totalShown, strata: s.strata, total }));
   let totalShown = !isSmall(total, k);
   let withheld = suppress(totalShown);
   if (totalShown && withheld.some((w) => w.totalWithheld)) {
@@ -114,8 +114,9 @@ function round(value: number, decimals: number): number {
 }
 
 /**
- * The waiting times. Each interval's n is at most the total of another group (trajectories started, referrals
- * made) and may equal it, so an interval is withheld whenever that total is, besides when n itself is small.
+ * The waiting times. Each interval's n is a part of another group's total (trajectories started, referrals made):
+ * it is withheld whenever that total is, when n is small, and when the total less n (started without a first
+ * contact, referred without a start of care) is small.
  */
 function waitingGroup(
   counts: MonitoringCounts,
@@ -124,7 +125,11 @@ function waitingGroup(
 ): MeasureReportGroup {
   const spec = specOf('waiting-days');
   const intervals = [counts.waiting.startToFirstContact, counts.waiting.referralToCare];
-  const shown = intervals.map((w, i) => w.n === 0 || (!isSmall(w.n, k) && totalsShown[i] === true));
+  const totals = [counts.inflow.total, counts.referrals.total];
+  const shown = intervals.map(
+    (w, i) =>
+      !withheldCells([w.n], k, { totalShown: totalsShown[i] === true, strata: 'part', total: totals[i] ?? 0 }).cells[0],
+  );
   const first = intervals[0];
   return {
     code: { coding: [groupCoding(spec.code)] },

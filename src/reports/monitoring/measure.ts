@@ -12,6 +12,7 @@ import {
   tryGetConcept,
   tryTranslate,
 } from '../../kernel/fhir/terminology';
+import type { StrataKind } from './suppression';
 
 /**
  * The Measure behind the monitoring report: one group per figure the pilot reports ask for, with the stratifiers
@@ -40,8 +41,11 @@ export interface StratifierSpec {
   /** The system of the category codes. */
   readonly system: string;
   readonly codes: readonly string[];
-  /** Whether each counted unit falls in exactly one stratum, so the strata add up to the group's total. */
-  readonly additive: boolean;
+  /**
+   * How the strata relate to the group's total: each counted unit in exactly one (`partition`, they add up), in at
+   * most one (`part`), or possibly in several (`overlapping`). It decides what suppression must hide (suppression.ts).
+   */
+  readonly strata: StrataKind;
   readonly description: string;
 }
 
@@ -59,21 +63,21 @@ const WAITING_INTERVALS = ['start-to-first-contact', 'referral-to-care'] as cons
 const stratifier = (
   code: string,
   system: string,
-  additive: boolean,
+  strata: StrataKind,
   description: string,
   codes: readonly string[] = codesOf(system),
-): StratifierSpec => ({ code, system, codes, additive, description });
+): StratifierSpec => ({ code, system, codes, strata, description });
 
 export const GROUPS: readonly GroupSpec[] = [
   {
     code: 'inflow',
     population: 'Trajectories started in the period (new help questions taken on by the youth professional).',
     stratifiers: [
-      stratifier('age-band', AGE_BAND_SYSTEM, true, "The child's age on the trajectory's start date."),
+      stratifier('age-band', AGE_BAND_SYSTEM, 'partition', "The child's age on the trajectory's start date."),
       stratifier(
         'referrer',
         REFERRER_SUBTYPE_SYSTEM,
-        true,
+        'partition',
         'Who referred the child to the youth professional; each stratum also carries its COD327 referrer type.',
       ),
     ],
@@ -81,13 +85,13 @@ export const GROUPS: readonly GroupSpec[] = [
   {
     code: 'closed',
     population: 'Trajectories closed in the period.',
-    stratifiers: [stratifier('outcome', TRAJECTORY_OUTCOME_SYSTEM, true, 'How the trajectory ended.')],
+    stratifiers: [stratifier('outcome', TRAJECTORY_OUTCOME_SYSTEM, 'partition', 'How the trajectory ended.')],
   },
   {
     code: 'contacts-per-trajectory',
     population: 'Trajectories closed in the period with at least one registered contact.',
     score: 'The mean number of contacts per such trajectory.',
-    stratifiers: [stratifier('contacts', MONITORING_SYSTEM, true, 'Number of contacts.', CONTACT_BINS)],
+    stratifiers: [stratifier('contacts', MONITORING_SYSTEM, 'partition', 'Number of contacts.', CONTACT_BINS)],
   },
   {
     code: 'help-question',
@@ -96,7 +100,7 @@ export const GROUPS: readonly GroupSpec[] = [
       stratifier(
         'help-question',
         HELP_QUESTION_CATEGORY_SYSTEM,
-        false,
+        'overlapping',
         'Nature of the help question; a trajectory can have several, so strata need not add up to the total.',
       ),
     ],
@@ -108,7 +112,7 @@ export const GROUPS: readonly GroupSpec[] = [
       stratifier(
         'intervention',
         INTERVENTION_SYSTEM,
-        false,
+        'overlapping',
         'Interventions used in the trajectory so far; several per trajectory, so strata need not add up.',
       ),
     ],
@@ -116,16 +120,21 @@ export const GROUPS: readonly GroupSpec[] = [
   {
     code: 'referral-target',
     population: 'Referrals (opschaling) made in the period and not cancelled.',
-    stratifiers: [stratifier('referral-target', REFERRAL_TARGET_SYSTEM, true, 'Where the child was referred to.')],
+    stratifiers: [
+      stratifier('referral-target', REFERRAL_TARGET_SYSTEM, 'partition', 'Where the child was referred to.'),
+    ],
   },
   {
     code: 'waiting-days',
     population: 'Measured waiting intervals; each stratum says which interval and over how many it is the median.',
     score:
       'The median number of days from the start of a trajectory (started in the period) to its first contact. The ' +
-      'stratum referral-to-care has the median days from a referral (made in the period) to the start of care, ' +
-      "where the municipality's status feedback gave a start date.",
-    stratifiers: [stratifier('interval', MONITORING_SYSTEM, false, 'Which waiting interval.', WAITING_INTERVALS)],
+      'stratum referral-to-care has the median days from a referral (made in the period) to the start of care: ' +
+      "the startDate of the municipality's care-started status (or of an allocated status of the earlier " +
+      'vocabulary that gives one).',
+    // Each interval is a part of another group's population (trajectories started, referrals made): its n is
+    // suppressed as a `part` of that group's total, so neither it nor the number without one can be worked out.
+    stratifiers: [stratifier('interval', MONITORING_SYSTEM, 'part', 'Which waiting interval.', WAITING_INTERVALS)],
   },
   {
     code: 'estimated-saving',

@@ -1,19 +1,29 @@
 /**
  * Small-cell suppression with complementary suppression, pure. A count from 1 to k − 1 is withheld (primary), and
- * further cells are withheld until no withheld count can be worked out from the total and the shown cells of its
- * stratifier. Zero is shown: it says nothing about a person.
+ * further cells are withheld until no withheld count, and no count the report leaves implied, can be worked out
+ * from the total and the shown cells of its stratifier. Zero is shown: it says nothing about a person.
  *
- * Why the rule suffices: when the cells of a stratifier add up to a shown total, the withheld cells add up to
- * S = total − (shown cells). Every withheld cell is at least 1, so a single withheld cell equals S, and n withheld
- * cells with S = n are all 1. With at least two withheld cells and S > n, each withheld cell can take at least two
- * values, so none is determined. Stratifiers whose cells need not add up to the total (several help questions per
- * trajectory) give no such equation, and primary suppression alone is enough there.
+ * What can be worked out depends on how the strata relate to the total (`StrataKind`):
+ * - `partition` (each unit in exactly one stratum): the withheld cells add up to S = total − (shown cells). Every
+ *   withheld cell is at least 1, so a single withheld cell equals S, and n withheld cells with S = n are all 1.
+ *   With at least two withheld cells and S > n, each can take at least two values, so none is determined.
+ * - `part` (each unit in at most one stratum; the rest, in none, is not shown): S = total − (shown cells) is the
+ *   withheld cells plus the rest. With no cell withheld S is the rest itself, so it must be 0 or at least k. With n
+ *   withheld cells the rest (at least 0) is one more unknown: a withheld cell is determined only when S = n.
+ * - `overlapping` (a unit may be in several strata: several help questions per trajectory): the strata need not add
+ *   up, so total − (shown cells) counts no one in particular and nothing follows from the strata together. Each
+ *   stratum has a complement of its own, though: total − (the stratum) is the number without that category (9
+ *   trajectories, 8 with psycho-education: 1 without). A stratum whose complement is 1 to k − 1 is withheld, and
+ *   then its count could be small or near the total, which does not tell which.
  */
 
 /** Whether a count is withheld on its own: 1 to k − 1. */
 export function isSmall(count: number, k: number): boolean {
   return count >= 1 && count < k;
 }
+
+/** How a stratifier's strata relate to its group's total; see the file's comment for what each lets one derive. */
+export type StrataKind = 'partition' | 'part' | 'overlapping';
 
 /** Which cells to withhold, and whether the total must be withheld as well. */
 export interface Suppression {
@@ -26,25 +36,38 @@ export interface Suppression {
 }
 
 /**
- * Which cells to withhold, given whether the total is shown and whether the cells add up to it. A total that is
+ * How the cells relate to the total, and the total. A `partition`'s total is its cells' sum unless given; given, a
+ * count outside the code list (which the sum would miss) is protected as the rest of a `part` is.
+ */
+export type StrataOf =
+  | { readonly strata: 'partition'; readonly total?: number | undefined }
+  | { readonly strata: 'part' | 'overlapping'; readonly total: number };
+
+/**
+ * Which cells to withhold, given whether the total is shown and how the strata relate to it. A total that is
  * itself small withholds every non-zero cell (each is at most the total, so each is small too).
  */
 export function withheldCells(
   counts: readonly number[],
   k: number,
-  opts: { readonly totalShown: boolean; readonly additive: boolean },
+  opts: { readonly totalShown: boolean } & StrataOf,
 ): Suppression {
   const withheld = counts.map((c) => isSmall(c, k));
   if (!opts.totalShown) {
     return { cells: counts.map((c, i) => withheld[i] === true || c > 0), totalWithheld: true };
   }
-  if (!opts.additive) {
-    return { cells: withheld, totalWithheld: false };
+  if (opts.strata === 'overlapping') {
+    const total = opts.total;
+    return { cells: counts.map((c, i) => withheld[i] === true || isSmall(total - c, k)), totalWithheld: false };
   }
+  const total = opts.total ?? counts.reduce((a, b) => a + b, 0);
+  // The unknowns besides the withheld cells: none for a partition, the rest (at least 0) for a part.
+  const others = opts.strata === 'part' ? 1 : 0;
   for (;;) {
     const n = withheld.filter(Boolean).length;
-    const sum = counts.reduce((acc, c, i) => (withheld[i] ? acc + c : acc), 0);
-    if (n === 0 || (n >= 2 && sum > n)) {
+    const rest = total - counts.reduce((acc, c, i) => (withheld[i] ? acc : acc + c), 0);
+    const safe = n === 0 ? rest === 0 || rest >= k : n + others >= 2 && rest > n;
+    if (safe) {
       return { cells: withheld, totalWithheld: false };
     }
     // Withhold the smallest shown non-zero cell as well: it hides the most for the least information lost.
@@ -62,15 +85,19 @@ export function withheldCells(
 }
 
 /**
- * What an adversary can conclude about each withheld cell of an additive stratifier from the shown total and
- * cells: the smallest and largest value it can have (each withheld cell is at least 1). Used by the tests to try
- * to derive every withheld cell; exported so the rule and its check read side by side.
+ * What an adversary can conclude about each withheld cell of a `partition` or `part` stratifier from the shown
+ * total and cells: the smallest and largest value it can have (each withheld cell is at least 1; the rest of a
+ * `part`, at least 0, shares the difference with them). Used by the tests to try to derive every withheld cell;
+ * exported so the rule and its check read side by side.
  */
 export function boundsOfWithheld(
   shownTotal: number,
   shownCells: readonly number[],
   withheldCount: number,
+  strata: 'partition' | 'part' = 'partition',
 ): { readonly min: number; readonly max: number } {
   const sum = shownTotal - shownCells.reduce((a, b) => a + b, 0);
-  return withheldCount === 1 ? { min: sum, max: sum } : { min: 1, max: sum - (withheldCount - 1) };
+  return withheldCount === 1 && strata === 'partition'
+    ? { min: sum, max: sum }
+    : { min: 1, max: sum - (withheldCount - 1) };
 }

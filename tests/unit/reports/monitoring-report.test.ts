@@ -44,22 +44,89 @@ describe('small-cell suppression', () => {
     ['two small cells that can be told apart stay two', [2, 3, 9, 12], [true, true, false, false]],
     ['zeros are never withheld to protect a cell', [0, 0, 4, 30], [false, false, true, true]],
   ])('%s', (_name, counts, expected) => {
-    expect(withheldCells(counts, 5, { totalShown: true, additive: true })).toEqual({
+    expect(withheldCells(counts, 5, { totalShown: true, strata: 'partition' })).toEqual({
       cells: expected,
       totalWithheld: false,
     });
   });
 
   it('withholds every non-zero cell when the total is withheld', () => {
-    expect(withheldCells([0, 3, 1], 5, { totalShown: false, additive: true }).cells).toEqual([false, true, true]);
+    expect(withheldCells([0, 3, 1], 5, { totalShown: false, strata: 'partition' }).cells).toEqual([false, true, true]);
   });
 
   it('needs no complementary cell where strata need not add up (several help questions per trajectory)', () => {
-    expect(withheldCells([3, 5, 9], 5, { totalShown: true, additive: false }).cells).toEqual([true, false, false]);
+    expect(withheldCells([3, 5, 9], 5, { totalShown: true, strata: 'overlapping', total: 20 }).cells).toEqual([
+      true,
+      false,
+      false,
+    ]);
+  });
+
+  it.each([
+    // 9 trajectories: 9 − 5 = 4 without the second category, which showing 5 would give away; 9 of 9 leaves 0.
+    ['withholds a stratum leaving 1 to k − 1 without it', [3, 5, 9, 0], 9, [true, true, false, false]],
+    ['shows a stratum leaving k or more without it', [3, 5, 9, 0], 14, [true, false, false, false]],
+  ])('where strata overlap, %s', (_name, counts, total, expected) => {
+    expect(withheldCells(counts, 5, { totalShown: true, strata: 'overlapping', total })).toEqual({
+      cells: expected,
+      totalWithheld: false,
+    });
+  });
+
+  it.each([
+    // Before, the rest (9 − 8 = 1 in no stratum) could be worked out from the total and the shown 8.
+    ['withholds a cell when the rest in no stratum is 1 to k − 1', [8, 0, 0], 9, [true, false, false]],
+    ['shows every cell when the rest is 0', [8, 0, 0], 8, [false, false, false]],
+    ['shows every cell when the rest is k or more', [8, 0, 0], 13, [false, false, false]],
+    // The rest is one more unknown: one withheld cell with it can take several values (3 + 6 = 9: 1 to 9).
+    ['needs no second cell when the rest hides the first', [3, 9, 12], 30, [true, false, false]],
+    ['withholds a second cell when the rest is 0 and would give the first away', [1, 9, 12], 22, [true, true, false]],
+  ])('where strata are a part of the total, %s', (_name, counts, total, expected) => {
+    expect(withheldCells(counts, 5, { totalShown: true, strata: 'part', total })).toEqual({
+      cells: expected,
+      totalWithheld: false,
+    });
+  });
+
+  it('leaves no cell, rest or complement derivable in 5,000 seeded random parts and overlapping stratifiers', () => {
+    const next = seededRandom(27);
+    let tried = 0;
+    for (let run = 0; run < 5000; run++) {
+      const k = 2 + Math.floor(next() * 9);
+      const counts = Array.from({ length: 1 + Math.floor(next() * 6) }, () =>
+        next() < 0.3 ? 0 : Math.floor(next() * (next() < 0.5 ? k : 4 * k)),
+      );
+      const sum = counts.reduce((a, b) => a + b, 0);
+      const small = (n: number) => n > 0 && n < k;
+      // A part: the rest, in no stratum, is often small, sometimes 0.
+      const total = sum + (next() < 0.3 ? 0 : Math.floor(next() * 2 * k));
+      if (total >= k) {
+        const { cells, totalWithheld } = withheldCells(counts, k, { totalShown: true, strata: 'part', total });
+        if (!totalWithheld) {
+          const shown = counts.filter((_, i) => !cells[i]);
+          const n = cells.filter(Boolean).length;
+          expect(shown.some(small)).toBe(false);
+          if (n === 0) {
+            expect(small(total - sum)).toBe(false);
+          } else {
+            tried++;
+            const b = boundsOfWithheld(total, shown, n, 'part');
+            expect(b.max).toBeGreaterThan(b.min);
+          }
+        }
+      }
+      // Overlapping: each stratum at most the total, the strata summing to anything.
+      const of = Math.max(k, ...counts) + Math.floor(next() * k);
+      const { cells } = withheldCells(counts, k, { totalShown: true, strata: 'overlapping', total: of });
+      const shown = counts.filter((_, i) => !cells[i]);
+      expect(shown.some((c) => small(c) || small(of - c))).toBe(false);
+      tried += cells.filter(Boolean).length > 0 ? 1 : 0;
+    }
+    expect(tried).toBeGreaterThan(2000);
   });
 
   it('withholds the total too when the cells could only be ones (five children, five categories)', () => {
-    expect(withheldCells([1, 1, 1, 1, 1, 0], 5, { totalShown: true, additive: true })).toEqual({
+    expect(withheldCells([1, 1, 1, 1, 1, 0], 5, { totalShown: true, strata: 'partition' })).toEqual({
       cells: [true, true, true, true, true, false],
       totalWithheld: true,
     });
@@ -77,7 +144,7 @@ describe('small-cell suppression', () => {
       if (total < k) {
         continue;
       }
-      const { cells: withheld, totalWithheld } = withheldCells(counts, k, { totalShown: true, additive: true });
+      const { cells: withheld, totalWithheld } = withheldCells(counts, k, { totalShown: true, strata: 'partition' });
       if (totalWithheld) {
         continue;
       }
@@ -174,6 +241,71 @@ describe('the monitoring MeasureReport', () => {
     expect(strata[0]?.measureScore?.value).toBe(6);
     expect(strata[1]?.measureScore).toBeUndefined();
     expect(strata[1]?.population?.[0]?.count).toBeUndefined();
+  });
+
+  /** The counts of one group's first stratifier by code (undefined: withheld), and the group's total. */
+  function cellsOf(r: ReturnType<typeof buildMeasureReport>, group: string) {
+    const g = r.group?.find((x) => x.code?.coding?.[0]?.code === group);
+    const cells = Object.fromEntries(
+      (g?.stratifier?.[0]?.stratum ?? []).map((st) => [st.value?.coding?.[0]?.code, st.population?.[0]?.count]),
+    );
+    return { total: g?.population?.[0]?.count, cells, score: g?.measureScore?.value };
+  }
+
+  it('withholds a stratum whose complement is small where strata overlap (9 trajectories, 8 with psycho-education)', () => {
+    const counts = {
+      ...COUNTS,
+      active: {
+        total: 9,
+        byHelpQuestion: m({ parenting: 9, school: 5 }),
+        byIntervention: m({ 'psycho-education': 8, screening: 9, 'short-treatment': 6 }),
+      },
+    };
+    const r = buildMeasureReport(counts, SETTINGS);
+    // Shown, 9 − 8 said that exactly 1 trajectory had no psycho-education: the adversary works that out.
+    const before = structuredClone(r);
+    const intervention = before.group?.find((g) => g.code?.coding?.[0]?.code === 'intervention');
+    const psycho = intervention?.stratifier?.[0]?.stratum?.find(
+      (st) => st.value?.coding?.[0]?.code === 'psycho-education',
+    );
+    psycho!.population = [{ count: 8 }];
+    expect(() => tryToDeriveWithheldCells(before, 5)).toThrow('intervention/psycho-education: 1 without it');
+    // Now withheld; 9 of 9 (screening) leaves 0 without it, and 9 − 6 = 3 without short treatment: withheld too.
+    expect(cellsOf(r, 'intervention')).toMatchObject({
+      total: 9,
+      cells: { 'psycho-education': undefined, screening: 9, 'short-treatment': undefined, 'gp-consultation': 0 },
+    });
+    // The same in the other overlapping group: 5 with a school question leaves 4 without one.
+    expect(cellsOf(r, 'help-question')).toMatchObject({ total: 9, cells: { parenting: 9, school: undefined } });
+    expect(() => tryToDeriveWithheldCells(r, 5)).not.toThrow();
+  });
+
+  it('withholds a waiting interval that leaves fewer than k of its population without one', () => {
+    const counts = {
+      ...COUNTS,
+      // 9 trajectories started, 8 with a first contact: 1 without, from the inflow total.
+      inflow: { total: 9, byAgeBand: m({ '4-11': 9 }), byReferrer: m({ gp: 9 }) },
+      waiting: { startToFirstContact: { n: 8, median: 5 }, referralToCare: { n: 6, median: 30 } },
+      // 12 referrals, 6 with a start of care: 6 without, which may be shown.
+      referrals: { total: 12, byTarget: m({ 'social-team': 12 }) },
+    };
+    const r = buildMeasureReport(counts, SETTINGS);
+    const before = structuredClone(r);
+    const waitingBefore = before.group?.find((g) => g.code?.coding?.[0]?.code === 'waiting-days');
+    waitingBefore!.stratifier![0]!.stratum![0]!.population = [{ count: 8 }];
+    expect(() => tryToDeriveWithheldCells(before, 5)).toThrow('waiting-days/start-to-first-contact: 1 without it');
+    expect(cellsOf(r, 'waiting-days')).toEqual({
+      total: undefined,
+      cells: { 'start-to-first-contact': undefined, 'referral-to-care': 6 },
+      score: undefined,
+    });
+    expect(() => tryToDeriveWithheldCells(r, 5)).not.toThrow();
+    // 10 of 12 with a start of care leaves 2 without: withheld as well.
+    const fewWithout = buildMeasureReport(
+      { ...counts, waiting: { ...counts.waiting, referralToCare: { n: 10, median: 30 } } },
+      SETTINGS,
+    );
+    expect(cellsOf(fewWithout, 'waiting-days').cells['referral-to-care']).toBeUndefined();
   });
 
   it('writes the same numbers to CSV and to the chart', () => {
