@@ -1,6 +1,16 @@
 import { UnrecoverableError } from 'bullmq';
 
 /**
+ * What a receiver answered, as it came. Personal data as often as not (an error page echoing the request): the event
+ * stage keeps it only encrypted, and shows operators a summary (src/event/receiver-answer.ts).
+ */
+export interface ReceiverAnswer {
+  readonly body: string;
+  /** The `Content-Type` header as sent, when there was one. */
+  readonly contentType?: string | undefined;
+}
+
+/**
  * Delivery failures. They cross the queue (BullMQ serialises errors), so they are told apart by `name`, not by
  * `instanceof`: a permanent one is an UnrecoverableError, which BullMQ never retries.
  */
@@ -10,7 +20,7 @@ export class RetryableDeliveryError extends Error {
     message: string,
     readonly status?: number,
     readonly retryAfterMs?: number,
-    readonly responseBody?: string,
+    readonly answer?: ReceiverAnswer,
   ) {
     super(message);
   }
@@ -21,7 +31,7 @@ export class PermanentDeliveryError extends UnrecoverableError {
   constructor(
     message: string,
     readonly status?: number,
-    readonly responseBody?: string,
+    readonly answer?: ReceiverAnswer,
   ) {
     super(message);
   }

@@ -8,6 +8,7 @@ import { CANCELLED_BY_PRACTICE, NOTHING_TO_CANCEL, PAYLOAD_PURGED } from './stat
 import { minimise } from '../policy/minimise';
 import { finishDeliveryLogged } from './event-log';
 import { recordAttempt, type DeliveryFinish, type DeliveryWork } from './event-store';
+import { sealAnswer, type SealedAnswer } from './receiver-answer';
 import { stageStatements } from './stage-groups';
 import type { PipelineContext } from './context';
 import { decideAndRecord, purposeOf } from './decide';
@@ -218,12 +219,13 @@ async function deliverOnce(
     const failure = asDeliveryFailure(err);
     await noteFailure(ctx, destination, failure);
     const { final, reason } = finalityOf(failure, job, destination.id);
+    const answer = sealAnswer(ctx.cipher, failure.answer);
     if (!final) {
       await recordAttempt(ctx.db, 'delivery', work.id, {
         state: 'pending',
         status: failure.status,
         error: failure.message,
-        responseBody: failure.responseBody,
+        answer,
       });
       throw failure;
     }
@@ -238,11 +240,9 @@ async function deliverOnce(
       reason,
       status: failure.status,
       error: failure.message,
-      responseBody: failure.responseBody,
+      answer,
     });
-    throw failure.name === 'PermanentDeliveryError'
-      ? failure
-      : new PermanentDeliveryError(reason, failure.status, failure.responseBody);
+    throw failure.name === 'PermanentDeliveryError' ? failure : new PermanentDeliveryError(reason, failure.status);
   }
   // The data has left. Keep that fact outside PostgreSQL first: if the database is away now, the retry records it
   // instead of sending again.
@@ -256,7 +256,7 @@ async function deliverOnce(
     ctx.log.warn({ deliveryId: work.id, ...errorFields(err) }, 'could not note an accepted send in Redis'),
   );
   try {
-    return await recordAcceptedSend(ctx, job, work, shipment.audit, accepted, receipt.body);
+    return await recordAcceptedSend(ctx, job, work, shipment.audit, accepted, sealAnswer(ctx.cipher, receipt));
   } catch (err) {
     throw new UnrecordedAcceptanceError(err);
   }
@@ -284,7 +284,7 @@ async function recordAcceptedSend(
   work: DeliveryWork,
   audit: DisclosureAudit,
   accepted: AcceptedSend,
-  responseBody?: string,
+  answer?: SealedAnswer,
 ): Promise<string> {
   if (!accepted.audited) {
     await ctx.audit.append(work.tenant, audit(accepted, '0'));
@@ -299,7 +299,7 @@ async function recordAcceptedSend(
     step: 'delivered',
     reason: `${work.destination}: HTTP ${accepted.status}`,
     status: accepted.status,
-    responseBody,
+    answer,
   });
   forgetAcceptedSend(ctx.queues, work.idempotency_key);
   // Most deliveries find no run of failures to end, and skip the statement. A failure another process counts

@@ -2,6 +2,7 @@ import type { Consent, Task } from '@medplum/fhirtypes';
 import { mayFollow, type ReferralStatus } from '../../mappings/practice/referral-status';
 import { bytesArray } from '../kernel/binary-array';
 import type { Db } from '../kernel/db';
+import type { AnswerSummary, SealedAnswer } from './receiver-answer';
 import type { StoredConsent } from '../policy/consent-cache';
 import { applyConsentUpdate } from '../policy/consent-updates';
 import { STEPS, TERMINAL_STATES, TO_MAP, type EventState, type StepName } from './states';
@@ -297,16 +298,23 @@ export async function staleEventsToMap(db: Db, graceMs: number): Promise<{ id: s
 }
 
 /**
- * Removes the encrypted record and canonical event of events finished before `before`, in batches; returns the
- * tenant of each cleared row. The row, its state and its history stay: they hold no record content.
+ * Removes the encrypted record and canonical event of events finished before `before`, and the receivers' answers to
+ * their deliveries, in batches; returns the tenant of each cleared row. The row, its state and its history stay, and
+ * so do the deliveries' outcomes and answer summaries: they hold no record content.
  */
 export async function clearFinishedPayloads(db: Db, before: Date, batch: number): Promise<{ tenant: string }[]> {
   return db.query<{ tenant: string }>(
-    `UPDATE inbox SET payload = NULL, payload_key_id = NULL, canonical = NULL, canonical_key_id = NULL,
-       content_digest = NULL
-     WHERE id IN (SELECT id FROM inbox WHERE state = ANY($1::text[]) AND updated_at < $2
-       AND (payload IS NOT NULL OR canonical IS NOT NULL) LIMIT $3)
-     RETURNING tenant`,
+    `WITH cleared AS (
+       UPDATE inbox SET payload = NULL, payload_key_id = NULL, canonical = NULL, canonical_key_id = NULL,
+         content_digest = NULL
+       WHERE id IN (SELECT id FROM inbox WHERE state = ANY($1::text[]) AND updated_at < $2
+         AND (payload IS NOT NULL OR canonical IS NOT NULL) LIMIT $3)
+       RETURNING id, tenant
+     ), answers AS (
+       UPDATE delivery SET ${ANSWER_CLEARED} FROM cleared
+       WHERE delivery.inbox_id = cleared.id AND delivery.response_sealed IS NOT NULL
+     )
+     SELECT tenant FROM cleared`,
     [TERMINAL_STATES, before, batch],
   );
 }
@@ -325,7 +333,11 @@ export interface AttemptColumns<S extends string> {
   attempts: number;
   last_status: number | null;
   last_error: string | null;
-  response_body: string | null;
+  /** What operators see of the receiver's last answer (receiver-answer.ts); no text of it. */
+  response_summary: AnswerSummary | null;
+  /** The receiver's last answer, encrypted; removed with the payload at retention. */
+  response_sealed: Buffer | null;
+  response_key_id: string | null;
   created_at: Date;
   updated_at: Date;
   delivered_at: Date | null;
@@ -572,12 +584,28 @@ export async function deliveredDestinationsOf(db: Db, inboxId: string): Promise<
   return rows.map((r) => r.destination);
 }
 
+/**
+ * The receiver's answer columns of an attempt, set from three parameters: summary, ciphertext, key id. An attempt
+ * without an answer clears them: they always hold the last attempt's answer.
+ */
+const ANSWER_SET = (summary: string, sealed: string, keyId: string): string =>
+  `response_summary = ${summary}::jsonb, response_sealed = ${sealed}::bytea, response_key_id = ${keyId}::text`;
+
+/** The parameters of ANSWER_SET. */
+function answerParams(answer: SealedAnswer | undefined): [string | null, Buffer | null, string | null] {
+  return answer ? [JSON.stringify(answer.summary), answer.data, answer.keyId] : [null, null, null];
+}
+
+/** The answer columns removed at retention (ANSWER_SET's columns but the summary, which holds no text of it). */
+const ANSWER_CLEARED = 'response_sealed = NULL, response_key_id = NULL';
+
 /** What one delivery attempt ended in, as recorded on the delivery or feedback row. */
 export interface AttemptOutcome<S extends string> {
   state: S;
   status?: number | undefined;
   error?: string | undefined;
-  responseBody?: string | undefined;
+  /** The receiver's answer, sealed (sealAnswer); none when there was no answer (network error, timeout). */
+  answer?: SealedAnswer | undefined;
 }
 
 /**
@@ -593,9 +621,10 @@ export async function recordAttempt(
   const rows = await db.query(
     `WITH ${fromStatesCte(`'{pending}'`)}
      UPDATE ${table} SET state = $2, attempts = attempts + 1, last_status = $3, last_error = $4,
-       response_body = $5, updated_at = now(), delivered_at = CASE WHEN $2 = 'delivered' THEN now() END
+       ${ANSWER_SET('$5', '$6', '$7')}, updated_at = now(),
+       delivered_at = CASE WHEN $2 = 'delivered' THEN now() END
      FROM from_states WHERE ${byIdWhileIn(table, '$1')} RETURNING ${table}.id`,
-    [id, a.state, a.status ?? null, a.error ?? null, a.responseBody?.slice(0, 4000) ?? null],
+    [id, a.state, a.status ?? null, a.error ?? null, ...answerParams(a.answer)],
   );
   return rows.length > 0;
 }
@@ -626,14 +655,15 @@ export async function finishDelivery(
     countsAsAttempt?: boolean;
     status?: number | undefined;
     error?: string | undefined;
-    responseBody?: string | undefined;
+    answer?: SealedAnswer | undefined;
   },
 ): Promise<boolean> {
   const rows = await db.query(
     moveSql(
       `, ${fromStatesCte(`'{pending}'`, 'delivery_from')}, attempt AS (
-        UPDATE delivery SET state = $7::text, attempts = attempts + $11::int, last_status = $8, last_error = $9,
-          response_body = $10, updated_at = now(), delivered_at = CASE WHEN $7::text = 'delivered' THEN now() END
+        UPDATE delivery SET state = $7::text, attempts = attempts + $13::int, last_status = $8, last_error = $9,
+          ${ANSWER_SET('$10', '$11', '$12')}, updated_at = now(),
+          delivered_at = CASE WHEN $7::text = 'delivered' THEN now() END
         FROM delivery_from WHERE ${byIdWhileIn('delivery', '$6', 'delivery_from')} RETURNING delivery.id
       )`,
       'SELECT id FROM attempt',
@@ -644,7 +674,7 @@ export async function finishDelivery(
       d.deliveryState,
       d.status ?? null,
       d.error ?? null,
-      d.responseBody?.slice(0, 4000) ?? null,
+      ...answerParams(d.answer),
       d.countsAsAttempt === false ? 0 : 1,
     ],
   );
@@ -661,19 +691,21 @@ export type DeliveryFinish = Parameters<typeof finishDelivery>[1];
 export async function finishDeliveries(db: Db, step: StepName, ds: readonly DeliveryFinish[]): Promise<Set<string>> {
   const { from, to } = STEPS[step];
   const rows = await db.query<{ id: string }>(
-    `WITH ${fromStatesCte('$10')}, ${fromStatesCte(`'{pending}'`, 'delivery_from')}, input AS (
-       SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[],
-         $8::int[]) WITH ORDINALITY
-         AS x(inbox_id, delivery_id, reason, delivery_state, status, error, response_body, counts, n)
+    `WITH ${fromStatesCte('$12')}, ${fromStatesCte(`'{pending}'`, 'delivery_from')}, input AS (
+       SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::int[], $6::text[], $7::jsonb[],
+         $8::bytea[], $9::text[], $10::int[]) WITH ORDINALITY
+         AS x(inbox_id, delivery_id, reason, delivery_state, status, error, response_summary, response_sealed,
+           response_key_id, counts, n)
      ), moved AS (
-       UPDATE inbox SET state = $9, state_reason = input.reason, updated_at = now()
+       UPDATE inbox SET state = $11, state_reason = input.reason, updated_at = now()
        FROM from_states, input WHERE ${byIdWhileIn('inbox', 'ANY($1::uuid[])')} AND inbox.id = input.inbox_id
        RETURNING input.inbox_id, input.reason, input.n
      ), history AS (
-       INSERT INTO inbox_history (inbox_id, state, reason) SELECT inbox_id, $9, reason FROM moved ORDER BY n
+       INSERT INTO inbox_history (inbox_id, state, reason) SELECT inbox_id, $11, reason FROM moved ORDER BY n
      ), attempt AS (
        UPDATE delivery SET state = input.delivery_state, attempts = attempts + input.counts,
-         last_status = input.status, last_error = input.error, response_body = input.response_body,
+         last_status = input.status, last_error = input.error, response_summary = input.response_summary,
+         response_sealed = input.response_sealed, response_key_id = input.response_key_id,
          updated_at = now(), delivered_at = CASE WHEN input.delivery_state = 'delivered' THEN now() END
        FROM delivery_from, input
        WHERE ${byIdWhileIn('delivery', 'ANY($2::uuid[])', 'delivery_from')} AND delivery.id = input.delivery_id
@@ -687,7 +719,9 @@ export async function finishDeliveries(db: Db, step: StepName, ds: readonly Deli
       ds.map((d) => d.deliveryState),
       ds.map((d) => d.status ?? null),
       ds.map((d) => d.error ?? null),
-      ds.map((d) => d.responseBody?.slice(0, 4000) ?? null),
+      ds.map((d) => (d.answer ? JSON.stringify(d.answer.summary) : null)),
+      bytesArray(ds, (d) => d.answer?.data),
+      ds.map((d) => d.answer?.keyId ?? null),
       ds.map((d) => (d.countsAsAttempt === false ? 0 : 1)),
       to,
       from,
@@ -1083,8 +1117,9 @@ export async function tryGetTrajectoryEvent(db: Db, id: string): Promise<Traject
 }
 
 /**
- * Removes the encrypted content of trajectory events finished (delivered, denied, dead) before `before`, in batches;
- * returns the tenant of each cleared row. As in the inbox, the row with its decision and delivery outcome stays.
+ * Removes the encrypted content of trajectory events finished (delivered, denied, dead) before `before`, and the
+ * practice's answer to them, in batches; returns the tenant of each cleared row. As in the inbox, the row with its
+ * decision, delivery outcome and answer summary stays.
  */
 export async function clearFinishedTrajectoryPayloads(
   db: Db,
@@ -1092,9 +1127,24 @@ export async function clearFinishedTrajectoryPayloads(
   batch: number,
 ): Promise<{ tenant: string }[]> {
   return db.query<{ tenant: string }>(
-    `UPDATE trajectory_event SET payload = NULL, payload_key_id = NULL, content_digest = NULL
+    `UPDATE trajectory_event SET payload = NULL, payload_key_id = NULL, content_digest = NULL, ${ANSWER_CLEARED}
      WHERE id IN (SELECT id FROM trajectory_event WHERE state IN ('delivered', 'denied', 'dead')
        AND updated_at < $1 AND payload IS NOT NULL LIMIT $2)
+     RETURNING tenant`,
+    [before, batch],
+  );
+}
+
+/**
+ * Removes the practices' answers to status updates whose delivery ended (delivered, dead) before `before`, in
+ * batches; returns the tenant of each cleared row. A status update has no payload of its own to go with (its Task
+ * holds codes and dates), so its answer goes after the same period from its own end. By `feedback_answer`.
+ */
+export async function clearFinishedFeedbackAnswers(db: Db, before: Date, batch: number): Promise<{ tenant: string }[]> {
+  return db.query<{ tenant: string }>(
+    `UPDATE feedback SET ${ANSWER_CLEARED}
+     WHERE id IN (SELECT id FROM feedback WHERE response_sealed IS NOT NULL AND updated_at < $1
+       AND state IN ('delivered', 'dead') LIMIT $2)
      RETURNING tenant`,
     [before, batch],
   );

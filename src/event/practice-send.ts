@@ -6,6 +6,7 @@ import { PermanentDeliveryError } from '../contracts/delivery-errors';
 import type { PipelineContext } from './context';
 import { asDeliveryFailure, finalityOf } from './delivery-failure';
 import { recordAttempt } from './event-store';
+import { sealAnswer } from './receiver-answer';
 import { tryGetPracticeEndpoint } from './feedback';
 import { practiceEndpointOf } from './practices';
 
@@ -58,7 +59,7 @@ export async function sendToPractice(
   await recordAttempt(ctx.db, send.table, send.id, {
     state: 'delivered',
     status: receipt.status,
-    responseBody: receipt.body,
+    answer: sealAnswer(ctx.cipher, receipt),
   });
   return 'delivered';
 }
@@ -69,7 +70,7 @@ export async function sendToPractice(
  * permanent when it was the last chance.
  */
 async function failPracticeSend(
-  ctx: Pick<PipelineContext, 'db' | 'audit'>,
+  ctx: Pick<PipelineContext, 'db' | 'audit' | 'cipher'>,
   job: Pick<Job, 'attemptsMade' | 'opts'>,
   send: Pick<PracticeSend, 'table' | 'id' | 'tenant' | 'deadLetterAudit'>,
   err: unknown,
@@ -83,12 +84,10 @@ async function failPracticeSend(
     state: final ? 'dead' : 'pending',
     status: failure.status,
     error: failure.message,
-    responseBody: failure.responseBody,
+    answer: sealAnswer(ctx.cipher, failure.answer),
   });
   if (!final) {
     throw failure;
   }
-  throw failure.name === 'PermanentDeliveryError'
-    ? failure
-    : new PermanentDeliveryError(reason, failure.status, failure.responseBody);
+  throw failure.name === 'PermanentDeliveryError' ? failure : new PermanentDeliveryError(reason, failure.status);
 }

@@ -3,7 +3,7 @@ import { startPeriodic } from '../kernel/periodic';
 import { purgeChain, type ChainPurge } from '../audit/retention';
 import { listChainTenants } from '../audit/verify';
 import type { PipelineContext } from './context';
-import { clearFinishedPayloads, clearFinishedTrajectoryPayloads } from './event-store';
+import { clearFinishedFeedbackAnswers, clearFinishedPayloads, clearFinishedTrajectoryPayloads } from './event-store';
 
 /**
  * Retention: how long what we hold may be kept.
@@ -12,6 +12,9 @@ import { clearFinishedPayloads, clearFinishedTrajectoryPayloads } from './event-
  *   to practices, are needed only until an event is finished; they are
  *   removed `INBOX_PAYLOAD_RETENTION_DAYS` after the event reached a terminal state. The row, its state and history
  *   stay (they hold no record content). A dead letter older than that can no longer be replayed.
+ * - The receivers' answers (encrypted: an answer may echo what it was sent) go with them: a delivery's with its
+ *   event's payload, a trajectory event's with its content, a status update's the same period after its delivery
+ *   ended. Their summaries stay (receiver-answer.ts: codes, type and size, no text).
  * - Audit rows are kept `AUDIT_RETENTION_DAYS` (five years: the common NEN 7513 requirement), then deleted from the
  *   oldest end of each chain. A checkpoint (seq and hash of the last deleted row) is recorded in the same
  *   transaction, so verification starts from it and the chain stays verifiable; the database refuses any other
@@ -122,8 +125,8 @@ export async function purgeExpired(
 async function purgePayloads(ctx: Pick<PipelineContext, 'db'>, before: Date): Promise<Map<string, number>> {
   const byTenant = new Map<string, number>();
   // The inbox's records, then the trajectory events municipalities sent (the same retention: both are content
-  // needed only until the event is finished).
-  for (const clear of [clearFinishedPayloads, clearFinishedTrajectoryPayloads]) {
+  // needed only until the event is finished), then the practices' answers to status updates.
+  for (const clear of [clearFinishedPayloads, clearFinishedTrajectoryPayloads, clearFinishedFeedbackAnswers]) {
     for (;;) {
       const cleared = await clear(ctx.db, before, PAYLOAD_BATCH);
       cleared.forEach((r) => byTenant.set(r.tenant, (byTenant.get(r.tenant) ?? 0) + 1));

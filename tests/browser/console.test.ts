@@ -60,7 +60,21 @@ describe('the web console in a real browser', () => {
     ids.denied = await h.submit(denied);
     await h.reachesState(ids.delivered, 'delivered');
     await h.reachesState(ids.denied, 'denied');
-    h.receiver.mode = { kind: 'status', status: 422, body: '{"issue":"receiver refuses: unknown product code"}' };
+    h.receiver.mode = {
+      kind: 'status',
+      status: 422,
+      body: JSON.stringify({
+        resourceType: 'OperationOutcome',
+        issue: [
+          {
+            severity: 'error',
+            code: 'code-invalid',
+            diagnostics: 'receiver refuses: unknown product code',
+            expression: ['ServiceRequest.code'],
+          },
+        ],
+      }),
+    };
     await h.submit(buildConsentEvent(deadLetter, bothConsent));
     ids.dead = await h.submit(deadLetter);
     await h.reachesState(ids.dead, 'dead');
@@ -197,7 +211,10 @@ describe('the web console in a real browser', () => {
     expect(await deadLink.evaluate((a) => a.ownerDocument.activeElement === a)).toBe(true);
 
     await page.click('nav >> text=Onbestelbaar');
-    await expect(page.locator('main table').textContent()).resolves.toContain('receiver refuses: unknown product code');
+    // The receiver's answer as a summary: its issue's codes and path, not its text (receiver-answer.ts).
+    const deadTable = await page.locator('main table').textContent();
+    expect(deadTable).toContain('error code-invalid ServiceRequest.code');
+    expect(deadTable).not.toContain('receiver refuses');
     await expectAccessible(page);
     h.receiver.mode = { kind: 'ok' };
     await page.click(`form[action$="/replay"]:not([action$="dead-letters/replay"]) button`);

@@ -12,6 +12,11 @@ export type ReceiverMode =
   | { kind: 'ok' }
   | { kind: 'status'; status: number; body?: string; retryAfter?: string }
   | { kind: 'slow'; delayMs: number }
+  /**
+   * Answers `status` with what it was sent echoed back, as some receivers' error pages do: as `{"echo": …}`, or as
+   * an OperationOutcome with the request in its diagnostics and `issue` as given.
+   */
+  | { kind: 'echo'; status: number; as: 'json' | 'outcome'; issue?: readonly Record<string, unknown>[] }
   | { kind: 'drop' };
 
 /**
@@ -58,6 +63,24 @@ export class TestReceiver extends LocalHttpServer {
           });
           res.end(mode.body ?? JSON.stringify({ resourceType: 'OperationOutcome', issue: [] }));
           return;
+        case 'echo': {
+          const raw = Buffer.concat(chunks).toString('utf8');
+          res.writeHead(mode.status, {
+            'content-type': mode.as === 'json' ? 'application/json; charset=utf-8' : 'application/fhir+json',
+          });
+          res.end(
+            mode.as === 'json'
+              ? JSON.stringify({ echo: body })
+              : JSON.stringify({
+                  resourceType: 'OperationOutcome',
+                  issue: (mode.issue ?? [{ severity: 'error', code: 'invalid' }]).map((i) => ({
+                    diagnostics: `could not process ${raw}`,
+                    ...i,
+                  })),
+                }),
+          );
+          return;
+        }
         case 'drop':
           req.socket.destroy();
           return;

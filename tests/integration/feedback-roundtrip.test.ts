@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { Bundle, Parameters, Task } from '@medplum/fhirtypes';
 import { RESOURCE_ID_SYSTEM } from '../../mappings/municipality/shared/resource-identifier';
+import { clearFinishedFeedbackAnswers } from '../../src/event/event-store';
 import { buildRegistry } from '../../src/event/registry';
 import { amsterdamDay } from '../../src/kernel/dutch-time';
 import { daysBetween } from '../../src/reports/referral-timeline/timeline';
@@ -299,17 +300,40 @@ describe('feedback: a municipality’s status on a referral goes back to the pra
 
   it('makes a status update the practice refuses a dead letter that an operator replays', async () => {
     const { id } = await deliveredReferral();
-    practiceFhir.script = [{ kind: 'status', status: 400, body: '{"resourceType":"OperationOutcome"}' }];
+    // The practice's HIS answers with the referral's child in its text, as an error page echoing a request may.
+    const echoed = 'BSN 123456782 onbekend in dit HIS';
+    practiceFhir.script = [
+      {
+        kind: 'status',
+        status: 400,
+        body: JSON.stringify({
+          resourceType: 'OperationOutcome',
+          issue: [{ severity: 'error', code: 'not-found', diagnostics: echoed, expression: ['Task.for'] }],
+        }),
+      },
+    ];
     const view = (await (await postStatus(id, { status: 'closed' })).json()) as StatusView;
-    const dead = await waitFor('the status update to be a dead letter', async () => {
-      const list = (await (await app.request('/admin/v1/feedback', { key: 'operator' })).json()) as {
-        feedback: { id: string; lastStatus: number; responseBody: string }[];
-      };
-      return list.feedback.find((f) => f.id === view.id);
+    const listed = await waitFor('the status update to be a dead letter', async () => {
+      const text = await (await app.request('/admin/v1/feedback', { key: 'operator' })).text();
+      return text.includes(view.id) ? text : undefined;
     });
+    const dead = (JSON.parse(listed) as { feedback: { id: string }[] }).feedback.find((f) => f.id === view.id);
+    // The answer as operators see it: its issues' codes, not its text (receiver-answer.ts).
     expect(dead).toEqual(
-      expect.objectContaining({ lastStatus: 400, responseBody: expect.stringContaining('Outcome') }),
+      expect.objectContaining({
+        lastStatus: 400,
+        answer: {
+          contentType: 'application/json',
+          size: expect.any(Number),
+          issues: [{ severity: 'error', code: 'not-found', expression: ['Task.for'] }],
+        },
+      }),
     );
+    expect(listed).not.toContain('123456782');
+    const [row] = await app.rt.ctx.db.query<{ row: string }>('SELECT f::text AS row FROM feedback f WHERE id = $1', [
+      view.id,
+    ]);
+    expect(row?.row).not.toContain('123456782');
     const replay = await app.request(`/admin/v1/feedback/${view.id}/replay`, { key: 'operator', method: 'POST' });
     expect(replay.status).toBe(202);
     await arrivalAt(practiceFhir, view.id);
@@ -317,6 +341,33 @@ describe('feedback: a municipality’s status on a referral goes back to the pra
     expect(practiceFhir.hitsFor(`fb-${view.id}`)).toHaveLength(2);
     const again = await app.request(`/admin/v1/feedback/${view.id}/replay`, { key: 'operator', method: 'POST' });
     expect(again.status).toBe(409);
+  });
+
+  it("removes the practice's answer to a status update once the payload retention has passed, keeping its summary", async () => {
+    const { id } = await deliveredReferral();
+    const view = (await (await postStatus(id, { status: 'accepted' })).json()) as StatusView;
+    await arrivalAt(practiceFhir, view.id);
+    const answerOf = async () =>
+      (
+        await app.rt.ctx.db.query<{ state: string; sealed: Buffer | null; summary: unknown }>(
+          'SELECT state, response_sealed AS sealed, response_summary AS summary FROM feedback WHERE id = $1',
+          [view.id],
+        )
+      )[0];
+    const delivered = await waitFor('the delivery to be recorded', async () => {
+      const row = await answerOf();
+      return row?.state === 'delivered' ? row : undefined;
+    });
+    expect(delivered.sealed).not.toBeNull();
+    // Not yet past the retention period: kept.
+    await clearFinishedFeedbackAnswers(app.rt.ctx.db, new Date(Date.now() - 30 * 24 * 3600_000), 1000);
+    expect((await answerOf())?.sealed).not.toBeNull();
+    await clearFinishedFeedbackAnswers(app.rt.ctx.db, new Date(Date.now() + 1000), 1000);
+    expect(await answerOf()).toEqual({
+      state: 'delivered',
+      sealed: null,
+      summary: { contentType: 'application/json', size: expect.any(Number) },
+    });
   });
 
   describe('a referral identifier that more than one practice sent', () => {

@@ -137,11 +137,19 @@ describe('pipeline: HIS event in, municipality notification out', () => {
     const dead = await reachesState(id, 'dead');
     expect(dead.stateReason).toContain('HTTP 422');
     const list = (await (await app.request('/admin/v1/dead-letters', { key: 'operator' })).json()) as {
-      deadLetters: { id: string; inboxId: string; lastStatus: number; responseBody: string }[];
+      deadLetters: { id: string; inboxId: string; lastStatus: number; answer: unknown }[];
     };
     const letter = list.deadLetters.find((d) => d.inboxId === id);
+    // The receiver's answer as operators see it: its issues' codes, not its text (receiver-answer.ts).
     expect(letter).toEqual(
-      expect.objectContaining({ lastStatus: 422, responseBody: expect.stringContaining('OperationOutcome') }),
+      expect.objectContaining({
+        lastStatus: 422,
+        answer: {
+          contentType: 'application/fhir+json',
+          size: expect.any(Number),
+          issues: [{ severity: 'error', code: 'invalid' }],
+        },
+      }),
     );
 
     receiver.mode = { kind: 'ok' };

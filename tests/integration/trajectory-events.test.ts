@@ -331,9 +331,15 @@ describe('the reverse direction: a municipality-registered trajectory reaches th
   });
 
   it('makes a refused delivery a dead letter an operator replays, without a second receipt', async () => {
-    practiceHis.mode = { kind: 'status', status: 422, body: '{"resourceType":"OperationOutcome"}' };
+    const bsn = randomBsn();
+    // The practice's HIS echoes the child in its answer, as an error page may.
+    practiceHis.mode = {
+      kind: 'status',
+      status: 422,
+      body: JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', diagnostics: bsn }] }),
+    };
     try {
-      const res = await post(trajectoryEvent('intake', { child: { bsn: randomBsn(), birthDate: '2011-02-03' } }));
+      const res = await post(trajectoryEvent('intake', { child: { bsn, birthDate: '2011-02-03' } }));
       expect(res.status).toBe(202);
       const view = (await res.json()) as EventView;
       await waitFor('the refused delivery to be dead', async () => {
@@ -342,10 +348,17 @@ describe('the reverse direction: a municipality-registered trajectory reaches th
         ]);
         return row?.state === 'dead';
       });
-      const dead = await app.request('/admin/v1/trajectory-events', { key: 'operator' });
-      const listed = ((await dead.json()) as { trajectoryEvents: { id: string; lastStatus: number }[] })
-        .trajectoryEvents;
-      expect(listed).toEqual([expect.objectContaining({ id: view.id, lastStatus: 422 })]);
+      const dead = await (await app.request('/admin/v1/trajectory-events', { key: 'operator' })).text();
+      const listed = (JSON.parse(dead) as { trajectoryEvents: { id: string; lastStatus: number }[] }).trajectoryEvents;
+      // The answer as operators see it: its issues' codes, not its text (receiver-answer.ts).
+      expect(listed).toEqual([
+        expect.objectContaining({
+          id: view.id,
+          lastStatus: 422,
+          answer: { contentType: 'application/json', size: expect.any(Number), issues: [{ severity: 'error' }] },
+        }),
+      ]);
+      expect(dead).not.toContain(bsn);
       const deadGauge = async () =>
         (await (await app.request('/metrics', { key: null })).text()).match(
           new RegExp(`^jeugdbrug_dead_letters\\{destination="practice-${PRACTICE_AGB}"\\} (\\d+)$`, 'm'),
@@ -463,13 +476,25 @@ describe('the reverse direction: a municipality-registered trajectory reaches th
       ]);
       return row?.state === 'delivered';
     });
+    const answerOf = async () =>
+      (
+        await app.rt.ctx.db.query<{ sealed: Buffer | null; summary: unknown }>(
+          'SELECT response_sealed AS sealed, response_summary AS summary FROM trajectory_event WHERE id = $1',
+          [view.id],
+        )
+      )[0];
+    expect((await answerOf())?.sealed).not.toBeNull();
     await purgeExpired(app.rt.ctx, new Date(Date.now() + 365 * 24 * 3600_000));
     const [row] = await app.rt.ctx.db.query<{ state: string; payload: Buffer | null; content_digest: string | null }>(
       'SELECT state, payload, content_digest FROM trajectory_event WHERE id = $1',
       [view.id],
     );
-    // The digest of the content goes with the content.
+    // The digest of the content goes with the content, and so does the practice's answer; its summary stays.
     expect(row).toEqual({ state: 'delivered', payload: null, content_digest: null });
+    expect(await answerOf()).toEqual({
+      sealed: null,
+      summary: { contentType: 'application/json', size: expect.any(Number) },
+    });
   });
 
   it('refuses with 403 a practice whose agreement keeps the HIS as system of record', async () => {

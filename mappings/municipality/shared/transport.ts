@@ -6,13 +6,13 @@ import {
   parseRetryAfter,
   PermanentDeliveryError,
   RetryableDeliveryError,
+  type ReceiverAnswer,
 } from '../../../src/contracts/delivery-errors';
 import { tokenCache as defaultTokenCache, type TokenCache } from './oauth2';
 
 /** What a receiver answered to a delivery. */
-export interface DeliveryReceipt {
+export interface DeliveryReceipt extends ReceiverAnswer {
   readonly status: number;
-  readonly body: string;
 }
 
 export interface HttpRequest {
@@ -122,18 +122,22 @@ export async function deliverRequest(
   deps: HttpDeps = defaultHttpDeps,
 ): Promise<DeliveryReceipt> {
   const answer = await exchange(endpoint, req, timeoutMs, deps);
+  const kept: ReceiverAnswer = {
+    body: answer.body,
+    contentType: headerValue(answer.headers['content-type']) ?? undefined,
+  };
   if (answer.status >= 200 && answer.status < 300) {
-    return { status: answer.status, body: answer.body };
+    return { status: answer.status, ...kept };
   }
   if (isRetryableStatus(answer.status)) {
     throw new RetryableDeliveryError(
       `HTTP ${answer.status}`,
       answer.status,
       parseRetryAfter(headerValue(answer.headers['retry-after'])),
-      answer.body,
+      kept,
     );
   }
-  throw new PermanentDeliveryError(`HTTP ${answer.status}`, answer.status, answer.body);
+  throw new PermanentDeliveryError(`HTTP ${answer.status}`, answer.status, kept);
 }
 
 async function authorizationOf(endpoint: Endpoint, timeoutMs: number, deps: HttpDeps): Promise<string | undefined> {

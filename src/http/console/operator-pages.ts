@@ -14,12 +14,13 @@ import {
   type DeadLetterMatch,
 } from '../../reports/dead-letters/dead-letters';
 import { EXACT_TIME } from '../../reports/time-id-page';
+import type { AnswerSummary } from '../../event/receiver-answer';
 import { tryGetEventTimeline } from '../../reports/event-timeline/event-timeline';
 import { actorOf } from '../request-context';
 import { field, getConsoleState, pageCursorOf, pageOf, sendPage } from './console-request';
 import { configurationProblems } from './configuration-problems';
 import { html, type SafeHtml } from './html';
-import { formatTime, reasonsInWords, stateInWords, t, type Lang } from './i18n';
+import { formatNumber, formatTime, reasonsInWords, stateInWords, t, type Lang } from './i18n';
 import { csrfField, hiddenHeader, notice, pagingLinks, table } from './layout';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -113,16 +114,7 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
             >
           </td>
           <td>${d.attempts}</td>
-          <td>
-            ${answerWords(d.lastStatus, d.lastError)}${
-              d.responseBody
-                ? html`<details>
-                    <summary>${t(lang, 'receiverAnswer')}</summary>
-                    <pre>${d.responseBody.slice(0, 2000)}</pre>
-                  </details>`
-                : ''
-            }
-          </td>
+          <td>${answerWords(d.lastStatus, d.lastError)}${d.answer ? answerSummaryHtml(lang, d.answer) : ''}</td>
           <td>
             <form method="post" action="/console/operator/dead-letters/${d.id}/replay">
               ${csrfField(page)}<button type="submit">${t(lang, 'replay')}</button>
@@ -398,6 +390,30 @@ function probeWords(lang: Lang, result: string | null): string {
  * The receiver's last answer to a delivery: its HTTP status, and what went wrong when that says more than the
  * status does (a network error, a refusal in words); a failure recorded as `HTTP 422` is not said twice.
  */
+/**
+ * The receiver's answer as an operator may see it (receiver-answer.ts): its type and size, an OperationOutcome's
+ * issues by severity, code and path. Its text stays encrypted: it may echo a child's data.
+ */
+function answerSummaryHtml(lang: Lang, a: AnswerSummary): SafeHtml {
+  const issues = (a.issues ?? []).map(
+    (i) =>
+      html`<li>
+        ${[i.severity, i.code].filter((w) => w !== undefined).join(' ') || t(lang, 'answerIssueWithheld')}${
+          i.expression ? html` <code>${i.expression.join(', ')}</code>` : ''
+        }
+      </li>`,
+  );
+  return html`<br /><small
+      >${t(lang, 'answerTypeSize', a.contentType ?? t(lang, 'answerTypeNone'), formatNumber(lang, a.size))}</small
+    >${
+      issues.length > 0
+        ? html`<ul class="issues">
+            ${issues}
+          </ul>`
+        : ''
+    }`;
+}
+
 function answerWords(status: number | null, error: string | null): string {
   const http = status !== null ? `HTTP ${status}` : undefined;
   return [http, error !== null && error !== http ? error : undefined].filter((x) => x !== undefined).join(' — ');

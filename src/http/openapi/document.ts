@@ -261,14 +261,14 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
     {
       method: 'get',
       path: '/admin/v1/dead-letters',
-      summary: 'Dead letters with the receiver’s answer',
+      summary: 'Dead letters with a summary of the receiver’s answer (never its text)',
       tag: 'Admin',
       roles: ['operator'],
       request: { query: deadLetterFilter },
       ok: {
         status: 200,
         description: 'dead letters, oldest first, at most `limit`; `total` counts every match',
-        content: json(z.object({ deadLetters: z.array(s.anyJson), total: z.number().int() })),
+        content: json(z.object({ deadLetters: z.array(s.deadLetter), total: z.number().int() })),
       },
     },
     {
@@ -368,7 +368,11 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
       tag: 'Admin',
       roles: ['operator'],
       request: { query: feedbackFilter },
-      ok: { status: 200, description: 'status updates', content: json(z.object({ feedback: z.array(s.anyJson) })) },
+      ok: {
+        status: 200,
+        description: 'status updates',
+        content: json(z.object({ feedback: z.array(s.practiceSendOutcome) })),
+      },
     },
     {
       method: 'post',
@@ -390,7 +394,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
       ok: {
         status: 200,
         description: 'trajectory events',
-        content: json(z.object({ trajectoryEvents: z.array(s.anyJson) })),
+        content: json(z.object({ trajectoryEvents: z.array(s.practiceSendOutcome) })),
       },
     },
     {

@@ -93,6 +93,35 @@ export const anyJson = z.looseObject({});
 
 export const replayed = z.object({ replayed: z.array(z.uuid()) }).meta({ id: 'Replayed' });
 
+/** The receiver's last answer as operators see it (src/event/receiver-answer.ts); its text stays encrypted. */
+export const answerSummary = z
+  .object({
+    contentType: z.string().nullable().meta({ description: 'media type without parameters; null when absent' }),
+    size: z.number().int().meta({ description: 'the whole answer, in bytes' }),
+    issues: z
+      .array(
+        z.object({
+          severity: z.enum(['fatal', 'error', 'warning', 'information']).optional(),
+          code: z.string().optional().meta({ description: "a code of FHIR's IssueType value set" }),
+          expression: z.array(z.string()).optional().meta({ description: 'plain element paths only' }),
+        }),
+      )
+      .optional()
+      .meta({ description: 'for an OperationOutcome: its issues, without diagnostics or details' }),
+  })
+  .nullable()
+  .meta({ id: 'AnswerSummary', description: "the receiver's last answer, without its text; null when none was kept" });
+
+/** A dead letter, or a status update or trajectory event on its way to a practice: its outcome, never its content. */
+const withAnswer = z.looseObject({
+  id: z.uuid(),
+  lastStatus: z.number().int().nullable(),
+  lastError: z.string().nullable(),
+  answer: answerSummary,
+});
+export const deadLetter = withAnswer.meta({ id: 'DeadLetter' });
+export const practiceSendOutcome = withAnswer.meta({ id: 'PracticeSendOutcome' });
+
 export const destinationChange = z.object({ changed: z.boolean(), status: anyJson });
 
 export const statusUpdateView = z.looseObject({ id: z.uuid(), status: z.string(), state: z.string() });

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Db } from '../../kernel/db';
+import type { AnswerSummary } from '../../event/receiver-answer';
 import { MONITORING_REPORT_EVENT } from '../../contracts/delivery-event-type';
 import { and, SqlParams } from '../../kernel/sql-params';
 import { exactTimeSql, timeIdKeyset, timeIdPage, type TimeIdCursor, type TimeIdPage } from '../time-id-page';
@@ -27,7 +28,8 @@ export interface DeadLetter {
   attempts: number;
   lastStatus: number | null;
   lastError: string | null;
-  responseBody: string | null;
+  /** The receiver's last answer as operators see it: type, size, an OperationOutcome's codes; never its text. */
+  answer: AnswerSummary | null;
   updatedAt: Date;
 }
 
@@ -53,10 +55,10 @@ function deadLetterColumns(q: SqlParams): string {
   return `d.id, d.inbox_id AS "inboxId", i.source_event_id AS "eventId", i.event_type AS "eventType",
     CASE WHEN i.event_type = ${q.add(MONITORING_REPORT_EVENT)} THEN NULL ELSE i.tenant END AS practice,
     d.destination, d.attempts, d.last_status AS "lastStatus", d.last_error AS "lastError",
-    d.response_body AS "responseBody", d.updated_at AS "updatedAt"`;
+    d.response_summary AS answer, d.updated_at AS "updatedAt"`;
 }
 
-/** Dead deliveries with the receiver's last answer, oldest first. */
+/** Dead deliveries with the summary of the receiver's last answer, oldest first. */
 export async function listDeadLetters(db: Db, f: DeadLetterFilter & DeadLetterMatch): Promise<DeadLetter[]> {
   const q = new SqlParams();
   return db.query<DeadLetter>(
@@ -119,8 +121,7 @@ export async function listFeedbackByState(
 ): Promise<Record<string, unknown>[]> {
   return db.query(
     `SELECT id, inbox_id AS "inboxId", tenant AS practice, municipality, status, state, attempts,
-       last_status AS "lastStatus", last_error AS "lastError", response_body AS "responseBody",
-       updated_at AS "updatedAt"
+       last_status AS "lastStatus", last_error AS "lastError", response_summary AS answer, updated_at AS "updatedAt"
      FROM feedback WHERE state = $1 ORDER BY updated_at LIMIT $2`,
     [f.state, f.limit],
   );
@@ -142,7 +143,7 @@ export async function listTrajectoryEventsByState(
   return db.query(
     `SELECT id, source_event_id AS "eventId", event_type AS type, tenant AS practice, municipality, decision,
        decision_reason AS "decisionReason", state, attempts, last_status AS "lastStatus", last_error AS "lastError",
-       response_body AS "responseBody", updated_at AS "updatedAt"
+       response_summary AS answer, updated_at AS "updatedAt"
      FROM trajectory_event WHERE state = $1 ORDER BY updated_at LIMIT $2`,
     [f.state, f.limit],
   );

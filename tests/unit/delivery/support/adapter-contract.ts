@@ -167,10 +167,18 @@ export function describeAdapterContract(h: Harness, referralPath: string, buildE
     expect(d.attempts).toBe(1);
     expect((await h.state(id)).stateReason).toContain('HTTP 422');
     const list = (await (await h.app.request('/admin/v1/dead-letters', { key: 'operator' })).json()) as {
-      deadLetters: { id: string; lastStatus: number; responseBody: string }[];
+      deadLetters: { id: string; lastStatus: number; answer: unknown }[];
     };
+    // The receiver's answer as operators see it: its issues' codes, not its text (receiver-answer.ts).
     expect(list.deadLetters.find((l) => l.id === d.id)).toEqual(
-      expect.objectContaining({ lastStatus: 422, responseBody: expect.stringContaining('OperationOutcome') }),
+      expect.objectContaining({
+        lastStatus: 422,
+        answer: {
+          contentType: 'application/json',
+          size: expect.any(Number),
+          issues: [{ severity: 'error', code: 'invalid' }],
+        },
+      }),
     );
     expect((await h.replay(d.id)).status).toBe(202);
     await h.reachesState(id, 'delivered');
