@@ -5,7 +5,7 @@ import { ALLOCATION_OUTPUT_SYSTEM, REFERRAL_STATUS_SYSTEM } from '../../mappings
 import { REFERRAL_STATUSES } from '../../mappings/practice/referral-status';
 import { failField } from '../kernel/fhir/outcomes';
 import { JZ020_SYSTEM } from '../kernel/fhir/systems';
-import { REFERRAL_REJECTION_REASON_SYSTEM } from '../kernel/fhir/terminology';
+import { codesOf, REFERRAL_REJECTION_REASON_SYSTEM } from '../kernel/fhir/terminology';
 import { parseOrThrow } from '../kernel/zod-outcome';
 import type { PipelineContext } from '../event/context';
 import { requireRole } from '../access/authenticate';
@@ -15,7 +15,7 @@ import { jsonBodyOf } from './json-body';
 /**
  * `POST /fhir/Task`: the FHIR way for a municipality to send a referral's status. `focus` names the ServiceRequest
  * by the identifier the municipality received; `businessStatus` (referral-status) says the status (or, without it,
- * `status` received/accepted/rejected/completed); `statusReason` the rejection reason; `output` the decision and
+ * `status` received/accepted/rejected/completed); `statusReason` the rejection reason (referral-rejection-reason, else 422 at Task.statusReason); `output` the decision and
  * care details, typed as in the Tasks jeugdbrug sends to practices. Answered like
  * `POST /municipality/v1/referrals/{identifier}/status`, whose rules it shares.
  */
@@ -86,6 +86,26 @@ function statusOf(task: z.infer<typeof taskSchema>): string | undefined {
   return code;
 }
 
+/**
+ * The rejection reason a Task's statusReason codes: a referral-rejection-reason code (a coding without system is read
+ * as one, as in businessStatus; an unknown code is refused by the status body's schema). Codings of other systems
+ * only are a 422 at `Task.statusReason`: the reason would otherwise be dropped while the status is taken.
+ */
+function reasonCodeOf(task: z.infer<typeof taskSchema>): string | undefined {
+  const codings = task.statusReason?.coding ?? [];
+  if (codings.length === 0) {
+    return undefined;
+  }
+  const code = codeIn(codings, REFERRAL_REJECTION_REASON_SYSTEM) ?? codings.find((c) => c.system === undefined)?.code;
+  if (code === undefined) {
+    failField(
+      `a coding of ${REFERRAL_REJECTION_REASON_SYSTEM}: one of ${codesOf(REFERRAL_REJECTION_REASON_SYSTEM).join(', ')}`,
+      'Task.statusReason',
+    );
+  }
+  return code;
+}
+
 /** The status-update body the Task says, in the shape the status route takes (validated by the same schema). */
 function statusBodyOf(task: z.infer<typeof taskSchema>): Record<string, unknown> {
   const out = (code: string) => task.output?.find((o) => codeIn(o.type.coding, ALLOCATION_OUTPUT_SYSTEM) === code);
@@ -94,7 +114,7 @@ function statusBodyOf(task: z.infer<typeof taskSchema>): Record<string, unknown>
   const body: Record<string, unknown> = {
     status: statusOf(task),
     reason: task.statusReason?.text,
-    reasonCode: codeIn(task.statusReason?.coding, REFERRAL_REJECTION_REASON_SYSTEM),
+    reasonCode: reasonCodeOf(task),
     decision: decisionNumber
       ? {
           number: decisionNumber,
@@ -117,7 +137,7 @@ function statusBodyOf(task: z.infer<typeof taskSchema>): Record<string, unknown>
 const TASK_PATH: Record<string, string> = {
   status: 'Task.businessStatus',
   reason: 'Task.statusReason.text',
-  reasonCode: 'Task.statusReason.coding',
+  reasonCode: 'Task.statusReason',
   decision: 'Task.output',
   productCategory: 'Task.output',
   provider: 'Task.output',
