@@ -14,8 +14,9 @@ import { jsonBodyOf } from './json-body';
 
 /**
  * `POST /fhir/Task`: the FHIR way for a municipality to send a referral's status. `focus` names the ServiceRequest
- * by the identifier the municipality received; `businessStatus` (referral-status) says the status (or, without it,
- * `status` received/accepted/rejected/completed); `statusReason` the rejection reason (referral-rejection-reason, else 422 at Task.statusReason); `output` the decision and
+ * by the identifier the municipality received, or by reference (the webhook's `focus`); `businessStatus`
+ * (referral-status) says the status (or, without it, `status` received/accepted/rejected/completed); `statusReason`
+ * the rejection reason (referral-rejection-reason, else 422 at Task.statusReason); `output` the decision and
  * care details, typed as in the Tasks jeugdbrug sends to practices. Answered like
  * `POST /municipality/v1/referrals/{identifier}/status`, whose rules it shares.
  */
@@ -31,9 +32,17 @@ const taskSchema = z
     statusReason: concept.optional(),
     focus: z
       .object({
-        identifier: z.object({ system: z.string().optional(), value: z.string().min(1).max(256) }).loose(),
+        identifier: z
+          .object({ system: z.string().optional(), value: z.string().min(1).max(256) })
+          .loose()
+          .optional(),
+        reference: z.string().min(1).max(512).optional(),
       })
-      .loose(),
+      .loose()
+      .refine((f) => f.identifier !== undefined || f.reference !== undefined, {
+        message: 'the ServiceRequest, by the identifier or the reference received with it',
+        path: ['identifier'],
+      }),
     output: z
       .array(
         z
@@ -151,9 +160,15 @@ export function fhirTaskRouter(ctx: PipelineContext): Router {
     const task = parseOrThrow(taskSchema, jsonBodyOf(req), (path) =>
       path.length ? `Task.${path.map(String).join('.')}` : 'Task',
     );
-    const focus = task.focus.identifier;
-    const key = focus.system ? `${focus.system}|${focus.value}` : focus.value;
-    const target = await referralFor(ctx, key, res, 'Task.focus.identifier');
+    const { identifier, reference } = task.focus;
+    const target = identifier
+      ? await referralFor(
+          ctx,
+          identifier.system ? `${identifier.system}|${identifier.value}` : identifier.value,
+          res,
+          'Task.focus.identifier',
+        )
+      : await referralFor(ctx, reference ?? '', res, 'Task.focus.reference');
     // Both the body's rules and the update's days against the referral's name the status body's fields.
     try {
       await recordAndAnswer(ctx, req, res, target, parseStatusUpdate(statusBodyOf(task)));

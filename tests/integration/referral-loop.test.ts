@@ -366,7 +366,34 @@ describe('POST /fhir/Task and re-decisions', () => {
       key: 'municipality',
     });
     expect(unknown.status).toBe(404);
-    expect((await app.request('/fhir/Task', { json: task, key: 'otherMunicipality' })).status).toBe(403);
+    // Another municipality gets the same answer as for an unknown referral: it learns nothing of this one.
+    expect((await app.request('/fhir/Task', { json: task, key: 'otherMunicipality' })).status).toBe(404);
+  });
+
+  it('takes a Task whose focus is the reference the webhook sent, or the ServiceRequest’s resource-id identifier', async () => {
+    const { id } = await deliveredReferral();
+    const delivered = municipality.deliveries.at(-1)!;
+    const serviceRequest = resourcesIn(delivered).find(
+      (r): r is ServiceRequest => r.resourceType === 'ServiceRequest',
+    )!;
+    const resourceId = serviceRequest.identifier!.find((i) => i.system === RESOURCE_ID_SYSTEM)!;
+    const send = (focus: unknown, status: string) =>
+      app.request('/fhir/Task', {
+        key: 'municipality',
+        json: { resourceType: 'Task', status, intent: 'order', focus },
+      });
+    for (const [focus, status] of [
+      [{ identifier: { system: resourceId.system, value: resourceId.value } }, 'received'],
+      [{ reference: `https://jeugdbrug.nl/fhir/ServiceRequest/${resourceId.value}` }, 'accepted'],
+      [{ reference: `ServiceRequest/${resourceId.value}` }, 'completed'],
+    ] as const) {
+      const res = await send(focus, status);
+      expect([focus, res.status]).toEqual([focus, 202]);
+      expect(((await res.json()) as { referral: string }).referral).toBe(id);
+    }
+    const none = await send({ type: 'ServiceRequest' }, 'accepted');
+    expect(none.status).toBe(422);
+    expect(JSON.stringify(await none.json())).toContain('Task.focus.identifier');
   });
 
   it('answers 422 at Task.statusReason for a rejection reason it cannot read, and stores nothing', async () => {

@@ -15,6 +15,7 @@ const statusById: Record<string, number> = {
   'queue-full': 429,
   'method-not-allowed': 405,
   forbidden: 403,
+  'not-found': 404,
   conflict: 409,
 };
 
@@ -77,6 +78,11 @@ export function methodNotAllowed(method: string, allowed: readonly string[]): Op
 /** 403 naming the field whose value decided it (`practice.agb` for a practice outside the caller's scope). */
 export function forbiddenField(details: string, expression: string): OperationOutcome {
   return outcome('forbidden', 'forbidden', details, expression);
+}
+
+/** 404 naming the field whose value names nothing the caller may know of. */
+export function notFoundField(details: string, expression: string): OperationOutcome {
+  return outcome('not-found', 'not-found', details, expression);
 }
 
 /** 409 naming the field whose value makes the request clash with what is stored (an ambiguous identifier). */
