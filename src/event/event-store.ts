@@ -5,6 +5,7 @@ import type { Db } from '../kernel/db';
 import type { AnswerSummary, SealedAnswer } from './receiver-answer';
 import type { StoredConsent } from '../policy/consent-cache';
 import { applyConsentUpdate } from '../policy/consent-updates';
+import type { ReferralIdentifier } from './referral-identifier';
 import { STEPS, TERMINAL_STATES, TO_MAP, type EventState, type StepName } from './states';
 
 /**
@@ -98,8 +99,8 @@ export async function insertEvent(db: Db, r: NewEventWithIdentifier): Promise<St
        ON CONFLICT (tenant, source_event_id) DO NOTHING RETURNING id, tenant, content_digest
      ), history AS (INSERT INTO inbox_history (inbox_id, state) SELECT id, 'received' FROM ins),
      identifier AS (
-       INSERT INTO referral_identifier (inbox_id, tenant, system, value)
-       SELECT id, tenant, $13, $14 FROM ins WHERE $14::text IS NOT NULL
+       INSERT INTO referral_identifier (inbox_id, tenant, system, value, service_request_id, patient_id)
+       SELECT id, tenant, $13, $14, $15, $16 FROM ins WHERE $14::text IS NOT NULL
        ON CONFLICT (inbox_id) DO NOTHING
      )
      SELECT id, true AS inserted, content_digest FROM ins
@@ -120,6 +121,8 @@ export async function insertEvent(db: Db, r: NewEventWithIdentifier): Promise<St
       r.contentDigest,
       r.referralIdentifier?.system ?? null,
       r.referralIdentifier?.value ?? null,
+      r.referralIdentifier?.serviceRequestId ?? null,
+      r.referralIdentifier?.patientId ?? null,
     ],
   );
   // A concurrent insert of the same event committed while this statement waited: its row is not in our snapshot.
@@ -141,7 +144,7 @@ export async function insertEvent(db: Db, r: NewEventWithIdentifier): Promise<St
 
 /** A new event and, for a new referral, the business identifier it is found by (stored by insertEvents). */
 export interface NewEventWithIdentifier extends NewEvent {
-  referralIdentifier?: { system: string; value: string } | undefined;
+  referralIdentifier?: ReferralIdentifier | undefined;
 }
 
 /**
@@ -154,9 +157,11 @@ export async function insertEvents(db: Db, rs: readonly NewEventWithIdentifier[]
   const rows = await db.query<{ id: string }>(
     `WITH input AS (
        SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[],
-         $8::text[], $9::bytea[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[]) WITH ORDINALITY
+         $8::text[], $9::bytea[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::uuid[],
+         $16::uuid[]) WITH ORDINALITY
          AS r(id, tenant, source_event_id, dialect, event_type, municipality, payload, payload_key_id, canonical,
-           canonical_key_id, trace_id, identifier_system, identifier_value, content_digest, n)
+           canonical_key_id, trace_id, identifier_system, identifier_value, content_digest, service_request_id,
+           patient_id, n)
      ), ins AS (
        INSERT INTO inbox (id, tenant, source_event_id, dialect, event_type, municipality, state, payload, payload_key_id,
          canonical, canonical_key_id, trace_id, content_digest)
@@ -166,8 +171,9 @@ export async function insertEvents(db: Db, rs: readonly NewEventWithIdentifier[]
        ON CONFLICT (tenant, source_event_id) DO NOTHING RETURNING id
      ), history AS (INSERT INTO inbox_history (inbox_id, state) SELECT id, 'received' FROM ins),
      identifiers AS (
-       INSERT INTO referral_identifier (inbox_id, tenant, system, value)
-       SELECT input.id, input.tenant, input.identifier_system, input.identifier_value
+       INSERT INTO referral_identifier (inbox_id, tenant, system, value, service_request_id, patient_id)
+       SELECT input.id, input.tenant, input.identifier_system, input.identifier_value, input.service_request_id,
+         input.patient_id
        FROM ins JOIN input ON input.id = ins.id WHERE input.identifier_value IS NOT NULL
        ON CONFLICT (inbox_id) DO NOTHING
      )
@@ -187,6 +193,8 @@ export async function insertEvents(db: Db, rs: readonly NewEventWithIdentifier[]
       rs.map((r) => r.referralIdentifier?.system ?? null),
       rs.map((r) => r.referralIdentifier?.value ?? null),
       column('contentDigest'),
+      rs.map((r) => r.referralIdentifier?.serviceRequestId ?? null),
+      rs.map((r) => r.referralIdentifier?.patientId ?? null),
     ],
   );
   return new Set(rows.map((r) => r.id));
@@ -847,6 +855,8 @@ export interface FeedbackRow extends AttemptColumns<FeedbackState> {
   submitted_by: string;
   /** The day the status took effect (YYYY-MM-DD). */
   status_date: string | null;
+  /** `NewFeedback.detailsDigest` (null before migration 024). */
+  details_digest: string | null;
 }
 
 export interface NewFeedback {
@@ -863,23 +873,49 @@ export interface NewFeedback {
   submittedBy: string;
   idempotencyKey: string;
   statusDate: string;
+  /** `contentDigest` of the update without its `date`: with the status and its day, what makes it a repeat. */
+  detailsDigest: string;
 }
 
 /**
- * Stores a status update unless it may not follow the referral's current status (then `outOfOrder` names the
- * current one). With the municipality's own request key, a repeated request is one update: the second call returns
- * the first row and `duplicate: true`; the key sent before with another update gives `keyReused` (that first row).
- * The referral's row is locked meanwhile, so two updates at once are ordered.
+ * The events of one referral, given SQL for the id of one of them (`anchor`): the `referral.created` events of its
+ * identifier within its practice (the first and the practice's corrections of it), but not across a cancellation of
+ * it that reached a municipality, since sending the referral again after that opens it anew. A referral's status
+ * history and current status are those of all its events, whichever one a status was recorded on.
+ */
+export function referralEventsOf(anchor: string): string {
+  return `(SELECT ${anchor} UNION SELECT e.inbox_id FROM referral_identifier a
+    JOIN inbox ai ON ai.id = a.inbox_id
+    JOIN referral_identifier e ON e.value = a.value AND e.system = a.system AND e.tenant = a.tenant
+    JOIN inbox ei ON ei.id = e.inbox_id AND ei.event_type = 'referral.created'
+    WHERE a.inbox_id = ${anchor} AND NOT EXISTS (
+      SELECT 1 FROM referral_identifier rc
+      JOIN inbox c ON c.id = rc.inbox_id AND c.event_type = 'referral.cancelled'
+      JOIN delivery cd ON cd.inbox_id = c.id AND cd.state = 'delivered'
+      WHERE rc.value = a.value AND rc.system = a.system AND rc.tenant = a.tenant
+        AND c.received_at > least(ai.received_at, ei.received_at)
+        AND c.received_at < greatest(ai.received_at, ei.received_at)))`;
+}
+
+/**
+ * Stores a status update on the referral event `f.inboxId` unless it may not follow the referral's current status
+ * (then `outOfOrder` names the current one). With the municipality's own request key, a repeated request is one
+ * update: the second call returns the first row and `duplicate: true`; the key sent before with another update
+ * gives `keyReused` (that first row). Without one, the current status sent again with the same day and details is
+ * a repeat too (`duplicate: true`, the current row). The referral's events are locked meanwhile, so two updates at
+ * once are ordered.
  */
 export async function insertFeedback(
   db: Db,
   f: NewFeedback,
 ): Promise<{ row: FeedbackRow; duplicate: boolean } | { outOfOrder: ReferralStatus } | { keyReused: FeedbackRow }> {
   return db.transaction(async (tx) => {
-    await tx.query('SELECT id FROM inbox WHERE id = $1 FOR UPDATE', [f.inboxId]);
+    await tx.query(`SELECT id FROM inbox WHERE id IN ${referralEventsOf('$1::uuid')} ORDER BY id FOR UPDATE`, [
+      f.inboxId,
+    ]);
     if (f.requestKey !== undefined) {
       const [existing] = await tx.query<FeedbackRow>(
-        'SELECT * FROM feedback WHERE inbox_id = $1 AND request_key = $2',
+        `SELECT * FROM feedback WHERE inbox_id IN ${referralEventsOf('$1::uuid')} AND request_key = $2`,
         [f.inboxId, f.requestKey],
       );
       if (existing) {
@@ -888,14 +924,21 @@ export async function insertFeedback(
           : { row: existing, duplicate: true };
       }
     }
-    const current = await currentStatusOf(tx, f.inboxId);
-    if (!mayFollow(current, f.status)) {
-      return { outOfOrder: current as ReferralStatus };
+    const current = await tryGetCurrentFeedback(tx, f.inboxId);
+    if (
+      current?.status === f.status &&
+      current.status_date === f.statusDate &&
+      current.details_digest === f.detailsDigest
+    ) {
+      return { row: current, duplicate: true };
+    }
+    if (!mayFollow(current?.status, f.status)) {
+      return { outOfOrder: current?.status as ReferralStatus };
     }
     const [inserted] = await tx.query<FeedbackRow>(
       `INSERT INTO feedback (id, inbox_id, tenant, municipality, status, service_request_status, task, request_key,
-         submitted_by, idempotency_key, state, status_date, request_digest)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', $11, $12) RETURNING *`,
+         submitted_by, idempotency_key, state, status_date, request_digest, details_digest)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', $11, $12, $13) RETURNING *`,
       [
         f.id,
         f.inboxId,
@@ -909,6 +952,7 @@ export async function insertFeedback(
         f.idempotencyKey,
         f.statusDate,
         f.requestDigest,
+        f.detailsDigest,
       ],
     );
     if (!inserted) {
@@ -918,43 +962,98 @@ export async function insertFeedback(
   });
 }
 
-/** The start of care a municipality last reported on a referral (its Task's executionPeriod), or undefined. */
+/**
+ * The start of care a municipality last reported on the referral of event `inboxId` (its Task's executionPeriod),
+ * or undefined.
+ */
 export async function tryGetCareStart(db: Db, inboxId: string): Promise<string | undefined> {
   const [row] = await db.query<{ start: string }>(
     `SELECT task->'executionPeriod'->>'start' AS start FROM feedback
-     WHERE inbox_id = $1 AND task->'executionPeriod'->>'start' IS NOT NULL ORDER BY created_at DESC, id DESC LIMIT 1`,
+     WHERE inbox_id IN ${referralEventsOf('$1::uuid')} AND task->'executionPeriod'->>'start' IS NOT NULL
+     ORDER BY created_at DESC, id DESC LIMIT 1`,
     [inboxId],
   );
   return row?.start;
 }
 
-/** The status a municipality last sent on a referral, or undefined when it sent none. */
-async function currentStatusOf(db: Db, inboxId: string): Promise<ReferralStatus | undefined> {
-  const [row] = await db.query<{ status: ReferralStatus }>(
-    'SELECT status FROM feedback WHERE inbox_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1',
+/** The status update a municipality last sent on the referral of event `inboxId`, or undefined when it sent none. */
+async function tryGetCurrentFeedback(db: Db, inboxId: string): Promise<FeedbackRow | undefined> {
+  const [row] = await db.query<FeedbackRow>(
+    `SELECT * FROM feedback WHERE inbox_id IN ${referralEventsOf('$1::uuid')} ORDER BY created_at DESC, id DESC LIMIT 1`,
     [inboxId],
   );
-  return row?.status;
+  return row;
+}
+
+/** How a municipality may name a referral: each reading of what it sent (`findReferrals`), any of which matches. */
+export interface ReferralNames {
+  /** A business identifier value, of any practice. */
+  readonly value?: string | undefined;
+  /** A business identifier with its system. */
+  readonly identifier?: { readonly system: string; readonly value: string } | undefined;
+  /** jeugdbrug's ServiceRequest id; or an event id, of a `referral.created` event. */
+  readonly id?: string | undefined;
+}
+
+/** A referral event found by a name, with the destinations it reached and those it is still on its way to. */
+export interface NamedReferralEvent {
+  id: string;
+  tenant: string;
+  system: string;
+  value: string;
+  delivered_to: string[];
+  pending_to: string[];
 }
 
 /**
- * The referral events carrying this business identifier (value, and system when given), newest first, each with
- * its identifier's system and the destinations it was delivered to.
+ * The `referral.created` events of the referrals `names` matches (every event of a matching identifier, within its
+ * practice), newest first, each with its identifier and its delivered and pending destinations.
  */
-export async function referralsByIdentifier(
-  db: Db,
-  value: string,
-  system: string | undefined,
-): Promise<{ id: string; tenant: string; system: string; delivered_to: string[] }[]> {
+export async function referralEventsNamed(db: Db, names: ReferralNames): Promise<NamedReferralEvent[]> {
   return db.query(
-    `SELECT r.inbox_id AS id, r.tenant, r.system,
-       coalesce(array_agg(d.destination) FILTER (WHERE d.destination IS NOT NULL), '{}') AS delivered_to
-     FROM referral_identifier r JOIN inbox i ON i.id = r.inbox_id
-     LEFT JOIN delivery d ON d.inbox_id = r.inbox_id AND d.state = 'delivered'
-     WHERE r.value = $1 AND ($2::text IS NULL OR r.system = $2)
-     GROUP BY r.inbox_id, r.tenant, r.system, i.received_at ORDER BY i.received_at DESC LIMIT 50`,
-    [value, system ?? null],
+    `WITH named AS (
+       SELECT r.tenant, r.system, r.value FROM referral_identifier r
+       WHERE r.value = $1 OR (r.system = $2 AND r.value = $3) OR r.service_request_id = $4::uuid
+         OR (r.inbox_id = $4::uuid AND EXISTS (
+           SELECT 1 FROM inbox e WHERE e.id = r.inbox_id AND e.event_type = 'referral.created'))
+     )
+     SELECT r.inbox_id AS id, r.tenant, r.system, r.value,
+       coalesce(array_agg(d.destination) FILTER (WHERE d.state = 'delivered'), '{}') AS delivered_to,
+       coalesce(array_agg(d.destination) FILTER (WHERE d.state = 'pending'), '{}') AS pending_to
+     FROM (SELECT DISTINCT * FROM named) n
+     JOIN referral_identifier r ON r.tenant = n.tenant AND r.system = n.system AND r.value = n.value
+     JOIN inbox i ON i.id = r.inbox_id AND i.event_type = 'referral.created'
+     LEFT JOIN delivery d ON d.inbox_id = r.inbox_id
+     GROUP BY r.inbox_id, r.tenant, r.system, r.value, i.received_at ORDER BY i.received_at DESC LIMIT 50`,
+    [names.value ?? null, names.identifier?.system ?? null, names.identifier?.value ?? null, names.id ?? null],
   );
+}
+
+/**
+ * Of new referral events (`referralIdentifier` with the child's id), the positions of those whose referral id the
+ * practice already used, in another event, for another child. Checked before they are stored: two such events
+ * arriving at the same moment are not told apart.
+ */
+export async function referralIdsUsedForOtherChildren(
+  db: Db,
+  rs: readonly NewEventWithIdentifier[],
+): Promise<Set<number>> {
+  const rows = await db.query<{ n: string }>(
+    `SELECT c.n FROM unnest($1::text[], $2::text[], $3::text[], $4::uuid[], $5::text[]) WITH ORDINALITY
+       AS c(tenant, system, value, patient_id, source_event_id, n)
+     WHERE c.patient_id IS NOT NULL AND EXISTS (
+       SELECT 1 FROM referral_identifier r JOIN inbox i ON i.id = r.inbox_id
+       WHERE r.value = c.value AND r.system = c.system AND r.tenant = c.tenant
+         AND r.patient_id <> c.patient_id AND i.source_event_id <> c.source_event_id)`,
+    [
+      rs.map((r) => r.tenant),
+      rs.map((r) => r.referralIdentifier?.system ?? null),
+      rs.map((r) => r.referralIdentifier?.value ?? null),
+      rs.map((r) => r.referralIdentifier?.patientId ?? null),
+      rs.map((r) => r.sourceEventId),
+    ],
+  );
+  return new Set(rows.map((r) => Number(r.n) - 1));
 }
 
 /**
@@ -981,8 +1080,12 @@ export async function tryGetFeedback(db: Db, id: string): Promise<FeedbackRow | 
   return row;
 }
 
-export async function listFeedbackOf(db: Db, inboxId: string): Promise<FeedbackRow[]> {
-  return db.query<FeedbackRow>('SELECT * FROM feedback WHERE inbox_id = $1 ORDER BY created_at, id', [inboxId]);
+/** The status updates on the referral of event `inboxId` (`referralEventsOf`), oldest first. */
+export async function listReferralFeedback(db: Db, inboxId: string): Promise<FeedbackRow[]> {
+  return db.query<FeedbackRow>(
+    `SELECT * FROM feedback WHERE inbox_id IN ${referralEventsOf('$1::uuid')} ORDER BY created_at, id`,
+    [inboxId],
+  );
 }
 
 /** Gives a dead feedback delivery a new round; undefined when it is not dead. */

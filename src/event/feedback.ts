@@ -21,14 +21,16 @@ import { recordStatusFacts } from './monitoring-writer';
 import { referredOnOf, statusDateIssues } from './status-dates';
 import { throwIssues } from '../kernel/zod-outcome';
 import type { PipelineContext } from './context';
+import { RESOURCE_ID_SYSTEM } from '../../mappings/municipality/shared/resource-identifier';
+import { LOGICAL_BASE } from '../../mappings/municipality/webhook/to-notification';
+import { uuidOrUndefined } from './referral-identifier';
 import {
-  deliveredDestinationsOf,
+  getSealedEvents,
   insertFeedback,
-  referralsByIdentifier,
+  referralEventsNamed,
   reviveFeedback,
   tryGetCareStart,
   tryGetDeliveredCancellation,
-  tryGetSealedEvent,
   type EventRow,
   type FeedbackRow,
   type SealedEvent,
@@ -40,57 +42,69 @@ import {
  * audited, and sent back to the practice's HIS through the `feedback` queue (feedback-worker.ts).
  */
 
-/** A delivered referral and the municipalities it was delivered to: who may send status on it. */
+/** A referral event and the municipalities it reached or is on its way to: who may send status on it. */
 export interface DeliveredReferral {
   readonly row: EventRow & SealedEvent;
   /** CBS codes of the municipalities whose destinations received it. */
   readonly deliveredTo: readonly string[];
-  /** The system of the business identifier it was found by (`urn:agb:<practice AGB>:referral`), if found by one. */
-  readonly identifierSystem?: string | undefined;
+  /** CBS codes of the municipalities whose destinations it is still on its way to. */
+  readonly pendingTo: readonly string[];
+  /** Its business identifier (`urn:agb:<practice AGB>:referral`, the HIS's referral id). */
+  readonly identifier: { readonly system: string; readonly value: string };
 }
 
 /**
- * The referral event `inboxId`, or undefined when there is no such referral (unknown id, or an event that is not
- * a referral). `deliveredTo` is empty while it has not reached any municipality.
- */
-async function tryGetReferral(ctx: PipelineContext, inboxId: string): Promise<DeliveredReferral | undefined> {
-  const row = await tryGetSealedEvent(ctx.db, inboxId);
-  if (!row || row.event_type !== 'referral.created') {
-    return undefined;
-  }
-  const deliveredTo = (await deliveredDestinationsOf(ctx.db, inboxId))
-    .map((d) => ctx.registry.destinations.find((x) => x.id === d)?.municipality ?? row.municipality)
-    .filter((m): m is string => !!m);
-  return { row, deliveredTo: [...new Set(deliveredTo)] };
-}
-
-/**
- * The referral events a municipality may mean by `key`: the internal event id, or the business identifier of the
- * ServiceRequest it received (`value`, or `system|value`), newest first. Empty when nothing matches.
+ * The referral events a municipality may mean by `key`, newest first, empty when nothing matches: every event of
+ * each referral `key` names (the practice's first one and its corrections). `key` is anything the municipality
+ * received that names a referral: the business identifier of the ServiceRequest (`value`, or `system|value`; a value
+ * may hold a `|` itself, so both readings are tried), jeugdbrug's ServiceRequest id (bare, as iSamenleving's
+ * `verwijzing.referentie`; `resource-id|<id>` as fhir-rest's identifier; `ServiceRequest/<id>` or the webhook's
+ * `focus`), or jeugdbrug's event id.
  */
 export async function findReferrals(ctx: PipelineContext, key: string): Promise<DeliveredReferral[]> {
-  if (UUID.test(key)) {
-    const byId = await tryGetReferral(ctx, key);
-    if (byId) {
-      return [byId];
-    }
-  }
-  const bar = key.lastIndexOf('|');
-  const [system, value] = bar > 0 ? [key.slice(0, bar), key.slice(bar + 1)] : [undefined, key];
-  if (!value || value.length > 256) {
+  if (!key || key.length > 512) {
     return [];
   }
-  const out: DeliveredReferral[] = [];
-  for (const match of await referralsByIdentifier(ctx.db, value, system)) {
-    const referral = await tryGetReferral(ctx, match.id);
-    if (referral) {
-      out.push({ ...referral, identifierSystem: match.system });
-    }
-  }
-  return out;
+  const bar = key.indexOf('|');
+  const identifier =
+    bar > 0 && bar < key.length - 1 ? { system: key.slice(0, bar), value: key.slice(bar + 1) } : undefined;
+  const id = uuidOrUndefined(identifier?.system === RESOURCE_ID_SYSTEM ? identifier.value : withoutReferenceType(key));
+  const matches = await referralEventsNamed(ctx.db, { value: key.length <= 256 ? key : undefined, identifier, id });
+  const rows = new Map(
+    (
+      await getSealedEvents(
+        ctx.db,
+        matches.map((m) => m.id),
+      )
+    ).map((r) => [r.id, r]),
+  );
+  const municipalitiesOf = (destinations: readonly string[], row: EventRow) => [
+    ...new Set(
+      destinations
+        .map((d) => ctx.registry.destinations.find((x) => x.id === d)?.municipality ?? row.municipality)
+        .filter((m): m is string => !!m),
+    ),
+  ];
+  return matches.flatMap((m) => {
+    const row = rows.get(m.id);
+    return row
+      ? [
+          {
+            row,
+            deliveredTo: municipalitiesOf(m.delivered_to, row),
+            pendingTo: municipalitiesOf(m.pending_to, row),
+            identifier: { system: m.system, value: m.value },
+          },
+        ]
+      : [];
+  });
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** `ServiceRequest/<id>` or the webhook's `https://jeugdbrug.nl/fhir/ServiceRequest/<id>` as `<id>`. */
+function withoutReferenceType(key: string): string {
+  const prefix = [`${LOGICAL_BASE}/ServiceRequest/`, 'ServiceRequest/'].find((p) => key.startsWith(p));
+  return prefix ? key.slice(prefix.length) : key;
+}
 
 /** The referral as the practice knows it: our ServiceRequest id and the HIS's own identifier of the referral. */
 export interface ReferralIdentity {
@@ -179,6 +193,7 @@ export async function recordStatusUpdate(
     task,
     requestKey: a.requestKey,
     requestDigest: contentDigest(a.update),
+    detailsDigest: contentDigest({ ...a.update, date: undefined }),
     submittedBy: a.actor.userId,
     // The feedback id is random and stored: the practice sees the same key on every retry and replay.
     idempotencyKey: `fb-${id}`,

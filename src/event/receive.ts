@@ -6,13 +6,20 @@ import { auditedReceipts } from '../audit/receipts';
 import { logEventStates } from './event-log';
 import { newTraceId } from '../kernel/trace-context';
 import type { PipelineContext } from './context';
-import { insertEvent, insertEvents, upsertConsents, type StoredEventId } from './event-store';
+import {
+  insertEvent,
+  insertEvents,
+  referralIdsUsedForOtherChildren,
+  upsertConsents,
+  type NewEventWithIdentifier,
+  type StoredEventId,
+} from './event-store';
 import { referralIdentifierOf } from './referral-identifier';
 import type { Db } from '../kernel/db';
 import type { CanonicalEvent, HisDialect, RawRecord } from '../contracts/his-dialect';
 import { enqueueOrDefer } from './queues';
 import { groupedEnqueueMap, groupedInsertEvents } from './stage-groups';
-import { contentDigest, eventIdConflict, sealEvent } from './stored-event';
+import { contentDigest, eventIdConflict, referralIdReused, sealEvent } from './stored-event';
 
 /** The answer for one submitted event. */
 export interface Receipt {
@@ -60,7 +67,7 @@ export async function ingestRecords(
   if (accepted.length === 0) {
     return receipts;
   }
-  const rows = accepted.map(({ event, record, index }) => ({
+  const mapped = accepted.map(({ event, record, index }) => ({
     event,
     index,
     location: record.location,
@@ -78,6 +85,10 @@ export async function ingestRecords(
       contentDigest: contentDigest(record.value),
     },
   }));
+  const rows = await withoutReusedReferralIds(ctx.db, mapped, receipts);
+  if (rows.length === 0) {
+    return receipts;
+  }
   const store = async (db: Db, inserted: Set<string>) => {
     // An event the statement did not insert, because the practice sent it before (or twice here), is asked about on
     // its own, which answers with the row that holds it.
@@ -156,6 +167,40 @@ export async function ingestRecords(
     { traceId },
   );
   return receipts;
+}
+
+/**
+ * `rows` without the new referrals whose referral id the practice already used for another child, each of which gets
+ * a rejected receipt (409 at `referral.id`) and is not stored: a referral id names one child's referral, and taking
+ * it would re-point the identifier the municipality sends status by (its statuses would reach the other child's
+ * referral). The earlier referral stays as it was. Two such events in one request: the later one is refused.
+ */
+async function withoutReusedReferralIds<
+  R extends { event: CanonicalEvent; index: number; row: NewEventWithIdentifier },
+>(db: Db, rows: readonly R[], receipts: Receipt[]): Promise<R[]> {
+  const referrals = rows.filter((r) => r.event.eventType === 'referral.created' && r.row.referralIdentifier?.patientId);
+  if (referrals.length === 0) {
+    return [...rows];
+  }
+  const storedForOther = await referralIdsUsedForOtherChildren(
+    db,
+    referrals.map((r) => r.row),
+  );
+  const reused = new Set(referrals.filter((_, n) => storedForOther.has(n)));
+  const childOf = new Map<string, string | undefined>();
+  for (const r of referrals.filter((x) => !reused.has(x))) {
+    const { system, value, patientId } = r.row.referralIdentifier!;
+    const key = `${r.row.tenant}|${system}|${value}`;
+    if (childOf.has(key) && childOf.get(key) !== patientId) {
+      reused.add(r);
+    }
+    childOf.set(key, childOf.get(key) ?? patientId);
+  }
+  for (const r of reused) {
+    const receipt = receipts[r.index]!;
+    receipts[r.index] = { ...receipt, status: 'rejected', outcome: referralIdReused(receipt.location, r.row) };
+  }
+  return rows.filter((r) => !reused.has(r));
 }
 
 /**

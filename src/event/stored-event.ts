@@ -5,7 +5,7 @@ import { canonicalizeJcs } from '../audit/chain';
 import type { PayloadCipher } from '../kernel/payload-crypto';
 import type { CanonicalEvent, RawRecord } from '../contracts/his-dialect';
 import { tryGetDialect } from '../../mappings/his/index';
-import type { SealedEvent } from './event-store';
+import type { NewEventWithIdentifier, SealedEvent } from './event-store';
 import { PAYLOAD_PURGED } from './states';
 
 /** What the inbox keeps of an event (encrypted): the record as the HIS sent it, so mapping can be re-run. */
@@ -64,6 +64,21 @@ export function openEvent(cipher: PayloadCipher, row: SealedEvent): CanonicalEve
  */
 export function contentDigest(value: unknown): string {
   return createHash('sha256').update(canonicalizeJcs(value)).digest('base64url');
+}
+
+/**
+ * The answer to a referral whose referral id the practice used before for another child (409 at `referral.id`): a
+ * correction of a referral is about the same child; another child's referral needs an id of its own.
+ */
+export function referralIdReused(location: string, row: NewEventWithIdentifier): OperationOutcome {
+  const outcome = conflict(
+    `Referral id ${row.referralIdentifier?.value ?? ''} was used before by this practice for another child; ` +
+      "a correction of a referral is about the same child, another child's referral needs a referral id of its own",
+  );
+  return {
+    ...outcome,
+    issue: outcome.issue.map((i) => ({ ...i, expression: [location ? `${location}.referral.id` : 'referral.id'] })),
+  };
 }
 
 /**

@@ -5,7 +5,7 @@ import { ALLOCATION_OUTPUT_SYSTEM, REFERRAL_STATUS_SYSTEM } from '../../mappings
 import { REFERRAL_STATUSES } from '../../mappings/practice/referral-status';
 import { failField } from '../kernel/fhir/outcomes';
 import { JZ020_SYSTEM } from '../kernel/fhir/systems';
-import { REFERRAL_REJECTION_REASON_SYSTEM } from '../kernel/fhir/terminology';
+import { codesOf, REFERRAL_REJECTION_REASON_SYSTEM } from '../kernel/fhir/terminology';
 import { parseOrThrow } from '../kernel/zod-outcome';
 import type { PipelineContext } from '../event/context';
 import { requireRole } from '../access/authenticate';
@@ -14,8 +14,9 @@ import { jsonBodyOf } from './json-body';
 
 /**
  * `POST /fhir/Task`: the FHIR way for a municipality to send a referral's status. `focus` names the ServiceRequest
- * by the identifier the municipality received; `businessStatus` (referral-status) says the status (or, without it,
- * `status` received/accepted/rejected/completed); `statusReason` the rejection reason; `output` the decision and
+ * by the identifier the municipality received, or by reference (the webhook's `focus`); `businessStatus`
+ * (referral-status) says the status (or, without it, `status` received/accepted/rejected/completed); `statusReason`
+ * the rejection reason (referral-rejection-reason, else 422 at Task.statusReason); `output` the decision and
  * care details, typed as in the Tasks jeugdbrug sends to practices. Answered like
  * `POST /municipality/v1/referrals/{identifier}/status`, whose rules it shares.
  */
@@ -31,9 +32,17 @@ const taskSchema = z
     statusReason: concept.optional(),
     focus: z
       .object({
-        identifier: z.object({ system: z.string().optional(), value: z.string().min(1).max(256) }).loose(),
+        identifier: z
+          .object({ system: z.string().optional(), value: z.string().min(1).max(256) })
+          .loose()
+          .optional(),
+        reference: z.string().min(1).max(512).optional(),
       })
-      .loose(),
+      .loose()
+      .refine((f) => f.identifier !== undefined || f.reference !== undefined, {
+        message: 'the ServiceRequest, by the identifier or the reference received with it',
+        path: ['identifier'],
+      }),
     output: z
       .array(
         z
@@ -86,6 +95,26 @@ function statusOf(task: z.infer<typeof taskSchema>): string | undefined {
   return code;
 }
 
+/**
+ * The rejection reason a Task's statusReason codes: a referral-rejection-reason code (a coding without system is read
+ * as one, as in businessStatus; an unknown code is refused by the status body's schema). Codings of other systems
+ * only are a 422 at `Task.statusReason`: the reason would otherwise be dropped while the status is taken.
+ */
+function reasonCodeOf(task: z.infer<typeof taskSchema>): string | undefined {
+  const codings = task.statusReason?.coding ?? [];
+  if (codings.length === 0) {
+    return undefined;
+  }
+  const code = codeIn(codings, REFERRAL_REJECTION_REASON_SYSTEM) ?? codings.find((c) => c.system === undefined)?.code;
+  if (code === undefined) {
+    failField(
+      `a coding of ${REFERRAL_REJECTION_REASON_SYSTEM}: one of ${codesOf(REFERRAL_REJECTION_REASON_SYSTEM).join(', ')}`,
+      'Task.statusReason',
+    );
+  }
+  return code;
+}
+
 /** The status-update body the Task says, in the shape the status route takes (validated by the same schema). */
 function statusBodyOf(task: z.infer<typeof taskSchema>): Record<string, unknown> {
   const out = (code: string) => task.output?.find((o) => codeIn(o.type.coding, ALLOCATION_OUTPUT_SYSTEM) === code);
@@ -94,7 +123,7 @@ function statusBodyOf(task: z.infer<typeof taskSchema>): Record<string, unknown>
   const body: Record<string, unknown> = {
     status: statusOf(task),
     reason: task.statusReason?.text,
-    reasonCode: codeIn(task.statusReason?.coding, REFERRAL_REJECTION_REASON_SYSTEM),
+    reasonCode: reasonCodeOf(task),
     decision: decisionNumber
       ? {
           number: decisionNumber,
@@ -117,7 +146,7 @@ function statusBodyOf(task: z.infer<typeof taskSchema>): Record<string, unknown>
 const TASK_PATH: Record<string, string> = {
   status: 'Task.businessStatus',
   reason: 'Task.statusReason.text',
-  reasonCode: 'Task.statusReason.coding',
+  reasonCode: 'Task.statusReason',
   decision: 'Task.output',
   productCategory: 'Task.output',
   provider: 'Task.output',
@@ -131,9 +160,15 @@ export function fhirTaskRouter(ctx: PipelineContext): Router {
     const task = parseOrThrow(taskSchema, jsonBodyOf(req), (path) =>
       path.length ? `Task.${path.map(String).join('.')}` : 'Task',
     );
-    const focus = task.focus.identifier;
-    const key = focus.system ? `${focus.system}|${focus.value}` : focus.value;
-    const target = await referralFor(ctx, key, res, 'Task.focus.identifier');
+    const { identifier, reference } = task.focus;
+    const target = identifier
+      ? await referralFor(
+          ctx,
+          identifier.system ? `${identifier.system}|${identifier.value}` : identifier.value,
+          res,
+          'Task.focus.identifier',
+        )
+      : await referralFor(ctx, reference ?? '', res, 'Task.focus.reference');
     // Both the body's rules and the update's days against the referral's name the status body's fields.
     try {
       await recordAndAnswer(ctx, req, res, target, parseStatusUpdate(statusBodyOf(task)));

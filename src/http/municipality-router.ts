@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import type { PipelineContext } from '../event/context';
-import { listFeedbackOf } from '../event/event-store';
+import { listReferralFeedback } from '../event/event-store';
 import { getReferralTimeline } from '../reports/referral-timeline/timeline';
 import { parseStatusUpdate, recordAndAnswer, referralFor, statusUpdateView } from './status-update';
 import { trajectoryEventSchema } from '../../mappings/practice/trajectory-event';
@@ -19,11 +19,12 @@ export function municipalityRouter(ctx: PipelineContext): Router {
   const router = Router();
 
   /**
-   * A municipality's status on a referral delivered to it, addressed by our id or by the ServiceRequest identifier
-   * it received: 202 with the stored update (its Task included), which goes on to the practice's HIS. 404 for an
-   * unknown referral, 403 for one delivered to another municipality, 409 for one not delivered yet, cancelled by the
-   * practice, named by a bare value two practices share, or a status that may not follow the current one; 422 naming
-   * the field for a bad body or an Idempotency-Key sent again with another body.
+   * A municipality's status on a referral delivered to it, addressed by anything it received that names it
+   * (`findReferrals`): 202 with the stored update (its Task included), which goes on to the practice's HIS; 200 with
+   * the update recorded for a repeat. 404 for an unknown referral and for one not delivered to the caller's
+   * municipality, 409 for one on its way to it, cancelled by the practice, named by a bare value two practices share,
+   * or a status that may not follow the current one; 422 naming the field for a bad body or an Idempotency-Key sent
+   * again with another body.
    */
   router.post('/referrals/:id/status', async (req, res) => {
     const update = parseStatusUpdate(jsonBodyOf(req));
@@ -37,7 +38,7 @@ export function municipalityRouter(ctx: PipelineContext): Router {
     await auditEventRead(ctx, req, res, referral.row, [organisationAgent('destination', 'municipality', municipality)]);
     res.json({
       referral: referral.row.id,
-      statusUpdates: (await listFeedbackOf(ctx.db, referral.row.id)).map(statusUpdateView),
+      statusUpdates: (await listReferralFeedback(ctx.db, referral.row.id)).map(statusUpdateView),
       timeline: await getReferralTimeline(ctx, referral.row),
     });
   });

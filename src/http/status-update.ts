@@ -1,11 +1,11 @@
-import { conflict, notFound, OperationOutcomeError } from '@medplum/core';
+import { conflict, OperationOutcomeError } from '@medplum/core';
 import type { Request, Response } from 'express';
 import { z } from 'zod';
 import { text } from '../kernel/fhir/fields';
 import { REFERRAL_STATUSES } from '../../mappings/practice/referral-status';
 import type { StatusUpdate } from '../../mappings/practice/to-task';
 import { isValidAgb, isValidIsoDate } from '../kernel/fhir/identifiers';
-import { conflictField, fieldIssue, forbiddenField, unprocessableIssues } from '../kernel/fhir/outcomes';
+import { conflictField, fieldIssue, notFoundField, unprocessableIssues } from '../kernel/fhir/outcomes';
 import { JZ020_SYSTEM } from '../kernel/fhir/systems';
 import { codesOf, isKnownCode, REFERRAL_REJECTION_REASON_SYSTEM } from '../kernel/fhir/terminology';
 import { parseOrThrow } from '../kernel/zod-outcome';
@@ -114,12 +114,14 @@ function requestKeyOf(header: string | undefined): string | undefined {
 }
 
 /**
- * The referral a municipality means by `key` (our event id, or the ServiceRequest identifier it received:
- * `value` or `system|value`) and the municipality the caller acts for on it. Nothing matching is 404; a referral
- * the caller's municipalities never received is 403; one still on its way is 409. Of several events carrying the
- * same referral (a practice's re-sends), the newest one delivered to the caller is used; a bare value that names
- * the referrals of more than one practice among those delivered to the caller is 409 at `expression`, since only
- * the system says whose referral is meant.
+ * The referral a municipality means by `key` (anything it received that names the referral, `findReferrals`) and
+ * the municipality the caller acts for on it. Of the events carrying the referral (the practice's first one and its
+ * corrections), the newest one delivered to the caller is used; the referral's status history spans them all. A
+ * referral that never reached one of the caller's municipalities is 404, the same answer as an unknown one, so a
+ * municipality cannot learn of referrals held back (no consent), not yet sent, or sent elsewhere; only one that is
+ * on its way to the caller's own destination is 409 (it will arrive). A bare value that names the referrals of more
+ * than one practice among those delivered to the caller is 409 at `expression`, since only the system says whose
+ * referral is meant.
  */
 export async function referralFor(
   ctx: PipelineContext,
@@ -128,11 +130,7 @@ export async function referralFor(
   expression = 'identifier',
 ): Promise<{ referral: DeliveredReferral; municipality: string }> {
   const referrals = await findReferrals(ctx, key);
-  if (referrals.length === 0) {
-    throw new OperationOutcomeError(notFound);
-  }
   const principal = getPrincipal(res);
-  // Only the referrals delivered to the caller count: others are not the caller's to know of.
   const visible = referrals.flatMap((referral) => {
     const municipality = referral.deliveredTo.find((m) => canSeeMunicipality(principal, m));
     return municipality ? [{ referral, municipality }] : [];
@@ -141,32 +139,25 @@ export async function referralFor(
   if (newest) {
     assertOnePractice(
       visible.map((v) => v.referral),
-      key,
       expression,
     );
     return newest;
   }
-  const onItsWay = referrals.find(
-    (r) => r.deliveredTo.length === 0 && r.row.municipality && canSeeMunicipality(principal, r.row.municipality),
-  );
-  if (onItsWay) {
+  if (referrals.some((r) => r.pendingTo.some((m) => canSeeMunicipality(principal, m)))) {
     throw new OperationOutcomeError(conflict('This referral has not been delivered yet'));
   }
-  throw new OperationOutcomeError(forbiddenField('This referral was delivered to another municipality', expression));
+  throw new OperationOutcomeError(notFoundField('No referral delivered to you has this identifier', expression));
 }
 
 /**
- * Throws a 409 when `referrals`, found by the identifier `key`, belong to more than one practice; it names the
+ * Throws a 409 when `referrals`, found by one identifier, belong to more than one practice; it names the
  * `system|value` of each, which the caller received with the referral.
  */
-function assertOnePractice(referrals: readonly DeliveredReferral[], key: string, expression: string): void {
+function assertOnePractice(referrals: readonly DeliveredReferral[], expression: string): void {
   if (new Set(referrals.map((r) => r.row.tenant)).size < 2) {
     return;
   }
-  const value = key.slice(key.lastIndexOf('|') + 1);
-  const choices = [
-    ...new Set(referrals.flatMap((r) => (r.identifierSystem ? [`${r.identifierSystem}|${value}`] : []))),
-  ];
+  const choices = [...new Set(referrals.map((r) => `${r.identifier.system}|${r.identifier.value}`))];
   throw new OperationOutcomeError(
     conflictField(
       'More than one practice sent a referral with this identifier; address the one meant as system|value ' +

@@ -83,6 +83,7 @@ describe('a chain written before and after migration 015', () => {
       '021_inbox_open_unfinished.sql',
       '022_feedback_request_digest.sql',
       '023_inbox_practice_received.sql',
+      '024_referral_addressing.sql',
       '025_receiver_answer_sealed.sql',
     ]);
     const writer = new AuditWriter(db);

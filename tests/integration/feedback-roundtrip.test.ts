@@ -1,12 +1,14 @@
 import path from 'node:path';
 import type { Bundle, Parameters, Task } from '@medplum/fhirtypes';
 import { RESOURCE_ID_SYSTEM } from '../../mappings/municipality/shared/resource-identifier';
+import { resourceIds } from '../../mappings/his/shared/resource-ids';
 import { clearFinishedFeedbackAnswers } from '../../src/event/event-store';
 import { buildRegistry } from '../../src/event/registry';
 import { amsterdamDay } from '../../src/kernel/dutch-time';
 import { daysBetween } from '../../src/reports/referral-timeline/timeline';
 import {
   buildAgreement,
+  buildConsentEvent,
   buildDestination,
   buildReferralEvent,
   MUNICIPALITY,
@@ -93,25 +95,40 @@ describe('feedback: a municipality’s status on a referral goes back to the pra
    */
   async function deliveredReferral(
     practice: 'practice' | 'otherPractice' = 'practice',
-    given: { referralId?: string; municipality?: string } = {},
-  ): Promise<{ id: string; referralId: string }> {
-    const base = buildReferralEvent(
-      practice === 'practice' ? {} : { practice: { agb: OTHER_PRACTICE_AGB, name: 'Praktijk Zuid' } },
-    );
-    const event = {
-      ...base,
-      child: { ...(base.child as object), municipality: given.municipality ?? MUNICIPALITY },
-      referral: { ...(base.referral as object), ...(given.referralId ? { id: given.referralId } : {}) },
-    };
+    given: { referralId?: string; municipality?: string; child?: unknown; reasonText?: string } = {},
+  ): Promise<{ id: string; referralId: string; child: unknown }> {
+    const event = referralEvent(practice, given);
     const res = await app.request('/his/v1/events', { json: event, key: practice });
     expect(res.status).toBe(202);
     const id = ((await res.json()) as { receipts: { id: string }[] }).receipts[0]!.id;
-    await waitFor('the referral to reach the municipality', async () => {
-      const [row] = await app.rt.ctx.db.query<{ state: string }>('SELECT state FROM inbox WHERE id = $1', [id]);
-      return row?.state === 'delivered';
-    });
-    return { id, referralId: (event.referral as { id: string }).id };
+    await reachesState(id, 'delivered');
+    return { id, referralId: (event.referral as { id: string }).id, child: event.child };
   }
+
+  /** A referral event of `practice`; `given.child` sends it for a child of an earlier one (a correction). */
+  function referralEvent(
+    practice: 'practice' | 'otherPractice',
+    given: { referralId?: string; municipality?: string; child?: unknown; reasonText?: string },
+  ): Record<string, unknown> {
+    const base = buildReferralEvent(
+      practice === 'practice' ? {} : { practice: { agb: OTHER_PRACTICE_AGB, name: 'Praktijk Zuid' } },
+    );
+    return {
+      ...base,
+      child: given.child ?? { ...(base.child as object), municipality: given.municipality ?? MUNICIPALITY },
+      referral: {
+        ...(base.referral as object),
+        ...(given.referralId ? { id: given.referralId } : {}),
+        ...(given.reasonText ? { reasonText: given.reasonText } : {}),
+      },
+    };
+  }
+
+  const reachesState = (id: string, state: string) =>
+    waitFor(`event ${id} to be ${state}`, async () => {
+      const [row] = await app.rt.ctx.db.query<{ state: string }>('SELECT state FROM inbox WHERE id = $1', [id]);
+      return row?.state === state;
+    });
 
   const postStatus = (id: string, body: unknown, key: KeyName = 'municipality', headers: Record<string, string> = {}) =>
     app.request(`/municipality/v1/referrals/${id}/status`, { json: body, key, headers });
@@ -426,8 +443,8 @@ describe('feedback: a municipality’s status on a referral goes back to the pra
 
     it('keeps taking the newest event when one practice sent the referral more than once', async () => {
       const referralId = sharedId();
-      await deliveredReferral('practice', { referralId });
-      const resent = await deliveredReferral('practice', { referralId });
+      const { child } = await deliveredReferral('practice', { referralId });
+      const resent = await deliveredReferral('practice', { referralId, child });
       const res = await postStatus(byIdentifier(undefined, referralId), { status: 'accepted' });
       expect(res.status).toBe(202);
       expect(((await res.json()) as { referral: string }).referral).toBe(resent.id);
@@ -455,14 +472,22 @@ describe('feedback: a municipality’s status on a referral goes back to the pra
     municipality.mode = { kind: 'status', status: 503 };
     const res = await app.request('/his/v1/events', { json: buildReferralEvent() });
     const id = ((await res.json()) as { receipts: { id: string }[] }).receipts[0]!.id;
+    // 409 once it is on its way to the municipality's destination (a pending delivery): it will arrive.
+    await waitFor('the delivery to be pending', async () => {
+      const rows = await app.rt.ctx.db.query<{ attempts: number }>(
+        `SELECT attempts FROM delivery WHERE inbox_id = $1 AND state = 'pending'`,
+        [id],
+      );
+      return (rows[0]?.attempts ?? 0) > 0;
+    });
     expect((await postStatus(id, { status: 'accepted' })).status).toBe(409);
     municipality.mode = { kind: 'ok' };
   });
 
   it('answers 409 to a status on a referral whose cancellation reached the municipality, by either way of naming it', async () => {
-    const { id, referralId } = await deliveredReferral();
+    const { id, referralId, child } = await deliveredReferral();
     expect((await postStatus(id, { status: 'received' })).status).toBe(202);
-    const cancel = buildReferralEvent({ eventType: 'referral.cancelled', referral: { id: referralId } });
+    const cancel = buildReferralEvent({ eventType: 'referral.cancelled', child, referral: { id: referralId } });
     const res = await app.request('/his/v1/events', { json: cancel });
     const cancelId = ((await res.json()) as { receipts: { id: string }[] }).receipts[0]!.id;
     await waitFor('the cancellation to reach the municipality', async () => {
@@ -477,15 +502,20 @@ describe('feedback: a municipality’s status on a referral goes back to the pra
     // What was sent before the cancellation can still be read.
     const read = await app.request(`/municipality/v1/referrals/${id}/status`, { key: 'municipality' });
     expect(read.status).toBe(200);
-    // The practice sending the referral again opens it again.
-    const { id: again } = await deliveredReferral('practice', { referralId });
+    // The practice sending the referral again opens it again, with a history of its own: the status sent before the
+    // cancellation is not the current one, so the same status on the same day is new, not a repeat.
+    const { id: again } = await deliveredReferral('practice', { referralId, child });
+    const reopened = await app.request(`/municipality/v1/referrals/${id}/status`, { key: 'municipality' });
+    expect(((await reopened.json()) as { timeline: { current: string | null } }).timeline.current).toBeNull();
     expect((await postStatus(again, { status: 'received' })).status).toBe(202);
+    expect((await postStatus(encodeURIComponent(referralId), { status: 'accepted' })).status).toBe(202);
   });
 
   it('refuses other municipalities, practices, unknown referrals and events that are not referrals', async () => {
     const { id } = await deliveredReferral();
+    // Another municipality is not told that the referral exists: the same answer as for an unknown one.
     const elsewhere = await postStatus(id, { status: 'accepted' }, 'otherMunicipality');
-    expect(elsewhere.status).toBe(403);
+    expect(elsewhere.status).toBe(404);
     expect(((await elsewhere.json()) as { issue: { expression?: string[] }[] }).issue[0]?.expression).toEqual([
       'identifier',
     ]);
@@ -508,6 +538,156 @@ describe('feedback: a municipality’s status on a referral goes back to the pra
   ])('answers 422 naming the field for %j', async (body, field) => {
     const { id } = await deliveredReferral();
     expect(await unprocessableFields(await postStatus(id, body))).toContain(field);
+  });
+
+  describe('a referral, over its corrections and by every name the municipality received', () => {
+    const systemOf = (agb: string) => `urn:agb:${agb}:referral`;
+    const timelineOf = async (key: string) => {
+      const res = await app.request(`/municipality/v1/referrals/${encodeURIComponent(key)}/status`, {
+        key: 'municipality',
+      });
+      expect(res.status).toBe(200);
+      return (await res.json()) as {
+        statusUpdates: StatusView[];
+        timeline: { current: string | null; steps: { status: string }[] };
+      };
+    };
+
+    it('keeps the status history of a referral the practice corrected, and a closed referral stays closed', async () => {
+      const { id, referralId, child } = await deliveredReferral();
+      expect((await postStatus(id, { status: 'accepted', date: '2026-11-23' })).status).toBe(202);
+      expect((await postStatus(id, { status: 'closed', date: '2026-11-24' })).status).toBe(202);
+      // The correction the product's own 409 asks for: a new event id, the same referral id, for the same child.
+      const corrected = await deliveredReferral('practice', { referralId, child, reasonText: 'Aangevuld verslag' });
+      const named = `${systemOf(PRACTICE_AGB)}|${referralId}`;
+      for (const key of [named, referralId, id, corrected.id]) {
+        const reopened = await postStatus(encodeURIComponent(key), { status: 'accepted', date: '2026-11-25' });
+        expect(reopened.status).toBe(409);
+        expect(JSON.stringify(await reopened.json())).toContain('current status is closed');
+      }
+      for (const key of [named, corrected.id, id]) {
+        const view = await timelineOf(key);
+        expect(view.timeline.steps.map((s) => s.status)).toEqual(['accepted', 'closed']);
+        expect(view.timeline.current).toBe('closed');
+        expect(view.statusUpdates.map((u) => u.status)).toEqual(['accepted', 'closed']);
+      }
+    });
+
+    it('answers 404, as for an unknown id, for a referral never delivered to the caller’s municipality', async () => {
+      // Delivered to another municipality.
+      const utrecht = await deliveredReferral('otherPractice', { municipality: OTHER_MUNICIPALITY });
+      // Denied: the child objects to the referral, so it is never sent.
+      const denied = referralEvent('practice', {});
+      const objection = buildConsentEvent(denied, { decision: 'deny', givenBy: [{ kind: 'child' }] });
+      expect((await app.request('/his/v1/events', { json: objection })).status).toBe(202);
+      const deniedRes = await app.request('/his/v1/events', { json: denied });
+      const deniedId = ((await deniedRes.json()) as { receipts: { id: string }[] }).receipts[0]!.id;
+      await reachesState(deniedId, 'denied');
+      const unknown = await postStatus('no-such-referral', { status: 'accepted' });
+      expect(unknown.status).toBe(404);
+      const unknownBody = await unknown.json();
+      for (const key of [
+        utrecht.id,
+        utrecht.referralId,
+        `${systemOf(OTHER_PRACTICE_AGB)}|${utrecht.referralId}`,
+        deniedId,
+        (denied.referral as { id: string }).id,
+      ]) {
+        const post = await postStatus(encodeURIComponent(key), { status: 'accepted' });
+        expect([key, post.status]).toEqual([key, 404]);
+        expect(await post.json()).toEqual(unknownBody);
+        const get = await app.request(`/municipality/v1/referrals/${encodeURIComponent(key)}/status`, {
+          key: 'municipality',
+        });
+        expect([key, get.status]).toEqual([key, 404]);
+      }
+      // Its own municipality, and an operator, still reach the referral delivered to Utrecht.
+      expect((await postStatus(utrecht.id, { status: 'received' }, 'otherMunicipality')).status).toBe(202);
+    });
+
+    it('addresses a referral whose id contains a bar, by its value and by system|value', async () => {
+      const { referralId } = await deliveredReferral('practice', { referralId: `R|13|${Date.now().toString(36)}` });
+      const bare = await postStatus(encodeURIComponent(referralId), { status: 'received' });
+      expect(bare.status).toBe(202);
+      const named = `${systemOf(PRACTICE_AGB)}|${referralId}`;
+      expect((await postStatus(encodeURIComponent(named), { status: 'accepted' })).status).toBe(202);
+      expect((await timelineOf(named)).timeline.current).toBe('accepted');
+    });
+
+    it('addresses a referral by the ServiceRequest id each destination format carries', async () => {
+      const { id, referralId } = await deliveredReferral();
+      const serviceRequestId = resourceIds.serviceRequest(PRACTICE_AGB, referralId);
+      // As fhir-rest's resource-id identifier, the webhook's focus (and its fullUrl), iSamenleving's referentie.
+      const keys = [
+        `${RESOURCE_ID_SYSTEM}|${serviceRequestId}`,
+        `ServiceRequest/${serviceRequestId}`,
+        `https://jeugdbrug.nl/fhir/ServiceRequest/${serviceRequestId}`,
+        serviceRequestId,
+      ];
+      const statuses = ['received', 'accepted', 'decision-issued', 'closed'];
+      for (const [i, key] of keys.entries()) {
+        const body =
+          statuses[i] === 'decision-issued'
+            ? {
+                status: 'decision-issued',
+                decision: { number: 'B-7', date: '2026-11-26', productCategory: '45', period: { start: '2026-12-01' } },
+              }
+            : { status: statuses[i] };
+        const res = await postStatus(encodeURIComponent(key), body);
+        expect([key, res.status]).toEqual([key, 202]);
+        expect(((await res.json()) as { referral: string }).referral).toBe(id);
+      }
+      // Another municipality learns nothing by it either.
+      expect((await postStatus(serviceRequestId, { status: 'closed' }, 'otherMunicipality')).status).toBe(404);
+    });
+
+    it('refuses a referral id the practice used before for another child (409 at referral.id), keeping the first', async () => {
+      const { id, referralId } = await deliveredReferral();
+      const reused = referralEvent('practice', { referralId });
+      const res = await app.request('/his/v1/events', { json: reused });
+      expect(res.status).toBe(409);
+      const outcome = (await res.json()) as { issue: { code: string; expression: string[] }[] };
+      expect(outcome.issue[0]).toEqual(expect.objectContaining({ code: 'conflict', expression: ['referral.id'] }));
+      const stored = await app.rt.ctx.db.query('SELECT 1 FROM inbox WHERE tenant = $1 AND source_event_id = $2', [
+        PRACTICE_AGB,
+        reused.eventId,
+      ]);
+      expect(stored).toHaveLength(0);
+      // In a batch only that event is refused; the status route still names the first child's referral.
+      const batch = await app.request('/his/v1/events', { json: [buildReferralEvent(), reused] });
+      expect(batch.status).toBe(202);
+      const receipts = ((await batch.json()) as { receipts: { status: string; outcome?: Record<string, unknown> }[] })
+        .receipts;
+      expect(receipts.map((r) => r.status)).toEqual(['accepted', 'rejected']);
+      expect(JSON.stringify(receipts[1]!.outcome)).toContain('"[1].referral.id"');
+      const answer = await postStatus(encodeURIComponent(referralId), { status: 'received' });
+      expect(((await answer.json()) as { referral: string }).referral).toBe(id);
+    });
+
+    it('answers the current status sent again for the same day with 200 and the update recorded, sending nothing', async () => {
+      const { id } = await deliveredReferral();
+      const first = await postStatus(id, { status: 'accepted' });
+      expect(first.status).toBe(202);
+      const recorded = (await first.json()) as StatusView;
+      const today = amsterdamDay(new Date());
+      for (const again of [{ status: 'accepted' }, { status: 'accepted', date: today }]) {
+        const res = await postStatus(id, again);
+        expect(res.status).toBe(200);
+        expect(((await res.json()) as StatusView).id).toBe(recorded.id);
+      }
+      // Another day, or other details on the same day, is a new update.
+      const care = { status: 'care-started', provider: { agb: '12345678' }, startDate: '2026-11-28' };
+      expect((await postStatus(id, care)).status).toBe(202);
+      expect((await postStatus(id, care)).status).toBe(200);
+      expect((await postStatus(id, { ...care, provider: { agb: '87654321' } })).status).toBe(202);
+      const stored = await app.rt.ctx.db.query<{ status: string }>(
+        'SELECT status FROM feedback WHERE inbox_id = $1 ORDER BY created_at',
+        [id],
+      );
+      expect(stored.map((r) => r.status)).toEqual(['accepted', 'care-started', 'care-started']);
+      await arrivalAt(practiceFhir, recorded.id);
+      expect(practiceFhir.hitsFor(`fb-${recorded.id}`)).toHaveLength(1);
+    });
   });
 
   describe('the days of a status update', () => {

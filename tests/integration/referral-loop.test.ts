@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Bundle, EpisodeOfCare, Identifier, Resource, ServiceRequest, Task } from '@medplum/fhirtypes';
 import { RESOURCE_ID_SYSTEM } from '../../mappings/municipality/shared/resource-identifier';
-import { EXTENSION, REFERRAL_STATUS_SYSTEM } from '../../src/kernel/fhir/terminology';
+import { EXTENSION, REFERRAL_REJECTION_REASON_SYSTEM, REFERRAL_STATUS_SYSTEM } from '../../src/kernel/fhir/terminology';
 import { JZ020_SYSTEM } from '../../src/kernel/fhir/systems';
 import { amsterdamDay } from '../../src/kernel/dutch-time';
 import type { Agreement } from '../../src/policy/agreement';
@@ -366,7 +366,58 @@ describe('POST /fhir/Task and re-decisions', () => {
       key: 'municipality',
     });
     expect(unknown.status).toBe(404);
-    expect((await app.request('/fhir/Task', { json: task, key: 'otherMunicipality' })).status).toBe(403);
+    // Another municipality gets the same answer as for an unknown referral: it learns nothing of this one.
+    expect((await app.request('/fhir/Task', { json: task, key: 'otherMunicipality' })).status).toBe(404);
+  });
+
+  it('takes a Task whose focus is the reference the webhook sent, or the ServiceRequest’s resource-id identifier', async () => {
+    const { id } = await deliveredReferral();
+    const delivered = municipality.deliveries.at(-1)!;
+    const serviceRequest = resourcesIn(delivered).find(
+      (r): r is ServiceRequest => r.resourceType === 'ServiceRequest',
+    )!;
+    const resourceId = serviceRequest.identifier!.find((i) => i.system === RESOURCE_ID_SYSTEM)!;
+    const send = (focus: unknown, status: string) =>
+      app.request('/fhir/Task', {
+        key: 'municipality',
+        json: { resourceType: 'Task', status, intent: 'order', focus },
+      });
+    for (const [focus, status] of [
+      [{ identifier: { system: resourceId.system, value: resourceId.value } }, 'received'],
+      [{ reference: `https://jeugdbrug.nl/fhir/ServiceRequest/${resourceId.value}` }, 'accepted'],
+      [{ reference: `ServiceRequest/${resourceId.value}` }, 'completed'],
+    ] as const) {
+      const res = await send(focus, status);
+      expect([focus, res.status]).toEqual([focus, 202]);
+      expect(((await res.json()) as { referral: string }).referral).toBe(id);
+    }
+    const none = await send({ type: 'ServiceRequest' }, 'accepted');
+    expect(none.status).toBe(422);
+    expect(JSON.stringify(await none.json())).toContain('Task.focus.identifier');
+  });
+
+  it('answers 422 at Task.statusReason for a rejection reason it cannot read, and stores nothing', async () => {
+    const { id, identifier } = await deliveredReferral();
+    const send = (statusReason: unknown) =>
+      app.request('/fhir/Task', {
+        key: 'municipality',
+        json: { resourceType: 'Task', status: 'rejected', intent: 'order', statusReason, focus: { identifier } },
+      });
+    for (const statusReason of [
+      { coding: [{ system: REFERRAL_REJECTION_REASON_SYSTEM, code: 'bogus' }], text: 'nee' },
+      { coding: [{ code: 'bogus' }], text: 'nee' },
+      { coding: [{ system: 'http://snomed.info/sct', code: '183932001' }] },
+    ]) {
+      const res = await send(statusReason);
+      expect(res.status).toBe(422);
+      const outcome = (await res.json()) as { issue: { expression: string[] }[] };
+      expect(outcome.issue.flatMap((i) => i.expression).join()).toMatch(/^Task\.statusReason/);
+    }
+    expect(await app.rt.ctx.db.query('SELECT 1 FROM feedback WHERE inbox_id = $1', [id])).toHaveLength(0);
+    // A known code without system is read as a rejection reason, as businessStatus reads its codes.
+    const res = await send({ coding: [{ code: 'other-municipality' }] });
+    expect(res.status).toBe(202);
+    expect(((await res.json()) as StatusView).task.statusReason?.coding?.[0]?.code).toBe('other-municipality');
   });
 
   it('answers 422 at Task.businessStatus for a businessStatus without a known referral-status code', async () => {

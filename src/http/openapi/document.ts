@@ -59,8 +59,10 @@ const idParam = (description: string): z.ZodObject => z.object({ id: z.uuid().me
 const referralKey = z.object({
   id: z.string().meta({
     description:
-      'the ServiceRequest identifier received (`system|value`, URL-encoded; `value` alone when one practice sent ' +
-      'it, else 409), or the event id',
+      'anything received that names the referral, URL-encoded: the ServiceRequest identifier (`system|value`; ' +
+      '`value` alone when one practice sent it, else 409), or jeugdbrug’s ServiceRequest id (bare, ' +
+      '`resource-id|<id>`, `ServiceRequest/<id>`, the webhook’s focus); operators also the event id. 404 for a ' +
+      'referral not delivered to the caller’s municipality, as for an unknown one',
   }),
 });
 const idempotencyKeyHeader = z.object({
@@ -419,7 +421,12 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
         body: { required: true, content: json(statusUpdateSchema) },
       },
       ok: { status: 202, description: 'stored', content: json(s.statusUpdateView) },
-      repeat: { status: 200, description: 'the first update, for a repeated Idempotency-Key with the same body' },
+      repeat: {
+        status: 200,
+        description:
+          'the update recorded, for a repeated Idempotency-Key with the same body, or for the current status sent ' +
+          'again with the same day and details; nothing is sent to the practice again',
+      },
       errors: [409, 422],
     },
     {
@@ -460,7 +467,9 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
     {
       method: 'post',
       path: '/fhir/Task',
-      summary: 'A referral’s status as a FHIR Task (focus: the ServiceRequest by identifier), like the status route',
+      summary:
+        'A referral’s status as a FHIR Task (focus: the ServiceRequest by identifier or reference), like the status ' +
+        'route',
       tag: 'FHIR',
       roles: ['municipality', 'operator'],
       request: {

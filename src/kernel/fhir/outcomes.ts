@@ -15,6 +15,7 @@ const statusById: Record<string, number> = {
   'queue-full': 429,
   'method-not-allowed': 405,
   forbidden: 403,
+  'not-found': 404,
   conflict: 409,
 };
 
@@ -79,7 +80,7 @@ export function forbiddenField(details: string, expression: string): OperationOu
   return outcome('forbidden', 'forbidden', details, expression);
 }
 
-/** 404 naming the field whose value named nothing that exists (`group` for a chart of no group or stratifier). */
+/** 404 naming the field whose value names nothing the caller may know of (`group` for a chart of no group). */
 export function notFoundField(details: string, expression: string): OperationOutcome {
   return outcome('not-found', 'not-found', details, expression);
 }

@@ -1,6 +1,6 @@
 import type { Identifier } from '@medplum/fhirtypes';
 import type { PipelineContext } from '../../event/context';
-import { getSealedEvents, type FeedbackRow } from '../../event/event-store';
+import { getSealedEvents, referralEventsOf, type FeedbackRow } from '../../event/event-store';
 import { SqlParams } from '../../kernel/sql-params';
 import { decodeTimeIdCursor, encodeTimeIdCursor, exactTimeSql, timeIdKeyset, timeIdPage } from '../time-id-page';
 import { buildTimeline, tryReferralIdentityOf, type ReferralTimeline } from './timeline';
@@ -64,7 +64,7 @@ export async function listReceivedReferrals(
        i.event_type AS "eventType", d.delivered_at AS "deliveredAt", r.system, r.value,
        COALESCE((SELECT json_agg(json_build_object('status', f.status, 'status_date', f.status_date,
                    'created_at', f.created_at, 'state', f.state) ORDER BY f.created_at, f.id)
-                 FROM feedback f WHERE f.inbox_id = i.id), '[]'::json) AS updates
+                 FROM feedback f WHERE f.inbox_id IN ${referralEventsOf('i.id')}), '[]'::json) AS updates
      FROM delivery d JOIN inbox i ON i.id = d.inbox_id LEFT JOIN referral_identifier r ON r.inbox_id = i.id
      WHERE d.state = 'delivered' AND d.destination = ANY(${q.add([...destinations], 'text[]')})
        AND i.event_type LIKE 'referral.%' AND ${keyset.where}

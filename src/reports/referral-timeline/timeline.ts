@@ -2,7 +2,7 @@ import type { ReferralStatus } from '../../../mappings/practice/referral-status'
 import { amsterdamDay } from '../../kernel/dutch-time';
 import type { PipelineContext } from '../../event/context';
 import {
-  listFeedbackOf,
+  listReferralFeedback,
   tryGetSealedEvent,
   type EventRow,
   type FeedbackRow,
@@ -88,13 +88,13 @@ export function tryReferralIdentityOf(ctx: PipelineContext, row: SealedEvent): R
   }
 }
 
-/** The timeline of one referral event. */
+/** The timeline of the referral that event `row` carries (all its events: the first and the corrections). */
 export async function getReferralTimeline(
   ctx: PipelineContext,
   row: EventRow & SealedEvent,
 ): Promise<ReferralTimeline> {
   const referredOn = referredOnOf(tryReferralIdentityOf(ctx, row)?.authoredOn, row.received_at);
-  return buildTimeline(referredOn, await listFeedbackOf(ctx.db, row.id));
+  return buildTimeline(referredOn, await listReferralFeedback(ctx.db, row.id));
 }
 
 /** The timeline of the referral event `id`, or undefined when there is no such event. */
