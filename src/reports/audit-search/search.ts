@@ -31,8 +31,15 @@ const ROW_COLUMNS =
 
 function tokenSql(column: 'type' | 'subtype', t: TokenFilter, q: SqlParams): string {
   const code = `${column} = ${q.add(t.code)}`;
-  if (!t.system) {
+  if (t.system === undefined) {
     return code;
+  }
+  if (t.system === null) {
+    // `|code`: a coding with this code and no system. The type is one Coding, the subtype a list of them.
+    return column === 'type'
+      ? `${code} AND NOT (resource::json->'type')::jsonb ? 'system'`
+      : `${code} AND EXISTS (SELECT 1 FROM jsonb_array_elements((resource::json->'subtype')::jsonb) AS c
+           WHERE c->>'code' = ${q.add(t.code)} AND NOT c ? 'system')`;
   }
   // The column holds the code only; the system is checked on the resource itself.
   const coding = JSON.stringify(
