@@ -463,7 +463,8 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
         headers: idempotencyKeyHeader,
         body: { required: true, content: { 'application/fhir+json': { schema: s.anyJson } } },
       },
-      ok: { status: 202, description: 'stored (200 for a repeat)', content: json(s.statusUpdateView) },
+      ok: { status: 202, description: 'stored', content: json(s.statusUpdateView) },
+      repeat: { status: 200, description: 'the first update, for a repeated Idempotency-Key with the same body' },
       errors: [409, 422],
     },
     {
