@@ -5,7 +5,11 @@ import { unsupportedMediaType } from '../kernel/fhir/outcomes';
 import type { PipelineContext } from '../event/context';
 import { auditEventProvider } from '../reports/audit-search/audit-event-provider';
 import { consentProvider } from '../reports/consent-search/consent-search';
-import { capabilityStatement } from '../reports/fhir-search/capability-statement';
+import {
+  capabilityStatement,
+  interactionRoute,
+  type FhirInteraction,
+} from '../reports/fhir-search/capability-statement';
 import { failParameter, handlingOf, JSON_FORMATS, parseFhirSearch } from '../reports/fhir-search/parse-search';
 import type { FhirResourceProvider } from '../reports/fhir-search/resource-provider';
 import { toSearchset } from '../reports/fhir-search/searchset';
@@ -18,21 +22,37 @@ const FHIR_JSON = 'application/fhir+json';
 const FORM = FORM_MEDIA_TYPE;
 
 /**
- * The resource types served under `/fhir`, each with read and search on the shared machinery. A new type
- * (Measure, MeasureReport, Task) is one provider here; routes, CapabilityStatement and OpenAPI follow.
+ * The resource types served under `/fhir` with read and search on the shared machinery. A new searchable type
+ * (MeasureReport) is one provider here; routes, CapabilityStatement and OpenAPI follow.
  */
 export function fhirProviders(ctx: Pick<PipelineContext, 'db'>): FhirResourceProvider[] {
   return [auditEventProvider(ctx.db), consentProvider(ctx.db)];
 }
 
+/**
+ * A `/fhir` route outside the providers' read and search (the monitoring Measure, the municipality's Task): the
+ * router mounts it at the path its interaction says and the CapabilityStatement declares that interaction, so
+ * neither can be there without the other.
+ */
+export interface FhirRoute {
+  readonly interaction: FhirInteraction;
+  /** After authentication: the role check, then the handler. */
+  readonly handlers: readonly RequestHandler[];
+}
+
 export interface FhirRouterOptions {
   /** Authentication and rate limit: everything but `/metadata`, which FHIR clients read before logging in. */
   readonly authenticated: readonly RequestHandler[];
+  /** The routes besides the providers'. */
+  readonly routes: readonly FhirRoute[];
   /** The configured `PUBLIC_BASE_URL` (or the derived default), without a trailing slash. */
   readonly publicBaseUrl: () => string;
 }
 
-/** `/fhir`: the CapabilityStatement, and read and search of every provider's type. Parse, call, send. */
+/**
+ * `/fhir`: the CapabilityStatement, read and search of every provider's type, and the other FHIR routes. Parse, call,
+ * send.
+ */
 export function fhirRouter(
   ctx: PipelineContext,
   providers: readonly FhirResourceProvider[],
@@ -49,12 +69,16 @@ export function fhirRouter(
       failParameter('_format: only JSON is served', '_format');
     }
     res.type(FHIR_JSON).json(
-      capabilityStatement(providers, {
-        fhirBase: fhirBase(),
-        version: packageJson.version,
-        corsEnabled: ctx.config.CORS_ORIGINS !== undefined,
-        date: startedAt,
-      }),
+      capabilityStatement(
+        providers,
+        opts.routes.map((r) => r.interaction),
+        {
+          fhirBase: fhirBase(),
+          version: packageJson.version,
+          corsEnabled: ctx.config.CORS_ORIGINS !== undefined,
+          date: startedAt,
+        },
+      ),
     );
   });
 
@@ -135,6 +159,10 @@ export function fhirRouter(
       }
       res.type(FHIR_JSON).json(found.resource);
     });
+  }
+  for (const { interaction, handlers } of opts.routes) {
+    const { method, path } = interactionRoute(interaction);
+    router[method](path, ...handlers);
   }
   return router;
 }

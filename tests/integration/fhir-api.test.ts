@@ -4,6 +4,8 @@ import type Client from 'fhir-kit-client';
 import { disclosure, SYSTEM_WORKER } from '../../src/audit/audit-events';
 import { upsertConsents } from '../../src/event/event-store';
 import { MUNICIPALITY, OTHER_PRACTICE_AGB, PRACTICE_AGB } from '../helpers/builders';
+import { createApp } from '../../src/http/app';
+import { expressRoutes } from '../helpers/express-routes';
 import { asSearchset, fhirClient, type SearchBundle } from '../helpers/fhir-client';
 import { cleanupTestEnv, startTestApp, type KeyName, type TestApp } from '../helpers/test-runtime';
 
@@ -99,8 +101,8 @@ describe('the FHIR API as standard clients use it', () => {
     expect(cs.format).toContain('application/fhir+json');
     const rest = cs.rest?.[0];
     expect(rest?.security?.service?.[0]?.coding?.[0]?.code).toBe('OAuth');
-    expect(rest?.resource?.map((r) => r.type)).toEqual(['AuditEvent', 'Consent']);
-    for (const r of rest?.resource ?? []) {
+    expect(rest?.resource?.map((r) => r.type)).toEqual(['AuditEvent', 'Consent', 'Measure', 'Task']);
+    for (const r of rest?.resource?.slice(0, 2) ?? []) {
       expect(r.interaction?.map((i) => i.code)).toEqual(['read', 'search-type']);
       const params = r.searchParam?.map((p) => p.name) ?? [];
       expect(params).toEqual(expect.arrayContaining(['_id', 'patient', 'date', '_count', '_summary', '_elements']));
@@ -119,6 +121,49 @@ describe('the FHIR API as standard clients use it', () => {
     const xml = await app.request('/fhir/metadata?_format=xml', { key: null });
     expect(xml.status).toBe(400);
     expect(((await xml.json()) as { issue: { expression?: string[] }[] }).issue[0]?.expression).toEqual(['_format']);
+  });
+
+  it('declares every interaction the /fhir routes answer, and nothing they do not', async () => {
+    const express = createApp(app.rt.ctx, {
+      authenticate: (_req, _res, next) => next(),
+      rateLimit: (_req, _res, next) => next(),
+      publicBaseUrl: () => app.url,
+    });
+    /** The FHIR interaction a route is, by FHIR's RESTful URL patterns. */
+    const interactionOf = (route: string): string => {
+      const [method, path = ''] = route.split(' ');
+      const [type, rest] = path.replace(/^\/fhir\//, '').split('/', 2);
+      if (method === 'GET' && rest === undefined) {
+        return `${type} search-type`;
+      }
+      if (method === 'POST' && rest === '_search') {
+        return `${type} search-type`;
+      }
+      if (method === 'GET' && rest !== undefined && !rest.startsWith('_') && !rest.startsWith('$')) {
+        return `${type} read`;
+      }
+      if (method === 'POST' && rest === undefined) {
+        return `${type} create`;
+      }
+      return `unknown: ${route}`;
+    };
+    const routes = expressRoutes(express).filter((r) => r.split(' ')[1]?.startsWith('/fhir/'));
+    const served = new Set(routes.filter((r) => r !== 'GET /fhir/metadata').map(interactionOf));
+    expect([...served]).toEqual(expect.arrayContaining(['Measure read', 'Task create', 'Consent search-type']));
+    const cs = (await (await app.request('/fhir/metadata', { key: null })).json()) as CapabilityStatement;
+    const resources = cs.rest?.[0]?.resource ?? [];
+    const declared = resources.flatMap((r) => (r.interaction ?? []).map((i) => `${r.type} ${i.code}`));
+    expect([...declared].sort()).toEqual([...served].sort());
+    // Each search parameter declared is one the search understands: none is refused as unknown.
+    for (const r of resources) {
+      for (const p of r.searchParam ?? []) {
+        const value = p.type === 'number' ? '1' : p.type === 'date' ? '2025' : 'x';
+        const res = await app.request(`/fhir/${r.type}?${p.name}=${value}`, { key: 'operator' });
+        const outcome = res.status === 200 ? undefined : ((await res.json()) as OperationOutcome);
+        const text = outcome?.issue[0]?.details?.text ?? '';
+        expect([r.type, p.name, text]).toEqual([r.type, p.name, expect.not.stringMatching(/^Unknown/)]);
+      }
+    }
   });
 
   it('searches AuditEvent page by page through next links, and reads one by id', async () => {

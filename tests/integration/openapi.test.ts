@@ -1,9 +1,9 @@
 import { compileErrors, dereference, validate } from '@readme/openapi-parser';
 import { z } from 'zod';
 import type { OperationOutcome } from '@medplum/fhirtypes';
-import type { Router } from 'express';
 import { createApp } from '../../src/http/app';
 import { buildReferralEvent, PRACTICE_AGB } from '../helpers/builders';
+import { expressRoutes } from '../helpers/express-routes';
 import { cleanupTestEnv, startTestApp, useAppWithReceiver, type TestApp } from '../helpers/test-runtime';
 import { waitFor } from '../helpers/wait-for';
 
@@ -15,30 +15,6 @@ interface Operation {
   responses: Record<string, { content?: Record<string, { schema?: { $ref?: string } }> }>;
 }
 type OpenApi = { openapi: string; paths: Record<string, Record<string, Operation>> };
-
-/** The parts of Express's (5.x) router this test reads. */
-interface Layer {
-  route?: { path: string; methods: Record<string, boolean> };
-  handle: { stack?: Layer[] };
-  rawPath?: string | string[];
-}
-
-/** Every route Express serves, as `METHOD /openapi/{style}`, found by walking the app's router stack. */
-function expressRoutes(stack: readonly Layer[], prefix = ''): string[] {
-  return stack.flatMap((layer) => {
-    if (layer.route) {
-      const path = `${prefix}${layer.route.path}`.replace(/\\/g, '').replace(/:(\w+)/g, '{$1}');
-      return Object.keys(layer.route.methods)
-        .filter((m) => m !== '_all')
-        .map((m) => `${m.toUpperCase()} ${path}`);
-    }
-    if (layer.handle.stack) {
-      const mount = typeof layer.rawPath === 'string' && layer.rawPath !== '/' ? layer.rawPath : '';
-      return expressRoutes(layer.handle.stack, `${prefix}${mount}`);
-    }
-    return [];
-  });
-}
 
 describe('the OpenAPI document and the docs page', () => {
   let app: TestApp;
@@ -71,7 +47,7 @@ describe('the OpenAPI document and the docs page', () => {
       rateLimit: (_req, _res, next) => next(),
       publicBaseUrl: () => app.url,
     });
-    const served = expressRoutes((express as unknown as { router: Router & { stack: Layer[] } }).router.stack);
+    const served = expressRoutes(express);
     const documented = Object.entries(doc.paths).flatMap(([path, ops]) =>
       Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`),
     );

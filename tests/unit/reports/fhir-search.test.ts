@@ -163,7 +163,7 @@ describe('searchset Bundles', () => {
 describe('capabilityStatement', () => {
   it('lists each provider with read, search-type and its parameters with their standard definitions', () => {
     const provider = { spec: AUDIT_EVENT_SEARCH } as FhirResourceProvider;
-    const cs = capabilityStatement([provider], {
+    const cs = capabilityStatement([provider], [], {
       fhirBase: 'https://jb.example/fhir',
       version: '1.2.3',
       corsEnabled: false,
@@ -176,6 +176,21 @@ describe('capabilityStatement', () => {
     );
     expect(r?.searchParam?.find((p) => p.name === '_sort')?.documentation).toBe('date | -date');
     expect(cs.implementation?.url).toBe('https://jb.example/fhir');
+  });
+
+  it('lists the other interactions on their types, with the route each is', () => {
+    const cs = capabilityStatement(
+      [],
+      [
+        { resourceType: 'Measure', code: 'read', id: 'm1', documentation: 'the only Measure' },
+        { resourceType: 'Task', code: 'create', documentation: 'a status' },
+      ],
+      { fhirBase: 'https://jb.example/fhir', version: '1', corsEnabled: false, date: '2026-01-01T00:00:00Z' },
+    );
+    expect(cs.rest?.[0]?.resource?.map((r) => [r.type, r.interaction, r.searchParam])).toEqual([
+      ['Measure', [{ code: 'read', documentation: 'GET Measure/m1: the only Measure' }], undefined],
+      ['Task', [{ code: 'create', documentation: 'POST Task: a status' }], undefined],
+    ]);
   });
 });
 
