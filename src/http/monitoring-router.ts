@@ -214,10 +214,6 @@ export function measureRoute(): FhirRoute {
       id: MEASURE_ID,
       documentation: 'the Measure the monitoring report (MeasureReport) reports on; the only Measure',
     },
-    handlers: [
-      (_req, res) => {
-        res.type('application/fhir+json').json(buildMeasure());
-      },
-    ],
+    read: () => buildMeasure(),
   };
 }

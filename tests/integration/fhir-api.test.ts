@@ -121,6 +121,11 @@ describe('the FHIR API as standard clients use it', () => {
     const xml = await app.request('/fhir/metadata?_format=xml', { key: null });
     expect(xml.status).toBe(400);
     expect(((await xml.json()) as { issue: { expression?: string[] }[] }).issue[0]?.expression).toEqual(['_format']);
+    // Only the full statement is served: asked for the terminology capabilities, it says so.
+    expect((await app.request('/fhir/metadata?mode=full', { key: null })).status).toBe(200);
+    const terminology = await app.request('/fhir/metadata?mode=terminology', { key: null });
+    expect(terminology.status).toBe(400);
+    expect(((await terminology.json()) as OperationOutcome).issue[0]?.expression).toEqual(['mode']);
   });
 
   it('declares every interaction the /fhir routes answer, and nothing they do not', async () => {
@@ -346,6 +351,94 @@ describe('the FHIR API as standard clients use it', () => {
       expect([query, res.status]).toEqual([query, 400]);
       expect(((await res.json()) as OperationOutcome).issue[0]?.expression).toEqual([name]);
     }
+  });
+
+  describe('read, search and metadata take the same formats and parameters', () => {
+    const read = (): string => `/fhir/AuditEvent/${auditIds[0]}`;
+    const paths = (): string[] => [
+      read(),
+      `/fhir/Consent/${consentIds[0]}`,
+      '/fhir/AuditEvent?entity=Consent/fhirapi-consent&_count=1',
+      '/fhir/metadata',
+      '/fhir/Measure/poh-jeugd-monitoring',
+    ];
+    const withParam = (path: string, param: string): string => `${path}${path.includes('?') ? '&' : '?'}${param}`;
+    const expressionOf = async (res: Response): Promise<string[] | undefined> =>
+      ((await res.json()) as OperationOutcome).issue[0]?.expression;
+
+    it('answers 400 naming _format for XML, as JSON is all they serve', async () => {
+      for (const path of paths()) {
+        const res = await app.request(withParam(path, '_format=xml'), { key: 'auditor' });
+        expect([path, res.status]).toEqual([path, 400]);
+        expect(await expressionOf(res)).toEqual(['_format']);
+        const json = await app.request(withParam(path, '_format=application/fhir%2Bjson'), { key: 'auditor' });
+        expect([path, json.status]).toEqual([path, 200]);
+      }
+    });
+
+    it('answers 406 naming Accept when the client takes no JSON; _format=json overrides Accept', async () => {
+      for (const path of paths()) {
+        const xml = await app.request(path, { key: 'auditor', headers: { accept: 'application/fhir+xml' } });
+        expect([path, xml.status]).toEqual([path, 406]);
+        expect(xml.headers.get('content-type')).toContain('application/fhir+json');
+        expect(await expressionOf(xml)).toEqual(['Accept']);
+        for (const accept of ['application/fhir+xml, application/fhir+json;q=0.5', 'application/json', '*/*']) {
+          const res = await app.request(path, { key: 'auditor', headers: { accept } });
+          expect([path, accept, res.status]).toEqual([path, accept, 200]);
+        }
+        const format = await app.request(withParam(path, '_format=json'), {
+          key: 'auditor',
+          headers: { accept: 'application/fhir+xml' },
+        });
+        expect([path, format.status]).toEqual([path, 200]);
+      }
+    });
+
+    it('pretty-prints with _pretty=true, compact otherwise; another value is 400 naming _pretty', async () => {
+      for (const path of paths()) {
+        const pretty = await app.request(withParam(path, '_pretty=true'), { key: 'auditor' });
+        expect([path, pretty.status]).toEqual([path, 200]);
+        expect(await pretty.text()).toMatch(/^\{\n {2}"\w+": /);
+        const compact = await app.request(withParam(path, '_pretty=false'), { key: 'auditor' });
+        expect(await compact.text()).toMatch(/^\{"\w+":[^\n]*$/);
+        const bad = await app.request(withParam(path, '_pretty=yes'), { key: 'auditor' });
+        expect([path, bad.status]).toEqual([path, 400]);
+        expect(await expressionOf(bad)).toEqual(['_pretty']);
+      }
+    });
+
+    it('refuses an unknown parameter on a read as a search does, unless Prefer: handling=lenient', async () => {
+      for (const path of [read(), `/fhir/Consent/${consentIds[0]}`, '/fhir/Measure/poh-jeugd-monitoring']) {
+        const strict = await app.request(`${path}?foo=bar`, { key: 'auditor' });
+        expect([path, strict.status]).toEqual([path, 400]);
+        expect(await expressionOf(strict)).toEqual(['foo']);
+        const lenient = await app.request(`${path}?foo=bar`, {
+          key: 'auditor',
+          headers: { prefer: 'handling=lenient' },
+        });
+        expect([path, lenient.status]).toEqual([path, 200]);
+        expect(lenient.headers.get('preference-applied')).toBe('handling=lenient');
+      }
+    });
+
+    it('returns only the _elements asked for on a read, tagged SUBSETTED; _summary other than false is 400', async () => {
+      const res = await app.request(`${read()}?_elements=type,recorded`, { key: 'auditor' });
+      expect(res.status).toBe(200);
+      const resource = (await res.json()) as Record<string, unknown> & { meta?: { tag?: { code?: string }[] } };
+      expect(Object.keys(resource).sort()).toEqual(['id', 'meta', 'recorded', 'resourceType', 'type']);
+      expect(resource.meta?.tag?.map((t) => t.code)).toContain('SUBSETTED');
+      for (const [query, name] of [
+        ['_elements=a.b', '_elements'],
+        ['_summary=true', '_summary'],
+        ['_summary=count', '_summary'],
+        ['_elements=type&_elements=recorded', '_elements'],
+      ]) {
+        const bad = await app.request(`${read()}?${query}`, { key: 'auditor' });
+        expect([query, bad.status]).toEqual([query, 400]);
+        expect(await expressionOf(bad)).toEqual([name]);
+      }
+      expect((await app.request(`${read()}?_summary=false`, { key: 'auditor' })).status).toBe(200);
+    });
   });
 
   it('builds links on the configured base, never on Host or X-Forwarded-* headers', async () => {

@@ -45,6 +45,7 @@ const ERROR_TEXT: Record<number, string> = {
   403: 'the role or scope does not allow it; the OperationOutcome names the deciding field where there is one',
   404: 'not found, or not within the caller’s scope',
   405: 'method not allowed on this path; the Allow header lists the allowed ones',
+  406: 'the Accept header takes neither application/fhir+json nor application/json (and no _format overrides it)',
   409: 'conflict with the current state',
   413: 'request body larger than BODY_LIMIT',
   415: 'unsupported Content-Type',
@@ -80,6 +81,20 @@ function withoutSchemaKeyword(schema: unknown): Record<string, unknown> {
   return rest;
 }
 
+/** What a read (and the search, and `metadata`) takes besides its own parameters: parse-search.ts checks them. */
+const readQuery = z.object({
+  _format: z.enum(['json', 'application/json', 'application/fhir+json']).optional(),
+  _pretty: z.enum(['true', 'false']).optional().meta({ description: 'true: the answer indented' }),
+  _elements: z.string().optional().meta({ description: 'comma-separated top-level elements (tagged SUBSETTED)' }),
+  _summary: z.enum(['false']).optional().meta({ description: "only 'false': no summary views are served" }),
+});
+const preferHandling = z.object({
+  prefer: z
+    .enum(['handling=strict', 'handling=lenient'])
+    .optional()
+    .meta({ description: 'unknown parameters: 400 naming them (strict, the default) or ignored (lenient)' }),
+});
+
 /** The FHIR routes of each provider: their query parameters come from the same spec the parser checks against. */
 function fhirRoutes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
   const fhirRoles = (p: FhirResourceProvider): Role[] =>
@@ -102,21 +117,15 @@ function fhirRoutes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
       ),
     );
     const query = z.object({
+      ...readQuery.shape,
       ...params,
       _count: z.string().regex(/^\d+$/).optional().meta({ description: 'page size (default 50, at most 500)' }),
       _total: z.enum(['none', 'estimate', 'accurate']).optional(),
       _summary: z.enum(['count', 'false']).optional(),
-      _elements: z.string().optional().meta({ description: 'comma-separated top-level elements' }),
       _sort: z.enum(p.spec.sorts.flatMap((x) => [x, `-${x}`]) as [string, ...string[]]).optional(),
       _page: z.string().optional().meta({ description: 'opaque page token from a next or previous link' }),
-      _format: z.enum(['json', 'application/json', 'application/fhir+json']).optional(),
     });
-    const prefer = z.object({
-      prefer: z
-        .enum(['handling=strict', 'handling=lenient'])
-        .optional()
-        .meta({ description: 'unknown parameters: 400 naming them (strict, the default) or ignored (lenient)' }),
-    });
+    const prefer = preferHandling;
     const searchset = {
       status: 200,
       description: `searchset Bundle of ${type}`,
@@ -152,7 +161,11 @@ function fhirRoutes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
         summary: `Read one ${type}`,
         tag: 'FHIR',
         roles,
-        request: { params: z.object({ id: z.string().meta({ description: `${type} id` }) }) },
+        request: {
+          params: z.object({ id: z.string().meta({ description: `${type} id` }) }),
+          query: readQuery,
+          headers: prefer,
+        },
         ok: { status: 200, description: type, content: fhirJson(s.fhirResource(type)) },
       },
     ];
@@ -538,6 +551,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
       summary: 'The Measure the monitoring report reports on',
       tag: 'FHIR',
       roles: ALL_ROLES,
+      request: { query: readQuery, headers: preferHandling },
       ok: { status: 200, description: 'the Measure', content: fhirJson(s.fhirResource('Measure')) },
     },
     {
@@ -546,6 +560,10 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
       summary: 'CapabilityStatement',
       tag: 'FHIR',
       roles: 'public',
+      request: {
+        query: readQuery.extend({ mode: z.enum(['full']).optional() }),
+        headers: preferHandling,
+      },
       ok: {
         status: 200,
         description: 'what this FHIR server serves',
@@ -647,6 +665,7 @@ export function openApiDocument(opts: OpenApiOptions): ReturnType<OpenApiGenerat
       ...(r.path.includes('{') ? [404] : []),
       ...(r.request?.body ? [413, 415] : []),
       405,
+      ...(r.path.startsWith('/fhir/') ? [406] : []),
       500,
       ...(r.errors ?? []),
     ];

@@ -106,8 +106,10 @@ export function capabilityStatement(
       {
         mode: 'server',
         documentation:
-          'Unknown search parameters: 400 naming the parameter (Prefer: handling=strict, the default), or ignored ' +
-          'and left out of the self link with Prefer: handling=lenient.',
+          'Unknown parameters, of a search or a read: 400 naming the parameter (Prefer: handling=strict, the ' +
+          'default), or ignored (and left out of a search’s self link) with Prefer: handling=lenient. A read takes ' +
+          '_elements, _summary=false, _format and _pretty=true (indented). JSON only: _format=xml is 400, an ' +
+          'Accept without JSON 406.',
         security: {
           cors: opts.corsEnabled,
           service: [

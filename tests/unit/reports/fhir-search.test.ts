@@ -5,7 +5,12 @@ import { AUDIT_EVENT_SEARCH } from '../../../src/reports/audit-search/search-par
 import { CONSENT_SEARCH } from '../../../src/reports/consent-search/consent-search';
 import { capabilityStatement } from '../../../src/reports/fhir-search/capability-statement';
 import { decodePageToken, encodePageToken } from '../../../src/reports/fhir-search/page-token';
-import { handlingOf, parseFhirSearch, type FhirSearch } from '../../../src/reports/fhir-search/parse-search';
+import {
+  handlingOf,
+  parseFhirRead,
+  parseFhirSearch,
+  type FhirSearch,
+} from '../../../src/reports/fhir-search/parse-search';
 import type { FhirResourceProvider } from '../../../src/reports/fhir-search/resource-provider';
 import { toSearchset, withElements } from '../../../src/reports/fhir-search/searchset';
 import { z } from 'zod';
@@ -157,6 +162,33 @@ describe('searchset Bundles', () => {
       meta: { tag: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationValue', code: 'SUBSETTED' }] },
     });
     expect(withElements(event, undefined)).toBe(event);
+  });
+});
+
+describe('parseFhirRead', () => {
+  it('takes _elements, _pretty, _format and _summary=false, as a search does', () => {
+    const read = (q: string, handling: 'strict' | 'lenient' = 'strict') =>
+      parseFhirRead(new URLSearchParams(q), handling);
+    expect(read('_elements=type,recorded&_pretty=true&_format=json&_summary=false')).toEqual({
+      elements: ['type', 'recorded'],
+      pretty: true,
+      ignored: [],
+    });
+    expect(read('')).toEqual({ elements: undefined, pretty: false, ignored: [] });
+    expect(read('foo=1&_count=2', 'lenient').ignored).toEqual(['foo', '_count']);
+    expect(parse('_pretty=true').pretty).toBe(true);
+  });
+
+  it.each([
+    ['foo=bar', 'foo'],
+    ['_count=1', '_count'],
+    ['_format=xml', '_format'],
+    ['_pretty=1', '_pretty'],
+    ['_summary=true', '_summary'],
+    ['_elements=a.b', '_elements'],
+    ['_pretty=true&_pretty=false', '_pretty'],
+  ])('answers 400 naming the parameter of %s', (query, name) => {
+    expect(rejected(() => parseFhirRead(new URLSearchParams(query)))).toBe(name);
   });
 });
 
