@@ -98,8 +98,19 @@ function sendFhir(res: Response, body: unknown, pretty: boolean): void {
   }
 }
 
-/** A read's answer: the resource with the `_elements` asked for, printed as asked. */
+/**
+ * A read's answer: the resource with the `_elements` asked for, printed as asked. A versioned resource's ETag is
+ * `W/"<versionId>"`, as FHIR servers send it; without a version Express's own (a hash of the answer) stands.
+ * `meta.lastUpdated` is the Last-Modified. Express answers 304 to an If-None-Match or If-Modified-Since they meet.
+ */
 function sendRead(res: Response, read: FhirRead, resource: Resource): void {
+  const { versionId, lastUpdated } = resource.meta ?? {};
+  if (versionId) {
+    res.set('ETag', `W/"${versionId}"`);
+  }
+  if (lastUpdated) {
+    res.set('Last-Modified', new Date(lastUpdated).toUTCString());
+  }
   sendFhir(res, withElements(resource, read.elements), read.pretty);
 }
 

@@ -1,5 +1,5 @@
 import http from 'node:http';
-import type { Bundle, CapabilityStatement, Consent, OperationOutcome } from '@medplum/fhirtypes';
+import type { AuditEvent, Bundle, CapabilityStatement, Consent, OperationOutcome } from '@medplum/fhirtypes';
 import type Client from 'fhir-kit-client';
 import { disclosure, SYSTEM_WORKER } from '../../src/audit/audit-events';
 import { upsertConsents } from '../../src/event/event-store';
@@ -351,6 +351,74 @@ describe('the FHIR API as standard clients use it', () => {
       expect([query, res.status]).toEqual([query, 400]);
       expect(((await res.json()) as OperationOutcome).issue[0]?.expression).toEqual([name]);
     }
+  });
+
+  describe('versions on reads, as FHIR clients use them', () => {
+    /** A conditional GET by plain HTTP: fetch adds `Cache-Control: no-cache` to those, which asks for no 304. */
+    const conditionalGet = (path: string, key: KeyName, headers: Record<string, string>) =>
+      rawGet(`${app.url}${path}`, { authorization: `Bearer ${app.testEnv.keys[key]}`, ...headers });
+
+    it('reads a Consent with meta.versionId and lastUpdated, ETag W/"<versionId>" and Last-Modified; 304 if unchanged', async () => {
+      const id = consentIds[1]!;
+      const [row] = await app.rt.ctx.db.query<{ version: string; updated_at: Date }>(
+        'SELECT version::text AS version, updated_at FROM consent WHERE id = $1',
+        [id],
+      );
+      const res = await app.request(`/fhir/Consent/${id}`, { key: 'practice' });
+      expect(res.status).toBe(200);
+      const consent = (await res.json()) as Consent;
+      expect(consent.meta?.versionId).toBe(row!.version);
+      expect(consent.meta?.lastUpdated).toBe(row!.updated_at.toISOString());
+      expect(res.headers.get('etag')).toBe(`W/"${row!.version}"`);
+      expect(res.headers.get('last-modified')).toBe(row!.updated_at.toUTCString());
+      const same = await conditionalGet(`/fhir/Consent/${id}`, 'practice', { 'if-none-match': `W/"${row!.version}"` });
+      expect(same.status).toBe(304);
+      expect(same.body).toBe('');
+      // Search entries carry the same meta.
+      const page = (await (await app.request(`/fhir/Consent?_id=${id}`, { key: 'practice' })).json()) as Bundle;
+      expect(page.entry?.[0]?.resource?.meta?.versionId).toBe(row!.version);
+      // Stored again, it is a new version: the old ETag no longer matches.
+      const [stored] = await app.rt.ctx.db.query<{ resource: Consent }>('SELECT resource FROM consent WHERE id = $1', [
+        id,
+      ]);
+      await upsertConsents(app.rt.ctx.db, PRACTICE_AGB, BSN, [stored!.resource]);
+      const changed = await conditionalGet(`/fhir/Consent/${id}`, 'practice', {
+        'if-none-match': `W/"${row!.version}"`,
+      });
+      expect(changed.status).toBe(200);
+      const newer = JSON.parse(changed.body) as Consent;
+      expect(Number(newer.meta?.versionId)).toBeGreaterThan(Number(row!.version));
+      expect(changed.headers.etag).toBe(`W/"${newer.meta?.versionId}"`);
+    });
+
+    it('reads an AuditEvent, which has no versions, with lastUpdated and Last-Modified, and answers 304', async () => {
+      const res = await app.request(`/fhir/AuditEvent/${auditIds[3]}`, { key: 'auditor' });
+      const event = (await res.json()) as AuditEvent;
+      expect(event.meta?.versionId).toBeUndefined();
+      expect(event.meta?.lastUpdated).toBe(event.recorded);
+      expect(res.headers.get('last-modified')).toBe(new Date(event.recorded).toUTCString());
+      const etag = res.headers.get('etag') ?? '';
+      expect(etag).toMatch(/^W\/"/);
+      const path = `/fhir/AuditEvent/${auditIds[3]}`;
+      expect((await conditionalGet(path, 'auditor', { 'if-none-match': etag })).status).toBe(304);
+      const lastModified = new Date(event.recorded).toUTCString();
+      expect((await conditionalGet(path, 'auditor', { 'if-modified-since': lastModified })).status).toBe(304);
+      const earlier = new Date(Date.parse(event.recorded) - 60_000).toUTCString();
+      expect((await conditionalGet(path, 'auditor', { 'if-modified-since': earlier })).status).toBe(200);
+    });
+
+    it('says which types keep versions in the CapabilityStatement', async () => {
+      const cs = (await (await app.request('/fhir/metadata', { key: null })).json()) as CapabilityStatement;
+      const versioning = Object.fromEntries((cs.rest?.[0]?.resource ?? []).map((r) => [r.type, r.versioning]));
+      expect(versioning).toEqual({
+        AuditEvent: 'no-version',
+        Consent: 'versioned',
+        Measure: 'no-version',
+        Task: 'no-version',
+      });
+      const consent = cs.rest?.[0]?.resource?.find((r) => r.type === 'Consent');
+      expect(consent?.conditionalRead).toBe('full-support');
+    });
   });
 
   describe('read, search and metadata take the same formats and parameters', () => {

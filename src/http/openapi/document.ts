@@ -34,7 +34,21 @@ interface RouteDoc {
   readonly repeat?: { readonly status: 200; readonly description: string };
   /** Error statuses beyond the ones every route of its kind has (400, 401, 403, 404, 405, 429, 500). */
   readonly errors?: readonly number[];
+  /** A FHIR read: ETag and Last-Modified on its answer, 304 to a conditional GET they meet. */
+  readonly conditional?: boolean;
 }
+
+/** The validators of a FHIR read's answer (fhir-router.ts sendRead). */
+const READ_HEADERS = {
+  ETag: {
+    description: 'W/"<meta.versionId>" for a versioned type (Consent); else a hash of the answer',
+    schema: { type: 'string' as const },
+  },
+  'Last-Modified': {
+    description: 'meta.lastUpdated, where the type has it (AuditEvent, Consent)',
+    schema: { type: 'string' as const },
+  },
+};
 
 const ALL_ROLES: readonly Role[] = ['practice', 'municipality', 'auditor', 'operator'];
 const FHIR_JSON = 'application/fhir+json';
@@ -167,6 +181,7 @@ function fhirRoutes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
           headers: prefer,
         },
         ok: { status: 200, description: type, content: fhirJson(s.fhirResource(type)) },
+        conditional: true,
       },
     ];
   });
@@ -553,6 +568,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
       roles: ALL_ROLES,
       request: { query: readQuery, headers: preferHandling },
       ok: { status: 200, description: 'the Measure', content: fhirJson(s.fhirResource('Measure')) },
+      conditional: true,
     },
     {
       method: 'get',
@@ -670,7 +686,13 @@ export function openApiDocument(opts: OpenApiOptions): ReturnType<OpenApiGenerat
       ...(r.errors ?? []),
     ];
     const content = r.ok.content ? { content: r.ok.content } : {};
-    const responses: Record<number, ResponseConfig> = { [r.ok.status]: { description: r.ok.description, ...content } };
+    const headers = r.conditional ? { headers: READ_HEADERS } : {};
+    const responses: Record<number, ResponseConfig> = {
+      [r.ok.status]: { description: r.ok.description, ...content, ...headers },
+    };
+    if (r.conditional) {
+      responses[304] = { description: 'not modified: If-None-Match or If-Modified-Since met the current answer' };
+    }
     if (r.repeat) {
       responses[r.repeat.status] = { description: r.repeat.description, ...content };
     }

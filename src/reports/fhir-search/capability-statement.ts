@@ -36,13 +36,11 @@ export interface CapabilityOptions {
   readonly date: string;
 }
 
-/** What every resource here says of itself besides its interactions: no history, no conditional interactions. */
+/** What every resource here says of itself besides its interactions: no history, no conditional writes. */
 const NOT_SUPPORTED = {
-  versioning: 'no-version',
   readHistory: false,
   updateCreate: false,
   conditionalCreate: false,
-  conditionalRead: 'not-supported',
   conditionalUpdate: false,
   conditionalDelete: 'not-supported',
 } as const satisfies Partial<CapabilityStatementRestResource>;
@@ -68,15 +66,21 @@ export function capabilityStatement(
       const { method, path } = interactionRoute(i);
       return { code: i.code, documentation: `${method.toUpperCase()} ${path.slice(1)}: ${i.documentation}` };
     }),
+    versioning: 'no-version',
+    // Express answers 304 to an If-None-Match with the ETag of a read's answer (a hash of it); nothing to read, none.
+    conditionalRead: list.some((i) => i.code === 'read') ? 'not-match' : 'not-supported',
     ...NOT_SUPPORTED,
   }));
-  const providerResources: CapabilityStatementRestResource[] = providers.map(({ spec }) => ({
+  const providerResources: CapabilityStatementRestResource[] = providers.map(({ spec, versioning }) => ({
     type: spec.resourceType,
     documentation: spec.documentation,
     interaction: [
       { code: 'read', documentation: `GET ${spec.resourceType}/{id}` },
       { code: 'search-type', documentation: `GET ${spec.resourceType}?… or POST ${spec.resourceType}/_search` },
     ],
+    versioning,
+    // Every read has an ETag (W/"<versionId>", else a hash of the answer) and Last-Modified (meta.lastUpdated).
+    conditionalRead: 'full-support',
     ...NOT_SUPPORTED,
     searchParam: [
       ...spec.params.map((p) => {
