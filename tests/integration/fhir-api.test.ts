@@ -20,6 +20,7 @@ function consent(i: number, tenant = PRACTICE_AGB): Consent {
     scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }] },
     category: [{ coding: [{ system: 'http://loinc.org', code: '59284-0' }] }],
     patient: { reference: `Patient/fhirapi-child-${tenant}` },
+    performer: [{ reference: `Patient/fhirapi-child-${tenant}` }, { reference: 'RelatedPerson/fhirapi-guardian' }],
     dateTime: new Date(Date.UTC(2025, 4, 1 + i, 10)).toISOString(),
   };
 }
@@ -389,6 +390,20 @@ describe('the FHIR API as standard clients use it', () => {
       const newer = JSON.parse(changed.body) as Consent;
       expect(Number(newer.meta?.versionId)).toBeGreaterThan(Number(row!.version));
       expect(changed.headers.etag).toBe(`W/"${newer.meta?.versionId}"`);
+    });
+
+    it('names the child in a Consent by its BSN too, a logical reference that resolves without a Patient here', async () => {
+      const bsn = { system: BSN_SYSTEM, value: BSN };
+      const res = await app.request(`/fhir/Consent/${consentIds[0]}`, { key: 'practice' });
+      const consent = (await res.json()) as Consent;
+      expect(consent.patient).toEqual({ reference: `Patient/fhirapi-child-${PRACTICE_AGB}`, identifier: bsn });
+      // The child as performer too; a guardian keeps the reference alone (no BSN of theirs is kept with a consent).
+      expect(consent.performer).toEqual([
+        { reference: `Patient/fhirapi-child-${PRACTICE_AGB}`, identifier: bsn },
+        { reference: 'RelatedPerson/fhirapi-guardian' },
+      ]);
+      const page = (await (await app.request(`/fhir/Consent?patient=${BSN}`, { key: 'practice' })).json()) as Bundle;
+      expect(page.entry?.every((e) => (e.resource as Consent).patient?.identifier?.value === BSN)).toBe(true);
     });
 
     it('reads an AuditEvent, which has no versions, with lastUpdated and Last-Modified, and answers 304', async () => {

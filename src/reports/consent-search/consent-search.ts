@@ -2,7 +2,7 @@ import { forbidden, OperationOutcomeError } from '@medplum/core';
 import type { Consent } from '@medplum/fhirtypes';
 import { z } from 'zod';
 import { and, or, SqlParams } from '../../kernel/sql-params';
-import { BSN_SYSTEM, isValidBsn } from '../../kernel/fhir/identifiers';
+import { BSN_SYSTEM, bsnIdentifier, isValidBsn } from '../../kernel/fhir/identifiers';
 import { ALL, type Principal } from '../../access/principal';
 import type { Db } from '../../kernel/db';
 import { dateCondition, parseDateFilter } from '../fhir-search/date-filter';
@@ -61,12 +61,21 @@ const SERVED_COLUMNS = 'tenant, patient_bsn, resource, version::text AS version,
 
 /**
  * The Consent as served: the stored one with this server's version and time of its last write in `meta` (a
- * practice's own `meta.versionId`, if it sent one, is its HIS's, not a version here).
+ * practice's own `meta.versionId`, if it sent one, is its HIS's, not a version here). Its references to the child
+ * (`patient`, and `performer` when the child consented) also carry the child's BSN: the Patient they name is in the
+ * practice's Bundles, not served here, and a logical reference lets a client find the child all the same.
  */
-function servedConsent(row: Pick<ConsentRow, 'resource' | 'version' | 'updated_at'>): Consent {
+function servedConsent(row: Pick<ConsentRow, 'resource' | 'version' | 'updated_at' | 'patient_bsn'>): Consent {
+  const child = row.resource.patient?.reference;
+  const bsn = bsnIdentifier(row.patient_bsn);
+  const performer = row.resource.performer?.map((p) =>
+    child !== undefined && p.reference === child ? { ...p, identifier: bsn } : p,
+  );
   return {
     ...row.resource,
     meta: { ...row.resource.meta, versionId: row.version, lastUpdated: row.updated_at.toISOString() },
+    patient: { ...row.resource.patient, identifier: bsn },
+    ...(performer ? { performer } : {}),
   };
 }
 
