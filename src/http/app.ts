@@ -7,8 +7,8 @@ import { metricsHandler, observeRequests } from './http-metrics';
 import { adminRouter } from './admin-router';
 import { auditRouter } from './audit-router';
 import { consentRouter } from './consent-router';
-import { fhirTaskRouter } from './fhir-task-router';
-import { monitoringRouter } from './monitoring-router';
+import { fhirTaskRoute } from './fhir-task-router';
+import { measureRoute, monitoringRouter } from './monitoring-router';
 import { municipalityRouter } from './municipality-router';
 import { requireRole } from '../access/authenticate';
 import { consoleRouter, type ConsoleOptions } from './console/console-router';
@@ -61,15 +61,18 @@ export function createApp(ctx: PipelineContext, opts: AppOptions): express.Expre
   app.use('/his/v1', ...authenticated, requireRole('practice', 'operator', 'auditor'), hisRouter(ctx));
   app.use('/admin/v1', ...authenticated, requireRole('operator'), adminRouter(ctx));
   // Before the municipality router: auditors may read the monitoring report too.
-  app.use(['/municipality/v1/monitoring', '/fhir/Measure'], ...authenticated);
+  app.use('/municipality/v1/monitoring', ...authenticated);
   app.use(monitoringRouter(ctx));
   app.use('/municipality/v1', ...authenticated, requireRole('municipality', 'operator'), municipalityRouter(ctx));
   const providers = fhirProviders(ctx);
-  app.use('/fhir', fhirRouter(ctx, providers, { authenticated, publicBaseUrl: opts.publicBaseUrl }));
+  const fhirRoutes = [measureRoute(), fhirTaskRoute(ctx)];
+  app.use(
+    '/fhir',
+    fhirRouter(ctx, providers, { authenticated, routes: fhirRoutes, publicBaseUrl: opts.publicBaseUrl }),
+  );
   // These routers define full paths; each role sees the part within its scope (checked per route).
   app.use('/audit/v1', ...authenticated);
   app.use(auditRouter(ctx));
-  app.use(fhirTaskRouter(ctx));
   if (opts.console) {
     app.use('/console', consoleRouter(ctx, opts.console));
   }

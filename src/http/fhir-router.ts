@@ -1,38 +1,123 @@
 import { notFound, OperationOutcomeError } from '@medplum/core';
+import type { Resource } from '@medplum/fhirtypes';
 import express, { Router, type Request, type RequestHandler, type Response } from 'express';
 import { auditRead } from './audit-read';
-import { unsupportedMediaType } from '../kernel/fhir/outcomes';
+import { notAcceptable, unsupportedMediaType } from '../kernel/fhir/outcomes';
 import type { PipelineContext } from '../event/context';
 import { auditEventProvider } from '../reports/audit-search/audit-event-provider';
 import { consentProvider } from '../reports/consent-search/consent-search';
-import { capabilityStatement } from '../reports/fhir-search/capability-statement';
-import { failParameter, handlingOf, JSON_FORMATS, parseFhirSearch } from '../reports/fhir-search/parse-search';
+import {
+  capabilityStatement,
+  interactionRoute,
+  type FhirInteraction,
+} from '../reports/fhir-search/capability-statement';
+import {
+  failParameter,
+  handlingOf,
+  parseFhirRead,
+  parseFhirSearch,
+  type FhirRead,
+  type UnknownParameterHandling,
+} from '../reports/fhir-search/parse-search';
 import type { FhirResourceProvider } from '../reports/fhir-search/resource-provider';
-import { toSearchset } from '../reports/fhir-search/searchset';
+import { toSearchset, withElements } from '../reports/fhir-search/searchset';
 import { sealSearchLink, unsealSearchLink } from '../reports/fhir-search/page-token';
 import { getPrincipal } from '../access/authenticate';
 import { FORM_BODY_LIMIT, FORM_MEDIA_TYPE } from './text-guard';
 import packageJson from '../../package.json';
 
 const FHIR_JSON = 'application/fhir+json';
+/** The media types every `/fhir` answer can be had in. */
+const SERVED_TYPES = [FHIR_JSON, 'application/json'];
 const FORM = FORM_MEDIA_TYPE;
 
 /**
- * The resource types served under `/fhir`, each with read and search on the shared machinery. A new type
- * (Measure, MeasureReport, Task) is one provider here; routes, CapabilityStatement and OpenAPI follow.
+ * The resource types served under `/fhir` with read and search on the shared machinery. A new searchable type
+ * (MeasureReport) is one provider here; routes, CapabilityStatement and OpenAPI follow.
  */
 export function fhirProviders(ctx: Pick<PipelineContext, 'db'>): FhirResourceProvider[] {
   return [auditEventProvider(ctx.db), consentProvider(ctx.db)];
 }
 
+/**
+ * A `/fhir` route outside the providers' read and search (the monitoring Measure, the municipality's Task): the
+ * router mounts it at the path its interaction says and the CapabilityStatement declares that interaction, so
+ * neither can be there without the other. A read gives the resource; the router checks its parameters and sends
+ * it as it sends every read. A create brings its handlers (after authentication: the role check, then the handler).
+ */
+export type FhirRoute =
+  | {
+      readonly interaction: Extract<FhirInteraction, { code: 'read' }>;
+      readonly read: (req: Request, res: Response) => Resource | Promise<Resource>;
+    }
+  | {
+      readonly interaction: Extract<FhirInteraction, { code: 'create' }>;
+      readonly handlers: readonly RequestHandler[];
+    };
+
 export interface FhirRouterOptions {
   /** Authentication and rate limit: everything but `/metadata`, which FHIR clients read before logging in. */
   readonly authenticated: readonly RequestHandler[];
+  /** The routes besides the providers'. */
+  readonly routes: readonly FhirRoute[];
   /** The configured `PUBLIC_BASE_URL` (or the derived default), without a trailing slash. */
   readonly publicBaseUrl: () => string;
 }
 
-/** `/fhir`: the CapabilityStatement, and read and search of every provider's type. Parse, call, send. */
+function queryOf(req: Request): URLSearchParams {
+  return new URL(req.originalUrl, 'http://localhost').searchParams;
+}
+
+/**
+ * A client that takes no JSON is told so (406 naming Accept) rather than sent JSON it did not ask for. `_format`
+ * overrides Accept, as in FHIR; its value is checked with the other parameters.
+ */
+const acceptsJson: RequestHandler = (req, _res, next) => {
+  if (!queryOf(req).has('_format') && !req.accepts(SERVED_TYPES)) {
+    throw new OperationOutcomeError(notAcceptable(SERVED_TYPES));
+  }
+  next();
+};
+
+/** `Prefer: handling=` of the request, and `Preference-Applied` when the client asked for one. */
+function handlingFor(req: Request, res: Response): UnknownParameterHandling {
+  const handling = handlingOf(req.get('prefer'));
+  if (req.get('prefer')?.includes('handling')) {
+    res.set('Preference-Applied', `handling=${handling}`);
+  }
+  return handling;
+}
+
+/** A FHIR answer, indented with `_pretty=true`. */
+function sendFhir(res: Response, body: unknown, pretty: boolean): void {
+  res.type(FHIR_JSON);
+  if (pretty) {
+    res.send(JSON.stringify(body, null, 2));
+  } else {
+    res.json(body);
+  }
+}
+
+/**
+ * A read's answer: the resource with the `_elements` asked for, printed as asked. A versioned resource's ETag is
+ * `W/"<versionId>"`, as FHIR servers send it; without a version Express's own (a hash of the answer) stands.
+ * `meta.lastUpdated` is the Last-Modified. Express answers 304 to an If-None-Match or If-Modified-Since they meet.
+ */
+function sendRead(res: Response, read: FhirRead, resource: Resource): void {
+  const { versionId, lastUpdated } = resource.meta ?? {};
+  if (versionId) {
+    res.set('ETag', `W/"${versionId}"`);
+  }
+  if (lastUpdated) {
+    res.set('Last-Modified', new Date(lastUpdated).toUTCString());
+  }
+  sendFhir(res, withElements(resource, read.elements), read.pretty);
+}
+
+/**
+ * `/fhir`: the CapabilityStatement, read and search of every provider's type, and the other FHIR routes. Parse, call,
+ * send.
+ */
 export function fhirRouter(
   ctx: PipelineContext,
   providers: readonly FhirResourceProvider[],
@@ -42,20 +127,30 @@ export function fhirRouter(
   const fhirBase = (): string => `${opts.publicBaseUrl()}/fhir`;
   const startedAt = new Date().toISOString();
 
+  router.use(acceptsJson);
+
   router.get('/metadata', (req, res) => {
-    // As the searches answer it: a client asking for XML must not take JSON for the format it asked for.
-    const format = typeof req.query._format === 'string' ? req.query._format : undefined;
-    if (format !== undefined && !JSON_FORMATS.includes(format)) {
-      failParameter('_format: only JSON is served', '_format');
+    const params = queryOf(req);
+    // Only the full statement is served; `mode=terminology` (TerminologyCapabilities) must not get it instead.
+    for (const mode of params.getAll('mode')) {
+      if (mode !== 'full') {
+        failParameter("mode: only 'full' (the default) is served", 'mode');
+      }
     }
-    res.type(FHIR_JSON).json(
-      capabilityStatement(providers, {
+    params.delete('mode');
+    // The same rules as a read: a client asking for XML must not take JSON for the format it asked for.
+    const read = parseFhirRead(params, handlingFor(req, res));
+    const statement = capabilityStatement(
+      providers,
+      opts.routes.map((r) => r.interaction),
+      {
         fhirBase: fhirBase(),
         version: packageJson.version,
         corsEnabled: ctx.config.CORS_ORIGINS !== undefined,
         date: startedAt,
-      }),
+      },
     );
+    sendRead(res, read, statement);
   });
 
   router.use(...opts.authenticated);
@@ -72,8 +167,7 @@ export function fhirRouter(
     ): Promise<void> {
       const principal = getPrincipal(res);
       provider.assertMayRead(principal);
-      const handling = handlingOf(req.get('prefer'));
-      const search = parseFhirSearch(provider.spec, params, handling);
+      const search = parseFhirSearch(provider.spec, params, handlingFor(req, res));
       const page = await provider.search(principal, search);
       await auditRead(ctx, req, res, {
         query,
@@ -81,16 +175,13 @@ export function fhirRouter(
         patientBsn: page.patientBsn,
         tenants: page.tenants,
       });
-      if (req.get('prefer')?.includes('handling')) {
-        res.set('Preference-Applied', `handling=${handling}`);
-      }
       // A search that came in a body (or from a sealed link) keeps its parameters out of the links' URLs too.
       const seal = from === 'body' ? sealSearchLink.bind(undefined, ctx.cipher) : undefined;
-      res.type(FHIR_JSON).json(toSearchset(fhirBase(), search, page, seal));
+      sendFhir(res, toSearchset(fhirBase(), search, page, seal), search.pretty);
     }
 
     router.get(`/${type}`, async (req, res) => {
-      const params = new URL(req.originalUrl, 'http://localhost').searchParams;
+      const params = queryOf(req);
       const restored = unsealSearchLink(ctx.cipher, params);
       if (restored === params) {
         await search(req, res, params, req.originalUrl, 'url');
@@ -106,7 +197,7 @@ export function fhirRouter(
       if (mediaType !== FORM) {
         throw new OperationOutcomeError(unsupportedMediaType(mediaType, [FORM]));
       }
-      const params = new URL(req.originalUrl, 'http://localhost').searchParams;
+      const params = queryOf(req);
       for (const [name, value] of new URLSearchParams(typeof req.body === 'string' ? req.body : '')) {
         params.append(name, value);
       }
@@ -116,6 +207,7 @@ export function fhirRouter(
     router.get(`/${type}/:id`, async (req, res) => {
       const principal = getPrincipal(res);
       provider.assertMayRead(principal);
+      const read = parseFhirRead(queryOf(req), handlingFor(req, res));
       const id = req.params.id;
       const found = provider.isId(id) ? await provider.tryRead(principal, id) : undefined;
       if (!found) {
@@ -133,8 +225,20 @@ export function fhirRouter(
         // Out of scope looks like absent: a caller must not learn which ids exist in other practices' data.
         throw new OperationOutcomeError(notFound);
       }
-      res.type(FHIR_JSON).json(found.resource);
+      sendRead(res, read, found.resource);
     });
+  }
+
+  for (const route of opts.routes) {
+    const { method, path } = interactionRoute(route.interaction);
+    if ('read' in route) {
+      router[method](path, async (req, res) => {
+        const read = parseFhirRead(queryOf(req), handlingFor(req, res));
+        sendRead(res, read, await route.read(req, res));
+      });
+    } else {
+      router[method](path, ...route.handlers);
+    }
   }
   return router;
 }

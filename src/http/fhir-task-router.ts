@@ -1,4 +1,5 @@
-import { Router } from 'express';
+import type { RequestHandler } from 'express';
+import type { FhirRoute } from './fhir-router';
 import { z } from 'zod';
 import type { Coding } from '@medplum/fhirtypes';
 import { ALLOCATION_OUTPUT_SYSTEM, REFERRAL_STATUS_SYSTEM } from '../../mappings/practice/to-task';
@@ -154,9 +155,8 @@ const TASK_PATH: Record<string, string> = {
   endDate: 'Task.output',
 };
 
-export function fhirTaskRouter(ctx: PipelineContext): Router {
-  const router = Router();
-  router.post('/fhir/Task', requireRole('municipality', 'operator'), async (req, res) => {
+export function fhirTaskRoute(ctx: PipelineContext): FhirRoute {
+  const create: RequestHandler = async (req, res) => {
     const task = parseOrThrow(taskSchema, jsonBodyOf(req), (path) =>
       path.length ? `Task.${path.map(String).join('.')}` : 'Task',
     );
@@ -175,8 +175,17 @@ export function fhirTaskRouter(ctx: PipelineContext): Router {
     } catch (err) {
       throw renamedIssues(err);
     }
-  });
-  return router;
+  };
+  return {
+    interaction: {
+      resourceType: 'Task',
+      code: 'create',
+      documentation:
+        'a municipality’s status on a referral delivered to it (focus: the ServiceRequest by identifier); not ' +
+        'stored as a Task to read back',
+    },
+    handlers: [requireRole('municipality', 'operator'), create],
+  };
 }
 
 /** The status body's field names in a 422 become the Task elements they were read from. */

@@ -16,6 +16,7 @@ import { monitoringReport } from '../reports/monitoring/monitoring-report';
 import { tryParsePeriod, type ReportPeriod } from '../reports/monitoring/period';
 import { renderChart } from '../reports/monitoring/report-chart';
 import { reportCsv, reportCsvFileName } from '../reports/monitoring/report-csv';
+import type { FhirRoute } from './fhir-router';
 import { getPrincipal } from '../access/authenticate';
 import { ALL, assertCanSeeMunicipality, assertRole } from '../access/principal';
 
@@ -207,9 +208,18 @@ export function monitoringRouter(ctx: PipelineContext): Router {
     });
   });
 
-  router.get(`/fhir/Measure/${MEASURE_ID}`, (_req, res) => {
-    res.type('application/fhir+json').json(buildMeasure());
-  });
-
   return router;
+}
+
+/** `GET /fhir/Measure/poh-jeugd-monitoring`: the Measure the report reports on, for every role. */
+export function measureRoute(): FhirRoute {
+  return {
+    interaction: {
+      resourceType: 'Measure',
+      code: 'read',
+      id: MEASURE_ID,
+      documentation: 'the Measure the monitoring report (MeasureReport) reports on; the only Measure',
+    },
+    read: () => buildMeasure(),
+  };
 }

@@ -154,6 +154,35 @@ describe('audit search, verification and export over HTTP', () => {
       expect(idsOf(await search(`${SEEDED}&subtype=AuthZ-Consent`))).toEqual(ids.decisions);
     });
 
+    it('matches |code only to codings without a system, as FHIR has it', async () => {
+      // Every seeded event's type and subtype have a system: `|code` asks for none, so none match.
+      expect((await search(`${SEEDED}&type=${encodeURIComponent('|110106')}`)).total).toBe(0);
+      expect((await search(`${SEEDED}&subtype=${encodeURIComponent('|disclose')}`)).total).toBe(0);
+      // An event whose codings have no system (another child, in a chain of its own) is found by it.
+      const child = '123456782';
+      const e = disclosure({
+        actor: SYSTEM_WORKER,
+        outcome: '0',
+        patientBsn: child,
+        inboxId: 'search-no-system',
+        municipality: MUNICIPALITY,
+        destination: 'gm0226',
+        purpose: 'referral',
+        resources: ['Patient/pc'],
+      });
+      await app.rt.ctx.audit.append('09999993', {
+        ...e,
+        type: { code: '110106' },
+        subtype: [{ code: 'disclose' }],
+        recorded: at(3, 9),
+      });
+      const noSystem = `patient=${child}&date=lt2026`;
+      expect(idsOf(await search(`${noSystem}&type=${encodeURIComponent('|110106')}`))).toEqual([e.id]);
+      expect(idsOf(await search(`${noSystem}&subtype=${encodeURIComponent('|disclose')}`))).toEqual([e.id]);
+      expect((await search(`${noSystem}&type=${encodeURIComponent(`${DCM}|110106`)}`)).total).toBe(0);
+      expect((await search(`${noSystem}&type=110106`)).total).toBe(1);
+    });
+
     it('filters on outcome, commas meaning either', async () => {
       const failed = await search(`${SEEDED}&outcome=8`);
       expect(idsOf(failed)).toEqual([2, 5, 8].map((i) => ids.practiceDisclosures[i]));

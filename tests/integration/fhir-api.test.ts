@@ -1,9 +1,11 @@
 import http from 'node:http';
-import type { Bundle, CapabilityStatement, Consent, OperationOutcome } from '@medplum/fhirtypes';
+import type { AuditEvent, Bundle, CapabilityStatement, Consent, OperationOutcome } from '@medplum/fhirtypes';
 import type Client from 'fhir-kit-client';
 import { disclosure, SYSTEM_WORKER } from '../../src/audit/audit-events';
 import { upsertConsents } from '../../src/event/event-store';
 import { MUNICIPALITY, OTHER_PRACTICE_AGB, PRACTICE_AGB } from '../helpers/builders';
+import { createApp } from '../../src/http/app';
+import { expressRoutes } from '../helpers/express-routes';
 import { asSearchset, fhirClient, type SearchBundle } from '../helpers/fhir-client';
 import { cleanupTestEnv, startTestApp, type KeyName, type TestApp } from '../helpers/test-runtime';
 
@@ -18,6 +20,7 @@ function consent(i: number, tenant = PRACTICE_AGB): Consent {
     scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }] },
     category: [{ coding: [{ system: 'http://loinc.org', code: '59284-0' }] }],
     patient: { reference: `Patient/fhirapi-child-${tenant}` },
+    performer: [{ reference: `Patient/fhirapi-child-${tenant}` }, { reference: 'RelatedPerson/fhirapi-guardian' }],
     dateTime: new Date(Date.UTC(2025, 4, 1 + i, 10)).toISOString(),
   };
 }
@@ -99,8 +102,8 @@ describe('the FHIR API as standard clients use it', () => {
     expect(cs.format).toContain('application/fhir+json');
     const rest = cs.rest?.[0];
     expect(rest?.security?.service?.[0]?.coding?.[0]?.code).toBe('OAuth');
-    expect(rest?.resource?.map((r) => r.type)).toEqual(['AuditEvent', 'Consent']);
-    for (const r of rest?.resource ?? []) {
+    expect(rest?.resource?.map((r) => r.type)).toEqual(['AuditEvent', 'Consent', 'Measure', 'Task']);
+    for (const r of rest?.resource?.slice(0, 2) ?? []) {
       expect(r.interaction?.map((i) => i.code)).toEqual(['read', 'search-type']);
       const params = r.searchParam?.map((p) => p.name) ?? [];
       expect(params).toEqual(expect.arrayContaining(['_id', 'patient', 'date', '_count', '_summary', '_elements']));
@@ -119,6 +122,54 @@ describe('the FHIR API as standard clients use it', () => {
     const xml = await app.request('/fhir/metadata?_format=xml', { key: null });
     expect(xml.status).toBe(400);
     expect(((await xml.json()) as { issue: { expression?: string[] }[] }).issue[0]?.expression).toEqual(['_format']);
+    // Only the full statement is served: asked for the terminology capabilities, it says so.
+    expect((await app.request('/fhir/metadata?mode=full', { key: null })).status).toBe(200);
+    const terminology = await app.request('/fhir/metadata?mode=terminology', { key: null });
+    expect(terminology.status).toBe(400);
+    expect(((await terminology.json()) as OperationOutcome).issue[0]?.expression).toEqual(['mode']);
+  });
+
+  it('declares every interaction the /fhir routes answer, and nothing they do not', async () => {
+    const express = createApp(app.rt.ctx, {
+      authenticate: (_req, _res, next) => next(),
+      rateLimit: (_req, _res, next) => next(),
+      publicBaseUrl: () => app.url,
+    });
+    /** The FHIR interaction a route is, by FHIR's RESTful URL patterns. */
+    const interactionOf = (route: string): string => {
+      const [method, path = ''] = route.split(' ');
+      const [type, rest] = path.replace(/^\/fhir\//, '').split('/', 2);
+      if (method === 'GET' && rest === undefined) {
+        return `${type} search-type`;
+      }
+      if (method === 'POST' && rest === '_search') {
+        return `${type} search-type`;
+      }
+      if (method === 'GET' && rest !== undefined && !rest.startsWith('_') && !rest.startsWith('$')) {
+        return `${type} read`;
+      }
+      if (method === 'POST' && rest === undefined) {
+        return `${type} create`;
+      }
+      return `unknown: ${route}`;
+    };
+    const routes = expressRoutes(express).filter((r) => r.split(' ')[1]?.startsWith('/fhir/'));
+    const served = new Set(routes.filter((r) => r !== 'GET /fhir/metadata').map(interactionOf));
+    expect([...served]).toEqual(expect.arrayContaining(['Measure read', 'Task create', 'Consent search-type']));
+    const cs = (await (await app.request('/fhir/metadata', { key: null })).json()) as CapabilityStatement;
+    const resources = cs.rest?.[0]?.resource ?? [];
+    const declared = resources.flatMap((r) => (r.interaction ?? []).map((i) => `${r.type} ${i.code}`));
+    expect([...declared].sort()).toEqual([...served].sort());
+    // Each search parameter declared is one the search understands: none is refused as unknown.
+    for (const r of resources) {
+      for (const p of r.searchParam ?? []) {
+        const value = p.type === 'number' ? '1' : p.type === 'date' ? '2025' : 'x';
+        const res = await app.request(`/fhir/${r.type}?${p.name}=${value}`, { key: 'operator' });
+        const outcome = res.status === 200 ? undefined : ((await res.json()) as OperationOutcome);
+        const text = outcome?.issue[0]?.details?.text ?? '';
+        expect([r.type, p.name, text]).toEqual([r.type, p.name, expect.not.stringMatching(/^Unknown/)]);
+      }
+    }
   });
 
   it('searches AuditEvent page by page through next links, and reads one by id', async () => {
@@ -301,6 +352,176 @@ describe('the FHIR API as standard clients use it', () => {
       expect([query, res.status]).toEqual([query, 400]);
       expect(((await res.json()) as OperationOutcome).issue[0]?.expression).toEqual([name]);
     }
+  });
+
+  describe('versions on reads, as FHIR clients use them', () => {
+    /** A conditional GET by plain HTTP: fetch adds `Cache-Control: no-cache` to those, which asks for no 304. */
+    const conditionalGet = (path: string, key: KeyName, headers: Record<string, string>) =>
+      rawGet(`${app.url}${path}`, { authorization: `Bearer ${app.testEnv.keys[key]}`, ...headers });
+
+    it('reads a Consent with meta.versionId and lastUpdated, ETag W/"<versionId>" and Last-Modified; 304 if unchanged', async () => {
+      const id = consentIds[1]!;
+      const [row] = await app.rt.ctx.db.query<{ version: string; updated_at: Date }>(
+        'SELECT version::text AS version, updated_at FROM consent WHERE id = $1',
+        [id],
+      );
+      const res = await app.request(`/fhir/Consent/${id}`, { key: 'practice' });
+      expect(res.status).toBe(200);
+      const consent = (await res.json()) as Consent;
+      expect(consent.meta?.versionId).toBe(row!.version);
+      expect(consent.meta?.lastUpdated).toBe(row!.updated_at.toISOString());
+      expect(res.headers.get('etag')).toBe(`W/"${row!.version}"`);
+      expect(res.headers.get('last-modified')).toBe(row!.updated_at.toUTCString());
+      const same = await conditionalGet(`/fhir/Consent/${id}`, 'practice', { 'if-none-match': `W/"${row!.version}"` });
+      expect(same.status).toBe(304);
+      expect(same.body).toBe('');
+      // Search entries carry the same meta.
+      const page = (await (await app.request(`/fhir/Consent?_id=${id}`, { key: 'practice' })).json()) as Bundle;
+      expect(page.entry?.[0]?.resource?.meta?.versionId).toBe(row!.version);
+      // Stored again, it is a new version: the old ETag no longer matches.
+      const [stored] = await app.rt.ctx.db.query<{ resource: Consent }>('SELECT resource FROM consent WHERE id = $1', [
+        id,
+      ]);
+      await upsertConsents(app.rt.ctx.db, PRACTICE_AGB, BSN, [stored!.resource]);
+      const changed = await conditionalGet(`/fhir/Consent/${id}`, 'practice', {
+        'if-none-match': `W/"${row!.version}"`,
+      });
+      expect(changed.status).toBe(200);
+      const newer = JSON.parse(changed.body) as Consent;
+      expect(Number(newer.meta?.versionId)).toBeGreaterThan(Number(row!.version));
+      expect(changed.headers.etag).toBe(`W/"${newer.meta?.versionId}"`);
+    });
+
+    it('names the child in a Consent by its BSN too, a logical reference that resolves without a Patient here', async () => {
+      const bsn = { system: BSN_SYSTEM, value: BSN };
+      const res = await app.request(`/fhir/Consent/${consentIds[0]}`, { key: 'practice' });
+      const consent = (await res.json()) as Consent;
+      expect(consent.patient).toEqual({ reference: `Patient/fhirapi-child-${PRACTICE_AGB}`, identifier: bsn });
+      // The child as performer too; a guardian keeps the reference alone (no BSN of theirs is kept with a consent).
+      expect(consent.performer).toEqual([
+        { reference: `Patient/fhirapi-child-${PRACTICE_AGB}`, identifier: bsn },
+        { reference: 'RelatedPerson/fhirapi-guardian' },
+      ]);
+      const page = (await (await app.request(`/fhir/Consent?patient=${BSN}`, { key: 'practice' })).json()) as Bundle;
+      expect(page.entry?.every((e) => (e.resource as Consent).patient?.identifier?.value === BSN)).toBe(true);
+    });
+
+    it('reads an AuditEvent, which has no versions, with lastUpdated and Last-Modified, and answers 304', async () => {
+      const res = await app.request(`/fhir/AuditEvent/${auditIds[3]}`, { key: 'auditor' });
+      const event = (await res.json()) as AuditEvent;
+      expect(event.meta?.versionId).toBeUndefined();
+      expect(event.meta?.lastUpdated).toBe(event.recorded);
+      expect(res.headers.get('last-modified')).toBe(new Date(event.recorded).toUTCString());
+      const etag = res.headers.get('etag') ?? '';
+      expect(etag).toMatch(/^W\/"/);
+      const path = `/fhir/AuditEvent/${auditIds[3]}`;
+      expect((await conditionalGet(path, 'auditor', { 'if-none-match': etag })).status).toBe(304);
+      const lastModified = new Date(event.recorded).toUTCString();
+      expect((await conditionalGet(path, 'auditor', { 'if-modified-since': lastModified })).status).toBe(304);
+      const earlier = new Date(Date.parse(event.recorded) - 60_000).toUTCString();
+      expect((await conditionalGet(path, 'auditor', { 'if-modified-since': earlier })).status).toBe(200);
+    });
+
+    it('says which types keep versions in the CapabilityStatement', async () => {
+      const cs = (await (await app.request('/fhir/metadata', { key: null })).json()) as CapabilityStatement;
+      const versioning = Object.fromEntries((cs.rest?.[0]?.resource ?? []).map((r) => [r.type, r.versioning]));
+      expect(versioning).toEqual({
+        AuditEvent: 'no-version',
+        Consent: 'versioned',
+        Measure: 'no-version',
+        Task: 'no-version',
+      });
+      const consent = cs.rest?.[0]?.resource?.find((r) => r.type === 'Consent');
+      expect(consent?.conditionalRead).toBe('full-support');
+    });
+  });
+
+  describe('read, search and metadata take the same formats and parameters', () => {
+    const read = (): string => `/fhir/AuditEvent/${auditIds[0]}`;
+    const paths = (): string[] => [
+      read(),
+      `/fhir/Consent/${consentIds[0]}`,
+      '/fhir/AuditEvent?entity=Consent/fhirapi-consent&_count=1',
+      '/fhir/metadata',
+      '/fhir/Measure/poh-jeugd-monitoring',
+    ];
+    const withParam = (path: string, param: string): string => `${path}${path.includes('?') ? '&' : '?'}${param}`;
+    const expressionOf = async (res: Response): Promise<string[] | undefined> =>
+      ((await res.json()) as OperationOutcome).issue[0]?.expression;
+
+    it('answers 400 naming _format for XML, as JSON is all they serve', async () => {
+      for (const path of paths()) {
+        const res = await app.request(withParam(path, '_format=xml'), { key: 'auditor' });
+        expect([path, res.status]).toEqual([path, 400]);
+        expect(await expressionOf(res)).toEqual(['_format']);
+        const json = await app.request(withParam(path, '_format=application/fhir%2Bjson'), { key: 'auditor' });
+        expect([path, json.status]).toEqual([path, 200]);
+      }
+    });
+
+    it('answers 406 naming Accept when the client takes no JSON; _format=json overrides Accept', async () => {
+      for (const path of paths()) {
+        const xml = await app.request(path, { key: 'auditor', headers: { accept: 'application/fhir+xml' } });
+        expect([path, xml.status]).toEqual([path, 406]);
+        expect(xml.headers.get('content-type')).toContain('application/fhir+json');
+        expect(await expressionOf(xml)).toEqual(['Accept']);
+        for (const accept of ['application/fhir+xml, application/fhir+json;q=0.5', 'application/json', '*/*']) {
+          const res = await app.request(path, { key: 'auditor', headers: { accept } });
+          expect([path, accept, res.status]).toEqual([path, accept, 200]);
+        }
+        const format = await app.request(withParam(path, '_format=json'), {
+          key: 'auditor',
+          headers: { accept: 'application/fhir+xml' },
+        });
+        expect([path, format.status]).toEqual([path, 200]);
+      }
+    });
+
+    it('pretty-prints with _pretty=true, compact otherwise; another value is 400 naming _pretty', async () => {
+      for (const path of paths()) {
+        const pretty = await app.request(withParam(path, '_pretty=true'), { key: 'auditor' });
+        expect([path, pretty.status]).toEqual([path, 200]);
+        expect(await pretty.text()).toMatch(/^\{\n {2}"\w+": /);
+        const compact = await app.request(withParam(path, '_pretty=false'), { key: 'auditor' });
+        expect(await compact.text()).toMatch(/^\{"\w+":[^\n]*$/);
+        const bad = await app.request(withParam(path, '_pretty=yes'), { key: 'auditor' });
+        expect([path, bad.status]).toEqual([path, 400]);
+        expect(await expressionOf(bad)).toEqual(['_pretty']);
+      }
+    });
+
+    it('refuses an unknown parameter on a read as a search does, unless Prefer: handling=lenient', async () => {
+      for (const path of [read(), `/fhir/Consent/${consentIds[0]}`, '/fhir/Measure/poh-jeugd-monitoring']) {
+        const strict = await app.request(`${path}?foo=bar`, { key: 'auditor' });
+        expect([path, strict.status]).toEqual([path, 400]);
+        expect(await expressionOf(strict)).toEqual(['foo']);
+        const lenient = await app.request(`${path}?foo=bar`, {
+          key: 'auditor',
+          headers: { prefer: 'handling=lenient' },
+        });
+        expect([path, lenient.status]).toEqual([path, 200]);
+        expect(lenient.headers.get('preference-applied')).toBe('handling=lenient');
+      }
+    });
+
+    it('returns only the _elements asked for on a read, tagged SUBSETTED; _summary other than false is 400', async () => {
+      const res = await app.request(`${read()}?_elements=type,recorded`, { key: 'auditor' });
+      expect(res.status).toBe(200);
+      const resource = (await res.json()) as Record<string, unknown> & { meta?: { tag?: { code?: string }[] } };
+      expect(Object.keys(resource).sort()).toEqual(['id', 'meta', 'recorded', 'resourceType', 'type']);
+      expect(resource.meta?.tag?.map((t) => t.code)).toContain('SUBSETTED');
+      for (const [query, name] of [
+        ['_elements=a.b', '_elements'],
+        ['_summary=true', '_summary'],
+        ['_summary=count', '_summary'],
+        ['_elements=type&_elements=recorded', '_elements'],
+      ]) {
+        const bad = await app.request(`${read()}?${query}`, { key: 'auditor' });
+        expect([query, bad.status]).toEqual([query, 400]);
+        expect(await expressionOf(bad)).toEqual([name]);
+      }
+      expect((await app.request(`${read()}?_summary=false`, { key: 'auditor' })).status).toBe(200);
+    });
   });
 
   it('builds links on the configured base, never on Host or X-Forwarded-* headers', async () => {

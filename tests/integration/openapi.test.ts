@@ -1,9 +1,11 @@
-import { compileErrors, validate } from '@readme/openapi-parser';
+import { compileErrors, dereference, validate } from '@readme/openapi-parser';
+import { z } from 'zod';
 import type { OperationOutcome } from '@medplum/fhirtypes';
-import type { Router } from 'express';
 import { createApp } from '../../src/http/app';
 import { buildReferralEvent, PRACTICE_AGB } from '../helpers/builders';
-import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
+import { expressRoutes } from '../helpers/express-routes';
+import { cleanupTestEnv, startTestApp, useAppWithReceiver, type TestApp } from '../helpers/test-runtime';
+import { waitFor } from '../helpers/wait-for';
 
 interface Operation {
   security?: unknown[];
@@ -13,30 +15,6 @@ interface Operation {
   responses: Record<string, { content?: Record<string, { schema?: { $ref?: string } }> }>;
 }
 type OpenApi = { openapi: string; paths: Record<string, Record<string, Operation>> };
-
-/** The parts of Express's (5.x) router this test reads. */
-interface Layer {
-  route?: { path: string; methods: Record<string, boolean> };
-  handle: { stack?: Layer[] };
-  rawPath?: string | string[];
-}
-
-/** Every route Express serves, as `METHOD /openapi/{style}`, found by walking the app's router stack. */
-function expressRoutes(stack: readonly Layer[], prefix = ''): string[] {
-  return stack.flatMap((layer) => {
-    if (layer.route) {
-      const path = `${prefix}${layer.route.path}`.replace(/\\/g, '').replace(/:(\w+)/g, '{$1}');
-      return Object.keys(layer.route.methods)
-        .filter((m) => m !== '_all')
-        .map((m) => `${m.toUpperCase()} ${path}`);
-    }
-    if (layer.handle.stack) {
-      const mount = typeof layer.rawPath === 'string' && layer.rawPath !== '/' ? layer.rawPath : '';
-      return expressRoutes(layer.handle.stack, `${prefix}${mount}`);
-    }
-    return [];
-  });
-}
 
 describe('the OpenAPI document and the docs page', () => {
   let app: TestApp;
@@ -69,7 +47,7 @@ describe('the OpenAPI document and the docs page', () => {
       rateLimit: (_req, _res, next) => next(),
       publicBaseUrl: () => app.url,
     });
-    const served = expressRoutes((express as unknown as { router: Router & { stack: Layer[] } }).router.stack);
+    const served = expressRoutes(express);
     const documented = Object.entries(doc.paths).flatMap(([path, ops]) =>
       Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`),
     );
@@ -115,6 +93,7 @@ describe('the OpenAPI document and the docs page', () => {
     // A repeat is answered 200 with the first answer, beside the 202 of the first time.
     for (const [path, method] of [
       ['/municipality/v1/referrals/{id}/status', 'post'],
+      ['/fhir/Task', 'post'],
       ['/municipality/v1/trajectories/events', 'post'],
       ['/municipality/v1/monitoring/$push', 'post'],
     ] as const) {
@@ -173,5 +152,64 @@ describe('the OpenAPI document and the docs page', () => {
     });
     expect(explain.status).toBe(403);
     expect(((await explain.json()) as OperationOutcome).issue[0]?.expression).toEqual(['practice']);
+  });
+});
+
+describe('the answers of the status routes', () => {
+  const ctx = useAppWithReceiver();
+
+  /** The schema the document gives a route's answer, its references resolved, as a zod schema to check with. */
+  async function documentedAnswer(path: string, status: string, method = 'post'): Promise<z.ZodType> {
+    const res = await ctx.app.request('/openapi.json', { key: null });
+    const doc = (await dereference((await res.json()) as never)) as unknown as OpenApi;
+    const schema = doc.paths[path]?.[method]?.responses[status]?.content?.['application/json']?.schema;
+    expect([path, status, schema !== undefined]).toEqual([path, status, true]);
+    return z.fromJSONSchema(schema as Parameters<typeof z.fromJSONSchema>[0]);
+  }
+
+  async function deliveredReferral(): Promise<string> {
+    const res = await ctx.app.request('/his/v1/events', { json: buildReferralEvent() });
+    expect(res.status).toBe(202);
+    const id = ((await res.json()) as { receipts: { id: string }[] }).receipts[0]!.id;
+    await waitFor('the referral to reach the municipality', async () => {
+      const [row] = await ctx.app.rt.ctx.db.query<{ state: string }>('SELECT state FROM inbox WHERE id = $1', [id]);
+      return row?.state === 'delivered';
+    });
+    return id;
+  }
+
+  it('are what the document says, for the status route and for POST /fhir/Task, first time and repeated', async () => {
+    const id = await deliveredReferral();
+    const statusPath = '/municipality/v1/referrals/{id}/status';
+    const headers = { 'idempotency-key': `openapi-${id}` };
+    const body = { status: 'received' };
+    const first = await ctx.app.request(`/municipality/v1/referrals/${id}/status`, {
+      json: body,
+      key: 'municipality',
+      headers,
+    });
+    expect(first.status).toBe(202);
+    const answer: unknown = await first.json();
+    expect((await documentedAnswer(statusPath, '202')).safeParse(answer).error?.issues).toBeUndefined();
+    const repeat = await ctx.app.request(`/municipality/v1/referrals/${id}/status`, {
+      json: body,
+      key: 'municipality',
+      headers,
+    });
+    expect(repeat.status).toBe(200);
+    expect((await documentedAnswer(statusPath, '200')).safeParse(await repeat.json()).error?.issues).toBeUndefined();
+    const task = await ctx.app.request('/fhir/Task', {
+      key: 'municipality',
+      headers: { 'content-type': 'application/fhir+json' },
+      method: 'POST',
+      body: JSON.stringify({ resourceType: 'Task', status: 'accepted', focus: { identifier: { value: id } } }),
+    });
+    expect(task.status).toBe(202);
+    expect((await documentedAnswer('/fhir/Task', '202')).safeParse(await task.json()).error?.issues).toBeUndefined();
+    // The GET lists the same updates, in the same shape.
+    const list = await ctx.app.request(`/municipality/v1/referrals/${id}/status`, { key: 'municipality' });
+    const listed = (await list.json()) as { statusUpdates: { id: string }[] };
+    expect(listed.statusUpdates.map((u) => u.id)).toContain((answer as { id: string }).id);
+    expect((await documentedAnswer(statusPath, '200', 'get')).safeParse(listed).error?.issues).toBeUndefined();
   });
 });

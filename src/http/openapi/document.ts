@@ -34,7 +34,21 @@ interface RouteDoc {
   readonly repeat?: { readonly status: 200; readonly description: string };
   /** Error statuses beyond the ones every route of its kind has (400, 401, 403, 404, 405, 429, 500). */
   readonly errors?: readonly number[];
+  /** A FHIR read: ETag and Last-Modified on its answer, 304 to a conditional GET they meet. */
+  readonly conditional?: boolean;
 }
+
+/** The validators of a FHIR read's answer (fhir-router.ts sendRead). */
+const READ_HEADERS = {
+  ETag: {
+    description: 'W/"<meta.versionId>" for a versioned type (Consent); else a hash of the answer',
+    schema: { type: 'string' as const },
+  },
+  'Last-Modified': {
+    description: 'meta.lastUpdated, where the type has it (AuditEvent, Consent)',
+    schema: { type: 'string' as const },
+  },
+};
 
 const ALL_ROLES: readonly Role[] = ['practice', 'municipality', 'auditor', 'operator'];
 const FHIR_JSON = 'application/fhir+json';
@@ -45,6 +59,7 @@ const ERROR_TEXT: Record<number, string> = {
   403: 'the role or scope does not allow it; the OperationOutcome names the deciding field where there is one',
   404: 'not found, or not within the caller’s scope',
   405: 'method not allowed on this path; the Allow header lists the allowed ones',
+  406: 'the Accept header takes neither application/fhir+json nor application/json (and no _format overrides it)',
   409: 'conflict with the current state',
   413: 'request body larger than BODY_LIMIT',
   415: 'unsupported Content-Type',
@@ -82,6 +97,20 @@ function withoutSchemaKeyword(schema: unknown): Record<string, unknown> {
   return rest;
 }
 
+/** What a read (and the search, and `metadata`) takes besides its own parameters: parse-search.ts checks them. */
+const readQuery = z.object({
+  _format: z.enum(['json', 'application/json', 'application/fhir+json']).optional(),
+  _pretty: z.enum(['true', 'false']).optional().meta({ description: 'true: the answer indented' }),
+  _elements: z.string().optional().meta({ description: 'comma-separated top-level elements (tagged SUBSETTED)' }),
+  _summary: z.enum(['false']).optional().meta({ description: "only 'false': no summary views are served" }),
+});
+const preferHandling = z.object({
+  prefer: z
+    .enum(['handling=strict', 'handling=lenient'])
+    .optional()
+    .meta({ description: 'unknown parameters: 400 naming them (strict, the default) or ignored (lenient)' }),
+});
+
 /** The FHIR routes of each provider: their query parameters come from the same spec the parser checks against. */
 function fhirRoutes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
   const fhirRoles = (p: FhirResourceProvider): Role[] =>
@@ -104,21 +133,15 @@ function fhirRoutes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
       ),
     );
     const query = z.object({
+      ...readQuery.shape,
       ...params,
       _count: z.string().regex(/^\d+$/).optional().meta({ description: 'page size (default 50, at most 500)' }),
       _total: z.enum(['none', 'estimate', 'accurate']).optional(),
       _summary: z.enum(['count', 'false']).optional(),
-      _elements: z.string().optional().meta({ description: 'comma-separated top-level elements' }),
       _sort: z.enum(p.spec.sorts.flatMap((x) => [x, `-${x}`]) as [string, ...string[]]).optional(),
       _page: z.string().optional().meta({ description: 'opaque page token from a next or previous link' }),
-      _format: z.enum(['json', 'application/json', 'application/fhir+json']).optional(),
     });
-    const prefer = z.object({
-      prefer: z
-        .enum(['handling=strict', 'handling=lenient'])
-        .optional()
-        .meta({ description: 'unknown parameters: 400 naming them (strict, the default) or ignored (lenient)' }),
-    });
+    const prefer = preferHandling;
     const searchset = {
       status: 200,
       description: `searchset Bundle of ${type}`,
@@ -154,8 +177,13 @@ function fhirRoutes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
         summary: `Read one ${type}`,
         tag: 'FHIR',
         roles,
-        request: { params: z.object({ id: z.string().meta({ description: `${type} id` }) }) },
+        request: {
+          params: z.object({ id: z.string().meta({ description: `${type} id` }) }),
+          query: readQuery,
+          headers: prefer,
+        },
         ok: { status: 200, description: type, content: fhirJson(s.fhirResource(type)) },
+        conditional: true,
       },
     ];
   });
@@ -476,7 +504,8 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
         headers: idempotencyKeyHeader,
         body: { required: true, content: { 'application/fhir+json': { schema: s.anyJson } } },
       },
-      ok: { status: 202, description: 'stored (200 for a repeat)', content: json(s.statusUpdateView) },
+      ok: { status: 202, description: 'stored', content: json(s.statusUpdateView) },
+      repeat: { status: 200, description: 'the first update, for a repeated Idempotency-Key with the same body' },
       errors: [409, 422],
     },
     {
@@ -550,7 +579,9 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
       summary: 'The Measure the monitoring report reports on',
       tag: 'FHIR',
       roles: ALL_ROLES,
+      request: { query: readQuery, headers: preferHandling },
       ok: { status: 200, description: 'the Measure', content: fhirJson(s.fhirResource('Measure')) },
+      conditional: true,
     },
     {
       method: 'get',
@@ -558,6 +589,10 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
       summary: 'CapabilityStatement',
       tag: 'FHIR',
       roles: 'public',
+      request: {
+        query: readQuery.extend({ mode: z.enum(['full']).optional() }),
+        headers: preferHandling,
+      },
       ok: {
         status: 200,
         description: 'what this FHIR server serves',
@@ -659,11 +694,18 @@ export function openApiDocument(opts: OpenApiOptions): ReturnType<OpenApiGenerat
       ...(r.path.includes('{') ? [404] : []),
       ...(r.request?.body ? [413, 415] : []),
       405,
+      ...(r.path.startsWith('/fhir/') ? [406] : []),
       500,
       ...(r.errors ?? []),
     ];
     const content = r.ok.content ? { content: r.ok.content } : {};
-    const responses: Record<number, ResponseConfig> = { [r.ok.status]: { description: r.ok.description, ...content } };
+    const headers = r.conditional ? { headers: READ_HEADERS } : {};
+    const responses: Record<number, ResponseConfig> = {
+      [r.ok.status]: { description: r.ok.description, ...content, ...headers },
+    };
+    if (r.conditional) {
+      responses[304] = { description: 'not modified: If-None-Match or If-Modified-Since met the current answer' };
+    }
     if (r.repeat) {
       responses[r.repeat.status] = { description: r.repeat.description, ...content };
     }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { REFERRAL_STATUSES } from '../../../mappings/practice/referral-status';
 
 /**
  * Response shapes for the OpenAPI document. Requests are described by the zod schemas the routes validate with
@@ -124,7 +125,25 @@ export const practiceSendOutcome = withAnswer.meta({ id: 'PracticeSendOutcome' }
 
 export const destinationChange = z.object({ changed: z.boolean(), status: anyJson });
 
-export const statusUpdateView = z.looseObject({ id: z.uuid(), status: z.string(), state: z.string() });
+/** A status update as stored and on its way to the practice (status-update.ts statusUpdateView), nothing more. */
+export const statusUpdateView = z.strictObject({
+  id: z.uuid(),
+  referral: z.uuid().meta({ description: 'jeugdbrug’s id of the referral event' }),
+  status: z.enum(REFERRAL_STATUSES),
+  date: z.iso.date().nullable().meta({ description: 'the day the status took effect' }),
+  serviceRequestStatus: z.string().meta({ description: 'the ServiceRequest.status the practice’s HIS is sent' }),
+  task: fhirResource('Task'),
+  delivery: z
+    .strictObject({
+      state: z.enum(['pending', 'delivered', 'dead']),
+      attempts: z.number().int(),
+      lastStatus: z.number().int().nullable(),
+      lastError: z.string().nullable(),
+      deliveredAt: z.iso.datetime({ offset: true }).nullable(),
+    })
+    .meta({ description: 'the update’s own delivery to the practice' }),
+  createdAt: z.iso.datetime({ offset: true }),
+});
 
 export const trajectoryEventView = z
   .looseObject({

@@ -14,6 +14,7 @@ const statusById: Record<string, number> = {
   'service-unavailable': 503,
   'queue-full': 429,
   'method-not-allowed': 405,
+  'not-acceptable': 406,
   forbidden: 403,
   'not-found': 404,
   conflict: 409,
@@ -73,6 +74,11 @@ export function queueFull(details: string): OperationOutcome {
 /** 405: the path exists, the method does not; the `Allow` header lists the ones that do. */
 export function methodNotAllowed(method: string, allowed: readonly string[]): OperationOutcome {
   return outcome('method-not-allowed', 'not-supported', `${method} is not allowed here; use ${allowed.join(', ')}`);
+}
+
+/** 406: the client accepts none of the media types this route answers in; names the `Accept` header. */
+export function notAcceptable(served: readonly string[]): OperationOutcome {
+  return outcome('not-acceptable', 'not-supported', `Only ${served.join(' or ')} is served; see Accept`, 'Accept');
 }
 
 /** 403 naming the field whose value decided it (`practice.agb` for a practice outside the caller's scope). */

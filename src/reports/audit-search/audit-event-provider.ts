@@ -12,6 +12,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 export function auditEventProvider(db: Db): FhirResourceProvider<AuditEvent> {
   return {
     spec: AUDIT_EVENT_SEARCH,
+    // Append-only: an AuditEvent has one content forever, and no version number of its own to show.
+    versioning: 'no-version',
     isId: (id) => UUID.test(id),
     assertMayRead: () => undefined,
     async search(principal: Principal, search: FhirSearch): Promise<SearchPage<AuditEvent>> {

@@ -24,9 +24,9 @@ export { parseDateFilter, type DateFilter, type DatePrefix, type TimePoint } fro
 
 export { MAX_COUNT } from '../fhir-search/parse-search';
 
-/** A token: `system|code`, or `code` in any system. */
+/** A token: `system|code`; `|code`, a code without a system (`system` null); or `code` in any system. */
 export interface TokenFilter {
-  readonly system?: string | undefined;
+  readonly system?: string | null | undefined;
   readonly code: string;
 }
 
@@ -73,8 +73,14 @@ export const AUDIT_EVENT_SEARCH: ResourceSearchSpec = {
       documentation: `the child: a BSN, as <bsn> or ${BSN_SYSTEM}|<bsn>`,
     },
     { code: 'date', documentation: 'recorded; eq, ge, gt, le, lt; dates without time are days in Dutch time' },
-    { code: 'type', documentation: 'system|code or code (DCM 110106 Export, 110113 Security Alert, rest)' },
-    { code: 'subtype', documentation: 'system|code or code (disclose, AuthZ-Consent, search-type, read)' },
+    {
+      code: 'type',
+      documentation: 'system|code, code, or |code for no system (DCM 110106 Export, 110113 Security Alert, rest)',
+    },
+    {
+      code: 'subtype',
+      documentation: 'system|code, code, or |code for no system (disclose, AuthZ-Consent, search-type, read)',
+    },
     { code: 'outcome', documentation: '0, 4, 8 or 12' },
     {
       code: 'agent',
@@ -103,7 +109,8 @@ function parseToken(value: string, parameter: string): TokenFilter {
   if (code === '') {
     failParameter(`${parameter}: a token needs a code after the '|'`, parameter);
   }
-  return system === '' ? { code } : { system, code };
+  // FHIR: `|code` is the code in no system, so it must not match a coding that has one.
+  return { system: system === '' ? null : system, code };
 }
 
 function parseReference(value: string): ReferenceFilter {

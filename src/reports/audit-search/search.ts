@@ -31,8 +31,15 @@ const ROW_COLUMNS =
 
 function tokenSql(column: 'type' | 'subtype', t: TokenFilter, q: SqlParams): string {
   const code = `${column} = ${q.add(t.code)}`;
-  if (!t.system) {
+  if (t.system === undefined) {
     return code;
+  }
+  if (t.system === null) {
+    // `|code`: a coding with this code and no system. The type is one Coding, the subtype a list of them.
+    return column === 'type'
+      ? `${code} AND NOT (resource::json->'type')::jsonb ? 'system'`
+      : `${code} AND EXISTS (SELECT 1 FROM jsonb_array_elements((resource::json->'subtype')::jsonb) AS c
+           WHERE c->>'code' = ${q.add(t.code)} AND NOT c ? 'system')`;
   }
   // The column holds the code only; the system is checked on the resource itself.
   const coding = JSON.stringify(
@@ -159,7 +166,10 @@ async function countOf(db: Db, principal: Principal, s: AuditSearch, asOf: strin
   return capped && n > TOTAL_CAP ? undefined : n;
 }
 
-/** The AuditEvent as served: the stored resource plus where it sits in its chain. */
+/**
+ * The AuditEvent as served: the stored resource plus where it sits in its chain, and `meta.lastUpdated`, its
+ * recorded time: an AuditEvent is never changed once recorded (the table is append-only), so it has no versions.
+ */
 export function servedResource(row: Pick<AuditRow, 'tenant' | 'seq' | 'hash' | 'resource'>): AuditEvent {
   const chain: Extension = {
     url: CHAIN_EXTENSION_URL,
@@ -169,7 +179,11 @@ export function servedResource(row: Pick<AuditRow, 'tenant' | 'seq' | 'hash' | '
       { url: 'hash', valueString: row.hash },
     ],
   };
-  return { ...row.resource, extension: [...(row.resource.extension ?? []), chain] };
+  return {
+    ...row.resource,
+    meta: { ...row.resource.meta, lastUpdated: row.resource.recorded },
+    extension: [...(row.resource.extension ?? []), chain],
+  };
 }
 
 /** One AuditEvent by id, whatever the caller's scope (the caller decides what to do with one out of scope). */

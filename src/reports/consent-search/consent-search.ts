@@ -2,7 +2,7 @@ import { forbidden, OperationOutcomeError } from '@medplum/core';
 import type { Consent } from '@medplum/fhirtypes';
 import { z } from 'zod';
 import { and, or, SqlParams } from '../../kernel/sql-params';
-import { BSN_SYSTEM, isValidBsn } from '../../kernel/fhir/identifiers';
+import { BSN_SYSTEM, bsnIdentifier, isValidBsn } from '../../kernel/fhir/identifiers';
 import { ALL, type Principal } from '../../access/principal';
 import type { Db } from '../../kernel/db';
 import { dateCondition, parseDateFilter } from '../fhir-search/date-filter';
@@ -51,6 +51,32 @@ interface ConsentRow {
   readonly patient_bsn: string;
   readonly sort_time: string;
   readonly resource: Consent;
+  /** New on every write (migration 014). */
+  readonly version: string;
+  readonly updated_at: Date;
+}
+
+/** The columns a served Consent is made of. */
+const SERVED_COLUMNS = 'tenant, patient_bsn, resource, version::text AS version, updated_at';
+
+/**
+ * The Consent as served: the stored one with this server's version and time of its last write in `meta` (a
+ * practice's own `meta.versionId`, if it sent one, is its HIS's, not a version here). Its references to the child
+ * (`patient`, and `performer` when the child consented) also carry the child's BSN: the Patient they name is in the
+ * practice's Bundles, not served here, and a logical reference lets a client find the child all the same.
+ */
+function servedConsent(row: Pick<ConsentRow, 'resource' | 'version' | 'updated_at' | 'patient_bsn'>): Consent {
+  const child = row.resource.patient?.reference;
+  const bsn = bsnIdentifier(row.patient_bsn);
+  const performer = row.resource.performer?.map((p) =>
+    child !== undefined && p.reference === child ? { ...p, identifier: bsn } : p,
+  );
+  return {
+    ...row.resource,
+    meta: { ...row.resource.meta, versionId: row.version, lastUpdated: row.updated_at.toISOString() },
+    patient: { ...row.resource.patient, identifier: bsn },
+    ...(performer ? { performer } : {}),
+  };
 }
 
 /** A child as a BSN (any of the token forms) or, for plain `patient`, a Patient reference. */
@@ -123,7 +149,7 @@ export async function searchConsents(db: Db, principal: Principal, search: FhirS
       ? `(${SORT_TIME}, id) ${descending ? '<' : '>'} (${q.add(cursor.t, 'timestamptz')}, ${q.add(cursor.i)})`
       : 'TRUE';
     rows = await db.query<ConsentRow>(
-      `SELECT id, tenant, patient_bsn, ${SORT_TIME}::text AS sort_time, resource FROM consent
+      `SELECT id, ${SERVED_COLUMNS}, ${SORT_TIME}::text AS sort_time FROM consent
        WHERE ${where} AND ${keyset} ORDER BY ${SORT_TIME} ${order}, id ${order} LIMIT ${q.add(search.count + 1, 'int')}`,
       q.values,
     );
@@ -145,7 +171,7 @@ export async function searchConsents(db: Db, principal: Principal, search: FhirS
   const tokenAt = (row: ConsentRow | undefined, d: Cursor['d']): string | undefined =>
     row ? encodePageToken({ d, t: row.sort_time, i: row.id } satisfies Cursor) : undefined;
   return {
-    resources: rows.map((r) => r.resource),
+    resources: rows.map(servedConsent),
     total,
     next: backwards || more ? tokenAt(rows.at(-1), 'n') : undefined,
     previous: (backwards ? more : cursor !== undefined) ? tokenAt(rows[0], 'p') : undefined,
@@ -158,6 +184,7 @@ export async function searchConsents(db: Db, principal: Principal, search: FhirS
 export function consentProvider(db: Db): FhirResourceProvider<Consent> {
   return {
     spec: CONSENT_SEARCH,
+    versioning: 'versioned',
     isId: (id) => ID.test(id),
     assertMayRead(principal) {
       // Consent data is for auditors, operators and practices; a municipality learns decisions only by deliveries.
@@ -167,13 +194,13 @@ export function consentProvider(db: Db): FhirResourceProvider<Consent> {
     },
     search: (principal, search) => searchConsents(db, principal, search),
     async tryRead(principal, id): Promise<ReadResult<Consent> | undefined> {
-      const [row] = await db.query<{ tenant: string; patient_bsn: string; resource: Consent }>(
-        'SELECT tenant, patient_bsn, resource FROM consent WHERE id = $1',
+      const [row] = await db.query<Omit<ConsentRow, 'id' | 'sort_time'>>(
+        `SELECT ${SERVED_COLUMNS} FROM consent WHERE id = $1`,
         [id],
       );
       return (
         row && {
-          resource: row.resource,
+          resource: servedConsent(row),
           tenant: row.tenant,
           patientBsn: row.patient_bsn,
           inScope: principal.practices.includes(ALL) || principal.practices.includes(row.tenant),

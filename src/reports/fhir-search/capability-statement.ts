@@ -1,4 +1,4 @@
-import type { CapabilityStatement, CapabilityStatementRestResource } from '@medplum/fhirtypes';
+import type { CapabilityStatement, CapabilityStatementRestResource, ResourceType } from '@medplum/fhirtypes';
 import type { FhirResourceProvider } from './resource-provider';
 import { getSearchDefinition } from './search-definitions';
 
@@ -11,6 +11,22 @@ const COMMON_SEARCH_PARAMS = [
   { name: '_sort', type: 'string', documentation: 'see each type' },
 ] as const;
 
+/**
+ * A `/fhir` interaction besides the providers' read and search: one route on a type without the search machinery.
+ * Its path follows from it (`read`: `GET /<type>/<id>`, `create`: `POST /<type>`), so the route mounted for it and
+ * what the CapabilityStatement declares are the same thing.
+ */
+export type FhirInteraction =
+  | { readonly resourceType: ResourceType; readonly code: 'read'; readonly id: string; readonly documentation: string }
+  | { readonly resourceType: ResourceType; readonly code: 'create'; readonly documentation: string };
+
+/** The route of an interaction below `/fhir`, in Express's form. */
+export function interactionRoute(i: FhirInteraction): { method: 'get' | 'post'; path: string } {
+  return i.code === 'read'
+    ? { method: 'get', path: `/${i.resourceType}/${i.id}` }
+    : { method: 'post', path: `/${i.resourceType}` };
+}
+
 export interface CapabilityOptions {
   /** `<PUBLIC_BASE_URL>/fhir`. */
   readonly fhirBase: string;
@@ -20,29 +36,52 @@ export interface CapabilityOptions {
   readonly date: string;
 }
 
+/** What every resource here says of itself besides its interactions: no history, no conditional writes. */
+const NOT_SUPPORTED = {
+  readHistory: false,
+  updateCreate: false,
+  conditionalCreate: false,
+  conditionalUpdate: false,
+  conditionalDelete: 'not-supported',
+} as const satisfies Partial<CapabilityStatementRestResource>;
+
 /**
- * The CapabilityStatement, generated from the providers the router mounts: the types, their interactions and
- * search parameters (with the standard definitions they follow), formats and security. Nothing here is written by
- * hand per type, so it cannot claim what the routes do not do.
+ * The CapabilityStatement, generated from what the router mounts: the providers' types with read, search and their
+ * search parameters (with the standard definitions they follow), the other interactions (`interactions`), formats
+ * and security. Nothing here is written by hand per type, so it cannot claim what the routes do not do, nor leave out
+ * what they do.
  */
 export function capabilityStatement(
   providers: readonly FhirResourceProvider[],
+  interactions: readonly FhirInteraction[],
   opts: CapabilityOptions,
 ): CapabilityStatement {
-  const resource: CapabilityStatementRestResource[] = providers.map(({ spec }) => ({
+  const others = new Map<ResourceType, FhirInteraction[]>();
+  for (const i of interactions) {
+    others.set(i.resourceType, [...(others.get(i.resourceType) ?? []), i]);
+  }
+  const otherResources: CapabilityStatementRestResource[] = [...others].map(([type, list]) => ({
+    type,
+    interaction: list.map((i) => {
+      const { method, path } = interactionRoute(i);
+      return { code: i.code, documentation: `${method.toUpperCase()} ${path.slice(1)}: ${i.documentation}` };
+    }),
+    versioning: 'no-version',
+    // Express answers 304 to an If-None-Match with the ETag of a read's answer (a hash of it); nothing to read, none.
+    conditionalRead: list.some((i) => i.code === 'read') ? 'not-match' : 'not-supported',
+    ...NOT_SUPPORTED,
+  }));
+  const providerResources: CapabilityStatementRestResource[] = providers.map(({ spec, versioning }) => ({
     type: spec.resourceType,
     documentation: spec.documentation,
     interaction: [
       { code: 'read', documentation: `GET ${spec.resourceType}/{id}` },
       { code: 'search-type', documentation: `GET ${spec.resourceType}?… or POST ${spec.resourceType}/_search` },
     ],
-    versioning: 'no-version',
-    readHistory: false,
-    updateCreate: false,
-    conditionalCreate: false,
-    conditionalRead: 'not-supported',
-    conditionalUpdate: false,
-    conditionalDelete: 'not-supported',
+    versioning,
+    // Every read has an ETag (W/"<versionId>", else a hash of the answer) and Last-Modified (meta.lastUpdated).
+    conditionalRead: 'full-support',
+    ...NOT_SUPPORTED,
     searchParam: [
       ...spec.params.map((p) => {
         const def = getSearchDefinition(spec.resourceType, p.code);
@@ -61,15 +100,20 @@ export function capabilityStatement(
     publisher: 'jeugdbrug',
     kind: 'instance',
     software: { name: 'jeugdbrug', version: opts.version },
-    implementation: { description: 'jeugdbrug FHIR API: audit log and consent registry', url: opts.fhirBase },
+    implementation: {
+      description: 'jeugdbrug FHIR API: audit log, consent registry, monitoring Measure, referral status as Task',
+      url: opts.fhirBase,
+    },
     fhirVersion: '4.0.1',
     format: ['application/fhir+json', 'json'],
     rest: [
       {
         mode: 'server',
         documentation:
-          'Unknown search parameters: 400 naming the parameter (Prefer: handling=strict, the default), or ignored ' +
-          'and left out of the self link with Prefer: handling=lenient.',
+          'Unknown parameters, of a search or a read: 400 naming the parameter (Prefer: handling=strict, the ' +
+          'default), or ignored (and left out of a search’s self link) with Prefer: handling=lenient. A read takes ' +
+          '_elements, _summary=false, _format and _pretty=true (indented). JSON only: _format=xml is 400, an ' +
+          'Accept without JSON 406.',
         security: {
           cors: opts.corsEnabled,
           service: [
@@ -82,7 +126,7 @@ export function capabilityStatement(
             'Every request carries an API key or a JWT of a trusted issuer; the role and the practices and ' +
             'municipalities in scope decide what a search returns. Every read is itself recorded as an AuditEvent.',
         },
-        resource,
+        resource: [...providerResources, ...otherResources],
       },
     ],
   };

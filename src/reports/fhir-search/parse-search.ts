@@ -23,6 +23,8 @@ export interface FhirSearch {
   readonly total: 'none' | 'estimate' | 'accurate';
   /** `_elements`: the top-level elements to return, when given. */
   readonly elements?: readonly string[] | undefined;
+  /** `_pretty=true`: the answer indented for people. */
+  readonly pretty: boolean;
   /** `_sort`, when given: a code of the spec's `sorts`. */
   readonly sort?: { readonly code: string; readonly descending: boolean } | undefined;
   /** `_page`: the opaque token of a page after the first, as the provider made it. */
@@ -34,10 +36,28 @@ export interface FhirSearch {
 }
 
 /** Result parameters understood for every type; anything else starting with `_` is unknown (`_include`, ...). */
-const RESULT_PARAMETERS = ['_count', '_total', '_summary', '_elements', '_sort', '_page', '_format'] as const;
+const RESULT_PARAMETERS = [
+  '_count',
+  '_total',
+  '_summary',
+  '_elements',
+  '_sort',
+  '_page',
+  '_format',
+  '_pretty',
+] as const;
+/** What a read (and the CapabilityStatement) takes: the result parameters that concern one resource. */
+const READ_PARAMETERS = ['_format', '_pretty', '_elements', '_summary'] as const;
 const ELEMENT = /^[a-z][A-Za-z0-9]*$/;
 /** The `_format` values served: JSON only, as the CapabilityStatement says. */
 export const JSON_FORMATS = ['json', 'application/json', 'application/fhir+json'];
+
+/** A read as this server will answer it: which elements, how printed, and what it ignored (`handling=lenient`). */
+export interface FhirRead {
+  readonly elements?: readonly string[] | undefined;
+  readonly pretty: boolean;
+  readonly ignored: readonly string[];
+}
 
 /** Throws the 400 of a search parameter: the OperationOutcome's expression names it. */
 export function failParameter(details: string, parameter: string): never {
@@ -72,6 +92,69 @@ export function alternativesOf(f: Filter): string[] {
     .filter((v) => v !== '');
 }
 
+function parseElements(value: string, name: string): string[] {
+  const elements = value.split(',').map((e) => e.trim());
+  if (elements.some((e) => !ELEMENT.test(e))) {
+    failParameter('_elements: comma-separated names of top-level elements, such as id,type,recorded', name);
+  }
+  return elements;
+}
+
+function parsePretty(value: string, name: string): boolean {
+  if (value !== 'true' && value !== 'false') {
+    failParameter("_pretty: 'true' or 'false'", name);
+  }
+  return value === 'true';
+}
+
+function assertJsonFormat(value: string, name: string): void {
+  if (!JSON_FORMATS.includes(value)) {
+    failParameter('_format: only JSON is served', name);
+  }
+}
+
+/**
+ * Checks the parameters of a read (`GET <type>/<id>`, also of `metadata`) by the rules of a search: `_format`,
+ * `_pretty`, `_elements` and `_summary=false`, each once; anything else is unknown, a 400 naming it or, with
+ * `handling=lenient`, ignored. `_summary` other than `false` is a 400: no summary views are served.
+ */
+export function parseFhirRead(params: URLSearchParams, handling: UnknownParameterHandling = 'strict'): FhirRead {
+  const once = new Set<string>();
+  const ignored: string[] = [];
+  let elements: string[] | undefined;
+  let pretty = false;
+  for (const [name, raw] of params) {
+    const value = raw.trim();
+    if (!(READ_PARAMETERS as readonly string[]).includes(name)) {
+      if (handling === 'lenient') {
+        ignored.push(name);
+        continue;
+      }
+      failParameter(`Unknown parameter '${name}' for a read`, name);
+    }
+    if (once.has(name)) {
+      failParameter(`${name} may be given once`, name);
+    }
+    once.add(name);
+    switch (name) {
+      case '_format':
+        assertJsonFormat(value, name);
+        break;
+      case '_pretty':
+        pretty = parsePretty(value, name);
+        break;
+      case '_elements':
+        elements = parseElements(value, name);
+        break;
+      default:
+        if (value !== 'false') {
+          failParameter("_summary: only 'false' is supported on a read", name);
+        }
+    }
+  }
+  return { elements, pretty, ignored };
+}
+
 /** One parameter through @medplum/core's parser, so that a value it refuses is a 400 naming that parameter. */
 function filtersOf(spec: ResourceSearchSpec, name: string, raw: string): Filter[] {
   try {
@@ -101,6 +184,7 @@ export function parseFhirSearch(
   let summaryCount = false;
   let total: FhirSearch['total'] = 'estimate';
   let elements: string[] | undefined;
+  let pretty = false;
   let sort: FhirSearch['sort'];
   let page: string | undefined;
   for (const [name, raw] of params) {
@@ -149,10 +233,10 @@ export function parseFhirSearch(
         summaryCount = value === 'count';
         break;
       case '_elements':
-        elements = value.split(',').map((e) => e.trim());
-        if (elements.some((e) => !ELEMENT.test(e))) {
-          failParameter('_elements: comma-separated names of top-level elements, such as id,type,recorded', name);
-        }
+        elements = parseElements(value, name);
+        break;
+      case '_pretty':
+        pretty = parsePretty(value, name);
         break;
       case '_sort': {
         const descending = value.startsWith('-');
@@ -167,9 +251,7 @@ export function parseFhirSearch(
         page = value;
         continue;
       case '_format':
-        if (!JSON_FORMATS.includes(value)) {
-          failParameter('_format: only JSON is served', name);
-        }
+        assertJsonFormat(value, name);
         break;
       default:
         break;
@@ -190,6 +272,7 @@ export function parseFhirSearch(
     // A count is only worth asking for when it is exact.
     total: summaryCount ? 'accurate' : total,
     elements,
+    pretty,
     sort,
     page,
     applied,

@@ -33,6 +33,12 @@ export interface ReadResult<T extends Resource> {
  */
 export interface FhirResourceProvider<T extends Resource = Resource> {
   readonly spec: ResourceSearchSpec;
+  /**
+   * `versioned`: every resource it serves carries `meta.versionId`, new on every change (the read's ETag is
+   * `W/"<versionId>"`); `no-version`: it keeps no versions, and says so in the CapabilityStatement. Either way
+   * `meta.lastUpdated` (the read's Last-Modified) is set where the data has it.
+   */
+  readonly versioning: 'versioned' | 'no-version';
   /** Whether an id can be one of this type's (a malformed id is a 404 without a database round trip). */
   isId(id: string): boolean;
   /** Throws a 403 when the principal's role may not read this type at all. */

@@ -101,6 +101,11 @@ describe('parseAuditSearch', () => {
     expect(s.outcomes).toEqual([['0'], ['4', '8']]);
   });
 
+  it('reads |code as a code without a system, not as a code in any system', () => {
+    expect(parse('type=|110106').types).toEqual([[{ system: null, code: '110106' }]]);
+    expect(parse('subtype=|disclose,read').subtypes).toEqual([[{ system: null, code: 'disclose' }, { code: 'read' }]]);
+  });
+
   it('reads agent and entity as exact index tokens, or as a value in any system', () => {
     const s = parse(
       'agent=https://jeugdbrug.nl/fhir/NamingSystem/cbs-gemeentecode|GM0226&entity=Consent/abc&entity:identifier=GM0226',

@@ -5,7 +5,12 @@ import { AUDIT_EVENT_SEARCH } from '../../../src/reports/audit-search/search-par
 import { CONSENT_SEARCH } from '../../../src/reports/consent-search/consent-search';
 import { capabilityStatement } from '../../../src/reports/fhir-search/capability-statement';
 import { decodePageToken, encodePageToken } from '../../../src/reports/fhir-search/page-token';
-import { handlingOf, parseFhirSearch, type FhirSearch } from '../../../src/reports/fhir-search/parse-search';
+import {
+  handlingOf,
+  parseFhirRead,
+  parseFhirSearch,
+  type FhirSearch,
+} from '../../../src/reports/fhir-search/parse-search';
 import type { FhirResourceProvider } from '../../../src/reports/fhir-search/resource-provider';
 import { toSearchset, withElements } from '../../../src/reports/fhir-search/searchset';
 import { z } from 'zod';
@@ -160,10 +165,37 @@ describe('searchset Bundles', () => {
   });
 });
 
+describe('parseFhirRead', () => {
+  it('takes _elements, _pretty, _format and _summary=false, as a search does', () => {
+    const read = (q: string, handling: 'strict' | 'lenient' = 'strict') =>
+      parseFhirRead(new URLSearchParams(q), handling);
+    expect(read('_elements=type,recorded&_pretty=true&_format=json&_summary=false')).toEqual({
+      elements: ['type', 'recorded'],
+      pretty: true,
+      ignored: [],
+    });
+    expect(read('')).toEqual({ elements: undefined, pretty: false, ignored: [] });
+    expect(read('foo=1&_count=2', 'lenient').ignored).toEqual(['foo', '_count']);
+    expect(parse('_pretty=true').pretty).toBe(true);
+  });
+
+  it.each([
+    ['foo=bar', 'foo'],
+    ['_count=1', '_count'],
+    ['_format=xml', '_format'],
+    ['_pretty=1', '_pretty'],
+    ['_summary=true', '_summary'],
+    ['_elements=a.b', '_elements'],
+    ['_pretty=true&_pretty=false', '_pretty'],
+  ])('answers 400 naming the parameter of %s', (query, name) => {
+    expect(rejected(() => parseFhirRead(new URLSearchParams(query)))).toBe(name);
+  });
+});
+
 describe('capabilityStatement', () => {
   it('lists each provider with read, search-type and its parameters with their standard definitions', () => {
     const provider = { spec: AUDIT_EVENT_SEARCH } as FhirResourceProvider;
-    const cs = capabilityStatement([provider], {
+    const cs = capabilityStatement([provider], [], {
       fhirBase: 'https://jb.example/fhir',
       version: '1.2.3',
       corsEnabled: false,
@@ -176,6 +208,21 @@ describe('capabilityStatement', () => {
     );
     expect(r?.searchParam?.find((p) => p.name === '_sort')?.documentation).toBe('date | -date');
     expect(cs.implementation?.url).toBe('https://jb.example/fhir');
+  });
+
+  it('lists the other interactions on their types, with the route each is', () => {
+    const cs = capabilityStatement(
+      [],
+      [
+        { resourceType: 'Measure', code: 'read', id: 'm1', documentation: 'the only Measure' },
+        { resourceType: 'Task', code: 'create', documentation: 'a status' },
+      ],
+      { fhirBase: 'https://jb.example/fhir', version: '1', corsEnabled: false, date: '2026-01-01T00:00:00Z' },
+    );
+    expect(cs.rest?.[0]?.resource?.map((r) => [r.type, r.interaction, r.searchParam])).toEqual([
+      ['Measure', [{ code: 'read', documentation: 'GET Measure/m1: the only Measure' }], undefined],
+      ['Task', [{ code: 'create', documentation: 'POST Task: a status' }], undefined],
+    ]);
   });
 });
 
