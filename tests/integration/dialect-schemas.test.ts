@@ -86,6 +86,16 @@ const genericCases: Case[] = [
     body: changed(contact, ['child', 'birthDate'], '2025-03-11'),
     notInSchema: 'JSON Schema cannot compare the values of two fields',
   },
+  {
+    name: 'a trajectory started before the birth date',
+    body: changed(contact, ['trajectory', 'startDate'], '2013-01-01'),
+    notInSchema: 'JSON Schema cannot compare the values of two fields',
+  },
+  {
+    name: 'a contact before its trajectory started',
+    body: changed(contact, ['contact', 'start'], '2025-02-23T10:00:00+01:00'),
+    notInSchema: 'JSON Schema cannot compare the values of two fields',
+  },
   { name: 'a municipality name', body: changed(contact, ['child', 'municipality'], 'Overbetuwe') },
   { name: 'a municipality without GM', body: changed(contact, ['child', 'municipality'], '0226') },
   {

@@ -245,6 +245,30 @@ describe('generic-json rejects bad input naming the field', () => {
       'business-rule',
     ],
     [
+      'a trajectory started before the birth date',
+      'contact-10y-two-guardians',
+      ['trajectory', 'startDate'],
+      '2013-01-01',
+      'trajectory.startDate',
+      'business-rule',
+    ],
+    [
+      'a closed trajectory started before the birth date',
+      'trajectory-closed-escalated',
+      ['trajectory', 'startDate'],
+      '2001-01-01',
+      'trajectory.startDate',
+      'business-rule',
+    ],
+    [
+      'a contact before its trajectory started',
+      'contact-10y-two-guardians',
+      ['contact', 'start'],
+      '2025-02-23T23:30:00+01:00',
+      'contact.start',
+      'business-rule',
+    ],
+    [
       'a duplicate guardian id',
       'contact-10y-two-guardians',
       ['guardians', 1, 'id'],
@@ -383,6 +407,22 @@ describe('fhir-bundle rejects bad input naming Bundle.entry[i].resource.<field>'
       'invalid',
     ],
     [
+      'a trajectory started before the birth date',
+      contact,
+      entry(4, 'period', 'start'),
+      '2013-01-01',
+      'Bundle.entry[4].resource.period.start',
+      'business-rule',
+    ],
+    [
+      'a contact before its trajectory started',
+      contact,
+      entry(5, 'period', 'start'),
+      '2025-02-23T23:30:00+01:00',
+      'Bundle.entry[5].resource.period.start',
+      'business-rule',
+    ],
+    [
       'a RelatedPerson without parental authority',
       contact,
       entry(3, 'extension'),
@@ -509,6 +549,18 @@ describe('csv rejects bad rows naming row N.column', () => {
     ['a missing contact mode', { contact_mode: '' }, 'row 2.contact_mode', 'required'],
     ['a missing BSN', { bsn: '' }, 'row 2.bsn', 'required'],
     ['an unknown contact mode', { contact_mode: '9' }, 'row 2.contact_mode', 'code-invalid'],
+    [
+      'a trajectory started before the birth date',
+      { trajectory_start: '2010-01-01' },
+      'row 2.trajectory_start',
+      'business-rule',
+    ],
+    [
+      'a contact before its trajectory started',
+      { contact_start: '31-01-2025 10:00' },
+      'row 2.contact_start',
+      'business-rule',
+    ],
     ['a start at an hour that does not exist', { contact_start: '10-03-2025 25:00' }, 'row 2.contact_start', 'invalid'],
   ])('rejects %s', (_name, changes, expression, code) => {
     expect(mapCsv(`${HEADER}\n${csvRow(changes)}\n`)).toContainEqual({ expression, code });
