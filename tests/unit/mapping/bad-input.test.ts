@@ -145,22 +145,6 @@ describe('generic-json rejects bad input naming the field', () => {
       'guardians[1].hasAuthority',
       'required',
     ],
-    [
-      'a duration as text',
-      'contact-10y-two-guardians',
-      ['contact', 'durationMinutes'],
-      '45',
-      'contact.durationMinutes',
-      'invalid',
-    ],
-    [
-      'hasAuthority as text',
-      'contact-10y-two-guardians',
-      ['guardians', 1, 'hasAuthority'],
-      'yes',
-      'guardians[1].hasAuthority',
-      'invalid',
-    ],
     ['an unknown field', 'contact-10y-two-guardians', ['child', 'email'], 'x@example.nl', 'child.email', 'structure'],
     [
       'an unknown event type',
@@ -298,6 +282,50 @@ describe('generic-json rejects bad input naming the field', () => {
     expect(issues).toContainEqual({ expression, code });
   });
 
+  // A value of the wrong JSON type makes the body malformed: 400, as a FHIR server answers it (these were 422).
+  it.each([
+    [
+      'a duration as text',
+      'contact-10y-two-guardians',
+      ['contact', 'durationMinutes'],
+      '45',
+      'contact.durationMinutes',
+    ],
+    [
+      'hasAuthority as text',
+      'contact-10y-two-guardians',
+      ['guardians', 1, 'hasAuthority'],
+      'yes',
+      'guardians[1].hasAuthority',
+    ],
+    ['a BSN as a number', 'contact-10y-two-guardians', ['child', 'bsn'], 123456782, 'child.bsn'],
+    ['a birth date as null', 'contact-10y-two-guardians', ['child', 'birthDate'], null, 'child.birthDate'],
+    [
+      'a product category as a number',
+      'referral-created-ggz',
+      ['referral', 'productCategory'],
+      45,
+      'referral.productCategory',
+    ],
+  ] as const)('rejects %s with a 400 naming the field', (_name, fixture, path, value, expression) => {
+    const { status, issues } = rejectionOf(() => mapOne(genericJsonDialect, changed(G, fixture, path, value)));
+    expect(status).toBe(400);
+    expect(issues).toContainEqual({ expression, code: 'structure' });
+  });
+
+  it('tells a product category sent as a number that it is a string code, not an unknown one', () => {
+    const body = changed(G, 'referral-created-ggz', ['referral', 'productCategory'], 45);
+    try {
+      mapOne(genericJsonDialect, body);
+    } catch (err) {
+      const text = (err as OperationOutcomeError).outcome.issue?.[0]?.details?.text ?? '';
+      expect(text).toMatch(/is a string code/);
+      expect(text).not.toMatch(/unknown/);
+      return;
+    }
+    throw new Error('expected a rejection');
+  });
+
   it('prefixes the expression with the place of the event in an array', () => {
     const bad = changed(G, 'contact-10y-two-guardians', ['child', 'bsn'], '123456783');
     const records = genericJsonDialect.split([readInput(G, 'contact-17y-phone'), bad]);
@@ -399,14 +427,6 @@ describe('fhir-bundle rejects bad input naming Bundle.entry[i].resource.<field>'
       'required',
     ],
     [
-      'a length as text',
-      contact,
-      entry(5, 'length', 'value'),
-      '45',
-      'Bundle.entry[5].resource.length.value',
-      'invalid',
-    ],
-    [
       'a trajectory started before the birth date',
       contact,
       entry(4, 'period', 'start'),
@@ -484,6 +504,14 @@ describe('fhir-bundle rejects bad input naming Bundle.entry[i].resource.<field>'
     const { status, issues } = rejectionOf(() => mapOne(fhirBundleDialect, changed(B, fixture, path, value)));
     expect(status).toBe(422);
     expect(issues).toContainEqual({ expression, code });
+  });
+
+  it('rejects a length as text with a 400 naming it (was 422)', () => {
+    const { status, issues } = rejectionOf(() =>
+      mapOne(fhirBundleDialect, changed(B, contact, entry(5, 'length', 'value'), '45')),
+    );
+    expect(status).toBe(400);
+    expect(issues).toContainEqual({ expression: 'Bundle.entry[5].resource.length.value', code: 'structure' });
   });
 
   it('rejects a Bundle holding two events', () => {
