@@ -172,6 +172,14 @@ describe('bad input gets a clear OperationOutcome naming the field', () => {
     expect(body.receipts[1]!.outcome!.issue.flatMap((i) => i.expression ?? [])).toContain('[1].child.bsn');
   });
 
+  it('gives the receipt of a single event no location, never an empty one: its id finds its state', async () => {
+    const res = await post(JSON.stringify(buildReferralEvent()));
+    expect(res.status).toBe(202);
+    const [receipt] = ((await res.json()) as { receipts: Record<string, unknown>[] }).receipts;
+    expect(receipt).not.toHaveProperty('location');
+    expect((await app.request(`/his/v1/events/${String(receipt!.id)}`)).status).toBe(200);
+  });
+
   it('answers 400 for an empty batch', async () => {
     expect((await post('[]')).status).toBe(400);
   });
