@@ -68,6 +68,9 @@ export interface HisDialect {
    * 400 for a wrong shape) whose `issue.expression` names the field, prefixed by the record's location.
    */
   map(record: RawRecord): CanonicalEvent;
-  /** The JSON Schema of one record, served at `GET /his/v1/schema/{name}`. */
+  /**
+   * The JSON Schema served at `GET /his/v1/schema/{name}`: of a request body for a JSON dialect (one record or an
+   * array of them), of one row for CSV. Generated from the zod schema `map` validates with, so the two agree.
+   */
   jsonSchema(): unknown;
 }

@@ -24,12 +24,17 @@ import { contentDigest, eventIdConflict, referralIdReused, sealEvent } from './s
 /** The answer for one submitted event. */
 export interface Receipt {
   readonly status: 'accepted' | 'duplicate' | 'rejected';
-  /** Where the event stood in the request: `[3]`, `row 5`, or empty for a single event. */
-  readonly location: string;
+  /** Where the event stood in an array or a CSV file: `[3]`, `row 5`; absent for a single event (never empty). */
+  readonly location?: string;
   readonly eventId?: string | undefined;
   /** jeugdbrug's id of the event: `GET /his/v1/events/{id}`. */
   readonly id?: string | undefined;
   readonly outcome?: OperationOutcome | undefined;
+}
+
+/** A receipt's `location`: the record's place in the request, left out for a single event, which has none. */
+function locationOf(record: RawRecord): { location?: string } {
+  return record.location ? { location: record.location } : {};
 }
 
 /**
@@ -54,11 +59,11 @@ export async function ingestRecords(
       const event = dialect.map(record);
       assertMayAct(event.practice.agb, record.location);
       accepted.push({ event, record, index: receipts.length });
-      receipts.push({ status: 'accepted', location: record.location, eventId: event.sourceEventId });
+      receipts.push({ status: 'accepted', ...locationOf(record), eventId: event.sourceEventId });
     } catch (err) {
       receipts.push({
         status: 'rejected',
-        location: record.location,
+        ...locationOf(record),
         eventId: eventIdOf(record),
         outcome: outcomeOf(err),
       });
@@ -198,7 +203,7 @@ async function withoutReusedReferralIds<
   }
   for (const r of reused) {
     const receipt = receipts[r.index]!;
-    receipts[r.index] = { ...receipt, status: 'rejected', outcome: referralIdReused(receipt.location, r.row) };
+    receipts[r.index] = { ...receipt, status: 'rejected', outcome: referralIdReused(receipt.location ?? '', r.row) };
   }
   return rows.filter((r) => !reused.has(r));
 }

@@ -17,7 +17,7 @@ export function errorHandler(
   onRefusal: (req: Request, res: Response) => Promise<void>,
 ): ErrorRequestHandler {
   return async (err: unknown, req, res, _next) => {
-    const outcome = toOutcome(err, bodyLimit);
+    const outcome = toOutcome(err, bodyLimit, req.headers['content-encoding']);
     const status = outcome ? httpStatusOf(outcome) : 500;
     if (status === 403) {
       // A refusal is itself audited; a failure to audit it must not turn the 403 into a 500.
@@ -66,7 +66,13 @@ export function errorHandler(
 /** Seconds a client is asked to wait after a 503: about how long a PostgreSQL restart or Redis failover takes. */
 export const RETRY_AFTER_S = 5;
 
-function toOutcome(err: unknown, bodyLimit: string): OperationOutcome | undefined {
+/** Whether an error comes from node:zlib (gzip, deflate, br): it carries zlib's `errno` and its own `code`. */
+function isDecompressionError(err: unknown): boolean {
+  const e = err as { errno?: unknown; code?: unknown } | undefined;
+  return typeof e?.errno === 'number' && typeof e.code === 'string';
+}
+
+function toOutcome(err: unknown, bodyLimit: string, contentEncoding: string | undefined): OperationOutcome | undefined {
   if (err instanceof OperationOutcomeError) {
     return err.outcome;
   }
@@ -93,6 +99,14 @@ function toOutcome(err: unknown, bodyLimit: string): OperationOutcome | undefine
       return badRequest('Request aborted', 'body');
     case undefined:
     default:
+      if (isDecompressionError(err)) {
+        // Not zlib's own words ("incorrect header check"): say what is wrong and which header to look at.
+        return badRequest(
+          `The body cannot be decompressed as ${contentEncoding ?? 'its Content-Encoding'} says: send it compressed ` +
+            'that way, or without Content-Encoding',
+          'Content-Encoding',
+        );
+      }
       return err instanceof Error && 'status' in err && (err as { status: number }).status < 500
         ? normalizeOperationOutcome(badRequest(err.message))
         : undefined;

@@ -36,6 +36,38 @@ function isMissing(input: unknown, path: readonly PropertyKey[]): boolean {
   );
 }
 
+/** The value at `path` inside the input, or undefined where there is none. */
+function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
+  let at = input;
+  for (const p of path) {
+    if (at === null || typeof at !== 'object') {
+      return undefined;
+    }
+    at = (at as Record<PropertyKey, unknown>)[p];
+  }
+  return at;
+}
+
+/** The JSON type of a value as a reader of the message knows them. */
+function jsonTypeOf(value: unknown): string {
+  return value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
+}
+
+/**
+ * Whether an issue is about the JSON type of a value that is there (a number where a string code belongs, text where
+ * true or false belongs), rather than about its content: the body is malformed, a 400 as a FHIR server answers it.
+ */
+function isWrongJsonType(i: z.core.$ZodIssue, input: unknown): boolean {
+  if (i.code === 'invalid_type') {
+    return !isMissing(input, i.path);
+  }
+  if (i.code === 'invalid_value') {
+    const value = valueAt(input, i.path);
+    return value !== undefined && !i.values.some((v) => jsonTypeOf(v) === jsonTypeOf(value));
+  }
+  return false;
+}
+
 /**
  * OperationOutcome issues from zod's, one per broken field: a missing field is `required`, an unknown one is named
  * by its own path (zod reports it on the parent object), an unknown code `code-invalid`, anything else `invalid`.
@@ -55,6 +87,12 @@ function outcomeIssuesOf(
       }
     } else if (i.code !== 'custom' && isMissing(input, i.path)) {
       out.push(fieldIssue('is required', expressionOf(path), 'required'));
+    } else if (isWrongJsonType(i, input)) {
+      const message =
+        i.code === 'invalid_type'
+          ? `must be a JSON ${i.expected}, not ${jsonTypeOf(valueAt(input, i.path))}`
+          : i.message;
+      out.push(fieldIssue(message, expressionOf(path), 'structure'));
     } else {
       // A value outside a code list (the terminology tables, FHIR's own, or the event types) is an unknown code.
       const unknownCode = i.code === 'invalid_value' || (i.code === 'invalid_union' && i.errors.length === 0);
@@ -71,7 +109,9 @@ export function throwIssues(issues: OperationOutcomeIssue[]): never {
 
 /**
  * Parses with a schema or throws an outcome whose issues name the fields: 422 (the default) for content that breaks
- * a rule, 400 for a request whose form is wrong (query parameters, operator filters).
+ * a rule (a missing or unknown field, a check digit, an unknown code), 400 for a request whose form is wrong (query
+ * parameters, operator filters) and for a body holding a value of the wrong JSON type, as FHIR servers tell
+ * structurally invalid input (400) from semantically invalid input (422).
  */
 export function parseOrThrow<T>(
   schema: z.ZodType<T>,
@@ -82,7 +122,8 @@ export function parseOrThrow<T>(
   const parsed = schema.safeParse(value);
   if (!parsed.success) {
     const issues = outcomeIssuesOf(parsed.error.issues, value, expressionOf);
-    throw new OperationOutcomeError(status === 400 ? badRequestIssues(issues) : unprocessableIssues(issues));
+    const malformed = status === 400 || parsed.error.issues.some((i) => isWrongJsonType(i, value));
+    throw new OperationOutcomeError(malformed ? badRequestIssues(issues) : unprocessableIssues(issues));
   }
   return parsed.data;
 }

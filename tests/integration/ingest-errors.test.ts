@@ -37,7 +37,6 @@ describe('bad input gets a clear OperationOutcome naming the field', () => {
     ['an unknown product category', 'referral.productCategory', withReferral({ productCategory: '99' })],
     ['an unknown referrer type', 'referral.referrerType', withReferral({ referrerType: '77' })],
     ['a missing field', 'referral.authoredOn', withReferral({ authoredOn: undefined })],
-    ['a mistyped field', 'child.birthDate', withChild({ birthDate: 20120304 })],
     ['a malformed municipality code', 'child.municipality', withChild({ municipality: '0226' })],
   ])('answers 422 for %s, naming %s', async (_what, expression, event) => {
     const res = await post(JSON.stringify(event));
@@ -45,6 +44,42 @@ describe('bad input gets a clear OperationOutcome naming the field', () => {
     const body = (await res.json()) as Outcome;
     expect(body.resourceType).toBe('OperationOutcome');
     expect(body.issue.flatMap((i) => i.expression ?? [])).toContain(expression);
+  });
+
+  // Structurally invalid (a value of the wrong JSON type) is 400, as FHIR servers answer it; these were 422.
+  it.each([
+    ['a date as a number', 'child.birthDate', withChild({ birthDate: 20120304 })],
+    ['a product category as a number', 'referral.productCategory', withReferral({ productCategory: 45 })],
+  ])('answers 400 for %s, naming %s', async (_what, expression, event) => {
+    const res = await post(JSON.stringify(event));
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as Outcome;
+    expect(body.issue.filter((i) => i.expression?.includes(expression)).map((i) => i.code)).toEqual(['structure']);
+  });
+
+  it('answers an empty object with 422 naming eventType, and an empty array with 400 naming the body', async () => {
+    const empty = await post('{}');
+    expect(empty.status).toBe(422);
+    expect(((await empty.json()) as Outcome).issue.flatMap((i) => i.expression ?? [])).toContain('eventType');
+    const none = await post('[]');
+    expect(none.status).toBe(400);
+    const outcome = (await none.json()) as Outcome;
+    expect(outcome.issue.map((i) => [i.expression, i.details?.text])).toEqual([
+      [['body'], expect.stringMatching(/no events/)],
+    ]);
+  });
+
+  it('answers a body that is not the gzip its Content-Encoding says with 400 naming Content-Encoding, in words', async () => {
+    const res = await app.request('/his/v1/events', {
+      method: 'POST',
+      body: 'this is not gzip',
+      headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' },
+    });
+    expect(res.status).toBe(400);
+    const outcome = (await res.json()) as Outcome;
+    expect(outcome.issue[0]!.expression).toEqual(['Content-Encoding']);
+    expect(outcome.issue[0]!.details?.text).toMatch(/cannot be decompressed as gzip/);
+    expect(outcome.issue[0]!.details?.text).not.toMatch(/header check/);
   });
 
   it('answers 422 for an unknown ICPC code when the event carries one', async () => {
@@ -66,7 +101,9 @@ describe('bad input gets a clear OperationOutcome naming the field', () => {
   it('answers 413 for a body over the size limit', async () => {
     const res = await post(JSON.stringify([buildReferralEvent(), { padding: 'x'.repeat(70 * 1024) }]));
     expect(res.status).toBe(413);
-    expect(((await res.json()) as Outcome).issue[0]!.code).toBe('too-long');
+    const outcome = (await res.json()) as Outcome;
+    expect(outcome.issue[0]!.code).toBe('too-long');
+    expect(outcome.issue[0]!.expression).toEqual(['body']);
   });
 
   it('answers 415 for an unsupported content type, naming the header', async () => {
@@ -133,6 +170,14 @@ describe('bad input gets a clear OperationOutcome naming the field', () => {
       ['[3]', 'accepted'],
     ]);
     expect(body.receipts[1]!.outcome!.issue.flatMap((i) => i.expression ?? [])).toContain('[1].child.bsn');
+  });
+
+  it('gives the receipt of a single event no location, never an empty one: its id finds its state', async () => {
+    const res = await post(JSON.stringify(buildReferralEvent()));
+    expect(res.status).toBe(202);
+    const [receipt] = ((await res.json()) as { receipts: Record<string, unknown>[] }).receipts;
+    expect(receipt).not.toHaveProperty('location');
+    expect((await app.request(`/his/v1/events/${String(receipt!.id)}`)).status).toBe(200);
   });
 
   it('answers 400 for an empty batch', async () => {

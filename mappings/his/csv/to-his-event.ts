@@ -3,6 +3,7 @@ import { tryNormaliseDateTime } from '../../../src/kernel/fhir/identifiers';
 import { dateOf, helpQuestionOf } from '../shared/derive';
 import type { ExpressionOf } from '../../../src/kernel/zod-outcome';
 import { IssueCollector } from '../shared/issues';
+import { checkTrajectoryDates } from '../shared/trajectory-dates';
 import type { GuardianData, HisEvent, TrajectoryData } from '../shared/model';
 import type { CsvRow } from './schema';
 
@@ -92,6 +93,16 @@ export function fromCsvRow(row: CsvRow, expressionOf: ExpressionOf): HisEvent {
   if (occurredAt !== undefined && row.birth_date > dateOf(occurredAt)) {
     issues.add(['birth_date'], `lies after ${isContact ? 'contact_start' : 'closed_on'}`);
   }
+  checkTrajectoryDates(
+    issues,
+    {
+      birthDate: row.birth_date,
+      startDate: row.trajectory_start,
+      contactStart: isContact ? row.contact_start : undefined,
+    },
+    { startDate: ['trajectory_start'], contactStart: ['contact_start'] },
+    { birthDate: 'birth_date', startDate: 'trajectory_start' },
+  );
   issues.throwIfAny();
   const helpQuestion = row.help_question?.[0] ?? (row.icpc ? helpQuestionOf(row.icpc) : undefined);
   if (occurredAt === undefined || helpQuestion === undefined) {

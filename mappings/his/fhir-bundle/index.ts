@@ -1,8 +1,8 @@
 import { badRequest, OperationOutcomeError } from '@medplum/core';
-import { z } from 'zod';
 import type { HisDialect, RawRecord } from '../../../src/contracts/his-dialect';
 import { expressionOf } from '../../../src/kernel/zod-outcome';
 import { toCanonicalEvent } from '../shared/canonical-event';
+import { oneOrManyJsonSchema } from '../shared/json-schema';
 import type { ExpressionOf } from '../../../src/kernel/zod-outcome';
 import { parseOrThrow } from '../../../src/kernel/zod-outcome';
 import { bundleSchema } from './schema';
@@ -39,5 +39,15 @@ export const fhirBundleDialect: HisDialect = {
     const at = bundleExpressionOf(record.location);
     return toCanonicalEvent(fromBundle(parseOrThrow(bundleSchema, record.value, at), at));
   },
-  jsonSchema: () => z.toJSONSchema(bundleSchema, { io: 'input' }),
+  jsonSchema: () =>
+    oneOrManyJsonSchema(
+      bundleSchema,
+      'One FHIR R4 Bundle of the fhir-bundle dialect (mappings/his/fhir-bundle/README.md), or a non-empty array of ' +
+        'them. Besides what this schema says, POST /his/v1/events checks what JSON Schema cannot, or what it reads ' +
+        'from codes and identifiers by their system: the 11-proef of every BSN; that every reference resolves to an ' +
+        'entry of the Bundle; the codes of each code system against its table (of JZ020 this schema lists them); ' +
+        'that no date lies in the future ' +
+        'and that dates come in order (birthDate not after Bundle.timestamp nor after the trajectory start, a ' +
+        "contact not before it); which resources an event's Bundle holds together.",
+    ),
 };

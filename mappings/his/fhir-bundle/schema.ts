@@ -1,19 +1,67 @@
 import { z } from 'zod';
-import { isValidDateTime, isValidIsoDate } from '../../../src/kernel/fhir/identifiers';
+import {
+  AGB_PATTERN,
+  AGB_SYSTEM,
+  BSN_PATTERN,
+  BSN_SYSTEM,
+  FHIR_DATE,
+  FHIR_DATE_TIME,
+  isValidDateTime,
+  isValidIsoDate,
+  MUNICIPALITY_CODE_PATTERN,
+  MUNICIPALITY_CODE_SYSTEM,
+  URA_PATTERN,
+  URA_SYSTEM,
+} from '../../../src/kernel/fhir/identifiers';
+import { JZ020_SYSTEM } from '../../../src/kernel/fhir/systems';
+import { codesOf, EXTENSION } from '../../../src/kernel/fhir/terminology';
 import { dateTime, isoDate, pastDate, sourceId, text } from '../../../src/kernel/fhir/fields';
 
 /**
  * The parts of a FHIR R4 Bundle the `fhir-bundle` dialect reads. Objects are loose: elements the dialect does not
  * read are ignored and never copied (the output is rebuilt from what was read). Codes, identifiers and references
  * are checked afterwards in to-his-event.ts, where the tables and the other entries are at hand.
+ *
+ * Of those later checks, the ones JSON Schema can say are said to the readers of the served schema with `meta`
+ * (`contains`, `if`/`then`): one Organization and one Patient, the Patient's BSN identifier and municipality, a
+ * guardian's parental authority, the JZ020 code of a referral. tests/integration/dialect-schemas.test.ts holds the
+ * served schema and the endpoint to the same answers.
  */
+
+/** JSON Schema for "an array holding `min` to `max` items like `item`". */
+function holds(item: object, min = 1, max?: number): Record<string, unknown> {
+  return { type: 'array', contains: item, minContains: min, ...(max === undefined ? {} : { maxContains: max }) };
+}
+
+/** JSON Schema for an object whose `key` is `value`. */
+function whose(key: string, value: unknown): Record<string, unknown> {
+  return { type: 'object', properties: { [key]: { const: value } }, required: [key] };
+}
+
+/** JSON Schema for a list of extensions holding one of `url`. */
+const extensionsHolding = (url: string): Record<string, unknown> => holds(whose('url', url));
 
 const uri = z.string().max(500);
 const coding = z
   .object({ system: uri.optional(), code: z.string().max(100).optional(), display: z.string().optional() })
   .loose();
 const concept = z.object({ coding: z.array(coding).max(20).optional() }).loose();
-const identifier = z.object({ system: uri.optional(), value: z.string().max(200).optional() }).loose();
+/** JSON Schema: an identifier in one of these systems has a value of its form (its check digit aside). */
+const IDENTIFIER_FORMS: readonly (readonly [string, RegExp])[] = [
+  [BSN_SYSTEM, BSN_PATTERN],
+  [AGB_SYSTEM, AGB_PATTERN],
+  [URA_SYSTEM, URA_PATTERN],
+  [MUNICIPALITY_CODE_SYSTEM, MUNICIPALITY_CODE_PATTERN],
+];
+const identifier = z
+  .object({ system: uri.optional(), value: z.string().max(200).optional() })
+  .loose()
+  .meta({
+    allOf: IDENTIFIER_FORMS.map(([system, pattern]) => ({
+      if: whose('system', system),
+      then: { type: 'object', required: ['value'], properties: { value: { type: 'string', pattern: pattern.source } } },
+    })),
+  });
 const reference = z
   .object({
     reference: z.string().max(500).optional(),
@@ -34,6 +82,10 @@ const humanName = z.object({ given: z.array(text(100)).max(5).optional(), family
 /** FHIR Period.start/end are dateTimes, which may be plain dates; the dialect works with the date. */
 const dateOrDateTime = z
   .string()
+  .regex(new RegExp(`${FHIR_DATE.source}|${FHIR_DATE_TIME.source}`), {
+    message: 'a date YYYY-MM-DD or a dateTime with time zone',
+    abort: true,
+  })
   .refine((v) => isValidIsoDate(v) || isValidDateTime(v), 'a date YYYY-MM-DD or a dateTime with time zone');
 
 /** The child. */
@@ -41,13 +93,21 @@ const patientSchema = z
   .object({
     resourceType: z.literal('Patient'),
     id: sourceId.optional(),
-    identifier: z.array(identifier).min(1).max(10),
+    identifier: z
+      .array(identifier)
+      .min(1)
+      .max(10)
+      .meta({ description: 'the BSN identifier', ...holds(whose('system', BSN_SYSTEM)) }),
     name: z.array(humanName).max(5).optional(),
     birthDate: pastDate,
     address: z
       .array(z.object({ extension: extensions }).loose())
       .min(1)
-      .max(5),
+      .max(5)
+      .meta({
+        description: 'the municipality of residence as an extension of an address',
+        ...holds({ type: 'object', properties: { extension: extensionsHolding(EXTENSION.municipality) } }),
+      }),
   })
   .loose();
 
@@ -62,7 +122,17 @@ const relatedPersonSchema = z
     relationship: z.array(concept).max(5).optional(),
     name: z.array(humanName).max(5).optional(),
   })
-  .loose();
+  .loose()
+  .meta({
+    description: 'whether they hold parental authority: the extension, with valueBoolean',
+    allOf: [
+      {
+        type: 'object',
+        required: ['extension'],
+        properties: { extension: extensionsHolding(EXTENSION.parentalAuthority) },
+      },
+    ],
+  });
 
 /** The sending practice. */
 const organizationSchema = z
@@ -108,6 +178,25 @@ const episodeOfCareSchema = z
   })
   .loose();
 
+/** JSON Schema: a JZ020 coding holds a known code; an active referral has one in `category`. */
+function jz020Rules(): Record<string, unknown> {
+  const jz020Coding = whose('system', JZ020_SYSTEM);
+  const knownCodes = {
+    if: jz020Coding,
+    then: { type: 'object', properties: { code: { enum: codesOf(JZ020_SYSTEM) } } },
+  };
+  const concept = (coding: object) => ({ type: 'object', properties: { coding: { type: 'array', ...coding } } });
+  return {
+    allOf: [
+      { type: 'object', properties: { category: { type: 'array', items: concept({ items: knownCodes }) } } },
+      {
+        if: whose('status', 'active'),
+        then: { type: 'object', required: ['category'], properties: { category: holds(concept(holds(jz020Coding))) } },
+      },
+    ],
+  };
+}
+
 /** A referral. */
 const serviceRequestSchema = z
   .object({
@@ -127,7 +216,8 @@ const serviceRequestSchema = z
       .max(1, 'at most one note: the reason')
       .optional(),
   })
-  .loose();
+  .loose()
+  .meta({ description: 'a referral: an active one names its JZ020 product category', ...jz020Rules() });
 
 const provisionPeriod = z.object({ start: isoDate, end: isoDate.optional() }).loose();
 const provisionRule = {
@@ -192,7 +282,13 @@ export const bundleSchema = z
     entry: z
       .array(z.object({ fullUrl: uri.optional(), resource: entryResourceSchema }).loose())
       .min(1)
-      .max(50),
+      .max(50)
+      .meta({
+        description: 'exactly one Organization (the sending practice) and exactly one Patient (the child)',
+        allOf: ['Organization', 'Patient'].map((type) => ({
+          ...holds({ type: 'object', properties: { resource: whose('resourceType', type) } }, 1, 1),
+        })),
+      }),
   })
   .loose();
 

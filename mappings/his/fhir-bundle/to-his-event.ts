@@ -34,6 +34,7 @@ import { dateOf, helpQuestionOf } from '../shared/derive';
 import { agb as agbField, bsn as bsnField, municipalityCode, ura as uraField } from '../../../src/kernel/fhir/fields';
 import type { ExpressionOf } from '../../../src/kernel/zod-outcome';
 import { IssueCollector } from '../shared/issues';
+import { checkTrajectoryDates } from '../shared/trajectory-dates';
 import type {
   ChildData,
   ConsentParty,
@@ -751,6 +752,23 @@ export function fromBundle(bundle: FhirBundle, expressionOf: ExpressionOf): HisE
   const childRead = readChild(r, bundle.timestamp);
   const guardians = readGuardians(r);
   const body = readEventBody(r);
+  const episode = r.all('EpisodeOfCare')[0];
+  if (childRead && body && 'trajectory' in body && episode) {
+    const encounter = r.all('Encounter')[0];
+    checkTrajectoryDates(
+      r.issues,
+      {
+        birthDate: childRead.child.birthDate,
+        startDate: body.trajectory.startDate,
+        contactStart: 'contact' in body ? body.contact.start : undefined,
+      },
+      {
+        startDate: [...episode.path, 'period', 'start'],
+        contactStart: [...(encounter?.path ?? []), 'period', 'start'],
+      },
+      { birthDate: "the Patient's birthDate", startDate: "the EpisodeOfCare's period.start" },
+    );
+  }
   r.issues.throwIfAny();
   if (!practice || !childRead || !body) {
     // Each reader records why it read nothing; this only guards the types.

@@ -1,8 +1,8 @@
 import { badRequest, OperationOutcomeError } from '@medplum/core';
-import { z } from 'zod';
 import type { HisDialect, RawRecord } from '../../../src/contracts/his-dialect';
 import { expressionOf } from '../../../src/kernel/zod-outcome';
 import { toCanonicalEvent } from '../shared/canonical-event';
+import { oneOrManyJsonSchema } from '../shared/json-schema';
 import { parseOrThrow } from '../../../src/kernel/zod-outcome';
 import { genericEventSchema } from './schema';
 import { fromGenericEvent } from './to-his-event';
@@ -32,5 +32,14 @@ export const genericJsonDialect: HisDialect = {
     const at = (path: readonly PropertyKey[]): string => expressionOf(record.location, path);
     return toCanonicalEvent(fromGenericEvent(parseOrThrow(genericEventSchema, record.value, at), at));
   },
-  jsonSchema: () => z.toJSONSchema(genericEventSchema, { io: 'input' }),
+  jsonSchema: () =>
+    oneOrManyJsonSchema(
+      genericEventSchema,
+      'One event of the generic HIS JSON dialect (mappings/his/generic-json/README.md), or a non-empty array of ' +
+        'them. Besides what this schema says, POST /his/v1/events checks what JSON Schema cannot: the 11-proef of ' +
+        'every BSN; that no date lies in the future; that child.birthDate lies neither after occurredAt nor after ' +
+        'trajectory.startDate, contact.start not before trajectory.startDate, trajectory.closedOn and a period end ' +
+        'not before their start; that trajectory.closedOn and trajectory.outcome come together; that guardian ids ' +
+        'are unique and every guardianId names a guardian of the event.',
+    ),
 };

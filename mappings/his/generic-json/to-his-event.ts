@@ -1,6 +1,7 @@
 import { dateOf, helpQuestionOf } from '../shared/derive';
 import type { ExpressionOf } from '../../../src/kernel/zod-outcome';
 import { IssueCollector } from '../shared/issues';
+import { checkTrajectoryDates } from '../shared/trajectory-dates';
 import type { GuardianData, HisEvent, TrajectoryData } from '../shared/model';
 import type { GenericEvent } from './schema';
 
@@ -76,6 +77,18 @@ export function fromGenericEvent(e: GenericEvent, expressionOf: ExpressionOf): H
     child: e.child,
     guardians,
   };
+  if (e.eventType === 'contact.recorded' || e.eventType === 'trajectory.closed') {
+    checkTrajectoryDates(
+      issues,
+      {
+        birthDate: e.child.birthDate,
+        startDate: e.trajectory.startDate,
+        contactStart: e.eventType === 'contact.recorded' ? e.contact.start : undefined,
+      },
+      { startDate: ['trajectory', 'startDate'], contactStart: ['contact', 'start'] },
+      { birthDate: 'child.birthDate', startDate: 'trajectory.startDate' },
+    );
+  }
   let out: HisEvent;
   switch (e.eventType) {
     case 'contact.recorded':

@@ -256,7 +256,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
           required: true,
           content: {
             'application/json': {
-              schema: { oneOf: [dialectRef('generic-json'), { type: 'array', items: dialectRef('generic-json') }] },
+              schema: { oneOf: [dialectRef('generic-json'), dialectRef('fhir-bundle')] },
             },
             [FHIR_JSON]: { schema: dialectRef('fhir-bundle') },
             'text/csv': { schema: { type: 'string', description: 'one event per row; columns as in CsvRow' } },
@@ -733,8 +733,8 @@ export function openApiDocument(opts: OpenApiOptions): ReturnType<OpenApiGenerat
       description:
         'Integration middleware between Dutch GP information systems and municipal social-domain systems, on FHIR ' +
         'R4. Errors are FHIR OperationOutcomes whose issue.expression names the field. The request bodies of ' +
-        'POST /his/v1/events are described per dialect in components.schemas (GenericJsonRecord, ' +
-        'FhirBundleRecord, CsvRow).',
+        'POST /his/v1/events are described per dialect in components.schemas (GenericJsonBody, ' +
+        'FhirBundleBody, CsvRow), as GET /his/v1/schema/{dialect} serves them.',
     },
     servers: [{ url: opts.publicBaseUrl }],
   });
@@ -742,10 +742,10 @@ export function openApiDocument(opts: OpenApiOptions): ReturnType<OpenApiGenerat
 }
 
 function dialectSchemaName(dialect: string): string {
-  return { 'generic-json': 'GenericJsonRecord', 'fhir-bundle': 'FhirBundleRecord', csv: 'CsvRow' }[dialect] ?? dialect;
+  return { 'generic-json': 'GenericJsonBody', 'fhir-bundle': 'FhirBundleBody', csv: 'CsvRow' }[dialect] ?? dialect;
 }
 
-/** A reference to a dialect's record schema, registered from the dialect's own zod schema (its jsonSchema()). */
+/** A reference to a dialect's body schema (a CSV row's for csv), registered from the dialect's jsonSchema(). */
 function dialectRef(dialect: string): { $ref: string } {
   return { $ref: `#/components/schemas/${dialectSchemaName(dialect)}` };
 }

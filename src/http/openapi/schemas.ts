@@ -67,7 +67,10 @@ export function searchsetOf(type: string): z.ZodType {
 export const receipt = z
   .object({
     status: z.enum(['accepted', 'duplicate', 'rejected']),
-    location: z.string().meta({ description: 'where the event stood in the request: [3], row 5, or empty' }),
+    location: z
+      .string()
+      .optional()
+      .meta({ description: 'where the event stood in an array or CSV file: [3], row 5; absent for a single event' }),
     eventId: z.string().optional(),
     id: z.uuid().optional().meta({ description: 'jeugdbrug’s id: GET /his/v1/events/{id}' }),
     outcome: operationOutcome.optional(),

@@ -1,59 +1,69 @@
 import { z } from 'zod';
 import {
+  AGB_PATTERN,
+  BSN_PATTERN,
+  FHIR_DATE,
+  FHIR_DATE_TIME,
   isNotInFuture,
-  isValidAgb,
   isValidBsn,
-  isValidDateTime,
-  isValidIsoDate,
-  isValidMunicipalityCode,
-  isValidUra,
+  MUNICIPALITY_CODE_PATTERN,
+  URA_PATTERN,
 } from './identifiers';
 import { codesOf } from './terminology';
 
 /**
  * zod building blocks shared by the dialects. Each says what it expects in its message; none repeats the value
  * for personal data (a BSN must not end up in a logged OperationOutcome), codes are repeated to help the sender.
+ *
+ * What a JSON Schema can say (a length, a pattern, a format) is a zod check that z.toJSONSchema writes out, so the
+ * schemas served at GET /his/v1/schema/{dialect} say it too; a check written with `refine` stays out of them, and
+ * its field's description says so (the 11-proef, a date in the future). A pattern check aborts, so that a value
+ * of the wrong form gets one message, not also the refinement's.
  */
 
 /** FHIR strings may not hold control characters other than tab, LF and CR (@medplum/core rejects them). */
-function hasControlCharacter(v: string): boolean {
-  for (let i = 0; i < v.length; i++) {
-    const c = v.charCodeAt(i);
-    if (c < 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) {
-      return true;
-    }
-  }
-  return false;
-}
+// eslint-disable-next-line no-control-regex -- the control characters are what it looks for
+const NO_CONTROL_CHARACTERS = /^[^\u0000-\u0008\u000B\u000C\u000E-\u001F]*$/;
 
 /** Free text of at most `max` characters that FHIR accepts: not blank (FHIR trims), no control characters. */
 export function text(max: number): z.ZodString {
   return z
     .string()
+    .min(1, { message: 'must not be empty', abort: true })
     .max(max, `at most ${max} characters`)
-    .refine((v) => v.trim() !== '', 'must not be empty')
-    .refine((v) => !hasControlCharacter(v), 'contains control characters');
+    .regex(/\S/, 'must not be empty')
+    .regex(NO_CONTROL_CHARACTERS, 'contains control characters');
 }
 
 /** A HIS's own record id: 1-128 characters, no control characters, no surrounding spaces. */
-export const sourceId = text(128).refine((v) => v.trim() === v, 'has leading or trailing spaces');
+export const sourceId = text(128).regex(/^\S(?:[\s\S]*\S)?$/, 'has leading or trailing spaces');
 
 /** A BSN passing the 11-proef. */
-export const bsn = z.string().refine(isValidBsn, 'not a valid BSN (9 digits passing the 11-proef)');
-/** An AGB code (8 digits). */
-export const agb = z.string().refine(isValidAgb, 'an AGB code of 8 digits');
-/** A URA number (8 digits). */
-export const ura = z.string().refine(isValidUra, 'a URA number of 8 digits');
-/** A CBS municipality code `GM0226`. */
-export const municipalityCode = z.string().refine(isValidMunicipalityCode, 'a CBS municipality code such as GM0226');
-/** A calendar date `YYYY-MM-DD` that exists. */
-export const isoDate = z.string().refine(isValidIsoDate, 'a date YYYY-MM-DD');
-/** A date not after today (a birth date, a start date). */
-export const pastDate = isoDate.refine((d) => isNotInFuture(d), 'lies in the future');
-/** A dateTime with seconds and time zone, as FHIR takes it. */
-export const dateTime = z
+export const bsn = z
   .string()
-  .refine(isValidDateTime, 'a dateTime with seconds and time zone, such as 2025-03-10T14:30:00+01:00');
+  .regex(BSN_PATTERN, { message: 'not a valid BSN (9 digits passing the 11-proef)', abort: true })
+  .refine(isValidBsn, 'not a valid BSN (9 digits passing the 11-proef)')
+  .meta({ description: 'a BSN: 9 digits passing the 11-proef (the 11-proef is checked, not said in this schema)' });
+/** An AGB code (8 digits). */
+export const agb = z.string().regex(AGB_PATTERN, 'an AGB code of 8 digits');
+/** A URA number (8 digits). */
+export const ura = z.string().regex(URA_PATTERN, 'a URA number of 8 digits');
+/** A CBS municipality code `GM0226`. */
+export const municipalityCode = z.string().regex(MUNICIPALITY_CODE_PATTERN, 'a CBS municipality code such as GM0226');
+/** A calendar date `YYYY-MM-DD` that exists (zod's pattern knows the days of each month) and FHIR accepts. */
+export const isoDate = z.iso
+  .date({ error: 'a date YYYY-MM-DD', abort: true })
+  .regex(FHIR_DATE, 'a date YYYY-MM-DD')
+  .meta({ format: 'date' });
+/** A date not after today (a birth date, a start date). */
+export const pastDate = isoDate
+  .refine((d) => isNotInFuture(d), 'lies in the future')
+  .meta({ format: 'date', description: 'a date YYYY-MM-DD not after today (checked, not said in this schema)' });
+const DATE_TIME_MESSAGE = 'a dateTime with seconds and time zone, such as 2025-03-10T14:30:00+01:00';
+/** A dateTime with seconds and time zone, as FHIR takes it. */
+export const dateTime = z.iso
+  .datetime({ offset: true, error: DATE_TIME_MESSAGE, abort: true })
+  .regex(FHIR_DATE_TIME, DATE_TIME_MESSAGE);
 
 /**
  * A code the terminology tables know in `system`, as a zod enum built from the table (so the JSON Schema lists
@@ -65,7 +75,10 @@ export function tableEnum(system: string, label: string): z.ZodEnum<Record<strin
     throw new Error(`The terminology tables know no codes in ${system}`);
   }
   return z.enum(codes as [string, ...string[]], {
-    error: (iss) => `unknown ${label} "${String(iss.input).slice(0, 20)}" (see mappings/terminology)`,
+    error: (iss) =>
+      typeof iss.input === 'string'
+        ? `unknown ${label} "${iss.input.slice(0, 20)}" (see mappings/terminology)`
+        : `a ${label} is a string code, such as "${codes[0]}" (see mappings/terminology)`,
   });
 }
 

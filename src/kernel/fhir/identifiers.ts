@@ -8,9 +8,15 @@ export const URA_SYSTEM = 'http://fhir.nl/fhir/NamingSystem/ura';
 /** No official FHIR URI exists for CBS gemeentecodes; this one is ours and documented in the README. */
 export const MUNICIPALITY_CODE_SYSTEM = 'https://jeugdbrug.nl/fhir/NamingSystem/cbs-gemeentecode';
 
+/** The form of a BSN, an AGB code, a URA number and a CBS municipality code: what a JSON Schema can say of them. */
+export const BSN_PATTERN = /^\d{9}$/;
+export const AGB_PATTERN = /^\d{8}$/;
+export const URA_PATTERN = /^\d{8}$/;
+export const MUNICIPALITY_CODE_PATTERN = /^GM\d{4}$/;
+
 /** The 11-proef: 9 digits, 9*d1 + 8*d2 + ... + 2*d8 - 1*d9 divisible by 11. */
 export function isValidBsn(value: string): boolean {
-  if (!/^\d{9}$/.test(value)) {
+  if (!BSN_PATTERN.test(value)) {
     return false;
   }
   let sum = 0;
@@ -23,17 +29,17 @@ export function isValidBsn(value: string): boolean {
 
 /** AGB code (Vektis): 8 digits, for care providers and practices. There is no check digit. */
 export function isValidAgb(value: string): boolean {
-  return /^\d{8}$/.test(value);
+  return AGB_PATTERN.test(value);
 }
 
 /** URA number (UZI register): 8 digits, for organisations. */
 export function isValidUra(value: string): boolean {
-  return /^\d{8}$/.test(value);
+  return URA_PATTERN.test(value);
 }
 
 /** CBS gemeentecode, written `GM0226`. */
 export function isValidMunicipalityCode(value: string): boolean {
-  return /^GM\d{4}$/.test(value);
+  return MUNICIPALITY_CODE_PATTERN.test(value);
 }
 
 /**
@@ -71,8 +77,8 @@ export function sourceIdSystem(practiceAgb: string, kind: string): string {
 // Dates. FHIR's own patterns (as @medplum/core checks them) plus a calendar check: the patterns alone accept
 // 2023-02-30, and zod's ISO checks accept year 0000 and offsets beyond ±14:00, both of which FHIR rejects.
 
-const FHIR_DATE = /^(\d(\d(\d[1-9]|[1-9]0)|[1-9]00)|[1-9]000)-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/;
-const FHIR_DATE_TIME =
+export const FHIR_DATE = /^(\d(\d(\d[1-9]|[1-9]0)|[1-9]00)|[1-9]000)-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/;
+export const FHIR_DATE_TIME =
   /^(\d(\d(\d[1-9]|[1-9]0)|[1-9]00)|[1-9]000)-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)(\.\d{1,9})?(Z|[+-]((0\d|1[0-3]):[0-5]\d|14:00))$/;
 
 function isCalendarDate(year: number, month: number, day: number): boolean {

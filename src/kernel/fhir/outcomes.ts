@@ -50,8 +50,9 @@ export function badRequestIssues(issues: OperationOutcomeIssue[]): OperationOutc
   return { resourceType: 'OperationOutcome', id: 'bad-request', issue: issues };
 }
 
+/** 413 naming the body; a compressed body counts as it expands. */
 export function payloadTooLarge(limit: string): OperationOutcome {
-  return outcome('payload-too-large', 'too-long', `Request body is larger than the limit of ${limit}`);
+  return outcome('payload-too-large', 'too-long', `Request body is larger than the limit of ${limit}`, 'body');
 }
 
 export function unsupportedMediaType(contentType: string | undefined, supported: readonly string[]): OperationOutcome {

@@ -145,22 +145,6 @@ describe('generic-json rejects bad input naming the field', () => {
       'guardians[1].hasAuthority',
       'required',
     ],
-    [
-      'a duration as text',
-      'contact-10y-two-guardians',
-      ['contact', 'durationMinutes'],
-      '45',
-      'contact.durationMinutes',
-      'invalid',
-    ],
-    [
-      'hasAuthority as text',
-      'contact-10y-two-guardians',
-      ['guardians', 1, 'hasAuthority'],
-      'yes',
-      'guardians[1].hasAuthority',
-      'invalid',
-    ],
     ['an unknown field', 'contact-10y-two-guardians', ['child', 'email'], 'x@example.nl', 'child.email', 'structure'],
     [
       'an unknown event type',
@@ -245,6 +229,30 @@ describe('generic-json rejects bad input naming the field', () => {
       'business-rule',
     ],
     [
+      'a trajectory started before the birth date',
+      'contact-10y-two-guardians',
+      ['trajectory', 'startDate'],
+      '2013-01-01',
+      'trajectory.startDate',
+      'business-rule',
+    ],
+    [
+      'a closed trajectory started before the birth date',
+      'trajectory-closed-escalated',
+      ['trajectory', 'startDate'],
+      '2001-01-01',
+      'trajectory.startDate',
+      'business-rule',
+    ],
+    [
+      'a contact before its trajectory started',
+      'contact-10y-two-guardians',
+      ['contact', 'start'],
+      '2025-02-23T23:30:00+01:00',
+      'contact.start',
+      'business-rule',
+    ],
+    [
       'a duplicate guardian id',
       'contact-10y-two-guardians',
       ['guardians', 1, 'id'],
@@ -272,6 +280,50 @@ describe('generic-json rejects bad input naming the field', () => {
     const { status, issues } = rejectionOf(() => mapOne(genericJsonDialect, changed(G, fixture, path, value)));
     expect(status).toBe(422);
     expect(issues).toContainEqual({ expression, code });
+  });
+
+  // A value of the wrong JSON type makes the body malformed: 400, as a FHIR server answers it (these were 422).
+  it.each([
+    [
+      'a duration as text',
+      'contact-10y-two-guardians',
+      ['contact', 'durationMinutes'],
+      '45',
+      'contact.durationMinutes',
+    ],
+    [
+      'hasAuthority as text',
+      'contact-10y-two-guardians',
+      ['guardians', 1, 'hasAuthority'],
+      'yes',
+      'guardians[1].hasAuthority',
+    ],
+    ['a BSN as a number', 'contact-10y-two-guardians', ['child', 'bsn'], 123456782, 'child.bsn'],
+    ['a birth date as null', 'contact-10y-two-guardians', ['child', 'birthDate'], null, 'child.birthDate'],
+    [
+      'a product category as a number',
+      'referral-created-ggz',
+      ['referral', 'productCategory'],
+      45,
+      'referral.productCategory',
+    ],
+  ] as const)('rejects %s with a 400 naming the field', (_name, fixture, path, value, expression) => {
+    const { status, issues } = rejectionOf(() => mapOne(genericJsonDialect, changed(G, fixture, path, value)));
+    expect(status).toBe(400);
+    expect(issues).toContainEqual({ expression, code: 'structure' });
+  });
+
+  it('tells a product category sent as a number that it is a string code, not an unknown one', () => {
+    const body = changed(G, 'referral-created-ggz', ['referral', 'productCategory'], 45);
+    try {
+      mapOne(genericJsonDialect, body);
+    } catch (err) {
+      const text = (err as OperationOutcomeError).outcome.issue?.[0]?.details?.text ?? '';
+      expect(text).toMatch(/is a string code/);
+      expect(text).not.toMatch(/unknown/);
+      return;
+    }
+    throw new Error('expected a rejection');
   });
 
   it('prefixes the expression with the place of the event in an array', () => {
@@ -375,12 +427,20 @@ describe('fhir-bundle rejects bad input naming Bundle.entry[i].resource.<field>'
       'required',
     ],
     [
-      'a length as text',
+      'a trajectory started before the birth date',
       contact,
-      entry(5, 'length', 'value'),
-      '45',
-      'Bundle.entry[5].resource.length.value',
-      'invalid',
+      entry(4, 'period', 'start'),
+      '2013-01-01',
+      'Bundle.entry[4].resource.period.start',
+      'business-rule',
+    ],
+    [
+      'a contact before its trajectory started',
+      contact,
+      entry(5, 'period', 'start'),
+      '2025-02-23T23:30:00+01:00',
+      'Bundle.entry[5].resource.period.start',
+      'business-rule',
     ],
     [
       'a RelatedPerson without parental authority',
@@ -446,6 +506,14 @@ describe('fhir-bundle rejects bad input naming Bundle.entry[i].resource.<field>'
     expect(issues).toContainEqual({ expression, code });
   });
 
+  it('rejects a length as text with a 400 naming it (was 422)', () => {
+    const { status, issues } = rejectionOf(() =>
+      mapOne(fhirBundleDialect, changed(B, contact, entry(5, 'length', 'value'), '45')),
+    );
+    expect(status).toBe(400);
+    expect(issues).toContainEqual({ expression: 'Bundle.entry[5].resource.length.value', code: 'structure' });
+  });
+
   it('rejects a Bundle holding two events', () => {
     const two = changed(
       B,
@@ -509,6 +577,18 @@ describe('csv rejects bad rows naming row N.column', () => {
     ['a missing contact mode', { contact_mode: '' }, 'row 2.contact_mode', 'required'],
     ['a missing BSN', { bsn: '' }, 'row 2.bsn', 'required'],
     ['an unknown contact mode', { contact_mode: '9' }, 'row 2.contact_mode', 'code-invalid'],
+    [
+      'a trajectory started before the birth date',
+      { trajectory_start: '2010-01-01' },
+      'row 2.trajectory_start',
+      'business-rule',
+    ],
+    [
+      'a contact before its trajectory started',
+      { contact_start: '31-01-2025 10:00' },
+      'row 2.contact_start',
+      'business-rule',
+    ],
     ['a start at an hour that does not exist', { contact_start: '10-03-2025 25:00' }, 'row 2.contact_start', 'invalid'],
   ])('rejects %s', (_name, changes, expression, code) => {
     expect(mapCsv(`${HEADER}\n${csvRow(changes)}\n`)).toContainEqual({ expression, code });
