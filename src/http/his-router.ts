@@ -98,7 +98,11 @@ function selectDialect(req: Request): HisDialect {
   if (named) {
     const d = tryGetDialect(named);
     if (!d || !d.contentTypes.includes(mediaType)) {
-      throw new OperationOutcomeError(badRequest(`Unknown dialect ${named} for ${mediaType}`, 'dialect'));
+      // Not the name sent: a code field answered back may carry whatever the client put there by mistake.
+      const known = DIALECTS.filter((k) => k.contentTypes.includes(mediaType)).map((k) => k.name);
+      throw new OperationOutcomeError(
+        badRequest(`Unknown dialect for ${mediaType}; use one of ${known.join(', ')}`, 'dialect'),
+      );
     }
     return d;
   }

@@ -8,7 +8,7 @@ import {
   isValidMunicipalityCode,
   isValidUra,
 } from './identifiers';
-import { codesOf } from './terminology';
+import { codesOf, unknownCodeMessage } from './terminology';
 
 /**
  * zod building blocks shared by the dialects. Each says what it expects in its message; none repeats the value
@@ -65,7 +65,7 @@ export function tableEnum(system: string, label: string): z.ZodEnum<Record<strin
     throw new Error(`The terminology tables know no codes in ${system}`);
   }
   return z.enum(codes as [string, ...string[]], {
-    error: (iss) => `unknown ${label} "${String(iss.input).slice(0, 20)}" (see mappings/terminology)`,
+    error: () => unknownCodeMessage(system, label),
   });
 }
 
