@@ -75,7 +75,8 @@ describe('authorisation: every route × role × own and other tenant', () => {
     ['POST /his/v1/events (for practice 01234567)', 'operator', 403],
     ['POST /his/v1/events (for practice 01234567)', null, 401],
     ['GET /his/v1/events/{id} of practice 01234567', 'practice', 200],
-    ['GET /his/v1/events/{id} of practice 01234567', 'otherPractice', 403],
+    // Another practice's event is not found, as an unknown id is: ids of other practices are not its to learn.
+    ['GET /his/v1/events/{id} of practice 01234567', 'otherPractice', 404],
     ['GET /his/v1/events/{id} of practice 01234567', 'municipality', 403],
     ['GET /his/v1/events/{id} of practice 01234567', 'auditor', 200],
     ['GET /his/v1/events/{id} of practice 01234567', 'operator', 200],
@@ -146,7 +147,8 @@ describe('authorisation: every route × role × own and other tenant', () => {
   });
 
   it('audits a refusal with the principal and outcome 4', async () => {
-    const res = await app.request(`/his/v1/events/${ownEventId}`, { key: 'otherPractice' });
+    // (Reading its event by id is no longer a 403 but a 404, recorded in its own chain: event-reads-audited.test.)
+    const res = await app.request('/his/v1/events', { key: 'otherPractice', json: buildReferralEvent() });
     expect(res.status).toBe(403);
     const rows = await waitFor('the refusal audit', () =>
       app.rt.ctx.db
