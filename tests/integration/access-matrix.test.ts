@@ -1,4 +1,6 @@
 import { buildReferralEvent } from '../helpers/builders';
+import { fhirProviders } from '../../src/http/fhir-router';
+import { documentedRoutes } from '../../src/http/openapi/document';
 import { TestReceiver } from '../helpers/receiver';
 import { cleanupTestEnv, startTestApp, type KeyName, type TestApp } from '../helpers/test-runtime';
 import { waitFor } from '../helpers/wait-for';
@@ -159,6 +161,38 @@ describe('authorisation: every route × role × own and other tenant', () => {
         .then((r) => (r.length > 0 ? r : undefined)),
     );
     expect(rows[0]!.tenant).toBe('07654321');
+  });
+
+  // Answers hold a child's data (a timeline, consents, an overview) or say who may see it: no cache along the way
+  // (a proxy, the browser's disk) keeps them. Only what describes the service, and holds no data, may differ.
+  const PUBLIC = /^\/(health|metrics|docs|openapi\.json)(\/|$)/;
+  it('sends Cache-Control: no-store with every answer of every route but the public ones, for every role', async () => {
+    const keys: KeyName[] = ['practice', 'auditor', 'operator', 'municipality'];
+    const missing: string[] = [];
+    for (const { method, path } of documentedRoutes(fhirProviders(app.rt.ctx))) {
+      if (PUBLIC.test(path)) {
+        continue;
+      }
+      const url = path.replace('/his/v1/events/{id}', `/his/v1/events/${ownEventId}`).replace(/\{[^}]+\}/g, 'x-1');
+      for (const key of keys) {
+        const init = method === 'get' ? {} : { method: method.toUpperCase(), json: {} };
+        const res = await app.request(url, { ...init, key });
+        if (res.headers.get('cache-control') !== 'no-store') {
+          missing.push(`${method.toUpperCase()} ${url} as ${key} (${res.status}): ${res.headers.get('cache-control')}`);
+        }
+      }
+    }
+    expect(missing).toEqual([]);
+  });
+
+  it.each<[string, KeyName]>([
+    ['/fhir/Consent?patient=111222333', 'practice'],
+    ['/audit/v1/overview?patient=111222333', 'auditor'],
+    ['/his/v1/events/{id}', 'practice'],
+  ])('answers %s with its data and Cache-Control: no-store', async (url, key) => {
+    const res = await app.request(url.replace('{id}', ownEventId), { key });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('cache-control')).toBe('no-store');
   });
 
   it('sends no CORS headers to a browser origin that is not configured', async () => {
