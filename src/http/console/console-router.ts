@@ -28,6 +28,7 @@ import { municipalityPages } from './municipality-pages';
 import { operatorPages } from './operator-pages';
 import { outcomeInWords } from './outcome-message';
 import { practicePages } from './practice-pages';
+import { strictCsp } from '../content-security-policy';
 
 /** What the console needs besides the pipeline: sessions, and the API's own credential check. */
 export interface ConsoleOptions {
@@ -41,16 +42,7 @@ export interface ConsoleOptions {
 const SESSION_COOKIE = 'jb_session';
 const SIGN_IN_COOKIE = 'jb_signin';
 /** Scripts and styles only from the console's own files: no inline script or style anywhere. */
-const CSP = [
-  "default-src 'none'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self'",
-  "connect-src 'self'",
-  "form-action 'self'",
-  "frame-ancestors 'none'",
-  "base-uri 'none'",
-].join('; ');
+const CSP = strictCsp();
 
 const ASSETS: Record<string, string> = {
   'console.css': 'text/css',
