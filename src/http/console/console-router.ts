@@ -75,10 +75,21 @@ function consoleAddress(back: string | undefined): string | undefined {
     : undefined;
 }
 
-/** Same-origin check: browsers send Origin on POST; a different one is a cross-site form. */
+/**
+ * Same-origin check: browsers send Origin on every POST (and our Referrer-Policy keeps a same-origin Referer); a POST
+ * naming another origin, or none at all, did not come from a page of the console and is refused.
+ */
 function assertSameOrigin(req: Request): void {
+  const own = `${req.protocol}://${req.get('host') ?? ''}`;
   const origin = req.get('origin');
-  if (origin !== undefined && origin !== `${req.protocol}://${req.get('host') ?? ''}`) {
+  if (origin !== undefined) {
+    if (origin !== own) {
+      throw new CsrfRefused();
+    }
+    return;
+  }
+  const referer = req.get('referer');
+  if (referer === undefined || !URL.canParse(referer) || new URL(referer).origin !== own) {
     throw new CsrfRefused();
   }
 }
