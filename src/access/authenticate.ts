@@ -20,9 +20,31 @@ export interface AuthenticatorOptions {
 
 const PRINCIPAL_LOCAL = 'principal';
 // RFC 6750 token68 syntax; anything else after "Bearer" cannot be a token we issued or accept.
-const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
+const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*$/;
 const bothCredentials = unauthorizedBecause('Send one credential: Authorization or X-API-Key, not both');
 const unsupportedScheme = unauthorizedBecause('Unsupported authorization scheme; use Bearer');
+const emptyBearer = unauthorizedBecause('Bearer token is empty');
+const severalTokens = unauthorizedBecause('Bearer takes one token, without spaces');
+const notAToken = unauthorizedBecause('Bearer token has characters a token cannot hold');
+
+/** The token of `Authorization: Bearer <token>`; throws a 401 that says what is wrong with anything else. */
+function bearerTokenOf(authorization: string): string {
+  const [scheme = '', ...rest] = authorization.trim().split(/ +/);
+  if (scheme.toLowerCase() !== 'bearer') {
+    throw new OperationOutcomeError(unsupportedScheme);
+  }
+  const [token] = rest;
+  if (token === undefined) {
+    throw new OperationOutcomeError(emptyBearer);
+  }
+  if (rest.length > 1) {
+    throw new OperationOutcomeError(severalTokens);
+  }
+  if (!TOKEN68.test(token)) {
+    throw new OperationOutcomeError(notAToken);
+  }
+  return token;
+}
 
 /** Stores the authenticated caller for the rest of the request. */
 export function setPrincipal(res: Pick<Response, 'locals'>, principal: Principal): void {
@@ -103,11 +125,7 @@ export function createAuthenticator(options: AuthenticatorOptions): RequestHandl
     if (authorization === undefined) {
       throw new OperationOutcomeError(authenticationRequired);
     }
-    const token = BEARER.exec(authorization)?.[1];
-    if (token === undefined) {
-      throw new OperationOutcomeError(unsupportedScheme);
-    }
-    return verifyCredential(token);
+    return verifyCredential(bearerTokenOf(authorization));
   }
 
   function refuse(req: Request, res: Response, next: NextFunction, err: unknown): void {

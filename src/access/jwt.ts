@@ -119,6 +119,9 @@ const malformed = unauthorizedBecause('Token is malformed');
 const untrustedIssuer = unauthorizedBecause('Token issuer is not trusted');
 const badSignature = unauthorizedBecause('Token signature is invalid');
 const badClaims = unauthorizedBecause('Token does not grant a valid jeugdbrug role and scope');
+// Claim names come from our `requiredClaims` or jose's own checks of registered claims, never from the token.
+const missingClaim = (claim: string) => unauthorizedBecause(`Token has no ${claim} claim`);
+const invalidClaim = (claim: string) => unauthorizedBecause(`Token's ${claim} claim has the wrong type`);
 const keySetUnavailable = serviceUnavailable('Cannot verify the token now: the issuer key set is unavailable');
 
 /** A verifier over trusted issuers; each issuer's key set is fetched on first use and cached by jose. */
@@ -174,7 +177,7 @@ function outcomeOfJoseError(err: unknown): OperationOutcome {
   }
   if (err instanceof errors.JWTClaimValidationFailed) {
     if (err.reason === 'missing') {
-      return badClaims;
+      return missingClaim(err.claim);
     }
     switch (err.claim) {
       case 'aud':
@@ -185,7 +188,7 @@ function outcomeOfJoseError(err: unknown): OperationOutcome {
         return unauthorizedTokenExpired;
       default:
         // iss cannot differ (the issuer was looked up by it); anything else is a claim of the wrong type.
-        return badClaims;
+        return invalidClaim(err.claim);
     }
   }
   if (
@@ -204,6 +207,14 @@ function outcomeOfJoseError(err: unknown): OperationOutcome {
 }
 
 function principalOf(payload: JWTPayload, cfg: IssuerConfig): Principal {
+  // jose checks that `sub` is present, not that it is a string.
+  const sub: unknown = payload.sub;
+  if (typeof sub !== 'string') {
+    throw new OperationOutcomeError(invalidClaim('sub'));
+  }
+  if (sub === '') {
+    throw new OperationOutcomeError(missingClaim('sub'));
+  }
   const role: unknown = payload[cfg.roleClaim];
   const practices = practiceScopeSchema.optional().safeParse(payload[cfg.practicesClaim]);
   const municipalities = municipalityScopeSchema.optional().safeParse(payload[cfg.municipalitiesClaim]);
@@ -212,9 +223,9 @@ function principalOf(payload: JWTPayload, cfg: IssuerConfig): Principal {
   }
   const p = practices.data ?? [];
   const m = municipalities.data ?? [];
-  if (scopeProblem(role, p, m) || !payload.sub) {
+  if (scopeProblem(role, p, m)) {
     throw new OperationOutcomeError(badClaims);
   }
   // Only the subject (a client id under client credentials) and scope are kept: no names, emails or other claims.
-  return createPrincipal({ id: `jwt:${cfg.issuer}#${payload.sub}`, role, practices: p, municipalities: m, via: 'jwt' });
+  return createPrincipal({ id: `jwt:${cfg.issuer}#${sub}`, role, practices: p, municipalities: m, via: 'jwt' });
 }

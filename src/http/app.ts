@@ -54,6 +54,12 @@ export function createApp(ctx: PipelineContext, opts: AppOptions): express.Expre
 
   app.use('/health', healthRouter(ctx));
   app.get('/metrics', metricsHandler(ctx.metrics));
+  // Everything below may answer with a child's data, or with who may see it: no cache on the way (a proxy, the
+  // browser's disk) may keep it. Routes that serve files of their own (console and docs assets) set their own.
+  app.use((_req, res, next) => {
+    res.set('Cache-Control', 'no-store');
+    next();
+  });
   const authenticated = [opts.authenticate, opts.rateLimit];
   // First among the routers: `$explain` is the busiest read, and a request mounted here by prefix is not matched
   // against every route of the routers mounted without one (monitoring, audit) on its way.

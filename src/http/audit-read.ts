@@ -133,7 +133,7 @@ export async function readAuditEvent(
  * Records a read of one event's data (its timeline, its referral's statuses and the municipality's decision) in its
  * practice's chain, with the child's BSN while the event still holds it: a search by the child, and the child's
  * overview, then show who looked, as NEN 7513 asks of every access to a client's data. The event is opened for the
- * BSN only, which no answer of these routes carries.
+ * BSN only, which no answer of these routes carries. With `refused` (why), it records a refused read (outcome 4).
  */
 export async function auditEventRead(
   ctx: Pick<PipelineContext, 'audit' | 'cipher' | 'log'>,
@@ -141,6 +141,7 @@ export async function auditEventRead(
   res: Response,
   row: EventRow & SealedEvent,
   extraAgents?: AuditEventAgent[],
+  refused?: string,
 ): Promise<void> {
   let patientBsn: string | undefined;
   try {
@@ -160,6 +161,7 @@ export async function auditEventRead(
     patientBsn,
     tenants: [row.tenant],
     extraAgents,
+    ...(refused === undefined ? {} : { outcome: '4' as const, outcomeDesc: refused }),
   });
 }
 

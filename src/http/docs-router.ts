@@ -2,8 +2,9 @@ import path from 'node:path';
 import express, { Router } from 'express';
 import type { FhirResourceProvider } from '../reports/fhir-search/resource-provider';
 import { openApiDocument } from './openapi/document';
+import { strictCsp } from './content-security-policy';
 
-/** Swagger UI's files, from the npm package: served by this process, so the page needs no CDN and no relaxed CSP. */
+/** Swagger UI's files, from the npm package: served by this process, so the page needs no CDN. */
 const SWAGGER_UI_DIR = path.dirname(require.resolve('swagger-ui-dist/package.json'));
 
 const PAGE = `<!doctype html>
@@ -16,23 +17,27 @@ const PAGE = `<!doctype html>
 <body>
 <div id="swagger-ui"></div>
 <script src="/docs/assets/swagger-ui-bundle.js"></script>
-<script src="/docs/assets/swagger-ui-standalone-preset.js"></script>
 <script src="/docs/init.js"></script>
 </body>
 </html>
 `;
 
-// A file of its own rather than an inline script: helmet's CSP (script-src 'self') allows no inline scripts.
+// A file of its own rather than an inline script, which the CSP refuses. The base layout, without the standalone
+// preset: that preset's top bar draws its logo with an inline <style> element, which the CSP refuses too.
 const INIT = `window.addEventListener('load', function () {
   window.ui = SwaggerUIBundle({
     url: '/openapi.json',
     dom_id: '#swagger-ui',
     deepLinking: true,
-    presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
-    layout: 'StandaloneLayout',
+    presets: [SwaggerUIBundle.presets.apis],
+    layout: 'BaseLayout',
+    validatorUrl: null,
   });
 });
 `;
+
+/** The console's policy; Swagger UI's stylesheet draws its icons as data: images. */
+const CSP = strictCsp({ img: ['data:'] });
 
 export interface DocsOptions {
   readonly providers: readonly FhirResourceProvider[];
@@ -43,6 +48,10 @@ export interface DocsOptions {
 /** `/openapi.json` and the documentation page `/docs` (Swagger UI). Public: they describe, they hold no data. */
 export function docsRouter(opts: DocsOptions): Router {
   const router = Router();
+  router.use(['/docs', '/openapi.json'], (_req, res, next) => {
+    res.set('Content-Security-Policy', CSP);
+    next();
+  });
   let document: ReturnType<typeof openApiDocument> | undefined;
 
   router.get('/openapi.json', (_req, res) => {

@@ -11,7 +11,7 @@ import { QueueDepthGuard } from '../event/queue-depth-guard';
 import { tryGetSealedEventTimeline } from '../reports/event-timeline/event-timeline';
 import { expressionOf } from '../kernel/zod-outcome';
 import { getPrincipal } from '../access/authenticate';
-import { assertRole } from '../access/principal';
+import { assertRole, canActForPractice } from '../access/principal';
 import { getRequestTrace } from './access-log';
 import { sendPostAnswer } from './post-answer';
 import { auditEventRead } from './audit-read';
@@ -66,7 +66,13 @@ export function hisRouter(ctx: PipelineContext): Router {
       throw new OperationOutcomeError(notFound);
     }
     const { sealed, timeline } = found;
-    assertPracticeAccess(res, timeline.practice);
+    const principal = getPrincipal(res);
+    if (!canActForPractice(principal, timeline.practice)) {
+      // As for an unknown id: a caller must not learn which ids exist in other practices. The attempt is on record
+      // in the event's practice's chain, as a refused read of an AuditEvent by id is.
+      await auditEventRead(ctx, req, res, sealed, undefined, 'not within the caller’s scope');
+      throw new OperationOutcomeError(notFound);
+    }
     await auditEventRead(ctx, req, res, sealed);
     res.json({
       ...timeline,
@@ -98,7 +104,11 @@ function selectDialect(req: Request): HisDialect {
   if (named) {
     const d = tryGetDialect(named);
     if (!d || !d.contentTypes.includes(mediaType)) {
-      throw new OperationOutcomeError(badRequest(`Unknown dialect ${named} for ${mediaType}`, 'dialect'));
+      // Not the name sent: a code field answered back may carry whatever the client put there by mistake.
+      const known = DIALECTS.filter((k) => k.contentTypes.includes(mediaType)).map((k) => k.name);
+      throw new OperationOutcomeError(
+        badRequest(`Unknown dialect for ${mediaType}; use one of ${known.join(', ')}`, 'dialect'),
+      );
     }
     return d;
   }

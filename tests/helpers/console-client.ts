@@ -18,13 +18,24 @@ function cookieOf(res: Response, name: string): string {
 
 const csrfOf = (page: string): string => /name="_csrf" value="([^"]+)"/.exec(page)?.[1] ?? '';
 
-/** Posts the sign-in form with a credential, as a browser would; the answer is not followed. */
-export async function postSignIn(app: TestApp, credential: string): Promise<Response> {
+/**
+ * Posts the sign-in form with a credential, as a browser would (with its Origin; `origin` headers replace that one,
+ * `{}` sends none); the answer is not followed.
+ */
+export async function postSignIn(
+  app: TestApp,
+  credential: string,
+  origin: Record<string, string> = { origin: app.url },
+): Promise<Response> {
   const form = await fetch(`${app.url}/console/sign-in`);
   return fetch(`${app.url}/console/sign-in`, {
     method: 'POST',
     redirect: 'manual',
-    headers: { cookie: cookieOf(form, 'jb_signin'), 'content-type': 'application/x-www-form-urlencoded' },
+    headers: {
+      ...origin,
+      cookie: cookieOf(form, 'jb_signin'),
+      'content-type': 'application/x-www-form-urlencoded',
+    },
     body: new URLSearchParams({ _csrf: csrfOf(await form.text()), credential }).toString(),
   });
 }
@@ -60,7 +71,7 @@ async function sessionOf(app: TestApp, signIn: Response): Promise<ConsoleClient>
       fetch(`${app.url}${pathname}`, {
         method: 'POST',
         redirect: 'manual',
-        headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
+        headers: { origin: app.url, cookie, 'content-type': 'application/x-www-form-urlencoded' },
         body: new URLSearchParams({ _csrf: csrf, ...body }).toString(),
       }),
   };

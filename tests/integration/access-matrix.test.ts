@@ -1,4 +1,6 @@
 import { buildReferralEvent } from '../helpers/builders';
+import { fhirProviders } from '../../src/http/fhir-router';
+import { documentedRoutes } from '../../src/http/openapi/document';
 import { TestReceiver } from '../helpers/receiver';
 import { cleanupTestEnv, startTestApp, type KeyName, type TestApp } from '../helpers/test-runtime';
 import { waitFor } from '../helpers/wait-for';
@@ -75,7 +77,8 @@ describe('authorisation: every route × role × own and other tenant', () => {
     ['POST /his/v1/events (for practice 01234567)', 'operator', 403],
     ['POST /his/v1/events (for practice 01234567)', null, 401],
     ['GET /his/v1/events/{id} of practice 01234567', 'practice', 200],
-    ['GET /his/v1/events/{id} of practice 01234567', 'otherPractice', 403],
+    // Another practice's event is not found, as an unknown id is: ids of other practices are not its to learn.
+    ['GET /his/v1/events/{id} of practice 01234567', 'otherPractice', 404],
     ['GET /his/v1/events/{id} of practice 01234567', 'municipality', 403],
     ['GET /his/v1/events/{id} of practice 01234567', 'auditor', 200],
     ['GET /his/v1/events/{id} of practice 01234567', 'operator', 200],
@@ -146,7 +149,8 @@ describe('authorisation: every route × role × own and other tenant', () => {
   });
 
   it('audits a refusal with the principal and outcome 4', async () => {
-    const res = await app.request(`/his/v1/events/${ownEventId}`, { key: 'otherPractice' });
+    // (Reading its event by id is no longer a 403 but a 404, recorded in its own chain: event-reads-audited.test.)
+    const res = await app.request('/his/v1/events', { key: 'otherPractice', json: buildReferralEvent() });
     expect(res.status).toBe(403);
     const rows = await waitFor('the refusal audit', () =>
       app.rt.ctx.db
@@ -157,6 +161,38 @@ describe('authorisation: every route × role × own and other tenant', () => {
         .then((r) => (r.length > 0 ? r : undefined)),
     );
     expect(rows[0]!.tenant).toBe('07654321');
+  });
+
+  // Answers hold a child's data (a timeline, consents, an overview) or say who may see it: no cache along the way
+  // (a proxy, the browser's disk) keeps them. Only what describes the service, and holds no data, may differ.
+  const PUBLIC = /^\/(health|metrics|docs|openapi\.json)(\/|$)/;
+  it('sends Cache-Control: no-store with every answer of every route but the public ones, for every role', async () => {
+    const keys: KeyName[] = ['practice', 'auditor', 'operator', 'municipality'];
+    const missing: string[] = [];
+    for (const { method, path } of documentedRoutes(fhirProviders(app.rt.ctx))) {
+      if (PUBLIC.test(path)) {
+        continue;
+      }
+      const url = path.replace('/his/v1/events/{id}', `/his/v1/events/${ownEventId}`).replace(/\{[^}]+\}/g, 'x-1');
+      for (const key of keys) {
+        const init = method === 'get' ? {} : { method: method.toUpperCase(), json: {} };
+        const res = await app.request(url, { ...init, key });
+        if (res.headers.get('cache-control') !== 'no-store') {
+          missing.push(`${method.toUpperCase()} ${url} as ${key} (${res.status}): ${res.headers.get('cache-control')}`);
+        }
+      }
+    }
+    expect(missing).toEqual([]);
+  });
+
+  it.each<[string, KeyName]>([
+    ['/fhir/Consent?patient=111222333', 'practice'],
+    ['/audit/v1/overview?patient=111222333', 'auditor'],
+    ['/his/v1/events/{id}', 'practice'],
+  ])('answers %s with its data and Cache-Control: no-store', async (url, key) => {
+    const res = await app.request(url.replace('{id}', ownEventId), { key });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('cache-control')).toBe('no-store');
   });
 
   it('sends no CORS headers to a browser origin that is not configured', async () => {

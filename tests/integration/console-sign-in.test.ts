@@ -72,6 +72,17 @@ describe('signing in to the console with a JWT, and what ends a session', () => 
     expect(res.headers.getSetCookie().some((c) => c.startsWith('jb_session='))).toBe(false);
   });
 
+  it.each<[string, number, (url: string) => Record<string, string>]>([
+    ['another Origin', 403, () => ({ origin: 'https://evil.example' })],
+    ['neither Origin nor Referer', 403, () => ({})],
+    ['a Referer from another site and no Origin', 403, () => ({ referer: 'https://evil.example/console/sign-in' })],
+    ['a Referer on the console and no Origin', 303, (url) => ({ referer: `${url}/console/sign-in` })],
+  ])('answers a sign-in with a valid token and %s with %d', async (_what, status, headers) => {
+    const res = await postSignIn(app, app.testEnv.keys.auditor, headers(app.url));
+    expect(res.status).toBe(status);
+    expect(res.headers.getSetCookie().some((c) => c.startsWith('jb_session='))).toBe(status === 303);
+  });
+
   it('ends the sessions of an API key once it is revoked', async () => {
     const session = await openConsole(app, 'auditor');
     expect((await session.get('/console/auditor')).status).toBe(200);

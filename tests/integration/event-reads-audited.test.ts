@@ -54,8 +54,14 @@ describe('reads of one event are audited', () => {
   /** The read AuditEvents of this event that name `principal`, as their chain holds them. */
   const readsBy = async (principal: string) => {
     await app.rt.ctx.audit.flush();
-    return app.rt.ctx.db.query<{ tenant: string; patient_bsn: string | null; agents: string[]; entities: string[] }>(
-      `SELECT tenant, patient_bsn, agents, entities FROM audit_event
+    return app.rt.ctx.db.query<{
+      tenant: string;
+      outcome: string;
+      patient_bsn: string | null;
+      agents: string[];
+      entities: string[];
+    }>(
+      `SELECT tenant, outcome, patient_bsn, agents, entities FROM audit_event
        WHERE subtype = 'read' AND entities @> ARRAY[$1] AND agents @> ARRAY[$2]`,
       [`inbox/${id}`, `${PRINCIPAL_SYSTEM}|api-key:${principal}`],
     );
@@ -84,9 +90,14 @@ describe('reads of one event are audited', () => {
     expect(read?.agents.some((a) => a.endsWith(`|${MUNICIPALITY}`))).toBe(true);
   });
 
-  it('leaves no read on record when the read is refused', async () => {
+  it("answers another practice 404, as for an unknown id, and records the refused read in the event's chain", async () => {
+    const unknown = await app.request('/his/v1/events/00000000-0000-4000-8000-000000000000', { key: 'otherPractice' });
+    expect(unknown.status).toBe(404);
     const res = await app.request(`/his/v1/events/${id}`, { key: 'otherPractice' });
-    expect(res.status).toBe(403);
-    expect(await readsBy('otherpractice')).toEqual([]);
+    expect(res.status).toBe(404);
+    expect(await res.json()).toEqual(await unknown.json());
+    const reads = await readsBy('otherpractice');
+    expect(reads).toHaveLength(1);
+    expect(reads[0]).toMatchObject({ tenant: PRACTICE_AGB, outcome: '4', patient_bsn: bsn });
   });
 });

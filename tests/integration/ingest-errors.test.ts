@@ -90,6 +90,17 @@ describe('bad input gets a clear OperationOutcome naming the field', () => {
     expect(body.issue.flatMap((i) => i.expression ?? []).some((x) => x.startsWith('referral.icpc'))).toBe(true);
   });
 
+  it('answers an unknown ?dialect= with the dialects the media type takes, not the name sent', async () => {
+    const res = await app.request('/his/v1/events?dialect=111222333', { json: buildReferralEvent() });
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as Outcome;
+    expect(body.issue[0]).toMatchObject({
+      expression: ['dialect'],
+      details: { text: 'Unknown dialect for application/json; use one of generic-json, fhir-bundle' },
+    });
+    expect(JSON.stringify(body)).not.toContain('111222333');
+  });
+
   it('answers 400 for malformed JSON without echoing the body', async () => {
     const res = await post('{"eventId": "x", "child": {"bsn": "111222333"');
     expect(res.status).toBe(400);

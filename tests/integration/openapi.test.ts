@@ -102,15 +102,28 @@ describe('the OpenAPI document and the docs page', () => {
     }
   });
 
-  it('serves the docs page and its assets from this server, under the default CSP', async () => {
+  it('serves the docs page and its assets from this server, under the console’s strict CSP', async () => {
     const page = await app.request('/docs', { key: null });
     expect(page.status).toBe(200);
     const html = await page.text();
-    expect(page.headers.get('content-security-policy')).toContain("script-src 'self'");
-    expect(html).not.toMatch(/<script>(?!<\/script>)|https?:\/\//);
+    const csp = page.headers.get('content-security-policy') ?? '';
+    expect(csp.split(/; */)).toEqual(
+      expect.arrayContaining([
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "connect-src 'self'",
+        "frame-ancestors 'none'",
+      ]),
+    );
+    // Swagger UI's stylesheet draws its icons as data: images; nothing runs or styles from inline text.
+    expect(csp).not.toMatch(/unsafe-|https:/);
+    expect(html).not.toMatch(/<script>(?!<\/script>)|<style|style=|https?:\/\//);
     for (const src of [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]!)) {
       const asset = await app.request(src, { key: null });
       expect([src, asset.status]).toEqual([src, 200]);
+      // An inline <style> element a script adds (the standalone preset's logo has one) is refused by style-src.
+      expect([src, (await asset.text()).includes('createElement("style"')]).toEqual([src, false]);
     }
   });
 

@@ -16,11 +16,20 @@ interface OtlpSpan {
   parentSpanId?: string;
   name: string;
   kind: number;
+  attributes?: { key: string; value: { stringValue?: string } }[];
+  events?: { name: string; attributes?: { key: string; value: { stringValue?: string } }[] }[];
+}
+
+/** A span's string attribute by key. */
+function attributeOf(span: OtlpSpan, key: string): string | undefined {
+  return span.attributes?.find((a) => a.key === key)?.value.stringValue;
 }
 
 /** A stand-in OpenTelemetry collector: OTLP over HTTP with JSON encoding, as any collector accepts it. */
 class OtlpCollector extends LocalHttpServer {
   readonly spans: OtlpSpan[] = [];
+  /** Every export as received, to search for what must never reach a collector. */
+  readonly bodies: string[] = [];
 
   get tracesUrl(): string {
     return `http://127.0.0.1:${this.port}/v1/traces`;
@@ -30,7 +39,9 @@ class OtlpCollector extends LocalHttpServer {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as {
+      const text = Buffer.concat(chunks).toString('utf8');
+      this.bodies.push(text);
+      const body = JSON.parse(text || '{}') as {
         resourceSpans?: { scopeSpans?: { spans?: OtlpSpan[] }[] }[];
       };
       for (const rs of body.resourceSpans ?? []) {
@@ -167,6 +178,56 @@ describe('OpenTelemetry tracing', () => {
       const stages = lines.filter((l) => l.msg === 'event state' && l.eventId === id);
       expect(stages.map((l) => l.state)).toEqual(['received', 'mapped', 'decided', 'delivered']);
       expect(stages.every((l) => l.traceId === traceId)).toBe(true);
+    });
+
+    // A collector is a system of its own: what a caller put in a query string, or a value the product refused,
+    // is personal data as often as not (a BSN in ?patient=, a name in the wrong field) and must not reach it.
+    it('sends no query value and no text of a refused request to the collector', async () => {
+      const bsn = '111222333';
+      const rejected = 'Geheimsma-mother';
+      const traceId = '1bf7651916cd43dd8448eb211c80319c';
+      const headers = (n: number) => ({
+        authorization: `Bearer ${testEnv.keys.practice}`,
+        'content-type': 'application/json',
+        traceparent: `00-${traceId}-b7ad6b716920333${n}-01`,
+      });
+      const consents = await fetch(`${url}/fhir/Consent?patient=${bsn}&_count=5`, { headers: headers(1) });
+      expect(consents.status).toBe(200);
+      const event = buildReferralEvent();
+      (event.guardians as { relationship: string }[])[0]!.relationship = rejected;
+      const refused = await fetch(`${url}/his/v1/events`, {
+        method: 'POST',
+        headers: headers(2),
+        body: JSON.stringify(event),
+      });
+      expect(refused.status).toBe(422);
+      // The JSON parser's own message quotes the body it could not read.
+      const malformed = await fetch(`${url}/his/v1/events`, {
+        method: 'POST',
+        headers: headers(3),
+        body: `{"child": {"bsn": ${bsn}x`,
+      });
+      expect(malformed.status).toBe(400);
+
+      const ofTrace = () => collector.spans.filter((s) => s.traceId === traceId);
+      await waitFor(
+        'the spans of the three requests, with the refusals recorded',
+        () =>
+          ofTrace().filter((s) => s.kind === 2).length === 3 &&
+          ofTrace().filter((s) => s.events?.some((e) => e.name === 'exception')).length >= 2,
+        30_000,
+        200,
+      );
+      const queries = ofTrace()
+        .map((s) => attributeOf(s, 'url.query'))
+        .filter((q) => q !== undefined);
+      expect(queries).toEqual(['patient=REDACTED&_count=REDACTED']);
+      // A refusal is still recorded as one, by its type.
+      const exceptions = ofTrace().flatMap((s) => (s.events ?? []).filter((e) => e.name === 'exception'));
+      expect(exceptions.every((e) => e.attributes?.some((a) => a.key === 'exception.type'))).toBe(true);
+      const exported = collector.bodies.join('\n');
+      expect(exported).not.toContain(bsn);
+      expect(exported).not.toContain(rejected);
     });
   });
 });

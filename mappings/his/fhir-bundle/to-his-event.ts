@@ -28,6 +28,7 @@ import {
   REFERRER_SUBTYPE_SYSTEM,
   TRAJECTORY_OUTCOME_SYSTEM,
   tryTranslateBack,
+  unknownCodeMessage,
 } from '../../../src/kernel/fhir/terminology';
 import { DATA_CLASSES } from '../../../src/contracts/sharing';
 import { dateOf, helpQuestionOf } from '../shared/derive';
@@ -167,11 +168,7 @@ class BundleReader {
 
   known(code: string | undefined, system: string, label: string, path: Path): string | undefined {
     if (code === undefined || !isKnownCode(system, code)) {
-      this.issues.add(
-        path,
-        `unknown ${label} "${String(code).slice(0, 20)}" (see mappings/terminology)`,
-        'code-invalid',
-      );
+      this.issues.add(path, unknownCodeMessage(system, label), 'code-invalid');
       return undefined;
     }
     return code;

@@ -28,6 +28,7 @@ import { municipalityPages } from './municipality-pages';
 import { operatorPages } from './operator-pages';
 import { outcomeInWords } from './outcome-message';
 import { practicePages } from './practice-pages';
+import { strictCsp } from '../content-security-policy';
 
 /** What the console needs besides the pipeline: sessions, and the API's own credential check. */
 export interface ConsoleOptions {
@@ -41,16 +42,7 @@ export interface ConsoleOptions {
 const SESSION_COOKIE = 'jb_session';
 const SIGN_IN_COOKIE = 'jb_signin';
 /** Scripts and styles only from the console's own files: no inline script or style anywhere. */
-const CSP = [
-  "default-src 'none'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self'",
-  "connect-src 'self'",
-  "form-action 'self'",
-  "frame-ancestors 'none'",
-  "base-uri 'none'",
-].join('; ');
+const CSP = strictCsp();
 
 const ASSETS: Record<string, string> = {
   'console.css': 'text/css',
@@ -83,10 +75,21 @@ function consoleAddress(back: string | undefined): string | undefined {
     : undefined;
 }
 
-/** Same-origin check: browsers send Origin on POST; a different one is a cross-site form. */
+/**
+ * Same-origin check: browsers send Origin on every POST (and our Referrer-Policy keeps a same-origin Referer); a POST
+ * naming another origin, or none at all, did not come from a page of the console and is refused.
+ */
 function assertSameOrigin(req: Request): void {
+  const own = `${req.protocol}://${req.get('host') ?? ''}`;
   const origin = req.get('origin');
-  if (origin !== undefined && origin !== `${req.protocol}://${req.get('host') ?? ''}`) {
+  if (origin !== undefined) {
+    if (origin !== own) {
+      throw new CsrfRefused();
+    }
+    return;
+  }
+  const referer = req.get('referer');
+  if (referer === undefined || !URL.canParse(referer) || new URL(referer).origin !== own) {
     throw new CsrfRefused();
   }
 }

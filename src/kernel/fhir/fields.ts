@@ -9,7 +9,7 @@ import {
   MUNICIPALITY_CODE_PATTERN,
   URA_PATTERN,
 } from './identifiers';
-import { codesOf } from './terminology';
+import { codesOf, unknownCodeMessage } from './terminology';
 
 /**
  * zod building blocks shared by the dialects. Each says what it expects in its message; none repeats the value
@@ -75,9 +75,10 @@ export function tableEnum(system: string, label: string): z.ZodEnum<Record<strin
     throw new Error(`The terminology tables know no codes in ${system}`);
   }
   return z.enum(codes as [string, ...string[]], {
+    // No echo of the value sent: a name or a BSN typed in the wrong column would come back in the answer.
     error: (iss) =>
       typeof iss.input === 'string'
-        ? `unknown ${label} "${iss.input.slice(0, 20)}" (see mappings/terminology)`
+        ? unknownCodeMessage(system, label)
         : `a ${label} is a string code, such as "${codes[0]}" (see mappings/terminology)`,
   });
 }

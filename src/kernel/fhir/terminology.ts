@@ -182,6 +182,20 @@ export function codesOf(system: string): readonly string[] {
   return [...(concepts.get(system)?.keys() ?? [])];
 }
 
+/** Lists up to this many codes in an answer; a longer list is pointed to instead. */
+const CODES_QUOTED = 20;
+
+/**
+ * The message for a code the tables do not know in `system`, named by `label`: the codes it takes (or where they
+ * are listed), never the value sent, which may be a name or a BSN put in the wrong field.
+ */
+export function unknownCodeMessage(system: string, label: string): string {
+  const codes = codesOf(system);
+  return codes.length > 0 && codes.length <= CODES_QUOTED
+    ? `unknown ${label}: one of ${codes.join(', ')}`
+    : `unknown ${label}: see mappings/terminology for the codes`;
+}
+
 /** A Coding with the table's display; throws for an unknown code (input validation should have caught it). */
 export function getCoding(system: string, code: string): Coding {
   const c = tryGetConcept(system, code);

@@ -122,7 +122,19 @@ describe('createAuthenticator', () => {
       'Unsupported authorization scheme',
       invalid,
     ],
-    ['an empty bearer token', () => ({ authorization: 'Bearer ' }), 'Unsupported authorization scheme', invalid],
+    ['an empty bearer token', () => ({ authorization: 'Bearer ' }), 'Bearer token is empty', invalid],
+    [
+      'two bearer tokens',
+      () => ({ authorization: `Bearer ${practiceKey} ${practiceKey}` }),
+      'Bearer takes one token, without spaces',
+      invalid,
+    ],
+    [
+      'a bearer token with characters no token has',
+      () => ({ authorization: 'Bearer ab"cd' }),
+      'Bearer token has characters a token cannot hold',
+      invalid,
+    ],
     [
       'both Authorization and X-API-Key',
       () => ({ authorization: `Bearer ${operatorKey}`, 'x-api-key': practiceKey }),

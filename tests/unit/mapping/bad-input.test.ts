@@ -632,3 +632,59 @@ describe('csv rejects bad rows naming row N.column', () => {
     expect(rejectionOf(() => csvDialect.split({ rows: [] })).status).toBe(400);
   });
 });
+
+/** The texts of the issues a call throws, by expression. */
+function issueTextsOf(fn: () => unknown): Record<string, string> {
+  try {
+    fn();
+  } catch (err) {
+    if (!(err instanceof OperationOutcomeError)) {
+      throw err;
+    }
+    return Object.fromEntries((err.outcome.issue ?? []).map((i) => [i.expression?.[0] ?? '', i.details?.text ?? '']));
+  }
+  throw new Error('expected a rejection, but the record was mapped');
+}
+
+// What a HIS put in the wrong column may be a name or a BSN: the answer (and any trace of it) must not repeat it.
+describe('an unknown code is answered with the codes the field takes, never with the value sent', () => {
+  const JZ020 = 'one of 40, 41, 43, 44, 45, 46, 50, 51, 52, 54, 55';
+  it.each([
+    [
+      'a relationship (generic-json)',
+      () =>
+        mapOne(
+          genericJsonDialect,
+          changed(G, 'contact-10y-two-guardians', ['guardians', 0, 'relationship'], 'Geheimsma-mother'),
+        ),
+      'Geheimsma-mother',
+      'guardians[0].relationship',
+      'unknown relationship: one of mother, father, guardian, foster-parent, other',
+    ],
+    [
+      'a product category (generic-json)',
+      () => mapOne(genericJsonDialect, changed(G, referral, ['referral', 'productCategory'], '123456794')),
+      '123456794',
+      'referral.productCategory',
+      `unknown JZ020 product category: ${JZ020}`,
+    ],
+    [
+      'a product category (fhir-bundle)',
+      () => mapOne(fhirBundleDialect, changed(B, referral, entry(4, 'category', 0, 'coding', 0, 'code'), '123456794')),
+      '123456794',
+      'Bundle.entry[4].resource.category[0].coding[0].code',
+      `unknown JZ020 product category: ${JZ020}`,
+    ],
+    [
+      'an ICPC code, of a list too long to quote (csv)',
+      () => csvDialect.map(csvDialect.split(`${HEADER}\n${csvRow({ icpc: 'P70' })}\n`)[0]!),
+      'P70',
+      'row 2.icpc',
+      'unknown ICPC-1NL code: see mappings/terminology for the codes',
+    ],
+  ])('%s', (_name, map, sent, expression, text) => {
+    const texts = issueTextsOf(map);
+    expect(texts[expression]).toBe(text);
+    expect(JSON.stringify(texts)).not.toContain(sent);
+  });
+});
