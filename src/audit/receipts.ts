@@ -16,3 +16,29 @@ export async function auditedReceipts(db: Db, tenant: string, entities: readonly
   );
   return new Set(rows.map((r) => r.entity));
 }
+
+/**
+ * Of these inbox events, the ids whose receipt (`eventReceived`) is on record: `auditedReceipts`, one statement per
+ * tenant chain among them.
+ */
+export async function receiptedEvents(
+  db: Db,
+  events: readonly { readonly id: string; readonly tenant: string }[],
+): Promise<Set<string>> {
+  const byTenant = new Map<string, string[]>();
+  for (const e of events) {
+    const ids = byTenant.get(e.tenant);
+    if (ids) {
+      ids.push(`inbox/${e.id}`);
+    } else {
+      byTenant.set(e.tenant, [`inbox/${e.id}`]);
+    }
+  }
+  const receipted = new Set<string>();
+  for (const [tenant, entities] of byTenant) {
+    for (const entity of await auditedReceipts(db, tenant, entities)) {
+      receipted.add(entity.slice('inbox/'.length));
+    }
+  }
+  return receipted;
+}

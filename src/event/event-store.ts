@@ -296,13 +296,27 @@ export async function moveEvent(db: Db, id: string, step: StepName, opts: MoveOp
   return rows.length > 0;
 }
 
+/** An event the reconciler may queue a map job for, once its receipt is on record. */
+export interface EventToMap {
+  id: string;
+  tenant: string;
+  trace_id: string;
+}
+
 /** Events the map stage has not finished and that nobody touched for `graceMs`: candidates for a new map job. */
-export async function staleEventsToMap(db: Db, graceMs: number): Promise<{ id: string; trace_id: string }[]> {
+export async function staleEventsToMap(db: Db, graceMs: number): Promise<EventToMap[]> {
   return db.query(
-    `SELECT id, trace_id FROM inbox WHERE state = ANY($2::text[])
+    `SELECT id, tenant, trace_id FROM inbox WHERE state = ANY($2::text[])
        AND updated_at < now() - ($1::int * interval '1 millisecond') ORDER BY updated_at LIMIT 5000`,
     [graceMs, TO_MAP],
   );
+}
+
+/** Events held because their receipt was not recorded (`STEPS.unacknowledged`), oldest first. */
+export async function unacknowledgedEvents(db: Db): Promise<EventToMap[]> {
+  return db.query('SELECT id, tenant, trace_id FROM inbox WHERE state = $1 ORDER BY updated_at LIMIT 5000', [
+    STEPS.unacknowledged.to,
+  ]);
 }
 
 /**

@@ -10,7 +10,7 @@ import type { PipelineContext } from './context';
 import { childConsentsOnce, decideAndRecord, purposeOf, reasonText } from './decide';
 import { decisionText } from '../policy/reason-words';
 import type { MapJobData } from './queues';
-import { PAYLOAD_PURGED, TERMINAL_STATES } from './states';
+import { PAYLOAD_PURGED, RECEIPT_RECORDED, TERMINAL_STATES } from './states';
 import { openEvent, PayloadPurgedError } from './stored-event';
 import { newDelivery } from './idempotency-key';
 import { redecideForChild } from './redecide';
@@ -34,6 +34,11 @@ export async function processMapJob(ctx: PipelineContext, data: MapJobData): Pro
     return 'requeued';
   }
   const trace = { eventId: row.id, traceId: data.traceId, stage: 'map' } as const;
+  // Held for want of its receipt: a map job is queued for it only once the receipt is recorded (states.ts).
+  const acknowledged = row.state === 'unacknowledged';
+  if (acknowledged && !(await moveEventLogged(ctx, trace, 'acknowledged', { reason: RECEIPT_RECORDED }))) {
+    return 'skipped';
+  }
   let event: CanonicalEvent;
   try {
     event = openEvent(ctx.cipher, row);
@@ -51,7 +56,7 @@ export async function processMapJob(ctx: PipelineContext, data: MapJobData): Pro
     throw err;
   }
   // `mapped` is recorded in the history together with the next state, in one statement.
-  const passing = row.state === 'received' ? (['mapped'] as const) : [];
+  const passing = acknowledged || row.state === 'received' ? (['mapped'] as const) : [];
   // The monitoring count and the decision below ask about the same child at the same moment: one read serves both.
   const consents = childConsentsOnce(ctx, event);
   await recordMonitoringFacts(ctx, event, consents);

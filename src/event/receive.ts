@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { isOperationOutcome, OperationOutcomeError } from '@medplum/core';
 import type { Consent, OperationOutcome } from '@medplum/fhirtypes';
 import { consentRecorded, eventReceived, type AuditActor } from '../audit/audit-events';
-import { auditedReceipts } from '../audit/receipts';
+import { receiptedEvents } from '../audit/receipts';
 import { logEventStates } from './event-log';
 import { newTraceId } from '../kernel/trace-context';
 import type { PipelineContext } from './context';
@@ -128,13 +128,16 @@ export async function ingestRecords(
       };
       continue;
     }
+    // A duplicate whose receipt was never recorded was never accepted either (its first request failed): this is
+    // its acceptance.
+    const acceptedNow = !s.duplicate || unaudited.has(s.id);
     receipts[s.index] = {
       ...receipts[s.index]!,
       id: s.id,
-      status: s.duplicate ? 'duplicate' : 'accepted',
+      status: acceptedNow ? 'accepted' : 'duplicate',
       ...(s.consentsNotHeld > 0 ? { outcome: unknownConsentWarning(s.location, s.consentsNotHeld) } : {}),
     };
-    if (s.duplicate && !unaudited.has(s.id)) {
+    if (!acceptedNow) {
       continue;
     }
     logEventStates(ctx.log, { eventId: s.id, traceId, stage: 'receive', states: ['received'] });
@@ -163,7 +166,8 @@ export async function ingestRecords(
     ctx.queues.timed(
       Promise.all(
         stored
-          // A late-audited duplicate's job may be missing too (a no-op when it is not: job ids are the event's).
+          // A late-audited duplicate has no job yet (a no-op when it has: job ids are the event's); held as
+          // `unacknowledged`, its map job releases it now that the receipt is recorded.
           .filter((s) => !s.duplicate || unaudited.has(s.id))
           .map((s) => enqueueMap({ inboxId: s.id, traceId })),
       ).then(() => undefined),
@@ -209,33 +213,22 @@ async function withoutReusedReferralIds<
 }
 
 /**
- * The duplicates whose receipt was stored but never audited (the process stopped in between, and the practice sent
- * again): their retry audits the receipt now, so no event in the inbox lacks one.
+ * The duplicates whose event was stored but whose receipt was never audited (the request failed in between, so the
+ * practice was answered 503 or not at all, and sent it again): their retry audits the receipt now and is their
+ * acceptance. Until then the event is not processed (the reconciler holds it as `unacknowledged`).
  */
 async function unauditedDuplicates(
   db: Db,
   stored: readonly (StoredEventId & { event: CanonicalEvent })[],
 ): Promise<Set<string>> {
-  const byTenant = new Map<string, string[]>();
-  for (const s of stored.filter((x) => x.duplicate && !x.conflict)) {
-    const tenant = s.event.practice.agb;
-    const ids = byTenant.get(tenant);
-    if (ids) {
-      ids.push(s.id);
-    } else {
-      byTenant.set(tenant, [s.id]);
-    }
+  const duplicates = stored
+    .filter((s) => s.duplicate && !s.conflict)
+    .map((s) => ({ id: s.id, tenant: s.event.practice.agb }));
+  if (duplicates.length === 0) {
+    return new Set();
   }
-  const missing = new Set<string>();
-  for (const [tenant, ids] of byTenant) {
-    const audited = await auditedReceipts(
-      db,
-      tenant,
-      ids.map((id) => `inbox/${id}`),
-    );
-    ids.filter((id) => !audited.has(`inbox/${id}`)).forEach((id) => missing.add(id));
-  }
-  return missing;
+  const receipted = await receiptedEvents(db, duplicates);
+  return new Set(duplicates.filter((d) => !receipted.has(d.id)).map((d) => d.id));
 }
 
 function consentsOf(event: CanonicalEvent): Consent[] {

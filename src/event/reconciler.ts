@@ -1,13 +1,18 @@
 import type { Queue } from 'bullmq';
+import { receiptedEvents } from '../audit/receipts';
 import type { PipelineContext } from './context';
+import { moveEventLogged } from './event-log';
 import {
   staleEventsToMap,
   stalePendingDeliveries,
   stalePendingFeedback,
   stalePendingTrajectoryEvents,
+  unacknowledgedEvents,
+  type EventToMap,
 } from './event-store';
 import { foldEventStateCounts } from './state-counts';
 import { deliverJobId, feedbackJobId, mapJobId, trajectoryJobId } from './queues';
+import { NOT_ACKNOWLEDGED } from './states';
 
 /**
  * How many job lookups, or new jobs, go to Redis at once: a round over a large backlog takes a few round trips, not
@@ -24,7 +29,7 @@ const CHECKS_AT_ONCE = 100;
 export async function reconcileOnce(ctx: PipelineContext, graceMs = ctx.config.RECONCILE_GRACE_MS): Promise<number> {
   // Not a re-enqueue, but periodic in every worker process as this round is: keeps /metrics' event counts cheap.
   await foldEventStateCounts(ctx.db);
-  const events = await withoutJob(await staleEventsToMap(ctx.db, graceMs), (r) => [ctx.queues.map, mapJobId(r.id)]);
+  const events = await eventsToMap(ctx, graceMs);
   await inChunks(events, (chunk) => ctx.queues.enqueueMap(chunk.map((r) => ({ inboxId: r.id, traceId: r.trace_id }))));
   const deliveries = await withoutJob(await stalePendingDeliveries(ctx.db, graceMs), (d) => {
     const queue = ctx.queues.deliver.get(d.destination);
@@ -53,6 +58,32 @@ export async function reconcileOnce(ctx: PipelineContext, graceMs = ctx.config.R
     ctx.log.info({ requeued }, 'reconciler re-enqueued work');
   }
   return requeued;
+}
+
+/**
+ * The events to queue a map job for: the stale ones without a job whose receipt is on record, and the held ones whose
+ * receipt was recorded since (a resend whose map job Redis did not take). A stale one without its receipt was stored
+ * by a request that failed after the insert, so the practice was answered 503 or not at all: it is held
+ * (`unacknowledged`, for the practice and the operator to see) instead of processed, until the practice sends it
+ * again. Only events without a job are asked about, so the receipts cost nothing on the normal path.
+ */
+async function eventsToMap(ctx: PipelineContext, graceMs: number): Promise<EventToMap[]> {
+  const stale = await withoutJob(await staleEventsToMap(ctx.db, graceMs), (r) => [ctx.queues.map, mapJobId(r.id)]);
+  const held = await unacknowledgedEvents(ctx.db);
+  const receipted = await receiptedEvents(ctx.db, [...stale, ...held]);
+  let holds = 0;
+  for (const r of stale.filter((e) => !receipted.has(e.id))) {
+    const trace = { eventId: r.id, traceId: r.trace_id, stage: 'reconcile' } as const;
+    holds += Number(await moveEventLogged(ctx, trace, 'unacknowledged', { reason: NOT_ACKNOWLEDGED }));
+  }
+  if (holds > 0) {
+    ctx.log.warn({ held: holds }, 'events stored without their receipt held until their practice sends them again');
+  }
+  const released = await withoutJob(
+    held.filter((e) => receipted.has(e.id)),
+    (r) => [ctx.queues.map, mapJobId(r.id)],
+  );
+  return [...stale.filter((e) => receipted.has(e.id)), ...released];
 }
 
 /** Adds the jobs CHECKS_AT_ONCE at a time: each `addBulk` has REDIS_ANSWER_MS to answer, which thousands could exceed. */

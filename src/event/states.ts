@@ -4,9 +4,14 @@
  * operator) can never undo each other's work. The diagram is in src/event/README.md.
  */
 
-/** Inbox states. `received → mapped → decided → delivered`, or one of the other endings. */
+/**
+ * Inbox states. `received → mapped → decided → delivered`, or one of the other endings. `unacknowledged`: stored, but
+ * its receipt was never recorded, so the practice was not told it was accepted; it waits for the practice to send it
+ * again.
+ */
 export const EVENT_STATES = [
   'received',
+  'unacknowledged',
   'mapped',
   'decided',
   'delivered',
@@ -20,7 +25,7 @@ export type EventState = (typeof EVENT_STATES)[number];
 /** States no worker moves on from by itself (a replay or a new decision can). `completed`: nothing to send. */
 export const TERMINAL_STATES: readonly EventState[] = ['delivered', 'completed', 'denied', 'failed', 'dead'];
 
-/** States the map stage still has to work on: the reconciler re-enqueues these. */
+/** States the map stage still has to work on: the reconciler re-enqueues these (held when without their receipt). */
 export const TO_MAP: readonly EventState[] = ['received', 'mapped'];
 
 export interface Step {
@@ -30,6 +35,16 @@ export interface Step {
 
 /** Every allowed transition, by the name of the step that takes it. */
 export const STEPS = {
+  /**
+   * Reconciler: an event without a map job, stored but without its receipt (the request failed after the insert, so
+   * the practice was answered 503 or not at all): held instead of processed, until the practice sends it again.
+   */
+  unacknowledged: { from: TO_MAP, to: 'unacknowledged' },
+  /**
+   * Map stage: a held event whose receipt is recorded now goes on as received. Its map job is queued only after that
+   * (by the practice's resend, the reconciler, or a first request whose receipt committed just after it was held).
+   */
+  acknowledged: { from: ['unacknowledged'], to: 'received' },
   /** Map stage: the mapped event fails FHIR validation; a fixed mapping plus replay can help, a retry cannot. */
   mappingFailed: { from: TO_MAP, to: 'failed' },
   /** Map stage: a consent event, recorded in the registry at receipt: nothing is sent. */
@@ -65,6 +80,12 @@ export const CANCELLED_BY_PRACTICE = 'cancelled by the practice before it was se
 
 /** The reason recorded when a cancellation is not sent because its referral never was (`STEPS.nothingToCancel`). */
 export const NOTHING_TO_CANCEL = 'not sent: the referral it cancels never reached the municipality';
+
+/** The reason recorded when the reconciler holds an event stored without its receipt (`STEPS.unacknowledged`). */
+export const NOT_ACKNOWLEDGED = 'not acknowledged: stored, but its receipt was not recorded; awaiting resend';
+
+/** The reason recorded when a held event's receipt is recorded (`STEPS.acknowledged`). */
+export const RECEIPT_RECORDED = 'receipt recorded';
 
 /** The reason recorded when an event's encrypted payload is gone (see `STEPS.payloadPurged`). */
 export const PAYLOAD_PURGED = 'payload purged after retention';

@@ -7,17 +7,23 @@ import { waitFor } from '../helpers/wait-for';
 import { genericJsonDialect } from '../../mappings/his/generic-json/index';
 import type { PipelineContext } from '../../src/event/context';
 import { ingestRecords } from '../../src/event/receive';
+import { reconcileOnce } from '../../src/event/reconciler';
+import { mapJobId } from '../../src/event/queues';
+import { eventReceived } from '../../src/audit/audit-events';
 import { insertEvent } from '../../src/event/event-store';
 import { referralIdentifierOf } from '../../src/event/referral-identifier';
 import { contentDigest, sealEvent } from '../../src/event/stored-event';
 import { randomUUID } from 'node:crypto';
 
-// Three faults on the event's path, each reproduced through the public API and the database alone, so the same
+const ACTOR = { userId: 'api-key:practice', accessPoint: 'test' };
+
+// Faults on the event's path, each reproduced through the public API and the database alone, so the same
 // file shows them on the code before the fix and their absence after it.
 
 interface EventView {
   state: string;
   stateReason: string | null;
+  history: { state: string; reason: string | null }[];
   deliveries: { id: string; state: string; attempts: number; lastError: string | null }[];
 }
 
@@ -107,16 +113,40 @@ describe('an event whose delivery cannot go on ends, and says why', () => {
   const becomesDead = (id: string) =>
     reaches(id, (v) => v.state === 'dead' && v.deliveries[0]?.state === 'dead', 'to become a dead letter');
 
+  /**
+   * The audit trail of the event, in the order it was written: type/subtype of each AuditEvent naming it, but for
+   * this test's own reads of it (`rest/read`).
+   */
+  const auditOf = async (inboxId: string) =>
+    (
+      await db.query<{ kind: string }>(
+        `SELECT type || '/' || coalesce(subtype, '') AS kind FROM audit_event WHERE $1 = ANY(entities)
+         ORDER BY recorded, seq`,
+        [`inbox/${inboxId}`],
+      )
+    ).rows
+      .map((r) => r.kind)
+      .filter((kind) => kind !== 'rest/read');
+
+  /**
+   * Stores the event as a request does, but its audit writer fails after the inbox row committed (PostgreSQL went
+   * down, or the process stopped, right then): the request fails, so the practice is answered 503 or not at all.
+   * Returns the inbox id of the stored row.
+   */
+  async function storedWithoutReceipt(event: ReturnType<typeof buildReferralEvent>): Promise<string> {
+    const down = { ...app.rt.ctx, audit: { append: () => Promise.reject(new Error('connect ECONNREFUSED')) } };
+    await expect(
+      ingestRecords(down as unknown as PipelineContext, genericJsonDialect, [{ value: event, location: '' }], ACTOR),
+    ).rejects.toThrow('ECONNREFUSED');
+    const rows = await db.query<{ id: string }>('SELECT id FROM inbox WHERE source_event_id = $1', [event.eventId]);
+    expect(rows.rows).toHaveLength(1);
+    return rows.rows[0]!.id;
+  }
+
   it('audits the receipt on the retry when the process stopped between storing an event and auditing it', async () => {
     const event = buildReferralEvent();
     // The first request stores the event, then its audit writer fails, as when the process stops right there.
-    const stopped = { ...app.rt.ctx, audit: { append: () => Promise.reject(new Error('stopped')) } };
-    await expect(
-      ingestRecords(stopped as unknown as PipelineContext, genericJsonDialect, [{ value: event, location: '' }], {
-        userId: 'api-key:practice',
-        accessPoint: 'test',
-      }),
-    ).rejects.toThrow('stopped');
+    const id = await storedWithoutReceipt(event);
     const receiptsOf = async (inboxId: string) =>
       (
         await db.query<{ n: number }>(
@@ -124,18 +154,17 @@ describe('an event whose delivery cannot go on ends, and says why', () => {
           [`inbox/${inboxId}`],
         )
       ).rows[0]!.n;
-    const [{ id } = { id: '' }] = (
-      await db.query<{ id: string }>('SELECT id FROM inbox WHERE source_event_id = $1', [event.eventId])
-    ).rows;
     expect(await receiptsOf(id)).toBe(0);
 
-    // The practice, having had no answer, sends it again: a duplicate, whose receipt is audited now, once.
+    // The practice, having had no answer, sends it again: accepted now (it was not before), with the id the event was
+    // stored under, and its receipt audited now, once; a third send is a duplicate.
     const again = await app.request('/his/v1/events', { json: event });
     expect(((await again.json()) as { receipts: { status: string; id: string }[] }).receipts[0]).toEqual(
-      expect.objectContaining({ status: 'duplicate', id }),
+      expect.objectContaining({ status: 'accepted', id }),
     );
     expect(await receiptsOf(id)).toBe(1);
-    await app.request('/his/v1/events', { json: event });
+    const third = await app.request('/his/v1/events', { json: event });
+    expect(((await third.json()) as { receipts: { status: string }[] }).receipts[0]!.status).toBe('duplicate');
     expect(await receiptsOf(id)).toBe(1);
     await reaches(id, (v) => v.state === 'delivered', 'to be delivered');
   });
@@ -213,5 +242,104 @@ describe('an event whose delivery cannot go on ends, and says why', () => {
     } finally {
       await db.query('ALTER TABLE consent_away RENAME TO consent');
     }
+  });
+
+  // An event stored whose receipt AuditEvent was never written (PostgreSQL went away between the two, or the process
+  // stopped) was answered 503, or not at all: the practice was not told it was accepted. The reconciler must not
+  // process it on its own; the practice's resend records the receipt, and only then does it go on.
+  describe('without its receipt on record', () => {
+    beforeEach(() => {
+      receiver.hits.length = 0;
+    });
+
+    /** An event held for want of its receipt, whose receipt is recorded afterwards, with no map job queued then. */
+    async function heldThenReceipted(): Promise<string> {
+      const event = buildReferralEvent();
+      const id = await storedWithoutReceipt(event);
+      await reconcileOnce(app.rt.ctx, 0);
+      expect((await view(id)).state).toBe('unacknowledged');
+      const mapped = genericJsonDialect.map({ value: event, location: '' });
+      await app.rt.ctx.audit.append(
+        mapped.practice.agb,
+        eventReceived({ actor: ACTOR, inboxId: id, eventType: mapped.eventType, patientBsn: mapped.patient.bsn }),
+      );
+      return id;
+    }
+
+    /** Lets the workers run for a while: long enough to map, decide and deliver an event several times over. */
+    const settle = () => new Promise((r) => setTimeout(r, 1500));
+
+    it('is held by the reconciler, not delivered, and goes out once after the practice sends it again', async () => {
+      const event = buildReferralEvent();
+      const id = await storedWithoutReceipt(event);
+      expect(await auditOf(id)).toEqual([]);
+
+      // The reconciler finds the stored event without a map job, and every round after it too.
+      await reconcileOnce(app.rt.ctx, 0);
+      await settle();
+      await reconcileOnce(app.rt.ctx, 0);
+      await settle();
+
+      const held = await view(id);
+      expect(held.state).toBe('unacknowledged');
+      expect(held.stateReason).toMatch(/not acknowledged/);
+      expect(held.history.map((h) => h.state)).toEqual(['received', 'unacknowledged']);
+      expect(await app.rt.ctx.queues.map.getJob(mapJobId(id))).toBeUndefined();
+      expect(receiver.hits).toHaveLength(0);
+      // Not mapped, not decided, not disclosed: no AuditEvent names it, the receipt included.
+      expect(await auditOf(id)).toEqual([]);
+
+      // The practice, told 503, sends it again: now it is accepted (the first answer was not), with the same id.
+      const again = await app.request('/his/v1/events', { json: event });
+      expect(again.status).toBe(202);
+      expect(((await again.json()) as { receipts: { status: string; id: string }[] }).receipts).toEqual([
+        expect.objectContaining({ status: 'accepted', id }),
+      ]);
+      await waitFor('the resent event to be delivered', async () => (await view(id)).state === 'delivered');
+      expect(receiver.hits).toHaveLength(1);
+      const after = await view(id);
+      expect(after.history.map((h) => h.state)).toEqual([
+        'received',
+        'unacknowledged',
+        'received',
+        'mapped',
+        'decided',
+        'delivered',
+      ]);
+      // The receipt (who submitted it) is on record before anything else happened to the event.
+      const trail = await auditOf(id);
+      expect(trail[0]).toBe('rest/create');
+      expect(trail.filter((k) => k === 'rest/create')).toHaveLength(1);
+      expect(trail.slice(1)).toContain('110106/disclose');
+
+      // A third send is a plain duplicate: no second receipt, no second delivery.
+      const third = await app.request('/his/v1/events', { json: event });
+      expect(((await third.json()) as { receipts: { status: string }[] }).receipts[0]!.status).toBe('duplicate');
+      await settle();
+      expect(receiver.hits).toHaveLength(1);
+      expect((await auditOf(id)).filter((k) => k === 'rest/create')).toHaveLength(1);
+    });
+
+    it('goes on when its receipt is recorded after it was held, though no map job was queued then', async () => {
+      // As when the resend's receipt committed but Redis did not take its map job, or the first request's audit
+      // committed just after a reconciler round held the event.
+      const id = await heldThenReceipted();
+
+      await reconcileOnce(app.rt.ctx, 0);
+
+      await waitFor('the acknowledged event to be delivered', async () => (await view(id)).state === 'delivered');
+      expect(receiver.hits).toHaveLength(1);
+    });
+
+    it('goes on at once when a map job comes for it after it was held', async () => {
+      // The first request's audit committed just after the reconciler held the event, and the request then queued
+      // its map job as usual.
+      const id = await heldThenReceipted();
+
+      await app.rt.ctx.queues.enqueueMap([{ inboxId: id, traceId: 'late-receipt' }]);
+
+      await waitFor('the acknowledged event to be delivered', async () => (await view(id)).state === 'delivered');
+      expect(receiver.hits).toHaveLength(1);
+    });
   });
 });

@@ -1,4 +1,10 @@
-import { CANCELLED_BY_PRACTICE, NOTHING_TO_CANCEL, PAYLOAD_PURGED } from '../../event/states';
+import {
+  CANCELLED_BY_PRACTICE,
+  NOT_ACKNOWLEDGED,
+  NOTHING_TO_CANCEL,
+  PAYLOAD_PURGED,
+  RECEIPT_RECORDED,
+} from '../../event/states';
 
 /** The console's languages: Dutch by default (its users are Dutch), English on request. */
 export const LANGS = ['nl', 'en'] as const;
@@ -359,6 +365,7 @@ export function t(lang: Lang, key: MessageKey, ...args: readonly (string | numbe
 
 const STATES: Record<string, Record<Lang, string>> = {
   received: { nl: 'ontvangen', en: 'received' },
+  unacknowledged: { nl: 'niet bevestigd, wacht op opnieuw sturen', en: 'not acknowledged, awaiting resend' },
   mapped: { nl: 'omgezet', en: 'mapped' },
   decided: { nl: 'besloten, wacht op aflevering', en: 'decided, waiting for delivery' },
   delivered: { nl: 'afgeleverd', en: 'delivered' },
@@ -453,6 +460,14 @@ const OTHER_REASONS: readonly (readonly [RegExp, Record<Lang, string>])[] = [
       en: 'not sent: the referral it cancels never reached the municipality',
     },
   ],
+  [
+    new RegExp(`^${NOT_ACKNOWLEDGED}$`),
+    {
+      nl: 'opgeslagen, maar de ontvangst is niet vastgelegd en dus niet bevestigd: wordt pas verwerkt als de praktijk het opnieuw stuurt',
+      en: 'stored, but its receipt was not recorded, so not acknowledged: processed only once the practice sends it again',
+    },
+  ],
+  [new RegExp(`^${RECEIPT_RECORDED}$`), { nl: 'ontvangst vastgelegd', en: 'receipt recorded' }],
   [
     new RegExp(`^${PAYLOAD_PURGED}$`),
     { nl: 'inhoud verwijderd na de bewaartermijn', en: 'content removed after the retention period' },

@@ -16,10 +16,13 @@ import { formatTime, reasonsInWords, relationshipInWords, stateInWords, t, type 
 import { pagingLinks, table } from './layout';
 import { timelineHtml } from './operator-pages';
 import { practiceOwnIds } from './practice-own-ids';
+import { EVENT_STATES } from '../../event/states';
 
 /** Events per page: a page fits a tablet's screen a few times over. */
 const PAGE_SIZE = 100;
-const STATES = ['received', 'mapped', 'decided', 'delivered', 'completed', 'denied', 'failed', 'dead'];
+const STATES: readonly string[] = EVENT_STATES;
+/** The states whose reason the list shows: why the event stopped, or why it waits for the practice. */
+const REASONED_STATES: readonly string[] = ['denied', 'failed', 'unacknowledged'];
 
 /** `/console/practice/…`: the practice's own events, their state, and for a denial which consent is missing. */
 export function practicePages(ctx: PipelineContext): Router {
@@ -42,7 +45,7 @@ export function practicePages(ctx: PipelineContext): Router {
           <td><a href="/console/practice/events/${e.id}">${e.eventId}</a></td>
           <td>${e.eventType}</td>
           <td>${stateInWords(lang, e.state)}</td>
-          <td>${e.state === 'denied' || e.state === 'failed' ? reasonsInWords(lang, e.stateReason) : ''}</td>
+          <td>${REASONED_STATES.includes(e.state) ? reasonsInWords(lang, e.stateReason) : ''}</td>
         </tr>`,
     );
     sendPage(

@@ -66,7 +66,11 @@ export function searchsetOf(type: string): z.ZodType {
 
 export const receipt = z
   .object({
-    status: z.enum(['accepted', 'duplicate', 'rejected']),
+    status: z.enum(['accepted', 'duplicate', 'rejected']).meta({
+      description:
+        'duplicate: this eventId was accepted before; a resend of an event stored but never acknowledged (its ' +
+        'first request was answered 503 after storing it) is accepted',
+    }),
     location: z
       .string()
       .optional()
@@ -84,7 +88,11 @@ export const eventStatus = z
     practice: z.string(),
     dialect: z.string(),
     eventType: z.string(),
-    state: z.string(),
+    state: z.string().meta({
+      description:
+        'received, mapped, decided, delivered, completed, denied, failed or dead; unacknowledged: stored, but its ' +
+        'receipt was not recorded (answered 503), so it waits for the practice to send it again',
+    }),
     stateReason: z.string().nullable(),
     history: z.array(z.looseObject({ state: z.string() })),
     deliveries: z.array(z.looseObject({ id: z.uuid(), destination: z.string(), state: z.string() })),
