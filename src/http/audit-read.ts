@@ -15,6 +15,9 @@ import { canReadChain, SYSTEM_TENANT } from '../reports/audit-scope';
 import { tryGetAuditRow, type AuditRow } from '../reports/audit-search/search';
 import { listChainTenants, tryGetChainHead, verifyTenant, type TenantVerdict } from '../audit/verify';
 
+/** Why a read was refused (outcome 4) when the caller may not see what it asked for: its outcome description. */
+export const NOT_IN_SCOPE = 'not within the caller’s scope';
+
 /** `res.locals` key set when a route has recorded its own refusal (outcome 4) before answering 403. */
 export const REFUSAL_AUDITED = 'refusalAudited';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -93,7 +96,7 @@ export async function assertChainAccess(
       interaction: 'read',
       target: `audit_chain/${tenant}`,
       outcome: '4',
-      outcomeDesc: 'not within the caller’s scope',
+      outcomeDesc: NOT_IN_SCOPE,
       tenants: [tenant],
     });
     // Tells the error handler's generic refusal audit that this refusal is on record already.
@@ -120,7 +123,7 @@ export async function readAuditEvent(
     target: `AuditEvent/${id}`,
     patientBsn: row.patient_bsn ?? undefined,
     tenants: [row.tenant],
-    ...(inScope ? {} : { outcome: '4' as const, outcomeDesc: 'not within the caller’s scope' }),
+    ...(inScope ? {} : { outcome: '4' as const, outcomeDesc: NOT_IN_SCOPE }),
   });
   if (!inScope) {
     // A caller must not learn which ids exist in other practices' logs.

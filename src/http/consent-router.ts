@@ -18,7 +18,7 @@ import { CACHED_CONSENTS, StoredConsentCache } from '../policy/consent-cache';
 import { compileConsent, type CompiledConsent } from '../policy/compiled-consent';
 import type { Db } from '../kernel/db';
 import type { Consent, ConsentProvision } from '@medplum/fhirtypes';
-import { auditRead } from './audit-read';
+import { auditEventRead, auditRead, NOT_IN_SCOPE } from './audit-read';
 import { sendPostAnswer } from './post-answer';
 import { getPrincipal } from '../access/authenticate';
 import { canActForPractice, type Principal } from '../access/principal';
@@ -113,7 +113,13 @@ export function consentRouter(ctx: PipelineContext): Router {
     const statements = stageStatements(ctx.db);
     if ('eventId' in input) {
       const row = await statements.sealedEvent(input.eventId);
-      if (!row || !canActForPractice(principal, row.tenant)) {
+      if (!row) {
+        throw new OperationOutcomeError(notFound);
+      }
+      if (!canActForPractice(principal, row.tenant)) {
+        // As for an unknown id (GET /his/v1/events/{id} does the same): a caller must not learn which ids exist in
+        // other practices; the attempt is on record in the event's practice's chain.
+        await auditEventRead(ctx, req, res, row, undefined, NOT_IN_SCOPE);
         throw new OperationOutcomeError(notFound);
       }
       if (row.event_type === MONITORING_REPORT_EVENT) {

@@ -1,7 +1,7 @@
 import { notFound, OperationOutcomeError } from '@medplum/core';
 import type { Resource } from '@medplum/fhirtypes';
 import express, { Router, type Request, type RequestHandler, type Response } from 'express';
-import { auditRead } from './audit-read';
+import { auditRead, NOT_IN_SCOPE } from './audit-read';
 import { notAcceptable, unsupportedMediaType } from '../kernel/fhir/outcomes';
 import type { PipelineContext } from '../event/context';
 import { auditEventProvider } from '../reports/audit-search/audit-event-provider';
@@ -219,7 +219,7 @@ export function fhirRouter(
         target: `${type}/${id}`,
         patientBsn: found.patientBsn,
         tenants: [found.tenant],
-        ...(found.inScope ? {} : { outcome: '4' as const, outcomeDesc: 'not within the caller’s scope' }),
+        ...(found.inScope ? {} : { outcome: '4' as const, outcomeDesc: NOT_IN_SCOPE }),
       });
       if (!found.inScope) {
         // Out of scope looks like absent: a caller must not learn which ids exist in other practices' data.

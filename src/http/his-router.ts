@@ -14,7 +14,7 @@ import { getPrincipal } from '../access/authenticate';
 import { assertRole, canActForPractice } from '../access/principal';
 import { getRequestTrace } from './access-log';
 import { sendPostAnswer } from './post-answer';
-import { auditEventRead } from './audit-read';
+import { auditEventRead, NOT_IN_SCOPE } from './audit-read';
 import { actorOf, assertPracticeAccess } from './request-context';
 
 /** `/his/v1`: what GP practices use. */
@@ -70,7 +70,7 @@ export function hisRouter(ctx: PipelineContext): Router {
     if (!canActForPractice(principal, timeline.practice)) {
       // As for an unknown id: a caller must not learn which ids exist in other practices. The attempt is on record
       // in the event's practice's chain, as a refused read of an AuditEvent by id is.
-      await auditEventRead(ctx, req, res, sealed, undefined, 'not within the caller’s scope');
+      await auditEventRead(ctx, req, res, sealed, undefined, NOT_IN_SCOPE);
       throw new OperationOutcomeError(notFound);
     }
     await auditEventRead(ctx, req, res, sealed);

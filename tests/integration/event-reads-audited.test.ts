@@ -100,4 +100,18 @@ describe('reads of one event are audited', () => {
     expect(reads).toHaveLength(1);
     expect(reads[0]).toMatchObject({ tenant: PRACTICE_AGB, outcome: '4', patient_bsn: bsn });
   });
+
+  it("answers $explain about another practice's event 404 too, and records that refused read as well", async () => {
+    const explain = (eventId: string) =>
+      app.request('/policy/v1/$explain', { key: 'otherPractice', method: 'POST', json: { eventId } });
+    const unknown = await explain('00000000-0000-4000-8000-000000000000');
+    expect(unknown.status).toBe(404);
+    const before = (await readsBy('otherpractice')).length;
+    const res = await explain(id);
+    expect(res.status).toBe(404);
+    expect(await res.json()).toEqual(await unknown.json());
+    const reads = await readsBy('otherpractice');
+    expect(reads).toHaveLength(before + 1);
+    expect(reads.at(-1)).toMatchObject({ tenant: PRACTICE_AGB, outcome: '4', patient_bsn: bsn });
+  });
 });
