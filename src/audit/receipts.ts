@@ -2,8 +2,8 @@ import type { Db } from '../kernel/db';
 
 /**
  * Of these entity references (`inbox/<id>`, `trajectory_event/<id>`), the ones a `create` AuditEvent in the tenant's
- * chain names: the receipts on record. A receipt is stored before it is audited, so a crash in between leaves a row
- * whose sender, sending again, gets `duplicate`; this tells that retry whether the receipt still needs its audit.
+ * chain names: the receipts on record. A receipt is stored before it is audited, so a failure in between leaves a row
+ * the sender was never told was accepted: its resend audits it then, and until then it is held (`unacknowledged`).
  */
 export async function auditedReceipts(db: Db, tenant: string, entities: readonly string[]): Promise<Set<string>> {
   if (entities.length === 0) {
@@ -17,27 +17,31 @@ export async function auditedReceipts(db: Db, tenant: string, entities: readonly
   return new Set(rows.map((r) => r.entity));
 }
 
+/** The tables whose rows are receipts the sender must have had acknowledged: the inbox, municipalities' trajectories. */
+export type ReceiptedTable = 'inbox' | 'trajectory_event';
+
 /**
- * Of these inbox events, the ids whose receipt (`eventReceived`) is on record: `auditedReceipts`, one statement per
- * tenant chain among them.
+ * Of these events (rows of `table`: the inbox by default), the ids whose receipt (`eventReceived`,
+ * `trajectoryEventReceived`) is on record: `auditedReceipts`, one statement per tenant chain among them.
  */
 export async function receiptedEvents(
   db: Db,
   events: readonly { readonly id: string; readonly tenant: string }[],
+  table: ReceiptedTable = 'inbox',
 ): Promise<Set<string>> {
   const byTenant = new Map<string, string[]>();
   for (const e of events) {
     const ids = byTenant.get(e.tenant);
     if (ids) {
-      ids.push(`inbox/${e.id}`);
+      ids.push(`${table}/${e.id}`);
     } else {
-      byTenant.set(e.tenant, [`inbox/${e.id}`]);
+      byTenant.set(e.tenant, [`${table}/${e.id}`]);
     }
   }
   const receipted = new Set<string>();
   for (const [tenant, entities] of byTenant) {
     for (const entity of await auditedReceipts(db, tenant, entities)) {
-      receipted.add(entity.slice('inbox/'.length));
+      receipted.add(entity.slice(`${table}/`.length));
     }
   }
   return receipted;

@@ -6,7 +6,16 @@ import type { AnswerSummary, SealedAnswer } from './receiver-answer';
 import type { StoredConsent } from '../policy/consent-cache';
 import { applyConsentUpdate } from '../policy/consent-updates';
 import type { ReferralIdentifier } from './referral-identifier';
-import { STEPS, TERMINAL_STATES, TO_MAP, type EventState, type StepName } from './states';
+import {
+  STEPS,
+  TERMINAL_STATES,
+  TO_MAP,
+  TRAJECTORY_STEPS,
+  type EventState,
+  type StepName,
+  type TrajectoryEventState,
+  type TrajectoryStepName,
+} from './states';
 
 /**
  * Every SQL statement on the domain tables (inbox, its history, delivery, feedback, trajectory events, consent,
@@ -1135,8 +1144,6 @@ export async function feedbackExists(db: Db, id: string): Promise<boolean> {
 // ---------------------------------------------------------------------------------------------------------------
 // Trajectory events from municipalities (the reverse direction), and their delivery to the practice
 
-export type TrajectoryEventState = 'denied' | 'pending' | 'delivered' | 'dead';
-
 export interface TrajectoryEventRow extends AttemptColumns<TrajectoryEventState> {
   id: string;
   tenant: string;
@@ -1278,17 +1285,49 @@ export async function reviveTrajectoryEvent(db: Db, id: string): Promise<Traject
   return row;
 }
 
+/** A trajectory event the reconciler may queue a job for, once its receipt is on record. */
+export interface TrajectoryEventToSend {
+  id: string;
+  tenant: string;
+  round: number;
+  trace_id: string;
+}
+
 /** Pending trajectory events nobody touched for `graceMs`: candidates for a new job. */
-export async function stalePendingTrajectoryEvents(
-  db: Db,
-  graceMs: number,
-): Promise<{ id: string; round: number; trace_id: string }[]> {
+export async function stalePendingTrajectoryEvents(db: Db, graceMs: number): Promise<TrajectoryEventToSend[]> {
   return db.query(
-    `SELECT id, round, trace_id FROM trajectory_event
+    `SELECT id, tenant, round, trace_id FROM trajectory_event
      WHERE state = 'pending' AND updated_at < now() - ($1::int * interval '1 millisecond')
      ORDER BY updated_at LIMIT 5000`,
     [graceMs],
   );
+}
+
+/** Trajectory events held because their receipt was not recorded (`TRAJECTORY_STEPS.unacknowledged`), oldest first. */
+export async function unacknowledgedTrajectoryEvents(db: Db): Promise<TrajectoryEventToSend[]> {
+  return db.query(
+    'SELECT id, tenant, round, trace_id FROM trajectory_event WHERE state = $1 ORDER BY updated_at LIMIT 5000',
+    [TRAJECTORY_STEPS.unacknowledged.to],
+  );
+}
+
+/**
+ * Takes a trajectory event's step (`TRAJECTORY_STEPS`); returns the row as it is now, or undefined when it was not in
+ * the state the step leaves.
+ */
+export async function moveTrajectoryEvent(
+  db: Db,
+  id: string,
+  step: TrajectoryStepName,
+): Promise<TrajectoryEventRow | undefined> {
+  const { from, to } = TRAJECTORY_STEPS[step];
+  const [row] = await db.query<TrajectoryEventRow>(
+    `WITH ${fromStatesCte('$3')}
+     UPDATE trajectory_event SET state = $2, updated_at = now()
+     FROM from_states WHERE ${byIdWhileIn('trajectory_event', '$1')} RETURNING trajectory_event.*`,
+    [id, to, from],
+  );
+  return row;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

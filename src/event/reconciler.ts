@@ -1,14 +1,17 @@
 import type { Queue } from 'bullmq';
-import { receiptedEvents } from '../audit/receipts';
+import { receiptedEvents, type ReceiptedTable } from '../audit/receipts';
 import type { PipelineContext } from './context';
 import { moveEventLogged } from './event-log';
 import {
+  moveTrajectoryEvent,
   staleEventsToMap,
   stalePendingDeliveries,
   stalePendingFeedback,
   stalePendingTrajectoryEvents,
   unacknowledgedEvents,
+  unacknowledgedTrajectoryEvents,
   type EventToMap,
+  type TrajectoryEventToSend,
 } from './event-store';
 import { foldEventStateCounts } from './state-counts';
 import { deliverJobId, feedbackJobId, mapJobId, trajectoryJobId } from './queues';
@@ -45,11 +48,7 @@ export async function reconcileOnce(ctx: PipelineContext, graceMs = ctx.config.R
   for (const f of feedback) {
     await ctx.queues.enqueueFeedback(f, f.trace_id);
   }
-  // Trajectory events travel on the feedback queue, under their own job ids.
-  const trajectories = await withoutJob(await stalePendingTrajectoryEvents(ctx.db, graceMs), (t) => [
-    ctx.queues.feedback,
-    trajectoryJobId(t.id, t.round),
-  ]);
+  const trajectories = await trajectoriesToSend(ctx, graceMs);
   for (const t of trajectories) {
     await ctx.queues.enqueueTrajectory(t, t.trace_id);
   }
@@ -60,30 +59,65 @@ export async function reconcileOnce(ctx: PipelineContext, graceMs = ctx.config.R
   return requeued;
 }
 
-/**
- * The events to queue a map job for: the stale ones without a job whose receipt is on record, and the held ones whose
- * receipt was recorded since (a resend whose map job Redis did not take). A stale one without its receipt was stored
- * by a request that failed after the insert, so the practice was answered 503 or not at all: it is held
- * (`unacknowledged`, for the practice and the operator to see) instead of processed, until the practice sends it
- * again. Only events without a job are asked about, so the receipts cost nothing on the normal path.
- */
+/** The events to queue a map job for: see `receiptedOrHeld`. */
 async function eventsToMap(ctx: PipelineContext, graceMs: number): Promise<EventToMap[]> {
-  const stale = await withoutJob(await staleEventsToMap(ctx.db, graceMs), (r) => [ctx.queues.map, mapJobId(r.id)]);
-  const held = await unacknowledgedEvents(ctx.db);
-  const receipted = await receiptedEvents(ctx.db, [...stale, ...held]);
+  const jobOf = (r: EventToMap): [Queue, string] => [ctx.queues.map, mapJobId(r.id)];
+  return receiptedOrHeld(ctx, {
+    table: 'inbox',
+    stale: await withoutJob(await staleEventsToMap(ctx.db, graceMs), jobOf),
+    held: await unacknowledgedEvents(ctx.db),
+    hold: (r) =>
+      moveEventLogged(ctx, { eventId: r.id, traceId: r.trace_id, stage: 'reconcile' }, 'unacknowledged', {
+        reason: NOT_ACKNOWLEDGED,
+      }),
+    jobOf,
+  });
+}
+
+/** The municipalities' trajectory events to queue a job for: see `receiptedOrHeld`. */
+async function trajectoriesToSend(ctx: PipelineContext, graceMs: number): Promise<TrajectoryEventToSend[]> {
+  // Trajectory events travel on the feedback queue, under their own job ids.
+  const jobOf = (t: TrajectoryEventToSend): [Queue, string] => [ctx.queues.feedback, trajectoryJobId(t.id, t.round)];
+  return receiptedOrHeld(ctx, {
+    table: 'trajectory_event',
+    stale: await withoutJob(await stalePendingTrajectoryEvents(ctx.db, graceMs), jobOf),
+    held: await unacknowledgedTrajectoryEvents(ctx.db),
+    hold: async (t) => (await moveTrajectoryEvent(ctx.db, t.id, 'unacknowledged')) !== undefined,
+    jobOf,
+  });
+}
+
+/**
+ * Of the stale rows without a job and the held ones, those to queue a job for: the stale ones whose receipt is on
+ * record, and the held ones whose receipt was recorded since and that have no job (a resend whose job Redis did not
+ * take). A stale one without its receipt was stored by a request that failed after the insert, so its sender was
+ * answered 503 or not at all: it is held (`unacknowledged`, for the sender and the operator to see) instead of
+ * processed, until it is sent again. Only rows without a job are asked about, so receipts cost nothing on the normal
+ * path.
+ */
+async function receiptedOrHeld<R extends { id: string; tenant: string }>(
+  ctx: PipelineContext,
+  rows: {
+    table: ReceiptedTable;
+    stale: readonly R[];
+    held: readonly R[];
+    hold: (row: R) => Promise<boolean>;
+    jobOf: (row: R) => [Queue, string];
+  },
+): Promise<R[]> {
+  const receipted = await receiptedEvents(ctx.db, [...rows.stale, ...rows.held], rows.table);
   let holds = 0;
-  for (const r of stale.filter((e) => !receipted.has(e.id))) {
-    const trace = { eventId: r.id, traceId: r.trace_id, stage: 'reconcile' } as const;
-    holds += Number(await moveEventLogged(ctx, trace, 'unacknowledged', { reason: NOT_ACKNOWLEDGED }));
+  for (const r of rows.stale.filter((e) => !receipted.has(e.id))) {
+    holds += Number(await rows.hold(r));
   }
   if (holds > 0) {
-    ctx.log.warn({ held: holds }, 'events stored without their receipt held until their practice sends them again');
+    ctx.log.warn({ held: holds, table: rows.table }, 'events stored without their receipt held until sent again');
   }
   const released = await withoutJob(
-    held.filter((e) => receipted.has(e.id)),
-    (r) => [ctx.queues.map, mapJobId(r.id)],
+    rows.held.filter((e) => receipted.has(e.id)),
+    rows.jobOf,
   );
-  return [...stale.filter((e) => receipted.has(e.id)), ...released];
+  return [...rows.stale.filter((e) => receipted.has(e.id)), ...released];
 }
 
 /** Adds the jobs CHECKS_AT_ONCE at a time: each `addBulk` has REDIS_ANSWER_MS to answer, which thousands could exceed. */

@@ -75,6 +75,28 @@ export const STEPS = {
 
 export type StepName = keyof typeof STEPS;
 
+/**
+ * A municipality's trajectory event (`trajectory_event.state`): `pending` delivery to the practice on permit, `denied`
+ * (at receipt or before sending), `delivered`, `dead` (delivery gave up). `unacknowledged`: stored, but its receipt
+ * was never recorded, so the municipality was not told it was accepted; it waits for the municipality to send it again.
+ */
+export const TRAJECTORY_EVENT_STATES = ['pending', 'unacknowledged', 'denied', 'delivered', 'dead'] as const;
+
+export type TrajectoryEventState = (typeof TRAJECTORY_EVENT_STATES)[number];
+
+/** A trajectory event's moves for want of its receipt, as the inbox's `unacknowledged` and `acknowledged`. */
+export const TRAJECTORY_STEPS = {
+  /** Reconciler: a pending event without a job, stored but without its receipt: held instead of delivered. */
+  unacknowledged: { from: ['pending'], to: 'unacknowledged' },
+  /**
+   * The municipality's resend, or a delivery job (queued only once the receipt is recorded): a held event whose
+   * receipt is on record now goes on.
+   */
+  acknowledged: { from: ['unacknowledged'], to: 'pending' },
+} as const satisfies Record<string, { from: readonly TrajectoryEventState[]; to: TrajectoryEventState }>;
+
+export type TrajectoryStepName = keyof typeof TRAJECTORY_STEPS;
+
 /** The reason recorded when a referral is not sent because the practice cancelled it (`STEPS.cancelledByPractice`). */
 export const CANCELLED_BY_PRACTICE = 'cancelled by the practice before it was sent';
 

@@ -29,6 +29,7 @@ import {
   denyTrajectoryEvent,
   insertTrajectoryEvent,
   listConsents,
+  moveTrajectoryEvent,
   recordAttempt,
   reviveTrajectoryEvent,
   tryGetTrajectoryEvent,
@@ -36,7 +37,7 @@ import {
 } from './event-store';
 import { enqueueOrDefer, type TrajectoryJobData } from './queues';
 import { contentDigest, eventIdConflict } from './stored-event';
-import { auditedReceipts } from '../audit/receipts';
+import { receiptedEvents } from '../audit/receipts';
 import { findAgreements } from './registry';
 import { recordMonitoringFacts } from './monitoring-writer';
 import type { CanonicalEvent, HisEventType } from '../contracts/his-dialect';
@@ -149,7 +150,9 @@ export function trajectoryEventView(row: TrajectoryEventRow): Record<string, unk
  * Receives one trajectory event from `actor`'s municipality: 403 unless an agreement between that municipality and
  * the practice names the municipality as system of record; otherwise decided, stored, audited (receipt and decision,
  * durable before this returns) and, when permitted, queued for the practice. A repeat of the municipality's event id
- * returns the first row (`duplicate`) and sends nothing again; the same id with other content is refused (409).
+ * returns the first row (`duplicate`) and sends nothing again; the same id with other content is refused (409). A
+ * repeat of one whose receipt was never recorded (its first request failed after storing it: answered 503) is its
+ * acceptance: the receipt is audited now, and a held (`unacknowledged`) event goes on.
  */
 export async function receiveTrajectoryEvent(
   ctx: PipelineContext,
@@ -198,9 +201,10 @@ export async function receiveTrajectoryEvent(
   if (conflict) {
     throw new OperationOutcomeError(eventIdConflict('', e.eventId, row.id));
   }
-  // A repeat sends nothing again; only a receipt whose audit the process did not get to (it stopped in between)
-  // is audited now, with the decision as made again now.
-  if (duplicate && (await auditedReceipts(ctx.db, row.tenant, [`trajectory_event/${row.id}`])).size > 0) {
+  // A repeat sends nothing again. One whose receipt was never recorded (the first request failed in between, so the
+  // municipality was not told it was accepted) is accepted now: its receipt is audited, with the decision as made
+  // again now. Until then nothing of it is delivered (the reconciler holds it as `unacknowledged`).
+  if (duplicate && (await receiptedEvents(ctx.db, [row], 'trajectory_event')).has(row.id)) {
     return { row, duplicate };
   }
   await ctx.audit.append(
@@ -217,10 +221,13 @@ export async function receiveTrajectoryEvent(
   );
   await auditDecision(ctx, row, e, { decision, purpose }, 'receive');
   await recordMonitoringFacts(ctx, countedEventOf(e, consents));
-  if (row.state === 'pending') {
-    await enqueueOrDefer(ctx.log, ctx.queues.enqueueTrajectory(row, traceId), { trajectoryEventId: row.id });
+  const current =
+    row.state === 'unacknowledged' ? ((await moveTrajectoryEvent(ctx.db, row.id, 'acknowledged')) ?? row) : row;
+  // A held event another worker acknowledged meanwhile has its job already: queueing it again is a no-op.
+  if (current.state === 'pending' || current.state === 'unacknowledged') {
+    await enqueueOrDefer(ctx.log, ctx.queues.enqueueTrajectory(current, traceId), { trajectoryEventId: row.id });
   }
-  return { row, duplicate };
+  return { row: current, duplicate: false };
 }
 
 /** A decision about a trajectory event, in the practice's audit chain (BALP AuthZ-Consent), at receipt or sending. */
@@ -266,7 +273,11 @@ function practiceResourcesOf(event: TrajectoryEvent, allowedFields: Parameters<t
  * audited as a disclosure (or as a failed one, once it is final).
  */
 export async function processTrajectoryJob(ctx: PipelineContext, job: Job<TrajectoryJobData>): Promise<string> {
-  const row = await tryGetTrajectoryEvent(ctx.db, job.data.trajectoryEventId);
+  let row = await tryGetTrajectoryEvent(ctx.db, job.data.trajectoryEventId);
+  // Held for want of its receipt: a job is queued for it only once the receipt is recorded (TRAJECTORY_STEPS).
+  if (row?.state === 'unacknowledged') {
+    row = await moveTrajectoryEvent(ctx.db, row.id, 'acknowledged');
+  }
   if (!row || row.state !== 'pending') {
     return 'skipped';
   }

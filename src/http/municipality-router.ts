@@ -46,7 +46,7 @@ export function municipalityRouter(ctx: PipelineContext): Router {
   /**
    * A trajectory event the municipality registered in its own system (intake, contact, referral, closure), for the
    * child's practice: 202 with its id and decision, on its way to the practice's HIS; 200 with the same answer for a
-   * repeated `eventId`; 403 when the caller does not act for `municipality` or no agreement with the practice names
+   * repeated `eventId` (202 when the first was never acknowledged: its request failed, 503, after storing it); 403 when the caller does not act for `municipality` or no agreement with the practice names
    * the municipality as system of record; 422 naming the field for a bad body (free text included).
    */
   router.post('/trajectories/events', async (req, res) => {

@@ -17,6 +17,8 @@ import { waitFor } from '../helpers/wait-for';
 import { trajectoryEventSchema } from '../../mappings/practice/trajectory-event';
 import type { PipelineContext } from '../../src/event/context';
 import { receiveTrajectoryEvent } from '../../src/event/trajectory-events';
+import { reconcileOnce } from '../../src/event/reconciler';
+import { trajectoryEventReceived } from '../../src/audit/audit-events';
 import { DeliveryReceiver, type Hit } from '../helpers/delivery-receiver';
 
 const OUTCOME_EXTENSION = 'https://jeugdbrug.nl/fhir/StructureDefinition/trajectory-outcome';
@@ -265,42 +267,121 @@ describe('the reverse direction: a municipality-registered trajectory reaches th
     expect(episode).not.toHaveProperty('managingOrganization');
   });
 
-  it('audits the receipt on the repeat when the process stopped between storing an event and auditing it', async () => {
-    const body = trajectoryEvent('intake', { child: { bsn: randomBsn(), birthDate: '2012-06-07' } });
-    const stopped = { ...app.rt.ctx, audit: { append: () => Promise.reject(new Error('stopped')) } };
-    await expect(
-      receiveTrajectoryEvent(
-        stopped as unknown as PipelineContext,
-        trajectoryEventSchema.parse(body),
-        { userId: 'api-key:municipality', accessPoint: 'test' },
-        'trace',
-      ),
-    ).rejects.toThrow('stopped');
+  // A trajectory event stored whose receipt AuditEvent was never written (PostgreSQL went away between the two, or the
+  // process stopped) was answered 503, or not at all: the municipality was not told it was accepted. The reconciler
+  // must not deliver it on its own; the municipality's resend records the receipt, and only then does it go on.
+  describe('without its receipt on record', () => {
+    const actor = { userId: 'api-key:municipality', accessPoint: 'test' };
     const auditOf = async (id: string) =>
       app.rt.ctx.db.query<{ type: string; outcome: string }>(
         `SELECT type, outcome FROM audit_event WHERE tenant = $1 AND $2 = ANY(entities) ORDER BY seq`,
         [PRACTICE_AGB, `trajectory_event/${id}`],
       );
-    const [stored] = await app.rt.ctx.db.query<{ id: string }>(
-      'SELECT id FROM trajectory_event WHERE source_event_id = $1',
-      [body.eventId],
-    );
-    expect(await auditOf(stored!.id)).toEqual([]);
+    const stateOf = async (id: string) =>
+      (await app.rt.ctx.db.query<{ state: string }>('SELECT state FROM trajectory_event WHERE id = $1', [id]))[0]
+        ?.state;
+    /** Lets the workers run for a while: long enough to decide and deliver an event several times over. */
+    const settle = () => new Promise((r) => setTimeout(r, 1500));
 
-    const again = await post(body);
-    expect(again.status).toBe(200);
-    const view = (await again.json()) as EventView;
-    expect(view.id).toBe(stored!.id);
-    await arrivalOf(view);
-    // Received and decided, audited by the repeat; decided again and disclosed by the delivery it queued.
-    expect((await auditOf(view.id)).map((a) => [a.type, a.outcome])).toEqual([
-      ['110107', '0'],
-      ['110113', '0'],
-      ['110113', '0'],
-      ['110106', '0'],
-    ]);
-    expect((await post(body)).status).toBe(200);
-    expect(await auditOf(view.id)).toHaveLength(4);
+    /** The first request stores the event, then its audit writer fails, as when PostgreSQL goes away right there. */
+    async function storedWithoutReceipt(body: Record<string, unknown>): Promise<string> {
+      const down = { ...app.rt.ctx, audit: { append: () => Promise.reject(new Error('connect ECONNREFUSED')) } };
+      await expect(
+        receiveTrajectoryEvent(down as unknown as PipelineContext, trajectoryEventSchema.parse(body), actor, 'trace'),
+      ).rejects.toThrow('ECONNREFUSED');
+      const [stored] = await app.rt.ctx.db.query<{ id: string }>(
+        'SELECT id FROM trajectory_event WHERE source_event_id = $1',
+        [body.eventId],
+      );
+      expect(await auditOf(stored!.id)).toEqual([]);
+      return stored!.id;
+    }
+
+    /** An event held for want of its receipt, whose receipt is recorded afterwards, with no job queued then. */
+    async function heldThenReceipted(): Promise<string> {
+      const body = trajectoryEvent('intake', { child: { bsn: randomBsn(), birthDate: '2012-06-08' } });
+      const id = await storedWithoutReceipt(body);
+      await reconcileOnce(app.rt.ctx, 0);
+      expect(await stateOf(id)).toBe('unacknowledged');
+      const event = trajectoryEventSchema.parse(body);
+      await app.rt.ctx.audit.append(
+        PRACTICE_AGB,
+        trajectoryEventReceived({
+          actor,
+          municipality: event.municipality,
+          practiceAgb: PRACTICE_AGB,
+          patientBsn: event.child.bsn,
+          trajectoryEventId: id,
+          eventType: event.type,
+          purpose: 'contact-registration',
+        }),
+      );
+      return id;
+    }
+
+    it('audits the receipt on the repeat, and delivers nothing of it before', async () => {
+      const body = trajectoryEvent('intake', { child: { bsn: randomBsn(), birthDate: '2012-06-07' } });
+      const id = await storedWithoutReceipt(body);
+
+      // The reconciler finds the stored event without a job, and every round after it too.
+      await reconcileOnce(app.rt.ctx, 0);
+      await settle();
+      await reconcileOnce(app.rt.ctx, 0);
+      await settle();
+
+      expect(await stateOf(id)).toBe('unacknowledged');
+      expect(practiceHis.hitsFor(`tr-${id}`)).toHaveLength(0);
+      // Not decided, not disclosed: no AuditEvent names it, the receipt included.
+      expect(await auditOf(id)).toEqual([]);
+      // An operator sees it held.
+      const listed = await app.request('/admin/v1/trajectory-events?state=unacknowledged', { key: 'operator' });
+      expect(listed.status).toBe(200);
+      expect(((await listed.json()) as { trajectoryEvents: { id: string; state: string }[] }).trajectoryEvents).toEqual(
+        expect.arrayContaining([expect.objectContaining({ id, state: 'unacknowledged' })]),
+      );
+
+      // The municipality, told 503, sends it again: now it is accepted (the first answer was not), with the same id.
+      const again = await post(body);
+      expect(again.status).toBe(202);
+      const view = (await again.json()) as EventView;
+      expect(view.id).toBe(id);
+      expect(view.delivery.state).toBe('pending');
+      await arrivalOf(view);
+      // Received and decided, audited by the repeat; decided again and disclosed by the delivery it queued.
+      expect((await auditOf(view.id)).map((a) => [a.type, a.outcome])).toEqual([
+        ['110107', '0'],
+        ['110113', '0'],
+        ['110113', '0'],
+        ['110106', '0'],
+      ]);
+      // A third send is a plain repeat: no second receipt, no second delivery.
+      expect((await post(body)).status).toBe(200);
+      await settle();
+      expect(await auditOf(view.id)).toHaveLength(4);
+      expect(practiceHis.hitsFor(`tr-${id}`)).toHaveLength(1);
+    });
+
+    it('goes on when its receipt is recorded after it was held, though no job was queued then', async () => {
+      // As when the resend's receipt committed but Redis did not take its job, or the first request's audit committed
+      // just after a reconciler round held the event.
+      const id = await heldThenReceipted();
+
+      await reconcileOnce(app.rt.ctx, 0);
+
+      await waitFor('the acknowledged event to be delivered', async () => (await stateOf(id)) === 'delivered');
+      expect(practiceHis.hitsFor(`tr-${id}`)).toHaveLength(1);
+    });
+
+    it('goes on at once when a job comes for it after it was held', async () => {
+      // The first request's audit committed just after the reconciler held the event, and the request then queued
+      // its job as usual.
+      const id = await heldThenReceipted();
+
+      await app.rt.ctx.queues.enqueueTrajectory({ id, round: 0 }, 'late-receipt');
+
+      await waitFor('the acknowledged event to be delivered', async () => (await stateOf(id)) === 'delivered');
+      expect(practiceHis.hitsFor(`tr-${id}`)).toHaveLength(1);
+    });
   });
 
   it('answers a repeated event id with the same event and delivers it once', async () => {

@@ -489,7 +489,12 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
           'other content)',
         content: json(s.trajectoryEventView),
       },
-      repeat: { status: 200, description: 'the first answer, for a repeated eventId with the same content' },
+      repeat: {
+        status: 200,
+        description:
+          'the first answer, for a repeated eventId with the same content (202 when the first was never ' +
+          'acknowledged: answered 503 after it was stored)',
+      },
       errors: [409, 422],
     },
     {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { REFERRAL_STATUSES } from '../../../mappings/practice/referral-status';
+import { TRAJECTORY_EVENT_STATES } from '../../event/states';
 
 /**
  * Response shapes for the OpenAPI document. Requests are described by the zod schemas the routes validate with
@@ -163,7 +164,14 @@ export const trajectoryEventView = z
     type: z.enum(['intake', 'contact', 'referral', 'closure']),
     practice: z.string(),
     decision: z.object({ effect: z.enum(['permit', 'deny']), reasons: z.array(z.string()) }),
-    delivery: z.looseObject({ state: z.enum(['denied', 'pending', 'delivered', 'dead']), attempts: z.number() }),
+    delivery: z.looseObject({
+      state: z.enum(TRAJECTORY_EVENT_STATES).meta({
+        description:
+          'unacknowledged: stored, but its receipt was not recorded (answered 503), so nothing of it is sent until ' +
+          'the municipality sends it again',
+      }),
+      attempts: z.number(),
+    }),
   })
   .meta({ id: 'TrajectoryEventView' });
 

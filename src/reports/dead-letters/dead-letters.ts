@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Db } from '../../kernel/db';
 import type { AnswerSummary } from '../../event/receiver-answer';
 import { MONITORING_REPORT_EVENT } from '../../contracts/delivery-event-type';
+import { TRAJECTORY_EVENT_STATES } from '../../event/states';
 import { and, SqlParams } from '../../kernel/sql-params';
 import { exactTimeSql, timeIdKeyset, timeIdPage, type TimeIdCursor, type TimeIdPage } from '../time-id-page';
 
@@ -130,7 +131,7 @@ export async function listFeedbackByState(
 /** Which trajectory events from municipalities to list: by state (dead letters by default). */
 export const trajectoryEventFilter = z
   .object({
-    state: z.enum(['denied', 'pending', 'delivered', 'dead']).default('dead'),
+    state: z.enum(TRAJECTORY_EVENT_STATES).default('dead'),
     limit: z.coerce.number().int().min(1).max(1000).default(100),
   })
   .strict();
