@@ -46,3 +46,31 @@ export async function receiptedEvents(
   }
   return receipted;
 }
+
+/** Pauses between looks for a receipt the request that stored its event may still be recording (1.55 s in all). */
+const IN_FLIGHT_WAITS_MS = [50, 100, 200, 400, 800];
+
+/**
+ * Of these stored events (rows of `table`) that had no receipt on record when a resend found them, those still
+ * without one once the requests that stored them have had time to record it: a resend at the same moment as the
+ * first request (two requests with the same event) must not take a receipt on its way for a failed request's, and
+ * record a second one. An event held as `unacknowledged`, or stored more than a minute ago, is waited for no
+ * longer: its request has ended. A request slower than the waits leaves two receipts, not none.
+ */
+export async function stillWithoutReceipt(
+  db: Db,
+  events: readonly { readonly id: string; readonly tenant: string; readonly state: string; readonly at: Date }[],
+  table: ReceiptedTable,
+): Promise<Set<string>> {
+  let missing = [...events];
+  for (const ms of IN_FLIGHT_WAITS_MS) {
+    const inFlight = missing.filter((e) => e.state !== 'unacknowledged' && Date.now() - e.at.getTime() < 60_000);
+    if (inFlight.length === 0) {
+      break;
+    }
+    await new Promise((r) => setTimeout(r, ms));
+    const receipted = await receiptedEvents(db, inFlight, table);
+    missing = missing.filter((e) => !receipted.has(e.id));
+  }
+  return new Set(missing.map((e) => e.id));
+}

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { isOperationOutcome, OperationOutcomeError } from '@medplum/core';
 import type { Consent, OperationOutcome } from '@medplum/fhirtypes';
 import { consentRecorded, eventReceived, type AuditActor } from '../audit/audit-events';
-import { receiptedEvents } from '../audit/receipts';
+import { receiptedEvents, stillWithoutReceipt } from '../audit/receipts';
 import { logEventStates } from './event-log';
 import { newTraceId } from '../kernel/trace-context';
 import type { PipelineContext } from './context';
@@ -221,14 +221,24 @@ async function unauditedDuplicates(
   db: Db,
   stored: readonly (StoredEventId & { event: CanonicalEvent })[],
 ): Promise<Set<string>> {
+  // An event sent twice in this request is stored by its first copy, whose receipt this request records.
+  const storedNow = new Set(stored.filter((s) => !s.duplicate).map((s) => s.id));
   const duplicates = stored
-    .filter((s) => s.duplicate && !s.conflict)
+    .filter((s) => s.duplicate && !s.conflict && !storedNow.has(s.id))
     .map((s) => ({ id: s.id, tenant: s.event.practice.agb }));
   if (duplicates.length === 0) {
     return new Set();
   }
   const receipted = await receiptedEvents(db, duplicates);
-  return new Set(duplicates.filter((d) => !receipted.has(d.id)).map((d) => d.id));
+  const missing = duplicates.filter((d) => !receipted.has(d.id)).map((d) => d.id);
+  if (missing.length === 0) {
+    return new Set();
+  }
+  const rows = await db.query<{ id: string; tenant: string; state: string; at: Date }>(
+    'SELECT id, tenant, state, received_at AS at FROM inbox WHERE id = ANY($1::uuid[])',
+    [missing],
+  );
+  return stillWithoutReceipt(db, rows, 'inbox');
 }
 
 function consentsOf(event: CanonicalEvent): Consent[] {

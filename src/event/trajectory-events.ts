@@ -37,7 +37,7 @@ import {
 } from './event-store';
 import { enqueueOrDefer, type TrajectoryJobData } from './queues';
 import { contentDigest, eventIdConflict } from './stored-event';
-import { receiptedEvents } from '../audit/receipts';
+import { receiptedEvents, stillWithoutReceipt } from '../audit/receipts';
 import { findAgreements } from './registry';
 import { recordMonitoringFacts } from './monitoring-writer';
 import type { CanonicalEvent, HisEventType } from '../contracts/his-dialect';
@@ -204,7 +204,7 @@ export async function receiveTrajectoryEvent(
   // A repeat sends nothing again. One whose receipt was never recorded (the first request failed in between, so the
   // municipality was not told it was accepted) is accepted now: its receipt is audited, with the decision as made
   // again now. Until then nothing of it is delivered (the reconciler holds it as `unacknowledged`).
-  if (duplicate && (await receiptedEvents(ctx.db, [row], 'trajectory_event')).has(row.id)) {
+  if (duplicate && !(await unreceipted(ctx, row))) {
     return { row, duplicate };
   }
   await ctx.audit.append(
@@ -228,6 +228,15 @@ export async function receiveTrajectoryEvent(
     await enqueueOrDefer(ctx.log, ctx.queues.enqueueTrajectory(current, traceId), { trajectoryEventId: row.id });
   }
   return { row: current, duplicate: false };
+}
+
+/** Whether a stored trajectory event is still without its receipt once its first request has had time to record it. */
+async function unreceipted(ctx: PipelineContext, row: TrajectoryEventRow): Promise<boolean> {
+  if ((await receiptedEvents(ctx.db, [row], 'trajectory_event')).has(row.id)) {
+    return false;
+  }
+  const waited = [{ id: row.id, tenant: row.tenant, state: row.state, at: row.created_at }];
+  return (await stillWithoutReceipt(ctx.db, waited, 'trajectory_event')).has(row.id);
 }
 
 /** A decision about a trajectory event, in the practice's audit chain (BALP AuthZ-Consent), at receipt or sending. */

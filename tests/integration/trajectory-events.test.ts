@@ -411,6 +411,23 @@ describe('the reverse direction: a municipality-registered trajectory reaches th
     expect(stored?.event_type).toBe('intake');
   });
 
+  it('accepts the same event sent twice at the same moment once, with one receipt and one delivery', async () => {
+    const body = trajectoryEvent('intake', { child: { bsn: randomBsn(), birthDate: '2012-02-02' } });
+    const answers = await Promise.all([post(body), post(body)]);
+    expect(answers.map((a) => a.status).sort()).toEqual([200, 202]);
+    const views = (await Promise.all(answers.map((a) => a.json()))) as EventView[];
+    expect(views[0]!.id).toBe(views[1]!.id);
+    await arrivalOf(views[0]!);
+    await app.rt.ctx.audit.flush();
+    // The second request did not take the receipt the first was recording for a failed request's.
+    const receipts = await app.rt.ctx.db.query(
+      `SELECT 1 FROM audit_event WHERE tenant = $1 AND $2 = ANY(entities) AND type = '110107'`,
+      [PRACTICE_AGB, `trajectory_event/${views[0]!.id}`],
+    );
+    expect(receipts).toHaveLength(1);
+    expect(practiceHis.hitsFor(`tr-${views[0]!.id}`)).toHaveLength(1);
+  });
+
   it('makes a refused delivery a dead letter an operator replays, without a second receipt', async () => {
     const bsn = randomBsn();
     // The practice's HIS echoes the child in its answer, as an error page may.
