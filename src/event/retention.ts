@@ -93,7 +93,9 @@ export async function purgeExpired(
           actor: SYSTEM_RETENTION,
           action: 'purge',
           target: 'inbox',
-          description: `payloads of ${count} finished events older than ${settings.inboxPayloadRetentionDays} days removed`,
+          description:
+            `content of ${count} finished events and status updates (payloads, receivers' answers) older than ` +
+            `${settings.inboxPayloadRetentionDays} days removed`,
         }),
       ),
     );

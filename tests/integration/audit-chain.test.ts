@@ -432,7 +432,10 @@ describe('retention purge', () => {
       `SELECT resource::json AS resource FROM audit_event WHERE tenant = '30000004' AND subtype = 'purge'`,
     );
     expect(audit!.resource.entity?.[0]).toEqual(
-      expect.objectContaining({ what: { reference: 'inbox' }, description: expect.stringContaining('payloads of 2') }),
+      expect.objectContaining({
+        what: { reference: 'inbox' },
+        description: expect.stringContaining('content of 2 finished events'),
+      }),
     );
   });
 });
