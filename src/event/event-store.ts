@@ -346,9 +346,15 @@ export async function clearFinishedPayloads(db: Db, before: Date, batch: number)
        WHERE delivery.inbox_id = cleared.id AND delivery.response_sealed IS NOT NULL
      )
      SELECT tenant FROM cleared`,
-    [TERMINAL_STATES, before, batch],
+    [PAYLOAD_RETENTION_STATES, before, batch],
   );
 }
+
+/**
+ * The states whose events' content goes after the payload retention: the finished ones, and those held because the
+ * practice was never told they were accepted (`unacknowledged`) and never sent again: not the practice's to keep.
+ */
+const PAYLOAD_RETENTION_STATES: readonly EventState[] = [...TERMINAL_STATES, 'unacknowledged'];
 
 // ---------------------------------------------------------------------------------------------------------------
 // Deliveries and feedback: one outgoing message each, with attempts and an outcome
@@ -1252,7 +1258,7 @@ export async function clearFinishedTrajectoryPayloads(
 ): Promise<{ tenant: string }[]> {
   return db.query<{ tenant: string }>(
     `UPDATE trajectory_event SET payload = NULL, payload_key_id = NULL, content_digest = NULL, ${ANSWER_CLEARED}
-     WHERE id IN (SELECT id FROM trajectory_event WHERE state IN ('delivered', 'denied', 'dead')
+     WHERE id IN (SELECT id FROM trajectory_event WHERE state IN ('delivered', 'denied', 'dead', 'unacknowledged')
        AND updated_at < $1 AND payload IS NOT NULL LIMIT $2)
      RETURNING tenant`,
     [before, batch],

@@ -413,6 +413,8 @@ describe('retention purge', () => {
       ['aaaaaaaa-0000-4000-8000-000000000002', 'decided', old],
       ['aaaaaaaa-0000-4000-8000-000000000003', 'delivered', recent],
       ['aaaaaaaa-0000-4000-8000-000000000004', 'dead', old],
+      // Stored, its practice never told it was accepted, and never sent again: its content goes too.
+      ['aaaaaaaa-0000-4000-8000-000000000005', 'unacknowledged', old],
     ];
     for (const [id, state, at] of rows) {
       await db.query(
@@ -423,18 +425,18 @@ describe('retention purge', () => {
       );
     }
     const report = await purgeExpired({ db, audit: writer, config, log }, now);
-    expect(report.payloadsCleared).toBe(2);
+    expect(report.payloadsCleared).toBe(3);
     const left = await db.query<{ id: string; cleared: boolean }>(
       `SELECT id, payload IS NULL AND payload_key_id IS NULL AS cleared FROM inbox WHERE tenant = '30000004' ORDER BY id`,
     );
-    expect(left.map((r) => r.cleared)).toEqual([true, false, false, true]);
+    expect(left.map((r) => r.cleared)).toEqual([true, false, false, true, true]);
     const [audit] = await db.query<{ resource: AuditEvent }>(
       `SELECT resource::json AS resource FROM audit_event WHERE tenant = '30000004' AND subtype = 'purge'`,
     );
     expect(audit!.resource.entity?.[0]).toEqual(
       expect.objectContaining({
         what: { reference: 'inbox' },
-        description: expect.stringContaining('content of 2 finished events'),
+        description: expect.stringContaining('content of 3 finished events'),
       }),
     );
   });

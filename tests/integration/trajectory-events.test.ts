@@ -595,6 +595,21 @@ describe('the reverse direction: a municipality-registered trajectory reaches th
     });
   });
 
+  it('removes the content of an event held for want of its receipt, never sent again, after the retention too', async () => {
+    const res = await post(trajectoryEvent('intake', { child: { bsn: randomBsn(), birthDate: '2010-10-10' } }));
+    const view = (await res.json()) as EventView;
+    const id = view.id;
+    await arrivalOf(view);
+    // As the reconciler leaves an event whose first request failed before its receipt, had this one's.
+    await app.rt.ctx.db.query(`UPDATE trajectory_event SET state = 'unacknowledged' WHERE id = $1`, [id]);
+    await purgeExpired(app.rt.ctx, new Date(Date.now() + 365 * 24 * 3600_000));
+    const [row] = await app.rt.ctx.db.query<{ state: string; payload: Buffer | null }>(
+      'SELECT state, payload FROM trajectory_event WHERE id = $1',
+      [id],
+    );
+    expect(row).toEqual({ state: 'unacknowledged', payload: null });
+  });
+
   it('refuses with 403 a practice whose agreement keeps the HIS as system of record', async () => {
     const res = await post(trajectoryEvent('intake', { practice: { agb: OTHER_PRACTICE_AGB } }));
     expect(res.status).toBe(403);
