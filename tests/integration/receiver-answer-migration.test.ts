@@ -33,7 +33,8 @@ describe('a database whose receivers answered before migration 025', () => {
          500, $1, 't')`,
       [echo],
     );
-    expect(await migrate(db)).toEqual(['025_receiver_answer_sealed.sql']);
+    // The migration under test is the first one applied, whatever comes after it.
+    expect((await migrate(db))[0]).toBe('025_receiver_answer_sealed.sql');
 
     for (const table of ['delivery', 'feedback', 'trajectory_event']) {
       const columns = await db.query<{ column_name: string }>(
