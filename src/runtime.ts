@@ -31,9 +31,9 @@ import { flushAcceptedSendDrops } from './event/accepted-sends';
 import { reconcileOnce } from './event/reconciler';
 import { assertRedisUp, provideRedis, type RedisHandle } from './kernel/redis';
 import { createRedisClient, describeRedisTarget, redisTargetOf, usesRedisTopology } from './kernel/redis-client';
-import { waitForDependency, withTimeout } from './kernel/outage';
+import { isOutageError, OutageLog, waitForDependency, withTimeout } from './kernel/outage';
 import { startWorkers } from './event/workers';
-import { openDb } from './kernel/db';
+import { openDb, pingDb } from './kernel/db';
 import { migrate } from './kernel/migrate';
 import { loadPayloadCipher } from './kernel/payload-crypto';
 
@@ -107,7 +107,15 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
     config.DELIVERY_MAX_ATTEMPTS,
     config.QUEUE_TAG_PER_QUEUE,
   );
-  const metrics = new Metrics(() => queues.depths(), operationsFigures({ db, registry }));
+  const outages = new OutageLog(log, { database: () => pingDb(db), redis: () => queues.ping() });
+  const metrics = new Metrics({
+    queueDepths: () => queues.depths(),
+    figures: operationsFigures({ db, registry }),
+    onSourceFailed: (dependency, err) =>
+      isOutageError(err)
+        ? outages.down(dependency, err)
+        : log.error({ dependency, ...errorFields(err) }, 'could not read the metrics kept in a store'),
+  });
   const signing = openSignedHeads(config.AUDIT_SIGNING_KEYS, config.dataDir);
   const signer = new HeadSigner(db, signing.keys, signing.file, log, {
     witnessUrl: config.AUDIT_WITNESS_URL,
@@ -122,6 +130,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
     queues,
     log,
     metrics,
+    outages,
     signedHeads: { keys: signing.keys, signer },
   };
 
@@ -263,6 +272,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
         });
       }
       stopWatching();
+      outages.close();
       clearInterval(reconcileTimer);
       await Promise.all(workers.map((w) => w.close()));
       // The drained deliveries' notes are dropped while Redis is still open, rather than left to expire.
