@@ -196,10 +196,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
     // server is never the side that closes a kept-alive connection just as a client reuses it (ECONNRESET).
     server.keepAliveTimeout = 65_000;
     server.headersTimeout = 66_000;
-    await new Promise<void>((resolve, reject) => {
-      server?.once('error', reject);
-      server?.listen(config.PORT, config.HOST, resolve);
-    });
+    await listen(server, 'PORT', config.PORT, config.HOST);
     const addr = server.address();
     url = typeof addr === 'object' && addr ? `http://${hostForUrl(config.HOST)}:${addr.port}` : undefined;
     log.info({ url, role: config.ROLE, database: db.kind }, 'API listening');
@@ -208,10 +205,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
     const ops = http.createServer(createOpsApp(ctx));
     answerClientErrors(ops);
     server = ops;
-    await new Promise<void>((resolve, reject) => {
-      ops.once('error', reject);
-      ops.listen(config.METRICS_PORT, config.HOST, resolve);
-    });
+    await listen(ops, 'METRICS_PORT', config.METRICS_PORT, config.HOST);
     const addr = ops.address();
     url = typeof addr === 'object' && addr ? `http://${hostForUrl(config.HOST)}:${addr.port}` : undefined;
     log.info({ url, role: config.ROLE }, 'metrics and health listening');
@@ -293,6 +287,30 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
       log.info('stopped');
     })());
   return { ctx, url, redisUrl: redis?.url ?? describeRedisTarget(redisTarget), shutdown };
+}
+
+/** A server could not listen (the port taken, or not allowed): names the setting that chose the port. */
+export class ListenError extends Error {
+  override readonly name = 'ListenError';
+  constructor(
+    readonly setting: 'PORT' | 'METRICS_PORT',
+    readonly port: number,
+    readonly host: string,
+    readonly code: string | undefined,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Listens on `port`, or rejects with a ListenError naming `setting`. */
+function listen(server: http.Server, setting: ListenError['setting'], port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(new ListenError(setting, port, host, err.code, err.message)),
+    );
+    server.listen(port, host, resolve);
+  });
 }
 
 /** An IPv6 address goes in brackets in a URL. */
