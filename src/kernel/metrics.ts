@@ -15,8 +15,8 @@ export class Metrics {
   });
   readonly failed = new Counter({
     name: 'jeugdbrug_jobs_failed_total',
-    help: 'Job attempts that failed, by stage and whether they will be retried',
-    labelNames: ['stage', 'retry'] as const,
+    help: 'Job attempts that failed, by stage, whether they will be retried and (deliver jobs) destination',
+    labelNames: ['stage', 'retry', 'destination'] as const,
     registers: [this.registry],
   });
   readonly stageSeconds = new Histogram({
