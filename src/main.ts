@@ -4,7 +4,7 @@ import { collectConfigProblems } from './event/config-check';
 import { ConfigError, loadConfig } from './kernel/config';
 import { createLogger, errorFields } from './kernel/logger';
 import { closeTracing } from './kernel/telemetry';
-import { startRuntime } from './runtime';
+import { ListenError, startRuntime } from './runtime';
 
 /** Entry point: `npm start`. Configuration comes from the environment only (see README). */
 async function main(): Promise<void> {
@@ -31,7 +31,14 @@ async function main(): Promise<void> {
       process.stderr.write(`${err.message}\n`);
       process.exit(2);
     }
-    throw err;
+    // One JSON line, as everything else this process logs, not a raw stack trace on stderr.
+    if (err instanceof ListenError) {
+      const { setting, port, host, code } = err;
+      log.fatal({ setting, port, host, error: code ?? err.name, reason: err.message }, 'cannot listen on the port');
+    } else {
+      log.fatal(errorFields(err), 'start-up failed');
+    }
+    process.exit(1);
   }
   const rt = runtime;
   let signals = 0;

@@ -31,9 +31,9 @@ import { flushAcceptedSendDrops } from './event/accepted-sends';
 import { reconcileOnce } from './event/reconciler';
 import { assertRedisUp, provideRedis, type RedisHandle } from './kernel/redis';
 import { createRedisClient, describeRedisTarget, redisTargetOf, usesRedisTopology } from './kernel/redis-client';
-import { waitForDependency, withTimeout } from './kernel/outage';
+import { isOutageError, OutageLog, waitForDependency, withTimeout } from './kernel/outage';
 import { startWorkers } from './event/workers';
-import { openDb } from './kernel/db';
+import { openDb, pingDb } from './kernel/db';
 import { migrate } from './kernel/migrate';
 import { loadPayloadCipher } from './kernel/payload-crypto';
 
@@ -107,7 +107,15 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
     config.DELIVERY_MAX_ATTEMPTS,
     config.QUEUE_TAG_PER_QUEUE,
   );
-  const metrics = new Metrics(() => queues.depths(), operationsFigures({ db, registry }));
+  const outages = new OutageLog(log, { database: () => pingDb(db), redis: () => queues.ping() });
+  const metrics = new Metrics({
+    queueDepths: () => queues.depths(),
+    figures: operationsFigures({ db, registry }),
+    onSourceFailed: (dependency, err) =>
+      isOutageError(err)
+        ? outages.down(dependency, err)
+        : log.error({ dependency, ...errorFields(err) }, 'could not read the metrics kept in a store'),
+  });
   const signing = openSignedHeads(config.AUDIT_SIGNING_KEYS, config.dataDir);
   const signer = new HeadSigner(db, signing.keys, signing.file, log, {
     witnessUrl: config.AUDIT_WITNESS_URL,
@@ -122,6 +130,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
     queues,
     log,
     metrics,
+    outages,
     signedHeads: { keys: signing.keys, signer },
   };
 
@@ -187,10 +196,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
     // server is never the side that closes a kept-alive connection just as a client reuses it (ECONNRESET).
     server.keepAliveTimeout = 65_000;
     server.headersTimeout = 66_000;
-    await new Promise<void>((resolve, reject) => {
-      server?.once('error', reject);
-      server?.listen(config.PORT, config.HOST, resolve);
-    });
+    await listen(server, 'PORT', config.PORT, config.HOST);
     const addr = server.address();
     url = typeof addr === 'object' && addr ? `http://${hostForUrl(config.HOST)}:${addr.port}` : undefined;
     log.info({ url, role: config.ROLE, database: db.kind }, 'API listening');
@@ -199,10 +205,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
     const ops = http.createServer(createOpsApp(ctx));
     answerClientErrors(ops);
     server = ops;
-    await new Promise<void>((resolve, reject) => {
-      ops.once('error', reject);
-      ops.listen(config.METRICS_PORT, config.HOST, resolve);
-    });
+    await listen(ops, 'METRICS_PORT', config.METRICS_PORT, config.HOST);
     const addr = ops.address();
     url = typeof addr === 'object' && addr ? `http://${hostForUrl(config.HOST)}:${addr.port}` : undefined;
     log.info({ url, role: config.ROLE }, 'metrics and health listening');
@@ -263,6 +266,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
         });
       }
       stopWatching();
+      outages.close();
       clearInterval(reconcileTimer);
       await Promise.all(workers.map((w) => w.close()));
       // The drained deliveries' notes are dropped while Redis is still open, rather than left to expire.
@@ -283,6 +287,30 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
       log.info('stopped');
     })());
   return { ctx, url, redisUrl: redis?.url ?? describeRedisTarget(redisTarget), shutdown };
+}
+
+/** A server could not listen (the port taken, or not allowed): names the setting that chose the port. */
+export class ListenError extends Error {
+  override readonly name = 'ListenError';
+  constructor(
+    readonly setting: 'PORT' | 'METRICS_PORT',
+    readonly port: number,
+    readonly host: string,
+    readonly code: string | undefined,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Listens on `port`, or rejects with a ListenError naming `setting`. */
+function listen(server: http.Server, setting: ListenError['setting'], port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(new ListenError(setting, port, host, err.code, err.message)),
+    );
+    server.listen(port, host, resolve);
+  });
 }
 
 /** An IPv6 address goes in brackets in a URL. */

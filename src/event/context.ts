@@ -5,6 +5,7 @@ import type { Config } from '../kernel/config';
 import type { Registry } from './registry';
 import type { Metrics } from '../kernel/metrics';
 import type { Db } from '../kernel/db';
+import type { OutageLog } from '../kernel/outage';
 import type { PayloadCipher } from '../kernel/payload-crypto';
 import type { QueueSet } from './queues';
 
@@ -18,6 +19,8 @@ export interface PipelineContext {
   readonly queues: QueueSet;
   readonly log: Logger;
   readonly metrics: Metrics;
+  /** Logs an outage of PostgreSQL or Redis once when it starts and once when it ends. */
+  readonly outages: OutageLog;
   /** The audit chain heads' signing keys and signer (checkpoints outside PostgreSQL). */
   readonly signedHeads: { readonly keys: SigningKeys; readonly signer: HeadSigner };
 }

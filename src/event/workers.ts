@@ -97,16 +97,19 @@ export function startWorkers(ctx: PipelineContext): Worker[] {
       },
     ),
   ];
+  // Failures of deliver jobs per destination (configured ids, never personal data), so they split per municipality.
+  const destinationOf = new Map(ctx.registry.destinations.map((d) => [deliverQueueName(d.id), d.id]));
   for (const w of workers) {
     const queue = w.name;
     const stage = queue === MAP_QUEUE ? 'map' : queue === FEEDBACK_QUEUE ? 'feedback' : 'deliver';
+    const destination = destinationOf.get(queue);
     w.on('failed', (job, err) => {
       const retry =
         err.name !== 'PermanentDeliveryError' &&
         err.name !== 'UnrecoverableError' &&
         !!job &&
         job.attemptsMade < (job.opts.attempts ?? 1);
-      metrics.failed.inc({ stage, retry: String(retry) });
+      metrics.failed.inc({ stage, retry: String(retry), ...(destination ? { destination } : {}) });
       log.warn({ queue, jobId: job?.id, attempt: job?.attemptsMade, ...errorFields(err), retry }, 'job failed');
     });
     w.on('error', (err) => log.error({ queue, ...errorFields(err) }, 'worker error'));

@@ -123,7 +123,7 @@ export function accessLog(log: Logger): RequestHandler {
     quietReqLogger: true,
     quietResLogger: true,
     genReqId: (_req, res) => tryGetRequestTrace(res as Response)?.requestId ?? randomUUID(),
-    customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
+    customLogLevel: (_req, res, err) => accessLevelOf(res.statusCode, !!err),
     customSuccessMessage: () => 'request',
     customErrorMessage: () => 'request',
     customSuccessObject: (req, res, val: { responseTime?: number }) =>
@@ -142,7 +142,8 @@ export function accessLog(log: Logger): RequestHandler {
       return;
     }
     res.locals[FAILURE_LOGGED_LOCAL] = true;
-    log.error(line(res.req, res, performance.now() - (res.locals[STARTED_LOCAL] as number)), 'request');
+    const level = accessLevelOf(aborted ? 0 : res.statusCode, aborted);
+    log[level](line(res.req, res, performance.now() - (res.locals[STARTED_LOCAL] as number)), 'request');
   }
   function onFinish(this: Response): void {
     logFailure(this, false);
@@ -156,4 +157,16 @@ export function accessLog(log: Logger): RequestHandler {
     res.on('close', onClose);
     next();
   };
+}
+
+/**
+ * An access line's level: a 503 is a request refused while something it needs is away (PostgreSQL, Redis, an
+ * issuer's key set), an expected answer: `warn`, the outage itself being logged once (OutageLog). Any other 5xx, or
+ * a response that failed, is `error`.
+ */
+function accessLevelOf(status: number, failed: boolean): 'info' | 'warn' | 'error' {
+  if (status === 503) {
+    return 'warn';
+  }
+  return failed || status >= 500 ? 'error' : 'info';
 }

@@ -89,6 +89,13 @@ export function createApp(ctx: PipelineContext, opts: AppOptions): express.Expre
   app.use(() => {
     throw new OperationOutcomeError(notFound);
   });
-  app.use(errorHandler(ctx.log, limit, (req, res) => auditRefusal(ctx, req, res)));
+  app.use(
+    errorHandler({
+      log: ctx.log,
+      bodyLimit: limit,
+      onRefusal: (req, res) => auditRefusal(ctx, req, res),
+      outages: ctx.outages,
+    }),
+  );
   return app;
 }

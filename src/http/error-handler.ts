@@ -3,27 +3,35 @@ import type { OperationOutcome } from '@medplum/fhirtypes';
 import type { ErrorRequestHandler, Request, Response } from 'express';
 import type { Logger } from 'pino';
 import { httpStatusOf, payloadTooLarge, serviceUnavailable, unsupportedEncoding } from '../kernel/fhir/outcomes';
-import { isOutageError } from '../kernel/outage';
+import { isOutageError, type OutageLog } from '../kernel/outage';
 import { errorFields } from '../kernel/logger';
 import { routeOf, tryGetRequestTrace } from './access-log';
 
+export interface ErrorHandlerOptions {
+  readonly log: Logger;
+  /** BODY_LIMIT, named in the answer to a body over it. */
+  readonly bodyLimit: string;
+  /** Audits a 403 (the API); a server without access control has none. */
+  readonly onRefusal?: (req: Request, res: Response) => Promise<void>;
+  /** Told of every outage error, so that the outage is logged once, not once per refused request. */
+  readonly outages: Pick<OutageLog, 'noticed'>;
+}
+
 /**
  * The one place that writes error responses: anything thrown becomes an OperationOutcome with the right status.
- * Unexpected errors answer 500 with a generic text; their details go to the log, never to the client.
+ * Unexpected errors answer 500 with a generic text; their details go to the log, never to the client. A 503 (a
+ * dependency away) is expected operation: its access line (warn) is all it logs, and the outage is logged once.
  */
-export function errorHandler(
-  log: Logger,
-  bodyLimit: string,
-  onRefusal: (req: Request, res: Response) => Promise<void>,
-): ErrorRequestHandler {
+export function errorHandler({ log, bodyLimit, onRefusal, outages }: ErrorHandlerOptions): ErrorRequestHandler {
   return async (err: unknown, req, res, _next) => {
     const outcome = toOutcome(err, bodyLimit, req.headers['content-encoding']);
     const status = outcome ? httpStatusOf(outcome) : 500;
-    if (status === 403) {
+    if (status === 403 && onRefusal) {
       // A refusal is itself audited; a failure to audit it must not turn the 403 into a 500.
       await onRefusal(req, res).catch((e: Error) => log.error(errorFields(e), 'could not audit a refusal'));
     }
-    if (!outcome || status >= 500) {
+    outages.noticed(err);
+    if (!outcome || (status >= 500 && status !== 503)) {
       const e = err as Error;
       log.error(
         {

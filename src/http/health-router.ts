@@ -1,12 +1,18 @@
 import { pingDb } from '../kernel/db';
 import { Router } from 'express';
 import type { PipelineContext } from '../event/context';
-import { withTimeout } from '../kernel/outage';
+import { withTimeout, type Dependency } from '../kernel/outage';
 
 /** How long readiness waits for each dependency's answer. */
 const READY_ANSWER_MS = 1000;
 
-/** Liveness (the process answers) and readiness (PostgreSQL and Redis answer within a second). */
+/**
+ * Liveness: the process answers (restart it when not). Readiness: it can do its work (send it traffic when so), asked
+ * of PostgreSQL and Redis within a second each. An API process (`ROLE=api` or `all`) needs PostgreSQL to accept an
+ * event, and only PostgreSQL: without Redis it still answers 202 (the reconciler queues the events once Redis is
+ * back), so Redis away makes it `degraded`, still ready, instead of taking it out of the load balancer. A worker
+ * (`ROLE=worker`) can do nothing without either.
+ */
 export function healthRouter(ctx: PipelineContext): Router {
   const router = Router();
   router.get('/live', (_req, res) => {
@@ -14,19 +20,23 @@ export function healthRouter(ctx: PipelineContext): Router {
   });
   router.get('/ready', async (_req, res) => {
     const [database, redis] = await Promise.all([
-      answers(withTimeout(pingDb(ctx.db), READY_ANSWER_MS, 'database', 'readiness ping')),
-      answers(withTimeout(ctx.queues.ping(), READY_ANSWER_MS, 'redis', 'readiness ping')),
+      answers(ctx, 'database', () => pingDb(ctx.db)),
+      answers(ctx, 'redis', () => ctx.queues.ping()),
     ]);
-    const ok = database && redis;
-    res.status(ok ? 200 : 503).json({ status: ok ? 'ok' : 'unavailable', database, redis });
+    const ready = database && (redis || ctx.config.ROLE !== 'worker');
+    const status = !ready ? 'unavailable' : redis ? 'ok' : 'degraded';
+    res.status(ready ? 200 : 503).json({ status, database, redis });
   });
   return router;
 }
 
-/** Whether the dependency answered in time; a readiness probe reports a failure, it does not throw one. */
-function answers(ping: Promise<unknown>): Promise<boolean> {
-  return ping.then(
+/** Whether the dependency answered in time; a readiness probe reports a failure (and its outage), it throws none. */
+function answers(ctx: PipelineContext, dependency: Dependency, ping: () => Promise<unknown>): Promise<boolean> {
+  return withTimeout(ping(), READY_ANSWER_MS, dependency, 'readiness ping').then(
     () => true,
-    () => false,
+    (err: unknown) => {
+      ctx.outages.down(dependency, err);
+      return false;
+    },
   );
 }

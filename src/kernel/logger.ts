@@ -23,9 +23,15 @@ const REDACT_PATHS = [
   '*.headers.authorization',
 ];
 
+/** The JSON logger: `"level":"warn"`, the label, so that log pipelines and people read the level without a table. */
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
   return pino(
-    { level, base: { service: 'jeugdbrug' }, redact: { paths: REDACT_PATHS, censor: '[redacted]' } },
+    {
+      level,
+      base: { service: 'jeugdbrug' },
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      formatters: { level: (label) => ({ level: label }) },
+    },
     destination,
   );
 }

@@ -1,6 +1,10 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { withTimeout, type Dependency } from './outage';
 
-/** Prometheus metrics of one process. Labels are stage and queue names: never ids or personal data. */
+/**
+ * Prometheus metrics of one process. Labels are stage and queue names and the ids of configured destinations (and
+ * practices, as `practice-<agb>`): never ids of events or people, never personal data.
+ */
 export class Metrics {
   readonly registry = new Registry();
   readonly processed = new Counter({
@@ -11,8 +15,8 @@ export class Metrics {
   });
   readonly failed = new Counter({
     name: 'jeugdbrug_jobs_failed_total',
-    help: 'Job attempts that failed, by stage and whether they will be retried',
-    labelNames: ['stage', 'retry'] as const,
+    help: 'Job attempts that failed, by stage, whether they will be retried and (deliver jobs) destination',
+    labelNames: ['stage', 'retry', 'destination'] as const,
     registers: [this.registry],
   });
   readonly stageSeconds = new Histogram({
@@ -28,7 +32,6 @@ export class Metrics {
     labelNames: ['status'] as const,
     registers: [this.registry],
   });
-  readonly queueJobs: Gauge<'queue' | 'state'>;
   readonly httpSeconds = new Histogram({
     name: 'jeugdbrug_http_request_duration_seconds',
     help: 'HTTP requests by method, route pattern (never the path) and status',
@@ -49,26 +52,71 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  constructor(
-    collectQueueDepths: () => Promise<{ queue: string; state: string; count: number }[]>,
-    figures?: OperationsFigures,
-  ) {
+  readonly sourceUp = new Gauge({
+    name: 'jeugdbrug_metrics_source_up',
+    help:
+      'Whether this scrape could read the figures kept in the store (postgres: events, dead letters, destinations, ' +
+      'audit chains; redis: queue jobs): 1, or 0 when it did not answer within a second and its figures are left out',
+    labelNames: ['source'] as const,
+    registers: [this.registry],
+  });
+  private readonly sources: readonly { source: MetricsSource; gauges: readonly SourceGauge[] }[];
+  private readonly onSourceFailed: MetricsOptions['onSourceFailed'];
+
+  constructor(opts: MetricsOptions) {
     // Node.js and process defaults (CPU, memory, event loop lag, GC, handles) under their standard names.
     collectDefaultMetrics({ register: this.registry });
-    if (figures) {
-      registerFigures(this.registry, figures);
-    }
-    this.queueJobs = new Gauge({
-      name: 'jeugdbrug_queue_jobs',
-      help: `Jobs per queue and state ${SAME_IN_EVERY_PROCESS('Redis')}`,
-      labelNames: ['queue', 'state'] as const,
-      registers: [this.registry],
-      async collect() {
-        for (const d of await collectQueueDepths()) {
-          this.set({ queue: d.queue, state: d.state }, d.count);
+    const queueJobs: SourceGauge = {
+      gauge: new Gauge({
+        name: 'jeugdbrug_queue_jobs',
+        help: `Jobs per queue and state ${SAME_IN_EVERY_PROCESS('Redis')}`,
+        labelNames: ['queue', 'state'] as const,
+        registers: [this.registry],
+      }),
+      read: async () =>
+        (await opts.queueDepths()).map((d) => ({ labels: { queue: d.queue, state: d.state }, value: d.count })),
+    };
+    this.sources = [
+      ...(opts.figures ? [{ source: 'postgres' as const, gauges: figureGauges(this.registry, opts.figures) }] : []),
+      { source: 'redis', gauges: [queueJobs] },
+    ];
+    this.onSourceFailed = opts.onSourceFailed;
+  }
+
+  /**
+   * The Prometheus text. The figures kept in PostgreSQL and Redis are read first, each store bounded by
+   * SOURCE_ANSWER_MS: a store that fails or does not answer in time has its figures left out (not kept at their last
+   * value, which would hide the outage from an alert) and `jeugdbrug_metrics_source_up` 0; everything else (process,
+   * HTTP, job counters) is served all the same, so a scrape never fails or hangs on a dependency.
+   */
+  async scrape(): Promise<string> {
+    await Promise.all(this.sources.map((s) => this.readSource(s.source, s.gauges)));
+    return this.registry.metrics();
+  }
+
+  private async readSource(source: MetricsSource, gauges: readonly SourceGauge[]): Promise<void> {
+    try {
+      const readings = await withTimeout(
+        Promise.all(gauges.map((g) => g.read())),
+        SOURCE_ANSWER_MS,
+        DEPENDENCY_OF[source],
+        `metrics from ${source}`,
+      );
+      gauges.forEach(({ gauge }, i) => {
+        // Emptied first, so a state or destination that is gone disappears instead of keeping its last value.
+        gauge.reset();
+        for (const { labels, value } of readings[i] ?? []) {
+          gauge.set(labels, value);
         }
-      },
-    });
+      });
+      this.sourceUp.set({ source }, 1);
+    } catch (err) {
+      for (const { gauge } of gauges) {
+        gauge.reset();
+      }
+      this.sourceUp.set({ source }, 0);
+      this.onSourceFailed?.(DEPENDENCY_OF[source], err);
+    }
   }
 
   /** Records a chain verification's verdict (the API's verify request, the retention run). */
@@ -99,38 +147,63 @@ export interface OperationsFigures {
   auditChains(): Promise<{ tenant: string; length: number }[]>;
 }
 
-function registerFigures(registry: Registry, figures: OperationsFigures): void {
-  gaugeOf(registry, 'jeugdbrug_events', 'Events in the inbox by state', 'state', async () =>
-    (await figures.eventsByState()).map((r) => [r.state, r.count]),
-  );
-  gaugeOf(
-    registry,
-    'jeugdbrug_dead_letters',
-    'Dead letters waiting for an operator, by destination (practice-<agb>: status updates and trajectory events to a practice)',
-    'destination',
-    async () => (await figures.deadLetters()).map((r) => [r.destination, r.count]),
-  );
-  gaugeOf(
-    registry,
-    'jeugdbrug_destination_up',
-    'Whether deliveries to the destination run: 1, or 0 while it is paused (after failures or by an operator)',
-    'destination',
-    async () => (await figures.destinationHealth()).map((r) => [r.destination, r.paused ? 0 : 1]),
-  );
-  gaugeOf(
-    registry,
-    'jeugdbrug_destination_consecutive_failures',
-    'Failed delivery attempts in a row per destination (it pauses at its threshold)',
-    'destination',
-    async () => (await figures.destinationHealth()).map((r) => [r.destination, r.consecutiveFailures]),
-  );
-  gaugeOf(
-    registry,
-    'jeugdbrug_audit_chain_length',
-    'Rows in each audit hash chain (its head sequence number)',
-    'tenant',
-    async () => (await figures.auditChains()).map((r) => [r.tenant, r.length]),
-  );
+/** A store read at scrape time, as `jeugdbrug_metrics_source_up` names it. */
+export type MetricsSource = 'postgres' | 'redis';
+
+const DEPENDENCY_OF: Readonly<Record<MetricsSource, Dependency>> = { postgres: 'database', redis: 'redis' };
+
+/** How long a scrape waits for each store: well inside Prometheus's scrape timeout (10 s by default). */
+export const SOURCE_ANSWER_MS = 1000;
+
+export interface MetricsOptions {
+  /** Jobs per queue and state, read from Redis at scrape time. */
+  readonly queueDepths: () => Promise<{ queue: string; state: string; count: number }[]>;
+  /** Figures read from PostgreSQL at scrape time; absent, there are none. */
+  readonly figures?: OperationsFigures;
+  /** Told when a store failed a scrape or did not answer it in time. */
+  readonly onSourceFailed?: (dependency: Dependency, err: unknown) => void;
+}
+
+/** A gauge set at scrape time from what `read` returns. */
+interface SourceGauge {
+  readonly gauge: Gauge<string>;
+  read(): Promise<readonly { labels: Record<string, string>; value: number }[]>;
+}
+
+function figureGauges(registry: Registry, figures: OperationsFigures): SourceGauge[] {
+  return [
+    gaugeOf(registry, 'jeugdbrug_events', 'Events in the inbox by state', 'state', async () =>
+      (await figures.eventsByState()).map((r) => [r.state, r.count]),
+    ),
+    gaugeOf(
+      registry,
+      'jeugdbrug_dead_letters',
+      'Dead letters waiting for an operator, by destination (practice-<agb>: status updates and trajectory events to a practice)',
+      'destination',
+      async () => (await figures.deadLetters()).map((r) => [r.destination, r.count]),
+    ),
+    gaugeOf(
+      registry,
+      'jeugdbrug_destination_up',
+      'Whether deliveries to the destination run: 1, or 0 while it is paused (after failures or by an operator)',
+      'destination',
+      async () => (await figures.destinationHealth()).map((r) => [r.destination, r.paused ? 0 : 1]),
+    ),
+    gaugeOf(
+      registry,
+      'jeugdbrug_destination_consecutive_failures',
+      'Failed delivery attempts in a row per destination (it pauses at its threshold)',
+      'destination',
+      async () => (await figures.destinationHealth()).map((r) => [r.destination, r.consecutiveFailures]),
+    ),
+    gaugeOf(
+      registry,
+      'jeugdbrug_audit_chain_length',
+      'Rows in each audit hash chain (its head sequence number)',
+      'tenant',
+      async () => (await figures.auditChains()).map((r) => [r.tenant, r.length]),
+    ),
+  ];
 }
 
 /**
@@ -141,27 +214,21 @@ function registerFigures(registry: Registry, figures: OperationsFigures): void {
 const SAME_IN_EVERY_PROCESS = (store: string): string =>
   `(read from ${store} at scrape time: the same in every process)`;
 
-/**
- * A gauge with one label, read from PostgreSQL at scrape time (one query per scrape). It starts empty each time, so a
- * state or destination that is gone disappears instead of keeping its last value.
- */
+/** A gauge with one label, read from PostgreSQL at scrape time (one query per scrape). */
 function gaugeOf(
   registry: Registry,
   name: string,
   help: string,
   label: string,
   read: () => Promise<[string, number][]>,
-): void {
-  new Gauge({
-    name,
-    help: `${help} ${SAME_IN_EVERY_PROCESS('PostgreSQL')}`,
-    labelNames: [label],
-    registers: [registry],
-    async collect() {
-      this.reset();
-      for (const [value, count] of await read()) {
-        this.set({ [label]: value }, count);
-      }
-    },
-  });
+): SourceGauge {
+  return {
+    gauge: new Gauge({
+      name,
+      help: `${help} ${SAME_IN_EVERY_PROCESS('PostgreSQL')}`,
+      labelNames: [label],
+      registers: [registry],
+    }),
+    read: async () => (await read()).map(([value, count]) => ({ labels: { [label]: value }, value: count })),
+  };
 }

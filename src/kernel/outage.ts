@@ -6,11 +6,16 @@ import { errorFields } from './logger';
  * start-up waits. This file tells the two apart and holds the small tools for waiting and timing out.
  */
 
+/** What can be away: PostgreSQL (or the embedded PGlite) and Redis. */
+export type Dependency = 'database' | 'redis';
+
+const DEPENDENCIES: readonly Dependency[] = ['database', 'redis'];
+
 /** Thrown when a dependency did not answer in time (e.g. Redis down behind ioredis's offline queue). */
 export class DependencyUnavailableError extends Error {
   override readonly name = 'DependencyUnavailableError';
   constructor(
-    readonly dependency: 'database' | 'redis',
+    readonly dependency: Dependency,
     message: string,
   ) {
     super(message);
@@ -77,7 +82,7 @@ export function isOutageError(err: unknown): boolean {
 export async function withTimeout<T>(
   promise: Promise<T>,
   ms: number,
-  dependency: DependencyUnavailableError['dependency'],
+  dependency: Dependency,
   what: string,
 ): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -136,5 +141,89 @@ export async function waitForDependency<T>(
       );
       await new Promise((r) => setTimeout(r, delay));
     }
+  }
+}
+
+/** How often a dependency known to be away is asked again, so that the end of its outage is logged. */
+const OUTAGE_PROBE_MS = 1000;
+
+/**
+ * Logs an outage of PostgreSQL or Redis once when it is first noticed (`error`, with the reason) and once when the
+ * dependency answers again (`info`, with how long it was away), however many requests it refuses meanwhile: each of
+ * those is only its access line, at `warn`. An outage is expected operation, so it is not an "unexpected error", but
+ * an operator still learns of it, once.
+ */
+export class OutageLog {
+  private readonly outages = new Map<Dependency, { since: number; timer?: NodeJS.Timeout }>();
+  private lastCheck = Number.NEGATIVE_INFINITY;
+  private closed = false;
+
+  constructor(
+    private readonly log: Logger,
+    private readonly probes: Readonly<Record<Dependency, () => Promise<unknown>>>,
+    private readonly probeMs = OUTAGE_PROBE_MS,
+  ) {}
+
+  /**
+   * An error a request failed with. When it is an outage, the dependency it names is down; a driver's error (pg,
+   * ioredis) does not reliably say which, so then both are asked, at most once per probe interval.
+   */
+  noticed(err: unknown): void {
+    if (this.closed || !isOutageError(err)) {
+      return;
+    }
+    if (err instanceof DependencyUnavailableError) {
+      this.down(err.dependency, err);
+      return;
+    }
+    const now = Date.now();
+    if (now - this.lastCheck < this.probeMs) {
+      return;
+    }
+    this.lastCheck = now;
+    for (const dependency of DEPENDENCIES.filter((d) => !this.outages.has(d))) {
+      this.probe(dependency).catch((probeErr: unknown) => this.down(dependency, probeErr));
+    }
+  }
+
+  /** A dependency that did not answer (a readiness probe, a metrics source): its outage starts now, if not before. */
+  down(dependency: Dependency, err: unknown): void {
+    if (this.closed || this.outages.has(dependency)) {
+      return;
+    }
+    this.outages.set(dependency, { since: Date.now() });
+    this.log.error({ dependency, ...errorFields(err) }, 'dependency outage started');
+    this.probeLater(dependency);
+  }
+
+  /** Stops asking; an outage still open is not logged as ended. */
+  close(): void {
+    this.closed = true;
+    for (const outage of this.outages.values()) {
+      clearTimeout(outage.timer);
+    }
+  }
+
+  private probeLater(dependency: Dependency): void {
+    const outage = this.outages.get(dependency);
+    if (!outage || this.closed) {
+      return;
+    }
+    outage.timer = setTimeout(() => {
+      this.probe(dependency).then(
+        () => {
+          if (!this.closed) {
+            this.outages.delete(dependency);
+            this.log.info({ dependency, downForMs: Date.now() - outage.since }, 'dependency outage ended');
+          }
+        },
+        () => this.probeLater(dependency),
+      );
+    }, this.probeMs);
+    outage.timer.unref();
+  }
+
+  private probe(dependency: Dependency): Promise<unknown> {
+    return withTimeout(this.probes[dependency](), OUTAGE_PROBE_MS, dependency, 'outage probe');
   }
 }

@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { exited, freePort, spawnProduct, waitForReady } from '../helpers/product-process';
-import { deleteQueueKeys, dropSchema, TEST_DATABASE_URL } from '../helpers/test-runtime';
+import { cleanupTestEnv, createTestEnv, deleteQueueKeys, dropSchema, TEST_DATABASE_URL } from '../helpers/test-runtime';
 import { waitFor } from '../helpers/wait-for';
 
 describe('npm start', () => {
@@ -93,6 +94,37 @@ describe('npm start', () => {
       fs.rmSync(dataDir, { recursive: true, force: true });
     }
   }, 120_000);
+
+  it.each([
+    ['the API', 'PORT', { ROLE: 'api' }],
+    ['a worker', 'METRICS_PORT', { ROLE: 'worker' }],
+  ])(
+    'exits 1 with a JSON log line naming the port and %s’s setting when that port is taken',
+    async (_who, setting, role) => {
+      const testEnv = createTestEnv();
+      const port = await freePort();
+      const taken = net.createServer();
+      await new Promise<void>((r) => taken.listen(port, '127.0.0.1', r));
+      try {
+        const child = spawnProduct({ ...testEnv.env, ...role, [setting]: String(port) }, testEnv.logFile);
+        expect(await exited(child)).toBe(1);
+        const output = fs.readFileSync(testEnv.logFile, 'utf8');
+        // Log pipelines read one JSON object per line: no raw stack trace around them.
+        expect(output).not.toMatch(/^\s+at /m);
+        const lines = output
+          .split('\n')
+          .filter((l) => l !== '')
+          .map((l) => JSON.parse(l) as Record<string, unknown>);
+        expect(lines.filter((l) => l.setting !== undefined)).toEqual([
+          expect.objectContaining({ level: 'fatal', setting, port, host: '127.0.0.1', error: 'EADDRINUSE' }),
+        ]);
+      } finally {
+        taken.close();
+        await cleanupTestEnv(testEnv);
+      }
+    },
+    60_000,
+  );
 
   it('exits with one clear message naming a bad configuration key', async () => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jeugdbrug-start-'));

@@ -58,9 +58,21 @@ describe('requests when Redis stops answering', () => {
     expect(outcome.issue[0]?.code).toBe('transient');
   }, 20_000);
 
-  it('reports not ready because of Redis, the database being up', async () => {
+  it('reports the API ready but degraded: it accepts events without Redis, the database being up', async () => {
     const res = await app.request('/health/ready', { key: null });
-    expect(res.status).toBe(503);
-    expect(await res.json()).toEqual({ status: 'unavailable', database: true, redis: false });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ status: 'degraded', database: true, redis: false });
+  }, 20_000);
+
+  it('serves /metrics within about a second without the queue depths, saying Redis did not answer', async () => {
+    const started = performance.now();
+    const res = await app.request('/metrics', { key: null });
+    const text = await res.text();
+    expect(res.status).toBe(200);
+    expect(performance.now() - started).toBeLessThan(2500);
+    expect(text).toMatch(/^jeugdbrug_metrics_source_up\{source="redis"\} 0$/m);
+    expect(text).toMatch(/^jeugdbrug_metrics_source_up\{source="postgres"\} 1$/m);
+    expect(text).not.toMatch(/^jeugdbrug_queue_jobs\{/m);
+    expect(text).toMatch(/^process_resident_memory_bytes \d/m);
   }, 20_000);
 });

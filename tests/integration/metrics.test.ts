@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { buildReferralEvent, PRACTICE_AGB } from '../helpers/builders';
+import { EVENT_STATES } from '../../src/event/states';
 import { cleanupTestEnv, startTestApp, useAppWithReceiver } from '../helpers/test-runtime';
 import { waitFor } from '../helpers/wait-for';
 
@@ -30,6 +31,11 @@ function parse(text: string): {
     }
   }
   return { samples, types, help };
+}
+
+/** `{a="1",b="2"}` as an object. */
+function labelsOf(text: string): Record<string, string> {
+  return Object.fromEntries([...text.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]));
 }
 
 /** The PromQL expressions of the Grafana dashboard shipped in docker/. */
@@ -89,6 +95,14 @@ describe('/metrics', () => {
     expect(value('jeugdbrug_events', 'state="delivered"')).toBe(1);
     expect(value('jeugdbrug_events', 'state="dead"')).toBe(1);
     expect(value('jeugdbrug_dead_letters', 'destination="gm0226"')).toBe(1);
+    // Every state has a series, at 0 when no event is in it, so `== 0` alerts get an answer.
+    expect(EVENT_STATES.filter((state) => value('jeugdbrug_events', `state="${state}"`) === undefined)).toEqual([]);
+    expect(value('jeugdbrug_events', 'state="failed"')).toBe(0);
+    // Failed deliveries per municipality: the 400 above was one, refused for good.
+    const failed = samples.filter((s) => s.name === 'jeugdbrug_jobs_failed_total' && s.labels.includes('deliver'));
+    expect(failed.map((s) => [labelsOf(s.labels), s.value])).toEqual([
+      [{ stage: 'deliver', retry: 'false', destination: 'gm0226' }, 1],
+    ]);
     expect(value('jeugdbrug_destination_up', 'destination="gm0226"')).toBe(1);
     expect(value('jeugdbrug_destination_consecutive_failures', 'destination="gm0226"')).toBeGreaterThanOrEqual(0);
     expect(value('jeugdbrug_audit_chain_length', `tenant="${PRACTICE_AGB}"`)).toBeGreaterThan(4);
@@ -135,6 +149,24 @@ describe('/metrics', () => {
       shared.some((name) => new RegExp(`\\bsum\\s*(by\\s*\\([^)]*\\)\\s*)?\\(\\s*${name}\\b`).test(expr)),
     );
     expect(summed).toEqual([]);
+  });
+});
+
+describe('/metrics of a fresh installation', () => {
+  it('reports 0 dead letters for every configured destination and known practice, rather than no series', async () => {
+    const app = await startTestApp({ receiverUrl: 'http://127.0.0.1:9/' });
+    try {
+      const res = await fetch(`${app.url}/metrics`);
+      expect(res.status).toBe(200);
+      const dead = parse(await res.text()).samples.filter((s) => s.name === 'jeugdbrug_dead_letters');
+      expect(dead.map((s) => [labelsOf(s.labels).destination, s.value])).toEqual([
+        ['gm0226', 0],
+        [`practice-${PRACTICE_AGB}`, 0],
+      ]);
+    } finally {
+      await app.close();
+      await cleanupTestEnv(app.testEnv);
+    }
   });
 });
 

@@ -35,7 +35,7 @@ describe('logs follow a request and its event by W3C trace id', () => {
     const access = lines.filter((l) => l.msg === 'request' && l.requestId === 'his-req-42');
     expect(access).toEqual([
       expect.objectContaining({
-        level: 30,
+        level: 'info',
         method: 'POST',
         route: '/his/v1/events',
         status: 202,

@@ -477,7 +477,8 @@ describe('the reverse direction: a municipality-registered trajectory reaches th
       });
       const again = await app.request(`/admin/v1/trajectory-events/${view.id}/replay`, { json: {}, key: 'operator' });
       expect(again.status).toBe(409);
-      expect(await deadGauge()).toBeUndefined();
+      // Replayed: the practice's series stays, at 0, so `== 0` alerts get an answer.
+      expect(await deadGauge()).toBe('0');
       const audit = await app.rt.ctx.db.query<{ type: string; outcome: string }>(
         `SELECT type, outcome FROM audit_event WHERE tenant = $1 AND $2 = ANY(entities) ORDER BY seq`,
         [PRACTICE_AGB, `trajectory_event/${view.id}`],

@@ -268,7 +268,7 @@ export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Route
 
 /**
  * Errors as pages in the user's language. A 403 (another role's page, or a CSRF attempt) is audited as the API
- * audits refusals; unexpected errors are logged with ids only and shown without details.
+ * audits refusals; unexpected errors are logged with ids only and shown without details; an outage is logged once.
  */
 function consoleErrors(ctx: PipelineContext): ErrorRequestHandler {
   return async (err: unknown, req, res, _next) => {
@@ -303,7 +303,10 @@ function consoleErrors(ctx: PipelineContext): ErrorRequestHandler {
     if (status === 403) {
       await auditRefusal(ctx, req, res).catch((e: Error) => ctx.log.error(errorFields(e), 'could not audit a refusal'));
     }
-    if (status >= 500) {
+    // A 503 is expected operation, as in the API's error handler: its access line (warn) is all it logs, and the
+    // outage itself is logged once.
+    ctx.outages.noticed(err);
+    if (status >= 500 && status !== 503) {
       ctx.log.error({ method: req.method, path: req.baseUrl, ...errorFields(err) }, 'console error');
     }
     if (res.headersSent) {

@@ -204,10 +204,14 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
     {
       method: 'get',
       path: '/health/ready',
-      summary: 'Readiness: PostgreSQL and Redis answer',
+      summary: 'Readiness: PostgreSQL answers (an API process); a worker needs Redis too',
       tag: 'Operations',
       roles: 'public',
-      ok: { status: 200, description: 'ready', content: json(s.health) },
+      ok: {
+        status: 200,
+        description: 'ready: `ok`, or `degraded` while Redis is away (an API process still accepts events)',
+        content: json(s.health),
+      },
       errors: [503],
     },
     {

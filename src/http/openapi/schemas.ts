@@ -175,7 +175,11 @@ export const trajectoryEventView = z
   })
   .meta({ id: 'TrajectoryEventView' });
 
-export const health = z.object({ status: z.enum(['ok', 'unavailable']), database: z.boolean(), redis: z.boolean() });
+export const health = z.object({
+  status: z.enum(['ok', 'degraded', 'unavailable']),
+  database: z.boolean(),
+  redis: z.boolean(),
+});
 
 export const chainVerdict = z
   .looseObject({ ok: z.boolean(), tenant: z.string(), rows: z.number(), headSeq: z.number(), headHash: z.string() })

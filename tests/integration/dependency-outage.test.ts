@@ -1,0 +1,191 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { buildReferralEvent } from '../helpers/builders';
+import { openConsole } from '../helpers/console-client';
+import { startOwnPostgres, startOwnRedis, type OwnPostgres, type OwnRedis } from '../helpers/own-services';
+import { createTestEnv, startTestApp, type TestApp, type TestEnv } from '../helpers/test-runtime';
+import { waitFor } from '../helpers/wait-for';
+
+/**
+ * The production layout (a `ROLE=api` process and a `ROLE=worker` process with METRICS_PORT) on a PostgreSQL and a
+ * Redis of this test's own, which it stops and starts again: what probes, scrapes and the log see while one is away.
+ */
+type LogLine = Record<string, unknown>;
+
+/** A scrape must not wait for a dead store much longer than its bound (1 s). */
+const SCRAPE_BOUND_MS = 3000;
+
+describe('operations endpoints and logs while PostgreSQL or Redis is down', () => {
+  let postgres: OwnPostgres;
+  let redis: OwnRedis;
+  let testEnv: TestEnv;
+  let api: TestApp;
+  let worker: TestApp;
+
+  beforeAll(async () => {
+    [postgres, redis] = await Promise.all([startOwnPostgres(), startOwnRedis()]);
+    testEnv = createTestEnv();
+    const env = { DATABASE_URL: postgres.url, REDIS_URL: redis.url };
+    const receiverUrl = 'http://127.0.0.1:9/';
+    api = await startTestApp({ testEnv, receiverUrl, env: { ...env, ROLE: 'api' } });
+    // Its own log file, so the API's lines are told apart.
+    const workerEnv = { ...testEnv, logFile: path.join(testEnv.dataDir, 'worker.log') };
+    worker = await startTestApp({
+      testEnv: workerEnv,
+      receiverUrl,
+      env: { ...env, ROLE: 'worker', METRICS_PORT: '0' },
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await worker?.close();
+    await api?.close();
+    await redis?.destroy();
+    postgres?.destroy();
+    if (testEnv) {
+      fs.rmSync(testEnv.dataDir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  const apiLog = (): LogLine[] =>
+    fs
+      .readFileSync(testEnv.logFile, 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as LogLine);
+
+  /** Scrapes `base`/metrics, which must answer 200 within the bound whatever is down. */
+  async function scrape(base: string): Promise<string> {
+    const started = performance.now();
+    const res = await fetch(`${base}/metrics`);
+    const text = await res.text();
+    expect({ status: res.status, fast: performance.now() - started < SCRAPE_BOUND_MS }).toEqual({
+      status: 200,
+      fast: true,
+    });
+    return text;
+  }
+
+  const sourceUp = (text: string, source: string) =>
+    new RegExp(`^jeugdbrug_metrics_source_up\\{source="${source}"\\} (\\d)$`, 'm').exec(text)?.[1];
+
+  /** Waits until the API has logged the end of every outage it logged the start of. */
+  async function outagesLoggedAsEnded(): Promise<void> {
+    await waitFor('every logged outage to be logged as ended', () => {
+      const lines = apiLog();
+      const count = (msg: string) => lines.filter((l) => l.msg === msg).length;
+      return count('dependency outage started') === count('dependency outage ended');
+    });
+  }
+
+  it('serves process, HTTP and queue metrics while PostgreSQL is down, without its figures, and says so', async () => {
+    expect((await fetch(`${api.url}/health/live`)).status).toBe(200);
+    postgres.stop();
+    try {
+      for (const base of [api.url, worker.url]) {
+        const text = await scrape(base);
+        expect(text).toMatch(/^process_resident_memory_bytes \d/m);
+        expect(text).toMatch(/^nodejs_eventloop_lag_seconds \d/m);
+        expect(text).toMatch(/^jeugdbrug_queue_jobs\{queue="map",state="waiting"\} 0$/m);
+        expect(sourceUp(text, 'postgres')).toBe('0');
+        expect(sourceUp(text, 'redis')).toBe('1');
+        // Left out, not kept at a stale value.
+        expect(text).not.toMatch(/^jeugdbrug_(events|dead_letters|destination_up|audit_chain_length)\{/m);
+      }
+      expect(await scrape(api.url)).toMatch(
+        /^jeugdbrug_http_request_duration_seconds_count\{method="GET",route="\/health\/live",status="200"\} 1$/m,
+      );
+    } finally {
+      postgres.start();
+    }
+    const text = await waitFor('the figures from PostgreSQL to be back', async () => {
+      const t = await scrape(api.url);
+      return sourceUp(t, 'postgres') === '1' ? t : undefined;
+    });
+    expect(text).toMatch(/^jeugdbrug_destination_up\{destination="gm0226"\} 1$/m);
+    await outagesLoggedAsEnded();
+  }, 60_000);
+
+  it('answers the worker’s probes with JSON while PostgreSQL is down, never an HTML error page', async () => {
+    postgres.stop();
+    try {
+      const ready = await fetch(`${worker.url}/health/ready`);
+      expect(ready.status).toBe(503);
+      expect(ready.headers.get('content-type')).toMatch(/json/);
+      expect(await ready.json()).toEqual({ status: 'unavailable', database: false, redis: true });
+      const unknown = await fetch(`${worker.url}/his/v1/events`);
+      expect(unknown.status).toBe(404);
+      expect(unknown.headers.get('content-type')).toMatch(/^application\/fhir\+json/);
+      expect(((await unknown.json()) as { resourceType: string }).resourceType).toBe('OperationOutcome');
+    } finally {
+      postgres.start();
+    }
+    await outagesLoggedAsEnded();
+  }, 60_000);
+
+  it('keeps the API ready (degraded) and its metrics served while Redis is down; the worker is not ready', async () => {
+    await redis.kill();
+    try {
+      const ready = await fetch(`${api.url}/health/ready`);
+      expect(ready.status).toBe(200);
+      expect(await ready.json()).toEqual({ status: 'degraded', database: true, redis: false });
+      expect((await fetch(`${api.url}/health/live`)).status).toBe(200);
+      const workerReady = await fetch(`${worker.url}/health/ready`);
+      expect(workerReady.status).toBe(503);
+      expect(await workerReady.json()).toEqual({ status: 'unavailable', database: true, redis: false });
+
+      const text = await scrape(api.url);
+      expect(sourceUp(text, 'redis')).toBe('0');
+      expect(sourceUp(text, 'postgres')).toBe('1');
+      expect(text).not.toMatch(/^jeugdbrug_queue_jobs\{/m);
+      expect(text).toMatch(/^jeugdbrug_destination_up\{destination="gm0226"\} 1$/m);
+      expect(text).toMatch(/^process_resident_memory_bytes \d/m);
+    } finally {
+      await redis.start();
+    }
+    await waitFor('the worker to be ready again', async () => (await fetch(`${worker.url}/health/ready`)).ok);
+    await outagesLoggedAsEnded();
+  }, 60_000);
+
+  it('logs each refused request once, at warn, and the PostgreSQL outage once when it starts and once when it ends', async () => {
+    await outagesLoggedAsEnded();
+    const operator = await openConsole(api, 'operator');
+    const before = apiLog().length;
+    postgres.stop();
+    const requestIds = ['refused-1', 'refused-2', 'refused-3'];
+    try {
+      for (const id of requestIds) {
+        const res = await api.request('/his/v1/events', {
+          json: buildReferralEvent(),
+          headers: { 'x-request-id': id },
+        });
+        expect(res.status).toBe(503);
+        expect(res.headers.get('retry-after')).toBe('5');
+      }
+      // The console answers with its own 503 page, and logs it the same way.
+      expect((await operator.get('/console/operator')).status).toBe(503);
+    } finally {
+      postgres.start();
+    }
+    const lines = await waitFor('the outage’s end in the log', () => {
+      const all = apiLog().slice(before);
+      return all.some((l) => l.msg === 'dependency outage ended') ? all : undefined;
+    });
+    expect(lines.filter((l) => l.msg === 'unexpected error' || l.msg === 'console error')).toEqual([]);
+    expect(
+      lines.filter((l) => l.route === '/console/operator/' && l.status !== 200).map((l) => [l.level, l.status]),
+    ).toEqual([['warn', 503]]);
+    for (const id of requestIds) {
+      expect(lines.filter((l) => l.requestId === id).map((l) => [l.msg, l.level, l.status])).toEqual([
+        ['request', 'warn', 503],
+      ]);
+    }
+    const outage = lines.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('dependency outage'));
+    expect(outage.map((l) => [l.msg, l.level, l.dependency])).toEqual([
+      ['dependency outage started', 'error', 'database'],
+      ['dependency outage ended', 'info', 'database'],
+    ]);
+    expect(outage[0]).toEqual(expect.objectContaining({ reason: expect.any(String) }));
+    expect(outage[1]).toEqual(expect.objectContaining({ downForMs: expect.any(Number) }));
+  }, 60_000);
+});
