@@ -2,6 +2,7 @@ import Ajv2020 from 'ajv/dist/2020';
 import type { ValidateFunction } from 'ajv/dist/2020';
 import { caseNames, readInput } from '../unit/mapping/run-dialect';
 import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
+import { futureDate, withChange } from '../helpers/json-change';
 
 /**
  * The JSON Schema served at GET /his/v1/schema/{dialect} and POST /his/v1/events agree: every body the endpoint
@@ -11,27 +12,6 @@ import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runt
  */
 
 type Json = Record<string, unknown>;
-type Path = readonly (string | number)[];
-
-/** A deep copy of `body` with one change: set a value, or delete it when the value is `undefined`. */
-function changed(body: unknown, path: Path, value: unknown): unknown {
-  const copy = JSON.parse(JSON.stringify(body)) as Json;
-  let at: Json = copy;
-  for (const key of path.slice(0, -1)) {
-    at = at[key] as Json;
-  }
-  const last = path[path.length - 1]!;
-  if (value === undefined) {
-    delete at[last];
-  } else {
-    at[last] = value;
-  }
-  return copy;
-}
-
-function futureDate(): string {
-  return new Date(Date.now() + 400 * 86_400_000).toISOString().slice(0, 10);
-}
 
 /** A case: a body, and for a rule JSON Schema cannot say, why the schema lets through what the endpoint refuses. */
 interface Case {
@@ -54,67 +34,67 @@ const genericCases: Case[] = [
   ...goldenCases(G),
   { name: 'an array of two events', body: [contact, referral] },
   { name: 'an empty array', body: [] },
-  { name: 'an array with one bad event', body: [contact, changed(referral, ['child', 'bsn'], 'abc')] },
+  { name: 'an array with one bad event', body: [contact, withChange(referral, ['child', 'bsn'], 'abc')] },
   { name: 'a JSON string', body: 'an event' },
   { name: 'an empty object', body: {} },
   {
     name: 'a BSN failing the 11-proef',
-    body: changed(contact, ['child', 'bsn'], '123456789'),
+    body: withChange(contact, ['child', 'bsn'], '123456789'),
     notInSchema: ELEVEN_PROEF,
   },
-  { name: 'an empty BSN', body: changed(contact, ['child', 'bsn'], '') },
-  { name: 'a BSN of 8 digits', body: changed(contact, ['child', 'bsn'], '12345678') },
-  { name: 'a guardian BSN of letters', body: changed(contact, ['guardians', 0, 'bsn'], 'abcdefghi') },
-  { name: 'a BSN as a number', body: changed(contact, ['child', 'bsn'], 123456782) },
-  { name: 'an empty eventId', body: changed(contact, ['eventId'], '') },
-  { name: 'an eventId with a trailing space', body: changed(contact, ['eventId'], 'evt-1 ') },
-  { name: 'a blank child id', body: changed(contact, ['child', 'id'], '   ') },
-  { name: 'an AGB of letters', body: changed(contact, ['practice', 'agb'], 'abc') },
-  { name: 'a 7-digit AGB', body: changed(contact, ['practice', 'agb'], '1234567') },
-  { name: 'a URA of 2 digits', body: changed(contact, ['practice', 'ura'], '12') },
-  { name: 'occurredAt in words', body: changed(contact, ['occurredAt'], 'yesterday') },
-  { name: 'occurredAt without time zone', body: changed(contact, ['occurredAt'], '2025-03-10T14:00:00') },
-  { name: 'a birth date in Dutch words', body: changed(contact, ['child', 'birthDate'], '4 maart 2012') },
-  { name: 'a birth date that does not exist', body: changed(contact, ['child', 'birthDate'], '2014-02-30') },
+  { name: 'an empty BSN', body: withChange(contact, ['child', 'bsn'], '') },
+  { name: 'a BSN of 8 digits', body: withChange(contact, ['child', 'bsn'], '12345678') },
+  { name: 'a guardian BSN of letters', body: withChange(contact, ['guardians', 0, 'bsn'], 'abcdefghi') },
+  { name: 'a BSN as a number', body: withChange(contact, ['child', 'bsn'], 123456782) },
+  { name: 'an empty eventId', body: withChange(contact, ['eventId'], '') },
+  { name: 'an eventId with a trailing space', body: withChange(contact, ['eventId'], 'evt-1 ') },
+  { name: 'a blank child id', body: withChange(contact, ['child', 'id'], '   ') },
+  { name: 'an AGB of letters', body: withChange(contact, ['practice', 'agb'], 'abc') },
+  { name: 'a 7-digit AGB', body: withChange(contact, ['practice', 'agb'], '1234567') },
+  { name: 'a URA of 2 digits', body: withChange(contact, ['practice', 'ura'], '12') },
+  { name: 'occurredAt in words', body: withChange(contact, ['occurredAt'], 'yesterday') },
+  { name: 'occurredAt without time zone', body: withChange(contact, ['occurredAt'], '2025-03-10T14:00:00') },
+  { name: 'a birth date in Dutch words', body: withChange(contact, ['child', 'birthDate'], '4 maart 2012') },
+  { name: 'a birth date that does not exist', body: withChange(contact, ['child', 'birthDate'], '2014-02-30') },
   {
     name: 'a birth date in the future',
-    body: changed(contact, ['child', 'birthDate'], futureDate()),
+    body: withChange(contact, ['child', 'birthDate'], futureDate()),
     notInSchema: 'whether a date lies in the future depends on the day it is checked',
   },
   {
     name: 'a birth date after occurredAt',
-    body: changed(contact, ['child', 'birthDate'], '2025-03-11'),
+    body: withChange(contact, ['child', 'birthDate'], '2025-03-11'),
     notInSchema: 'JSON Schema cannot compare the values of two fields',
   },
   {
     name: 'a trajectory started before the birth date',
-    body: changed(contact, ['trajectory', 'startDate'], '2013-01-01'),
+    body: withChange(contact, ['trajectory', 'startDate'], '2013-01-01'),
     notInSchema: 'JSON Schema cannot compare the values of two fields',
   },
   {
     name: 'a contact before its trajectory started',
-    body: changed(contact, ['contact', 'start'], '2025-02-23T10:00:00+01:00'),
+    body: withChange(contact, ['contact', 'start'], '2025-02-23T10:00:00+01:00'),
     notInSchema: 'JSON Schema cannot compare the values of two fields',
   },
-  { name: 'a municipality name', body: changed(contact, ['child', 'municipality'], 'Overbetuwe') },
-  { name: 'a municipality without GM', body: changed(contact, ['child', 'municipality'], '0226') },
+  { name: 'a municipality name', body: withChange(contact, ['child', 'municipality'], 'Overbetuwe') },
+  { name: 'a municipality without GM', body: withChange(contact, ['child', 'municipality'], '0226') },
   {
     name: 'two guardians with one id',
-    body: changed(contact, ['guardians', 1, 'id'], 'rel-2001'),
+    body: withChange(contact, ['guardians', 1, 'id'], 'rel-2001'),
     notInSchema: 'JSON Schema can require unique items, not items unique by one field',
   },
-  { name: 'hasAuthority as text', body: changed(contact, ['guardians', 1, 'hasAuthority'], 'true') },
-  { name: 'a duration as text', body: changed(contact, ['contact', 'durationMinutes'], '45') },
-  { name: 'a duration of 481 minutes', body: changed(contact, ['contact', 'durationMinutes'], 481) },
-  { name: 'an unknown field', body: changed(contact, ['child', 'email'], 'x@example.nl') },
-  { name: 'a missing BSN', body: changed(contact, ['child', 'bsn'], undefined) },
-  { name: 'an unknown event type', body: changed(contact, ['eventType'], 'contact.deleted') },
-  { name: 'a name with a control character', body: changed(contact, ['child', 'name', 'family'], 'Jan\u0000sen') },
-  { name: 'a blank family name', body: changed(contact, ['child', 'name', 'family'], '  ') },
-  { name: 'an unknown product category', body: changed(referral, ['referral', 'productCategory'], '99') },
-  { name: 'a product category as a number', body: changed(referral, ['referral', 'productCategory'], 45) },
-  { name: 'a reason of 3000 characters', body: changed(referral, ['referral', 'reasonText'], 'x'.repeat(3000)) },
-  { name: 'a referral without professional', body: changed(referral, ['professional'], undefined) },
+  { name: 'hasAuthority as text', body: withChange(contact, ['guardians', 1, 'hasAuthority'], 'true') },
+  { name: 'a duration as text', body: withChange(contact, ['contact', 'durationMinutes'], '45') },
+  { name: 'a duration of 481 minutes', body: withChange(contact, ['contact', 'durationMinutes'], 481) },
+  { name: 'an unknown field', body: withChange(contact, ['child', 'email'], 'x@example.nl') },
+  { name: 'a missing BSN', body: withChange(contact, ['child', 'bsn'], undefined) },
+  { name: 'an unknown event type', body: withChange(contact, ['eventType'], 'contact.deleted') },
+  { name: 'a name with a control character', body: withChange(contact, ['child', 'name', 'family'], 'Jan\u0000sen') },
+  { name: 'a blank family name', body: withChange(contact, ['child', 'name', 'family'], '  ') },
+  { name: 'an unknown product category', body: withChange(referral, ['referral', 'productCategory'], '99') },
+  { name: 'a product category as a number', body: withChange(referral, ['referral', 'productCategory'], 45) },
+  { name: 'a reason of 3000 characters', body: withChange(referral, ['referral', 'reasonText'], 'x'.repeat(3000)) },
+  { name: 'a referral without professional', body: withChange(referral, ['professional'], undefined) },
 ];
 
 const bundle = readInput(B, 'referral-created-ggz') as { entry: { resource: Json }[] };
@@ -126,38 +106,41 @@ const bundleCases: Case[] = [
   { name: 'an array of two Bundles', body: [bundle, readInput(B, 'contact-17y-phone')] },
   {
     name: 'a BSN failing the 11-proef',
-    body: changed(bundle, entry(1, 'identifier', 0, 'value'), '123456789'),
+    body: withChange(bundle, entry(1, 'identifier', 0, 'value'), '123456789'),
     notInSchema: ELEVEN_PROEF,
   },
-  { name: 'a BSN of letters', body: changed(bundle, entry(1, 'identifier', 0, 'value'), 'abcdefghi') },
-  { name: 'an Organization AGB of letters', body: changed(bundle, entry(0, 'identifier', 0, 'value'), 'abc') },
+  { name: 'a BSN of letters', body: withChange(bundle, entry(1, 'identifier', 0, 'value'), 'abcdefghi') },
+  { name: 'an Organization AGB of letters', body: withChange(bundle, entry(0, 'identifier', 0, 'value'), 'abc') },
   {
     name: 'a municipality without GM',
-    body: changed(bundle, entry(1, 'address', 0, 'extension', 0, 'valueIdentifier', 'value'), '0226'),
+    body: withChange(bundle, entry(1, 'address', 0, 'extension', 0, 'valueIdentifier', 'value'), '0226'),
   },
-  { name: 'a Patient without a BSN identifier', body: changed(bundle, entry(1, 'identifier', 0, 'system'), 'urn:x') },
+  {
+    name: 'a Patient without a BSN identifier',
+    body: withChange(bundle, entry(1, 'identifier', 0, 'system'), 'urn:x'),
+  },
   { name: 'no Organization', body: withEntries(bundle.entry.slice(1)) },
   { name: 'two Organizations', body: withEntries([bundle.entry[0], ...bundle.entry]) },
   { name: 'no Patient', body: withEntries(bundle.entry.filter((_, i) => i !== 1)) },
   {
     name: 'a reference to a Patient not in the Bundle',
-    body: changed(bundle, entry(4, 'subject'), { reference: 'Patient/nope' }),
+    body: withChange(bundle, entry(4, 'subject'), { reference: 'Patient/nope' }),
     notInSchema: 'JSON Schema cannot follow a reference to another entry',
   },
-  { name: 'a birth date written the Dutch way', body: changed(bundle, entry(1, 'birthDate'), '20-11-2010') },
-  { name: 'a birth date of year and month', body: changed(bundle, entry(1, 'birthDate'), '2010-11') },
-  { name: 'a timestamp without time zone', body: changed(bundle, ['timestamp'], '2025-04-15T10:00:00') },
-  { name: 'a batch Bundle', body: changed(bundle, ['type'], 'batch') },
-  { name: 'a Bundle without identifier', body: changed(bundle, ['identifier'], undefined) },
-  { name: 'a draft ServiceRequest', body: changed(bundle, entry(4, 'status'), 'draft') },
-  { name: 'an unknown JZ020 category', body: changed(bundle, entry(4, 'category', 0, 'coding', 0, 'code'), '99') },
-  { name: 'a referral without category', body: changed(bundle, entry(4, 'category'), undefined) },
+  { name: 'a birth date written the Dutch way', body: withChange(bundle, entry(1, 'birthDate'), '20-11-2010') },
+  { name: 'a birth date of year and month', body: withChange(bundle, entry(1, 'birthDate'), '2010-11') },
+  { name: 'a timestamp without time zone', body: withChange(bundle, ['timestamp'], '2025-04-15T10:00:00') },
+  { name: 'a batch Bundle', body: withChange(bundle, ['type'], 'batch') },
+  { name: 'a Bundle without identifier', body: withChange(bundle, ['identifier'], undefined) },
+  { name: 'a draft ServiceRequest', body: withChange(bundle, entry(4, 'status'), 'draft') },
+  { name: 'an unknown JZ020 category', body: withChange(bundle, entry(4, 'category', 0, 'coding', 0, 'code'), '99') },
+  { name: 'a referral without category', body: withChange(bundle, entry(4, 'category'), undefined) },
   {
     name: 'an Observation entry',
     body: withEntries([...bundle.entry, { resource: { resourceType: 'Observation', status: 'final' } }]),
   },
-  { name: 'a guardian without the parental-authority extension', body: changed(bundle, entry(2, 'extension'), []) },
-  { name: 'a Patient without municipality', body: changed(bundle, entry(1, 'address', 0, 'extension'), []) },
+  { name: 'a guardian without the parental-authority extension', body: withChange(bundle, entry(2, 'extension'), []) },
+  { name: 'a Patient without municipality', body: withChange(bundle, entry(1, 'address', 0, 'extension'), []) },
   { name: 'an entry without resource', body: withEntries([...bundle.entry, { resource: null }]) },
 ];
 

@@ -5,29 +5,15 @@ import { genericJsonDialect } from '../../../mappings/his/generic-json';
 import { httpStatusOf } from '../../../src/kernel/fhir/outcomes';
 import type { HisDialect, RawRecord } from '../../../src/contracts/his-dialect';
 import { readInput } from './run-dialect';
+import { futureDate, withChange } from '../../helpers/json-change';
 
 /** Bad input, table-driven: every rejection must be a 4xx whose issue.expression names the broken field. */
 
 type Json = Record<string, unknown>;
 
-/** A deep copy of a fixture input with one change: set a value, or delete it when the value is `undefined`. */
+/** A fixture input with one change: a value set, or deleted when the value is `undefined`. */
 function changed(dialect: string, fixture: string, path: readonly (string | number)[], value: unknown): unknown {
-  const copy = JSON.parse(JSON.stringify(readInput(dialect, fixture))) as Json;
-  let at: Json = copy;
-  for (const key of path.slice(0, -1)) {
-    at = at[key] as Json;
-  }
-  const last = path[path.length - 1]!;
-  if (value === undefined) {
-    delete at[last];
-  } else {
-    at[last] = value;
-  }
-  return copy;
-}
-
-function futureDate(): string {
-  return new Date(Date.now() + 400 * 86_400_000).toISOString().slice(0, 10);
+  return withChange(readInput(dialect, fixture), path, value);
 }
 
 /** The outcome a call throws; fails the test when it does not throw an OperationOutcomeError. */
