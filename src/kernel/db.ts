@@ -30,13 +30,22 @@ export async function openDb(opts: DbOptions): Promise<Db> {
     : openPglite(opts.dataDir, opts.schema);
 }
 
+/** PostgreSQL's SQLSTATE for a unique index refusing a row. */
+const UNIQUE_VIOLATION = '23505';
+
 async function openPostgres(url: string, schema: string, poolSize: number): Promise<Db> {
   // Create the schema before pointing the pool's search_path at it.
   const admin = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
   admin.on('error', ignore);
   await admin.connect();
   try {
-    await admin.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+    await admin.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`).catch((err: unknown) => {
+      // Processes starting at once on a new schema: IF NOT EXISTS checks before it inserts, so the second of two at
+      // the same moment fails on the catalog's unique index. The schema is there either way.
+      if ((err as { code?: string }).code !== UNIQUE_VIOLATION) {
+        throw err;
+      }
+    });
   } finally {
     await admin.end();
   }
