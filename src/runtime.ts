@@ -120,6 +120,8 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
   const signer = new HeadSigner(db, signing.keys, signing.file, log, {
     witnessUrl: config.AUDIT_WITNESS_URL,
     witnessTimeoutMs: config.DELIVERY_TIMEOUT_MS,
+    // A rewritten or cut chain shows on the verify metric at once, not only at the next verification.
+    onContradiction: (tenant) => metrics.recordAuditVerify(tenant, false),
   }).start(config.AUDIT_SIGN_INTERVAL_MS);
   const ctx: PipelineContext = {
     config,

@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import { ConfigError } from '../kernel/config';
 import type { Db } from '../kernel/db';
 import { errorFields } from '../kernel/logger';
-import { chainRows, listChainTenants, tryGetChainHead, type TenantVerdict } from './verify';
+import { listChainTenants, tryGetChainHead, tryGetCheckpoint, verifyTenant, type TenantVerdict } from './verify';
 
 /**
  * Signed chain heads: what makes a consistent rewrite of the audit log visible. The hash chain alone shows any edit
@@ -21,8 +21,9 @@ import { chainRows, listChainTenants, tryGetChainHead, type TenantVerdict } from
  * hash and the head. So, at least every AUDIT_SIGN_INTERVAL_MS, each chain's head (tenant, seq, hash) is signed with
  * an Ed25519 key that never enters the database, and the signed checkpoint is kept outside PostgreSQL: appended to
  * `DATA_DIR/audit-checkpoints.ndjson` and, when AUDIT_WITNESS_URL is set, pushed to a witness (the municipality or
- * an auditor), retried with back-off until it answers 2xx. Verification then checks the chain against the latest
- * signed checkpoint it can find and names it; a rewrite of any row at or before it no longer matches.
+ * an auditor), retried with back-off until it answers 2xx. Verification then checks the chain against every signed
+ * checkpoint it can find: a rewrite of any row at or before one of them no longer matches, and rows appended after a
+ * rewrite cannot wash it out. The signer itself signs only a head that extends the last head it signed.
  */
 
 export const CHECKPOINT_FILE = 'audit-checkpoints.ndjson';
@@ -134,7 +135,7 @@ export function publicJwks(keys: SigningKeys): { keys: (JsonWebKey & { kid: stri
 }
 
 /** Public keys by kid from a JWK Set; entries that are not Ed25519 keys are skipped. */
-function keysFromJwks(jwks: unknown): Map<string, KeyObject> {
+export function keysFromJwks(jwks: unknown): Map<string, KeyObject> {
   const out = new Map<string, KeyObject>();
   const list = (jwks as { keys?: unknown } | null)?.keys;
   for (const jwk of Array.isArray(list) ? (list as (JsonWebKey & { kid?: unknown })[]) : []) {
@@ -178,7 +179,9 @@ function isValidSignedHead(h: unknown, publicKeys: ReadonlyMap<string, KeyObject
   }
 }
 
-const publicKeysOf = (keys: SigningKeys): Map<string, KeyObject> => new Map(keys.all.map((k) => [k.kid, k.publicKey]));
+/** The public keys by kid of signing keys. */
+export const publicKeysOf = (keys: SigningKeys): Map<string, KeyObject> =>
+  new Map(keys.all.map((k) => [k.kid, k.publicKey]));
 
 /** The checkpoint file: append-only, one signed head per line. */
 export class CheckpointFile {
@@ -200,10 +203,23 @@ export class CheckpointFile {
 
   /** The latest validly signed checkpoint of a tenant; lines that do not verify are counted, never used. */
   latest(tenant: string, publicKeys: ReadonlyMap<string, KeyObject>): { head?: SignedHead; invalidLines: number } {
+    const { heads, invalidLines } = this.history(publicKeys, tenant);
+    const head = heads.at(-1);
+    return { ...(head ? { head } : {}), invalidLines };
+  }
+
+  /**
+   * Every validly signed checkpoint (of `tenant`, when given), in order of seq, one per distinct (tenant, seq, hash):
+   * the first signed of those; lines that do not verify are counted, never used.
+   */
+  history(
+    publicKeys: ReadonlyMap<string, KeyObject>,
+    tenant?: string,
+  ): { heads: readonly SignedHead[]; invalidLines: number } {
     if (!fs.existsSync(this.file)) {
-      return { invalidLines: 0 };
+      return { heads: [], invalidLines: 0 };
     }
-    let head: SignedHead | undefined;
+    const heads = new Map<string, SignedHead>();
     let invalidLines = 0;
     for (const line of fs.readFileSync(this.file, 'utf8').split('\n')) {
       if (line.trim() === '') {
@@ -220,11 +236,12 @@ export class CheckpointFile {
         invalidLines++;
         continue;
       }
-      if (parsed.tenant === tenant && (!head || parsed.seq >= head.seq)) {
-        head = parsed;
+      const key = `${parsed.tenant}:${parsed.seq}:${parsed.hash}`;
+      if ((tenant === undefined || parsed.tenant === tenant) && !heads.has(key)) {
+        heads.set(key, parsed);
       }
     }
-    return { ...(head ? { head } : {}), invalidLines };
+    return { heads: [...heads.values()].sort((a, b) => a.seq - b.seq), invalidLines };
   }
 }
 
@@ -243,55 +260,142 @@ export type SignedTenantVerdict = TenantVerdict & {
 };
 
 /**
- * Checks a verified chain against its latest signed checkpoint: the row at the checkpoint's seq must still carry
- * the signed hash, and the chain must not end before it. The verdict names the checkpoint either way.
+ * How long before its signing a row after a signed head may have been written: the signer reads a head and signs it
+ * within one round (milliseconds to seconds); an hour is room to spare, and small against any retention period.
+ */
+const SIGNING_SLACK_MS = 3600 * 1000;
+const DAY_MS = 24 * 3600 * 1000;
+
+/**
+ * Checks a verified chain against every signed checkpoint on file: the row at each checkpoint's seq must still carry
+ * the signed hash, and the chain must not end before the newest. A retention checkpoint that deleted rows must not
+ * contradict them either: rows after a checkpoint signed at T were written after T, so a purge of them is no
+ * retention purge while T is less than `retentionDays` ago. The verdict names the checkpoint it found contradicted
+ * (the newest such), or the newest one when none is.
  */
 export async function checkSignedCheckpoint(
   db: Db,
   verdict: TenantVerdict,
-  keys: SigningKeys,
+  publicKeys: ReadonlyMap<string, KeyObject>,
   file: CheckpointFile,
+  opts: { retentionDays: number; now?: Date },
 ): Promise<SignedTenantVerdict> {
-  const { head, invalidLines } = file.latest(verdict.tenant, publicKeysOf(keys));
+  const { heads, invalidLines } = file.history(publicKeys, verdict.tenant);
   const extra = invalidLines > 0 ? { invalidCheckpointLines: invalidLines } : {};
-  if (!head) {
+  const newest = heads.at(-1);
+  if (!newest) {
     return { ...verdict, signedCheckpoint: null, ...extra };
   }
-  const signedCheckpoint = { seq: head.seq, hash: head.hash, signedAt: head.signedAt, kid: head.kid, where: file.file };
-  const named = `the checkpoint signed at ${head.signedAt} with key ${head.kid} (seq ${head.seq}, hash ${head.hash})`;
+  const reportOf = (h: SignedHead): SignedCheckpointReport => ({
+    seq: h.seq,
+    hash: h.hash,
+    signedAt: h.signedAt,
+    kid: h.kid,
+    where: file.file,
+  });
   if (!verdict.ok) {
-    return { ...verdict, signedCheckpoint, ...extra };
+    return { ...verdict, signedCheckpoint: reportOf(newest), ...extra };
   }
-  const contradiction = (problem: string): SignedTenantVerdict => ({
+  const named = (h: SignedHead): string =>
+    `the checkpoint signed at ${h.signedAt} with key ${h.kid} (seq ${h.seq}, hash ${h.hash})`;
+  const contradiction = (h: SignedHead, problem: string, brokenAtSeq = h.seq): SignedTenantVerdict => ({
     tenant: verdict.tenant,
     ok: false,
     rows: verdict.rows,
-    brokenAtSeq: head.seq,
+    brokenAtSeq,
     problem,
     ...(verdict.checkpoint ? { checkpoint: verdict.checkpoint } : {}),
-    signedCheckpoint,
+    signedCheckpoint: reportOf(h),
     ...extra,
   });
-  if (verdict.headSeq < head.seq) {
-    // Signed after this verification read the head? Then the chain has grown past it since; otherwise it was cut.
-    const now = await tryGetChainHead(db, verdict.tenant);
-    if (!now || now.seq < head.seq) {
-      return contradiction(`the chain ends at seq ${now?.seq ?? verdict.headSeq}, before ${named}`);
+  // Signed after this verification read the head? Then the chain has grown past it since; otherwise it was cut.
+  const headSeq =
+    verdict.headSeq < newest.seq ? ((await tryGetChainHead(db, verdict.tenant))?.seq ?? 0) : verdict.headSeq;
+  if (headSeq < newest.seq) {
+    return contradiction(newest, `the chain ends at seq ${headSeq}, before ${named(newest)}`);
+  }
+  const purged = verdict.checkpoint;
+  if (purged) {
+    // The newest checkpoint signed before the purged rows: they were written after it was signed.
+    const before = heads.filter((h) => h.seq < purged.seq).at(-1);
+    const now = (opts.now ?? new Date()).getTime();
+    if (before && Date.parse(before.signedAt) - SIGNING_SLACK_MS > now - opts.retentionDays * DAY_MS) {
+      return contradiction(
+        before,
+        `the retention checkpoint at seq ${purged.seq} deleted rows written after ${named(before)}, less than ` +
+          `${opts.retentionDays} days ago: not a retention purge`,
+        purged.seq,
+      );
     }
   }
-  // A retention purge may have removed the row itself; its own checkpoint then carries the hash.
-  if (verdict.checkpoint && verdict.checkpoint.seq >= head.seq) {
-    return verdict.checkpoint.seq === head.seq && verdict.checkpoint.hash !== head.hash
-      ? contradiction(`the retention checkpoint at seq ${head.seq} contradicts ${named}`)
-      : { ...verdict, signedCheckpoint, ...extra };
-  }
-  for await (const row of chainRows(db, verdict.tenant, head.seq - 1, head.seq, 1)) {
-    if (row.hash !== head.hash) {
-      return contradiction(`the chain was rewritten: row ${head.seq} has hash ${row.hash}, contradicting ${named}`);
+  // Rows a retention purge deleted are vouched for by its checkpoint's hash, the rest by the rows themselves.
+  const held = heads.filter((h) => !purged || h.seq > purged.seq);
+  const rows = new Map(
+    (
+      await db.query<{ seq: number; hash: string }>(
+        'SELECT seq::float8 AS seq, hash FROM audit_event WHERE tenant = $1 AND seq = ANY($2::bigint[])',
+        [verdict.tenant, [...new Set(held.map((h) => h.seq))]],
+      )
+    ).map((r) => [r.seq, r.hash]),
+  );
+  for (const h of [...heads].reverse()) {
+    if (purged && h.seq < purged.seq) {
+      break;
     }
-    return { ...verdict, signedCheckpoint, ...extra };
+    if (purged && h.seq === purged.seq) {
+      if (purged.hash !== h.hash) {
+        return contradiction(h, `the retention checkpoint at seq ${h.seq} contradicts ${named(h)}`);
+      }
+      continue;
+    }
+    const hash = rows.get(h.seq);
+    if (hash === undefined) {
+      return contradiction(h, `row ${h.seq} is missing, contradicting ${named(h)}`);
+    }
+    if (hash !== h.hash) {
+      return contradiction(h, `the chain was rewritten: row ${h.seq} has hash ${hash}, contradicting ${named(h)}`);
+    }
   }
-  return contradiction(`row ${head.seq} is missing, contradicting ${named}`);
+  return { ...verdict, signedCheckpoint: reportOf(newest), ...extra };
+}
+
+/**
+ * Whether the chain's current head extends `signed`: the row at its seq (or the retention checkpoint that replaced
+ * it) still carries the signed hash, and the rows after it verify and link up to `head`. Only the rows since the
+ * last signing are read.
+ */
+async function extendsSignedHead(
+  db: Db,
+  tenant: string,
+  signed: { seq: number; hash: string },
+  head: { seq: number; hash: string },
+): Promise<boolean> {
+  if (head.seq < signed.seq) {
+    return false;
+  }
+  const purged = await tryGetCheckpoint(db, tenant);
+  if (purged && purged.seq >= signed.seq) {
+    // Rows up to the purge are gone; a purge the signed history contradicts is for verification to report.
+    return purged.seq > signed.seq || purged.hash === signed.hash ? extendsFrom(db, tenant, purged, head) : false;
+  }
+  const [row] = await db.query<{ hash: string }>('SELECT hash FROM audit_event WHERE tenant = $1 AND seq = $2', [
+    tenant,
+    signed.seq,
+  ]);
+  return row?.hash === signed.hash && extendsFrom(db, tenant, signed, head);
+}
+
+async function extendsFrom(
+  db: Db,
+  tenant: string,
+  from: { seq: number; hash: string },
+  head: { seq: number; hash: string },
+): Promise<boolean> {
+  if (head.seq === from.seq) {
+    return head.hash === from.hash;
+  }
+  const v = await verifyTenant(db, tenant, { from, upToSeq: head.seq });
+  return v.ok && v.headSeq === head.seq && v.headHash === head.hash;
 }
 
 /** Delivers checkpoints to a witness URL, oldest first, retried with back-off (30 s doubling to 1 h) until 2xx. */
@@ -346,7 +450,10 @@ class Witness {
  * audit writer's last flush): appends them to the checkpoint file and hands them to the witness.
  */
 export class HeadSigner {
-  private readonly lastSigned = new Map<string, string>();
+  /** The last head signed per chain: from the checkpoint file when the signer starts, then as it signs. */
+  private lastSigned: Map<string, { seq: number; hash: string }> | undefined;
+  /** Chains whose head contradicts their last signed checkpoint, logged once per signed seq. */
+  private readonly reported = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private readonly witness: Witness | undefined;
@@ -356,7 +463,13 @@ export class HeadSigner {
     private readonly keys: SigningKeys,
     readonly file: CheckpointFile,
     private readonly log: Logger,
-    opts: { witnessUrl?: string | undefined; witnessTimeoutMs: number; witnessRetryBaseMs?: number },
+    private readonly opts: {
+      witnessUrl?: string | undefined;
+      witnessTimeoutMs: number;
+      witnessRetryBaseMs?: number;
+      /** Told when a chain's head does not extend its last signed checkpoint (at `signedSeq`): not signed. */
+      onContradiction?: (tenant: string, signedSeq: number) => void;
+    },
   ) {
     this.witness = opts.witnessUrl
       ? new Witness(opts.witnessUrl, log, opts.witnessTimeoutMs, opts.witnessRetryBaseMs ?? 30_000)
@@ -380,17 +493,35 @@ export class HeadSigner {
   }
 
   private async round(): Promise<void> {
+    this.lastSigned ??= new Map(
+      this.file.history(publicKeysOf(this.keys)).heads.map((h) => [h.tenant, { seq: h.seq, hash: h.hash }]),
+    );
+    const lastSigned = this.lastSigned;
     const signed: SignedHead[] = [];
     for (const tenant of await listChainTenants(this.db)) {
       const head = await tryGetChainHead(this.db, tenant);
-      if (!head || head.seq === 0 || this.lastSigned.get(tenant) === `${head.seq}:${head.hash}`) {
+      const last = lastSigned.get(tenant);
+      if (!head || head.seq === 0 || (last?.seq === head.seq && last.hash === head.hash)) {
         continue;
       }
+      // A head that does not extend what was signed is a rewritten or cut chain: signing it would vouch for that.
+      if (last && !(await extendsSignedHead(this.db, tenant, last, head))) {
+        if (this.reported.get(tenant) !== last.seq) {
+          this.reported.set(tenant, last.seq);
+          this.log.error(
+            { tenant, signedSeq: last.seq },
+            'audit chain contradicts its signed checkpoint: its head is not signed',
+          );
+        }
+        this.opts.onContradiction?.(tenant, last.seq);
+        continue;
+      }
+      this.reported.delete(tenant);
       signed.push(signHead(this.keys.current, { tenant, seq: head.seq, hash: head.hash }));
     }
     this.file.append(signed);
     for (const h of signed) {
-      this.lastSigned.set(h.tenant, `${h.seq}:${h.hash}`);
+      lastSigned.set(h.tenant, { seq: h.seq, hash: h.hash });
     }
     this.witness?.add(signed);
     await this.witness?.push();

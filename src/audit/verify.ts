@@ -345,12 +345,13 @@ async function tryGetLastFormat1Seq(
 export async function verifyTenant(
   db: Db,
   tenant: string,
-  opts: { pageSize?: number; upToSeq?: number } = {},
+  opts: { pageSize?: number; upToSeq?: number; from?: { seq: number; hash: string } } = {},
 ): Promise<TenantVerdict> {
   const checkpoint = await tryGetCheckpoint(db, tenant);
   // The head first: rows appended while we verify are beyond it and left for the next run.
   const head = await tryGetChainHead(db, tenant);
-  const start = checkpoint ? { seq: checkpoint.seq, hash: checkpoint.hash } : { seq: 0, hash: GENESIS_HASH };
+  const start =
+    opts.from ?? (checkpoint ? { seq: checkpoint.seq, hash: checkpoint.hash } : { seq: 0, hash: GENESIS_HASH });
   const end = opts.upToSeq ?? head?.seq;
   const toSeq = end ?? Number.MAX_SAFE_INTEGER;
   const lastFormat1 = await tryGetLastFormat1Seq(db, tenant, start.seq, toSeq);
@@ -396,5 +397,33 @@ export async function verifyTenant(
       };
     }
   }
+  if (
+    verdict.ok &&
+    checkpoint &&
+    opts.from === undefined &&
+    opts.upToSeq === undefined &&
+    !(await hasPurgeEvent(db, tenant, checkpoint.seq))
+  ) {
+    verdict = {
+      ok: false,
+      rows: verdict.rows,
+      brokenAtSeq: checkpoint.seq,
+      problem: `the retention checkpoint at seq ${checkpoint.seq} has no purge AuditEvent in the chain after it`,
+    };
+  }
   return { tenant, ...verdict, ...(checkpoint ? { checkpoint } : {}) };
+}
+
+/**
+ * Whether the chain records the retention purge up to `seq` (operator action `purge`, target
+ * `audit_checkpoint/<tenant>/<seq>`, written by the retention run right after it deleted the rows): a checkpoint
+ * inserted by hand, with the rows deleted under the purge's session flag, has none.
+ */
+async function hasPurgeEvent(db: Db, tenant: string, seq: number): Promise<boolean> {
+  const [r] = await db.query<{ found: boolean }>(
+    `SELECT EXISTS (SELECT FROM audit_event WHERE tenant = $1 AND seq > $2 AND subtype = 'purge'
+       AND entities @> ARRAY[$3::text]) AS found`,
+    [tenant, seq, `audit_checkpoint/${tenant}/${seq}`],
+  );
+  return r?.found ?? false;
 }

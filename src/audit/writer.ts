@@ -217,16 +217,20 @@ export class AuditWriter {
     const rowsOf = (tenant: string): Pending[] => byTenant.get(tenant) ?? [];
     try {
       const heads = await this.db.transaction(async (tx) => {
-        const moved: [string, ChainHead][] = [];
+        const moved: [string, ChainHead | Error][] = [];
         for (const tenant of stale) {
           moved.push([tenant, await this.appendUnderLock(tx, tenant, rowsOf(tenant))]);
         }
         return moved;
       });
       for (const [tenant, head] of heads) {
-        this.heads.set(tenant, head);
+        if (head instanceof Error) {
+          outcomes.push({ rows: rowsOf(tenant), err: head });
+        } else {
+          this.heads.set(tenant, head);
+          outcomes.push({ rows: rowsOf(tenant) });
+        }
       }
-      stale.forEach((tenant) => outcomes.push({ rows: rowsOf(tenant) }));
     } catch (err) {
       stale.forEach((tenant) => {
         this.heads.delete(tenant);
@@ -259,8 +263,11 @@ export class AuditWriter {
     return true;
   }
 
-  /** Creates the head on first use and locks it either way, then appends after it (inside `tx`); the new head. */
-  private async appendUnderLock(tx: Db, tenant: string, rows: readonly Pending[]): Promise<ChainHead> {
+  /**
+   * Creates the head on first use and locks it either way, checks it against the last row, then appends after it
+   * (inside `tx`); the new head, or the error that refuses the append when the head is not the last row's.
+   */
+  private async appendUnderLock(tx: Db, tenant: string, rows: readonly Pending[]): Promise<ChainHead | Error> {
     // One round trip: ON CONFLICT DO UPDATE locks the existing row as SELECT … FOR UPDATE would, and returns its
     // latest committed values.
     const [row] = await tx.query<{ seq: string; hash: string }>(
@@ -268,7 +275,22 @@ export class AuditWriter {
        ON CONFLICT (tenant) DO UPDATE SET seq = audit_chain_head.seq RETURNING seq, hash`,
       [tenant, GENESIS_HASH],
     );
-    const linked = link({ seq: Number(row?.seq ?? 0), hash: row?.hash ?? GENESIS_HASH }, rows);
+    const head = { seq: Number(row?.seq ?? 0), hash: row?.hash ?? GENESIS_HASH };
+    // A statement of its own, after the lock: its snapshot includes the rows of the writer that held the lock before.
+    // Only this path checks (a chain seen first, or moved on by another process); the fast path's conditional
+    // update already requires the head this process left, which it checked here when it took the chain over.
+    const [last] = await tx.query<{ seq: number; hash: string }>(
+      `(SELECT seq::float8 AS seq, hash FROM audit_event WHERE tenant = $1 ORDER BY seq DESC LIMIT 1)
+       UNION ALL (SELECT seq::float8, hash FROM audit_checkpoint WHERE tenant = $1 ORDER BY seq DESC LIMIT 1)
+       LIMIT 1`,
+      [tenant],
+    );
+    const expected = last ?? { seq: 0, hash: GENESIS_HASH };
+    if (expected.seq !== head.seq || expected.hash !== head.hash) {
+      // Appending would link new rows onto a head no row vouches for, and hide where the chain was broken.
+      return new Error(`audit chain head of ${tenant} does not match its last row (seq ${expected.seq}): not appended`);
+    }
+    const linked = link(head, rows);
     // The rows and the new head in one statement (a data-modifying WITH runs whether or not it is read).
     await tx.query(
       `WITH appended AS (${INSERT_ROWS}) UPDATE audit_chain_head SET seq = $15, hash = $16 WHERE tenant = $1`,

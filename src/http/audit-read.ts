@@ -5,7 +5,7 @@ import type { Request, Response } from 'express';
 import { getPrincipal, tryGetPrincipal } from '../access/authenticate';
 import { ALL } from '../access/principal';
 import { actorOf } from './request-context';
-import { checkSignedCheckpoint } from '../audit/signed-heads';
+import { checkSignedCheckpoint, publicKeysOf } from '../audit/signed-heads';
 import type { PipelineContext } from '../event/context';
 import type { EventRow, SealedEvent } from '../event/event-store';
 import { openEvent, PayloadPurgedError } from '../event/stored-event';
@@ -170,7 +170,7 @@ export async function auditEventRead(
 
 /** Verifies chains (the caller may read them; check first) and records the read, before the verdicts are shown. */
 export async function verifyChains(
-  ctx: Pick<PipelineContext, 'audit' | 'db' | 'metrics' | 'signedHeads'>,
+  ctx: Pick<PipelineContext, 'audit' | 'config' | 'db' | 'metrics' | 'signedHeads'>,
   req: Request,
   res: Response,
   tenants: readonly string[],
@@ -178,8 +178,14 @@ export async function verifyChains(
   const verdicts: TenantVerdict[] = [];
   const { keys, signer } = ctx.signedHeads;
   for (const tenant of tenants) {
-    // The chain must also agree with the latest signed checkpoint kept outside the database.
-    const verdict = await checkSignedCheckpoint(ctx.db, await verifyTenant(ctx.db, tenant), keys, signer.file);
+    // The chain must also agree with every signed checkpoint kept outside the database.
+    const verdict = await checkSignedCheckpoint(
+      ctx.db,
+      await verifyTenant(ctx.db, tenant),
+      publicKeysOf(keys),
+      signer.file,
+      { retentionDays: ctx.config.AUDIT_RETENTION_DAYS },
+    );
     ctx.metrics.recordAuditVerify(tenant, verdict.ok);
     verdicts.push(verdict);
   }
