@@ -5,21 +5,27 @@ import { loadConfig } from '../kernel/config';
 import { openDb, type Db } from '../kernel/db';
 import { ExportFileVerifier } from '../reports/audit-export/export';
 import { listChainTenants, verifyTenant, type TenantVerdict } from '../audit/verify';
+import type { KeyObject } from 'node:crypto';
 import {
   CHECKPOINT_FILE,
   checkExportSignedHead,
   checkSignedCheckpoint,
+  CheckpointFile,
+  keysFromJwks,
   openSignedHeads,
-  type CheckpointFile,
-  type SigningKeys,
+  publicKeysOf,
 } from '../audit/signed-heads';
 import { parseCsv } from '../kernel/csv';
 
 /**
  * `npm run audit-verify -- <command>`: checks the audit trail without the running product.
  *
- *   verify [--tenant <agb>]                 recompute one chain (or every chain) in the database named by
- *                                           DATABASE_URL / DATABASE_SCHEMA (or the embedded one under DATA_DIR)
+ *   verify [--tenant <agb>] [--checkpoints <file>] [--keys <jwks.json>]
+ *                                           recompute one chain (or every chain) in the database named by
+ *                                           DATABASE_URL / DATABASE_SCHEMA (or the embedded one under DATA_DIR),
+ *                                           and check it against every signed checkpoint in
+ *                                           DATA_DIR/audit-checkpoints.ndjson, or in the given file (a witness's
+ *                                           copy), verified with DATA_DIR's keys or the given JWK Set
  *   verify-export <file> [--expect-head <hash>] [--keys <jwks.json>]
  *                                           check an export file (NDJSON or CSV) offline; with --expect-head, also
  *                                           that it ends in a head hash obtained elsewhere; with --keys (the JWK Set
@@ -30,7 +36,7 @@ import { parseCsv } from '../kernel/csv';
  */
 
 const USAGE = `usage:
-  audit-verify verify [--tenant <agb>]
+  audit-verify verify [--tenant <agb>] [--checkpoints <file>] [--keys <jwks.json>]
   audit-verify verify-export <file> [--expect-head <hash>] [--keys <jwks.json>]`;
 
 export interface CliIo {
@@ -56,14 +62,29 @@ async function openFromEnv(env: Record<string, string | undefined>): Promise<Db>
   });
 }
 
-/** The signing keys and checkpoint file of DATA_DIR, when this machine has signed checkpoints to check against. */
+/**
+ * The public keys and checkpoint file to check the chains against: those given, else DATA_DIR's, when this machine
+ * has signed checkpoints. A checkpoint file given that does not exist is an error, not a silent pass.
+ */
 function signedHeadsOf(
   env: Record<string, string | undefined>,
-): { keys: SigningKeys; file: CheckpointFile } | undefined {
+  given: { checkpoints?: string | undefined; keys?: string | undefined },
+): { publicKeys: ReadonlyMap<string, KeyObject>; file: CheckpointFile } | undefined {
   const config = loadConfig(env);
-  return fs.existsSync(path.join(config.dataDir, CHECKPOINT_FILE))
-    ? openSignedHeads(config.AUDIT_SIGNING_KEYS, config.dataDir)
-    : undefined;
+  const file = given.checkpoints ?? path.join(config.dataDir, CHECKPOINT_FILE);
+  if (given.checkpoints === undefined && !fs.existsSync(file)) {
+    return undefined;
+  }
+  if (!fs.existsSync(file)) {
+    throw new Error(`checkpoint file ${file} not found`);
+  }
+  return {
+    publicKeys:
+      given.keys === undefined
+        ? publicKeysOf(openSignedHeads(config.AUDIT_SIGNING_KEYS, config.dataDir).keys)
+        : keysFromJwks(JSON.parse(fs.readFileSync(given.keys, 'utf8')) as unknown),
+    file: new CheckpointFile(file),
+  };
 }
 
 /** Runs one command; returns the exit code. */
@@ -72,18 +93,23 @@ export async function runAuditCli(args: readonly string[], io: CliIo): Promise<n
   switch (command) {
     case 'verify': {
       const tenant = option(rest, '--tenant');
-      if (rest.includes('--tenant') && !tenant) {
+      const checkpoints = option(rest, '--checkpoints');
+      const keys = option(rest, '--keys');
+      if (['--tenant', '--checkpoints', '--keys'].some((o) => rest.includes(o) && !option(rest, o))) {
         io.err(USAGE);
         return 2;
       }
+      const signed = signedHeadsOf(io.env, { checkpoints, keys });
       const db = await (io.openDb ?? openFromEnv)(io.env);
       try {
         const tenants = tenant ? [tenant] : await listChainTenants(db);
         const verdicts: TenantVerdict[] = [];
-        const signed = signedHeadsOf(io.env);
+        const retentionDays = loadConfig(io.env).AUDIT_RETENTION_DAYS;
         for (const t of tenants) {
           const chain = await verifyTenant(db, t);
-          const v = signed ? await checkSignedCheckpoint(db, chain, signed.keys, signed.file) : chain;
+          const v = signed
+            ? await checkSignedCheckpoint(db, chain, signed.publicKeys, signed.file, { retentionDays })
+            : chain;
           verdicts.push(v);
           io.out(JSON.stringify(v));
         }

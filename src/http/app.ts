@@ -5,7 +5,7 @@ import type { PipelineContext } from '../event/context';
 import { accessLog, traceRequests } from './access-log';
 import { metricsHandler, observeRequests } from './http-metrics';
 import { adminRouter } from './admin-router';
-import { auditRouter } from './audit-router';
+import { auditKeysHandler, auditRouter } from './audit-router';
 import { consentRouter } from './consent-router';
 import { fhirTaskRoute } from './fhir-task-router';
 import { measureRoute, monitoringRouter } from './monitoring-router';
@@ -77,6 +77,8 @@ export function createApp(ctx: PipelineContext, opts: AppOptions): express.Expre
     fhirRouter(ctx, providers, { authenticated, routes: fhirRoutes, publicBaseUrl: opts.publicBaseUrl }),
   );
   // These routers define full paths; each role sees the part within its scope (checked per route).
+  // The public keys that verify signed heads are public: an offline verifier needs them without an API key.
+  app.get('/audit/v1/keys', auditKeysHandler(ctx));
   app.use('/audit/v1', ...authenticated);
   app.use(auditRouter(ctx));
   if (opts.console) {

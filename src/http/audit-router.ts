@@ -1,5 +1,5 @@
 import { badRequest, OperationOutcomeError } from '@medplum/core';
-import { Router, type Request, type Response } from 'express';
+import { Router, type Request, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
 import { assertChainAccess, auditRead, chainsToVerify, verifyChains } from './audit-read';
 import {
@@ -120,6 +120,16 @@ async function write(res: Response, chunk: string): Promise<void> {
  * (fhir-router.ts).
  * Reading the log is itself logged, and so is a refusal. See docs/audit.md.
  */
+/**
+ * The public keys that sign chain heads and exports (JWK Set), for offline verification: served without an API key
+ * (mounted before authentication), as an offline verifier or a witness must be able to fetch them.
+ */
+export function auditKeysHandler(ctx: Pick<PipelineContext, 'signedHeads'>): RequestHandler {
+  return (_req, res) => {
+    res.json(publicJwks(ctx.signedHeads.keys));
+  };
+}
+
 export function auditRouter(ctx: PipelineContext): Router {
   const router = Router();
 
@@ -128,11 +138,6 @@ export function auditRouter(ctx: PipelineContext): Router {
     const tenants = await chainsToVerify(ctx, req, res, q.has('tenant') ? tenantParam(q.get('tenant')) : undefined);
     const verdicts = await verifyChains(ctx, req, res, tenants);
     res.json(q.has('tenant') ? verdicts[0] : { ok: verdicts.every((v) => v.ok), chains: verdicts });
-  });
-
-  /** The public keys that sign chain heads and exports (JWK Set), for offline verification. */
-  router.get('/audit/v1/keys', (_req, res) => {
-    res.json(publicJwks(ctx.signedHeads.keys));
   });
 
   router.get('/audit/v1/export', async (req, res) => {

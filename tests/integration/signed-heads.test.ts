@@ -64,7 +64,9 @@ describe('signed chain heads: a log that cannot be rewritten unseen', () => {
   }
 
   async function keysFile(): Promise<string> {
-    const res = await app.request('/audit/v1/keys', { key: 'auditor' });
+    // Public keys, served without an API key: an offline verifier needs them.
+    const res = await app.request('/audit/v1/keys', { key: null });
+    expect(res.status).toBe(200);
     const jwks = (await res.json()) as { keys: { kty: string; crv: string; kid: string; d?: string }[] };
     expect(jwks.keys[0]).toMatchObject({ kty: 'OKP', crv: 'Ed25519' });
     expect(jwks.keys.some((k) => k.d !== undefined)).toBe(false);
@@ -73,9 +75,12 @@ describe('signed chain heads: a log that cannot be rewritten unseen', () => {
     return file;
   }
 
-  async function cli(args: string[]): Promise<{ code: number; out: Record<string, unknown> }> {
+  async function cli(
+    args: string[],
+    env: Record<string, string> = {},
+  ): Promise<{ code: number; out: Record<string, unknown> }> {
     const lines: string[] = [];
-    const code = await runAuditCli(args, { out: (l) => lines.push(l), err: (l) => lines.push(l), env: {} });
+    const code = await runAuditCli(args, { out: (l) => lines.push(l), err: (l) => lines.push(l), env });
     return { code, out: JSON.parse(lines[0] ?? '{}') as Record<string, unknown> };
   }
 
@@ -175,6 +180,18 @@ describe('signed chain heads: a log that cannot be rewritten unseen', () => {
     expect(after.signedCheckpoint).toMatchObject({ seq: signed.seq, hash: signed.hash, kid: signed.kid });
     expect(after.problem).toContain(`signed at ${signed.signedAt} with key ${signed.kid}`);
     expect(after.problem).toContain('rewritten');
+    // The CLI says the same with a checkpoint file given on the command line (a witness's copy) and the public keys.
+    const witnessCopy = path.join(app.testEnv.dataDir, 'witness-copy.ndjson');
+    fs.copyFileSync(checkpoints, witnessCopy);
+    fs.rmSync(checkpoints);
+    const keys = await keysFile();
+    const env = { DATABASE_URL: TEST_DATABASE_URL, DATABASE_SCHEMA: app.testEnv.schema, DATA_DIR: app.testEnv.dataDir };
+    const byCli = await cli(['verify', '--tenant', PRACTICE_AGB, '--checkpoints', witnessCopy, '--keys', keys], env);
+    expect(byCli.code).toBe(1);
+    expect(byCli.out).toMatchObject({ ok: false, brokenAtSeq: signed.seq, signedCheckpoint: { where: witnessCopy } });
+    await expect(
+      cli(['verify', '--tenant', PRACTICE_AGB, '--checkpoints', `${witnessCopy}.gone`], env),
+    ).rejects.toThrow('not found');
   });
 });
 

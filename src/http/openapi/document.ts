@@ -625,12 +625,12 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
     {
       method: 'get',
       path: '/audit/v1/keys',
-      summary: 'The public keys (JWK Set, Ed25519) that sign chain heads and exports',
+      summary: 'The public keys (JWK Set, Ed25519) that sign chain heads and exports; no API key needed',
       tag: 'Audit',
-      roles: ['practice', 'municipality', 'auditor', 'operator'],
+      roles: 'public',
       ok: {
         status: 200,
-        description: 'a JWK Set; `audit-verify verify-export --keys` reads it',
+        description: 'a JWK Set; `audit-verify verify-export --keys` and `audit-verify verify --keys` read it',
         content: json(
           z.object({ keys: z.array(z.looseObject({ kty: z.string(), crv: z.string(), kid: z.string() })) }),
         ),
