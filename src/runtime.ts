@@ -72,9 +72,9 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
   const redisTarget = redisTargetOf(config, redis?.url ?? '');
   // One client per process, shared by every queue and worker (BullMQ duplicates it for each worker's blocking reads).
   const redisClient = createRedisClient(config, redisTarget);
-  redisClient.on('error', (err: Error) =>
-    log.warn({ redis: describeRedisTarget(redisTarget), ...errorFields(err) }, 'redis error'),
-  );
+  const logRedisError = (err: Error) =>
+    log.warn({ redis: describeRedisTarget(redisTarget), ...errorFields(err) }, 'redis error');
+  redisClient.on('error', logRedisError);
   // Started before (or while) PostgreSQL or Redis comes up, as in a compose stack or after a host reboot: wait for
   // them with a logged back-off instead of exiting, for at most STARTUP_WAIT_MS.
   await waitForDependency(
@@ -108,6 +108,14 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
     config.QUEUE_TAG_PER_QUEUE,
   );
   const outages = new OutageLog(log, { database: () => pingDb(db), redis: () => queues.ping() });
+  // From here on Redis being away is one outage, logged when it starts and ends, not a line per reconnect attempt of
+  // the client (and of every queue and worker on it); start-up's wait above logs its own attempts.
+  redisClient.off('error', logRedisError);
+  redisClient.on('error', (err: Error) => {
+    if (!outages.connectionError('redis', err)) {
+      logRedisError(err);
+    }
+  });
   const metrics = new Metrics({
     queueDepths: () => queues.depths(),
     figures: operationsFigures({ db, registry }),
@@ -166,7 +174,12 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
       clockSkewSeconds: config.JWT_CLOCK_SKEW_S,
     };
     // Its own connection that fails fast, like the rate limiter's: a console request never waits on a Redis outage.
-    consoleSessions = openConsoleSessions(createRedisClient(config, redisTarget, { failFast: true }), config, log);
+    consoleSessions = openConsoleSessions(
+      createRedisClient(config, redisTarget, { failFast: true }),
+      config,
+      log,
+      outages,
+    );
     // Its own connection, failing fast instead of queueing while Redis is away: the limiter then counts in memory.
     // Every request sends its count here, so the counts of the requests read in one turn share one write.
     const rateLimitRedis = createRedisClient(config, redisTarget, { failFast: true, autoPipelining: true });

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { RedisClient } from '../kernel/redis-client';
-import { redisAnswer } from '../kernel/outage';
+import { redisAnswer, type OutageLog } from '../kernel/outage';
 import type { Logger } from 'pino';
 import type { Config } from '../kernel/config';
 import { errorFields } from '../kernel/logger';
@@ -129,9 +129,14 @@ export function openConsoleSessions(
   redis: RedisClient,
   config: Pick<Config, 'QUEUE_PREFIX' | 'CONSOLE_IDLE_TIMEOUT_MIN' | 'CONSOLE_SESSION_MAX_HOURS'>,
   log: Logger,
+  outages: Pick<OutageLog, 'connectionError'>,
 ): ConsoleSessionStore {
-  // Redis away means no console for a while (requests fail), never a crash.
-  redis.on('error', (err: Error) => log.warn(errorFields(err), 'console session store: Redis error'));
+  // Redis away means no console for a while (requests fail), never a crash; the outage is logged once (OutageLog).
+  redis.on('error', (err: Error) => {
+    if (!outages.connectionError('redis', err)) {
+      log.warn(errorFields(err), 'console session store: Redis error');
+    }
+  });
   return new ConsoleSessionStore(
     redis,
     config.QUEUE_PREFIX,

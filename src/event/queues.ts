@@ -141,8 +141,8 @@ export class QueueSet {
       defaultJobOptions: deliverJobOptions(deliveryMaxAttempts),
       ...bullmqTelemetryOption(),
     });
-    // A queue passes on its connection's errors. The connection is the process's one client, which logs them
-    // (runtime.ts); a queue without a listener of its own would have BullMQ print each as a multi-line dump on
+    // A queue passes on its connection's errors. The connection is the process's one client, whose own listener
+    // reports them (runtime.ts: an outage to the OutageLog, once); a queue without a listener of its own would have BullMQ print each as a multi-line dump on
     // stderr, between the JSON log lines, for as long as Redis is away.
     for (const q of this.all()) {
       q.on('error', () => undefined);

@@ -112,7 +112,12 @@ export function startWorkers(ctx: PipelineContext): Worker[] {
       metrics.failed.inc({ stage, retry: String(retry), ...(destination ? { destination } : {}) });
       log.warn({ queue, jobId: job?.id, attempt: job?.attemptsMade, ...errorFields(err), retry }, 'job failed');
     });
-    w.on('error', (err) => log.error({ queue, ...errorFields(err) }, 'worker error'));
+    // Redis away makes every worker's connections fail several times a second: that is one outage, logged once.
+    w.on('error', (err) => {
+      if (!ctx.outages.connectionError('redis', err)) {
+        log.error({ queue, ...errorFields(err) }, 'worker error');
+      }
+    });
   }
   // The monitor's life follows the workers': runtime.ts closes workers on shutdown, and this stops it with them.
   const monitor = new DestinationHealthMonitor(ctx).start();

@@ -155,6 +155,8 @@ const OUTAGE_PROBE_MS = 1000;
  */
 export class OutageLog {
   private readonly outages = new Map<Dependency, { since: number; timer?: NodeJS.Timeout }>();
+  /** Dependencies being asked whether a connection's error means they are away (connectionError). */
+  private readonly confirming = new Set<Dependency>();
   private lastCheck = Number.NEGATIVE_INFINITY;
   private closed = false;
 
@@ -184,6 +186,28 @@ export class OutageLog {
     for (const dependency of DEPENDENCIES.filter((d) => !this.outages.has(d))) {
       this.probe(dependency).catch((probeErr: unknown) => this.down(dependency, probeErr));
     }
+  }
+
+  /**
+   * An error a connection to `dependency` emitted by itself (a worker's, a queue's or a Redis client's 'error'
+   * event, several a second while the dependency is away): when it is an outage, the dependency is asked once and,
+   * if it does not answer, its outage starts (with this error's reason). Returns whether the error was an outage, so
+   * the caller logs only the other errors.
+   */
+  connectionError(dependency: Dependency, err: unknown): boolean {
+    if (!isOutageError(err)) {
+      return false;
+    }
+    const named = err instanceof DependencyUnavailableError ? err.dependency : dependency;
+    if (this.closed || this.outages.has(named) || this.confirming.has(named)) {
+      return true;
+    }
+    // One connection dropping (Redis closing an idle client, a failover) is not yet an outage: the probe says.
+    this.confirming.add(named);
+    void this.probe(named)
+      .catch(() => this.down(named, err))
+      .finally(() => this.confirming.delete(named));
+    return true;
   }
 
   /** A dependency that did not answer (a readiness probe, a metrics source): its outage starts now, if not before. */

@@ -21,6 +21,7 @@ describe('operations endpoints and logs while PostgreSQL or Redis is down', () =
   let testEnv: TestEnv;
   let api: TestApp;
   let worker: TestApp;
+  let workerLogFile: string;
 
   beforeAll(async () => {
     [postgres, redis] = await Promise.all([startOwnPostgres(), startOwnRedis()]);
@@ -29,7 +30,8 @@ describe('operations endpoints and logs while PostgreSQL or Redis is down', () =
     const receiverUrl = 'http://127.0.0.1:9/';
     api = await startTestApp({ testEnv, receiverUrl, env: { ...env, ROLE: 'api' } });
     // Its own log file, so the API's lines are told apart.
-    const workerEnv = { ...testEnv, logFile: path.join(testEnv.dataDir, 'worker.log') };
+    workerLogFile = path.join(testEnv.dataDir, 'worker.log');
+    const workerEnv = { ...testEnv, logFile: workerLogFile };
     worker = await startTestApp({
       testEnv: workerEnv,
       receiverUrl,
@@ -47,12 +49,13 @@ describe('operations endpoints and logs while PostgreSQL or Redis is down', () =
     }
   }, 60_000);
 
-  const apiLog = (): LogLine[] =>
+  const logOf = (file: string): LogLine[] =>
     fs
-      .readFileSync(testEnv.logFile, 'utf8')
+      .readFileSync(file, 'utf8')
       .split('\n')
       .filter((l) => l.startsWith('{'))
       .map((l) => JSON.parse(l) as LogLine);
+  const apiLog = (): LogLine[] => logOf(testEnv.logFile);
 
   /** Scrapes `base`/metrics, which must answer 200 within the bound whatever is down. */
   async function scrape(base: string): Promise<string> {
@@ -187,5 +190,35 @@ describe('operations endpoints and logs while PostgreSQL or Redis is down', () =
     ]);
     expect(outage[0]).toEqual(expect.objectContaining({ reason: expect.any(String) }));
     expect(outage[1]).toEqual(expect.objectContaining({ downForMs: expect.any(Number) }));
+  }, 60_000);
+
+  it('logs a Redis outage nobody probes once when it starts and once when it ends, in each process, and nothing per retry', async () => {
+    await outagesLoggedAsEnded();
+    const files = [testEnv.logFile, workerLogFile];
+    const before = files.map((f) => logOf(f).length);
+    await redis.kill();
+    // No request, probe or scrape meanwhile: only the processes' own connections (workers, queues, console
+    // sessions) find Redis away, retrying several times a second.
+    await new Promise((r) => setTimeout(r, 4000));
+    await redis.start();
+    for (const [i, file] of files.entries()) {
+      const lines = await waitFor(`the Redis outage's end in ${path.basename(file)}`, () => {
+        const all = logOf(file).slice(before[i]);
+        return all.some((l) => l.msg === 'dependency outage ended') ? all : undefined;
+      });
+      expect(
+        lines
+          .filter((l) => l.level !== 'info' || l.msg === 'dependency outage ended')
+          .map((l) => [l.msg, l.level, l.dependency]),
+      ).toEqual([
+        ['dependency outage started', 'error', 'redis'],
+        ['dependency outage ended', 'info', 'redis'],
+      ]);
+      expect(lines.find((l) => l.msg === 'dependency outage started')).toEqual(
+        expect.objectContaining({
+          reason: expect.stringMatching(/ECONNREFUSED|ECONNRESET|EPIPE|Connection is closed/),
+        }),
+      );
+    }
   }, 60_000);
 });

@@ -1,4 +1,5 @@
-import { DependencyUnavailableError, isOutageError, withTimeout } from '../../../src/kernel/outage';
+import type { Logger } from 'pino';
+import { DependencyUnavailableError, isOutageError, OutageLog, withTimeout } from '../../../src/kernel/outage';
 
 const withCode = (code: string, message = 'x'): Error => Object.assign(new Error(message), { code });
 
@@ -32,5 +33,51 @@ describe('isOutageError: a dependency away is an outage (503), anything else is 
       DependencyUnavailableError,
     );
     await expect(withTimeout(Promise.resolve(7), 1000, 'redis', 'ping')).resolves.toBe(7);
+  });
+});
+
+describe('OutageLog.connectionError: a connection failing again and again is one outage', () => {
+  /** An OutageLog whose Redis answers when `redisUp` says so, and the messages it logged. */
+  function outageLog(redisUp: () => boolean) {
+    const lines: string[] = [];
+    const record = (_fields: unknown, msg: string) => lines.push(msg);
+    const log = { error: record, info: record, warn: record } as unknown as Logger;
+    const probes = {
+      database: () => Promise.resolve(),
+      redis: () => (redisUp() ? Promise.resolve() : Promise.reject(new Error('Connection is closed.'))),
+    };
+    return { outages: new OutageLog(log, probes, 10), lines };
+  }
+  const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6379'), { code: 'ECONNREFUSED' });
+  const settle = () => new Promise((r) => setTimeout(r, 50));
+
+  it('logs the start once however many errors come, and the end once the dependency answers', async () => {
+    let up = false;
+    const { outages, lines } = outageLog(() => up);
+    for (let i = 0; i < 50; i++) {
+      expect(outages.connectionError('redis', refused)).toBe(true);
+    }
+    await settle();
+    expect(outages.connectionError('redis', refused)).toBe(true);
+    expect(lines).toEqual(['dependency outage started']);
+    up = true;
+    await settle();
+    expect(lines).toEqual(['dependency outage started', 'dependency outage ended']);
+    outages.close();
+  });
+
+  it('logs nothing when the dependency still answers (one connection dropped)', async () => {
+    const { outages, lines } = outageLog(() => true);
+    expect(outages.connectionError('redis', refused)).toBe(true);
+    await settle();
+    expect(lines).toEqual([]);
+    outages.close();
+  });
+
+  it('leaves any other error to the caller', () => {
+    const { outages, lines } = outageLog(() => false);
+    expect(outages.connectionError('redis', new Error('Missing lock for job 7'))).toBe(false);
+    expect(lines).toEqual([]);
+    outages.close();
   });
 });
