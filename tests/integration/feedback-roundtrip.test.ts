@@ -573,6 +573,22 @@ describe('feedback: a municipality’s status on a referral goes back to the pra
       }
     });
 
+    it('names the referral by its current event throughout a status answer, and each update by its own event', async () => {
+      const { id, referralId, child } = await deliveredReferral();
+      expect((await postStatus(id, { status: 'accepted' })).status).toBe(202);
+      const corrected = await deliveredReferral('practice', { referralId, child, reasonText: 'Aangevuld verslag' });
+      expect((await postStatus(id, { status: 'care-ended', endDate: '2026-11-24' })).status).toBe(202);
+      const view = (await timelineOf(referralId)) as unknown as {
+        referral: string;
+        statusUpdates: { status: string; referral: string; recordedOn: string }[];
+      };
+      expect(view.referral).toBe(corrected.id);
+      expect(view.statusUpdates.map((u) => [u.status, u.referral, u.recordedOn])).toEqual([
+        ['accepted', corrected.id, id],
+        ['care-ended', corrected.id, corrected.id],
+      ]);
+    });
+
     it.each([
       ['closed', [{ status: 'accepted' }, { status: 'closed', date: '2026-11-24' }], 'completed'],
       ['rejected', [{ status: 'rejected', reasonCode: 'other-municipality', date: '2026-11-24' }], 'revoked'],
