@@ -1058,22 +1058,50 @@ export async function referralEventsNamed(db: Db, names: ReferralNames): Promise
   );
 }
 
+/** Why a new referral event may not be stored (`referralsRefusedAtReceipt`). */
+export type ReferralRefusal =
+  | { readonly kind: 'used-for-other-child' }
+  | { readonly kind: 'ended'; readonly status: ReferralStatus; readonly date: string | null };
+
 /**
- * Of new referral events (`referralIdentifier` with the child's id), the positions of those whose referral id the
- * practice already used, in another event, for another child. Checked before they are stored: two such events
- * arriving at the same moment are not told apart.
+ * Of new `referral.created` events (with their `referralIdentifier`), by position, those that may not be stored:
+ * - `used-for-other-child`: the practice already used the referral id, in another event, for another child;
+ * - `ended`: the referral they correct (the events of the identifier since the last cancellation that reached a
+ *   municipality, as `referralEventsOf`) has a current status whose ServiceRequest status is not `active`
+ *   (rejected, care ended, closed): the correction would replace the municipality's ended referral with an active
+ *   one. An event stored before is left to the insert, which answers it as a duplicate (or an id conflict).
+ * One statement for all of them. Checked before they are stored: two such events arriving at the same moment are
+ * not told apart.
  */
-export async function referralIdsUsedForOtherChildren(
+export async function referralsRefusedAtReceipt(
   db: Db,
   rs: readonly NewEventWithIdentifier[],
-): Promise<Set<number>> {
-  const rows = await db.query<{ n: string }>(
-    `SELECT c.n FROM unnest($1::text[], $2::text[], $3::text[], $4::uuid[], $5::text[]) WITH ORDINALITY
-       AS c(tenant, system, value, patient_id, source_event_id, n)
-     WHERE c.patient_id IS NOT NULL AND EXISTS (
-       SELECT 1 FROM referral_identifier r JOIN inbox i ON i.id = r.inbox_id
-       WHERE r.value = c.value AND r.system = c.system AND r.tenant = c.tenant
-         AND r.patient_id <> c.patient_id AND i.source_event_id <> c.source_event_id)`,
+): Promise<Map<number, ReferralRefusal>> {
+  const rows = await db.query<{
+    n: string;
+    reused: boolean;
+    status: ReferralStatus | null;
+    status_date: string | null;
+  }>(
+    `SELECT x.n, x.reused, cur.status, cur.status_date FROM (
+       SELECT x.*, x.patient_id IS NOT NULL AND EXISTS (
+         SELECT 1 FROM referral_identifier r JOIN inbox i ON i.id = r.inbox_id
+         WHERE r.value = x.value AND r.system = x.system AND r.tenant = x.tenant
+           AND r.patient_id <> x.patient_id AND i.source_event_id <> x.source_event_id) AS reused
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::uuid[], $5::text[]) WITH ORDINALITY
+         AS x(tenant, system, value, patient_id, source_event_id, n)
+     ) x
+     LEFT JOIN LATERAL (
+       SELECT f.status, f.status_date, f.service_request_status FROM referral_identifier r
+       JOIN inbox i ON i.id = r.inbox_id AND i.event_type = 'referral.created'
+       JOIN feedback f ON f.inbox_id = r.inbox_id
+       WHERE r.value = x.value AND r.system = x.system AND r.tenant = x.tenant AND NOT EXISTS (
+         SELECT 1 FROM (VALUES (1)) v ${JOIN_LATER_CANCELLATIONS}
+         JOIN delivery cd ON cd.inbox_id = c.id AND cd.state = 'delivered')
+       ORDER BY f.created_at DESC, f.id DESC LIMIT 1
+     ) cur ON true
+     WHERE x.value IS NOT NULL AND (x.reused OR (cur.service_request_status <> 'active' AND NOT EXISTS (
+       SELECT 1 FROM inbox d WHERE d.tenant = x.tenant AND d.source_event_id = x.source_event_id)))`,
     [
       rs.map((r) => r.tenant),
       rs.map((r) => r.referralIdentifier?.system ?? null),
@@ -1082,7 +1110,12 @@ export async function referralIdsUsedForOtherChildren(
       rs.map((r) => r.sourceEventId),
     ],
   );
-  return new Set(rows.map((r) => Number(r.n) - 1));
+  return new Map(
+    rows.map((r): [number, ReferralRefusal] => [
+      Number(r.n) - 1,
+      r.reused ? { kind: 'used-for-other-child' } : { kind: 'ended', status: r.status!, date: r.status_date },
+    ]),
+  );
 }
 
 /**

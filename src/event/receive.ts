@@ -9,7 +9,7 @@ import type { PipelineContext } from './context';
 import {
   insertEvent,
   insertEvents,
-  referralIdsUsedForOtherChildren,
+  referralsRefusedAtReceipt,
   upsertConsents,
   type NewEventWithIdentifier,
   type StoredEventId,
@@ -19,7 +19,7 @@ import type { Db } from '../kernel/db';
 import type { CanonicalEvent, HisDialect, RawRecord } from '../contracts/his-dialect';
 import { enqueueOrDefer } from './queues';
 import { groupedEnqueueMap, groupedInsertEvents } from './stage-groups';
-import { contentDigest, eventIdConflict, referralIdReused, sealEvent } from './stored-event';
+import { contentDigest, eventIdConflict, referralEnded, referralIdReused, sealEvent } from './stored-event';
 
 /** The answer for one submitted event. */
 export interface Receipt {
@@ -90,7 +90,7 @@ export async function ingestRecords(
       contentDigest: contentDigest(record.value),
     },
   }));
-  const rows = await withoutReusedReferralIds(ctx.db, mapped, receipts);
+  const rows = await withoutRefusedReferrals(ctx.db, mapped, receipts);
   if (rows.length === 0) {
     return receipts;
   }
@@ -179,37 +179,51 @@ export async function ingestRecords(
 }
 
 /**
- * `rows` without the new referrals whose referral id the practice already used for another child, each of which gets
- * a rejected receipt (409 at `referral.id`) and is not stored: a referral id names one child's referral, and taking
- * it would re-point the identifier the municipality sends status by (its statuses would reach the other child's
- * referral). The earlier referral stays as it was. Two such events in one request: the later one is refused.
+ * `rows` without the new referrals that may not be stored, each of which gets a rejected receipt (409 at
+ * `referral.id`): one whose referral id the practice already used for another child (a referral id names one
+ * child's referral, and taking it would re-point the identifier the municipality sends status by), and a
+ * correction of a referral the municipality ended (rejected, care ended, closed), which would reopen the
+ * municipality's copy while the referral stays ended here. The earlier referral stays as it was. Two events for
+ * different children under one referral id in one request: the later one is refused.
  */
-async function withoutReusedReferralIds<
-  R extends { event: CanonicalEvent; index: number; row: NewEventWithIdentifier },
->(db: Db, rows: readonly R[], receipts: Receipt[]): Promise<R[]> {
-  const referrals = rows.filter((r) => r.event.eventType === 'referral.created' && r.row.referralIdentifier?.patientId);
+async function withoutRefusedReferrals<R extends { event: CanonicalEvent; index: number; row: NewEventWithIdentifier }>(
+  db: Db,
+  rows: readonly R[],
+  receipts: Receipt[],
+): Promise<R[]> {
+  const referrals = rows.filter((r) => r.event.eventType === 'referral.created' && r.row.referralIdentifier);
   if (referrals.length === 0) {
     return [...rows];
   }
-  const storedForOther = await referralIdsUsedForOtherChildren(
+  // One statement per request, however many referrals it holds.
+  const refusals = await referralsRefusedAtReceipt(
     db,
     referrals.map((r) => r.row),
   );
-  const reused = new Set(referrals.filter((_, n) => storedForOther.has(n)));
+  const refused = new Map<R, OperationOutcome>();
+  const locationOfReceipt = (r: R) => receipts[r.index]!.location ?? '';
+  for (const [n, refusal] of refusals) {
+    const r = referrals[n]!;
+    refused.set(
+      r,
+      refusal.kind === 'ended'
+        ? referralEnded(locationOfReceipt(r), r.row, refusal)
+        : referralIdReused(locationOfReceipt(r), r.row),
+    );
+  }
   const childOf = new Map<string, string | undefined>();
-  for (const r of referrals.filter((x) => !reused.has(x))) {
+  for (const r of referrals.filter((x) => !refused.has(x) && x.row.referralIdentifier?.patientId)) {
     const { system, value, patientId } = r.row.referralIdentifier!;
     const key = `${r.row.tenant}|${system}|${value}`;
     if (childOf.has(key) && childOf.get(key) !== patientId) {
-      reused.add(r);
+      refused.set(r, referralIdReused(locationOfReceipt(r), r.row));
     }
     childOf.set(key, childOf.get(key) ?? patientId);
   }
-  for (const r of reused) {
-    const receipt = receipts[r.index]!;
-    receipts[r.index] = { ...receipt, status: 'rejected', outcome: referralIdReused(receipt.location ?? '', r.row) };
+  for (const [r, outcome] of refused) {
+    receipts[r.index] = { ...receipts[r.index]!, status: 'rejected', outcome };
   }
-  return rows.filter((r) => !reused.has(r));
+  return rows.filter((r) => !refused.has(r));
 }
 
 /**

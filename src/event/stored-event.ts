@@ -71,13 +71,38 @@ export function contentDigest(value: unknown): string {
  * correction of a referral is about the same child; another child's referral needs an id of its own.
  */
 export function referralIdReused(location: string, row: NewEventWithIdentifier): OperationOutcome {
-  const outcome = conflict(
+  return conflictAt(
+    location,
+    'referral.id',
     `Referral id ${row.referralIdentifier?.value ?? ''} was used before by this practice for another child; ` +
       "a correction of a referral is about the same child, another child's referral needs a referral id of its own",
   );
+}
+
+/**
+ * The answer to a correction of a referral the municipality ended (409 at `referral.id`): sent on, it would replace
+ * the municipality's rejected or completed referral with an active one, while its status here stays ended.
+ */
+export function referralEnded(
+  location: string,
+  row: NewEventWithIdentifier,
+  ended: { status: string; date: string | null },
+): OperationOutcome {
+  return conflictAt(
+    location,
+    'referral.id',
+    `Referral ${row.referralIdentifier?.value ?? ''} was ended by the municipality (status ${ended.status}` +
+      `${ended.date ? ` on ${ended.date}` : ''}), so it can no longer be corrected; a new referral needs a ` +
+      'referral id of its own',
+  );
+}
+
+/** A 409 whose issue names `field` at the record's `location` in the request. */
+function conflictAt(location: string, field: string, message: string): OperationOutcome {
+  const outcome = conflict(message);
   return {
     ...outcome,
-    issue: outcome.issue.map((i) => ({ ...i, expression: [location ? `${location}.referral.id` : 'referral.id'] })),
+    issue: outcome.issue.map((i) => ({ ...i, expression: [location ? `${location}.${field}` : field] })),
   };
 }
 
@@ -86,12 +111,10 @@ export function referralIdReused(location: string, row: NewEventWithIdentifier):
  * since the first message may already have been decided on and delivered.
  */
 export function eventIdConflict(location: string, eventId: string, storedAs: string): OperationOutcome {
-  const outcome = conflict(
+  return conflictAt(
+    location,
+    'eventId',
     `Event id ${eventId} was received before with other content (stored as ${storedAs}); ` +
       'send a change as a new event with its own eventId',
   );
-  return {
-    ...outcome,
-    issue: outcome.issue.map((i) => ({ ...i, expression: [location ? `${location}.eventId` : 'eventId'] })),
-  };
 }

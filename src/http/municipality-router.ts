@@ -38,7 +38,9 @@ export function municipalityRouter(ctx: PipelineContext): Router {
     await auditEventRead(ctx, req, res, referral.row, [organisationAgent('destination', 'municipality', municipality)]);
     res.json({
       referral: referral.row.id,
-      statusUpdates: (await listReferralFeedback(ctx.db, referral.row.id)).map(statusUpdateView),
+      statusUpdates: (await listReferralFeedback(ctx.db, referral.row.id)).map((u) =>
+        statusUpdateView(u, referral.row.id),
+      ),
       timeline: await getReferralTimeline(ctx, referral.row),
     });
   });

@@ -182,14 +182,19 @@ export async function recordAndAnswer(
   const actor = { ...actorOf(req, res), onBehalfOf: { kind: 'municipality' as const, code: target.municipality } };
   const { feedback, duplicate } = await recordStatusUpdate(ctx, { ...target, update, actor, requestKey });
   ctx.metrics.processed.inc({ stage: 'feedback-received', result: duplicate ? 'duplicate' : 'accepted' });
-  res.status(duplicate ? 200 : 202).json(statusUpdateView(feedback));
+  res.status(duplicate ? 200 : 202).json(statusUpdateView(feedback, target.referral.row.id));
 }
 
-/** What the API shows of a status update: no free text beyond what the municipality sent itself. */
-export function statusUpdateView(f: FeedbackRow): Record<string, unknown> {
+/**
+ * What the API shows of a status update: no free text beyond what the municipality sent itself. `referral` names
+ * the referral as the answer does (its current event, the newest delivered to the caller: a status history spans
+ * the practice's corrections), `recordedOn` the event the update was recorded on.
+ */
+export function statusUpdateView(f: FeedbackRow, referral: string = f.inbox_id): Record<string, unknown> {
   return {
     id: f.id,
-    referral: f.inbox_id,
+    referral,
+    recordedOn: f.inbox_id,
     status: f.status,
     date: f.status_date,
     serviceRequestStatus: f.service_request_status,

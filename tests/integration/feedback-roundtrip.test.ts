@@ -556,9 +556,9 @@ describe('feedback: a municipality’s status on a referral goes back to the pra
     it('keeps the status history of a referral the practice corrected, and a closed referral stays closed', async () => {
       const { id, referralId, child } = await deliveredReferral();
       expect((await postStatus(id, { status: 'accepted', date: '2026-11-23' })).status).toBe(202);
-      expect((await postStatus(id, { status: 'closed', date: '2026-11-24' })).status).toBe(202);
       // The correction the product's own 409 asks for: a new event id, the same referral id, for the same child.
       const corrected = await deliveredReferral('practice', { referralId, child, reasonText: 'Aangevuld verslag' });
+      expect((await postStatus(id, { status: 'closed', date: '2026-11-24' })).status).toBe(202);
       const named = `${systemOf(PRACTICE_AGB)}|${referralId}`;
       for (const key of [named, referralId, id, corrected.id]) {
         const reopened = await postStatus(encodeURIComponent(key), { status: 'accepted', date: '2026-11-25' });
@@ -572,6 +572,78 @@ describe('feedback: a municipality’s status on a referral goes back to the pra
         expect(view.statusUpdates.map((u) => u.status)).toEqual(['accepted', 'closed']);
       }
     });
+
+    it('names the referral by its current event throughout a status answer, and each update by its own event', async () => {
+      const { id, referralId, child } = await deliveredReferral();
+      expect((await postStatus(id, { status: 'accepted' })).status).toBe(202);
+      const corrected = await deliveredReferral('practice', { referralId, child, reasonText: 'Aangevuld verslag' });
+      expect((await postStatus(id, { status: 'care-ended', endDate: '2026-11-24' })).status).toBe(202);
+      const view = (await timelineOf(referralId)) as unknown as {
+        referral: string;
+        statusUpdates: { status: string; referral: string; recordedOn: string }[];
+      };
+      expect(view.referral).toBe(corrected.id);
+      expect(view.statusUpdates.map((u) => [u.status, u.referral, u.recordedOn])).toEqual([
+        ['accepted', corrected.id, id],
+        ['care-ended', corrected.id, corrected.id],
+      ]);
+    });
+
+    it.each([
+      ['closed', [{ status: 'accepted' }, { status: 'closed', date: '2026-11-24' }], 'completed'],
+      ['rejected', [{ status: 'rejected', reasonCode: 'other-municipality', date: '2026-11-24' }], 'revoked'],
+      [
+        'care-ended',
+        [{ status: 'accepted' }, { status: 'care-ended', endDate: '2026-11-24', date: '2026-11-24' }],
+        'completed',
+      ],
+    ])(
+      'refuses a correction of a referral the municipality ended (%s), storing nothing, until the practice cancels it',
+      async (ended, statuses, serviceRequestStatus) => {
+        const first = referralEvent('practice', {});
+        const firstRes = await app.request('/his/v1/events', { json: first });
+        const id = ((await firstRes.json()) as { receipts: { id: string }[] }).receipts[0]!.id;
+        await reachesState(id, 'delivered');
+        for (const body of statuses) {
+          const res = await postStatus(id, body);
+          expect([body.status, res.status]).toEqual([body.status, 202]);
+        }
+        const view = await timelineOf(id);
+        expect(view.statusUpdates.at(-1)?.serviceRequestStatus).toBe(serviceRequestStatus);
+        const referralId = (first.referral as { id: string }).id;
+        const correction = referralEvent('practice', { referralId, child: first.child, reasonText: 'Aangevuld' });
+        const res = await app.request('/his/v1/events', { json: correction });
+        expect(res.status).toBe(409);
+        const outcome = (await res.json()) as {
+          issue: { code: string; expression: string[]; details: { text: string } }[];
+        };
+        expect(outcome.issue[0]).toEqual(expect.objectContaining({ code: 'conflict', expression: ['referral.id'] }));
+        const text = outcome.issue[0]!.details.text;
+        for (const part of [referralId, ended, '2026-11-24', 'referral id of its own']) {
+          expect(text).toContain(part);
+        }
+        const stored = await app.rt.ctx.db.query('SELECT 1 FROM inbox WHERE tenant = $1 AND source_event_id = $2', [
+          PRACTICE_AGB,
+          correction.eventId,
+        ]);
+        expect(stored).toHaveLength(0);
+        // In a batch only that event is refused, at its place; the referral's first event sent again is a duplicate.
+        const batch = await app.request('/his/v1/events', { json: [buildReferralEvent(), correction, first] });
+        const receipts = ((await batch.json()) as { receipts: { status: string; outcome?: unknown }[] }).receipts;
+        expect(receipts.map((r) => r.status)).toEqual(['accepted', 'rejected', 'duplicate']);
+        expect(JSON.stringify(receipts[1]!.outcome)).toContain('"[1].referral.id"');
+        // Once the practice's cancellation reached the municipality, sending the referral again opens it anew.
+        const cancel = buildReferralEvent({
+          eventType: 'referral.cancelled',
+          child: first.child,
+          referral: { id: referralId },
+        });
+        const cancelRes = await app.request('/his/v1/events', { json: cancel });
+        await reachesState(((await cancelRes.json()) as { receipts: { id: string }[] }).receipts[0]!.id, 'delivered');
+        const again = await app.request('/his/v1/events', { json: correction });
+        expect(again.status).toBe(202);
+      },
+    );
 
     it('answers 404, as for an unknown id, for a referral never delivered to the caller’s municipality', async () => {
       // Delivered to another municipality.

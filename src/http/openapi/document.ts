@@ -472,7 +472,15 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
         status: 200,
         description: 'status updates and timeline',
         content: json(
-          z.object({ referral: z.uuid(), statusUpdates: z.array(s.statusUpdateView), timeline: s.anyJson }),
+          z.object({
+            referral: z.uuid().meta({
+              description:
+                'jeugdbrug’s id of the referral: its current event, the newest delivered to the caller (a correction ' +
+                'by the practice is a new event); each status update names it too, and the event it was recorded on',
+            }),
+            statusUpdates: z.array(s.statusUpdateView),
+            timeline: s.anyJson,
+          }),
         ),
       },
       errors: [409],

@@ -140,7 +140,15 @@ export const destinationChange = z.object({ changed: z.boolean(), status: anyJso
 /** A status update as stored and on its way to the practice (status-update.ts statusUpdateView), nothing more. */
 export const statusUpdateView = z.strictObject({
   id: z.uuid(),
-  referral: z.uuid().meta({ description: 'jeugdbrug’s id of the referral event' }),
+  referral: z.uuid().meta({
+    description:
+      'jeugdbrug’s id of the referral: its current event (the newest delivered to the caller, after the practice’s ' +
+      'corrections), the same as the `referral` of the answer it is in',
+  }),
+  recordedOn: z.uuid().meta({
+    description:
+      'jeugdbrug’s id of the referral event the update was recorded on (an earlier one, before a correction)',
+  }),
   status: z.enum(REFERRAL_STATUSES),
   date: z.iso.date().nullable().meta({ description: 'the day the status took effect' }),
   serviceRequestStatus: z.string().meta({ description: 'the ServiceRequest.status the practice’s HIS is sent' }),
