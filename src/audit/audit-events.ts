@@ -75,9 +75,12 @@ export const SYSTEM_RETENTION: AuditActor = { userId: 'system/retention', access
 /** The agent type of the municipality that receives (or would have received) data. */
 export const RECIPIENT_ROLE_CODE = '110152';
 /** How `consentDecision` describes its inbox entity; the child's overview reads it back. */
-export const DECISION_DESCRIPTION = /^decision at (map|deliver): (permit|deny) \((.*)\)$/s;
-/** How `disclosure` describes its inbox entity; the child's overview reads it back. */
-export const DESTINATION_DESCRIPTION = /^destination (.+)$/;
+export const DECISION_DESCRIPTION = /^decision at (map|deliver|redecide|receive): (permit|deny) \((.*)\)$/s;
+/**
+ * How a disclosure describes the entity of what caused it (`destination` on the inbox entity of one to a
+ * municipality, `endpoint` on the trajectory event's of one to a practice); the child's overview reads it back.
+ */
+export const DESTINATION_DESCRIPTION = /^(?:destination|endpoint) (.+)$/;
 /** How agreement entities carry their version. */
 export const AGREEMENT_VERSION_DESCRIPTION = /^version (\d+)$/;
 /** The principal identifier system of agents (`api-key:…`, `system/worker`). */
@@ -346,11 +349,21 @@ export function disclosure(a: {
       patientEntity(a.patientBsn),
       resourceEntity(`inbox/${a.inboxId}`, `destination ${a.destination}`),
       ...a.resources.map((r) => resourceEntity(r)),
-      ...(a.agreement ? [resourceEntity(`Agreement/${a.agreement.id}`, `version ${a.agreement.version}`)] : []),
-      ...(a.consentIds ?? []).map((id) => resourceEntity(`Consent/${id}`)),
+      ...agreementAndConsents(a),
     ],
     [organisationAgent('destination', 'municipality', a.municipality)],
   );
+}
+
+/** The agreement (with its version) and the consents a disclosure was made under, as entities. */
+function agreementAndConsents(a: {
+  agreement?: { id: string; version: number } | undefined;
+  consentIds?: readonly string[] | undefined;
+}): AuditEventEntity[] {
+  return [
+    ...(a.agreement ? [resourceEntity(`Agreement/${a.agreement.id}`, `version ${a.agreement.version}`)] : []),
+    ...(a.consentIds ?? []).map((id) => resourceEntity(`Consent/${id}`)),
+  ];
 }
 
 /**
@@ -522,6 +535,9 @@ export function trajectoryDisclosure(a: {
   purpose: string;
   resources: readonly string[];
   endpoint: string;
+  /** The agreement and consents the delivery was decided under, as `disclosure` names them. */
+  agreement?: { id: string; version: number } | undefined;
+  consentIds?: readonly string[] | undefined;
 }): AuditEvent {
   return exported(
     a,
@@ -530,6 +546,7 @@ export function trajectoryDisclosure(a: {
       patientEntity(a.patientBsn),
       resourceEntity(`trajectory_event/${a.trajectoryEventId}`, `endpoint ${a.endpoint}`),
       ...a.resources.map((r) => resourceEntity(r)),
+      ...agreementAndConsents(a),
     ],
     [
       organisationAgent('source', 'municipality', a.municipality),

@@ -232,8 +232,15 @@ describe('the reverse direction: a municipality-registered trajectory reaches th
         ]);
         return row?.state === 'delivered';
       });
-      const audit = await app.rt.ctx.db.query<{ type: string; subtype: string; outcome: string; agents: string[] }>(
-        `SELECT type, subtype, outcome, agents FROM audit_event WHERE tenant = $1 AND $2 = ANY(entities) ORDER BY seq`,
+      const audit = await app.rt.ctx.db.query<{
+        type: string;
+        subtype: string;
+        outcome: string;
+        agents: string[];
+        entities: string[];
+      }>(
+        `SELECT type, subtype, outcome, agents, entities FROM audit_event WHERE tenant = $1 AND $2 = ANY(entities)
+         ORDER BY seq`,
         [PRACTICE_AGB, `trajectory_event/${view.id}`],
       );
       // Received from the municipality (Import), decided at receipt and again before sending (AuthZ-Consent),
@@ -246,6 +253,10 @@ describe('the reverse direction: a municipality-registered trajectory reaches th
       ]);
       expect(audit[0]!.agents).toContain(`https://jeugdbrug.nl/fhir/NamingSystem/cbs-gemeentecode|${MUNICIPALITY}`);
       expect(audit[3]!.agents).toContain(`http://fhir.nl/fhir/NamingSystem/agb-z|${PRACTICE_AGB}`);
+      // The disclosure names the agreement it was decided under, as its decisions do.
+      const agreementsOf = (i: number) => audit[i]!.entities.filter((x) => x.startsWith('Agreement/'));
+      expect(agreementsOf(3)).toHaveLength(1);
+      expect(agreementsOf(3)).toEqual(agreementsOf(2));
     }
     // Nothing of this went to the municipality's own receiver: it is the sender here.
     expect(municipality.stored.size).toBe(0);

@@ -63,8 +63,11 @@ export interface DisclosureEntry extends EntryBase {
 export interface DecisionEntry extends EntryBase {
   readonly kind: 'decision';
   readonly action: 'permit' | 'deny';
-  /** Where in the pipeline: when the event was mapped, or again right before sending. */
-  readonly stage: 'map' | 'deliver' | undefined;
+  /**
+   * Where in the pipeline: when the event was mapped (or, from a municipality, received), again right before
+   * sending, or again later (`redecide`: a consent arrived, or an operator asked).
+   */
+  readonly stage: 'map' | 'receive' | 'deliver' | 'redecide' | undefined;
   /** Reason codes of the policy engine (`permitted-by-consent`, `consent-missing-guardian`, ...). */
   readonly reasons: string[];
   /** Who would receive the data. */
@@ -139,6 +142,10 @@ function agreementOf(refs: { reference: string; description: string | undefined 
   return { id: a.reference.slice('Agreement/'.length), version: v?.[1] ? Number(v[1]) : undefined };
 }
 
+const STAGES: readonly string[] = ['map', 'receive', 'deliver', 'redecide'] satisfies DecisionEntry['stage'][];
+const isStage = (s: string | undefined): s is NonNullable<DecisionEntry['stage']> =>
+  s !== undefined && STAGES.includes(s);
+
 const isRecipient = (a: AuditEventAgent): boolean =>
   a.type?.coding?.some((c) => c.code === RECIPIENT_ROLE_CODE) ?? false;
 const isResponsible = (a: AuditEventAgent): boolean => a.type?.coding?.some((c) => c.code === 'RESP') ?? false;
@@ -153,7 +160,8 @@ export function buildOverview(
   const accesses: AccessEntry[] = [];
   for (const { tenant, seq, resource: e } of rows) {
     const refs = referencesOf(e);
-    const inbox = refs.find((r) => r.reference.startsWith('inbox/'));
+    // What caused it: an HIS event in the inbox, or a municipality's trajectory event going to the practice.
+    const cause = refs.find((r) => /^(inbox|trajectory_event)\//.test(r.reference));
     const base: EntryBase = {
       at: e.recorded ?? '',
       practice: practiceOf(tenant, opts.registry),
@@ -165,27 +173,29 @@ export function buildOverview(
     const consents = refs.filter((r) => r.reference.startsWith('Consent/')).map((r) => r.reference.slice(8));
     const subtype = e.subtype?.[0]?.code;
     if (e.type.code === AUDIT_TYPES.export.code && subtype === AUDIT_SUBTYPES.disclose.code) {
-      const resources = refs.map((r) => r.reference).filter((r) => !/^(inbox|Agreement|Consent)\//.test(r));
+      const resources = refs
+        .map((r) => r.reference)
+        .filter((r) => !/^(inbox|trajectory_event|Agreement|Consent)\//.test(r));
       entries.push({
         ...base,
         kind: 'disclosure',
         action: 'disclose',
         recipient,
-        destination: DESTINATION_DESCRIPTION.exec(inbox?.description ?? '')?.[1],
+        destination: DESTINATION_DESCRIPTION.exec(cause?.description ?? '')?.[1],
         purpose,
         dataTypes: [...new Set(resources.map((r) => r.split('/')[0] ?? r))],
         resources,
         agreement: agreementOf(refs),
         consents,
-        event: inbox?.reference,
+        event: cause?.reference,
       });
     } else if (e.type.code === AUDIT_TYPES.securityAlert.code && subtype === AUDIT_SUBTYPES.authzConsent.code) {
-      const d = DECISION_DESCRIPTION.exec(inbox?.description ?? '');
+      const d = DECISION_DESCRIPTION.exec(cause?.description ?? '');
       entries.push({
         ...base,
         kind: 'decision',
         action: e.outcome === '0' ? 'permit' : 'deny',
-        stage: d?.[1] === 'map' || d?.[1] === 'deliver' ? d[1] : undefined,
+        stage: isStage(d?.[1]) ? d[1] : undefined,
         reasons: (d?.[3] ?? e.outcomeDesc ?? '')
           .split(',')
           .map((r) => r.trim())
@@ -194,7 +204,7 @@ export function buildOverview(
         purpose,
         agreement: agreementOf(refs),
         consents,
-        event: inbox?.reference,
+        event: cause?.reference,
       });
     } else if (e.type.code === AUDIT_TYPES.rest.code) {
       const user = e.agent?.find((a) => a.who?.identifier?.system === PRINCIPAL_SYSTEM);

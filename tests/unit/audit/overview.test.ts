@@ -5,6 +5,9 @@ import {
   disclosure,
   eventReceived,
   SYSTEM_WORKER,
+  trajectoryDecision,
+  trajectoryDisclosure,
+  trajectoryEventReceived,
   type AuditActor,
 } from '../../../src/audit/audit-events';
 import { buildOverview, type OverviewRow } from '../../../src/reports/child-overview/overview';
@@ -141,5 +144,76 @@ describe('dataAccess', () => {
     );
     const query = e.entity?.find((x) => x.role?.code === '24')?.query;
     expect(Buffer.from(query!, 'base64').toString('utf8')).toBe('/audit/v1/verify?tenant=07654321');
+  });
+});
+
+describe('buildOverview, the reverse direction (trajectory events to the practice)', () => {
+  const municipalityUser: AuditActor = {
+    userId: 'api-key:overbetuwe',
+    onBehalfOf: { kind: 'municipality', code: 'GM0226' },
+    accessPoint: '10.0.0.9',
+  };
+  const trajectory = [
+    trajectoryEventReceived({
+      actor: municipalityUser,
+      municipality: 'GM0226',
+      practiceAgb: '01234567',
+      patientBsn: BSN,
+      trajectoryEventId: 't-1',
+      eventType: 'intake',
+      purpose: 'trajectory-feedback',
+    }),
+    trajectoryDecision({
+      actor: SYSTEM_WORKER,
+      permit: true,
+      reasons: 'permitted-by-consent',
+      patientBsn: BSN,
+      trajectoryEventId: 't-1',
+      consentIds: ['c-9'],
+      agreement: { id: 'test-agreement', version: 2 },
+      practiceAgb: '01234567',
+      purpose: 'trajectory-feedback',
+      stage: 'receive',
+    }),
+    trajectoryDisclosure({
+      actor: SYSTEM_WORKER,
+      outcome: '0',
+      practiceAgb: '01234567',
+      municipality: 'GM0226',
+      patientBsn: BSN,
+      trajectoryEventId: 't-1',
+      purpose: 'trajectory-feedback',
+      resources: ['EpisodeOfCare/e-1'],
+      endpoint: 'his-01234567',
+      agreement: { id: 'test-agreement', version: 2 },
+      consentIds: ['c-9'],
+    }),
+  ].map((resource, i) => ({ tenant: '01234567', seq: i + 1, resource }));
+  const overview = buildOverview(BSN, trajectory, { registry });
+
+  it('gives a trajectory decision its stage and reason codes, as the HIS direction does', () => {
+    expect(overview.entries.find((e) => e.kind === 'decision')).toEqual(
+      expect.objectContaining({
+        stage: 'receive',
+        reasons: ['permitted-by-consent'],
+        consents: ['c-9'],
+        agreement: { id: 'test-agreement', version: 2 },
+        event: 'trajectory_event/t-1',
+      }),
+    );
+  });
+
+  it('names the agreement and consent a disclosure to the practice was made under, and only the FHIR data sent', () => {
+    expect(overview.entries.find((e) => e.kind === 'disclosure')).toEqual(
+      expect.objectContaining({
+        recipient: { kind: 'practice', code: '01234567' },
+        destination: 'his-01234567',
+        dataTypes: ['EpisodeOfCare'],
+        resources: ['EpisodeOfCare/e-1'],
+        agreement: { id: 'test-agreement', version: 2 },
+        consents: ['c-9'],
+        event: 'trajectory_event/t-1',
+      }),
+    );
   });
 });
