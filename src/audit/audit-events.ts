@@ -579,7 +579,9 @@ export function operatorAction(a: {
 
 /**
  * A read or search of audit or consent data (BALP Read / Query): NEN 7513 counts looking at the log as an access
- * in its own right. The query travels base64-encoded in a Query entity, as BALP prescribes; a refusal is outcome '4'.
+ * in its own right. The query travels base64-encoded in a Query entity, as BALP prescribes. A refusal (outcome '4')
+ * is a Security Alert, as every refusal is (`auditRefusal`), its subtype still saying what was refused: one search,
+ * `type=110113&outcome=4`, finds them all.
  */
 export function dataAccess(a: {
   actor: AuditActor;
@@ -596,7 +598,7 @@ export function dataAccess(a: {
 }): AuditEvent {
   return buildAuditEvent({
     actor: a.actor,
-    type: AUDIT_TYPES.rest,
+    type: a.outcome === '4' ? AUDIT_TYPES.securityAlert : AUDIT_TYPES.rest,
     subtype: a.interaction === 'read' ? AUDIT_SUBTYPES.read : AUDIT_SUBTYPES.search,
     // BALP: a read is action R, a search (query) is action E.
     action: a.interaction === 'read' ? 'R' : 'E',

@@ -30,7 +30,11 @@ const TYPE_FILTERS: Record<string, readonly [string, string][]> = {
     ['subtype', 'disclose'],
   ],
   decision: [['subtype', 'AuthZ-Consent']],
-  refusal: [['subtype', 'AuthZ-Role']],
+  // Refused by role (AuthZ-Role), or by scope (the refused read or search itself); both Security Alerts.
+  refusal: [
+    ['type', '110113'],
+    ['subtype', 'AuthZ-Role,read,search-type'],
+  ],
   access: [['type', 'rest']],
   import: [['type', '110107']],
   operator: [['type', '110100']],

@@ -130,7 +130,7 @@ describe('buildOverview', () => {
 });
 
 describe('dataAccess', () => {
-  it('carries the query base64-encoded in a BALP Query entity and marks a refusal as outcome 4', () => {
+  it('carries the query base64-encoded in a BALP Query entity and marks a refusal as a Security Alert, outcome 4', () => {
     const e = dataAccess({
       actor: practiceUser,
       interaction: 'read',
@@ -140,7 +140,12 @@ describe('dataAccess', () => {
       target: 'audit_chain/07654321',
     });
     expect(e).toEqual(
-      expect.objectContaining({ action: 'R', outcome: '4', subtype: [expect.objectContaining({ code: 'read' })] }),
+      expect.objectContaining({
+        type: expect.objectContaining({ code: '110113' }),
+        action: 'R',
+        outcome: '4',
+        subtype: [expect.objectContaining({ code: 'read' })],
+      }),
     );
     const query = e.entity?.find((x) => x.role?.code === '24')?.query;
     expect(Buffer.from(query!, 'base64').toString('utf8')).toBe('/audit/v1/verify?tenant=07654321');
