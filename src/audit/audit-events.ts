@@ -74,6 +74,8 @@ export const SYSTEM_RETENTION: AuditActor = { userId: 'system/retention', access
 
 /** The agent type of the municipality that receives (or would have received) data. */
 export const RECIPIENT_ROLE_CODE = '110152';
+/** The agent type of the organisation that sent data (a municipality's status update or trajectory event). */
+export const SOURCE_ROLE_CODE = '110153';
 /** How `consentDecision` describes its inbox entity; the child's overview reads it back. */
 export const DECISION_DESCRIPTION = /^decision at (map|deliver|redecide|receive): (permit|deny) \((.*)\)$/s;
 /**
@@ -301,7 +303,7 @@ export function organisationAgent(
   return agent;
 }
 
-const SOURCE_ROLE = deepFreeze({ coding: [{ system: DCM, code: '110153', display: 'Source Role ID' }] });
+const SOURCE_ROLE = deepFreeze({ coding: [{ system: DCM, code: SOURCE_ROLE_CODE, display: 'Source Role ID' }] });
 const DESTINATION_ROLE = deepFreeze({
   coding: [{ system: DCM, code: RECIPIENT_ROLE_CODE, display: 'Destination Role ID' }],
 });

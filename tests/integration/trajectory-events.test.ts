@@ -14,6 +14,7 @@ import {
 import { cleanupTestEnv, createTestEnv, startTestApp, type KeyName, type TestApp } from '../helpers/test-runtime';
 import { openConsole } from '../helpers/console-client';
 import { waitFor } from '../helpers/wait-for';
+import { expectOverviewToShowWhatSearchFinds } from '../helpers/overview-vs-search';
 import { trajectoryEventSchema } from '../../mappings/practice/trajectory-event';
 import type { PipelineContext } from '../../src/event/context';
 import { receiveTrajectoryEvent } from '../../src/event/trajectory-events';
@@ -260,6 +261,10 @@ describe('the reverse direction: a municipality-registered trajectory reaches th
     }
     // Nothing of this went to the municipality's own receiver: it is the sender here.
     expect(municipality.stored.size).toBe(0);
+    // The child's overview shows what the municipality sent: everything a search by the child finds.
+    for (const key of ['auditor', 'practice', 'municipality'] as const) {
+      await expectOverviewToShowWhatSearchFinds(app, child.bsn, key);
+    }
   });
 
   it('sends a closure to a practice with a webhook endpoint as a signed notification', async () => {

@@ -4,6 +4,9 @@ import {
   dataAccess,
   disclosure,
   eventReceived,
+  feedbackDisclosure,
+  feedbackReceived,
+  operatorAction,
   SYSTEM_WORKER,
   trajectoryDecision,
   trajectoryDisclosure,
@@ -220,5 +223,97 @@ describe('buildOverview, the reverse direction (trajectory events to the practic
         event: 'trajectory_event/t-1',
       }),
     );
+  });
+});
+
+describe('buildOverview, every kind of AuditEvent about the child', () => {
+  const municipalityUser: AuditActor = {
+    userId: 'api-key:overbetuwe',
+    onBehalfOf: { kind: 'municipality', code: 'GM0226' },
+    accessPoint: '10.0.0.9',
+  };
+  const common = { patientBsn: BSN, practiceAgb: '01234567', municipality: 'GM0226' };
+  const events = [
+    ...rows().map((r) => r.resource),
+    disclosure({
+      actor: SYSTEM_WORKER,
+      outcome: '8',
+      outcomeDesc: 'the receiver answered 500',
+      patientBsn: BSN,
+      inboxId: 'in-3',
+      municipality: 'GM0226',
+      destination: 'gm0226',
+      purpose: 'referral',
+      resources: [],
+    }),
+    feedbackReceived({
+      ...common,
+      actor: municipalityUser,
+      inboxId: 'in-1',
+      feedbackId: 'f-1',
+      serviceRequestId: 's-1',
+      status: 'accepted',
+    }),
+    feedbackDisclosure({
+      ...common,
+      actor: SYSTEM_WORKER,
+      outcome: '0',
+      inboxId: 'in-1',
+      feedbackId: 'f-1',
+      serviceRequestId: 's-1',
+      endpoint: 'his-01234567',
+    }),
+    trajectoryEventReceived({
+      ...common,
+      actor: municipalityUser,
+      trajectoryEventId: 't-1',
+      eventType: 'intake',
+      purpose: 'trajectory-feedback',
+    }),
+    operatorAction({ actor: practiceUser, action: 'replay', target: 'inbox/in-3', patientBsn: BSN }),
+    dataAccess({
+      actor: practiceUser,
+      interaction: 'read',
+      outcome: '4',
+      outcomeDesc: 'not within the caller’s scope',
+      query: '/his/v1/events/in-1',
+      patientBsn: BSN,
+      target: 'inbox/in-1',
+    }),
+  ];
+  const all = events.map((resource, i) => ({
+    tenant: i === events.length - 1 ? 'system' : '01234567',
+    seq: i + 1,
+    resource,
+  }));
+  const overview = buildOverview(BSN, all, { registry });
+  const listed = [...overview.entries, ...overview.accesses];
+
+  it('lists each of them once, so it shows what a search by the child finds', () => {
+    expect(listed.map((e) => e.auditEvent).sort()).toEqual(events.map((e) => `AuditEvent/${e.id}`).sort());
+  });
+
+  it('shows what the municipality sent about the child, and who sent it', () => {
+    expect(overview.entries.filter((e) => e.kind === 'receipt')).toEqual([
+      expect.objectContaining({
+        action: 'receive',
+        sender: { kind: 'municipality', code: 'GM0226', name: 'Overbetuwe' },
+        recipient: { kind: 'practice', code: '01234567' },
+        what: ['Task/f-1', 'ServiceRequest/s-1', 'inbox/in-1'],
+        description: 'referral status accepted',
+      }),
+      expect.objectContaining({
+        action: 'receive',
+        sender: { kind: 'municipality', code: 'GM0226', name: 'Overbetuwe' },
+        what: ['trajectory_event/t-1'],
+        description: 'intake',
+      }),
+    ]);
+  });
+
+  it('lists a refused read among the accesses, and labels no system chain entry as a practice', () => {
+    const refused = overview.accesses.find((a) => a.outcome === '4');
+    expect(refused).toEqual(expect.objectContaining({ action: 'read', what: ['inbox/in-1'], chain: 'system' }));
+    expect(refused).not.toHaveProperty('practice');
   });
 });
