@@ -191,6 +191,18 @@ function purposeOfEvent(purpose: string): NonNullable<AuditEvent['purposeOfEvent
   return list;
 }
 
+/**
+ * The organisations an event names besides its actor's, without the one the actor acted for: a municipality's user
+ * sending a status update is that municipality already (the responsible party), not a second agent beside it.
+ */
+function extraAgentsOf(actor: AuditActor, extra: readonly AuditEventAgent[]): readonly AuditEventAgent[] {
+  const own = actor.onBehalfOf && organisationIdentifier(actor.onBehalfOf.kind, actor.onBehalfOf.code);
+  if (!own) {
+    return extra;
+  }
+  return extra.filter((a) => a.who?.identifier?.system !== own.system || a.who.identifier.value !== own.value);
+}
+
 // Properties assigned one by one rather than spread in: this runs for every audit row, and spreading objects made
 // only to be spread costs more than the rest of the event.
 export function buildAuditEvent(b: AuditEventInput): AuditEvent {
@@ -201,7 +213,7 @@ export function buildAuditEvent(b: AuditEventInput): AuditEvent {
     action: b.action,
     recorded: new Date().toISOString(),
     outcome: b.outcome,
-    agent: b.extraAgents ? [...agentsOf(b.actor), ...b.extraAgents] : [...agentsOf(b.actor)],
+    agent: b.extraAgents ? [...agentsOf(b.actor), ...extraAgentsOf(b.actor, b.extraAgents)] : [...agentsOf(b.actor)],
     source: SOURCE,
     entity: b.entities,
   };

@@ -248,7 +248,8 @@ export function buildOverview(
         ...base,
         kind: 'receipt',
         action: 'receive',
-        sender: organisationOf(e.agent?.find(isSource), opts.registry),
+        // The sender's own user acted for it: then it is the responsible party, not a second agent.
+        sender: organisationOf(e.agent?.find(isSource) ?? e.agent?.find(isResponsible), opts.registry),
         recipient,
         purpose,
         what: refs.map((r) => r.reference),

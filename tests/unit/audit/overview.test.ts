@@ -317,3 +317,21 @@ describe('buildOverview, every kind of AuditEvent about the child', () => {
     expect(refused).not.toHaveProperty('practice');
   });
 });
+
+describe('agents', () => {
+  it('names an organisation once, when the user acted for the one that sent the data', () => {
+    const e = feedbackReceived({
+      actor: { userId: 'api-key:overbetuwe', onBehalfOf: { kind: 'municipality', code: 'GM0226' }, accessPoint: '::1' },
+      municipality: 'GM0226',
+      practiceAgb: '01234567',
+      patientBsn: BSN,
+      inboxId: 'in-1',
+      feedbackId: 'f-1',
+      serviceRequestId: 's-1',
+      status: 'accepted',
+    });
+    const codes = (e.agent ?? []).map((a) => a.who?.identifier?.value).filter((v) => v !== undefined);
+    expect(codes.filter((c) => c === 'GM0226')).toHaveLength(1);
+    expect(codes).toContain('01234567');
+  });
+});
