@@ -74,10 +74,15 @@ export const SYSTEM_RETENTION: AuditActor = { userId: 'system/retention', access
 
 /** The agent type of the municipality that receives (or would have received) data. */
 export const RECIPIENT_ROLE_CODE = '110152';
+/** The agent type of the organisation that sent data (a municipality's status update or trajectory event). */
+export const SOURCE_ROLE_CODE = '110153';
 /** How `consentDecision` describes its inbox entity; the child's overview reads it back. */
-export const DECISION_DESCRIPTION = /^decision at (map|deliver): (permit|deny) \((.*)\)$/s;
-/** How `disclosure` describes its inbox entity; the child's overview reads it back. */
-export const DESTINATION_DESCRIPTION = /^destination (.+)$/;
+export const DECISION_DESCRIPTION = /^decision at (map|deliver|redecide|receive): (permit|deny) \((.*)\)$/s;
+/**
+ * How a disclosure describes the entity of what caused it (`destination` on the inbox entity of one to a
+ * municipality, `endpoint` on the trajectory event's of one to a practice); the child's overview reads it back.
+ */
+export const DESTINATION_DESCRIPTION = /^(?:destination|endpoint) (.+)$/;
 /** How agreement entities carry their version. */
 export const AGREEMENT_VERSION_DESCRIPTION = /^version (\d+)$/;
 /** The principal identifier system of agents (`api-key:…`, `system/worker`). */
@@ -186,6 +191,18 @@ function purposeOfEvent(purpose: string): NonNullable<AuditEvent['purposeOfEvent
   return list;
 }
 
+/**
+ * The organisations an event names besides its actor's, without the one the actor acted for: a municipality's user
+ * sending a status update is that municipality already (the responsible party), not a second agent beside it.
+ */
+function extraAgentsOf(actor: AuditActor, extra: readonly AuditEventAgent[]): readonly AuditEventAgent[] {
+  const own = actor.onBehalfOf && organisationIdentifier(actor.onBehalfOf.kind, actor.onBehalfOf.code);
+  if (!own) {
+    return extra;
+  }
+  return extra.filter((a) => a.who?.identifier?.system !== own.system || a.who.identifier.value !== own.value);
+}
+
 // Properties assigned one by one rather than spread in: this runs for every audit row, and spreading objects made
 // only to be spread costs more than the rest of the event.
 export function buildAuditEvent(b: AuditEventInput): AuditEvent {
@@ -196,7 +213,7 @@ export function buildAuditEvent(b: AuditEventInput): AuditEvent {
     action: b.action,
     recorded: new Date().toISOString(),
     outcome: b.outcome,
-    agent: b.extraAgents ? [...agentsOf(b.actor), ...b.extraAgents] : [...agentsOf(b.actor)],
+    agent: b.extraAgents ? [...agentsOf(b.actor), ...extraAgentsOf(b.actor, b.extraAgents)] : [...agentsOf(b.actor)],
     source: SOURCE,
     entity: b.entities,
   };
@@ -298,7 +315,7 @@ export function organisationAgent(
   return agent;
 }
 
-const SOURCE_ROLE = deepFreeze({ coding: [{ system: DCM, code: '110153', display: 'Source Role ID' }] });
+const SOURCE_ROLE = deepFreeze({ coding: [{ system: DCM, code: SOURCE_ROLE_CODE, display: 'Source Role ID' }] });
 const DESTINATION_ROLE = deepFreeze({
   coding: [{ system: DCM, code: RECIPIENT_ROLE_CODE, display: 'Destination Role ID' }],
 });
@@ -346,11 +363,21 @@ export function disclosure(a: {
       patientEntity(a.patientBsn),
       resourceEntity(`inbox/${a.inboxId}`, `destination ${a.destination}`),
       ...a.resources.map((r) => resourceEntity(r)),
-      ...(a.agreement ? [resourceEntity(`Agreement/${a.agreement.id}`, `version ${a.agreement.version}`)] : []),
-      ...(a.consentIds ?? []).map((id) => resourceEntity(`Consent/${id}`)),
+      ...agreementAndConsents(a),
     ],
     [organisationAgent('destination', 'municipality', a.municipality)],
   );
+}
+
+/** The agreement (with its version) and the consents a disclosure was made under, as entities. */
+function agreementAndConsents(a: {
+  agreement?: { id: string; version: number } | undefined;
+  consentIds?: readonly string[] | undefined;
+}): AuditEventEntity[] {
+  return [
+    ...(a.agreement ? [resourceEntity(`Agreement/${a.agreement.id}`, `version ${a.agreement.version}`)] : []),
+    ...(a.consentIds ?? []).map((id) => resourceEntity(`Consent/${id}`)),
+  ];
 }
 
 /**
@@ -522,6 +549,9 @@ export function trajectoryDisclosure(a: {
   purpose: string;
   resources: readonly string[];
   endpoint: string;
+  /** The agreement and consents the delivery was decided under, as `disclosure` names them. */
+  agreement?: { id: string; version: number } | undefined;
+  consentIds?: readonly string[] | undefined;
 }): AuditEvent {
   return exported(
     a,
@@ -530,6 +560,7 @@ export function trajectoryDisclosure(a: {
       patientEntity(a.patientBsn),
       resourceEntity(`trajectory_event/${a.trajectoryEventId}`, `endpoint ${a.endpoint}`),
       ...a.resources.map((r) => resourceEntity(r)),
+      ...agreementAndConsents(a),
     ],
     [
       organisationAgent('source', 'municipality', a.municipality),
@@ -562,7 +593,9 @@ export function operatorAction(a: {
 
 /**
  * A read or search of audit or consent data (BALP Read / Query): NEN 7513 counts looking at the log as an access
- * in its own right. The query travels base64-encoded in a Query entity, as BALP prescribes; a refusal is outcome '4'.
+ * in its own right. The query travels base64-encoded in a Query entity, as BALP prescribes. A refusal (outcome '4')
+ * is a Security Alert, as every refusal is (`auditRefusal`), its subtype still saying what was refused: one search,
+ * `type=110113&outcome=4`, finds them all.
  */
 export function dataAccess(a: {
   actor: AuditActor;
@@ -579,7 +612,7 @@ export function dataAccess(a: {
 }): AuditEvent {
   return buildAuditEvent({
     actor: a.actor,
-    type: AUDIT_TYPES.rest,
+    type: a.outcome === '4' ? AUDIT_TYPES.securityAlert : AUDIT_TYPES.rest,
     subtype: a.interaction === 'read' ? AUDIT_SUBTYPES.read : AUDIT_SUBTYPES.search,
     // BALP: a read is action R, a search (query) is action E.
     action: a.interaction === 'read' ? 'R' : 'E',

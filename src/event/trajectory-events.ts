@@ -330,6 +330,8 @@ export async function processTrajectoryJob(ctx: PipelineContext, job: Job<Trajec
       trajectoryDisclosure({
         ...audit,
         outcome: '0',
+        agreement: decision.agreement,
+        consentIds: decision.consentIds,
         resources: resources.map((r) => `${r.resourceType}/${r.id ?? ''}`),
       }),
     deadLetterAudit: (reason) => trajectoryDisclosure({ ...audit, resources: [], outcome: '8', outcomeDesc: reason }),

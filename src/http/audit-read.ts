@@ -20,7 +20,8 @@ export const NOT_IN_SCOPE = 'not within the caller’s scope';
 
 /** `res.locals` key set when a route has recorded its own refusal (outcome 4) before answering 403. */
 export const REFUSAL_AUDITED = 'refusalAudited';
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** An id as the database's uuid columns take it: anything else is unknown, without asking. */
+export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** What a read of audit or consent data touched, for its own AuditEvent. */
 export interface ReadAudit {

@@ -201,7 +201,7 @@ export function auditRouter(ctx: PipelineContext): Router {
       query: req.originalUrl,
       interaction: 'search',
       patientBsn: bsn,
-      tenants: [...overview.entries, ...overview.accesses].map((e) => e.practice.code),
+      tenants: [...overview.entries, ...overview.accesses].map((e) => e.chain),
     });
     res.json(overview);
   });

@@ -108,6 +108,8 @@ export function consentRouter(ctx: PipelineContext): Router {
     let request: DecisionRequest;
     let facts: DecisionFacts<CompiledConsent>;
     let consents: ExplainedConsent[];
+    // The child the answer is about, so a search by the child (and the child's overview) finds this read.
+    let patientBsn: string;
     // The reads go out grouped with the other requests' (and, in one process, the pipeline's) made at the same
     // moment: one statement per group instead of one per request, each still read after its request arrived.
     const statements = stageStatements(ctx.db);
@@ -129,6 +131,7 @@ export function consentRouter(ctx: PipelineContext): Router {
         );
       }
       const event = openEvent(ctx.cipher, row);
+      patientBsn = event.patient.bsn;
       const purpose = purposeOf(event.eventType);
       if (!purpose) {
         throw new OperationOutcomeError(
@@ -160,6 +163,7 @@ export function consentRouter(ctx: PipelineContext): Router {
           forbiddenField('The practice is not among the practices this caller acts for', 'practice'),
         );
       }
+      patientBsn = input.child.bsn;
       consents = explainedConsentsOf(ctx.db).derivedAll(
         await statements.storedConsents({ tenant: input.practice, patientBsn: input.child.bsn }),
       );
@@ -184,7 +188,7 @@ export function consentRouter(ctx: PipelineContext): Router {
       query: req.originalUrl,
       interaction: 'read',
       target: 'eventId' in input ? `inbox/${input.eventId}` : undefined,
-      patientBsn: 'child' in input ? input.child.bsn : undefined,
+      patientBsn,
       tenants: [request.practiceAgb],
     });
     sendPostAnswer(res, {

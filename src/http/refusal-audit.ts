@@ -2,9 +2,13 @@ import type { Request, Response } from 'express';
 import { AUDIT_SUBTYPES, AUDIT_TYPES, buildAuditEvent } from '../audit/audit-events';
 import { SYSTEM_TENANT } from '../reports/audit-scope';
 import type { PipelineContext } from '../event/context';
-import { REFUSAL_AUDITED } from './audit-read';
+import { auditEventRead, REFUSAL_AUDITED, UUID } from './audit-read';
+import { tryGetSealedEvent } from '../event/event-store';
 import { tryGetPrincipal } from '../access/authenticate';
 import { actorOf } from './request-context';
+
+/** The route that names one HIS event by id. */
+const EVENT_ROUTE = /^\/his\/v1\/events\/([^/]+)$/;
 
 /**
  * Records a refused request (403) as a Security Alert AuditEvent with outcome 4, naming the principal, the route
@@ -17,8 +21,17 @@ export async function auditRefusal(ctx: PipelineContext, req: Request, res: Resp
   if (!p || res.locals[REFUSAL_AUDITED] === true) {
     return;
   }
-  const tenant = p.role === 'practice' && p.practices[0] && p.practices[0] !== '*' ? p.practices[0] : SYSTEM_TENANT;
   const route = `${req.method} ${req.baseUrl}${req.path}`.slice(0, 300);
+  // A refused read of one event goes where its allowed reads go: the event's practice chain, naming the event and
+  // the child, so the practice's log and a search by the event or the child show the attempt.
+  const eventId = EVENT_ROUTE.exec(`${req.baseUrl}${req.path}`)?.[1];
+  const row =
+    req.method === 'GET' && eventId && UUID.test(eventId) ? await tryGetSealedEvent(ctx.db, eventId) : undefined;
+  if (row) {
+    await auditEventRead(ctx, req, res, row, undefined, `refused ${route}`);
+    return;
+  }
+  const tenant = p.role === 'practice' && p.practices[0] && p.practices[0] !== '*' ? p.practices[0] : SYSTEM_TENANT;
   const event = buildAuditEvent({
     actor: actorOf(req, res),
     type: AUDIT_TYPES.securityAlert,

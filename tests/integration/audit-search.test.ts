@@ -303,12 +303,18 @@ describe('audit search, verification and export over HTTP', () => {
       expect(read!.resource.entity?.map((x) => x.what?.reference)).toContain(`AuditEvent/${ids.decisions[1]}`);
     });
 
-    it('records a refused verification (403) with outcome 4 in the chain that was asked for', async () => {
+    it('records a refused verification (403) as a Security Alert with outcome 4 in the chain that was asked for', async () => {
       const before = await headOf(PRACTICE_AGB);
       const res = await app.request(`/audit/v1/verify?tenant=${PRACTICE_AGB}`, { key: 'otherPractice' });
       expect(res.status).toBe(403);
       const refused = (await chainSince(PRACTICE_AGB, before)).find((r) => r.resource.outcome === '4');
-      expect(refused!.resource).toEqual(expect.objectContaining({ type: expect.objectContaining({ code: 'rest' }) }));
+      // Every refusal is a Security Alert (type=110113&outcome=4 finds them all); the subtype says what was refused.
+      expect(refused!.resource).toEqual(
+        expect.objectContaining({
+          type: expect.objectContaining({ code: '110113' }),
+          subtype: [expect.objectContaining({ code: 'read' })],
+        }),
+      );
       expect(JSON.stringify(refused!.resource.agent)).toContain('api-key:otherpractice');
       expect((await app.request(`/audit/v1/verify?tenant=${PRACTICE_AGB}`, { key: 'municipality' })).status).toBe(403);
     });

@@ -114,4 +114,67 @@ describe('reads of one event are audited', () => {
     expect(reads).toHaveLength(before + 1);
     expect(reads.at(-1)).toMatchObject({ tenant: PRACTICE_AGB, outcome: '4', patient_bsn: bsn });
   });
+
+  it("records an auditor's $explain of the event with the child's BSN, so a search by the child finds it", async () => {
+    expect(await readsBy('auditor')).toEqual([]);
+    const res = await app.request('/policy/v1/$explain', { key: 'auditor', method: 'POST', json: { eventId: id } });
+    expect(res.status).toBe(200);
+    const reads = await readsBy('auditor');
+    expect(reads).toHaveLength(1);
+    expect(reads[0]).toMatchObject({ tenant: PRACTICE_AGB, outcome: '0', patient_bsn: bsn });
+  });
+
+  it("records a municipality's role-refused read of the event in the event's chain, naming it and the child", async () => {
+    const res = await app.request(`/his/v1/events/${id}`, { key: 'municipality' });
+    expect(res.status).toBe(403);
+    await app.rt.ctx.audit.flush();
+    const rows = await app.rt.ctx.db.query<{ tenant: string; type: string; patient_bsn: string | null }>(
+      `SELECT tenant, type, patient_bsn FROM audit_event WHERE outcome = '4' AND entities @> ARRAY[$1]
+         AND agents @> ARRAY[$2]`,
+      [`inbox/${id}`, `${PRINCIPAL_SYSTEM}|api-key:municipality`],
+    );
+    expect(rows).toEqual([{ tenant: PRACTICE_AGB, type: '110113', patient_bsn: bsn }]);
+  });
+
+  it('finds every kind of refusal by the documented search, type=110113&outcome=4', async () => {
+    // Each refused by role or by scope; the POST carries its body.
+    const refusals: [KeyName, string, unknown?][] = [
+      ['otherPractice', `/his/v1/events/${id}`],
+      ['otherPractice', '/policy/v1/$explain', { eventId: id }],
+      ['otherPractice', `/audit/v1/verify?tenant=${PRACTICE_AGB}`],
+      ['otherPractice', `/audit/v1/export?tenant=${PRACTICE_AGB}`],
+      ['municipality', '/audit/v1/verify'],
+      ['municipality', `/his/v1/events/${id}`],
+      ['municipality', '/fhir/Consent'],
+    ];
+    const [practiceRow] = await app.rt.ctx.db.query<{ id: string }>(
+      'SELECT id FROM audit_event WHERE tenant = $1 ORDER BY seq LIMIT 1',
+      [PRACTICE_AGB],
+    );
+    refusals.push(['otherPractice', `/fhir/AuditEvent/${practiceRow!.id}`]);
+    await app.rt.ctx.audit.flush();
+    const since = new Date();
+    for (const [key, url, json] of refusals) {
+      const res = await app.request(url, json === undefined ? { key } : { key, method: 'POST', json });
+      expect([403, 404]).toContain(res.status);
+    }
+    await app.rt.ctx.audit.flush();
+    const refused = await app.rt.ctx.db.query<{ id: string }>(
+      `SELECT id FROM audit_event WHERE recorded >= $1 AND outcome <> '0'`,
+      [since],
+    );
+    expect(refused).toHaveLength(refusals.length);
+    const found: string[] = [];
+    for (let url = `/fhir/AuditEvent?type=110113&outcome=4&date=ge${since.toISOString()}&_count=500`; url;) {
+      const res = await app.request(url.replace(/^https?:\/\/[^/]+/, ''), { key: 'auditor' });
+      expect(res.status).toBe(200);
+      const bundle = (await res.json()) as {
+        entry?: { resource: { id: string } }[];
+        link?: { relation: string; url: string }[];
+      };
+      found.push(...(bundle.entry ?? []).map((e) => e.resource.id));
+      url = bundle.link?.find((l) => l.relation === 'next')?.url ?? '';
+    }
+    expect(found).toEqual(expect.arrayContaining(refused.map((r) => r.id)));
+  });
 });

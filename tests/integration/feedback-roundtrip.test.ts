@@ -17,6 +17,7 @@ import {
 } from '../helpers/builders';
 import { cleanupTestEnv, createTestEnv, startTestApp, type KeyName, type TestApp } from '../helpers/test-runtime';
 import { waitFor } from '../helpers/wait-for';
+import { expectOverviewToShowWhatSearchFinds } from '../helpers/overview-vs-search';
 import { DeliveryReceiver, type Hit } from '../helpers/delivery-receiver';
 
 const HOOK_SECRET = 'practice-hook-secret-for-tests';
@@ -201,6 +202,14 @@ describe('feedback: a municipality’s status on a referral goes back to the pra
     ]);
     expect(audit[0]!.agents).toContain(`https://jeugdbrug.nl/fhir/NamingSystem/cbs-gemeentecode|${MUNICIPALITY}`);
     expect(audit[1]!.agents).toContain(`http://fhir.nl/fhir/NamingSystem/agb-z|${PRACTICE_AGB}`);
+    // The child's overview shows the status received as well: everything a search by the child finds.
+    const [{ bsn } = { bsn: '' }] = await app.rt.ctx.db.query<{ bsn: string }>(
+      'SELECT patient_bsn AS bsn FROM audit_event WHERE $1 = ANY(entities)',
+      [`Task/${view.id}`],
+    );
+    for (const key of ['auditor', 'practice', 'municipality'] as const) {
+      await expectOverviewToShowWhatSearchFinds(app, bsn, key);
+    }
   });
 
   it('puts allocation details (provider, product category, start date) in Task.output', async () => {

@@ -14,6 +14,7 @@ import {
 import { cleanupTestEnv, createTestEnv, startTestApp, type KeyName, type TestApp } from '../helpers/test-runtime';
 import { openConsole } from '../helpers/console-client';
 import { waitFor } from '../helpers/wait-for';
+import { expectOverviewToShowWhatSearchFinds } from '../helpers/overview-vs-search';
 import { trajectoryEventSchema } from '../../mappings/practice/trajectory-event';
 import type { PipelineContext } from '../../src/event/context';
 import { receiveTrajectoryEvent } from '../../src/event/trajectory-events';
@@ -232,8 +233,15 @@ describe('the reverse direction: a municipality-registered trajectory reaches th
         ]);
         return row?.state === 'delivered';
       });
-      const audit = await app.rt.ctx.db.query<{ type: string; subtype: string; outcome: string; agents: string[] }>(
-        `SELECT type, subtype, outcome, agents FROM audit_event WHERE tenant = $1 AND $2 = ANY(entities) ORDER BY seq`,
+      const audit = await app.rt.ctx.db.query<{
+        type: string;
+        subtype: string;
+        outcome: string;
+        agents: string[];
+        entities: string[];
+      }>(
+        `SELECT type, subtype, outcome, agents, entities FROM audit_event WHERE tenant = $1 AND $2 = ANY(entities)
+         ORDER BY seq`,
         [PRACTICE_AGB, `trajectory_event/${view.id}`],
       );
       // Received from the municipality (Import), decided at receipt and again before sending (AuthZ-Consent),
@@ -246,9 +254,17 @@ describe('the reverse direction: a municipality-registered trajectory reaches th
       ]);
       expect(audit[0]!.agents).toContain(`https://jeugdbrug.nl/fhir/NamingSystem/cbs-gemeentecode|${MUNICIPALITY}`);
       expect(audit[3]!.agents).toContain(`http://fhir.nl/fhir/NamingSystem/agb-z|${PRACTICE_AGB}`);
+      // The disclosure names the agreement it was decided under, as its decisions do.
+      const agreementsOf = (i: number) => audit[i]!.entities.filter((x) => x.startsWith('Agreement/'));
+      expect(agreementsOf(3)).toHaveLength(1);
+      expect(agreementsOf(3)).toEqual(agreementsOf(2));
     }
     // Nothing of this went to the municipality's own receiver: it is the sender here.
     expect(municipality.stored.size).toBe(0);
+    // The child's overview shows what the municipality sent: everything a search by the child finds.
+    for (const key of ['auditor', 'practice', 'municipality'] as const) {
+      await expectOverviewToShowWhatSearchFinds(app, child.bsn, key);
+    }
   });
 
   it('sends a closure to a practice with a webhook endpoint as a signed notification', async () => {

@@ -2,7 +2,12 @@ import type { Consent } from '@medplum/fhirtypes';
 import { OperationOutcomeError } from '@medplum/core';
 import { Router, type Request, type Response } from 'express';
 import { auditRead, chainsToVerify, readAuditEvent, verifyChains } from '../audit-read';
-import { childOverview } from '../../reports/child-overview/overview';
+import {
+  childOverview,
+  type ChildOverview,
+  type DecisionEntry,
+  type Organisation,
+} from '../../reports/child-overview/overview';
 import { canReadChain, SYSTEM_TENANT } from '../../reports/audit-scope';
 import { searchAuditEvents, servedResource } from '../../reports/audit-search/search';
 import { encodeCursor, parseAuditSearch } from '../../reports/audit-search/search-params';
@@ -30,7 +35,11 @@ const TYPE_FILTERS: Record<string, readonly [string, string][]> = {
     ['subtype', 'disclose'],
   ],
   decision: [['subtype', 'AuthZ-Consent']],
-  refusal: [['subtype', 'AuthZ-Role']],
+  // Refused by role (AuthZ-Role), or by scope (the refused read or search itself); both Security Alerts.
+  refusal: [
+    ['type', '110113'],
+    ['subtype', 'AuthZ-Role,read,search-type'],
+  ],
   access: [['type', 'rest']],
   import: [['type', '110107']],
   operator: [['type', '110100']],
@@ -325,34 +334,24 @@ export function auditorPages(ctx: PipelineContext): Router {
       query: `${req.method} ${req.originalUrl}`,
       interaction: 'search',
       patientBsn: bsn,
-      tenants: [...overview.entries, ...overview.accesses].map((e) => e.practice.code),
+      tenants: [...overview.entries, ...overview.accesses].map((e) => e.chain),
     });
     const org = (o: { code: string; name?: string | undefined } | undefined) =>
       o ? `${o.name ?? ''} ${o.code}`.trim() : '';
     const entryRows = overview.entries.map((e) => {
-      // An event is decided twice, when it is mapped and again right before it is sent: the stage tells them apart.
-      const kind =
-        e.kind === 'disclosure'
-          ? t(lang, 'kind_disclosure')
-          : `${t(lang, e.action === 'permit' ? 'kind_permit' : 'kind_deny')}${
-              e.stage ? ` (${t(lang, e.stage === 'map' ? 'stage_map' : 'stage_deliver')})` : ''
-            }`;
-      const data = e.kind === 'disclosure' ? e.dataTypes.join(', ') : reasonsInWords(lang, e.reasons.join(', '));
-      const agreement = e.agreement ? `${e.agreement.id} v${e.agreement.version ?? '?'}` : '';
+      const row = entryColumns(lang, e);
       // Eight columns would not fit a tablet: the moment links to the AuditEvent, and purpose and agreement share one.
-      return html`<tr class="${e.kind === 'disclosure' ? 'disclosure' : e.action}">
+      return html`<tr class="${e.kind === 'decision' ? e.action : e.kind}">
         <td>
           <a href="/console/auditor/audit-events/${e.auditEvent.replace(/^AuditEvent\//, '')}"
             >${formatTime(lang, e.at)}<span class="visually-hidden"> (${t(lang, 'details')})</span></a
           >
         </td>
-        <td>${kind}</td>
-        <td>
-          ${org(e.recipient)}${e.kind === 'disclosure' && e.destination ? html`<br /><small>${e.destination}</small>` : ''}
-        </td>
-        <td>${data}</td>
-        <td>${e.purpose ?? ''}${agreement ? html`<br /><small>${agreement}</small>` : ''}</td>
-        <td class="ids">${e.consents.join(', ')}</td>
+        <td>${row.kind}</td>
+        <td>${org(row.organisation)}${row.destination ? html`<br /><small>${row.destination}</small>` : ''}</td>
+        <td>${row.data}</td>
+        <td>${row.purpose ?? ''}${row.agreement ? html`<br /><small>${row.agreement}</small>` : ''}</td>
+        <td class="ids">${row.consents.join(', ')}</td>
       </tr>`;
     });
     const accessRows = overview.accesses.map(
@@ -559,4 +558,62 @@ function consentRow(lang: Lang, tenant: string, c: Consent): SafeHtml {
     <td>${period}</td>
     <td>${purposes}</td>
   </tr>`;
+}
+
+/** The columns of one overview entry in the console's table, whatever its kind. */
+function entryColumns(
+  lang: Lang,
+  e: ChildOverview['entries'][number],
+): {
+  kind: string;
+  organisation: Organisation | undefined;
+  destination?: string | undefined;
+  data: string;
+  purpose?: string | undefined;
+  agreement?: string | undefined;
+  consents: string[];
+} {
+  const agreementOf = (a: DecisionEntry['agreement']) => (a ? `${a.id} v${a.version ?? '?'}` : undefined);
+  switch (e.kind) {
+    case 'disclosure':
+      return {
+        kind: t(lang, 'kind_disclosure'),
+        organisation: e.recipient,
+        destination: e.destination,
+        data: e.dataTypes.join(', '),
+        purpose: e.purpose,
+        agreement: agreementOf(e.agreement),
+        consents: e.consents,
+      };
+    case 'decision': {
+      // An event is decided twice, when it is mapped and again right before it is sent: the stage tells them apart.
+      const stage =
+        e.stage === undefined
+          ? ''
+          : ` (${t(lang, e.stage === 'deliver' ? 'stage_deliver' : e.stage === 'redecide' ? 'stage_redecide' : 'stage_map')})`;
+      return {
+        kind: `${t(lang, e.action === 'permit' ? 'kind_permit' : 'kind_deny')}${stage}`,
+        organisation: e.recipient,
+        data: reasonsInWords(lang, e.reasons.join(', ')),
+        purpose: e.purpose,
+        agreement: agreementOf(e.agreement),
+        consents: e.consents,
+      };
+    }
+    case 'receipt':
+      return {
+        kind: t(lang, 'kind_receipt'),
+        organisation: e.sender,
+        data: e.description ?? '',
+        purpose: e.purpose,
+        consents: [],
+      };
+    case 'activity':
+      return {
+        kind: `${t(lang, 'kind_activity')}: ${e.type} ${e.action}`,
+        organisation: undefined,
+        data: `${outcomeWords(lang, e.outcome)} ${e.user ?? ''}`.trim(),
+        consents: [],
+      };
+  }
 }

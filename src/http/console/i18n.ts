@@ -166,6 +166,9 @@ const MESSAGES = {
   kind_deny: { nl: 'besluit: geweigerd', en: 'decision: denied' },
   stage_map: { nl: 'bij ontvangst', en: 'on receipt' },
   stage_deliver: { nl: 'vlak voor verzending', en: 'right before sending' },
+  stage_redecide: { nl: 'opnieuw besloten', en: 'decided again' },
+  kind_receipt: { nl: 'ontvangen van', en: 'received from' },
+  kind_activity: { nl: 'overig', en: 'other' },
   verifyTitle: { nl: 'Auditketen controleren', en: 'Verify an audit chain' },
   verifyIntro: {
     nl: 'Herberekent de hashketen van een praktijk. Een gebroken keten noemt de eerste foute rij.',

@@ -660,7 +660,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
     {
       method: 'get',
       path: '/audit/v1/overview',
-      summary: 'The child’s overview (NEN 7513): disclosures, decisions, accesses',
+      summary: 'The child’s overview (NEN 7513): every AuditEvent about the child, as a search by it finds them',
       tag: 'Audit',
       roles: ALL_ROLES,
       request: { query: overviewQuery },

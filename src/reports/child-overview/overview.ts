@@ -11,8 +11,9 @@ import {
   DESTINATION_DESCRIPTION,
   PRINCIPAL_SYSTEM,
   RECIPIENT_ROLE_CODE,
+  SOURCE_ROLE_CODE,
 } from '../../audit/audit-events';
-import { scopeCondition } from '../audit-scope';
+import { scopeCondition, SYSTEM_TENANT } from '../audit-scope';
 import { SqlParams } from '../../kernel/sql-params';
 
 /**
@@ -35,8 +36,10 @@ export interface Organisation {
 interface EntryBase {
   /** When it happened (AuditEvent.recorded). */
   readonly at: string;
-  /** The practice whose chain holds the event: the one responsible for the data. */
-  readonly practice: Organisation;
+  /** The chain that holds the event: a practice's AGB, or `system` for accesses tied to no practice. */
+  readonly chain: string;
+  /** The practice whose chain holds the event, the one responsible for the data; absent for the system chain. */
+  readonly practice?: Organisation | undefined;
   /** The reference of the AuditEvent behind this entry, for `GET /fhir/AuditEvent/{id}`. */
   readonly auditEvent: string;
   /** Position in the practice's chain. */
@@ -63,8 +66,11 @@ export interface DisclosureEntry extends EntryBase {
 export interface DecisionEntry extends EntryBase {
   readonly kind: 'decision';
   readonly action: 'permit' | 'deny';
-  /** Where in the pipeline: when the event was mapped, or again right before sending. */
-  readonly stage: 'map' | 'deliver' | undefined;
+  /**
+   * Where in the pipeline: when the event was mapped (or, from a municipality, received), again right before
+   * sending, or again later (`redecide`: a consent arrived, or an operator asked).
+   */
+  readonly stage: 'map' | 'receive' | 'deliver' | 'redecide' | undefined;
   /** Reason codes of the policy engine (`permitted-by-consent`, `consent-missing-guardian`, ...). */
   readonly reasons: string[];
   /** Who would receive the data. */
@@ -75,9 +81,36 @@ export interface DecisionEntry extends EntryBase {
   readonly event: string | undefined;
 }
 
+export interface ReceiptEntry extends EntryBase {
+  readonly kind: 'receipt';
+  readonly action: 'receive';
+  /** Who sent the data about the child (the municipality), and to whom it was for (the practice). */
+  readonly sender: Organisation | undefined;
+  readonly recipient: Organisation | undefined;
+  readonly purpose: string | undefined;
+  /** What was received: a status update (`Task/…`) or a trajectory event (`trajectory_event/…`), and its kind. */
+  readonly what: string[];
+  readonly description: string | undefined;
+}
+
+/** Any other AuditEvent about the child: an operator's action on its event, a disclosure attempt that failed. */
+export interface ActivityEntry extends EntryBase {
+  readonly kind: 'activity';
+  /** The AuditEvent's type and subtype codes (`110100`/`replay`, `110106`/`disclose`). */
+  readonly type: string;
+  readonly action: string;
+  readonly outcome: string;
+  readonly outcomeDesc: string | undefined;
+  readonly user: string | undefined;
+  readonly what: string[];
+}
+
 export interface AccessEntry extends EntryBase {
   readonly kind: 'access';
-  /** `create`, `read` or `search-type` (a search of the audit or consent data that named this child). */
+  /**
+   * `create`, `read` or `search-type` (a search of the audit or consent data that named this child); a refusal
+   * (outcome 4) has the subtype of what was refused, or `AuthZ-Role`.
+   */
   readonly action: string;
   readonly outcome: string;
   /** The user (principal id; never a name), whom they acted for, and from where. */
@@ -91,9 +124,12 @@ export interface AccessEntry extends EntryBase {
 export interface ChildOverview {
   readonly patient: { readonly system: string; readonly value: string };
   readonly generatedAt: string;
-  /** Disclosures (successful Export/disclose) and consent decisions (AuthZ-Consent), oldest first. */
-  readonly entries: (DisclosureEntry | DecisionEntry)[];
-  /** Creates, reads and searches touching the child's data, oldest first. */
+  /**
+   * Disclosures (successful Export/disclose), consent decisions (AuthZ-Consent), data received about the child
+   * (Import/receive) and any other activity (an operator's action, a failed disclosure attempt), oldest first.
+   */
+  readonly entries: (DisclosureEntry | DecisionEntry | ReceiptEntry | ActivityEntry)[];
+  /** Creates, reads and searches touching the child's data, and refused ones, oldest first. */
   readonly accesses: AccessEntry[];
   readonly truncated: boolean;
 }
@@ -139,8 +175,13 @@ function agreementOf(refs: { reference: string; description: string | undefined 
   return { id: a.reference.slice('Agreement/'.length), version: v?.[1] ? Number(v[1]) : undefined };
 }
 
+const STAGES: readonly string[] = ['map', 'receive', 'deliver', 'redecide'] satisfies DecisionEntry['stage'][];
+const isStage = (s: string | undefined): s is NonNullable<DecisionEntry['stage']> =>
+  s !== undefined && STAGES.includes(s);
+
 const isRecipient = (a: AuditEventAgent): boolean =>
   a.type?.coding?.some((c) => c.code === RECIPIENT_ROLE_CODE) ?? false;
+const isSource = (a: AuditEventAgent): boolean => a.type?.coding?.some((c) => c.code === SOURCE_ROLE_CODE) ?? false;
 const isResponsible = (a: AuditEventAgent): boolean => a.type?.coding?.some((c) => c.code === 'RESP') ?? false;
 
 /** Turns the AuditEvents of one child into the overview; pure, rows in chronological order. */
@@ -149,14 +190,16 @@ export function buildOverview(
   rows: readonly OverviewRow[],
   opts: { registry?: Registry | undefined; truncated?: boolean; now?: Date } = {},
 ): ChildOverview {
-  const entries: (DisclosureEntry | DecisionEntry)[] = [];
+  const entries: ChildOverview['entries'] = [];
   const accesses: AccessEntry[] = [];
   for (const { tenant, seq, resource: e } of rows) {
     const refs = referencesOf(e);
-    const inbox = refs.find((r) => r.reference.startsWith('inbox/'));
+    // What caused it: an HIS event in the inbox, or a municipality's trajectory event going to the practice.
+    const cause = refs.find((r) => /^(inbox|trajectory_event)\//.test(r.reference));
     const base: EntryBase = {
       at: e.recorded ?? '',
-      practice: practiceOf(tenant, opts.registry),
+      chain: tenant,
+      ...(tenant === SYSTEM_TENANT ? {} : { practice: practiceOf(tenant, opts.registry) }),
       auditEvent: `AuditEvent/${e.id ?? ''}`,
       seq,
     };
@@ -164,28 +207,31 @@ export function buildOverview(
     const recipient = organisationOf(e.agent?.find(isRecipient), opts.registry);
     const consents = refs.filter((r) => r.reference.startsWith('Consent/')).map((r) => r.reference.slice(8));
     const subtype = e.subtype?.[0]?.code;
-    if (e.type.code === AUDIT_TYPES.export.code && subtype === AUDIT_SUBTYPES.disclose.code) {
-      const resources = refs.map((r) => r.reference).filter((r) => !/^(inbox|Agreement|Consent)\//.test(r));
+    const user = e.agent?.find((a) => a.who?.identifier?.system === PRINCIPAL_SYSTEM);
+    if (e.type.code === AUDIT_TYPES.export.code && subtype === AUDIT_SUBTYPES.disclose.code && e.outcome === '0') {
+      const resources = refs
+        .map((r) => r.reference)
+        .filter((r) => !/^(inbox|trajectory_event|Agreement|Consent)\//.test(r));
       entries.push({
         ...base,
         kind: 'disclosure',
         action: 'disclose',
         recipient,
-        destination: DESTINATION_DESCRIPTION.exec(inbox?.description ?? '')?.[1],
+        destination: DESTINATION_DESCRIPTION.exec(cause?.description ?? '')?.[1],
         purpose,
         dataTypes: [...new Set(resources.map((r) => r.split('/')[0] ?? r))],
         resources,
         agreement: agreementOf(refs),
         consents,
-        event: inbox?.reference,
+        event: cause?.reference,
       });
     } else if (e.type.code === AUDIT_TYPES.securityAlert.code && subtype === AUDIT_SUBTYPES.authzConsent.code) {
-      const d = DECISION_DESCRIPTION.exec(inbox?.description ?? '');
+      const d = DECISION_DESCRIPTION.exec(cause?.description ?? '');
       entries.push({
         ...base,
         kind: 'decision',
         action: e.outcome === '0' ? 'permit' : 'deny',
-        stage: d?.[1] === 'map' || d?.[1] === 'deliver' ? d[1] : undefined,
+        stage: isStage(d?.[1]) ? d[1] : undefined,
         reasons: (d?.[3] ?? e.outcomeDesc ?? '')
           .split(',')
           .map((r) => r.trim())
@@ -194,10 +240,23 @@ export function buildOverview(
         purpose,
         agreement: agreementOf(refs),
         consents,
-        event: inbox?.reference,
+        event: cause?.reference,
       });
-    } else if (e.type.code === AUDIT_TYPES.rest.code) {
-      const user = e.agent?.find((a) => a.who?.identifier?.system === PRINCIPAL_SYSTEM);
+    } else if (e.type.code === AUDIT_TYPES.import.code) {
+      const described = refs.find((r) => r.description !== undefined);
+      entries.push({
+        ...base,
+        kind: 'receipt',
+        action: 'receive',
+        // The sender's own user acted for it: then it is the responsible party, not a second agent.
+        sender: organisationOf(e.agent?.find(isSource) ?? e.agent?.find(isResponsible), opts.registry),
+        recipient,
+        purpose,
+        what: refs.map((r) => r.reference),
+        description: described?.description,
+      });
+    } else if (e.type.code === AUDIT_TYPES.rest.code || e.type.code === AUDIT_TYPES.securityAlert.code) {
+      // A read, search or create, or a refused one (every refusal is a Security Alert).
       accesses.push({
         ...base,
         kind: 'access',
@@ -206,6 +265,17 @@ export function buildOverview(
         user: user?.who?.identifier?.value,
         onBehalfOf: organisationOf(e.agent?.find(isResponsible), opts.registry),
         accessPoint: user?.network?.address,
+        what: refs.map((r) => r.reference),
+      });
+    } else {
+      entries.push({
+        ...base,
+        kind: 'activity',
+        type: e.type.code ?? '',
+        action: subtype ?? '',
+        outcome: e.outcome ?? '',
+        outcomeDesc: e.outcomeDesc,
+        user: user?.who?.identifier?.value,
         what: refs.map((r) => r.reference),
       });
     }
@@ -220,8 +290,9 @@ export function buildOverview(
 }
 
 /**
- * The overview of one child within the caller's scope: successful disclosures, decisions and accesses, oldest
- * first. Failed disclosure attempts are left out: nothing left the building.
+ * The overview of one child within the caller's scope: every AuditEvent that names the child, as a search by the
+ * child (`/fhir/AuditEvent?patient=`) finds them (the same two conditions: the child's BSN and the caller's scope),
+ * oldest first.
  */
 export async function childOverview(
   db: Db,
@@ -230,13 +301,7 @@ export async function childOverview(
   registry?: Registry,
 ): Promise<ChildOverview> {
   const q = new SqlParams();
-  const where = [
-    `patient_bsn = ${q.add(bsn)}`,
-    scopeCondition(principal, q),
-    `((type = ${q.add(AUDIT_TYPES.export.code)} AND subtype = ${q.add(AUDIT_SUBTYPES.disclose.code)} AND outcome = '0')
-      OR (type = ${q.add(AUDIT_TYPES.securityAlert.code)} AND subtype = ${q.add(AUDIT_SUBTYPES.authzConsent.code)})
-      OR type = ${q.add(AUDIT_TYPES.rest.code)})`,
-  ];
+  const where = [`patient_bsn = ${q.add(bsn)}`, scopeCondition(principal, q)];
   const rows = await db.query<OverviewRow>(
     `SELECT tenant, seq::float8 AS seq, resource::json AS resource FROM audit_event WHERE ${where.map((w) => `(${w})`).join(' AND ')}
      ORDER BY recorded, tenant, seq LIMIT ${OVERVIEW_LIMIT + 1}`,
