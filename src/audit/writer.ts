@@ -276,26 +276,35 @@ export class AuditWriter {
       [tenant, GENESIS_HASH],
     );
     const head = { seq: Number(row?.seq ?? 0), hash: row?.hash ?? GENESIS_HASH };
-    // A statement of its own, after the lock: its snapshot includes the rows of the writer that held the lock before.
-    // Only this path checks (a chain seen first, or moved on by another process); the fast path's conditional
-    // update already requires the head this process left, which it checked here when it took the chain over.
-    const [last] = await tx.query<{ seq: number; hash: string }>(
-      `(SELECT seq::float8 AS seq, hash FROM audit_event WHERE tenant = $1 ORDER BY seq DESC LIMIT 1)
-       UNION ALL (SELECT seq::float8, hash FROM audit_checkpoint WHERE tenant = $1 ORDER BY seq DESC LIMIT 1)
-       LIMIT 1`,
-      [tenant],
-    );
-    const expected = last ?? { seq: 0, hash: GENESIS_HASH };
-    if (expected.seq !== head.seq || expected.hash !== head.hash) {
-      // Appending would link new rows onto a head no row vouches for, and hide where the chain was broken.
-      return new Error(`audit chain head of ${tenant} does not match its last row (seq ${expected.seq}): not appended`);
-    }
     const linked = link(head, rows);
-    // The rows and the new head in one statement (a data-modifying WITH runs whether or not it is read).
-    await tx.query(
-      `WITH appended AS (${INSERT_ROWS}) UPDATE audit_chain_head SET seq = $15, hash = $16 WHERE tenant = $1`,
-      [tenant, ...linked.params],
+    // The rows and the new head in one statement (a data-modifying WITH runs whether or not it is read), on the
+    // condition that the locked head is the last row's (or the purge checkpoint's, or the start's): appending would
+    // otherwise link new rows onto a head no row vouches for, and hide where the chain was broken. Checked in this
+    // statement, after the lock, so its snapshot includes the rows of the writer that held the lock before, and at
+    // no extra round trip while the lock is held: other processes wait on it. Only this path checks (a chain seen
+    // first, or moved on by another process); the fast path's conditional update requires the head this process
+    // left, which this checked when it took the chain over. Point lookups on the primary key (no row after the head,
+    // the head's own row): a search for the last row under the lock halved throughput with two worker processes.
+    const [result] = await tx.query<{ ok: boolean }>(
+      `WITH verdict AS (
+         SELECT NOT EXISTS (SELECT 1 FROM audit_event WHERE tenant = $1 AND seq > $17::bigint)
+           AND COALESCE(
+             (SELECT hash = $18 FROM audit_event WHERE tenant = $1 AND seq = $17::bigint),
+             (SELECT hash = $18 FROM audit_checkpoint WHERE tenant = $1 AND seq = $17::bigint),
+             $17::bigint = 0 AND $18 = $19) AS ok
+       ), appended AS (
+         ${INSERT_ROWS} WHERE (SELECT ok FROM verdict)
+       ), moved AS (
+         UPDATE audit_chain_head SET seq = $15, hash = $16 WHERE tenant = $1 AND (SELECT ok FROM verdict)
+       )
+       SELECT (SELECT ok FROM verdict) AS ok`,
+      [tenant, ...linked.params, head.seq, head.hash, GENESIS_HASH],
     );
+    if (!result?.ok) {
+      return new Error(
+        `audit chain head of ${tenant} does not match its last row (head at seq ${head.seq}): not appended`,
+      );
+    }
     return linked.head;
   }
 }
