@@ -1,4 +1,5 @@
 import { conflict, notFound, OperationOutcomeError } from '@medplum/core';
+import { isUuid } from '../kernel/fhir/ids';
 import { Router, type Request } from 'express';
 import { z } from 'zod';
 import type { Destination } from '../contracts/destination';
@@ -23,8 +24,6 @@ import { getDestinationStatus } from '../reports/destination-status/destination-
 import { actorOf } from './request-context';
 import { jsonBodyOf } from './json-body';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
 /** `/admin/v1`: what operators use. Every action that changes something is audited. */
 export function adminRouter(ctx: PipelineContext): Router {
   const router = Router();
@@ -41,7 +40,7 @@ export function adminRouter(ctx: PipelineContext): Router {
 
   router.post('/dead-letters/:id/replay', async (req, res) => {
     const id = req.params.id;
-    if (!UUID.test(id)) {
+    if (!isUuid(id)) {
       throw new OperationOutcomeError(notFound);
     }
     await replayOne(ctx, id, actorOf(req, res));
@@ -73,7 +72,7 @@ export function adminRouter(ctx: PipelineContext): Router {
   /** Decides a denied event again (audited); a permit sends it. 409 when the event is not denied. */
   router.post('/events/:id/redecide', async (req, res) => {
     const id = req.params.id;
-    const done = UUID.test(id) ? await redecideByOperator(ctx, id, actorOf(req, res)) : undefined;
+    const done = isUuid(id) ? await redecideByOperator(ctx, id, actorOf(req, res)) : undefined;
     if (!done) {
       throw new OperationOutcomeError(notFound);
     }
@@ -133,7 +132,7 @@ export function adminRouter(ctx: PipelineContext): Router {
 
   router.post('/feedback/:id/replay', async (req, res) => {
     const id = req.params.id;
-    if (!UUID.test(id) || !(await feedbackExists(ctx.db, id))) {
+    if (!isUuid(id) || !(await feedbackExists(ctx.db, id))) {
       throw new OperationOutcomeError(notFound);
     }
     if (!(await replayFeedback(ctx, id, actorOf(req, res)))) {
@@ -152,7 +151,7 @@ export function adminRouter(ctx: PipelineContext): Router {
   /** Replays a municipality's trajectory event whose delivery to the practice became a dead letter. */
   router.post('/trajectory-events/:id/replay', async (req, res) => {
     const id = req.params.id;
-    if (!UUID.test(id) || !(await tryGetTrajectoryEvent(ctx.db, id))) {
+    if (!isUuid(id) || !(await tryGetTrajectoryEvent(ctx.db, id))) {
       throw new OperationOutcomeError(notFound);
     }
     if (!(await replayTrajectoryEvent(ctx, id, actorOf(req, res)))) {

@@ -1,4 +1,5 @@
 import { notFound, OperationOutcomeError } from '@medplum/core';
+import { isUuid } from '../kernel/fhir/ids';
 import { forbiddenField } from '../kernel/fhir/outcomes';
 import type { AuditEventAgent } from '@medplum/fhirtypes';
 import type { Request, Response } from 'express';
@@ -20,8 +21,6 @@ export const NOT_IN_SCOPE = 'not within the caller’s scope';
 
 /** `res.locals` key set when a route has recorded its own refusal (outcome 4) before answering 403. */
 export const REFUSAL_AUDITED = 'refusalAudited';
-/** An id as the database's uuid columns take it: anything else is unknown, without asking. */
-export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** What a read of audit or consent data touched, for its own AuditEvent. */
 export interface ReadAudit {
@@ -113,7 +112,7 @@ export async function readAuditEvent(
   res: Response,
   id: string,
 ): Promise<AuditRow> {
-  const found = UUID.test(id) ? await tryGetAuditRow(ctx.db, id, getPrincipal(res)) : undefined;
+  const found = isUuid(id) ? await tryGetAuditRow(ctx.db, id, getPrincipal(res)) : undefined;
   if (!found) {
     throw new OperationOutcomeError(notFound);
   }

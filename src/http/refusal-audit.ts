@@ -1,8 +1,9 @@
 import type { Request, Response } from 'express';
+import { isUuid } from '../kernel/fhir/ids';
 import { AUDIT_SUBTYPES, AUDIT_TYPES, buildAuditEvent } from '../audit/audit-events';
 import { SYSTEM_TENANT } from '../reports/audit-scope';
 import type { PipelineContext } from '../event/context';
-import { auditEventRead, REFUSAL_AUDITED, UUID } from './audit-read';
+import { auditEventRead, REFUSAL_AUDITED } from './audit-read';
 import { tryGetSealedEvent } from '../event/event-store';
 import { tryGetPrincipal } from '../access/authenticate';
 import { actorOf } from './request-context';
@@ -25,8 +26,7 @@ export async function auditRefusal(ctx: PipelineContext, req: Request, res: Resp
   // A refused read of one event goes where its allowed reads go: the event's practice chain, naming the event and
   // the child, so the practice's log and a search by the event or the child show the attempt.
   const eventId = EVENT_ROUTE.exec(`${req.baseUrl}${req.path}`)?.[1];
-  const row =
-    req.method === 'GET' && eventId && UUID.test(eventId) ? await tryGetSealedEvent(ctx.db, eventId) : undefined;
+  const row = req.method === 'GET' && eventId && isUuid(eventId) ? await tryGetSealedEvent(ctx.db, eventId) : undefined;
   if (row) {
     await auditEventRead(ctx, req, res, row, undefined, `refused ${route}`);
     return;

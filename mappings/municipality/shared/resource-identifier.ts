@@ -1,6 +1,6 @@
 import type { Identifier, Resource } from '@medplum/fhirtypes';
 import { DATA_CLASSES } from '../../../src/contracts/sharing';
-import { deterministicId } from '../../../src/kernel/fhir/ids';
+import { deterministicId, isUuid } from '../../../src/kernel/fhir/ids';
 
 /**
  * Identifiers the outgoing mappings add, so receivers can match what they already hold without relying on our
@@ -15,15 +15,13 @@ export const RESOURCE_ID_SYSTEM = 'https://jeugdbrug.nl/fhir/NamingSystem/resour
 /** The idempotency key of one delivery (one event to one destination), on the Bundle that carries it. */
 export const DELIVERY_ID_SYSTEM = 'https://jeugdbrug.nl/fhir/NamingSystem/delivery';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
 /**
  * `urn:uuid:<uuid>` for a Bundle entry whose resource or notification has the id or key `id`: the id itself when
  * it is a UUID (a mapped resource's is), else a UUID made from it (a MeasureReport's `monitoring-GM0226-2026-Q3`,
  * an idempotency key), since R4 takes nothing else after `urn:uuid:` and strict servers refuse it.
  */
 export function uuidFullUrl(id: string): string {
-  return `urn:uuid:${UUID.test(id) ? id : deterministicId('fullUrl', id)}`;
+  return `urn:uuid:${isUuid(id) ? id : deterministicId('fullUrl', id)}`;
 }
 
 function resourceIdentifier(id: string): Identifier {

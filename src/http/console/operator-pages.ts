@@ -1,4 +1,5 @@
 import { notFound, OperationOutcomeError } from '@medplum/core';
+import { isUuid } from '../../kernel/fhir/ids';
 import { Router, type Response } from 'express';
 import type { ConsoleSessionStore } from '../../access/console-sessions';
 import type { PipelineContext } from '../../event/context';
@@ -23,7 +24,6 @@ import { html, type SafeHtml } from './html';
 import { formatNumber, formatTime, reasonsInWords, stateInWords, t, type Lang } from './i18n';
 import { csrfField, hiddenHeader, notice, pagingLinks, table } from './layout';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** Dead letters per page. */
 const DEAD_LETTER_PAGE = 100;
 /** The most dead letters one "replay all" sends again (and the replay progress page follows). */
@@ -182,7 +182,7 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
 
   router.post('/dead-letters/:id/replay', async (req, res) => {
     const id = req.params.id;
-    if (!UUID.test(id)) {
+    if (!isUuid(id)) {
       throw new OperationOutcomeError(notFound);
     }
     if ((await replayDelivery(ctx, id, actorOf(req, res))) !== 'replayed') {

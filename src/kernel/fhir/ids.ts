@@ -12,3 +12,10 @@ export function deterministicId(...parts: string[]): string {
   const hex = h.subarray(0, 16).toString('hex');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** An id as the database's uuid columns take it (jeugdbrug's own ids): anything else is unknown, without asking. */
+export function isUuid(id: string): boolean {
+  return UUID.test(id);
+}

@@ -1,4 +1,5 @@
 import type { AuditEvent } from '@medplum/fhirtypes';
+import { isUuid } from '../../kernel/fhir/ids';
 import type { Principal } from '../../access/principal';
 import type { Db } from '../../kernel/db';
 import type { FhirSearch } from '../fhir-search/parse-search';
@@ -6,15 +7,13 @@ import type { FhirResourceProvider, ReadResult, SearchPage } from '../fhir-searc
 import { searchAuditEvents, servedResource, tryGetAuditRow } from './search';
 import { AUDIT_EVENT_SEARCH, encodeCursor, toAuditSearch } from './search-params';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
 /** `/fhir/AuditEvent` on the shared search machinery: every role reads, each within its scope (scope.ts). */
 export function auditEventProvider(db: Db): FhirResourceProvider<AuditEvent> {
   return {
     spec: AUDIT_EVENT_SEARCH,
     // Append-only: an AuditEvent has one content forever, and no version number of its own to show.
     versioning: 'no-version',
-    isId: (id) => UUID.test(id),
+    isId: isUuid,
     assertMayRead: () => undefined,
     async search(principal: Principal, search: FhirSearch): Promise<SearchPage<AuditEvent>> {
       const s = toAuditSearch(search);

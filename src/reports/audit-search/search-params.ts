@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isUuid } from '../../kernel/fhir/ids';
 import { BSN_SYSTEM } from '../../kernel/fhir/identifiers';
 import { decodePageToken, encodePageToken } from '../fhir-search/page-token';
 import {
@@ -97,7 +98,6 @@ export const AUDIT_EVENT_SEARCH: ResourceSearchSpec = {
 };
 
 const OUTCOMES = ['0', '4', '8', '12'];
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 function parseToken(value: string, parameter: string): TokenFilter {
   const bar = value.indexOf('|');
@@ -180,7 +180,7 @@ export function toAuditSearch(search: FhirSearch): AuditSearch {
     const values = alternativesOf(f);
     switch (f.code) {
       case '_id':
-        values.forEach((v) => UUID.test(v) || failParameter('_id: an AuditEvent id is a UUID', name));
+        values.forEach((v) => isUuid(v) || failParameter('_id: an AuditEvent id is a UUID', name));
         ids.push(values);
         break;
       case 'patient':

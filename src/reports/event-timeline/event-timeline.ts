@@ -1,4 +1,5 @@
 import type { Db } from '../../kernel/db';
+import { isUuid } from '../../kernel/fhir/ids';
 import {
   getHistory,
   listDeliveriesOf,
@@ -34,11 +35,9 @@ export interface EventTimeline {
   }[];
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
 /** The timeline of an event by its inbox id; undefined when there is no such event. */
 export async function tryGetEventTimeline(db: Db, id: string): Promise<EventTimeline | undefined> {
-  const row = UUID.test(id) ? await tryGetEvent(db, id) : undefined;
+  const row = isUuid(id) ? await tryGetEvent(db, id) : undefined;
   return row && timelineOf(db, row);
 }
 
@@ -50,7 +49,7 @@ export async function tryGetSealedEventTimeline(
   db: Db,
   id: string,
 ): Promise<{ sealed: EventRow & SealedEvent; timeline: EventTimeline } | undefined> {
-  const sealed = UUID.test(id) ? await tryGetSealedEvent(db, id) : undefined;
+  const sealed = isUuid(id) ? await tryGetSealedEvent(db, id) : undefined;
   return sealed && { sealed, timeline: await timelineOf(db, sealed) };
 }
 
