@@ -184,7 +184,7 @@ export function fhirTaskRoute(ctx: PipelineContext): FhirRoute {
         'a municipality’s status on a referral delivered to it (focus: the ServiceRequest by identifier); not ' +
         'stored as a Task to read back',
     },
-    handlers: [requireRole('municipality', 'operator'), create],
+    handlers: [requireRole('municipality'), create],
   };
 }
 

@@ -7,7 +7,7 @@ import { trajectoryEventSchema } from '../../mappings/practice/trajectory-event'
 import { receiveTrajectoryEvent, trajectoryEventView } from '../event/trajectory-events';
 import { parseOrThrow } from '../kernel/zod-outcome';
 import { getPrincipal } from '../access/authenticate';
-import { assertCanSeeMunicipality } from '../access/principal';
+import { assertCanSeeMunicipality, assertRole } from '../access/principal';
 import { actorOf } from './request-context';
 import { getRequestTrace } from './access-log';
 import { auditEventRead } from './audit-read';
@@ -27,6 +27,8 @@ export function municipalityRouter(ctx: PipelineContext): Router {
    * again with another body.
    */
   router.post('/referrals/:id/status', async (req, res) => {
+    // Only a municipality says what became of its referral; operators may read the status (GET), not make it.
+    assertRole(getPrincipal(res), 'municipality');
     const update = parseStatusUpdate(jsonBodyOf(req));
     const target = await referralFor(ctx, req.params.id, res);
     await recordAndAnswer(ctx, req, res, target, update);
@@ -52,6 +54,8 @@ export function municipalityRouter(ctx: PipelineContext): Router {
    * the municipality as system of record; 422 naming the field for a bad body (free text included).
    */
   router.post('/trajectories/events', async (req, res) => {
+    // Only a municipality registers its trajectories: an operator's key reaches every practice, not one municipality.
+    assertRole(getPrincipal(res), 'municipality');
     const event = parseOrThrow(trajectoryEventSchema, jsonBodyOf(req));
     assertCanSeeMunicipality(getPrincipal(res), event.municipality);
     const actor = { ...actorOf(req, res), onBehalfOf: { kind: 'municipality' as const, code: event.municipality } };

@@ -11,11 +11,14 @@ describe('authorisation: every route × role × own and other tenant', () => {
   let receiver: TestReceiver;
   let app: TestApp;
   let ownEventId = '';
+  let ownReferralId = '';
 
   beforeAll(async () => {
     receiver = await new TestReceiver().start();
     app = await startTestApp({ receiverUrl: receiver.url });
-    const res = await app.request('/his/v1/events', { json: buildReferralEvent() });
+    const referral = buildReferralEvent();
+    ownReferralId = (referral.referral as { id: string }).id;
+    const res = await app.request('/his/v1/events', { json: referral });
     ownEventId = ((await res.json()) as { receipts: { id: string }[] }).receipts[0]!.id;
     await waitFor('the event to be delivered', async () => {
       const v = (await (await app.request(`/his/v1/events/${ownEventId}`)).json()) as { state: string };
@@ -57,6 +60,22 @@ describe('authorisation: every route × role × own and other tenant', () => {
           child: { bsn: '111222333', birthDate: '2013-05-01' },
           trajectory: { id: 'traj-matrix', startDate: '2026-10-01' },
           date: '2026-10-01',
+        },
+      },
+    }),
+    // Each key that gets through records another status; the first is 202, the municipality's own.
+    'POST /municipality/v1/referrals/{id}/status of the referral delivered to GM0226': () => ({
+      path: `/municipality/v1/referrals/${encodeURIComponent(ownReferralId)}/status`,
+      init: { json: { status: 'accepted' } },
+    }),
+    'POST /fhir/Task on the referral delivered to GM0226': () => ({
+      path: '/fhir/Task',
+      init: {
+        json: {
+          resourceType: 'Task',
+          status: 'accepted',
+          intent: 'order',
+          focus: { identifier: { value: ownReferralId } },
         },
       },
     }),
@@ -113,6 +132,17 @@ describe('authorisation: every route × role × own and other tenant', () => {
     ['POST /municipality/v1/trajectories/events (for GM0226, practice 01234567)', 'practice', 403],
     ['POST /municipality/v1/trajectories/events (for GM0226, practice 01234567)', 'auditor', 403],
     ['POST /municipality/v1/trajectories/events (for GM0226, practice 01234567)', null, 401],
+    // An operator's key acts for no municipality: it may read a referral's status, not set it or send trajectories.
+    ['POST /municipality/v1/trajectories/events (for GM0226, practice 01234567)', 'operator', 403],
+    ['POST /municipality/v1/referrals/{id}/status of the referral delivered to GM0226', 'municipality', 202],
+    ['POST /municipality/v1/referrals/{id}/status of the referral delivered to GM0226', 'operator', 403],
+    ['POST /municipality/v1/referrals/{id}/status of the referral delivered to GM0226', 'otherMunicipality', 404],
+    ['POST /municipality/v1/referrals/{id}/status of the referral delivered to GM0226', 'practice', 403],
+    ['POST /municipality/v1/referrals/{id}/status of the referral delivered to GM0226', 'auditor', 403],
+    ['POST /municipality/v1/referrals/{id}/status of the referral delivered to GM0226', null, 401],
+    ['POST /fhir/Task on the referral delivered to GM0226', 'operator', 403],
+    ['POST /fhir/Task on the referral delivered to GM0226', 'practice', 403],
+    ['POST /fhir/Task on the referral delivered to GM0226', null, 401],
     ['GET /admin/v1/trajectory-events', 'operator', 200],
     ['GET /admin/v1/trajectory-events', 'municipality', 403],
     ['GET /admin/v1/trajectory-events', 'practice', 403],

@@ -446,7 +446,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
       path: '/municipality/v1/referrals/{id}/status',
       summary: 'A municipality’s status on a referral delivered to it, by the identifier it received',
       tag: 'Municipality',
-      roles: ['municipality', 'operator'],
+      roles: ['municipality'],
       request: {
         params: referralKey,
         headers: idempotencyKeyHeader,
@@ -492,7 +492,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
         'A trajectory event registered in the municipality’s system (intake, contact, referral, closure), for the ' +
         'child’s practice; only where the agreement names the municipality as system of record (else 403)',
       tag: 'Municipality',
-      roles: ['municipality', 'operator'],
+      roles: ['municipality'],
       request: { body: { required: true, content: json(trajectoryEventSchema) } },
       ok: {
         status: 202,
@@ -516,7 +516,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
         'A referral’s status as a FHIR Task (focus: the ServiceRequest by identifier or reference), like the status ' +
         'route',
       tag: 'FHIR',
-      roles: ['municipality', 'operator'],
+      roles: ['municipality'],
       request: {
         headers: idempotencyKeyHeader,
         body: { required: true, content: { 'application/fhir+json': { schema: s.anyJson } } },
