@@ -4,7 +4,7 @@ import type { ErrorRequestHandler, Request, Response } from 'express';
 import type { Logger } from 'pino';
 import { httpStatusOf, payloadTooLarge, serviceUnavailable, unsupportedEncoding } from '../kernel/fhir/outcomes';
 import { isOutageError, type OutageLog } from '../kernel/outage';
-import { errorFields } from '../kernel/logger';
+import { errorFields, unexpectedErrorFields } from '../kernel/logger';
 import { routeOf, tryGetRequestTrace } from './access-log';
 
 export interface ErrorHandlerOptions {
@@ -32,14 +32,12 @@ export function errorHandler({ log, bodyLimit, onRefusal, outages }: ErrorHandle
     }
     outages.noticed(err);
     if (!outcome || (status >= 500 && status !== 503)) {
-      const e = err as Error;
       log.error(
         {
           method: req.method,
           route: routeOf(res),
           traceId: tryGetRequestTrace(res)?.traceId,
-          error: e?.name,
-          reason: e?.message,
+          ...unexpectedErrorFields(err),
         },
         'unexpected error',
       );

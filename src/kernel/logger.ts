@@ -44,3 +44,26 @@ export function errorFields(err: unknown): { error: string; reason: string } {
   const e = err as Partial<Error> | undefined;
   return { error: e?.name ?? typeof err, reason: e?.message ?? String(err) };
 }
+
+/**
+ * How an error nobody expected is logged (an answer of 500): its class, its code and where it was thrown, but not
+ * its message. Such errors come from code that was not written to keep data out of its messages: a HIS dialect's
+ * mapper, `JSON.parse` (V8 quotes the text it could not read), PostgreSQL (which quotes the value it refused). The
+ * frames say where to look; the request's trace id finds the request.
+ */
+export function unexpectedErrorFields(err: unknown): { error: string; code?: string; at: string[] } {
+  const e = err as Partial<Error> & { code?: unknown };
+  const at = (typeof e?.stack === 'string' ? e.stack.split('\n') : [])
+    .filter((line) => /^\s+at /.test(line))
+    .slice(0, STACK_FRAMES_LOGGED)
+    .map((line) =>
+      line
+        .trim()
+        .slice(3)
+        .replaceAll(process.cwd() + '/', ''),
+    );
+  return { error: e?.name ?? typeof err, ...(typeof e?.code === 'string' ? { code: e.code } : {}), at };
+}
+
+/** Enough frames to see the caller of a library function, few enough for one log line. */
+const STACK_FRAMES_LOGGED = 5;

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { getStatus, notFound, OperationOutcomeError } from '@medplum/core';
 import express, { Router, type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
 import { newToken, sameSecret, type ConsoleSessionStore } from '../../access/console-sessions';
-import { errorFields } from '../../kernel/logger';
+import { errorFields, unexpectedErrorFields } from '../../kernel/logger';
 import { isOutageError } from '../../kernel/outage';
 import { RETRY_AFTER_S } from '../error-handler';
 import type { PipelineContext } from '../../event/context';
@@ -307,7 +307,7 @@ function consoleErrors(ctx: PipelineContext): ErrorRequestHandler {
     // outage itself is logged once.
     ctx.outages.noticed(err);
     if (status >= 500 && status !== 503) {
-      ctx.log.error({ method: req.method, path: req.baseUrl, ...errorFields(err) }, 'console error');
+      ctx.log.error({ method: req.method, path: req.baseUrl, ...unexpectedErrorFields(err) }, 'console error');
     }
     if (res.headersSent) {
       return;
