@@ -22,7 +22,8 @@ import { hisRouter } from './his-router';
 import { methodNotAllowedHandler } from './method-not-allowed';
 import { documentedRoutes } from './openapi/document';
 import { auditRefusal } from './refusal-audit';
-import { JSON_MEDIA_TYPES } from './json-body';
+import { dialectTextMediaTypes, JSON_MEDIA_TYPES } from './json-body';
+import { DIALECTS } from '../../mappings/his/index';
 import { FORM_BODY_LIMIT, FORM_MEDIA_TYPE, noteInvalidUtf8, rejectUnstorableText } from './text-guard';
 
 export interface AppOptions {
@@ -47,7 +48,7 @@ export function createApp(ctx: PipelineContext, opts: AppOptions): express.Expre
   const limit = ctx.config.BODY_LIMIT;
   const verify = noteInvalidUtf8;
   app.use(express.json({ limit, strict: false, type: [...JSON_MEDIA_TYPES], verify }));
-  app.use(express.text({ limit, type: ['text/csv'], verify }));
+  app.use(express.text({ limit, type: dialectTextMediaTypes(DIALECTS), verify }));
   // Form bodies (FHIR POST _search) are read here too, with that route's own limit, so the guard sees them.
   app.use(express.text({ limit: FORM_BODY_LIMIT, type: [FORM_MEDIA_TYPE], verify }));
   app.use(rejectUnstorableText());

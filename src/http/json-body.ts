@@ -7,6 +7,19 @@ export const JSON_MEDIA_TYPES = ['application/json', 'application/fhir+json'] as
 
 const JSON_TYPE = /^\s*application\/(fhir\+)?json\s*(;|$)/i;
 
+/** Whether a media type (without parameters) is one the JSON body parser reads. */
+export function isJsonMediaType(type: string): boolean {
+  return (JSON_MEDIA_TYPES as readonly string[]).includes(type);
+}
+
+/**
+ * The media types of the HIS dialects that are not JSON (CSV, and any dialect added for another export): the API
+ * reads them as text, so that a new dialect's media type needs no other line than the dialect's own.
+ */
+export function dialectTextMediaTypes(dialects: readonly { contentTypes: readonly string[] }[]): string[] {
+  return [...new Set(dialects.flatMap((d) => d.contentTypes))].filter((t) => !isJsonMediaType(t));
+}
+
 /** Whether the request carries a body, whatever its media type (as `type-is` decides it). */
 function hasBody(req: Request): boolean {
   return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;

@@ -6,6 +6,7 @@ import {
 } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
 import { DIALECTS } from '../../../mappings/his/index';
+import { isJsonMediaType } from '../json-body';
 import type { FhirResourceProvider } from '../../reports/fhir-search/resource-provider';
 import { deadLetterFilter, feedbackFilter, trajectoryEventFilter } from '../../reports/dead-letters/dead-letters';
 import { pauseBody } from '../admin-router';
@@ -258,13 +259,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
         }),
         body: {
           required: true,
-          content: {
-            'application/json': {
-              schema: { oneOf: [dialectRef('generic-json'), dialectRef('fhir-bundle')] },
-            },
-            [FHIR_JSON]: { schema: dialectRef('fhir-bundle') },
-            'text/csv': { schema: { type: 'string', description: 'one event per row; columns as in CsvRow' } },
-          },
+          content: dialectBodies(),
         },
       },
       ok: {
@@ -760,6 +755,24 @@ export function openApiDocument(opts: OpenApiOptions): ReturnType<OpenApiGenerat
 
 function dialectSchemaName(dialect: string): string {
   return { 'generic-json': 'GenericJsonBody', 'fhir-bundle': 'FhirBundleBody', csv: 'CsvRow' }[dialect] ?? dialect;
+}
+
+/**
+ * The body of `POST /his/v1/events` per media type, from the dialects that read it: a JSON type's body is one of their
+ * schemas; a text type's is text, whose records (rows) are described by the dialect's schema.
+ */
+function dialectBodies(): Record<string, { schema: object }> {
+  const mediaTypes = [...new Set(DIALECTS.flatMap((d) => d.contentTypes))];
+  return Object.fromEntries(
+    mediaTypes.map((type) => {
+      const refs = DIALECTS.filter((d) => d.contentTypes.includes(type)).map((d) => dialectRef(d.name));
+      if (isJsonMediaType(type)) {
+        return [type, { schema: refs.length === 1 ? refs[0]! : { oneOf: refs } }];
+      }
+      const rows = refs.map((r) => r.$ref.split('/').pop()).join(' or ');
+      return [type, { schema: { type: 'string', description: `one event per row; a row as in ${rows}` } }];
+    }),
+  );
 }
 
 /** A reference to a dialect's body schema (a CSV row's for csv), registered from the dialect's jsonSchema(). */
