@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { HisDialect } from '../../src/contracts/his-dialect';
+import type * as HisDialects from '../../mappings/his/index';
 import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
 
 /**
@@ -9,7 +10,7 @@ import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runt
  * JSON and `text/csv` bodies, and answered this one 415 while naming its type among the supported ones.
  */
 jest.mock('../../mappings/his/index', () => {
-  const actual = jest.requireActual<typeof import('../../mappings/his/index')>('../../mappings/his/index');
+  const actual = jest.requireActual<typeof HisDialects>('../../mappings/his/index');
   const csv = actual.DIALECTS.find((d) => d.name === 'csv')!;
   const tsv: HisDialect = {
     ...csv,

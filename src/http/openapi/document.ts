@@ -764,7 +764,7 @@ function dialectSchemaName(dialect: string): string {
 function dialectBodies(): Record<string, { schema: object }> {
   const mediaTypes = [...new Set(DIALECTS.flatMap((d) => d.contentTypes))];
   return Object.fromEntries(
-    mediaTypes.map((type) => {
+    mediaTypes.map((type): [string, { schema: object }] => {
       const refs = DIALECTS.filter((d) => d.contentTypes.includes(type)).map((d) => dialectRef(d.name));
       if (isJsonMediaType(type)) {
         return [type, { schema: refs.length === 1 ? refs[0]! : { oneOf: refs } }];
