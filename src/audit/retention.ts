@@ -1,5 +1,7 @@
+import type { AuditEvent } from '@medplum/fhirtypes';
 import type { Db } from '../kernel/db';
 import { tryGetCheckpoint, verifyTenant } from './verify';
+import { appendInTransaction } from './writer';
 
 /** Arbitrary but fixed: two processes purging the same chain at once would race for the same checkpoint. */
 const PURGE_LOCK = 727_513;
@@ -15,11 +17,17 @@ export interface ChainPurge {
  * Deletes the rows of one chain recorded before `cutoff`, from the oldest end and without holes: up to the row
  * before the first one that must stay (a row committed late may carry an earlier time than the row before it).
  * Verifies the rows to be deleted first: a purge must never erase the evidence of tampering.
+ *
+ * The checkpoint, the delete and the purge's own AuditEvent (`purgeEvent`, appended to the same chain after its
+ * head) commit in one transaction: there is no moment, and no crash, after which rows are gone and their purge is
+ * not recorded (verification would report such a checkpoint as forged). When the AuditEvent cannot be appended,
+ * nothing is purged and this throws.
  */
 export async function purgeChain(
   db: Db,
   tenant: string,
   cutoff: Date,
+  purgeEvent: (purge: ChainPurge) => AuditEvent,
 ): Promise<ChainPurge | { reason: string } | undefined> {
   const checkpoint = await tryGetCheckpoint(db, tenant);
   const [bound] = await db.query<{ last: number | null }>(
@@ -73,6 +81,10 @@ export async function purgeChain(
     // checkpoint: the one just recorded.
     await tx.query("SET LOCAL jeugdbrug.audit_purge = 'on'");
     await tx.query('DELETE FROM audit_event WHERE tenant = $1 AND seq <= $2', [tenant, last]);
-    return { tenant, purgedRows: n, checkpointSeq: last };
+    const purge = { tenant, purgedRows: n, checkpointSeq: last };
+    // Last, so the chain head's lock (writers of this chain wait on it) is held only until the commit. After the
+    // head, which is at or past `last`: verification looks for it after the checkpoint.
+    await appendInTransaction(tx, tenant, purgeEvent(purge));
+    return purge;
   });
 }

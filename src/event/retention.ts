@@ -1,4 +1,6 @@
+import type { AuditEvent } from '@medplum/fhirtypes';
 import { operatorAction, SYSTEM_RETENTION } from '../audit/audit-events';
+import { errorFields } from '../kernel/logger';
 import { startPeriodic } from '../kernel/periodic';
 import { purgeChain, type ChainPurge } from '../audit/retention';
 import { listChainTenants } from '../audit/verify';
@@ -16,9 +18,9 @@ import { clearFinishedFeedbackAnswers, clearFinishedPayloads, clearFinishedTraje
  *   event's payload, a trajectory event's with its content, a status update's the same period after its delivery
  *   ended. Their summaries stay (receiver-answer.ts: codes, type and size, no text).
  * - Audit rows are kept `AUDIT_RETENTION_DAYS` (five years: the common NEN 7513 requirement), then deleted from the
- *   oldest end of each chain. A checkpoint (seq and hash of the last deleted row) is recorded in the same
- *   transaction, so verification starts from it and the chain stays verifiable; the database refuses any other
- *   delete (migration 002).
+ *   oldest end of each chain. A checkpoint (seq and hash of the last deleted row) and the purge's AuditEvent are
+ *   recorded in the same transaction, so verification starts from it and the chain stays verifiable, and no purge
+ *   is ever done without its AuditEvent; the database refuses any other delete (migration 002).
  */
 
 const DEFAULT_AUDIT_RETENTION_DAYS = 1826;
@@ -71,8 +73,30 @@ export async function purgeExpired(
   const cutoff = new Date(now.getTime() - settings.auditRetentionDays * DAY_MS);
   const chains: ChainPurge[] = [];
   const skipped: { tenant: string; reason: string }[] = [];
+  // Each chain's purge writes its own AuditEvent in the transaction that deletes the rows.
+  const purgeEvent = (c: ChainPurge): AuditEvent =>
+    operatorAction({
+      actor: SYSTEM_RETENTION,
+      action: 'purge',
+      target: `audit_checkpoint/${c.tenant}/${c.checkpointSeq}`,
+      description: `${c.purgedRows} audit rows older than ${settings.auditRetentionDays} days deleted, up to seq ${c.checkpointSeq}`,
+    });
   for (const tenant of await listChainTenants(ctx.db)) {
-    const result = await purgeChain(ctx.db, tenant, cutoff);
+    let result: Awaited<ReturnType<typeof purgeChain>>;
+    try {
+      result = await purgeChain(ctx.db, tenant, cutoff, purgeEvent);
+    } catch (err) {
+      // Rolled back: nothing of this chain was purged. The next run tries again.
+      skipped.push({
+        tenant,
+        reason: `not purged: its purge AuditEvent could not be written (${errorFields(err).reason})`,
+      });
+      ctx.log.error(
+        { tenant, ...errorFields(err) },
+        'audit chain not purged: its purge AuditEvent could not be written',
+      );
+      continue;
+    }
     if (result) {
       // purgeChain verified the rows it meant to delete: that verdict is the chain's last verify result.
       ctx.metrics?.recordAuditVerify(tenant, !('reason' in result));
@@ -96,19 +120,6 @@ export async function purgeExpired(
           description:
             `content of ${count} finished events and status updates (payloads, receivers' answers) older than ` +
             `${settings.inboxPayloadRetentionDays} days removed`,
-        }),
-      ),
-    );
-  }
-  for (const c of chains) {
-    audits.push(
-      ctx.audit.append(
-        c.tenant,
-        operatorAction({
-          actor: SYSTEM_RETENTION,
-          action: 'purge',
-          target: `audit_checkpoint/${c.tenant}/${c.checkpointSeq}`,
-          description: `${c.purgedRows} audit rows older than ${settings.auditRetentionDays} days deleted, up to seq ${c.checkpointSeq}`,
         }),
       ),
     );

@@ -207,13 +207,16 @@ describe('signed history: a chain must extend every checkpoint signed before', (
     await signer.signNow();
     await write(3);
     await signer.signNow();
-    // The purge as retention does it, its AuditEvent included; then time passes beyond the retention period.
-    const purge = await purgeChain(db, TENANT, new Date(Date.now() + DAY_MS));
-    expect(purge).toMatchObject({ checkpointSeq: 5 });
-    await new AuditWriter(db).append(
-      TENANT,
-      operatorAction({ actor: SYSTEM_RETENTION, action: 'purge', target: `audit_checkpoint/${TENANT}/5` }),
+    // The purge as retention does it, its AuditEvent included (in the same transaction); then time passes beyond
+    // the retention period.
+    const purge = await purgeChain(db, TENANT, new Date(Date.now() + DAY_MS), (c) =>
+      operatorAction({
+        actor: SYSTEM_RETENTION,
+        action: 'purge',
+        target: `audit_checkpoint/${c.tenant}/${c.checkpointSeq}`,
+      }),
     );
+    expect(purge).toMatchObject({ checkpointSeq: 5 });
     const later = new Date(Date.now() + 3 * DAY_MS);
     expect(await verified({ now: later, retentionDays: 2 })).toMatchObject({ ok: true, checkpoint: { seq: 5 } });
     expect(await verified({ retentionDays: 2 })).toMatchObject({ ok: false, brokenAtSeq: 5 });
