@@ -398,6 +398,51 @@ async function extendsFrom(
   return v.ok && v.headSeq === head.seq && v.headHash === head.hash;
 }
 
+/** How a signed checkpoint is named in what verification and the export say. */
+const namedCheckpoint = (h: SignedHead): string =>
+  `the checkpoint signed at ${h.signedAt} with key ${h.kid} (seq ${h.seq}, hash ${h.hash})`;
+
+/**
+ * Signs an export's end (`GET /audit/v1/export`) only when the signed history vouches for it, with the signer's own
+ * check: the chain's current head extends the last signed head, and so does the export's end, or, when it lies
+ * before that head, it links up to the first signed head at or after it (whose hash covers every row before it).
+ * Otherwise the chain was rewritten or cut since it was signed, and a signature on the export would vouch for that:
+ * the contradicted checkpoint comes back instead. Only rows since the signed heads concerned are read. With nothing
+ * signed yet there is nothing to contradict.
+ */
+export async function signExportEnd(
+  db: Db,
+  keys: SigningKeys,
+  file: CheckpointFile,
+  end: { tenant: string; seq: number; hash: string },
+): Promise<{ signedHead: SignedHead } | { signedCheckpoint: SignedHead; problem: string }> {
+  const { heads } = file.history(publicKeysOf(keys), end.tenant);
+  const newest = heads.at(-1);
+  if (newest) {
+    const head = (await tryGetChainHead(db, end.tenant)) ?? { seq: 0, hash: '' };
+    if (!(await extendsSignedHead(db, end.tenant, newest, head))) {
+      return {
+        signedCheckpoint: newest,
+        problem: `the chain's head (seq ${head.seq}) does not extend ${namedCheckpoint(newest)}: the chain was rewritten or cut since; not signed`,
+      };
+    }
+    const after = heads.find((h) => h.seq >= end.seq);
+    const vouched = after
+      ? after.seq === end.seq
+        ? after.hash === end.hash
+        : await extendsFrom(db, end.tenant, end, after)
+      : await extendsSignedHead(db, end.tenant, newest, end);
+    if (!vouched) {
+      const named = after ?? newest;
+      return {
+        signedCheckpoint: named,
+        problem: `the export's end (seq ${end.seq}) does not ${after ? 'link up to' : 'extend'} ${namedCheckpoint(named)}: the chain was rewritten or cut since; not signed`,
+      };
+    }
+  }
+  return { signedHead: signHead(keys.current, end) };
+}
+
 /** Delivers checkpoints to a witness URL, oldest first, retried with back-off (30 s doubling to 1 h) until 2xx. */
 class Witness {
   private pending: SignedHead[] = [];

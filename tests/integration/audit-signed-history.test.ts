@@ -9,6 +9,7 @@ import {
   HeadSigner,
   openSignedHeads,
   publicKeysOf,
+  signExportEnd,
   signHead,
   type SignedTenantVerdict,
 } from '../../src/audit/signed-heads';
@@ -162,6 +163,51 @@ describe('signed history: a chain must extend every checkpoint signed before', (
     await asSuperuser('UPDATE audit_chain_head SET hash = $2 WHERE tenant = $1', [TENANT, head.hash]);
     await writer.append(TENANT, event(10));
     expect((await verifyTenant(db, TENANT)).ok).toBe(true);
+  });
+
+  /** An export's end: the row at `seq` as the export reads it. */
+  async function endAt(seq: number): Promise<{ tenant: string; seq: number; hash: string }> {
+    const [row] = await db.query<{ hash: string }>('SELECT hash FROM audit_event WHERE tenant = $1 AND seq = $2', [
+      TENANT,
+      seq,
+    ]);
+    return { tenant: TENANT, seq, hash: row!.hash };
+  }
+
+  it("signs an export's end that the signed history vouches for, before, at or after the last signed head", async () => {
+    // Nothing signed yet: nothing to contradict.
+    await write(3);
+    expect(await signExportEnd(db, signed.keys, signed.file, await endAt(3))).toMatchObject({
+      signedHead: { tenant: TENANT, seq: 3 },
+    });
+    await signer.signNow();
+    await write(3);
+    await signer.signNow();
+    await write(2);
+    for (const seq of [2, 3, 5, 6, 8]) {
+      const end = await endAt(seq);
+      expect(await signExportEnd(db, signed.keys, signed.file, end)).toEqual({
+        signedHead: expect.objectContaining({ tenant: TENANT, seq, hash: end.hash }),
+      });
+    }
+  });
+
+  it("does not sign an export's end when the chain does not extend the last signed head, and names it", async () => {
+    await write(5);
+    await signer.signNow();
+    const last = lines().at(-1)! as { seq: number; hash: string; signedAt: string; kid: string };
+    // Cut after row 3 and grown again, consistently: every link checks, the head matches its last row.
+    await cutAfter(3);
+    await write(4);
+    expect((await verifyTenant(db, TENANT)).ok).toBe(true);
+    for (const seq of [7, 5, 4, 3, 2]) {
+      const verdict = await signExportEnd(db, signed.keys, signed.file, await endAt(seq));
+      expect(verdict).not.toHaveProperty('signedHead');
+      expect(verdict).toMatchObject({
+        signedCheckpoint: { seq: 5, hash: last.hash },
+        problem: expect.stringContaining(`the checkpoint signed at ${last.signedAt} with key ${last.kid} (seq 5`),
+      });
+    }
   });
 
   /** The auditor's forged purge: any user with DELETE can set the session flag. */
