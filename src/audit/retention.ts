@@ -1,5 +1,6 @@
 import type { AuditEvent } from '@medplum/fhirtypes';
 import type { Db } from '../kernel/db';
+import type { PurgeCheckpoint } from './signed-heads';
 import { tryGetCheckpoint, verifyTenant } from './verify';
 import { appendInTransaction } from './writer';
 
@@ -21,13 +22,15 @@ export interface ChainPurge {
  * The checkpoint, the delete and the purge's own AuditEvent (`purgeEvent`, appended to the same chain after its
  * head) commit in one transaction: there is no moment, and no crash, after which rows are gone and their purge is
  * not recorded (verification would report such a checkpoint as forged). When the AuditEvent cannot be appended,
- * nothing is purged and this throws.
+ * nothing is purged and this throws. With `sign` (the audit signing key), the checkpoint carries its signature, which
+ * verification with the keys requires.
  */
 export async function purgeChain(
   db: Db,
   tenant: string,
   cutoff: Date,
   purgeEvent: (purge: ChainPurge) => AuditEvent,
+  sign?: (checkpoint: PurgeCheckpoint) => { readonly kid: string; readonly sig: string },
 ): Promise<ChainPurge | { reason: string } | undefined> {
   const checkpoint = await tryGetCheckpoint(db, tenant);
   const [bound] = await db.query<{ last: number | null }>(
@@ -73,9 +76,14 @@ export async function purgeChain(
       'SELECT count(*)::float8 AS n FROM audit_event WHERE tenant = $1 AND seq <= $2',
       [tenant, last],
     );
+    // Signed with the audit signing key, which never enters the database: verification with the keys accepts no
+    // other checkpoint. The time is taken here, to the millisecond, so the stored value is exactly the signed one.
+    const checkpoint = { tenant, seq: last, hash: row.hash, purgedAt: new Date().toISOString(), purgedRows: n };
+    const signature = sign?.(checkpoint);
     await tx.query(
-      'INSERT INTO audit_checkpoint (tenant, seq, hash, purged_at, purged_rows) VALUES ($1, $2, $3, now(), $4)',
-      [tenant, last, row.hash, n],
+      `INSERT INTO audit_checkpoint (tenant, seq, hash, purged_at, purged_rows, kid, sig)
+       VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+      [tenant, last, row.hash, checkpoint.purgedAt, n, signature?.kid ?? null, signature?.sig ?? null],
     );
     // The trigger lets this delete through only in a transaction that says it is the purge, and only up to a
     // checkpoint: the one just recorded.

@@ -3,6 +3,7 @@ import { operatorAction, SYSTEM_RETENTION } from '../audit/audit-events';
 import { errorFields } from '../kernel/logger';
 import { startPeriodic } from '../kernel/periodic';
 import { purgeChain, type ChainPurge } from '../audit/retention';
+import { signPurgeCheckpoint, type PurgeCheckpoint } from '../audit/signed-heads';
 import { listChainTenants } from '../audit/verify';
 import type { PipelineContext } from './context';
 import { clearFinishedFeedbackAnswers, clearFinishedPayloads, clearFinishedTrajectoryPayloads } from './event-store';
@@ -62,7 +63,8 @@ export interface PurgeReport {
 
 /** Clears and deletes what is past its retention at `now`; every purge is itself audited (operator action `purge`). */
 export async function purgeExpired(
-  ctx: Pick<PipelineContext, 'db' | 'audit' | 'config' | 'log'> & Partial<Pick<PipelineContext, 'metrics'>>,
+  ctx: Pick<PipelineContext, 'db' | 'audit' | 'config' | 'log'> &
+    Partial<Pick<PipelineContext, 'metrics' | 'signedHeads'>>,
   now: Date = new Date(),
   settings: RetentionSettings = retentionSettingsOf(ctx.config),
 ): Promise<PurgeReport> {
@@ -81,10 +83,13 @@ export async function purgeExpired(
       target: `audit_checkpoint/${c.tenant}/${c.checkpointSeq}`,
       description: `${c.purgedRows} audit rows older than ${settings.auditRetentionDays} days deleted, up to seq ${c.checkpointSeq}`,
     });
+  // The checkpoint signed with this process's audit signing key (every process has it; see src/runtime.ts).
+  const key = ctx.signedHeads?.keys.current;
+  const sign = key ? (cp: PurgeCheckpoint) => signPurgeCheckpoint(key, cp) : undefined;
   for (const tenant of await listChainTenants(ctx.db)) {
     let result: Awaited<ReturnType<typeof purgeChain>>;
     try {
-      result = await purgeChain(ctx.db, tenant, cutoff, purgeEvent);
+      result = await purgeChain(ctx.db, tenant, cutoff, purgeEvent, sign);
     } catch (err) {
       // Rolled back: nothing of this chain was purged. The next run tries again.
       skipped.push({
@@ -156,7 +161,7 @@ async function purgePayloads(ctx: Pick<PipelineContext, 'db'>, before: Date): Pr
  * timer and resolves once a purge in progress has finished, so shutdown can close the database after it.
  */
 export function startRetention(
-  ctx: Pick<PipelineContext, 'db' | 'audit' | 'config' | 'log'>,
+  ctx: Pick<PipelineContext, 'db' | 'audit' | 'config' | 'log' | 'signedHeads'>,
   intervalMs: number = retentionSettingsOf(ctx.config).intervalMs,
 ): () => Promise<void> {
   return startPeriodic(intervalMs, () => purgeExpired(ctx), ctx.log, 'retention purge failed');
