@@ -312,6 +312,10 @@ export type SignedTenantVerdict = TenantVerdict & {
   readonly invalidCheckpointLines?: number;
 };
 
+/** How a signed checkpoint is named in what verification and the export say. */
+const namedCheckpoint = (h: SignedHead): string =>
+  `the checkpoint signed at ${h.signedAt} with key ${h.kid} (seq ${h.seq}, hash ${h.hash})`;
+
 /**
  * How long before its signing a row after a signed head may have been written: the signer reads a head and signs it
  * within one round (milliseconds to seconds); an hour is room to spare, and small against any retention period.
@@ -365,8 +369,7 @@ export async function checkSignedCheckpoint(
   if (!verdict.ok) {
     return { ...verdict, signedCheckpoint: reportOf(newest), ...extra };
   }
-  const named = (h: SignedHead): string =>
-    `the checkpoint signed at ${h.signedAt} with key ${h.kid} (seq ${h.seq}, hash ${h.hash})`;
+  const named = namedCheckpoint;
   const contradiction = (h: SignedHead, problem: string, brokenAtSeq = h.seq): SignedTenantVerdict => ({
     tenant: verdict.tenant,
     ok: false,
@@ -470,10 +473,6 @@ async function extendsFrom(
   const v = await verifyTenant(db, tenant, { from, upToSeq: head.seq });
   return v.ok && v.headSeq === head.seq && v.headHash === head.hash;
 }
-
-/** How a signed checkpoint is named in what verification and the export say. */
-const namedCheckpoint = (h: SignedHead): string =>
-  `the checkpoint signed at ${h.signedAt} with key ${h.kid} (seq ${h.seq}, hash ${h.hash})`;
 
 /**
  * Signs an export's end (`GET /audit/v1/export`) only when the signed history vouches for it, with the signer's own
