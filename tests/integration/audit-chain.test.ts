@@ -443,6 +443,9 @@ describe('retention purge', () => {
     expect(await verifyTenant(db, tenant)).toEqual(
       expect.objectContaining({ ok: true, headSeq: 7, checkpoint: expect.objectContaining({ seq: 4 }) }),
     );
+    // The writer that left the head at 6 before the purge appends after the purge's AuditEvent.
+    await writer.append(tenant, event(99));
+    expect(await verifyTenant(db, tenant)).toEqual(expect.objectContaining({ ok: true, headSeq: 8 }));
   });
 
   it('verifies a chain whose purge commits while it is being verified', async () => {
