@@ -1,5 +1,8 @@
+import type { AuditEvent } from '@medplum/fhirtypes';
 import type { Db } from '../kernel/db';
+import type { PurgeCheckpoint } from './signed-heads';
 import { tryGetCheckpoint, verifyTenant } from './verify';
+import { appendInTransaction } from './writer';
 
 /** Arbitrary but fixed: two processes purging the same chain at once would race for the same checkpoint. */
 const PURGE_LOCK = 727_513;
@@ -15,11 +18,19 @@ export interface ChainPurge {
  * Deletes the rows of one chain recorded before `cutoff`, from the oldest end and without holes: up to the row
  * before the first one that must stay (a row committed late may carry an earlier time than the row before it).
  * Verifies the rows to be deleted first: a purge must never erase the evidence of tampering.
+ *
+ * The checkpoint, the delete and the purge's own AuditEvent (`purgeEvent`, appended to the same chain after its
+ * head) commit in one transaction: there is no moment, and no crash, after which rows are gone and their purge is
+ * not recorded (verification would report such a checkpoint as forged). When the AuditEvent cannot be appended,
+ * nothing is purged and this throws. With `sign` (the audit signing key), the checkpoint carries its signature, which
+ * verification with the keys requires.
  */
 export async function purgeChain(
   db: Db,
   tenant: string,
   cutoff: Date,
+  purgeEvent: (purge: ChainPurge) => AuditEvent,
+  sign?: (checkpoint: PurgeCheckpoint) => { readonly kid: string; readonly sig: string },
 ): Promise<ChainPurge | { reason: string } | undefined> {
   const checkpoint = await tryGetCheckpoint(db, tenant);
   const [bound] = await db.query<{ last: number | null }>(
@@ -65,14 +76,23 @@ export async function purgeChain(
       'SELECT count(*)::float8 AS n FROM audit_event WHERE tenant = $1 AND seq <= $2',
       [tenant, last],
     );
+    // Signed with the audit signing key, which never enters the database: verification with the keys accepts no
+    // other checkpoint. The time is taken here, to the millisecond, so the stored value is exactly the signed one.
+    const checkpoint = { tenant, seq: last, hash: row.hash, purgedAt: new Date().toISOString(), purgedRows: n };
+    const signature = sign?.(checkpoint);
     await tx.query(
-      'INSERT INTO audit_checkpoint (tenant, seq, hash, purged_at, purged_rows) VALUES ($1, $2, $3, now(), $4)',
-      [tenant, last, row.hash, n],
+      `INSERT INTO audit_checkpoint (tenant, seq, hash, purged_at, purged_rows, kid, sig)
+       VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+      [tenant, last, row.hash, checkpoint.purgedAt, n, signature?.kid ?? null, signature?.sig ?? null],
     );
     // The trigger lets this delete through only in a transaction that says it is the purge, and only up to a
     // checkpoint: the one just recorded.
     await tx.query("SET LOCAL jeugdbrug.audit_purge = 'on'");
     await tx.query('DELETE FROM audit_event WHERE tenant = $1 AND seq <= $2', [tenant, last]);
-    return { tenant, purgedRows: n, checkpointSeq: last };
+    const purge = { tenant, purgedRows: n, checkpointSeq: last };
+    // Last, so the chain head's lock (writers of this chain wait on it) is held only until the commit. After the
+    // head, which is at or past `last`: verification looks for it after the checkpoint.
+    await appendInTransaction(tx, tenant, purgeEvent(purge));
+    return purge;
   });
 }

@@ -152,6 +152,59 @@ export function signHead(key: SigningKeys['current'], head: { tenant: string; se
   return { ...unsigned, kid: key.kid, sig };
 }
 
+/** A retention purge's checkpoint as it is signed: the last purged row, when, and how many rows went. */
+export interface PurgeCheckpoint {
+  readonly tenant: string;
+  readonly seq: number;
+  readonly hash: string;
+  /** ISO 8601 to the millisecond, as stored in `audit_checkpoint.purged_at` and read back. */
+  readonly purgedAt: string;
+  readonly purgedRows: number;
+}
+
+/** What a purge checkpoint's signature covers; labelled apart from a head's, so neither passes for the other. */
+function purgeSigningInput(cp: PurgeCheckpoint, kid: string): Buffer {
+  return Buffer.from(
+    `jeugdbrug-audit-purge/1\n${kid}\n${cp.tenant}\n${cp.seq}\n${cp.hash}\n${cp.purgedAt}\n${cp.purgedRows}`,
+    'utf8',
+  );
+}
+
+/**
+ * Signs a retention purge's checkpoint (stored with it in `audit_checkpoint.kid` and `sig`): the key never enters
+ * the database, so someone with database access alone cannot record a purge that verifies.
+ */
+export function signPurgeCheckpoint(
+  key: SigningKeys['current'],
+  cp: PurgeCheckpoint,
+): { readonly kid: string; readonly sig: string } {
+  return { kid: key.kid, sig: sign(null, purgeSigningInput(cp, key.kid), key.privateKey).toString('base64url') };
+}
+
+/**
+ * Whether the chain's checkpoint at `cp.seq` carries a valid signature by one of `publicKeys` over what it says.
+ * A checkpoint recorded before purges were signed (migration 028) has none and does not pass.
+ */
+async function isSignedPurge(
+  db: Db,
+  cp: PurgeCheckpoint,
+  publicKeys: ReadonlyMap<string, KeyObject>,
+): Promise<boolean> {
+  const [row] = await db.query<{ kid: string | null; sig: string | null }>(
+    'SELECT kid, sig FROM audit_checkpoint WHERE tenant = $1 AND seq = $2',
+    [cp.tenant, cp.seq],
+  );
+  const key = row?.kid ? publicKeys.get(row.kid) : undefined;
+  if (!row?.kid || !row.sig || !key) {
+    return false;
+  }
+  try {
+    return verify(null, purgeSigningInput(cp, row.kid), key, Buffer.from(row.sig, 'base64url'));
+  } catch {
+    return false;
+  }
+}
+
 /** Whether `h` is a well-formed checkpoint signed by one of `publicKeys`. */
 function isValidSignedHead(h: unknown, publicKeys: ReadonlyMap<string, KeyObject>): h is SignedHead {
   const s = h as Partial<Record<keyof SignedHead, unknown>> | null;
@@ -259,6 +312,10 @@ export type SignedTenantVerdict = TenantVerdict & {
   readonly invalidCheckpointLines?: number;
 };
 
+/** How a signed checkpoint is named in what verification and the export say. */
+const namedCheckpoint = (h: SignedHead): string =>
+  `the checkpoint signed at ${h.signedAt} with key ${h.kid} (seq ${h.seq}, hash ${h.hash})`;
+
 /**
  * How long before its signing a row after a signed head may have been written: the signer reads a head and signs it
  * within one round (milliseconds to seconds); an hour is room to spare, and small against any retention period.
@@ -283,9 +340,6 @@ export async function checkSignedCheckpoint(
   const { heads, invalidLines } = file.history(publicKeys, verdict.tenant);
   const extra = invalidLines > 0 ? { invalidCheckpointLines: invalidLines } : {};
   const newest = heads.at(-1);
-  if (!newest) {
-    return { ...verdict, signedCheckpoint: null, ...extra };
-  }
   const reportOf = (h: SignedHead): SignedCheckpointReport => ({
     seq: h.seq,
     hash: h.hash,
@@ -293,11 +347,29 @@ export async function checkSignedCheckpoint(
     kid: h.kid,
     where: file.file,
   });
+  const purged = verdict.checkpoint;
+  // Verification starts from the latest retention checkpoint: only a purge signed with the key counts as one.
+  if (verdict.ok && purged && !(await isSignedPurge(db, { tenant: verdict.tenant, ...purged }, publicKeys))) {
+    return {
+      tenant: verdict.tenant,
+      ok: false,
+      rows: verdict.rows,
+      brokenAtSeq: purged.seq,
+      problem:
+        `the retention checkpoint at seq ${purged.seq} is not signed by a known key (purged at ${purged.purgedAt}): ` +
+        'not a retention purge',
+      checkpoint: purged,
+      signedCheckpoint: newest ? reportOf(newest) : null,
+      ...extra,
+    };
+  }
+  if (!newest) {
+    return { ...verdict, signedCheckpoint: null, ...extra };
+  }
   if (!verdict.ok) {
     return { ...verdict, signedCheckpoint: reportOf(newest), ...extra };
   }
-  const named = (h: SignedHead): string =>
-    `the checkpoint signed at ${h.signedAt} with key ${h.kid} (seq ${h.seq}, hash ${h.hash})`;
+  const named = namedCheckpoint;
   const contradiction = (h: SignedHead, problem: string, brokenAtSeq = h.seq): SignedTenantVerdict => ({
     tenant: verdict.tenant,
     ok: false,
@@ -314,7 +386,6 @@ export async function checkSignedCheckpoint(
   if (headSeq < newest.seq) {
     return contradiction(newest, `the chain ends at seq ${headSeq}, before ${named(newest)}`);
   }
-  const purged = verdict.checkpoint;
   if (purged) {
     // The newest checkpoint signed before the purged rows: they were written after it was signed.
     const before = heads.filter((h) => h.seq < purged.seq).at(-1);
@@ -361,22 +432,27 @@ export async function checkSignedCheckpoint(
 
 /**
  * Whether the chain's current head extends `signed`: the row at its seq (or the retention checkpoint that replaced
- * it) still carries the signed hash, and the rows after it verify and link up to `head`. Only the rows since the
- * last signing are read.
+ * it, signed by one of `publicKeys` as a real purge is) still carries the signed hash, and the rows after it verify
+ * and link up to `head`. Only the rows since the last signing are read.
  */
 async function extendsSignedHead(
   db: Db,
   tenant: string,
   signed: { seq: number; hash: string },
   head: { seq: number; hash: string },
+  publicKeys: ReadonlyMap<string, KeyObject>,
 ): Promise<boolean> {
   if (head.seq < signed.seq) {
     return false;
   }
   const purged = await tryGetCheckpoint(db, tenant);
   if (purged && purged.seq >= signed.seq) {
-    // Rows up to the purge are gone; a purge the signed history contradicts is for verification to report.
-    return purged.seq > signed.seq || purged.hash === signed.hash ? extendsFrom(db, tenant, purged, head) : false;
+    // Rows up to the purge are gone: only a purge signed with the key vouches for them (a forged one is for
+    // verification to report); a purge the signed history contradicts likewise.
+    return (purged.seq > signed.seq || purged.hash === signed.hash) &&
+      (await isSignedPurge(db, { tenant, ...purged }, publicKeys))
+      ? extendsFrom(db, tenant, purged, head)
+      : false;
   }
   const [row] = await db.query<{ hash: string }>('SELECT hash FROM audit_event WHERE tenant = $1 AND seq = $2', [
     tenant,
@@ -396,6 +472,48 @@ async function extendsFrom(
   }
   const v = await verifyTenant(db, tenant, { from, upToSeq: head.seq });
   return v.ok && v.headSeq === head.seq && v.headHash === head.hash;
+}
+
+/**
+ * Signs an export's end (`GET /audit/v1/export`) only when the signed history vouches for it, with the signer's own
+ * check: the chain's current head extends the last signed head, and so does the export's end, or, when it lies
+ * before that head, it links up to the first signed head at or after it (whose hash covers every row before it).
+ * Otherwise the chain was rewritten or cut since it was signed, and a signature on the export would vouch for that:
+ * the contradicted checkpoint comes back instead. Only rows since the signed heads concerned are read. With nothing
+ * signed yet there is nothing to contradict.
+ */
+export async function signExportEnd(
+  db: Db,
+  keys: SigningKeys,
+  file: CheckpointFile,
+  end: { tenant: string; seq: number; hash: string },
+): Promise<{ signedHead: SignedHead } | { signedCheckpoint: SignedHead; problem: string }> {
+  const { heads } = file.history(publicKeysOf(keys), end.tenant);
+  const newest = heads.at(-1);
+  if (newest) {
+    const head = (await tryGetChainHead(db, end.tenant)) ?? { seq: 0, hash: '' };
+    const publicKeys = publicKeysOf(keys);
+    if (!(await extendsSignedHead(db, end.tenant, newest, head, publicKeys))) {
+      return {
+        signedCheckpoint: newest,
+        problem: `the chain's head (seq ${head.seq}) does not extend ${namedCheckpoint(newest)}: the chain was rewritten or cut since; not signed`,
+      };
+    }
+    const after = heads.find((h) => h.seq >= end.seq);
+    const vouched = after
+      ? after.seq === end.seq
+        ? after.hash === end.hash
+        : await extendsFrom(db, end.tenant, end, after)
+      : await extendsSignedHead(db, end.tenant, newest, end, publicKeys);
+    if (!vouched) {
+      const named = after ?? newest;
+      return {
+        signedCheckpoint: named,
+        problem: `the export's end (seq ${end.seq}) does not ${after ? 'link up to' : 'extend'} ${namedCheckpoint(named)}: the chain was rewritten or cut since; not signed`,
+      };
+    }
+  }
+  return { signedHead: signHead(keys.current, end) };
 }
 
 /** Delivers checkpoints to a witness URL, oldest first, retried with back-off (30 s doubling to 1 h) until 2xx. */
@@ -505,7 +623,7 @@ export class HeadSigner {
         continue;
       }
       // A head that does not extend what was signed is a rewritten or cut chain: signing it would vouch for that.
-      if (last && !(await extendsSignedHead(this.db, tenant, last, head))) {
+      if (last && !(await extendsSignedHead(this.db, tenant, last, head, publicKeysOf(this.keys)))) {
         if (this.reported.get(tenant) !== last.seq) {
           this.reported.set(tenant, last.seq);
           this.log.error(

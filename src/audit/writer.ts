@@ -9,7 +9,7 @@ import { indexFieldsOf } from './index-fields';
  * An event made ready for its row when it is appended: canonical text and search columns do not depend on the chain
  * head, so they are made while the previous group commit is still in PostgreSQL, not inside the next one's lock.
  */
-interface Pending {
+interface Prepared {
   readonly tenant: string;
   readonly id: string;
   /**
@@ -38,8 +38,55 @@ interface Pending {
   readonly entities: string;
   /** The search columns as chain format 2 hashes them, as UTF-8 bytes: they are hashed as bytes (see `canonical`). */
   readonly columnsLine: Buffer;
+}
+
+/** A prepared row waiting for its group commit. */
+interface Pending extends Prepared {
   readonly resolve: () => void;
   readonly reject: (err: unknown) => void;
+}
+
+/**
+ * The row of `event` in `tenant`'s chain, all but its links, with what settles its append (throws when it is no
+ * AuditEvent the columns fit). One object per row: it is made for every append.
+ */
+function prepare(tenant: string, event: AuditEvent, resolve: () => void, reject: (err: unknown) => void): Pending {
+  // The canonical text is both hashed and stored as it is: verification hashes it unchanged.
+  const f = indexFieldsOf(event);
+  const columns = chainColumnsOf(event, f);
+  return {
+    tenant,
+    id: columns.id,
+    recordedMicros: columns.recordedMicros,
+    action: columns.action,
+    canonical: Buffer.from(canonicalizeJcs(event)),
+    type: f.type,
+    subtype: f.subtype,
+    outcome: f.outcome,
+    patientBsn: f.patientBsn,
+    agents: arrayLiteral(f.agents),
+    entities: arrayLiteral(f.entities),
+    columnsLine: Buffer.from(columnsLine(columns)),
+    resolve,
+    reject,
+  };
+}
+
+const ignore = (): void => undefined;
+
+/**
+ * Appends `event` to `tenant`'s chain inside the caller's transaction `tx`, under the chain head's lock (held until
+ * `tx` ends), with the same check of the head against the last row as any append under the lock: the row commits
+ * or rolls back with whatever else `tx` does (the retention purge deletes rows and records their purge in one
+ * transaction). Throws when the head does not match its last row; returns the new head. An `AuditWriter` that wrote
+ * this chain last finds its head moved and appends under the lock next time.
+ */
+export async function appendInTransaction(tx: Db, tenant: string, event: AuditEvent): Promise<ChainHead> {
+  const head = await appendUnderLock(tx, tenant, [prepare(tenant, event, ignore, ignore)]);
+  if (head instanceof Error) {
+    throw head;
+  }
+  return head;
 }
 
 /**
@@ -69,25 +116,7 @@ export class AuditWriter {
     return new Promise((resolve, reject) => {
       let ready: Pending;
       try {
-        // The canonical text is both hashed and stored as it is: verification hashes it unchanged.
-        const f = indexFieldsOf(event);
-        const columns = chainColumnsOf(event, f);
-        ready = {
-          tenant,
-          id: columns.id,
-          recordedMicros: columns.recordedMicros,
-          action: columns.action,
-          canonical: Buffer.from(canonicalizeJcs(event)),
-          type: f.type,
-          subtype: f.subtype,
-          outcome: f.outcome,
-          patientBsn: f.patientBsn,
-          agents: arrayLiteral(f.agents),
-          entities: arrayLiteral(f.entities),
-          columnsLine: Buffer.from(columnsLine(columns)),
-          resolve,
-          reject,
-        };
+        ready = prepare(tenant, event, resolve, reject);
       } catch (err) {
         reject(err instanceof Error ? err : new Error(String(err)));
         return;
@@ -219,7 +248,7 @@ export class AuditWriter {
       const heads = await this.db.transaction(async (tx) => {
         const moved: [string, ChainHead | Error][] = [];
         for (const tenant of stale) {
-          moved.push([tenant, await this.appendUnderLock(tx, tenant, rowsOf(tenant))]);
+          moved.push([tenant, await appendUnderLock(tx, tenant, rowsOf(tenant))]);
         }
         return moved;
       });
@@ -262,51 +291,51 @@ export class AuditWriter {
     }
     return true;
   }
+}
 
-  /**
-   * Creates the head on first use and locks it either way, checks it against the last row, then appends after it
-   * (inside `tx`); the new head, or the error that refuses the append when the head is not the last row's.
-   */
-  private async appendUnderLock(tx: Db, tenant: string, rows: readonly Pending[]): Promise<ChainHead | Error> {
-    // One round trip: ON CONFLICT DO UPDATE locks the existing row as SELECT … FOR UPDATE would, and returns its
-    // latest committed values.
-    const [row] = await tx.query<{ seq: string; hash: string }>(
-      `INSERT INTO audit_chain_head (tenant, seq, hash) VALUES ($1, 0, $2)
-       ON CONFLICT (tenant) DO UPDATE SET seq = audit_chain_head.seq RETURNING seq, hash`,
-      [tenant, GENESIS_HASH],
+/**
+ * Creates the head on first use and locks it either way, checks it against the last row, then appends after it
+ * (inside `tx`); the new head, or the error that refuses the append when the head is not the last row's.
+ */
+async function appendUnderLock(tx: Db, tenant: string, rows: readonly Prepared[]): Promise<ChainHead | Error> {
+  // One round trip: ON CONFLICT DO UPDATE locks the existing row as SELECT … FOR UPDATE would, and returns its
+  // latest committed values.
+  const [row] = await tx.query<{ seq: string; hash: string }>(
+    `INSERT INTO audit_chain_head (tenant, seq, hash) VALUES ($1, 0, $2)
+     ON CONFLICT (tenant) DO UPDATE SET seq = audit_chain_head.seq RETURNING seq, hash`,
+    [tenant, GENESIS_HASH],
+  );
+  const head = { seq: Number(row?.seq ?? 0), hash: row?.hash ?? GENESIS_HASH };
+  const linked = link(head, rows);
+  // The rows and the new head in one statement (a data-modifying WITH runs whether or not it is read), on the
+  // condition that the locked head is the last row's (or the purge checkpoint's, or the start's): appending would
+  // otherwise link new rows onto a head no row vouches for, and hide where the chain was broken. Checked in this
+  // statement, after the lock, so its snapshot includes the rows of the writer that held the lock before, and at
+  // no extra round trip while the lock is held: other processes wait on it. Only this path checks (a chain seen
+  // first, or moved on by another process); the fast path's conditional update requires the head this process
+  // left, which this checked when it took the chain over. Point lookups on the primary key (no row after the head,
+  // the head's own row): a search for the last row under the lock halved throughput with two worker processes.
+  const [result] = await tx.query<{ ok: boolean }>(
+    `WITH verdict AS (
+       SELECT NOT EXISTS (SELECT 1 FROM audit_event WHERE tenant = $1 AND seq > $17::bigint)
+         AND COALESCE(
+           (SELECT hash = $18 FROM audit_event WHERE tenant = $1 AND seq = $17::bigint),
+           (SELECT hash = $18 FROM audit_checkpoint WHERE tenant = $1 AND seq = $17::bigint),
+           $17::bigint = 0 AND $18 = $19) AS ok
+     ), appended AS (
+       ${INSERT_ROWS} WHERE (SELECT ok FROM verdict)
+     ), moved AS (
+       UPDATE audit_chain_head SET seq = $15, hash = $16 WHERE tenant = $1 AND (SELECT ok FROM verdict)
+     )
+     SELECT (SELECT ok FROM verdict) AS ok`,
+    [tenant, ...linked.params, head.seq, head.hash, GENESIS_HASH],
+  );
+  if (!result?.ok) {
+    return new Error(
+      `audit chain head of ${tenant} does not match its last row (head at seq ${head.seq}): not appended`,
     );
-    const head = { seq: Number(row?.seq ?? 0), hash: row?.hash ?? GENESIS_HASH };
-    const linked = link(head, rows);
-    // The rows and the new head in one statement (a data-modifying WITH runs whether or not it is read), on the
-    // condition that the locked head is the last row's (or the purge checkpoint's, or the start's): appending would
-    // otherwise link new rows onto a head no row vouches for, and hide where the chain was broken. Checked in this
-    // statement, after the lock, so its snapshot includes the rows of the writer that held the lock before, and at
-    // no extra round trip while the lock is held: other processes wait on it. Only this path checks (a chain seen
-    // first, or moved on by another process); the fast path's conditional update requires the head this process
-    // left, which this checked when it took the chain over. Point lookups on the primary key (no row after the head,
-    // the head's own row): a search for the last row under the lock halved throughput with two worker processes.
-    const [result] = await tx.query<{ ok: boolean }>(
-      `WITH verdict AS (
-         SELECT NOT EXISTS (SELECT 1 FROM audit_event WHERE tenant = $1 AND seq > $17::bigint)
-           AND COALESCE(
-             (SELECT hash = $18 FROM audit_event WHERE tenant = $1 AND seq = $17::bigint),
-             (SELECT hash = $18 FROM audit_checkpoint WHERE tenant = $1 AND seq = $17::bigint),
-             $17::bigint = 0 AND $18 = $19) AS ok
-       ), appended AS (
-         ${INSERT_ROWS} WHERE (SELECT ok FROM verdict)
-       ), moved AS (
-         UPDATE audit_chain_head SET seq = $15, hash = $16 WHERE tenant = $1 AND (SELECT ok FROM verdict)
-       )
-       SELECT (SELECT ok FROM verdict) AS ok`,
-      [tenant, ...linked.params, head.seq, head.hash, GENESIS_HASH],
-    );
-    if (!result?.ok) {
-      return new Error(
-        `audit chain head of ${tenant} does not match its last row (head at seq ${head.seq}): not appended`,
-      );
-    }
-    return linked.head;
   }
+  return linked.head;
 }
 
 /** Resolves the appends, or rejects them with `err`. */
@@ -356,7 +385,7 @@ interface Group {
 }
 
 /** Hashes `rows` onto the chain after `head`. */
-function link(head: ChainHead, rows: readonly Pending[]): Linked {
+function link(head: ChainHead, rows: readonly Prepared[]): Linked {
   let seq = head.seq;
   let hash = head.hash;
   const n = rows.length;
@@ -364,7 +393,7 @@ function link(head: ChainHead, rows: readonly Pending[]): Linked {
   const prevHashes = new Array<string>(n);
   const hashes = new Array<string>(n);
   for (let i = 0; i < n; i++) {
-    const p = rows[i] as Pending;
+    const p = rows[i] as Prepared;
     prevHashes[i] = hash;
     seq++;
     hash = chainHashOfCanonical(hash, seq, p.canonical, p.columnsLine);

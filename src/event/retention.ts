@@ -1,6 +1,9 @@
+import type { AuditEvent } from '@medplum/fhirtypes';
 import { operatorAction, SYSTEM_RETENTION } from '../audit/audit-events';
+import { errorFields } from '../kernel/logger';
 import { startPeriodic } from '../kernel/periodic';
 import { purgeChain, type ChainPurge } from '../audit/retention';
+import { signPurgeCheckpoint, type PurgeCheckpoint } from '../audit/signed-heads';
 import { listChainTenants } from '../audit/verify';
 import type { PipelineContext } from './context';
 import { clearFinishedFeedbackAnswers, clearFinishedPayloads, clearFinishedTrajectoryPayloads } from './event-store';
@@ -16,9 +19,9 @@ import { clearFinishedFeedbackAnswers, clearFinishedPayloads, clearFinishedTraje
  *   event's payload, a trajectory event's with its content, a status update's the same period after its delivery
  *   ended. Their summaries stay (receiver-answer.ts: codes, type and size, no text).
  * - Audit rows are kept `AUDIT_RETENTION_DAYS` (five years: the common NEN 7513 requirement), then deleted from the
- *   oldest end of each chain. A checkpoint (seq and hash of the last deleted row) is recorded in the same
- *   transaction, so verification starts from it and the chain stays verifiable; the database refuses any other
- *   delete (migration 002).
+ *   oldest end of each chain. A checkpoint (seq and hash of the last deleted row) and the purge's AuditEvent are
+ *   recorded in the same transaction, so verification starts from it and the chain stays verifiable, and no purge
+ *   is ever done without its AuditEvent; the database refuses any other delete (migration 002).
  */
 
 const DEFAULT_AUDIT_RETENTION_DAYS = 1826;
@@ -60,7 +63,8 @@ export interface PurgeReport {
 
 /** Clears and deletes what is past its retention at `now`; every purge is itself audited (operator action `purge`). */
 export async function purgeExpired(
-  ctx: Pick<PipelineContext, 'db' | 'audit' | 'config' | 'log'> & Partial<Pick<PipelineContext, 'metrics'>>,
+  ctx: Pick<PipelineContext, 'db' | 'audit' | 'config' | 'log'> &
+    Partial<Pick<PipelineContext, 'metrics' | 'signedHeads'>>,
   now: Date = new Date(),
   settings: RetentionSettings = retentionSettingsOf(ctx.config),
 ): Promise<PurgeReport> {
@@ -71,8 +75,33 @@ export async function purgeExpired(
   const cutoff = new Date(now.getTime() - settings.auditRetentionDays * DAY_MS);
   const chains: ChainPurge[] = [];
   const skipped: { tenant: string; reason: string }[] = [];
+  // Each chain's purge writes its own AuditEvent in the transaction that deletes the rows.
+  const purgeEvent = (c: ChainPurge): AuditEvent =>
+    operatorAction({
+      actor: SYSTEM_RETENTION,
+      action: 'purge',
+      target: `audit_checkpoint/${c.tenant}/${c.checkpointSeq}`,
+      description: `${c.purgedRows} audit rows older than ${settings.auditRetentionDays} days deleted, up to seq ${c.checkpointSeq}`,
+    });
+  // The checkpoint signed with this process's audit signing key (every process has it; see src/runtime.ts).
+  const key = ctx.signedHeads?.keys.current;
+  const sign = key ? (cp: PurgeCheckpoint) => signPurgeCheckpoint(key, cp) : undefined;
   for (const tenant of await listChainTenants(ctx.db)) {
-    const result = await purgeChain(ctx.db, tenant, cutoff);
+    let result: Awaited<ReturnType<typeof purgeChain>>;
+    try {
+      result = await purgeChain(ctx.db, tenant, cutoff, purgeEvent, sign);
+    } catch (err) {
+      // Rolled back: nothing of this chain was purged. The next run tries again.
+      skipped.push({
+        tenant,
+        reason: `not purged: its purge AuditEvent could not be written (${errorFields(err).reason})`,
+      });
+      ctx.log.error(
+        { tenant, ...errorFields(err) },
+        'audit chain not purged: its purge AuditEvent could not be written',
+      );
+      continue;
+    }
     if (result) {
       // purgeChain verified the rows it meant to delete: that verdict is the chain's last verify result.
       ctx.metrics?.recordAuditVerify(tenant, !('reason' in result));
@@ -96,19 +125,6 @@ export async function purgeExpired(
           description:
             `content of ${count} finished events and status updates (payloads, receivers' answers) older than ` +
             `${settings.inboxPayloadRetentionDays} days removed`,
-        }),
-      ),
-    );
-  }
-  for (const c of chains) {
-    audits.push(
-      ctx.audit.append(
-        c.tenant,
-        operatorAction({
-          actor: SYSTEM_RETENTION,
-          action: 'purge',
-          target: `audit_checkpoint/${c.tenant}/${c.checkpointSeq}`,
-          description: `${c.purgedRows} audit rows older than ${settings.auditRetentionDays} days deleted, up to seq ${c.checkpointSeq}`,
         }),
       ),
     );
@@ -145,7 +161,7 @@ async function purgePayloads(ctx: Pick<PipelineContext, 'db'>, before: Date): Pr
  * timer and resolves once a purge in progress has finished, so shutdown can close the database after it.
  */
 export function startRetention(
-  ctx: Pick<PipelineContext, 'db' | 'audit' | 'config' | 'log'>,
+  ctx: Pick<PipelineContext, 'db' | 'audit' | 'config' | 'log' | 'signedHeads'>,
   intervalMs: number = retentionSettingsOf(ctx.config).intervalMs,
 ): () => Promise<void> {
   return startPeriodic(intervalMs, () => purgeExpired(ctx), ctx.log, 'retention purge failed');

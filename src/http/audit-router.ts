@@ -14,9 +14,9 @@ import {
 } from '../reports/audit-export/export';
 import { childOverview } from '../reports/child-overview/overview';
 import { SYSTEM_TENANT } from '../reports/audit-scope';
-import { publicJwks, signHead } from '../audit/signed-heads';
+import { publicJwks, signExportEnd } from '../audit/signed-heads';
 import { BSN_SYSTEM, isValidBsn, isValidIsoDate } from '../kernel/fhir/identifiers';
-import { failField } from '../kernel/fhir/outcomes';
+import { conflictField, failField } from '../kernel/fhir/outcomes';
 import type { PipelineContext } from '../event/context';
 import { getPrincipal } from '../access/authenticate';
 import { errorFields } from '../kernel/logger';
@@ -156,13 +156,35 @@ export function auditRouter(ctx: PipelineContext): Router {
     }
     await assertChainAccess(ctx, req, res, tenant);
     const piece = await exportMeta(ctx.db, tenant, { from, to });
-    const meta: ExportMeta =
-      piece.toSeq !== null && piece.headHash !== null
-        ? {
-            ...piece,
-            signedHead: signHead(ctx.signedHeads.keys.current, { tenant, seq: piece.toSeq, hash: piece.headHash }),
-          }
-        : piece;
+    let meta: ExportMeta = piece;
+    if (piece.toSeq !== null && piece.headHash !== null) {
+      // Signed only as the signer signs a head: when the signed history vouches for it. A rewritten chain's export
+      // is refused rather than signed (or silently left unsigned): the auditor is told, and verify names the row.
+      const signed = await signExportEnd(ctx.db, ctx.signedHeads.keys, ctx.signedHeads.signer.file, {
+        tenant,
+        seq: piece.toSeq,
+        hash: piece.headHash,
+      });
+      if (!('signedHead' in signed)) {
+        ctx.log.error(
+          { tenant, signedSeq: signed.signedCheckpoint.seq },
+          'audit chain contradicts its signed checkpoint: export refused',
+        );
+        ctx.metrics.recordAuditVerify(tenant, false);
+        await auditRead(ctx, req, res, {
+          query: req.originalUrl,
+          interaction: 'read',
+          target: `audit_chain/${tenant}`,
+          tenants: [tenant],
+          outcome: '8',
+          outcomeDesc: 'not exported: the chain contradicts its signed checkpoint',
+        });
+        throw new OperationOutcomeError(
+          conflictField(`${signed.problem}. GET /audit/v1/verify names the row`, 'tenant'),
+        );
+      }
+      meta = { ...piece, signedHead: signed.signedHead };
+    }
     await auditRead(ctx, req, res, {
       query: req.originalUrl,
       interaction: 'read',

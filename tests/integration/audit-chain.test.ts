@@ -405,6 +405,72 @@ describe('retention purge', () => {
     expect(await seqsOf(tenant)).toEqual([1, 2, 3, 4]);
   });
 
+  it('never leaves a purge without its AuditEvent: when the event cannot be written, nothing is purged', async () => {
+    const tenant = '30000005';
+    await appendMany(tenant, 4, sixYearsAgo);
+    await appendMany(tenant, 2);
+    // The purge AuditEvent cannot be written, as if the process died between the delete and the event: a trigger
+    // refuses its row.
+    await admin.query(
+      `CREATE FUNCTION refuse_purge_event() RETURNS trigger LANGUAGE plpgsql AS $$
+       BEGIN RAISE EXCEPTION 'purge AuditEvent refused by the test'; END $$`,
+    );
+    await admin.query(
+      `CREATE TRIGGER refuse_purge_event BEFORE INSERT ON audit_event FOR EACH ROW
+       WHEN (NEW.tenant = '30000005' AND NEW.subtype = 'purge') EXECUTE FUNCTION refuse_purge_event()`,
+    );
+    let outcome: Awaited<ReturnType<typeof purgeExpired>> | Error;
+    try {
+      outcome = await purgeExpired({ db, audit: writer, config, log }, now).catch((err: Error) => err);
+    } finally {
+      await admin.query('DROP TRIGGER refuse_purge_event ON audit_event');
+      await admin.query('DROP FUNCTION refuse_purge_event()');
+    }
+    // Not half done: every row is still there, no checkpoint was recorded, and the chain verifies.
+    expect(await seqsOf(tenant)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(await db.query('SELECT seq FROM audit_checkpoint WHERE tenant = $1', [tenant])).toEqual([]);
+    expect(await verifyTenant(db, tenant)).toEqual(expect.objectContaining({ ok: true, headSeq: 6 }));
+    // The run goes on with the other chains and says why this one was left alone.
+    expect(outcome).not.toBeInstanceOf(Error);
+    expect((outcome as Awaited<ReturnType<typeof purgeExpired>>).skipped).toContainEqual({
+      tenant,
+      reason: expect.stringContaining('purge AuditEvent could not be written'),
+    });
+    // The next run purges, its AuditEvent with it.
+    const again = await purgeExpired({ db, audit: writer, config, log }, now);
+    expect(again.chains).toContainEqual({ tenant, purgedRows: 4, checkpointSeq: 4 });
+    expect(await seqsOf(tenant)).toEqual([5, 6, 7]);
+    expect(await verifyTenant(db, tenant)).toEqual(
+      expect.objectContaining({ ok: true, headSeq: 7, checkpoint: expect.objectContaining({ seq: 4 }) }),
+    );
+    // The writer that left the head at 6 before the purge appends after the purge's AuditEvent.
+    await writer.append(tenant, event(99));
+    expect(await verifyTenant(db, tenant)).toEqual(expect.objectContaining({ ok: true, headSeq: 8 }));
+  });
+
+  it('verifies a chain whose purge commits while it is being verified', async () => {
+    const tenant = '30000006';
+    await appendMany(tenant, 4, sixYearsAgo);
+    await appendMany(tenant, 2);
+    // The purge commits just after verification read where the chain starts (no checkpoint yet).
+    let purged = false;
+    const racing: Db = {
+      ...db,
+      query: async <T>(sql: string, params?: readonly unknown[]): Promise<T[]> => {
+        const rows = await db.query<T>(sql, params);
+        if (!purged && sql.includes('FROM audit_checkpoint')) {
+          purged = true;
+          await purgeExpired({ db, audit: writer, config, log }, now);
+        }
+        return rows;
+      },
+    };
+    expect(await verifyTenant(racing, tenant)).toEqual(
+      expect.objectContaining({ ok: true, headSeq: 7, checkpoint: expect.objectContaining({ seq: 4 }) }),
+    );
+    expect(purged).toBe(true);
+  });
+
   it('clears the payloads of finished events past their retention, and audits it per practice', async () => {
     const old = new Date(now.getTime() - 31 * 24 * 3600_000).toISOString();
     const recent = new Date(now.getTime() - 2 * 24 * 3600_000).toISOString();

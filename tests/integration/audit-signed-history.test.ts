@@ -9,7 +9,9 @@ import {
   HeadSigner,
   openSignedHeads,
   publicKeysOf,
+  signExportEnd,
   signHead,
+  signPurgeCheckpoint,
   type SignedTenantVerdict,
 } from '../../src/audit/signed-heads';
 import { purgeChain } from '../../src/audit/retention';
@@ -164,6 +166,51 @@ describe('signed history: a chain must extend every checkpoint signed before', (
     expect((await verifyTenant(db, TENANT)).ok).toBe(true);
   });
 
+  /** An export's end: the row at `seq` as the export reads it. */
+  async function endAt(seq: number): Promise<{ tenant: string; seq: number; hash: string }> {
+    const [row] = await db.query<{ hash: string }>('SELECT hash FROM audit_event WHERE tenant = $1 AND seq = $2', [
+      TENANT,
+      seq,
+    ]);
+    return { tenant: TENANT, seq, hash: row!.hash };
+  }
+
+  it("signs an export's end that the signed history vouches for, before, at or after the last signed head", async () => {
+    // Nothing signed yet: nothing to contradict.
+    await write(3);
+    expect(await signExportEnd(db, signed.keys, signed.file, await endAt(3))).toMatchObject({
+      signedHead: { tenant: TENANT, seq: 3 },
+    });
+    await signer.signNow();
+    await write(3);
+    await signer.signNow();
+    await write(2);
+    for (const seq of [2, 3, 5, 6, 8]) {
+      const end = await endAt(seq);
+      expect(await signExportEnd(db, signed.keys, signed.file, end)).toEqual({
+        signedHead: expect.objectContaining({ tenant: TENANT, seq, hash: end.hash }),
+      });
+    }
+  });
+
+  it("does not sign an export's end when the chain does not extend the last signed head, and names it", async () => {
+    await write(5);
+    await signer.signNow();
+    const last = lines().at(-1)! as { seq: number; hash: string; signedAt: string; kid: string };
+    // Cut after row 3 and grown again, consistently: every link checks, the head matches its last row.
+    await cutAfter(3);
+    await write(4);
+    expect((await verifyTenant(db, TENANT)).ok).toBe(true);
+    for (const seq of [7, 5, 4, 3, 2]) {
+      const verdict = await signExportEnd(db, signed.keys, signed.file, await endAt(seq));
+      expect(verdict).not.toHaveProperty('signedHead');
+      expect(verdict).toMatchObject({
+        signedCheckpoint: { seq: 5, hash: last.hash },
+        problem: expect.stringContaining(`the checkpoint signed at ${last.signedAt} with key ${last.kid} (seq 5`),
+      });
+    }
+  });
+
   /** The auditor's forged purge: any user with DELETE can set the session flag. */
   async function forgePurge(upTo: number): Promise<void> {
     await db.transaction(async (tx) => {
@@ -202,18 +249,86 @@ describe('signed history: a chain must extend every checkpoint signed before', (
     expect(v.ok ? '' : v.problem).toContain('no purge AuditEvent');
   });
 
+  /** The purge as retention does it: its AuditEvent in its transaction, its checkpoint signed with the key. */
+  function realPurge(cutoff: Date): ReturnType<typeof purgeChain> {
+    return purgeChain(
+      db,
+      TENANT,
+      cutoff,
+      (c) =>
+        operatorAction({
+          actor: SYSTEM_RETENTION,
+          action: 'purge',
+          target: `audit_checkpoint/${c.tenant}/${c.checkpointSeq}`,
+        }),
+      (cp) => signPurgeCheckpoint(signed.keys.current, cp),
+    );
+  }
+
+  it('rejects an unsigned purge checkpoint, even of rows older than the retention period', async () => {
+    await write(5);
+    await signer.signNow();
+    await write(3);
+    await signer.signNow();
+    // Forged with database access only: checkpoint, delete and purge AuditEvent, as the real purge would make them.
+    await forgePurge(4);
+    await new AuditWriter(db).append(
+      TENANT,
+      operatorAction({ actor: SYSTEM_RETENTION, action: 'purge', target: `audit_checkpoint/${TENANT}/4` }),
+    );
+    expect((await verifyTenant(db, TENANT)).ok).toBe(true);
+    // Long after: the rows it deleted are past any retention period, so only the missing signature gives it away.
+    const v = await verified({ now: new Date(Date.now() + 3 * DAY_MS), retentionDays: 2 });
+    expect(v).toMatchObject({ ok: false, brokenAtSeq: 4, checkpoint: { seq: 4 } });
+    expect(v.ok ? '' : v.problem).toContain('the retention checkpoint at seq 4 is not signed');
+  });
+
+  it('rejects a purge checkpoint whose signature was copied from a real one, and does not sign past it', async () => {
+    await write(3);
+    await signer.signNow();
+    const real = await realPurge(new Date(Date.now() + DAY_MS));
+    expect(real).toMatchObject({ checkpointSeq: 3 });
+    expect(await verified({ now: new Date(Date.now() + 3 * DAY_MS), retentionDays: 2 })).toMatchObject({
+      ok: true,
+      checkpoint: { seq: 3 },
+    });
+    await write(3);
+    await signer.signNow();
+    expect(lines().map((l) => l.seq)).toEqual([3, 7]);
+    // A further purge forged with the real checkpoint's key id and signature.
+    await db.transaction(async (tx) => {
+      await tx.query(
+        `INSERT INTO audit_checkpoint (tenant, seq, hash, purged_at, purged_rows, kid, sig)
+         SELECT e.tenant, e.seq, e.hash, now(), 4, c.kid, c.sig FROM audit_event e, audit_checkpoint c
+         WHERE e.tenant = $1 AND e.seq = 7 AND c.tenant = $1 AND c.seq = 3`,
+        [TENANT],
+      );
+      await tx.query("SET LOCAL jeugdbrug.audit_purge = 'on'");
+      await tx.query('DELETE FROM audit_event WHERE tenant = $1 AND seq <= 7', [TENANT]);
+    });
+    await new AuditWriter(db).append(
+      TENANT,
+      operatorAction({ actor: SYSTEM_RETENTION, action: 'purge', target: `audit_checkpoint/${TENANT}/7` }),
+    );
+    const v = await verified({ now: new Date(Date.now() + 3 * DAY_MS), retentionDays: 2 });
+    expect(v).toMatchObject({ ok: false, brokenAtSeq: 7 });
+    expect(v.ok ? '' : v.problem).toContain('the retention checkpoint at seq 7 is not signed');
+    // The signer does not sign a head that goes through it either.
+    await write(1);
+    await signer.signNow();
+    expect(lines().map((l) => l.seq)).toEqual([3, 7]);
+    expect(contradictions).toEqual([[TENANT, 7]]);
+  });
+
   it('accepts a real retention purge, signed history and all, once the retention period has passed', async () => {
     await write(2);
     await signer.signNow();
     await write(3);
     await signer.signNow();
-    // The purge as retention does it, its AuditEvent included; then time passes beyond the retention period.
-    const purge = await purgeChain(db, TENANT, new Date(Date.now() + DAY_MS));
+    // The purge as retention does it, its AuditEvent included (in the same transaction); then time passes beyond
+    // the retention period.
+    const purge = await realPurge(new Date(Date.now() + DAY_MS));
     expect(purge).toMatchObject({ checkpointSeq: 5 });
-    await new AuditWriter(db).append(
-      TENANT,
-      operatorAction({ actor: SYSTEM_RETENTION, action: 'purge', target: `audit_checkpoint/${TENANT}/5` }),
-    );
     const later = new Date(Date.now() + 3 * DAY_MS);
     expect(await verified({ now: later, retentionDays: 2 })).toMatchObject({ ok: true, checkpoint: { seq: 5 } });
     expect(await verified({ retentionDays: 2 })).toMatchObject({ ok: false, brokenAtSeq: 5 });

@@ -180,6 +180,29 @@ describe('signed chain heads: a log that cannot be rewritten unseen', () => {
     expect(after.signedCheckpoint).toMatchObject({ seq: signed.seq, hash: signed.hash, kid: signed.kid });
     expect(after.problem).toContain(`signed at ${signed.signedAt} with key ${signed.kid}`);
     expect(after.problem).toContain('rewritten');
+    // Nor does an export sign the rewritten chain's end: it does not extend the signed checkpoint. A 409 says so,
+    // rather than a file whose signed head would vouch for the rewrite.
+    const refused = await app.request(`/audit/v1/export?tenant=${PRACTICE_AGB}`, { key: 'auditor' });
+    expect(refused.status).toBe(409);
+    expect(await refused.json()).toMatchObject({
+      resourceType: 'OperationOutcome',
+      issue: [
+        {
+          code: 'conflict',
+          expression: ['tenant'],
+          details: {
+            text: expect.stringContaining(`signed at ${signed.signedAt} with key ${signed.kid} (seq ${signed.seq}`),
+          },
+        },
+      ],
+    });
+    // The refused export is recorded too, as a read that failed (outcome 8).
+    const [refusal] = await app.rt.ctx.db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM audit_event WHERE tenant = $1 AND outcome = '8' AND 'audit_chain/' || $1 = ANY(entities)
+         AND resource LIKE '%not exported: the chain contradicts its signed checkpoint%'`,
+      [PRACTICE_AGB],
+    );
+    expect(refusal?.n).toBe(1);
     // The CLI says the same with a checkpoint file given on the command line (a witness's copy) and the public keys.
     const witnessCopy = path.join(app.testEnv.dataDir, 'witness-copy.ndjson');
     fs.copyFileSync(checkpoints, witnessCopy);

@@ -651,6 +651,8 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
         description: 'NDJSON (a head line, then one AuditEvent row per line) or CSV',
         content: { 'application/x-ndjson': { schema: z.string() }, 'text/csv': { schema: z.string() } },
       },
+      // The chain contradicts its signed checkpoint (rewritten or cut): its end is not signed, nothing exported.
+      errors: [409],
     },
     {
       method: 'get',
