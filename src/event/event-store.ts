@@ -86,6 +86,8 @@ export interface StoredEventId {
   duplicate: boolean;
   /** The practice sent this event id before with other content (known while the payload is kept). */
   conflict: boolean;
+  /** A new referral that was not stored, since what its check at receipt relied on changed meanwhile (`OWNER_CTES`). */
+  refused?: ReferralRefusal | undefined;
 }
 
 /**
@@ -96,15 +98,63 @@ function isOtherContent(storedDigest: string | null | undefined, digest: string)
   return !!storedDigest && storedDigest !== digest;
 }
 
+/**
+ * What makes the two checks of a new referral at receipt (`referralsRefusedAtReceipt`, a statement before the insert)
+ * hold under concurrency, as part of the insert statement, over `input` (its events, with `ended_count_seen`). Each
+ * referral id's `referral_owner` row is claimed, in key order, before any event row is written: inserted, or locked
+ * at its latest version (waiting for a transaction that holds it) and returned where it differs from what the event
+ * expects (another child, another count; a child where it had none is filled in). `refused`: the new referrals that
+ * may not be stored after all, because another request stored the referral id for another child (the row's child is
+ * another), or a municipality ended the referral since the check (the row's `ended_count` is not the one the check
+ * saw; `insertFeedback` raises it in the status's transaction). An event stored before is left to the insert, which
+ * answers it as a duplicate. Within one statement the first event of a referral id (by position) claims it.
+ */
+const OWNER_CTES = `owner AS (
+    INSERT INTO referral_owner AS o (tenant, system, value, patient_id, ended_count)
+    SELECT DISTINCT ON (tenant, identifier_system, identifier_value) tenant, identifier_system, identifier_value,
+      patient_id, coalesce(ended_count_seen, 0)
+    FROM input WHERE event_type = 'referral.created' AND identifier_value IS NOT NULL
+    ORDER BY tenant, identifier_system, identifier_value, n
+    ON CONFLICT (tenant, system, value) DO UPDATE SET patient_id = CASE
+      WHEN o.ended_count = excluded.ended_count THEN coalesce(o.patient_id, excluded.patient_id) ELSE o.patient_id END
+    WHERE o.patient_id IS DISTINCT FROM excluded.patient_id OR o.ended_count <> excluded.ended_count
+    RETURNING o.tenant, o.system, o.value, o.patient_id, o.ended_count, o.ended_status, o.ended_date
+  ), refused AS (
+    SELECT input.id, coalesce(o.patient_id <> input.patient_id, false) AS reused, o.ended_status, o.ended_date
+    FROM input JOIN owner o
+      ON o.tenant = input.tenant AND o.system = input.identifier_system AND o.value = input.identifier_value
+    WHERE input.event_type = 'referral.created'
+      AND (o.patient_id <> input.patient_id OR o.ended_count <> coalesce(input.ended_count_seen, 0))
+      AND NOT EXISTS (SELECT 1 FROM inbox d WHERE d.tenant = input.tenant AND d.source_event_id = input.source_event_id)
+  )`;
+
+/** A row of `refused` (OWNER_CTES) as the refusal it stands for. */
+function refusalOf(r: { reused: boolean; ended_status: string | null; ended_date: string | null }): ReferralRefusal {
+  return r.reused
+    ? { kind: 'used-for-other-child' }
+    : { kind: 'ended', status: r.ended_status as ReferralStatus, date: r.ended_date };
+}
+
 /** Inserts the event unless the practice sent this event id before; returns the id of the row that holds it. */
 export async function insertEvent(db: Db, r: NewEventWithIdentifier): Promise<StoredEventId> {
   // One statement for the row, its first history entry and its referral identifier; a duplicate returns the
   // existing row's id.
-  const [row] = await db.query<{ id: string; inserted: boolean; content_digest: string | null }>(
-    `WITH ins AS (
+  const [row] = await db.query<{
+    id: string;
+    inserted: boolean;
+    content_digest: string | null;
+    reused: boolean | null;
+    ended_status: string | null;
+    ended_date: string | null;
+  }>(
+    `WITH input AS (
+       SELECT $1::uuid AS id, $2::text AS tenant, $3::text AS source_event_id, $5::text AS event_type,
+         $13::text AS identifier_system, $14::text AS identifier_value, $16::uuid AS patient_id,
+         $17::int AS ended_count_seen, 1 AS n
+     ), ${OWNER_CTES}, ins AS (
        INSERT INTO inbox (id, tenant, source_event_id, dialect, event_type, municipality, state, payload, payload_key_id,
          canonical, canonical_key_id, trace_id, content_digest)
-       VALUES ($1, $2, $3, $4, $5, $6, 'received', $7, $8, $9, $10, $11, $12)
+       SELECT $1, $2, $3, $4, $5, $6, 'received', $7, $8, $9, $10, $11, $12 WHERE NOT EXISTS (SELECT 1 FROM refused)
        ON CONFLICT (tenant, source_event_id) DO NOTHING RETURNING id, tenant, content_digest
      ), history AS (INSERT INTO inbox_history (inbox_id, state) SELECT id, 'received' FROM ins),
      identifier AS (
@@ -112,9 +162,11 @@ export async function insertEvent(db: Db, r: NewEventWithIdentifier): Promise<St
        SELECT id, tenant, $13, $14, $15, $16 FROM ins WHERE $14::text IS NOT NULL
        ON CONFLICT (inbox_id) DO NOTHING
      )
-     SELECT id, true AS inserted, content_digest FROM ins
-     UNION ALL SELECT id, false, content_digest FROM inbox
-       WHERE tenant = $2 AND source_event_id = $3 AND NOT EXISTS (SELECT 1 FROM ins)`,
+     SELECT id, true AS inserted, content_digest, NULL::boolean AS reused, NULL::text AS ended_status,
+       NULL::text AS ended_date FROM ins
+     UNION ALL SELECT id, false, content_digest, NULL, NULL, NULL FROM inbox
+       WHERE tenant = $2 AND source_event_id = $3 AND NOT EXISTS (SELECT 1 FROM ins)
+     UNION ALL SELECT id, false, NULL, reused, ended_status, ended_date FROM refused`,
     [
       r.id,
       r.tenant,
@@ -132,8 +184,12 @@ export async function insertEvent(db: Db, r: NewEventWithIdentifier): Promise<St
       r.referralIdentifier?.value ?? null,
       r.referralIdentifier?.serviceRequestId ?? null,
       r.referralIdentifier?.patientId ?? null,
+      r.endedCountSeen ?? null,
     ],
   );
+  if (row?.reused !== null && row?.reused !== undefined) {
+    return { id: r.id, duplicate: false, conflict: false, refused: refusalOf({ ...row, reused: row.reused }) };
+  }
   // A concurrent insert of the same event committed while this statement waited: its row is not in our snapshot.
   const found =
     row ??
@@ -154,29 +210,47 @@ export async function insertEvent(db: Db, r: NewEventWithIdentifier): Promise<St
 /** A new event and, for a new referral, the business identifier it is found by (stored by insertEvents). */
 export interface NewEventWithIdentifier extends NewEvent {
   referralIdentifier?: ReferralIdentifier | undefined;
+  /**
+   * For a new referral: the `ended_count` of its referral id that its check at receipt saw (`ReferralChecks`); absent:
+   * 0, a referral no municipality ended. Another count when it is stored means the check is out of date (OWNER_CTES).
+   */
+  endedCountSeen?: number | undefined;
+}
+
+/** What `insertEvents` did with a group of events. */
+export interface InsertedEvents {
+  /** The ids of the rows the statement inserted. */
+  readonly inserted: Set<string>;
+  /** By event id, the new referrals it did not store, since what their check relied on changed (OWNER_CTES). */
+  readonly refused: Map<string, ReferralRefusal>;
 }
 
 /**
  * Inserts a group of events in one statement, each with its first history entry and its referral identifier.
- * Returns the ids of the rows this statement inserted; an event the practice sent before (or twice in the group)
- * is not among them, and the caller asks `insertEvent` for the row that holds it.
+ * Returns the ids of the rows this statement inserted, and the new referrals it refused; an event the practice sent
+ * before (or twice in the group) is in neither, and the caller asks `insertEvent` for the row that holds it.
  */
-export async function insertEvents(db: Db, rs: readonly NewEventWithIdentifier[]): Promise<Set<string>> {
+export async function insertEvents(db: Db, rs: readonly NewEventWithIdentifier[]): Promise<InsertedEvents> {
   const column = <K extends keyof NewEvent>(k: K): NewEvent[K][] => rs.map((r) => r[k]);
-  const rows = await db.query<{ id: string }>(
+  const rows = await db.query<{
+    id: string;
+    reused: boolean | null;
+    ended_status: string | null;
+    ended_date: string | null;
+  }>(
     `WITH input AS (
        SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[],
          $8::text[], $9::bytea[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::uuid[],
-         $16::uuid[]) WITH ORDINALITY
+         $16::uuid[], $17::int[]) WITH ORDINALITY
          AS r(id, tenant, source_event_id, dialect, event_type, municipality, payload, payload_key_id, canonical,
            canonical_key_id, trace_id, identifier_system, identifier_value, content_digest, service_request_id,
-           patient_id, n)
-     ), ins AS (
+           patient_id, ended_count_seen, n)
+     ), ${OWNER_CTES}, ins AS (
        INSERT INTO inbox (id, tenant, source_event_id, dialect, event_type, municipality, state, payload, payload_key_id,
          canonical, canonical_key_id, trace_id, content_digest)
        SELECT id, tenant, source_event_id, dialect, event_type, municipality, 'received', payload, payload_key_id,
          canonical, canonical_key_id, trace_id, content_digest
-       FROM input ORDER BY n
+       FROM input WHERE NOT EXISTS (SELECT 1 FROM refused WHERE refused.id = input.id) ORDER BY n
        ON CONFLICT (tenant, source_event_id) DO NOTHING RETURNING id
      ), history AS (INSERT INTO inbox_history (inbox_id, state) SELECT id, 'received' FROM ins),
      identifiers AS (
@@ -186,7 +260,8 @@ export async function insertEvents(db: Db, rs: readonly NewEventWithIdentifier[]
        FROM ins JOIN input ON input.id = ins.id WHERE input.identifier_value IS NOT NULL
        ON CONFLICT (inbox_id) DO NOTHING
      )
-     SELECT id FROM ins`,
+     SELECT id, NULL::boolean AS reused, NULL::text AS ended_status, NULL::text AS ended_date FROM ins
+     UNION ALL SELECT id, reused, ended_status, ended_date FROM refused`,
     [
       column('id'),
       column('tenant'),
@@ -204,9 +279,19 @@ export async function insertEvents(db: Db, rs: readonly NewEventWithIdentifier[]
       column('contentDigest'),
       rs.map((r) => r.referralIdentifier?.serviceRequestId ?? null),
       rs.map((r) => r.referralIdentifier?.patientId ?? null),
+      rs.map((r) => r.endedCountSeen ?? null),
     ],
   );
-  return new Set(rows.map((r) => r.id));
+  const inserted = new Set<string>();
+  const refused = new Map<string, ReferralRefusal>();
+  for (const row of rows) {
+    if (row.reused === null) {
+      inserted.add(row.id);
+    } else {
+      refused.set(row.id, refusalOf({ ...row, reused: row.reused }));
+    }
+  }
+  return { inserted, refused };
 }
 
 export async function tryGetEvent(db: Db, id: string): Promise<EventRow | undefined> {
@@ -964,8 +1049,15 @@ export async function insertFeedback(
     if (!mayFollow(current?.status, f.status)) {
       return { outOfOrder: current?.status as ReferralStatus };
     }
+    // An ending status raises its referral id's count (with the status and its day) in this transaction: a receipt
+    // of a correction checked before it commits is refused when it stores the correction (OWNER_CTES).
     const [inserted] = await tx.query<FeedbackRow>(
-      `INSERT INTO feedback (id, inbox_id, tenant, municipality, status, service_request_status, task, request_key,
+      `WITH ended AS (
+         UPDATE referral_owner o SET ended_count = o.ended_count + 1, ended_status = $5, ended_date = $11
+         FROM referral_identifier r
+         WHERE $6 <> 'active' AND r.inbox_id = $2 AND o.tenant = r.tenant AND o.system = r.system AND o.value = r.value
+       )
+       INSERT INTO feedback (id, inbox_id, tenant, municipality, status, service_request_status, task, request_key,
          submitted_by, idempotency_key, state, status_date, request_digest, details_digest)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', $11, $12, $13) RETURNING *`,
       [
@@ -1063,6 +1155,14 @@ export type ReferralRefusal =
   | { readonly kind: 'used-for-other-child' }
   | { readonly kind: 'ended'; readonly status: ReferralStatus; readonly date: string | null };
 
+/** What the check at receipt found for new referrals, by position (`referralsRefusedAtReceipt`). */
+export interface ReferralChecks {
+  /** Those that may not be stored. */
+  readonly refused: Map<number, ReferralRefusal>;
+  /** The `ended_count` of their referral id, where it is not 0, for `NewEventWithIdentifier.endedCountSeen`. */
+  readonly endedCounts: Map<number, number>;
+}
+
 /**
  * Of new `referral.created` events (with their `referralIdentifier`), by position, those that may not be stored:
  * - `used-for-other-child`: the practice already used the referral id, in another event, for another child;
@@ -1070,38 +1170,47 @@ export type ReferralRefusal =
  *   municipality, as `referralEventsOf`) has a current status whose ServiceRequest status is not `active`
  *   (rejected, care ended, closed): the correction would replace the municipality's ended referral with an active
  *   one. An event stored before is left to the insert, which answers it as a duplicate (or an id conflict).
- * One statement for all of them. Checked before they are stored: two such events arriving at the same moment are
- * not told apart.
+ * One statement for all of them, before they are stored; with, for each, how many times a municipality ended its
+ * referral id as this statement saw it, which the insert compares (OWNER_CTES): a status or another child's referral
+ * stored between this statement and the insert refuses the event there.
  */
 export async function referralsRefusedAtReceipt(
   db: Db,
   rs: readonly NewEventWithIdentifier[],
-): Promise<Map<number, ReferralRefusal>> {
+): Promise<ReferralChecks> {
   const rows = await db.query<{
     n: string;
+    refused: boolean;
     reused: boolean;
     status: ReferralStatus | null;
     status_date: string | null;
+    ended_count: number;
   }>(
-    `SELECT x.n, x.reused, cur.status, cur.status_date FROM (
-       SELECT x.*, x.patient_id IS NOT NULL AND EXISTS (
-         SELECT 1 FROM referral_identifier r JOIN inbox i ON i.id = r.inbox_id
-         WHERE r.value = x.value AND r.system = x.system AND r.tenant = x.tenant
-           AND r.patient_id <> x.patient_id AND i.source_event_id <> x.source_event_id) AS reused
-       FROM unnest($1::text[], $2::text[], $3::text[], $4::uuid[], $5::text[]) WITH ORDINALITY
-         AS x(tenant, system, value, patient_id, source_event_id, n)
-     ) x
-     LEFT JOIN LATERAL (
-       SELECT f.status, f.status_date, f.service_request_status FROM referral_identifier r
-       JOIN inbox i ON i.id = r.inbox_id AND i.event_type = 'referral.created'
-       JOIN feedback f ON f.inbox_id = r.inbox_id
-       WHERE r.value = x.value AND r.system = x.system AND r.tenant = x.tenant AND NOT EXISTS (
-         SELECT 1 FROM (VALUES (1)) v ${JOIN_LATER_CANCELLATIONS}
-         JOIN delivery cd ON cd.inbox_id = c.id AND cd.state = 'delivered')
-       ORDER BY f.created_at DESC, f.id DESC LIMIT 1
-     ) cur ON true
-     WHERE x.value IS NOT NULL AND (x.reused OR (cur.service_request_status <> 'active' AND NOT EXISTS (
-       SELECT 1 FROM inbox d WHERE d.tenant = x.tenant AND d.source_event_id = x.source_event_id)))`,
+    `SELECT * FROM (
+       SELECT x.n, x.reused, cur.status, cur.status_date, x.ended_count,
+         x.reused OR (cur.service_request_status <> 'active' AND NOT EXISTS (
+           SELECT 1 FROM inbox d WHERE d.tenant = x.tenant AND d.source_event_id = x.source_event_id)) AS refused
+       FROM (
+         SELECT x.*, x.patient_id IS NOT NULL AND EXISTS (
+           SELECT 1 FROM referral_identifier r JOIN inbox i ON i.id = r.inbox_id
+           WHERE r.value = x.value AND r.system = x.system AND r.tenant = x.tenant
+             AND r.patient_id <> x.patient_id AND i.source_event_id <> x.source_event_id) AS reused,
+           coalesce((SELECT o.ended_count FROM referral_owner o
+             WHERE o.tenant = x.tenant AND o.system = x.system AND o.value = x.value), 0) AS ended_count
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::uuid[], $5::text[]) WITH ORDINALITY
+           AS x(tenant, system, value, patient_id, source_event_id, n)
+         WHERE x.value IS NOT NULL
+       ) x
+       LEFT JOIN LATERAL (
+         SELECT f.status, f.status_date, f.service_request_status FROM referral_identifier r
+         JOIN inbox i ON i.id = r.inbox_id AND i.event_type = 'referral.created'
+         JOIN feedback f ON f.inbox_id = r.inbox_id
+         WHERE r.value = x.value AND r.system = x.system AND r.tenant = x.tenant AND NOT EXISTS (
+           SELECT 1 FROM (VALUES (1)) v ${JOIN_LATER_CANCELLATIONS}
+           JOIN delivery cd ON cd.inbox_id = c.id AND cd.state = 'delivered')
+         ORDER BY f.created_at DESC, f.id DESC LIMIT 1
+       ) cur ON true
+     ) c WHERE refused OR ended_count <> 0`,
     [
       rs.map((r) => r.tenant),
       rs.map((r) => r.referralIdentifier?.system ?? null),
@@ -1110,12 +1219,21 @@ export async function referralsRefusedAtReceipt(
       rs.map((r) => r.sourceEventId),
     ],
   );
-  return new Map(
-    rows.map((r): [number, ReferralRefusal] => [
-      Number(r.n) - 1,
-      r.reused ? { kind: 'used-for-other-child' } : { kind: 'ended', status: r.status!, date: r.status_date },
-    ]),
-  );
+  const refused = new Map<number, ReferralRefusal>();
+  const endedCounts = new Map<number, number>();
+  for (const r of rows) {
+    const n = Number(r.n) - 1;
+    if (r.refused) {
+      refused.set(
+        n,
+        r.reused ? { kind: 'used-for-other-child' } : { kind: 'ended', status: r.status!, date: r.status_date },
+      );
+    }
+    if (r.ended_count !== 0) {
+      endedCounts.set(n, r.ended_count);
+    }
+  }
+  return { refused, endedCounts };
 }
 
 /**

@@ -11,7 +11,9 @@ import {
   insertEvents,
   referralsRefusedAtReceipt,
   upsertConsents,
+  type InsertedEvents,
   type NewEventWithIdentifier,
+  type ReferralRefusal,
   type StoredEventId,
 } from './event-store';
 import { referralIdentifierOf } from './referral-identifier';
@@ -94,19 +96,29 @@ export async function ingestRecords(
   if (rows.length === 0) {
     return receipts;
   }
-  const store = async (db: Db, inserted: Set<string>) => {
+  const store = async (db: Db, { inserted, refused }: InsertedEvents) => {
     // An event the statement did not insert, because the practice sent it before (or twice here), is asked about on
-    // its own, which answers with the row that holds it.
-    const out: (StoredEventId & { event: CanonicalEvent; index: number; location: string; consentsNotHeld: number })[] =
-      [];
+    // its own, which answers with the row that holds it. A referral it refused (its check was overtaken by a status
+    // or another child's referral stored meanwhile) stores nothing, consents included.
+    const out: (StoredEventId & {
+      event: CanonicalEvent;
+      row: NewEventWithIdentifier;
+      index: number;
+      location: string;
+      consentsNotHeld: number;
+    })[] = [];
     for (const { event, index, location, row } of rows) {
-      const result = inserted.has(row.id)
+      const refusal = refused.get(row.id);
+      const result: StoredEventId = inserted.has(row.id)
         ? { id: row.id, duplicate: false, conflict: false }
-        : await insertEvent(db, row);
-      const consentsNotHeld = result.duplicate
-        ? 0
-        : await upsertConsents(db, event.practice.agb, event.patient.bsn, consentsOf(event));
-      out.push({ ...result, event, index, location, consentsNotHeld });
+        : refusal
+          ? { id: row.id, duplicate: false, conflict: false, refused: refusal }
+          : await insertEvent(db, row);
+      const consentsNotHeld =
+        result.duplicate || result.refused
+          ? 0
+          : await upsertConsents(db, event.practice.agb, event.patient.bsn, consentsOf(event));
+      out.push({ ...result, event, row, index, location, consentsNotHeld });
     }
     return out;
   };
@@ -120,6 +132,14 @@ export async function ingestRecords(
   const audits: Promise<void>[] = [];
   const unaudited = await unauditedDuplicates(ctx.db, stored);
   for (const s of stored) {
+    if (s.refused) {
+      receipts[s.index] = {
+        ...receipts[s.index]!,
+        status: 'rejected',
+        outcome: refusalOutcome(s.location, s.row, s.refused),
+      };
+      continue;
+    }
     if (s.conflict) {
       receipts[s.index] = {
         ...receipts[s.index]!,
@@ -196,21 +216,18 @@ async function withoutRefusedReferrals<R extends { event: CanonicalEvent; index:
     return [...rows];
   }
   // One statement per request, however many referrals it holds.
-  const refusals = await referralsRefusedAtReceipt(
+  const checks = await referralsRefusedAtReceipt(
     db,
     referrals.map((r) => r.row),
   );
   const refused = new Map<R, OperationOutcome>();
   const locationOfReceipt = (r: R) => receipts[r.index]!.location ?? '';
-  for (const [n, refusal] of refusals) {
+  for (const [n, refusal] of checks.refused) {
     const r = referrals[n]!;
-    refused.set(
-      r,
-      refusal.kind === 'ended'
-        ? referralEnded(locationOfReceipt(r), r.row, refusal)
-        : referralIdReused(locationOfReceipt(r), r.row),
-    );
+    refused.set(r, refusalOutcome(locationOfReceipt(r), r.row, refusal));
   }
+  // What the insert compares, so that a status recorded after this check still refuses the correction there.
+  referrals.forEach((r, n) => (r.row.endedCountSeen = checks.endedCounts.get(n) ?? 0));
   const childOf = new Map<string, string | undefined>();
   for (const r of referrals.filter((x) => !refused.has(x) && x.row.referralIdentifier?.patientId)) {
     const { system, value, patientId } = r.row.referralIdentifier!;
@@ -224,6 +241,11 @@ async function withoutRefusedReferrals<R extends { event: CanonicalEvent; index:
     receipts[r.index] = { ...receipts[r.index]!, status: 'rejected', outcome };
   }
   return rows.filter((r) => !refused.has(r));
+}
+
+/** The answer to a new referral that may not be stored (409 at `referral.id`). */
+function refusalOutcome(location: string, row: NewEventWithIdentifier, refusal: ReferralRefusal): OperationOutcome {
+  return refusal.kind === 'ended' ? referralEnded(location, row, refusal) : referralIdReused(location, row);
 }
 
 /**

@@ -18,6 +18,7 @@ import {
   type DeliveryRow,
   type DeliveryWork,
   type EventRow,
+  type InsertedEvents,
   type NewEventWithIdentifier,
   type NewDecidedDelivery,
   type SealedEvent,
@@ -142,13 +143,16 @@ export const groupedEnqueueMap = perResource((queues: QueueSet): GroupCall<MapJo
  * `insertEvents`, coalesced over the requests being received at about the same moment: one statement for the events
  * of several requests (one event per POST at a steady rate otherwise costs a statement each). A request's events stay
  * together, so when the group's statement fails each request's own statement is still all or nothing. Answers per
- * request the ids of its rows that were inserted, as `insertEvents` does.
+ * request the ids of its rows that were inserted and its referrals that were refused, as `insertEvents` does.
  */
-export const groupedInsertEvents = perResource((db: Db): GroupCall<readonly NewEventWithIdentifier[], Set<string>> =>
+export const groupedInsertEvents = perResource((db: Db): GroupCall<readonly NewEventWithIdentifier[], InsertedEvents> =>
   grouped(
     async (requests) => {
-      const inserted = await insertEvents(db, requests.flat());
-      return requests.map((rows) => new Set(rows.filter((r) => inserted.has(r.id)).map((r) => r.id)));
+      const { inserted, refused } = await insertEvents(db, requests.flat());
+      return requests.map((rows) => ({
+        inserted: new Set(rows.filter((r) => inserted.has(r.id)).map((r) => r.id)),
+        refused: new Map(rows.filter((r) => refused.has(r.id)).map((r) => [r.id, refused.get(r.id)!])),
+      }));
     },
     (rows) => insertEvents(db, rows),
     // A request may carry many events: a bounded number of requests keeps one statement's parameters moderate.

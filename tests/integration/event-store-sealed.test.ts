@@ -52,8 +52,9 @@ describe('the event store and the encrypted parts of an event', () => {
 
   it('stores the records and canonical events of a group byte for byte', async () => {
     const events = [0, 1, 2].map((i) => newEvent(i));
-    const inserted = await insertEvents(app.rt.ctx.db, events);
+    const { inserted, refused } = await insertEvents(app.rt.ctx.db, events);
     expect(inserted).toEqual(new Set(events.map((e) => e.id)));
+    expect(refused.size).toBe(0);
     for (const e of events) {
       const row = await tryGetSealedEvent(app.rt.ctx.db, e.id);
       expect(row).toEqual(
