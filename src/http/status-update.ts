@@ -168,8 +168,26 @@ function assertOnePractice(referrals: readonly DeliveredReferral[], expression: 
 }
 
 /**
- * Records a parsed status update on the referral the caller acts on (with the request's Idempotency-Key) and
- * answers: 202 with the stored update, or 200 with the first one for a repeated key.
+ * Records a parsed status update on the referral the caller acts on (with the request's Idempotency-Key): the stored
+ * update, or for a repeat (`duplicate`) the first one.
+ */
+export async function recordUpdate(
+  ctx: PipelineContext,
+  req: Request,
+  res: Response,
+  target: { referral: DeliveredReferral; municipality: string },
+  update: StatusUpdate,
+): Promise<{ feedback: FeedbackRow; duplicate: boolean }> {
+  const requestKey = requestKeyOf(req.get('idempotency-key'));
+  const actor = { ...actorOf(req, res), onBehalfOf: { kind: 'municipality' as const, code: target.municipality } };
+  const recorded = await recordStatusUpdate(ctx, { ...target, update, actor, requestKey });
+  ctx.metrics.processed.inc({ stage: 'feedback-received', result: recorded.duplicate ? 'duplicate' : 'accepted' });
+  return recorded;
+}
+
+/**
+ * Records a parsed status update (`recordUpdate`) and answers: 202 with the stored update, or 200 with the first one
+ * for a repeat.
  */
 export async function recordAndAnswer(
   ctx: PipelineContext,
@@ -178,10 +196,7 @@ export async function recordAndAnswer(
   target: { referral: DeliveredReferral; municipality: string },
   update: StatusUpdate,
 ): Promise<void> {
-  const requestKey = requestKeyOf(req.get('idempotency-key'));
-  const actor = { ...actorOf(req, res), onBehalfOf: { kind: 'municipality' as const, code: target.municipality } };
-  const { feedback, duplicate } = await recordStatusUpdate(ctx, { ...target, update, actor, requestKey });
-  ctx.metrics.processed.inc({ stage: 'feedback-received', result: duplicate ? 'duplicate' : 'accepted' });
+  const { feedback, duplicate } = await recordUpdate(ctx, req, res, target, update);
   res.status(duplicate ? 200 : 202).json(statusUpdateView(feedback, target.referral.row.id));
 }
 
