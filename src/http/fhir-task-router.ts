@@ -10,7 +10,7 @@ import { codesOf, REFERRAL_REJECTION_REASON_SYSTEM } from '../kernel/fhir/termin
 import { parseOrThrow } from '../kernel/zod-outcome';
 import type { PipelineContext } from '../event/context';
 import { requireRole } from '../access/authenticate';
-import { parseStatusUpdate, recordUpdate, referralFor } from './status-update';
+import { focusKeyOf, parseStatusUpdate, recordUpdate, referralFor } from './status-update';
 import type { FeedbackRow } from '../event/event-store';
 import { jsonBodyOf } from './json-body';
 
@@ -165,15 +165,13 @@ export function fhirTaskRoute(ctx: PipelineContext): FhirRoute {
     const task = parseOrThrow(taskSchema, jsonBodyOf(req), (path) =>
       path.length ? `Task.${path.map(String).join('.')}` : 'Task',
     );
-    const { identifier, reference } = task.focus;
-    const target = identifier
-      ? await referralFor(
-          ctx,
-          identifier.system ? `${identifier.system}|${identifier.value}` : identifier.value,
-          res,
-          'Task.focus.identifier',
-        )
-      : await referralFor(ctx, reference ?? '', res, 'Task.focus.reference');
+    const target = await referralFor(
+      ctx,
+      req,
+      res,
+      focusKeyOf(task.focus) ?? '',
+      task.focus.identifier ? 'Task.focus.identifier' : 'Task.focus.reference',
+    );
     // Both the body's rules and the update's days against the referral's name the status body's fields.
     let recorded: { feedback: FeedbackRow; duplicate: boolean };
     try {
