@@ -4,7 +4,13 @@ import { AUDIT_SUBTYPES, AUDIT_TYPES, buildAuditEvent } from '../audit/audit-eve
 import { SYSTEM_TENANT } from '../reports/audit-scope';
 import type { PipelineContext } from '../event/context';
 import { auditRefusedReads, REFUSAL_AUDITED } from './audit-read';
-import { tryGetSealedEvent, type EventRow, type SealedEvent } from '../event/event-store';
+import {
+  tryGetDeliveryWork,
+  tryGetFeedback,
+  tryGetSealedEvent,
+  type EventRow,
+  type SealedEvent,
+} from '../event/event-store';
 import { findReferrals } from '../event/feedback';
 import { jsonBodyOf } from './json-body';
 import { focusKeyOf, newestOfEachReferral } from './status-update';
@@ -16,6 +22,15 @@ const EVENT_ROUTES: readonly { method: string; path: RegExp }[] = [
   { method: 'GET', path: /^\/his\/v1\/events\/([^/]+)$/ },
   { method: 'GET', path: /^\/console\/practice\/events\/([^/]+)$/ },
   { method: 'POST', path: /^\/admin\/v1\/events\/([^/]+)\/redecide$/ },
+];
+/**
+ * An operator's routes that name a delivery or a status update by id, each of one event (API and console): `table`
+ * says which, as `eventOf` reads it.
+ */
+const EVENT_PART_ROUTES: readonly { table: 'delivery' | 'feedback'; path: RegExp }[] = [
+  { table: 'delivery', path: /^\/admin\/v1\/dead-letters\/([^/]+)\/replay$/ },
+  { table: 'delivery', path: /^\/console\/operator\/dead-letters\/([^/]+)\/replay$/ },
+  { table: 'feedback', path: /^\/admin\/v1\/feedback\/([^/]+)\/replay$/ },
 ];
 /** The municipality's status routes, which name a referral by anything the municipality received. */
 const REFERRAL_ROUTE = /^\/municipality\/v1\/referrals\/([^/]+)\/status$/;
@@ -39,7 +54,8 @@ function jsonBodyOrNone(req: Request): unknown {
 
 /**
  * The stored events a refused request names, whose practices' chains record the refusal: the event of an event
- * route, `$explain`'s `eventId`, the newest event of each referral a status route's key or a Task's `focus` names.
+ * route, of a delivery or status update an operator's route names, `$explain`'s `eventId`, the newest event of each
+ * referral a status route's key or a Task's `focus` names.
  */
 async function eventsNamed(ctx: PipelineContext, req: Request): Promise<(EventRow & SealedEvent)[]> {
   const path = `${req.baseUrl}${req.path}`;
@@ -50,6 +66,15 @@ async function eventsNamed(ctx: PipelineContext, req: Request): Promise<(EventRo
   const eventRoute = EVENT_ROUTES.find((r) => r.method === req.method && r.path.test(path));
   if (eventRoute) {
     return byId(eventRoute.path.exec(path)?.[1]);
+  }
+  const part = req.method === 'POST' ? EVENT_PART_ROUTES.find((r) => r.path.test(path)) : undefined;
+  if (part) {
+    const id = part.path.exec(path)?.[1];
+    if (!id || !isUuid(id)) {
+      return [];
+    }
+    const found = part.table === 'delivery' ? await tryGetDeliveryWork(ctx.db, id) : await tryGetFeedback(ctx.db, id);
+    return byId(found?.inbox_id);
   }
   const body = req.method === 'POST' ? jsonBodyOrNone(req) : undefined;
   if (req.method === 'POST' && path === '/policy/v1/$explain') {

@@ -22,6 +22,7 @@ describe('reads of one event are audited', () => {
   let id: string;
   let bsn: string;
   let referralId: string;
+  let deliveryId: string;
 
   beforeAll(async () => {
     municipality = await new DeliveryReceiver().start();
@@ -44,6 +45,8 @@ describe('reads of one event are audited', () => {
       const [row] = await app.rt.ctx.db.query<{ state: string }>('SELECT state FROM inbox WHERE id = $1', [id]);
       return row?.state === 'delivered' ? true : undefined;
     });
+    const [delivery] = await app.rt.ctx.db.query<{ id: string }>('SELECT id FROM delivery WHERE inbox_id = $1', [id]);
+    deliveryId = delivery!.id;
   });
 
   afterAll(async () => {
@@ -264,6 +267,12 @@ describe('reads of one event are audited', () => {
     ],
     ["a municipality's $explain of the event", 'municipality', () => '/policy/v1/$explain', () => ({ eventId: id })],
     ["a practice's redecide of the event", 'otherPractice', () => `/admin/v1/events/${id}/redecide`, () => ({})],
+    [
+      "a practice's replay of the event's delivery",
+      'otherPractice',
+      () => `/admin/v1/dead-letters/${deliveryId}/replay`,
+      () => ({}),
+    ],
   ])(
     "records %s, refused by role (403), in the event's chain, naming it and the child",
     async (_what, key, url, json) => {
@@ -310,6 +319,23 @@ describe('reads of one event are audited', () => {
     const res = await page.get(`/console/practice/events/${id}`);
     expect(res.status).toBe(403);
     const refused = await refusedBy('municipality');
+    expect(refused).toHaveLength(before.length + 1);
+    for (const r of refused) {
+      expect(r).toMatchObject({ tenant: PRACTICE_AGB, outcome: '4', patient_bsn: bsn });
+    }
+  });
+
+  it("records a practice's role-refused replay of a status update on the referral in the event's chain", async () => {
+    const sent = await app.request(`/municipality/v1/referrals/${referralId}/status`, {
+      key: 'municipality',
+      json: { status: 'received' },
+    });
+    expect(sent.status).toBe(202);
+    const feedbackId = ((await sent.json()) as { id: string }).id;
+    const before = await refusedBy('otherpractice');
+    const res = await app.request(`/admin/v1/feedback/${feedbackId}/replay`, { key: 'otherPractice', json: {} });
+    expect(res.status).toBe(403);
+    const refused = await refusedBy('otherpractice');
     expect(refused).toHaveLength(before.length + 1);
     for (const r of refused) {
       expect(r).toMatchObject({ tenant: PRACTICE_AGB, outcome: '4', patient_bsn: bsn });
