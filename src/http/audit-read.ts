@@ -168,6 +168,22 @@ export async function auditEventRead(
   });
 }
 
+/**
+ * Records refused reads (outcome 4, `why`) of events another party holds, each in its practice's chain as
+ * `auditEventRead` records it: the rule of every route that names an event or referral of someone else, answered as if
+ * it did not exist (404) or refused by role (403). The practice's auditor sees the attempt where the event's allowed
+ * reads are; a municipality's own search never shows a refusal (Security Alert), so it learns nothing of the event.
+ */
+export async function auditRefusedReads(
+  ctx: Pick<PipelineContext, 'audit' | 'cipher' | 'log'>,
+  req: Request,
+  res: Response,
+  rows: readonly (EventRow & SealedEvent)[],
+  why: string = NOT_IN_SCOPE,
+): Promise<void> {
+  await Promise.all(rows.map((row) => auditEventRead(ctx, req, res, row, undefined, why)));
+}
+
 /** Verifies chains (the caller may read them; check first) and records the read, before the verdicts are shown. */
 export async function verifyChains(
   ctx: Pick<PipelineContext, 'audit' | 'config' | 'db' | 'metrics' | 'signedHeads'>,

@@ -1,7 +1,7 @@
-import type { RequestHandler } from 'express';
+import type { RequestHandler, Response } from 'express';
 import type { FhirRoute } from './fhir-router';
 import { z } from 'zod';
-import type { Coding } from '@medplum/fhirtypes';
+import type { Coding, OperationOutcome } from '@medplum/fhirtypes';
 import { ALLOCATION_OUTPUT_SYSTEM, REFERRAL_STATUS_SYSTEM } from '../../mappings/practice/to-task';
 import { REFERRAL_STATUSES } from '../../mappings/practice/referral-status';
 import { failField } from '../kernel/fhir/outcomes';
@@ -10,16 +10,21 @@ import { codesOf, REFERRAL_REJECTION_REASON_SYSTEM } from '../kernel/fhir/termin
 import { parseOrThrow } from '../kernel/zod-outcome';
 import type { PipelineContext } from '../event/context';
 import { requireRole } from '../access/authenticate';
-import { parseStatusUpdate, recordAndAnswer, referralFor } from './status-update';
+import { focusKeyOf, parseStatusUpdate, recordUpdate, referralFor } from './status-update';
+import type { FeedbackRow } from '../event/event-store';
 import { jsonBodyOf } from './json-body';
+
+const FHIR_JSON = 'application/fhir+json';
 
 /**
  * `POST /fhir/Task`: the FHIR way for a municipality to send a referral's status. `focus` names the ServiceRequest
  * by the identifier the municipality received, or by reference (the webhook's `focus`); `businessStatus`
  * (referral-status) says the status (or, without it, `status` received/accepted/rejected/completed); `statusReason`
  * the rejection reason (referral-rejection-reason, else 422 at Task.statusReason); `output` the decision and
- * care details, typed as in the Tasks jeugdbrug sends to practices. Answered like
- * `POST /municipality/v1/referrals/{identifier}/status`, whose rules it shares.
+ * care details, typed as in the Tasks jeugdbrug sends to practices. Its rules are those of
+ * `POST /municipality/v1/referrals/{identifier}/status`; its answer is a FHIR server's to a create: 201 with the Task
+ * as stored (the one that goes on to the practice), 200 with the Task stored the first time for a repeat, as
+ * `application/fhir+json`; `Prefer: return=OperationOutcome` or `return=minimal` as FHIR says.
  */
 
 const coding = z.object({ system: z.string().optional(), code: z.string().optional() }).loose();
@@ -160,29 +165,30 @@ export function fhirTaskRoute(ctx: PipelineContext): FhirRoute {
     const task = parseOrThrow(taskSchema, jsonBodyOf(req), (path) =>
       path.length ? `Task.${path.map(String).join('.')}` : 'Task',
     );
-    const { identifier, reference } = task.focus;
-    const target = identifier
-      ? await referralFor(
-          ctx,
-          identifier.system ? `${identifier.system}|${identifier.value}` : identifier.value,
-          res,
-          'Task.focus.identifier',
-        )
-      : await referralFor(ctx, reference ?? '', res, 'Task.focus.reference');
+    const target = await referralFor(
+      ctx,
+      req,
+      res,
+      focusKeyOf(task.focus) ?? '',
+      task.focus.identifier ? 'Task.focus.identifier' : 'Task.focus.reference',
+    );
     // Both the body's rules and the update's days against the referral's name the status body's fields.
+    let recorded: { feedback: FeedbackRow; duplicate: boolean };
     try {
-      await recordAndAnswer(ctx, req, res, target, parseStatusUpdate(statusBodyOf(task)));
+      recorded = await recordUpdate(ctx, req, res, target, parseStatusUpdate(statusBodyOf(task)));
     } catch (err) {
       throw renamedIssues(err);
     }
+    sendCreated(res, recorded.feedback, recorded.duplicate, preferredReturn(req.get('prefer')));
   };
   return {
     interaction: {
       resourceType: 'Task',
       code: 'create',
       documentation:
-        'a municipality’s status on a referral delivered to it (focus: the ServiceRequest by identifier); not ' +
-        'stored as a Task to read back',
+        'a municipality’s status on a referral delivered to it (focus: the ServiceRequest by identifier): 201 with ' +
+        'the Task as stored and sent on to the practice, 200 with the first one for a repeat; Prefer: return= is ' +
+        'honoured. No Location: there is no read of Task',
     },
     handlers: [requireRole('municipality'), create],
   };
@@ -201,4 +207,59 @@ function renamedIssues(err: unknown): unknown {
     }
   }
   return err;
+}
+
+type Return = 'representation' | 'minimal' | 'OperationOutcome';
+
+/** What `Prefer: return=` asks for (FHIR's three values), `representation` without it or for anything else. */
+function preferredReturn(prefer: string | undefined): { value: Return; asked: boolean } {
+  const asked = /(?:^|[,;\s])return=(representation|minimal|OperationOutcome)(?:$|[,;\s])/.exec(prefer ?? '')?.[1];
+  return asked ? { value: asked as Return, asked: true } : { value: 'representation', asked: false };
+}
+
+/**
+ * A FHIR server's answer to a create: 201 for a Task stored now, 200 for a repeat (the Task stored the first time, as
+ * a conditional create that matched answers), as `application/fhir+json`, `meta.lastUpdated` when it was stored (also
+ * Last-Modified). The stored Task is never changed, and there is no read of it to point a Location at: its `id` and
+ * `identifier` (the status update's id) name it, as they do in the practice's HIS.
+ */
+function sendCreated(
+  res: Response,
+  feedback: FeedbackRow,
+  duplicate: boolean,
+  prefer: { value: Return; asked: boolean },
+): void {
+  const lastUpdated = new Date(feedback.created_at);
+  res
+    .status(duplicate ? 200 : 201)
+    .type(FHIR_JSON)
+    .set('Last-Modified', lastUpdated.toUTCString());
+  if (prefer.asked) {
+    res.set('Preference-Applied', `return=${prefer.value}`);
+  }
+  switch (prefer.value) {
+    case 'minimal':
+      res.end();
+      return;
+    case 'OperationOutcome': {
+      const outcome: OperationOutcome = {
+        resourceType: 'OperationOutcome',
+        issue: [
+          {
+            severity: 'information',
+            code: 'informational',
+            details: {
+              text: duplicate
+                ? `This status update was recorded before, as Task/${feedback.id}; nothing new was stored`
+                : `The status update is stored as Task/${feedback.id} and goes on to the practice`,
+            },
+          },
+        ],
+      };
+      res.json(outcome);
+      return;
+    }
+    case 'representation':
+      res.json({ ...feedback.task, meta: { ...feedback.task.meta, lastUpdated: lastUpdated.toISOString() } });
+  }
 }

@@ -30,13 +30,13 @@ export function municipalityRouter(ctx: PipelineContext): Router {
     // Only a municipality says what became of its referral; operators may read the status (GET), not make it.
     assertRole(getPrincipal(res), 'municipality');
     const update = parseStatusUpdate(jsonBodyOf(req));
-    const target = await referralFor(ctx, req.params.id, res);
+    const target = await referralFor(ctx, req, res, req.params.id);
     await recordAndAnswer(ctx, req, res, target, update);
   });
 
   /** The status updates sent on one referral, whether each reached the practice, and the timeline; audited. */
   router.get('/referrals/:id/status', async (req, res) => {
-    const { referral, municipality } = await referralFor(ctx, req.params.id, res);
+    const { referral, municipality } = await referralFor(ctx, req, res, req.params.id);
     await auditEventRead(ctx, req, res, referral.row, [organisationAgent('destination', 'municipality', municipality)]);
     res.json({
       referral: referral.row.id,

@@ -15,6 +15,7 @@ import type { FeedbackRow } from '../event/event-store';
 import { actorOf } from './request-context';
 import { getPrincipal } from '../access/authenticate';
 import { canSeeMunicipality } from '../access/principal';
+import { auditRefusedReads } from './audit-read';
 
 /**
  * What the status routes share (`/municipality/v1/referrals/{identifier}/status` and `POST /fhir/Task`): the
@@ -119,14 +120,16 @@ function requestKeyOf(header: string | undefined): string | undefined {
  * corrections), the newest one delivered to the caller is used; the referral's status history spans them all. A
  * referral that never reached one of the caller's municipalities is 404, the same answer as an unknown one, so a
  * municipality cannot learn of referrals held back (no consent), not yet sent, or sent elsewhere; only one that is
- * on its way to the caller's own destination is 409 (it will arrive). A bare value that names the referrals of more
+ * on its way to the caller's own destination is 409 (it will arrive). The 404 for referrals that exist is recorded
+ * as a refused read in their practices' chains (`auditRefusedReads`). A bare value that names the referrals of more
  * than one practice among those delivered to the caller is 409 at `expression`, since only the system says whose
  * referral is meant.
  */
 export async function referralFor(
   ctx: PipelineContext,
-  key: string,
+  req: Request,
   res: Response,
+  key: string,
   expression = 'identifier',
 ): Promise<{ referral: DeliveredReferral; municipality: string }> {
   const referrals = await findReferrals(ctx, key);
@@ -146,7 +149,39 @@ export async function referralFor(
   if (referrals.some((r) => r.pendingTo.some((m) => canSeeMunicipality(principal, m)))) {
     throw new OperationOutcomeError(conflict('This referral has not been delivered yet'));
   }
+  // Referrals the key names that the caller may not act on: the attempt is on record in each one's practice chain
+  // (as GET /his/v1/events/{id} records another practice's), the answer the same as for an unknown referral.
+  await auditRefusedReads(ctx, req, res, newestOfEachReferral(referrals));
   throw new OperationOutcomeError(notFoundField('No referral delivered to you has this identifier', expression));
+}
+
+/**
+ * The newest event of each referral among `referrals` (`findReferrals` lists every event of each, the practice's
+ * corrections too, newest first; a referral is its `system|value`).
+ */
+export function newestOfEachReferral(referrals: readonly DeliveredReferral[]): DeliveredReferral['row'][] {
+  const newest = new Map<string, DeliveredReferral['row']>();
+  for (const r of referrals) {
+    const key = `${r.identifier.system}|${r.identifier.value}`;
+    if (!newest.has(key)) {
+      newest.set(key, r.row);
+    }
+  }
+  return [...newest.values()];
+}
+
+/**
+ * The referral a Task's `focus` names, as `referralFor` takes it: its identifier (`system|value`, or the value) or its
+ * reference; undefined when it names neither.
+ */
+export function focusKeyOf(focus: unknown): string | undefined {
+  const f = (focus ?? {}) as { identifier?: { system?: unknown; value?: unknown }; reference?: unknown };
+  const value = f.identifier?.value;
+  if (typeof value === 'string' && value) {
+    const system = f.identifier?.system;
+    return typeof system === 'string' && system ? `${system}|${value}` : value;
+  }
+  return typeof f.reference === 'string' && f.reference ? f.reference : undefined;
 }
 
 /**
@@ -168,8 +203,26 @@ function assertOnePractice(referrals: readonly DeliveredReferral[], expression: 
 }
 
 /**
- * Records a parsed status update on the referral the caller acts on (with the request's Idempotency-Key) and
- * answers: 202 with the stored update, or 200 with the first one for a repeated key.
+ * Records a parsed status update on the referral the caller acts on (with the request's Idempotency-Key): the stored
+ * update, or for a repeat (`duplicate`) the first one.
+ */
+export async function recordUpdate(
+  ctx: PipelineContext,
+  req: Request,
+  res: Response,
+  target: { referral: DeliveredReferral; municipality: string },
+  update: StatusUpdate,
+): Promise<{ feedback: FeedbackRow; duplicate: boolean }> {
+  const requestKey = requestKeyOf(req.get('idempotency-key'));
+  const actor = { ...actorOf(req, res), onBehalfOf: { kind: 'municipality' as const, code: target.municipality } };
+  const recorded = await recordStatusUpdate(ctx, { ...target, update, actor, requestKey });
+  ctx.metrics.processed.inc({ stage: 'feedback-received', result: recorded.duplicate ? 'duplicate' : 'accepted' });
+  return recorded;
+}
+
+/**
+ * Records a parsed status update (`recordUpdate`) and answers: 202 with the stored update, or 200 with the first one
+ * for a repeat.
  */
 export async function recordAndAnswer(
   ctx: PipelineContext,
@@ -178,10 +231,7 @@ export async function recordAndAnswer(
   target: { referral: DeliveredReferral; municipality: string },
   update: StatusUpdate,
 ): Promise<void> {
-  const requestKey = requestKeyOf(req.get('idempotency-key'));
-  const actor = { ...actorOf(req, res), onBehalfOf: { kind: 'municipality' as const, code: target.municipality } };
-  const { feedback, duplicate } = await recordStatusUpdate(ctx, { ...target, update, actor, requestKey });
-  ctx.metrics.processed.inc({ stage: 'feedback-received', result: duplicate ? 'duplicate' : 'accepted' });
+  const { feedback, duplicate } = await recordUpdate(ctx, req, res, target, update);
   res.status(duplicate ? 200 : 202).json(statusUpdateView(feedback, target.referral.row.id));
 }
 

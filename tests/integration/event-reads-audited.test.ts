@@ -5,6 +5,7 @@ import { buildRegistry } from '../../src/event/registry';
 import { BSN_SYSTEM } from '../../src/kernel/fhir/identifiers';
 import { PRINCIPAL_SYSTEM } from '../../src/audit/audit-events';
 import { buildDestination, buildReferralEvent, MUNICIPALITY, PRACTICE_AGB } from '../helpers/builders';
+import { openConsole } from '../helpers/console-client';
 import { DeliveryReceiver } from '../helpers/delivery-receiver';
 import { cleanupTestEnv, createTestEnv, startTestApp, type KeyName, type TestApp } from '../helpers/test-runtime';
 import { waitFor } from '../helpers/wait-for';
@@ -21,6 +22,7 @@ describe('reads of one event are audited', () => {
   let id: string;
   let bsn: string;
   let referralId: string;
+  let deliveryId: string;
 
   beforeAll(async () => {
     municipality = await new DeliveryReceiver().start();
@@ -43,6 +45,8 @@ describe('reads of one event are audited', () => {
       const [row] = await app.rt.ctx.db.query<{ state: string }>('SELECT state FROM inbox WHERE id = $1', [id]);
       return row?.state === 'delivered' ? true : undefined;
     });
+    const [delivery] = await app.rt.ctx.db.query<{ id: string }>('SELECT id FROM delivery WHERE inbox_id = $1', [id]);
+    deliveryId = delivery!.id;
   });
 
   afterAll(async () => {
@@ -115,6 +119,56 @@ describe('reads of one event are audited', () => {
     expect(reads.at(-1)).toMatchObject({ tenant: PRACTICE_AGB, outcome: '4', patient_bsn: bsn });
   });
 
+  /** The refused reads (outcome 4) of this event by `principal`, as their chain holds them. */
+  const refusedBy = async (principal: string) => (await readsBy(principal)).filter((r) => r.outcome === '4');
+
+  it.each<[string, (ref: string) => Promise<Response>]>([
+    [
+      'GET /municipality/v1/referrals/{identifier}/status',
+      (ref) =>
+        app.request(`/municipality/v1/referrals/${encodeURIComponent(ref)}/status`, { key: 'otherMunicipality' }),
+    ],
+    [
+      'POST /municipality/v1/referrals/{identifier}/status',
+      (ref) =>
+        app.request(`/municipality/v1/referrals/${encodeURIComponent(ref)}/status`, {
+          key: 'otherMunicipality',
+          json: { status: 'accepted' },
+        }),
+    ],
+    [
+      'POST /fhir/Task',
+      (ref) =>
+        app.request('/fhir/Task', {
+          key: 'otherMunicipality',
+          json: { resourceType: 'Task', status: 'accepted', intent: 'order', focus: { identifier: { value: ref } } },
+        }),
+    ],
+  ])(
+    "answers another municipality's %s about the referral 404, as for an unknown one, and records the refused read in the event's chain",
+    async (_route, send) => {
+      const before = await refusedBy('othermunicipality');
+      const unknown = await send('no-such-referral');
+      expect(unknown.status).toBe(404);
+      const res = await send(referralId);
+      expect(res.status).toBe(404);
+      expect(await res.json()).toEqual(await unknown.json());
+      const refused = await refusedBy('othermunicipality');
+      expect(refused).toHaveLength(before.length + 1);
+      for (const r of refused) {
+        expect(r).toMatchObject({ tenant: PRACTICE_AGB, outcome: '4', patient_bsn: bsn });
+      }
+      // Nothing was stored, and the refusal is not among what the municipality itself may search: the event stays
+      // unknown to it.
+      expect(await app.rt.ctx.db.query('SELECT 1 FROM feedback WHERE inbox_id = $1', [id])).toEqual([]);
+      const search = await app.request(`/fhir/AuditEvent?entity=inbox/${id}&_summary=count`, {
+        key: 'otherMunicipality',
+      });
+      expect(search.status).toBe(200);
+      expect(((await search.json()) as { total: number }).total).toBe(0);
+    },
+  );
+
   it("records an auditor's $explain of the event with the child's BSN, so a search by the child finds it", async () => {
     expect(await readsBy('auditor')).toEqual([]);
     const res = await app.request('/policy/v1/$explain', { key: 'auditor', method: 'POST', json: { eventId: id } });
@@ -146,6 +200,14 @@ describe('reads of one event are audited', () => {
       ['municipality', '/audit/v1/verify'],
       ['municipality', `/his/v1/events/${id}`],
       ['municipality', '/fhir/Consent'],
+      ['otherMunicipality', `/municipality/v1/referrals/${referralId}/status`],
+      [
+        'otherMunicipality',
+        '/fhir/Task',
+        { resourceType: 'Task', status: 'accepted', intent: 'order', focus: { identifier: { value: referralId } } },
+      ],
+      ['otherPractice', `/municipality/v1/referrals/${referralId}/status`, { status: 'accepted' }],
+      ['otherPractice', `/admin/v1/events/${id}/redecide`, {}],
     ];
     const [practiceRow] = await app.rt.ctx.db.query<{ id: string }>(
       'SELECT id FROM audit_event WHERE tenant = $1 ORDER BY seq LIMIT 1',
@@ -176,5 +238,107 @@ describe('reads of one event are audited', () => {
       url = bundle.link?.find((l) => l.relation === 'next')?.url ?? '';
     }
     expect(found).toEqual(expect.arrayContaining(refused.map((r) => r.id)));
+  });
+
+  // The urls and bodies are functions: the ids are known only after beforeAll.
+  it.each<[string, KeyName, () => string, (() => unknown)?]>([
+    [
+      "a practice's GET of the referral's statuses",
+      'otherPractice',
+      () => `/municipality/v1/referrals/${referralId}/status`,
+      undefined,
+    ],
+    [
+      "a practice's POST of a status",
+      'otherPractice',
+      () => `/municipality/v1/referrals/${referralId}/status`,
+      () => ({ status: 'accepted' }),
+    ],
+    [
+      "a practice's POST /fhir/Task",
+      'otherPractice',
+      () => '/fhir/Task',
+      () => ({
+        resourceType: 'Task',
+        status: 'accepted',
+        intent: 'order',
+        focus: { identifier: { value: referralId } },
+      }),
+    ],
+    ["a municipality's $explain of the event", 'municipality', () => '/policy/v1/$explain', () => ({ eventId: id })],
+    ["a practice's redecide of the event", 'otherPractice', () => `/admin/v1/events/${id}/redecide`, () => ({})],
+    [
+      "a practice's replay of the event's delivery",
+      'otherPractice',
+      () => `/admin/v1/dead-letters/${deliveryId}/replay`,
+      () => ({}),
+    ],
+  ])(
+    "records %s, refused by role (403), in the event's chain, naming it and the child",
+    async (_what, key, url, json) => {
+      const body = json?.();
+      const principal = `${PRINCIPAL_SYSTEM}|api-key:${key.toLowerCase()}`;
+      const refusedRows = () =>
+        app.rt.ctx.audit.flush().then(() =>
+          app.rt.ctx.db.query<{ tenant: string; type: string; patient_bsn: string | null }>(
+            `SELECT tenant, type, patient_bsn FROM audit_event WHERE outcome = '4' AND entities @> ARRAY[$1]
+             AND agents @> ARRAY[$2]`,
+            [`inbox/${id}`, principal],
+          ),
+        );
+      const before = (await refusedRows()).length;
+      const res = await app.request(url(), body === undefined ? { key } : { key, method: 'POST', json: body });
+      expect(res.status).toBe(403);
+      const rows = await refusedRows();
+      expect(rows).toHaveLength(before + 1);
+      expect(new Set(rows.map((r) => JSON.stringify(r)))).toEqual(
+        new Set([JSON.stringify({ tenant: PRACTICE_AGB, type: '110113', patient_bsn: bsn })]),
+      );
+    },
+  );
+
+  it("answers another practice's console page of the event 404, as for an unknown id, and records the refused read", async () => {
+    const other = await openConsole(app, 'otherPractice');
+    const unknown = await other.get('/console/practice/events/00000000-0000-4000-8000-000000000000');
+    expect(unknown.status).toBe(404);
+    const before = await refusedBy('otherpractice');
+    const res = await other.get(`/console/practice/events/${id}`);
+    expect(res.status).toBe(404);
+    // The same page, but for the id in its own links.
+    expect((await res.text()).replaceAll(id, '00000000-0000-4000-8000-000000000000')).toBe(await unknown.text());
+    const refused = await refusedBy('otherpractice');
+    expect(refused).toHaveLength(before.length + 1);
+    for (const r of refused) {
+      expect(r).toMatchObject({ tenant: PRACTICE_AGB, outcome: '4', patient_bsn: bsn });
+    }
+  });
+
+  it("records a municipality's role-refused console page of the event in the event's chain", async () => {
+    const page = await openConsole(app, 'municipality');
+    const before = await refusedBy('municipality');
+    const res = await page.get(`/console/practice/events/${id}`);
+    expect(res.status).toBe(403);
+    const refused = await refusedBy('municipality');
+    expect(refused).toHaveLength(before.length + 1);
+    for (const r of refused) {
+      expect(r).toMatchObject({ tenant: PRACTICE_AGB, outcome: '4', patient_bsn: bsn });
+    }
+  });
+
+  it("records a practice's role-refused replay of a status update on the referral in the event's chain", async () => {
+    const sent = await app.request(`/municipality/v1/referrals/${referralId}/status`, {
+      key: 'municipality',
+      json: { status: 'received' },
+    });
+    expect(sent.status).toBe(202);
+    const feedbackId = ((await sent.json()) as { id: string }).id;
+    const before = await refusedBy('otherpractice');
+    const res = await app.request(`/admin/v1/feedback/${feedbackId}/replay`, { key: 'otherPractice', json: {} });
+    expect(res.status).toBe(403);
+    const refused = await refusedBy('otherpractice');
+    expect(refused).toHaveLength(before.length + 1);
+    for (const r of refused) {
+      expect(r).toMatchObject({ tenant: PRACTICE_AGB, outcome: '4', patient_bsn: bsn });
+    }
   });
 });

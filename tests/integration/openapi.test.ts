@@ -90,15 +90,15 @@ describe('the OpenAPI document and the docs page', () => {
       expect.arrayContaining(['patient', 'patient:identifier', 'date', '_count', '_summary', 'prefer']),
     );
     expect(doc.paths['/fhir/Consent']?.get?.['x-roles']).toEqual(['practice', 'auditor', 'operator']);
-    // A repeat is answered 200 with the first answer, beside the 202 of the first time.
-    for (const [path, method] of [
-      ['/municipality/v1/referrals/{id}/status', 'post'],
-      ['/fhir/Task', 'post'],
-      ['/municipality/v1/trajectories/events', 'post'],
-      ['/municipality/v1/monitoring/$push', 'post'],
+    // A repeat is answered 200 with the first answer, beside the 202 of the first time (201 for a FHIR create).
+    for (const [path, method, first] of [
+      ['/municipality/v1/referrals/{id}/status', 'post', '202'],
+      ['/fhir/Task', 'post', '201'],
+      ['/municipality/v1/trajectories/events', 'post', '202'],
+      ['/municipality/v1/monitoring/$push', 'post', '202'],
     ] as const) {
       const responses = doc.paths[path]?.[method]?.responses ?? {};
-      expect([path, '200' in responses, '202' in responses]).toEqual([path, true, true]);
+      expect([path, '200' in responses, first in responses]).toEqual([path, true, true]);
     }
   });
 
@@ -172,10 +172,15 @@ describe('the answers of the status routes', () => {
   const ctx = useAppWithReceiver();
 
   /** The schema the document gives a route's answer, its references resolved, as a zod schema to check with. */
-  async function documentedAnswer(path: string, status: string, method = 'post'): Promise<z.ZodType> {
+  async function documentedAnswer(
+    path: string,
+    status: string,
+    method = 'post',
+    mediaType = 'application/json',
+  ): Promise<z.ZodType> {
     const res = await ctx.app.request('/openapi.json', { key: null });
     const doc = (await dereference((await res.json()) as never)) as unknown as OpenApi;
-    const schema = doc.paths[path]?.[method]?.responses[status]?.content?.['application/json']?.schema;
+    const schema = doc.paths[path]?.[method]?.responses[status]?.content?.[mediaType]?.schema;
     expect([path, status, schema !== undefined]).toEqual([path, status, true]);
     return z.fromJSONSchema(schema as Parameters<typeof z.fromJSONSchema>[0]);
   }
@@ -211,14 +216,25 @@ describe('the answers of the status routes', () => {
     });
     expect(repeat.status).toBe(200);
     expect((await documentedAnswer(statusPath, '200')).safeParse(await repeat.json()).error?.issues).toBeUndefined();
-    const task = await ctx.app.request('/fhir/Task', {
-      key: 'municipality',
-      headers: { 'content-type': 'application/fhir+json' },
-      method: 'POST',
-      body: JSON.stringify({ resourceType: 'Task', status: 'accepted', focus: { identifier: { value: id } } }),
-    });
-    expect(task.status).toBe(202);
-    expect((await documentedAnswer('/fhir/Task', '202')).safeParse(await task.json()).error?.issues).toBeUndefined();
+    const sendTask = () =>
+      ctx.app.request('/fhir/Task', {
+        key: 'municipality',
+        headers: { 'content-type': 'application/fhir+json', 'idempotency-key': `openapi-task-${id}` },
+        method: 'POST',
+        body: JSON.stringify({ resourceType: 'Task', status: 'accepted', focus: { identifier: { value: id } } }),
+      });
+    // A FHIR create: 201 with the Task, 200 with the same Task for a repeat; FHIR's media type, as documented.
+    for (const [task, status] of [
+      [await sendTask(), '201'],
+      [await sendTask(), '200'],
+    ] as const) {
+      expect(String(task.status)).toBe(status);
+      expect(task.headers.get('content-type')).toMatch(/^application\/fhir\+json/);
+      const documented = await documentedAnswer('/fhir/Task', status, 'post', 'application/fhir+json');
+      const body = (await task.json()) as { resourceType: string };
+      expect(body.resourceType).toBe('Task');
+      expect(documented.safeParse(body).error?.issues).toBeUndefined();
+    }
     // The GET lists the same updates, in the same shape.
     const list = await ctx.app.request(`/municipality/v1/referrals/${id}/status`, { key: 'municipality' });
     const listed = (await list.json()) as { statusUpdates: { id: string }[] };

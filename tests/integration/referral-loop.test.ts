@@ -330,8 +330,13 @@ describe('POST /fhir/Task and re-decisions', () => {
     expect(done.status).toBe(409);
   });
 
-  it('takes a FHIR Task whose focus names the ServiceRequest by identifier, answered like the status route', async () => {
-    const { identifier } = await deliveredReferral();
+  /** The event a stored status update (the Task's id) was recorded on. */
+  const recordedOn = async (taskId: string | undefined) =>
+    (await app.rt.ctx.db.query<{ inbox_id: string }>('SELECT inbox_id FROM feedback WHERE id = $1', [taskId]))[0]
+      ?.inbox_id;
+
+  it('takes a FHIR Task whose focus names the ServiceRequest by identifier, answered 201 with the Task as stored', async () => {
+    const { id, identifier } = await deliveredReferral();
     const task = {
       resourceType: 'Task',
       status: 'rejected',
@@ -347,12 +352,33 @@ describe('POST /fhir/Task and re-decisions', () => {
       focus: { type: 'ServiceRequest', identifier },
     };
     const res = await app.request('/fhir/Task', { json: task, key: 'municipality' });
-    expect(res.status).toBe(202);
-    const view = (await res.json()) as StatusView;
-    expect(view.status).toBe('rejected');
-    const arrived = await waitFor('the Task at the practice', () => practice.stored.get(`fb-${view.id}`));
+    // A FHIR server's answer to a create: 201 with the resource as stored, in FHIR's media type.
+    expect(res.status).toBe(201);
+    expect(res.headers.get('content-type')).toMatch(/^application\/fhir\+json/);
+    const stored = (await res.json()) as Task;
+    expect(stored).toMatchObject({
+      resourceType: 'Task',
+      status: 'rejected',
+      intent: 'order',
+      businessStatus: { coding: [{ system: REFERRAL_STATUS_SYSTEM, code: 'rejected' }] },
+      focus: { type: 'ServiceRequest', identifier },
+    });
+    expect(stored.statusReason?.coding?.[0]?.code).toBe('other-municipality');
+    expect(stored.meta?.lastUpdated).toBeDefined();
+    expect(res.headers.get('last-modified')).toBe(new Date(stored.meta!.lastUpdated!).toUTCString());
+    expect(res.headers.get('etag')).toBeTruthy();
+    expect(await recordedOn(stored.id)).toBe(id);
+    const arrived = await waitFor('the Task at the practice', () => practice.stored.get(`fb-${stored.id}`));
     const sent = resourcesIn(arrived).find((r): r is Task => r.resourceType === 'Task')!;
     expect(sent.statusReason?.coding?.[0]?.code).toBe('other-municipality');
+    // The practice got the Task the municipality was answered with (its id as the practice's server keys it).
+    const apart = ['id', 'identifier', 'meta'];
+    const rest = (t: Task) => Object.fromEntries(Object.entries(t).filter(([k]) => !apart.includes(k)));
+    expect(rest(sent)).toEqual(rest(stored));
+    const { id: storedId, identifier: storedIdentifier } = stored;
+    const sentIdentifier = sent.identifier;
+    expect(sentIdentifier).toEqual(expect.arrayContaining(storedIdentifier ?? []));
+    expect(storedIdentifier).toEqual([{ system: 'https://jeugdbrug.nl/fhir/NamingSystem/feedback', value: storedId }]);
 
     const bad = await app.request('/fhir/Task', {
       json: { ...task, businessStatus: undefined, status: 'draft' },
@@ -388,8 +414,8 @@ describe('POST /fhir/Task and re-decisions', () => {
       [{ reference: `ServiceRequest/${resourceId.value}` }, 'completed'],
     ] as const) {
       const res = await send(focus, status);
-      expect([focus, res.status]).toEqual([focus, 202]);
-      expect(((await res.json()) as { referral: string }).referral).toBe(id);
+      expect([focus, res.status]).toEqual([focus, 201]);
+      expect(await recordedOn(((await res.json()) as Task).id)).toBe(id);
     }
     const none = await send({ type: 'ServiceRequest' }, 'accepted');
     expect(none.status).toBe(422);
@@ -416,8 +442,8 @@ describe('POST /fhir/Task and re-decisions', () => {
     expect(await app.rt.ctx.db.query('SELECT 1 FROM feedback WHERE inbox_id = $1', [id])).toHaveLength(0);
     // A known code without system is read as a rejection reason, as businessStatus reads its codes.
     const res = await send({ coding: [{ code: 'other-municipality' }] });
-    expect(res.status).toBe(202);
-    expect(((await res.json()) as StatusView).task.statusReason?.coding?.[0]?.code).toBe('other-municipality');
+    expect(res.status).toBe(201);
+    expect(((await res.json()) as Task).statusReason?.coding?.[0]?.code).toBe('other-municipality');
   });
 
   it('answers 422 at Task.businessStatus for a businessStatus without a known referral-status code', async () => {
@@ -442,8 +468,8 @@ describe('POST /fhir/Task and re-decisions', () => {
     expect(await app.rt.ctx.db.query('SELECT 1 FROM feedback WHERE inbox_id = $1', [id])).toHaveLength(0);
     // A code without system is read as a referral-status code; businessStatus, not Task.status, says the status.
     const res = await send({ coding: [{ code: 'received' }] });
-    expect(res.status).toBe(202);
-    expect(((await res.json()) as StatusView).status).toBe('received');
+    expect(res.status).toBe(201);
+    expect(((await res.json()) as Task).businessStatus?.coding?.[0]?.code).toBe('received');
   });
 
   it('answers 422 at Task.output for a decision dated after today, naming the detail it came from', async () => {
@@ -490,14 +516,42 @@ describe('POST /fhir/Task and re-decisions', () => {
         headers: { 'Idempotency-Key': 'gm-task-1' },
       });
     const first = await send('received');
-    expect(first.status).toBe(202);
+    expect(first.status).toBe(201);
     const other = await send('accepted');
     expect(other.status).toBe(422);
     const outcome = (await other.json()) as { issue: { expression: string[] }[] };
     expect(outcome.issue.flatMap((i) => i.expression)).toEqual(['Idempotency-Key']);
+    // The repeat creates nothing: 200 with the Task stored the first time, as for a conditional create that matched.
     const again = await send('received');
     expect(again.status).toBe(200);
-    expect(((await again.json()) as StatusView).id).toBe(((await first.json()) as StatusView).id);
+    expect(again.headers.get('content-type')).toMatch(/^application\/fhir\+json/);
+    expect(await again.json()).toEqual(await first.json());
+  });
+
+  it('answers with an OperationOutcome (information) or no body when Prefer: return= asks for it', async () => {
+    const { identifier } = await deliveredReferral();
+    const send = (status: string, prefer: string) =>
+      app.request('/fhir/Task', {
+        key: 'municipality',
+        headers: { Prefer: prefer },
+        json: { resourceType: 'Task', status, intent: 'order', focus: { identifier } },
+      });
+    const outcome = await send('received', 'return=OperationOutcome');
+    expect(outcome.status).toBe(201);
+    expect(outcome.headers.get('content-type')).toMatch(/^application\/fhir\+json/);
+    expect(outcome.headers.get('preference-applied')).toBe('return=OperationOutcome');
+    const body = (await outcome.json()) as { resourceType: string; issue: { severity: string; code: string }[] };
+    expect(body.resourceType).toBe('OperationOutcome');
+    expect(body.issue).toEqual([expect.objectContaining({ severity: 'information', code: 'informational' })]);
+    const minimal = await send('accepted', 'return=minimal');
+    expect(minimal.status).toBe(201);
+    expect(minimal.headers.get('preference-applied')).toBe('return=minimal');
+    expect(await minimal.text()).toBe('');
+    const [row] = await app.rt.ctx.db.query<{ n: string }>(
+      `SELECT count(*) AS n FROM feedback WHERE task->'focus'->'identifier'->>'value' = $1`,
+      [identifier.value],
+    );
+    expect(Number(row?.n)).toBe(2);
   });
 
   it('answers 409 at Task.focus.identifier when an identifier without system names referrals of two practices', async () => {
@@ -530,7 +584,7 @@ describe('POST /fhir/Task and re-decisions', () => {
       json: task({ system: `urn:agb:${OTHER_PRACTICE_AGB}:referral`, value }),
       key: 'municipality',
     });
-    expect(named.status).toBe(202);
-    expect(((await named.json()) as { referral: string }).referral).toBe(ids[1]);
+    expect(named.status).toBe(201);
+    expect(await recordedOn(((await named.json()) as Task).id)).toBe(ids[1]);
   });
 });

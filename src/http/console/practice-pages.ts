@@ -1,7 +1,7 @@
 import { notFound, OperationOutcomeError } from '@medplum/core';
 import type { RelatedPerson } from '@medplum/fhirtypes';
 import { Router } from 'express';
-import { auditRead } from '../audit-read';
+import { auditRead, auditRefusedReads } from '../audit-read';
 import { openEvent, type StoredRecord } from '../../event/stored-event';
 import type { PipelineContext } from '../../event/context';
 import { decideForEvent, purposeOf } from '../../event/decide';
@@ -74,8 +74,13 @@ export function practicePages(ctx: PipelineContext): Router {
     const { lang } = pageOf(req, res);
     const principal = getPrincipal(res);
     const timeline = await tryGetEventTimeline(ctx.db, req.params.id);
-    // Another practice's event looks absent, as in the API.
-    if (!timeline || !canActForPractice(principal, timeline.practice)) {
+    if (!timeline) {
+      throw new OperationOutcomeError(notFound);
+    }
+    if (!canActForPractice(principal, timeline.practice)) {
+      // Another practice's event looks absent, as in the API, and the attempt is on record in its chain.
+      const row = await tryGetSealedEvent(ctx.db, timeline.id);
+      await auditRefusedReads(ctx, req, res, row ? [row] : []);
       throw new OperationOutcomeError(notFound);
     }
     let why: SafeHtml | string = '';

@@ -508,16 +508,36 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
       method: 'post',
       path: '/fhir/Task',
       summary:
-        'A referral’s status as a FHIR Task (focus: the ServiceRequest by identifier or reference), like the status ' +
-        'route',
+        'A referral’s status as a FHIR Task (focus: the ServiceRequest by identifier or reference), with the status ' +
+        'route’s rules; answered as a FHIR create',
       tag: 'FHIR',
       roles: ['municipality'],
       request: {
-        headers: idempotencyKeyHeader,
+        headers: idempotencyKeyHeader.extend({
+          prefer: z
+            .enum(['return=representation', 'return=minimal', 'return=OperationOutcome'])
+            .optional()
+            .meta({
+              description:
+                'the Task (the default), no body, or an OperationOutcome of severity information; named back in ' +
+                'Preference-Applied',
+            }),
+        }),
         body: { required: true, content: { 'application/fhir+json': { schema: s.anyJson } } },
       },
-      ok: { status: 202, description: 'stored', content: json(s.statusUpdateView) },
-      repeat: { status: 200, description: 'the first update, for a repeated Idempotency-Key with the same body' },
+      ok: {
+        status: 201,
+        description:
+          'stored: the Task as stored and sent on to the practice (id and identifier: the status update’s id), ' +
+          'meta.lastUpdated also as Last-Modified; no Location, as there is no read of Task',
+        content: fhirJson(s.fhirResource('Task')),
+      },
+      repeat: {
+        status: 200,
+        description:
+          'nothing new stored: the Task stored the first time, for a repeated Idempotency-Key with the same body or ' +
+          'the current status sent again with the same day and details',
+      },
       errors: [409, 422],
     },
     {
