@@ -48,11 +48,15 @@ export interface SealedEvent {
   payload_key_id: string | null;
   canonical: Buffer | null;
   canonical_key_id: string | null;
+  /** A referral's identity kept after retention removed its content (`keepReferralIdentities`); else null. */
+  referral_identity?: Buffer | null;
+  referral_identity_key_id?: string | null;
 }
 
 const EVENT_COLUMNS = `id, tenant, source_event_id, dialect, event_type, municipality, state, state_reason, trace_id,
   received_at, updated_at`;
-const SEALED_COLUMNS = 'payload, payload_key_id, canonical, canonical_key_id';
+const SEALED_COLUMNS =
+  'payload, payload_key_id, canonical, canonical_key_id, referral_identity, referral_identity_key_id';
 /**
  * The sealed columns a pipeline stage opens (`openEvent`): the record only for an event without its canonical event,
  * the one case that maps it again. The canonical event is what the stages read; sending the record beside it cost
@@ -61,7 +65,8 @@ const SEALED_COLUMNS = 'payload, payload_key_id, canonical, canonical_key_id';
 function openedColumns(table: string): string {
   const missing = `${table}.canonical IS NULL OR ${table}.canonical_key_id IS NULL`;
   return `CASE WHEN ${missing} THEN ${table}.payload END AS payload,
-    CASE WHEN ${missing} THEN ${table}.payload_key_id END AS payload_key_id, ${table}.canonical, ${table}.canonical_key_id`;
+    CASE WHEN ${missing} THEN ${table}.payload_key_id END AS payload_key_id, ${table}.canonical, ${table}.canonical_key_id,
+    ${table}.referral_identity, ${table}.referral_identity_key_id`;
 }
 
 export interface NewEvent {
@@ -432,6 +437,50 @@ export async function clearFinishedPayloads(db: Db, before: Date, batch: number)
      )
      SELECT tenant FROM cleared`,
     [PAYLOAD_RETENTION_STATES, before, batch],
+  );
+}
+
+/**
+ * Finished referrals whose content the payload retention is about to remove (as `clearFinishedPayloads` picks them)
+ * and whose identity is not kept yet, after `afterId`, in id order: `keepReferralIdentities` keeps theirs first.
+ */
+export async function referralsLosingContent(
+  db: Db,
+  before: Date,
+  afterId: string,
+  batch: number,
+): Promise<({ id: string } & SealedEvent)[]> {
+  return db.query(
+    `SELECT id, ${SEALED_COLUMNS} FROM inbox WHERE event_type = 'referral.created' AND state = ANY($1::text[])
+       AND updated_at < $2 AND (payload IS NOT NULL OR canonical IS NOT NULL) AND referral_identity IS NULL
+       AND id > $3 ORDER BY id LIMIT $4`,
+    [PAYLOAD_RETENTION_STATES, before, afterId, batch],
+  );
+}
+
+/** Stores each referral's identity, sealed, beside the content that is about to go. */
+export async function keepReferralIdentities(
+  db: Db,
+  kept: readonly { id: string; sealed: Buffer; keyId: string }[],
+): Promise<void> {
+  await db.query(
+    `UPDATE inbox SET referral_identity = k.sealed, referral_identity_key_id = k.key_id
+     FROM unnest($1::uuid[], $2::bytea[], $3::text[]) AS k(id, sealed, key_id) WHERE inbox.id = k.id`,
+    [kept.map((k) => k.id), kept.map((k) => k.sealed), kept.map((k) => k.keyId)],
+  );
+}
+
+/** Clears the kept identities of referrals received before `receivedBefore`, in batches; the tenant of each. */
+export async function clearReferralIdentities(
+  db: Db,
+  receivedBefore: Date,
+  batch: number,
+): Promise<{ tenant: string }[]> {
+  return db.query<{ tenant: string }>(
+    `UPDATE inbox SET referral_identity = NULL, referral_identity_key_id = NULL
+     WHERE id IN (SELECT id FROM inbox WHERE referral_identity IS NOT NULL AND received_at < $1 LIMIT $2)
+     RETURNING tenant`,
+    [receivedBefore, batch],
   );
 }
 
