@@ -4,6 +4,7 @@ import path from 'node:path';
 import pino from 'pino';
 import { ConfigError } from '../../src/kernel/config';
 import { isRedisUp, provideRedis } from '../../src/kernel/redis';
+import { timersLeftBehind } from '../helpers/leftover-timers';
 import { freePort } from '../helpers/product-process';
 
 const log = pino({ level: 'silent' });
@@ -43,12 +44,12 @@ describe('Redis for `npm start` without REDIS_URL', () => {
 
   it('leaves no timer behind to hold the process open: a probe that is refused, a redis-server stopped', async () => {
     // Timers that keep a process alive after `npm start` has stopped, or a Jest worker after its last test.
-    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
-    const before = timers();
-    expect(await isRedisUp(`redis://127.0.0.1:${await freePort()}`)).toBe(false);
-    const redis = await provideRedis({ startRedis: true, dataDir, localPort: await freePort() }, log);
-    await redis.stop();
-    expect(timers()).toBe(before);
+    const left = await timersLeftBehind(async () => {
+      expect(await isRedisUp(`redis://127.0.0.1:${await freePort()}`)).toBe(false);
+      const redis = await provideRedis({ startRedis: true, dataDir, localPort: await freePort() }, log);
+      await redis.stop();
+    });
+    expect(left).toEqual([]);
   });
 
   it('exits with one clear message when there is no Redis and no redis-server', async () => {
