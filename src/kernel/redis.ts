@@ -13,10 +13,16 @@ export interface RedisHandle {
 }
 
 /** Answers whether a Redis server replies to PING at `url` within a short time. */
+/** How long a probe waits for the answer to its PING. */
+const PROBE_ANSWER_TIMEOUT_MS = 1000;
+
 export async function isRedisUp(url: string): Promise<boolean> {
   const client = new Redis(url, {
     lazyConnect: true,
     connectTimeout: 500,
+    // A server that takes the connection and never answers (a hung Redis, a wrong port with another service on it)
+    // is down too: without this the PING waited for good, and start-up with it.
+    commandTimeout: PROBE_ANSWER_TIMEOUT_MS,
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,
   });
