@@ -12,10 +12,10 @@ export interface RedisHandle {
   stop(): Promise<void>;
 }
 
-/** Answers whether a Redis server replies to PING at `url` within a short time. */
 /** How long a probe waits for the answer to its PING. */
 const PROBE_ANSWER_TIMEOUT_MS = 1000;
 
+/** Answers whether a Redis server replies to PING at `url` within a short time. */
 export async function isRedisUp(url: string): Promise<boolean> {
   const client = new Redis(url, {
     lazyConnect: true,
