@@ -116,6 +116,9 @@ export async function recheckConsentDenial(
   seen: readonly StoredConsent[],
   traceId: string,
 ): Promise<RedecideResult | undefined> {
+  if (ctx.config.REDECIDE_WINDOW_DAYS === 0) {
+    return undefined; // consents decide nothing again (redecideForChild), so neither does this
+  }
   const now = await keyDenialAndReadConsents(ctx.db, {
     inboxId: row.id,
     childKey: getPseudonymiser(ctx.config).inboxChildKey(row.tenant, event.patient.bsn),
