@@ -427,7 +427,7 @@ export async function clearFinishedPayloads(db: Db, before: Date, batch: number)
   return db.query<{ tenant: string }>(
     `WITH cleared AS (
        UPDATE inbox SET payload = NULL, payload_key_id = NULL, canonical = NULL, canonical_key_id = NULL,
-         content_digest = NULL
+         content_digest = NULL, child_key = NULL
        WHERE id IN (SELECT id FROM inbox WHERE state = ANY($1::text[]) AND updated_at < $2
          AND (payload IS NOT NULL OR canonical IS NOT NULL) LIMIT $3)
        RETURNING id, tenant
@@ -639,21 +639,65 @@ export async function redecideAndCreateDelivery(
   return row;
 }
 
+/** A denied event as `deniedForConsentOfChild` finds it: with its child's key, if it has one yet. */
+export type DeniedForConsent = EventRow & SealedEvent & { child_key: string | null };
+
 /**
- * A practice's events denied for a consent reason (`consent-…`) within the last `windowDays`: the candidates a newly
- * recorded consent may change. Which child each is about is in the encrypted event, so the caller opens them.
+ * A practice's events denied for a consent reason (`consent-…`) within the last `windowDays` that a consent recorded
+ * for the child with `childKey` (report-pseudonym.ts `inboxChildKey`) may change: those keyed with it, and those not
+ * keyed at all (denied before migration 030, or just now and not keyed yet), whose child only their encrypted event
+ * tells. Not those whose content retention removed (and their key with it): nothing of them could be sent. A page of `limit` in the order of (`updated_at`, id), after `after`: the caller reads on while pages are full.
  */
-export async function deniedForConsentSince(
+export async function deniedForConsentOfChild(
   db: Db,
-  tenant: string,
-  windowDays: number,
-): Promise<(EventRow & SealedEvent)[]> {
+  q: { tenant: string; childKey: string; windowDays: number; after?: string | undefined; limit: number },
+): Promise<DeniedForConsent[]> {
   return db.query(
-    `SELECT ${EVENT_COLUMNS}, ${SEALED_COLUMNS} FROM inbox
-     WHERE tenant = $1 AND state = 'denied' AND state_reason LIKE '%consent-%'
-       AND updated_at > now() - ($2::int * interval '1 day')
-     ORDER BY updated_at LIMIT 1000`,
-    [tenant, windowDays],
+    `SELECT ${EVENT_COLUMNS}, ${SEALED_COLUMNS}, child_key FROM inbox
+     WHERE tenant = $1 AND state = 'denied' AND (child_key = $2 OR child_key IS NULL)
+       AND (canonical IS NOT NULL OR payload IS NOT NULL) AND state_reason LIKE '%consent-%' AND updated_at > now() - ($3::int * interval '1 day')
+       AND ($4::uuid IS NULL OR id > $4::uuid)
+     ORDER BY id LIMIT $5`,
+    [q.tenant, q.childKey, q.windowDays, q.after ?? null, q.limit],
+  );
+}
+
+/**
+ * Keys denied events that had no child key (`deniedForConsentOfChild`) with the key of the child their event names,
+ * once opened: each is then opened no more.
+ */
+export async function keyDeniedEvents(db: Db, keys: readonly { id: string; childKey: string }[]): Promise<void> {
+  if (keys.length === 0) {
+    return;
+  }
+  await db.query(
+    `WITH ${fromStatesCte(`'{denied}'`)}, input AS (
+       SELECT * FROM unnest($1::uuid[], $2::text[]) AS x(id, child_key)
+     )
+     UPDATE inbox SET child_key = input.child_key FROM from_states, input
+     WHERE ${byIdWhileIn('inbox', 'ANY($1::uuid[])')} AND inbox.id = input.id AND inbox.child_key IS NULL`,
+    [keys.map((k) => k.id), keys.map((k) => k.childKey)],
+  );
+}
+
+/**
+ * Right after an event's denial for a consent reason was committed: keys it with its child's key (so a consent
+ * finds it by the child) and reads the child's consents as stored now, in one statement. Its snapshot is taken
+ * after the denial's commit, so a consent it does not see is committed after it, and that consent's own search
+ * (`deniedForConsentOfChild`) sees the denial (redecide.ts `recheckConsentDenial`).
+ */
+export async function keyDenialAndReadConsents(
+  db: Db,
+  d: { inboxId: string; childKey: string; tenant: string; patientBsn: string },
+): Promise<StoredConsent[]> {
+  return db.query<StoredConsent>(
+    `WITH ${fromStatesCte(`'{denied}'`)}, keyed AS (
+       UPDATE inbox SET child_key = $2 FROM from_states
+       WHERE ${byIdWhileIn('inbox', '$1')} AND inbox.child_key IS DISTINCT FROM $2 RETURNING inbox.id
+     )
+     SELECT c.id, c.version::text AS version, c.resource::text AS text FROM consent c
+     WHERE c.tenant = $3 AND c.patient_bsn = $4 ORDER BY c.date_time DESC NULLS LAST, c.id`,
+    [d.inboxId, d.childKey, d.tenant, d.patientBsn],
   );
 }
 
