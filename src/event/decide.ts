@@ -1,5 +1,5 @@
 import type { Patient } from '@medplum/fhirtypes';
-import { findAgreements } from './registry';
+import { auditedAgreement, findAgreements } from './registry';
 import type { HisEventType, CanonicalEvent } from '../contracts/his-dialect';
 import type { DataClass, Purpose } from '../contracts/sharing';
 import { decide } from '../policy/decide';
@@ -74,7 +74,7 @@ export async function decideAndRecord(
       patientBsn: event.patient.bsn,
       inboxId: row.id,
       consentIds: decision.consentIds,
-      agreement: decision.agreement,
+      agreement: auditedAgreement(ctx.registry, decision.agreement),
       municipality: event.municipalityCode,
       purpose,
       stage,

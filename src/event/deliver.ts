@@ -12,6 +12,7 @@ import { sealAnswer, type SealedAnswer } from './receiver-answer';
 import { stageStatements } from './stage-groups';
 import type { PipelineContext } from './context';
 import { decideAndRecord, purposeOf } from './decide';
+import { auditedAgreement } from './registry';
 import { decisionText } from '../policy/reason-words';
 import { recordDestinationFailure, recordDestinationSuccess } from './destination-health';
 import type { DeliverJobData } from './queues';
@@ -165,7 +166,7 @@ const childEventDelivery: DeliveryKind = {
       note: {
         purpose,
         resources: resources.map((r) => `${r.resourceType}/${r.id ?? ''}`),
-        agreement: decision.agreement,
+        agreement: auditedAgreement(ctx.registry, decision.agreement),
         consentIds: [...decision.consentIds],
       },
       audit: childDisclosure(work, event),
