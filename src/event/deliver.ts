@@ -13,6 +13,7 @@ import { stageStatements } from './stage-groups';
 import type { PipelineContext } from './context';
 import { childConsentsOnce, decideAndRecord, purposeOf } from './decide';
 import { deniedForConsent, recheckConsentDenial } from './redecide';
+import { auditedAgreement } from './registry';
 import { decisionText } from '../policy/reason-words';
 import { recordDestinationFailure, recordDestinationSuccess } from './destination-health';
 import type { DeliverJobData } from './queues';
@@ -173,7 +174,7 @@ const childEventDelivery: DeliveryKind = {
       note: {
         purpose,
         resources: resources.map((r) => `${r.resourceType}/${r.id ?? ''}`),
-        agreement: decision.agreement,
+        agreement: auditedAgreement(ctx.registry, decision.agreement),
         consentIds: [...decision.consentIds],
       },
       audit: childDisclosure(work, event),

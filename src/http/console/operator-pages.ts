@@ -17,6 +17,8 @@ import {
 import { EXACT_TIME } from '../../reports/time-id-page';
 import type { AnswerSummary } from '../../event/receiver-answer';
 import { tryGetEventTimeline } from '../../reports/event-timeline/event-timeline';
+import { tryGetDeliveryWork, tryGetSealedEvent } from '../../event/event-store';
+import { assertEventInScope, eventInScopeOrRecorded, operatorScopeOf } from '../operator-scope';
 import { actorOf } from '../request-context';
 import { field, getConsoleState, pageCursorOf, pageOf, sendPage } from './console-request';
 import { configurationProblems } from './configuration-problems';
@@ -101,8 +103,10 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
     const { lang } = page;
     const { destination, status } = filterOf(req.query);
     const f = { destination, status };
-    const letters = await pageDeadLetters(ctx.db, f, pageCursorOf(req.query), DEAD_LETTER_PAGE);
-    const matching = await countMatchingDeadLetters(ctx.db, f);
+    // An operator of some practices sees theirs only, and "replay all" offers those (operator-scope.ts).
+    const scope = operatorScopeOf(res);
+    const letters = await pageDeadLetters(ctx.db, f, pageCursorOf(req.query), DEAD_LETTER_PAGE, scope);
+    const matching = await countMatchingDeadLetters(ctx.db, f, scope);
     const rows = letters.rows.map(
       (d) =>
         html`<tr>
@@ -182,9 +186,12 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
 
   router.post('/dead-letters/:id/replay', async (req, res) => {
     const id = req.params.id;
-    if (!isUuid(id)) {
+    const delivery = isUuid(id) ? await tryGetDeliveryWork(ctx.db, id) : undefined;
+    const event = delivery && (await tryGetSealedEvent(ctx.db, delivery.inbox_id));
+    if (!event) {
       throw new OperationOutcomeError(notFound);
     }
+    await assertEventInScope(ctx, req, res, event);
     if ((await replayDelivery(ctx, id, actorOf(req, res))) !== 'replayed') {
       const { lang } = pageOf(req, res);
       sendPage(req, res, t(lang, 'deadLettersTitle'), notice('error', t(lang, 'replayNotDead')), 409);
@@ -196,7 +203,8 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
 
   router.post('/dead-letters/replay', async (req, res) => {
     const replayed: string[] = [];
-    for (const d of await listDeadLetters(ctx.db, { ...filterOf(req.body), limit: REPLAY_CAP })) {
+    const scope = operatorScopeOf(res);
+    for (const d of await listDeadLetters(ctx.db, { ...filterOf(req.body), limit: REPLAY_CAP }, scope)) {
       if ((await replayDelivery(ctx, d.id, actorOf(req, res))) === 'replayed') {
         replayed.push(d.id);
       }
@@ -311,7 +319,10 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
       sendPage(req, res, t(lang, 'eventTitle'), form);
       return;
     }
-    const timeline = await tryGetEventTimeline(ctx.db, id);
+    const event = isUuid(id) ? await tryGetSealedEvent(ctx.db, id) : undefined;
+    // Another practice's event looks like an unknown one to an operator of some practices; the look is on record.
+    const timeline =
+      event && (await eventInScopeOrRecorded(ctx, req, res, event)) ? await tryGetEventTimeline(ctx.db, id) : undefined;
     if (!timeline) {
       sendPage(req, res, t(lang, 'eventTitle'), html`${form}${notice('error', t(lang, 'notFoundTitle'))}`, 404);
       return;
