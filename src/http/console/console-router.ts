@@ -56,9 +56,43 @@ class CsrfRefused extends Error {
   override readonly name = 'CsrfRefused';
 }
 
-function cookie(req: Request, name: string, value: string, opts: { path: string; maxAge: number }): string {
-  // Secure whenever the browser reached us over TLS (directly or through a trusted proxy).
-  return `${name}=${value}; Path=${opts.path}; Max-Age=${opts.maxAge}; HttpOnly; SameSite=Strict${req.secure ? '; Secure' : ''}`;
+/**
+ * The origins a console POST may come from: the request's own (direct use, or a proxy on loopback that passes the
+ * scheme and Host on) and, when set, that of `PUBLIC_BASE_URL`, the address the browser uses behind a TLS proxy on
+ * another host (which the app does not trust for `X-Forwarded-Proto`, so it sees `http` and the proxy's Host).
+ */
+interface Origins {
+  /** `PUBLIC_BASE_URL`'s origin, when configured. */
+  readonly public: string | undefined;
+}
+
+function originsOf(publicBaseUrl: string | undefined): Origins {
+  return { public: publicBaseUrl === undefined ? undefined : new URL(publicBaseUrl).origin };
+}
+
+/**
+ * Whether the browser reached us over TLS: directly or through a trusted proxy (`req.secure`), or through a proxy
+ * elsewhere, told by its X-Forwarded-Proto or by a request naming the https public origin (Origin) or host (Host).
+ * Neither header is trusted for anything else: a cookie marked Secure needlessly only fails its own client.
+ */
+function overTls(req: Request, origins: Origins): boolean {
+  if (req.secure || req.get('x-forwarded-proto')?.split(',')[0]?.trim().toLowerCase() === 'https') {
+    return true;
+  }
+  if (origins.public === undefined || !origins.public.startsWith('https:')) {
+    return false;
+  }
+  return req.get('origin') === origins.public || req.get('host') === new URL(origins.public).host;
+}
+
+function cookie(
+  req: Request,
+  origins: Origins,
+  name: string,
+  value: string,
+  opts: { path: string; maxAge: number },
+): string {
+  return `${name}=${value}; Path=${opts.path}; Max-Age=${opts.maxAge}; HttpOnly; SameSite=Strict${overTls(req, origins) ? '; Secure' : ''}`;
 }
 
 /**
@@ -77,19 +111,20 @@ function consoleAddress(back: string | undefined): string | undefined {
 
 /**
  * Same-origin check: browsers send Origin on every POST (and our Referrer-Policy keeps a same-origin Referer); a POST
- * naming another origin, or none at all, did not come from a page of the console and is refused.
+ * naming another origin, or none at all, did not come from a page of the console and is refused. The console's
+ * origins are the request's own and `PUBLIC_BASE_URL`'s (see `Origins`); the scheme and port count.
  */
-function assertSameOrigin(req: Request): void {
-  const own = `${req.protocol}://${req.get('host') ?? ''}`;
+function assertSameOrigin(req: Request, origins: Origins): void {
+  const own = [`${req.protocol}://${req.get('host') ?? ''}`, ...(origins.public === undefined ? [] : [origins.public])];
   const origin = req.get('origin');
   if (origin !== undefined) {
-    if (origin !== own) {
+    if (!own.includes(origin)) {
       throw new CsrfRefused();
     }
     return;
   }
   const referer = req.get('referer');
-  if (referer === undefined || !URL.canParse(referer) || new URL(referer).origin !== own) {
+  if (referer === undefined || !URL.canParse(referer) || !own.includes(new URL(referer).origin)) {
     throw new CsrfRefused();
   }
 }
@@ -102,6 +137,7 @@ function assertSameOrigin(req: Request): void {
 export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Router {
   const router = Router();
   const { sessions } = opts;
+  const origins = originsOf(ctx.config.PUBLIC_BASE_URL);
 
   router.use((req, res, next) => {
     res.set('Content-Security-Policy', CSP);
@@ -137,7 +173,7 @@ export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Route
     if (isLang(to)) {
       res.append(
         'Set-Cookie',
-        `jb_lang=${to}; Path=/console; Max-Age=31536000; SameSite=Lax${req.secure ? '; Secure' : ''}`,
+        `jb_lang=${to}; Path=/console; Max-Age=31536000; SameSite=Lax${overTls(req, origins) ? '; Secure' : ''}`,
       );
     }
     res.redirect(303, consoleAddress(back) ?? '/console');
@@ -146,7 +182,7 @@ export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Route
   const signInPage = (req: Request, res: Response, message?: ReturnType<typeof notice>, status = 200) => {
     const { lang } = pageOf(req, res);
     const token = newToken();
-    res.append('Set-Cookie', cookie(req, SIGN_IN_COOKIE, token, { path: '/console/sign-in', maxAge: 3600 }));
+    res.append('Set-Cookie', cookie(req, origins, SIGN_IN_COOKIE, token, { path: '/console/sign-in', maxAge: 3600 }));
     sendPage(
       req,
       res,
@@ -185,7 +221,7 @@ export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Route
   });
 
   router.post('/sign-in', async (req, res) => {
-    assertSameOrigin(req);
+    assertSameOrigin(req, origins);
     const expected = cookiesOf(req).get(SIGN_IN_COOKIE);
     const sent = field(req.body, '_csrf');
     if (expected === undefined || sent === undefined || !sameSecret(expected, sent)) {
@@ -205,7 +241,10 @@ export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Route
     const { token } = await sessions.create(principal);
     ctx.log.info({ principal: principal.id, role: principal.role }, 'console sign-in');
     res.append('Set-Cookie', `${SIGN_IN_COOKIE}=; Path=/console/sign-in; Max-Age=0; HttpOnly; SameSite=Strict`);
-    res.append('Set-Cookie', cookie(req, SESSION_COOKIE, token, { path: '/console', maxAge: sessions.maxSeconds }));
+    res.append(
+      'Set-Cookie',
+      cookie(req, origins, SESSION_COOKIE, token, { path: '/console', maxAge: sessions.maxSeconds }),
+    );
     res.redirect(303, ROLE_PAGES[principal.role][0]?.path ?? '/console');
   });
 
@@ -229,7 +268,7 @@ export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Route
 
   router.use((req, _res, next) => {
     if (req.method === 'POST') {
-      assertSameOrigin(req);
+      assertSameOrigin(req, origins);
       const session = getConsoleState(_res).session;
       const sent = field(req.body, '_csrf');
       if (!session || sent === undefined || !sameSecret(session.csrf, sent)) {
