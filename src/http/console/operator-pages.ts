@@ -16,8 +16,9 @@ import {
 } from '../../reports/dead-letters/dead-letters';
 import { EXACT_TIME } from '../../reports/time-id-page';
 import type { AnswerSummary } from '../../event/receiver-answer';
-import { tryGetEventTimeline } from '../../reports/event-timeline/event-timeline';
+import { type tryGetEventTimeline, tryGetSealedEventTimeline } from '../../reports/event-timeline/event-timeline';
 import { actorOf } from '../request-context';
+import { auditEventRead } from '../audit-read';
 import { field, getConsoleState, pageCursorOf, pageOf, sendPage } from './console-request';
 import { configurationProblems } from './configuration-problems';
 import { html, type SafeHtml } from './html';
@@ -311,11 +312,14 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
       sendPage(req, res, t(lang, 'eventTitle'), form);
       return;
     }
-    const timeline = await tryGetEventTimeline(ctx.db, id);
-    if (!timeline) {
+    const found = await tryGetSealedEventTimeline(ctx.db, id);
+    if (!found) {
       sendPage(req, res, t(lang, 'eventTitle'), html`${form}${notice('error', t(lang, 'notFoundTitle'))}`, 404);
       return;
     }
+    const { sealed, timeline } = found;
+    // What GET /his/v1/events/{id} answers an operator, recorded as the API records it: with the child.
+    await auditEventRead(ctx, req, res, sealed);
     sendPage(req, res, t(lang, 'eventTitle'), html`${form}${timelineHtml(lang, timeline)}`);
   });
 
