@@ -2,13 +2,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { getStatus, notFound, OperationOutcomeError } from '@medplum/core';
 import express, { Router, type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
-import { newToken, sameSecret, type ConsoleSessionStore } from '../../access/console-sessions';
+import { newToken, sameSecret, type ConsoleSession, type ConsoleSessionStore } from '../../access/console-sessions';
 import { errorFields, unexpectedErrorFields } from '../../kernel/logger';
 import { isOutageError } from '../../kernel/outage';
 import { RETRY_AFTER_S } from '../error-handler';
 import type { PipelineContext } from '../../event/context';
-import { requireRole, setPrincipal } from '../../access/authenticate';
-import type { Principal } from '../../access/principal';
+import { requireRole, setPrincipal, type VerifiedCredential } from '../../access/authenticate';
 import { auditRefusal } from '../refusal-audit';
 import { auditorPages } from './auditor-pages';
 import {
@@ -33,10 +32,16 @@ import { strictCsp } from '../content-security-policy';
 /** What the console needs besides the pipeline: sessions, and the API's own credential check. */
 export interface ConsoleOptions {
   readonly sessions: ConsoleSessionStore;
-  /** The API's credential check (API key or JWT): a session gets exactly the principal the API would. */
-  readonly verifyCredential: (credential: string) => Promise<Principal>;
-  /** Whether the credential behind a session still holds (a revoked API key ends its sessions at once). */
-  readonly isActive: (principal: Principal) => boolean;
+  /**
+   * The API's credential check (API key or JWT): a session gets exactly the principal the API would, and ends when
+   * the credential expires (a JWT's `exp`).
+   */
+  readonly verifyCredential: (credential: string) => Promise<VerifiedCredential>;
+  /**
+   * Whether the credential behind a session still grants what it did at sign-in: an API key revoked, re-issued
+   * (a new secret) or given another role or scope in the key file ends its sessions at once.
+   */
+  readonly isCurrent: (session: ConsoleSession) => boolean;
 }
 
 const SESSION_COOKIE = 'jb_session';
@@ -228,9 +233,9 @@ export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Route
       throw new CsrfRefused();
     }
     const { lang } = pageOf(req, res);
-    let principal: Principal;
+    let verified: VerifiedCredential;
     try {
-      principal = await opts.verifyCredential(field(req.body, 'credential') ?? '');
+      verified = await opts.verifyCredential(field(req.body, 'credential') ?? '');
     } catch (err) {
       if (err instanceof OperationOutcomeError && getStatus(err.outcome) === 401) {
         signInPage(req, res, notice('error', html`${t(lang, 'signInFailed')}: ${outcomeInWords(lang, err)}`), 401);
@@ -238,13 +243,13 @@ export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Route
       }
       throw err;
     }
-    const { token } = await sessions.create(principal);
+    const { principal } = verified;
+    const { token, session } = await sessions.create(principal, verified);
     ctx.log.info({ principal: principal.id, role: principal.role }, 'console sign-in');
     res.append('Set-Cookie', `${SIGN_IN_COOKIE}=; Path=/console/sign-in; Max-Age=0; HttpOnly; SameSite=Strict`);
-    res.append(
-      'Set-Cookie',
-      cookie(req, origins, SESSION_COOKIE, token, { path: '/console', maxAge: sessions.maxSeconds }),
-    );
+    // The cookie lasts as long as the session can: the browser forgets it when a JWT's expiry ends the session.
+    const maxAge = sessions.lifetimeSeconds(session);
+    res.append('Set-Cookie', cookie(req, origins, SESSION_COOKIE, token, { path: '/console', maxAge }));
     res.redirect(303, ROLE_PAGES[principal.role][0]?.path ?? '/console');
   });
 
@@ -252,7 +257,7 @@ export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Route
   const requireSession: RequestHandler = async (req, res, next) => {
     const token = cookiesOf(req).get(SESSION_COOKIE);
     const session = token !== undefined ? await sessions.tryGet(token) : undefined;
-    if (!token || !session || !opts.isActive(session.principal)) {
+    if (!token || !session || !opts.isCurrent(session)) {
       if (token && session) {
         await sessions.destroy(token);
       }
