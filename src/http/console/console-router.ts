@@ -46,6 +46,8 @@ export interface ConsoleOptions {
 
 const SESSION_COOKIE = 'jb_session';
 const SIGN_IN_COOKIE = 'jb_signin';
+/** Sent by console.js on the refreshes it makes by itself. */
+const REFRESH_HEADER = 'x-console-refresh';
 /** Scripts and styles only from the console's own files: no inline script or style anywhere. */
 const CSP = strictCsp();
 
@@ -256,7 +258,10 @@ export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Route
   /** Everything below needs a live session; its principal goes where the API's authenticator puts it. */
   const requireSession: RequestHandler = async (req, res, next) => {
     const token = cookiesOf(req).get(SESSION_COOKIE);
-    const session = token !== undefined ? await sessions.tryGet(token) : undefined;
+    // A page's own background refresh (console.js) is not the user's activity: it must not keep an unattended
+    // session alive past CONSOLE_IDLE_TIMEOUT_MIN. The header can only make a session end sooner.
+    const background = req.method === 'GET' && req.get(REFRESH_HEADER) === '1';
+    const session = token !== undefined ? await sessions.tryGet(token, { extend: !background }) : undefined;
     if (!token || !session || !opts.isCurrent(session)) {
       if (token && session) {
         await sessions.destroy(token);

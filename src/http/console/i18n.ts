@@ -215,6 +215,10 @@ const MESSAGES = {
     nl: 'Wachtend, actief en uitgesteld volgens de wachtrij; onbestelbaar geteld in de database.',
     en: 'Waiting, active and delayed from the queue; dead letters counted in the database.',
   },
+  refreshFailed: {
+    nl: 'Deze cijfers worden niet meer bijgewerkt: bijwerken is mislukt. Er wordt opnieuw geprobeerd; vernieuw anders de pagina.',
+    en: 'These figures are no longer being updated: the refresh failed. Trying again; or reload the page.',
+  },
   queue: { nl: 'Wachtrij', en: 'Queue' },
   waiting: { nl: 'Wachtend', en: 'Waiting' },
   active: { nl: 'Actief', en: 'Active' },

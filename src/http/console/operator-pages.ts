@@ -89,7 +89,7 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
       res,
       t(lang, 'queuesTitle'),
       html`<p>${t(lang, 'queuesIntro')}</p>
-        <div data-refresh="5" id="queues" aria-live="polite">
+        <div data-refresh="5" data-stale="${t(lang, 'refreshFailed')}" id="queues" aria-live="polite">
           ${table(t(lang, 'queuesTitle'), [t(lang, 'queue'), t(lang, 'waiting'), t(lang, 'active'), t(lang, 'delayed'), t(lang, 'dead')], rows, t(lang, 'none'))}
           ${table(t(lang, 'destinationsTitle'), [t(lang, 'destination'), t(lang, 'health'), t(lang, 'failures')], health, t(lang, 'none'))}
         </div>
@@ -231,7 +231,12 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
       req,
       res,
       t(lang, 'replayTitle'),
-      html`<div ${pending > 0 ? html`data-refresh="2"` : ''} id="replay-progress" aria-live="polite">
+      html`<div
+        ${pending > 0 ? html`data-refresh="2"` : ''}
+        data-stale="${t(lang, 'refreshFailed')}"
+        id="replay-progress"
+        aria-live="polite"
+      >
         <p class="progress">
           <progress max="${states.length}" value="${delivered + deadAgain}">${delivered}/${states.length}</progress>
           <span id="replay-summary">${t(lang, 'replayProgress', delivered, states.length, pending, deadAgain)}</span>
