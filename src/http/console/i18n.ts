@@ -156,6 +156,10 @@ const MESSAGES = {
   },
   disclosures: { nl: 'Verstrekkingen en besluiten', en: 'Disclosures and decisions' },
   accesses: { nl: 'Inzagen', en: 'Accesses' },
+  overviewCut: {
+    nl: 'Niet alles wordt getoond. {0}: hier staan de nieuwste {1}; {2} oudere zijn weggelaten (de oudste getoonde is van {3}). Die vindt u in het auditlog: zoek op dit BSN met een periode tot die datum.',
+    en: 'Not everything is shown. {0}: the newest {1} are here; {2} older ones are left out (the oldest shown is from {3}). Find those in the audit log: search this BSN with a period up to that date.',
+  },
   recipient: { nl: 'Ontvanger', en: 'Recipient' },
   data: { nl: 'Gegevens', en: 'Data' },
   agreement: { nl: 'Overeenkomst', en: 'Agreement' },
