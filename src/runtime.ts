@@ -202,7 +202,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
       console: {
         sessions: consoleSessions,
         verifyCredential: createCredentialVerifier(authOptions),
-        isActive: (p) => p.via !== 'api-key' || apiKeys.isActive(p.id.replace(/^api-key:/, '')),
+        isCurrent: (s) => s.principal.via !== 'api-key' || apiKeys.isCurrent(s.principal, s.keyFingerprint),
       },
     });
     server = http.createServer(app);

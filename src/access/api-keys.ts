@@ -82,6 +82,17 @@ export function hashApiKey(key: string): string {
   return `sha256:${crypto.createHash('sha256').update(key, 'utf8').digest('hex')}`;
 }
 
+/**
+ * What a console session keeps of the API key it was opened with: a digest of the key's stored hash, so that the
+ * session ends when the key is re-issued under the same id (a new secret), without Redis holding the hash itself.
+ */
+export function keyFingerprint(hash: string): string {
+  return crypto.createHash('sha256').update(`console-session:${hash}`, 'utf8').digest('base64url');
+}
+
+const sameScope = (a: readonly string[], b: readonly string[]): boolean =>
+  a.length === b.length && [...a].sort().join(',') === [...b].sort().join(',');
+
 /** The id inside a well-formed key, or undefined when the key does not have the `jb_<id>_<secret>` shape. */
 export function tryParseApiKeyId(key: string): string | undefined {
   return KEY_PATTERN.exec(key)?.[1];
@@ -181,6 +192,8 @@ interface VerifiableKey {
   readonly entry: ApiKeyEntry;
   readonly digest: Buffer;
   readonly principal: Principal;
+  /** `keyFingerprint` of the stored hash. */
+  readonly fingerprint: string;
 }
 
 /** Verifies API keys against stored hashes. */
@@ -221,6 +234,7 @@ export class ApiKeyStore {
             municipalities: e.municipalities ?? [],
             via: 'api-key',
           }),
+          fingerprint: keyFingerprint(e.hash),
         },
       ]),
     );
@@ -243,10 +257,22 @@ export class ApiKeyStore {
     this.verified = new Map();
   }
 
-  /** Whether a key id is known and enabled: a console session made with a revoked key ends with it. */
-  isActive(id: string): boolean {
-    const entry = this.byId.get(id)?.entry;
-    return entry !== undefined && entry.disabled !== true;
+  /**
+   * Whether a console session opened with an API key still holds: the key is known and enabled, is the same key
+   * (`fingerprint` as at sign-in: not re-issued with a new secret), and grants the same role and scope. A session
+   * whose key was revoked, re-issued or changed in any of these ends, as the API applies the key file at once.
+   */
+  isCurrent(principal: Principal, fingerprint: string | undefined): boolean {
+    const known = this.byId.get(principal.id.replace(/^api-key:/, ''));
+    return (
+      known !== undefined &&
+      known.entry.disabled !== true &&
+      fingerprint === known.fingerprint &&
+      principal.id === known.principal.id &&
+      principal.role === known.principal.role &&
+      sameScope(principal.practices, known.principal.practices) &&
+      sameScope(principal.municipalities, known.principal.municipalities)
+    );
   }
 
   /** The principal for a key; throws a 401 for anything but a well-formed, known, enabled key. */

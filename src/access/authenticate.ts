@@ -1,6 +1,7 @@
 import { getStatus, OperationOutcomeError, unauthorized } from '@medplum/core';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { API_KEY_PREFIX } from './api-keys';
+import { decodeJwt } from 'jose';
+import { API_KEY_PREFIX, hashApiKey, keyFingerprint } from './api-keys';
 import { authenticationRequired, invalidApiKey, unauthorizedBecause } from './auth-outcomes';
 import { createJwtVerifier, type IssuerConfig } from './jwt';
 import { assertRole, isRole, type Principal, type Role } from './principal';
@@ -80,13 +81,33 @@ function isPrincipal(value: unknown): value is Principal {
   );
 }
 
+/** A credential the console's sign-in accepted: what it grants, and how long and as which key it holds. */
+export interface VerifiedCredential {
+  readonly principal: Principal;
+  /** A JWT's `exp` (ms since the epoch): the session ends then, whatever the console's own timeouts. */
+  readonly expiresAt?: number | undefined;
+  /** An API key's `keyFingerprint`: the session ends when the key is re-issued under the same id. */
+  readonly keyFingerprint?: string | undefined;
+}
+
 /**
  * Turns one credential (an API key `jb_…` or a JWT) into a principal, or throws a 401. The console's sign-in form
- * uses it too, so a browser session is granted exactly what the same credential gets from the API.
+ * uses it too, so a browser session is granted exactly what the same credential gets from the API, for no longer
+ * than the credential holds (a JWT's expiry; an API key as long as it is in the key file unchanged).
  */
-export function createCredentialVerifier(options: AuthenticatorOptions): (credential: string) => Promise<Principal> {
+export function createCredentialVerifier(
+  options: AuthenticatorOptions,
+): (credential: string) => Promise<VerifiedCredential> {
   const verify = credentialVerifier(options);
-  return async (credential) => verify(credential);
+  return async (credential) => {
+    const principal = await verify(credential);
+    if (principal.via === 'api-key') {
+      return { principal, keyFingerprint: keyFingerprint(hashApiKey(credential)) };
+    }
+    // Verified above, `exp` included (a required claim).
+    const { exp } = decodeJwt(credential);
+    return { principal, expiresAt: typeof exp === 'number' ? exp * 1000 : undefined };
+  };
 }
 
 // An API key is checked synchronously (in memory); only a JWT may need the network (its issuer's keys), so only it

@@ -26,6 +26,10 @@ export interface ConsoleSession {
   readonly createdAt: number;
   /** Delivery ids of the operator's last replay, for its progress page. */
   readonly lastReplay?: readonly string[] | undefined;
+  /** When the credential signed in with stops holding (a JWT's `exp`, ms since the epoch): the session ends then. */
+  readonly expiresAt?: number | undefined;
+  /** Which API key signed in (`keyFingerprint`): the session ends when the key is re-issued under the same id. */
+  readonly keyFingerprint?: string | undefined;
 }
 
 const sessionSchema = z.object({
@@ -39,6 +43,8 @@ const sessionSchema = z.object({
   csrf: z.string().min(32),
   createdAt: z.number(),
   lastReplay: z.array(z.uuid()).max(1000).optional(),
+  expiresAt: z.number().optional(),
+  keyFingerprint: z.string().max(64).optional(),
 });
 
 /** A fresh random token (256 bits, URL-safe): session ids and CSRF tokens. */
@@ -55,8 +61,9 @@ export function sameSecret(a: string, b: string): boolean {
 
 /**
  * Console sessions in Redis, under the deployment's hash-tagged prefix. The key is the SHA-256 of the cookie's
- * token, so whoever reads Redis cannot take over a session. Every request moves the idle expiry on (EXPIRE); a
- * session also ends `maxSeconds` after sign-in. Losing Redis signs everyone out, nothing worse.
+ * token, so whoever reads Redis cannot take over a session. Every request the user makes moves the idle expiry on
+ * (EXPIRE); a page's own background refresh does not. A session also ends `maxSeconds` after sign-in, and at the
+ * expiry of the credential it was opened with (a JWT's `exp`). Losing Redis signs everyone out, nothing worse.
  */
 export class ConsoleSessionStore {
   constructor(
@@ -70,19 +77,45 @@ export class ConsoleSessionStore {
     return `${this.prefix}:console-session:${createHash('sha256').update(token, 'utf8').digest('hex')}`;
   }
 
-  /** Creates a session for a principal; returns the token for the cookie. */
-  async create(principal: Principal): Promise<{ token: string; session: ConsoleSession }> {
+  /** Seconds until the session ends, absolutely: sign-in plus `maxSeconds`, or the credential's expiry if sooner. */
+  lifetimeSeconds(session: Pick<ConsoleSession, 'createdAt' | 'expiresAt'>, now = Date.now()): number {
+    const end = Math.min(session.createdAt + this.maxSeconds * 1000, session.expiresAt ?? Number.POSITIVE_INFINITY);
+    return Math.max(0, Math.ceil((end - now) / 1000));
+  }
+
+  /** Redis' expiry for a session: the idle timeout, or less when the session ends sooner. */
+  private ttl(session: ConsoleSession): number {
+    return Math.max(1, Math.min(this.idleSeconds, this.lifetimeSeconds(session)));
+  }
+
+  /**
+   * Creates a session for a principal; returns the token for the cookie. `credential` is what the sign-in learnt of
+   * the credential: when it expires, and which API key it was.
+   */
+  async create(
+    principal: Principal,
+    credential: Pick<ConsoleSession, 'expiresAt' | 'keyFingerprint'> = {},
+  ): Promise<{ token: string; session: ConsoleSession }> {
     const token = newToken();
-    const session: ConsoleSession = { principal, csrf: newToken(), createdAt: Date.now() };
+    const session: ConsoleSession = {
+      principal,
+      csrf: newToken(),
+      createdAt: Date.now(),
+      ...(credential.expiresAt === undefined ? {} : { expiresAt: credential.expiresAt }),
+      ...(credential.keyFingerprint === undefined ? {} : { keyFingerprint: credential.keyFingerprint }),
+    };
     await redisAnswer(
-      this.redis.set(this.key(token), JSON.stringify(session), 'EX', this.idleSeconds),
+      this.redis.set(this.key(token), JSON.stringify(session), 'EX', this.ttl(session)),
       'create a session',
     );
     return { token, session };
   }
 
-  /** The session of a token, its idle expiry moved on; undefined when unknown, idle too long or too old. */
-  async tryGet(token: string): Promise<ConsoleSession | undefined> {
+  /**
+   * The session of a token; undefined when unknown, idle too long, too old or past its credential's expiry. Its idle
+   * expiry is moved on, unless `extend` is false (a page's background refresh: not the user's activity).
+   */
+  async tryGet(token: string, opts: { extend?: boolean } = {}): Promise<ConsoleSession | undefined> {
     if (!/^[A-Za-z0-9_-]{43}$/.test(token)) {
       return undefined;
     }
@@ -97,19 +130,23 @@ export class ConsoleSessionStore {
       !parsed.success ||
       !p ||
       scopeProblem(p.role, p.practices, p.municipalities) !== undefined ||
-      parsed.data.createdAt + this.maxSeconds * 1000 < Date.now()
+      parsed.data.createdAt + this.maxSeconds * 1000 < Date.now() ||
+      (parsed.data.expiresAt !== undefined && parsed.data.expiresAt <= Date.now())
     ) {
       await redisAnswer(this.redis.del(key), 'drop a session');
       return undefined;
     }
-    await redisAnswer(this.redis.expire(key, this.idleSeconds), 'extend a session');
-    return { ...parsed.data, principal: createPrincipal(parsed.data.principal) };
+    const session = { ...parsed.data, principal: createPrincipal(parsed.data.principal) };
+    if (opts.extend !== false) {
+      await redisAnswer(this.redis.expire(key, this.ttl(session)), 'extend a session');
+    }
+    return session;
   }
 
   /** Stores a changed session (same token), keeping the idle expiry. */
   async update(token: string, session: ConsoleSession): Promise<void> {
     await redisAnswer(
-      this.redis.set(this.key(token), JSON.stringify(session), 'EX', this.idleSeconds, 'XX'),
+      this.redis.set(this.key(token), JSON.stringify(session), 'EX', this.ttl(session), 'XX'),
       'update a session',
     );
   }

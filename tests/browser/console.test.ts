@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import type http from 'node:http';
 import type { Page } from 'playwright-core';
@@ -12,7 +13,8 @@ import {
 } from '../helpers/browser';
 import { LocalHttpServer } from '../helpers/local-server';
 import { waitFor } from '../helpers/wait-for';
-import type { KeyName } from '../helpers/test-runtime';
+import { Redis } from 'ioredis';
+import { TEST_REDIS_URL, type KeyName } from '../helpers/test-runtime';
 import { useDeliveryApp } from '../unit/delivery/support/adapter-contract';
 
 /** A page on another origin (another port) that posts a form to the console as soon as it loads. */
@@ -247,6 +249,42 @@ describe('the web console in a real browser', () => {
     await expect(page.locator('ol.timeline').textContent()).resolves.toContain('geweigerd');
     await page.click('nav >> text=Configuratie');
     await expect(page.locator('main').textContent()).resolves.toContain('Geen configuratieproblemen gevonden.');
+  });
+
+  it('operator: the live counts do not keep an idle session alive; a failed refresh says so; an ended session signs out', async () => {
+    const page = await signedIn('operator');
+    await page.clock.install();
+    await page.reload();
+    const token = (await page.context().cookies()).find((c) => c.name === 'jb_session')?.value ?? '';
+    const key = `${h.app.testEnv.prefix}:console-session:${createHash('sha256').update(token).digest('hex')}`;
+    const redis = new Redis(TEST_REDIS_URL);
+    try {
+      // The idle expiry as if the operator had last done something a while ago: the page's refresh leaves it there.
+      await redis.expire(key, 100);
+      const refreshed = page.waitForResponse(`${base}/console/operator`);
+      await page.clock.runFor(5_000);
+      await refreshed;
+      expect(await redis.ttl(key)).toBeLessThanOrEqual(100);
+
+      // A refresh that fails (the server away) says the figures are no longer live; the next one that works clears it.
+      await page.route(`${base}/console/operator`, (route) => route.abort());
+      await page.clock.runFor(5_000);
+      await page.waitForSelector('#queues-stale');
+      expect(await page.locator('#queues-stale').textContent()).toContain('niet meer bijgewerkt');
+      await page.unroute(`${base}/console/operator`);
+      await page.clock.runFor(5_000);
+      await page.waitForSelector('#queues-stale', { state: 'detached' });
+
+      // The session ended (idle, signed out in another tab, key revoked): the page goes to the sign-in page.
+      await redis.del(key);
+      await page.clock.runFor(5_000);
+      await page.waitForURL(`${base}/console/sign-in?why=ended`);
+      await expect(page.locator('.notice').textContent()).resolves.toContain('sessie');
+    } finally {
+      redis.disconnect();
+    }
+    // The aborted refresh is the one failed load this test asked for.
+    browser.problems.splice(0, browser.problems.length, ...browser.problems.filter((p) => !p.includes('ERR_FAILED')));
   });
 
   it('municipality: sees its monitoring report and the referrals it received', async () => {

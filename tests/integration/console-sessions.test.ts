@@ -52,6 +52,27 @@ describe('console sessions in Redis', () => {
     expect(await store.tryGet(token)).toBeUndefined();
   });
 
+  it("ends a session at its credential's expiry (a JWT's exp), Redis' expiry included", async () => {
+    const { token, session } = await store.create(principal, { expiresAt: Date.now() + 2_000 });
+    const key = `${prefix}:console-session:${createHash('sha256').update(token).digest('hex')}`;
+    expect(await redis.ttl(key)).toBeLessThanOrEqual(2);
+    expect(store.lifetimeSeconds(session)).toBeLessThanOrEqual(2);
+    expect((await store.tryGet(token))?.expiresAt).toBe(session.expiresAt);
+    expect(await redis.ttl(key)).toBeLessThanOrEqual(2);
+    await new Promise((r) => setTimeout(r, 2_100));
+    expect(await store.tryGet(token)).toBeUndefined();
+  });
+
+  it('leaves the idle expiry alone when asked not to extend (a background refresh)', async () => {
+    const { token } = await store.create(principal);
+    const key = `${prefix}:console-session:${createHash('sha256').update(token).digest('hex')}`;
+    await redis.expire(key, 50);
+    expect(await store.tryGet(token, { extend: false })).toBeDefined();
+    expect(await redis.ttl(key)).toBeLessThanOrEqual(50);
+    expect(await store.tryGet(token)).toBeDefined();
+    expect(await redis.ttl(key)).toBeGreaterThan(590);
+  });
+
   it('refuses a session whose stored principal was tampered with: a malformed scope, or a wildcard for a practice', async () => {
     const { token } = await store.create(principal);
     const key = `${prefix}:console-session:${createHash('sha256').update(token).digest('hex')}`;

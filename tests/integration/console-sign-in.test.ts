@@ -1,6 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT, type KeyLike } from 'jose';
+import { generateApiKey, hashApiKey } from '../../src/access/api-keys';
+import { OTHER_PRACTICE_AGB } from '../helpers/builders';
 import { openConsole, postSignIn } from '../helpers/console-client';
 import { cleanupTestEnv, createTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
 import { startJwksServer, type TestServer } from '../unit/auth/helpers';
@@ -91,6 +93,48 @@ describe('signing in to the console with a JWT, and what ends a session', () => 
     fs.writeFileSync(file, JSON.stringify(entries.map((e) => (e.id === 'auditor' ? { ...e, disabled: true } : e))));
     // The key file is watched (polled every 2 s); the next request after the reload finds the session ended.
     await waitForSessionEnd(() => session.get('/console/auditor'));
+  });
+
+  it('ends a JWT session when the token expires, and says so in the cookie: the IdP decides how long it lasts', async () => {
+    const token = await jwt({ jeugdbrug_role: 'auditor', jeugdbrug_practices: ['*'] }, 3);
+    const signIn = await postSignIn(app, token);
+    expect(signIn.status).toBe(303);
+    const cookie = signIn.headers.getSetCookie().find((c) => c.startsWith('jb_session='))!;
+    expect(Number(/Max-Age=(\d+)/.exec(cookie)?.[1])).toBeLessThanOrEqual(3);
+    const get = () =>
+      fetch(`${app.url}/console/auditor`, { headers: { cookie: cookie.split(';')[0]! }, redirect: 'manual' });
+    expect((await get()).status).toBe(200);
+    // The server does not rely on the browser dropping the cookie: the session itself ends at the token's exp.
+    await new Promise((r) => setTimeout(r, 3500));
+    const after = await get();
+    expect(after.status).toBe(303);
+    expect(after.headers.get('location')).toBe('/console/sign-in?why=ended');
+  });
+
+  /** Rewrites the key file's entry `id` with `change`, as an administrator editing api-keys.json would. */
+  const changeKey = (id: string, change: (e: Record<string, unknown>) => Record<string, unknown>) => {
+    const file = app.testEnv.apiKeysFile;
+    const entries = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>[];
+    fs.writeFileSync(file, JSON.stringify(entries.map((e) => (e.id === id ? change(e) : e))));
+  };
+
+  it('ends the sessions of an API key whose scope changed in the key file, as the API applies the new scope', async () => {
+    const session = await openConsole(app, 'practice');
+    expect((await session.get('/console/practice')).status).toBe(200);
+    changeKey('practice', (e) => ({ ...e, practices: [OTHER_PRACTICE_AGB] }));
+    await waitForSessionEnd(() => session.get('/console/practice'));
+  });
+
+  it('ends the sessions of an API key re-issued under the same id (a new secret), and keeps the others', async () => {
+    const municipality = await openConsole(app, 'municipality');
+    const operator = await openConsole(app, 'operator');
+    const reissued = generateApiKey('municipality');
+    changeKey('municipality', (e) => ({ ...e, hash: hashApiKey(reissued) }));
+    await waitForSessionEnd(() => municipality.get('/console/municipality'));
+    // The old secret is refused by the API as well; the new one signs in; the operator's session went on.
+    expect((await app.request('/municipality/v1/referrals/r-1/status', { key: 'municipality' })).status).toBe(401);
+    expect((await postSignIn(app, reissued)).status).toBe(303);
+    expect((await operator.get('/console/operator')).status).toBe(200);
   });
 });
 

@@ -341,4 +341,24 @@ describe('reads of one event are audited', () => {
       expect(r).toMatchObject({ tenant: PRACTICE_AGB, outcome: '4', patient_bsn: bsn });
     }
   });
+
+  // The console's view of one event shows what GET /his/v1/events/{id} answers: it is recorded the same way, whatever
+  // the event's state (it was recorded only for a denied event, without the child), so a search by the child finds
+  // a look in the console as it finds one through the API.
+  it.each<[string, KeyName, () => string]>([
+    ["a practice's console page of its event", 'practice', () => `/console/practice/events/${id}`],
+    ["an operator's console page of the event", 'operator', () => `/console/operator/events?id=${id}`],
+  ])('records %s as the API records the same read, once, with the child', async (_what, key, url) => {
+    const page = await openConsole(app, key);
+    const before = await readsBy(key);
+    const res = await page.get(url());
+    expect(res.status).toBe(200);
+    const reads = await readsBy(key);
+    expect(reads).toHaveLength(before.length + 1);
+    // Every read of the event by this key, the API's before and the console's now, alike.
+    for (const r of reads) {
+      expect(r).toMatchObject({ tenant: PRACTICE_AGB, outcome: '0', patient_bsn: bsn });
+      expect(r.entities).toEqual(expect.arrayContaining([`${BSN_SYSTEM}|${bsn}`, `inbox/${id}`]));
+    }
+  });
 });

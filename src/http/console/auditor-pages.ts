@@ -22,7 +22,7 @@ import { getPrincipal } from '../../access/authenticate';
 import { field, pageOf, sendPage } from './console-request';
 import { describeAuditEvent } from './describe-audit-event';
 import { html, type HtmlValue, type SafeHtml } from './html';
-import { accessInWords, consentStatusInWords, formatTime, reasonsInWords, t, type Lang } from './i18n';
+import { accessInWords, consentStatusInWords, formatNumber, formatTime, reasonsInWords, t, type Lang } from './i18n';
 import { csrfField, hiddenHeader, notice, table, type PageContext } from './layout';
 import { outcomeInWords } from './outcome-message';
 
@@ -365,12 +365,29 @@ export function auditorPages(ctx: PipelineContext): Router {
           <td class="ids">${a.what.join(', ')}</td>
         </tr>`,
     );
+    // Each list holds the newest rows; what was left out of one is said above it, with where to find it.
+    const cut = (section: string, omitted: number, listed: readonly { at: string }[]) =>
+      omitted > 0
+        ? notice(
+            'info',
+            t(
+              lang,
+              'overviewCut',
+              section,
+              formatNumber(lang, listed.length),
+              formatNumber(lang, omitted),
+              formatTime(lang, listed[0]?.at),
+            ),
+          )
+        : '';
     sendPage(
       req,
       res,
       title,
       html`${overviewForm(page, '/console/auditor/overview', req.body)} ${shownFor(lang, bsn)}
+      ${cut(t(lang, 'disclosures'), overview.omitted.entries, overview.entries)}
       ${table(t(lang, 'disclosures'), [t(lang, 'when'), t(lang, 'what'), t(lang, 'recipient'), t(lang, 'data'), t(lang, 'purposeAndAgreement'), t(lang, 'consents')], entryRows, t(lang, 'none'))}
+      ${cut(t(lang, 'accesses'), overview.omitted.accesses, overview.accesses)}
       ${table(t(lang, 'accesses'), [t(lang, 'when'), t(lang, 'what'), t(lang, 'user'), t(lang, 'onBehalfOf'), t(lang, 'outcome'), t(lang, 'entities')], accessRows, t(lang, 'none'))}`,
     );
   });

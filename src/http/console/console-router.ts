@@ -2,13 +2,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { getStatus, notFound, OperationOutcomeError } from '@medplum/core';
 import express, { Router, type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
-import { newToken, sameSecret, type ConsoleSessionStore } from '../../access/console-sessions';
+import { newToken, sameSecret, type ConsoleSession, type ConsoleSessionStore } from '../../access/console-sessions';
 import { errorFields, unexpectedErrorFields } from '../../kernel/logger';
 import { isOutageError } from '../../kernel/outage';
 import { RETRY_AFTER_S } from '../error-handler';
 import type { PipelineContext } from '../../event/context';
-import { requireRole, setPrincipal } from '../../access/authenticate';
-import type { Principal } from '../../access/principal';
+import { requireRole, setPrincipal, type VerifiedCredential } from '../../access/authenticate';
 import { auditRefusal } from '../refusal-audit';
 import { auditorPages } from './auditor-pages';
 import {
@@ -33,14 +32,22 @@ import { strictCsp } from '../content-security-policy';
 /** What the console needs besides the pipeline: sessions, and the API's own credential check. */
 export interface ConsoleOptions {
   readonly sessions: ConsoleSessionStore;
-  /** The API's credential check (API key or JWT): a session gets exactly the principal the API would. */
-  readonly verifyCredential: (credential: string) => Promise<Principal>;
-  /** Whether the credential behind a session still holds (a revoked API key ends its sessions at once). */
-  readonly isActive: (principal: Principal) => boolean;
+  /**
+   * The API's credential check (API key or JWT): a session gets exactly the principal the API would, and ends when
+   * the credential expires (a JWT's `exp`).
+   */
+  readonly verifyCredential: (credential: string) => Promise<VerifiedCredential>;
+  /**
+   * Whether the credential behind a session still grants what it did at sign-in: an API key revoked, re-issued
+   * (a new secret) or given another role or scope in the key file ends its sessions at once.
+   */
+  readonly isCurrent: (session: ConsoleSession) => boolean;
 }
 
 const SESSION_COOKIE = 'jb_session';
 const SIGN_IN_COOKIE = 'jb_signin';
+/** Sent by console.js on the refreshes it makes by itself. */
+const REFRESH_HEADER = 'x-console-refresh';
 /** Scripts and styles only from the console's own files: no inline script or style anywhere. */
 const CSP = strictCsp();
 
@@ -56,9 +63,43 @@ class CsrfRefused extends Error {
   override readonly name = 'CsrfRefused';
 }
 
-function cookie(req: Request, name: string, value: string, opts: { path: string; maxAge: number }): string {
-  // Secure whenever the browser reached us over TLS (directly or through a trusted proxy).
-  return `${name}=${value}; Path=${opts.path}; Max-Age=${opts.maxAge}; HttpOnly; SameSite=Strict${req.secure ? '; Secure' : ''}`;
+/**
+ * The origins a console POST may come from: the request's own (direct use, or a proxy on loopback that passes the
+ * scheme and Host on) and, when set, that of `PUBLIC_BASE_URL`, the address the browser uses behind a TLS proxy on
+ * another host (which the app does not trust for `X-Forwarded-Proto`, so it sees `http` and the proxy's Host).
+ */
+interface Origins {
+  /** `PUBLIC_BASE_URL`'s origin, when configured. */
+  readonly public: string | undefined;
+}
+
+function originsOf(publicBaseUrl: string | undefined): Origins {
+  return { public: publicBaseUrl === undefined ? undefined : new URL(publicBaseUrl).origin };
+}
+
+/**
+ * Whether the browser reached us over TLS: directly or through a trusted proxy (`req.secure`), or through a proxy
+ * elsewhere, told by its X-Forwarded-Proto or by a request naming the https public origin (Origin) or host (Host).
+ * Neither header is trusted for anything else: a cookie marked Secure needlessly only fails its own client.
+ */
+function overTls(req: Request, origins: Origins): boolean {
+  if (req.secure || req.get('x-forwarded-proto')?.split(',')[0]?.trim().toLowerCase() === 'https') {
+    return true;
+  }
+  if (origins.public === undefined || !origins.public.startsWith('https:')) {
+    return false;
+  }
+  return req.get('origin') === origins.public || req.get('host') === new URL(origins.public).host;
+}
+
+function cookie(
+  req: Request,
+  origins: Origins,
+  name: string,
+  value: string,
+  opts: { path: string; maxAge: number },
+): string {
+  return `${name}=${value}; Path=${opts.path}; Max-Age=${opts.maxAge}; HttpOnly; SameSite=Strict${overTls(req, origins) ? '; Secure' : ''}`;
 }
 
 /**
@@ -77,19 +118,20 @@ function consoleAddress(back: string | undefined): string | undefined {
 
 /**
  * Same-origin check: browsers send Origin on every POST (and our Referrer-Policy keeps a same-origin Referer); a POST
- * naming another origin, or none at all, did not come from a page of the console and is refused.
+ * naming another origin, or none at all, did not come from a page of the console and is refused. The console's
+ * origins are the request's own and `PUBLIC_BASE_URL`'s (see `Origins`); the scheme and port count.
  */
-function assertSameOrigin(req: Request): void {
-  const own = `${req.protocol}://${req.get('host') ?? ''}`;
+function assertSameOrigin(req: Request, origins: Origins): void {
+  const own = [`${req.protocol}://${req.get('host') ?? ''}`, ...(origins.public === undefined ? [] : [origins.public])];
   const origin = req.get('origin');
   if (origin !== undefined) {
-    if (origin !== own) {
+    if (!own.includes(origin)) {
       throw new CsrfRefused();
     }
     return;
   }
   const referer = req.get('referer');
-  if (referer === undefined || !URL.canParse(referer) || new URL(referer).origin !== own) {
+  if (referer === undefined || !URL.canParse(referer) || !own.includes(new URL(referer).origin)) {
     throw new CsrfRefused();
   }
 }
@@ -102,6 +144,7 @@ function assertSameOrigin(req: Request): void {
 export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Router {
   const router = Router();
   const { sessions } = opts;
+  const origins = originsOf(ctx.config.PUBLIC_BASE_URL);
 
   router.use((req, res, next) => {
     res.set('Content-Security-Policy', CSP);
@@ -137,7 +180,7 @@ export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Route
     if (isLang(to)) {
       res.append(
         'Set-Cookie',
-        `jb_lang=${to}; Path=/console; Max-Age=31536000; SameSite=Lax${req.secure ? '; Secure' : ''}`,
+        `jb_lang=${to}; Path=/console; Max-Age=31536000; SameSite=Lax${overTls(req, origins) ? '; Secure' : ''}`,
       );
     }
     res.redirect(303, consoleAddress(back) ?? '/console');
@@ -146,7 +189,7 @@ export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Route
   const signInPage = (req: Request, res: Response, message?: ReturnType<typeof notice>, status = 200) => {
     const { lang } = pageOf(req, res);
     const token = newToken();
-    res.append('Set-Cookie', cookie(req, SIGN_IN_COOKIE, token, { path: '/console/sign-in', maxAge: 3600 }));
+    res.append('Set-Cookie', cookie(req, origins, SIGN_IN_COOKIE, token, { path: '/console/sign-in', maxAge: 3600 }));
     sendPage(
       req,
       res,
@@ -185,16 +228,16 @@ export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Route
   });
 
   router.post('/sign-in', async (req, res) => {
-    assertSameOrigin(req);
+    assertSameOrigin(req, origins);
     const expected = cookiesOf(req).get(SIGN_IN_COOKIE);
     const sent = field(req.body, '_csrf');
     if (expected === undefined || sent === undefined || !sameSecret(expected, sent)) {
       throw new CsrfRefused();
     }
     const { lang } = pageOf(req, res);
-    let principal: Principal;
+    let verified: VerifiedCredential;
     try {
-      principal = await opts.verifyCredential(field(req.body, 'credential') ?? '');
+      verified = await opts.verifyCredential(field(req.body, 'credential') ?? '');
     } catch (err) {
       if (err instanceof OperationOutcomeError && getStatus(err.outcome) === 401) {
         signInPage(req, res, notice('error', html`${t(lang, 'signInFailed')}: ${outcomeInWords(lang, err)}`), 401);
@@ -202,18 +245,24 @@ export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Route
       }
       throw err;
     }
-    const { token } = await sessions.create(principal);
+    const { principal } = verified;
+    const { token, session } = await sessions.create(principal, verified);
     ctx.log.info({ principal: principal.id, role: principal.role }, 'console sign-in');
     res.append('Set-Cookie', `${SIGN_IN_COOKIE}=; Path=/console/sign-in; Max-Age=0; HttpOnly; SameSite=Strict`);
-    res.append('Set-Cookie', cookie(req, SESSION_COOKIE, token, { path: '/console', maxAge: sessions.maxSeconds }));
+    // The cookie lasts as long as the session can: the browser forgets it when a JWT's expiry ends the session.
+    const maxAge = sessions.lifetimeSeconds(session);
+    res.append('Set-Cookie', cookie(req, origins, SESSION_COOKIE, token, { path: '/console', maxAge }));
     res.redirect(303, ROLE_PAGES[principal.role][0]?.path ?? '/console');
   });
 
   /** Everything below needs a live session; its principal goes where the API's authenticator puts it. */
   const requireSession: RequestHandler = async (req, res, next) => {
     const token = cookiesOf(req).get(SESSION_COOKIE);
-    const session = token !== undefined ? await sessions.tryGet(token) : undefined;
-    if (!token || !session || !opts.isActive(session.principal)) {
+    // A page's own background refresh (console.js) is not the user's activity: it must not keep an unattended
+    // session alive past CONSOLE_IDLE_TIMEOUT_MIN. The header can only make a session end sooner.
+    const background = req.method === 'GET' && req.get(REFRESH_HEADER) === '1';
+    const session = token !== undefined ? await sessions.tryGet(token, { extend: !background }) : undefined;
+    if (!token || !session || !opts.isCurrent(session)) {
       if (token && session) {
         await sessions.destroy(token);
       }
@@ -229,7 +278,7 @@ export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Route
 
   router.use((req, _res, next) => {
     if (req.method === 'POST') {
-      assertSameOrigin(req);
+      assertSameOrigin(req, origins);
       const session = getConsoleState(_res).session;
       const sent = field(req.body, '_csrf');
       if (!session || sent === undefined || !sameSecret(session.csrf, sent)) {

@@ -156,6 +156,10 @@ const MESSAGES = {
   },
   disclosures: { nl: 'Verstrekkingen en besluiten', en: 'Disclosures and decisions' },
   accesses: { nl: 'Inzagen', en: 'Accesses' },
+  overviewCut: {
+    nl: 'Niet alles wordt getoond. {0}: hier staan de nieuwste {1}; {2} oudere zijn weggelaten (de oudste getoonde is van {3}). Die vindt u in het auditlog: zoek op dit BSN met een periode tot die datum.',
+    en: 'Not everything is shown. {0}: the newest {1} are here; {2} older ones are left out (the oldest shown is from {3}). Find those in the audit log: search this BSN with a period up to that date.',
+  },
   recipient: { nl: 'Ontvanger', en: 'Recipient' },
   data: { nl: 'Gegevens', en: 'Data' },
   agreement: { nl: 'Overeenkomst', en: 'Agreement' },
@@ -214,6 +218,10 @@ const MESSAGES = {
   queuesIntro: {
     nl: 'Wachtend, actief en uitgesteld volgens de wachtrij; onbestelbaar geteld in de database.',
     en: 'Waiting, active and delayed from the queue; dead letters counted in the database.',
+  },
+  refreshFailed: {
+    nl: 'Deze cijfers worden niet meer bijgewerkt: bijwerken is mislukt. Er wordt opnieuw geprobeerd; vernieuw anders de pagina.',
+    en: 'These figures are no longer being updated: the refresh failed. Trying again; or reload the page.',
   },
   queue: { nl: 'Wachtrij', en: 'Queue' },
   waiting: { nl: 'Wachtend', en: 'Waiting' },

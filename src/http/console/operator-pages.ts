@@ -16,10 +16,11 @@ import {
 } from '../../reports/dead-letters/dead-letters';
 import { EXACT_TIME } from '../../reports/time-id-page';
 import type { AnswerSummary } from '../../event/receiver-answer';
-import { tryGetEventTimeline } from '../../reports/event-timeline/event-timeline';
 import { tryGetDeliveryWork, tryGetSealedEvent } from '../../event/event-store';
 import { assertEventInScope, eventInScopeOrRecorded, operatorScopeOf } from '../operator-scope';
+import { type tryGetEventTimeline, tryGetSealedEventTimeline } from '../../reports/event-timeline/event-timeline';
 import { actorOf } from '../request-context';
+import { auditEventRead } from '../audit-read';
 import { field, getConsoleState, pageCursorOf, pageOf, sendPage } from './console-request';
 import { configurationProblems } from './configuration-problems';
 import { html, type SafeHtml } from './html';
@@ -90,7 +91,7 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
       res,
       t(lang, 'queuesTitle'),
       html`<p>${t(lang, 'queuesIntro')}</p>
-        <div data-refresh="5" id="queues" aria-live="polite">
+        <div data-refresh="5" data-stale="${t(lang, 'refreshFailed')}" id="queues" aria-live="polite">
           ${table(t(lang, 'queuesTitle'), [t(lang, 'queue'), t(lang, 'waiting'), t(lang, 'active'), t(lang, 'delayed'), t(lang, 'dead')], rows, t(lang, 'none'))}
           ${table(t(lang, 'destinationsTitle'), [t(lang, 'destination'), t(lang, 'health'), t(lang, 'failures')], health, t(lang, 'none'))}
         </div>
@@ -238,7 +239,12 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
       req,
       res,
       t(lang, 'replayTitle'),
-      html`<div ${pending > 0 ? html`data-refresh="2"` : ''} id="replay-progress" aria-live="polite">
+      html`<div
+        ${pending > 0 ? html`data-refresh="2"` : ''}
+        data-stale="${t(lang, 'refreshFailed')}"
+        id="replay-progress"
+        aria-live="polite"
+      >
         <p class="progress">
           <progress max="${states.length}" value="${delivered + deadAgain}">${delivered}/${states.length}</progress>
           <span id="replay-summary">${t(lang, 'replayProgress', delivered, states.length, pending, deadAgain)}</span>
@@ -319,14 +325,15 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
       sendPage(req, res, t(lang, 'eventTitle'), form);
       return;
     }
-    const event = isUuid(id) ? await tryGetSealedEvent(ctx.db, id) : undefined;
+    const found = await tryGetSealedEventTimeline(ctx.db, id);
     // Another practice's event looks like an unknown one to an operator of some practices; the look is on record.
-    const timeline =
-      event && (await eventInScopeOrRecorded(ctx, req, res, event)) ? await tryGetEventTimeline(ctx.db, id) : undefined;
-    if (!timeline) {
+    if (!found || !(await eventInScopeOrRecorded(ctx, req, res, found.sealed))) {
       sendPage(req, res, t(lang, 'eventTitle'), html`${form}${notice('error', t(lang, 'notFoundTitle'))}`, 404);
       return;
     }
+    const { sealed, timeline } = found;
+    // What GET /his/v1/events/{id} answers an operator, recorded as the API records it: with the child.
+    await auditEventRead(ctx, req, res, sealed);
     sendPage(req, res, t(lang, 'eventTitle'), html`${form}${timelineHtml(lang, timeline)}`);
   });
 

@@ -1,13 +1,12 @@
 import { notFound, OperationOutcomeError } from '@medplum/core';
 import type { RelatedPerson } from '@medplum/fhirtypes';
 import { Router } from 'express';
-import { auditRead, auditRefusedReads } from '../audit-read';
+import { auditEventRead, auditRefusedReads } from '../audit-read';
 import { openEvent, type StoredRecord } from '../../event/stored-event';
 import type { PipelineContext } from '../../event/context';
 import { decideForEvent, purposeOf } from '../../event/decide';
-import { tryGetEventTimeline } from '../../reports/event-timeline/event-timeline';
+import { tryGetSealedEventTimeline } from '../../reports/event-timeline/event-timeline';
 import { listPracticeEvents } from '../../reports/practice-events/practice-events';
-import { tryGetSealedEvent } from '../../event/event-store';
 import { getPrincipal } from '../../access/authenticate';
 import { canActForPractice } from '../../access/principal';
 import { field, pageCursorOf, pageOf, sendPage } from './console-request';
@@ -73,31 +72,27 @@ export function practicePages(ctx: PipelineContext): Router {
   router.get('/events/:id', async (req, res) => {
     const { lang } = pageOf(req, res);
     const principal = getPrincipal(res);
-    const timeline = await tryGetEventTimeline(ctx.db, req.params.id);
-    if (!timeline) {
+    const found = await tryGetSealedEventTimeline(ctx.db, req.params.id);
+    if (!found) {
       throw new OperationOutcomeError(notFound);
     }
+    const { sealed, timeline } = found;
     if (!canActForPractice(principal, timeline.practice)) {
       // Another practice's event looks absent, as in the API, and the attempt is on record in its chain.
-      const row = await tryGetSealedEvent(ctx.db, timeline.id);
-      await auditRefusedReads(ctx, req, res, row ? [row] : []);
+      await auditRefusedReads(ctx, req, res, [sealed]);
       throw new OperationOutcomeError(notFound);
     }
+    // The page shows what GET /his/v1/events/{id} answers (and, for a denial, what $explain would): recorded as the
+    // API records that read, with the child, whatever the event's state.
+    await auditEventRead(ctx, req, res, sealed);
     let why: SafeHtml | string = '';
-    const row = timeline.state === 'denied' ? await tryGetSealedEvent(ctx.db, timeline.id) : undefined;
+    const row = timeline.state === 'denied' ? sealed : undefined;
     // After retention removed an event's content there is nothing left to explain; its state reason still shows.
     if (row?.payload && row.payload_key_id) {
       const event = openEvent(ctx.cipher, row);
       const purpose = purposeOf(event.eventType);
       if (purpose) {
         const decision = await decideForEvent(ctx, event, purpose, new Date());
-        // The explanation reads the child's consents: recorded as POST /policy/v1/$explain records it.
-        await auditRead(ctx, req, res, {
-          query: req.originalUrl,
-          interaction: 'read',
-          target: `inbox/${timeline.id}`,
-          tenants: [timeline.practice],
-        });
         const people = event.resources.filter((r): r is RelatedPerson => r.resourceType === 'RelatedPerson');
         const stored = ctx.cipher.decrypt(row.payload_key_id, row.payload) as StoredRecord;
         const ownIds = practiceOwnIds(

@@ -22,8 +22,11 @@ import { SqlParams } from '../../kernel/sql-params';
  * less than the tamper-evident log.
  */
 
-/** Overviews list at most this many rows; `truncated` says when there were more. */
-const OVERVIEW_LIMIT = 5000;
+/**
+ * An overview lists at most this many entries, and this many accesses: the newest of each; `truncated` and
+ * `omitted` say when and how many older ones were left out.
+ */
+export const OVERVIEW_LIMIT = 5000;
 
 export interface Organisation {
   /** `practice` (AGB) or `municipality` (CBS code). */
@@ -131,7 +134,10 @@ export interface ChildOverview {
   readonly entries: (DisclosureEntry | DecisionEntry | ReceiptEntry | ActivityEntry)[];
   /** Creates, reads and searches touching the child's data, and refused ones, oldest first. */
   readonly accesses: AccessEntry[];
+  /** Whether older rows were left out of either list (each holds at most `OVERVIEW_LIMIT`, the newest). */
   readonly truncated: boolean;
+  /** How many older rows each list left out (0 and 0 unless `truncated`). */
+  readonly omitted: { readonly entries: number; readonly accesses: number };
 }
 
 export interface OverviewRow {
@@ -188,7 +194,11 @@ const isResponsible = (a: AuditEventAgent): boolean => a.type?.coding?.some((c) 
 export function buildOverview(
   bsn: string,
   rows: readonly OverviewRow[],
-  opts: { registry?: Registry | undefined; truncated?: boolean; now?: Date } = {},
+  opts: {
+    registry?: Registry | undefined;
+    omitted?: ChildOverview['omitted'];
+    now?: Date;
+  } = {},
 ): ChildOverview {
   const entries: ChildOverview['entries'] = [];
   const accesses: AccessEntry[] = [];
@@ -285,14 +295,23 @@ export function buildOverview(
     generatedAt: (opts.now ?? new Date()).toISOString(),
     entries,
     accesses,
-    truncated: opts.truncated ?? false,
+    truncated: (opts.omitted?.entries ?? 0) + (opts.omitted?.accesses ?? 0) > 0,
+    omitted: opts.omitted ?? { entries: 0, accesses: 0 },
   };
 }
 
 /**
+ * The rows `buildOverview` lists among `accesses` (a create, read or search, or a refused one: a Security Alert other
+ * than a consent decision), in SQL; every other row is one of the `entries`.
+ */
+const IS_ACCESS = `(type = '${AUDIT_TYPES.rest.code}' OR (type = '${AUDIT_TYPES.securityAlert.code}' AND subtype IS DISTINCT FROM '${AUDIT_SUBTYPES.authzConsent.code}'))`;
+
+/**
  * The overview of one child within the caller's scope: every AuditEvent that names the child, as a search by the
  * child (`/fhir/AuditEvent?patient=`) finds them (the same two conditions: the child's BSN and the caller's scope),
- * oldest first.
+ * oldest first. Each list holds the newest `OVERVIEW_LIMIT` rows: a child whose events are read often (an HIS polling
+ * their status) may have many thousands of accesses, and those must never crowd the disclosures out, nor the newest
+ * activity be the part left out. What is left out is counted in `omitted`.
  */
 export async function childOverview(
   db: Db,
@@ -301,11 +320,26 @@ export async function childOverview(
   registry?: Registry,
 ): Promise<ChildOverview> {
   const q = new SqlParams();
-  const where = [`patient_bsn = ${q.add(bsn)}`, scopeCondition(principal, q)];
-  const rows = await db.query<OverviewRow>(
-    `SELECT tenant, seq::float8 AS seq, resource::json AS resource FROM audit_event WHERE ${where.map((w) => `(${w})`).join(' AND ')}
-     ORDER BY recorded, tenant, seq LIMIT ${OVERVIEW_LIMIT + 1}`,
-    q.values,
-  );
-  return buildOverview(bsn, rows.slice(0, OVERVIEW_LIMIT), { registry, truncated: rows.length > OVERVIEW_LIMIT });
+  const where = [`patient_bsn = ${q.add(bsn)}`, scopeCondition(principal, q)].map((w) => `(${w})`).join(' AND ');
+  const newest = (kind: string) =>
+    db.query<OverviewRow>(
+      `SELECT tenant, seq::float8 AS seq, resource::json AS resource FROM audit_event WHERE ${where} AND ${kind}
+       ORDER BY recorded DESC, tenant DESC, seq DESC LIMIT ${OVERVIEW_LIMIT + 1}`,
+      q.values,
+    );
+  const [entries, accesses] = await Promise.all([newest(`NOT ${IS_ACCESS}`), newest(IS_ACCESS)]);
+  let omitted = { entries: 0, accesses: 0 };
+  if (entries.length > OVERVIEW_LIMIT || accesses.length > OVERVIEW_LIMIT) {
+    const [counts] = await db.query<{ entries: number; accesses: number }>(
+      `SELECT (count(*) FILTER (WHERE NOT ${IS_ACCESS}))::int AS entries, (count(*) FILTER (WHERE ${IS_ACCESS}))::int AS accesses
+       FROM audit_event WHERE ${where}`,
+      q.values,
+    );
+    // A row appended since the lists were read may be counted: never below one for a list that was cut.
+    const left = (listed: number, all = 0) => (listed > OVERVIEW_LIMIT ? Math.max(1, all - OVERVIEW_LIMIT) : 0);
+    omitted = { entries: left(entries.length, counts?.entries), accesses: left(accesses.length, counts?.accesses) };
+  }
+  // Oldest first within each list, as `buildOverview` takes them.
+  const listed = (rows: OverviewRow[]) => rows.slice(0, OVERVIEW_LIMIT).reverse();
+  return buildOverview(bsn, [...listed(entries), ...listed(accesses)], { registry, omitted });
 }

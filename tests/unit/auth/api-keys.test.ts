@@ -8,6 +8,7 @@ import {
   createApiKeyEntry,
   generateApiKey,
   hashApiKey,
+  keyFingerprint,
   parseApiKeyFile,
   readApiKeyFile,
   revokeApiKeyEntry,
@@ -105,6 +106,30 @@ describe('ApiKeyStore.verify', () => {
     const other = key.at(-1) === 'A' ? `${key.slice(0, -1)}B` : `${key.slice(0, -1)}A`;
     expect(getStatus((await outcomeErrorOf(() => fresh.verify(other))).outcome)).toBe(401);
     expect(fresh.verify(key).id).toBe('api-key:his-b');
+  });
+});
+
+describe('ApiKeyStore.isCurrent (does a console session opened with a key still hold?)', () => {
+  const { key, entries } = createApiKeyEntry({ role: 'practice', practices: ['01234567', '07654321'], id: 'his' }, []);
+  const entry = entries[0]!;
+  const principal = new ApiKeyStore(entries).verify(key);
+  const fingerprint = keyFingerprint(hashApiKey(key));
+
+  it('holds for the same key, role and scope (in any order)', () => {
+    expect(new ApiKeyStore(entries).isCurrent(principal, fingerprint)).toBe(true);
+    const reordered = [{ ...entry, practices: ['07654321', '01234567'] }];
+    expect(new ApiKeyStore(reordered).isCurrent(principal, fingerprint)).toBe(true);
+  });
+
+  it.each<[string, ApiKeyEntry[], string | undefined]>([
+    ['revoked', [{ ...entry, disabled: true }], fingerprint],
+    ['removed', [], fingerprint],
+    ['narrowed', [{ ...entry, practices: ['07654321'] }], fingerprint],
+    ['given another role', [{ ...entry, role: 'auditor', practices: ['01234567', '07654321'] }], fingerprint],
+    ['re-issued (a new secret)', [{ ...entry, hash: hashApiKey(generateApiKey('his')) }], fingerprint],
+    ['of a session without a fingerprint', entries, undefined],
+  ])('does not hold once the key is %s', (_what, now, fp) => {
+    expect(new ApiKeyStore(now).isCurrent(principal, fp)).toBe(false);
   });
 });
 

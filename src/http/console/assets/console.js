@@ -59,21 +59,57 @@
     }
   }
 
+  // Says, above the region, that its figures are no longer live (a refresh failed), or takes that back.
+  function staleNotice(region, show) {
+    var id = region.id + '-stale';
+    var shown = document.getElementById(id);
+    if (!show) {
+      if (shown) {
+        shown.parentNode.removeChild(shown);
+      }
+      return;
+    }
+    if (shown) {
+      return;
+    }
+    var notice = document.createElement('p');
+    notice.id = id;
+    notice.className = 'notice error';
+    notice.setAttribute('role', 'alert');
+    notice.textContent = region.getAttribute('data-stale') || 'These figures are no longer being updated.';
+    region.parentNode.insertBefore(notice, region);
+  }
+
+  // Fetches the page again every `data-refresh` seconds and brings the region up to date. The request says it is a
+  // background refresh (X-Console-Refresh), so it does not count as the user's activity: an unattended page does not
+  // keep the session from ending after its idle timeout. When the session has ended the server sends the request to
+  // the sign-in page, and so does this; a refresh that fails otherwise says the figures are stale and tries again.
   function refresh(region) {
     var seconds = Number(region.getAttribute('data-refresh'));
     if (!(seconds > 0) || !region.id) {
       return;
     }
     window.setTimeout(function () {
-      fetch(window.location.href, { credentials: 'same-origin', headers: { Accept: 'text/html' } })
+      fetch(window.location.href, {
+        credentials: 'same-origin',
+        headers: { Accept: 'text/html', 'X-Console-Refresh': '1' },
+      })
         .then(function (res) {
+          if (res.redirected && new window.URL(res.url).pathname === '/console/sign-in') {
+            window.location.assign(res.url);
+            return null;
+          }
           return res.ok ? res.text() : Promise.reject(new Error('HTTP ' + res.status));
         })
         .then(function (text) {
-          var next = new DOMParser().parseFromString(text, 'text/html').getElementById(region.id);
-          if (!next) {
+          if (text === null) {
             return;
           }
+          var next = new DOMParser().parseFromString(text, 'text/html').getElementById(region.id);
+          if (!next) {
+            return Promise.reject(new Error('no ' + region.id + ' in the page'));
+          }
+          staleNotice(region, false);
           if (!next.isEqualNode(region)) {
             var had = region.contains(document.activeElement) ? document.activeElement : null;
             morph(region, next);
@@ -86,7 +122,9 @@
           }
         })
         .catch(function () {
-          // Signed out or offline: leave the last known figures and stop refreshing.
+          // Offline, or the server not answering: the last known figures stay, marked as such, until a refresh works.
+          staleNotice(region, true);
+          refresh(region);
         });
     }, seconds * 1000);
   }
