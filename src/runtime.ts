@@ -35,6 +35,7 @@ import { isOutageError, OutageLog, waitForDependency, withTimeout } from './kern
 import { startWorkers } from './event/workers';
 import { openDb, pingDb } from './kernel/db';
 import { migrate } from './kernel/migrate';
+import { addressOldReferrals } from './event/event-store';
 import { loadPayloadCipher } from './kernel/payload-crypto';
 
 export interface Runtime {
@@ -99,6 +100,12 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
   const applied = await migrate(db);
   if (applied.length > 0) {
     log.info({ applied }, 'database migrated');
+  }
+  // After the last process of an older release stopped, its referrals become addressable at the next start (the
+  // workers' reconciler does it too, each round).
+  const addressed = await addressOldReferrals(db);
+  if (addressed > 0) {
+    log.info({ referrals: addressed }, 'referrals stored by an older release made addressable');
   }
   const queues = new QueueSet(
     redisClient,
