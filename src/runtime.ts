@@ -137,6 +137,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
     witnessTimeoutMs: config.DELIVERY_TIMEOUT_MS,
     // A rewritten or cut chain shows on the verify metric at once, not only at the next verification.
     onContradiction: (tenant) => metrics.recordAuditVerify(tenant, false),
+    onOutage: (err) => outages.seen(err),
   }).start(config.AUDIT_SIGN_INTERVAL_MS);
   const ctx: PipelineContext = {
     config,
