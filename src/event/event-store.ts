@@ -1121,12 +1121,14 @@ export async function addressOldReferrals(db: Db): Promise<number> {
   for (;;) {
     const [row] = await db.query<{ n: number }>(
       `WITH filled AS (
-         UPDATE referral_identifier r SET service_request_id = encode(
-           set_byte(set_byte(h, 6, (get_byte(h, 6) & 15) | 80), 8, (get_byte(h, 8) & 63) | 128), 'hex')::uuid
-         FROM (SELECT inbox_id, substring(sha256(convert_to(tenant || chr(31) || 'ServiceRequest' || chr(31) || value,
-             'UTF8')) FROM 1 FOR 16) AS h
-           FROM referral_identifier WHERE service_request_id IS NULL LIMIT ${ADDRESS_BATCH}) AS computed
-         WHERE r.inbox_id = computed.inbox_id AND r.service_request_id IS NULL
+         UPDATE referral_identifier r SET service_request_id = (SELECT encode(
+             set_byte(set_byte(h, 6, (get_byte(h, 6) & 15) | 80), 8, (get_byte(h, 8) & 63) | 128), 'hex')::uuid
+           FROM (SELECT substring(sha256(convert_to(r.tenant || chr(31) || 'ServiceRequest' || chr(31) || r.value,
+             'UTF8')) FROM 1 FOR 16) AS h) AS computed)
+         -- An array of ids, not a join: the statistics say no row lacks the id, and a join planned on that estimate
+         -- read the batch once per row (3 s per 1,000 rows). Each row is then found by its primary key.
+         WHERE r.inbox_id = ANY (ARRAY(SELECT inbox_id FROM referral_identifier WHERE service_request_id IS NULL
+           LIMIT ${ADDRESS_BATCH})) AND r.service_request_id IS NULL
          RETURNING r.inbox_id, r.tenant, r.system, r.value
        ), owner AS (
          INSERT INTO referral_owner (tenant, system, value)
