@@ -3,6 +3,7 @@ import './kernel/tracing-start';
 import { collectConfigProblems } from './event/config-check';
 import { ConfigError, loadConfig } from './kernel/config';
 import { createLogger, errorFields } from './kernel/logger';
+import { SchemaNewerThanCodeError } from './kernel/migrate';
 import { closeTracing } from './kernel/telemetry';
 import { ListenError, startRuntime } from './runtime';
 
@@ -35,6 +36,10 @@ async function main(): Promise<void> {
     if (err instanceof ListenError) {
       const { setting, port, host, code } = err;
       log.fatal({ setting, port, host, error: code ?? err.name, reason: err.message }, 'cannot listen on the port');
+    } else if (err instanceof SchemaNewerThanCodeError) {
+      // A newer release migrated this database (README, "Upgrading"): run that release, or restore the backup.
+      const { newestKnown, newestApplied, unknown } = err;
+      log.fatal({ newestKnown, newestApplied, unknown }, 'database schema is newer than this release');
     } else {
       log.fatal(errorFields(err), 'start-up failed');
     }

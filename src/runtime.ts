@@ -35,6 +35,7 @@ import { isOutageError, OutageLog, waitForDependency, withTimeout } from './kern
 import { startWorkers } from './event/workers';
 import { openDb, pingDb } from './kernel/db';
 import { migrate } from './kernel/migrate';
+import { addressOldReferrals } from './event/event-store';
 import { loadPayloadCipher } from './kernel/payload-crypto';
 
 export interface Runtime {
@@ -100,6 +101,12 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
   if (applied.length > 0) {
     log.info({ applied }, 'database migrated');
   }
+  // After the last process of an older release stopped, its referrals become addressable at the next start (the
+  // workers' reconciler does it too, each round).
+  const addressed = await addressOldReferrals(db);
+  if (addressed > 0) {
+    log.info({ referrals: addressed }, 'referrals stored by an older release made addressable');
+  }
   const queues = new QueueSet(
     redisClient,
     config.QUEUE_PREFIX,
@@ -130,6 +137,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
     witnessTimeoutMs: config.DELIVERY_TIMEOUT_MS,
     // A rewritten or cut chain shows on the verify metric at once, not only at the next verification.
     onContradiction: (tenant) => metrics.recordAuditVerify(tenant, false),
+    onOutage: (err) => outages.seen(err),
   }).start(config.AUDIT_SIGN_INTERVAL_MS);
   const ctx: PipelineContext = {
     config,

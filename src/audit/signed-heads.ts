@@ -595,6 +595,11 @@ export class HeadSigner {
       witnessRetryBaseMs?: number;
       /** Told when a chain's head does not extend its last signed checkpoint (at `signedSeq`): not signed. */
       onContradiction?: (tenant: string, signedSeq: number) => void;
+      /**
+       * Told of a round's error; returns whether it was PostgreSQL being away, which the process's outage log then
+       * records once (OutageLog.seen) instead of a warning every round.
+       */
+      onOutage?: (err: unknown) => boolean;
     },
   ) {
     this.witness = opts.witnessUrl
@@ -611,7 +616,11 @@ export class HeadSigner {
   /** One round; never throws (a database outage only delays the next checkpoint). */
   signNow(): Promise<void> {
     this.running ??= this.round()
-      .catch((err: Error) => this.log.warn(errorFields(err), 'could not sign the audit chain heads'))
+      .catch((err: Error) => {
+        if (!this.opts.onOutage?.(err)) {
+          this.log.warn(errorFields(err), 'could not sign the audit chain heads');
+        }
+      })
       .finally(() => {
         this.running = undefined;
       });

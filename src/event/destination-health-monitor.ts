@@ -56,7 +56,12 @@ export class DestinationHealthMonitor {
     }
     this.timer = setTimeout(() => {
       this.inflight = this.tick()
-        .catch((err: Error) => this.ctx.log.warn(errorFields(err), 'destination health check failed'))
+        .catch((err: Error) => {
+          // PostgreSQL or Redis away is the process's outage, logged once (OutageLog), not a line every tick.
+          if (!this.ctx.outages.seen(err)) {
+            this.ctx.log.warn(errorFields(err), 'destination health check failed');
+          }
+        })
         .finally(() => {
           this.inflight = undefined;
           this.schedule();

@@ -3,6 +3,7 @@ import { receiptedEvents, type ReceiptedTable } from '../audit/receipts';
 import type { PipelineContext } from './context';
 import { moveEventLogged } from './event-log';
 import {
+  addressOldReferrals,
   moveTrajectoryEvent,
   staleEventsToMap,
   stalePendingDeliveries,
@@ -32,6 +33,11 @@ const CHECKS_AT_ONCE = 100;
 export async function reconcileOnce(ctx: PipelineContext, graceMs = ctx.config.RECONCILE_GRACE_MS): Promise<number> {
   // Not a re-enqueue, but periodic in every worker process as this round is: keeps /metrics' event counts cheap.
   await foldEventStateCounts(ctx.db);
+  // Referrals an older release's API stored during a rolling upgrade become addressable (README, "Upgrading").
+  const addressed = await addressOldReferrals(ctx.db);
+  if (addressed > 0) {
+    ctx.log.info({ referrals: addressed }, 'referrals stored by an older release made addressable');
+  }
   const events = await eventsToMap(ctx, graceMs);
   await inChunks(events, (chunk) => ctx.queues.enqueueMap(chunk.map((r) => ({ inboxId: r.id, traceId: r.trace_id }))));
   const deliveries = await withoutJob(await stalePendingDeliveries(ctx.db, graceMs), (d) => {

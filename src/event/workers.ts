@@ -111,6 +111,9 @@ export function startWorkers(ctx: PipelineContext): Worker[] {
         job.attemptsMade < (job.opts.attempts ?? 1);
       metrics.failed.inc({ stage, retry: String(retry), ...(destination ? { destination } : {}) });
       log.warn({ queue, jobId: job?.id, attempt: job?.attemptsMade, ...errorFields(err), retry }, 'job failed');
+      // A job that failed because PostgreSQL (or Redis) is away: the process's outage, logged once when it starts
+      // and once when it ends, as the API logs it, so an alert on that line sees a worker-only outage too.
+      ctx.outages.noticed(err);
     });
     // Redis away makes every worker's connections fail several times a second: that is one outage, logged once.
     w.on('error', (err) => {

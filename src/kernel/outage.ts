@@ -189,6 +189,16 @@ export class OutageLog {
   }
 
   /**
+   * An error a periodic task of the process met (a job, the audit signer, the destination health check): when it is
+   * an outage, `noticed` asks the dependencies and logs the outage once; returns whether it was one, so the caller
+   * logs only the other errors instead of a line every round.
+   */
+  seen(err: unknown): boolean {
+    this.noticed(err);
+    return isOutageError(err);
+  }
+
+  /**
    * An error a connection to `dependency` emitted by itself (a worker's, a queue's or a Redis client's 'error'
    * event, several a second while the dependency is away): when it is an outage, the dependency is asked once and,
    * if it does not answer, its outage starts (with this error's reason). Returns whether the error was an outage, so

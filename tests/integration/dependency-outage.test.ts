@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { buildReferralEvent } from '../helpers/builders';
@@ -220,5 +221,44 @@ describe('operations endpoints and logs while PostgreSQL or Redis is down', () =
         }),
       );
     }
+  }, 60_000);
+  it('logs a PostgreSQL outage only a worker meets (its jobs, its audit signing) once when it starts and ends, in the worker', async () => {
+    await outagesLoggedAsEnded();
+    const outageLines = (lines: LogLine[]) =>
+      lines.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('dependency outage'));
+    await waitFor('the worker to have logged the end of every outage it logged', () => {
+      const lines = outageLines(logOf(workerLogFile));
+      return lines.length % 2 === 0;
+    });
+    const before = logOf(workerLogFile).length;
+    postgres.stop();
+    try {
+      // No request, probe or scrape: a map job and an audit signing round meet the database away.
+      await worker.rt.ctx.queues.enqueueMap([{ inboxId: randomUUID(), traceId: 'f'.repeat(32) }]);
+      await waitFor('the map job to fail', () =>
+        logOf(workerLogFile)
+          .slice(before)
+          .some((l) => l.msg === 'job failed'),
+      );
+      await worker.rt.ctx.signedHeads.signer.signNow();
+      await worker.rt.ctx.signedHeads.signer.signNow();
+      await waitFor('the outage in the worker’s log', () =>
+        logOf(workerLogFile)
+          .slice(before)
+          .some((l) => l.msg === 'dependency outage started'),
+      );
+    } finally {
+      postgres.start();
+    }
+    const lines = await waitFor('the outage’s end in the worker’s log', () => {
+      const all = logOf(workerLogFile).slice(before);
+      return all.some((l) => l.msg === 'dependency outage ended') ? all : undefined;
+    });
+    expect(outageLines(lines).map((l) => [l.msg, l.level, l.dependency])).toEqual([
+      ['dependency outage started', 'error', 'database'],
+      ['dependency outage ended', 'info', 'database'],
+    ]);
+    // The signer's rounds are the outage, not a warning each.
+    expect(lines.filter((l) => l.msg === 'could not sign the audit chain heads')).toEqual([]);
   }, 60_000);
 });

@@ -2,7 +2,8 @@ import path from 'node:path';
 import type { Bundle, Parameters, Task } from '@medplum/fhirtypes';
 import { RESOURCE_ID_SYSTEM } from '../../mappings/municipality/shared/resource-identifier';
 import { resourceIds } from '../../mappings/his/shared/resource-ids';
-import { clearFinishedFeedbackAnswers } from '../../src/event/event-store';
+import { addressOldReferrals, clearFinishedFeedbackAnswers } from '../../src/event/event-store';
+import { reconcileOnce } from '../../src/event/reconciler';
 import { purgeExpired } from '../../src/event/retention';
 import { buildRegistry } from '../../src/event/registry';
 import { amsterdamDay } from '../../src/kernel/dutch-time';
@@ -763,6 +764,38 @@ describe('feedback: a municipality’s status on a referral goes back to the pra
       }
       // Another municipality learns nothing by it either.
       expect((await postStatus(serviceRequestId, { status: 'closed' }, 'otherMunicipality')).status).toBe(404);
+    });
+
+    it('addresses by its ServiceRequest id a referral an older release stored after migration 024 (reconciler round)', async () => {
+      // An API process of the release before 024, still running in a rolling window, stores the identifier without
+      // the ServiceRequest id, the child's id and the referral id's owner row: as this test leaves it.
+      const { id, referralId } = await deliveredReferral();
+      const { db } = app.rt.ctx;
+      await db.query(
+        'UPDATE referral_identifier SET service_request_id = NULL, patient_id = NULL WHERE inbox_id = $1',
+        [id],
+      );
+      await db.query(
+        `DELETE FROM referral_owner o USING referral_identifier r
+          WHERE r.inbox_id = $1 AND o.tenant = r.tenant AND o.system = r.system AND o.value = r.value`,
+        [id],
+      );
+      const serviceRequestId = resourceIds.serviceRequest(PRACTICE_AGB, referralId);
+      const key = encodeURIComponent(`ServiceRequest/${serviceRequestId}`);
+      expect((await postStatus(key, { status: 'received' })).status).toBe(404);
+
+      await reconcileOnce(app.rt.ctx);
+      const res = await postStatus(key, { status: 'received' });
+      expect(res.status).toBe(202);
+      expect(((await res.json()) as { referral: string }).referral).toBe(id);
+      const owners = await db.query(
+        `SELECT o.patient_id FROM referral_owner o JOIN referral_identifier r
+           ON o.tenant = r.tenant AND o.system = r.system AND o.value = r.value WHERE r.inbox_id = $1`,
+        [id],
+      );
+      expect(owners).toEqual([{ patient_id: null }]);
+      // Nothing left to fill: the next round, and every start-up, finds nothing.
+      expect(await addressOldReferrals(db)).toBe(0);
     });
 
     it('refuses a referral id the practice used before for another child (409 at referral.id), keeping the first', async () => {
