@@ -225,8 +225,11 @@ async function deliverOnce(
       defaultTimeoutMs: ctx.config.DELIVERY_TIMEOUT_MS,
     });
   } catch (err) {
-    const failure = asDeliveryFailure(err);
-    await noteFailure(ctx, destination, failure);
+    const failure = asDeliveryFailure(err, `adapter ${destination.adapter}`);
+    // A fault of the format's own code is about this message, not the receiver: it does not count towards a pause.
+    if (!(failure !== err && failure.name === 'PermanentDeliveryError')) {
+      await noteFailure(ctx, destination, failure);
+    }
     const { final, reason } = finalityOf(failure, job, destination.id);
     const answer = sealAnswer(ctx.cipher, failure.answer);
     if (!final) {
@@ -276,9 +279,8 @@ class UnrecordedAcceptanceError extends Error {
   static readonly NAME = 'UnrecordedAcceptanceError';
   override readonly name = UnrecordedAcceptanceError.NAME;
   constructor(cause: unknown) {
-    super(`accepted by the receiver, not yet recorded: ${(cause as Error | undefined)?.message ?? String(cause)}`, {
-      cause,
-    });
+    // The cause's class and code, not its message: a database error may quote the values it refused.
+    super(`accepted by the receiver, not yet recorded: ${asDeliveryFailure(cause).message}`, { cause });
   }
 }
 

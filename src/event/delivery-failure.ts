@@ -1,21 +1,44 @@
 import type { Job } from 'bullmq';
-import type { PermanentDeliveryError } from '../contracts/delivery-errors';
-import { RetryableDeliveryError } from '../contracts/delivery-errors';
+import { PermanentDeliveryError, RetryableDeliveryError } from '../contracts/delivery-errors';
+import { unexpectedErrorFields } from '../kernel/logger';
 
 /** A failed attempt as the workers record it: the delivery error, or anything else turned into a retryable one. */
 export type DeliveryFailure = RetryableDeliveryError | PermanentDeliveryError;
 
 /**
- * Anything an adapter throws that is not one of our two delivery errors is a fault of ours (a bug, a mapping
- * crash) or of the platform; retried like a network error, it becomes a dead letter if it keeps happening.
+ * Anything that is not one of our two delivery errors, as a delivery error. Its message is never kept: it comes from
+ * code that was not written to keep data out of its messages (a destination format's mapping, PostgreSQL quoting the
+ * value it refused), and the failure's text is stored (`delivery.last_error`), logged, and shown to the practice and
+ * the operator. The text is the error's class and code, `source` and the first frame of its stack: where to look.
+ *
+ * `source` (`adapter webhook`) says the error came out of an adapter's `deliver`. There, a network error or timeout
+ * the adapter did not classify is retried; anything else is a fault of the format's own code, which fails the same way
+ * on every attempt: permanent, a dead letter at once that an operator replays once the format is fixed. Without a
+ * `source` (the database, the decision before the send) it is retried as before: such faults are mostly passing.
  */
-export function asDeliveryFailure(err: unknown): DeliveryFailure {
+export function asDeliveryFailure(err: unknown, source?: string): DeliveryFailure {
   const e = err as Partial<Error> | undefined;
   if (e?.name === 'RetryableDeliveryError' || e?.name === 'PermanentDeliveryError') {
     return err as DeliveryFailure;
   }
-  return new RetryableDeliveryError(`unexpected ${e?.name ?? 'error'}: ${e?.message ?? String(err)}`);
+  const { error, code, at } = unexpectedErrorFields(err);
+  const text =
+    `unexpected ${error}${code ? ` (${code})` : ''}${source ? ` in ${source}` : ''}` + (at[0] ? ` at ${at[0]}` : '');
+  return source && !isTransportError(err) ? new PermanentDeliveryError(text) : new RetryableDeliveryError(text);
 }
+
+/** Whether an error means the exchange did not complete (a socket error, a timeout), not that our code is wrong. */
+export function isTransportError(err: unknown): boolean {
+  const e = err as (Partial<Error> & { code?: unknown; cause?: { code?: unknown } }) | undefined;
+  if (e?.name === 'TimeoutError' || e?.name === 'AbortError') {
+    return true;
+  }
+  return [e?.code, e?.cause?.code].some((c) => typeof c === 'string' && TRANSPORT_CODES.test(c));
+}
+
+/** Socket and DNS error codes of Node.js, and undici's own. */
+const TRANSPORT_CODES =
+  /^(ECONNREFUSED|ECONNRESET|ECONNABORTED|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|UND_ERR_.+)$/;
 
 /** Whether this failure ends the delivery (permanent, or the last attempt), and the reason to record if so. */
 export function finalityOf(

@@ -1,5 +1,4 @@
 import { OperationOutcomeError } from '@medplum/core';
-import { assertValidResource } from '../kernel/fhir/validation';
 import type { CanonicalEvent } from '../contracts/his-dialect';
 import { tryGetDestination } from './registry';
 import { logEventStates, moveEventLogged } from './event-log';
@@ -14,6 +13,15 @@ import { PAYLOAD_PURGED, RECEIPT_RECORDED, TERMINAL_STATES } from './states';
 import { openEvent, PayloadPurgedError } from './stored-event';
 import { newDelivery } from './idempotency-key';
 import { deniedForConsent, recheckConsentDenial, redecideForChild } from './redecide';
+import {
+  INVALID_FHIR,
+  invalidFhirIssues,
+  mappingFailedReason,
+  RECORD_REFUSED,
+  valueFreeIssues,
+  type MappingIssue,
+} from './mapping-failure';
+import type { EventTrace } from './event-log';
 
 /**
  * Map stage: the canonical event (mapped once at receipt) → validated FHIR → route → policy decision (audited) →
@@ -42,18 +50,21 @@ export async function processMapJob(ctx: PipelineContext, data: MapJobData): Pro
   let event: CanonicalEvent;
   try {
     event = openEvent(ctx.cipher, row);
-    event.resources.forEach(assertValidResource);
   } catch (err) {
     if (err instanceof PayloadPurgedError) {
       await moveEventLogged(ctx, trace, 'payloadPurged', { reason: PAYLOAD_PURGED });
       return 'payload-purged';
     }
     if (err instanceof OperationOutcomeError) {
-      // The mapping rejects this record for good: retrying cannot help, a fixed mapping plus replay can.
-      await moveEventLogged(ctx, trace, 'mappingFailed', { reason: 'mapping failed' });
-      return 'failed';
+      // An event stored before its canonical event was, mapped again here: the dialect refuses its record now.
+      return failMapping(ctx, trace, row.dialect, RECORD_REFUSED, valueFreeIssues(err));
     }
     throw err;
+  }
+  const issues = invalidFhirIssues(event.resources);
+  if (issues) {
+    // A defect of the dialect: retrying cannot help; a fixed dialect and an operator's remap (remap.ts) can.
+    return failMapping(ctx, trace, row.dialect, INVALID_FHIR, issues);
   }
   // `mapped` is recorded in the history together with the next state, in one statement.
   const passing = acknowledged || row.state === 'received' ? (['mapped'] as const) : [];
@@ -96,4 +107,23 @@ export async function processMapJob(ctx: PipelineContext, data: MapJobData): Pro
   logEventStates(ctx.log, { ...trace, states: [...passing, 'decided'], reason: reasonText(decision) });
   await groupedEnqueueDeliver(ctx.queues)({ delivery, traceId: data.traceId });
   return 'decided';
+}
+
+/**
+ * Ends an event whose mapping failed (`STEPS.mappingFailed`): its reason names the dialect and the validator's issues
+ * (codes and element paths, never values), and a warning with them is logged for whoever maintains the dialect.
+ */
+async function failMapping(
+  ctx: PipelineContext,
+  trace: EventTrace,
+  dialect: string,
+  what: string,
+  issues: readonly MappingIssue[],
+): Promise<'failed'> {
+  ctx.log.warn(
+    { eventId: trace.eventId, traceId: trace.traceId, stage: trace.stage, dialect, issues },
+    `dialect ${what}`,
+  );
+  await moveEventLogged(ctx, trace, 'mappingFailed', { reason: mappingFailedReason(dialect, what, issues) });
+  return 'failed';
 }

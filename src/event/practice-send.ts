@@ -40,12 +40,15 @@ export async function sendToPractice(
 ): Promise<'delivered'> {
   let resources: Resource[];
   let receipt;
+  // Where an unexpected error came from: the Task or trajectory mapping, or the endpoint's adapter.
+  let source = `mapping of ${send.eventType}`;
   try {
     resources = send.resources();
     const endpoint = tryGetPracticeEndpoint(ctx, send.tenant);
     if (!endpoint) {
       throw new PermanentDeliveryError(`no HIS endpoint configured for practice ${send.tenant}`);
     }
+    source = `adapter ${endpoint.adapter}`;
     receipt = await getAdapter(endpoint.adapter).deliver(practiceEndpointOf(endpoint), resources, {
       idempotencyKey: send.idempotencyKey,
       traceId: job.data.traceId,
@@ -53,7 +56,7 @@ export async function sendToPractice(
       defaultTimeoutMs: ctx.config.DELIVERY_TIMEOUT_MS,
     });
   } catch (err) {
-    return failPracticeSend(ctx, job, send, err);
+    return failPracticeSend(ctx, job, send, asDeliveryFailure(err, source));
   }
   await ctx.audit.append(send.tenant, send.deliveredAudit(resources));
   await recordAttempt(ctx.db, send.table, send.id, {

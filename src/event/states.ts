@@ -67,6 +67,11 @@ export const STEPS = {
   deadLetter: { from: ['decided'], to: 'dead' },
   /** Decided again and now permitted (a consent arrived, or an operator asked): a delivery is created or revived. */
   redecided: { from: ['denied'], to: 'decided' },
+  /**
+   * Operator: a failed event is mapped again from its stored record (a dialect fixed since), and goes through the map
+   * stage as if new (remap.ts).
+   */
+  remapped: { from: ['failed'], to: 'received' },
   /** Operator: a dead letter gets a new round. */
   replayed: { from: ['dead'], to: 'decided' },
   /** Any stage: the encrypted event was removed by retention before it was finished; nothing can be sent. */

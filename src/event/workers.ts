@@ -18,7 +18,7 @@ import {
   type TrajectoryJobData,
 } from './queues';
 import { processTrajectoryJob } from './trajectory-events';
-import { errorFields } from '../kernel/logger';
+import { errorFields, unexpectedErrorFields } from '../kernel/logger';
 
 /**
  * The longest a receiver's Retry-After may hold a job back. Beyond this a misconfigured receiver (Retry-After in
@@ -30,6 +30,17 @@ const MAX_RETRY_AFTER_MS = 24 * 3600_000;
 function retryAfterOf(err: Error | undefined): number | undefined {
   const ms = (err as { retryAfterMs?: unknown } | undefined)?.retryAfterMs;
   return typeof ms === 'number' && Number.isFinite(ms) ? Math.min(ms, MAX_RETRY_AFTER_MS) : undefined;
+}
+
+/** Errors of ours whose messages are written to be logged: ids, statuses, codes. */
+const OWN_ERRORS = new Set(['RetryableDeliveryError', 'PermanentDeliveryError', 'UnrecordedAcceptanceError']);
+
+/**
+ * How a failed job's error is logged: ours with their message; anything else (a database error, a bug in a mapping)
+ * by class, code and stack frames only, as an unexpected error of the API is (`unexpectedErrorFields`).
+ */
+function failureFields(err: Error): Record<string, unknown> {
+  return OWN_ERRORS.has(err.name) ? errorFields(err) : unexpectedErrorFields(err);
 }
 
 /**
@@ -110,7 +121,7 @@ export function startWorkers(ctx: PipelineContext): Worker[] {
         !!job &&
         job.attemptsMade < (job.opts.attempts ?? 1);
       metrics.failed.inc({ stage, retry: String(retry), ...(destination ? { destination } : {}) });
-      log.warn({ queue, jobId: job?.id, attempt: job?.attemptsMade, ...errorFields(err), retry }, 'job failed');
+      log.warn({ queue, jobId: job?.id, attempt: job?.attemptsMade, ...failureFields(err), retry }, 'job failed');
       // A job that failed because PostgreSQL (or Redis) is away: the process's outage, logged once when it starts
       // and once when it ends, as the API logs it, so an alert on that line sees a worker-only outage too.
       ctx.outages.noticed(err);

@@ -10,6 +10,7 @@ import { replayTrajectoryEvent } from '../event/trajectory-events';
 import { replayFeedback } from '../event/feedback';
 import { replayDelivery, replayOne } from '../event/replay';
 import { redecideByOperator } from '../event/redecide';
+import { remapByOperator } from '../event/remap';
 import { parseOrThrow, parseQueryOrThrow, pathExpression } from '../kernel/zod-outcome';
 import {
   deadLetterFilter,
@@ -94,6 +95,19 @@ export function adminRouter(ctx: PipelineContext): Router {
       throw new OperationOutcomeError(conflict(`The event is ${done.row.state}, not denied`));
     }
     res.status(202).json({ id, result: done.result });
+  });
+
+  /**
+   * Maps a failed event again from its stored record (after its dialect was fixed), audited; valid, it goes through
+   * the map stage as if new. 409 when the event is not failed, 422 (codes and paths) when the mapping still fails.
+   */
+  router.post('/events/:id/remap', async (req, res) => {
+    const id = req.params.id;
+    if (!isUuid(id)) {
+      throw new OperationOutcomeError(notFound);
+    }
+    await remapByOperator(ctx, id, actorOf(req, res));
+    res.status(202).json({ id, result: 'remapped' });
   });
 
   router.get('/agreements', (_req, res) => {

@@ -17,11 +17,13 @@ import { focusKeyOf, newestOfEachReferral } from './status-update';
 import { tryGetPrincipal } from '../access/authenticate';
 import { actorOf } from './request-context';
 
-/** Routes that name one event by id in their path: its read (API and console) and an operator's redecide. */
+/** Routes that name one event by id in their path: its read (API and console) and an operator's redecide
+ * or remap. */
 const EVENT_ROUTES: readonly { method: string; path: RegExp }[] = [
   { method: 'GET', path: /^\/his\/v1\/events\/([^/]+)$/ },
   { method: 'GET', path: /^\/console\/practice\/events\/([^/]+)$/ },
   { method: 'POST', path: /^\/admin\/v1\/events\/([^/]+)\/redecide$/ },
+  { method: 'POST', path: /^\/admin\/v1\/events\/([^/]+)\/remap$/ },
 ];
 /**
  * An operator's routes that name a delivery or a status update by id, each of one event (API and console): `table`

@@ -461,6 +461,21 @@ const OTHER_REASONS: readonly (readonly [RegExp, Record<Lang, string>])[] = [
   [/^replayed by (.+)$/, { nl: 'opnieuw verstuurd door {1}', en: 'replayed by {1}' }],
   [/^mapping failed$/, { nl: 'omzetten mislukt', en: 'mapping failed' }],
   [
+    /^mapping failed: dialect (\S+) produced invalid FHIR: (.+)$/,
+    {
+      nl: 'omzetten mislukt: dialect {1} maakte ongeldige FHIR: {2}',
+      en: 'mapping failed: dialect {1} produced invalid FHIR: {2}',
+    },
+  ],
+  [
+    /^mapping failed: dialect (\S+) refused its stored record: (.+)$/,
+    {
+      nl: 'omzetten mislukt: dialect {1} weigerde het opgeslagen bericht: {2}',
+      en: 'mapping failed: dialect {1} refused its stored record: {2}',
+    },
+  ],
+  [/^mapped again by (.+)$/, { nl: 'opnieuw omgezet door {1}', en: 'mapped again by {1}' }],
+  [
     new RegExp(`^${CANCELLED_BY_PRACTICE}$`),
     { nl: 'niet verstuurd: de praktijk trok de verwijzing in', en: 'not sent: the practice cancelled the referral' },
   ],

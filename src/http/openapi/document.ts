@@ -555,6 +555,20 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
       errors: [409],
     },
     {
+      method: 'post',
+      path: '/admin/v1/events/{id}/remap',
+      summary: 'Map a failed event again from its stored record, after its dialect was fixed',
+      tag: 'Admin',
+      roles: ['operator'],
+      request: { params: idParam('jeugdbrug’s event id') },
+      ok: {
+        status: 202,
+        description: 'mapped and valid: the event is received again and goes through the map stage as if new',
+        content: json(z.object({ id: z.uuid(), result: z.literal('remapped') })),
+      },
+      errors: [409, 422],
+    },
+    {
       method: 'get',
       path: '/municipality/v1/monitoring',
       summary: 'The monitoring report of a municipality and period (FHIR MeasureReport, or CSV)',

@@ -103,6 +103,12 @@ describe('state reasons as the pipeline records them, in words', () => {
     ['no destination configured for GM0344', 'geen bestemming ingesteld voor GM0344', undefined],
     ['replayed by api-key:operator', 'opnieuw verstuurd door api-key:operator', undefined],
     [
+      'mapping failed: dialect csv produced invalid FHIR: structure at Patient.birthDate',
+      'omzetten mislukt: dialect csv maakte ongeldige FHIR: structure at Patient.birthDate',
+      'mapping failed: dialect csv produced invalid FHIR: structure at Patient.birthDate',
+    ],
+    ['mapped again by api-key:operator', 'opnieuw omgezet door api-key:operator', undefined],
+    [
       'cancelled by the practice before it was sent',
       'niet verstuurd: de praktijk trok de verwijzing in',
       'not sent: the practice cancelled the referral',

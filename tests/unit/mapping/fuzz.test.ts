@@ -2,13 +2,13 @@ import { OperationOutcomeError } from '@medplum/core';
 import { httpStatusOf } from '../../../src/kernel/fhir/outcomes';
 import { assertValidResource } from '../../../src/kernel/fhir/validation';
 import type { HisDialect, RawRecord } from '../../../src/contracts/his-dialect';
-import { caseNames, DIALECTS_UNDER_TEST, readInput } from './run-dialect';
+import { caseNames, DIALECTS_UNDER_TEST, isTextDialect, readInput } from './run-dialect';
 import { prng } from '../../helpers/prng';
 
 /**
- * Seeded random mutations of valid records (fields deleted, types changed, long strings, odd unicode, broken CSV
- * text). Whatever comes in, `map` either returns an event whose resources are valid FHIR or throws an
- * OperationOutcomeError with a 4xx status: never another error, never invalid FHIR.
+ * Seeded random mutations of valid records (fields deleted, types changed, long strings, odd unicode, and for a
+ * dialect read as text, broken text). Whatever comes in, `map` either returns an event whose resources are valid FHIR
+ * or throws an OperationOutcomeError with a 4xx status: never another error, never invalid FHIR.
  */
 
 const ITERATIONS = 3000;
@@ -157,6 +157,15 @@ function mutateCsvText(rnd: Rnd, text: string): string {
   return out;
 }
 
+/**
+ * What of a record to mutate: the cells of a row-shaped record (`{header, fields}`, as parse-csv makes them for the CSV
+ * dialect and any text dialect built on it), else the whole record.
+ */
+function cellsOf(value: unknown): unknown {
+  const row = value as { header?: unknown; fields?: unknown } | null;
+  return row && typeof row === 'object' && Array.isArray(row.header) && Array.isArray(row.fields) ? row.fields : value;
+}
+
 interface Tally {
   mapped: number;
   rejected: number;
@@ -214,8 +223,7 @@ describe.each(DIALECTS_UNDER_TEST.map((d) => [d.name, d] as const))('fuzzing dia
       const record: RawRecord = { value: JSON.parse(JSON.stringify(seed.value)), location: seed.location };
       const mutations = 1 + Math.floor(rnd() * 3);
       for (let m = 0; m < mutations; m++) {
-        // CSV records are {header, fields}: mutating the cells is mutating the row.
-        mutateJson(rnd, name === 'csv' ? (record.value as { fields: unknown }).fields : record.value);
+        mutateJson(rnd, cellsOf(record.value));
       }
       holdToRule(dialect, record, tally, `${name} iteration ${i}`);
     }
@@ -224,10 +232,10 @@ describe.each(DIALECTS_UNDER_TEST.map((d) => [d.name, d] as const))('fuzzing dia
     expect(tally.mapped).toBeGreaterThan(ITERATIONS / 50);
   });
 
-  if (name === 'csv') {
-    it(`splits and maps ${ITERATIONS / 3} randomly broken CSV texts without other errors`, () => {
+  if (isTextDialect(dialect)) {
+    it(`splits and maps ${ITERATIONS / 3} randomly broken texts without other errors`, () => {
       const rnd = prng(SEED + 4180);
-      const texts = caseNames('csv').map((c) => readInput('csv', c) as string);
+      const texts = caseNames(dialect).map((c) => readInput(dialect, c) as string);
       const tally: Tally = { mapped: 0, rejected: 0 };
       for (let i = 0; i < ITERATIONS / 3; i++) {
         const text = mutateCsvText(rnd, pick(rnd, texts));
@@ -240,7 +248,7 @@ describe.each(DIALECTS_UNDER_TEST.map((d) => [d.name, d] as const))('fuzzing dia
           tally.rejected++;
           continue;
         }
-        records.forEach((r) => holdToRule(dialect, r, tally, `csv text ${i}`));
+        records.forEach((r) => holdToRule(dialect, r, tally, `${name} text ${i}`));
       }
       expect(tally.rejected).toBeGreaterThan(0);
       expect(tally.mapped).toBeGreaterThan(0);

@@ -3,9 +3,10 @@ import path from 'node:path';
 import { caseNames, DIALECTS_UNDER_TEST, FIXTURES, readInput, runBody } from './run-dialect';
 
 /**
- * Golden files: `tests/fixtures/<dialect>/<case>.input.{json,csv}` next to `<case>.expected.json`, the result of
- * every record (its CanonicalEvent, or its rejection). `UPDATE_GOLDEN=1 npx jest tests/unit/mapping/golden` writes
- * the expected files from the current output; review the diff by hand before committing it.
+ * Golden files: `tests/fixtures/<dialect>/<case>.input.*` (any extension: read as text or JSON by the dialect's media
+ * types) next to `<case>.expected.json`, the result of every record (its CanonicalEvent, or its rejection).
+ * `UPDATE_GOLDEN=1 npx jest tests/unit/mapping/golden` writes the expected files from the current output; review the
+ * diff by hand before committing it.
  */
 const UPDATE = process.env.UPDATE_GOLDEN === '1';
 

@@ -5,6 +5,7 @@ import { httpStatusOf } from '../../../src/kernel/fhir/outcomes';
 import { assertValidResource } from '../../../src/kernel/fhir/validation';
 import type { CanonicalEvent, HisDialect } from '../../../src/contracts/his-dialect';
 import { DIALECTS } from '../../../mappings/his/index';
+import { dialectTextMediaTypes } from '../../../src/http/json-body';
 
 /** Test helpers for the HIS dialects: fixtures on disk, and running a body through split and map. */
 
@@ -22,21 +23,49 @@ export type RecordResult =
       readonly issue: readonly { code: string; expression?: string[] | undefined; details?: string | undefined }[];
     };
 
-/** Case names (file name before `.input.`) of one dialect's fixture folder. */
-export function caseNames(dialect: string): string[] {
-  return readdirSync(path.join(FIXTURES, dialect))
-    .filter((f) => /\.input\.(json|csv)$/.test(f))
-    .map((f) => f.replace(/\.input\.(json|csv)$/, ''))
+/** A dialect, or its name among the registered ones. */
+type DialectRef = HisDialect | string;
+
+function dialectOf(ref: DialectRef): HisDialect {
+  if (typeof ref !== 'string') {
+    return ref;
+  }
+  const dialect = DIALECTS_UNDER_TEST.find((d) => d.name === ref);
+  if (!dialect) {
+    throw new Error(`No dialect ${ref} in mappings/his/index.ts`);
+  }
+  return dialect;
+}
+
+/**
+ * Whether the API hands this dialect its body as text (any media type of its own that is not JSON, as app.ts reads
+ * it), rather than parsed JSON.
+ */
+export function isTextDialect(dialect: HisDialect): boolean {
+  return dialectTextMediaTypes([dialect]).length > 0;
+}
+
+/** `<case>.input.<anything>`: the extension is the fixture writer's; the dialect's media types say how it is read. */
+const INPUT_FILE = /\.input\.[^.]+$/;
+
+/** Case names (file name before `.input.`) of one dialect's fixture folder (`<dir>/<dialect name>/`). */
+export function caseNames(ref: DialectRef, dir = FIXTURES): string[] {
+  return readdirSync(path.join(dir, dialectOf(ref).name))
+    .filter((f) => INPUT_FILE.test(f))
+    .map((f) => f.replace(INPUT_FILE, ''))
     .sort();
 }
 
-/** The request body of a case as the HTTP layer would hand it over: parsed JSON, or CSV text. */
-export function readInput(dialect: string, name: string): unknown {
-  const dir = path.join(FIXTURES, dialect);
-  const csv = path.join(dir, `${name}.input.csv`);
-  return dialect === 'csv'
-    ? readFileSync(csv, 'utf8')
-    : JSON.parse(readFileSync(path.join(dir, `${name}.input.json`), 'utf8'));
+/** The request body of a case as the HTTP layer would hand it over: parsed JSON, or text for a text dialect. */
+export function readInput(ref: DialectRef, name: string, dir = FIXTURES): unknown {
+  const dialect = dialectOf(ref);
+  const folder = path.join(dir, dialect.name);
+  const files = readdirSync(folder).filter((f) => f.startsWith(`${name}.input.`) && INPUT_FILE.test(f));
+  if (files.length !== 1) {
+    throw new Error(`${folder}: expected one ${name}.input.* file, found ${files.length}`);
+  }
+  const text = readFileSync(path.join(folder, files[0]!), 'utf8');
+  return isTextDialect(dialect) ? text : JSON.parse(text);
 }
 
 /**

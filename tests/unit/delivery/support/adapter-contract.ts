@@ -1,4 +1,8 @@
+import { randomUUID } from 'node:crypto';
 import type { Agreement } from '../../../../src/policy/agreement';
+import type { DeliveryEventType } from '../../../../src/contracts/delivery-event-type';
+import { FORMATS } from '../../../../mappings/municipality/index';
+import { EVENT_TYPE_CASES } from './event-type-resources';
 import { buildRegistry } from '../../../../src/event/registry';
 import type { Destination } from '../../../../src/contracts/destination';
 import { buildAgreement, buildDestination, buildReferralEvent } from '../../../helpers/builders';
@@ -9,7 +13,8 @@ import { DeliveryReceiver, type Hit } from '../../../helpers/delivery-receiver';
 /**
  * The behaviour every delivery adapter must show, run against each adapter's own integration test file:
  * happy path, duplicates suppressed across retries and replays, retry then success (with Retry-After), a 4xx dead
- * letter and its replay, a slow receiver (timeout), and connections dropped with and mid-response.
+ * letter and its replay, a slow receiver (timeout), connections dropped with and mid-response, and every delivery
+ * event type the format can receive carried (or refused for good, by name).
  */
 
 export interface DeliveryRow {
@@ -24,6 +29,8 @@ export interface DeliveryRow {
 export interface Harness {
   app: TestApp;
   receiver: DeliveryReceiver;
+  /** The destination under test, as configured. */
+  destination: Destination;
   /** Submits one event (as `key`, the practice by default) and returns its jeugdbrug id. */
   submit(event: Record<string, unknown>, key?: KeyName): Promise<string>;
   state(id: string): Promise<{ state: string; stateReason: string | null; history: { state: string }[] }>;
@@ -50,11 +57,12 @@ export function useDeliveryApp(opts: HarnessOptions): Harness {
   beforeAll(async () => {
     h.receiver = await new DeliveryReceiver().start();
     opts.prepareReceiver?.(h.receiver);
+    h.destination = opts.destination(h.receiver);
     h.app = await startTestApp({
       env: opts.env ?? {},
       registry: buildRegistry({
         agreements: [opts.agreement ?? buildAgreement(), ...(opts.extraAgreements ?? [])],
-        destinations: [opts.destination(h.receiver), ...(opts.extraDestinations?.(h.receiver) ?? [])],
+        destinations: [h.destination, ...(opts.extraDestinations?.(h.receiver) ?? [])],
       }),
     });
   });
@@ -213,6 +221,8 @@ export function describeAdapterContract(h: Harness, referralPath: string, buildE
     expect(h.receiver.hitsFor((await h.delivery(id)).idempotency_key).length).toBeGreaterThanOrEqual(2);
   });
 
+  describe('every delivery event type', () => describeEventTypes(h));
+
   it('retries when the receiver drops the connection without answering', async () => {
     h.receiver.mode = { kind: 'drop' };
     const id = await h.submit(buildEvent());
@@ -223,6 +233,50 @@ export function describeAdapterContract(h: Harness, referralPath: string, buildE
     h.receiver.mode = { kind: 'ok' };
     await h.reachesState(id, 'delivered');
   });
+}
+
+/**
+ * Every delivery event type the format can receive (EVENT_TYPE_CASES: a municipality's, and a practice's too when the
+ * format `servesPractices`), handed to its adapter as the pipeline hands it: the message must carry the event (the
+ * receiver gets a body naming the event's main resource), or the adapter refuses the type at once with a
+ * PermanentDeliveryError naming it, sending nothing. A format that sends a monitoring report without its
+ * MeasureReport (an envelope with a type and an id) fails here instead of "delivering" nothing.
+ */
+function describeEventTypes(h: Harness): void {
+  const types = (Object.keys(EVENT_TYPE_CASES) as DeliveryEventType[]).filter((t) => EVENT_TYPE_CASES[t]);
+
+  it.each(types)(
+    'carries %s, or refuses it for good naming the type (when the format can receive it)',
+    async (type) => {
+      const c = EVENT_TYPE_CASES[type]!;
+      const format = FORMATS.find((f) => f.adapter.name === h.destination.adapter)!;
+      if (c.to === 'practice' && !format.servesPractices) {
+        return;
+      }
+      const idempotencyKey = randomUUID();
+      let outcome: { sent: true } | { refused: Error };
+      try {
+        await format.adapter.deliver(h.destination, c.resources(), {
+          idempotencyKey,
+          traceId: randomUUID().replaceAll('-', ''),
+          eventType: type,
+          defaultTimeoutMs: 2000,
+        });
+        outcome = { sent: true };
+      } catch (err) {
+        outcome = { refused: err as Error };
+      }
+      const hits = h.receiver.hitsFor(idempotencyKey);
+      if ('refused' in outcome) {
+        expect(outcome.refused.name).toBe('PermanentDeliveryError');
+        expect(outcome.refused.message).toContain(type);
+        expect(hits).toHaveLength(0);
+        return;
+      }
+      expect(hits).toHaveLength(1);
+      expect(hits[0]!.raw).toContain(c.mainId());
+    },
+  );
 }
 
 /** A destination for the contract: slow enough to time out in the test, never paused by the contract's failures. */
