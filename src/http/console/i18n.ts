@@ -195,6 +195,14 @@ const MESSAGES = {
     nl: 'De datum bij ‘Van’ ligt na die bij ‘Tot en met’: zo is er niets te exporteren.',
     en: 'The ‘From’ date is after the ‘To’ date: that leaves nothing to export.',
   },
+  fromAfterToSearch: {
+    nl: 'De datum bij ‘Van’ ligt na die bij ‘Tot en met’: zo is er niets te vinden.',
+    en: 'The ‘From’ date is after the ‘To’ date: that leaves nothing to find.',
+  },
+  formGone: {
+    nl: 'Deze gegevens worden niet meer bewaard (de sessie bewaart de laatste twintig): vul het formulier opnieuw in.',
+    en: 'This is no longer kept (the session keeps the last twenty): fill in the form again.',
+  },
   download: { nl: 'Downloaden', en: 'Download' },
   consentsTitle: { nl: 'Toestemmingsregister van een kind', en: "A child's consent registry" },
   parties: { nl: 'Partijen', en: 'Parties' },
