@@ -8,7 +8,7 @@ import {
   type DecisionEntry,
   type Organisation,
 } from '../../reports/child-overview/overview';
-import { canReadChain, SYSTEM_TENANT } from '../../reports/audit-scope';
+import { canReadChain, isChainName } from '../../reports/audit-scope';
 import { searchAuditEvents, servedResource } from '../../reports/audit-search/search';
 import { encodeCursor, parseAuditSearch } from '../../reports/audit-search/search-params';
 import { listChainTenants } from '../../audit/verify';
@@ -501,7 +501,7 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
       );
       return;
     }
-    if (chosen !== undefined && !/^\d{8}$/.test(chosen) && chosen !== SYSTEM_TENANT) {
+    if (chosen !== undefined && !isChainName(chosen)) {
       const refused = t(lang, 'invalidChain', t(lang, 'chain'));
       sendPage(req, res, t(lang, 'verifyTitle'), html`${notice('error', refused)}${form}`, 400);
       return;

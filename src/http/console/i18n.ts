@@ -109,8 +109,8 @@ const MESSAGES = {
     en: '{0}: not a valid BSN (9 digits passing the 11-proef).',
   },
   invalidChain: {
-    nl: '{0}: geen AGB-code (8 cijfers) van een praktijk.',
-    en: '{0}: not the AGB code (8 digits) of a practice.',
+    nl: '{0}: geen keten (de AGB-code van een praktijk, system of destination/<id>).',
+    en: '{0}: not a chain (the AGB code of a practice, system or destination/<id>).',
   },
   shownForBsn: { nl: 'Getoond voor het kind met BSN {0}.', en: 'Shown for the child with BSN {0}.' },
   navAuditEvents: { nl: 'Auditlog', en: 'Audit log' },
