@@ -215,6 +215,7 @@ const MESSAGES = {
   // Operator
   navQueues: { nl: 'Wachtrijen', en: 'Queues' },
   navDeadLetters: { nl: 'Onbestelbaar', en: 'Dead letters' },
+  navToPractices: { nl: 'Naar praktijken', en: 'To practices' },
   navDestinations: { nl: 'Bestemmingen', en: 'Destinations' },
   navEvent: { nl: 'Event opzoeken', en: 'Find an event' },
   navConfiguration: { nl: 'Configuratie', en: 'Configuration' },
@@ -251,6 +252,23 @@ const MESSAGES = {
   replayNotDead: {
     nl: 'Dit bericht is niet (meer) onbestelbaar.',
     en: 'This delivery is not a dead letter (any more).',
+  },
+  toPracticesTitle: { nl: 'Onbestelbaar naar praktijken', en: 'Dead letters to practices' },
+  toPracticesIntro: {
+    nl: 'Wat gemeenten terugstuurden en het HIS van de praktijk niet bereikte: statusberichten over verwijzingen en trajectgebeurtenissen. De oudste {0} van elk.',
+    en: "What municipalities sent back that did not reach the practice's HIS: status updates on referrals and trajectory events. The oldest {0} of each.",
+  },
+  statusUpdatesToPractices: { nl: 'Statusberichten', en: 'Status updates' },
+  trajectoryEventsToPractices: { nl: 'Trajectgebeurtenissen', en: 'Trajectory events' },
+  referralEvent: { nl: 'Verwijzing (event)', en: 'Referral (event)' },
+  municipalityEventId: { nl: 'Kenmerk van de gemeente', en: "Municipality's id" },
+  replayedToPractice: {
+    nl: 'Opnieuw verstuurd: het staat hier niet meer, tenzij het weer onbestelbaar wordt.',
+    en: 'Replayed: it is no longer listed here, unless it becomes a dead letter again.',
+  },
+  replayNotDeadToPractice: {
+    nl: 'Dit bericht aan de praktijk is niet (meer) onbestelbaar.',
+    en: 'This message to the practice is not a dead letter (any more).',
   },
   destinationsTitle: { nl: 'Bestemmingen', en: 'Destinations' },
   health: { nl: 'Gezondheid', en: 'Health' },

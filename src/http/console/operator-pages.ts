@@ -1,17 +1,24 @@
 import { notFound, OperationOutcomeError } from '@medplum/core';
 import { isUuid } from '../../kernel/fhir/ids';
-import { Router, type Response } from 'express';
+import { Router, type Request, type Response } from 'express';
 import type { ConsoleSessionStore } from '../../access/console-sessions';
 import type { PipelineContext } from '../../event/context';
 import { pauseDestination, resumeDestination } from '../../event/destination-health';
 import { getDestinationStatus } from '../../reports/destination-status/destination-status';
 import { replayDelivery } from '../../event/replay';
+import { replayFeedback } from '../../event/feedback';
+import { replayTrajectoryEvent } from '../../event/trajectory-events';
+import { feedbackExists, tryGetTrajectoryEvent } from '../../event/event-store';
 import {
   countDeadLetters,
   countMatchingDeadLetters,
   deliveryStates,
   listDeadLetters,
+  listFeedbackByState,
+  listTrajectoryEventsByState,
   pageDeadLetters,
+  type FeedbackLetter,
+  type TrajectoryLetter,
   type DeadLetterMatch,
 } from '../../reports/dead-letters/dead-letters';
 import { EXACT_TIME } from '../../reports/time-id-page';
@@ -21,11 +28,13 @@ import { actorOf } from '../request-context';
 import { field, getConsoleState, pageCursorOf, pageOf, sendPage } from './console-request';
 import { configurationProblems } from './configuration-problems';
 import { html, type SafeHtml } from './html';
-import { formatNumber, formatTime, reasonsInWords, stateInWords, t, type Lang } from './i18n';
+import { formatNumber, formatTime, reasonsInWords, stateInWords, t, type Lang, type MessageKey } from './i18n';
 import { csrfField, hiddenHeader, notice, pagingLinks, table } from './layout';
 
 /** Dead letters per page. */
 const DEAD_LETTER_PAGE = 100;
+/** Dead status updates and trajectory events to practices listed, the oldest of each (as the API lists them). */
+const TO_PRACTICES_SHOWN = 200;
 /** The most dead letters one "replay all" sends again (and the replay progress page follows). */
 const REPLAY_CAP = 1000;
 
@@ -63,7 +72,9 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
           ? '–'
           : deadCount > 0 && destination !== undefined
             ? html`<a href="/console/operator/dead-letters?destination=${destination}">${deadCount}</a>`
-            : deadCount;
+            : deadCount > 0
+              ? html`<a href="/console/operator/to-practices">${deadCount}</a>`
+              : deadCount;
       rows.push(
         html`<tr>
           <th scope="row">${q.name}</th>
@@ -204,6 +215,88 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
     await remember(res, replayed);
     res.redirect(303, '/console/operator/replays');
   });
+
+  // Status updates and trajectory events municipalities sent that did not reach the practice's HIS: listed and
+  // replayed as GET /admin/v1/feedback, /admin/v1/trajectory-events and their replay routes do (the same functions,
+  // the same audit: an operator action on the practice's chain).
+  router.get('/to-practices', async (req, res) => {
+    const page = pageOf(req, res);
+    const { lang } = page;
+    const [feedback, trajectories] = await Promise.all([
+      listFeedbackByState(ctx.db, { state: 'dead', limit: TO_PRACTICES_SHOWN }),
+      listTrajectoryEventsByState(ctx.db, { state: 'dead', limit: TO_PRACTICES_SHOWN }),
+    ]);
+    const replayForm = (path: string) =>
+      html`<form method="post" action="/console/operator/${path}/replay">
+        ${csrfField(page)}<button type="submit">${t(lang, 'replay')}</button>
+      </form>`;
+    const answer = (d: FeedbackLetter | TrajectoryLetter) =>
+      html`${answerWords(d.lastStatus, d.lastError)}${d.answer ? answerSummaryHtml(lang, d.answer) : ''}`;
+    const statusRows = feedback.map(
+      (f) =>
+        html`<tr>
+          <td>${formatTime(lang, f.updatedAt)}</td>
+          <td>${f.practice}</td>
+          <td>${f.municipality}</td>
+          <td>${t(lang, `referralStatus_${f.status}` as MessageKey)}</td>
+          <td><a href="/console/operator/events?id=${f.inboxId}">${f.inboxId}</a></td>
+          <td>${f.attempts}</td>
+          <td>${answer(f)}</td>
+          <td>${replayForm(`feedback/${f.id}`)}</td>
+        </tr>`,
+    );
+    const trajectoryRows = trajectories.map(
+      (e) =>
+        html`<tr>
+          <td>${formatTime(lang, e.updatedAt)}</td>
+          <td>${e.practice}</td>
+          <td>${e.municipality}</td>
+          <td>${e.type}</td>
+          <td>${e.eventId}</td>
+          <td>${e.attempts}</td>
+          <td>${answer(e)}</td>
+          <td>${replayForm(`trajectory-events/${e.id}`)}</td>
+        </tr>`,
+    );
+    sendPage(
+      req,
+      res,
+      t(lang, 'toPracticesTitle'),
+      html`${field(req.query, 'replayed') !== undefined ? notice('ok', t(lang, 'replayedToPractice')) : ''}
+        <p>${t(lang, 'toPracticesIntro', TO_PRACTICES_SHOWN)}</p>
+        ${table(t(lang, 'statusUpdatesToPractices'), [t(lang, 'when'), t(lang, 'practice'), t(lang, 'municipality'), t(lang, 'state'), t(lang, 'referralEvent'), t(lang, 'attempts'), t(lang, 'receiverAnswer'), hiddenHeader(t(lang, 'action'))], statusRows, t(lang, 'none'))}
+        ${table(t(lang, 'trajectoryEventsToPractices'), [t(lang, 'when'), t(lang, 'practice'), t(lang, 'municipality'), t(lang, 'type'), t(lang, 'municipalityEventId'), t(lang, 'attempts'), t(lang, 'receiverAnswer'), hiddenHeader(t(lang, 'action'))], trajectoryRows, t(lang, 'none'))}`,
+    );
+  });
+
+  /** Replays one dead message to a practice with the API's function; 404 for none, 409 when it is not dead. */
+  const replayToPractice = (
+    path: string,
+    exists: (id: string) => Promise<boolean>,
+    replay: (id: string, req: Request, res: Response) => Promise<boolean>,
+  ) =>
+    router.post(path, async (req, res) => {
+      const id = field(req.params, 'id') ?? '';
+      if (!isUuid(id) || !(await exists(id))) {
+        throw new OperationOutcomeError(notFound);
+      }
+      if (!(await replay(id, req, res))) {
+        const { lang } = pageOf(req, res);
+        sendPage(req, res, t(lang, 'toPracticesTitle'), notice('error', t(lang, 'replayNotDeadToPractice')), 409);
+        return;
+      }
+      res.redirect(303, '/console/operator/to-practices?replayed=1');
+    });
+  replayToPractice(
+    '/feedback/:id/replay',
+    (id) => feedbackExists(ctx.db, id),
+    (id, req, res) => replayFeedback(ctx, id, actorOf(req, res)),
+  );
+  replayToPractice(
+    '/trajectory-events/:id/replay',
+    async (id) => (await tryGetTrajectoryEvent(ctx.db, id)) !== undefined,
+    (id, req, res) => replayTrajectoryEvent(ctx, id, actorOf(req, res)),
+  );
 
   router.get('/replays', async (req, res) => {
     const { lang } = pageOf(req, res);

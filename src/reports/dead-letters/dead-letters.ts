@@ -115,12 +115,37 @@ export const feedbackFilter = z
   })
   .strict();
 
+/** What a message to a practice shows (a status update, a trajectory event): ids and outcomes, never content. */
+interface ToPracticeLetter {
+  id: string;
+  practice: string;
+  municipality: string;
+  state: string;
+  attempts: number;
+  lastStatus: number | null;
+  lastError: string | null;
+  /** The practice's HIS's last answer as operators see it (receiver-answer.ts). */
+  answer: AnswerSummary | null;
+  updatedAt: Date;
+}
+
+export interface FeedbackLetter extends ToPracticeLetter {
+  /** The referral event the status is about. */
+  inboxId: string;
+  status: string;
+}
+
+export interface TrajectoryLetter extends ToPracticeLetter {
+  /** The municipality's own id of the event, and its type (intake, contact, referral, closure). */
+  eventId: string;
+  type: string;
+  decision: string;
+  decisionReason: string;
+}
+
 /** Status updates for practices in one delivery state (by default those that could not be delivered). */
-export async function listFeedbackByState(
-  db: Db,
-  f: z.infer<typeof feedbackFilter>,
-): Promise<Record<string, unknown>[]> {
-  return db.query(
+export async function listFeedbackByState(db: Db, f: z.infer<typeof feedbackFilter>): Promise<FeedbackLetter[]> {
+  return db.query<FeedbackLetter>(
     `SELECT id, inbox_id AS "inboxId", tenant AS practice, municipality, status, state, attempts,
        last_status AS "lastStatus", last_error AS "lastError", response_summary AS answer, updated_at AS "updatedAt"
      FROM feedback WHERE state = $1 ORDER BY updated_at LIMIT $2`,
@@ -140,8 +165,8 @@ export const trajectoryEventFilter = z
 export async function listTrajectoryEventsByState(
   db: Db,
   f: z.infer<typeof trajectoryEventFilter>,
-): Promise<Record<string, unknown>[]> {
-  return db.query(
+): Promise<TrajectoryLetter[]> {
+  return db.query<TrajectoryLetter>(
     `SELECT id, source_event_id AS "eventId", event_type AS type, tenant AS practice, municipality, decision,
        decision_reason AS "decisionReason", state, attempts, last_status AS "lastStatus", last_error AS "lastError",
        response_summary AS answer, updated_at AS "updatedAt"
