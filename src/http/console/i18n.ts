@@ -345,6 +345,12 @@ const MESSAGES = {
   referredOn: { nl: 'Verwezen op', en: 'Referred on' },
   deliveredAt: { nl: 'Ontvangen', en: 'Received' },
   statusUpdates: { nl: 'Statusberichten', en: 'Status updates' },
+  referralStatusTitle: { nl: 'Status bij de gemeente', en: 'Status at the municipality' },
+  noReferralStatus: {
+    nl: 'Nog geen status van de gemeente ontvangen.',
+    en: 'No status received from the municipality yet.',
+  },
+  noStatusYet: { nl: 'nog geen', en: 'none yet' },
   waitingDays: { nl: 'Wachttijden', en: 'Waiting times' },
   firstPage: { nl: 'Eerste pagina', en: 'First page' },
   statusReceivedAt: { nl: 'ontvangen {0}, naar de praktijk: {1}', en: 'received {0}, to the practice: {1}' },

@@ -1,12 +1,12 @@
 import { Router } from 'express';
 import type { PipelineContext } from '../../event/context';
 import { listReceivedReferrals, type ReceivedReferral } from '../../reports/referral-timeline/received-referrals';
-import type { WaitingDays } from '../../reports/referral-timeline/timeline';
 import { getPrincipal } from '../../access/authenticate';
 import { ALL, canSeeMunicipality, type Principal } from '../../access/principal';
 import { field, pageOf, sendPage } from './console-request';
 import { html, type SafeHtml } from './html';
-import { formatDay, formatTime, stateInWords, t, type Lang } from './i18n';
+import { formatDay, formatTime, t, type Lang } from './i18n';
+import { referralStepsHtml, waitingDaysHtml } from './referral-status-html';
 import { measureReportHtml } from './measure-report-html';
 import { reportCsv, reportCsvFileName } from '../../reports/monitoring/report-csv';
 import { consoleMonitoringReport, type MonitoringQuery } from './monitoring-source';
@@ -34,15 +34,6 @@ const REFERRAL_EVENTS: Record<string, 'referralEvent_created' | 'referralEvent_c
   'referral.cancelled': 'referralEvent_cancelled',
 };
 
-/** The waiting times in the order of the way to care. */
-const WAITING: readonly (keyof WaitingDays)[] = [
-  'referralToAccepted',
-  'acceptedToDecision',
-  'decisionToCareStarted',
-  'referralToDecision',
-  'referralToCareStarted',
-];
-
 /**
  * One referral: the identifier the municipality received (the practice's referral id, its system beside it), each
  * status on the day it took effect (when jeugdbrug received it, and whether it reached the practice, after it),
@@ -50,12 +41,6 @@ const WAITING: readonly (keyof WaitingDays)[] = [
  */
 function referralRow(lang: Lang, r: ReceivedReferral): SafeHtml {
   const type = REFERRAL_EVENTS[r.eventType];
-  const waiting = WAITING.flatMap((w) => {
-    const days = r.timeline.waitingDays[w];
-    return days === undefined
-      ? []
-      : [html`<li>${t(lang, `waiting_${w}`)}: ${days === 1 ? t(lang, 'oneDay') : t(lang, 'days', days)}</li>`];
-  });
   return html`<tr>
     <td>
       ${r.identifier ? html`<strong>${r.identifier.value}</strong><br /><small>${r.identifier.system}</small>` : r.id}
@@ -64,33 +49,8 @@ function referralRow(lang: Lang, r: ReceivedReferral): SafeHtml {
     <td>${type ? t(lang, type) : r.eventType}</td>
     <td>${formatDay(lang, r.timeline.referredOn)}</td>
     <td>${formatTime(lang, r.deliveredAt)}</td>
-    <td>
-      ${
-        r.timeline.steps.length > 0
-          ? html`<ol class="timeline">
-              ${r.timeline.steps.map(
-                (s) =>
-                  html`<li>
-                    <time datetime="${s.date ?? ''}">${s.date ? formatDay(lang, s.date) : ''}</time>
-                    <strong>${t(lang, `referralStatus_${s.status}`)}</strong>
-                    <small
-                      >(${t(lang, 'statusReceivedAt', formatTime(lang, s.receivedAt), stateInWords(lang, s.toPractice))})</small
-                    >
-                  </li>`,
-              )}
-            </ol>`
-          : ''
-      }
-    </td>
-    <td>
-      ${
-        waiting.length > 0
-          ? html`<ul class="timeline">
-              ${waiting}
-            </ul>`
-          : ''
-      }
-    </td>
+    <td>${referralStepsHtml(lang, r.timeline)}</td>
+    <td>${waitingDaysHtml(lang, r.timeline)}</td>
   </tr>`;
 }
 

@@ -6,13 +6,15 @@ import { openEvent, type StoredRecord } from '../../event/stored-event';
 import type { PipelineContext } from '../../event/context';
 import { decideForEvent, purposeOf } from '../../event/decide';
 import { tryGetEventTimeline } from '../../reports/event-timeline/event-timeline';
-import { listPracticeEvents } from '../../reports/practice-events/practice-events';
+import { currentReferralStatuses, listPracticeEvents } from '../../reports/practice-events/practice-events';
+import { referralTimelineOf } from '../../reports/referral-timeline/timeline';
+import { referralStepsHtml, waitingDaysHtml } from './referral-status-html';
 import { tryGetSealedEvent } from '../../event/event-store';
 import { getPrincipal } from '../../access/authenticate';
 import { canActForPractice } from '../../access/principal';
 import { field, pageCursorOf, pageOf, sendPage } from './console-request';
 import { html, type SafeHtml } from './html';
-import { formatTime, reasonsInWords, relationshipInWords, stateInWords, t, type Lang } from './i18n';
+import { formatTime, reasonsInWords, relationshipInWords, stateInWords, t, type Lang, type MessageKey } from './i18n';
 import { pagingLinks, table } from './layout';
 import { timelineHtml } from './operator-pages';
 import { practiceOwnIds } from './practice-own-ids';
@@ -38,6 +40,19 @@ export function practicePages(ctx: PipelineContext): Router {
       cursor: pageCursorOf(req.query),
       size: PAGE_SIZE,
     });
+    // The municipality's answer to each referral on the page: its current status, as the event's timeline has it.
+    const statuses = await currentReferralStatuses(
+      ctx.db,
+      events.rows.map((e) => e.id),
+    );
+    const municipalityStatus = (id: string) => {
+      const status = statuses.get(id);
+      return status === undefined
+        ? ''
+        : status === null
+          ? t(lang, 'noStatusYet')
+          : t(lang, `referralStatus_${status}` as MessageKey);
+    };
     const rows = events.rows.map(
       (e) =>
         html`<tr class="state-${e.state}">
@@ -46,6 +61,7 @@ export function practicePages(ctx: PipelineContext): Router {
           <td>${e.eventType}</td>
           <td>${stateInWords(lang, e.state)}</td>
           <td>${REASONED_STATES.includes(e.state) ? reasonsInWords(lang, e.stateReason) : ''}</td>
+          <td>${municipalityStatus(e.id)}</td>
         </tr>`,
     );
     sendPage(
@@ -65,7 +81,7 @@ export function practicePages(ctx: PipelineContext): Router {
           ><button type="submit">${t(lang, 'filter')}</button>
         </form>
         <p>${t(lang, 'newestFirst', PAGE_SIZE)}</p>
-        ${table(t(lang, 'eventsTitle'), [t(lang, 'when'), t(lang, 'eventId'), t(lang, 'type'), t(lang, 'state'), t(lang, 'reason')], rows, t(lang, 'none'))}
+        ${table(t(lang, 'eventsTitle'), [t(lang, 'when'), t(lang, 'eventId'), t(lang, 'type'), t(lang, 'state'), t(lang, 'reason'), t(lang, 'referralStatusTitle')], rows, t(lang, 'none'))}
         ${pagingLinks(lang, events, '/console/practice', { state: chosen })}`,
     );
   });
@@ -119,10 +135,35 @@ export function practicePages(ctx: PipelineContext): Router {
         </section>`;
       }
     }
-    sendPage(req, res, `${t(lang, 'eventTitle')}: ${timeline.eventId}`, html`${why}${timelineHtml(lang, timeline)}`);
+    sendPage(
+      req,
+      res,
+      `${t(lang, 'eventTitle')}: ${timeline.eventId}`,
+      html`${why}${await referralStatusHtml(ctx, lang, timeline)}${timelineHtml(lang, timeline)}`,
+    );
   });
 
   return router;
+}
+
+/**
+ * A referral's status at the municipality, as GET /his/v1/events/{id} gives it (`referralStatus`): each step on its
+ * own date, whether it reached the practice's HIS, and the waiting days; '' for an event that is no referral.
+ */
+async function referralStatusHtml(
+  ctx: PipelineContext,
+  lang: Lang,
+  timeline: { id: string; eventType: string },
+): Promise<SafeHtml | string> {
+  const status = timeline.eventType === 'referral.created' ? await referralTimelineOf(ctx, timeline.id) : undefined;
+  if (!status) {
+    return '';
+  }
+  return html`<section class="referral-status">
+    <h2>${t(lang, 'referralStatusTitle')}</h2>
+    ${status.steps.length === 0 ? html`<p>${t(lang, 'noReferralStatus')}</p>` : referralStepsHtml(lang, status)}
+    ${waitingDaysHtml(lang, status)}
+  </section>`;
 }
 
 /** The people a reason's detail names (`Patient/…`, `RelatedPerson/…`), in words: the child, or "mother with authority". */

@@ -1,4 +1,5 @@
 import type { Db } from '../../kernel/db';
+import { referralEventsOf } from '../../event/event-store';
 import { and, SqlParams } from '../../kernel/sql-params';
 import { exactTimeSql, timeIdKeyset, timeIdPage, type TimeIdCursor, type TimeIdPage } from '../time-id-page';
 
@@ -43,4 +44,21 @@ export async function listPracticeEvents(
     q.values,
   );
   return timeIdPage(rows, f.size, f.cursor);
+}
+
+/**
+ * The municipality's current status of each referral among `ids` (the latest status update on any of the
+ * referral's events, as its timeline's `current`), null for a referral without one yet; other events are left out.
+ */
+export async function currentReferralStatuses(db: Db, ids: readonly string[]): Promise<Map<string, string | null>> {
+  if (ids.length === 0) {
+    return new Map();
+  }
+  const rows = await db.query<{ id: string; status: string | null }>(
+    `SELECT i.id, (SELECT f.status FROM feedback f WHERE f.inbox_id IN ${referralEventsOf('i.id')}
+       ORDER BY f.created_at DESC, f.id DESC LIMIT 1) AS status
+     FROM inbox i WHERE i.id = ANY($1::uuid[]) AND i.event_type = 'referral.created'`,
+    [ids],
+  );
+  return new Map(rows.map((r) => [r.id, r.status]));
 }
