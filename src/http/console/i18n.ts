@@ -380,6 +380,15 @@ const MESSAGES = {
   },
   anyState: { nl: 'Alle statussen', en: 'Any state' },
   whyDenied: { nl: 'Waarom geweigerd', en: 'Why denied' },
+  recordedDecision: { nl: 'Vastgelegd besluit ({0})', en: 'The decision as recorded ({0})' },
+  nowStillDenied: {
+    nl: 'Als het nu opnieuw werd beoordeeld: nog steeds geweigerd',
+    en: 'If it were decided again now: still denied',
+  },
+  nowPermitted: {
+    nl: 'Als het nu opnieuw werd beoordeeld: toegestaan ({0}). Het blijft geweigerd tot het opnieuw beoordeeld is: stuur het opnieuw vanuit het HIS, of vraag de beheerder het opnieuw te beoordelen.',
+    en: 'If it were decided again now: permitted ({0}). It stays denied until it is decided again: send it again from the HIS, or ask the operator to decide it again.',
+  },
   missingFrom: { nl: 'Ontbreekt bij', en: 'Missing from' },
   theChild: { nl: 'het kind', en: 'the child' },
   guardianWithAuthority: { nl: '{0} met gezag', en: '{0} with parental authority' },

@@ -15,7 +15,8 @@ import { canActForPractice } from '../../access/principal';
 import { field, pageCursorOf, pageOf, sendPage } from './console-request';
 import { html, type SafeHtml } from './html';
 import { formatTime, reasonsInWords, relationshipInWords, stateInWords, t, type Lang, type MessageKey } from './i18n';
-import { pagingLinks, table } from './layout';
+import { notice, pagingLinks, table } from './layout';
+import type { Decision } from '../../policy/types';
 import { timelineHtml } from './operator-pages';
 import { practiceOwnIds } from './practice-own-ids';
 import { EVENT_STATES } from '../../event/states';
@@ -122,17 +123,7 @@ export function practicePages(ctx: PipelineContext): Router {
           event.resources.find((r) => r.resourceType === 'Patient')?.id ?? '',
           people.map((p) => p.id ?? ''),
         );
-        why = html`<section class="why">
-          <h2>${t(lang, 'whyDenied')}</h2>
-          <ul>
-            ${decision.reasons.map(
-              (r) =>
-                html`<li>
-                  <strong>${reasonsInWords(lang, r.code)}</strong>${partiesOf(lang, r.detail, people, ownIds)}
-                </li>`,
-            )}
-          </ul>
-        </section>`;
+        why = whyDeniedHtml(lang, timeline, decision, (detail) => partiesOf(lang, detail, people, ownIds));
       }
     }
     sendPage(
@@ -163,6 +154,38 @@ async function referralStatusHtml(
     <h2>${t(lang, 'referralStatusTitle')}</h2>
     ${status.steps.length === 0 ? html`<p>${t(lang, 'noReferralStatus')}</p>` : referralStepsHtml(lang, status)}
     ${waitingDaysHtml(lang, status)}
+  </section>`;
+}
+
+/**
+ * Why an event is denied: the decision as recorded (its state reason, as GET /his/v1/events/{id} has it), then, apart
+ * from it, what the engine decides now (as POST /policy/v1/$explain answers): still denied, with whose consent is
+ * missing, or permitted, with what to do, since the event stays denied until it is decided again. Parties are named
+ * only under reasons of a denial.
+ */
+function whyDeniedHtml(
+  lang: Lang,
+  timeline: { stateReason: string | null; history: readonly { state: string; at: Date }[] },
+  now: Decision,
+  parties: (detail: string) => SafeHtml | string,
+): SafeHtml {
+  const deniedAt = timeline.history.findLast((h) => h.state === 'denied')?.at;
+  return html`<section class="why">
+    <h2>${t(lang, 'whyDenied')}</h2>
+    <p>
+      <strong>${t(lang, 'recordedDecision', formatTime(lang, deniedAt))}:</strong>
+      ${reasonsInWords(lang, timeline.stateReason)}
+    </p>
+    ${
+      now.effect === 'permit'
+        ? notice('info', t(lang, 'nowPermitted', now.reasons.map((r) => reasonsInWords(lang, r.code)).join('; ')))
+        : html`<p><strong>${t(lang, 'nowStillDenied')}:</strong></p>
+            <ul>
+              ${now.reasons.map(
+                (r) => html`<li><strong>${reasonsInWords(lang, r.code)}</strong>${parties(r.detail)}</li>`,
+              )}
+            </ul>`
+    }
   </section>`;
 }
 
