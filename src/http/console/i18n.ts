@@ -315,6 +315,7 @@ const MESSAGES = {
   navReferrals: { nl: 'Verwijzingen', en: 'Referrals' },
   reportTitle: { nl: 'Monitoringrapportage', en: 'Monitoring report' },
   reportPeriod: { nl: 'Periode: {0} t/m {1}', en: 'Period: {0} to {1} inclusive' },
+  reportMunicipality: { nl: 'Gemeente: {0}', en: 'Municipality: {0}' },
   allPractices: { nl: 'Alle praktijken', en: 'All practices' },
   downloadCsv: { nl: 'CSV downloaden', en: 'Download CSV' },
   count: { nl: 'Aantal', en: 'Count' },

@@ -1,3 +1,4 @@
+import { getStatus, OperationOutcomeError } from '@medplum/core';
 import { Router } from 'express';
 import type { PipelineContext } from '../../event/context';
 import { listReceivedReferrals, type ReceivedReferral } from '../../reports/referral-timeline/received-referrals';
@@ -16,10 +17,28 @@ import { organisationAgent } from '../../audit/audit-events';
 import { outcomeInWords } from './outcome-message';
 import { notice, table } from './layout';
 
-/** The page's query as given: a value the report cannot use is answered with a message, not left out. */
-function queryOf(principal: Principal, source: unknown): MonitoringQuery {
+/**
+ * The municipalities a key may see a report of, in the order of its scope (all those with an agreement for `*`):
+ * a regional key has several, and chooses (the API asks it to name one).
+ */
+function municipalitiesOf(ctx: PipelineContext, principal: Principal): string[] {
+  const agreed = [...new Set(ctx.registry.agreements.map((a) => a.municipality.code))];
+  return principal.municipalities.includes(ALL) ? agreed.sort() : [...principal.municipalities];
+}
+
+/** A municipality in words: its name from the loaded agreements, and its code. */
+function municipalityName(ctx: PipelineContext, code: string): string {
+  const name = ctx.registry.agreements.find((a) => a.municipality.code === code)?.municipality.name;
+  return name ? `${name} (${code})` : code;
+}
+
+/**
+ * The page's query as given: a value the report cannot use is answered with a message, not left out. Without a
+ * municipality, the first of the key's (and the page says which it is); one outside the key's scope is refused.
+ */
+function queryOf(ctx: PipelineContext, principal: Principal, source: unknown): MonitoringQuery {
   return {
-    municipality: principal.municipalities[0] ?? '',
+    municipality: field(source, 'municipality') ?? municipalitiesOf(ctx, principal)[0] ?? '',
     from: field(source, 'from'),
     to: field(source, 'to'),
     practice: field(source, 'practice'),
@@ -61,17 +80,31 @@ export function municipalityPages(ctx: PipelineContext): Router {
   router.get('/', async (req, res) => {
     const { lang } = pageOf(req, res);
     const principal = getPrincipal(res);
-    const q = queryOf(principal, req.query);
+    const q = queryOf(ctx, principal, req.query);
+    const municipalities = municipalitiesOf(ctx, principal);
+    // The practices with an agreement with the municipality shown.
     const practices = [
       ...new Set(
-        ctx.registry.agreements
-          .filter((a) => canSeeMunicipality(principal, a.municipality.code))
-          .map((a) => a.practice.agb),
+        ctx.registry.agreements.filter((a) => a.municipality.code === q.municipality).map((a) => a.practice.agb),
       ),
     ];
     const form = (from = q.from, to = q.to) =>
       html`<form method="get" action="/console/municipality" class="search">
         <div class="fields">
+          ${
+            municipalities.length > 1
+              ? html`<label
+                  >${t(lang, 'municipality')}<select name="municipality">
+                    ${municipalities.map(
+                      (m) =>
+                        html`<option value="${m}" ${q.municipality === m ? html` selected` : ''}>
+                          ${municipalityName(ctx, m)}
+                        </option>`,
+                    )}
+                  </select></label
+                >`
+              : ''
+          }
           <label>${t(lang, 'from')}<input type="date" name="from" value="${from ?? ''}" /></label>
           <label>${t(lang, 'to')}<input type="date" name="to" value="${to ?? ''}" /></label>
           <label
@@ -87,6 +120,10 @@ export function municipalityPages(ctx: PipelineContext): Router {
     try {
       shown = await consoleMonitoringReport(ctx, principal, q);
     } catch (err) {
+      if (err instanceof OperationOutcomeError && getStatus(err.outcome) === 403) {
+        // A municipality outside the key's scope: refused (and audited) as another role's page is.
+        throw err;
+      }
       sendPage(req, res, t(lang, 'reportTitle'), html`${notice('error', outcomeInWords(lang, err))}${form()}`, 400);
       return;
     }
@@ -94,7 +131,7 @@ export function municipalityPages(ctx: PipelineContext): Router {
     await auditReportRead(ctx, req, res, q, report);
     // The CSV link and the form name the period shown, also when none was asked for (the current year).
     const csv = new URLSearchParams(
-      Object.entries({ from: period.start, to: period.end, practice: q.practice }).filter(
+      Object.entries({ from: period.start, to: period.end, practice: q.practice, municipality: q.municipality }).filter(
         (e): e is [string, string] => e[1] !== undefined,
       ),
     );
@@ -103,6 +140,7 @@ export function municipalityPages(ctx: PipelineContext): Router {
       res,
       t(lang, 'reportTitle'),
       html`${form(period.start, period.end)}
+        <p class="municipality">${t(lang, 'reportMunicipality', municipalityName(ctx, q.municipality))}</p>
         <p class="period">${t(lang, 'reportPeriod', period.start, period.end)}</p>
         ${measureReportHtml(lang, report)}
         <p>
@@ -116,7 +154,7 @@ export function municipalityPages(ctx: PipelineContext): Router {
   // The API's CSV (`GET /municipality/v1/monitoring?_format=csv`), file name included: counts, withheld, scores and
   // the period in every row, so a spreadsheet made from the console reads the same as one made from the API.
   router.get('/report.csv', async (req, res) => {
-    const query = queryOf(getPrincipal(res), req.query);
+    const query = queryOf(ctx, getPrincipal(res), req.query);
     const { report, period } = await consoleMonitoringReport(ctx, getPrincipal(res), query);
     await auditReportRead(ctx, req, res, query, report);
     res
