@@ -22,7 +22,6 @@ import { getPrincipal } from '../access/authenticate';
 import { errorFields } from '../kernel/logger';
 import { amsterdamDateTime } from '../kernel/dutch-time';
 
-
 /**
  * The query parameters of the `/audit/v1` routes: their names are what each route accepts (and what the OpenAPI
  * document lists); the values are checked by the functions below, which give the FHIR-style messages.

@@ -67,7 +67,9 @@ describe('the console says what it shows in the language of the page', () => {
     const verify = await c.auditor.get('/console/auditor/verify?tenant=abc');
     expect(verify.status).toBe(400);
     const verifyPage = await verify.text();
-    expect(noticeOf(verifyPage)).toBe('Keten: geen keten (de AGB-code van een praktijk, system of destination/&lt;id&gt;).');
+    expect(noticeOf(verifyPage)).toBe(
+      'Keten: geen keten (de AGB-code van een praktijk, system of destination/&lt;id&gt;).',
+    );
     expect(verifyPage).toContain('action="/console/auditor/verify"');
 
     const exported = await c.auditor.get('/console/auditor/export/download?tenant=01234567&from=2026-13-01');
