@@ -24,6 +24,9 @@ import {
 import { EXACT_TIME } from '../../reports/time-id-page';
 import type { AnswerSummary } from '../../event/receiver-answer';
 import { tryGetEventTimeline } from '../../reports/event-timeline/event-timeline';
+import { findEventsByOwnId } from '../../reports/practice-events/practice-events';
+import { getPrincipal } from '../../access/authenticate';
+import { canActForPractice } from '../../access/principal';
 import { actorOf } from '../request-context';
 import { field, getConsoleState, pageCursorOf, pageOf, sendPage } from './console-request';
 import { configurationProblems } from './configuration-problems';
@@ -395,16 +398,49 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
   router.get('/events', async (req, res) => {
     const page = pageOf(req, res);
     const { lang } = page;
-    const id = field(req.query, 'id');
+    const id = field(req.query, 'id')?.slice(0, 200);
+    const practice = field(req.query, 'practice');
     const form = html`<form method="get" action="/console/operator/events" class="search">
       <label>${t(lang, 'eventLookup')}<input name="id" autocomplete="off" size="40" value="${id ?? ''}" /></label>
+      <label>${t(lang, 'practice')}<input name="practice" inputmode="numeric" value="${practice ?? ''}" /></label>
       <button type="submit">${t(lang, 'show')}</button>
     </form>`;
     if (id === undefined) {
       sendPage(req, res, t(lang, 'eventTitle'), form);
       return;
     }
-    const timeline = await tryGetEventTimeline(ctx.db, id);
+    // Not jeugdbrug's id: the practice's own event id, in the practice named or in each practice configured.
+    const found = isUuid(id)
+      ? [{ id }]
+      : await findEventsByOwnId(
+          ctx.db,
+          practice === undefined
+            ? getPrincipal(res).practices
+            : canActForPractice(getPrincipal(res), practice)
+              ? [practice]
+              : [],
+          id,
+        );
+    if (found.length > 1) {
+      const rows = (found as Awaited<ReturnType<typeof findEventsByOwnId>>).map(
+        (e) =>
+          html`<tr>
+            <td>${formatTime(lang, e.receivedAt)}</td>
+            <td><a href="/console/operator/events?id=${e.id}">${e.id}</a></td>
+            <td>${e.practice}</td>
+            <td>${e.eventType}</td>
+            <td>${stateInWords(lang, e.state)}</td>
+          </tr>`,
+      );
+      sendPage(
+        req,
+        res,
+        t(lang, 'eventTitle'),
+        html`${form}${table(t(lang, 'eventTitle'), [t(lang, 'when'), 'id', t(lang, 'practice'), t(lang, 'type'), t(lang, 'state')], rows, t(lang, 'none'))}`,
+      );
+      return;
+    }
+    const timeline = found[0] ? await tryGetEventTimeline(ctx.db, found[0].id) : undefined;
     if (!timeline) {
       sendPage(req, res, t(lang, 'eventTitle'), html`${form}${notice('error', t(lang, 'notFoundTitle'))}`, 404);
       return;

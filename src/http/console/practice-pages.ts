@@ -36,8 +36,11 @@ export function practicePages(ctx: PipelineContext): Router {
     const principal = getPrincipal(res);
     const state = field(req.query, 'state');
     const chosen = state !== undefined && STATES.includes(state) ? state : undefined;
+    // The practice's own event id, as its HIS sent it (an id, not personal data), exactly.
+    const eventId = field(req.query, 'eventId')?.slice(0, 200);
     const events = await listPracticeEvents(ctx.db, principal.practices, {
       state: chosen,
+      eventId,
       cursor: pageCursorOf(req.query),
       size: PAGE_SIZE,
     });
@@ -79,11 +82,12 @@ export function practicePages(ctx: PipelineContext): Router {
                   html`<option value="${s}" ${chosen === s ? html` selected` : ''}>${stateInWords(lang, s)}</option>`,
               )}
             </select></label
+          ><label>${t(lang, 'eventId')}<input name="eventId" autocomplete="off" value="${eventId ?? ''}" /></label
           ><button type="submit">${t(lang, 'filter')}</button>
         </form>
         <p>${t(lang, 'newestFirst', PAGE_SIZE)}</p>
         ${table(t(lang, 'eventsTitle'), [t(lang, 'when'), t(lang, 'eventId'), t(lang, 'type'), t(lang, 'state'), t(lang, 'reason'), t(lang, 'referralStatusTitle')], rows, t(lang, 'none'))}
-        ${pagingLinks(lang, events, '/console/practice', { state: chosen })}`,
+        ${pagingLinks(lang, events, '/console/practice', { state: chosen, eventId })}`,
     );
   });
 

@@ -22,7 +22,7 @@ export interface PracticeEvent {
 export async function listPracticeEvents(
   db: Db,
   practices: readonly string[],
-  f: { state?: string | undefined; cursor?: TimeIdCursor | undefined; size: number },
+  f: { state?: string | undefined; eventId?: string | undefined; cursor?: TimeIdCursor | undefined; size: number },
 ): Promise<TimeIdPage<PracticeEvent & { pageKey: string }>> {
   const q = new SqlParams();
   const keyset = timeIdKeyset(f.cursor, { time: 'received_at', id: 'id' }, q);
@@ -34,6 +34,8 @@ export async function listPracticeEvents(
         ? `tenant = ${q.add(practices[0])}`
         : `tenant = ANY(${q.add(practices, 'text[]')})`,
     ...(f.state !== undefined ? [`state = ${q.add(f.state)}`] : []),
+    // The practice's own id of an event: unique per practice (index on tenant, source_event_id).
+    ...(f.eventId !== undefined ? [`source_event_id = ${q.add(f.eventId)}`] : []),
     keyset.where,
   ]);
   const rows = await db.query<PracticeEvent & { pageKey: string }>(
@@ -61,4 +63,29 @@ export async function currentReferralStatuses(db: Db, ids: readonly string[]): P
     [ids],
   );
   return new Map(rows.map((r) => [r.id, r.status]));
+}
+
+/**
+ * The events of some practices (`*`: all) under the practice's own event id (at most one each: it is unique per
+ * practice), newest first: one probe of the index on (tenant, source_event_id) per practice, the practices of `*`
+ * found by skipping through that index from one practice to the next (no read of the whole inbox).
+ */
+export async function findEventsByOwnId(
+  db: Db,
+  practices: readonly string[],
+  eventId: string,
+): Promise<PracticeEvent[]> {
+  const tenants = practices.includes('*')
+    ? `WITH RECURSIVE t(tenant) AS (
+         SELECT min(tenant) FROM inbox
+         UNION ALL SELECT (SELECT min(tenant) FROM inbox WHERE tenant > t.tenant) FROM t WHERE t.tenant IS NOT NULL)
+       SELECT tenant FROM t WHERE tenant IS NOT NULL`
+    : 'SELECT unnest($2::text[])';
+  return db.query<PracticeEvent>(
+    `SELECT i.id, i.source_event_id AS "eventId", i.tenant AS practice, i.event_type AS "eventType", i.state,
+       i.state_reason AS "stateReason", i.received_at AS "receivedAt", i.updated_at AS "updatedAt"
+     FROM (${tenants}) AS p(tenant) JOIN inbox i ON i.tenant = p.tenant AND i.source_event_id = $1
+     ORDER BY i.received_at DESC, i.id DESC`,
+    practices.includes('*') ? [eventId] : [eventId, practices],
+  );
 }
