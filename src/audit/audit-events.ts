@@ -84,7 +84,18 @@ export const DECISION_DESCRIPTION = /^decision at (map|deliver|redecide|receive)
  */
 export const DESTINATION_DESCRIPTION = /^(?:destination|endpoint) (.+)$/;
 /** How agreement entities carry their version. */
-export const AGREEMENT_VERSION_DESCRIPTION = /^version (\d+)$/;
+export const AGREEMENT_VERSION_DESCRIPTION = /^version (\d+)(?:, sha256:[0-9a-f]{64})?$/;
+
+/** An agreement as an audit entity: its version and, where known, the digest of its content (`registry.ts`). */
+export interface AuditedAgreementRef {
+  readonly id: string;
+  readonly version: number;
+  readonly digest?: string | undefined;
+}
+
+function agreementEntity(a: AuditedAgreementRef): AuditEventEntity {
+  return resourceEntity(`Agreement/${a.id}`, `version ${a.version}${a.digest ? `, ${a.digest}` : ''}`);
+}
 /** The principal identifier system of agents (`api-key:…`, `system/worker`). */
 export const PRINCIPAL_SYSTEM = 'https://jeugdbrug.nl/principal';
 /**
@@ -269,7 +280,7 @@ export function consentDecision(a: {
   patientBsn: string;
   inboxId: string;
   consentIds: readonly string[];
-  agreement?: { id: string; version: number } | undefined;
+  agreement?: AuditedAgreementRef | undefined;
   municipality: string;
   purpose: string;
   /** `redecide`: a denied event decided again, when a consent arrived or an operator asked. */
@@ -287,7 +298,7 @@ export function consentDecision(a: {
       patientEntity(a.patientBsn),
       resourceEntity(`inbox/${a.inboxId}`, `decision at ${a.stage}: ${a.permit ? 'permit' : 'deny'} (${a.reasons})`),
       ...a.consentIds.map((id) => resourceEntity(`Consent/${id}`)),
-      ...(a.agreement ? [resourceEntity(`Agreement/${a.agreement.id}`, `version ${a.agreement.version}`)] : []),
+      ...(a.agreement ? [agreementEntity(a.agreement)] : []),
     ],
     extraAgents: [organisationAgent('destination', 'municipality', a.municipality)],
   });
@@ -353,7 +364,7 @@ export function disclosure(a: {
   destination: string;
   purpose: string;
   resources: readonly string[];
-  agreement?: { id: string; version: number } | undefined;
+  agreement?: AuditedAgreementRef | undefined;
   consentIds?: readonly string[] | undefined;
 }): AuditEvent {
   return exported(
@@ -371,11 +382,11 @@ export function disclosure(a: {
 
 /** The agreement (with its version) and the consents a disclosure was made under, as entities. */
 function agreementAndConsents(a: {
-  agreement?: { id: string; version: number } | undefined;
+  agreement?: AuditedAgreementRef | undefined;
   consentIds?: readonly string[] | undefined;
 }): AuditEventEntity[] {
   return [
-    ...(a.agreement ? [resourceEntity(`Agreement/${a.agreement.id}`, `version ${a.agreement.version}`)] : []),
+    ...(a.agreement ? [agreementEntity(a.agreement)] : []),
     ...(a.consentIds ?? []).map((id) => resourceEntity(`Consent/${id}`)),
   ];
 }
@@ -394,7 +405,7 @@ export function reportDisclosure(a: {
   destination: string;
   /** `MeasureReport/<id>`, and the period and report version as its description. */
   report: { reference: string; description: string };
-  agreement?: { id: string; version: number } | undefined;
+  agreement?: AuditedAgreementRef | undefined;
 }): AuditEvent {
   return exported(
     a,
@@ -402,7 +413,7 @@ export function reportDisclosure(a: {
     [
       resourceEntity(a.report.reference, a.report.description),
       resourceEntity(`inbox/${a.inboxId}`, `destination ${a.destination}`),
-      ...(a.agreement ? [resourceEntity(`Agreement/${a.agreement.id}`, `version ${a.agreement.version}`)] : []),
+      ...(a.agreement ? [agreementEntity(a.agreement)] : []),
     ],
     [organisationAgent('destination', 'municipality', a.municipality)],
   );
@@ -510,7 +521,7 @@ export function trajectoryDecision(a: {
   patientBsn: string;
   trajectoryEventId: string;
   consentIds: readonly string[];
-  agreement?: { id: string; version: number } | undefined;
+  agreement?: AuditedAgreementRef | undefined;
   practiceAgb: string;
   purpose: string;
   /** At receipt, and again right before sending. */
@@ -531,7 +542,7 @@ export function trajectoryDecision(a: {
         `decision at ${a.stage}: ${a.permit ? 'permit' : 'deny'} (${a.reasons})`,
       ),
       ...a.consentIds.map((id) => resourceEntity(`Consent/${id}`)),
-      ...(a.agreement ? [resourceEntity(`Agreement/${a.agreement.id}`, `version ${a.agreement.version}`)] : []),
+      ...(a.agreement ? [agreementEntity(a.agreement)] : []),
     ],
     extraAgents: [organisationAgent('destination', 'practice', a.practiceAgb)],
   });
@@ -550,7 +561,7 @@ export function trajectoryDisclosure(a: {
   resources: readonly string[];
   endpoint: string;
   /** The agreement and consents the delivery was decided under, as `disclosure` names them. */
-  agreement?: { id: string; version: number } | undefined;
+  agreement?: AuditedAgreementRef | undefined;
   consentIds?: readonly string[] | undefined;
 }): AuditEvent {
   return exported(

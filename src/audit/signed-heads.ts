@@ -27,7 +27,8 @@ import { listChainTenants, tryGetChainHead, tryGetCheckpoint, verifyTenant, type
  */
 
 export const CHECKPOINT_FILE = 'audit-checkpoints.ndjson';
-const KEY_FILE = 'audit-signing-keys';
+/** Where the signing keys are kept in DATA_DIR when AUDIT_SIGNING_KEYS is unset. */
+export const SIGNING_KEY_FILE = 'audit-signing-keys';
 
 export interface SigningKey {
   readonly kid: string;
@@ -70,7 +71,14 @@ function keyFromPkcs8(kid: string, der: Buffer): SigningKeys['current'] {
  * Rotate by putting a new key first and keeping the old ones after it, so older checkpoints still verify.
  */
 function loadSigningKeys(spec: string | undefined, dataDir: string): SigningKeys {
-  const text = spec ?? readOrCreateKeyFile(dataDir);
+  return parseSigningKeys(spec ?? readOrCreateKeyFile(dataDir));
+}
+
+/**
+ * Signing keys from `kid:base64 PKCS#8 DER` entries, comma-separated; throws a ConfigError naming what is wrong.
+ * Also what `config:check` (and so start-up, before the database) runs over AUDIT_SIGNING_KEYS or the key file.
+ */
+export function parseSigningKeys(text: string): SigningKeys {
   const all: SignedKeyList = [];
   for (const part of text
     .split(',')
@@ -106,7 +114,7 @@ function newSigningKeyEntry(kid: string): string {
 }
 
 function readOrCreateKeyFile(dataDir: string): string {
-  const file = path.join(dataDir, KEY_FILE);
+  const file = path.join(dataDir, SIGNING_KEY_FILE);
   if (!fs.existsSync(file)) {
     fs.mkdirSync(dataDir, { recursive: true });
     const kid = `k${new Date().toISOString().slice(0, 10).replace(/-/g, '')}`;

@@ -2,11 +2,14 @@
  * Manages API keys in api-keys.json, which holds only their hashes.
  *
  *   npm run api-key -- create --role practice --practice 01234567 [--municipality GM0226] [--id his-a] [--file f]
+ *   npm run api-key -- create --role auditor|operator [--practice AGB|'*']... [--municipality GMxxxx|'*']...
  *   npm run api-key -- list [--file f]
  *   npm run api-key -- revoke --id his-a [--file f]
  *
- * The file defaults to $API_KEYS_FILE when set, else $DATA_DIR/api-keys.json (the server's default too). `create` prints the key once, alone on stdout so it can be piped
- * into a secret store; it cannot be recovered afterwards.
+ * The file defaults to $API_KEYS_FILE when set, else $DATA_DIR/api-keys.json (the server's default too). `create`
+ * prints the key once, alone on stdout so it can be piped into a secret store; it cannot be recovered afterwards.
+ * An auditor or operator key given neither --practice nor --municipality gets every practice and municipality
+ * (`'*'`, as the demo keys have), and the message says so: without any scope it would be refused everywhere.
  */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -17,7 +20,7 @@ import {
   writeApiKeyFile,
   type ApiKeyEntry,
 } from '../access/api-keys';
-import { isRole } from '../access/principal';
+import { ALL, isRole } from '../access/principal';
 
 /** Where the CLI writes: stdout for data (the key, the list), stderr for messages. */
 export interface CliIo {
@@ -28,7 +31,11 @@ export interface CliIo {
 const USAGE = `usage:
   api-key create --role <practice|municipality|auditor|operator> [--practice AGB]... [--municipality GMxxxx]... [--id ID] [--file FILE]
   api-key list [--file FILE]
-  api-key revoke --id ID [--file FILE]`;
+  api-key revoke --id ID [--file FILE]
+  api-key --help
+
+  practice keys need --practice, municipality keys --municipality. Auditor and operator keys given neither get
+  every practice and municipality ('*'); narrow them with --practice and --municipality.`;
 
 /** Runs one CLI command and returns the exit code; never calls process.exit, so tests can drive it. */
 export function runApiKeyCli(
@@ -48,6 +55,7 @@ export function runApiKeyCli(
         municipality: { type: 'string', multiple: true },
         id: { type: 'string' },
         file: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
       },
     });
   } catch (err) {
@@ -55,6 +63,10 @@ export function runApiKeyCli(
     return 2;
   }
   const { values, positionals } = parsed;
+  if (values.help || positionals[0] === 'help') {
+    io.out(USAGE);
+    return 0;
+  }
   // The same variable the server reads, so that a key created without --file lands where the server looks.
   const file = values.file ?? (env.API_KEYS_FILE || path.join(env.DATA_DIR || './data', 'api-keys.json'));
   try {
@@ -64,12 +76,23 @@ export function runApiKeyCli(
           io.err(`--role is required: practice, municipality, auditor or operator\n${USAGE}`);
           return 2;
         }
+        // An auditor or operator with no scope at all could read and do nothing: it means "all", and is told so.
+        const everything =
+          (values.role === 'auditor' || values.role === 'operator') && !values.practice && !values.municipality;
         const { key, entry, entries } = createApiKeyEntry(
-          { role: values.role, practices: values.practice, municipalities: values.municipality, id: values.id },
+          {
+            role: values.role,
+            practices: everything ? [ALL] : values.practice,
+            municipalities: everything ? [ALL] : values.municipality,
+            id: values.id,
+          },
           readApiKeyFile(file),
         );
         writeApiKeyFile(file, entries);
         io.err(`Created API key ${entry.id} (${describe(entry)}) in ${file}. Store it now; it is not shown again.`);
+        if (everything) {
+          io.err(`It acts for every practice and municipality ('*'); give --practice and --municipality to narrow it.`);
+        }
         io.out(key);
         return 0;
       }

@@ -17,7 +17,7 @@ const acceptedSendSchema = z.object({
   at: z.string(),
   purpose: z.string(),
   resources: z.array(z.string()),
-  agreement: z.object({ id: z.string(), version: z.number() }).optional(),
+  agreement: z.object({ id: z.string(), version: z.number(), digest: z.string().optional() }).optional(),
   consentIds: z.array(z.string()),
   /** Set once the disclosure's AuditEvent is durable, so a second recording does not audit it twice. */
   audited: z.boolean().default(false),

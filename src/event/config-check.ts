@@ -5,6 +5,7 @@ import { destinationSchema, practiceEndpointSchema } from '../../mappings/munici
 import { standardWebhook } from '../../mappings/municipality/webhook/signing';
 import { readApiKeyFile } from '../access/api-keys';
 import { readIssuersFile } from '../access/jwt';
+import { parseSigningKeys, SIGNING_KEY_FILE } from '../audit/signed-heads';
 import type { Destination, EndpointAuth } from '../contracts/destination';
 import { environmentProblems, type Config } from '../kernel/config';
 import { formatProblem, readJsonSource, type ConfigProblem, type JsonSource } from '../kernel/json-source';
@@ -18,7 +19,7 @@ type Env = Readonly<Record<string, string | undefined>>;
 /** What the file checks need from the configuration. */
 export type ConfigCheckInput = Pick<
   Config,
-  'configDir' | 'dataDir' | 'INBOX_KEYS' | 'API_KEYS_FILE' | 'JWT_ISSUERS_FILE'
+  'configDir' | 'dataDir' | 'INBOX_KEYS' | 'API_KEYS_FILE' | 'JWT_ISSUERS_FILE' | 'AUDIT_SIGNING_KEYS'
 >;
 type JsonPath = readonly (string | number)[];
 
@@ -40,7 +41,9 @@ const ENVIRONMENT = 'environment';
  * - secrets: each environment variable a destination or practice endpoint names is set, and a `whsec_` webhook
  *   secret is valid base64;
  * - allow-lists: every field an agreement lets leave is an element of that FHIR R4 resource type;
- * - keys: `INBOX_KEYS`, `API_KEYS_FILE` and `JWT_ISSUERS_FILE`.
+ * - keys: `INBOX_KEYS`, `AUDIT_SIGNING_KEYS` (or, unset, its key file in DATA_DIR), `API_KEYS_FILE` and
+ *   `JWT_ISSUERS_FILE`;
+ * - `DATA_DIR`: a directory, or a path one can be made at (not under a file).
  */
 function checkConfiguration(config: ConfigCheckInput, env: Env = process.env): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
@@ -94,6 +97,7 @@ function checkConfiguration(config: ConfigCheckInput, env: Env = process.env): C
       checkAllowList(source, lists, problems);
     }
   }
+  checkDataDir(config.dataDir, problems);
   checkKeys(config, problems);
   return problems;
 }
@@ -111,6 +115,7 @@ export function collectConfigProblems(env: Env = process.env): string[] {
     INBOX_KEYS: raw('INBOX_KEYS'),
     API_KEYS_FILE: raw('API_KEYS_FILE'),
     JWT_ISSUERS_FILE: raw('JWT_ISSUERS_FILE'),
+    AUDIT_SIGNING_KEYS: raw('AUDIT_SIGNING_KEYS'),
   };
   return [...environmentProblems(env), ...checkConfiguration(input, env).map(formatProblem)];
 }
@@ -239,12 +244,44 @@ function rawMunicipalityOf(raw: unknown): unknown {
   return (raw as { municipality?: { code?: unknown } } | null)?.municipality?.code;
 }
 
+/**
+ * DATA_DIR must be a directory or made into one at start-up: a file there (or above it) would only show as a fatal
+ * `EEXIST` from mkdir once start-up is under way.
+ */
+function checkDataDir(dataDir: string, problems: ConfigProblem[]): void {
+  // The nearest part of the path that exists: DATA_DIR itself, or the parent its directories are made in.
+  let existing = dataDir;
+  while (!fs.existsSync(existing) && path.dirname(existing) !== existing) {
+    existing = path.dirname(existing);
+  }
+  if (fs.existsSync(existing) && !fs.statSync(existing).isDirectory()) {
+    problems.push({ file: ENVIRONMENT, field: 'DATA_DIR', message: `${existing} is not a directory` });
+  }
+}
+
 function checkKeys(config: ConfigCheckInput, problems: ConfigProblem[]): void {
   if (config.INBOX_KEYS !== undefined) {
     try {
       parseInboxKeys(config.INBOX_KEYS);
     } catch (err) {
       problems.push({ file: ENVIRONMENT, field: 'INBOX_KEYS', message: messageOf(err, 'INBOX_KEYS') });
+    }
+  }
+  // Parsed at start-up only after the database is migrated: a bad key must stop it here, before anything is touched.
+  if (config.AUDIT_SIGNING_KEYS !== undefined) {
+    try {
+      parseSigningKeys(config.AUDIT_SIGNING_KEYS);
+    } catch (err) {
+      problems.push({ file: ENVIRONMENT, field: 'AUDIT_SIGNING_KEYS', message: messageOf(err, 'AUDIT_SIGNING_KEYS') });
+    }
+  } else {
+    const keyFile = path.join(config.dataDir, SIGNING_KEY_FILE);
+    if (fs.existsSync(keyFile) && fs.statSync(keyFile).isFile()) {
+      try {
+        parseSigningKeys(fs.readFileSync(keyFile, 'utf8').trim());
+      } catch (err) {
+        problems.push({ file: keyFile, message: messageOf(err, 'AUDIT_SIGNING_KEYS') });
+      }
     }
   }
   const apiKeysFile = config.API_KEYS_FILE ?? path.join(config.dataDir, 'api-keys.json');

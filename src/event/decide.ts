@@ -1,8 +1,9 @@
 import type { Patient } from '@medplum/fhirtypes';
-import { findAgreements } from './registry';
+import { auditedAgreement, findAgreements } from './registry';
 import type { HisEventType, CanonicalEvent } from '../contracts/his-dialect';
 import type { DataClass, Purpose } from '../contracts/sharing';
 import { decide } from '../policy/decide';
+import { distinctReasonCodes } from '../policy/reason-words';
 import { CACHED_CONSENTS, ConsentCache, type StoredConsent } from '../policy/consent-cache';
 import type { Db } from '../kernel/db';
 import type { Decision } from '../policy/types';
@@ -73,7 +74,7 @@ export async function decideAndRecord(
       patientBsn: event.patient.bsn,
       inboxId: row.id,
       consentIds: decision.consentIds,
-      agreement: decision.agreement,
+      agreement: auditedAgreement(ctx.registry, decision.agreement),
       municipality: event.municipalityCode,
       purpose,
       stage,
@@ -117,7 +118,10 @@ export async function decideForEvent(
   );
 }
 
-/** Reason codes joined for the audit text: codes only. States carry the words too (policy/reason-words.ts). */
+/**
+ * Reason codes joined for the audit text: codes only, each once (a deny for want of 150 guardians' consent is one
+ * `consent-missing-guardian`). States carry the words too, naming the people (policy/reason-words.ts).
+ */
 export function reasonText(decision: Decision): string {
-  return decision.reasons.map((r) => r.code).join(', ');
+  return distinctReasonCodes(decision).join(', ');
 }

@@ -11,7 +11,9 @@ import { recordAttempt, type DeliveryFinish, type DeliveryWork } from './event-s
 import { sealAnswer, type SealedAnswer } from './receiver-answer';
 import { stageStatements } from './stage-groups';
 import type { PipelineContext } from './context';
-import { decideAndRecord, purposeOf } from './decide';
+import { childConsentsOnce, decideAndRecord, purposeOf } from './decide';
+import { deniedForConsent, recheckConsentDenial } from './redecide';
+import { auditedAgreement } from './registry';
 import { decisionText } from '../policy/reason-words';
 import { recordDestinationFailure, recordDestinationSuccess } from './destination-health';
 import type { DeliverJobData } from './queues';
@@ -145,10 +147,12 @@ const childEventDelivery: DeliveryKind = {
       throw new PermanentDeliveryError(`the stored event cannot be read: ${(err as Error).message}`);
     }
     const purpose = purposeOf(event.eventType) ?? 'referral';
-    const decision = await decideAndRecord(ctx, { id: work.inbox_id, tenant: work.tenant }, event, purpose, 'deliver');
+    const row = { id: work.inbox_id, tenant: work.tenant };
+    const consents = childConsentsOnce(ctx, event);
+    const decision = await decideAndRecord(ctx, row, event, purpose, 'deliver', consents);
     if (decision.effect === 'deny') {
       const reason = `denied at delivery: ${decisionText(decision)}`;
-      await finish(ctx, job, {
+      const denied = await finish(ctx, job, {
         deliveryId: work.id,
         inboxId: work.inbox_id,
         deliveryState: 'cancelled',
@@ -156,6 +160,11 @@ const childEventDelivery: DeliveryKind = {
         reason,
         error: reason,
       });
+      // As the map stage does: a consent recorded since the decision read the consents (after a withdrawal, say)
+      // may have searched for the child's denials before this one was committed (redecide.ts).
+      if (denied && deniedForConsent(decision)) {
+        await recheckConsentDenial(ctx, row, event, await consents(), job.data.traceId);
+      }
       return 'denied';
     }
     const resources = minimise([...event.resources], decision.obligations.allowedFields);
@@ -165,7 +174,7 @@ const childEventDelivery: DeliveryKind = {
       note: {
         purpose,
         resources: resources.map((r) => `${r.resourceType}/${r.id ?? ''}`),
-        agreement: decision.agreement,
+        agreement: auditedAgreement(ctx.registry, decision.agreement),
         consentIds: [...decision.consentIds],
       },
       audit: childDisclosure(work, event),

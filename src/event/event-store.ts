@@ -48,11 +48,15 @@ export interface SealedEvent {
   payload_key_id: string | null;
   canonical: Buffer | null;
   canonical_key_id: string | null;
+  /** A referral's identity kept after retention removed its content (`keepReferralIdentities`); else null. */
+  referral_identity?: Buffer | null;
+  referral_identity_key_id?: string | null;
 }
 
 const EVENT_COLUMNS = `id, tenant, source_event_id, dialect, event_type, municipality, state, state_reason, trace_id,
   received_at, updated_at`;
-const SEALED_COLUMNS = 'payload, payload_key_id, canonical, canonical_key_id';
+const SEALED_COLUMNS =
+  'payload, payload_key_id, canonical, canonical_key_id, referral_identity, referral_identity_key_id';
 /**
  * The sealed columns a pipeline stage opens (`openEvent`): the record only for an event without its canonical event,
  * the one case that maps it again. The canonical event is what the stages read; sending the record beside it cost
@@ -61,7 +65,8 @@ const SEALED_COLUMNS = 'payload, payload_key_id, canonical, canonical_key_id';
 function openedColumns(table: string): string {
   const missing = `${table}.canonical IS NULL OR ${table}.canonical_key_id IS NULL`;
   return `CASE WHEN ${missing} THEN ${table}.payload END AS payload,
-    CASE WHEN ${missing} THEN ${table}.payload_key_id END AS payload_key_id, ${table}.canonical, ${table}.canonical_key_id`;
+    CASE WHEN ${missing} THEN ${table}.payload_key_id END AS payload_key_id, ${table}.canonical, ${table}.canonical_key_id,
+    ${table}.referral_identity, ${table}.referral_identity_key_id`;
 }
 
 export interface NewEvent {
@@ -422,7 +427,7 @@ export async function clearFinishedPayloads(db: Db, before: Date, batch: number)
   return db.query<{ tenant: string }>(
     `WITH cleared AS (
        UPDATE inbox SET payload = NULL, payload_key_id = NULL, canonical = NULL, canonical_key_id = NULL,
-         content_digest = NULL
+         content_digest = NULL, child_key = NULL
        WHERE id IN (SELECT id FROM inbox WHERE state = ANY($1::text[]) AND updated_at < $2
          AND (payload IS NOT NULL OR canonical IS NOT NULL) LIMIT $3)
        RETURNING id, tenant
@@ -432,6 +437,50 @@ export async function clearFinishedPayloads(db: Db, before: Date, batch: number)
      )
      SELECT tenant FROM cleared`,
     [PAYLOAD_RETENTION_STATES, before, batch],
+  );
+}
+
+/**
+ * Finished referrals whose content the payload retention is about to remove (as `clearFinishedPayloads` picks them)
+ * and whose identity is not kept yet, after `afterId`, in id order: `keepReferralIdentities` keeps theirs first.
+ */
+export async function referralsLosingContent(
+  db: Db,
+  before: Date,
+  afterId: string,
+  batch: number,
+): Promise<({ id: string } & SealedEvent)[]> {
+  return db.query(
+    `SELECT id, ${SEALED_COLUMNS} FROM inbox WHERE event_type = 'referral.created' AND state = ANY($1::text[])
+       AND updated_at < $2 AND (payload IS NOT NULL OR canonical IS NOT NULL) AND referral_identity IS NULL
+       AND id > $3 ORDER BY id LIMIT $4`,
+    [PAYLOAD_RETENTION_STATES, before, afterId, batch],
+  );
+}
+
+/** Stores each referral's identity, sealed, beside the content that is about to go. */
+export async function keepReferralIdentities(
+  db: Db,
+  kept: readonly { id: string; sealed: Buffer; keyId: string }[],
+): Promise<void> {
+  await db.query(
+    `UPDATE inbox SET referral_identity = k.sealed, referral_identity_key_id = k.key_id
+     FROM unnest($1::uuid[], $2::bytea[], $3::text[]) AS k(id, sealed, key_id) WHERE inbox.id = k.id`,
+    [kept.map((k) => k.id), kept.map((k) => k.sealed), kept.map((k) => k.keyId)],
+  );
+}
+
+/** Clears the kept identities of referrals received before `receivedBefore`, in batches; the tenant of each. */
+export async function clearReferralIdentities(
+  db: Db,
+  receivedBefore: Date,
+  batch: number,
+): Promise<{ tenant: string }[]> {
+  return db.query<{ tenant: string }>(
+    `UPDATE inbox SET referral_identity = NULL, referral_identity_key_id = NULL
+     WHERE id IN (SELECT id FROM inbox WHERE referral_identity IS NOT NULL AND received_at < $1 LIMIT $2)
+     RETURNING tenant`,
+    [receivedBefore, batch],
   );
 }
 
@@ -590,21 +639,65 @@ export async function redecideAndCreateDelivery(
   return row;
 }
 
+/** A denied event as `deniedForConsentOfChild` finds it: with its child's key, if it has one yet. */
+export type DeniedForConsent = EventRow & SealedEvent & { child_key: string | null };
+
 /**
- * A practice's events denied for a consent reason (`consent-…`) within the last `windowDays`: the candidates a newly
- * recorded consent may change. Which child each is about is in the encrypted event, so the caller opens them.
+ * A practice's events denied for a consent reason (`consent-…`) within the last `windowDays` that a consent recorded
+ * for the child with `childKey` (report-pseudonym.ts `inboxChildKey`) may change: those keyed with it, and those not
+ * keyed at all (denied before migration 030, or just now and not keyed yet), whose child only their encrypted event
+ * tells. Not those whose content retention removed (and their key with it): nothing of them could be sent. A page of `limit` in the order of (`updated_at`, id), after `after`: the caller reads on while pages are full.
  */
-export async function deniedForConsentSince(
+export async function deniedForConsentOfChild(
   db: Db,
-  tenant: string,
-  windowDays: number,
-): Promise<(EventRow & SealedEvent)[]> {
+  q: { tenant: string; childKey: string; windowDays: number; after?: string | undefined; limit: number },
+): Promise<DeniedForConsent[]> {
   return db.query(
-    `SELECT ${EVENT_COLUMNS}, ${SEALED_COLUMNS} FROM inbox
-     WHERE tenant = $1 AND state = 'denied' AND state_reason LIKE '%consent-%'
-       AND updated_at > now() - ($2::int * interval '1 day')
-     ORDER BY updated_at LIMIT 1000`,
-    [tenant, windowDays],
+    `SELECT ${EVENT_COLUMNS}, ${SEALED_COLUMNS}, child_key FROM inbox
+     WHERE tenant = $1 AND state = 'denied' AND (child_key = $2 OR child_key IS NULL)
+       AND (canonical IS NOT NULL OR payload IS NOT NULL) AND state_reason LIKE '%consent-%' AND updated_at > now() - ($3::int * interval '1 day')
+       AND ($4::uuid IS NULL OR id > $4::uuid)
+     ORDER BY id LIMIT $5`,
+    [q.tenant, q.childKey, q.windowDays, q.after ?? null, q.limit],
+  );
+}
+
+/**
+ * Keys denied events that had no child key (`deniedForConsentOfChild`) with the key of the child their event names,
+ * once opened: each is then opened no more.
+ */
+export async function keyDeniedEvents(db: Db, keys: readonly { id: string; childKey: string }[]): Promise<void> {
+  if (keys.length === 0) {
+    return;
+  }
+  await db.query(
+    `WITH ${fromStatesCte(`'{denied}'`)}, input AS (
+       SELECT * FROM unnest($1::uuid[], $2::text[]) AS x(id, child_key)
+     )
+     UPDATE inbox SET child_key = input.child_key FROM from_states, input
+     WHERE ${byIdWhileIn('inbox', 'ANY($1::uuid[])')} AND inbox.id = input.id AND inbox.child_key IS NULL`,
+    [keys.map((k) => k.id), keys.map((k) => k.childKey)],
+  );
+}
+
+/**
+ * Right after an event's denial for a consent reason was committed: keys it with its child's key (so a consent
+ * finds it by the child) and reads the child's consents as stored now, in one statement. Its snapshot is taken
+ * after the denial's commit, so a consent it does not see is committed after it, and that consent's own search
+ * (`deniedForConsentOfChild`) sees the denial (redecide.ts `recheckConsentDenial`).
+ */
+export async function keyDenialAndReadConsents(
+  db: Db,
+  d: { inboxId: string; childKey: string; tenant: string; patientBsn: string },
+): Promise<StoredConsent[]> {
+  return db.query<StoredConsent>(
+    `WITH ${fromStatesCte(`'{denied}'`)}, keyed AS (
+       UPDATE inbox SET child_key = $2 FROM from_states
+       WHERE ${byIdWhileIn('inbox', '$1')} AND inbox.child_key IS DISTINCT FROM $2 RETURNING inbox.id
+     )
+     SELECT c.id, c.version::text AS version, c.resource::text AS text FROM consent c
+     WHERE c.tenant = $3 AND c.patient_bsn = $4 ORDER BY c.date_time DESC NULLS LAST, c.id`,
+    [d.inboxId, d.childKey, d.tenant, d.patientBsn],
   );
 }
 

@@ -117,16 +117,22 @@ export interface ReferralIdentity {
   readonly municipality: string;
 }
 
-/** Reads the referral's identity from the stored event; throws a 409 when its payload is gone (retention). */
-export function referralIdentityOf(ctx: PipelineContext, row: SealedEvent): ReferralIdentity {
+/**
+ * Reads the referral's identity from the stored event, or once retention removed its content, from what retention
+ * kept of it (`keepReferralIdentities` in retention.ts); throws a 409 when that is gone too (REFERRAL_IDENTITY_RETENTION_DAYS).
+ */
+export function referralIdentityOf(ctx: Pick<PipelineContext, 'cipher'>, row: SealedEvent): ReferralIdentity {
   let event: CanonicalEvent;
   try {
     event = openEvent(ctx.cipher, row);
   } catch (err) {
-    if (err instanceof OperationOutcomeError) {
-      throw new OperationOutcomeError(conflict('The referral is no longer held (retention); no status can be sent'));
+    if (!(err instanceof OperationOutcomeError)) {
+      throw err;
     }
-    throw err;
+    if (row.referral_identity && row.referral_identity_key_id) {
+      return ctx.cipher.decrypt(row.referral_identity_key_id, row.referral_identity) as ReferralIdentity;
+    }
+    throw new OperationOutcomeError(conflict('The referral is no longer held (retention); no status can be sent'));
   }
   const request = event.resources.find((r): r is ServiceRequest => r.resourceType === 'ServiceRequest');
   const identifier = request?.identifier?.[0];
@@ -140,6 +146,18 @@ export function referralIdentityOf(ctx: PipelineContext, row: SealedEvent): Refe
     authoredOn: request.authoredOn,
     municipality: event.municipalityCode,
   };
+}
+
+/** The referral's identity as `referralIdentityOf` reads it, or undefined once retention removed all of it. */
+export function tryReferralIdentityOf(
+  ctx: Pick<PipelineContext, 'cipher'>,
+  row: SealedEvent,
+): ReferralIdentity | undefined {
+  try {
+    return referralIdentityOf(ctx, row);
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -13,7 +13,7 @@ import type { MapJobData } from './queues';
 import { PAYLOAD_PURGED, RECEIPT_RECORDED, TERMINAL_STATES } from './states';
 import { openEvent, PayloadPurgedError } from './stored-event';
 import { newDelivery } from './idempotency-key';
-import { redecideForChild } from './redecide';
+import { deniedForConsent, recheckConsentDenial, redecideForChild } from './redecide';
 
 /**
  * Map stage: the canonical event (mapped once at receipt) → validated FHIR → route → policy decision (audited) →
@@ -71,7 +71,13 @@ export async function processMapJob(ctx: PipelineContext, data: MapJobData): Pro
   }
   const decision = await decideAndRecord(ctx, row, event, purpose, 'map', consents);
   if (decision.effect === 'deny') {
-    await moveEventLogged(ctx, trace, 'denied', { passing, reason: decisionText(decision) });
+    const denied = await moveEventLogged(ctx, trace, 'denied', { passing, reason: decisionText(decision) });
+    // A consent recorded since the read above may have searched for the child's denials before this one was
+    // committed: read the consents again, now that it is (redecide.ts). Only denials a consent could change.
+    if (denied && deniedForConsent(decision)) {
+      const again = await recheckConsentDenial(ctx, row, event, await consents(), data.traceId);
+      return again === 'permit' ? 'decided' : 'denied';
+    }
     return 'denied';
   }
   const destination = tryGetDestination(ctx.registry, event.municipalityCode);

@@ -1,8 +1,13 @@
 import { operatorAction, type AuditActor } from '../audit/audit-events';
+import type { CanonicalEvent } from '../contracts/his-dialect';
+import type { StoredConsent } from '../policy/consent-cache';
+import type { Decision } from '../policy/types';
 import type { PipelineContext } from './context';
-import { childConsentsOnce, decideAndRecord, purposeOf, reasonText } from './decide';
+import { childConsentsOnce, decideAndRecord, purposeOf, reasonText, type ChildConsents } from './decide';
 import {
-  deniedForConsentSince,
+  deniedForConsentOfChild,
+  keyDenialAndReadConsents,
+  keyDeniedEvents,
   redecideAndCreateDelivery,
   tryGetSealedEvent,
   type EventRow,
@@ -11,6 +16,7 @@ import {
 import { newDelivery } from './idempotency-key';
 import { recordMonitoringFacts } from './monitoring-writer';
 import { tryGetDestination } from './registry';
+import { getPseudonymiser } from './report-pseudonym';
 import { openEvent } from './stored-event';
 
 /**
@@ -19,6 +25,13 @@ import { openEvent } from './stored-event';
  * an operator asks. Each new decision is audited (AuthZ-Consent, stage `redecide`); a permit moves the event
  * `denied → decided` and sends it, so the practice need not send it again (its re-send would only be `duplicate`).
  * The event's monitoring facts are recorded again as well, as the map stage records them.
+ *
+ * A consent finds its child's denied events by the child's key on the inbox row (`inbox.child_key`, a keyed hash,
+ * report-pseudonym.ts `inboxChildKey`), which the stage that denied the event writes right after the denial
+ * (`recheckConsentDenial`). A denial and a consent at the same moment each see the other, one way or the other: the
+ * stage that denied reads the child's consents again after its denial is committed and decides again when they
+ * changed since its decision read them; a consent it does not see then was committed later, and the consent's own
+ * search, which runs after that, sees the denial.
  */
 
 export type RedecideResult = 'permit' | 'deny' | 'not-denied' | 'no-destination' | 'not-shared' | 'purged';
@@ -38,6 +51,17 @@ async function redecideEvent(
   } catch {
     return 'purged';
   }
+  return redecideOpened(ctx, row, event, traceId);
+}
+
+/** `redecideEvent` of an event already opened; `consents`: the child's consents, when just read. */
+async function redecideOpened(
+  ctx: PipelineContext,
+  row: Pick<EventRow, 'id' | 'tenant'>,
+  event: CanonicalEvent,
+  traceId: string,
+  consents: ChildConsents = childConsentsOnce(ctx, event),
+): Promise<RedecideResult> {
   const purpose = purposeOf(event.eventType);
   if (!purpose) {
     return 'not-shared';
@@ -45,7 +69,6 @@ async function redecideEvent(
   // Counted as the map stage counts it, with the consents that are there now: the map stage decided about monitoring
   // without the consent that has since arrived, so a child's events would otherwise never count. The facts are
   // keyed by the records' pseudonyms, so an event decided again twice, or counted already, counts once.
-  const consents = childConsentsOnce(ctx, event);
   await recordMonitoringFacts(ctx, event, consents);
   const decision = await decideAndRecord(ctx, row, event, purpose, 'redecide', consents);
   if (decision.effect === 'deny') {
@@ -66,9 +89,56 @@ async function redecideEvent(
   return 'permit';
 }
 
+/** Whether a consent recorded for the child could change a denial: one of its reasons is a consent's (`consent-…`). */
+export function deniedForConsent(decision: Decision): boolean {
+  return decision.effect === 'deny' && decision.reasons.some((r) => r.code.startsWith('consent-'));
+}
+
+/** The consents as read, compared by id and stored version (new on every write, never given twice). */
+const consentsSeen = (consents: readonly StoredConsent[]): string =>
+  consents
+    .map((c) => `${c.id}@${c.version}`)
+    .sort()
+    .join(',');
+
+/**
+ * Right after the map or deliver stage committed an event's denial for a consent reason (`deniedForConsent`): keys
+ * the event with its child's key and reads the child's consents again, in one statement; when they are not the ones
+ * the decision read (`seen`), a consent was recorded in between, whose own search for the child's denied events may
+ * have run before this denial was committed, and the event is decided again now (audited as stage `redecide`).
+ * Returns that decision's result, or undefined when the consents had not changed. One statement more per consent
+ * denial; none for a permit.
+ */
+export async function recheckConsentDenial(
+  ctx: PipelineContext,
+  row: Pick<EventRow, 'id' | 'tenant'>,
+  event: CanonicalEvent,
+  seen: readonly StoredConsent[],
+  traceId: string,
+): Promise<RedecideResult | undefined> {
+  if (ctx.config.REDECIDE_WINDOW_DAYS === 0) {
+    return undefined; // consents decide nothing again (redecideForChild), so neither does this
+  }
+  const now = await keyDenialAndReadConsents(ctx.db, {
+    inboxId: row.id,
+    childKey: getPseudonymiser(ctx.config).inboxChildKey(row.tenant, event.patient.bsn),
+    tenant: event.practice.agb,
+    patientBsn: event.patient.bsn,
+  });
+  if (consentsSeen(now) === consentsSeen(seen)) {
+    return undefined;
+  }
+  return redecideOpened(ctx, row, event, traceId, () => Promise.resolve(now));
+}
+
+/** How many denied events a consent's search reads at a time. */
+const DENIED_PAGE = 500;
+
 /**
  * After a consent for the child with `patientBsn` is recorded at practice `tenant`: decides again each of that
- * child's events denied for a consent reason within the window. Returns how many are now permitted.
+ * child's events denied for a consent reason within the window, found by the child's key. Events denied before the
+ * key was kept (migration 030) are opened to see their child, and keyed on the way, so each is opened once. Returns
+ * how many are now permitted.
  */
 export async function redecideForChild(
   ctx: PipelineContext,
@@ -80,19 +150,42 @@ export async function redecideForChild(
   if (windowDays === 0) {
     return 0;
   }
+  const pseudonyms = getPseudonymiser(ctx.config);
+  const childKey = pseudonyms.inboxChildKey(tenant, patientBsn);
   let permitted = 0;
-  for (const row of await deniedForConsentSince(ctx.db, tenant, windowDays)) {
-    let bsn: string;
-    try {
-      bsn = openEvent(ctx.cipher, row).patient.bsn;
-    } catch {
-      continue; // its content is gone (retention): nothing could be sent anyway
+  let after: string | undefined;
+  for (;;) {
+    const page = await deniedForConsentOfChild(ctx.db, { tenant, childKey, windowDays, after, limit: DENIED_PAGE });
+    const keyed: { id: string; childKey: string }[] = [];
+    const ours: (EventRow & SealedEvent)[] = [];
+    for (const row of page) {
+      if (row.child_key === childKey) {
+        ours.push(row);
+        continue;
+      }
+      let bsn: string;
+      try {
+        bsn = openEvent(ctx.cipher, row).patient.bsn;
+      } catch {
+        continue; // its content is gone (retention): nothing could be sent anyway
+      }
+      keyed.push({ id: row.id, childKey: pseudonyms.inboxChildKey(row.tenant, bsn) });
+      if (bsn === patientBsn) {
+        ours.push(row);
+      }
     }
-    if (bsn === patientBsn && (await redecideEvent(ctx, row, traceId)) === 'permit') {
-      permitted++;
+    await keyDeniedEvents(ctx.db, keyed);
+    for (const row of ours) {
+      if ((await redecideEvent(ctx, row, traceId)) === 'permit') {
+        permitted++;
+      }
     }
+    const last = page.at(-1);
+    if (!last || page.length < DENIED_PAGE) {
+      return permitted;
+    }
+    after = last.id;
   }
-  return permitted;
 }
 
 /** An operator's request to decide one event again (audited as an operator action); undefined for an unknown id. */

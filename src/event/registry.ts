@@ -1,7 +1,10 @@
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { z } from 'zod';
+import { canonicalizeJcs } from '../audit/chain';
 import { agreementSchema, type Agreement } from '../policy/agreement';
+import type { AgreementRef } from '../policy/types';
 import { checkAllowListPaths, describeAllowListProblem, loadFhirElementIndex } from '../policy/allow-list-paths';
 import type { Destination } from '../contracts/destination';
 import { destinationSchema, practiceEndpointSchema } from '../../mappings/municipality/index';
@@ -15,6 +18,34 @@ export interface Registry {
   readonly destinations: readonly Destination[];
   /** Where each practice's HIS receives status updates on its referrals. */
   readonly practices: readonly PracticeEndpoint[];
+}
+
+const digests = new WeakMap<Agreement, string>();
+
+/**
+ * `sha256:<hex>` of the agreement's content: SHA-256 over the RFC 8785 (JCS) canonical JSON of the agreement as
+ * jeugdbrug read it (its schema's defaults filled in). Recorded with every decision and disclosure, so an agreement
+ * edited without a new version shows in the audit as another digest under the same version.
+ */
+export function agreementDigest(agreement: Agreement): string {
+  let digest = digests.get(agreement);
+  if (digest === undefined) {
+    digest = `sha256:${createHash('sha256').update(canonicalizeJcs(agreement), 'utf8').digest('hex')}`;
+    digests.set(agreement, digest);
+  }
+  return digest;
+}
+
+/** The agreement a decision names, with the digest of the content it was decided under, as the audit records it. */
+export function auditedAgreement(
+  registry: Registry,
+  ref: AgreementRef | undefined,
+): (AgreementRef & { readonly digest?: string }) | undefined {
+  if (ref === undefined) {
+    return undefined;
+  }
+  const agreement = registry.agreements.find((a) => a.id === ref.id && a.version === ref.version);
+  return agreement ? { id: ref.id, version: ref.version, digest: agreementDigest(agreement) } : ref;
 }
 
 /** Reads and validates `$CONFIG_DIR/{agreements,destinations}/*.json`; throws naming the file and the field. */

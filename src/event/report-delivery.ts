@@ -21,7 +21,7 @@ import {
   type DeliveryWork,
 } from './event-store';
 import { enqueueOrDefer } from './queues';
-import { tryGetDestination } from './registry';
+import { agreementDigest, tryGetDestination } from './registry';
 
 /**
  * The municipality's monitoring report as a delivery (`monitoring.report`): stored as an event of its own in the
@@ -259,7 +259,7 @@ export const reportDelivery: DeliveryKind = {
       note: {
         purpose: 'monitoring',
         resources: [reportReference(stored)],
-        agreement: { id: agreement.id, version: agreement.version },
+        agreement: { id: agreement.id, version: agreement.version, digest: agreementDigest(agreement) },
         consentIds: [],
       },
       audit: reportAudit(work, stored),

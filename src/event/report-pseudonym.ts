@@ -12,6 +12,12 @@ import path from 'node:path';
 export interface Pseudonymiser {
   /** The pseudonym of a value (a BSN, or `kind|practice|source id` of a record) in one municipality's figures. */
   pseudonym(municipality: string, value: string): string;
+  /**
+   * The key of a child within a practice on the inbox (`inbox.child_key`, migration 030), by which a consent finds
+   * the child's events denied for want of it: an HMAC of the BSN under a key derived from the same master key for
+   * the practice (HKDF, its own label), so it is no reporting pseudonym and differs between practices.
+   */
+  inboxChildKey(practice: string, bsn: string): string;
 }
 
 const KEY_FILE = 'report-key';
@@ -39,23 +45,25 @@ function createPseudonymiser(masterKey: Buffer): Pseudonymiser {
     throw new Error('The report pseudonym key must be 32 bytes');
   }
   const keys = new Map<string, Buffer>();
-  const keyOf = (municipality: string): Buffer => {
-    let key = keys.get(municipality);
+  const keyOf = (salt: string, info: string): Buffer => {
+    let key = keys.get(`${salt}\u0000${info}`);
     if (!key) {
-      key = Buffer.from(hkdfSync('sha256', masterKey, 'jeugdbrug-report', `municipality:${municipality}`, 32));
-      keys.set(municipality, key);
+      key = Buffer.from(hkdfSync('sha256', masterKey, salt, info, 32));
+      keys.set(`${salt}\u0000${info}`, key);
     }
     return key;
   };
+  // 128 bits written with the letters a to p only: a pseudonym can then never look like a BSN, a date or an
+  // ICPC code to a scanner (or a reader) of the reporting tables.
+  const hmac = (key: Buffer, value: string): string =>
+    createHmac('sha256', key)
+      .update(value)
+      .digest('hex')
+      .slice(0, 32)
+      .replace(/[0-9a-f]/g, (c) => LETTERS[parseInt(c, 16)] ?? '');
   return {
-    // 128 bits written with the letters a to p only: a pseudonym can then never look like a BSN, a date or an
-    // ICPC code to a scanner (or a reader) of the reporting tables.
-    pseudonym: (municipality, value) =>
-      createHmac('sha256', keyOf(municipality))
-        .update(value)
-        .digest('hex')
-        .slice(0, 32)
-        .replace(/[0-9a-f]/g, (c) => LETTERS[parseInt(c, 16)] ?? ''),
+    pseudonym: (municipality, value) => hmac(keyOf('jeugdbrug-report', `municipality:${municipality}`), value),
+    inboxChildKey: (practice, bsn) => hmac(keyOf('jeugdbrug-inbox-child', `practice:${practice}`), bsn),
   };
 }
 

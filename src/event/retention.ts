@@ -6,7 +6,15 @@ import { purgeChain, type ChainPurge } from '../audit/retention';
 import { signPurgeCheckpoint, type PurgeCheckpoint } from '../audit/signed-heads';
 import { listChainTenants } from '../audit/verify';
 import type { PipelineContext } from './context';
-import { clearFinishedFeedbackAnswers, clearFinishedPayloads, clearFinishedTrajectoryPayloads } from './event-store';
+import {
+  clearFinishedFeedbackAnswers,
+  clearFinishedPayloads,
+  clearFinishedTrajectoryPayloads,
+  clearReferralIdentities,
+  keepReferralIdentities as storeReferralIdentities,
+  referralsLosingContent,
+} from './event-store';
+import { tryReferralIdentityOf } from './feedback';
 
 /**
  * Retention: how long what we hold may be kept.
@@ -15,6 +23,10 @@ import { clearFinishedFeedbackAnswers, clearFinishedPayloads, clearFinishedTraje
  *   to practices, are needed only until an event is finished; they are
  *   removed `INBOX_PAYLOAD_RETENTION_DAYS` after the event reached a terminal state. The row, its state and history
  *   stay (they hold no record content). A dead letter older than that can no longer be replayed.
+ * - A referral's identity (the child's BSN, the referral's identifiers, the day it was written: `ReferralIdentity`)
+ *   is kept, encrypted, when its content goes: a municipality's decision and the end of care come after the
+ *   payload's 30 days, and its statuses must still reach the practice. It goes `REFERRAL_IDENTITY_RETENTION_DAYS`
+ *   (two years) after the referral was received.
  * - The receivers' answers (encrypted: an answer may echo what it was sent) go with them: a delivery's with its
  *   event's payload, a trajectory event's with its content, a status update's the same period after its delivery
  *   ended. Their summaries stay (receiver-answer.ts: codes, type and size, no text).
@@ -26,6 +38,7 @@ import { clearFinishedFeedbackAnswers, clearFinishedPayloads, clearFinishedTraje
 
 const DEFAULT_AUDIT_RETENTION_DAYS = 1826;
 const DEFAULT_INBOX_PAYLOAD_RETENTION_DAYS = 30;
+const DEFAULT_REFERRAL_IDENTITY_RETENTION_DAYS = 730;
 const DEFAULT_RETENTION_INTERVAL_MS = 24 * 3600 * 1000;
 const DAY_MS = 24 * 3600 * 1000;
 /** Payloads cleared per statement, so one run never holds long locks on the inbox. */
@@ -34,6 +47,7 @@ const PAYLOAD_BATCH = 1000;
 export interface RetentionSettings {
   readonly auditRetentionDays: number;
   readonly inboxPayloadRetentionDays: number;
+  readonly referralIdentityRetentionDays: number;
   readonly intervalMs: number;
 }
 
@@ -43,13 +57,20 @@ export interface RetentionSettings {
  */
 function retentionSettingsOf(config: object): RetentionSettings {
   const c = config as Partial<
-    Record<'AUDIT_RETENTION_DAYS' | 'INBOX_PAYLOAD_RETENTION_DAYS' | 'RETENTION_INTERVAL_MS', unknown>
+    Record<
+      | 'AUDIT_RETENTION_DAYS'
+      | 'INBOX_PAYLOAD_RETENTION_DAYS'
+      | 'REFERRAL_IDENTITY_RETENTION_DAYS'
+      | 'RETENTION_INTERVAL_MS',
+      unknown
+    >
   >;
   const num = (v: unknown, fallback: number): number =>
     typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : fallback;
   return {
     auditRetentionDays: num(c.AUDIT_RETENTION_DAYS, DEFAULT_AUDIT_RETENTION_DAYS),
     inboxPayloadRetentionDays: num(c.INBOX_PAYLOAD_RETENTION_DAYS, DEFAULT_INBOX_PAYLOAD_RETENTION_DAYS),
+    referralIdentityRetentionDays: num(c.REFERRAL_IDENTITY_RETENTION_DAYS, DEFAULT_REFERRAL_IDENTITY_RETENTION_DAYS),
     intervalMs: num(c.RETENTION_INTERVAL_MS, DEFAULT_RETENTION_INTERVAL_MS),
   };
 }
@@ -63,7 +84,7 @@ export interface PurgeReport {
 
 /** Clears and deletes what is past its retention at `now`; every purge is itself audited (operator action `purge`). */
 export async function purgeExpired(
-  ctx: Pick<PipelineContext, 'db' | 'audit' | 'config' | 'log'> &
+  ctx: Pick<PipelineContext, 'db' | 'cipher' | 'audit' | 'config' | 'log'> &
     Partial<Pick<PipelineContext, 'metrics' | 'signedHeads'>>,
   now: Date = new Date(),
   settings: RetentionSettings = retentionSettingsOf(ctx.config),
@@ -71,6 +92,7 @@ export async function purgeExpired(
   const payloadsByTenant = await purgePayloads(
     ctx,
     new Date(now.getTime() - settings.inboxPayloadRetentionDays * DAY_MS),
+    new Date(now.getTime() - settings.referralIdentityRetentionDays * DAY_MS),
   );
   const cutoff = new Date(now.getTime() - settings.auditRetentionDays * DAY_MS);
   const chains: ChainPurge[] = [];
@@ -140,13 +162,25 @@ export async function purgeExpired(
   return { payloadsCleared, chains, skipped };
 }
 
-async function purgePayloads(ctx: Pick<PipelineContext, 'db'>, before: Date): Promise<Map<string, number>> {
+async function purgePayloads(
+  ctx: Pick<PipelineContext, 'db' | 'cipher'>,
+  before: Date,
+  identitiesBefore: Date,
+): Promise<Map<string, number>> {
   const byTenant = new Map<string, number>();
+  await keepReferralIdentities(ctx, before);
   // The inbox's records, then the trajectory events municipalities sent (the same retention: both are content
-  // needed only until the event is finished), then the practices' answers to status updates.
-  for (const clear of [clearFinishedPayloads, clearFinishedTrajectoryPayloads, clearFinishedFeedbackAnswers]) {
+  // needed only until the event is finished), then the practices' answers to status updates; and the referrals'
+  // identities kept since, after their own period.
+  const clears: [typeof clearFinishedPayloads, Date][] = [
+    [clearFinishedPayloads, before],
+    [clearFinishedTrajectoryPayloads, before],
+    [clearFinishedFeedbackAnswers, before],
+    [clearReferralIdentities, identitiesBefore],
+  ];
+  for (const [clear, cutoff] of clears) {
     for (;;) {
-      const cleared = await clear(ctx.db, before, PAYLOAD_BATCH);
+      const cleared = await clear(ctx.db, cutoff, PAYLOAD_BATCH);
       cleared.forEach((r) => byTenant.set(r.tenant, (byTenant.get(r.tenant) ?? 0) + 1));
       if (cleared.length < PAYLOAD_BATCH) {
         break;
@@ -157,11 +191,37 @@ async function purgePayloads(ctx: Pick<PipelineContext, 'db'>, before: Date): Pr
 }
 
 /**
+ * Keeps the identity of every finished referral whose content is about to be cleared (`referralIdentityOf` reads it
+ * from the content while it is there), sealed with the current inbox key. A referral whose content names none (no
+ * ServiceRequest) keeps nothing and is passed by.
+ */
+async function keepReferralIdentities(ctx: Pick<PipelineContext, 'db' | 'cipher'>, before: Date): Promise<void> {
+  for (let afterId = '00000000-0000-0000-0000-000000000000'; ;) {
+    const rows = await referralsLosingContent(ctx.db, before, afterId, PAYLOAD_BATCH);
+    const kept = rows.flatMap((row) => {
+      const identity = tryReferralIdentityOf(ctx, row);
+      if (!identity) {
+        return [];
+      }
+      const { keyId, data } = ctx.cipher.encrypt(identity);
+      return [{ id: row.id, sealed: data, keyId }];
+    });
+    if (kept.length > 0) {
+      await storeReferralIdentities(ctx.db, kept);
+    }
+    if (rows.length < PAYLOAD_BATCH) {
+      return;
+    }
+    afterId = rows.at(-1)!.id;
+  }
+}
+
+/**
  * Runs `purgeExpired` now and then every `intervalMs` (daily by default). Returns a stop function that cancels the
  * timer and resolves once a purge in progress has finished, so shutdown can close the database after it.
  */
 export function startRetention(
-  ctx: Pick<PipelineContext, 'db' | 'audit' | 'config' | 'log' | 'signedHeads'>,
+  ctx: Pick<PipelineContext, 'db' | 'cipher' | 'audit' | 'config' | 'log' | 'signedHeads'>,
   intervalMs: number = retentionSettingsOf(ctx.config).intervalMs,
 ): () => Promise<void> {
   return startPeriodic(intervalMs, () => purgeExpired(ctx), ctx.log, 'retention purge failed');

@@ -38,7 +38,7 @@ import {
 import { enqueueOrDefer, type TrajectoryJobData } from './queues';
 import { contentDigest, eventIdConflict } from './stored-event';
 import { receiptedEvents, stillWithoutReceipt } from '../audit/receipts';
-import { findAgreements } from './registry';
+import { auditedAgreement, findAgreements } from './registry';
 import { recordMonitoringFacts } from './monitoring-writer';
 import type { CanonicalEvent, HisEventType } from '../contracts/his-dialect';
 
@@ -256,7 +256,7 @@ function auditDecision(
       patientBsn: event.child.bsn,
       trajectoryEventId: row.id,
       consentIds: decision.consentIds,
-      agreement: decision.agreement,
+      agreement: auditedAgreement(ctx.registry, decision.agreement),
       practiceAgb: row.tenant,
       purpose,
       stage,
@@ -330,7 +330,7 @@ export async function processTrajectoryJob(ctx: PipelineContext, job: Job<Trajec
       trajectoryDisclosure({
         ...audit,
         outcome: '0',
-        agreement: decision.agreement,
+        agreement: auditedAgreement(ctx.registry, decision.agreement),
         consentIds: decision.consentIds,
         resources: resources.map((r) => `${r.resourceType}/${r.id ?? ''}`),
       }),

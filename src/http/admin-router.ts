@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { Destination } from '../contracts/destination';
 import type { PipelineContext } from '../event/context';
 import { pauseDestination, resumeDestination } from '../event/destination-health';
-import { feedbackExists, tryGetTrajectoryEvent } from '../event/event-store';
+import { tryGetDeliveryWork, tryGetFeedback, tryGetSealedEvent, tryGetTrajectoryEvent } from '../event/event-store';
 import { replayTrajectoryEvent } from '../event/trajectory-events';
 import { replayFeedback } from '../event/feedback';
 import { replayDelivery, replayOne } from '../event/replay';
@@ -23,26 +23,35 @@ import {
 import { getDestinationStatus } from '../reports/destination-status/destination-status';
 import { actorOf } from './request-context';
 import { jsonBodyOf } from './json-body';
+import { assertEventInScope, assertTrajectoryEventInScope, operatorScopeOf } from './operator-scope';
 
-/** `/admin/v1`: what operators use. Every action that changes something is audited. */
+/**
+ * `/admin/v1`: what operators use. Every action that changes something is audited. An operator's practice scope
+ * holds on every route about a practice's events (`operator-scope.ts`): lists show only those within it, and one
+ * outside it is answered 404, as an unknown id, the attempt recorded.
+ */
 export function adminRouter(ctx: PipelineContext): Router {
   const router = Router();
 
   router.get('/dead-letters', async (req, res) => {
     const filter = parseQueryOrThrow(deadLetterFilter, req.query);
+    const scope = operatorScopeOf(res);
     // `total` counts every match, so a page cut short by `limit` says so.
     const [deadLetters, { count: total }] = await Promise.all([
-      listDeadLetters(ctx.db, filter),
-      countMatchingDeadLetters(ctx.db, filter),
+      listDeadLetters(ctx.db, filter, scope),
+      countMatchingDeadLetters(ctx.db, filter, scope),
     ]);
     res.json({ deadLetters, total });
   });
 
   router.post('/dead-letters/:id/replay', async (req, res) => {
     const id = req.params.id;
-    if (!isUuid(id)) {
+    const delivery = isUuid(id) ? await tryGetDeliveryWork(ctx.db, id) : undefined;
+    const event = delivery && (await tryGetSealedEvent(ctx.db, delivery.inbox_id));
+    if (!event) {
       throw new OperationOutcomeError(notFound);
     }
+    await assertEventInScope(ctx, req, res, event);
     await replayOne(ctx, id, actorOf(req, res));
     res.status(202).json({ replayed: [id] });
   });
@@ -54,10 +63,11 @@ export function adminRouter(ctx: PipelineContext): Router {
    */
   router.post('/dead-letters/replay', async (req, res) => {
     const filter = parseBody(deadLetterFilter, req);
+    const scope = operatorScopeOf(res);
     const replayed: string[] = [];
     // Dead letters whose event retention removed cannot be sent again; they are listed, not replayed.
     const purged: string[] = [];
-    for (const d of await listDeadLetters(ctx.db, filter)) {
+    for (const d of await listDeadLetters(ctx.db, filter, scope)) {
       const result = await replayDelivery(ctx, d.id, actorOf(req, res));
       if (result === 'replayed') {
         replayed.push(d.id);
@@ -65,14 +75,18 @@ export function adminRouter(ctx: PipelineContext): Router {
         purged.push(d.id);
       }
     }
-    const { count: remaining } = await countMatchingDeadLetters(ctx.db, filter);
+    const { count: remaining } = await countMatchingDeadLetters(ctx.db, filter, scope);
     res.status(202).json({ replayed, ...(purged.length ? { purged } : {}), remaining });
   });
 
   /** Decides a denied event again (audited); a permit sends it. 409 when the event is not denied. */
   router.post('/events/:id/redecide', async (req, res) => {
     const id = req.params.id;
-    const done = isUuid(id) ? await redecideByOperator(ctx, id, actorOf(req, res)) : undefined;
+    const event = isUuid(id) ? await tryGetSealedEvent(ctx.db, id) : undefined;
+    if (event) {
+      await assertEventInScope(ctx, req, res, event);
+    }
+    const done = event ? await redecideByOperator(ctx, id, actorOf(req, res)) : undefined;
     if (!done) {
       throw new OperationOutcomeError(notFound);
     }
@@ -127,14 +141,19 @@ export function adminRouter(ctx: PipelineContext): Router {
 
   /** Status updates for practices that could not be delivered (or all, with `state`). */
   router.get('/feedback', async (req, res) => {
-    res.json({ feedback: await listFeedbackByState(ctx.db, parseQueryOrThrow(feedbackFilter, req.query)) });
+    res.json({
+      feedback: await listFeedbackByState(ctx.db, parseQueryOrThrow(feedbackFilter, req.query), operatorScopeOf(res)),
+    });
   });
 
   router.post('/feedback/:id/replay', async (req, res) => {
     const id = req.params.id;
-    if (!isUuid(id) || !(await feedbackExists(ctx.db, id))) {
+    const feedback = isUuid(id) ? await tryGetFeedback(ctx.db, id) : undefined;
+    const event = feedback && (await tryGetSealedEvent(ctx.db, feedback.inbox_id));
+    if (!event) {
       throw new OperationOutcomeError(notFound);
     }
+    await assertEventInScope(ctx, req, res, event);
     if (!(await replayFeedback(ctx, id, actorOf(req, res)))) {
       throw new OperationOutcomeError(conflict('This status update is not a dead letter (any more)'));
     }
@@ -144,16 +163,22 @@ export function adminRouter(ctx: PipelineContext): Router {
   /** Trajectory events municipalities sent to practices (dead ones by default), without their content. */
   router.get('/trajectory-events', async (req, res) => {
     res.json({
-      trajectoryEvents: await listTrajectoryEventsByState(ctx.db, parseQueryOrThrow(trajectoryEventFilter, req.query)),
+      trajectoryEvents: await listTrajectoryEventsByState(
+        ctx.db,
+        parseQueryOrThrow(trajectoryEventFilter, req.query),
+        operatorScopeOf(res),
+      ),
     });
   });
 
   /** Replays a municipality's trajectory event whose delivery to the practice became a dead letter. */
   router.post('/trajectory-events/:id/replay', async (req, res) => {
     const id = req.params.id;
-    if (!isUuid(id) || !(await tryGetTrajectoryEvent(ctx.db, id))) {
+    const trajectoryEvent = isUuid(id) ? await tryGetTrajectoryEvent(ctx.db, id) : undefined;
+    if (!trajectoryEvent) {
       throw new OperationOutcomeError(notFound);
     }
+    await assertTrajectoryEventInScope(ctx, req, res, trajectoryEvent);
     if (!(await replayTrajectoryEvent(ctx, id, actorOf(req, res)))) {
       throw new OperationOutcomeError(conflict('This trajectory event is not a dead letter (any more)'));
     }

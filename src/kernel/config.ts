@@ -83,6 +83,7 @@ export const configSchema = z
     AUDIT_WITNESS_URL: z.url({ protocol: /^https?$/ }).optional(),
     AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1).default(1826),
     INBOX_PAYLOAD_RETENTION_DAYS: z.coerce.number().int().min(1).default(30),
+    REFERRAL_IDENTITY_RETENTION_DAYS: z.coerce.number().int().min(1).default(730),
     REPORT_RETENTION_DAYS: z.coerce.number().int().min(1).default(3653),
     MONITORING_PUSH_SCHEDULE: z.enum(['off', 'quarterly']).default('off'),
     REPORT_PSEUDONYM_KEY: z

@@ -12,11 +12,17 @@ export interface RedisHandle {
   stop(): Promise<void>;
 }
 
+/** How long a probe waits for the answer to its PING. */
+const PROBE_ANSWER_TIMEOUT_MS = 1000;
+
 /** Answers whether a Redis server replies to PING at `url` within a short time. */
 export async function isRedisUp(url: string): Promise<boolean> {
   const client = new Redis(url, {
     lazyConnect: true,
     connectTimeout: 500,
+    // A server that takes the connection and never answers (a hung Redis, a wrong port with another service on it)
+    // is down too: without this the PING waited for good, and start-up with it.
+    commandTimeout: PROBE_ANSWER_TIMEOUT_MS,
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,
   });
@@ -27,18 +33,26 @@ export async function isRedisUp(url: string): Promise<boolean> {
   } catch {
     return false;
   } finally {
-    disconnectOnce(client);
+    await disconnectAndWait(client);
   }
 }
 
 /**
- * Disconnects a client that neither retries nor reconnects. One whose connection failed has ended already, and
- * ioredis's disconnect() would then wait up to 2 s (a ref'd timer) for a 'close' event that has passed.
+ * Disconnects a client that neither retries nor reconnects, and resolves once its connection has closed.
+ *
+ * ioredis's disconnect() ends the socket and arms a ref'd 2 s timer that only the socket's 'close' event clears, so
+ * returning straight after it left that timer to whoever called: when Redis was busy or stopped right after the probe
+ * (`npm start`'s bootstrap), the close came after the caller had moved on. The wait is bounded by that same timer,
+ * which destroys the socket. A client whose connection failed has ended already; disconnecting it again would arm the
+ * timer for a 'close' event that has passed.
  */
-export function disconnectOnce(client: Redis): void {
-  if (client.status !== 'end') {
-    client.disconnect();
+export async function disconnectAndWait(client: Redis): Promise<void> {
+  if (client.status === 'end') {
+    return;
   }
+  const ended = new Promise<void>((resolve) => client.once('end', () => resolve()));
+  client.disconnect();
+  await ended;
 }
 
 /** Throws a DependencyUnavailableError unless Redis answers at `url`: start-up waits on it. */

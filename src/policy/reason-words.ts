@@ -7,13 +7,53 @@ import type { Decision, DecisionReason, PersonRef } from './types';
  * BSN or birth date.
  */
 export function decisionText(decision: Decision): string {
-  const codes = decision.reasons.map((r) => r.code).join(', ');
-  const words = decision.reasons.map((r) => reasonWords(r, decision.agreement)).join('; ');
+  const codes = distinctReasonCodes(decision).join(', ');
+  const words = [...new Set(mergedReasons(decision.reasons).map((r) => reasonWords(r, decision.agreement)))].join('; ');
   const under =
     decision.effect === 'deny' && decision.agreement
       ? ` (under Agreement ${decision.agreement.id} v${decision.agreement.version})`
       : '';
   return `${codes}: ${words}${under}`;
+}
+
+/**
+ * The decision's reason codes, each once, in the order first given: a deny for want of the consent of 150 guardians
+ * is one `consent-missing-guardian` (the people it is about are in the reasons themselves and in the words).
+ */
+export function distinctReasonCodes(decision: Decision): DecisionReason['code'][] {
+  return [...new Set(decision.reasons.map((r) => r.code))];
+}
+
+/**
+ * Reasons of one code (and the same recorded-in-error note) as one, about all their people, each once: said in one
+ * phrase ("no consent from guardian g1 and guardian g2") rather than once per person.
+ */
+function mergedReasons(reasons: readonly DecisionReason[]): DecisionReason[] {
+  const byKey = new Map<string, DecisionReason>();
+  for (const r of reasons) {
+    const key = `${r.code}${r.recordedInError?.length ? ' in error' : ''}`;
+    const earlier = byKey.get(key);
+    if (!earlier) {
+      byKey.set(key, r);
+      continue;
+    }
+    const people = [...(earlier.people ?? [])];
+    for (const p of r.people ?? []) {
+      if (!people.some((q) => q.reference === p.reference)) {
+        people.push(p);
+      }
+    }
+    const details = earlier.detail.split('; ');
+    byKey.set(key, {
+      ...earlier,
+      detail: details.includes(r.detail) ? earlier.detail : `${earlier.detail}; ${r.detail}`,
+      ...(people.length > 0 ? { people } : {}),
+      ...(earlier.recordedInError || r.recordedInError
+        ? { recordedInError: [...new Set([...(earlier.recordedInError ?? []), ...(r.recordedInError ?? [])])] }
+        : {}),
+    });
+  }
+  return [...byKey.values()];
 }
 
 /** One person as the practice knows them: "guardian g2 (father, has authority)", "the child pat-1001". */

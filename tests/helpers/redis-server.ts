@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Redis } from 'ioredis';
-import { disconnectOnce } from '../../src/kernel/redis';
+import { disconnectAndWait } from '../../src/kernel/redis';
 import { waitFor } from './wait-for';
 
 /**
@@ -42,7 +42,7 @@ export async function withRedis<T>(port: number, fn: (r: Redis) => Promise<T>): 
     await r.connect();
     return await fn(r);
   } finally {
-    disconnectOnce(r);
+    await disconnectAndWait(r);
   }
 }
 

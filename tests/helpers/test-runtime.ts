@@ -16,7 +16,15 @@ import { TestReceiver } from './receiver';
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/test';
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
-export type KeyName = 'practice' | 'otherPractice' | 'municipality' | 'otherMunicipality' | 'auditor' | 'operator';
+export type KeyName =
+  | 'practice'
+  | 'otherPractice'
+  | 'municipality'
+  | 'otherMunicipality'
+  | 'auditor'
+  | 'operator'
+  // An operator of the other practice only: what it may list and act on ends at its practice scope.
+  | 'otherOperator';
 
 /** Isolation for one test file: its own PostgreSQL schema, queue prefix, data directory and API keys. */
 export interface TestEnv {
@@ -43,6 +51,7 @@ export function createTestEnv(extra: Record<string, string> = {}): TestEnv {
     otherMunicipality: { role: 'municipality', municipalities: ['GM0344'] },
     auditor: { role: 'auditor', practices: ['*'], municipalities: ['*'] },
     operator: { role: 'operator', practices: ['*'], municipalities: ['*'] },
+    otherOperator: { role: 'operator', practices: [OTHER_PRACTICE_AGB], municipalities: ['*'] },
   };
   let entries: ApiKeyEntry[] = [];
   const keys = {} as Record<KeyName, string>;

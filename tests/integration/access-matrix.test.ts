@@ -1,4 +1,4 @@
-import { buildReferralEvent } from '../helpers/builders';
+import { buildReferralEvent, PRACTICE_AGB } from '../helpers/builders';
 import { fhirProviders } from '../../src/http/fhir-router';
 import { documentedRoutes } from '../../src/http/openapi/document';
 import { TestReceiver } from '../helpers/receiver';
@@ -12,6 +12,8 @@ describe('authorisation: every route × role × own and other tenant', () => {
   let app: TestApp;
   let ownEventId = '';
   let ownReferralId = '';
+  let ownDeliveryId = '';
+  let ownFeedbackId = '';
 
   beforeAll(async () => {
     receiver = await new TestReceiver().start();
@@ -24,6 +26,15 @@ describe('authorisation: every route × role × own and other tenant', () => {
       const v = (await (await app.request(`/his/v1/events/${ownEventId}`)).json()) as { state: string };
       return v.state === 'delivered';
     });
+    ownDeliveryId = (
+      await app.rt.ctx.db.query<{ id: string }>('SELECT id FROM delivery WHERE inbox_id = $1', [ownEventId])
+    )[0]!.id;
+    // A status update on the practice's referral (the rows below record `accepted` after it).
+    const sent = await app.request(`/municipality/v1/referrals/${encodeURIComponent(ownReferralId)}/status`, {
+      key: 'municipality',
+      json: { status: 'received' },
+    });
+    ownFeedbackId = ((await sent.json()) as { id: string }).id;
   });
 
   afterAll(async () => {
@@ -82,6 +93,18 @@ describe('authorisation: every route × role × own and other tenant', () => {
     'GET /admin/v1/trajectory-events': () => ({ path: '/admin/v1/trajectory-events' }),
     'POST /admin/v1/trajectory-events/{id}/replay of an unknown event': () => ({
       path: '/admin/v1/trajectory-events/00000000-0000-4000-8000-000000000000/replay',
+      init: { json: {} },
+    }),
+    'POST /admin/v1/events/{id}/redecide of practice 01234567': () => ({
+      path: `/admin/v1/events/${ownEventId}/redecide`,
+      init: { json: {} },
+    }),
+    'POST /admin/v1/dead-letters/{id}/replay of a delivery of practice 01234567': () => ({
+      path: `/admin/v1/dead-letters/${ownDeliveryId}/replay`,
+      init: { json: {} },
+    }),
+    'POST /admin/v1/feedback/{id}/replay of a status update of practice 01234567': () => ({
+      path: `/admin/v1/feedback/${ownFeedbackId}/replay`,
       init: { json: {} },
     }),
     'GET /health/ready': () => ({ path: '/health/ready' }),
@@ -151,6 +174,20 @@ describe('authorisation: every route × role × own and other tenant', () => {
     ['POST /admin/v1/trajectory-events/{id}/replay of an unknown event', 'municipality', 403],
     ['POST /admin/v1/trajectory-events/{id}/replay of an unknown event', 'practice', 403],
     ['POST /admin/v1/trajectory-events/{id}/replay of an unknown event', null, 401],
+    // An operator acts only within its practice scope: another practice's event, delivery or status update is
+    // answered as an unknown id is (the refusal on record: the test after the matrix). Delivered, the event is not
+    // denied nor its delivery dead: an operator of every practice gets 409. (The status update goes to no practice
+    // endpoint here and soon is a dead letter: the test after the matrix replays it.)
+    ['GET /admin/v1/dead-letters', 'otherOperator', 200],
+    ['POST /admin/v1/events/{id}/redecide of practice 01234567', 'operator', 409],
+    ['POST /admin/v1/events/{id}/redecide of practice 01234567', 'otherOperator', 404],
+    ['POST /admin/v1/events/{id}/redecide of practice 01234567', 'practice', 403],
+    ['POST /admin/v1/dead-letters/{id}/replay of a delivery of practice 01234567', 'operator', 409],
+    ['POST /admin/v1/dead-letters/{id}/replay of a delivery of practice 01234567', 'otherOperator', 404],
+    ['POST /admin/v1/dead-letters/{id}/replay of a delivery of practice 01234567', 'auditor', 403],
+    ['POST /admin/v1/feedback/{id}/replay of a status update of practice 01234567', 'otherOperator', 404],
+    ['POST /admin/v1/feedback/{id}/replay of a status update of practice 01234567', 'municipality', 403],
+    ['GET /admin/v1/trajectory-events', 'otherOperator', 200],
     ['GET /health/ready', null, 200],
     ['GET /metrics', null, 200],
   ];
@@ -165,6 +202,66 @@ describe('authorisation: every route × role × own and other tenant', () => {
       expect(body.issue.length).toBeGreaterThan(0);
     }
   });
+
+  it("lists none of another practice's dead letters or status updates to an operator of one practice, and records its refused actions", async () => {
+    // Made dead letters here, after the matrix: the delivery and the status update of practice 01234567.
+    await app.rt.ctx.db.query(`UPDATE delivery SET state = 'dead' WHERE id = $1`, [ownDeliveryId]);
+    await app.rt.ctx.db.query(`UPDATE feedback SET state = 'dead' WHERE id = $1`, [ownFeedbackId]);
+    const list = async (key: KeyName) => {
+      const dead = (await (await app.request('/admin/v1/dead-letters', { key })).json()) as {
+        deadLetters: { id: string }[];
+        total: number;
+      };
+      const feedback = (await (await app.request('/admin/v1/feedback', { key })).json()) as {
+        feedback: { id: string }[];
+      };
+      return {
+        dead: dead.deadLetters.map((d) => d.id),
+        total: dead.total,
+        feedback: feedback.feedback.map((f) => f.id),
+      };
+    };
+    // (The matrix's `accepted` update is a dead letter of the practice's too by now.)
+    expect(await list('operator')).toEqual({
+      dead: [ownDeliveryId],
+      total: 1,
+      feedback: expect.arrayContaining([ownFeedbackId]),
+    });
+    expect(await list('otherOperator')).toEqual({ dead: [], total: 0, feedback: [] });
+    // Replaying "all" replays only what is within the scope.
+    const all = await app.request('/admin/v1/dead-letters/replay', { key: 'otherOperator', json: {} });
+    expect(await all.json()).toEqual({ replayed: [], remaining: 0 });
+    const refusedBefore = await refusals();
+    for (const path of [
+      `/admin/v1/dead-letters/${ownDeliveryId}/replay`,
+      `/admin/v1/feedback/${ownFeedbackId}/replay`,
+      `/admin/v1/events/${ownEventId}/redecide`,
+    ]) {
+      const res = await app.request(path, { key: 'otherOperator', json: {} });
+      expect({ path, status: res.status }).toEqual({ path, status: 404 });
+    }
+    const [deadStill] = await app.rt.ctx.db.query<{ state: string }>('SELECT state FROM delivery WHERE id = $1', [
+      ownDeliveryId,
+    ]);
+    expect(deadStill?.state).toBe('dead');
+    // Each refusal is recorded where the event's own reads are: in its practice's chain, outcome 4, naming it.
+    const refused = await refusals();
+    expect(refused.length - refusedBefore.length).toBe(3);
+    for (const r of refused) {
+      expect(r).toMatchObject({
+        tenant: PRACTICE_AGB,
+        outcome: '4',
+        entities: expect.arrayContaining([`inbox/${ownEventId}`]),
+      });
+    }
+  });
+
+  async function refusals(): Promise<{ tenant: string; outcome: string; entities: string[] }[]> {
+    return app.rt.ctx.db.query(
+      `SELECT tenant, outcome, entities FROM audit_event WHERE outcome = '4'
+       AND 'https://jeugdbrug.nl/principal|api-key:otheroperator' = ANY(agents) ORDER BY seq`,
+    );
+  }
 
   it.each([
     ['an unknown API key', 'Bearer jb_nosuchkey_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'],

@@ -88,6 +88,8 @@ describe('a chain written before and after migration 015', () => {
       '027_trajectory_event_unacknowledged.sql',
       '028_audit_checkpoint_signed.sql',
       '029_referral_owner.sql',
+      '030_inbox_child_key.sql',
+      '034_referral_identity_kept.sql',
     ]);
     const writer = new AuditWriter(db);
     await Promise.all(Array.from({ length: 6 }, (_, i) => writer.append(tenant, event(6 + i))));

@@ -9,6 +9,7 @@ import { verifyTenant } from '../../src/audit/verify';
 import { AuditWriter } from '../../src/audit/writer';
 import { configSchema } from '../../src/kernel/config';
 import { createLogger } from '../../src/kernel/logger';
+import { loadPayloadCipher } from '../../src/kernel/payload-crypto';
 import { openDb, type Db } from '../../src/kernel/db';
 import { migrate } from '../../src/kernel/migrate';
 import { appendFormat1 } from '../helpers/audit-format-1';
@@ -334,6 +335,8 @@ describe('audit chain in PostgreSQL', () => {
 describe('retention purge', () => {
   const config = { ...configSchema.parse({}), dataDir: '', configDir: '' };
   const log = createLogger('silent');
+  // The inbox's key: the purge keeps the identity of referrals whose content it clears (none in this file).
+  const cipher = loadPayloadCipher(`k1:${randomBytes(32).toString('base64')}`, '');
   // Real time: rows appended by other tests in this file carry today's date and must not count as expired.
   const now = new Date();
   const sixYearsAgo = (i: number): string =>
@@ -343,7 +346,7 @@ describe('retention purge', () => {
     const tenant = '30000001';
     await appendMany(tenant, 5, sixYearsAgo);
     await appendMany(tenant, 3);
-    const report = await purgeExpired({ db, audit: writer, config, log }, now);
+    const report = await purgeExpired({ db, cipher, audit: writer, config, log }, now);
     expect(report.chains).toContainEqual({ tenant, purgedRows: 5, checkpointSeq: 5 });
     expect(await seqsOf(tenant)).toEqual([6, 7, 8, 9]);
     const [purge] = await db.query<{ resource: AuditEvent }>(
@@ -361,7 +364,7 @@ describe('retention purge', () => {
       }),
     );
     // Nothing more to purge: a second run changes nothing in this chain.
-    const again = await purgeExpired({ db, audit: writer, config, log }, now);
+    const again = await purgeExpired({ db, cipher, audit: writer, config, log }, now);
     expect(again.chains.find((c) => c.tenant === tenant)).toBeUndefined();
   });
 
@@ -369,7 +372,7 @@ describe('retention purge', () => {
     const tenant = '30000002';
     await appendMany(tenant, 4, sixYearsAgo);
     await appendMany(tenant, 2);
-    await purgeExpired({ db, audit: writer, config, log }, now);
+    await purgeExpired({ db, cipher, audit: writer, config, log }, now);
     expect(await seqsOf(tenant)).toEqual([5, 6, 7]);
     const inPurgeTransaction = async (sql: string): Promise<void> => {
       await admin.query('BEGIN');
@@ -400,7 +403,7 @@ describe('retention purge', () => {
       `UPDATE audit_event SET resource = resource::jsonb || '{"outcome":"8"}' WHERE tenant = $1 AND seq = 2`,
       [tenant],
     );
-    const report = await purgeExpired({ db, audit: writer, config, log }, now);
+    const report = await purgeExpired({ db, cipher, audit: writer, config, log }, now);
     expect(report.skipped).toContainEqual({ tenant, reason: expect.stringContaining('seq 2') });
     expect(await seqsOf(tenant)).toEqual([1, 2, 3, 4]);
   });
@@ -421,7 +424,7 @@ describe('retention purge', () => {
     );
     let outcome: Awaited<ReturnType<typeof purgeExpired>> | Error;
     try {
-      outcome = await purgeExpired({ db, audit: writer, config, log }, now).catch((err: Error) => err);
+      outcome = await purgeExpired({ db, cipher, audit: writer, config, log }, now).catch((err: Error) => err);
     } finally {
       await admin.query('DROP TRIGGER refuse_purge_event ON audit_event');
       await admin.query('DROP FUNCTION refuse_purge_event()');
@@ -437,7 +440,7 @@ describe('retention purge', () => {
       reason: expect.stringContaining('purge AuditEvent could not be written'),
     });
     // The next run purges, its AuditEvent with it.
-    const again = await purgeExpired({ db, audit: writer, config, log }, now);
+    const again = await purgeExpired({ db, cipher, audit: writer, config, log }, now);
     expect(again.chains).toContainEqual({ tenant, purgedRows: 4, checkpointSeq: 4 });
     expect(await seqsOf(tenant)).toEqual([5, 6, 7]);
     expect(await verifyTenant(db, tenant)).toEqual(
@@ -460,7 +463,7 @@ describe('retention purge', () => {
         const rows = await db.query<T>(sql, params);
         if (!purged && sql.includes('FROM audit_checkpoint')) {
           purged = true;
-          await purgeExpired({ db, audit: writer, config, log }, now);
+          await purgeExpired({ db, cipher, audit: writer, config, log }, now);
         }
         return rows;
       },
@@ -490,7 +493,7 @@ describe('retention purge', () => {
         [id, state, at],
       );
     }
-    const report = await purgeExpired({ db, audit: writer, config, log }, now);
+    const report = await purgeExpired({ db, cipher, audit: writer, config, log }, now);
     expect(report.payloadsCleared).toBe(3);
     const left = await db.query<{ id: string; cleared: boolean }>(
       `SELECT id, payload IS NULL AND payload_key_id IS NULL AS cleared FROM inbox WHERE tenant = '30000004' ORDER BY id`,

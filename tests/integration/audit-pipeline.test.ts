@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import type { AuditEvent } from '@medplum/fhirtypes';
+import { canonicalizeJcs } from '../../src/audit/chain';
 import { buildRegistry } from '../../src/event/registry';
 import { verifyTenant } from '../../src/audit/verify';
 import {
@@ -28,6 +30,8 @@ interface Trail {
   readonly entities: string[];
   readonly agents: string[];
   readonly description: string;
+  /** What the Agreement entity says of the agreement: its version and the digest of its content. */
+  readonly agreement: string | undefined;
 }
 
 describe('audit trail of the pipeline', () => {
@@ -72,6 +76,7 @@ describe('audit trail of the pipeline', () => {
       entities,
       agents,
       description: e.entity?.find((x) => x.what?.reference === `inbox/${inboxId}`)?.description ?? '',
+      agreement: e.entity?.find((x) => x.what?.reference?.startsWith('Agreement/'))?.description,
     }));
   }
 
@@ -130,6 +135,12 @@ describe('audit trail of the pipeline', () => {
     expect(disclosed!.agents).toEqual(
       expect.arrayContaining([MUNICIPALITY_TOKEN, 'https://jeugdbrug.nl/principal|system/worker']),
     );
+    // The agreement's content, not only its version: an edit without a new version shows as another digest.
+    const agreement = app.rt.ctx.registry.agreements.find((a) => a.id === 'test-agreement');
+    const digest = createHash('sha256').update(canonicalizeJcs(agreement), 'utf8').digest('hex');
+    for (const entry of [atMap!, atDeliver!, disclosed!]) {
+      expect(entry.agreement).toBe(`version 1, sha256:${digest}`);
+    }
     expect(await verifyTenant(app.rt.ctx.db, PRACTICE_AGB)).toEqual(expect.objectContaining({ ok: true }));
   });
 

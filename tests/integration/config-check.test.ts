@@ -158,6 +158,8 @@ describe('configuration is checked up front, all at once', () => {
     expected.push(/^environment INBOX_KEYS: expected kid:base64 entries of 32-byte keys/);
     // A trusted-issuers file that is not there would refuse every JWT, unsaid.
     expected.push(/^environment JWT_ISSUERS_FILE: .*no-such-issuers\.json does not exist/);
+    // A malformed signing key: start-up used to find it only after migrating the database.
+    expected.push(/^environment AUDIT_SIGNING_KEYS: expected kid:base64 entries/);
   });
 
   afterAll(() => {
@@ -171,6 +173,7 @@ describe('configuration is checked up front, all at once', () => {
     DATA_DIR: path.join(dir, 'data'),
     INBOX_KEYS: 'k1:tooshort',
     JWT_ISSUERS_FILE: path.join(dir, 'no-such-issuers.json'),
+    AUDIT_SIGNING_KEYS: 'x',
     ...extra,
   });
 
@@ -203,6 +206,7 @@ describe('configuration is checked up front, all at once', () => {
         DATA_DIR: path.join(dir, 'data'),
         INBOX_KEYS: 'k1:tooshort',
         JWT_ISSUERS_FILE: path.join(dir, 'no-such-issuers.json'),
+        AUDIT_SIGNING_KEYS: 'x',
       },
       log,
     );
@@ -218,6 +222,34 @@ describe('configuration is checked up front, all at once', () => {
     expect(rows).toEqual([]);
     await dropSchema(testEnv.schema);
     fs.rmSync(testEnv.dataDir, { recursive: true, force: true });
+  });
+
+  it('reports a signing key that is no Ed25519 key, a bad signing key file, and a DATA_DIR that is a file', async () => {
+    const good = path.join(dir, 'good');
+    fs.cpSync(path.join(ROOT, 'config'), good, { recursive: true });
+    const aFile = write(dir, 'not-a-dir', ['plain text']);
+    const run = (extra: Record<string, string>) =>
+      promisify(execFile)('npm', ['run', '-s', 'config:check'], {
+        cwd: ROOT,
+        env: { PATH: process.env.PATH, HOME: process.env.HOME, CONFIG_DIR: good, ...extra },
+      }).then(
+        () => ({ code: 0, stderr: '' }),
+        (err: { code?: number; stderr?: string }) => ({ code: err.code, stderr: err.stderr ?? '' }),
+      );
+    const notEd25519 = await run({ DATA_DIR: path.join(dir, 'data-ok'), AUDIT_SIGNING_KEYS: 'k1:bm90IGEga2V5' });
+    expect(notEd25519.code).toBe(1);
+    expect(notEd25519.stderr).toMatch(/^environment AUDIT_SIGNING_KEYS: key k1 is not a PKCS#8 Ed25519 key$/m);
+    // Unset, the key file in DATA_DIR is read: a damaged one is reported too (and a missing one is created later).
+    const dataDir = path.join(dir, 'data-bad-key');
+    write(dataDir, 'audit-signing-keys', ['k1:bm90IGEga2V5']);
+    const badFile = await run({ DATA_DIR: dataDir });
+    expect(badFile.code).toBe(1);
+    expect(badFile.stderr).toContain(`${path.join(dataDir, 'audit-signing-keys')} key k1 is not a PKCS#8 Ed25519 key`);
+    const dataFile = await run({ DATA_DIR: aFile });
+    expect(dataFile.code).toBe(1);
+    expect(dataFile.stderr).toMatch(new RegExp(`^environment DATA_DIR: ${aFile} is not a directory$`, 'm'));
+    const under = await run({ DATA_DIR: path.join(aFile, 'sub') });
+    expect(under.stderr).toMatch(new RegExp(`^environment DATA_DIR: ${aFile} is not a directory$`, 'm'));
   });
 
   it('passes the shipped configuration', async () => {

@@ -10,7 +10,7 @@ const REPLAY_ALL = '/console/operator/dead-letters/replay';
 // counted the 200 rows shown while the replay sent up to 1000 matching the filter, including any that died after.
 describe("the console's dead letters: replay all does what its button says", () => {
   // No workers (ROLE=api): replayed deliveries stay pending, so the test counts exactly what the replay revived.
-  const h = useConsoleApp(['operator'], {
+  const h = useConsoleApp(['operator', 'otherOperator'], {
     registry: buildRegistry({
       agreements: [buildAgreement()],
       destinations: [
@@ -56,6 +56,29 @@ describe("the console's dead letters: replay all does what its button says", () 
     await c.operator.post(REPLAY_ALL, formFields(text, REPLAY_ALL));
     expect(await countIn(ids.slice(0, 1000), 'pending')).toBe(1000);
     expect(await countIn(ids.slice(1000), 'dead')).toBe(1);
+  });
+
+  it("shows an operator of another practice none of the practice's dead letters, and answers its replay of one 404", async () => {
+    const [id] = await insertDeadLetters(db(), 'gm0344', 1, { status: 418 });
+    const [inbox] = await db().query<{ inbox_id: string }>('SELECT inbox_id FROM delivery WHERE id = $1', [id]);
+    const own = await page('?destination=gm0344&status=418');
+    expect(own).toContain(`/console/operator/dead-letters/${id}/replay`);
+    const other = await (
+      await c.otherOperator.get('/console/operator/dead-letters?destination=gm0344&status=418')
+    ).text();
+    expect(other).not.toContain(id!);
+    expect(other).not.toContain(REPLAY_ALL);
+    expect((await c.otherOperator.post(`/console/operator/dead-letters/${id}/replay`, {})).status).toBe(404);
+    expect((await c.otherOperator.post(REPLAY_ALL, { destination: 'gm0344', status: '418' })).status).toBe(303);
+    expect(await countIn([id!], 'dead')).toBe(1);
+    // Its event is not found either, as an unknown one; both looks recorded in the practice's chain.
+    expect((await c.otherOperator.get(`/console/operator/events?id=${inbox!.inbox_id}`)).status).toBe(404);
+    const refused = await db().query<{ tenant: string }>(
+      `SELECT tenant FROM audit_event WHERE outcome = '4' AND $1 = ANY(entities)
+       AND 'https://jeugdbrug.nl/principal|api-key:otheroperator' = ANY(agents)`,
+      [`inbox/${inbox!.inbox_id}`],
+    );
+    expect(refused.map((r) => r.tenant)).toEqual(['01234567', '01234567']);
   });
 
   it('names every column, the one of buttons too (for screen readers only)', async () => {

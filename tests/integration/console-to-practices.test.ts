@@ -8,7 +8,7 @@ import { insertInboxRows } from '../helpers/inbox-rows';
 // to municipalities, and replaying them took curl (GET /admin/v1/feedback, POST …/replay). Now they are listed, and
 // replayed from the console, audited as the API's replays are.
 describe("the console's dead letters to practices: status updates and trajectory events, listed and replayed", () => {
-  const h = useConsoleApp(['operator']);
+  const h = useConsoleApp(['operator', 'otherOperator']);
   const c = h.consoles;
   const db = () => h.app.rt.ctx.db;
   const ids = { feedback: '', trajectory: '' };
@@ -57,6 +57,13 @@ describe("the console's dead letters to practices: status updates and trajectory
     expect(trajectory).toContain(OTHER_PRACTICE_AGB);
     expect(trajectory).toContain('gm-intake-2');
     expect(trajectory).toContain('HTTP 503');
+  });
+
+  it("holds an operator of one practice to it: only its practice's, and another's replay is a 404", async () => {
+    const page = await (await c.otherOperator.get('/console/operator/to-practices')).text();
+    expect(page).not.toContain(`feedback/${ids.feedback}/replay`);
+    expect(page).toContain(`trajectory-events/${ids.trajectory}/replay`);
+    expect((await c.otherOperator.post(`/console/operator/feedback/${ids.feedback}/replay`, {})).status).toBe(404);
   });
 
   it('replays each, audited as the API audits a replay, and says when one is not dead any more', async () => {

@@ -3,6 +3,7 @@ import type { Bundle, Parameters, Task } from '@medplum/fhirtypes';
 import { RESOURCE_ID_SYSTEM } from '../../mappings/municipality/shared/resource-identifier';
 import { resourceIds } from '../../mappings/his/shared/resource-ids';
 import { clearFinishedFeedbackAnswers } from '../../src/event/event-store';
+import { purgeExpired } from '../../src/event/retention';
 import { buildRegistry } from '../../src/event/registry';
 import { amsterdamDay } from '../../src/kernel/dutch-time';
 import { daysBetween } from '../../src/reports/referral-timeline/timeline';
@@ -369,6 +370,48 @@ describe('feedback: a municipality’s status on a referral goes back to the pra
     expect(again.status).toBe(409);
   });
 
+  // A decision (beschikking) takes up to eight weeks and the end of care months: later than the payload's 30 days.
+  // Until 6 December every status after the payload retention was refused 409 "no longer held (retention)".
+  it('takes a status after the payload retention removed the referral’s content, until the identity retention', async () => {
+    const { id, referralId, child } = await deliveredReferral();
+    const bsn = (child as { bsn: string }).bsn;
+    const day = 24 * 3600_000;
+    const settings = { auditRetentionDays: 100_000, inboxPayloadRetentionDays: 30, intervalMs: day };
+    const contentOf = async () =>
+      (
+        await app.rt.ctx.db.query<{ canonical: Buffer | null; payload: Buffer | null; identity: Buffer | null }>(
+          'SELECT canonical, payload, referral_identity AS identity FROM inbox WHERE id = $1',
+          [id],
+        )
+      )[0]!;
+    // 31 days on: the content goes, the identity stays (sealed, not the BSN in plain text).
+    await purgeExpired(app.rt.ctx, new Date(Date.now() + 31 * day), {
+      ...settings,
+      referralIdentityRetentionDays: 730,
+    });
+    const kept = await contentOf();
+    expect([kept.canonical, kept.payload]).toEqual([null, null]);
+    expect(kept.identity).not.toBeNull();
+    expect(kept.identity!.toString('latin1')).not.toContain(bsn);
+
+    const res = await postStatus(id, { status: 'accepted' });
+    expect(res.status).toBe(202);
+    const view = (await res.json()) as StatusView;
+    const { taskResource, patchValue } = entries((await arrivalAt(practiceFhir, view.id)).body as Bundle);
+    expect(taskResource.focus?.identifier).toEqual({ system: `urn:agb:${PRACTICE_AGB}:referral`, value: referralId });
+    expect(patchValue).toBe('active');
+
+    // Two years on: the identity goes too, and with it the last thing a status could be sent with.
+    await purgeExpired(app.rt.ctx, new Date(Date.now() + 731 * day), {
+      ...settings,
+      referralIdentityRetentionDays: 730,
+    });
+    expect((await contentOf()).identity).toBeNull();
+    const late = await postStatus(id, { status: 'closed' });
+    expect(late.status).toBe(409);
+    expect(JSON.stringify(await late.json())).toContain('no longer held (retention)');
+  });
+
   it("removes the practice's answer to a status update once the payload retention has passed, keeping its summary", async () => {
     const { id } = await deliveredReferral();
     const view = (await (await postStatus(id, { status: 'accepted' })).json()) as StatusView;
@@ -470,10 +513,10 @@ describe('feedback: a municipality’s status on a referral goes back to the pra
       const theirs = await postStatus(bare, { status: 'received' }, 'otherMunicipality');
       expect(theirs.status).toBe(202);
       expect(((await theirs.json()) as { referral: string }).referral).toBe(utrecht.id);
-      // An operator sees both municipalities' referrals, so for it the bare value names two practices.
-      expect((await conflictOf(await postStatus(bare, { status: 'accepted' }, 'operator'))).text).toContain(
-        `${systemOf(OTHER_PRACTICE_AGB)}|${referralId}`,
-      );
+      // An operator sees both municipalities' referrals, so for it the bare value names two practices. (It reads the
+      // status; since 6 December only a municipality may post one.)
+      const read = await app.request(`/municipality/v1/referrals/${bare}/status`, { key: 'operator' });
+      expect((await conflictOf(read)).text).toContain(`${systemOf(OTHER_PRACTICE_AGB)}|${referralId}`);
     });
   });
 

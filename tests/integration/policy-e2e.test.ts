@@ -320,8 +320,10 @@ describe('consent and agreement enforcement through the HTTP API', () => {
       const done = await finalState(await submit(referral));
       expect(done.state).toBe('denied');
       expect(done.stateReason).toContain('consent-missing-guardian');
+      // Both guardians of the voided joint consent, in one phrase (reason-words.ts merges reasons of one code).
       expect(done.stateReason).toContain(
-        'no consent from guardian g1 (mother, has authority): the consent was recorded in error',
+        'no consent from guardian g1 (mother, has authority) and guardian g2 (father, has authority): ' +
+          'the consent was recorded in error',
       );
       expect(done.stateReason).not.toContain('withdrawn');
     });

@@ -3,7 +3,9 @@ import {
   decideAndCreateDeliveries,
   finishDeliveries,
   finishDelivery,
-  deniedForConsentSince,
+  deniedForConsentOfChild,
+  keyDenialAndReadConsents,
+  keyDeniedEvents,
   moveEvent,
   pendingDeliveriesOf,
   recordAttempt,
@@ -124,6 +126,14 @@ describe('state moves after statistics taken while nothing was open', () => {
 
     const statements = await statementsOf(db, async (rec) => {
       expect(await moveEvent(rec, received[0]!, 'denied')).toBe(true);
+      // Keyed with its child right after (redecide.ts recheckConsentDenial), or when a consent opened it.
+      await keyDenialAndReadConsents(rec, {
+        inboxId: received[0]!,
+        childKey: 'abcdefabcdefabcdefabcdefabcdefab',
+        tenant: '01234567',
+        patientBsn: '999990019',
+      });
+      await keyDeniedEvents(rec, [{ id: received[0]!, childKey: 'abcdefabcdefabcdefabcdefabcdefab' }]);
       const created = await decideAndCreateDeliveries(rec, permittedTo('gm0363', received.slice(1, 21)));
       expect(created.size).toBe(20);
       const finishedNow = await finishDeliveries(
@@ -177,10 +187,17 @@ describe('state moves after statistics taken while nothing was open', () => {
     ]);
   });
 
-  it("let a recorded consent find the practice's denied events without reading its history", async () => {
-    const statements = await statementsOf(db, (rec) => deniedForConsentSince(rec, '01234567', 30));
+  it("let a recorded consent find its child's denied events without reading the practice's history", async () => {
+    const statements = await statementsOf(db, (rec) =>
+      deniedForConsentOfChild(rec, {
+        tenant: '01234567',
+        childKey: 'abcdefabcdefabcdefabcdefabcdefab',
+        windowDays: 30,
+        limit: 500,
+      }),
+    );
     const scans = await plannedScans(statements);
-    expect(scans).toEqual([expect.stringMatching(/^Index Scan on inbox using inbox_denied\b/)]);
+    expect(scans).toEqual([expect.stringMatching(/^(Bitmap Heap|Index) Scan on inbox using inbox_denied_child\b/)]);
   });
 
   it('let the reconciler find events left unmapped through an index that holds no finished event', async () => {

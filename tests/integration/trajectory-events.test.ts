@@ -484,6 +484,14 @@ describe('the reverse direction: a municipality-registered trajectory reaches th
         /<td data-dead="feedback"><a href="\/console\/operator\/to-practices">1<\/a><\/td>/,
       );
       practiceHis.mode = { kind: 'ok' };
+      // An operator of another practice neither sees it nor can replay it: 404 as for an unknown id, on record.
+      const otherList = await app.request('/admin/v1/trajectory-events', { key: 'otherOperator' });
+      expect(((await otherList.json()) as { trajectoryEvents: unknown[] }).trajectoryEvents).toEqual([]);
+      const outOfScope = await app.request(`/admin/v1/trajectory-events/${view.id}/replay`, {
+        json: {},
+        key: 'otherOperator',
+      });
+      expect(outOfScope.status).toBe(404);
       const replay = await app.request(`/admin/v1/trajectory-events/${view.id}/replay`, { json: {}, key: 'operator' });
       expect(replay.status).toBe(202);
       await arrivalOf(view);
@@ -501,13 +509,14 @@ describe('the reverse direction: a municipality-registered trajectory reaches th
         `SELECT type, outcome FROM audit_event WHERE tenant = $1 AND $2 = ANY(entities) ORDER BY seq`,
         [PRACTICE_AGB, `trajectory_event/${view.id}`],
       );
-      // Received once; decided at receipt and before each send; the failed disclosure, the operator's replay and
-      // the successful disclosure all on record.
+      // Received once; decided at receipt and before each send; the failed disclosure, the other practice's
+      // operator's refused replay, the operator's replay and the successful disclosure all on record.
       expect(audit.map((a) => [a.type, a.outcome])).toEqual([
         ['110107', '0'],
         ['110113', '0'],
         ['110113', '0'],
         ['110106', '8'],
+        ['110113', '4'],
         ['110100', '0'],
         ['110113', '0'],
         ['110106', '0'],

@@ -8,7 +8,6 @@ import { getDestinationStatus } from '../../reports/destination-status/destinati
 import { replayDelivery } from '../../event/replay';
 import { replayFeedback } from '../../event/feedback';
 import { replayTrajectoryEvent } from '../../event/trajectory-events';
-import { feedbackExists, tryGetTrajectoryEvent } from '../../event/event-store';
 import {
   countDeadLetters,
   countMatchingDeadLetters,
@@ -27,6 +26,13 @@ import { tryGetEventTimeline } from '../../reports/event-timeline/event-timeline
 import { findEventsByOwnId } from '../../reports/practice-events/practice-events';
 import { getPrincipal } from '../../access/authenticate';
 import { canActForPractice } from '../../access/principal';
+import { tryGetDeliveryWork, tryGetFeedback, tryGetSealedEvent, tryGetTrajectoryEvent } from '../../event/event-store';
+import {
+  assertEventInScope,
+  assertTrajectoryEventInScope,
+  eventInScopeOrRecorded,
+  operatorScopeOf,
+} from '../operator-scope';
 import { actorOf } from '../request-context';
 import { field, getConsoleState, pageCursorOf, pageOf, sendPage } from './console-request';
 import { configurationProblems } from './configuration-problems';
@@ -115,8 +121,10 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
     const { lang } = page;
     const { destination, status } = filterOf(req.query);
     const f = { destination, status };
-    const letters = await pageDeadLetters(ctx.db, f, pageCursorOf(req.query), DEAD_LETTER_PAGE);
-    const matching = await countMatchingDeadLetters(ctx.db, f);
+    // An operator of some practices sees theirs only, and "replay all" offers those (operator-scope.ts).
+    const scope = operatorScopeOf(res);
+    const letters = await pageDeadLetters(ctx.db, f, pageCursorOf(req.query), DEAD_LETTER_PAGE, scope);
+    const matching = await countMatchingDeadLetters(ctx.db, f, scope);
     const rows = letters.rows.map(
       (d) =>
         html`<tr>
@@ -196,9 +204,12 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
 
   router.post('/dead-letters/:id/replay', async (req, res) => {
     const id = req.params.id;
-    if (!isUuid(id)) {
+    const delivery = isUuid(id) ? await tryGetDeliveryWork(ctx.db, id) : undefined;
+    const event = delivery && (await tryGetSealedEvent(ctx.db, delivery.inbox_id));
+    if (!event) {
       throw new OperationOutcomeError(notFound);
     }
+    await assertEventInScope(ctx, req, res, event);
     if ((await replayDelivery(ctx, id, actorOf(req, res))) !== 'replayed') {
       const { lang } = pageOf(req, res);
       sendPage(req, res, t(lang, 'deadLettersTitle'), notice('error', t(lang, 'replayNotDead')), 409);
@@ -210,7 +221,8 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
 
   router.post('/dead-letters/replay', async (req, res) => {
     const replayed: string[] = [];
-    for (const d of await listDeadLetters(ctx.db, { ...filterOf(req.body), limit: REPLAY_CAP })) {
+    const scope = operatorScopeOf(res);
+    for (const d of await listDeadLetters(ctx.db, { ...filterOf(req.body), limit: REPLAY_CAP }, scope)) {
       if ((await replayDelivery(ctx, d.id, actorOf(req, res))) === 'replayed') {
         replayed.push(d.id);
       }
@@ -226,8 +238,8 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
     const page = pageOf(req, res);
     const { lang } = page;
     const [feedback, trajectories] = await Promise.all([
-      listFeedbackByState(ctx.db, { state: 'dead', limit: TO_PRACTICES_SHOWN }),
-      listTrajectoryEventsByState(ctx.db, { state: 'dead', limit: TO_PRACTICES_SHOWN }),
+      listFeedbackByState(ctx.db, { state: 'dead', limit: TO_PRACTICES_SHOWN }, operatorScopeOf(res)),
+      listTrajectoryEventsByState(ctx.db, { state: 'dead', limit: TO_PRACTICES_SHOWN }, operatorScopeOf(res)),
     ]);
     const replayForm = (path: string) =>
       html`<form method="post" action="/console/operator/${path}/replay">
@@ -272,15 +284,18 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
     );
   });
 
-  /** Replays one dead message to a practice with the API's function; 404 for none, 409 when it is not dead. */
+  /**
+   * Replays one dead message to a practice with the API's function and the API's checks: 404 for none, or one outside
+   * the operator's scope (the attempt on record, as operator-scope.ts does), 409 when it is not dead.
+   */
   const replayToPractice = (
     path: string,
-    exists: (id: string) => Promise<boolean>,
+    inScope: (id: string, req: Request, res: Response) => Promise<boolean>,
     replay: (id: string, req: Request, res: Response) => Promise<boolean>,
   ) =>
     router.post(path, async (req, res) => {
       const id = field(req.params, 'id') ?? '';
-      if (!isUuid(id) || !(await exists(id))) {
+      if (!isUuid(id) || !(await inScope(id, req, res))) {
         throw new OperationOutcomeError(notFound);
       }
       if (!(await replay(id, req, res))) {
@@ -292,12 +307,25 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
     });
   replayToPractice(
     '/feedback/:id/replay',
-    (id) => feedbackExists(ctx.db, id),
+    async (id, req, res) => {
+      const feedback = await tryGetFeedback(ctx.db, id);
+      const event = feedback && (await tryGetSealedEvent(ctx.db, feedback.inbox_id));
+      if (event) {
+        await assertEventInScope(ctx, req, res, event);
+      }
+      return event !== undefined;
+    },
     (id, req, res) => replayFeedback(ctx, id, actorOf(req, res)),
   );
   replayToPractice(
     '/trajectory-events/:id/replay',
-    async (id) => (await tryGetTrajectoryEvent(ctx.db, id)) !== undefined,
+    async (id, req, res) => {
+      const trajectoryEvent = await tryGetTrajectoryEvent(ctx.db, id);
+      if (trajectoryEvent) {
+        await assertTrajectoryEventInScope(ctx, req, res, trajectoryEvent);
+      }
+      return trajectoryEvent !== undefined;
+    },
     (id, req, res) => replayTrajectoryEvent(ctx, id, actorOf(req, res)),
   );
 
@@ -440,7 +468,12 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
       );
       return;
     }
-    const timeline = found[0] ? await tryGetEventTimeline(ctx.db, found[0].id) : undefined;
+    const event = found[0] ? await tryGetSealedEvent(ctx.db, found[0].id) : undefined;
+    // Another practice's event looks like an unknown one to an operator of some practices; the look is on record.
+    const timeline =
+      event && (await eventInScopeOrRecorded(ctx, req, res, event))
+        ? await tryGetEventTimeline(ctx.db, event.id)
+        : undefined;
     if (!timeline) {
       sendPage(req, res, t(lang, 'eventTitle'), html`${form}${notice('error', t(lang, 'notFoundTitle'))}`, 404);
       return;

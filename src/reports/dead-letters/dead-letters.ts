@@ -3,7 +3,8 @@ import type { Db } from '../../kernel/db';
 import type { AnswerSummary } from '../../event/receiver-answer';
 import { MONITORING_REPORT_EVENT } from '../../contracts/delivery-event-type';
 import { TRAJECTORY_EVENT_STATES } from '../../event/states';
-import { and, SqlParams } from '../../kernel/sql-params';
+import { ALL } from '../../access/principal';
+import { and, or, SqlParams } from '../../kernel/sql-params';
 import { exactTimeSql, timeIdKeyset, timeIdPage, type TimeIdCursor, type TimeIdPage } from '../time-id-page';
 
 /** Which dead letters to list or replay: by destination, the receiver's last status, and since when. */
@@ -34,16 +35,52 @@ export interface DeadLetter {
   updatedAt: Date;
 }
 
+/**
+ * What an operator may list and act on: the events (and their deliveries, status updates, trajectory events) of the
+ * practices in its scope, and the monitoring reports (no practice's) of the municipalities in it. `'*'` is all.
+ */
+export interface OperatorScope {
+  readonly practices: readonly string[];
+  readonly municipalities: readonly string[];
+}
+
+/** Every practice and municipality: the scope of callers that are not held to one (the default). */
+export const EVERY_TENANT: OperatorScope = { practices: [ALL], municipalities: [ALL] };
+
+/** The condition on `inbox i` that keeps an event within the scope; none for `'*'`. */
+function eventInScope(scope: OperatorScope, q: SqlParams): string[] {
+  const allPractices = scope.practices.includes(ALL);
+  const allMunicipalities = scope.municipalities.includes(ALL);
+  if (allPractices && allMunicipalities) {
+    return [];
+  }
+  const report = q.add(MONITORING_REPORT_EVENT);
+  return [
+    or([
+      `i.event_type <> ${report}${allPractices ? '' : ` AND i.tenant = ANY(${q.add(scope.practices, 'text[]')})`}`,
+      `i.event_type = ${report}${
+        allMunicipalities ? '' : ` AND i.municipality = ANY(${q.add(scope.municipalities, 'text[]')})`
+      }`,
+    ]),
+  ];
+}
+
+/** The condition on a table with a practice's `tenant` (status updates, trajectory events); none for `'*'`. */
+function practiceInScope(scope: OperatorScope, q: SqlParams): string[] {
+  return scope.practices.includes(ALL) ? [] : [`tenant = ANY(${q.add(scope.practices, 'text[]')})`];
+}
+
 /** What an action on "all N matching" is held to: the filter, and no dead letter newer than the ones counted. */
 export type DeadLetterMatch = Omit<DeadLetterFilter, 'limit'> & {
   /** The newest moment counted (`exactTimeSql`): dead letters that arrive after the count are not among the N. */
   readonly until?: string | undefined;
 };
 
-/** The conditions of a match on `delivery d`, with their parameters added to `q`. */
-function deadWhere(f: DeadLetterMatch, q: SqlParams): string {
+/** The conditions of a match on `delivery d JOIN inbox i`, with their parameters added to `q`. */
+function deadWhere(f: DeadLetterMatch, scope: OperatorScope, q: SqlParams): string {
   return and([
     `d.state = 'dead'`,
+    ...eventInScope(scope, q),
     ...(f.destination !== undefined ? [`d.destination = ${q.add(f.destination)}`] : []),
     ...(f.status !== undefined ? [`d.last_status = ${q.add(f.status, 'int')}`] : []),
     ...(f.since !== undefined ? [`d.updated_at >= ${q.add(f.since, 'timestamptz')}`] : []),
@@ -59,12 +96,16 @@ function deadLetterColumns(q: SqlParams): string {
     d.response_summary AS answer, d.updated_at AS "updatedAt"`;
 }
 
-/** Dead deliveries with the summary of the receiver's last answer, oldest first. */
-export async function listDeadLetters(db: Db, f: DeadLetterFilter & DeadLetterMatch): Promise<DeadLetter[]> {
+/** Dead deliveries within the scope with the summary of the receiver's last answer, oldest first. */
+export async function listDeadLetters(
+  db: Db,
+  f: DeadLetterFilter & DeadLetterMatch,
+  scope: OperatorScope = EVERY_TENANT,
+): Promise<DeadLetter[]> {
   const q = new SqlParams();
   return db.query<DeadLetter>(
     `SELECT ${deadLetterColumns(q)} FROM delivery d JOIN inbox i ON i.id = d.inbox_id
-     WHERE ${deadWhere(f, q)} ORDER BY d.updated_at LIMIT ${q.add(f.limit, 'int')}`,
+     WHERE ${deadWhere(f, scope, q)} ORDER BY d.updated_at LIMIT ${q.add(f.limit, 'int')}`,
     q.values,
   );
 }
@@ -78,13 +119,14 @@ export async function pageDeadLetters(
   f: DeadLetterMatch,
   cursor: TimeIdCursor | undefined,
   size: number,
+  scope: OperatorScope = EVERY_TENANT,
 ): Promise<TimeIdPage<DeadLetter & { pageKey: string }>> {
   const q = new SqlParams();
   const keyset = timeIdKeyset(cursor, { time: 'd.updated_at', id: 'd.id' }, q);
   const rows = await db.query<DeadLetter & { pageKey: string }>(
     `SELECT ${deadLetterColumns(q)}, ${exactTimeSql('d.updated_at')} AS "pageKey"
      FROM delivery d JOIN inbox i ON i.id = d.inbox_id
-     WHERE ${deadWhere(f, q)} AND ${keyset.where} ORDER BY ${keyset.orderBy} LIMIT ${q.add(size + 1, 'int')}`,
+     WHERE ${deadWhere(f, scope, q)} AND ${keyset.where} ORDER BY ${keyset.orderBy} LIMIT ${q.add(size + 1, 'int')}`,
     q.values,
   );
   return timeIdPage(rows, size, cursor);
@@ -97,11 +139,16 @@ export async function pageDeadLetters(
 export async function countMatchingDeadLetters(
   db: Db,
   f: DeadLetterMatch,
+  scope: OperatorScope = EVERY_TENANT,
 ): Promise<{ count: number; newest: string | undefined }> {
   const q = new SqlParams();
+  const where = deadWhere(f, scope, q);
+  // The event is read only for a scope short of every tenant: the count of all stays on the delivery index alone.
+  const from =
+    eventInScope(scope, new SqlParams()).length > 0 ? 'delivery d JOIN inbox i ON i.id = d.inbox_id' : 'delivery d';
   const [row] = await db.query<{ count: number; newest: string | null }>(
-    `SELECT count(*)::int AS count, ${exactTimeSql('max(d.updated_at)')} AS newest FROM delivery d
-     WHERE ${deadWhere(f, q)}`,
+    `SELECT count(*)::int AS count, ${exactTimeSql('max(d.updated_at)')} AS newest FROM ${from}
+     WHERE ${where}`,
     q.values,
   );
   return { count: row?.count ?? 0, newest: row?.newest ?? undefined };
@@ -143,13 +190,19 @@ export interface TrajectoryLetter extends ToPracticeLetter {
   decisionReason: string;
 }
 
-/** Status updates for practices in one delivery state (by default those that could not be delivered). */
-export async function listFeedbackByState(db: Db, f: z.infer<typeof feedbackFilter>): Promise<FeedbackLetter[]> {
+/** Status updates for the practices in scope in one delivery state (by default those that could not be delivered). */
+export async function listFeedbackByState(
+  db: Db,
+  f: z.infer<typeof feedbackFilter>,
+  scope: OperatorScope = EVERY_TENANT,
+): Promise<FeedbackLetter[]> {
+  const q = new SqlParams();
   return db.query<FeedbackLetter>(
     `SELECT id, inbox_id AS "inboxId", tenant AS practice, municipality, status, state, attempts,
        last_status AS "lastStatus", last_error AS "lastError", response_summary AS answer, updated_at AS "updatedAt"
-     FROM feedback WHERE state = $1 ORDER BY updated_at LIMIT $2`,
-    [f.state, f.limit],
+     FROM feedback WHERE ${and([`state = ${q.add(f.state)}`, ...practiceInScope(scope, q)])}
+     ORDER BY updated_at LIMIT ${q.add(f.limit, 'int')}`,
+    q.values,
   );
 }
 
@@ -161,17 +214,23 @@ export const trajectoryEventFilter = z
   })
   .strict();
 
-/** Trajectory events municipalities sent to practices, in one state; ids and outcomes only, never their content. */
+/**
+ * Trajectory events municipalities sent to the practices in scope, in one state; ids and outcomes only, never their
+ * content.
+ */
 export async function listTrajectoryEventsByState(
   db: Db,
   f: z.infer<typeof trajectoryEventFilter>,
+  scope: OperatorScope = EVERY_TENANT,
 ): Promise<TrajectoryLetter[]> {
+  const q = new SqlParams();
   return db.query<TrajectoryLetter>(
     `SELECT id, source_event_id AS "eventId", event_type AS type, tenant AS practice, municipality, decision,
        decision_reason AS "decisionReason", state, attempts, last_status AS "lastStatus", last_error AS "lastError",
        response_summary AS answer, updated_at AS "updatedAt"
-     FROM trajectory_event WHERE state = $1 ORDER BY updated_at LIMIT $2`,
-    [f.state, f.limit],
+     FROM trajectory_event WHERE ${and([`state = ${q.add(f.state)}`, ...practiceInScope(scope, q)])}
+     ORDER BY updated_at LIMIT ${q.add(f.limit, 'int')}`,
+    q.values,
   );
 }
 

@@ -3,7 +3,8 @@ import type { PipelineContext } from '../../event/context';
 import { getSealedEvents, referralEventsOf, type FeedbackRow } from '../../event/event-store';
 import { SqlParams } from '../../kernel/sql-params';
 import { decodeTimeIdCursor, encodeTimeIdCursor, exactTimeSql, timeIdKeyset, timeIdPage } from '../time-id-page';
-import { buildTimeline, tryReferralIdentityOf, type ReferralTimeline } from './timeline';
+import { tryReferralIdentityOf } from '../../event/feedback';
+import { buildTimeline, type ReferralTimeline } from './timeline';
 import { referredOnOf } from '../../event/status-dates';
 
 /**

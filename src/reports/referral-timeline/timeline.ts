@@ -8,7 +8,7 @@ import {
   type FeedbackRow,
   type SealedEvent,
 } from '../../event/event-store';
-import { referralIdentityOf, type ReferralIdentity } from '../../event/feedback';
+import { tryReferralIdentityOf } from '../../event/feedback';
 import { referredOnOf } from '../../event/status-dates';
 
 /**
@@ -77,15 +77,6 @@ export function buildTimeline(
     }).filter(([, v]) => v !== undefined),
   ) as WaitingDays;
   return { referredOn, current: steps.at(-1)?.status ?? null, steps, waitingDays };
-}
-
-/** The referral as its stored event tells it, or undefined once retention removed the event's content. */
-export function tryReferralIdentityOf(ctx: PipelineContext, row: SealedEvent): ReferralIdentity | undefined {
-  try {
-    return referralIdentityOf(ctx, row);
-  } catch {
-    return undefined;
-  }
 }
 
 /** The timeline of the referral that event `row` carries (all its events: the first and the corrections). */

@@ -320,6 +320,30 @@ describe('src/cli/api-key.ts', () => {
     expect(() => ApiKeyStore.fromFile(path.join(dir, 'api-keys.json')).verify(key)).toThrow();
   });
 
+  it.each(['auditor', 'operator'])(
+    'gives an %s key without --practice or --municipality every practice and municipality, and says so',
+    (role) => {
+      const created = run('create', '--role', role, '--id', 'all');
+      expect(created.code).toBe(0);
+      const [entry] = readApiKeyFile(path.join(dir, 'api-keys.json'));
+      expect(entry).toMatchObject({ role, practices: ['*'], municipalities: ['*'] });
+      expect(created.err.join('\n')).toContain(`(${role} practices * municipalities *)`);
+      expect(created.err.join('\n')).toContain('every practice and municipality');
+      // A scope given is kept as given: an auditor of one practice sees no municipality's reads.
+      expect(run('create', '--role', role, '--practice', '01234567', '--id', 'one').code).toBe(0);
+      const one = readApiKeyFile(path.join(dir, 'api-keys.json')).find((e) => e.id === 'one');
+      expect(one?.practices).toEqual(['01234567']);
+      expect(one?.municipalities).toBeUndefined();
+    },
+  );
+
+  it.each([['--help'], ['-h'], ['help']])('prints the usage on stdout for %s, exit 0', (arg) => {
+    const result = run(arg);
+    expect(result.code).toBe(0);
+    expect(result.out.join('\n')).toContain('api-key create --role');
+    expect(result.err).toEqual([]);
+  });
+
   it.each([
     ['no command', [], 2, 'usage'],
     ['create without a role', ['create'], 2, '--role is required'],

@@ -11,7 +11,7 @@ import { PermanentDeliveryError } from '../../../src/contracts/delivery-errors';
 import type { PipelineContext } from '../../../src/event/context';
 import type { DeliveryWork } from '../../../src/event/event-store';
 import type { DeliverJobData } from '../../../src/event/queues';
-import { buildRegistry } from '../../../src/event/registry';
+import { agreementDigest, buildRegistry } from '../../../src/event/registry';
 import { reportDelivery, reportIdempotencyKeyOf, reportVersionOf } from '../../../src/event/report-delivery';
 import { buildAgreement } from '../../helpers/builders';
 import { MUNICIPALITY_CODE_SYSTEM } from '../../../src/kernel/fhir/identifiers';
@@ -129,7 +129,12 @@ describe('the monitoring report checked again right before sending', () => {
 
   it('sends a period in which the agreement was in force, though it has ended since, resting on that agreement', async () => {
     const shipment = await prepare({ start: '2026-04-01', end: '2026-06-30' }, '2026-Q2');
-    expect(typeof shipment === 'object' && shipment.note.agreement).toEqual({ id: 'ended', version: 1 });
+    // With the digest of the agreement's content, which the disclosure's AuditEvent records.
+    expect(typeof shipment === 'object' && shipment.note.agreement).toEqual({
+      id: 'ended',
+      version: 1,
+      digest: agreementDigest(registry.agreements[0]!),
+    });
   });
 
   it('makes a dead letter of a period no agreement covered', () => {

@@ -1,0 +1,86 @@
+import { notFound, OperationOutcomeError } from '@medplum/core';
+import type { Request, Response } from 'express';
+import { getPrincipal } from '../access/authenticate';
+import { canActForPractice, canSeeMunicipality, type Principal } from '../access/principal';
+import { MONITORING_REPORT_EVENT } from '../contracts/delivery-event-type';
+import type { PipelineContext } from '../event/context';
+import type { EventRow, SealedEvent, TrajectoryEventRow } from '../event/event-store';
+import type { OperatorScope } from '../reports/dead-letters/dead-letters';
+import { auditRead, auditRefusedReads, NOT_IN_SCOPE, type ReadAudit } from './audit-read';
+
+/**
+ * An operator's scope on the admin routes (API and console): a key for one practice lists and acts on that
+ * practice's events, dead letters, status updates and trajectory events only; a monitoring report, which is no
+ * practice's, by its municipality. Anything outside is answered as an unknown id is (404), the attempt on record.
+ */
+export function operatorScopeOf(res: Response): OperatorScope {
+  const p = getPrincipal(res);
+  return { practices: p.practices, municipalities: p.municipalities };
+}
+
+/** Whether the principal's scope covers a stored event (a monitoring report by its municipality). */
+function eventInScope(p: Principal, row: Pick<EventRow, 'tenant' | 'event_type' | 'municipality'>): boolean {
+  return row.event_type === MONITORING_REPORT_EVENT
+    ? row.municipality !== null && canSeeMunicipality(p, row.municipality)
+    : canActForPractice(p, row.tenant);
+}
+
+/**
+ * Whether the event is within the caller's scope; when it is not, the refused attempt is recorded first, where the
+ * event's reads are recorded: in its practice's chain with the child (`auditRefusedReads`), a monitoring report's in
+ * its own chain.
+ */
+export async function eventInScopeOrRecorded(
+  ctx: PipelineContext,
+  req: Request,
+  res: Response,
+  row: EventRow & SealedEvent,
+): Promise<boolean> {
+  if (eventInScope(getPrincipal(res), row)) {
+    return true;
+  }
+  if (row.event_type === MONITORING_REPORT_EVENT) {
+    // A report names no child: its refused read is recorded without one.
+    await auditRead(ctx, req, res, refusedRead(req, `inbox/${row.id}`, row.tenant));
+  } else {
+    await auditRefusedReads(ctx, req, res, [row], NOT_IN_SCOPE);
+  }
+  return false;
+}
+
+/** Throws 404 (as for an unknown id) unless the event is within the caller's scope, the refusal recorded. */
+export async function assertEventInScope(
+  ctx: PipelineContext,
+  req: Request,
+  res: Response,
+  row: EventRow & SealedEvent,
+): Promise<void> {
+  if (!(await eventInScopeOrRecorded(ctx, req, res, row))) {
+    throw new OperationOutcomeError(notFound);
+  }
+}
+
+/** `assertEventInScope` for a municipality's trajectory event, recorded in its practice's chain. */
+export async function assertTrajectoryEventInScope(
+  ctx: PipelineContext,
+  req: Request,
+  res: Response,
+  row: Pick<TrajectoryEventRow, 'id' | 'tenant'>,
+): Promise<void> {
+  if (canActForPractice(getPrincipal(res), row.tenant)) {
+    return;
+  }
+  await auditRead(ctx, req, res, refusedRead(req, `trajectory_event/${row.id}`, row.tenant));
+  throw new OperationOutcomeError(notFound);
+}
+
+function refusedRead(req: Request, target: string, tenant: string): ReadAudit {
+  return {
+    query: req.originalUrl,
+    interaction: 'read',
+    target,
+    outcome: '4',
+    outcomeDesc: NOT_IN_SCOPE,
+    tenants: [tenant],
+  };
+}
