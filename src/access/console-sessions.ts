@@ -16,7 +16,8 @@ import {
 
 /**
  * A signed-in console user's server-side session. Ids and codes only (the principal, a CSRF token, a language and
- * the ids of the operator's last replay), so Redis never holds personal data.
+ * the ids of the operator's last replay), so Redis never holds personal data; the forms an auditor posted (which may
+ * hold a BSN) only sealed with the payload key (kept-forms.ts).
  */
 export interface ConsoleSession {
   readonly principal: Principal;
@@ -24,6 +25,8 @@ export interface ConsoleSession {
   readonly csrf: string;
   /** Sign-in time (ms since the epoch): the session ends `maxSeconds` after it, however active. */
   readonly createdAt: number;
+  /** The last forms posted for a page that shows them by GET (search, overview, consents): sealed, by opaque id. */
+  readonly forms?: readonly { readonly id: string; readonly sealed: string }[] | undefined;
   /** Delivery ids of the operator's last replay, for its progress page. */
   readonly lastReplay?: readonly string[] | undefined;
   /** When the credential signed in with stops holding (a JWT's `exp`, ms since the epoch): the session ends then. */
@@ -42,6 +45,10 @@ const sessionSchema = z.object({
   }),
   csrf: z.string().min(32),
   createdAt: z.number(),
+  forms: z
+    .array(z.object({ id: z.string().regex(/^[A-Za-z0-9_-]{16}$/), sealed: z.string().max(8192) }))
+    .max(20)
+    .optional(),
   lastReplay: z.array(z.uuid()).max(1000).optional(),
   expiresAt: z.number().optional(),
   keyFingerprint: z.string().max(64).optional(),

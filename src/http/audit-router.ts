@@ -13,7 +13,7 @@ import {
   type ExportMeta,
 } from '../reports/audit-export/export';
 import { childOverview } from '../reports/child-overview/overview';
-import { SYSTEM_TENANT } from '../reports/audit-scope';
+import { isChainName } from '../reports/audit-scope';
 import { publicJwks, signExportEnd } from '../audit/signed-heads';
 import { BSN_SYSTEM, isValidBsn, isValidIsoDate } from '../kernel/fhir/identifiers';
 import { conflictField, failField } from '../kernel/fhir/outcomes';
@@ -22,15 +22,15 @@ import { getPrincipal } from '../access/authenticate';
 import { errorFields } from '../kernel/logger';
 import { amsterdamDateTime } from '../kernel/dutch-time';
 
-const TENANT = /^\d{8}$/;
-
 /**
  * The query parameters of the `/audit/v1` routes: their names are what each route accepts (and what the OpenAPI
  * document lists); the values are checked by the functions below, which give the FHIR-style messages.
  */
-export const verifyQuery = z.object({ tenant: z.string().optional().meta({ description: 'AGB code, or system' }) });
+export const verifyQuery = z.object({
+  tenant: z.string().optional().meta({ description: 'the chain: an AGB code, system, or destination/<id>' }),
+});
 export const exportQuery = z.object({
-  tenant: z.string().meta({ description: 'AGB code (8 digits) of the practice whose chain to export' }),
+  tenant: z.string().meta({ description: 'the chain to export: an AGB code, system, or destination/<id>' }),
   from: z.string().optional().meta({ description: 'a date (midnight in Dutch time) or a dateTime with a zone' }),
   to: z.string().optional().meta({ description: 'a date (midnight in Dutch time) or a dateTime with a zone' }),
   format: z.enum(['ndjson', 'csv']).optional(),
@@ -63,9 +63,9 @@ function queryOf(req: Request, schema: z.ZodObject): Map<string, string> {
 }
 
 function tenantParam(value: string | undefined): string {
-  if (value === undefined || (!TENANT.test(value) && value !== SYSTEM_TENANT)) {
+  if (value === undefined || !isChainName(value)) {
     throw new OperationOutcomeError(
-      badRequest('tenant: the AGB code (8 digits) of the practice whose chain to read', 'tenant'),
+      badRequest('tenant: the chain to read: an AGB code (8 digits), system, or destination/<id>', 'tenant'),
     );
   }
   return value;
@@ -191,7 +191,8 @@ export function auditRouter(ctx: PipelineContext): Router {
       target: `audit_chain/${tenant}`,
       tenants: [tenant],
     });
-    const name = `audit-${tenant}-${meta.fromSeq ?? 0}-${meta.toSeq ?? 0}.${format}`;
+    // A file name, also for a destination's chain (`destination/<id>` → `destination-<id>`).
+    const name = `audit-${tenant.replace('/', '-')}-${meta.fromSeq ?? 0}-${meta.toSeq ?? 0}.${format}`;
     res.status(200);
     res.type(format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson');
     res.set('Content-Disposition', `attachment; filename="${name}"`);

@@ -9,6 +9,16 @@ import { or, type SqlParams } from '../kernel/sql-params';
  */
 export const SYSTEM_TENANT = 'system';
 
+/**
+ * The name of an audit chain: a practice's AGB code, `system`, or `destination/<id>` (what happened to a destination
+ * and what its municipality sent: pauses, resumes, status updates, trajectory events). Every chain there is.
+ */
+const CHAIN_NAME = /^(?:\d{8}|system|destination\/[a-z0-9-]{1,48})$/;
+
+export function isChainName(value: string): boolean {
+  return CHAIN_NAME.test(value);
+}
+
 /** `system|value` of a municipality as it appears in the `agents` column. */
 function municipalityToken(code: string): string {
   return `${MUNICIPALITY_CODE_SYSTEM}|${code}`;

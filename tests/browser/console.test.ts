@@ -138,6 +138,13 @@ describe('the web console in a real browser', () => {
       'Gegevens verstrekt aan Overbetuwe (GM0226)',
     );
     await expect(page.locator('dl.facts').textContent()).resolves.toContain(bsnOf(delivered));
+    // Back to the results, as they were: no "Confirm Form Resubmission" (the search is shown by GET of a kept form).
+    await page.goBack();
+    await expect(page.locator('table tbody tr').first().textContent()).resolves.toContain(
+      'Gegevens verstrekt aan Overbetuwe (GM0226)',
+    );
+    await expect(page.locator('input[name=bsn]').inputValue()).resolves.toBe(bsnOf(delivered));
+    expect(page.url()).not.toContain(bsnOf(delivered));
 
     await page.click('nav >> text=Verstrekkingen kind');
     await page.fill('input[name=bsn]', bsnOf(delivered));

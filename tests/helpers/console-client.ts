@@ -6,6 +6,8 @@ export interface ConsoleClient {
   readonly csrf: string;
   get(pathname: string): Promise<Response>;
   post(pathname: string, form: Record<string, string>): Promise<Response>;
+  /** Posts a form as a browser submits it: a 303 answer is followed by a GET of its Location. */
+  submit(pathname: string, form: Record<string, string>): Promise<Response>;
 }
 
 function cookieOf(res: Response, name: string): string {
@@ -64,16 +66,23 @@ async function sessionOf(app: TestApp, signIn: Response): Promise<ConsoleClient>
   const cookie = cookieOf(signIn, 'jb_session');
   const home = await fetch(`${app.url}${signIn.headers.get('location') ?? '/console'}`, { headers: { cookie } });
   const csrf = csrfOf(await home.text());
+  const get = (pathname: string) => fetch(`${app.url}${pathname}`, { headers: { cookie }, redirect: 'manual' });
+  const post = (pathname: string, body: Record<string, string>) =>
+    fetch(`${app.url}${pathname}`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { origin: app.url, cookie, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ _csrf: csrf, ...body }).toString(),
+    });
   return {
     csrf,
-    get: (pathname) => fetch(`${app.url}${pathname}`, { headers: { cookie }, redirect: 'manual' }),
-    post: (pathname, body) =>
-      fetch(`${app.url}${pathname}`, {
-        method: 'POST',
-        redirect: 'manual',
-        headers: { origin: app.url, cookie, 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ _csrf: csrf, ...body }).toString(),
-      }),
+    get,
+    post,
+    async submit(pathname, body) {
+      const res = await post(pathname, body);
+      const location = res.headers.get('location');
+      return res.status === 303 && location !== null ? get(location) : res;
+    },
   };
 }
 

@@ -46,7 +46,7 @@ describe('the console says what it shows in the language of the page', () => {
   ])(
     '%s keeps the BSN %s in the form, and names the child shown or says what is wrong in Dutch',
     async (path, bsn, status) => {
-      const res = await c.auditor.post(path, { bsn });
+      const res = await c.auditor.submit(path, { bsn });
       expect(res.status).toBe(status);
       const page = await res.text();
       expect(page).toMatch(new RegExp(`<input\\s[^>]*name="bsn"[^>]*value="${bsn}"`));
@@ -67,7 +67,9 @@ describe('the console says what it shows in the language of the page', () => {
     const verify = await c.auditor.get('/console/auditor/verify?tenant=abc');
     expect(verify.status).toBe(400);
     const verifyPage = await verify.text();
-    expect(noticeOf(verifyPage)).toBe('Keten: geen AGB-code (8 cijfers) van een praktijk.');
+    expect(noticeOf(verifyPage)).toBe(
+      'Keten: geen keten (de AGB-code van een praktijk, system of destination/&lt;id&gt;).',
+    );
     expect(verifyPage).toContain('action="/console/auditor/verify"');
 
     const exported = await c.auditor.get('/console/auditor/export/download?tenant=01234567&from=2026-13-01');
@@ -151,7 +153,7 @@ describe('the console says what it shows in the language of the page', () => {
       operatorAction({ actor: SYSTEM_WORKER, action: 'test', target: 'test/2' }),
     );
     await h.app.rt.ctx.audit.flush();
-    const page = await (await c.auditor.post('/console/auditor', {})).text();
+    const page = await (await c.auditor.submit('/console/auditor', {})).text();
     expect(page).toContain('<th scope="col"><span class="visually-hidden">Details</span></th>');
     expect(page).not.toMatch(/<th[^>]*>\s*<\/th>/);
   });
@@ -165,10 +167,10 @@ describe('the console says what it shows in the language of the page', () => {
     expect(res.status).toBe(202);
     await h.app.rt.ctx.audit.flush();
 
-    const consents = await (await c.auditor.post('/console/auditor/consents', { bsn })).text();
+    const consents = await (await c.auditor.submit('/console/auditor/consents', { bsn })).text();
     expect(consents).toMatch(/<td>geldig<\/td>/);
     expect(consents).not.toMatch(/<td>active<\/td>/);
-    const overview = await (await c.auditor.post('/console/auditor/overview', { bsn })).text();
+    const overview = await (await c.auditor.submit('/console/auditor/overview', { bsn })).text();
     expect(overview).toMatch(/<td>vastgelegd<\/td>/);
     expect(overview).not.toMatch(/<td>create<\/td>/);
   });

@@ -478,9 +478,11 @@ describe('the reverse direction: a municipality-registered trajectory reaches th
           new RegExp(`^jeugdbrug_dead_letters\\{destination="practice-${PRACTICE_AGB}"\\} (\\d+)$`, 'm'),
         )?.[1];
       expect(await deadGauge()).toBe('1');
-      // The operator console counts it with the feedback queue that carries it.
+      // The operator console counts it with the feedback queue that carries it, linked to the list to replay it.
       const consolePage = await (await openConsole(app, 'operator')).get('/console/operator');
-      expect(await consolePage.text()).toMatch(/<td data-dead="feedback">1<\/td>/);
+      expect(await consolePage.text()).toMatch(
+        /<td data-dead="feedback"><a href="\/console\/operator\/to-practices">1<\/a><\/td>/,
+      );
       practiceHis.mode = { kind: 'ok' };
       // An operator of another practice neither sees it nor can replay it: 404 as for an unknown id, on record.
       const otherList = await app.request('/admin/v1/trajectory-events', { key: 'otherOperator' });

@@ -8,7 +8,7 @@ import {
   type DecisionEntry,
   type Organisation,
 } from '../../reports/child-overview/overview';
-import { canReadChain, SYSTEM_TENANT } from '../../reports/audit-scope';
+import { canReadChain, isChainName } from '../../reports/audit-scope';
 import { searchAuditEvents, servedResource } from '../../reports/audit-search/search';
 import { encodeCursor, parseAuditSearch } from '../../reports/audit-search/search-params';
 import { listChainTenants } from '../../audit/verify';
@@ -19,12 +19,14 @@ import { CONSENT_SEARCH, searchConsents } from '../../reports/consent-search/con
 import { parseFhirSearch } from '../../reports/fhir-search/parse-search';
 import { auditRouter } from '../audit-router';
 import { getPrincipal } from '../../access/authenticate';
+import type { ConsoleSessionStore } from '../../access/console-sessions';
 import { field, pageOf, sendPage } from './console-request';
 import { describeAuditEvent } from './describe-audit-event';
 import { html, type HtmlValue, type SafeHtml } from './html';
 import { accessInWords, consentStatusInWords, formatNumber, formatTime, reasonsInWords, t, type Lang } from './i18n';
 import { csrfField, hiddenHeader, notice, table, type PageContext } from './layout';
 import { outcomeInWords } from './outcome-message';
+import { keepForm, keptForm } from './kept-forms';
 
 const PAGE_SIZE = 20;
 
@@ -134,16 +136,42 @@ function searchForm(page: PageContext, body: unknown): SafeHtml {
   </form>`;
 }
 
-/** A form that repeats the search with a page cursor: paging stays in POST bodies, so a BSN never enters a URL. */
-function pageButton(page: PageContext, body: unknown, cursor: string, label: string): SafeHtml {
-  const keep = ['bsn', 'from', 'to', 'type', 'outcome', 'agent'].map(
-    (name) => html`<input type="hidden" name="${name}" value="${field(body, name) ?? ''}" />`,
-  );
-  return html`<form method="post" action="/console/auditor" class="inline">
-    ${csrfField(page)}${keep} <input type="hidden" name="_page" value="${cursor}" /><button type="submit">
-      ${label}
-    </button>
-  </form>`;
+/** The search form's fields, as kept in the session (kept-forms.ts). */
+const SEARCH_FIELDS = ['bsn', 'from', 'to', 'type', 'outcome', 'agent'] as const;
+
+/**
+ * A link to a page of a kept search: its id in the session and the page's cursor (sort keys and a moment, no
+ * criteria), so a BSN never enters a URL.
+ */
+function pageLink(kept: string, cursor: string, rel: 'prev' | 'next', label: string): SafeHtml {
+  const query = new URLSearchParams({ q: kept, _page: cursor });
+  return html`<a href="/console/auditor?${query.toString()}" rel="${rel}">${label}</a>`;
+}
+
+/**
+ * What is wrong with a search form before searching, in words, with the status the API would answer: a BSN that
+ * is not 9 digits passing the 11-proef (a typo would find "0 results", read as "nobody looked at this child"), a
+ * date that is none, dates the wrong way round (again nothing found, unsaid); then whatever the API's search refuses.
+ */
+function searchProblem(lang: Lang, body: unknown): { text: HtmlValue; status: number } | undefined {
+  if (field(body, 'bsn') !== undefined) {
+    try {
+      bsnField(body);
+    } catch (err) {
+      return { text: outcomeInWords(lang, err), status: 422 };
+    }
+  }
+  const from = field(body, 'from');
+  const to = field(body, 'to');
+  if (from !== undefined && to !== undefined && isValidIsoDate(from) && isValidIsoDate(to) && to < from) {
+    return { text: t(lang, 'fromAfterToSearch'), status: 422 };
+  }
+  try {
+    parseAuditSearch(searchParamsOf(body));
+  } catch (err) {
+    return { text: outcomeInWords(lang, err), status: 400 };
+  }
+  return undefined;
 }
 
 /** The fields of the export form as sent. */
@@ -182,33 +210,36 @@ function outcomeWords(lang: Lang, outcome: string | undefined): string {
 }
 
 /** `/console/auditor/…`: the audit log, a child's disclosures, chain verification, export and consents. */
-export function auditorPages(ctx: PipelineContext): Router {
+export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore): Router {
   const router = Router();
   const api = auditRouter(ctx);
   /** A municipality's name from the loaded agreements, to say who received what in words. */
   const nameOf = (code: string) => ctx.registry.agreements.find((a) => a.municipality.code === code)?.municipality.name;
 
-  router.get('/', (req, res) => {
+  const blankSearch = (req: Request, res: Response, gone = false) => {
     const page = pageOf(req, res);
     sendPage(
       req,
       res,
       t(page.lang, 'auditSearchTitle'),
-      html`<p>${t(page.lang, 'auditSearchIntro')}</p>
+      html`${gone ? notice('info', t(page.lang, 'formGone')) : ''}
+        <p>${t(page.lang, 'auditSearchIntro')}</p>
         ${searchForm(page, {})}`,
     );
-  });
+  };
 
-  router.post('/', async (req, res) => {
+  /** The results of the search kept under `kept` (its fields in `body`, with the page's cursor). */
+  const showSearch = async (req: Request, res: Response, body: Record<string, string | undefined>, kept: string) => {
     const page = pageOf(req, res);
     const { lang } = page;
     const title = t(lang, 'auditSearchTitle');
-    const params = searchParamsOf(req.body);
+    const params = searchParamsOf(body);
     let search;
     try {
       search = parseAuditSearch(params);
     } catch (err) {
-      sendPage(req, res, title, html`${notice('error', outcomeInWords(lang, err))}${searchForm(page, req.body)}`, 400);
+      // A page cursor this server did not make (the criteria were checked when they were posted).
+      sendPage(req, res, title, html`${notice('error', outcomeInWords(lang, err))}${searchForm(page, body)}`, 400);
       return;
     }
     const result = await searchAuditEvents(ctx.db, getPrincipal(res), search);
@@ -232,22 +263,52 @@ export function auditorPages(ctx: PipelineContext): Router {
         <td><a href="/console/auditor/audit-events/${r.resource.id ?? ''}">${t(lang, 'details')}</a></td>
       </tr>`;
     });
-    const paging = html`<div class="paging">
-      ${
-        result.previous ? pageButton(page, req.body, encodeCursor(result.previous), t(lang, 'previousPage')) : ''
-      }${result.next ? pageButton(page, req.body, encodeCursor(result.next), t(lang, 'nextPage')) : ''}
-    </div>`;
+    const paging =
+      result.previous || result.next
+        ? html`<nav class="paging" aria-label="${t(lang, 'pages')}">
+            ${result.previous ? pageLink(kept, encodeCursor(result.previous), 'prev', t(lang, 'previousPage')) : ''}
+            ${result.next ? pageLink(kept, encodeCursor(result.next), 'next', t(lang, 'nextPage')) : ''}
+          </nav>`
+        : '';
     sendPage(
       req,
       res,
       title,
-      html`${searchForm(page, req.body)}
+      html`${searchForm(page, body)}
         <p role="status">
           ${result.total !== undefined ? t(lang, 'resultsCount', result.total) : t(lang, 'resultsShown', rows.length)}
         </p>
         ${table(t(lang, 'navAuditEvents'), [t(lang, 'when'), t(lang, 'what'), t(lang, 'outcome'), t(lang, 'chain'), hiddenHeader(t(lang, 'details'))], rows, t(lang, 'noResults'))}
         ${paging}`,
     );
+  };
+
+  router.get('/', async (req, res) => {
+    const id = field(req.query, 'q');
+    const kept = keptForm(ctx.cipher, res, id);
+    if (id === undefined || kept === undefined) {
+      blankSearch(req, res, id !== undefined);
+      return;
+    }
+    await showSearch(req, res, { ...kept, _page: field(req.query, '_page') }, id);
+  });
+
+  // The criteria are checked, kept in the session and shown by GET (kept-forms.ts): Back and reload work.
+  router.post('/', async (req, res) => {
+    const page = pageOf(req, res);
+    const problem = searchProblem(page.lang, req.body);
+    if (problem) {
+      sendPage(
+        req,
+        res,
+        t(page.lang, 'auditSearchTitle'),
+        html`${notice('error', problem.text)}${searchForm(page, req.body)}`,
+        problem.status,
+      );
+      return;
+    }
+    const id = await keepForm(ctx.cipher, sessions, res, req.body, SEARCH_FIELDS);
+    res.redirect(303, `/console/auditor?q=${id}`);
   });
 
   router.get('/audit-events/:id', async (req, res) => {
@@ -301,18 +362,54 @@ export function auditorPages(ctx: PipelineContext): Router {
   const shownFor = (lang: Lang, bsn: string) =>
     html`<p class="shown-for" role="status">${t(lang, 'shownForBsn', bsn)}</p>`;
 
-  router.get('/overview', (req, res) => {
-    const page = pageOf(req, res);
-    sendPage(
-      req,
-      res,
-      t(page.lang, 'overviewTitle'),
-      html`<p>${t(page.lang, 'overviewIntro')}</p>
-        ${overviewForm(page, '/console/auditor/overview')}`,
-    );
-  });
+  /** POST-redirect-GET of a form of one BSN: a valid one is kept and shown by GET, a wrong one said at once. */
+  const postBsnForm = (path: string, show: (req: Request, res: Response) => Promise<void>) =>
+    router.post(path, async (req, res) => {
+      try {
+        bsnField(req.body);
+      } catch {
+        await show(req, res);
+        return;
+      }
+      const id = await keepForm(ctx.cipher, sessions, res, req.body, ['bsn']);
+      res.redirect(303, `/console/auditor${path}?q=${id}`);
+    });
+  /** The page of a kept BSN form (`?q=`), else the blank form `blank` (saying so when `q` names none kept). */
+  const getBsnForm = (
+    path: string,
+    show: (req: Request, res: Response) => Promise<void>,
+    blank: (req: Request, res: Response, gone: boolean) => void,
+  ) =>
+    router.get(path, async (req, res) => {
+      const id = field(req.query, 'q');
+      const kept = keptForm(ctx.cipher, res, id);
+      if (id === undefined || kept === undefined) {
+        blank(req, res, id !== undefined);
+        return;
+      }
+      req.body = kept;
+      await show(req, res);
+    });
 
-  router.post('/overview', async (req, res) => {
+  getBsnForm(
+    '/overview',
+    async (req, res) => showOverview(req, res),
+    (req, res, gone) => {
+      const page = pageOf(req, res);
+      sendPage(
+        req,
+        res,
+        t(page.lang, 'overviewTitle'),
+        html`${gone ? notice('info', t(page.lang, 'formGone')) : ''}
+          <p>${t(page.lang, 'overviewIntro')}</p>
+          ${overviewForm(page, '/console/auditor/overview')}`,
+      );
+    },
+  );
+  postBsnForm('/overview', async (req, res) => showOverview(req, res));
+
+  /** The child's overview of the BSN in `req.body` (kept, or a wrong one as posted). */
+  const showOverview = async (req: Request, res: Response) => {
     const page = pageOf(req, res);
     const { lang } = page;
     const title = t(lang, 'overviewTitle');
@@ -390,7 +487,7 @@ export function auditorPages(ctx: PipelineContext): Router {
       ${cut(t(lang, 'accesses'), overview.omitted.accesses, overview.accesses)}
       ${table(t(lang, 'accesses'), [t(lang, 'when'), t(lang, 'what'), t(lang, 'user'), t(lang, 'onBehalfOf'), t(lang, 'outcome'), t(lang, 'entities')], accessRows, t(lang, 'none'))}`,
     );
-  });
+  };
 
   router.get('/verify', async (req, res) => {
     const page = pageOf(req, res);
@@ -421,7 +518,7 @@ export function auditorPages(ctx: PipelineContext): Router {
       );
       return;
     }
-    if (chosen !== undefined && !/^\d{8}$/.test(chosen) && chosen !== SYSTEM_TENANT) {
+    if (chosen !== undefined && !isChainName(chosen)) {
       const refused = t(lang, 'invalidChain', t(lang, 'chain'));
       sendPage(req, res, t(lang, 'verifyTitle'), html`${notice('error', refused)}${form}`, 400);
       return;
@@ -513,12 +610,23 @@ export function auditorPages(ctx: PipelineContext): Router {
 
   const consentsForm = (page: PageContext, body: unknown = {}) => overviewForm(page, '/console/auditor/consents', body);
 
-  router.get('/consents', (req, res) => {
-    const page = pageOf(req, res);
-    sendPage(req, res, t(page.lang, 'consentsTitle'), consentsForm(page));
-  });
+  getBsnForm(
+    '/consents',
+    async (req, res) => showConsents(req, res),
+    (req, res, gone) => {
+      const page = pageOf(req, res);
+      sendPage(
+        req,
+        res,
+        t(page.lang, 'consentsTitle'),
+        html`${gone ? notice('info', t(page.lang, 'formGone')) : ''}${consentsForm(page)}`,
+      );
+    },
+  );
+  postBsnForm('/consents', async (req, res) => showConsents(req, res));
 
-  router.post('/consents', async (req, res) => {
+  /** The consents of the child of the BSN in `req.body` (kept, or a wrong one as posted). */
+  const showConsents = async (req: Request, res: Response) => {
     const page = pageOf(req, res);
     const { lang } = page;
     const title = t(lang, 'consentsTitle');
@@ -553,7 +661,7 @@ export function auditorPages(ctx: PipelineContext): Router {
       html`${consentsForm(page, req.body)} ${shownFor(lang, bsn)}
       ${table(t(lang, 'consents'), ['Consent', t(lang, 'practice'), t(lang, 'state'), t(lang, 'provision'), t(lang, 'parties'), t(lang, 'period'), t(lang, 'purpose')], rows, t(lang, 'none'))}`,
     );
-  });
+  };
 
   return router;
 }

@@ -303,7 +303,7 @@ export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Route
     res.redirect(303, '/console/sign-in?why=out');
   });
 
-  router.use('/auditor', requireRole('auditor'), auditorPages(ctx));
+  router.use('/auditor', requireRole('auditor'), auditorPages(ctx, sessions));
   router.use('/operator', requireRole('operator'), operatorPages(ctx, sessions));
   router.use('/municipality', requireRole('municipality'), municipalityPages(ctx));
   router.use('/practice', requireRole('practice'), practicePages(ctx));

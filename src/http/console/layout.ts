@@ -26,6 +26,7 @@ export const ROLE_PAGES: Record<Role, readonly { path: string; label: MessageKey
   operator: [
     { path: '/console/operator', label: 'navQueues' },
     { path: '/console/operator/dead-letters', label: 'navDeadLetters' },
+    { path: '/console/operator/to-practices', label: 'navToPractices' },
     { path: '/console/operator/destinations', label: 'navDestinations' },
     { path: '/console/operator/events', label: 'navEvent' },
     { path: '/console/operator/configuration', label: 'navConfiguration' },

@@ -1,12 +1,13 @@
+import { getStatus, OperationOutcomeError } from '@medplum/core';
 import { Router } from 'express';
 import type { PipelineContext } from '../../event/context';
 import { listReceivedReferrals, type ReceivedReferral } from '../../reports/referral-timeline/received-referrals';
-import type { WaitingDays } from '../../reports/referral-timeline/timeline';
 import { getPrincipal } from '../../access/authenticate';
 import { ALL, canSeeMunicipality, type Principal } from '../../access/principal';
 import { field, pageOf, sendPage } from './console-request';
 import { html, type SafeHtml } from './html';
-import { formatDay, formatTime, stateInWords, t, type Lang } from './i18n';
+import { formatDay, formatTime, t, type Lang } from './i18n';
+import { referralStepsHtml, waitingDaysHtml } from './referral-status-html';
 import { measureReportHtml } from './measure-report-html';
 import { reportCsv, reportCsvFileName } from '../../reports/monitoring/report-csv';
 import { consoleMonitoringReport, type MonitoringQuery } from './monitoring-source';
@@ -16,10 +17,28 @@ import { organisationAgent } from '../../audit/audit-events';
 import { outcomeInWords } from './outcome-message';
 import { notice, table } from './layout';
 
-/** The page's query as given: a value the report cannot use is answered with a message, not left out. */
-function queryOf(principal: Principal, source: unknown): MonitoringQuery {
+/**
+ * The municipalities a key may see a report of, in the order of its scope (all those with an agreement for `*`):
+ * a regional key has several, and chooses (the API asks it to name one).
+ */
+function municipalitiesOf(ctx: PipelineContext, principal: Principal): string[] {
+  const agreed = [...new Set(ctx.registry.agreements.map((a) => a.municipality.code))];
+  return principal.municipalities.includes(ALL) ? agreed.sort() : [...principal.municipalities];
+}
+
+/** A municipality in words: its name from the loaded agreements, and its code. */
+function municipalityName(ctx: PipelineContext, code: string): string {
+  const name = ctx.registry.agreements.find((a) => a.municipality.code === code)?.municipality.name;
+  return name ? `${name} (${code})` : code;
+}
+
+/**
+ * The page's query as given: a value the report cannot use is answered with a message, not left out. Without a
+ * municipality, the first of the key's (and the page says which it is); one outside the key's scope is refused.
+ */
+function queryOf(ctx: PipelineContext, principal: Principal, source: unknown): MonitoringQuery {
   return {
-    municipality: principal.municipalities[0] ?? '',
+    municipality: field(source, 'municipality') ?? municipalitiesOf(ctx, principal)[0] ?? '',
     from: field(source, 'from'),
     to: field(source, 'to'),
     practice: field(source, 'practice'),
@@ -34,15 +53,6 @@ const REFERRAL_EVENTS: Record<string, 'referralEvent_created' | 'referralEvent_c
   'referral.cancelled': 'referralEvent_cancelled',
 };
 
-/** The waiting times in the order of the way to care. */
-const WAITING: readonly (keyof WaitingDays)[] = [
-  'referralToAccepted',
-  'acceptedToDecision',
-  'decisionToCareStarted',
-  'referralToDecision',
-  'referralToCareStarted',
-];
-
 /**
  * One referral: the identifier the municipality received (the practice's referral id, its system beside it), each
  * status on the day it took effect (when jeugdbrug received it, and whether it reached the practice, after it),
@@ -50,12 +60,6 @@ const WAITING: readonly (keyof WaitingDays)[] = [
  */
 function referralRow(lang: Lang, r: ReceivedReferral): SafeHtml {
   const type = REFERRAL_EVENTS[r.eventType];
-  const waiting = WAITING.flatMap((w) => {
-    const days = r.timeline.waitingDays[w];
-    return days === undefined
-      ? []
-      : [html`<li>${t(lang, `waiting_${w}`)}: ${days === 1 ? t(lang, 'oneDay') : t(lang, 'days', days)}</li>`];
-  });
   return html`<tr>
     <td>
       ${r.identifier ? html`<strong>${r.identifier.value}</strong><br /><small>${r.identifier.system}</small>` : r.id}
@@ -64,33 +68,8 @@ function referralRow(lang: Lang, r: ReceivedReferral): SafeHtml {
     <td>${type ? t(lang, type) : r.eventType}</td>
     <td>${formatDay(lang, r.timeline.referredOn)}</td>
     <td>${formatTime(lang, r.deliveredAt)}</td>
-    <td>
-      ${
-        r.timeline.steps.length > 0
-          ? html`<ol class="timeline">
-              ${r.timeline.steps.map(
-                (s) =>
-                  html`<li>
-                    <time datetime="${s.date ?? ''}">${s.date ? formatDay(lang, s.date) : ''}</time>
-                    <strong>${t(lang, `referralStatus_${s.status}`)}</strong>
-                    <small
-                      >(${t(lang, 'statusReceivedAt', formatTime(lang, s.receivedAt), stateInWords(lang, s.toPractice))})</small
-                    >
-                  </li>`,
-              )}
-            </ol>`
-          : ''
-      }
-    </td>
-    <td>
-      ${
-        waiting.length > 0
-          ? html`<ul class="timeline">
-              ${waiting}
-            </ul>`
-          : ''
-      }
-    </td>
+    <td>${referralStepsHtml(lang, r.timeline)}</td>
+    <td>${waitingDaysHtml(lang, r.timeline)}</td>
   </tr>`;
 }
 
@@ -101,17 +80,31 @@ export function municipalityPages(ctx: PipelineContext): Router {
   router.get('/', async (req, res) => {
     const { lang } = pageOf(req, res);
     const principal = getPrincipal(res);
-    const q = queryOf(principal, req.query);
+    const q = queryOf(ctx, principal, req.query);
+    const municipalities = municipalitiesOf(ctx, principal);
+    // The practices with an agreement with the municipality shown.
     const practices = [
       ...new Set(
-        ctx.registry.agreements
-          .filter((a) => canSeeMunicipality(principal, a.municipality.code))
-          .map((a) => a.practice.agb),
+        ctx.registry.agreements.filter((a) => a.municipality.code === q.municipality).map((a) => a.practice.agb),
       ),
     ];
     const form = (from = q.from, to = q.to) =>
       html`<form method="get" action="/console/municipality" class="search">
         <div class="fields">
+          ${
+            municipalities.length > 1
+              ? html`<label
+                  >${t(lang, 'municipality')}<select name="municipality">
+                    ${municipalities.map(
+                      (m) =>
+                        html`<option value="${m}" ${q.municipality === m ? html` selected` : ''}>
+                          ${municipalityName(ctx, m)}
+                        </option>`,
+                    )}
+                  </select></label
+                >`
+              : ''
+          }
           <label>${t(lang, 'from')}<input type="date" name="from" value="${from ?? ''}" /></label>
           <label>${t(lang, 'to')}<input type="date" name="to" value="${to ?? ''}" /></label>
           <label
@@ -127,6 +120,10 @@ export function municipalityPages(ctx: PipelineContext): Router {
     try {
       shown = await consoleMonitoringReport(ctx, principal, q);
     } catch (err) {
+      if (err instanceof OperationOutcomeError && getStatus(err.outcome) === 403) {
+        // A municipality outside the key's scope: refused (and audited) as another role's page is.
+        throw err;
+      }
       sendPage(req, res, t(lang, 'reportTitle'), html`${notice('error', outcomeInWords(lang, err))}${form()}`, 400);
       return;
     }
@@ -134,7 +131,7 @@ export function municipalityPages(ctx: PipelineContext): Router {
     await auditReportRead(ctx, req, res, q, report);
     // The CSV link and the form name the period shown, also when none was asked for (the current year).
     const csv = new URLSearchParams(
-      Object.entries({ from: period.start, to: period.end, practice: q.practice }).filter(
+      Object.entries({ from: period.start, to: period.end, practice: q.practice, municipality: q.municipality }).filter(
         (e): e is [string, string] => e[1] !== undefined,
       ),
     );
@@ -143,6 +140,7 @@ export function municipalityPages(ctx: PipelineContext): Router {
       res,
       t(lang, 'reportTitle'),
       html`${form(period.start, period.end)}
+        <p class="municipality">${t(lang, 'reportMunicipality', municipalityName(ctx, q.municipality))}</p>
         <p class="period">${t(lang, 'reportPeriod', period.start, period.end)}</p>
         ${measureReportHtml(lang, report)}
         <p>
@@ -156,7 +154,7 @@ export function municipalityPages(ctx: PipelineContext): Router {
   // The API's CSV (`GET /municipality/v1/monitoring?_format=csv`), file name included: counts, withheld, scores and
   // the period in every row, so a spreadsheet made from the console reads the same as one made from the API.
   router.get('/report.csv', async (req, res) => {
-    const query = queryOf(getPrincipal(res), req.query);
+    const query = queryOf(ctx, getPrincipal(res), req.query);
     const { report, period } = await consoleMonitoringReport(ctx, getPrincipal(res), query);
     await auditReportRead(ctx, req, res, query, report);
     res

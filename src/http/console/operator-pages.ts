@@ -1,34 +1,50 @@
 import { notFound, OperationOutcomeError } from '@medplum/core';
 import { isUuid } from '../../kernel/fhir/ids';
-import { Router, type Response } from 'express';
+import { Router, type Request, type Response } from 'express';
 import type { ConsoleSessionStore } from '../../access/console-sessions';
 import type { PipelineContext } from '../../event/context';
 import { pauseDestination, resumeDestination } from '../../event/destination-health';
 import { getDestinationStatus } from '../../reports/destination-status/destination-status';
 import { replayDelivery } from '../../event/replay';
+import { replayFeedback } from '../../event/feedback';
+import { replayTrajectoryEvent } from '../../event/trajectory-events';
 import {
   countDeadLetters,
   countMatchingDeadLetters,
   deliveryStates,
   listDeadLetters,
+  listFeedbackByState,
+  listTrajectoryEventsByState,
   pageDeadLetters,
+  type FeedbackLetter,
+  type TrajectoryLetter,
   type DeadLetterMatch,
 } from '../../reports/dead-letters/dead-letters';
 import { EXACT_TIME } from '../../reports/time-id-page';
 import type { AnswerSummary } from '../../event/receiver-answer';
-import { tryGetDeliveryWork, tryGetSealedEvent } from '../../event/event-store';
-import { assertEventInScope, eventInScopeOrRecorded, operatorScopeOf } from '../operator-scope';
 import { type tryGetEventTimeline, tryGetSealedEventTimeline } from '../../reports/event-timeline/event-timeline';
+import { findEventsByOwnId } from '../../reports/practice-events/practice-events';
+import { getPrincipal } from '../../access/authenticate';
+import { canActForPractice } from '../../access/principal';
+import { tryGetDeliveryWork, tryGetFeedback, tryGetSealedEvent, tryGetTrajectoryEvent } from '../../event/event-store';
+import {
+  assertEventInScope,
+  assertTrajectoryEventInScope,
+  eventInScopeOrRecorded,
+  operatorScopeOf,
+} from '../operator-scope';
 import { actorOf } from '../request-context';
 import { auditEventRead } from '../audit-read';
 import { field, getConsoleState, pageCursorOf, pageOf, sendPage } from './console-request';
 import { configurationProblems } from './configuration-problems';
 import { html, type SafeHtml } from './html';
-import { formatNumber, formatTime, reasonsInWords, stateInWords, t, type Lang } from './i18n';
+import { formatNumber, formatTime, reasonsInWords, stateInWords, t, type Lang, type MessageKey } from './i18n';
 import { csrfField, hiddenHeader, notice, pagingLinks, table } from './layout';
 
 /** Dead letters per page. */
 const DEAD_LETTER_PAGE = 100;
+/** Dead status updates and trajectory events to practices listed, the oldest of each (as the API lists them). */
+const TO_PRACTICES_SHOWN = 200;
 /** The most dead letters one "replay all" sends again (and the replay progress page follows). */
 const REPLAY_CAP = 1000;
 
@@ -66,7 +82,9 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
           ? '–'
           : deadCount > 0 && destination !== undefined
             ? html`<a href="/console/operator/dead-letters?destination=${destination}">${deadCount}</a>`
-            : deadCount;
+            : deadCount > 0
+              ? html`<a href="/console/operator/to-practices">${deadCount}</a>`
+              : deadCount;
       rows.push(
         html`<tr>
           <th scope="row">${q.name}</th>
@@ -214,6 +232,104 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
     res.redirect(303, '/console/operator/replays');
   });
 
+  // Status updates and trajectory events municipalities sent that did not reach the practice's HIS: listed and
+  // replayed as GET /admin/v1/feedback, /admin/v1/trajectory-events and their replay routes do (the same functions,
+  // the same audit: an operator action on the practice's chain).
+  router.get('/to-practices', async (req, res) => {
+    const page = pageOf(req, res);
+    const { lang } = page;
+    const [feedback, trajectories] = await Promise.all([
+      listFeedbackByState(ctx.db, { state: 'dead', limit: TO_PRACTICES_SHOWN }, operatorScopeOf(res)),
+      listTrajectoryEventsByState(ctx.db, { state: 'dead', limit: TO_PRACTICES_SHOWN }, operatorScopeOf(res)),
+    ]);
+    const replayForm = (path: string) =>
+      html`<form method="post" action="/console/operator/${path}/replay">
+        ${csrfField(page)}<button type="submit">${t(lang, 'replay')}</button>
+      </form>`;
+    const answer = (d: FeedbackLetter | TrajectoryLetter) =>
+      html`${answerWords(d.lastStatus, d.lastError)}${d.answer ? answerSummaryHtml(lang, d.answer) : ''}`;
+    const statusRows = feedback.map(
+      (f) =>
+        html`<tr>
+          <td>${formatTime(lang, f.updatedAt)}</td>
+          <td>${f.practice}</td>
+          <td>${f.municipality}</td>
+          <td>${t(lang, `referralStatus_${f.status}` as MessageKey)}</td>
+          <td><a href="/console/operator/events?id=${f.inboxId}">${f.inboxId}</a></td>
+          <td>${f.attempts}</td>
+          <td>${answer(f)}</td>
+          <td>${replayForm(`feedback/${f.id}`)}</td>
+        </tr>`,
+    );
+    const trajectoryRows = trajectories.map(
+      (e) =>
+        html`<tr>
+          <td>${formatTime(lang, e.updatedAt)}</td>
+          <td>${e.practice}</td>
+          <td>${e.municipality}</td>
+          <td>${e.type}</td>
+          <td>${e.eventId}</td>
+          <td>${e.attempts}</td>
+          <td>${answer(e)}</td>
+          <td>${replayForm(`trajectory-events/${e.id}`)}</td>
+        </tr>`,
+    );
+    sendPage(
+      req,
+      res,
+      t(lang, 'toPracticesTitle'),
+      html`${field(req.query, 'replayed') !== undefined ? notice('ok', t(lang, 'replayedToPractice')) : ''}
+        <p>${t(lang, 'toPracticesIntro', TO_PRACTICES_SHOWN)}</p>
+        ${table(t(lang, 'statusUpdatesToPractices'), [t(lang, 'when'), t(lang, 'practice'), t(lang, 'municipality'), t(lang, 'state'), t(lang, 'referralEvent'), t(lang, 'attempts'), t(lang, 'receiverAnswer'), hiddenHeader(t(lang, 'action'))], statusRows, t(lang, 'none'))}
+        ${table(t(lang, 'trajectoryEventsToPractices'), [t(lang, 'when'), t(lang, 'practice'), t(lang, 'municipality'), t(lang, 'type'), t(lang, 'municipalityEventId'), t(lang, 'attempts'), t(lang, 'receiverAnswer'), hiddenHeader(t(lang, 'action'))], trajectoryRows, t(lang, 'none'))}`,
+    );
+  });
+
+  /**
+   * Replays one dead message to a practice with the API's function and the API's checks: 404 for none, or one outside
+   * the operator's scope (the attempt on record, as operator-scope.ts does), 409 when it is not dead.
+   */
+  const replayToPractice = (
+    path: string,
+    inScope: (id: string, req: Request, res: Response) => Promise<boolean>,
+    replay: (id: string, req: Request, res: Response) => Promise<boolean>,
+  ) =>
+    router.post(path, async (req, res) => {
+      const id = field(req.params, 'id') ?? '';
+      if (!isUuid(id) || !(await inScope(id, req, res))) {
+        throw new OperationOutcomeError(notFound);
+      }
+      if (!(await replay(id, req, res))) {
+        const { lang } = pageOf(req, res);
+        sendPage(req, res, t(lang, 'toPracticesTitle'), notice('error', t(lang, 'replayNotDeadToPractice')), 409);
+        return;
+      }
+      res.redirect(303, '/console/operator/to-practices?replayed=1');
+    });
+  replayToPractice(
+    '/feedback/:id/replay',
+    async (id, req, res) => {
+      const feedback = await tryGetFeedback(ctx.db, id);
+      const event = feedback && (await tryGetSealedEvent(ctx.db, feedback.inbox_id));
+      if (event) {
+        await assertEventInScope(ctx, req, res, event);
+      }
+      return event !== undefined;
+    },
+    (id, req, res) => replayFeedback(ctx, id, actorOf(req, res)),
+  );
+  replayToPractice(
+    '/trajectory-events/:id/replay',
+    async (id, req, res) => {
+      const trajectoryEvent = await tryGetTrajectoryEvent(ctx.db, id);
+      if (trajectoryEvent) {
+        await assertTrajectoryEventInScope(ctx, req, res, trajectoryEvent);
+      }
+      return trajectoryEvent !== undefined;
+    },
+    (id, req, res) => replayTrajectoryEvent(ctx, id, actorOf(req, res)),
+  );
+
   router.get('/replays', async (req, res) => {
     const { lang } = pageOf(req, res);
     const ids = getConsoleState(res).session?.lastReplay ?? [];
@@ -316,22 +432,55 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
   router.get('/events', async (req, res) => {
     const page = pageOf(req, res);
     const { lang } = page;
-    const id = field(req.query, 'id');
+    const id = field(req.query, 'id')?.slice(0, 200);
+    const practice = field(req.query, 'practice');
     const form = html`<form method="get" action="/console/operator/events" class="search">
       <label>${t(lang, 'eventLookup')}<input name="id" autocomplete="off" size="40" value="${id ?? ''}" /></label>
+      <label>${t(lang, 'practice')}<input name="practice" inputmode="numeric" value="${practice ?? ''}" /></label>
       <button type="submit">${t(lang, 'show')}</button>
     </form>`;
     if (id === undefined) {
       sendPage(req, res, t(lang, 'eventTitle'), form);
       return;
     }
-    const found = await tryGetSealedEventTimeline(ctx.db, id);
+    // Not jeugdbrug's id: the practice's own event id, in the practice named or in each practice configured.
+    const found = isUuid(id)
+      ? [{ id }]
+      : await findEventsByOwnId(
+          ctx.db,
+          practice === undefined
+            ? getPrincipal(res).practices
+            : canActForPractice(getPrincipal(res), practice)
+              ? [practice]
+              : [],
+          id,
+        );
+    if (found.length > 1) {
+      const rows = (found as Awaited<ReturnType<typeof findEventsByOwnId>>).map(
+        (e) =>
+          html`<tr>
+            <td>${formatTime(lang, e.receivedAt)}</td>
+            <td><a href="/console/operator/events?id=${e.id}">${e.id}</a></td>
+            <td>${e.practice}</td>
+            <td>${e.eventType}</td>
+            <td>${stateInWords(lang, e.state)}</td>
+          </tr>`,
+      );
+      sendPage(
+        req,
+        res,
+        t(lang, 'eventTitle'),
+        html`${form}${table(t(lang, 'eventTitle'), [t(lang, 'when'), 'id', t(lang, 'practice'), t(lang, 'type'), t(lang, 'state')], rows, t(lang, 'none'))}`,
+      );
+      return;
+    }
+    const opened = found[0] ? await tryGetSealedEventTimeline(ctx.db, found[0].id) : undefined;
     // Another practice's event looks like an unknown one to an operator of some practices; the look is on record.
-    if (!found || !(await eventInScopeOrRecorded(ctx, req, res, found.sealed))) {
+    if (!opened || !(await eventInScopeOrRecorded(ctx, req, res, opened.sealed))) {
       sendPage(req, res, t(lang, 'eventTitle'), html`${form}${notice('error', t(lang, 'notFoundTitle'))}`, 404);
       return;
     }
-    const { sealed, timeline } = found;
+    const { sealed, timeline } = opened;
     // What GET /his/v1/events/{id} answers an operator, recorded as the API records it: with the child.
     await auditEventRead(ctx, req, res, sealed);
     sendPage(req, res, t(lang, 'eventTitle'), html`${form}${timelineHtml(lang, timeline)}`);

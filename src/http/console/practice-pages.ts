@@ -6,13 +6,16 @@ import { openEvent, type StoredRecord } from '../../event/stored-event';
 import type { PipelineContext } from '../../event/context';
 import { decideForEvent, purposeOf } from '../../event/decide';
 import { tryGetSealedEventTimeline } from '../../reports/event-timeline/event-timeline';
-import { listPracticeEvents } from '../../reports/practice-events/practice-events';
+import { currentReferralStatuses, listPracticeEvents } from '../../reports/practice-events/practice-events';
+import { referralTimelineOf } from '../../reports/referral-timeline/timeline';
+import { referralStepsHtml, waitingDaysHtml } from './referral-status-html';
 import { getPrincipal } from '../../access/authenticate';
 import { canActForPractice } from '../../access/principal';
 import { field, pageCursorOf, pageOf, sendPage } from './console-request';
 import { html, type SafeHtml } from './html';
-import { formatTime, reasonsInWords, relationshipInWords, stateInWords, t, type Lang } from './i18n';
-import { pagingLinks, table } from './layout';
+import { formatTime, reasonsInWords, relationshipInWords, stateInWords, t, type Lang, type MessageKey } from './i18n';
+import { notice, pagingLinks, table } from './layout';
+import type { Decision } from '../../policy/types';
 import { timelineHtml } from './operator-pages';
 import { practiceOwnIds } from './practice-own-ids';
 import { EVENT_STATES } from '../../event/states';
@@ -32,11 +35,27 @@ export function practicePages(ctx: PipelineContext): Router {
     const principal = getPrincipal(res);
     const state = field(req.query, 'state');
     const chosen = state !== undefined && STATES.includes(state) ? state : undefined;
+    // The practice's own event id, as its HIS sent it (an id, not personal data), exactly.
+    const eventId = field(req.query, 'eventId')?.slice(0, 200);
     const events = await listPracticeEvents(ctx.db, principal.practices, {
       state: chosen,
+      eventId,
       cursor: pageCursorOf(req.query),
       size: PAGE_SIZE,
     });
+    // The municipality's answer to each referral on the page: its current status, as the event's timeline has it.
+    const statuses = await currentReferralStatuses(
+      ctx.db,
+      events.rows.map((e) => e.id),
+    );
+    const municipalityStatus = (id: string) => {
+      const status = statuses.get(id);
+      return status === undefined
+        ? ''
+        : status === null
+          ? t(lang, 'noStatusYet')
+          : t(lang, `referralStatus_${status}` as MessageKey);
+    };
     const rows = events.rows.map(
       (e) =>
         html`<tr class="state-${e.state}">
@@ -45,6 +64,7 @@ export function practicePages(ctx: PipelineContext): Router {
           <td>${e.eventType}</td>
           <td>${stateInWords(lang, e.state)}</td>
           <td>${REASONED_STATES.includes(e.state) ? reasonsInWords(lang, e.stateReason) : ''}</td>
+          <td>${municipalityStatus(e.id)}</td>
         </tr>`,
     );
     sendPage(
@@ -61,11 +81,12 @@ export function practicePages(ctx: PipelineContext): Router {
                   html`<option value="${s}" ${chosen === s ? html` selected` : ''}>${stateInWords(lang, s)}</option>`,
               )}
             </select></label
+          ><label>${t(lang, 'eventId')}<input name="eventId" autocomplete="off" value="${eventId ?? ''}" /></label
           ><button type="submit">${t(lang, 'filter')}</button>
         </form>
         <p>${t(lang, 'newestFirst', PAGE_SIZE)}</p>
-        ${table(t(lang, 'eventsTitle'), [t(lang, 'when'), t(lang, 'eventId'), t(lang, 'type'), t(lang, 'state'), t(lang, 'reason')], rows, t(lang, 'none'))}
-        ${pagingLinks(lang, events, '/console/practice', { state: chosen })}`,
+        ${table(t(lang, 'eventsTitle'), [t(lang, 'when'), t(lang, 'eventId'), t(lang, 'type'), t(lang, 'state'), t(lang, 'reason'), t(lang, 'referralStatusTitle')], rows, t(lang, 'none'))}
+        ${pagingLinks(lang, events, '/console/practice', { state: chosen, eventId })}`,
     );
   });
 
@@ -101,23 +122,70 @@ export function practicePages(ctx: PipelineContext): Router {
           event.resources.find((r) => r.resourceType === 'Patient')?.id ?? '',
           people.map((p) => p.id ?? ''),
         );
-        why = html`<section class="why">
-          <h2>${t(lang, 'whyDenied')}</h2>
-          <ul>
-            ${decision.reasons.map(
-              (r) =>
-                html`<li>
-                  <strong>${reasonsInWords(lang, r.code)}</strong>${partiesOf(lang, r.detail, people, ownIds)}
-                </li>`,
-            )}
-          </ul>
-        </section>`;
+        why = whyDeniedHtml(lang, timeline, decision, (detail) => partiesOf(lang, detail, people, ownIds));
       }
     }
-    sendPage(req, res, `${t(lang, 'eventTitle')}: ${timeline.eventId}`, html`${why}${timelineHtml(lang, timeline)}`);
+    sendPage(
+      req,
+      res,
+      `${t(lang, 'eventTitle')}: ${timeline.eventId}`,
+      html`${why}${await referralStatusHtml(ctx, lang, timeline)}${timelineHtml(lang, timeline)}`,
+    );
   });
 
   return router;
+}
+
+/**
+ * A referral's status at the municipality, as GET /his/v1/events/{id} gives it (`referralStatus`): each step on its
+ * own date, whether it reached the practice's HIS, and the waiting days; '' for an event that is no referral.
+ */
+async function referralStatusHtml(
+  ctx: PipelineContext,
+  lang: Lang,
+  timeline: { id: string; eventType: string },
+): Promise<SafeHtml | string> {
+  const status = timeline.eventType === 'referral.created' ? await referralTimelineOf(ctx, timeline.id) : undefined;
+  if (!status) {
+    return '';
+  }
+  return html`<section class="referral-status">
+    <h2>${t(lang, 'referralStatusTitle')}</h2>
+    ${status.steps.length === 0 ? html`<p>${t(lang, 'noReferralStatus')}</p>` : referralStepsHtml(lang, status)}
+    ${waitingDaysHtml(lang, status)}
+  </section>`;
+}
+
+/**
+ * Why an event is denied: the decision as recorded (its state reason, as GET /his/v1/events/{id} has it), then, apart
+ * from it, what the engine decides now (as POST /policy/v1/$explain answers): still denied, with whose consent is
+ * missing, or permitted, with what to do, since the event stays denied until it is decided again. Parties are named
+ * only under reasons of a denial.
+ */
+function whyDeniedHtml(
+  lang: Lang,
+  timeline: { stateReason: string | null; history: readonly { state: string; at: Date }[] },
+  now: Decision,
+  parties: (detail: string) => SafeHtml | string,
+): SafeHtml {
+  const deniedAt = timeline.history.findLast((h) => h.state === 'denied')?.at;
+  return html`<section class="why">
+    <h2>${t(lang, 'whyDenied')}</h2>
+    <p>
+      <strong>${t(lang, 'recordedDecision', formatTime(lang, deniedAt))}:</strong>
+      ${reasonsInWords(lang, timeline.stateReason)}
+    </p>
+    ${
+      now.effect === 'permit'
+        ? notice('info', t(lang, 'nowPermitted', now.reasons.map((r) => reasonsInWords(lang, r.code)).join('; ')))
+        : html`<p><strong>${t(lang, 'nowStillDenied')}:</strong></p>
+            <ul>
+              ${now.reasons.map(
+                (r) => html`<li><strong>${reasonsInWords(lang, r.code)}</strong>${parties(r.detail)}</li>`,
+              )}
+            </ul>`
+    }
+  </section>`;
 }
 
 /** The people a reason's detail names (`Patient/…`, `RelatedPerson/…`), in words: the child, or "mother with authority". */

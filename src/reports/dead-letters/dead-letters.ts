@@ -162,14 +162,42 @@ export const feedbackFilter = z
   })
   .strict();
 
+/** What a message to a practice shows (a status update, a trajectory event): ids and outcomes, never content. */
+interface ToPracticeLetter {
+  id: string;
+  practice: string;
+  municipality: string;
+  state: string;
+  attempts: number;
+  lastStatus: number | null;
+  lastError: string | null;
+  /** The practice's HIS's last answer as operators see it (receiver-answer.ts). */
+  answer: AnswerSummary | null;
+  updatedAt: Date;
+}
+
+export interface FeedbackLetter extends ToPracticeLetter {
+  /** The referral event the status is about. */
+  inboxId: string;
+  status: string;
+}
+
+export interface TrajectoryLetter extends ToPracticeLetter {
+  /** The municipality's own id of the event, and its type (intake, contact, referral, closure). */
+  eventId: string;
+  type: string;
+  decision: string;
+  decisionReason: string;
+}
+
 /** Status updates for the practices in scope in one delivery state (by default those that could not be delivered). */
 export async function listFeedbackByState(
   db: Db,
   f: z.infer<typeof feedbackFilter>,
   scope: OperatorScope = EVERY_TENANT,
-): Promise<Record<string, unknown>[]> {
+): Promise<FeedbackLetter[]> {
   const q = new SqlParams();
-  return db.query(
+  return db.query<FeedbackLetter>(
     `SELECT id, inbox_id AS "inboxId", tenant AS practice, municipality, status, state, attempts,
        last_status AS "lastStatus", last_error AS "lastError", response_summary AS answer, updated_at AS "updatedAt"
      FROM feedback WHERE ${and([`state = ${q.add(f.state)}`, ...practiceInScope(scope, q)])}
@@ -194,9 +222,9 @@ export async function listTrajectoryEventsByState(
   db: Db,
   f: z.infer<typeof trajectoryEventFilter>,
   scope: OperatorScope = EVERY_TENANT,
-): Promise<Record<string, unknown>[]> {
+): Promise<TrajectoryLetter[]> {
   const q = new SqlParams();
-  return db.query(
+  return db.query<TrajectoryLetter>(
     `SELECT id, source_event_id AS "eventId", event_type AS type, tenant AS practice, municipality, decision,
        decision_reason AS "decisionReason", state, attempts, last_status AS "lastStatus", last_error AS "lastError",
        response_summary AS answer, updated_at AS "updatedAt"

@@ -1,4 +1,5 @@
 import type { Db } from '../../kernel/db';
+import { referralEventsOf } from '../../event/event-store';
 import { and, SqlParams } from '../../kernel/sql-params';
 import { exactTimeSql, timeIdKeyset, timeIdPage, type TimeIdCursor, type TimeIdPage } from '../time-id-page';
 
@@ -21,7 +22,7 @@ export interface PracticeEvent {
 export async function listPracticeEvents(
   db: Db,
   practices: readonly string[],
-  f: { state?: string | undefined; cursor?: TimeIdCursor | undefined; size: number },
+  f: { state?: string | undefined; eventId?: string | undefined; cursor?: TimeIdCursor | undefined; size: number },
 ): Promise<TimeIdPage<PracticeEvent & { pageKey: string }>> {
   const q = new SqlParams();
   const keyset = timeIdKeyset(f.cursor, { time: 'received_at', id: 'id' }, q);
@@ -33,6 +34,8 @@ export async function listPracticeEvents(
         ? `tenant = ${q.add(practices[0])}`
         : `tenant = ANY(${q.add(practices, 'text[]')})`,
     ...(f.state !== undefined ? [`state = ${q.add(f.state)}`] : []),
+    // The practice's own id of an event: unique per practice (index on tenant, source_event_id).
+    ...(f.eventId !== undefined ? [`source_event_id = ${q.add(f.eventId)}`] : []),
     keyset.where,
   ]);
   const rows = await db.query<PracticeEvent & { pageKey: string }>(
@@ -43,4 +46,46 @@ export async function listPracticeEvents(
     q.values,
   );
   return timeIdPage(rows, f.size, f.cursor);
+}
+
+/**
+ * The municipality's current status of each referral among `ids` (the latest status update on any of the
+ * referral's events, as its timeline's `current`), null for a referral without one yet; other events are left out.
+ */
+export async function currentReferralStatuses(db: Db, ids: readonly string[]): Promise<Map<string, string | null>> {
+  if (ids.length === 0) {
+    return new Map();
+  }
+  const rows = await db.query<{ id: string; status: string | null }>(
+    `SELECT i.id, (SELECT f.status FROM feedback f WHERE f.inbox_id IN ${referralEventsOf('i.id')}
+       ORDER BY f.created_at DESC, f.id DESC LIMIT 1) AS status
+     FROM inbox i WHERE i.id = ANY($1::uuid[]) AND i.event_type = 'referral.created'`,
+    [ids],
+  );
+  return new Map(rows.map((r) => [r.id, r.status]));
+}
+
+/**
+ * The events of some practices (`*`: all) under the practice's own event id (at most one each: it is unique per
+ * practice), newest first: one probe of the index on (tenant, source_event_id) per practice, the practices of `*`
+ * found by skipping through that index from one practice to the next (no read of the whole inbox).
+ */
+export async function findEventsByOwnId(
+  db: Db,
+  practices: readonly string[],
+  eventId: string,
+): Promise<PracticeEvent[]> {
+  const tenants = practices.includes('*')
+    ? `WITH RECURSIVE t(tenant) AS (
+         SELECT min(tenant) FROM inbox
+         UNION ALL SELECT (SELECT min(tenant) FROM inbox WHERE tenant > t.tenant) FROM t WHERE t.tenant IS NOT NULL)
+       SELECT tenant FROM t WHERE tenant IS NOT NULL`
+    : 'SELECT unnest($2::text[])';
+  return db.query<PracticeEvent>(
+    `SELECT i.id, i.source_event_id AS "eventId", i.tenant AS practice, i.event_type AS "eventType", i.state,
+       i.state_reason AS "stateReason", i.received_at AS "receivedAt", i.updated_at AS "updatedAt"
+     FROM (${tenants}) AS p(tenant) JOIN inbox i ON i.tenant = p.tenant AND i.source_event_id = $1
+     ORDER BY i.received_at DESC, i.id DESC`,
+    practices.includes('*') ? [eventId] : [eventId, practices],
+  );
 }

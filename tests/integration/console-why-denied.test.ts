@@ -1,0 +1,62 @@
+import { buildAgreement, buildConsentEvent, buildDestination, buildReferralEvent } from '../helpers/builders';
+import { openConsole, type ConsoleClient } from '../helpers/console-client';
+import { useDeliveryApp } from '../unit/delivery/support/adapter-contract';
+
+// The "why denied" box of a practice's event was today's decision under the heading of the denial: once a consent
+// arrived after the denial (and nothing decided again), a still-denied referral read "Toegestaan op grond van
+// toestemming — Ontbreekt bij: het kind …". Now it says the decision as recorded (GET /his/v1/events/{id}'s
+// stateReason), and apart from it what would be decided now (POST /policy/v1/$explain), with what to do about it.
+describe('the practice\'s "why denied": the decision as recorded, and apart from it the one of now', () => {
+  // No automatic redecision after a consent (REDECIDE_WINDOW_DAYS=0): the event stays denied, as one denied for a
+  // withdrawn consent or denied longer ago than the window does.
+  const h = useDeliveryApp({
+    agreement: buildAgreement({ legalBasis: 'consent' }),
+    destination: (r) => buildDestination(r.url('/fhir')),
+    env: { REDECIDE_WINDOW_DAYS: '0' },
+  });
+  let practice: ConsoleClient;
+  const bothConsent = { givenBy: [{ kind: 'child' as const }, { kind: 'guardian' as const, guardianId: 'g1' }] };
+
+  beforeAll(async () => {
+    practice = await openConsole(h.app, 'practice');
+  });
+
+  const whyOf = async (id: string) => {
+    const res = await practice.get(`/console/practice/events/${id}`);
+    expect(res.status).toBe(200);
+    return /<section class="why">([\s\S]*?)<\/section>/.exec(await res.text())?.[1] ?? '';
+  };
+  const words = (fragment: string) => fragment.replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ');
+
+  it('says the recorded denial, and that with the consent of now it would be sent, never "missing from" under it', async () => {
+    const referral = buildReferralEvent();
+    const id = await h.submit(referral);
+    await h.reachesState(id, 'denied');
+    await h.submit(buildConsentEvent(referral, bothConsent));
+    // Recorded, and still denied: nothing decided it again.
+    const explain = await h.app.request('/policy/v1/$explain', { json: { eventId: id } });
+    expect(((await explain.json()) as { decision: { effect: string } }).decision.effect).toBe('permit');
+    const api = (await (await h.app.request(`/his/v1/events/${id}`)).json()) as { state: string; stateReason: string };
+    expect(api.state).toBe('denied');
+    expect(api.stateReason).toMatch(/^consent-missing/);
+
+    const why = words(await whyOf(id));
+    expect(why).toContain('Vastgelegd besluit');
+    expect(why).toContain('De toestemming van het kind ontbreekt');
+    expect(why).toContain('Als het nu opnieuw werd beoordeeld: toegestaan');
+    expect(why).toContain('stuur het opnieuw vanuit het HIS, of vraag de beheerder het opnieuw te beoordelen');
+    expect(why).not.toContain('Ontbreekt bij');
+    expect(why).not.toMatch(/^\s*Toegestaan op grond van toestemming/);
+  });
+
+  it('says whose consent is missing when it would still be denied now', async () => {
+    const referral = buildReferralEvent();
+    const id = await h.submit(referral);
+    await h.reachesState(id, 'denied');
+    const why = words(await whyOf(id));
+    expect(why).toContain('Vastgelegd besluit');
+    expect(why).toContain('Als het nu opnieuw werd beoordeeld: nog steeds geweigerd');
+    expect(why).toContain(`Ontbreekt bij: het kind (${(referral.child as { id: string }).id})`);
+    expect(why).not.toContain('stuur het opnieuw');
+  });
+});
