@@ -13,7 +13,7 @@ import { operatorAction, type AuditActor } from '../audit/audit-events';
 import { feedbackReceived } from '../audit/audit-events';
 import type { PracticeEndpoint } from './practices';
 import { assertValidResource } from '../kernel/fhir/validation';
-import { failField } from '../kernel/fhir/outcomes';
+import { conflictField, failField } from '../kernel/fhir/outcomes';
 import type { CanonicalEvent } from '../contracts/his-dialect';
 import { enqueueOrDefer } from './queues';
 import { contentDigest, openEvent } from './stored-event';
@@ -226,10 +226,12 @@ export async function recordStatusUpdate(
   }
   if ('outOfOrder' in stored) {
     const allowed = nextStatusesOf(stored.outOfOrder);
+    // At `status`: the field the caller chose, so a form can say which of its fields to change.
     throw new OperationOutcomeError(
-      conflict(
+      conflictField(
         `The referral's current status is ${stored.outOfOrder}; ${a.update.status} may not follow it` +
           (allowed.length ? ` (allowed: ${allowed.join(', ')})` : ' (nothing may follow it)'),
+        'status',
       ),
     );
   }
