@@ -321,6 +321,10 @@ describe('the web console in a real browser', () => {
     expect(table).toContain((delivered.referral as { id: string }).id);
     expect(table).not.toContain(ids.delivered);
     await expectAccessible(page);
+    // The referral's page, with the form to record its next status: as accessible as the rest.
+    await page.locator('main table a', { hasText: 'Status terugmelden' }).first().click();
+    await expect(page.locator('form.status-form select[name="status"]').count()).resolves.toBe(1);
+    await expectAccessible(page);
   });
 
   it('practice: sees its denied event and, in words, whose consent is missing', async () => {

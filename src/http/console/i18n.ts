@@ -375,6 +375,39 @@ const MESSAGES = {
   'referralStatus_care-started': { nl: 'Zorg gestart', en: 'Care started' },
   'referralStatus_care-ended': { nl: 'Zorg beëindigd', en: 'Care ended' },
   referralStatus_closed: { nl: 'Afgesloten', en: 'Closed' },
+  answerReferral: { nl: 'Status terugmelden', en: 'Report a status' },
+  referralTitle: { nl: 'Verwijzing {0}', en: 'Referral {0}' },
+  answerIntro: {
+    nl:
+      'Leg de volgende status van deze verwijzing vast. Zij gaat, net als een status via de API, naar het HIS van ' +
+      'de praktijk. U kunt alleen kiezen wat op de huidige status mag volgen.',
+    en:
+      "Record this referral's next status. Like a status sent through the API, it goes on to the practice's HIS. " +
+      'You can only choose what may follow the current status.',
+  },
+  statusField: { nl: 'Status', en: 'Status' },
+  statusDate: { nl: 'Datum van de status', en: 'Date of the status' },
+  rejectionReason: { nl: 'Reden van afwijzing (bij afgewezen)', en: 'Reason for rejection (when rejected)' },
+  chooseNone: { nl: '(geen)', en: '(none)' },
+  decisionLegend: { nl: 'Beschikking (bij beschikking afgegeven)', en: 'Decision (when a decision is issued)' },
+  decisionNumber: { nl: 'Beschikkingsnummer', en: 'Decision number' },
+  decisionDate: { nl: 'Datum van de beschikking', en: 'Date of the decision' },
+  productCategory: { nl: 'Productcategorie (JZ020)', en: 'Product category (JZ020)' },
+  periodStart: { nl: 'Begin van de periode', en: 'Start of the period' },
+  periodEnd: { nl: 'Einde van de periode', en: 'End of the period' },
+  careLegend: { nl: 'Zorg (bij zorg gestart of beëindigd)', en: 'Care (when care started or ended)' },
+  providerAgb: { nl: 'AGB-code van de aanbieder', en: "Provider's AGB code" },
+  careStartDate: { nl: 'Startdatum van de zorg', en: 'Start date of care' },
+  careEndDate: { nl: 'Einddatum van de zorg', en: 'End date of care' },
+  recordStatus: { nl: 'Status vastleggen', en: 'Record status' },
+  statusRecorded: {
+    nl: 'Status vastgelegd: {0}. Zij gaat naar het HIS van de praktijk.',
+    en: "Status recorded: {0}. It goes on to the practice's HIS.",
+  },
+  nothingMayFollow: {
+    nl: 'Op de huidige status kan geen andere meer volgen.',
+    en: 'No status may follow the current one.',
+  },
   waiting_referralToAccepted: { nl: 'verwijzing → aangenomen', en: 'referral → accepted' },
   waiting_acceptedToDecision: { nl: 'aangenomen → beschikking', en: 'accepted → decision' },
   waiting_decisionToCareStarted: { nl: 'beschikking → zorg gestart', en: 'decision → care started' },

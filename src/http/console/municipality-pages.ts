@@ -1,5 +1,5 @@
 import { getStatus, OperationOutcomeError } from '@medplum/core';
-import { Router } from 'express';
+import { Router, type Request, type Response } from 'express';
 import type { PipelineContext } from '../../event/context';
 import { listReceivedReferrals, type ReceivedReferral } from '../../reports/referral-timeline/received-referrals';
 import { getPrincipal } from '../../access/authenticate';
@@ -12,10 +12,17 @@ import { measureReportHtml } from './measure-report-html';
 import { reportCsv, reportCsvFileName } from '../../reports/monitoring/report-csv';
 import { consoleMonitoringReport, type MonitoringQuery } from './monitoring-source';
 import { auditReportRead } from '../monitoring-query';
-import { auditRead } from '../audit-read';
+import { auditEventRead, auditRead } from '../audit-read';
 import { organisationAgent } from '../../audit/audit-events';
-import { outcomeInWords } from './outcome-message';
-import { notice, table } from './layout';
+import { outcomeInWords, type FieldWords } from './outcome-message';
+import { csrfField, notice, table } from './layout';
+import { parseStatusUpdate, recordUpdate, referralFor } from '../status-update';
+import type { DeliveredReferral } from '../../event/feedback';
+import { getReferralTimeline } from '../../reports/referral-timeline/timeline';
+import { nextStatusesOf, REFERRAL_STATUSES, type ReferralStatus } from '../../../mappings/practice/referral-status';
+import { codesOf, REFERRAL_REJECTION_REASON_SYSTEM, tryGetConcept } from '../../kernel/fhir/terminology';
+import { amsterdamDay } from '../../kernel/dutch-time';
+import { httpStatusOf } from '../../kernel/fhir/outcomes';
 
 /**
  * The municipalities a key may see a report of, in the order of its scope (all those with an agreement for `*`):
@@ -63,6 +70,12 @@ function referralRow(lang: Lang, r: ReceivedReferral): SafeHtml {
   return html`<tr>
     <td>
       ${r.identifier ? html`<strong>${r.identifier.value}</strong><br /><small>${r.identifier.system}</small>` : r.id}
+      <br /><a
+        href="/console/municipality/referrals/${encodeURIComponent(
+          r.identifier ? `${r.identifier.system ?? ''}|${r.identifier.value ?? ''}` : r.id,
+        )}"
+        >${t(lang, 'answerReferral')}</a
+      >
     </td>
     <td>${r.practice}</td>
     <td>${type ? t(lang, type) : r.eventType}</td>
@@ -71,6 +84,164 @@ function referralRow(lang: Lang, r: ReceivedReferral): SafeHtml {
     <td>${referralStepsHtml(lang, r.timeline)}</td>
     <td>${waitingDaysHtml(lang, r.timeline)}</td>
   </tr>`;
+}
+
+/** The status form's fields, each with the label of the API's issue `expression` it becomes (`statusBodyOf`). */
+const STATUS_FIELDS: FieldWords = {
+  status: { label: 'statusField' },
+  date: { label: 'statusDate' },
+  reasonCode: { label: 'rejectionReason' },
+  decision: { label: 'decisionLegend' },
+  'decision.number': { label: 'decisionNumber' },
+  'decision.date': { label: 'decisionDate' },
+  'decision.productCategory': { label: 'productCategory' },
+  'decision.period': { label: 'periodStart' },
+  'decision.period.start': { label: 'periodStart' },
+  'decision.period.end': { label: 'periodEnd' },
+  provider: { label: 'providerAgb' },
+  'provider.agb': { label: 'providerAgb' },
+  startDate: { label: 'careStartDate' },
+  endDate: { label: 'careEndDate' },
+};
+
+/** The form's text fields, as posted (kept to show the form again after a refusal). */
+const FORM_NAMES = [
+  'status',
+  'date',
+  'reasonCode',
+  'decisionNumber',
+  'decisionDate',
+  'decisionProductCategory',
+  'periodStart',
+  'periodEnd',
+  'providerAgb',
+  'startDate',
+  'endDate',
+] as const;
+type FormValues = Partial<Record<(typeof FORM_NAMES)[number], string>>;
+
+function formValuesOf(body: unknown): FormValues {
+  return Object.fromEntries(FORM_NAMES.flatMap((n) => (field(body, n) === undefined ? [] : [[n, field(body, n)]])));
+}
+
+/** An object without its undefined members; undefined when none is left. */
+function given<T extends Record<string, unknown>>(o: T): Partial<T> | undefined {
+  const out = Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
+/**
+ * The API's body (`POST /municipality/v1/referrals/{identifier}/status`) of what the form holds: only the fields
+ * filled in, so `parseStatusUpdate` judges it exactly as it judges the API's (a decision's fields given with another
+ * status, or a decision without its period, is refused there, naming the field).
+ */
+function statusBodyOf(v: FormValues): Record<string, unknown> {
+  const decision = given({
+    number: v.decisionNumber,
+    date: v.decisionDate,
+    productCategory: v.decisionProductCategory,
+  });
+  const period = given({ start: v.periodStart, end: v.periodEnd });
+  return {
+    ...given({
+      status: v.status,
+      date: v.date,
+      reasonCode: v.reasonCode,
+      startDate: v.startDate,
+      endDate: v.endDate,
+    }),
+    ...(decision || period ? { decision: { ...decision, period: period ?? {} } } : {}),
+    ...(v.providerAgb !== undefined ? { provider: { agb: v.providerAgb } } : {}),
+  };
+}
+
+/** What the referral's page shows besides its status: a notice (recorded, or refused), the form's values. */
+interface ReferralPageState {
+  readonly message?: ReturnType<typeof notice>;
+  readonly values: FormValues;
+  readonly status?: number;
+}
+
+/**
+ * One referral delivered to the municipality: its statuses and waiting days, and the form to record the next
+ * status, which offers only the statuses that may follow the current one.
+ */
+async function sendReferralPage(
+  ctx: PipelineContext,
+  req: Request,
+  res: Response,
+  target: { referral: DeliveredReferral; municipality: string },
+  key: string,
+  state: ReferralPageState,
+): Promise<void> {
+  const page = pageOf(req, res);
+  const { lang } = page;
+  const { referral } = target;
+  const timeline = await getReferralTimeline(ctx, referral.row);
+  const allowed = nextStatusesOf(timeline.current ?? undefined);
+  const v = state.values;
+  const selected = (a: string | undefined, b: string) => (a === b ? html` selected` : '');
+  const input = (name: keyof FormValues, label: Parameters<typeof t>[1], type = 'text', extra = html``) =>
+    html`<label>${t(lang, label)}<input type="${type}" name="${name}" value="${v[name] ?? ''}" ${extra} /></label>`;
+  const form =
+    allowed.length === 0
+      ? html`<p>${t(lang, 'nothingMayFollow')}</p>`
+      : html`<form
+          method="post"
+          action="/console/municipality/referrals/${encodeURIComponent(key)}/status"
+          class="status-form"
+        >
+          ${csrfField(page)}
+          <div class="fields">
+            <label
+              >${t(lang, 'statusField')}<select name="status" required>
+                ${allowed.map(
+                  (s) => html`<option value="${s}" ${selected(v.status, s)}>${t(lang, `referralStatus_${s}`)}</option>`,
+                )}
+              </select></label
+            >
+            ${input('date', 'statusDate', 'date')}
+            <label
+              >${t(lang, 'rejectionReason')}<select name="reasonCode">
+                <option value="">${t(lang, 'chooseNone')}</option>
+                ${codesOf(REFERRAL_REJECTION_REASON_SYSTEM).map(
+                  (c) =>
+                    html`<option value="${c}" ${selected(v.reasonCode, c)}>
+                      ${tryGetConcept(REFERRAL_REJECTION_REASON_SYSTEM, c)?.display ?? c}
+                    </option>`,
+                )}
+              </select></label
+            >
+          </div>
+          <fieldset>
+            <legend>${t(lang, 'decisionLegend')}</legend>
+            ${input('decisionNumber', 'decisionNumber', 'text', html`maxlength="64"`)}
+            ${input('decisionDate', 'decisionDate', 'date')}
+            ${input('decisionProductCategory', 'productCategory', 'text', html`inputmode="numeric" size="4"`)}
+            ${input('periodStart', 'periodStart', 'date')} ${input('periodEnd', 'periodEnd', 'date')}
+          </fieldset>
+          <fieldset>
+            <legend>${t(lang, 'careLegend')}</legend>
+            ${input('providerAgb', 'providerAgb', 'text', html`inputmode="numeric" size="8"`)}
+            ${input('startDate', 'careStartDate', 'date')} ${input('endDate', 'careEndDate', 'date')}
+          </fieldset>
+          <button type="submit">${t(lang, 'recordStatus')}</button>
+        </form>`;
+  sendPage(
+    req,
+    res,
+    t(lang, 'referralTitle', referral.identifier.value),
+    html`${state.message ?? ''}
+      <p><small>${referral.identifier.system}</small> · ${t(lang, 'practice')}: ${referral.row.tenant}</p>
+      <h2>${t(lang, 'statusUpdates')}</h2>
+      ${referralStepsHtml(lang, timeline) || html`<p>${t(lang, 'noReferralStatus')}</p>`}
+      ${waitingDaysHtml(lang, timeline)}
+      <h2>${t(lang, 'answerReferral')}</h2>
+      <p>${t(lang, 'answerIntro')}</p>
+      ${form}
+      <p><a href="/console/municipality/referrals">${t(lang, 'referralsTitle')}</a></p>`,
+    state.status,
+  );
 }
 
 /** `/console/municipality/…`: the monitoring report and the status timelines of referrals it received. */
@@ -206,6 +377,51 @@ export function municipalityPages(ctx: PipelineContext): Router {
         )}
         ${paging}`,
     );
+  });
+
+  // One referral, addressed as the API addresses it (`referralFor`; the list links the `system|value` the municipality
+  // received, not jeugdbrug's event id): read as `GET
+  // /municipality/v1/referrals/{identifier}/status` is, and audited as it is.
+  router.get('/referrals/:id', async (req, res) => {
+    const { lang } = pageOf(req, res);
+    const target = await referralFor(ctx, req, res, req.params.id, 'id');
+    await auditEventRead(ctx, req, res, target.referral.row, [
+      organisationAgent('destination', 'municipality', target.municipality),
+    ]);
+    const recorded = field(req.query, 'recorded');
+    await sendReferralPage(ctx, req, res, target, req.params.id, {
+      values: { date: amsterdamDay(new Date()) },
+      ...((REFERRAL_STATUSES as readonly string[]).includes(recorded ?? '')
+        ? { message: notice('ok', t(lang, 'statusRecorded', t(lang, `referralStatus_${recorded as ReferralStatus}`))) }
+        : {}),
+    });
+  });
+
+  // The form's status, recorded by the API's own functions (`POST /municipality/v1/referrals/{identifier}/status`):
+  // the same rules (order, decision, reason codes, dates), the same audit and actor, the same way on to the practice.
+  // Refused: the page again with the form as filled in and what is wrong, by the field's label.
+  router.post('/referrals/:id/status', async (req, res) => {
+    const { lang } = pageOf(req, res);
+    const target = await referralFor(ctx, req, res, req.params.id, 'id');
+    const values = formValuesOf(req.body);
+    try {
+      const update = parseStatusUpdate(statusBodyOf(values));
+      await recordUpdate(ctx, req, res, target, update);
+      res.redirect(
+        303,
+        `/console/municipality/referrals/${encodeURIComponent(req.params.id)}?recorded=${update.status}`,
+      );
+    } catch (err) {
+      const status = err instanceof OperationOutcomeError ? httpStatusOf(err.outcome) : 500;
+      if (status >= 500 || status === 403 || status === 404) {
+        throw err;
+      }
+      await sendReferralPage(ctx, req, res, target, req.params.id, {
+        values,
+        status,
+        message: notice('error', outcomeInWords(lang, err, STATUS_FIELDS)),
+      });
+    }
   });
 
   return router;

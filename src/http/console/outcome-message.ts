@@ -8,7 +8,9 @@ import { t, type Lang, type MessageKey } from './i18n';
  * The fields the console's forms send (and the API parameters they become), by an issue's `expression`: the
  * field's label, and what is wrong with it when the console knows better words than "not a valid value".
  */
-const FIELDS: Readonly<Record<string, { label: MessageKey; says?: MessageKey }>> = {
+export type FieldWords = Readonly<Record<string, { label: MessageKey; says?: MessageKey }>>;
+
+const FIELDS: FieldWords = {
   bsn: { label: 'bsn', says: 'invalidBsn' },
   patient: { label: 'bsn', says: 'invalidBsn' },
   tenant: { label: 'chain', says: 'invalidChain' },
@@ -28,15 +30,16 @@ const FIELDS: Readonly<Record<string, { label: MessageKey; says?: MessageKey }>>
 /**
  * A thrown OperationOutcomeError in the page's language: the field it names in words ("BSN van het kind: geen
  * geldig BSN …", else "<label>: ongeldige waarde"), a refused credential, or a request that is not valid; with the
- * API's own diagnostics (English) after it, for whoever needs to know exactly. Anything else is thrown on.
+ * API's own diagnostics (English) after it, for whoever needs to know exactly. Anything else is thrown on. A form
+ * whose fields are not the usual ones passes its own `fields` (its labels by the API's issue expressions).
  */
-export function outcomeInWords(lang: Lang, err: unknown): SafeHtml {
+export function outcomeInWords(lang: Lang, err: unknown, fields: FieldWords = FIELDS): SafeHtml {
   if (!(err instanceof OperationOutcomeError)) {
     throw err;
   }
   const issues = err.outcome.issue ?? [];
   const expression = issues.find((i) => i.expression?.length)?.expression?.[0];
-  const field = expression !== undefined ? FIELDS[expression] : undefined;
+  const field = expression !== undefined ? fields[expression] : undefined;
   const said =
     httpStatusOf(err.outcome) === 401
       ? t(lang, 'credentialNotAccepted')

@@ -1,0 +1,183 @@
+import { PRINCIPAL_SYSTEM } from '../../src/audit/audit-events';
+import { buildRegistry } from '../../src/event/registry';
+import { buildAgreement, buildDestination, buildReferralEvent, PRACTICE_AGB } from '../helpers/builders';
+import { formFields, openConsole, type ConsoleClient } from '../helpers/console-client';
+import { DeliveryReceiver } from '../helpers/delivery-receiver';
+import { cleanupTestEnv, createTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
+import { waitFor } from '../helpers/wait-for';
+
+// A municipality case worker could see a referral's statuses in the console but not record one: answering needed
+// curl or POST /fhir/Task. The referral's page now has a form that posts to the console, which records the status
+// with the API's own functions (parseStatusUpdate, referralFor, recordUpdate): same rules, same audit, same way on
+// to the practice's HIS.
+describe('a municipality answers a referral in the console', () => {
+  let municipality: DeliveryReceiver;
+  let practiceFhir: DeliveryReceiver;
+  let app: TestApp;
+  let caseWorker: ConsoleClient;
+  let operator: ConsoleClient;
+  const testEnv = createTestEnv();
+  let eventId = '';
+  let referralId = '';
+
+  beforeAll(async () => {
+    municipality = await new DeliveryReceiver().start();
+    practiceFhir = await new DeliveryReceiver().start();
+    app = await startTestApp({
+      testEnv,
+      registry: buildRegistry({
+        agreements: [buildAgreement()],
+        destinations: [buildDestination(municipality.url('/fhir'))],
+        practices: [{ agb: PRACTICE_AGB, adapter: 'fhir-rest', baseUrl: practiceFhir.url('/his/fhir') }],
+      }),
+    });
+    const event = buildReferralEvent();
+    referralId = (event.referral as { id: string }).id;
+    const res = await app.request('/his/v1/events', { json: event });
+    expect(res.status).toBe(202);
+    eventId = ((await res.json()) as { receipts: { id: string }[] }).receipts[0]?.id ?? '';
+    await waitFor('the referral delivered', async () => {
+      const [row] = await app.rt.ctx.db.query<{ state: string }>(`SELECT state FROM inbox WHERE id = $1`, [eventId]);
+      return row?.state === 'delivered';
+    });
+    caseWorker = await openConsole(app, 'municipality');
+    operator = await openConsole(app, 'operator');
+  });
+
+  afterAll(async () => {
+    await app.close();
+    await Promise.all([municipality.stop(), practiceFhir.stop()]);
+    await cleanupTestEnv(testEnv);
+  });
+
+  // Addressed as the API addresses it: by the identifier the municipality received (system|value).
+  const pagePath = () =>
+    `/console/municipality/referrals/${encodeURIComponent(`urn:agb:${PRACTICE_AGB}:referral|${referralId}`)}`;
+  const action = () => `${pagePath()}/status`;
+  const statusOptions = (page: string) =>
+    [...(/<select name="status"[^>]*>([\s\S]*?)<\/select>/.exec(page)?.[1] ?? '').matchAll(/value="([^"]+)"/g)].map(
+      (m) => m[1],
+    );
+
+  interface StatusView {
+    statusUpdates: { id: string; status: string; date: string; delivery: { state: string } }[];
+  }
+  const apiStatus = async (): Promise<StatusView> =>
+    (await (
+      await app.request(`/municipality/v1/referrals/${referralId}/status`, { key: 'municipality' })
+    ).json()) as StatusView;
+
+  it('links each referral of the list to its page, which offers every status (none sent yet)', async () => {
+    const list = await (await caseWorker.get('/console/municipality/referrals')).text();
+    expect(list).toContain(`href="${pagePath()}"`);
+    const res = await caseWorker.get(pagePath());
+    expect(res.status).toBe(200);
+    const page = await res.text();
+    expect(page).toContain(`action="${action()}"`);
+    expect(statusOptions(page)).toEqual([
+      'received',
+      'accepted',
+      'rejected',
+      'decision-issued',
+      'allocated',
+      'care-started',
+      'care-ended',
+      'closed',
+    ]);
+    expect(page).toContain('Reden van afwijzing');
+    expect(page).toContain('Beschikkingsnummer');
+  });
+
+  it("records 'accepted' then 'decision-issued' as the API would: shown by the API and sent on to the practice", async () => {
+    const accepted = await caseWorker.post(action(), {
+      ...formFields(await (await caseWorker.get(pagePath())).text(), action()),
+      status: 'accepted',
+      date: '2026-11-23',
+    });
+    expect(accepted.status).toBe(303);
+    expect(accepted.headers.get('location')).toBe(`${pagePath()}?recorded=accepted`);
+    const after = await (await caseWorker.get(accepted.headers.get('location') ?? '')).text();
+    expect(after).toContain('Status vastgelegd');
+    expect(after).toMatch(/<time datetime="2026-11-23">23 nov 2026<\/time>\s*<strong>Aangenomen door de gemeente/);
+    // What may follow 'accepted' only.
+    expect(statusOptions(after)).toEqual([
+      'accepted',
+      'rejected',
+      'decision-issued',
+      'allocated',
+      'care-started',
+      'care-ended',
+      'closed',
+    ]);
+
+    const decided = await caseWorker.submit(action(), {
+      status: 'decision-issued',
+      date: '2026-12-01',
+      decisionNumber: 'B-2026-17',
+      decisionDate: '2026-12-01',
+      decisionProductCategory: '45',
+      periodStart: '2026-12-07',
+      periodEnd: '2027-06-07',
+    });
+    expect(decided.status).toBe(200);
+    expect(await decided.text()).toMatch(
+      /<time datetime="2026-12-01">1 dec 2026<\/time>\s*<strong>Beschikking afgegeven/,
+    );
+
+    const api = await apiStatus();
+    expect(api.statusUpdates.map((u) => [u.status, u.date])).toEqual([
+      ['accepted', '2026-11-23'],
+      ['decision-issued', '2026-12-01'],
+    ]);
+    for (const u of api.statusUpdates) {
+      const hit = await waitFor(`status ${u.status} at the practice`, () => practiceFhir.stored.get(`fb-${u.id}`));
+      expect(JSON.stringify(hit.body)).toContain(u.status === 'accepted' ? '"accepted"' : 'B-2026-17');
+    }
+    await waitFor('both marked delivered to the practice', async () =>
+      (await apiStatus()).statusUpdates.every((u) => u.delivery.state === 'delivered'),
+    );
+
+    // Audited as the API's call: a feedback receipt in the practice's chain, by the municipality's key.
+    await app.rt.ctx.audit.flush();
+    const [audited] = await app.rt.ctx.db.query<{ n: string }>(
+      `SELECT count(*) AS n FROM audit_event WHERE tenant = $1 AND subtype = 'receive' AND agents @> ARRAY[$2]`,
+      [PRACTICE_AGB, `${PRINCIPAL_SYSTEM}|api-key:municipality`],
+    );
+    expect(Number(audited?.n)).toBe(2);
+  });
+
+  it('refuses a status that may not follow the current one, naming the field, and records nothing', async () => {
+    const res = await caseWorker.post(action(), { status: 'received', date: '2026-12-02' });
+    expect(res.status).toBe(409);
+    const page = await res.text();
+    expect(page).toMatch(/class="notice error"[\s\S]*Status: /);
+    expect(page).toContain('received may not follow it');
+    // The form is shown again with what was chosen.
+    expect(page).toContain(`action="${action()}"`);
+    expect((await apiStatus()).statusUpdates).toHaveLength(2);
+  });
+
+  it('names the decision field the API names for an incomplete decision', async () => {
+    const res = await caseWorker.post(action(), {
+      status: 'decision-issued',
+      decisionNumber: 'B-2026-18',
+      decisionDate: '2026-12-02',
+      decisionProductCategory: '45',
+    });
+    expect(res.status).toBe(422);
+    const page = await res.text();
+    expect(page).toContain('Begin van de periode');
+    expect(page).toContain('value="B-2026-18"');
+    expect((await apiStatus()).statusUpdates).toHaveLength(2);
+  });
+
+  it("gives an operator no form, and refuses the operator's post with 403", async () => {
+    const event = await operator.get(`/console/operator/events?id=${eventId}`);
+    expect(event.status).toBe(200);
+    expect(await event.text()).not.toContain('/status"');
+    expect((await operator.get(pagePath())).status).toBe(403);
+    const res = await operator.post(action(), { status: 'closed' });
+    expect(res.status).toBe(403);
+    expect((await apiStatus()).statusUpdates).toHaveLength(2);
+  });
+});
