@@ -590,13 +590,15 @@ export function operatorAction(a: {
   description?: string | undefined;
   /** Organisations the action was done for (a municipality's report pushed), so their auditors find it. */
   extraAgents?: AuditEventAgent[] | undefined;
+  /** '4' for an action asked for and refused (the target was not in a state to take it); done: '0'. */
+  outcome?: AuditOutcome | undefined;
 }): AuditEvent {
   return buildAuditEvent({
     actor: a.actor,
     type: AUDIT_TYPES.applicationActivity,
     subtype: { system: OPERATOR_ACTION_SYSTEM, code: a.action },
     action: 'E',
-    outcome: '0',
+    outcome: a.outcome ?? '0',
     entities: [...(a.patientBsn ? [patientEntity(a.patientBsn)] : []), resourceEntity(a.target, a.description)],
     extraAgents: a.extraAgents,
   });

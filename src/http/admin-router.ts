@@ -103,9 +103,12 @@ export function adminRouter(ctx: PipelineContext): Router {
    */
   router.post('/events/:id/remap', async (req, res) => {
     const id = req.params.id;
-    if (!isUuid(id)) {
+    const event = isUuid(id) ? await tryGetSealedEvent(ctx.db, id) : undefined;
+    if (!event) {
       throw new OperationOutcomeError(notFound);
     }
+    // Another practice's event is no event to an operator of some practices, as for redecide; the look is on record.
+    await assertEventInScope(ctx, req, res, event);
     await remapByOperator(ctx, id, actorOf(req, res));
     res.status(202).json({ id, result: 'remapped' });
   });

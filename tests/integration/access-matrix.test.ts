@@ -99,6 +99,10 @@ describe('authorisation: every route × role × own and other tenant', () => {
       path: `/admin/v1/events/${ownEventId}/redecide`,
       init: { json: {} },
     }),
+    'POST /admin/v1/events/{id}/remap of practice 01234567': () => ({
+      path: `/admin/v1/events/${ownEventId}/remap`,
+      init: { json: {} },
+    }),
     'POST /admin/v1/dead-letters/{id}/replay of a delivery of practice 01234567': () => ({
       path: `/admin/v1/dead-letters/${ownDeliveryId}/replay`,
       init: { json: {} },
@@ -182,6 +186,10 @@ describe('authorisation: every route × role × own and other tenant', () => {
     ['POST /admin/v1/events/{id}/redecide of practice 01234567', 'operator', 409],
     ['POST /admin/v1/events/{id}/redecide of practice 01234567', 'otherOperator', 404],
     ['POST /admin/v1/events/{id}/redecide of practice 01234567', 'practice', 403],
+    // Not failed: 409 to an operator of its practice; to another practice's operator it is no event at all.
+    ['POST /admin/v1/events/{id}/remap of practice 01234567', 'operator', 409],
+    ['POST /admin/v1/events/{id}/remap of practice 01234567', 'otherOperator', 404],
+    ['POST /admin/v1/events/{id}/remap of practice 01234567', 'practice', 403],
     ['POST /admin/v1/dead-letters/{id}/replay of a delivery of practice 01234567', 'operator', 409],
     ['POST /admin/v1/dead-letters/{id}/replay of a delivery of practice 01234567', 'otherOperator', 404],
     ['POST /admin/v1/dead-letters/{id}/replay of a delivery of practice 01234567', 'auditor', 403],
@@ -236,6 +244,7 @@ describe('authorisation: every route × role × own and other tenant', () => {
       `/admin/v1/dead-letters/${ownDeliveryId}/replay`,
       `/admin/v1/feedback/${ownFeedbackId}/replay`,
       `/admin/v1/events/${ownEventId}/redecide`,
+      `/admin/v1/events/${ownEventId}/remap`,
     ]) {
       const res = await app.request(path, { key: 'otherOperator', json: {} });
       expect({ path, status: res.status }).toEqual({ path, status: 404 });
@@ -246,7 +255,7 @@ describe('authorisation: every route × role × own and other tenant', () => {
     expect(deadStill?.state).toBe('dead');
     // Each refusal is recorded where the event's own reads are: in its practice's chain, outcome 4, naming it.
     const refused = await refusals();
-    expect(refused.length - refusedBefore.length).toBe(3);
+    expect(refused.length - refusedBefore.length).toBe(4);
     for (const r of refused) {
       expect(r).toMatchObject({
         tenant: PRACTICE_AGB,

@@ -113,14 +113,15 @@ describe('an event whose dialect produced invalid FHIR', () => {
       'decided',
       'delivered',
     ]);
-    // Audited as an operator action on the event, each time asked (the refused one too); a second remap finds
-    // nothing failed.
-    const audits = await ctx.app.rt.ctx.db.query(
-      `SELECT 1 FROM audit_event WHERE tenant = $1 AND resource::text LIKE '%"code":"remap"%'
-         AND resource::text LIKE $2`,
+    // Audited as an operator action on the event, each time asked: the refused one as refused (outcome 4; until
+    // 6 December it was recorded as done, outcome 0, before the checks), the one done as done. A second remap
+    // finds nothing failed.
+    const audits = await ctx.app.rt.ctx.db.query<{ outcome: string }>(
+      `SELECT outcome FROM audit_event WHERE tenant = $1 AND resource::text LIKE '%"code":"remap"%'
+         AND resource::text LIKE $2 ORDER BY seq`,
       [PRACTICE_AGB, `%inbox/${id}%`],
     );
-    expect(audits).toHaveLength(2);
+    expect(audits.map((a) => a.outcome)).toEqual(['4', '0']);
     const again = await remap(id);
     expect(again.status).toBe(409);
     expect(await again.text()).toContain('not failed');
