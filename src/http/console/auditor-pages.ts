@@ -599,7 +599,8 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
     req.originalUrl = `${req.baseUrl}/export/download?${query.toString()}`;
     api(req, res, (err?: unknown) => {
       const status = err instanceof OperationOutcomeError ? httpStatusOf(err.outcome) : 0;
-      if ((status === 400 || status === 422) && !res.headersSent) {
+      // 409: the chain contradicts its signed history; said on the export form, like a field that is wrong.
+      if ((status === 400 || status === 409 || status === 422) && !res.headersSent) {
         req.url = consoleUrl;
         exportPage(req, res, form, outcomeInWords(lang, err), status).catch(next);
         return;

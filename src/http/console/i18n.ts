@@ -112,6 +112,10 @@ const MESSAGES = {
     nl: '{0}: geen keten (de AGB-code van een praktijk, system of destination/<id>).',
     en: '{0}: not a chain (the AGB code of a practice, system or destination/<id>).',
   },
+  chainContradictsSigned: {
+    nl: '{0}: de keten klopt niet met wat eerder is ondertekend (herschreven of ingekort); niet ondertekend. Keten controleren noemt de rij.',
+    en: '{0}: the chain contradicts what was signed before (rewritten or cut); not signed. Verify chain names the row.',
+  },
   shownForBsn: { nl: 'Getoond voor het kind met BSN {0}.', en: 'Shown for the child with BSN {0}.' },
   navAuditEvents: { nl: 'Auditlog', en: 'Audit log' },
   navOverview: { nl: 'Verstrekkingen kind', en: "Child's disclosures" },

@@ -8,12 +8,14 @@ import { t, type Lang, type MessageKey } from './i18n';
  * The fields the console's forms send (and the API parameters they become), by an issue's `expression`: the
  * field's label, and what is wrong with it when the console knows better words than "not a valid value".
  */
-export type FieldWords = Readonly<Record<string, { label: MessageKey; says?: MessageKey }>>;
+export type FieldWords = Readonly<
+  Record<string, { label: MessageKey; says?: MessageKey; /** for a 409 naming it */ conflicts?: MessageKey }>
+>;
 
 const FIELDS: FieldWords = {
   bsn: { label: 'bsn', says: 'invalidBsn' },
   patient: { label: 'bsn', says: 'invalidBsn' },
-  tenant: { label: 'chain', says: 'invalidChain' },
+  tenant: { label: 'chain', says: 'invalidChain', conflicts: 'chainContradictsSigned' },
   from: { label: 'from', says: 'invalidDate' },
   to: { label: 'to', says: 'invalidDate' },
   date: { label: 'period', says: 'invalidDate' },
@@ -40,11 +42,12 @@ export function outcomeInWords(lang: Lang, err: unknown, fields: FieldWords = FI
   const issues = err.outcome.issue ?? [];
   const expression = issues.find((i) => i.expression?.length)?.expression?.[0];
   const field = expression !== undefined ? fields[expression] : undefined;
+  const status = httpStatusOf(err.outcome);
   const said =
-    httpStatusOf(err.outcome) === 401
+    status === 401
       ? t(lang, 'credentialNotAccepted')
       : field
-        ? t(lang, field.says ?? 'fieldInvalid', t(lang, field.label))
+        ? t(lang, (status === 409 ? field.conflicts : undefined) ?? field.says ?? 'fieldInvalid', t(lang, field.label))
         : expression !== undefined
           ? t(lang, 'fieldInvalid', expression)
           : t(lang, 'requestInvalid');
