@@ -59,4 +59,18 @@ describe('the practice\'s "why denied": the decision as recorded, and apart from
     expect(why).toContain(`Ontbreekt bij: het kind (${(referral.child as { id: string }).id})`);
     expect(why).not.toContain('stuur het opnieuw');
   });
+
+  // A denied referral never reaches the municipality: "no status from the municipality yet" read as waiting for it.
+  it('says a denied referral was not sent, where the status at the municipality would be', async () => {
+    const id = await h.submit(buildReferralEvent());
+    await h.reachesState(id, 'denied');
+    const page = words(await (await practice.get(`/console/practice/events/${id}`)).text());
+    expect(page).toContain('Deze verwijzing is niet naar de gemeente verstuurd');
+    expect(page).not.toContain('Nog geen status van de gemeente ontvangen');
+    const list = await (await practice.get('/console/practice')).text();
+    const row = new RegExp(
+      `<tr class="state-denied">(?:(?!</tr>)[\\s\\S])*?/console/practice/events/${id}"[\\s\\S]*?</tr>`,
+    ).exec(list)?.[0];
+    expect(row).toContain('<td>niet verstuurd</td>');
+  });
 });

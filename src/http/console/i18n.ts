@@ -364,6 +364,11 @@ const MESSAGES = {
     en: 'No status received from the municipality yet.',
   },
   noStatusYet: { nl: 'nog geen', en: 'none yet' },
+  notSentToMunicipality: { nl: 'niet verstuurd', en: 'not sent' },
+  referralNotSent: {
+    nl: 'Deze verwijzing is niet naar de gemeente verstuurd (zie de status hierboven): er komt geen status van de gemeente.',
+    en: 'This referral was not sent to the municipality (see its state above): no status will come from the municipality.',
+  },
   waitingDays: { nl: 'Wachttijden', en: 'Waiting times' },
   firstPage: { nl: 'Eerste pagina', en: 'First page' },
   statusReceivedAt: { nl: 'ontvangen {0}, naar de praktijk: {1}', en: 'received {0}, to the practice: {1}' },

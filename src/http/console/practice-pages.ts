@@ -48,12 +48,12 @@ export function practicePages(ctx: PipelineContext): Router {
       ctx.db,
       events.rows.map((e) => e.id),
     );
-    const municipalityStatus = (id: string) => {
-      const status = statuses.get(id);
+    const municipalityStatus = (e: { id: string; state: string }) => {
+      const status = statuses.get(e.id);
       return status === undefined
         ? ''
         : status === null
-          ? t(lang, 'noStatusYet')
+          ? t(lang, NEVER_SENT.includes(e.state) ? 'notSentToMunicipality' : 'noStatusYet')
           : t(lang, `referralStatus_${status}` as MessageKey);
     };
     const rows = events.rows.map(
@@ -64,7 +64,7 @@ export function practicePages(ctx: PipelineContext): Router {
           <td>${e.eventType}</td>
           <td>${stateInWords(lang, e.state)}</td>
           <td>${REASONED_STATES.includes(e.state) ? reasonsInWords(lang, e.stateReason) : ''}</td>
-          <td>${municipalityStatus(e.id)}</td>
+          <td>${municipalityStatus(e)}</td>
         </tr>`,
     );
     sendPage(
@@ -137,21 +137,28 @@ export function practicePages(ctx: PipelineContext): Router {
 }
 
 /**
+ * The states of a referral that will not reach the municipality (denied, failed, dead): 'no status yet' would read
+ * as waiting for the municipality.
+ */
+const NEVER_SENT: readonly string[] = ['denied', 'failed', 'dead'];
+
+/**
  * A referral's status at the municipality, as GET /his/v1/events/{id} gives it (`referralStatus`): each step on its
  * own date, whether it reached the practice's HIS, and the waiting days; '' for an event that is no referral.
  */
 async function referralStatusHtml(
   ctx: PipelineContext,
   lang: Lang,
-  timeline: { id: string; eventType: string },
+  timeline: { id: string; eventType: string; state: string },
 ): Promise<SafeHtml | string> {
   const status = timeline.eventType === 'referral.created' ? await referralTimelineOf(ctx, timeline.id) : undefined;
   if (!status) {
     return '';
   }
+  const none = NEVER_SENT.includes(timeline.state) ? 'referralNotSent' : 'noReferralStatus';
   return html`<section class="referral-status">
     <h2>${t(lang, 'referralStatusTitle')}</h2>
-    ${status.steps.length === 0 ? html`<p>${t(lang, 'noReferralStatus')}</p>` : referralStepsHtml(lang, status)}
+    ${status.steps.length === 0 ? html`<p>${t(lang, none)}</p>` : referralStepsHtml(lang, status)}
     ${waitingDaysHtml(lang, status)}
   </section>`;
 }
