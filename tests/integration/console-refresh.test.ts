@@ -53,6 +53,6 @@ describe('background refreshes of console pages do not keep a session alive', ()
     await redis.del(key);
     const refresh = await get(cookie, { 'x-console-refresh': '1' });
     expect(refresh.status).toBe(303);
-    expect(refresh.headers.get('location')).toBe('/console/sign-in?why=ended');
+    expect(refresh.headers.get('location')).toBe('/console/sign-in?why=ended&back=%2Fconsole%2Foperator');
   });
 });

@@ -108,7 +108,7 @@ describe('signing in to the console with a JWT, and what ends a session', () => 
     await new Promise((r) => setTimeout(r, 3500));
     const after = await get();
     expect(after.status).toBe(303);
-    expect(after.headers.get('location')).toBe('/console/sign-in?why=ended');
+    expect(after.headers.get('location')).toBe('/console/sign-in?why=ended&back=%2Fconsole%2Fauditor');
   });
 
   /** Rewrites the key file's entry `id` with `change`, as an administrator editing api-keys.json would. */
@@ -141,10 +141,64 @@ describe('signing in to the console with a JWT, and what ends a session', () => 
 async function waitForSessionEnd(get: () => Promise<Response>): Promise<void> {
   for (let i = 0; i < 100; i++) {
     const res = await get();
-    if (res.status === 303 && res.headers.get('location') === '/console/sign-in?why=ended') {
+    if (res.status === 303 && res.headers.get('location')?.startsWith('/console/sign-in?why=ended')) {
       return;
     }
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error('the session of a revoked key did not end');
 }
+
+describe('signing in from a link', () => {
+  let app: TestApp;
+
+  beforeAll(async () => {
+    app = await startTestApp({});
+  });
+
+  afterAll(async () => {
+    await app.close();
+    await cleanupTestEnv(app.testEnv);
+  });
+
+  // A link from mail or a ticket arrives without the SameSite=Strict cookie: signing in used to land on the role's
+  // first page instead of the one linked.
+  it('goes on to the page asked for after signing in, when it is one of the role’s, else to the role’s first page', async () => {
+    const asked = '/console/operator/dead-letters?destination=gm0226&status=422';
+    const first = await fetch(`${app.url}${asked}`, { redirect: 'manual' });
+    expect(first.headers.get('location')).toBe(`/console/sign-in?back=${encodeURIComponent(asked)}`);
+    const signInWith = async (key: string, back: string) => {
+      const form = await fetch(`${app.url}/console/sign-in?back=${encodeURIComponent(back)}`);
+      const page = await form.text();
+      if (back.startsWith('/console')) {
+        expect(page).toContain(`name="back" value="${back.replaceAll('&', '&amp;')}"`);
+      } else {
+        expect(page).not.toContain('name="back"'); // not even carried along
+      }
+      return fetch(`${app.url}/console/sign-in`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: {
+          origin: app.url,
+          cookie: form.headers
+            .getSetCookie()
+            .find((c) => c.startsWith('jb_signin='))!
+            .split(';')[0]!,
+          'content-type': 'application/x-www-form-urlencoded',
+        },
+        body: new URLSearchParams({
+          _csrf: /name="_csrf" value="([^"]+)"/.exec(page)?.[1] ?? '',
+          credential: key,
+          back,
+        }).toString(),
+      });
+    };
+    expect((await signInWith(app.testEnv.keys.operator, asked)).headers.get('location')).toBe(asked);
+    // Another role's page, or somewhere else: the role's own first page.
+    const municipality = app.testEnv.keys.municipality;
+    expect((await signInWith(municipality, asked)).headers.get('location')).toBe('/console/municipality');
+    expect((await signInWith(municipality, 'https://evil.example/console')).headers.get('location')).toBe(
+      '/console/municipality',
+    );
+  });
+});

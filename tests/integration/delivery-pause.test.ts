@@ -233,7 +233,7 @@ describe('pausing a failing destination and resuming it', () => {
     // Without a session: no page, only the way to the sign-in form.
     const anonymous = await fetch(`${h.app.url}/console/operator`, { redirect: 'manual' });
     expect(anonymous.status).toBe(303);
-    expect(anonymous.headers.get('location')).toBe('/console/sign-in?why=ended');
+    expect(anonymous.headers.get('location')).toBe('/console/sign-in?back=%2Fconsole%2Foperator');
     const page = await (await openConsole(h.app, 'operator')).get('/console/operator');
     expect(page.status).toBe(200);
     expect(page.headers.get('content-type')).toContain('text/html');

@@ -106,6 +106,24 @@ function cookie(
  * `back` of the language switch as an address on this site, in the console, with its query; undefined for
  * anything else (another host, `//host`, a scheme, a path that leaves /console once `..` is resolved).
  */
+/**
+ * The sign-in page for a request without a live session: "your session ended" only when there was one (a first visit
+ * is no ended session), and the page asked for, to go on to after signing in (a link from mail or a ticket arrives
+ * without the SameSite=Strict cookie, and used to land on the role's first page instead).
+ */
+function signInAddress(hadSession: boolean, asked: string | undefined): string {
+  const query = new URLSearchParams();
+  if (hadSession) {
+    query.set('why', 'ended');
+  }
+  const back = consoleAddress(asked);
+  if (back !== undefined && back !== '/console') {
+    query.set('back', back);
+  }
+  const search = query.toString();
+  return `/console/sign-in${search ? `?${search}` : ''}`;
+}
+
 function consoleAddress(back: string | undefined): string | undefined {
   if (back === undefined || !back.startsWith('/console')) {
     return undefined;
@@ -188,6 +206,7 @@ export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Route
 
   const signInPage = (req: Request, res: Response, message?: ReturnType<typeof notice>, status = 200) => {
     const { lang } = pageOf(req, res);
+    const back = consoleAddress(field(req.method === 'POST' ? req.body : req.query, 'back'));
     const token = newToken();
     res.append('Set-Cookie', cookie(req, origins, SIGN_IN_COOKIE, token, { path: '/console/sign-in', maxAge: 3600 }));
     sendPage(
@@ -197,6 +216,7 @@ export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Route
       html`${message ?? ''}
         <form method="post" action="/console/sign-in" class="sign-in">
           <input type="hidden" name="_csrf" value="${token}" />
+          ${back !== undefined ? html`<input type="hidden" name="back" value="${back}" />` : ''}
           <label for="credential">${t(lang, 'credential')}</label>
           <input
             id="credential"
@@ -252,7 +272,10 @@ export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Route
     // The cookie lasts as long as the session can: the browser forgets it when a JWT's expiry ends the session.
     const maxAge = sessions.lifetimeSeconds(session);
     res.append('Set-Cookie', cookie(req, origins, SESSION_COOKIE, token, { path: '/console', maxAge }));
-    res.redirect(303, ROLE_PAGES[principal.role][0]?.path ?? '/console');
+    // The page asked for before signing in, when it is one of this role's; else the role's first page.
+    const back = consoleAddress(field(req.body, 'back'));
+    const home = ROLE_PAGES[principal.role][0]?.path ?? '/console';
+    res.redirect(303, back?.startsWith(`/console/${principal.role}`) ? back : home);
   });
 
   /** Everything below needs a live session; its principal goes where the API's authenticator puts it. */
@@ -267,7 +290,7 @@ export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Route
         await sessions.destroy(token);
       }
       res.append('Set-Cookie', `${SESSION_COOKIE}=; Path=/console; Max-Age=0; HttpOnly; SameSite=Strict`);
-      res.redirect(303, '/console/sign-in?why=ended');
+      res.redirect(303, signInAddress(token !== undefined, req.method === 'GET' ? req.originalUrl : undefined));
       return;
     }
     setConsoleState(res, { ...getConsoleState(res), session, token });
