@@ -127,7 +127,12 @@ describe('personal data stays in PostgreSQL', () => {
       ['Redis', redisText],
       ['logs', logs],
     ] as const) {
-      expect({ where, bsns: bsnLike(text) }).toEqual({ where, bsns: [] });
+      // Each finding with the text around it, so that a failure says where it is (a key, a job, a session).
+      const found = bsnLike(text).map((b) => {
+        const at = text.indexOf(b);
+        return `${b} in …${text.slice(Math.max(0, at - 120), at + 40)}…`;
+      });
+      expect({ where, bsns: found }).toEqual({ where, bsns: [] });
       for (const name of names) {
         expect({ where, name, found: text.includes(name) }).toEqual({ where, name, found: false });
       }
