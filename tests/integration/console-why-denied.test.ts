@@ -73,4 +73,25 @@ describe('the practice\'s "why denied": the decision as recorded, and apart from
     ).exec(list)?.[0];
     expect(row).toContain('<td>niet verstuurd</td>');
   });
+
+  // "Why denied" names the operator for a denial a late consent would now lift: until 6 December only the API could
+  // decide it again (POST /admin/v1/events/{id}/redecide).
+  it('lets an operator decide a denied event again from its page, and not another practice’s operator', async () => {
+    const referral = buildReferralEvent();
+    const id = await h.submit(referral);
+    await h.reachesState(id, 'denied');
+    const operator = await openConsole(h.app, 'operator');
+    const before = await (await operator.get(`/console/operator/events?id=${id}`)).text();
+    expect(before).toContain(`action="/console/operator/events/${id}/redecide"`);
+    const other = await openConsole(h.app, 'otherOperator');
+    expect((await other.post(`/console/operator/events/${id}/redecide`, {})).status).toBe(404);
+
+    await h.submit(buildConsentEvent(referral, bothConsent));
+    const after = await operator.submit(`/console/operator/events/${id}/redecide`, {});
+    expect(after.status).toBe(200);
+    expect(words(await after.text())).toContain('Opnieuw beoordeeld: toegestaan');
+    await h.reachesState(id, 'delivered');
+    const page = await (await operator.get(`/console/operator/events?id=${id}`)).text();
+    expect(page).not.toContain('/redecide"');
+  });
 });

@@ -250,6 +250,15 @@ const MESSAGES = {
   anyDestination: { nl: 'Alle bestemmingen', en: 'Any destination' },
   filter: { nl: 'Filteren', en: 'Filter' },
   replay: { nl: 'Opnieuw versturen', en: 'Replay' },
+  redecide: { nl: 'Opnieuw beoordelen', en: 'Decide again' },
+  redecidedPermit: {
+    nl: 'Opnieuw beoordeeld: toegestaan. Het wordt verstuurd.',
+    en: 'Decided again: permitted. It is being sent.',
+  },
+  redecidedNot: {
+    nl: 'Opnieuw beoordeeld: niet verstuurd. De status hieronder zegt waarom.',
+    en: 'Decided again: not sent. The state below says why.',
+  },
   replayAll: { nl: 'Alle {0} overeenkomende opnieuw versturen', en: 'Replay all {0} matching' },
   replayOldest: {
     nl: 'De oudste {0} van de {1} overeenkomende opnieuw versturen',

@@ -34,6 +34,7 @@ import {
   operatorScopeOf,
 } from '../operator-scope';
 import { actorOf } from '../request-context';
+import { redecideByOperator } from '../../event/redecide';
 import { auditEventRead } from '../audit-read';
 import { field, getConsoleState, pageCursorOf, pageOf, sendPage } from './console-request';
 import { configurationProblems } from './configuration-problems';
@@ -218,6 +219,21 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
     }
     await remember(res, [id]);
     res.redirect(303, '/console/operator/replays');
+  });
+
+  /** Decides a denied event again (audited, as the API's redecide); a permit sends it. */
+  router.post('/events/:id/redecide', async (req, res) => {
+    const id = req.params.id;
+    const event = isUuid(id) ? await tryGetSealedEvent(ctx.db, id) : undefined;
+    if (!event) {
+      throw new OperationOutcomeError(notFound);
+    }
+    await assertEventInScope(ctx, req, res, event);
+    const done = await redecideByOperator(ctx, id, actorOf(req, res));
+    if (!done) {
+      throw new OperationOutcomeError(notFound);
+    }
+    res.redirect(303, `/console/operator/events?id=${id}&redecided=${done.result}`);
   });
 
   router.post('/dead-letters/replay', async (req, res) => {
@@ -483,7 +499,22 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
     const { sealed, timeline } = opened;
     // What GET /his/v1/events/{id} answers an operator, recorded as the API records it: with the child.
     await auditEventRead(ctx, req, res, sealed);
-    sendPage(req, res, t(lang, 'eventTitle'), html`${form}${timelineHtml(lang, timeline)}`);
+    // A denied event can be decided again here, as POST /admin/v1/events/{id}/redecide does (a consent came late).
+    const redecided = field(req.query, 'redecided');
+    const outcome =
+      redecided === undefined
+        ? ''
+        : notice(
+            redecided === 'permit' ? 'ok' : 'info',
+            t(lang, redecided === 'permit' ? 'redecidedPermit' : 'redecidedNot'),
+          );
+    const redecide =
+      timeline.state === 'denied'
+        ? html`<form method="post" action="/console/operator/events/${timeline.id}/redecide">
+            ${csrfField(page)}<button type="submit">${t(lang, 'redecide')}</button>
+          </form>`
+        : '';
+    sendPage(req, res, t(lang, 'eventTitle'), html`${form}${outcome}${redecide}${timelineHtml(lang, timeline)}`);
   });
 
   router.get('/configuration', (req, res) => {
