@@ -1358,10 +1358,7 @@ export async function referralsRefusedAtReceipt(
   for (const r of rows) {
     const n = Number(r.n) - 1;
     if (r.refused) {
-      refused.set(
-        n,
-        r.reused ? { kind: 'used-for-other-child' } : { kind: 'ended', status: r.status!, date: r.status_date },
-      );
+      refused.set(n, refusalOf({ reused: r.reused, ended_status: r.status, ended_date: r.status_date }));
     }
     if (r.ended_count !== 0) {
       endedCounts.set(n, r.ended_count);

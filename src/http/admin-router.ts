@@ -1,6 +1,6 @@
 import { conflict, notFound, OperationOutcomeError } from '@medplum/core';
 import { isUuid } from '../kernel/fhir/ids';
-import { Router, type Request, type Response } from 'express';
+import { Router, type Request } from 'express';
 import { z } from 'zod';
 import type { Destination } from '../contracts/destination';
 import type { PipelineContext } from '../event/context';
@@ -24,7 +24,12 @@ import {
 import { getDestinationStatus } from '../reports/destination-status/destination-status';
 import { actorOf } from './request-context';
 import { jsonBodyOf } from './json-body';
-import { assertEventInScope, assertTrajectoryEventInScope, operatorScopeOf } from './operator-scope';
+import {
+  assertEventIdInScope,
+  assertEventInScope,
+  assertTrajectoryEventInScope,
+  operatorScopeOf,
+} from './operator-scope';
 
 /**
  * `/admin/v1`: what operators use. Every action that changes something is audited. An operator's practice scope
@@ -80,22 +85,10 @@ export function adminRouter(ctx: PipelineContext): Router {
     res.status(202).json({ replayed, ...(purged.length ? { purged } : {}), remaining });
   });
 
-  /**
-   * Throws a 404 unless event `id` exists and is in the operator's practice scope: another practice's event is no
-   * event to an operator of some practices, and the look is on record in that event's chain.
-   */
-  async function assertOperatorMayActOn(req: Request, res: Response, id: string): Promise<void> {
-    const event = isUuid(id) ? await tryGetSealedEvent(ctx.db, id) : undefined;
-    if (!event) {
-      throw new OperationOutcomeError(notFound);
-    }
-    await assertEventInScope(ctx, req, res, event);
-  }
-
   /** Decides a denied event again (audited); a permit sends it. 409 when the event is not denied. */
   router.post('/events/:id/redecide', async (req, res) => {
     const id = req.params.id;
-    await assertOperatorMayActOn(req, res, id);
+    await assertEventIdInScope(ctx, req, res, id);
     const done = await redecideByOperator(ctx, id, actorOf(req, res));
     if (!done) {
       throw new OperationOutcomeError(notFound);
@@ -112,7 +105,7 @@ export function adminRouter(ctx: PipelineContext): Router {
    */
   router.post('/events/:id/remap', async (req, res) => {
     const id = req.params.id;
-    await assertOperatorMayActOn(req, res, id);
+    await assertEventIdInScope(ctx, req, res, id);
     await remapByOperator(ctx, id, actorOf(req, res));
     res.status(202).json({ id, result: 'remapped' });
   });

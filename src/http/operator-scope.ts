@@ -4,7 +4,8 @@ import { getPrincipal } from '../access/authenticate';
 import { canActForPractice, canSeeMunicipality, type Principal } from '../access/principal';
 import { MONITORING_REPORT_EVENT } from '../contracts/delivery-event-type';
 import type { PipelineContext } from '../event/context';
-import type { EventRow, SealedEvent, TrajectoryEventRow } from '../event/event-store';
+import { tryGetSealedEvent, type EventRow, type SealedEvent, type TrajectoryEventRow } from '../event/event-store';
+import { isUuid } from '../kernel/fhir/ids';
 import type { OperatorScope } from '../reports/dead-letters/dead-letters';
 import { auditRead, auditRefusedReads, NOT_IN_SCOPE, type ReadAudit } from './audit-read';
 
@@ -58,6 +59,23 @@ export async function assertEventInScope(
   if (!(await eventInScopeOrRecorded(ctx, req, res, row))) {
     throw new OperationOutcomeError(notFound);
   }
+}
+
+/**
+ * Throws 404 unless stored event `id` exists and is within the caller's scope (`assertEventInScope`): what an
+ * operator's action on one event (redecide, remap; API and console) checks first.
+ */
+export async function assertEventIdInScope(
+  ctx: PipelineContext,
+  req: Request,
+  res: Response,
+  id: string,
+): Promise<void> {
+  const row = isUuid(id) ? await tryGetSealedEvent(ctx.db, id) : undefined;
+  if (!row) {
+    throw new OperationOutcomeError(notFound);
+  }
+  await assertEventInScope(ctx, req, res, row);
 }
 
 /** `assertEventInScope` for a municipality's trajectory event, recorded in its practice's chain. */

@@ -28,6 +28,7 @@ import { getPrincipal } from '../../access/authenticate';
 import { canActForPractice } from '../../access/principal';
 import { tryGetDeliveryWork, tryGetFeedback, tryGetSealedEvent, tryGetTrajectoryEvent } from '../../event/event-store';
 import {
+  assertEventIdInScope,
   assertEventInScope,
   assertTrajectoryEventInScope,
   eventInScopeOrRecorded,
@@ -224,11 +225,7 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
   /** Decides a denied event again (audited, as the API's redecide); a permit sends it. */
   router.post('/events/:id/redecide', async (req, res) => {
     const id = req.params.id;
-    const event = isUuid(id) ? await tryGetSealedEvent(ctx.db, id) : undefined;
-    if (!event) {
-      throw new OperationOutcomeError(notFound);
-    }
-    await assertEventInScope(ctx, req, res, event);
+    await assertEventIdInScope(ctx, req, res, id);
     const done = await redecideByOperator(ctx, id, actorOf(req, res));
     if (!done) {
       throw new OperationOutcomeError(notFound);
