@@ -48,7 +48,7 @@ export interface SealedEvent {
   payload_key_id: string | null;
   canonical: Buffer | null;
   canonical_key_id: string | null;
-  /** A referral's identity kept after retention removed its content (`keepReferralIdentities`); else null. */
+  /** A referral's identity kept after retention removed its content (`keepReferralIdentities` in retention.ts); else null. */
   referral_identity?: Buffer | null;
   referral_identity_key_id?: string | null;
 }
@@ -459,7 +459,7 @@ export async function referralsLosingContent(
 }
 
 /** Stores each referral's identity, sealed, beside the content that is about to go. */
-export async function keepReferralIdentities(
+export async function storeReferralIdentities(
   db: Db,
   kept: readonly { id: string; sealed: Buffer; keyId: string }[],
 ): Promise<void> {

@@ -11,7 +11,7 @@ import {
   clearFinishedPayloads,
   clearFinishedTrajectoryPayloads,
   clearReferralIdentities,
-  keepReferralIdentities as storeReferralIdentities,
+  storeReferralIdentities,
   referralsLosingContent,
 } from './event-store';
 import { tryReferralIdentityOf } from './feedback';
