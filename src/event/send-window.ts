@@ -23,29 +23,33 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 if redis.call('ZCARD', KEYS[1]) < max then
   redis.call('ZADD', KEYS[1], now, ARGV[3])
   redis.call('PEXPIRE', KEYS[1], window)
-  return 0
+  return {1, now}
 end
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return math.max(1, tonumber(oldest[2]) + window - now)
+return {0, math.max(1, tonumber(oldest[2]) + window - now)}
 `;
 
-/** Waits until the destination's rate limit lets one more request leave, and takes that slot. */
-export async function takeSendSlot(queues: QueueSet, destination: Destination): Promise<void> {
+/**
+ * Waits until the destination's rate limit lets one more request leave, and takes that slot. Answers the slot's
+ * moment on Redis's clock (epoch ms), the clock the window is kept by; `undefined` when the destination has no limit.
+ */
+export async function takeSendSlot(queues: QueueSet, destination: Destination): Promise<number | undefined> {
   const limit = destination.rateLimit;
   if (!limit) {
-    return;
+    return undefined;
   }
   const client = await queues.timed(queues.redisClient(), 'redis client');
   // The queue's own prefix: on a Redis Cluster the key lives in the destination queue's hash slot.
   const key = `${queues.prefixFor(deliverQueueName(destination.id))}:send-window:${destination.id}`;
   const member = randomUUID();
   for (;;) {
-    const waitMs = Number(
-      await queues.timed(client.eval(TAKE_SLOT, 1, key, limit.max, limit.durationMs, member), 'take a send slot'),
-    );
-    if (waitMs <= 0) {
-      return;
+    const [taken, ms] = (await queues.timed(
+      client.eval(TAKE_SLOT, 1, key, limit.max, limit.durationMs, member),
+      'take a send slot',
+    )) as [number, number];
+    if (taken === 1) {
+      return ms;
     }
-    await sleep(waitMs);
+    await sleep(ms);
   }
 }

@@ -27,18 +27,18 @@ describe('send window (a destination rate limit held at send time)', () => {
   it('lets at most max sends go in any durationMs, across processes, and lets all of them go in the end', async () => {
     const destination = buildDestination('http://127.0.0.1:9/', { rateLimit: { max: MAX, durationMs: DURATION_MS } });
     const released: number[] = [];
-    const take = (app: TestApp) => takeSendSlot(app.rt.ctx.queues, destination).then(() => released.push(Date.now()));
+    // Each slot's moment on Redis's clock, which keeps the window: this process's own clock would also measure
+    // how late a busy event loop got round to each answer.
+    const take = (app: TestApp) => takeSendSlot(app.rt.ctx.queues, destination).then((at) => released.push(at!));
     await Promise.all(Array.from({ length: 10 }, (_, i) => take(i % 2 === 0 ? first : second)));
 
     expect(released).toHaveLength(10);
     released.sort((a, b) => a - b);
-    // Redis's clock decides and this process's clock measures: a few ms of slack between the two.
-    const slackMs = 20;
     for (const start of released) {
-      expect(released.filter((t) => t >= start && t < start + DURATION_MS - slackMs).length).toBeLessThanOrEqual(MAX);
+      expect(released.filter((t) => t >= start && t < start + DURATION_MS).length).toBeLessThanOrEqual(MAX);
     }
     // Ten sends at three per window need at least three full windows after the first three.
-    expect(released.at(-1)! - released[0]!).toBeGreaterThanOrEqual(3 * DURATION_MS - slackMs);
+    expect(released.at(-1)! - released[0]!).toBeGreaterThanOrEqual(3 * DURATION_MS);
   });
 
   it('does not hold back or count for a destination without a rate limit', async () => {
