@@ -1,6 +1,6 @@
 // First: OpenTelemetry (when OTEL_* asks for it) has to patch modules before anything below loads them.
 import './kernel/tracing-start';
-import { collectConfigProblems } from './event/config-check';
+import { reviewConfiguration } from './event/config-check';
 import { ConfigError, loadConfig } from './kernel/config';
 import { createLogger, errorFields } from './kernel/logger';
 import { SchemaNewerThanCodeError } from './kernel/migrate';
@@ -11,7 +11,7 @@ import { ListenError, startRuntime } from './runtime';
 async function main(): Promise<void> {
   // Every problem in the environment and in every configuration file at once, before anything starts: neither the
   // database nor Redis is touched while INBOX_KEYS, a secret or a file is wrong.
-  const problems = collectConfigProblems(process.env);
+  const { problems, warnings } = reviewConfiguration(process.env);
   if (problems.length > 0) {
     process.stderr.write(`${problems.join('\n')}\n`);
     process.exit(2);
@@ -24,6 +24,9 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const log = createLogger(config.LOG_LEVEL);
+  for (const warning of warnings) {
+    log.warn({ warning }, 'configuration warning');
+  }
   let runtime;
   try {
     runtime = await startRuntime(config, { logger: log });

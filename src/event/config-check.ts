@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import leven from 'leven';
 import { z } from 'zod';
 import { destinationSchema, practiceEndpointSchema } from '../../mappings/municipality/index';
 import { standardWebhook } from '../../mappings/municipality/webhook/signing';
@@ -7,7 +8,7 @@ import { readApiKeyFile } from '../access/api-keys';
 import { readIssuersFile } from '../access/jwt';
 import { parseSigningKeys, SIGNING_KEY_FILE } from '../audit/signed-heads';
 import type { Destination, EndpointAuth } from '../contracts/destination';
-import { environmentProblems, type Config } from '../kernel/config';
+import { configSchema, environmentProblems, loadConfig, type Config } from '../kernel/config';
 import { formatProblem, readJsonSource, type ConfigProblem, type JsonSource } from '../kernel/json-source';
 import { parseInboxKeys } from '../kernel/payload-crypto';
 import { agreementSchema, type Agreement } from '../policy/agreement';
@@ -45,7 +46,7 @@ const ENVIRONMENT = 'environment';
  *   `JWT_ISSUERS_FILE`;
  * - `DATA_DIR`: a directory, or a path one can be made at (not under a file).
  */
-function checkConfiguration(config: ConfigCheckInput, env: Env = process.env): ConfigProblem[] {
+function checkConfiguration(config: ConfigCheckInput, env: Env, warnings: string[]): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   if (!fs.existsSync(config.configDir)) {
     problems.push({ file: config.configDir, message: 'CONFIG_DIR does not exist' });
@@ -57,7 +58,12 @@ function checkConfiguration(config: ConfigCheckInput, env: Env = process.env): C
     problems,
   );
   const destinations = readAll(config.configDir, 'destinations', destinationSchema, problems).parsed;
-  const practices = readAll(config.configDir, 'practices', practiceEndpointSchema, problems).parsed;
+  const { parsed: practices, invalid: invalidPractices } = readAll(
+    config.configDir,
+    'practices',
+    practiceEndpointSchema,
+    problems,
+  );
 
   duplicates(destinations, (d) => d.id, ['id'], 'destination id', problems);
   // The router sends a municipality's events to one destination; a second would silently never be used.
@@ -84,6 +90,40 @@ function checkConfiguration(config: ConfigCheckInput, env: Env = process.env): C
       );
     }
   }
+  // Data meant to flow to the practice (toPractice) would all be dead letters without an endpoint to send it to.
+  const endpointAgbs = new Set([
+    ...practices.map((p) => p.value.agb),
+    ...invalidPractices.map((p) => rawAgbOf(p.value)),
+  ]);
+  for (const a of inForce) {
+    const agb = a.value.practice.agb;
+    if (endpointAgbs.has(agb)) {
+      continue;
+    }
+    if (a.value.toPractice) {
+      problems.push(
+        at(
+          a.source,
+          ['practice', 'agb'],
+          `no practice endpoint for ${agb}, which toPractice sends to: add one under practices/`,
+        ),
+      );
+    } else if (a.value.purposes.includes('referral')) {
+      // Allowed (a practice may not take statuses back yet), but every status on its referrals would be a dead letter.
+      warnings.push(
+        formatProblem(
+          at(
+            a.source,
+            ['practice', 'agb'],
+            `no practice endpoint for ${agb}: statuses on its referrals cannot reach it`,
+          ),
+        ),
+      );
+    }
+  }
+  for (const file of unreadFiles(config.configDir)) {
+    warnings.push(`${file}: not read (only lower-case .json files are)`);
+  }
   for (const e of [...destinations, ...practices] as Parsed<Destination | PracticeEndpoint>[]) {
     checkSecret(e.value.auth, e.source, env, problems);
   }
@@ -104,10 +144,11 @@ function checkConfiguration(config: ConfigCheckInput, env: Env = process.env): C
 
 /**
  * Every problem with the environment and with every configuration file, one line each, in the order an operator
- * fixes them. The files are checked even when the environment is wrong (with its raw CONFIG_DIR and DATA_DIR), so
- * one run shows everything.
+ * fixes them; and what is allowed but probably not meant (warnings: `config:check` prints them, start-up logs them,
+ * neither stops for them). The files are checked even when the environment is wrong (with its raw CONFIG_DIR and
+ * DATA_DIR), so one run shows everything.
  */
-export function collectConfigProblems(env: Env = process.env): string[] {
+export function reviewConfiguration(env: Env = process.env): { problems: string[]; warnings: string[] } {
   const raw = (key: string) => (env[key] === '' ? undefined : env[key]);
   const input: ConfigCheckInput = {
     configDir: path.resolve(raw('CONFIG_DIR') ?? './config'),
@@ -117,7 +158,12 @@ export function collectConfigProblems(env: Env = process.env): string[] {
     JWT_ISSUERS_FILE: raw('JWT_ISSUERS_FILE'),
     AUDIT_SIGNING_KEYS: raw('AUDIT_SIGNING_KEYS'),
   };
-  return [...environmentProblems(env), ...checkConfiguration(input, env).map(formatProblem)];
+  const warnings = misspeltSettings(env);
+  const problems = [...environmentProblems(env), ...checkConfiguration(input, env, warnings).map(formatProblem)];
+  if (problems.length === 0) {
+    warnings.push(...settingWarnings(loadConfig(env)));
+  }
+  return { problems, warnings };
 }
 
 /** The files of one kind that parsed, and those that did not (with their problems already listed). */
@@ -242,6 +288,79 @@ function allowListsOf(raw: unknown): AllowLists | undefined {
 
 function rawMunicipalityOf(raw: unknown): unknown {
   return (raw as { municipality?: { code?: unknown } } | null)?.municipality?.code;
+}
+
+function rawAgbOf(raw: unknown): string | undefined {
+  const agb = (raw as { agb?: unknown } | null)?.agb;
+  return typeof agb === 'string' ? agb : undefined;
+}
+
+/**
+ * Settings that are valid one by one but cannot work together, or are ignored here. Names only, never a value: an
+ * environment holds secrets.
+ */
+function settingWarnings(config: Config): string[] {
+  const warnings: string[] = [];
+  if (config.METRICS_PORT !== undefined && config.ROLE !== 'worker') {
+    warnings.push(`environment METRICS_PORT: only ROLE=worker serves it; with ROLE=${config.ROLE} /metrics is on PORT`);
+  }
+  if (config.DELIVERY_BACKOFF_BASE_MS > config.DELIVERY_BACKOFF_MAX_MS) {
+    warnings.push(
+      'environment DELIVERY_BACKOFF_BASE_MS: larger than DELIVERY_BACKOFF_MAX_MS, so every retry waits the maximum',
+    );
+  }
+  if (config.DELIVERY_TIMEOUT_MS >= config.SHUTDOWN_TIMEOUT_MS) {
+    warnings.push(
+      'environment DELIVERY_TIMEOUT_MS: not below SHUTDOWN_TIMEOUT_MS, so a stop can cut a delivery in flight short',
+    );
+  }
+  if (config.ROLE !== 'all' && config.AUDIT_SIGNING_KEYS === undefined) {
+    // Processes on other machines would each generate a key of their own in their DATA_DIR.
+    warnings.push(
+      `environment AUDIT_SIGNING_KEYS: unset with ROLE=${config.ROLE}; every process must share it (or one DATA_DIR), ` +
+        'or each signs chain heads with a key of its own',
+    );
+  }
+  return warnings;
+}
+
+/**
+ * Environment names that are no setting but within two letters of one with the same first word, or differ by case
+ * (`DELIVERY_MAX_ATTEMPT`, `REDIS_URl`): ignored, so the default would apply unsaid.
+ */
+function misspeltSettings(env: Env): string[] {
+  const known = Object.keys(configSchema.shape);
+  const out: string[] = [];
+  for (const name of Object.keys(env)) {
+    if (known.includes(name) || !/^[A-Z][A-Za-z0-9_]*$/.test(name)) {
+      continue;
+    }
+    const upper = name.toUpperCase();
+    const near = known.find(
+      (k) => k === upper || (k.includes('_') && upper.startsWith(`${k.split('_')[0]}_`) && leven(k, upper) <= 2),
+    );
+    if (near) {
+      out.push(`environment ${name}: not a setting, ignored (did you mean ${near}?)`);
+    }
+  }
+  return out;
+}
+
+/** Files that look like configuration but are skipped: only lower-case `*.json` are read. */
+function unreadFiles(configDir: string): string[] {
+  const unread: string[] = [];
+  for (const kind of ['agreements', 'destinations', 'practices']) {
+    const dir = path.join(configDir, kind);
+    if (!fs.existsSync(dir)) {
+      continue;
+    }
+    for (const name of fs.readdirSync(dir)) {
+      if (!name.endsWith('.json') && name.toLowerCase().endsWith('.json')) {
+        unread.push(path.join(dir, name));
+      }
+    }
+  }
+  return unread;
 }
 
 /**

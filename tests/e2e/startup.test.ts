@@ -29,12 +29,19 @@ describe('npm start', () => {
           DATA_DIR: dataDir,
           QUEUE_PREFIX: prefix,
           LOG_LEVEL: 'info',
+          // A misspelt setting is ignored, and said so in the log.
+          QUEUE_PREFX: 'typo',
           ...extra,
         },
         path.join(dataDir, 'out.log'),
       );
       try {
         await waitForReady(`http://127.0.0.1:${port}`, child, path.join(dataDir, 'out.log'));
+        const warning = fs
+          .readFileSync(path.join(dataDir, 'out.log'), 'utf8')
+          .split('\n')
+          .find((l) => l.includes('"configuration warning"'));
+        expect(warning).toContain('environment QUEUE_PREFX: not a setting, ignored (did you mean QUEUE_PREFIX?)');
         // First start creates one demo key per role; the practice key works.
         const keys = fs.readFileSync(path.join(dataDir, 'demo-keys.txt'), 'utf8');
         const practiceKey = /^practice\s+(\S+)$/m.exec(keys)?.[1];

@@ -252,6 +252,79 @@ describe('configuration is checked up front, all at once', () => {
     expect(under.stderr).toMatch(new RegExp(`^environment DATA_DIR: ${aFile} is not a directory$`, 'm'));
   });
 
+  it('warns, without failing, of misspelt settings, settings that do not work together, unread files and a practice without an endpoint', async () => {
+    const warned = path.join(dir, 'warned');
+    fs.cpSync(path.join(ROOT, 'config'), warned, { recursive: true });
+    // An agreement of a second practice that has no endpoint: its referrals' statuses could not reach it.
+    const lines = agreementLines({ id: 'second', practice: { agb: '07654321', ura: '87654322', name: 'Tweede' } });
+    const second = write(warned, 'agreements/second.json', lines);
+    write(warned, 'agreements/third.JSON', ['{}']);
+    const { stdout, stderr } = await promisify(execFile)('npm', ['run', '-s', 'config:check'], {
+      cwd: ROOT,
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        CONFIG_DIR: warned,
+        DATA_DIR: path.join(dir, 'data-warned'),
+        DELIVERY_MAX_ATTEMPT: '3',
+        REDIS_URl: 'redis://elsewhere:6379',
+        HOSTNAME: 'not-ours',
+        REDIS_PORT: 'tcp://10.0.0.1:6379',
+        ROLE: 'api',
+        METRICS_PORT: '9464',
+        DELIVERY_BACKOFF_BASE_MS: '7200000',
+        DELIVERY_BACKOFF_MAX_MS: '1000',
+      },
+    });
+    expect(stdout.trim()).toBe('configuration OK');
+    const warnings = stderr.trim().split('\n');
+    expect(warnings).toEqual(
+      expect.arrayContaining([
+        'warning: environment DELIVERY_MAX_ATTEMPT: not a setting, ignored (did you mean DELIVERY_MAX_ATTEMPTS?)',
+        'warning: environment REDIS_URl: not a setting, ignored (did you mean REDIS_URL?)',
+        expect.stringMatching(/^warning: environment METRICS_PORT: only ROLE=worker serves it/),
+        expect.stringMatching(/^warning: environment DELIVERY_BACKOFF_BASE_MS: larger than DELIVERY_BACKOFF_MAX_MS/),
+        expect.stringMatching(
+          /^warning: environment AUDIT_SIGNING_KEYS: unset with ROLE=api; every process must share/,
+        ),
+        `warning: ${path.join(warned, 'agreements/third.JSON')}: not read (only lower-case .json files are)`,
+        expect.stringMatching(
+          new RegExp(
+            `^warning: ${second}:${lineOf(lines, '"07654321"')}:\\d+ practice\\.agb: no practice endpoint for 07654321`,
+          ),
+        ),
+      ]),
+    );
+    // Names of other software (a hostname, a Kubernetes service variable) are not taken for misspellings.
+    expect(warnings).toHaveLength(7);
+  });
+
+  it('refuses an agreement that sends to a practice without an endpoint', async () => {
+    const noEndpoint = path.join(dir, 'no-endpoint');
+    fs.cpSync(path.join(ROOT, 'config'), noEndpoint, { recursive: true });
+    const lines = agreementLines({
+      id: 'reverse',
+      practice: { agb: '07654321', ura: '87654322', name: 'Tweede' },
+      professional: { employer: 'social-team', systemOfRecord: 'municipality' },
+      toPractice: { purpose: 'contact-registration', dataClasses: { EpisodeOfCare: { fields: ['status'] } } },
+    });
+    const reverse = write(noEndpoint, 'agreements/reverse.json', lines);
+    const failure = (await promisify(execFile)('npm', ['run', '-s', 'config:check'], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, CONFIG_DIR: noEndpoint, DATA_DIR: path.join(dir, 'd2') },
+    }).then(
+      () => undefined,
+      (err: unknown) => err,
+    )) as { code?: number; stderr?: string } | undefined;
+    expect(failure?.code).toBe(1);
+    expect(failure?.stderr).toMatch(
+      new RegExp(
+        `^${reverse}:${lineOf(lines, '"07654321"')}:\\d+ practice\\.agb: no practice endpoint for 07654321, which toPractice sends to`,
+        'm',
+      ),
+    );
+  });
+
   it('passes the shipped configuration', async () => {
     const { stdout } = await promisify(execFile)('npm', ['run', '-s', 'config:check'], {
       cwd: ROOT,
