@@ -2,6 +2,7 @@ import {
   createPrivateKey,
   createPublicKey,
   generateKeyPairSync,
+  randomBytes,
   sign,
   verify,
   type JsonWebKey,
@@ -117,7 +118,9 @@ function readOrCreateKeyFile(dataDir: string): string {
   const file = path.join(dataDir, SIGNING_KEY_FILE);
   if (!fs.existsSync(file)) {
     fs.mkdirSync(dataDir, { recursive: true });
-    const kid = `k${new Date().toISOString().slice(0, 10).replace(/-/g, '')}`;
+    // The date says when; the random part keeps two machines that each generate a key that day from publishing
+    // different keys under one kid (AUDIT_SIGNING_KEYS is what they should share).
+    const kid = `k${new Date().toISOString().slice(0, 10).replace(/-/g, '')}-${randomBytes(3).toString('hex')}`;
     try {
       fs.writeFileSync(file, `${newSigningKeyEntry(kid)}\n`, { mode: 0o600, flag: 'wx' });
     } catch (err) {

@@ -140,8 +140,10 @@ export async function runAuditCli(args: readonly string[], io: CliIo): Promise<n
       }
       // The signed head proves who produced the export's end: checked with the public keys of GET /audit/v1/keys.
       const signedHead = checkExportSignedHead(meta ?? {}, JSON.parse(fs.readFileSync(keysFile, 'utf8')) as unknown);
-      io.out(JSON.stringify({ file, ...verdict, signedHead }));
-      return verdict.ok && signedHead.ok ? 0 : 1;
+      // `ok` is the whole verdict, as without --keys; `chainOk` says whether the rows themselves hold.
+      const ok = verdict.ok && signedHead.ok;
+      io.out(JSON.stringify({ file, ...verdict, ok, chainOk: verdict.ok, signedHead }));
+      return ok ? 0 : 1;
     }
     case undefined:
     default:

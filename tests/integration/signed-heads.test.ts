@@ -112,6 +112,8 @@ describe('signed chain heads: a log that cannot be rewritten unseen', () => {
     const bad = await cli(['verify-export', forged, '--keys', keys]);
     expect(bad.code).toBe(1);
     expect(bad.out.signedHead).toMatchObject({ ok: false, problem: expect.stringContaining('does not verify') });
+    // The rows are a good chain, but the verdict is not ok: a reader of the JSON must not see "ok" here.
+    expect(bad.out).toMatchObject({ ok: false, chainOk: true });
 
     // Without the key it cannot be re-signed; keeping the old signed head gives itself away too.
     fs.writeFileSync(forged, [JSON.stringify(cut), ...rows.slice(0, -1)].join('\n') + '\n');
@@ -135,7 +137,7 @@ describe('signed chain heads: a log that cannot be rewritten unseen', () => {
       return v.ok && v.signedCheckpoint ? v : undefined;
     });
     expect(fs.readFileSync(checkpoints, 'utf8')).toContain(`"tenant":"${PRACTICE_AGB}"`);
-    expect(head.signedCheckpoint?.kid).toMatch(/^k\d{8}$/);
+    expect(head.signedCheckpoint?.kid).toMatch(/^k\d{8}-[0-9a-f]{6}$/);
     // Signing stops (its last round signs the head once more), as an attacker would wait for: what is on file is
     // what was signed before the rewrite.
     await app.rt.ctx.signedHeads.signer.stop();

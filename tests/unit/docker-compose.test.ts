@@ -44,7 +44,7 @@ describe.each(COMPOSE_FILES)('docker/%s', (file) => {
     for (const [, s] of productServices(file).filter(([, s]) => s.environment?.ROLE === 'worker')) {
       const port = s.environment?.METRICS_PORT;
       expect(port).toMatch(/^\d+$/);
-      expect(s.healthcheck?.test.join(' ')).toContain(`127.0.0.1:${port}/health/ready`);
+      expect(s.healthcheck?.test.join(' ')).toContain(`127.0.0.1:${port}/health/live`);
     }
   });
 
