@@ -5,6 +5,7 @@ import { startPeriodic } from '../kernel/periodic';
 import { purgeChain, type ChainPurge } from '../audit/retention';
 import { signPurgeCheckpoint, type PurgeCheckpoint } from '../audit/signed-heads';
 import { listChainTenants } from '../audit/verify';
+import type { Config } from '../kernel/config';
 import type { PipelineContext } from './context';
 import {
   clearFinishedFeedbackAnswers,
@@ -36,10 +37,6 @@ import { tryReferralIdentityOf } from './feedback';
  *   is ever done without its AuditEvent; the database refuses any other delete (migration 002).
  */
 
-const DEFAULT_AUDIT_RETENTION_DAYS = 1826;
-const DEFAULT_INBOX_PAYLOAD_RETENTION_DAYS = 30;
-const DEFAULT_REFERRAL_IDENTITY_RETENTION_DAYS = 730;
-const DEFAULT_RETENTION_INTERVAL_MS = 24 * 3600 * 1000;
 const DAY_MS = 24 * 3600 * 1000;
 /** Payloads cleared per statement, so one run never holds long locks on the inbox. */
 const PAYLOAD_BATCH = 1000;
@@ -51,27 +48,13 @@ export interface RetentionSettings {
   readonly intervalMs: number;
 }
 
-/**
- * The retention settings from the configuration, with the defaults for keys it does not (yet) define. Read by name
- * so this module works before and after the keys are added to the config schema.
- */
-function retentionSettingsOf(config: object): RetentionSettings {
-  const c = config as Partial<
-    Record<
-      | 'AUDIT_RETENTION_DAYS'
-      | 'INBOX_PAYLOAD_RETENTION_DAYS'
-      | 'REFERRAL_IDENTITY_RETENTION_DAYS'
-      | 'RETENTION_INTERVAL_MS',
-      unknown
-    >
-  >;
-  const num = (v: unknown, fallback: number): number =>
-    typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : fallback;
+/** The retention settings of the parsed configuration (its schema holds their defaults and bounds). */
+function retentionSettingsOf(config: Config): RetentionSettings {
   return {
-    auditRetentionDays: num(c.AUDIT_RETENTION_DAYS, DEFAULT_AUDIT_RETENTION_DAYS),
-    inboxPayloadRetentionDays: num(c.INBOX_PAYLOAD_RETENTION_DAYS, DEFAULT_INBOX_PAYLOAD_RETENTION_DAYS),
-    referralIdentityRetentionDays: num(c.REFERRAL_IDENTITY_RETENTION_DAYS, DEFAULT_REFERRAL_IDENTITY_RETENTION_DAYS),
-    intervalMs: num(c.RETENTION_INTERVAL_MS, DEFAULT_RETENTION_INTERVAL_MS),
+    auditRetentionDays: config.AUDIT_RETENTION_DAYS,
+    inboxPayloadRetentionDays: config.INBOX_PAYLOAD_RETENTION_DAYS,
+    referralIdentityRetentionDays: config.REFERRAL_IDENTITY_RETENTION_DAYS,
+    intervalMs: config.RETENTION_INTERVAL_MS,
   };
 }
 

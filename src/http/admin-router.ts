@@ -30,6 +30,7 @@ import {
   assertTrajectoryEventInScope,
   operatorScopeOf,
 } from './operator-scope';
+import { names, namesNoEvent } from './route-target';
 
 /**
  * `/admin/v1`: what operators use. Every action that changes something is audited. An operator's practice scope
@@ -50,7 +51,7 @@ export function adminRouter(ctx: PipelineContext): Router {
     res.json({ deadLetters, total });
   });
 
-  router.post('/dead-letters/:id/replay', async (req, res) => {
+  router.post('/dead-letters/:id/replay', names('delivery', 'id'), async (req, res) => {
     const id = req.params.id;
     const delivery = isUuid(id) ? await tryGetDeliveryWork(ctx.db, id) : undefined;
     const event = delivery && (await tryGetSealedEvent(ctx.db, delivery.inbox_id));
@@ -86,7 +87,7 @@ export function adminRouter(ctx: PipelineContext): Router {
   });
 
   /** Decides a denied event again (audited); a permit sends it. 409 when the event is not denied. */
-  router.post('/events/:id/redecide', async (req, res) => {
+  router.post('/events/:id/redecide', names('event', 'id'), async (req, res) => {
     const id = req.params.id;
     await assertEventIdInScope(ctx, req, res, id);
     const done = await redecideByOperator(ctx, id, actorOf(req, res));
@@ -103,7 +104,7 @@ export function adminRouter(ctx: PipelineContext): Router {
    * Maps a failed event again from its stored record (after its dialect was fixed), audited; valid, it goes through
    * the map stage as if new. 409 when the event is not failed, 422 (codes and paths) when the mapping still fails.
    */
-  router.post('/events/:id/remap', async (req, res) => {
+  router.post('/events/:id/remap', names('event', 'id'), async (req, res) => {
     const id = req.params.id;
     await assertEventIdInScope(ctx, req, res, id);
     await remapByOperator(ctx, id, actorOf(req, res));
@@ -131,7 +132,7 @@ export function adminRouter(ctx: PipelineContext): Router {
     });
   });
 
-  router.get('/destinations/:id/status', async (req, res) => {
+  router.get('/destinations/:id/status', namesNoEvent, async (req, res) => {
     res.json(await getDestinationStatus(ctx, getDestination(ctx, req.params.id)));
   });
 
@@ -139,7 +140,7 @@ export function adminRouter(ctx: PipelineContext): Router {
    * Pauses a destination for every worker process: its jobs wait (attempts are not used up) until an operator
    * resumes it. A probe never resumes an operator's pause. Audited; `changed: false` when it was paused already.
    */
-  router.post('/destinations/:id/pause', async (req, res) => {
+  router.post('/destinations/:id/pause', namesNoEvent, async (req, res) => {
     const destination = getDestination(ctx, req.params.id);
     const reason = parseBody(pauseBody, req).reason ?? 'paused by an operator';
     const changed = await pauseDestination(ctx, destination.id, 'operator', reason, actorOf(req, res));
@@ -147,7 +148,7 @@ export function adminRouter(ctx: PipelineContext): Router {
   });
 
   /** Resumes a paused destination (whoever paused it) and starts its failure count afresh. Audited. */
-  router.post('/destinations/:id/resume', async (req, res) => {
+  router.post('/destinations/:id/resume', namesNoEvent, async (req, res) => {
     const destination = getDestination(ctx, req.params.id);
     const changed = await resumeDestination(ctx, destination.id, 'operator', actorOf(req, res));
     res.json({ changed, status: await getDestinationStatus(ctx, destination) });
@@ -160,7 +161,7 @@ export function adminRouter(ctx: PipelineContext): Router {
     });
   });
 
-  router.post('/feedback/:id/replay', async (req, res) => {
+  router.post('/feedback/:id/replay', names('feedback', 'id'), async (req, res) => {
     const id = req.params.id;
     const feedback = isUuid(id) ? await tryGetFeedback(ctx.db, id) : undefined;
     const event = feedback && (await tryGetSealedEvent(ctx.db, feedback.inbox_id));
@@ -185,8 +186,11 @@ export function adminRouter(ctx: PipelineContext): Router {
     });
   });
 
-  /** Replays a municipality's trajectory event whose delivery to the practice became a dead letter. */
-  router.post('/trajectory-events/:id/replay', async (req, res) => {
+  /**
+   * Replays a municipality's trajectory event whose delivery to the practice became a dead letter. A trajectory event
+   * is a row of its own, not an event a refusal can be recorded against (docs/audit.md, "not yet routed").
+   */
+  router.post('/trajectory-events/:id/replay', namesNoEvent, async (req, res) => {
     const id = req.params.id;
     const trajectoryEvent = isUuid(id) ? await tryGetTrajectoryEvent(ctx.db, id) : undefined;
     if (!trajectoryEvent) {

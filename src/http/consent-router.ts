@@ -23,6 +23,7 @@ import { sendPostAnswer } from './post-answer';
 import { getPrincipal } from '../access/authenticate';
 import { canActForPractice, type Principal } from '../access/principal';
 import { jsonBodyOf } from './json-body';
+import { names } from './route-target';
 
 const bsn = z.string().refine(isValidBsn, 'not a valid BSN (9 digits passing the 11-proef)');
 
@@ -57,6 +58,12 @@ function explainBodyOf(body: unknown): z.infer<typeof explainSchema> {
   return typeof body === 'object' && body !== null && 'eventId' in body
     ? parseOrThrow(aboutEvent, body, field)
     : parseOrThrow(aboutChild, body, field);
+}
+
+/** The stored event a body about one names, as sent (`explainBodyOf` checks it). */
+function eventIdOf(body: unknown): string | undefined {
+  const eventId = (body as { eventId?: unknown } | undefined)?.eventId;
+  return typeof eventId === 'string' ? eventId : undefined;
 }
 
 /** What `$explain` takes from one stored consent version: what the engine decides on, and what the answer shows. */
@@ -101,7 +108,7 @@ const explainedConsentsOf = perResource<Db, StoredConsentCache<ExplainedConsent>
 export function consentRouter(ctx: PipelineContext): Router {
   const router = Router();
 
-  router.post('/\\$explain', async (req, res) => {
+  router.post('/\\$explain', names('event', { body: eventIdOf }), async (req, res) => {
     const principal = assertMayReadConsents(res);
     const input = explainBodyOf(jsonBodyOf(req) ?? {});
     const at = input.at ? new Date(input.at) : new Date();

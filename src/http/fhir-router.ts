@@ -25,6 +25,7 @@ import { sealSearchLink, unsealSearchLink } from '../reports/fhir-search/page-to
 import { getPrincipal } from '../access/authenticate';
 import { FORM_BODY_LIMIT, FORM_MEDIA_TYPE } from './text-guard';
 import packageJson from '../../package.json';
+import { namesNoEvent } from './route-target';
 
 const FHIR_JSON = 'application/fhir+json';
 /** The media types every `/fhir` answer can be had in. */
@@ -204,7 +205,7 @@ export function fhirRouter(
       await search(req, res, params, `/fhir/${type}?${params.toString()}`, 'body');
     });
 
-    router.get(`/${type}/:id`, async (req, res) => {
+    router.get(`/${type}/:id`, namesNoEvent, async (req, res) => {
       const principal = getPrincipal(res);
       provider.assertMayRead(principal);
       const read = parseFhirRead(queryOf(req), handlingFor(req, res));

@@ -13,6 +13,7 @@ import { requireRole } from '../access/authenticate';
 import { focusKeyOf, parseStatusUpdate, recordUpdate, referralFor } from './status-update';
 import type { FeedbackRow } from '../event/event-store';
 import { jsonBodyOf } from './json-body';
+import { names } from './route-target';
 
 const FHIR_JSON = 'application/fhir+json';
 
@@ -190,7 +191,12 @@ export function fhirTaskRoute(ctx: PipelineContext): FhirRoute {
         'the Task as stored and sent on to the practice, 200 with the first one for a repeat; Prefer: return= is ' +
         'honoured. No Location: there is no read of Task',
     },
-    handlers: [requireRole('municipality'), create],
+    // The refusal of another role is recorded in the chain of the event the Task's focus names.
+    handlers: [
+      names('referral', { body: (body) => focusKeyOf((body as { focus?: unknown } | undefined)?.focus) }),
+      requireRole('municipality'),
+      create,
+    ],
   };
 }
 

@@ -16,6 +16,7 @@ import { getRequestTrace } from './access-log';
 import { sendPostAnswer } from './post-answer';
 import { auditEventRead, NOT_IN_SCOPE } from './audit-read';
 import { actorOf, assertPracticeAccess } from './request-context';
+import { names, namesNoEvent } from './route-target';
 
 /** `/his/v1`: what GP practices use. */
 export function hisRouter(ctx: PipelineContext): Router {
@@ -60,7 +61,7 @@ export function hisRouter(ctx: PipelineContext): Router {
     sendPostAnswer(res.status(202), { receipts });
   });
 
-  router.get('/events/:id', async (req, res) => {
+  router.get('/events/:id', names('event', 'id'), async (req, res) => {
     const found = await tryGetSealedEventTimeline(ctx.db, req.params.id);
     if (!found) {
       throw new OperationOutcomeError(notFound);
@@ -82,7 +83,7 @@ export function hisRouter(ctx: PipelineContext): Router {
     });
   });
 
-  router.get('/schema/:dialect', (req, res) => {
+  router.get('/schema/:dialect', namesNoEvent, (req, res) => {
     const dialect = tryGetDialect(req.params.dialect);
     if (!dialect) {
       throw new OperationOutcomeError(notFound);

@@ -13,6 +13,7 @@ import { getRequestTrace } from './access-log';
 import { auditEventRead } from './audit-read';
 import { organisationAgent } from '../audit/audit-events';
 import { jsonBodyOf } from './json-body';
+import { names } from './route-target';
 
 /** `/municipality/v1`: what municipalities use (status feedback on referrals delivered to them). */
 export function municipalityRouter(ctx: PipelineContext): Router {
@@ -26,7 +27,7 @@ export function municipalityRouter(ctx: PipelineContext): Router {
    * or a status that may not follow the current one; 422 naming the field for a bad body or an Idempotency-Key sent
    * again with another body.
    */
-  router.post('/referrals/:id/status', async (req, res) => {
+  router.post('/referrals/:id/status', names('referral', 'id'), async (req, res) => {
     // Only a municipality says what became of its referral; operators may read the status (GET), not make it.
     assertRole(getPrincipal(res), 'municipality');
     const update = parseStatusUpdate(jsonBodyOf(req));
@@ -35,7 +36,7 @@ export function municipalityRouter(ctx: PipelineContext): Router {
   });
 
   /** The status updates sent on one referral, whether each reached the practice, and the timeline; audited. */
-  router.get('/referrals/:id/status', async (req, res) => {
+  router.get('/referrals/:id/status', names('referral', 'id'), async (req, res) => {
     const { referral, municipality } = await referralFor(ctx, req, res, req.params.id);
     await auditEventRead(ctx, req, res, referral.row, [organisationAgent('destination', 'municipality', municipality)]);
     res.json({

@@ -13,37 +13,10 @@ import {
 } from '../event/event-store';
 import { findReferrals } from '../event/feedback';
 import { jsonBodyOf } from './json-body';
-import { focusKeyOf, newestOfEachReferral } from './status-update';
+import { newestOfEachReferral } from './status-update';
+import { declaredTargetOf } from './route-target';
 import { tryGetPrincipal } from '../access/authenticate';
 import { actorOf } from './request-context';
-
-/** Routes that name one event by id in their path: its read (API and console) and an operator's redecide
- * or remap. */
-const EVENT_ROUTES: readonly { method: string; path: RegExp }[] = [
-  { method: 'GET', path: /^\/his\/v1\/events\/([^/]+)$/ },
-  { method: 'GET', path: /^\/console\/practice\/events\/([^/]+)$/ },
-  { method: 'POST', path: /^\/admin\/v1\/events\/([^/]+)\/redecide$/ },
-  { method: 'POST', path: /^\/admin\/v1\/events\/([^/]+)\/remap$/ },
-];
-/**
- * An operator's routes that name a delivery or a status update by id, each of one event (API and console): `table`
- * says which, as `eventOf` reads it.
- */
-const EVENT_PART_ROUTES: readonly { table: 'delivery' | 'feedback'; path: RegExp }[] = [
-  { table: 'delivery', path: /^\/admin\/v1\/dead-letters\/([^/]+)\/replay$/ },
-  { table: 'delivery', path: /^\/console\/operator\/dead-letters\/([^/]+)\/replay$/ },
-  { table: 'feedback', path: /^\/admin\/v1\/feedback\/([^/]+)\/replay$/ },
-];
-/** The municipality's status routes, which name a referral by anything the municipality received. */
-const REFERRAL_ROUTE = /^\/municipality\/v1\/referrals\/([^/]+)\/status$/;
-
-function decoded(segment: string): string | undefined {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    return undefined;
-  }
-}
 
 /** A refused request's JSON body; none for another media type (the refusal is recorded all the same). */
 function jsonBodyOrNone(req: Request): unknown {
@@ -55,46 +28,37 @@ function jsonBodyOrNone(req: Request): unknown {
 }
 
 /**
- * The stored events a refused request names, whose practices' chains record the refusal: the event of an event
- * route, of a delivery or status update an operator's route names, `$explain`'s `eventId`, the newest event of each
- * referral a status route's key or a Task's `focus` names.
+ * The stored events a refused request names, whose practices' chains record the refusal: what its route declares
+ * (`route-target.ts`): an event, the event of a delivery or status update, or the newest event of each referral a
+ * municipality's key names.
  */
 async function eventsNamed(ctx: PipelineContext, req: Request): Promise<(EventRow & SealedEvent)[]> {
-  const path = `${req.baseUrl}${req.path}`;
+  const named = declaredTargetOf(req, jsonBodyOrNone);
+  const key = named?.key;
+  if (!named || !key) {
+    return [];
+  }
   const byId = async (id: string | undefined) => {
     const row = id && isUuid(id) ? await tryGetSealedEvent(ctx.db, id) : undefined;
     return row ? [row] : [];
   };
-  const eventRoute = EVENT_ROUTES.find((r) => r.method === req.method && r.path.test(path));
-  if (eventRoute) {
-    return byId(eventRoute.path.exec(path)?.[1]);
+  switch (named.kind) {
+    case 'event':
+      return byId(key);
+    case 'delivery':
+      return byId(isUuid(key) ? (await tryGetDeliveryWork(ctx.db, key))?.inbox_id : undefined);
+    case 'feedback':
+      return byId(isUuid(key) ? (await tryGetFeedback(ctx.db, key))?.inbox_id : undefined);
+    case 'referral':
+      return newestOfEachReferral(await findReferrals(ctx, key));
   }
-  const part = req.method === 'POST' ? EVENT_PART_ROUTES.find((r) => r.path.test(path)) : undefined;
-  if (part) {
-    const id = part.path.exec(path)?.[1];
-    if (!id || !isUuid(id)) {
-      return [];
-    }
-    const found = part.table === 'delivery' ? await tryGetDeliveryWork(ctx.db, id) : await tryGetFeedback(ctx.db, id);
-    return byId(found?.inbox_id);
-  }
-  const body = req.method === 'POST' ? jsonBodyOrNone(req) : undefined;
-  if (req.method === 'POST' && path === '/policy/v1/$explain') {
-    const eventId = (body as { eventId?: unknown } | undefined)?.eventId;
-    return byId(typeof eventId === 'string' ? eventId : undefined);
-  }
-  const key =
-    req.method === 'POST' && path === '/fhir/Task'
-      ? focusKeyOf((body as { focus?: unknown } | undefined)?.focus)
-      : decoded(REFERRAL_ROUTE.exec(path)?.[1] ?? '');
-  return key ? newestOfEachReferral(await findReferrals(ctx, key)) : [];
 }
 
 /**
  * Records a refused request (403) as a Security Alert AuditEvent with outcome 4, naming the principal, the route
  * and the client address, in the chain of the principal's practice (or the system chain). Query strings are left
- * out: they may hold a BSN. A request that names stored events (`eventsNamed`) is recorded where their allowed reads
- * go instead: in each event's practice chain, naming the event and the child (`auditRefusedReads`).
+ * out: they may hold a BSN. A request whose route names stored events (`eventsNamed`) is recorded where their allowed
+ * reads go instead: in each event's practice chain, naming the event and the child (`auditRefusedReads`).
  */
 export async function auditRefusal(ctx: PipelineContext, req: Request, res: Response): Promise<void> {
   const p = tryGetPrincipal(res);

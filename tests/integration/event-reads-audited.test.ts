@@ -342,6 +342,37 @@ describe('reads of one event are audited', () => {
     }
   });
 
+  // The console's pages that name an event, a status update or a referral declare it as the API's routes do, so a
+  // session of another role is recorded where the API's refusal is: in the event's chain.
+  it.each<[string, (ids: { feedbackId: string }) => [string, Record<string, string>?]]>([
+    ["a municipality's page of the referral", () => [`/console/municipality/referrals/${referralId}`]],
+    [
+      "a municipality's status form on the referral",
+      () => [`/console/municipality/referrals/${referralId}/status`, { status: 'accepted' }],
+    ],
+    ["an operator's redecide of the event", () => [`/console/operator/events/${id}/redecide`, {}]],
+    [
+      "an operator's replay of a status update on the referral",
+      ({ feedbackId }) => [`/console/operator/feedback/${feedbackId}/replay`, {}],
+    ],
+  ])(
+    "records a practice's console request for %s, refused by role (403), in the event's chain",
+    async (_what, request) => {
+      const [feedback] = await app.rt.ctx.db.query<{ id: string }>('SELECT id FROM feedback WHERE inbox_id = $1', [id]);
+      expect(feedback).toBeDefined();
+      const [path, form] = request({ feedbackId: feedback!.id });
+      const page = await openConsole(app, 'otherPractice');
+      const before = await refusedBy('otherpractice');
+      const res = form === undefined ? await page.get(path) : await page.post(path, form);
+      expect(res.status).toBe(403);
+      const refused = await refusedBy('otherpractice');
+      expect(refused).toHaveLength(before.length + 1);
+      for (const r of refused) {
+        expect(r).toMatchObject({ tenant: PRACTICE_AGB, outcome: '4', patient_bsn: bsn });
+      }
+    },
+  );
+
   // The console's view of one event shows what GET /his/v1/events/{id} answers: it is recorded the same way, whatever
   // the event's state (it was recorded only for a denied event, without the child), so a search by the child finds
   // a look in the console as it finds one through the API.

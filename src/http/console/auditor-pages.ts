@@ -27,6 +27,7 @@ import { accessInWords, consentStatusInWords, formatNumber, formatTime, reasonsI
 import { csrfField, hiddenHeader, notice, table, type PageContext } from './layout';
 import { outcomeInWords } from './outcome-message';
 import { keepForm, keptForm } from './kept-forms';
+import { namesNoEvent } from '../route-target';
 
 const PAGE_SIZE = 20;
 
@@ -311,7 +312,7 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
     res.redirect(303, `/console/auditor?q=${id}`);
   });
 
-  router.get('/audit-events/:id', async (req, res) => {
+  router.get('/audit-events/:id', namesNoEvent, async (req, res) => {
     const { lang } = pageOf(req, res);
     // Read, recorded and refused exactly as GET /fhir/AuditEvent/{id}.
     const row = await readAuditEvent(ctx, req, res, req.params.id);

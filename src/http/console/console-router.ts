@@ -28,6 +28,7 @@ import { operatorPages } from './operator-pages';
 import { outcomeInWords } from './outcome-message';
 import { practicePages } from './practice-pages';
 import { strictCsp } from '../content-security-policy';
+import { namesNoEvent } from '../route-target';
 
 /** What the console needs besides the pipeline: sessions, and the API's own credential check. */
 export interface ConsoleOptions {
@@ -180,7 +181,7 @@ export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Route
     next();
   });
 
-  router.get('/assets/:file', (req, res) => {
+  router.get('/assets/:file', namesNoEvent, (req, res) => {
     const type = ASSETS[req.params.file];
     if (!type) {
       throw new OperationOutcomeError(notFound);

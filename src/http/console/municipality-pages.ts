@@ -23,6 +23,7 @@ import { nextStatusesOf, REFERRAL_STATUSES, type ReferralStatus } from '../../..
 import { codesOf, REFERRAL_REJECTION_REASON_SYSTEM, tryGetConcept } from '../../kernel/fhir/terminology';
 import { amsterdamDay } from '../../kernel/dutch-time';
 import { httpStatusOf } from '../../kernel/fhir/outcomes';
+import { names } from '../route-target';
 
 /**
  * The municipalities a key may see a report of, in the order of its scope (all those with an agreement for `*`):
@@ -382,7 +383,7 @@ export function municipalityPages(ctx: PipelineContext): Router {
   // One referral, addressed as the API addresses it (`referralFor`; the list links the `system|value` the municipality
   // received, not jeugdbrug's event id): read as `GET
   // /municipality/v1/referrals/{identifier}/status` is, and audited as it is.
-  router.get('/referrals/:id', async (req, res) => {
+  router.get('/referrals/:id', names('referral', 'id'), async (req, res) => {
     const { lang } = pageOf(req, res);
     const target = await referralFor(ctx, req, res, req.params.id, 'id');
     await auditEventRead(ctx, req, res, target.referral.row, [
@@ -400,7 +401,7 @@ export function municipalityPages(ctx: PipelineContext): Router {
   // The form's status, recorded by the API's own functions (`POST /municipality/v1/referrals/{identifier}/status`):
   // the same rules (order, decision, reason codes, dates), the same audit and actor, the same way on to the practice.
   // Refused: the page again with the form as filled in and what is wrong, by the field's label.
-  router.post('/referrals/:id/status', async (req, res) => {
+  router.post('/referrals/:id/status', names('referral', 'id'), async (req, res) => {
     const { lang } = pageOf(req, res);
     const target = await referralFor(ctx, req, res, req.params.id, 'id');
     const values = formValuesOf(req.body);

@@ -42,6 +42,7 @@ import { configurationProblems } from './configuration-problems';
 import { html, type SafeHtml } from './html';
 import { formatNumber, formatTime, reasonsInWords, stateInWords, t, type Lang, type MessageKey } from './i18n';
 import { csrfField, hiddenHeader, notice, pagingLinks, table } from './layout';
+import { names, namesNoEvent, type TargetDeclaration } from '../route-target';
 
 /** Dead letters per page. */
 const DEAD_LETTER_PAGE = 100;
@@ -205,7 +206,7 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
     }
   };
 
-  router.post('/dead-letters/:id/replay', async (req, res) => {
+  router.post('/dead-letters/:id/replay', names('delivery', 'id'), async (req, res) => {
     const id = req.params.id;
     const delivery = isUuid(id) ? await tryGetDeliveryWork(ctx.db, id) : undefined;
     const event = delivery && (await tryGetSealedEvent(ctx.db, delivery.inbox_id));
@@ -223,7 +224,7 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
   });
 
   /** Decides a denied event again (audited, as the API's redecide); a permit sends it. */
-  router.post('/events/:id/redecide', async (req, res) => {
+  router.post('/events/:id/redecide', names('event', 'id'), async (req, res) => {
     const id = req.params.id;
     await assertEventIdInScope(ctx, req, res, id);
     const done = await redecideByOperator(ctx, id, actorOf(req, res));
@@ -304,10 +305,11 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
    */
   const replayToPractice = (
     path: string,
+    target: TargetDeclaration,
     inScope: (id: string, req: Request, res: Response) => Promise<boolean>,
     replay: (id: string, req: Request, res: Response) => Promise<boolean>,
   ) =>
-    router.post(path, async (req, res) => {
+    router.post(path, target, async (req, res) => {
       const id = field(req.params, 'id') ?? '';
       if (!isUuid(id) || !(await inScope(id, req, res))) {
         throw new OperationOutcomeError(notFound);
@@ -321,6 +323,7 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
     });
   replayToPractice(
     '/feedback/:id/replay',
+    names('feedback', 'id'),
     async (id, req, res) => {
       const feedback = await tryGetFeedback(ctx.db, id);
       const event = feedback && (await tryGetSealedEvent(ctx.db, feedback.inbox_id));
@@ -333,6 +336,8 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
   );
   replayToPractice(
     '/trajectory-events/:id/replay',
+    // A trajectory event is a row of its own, not an event a refusal can be recorded against (as in the API).
+    namesNoEvent,
     async (id, req, res) => {
       const trajectoryEvent = await tryGetTrajectoryEvent(ctx.db, id);
       if (trajectoryEvent) {
@@ -429,14 +434,14 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
     );
   });
 
-  router.post('/destinations/:id/pause', async (req, res) => {
+  router.post('/destinations/:id/pause', namesNoEvent, async (req, res) => {
     const destination = getDestination(ctx, req.params.id);
     const reason = (field(req.body, 'reason') ?? 'paused by an operator').slice(0, 500);
     await pauseDestination(ctx, destination, 'operator', reason, actorOf(req, res));
     res.redirect(303, '/console/operator/destinations');
   });
 
-  router.post('/destinations/:id/resume', async (req, res) => {
+  router.post('/destinations/:id/resume', namesNoEvent, async (req, res) => {
     const destination = getDestination(ctx, req.params.id);
     await resumeDestination(ctx, destination, 'operator', actorOf(req, res));
     res.redirect(303, '/console/operator/destinations');

@@ -19,6 +19,7 @@ import type { Decision } from '../../policy/types';
 import { timelineHtml } from './operator-pages';
 import { practiceOwnIds } from './practice-own-ids';
 import { EVENT_STATES } from '../../event/states';
+import { names } from '../route-target';
 
 /** Events per page: a page fits a tablet's screen a few times over. */
 const PAGE_SIZE = 100;
@@ -90,7 +91,7 @@ export function practicePages(ctx: PipelineContext): Router {
     );
   });
 
-  router.get('/events/:id', async (req, res) => {
+  router.get('/events/:id', names('event', 'id'), async (req, res) => {
     const { lang } = pageOf(req, res);
     const principal = getPrincipal(res);
     const found = await tryGetSealedEventTimeline(ctx.db, req.params.id);
