@@ -11,9 +11,9 @@ import {
   type EventRow,
   type SealedEvent,
 } from '../event/event-store';
-import { findReferrals } from '../event/feedback';
+import { findReferrals, newestOfEachReferral } from '../event/feedback';
 import { jsonBodyOf } from './json-body';
-import { focusKeyOf, newestOfEachReferral } from './status-update';
+import { focusKeyOf } from './status-update';
 import { tryGetPrincipal } from '../access/authenticate';
 import { actorOf } from './request-context';
 
