@@ -109,6 +109,11 @@ export function receivingMunicipalityOf(principal: Principal, referral: Delivere
   return referral.deliveredTo.find((m) => canSeeMunicipality(principal, m));
 }
 
+/** Whether `referral` is still on its way to a municipality the principal acts for (not delivered there yet). */
+export function isOnItsWayTo(principal: Principal, referral: DeliveredReferral): boolean {
+  return referral.pendingTo.some((m) => canSeeMunicipality(principal, m));
+}
+
 /**
  * Whether the principal may read the statuses on `referral`: a municipality when the referral reached it, the other
  * roles (the practice, its auditors and operators) within their practice scope, as they read the referral's event.

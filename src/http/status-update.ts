@@ -12,6 +12,7 @@ import { parseOrThrow } from '../kernel/zod-outcome';
 import type { PipelineContext } from '../event/context';
 import {
   findReferrals,
+  isOnItsWayTo,
   newestOfEachReferral,
   receivingMunicipalityOf,
   recordStatusUpdate,
@@ -20,7 +21,6 @@ import {
 import type { FeedbackRow } from '../event/event-store';
 import { actorOf } from './request-context';
 import { getPrincipal } from '../access/authenticate';
-import { canSeeMunicipality } from '../access/principal';
 import { auditRefusedReads } from './audit-read';
 
 /**
@@ -152,7 +152,7 @@ export async function referralFor(
     );
     return newest;
   }
-  if (referrals.some((r) => r.pendingTo.some((m) => canSeeMunicipality(principal, m)))) {
+  if (referrals.some((r) => isOnItsWayTo(principal, r))) {
     throw new OperationOutcomeError(conflict('This referral has not been delivered yet'));
   }
   // Referrals the key names that the caller may not act on: the attempt is on record in each one's practice chain

@@ -189,6 +189,19 @@ describe('GET /fhir/Task/{id} and GET /fhir/Task?focus=', () => {
     expect(outcome.issue[0]?.expression).toEqual([parameter]);
   });
 
+  it('finds nothing for a referral still on its way to the caller, and records no refusal: it is its own', async () => {
+    const before = (await readsBy('municipality')).length;
+    await app.rt.ctx.db.query(`UPDATE delivery SET state = 'pending' WHERE inbox_id = $1`, [eventId]);
+    try {
+      const res = await search(focusIdentifier(), 'municipality');
+      expect((await res.json()) as Bundle).toMatchObject({ type: 'searchset', total: 0 });
+    } finally {
+      await app.rt.ctx.db.query(`UPDATE delivery SET state = 'delivered' WHERE inbox_id = $1`, [eventId]);
+    }
+    const reads = await readsBy('municipality');
+    expect(reads.slice(before).filter((r) => r.outcome !== '0')).toEqual([]);
+  });
+
   it('declares read, search (focus) and create of Task in the CapabilityStatement, once', async () => {
     const statement = (await (await app.request('/fhir/metadata', { key: null })).json()) as CapabilityStatement;
     const tasks = statement.rest![0]!.resource!.filter((r) => r.type === 'Task');

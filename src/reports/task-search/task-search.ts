@@ -4,7 +4,7 @@ import type { Principal } from '../../access/principal';
 import { organisationAgent } from '../../audit/audit-events';
 import type { PipelineContext } from '../../event/context';
 import { listReferralFeedback, tryGetFeedback, tryGetSealedEvent, type FeedbackRow } from '../../event/event-store';
-import { findReferrals, mayReadStatusesOf, newestOfEachReferral } from '../../event/feedback';
+import { findReferrals, isOnItsWayTo, mayReadStatusesOf, newestOfEachReferral } from '../../event/feedback';
 import { tryGetPatientBsn } from '../../event/stored-event';
 import { isUuid } from '../../kernel/fhir/ids';
 import { decodePageToken, encodePageToken } from '../fhir-search/page-token';
@@ -103,7 +103,10 @@ export async function searchTasks(
   const referrals = await findReferrals(ctx, referralKeyOf(search));
   const events = newestOfEachReferral(referrals.filter((r) => mayReadStatusesOf(principal, r)));
   if (events.length === 0) {
-    return { resources: [], total: 0, tenants: [], refused: newestOfEachReferral(referrals) };
+    // A referral still on its way to the caller's municipality is its own (the status route answers 409): no match,
+    // but no refusal either. Any other is another party's, its refusal recorded.
+    const onItsWay = referrals.some((r) => isOnItsWayTo(principal, r));
+    return { resources: [], total: 0, tenants: [], refused: onItsWay ? [] : newestOfEachReferral(referrals) };
   }
   const byId = new Map<string, FeedbackRow>();
   for (const rows of await Promise.all(events.map((e) => listReferralFeedback(ctx.db, e.id)))) {
