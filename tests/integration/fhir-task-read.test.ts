@@ -107,6 +107,18 @@ describe('GET /fhir/Task/{id} and GET /fhir/Task?focus=', () => {
     expect(bundle.entry?.map((e) => e.fullUrl)).toEqual(created.map((t) => `${app.url}/fhir/Task/${t.id}`));
   });
 
+  it('finds the same with the parameters in a form body (POST /fhir/Task/_search)', async () => {
+    const res = await app.request('/fhir/Task/_search', {
+      key: 'municipality',
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ 'focus:identifier': `${referralSystem}|${referralValue}` }).toString(),
+    });
+    expect(res.status).toBe(200);
+    const bundle = (await res.json()) as Bundle<Task>;
+    expect(bundle.entry?.map((e) => e.resource)).toEqual(created);
+  });
+
   it('pages with _count through next links, newest first with _sort=-_lastUpdated', async () => {
     const first = (await (await search(`${focusIdentifier()}&_count=1`, 'municipality')).json()) as Bundle<Task>;
     expect(first.entry?.map((e) => e.resource?.id)).toEqual([created[0]!.id]);
