@@ -177,7 +177,7 @@ export interface AuditEventInput {
   readonly outcomeDesc?: string | undefined;
   readonly entities: AuditEventEntity[];
   readonly purpose?: string | undefined;
-  readonly extraAgents?: AuditEventAgent[] | undefined;
+  readonly extraAgents?: readonly AuditEventAgent[] | undefined;
 }
 
 const SOURCE = deepFreeze({
@@ -620,8 +620,10 @@ export function dataAccess(a: {
   patientBsn?: string | undefined;
   /** What was read, as a reference (`AuditEvent/…`, `Consent/…`) or a pseudo-reference (`audit_chain/01234567`). */
   target?: string | undefined;
+  /** What else the read touched, as (pseudo-)references (`inbox/<event id>`), so a search by them finds it. */
+  related?: readonly string[] | undefined;
   /** Organisations whose data was read (a municipality's monitoring report), so their auditors find the read. */
-  extraAgents?: AuditEventAgent[] | undefined;
+  extraAgents?: readonly AuditEventAgent[] | undefined;
 }): AuditEvent {
   return buildAuditEvent({
     actor: a.actor,
@@ -634,6 +636,7 @@ export function dataAccess(a: {
     entities: [
       ...(a.patientBsn ? [patientEntity(a.patientBsn)] : []),
       ...(a.target ? [resourceEntity(a.target)] : []),
+      ...(a.related ?? []).map((r) => resourceEntity(r)),
       { type: SYSTEM_OBJECT, role: QUERY_ROLE, query: Buffer.from(a.query, 'utf8').toString('base64') },
     ],
     extraAgents: a.extraAgents,

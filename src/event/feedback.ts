@@ -21,6 +21,7 @@ import { recordStatusFacts } from './monitoring-writer';
 import { referredOnOf, statusDateIssues } from './status-dates';
 import { throwIssues } from '../kernel/zod-outcome';
 import type { PipelineContext } from './context';
+import { canActForPractice, canSeeMunicipality, type Principal } from '../access/principal';
 import { RESOURCE_ID_SYSTEM } from '../../mappings/municipality/shared/resource-identifier';
 import { LOGICAL_BASE } from '../../mappings/municipality/webhook/to-notification';
 import { uuidOrUndefined } from './referral-identifier';
@@ -98,6 +99,44 @@ export async function findReferrals(ctx: PipelineContext, key: string): Promise<
         ]
       : [];
   });
+}
+
+/**
+ * The municipality the principal acts for that received `referral`, or undefined: who may send statuses on it and
+ * read them as a municipality does (an operator's `'*'` scope included).
+ */
+export function receivingMunicipalityOf(principal: Principal, referral: DeliveredReferral): string | undefined {
+  return referral.deliveredTo.find((m) => canSeeMunicipality(principal, m));
+}
+
+/** Whether `referral` is still on its way to a municipality the principal acts for (not delivered there yet). */
+export function isOnItsWayTo(principal: Principal, referral: DeliveredReferral): boolean {
+  return referral.pendingTo.some((m) => canSeeMunicipality(principal, m));
+}
+
+/**
+ * Whether the principal may read the statuses on `referral`: a municipality when the referral reached it, the other
+ * roles (the practice, its auditors and operators) within their practice scope, as they read the referral's event.
+ */
+export function mayReadStatusesOf(principal: Principal, referral: DeliveredReferral): boolean {
+  return principal.role === 'municipality'
+    ? receivingMunicipalityOf(principal, referral) !== undefined
+    : canActForPractice(principal, referral.row.tenant);
+}
+
+/**
+ * The newest event of each referral among `referrals` (`findReferrals` lists every event of each, the practice's
+ * corrections too, newest first; a referral is its `system|value`).
+ */
+export function newestOfEachReferral(referrals: readonly DeliveredReferral[]): DeliveredReferral['row'][] {
+  const newest = new Map<string, DeliveredReferral['row']>();
+  for (const r of referrals) {
+    const key = `${r.identifier.system}|${r.identifier.value}`;
+    if (!newest.has(key)) {
+      newest.set(key, r.row);
+    }
+  }
+  return [...newest.values()];
 }
 
 /** `ServiceRequest/<id>` or the webhook's `https://jeugdbrug.nl/fhir/ServiceRequest/<id>` as `<id>`. */

@@ -2,7 +2,9 @@ import { createHash } from 'node:crypto';
 import { conflict, OperationOutcomeError } from '@medplum/core';
 import type { OperationOutcome } from '@medplum/fhirtypes';
 import { canonicalizeJcs } from '../audit/chain';
+import type { Logger } from 'pino';
 import type { PayloadCipher } from '../kernel/payload-crypto';
+import { errorFields } from '../kernel/logger';
 import type { CanonicalEvent, RawRecord } from '../contracts/his-dialect';
 import { tryGetDialect } from '../../mappings/his/index';
 import type { NewEventWithIdentifier, SealedEvent } from './event-store';
@@ -56,6 +58,25 @@ export function openEvent(cipher: PayloadCipher, row: SealedEvent): CanonicalEve
     throw new Error(`Unknown dialect ${stored.dialect}`);
   }
   return dialect.map(stored.record);
+}
+
+/**
+ * The BSN of the child a stored event is about, for recording a read of its data against the child; undefined once
+ * retention removed its content (it names no child any more) or when it cannot be opened (its key gone, its bytes
+ * damaged: logged, since that is what an operator reads the event to find out about). Never in an answer.
+ */
+export function tryGetPatientBsn(
+  ctx: { readonly cipher: PayloadCipher; readonly log: Logger },
+  row: SealedEvent & { readonly id: string },
+): string | undefined {
+  try {
+    return openEvent(ctx.cipher, row).patient.bsn;
+  } catch (err) {
+    if (!(err instanceof PayloadPurgedError)) {
+      ctx.log.warn({ event: row.id, ...errorFields(err) }, 'event could not be opened to audit its read by child');
+    }
+    return undefined;
+  }
 }
 
 /**

@@ -72,7 +72,7 @@ export function createApp(ctx: PipelineContext, opts: AppOptions): express.Expre
   app.use(monitoringRouter(ctx));
   app.use('/municipality/v1', ...authenticated, requireRole('municipality', 'operator'), municipalityRouter(ctx));
   const providers = fhirProviders(ctx);
-  const fhirRoutes = [measureRoute(), fhirTaskRoute(ctx)];
+  const fhirRoutes = [measureRoute(), fhirTaskRoute(ctx, opts.publicBaseUrl)];
   app.use(
     '/fhir',
     fhirRouter(ctx, providers, { authenticated, routes: fhirRoutes, publicBaseUrl: opts.publicBaseUrl }),

@@ -9,8 +9,7 @@ import { actorOf } from './request-context';
 import { checkSignedCheckpoint, publicKeysOf } from '../audit/signed-heads';
 import type { PipelineContext } from '../event/context';
 import type { EventRow, SealedEvent } from '../event/event-store';
-import { openEvent, PayloadPurgedError } from '../event/stored-event';
-import { errorFields } from '../kernel/logger';
+import { tryGetPatientBsn } from '../event/stored-event';
 import { dataAccess, type AuditOutcome } from '../audit/audit-events';
 import { canReadChain, SYSTEM_TENANT } from '../reports/audit-scope';
 import { tryGetAuditRow, type AuditRow } from '../reports/audit-search/search';
@@ -32,6 +31,8 @@ export interface ReadAudit {
   readonly interaction?: 'read' | 'search' | undefined;
   /** What was read: `AuditEvent/…`, `Consent/…`, `audit_chain/<tenant>`. */
   readonly target?: string | undefined;
+  /** What else the read touched (`inbox/<event id>` of a Task's referral). */
+  readonly related?: readonly string[] | undefined;
   /** '0' (the default) when served, '4' when refused. */
   readonly outcome?: AuditOutcome | undefined;
   readonly outcomeDesc?: string | undefined;
@@ -41,7 +42,7 @@ export interface ReadAudit {
    */
   readonly tenants?: readonly string[] | undefined;
   /** Organisations the read concerns besides the caller's own (see `dataAccess`). */
-  readonly extraAgents?: AuditEventAgent[] | undefined;
+  readonly extraAgents?: readonly AuditEventAgent[] | undefined;
 }
 
 /**
@@ -70,6 +71,7 @@ export async function auditRead(
           query: a.query,
           patientBsn: a.patientBsn,
           target: a.target,
+          related: a.related,
           extraAgents: a.extraAgents,
         }),
       ),
@@ -146,17 +148,7 @@ export async function auditEventRead(
   extraAgents?: AuditEventAgent[],
   refused?: string,
 ): Promise<void> {
-  let patientBsn: string | undefined;
-  try {
-    patientBsn = openEvent(ctx.cipher, row).patient.bsn;
-  } catch (err) {
-    // After retention removed its content the event names no child any more, and one that cannot be opened (its
-    // key gone, its bytes damaged) is what an operator reads the timeline to find out about: either way the read
-    // is recorded, without the child.
-    if (!(err instanceof PayloadPurgedError)) {
-      ctx.log.warn({ event: row.id, ...errorFields(err) }, 'event could not be opened to audit its read by child');
-    }
-  }
+  const patientBsn = tryGetPatientBsn(ctx, row);
   await auditRead(ctx, req, res, {
     query: req.originalUrl,
     interaction: 'read',

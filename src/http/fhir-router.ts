@@ -1,11 +1,12 @@
 import { notFound, OperationOutcomeError } from '@medplum/core';
 import type { Resource } from '@medplum/fhirtypes';
 import express, { Router, type Request, type RequestHandler, type Response } from 'express';
-import { auditRead, NOT_IN_SCOPE } from './audit-read';
+import { auditRead, auditRefusedReads, NOT_IN_SCOPE } from './audit-read';
 import { notAcceptable, unsupportedMediaType } from '../kernel/fhir/outcomes';
 import type { PipelineContext } from '../event/context';
 import { auditEventProvider } from '../reports/audit-search/audit-event-provider';
 import { consentProvider } from '../reports/consent-search/consent-search';
+import { taskProvider } from '../reports/task-search/task-search';
 import {
   capabilityStatement,
   interactionRoute,
@@ -36,8 +37,8 @@ const FORM = FORM_MEDIA_TYPE;
  * The resource types served under `/fhir` with read and search on the shared machinery. A new searchable type
  * (MeasureReport) is one provider here; routes, CapabilityStatement and OpenAPI follow.
  */
-export function fhirProviders(ctx: Pick<PipelineContext, 'db'>): FhirResourceProvider[] {
-  return [auditEventProvider(ctx.db), consentProvider(ctx.db)];
+export function fhirProviders(ctx: PipelineContext): FhirResourceProvider[] {
+  return [auditEventProvider(ctx.db), consentProvider(ctx.db), taskProvider(ctx)];
 }
 
 /**
@@ -170,12 +171,20 @@ export function fhirRouter(
       provider.assertMayRead(principal);
       const search = parseFhirSearch(provider.spec, params, handlingFor(req, res));
       const page = await provider.search(principal, search);
-      await auditRead(ctx, req, res, {
-        query,
-        interaction: 'search',
-        patientBsn: page.patientBsn,
-        tenants: page.tenants,
-      });
+      if (page.refused?.length) {
+        // It named only what others hold (a referral of another party): answered as no match, the attempt on record
+        // where that referral's reads are, as every route that names another party's referral records it.
+        await auditRefusedReads(ctx, req, res, page.refused);
+      } else {
+        await auditRead(ctx, req, res, {
+          query,
+          interaction: 'search',
+          patientBsn: page.patientBsn,
+          tenants: page.tenants,
+          related: page.related,
+          extraAgents: page.extraAgents,
+        });
+      }
       // A search that came in a body (or from a sealed link) keeps its parameters out of the links' URLs too.
       const seal = from === 'body' ? sealSearchLink.bind(undefined, ctx.cipher) : undefined;
       sendFhir(res, toSearchset(fhirBase(), search, page, seal), search.pretty);
@@ -220,6 +229,8 @@ export function fhirRouter(
         target: `${type}/${id}`,
         patientBsn: found.patientBsn,
         tenants: [found.tenant],
+        related: found.related,
+        extraAgents: found.extraAgents,
         ...(found.inScope ? {} : { outcome: '4' as const, outcomeDesc: NOT_IN_SCOPE }),
       });
       if (!found.inScope) {

@@ -14,6 +14,7 @@ import { focusKeyOf, parseStatusUpdate, recordUpdate, referralFor } from './stat
 import type { FeedbackRow } from '../event/event-store';
 import { jsonBodyOf } from './json-body';
 import { names } from './route-target';
+import { servedTask } from '../reports/task-search/task-search';
 
 const FHIR_JSON = 'application/fhir+json';
 
@@ -25,7 +26,8 @@ const FHIR_JSON = 'application/fhir+json';
  * care details, typed as in the Tasks jeugdbrug sends to practices. Its rules are those of
  * `POST /municipality/v1/referrals/{identifier}/status`; its answer is a FHIR server's to a create: 201 with the Task
  * as stored (the one that goes on to the practice), 200 with the Task stored the first time for a repeat, as
- * `application/fhir+json`; `Prefer: return=OperationOutcome` or `return=minimal` as FHIR says.
+ * `application/fhir+json`, its `Location` the Task's read (`taskProvider`); `Prefer: return=OperationOutcome` or
+ * `return=minimal` as FHIR says.
  */
 
 const coding = z.object({ system: z.string().optional(), code: z.string().optional() }).loose();
@@ -161,7 +163,7 @@ const TASK_PATH: Record<string, string> = {
   endDate: 'Task.output',
 };
 
-export function fhirTaskRoute(ctx: PipelineContext): FhirRoute {
+export function fhirTaskRoute(ctx: PipelineContext, publicBaseUrl: () => string): FhirRoute {
   const create: RequestHandler = async (req, res) => {
     const task = parseOrThrow(taskSchema, jsonBodyOf(req), (path) =>
       path.length ? `Task.${path.map(String).join('.')}` : 'Task',
@@ -180,6 +182,7 @@ export function fhirTaskRoute(ctx: PipelineContext): FhirRoute {
     } catch (err) {
       throw renamedIssues(err);
     }
+    res.set('Location', `${publicBaseUrl()}/fhir/Task/${recorded.feedback.id}`);
     sendCreated(res, recorded.feedback, recorded.duplicate, preferredReturn(req.get('prefer')));
   };
   return {
@@ -188,8 +191,8 @@ export function fhirTaskRoute(ctx: PipelineContext): FhirRoute {
       code: 'create',
       documentation:
         'a municipality’s status on a referral delivered to it (focus: the ServiceRequest by identifier): 201 with ' +
-        'the Task as stored and sent on to the practice, 200 with the first one for a repeat; Prefer: return= is ' +
-        'honoured. No Location: there is no read of Task',
+        'the Task as stored and sent on to the practice, its Location the Task’s read, 200 with the first one for a ' +
+        'repeat; Prefer: return= is honoured',
     },
     // The refusal of another role is recorded in the chain of the event the Task's focus names.
     handlers: [
@@ -225,9 +228,8 @@ function preferredReturn(prefer: string | undefined): { value: Return; asked: bo
 
 /**
  * A FHIR server's answer to a create: 201 for a Task stored now, 200 for a repeat (the Task stored the first time, as
- * a conditional create that matched answers), as `application/fhir+json`, `meta.lastUpdated` when it was stored (also
- * Last-Modified). The stored Task is never changed, and there is no read of it to point a Location at: its `id` and
- * `identifier` (the status update's id) name it, as they do in the practice's HIS.
+ * a conditional create that matched answers), as `application/fhir+json`, the Task as its read serves it
+ * (`servedTask`: `meta.lastUpdated` when it was stored, also Last-Modified). The stored Task is never changed.
  */
 function sendCreated(
   res: Response,
@@ -235,11 +237,10 @@ function sendCreated(
   duplicate: boolean,
   prefer: { value: Return; asked: boolean },
 ): void {
-  const lastUpdated = new Date(feedback.created_at);
   res
     .status(duplicate ? 200 : 201)
     .type(FHIR_JSON)
-    .set('Last-Modified', lastUpdated.toUTCString());
+    .set('Last-Modified', new Date(feedback.created_at).toUTCString());
   if (prefer.asked) {
     res.set('Preference-Applied', `return=${prefer.value}`);
   }
@@ -266,6 +267,6 @@ function sendCreated(
       return;
     }
     case 'representation':
-      res.json({ ...feedback.task, meta: { ...feedback.task.meta, lastUpdated: lastUpdated.toISOString() } });
+      res.json(servedTask(feedback));
   }
 }

@@ -11,9 +11,8 @@ import {
   type EventRow,
   type SealedEvent,
 } from '../event/event-store';
-import { findReferrals } from '../event/feedback';
+import { findReferrals, newestOfEachReferral } from '../event/feedback';
 import { jsonBodyOf } from './json-body';
-import { newestOfEachReferral } from './status-update';
 import { declaredTargetOf } from './route-target';
 import { tryGetPrincipal } from '../access/authenticate';
 import { actorOf } from './request-context';

@@ -10,11 +10,17 @@ import { JZ020_SYSTEM } from '../kernel/fhir/systems';
 import { codesOf, isKnownCode, REFERRAL_REJECTION_REASON_SYSTEM } from '../kernel/fhir/terminology';
 import { parseOrThrow } from '../kernel/zod-outcome';
 import type { PipelineContext } from '../event/context';
-import { findReferrals, recordStatusUpdate, type DeliveredReferral } from '../event/feedback';
+import {
+  findReferrals,
+  isOnItsWayTo,
+  newestOfEachReferral,
+  receivingMunicipalityOf,
+  recordStatusUpdate,
+  type DeliveredReferral,
+} from '../event/feedback';
 import type { FeedbackRow } from '../event/event-store';
 import { actorOf } from './request-context';
 import { getPrincipal } from '../access/authenticate';
-import { canSeeMunicipality } from '../access/principal';
 import { auditRefusedReads } from './audit-read';
 
 /**
@@ -135,7 +141,7 @@ export async function referralFor(
   const referrals = await findReferrals(ctx, key);
   const principal = getPrincipal(res);
   const visible = referrals.flatMap((referral) => {
-    const municipality = referral.deliveredTo.find((m) => canSeeMunicipality(principal, m));
+    const municipality = receivingMunicipalityOf(principal, referral);
     return municipality ? [{ referral, municipality }] : [];
   });
   const [newest] = visible;
@@ -146,28 +152,13 @@ export async function referralFor(
     );
     return newest;
   }
-  if (referrals.some((r) => r.pendingTo.some((m) => canSeeMunicipality(principal, m)))) {
+  if (referrals.some((r) => isOnItsWayTo(principal, r))) {
     throw new OperationOutcomeError(conflict('This referral has not been delivered yet'));
   }
   // Referrals the key names that the caller may not act on: the attempt is on record in each one's practice chain
   // (as GET /his/v1/events/{id} records another practice's), the answer the same as for an unknown referral.
   await auditRefusedReads(ctx, req, res, newestOfEachReferral(referrals));
   throw new OperationOutcomeError(notFoundField('No referral delivered to you has this identifier', expression));
-}
-
-/**
- * The newest event of each referral among `referrals` (`findReferrals` lists every event of each, the practice's
- * corrections too, newest first; a referral is its `system|value`).
- */
-export function newestOfEachReferral(referrals: readonly DeliveredReferral[]): DeliveredReferral['row'][] {
-  const newest = new Map<string, DeliveredReferral['row']>();
-  for (const r of referrals) {
-    const key = `${r.identifier.system}|${r.identifier.value}`;
-    if (!newest.has(key)) {
-      newest.set(key, r.row);
-    }
-  }
-  return [...newest.values()];
 }
 
 /**

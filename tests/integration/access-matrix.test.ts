@@ -90,6 +90,12 @@ describe('authorisation: every route × role × own and other tenant', () => {
         },
       },
     }),
+    'GET /fhir/Task/{id} of a status on the referral of practice 01234567 delivered to GM0226': () => ({
+      path: `/fhir/Task/${ownFeedbackId}`,
+    }),
+    'GET /fhir/Task?focus:identifier= of the referral of practice 01234567 delivered to GM0226': () => ({
+      path: `/fhir/Task?focus:identifier=${encodeURIComponent(`urn:agb:${PRACTICE_AGB}:referral|${ownReferralId}`)}`,
+    }),
     'GET /admin/v1/trajectory-events': () => ({ path: '/admin/v1/trajectory-events' }),
     'POST /admin/v1/trajectory-events/{id}/replay of an unknown event': () => ({
       path: '/admin/v1/trajectory-events/00000000-0000-4000-8000-000000000000/replay',
@@ -170,6 +176,29 @@ describe('authorisation: every route × role × own and other tenant', () => {
     ['POST /fhir/Task on the referral delivered to GM0226', 'operator', 403],
     ['POST /fhir/Task on the referral delivered to GM0226', 'practice', 403],
     ['POST /fhir/Task on the referral delivered to GM0226', null, 401],
+    // Statuses are read by who sees the referral's: the municipality it reached, the practice (its auditors and
+    // operators) within their practice scope. Another party's Task is not found, as an unknown id (the refusal on
+    // record: fhir-task-read.test); its search finds nothing (the test after the matrix counts the matches).
+    ['GET /fhir/Task/{id} of a status on the referral of practice 01234567 delivered to GM0226', 'municipality', 200],
+    ['GET /fhir/Task/{id} of a status on the referral of practice 01234567 delivered to GM0226', 'practice', 200],
+    ['GET /fhir/Task/{id} of a status on the referral of practice 01234567 delivered to GM0226', 'auditor', 200],
+    ['GET /fhir/Task/{id} of a status on the referral of practice 01234567 delivered to GM0226', 'operator', 200],
+    [
+      'GET /fhir/Task/{id} of a status on the referral of practice 01234567 delivered to GM0226',
+      'otherMunicipality',
+      404,
+    ],
+    ['GET /fhir/Task/{id} of a status on the referral of practice 01234567 delivered to GM0226', 'otherPractice', 404],
+    ['GET /fhir/Task/{id} of a status on the referral of practice 01234567 delivered to GM0226', 'otherOperator', 404],
+    ['GET /fhir/Task/{id} of a status on the referral of practice 01234567 delivered to GM0226', null, 401],
+    ['GET /fhir/Task?focus:identifier= of the referral of practice 01234567 delivered to GM0226', 'municipality', 200],
+    ['GET /fhir/Task?focus:identifier= of the referral of practice 01234567 delivered to GM0226', 'practice', 200],
+    [
+      'GET /fhir/Task?focus:identifier= of the referral of practice 01234567 delivered to GM0226',
+      'otherMunicipality',
+      200,
+    ],
+    ['GET /fhir/Task?focus:identifier= of the referral of practice 01234567 delivered to GM0226', null, 401],
     ['GET /admin/v1/trajectory-events', 'operator', 200],
     ['GET /admin/v1/trajectory-events', 'municipality', 403],
     ['GET /admin/v1/trajectory-events', 'practice', 403],
@@ -208,6 +237,27 @@ describe('authorisation: every route × role × own and other tenant', () => {
       const body = (await res.json()) as { resourceType: string; issue: unknown[] };
       expect(body.resourceType).toBe('OperationOutcome');
       expect(body.issue.length).toBeGreaterThan(0);
+    }
+  });
+
+  it.each<[KeyName, boolean]>([
+    ['municipality', true],
+    ['practice', true],
+    ['auditor', true],
+    ['operator', true],
+    ['otherMunicipality', false],
+    ['otherPractice', false],
+    ['otherOperator', false],
+  ])("finds the referral's status Tasks by focus as %s: %s", async (key, finds) => {
+    const { path } =
+      requests['GET /fhir/Task?focus:identifier= of the referral of practice 01234567 delivered to GM0226']!();
+    const res = await app.request(path, { key });
+    expect(res.status).toBe(200);
+    const bundle = (await res.json()) as { entry?: { resource: { id: string } }[] };
+    const ids = (bundle.entry ?? []).map((e) => e.resource.id);
+    expect(ids.includes(ownFeedbackId)).toBe(finds);
+    if (!finds) {
+      expect(ids).toEqual([]);
     }
   });
 
@@ -286,13 +336,17 @@ describe('authorisation: every route × role × own and other tenant', () => {
 
   it('audits a refusal with the principal and outcome 4', async () => {
     // (Reading its event by id is no longer a 403 but a 404, recorded in its own chain: event-reads-audited.test.)
+    // Only this request's refusal: the matrix's refused reads of practice 01234567's data are in that one's chain.
+    await app.rt.ctx.audit.flush();
+    const since = new Date();
     const res = await app.request('/his/v1/events', { key: 'otherPractice', json: buildReferralEvent() });
     expect(res.status).toBe(403);
     const rows = await waitFor('the refusal audit', () =>
       app.rt.ctx.db
         .query<{ outcome: string; agents: string[]; tenant: string }>(
           `SELECT outcome, agents, tenant FROM audit_event WHERE type = '110113' AND outcome = '4'
-           AND 'https://jeugdbrug.nl/principal|api-key:otherpractice' = ANY(agents)`,
+           AND 'https://jeugdbrug.nl/principal|api-key:otherpractice' = ANY(agents) AND recorded >= $1`,
+          [since],
         )
         .then((r) => (r.length > 0 ? r : undefined)),
     );

@@ -529,7 +529,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
         status: 201,
         description:
           'stored: the Task as stored and sent on to the practice (id and identifier: the status update’s id), ' +
-          'meta.lastUpdated also as Last-Modified; no Location, as there is no read of Task',
+          'meta.lastUpdated also as Last-Modified; Location: the Task’s read, GET /fhir/Task/{id}',
         content: fhirJson(s.fhirResource('Task')),
       },
       repeat: {

@@ -1,4 +1,9 @@
-import type { CapabilityStatement, CapabilityStatementRestResource, ResourceType } from '@medplum/fhirtypes';
+import type {
+  CapabilityStatement,
+  CapabilityStatementRestResourceInteraction,
+  CapabilityStatementRestResource,
+  ResourceType,
+} from '@medplum/fhirtypes';
 import type { FhirResourceProvider } from './resource-provider';
 import { getSearchDefinition } from './search-definitions';
 
@@ -60,23 +65,30 @@ export function capabilityStatement(
   for (const i of interactions) {
     others.set(i.resourceType, [...(others.get(i.resourceType) ?? []), i]);
   }
-  const otherResources: CapabilityStatementRestResource[] = [...others].map(([type, list]) => ({
-    type,
-    interaction: list.map((i) => {
+  const declared = (list: readonly FhirInteraction[]): CapabilityStatementRestResourceInteraction[] =>
+    list.map((i) => {
       const { method, path } = interactionRoute(i);
       return { code: i.code, documentation: `${method.toUpperCase()} ${path.slice(1)}: ${i.documentation}` };
-    }),
-    versioning: 'no-version',
-    // Express answers 304 to an If-None-Match with the ETag of a read's answer (a hash of it); nothing to read, none.
-    conditionalRead: list.some((i) => i.code === 'read') ? 'not-match' : 'not-supported',
-    ...NOT_SUPPORTED,
-  }));
+    });
+  const served = new Set<string>(providers.map((p) => p.spec.resourceType));
+  const otherResources: CapabilityStatementRestResource[] = [...others]
+    .filter(([type]) => !served.has(type))
+    .map(([type, list]) => ({
+      type,
+      interaction: declared(list),
+      versioning: 'no-version',
+      // Express answers 304 to an If-None-Match with the ETag of a read's answer (a hash of it); nothing to read, none.
+      conditionalRead: list.some((i) => i.code === 'read') ? 'not-match' : 'not-supported',
+      ...NOT_SUPPORTED,
+    }));
+  // A type with a provider lists its other interactions (Task's create) in its own entry: one entry per type.
   const providerResources: CapabilityStatementRestResource[] = providers.map(({ spec, versioning }) => ({
     type: spec.resourceType,
     documentation: spec.documentation,
     interaction: [
       { code: 'read', documentation: `GET ${spec.resourceType}/{id}` },
       { code: 'search-type', documentation: `GET ${spec.resourceType}?… or POST ${spec.resourceType}/_search` },
+      ...declared(others.get(spec.resourceType) ?? []),
     ],
     versioning,
     // Every read has an ETag (W/"<versionId>", else a hash of the answer) and Last-Modified (meta.lastUpdated).

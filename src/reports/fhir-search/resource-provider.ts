@@ -1,4 +1,5 @@
-import type { Resource } from '@medplum/fhirtypes';
+import type { AuditEventAgent, Resource } from '@medplum/fhirtypes';
+import type { EventRow, SealedEvent } from '../../event/event-store';
 import type { Principal } from '../../access/principal';
 import type { FhirSearch } from './parse-search';
 import type { ResourceSearchSpec } from './search-spec';
@@ -16,6 +17,15 @@ export interface SearchPage<T extends Resource> {
   readonly tenants: readonly string[];
   /** The one child the search named, when it named exactly one. */
   readonly patientBsn?: string | undefined;
+  /** What else the read touched, recorded with it (`inbox/<event id>`: a search by the event finds the read). */
+  readonly related?: readonly string[] | undefined;
+  /** Organisations whose data was read besides the practices (the municipality that sent a status). */
+  readonly extraAgents?: readonly AuditEventAgent[] | undefined;
+  /**
+   * Stored events the search named that are all outside the caller's scope (the answer is then empty, as for names
+   * that match nothing): the refused read is recorded in each one's practice chain, naming it and the child.
+   */
+  readonly refused?: readonly (EventRow & SealedEvent)[] | undefined;
 }
 
 /** One resource by id, whether or not the caller may see it (the caller's refusal is recorded, then a 404). */
@@ -24,6 +34,9 @@ export interface ReadResult<T extends Resource> {
   readonly tenant: string;
   readonly patientBsn?: string | undefined;
   readonly inScope: boolean;
+  /** As in `SearchPage`. */
+  readonly related?: readonly string[] | undefined;
+  readonly extraAgents?: readonly AuditEventAgent[] | undefined;
 }
 
 /**

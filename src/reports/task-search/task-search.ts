@@ -1,0 +1,184 @@
+import type { AuditEventAgent, Task } from '@medplum/fhirtypes';
+import { z } from 'zod';
+import type { Principal } from '../../access/principal';
+import { organisationAgent } from '../../audit/audit-events';
+import type { PipelineContext } from '../../event/context';
+import { listReferralFeedback, tryGetFeedback, tryGetSealedEvent, type FeedbackRow } from '../../event/event-store';
+import { findReferrals, isOnItsWayTo, mayReadStatusesOf, newestOfEachReferral } from '../../event/feedback';
+import { tryGetPatientBsn } from '../../event/stored-event';
+import { isUuid } from '../../kernel/fhir/ids';
+import { decodePageToken, encodePageToken } from '../fhir-search/page-token';
+import { alternativesOf, failParameter, parameterOf, type FhirSearch } from '../fhir-search/parse-search';
+import type {
+  FhirResourceProvider,
+  ReadResult,
+  ResourceSearchSpec,
+  SearchPage,
+} from '../fhir-search/resource-provider';
+
+/**
+ * `/fhir/Task`: the statuses municipalities sent on referrals (`POST /fhir/Task` or the status route), each the Task
+ * jeugdbrug stored and sent on to the practice. Read by id, and searched by the referral (`focus`), whose Tasks are
+ * its status history. Who sees them is who sees the referral's statuses: a municipality those of referrals delivered
+ * to it (as `GET /municipality/v1/referrals/{identifier}/status`), a practice, its auditors and operators those of
+ * the practice's own referrals (as `GET /his/v1/events/{id}` shows them).
+ */
+export const TASK_SEARCH: ResourceSearchSpec = {
+  resourceType: 'Task',
+  documentation:
+    'Referral statuses the municipalities sent, each the Task stored and sent on to the practice (never changed ' +
+    'once stored). A search names one referral by focus (required) and returns its status history, oldest first; a ' +
+    'municipality sees the Tasks of referrals delivered to it, a practice (and its auditors and operators) those of ' +
+    'its own referrals. A referral the caller may not see gives an empty searchset, as an unknown one.',
+  params: [
+    {
+      code: 'focus',
+      modifiers: ['identifier'],
+      documentation:
+        'the referral, one per search: ServiceRequest/<id> (jeugdbrug’s ServiceRequest id, or the webhook’s ' +
+        'focus URL); with :identifier the ServiceRequest identifier received, <system>|<value> (or <value> alone, ' +
+        'resource-id|<id> too)',
+    },
+  ],
+  sorts: ['_lastUpdated'],
+};
+
+/** A plain `focus`: a reference to the ServiceRequest (relative, the webhook's absolute one), or its bare id. */
+const SERVICE_REQUEST_REFERENCE = /^(?:(?:.*\/)?ServiceRequest\/)?[A-Za-z0-9\-.]{1,64}$/;
+
+/** Keyset of a page: after (or, going back, before) this (time stored, id). */
+const cursorSchema = z.object({ d: z.enum(['n', 'p']), t: z.iso.datetime(), i: z.uuid() }).strict();
+type Cursor = z.infer<typeof cursorSchema>;
+
+/**
+ * The Task as served: as stored (and as the create answered it, and the practice received it), with the moment it
+ * was stored as `meta.lastUpdated`.
+ */
+export function servedTask(f: FeedbackRow): Task {
+  return { ...f.task, meta: { ...f.task.meta, lastUpdated: new Date(f.created_at).toISOString() } };
+}
+
+/** The municipalities that sent the Tasks: organisations whose data a read of them is, besides the practice's. */
+function sendersOf(tasks: readonly FeedbackRow[]): AuditEventAgent[] {
+  return [...new Set(tasks.map((f) => f.municipality))].map((m) => organisationAgent('destination', 'municipality', m));
+}
+
+/** The referral a search names, as `findReferrals` takes it; a 400 naming `focus` without exactly one. */
+function referralKeyOf(search: FhirSearch): string {
+  const [focus, ...more] = search.filters.filter((f) => f.code === 'focus');
+  if (!focus) {
+    failParameter('focus: the referral whose Tasks to find (focus:identifier=<system>|<value>)', 'focus');
+  }
+  const name = parameterOf(TASK_SEARCH, focus);
+  const values = alternativesOf(focus);
+  const [value] = values;
+  if (more.length > 0 || values.length !== 1 || value === undefined) {
+    failParameter(`${name}: one referral per search`, name);
+  }
+  if (focus.operator !== 'identifier' && !SERVICE_REQUEST_REFERENCE.test(value)) {
+    failParameter(
+      'focus: ServiceRequest/<id> or the webhook’s focus; the identifier received goes in focus:identifier',
+      name,
+    );
+  }
+  return value;
+}
+
+/** (time stored, id), as the keyset compares them. */
+function compareToCursor(f: FeedbackRow, c: Pick<Cursor, 't' | 'i'>): number {
+  const t = new Date(f.created_at).toISOString();
+  return t === c.t ? f.id.localeCompare(c.i) : t < c.t ? -1 : 1;
+}
+
+/**
+ * The Tasks of the referral a search names (`findReferrals`: anything the municipality received that names it, the
+ * practice's own identifier too), when the caller may read its statuses; a page of them in (time stored, id) order.
+ * A referral only of others is no match, and is `refused`, for the refusal to be recorded in its practice's chain.
+ */
+export async function searchTasks(
+  ctx: PipelineContext,
+  principal: Principal,
+  search: FhirSearch,
+): Promise<SearchPage<Task>> {
+  const referrals = await findReferrals(ctx, referralKeyOf(search));
+  const events = newestOfEachReferral(referrals.filter((r) => mayReadStatusesOf(principal, r)));
+  if (events.length === 0) {
+    // A referral still on its way to the caller's municipality is its own (the status route answers 409): no match,
+    // but no refusal either. Any other is another party's, its refusal recorded.
+    const onItsWay = referrals.some((r) => isOnItsWayTo(principal, r));
+    return { resources: [], total: 0, tenants: [], refused: onItsWay ? [] : newestOfEachReferral(referrals) };
+  }
+  const byId = new Map<string, FeedbackRow>();
+  for (const rows of await Promise.all(events.map((e) => listReferralFeedback(ctx.db, e.id)))) {
+    rows.forEach((f) => byId.set(f.id, f));
+  }
+  const descending = search.sort?.descending ?? false;
+  const ordered = [...byId.values()].sort(
+    (a, b) => (descending ? -1 : 1) * compareToCursor(a, { t: new Date(b.created_at).toISOString(), i: b.id }),
+  );
+  const cursor = search.page === undefined ? undefined : decodePageToken(search.page, cursorSchema);
+  const firstAfter = (c: Cursor, orEqual: boolean): number => {
+    const at = ordered.findIndex((f) => {
+      const order = (descending ? -1 : 1) * compareToCursor(f, c);
+      return orEqual ? order >= 0 : order > 0;
+    });
+    return at < 0 ? ordered.length : at;
+  };
+  let start = 0;
+  let end = search.count;
+  if (cursor?.d === 'n') {
+    start = firstAfter(cursor, false);
+    end = start + search.count;
+  } else if (cursor?.d === 'p') {
+    end = firstAfter(cursor, true);
+    start = Math.max(0, end - search.count);
+  }
+  const page = ordered.slice(start, end);
+  const tokenAt = (f: FeedbackRow | undefined, d: Cursor['d']): string | undefined =>
+    f ? encodePageToken({ d, t: new Date(f.created_at).toISOString(), i: f.id } satisfies Cursor) : undefined;
+  const children = new Set(events.map((e) => tryGetPatientBsn(ctx, e)));
+  const [child] = children;
+  return {
+    resources: page.map(servedTask),
+    total: search.total === 'none' && search.count > 0 ? undefined : ordered.length,
+    next: end < ordered.length ? tokenAt(page.at(-1), 'n') : undefined,
+    previous: start > 0 ? tokenAt(page[0], 'p') : undefined,
+    tenants: events.map((e) => e.tenant),
+    patientBsn: children.size === 1 ? child : undefined,
+    related: events.map((e) => `inbox/${e.id}`),
+    extraAgents: sendersOf(page),
+  };
+}
+
+/** One Task by id, whether or not the caller may read its referral's statuses (`mayReadStatusesOf`). */
+async function readTask(ctx: PipelineContext, principal: Principal, id: string): Promise<ReadResult<Task> | undefined> {
+  const f = await tryGetFeedback(ctx.db, id);
+  if (!f) {
+    return undefined;
+  }
+  const referrals = await findReferrals(ctx, f.inbox_id);
+  const event = await tryGetSealedEvent(ctx.db, f.inbox_id);
+  return {
+    resource: servedTask(f),
+    tenant: f.tenant,
+    patientBsn: event ? tryGetPatientBsn(ctx, event) : undefined,
+    inScope: referrals.some((r) => mayReadStatusesOf(principal, r)),
+    related: [`inbox/${f.inbox_id}`],
+    extraAgents: sendersOf([f]),
+  };
+}
+
+/** `/fhir/Task` on the shared search machinery (the create is `fhirTaskRoute`). */
+export function taskProvider(ctx: PipelineContext): FhirResourceProvider<Task> {
+  return {
+    spec: TASK_SEARCH,
+    // A stored Task is never changed: like an AuditEvent it has no versions, its ETag a hash of the answer.
+    versioning: 'no-version',
+    isId: isUuid,
+    assertMayRead() {
+      // Every role reads the statuses within its scope (`mayReadStatusesOf`); the scope decides, per referral.
+    },
+    search: (principal, search) => searchTasks(ctx, principal, search),
+    tryRead: (principal, id) => readTask(ctx, principal, id),
+  };
+}
