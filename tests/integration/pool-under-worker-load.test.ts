@@ -83,7 +83,12 @@ describe('the API of a ROLE=all process while its workers hold the database conn
     });
     const started = app;
     // The workers have taken the connections they may: every one of them waits on the lock.
-    await waitFor('the map workers to wait on the locked rows', async () => (await lockHolders()) >= POOL_SIZE - 1);
+    // POOL_SIZE - 1: what a ROLE=all process's workers may hold of a pool of 4; before, they held all 4.
+    await waitFor(
+      'the map workers to wait on the locked rows',
+      async () => (await lockHolders()) >= POOL_SIZE - 1,
+      45_000,
+    );
 
     const ready = await started.request('/health/ready', { key: null });
     const received = await started.request('/his/v1/events', { json: [buildReferralEvent()] });
