@@ -33,7 +33,7 @@ import { assertRedisUp, provideRedis, type RedisHandle } from './kernel/redis';
 import { createRedisClient, describeRedisTarget, redisTargetOf, usesRedisTopology } from './kernel/redis-client';
 import { isOutageError, OutageLog, waitForDependency, withTimeout } from './kernel/outage';
 import { startWorkers } from './event/workers';
-import { openDb, pingDb } from './kernel/db';
+import { limitConnections, openDb } from './kernel/db';
 import { migrate } from './kernel/migrate';
 import { addressOldReferrals } from './event/event-store';
 import { loadPayloadCipher } from './kernel/payload-crypto';
@@ -114,7 +114,8 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
     config.DELIVERY_MAX_ATTEMPTS,
     config.QUEUE_TAG_PER_QUEUE,
   );
-  const outages = new OutageLog(log, { database: () => pingDb(db), redis: () => queues.ping() });
+  // The database is asked on a connection of its own: a pool whose connections are all in use is busy, not down.
+  const outages = new OutageLog(log, { database: () => db.pingServer(), redis: () => queues.ping() });
   // From here on Redis being away is one outage, logged when it starts and ends, not a line per reconnect attempt of
   // the client (and of every queue and worker on it); start-up's wait above logs its own attempts.
   redisClient.off('error', logRedisError);
@@ -238,8 +239,12 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
   let stopRetention = (): Promise<void> => Promise.resolve();
   let reconcileTimer: NodeJS.Timeout | undefined;
   if (config.ROLE !== 'api') {
-    workers = startWorkers(ctx);
-    const stops = [startRetention(ctx), startReportRetention(ctx), startMonitoringPushSchedule(ctx)];
+    // Sharing the process with the API, the workers may hold only their share of the pool: however many jobs run
+    // (MAP_CONCURRENCY, DELIVER_CONCURRENCY), the API's requests still find a connection.
+    const workerCtx: PipelineContext =
+      config.ROLE === 'all' ? { ...ctx, db: limitConnections(db, workerConnections(config.DATABASE_POOL_SIZE)) } : ctx;
+    workers = startWorkers(workerCtx);
+    const stops = [startRetention(workerCtx), startReportRetention(workerCtx), startMonitoringPushSchedule(workerCtx)];
     stopRetention = async () => {
       await Promise.all(stops.map((stop) => stop()));
     };
@@ -255,7 +260,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
       }
       const thisRound = ++round;
       roundStartedAt = Date.now();
-      void reconcileOnce(ctx, graceMs)
+      void reconcileOnce(workerCtx, graceMs)
         .catch((err: Error) => log.warn(errorFields(err), 'reconcile failed'))
         .finally(() => {
           if (round === thisRound) {
@@ -310,6 +315,14 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
       log.info('stopped');
     })());
   return { ctx, url, redisUrl: redis?.url ?? describeRedisTarget(redisTarget), shutdown };
+}
+
+/**
+ * The connections of a `ROLE=all` process's pool its workers may hold at once: all but a quarter, which is kept for
+ * the API (at least one connection, once the pool has two).
+ */
+export function workerConnections(poolSize: number): number {
+  return Math.max(1, poolSize - Math.max(1, Math.floor(poolSize / 4)));
 }
 
 /** A server could not listen (the port taken, or not allowed): names the setting that chose the port. */

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { PGlite } from '@electric-sql/pglite';
-import { isOutageError } from './outage';
+import { CONNECTION_WAIT_TIMEOUT, isOutageError } from './outage';
 
 /** The little of a SQL database the product needs; PostgreSQL (pg) and embedded PGlite both provide it. */
 export interface Db {
@@ -13,6 +13,11 @@ export interface Db {
   exec(sql: string): Promise<void>;
   /** Runs `fn` in one transaction; rolls back when it throws. */
   transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T>;
+  /**
+   * Resolves when the server answers on a connection of its own, outside the pool: a pool whose connections are all
+   * in use is busy, not a server that is away, and the outage log must tell the two apart.
+   */
+  pingServer(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -33,9 +38,15 @@ export async function openDb(opts: DbOptions): Promise<Db> {
 /** PostgreSQL's SQLSTATE for a unique index refusing a row. */
 const UNIQUE_VIOLATION = '23505';
 
+/**
+ * How long a caller waits for a connection, and a new connection for the server: while the server is unreachable a
+ * request fails within seconds (503) instead of waiting for a connection.
+ */
+const CONNECTION_WAIT_MS = 5000;
+
 async function openPostgres(url: string, schema: string, poolSize: number): Promise<Db> {
   // Create the schema before pointing the pool's search_path at it.
-  const admin = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+  const admin = new pg.Client({ connectionString: url, connectionTimeoutMillis: CONNECTION_WAIT_MS });
   admin.on('error', ignore);
   await admin.connect();
   try {
@@ -53,8 +64,7 @@ async function openPostgres(url: string, schema: string, poolSize: number): Prom
     connectionString: url,
     max: poolSize,
     options: `-c search_path=${schema}`,
-    // While the server is unreachable a request fails within seconds (503) instead of waiting for a connection.
-    connectionTimeoutMillis: 5000,
+    connectionTimeoutMillis: CONNECTION_WAIT_MS,
   });
   // An idle client losing its connection must not crash the process; the pool drops it and the next query reconnects.
   pool.on('error', ignore);
@@ -111,6 +121,16 @@ async function openPostgres(url: string, schema: string, poolSize: number): Prom
         client.release(broken);
       }
     },
+    async pingServer() {
+      const probe = new pg.Client({ connectionString: url, connectionTimeoutMillis: CONNECTION_WAIT_MS });
+      probe.on('error', ignore);
+      try {
+        await probe.connect();
+        await probe.query('SELECT 1');
+      } finally {
+        await probe.end().catch(ignore);
+      }
+    },
     close: () => pool.end(),
   };
   return db;
@@ -145,9 +165,68 @@ async function openPglite(dataDir: string, schema: string): Promise<Db> {
         const tx: Db = { ...db, query: wrap(t), exec: execOn(t), transaction: (inner) => inner(tx) };
         return fn(tx);
       }),
+    // One connection, in this process: it answers whenever the process does.
+    pingServer: async () => {
+      await lite.query('SELECT 1');
+    },
     close: () => lite.close(),
   };
   return db;
+}
+
+/**
+ * A view of `db` whose calls hold at most `limit` of its pool's connections at once (a transaction holds one until it
+ * ends). The workers of a `ROLE=all` process use one, so that however many jobs run, the rest of the pool stays free
+ * for the API. A call beyond the limit waits its turn, in order, for at most as long as a wait for the pool's own
+ * connection, and then fails the same way (503, or a retried job). PGlite has one connection, shared in turn: there
+ * is nothing to keep free, and `db` itself is returned.
+ */
+export function limitConnections(db: Db, limit: number): Db {
+  if (db.kind === 'pglite') {
+    return db;
+  }
+  let inUse = 0;
+  const waiting: (() => void)[] = [];
+  const release = (): void => {
+    const next = waiting.shift();
+    if (next) {
+      next(); // the connection passes straight to the next in line; `inUse` stays as it is
+    } else {
+      inUse--;
+    }
+  };
+  const turn = (): Promise<void> => {
+    if (inUse < limit) {
+      inUse++;
+      return Promise.resolve();
+    }
+    return new Promise((resolve, reject) => {
+      const granted = (): void => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        waiting.splice(waiting.indexOf(granted), 1);
+        reject(new Error(`${CONNECTION_WAIT_TIMEOUT} (the ${limit} connections of this share are all in use)`));
+      }, CONNECTION_WAIT_MS);
+      timer.unref();
+      waiting.push(granted);
+    });
+  };
+  const limited = async <T>(call: () => Promise<T>): Promise<T> => {
+    await turn();
+    try {
+      return await call();
+    } finally {
+      release();
+    }
+  };
+  return {
+    ...db,
+    query: <T>(sql: string, params?: readonly unknown[]) => limited(() => db.query<T>(sql, params)),
+    exec: (sql) => limited(() => db.exec(sql)),
+    transaction: <T>(fn: (tx: Db) => Promise<T>) => limited(() => db.transaction(fn)),
+  };
 }
 
 /** Resolves when the database answers a trivial query (readiness checks). */

@@ -38,10 +38,16 @@ const NODE_OUTAGE_CODES = new Set([
   'EHOSTUNREACH',
   'ENETUNREACH',
 ]);
+/**
+ * What pg-pool says when no connection of the pool came free in time (db.ts's `limitConnections` says it too). A
+ * 503 (or a retried job) like an outage, but often only a busy pool: the outage log asks the server before it says.
+ */
+export const CONNECTION_WAIT_TIMEOUT = 'timeout exceeded when trying to connect';
+
 const OUTAGE_MESSAGES = [
   'Connection terminated',
   'connection terminated',
-  'timeout exceeded when trying to connect',
+  CONNECTION_WAIT_TIMEOUT,
   'Client has encountered a connection error',
   'Connection is closed',
   'connect ECONNREFUSED',
@@ -147,17 +153,39 @@ export async function waitForDependency<T>(
 /** How often a dependency known to be away is asked again, so that the end of its outage is logged. */
 const OUTAGE_PROBE_MS = 1000;
 
+/** How often a database that answers while the process waits for its connections is logged as busy, at most. */
+const BUSY_LOG_MS = 60_000;
+
+/**
+ * Whether `err` says that the database did not answer through the process's connections in time: no connection of
+ * the pool came free, or a query did not answer within its bound. When the server itself answers meanwhile (asked on
+ * a connection of its own), the connections were all in use: busy, not down.
+ */
+function isSlowAnswer(err: unknown): boolean {
+  if (err instanceof DependencyUnavailableError) {
+    return err.dependency === 'database';
+  }
+  const message = (err as { message?: unknown } | undefined)?.message;
+  return typeof message === 'string' && message.includes(CONNECTION_WAIT_TIMEOUT);
+}
+
 /**
  * Logs an outage of PostgreSQL or Redis once when it is first noticed (`error`, with the reason) and once when the
  * dependency answers again (`info`, with how long it was away), however many requests it refuses meanwhile: each of
  * those is only its access line, at `warn`. An outage is expected operation, so it is not an "unexpected error", but
  * an operator still learns of it, once.
+ *
+ * An error only suggests an outage: the dependency is asked first (the database on a connection outside the pool,
+ * `Db.pingServer`), and only one that does not answer is down. A database that answers while requests or jobs could
+ * not get a connection in time is busy (every connection in use, e.g. workers under a bulk load): logged as
+ * `dependency busy` (`warn`), at most once a minute, never as an outage.
  */
 export class OutageLog {
   private readonly outages = new Map<Dependency, { since: number; timer?: NodeJS.Timeout }>();
-  /** Dependencies being asked whether a connection's error means they are away (connectionError). */
+  /** Dependencies being asked whether an error means they are away. */
   private readonly confirming = new Set<Dependency>();
   private lastCheck = Number.NEGATIVE_INFINITY;
+  private lastBusy = Number.NEGATIVE_INFINITY;
   private closed = false;
 
   constructor(
@@ -167,7 +195,7 @@ export class OutageLog {
   ) {}
 
   /**
-   * An error a request failed with. When it is an outage, the dependency it names is down; a driver's error (pg,
+   * An error a request failed with. When it is an outage, the dependency it names is asked; a driver's error (pg,
    * ioredis) does not reliably say which, so then both are asked, at most once per probe interval.
    */
   noticed(err: unknown): void {
@@ -175,7 +203,7 @@ export class OutageLog {
       return;
     }
     if (err instanceof DependencyUnavailableError) {
-      this.down(err.dependency, err);
+      this.confirm(err.dependency, err);
       return;
     }
     const now = Date.now();
@@ -183,8 +211,8 @@ export class OutageLog {
       return;
     }
     this.lastCheck = now;
-    for (const dependency of DEPENDENCIES.filter((d) => !this.outages.has(d))) {
-      this.probe(dependency).catch((probeErr: unknown) => this.down(dependency, probeErr));
+    for (const dependency of DEPENDENCIES) {
+      this.confirm(dependency, err);
     }
   }
 
@@ -208,26 +236,17 @@ export class OutageLog {
     if (!isOutageError(err)) {
       return false;
     }
-    const named = err instanceof DependencyUnavailableError ? err.dependency : dependency;
-    if (this.closed || this.outages.has(named) || this.confirming.has(named)) {
-      return true;
-    }
     // One connection dropping (Redis closing an idle client, a failover) is not yet an outage: the probe says.
-    this.confirming.add(named);
-    void this.probe(named)
-      .catch(() => this.down(named, err))
-      .finally(() => this.confirming.delete(named));
+    this.confirm(err instanceof DependencyUnavailableError ? err.dependency : dependency, err);
     return true;
   }
 
-  /** A dependency that did not answer (a readiness probe, a metrics source): its outage starts now, if not before. */
+  /**
+   * A dependency that did not answer through the process's connections (a readiness probe, a metrics source): it is
+   * asked directly, and its outage starts if it does not answer that either.
+   */
   down(dependency: Dependency, err: unknown): void {
-    if (this.closed || this.outages.has(dependency)) {
-      return;
-    }
-    this.outages.set(dependency, { since: Date.now() });
-    this.log.error({ dependency, ...errorFields(err) }, 'dependency outage started');
-    this.probeLater(dependency);
+    this.confirm(dependency, err);
   }
 
   /** Stops asking; an outage still open is not logged as ended. */
@@ -236,6 +255,39 @@ export class OutageLog {
     for (const outage of this.outages.values()) {
       clearTimeout(outage.timer);
     }
+  }
+
+  /** Asks `dependency`, once at a time: its outage starts when it does not answer; when it does, it may be busy. */
+  private confirm(dependency: Dependency, err: unknown): void {
+    if (this.closed || this.outages.has(dependency) || this.confirming.has(dependency)) {
+      return;
+    }
+    this.confirming.add(dependency);
+    void this.probe(dependency)
+      .then(
+        () => this.answered(dependency, err),
+        () => this.begin(dependency, err),
+      )
+      .finally(() => this.confirming.delete(dependency));
+  }
+
+  /** `dependency` answered although `err` suggested it was away. */
+  private answered(dependency: Dependency, err: unknown): void {
+    const now = Date.now();
+    if (this.closed || dependency !== 'database' || !isSlowAnswer(err) || now - this.lastBusy < BUSY_LOG_MS) {
+      return;
+    }
+    this.lastBusy = now;
+    this.log.warn({ dependency, ...errorFields(err) }, 'dependency busy');
+  }
+
+  private begin(dependency: Dependency, err: unknown): void {
+    if (this.closed || this.outages.has(dependency)) {
+      return;
+    }
+    this.outages.set(dependency, { since: Date.now() });
+    this.log.error({ dependency, ...errorFields(err) }, 'dependency outage started');
+    this.probeLater(dependency);
   }
 
   private probeLater(dependency: Dependency): void {

@@ -81,3 +81,49 @@ describe('OutageLog.connectionError: a connection failing again and again is one
     outages.close();
   });
 });
+
+describe('OutageLog: a pool with no connection free is busy, not a database that is down', () => {
+  /** An OutageLog whose database answers on a connection of its own when `databaseUp` says so. */
+  function outageLog(databaseUp: boolean) {
+    const lines: string[] = [];
+    const record = (_fields: unknown, msg: string) => lines.push(msg);
+    const log = { error: record, info: record, warn: record } as unknown as Logger;
+    const probes = {
+      database: () => (databaseUp ? Promise.resolve() : Promise.reject(new Error('connect ECONNREFUSED'))),
+      redis: () => Promise.resolve(),
+    };
+    return { outages: new OutageLog(log, probes, 10), lines };
+  }
+  // pg-pool's words when no connection came free in time.
+  const poolWait = new Error('timeout exceeded when trying to connect');
+  const settle = () => new Promise((r) => setTimeout(r, 50));
+
+  it.each([
+    ['a request that waited for a connection', (o: OutageLog) => o.noticed(poolWait)],
+    ['a readiness ping that did not answer', (o: OutageLog) => o.down('database', poolWait)],
+  ])('logs the database as busy, once, after %s while the server answers', async (_what, fail) => {
+    const { outages, lines } = outageLog(true);
+    fail(outages);
+    await settle();
+    fail(outages);
+    await settle();
+    expect(lines).toEqual(['dependency busy']);
+    outages.close();
+  });
+
+  it('logs an outage when the server does not answer either', async () => {
+    const { outages, lines } = outageLog(false);
+    outages.noticed(poolWait);
+    await settle();
+    expect(lines).toEqual(['dependency outage started']);
+    outages.close();
+  });
+
+  it('logs nothing for a dropped connection while the server answers', async () => {
+    const { outages, lines } = outageLog(true);
+    outages.noticed(Object.assign(new Error('Connection terminated unexpectedly'), { code: 'ECONNRESET' }));
+    await settle();
+    expect(lines).toEqual([]);
+    outages.close();
+  });
+});
