@@ -5,7 +5,7 @@ import type { PipelineContext } from './context';
 import { childConsentsOnce, decideForEvent, reasonText, type ChildConsents } from './decide';
 import type { Db } from '../kernel/db';
 import { amsterdamDateTime, amsterdamDay } from '../kernel/dutch-time';
-import type { Agreement } from '../policy/agreement';
+import { systemOfRecordOf, type Agreement } from '../policy/agreement';
 import type { Decision } from '../policy/types';
 import { consentDecision, SYSTEM_WORKER } from '../audit/audit-events';
 import type { EventRow } from './event-store';
@@ -91,6 +91,20 @@ async function verdictOn(
 }
 
 /**
+ * Where the agreement names the municipality's system as system of record, the professional's trajectories are the
+ * ones the municipality registers (`source` `municipality`, trajectory-events.ts). A trajectory or contact the
+ * practice's HIS sends under such an agreement (the GP's own consultation, say) would count the same child a second
+ * time as a new trajectory, so it is left out; a referral from the HIS is a referral of the practice and counts.
+ */
+function countedFacts(facts: MonitoringFacts, verdict: Verdict, source: FactSource): MonitoringFacts {
+  const ofRecord = verdict.agreement ? systemOfRecordOf(verdict.agreement) : 'his';
+  return source === 'his' && ofRecord === 'municipality' ? { referral: facts.referral } : facts;
+}
+
+/** Who sent the event: the practice's HIS, or the municipality's system of record (trajectory-events.ts). */
+export type FactSource = 'his' | 'municipality';
+
+/**
  * Records the event's facts when they may count. A fact that may not count is not written and takes nothing out
  * (a contact before the consent began leaves the trajectory its later contacts count), except after an objection,
  * which takes out every fact of the child. Consents have no facts of their own (`removeFactsAfterConsent`).
@@ -99,6 +113,7 @@ export async function recordMonitoringFacts(
   ctx: Pick<PipelineContext, 'db' | 'registry' | 'metrics' | 'config'>,
   event: CanonicalEvent,
   consents: ChildConsents = childConsentsOnce(ctx, event),
+  source: FactSource = 'his',
 ): Promise<'counted' | 'not-counted' | 'none'> {
   if (CONSENT_EVENTS.has(event.eventType)) {
     return 'none';
@@ -109,8 +124,8 @@ export async function recordMonitoringFacts(
     return 'none';
   }
   const pseudonyms = getPseudonymiser(ctx.config);
-  const facts = monitoringFactsOf(event, pseudonyms);
-  const day = factDayOf(facts);
+  const all = monitoringFactsOf(event, pseudonyms);
+  const day = factDayOf(all);
   if (day === undefined) {
     return 'none';
   }
@@ -120,6 +135,7 @@ export async function recordMonitoringFacts(
     await removeChildFacts(ctx.db, childOf(event, pseudonyms));
     return 'not-counted';
   }
+  const facts = countedFacts(all, verdict, source);
   if (!verdict.counts || (!facts.trajectory && !facts.referral)) {
     return 'not-counted';
   }

@@ -221,7 +221,7 @@ export async function receiveTrajectoryEvent(
   );
   await auditDecision(ctx, row, e, { decision, purpose }, 'receive');
   const countedEvent = countedEventOf(e, consents);
-  await recordMonitoringFacts(ctx, countedEvent, childConsentsOnce(ctx, countedEvent));
+  await recordMonitoringFacts(ctx, countedEvent, childConsentsOnce(ctx, countedEvent), 'municipality');
   const current =
     row.state === 'unacknowledged' ? ((await moveTrajectoryEvent(ctx.db, row.id, 'acknowledged')) ?? row) : row;
   // A held event another worker acknowledged meanwhile has its job already: queueing it again is a no-op.

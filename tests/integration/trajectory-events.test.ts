@@ -4,6 +4,7 @@ import { purgeExpired } from '../../src/event/retention';
 import {
   buildAgreement,
   buildConsentEvent,
+  buildContactEvent,
   buildDestination,
   buildReferralEvent,
   MUNICIPALITY,
@@ -693,7 +694,7 @@ describe('the reverse direction: a municipality-registered trajectory reaches th
     expect(((await res.json()) as { resourceType: string }).resourceType).toBe('OperationOutcome');
   });
 
-  // Last: the HIS events below reach the municipality's receiver, which the tests above expect empty.
+  // Last: the HIS events below are delivered to the municipality's receiver, which the tests above expect empty.
   /** Sends HIS events as the practice and waits until each has finished the map stage. */
   async function sendFromHis(events: Record<string, unknown>[]): Promise<void> {
     const res = await app.request('/his/v1/events', { key: 'practice', json: events });
@@ -748,5 +749,22 @@ describe('the reverse direction: a municipality-registered trajectory reaches th
     // The municipality's next event of the trajectory does not bring it back.
     expect((await post(trajectoryEvent('closure', { child, trajectory, date: '2026-09-30' }))).status).toBe(202);
     expect(await countedFor(bsn)).toEqual({ trajectories: 0, referrals: 0 });
+  });
+
+  it('does not count the practice’s HIS trajectory of a child as a second one where the municipality is of record', async () => {
+    const bsn = randomBsn();
+    const trajectory = { id: `traj-h-${Date.now().toString(36)}`, startDate: '2026-09-03' };
+    expect(
+      (await post(trajectoryEvent('intake', { child: { bsn, birthDate: '2013-05-01' }, trajectory }))).status,
+    ).toBe(202);
+    // The GP sees the child the next day and registers it in the HIS, under a trajectory of its own.
+    const consultation = hisEventOf(buildContactEvent({ start: '2026-09-04T09:00:00+02:00' }), bsn);
+    await sendFromHis([
+      { ...consultation, trajectory: { ...(consultation.trajectory as object), startDate: '2026-09-04' } },
+    ]);
+    expect(await countedFor(bsn)).toEqual({ trajectories: 1, referrals: 0 });
+    // A referral the GP makes in the HIS is still a referral of the practice.
+    await sendFromHis([hisEventOf(buildReferralEvent(), bsn)]);
+    expect(await countedFor(bsn)).toEqual({ trajectories: 1, referrals: 1 });
   });
 });
