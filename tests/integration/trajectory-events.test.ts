@@ -366,8 +366,13 @@ describe('the reverse direction: a municipality-registered trajectory reaches th
       expect(view.id).toBe(id);
       expect(view.delivery.state).toBe('pending');
       await arrivalOf(view);
-      // Received and decided, audited by the repeat; decided again and disclosed by the delivery it queued.
-      expect((await auditOf(view.id)).map((a) => [a.type, a.outcome])).toEqual([
+      // Received and decided, audited by the repeat; decided again and disclosed by the delivery it queued. The
+      // disclosure is appended once the practice's HIS has answered, so it may follow the arrival by a moment.
+      const disclosed = await waitFor('the disclosure to be audited', async () => {
+        const rows = await auditOf(view.id);
+        return rows.some((a) => a.type === '110106') ? rows : undefined;
+      });
+      expect(disclosed.map((a) => [a.type, a.outcome])).toEqual([
         ['110107', '0'],
         ['110113', '0'],
         ['110113', '0'],
