@@ -283,8 +283,13 @@ export function consentDecision(a: {
   agreement?: AuditedAgreementRef | undefined;
   municipality: string;
   purpose: string;
-  /** `redecide`: a denied event decided again, when a consent arrived or an operator asked. */
+  /**
+   * `redecide`: a denied event decided again, when a consent arrived or an operator asked; or, for purpose
+   * `monitoring`, a child's counted facts decided again when an objection or a withdrawal arrived.
+   */
   stage: 'map' | 'deliver' | 'redecide';
+  /** What the decision changed beyond the event, e.g. the facts it took out of the monitoring figures (counts only). */
+  consequence?: { readonly reference: string; readonly description: string } | undefined;
 }): AuditEvent {
   return buildAuditEvent({
     actor: a.actor,
@@ -299,6 +304,7 @@ export function consentDecision(a: {
       resourceEntity(`inbox/${a.inboxId}`, `decision at ${a.stage}: ${a.permit ? 'permit' : 'deny'} (${a.reasons})`),
       ...a.consentIds.map((id) => resourceEntity(`Consent/${id}`)),
       ...(a.agreement ? [agreementEntity(a.agreement)] : []),
+      ...(a.consequence ? [resourceEntity(a.consequence.reference, a.consequence.description)] : []),
     ],
     extraAgents: [organisationAgent('destination', 'municipality', a.municipality)],
   });

@@ -4,7 +4,7 @@ import { tryGetDestination } from './registry';
 import { logEventStates, moveEventLogged } from './event-log';
 import { pendingDeliveriesOf } from './event-store';
 import { groupedEnqueueDeliver, stageStatements } from './stage-groups';
-import { recordMonitoringFacts } from './monitoring-writer';
+import { recordMonitoringFacts, removeFactsAfterConsent } from './monitoring-writer';
 import type { PipelineContext } from './context';
 import { childConsentsOnce, decideAndRecord, purposeOf, reasonText } from './decide';
 import { decisionText } from '../policy/reason-words';
@@ -73,6 +73,8 @@ export async function processMapJob(ctx: PipelineContext, data: MapJobData): Pro
   await recordMonitoringFacts(ctx, event, consents);
   const purpose = purposeOf(event.eventType);
   if (!purpose) {
+    // Before the move, as below: an objection or a withdrawal takes the child's facts out of the figures (audited).
+    await removeFactsAfterConsent(ctx, row, event, consents);
     if (event.eventType === 'consent.recorded') {
       // Before the move, so a failure here retries the job: the child's events denied for lack of consent.
       await redecideForChild(ctx, row.tenant, event.patient.bsn, data.traceId);

@@ -12,11 +12,14 @@ import {
 } from '../kernel/fhir/terminology';
 import { JZ020_SYSTEM } from '../kernel/fhir/systems';
 import { ageOnDay } from '../policy/age';
+import { amsterdamDayOf } from '../kernel/dutch-time';
 import type { Pseudonymiser } from './report-pseudonym';
 
 /**
  * The facts the monitoring report needs, cut from a mapped event: categories, dates and counts, keyed by
  * pseudonyms. Pure. What is left out is the point: no BSN, name, free text, ICPC code or source id survives.
+ * Every day is the Europe/Amsterdam calendar day (`amsterdamDayOf`), as the policy engine and the referral timeline
+ * count days: a referral sent as `2026-09-30T22:30:00Z` was made on 1 October, in Q4.
  */
 
 export type AgeBand = '0-3' | '4-11' | '12-15' | '16-17' | '18+';
@@ -110,7 +113,7 @@ export function monitoringFactsOf(event: CanonicalEvent, p: Pseudonymiser): Moni
   let contact: ContactFact | undefined;
   let referral: ReferralFact | undefined;
   if (episode?.period?.start) {
-    const startDate = episode.period.start.slice(0, 10);
+    const startDate = amsterdamDayOf(episode.period.start);
     const referrer = referrerOf(episode.extension);
     trajectory = {
       key: key('EpisodeOfCare', episode.id),
@@ -119,14 +122,14 @@ export function monitoringFactsOf(event: CanonicalEvent, p: Pseudonymiser): Moni
       childPseudonym,
       ageBand: ageBandOn(birthDate, startDate),
       startDate,
-      closedOn: episode.period.end?.slice(0, 10),
+      closedOn: episode.period.end === undefined ? undefined : amsterdamDayOf(episode.period.end),
       outcome: codeOf(episode.extension, EXTENSION.trajectoryOutcome),
       referrerType: referrer.type,
       referrerSubtype: referrer.subtype,
       helpQuestions: codesIn(episode.type, HELP_QUESTION_CATEGORY_SYSTEM),
     };
     if (encounter?.period?.start) {
-      const contactOn = encounter.period.start.slice(0, 10);
+      const contactOn = amsterdamDayOf(encounter.period.start);
       contact = {
         key: key('Encounter', encounter.id),
         trajectoryKey: trajectory.key,
@@ -147,7 +150,7 @@ export function monitoringFactsOf(event: CanonicalEvent, p: Pseudonymiser): Moni
       productCategory: request.category?.[0]?.coding?.find((c) => c.system === JZ020_SYSTEM)?.code,
       referrerType: referrer.type,
       status: request.status === 'revoked' ? 'revoked' : 'active',
-      referredOn: (request.authoredOn ?? event.occurredAt).slice(0, 10),
+      referredOn: amsterdamDayOf(request.authoredOn ?? event.occurredAt),
     };
   }
   return { trajectory, contact, referral };

@@ -1,12 +1,17 @@
-import { findAgreements } from './registry';
+import { auditedAgreement, findAgreements } from './registry';
 import { startPeriodic } from '../kernel/periodic';
 import type { CanonicalEvent } from '../contracts/his-dialect';
 import type { PipelineContext } from './context';
-import { childConsentsOnce, decideForEvent, type ChildConsents } from './decide';
+import { childConsentsOnce, decideForEvent, reasonText, type ChildConsents } from './decide';
 import type { Db } from '../kernel/db';
+import { amsterdamDateTime, amsterdamDay } from '../kernel/dutch-time';
+import { systemOfRecordOf, type Agreement } from '../policy/agreement';
+import type { Decision } from '../policy/types';
+import { consentDecision, SYSTEM_WORKER } from '../audit/audit-events';
+import type { EventRow } from './event-store';
 import { monitoringFactsOf, type MonitoringFacts, type ReferralFact, type TrajectoryFact } from './monitoring-facts';
 import { grouped, perResource } from './stage-batch';
-import { getPseudonymiser } from './report-pseudonym';
+import { getPseudonymiser, type Pseudonymiser } from './report-pseudonym';
 import type { ReferralStatus } from '../../mappings/practice/referral-status';
 
 /**
@@ -14,38 +19,103 @@ import type { ReferralStatus } from '../../mappings/practice/referral-status';
  * count. Idempotent: every row is keyed by a pseudonym of its record, so a retried or replayed event counts once.
  */
 
-/**
- * Whether the event may count in the aggregate figures: the policy engine permits purpose `monitoring`, or the
- * agreement says aggregate counting needs no consent (`monitoring.aggregateWithoutConsent`) and nobody objected.
- * Not recorded as an AuditEvent of its own: nothing leaves here, and no identity enters the reporting store; what
- * leaves is the aggregate report, and every request for it is audited.
- */
-async function mayCount(
-  ctx: Pick<PipelineContext, 'db' | 'registry' | 'metrics'>,
-  event: CanonicalEvent,
-  consents: ChildConsents,
-): Promise<boolean> {
-  const decision = await decideForEvent(ctx, event, 'monitoring', new Date(), ['EpisodeOfCare'], consents);
-  if (decision.effect === 'permit') {
-    return true;
-  }
-  const used = decision.agreement;
-  if (!used || decision.reasons.some((r) => r.code === 'consent-denied')) {
-    return false;
-  }
-  const agreement = findAgreements(ctx.registry, event.practice.agb, event.municipalityCode).find(
-    (a) => a.id === used.id && a.version === used.version,
-  );
-  return agreement?.monitoring?.aggregateWithoutConsent === true;
+/** What `verdictOn` found about one fact. */
+interface Verdict {
+  readonly counts: boolean;
+  readonly objected: boolean;
+  /** The agreement the decision on the fact's day went by, if one was in force. */
+  readonly agreement: Agreement | undefined;
 }
 
-/** Records (or, when it may no longer count, removes) the event's facts. Consents have none. */
+/** The day a fact is about: the contact's, the referral's, the closure's, else the day the trajectory started. */
+function factDayOf(f: MonitoringFacts): string | undefined {
+  return f.contact?.contactOn ?? f.referral?.referredOn ?? f.trajectory?.closedOn ?? f.trajectory?.startDate;
+}
+
+/** Midday in Amsterdam on `day`: the moment a decision about that calendar day is asked at. */
+const middayOn = (day: string): Date => new Date(amsterdamDateTime(day, 12));
+
+/** Whether a decision denies because someone who speaks for the child objected (a deny consent applies). */
+const objectedIn = (d: Decision): boolean => d.effect === 'deny' && d.reasons.some((r) => r.code === 'consent-denied');
+
+/** The agreement a decision names, as the registry holds it. */
+function agreementNamedIn(
+  ctx: Pick<PipelineContext, 'registry'>,
+  event: CanonicalEvent,
+  d: Decision,
+): Agreement | undefined {
+  const used = d.agreement;
+  return used
+    ? findAgreements(ctx.registry, event.practice.agb, event.municipalityCode).find(
+        (a) => a.id === used.id && a.version === used.version,
+      )
+    : undefined;
+}
+
+/** Asks the engine about purpose `monitoring` of the child's trajectories (data class EpisodeOfCare) at `at`. */
+function decideMonitoring(
+  ctx: Pick<PipelineContext, 'db' | 'registry' | 'metrics'>,
+  event: CanonicalEvent,
+  at: Date,
+  consents: ChildConsents,
+): Promise<Decision> {
+  return decideForEvent(ctx, event, 'monitoring', at, ['EpisodeOfCare'], consents);
+}
+
+/**
+ * Whether a fact may count in the aggregate figures, decided on the fact's own day (`factDayOf`), not on the day it
+ * happens to be registered: the policy engine permits purpose `monitoring` on that day (a consent valid then covers
+ * it, also when it has ended since), or the agreement in force then says aggregate counting needs no consent
+ * (`monitoring.aggregateWithoutConsent`). An objection always wins, whenever it was recorded: one the engine finds on
+ * the fact's day or today takes every fact of the child out (`objected`).
+ * Not recorded as an AuditEvent of its own: nothing leaves here, and no identity enters the reporting store; what
+ * leaves is the aggregate report, and every request for it is audited. What a consent takes out is audited
+ * (`removeFactsAfterConsent`).
+ */
+async function verdictOn(
+  ctx: Pick<PipelineContext, 'db' | 'registry' | 'metrics'>,
+  event: CanonicalEvent,
+  day: string,
+  consents: ChildConsents,
+): Promise<Verdict> {
+  const now = new Date();
+  const onItsDay = await decideMonitoring(ctx, event, middayOn(day), consents);
+  // An objection recorded since the fact's day, and valid from its recording on, is found by asking about today.
+  const today = day === amsterdamDay(now) ? onItsDay : await decideMonitoring(ctx, event, now, consents);
+  if (objectedIn(onItsDay) || objectedIn(today)) {
+    return { counts: false, objected: true, agreement: undefined };
+  }
+  const agreement = agreementNamedIn(ctx, event, onItsDay);
+  const counts = onItsDay.effect === 'permit' || agreement?.monitoring?.aggregateWithoutConsent === true;
+  return { counts, objected: false, agreement };
+}
+
+/**
+ * Where the agreement names the municipality's system as system of record, the professional's trajectories are the
+ * ones the municipality registers (`source` `municipality`, trajectory-events.ts). A trajectory or contact the
+ * practice's HIS sends under such an agreement (the GP's own consultation, say) would count the same child a second
+ * time as a new trajectory, so it is left out; a referral from the HIS is a referral of the practice and counts.
+ */
+function countedFacts(facts: MonitoringFacts, verdict: Verdict, source: FactSource): MonitoringFacts {
+  const ofRecord = verdict.agreement ? systemOfRecordOf(verdict.agreement) : 'his';
+  return source === 'his' && ofRecord === 'municipality' ? { referral: facts.referral } : facts;
+}
+
+/** Who sent the event: the practice's HIS, or the municipality's system of record (trajectory-events.ts). */
+export type FactSource = 'his' | 'municipality';
+
+/**
+ * Records the event's facts when they may count. A fact that may not count is not written and takes nothing out
+ * (a contact before the consent began leaves the trajectory its later contacts count), except after an objection,
+ * which takes out every fact of the child. Consents have no facts of their own (`removeFactsAfterConsent`).
+ */
 export async function recordMonitoringFacts(
   ctx: Pick<PipelineContext, 'db' | 'registry' | 'metrics' | 'config'>,
   event: CanonicalEvent,
   consents: ChildConsents = childConsentsOnce(ctx, event),
+  source: FactSource = 'his',
 ): Promise<'counted' | 'not-counted' | 'none'> {
-  if (event.eventType === 'consent.recorded' || event.eventType === 'consent.withdrawn') {
+  if (CONSENT_EVENTS.has(event.eventType)) {
     return 'none';
   }
   // Without an agreement that names purpose monitoring nothing can count: no consents to load, nothing to remove.
@@ -53,18 +123,123 @@ export async function recordMonitoringFacts(
   if (!agreements.some((a) => a.purposes.includes('monitoring'))) {
     return 'none';
   }
-  const facts = monitoringFactsOf(event, getPseudonymiser(ctx.config));
-  if (!facts.trajectory && !facts.referral) {
+  const pseudonyms = getPseudonymiser(ctx.config);
+  const all = monitoringFactsOf(event, pseudonyms);
+  const day = factDayOf(all);
+  if (day === undefined) {
     return 'none';
   }
-  if (await mayCount(ctx, event, consents)) {
-    // A contact upserts its trajectory, adds itself and recounts: one transaction, so the row lock orders
-    // concurrent contacts of one trajectory. A referral or a closure alone is a single upsert.
-    await (facts.contact ? ctx.db.transaction((tx) => writeFacts(tx, facts)) : groupedFactWrites(ctx.db)(facts));
-    return 'counted';
+  const verdict = await verdictOn(ctx, event, day, consents);
+  if (verdict.objected) {
+    // Taken out already when the objection was recorded; again here, for an event mapped while it was.
+    await removeChildFacts(ctx.db, childOf(event, pseudonyms));
+    return 'not-counted';
   }
-  await ctx.db.transaction((tx) => removeFacts(tx, facts));
-  return 'not-counted';
+  const facts = countedFacts(all, verdict, source);
+  if (!verdict.counts || (!facts.trajectory && !facts.referral)) {
+    return 'not-counted';
+  }
+  // A contact upserts its trajectory, adds itself and recounts: one transaction, so the row lock orders
+  // concurrent contacts of one trajectory. A referral or a closure alone is a single upsert.
+  await (facts.contact ? ctx.db.transaction((tx) => writeFacts(tx, facts)) : groupedFactWrites(ctx.db)(facts));
+  return 'counted';
+}
+
+const CONSENT_EVENTS: ReadonlySet<string> = new Set([
+  'consent.recorded',
+  'consent.withdrawn',
+  'consent.entered-in-error',
+]);
+
+/** A child at a practice, as the reporting store knows it: by its pseudonym under the municipality's key. */
+interface ReportChild {
+  readonly municipality: string;
+  readonly practice: string;
+  readonly childPseudonym: string;
+}
+
+function childOf(event: CanonicalEvent, pseudonyms: Pseudonymiser): ReportChild {
+  return {
+    municipality: event.municipalityCode,
+    practice: event.practice.agb,
+    childPseudonym: pseudonyms.pseudonym(event.municipalityCode, `bsn/${event.patient.bsn}`),
+  };
+}
+
+/**
+ * After a consent event of the map stage: an objection to purpose `monitoring` (a deny consent the engine applies
+ * today), or a withdrawal (or a consent voided as recorded in error) after which the child no longer passes the
+ * rule its facts were counted by (no consent permits monitoring today, and the agreement needs one), takes every fact
+ * of the child at the practice out of the reporting store: trajectories with their contacts and referrals, whether
+ * the practice's HIS or the municipality registered them and whether their events were permitted, denied or
+ * delivered. Audited in the practice's chain as a decision about purpose `monitoring` (AuthZ-Consent, stage
+ * `redecide`, the consent event's inbox row), naming how many facts left. Returns that number, or undefined when the
+ * consent takes nothing out.
+ */
+export async function removeFactsAfterConsent(
+  ctx: Pick<PipelineContext, 'db' | 'registry' | 'metrics' | 'config' | 'audit'>,
+  row: Pick<EventRow, 'id' | 'tenant'>,
+  event: CanonicalEvent,
+  consents: ChildConsents,
+): Promise<number | undefined> {
+  const monitored = findAgreements(ctx.registry, event.practice.agb, event.municipalityCode).filter((a) =>
+    a.purposes.includes('monitoring'),
+  );
+  if (!CONSENT_EVENTS.has(event.eventType) || monitored.length === 0) {
+    return undefined;
+  }
+  const today = await decideMonitoring(ctx, event, new Date(), consents);
+  const needsConsent = (a: Agreement) => a.monitoring?.aggregateWithoutConsent !== true;
+  const named = agreementNamedIn(ctx, event, today);
+  const uncovered =
+    event.eventType !== 'consent.recorded' &&
+    today.effect !== 'permit' &&
+    (named ? needsConsent(named) : monitored.some(needsConsent));
+  if (!objectedIn(today) && !uncovered) {
+    return undefined;
+  }
+  const removed = await removeChildFacts(ctx.db, childOf(event, getPseudonymiser(ctx.config)));
+  await ctx.audit.append(
+    row.tenant,
+    consentDecision({
+      actor: SYSTEM_WORKER,
+      permit: false,
+      reasons: reasonText(today),
+      patientBsn: event.patient.bsn,
+      inboxId: row.id,
+      consentIds: today.consentIds,
+      agreement: auditedAgreement(ctx.registry, today.agreement),
+      municipality: event.municipalityCode,
+      purpose: 'monitoring',
+      stage: 'redecide',
+      consequence: { reference: 'monitoring-facts', description: removedText(removed) },
+    }),
+  );
+  return removed.trajectories + removed.referrals;
+}
+
+const plural = (n: number, one: string, many: string): string => `${n} ${n === 1 ? one : many}`;
+
+function removedText(r: { trajectories: number; referrals: number }): string {
+  return (
+    'removed from the monitoring figures: ' +
+    `${plural(r.trajectories, 'trajectory', 'trajectories')}, ${plural(r.referrals, 'referral', 'referrals')}`
+  );
+}
+
+/** Deletes every trajectory (with its contacts) and referral of one child at one practice; answers how many. */
+async function removeChildFacts(db: Db, c: ReportChild): Promise<{ trajectories: number; referrals: number }> {
+  return db.transaction(async (tx) => {
+    const params = [c.municipality, c.practice, c.childPseudonym];
+    const ofChild = 'municipality = $1 AND practice = $2 AND child_pseudonym = $3';
+    await tx.query(
+      `DELETE FROM report_contact WHERE trajectory_key IN (SELECT trajectory_key FROM report_trajectory WHERE ${ofChild})`,
+      params,
+    );
+    const t = await tx.query(`DELETE FROM report_trajectory WHERE ${ofChild} RETURNING 1`, params);
+    const r = await tx.query(`DELETE FROM report_referral WHERE ${ofChild} RETURNING 1`, params);
+    return { trajectories: t.length, referrals: r.length };
+  });
 }
 
 async function writeFacts(db: Db, f: MonitoringFacts): Promise<void> {
@@ -195,17 +370,6 @@ async function recount(db: Db, trajectoryKey: string): Promise<void> {
      WHERE trajectory_key = $1`,
     [trajectoryKey],
   );
-}
-
-/** A trajectory or referral that may no longer count (an objection since) leaves the figures. */
-async function removeFacts(db: Db, f: MonitoringFacts): Promise<void> {
-  if (f.trajectory) {
-    await db.query('DELETE FROM report_contact WHERE trajectory_key = $1', [f.trajectory.key]);
-    await db.query('DELETE FROM report_trajectory WHERE trajectory_key = $1', [f.trajectory.key]);
-  }
-  if (f.referral) {
-    await db.query('DELETE FROM report_referral WHERE referral_key = $1', [f.referral.key]);
-  }
 }
 
 /**

@@ -24,7 +24,7 @@ import type { Decision } from '../policy/types';
 import type { Consent, Resource } from '@medplum/fhirtypes';
 import type { PipelineContext } from './context';
 import { practiceReceiver, sendToPractice } from './practice-send';
-import { reasonText } from './decide';
+import { childConsentsOnce, reasonText } from './decide';
 import {
   denyTrajectoryEvent,
   insertTrajectoryEvent,
@@ -220,7 +220,8 @@ export async function receiveTrajectoryEvent(
     }),
   );
   await auditDecision(ctx, row, e, { decision, purpose }, 'receive');
-  await recordMonitoringFacts(ctx, countedEventOf(e, consents));
+  const countedEvent = countedEventOf(e, consents);
+  await recordMonitoringFacts(ctx, countedEvent, childConsentsOnce(ctx, countedEvent), 'municipality');
   const current =
     row.state === 'unacknowledged' ? ((await moveTrajectoryEvent(ctx.db, row.id, 'acknowledged')) ?? row) : row;
   // A held event another worker acknowledged meanwhile has its job already: queueing it again is a no-op.

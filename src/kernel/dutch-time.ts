@@ -86,3 +86,15 @@ export function amsterdamDay(at: Date): string {
   cachedDay = first;
   return first;
 }
+
+/** A dateTime ending in `Z` or an offset (`+02:00`, `-0100`): an instant rather than a wall-clock time. */
+const WITH_ZONE = /(?:[Zz]|[+-]\d\d:?\d\d)$/;
+
+/**
+ * The Europe/Amsterdam calendar day (YYYY-MM-DD) of a FHIR date or dateTime as written: a date stays as it is, a
+ * moment with `Z` or an offset is the day it was in Amsterdam (`2026-09-30T22:30:00Z` → 2026-10-01), and a
+ * wall-clock time without an offset is Amsterdam time already, so its own date.
+ */
+export function amsterdamDayOf(value: string): string {
+  return value.length > 10 && WITH_ZONE.test(value) ? amsterdamDay(new Date(value)) : value.slice(0, 10);
+}

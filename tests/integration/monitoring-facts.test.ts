@@ -6,9 +6,13 @@ import {
   buildAgreement,
   buildConsentEvent,
   buildContactEvent,
+  buildWithdrawalEvent,
+  buildReferralEvent,
+  MUNICIPALITY,
   OTHER_PRACTICE_AGB,
   PRACTICE_AGB,
 } from '../helpers/builders';
+import { getPseudonymiser } from '../../src/event/report-pseudonym';
 import { cleanupTestEnv, startTestApp, TEST_DATABASE_URL, type TestApp } from '../helpers/test-runtime';
 import { waitFor } from '../helpers/wait-for';
 
@@ -79,12 +83,17 @@ describe('monitoring facts written at the map stage', () => {
       (await client.query('SELECT count(*) AS n FROM report_trajectory WHERE practice = $1', [practice])).rows[0]?.n,
     );
 
-  const consent = (event: Record<string, unknown>, decision: 'permit' | 'deny') =>
+  const consent = (
+    event: Record<string, unknown>,
+    decision: 'permit' | 'deny',
+    period: { start: string; end?: string } = { start: '2026-01-01' },
+  ) =>
     buildConsentEvent(event, {
       decision,
       givenBy: [{ kind: 'child' }, { kind: 'guardian', guardianId: 'g1' }],
       purposes: ['monitoring'],
       dataClasses: ['EpisodeOfCare'],
+      period,
     });
 
   it('counts a child without consent only where the agreement says aggregates need none', async () => {
@@ -163,6 +172,93 @@ describe('monitoring facts written at the map stage', () => {
     );
     expect(decisions.rows.map((d) => d.outcome)).toEqual(['4', '0', '0']);
     expect(await counts()).toEqual({ trajectories: before!.trajectories + 1, contacts: before!.contacts + 1 });
+  });
+
+  /** The trajectories and referrals counted for one child at a practice (by the event's child), and their contacts. */
+  const childFacts = async (event: Record<string, unknown>) => {
+    const bsn = (event.child as { bsn: string }).bsn;
+    const childPseudonym = getPseudonymiser(app.rt.ctx.config).pseudonym(MUNICIPALITY, `bsn/${bsn}`);
+    const { rows } = await client.query<{ trajectories: number; contacts: number; referrals: number }>(
+      `SELECT (SELECT count(*)::int FROM report_trajectory WHERE child_pseudonym = $1) AS trajectories,
+              (SELECT count(*)::int FROM report_contact c JOIN report_trajectory t USING (trajectory_key)
+                WHERE t.child_pseudonym = $1) AS contacts,
+              (SELECT count(*)::int FROM report_referral WHERE child_pseudonym = $1) AS referrals`,
+      [childPseudonym],
+    );
+    return rows[0];
+  };
+
+  /** A referral of the same child and trajectory as `contact`, made on `authoredOn`. */
+  const referralOf = (contact: Record<string, unknown>, authoredOn: string): Record<string, unknown> => {
+    const referral = buildReferralEvent({ practice: contact.practice, child: contact.child });
+    return { ...referral, referral: { ...(referral.referral as object), authoredOn } };
+  };
+
+  it('takes out every fact of a child whose events were permitted when an objection is recorded, audited', async () => {
+    const contact = forPractice(buildContactEvent(), PRACTICE_AGB);
+    const covering = {
+      decision: 'permit' as const,
+      givenBy: [{ kind: 'child' as const }, { kind: 'guardian' as const, guardianId: 'g1' }],
+      purposes: ['referral', 'contact-registration', 'monitoring'],
+      dataClasses: ['Patient', 'RelatedPerson', 'ServiceRequest', 'EpisodeOfCare', 'Encounter'],
+    };
+    await send('practice', [buildConsentEvent(contact, covering), contact]);
+    await send('practice', [referralOf(contact, '2026-11-20T10:00:00+01:00')]);
+    expect(await childFacts(contact)).toEqual({ trajectories: 1, contacts: 1, referrals: 1 });
+
+    const [objection] = await send('practice', [consent(contact, 'deny')]);
+    expect(await childFacts(contact)).toEqual({ trajectories: 0, contacts: 0, referrals: 0 });
+    // The consequence of the objection is in the practice's audit chain, as the decisions a consent causes are.
+    const audited = await client.query<{ outcome: string; entities: string[] }>(
+      `SELECT outcome, entities FROM audit_event WHERE tenant = $1 AND subtype = 'AuthZ-Consent' AND $2 = ANY(entities)`,
+      [PRACTICE_AGB, `inbox/${objection}`],
+    );
+    expect(audited.rows).toEqual([
+      { outcome: '4', entities: expect.arrayContaining([`inbox/${objection}`, 'monitoring-facts']) },
+    ]);
+    const description = await client.query<{ text: string }>(
+      `SELECT e->>'description' AS text FROM audit_event, jsonb_array_elements(resource::jsonb->'entity') AS e
+       WHERE tenant = $1 AND $2 = ANY(entities) AND e->'what'->>'reference' = 'monitoring-facts'`,
+      [PRACTICE_AGB, `inbox/${objection}`],
+    );
+    expect(description.rows).toEqual([{ text: 'removed from the monitoring figures: 1 trajectory, 1 referral' }]);
+
+    // Sent again, the contact does not count again.
+    await send('practice', [{ ...contact, eventId: `${String(contact.eventId)}-resent` }]);
+    expect(await childFacts(contact)).toEqual({ trajectories: 0, contacts: 0, referrals: 0 });
+  });
+
+  it('takes out the facts of a child whose consent is withdrawn where aggregates need consent, for good', async () => {
+    const contact = forPractice(buildContactEvent(), PRACTICE_AGB);
+    const given = consent(contact, 'permit');
+    await send('practice', [given, contact]);
+    expect(await childFacts(contact)).toEqual({ trajectories: 1, contacts: 1, referrals: 0 });
+    await send('practice', [buildWithdrawalEvent(given, [{ kind: 'child' }])]);
+    expect(await childFacts(contact)).toEqual({ trajectories: 0, contacts: 0, referrals: 0 });
+    await send('practice', [{ ...contact, eventId: `${String(contact.eventId)}-resent` }]);
+    expect(await childFacts(contact)).toEqual({ trajectories: 0, contacts: 0, referrals: 0 });
+  });
+
+  it('keeps the facts of a child whose consent is withdrawn where aggregates need none', async () => {
+    const contact = forPractice(buildContactEvent(), OTHER_PRACTICE_AGB);
+    const given = consent(contact, 'permit');
+    await send('otherPractice', [given, contact]);
+    await send('otherPractice', [buildWithdrawalEvent(given, [{ kind: 'child' }])]);
+    expect(await childFacts(contact)).toEqual({ trajectories: 1, contacts: 1, referrals: 0 });
+  });
+
+  it('counts a fact by the consent valid on its own day, however late it is registered', async () => {
+    // The consent covered October 2026 only; it has ended by the time these are registered.
+    const october = { start: '2026-10-01', end: '2026-10-31' };
+    const within = forPractice(buildContactEvent({ start: '2026-10-05T10:00:00+02:00' }), PRACTICE_AGB);
+    await send('practice', [consent(within, 'permit', october)]);
+    await send('practice', [within]);
+    expect(await childFacts(within)).toEqual({ trajectories: 1, contacts: 1, referrals: 0 });
+    // A contact of another child after the consent ended does not count.
+    const after = forPractice(buildContactEvent({ start: '2026-11-05T10:00:00+01:00' }), PRACTICE_AGB);
+    await send('practice', [consent(after, 'permit', october)]);
+    await send('practice', [after]);
+    expect(await childFacts(after)).toEqual({ trajectories: 0, contacts: 0, referrals: 0 });
   });
 
   it('deletes facts past REPORT_RETENTION_DAYS, contacts with their trajectory', async () => {

@@ -4,6 +4,7 @@ import { purgeExpired } from '../../src/event/retention';
 import {
   buildAgreement,
   buildConsentEvent,
+  buildContactEvent,
   buildDestination,
   buildReferralEvent,
   MUNICIPALITY,
@@ -21,6 +22,8 @@ import { receiveTrajectoryEvent } from '../../src/event/trajectory-events';
 import { reconcileOnce } from '../../src/event/reconciler';
 import { trajectoryEventReceived } from '../../src/audit/audit-events';
 import { DeliveryReceiver, type Hit } from '../helpers/delivery-receiver';
+import { getPseudonymiser } from '../../src/event/report-pseudonym';
+import { TERMINAL_STATES } from '../../src/event/states';
 
 const OUTCOME_EXTENSION = 'https://jeugdbrug.nl/fhir/StructureDefinition/trajectory-outcome';
 /** A third practice, whose HIS takes signed webhook notifications. */
@@ -363,8 +366,13 @@ describe('the reverse direction: a municipality-registered trajectory reaches th
       expect(view.id).toBe(id);
       expect(view.delivery.state).toBe('pending');
       await arrivalOf(view);
-      // Received and decided, audited by the repeat; decided again and disclosed by the delivery it queued.
-      expect((await auditOf(view.id)).map((a) => [a.type, a.outcome])).toEqual([
+      // Received and decided, audited by the repeat; decided again and disclosed by the delivery it queued. The
+      // disclosure is appended once the practice's HIS has answered, so it may follow the arrival by a moment.
+      const disclosed = await waitFor('the disclosure to be audited', async () => {
+        const rows = await auditOf(view.id);
+        return rows.some((a) => a.type === '110106') ? rows : undefined;
+      });
+      expect(disclosed.map((a) => [a.type, a.outcome])).toEqual([
         ['110107', '0'],
         ['110113', '0'],
         ['110113', '0'],
@@ -689,5 +697,79 @@ describe('the reverse direction: a municipality-registered trajectory reaches th
     });
     expect(res.status).toBe(400);
     expect(((await res.json()) as { resourceType: string }).resourceType).toBe('OperationOutcome');
+  });
+
+  // Last: the HIS events below are delivered to the municipality's receiver, which the tests above expect empty.
+  /** Sends HIS events as the practice and waits until each has finished the map stage. */
+  async function sendFromHis(events: Record<string, unknown>[]): Promise<void> {
+    const res = await app.request('/his/v1/events', { key: 'practice', json: events });
+    expect(res.status).toBe(202);
+    const ids = ((await res.json()) as { receipts: { id: string }[] }).receipts.map((r) => r.id);
+    await waitFor('events mapped', async () => {
+      const done = await app.rt.ctx.db.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM inbox WHERE id = ANY($1) AND state = ANY($2)`,
+        [ids, [...TERMINAL_STATES]],
+      );
+      return done[0]?.n === ids.length ? true : undefined;
+    });
+  }
+
+  /** The trajectories and referrals the reporting store counts for one child of the practice. */
+  async function countedFor(bsn: string): Promise<{ trajectories: number; referrals: number }> {
+    const childPseudonym = getPseudonymiser(app.rt.ctx.config).pseudonym(MUNICIPALITY, `bsn/${bsn}`);
+    const [row] = await app.rt.ctx.db.query<{ trajectories: number; referrals: number }>(
+      `SELECT (SELECT count(*)::int FROM report_trajectory WHERE practice = $1 AND child_pseudonym = $2) AS trajectories,
+              (SELECT count(*)::int FROM report_referral WHERE practice = $1 AND child_pseudonym = $2) AS referrals`,
+      [PRACTICE_AGB, childPseudonym],
+    );
+    return row!;
+  }
+
+  /** An HIS event of the practice for the child with `bsn`. */
+  const hisEventOf = (event: Record<string, unknown>, bsn: string): Record<string, unknown> => ({
+    ...event,
+    child: { ...(event.child as object), bsn, birthDate: '2013-05-01' },
+  });
+
+  it('takes a municipality-registered trajectory out of the figures when the child objects at the practice', async () => {
+    const bsn = randomBsn();
+    const child = { bsn, birthDate: '2013-05-01' };
+    const trajectory = { id: `traj-o-${Date.now().toString(36)}`, startDate: '2026-09-03' };
+    for (const [type, extra] of [
+      ['intake', {}],
+      ['contact', { date: '2026-09-10' }],
+      ['referral', { date: '2026-09-20', referral: { id: `gm-ref-${trajectory.id}`, target: 'youth-care-provider' } }],
+    ] as const) {
+      expect((await post(trajectoryEvent(type, { child, trajectory, ...extra }))).status).toBe(202);
+    }
+    expect(await countedFor(bsn)).toEqual({ trajectories: 1, referrals: 1 });
+    const objection = buildConsentEvent(hisEventOf(buildReferralEvent(), bsn), {
+      decision: 'deny',
+      givenBy: [{ kind: 'child' }],
+      purposes: ['monitoring'],
+      dataClasses: ['EpisodeOfCare'],
+    });
+    await sendFromHis([objection]);
+    expect(await countedFor(bsn)).toEqual({ trajectories: 0, referrals: 0 });
+    // The municipality's next event of the trajectory does not bring it back.
+    expect((await post(trajectoryEvent('closure', { child, trajectory, date: '2026-09-30' }))).status).toBe(202);
+    expect(await countedFor(bsn)).toEqual({ trajectories: 0, referrals: 0 });
+  });
+
+  it('does not count the practice’s HIS trajectory of a child as a second one where the municipality is of record', async () => {
+    const bsn = randomBsn();
+    const trajectory = { id: `traj-h-${Date.now().toString(36)}`, startDate: '2026-09-03' };
+    expect(
+      (await post(trajectoryEvent('intake', { child: { bsn, birthDate: '2013-05-01' }, trajectory }))).status,
+    ).toBe(202);
+    // The GP sees the child the next day and registers it in the HIS, under a trajectory of its own.
+    const consultation = hisEventOf(buildContactEvent({ start: '2026-09-04T09:00:00+02:00' }), bsn);
+    await sendFromHis([
+      { ...consultation, trajectory: { ...(consultation.trajectory as object), startDate: '2026-09-04' } },
+    ]);
+    expect(await countedFor(bsn)).toEqual({ trajectories: 1, referrals: 0 });
+    // A referral the GP makes in the HIS is still a referral of the practice.
+    await sendFromHis([hisEventOf(buildReferralEvent(), bsn)]);
+    expect(await countedFor(bsn)).toEqual({ trajectories: 1, referrals: 1 });
   });
 });
