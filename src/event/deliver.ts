@@ -7,7 +7,7 @@ import { openEvent, PayloadPurgedError } from './stored-event';
 import { CANCELLED_BY_PRACTICE, NOTHING_TO_CANCEL, PAYLOAD_PURGED } from './states';
 import { minimise } from '../policy/minimise';
 import { finishDeliveryLogged } from './event-log';
-import { recordAttempt, type DeliveryFinish, type DeliveryWork } from './event-store';
+import { claimTrialDelivery, recordAttempt, type DeliveryFinish, type DeliveryWork } from './event-store';
 import { sealAnswer, type SealedAnswer } from './receiver-answer';
 import { stageStatements } from './stage-groups';
 import type { PipelineContext } from './context';
@@ -15,7 +15,7 @@ import { childConsentsOnce, decideAndRecord, purposeOf } from './decide';
 import { deniedForConsent, recheckConsentDenial } from './redecide';
 import { auditedAgreement } from './registry';
 import { decisionText } from '../policy/reason-words';
-import { recordDestinationFailure, recordDestinationSuccess } from './destination-health';
+import { handOnTrial, recordDestinationFailure, recordDestinationSuccess } from './destination-health';
 import type { DeliverJobData } from './queues';
 import { forgetAcceptedSend, rememberAcceptedSend, tryGetAcceptedSend, type AcceptedSend } from './accepted-sends';
 import { errorFields } from '../kernel/logger';
@@ -37,14 +37,35 @@ export async function processDeliverJob(ctx: PipelineContext, job: Job<DeliverJo
   if (!work || work.state !== 'pending') {
     return 'skipped';
   }
-  if (work.destination_paused_by) {
-    // The pause is recorded in PostgreSQL; the queue's paused flag is only its copy in Redis, lost with Redis's data
-    // (restarted without it, or failed over), after which the reconciler's jobs would run at once. The job goes back
-    // behind the flag, set again here, with no attempt spent, and waits for the resume.
-    await ctx.queues.getDeliverQueue(work.destination).pause();
-    await job.moveToWait(job.token);
-    throw new WaitingError();
+  if (!work.destination_paused_by) {
+    return processPendingDelivery(ctx, job, work);
   }
+  if (work.destination_half_open && (await claimTrialDelivery(ctx.db, work.destination, work.id))) {
+    // The one trial delivery of a half-open destination (destination-health.ts): accepted, it resumes the
+    // destination; failed by the destination, it keeps it paused; ended otherwise, the next job takes the trial.
+    try {
+      return await processPendingDelivery(ctx, job, work);
+    } finally {
+      await handOnTrial(ctx, work.destination, work.id).catch((err: Error) =>
+        ctx.log.warn({ destination: work.destination, ...errorFields(err) }, 'could not hand the trial on'),
+      );
+    }
+  }
+  // The pause is recorded in PostgreSQL; the queue's paused flag is only its copy in Redis, lost with Redis's data
+  // (restarted without it, or failed over), after which the reconciler's jobs would run at once; and a half-open
+  // destination runs its queue for the one job that claims the trial. The job goes back behind the flag, set again
+  // here, with no attempt spent, and waits for the resume.
+  await ctx.queues.getDeliverQueue(work.destination).pause();
+  await job.moveToWait(job.token);
+  throw new WaitingError();
+}
+
+/** A pending delivery the destination's state lets go out: cancelled, held back, or sent. */
+async function processPendingDelivery(
+  ctx: PipelineContext,
+  job: Job<DeliverJobData>,
+  work: DeliveryWork,
+): Promise<string> {
   if (work.cancelled_by_practice) {
     // Cancelled while it waited (a paused destination, retries): the municipality never gets a referral the practice
     // withdrew. The cancellation goes out as any event does.
@@ -314,9 +335,9 @@ async function recordAcceptedSend(
   });
   forgetAcceptedSend(ctx.queues, work.idempotency_key);
   // Most deliveries find no run of failures to end, and skip the statement. A failure another process counts
-  // after this delivery's read is left for the next success to reset.
-  if (work.destination_failures > 0) {
-    await recordDestinationSuccess(ctx, work.destination).catch((err: Error) =>
+  // after this delivery's read is left for the next success to reset. The trial of a half-open destination resumes it.
+  if (work.destination_failures > 0 || work.destination_half_open) {
+    await recordDestinationSuccess(ctx, work.destination, work.destination_half_open).catch((err: Error) =>
       ctx.log.warn({ destination: work.destination, ...errorFields(err) }, 'could not reset the failure count'),
     );
   }

@@ -1,12 +1,12 @@
-import { SYSTEM_WORKER } from '../audit/audit-events';
 import { getAdapter } from '../../mappings/municipality/index';
 import { DEFAULT_PROBE_INTERVAL_MS, type Destination } from '../contracts/destination';
 import type { PipelineContext } from './context';
-import { resumeDestination } from './destination-health';
+import { openForTrial } from './destination-health';
 import {
   claimProbe,
   listDestinationStates,
   recordProbeResult,
+  releaseTrialDelivery,
   tryGetDestinationState,
   type DestinationStateRow,
 } from './event-store';
@@ -18,9 +18,10 @@ const MIN_TICK_MS = 100;
 
 /**
  * Runs in every worker process: keeps each deliver queue's paused flag in line with `destination_state` (the
- * record), and probes automatically paused destinations, resuming them when the probe succeeds. The probe of a
- * destination is claimed in PostgreSQL (`last_probe_at`), so however many worker processes run, one probe per
- * interval goes out.
+ * record), and probes automatically paused destinations, making them half-open (one trial delivery, see
+ * destination-health.ts) when the probe succeeds. The probe of a destination is claimed in PostgreSQL
+ * (`last_probe_at`), so however many worker processes run, one probe per interval goes out. A trial whose worker went
+ * away (its claim older than a probe interval and a delivery's timeout) is handed on.
  */
 export class DestinationHealthMonitor {
   private timer: NodeJS.Timeout | undefined;
@@ -79,9 +80,12 @@ export class DestinationHealthMonitor {
       if (this.stopped) {
         return;
       }
-      const state = byId.get(destination.id);
+      let state = byId.get(destination.id);
+      if (state?.trial_delivery && (await this.handOnStaleTrial(destination))) {
+        state = await tryGetDestinationState(this.ctx.db, destination.id);
+      }
       await this.syncQueue(destination, state);
-      if (state?.paused_by === 'auto') {
+      if (state?.paused_by === 'auto' && !state.half_open_at) {
         await this.probe(destination);
       }
     }
@@ -90,17 +94,28 @@ export class DestinationHealthMonitor {
   private async syncQueue(destination: Destination, state: DestinationStateRow | undefined): Promise<void> {
     const queue = this.ctx.queues.getDeliverQueue(destination.id);
     const queuePaused = await queue.isPaused();
-    if (state?.paused_by && !queuePaused) {
+    if (!queueRuns(state) && !queuePaused) {
       await queue.pause();
       this.ctx.log.info({ destination: destination.id }, 'queue paused again to match the recorded pause');
-    } else if (!state?.paused_by && queuePaused) {
+    } else if (queueRuns(state) && queuePaused) {
       // Read again: a pause may have been recorded (and the queue paused) since the round started.
-      const fresh = await tryGetDestinationState(this.ctx.db, destination.id);
-      if (!fresh?.paused_by) {
+      if (queueRuns(await tryGetDestinationState(this.ctx.db, destination.id))) {
         await queue.resume();
         this.ctx.log.info({ destination: destination.id }, 'queue resumed to match the recorded state');
       }
     }
+  }
+
+  /** A trial claimed longer ago than a delivery can take and a probe interval: its worker went away. */
+  private async handOnStaleTrial(destination: Destination): Promise<boolean> {
+    const staleMs =
+      (destination.probeIntervalMs ?? DEFAULT_PROBE_INTERVAL_MS) +
+      (destination.timeoutMs ?? this.ctx.config.DELIVERY_TIMEOUT_MS);
+    const released = await releaseTrialDelivery(this.ctx.db, destination.id, { staleMs });
+    if (released) {
+      this.ctx.log.warn({ destination: destination.id }, 'trial delivery took too long: handed to the next job');
+    }
+    return released;
   }
 
   private async probe(destination: Destination): Promise<void> {
@@ -116,10 +131,15 @@ export class DestinationHealthMonitor {
       'probed paused destination',
     );
     if (result.up) {
-      await resumeDestination(this.ctx, destination.id, 'auto', {
-        ...SYSTEM_WORKER,
-        accessPoint: 'jeugdbrug-worker/probe',
-      });
+      await openForTrial(this.ctx, destination.id);
     }
   }
+}
+
+/**
+ * Whether the destination's queue should run: when it is not paused, and when it is half-open with its trial not
+ * yet claimed (a job must come to claim it). While a claimed trial is under way the others wait behind the flag.
+ */
+function queueRuns(state: DestinationStateRow | undefined): boolean {
+  return !state?.paused_by || (state.half_open_at !== null && state.trial_delivery === null);
 }

@@ -729,6 +729,8 @@ export interface DeliveryWork extends DeliveryRow, SealedEvent {
   destination_failures: number;
   /** Who paused the destination (`operator` or `auto`) when this was read; null while it is not paused. */
   destination_paused_by: string | null;
+  /** Whether the paused destination lets one trial delivery through (half-open, after a successful probe). */
+  destination_half_open: boolean;
   /** A referral the practice cancelled (a `referral.cancelled` of its identifier, received after it). */
   cancelled_by_practice: boolean;
   /**
@@ -765,6 +767,7 @@ const CANCELLED_REFERRAL_AT_DESTINATION = `SELECT CASE
 /** The one read of `DeliveryWork`, for one delivery or a group. */
 const DELIVERY_WORK_SELECT = `SELECT d.*, i.tenant, i.state AS event_state, i.event_type, ${openedColumns('i')},
     COALESCE(ds.consecutive_failures, 0) AS destination_failures, ds.paused_by AS destination_paused_by,
+    ds.half_open_at IS NOT NULL AS destination_half_open,
     EXISTS (SELECT 1 FROM referral_identifier r ${JOIN_LATER_CANCELLATIONS}
       WHERE r.inbox_id = d.inbox_id AND i.event_type = 'referral.created') AS cancelled_by_practice,
     CASE WHEN i.event_type = 'referral.cancelled' THEN (${CANCELLED_REFERRAL_AT_DESTINATION}) END AS cancelled_referral
@@ -1717,8 +1720,19 @@ export interface DestinationStateRow {
   last_error: string | null;
   last_probe_at: Date | null;
   last_probe_result: string | null;
+  /** Set by a successful probe of an automatic pause: one trial delivery may go out (half-open). */
+  half_open_at: Date | null;
+  /** The delivery that claimed the trial; null while the next delivery may take it. */
+  trial_delivery: string | null;
+  trial_claimed_at: Date | null;
   updated_at: Date;
 }
+
+/** What a pause records when the operator gave no reason; a later pause with a reason replaces it. */
+export const OPERATOR_PAUSE_REASON = 'paused by an operator';
+
+/** The columns of the half-open state, cleared by anything that ends it (a resume, a pause, a failed trial). */
+const NOT_HALF_OPEN = 'half_open_at = NULL, trial_delivery = NULL, trial_claimed_at = NULL';
 
 export async function tryGetDestinationState(db: Db, destinationId: string): Promise<DestinationStateRow | undefined> {
   const [row] = await db.query<DestinationStateRow>('SELECT * FROM destination_state WHERE destination = $1', [
@@ -1749,66 +1763,134 @@ export async function resetFailuresOfDestinations(db: Db, destinationIds: readon
   );
 }
 
-/** Counts one failed attempt; returns the new count and who paused the destination, if anyone. */
+export interface DestinationFailureCount {
+  consecutive_failures: number;
+  paused_by: PausedBy | null;
+  /** Whether the destination was half-open (letting a trial delivery through) when the failure was counted. */
+  half_open: boolean;
+}
+
+/** Counts one failed attempt; returns the new count, who paused the destination (if anyone) and whether half-open. */
 export async function countDestinationFailure(
   db: Db,
   destinationId: string,
   error: string,
-): Promise<{ consecutive_failures: number; paused_by: PausedBy | null } | undefined> {
-  const [row] = await db.query<{ consecutive_failures: number; paused_by: PausedBy | null }>(
+): Promise<DestinationFailureCount | undefined> {
+  const [row] = await db.query<DestinationFailureCount>(
     `INSERT INTO destination_state (destination, consecutive_failures, last_failure_at, last_error)
      VALUES ($1, 1, now(), $2)
      ON CONFLICT (destination) DO UPDATE SET consecutive_failures = destination_state.consecutive_failures + 1,
        last_failure_at = now(), last_error = $2, updated_at = now()
-     RETURNING consecutive_failures, paused_by`,
+     RETURNING consecutive_failures, paused_by, half_open_at IS NOT NULL AS half_open`,
     [destinationId, error.slice(0, 500)],
   );
   return row;
 }
 
 /**
- * Records a pause. An automatic pause never overrides an existing one; an operator's pause takes over an
- * automatic one (so that no probe resumes it). Returns false when nothing changed.
+ * Records a pause. An automatic pause never overrides an existing one, and leaves the last probe as it was (no probe
+ * ran at the pause); an operator's pause takes over an automatic or half-open one (so that no probe resumes it), and
+ * a second operator's pause with a reason of its own replaces the reason. Returns false when nothing changed.
  */
 export async function recordPause(db: Db, destinationId: string, by: PausedBy, reason: string): Promise<boolean> {
   const changed = await db.query(
     by === 'auto'
-      ? `UPDATE destination_state SET paused_by = 'auto', paused_at = now(), pause_reason = $2, last_probe_at = now(),
-           updated_at = now()
+      ? `UPDATE destination_state SET paused_by = 'auto', paused_at = now(), pause_reason = $2, updated_at = now(),
+           ${NOT_HALF_OPEN}
          WHERE destination = $1 AND paused_by IS NULL RETURNING destination`
       : `INSERT INTO destination_state (destination, paused_by, paused_at, pause_reason) VALUES ($1, 'operator', now(), $2)
          ON CONFLICT (destination) DO UPDATE SET paused_by = 'operator', pause_reason = $2, updated_at = now(),
-           paused_at = CASE WHEN destination_state.paused_by IS NULL THEN now() ELSE destination_state.paused_at END
-         WHERE destination_state.paused_by IS DISTINCT FROM 'operator' RETURNING destination`,
-    [destinationId, reason],
+           paused_at = CASE WHEN destination_state.paused_by IS NULL THEN now() ELSE destination_state.paused_at END,
+           ${NOT_HALF_OPEN}
+         WHERE destination_state.paused_by IS DISTINCT FROM 'operator'
+           OR ($2 <> $3::text AND destination_state.pause_reason IS DISTINCT FROM $2) RETURNING destination`,
+    by === 'auto' ? [destinationId, reason] : [destinationId, reason, OPERATOR_PAUSE_REASON],
   );
   return changed.length > 0;
 }
 
 /**
- * Records a resume and starts the failure count afresh. `auto` (a successful probe) resumes only an automatic
- * pause; an operator resumes any. Returns false when nothing changed.
+ * Records a resume and starts the failure count afresh. `auto` (a trial delivery accepted while half-open) resumes
+ * only a half-open automatic pause; an operator resumes any. Returns false when nothing changed.
  */
 export async function recordResume(db: Db, destinationId: string, by: PausedBy): Promise<boolean> {
   const changed = await db.query(
     `UPDATE destination_state SET paused_by = NULL, paused_at = NULL, pause_reason = NULL, consecutive_failures = 0,
-       updated_at = now()
-     WHERE destination = $1 AND ${by === 'auto' ? `paused_by = 'auto'` : 'paused_by IS NOT NULL'} RETURNING destination`,
+       ${NOT_HALF_OPEN}, updated_at = now()
+     WHERE destination = $1 AND ${by === 'auto' ? `paused_by = 'auto' AND half_open_at IS NOT NULL` : 'paused_by IS NOT NULL'}
+     RETURNING destination`,
     [destinationId],
   );
   return changed.length > 0;
 }
 
-/** Claims the next probe of an automatically paused destination; false when another process probed it lately. */
+/**
+ * Claims the next probe of an automatically paused destination that is not half-open; false when another process
+ * probed it lately, or it was paused less than an interval ago.
+ */
 export async function claimProbe(db: Db, destinationId: string, intervalMs: number): Promise<boolean> {
   const claimed = await db.query(
     `UPDATE destination_state SET last_probe_at = now()
-     WHERE destination = $1 AND paused_by = 'auto'
-       AND (last_probe_at IS NULL OR last_probe_at <= now() - ($2::int * interval '1 millisecond'))
+     WHERE destination = $1 AND paused_by = 'auto' AND half_open_at IS NULL
+       AND GREATEST(last_probe_at, paused_at) <= now() - ($2::int * interval '1 millisecond')
      RETURNING destination`,
     [destinationId, intervalMs],
   );
   return claimed.length > 0;
+}
+
+/** A successful probe: the automatically paused destination lets one trial delivery through. False if it was not. */
+export async function recordHalfOpen(db: Db, destinationId: string): Promise<boolean> {
+  const opened = await db.query(
+    `UPDATE destination_state SET half_open_at = now(), trial_delivery = NULL, trial_claimed_at = NULL,
+       updated_at = now()
+     WHERE destination = $1 AND paused_by = 'auto' AND half_open_at IS NULL RETURNING destination`,
+    [destinationId],
+  );
+  return opened.length > 0;
+}
+
+/** Claims the trial of a half-open destination for a delivery; true also when it holds the claim already. */
+export async function claimTrialDelivery(db: Db, destinationId: string, deliveryId: string): Promise<boolean> {
+  const claimed = await db.query(
+    `UPDATE destination_state SET trial_delivery = $2, trial_claimed_at = now(), updated_at = now()
+     WHERE destination = $1 AND paused_by = 'auto' AND half_open_at IS NOT NULL
+       AND (trial_delivery IS NULL OR trial_delivery = $2)
+     RETURNING destination`,
+    [destinationId, deliveryId],
+  );
+  return claimed.length > 0;
+}
+
+/**
+ * Gives up a trial claim, so the next delivery takes it: `deliveryId`'s (its trial ended without saying anything
+ * about the destination), or any claimed more than `staleMs` ago (its worker went away). True when one was given up.
+ */
+export async function releaseTrialDelivery(
+  db: Db,
+  destinationId: string,
+  claim: { deliveryId: string } | { staleMs: number },
+): Promise<boolean> {
+  const released = await db.query(
+    `UPDATE destination_state SET trial_delivery = NULL, trial_claimed_at = NULL, updated_at = now()
+     WHERE destination = $1 AND half_open_at IS NOT NULL AND trial_delivery IS NOT NULL AND ${
+       'deliveryId' in claim
+         ? 'trial_delivery = $2'
+         : `trial_claimed_at <= now() - ($2::int * interval '1 millisecond')`
+     } RETURNING destination`,
+    [destinationId, 'deliveryId' in claim ? claim.deliveryId : Math.round(claim.staleMs)],
+  );
+  return released.length > 0;
+}
+
+/** A delivery failed while the destination was half-open: it stays paused, probed again an interval after the last. */
+export async function recordTrialFailure(db: Db, destinationId: string, reason: string): Promise<boolean> {
+  const closed = await db.query(
+    `UPDATE destination_state SET ${NOT_HALF_OPEN}, pause_reason = $2, updated_at = now()
+     WHERE destination = $1 AND paused_by = 'auto' AND half_open_at IS NOT NULL RETURNING destination`,
+    [destinationId, reason],
+  );
+  return closed.length > 0;
 }
 
 export async function recordProbeResult(db: Db, destinationId: string, result: string): Promise<void> {

@@ -108,6 +108,8 @@ export function startWorkers(ctx: PipelineContext): Worker[] {
       },
     ),
   ];
+  // A job in flight across a Redis outage ends within its lock's time or a delivery's timeout after it.
+  const interruptedJobWindowMs = 2 * Math.max(config.JOB_LOCK_MS, config.DELIVERY_TIMEOUT_MS);
   // Failures of deliver jobs per destination (configured ids, never personal data), so they split per municipality.
   const destinationOf = new Map(ctx.registry.destinations.map((d) => [deliverQueueName(d.id), d.id]));
   for (const w of workers) {
@@ -127,10 +129,16 @@ export function startWorkers(ctx: PipelineContext): Worker[] {
       ctx.outages.noticed(err);
     });
     // Redis away makes every worker's connections fail several times a second: that is one outage, logged once.
+    // The jobs it interrupted fail to end when it is over (their keys or locks are gone): its consequence, at warn.
     w.on('error', (err) => {
-      if (!ctx.outages.connectionError('redis', err)) {
-        log.error({ queue, ...errorFields(err) }, 'worker error');
+      if (ctx.outages.connectionError('redis', err)) {
+        return;
       }
+      if (ctx.outages.jobInterrupted(err, interruptedJobWindowMs)) {
+        log.warn({ queue, ...errorFields(err) }, 'job interrupted by a Redis outage');
+        return;
+      }
+      log.error({ queue, ...errorFields(err) }, 'worker error');
     });
   }
   // The monitor's life follows the workers': runtime.ts closes workers on shutdown, and this stops it with them.

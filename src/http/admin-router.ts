@@ -5,7 +5,13 @@ import { z } from 'zod';
 import type { Destination } from '../contracts/destination';
 import type { PipelineContext } from '../event/context';
 import { pauseDestination, resumeDestination } from '../event/destination-health';
-import { tryGetDeliveryWork, tryGetFeedback, tryGetSealedEvent, tryGetTrajectoryEvent } from '../event/event-store';
+import {
+  OPERATOR_PAUSE_REASON,
+  tryGetDeliveryWork,
+  tryGetFeedback,
+  tryGetSealedEvent,
+  tryGetTrajectoryEvent,
+} from '../event/event-store';
 import { replayTrajectoryEvent } from '../event/trajectory-events';
 import { replayFeedback } from '../event/feedback';
 import { replayDelivery, replayOne } from '../event/replay';
@@ -138,11 +144,12 @@ export function adminRouter(ctx: PipelineContext): Router {
 
   /**
    * Pauses a destination for every worker process: its jobs wait (attempts are not used up) until an operator
-   * resumes it. A probe never resumes an operator's pause. Audited; `changed: false` when it was paused already.
+   * resumes it. A probe never resumes an operator's pause. Audited; `changed: false` when an operator paused it
+   * already, unless this pause gives a reason of its own, which replaces the recorded one.
    */
   router.post('/destinations/:id/pause', namesNoEvent, async (req, res) => {
     const destination = getDestination(ctx, req.params.id);
-    const reason = parseBody(pauseBody, req).reason ?? 'paused by an operator';
+    const reason = parseBody(pauseBody, req).reason ?? OPERATOR_PAUSE_REASON;
     const changed = await pauseDestination(ctx, destination.id, 'operator', reason, actorOf(req, res));
     res.json({ changed, status: await getDestinationStatus(ctx, destination) });
   });

@@ -185,7 +185,7 @@ function figureGauges(registry: Registry, figures: OperationsFigures): SourceGau
     gaugeOf(
       registry,
       'jeugdbrug_destination_up',
-      'Whether deliveries to the destination run: 1, or 0 while it is paused (after failures or by an operator)',
+      'Whether deliveries to the destination run: 1, or 0 while it is paused (after failures or by an operator; also while half-open, one trial delivery going out)',
       'destination',
       async () => (await figures.destinationHealth()).map((r) => [r.destination, r.paused ? 0 : 1]),
     ),

@@ -150,6 +150,9 @@ export async function waitForDependency<T>(
   }
 }
 
+/** BullMQ's errors for a job whose keys or lock Redis no longer has when the worker renews its lock or ends it. */
+const INTERRUPTED_JOB = /^(Missing (key|lock) for job |could not renew lock for job )/;
+
 /** How often a dependency known to be away is asked again, so that the end of its outage is logged. */
 const OUTAGE_PROBE_MS = 1000;
 
@@ -182,6 +185,8 @@ function isSlowAnswer(err: unknown): boolean {
  */
 export class OutageLog {
   private readonly outages = new Map<Dependency, { since: number; timer?: NodeJS.Timeout }>();
+  /** When each dependency's last outage was logged as ended. */
+  private readonly lastEnded = new Map<Dependency, number>();
   /** Dependencies being asked whether an error means they are away. */
   private readonly confirming = new Set<Dependency>();
   private lastCheck = Number.NEGATIVE_INFINITY;
@@ -239,6 +244,27 @@ export class OutageLog {
     // One connection dropping (Redis closing an idle client, a failover) is not yet an outage: the probe says.
     this.confirm(err instanceof DependencyUnavailableError ? err.dependency : dependency, err);
     return true;
+  }
+
+  /**
+   * Whether `err` is a queue worker's error about a job whose key or lock Redis no longer had when the job ended
+   * (BullMQ's `Missing key for job …`, `Missing lock for job …`) or renewed its lock (`could not renew lock for job
+   * …`), at a moment that makes it a consequence of a Redis
+   * outage: during one, or within `withinMs` after its end (a job in flight across the outage ends after it; Redis
+   * restarted without its data, or its lock expired meanwhile). Nothing is lost: the job's record is in PostgreSQL and
+   * the reconciler queues it again. Without an outage nearby the same error means a job outran its lock, a bug.
+   */
+  jobInterrupted(err: unknown, withinMs: number): boolean {
+    const message = (err as { message?: unknown } | undefined)?.message;
+    if (typeof message !== 'string' || !INTERRUPTED_JOB.test(message)) {
+      return false;
+    }
+    const ended = this.lastEnded.get('redis');
+    return (
+      this.outages.has('redis') ||
+      this.confirming.has('redis') ||
+      (ended !== undefined && Date.now() - ended <= withinMs)
+    );
   }
 
   /**
@@ -300,6 +326,7 @@ export class OutageLog {
         () => {
           if (!this.closed) {
             this.outages.delete(dependency);
+            this.lastEnded.set(dependency, Date.now());
             this.log.info({ dependency, downForMs: Date.now() - outage.since }, 'dependency outage ended');
           }
         },

@@ -1,28 +1,13 @@
-import type { DestinationStatus } from '../../src/reports/destination-status/destination-status';
-import { buildDestination, buildReferralEvent } from '../helpers/builders';
+import { buildReferralEvent } from '../helpers/builders';
 import { openConsole } from '../helpers/console-client';
+import { usePausingDestination } from '../helpers/pausing-destination';
 import { waitFor } from '../helpers/wait-for';
-import { useDeliveryApp } from '../unit/delivery/support/adapter-contract';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('pausing a failing destination and resuming it', () => {
-  const h = useDeliveryApp({
-    destination: (r) =>
-      buildDestination(r.url('/fhir'), {
-        pauseAfterFailures: 3,
-        probeIntervalMs: 200,
-        timeoutMs: 1000,
-        // Many quick attempts, so that only a pause (not exhausted retries) explains jobs that stop being tried.
-        retry: { maxAttempts: 50, backoffBaseMs: 50, backoffMaxMs: 200 },
-      }),
-  });
-
-  const status = async (): Promise<DestinationStatus> => {
-    const res = await h.app.request('/admin/v1/destinations/gm0226/status', { key: 'operator' });
-    expect(res.status).toBe(200);
-    return (await res.json()) as DestinationStatus;
-  };
+  // Many quick attempts, so that only a pause (not exhausted retries) explains jobs that stop being tried.
+  const { h, status } = usePausingDestination(200);
   const destinationAudit = () =>
     h.app.rt.ctx.db.query<{ subtype: string; resource: { agent: { who: { identifier: { value: string } } }[] } }>(
       `SELECT subtype, resource::json AS resource FROM audit_event WHERE tenant = 'destination/gm0226' ORDER BY seq`,

@@ -300,6 +300,10 @@ const MESSAGES = {
     nl: 'automatisch gepauzeerd na {0} fouten op rij; de laatste: {1}',
     en: 'paused automatically after {0} failures in a row; the last: {1}',
   },
+  halfOpen: {
+    nl: 'de test slaagde: één proeflevering gaat uit, de rest volgt als die aankomt',
+    en: 'the probe succeeded: one trial delivery goes out, the rest follow once it is accepted',
+  },
   probeUp: { nl: 'bereikbaar: {0}', en: 'reachable: {0}' },
   probeDown: { nl: 'onbereikbaar: {0}', en: 'unreachable: {0}' },
   failures: { nl: 'Fouten op rij', en: 'Failures in a row' },

@@ -26,7 +26,13 @@ import { type tryGetEventTimeline, tryGetSealedEventTimeline } from '../../repor
 import { findEventsByOwnId } from '../../reports/practice-events/practice-events';
 import { getPrincipal } from '../../access/authenticate';
 import { canActForPractice } from '../../access/principal';
-import { tryGetDeliveryWork, tryGetFeedback, tryGetSealedEvent, tryGetTrajectoryEvent } from '../../event/event-store';
+import {
+  OPERATOR_PAUSE_REASON,
+  tryGetDeliveryWork,
+  tryGetFeedback,
+  tryGetSealedEvent,
+  tryGetTrajectoryEvent,
+} from '../../event/event-store';
 import {
   assertEventIdInScope,
   assertEventInScope,
@@ -436,7 +442,7 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
 
   router.post('/destinations/:id/pause', namesNoEvent, async (req, res) => {
     const destination = getDestination(ctx, req.params.id);
-    const reason = (field(req.body, 'reason') ?? 'paused by an operator').slice(0, 500);
+    const reason = (field(req.body, 'reason') ?? OPERATOR_PAUSE_REASON).slice(0, 500);
     await pauseDestination(ctx, destination, 'operator', reason, actorOf(req, res));
     res.redirect(303, '/console/operator/destinations');
   });
@@ -564,8 +570,14 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
   return router;
 }
 
-/** A destination's health in words: running, or paused by whom and why (an automatic pause's reason in words). */
-function healthWords(lang: Lang, s: { paused: boolean; pausedBy: string | null; pauseReason: string | null }): string {
+/**
+ * A destination's health in words: running, or paused by whom and why (an automatic pause's reason in words), and
+ * whether a trial delivery is letting it resume (half-open).
+ */
+function healthWords(
+  lang: Lang,
+  s: { paused: boolean; pausedBy: string | null; pauseReason: string | null; halfOpen: boolean },
+): string {
   if (!s.paused) {
     return t(lang, 'running');
   }
@@ -575,9 +587,10 @@ function healthWords(lang: Lang, s: { paused: boolean; pausedBy: string | null; 
   }
   // As destination-health.ts records an automatic pause: "<n> consecutive failures, last: <error>".
   const failures = /^(\d+) consecutive failures, last: ([\s\S]*)$/.exec(reason);
-  return failures
+  const paused = failures
     ? t(lang, 'pausedAfterFailures', failures[1] ?? '', failures[2] ?? '')
     : t(lang, 'pausedAutomatically', reason);
+  return s.halfOpen ? `${paused}; ${t(lang, 'halfOpen')}` : paused;
 }
 
 /** The health probe's last result (`up: …` or `down: …`, destination-health-monitor.ts) in words. */

@@ -10,6 +10,12 @@ export interface DestinationStatus {
   readonly pausedBy: PausedBy | null;
   readonly pausedAt: Date | null;
   readonly pauseReason: string | null;
+  /**
+   * Paused automatically, and a probe succeeded since: one trial delivery goes out, and the destination resumes when
+   * it is accepted (or stays paused when it fails). `paused` stays true meanwhile.
+   */
+  readonly halfOpen: boolean;
+  readonly halfOpenAt: Date | null;
   /** Whether the queue itself is paused in Redis (should agree with `paused` within a monitor tick). */
   readonly queuePaused: boolean;
   readonly consecutiveFailures: number;
@@ -43,6 +49,8 @@ export async function getDestinationStatus(ctx: PipelineContext, destination: De
     pausedBy: state?.paused_by ?? null,
     pausedAt: state?.paused_at ?? null,
     pauseReason: state?.pause_reason ?? null,
+    halfOpen: !!state?.half_open_at,
+    halfOpenAt: state?.half_open_at ?? null,
     queuePaused,
     consecutiveFailures: state?.consecutive_failures ?? 0,
     pauseAfterFailures: destination.pauseAfterFailures ?? DEFAULT_PAUSE_AFTER_FAILURES,

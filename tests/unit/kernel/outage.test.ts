@@ -127,3 +127,57 @@ describe('OutageLog: a pool with no connection free is busy, not a database that
     outages.close();
   });
 });
+
+describe('OutageLog.jobInterrupted: a job a Redis outage interrupted is the outage’s consequence, not a bug', () => {
+  function outageLog(redisUp: () => boolean) {
+    const record = () => undefined;
+    const log = { error: record, info: record, warn: record } as unknown as Logger;
+    const probes = {
+      database: () => Promise.resolve(),
+      redis: () => (redisUp() ? Promise.resolve() : Promise.reject(new Error('Connection is closed.'))),
+    };
+    return new OutageLog(log, probes, 10);
+  }
+  const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6379'), { code: 'ECONNREFUSED' });
+  const missingKey = new Error('Missing key for job map-0d9f. moveToFinished');
+  const missingLock = new Error('Missing lock for job map-0d9f. moveToDelayed');
+  const settle = (ms = 50) => new Promise((r) => setTimeout(r, ms));
+
+  it('is not, without an outage: a lost lock then means a job outran its lock, which is worth an error', () => {
+    const outages = outageLog(() => true);
+    expect(outages.jobInterrupted(missingKey, 60_000)).toBe(false);
+    expect(outages.jobInterrupted(missingLock, 60_000)).toBe(false);
+    outages.close();
+  });
+
+  it('is, during a Redis outage and for a while after its end; other errors are not', async () => {
+    let up = false;
+    const outages = outageLog(() => up);
+    outages.connectionError('redis', refused);
+    await settle();
+    expect(outages.jobInterrupted(missingLock, 200)).toBe(true);
+    expect(outages.jobInterrupted(new Error('could not renew lock for job deliver-1-0'), 200)).toBe(true);
+    up = true;
+    await settle();
+    expect(outages.jobInterrupted(missingKey, 200)).toBe(true);
+    expect(outages.jobInterrupted(new Error('Cannot read properties of undefined'), 200)).toBe(false);
+    await settle(250);
+    expect(outages.jobInterrupted(missingKey, 200)).toBe(false);
+    outages.close();
+  });
+
+  it('is not after an outage of PostgreSQL: those jobs keep their keys and locks in Redis', async () => {
+    let up = false;
+    const log = { error: () => undefined, info: () => undefined, warn: () => undefined } as unknown as Logger;
+    const outages = new OutageLog(
+      log,
+      { database: () => (up ? Promise.resolve() : Promise.reject(refused)), redis: () => Promise.resolve() },
+      10,
+    );
+    outages.down('database', refused);
+    expect(outages.jobInterrupted(missingLock, 60_000)).toBe(false);
+    up = true;
+    await settle();
+    outages.close();
+  });
+});
