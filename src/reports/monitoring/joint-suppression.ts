@@ -19,8 +19,8 @@
  * shown only when the municipality's cell less it (the other practices together) gives no small cell back, also when
  * the other reports of the municipality's practices are read beside it.
  *
- * Limits. Each cell is protected along its periods, along its practices, and along its strata, one direction at a
- * time; an adversary solving the whole table at once (every practice, stratum and period as one system of
+ * Limits. Each cell is protected along its periods, and along its practices and strata together (in turn until
+ * stable); an adversary solving every report at once (all practices, strata and periods as one system of
  * equations) is not checked against. Means and medians of a longer period are shown with their counts and are not
  * differenced. Figures change as late registrations come in: a report read before and one read after a registration
  * differ by it, whatever the periods (the audit trail shows who asked what, when).
@@ -98,15 +98,16 @@ export function acrossPeriods(
 /**
  * The cells one practice's report must withhold so that the municipality's report less it (the other practices
  * together) gives nothing back: each cell, over all practices with the rest (figures of no practice listed) as
- * one more, is suppressed as a partition of the municipality's cell, with complementary suppression. The rest is
- * never shown. Where the municipality withholds the cell, the practices' cells must not add up to it: a practice's
- * cell is shown (when not small) only while another practice's non-zero cell is withheld by that practice's own
- * report (`own`), or there is a rest, so the sum stays unknown.
+ * one more, is suppressed as a partition of the municipality's cell, the cells the practices' reports withhold
+ * (`withheld`) counting as withheld and the rest, never shown, too. Where the municipality withholds the cell, the
+ * practices' cells must not add up to it: a practice's cell is shown (when not small) only while another practice's
+ * non-zero cell is withheld, or there is a rest, so the sum stays unknown. `jointPracticeMasks` applies this to
+ * every practice until their reports agree.
  */
 export function acrossPractices(
   k: number,
   practice: number,
-  practices: readonly { readonly figures: Figures; readonly own: ForcedCells }[],
+  practices: readonly { readonly figures: Figures; readonly withheld: ForcedCells }[],
   municipality: BuiltFigures,
 ): ForcedCells {
   const forced = new Map<GroupCode, GroupCells<boolean>>();
@@ -115,24 +116,61 @@ export function acrossPractices(
       code,
       mapCells(cells, (whole, where) => {
         const values = practices.map((p) => at(p.figures.get(code), where) ?? 0);
+        const hidden = practices.map((p) => at(p.withheld.get(code), where) === true);
         const rest = whole - values.reduce((a, b) => a + b, 0);
         if (at(municipality.withheld.get(code), where) === true) {
           const unknownElsewhere =
-            rest > 0 ||
-            practices.some((p, i) => i !== practice && (values[i] ?? 0) > 0 && at(p.own.get(code), where) === true);
+            rest > 0 || practices.some((_, i) => i !== practice && (values[i] ?? 0) > 0 && hidden[i] === true);
           return isSmall(values[practice] ?? 0, k) || !unknownElsewhere;
         }
         const { cells: withheld } = withheldCells([...values, rest], k, {
           totalShown: true,
           strata: 'partition',
           total: whole,
-          forced: [...values.map(() => false), true],
+          forced: [...hidden, true],
         });
         return withheld[practice] === true;
       }),
     );
   }
   return forced;
+}
+
+/**
+ * Every practice's report of one period, suppressed together: each practice's own suppression (its strata) and
+ * `acrossPractices` (its practices) in turn, until neither withholds more. A cell one report withholds to protect
+ * its strata is then protected along the practices too, and the other way round. `build` makes a practice's report
+ * with the cells given forced; `forcedBefore` are a practice's cells forced already (by its quarters).
+ */
+export function jointPracticeMasks<T extends { readonly forcedBefore: ForcedCells }, R extends BuiltFigures>(
+  k: number,
+  practices: readonly T[],
+  municipality: BuiltFigures,
+  build: (practice: T, forced: ForcedCells) => R,
+): R[] {
+  let forced = practices.map((p) => p.forcedBefore);
+  let built = practices.map((p) => build(p, p.forcedBefore));
+  // Withheld cells only grow, so this ends; the bound is a guard against a rule that would not.
+  for (let round = 0; round < 50; round++) {
+    const shown = built.map((b) => ({ figures: b.figures, withheld: b.withheld }));
+    const next = forced.map((f, i) => eitherWithheld(f, acrossPractices(k, i, shown, municipality)));
+    const rebuilt = practices.map((p, i) => build(p, next[i] ?? p.forcedBefore));
+    const grew = rebuilt.some((b, i) => countWithheld(b.withheld) !== countWithheld(built[i]?.withheld ?? new Map()));
+    built = rebuilt;
+    forced = next;
+    if (!grew) {
+      break;
+    }
+  }
+  return built;
+}
+
+function countWithheld(cells: ForcedCells): number {
+  let n = 0;
+  for (const g of cells.values()) {
+    n += (g.total ? 1 : 0) + g.strata.flat().filter(Boolean).length;
+  }
+  return n;
 }
 
 /** Both sets of cells to withhold: a cell either withholds. */

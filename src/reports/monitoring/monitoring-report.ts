@@ -3,7 +3,7 @@ import type { Registry } from '../../event/registry';
 import type { Agreement } from '../../policy/agreement';
 import type { Db } from '../../kernel/db';
 import { amsterdamDay } from '../../kernel/dutch-time';
-import { acrossPeriods, acrossPractices, eitherWithheld, type BuiltFigures } from './joint-suppression';
+import { acrossPeriods, jointPracticeMasks, type BuiltFigures, type Figures } from './joint-suppression';
 import { buildMeasureReport, figuresOf, withheldOf, type ForcedCells, type ReportSettings } from './measure-report';
 import { daysIn, standardPartsOf, type ReportPeriod } from './period';
 import { countMonitoring, type CountsQuery, type MonitoringCounts } from './report-store';
@@ -70,6 +70,8 @@ export function reportSettingsOf(
   };
 }
 
+type Built = BuiltFigures & { readonly report: MeasureReport };
+
 /** The practices with an agreement (any status) with the municipality: those whose figures may be in its reports. */
 function practicesOf(registry: Registry, municipality: string): string[] {
   return [
@@ -96,39 +98,61 @@ export async function jointlySuppressedReport(
     counted.set(key, known);
     return known;
   };
-  const built = new Map<string, Promise<BuiltFigures & { report: MeasureReport }>>();
+  const built = new Map<string, Promise<Built>>();
   const build = (period: ReportPeriod, practice: string | undefined) => {
     const key = `${period.start}/${period.end}/${practice ?? ''}`;
     const known = built.get(key) ?? buildOne(period, practice);
     built.set(key, known);
     return known;
   };
-  const practices = practicesOf(registry, q.municipality);
-  async function buildOne(period: ReportPeriod, practice: string | undefined) {
-    const settings = reportSettingsOf(registry, q.municipality, period, practice, now);
-    const figures = figuresOf(await countOf(period, practice));
-    let forced: ForcedCells = new Map();
+  const practices = [...new Set([...practicesOf(registry, q.municipality), ...(q.practice ? [q.practice] : [])])];
+  /** Every practice's report of the period, suppressed together (joint-suppression.ts `jointPracticeMasks`). */
+  const byPractice = new Map<string, Promise<Built[]>>();
+  const buildPractices = (period: ReportPeriod) => {
+    const key = `${period.start}/${period.end}`;
+    const known = byPractice.get(key) ?? buildAllPractices(period);
+    byPractice.set(key, known);
+    return known;
+  };
+  async function forcedByPeriods(period: ReportPeriod, figures: Figures, practice: string | undefined) {
     const standard = standardPartsOf(period);
-    if (standard) {
-      const [first, second] = await Promise.all(standard.halves.map((h) => build(h, practice)));
-      const parts = await Promise.all(standard.parts.map((p) => build(p, practice)));
-      if (first && second) {
-        forced = acrossPeriods(settings.k, figures, parts, [first, second]);
-      }
+    if (!standard) {
+      return new Map() as ForcedCells;
     }
+    const [first, second] = await Promise.all(standard.halves.map((h) => build(h, practice)));
+    const parts = await Promise.all(standard.parts.map((p) => build(p, practice)));
+    const k = reportSettingsOf(registry, q.municipality, period, practice, now).k;
+    return first && second ? acrossPeriods(k, figures, parts, [first, second]) : new Map();
+  }
+  async function buildAllPractices(period: ReportPeriod): Promise<Built[]> {
+    const municipality = await build(period, undefined);
+    const each = await Promise.all(
+      practices.map(async (p) => {
+        const counts = await countOf(period, p);
+        const figures = figuresOf(counts);
+        const settings = reportSettingsOf(registry, q.municipality, period, p, now);
+        return { counts, figures, settings, forcedBefore: await forcedByPeriods(period, figures, p) };
+      }),
+    );
+    const k = Math.max(...each.map((e) => e.settings.k));
+    return jointPracticeMasks(k, each, municipality, (e, forced) => {
+      const report = buildMeasureReport(e.counts, e.settings, forced);
+      return { figures: e.figures, withheld: withheldOf(report), report };
+    });
+  }
+  const settingsOf = (period: ReportPeriod) => reportSettingsOf(registry, q.municipality, period, undefined, now);
+  async function buildOne(period: ReportPeriod, practice: string | undefined): Promise<Built> {
     if (practice !== undefined) {
-      const all = [...new Set([...practices, practice])];
-      const municipality = await build(period, undefined);
-      // Each practice's own report, before any joint rule: what it withholds in any case.
-      const each = await Promise.all(
-        all.map(async (p) => {
-          const own = await countOf(period, p);
-          return { figures: figuresOf(own), own: withheldOf(buildMeasureReport(own, settings)) };
-        }),
-      );
-      forced = eitherWithheld(forced, acrossPractices(settings.k, all.indexOf(practice), each, municipality));
+      const all = await buildPractices(period);
+      const mine = all[practices.indexOf(practice)];
+      if (!mine) {
+        throw new Error(`practice ${practice} not among the municipality's`);
+      }
+      return mine;
     }
-    const report = buildMeasureReport(await countOf(period, practice), settings, forced);
+    const counts = await countOf(period, undefined);
+    const figures = figuresOf(counts);
+    const report = buildMeasureReport(counts, settingsOf(period), await forcedByPeriods(period, figures, undefined));
     return { figures, withheld: withheldOf(report), report };
   }
   return (await build(q.period, q.practice)).report;
