@@ -7,8 +7,10 @@ import { findAgreements, type Registry } from '../event/registry';
 import { getMonitoringAgreement } from '../event/report-delivery';
 import { isValidAgb, isValidIsoDate } from '../kernel/fhir/identifiers';
 import { failField } from '../kernel/fhir/outcomes';
+import { amsterdamDay } from '../kernel/dutch-time';
+import type { Principal } from '../access/principal';
 import { SYSTEM_TENANT } from '../reports/audit-scope';
-import { tryParseRange, type ReportPeriod } from '../reports/monitoring/period';
+import { periodParameterOf, standardLabelOf, tryParseRange, type ReportPeriod } from '../reports/monitoring/period';
 import { auditRead } from './audit-read';
 
 /**
@@ -44,7 +46,37 @@ export function periodOfRange(from: string | undefined, to: string | undefined):
 }
 
 /**
- * Refuses a report that cannot be made. A practice that is no AGB code is a 400; one without an agreement with the
+ * A municipality asks for whole quarters, half-years and years only (`period=`, or from and to that are exactly
+ * one): with arbitrary ranges it could subtract the report of 1 July to 29 September from the quarter's and find
+ * the one child who started on the 30th, and no suppression of a single report can prevent that. Auditors and
+ * operators keep ranges; their reads are audited and they answer for them. A 422 naming `from` (the request is the
+ * municipality's to make, with other dates), which the console shows beside its form as any other refusal.
+ */
+export function assertPeriodForRole(principal: Principal, period: ReportPeriod): void {
+  if (principal.role === 'municipality' && standardLabelOf(period) === undefined) {
+    failField(
+      `from: a municipality asks for a whole quarter, half-year or year (period=2026-Q3, 2026-H2 or 2026, or ` +
+        `from and to that span exactly one); ${period.start} to ${period.end} is none`,
+      'from',
+    );
+  }
+}
+
+/**
+ * Refuses a period that has not started on `now` (Amsterdam calendar): its report would be all zeros, its open
+ * trajectories counted into a future period, its saving minus the whole cost. A 422 naming `period`, or `from` for
+ * a range. A period that has started but not ended is reported `pending` (monitoring-report.ts).
+ */
+export function assertPeriodStarted(period: ReportPeriod, now: Date = new Date()): void {
+  const today = amsterdamDay(now);
+  if (period.start > today) {
+    const name = periodParameterOf(period);
+    failField(`${name}: ${period.label} has not started yet (it starts ${period.start}; today is ${today})`, name);
+  }
+}
+
+/**
+ * Refuses a report that cannot be made: a period that has not started (above). A practice that is no AGB code is a 400; one without an agreement with the
  * municipality in the loaded configuration a 422: otherwise any 8 digits got an empty report, and its audit opened a
  * chain (signed every minute, a metrics series) for a practice that does not exist. An agreement of any status or
  * version will do there: one that has ended still has figures worth reporting. Then, as for a push, a period in
@@ -52,6 +84,7 @@ export function periodOfRange(from: string | undefined, to: string | undefined):
  * 409: its report, all zeros and `complete`, would say there was nothing to count.
  */
 export function assertReportable(registry: Registry, r: ReportScope & { readonly period: ReportPeriod }): void {
+  assertPeriodStarted(r.period);
   if (r.practice !== undefined) {
     if (!isValidAgb(r.practice)) {
       throw new OperationOutcomeError(badRequest('practice: an AGB code of 8 digits', 'practice'));

@@ -9,7 +9,7 @@ import { SYSTEM_TENANT } from '../reports/audit-scope';
 import { isValidAgb } from '../kernel/fhir/identifiers';
 import { badRequestIssues, forbiddenField, notFoundField } from '../kernel/fhir/outcomes';
 import { parseQueryOrThrow } from '../kernel/zod-outcome';
-import { assertReportable, auditReportRead, periodOfRange } from './monitoring-query';
+import { assertPeriodForRole, assertReportable, auditReportRead, periodOfRange } from './monitoring-query';
 import type { PipelineContext } from '../event/context';
 import { buildMeasure, GROUPS, MEASURE_ID } from '../reports/monitoring/measure';
 import { monitoringReport } from '../reports/monitoring/monitoring-report';
@@ -29,7 +29,11 @@ export const monitoringQuerySchema = z
     period: oneValue
       .refine((v) => v === undefined || tryParsePeriod(v) !== undefined, PERIOD_TEXT)
       .meta({ description: `${PERIOD_TEXT}; or give from and to instead (not both)` }),
-    from: oneValue.meta({ description: 'the first day of the period (YYYY-MM-DD), with to' }),
+    from: oneValue.meta({
+      description:
+        'the first day of the period (YYYY-MM-DD), with to; a municipality key only for a whole quarter, half-year ' +
+        'or year (else 422)',
+    }),
     to: oneValue.meta({ description: 'the last day of the period (YYYY-MM-DD, included), with from' }),
     practice: oneValue
       .refine((v) => v === undefined || isValidAgb(v), 'an AGB code of 8 digits')
@@ -57,7 +61,10 @@ interface ReportRequest {
 /** The query of a push: a named period (2026-Q3) and, for a caller whose scope holds several, the municipality. */
 export const monitoringPushQuerySchema = z
   .object({
-    period: z.string().refine((v) => tryParsePeriod(v) !== undefined, PERIOD_TEXT),
+    period: z
+      .string()
+      .refine((v) => tryParsePeriod(v) !== undefined, PERIOD_TEXT)
+      .meta({ description: `${PERIOD_TEXT} that has ended (else 422)` }),
     municipality: monitoringQuerySchema.shape.municipality,
   })
   .strict();
@@ -110,9 +117,11 @@ function municipalityOf(res: Response, named: string | undefined): string {
 }
 
 function parseRequest(req: Request, res: Response): ReportRequest {
-  assertRole(getPrincipal(res), 'municipality', 'operator', 'auditor');
+  const principal = getPrincipal(res);
+  assertRole(principal, 'municipality', 'operator', 'auditor');
   const q = parseQueryOrThrow(monitoringQuerySchema, req.query);
   const period = periodOf(q);
+  assertPeriodForRole(principal, period);
   const municipality = municipalityOf(res, q.municipality);
   const format = q._format ?? '';
   const csv =
@@ -168,7 +177,8 @@ export function monitoringRouter(ctx: PipelineContext): Router {
   /**
    * Pushes the report of a period to the municipality's destination, as a delivery like any other (retries, dead
    * letters, replay): 202 with the delivery, 200 with the earlier one when the same figures were pushed before,
-   * 409 when the municipality has no destination or no agreement in force with purpose monitoring. Municipalities
+   * 409 when the municipality has no destination or no agreement in force with purpose monitoring, 422 when the period
+   * has not ended (report-push.ts). Municipalities
    * (their own) and operators; the push is audited, and so is each attempt to disclose the report.
    */
   router.post('/municipality/v1/monitoring/\\$push', async (req, res) => {

@@ -108,13 +108,14 @@ describe("the console's monitoring figures and CSV", () => {
   });
 
   it('writes numbers the Dutch way and calls the mean contacts a mean', async () => {
-    // The other practice: p = 10 positively closed, q = 9,500, its professional 72,000 a year for 365 of 365.25 days.
-    const text = await page(`${YEAR}&practice=${OTHER_PRACTICE_AGB}`);
+    // The other practice: p = 10 positively closed, q = 9,500, its professional 72,000 a year for 181 of 365.25 days.
+    // The first half-year, which has ended: a running year's cost counts only the days so far (and changes daily).
+    const text = await page(`?from=2026-01-01&to=2026-06-30&practice=${OTHER_PRACTICE_AGB}`);
     expect(measureSection(text, 'Gesprekken per afgesloten traject')).toMatch(
       /<dt>Gemiddeld aantal gesprekken<\/dt>\s*<dd class="score">1,5<\/dd>/,
     );
     expect(measureSection(text, 'Geschatte besparing p × q (EUR)')).toMatch(
-      /<dt>Geschatte besparing \(EUR\)<\/dt>\s*<dd class="score">23\.049,28<\/dd>/,
+      /<dt>Geschatte besparing \(EUR\)<\/dt>\s*<dd class="score">59\.320,33<\/dd>/,
     );
   });
 

@@ -341,6 +341,10 @@ const MESSAGES = {
   reportTitle: { nl: 'Monitoringrapportage', en: 'Monitoring report' },
   reportPeriod: { nl: 'Periode: {0} t/m {1}', en: 'Period: {0} to {1} inclusive' },
   reportMunicipality: { nl: 'Gemeente: {0}', en: 'Municipality: {0}' },
+  reportPending: {
+    nl: 'Deze periode loopt nog: de cijfers zijn voorlopig, de kosten tellen de dagen tot en met vandaag.',
+    en: 'This period has not ended: the figures are provisional, the cost counts the days up to today.',
+  },
   allPractices: { nl: 'Alle praktijken', en: 'All practices' },
   downloadCsv: { nl: 'CSV downloaden', en: 'Download CSV' },
   count: { nl: 'Aantal', en: 'Count' },
@@ -348,12 +352,14 @@ const MESSAGES = {
   withheldNote: {
     nl:
       'Afgeschermd: een aantal van 1 tot en met {0} wordt niet getoond, zodat geen kind herkenbaar is, en waar nodig ook een ' +
-      'ander aantal, zodat het niet uit het totaal terug te rekenen is. Een gemiddelde of mediaan over een ' +
-      'afgeschermd aantal is ook afgeschermd. 0 is echt nul; – betekent: geen gegevens.',
+      'ander aantal, zodat het niet uit het totaal, een ander kwartaal of een andere praktijk terug te rekenen is. ' +
+      'Is een totaal afgeschermd, dan ook alle aantallen eronder, ook nullen. Een gemiddelde of mediaan over een ' +
+      'afgeschermd aantal is ook afgeschermd. Een getoonde 0 is echt nul; – betekent: geen gegevens.',
     en:
       'Withheld: a count from 1 to {0} is not shown, so that no child can be recognised, and where needed ' +
-      'another count as well, so that it cannot be worked out from the total. A mean or median over a withheld ' +
-      'count is withheld too. 0 is a real zero; – means: no data.',
+      'another count as well, so that it cannot be worked out from the total, another quarter or another practice. ' +
+      'When a total is withheld, so are all counts under it, zeros too. A mean or median over a withheld ' +
+      'count is withheld too. A 0 shown is a real zero; – means: no data.',
   },
   scoreMean: { nl: 'Gemiddeld aantal gesprekken', en: 'Mean number of contacts' },
   scoreMedianDays: { nl: 'Mediaan (dagen)', en: 'Median (days)' },

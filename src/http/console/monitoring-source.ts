@@ -5,7 +5,7 @@ import { canSeeMunicipality, type Principal } from '../../access/principal';
 import { monitoringReport } from '../../reports/monitoring/monitoring-report';
 import type { ReportPeriod } from '../../reports/monitoring/period';
 import { amsterdamDay } from '../../kernel/dutch-time';
-import { assertReportable, periodOfRange } from '../monitoring-query';
+import { assertPeriodForRole, assertReportable, periodOfRange } from '../monitoring-query';
 
 /** What the municipality's report page asks for: a period (dates) and optionally one practice. */
 export interface MonitoringQuery {
@@ -41,6 +41,7 @@ export async function consoleMonitoringReport(
     throw new OperationOutcomeError(forbidden);
   }
   const period = consolePeriodOf(q);
+  assertPeriodForRole(principal, period);
   assertReportable(ctx.registry, { ...q, period });
   return {
     report: await monitoringReport(ctx, { municipality: q.municipality, period, practice: q.practice }),

@@ -314,6 +314,7 @@ export function municipalityPages(ctx: PipelineContext): Router {
       html`${form(period.start, period.end)}
         <p class="municipality">${t(lang, 'reportMunicipality', municipalityName(ctx, q.municipality))}</p>
         <p class="period">${t(lang, 'reportPeriod', period.start, period.end)}</p>
+        ${report.status === 'pending' ? html`<p class="pending">${t(lang, 'reportPending')}</p>` : ''}
         ${measureReportHtml(lang, report)}
         <p>
           <a class="button" href="/console/municipality/report.csv?${csv.toString()}" download

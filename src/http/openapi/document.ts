@@ -577,7 +577,11 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
       request: { query: monitoringQuerySchema },
       ok: {
         status: 200,
-        description: 'a summary MeasureReport, small cells withheld; CSV with Accept: text/csv or _format=csv',
+        description:
+          'a summary MeasureReport, small cells withheld, also where another period or practice would give them back ' +
+          'by difference; status pending while the period runs (cost over the days so far); 422 for a period that has ' +
+          'not started; a municipality key only for whole quarters, half-years and years (else 422 naming from); CSV with ' +
+          'Accept: text/csv or _format=csv',
         content: { ...fhirJson(s.fhirResource('MeasureReport')), 'text/csv': { schema: z.string() } },
       },
       errors: [409, 422],
@@ -617,7 +621,8 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
         ),
       },
       repeat: { status: 200, description: 'the earlier delivery, when the same figures were pushed before' },
-      errors: [409],
+      // 422: the period has not ended yet (its report is pending; pushed once it has ended).
+      errors: [409, 422],
     },
     {
       method: 'get',

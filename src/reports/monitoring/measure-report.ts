@@ -43,7 +43,21 @@ export interface ReportSettings {
   readonly professionalCost: number;
   /** When the report was made (MeasureReport.date). */
   readonly date: string;
+  /** `pending` while the period runs (its figures still grow), else `complete` (the default). */
+  readonly status?: 'complete' | 'pending' | undefined;
 }
+
+/** Which cells of one group are withheld: its total, and each stratum of each stratifier (waiting-days: no total). */
+export interface GroupCells<T> {
+  readonly total: T;
+  readonly strata: readonly (readonly T[])[];
+}
+
+/**
+ * Cells to withhold in a report whatever their own counts, because another report asked for withholds them (a
+ * quarter of a half-year, another practice of the municipality): by group, as the report lists its groups.
+ */
+export type ForcedCells = ReadonlyMap<GroupCode, GroupCells<boolean>>;
 
 const EUR = (value: number): Quantity => ({ value, unit: 'EUR', system: 'urn:iso:std:iso:4217', code: 'EUR' });
 const DAYS = (value: number): Quantity => ({ value, unit: 'd', system: 'http://unitsofmeasure.org', code: 'd' });
@@ -67,12 +81,15 @@ function countGroup(
   total: number,
   byStratifier: readonly CountsByCode[],
   k: number,
+  forced: GroupCells<boolean> | undefined,
   score?: Quantity,
 ): MeasureReportGroup {
   const values = spec.stratifiers.map((s, i) => valuesOf(s, byStratifier[i] ?? new Map()));
   const suppress = (totalShown: boolean) =>
-    spec.stratifiers.map((s, i) => withheldCells(values[i] ?? [], k, { totalShown, strata: s.strata, total }));
-  let totalShown = !isSmall(total, k);
+    spec.stratifiers.map((s, i) =>
+      withheldCells(values[i] ?? [], k, { totalShown, strata: s.strata, total, forced: forced?.strata[i] }),
+    );
+  let totalShown = !isSmall(total, k) && forced?.total !== true;
   let withheld = suppress(totalShown);
   if (totalShown && withheld.some((w) => w.totalWithheld)) {
     // One stratifier's cells could only be hidden by hiding the total: every stratifier of it is redone without.
@@ -122,13 +139,19 @@ function waitingGroup(
   counts: MonitoringCounts,
   k: number,
   totalsShown: readonly [boolean, boolean],
+  forced: GroupCells<boolean> | undefined,
 ): MeasureReportGroup {
   const spec = specOf('waiting-days');
   const intervals = [counts.waiting.startToFirstContact, counts.waiting.referralToCare];
   const totals = [counts.inflow.total, counts.referrals.total];
   const shown = intervals.map(
     (w, i) =>
-      !withheldCells([w.n], k, { totalShown: totalsShown[i] === true, strata: 'part', total: totals[i] ?? 0 }).cells[0],
+      !withheldCells([w.n], k, {
+        totalShown: totalsShown[i] === true,
+        strata: 'part',
+        total: totals[i] ?? 0,
+        forced: [forced?.strata[0]?.[i] === true],
+      }).cells[0],
   );
   const first = intervals[0];
   return {
@@ -176,34 +199,88 @@ function savingGroup(closed: MeasureReportGroup, s: ReportSettings): MeasureRepo
   };
 }
 
-/** The monitoring report as a FHIR MeasureReport (summary), suppressed. Pure. */
-export function buildMeasureReport(counts: MonitoringCounts, s: ReportSettings): MeasureReport {
+/** The groups counted with a total and strata (waiting-days has intervals, estimated-saving is derived). */
+type CountedGroup = Exclude<GroupCode, 'waiting-days' | 'estimated-saving'>;
+
+/** Where each counted group's total and strata (one map per stratifier, in the Measure's order) are in the counts. */
+function sourcesOf(c: MonitoringCounts): Record<CountedGroup, { total: number; byStratifier: CountsByCode[] }> {
+  return {
+    inflow: { total: c.inflow.total, byStratifier: [c.inflow.byAgeBand, c.inflow.byReferrer] },
+    closed: { total: c.closed.total, byStratifier: [c.closed.byOutcome] },
+    'contacts-per-trajectory': { total: c.contacts.total, byStratifier: [c.contacts.byBin] },
+    'help-question': { total: c.active.total, byStratifier: [c.active.byHelpQuestion] },
+    intervention: { total: c.active.total, byStratifier: [c.active.byIntervention] },
+    'referral-target': { total: c.referrals.total, byStratifier: [c.referrals.byTarget] },
+  };
+}
+
+/**
+ * Every count a report can show, unsuppressed, cell by cell as the report lays them out: each counted group's total
+ * and strata, and the waiting intervals' n (as waiting-days' one stratifier; its total is not a count and is 0).
+ */
+export function figuresOf(counts: MonitoringCounts): Map<GroupCode, GroupCells<number>> {
+  const figures = new Map<GroupCode, GroupCells<number>>();
+  for (const [code, { total, byStratifier }] of Object.entries(sourcesOf(counts)) as [
+    CountedGroup,
+    { total: number; byStratifier: CountsByCode[] },
+  ][]) {
+    const spec = specOf(code);
+    figures.set(code, { total, strata: spec.stratifiers.map((st, i) => valuesOf(st, byStratifier[i] ?? new Map())) });
+  }
+  const w = counts.waiting;
+  figures.set('waiting-days', { total: 0, strata: [[w.startToFirstContact.n, w.referralToCare.n]] });
+  return figures;
+}
+
+const isMasked = (p: { extension?: Extension[] | undefined } | undefined): boolean =>
+  p?.extension?.some((e) => e.url === DATA_ABSENT_REASON && e.valueCode === 'masked') ?? false;
+
+/** Which cells a built report withholds, in the shape `figuresOf` gives its counts. */
+export function withheldOf(report: MeasureReport): ForcedCells {
+  const withheld = new Map<GroupCode, GroupCells<boolean>>();
+  for (const g of report.group ?? []) {
+    const code = g.code?.coding?.[0]?.code as GroupCode;
+    if (code === 'estimated-saving') {
+      continue;
+    }
+    withheld.set(code, {
+      total: isMasked(g.population?.[0]),
+      strata: (g.stratifier ?? []).map((st) => (st.stratum ?? []).map((x) => isMasked(x.population?.[0]))),
+    });
+  }
+  return withheld;
+}
+
+/**
+ * The monitoring report as a FHIR MeasureReport (summary), suppressed: its own small cells, the cells `forced`
+ * names, and whatever would give either back. Pure.
+ */
+export function buildMeasureReport(
+  counts: MonitoringCounts,
+  s: ReportSettings,
+  forced: ForcedCells = new Map(),
+): MeasureReport {
   const k = s.k;
   const contactsMean =
     counts.contacts.total > 0 ? round(counts.contacts.contactSum / counts.contacts.total, 2) : undefined;
-  const closed = countGroup(specOf('closed'), counts.closed.total, [counts.closed.byOutcome], k);
-  const inflow = countGroup(
-    specOf('inflow'),
-    counts.inflow.total,
-    [counts.inflow.byAgeBand, counts.inflow.byReferrer],
-    k,
-  );
-  const referrals = countGroup(specOf('referral-target'), counts.referrals.total, [counts.referrals.byTarget], k);
+  const sources = sourcesOf(counts);
+  const group = (code: CountedGroup, score?: Quantity) =>
+    countGroup(specOf(code), sources[code].total, sources[code].byStratifier, k, forced.get(code), score);
+  const closed = group('closed');
+  const inflow = group('inflow');
+  const referrals = group('referral-target');
   const shown = (g: MeasureReportGroup) => g.population?.[0]?.count !== undefined;
   const groups: MeasureReportGroup[] = [
     inflow,
     closed,
-    countGroup(
-      specOf('contacts-per-trajectory'),
-      counts.contacts.total,
-      [counts.contacts.byBin],
-      k,
+    group(
+      'contacts-per-trajectory',
       contactsMean === undefined ? undefined : { value: contactsMean, unit: 'contacts' },
     ),
-    countGroup(specOf('help-question'), counts.active.total, [counts.active.byHelpQuestion], k),
-    countGroup(specOf('intervention'), counts.active.total, [counts.active.byIntervention], k),
+    group('help-question'),
+    group('intervention'),
     referrals,
-    waitingGroup(counts, k, [shown(inflow), shown(referrals)]),
+    waitingGroup(counts, k, [shown(inflow), shown(referrals)], forced.get('waiting-days')),
     savingGroup(closed, s),
   ];
   const id = ['monitoring', s.municipality.code, s.period.label, ...(s.practice ? [s.practice] : [])].join('-');
@@ -214,7 +291,7 @@ export function buildMeasureReport(counts: MonitoringCounts, s: ReportSettings):
       { url: REPORT_EXTENSION.k, valueInteger: k },
       ...(s.practice ? [{ url: REPORT_EXTENSION.practice, valueString: s.practice }] : []),
     ],
-    status: 'complete',
+    status: s.status ?? 'complete',
     type: 'summary',
     measure: MEASURE_URL,
     date: s.date,

@@ -2,9 +2,11 @@ import type { MeasureReport } from '@medplum/fhirtypes';
 import type { Registry } from '../../event/registry';
 import type { Agreement } from '../../policy/agreement';
 import type { Db } from '../../kernel/db';
-import { buildMeasureReport, type ReportSettings } from './measure-report';
-import { daysIn, type ReportPeriod } from './period';
-import { countMonitoring } from './report-store';
+import { amsterdamDay } from '../../kernel/dutch-time';
+import { acrossPeriods, jointPracticeMasks, type BuiltFigures, type Figures } from './joint-suppression';
+import { buildMeasureReport, figuresOf, withheldOf, type ForcedCells, type ReportSettings } from './measure-report';
+import { daysIn, standardPartsOf, type ReportPeriod } from './period';
+import { countMonitoring, type CountsQuery, type MonitoringCounts } from './report-store';
 
 /** The default smallest count shown when no agreement names `monitoring.k`. */
 const DEFAULT_K = 5;
@@ -26,16 +28,20 @@ function monitoringAgreements(registry: Registry, municipality: string, practice
   return [...newest.values()].filter((a) => a.purposes.includes('monitoring') && a.status !== 'draft');
 }
 
-function overlapDays(a: Agreement, p: ReportPeriod): number {
+/** Days of the period, up to `today` at the latest (both included), in which the agreement runs. */
+function overlapDays(a: Agreement, p: ReportPeriod, today: string): number {
   const start = a.validFrom > p.start ? a.validFrom : p.start;
-  const end = a.validTo && a.validTo < p.end ? a.validTo : p.end;
+  const periodEnd = p.end > today ? today : p.end;
+  const end = a.validTo && a.validTo < periodEnd ? a.validTo : periodEnd;
   return end < start ? 0 : daysIn({ start, end, label: '' });
 }
 
 /**
  * The report's settings from the agreements. Several practices, several agreements: the professionals' costs add
  * up (each pro-rated to the days its agreement runs in the period); k is the largest any agreement asks (5 when
- * none says) and q the smallest any names: the cautious choices when they differ.
+ * none says) and q the smallest any names: the cautious choices when they differ. A period that has not ended on
+ * `date` (Amsterdam calendar) is `pending`, and its cost counts the days up to and including that day only: the
+ * figures count what happened so far, and p × q − C over a whole quarter's C would understate the saving.
  */
 export function reportSettingsOf(
   registry: Registry,
@@ -47,6 +53,7 @@ export function reportSettingsOf(
   const agreements = monitoringAgreements(registry, municipality, practice);
   const sections = agreements.flatMap((a) => (a.monitoring ? [{ a, m: a.monitoring }] : []));
   const qs = sections.map((s) => s.m.q).filter((q) => q > 0);
+  const today = amsterdamDay(date);
   return {
     municipality: { code: municipality, name: agreements[0]?.municipality.name ?? municipality },
     period,
@@ -54,19 +61,108 @@ export function reportSettingsOf(
     k: sections.length ? Math.max(...sections.map((s) => s.m.k)) : DEFAULT_K,
     q: qs.length ? Math.min(...qs) : 0,
     professionalCost: sections.reduce(
-      (acc, s) => acc + (s.m.professionalCost.amount * overlapDays(s.a, period)) / DAYS_PER[s.m.professionalCost.per],
+      (acc, s) =>
+        acc + (s.m.professionalCost.amount * overlapDays(s.a, period, today)) / DAYS_PER[s.m.professionalCost.per],
       0,
     ),
     date: date.toISOString(),
+    status: period.end < today ? 'complete' : 'pending',
   };
 }
 
-/** Counts and builds the suppressed MeasureReport of one municipality and period. */
-export async function monitoringReport(
+type Built = BuiltFigures & { readonly report: MeasureReport };
+
+/** The practices with an agreement (any status) with the municipality: those whose figures may be in its reports. */
+function practicesOf(registry: Registry, municipality: string): string[] {
+  return [
+    ...new Set(registry.agreements.filter((a) => a.municipality.code === municipality).map((a) => a.practice.agb)),
+  ];
+}
+
+/**
+ * Builds the suppressed MeasureReport of one municipality and period (optionally one practice) from the counts
+ * `count` gives, jointly suppressed with the reports it could be subtracted from (joint-suppression.ts): a
+ * half-year's or year's with the reports of the standard periods inside it, a practice's with the municipality's
+ * and its other practices'. Every report involved is counted once.
+ */
+export async function jointlySuppressedReport(
+  registry: Registry,
+  count: (q: CountsQuery) => Promise<MonitoringCounts>,
+  q: CountsQuery,
+  now: Date,
+): Promise<MeasureReport> {
+  const counted = new Map<string, Promise<MonitoringCounts>>();
+  const countOf = (period: ReportPeriod, practice: string | undefined) => {
+    const key = `${period.start}/${period.end}/${practice ?? ''}`;
+    const known = counted.get(key) ?? count({ municipality: q.municipality, period, practice });
+    counted.set(key, known);
+    return known;
+  };
+  const built = new Map<string, Promise<Built>>();
+  const build = (period: ReportPeriod, practice: string | undefined) => {
+    const key = `${period.start}/${period.end}/${practice ?? ''}`;
+    const known = built.get(key) ?? buildOne(period, practice);
+    built.set(key, known);
+    return known;
+  };
+  const practices = [...new Set([...practicesOf(registry, q.municipality), ...(q.practice ? [q.practice] : [])])];
+  /** Every practice's report of the period, suppressed together (joint-suppression.ts `jointPracticeMasks`). */
+  const byPractice = new Map<string, Promise<Built[]>>();
+  const buildPractices = (period: ReportPeriod) => {
+    const key = `${period.start}/${period.end}`;
+    const known = byPractice.get(key) ?? buildAllPractices(period);
+    byPractice.set(key, known);
+    return known;
+  };
+  async function forcedByPeriods(period: ReportPeriod, figures: Figures, practice: string | undefined) {
+    const standard = standardPartsOf(period);
+    if (!standard) {
+      return new Map() as ForcedCells;
+    }
+    const [first, second] = await Promise.all(standard.halves.map((h) => build(h, practice)));
+    const parts = await Promise.all(standard.parts.map((p) => build(p, practice)));
+    const k = reportSettingsOf(registry, q.municipality, period, practice, now).k;
+    return first && second ? acrossPeriods(k, figures, parts, [first, second]) : new Map();
+  }
+  async function buildAllPractices(period: ReportPeriod): Promise<Built[]> {
+    const municipality = await build(period, undefined);
+    const each = await Promise.all(
+      practices.map(async (p) => {
+        const counts = await countOf(period, p);
+        const figures = figuresOf(counts);
+        const settings = reportSettingsOf(registry, q.municipality, period, p, now);
+        return { counts, figures, settings, forcedBefore: await forcedByPeriods(period, figures, p) };
+      }),
+    );
+    const k = Math.max(...each.map((e) => e.settings.k));
+    return jointPracticeMasks(k, each, municipality, (e, forced) => {
+      const report = buildMeasureReport(e.counts, e.settings, forced);
+      return { figures: e.figures, withheld: withheldOf(report), report };
+    });
+  }
+  const settingsOf = (period: ReportPeriod) => reportSettingsOf(registry, q.municipality, period, undefined, now);
+  async function buildOne(period: ReportPeriod, practice: string | undefined): Promise<Built> {
+    if (practice !== undefined) {
+      const all = await buildPractices(period);
+      const mine = all[practices.indexOf(practice)];
+      if (!mine) {
+        throw new Error(`practice ${practice} not among the municipality's`);
+      }
+      return mine;
+    }
+    const counts = await countOf(period, undefined);
+    const figures = figuresOf(counts);
+    const report = buildMeasureReport(counts, settingsOf(period), await forcedByPeriods(period, figures, undefined));
+    return { figures, withheld: withheldOf(report), report };
+  }
+  return (await build(q.period, q.practice)).report;
+}
+
+/** Counts and builds the suppressed MeasureReport of one municipality and period (jointly: see above). */
+export function monitoringReport(
   ctx: { readonly db: Db; readonly registry: Registry },
-  q: { readonly municipality: string; readonly period: ReportPeriod; readonly practice?: string | undefined },
+  q: CountsQuery,
   now: Date = new Date(),
 ): Promise<MeasureReport> {
-  const counts = await countMonitoring(ctx.db, q);
-  return buildMeasureReport(counts, reportSettingsOf(ctx.registry, q.municipality, q.period, q.practice, now));
+  return jointlySuppressedReport(ctx.registry, (c) => countMonitoring(ctx.db, c), q, now);
 }

@@ -45,3 +45,40 @@ export function tryParseRange(from: string, to: string): ReportPeriod | undefine
 export function daysIn(p: ReportPeriod): number {
   return Math.round((Date.parse(`${p.end}T00:00:00Z`) - Date.parse(`${p.start}T00:00:00Z`)) / 86_400_000) + 1;
 }
+
+/** The standard period (`2026-Q3`, `2026-H2`, `2026`) these dates are exactly, or undefined. */
+export function standardLabelOf(p: { readonly start: string; readonly end: string }): string | undefined {
+  const year = p.start.slice(0, 4);
+  return [`${year}-Q1`, `${year}-Q2`, `${year}-Q3`, `${year}-Q4`, `${year}-H1`, `${year}-H2`, year].find((label) => {
+    const standard = tryParsePeriod(label);
+    return standard?.start === p.start && standard.end === p.end;
+  });
+}
+
+/**
+ * What a half-year or year is made of, each a standard period a municipality can ask for too: its two halves
+ * (a half-year's quarters, a year's half-years) and every standard period inside it. Undefined for a quarter or a
+ * range that is no standard period.
+ */
+export function standardPartsOf(
+  p: ReportPeriod,
+): { readonly halves: readonly [ReportPeriod, ReportPeriod]; readonly parts: readonly ReportPeriod[] } | undefined {
+  const label = standardLabelOf(p);
+  const year = p.start.slice(0, 4);
+  // Each of these labels is a period; `p` only satisfies the type.
+  const of = (part: string): ReportPeriod => tryParsePeriod(`${year}-${part}`) ?? p;
+  if (label === `${year}-H1` || label === `${year}-H2`) {
+    const [a, b] = label.endsWith('H1') ? [of('Q1'), of('Q2')] : [of('Q3'), of('Q4')];
+    return { halves: [a, b], parts: [a, b] };
+  }
+  if (label === year) {
+    const [h1, h2] = [of('H1'), of('H2')];
+    return { halves: [h1, h2], parts: [h1, h2, of('Q1'), of('Q2'), of('Q3'), of('Q4')] };
+  }
+  return undefined;
+}
+
+/** The parameter a period was asked by: `period`, or `from` for a from/to range. */
+export function periodParameterOf(p: ReportPeriod): 'period' | 'from' {
+  return tryParsePeriod(p.label) ? 'period' : 'from';
+}

@@ -12,6 +12,7 @@ import {
 } from '../../event/report-delivery';
 import { amsterdamDay } from '../../kernel/dutch-time';
 import { errorFields } from '../../kernel/logger';
+import { failField } from '../../kernel/fhir/outcomes';
 import { newTraceId } from '../../kernel/trace-context';
 import { SYSTEM_TENANT } from '../audit-scope';
 import { monitoringReport } from './monitoring-report';
@@ -50,7 +51,9 @@ export async function pushMonitoringReport(
   p: PushRequest & { readonly scheduled?: boolean },
   now = new Date(),
 ): Promise<PushedReport | undefined> {
-  // Before counting: a push that cannot go anywhere, or of a period no agreement covers, is refused at once.
+  // Before counting: a period that has not ended, a push that cannot go anywhere, or of a period no agreement
+  // covers, is refused at once.
+  assertPeriodEnded(p.period, now);
   const { destination } = assertReportCanBePushed(ctx, p.municipality, p.period);
   const report = await monitoringReport(ctx, { municipality: p.municipality, period: p.period }, now);
   const push = await storeReportPush(ctx, {
@@ -64,6 +67,21 @@ export async function pushMonitoringReport(
     destination,
   });
   return push && { ...push, report };
+}
+
+/**
+ * Only a period that has ended is pushed (for anyone, operators too): a push is the municipality's figures of the
+ * period, and a running period's would be overtaken the next day. Its `pending` report can be read meanwhile
+ * (`GET /municipality/v1/monitoring`). A 422 naming `period`.
+ */
+function assertPeriodEnded(period: ReportPeriod, now: Date): void {
+  const today = amsterdamDay(now);
+  if (period.end >= today) {
+    failField(
+      `period: ${period.label} has not ended yet (it ends ${period.end}; today is ${today}); it is pushed once it has`,
+      'period',
+    );
+  }
 }
 
 /** The quarter before the one `now` falls in (Amsterdam calendar): `2026-Q3` on any day of 2026-Q4. */

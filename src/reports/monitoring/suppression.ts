@@ -1,7 +1,8 @@
 /**
  * Small-cell suppression with complementary suppression, pure. A count from 1 to k − 1 is withheld (primary), and
  * further cells are withheld until no withheld count, and no count the report leaves implied, can be worked out
- * from the total and the shown cells of its stratifier. Zero is shown: it says nothing about a person.
+ * from the total and the shown cells of its stratifier. Zero is shown beside a shown total: it says nothing about a
+ * person. Beside a withheld total it is withheld too (it would tell what everyone in that total has in common).
  *
  * What can be worked out depends on how the strata relate to the total (`StrataKind`):
  * - `partition` (each unit in exactly one stratum): the withheld cells add up to S = total − (shown cells). Every
@@ -44,17 +45,20 @@ export type StrataOf =
   | { readonly strata: 'part' | 'overlapping'; readonly total: number };
 
 /**
- * Which cells to withhold, given whether the total is shown and how the strata relate to it. A total that is
- * itself small withholds every non-zero cell (each is at most the total, so each is small too).
+ * Which cells to withhold, given whether the total is shown and how the strata relate to it. A withheld total
+ * withholds every cell, zeros too: each non-zero cell is at most the total, so small too, and the zeros beside it
+ * would say what everyone in it has in common (closed: withheld, escalated 0, unknown 0 says every closure was
+ * positive). `forced` cells are withheld whatever their count, as a small one is (another period's or practice's
+ * report withholds them), and the cells around them are withheld as around a small one.
  */
 export function withheldCells(
   counts: readonly number[],
   k: number,
-  opts: { readonly totalShown: boolean } & StrataOf,
+  opts: { readonly totalShown: boolean; readonly forced?: readonly boolean[] | undefined } & StrataOf,
 ): Suppression {
-  const withheld = counts.map((c) => isSmall(c, k));
+  const withheld = counts.map((c, i) => isSmall(c, k) || (opts.forced?.[i] === true && c > 0));
   if (!opts.totalShown) {
-    return { cells: counts.map((c, i) => withheld[i] === true || c > 0), totalWithheld: true };
+    return { cells: counts.map(() => true), totalWithheld: true };
   }
   if (opts.strata === 'overlapping') {
     const total = opts.total;

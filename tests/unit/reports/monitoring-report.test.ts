@@ -50,8 +50,10 @@ describe('small-cell suppression', () => {
     });
   });
 
-  it('withholds every non-zero cell when the total is withheld', () => {
-    expect(withheldCells([0, 3, 1], 5, { totalShown: false, strata: 'partition' }).cells).toEqual([false, true, true]);
+  it('withholds every cell, zeros too, when the total is withheld (the zeros would say what all in it share)', () => {
+    expect(withheldCells([0, 3, 1], 5, { totalShown: false, strata: 'partition' }).cells).toEqual([true, true, true]);
+    // Closed: withheld, escalated 0, unknown 0 would say that every closure was positive.
+    expect(withheldCells([1, 0, 0], 5, { totalShown: false, strata: 'partition' }).cells).toEqual([true, true, true]);
   });
 
   it('needs no complementary cell where strata need not add up (several help questions per trajectory)', () => {

@@ -1,0 +1,192 @@
+/**
+ * Suppression across reports, pure. One report's suppression (suppression.ts) keeps each report safe on its own; a
+ * municipality can also ask for overlapping periods and for one practice, and subtract. These rules choose which
+ * cells a report must withhold besides its own so that no withheld cell comes back by difference.
+ *
+ * Across periods. A half-year is its two quarters, a year its two half-years and four quarters. Trajectories
+ * started, closed and referrals made are each counted in exactly one quarter, so those counts of a longer period
+ * are the sums of its quarters' counts: a cell is shown only when every quarter of the period shows it. Then every
+ * figure the longer report shows is a sum of figures its quarters show, and subtracting them tells nothing the
+ * quarters do not (H2 − Q3 can no longer give a Q4 cell that Q4 withholds). Trajectories open at some time in the
+ * period (help question, intervention) are counted in every quarter they are open in, so the longer period's count
+ * is not the sum: besides being withheld when a part withholds it, a cell is withheld when it differs from a part's
+ * by 1 to k − 1 (the trajectories of the one part that are not open in the other), or the two halves' cells add up
+ * to 1 to k − 1 more than the whole (the trajectories open in both); the same for its complement (total less it).
+ *
+ * Across practices. A practice's figures and the other practices' add up to the municipality's figures, cell by cell
+ * (each trajectory and referral is one practice's). So each cell is suppressed as a partition of the municipality's
+ * cell over its practices (complementary suppression included), whatever practice is asked for: a practice's cell is
+ * shown only when the municipality's cell less it (the other practices together) gives no small cell back, also when
+ * the other reports of the municipality's practices are read beside it.
+ *
+ * Limits. Each cell is protected along its periods, and along its practices and strata together (in turn until
+ * stable); an adversary solving every report at once (all practices, strata and periods as one system of
+ * equations) is not checked against. Means and medians of a longer period are shown with their counts and are not
+ * differenced. Figures change as late registrations come in: a report read before and one read after a registration
+ * differ by it, whatever the periods (the audit trail shows who asked what, when).
+ */
+import type { ForcedCells, GroupCells } from './measure-report';
+import { GROUPS, type GroupCode } from './measure';
+import { isSmall, withheldCells } from './suppression';
+
+/** A report's counts, cell by cell (`figuresOf`). */
+export type Figures = ReadonlyMap<GroupCode, GroupCells<number>>;
+
+/** A report that was built: its counts and which of its cells it withholds. */
+export interface BuiltFigures {
+  readonly figures: Figures;
+  readonly withheld: ForcedCells;
+}
+
+/** Groups whose units are counted in every quarter they are open in, so a period's count is not its parts' sum. */
+function isOpenInPeriod(code: GroupCode): boolean {
+  return GROUPS.find((g) => g.code === code)?.stratifiers.some((s) => s.strata === 'overlapping') ?? false;
+}
+
+/** The same cells as `of`, each from `cell(value, where)`; `where` is undefined for the total. */
+function mapCells<T>(
+  of: GroupCells<number>,
+  cell: (value: number, where: readonly [number, number] | undefined) => T,
+): GroupCells<T> {
+  return {
+    total: cell(of.total, undefined),
+    strata: of.strata.map((values, i) => values.map((v, j) => cell(v, [i, j]))),
+  };
+}
+
+const at = <T>(cells: GroupCells<T> | undefined, where: readonly [number, number] | undefined): T | undefined =>
+  where ? cells?.strata[where[0]]?.[where[1]] : cells?.total;
+
+/**
+ * The cells a longer period's report must withhold because of its parts' reports (a half-year's quarters; a year's
+ * half-years and quarters). `halves` are the two parts that make up the whole, each a report of its own.
+ */
+export function acrossPeriods(
+  k: number,
+  whole: Figures,
+  parts: readonly BuiltFigures[],
+  halves: readonly [BuiltFigures, BuiltFigures],
+): ForcedCells {
+  const forced = new Map<GroupCode, GroupCells<boolean>>();
+  for (const [code, cells] of whole) {
+    const open = isOpenInPeriod(code);
+    forced.set(
+      code,
+      mapCells(cells, (_value, where) => {
+        if (parts.some((p) => at(p.withheld.get(code), where) === true)) {
+          return true;
+        }
+        if (!open) {
+          return false;
+        }
+        // The cell itself, and for a stratum its complement (the open trajectories without that category).
+        const valueOf = (f: Figures) => at(f.get(code), where) ?? 0;
+        const complementOf = (f: Figures) => (f.get(code)?.total ?? 0) - valueOf(f);
+        return [valueOf, ...(where ? [complementOf] : [])].some((of) => {
+          const mine = of(whole);
+          return (
+            parts.some((p) => isSmall(mine - of(p.figures), k)) ||
+            isSmall(of(halves[0].figures) + of(halves[1].figures) - mine, k)
+          );
+        });
+      }),
+    );
+  }
+  return forced;
+}
+
+/**
+ * The cells one practice's report must withhold so that the municipality's report less it (the other practices
+ * together) gives nothing back: each cell, over all practices with the rest (figures of no practice listed) as
+ * one more, is suppressed as a partition of the municipality's cell, the cells the practices' reports withhold
+ * (`withheld`) counting as withheld and the rest, never shown, too. Where the municipality withholds the cell, the
+ * practices' cells must not add up to it: a practice's cell is shown (when not small) only while another practice's
+ * non-zero cell is withheld, or there is a rest, so the sum stays unknown. `jointPracticeMasks` applies this to
+ * every practice until their reports agree.
+ */
+export function acrossPractices(
+  k: number,
+  practice: number,
+  practices: readonly { readonly figures: Figures; readonly withheld: ForcedCells }[],
+  municipality: BuiltFigures,
+): ForcedCells {
+  const forced = new Map<GroupCode, GroupCells<boolean>>();
+  for (const [code, cells] of municipality.figures) {
+    forced.set(
+      code,
+      mapCells(cells, (whole, where) => {
+        const values = practices.map((p) => at(p.figures.get(code), where) ?? 0);
+        const hidden = practices.map((p) => at(p.withheld.get(code), where) === true);
+        const rest = whole - values.reduce((a, b) => a + b, 0);
+        if (at(municipality.withheld.get(code), where) === true) {
+          const unknownElsewhere =
+            rest > 0 || practices.some((_, i) => i !== practice && (values[i] ?? 0) > 0 && hidden[i] === true);
+          return isSmall(values[practice] ?? 0, k) || !unknownElsewhere;
+        }
+        const { cells: withheld } = withheldCells([...values, rest], k, {
+          totalShown: true,
+          strata: 'partition',
+          total: whole,
+          forced: [...hidden, true],
+        });
+        return withheld[practice] === true;
+      }),
+    );
+  }
+  return forced;
+}
+
+/**
+ * Every practice's report of one period, suppressed together: each practice's own suppression (its strata) and
+ * `acrossPractices` (its practices) in turn, until neither withholds more. A cell one report withholds to protect
+ * its strata is then protected along the practices too, and the other way round. `build` makes a practice's report
+ * with the cells given forced; `forcedBefore` are a practice's cells forced already (by its quarters).
+ */
+export function jointPracticeMasks<T extends { readonly forcedBefore: ForcedCells }, R extends BuiltFigures>(
+  k: number,
+  practices: readonly T[],
+  municipality: BuiltFigures,
+  build: (practice: T, forced: ForcedCells) => R,
+): R[] {
+  let forced = practices.map((p) => p.forcedBefore);
+  let built = practices.map((p) => build(p, p.forcedBefore));
+  // Withheld cells only grow, so this ends; the bound is a guard against a rule that would not.
+  for (let round = 0; round < 50; round++) {
+    const shown = built.map((b) => ({ figures: b.figures, withheld: b.withheld }));
+    const next = forced.map((f, i) => eitherWithheld(f, acrossPractices(k, i, shown, municipality)));
+    const rebuilt = practices.map((p, i) => build(p, next[i] ?? p.forcedBefore));
+    const grew = rebuilt.some((b, i) => countWithheld(b.withheld) !== countWithheld(built[i]?.withheld ?? new Map()));
+    built = rebuilt;
+    forced = next;
+    if (!grew) {
+      break;
+    }
+  }
+  return built;
+}
+
+function countWithheld(cells: ForcedCells): number {
+  let n = 0;
+  for (const g of cells.values()) {
+    n += (g.total ? 1 : 0) + g.strata.flat().filter(Boolean).length;
+  }
+  return n;
+}
+
+/** Both sets of cells to withhold: a cell either withholds. */
+export function eitherWithheld(a: ForcedCells, b: ForcedCells): ForcedCells {
+  const merged = new Map(a);
+  for (const [code, cells] of b) {
+    const mine = merged.get(code);
+    merged.set(
+      code,
+      mine
+        ? {
+            total: mine.total || cells.total,
+            strata: cells.strata.map((row, i) => row.map((w, j) => w || mine.strata[i]?.[j] === true)),
+          }
+        : cells,
+    );
+  }
+  return merged;
+}
