@@ -3,6 +3,7 @@ import type { Resource } from '@medplum/fhirtypes';
 import express, { Router, type Request, type RequestHandler, type Response } from 'express';
 import { auditRead, NOT_IN_SCOPE } from './audit-read';
 import { notAcceptable, unsupportedMediaType } from '../kernel/fhir/outcomes';
+import { acceptsFhirJson } from '../kernel/fhir/media-types';
 import type { PipelineContext } from '../event/context';
 import { auditEventProvider } from '../reports/audit-search/audit-event-provider';
 import { consentProvider } from '../reports/consent-search/consent-search';
@@ -73,7 +74,7 @@ function queryOf(req: Request): URLSearchParams {
  * overrides Accept, as in FHIR; its value is checked with the other parameters.
  */
 const acceptsJson: RequestHandler = (req, _res, next) => {
-  if (!queryOf(req).has('_format') && !req.accepts(SERVED_TYPES)) {
+  if (!queryOf(req).has('_format') && !acceptsFhirJson(req.get('accept'))) {
     throw new OperationOutcomeError(notAcceptable(SERVED_TYPES));
   }
   next();
