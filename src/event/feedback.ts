@@ -194,11 +194,13 @@ export async function recordStatusUpdate(
     throwIssues(issues);
   }
   const id = randomUUID();
+  const statusDate = statusDateOf(a.update) ?? amsterdamDay(new Date());
   const task = toFeedbackTask(a.update, {
     feedbackId: id,
     referralIdentifier: identity.identifier,
     municipalityCode: a.municipality,
     at: new Date().toISOString(),
+    statusDate,
   });
   assertValidResource(task);
   const stored = await insertFeedback(ctx.db, {
@@ -215,7 +217,7 @@ export async function recordStatusUpdate(
     submittedBy: a.actor.userId,
     // The feedback id is random and stored: the practice sees the same key on every retry and replay.
     idempotencyKey: `fb-${id}`,
-    statusDate: statusDateOf(a.update) ?? amsterdamDay(new Date()),
+    statusDate,
   });
   if ('keyReused' in stored) {
     failField(
