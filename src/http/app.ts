@@ -16,7 +16,7 @@ import { corsFor } from './cors';
 import packageJson from '../../package.json';
 import { docsRouter } from './docs-router';
 import { errorHandler } from './error-handler';
-import { fhirProviders, fhirRouter } from './fhir-router';
+import { fhirNotServedHandler, fhirProviders, fhirRouter } from './fhir-router';
 import { healthRouter } from './health-router';
 import { hisRouter } from './his-router';
 import { methodNotAllowedHandler } from './method-not-allowed';
@@ -89,6 +89,7 @@ export function createApp(ctx: PipelineContext, opts: AppOptions): express.Expre
   app.use(docsRouter({ providers, publicBaseUrl: opts.publicBaseUrl, version: packageJson.version }));
 
   app.use(methodNotAllowedHandler(documentedRoutes(providers)));
+  app.use('/fhir', fhirNotServedHandler(providers, fhirRoutes));
   app.use(() => {
     throw new OperationOutcomeError(notFound);
   });

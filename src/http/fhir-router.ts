@@ -2,7 +2,7 @@ import { notFound, OperationOutcomeError } from '@medplum/core';
 import type { Resource } from '@medplum/fhirtypes';
 import express, { Router, type Request, type RequestHandler, type Response } from 'express';
 import { auditRead, NOT_IN_SCOPE } from './audit-read';
-import { notAcceptable, unsupportedMediaType } from '../kernel/fhir/outcomes';
+import { fhirNotServed, notAcceptable, unsupportedMediaType } from '../kernel/fhir/outcomes';
 import { acceptsFhirJson } from '../kernel/fhir/media-types';
 import type { PipelineContext } from '../event/context';
 import { auditEventProvider } from '../reports/audit-search/audit-event-provider';
@@ -242,4 +242,21 @@ export function fhirRouter(
     }
   }
   return router;
+}
+
+/**
+ * After every router and the 405 with `Allow`: a request under `/fhir` that nothing served is a 404 saying what is
+ * unknown (the resource type, the system-level interaction, or the interaction of a served type), as FHIR clients
+ * expect from HAPI, instead of a bare "Not found".
+ */
+export function fhirNotServedHandler(
+  providers: readonly FhirResourceProvider[],
+  routes: readonly FhirRoute[],
+): RequestHandler {
+  const servedTypes = [
+    ...new Set([...providers.map((p) => p.spec.resourceType), ...routes.map((r) => r.interaction.resourceType)]),
+  ];
+  return (req) => {
+    throw new OperationOutcomeError(fhirNotServed(req.method, req.path, servedTypes));
+  };
 }

@@ -581,6 +581,35 @@ describe('the FHIR API as standard clients use it', () => {
     });
   });
 
+  it('answers an unknown type or interaction under /fhir as FHIR servers do, with an OperationOutcome saying which', async () => {
+    const outcomeOf = async (res: Response) => (await res.json()) as OperationOutcome;
+    for (const [method, path, type] of [
+      ['GET', '/fhir/Patient', 'Patient'],
+      ['GET', '/fhir/MeasureReport?measure=poh-jeugd-monitoring', 'MeasureReport'],
+      ['PUT', '/fhir/Patient/p-1', 'Patient'],
+    ]) {
+      const res = await app.request(path!, { key: 'municipality', method });
+      expect([path, res.status]).toEqual([path, 404]);
+      expect(res.headers.get('content-type')).toContain('application/fhir+json');
+      expect((await outcomeOf(res)).issue[0]?.details?.text).toContain(`Unknown resource type '${type}'`);
+    }
+    const batch = await app.request('/fhir', { key: 'municipality', method: 'POST', json: { resourceType: 'Bundle' } });
+    expect(batch.status).toBe(404);
+    expect((await outcomeOf(batch)).issue[0]?.details?.text).toMatch(/batch/);
+    // A served type with an interaction it does not serve: 405 with Allow when another method serves the path.
+    const search = await app.request('/fhir/Task', { key: 'municipality' });
+    expect(search.status).toBe(405);
+    expect(search.headers.get('allow')).toContain('POST');
+    expect((await outcomeOf(search)).resourceType).toBe('OperationOutcome');
+    const operation = await app.request('/fhir/Measure/poh-jeugd-monitoring/$evaluate-measure', {
+      key: 'municipality',
+    });
+    expect(operation.status).toBe(404);
+    const operationText = (await outcomeOf(operation)).issue[0]?.details?.text;
+    expect(operationText).toContain('not an interaction of Measure');
+    expect(operationText).toContain('/fhir/metadata');
+  });
+
   it('builds links on the configured base, never on Host or X-Forwarded-* headers', async () => {
     const res = await rawGet(`${app.url}/fhir/AuditEvent?entity=Consent/fhirapi-consent&_count=2`, {
       host: 'evil.example',
