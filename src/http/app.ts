@@ -70,7 +70,8 @@ export function createApp(ctx: PipelineContext, opts: AppOptions): express.Expre
   // Before the municipality router: auditors may read the monitoring report too.
   app.use('/municipality/v1/monitoring', ...authenticated);
   app.use(monitoringRouter(ctx));
-  app.use('/municipality/v1', ...authenticated, requireRole('municipality', 'operator'), municipalityRouter(ctx));
+  // Each route checks its own roles, so a refused caller is told the roles of the route it called.
+  app.use('/municipality/v1', ...authenticated, municipalityRouter(ctx));
   const providers = fhirProviders(ctx);
   const fhirRoutes = [measureRoute(), fhirTaskRoute(ctx)];
   app.use(
