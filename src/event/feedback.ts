@@ -61,6 +61,9 @@ export interface DeliveredReferral {
  * `verwijzing.referentie`; `resource-id|<id>` as fhir-rest's identifier; `ServiceRequest/<id>` or the webhook's
  * `focus`), or jeugdbrug's event id.
  */
+/** `resource-id|<id>`: the README's and OpenAPI's short form of `RESOURCE_ID_SYSTEM|<id>`. */
+const RESOURCE_ID_SHORT_SYSTEM = 'resource-id';
+
 export async function findReferrals(ctx: PipelineContext, key: string): Promise<DeliveredReferral[]> {
   if (!key || key.length > 512) {
     return [];
@@ -68,7 +71,8 @@ export async function findReferrals(ctx: PipelineContext, key: string): Promise<
   const bar = key.indexOf('|');
   const identifier =
     bar > 0 && bar < key.length - 1 ? { system: key.slice(0, bar), value: key.slice(bar + 1) } : undefined;
-  const id = uuidOrUndefined(identifier?.system === RESOURCE_ID_SYSTEM ? identifier.value : withoutReferenceType(key));
+  const byResourceId = identifier?.system === RESOURCE_ID_SYSTEM || identifier?.system === RESOURCE_ID_SHORT_SYSTEM;
+  const id = uuidOrUndefined(byResourceId ? identifier.value : withoutReferenceType(key));
   const matches = await referralEventsNamed(ctx.db, { value: key.length <= 256 ? key : undefined, identifier, id });
   const rows = new Map(
     (

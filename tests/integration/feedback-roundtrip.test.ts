@@ -780,6 +780,12 @@ describe('feedback: a municipality’s status on a referral goes back to the pra
         expect([key, res.status]).toEqual([key, 202]);
         expect(((await res.json()) as { referral: string }).referral).toBe(id);
       }
+      // The short form the README and OpenAPI write, `resource-id|<id>`, names it as well (encoded or not).
+      for (const key of [encodeURIComponent(`resource-id|${serviceRequestId}`), `resource-id|${serviceRequestId}`]) {
+        const read = await app.request(`/municipality/v1/referrals/${key}/status`, { key: 'municipality' });
+        expect([key, read.status]).toEqual([key, 200]);
+        expect(((await read.json()) as { referral: string }).referral).toBe(id);
+      }
       // Another municipality learns nothing by it either.
       expect((await postStatus(serviceRequestId, { status: 'closed' }, 'otherMunicipality')).status).toBe(404);
     });
