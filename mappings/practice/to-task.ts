@@ -11,6 +11,7 @@ import { agbIdentifier, bsnIdentifier, municipalityIdentifier } from '../../src/
 import { JZ020_SYSTEM } from '../../src/kernel/fhir/systems';
 import {
   getCoding,
+  REFERRAL_ALLOCATION_SYSTEM,
   REFERRAL_REJECTION_REASON_SYSTEM,
   REFERRAL_STATUS_SYSTEM,
   tryGetConcept,
@@ -24,8 +25,8 @@ import type { ReferralStatus } from './referral-status';
  * provider, in which product category, from which date. Pure.
  */
 
-/** Ours: the kinds of detail in Task.output (decision, allocation, start and end of care). */
-export const ALLOCATION_OUTPUT_SYSTEM = 'https://jeugdbrug.nl/fhir/CodeSystem/referral-allocation';
+/** Ours: the kinds of detail in Task.output (the status's day, decision, allocation, start and end of care). */
+export const ALLOCATION_OUTPUT_SYSTEM = REFERRAL_ALLOCATION_SYSTEM;
 /** Ours: the id of a status update; also the Task's id. */
 const FEEDBACK_ID_SYSTEM = 'https://jeugdbrug.nl/fhir/NamingSystem/feedback';
 /** A municipality's decision (beschikking) number; the municipality that issued it is the Task's requester. */
@@ -108,10 +109,16 @@ export interface FeedbackContext {
   readonly municipalityCode: string;
   /** When the municipality sent it (ISO dateTime). */
   readonly at: string;
+  /**
+   * The day the status took effect (YYYY-MM-DD): `statusDateOf`, or the day it was received when the update names
+   * none. The practice's HIS needs it to tell two updates of one status apart (accepted again, with another day).
+   */
+  readonly statusDate: string;
 }
 
-function output(code: string, display: string, value: Omit<TaskOutput, 'type'>): TaskOutput {
-  return { type: { coding: [{ system: ALLOCATION_OUTPUT_SYSTEM, code, display }] }, ...value };
+/** One detail, typed by its code in codesystem-referral-allocation.json (which gives the display). */
+function output(code: string, value: Omit<TaskOutput, 'type'>): TaskOutput {
+  return { type: { coding: [getCoding(ALLOCATION_OUTPUT_SYSTEM, code)] }, ...value };
 }
 
 /**
@@ -119,33 +126,33 @@ function output(code: string, display: string, value: Omit<TaskOutput, 'type'>):
  * ids), businessStatus the municipality's status, output the allocation details given.
  */
 export function toFeedbackTask(update: StatusUpdate, ctx: FeedbackContext): Task {
-  const outputs: TaskOutput[] = [];
+  const outputs: TaskOutput[] = [output('status-date', { valueDate: ctx.statusDate })];
   const decision = update.decision;
   if (decision) {
     outputs.push(
-      output('decision-number', 'Beschikkingnummer', {
+      output('decision-number', {
         valueIdentifier: { system: DECISION_NUMBER_SYSTEM, value: decision.number },
       }),
-      output('decision-date', 'Datum beschikking', { valueDate: decision.date }),
+      output('decision-date', { valueDate: decision.date }),
     );
   }
   const productCategory = decision?.productCategory ?? update.productCategory;
   if (productCategory) {
     const category: CodeableConcept = { coding: [getCoding(JZ020_SYSTEM, productCategory)] };
-    outputs.push(output('product-category', 'Productcategorie', { valueCodeableConcept: category }));
+    outputs.push(output('product-category', { valueCodeableConcept: category }));
   }
   if (decision) {
-    outputs.push(output('decision-period', 'Geldigheid beschikking', { valuePeriod: decision.period }));
+    outputs.push(output('decision-period', { valuePeriod: decision.period }));
   }
   const provider = update.provider ? providerReference(update.provider) : undefined;
   if (provider) {
-    outputs.push(output('provider', 'Aanbieder', { valueReference: provider }));
+    outputs.push(output('provider', { valueReference: provider }));
   }
   if (update.startDate) {
-    outputs.push(output('start-date', 'Startdatum', { valueDate: update.startDate }));
+    outputs.push(output('start-date', { valueDate: update.startDate }));
   }
   if (update.endDate) {
-    outputs.push(output('end-date', 'Einddatum zorg', { valueDate: update.endDate }));
+    outputs.push(output('end-date', { valueDate: update.endDate }));
   }
   const municipality = { type: 'Organization' as const, identifier: municipalityIdentifier(ctx.municipalityCode) };
   const reason = update.reasonCode ? tryGetConcept(REFERRAL_REJECTION_REASON_SYSTEM, update.reasonCode) : undefined;
@@ -156,6 +163,7 @@ export function toFeedbackTask(update: StatusUpdate, ctx: FeedbackContext): Task
           ...(update.reason ? { text: update.reason } : {}),
         }
       : undefined;
+  // The period of care only (tryGetCareStart reads its start back); the status's own day is output status-date.
   const execution =
     update.startDate || update.endDate
       ? {
@@ -180,7 +188,7 @@ export function toFeedbackTask(update: StatusUpdate, ctx: FeedbackContext): Task
     requester: municipality,
     owner: provider ?? municipality,
     ...execution,
-    ...(outputs.length ? { output: outputs } : {}),
+    output: outputs,
   };
 }
 

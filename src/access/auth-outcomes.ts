@@ -7,12 +7,14 @@ import type { OperationOutcome, OperationOutcomeIssue } from '@medplum/fhirtypes
  * exist. These belong in src/fhir/outcomes.ts once that file takes them.
  */
 export function unauthorizedBecause(reason: string, code: OperationOutcomeIssue['code'] = 'invalid'): OperationOutcome {
+  // Both issues name `Authorization`, the header to fix (an X-API-Key stands in for it), as every 403 for a role does.
+  const expression = ['Authorization'];
   return {
     resourceType: 'OperationOutcome',
     id: 'unauthorized',
     issue: [
-      { severity: 'error', code: 'login', details: { text: 'Unauthorized' } },
-      { severity: 'error', code, details: { text: reason } },
+      { severity: 'error', code: 'login', details: { text: 'Unauthorized' }, expression },
+      { severity: 'error', code, details: { text: reason }, expression },
     ],
   };
 }

@@ -1,4 +1,4 @@
-import { forbidden, OperationOutcomeError } from '@medplum/core';
+import { OperationOutcomeError } from '@medplum/core';
 import { z } from 'zod';
 import { forbiddenField } from '../kernel/fhir/outcomes';
 
@@ -16,6 +16,8 @@ export const ALL = '*';
 
 /** Roles that may hold the `'*'` scope entry. */
 const WILDCARD_ROLES: readonly Role[] = ['auditor', 'operator'];
+/** Who may read consents: a municipality learns the decisions only by what is delivered to it. */
+export const CONSENT_READERS: readonly Role[] = ['practice', 'auditor', 'operator'];
 
 /**
  * An authenticated caller. Carries only identifiers of systems and tenants (key id or token subject, AGB codes,
@@ -114,7 +116,7 @@ export function assertRole(p: Principal, ...roles: readonly Role[]): void {
 /** Throws a 403 unless the principal may act for this practice. */
 export function assertCanActForPractice(p: Principal, agb: string): void {
   if (!canActForPractice(p, agb)) {
-    throw new OperationOutcomeError(forbidden);
+    throw new OperationOutcomeError(forbiddenField(`The caller does not act for practice ${agb}`, 'Authorization'));
   }
 }
 

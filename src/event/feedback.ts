@@ -62,6 +62,9 @@ export interface DeliveredReferral {
  * `verwijzing.referentie`; `resource-id|<id>` as fhir-rest's identifier; `ServiceRequest/<id>` or the webhook's
  * `focus`), or jeugdbrug's event id.
  */
+/** `resource-id|<id>`: the README's and OpenAPI's short form of `RESOURCE_ID_SYSTEM|<id>`. */
+const RESOURCE_ID_SHORT_SYSTEM = 'resource-id';
+
 export async function findReferrals(ctx: PipelineContext, key: string): Promise<DeliveredReferral[]> {
   if (!key || key.length > 512) {
     return [];
@@ -69,7 +72,8 @@ export async function findReferrals(ctx: PipelineContext, key: string): Promise<
   const bar = key.indexOf('|');
   const identifier =
     bar > 0 && bar < key.length - 1 ? { system: key.slice(0, bar), value: key.slice(bar + 1) } : undefined;
-  const id = uuidOrUndefined(identifier?.system === RESOURCE_ID_SYSTEM ? identifier.value : withoutReferenceType(key));
+  const byResourceId = identifier?.system === RESOURCE_ID_SYSTEM || identifier?.system === RESOURCE_ID_SHORT_SYSTEM;
+  const id = uuidOrUndefined(byResourceId ? identifier.value : withoutReferenceType(key));
   const matches = await referralEventsNamed(ctx.db, { value: key.length <= 256 ? key : undefined, identifier, id });
   const rows = new Map(
     (
@@ -233,11 +237,13 @@ export async function recordStatusUpdate(
     throwIssues(issues);
   }
   const id = randomUUID();
+  const statusDate = statusDateOf(a.update) ?? amsterdamDay(new Date());
   const task = toFeedbackTask(a.update, {
     feedbackId: id,
     referralIdentifier: identity.identifier,
     municipalityCode: a.municipality,
     at: new Date().toISOString(),
+    statusDate,
   });
   assertValidResource(task);
   const stored = await insertFeedback(ctx.db, {
@@ -254,7 +260,7 @@ export async function recordStatusUpdate(
     submittedBy: a.actor.userId,
     // The feedback id is random and stored: the practice sees the same key on every retry and replay.
     idempotencyKey: `fb-${id}`,
-    statusDate: statusDateOf(a.update) ?? amsterdamDay(new Date()),
+    statusDate,
   });
   if ('keyReused' in stored) {
     failField(

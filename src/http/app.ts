@@ -16,7 +16,7 @@ import { corsFor } from './cors';
 import packageJson from '../../package.json';
 import { docsRouter } from './docs-router';
 import { errorHandler } from './error-handler';
-import { fhirProviders, fhirRouter } from './fhir-router';
+import { fhirNotServedHandler, fhirProviders, fhirRouter } from './fhir-router';
 import { healthRouter } from './health-router';
 import { hisRouter } from './his-router';
 import { methodNotAllowedHandler } from './method-not-allowed';
@@ -70,7 +70,8 @@ export function createApp(ctx: PipelineContext, opts: AppOptions): express.Expre
   // Before the municipality router: auditors may read the monitoring report too.
   app.use('/municipality/v1/monitoring', ...authenticated);
   app.use(monitoringRouter(ctx));
-  app.use('/municipality/v1', ...authenticated, requireRole('municipality', 'operator'), municipalityRouter(ctx));
+  // Each route checks its own roles, so a refused caller is told the roles of the route it called.
+  app.use('/municipality/v1', ...authenticated, municipalityRouter(ctx));
   const providers = fhirProviders(ctx);
   const fhirRoutes = [measureRoute(), fhirTaskRoute(ctx, opts.publicBaseUrl)];
   app.use(
@@ -89,6 +90,7 @@ export function createApp(ctx: PipelineContext, opts: AppOptions): express.Expre
   app.use(docsRouter({ providers, publicBaseUrl: opts.publicBaseUrl, version: packageJson.version }));
 
   app.use(methodNotAllowedHandler(documentedRoutes(providers)));
+  app.use('/fhir', fhirNotServedHandler(providers, fhirRoutes));
   app.use(() => {
     throw new OperationOutcomeError(notFound);
   });

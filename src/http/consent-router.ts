@@ -1,4 +1,4 @@
-import { badRequest, forbidden, notFound, OperationOutcomeError } from '@medplum/core';
+import { badRequest, notFound, OperationOutcomeError } from '@medplum/core';
 import { MONITORING_REPORT_EVENT } from '../contracts/delivery-event-type';
 import { Router, type Response } from 'express';
 import { z } from 'zod';
@@ -21,7 +21,7 @@ import type { Consent, ConsentProvision } from '@medplum/fhirtypes';
 import { auditEventRead, auditRead, NOT_IN_SCOPE } from './audit-read';
 import { sendPostAnswer } from './post-answer';
 import { getPrincipal } from '../access/authenticate';
-import { canActForPractice, type Principal } from '../access/principal';
+import { assertRole, canActForPractice, CONSENT_READERS, type Principal } from '../access/principal';
 import { jsonBodyOf } from './json-body';
 import { names } from './route-target';
 
@@ -220,8 +220,6 @@ export function consentRouter(ctx: PipelineContext): Router {
 /** Consent data is for auditors, operators and practices; a municipality learns decisions only through deliveries. */
 function assertMayReadConsents(res: Response): Principal {
   const principal = getPrincipal(res);
-  if (principal.role === 'municipality') {
-    throw new OperationOutcomeError(forbidden);
-  }
+  assertRole(principal, ...CONSENT_READERS);
   return principal;
 }

@@ -2,7 +2,8 @@ import { notFound, OperationOutcomeError } from '@medplum/core';
 import type { Resource } from '@medplum/fhirtypes';
 import express, { Router, type Request, type RequestHandler, type Response } from 'express';
 import { auditRead, auditRefusedReads, NOT_IN_SCOPE } from './audit-read';
-import { notAcceptable, unsupportedMediaType } from '../kernel/fhir/outcomes';
+import { fhirNotServed, notAcceptable, unsupportedMediaType } from '../kernel/fhir/outcomes';
+import { acceptsFhirJson } from '../kernel/fhir/media-types';
 import type { PipelineContext } from '../event/context';
 import { auditEventProvider } from '../reports/audit-search/audit-event-provider';
 import { consentProvider } from '../reports/consent-search/consent-search';
@@ -75,7 +76,7 @@ function queryOf(req: Request): URLSearchParams {
  * overrides Accept, as in FHIR; its value is checked with the other parameters.
  */
 const acceptsJson: RequestHandler = (req, _res, next) => {
-  if (!queryOf(req).has('_format') && !req.accepts(SERVED_TYPES)) {
+  if (!queryOf(req).has('_format') && !acceptsFhirJson(req.get('accept'))) {
     throw new OperationOutcomeError(notAcceptable(SERVED_TYPES));
   }
   next();
@@ -253,4 +254,21 @@ export function fhirRouter(
     }
   }
   return router;
+}
+
+/**
+ * After every router and the 405 with `Allow`: a request under `/fhir` that nothing served is a 404 saying what is
+ * unknown (the resource type, the system-level interaction, or the interaction of a served type), as FHIR clients
+ * expect from HAPI, instead of a bare "Not found".
+ */
+export function fhirNotServedHandler(
+  providers: readonly FhirResourceProvider[],
+  routes: readonly FhirRoute[],
+): RequestHandler {
+  const servedTypes = [
+    ...new Set([...providers.map((p) => p.spec.resourceType), ...routes.map((r) => r.interaction.resourceType)]),
+  ];
+  return (req) => {
+    throw new OperationOutcomeError(fhirNotServed(req.method, req.path, servedTypes));
+  };
 }

@@ -7,6 +7,7 @@ import { actorOf } from './request-context';
 import { getRequestTrace } from './access-log';
 import { SYSTEM_TENANT } from '../reports/audit-scope';
 import { isValidAgb } from '../kernel/fhir/identifiers';
+import { isFhirJsonFormat } from '../kernel/fhir/media-types';
 import { badRequestIssues, forbiddenField, notFoundField } from '../kernel/fhir/outcomes';
 import { parseQueryOrThrow } from '../kernel/zod-outcome';
 import { assertPeriodForRole, assertReportable, auditReportRead, periodOfRange } from './monitoring-query';
@@ -21,6 +22,7 @@ import { getPrincipal } from '../access/authenticate';
 import { ALL, assertCanSeeMunicipality, assertRole } from '../access/principal';
 
 const oneValue = z.string().optional();
+const isCsvFormat = (format: string): boolean => format === 'csv' || format === 'text/csv';
 const PERIOD_TEXT = 'a period such as 2026-Q3, 2026-H1 or 2026';
 
 /** The query of a monitoring report: a named period or a from/to range, and optionally one practice. */
@@ -43,7 +45,12 @@ export const monitoringQuerySchema = z
       'a CBS municipality code such as GM0226',
     ),
     group: oneValue,
-    _format: z.enum(['json', 'fhir+json', 'application/fhir+json', 'csv', 'text/csv']).optional(),
+    _format: oneValue
+      .refine(
+        (v) => v === undefined || isCsvFormat(v) || isFhirJsonFormat(v),
+        'csv or text/csv, or FHIR R4 JSON (json, fhir+json, application/fhir+json, application/json)',
+      )
+      .meta({ description: 'csv or text/csv; or FHIR R4 JSON by any name /fhir takes (the default)' }),
   })
   // A parameter it does not know (a misspelt `practise=`) would otherwise give the report of the whole municipality.
   .strict();
@@ -123,10 +130,10 @@ function parseRequest(req: Request, res: Response): ReportRequest {
   const period = periodOf(q);
   assertPeriodForRole(principal, period);
   const municipality = municipalityOf(res, q.municipality);
-  const format = q._format ?? '';
   const csv =
-    format.includes('csv') ||
-    (format === '' && req.accepts(['application/fhir+json', 'application/json', 'text/csv']) === 'text/csv');
+    q._format === undefined
+      ? req.accepts(['application/fhir+json', 'application/json', 'text/csv']) === 'text/csv'
+      : isCsvFormat(q._format);
   return { municipality, period, practice: q.practice, group: q.group, csv };
 }
 

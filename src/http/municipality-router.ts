@@ -37,6 +37,7 @@ export function municipalityRouter(ctx: PipelineContext): Router {
 
   /** The status updates sent on one referral, whether each reached the practice, and the timeline; audited. */
   router.get('/referrals/:id/status', names('referral', 'id'), async (req, res) => {
+    assertRole(getPrincipal(res), 'municipality', 'operator');
     const { referral, municipality } = await referralFor(ctx, req, res, req.params.id);
     await auditEventRead(ctx, req, res, referral.row, [organisationAgent('destination', 'municipality', municipality)]);
     res.json({

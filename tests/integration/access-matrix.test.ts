@@ -234,9 +234,17 @@ describe('authorisation: every route × role × own and other tenant', () => {
     const res = await app.request(path, { ...init, key });
     expect(res.status).toBe(expected);
     if (expected >= 400) {
-      const body = (await res.json()) as { resourceType: string; issue: unknown[] };
+      const body = (await res.json()) as { resourceType: string; issue: { expression?: string[] }[] };
       expect(body.resourceType).toBe('OperationOutcome');
       expect(body.issue.length).toBeGreaterThan(0);
+      const expressions = body.issue.flatMap((i) => i.expression ?? []);
+      // A refusal names what decided it: the credential (Authorization), or the field out of the caller's scope.
+      if (expected === 401) {
+        expect(expressions).toContain('Authorization');
+      }
+      if (expected === 403) {
+        expect(expressions).not.toEqual([]);
+      }
     }
   });
 
@@ -259,6 +267,22 @@ describe('authorisation: every route × role × own and other tenant', () => {
     if (!finds) {
       expect(ids).toEqual([]);
     }
+  });
+
+  it('tells a caller refused for its role the roles the route is for, and only roles it lets through', async () => {
+    const path = `/municipality/v1/referrals/${encodeURIComponent(ownReferralId)}/status`;
+    const refused = await app.request(path, { key: 'practice', json: { status: 'accepted' } });
+    expect(refused.status).toBe(403);
+    const issue = ((await refused.json()) as { issue: { expression?: string[]; details?: { text?: string } }[] })
+      .issue[0];
+    expect(issue?.expression).toEqual(['Authorization']);
+    expect(issue?.details?.text).toMatch(/for the roles municipality;/);
+    // The GET of the same path is for operators too, and says so.
+    const read = await app.request(path, { key: 'practice' });
+    expect(read.status).toBe(403);
+    expect(((await read.json()) as { issue: { details?: { text?: string } }[] }).issue[0]?.details?.text).toMatch(
+      /for the roles municipality, operator;/,
+    );
   });
 
   it("lists none of another practice's dead letters or status updates to an operator of one practice, and records its refused actions", async () => {

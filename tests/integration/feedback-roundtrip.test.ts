@@ -214,6 +214,24 @@ describe('feedback: a municipality’s status on a referral goes back to the pra
     }
   });
 
+  it('tells the practice’s HIS the day each status took effect, so two accepted Tasks can be told apart', async () => {
+    const { id } = await deliveredReferral();
+    const sent: [Record<string, unknown>, string][] = [
+      [{ status: 'received', date: '2026-11-21' }, '2026-11-21'],
+      [{ status: 'accepted', date: '2026-11-23' }, '2026-11-23'],
+      [{ status: 'accepted', date: '2026-11-24' }, '2026-11-24'],
+      [{ status: 'accepted' }, amsterdamDay(new Date())],
+    ];
+    for (const [body, day] of sent) {
+      const res = await postStatus(id, body);
+      expect([body, res.status]).toEqual([body, 202]);
+      const view = (await res.json()) as StatusView;
+      const { taskResource } = entries((await arrivalAt(practiceFhir, view.id)).body as Bundle);
+      const statusDate = taskResource.output?.find((o) => o.type.coding?.[0]?.code === 'status-date');
+      expect([body, statusDate?.valueDate]).toEqual([body, day]);
+    }
+  });
+
   it('puts allocation details (provider, product category, start date) in Task.output', async () => {
     const { id } = await deliveredReferral();
     const res = await postStatus(id, {
@@ -761,6 +779,12 @@ describe('feedback: a municipality’s status on a referral goes back to the pra
         const res = await postStatus(encodeURIComponent(key), body);
         expect([key, res.status]).toEqual([key, 202]);
         expect(((await res.json()) as { referral: string }).referral).toBe(id);
+      }
+      // The short form the README and OpenAPI write, `resource-id|<id>`, names it as well (encoded or not).
+      for (const key of [encodeURIComponent(`resource-id|${serviceRequestId}`), `resource-id|${serviceRequestId}`]) {
+        const read = await app.request(`/municipality/v1/referrals/${key}/status`, { key: 'municipality' });
+        expect([key, read.status]).toEqual([key, 200]);
+        expect(((await read.json()) as { referral: string }).referral).toBe(id);
       }
       // Another municipality learns nothing by it either.
       expect((await postStatus(serviceRequestId, { status: 'closed' }, 'otherMunicipality')).status).toBe(404);

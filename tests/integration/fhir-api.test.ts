@@ -478,6 +478,63 @@ describe('the FHIR API as standard clients use it', () => {
       }
     });
 
+    it('takes FHIR JSON by every name and with fhirVersion=4.0 or a charset, in Accept and _format alike', async () => {
+      const monitoring = `/municipality/v1/monitoring?period=2026-Q3&municipality=${MUNICIPALITY}`;
+      for (const path of [...paths(), monitoring]) {
+        for (const accept of [
+          'application/fhir+json; fhirVersion=4.0',
+          'application/fhir+json;fhirVersion=4.0;charset=UTF-8',
+          'application/fhir+json; charset=utf-8',
+          'application/json+fhir',
+          'application/json; charset=utf-8',
+        ]) {
+          const res = await app.request(path, { key: 'auditor', headers: { accept } });
+          expect([path, accept, res.status]).toEqual([path, accept, 200]);
+          expect(res.headers.get('content-type')).toContain('application/fhir+json');
+        }
+        for (const format of [
+          'json',
+          'fhir%2Bjson',
+          'application/json',
+          'application/fhir%2Bjson',
+          'application/json%2Bfhir',
+          'application/fhir%2Bjson;fhirVersion=4.0',
+          'application/fhir%2Bjson;%20fhirVersion=4.0;%20charset=utf-8',
+        ]) {
+          const res = await app.request(withParam(path, `_format=${format}`), {
+            key: 'auditor',
+            headers: { accept: 'application/fhir+xml' },
+          });
+          expect([path, format, res.status]).toEqual([path, format, 200]);
+        }
+      }
+      // The Task create is behind the same check: a client sending fhirVersion gets to the Task's own validation.
+      const task = await app.request('/fhir/Task', {
+        key: 'municipality',
+        method: 'POST',
+        headers: { accept: 'application/fhir+json; fhirVersion=4.0', 'content-type': 'application/fhir+json' },
+        body: '{}',
+      });
+      expect(task.status).not.toBe(406);
+      expect(task.status).toBeLessThan(500);
+    });
+
+    it('answers 406 for another fhirVersion in Accept and 400 naming _format for it in _format', async () => {
+      for (const path of paths()) {
+        const res = await app.request(path, {
+          key: 'auditor',
+          headers: { accept: 'application/fhir+json; fhirVersion=3.0' },
+        });
+        expect([path, res.status]).toEqual([path, 406]);
+        expect(await expressionOf(res)).toEqual(['Accept']);
+        const format = await app.request(withParam(path, '_format=application/fhir%2Bjson;fhirVersion=3.0'), {
+          key: 'auditor',
+        });
+        expect([path, format.status]).toEqual([path, 400]);
+        expect(await expressionOf(format)).toEqual(['_format']);
+      }
+    });
+
     it('pretty-prints with _pretty=true, compact otherwise; another value is 400 naming _pretty', async () => {
       for (const path of paths()) {
         const pretty = await app.request(withParam(path, '_pretty=true'), { key: 'auditor' });
@@ -523,6 +580,40 @@ describe('the FHIR API as standard clients use it', () => {
       }
       expect((await app.request(`${read()}?_summary=false`, { key: 'auditor' })).status).toBe(200);
     });
+  });
+
+  it('answers an unknown type or interaction under /fhir as FHIR servers do, with an OperationOutcome saying which', async () => {
+    const outcomeOf = async (res: Response) => (await res.json()) as OperationOutcome;
+    for (const [method, path, type] of [
+      ['GET', '/fhir/Patient', 'Patient'],
+      ['GET', '/fhir/MeasureReport?measure=poh-jeugd-monitoring', 'MeasureReport'],
+      ['PUT', '/fhir/Patient/p-1', 'Patient'],
+    ]) {
+      const res = await app.request(path!, { key: 'municipality', method });
+      expect([path, res.status]).toEqual([path, 404]);
+      expect(res.headers.get('content-type')).toContain('application/fhir+json');
+      expect((await outcomeOf(res)).issue[0]?.details?.text).toContain(`Unknown resource type '${type}'`);
+    }
+    const batch = await app.request('/fhir', { key: 'municipality', method: 'POST', json: { resourceType: 'Bundle' } });
+    expect(batch.status).toBe(404);
+    expect((await outcomeOf(batch)).issue[0]?.details?.text).toMatch(/batch/);
+    // A served type with an interaction it does not serve: 405 with Allow when another method serves the path.
+    // (Task has read, search and create since this was written: its update is the interaction not served.)
+    const update = await app.request('/fhir/Task/some-task', {
+      key: 'municipality',
+      method: 'PUT',
+      json: { resourceType: 'Task' },
+    });
+    expect(update.status).toBe(405);
+    expect(update.headers.get('allow')).toContain('GET');
+    expect((await outcomeOf(update)).resourceType).toBe('OperationOutcome');
+    const operation = await app.request('/fhir/Measure/poh-jeugd-monitoring/$evaluate-measure', {
+      key: 'municipality',
+    });
+    expect(operation.status).toBe(404);
+    const operationText = (await outcomeOf(operation)).issue[0]?.details?.text;
+    expect(operationText).toContain('not an interaction of Measure');
+    expect(operationText).toContain('/fhir/metadata');
   });
 
   it('builds links on the configured base, never on Host or X-Forwarded-* headers', async () => {

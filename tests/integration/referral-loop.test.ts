@@ -1,6 +1,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Bundle, EpisodeOfCare, Identifier, Resource, ServiceRequest, Task } from '@medplum/fhirtypes';
+import type {
+  Bundle,
+  EpisodeOfCare,
+  Identifier,
+  RelatedPerson,
+  Resource,
+  ServiceRequest,
+  Task,
+} from '@medplum/fhirtypes';
 import { RESOURCE_ID_SYSTEM } from '../../mappings/municipality/shared/resource-identifier';
 import { EXTENSION, REFERRAL_REJECTION_REASON_SYSTEM, REFERRAL_STATUS_SYSTEM } from '../../src/kernel/fhir/terminology';
 import { JZ020_SYSTEM } from '../../src/kernel/fhir/systems';
@@ -140,6 +148,12 @@ describe.each(['fhir-rest', 'webhook', 'isamenleving'] as const)(
         // The referrer type (COD327) is let through by the shipped allow-list, by its extension URL.
         const request = resourcesIn(hit).find((r): r is ServiceRequest => r.resourceType === 'ServiceRequest')!;
         expect(request.extension?.map((e) => e.url)).toEqual([EXTENSION.referrerType]);
+        // Parental authority (gezag) too: the municipality must know which parent holds it.
+        const guardians = resourcesIn(hit).filter((r): r is RelatedPerson => r.resourceType === 'RelatedPerson');
+        expect(guardians.length).toBeGreaterThan(0);
+        for (const guardian of guardians) {
+          expect(guardian.extension?.map((e) => e.url)).toEqual([EXTENSION.parentalAuthority]);
+        }
       }
       // By value for one adapter, by `system|value` (URL-encoded) for the others.
       const key =

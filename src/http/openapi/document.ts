@@ -15,6 +15,7 @@ import type { Role } from '../../access/principal';
 import { explainSchema } from '../consent-router';
 import { statusUpdateSchema } from '../status-update';
 import { trajectoryEventSchema } from '../../../mappings/practice/trajectory-event';
+import { FHIR_JSON_NAMES } from '../../kernel/fhir/media-types';
 import { monitoringPushQuerySchema, monitoringQuerySchema } from '../monitoring-router';
 import * as s from './schemas';
 
@@ -60,7 +61,9 @@ const ERROR_TEXT: Record<number, string> = {
   403: 'the role or scope does not allow it; the OperationOutcome names the deciding field where there is one',
   404: 'not found, or not within the caller’s scope',
   405: 'method not allowed on this path; the Allow header lists the allowed ones',
-  406: 'the Accept header takes neither application/fhir+json nor application/json (and no _format overrides it)',
+  406:
+    'the Accept header takes no FHIR R4 JSON (application/fhir+json, application/json, application/json+fhir; ' +
+    'fhirVersion=4.0 is taken) and no _format overrides it',
   409: 'conflict with the current state',
   413: 'request body larger than BODY_LIMIT',
   415: 'unsupported Content-Type',
@@ -100,7 +103,10 @@ function withoutSchemaKeyword(schema: unknown): Record<string, unknown> {
 
 /** What a read (and the search, and `metadata`) takes besides its own parameters: parse-search.ts checks them. */
 const readQuery = z.object({
-  _format: z.enum(['json', 'application/json', 'application/fhir+json']).optional(),
+  _format: z
+    .enum(FHIR_JSON_NAMES)
+    .optional()
+    .meta({ description: 'JSON only; a fhirVersion=4.0 parameter is taken, another version is a 400' }),
   _pretty: z.enum(['true', 'false']).optional().meta({ description: 'true: the answer indented' }),
   _elements: z.string().optional().meta({ description: 'comma-separated top-level elements (tagged SUBSETTED)' }),
   _summary: z.enum(['false']).optional().meta({ description: "only 'false': no summary views are served" }),

@@ -72,6 +72,27 @@ export function queueFull(details: string): OperationOutcome {
   return outcome('queue-full', 'throttled', details);
 }
 
+/**
+ * 404 under `/fhir` for what no route serves, worded as FHIR servers (HAPI) word it: the unknown resource type, the
+ * system-level interactions (batch, transaction, whole-system search and history), or an interaction of a served type
+ * that is not served. The CapabilityStatement lists what is.
+ */
+export function fhirNotServed(method: string, path: string, servedTypes: readonly string[]): OperationOutcome {
+  const type = path.split('/')[1] ?? '';
+  const see = `; /fhir/metadata lists what is served (types: ${servedTypes.join(', ')})`;
+  if (type === '') {
+    return outcome('not-found', 'not-supported', `No batch, transaction, history or search across types here${see}`);
+  }
+  if (!servedTypes.includes(type)) {
+    return outcome('not-found', 'not-found', `Unknown resource type '${type}'${see}`);
+  }
+  return outcome(
+    'not-found',
+    'not-supported',
+    `${method} ${path.slice(1)} is not an interaction of ${type} here${see}`,
+  );
+}
+
 /** 405: the path exists, the method does not; the `Allow` header lists the ones that do. */
 export function methodNotAllowed(method: string, allowed: readonly string[]): OperationOutcome {
   return outcome('method-not-allowed', 'not-supported', `${method} is not allowed here; use ${allowed.join(', ')}`);

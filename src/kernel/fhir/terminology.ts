@@ -8,6 +8,7 @@ import jz020 from '../../../mappings/terminology/codesystem-jz020-product-catego
 import monitoring from '../../../mappings/terminology/codesystem-monitoring.json';
 import professionalRole from '../../../mappings/terminology/codesystem-professional-role.json';
 import purpose from '../../../mappings/terminology/codesystem-purpose.json';
+import referralAllocation from '../../../mappings/terminology/codesystem-referral-allocation.json';
 import referralRejectionReason from '../../../mappings/terminology/codesystem-referral-rejection-reason.json';
 import referralStatus from '../../../mappings/terminology/codesystem-referral-status.json';
 import referralTarget from '../../../mappings/terminology/codesystem-referral-target.json';
@@ -59,6 +60,7 @@ export const CODE_SYSTEMS: readonly CodeSystem[] = [
   asCodeSystem(jz020),
   asCodeSystem(referralStatus),
   asCodeSystem(referralRejectionReason),
+  asCodeSystem(referralAllocation),
   asCodeSystem(referrerSubtype),
   asCodeSystem(ageBand),
   asCodeSystem(monitoring),
@@ -82,6 +84,8 @@ export const GUARDIAN_RELATIONSHIP_SYSTEM = guardianRelationship.url;
 /** A referral's status at the municipality (Task.businessStatus), and why one was rejected (Task.statusReason). */
 export const REFERRAL_STATUS_SYSTEM = referralStatus.url;
 export const REFERRAL_REJECTION_REASON_SYSTEM = referralRejectionReason.url;
+/** The kinds of detail of a status update (Task.output.type): its day, the decision, the provider, care's dates. */
+export const REFERRAL_ALLOCATION_SYSTEM = referralAllocation.url;
 export const REFERRER_SUBTYPE_SYSTEM = referrerSubtype.url;
 export const AGE_BAND_SYSTEM = ageBand.url;
 /** The codes of the monitoring Measure: its groups, stratifiers and categories without a list of their own. */

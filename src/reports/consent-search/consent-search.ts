@@ -1,9 +1,8 @@
-import { forbidden, OperationOutcomeError } from '@medplum/core';
 import type { Consent } from '@medplum/fhirtypes';
 import { z } from 'zod';
 import { and, or, SqlParams } from '../../kernel/sql-params';
 import { BSN_SYSTEM, bsnIdentifier, isValidBsn } from '../../kernel/fhir/identifiers';
-import { ALL, type Principal } from '../../access/principal';
+import { ALL, assertRole, CONSENT_READERS, type Principal } from '../../access/principal';
 import type { Db } from '../../kernel/db';
 import { dateCondition, parseDateFilter } from '../fhir-search/date-filter';
 import { decodePageToken, encodePageToken } from '../fhir-search/page-token';
@@ -187,10 +186,7 @@ export function consentProvider(db: Db): FhirResourceProvider<Consent> {
     versioning: 'versioned',
     isId: (id) => ID.test(id),
     assertMayRead(principal) {
-      // Consent data is for auditors, operators and practices; a municipality learns decisions only by deliveries.
-      if (principal.role === 'municipality') {
-        throw new OperationOutcomeError(forbidden);
-      }
+      assertRole(principal, ...CONSENT_READERS);
     },
     search: (principal, search) => searchConsents(db, principal, search),
     async tryRead(principal, id): Promise<ReadResult<Consent> | undefined> {

@@ -1,4 +1,5 @@
 import { badRequest, OperationOutcomeError, parseSearchRequest, type Filter } from '@medplum/core';
+import { isFhirJsonFormat } from '../../kernel/fhir/media-types';
 import type { ResourceSearchSpec } from './search-spec';
 import { indexSearchDefinitions } from './search-definitions';
 
@@ -49,8 +50,6 @@ const RESULT_PARAMETERS = [
 /** What a read (and the CapabilityStatement) takes: the result parameters that concern one resource. */
 const READ_PARAMETERS = ['_format', '_pretty', '_elements', '_summary'] as const;
 const ELEMENT = /^[a-z][A-Za-z0-9]*$/;
-/** The `_format` values served: JSON only, as the CapabilityStatement says. */
-export const JSON_FORMATS = ['json', 'application/json', 'application/fhir+json'];
 
 /** A read as this server will answer it: which elements, how printed, and what it ignored (`handling=lenient`). */
 export interface FhirRead {
@@ -108,8 +107,8 @@ function parsePretty(value: string, name: string): boolean {
 }
 
 function assertJsonFormat(value: string, name: string): void {
-  if (!JSON_FORMATS.includes(value)) {
-    failParameter('_format: only JSON is served', name);
+  if (!isFhirJsonFormat(value)) {
+    failParameter('_format: only JSON of FHIR R4 is served', name);
   }
 }
 

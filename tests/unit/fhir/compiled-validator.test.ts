@@ -70,6 +70,7 @@ function producedResources(): { name: string; resource: Resource }[] {
       referralIdentifier: { system: 'urn:agb:01234567:referral', value: 'ref-1' },
       municipalityCode: 'GM0226',
       at: '2026-11-21T09:00:00.000Z',
+      statusDate: '2026-12-01',
     },
   );
   const audit = {

@@ -94,7 +94,13 @@ export const EVENT_TYPE_CASES: Record<DeliveryEventType, EventTypeCase | undefin
       }),
       toFeedbackTask(
         { status: 'accepted' },
-        { feedbackId: FEEDBACK_ID, referralIdentifier, municipalityCode: 'GM0226', at: '2026-11-21T09:00:00.000Z' },
+        {
+          feedbackId: FEEDBACK_ID,
+          referralIdentifier,
+          municipalityCode: 'GM0226',
+          at: '2026-11-21T09:00:00.000Z',
+          statusDate: '2026-11-21',
+        },
       ),
     ],
     mainId: () => FEEDBACK_ID,
