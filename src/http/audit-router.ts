@@ -154,7 +154,7 @@ export function auditRouter(ctx: PipelineContext): Router {
         badRequest('to: after from (an export holds the rows recorded from `from` up to, not including, `to`)', 'to'),
       );
     }
-    await assertChainAccess(ctx, req, res, tenant);
+    await assertChainAccess(ctx, req, res, tenant, 'export');
     const piece = await exportMeta(ctx.db, tenant, { from, to });
     let meta: ExportMeta = piece;
     if (piece.toSeq !== null && piece.headHash !== null) {
