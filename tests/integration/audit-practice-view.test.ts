@@ -88,4 +88,31 @@ describe("a practice's view of its own audit chain", () => {
     expect(((await refused.json()) as { issue: { expression?: string[] }[] }).issue[0]!.expression).toEqual(['tenant']);
     expect((await app.request(`/audit/v1/export?tenant=${PRACTICE_AGB}`, { key: 'auditor' })).status).toBe(200);
   });
+
+  // The overview by POST keeps the child's BSN out of the URL, and so out of proxies' and load balancers' logs.
+  it.each([
+    ['a form body', { body: 'patient=BSN', headers: { 'content-type': 'application/x-www-form-urlencoded' } }],
+    ['a JSON body', { json: { 'patient:identifier': 'http://fhir.nl/fhir/NamingSystem/bsn|BSN' } }],
+  ])('answers POST /audit/v1/overview with %s as GET answers, and records it as the GET query', async (_how, init) => {
+    const withBsn = JSON.parse(JSON.stringify(init).replace('BSN', bsn)) as RequestInit & { json?: unknown };
+    const got = await app.request(`/audit/v1/overview?patient=${bsn}`, { key: 'auditor' });
+    const posted = await app.request('/audit/v1/overview', { key: 'auditor', method: 'POST', ...withBsn });
+    expect(posted.status).toBe(200);
+    const entries = (r: unknown) => (r as { entries: unknown[] }).entries;
+    expect(entries(await posted.json())).toEqual(entries(await got.json()));
+    await app.rt.ctx.audit.flush();
+    const [last] = await app.rt.ctx.db.query<{ query: string }>(
+      `SELECT e->>'query' AS query FROM audit_event, json_array_elements(resource::json->'entity') e
+       WHERE $1 = ANY(agents) AND e->>'query' IS NOT NULL ORDER BY recorded DESC, seq DESC LIMIT 1`,
+      [principalToken('auditor')],
+    );
+    expect(Buffer.from(last!.query, 'base64').toString()).toMatch(/^\/audit\/v1\/overview\?patient/);
+  });
+
+  it('answers a POST overview without a BSN with 400 naming patient, and one with a query string too', async () => {
+    const none = await app.request('/audit/v1/overview', { key: 'auditor', method: 'POST', json: {} });
+    expect(none.status).toBe(400);
+    const both = await app.request(`/audit/v1/overview?patient=${bsn}`, { key: 'auditor', method: 'POST', json: {} });
+    expect(both.status).toBe(400);
+  });
 });

@@ -701,6 +701,21 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
     },
     {
       method: 'post',
+      path: '/audit/v1/overview',
+      summary: 'The child’s overview, the BSN in the body (a form or JSON), so that no URL or access log holds it',
+      tag: 'Audit',
+      roles: ALL_ROLES,
+      request: {
+        body: {
+          required: true,
+          content: { 'application/x-www-form-urlencoded': { schema: overviewQuery }, ...json(overviewQuery) },
+        },
+      },
+      ok: { status: 200, description: 'the overview', content: json(s.anyJson) },
+      errors: [415, 422],
+    },
+    {
+      method: 'post',
       path: '/policy/v1/$explain',
       summary: 'The decision the policy engine would take now, and why',
       tag: 'Policy',
