@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { AuditEvent, AuditEventAgent, AuditEventEntity, Coding } from '@medplum/fhirtypes';
 import { AGB_SYSTEM, BSN_SYSTEM, MUNICIPALITY_CODE_SYSTEM } from '../kernel/fhir/identifiers';
 import { PURPOSE_SYSTEM } from '../kernel/fhir/systems';
+import type { Role } from '../access/principal';
 
 /**
  * Builders of the AuditEvents jeugdbrug writes, after IHE BALP, carrying what NEN 7513 asks of every access:
@@ -62,6 +63,13 @@ export type AuditOutcome = '0' | '4' | '8';
 export interface AuditActor {
   /** The principal or system component: `api-key/…`, `jwt/…`, `system/worker`. Never a person's name. */
   readonly userId: string;
+  /** The principal's role (`agent.role`, `PRINCIPAL_ROLE_SYSTEM`); none for a system component. */
+  readonly role?: Role | undefined;
+  /**
+   * Whether a person is behind the principal: one signed in to the console is (`humanuser`); an API key or JWT on
+   * the API is a system's (a HIS, a municipality's application: DICOM `110150` Application). Unset: the API's.
+   */
+  readonly person?: boolean | undefined;
   /** AGB of the practice or code of the municipality the user acted for. */
   readonly onBehalfOf?: { readonly kind: 'practice' | 'municipality'; readonly code: string } | undefined;
   /** Client address, or the component name for system actions. */
@@ -109,8 +117,24 @@ export const IDENTIFIER_SYSTEMS: Readonly<Record<'agents' | 'entities', readonly
   entities: [BSN_SYSTEM],
 };
 
+/** The principal's role (`practice`, `municipality`, `auditor`, `operator`) on the agent that made the request. */
+export const PRINCIPAL_ROLE_SYSTEM = 'https://jeugdbrug.nl/fhir/CodeSystem/principal-role';
+
 const SYSTEM_ROLE = deepFreeze({ coding: [{ system: SECURITY_ROLE, code: 'dataprocessor' }] });
 const HUMAN_ROLE = deepFreeze({ coding: [{ system: SECURITY_ROLE, code: 'humanuser' }] });
+const APPLICATION_ROLE = deepFreeze({ coding: [{ system: DCM, code: '110150', display: 'Application' }] });
+
+/** The `agent.role` of a principal of this role, as it is stored (and searched for, `audit-scope.ts`). */
+export function principalRoleOf(role: Role): { coding: { system: string; code: string }[] }[] {
+  return [{ coding: [{ system: PRINCIPAL_ROLE_SYSTEM, code: role }] }];
+}
+
+function agentTypeOf(actor: AuditActor): AuditEventAgent['type'] {
+  if (actor.userId.startsWith('system/')) {
+    return SYSTEM_ROLE;
+  }
+  return actor.person ? HUMAN_ROLE : APPLICATION_ROLE;
+}
 const RESPONSIBLE_PARTY = deepFreeze({
   coding: [{ system: PARTICIPATION, code: 'RESP', display: 'responsible party' }],
 });
@@ -123,7 +147,8 @@ function agentsOf(actor: AuditActor): readonly AuditEventAgent[] {
   if (agents === undefined) {
     const list: AuditEventAgent[] = [
       {
-        type: actor.userId.startsWith('system/') ? SYSTEM_ROLE : HUMAN_ROLE,
+        type: agentTypeOf(actor),
+        ...(actor.role ? { role: principalRoleOf(actor.role) } : {}),
         who: { identifier: { system: PRINCIPAL_SYSTEM, value: actor.userId } },
         requestor: true,
         network: {

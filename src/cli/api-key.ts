@@ -90,6 +90,8 @@ export function runApiKeyCli(
         );
         writeApiKeyFile(file, entries);
         io.err(`Created API key ${entry.id} (${describe(entry)}) in ${file}. Store it now; it is not shown again.`);
+        // The server polls the file (every 2 s): a request sent at once may still be refused.
+        io.err('A running server reads the file again by itself: the key is active within a few seconds.');
         if (everything) {
           io.err(`It acts for every practice and municipality ('*'); give --practice and --municipality to narrow it.`);
         }
@@ -107,7 +109,7 @@ export function runApiKeyCli(
           return 2;
         }
         writeApiKeyFile(file, revokeApiKeyEntry(readApiKeyFile(file), values.id));
-        io.err(`Revoked API key ${values.id} in ${file}.`);
+        io.err(`Revoked API key ${values.id} in ${file}. A running server has it refused within a few seconds.`);
         return 0;
       default:
         io.err(USAGE);

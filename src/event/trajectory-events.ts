@@ -126,14 +126,18 @@ function countedEventOf(e: TrajectoryEvent, consents: readonly Consent[]): Canon
   };
 }
 
-/** What the route answers: ids and states, nothing personal. */
+/**
+ * What the route answers: ids and states, nothing personal. The decision is its effect only: why a child's event may
+ * not go to the practice (an objection, no consent, no guardian with authority) is the practice's to know, and any
+ * BSN can be posted. The reasons stay in the audit (the deny's `outcomeDesc`) and the operator's list.
+ */
 export function trajectoryEventView(row: TrajectoryEventRow): Record<string, unknown> {
   return {
     id: row.id,
     eventId: row.source_event_id,
     type: row.event_type,
     practice: row.tenant,
-    decision: { effect: row.decision, reasons: row.decision_reason.split(', ').filter(Boolean) },
+    decision: { effect: row.decision },
     ...(row.agreement_id ? { agreement: { id: row.agreement_id, version: row.agreement_version } } : {}),
     delivery: {
       state: row.state,

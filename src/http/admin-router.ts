@@ -2,7 +2,6 @@ import { conflict, notFound, OperationOutcomeError } from '@medplum/core';
 import { isUuid } from '../kernel/fhir/ids';
 import { Router, type Request } from 'express';
 import { z } from 'zod';
-import type { Destination } from '../contracts/destination';
 import type { PipelineContext } from '../event/context';
 import { pauseDestination, resumeDestination } from '../event/destination-health';
 import {
@@ -34,14 +33,17 @@ import {
   assertEventIdInScope,
   assertEventInScope,
   assertTrajectoryEventInScope,
+  agreementsInScope,
+  destinationsInScope,
+  getDestinationInScope,
   operatorScopeOf,
 } from './operator-scope';
 import { names, namesNoEvent } from './route-target';
 
 /**
  * `/admin/v1`: what operators use. Every action that changes something is audited. An operator's practice scope
- * holds on every route about a practice's events (`operator-scope.ts`): lists show only those within it, and one
- * outside it is answered 404, as an unknown id, the attempt recorded.
+ * holds on every route about a practice's events, its municipality scope on destinations (`operator-scope.ts`): lists
+ * show only those within it, and one outside it is answered 404, as an unknown id, the attempt recorded.
  */
 export function adminRouter(ctx: PipelineContext): Router {
   const router = Router();
@@ -118,12 +120,12 @@ export function adminRouter(ctx: PipelineContext): Router {
   });
 
   router.get('/agreements', (_req, res) => {
-    res.json({ agreements: ctx.registry.agreements });
+    res.json({ agreements: agreementsInScope(ctx, res) });
   });
 
   router.get('/destinations', (_req, res) => {
     res.json({
-      destinations: ctx.registry.destinations.map((d) => ({ ...d, auth: { type: d.auth.type } })),
+      destinations: destinationsInScope(ctx, res).map((d) => ({ ...d, auth: { type: d.auth.type } })),
     });
   });
 
@@ -131,15 +133,15 @@ export function adminRouter(ctx: PipelineContext): Router {
     res.json({ queues: await ctx.queues.depths() });
   });
 
-  /** Every destination's health: paused or not (and by whom), consecutive failures, queue counts. */
+  /** Each destination's health (within the scope): paused or not (and by whom), consecutive failures, queue counts. */
   router.get('/destinations/status', async (_req, res) => {
     res.json({
-      destinations: await Promise.all(ctx.registry.destinations.map((d) => getDestinationStatus(ctx, d))),
+      destinations: await Promise.all(destinationsInScope(ctx, res).map((d) => getDestinationStatus(ctx, d))),
     });
   });
 
   router.get('/destinations/:id/status', namesNoEvent, async (req, res) => {
-    res.json(await getDestinationStatus(ctx, getDestination(ctx, req.params.id)));
+    res.json(await getDestinationStatus(ctx, await getDestinationInScope(ctx, req, res, req.params.id)));
   });
 
   /**
@@ -148,7 +150,7 @@ export function adminRouter(ctx: PipelineContext): Router {
    * already, unless this pause gives a reason of its own, which replaces the recorded one.
    */
   router.post('/destinations/:id/pause', namesNoEvent, async (req, res) => {
-    const destination = getDestination(ctx, req.params.id);
+    const destination = await getDestinationInScope(ctx, req, res, req.params.id);
     const reason = parseBody(pauseBody, req).reason ?? OPERATOR_PAUSE_REASON;
     const changed = await pauseDestination(ctx, destination.id, 'operator', reason, actorOf(req, res));
     res.json({ changed, status: await getDestinationStatus(ctx, destination) });
@@ -156,7 +158,7 @@ export function adminRouter(ctx: PipelineContext): Router {
 
   /** Resumes a paused destination (whoever paused it) and starts its failure count afresh. Audited. */
   router.post('/destinations/:id/resume', namesNoEvent, async (req, res) => {
-    const destination = getDestination(ctx, req.params.id);
+    const destination = await getDestinationInScope(ctx, req, res, req.params.id);
     const changed = await resumeDestination(ctx, destination.id, 'operator', actorOf(req, res));
     res.json({ changed, status: await getDestinationStatus(ctx, destination) });
   });
@@ -214,14 +216,6 @@ export function adminRouter(ctx: PipelineContext): Router {
 }
 
 export const pauseBody = z.object({ reason: z.string().trim().min(1).max(500).optional() }).strict();
-
-function getDestination(ctx: PipelineContext, id: string): Destination {
-  const destination = ctx.registry.destinations.find((d) => d.id === id);
-  if (!destination) {
-    throw new OperationOutcomeError(notFound);
-  }
-  return destination;
-}
 
 /** An operator's body in the wrong form is a 400 naming the field, as a query in the wrong form is. */
 function parseBody<T>(schema: z.ZodType<T>, req: Request): T {

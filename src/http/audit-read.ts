@@ -11,7 +11,7 @@ import type { PipelineContext } from '../event/context';
 import type { EventRow, SealedEvent } from '../event/event-store';
 import { tryGetPatientBsn } from '../event/stored-event';
 import { dataAccess, type AuditOutcome } from '../audit/audit-events';
-import { canReadChain, SYSTEM_TENANT } from '../reports/audit-scope';
+import { canExportChain, canReadChain, SYSTEM_TENANT } from '../reports/audit-scope';
 import { tryGetAuditRow, type AuditRow } from '../reports/audit-search/search';
 import { listChainTenants, tryGetChainHead, verifyTenant, type TenantVerdict } from '../audit/verify';
 
@@ -85,14 +85,19 @@ function defaultTenants(res: Response): string[] {
   return own.length > 0 ? own : [SYSTEM_TENANT];
 }
 
-/** Refuses access to a chain: recorded in that chain (its practice sees the attempt), then 403. */
+/**
+ * Refuses access to a chain: recorded in that chain (its practice sees the attempt), then 403. For `export`, a practice
+ * is refused its own chain too (`canExportChain`).
+ */
 export async function assertChainAccess(
   ctx: Pick<PipelineContext, 'audit'>,
   req: Request,
   res: Response,
   tenant: string,
+  to: 'verify' | 'export' = 'verify',
 ): Promise<void> {
-  if (!canReadChain(getPrincipal(res), tenant)) {
+  const principal = getPrincipal(res);
+  if (!(to === 'export' ? canExportChain : canReadChain)(principal, tenant)) {
     await auditRead(ctx, req, res, {
       query: req.originalUrl,
       interaction: 'read',
@@ -103,7 +108,14 @@ export async function assertChainAccess(
     });
     // Tells the error handler's generic refusal audit that this refusal is on record already.
     res.locals[REFUSAL_AUDITED] = true;
-    throw new OperationOutcomeError(forbiddenField('This chain is not within the caller’s scope', 'tenant'));
+    throw new OperationOutcomeError(
+      forbiddenField(
+        principal.role === 'practice' && canReadChain(principal, tenant)
+          ? 'A practice verifies its own chain; exporting its rows is for its auditor'
+          : 'This chain is not within the caller’s scope',
+        'tenant',
+      ),
+    );
   }
 }
 

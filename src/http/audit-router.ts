@@ -16,7 +16,8 @@ import { childOverview } from '../reports/child-overview/overview';
 import { isChainName } from '../reports/audit-scope';
 import { publicJwks, signExportEnd } from '../audit/signed-heads';
 import { BSN_SYSTEM, isValidBsn, isValidIsoDate } from '../kernel/fhir/identifiers';
-import { conflictField, failField } from '../kernel/fhir/outcomes';
+import { conflictField, failField, unsupportedMediaType } from '../kernel/fhir/outcomes';
+import { FORM_MEDIA_TYPE } from './text-guard';
 import type { PipelineContext } from '../event/context';
 import { getPrincipal } from '../access/authenticate';
 import { errorFields } from '../kernel/logger';
@@ -46,20 +47,50 @@ export const overviewQuery = z.object({
     .meta({ description: `${BSN_SYSTEM}|<bsn>` }),
 });
 
-/** Only the parameters of the schema, each at most once; anything else is a 400 naming it. */
-function queryOf(req: Request, schema: z.ZodObject): Map<string, string> {
+/** Only the parameters of the schema, each at most once, each a string; anything else is a 400 naming it. */
+function knownParams(entries: Iterable<[string, unknown]>, schema: z.ZodObject): Map<string, string> {
   const allowed = Object.keys(schema.shape);
   const out = new Map<string, string>();
-  for (const [name, value] of new URL(req.originalUrl, 'http://localhost').searchParams) {
+  for (const [name, value] of entries) {
     if (!allowed.includes(name)) {
       throw new OperationOutcomeError(badRequest(`Unknown parameter '${name}'; known: ${allowed.join(', ')}`, name));
     }
     if (out.has(name)) {
       throw new OperationOutcomeError(badRequest(`${name} may be given once`, name));
     }
+    if (typeof value !== 'string') {
+      throw new OperationOutcomeError(badRequest(`${name}: a string`, name));
+    }
     out.set(name, value);
   }
   return out;
+}
+
+function queryOf(req: Request, schema: z.ZodObject): Map<string, string> {
+  return knownParams(new URL(req.originalUrl, 'http://localhost').searchParams, schema);
+}
+
+/**
+ * The parameters of a POST, from its body only: a form (`application/x-www-form-urlencoded`) or a JSON object of
+ * strings; each at most once, anything else a 400 naming it. A query string is refused: the point of the POST is a URL
+ * that holds no BSN.
+ */
+function bodyParamsOf(req: Request, schema: z.ZodObject): Map<string, string> {
+  if (new URL(req.originalUrl, 'http://localhost').search !== '') {
+    throw new OperationOutcomeError(badRequest('With POST the parameters go in the body, not the URL', 'url'));
+  }
+  const body: unknown = req.body;
+  let entries: [string, unknown][];
+  if (typeof body === 'string' && req.is(FORM_MEDIA_TYPE)) {
+    entries = [...new URLSearchParams(body)];
+  } else if (typeof body === 'object' && body !== null && !Array.isArray(body) && req.is('json')) {
+    entries = Object.entries(body);
+  } else {
+    throw new OperationOutcomeError(
+      unsupportedMediaType(req.get('content-type')?.split(';')[0]?.trim(), [FORM_MEDIA_TYPE, 'application/json']),
+    );
+  }
+  return knownParams(entries, schema);
 }
 
 function tenantParam(value: string | undefined): string {
@@ -154,7 +185,7 @@ export function auditRouter(ctx: PipelineContext): Router {
         badRequest('to: after from (an export holds the rows recorded from `from` up to, not including, `to`)', 'to'),
       );
     }
-    await assertChainAccess(ctx, req, res, tenant);
+    await assertChainAccess(ctx, req, res, tenant, 'export');
     const piece = await exportMeta(ctx.db, tenant, { from, to });
     let meta: ExportMeta = piece;
     if (piece.toSeq !== null && piece.headHash !== null) {
@@ -213,20 +244,27 @@ export function auditRouter(ctx: PipelineContext): Router {
     }
   });
 
-  router.get('/audit/v1/overview', async (req, res) => {
-    const q = queryOf(req, overviewQuery);
+  /** The child's overview: by GET, or by POST with the parameters in the body, which keeps the BSN out of the URL. */
+  const overview = async (req: Request, res: Response, q: Map<string, string>) => {
     const bsn = bsnParam(
       q.get('patient') ?? q.get('patient:identifier'),
       q.has('patient') ? 'patient' : 'patient:identifier',
     );
-    const overview = await childOverview(ctx.db, getPrincipal(res), bsn, ctx.registry);
+    const found = await childOverview(ctx.db, getPrincipal(res), bsn, ctx.registry);
     await auditRead(ctx, req, res, {
-      query: req.originalUrl,
+      // The request as its GET would have been, whichever way it came.
+      query: `/audit/v1/overview?${new URLSearchParams([...q]).toString()}`,
       interaction: 'search',
       patientBsn: bsn,
-      tenants: [...overview.entries, ...overview.accesses].map((e) => e.chain),
+      tenants: [...found.entries, ...found.accesses].map((e) => e.chain),
     });
-    res.json(overview);
+    res.json(found);
+  };
+  router.get('/audit/v1/overview', async (req, res) => {
+    await overview(req, res, queryOf(req, overviewQuery));
+  });
+  router.post('/audit/v1/overview', async (req, res) => {
+    await overview(req, res, bodyParamsOf(req, overviewQuery));
   });
 
   return router;

@@ -3,7 +3,9 @@ import type { Request, Response } from 'express';
 import { getPrincipal } from '../access/authenticate';
 import { canActForPractice, canSeeMunicipality, type Principal } from '../access/principal';
 import { MONITORING_REPORT_EVENT } from '../contracts/delivery-event-type';
+import type { Destination } from '../contracts/destination';
 import type { PipelineContext } from '../event/context';
+import type { Agreement } from '../policy/agreement';
 import { tryGetSealedEvent, type EventRow, type SealedEvent, type TrajectoryEventRow } from '../event/event-store';
 import { isUuid } from '../kernel/fhir/ids';
 import type { OperatorScope } from '../reports/dead-letters/dead-letters';
@@ -12,7 +14,8 @@ import { auditRead, auditRefusedReads, NOT_IN_SCOPE, type ReadAudit } from './au
 /**
  * An operator's scope on the admin routes (API and console): a key for one practice lists and acts on that
  * practice's events, dead letters, status updates and trajectory events only; a monitoring report, which is no
- * practice's, by its municipality. Anything outside is answered as an unknown id is (404), the attempt on record.
+ * practice's, by its municipality; a destination, and its pause and health, by its municipality. Anything outside is
+ * answered as an unknown id is (404), the attempt on record.
  */
 export function operatorScopeOf(res: Response): OperatorScope {
   const p = getPrincipal(res);
@@ -101,4 +104,43 @@ function refusedRead(req: Request, target: string, tenant: string): ReadAudit {
     outcomeDesc: NOT_IN_SCOPE,
     tenants: [tenant],
   };
+}
+
+/** The destinations of the municipalities within the caller's scope: what an operator's lists show. */
+export function destinationsInScope(ctx: Pick<PipelineContext, 'registry'>, res: Response): Destination[] {
+  const p = getPrincipal(res);
+  return ctx.registry.destinations.filter((d) => canSeeMunicipality(p, d.municipality));
+}
+
+/**
+ * The agreements of a practice or a municipality within the caller's scope: an operator of a practice reads what its
+ * events are decided by, whichever municipality they go to, and an operator of a municipality who sends to it.
+ */
+export function agreementsInScope(ctx: Pick<PipelineContext, 'registry'>, res: Response): Agreement[] {
+  const p = getPrincipal(res);
+  return ctx.registry.agreements.filter(
+    (a) => canActForPractice(p, a.practice.agb) || canSeeMunicipality(p, a.municipality.code),
+  );
+}
+
+/**
+ * Destination `id`, when it is one of a municipality within the caller's scope; 404 otherwise, as for an unknown id.
+ * A refused one is recorded (outcome 4) in the destination's own chain, where its pauses and resumes are.
+ */
+export async function getDestinationInScope(
+  ctx: Pick<PipelineContext, 'audit' | 'registry'>,
+  req: Request,
+  res: Response,
+  id: string,
+): Promise<Destination> {
+  const destination = ctx.registry.destinations.find((d) => d.id === id);
+  if (!destination) {
+    throw new OperationOutcomeError(notFound);
+  }
+  if (!canSeeMunicipality(getPrincipal(res), destination.municipality)) {
+    const chain = `destination/${destination.id}`;
+    await auditRead(ctx, req, res, refusedRead(req, chain, chain));
+    throw new OperationOutcomeError(notFound);
+  }
+  return destination;
 }

@@ -14,7 +14,14 @@ export function actorOf(req: Request, res: Response): AuditActor {
       : p?.role === 'municipality' && p.municipalities[0]
         ? { kind: 'municipality' as const, code: p.municipalities[0] }
         : undefined;
-  return { userId: p?.id ?? 'anonymous', onBehalfOf, accessPoint: req.ip ?? 'unknown' };
+  return {
+    userId: p?.id ?? 'anonymous',
+    role: p?.role,
+    // A person signs in to the console; on the API a key or token is a system's (a HIS, an application).
+    person: /^\/console(?:[/?]|$)/.test(req.originalUrl),
+    onBehalfOf,
+    accessPoint: req.ip ?? 'unknown',
+  };
 }
 
 /**

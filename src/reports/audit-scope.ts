@@ -1,6 +1,7 @@
 import { MUNICIPALITY_CODE_SYSTEM } from '../kernel/fhir/identifiers';
 import { ALL, canActForPractice, type Principal } from '../access/principal';
-import { AUDIT_TYPES } from '../audit/audit-events';
+import { AUDIT_TYPES, principalRoleOf } from '../audit/audit-events';
+import { canonicalizeJcs } from '../audit/chain';
 import { or, type SqlParams } from '../kernel/sql-params';
 
 /**
@@ -27,7 +28,10 @@ function municipalityToken(code: string): string {
 /**
  * Which audit rows a principal may see, as an SQL condition on `audit_event`:
  *
- * - practice: the rows of its own chains (tenant = its AGB codes).
+ * - practice: the rows of its own chains (tenant = its AGB codes), but not the reads (and refused reads) of an
+ *   auditor or operator: the practice under investigation must not learn which children its auditor or the privacy
+ *   officer looked up. Their actions on its events (redecide, replay) it sees. The chain stays whole: auditors read
+ *   and verify every row, and the practice verifies it (`canExportChain`).
  * - municipality: rows that name it as an agent, except consent decisions (AuthZ-Consent) and failed disclosures.
  *   It sees what it received and what it did itself, never a decision about data that may not have reached it:
  *   a denied referral must not tell a municipality that the child was referred at all.
@@ -45,7 +49,7 @@ export function scopeCondition(p: Principal, q: SqlParams): string {
     p.practices.includes(ALL) ? 'TRUE' : `tenant = ANY(${q.add([...p.practices], 'text[]')})`;
   switch (p.role) {
     case 'practice':
-      return p.practices.length > 0 ? practiceChains() : 'FALSE';
+      return p.practices.length > 0 ? `${practiceChains()} AND NOT ${investigativeRead(q)}` : 'FALSE';
     case 'municipality':
       if (p.municipalities.length === 0) {
         return 'FALSE';
@@ -60,6 +64,25 @@ export function scopeCondition(p: Principal, q: SqlParams): string {
         ...(p.municipalities.length > 0 ? [municipalityTokens()] : []),
       ]);
   }
+}
+
+/**
+ * A read, search or refused one by an auditor or operator principal (`agent.role`, recorded since 6 December 2026),
+ * as an SQL condition. Their actions (type Application Activity) are not among them. The stored resource is canonical
+ * JSON text: the role's members are found as text, which JSON's escaping keeps from matching inside any string.
+ */
+function investigativeRead(q: SqlParams): string {
+  const byRole = (role: 'auditor' | 'operator') =>
+    `strpos(resource, ${q.add(canonicalizeJcs({ role: principalRoleOf(role) }).slice(1, -1))}) > 0`;
+  return `(type <> ${q.add(AUDIT_TYPES.applicationActivity.code)} AND (${byRole('auditor')} OR ${byRole('operator')}))`;
+}
+
+/**
+ * Whether the principal may export a chain, its rows with them: an auditor or operator within its scope. A practice
+ * verifies its own chain but does not export it, as its rows hold the auditors' reads it does not see (`scopeCondition`).
+ */
+export function canExportChain(p: Principal, tenant: string): boolean {
+  return p.role !== 'practice' && canReadChain(p, tenant);
 }
 
 /** Whether the principal may verify or export a whole chain: its practice, or any within an auditor's scope. */

@@ -24,7 +24,9 @@ export type KeyName =
   | 'auditor'
   | 'operator'
   // An operator of the other practice only: what it may list and act on ends at its practice scope.
-  | 'otherOperator';
+  | 'otherOperator'
+  /** An operator of the other practice and municipality GM0344 only ("ops-gelderland" of the README, elsewhere). */
+  | 'otherMunicipalityOperator';
 
 /** Isolation for one test file: its own PostgreSQL schema, queue prefix, data directory and API keys. */
 export interface TestEnv {
@@ -52,6 +54,7 @@ export function createTestEnv(extra: Record<string, string> = {}): TestEnv {
     auditor: { role: 'auditor', practices: ['*'], municipalities: ['*'] },
     operator: { role: 'operator', practices: ['*'], municipalities: ['*'] },
     otherOperator: { role: 'operator', practices: [OTHER_PRACTICE_AGB], municipalities: ['*'] },
+    otherMunicipalityOperator: { role: 'operator', practices: [OTHER_PRACTICE_AGB], municipalities: ['GM0344'] },
   };
   let entries: ApiKeyEntry[] = [];
   const keys = {} as Record<KeyName, string>;

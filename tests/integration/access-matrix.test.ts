@@ -53,6 +53,15 @@ describe('authorisation: every route × role × own and other tenant', () => {
     'GET /admin/v1/dead-letters': () => ({ path: '/admin/v1/dead-letters' }),
     'POST /admin/v1/dead-letters/replay': () => ({ path: '/admin/v1/dead-letters/replay', init: { json: {} } }),
     'GET /admin/v1/agreements': () => ({ path: '/admin/v1/agreements' }),
+    'GET /admin/v1/destinations/{id}/status of GM0226': () => ({ path: '/admin/v1/destinations/gm0226/status' }),
+    'POST /admin/v1/destinations/{id}/pause of GM0226': () => ({
+      path: '/admin/v1/destinations/gm0226/pause',
+      init: { json: { reason: 'matrix' } },
+    }),
+    'POST /admin/v1/destinations/{id}/resume of GM0226': () => ({
+      path: '/admin/v1/destinations/gm0226/resume',
+      init: { json: {} },
+    }),
     'GET /fhir/Consent': () => ({
       path: '/fhir/Consent?patient:identifier=http://fhir.nl/fhir/NamingSystem/bsn|111222333',
     }),
@@ -147,6 +156,16 @@ describe('authorisation: every route × role × own and other tenant', () => {
     ['POST /admin/v1/dead-letters/replay', 'practice', 403],
     ['GET /admin/v1/agreements', 'operator', 200],
     ['GET /admin/v1/agreements', 'practice', 403],
+    ['GET /admin/v1/agreements', 'otherMunicipalityOperator', 200],
+    // A destination is its municipality's: an operator of another municipality finds none (404, the attempt
+    // recorded in the destination's chain: the test after the matrix). Paused by `operator`, resumed at once.
+    ['GET /admin/v1/destinations/{id}/status of GM0226', 'operator', 200],
+    ['GET /admin/v1/destinations/{id}/status of GM0226', 'otherMunicipalityOperator', 404],
+    ['GET /admin/v1/destinations/{id}/status of GM0226', 'municipality', 403],
+    ['POST /admin/v1/destinations/{id}/pause of GM0226', 'otherMunicipalityOperator', 404],
+    ['POST /admin/v1/destinations/{id}/pause of GM0226', 'auditor', 403],
+    ['POST /admin/v1/destinations/{id}/resume of GM0226', 'otherMunicipalityOperator', 404],
+    ['POST /admin/v1/destinations/{id}/resume of GM0226', 'practice', 403],
     ['GET /fhir/Consent', 'practice', 200],
     ['GET /fhir/Consent', 'otherPractice', 200],
     ['GET /fhir/Consent', 'auditor', 200],
@@ -337,6 +356,47 @@ describe('authorisation: every route × role × own and other tenant', () => {
         entities: expect.arrayContaining([`inbox/${ownEventId}`]),
       });
     }
+  });
+
+  it("shows an operator of other municipalities none of GM0226's agreements or destinations, and records its refused actions on one", async () => {
+    const list = async (key: KeyName) => {
+      const agreements = (await (await app.request('/admin/v1/agreements', { key })).json()) as {
+        agreements: { id: string }[];
+      };
+      const destinations = (await (await app.request('/admin/v1/destinations', { key })).json()) as {
+        destinations: { id: string }[];
+      };
+      const statuses = (await (await app.request('/admin/v1/destinations/status', { key })).json()) as {
+        destinations: { id: string }[];
+      };
+      return {
+        agreements: agreements.agreements.length,
+        destinations: destinations.destinations.map((d) => d.id),
+        statuses: statuses.destinations.map((d) => d.id),
+      };
+    };
+    expect(await list('operator')).toEqual({ agreements: 1, destinations: ['gm0226'], statuses: ['gm0226'] });
+    // Its practice has no agreement here, nor its municipality a destination: nothing of GM0226's is listed.
+    expect(await list('otherMunicipalityOperator')).toEqual({ agreements: 0, destinations: [], statuses: [] });
+    const chain = () =>
+      app.rt.ctx.db.query<{ outcome: string; agents: string[]; entities: string[] }>(
+        `SELECT outcome, agents, entities FROM audit_event WHERE tenant = 'destination/gm0226'
+         AND 'https://jeugdbrug.nl/principal|api-key:othermunicipalityoperator' = ANY(agents) ORDER BY seq`,
+      );
+    const before = (await chain()).length;
+    const res = await app.request('/admin/v1/destinations/gm0226/pause', {
+      key: 'otherMunicipalityOperator',
+      json: { reason: 'not mine' },
+    });
+    expect(res.status).toBe(404);
+    const status = (await (await app.request('/admin/v1/destinations/gm0226/status', { key: 'operator' })).json()) as {
+      paused: boolean;
+    };
+    expect(status.paused).toBe(false);
+    const refused = (await chain()).slice(before);
+    expect(refused).toEqual([
+      expect.objectContaining({ outcome: '4', entities: expect.arrayContaining(['destination/gm0226']) }),
+    ]);
   });
 
   async function refusals(): Promise<{ tenant: string; outcome: string; entities: string[] }[]> {

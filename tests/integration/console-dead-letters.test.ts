@@ -10,12 +10,12 @@ const REPLAY_ALL = '/console/operator/dead-letters/replay';
 // counted the 200 rows shown while the replay sent up to 1000 matching the filter, including any that died after.
 describe("the console's dead letters: replay all does what its button says", () => {
   // No workers (ROLE=api): replayed deliveries stay pending, so the test counts exactly what the replay revived.
-  const h = useConsoleApp(['operator', 'otherOperator'], {
+  const h = useConsoleApp(['operator', 'otherOperator', 'otherMunicipalityOperator'], {
     registry: buildRegistry({
       agreements: [buildAgreement()],
       destinations: [
         buildDestination('http://127.0.0.1:9/fhir'),
-        buildDestination('http://127.0.0.1:9/fhir', { id: 'gm0344' }),
+        buildDestination('http://127.0.0.1:9/fhir', { id: 'gm0344', municipality: 'GM0344' }),
       ],
     }),
   });
@@ -99,5 +99,31 @@ describe("the console's dead letters: replay all does what its button says", () 
     expect(text).toContain('automatisch gepauzeerd na 20 fouten op rij; de laatste: network error: ECONNREFUSED');
     expect(text).toContain('onbereikbaar: GET HTTP 422');
     expect(text).not.toContain('consecutive failures');
+  });
+
+  it("shows an operator of another municipality none of GM0226's destinations or agreements, and answers its pause of one 404", async () => {
+    const scoped = c.otherMunicipalityOperator;
+    const destinations = await (await scoped.get('/console/operator/destinations')).text();
+    expect(destinations).toContain('/console/operator/destinations/gm0344/');
+    expect(destinations).not.toContain('gm0226');
+    const home = await (await scoped.get('/console/operator')).text();
+    expect(home).toContain('gm0344');
+    expect(home).not.toMatch(/<th scope="row">gm0226<\/th>/);
+    const configuration = await (await scoped.get('/console/operator/configuration')).text();
+    expect(configuration).not.toContain('GM0226');
+    expect(configuration).toContain('gm0344');
+    for (const action of ['pause', 'resume']) {
+      const res = await scoped.post(`/console/operator/destinations/gm0226/${action}`, { reason: 'not mine' });
+      expect({ action, status: res.status }).toEqual({ action, status: 404 });
+    }
+    const [row] = await db().query<{ paused_by: string | null }>(
+      `SELECT paused_by FROM destination_state WHERE destination = 'gm0226'`,
+    );
+    expect(row?.paused_by ?? null).toBeNull();
+    const refused = await db().query<{ tenant: string }>(
+      `SELECT tenant FROM audit_event WHERE outcome = '4'
+       AND 'https://jeugdbrug.nl/principal|api-key:othermunicipalityoperator' = ANY(agents)`,
+    );
+    expect(refused.map((r) => r.tenant)).toEqual(['destination/gm0226', 'destination/gm0226']);
   });
 });

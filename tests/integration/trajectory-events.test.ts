@@ -34,7 +34,7 @@ process.env.TEST_TRAJECTORY_HOOK_SECRET = HOOK_SECRET;
 interface EventView {
   id: string;
   eventId: string;
-  decision: { effect: string; reasons: string[] };
+  decision: { effect: string; reasons?: string[] };
   delivery: { state: string };
 }
 
@@ -554,8 +554,16 @@ describe('the reverse direction: a municipality-registered trajectory reaches th
     const res = await post(trajectoryEvent('intake', { child: { bsn: child.bsn, birthDate: child.birthDate } }));
     expect(res.status).toBe(202);
     const view = (await res.json()) as EventView;
-    expect(view.decision).toEqual({ effect: 'deny', reasons: ['consent-denied'] });
+    // The municipality learns that it was not sent, not why: that the family objected, or that no consent is on
+    // record, is the practice's to know. The reason stays in the audit and the operator's list.
+    expect(view.decision).toEqual({ effect: 'deny' });
     expect(view.delivery.state).toBe('denied');
+    const denied = (await (
+      await app.request('/admin/v1/trajectory-events?state=denied', { key: 'operator' })
+    ).json()) as {
+      trajectoryEvents: { id: string; decisionReason: string }[];
+    };
+    expect(denied.trajectoryEvents.find((t) => t.id === view.id)?.decisionReason).toBe('consent-denied');
     const audit = await app.rt.ctx.db.query<{ type: string; outcome: string }>(
       `SELECT type, outcome FROM audit_event WHERE tenant = $1 AND $2 = ANY(entities) ORDER BY seq`,
       [PRACTICE_AGB, `trajectory_event/${view.id}`],
@@ -564,6 +572,12 @@ describe('the reverse direction: a municipality-registered trajectory reaches th
       ['110107', '0'],
       ['110113', '4'],
     ]);
+    const [why] = await app.rt.ctx.db.query<{ outcome_desc: string }>(
+      `SELECT resource::json->>'outcomeDesc' AS outcome_desc FROM audit_event
+       WHERE tenant = $1 AND $2 = ANY(entities) AND outcome = '4'`,
+      [PRACTICE_AGB, `trajectory_event/${view.id}`],
+    );
+    expect(why?.outcome_desc).toContain('consent-denied');
     expect(practiceHis.stored.has(`tr-${view.id}`)).toBe(false);
   });
 

@@ -37,7 +37,10 @@ import {
   assertEventIdInScope,
   assertEventInScope,
   assertTrajectoryEventInScope,
+  agreementsInScope,
+  destinationsInScope,
   eventInScopeOrRecorded,
+  getDestinationInScope,
   operatorScopeOf,
 } from '../operator-scope';
 import { actorOf } from '../request-context';
@@ -104,7 +107,7 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
         </tr>`,
       );
     }
-    const statuses = await Promise.all(ctx.registry.destinations.map((d) => getDestinationStatus(ctx, d)));
+    const statuses = await Promise.all(destinationsInScope(ctx, res).map((d) => getDestinationStatus(ctx, d)));
     const health = statuses.map(
       (s) =>
         html`<tr>
@@ -154,7 +157,7 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
           </td>
         </tr>`,
     );
-    const destinations = ctx.registry.destinations.map((d) => d.id);
+    const destinations = destinationsInScope(ctx, res).map((d) => d.id);
     const filterForm = html`<form method="get" action="/console/operator/dead-letters" class="search">
       <div class="fields">
         <label
@@ -397,7 +400,7 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
   router.get('/destinations', async (req, res) => {
     const page = pageOf(req, res);
     const { lang } = page;
-    const statuses = await Promise.all(ctx.registry.destinations.map((d) => getDestinationStatus(ctx, d)));
+    const statuses = await Promise.all(destinationsInScope(ctx, res).map((d) => getDestinationStatus(ctx, d)));
     const rows = statuses.map((s) => {
       const action = s.paused
         ? html`<form method="post" action="/console/operator/destinations/${s.id}/resume">
@@ -441,14 +444,14 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
   });
 
   router.post('/destinations/:id/pause', namesNoEvent, async (req, res) => {
-    const destination = getDestination(ctx, req.params.id);
+    const destination = (await getDestinationInScope(ctx, req, res, req.params.id)).id;
     const reason = (field(req.body, 'reason') ?? OPERATOR_PAUSE_REASON).slice(0, 500);
     await pauseDestination(ctx, destination, 'operator', reason, actorOf(req, res));
     res.redirect(303, '/console/operator/destinations');
   });
 
   router.post('/destinations/:id/resume', namesNoEvent, async (req, res) => {
-    const destination = getDestination(ctx, req.params.id);
+    const destination = (await getDestinationInScope(ctx, req, res, req.params.id)).id;
     await resumeDestination(ctx, destination, 'operator', actorOf(req, res));
     res.redirect(303, '/console/operator/destinations');
   });
@@ -527,8 +530,13 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
 
   router.get('/configuration', (req, res) => {
     const { lang } = pageOf(req, res);
-    const problems = configurationProblems(ctx.registry, new Date());
-    const agreements = ctx.registry.agreements.map(
+    const agreementsShown = agreementsInScope(ctx, res);
+    const destinationsShown = destinationsInScope(ctx, res);
+    // Problems are found in the whole configuration (an agreement's destination may be out of the scope), and shown
+    // for the agreements and destinations within it: each problem names one first.
+    const shown = new Set([...agreementsShown.map((a) => a.id), ...destinationsShown.map((d) => d.id)]);
+    const problems = configurationProblems(ctx.registry, new Date()).filter((p) => shown.has(p.args[0] ?? ''));
+    const agreements = agreementsShown.map(
       (a) =>
         html`<tr>
           <th scope="row">${a.id} v${a.version}</th>
@@ -540,7 +548,7 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
           <td>${a.validFrom} – ${a.validTo ?? '…'}</td>
         </tr>`,
     );
-    const destinations = ctx.registry.destinations.map(
+    const destinations = destinationsShown.map(
       (d) =>
         html`<tr>
           <th scope="row">${d.id}</th>
@@ -630,14 +638,6 @@ function answerSummaryHtml(lang: Lang, a: AnswerSummary): SafeHtml {
 function answerWords(status: number | null, error: string | null): string {
   const http = status !== null ? `HTTP ${status}` : undefined;
   return [http, error !== null && error !== http ? error : undefined].filter((x) => x !== undefined).join(' — ');
-}
-
-function getDestination(ctx: PipelineContext, id: string): string {
-  const destination = ctx.registry.destinations.find((d) => d.id === id);
-  if (!destination) {
-    throw new OperationOutcomeError(notFound);
-  }
-  return destination.id;
 }
 
 /** One event's life in words: states passed through, with reasons, and its deliveries. */

@@ -171,7 +171,9 @@ export const trajectoryEventView = z
     eventId: z.string().meta({ description: 'the municipality’s own event id' }),
     type: z.enum(['intake', 'contact', 'referral', 'closure']),
     practice: z.string(),
-    decision: z.object({ effect: z.enum(['permit', 'deny']), reasons: z.array(z.string()) }),
+    decision: z.object({ effect: z.enum(['permit', 'deny']) }).meta({
+      description: 'the effect only: why an event is denied (consent, an objection) stays with the practice and audit',
+    }),
     delivery: z.looseObject({
       state: z.enum(TRAJECTORY_EVENT_STATES).meta({
         description:

@@ -312,6 +312,13 @@ describe('src/cli/api-key.ts', () => {
     });
   });
 
+  it('says that a created key works, and a revoked one stops, within a few seconds (when the server rereads the file)', () => {
+    const created = run('create', '--role', 'practice', '--practice', '01234567', '--id', 'his-soon');
+    expect(created.err.join('\n')).toMatch(/active within a few seconds/);
+    const revoked = run('revoke', '--id', 'his-soon');
+    expect(revoked.err.join('\n')).toMatch(/refused within a few seconds/);
+  });
+
   it('uses $API_KEYS_FILE before $DATA_DIR', () => {
     const file = path.join(dir, 'from-env.json');
     const out: string[] = [];
