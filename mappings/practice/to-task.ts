@@ -108,6 +108,8 @@ export interface FeedbackContext {
   readonly municipalityCode: string;
   /** When the municipality sent it (ISO dateTime). */
   readonly at: string;
+  /** The municipality's own identifiers of the Task it sent (POST /fhir/Task), after jeugdbrug's feedback id. */
+  readonly identifiers?: readonly Identifier[] | undefined;
 }
 
 function output(code: string, display: string, value: Omit<TaskOutput, 'type'>): TaskOutput {
@@ -168,7 +170,7 @@ export function toFeedbackTask(update: StatusUpdate, ctx: FeedbackContext): Task
   return {
     resourceType: 'Task',
     id: ctx.feedbackId,
-    identifier: [{ system: FEEDBACK_ID_SYSTEM, value: ctx.feedbackId }],
+    identifier: [{ system: FEEDBACK_ID_SYSTEM, value: ctx.feedbackId }, ...(ctx.identifiers ?? [])],
     status: taskStatusOf(update.status),
     businessStatus: { coding: [getCoding(REFERRAL_STATUS_SYSTEM, update.status)] },
     ...(statusReason ? { statusReason } : {}),
