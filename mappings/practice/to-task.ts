@@ -27,7 +27,7 @@ import type { ReferralStatus } from './referral-status';
 /** Ours: the kinds of detail in Task.output (decision, allocation, start and end of care). */
 export const ALLOCATION_OUTPUT_SYSTEM = 'https://jeugdbrug.nl/fhir/CodeSystem/referral-allocation';
 /** Ours: the id of a status update; also the Task's id. */
-const FEEDBACK_ID_SYSTEM = 'https://jeugdbrug.nl/fhir/NamingSystem/feedback';
+export const FEEDBACK_ID_SYSTEM = 'https://jeugdbrug.nl/fhir/NamingSystem/feedback';
 /** A municipality's decision (beschikking) number; the municipality that issued it is the Task's requester. */
 const DECISION_NUMBER_SYSTEM = 'https://jeugdbrug.nl/fhir/NamingSystem/beschikking';
 const TASK_CODE_SYSTEM = 'http://hl7.org/fhir/CodeSystem/task-code';

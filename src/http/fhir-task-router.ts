@@ -3,7 +3,12 @@ import type { FhirRoute } from './fhir-router';
 import { z } from 'zod';
 import { OperationOutcomeError } from '@medplum/core';
 import type { Coding, Identifier, OperationOutcome, Task } from '@medplum/fhirtypes';
-import { ALLOCATION_OUTPUT_SYSTEM, REFERRAL_STATUS_SYSTEM, taskStatusOf } from '../../mappings/practice/to-task';
+import {
+  ALLOCATION_OUTPUT_SYSTEM,
+  FEEDBACK_ID_SYSTEM,
+  REFERRAL_STATUS_SYSTEM,
+  taskStatusOf,
+} from '../../mappings/practice/to-task';
 import { REFERRAL_STATUSES, type ReferralStatus } from '../../mappings/practice/referral-status';
 import { failField, fieldIssue, preconditionFailedField } from '../kernel/fhir/outcomes';
 import { assertValidResource } from '../kernel/fhir/validation';
@@ -334,6 +339,10 @@ export function fhirTaskRoute(ctx: PipelineContext, publicBaseUrl: () => string)
     );
     assertValidResource(body as Task);
     assertNothingDropped(body as Record<string, unknown>);
+    if (task.identifier?.some((i) => i.system === FEEDBACK_ID_SYSTEM)) {
+      // The practice and the Task's read tell the status update by it: only jeugdbrug issues it.
+      failField(`${FEEDBACK_ID_SYSTEM} is jeugdbrug's own identifier system; use your own`, 'Task.identifier');
+    }
     const searched = ifNoneExistOf(req.get('if-none-exist'));
     if (searched) {
       const found = await findOwnTasks(ctx.db, getPrincipal(res).municipalities, searched);

@@ -176,6 +176,11 @@ describe('POST /fhir/Task as a FHIR create', () => {
       expect(again.status).toBe(200);
       expect(((await again.json()) as Task).id).toBe(stored.id);
       expect((await timelineOf(value)).steps.map((s) => s.status)).toEqual(['accepted']);
+      // jeugdbrug's own identifier system is its own: a Task may not claim it.
+      const claimed = await post(
+        accepted(value, { identifier: [{ system: 'https://jeugdbrug.nl/fhir/NamingSystem/feedback', value: 'x' }] }),
+      );
+      expect(await expressionsOf(claimed)).toEqual(['Task.identifier']);
       const unsupported = await post(accepted(value), { headers: { 'If-None-Exist': 'status=accepted' } });
       expect(await expressionsOf(unsupported, 400)).toEqual(['If-None-Exist']);
     });
