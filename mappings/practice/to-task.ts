@@ -28,7 +28,7 @@ import type { ReferralStatus } from './referral-status';
 /** Ours: the kinds of detail in Task.output (the status's day, decision, allocation, start and end of care). */
 export const ALLOCATION_OUTPUT_SYSTEM = REFERRAL_ALLOCATION_SYSTEM;
 /** Ours: the id of a status update; also the Task's id. */
-const FEEDBACK_ID_SYSTEM = 'https://jeugdbrug.nl/fhir/NamingSystem/feedback';
+export const FEEDBACK_ID_SYSTEM = 'https://jeugdbrug.nl/fhir/NamingSystem/feedback';
 /** A municipality's decision (beschikking) number; the municipality that issued it is the Task's requester. */
 const DECISION_NUMBER_SYSTEM = 'https://jeugdbrug.nl/fhir/NamingSystem/beschikking';
 const TASK_CODE_SYSTEM = 'http://hl7.org/fhir/CodeSystem/task-code';
@@ -114,6 +114,8 @@ export interface FeedbackContext {
    * none. The practice's HIS needs it to tell two updates of one status apart (accepted again, with another day).
    */
   readonly statusDate: string;
+  /** The municipality's own identifiers of the Task it sent (POST /fhir/Task), after jeugdbrug's feedback id. */
+  readonly identifiers?: readonly Identifier[] | undefined;
 }
 
 /** One detail, typed by its code in codesystem-referral-allocation.json (which gives the display). */
@@ -176,7 +178,7 @@ export function toFeedbackTask(update: StatusUpdate, ctx: FeedbackContext): Task
   return {
     resourceType: 'Task',
     id: ctx.feedbackId,
-    identifier: [{ system: FEEDBACK_ID_SYSTEM, value: ctx.feedbackId }],
+    identifier: [{ system: FEEDBACK_ID_SYSTEM, value: ctx.feedbackId }, ...(ctx.identifiers ?? [])],
     status: taskStatusOf(update.status),
     businessStatus: { coding: [getCoding(REFERRAL_STATUS_SYSTEM, update.status)] },
     ...(statusReason ? { statusReason } : {}),

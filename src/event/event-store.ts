@@ -1389,6 +1389,28 @@ export async function tryGetDeliveredCancellation(db: Db, inboxId: string): Prom
   return row?.delivered_at;
 }
 
+/**
+ * The Tasks municipalities `municipalities` (`'*'`: any) sent whose Task carries `identifier` (a value alone matches
+ * it in any system, as a FHIR token search does), at most two (enough to tell one match from several): what
+ * `If-None-Exist: identifier=` on `POST /fhir/Task` searches. The stored Task holds the municipality's identifiers
+ * beside jeugdbrug's own; index feedback_task_identifier (migration 042).
+ */
+export async function findOwnTasks(
+  db: Db,
+  municipalities: readonly string[],
+  identifier: { readonly system?: string | undefined; readonly value?: string | undefined },
+): Promise<FeedbackRow[]> {
+  const wanted = JSON.stringify([
+    { ...(identifier.system ? { system: identifier.system } : {}), value: identifier.value ?? '' },
+  ]);
+  return db.query<FeedbackRow>(
+    `SELECT * FROM feedback WHERE (task->'identifier') @> $1::jsonb
+       AND ('*' = ANY($2::text[]) OR municipality = ANY($2::text[]))
+     ORDER BY created_at, id LIMIT 2`,
+    [wanted, [...municipalities]],
+  );
+}
+
 export async function tryGetFeedback(db: Db, id: string): Promise<FeedbackRow | undefined> {
   const [row] = await db.query<FeedbackRow>('SELECT * FROM feedback WHERE id = $1', [id]);
   return row;

@@ -143,6 +143,24 @@ export function newestOfEachReferral(referrals: readonly DeliveredReferral[]): D
   return [...newest.values()];
 }
 
+/**
+ * Throws a 409 when `referrals`, found by one identifier, belong to more than one practice; it names the
+ * `system|value` of each, which the caller received with the referral.
+ */
+export function assertOnePractice(referrals: readonly DeliveredReferral[], expression: string): void {
+  if (new Set(referrals.map((r) => r.row.tenant)).size < 2) {
+    return;
+  }
+  const choices = [...new Set(referrals.map((r) => `${r.identifier.system}|${r.identifier.value}`))];
+  throw new OperationOutcomeError(
+    conflictField(
+      'More than one practice sent a referral with this identifier; address the one meant as system|value ' +
+        `(URL-encoded in a path), whose system names the practice: ${choices.join(' or ')}`,
+      expression,
+    ),
+  );
+}
+
 /** `ServiceRequest/<id>` or the webhook's `https://jeugdbrug.nl/fhir/ServiceRequest/<id>` as `<id>`. */
 function withoutReferenceType(key: string): string {
   const prefix = [`${LOGICAL_BASE}/ServiceRequest/`, 'ServiceRequest/'].find((p) => key.startsWith(p));
@@ -218,6 +236,8 @@ export async function recordStatusUpdate(
     update: StatusUpdate;
     actor: AuditActor;
     requestKey?: string | undefined;
+    /** The municipality's own identifiers of its FHIR Task, kept on the Task stored and sent on. */
+    taskIdentifiers?: readonly Identifier[] | undefined;
   },
 ): Promise<{ feedback: FeedbackRow; duplicate: boolean }> {
   const { row } = a.referral;
@@ -244,6 +264,7 @@ export async function recordStatusUpdate(
     municipalityCode: a.municipality,
     at: new Date().toISOString(),
     statusDate,
+    identifiers: a.taskIdentifiers,
   });
   assertValidResource(task);
   const stored = await insertFeedback(ctx.db, {

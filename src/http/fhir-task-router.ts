@@ -1,10 +1,22 @@
 import type { RequestHandler, Response } from 'express';
 import type { FhirRoute } from './fhir-router';
 import { z } from 'zod';
-import type { Coding, OperationOutcome } from '@medplum/fhirtypes';
-import { ALLOCATION_OUTPUT_SYSTEM, REFERRAL_STATUS_SYSTEM } from '../../mappings/practice/to-task';
-import { REFERRAL_STATUSES } from '../../mappings/practice/referral-status';
-import { failField } from '../kernel/fhir/outcomes';
+import { OperationOutcomeError } from '@medplum/core';
+import type { Coding, Identifier, OperationOutcome, Task } from '@medplum/fhirtypes';
+import {
+  ALLOCATION_OUTPUT_SYSTEM,
+  FEEDBACK_ID_SYSTEM,
+  REFERRAL_STATUS_SYSTEM,
+  taskStatusOf,
+} from '../../mappings/practice/to-task';
+import { REFERRAL_STATUSES, type ReferralStatus } from '../../mappings/practice/referral-status';
+import { failField, fieldIssue, preconditionFailedField } from '../kernel/fhir/outcomes';
+import { assertValidResource } from '../kernel/fhir/validation';
+import { amsterdamDay } from '../kernel/dutch-time';
+import { failParameter, parseFhirRead } from '../reports/fhir-search/parse-search';
+import { throwIssues } from '../kernel/zod-outcome';
+import { getPrincipal } from '../access/authenticate';
+import { findOwnTasks } from '../event/event-store';
 import { JZ020_SYSTEM } from '../kernel/fhir/systems';
 import { codesOf, REFERRAL_REJECTION_REASON_SYSTEM } from '../kernel/fhir/terminology';
 import { parseOrThrow } from '../kernel/zod-outcome';
@@ -19,26 +31,50 @@ import { servedTask } from '../reports/task-search/task-search';
 const FHIR_JSON = 'application/fhir+json';
 
 /**
- * `POST /fhir/Task`: the FHIR way for a municipality to send a referral's status. `focus` names the ServiceRequest
- * by the identifier the municipality received, or by reference (the webhook's `focus`); `businessStatus`
- * (referral-status) says the status (or, without it, `status` received/accepted/rejected/completed); `statusReason`
- * the rejection reason (referral-rejection-reason, else 422 at Task.statusReason); `output` the decision and
- * care details, typed as in the Tasks jeugdbrug sends to practices. Its rules are those of
+ * `POST /fhir/Task`: the FHIR way for a municipality to send a referral's status. The Task must be valid R4 (422 at
+ * each element that is not: `status` and `intent` are required, unknown elements refused). `focus` names the
+ * ServiceRequest by the identifier the municipality received, or by reference (the webhook's `focus`);
+ * `businessStatus` (referral-status) says the status (or, without it, `status` received/accepted/rejected/completed;
+ * with it, `status` must be the one ConceptMap referral-status-task-status gives it); `statusReason` the rejection
+ * reason (referral-rejection-reason, else 422 at Task.statusReason); `output` the decision and care details, typed as
+ * in the Tasks jeugdbrug sends to practices; the day the status took effect is `executionPeriod.start`, else
+ * `lastModified`, else `authoredOn` (`statusDayOf`), the status route's `date`. The municipality's own `identifier`
+ * is kept on the Task (served back and sent on), and `If-None-Exist: identifier=[system|]value` finds a Task it sent
+ * before (a conditional create). Elements jeugdbrug neither keeps nor sets itself (`note`, `description`, `input`,
+ * extensions...) are refused at their element rather than dropped. Its rules are those of
  * `POST /municipality/v1/referrals/{identifier}/status`; its answer is a FHIR server's to a create: 201 with the Task
  * as stored (the one that goes on to the practice), 200 with the Task stored the first time for a repeat, as
  * `application/fhir+json`, its `Location` the Task's read (`taskProvider`); `Prefer: return=OperationOutcome` or
- * `return=minimal` as FHIR says.
+ * `return=minimal` as FHIR says. Every 422's `expression` is FHIRPath naming the element the client sent
+ * (`fhirPathOf`).
  */
 
 const coding = z.object({ system: z.string().optional(), code: z.string().optional() }).loose();
 const concept = z.object({ coding: z.array(coding).optional(), text: z.string().optional() }).loose();
+const dateTime = z.string().meta({ description: 'a FHIR dateTime: a day (YYYY-MM-DD) or a moment with its offset' });
 
-const taskSchema = z
+/** The Task `POST /fhir/Task` reads (its R4 validity is checked apart, `assertValidResource`); also the OpenAPI body. */
+export const taskSchema = z
   .object({
     resourceType: z.literal('Task', { error: 'a Task' }),
-    status: z.string().optional(),
-    businessStatus: concept.optional(),
-    statusReason: concept.optional(),
+    identifier: z
+      .array(z.object({ system: z.string().optional(), value: z.string().optional() }).loose())
+      .optional()
+      .meta({
+        description:
+          'the municipality’s own identifiers of the Task: kept, served back, sent on to the practice, and matched ' +
+          'by If-None-Exist: identifier=[system|]value',
+      }),
+    status: z.string().meta({
+      description:
+        'R4 Task.status; without businessStatus received, accepted, rejected or completed (closed) say the status; ' +
+        'with it, the status ConceptMap referral-status-task-status gives the businessStatus (else 422)',
+    }),
+    intent: z.string().meta({ description: 'R4 Task.intent, such as order' }),
+    businessStatus: concept.optional().meta({ description: 'a coding of the referral-status CodeSystem' }),
+    statusReason: concept
+      .optional()
+      .meta({ description: 'the rejection reason: a referral-rejection-reason coding, and/or text' }),
     focus: z
       .object({
         identifier: z
@@ -52,6 +88,17 @@ const taskSchema = z
         message: 'the ServiceRequest, by the identifier or the reference received with it',
         path: ['identifier'],
       }),
+    executionPeriod: z
+      .object({ start: dateTime.optional(), end: dateTime.optional() })
+      .loose()
+      .optional()
+      .meta({ description: 'start: the day the status took effect (first choice)' }),
+    lastModified: dateTime
+      .optional()
+      .meta({ description: 'the day the status took effect when executionPeriod.start is absent' }),
+    authoredOn: dateTime
+      .optional()
+      .meta({ description: 'the day the status took effect when executionPeriod.start and lastModified are absent' }),
     output: z
       .array(
         z
@@ -71,12 +118,43 @@ const taskSchema = z
           })
           .loose(),
       )
-      .optional(),
+      .optional()
+      .meta({
+        description:
+          'decision and care details, typed by the referral-allocation CodeSystem: decision-number, decision-date, ' +
+          'product-category, decision-period, provider, start-date, end-date',
+      }),
   })
   .loose();
 
+type TaskBody = z.infer<typeof taskSchema>;
+
+/**
+ * Elements of an R4 Task that jeugdbrug does not read but sets itself on the Task it stores (or that carry nothing for
+ * the practice): taken without a word. Any other element the route does not read is refused at its element
+ * (`assertNothingDropped`), so nothing the municipality wrote is lost without it knowing.
+ */
+const SET_BY_JEUGDBRUG = ['id', 'meta', 'text', 'language', 'code', 'for', 'requester', 'owner'];
+const READ_ELEMENTS = Object.keys(taskSchema.shape);
+
+function assertNothingDropped(task: Record<string, unknown>): void {
+  const dropped = Object.keys(task).filter((k) => !READ_ELEMENTS.includes(k) && !SET_BY_JEUGDBRUG.includes(k));
+  if (dropped.length) {
+    throwIssues(
+      dropped.map((element) =>
+        fieldIssue(
+          `jeugdbrug neither keeps Task.${element} nor sends it on to the practice; leave it out (a reason for ` +
+            'the status goes in statusReason.text)',
+          `Task.${element}`,
+          'not-supported',
+        ),
+      ),
+    );
+  }
+}
+
 /** Task.status → our status, for a Task without businessStatus. */
-const FROM_TASK_STATUS: Record<string, string> = {
+const FROM_TASK_STATUS: Record<string, ReferralStatus> = {
   received: 'received',
   accepted: 'accepted',
   rejected: 'rejected',
@@ -90,16 +168,28 @@ function codeIn(codings: readonly Coding[] | undefined, system: string): string 
 /**
  * The status a Task says: its businessStatus, a referral-status code (a coding without system is read as one), or
  * without businessStatus its Task.status. A businessStatus without such a code is a 422: falling back to Task.status
- * would record a status the municipality did not send. An unknown code is refused by the status body's schema.
+ * would record a status the municipality did not send. An unknown code is refused by the status body's schema. With a
+ * known businessStatus, a Task.status other than the one the ConceptMap gives it is a 422 at Task.status: the Task
+ * would say two things, and the one stored would contradict what was sent.
  */
-function statusOf(task: z.infer<typeof taskSchema>): string | undefined {
+function statusOf(task: TaskBody): string | undefined {
   const business = task.businessStatus;
   if (!business) {
-    return FROM_TASK_STATUS[task.status ?? ''] ?? task.status;
+    return FROM_TASK_STATUS[task.status] ?? task.status;
   }
   const code = codeIn(business.coding, REFERRAL_STATUS_SYSTEM) ?? business.coding?.find((c) => !c.system)?.code;
   if (code === undefined) {
     failField(`a coding of ${REFERRAL_STATUS_SYSTEM}: one of ${REFERRAL_STATUSES.join(', ')}`, 'Task.businessStatus');
+  }
+  if ((REFERRAL_STATUSES as readonly string[]).includes(code)) {
+    const expected = taskStatusOf(code as ReferralStatus);
+    if (task.status !== expected) {
+      failField(
+        `a Task whose businessStatus is ${code} has status ${expected} (ConceptMap referral-status-task-status), ` +
+          `not ${task.status}`,
+        'Task.status',
+      );
+    }
   }
   return code;
 }
@@ -109,7 +199,7 @@ function statusOf(task: z.infer<typeof taskSchema>): string | undefined {
  * as one, as in businessStatus; an unknown code is refused by the status body's schema). Codings of other systems
  * only are a 422 at `Task.statusReason`: the reason would otherwise be dropped while the status is taken.
  */
-function reasonCodeOf(task: z.infer<typeof taskSchema>): string | undefined {
+function reasonCodeOf(task: TaskBody): string | undefined {
   const codings = task.statusReason?.coding ?? [];
   if (codings.length === 0) {
     return undefined;
@@ -124,8 +214,36 @@ function reasonCodeOf(task: z.infer<typeof taskSchema>): string | undefined {
   return code;
 }
 
+/**
+ * The day the status took effect, and the element it was read from: `executionPeriod.start` (when the Task's work
+ * began), else `lastModified` (when the municipality's Task last changed, i.e. took this status), else `authoredOn`.
+ * A dateTime with a time is read as its day in Dutch time; a year or a month alone is a 422 at its element. Without
+ * any, the day it arrives is taken (as the status route without `date`). The day, not the arrival, is what makes
+ * the same Task sent again a repeat.
+ */
+function statusDayOf(task: TaskBody): { day: string; element: string } | undefined {
+  const given: [string, string | undefined][] = [
+    ['Task.executionPeriod.start', task.executionPeriod?.start],
+    ['Task.lastModified', task.lastModified],
+    ['Task.authoredOn', task.authoredOn],
+  ];
+  const [element, value] = given.find(([, v]) => v !== undefined) ?? [];
+  if (!element || value === undefined) {
+    return undefined;
+  }
+  if (/^\d{4}-\d{2}-\d{2}$/.test(value)) {
+    return { day: value, element };
+  }
+  if (!/^\d{4}-\d{2}-\d{2}T/.test(value)) {
+    failField('the day the status took effect: a date YYYY-MM-DD or a dateTime', element);
+  }
+  return { day: amsterdamDay(new Date(value)), element };
+}
+
+const outputPath = (code: string) => `Task.output.where(type.coding.code='${code}')`;
+
 /** The status-update body the Task says, in the shape the status route takes (validated by the same schema). */
-function statusBodyOf(task: z.infer<typeof taskSchema>): Record<string, unknown> {
+function statusBodyOf(task: TaskBody, day: string | undefined): Record<string, unknown> {
   const out = (code: string) => task.output?.find((o) => codeIn(o.type.coding, ALLOCATION_OUTPUT_SYSTEM) === code);
   const decisionNumber = out('decision-number')?.valueIdentifier?.value;
   const provider = out('provider')?.valueReference;
@@ -147,27 +265,101 @@ function statusBodyOf(task: z.infer<typeof taskSchema>): Record<string, unknown>
     provider: provider ? { agb: provider.identifier?.value, name: provider.display } : undefined,
     startDate: out('start-date')?.valueDate,
     endDate: out('end-date')?.valueDate,
+    date: day,
   };
   return JSON.parse(JSON.stringify(body)) as Record<string, unknown>;
 }
 
-/** Where in the Task each field of the status body came from, for the 422's `expression`. */
-const TASK_PATH: Record<string, string> = {
-  status: 'Task.businessStatus',
-  reason: 'Task.statusReason.text',
-  reasonCode: 'Task.statusReason',
-  decision: 'Task.output',
-  productCategory: 'Task.output',
-  provider: 'Task.output',
-  startDate: 'Task.output',
-  endDate: 'Task.output',
+/** The output each field of the status body (and of its decision) was read from. */
+const OUTPUT_OF: Record<string, string> = {
+  decision: 'decision-number',
+  'decision.number': 'decision-number',
+  'decision.date': 'decision-date',
+  'decision.productCategory': 'product-category',
+  'decision.period': 'decision-period',
+  productCategory: 'product-category',
+  provider: 'provider',
+  startDate: 'start-date',
+  endDate: 'end-date',
 };
+
+/**
+ * The FHIRPath of the Task element a field of the status body (`provider.agb`, `decision.date`) was read from: the
+ * element the client sent (Task.status or Task.businessStatus, the date's element), an output by its type code.
+ */
+function fhirPathOf(field: string, task: TaskBody, dayElement: string | undefined): string | undefined {
+  const [head = field, second] = field.split('.');
+  switch (head) {
+    case 'status':
+      return task.businessStatus ? 'Task.businessStatus' : 'Task.status';
+    case 'reason':
+      return 'Task.statusReason.text';
+    case 'reasonCode':
+      return 'Task.statusReason';
+    case 'date':
+      return dayElement;
+  }
+  const code = OUTPUT_OF[second && head === 'decision' ? `${head}.${second}` : head];
+  return code ? outputPath(code) : undefined;
+}
+
+/** Query parameters of the create: `_format` and `_pretty` (checked as a read's are); anything else is a 400. */
+function assertCreateParameters(query: URLSearchParams): void {
+  for (const name of query.keys()) {
+    if (name !== '_format' && name !== '_pretty') {
+      failParameter(`Unknown parameter '${name}' for a create of Task (only _format and _pretty are taken)`, name);
+    }
+  }
+  parseFhirRead(query);
+}
+
+/**
+ * The identifier an `If-None-Exist` header searches for (`identifier=[system|]value`, FHIR's token search), or
+ * undefined without the header; anything else is a 400 naming the header.
+ */
+function ifNoneExistOf(header: string | undefined): Identifier | undefined {
+  if (header === undefined) {
+    return undefined;
+  }
+  const params = new URLSearchParams(header.replace(/^\?/, ''));
+  const token = params.get('identifier');
+  if ([...params.keys()].length !== 1 || !token) {
+    failParameter('If-None-Exist: only identifier=[system|]value is searched (one identifier)', 'If-None-Exist');
+  }
+  const bar = token.indexOf('|');
+  return bar < 0 ? { value: token } : { system: token.slice(0, bar) || undefined, value: token.slice(bar + 1) };
+}
 
 export function fhirTaskRoute(ctx: PipelineContext, publicBaseUrl: () => string): FhirRoute {
   const create: RequestHandler = async (req, res) => {
-    const task = parseOrThrow(taskSchema, jsonBodyOf(req), (path) =>
+    assertCreateParameters(new URL(req.originalUrl, 'http://localhost').searchParams);
+    const body = jsonBodyOf(req);
+    const task = parseOrThrow(taskSchema, body, (path) =>
       path.length ? `Task.${path.map(String).join('.')}` : 'Task',
     );
+    assertValidResource(body as Task);
+    assertNothingDropped(body as Record<string, unknown>);
+    if (task.identifier?.some((i) => i.system === FEEDBACK_ID_SYSTEM)) {
+      // The practice and the Task's read tell the status update by it: only jeugdbrug issues it.
+      failField(`${FEEDBACK_ID_SYSTEM} is jeugdbrug's own identifier system; use your own`, 'Task.identifier');
+    }
+    const searched = ifNoneExistOf(req.get('if-none-exist'));
+    if (searched) {
+      const found = await findOwnTasks(ctx.db, getPrincipal(res).municipalities, searched);
+      if (found.length > 1) {
+        throw new OperationOutcomeError(
+          preconditionFailedField(
+            'If-None-Exist matches more than one Task you sent; name an identifier of one Task',
+            'If-None-Exist',
+          ),
+        );
+      }
+      if (found[0]) {
+        res.set('Location', `${publicBaseUrl()}/fhir/Task/${found[0].id}`);
+        sendCreated(res, found[0], true, preferredReturn(req.get('prefer')));
+        return;
+      }
+    }
     const target = await referralFor(
       ctx,
       req,
@@ -175,12 +367,15 @@ export function fhirTaskRoute(ctx: PipelineContext, publicBaseUrl: () => string)
       focusKeyOf(task.focus) ?? '',
       task.focus.identifier ? 'Task.focus.identifier' : 'Task.focus.reference',
     );
+    const day = statusDayOf(task);
     // Both the body's rules and the update's days against the referral's name the status body's fields.
     let recorded: { feedback: FeedbackRow; duplicate: boolean };
     try {
-      recorded = await recordUpdate(ctx, req, res, target, parseStatusUpdate(statusBodyOf(task)));
+      recorded = await recordUpdate(ctx, req, res, target, parseStatusUpdate(statusBodyOf(task, day?.day)), {
+        taskIdentifiers: task.identifier ?? [],
+      });
     } catch (err) {
-      throw renamedIssues(err);
+      throw renamedIssues(err, task, day?.element);
     }
     res.set('Location', `${publicBaseUrl()}/fhir/Task/${recorded.feedback.id}`);
     sendCreated(res, recorded.feedback, recorded.duplicate, preferredReturn(req.get('prefer')));
@@ -189,10 +384,13 @@ export function fhirTaskRoute(ctx: PipelineContext, publicBaseUrl: () => string)
     interaction: {
       resourceType: 'Task',
       code: 'create',
+      conditionalCreate: true,
       documentation:
-        'a municipality’s status on a referral delivered to it (focus: the ServiceRequest by identifier): 201 with ' +
-        'the Task as stored and sent on to the practice, its Location the Task’s read, 200 with the first one for a ' +
-        'repeat; Prefer: return= is honoured',
+        'a municipality’s status on a referral delivered to it (focus: the ServiceRequest by identifier), an R4 ' +
+        'Task; the day the status took effect is executionPeriod.start, else lastModified, else authoredOn (else ' +
+        'the day it arrives). 201 with the Task as stored and sent on to the practice, its Location the Task’s ' +
+        'read, 200 with the first one for a repeat; the municipality’s own identifier is kept, and If-None-Exist: ' +
+        'identifier=[system|]value finds a Task sent before; Prefer: return= is honoured',
     },
     // The refusal of another role is recorded in the chain of the event the Task's focus names.
     handlers: [
@@ -203,16 +401,13 @@ export function fhirTaskRoute(ctx: PipelineContext, publicBaseUrl: () => string)
   };
 }
 
-/** The status body's field names in a 422 become the Task elements they were read from. */
-function renamedIssues(err: unknown): unknown {
+/** The status body's field names in a 422 become the FHIRPath of the Task elements they were read from. */
+function renamedIssues(err: unknown, task: TaskBody, dayElement: string | undefined): unknown {
   const outcome = (err as { outcome?: { issue?: { expression?: string[] }[] } }).outcome;
   // Issues without expression are left alone: they may be Medplum's shared outcomes (notFound), not ours to change.
   for (const issue of outcome?.issue ?? []) {
     if (issue.expression) {
-      issue.expression = issue.expression.map((e) => {
-        const field = e.split('.')[0] ?? e;
-        return TASK_PATH[field] ? `${TASK_PATH[field]} (${e})` : e;
-      });
+      issue.expression = issue.expression.map((e) => fhirPathOf(e, task, dayElement) ?? e);
     }
   }
   return err;

@@ -22,8 +22,11 @@ export function operatorScopeOf(res: Response): OperatorScope {
   return { practices: p.practices, municipalities: p.municipalities };
 }
 
-/** Whether the principal's scope covers a stored event (a monitoring report by its municipality). */
-function eventInScope(p: Principal, row: Pick<EventRow, 'tenant' | 'event_type' | 'municipality'>): boolean {
+/**
+ * Whether the principal's scope covers a stored event (a monitoring report by its municipality): for an operator, its
+ * practice scope, which also bounds the referrals whose statuses it reads (`referralFor`).
+ */
+export function eventInScope(p: Principal, row: Pick<EventRow, 'tenant' | 'event_type' | 'municipality'>): boolean {
   return row.event_type === MONITORING_REPORT_EVENT
     ? row.municipality !== null && canSeeMunicipality(p, row.municipality)
     : canActForPractice(p, row.tenant);

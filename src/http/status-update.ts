@@ -1,16 +1,18 @@
 import { conflict, OperationOutcomeError } from '@medplum/core';
 import type { Request, Response } from 'express';
+import type { Identifier } from '@medplum/fhirtypes';
 import { z } from 'zod';
 import { text } from '../kernel/fhir/fields';
 import { REFERRAL_STATUSES } from '../../mappings/practice/referral-status';
 import type { StatusUpdate } from '../../mappings/practice/to-task';
 import { isValidAgb, isValidIsoDate } from '../kernel/fhir/identifiers';
-import { conflictField, fieldIssue, notFoundField, unprocessableIssues } from '../kernel/fhir/outcomes';
+import { fieldIssue, notFoundField, unprocessableIssues } from '../kernel/fhir/outcomes';
 import { JZ020_SYSTEM } from '../kernel/fhir/systems';
 import { codesOf, isKnownCode, REFERRAL_REJECTION_REASON_SYSTEM } from '../kernel/fhir/terminology';
 import { parseOrThrow } from '../kernel/zod-outcome';
 import type { PipelineContext } from '../event/context';
 import {
+  assertOnePractice,
   findReferrals,
   isOnItsWayTo,
   newestOfEachReferral,
@@ -22,6 +24,7 @@ import type { FeedbackRow } from '../event/event-store';
 import { actorOf } from './request-context';
 import { getPrincipal } from '../access/authenticate';
 import { auditRefusedReads } from './audit-read';
+import { eventInScope } from './operator-scope';
 
 /**
  * What the status routes share (`/municipality/v1/referrals/{identifier}/status` and `POST /fhir/Task`): the
@@ -127,7 +130,8 @@ function requestKeyOf(header: string | undefined): string | undefined {
  * referral that never reached one of the caller's municipalities is 404, the same answer as an unknown one, so a
  * municipality cannot learn of referrals held back (no consent), not yet sent, or sent elsewhere; only one that is
  * on its way to the caller's own destination is 409 (it will arrive). The 404 for referrals that exist is recorded
- * as a refused read in their practices' chains (`auditRefusedReads`). A bare value that names the referrals of more
+ * as a refused read in their practices' chains (`auditRefusedReads`); so is one of a practice outside an operator's
+ * practice scope (`eventInScope`). A bare value that names the referrals of more
  * than one practice among those delivered to the caller is 409 at `expression`, since only the system says whose
  * referral is meant.
  */
@@ -138,8 +142,10 @@ export async function referralFor(
   key: string,
   expression = 'identifier',
 ): Promise<{ referral: DeliveredReferral; municipality: string }> {
-  const referrals = await findReferrals(ctx, key);
   const principal = getPrincipal(res);
+  const all = await findReferrals(ctx, key);
+  // An operator reads the statuses of its practices' referrals only, as it reads their events (operator-scope.ts).
+  const referrals = all.filter((r) => principal.role !== 'operator' || eventInScope(principal, r.row));
   const visible = referrals.flatMap((referral) => {
     const municipality = receivingMunicipalityOf(principal, referral);
     return municipality ? [{ referral, municipality }] : [];
@@ -157,7 +163,7 @@ export async function referralFor(
   }
   // Referrals the key names that the caller may not act on: the attempt is on record in each one's practice chain
   // (as GET /his/v1/events/{id} records another practice's), the answer the same as for an unknown referral.
-  await auditRefusedReads(ctx, req, res, newestOfEachReferral(referrals));
+  await auditRefusedReads(ctx, req, res, newestOfEachReferral(all));
   throw new OperationOutcomeError(notFoundField('No referral delivered to you has this identifier', expression));
 }
 
@@ -176,26 +182,8 @@ export function focusKeyOf(focus: unknown): string | undefined {
 }
 
 /**
- * Throws a 409 when `referrals`, found by one identifier, belong to more than one practice; it names the
- * `system|value` of each, which the caller received with the referral.
- */
-function assertOnePractice(referrals: readonly DeliveredReferral[], expression: string): void {
-  if (new Set(referrals.map((r) => r.row.tenant)).size < 2) {
-    return;
-  }
-  const choices = [...new Set(referrals.map((r) => `${r.identifier.system}|${r.identifier.value}`))];
-  throw new OperationOutcomeError(
-    conflictField(
-      'More than one practice sent a referral with this identifier; address the one meant as system|value ' +
-        `(URL-encoded in a path), whose system names the practice: ${choices.join(' or ')}`,
-      expression,
-    ),
-  );
-}
-
-/**
- * Records a parsed status update on the referral the caller acts on (with the request's Idempotency-Key): the stored
- * update, or for a repeat (`duplicate`) the first one.
+ * Records a parsed status update on the referral the caller acts on (with the request's Idempotency-Key, and for a
+ * FHIR Task the municipality's own identifiers of it): the stored update, or for a repeat (`duplicate`) the first one.
  */
 export async function recordUpdate(
   ctx: PipelineContext,
@@ -203,10 +191,11 @@ export async function recordUpdate(
   res: Response,
   target: { referral: DeliveredReferral; municipality: string },
   update: StatusUpdate,
+  task: { readonly taskIdentifiers?: readonly Identifier[] } = {},
 ): Promise<{ feedback: FeedbackRow; duplicate: boolean }> {
   const requestKey = requestKeyOf(req.get('idempotency-key'));
   const actor = { ...actorOf(req, res), onBehalfOf: { kind: 'municipality' as const, code: target.municipality } };
-  const recorded = await recordStatusUpdate(ctx, { ...target, update, actor, requestKey });
+  const recorded = await recordStatusUpdate(ctx, { ...target, ...task, update, actor, requestKey });
   ctx.metrics.processed.inc({ stage: 'feedback-received', result: recorded.duplicate ? 'duplicate' : 'accepted' });
   return recorded;
 }

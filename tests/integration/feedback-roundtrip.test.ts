@@ -494,6 +494,24 @@ describe('feedback: a municipality’s status on a referral goes back to the pra
       expect(stored).toHaveLength(0);
     });
 
+    it('answers 409 to a Task search by a bare value two practices sent, as the status routes do', async () => {
+      const referralId = sharedId();
+      await deliveredReferral('practice', { referralId });
+      await deliveredReferral('otherPractice', { referralId });
+      const bare = await app.request(`/fhir/Task?focus:identifier=${encodeURIComponent(referralId)}`, {
+        key: 'municipality',
+      });
+      const conflict = await conflictOf(bare);
+      expect(conflict.expression).toEqual(['focus:identifier']);
+      expect(conflict.text).toContain(`${systemOf(PRACTICE_AGB)}|${referralId}`);
+      // system|value names one practice's referral: a searchset.
+      const named = await app.request(
+        `/fhir/Task?focus:identifier=${byIdentifier(systemOf(PRACTICE_AGB), referralId)}`,
+        { key: 'municipality' },
+      );
+      expect(named.status).toBe(200);
+    });
+
     it('records the status on exactly the practice that system|value names', async () => {
       const referralId = sharedId();
       const ours = await deliveredReferral('practice', { referralId });
@@ -537,6 +555,27 @@ describe('feedback: a municipality’s status on a referral goes back to the pra
       const read = await app.request(`/municipality/v1/referrals/${bare}/status`, { key: 'operator' });
       expect((await conflictOf(read)).text).toContain(`${systemOf(OTHER_PRACTICE_AGB)}|${referralId}`);
     });
+  });
+
+  it("answers an operator scoped to one practice 404 for another practice's referral statuses, the refusal on record", async () => {
+    const ours = await deliveredReferral('practice');
+    const theirs = await deliveredReferral('otherPractice');
+    // otherOperator: practice OTHER_PRACTICE_AGB only, every municipality.
+    const refused = await app.request(`/municipality/v1/referrals/${ours.id}/status`, { key: 'otherOperator' });
+    expect(refused.status).toBe(404);
+    const byIdentifierOfOurs = await app.request(
+      `/municipality/v1/referrals/${encodeURIComponent(`urn:agb:${PRACTICE_AGB}:referral|${ours.referralId}`)}/status`,
+      { key: 'otherOperator' },
+    );
+    expect(byIdentifierOfOurs.status).toBe(404);
+    const own = await app.request(`/municipality/v1/referrals/${theirs.id}/status`, { key: 'otherOperator' });
+    expect(own.status).toBe(200);
+    await app.rt.ctx.audit.flush();
+    const refusals = await app.rt.ctx.db.query(
+      `SELECT 1 FROM audit_event WHERE tenant = $1 AND outcome = '4' AND entities @> ARRAY[$2]`,
+      [PRACTICE_AGB, `inbox/${ours.id}`],
+    );
+    expect(refusals.length).toBeGreaterThan(0);
   });
 
   it('answers 409 on a referral that has not reached the municipality yet', async () => {

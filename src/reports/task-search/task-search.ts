@@ -4,7 +4,13 @@ import type { Principal } from '../../access/principal';
 import { organisationAgent } from '../../audit/audit-events';
 import type { PipelineContext } from '../../event/context';
 import { listReferralFeedback, tryGetFeedback, tryGetSealedEvent, type FeedbackRow } from '../../event/event-store';
-import { findReferrals, isOnItsWayTo, mayReadStatusesOf, newestOfEachReferral } from '../../event/feedback';
+import {
+  assertOnePractice,
+  findReferrals,
+  isOnItsWayTo,
+  mayReadStatusesOf,
+  newestOfEachReferral,
+} from '../../event/feedback';
 import { tryGetPatientBsn } from '../../event/stored-event';
 import { isUuid } from '../../kernel/fhir/ids';
 import { decodePageToken, encodePageToken } from '../fhir-search/page-token';
@@ -63,8 +69,11 @@ function sendersOf(tasks: readonly FeedbackRow[]): AuditEventAgent[] {
   return [...new Set(tasks.map((f) => f.municipality))].map((m) => organisationAgent('destination', 'municipality', m));
 }
 
-/** The referral a search names, as `findReferrals` takes it; a 400 naming `focus` without exactly one. */
-function referralKeyOf(search: FhirSearch): string {
+/**
+ * The referral a search names, as `findReferrals` takes it, and the parameter that named it (`focus:identifier`); a
+ * 400 naming `focus` without exactly one.
+ */
+function referralKeyOf(search: FhirSearch): { key: string; parameter: string } {
   const [focus, ...more] = search.filters.filter((f) => f.code === 'focus');
   if (!focus) {
     failParameter('focus: the referral whose Tasks to find (focus:identifier=<system>|<value>)', 'focus');
@@ -81,7 +90,7 @@ function referralKeyOf(search: FhirSearch): string {
       name,
     );
   }
-  return value;
+  return { key: value, parameter: name };
 }
 
 /** (time stored, id), as the keyset compares them. */
@@ -93,15 +102,20 @@ function compareToCursor(f: FeedbackRow, c: Pick<Cursor, 't' | 'i'>): number {
 /**
  * The Tasks of the referral a search names (`findReferrals`: anything the municipality received that names it, the
  * practice's own identifier too), when the caller may read its statuses; a page of them in (time stored, id) order.
- * A referral only of others is no match, and is `refused`, for the refusal to be recorded in its practice's chain.
+ * A referral only of others is no match, and is `refused`, for the refusal to be recorded in its practice's chain. A
+ * bare value that names the readable referrals of two practices is a 409 naming the parameter.
  */
 export async function searchTasks(
   ctx: PipelineContext,
   principal: Principal,
   search: FhirSearch,
 ): Promise<SearchPage<Task>> {
-  const referrals = await findReferrals(ctx, referralKeyOf(search));
-  const events = newestOfEachReferral(referrals.filter((r) => mayReadStatusesOf(principal, r)));
+  const { key, parameter } = referralKeyOf(search);
+  const referrals = await findReferrals(ctx, key);
+  const readable = referrals.filter((r) => mayReadStatusesOf(principal, r));
+  // A bare value two practices' referrals share names neither: 409, as the status routes answer it.
+  assertOnePractice(readable, parameter);
+  const events = newestOfEachReferral(readable);
   if (events.length === 0) {
     // A referral still on its way to the caller's municipality is its own (the status route answers 409): no match,
     // but no refusal either. Any other is another party's, its refusal recorded.

@@ -1,0 +1,231 @@
+import type { CapabilityStatement, OperationOutcome, Task } from '@medplum/fhirtypes';
+import { REFERRAL_STATUS_SYSTEM } from '../../src/kernel/fhir/terminology';
+import { buildReferralEvent } from '../helpers/builders';
+import { TestReceiver } from '../helpers/receiver';
+import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
+import { waitFor } from '../helpers/wait-for';
+
+// POST /fhir/Task as a FHIR client (HAPI, Medplum) meets it: the Task is checked as R4, the day the status took
+// effect is read from the Task, the municipality's own identifier is kept (If-None-Exist), and every refusal names
+// the Task element by a FHIRPath expression.
+describe('POST /fhir/Task as a FHIR create', () => {
+  let receiver: TestReceiver;
+  let app: TestApp;
+
+  beforeAll(async () => {
+    receiver = await new TestReceiver().start();
+    app = await startTestApp({ receiverUrl: receiver.url });
+  });
+
+  afterAll(async () => {
+    jest.useRealTimers();
+    await app.close();
+    await receiver.stop();
+    await cleanupTestEnv(app.testEnv);
+  });
+
+  /** A referral (written 2026-11-20) delivered to the municipality: the value of its identifier and its event. */
+  async function deliveredReferral(): Promise<{ value: string; eventId: string }> {
+    const referral = buildReferralEvent();
+    const res = await app.request('/his/v1/events', { json: referral });
+    const eventId = ((await res.json()) as { receipts: { id: string }[] }).receipts[0]!.id;
+    await waitFor('the referral delivered', async () => {
+      const [row] = await app.rt.ctx.db.query<{ state: string }>('SELECT state FROM inbox WHERE id = $1', [eventId]);
+      return row?.state === 'delivered' ? true : undefined;
+    });
+    return { value: (referral.referral as { id: string }).id, eventId };
+  }
+
+  const post = (task: Record<string, unknown>, opts: { headers?: Record<string, string>; query?: string } = {}) =>
+    app.request(`/fhir/Task${opts.query ?? ''}`, { key: 'municipality', json: task, headers: opts.headers ?? {} });
+
+  const accepted = (value: string, extra: Record<string, unknown> = {}) => ({
+    resourceType: 'Task',
+    status: 'accepted',
+    intent: 'order',
+    businessStatus: { coding: [{ system: REFERRAL_STATUS_SYSTEM, code: 'accepted' }] },
+    focus: { identifier: { value } },
+    ...extra,
+  });
+
+  const timelineOf = async (value: string) =>
+    (
+      (await (await app.request(`/municipality/v1/referrals/${value}/status`, { key: 'municipality' })).json()) as {
+        timeline: { steps: { status: string; date: string }[]; waitingDays: Record<string, number> };
+      }
+    ).timeline;
+
+  async function issuesOf(res: Response, status = 422): Promise<{ expression: string[]; severity: string }[]> {
+    expect(res.status).toBe(status);
+    const outcome = (await res.json()) as OperationOutcome;
+    expect(outcome.resourceType).toBe('OperationOutcome');
+    return (outcome.issue ?? []).map((i) => ({ expression: i.expression ?? [], severity: i.severity }));
+  }
+  const expressionsOf = async (res: Response, status = 422) =>
+    (await issuesOf(res, status)).flatMap((i) => i.expression);
+
+  describe('the day the status took effect', () => {
+    it('is Task.executionPeriod.start, which the timeline and its waiting days count from', async () => {
+      const { value } = await deliveredReferral();
+      const res = await post(accepted(value, { executionPeriod: { start: '2026-11-27' } }));
+      expect(res.status).toBe(201);
+      const timeline = await timelineOf(value);
+      expect(timeline.steps.map((s) => [s.status, s.date])).toEqual([['accepted', '2026-11-27']]);
+      expect(timeline.waitingDays.referralToAccepted).toBe(7);
+    });
+
+    it('is Task.lastModified (its day in Dutch time) without an executionPeriod, before authoredOn', async () => {
+      const { value } = await deliveredReferral();
+      const res = await post(
+        accepted(value, { lastModified: '2026-11-25T23:30:00Z', authoredOn: '2026-11-21T09:00:00+01:00' }),
+      );
+      expect(res.status).toBe(201);
+      expect((await timelineOf(value)).steps.map((s) => s.date)).toEqual(['2026-11-26']);
+    });
+
+    it('is refused at its element when it is no day of the referral (before it was made)', async () => {
+      const { value } = await deliveredReferral();
+      const res = await post(accepted(value, { authoredOn: '2026-11-01' }));
+      expect(await expressionsOf(res)).toEqual(['Task.authoredOn']);
+    });
+
+    it('makes the same Task sent again after midnight a repeat, not a new status step', async () => {
+      const { value } = await deliveredReferral();
+      const task = accepted(value, { executionPeriod: { start: '2026-11-27' } });
+      const first = await post(task);
+      expect(first.status).toBe(201);
+      const firstId = ((await first.json()) as Task).id;
+      // Tomorrow (only the clock moves; timers stay real so the database and Redis work as ever).
+      jest.useFakeTimers({
+        now: Date.now() + 24 * 3600_000,
+        advanceTimers: true,
+        doNotFake: [
+          'hrtime',
+          'nextTick',
+          'performance',
+          'queueMicrotask',
+          'requestAnimationFrame',
+          'cancelAnimationFrame',
+          'requestIdleCallback',
+          'cancelIdleCallback',
+          'setImmediate',
+          'clearImmediate',
+          'setInterval',
+          'clearInterval',
+          'setTimeout',
+          'clearTimeout',
+        ],
+      });
+      try {
+        const again = await post(task);
+        expect(again.status).toBe(200);
+        expect(((await again.json()) as Task).id).toBe(firstId);
+      } finally {
+        jest.useRealTimers();
+      }
+      expect((await timelineOf(value)).steps).toHaveLength(1);
+    });
+  });
+
+  describe('an R4 Task', () => {
+    it('needs status and intent: 422 at Task.status and Task.intent', async () => {
+      const { value } = await deliveredReferral();
+      const task = accepted(value);
+      expect(await expressionsOf(await post({ ...task, status: undefined }))).toEqual(
+        expect.arrayContaining(['Task.status']),
+      );
+      expect(await expressionsOf(await post({ ...task, intent: undefined }))).toEqual(
+        expect.arrayContaining(['Task.intent']),
+      );
+    });
+
+    it('refuses an element R4 does not know, at that element, and stores nothing', async () => {
+      const { value, eventId } = await deliveredReferral();
+      expect(await expressionsOf(await post(accepted(value, { bogusElement: 'x' })))).toEqual(
+        expect.arrayContaining(['Task.bogusElement']),
+      );
+      expect(await app.rt.ctx.db.query('SELECT 1 FROM feedback WHERE inbox_id = $1', [eventId])).toHaveLength(0);
+    });
+
+    it('refuses a status that contradicts businessStatus, at Task.status', async () => {
+      const { value } = await deliveredReferral();
+      const res = await post(
+        accepted(value, { businessStatus: { coding: [{ system: REFERRAL_STATUS_SYSTEM, code: 'received' }] } }),
+      );
+      expect(await expressionsOf(res)).toEqual(['Task.status']);
+    });
+
+    it('refuses a note, which jeugdbrug neither keeps nor sends on, at Task.note', async () => {
+      const { value } = await deliveredReferral();
+      const res = await post(accepted(value, { note: [{ text: 'gesprek gepland' }] }));
+      expect(await expressionsOf(res)).toEqual(['Task.note']);
+    });
+
+    it('keeps the municipality’s own identifier: served back, and If-None-Exist on it finds the Task', async () => {
+      const { value } = await deliveredReferral();
+      const own = { system: 'https://gemeente.example.nl/task', value: `T-${value}` };
+      const first = await post(accepted(value, { identifier: [own] }));
+      expect(first.status).toBe(201);
+      const stored = (await first.json()) as Task;
+      expect(stored.identifier).toEqual(expect.arrayContaining([own]));
+      // A conditional create that matches answers 200 with the Task, and stores nothing: not even another status.
+      const again = await post(
+        { ...accepted(value, { identifier: [own] }), status: 'rejected', businessStatus: undefined },
+        { headers: { 'If-None-Exist': `identifier=${encodeURIComponent(`${own.system}|${own.value}`)}` } },
+      );
+      expect(again.status).toBe(200);
+      expect(((await again.json()) as Task).id).toBe(stored.id);
+      expect((await timelineOf(value)).steps.map((s) => s.status)).toEqual(['accepted']);
+      // jeugdbrug's own identifier system is its own: a Task may not claim it.
+      const claimed = await post(
+        accepted(value, { identifier: [{ system: 'https://jeugdbrug.nl/fhir/NamingSystem/feedback', value: 'x' }] }),
+      );
+      expect(await expressionsOf(claimed)).toEqual(['Task.identifier']);
+      const unsupported = await post(accepted(value), { headers: { 'If-None-Exist': 'status=accepted' } });
+      expect(await expressionsOf(unsupported, 400)).toEqual(['If-None-Exist']);
+    });
+  });
+
+  describe('issue.expression is FHIRPath naming what the client sent', () => {
+    it('names the output a care-started status lacks', async () => {
+      const { value } = await deliveredReferral();
+      const res = await post({
+        resourceType: 'Task',
+        status: 'in-progress',
+        intent: 'order',
+        businessStatus: { coding: [{ system: REFERRAL_STATUS_SYSTEM, code: 'care-started' }] },
+        focus: { identifier: { value } },
+      });
+      expect((await expressionsOf(res)).sort()).toEqual([
+        "Task.output.where(type.coding.code='provider')",
+        "Task.output.where(type.coding.code='start-date')",
+      ]);
+    });
+
+    it('names Task.status when the client sent only Task.status', async () => {
+      const { value } = await deliveredReferral();
+      const res = await post({
+        resourceType: 'Task',
+        status: 'draft',
+        intent: 'order',
+        focus: { identifier: { value } },
+      });
+      expect(await expressionsOf(res)).toEqual(['Task.status']);
+    });
+  });
+
+  it('says in the CapabilityStatement that the create is conditional and where the day goes', async () => {
+    const statement = (await (await app.request('/fhir/metadata', { key: null })).json()) as CapabilityStatement;
+    const task = statement.rest?.[0]?.resource?.find((r) => r.type === 'Task');
+    expect(task?.conditionalCreate).toBe(true);
+    expect(task?.interaction?.find((i) => i.code === 'create')?.documentation).toMatch(
+      /executionPeriod\.start, else lastModified, else authoredOn/,
+    );
+  });
+
+  it('answers an unknown query parameter with 400 naming it, as the reads do', async () => {
+    const { value } = await deliveredReferral();
+    const res = await post(accepted(value), { query: '?foo=1' });
+    expect(await expressionsOf(res, 400)).toEqual(['foo']);
+  });
+});
