@@ -102,7 +102,7 @@ function stratifierHtml(lang: Lang, group: ReportRow, strata: readonly ReportRow
   const rows = strata.map((s) => ({
     name: s.display || s.code,
     count: figure(lang, s.count, s.withheld),
-    score: figure(lang, s.score, s.withheld, s.unit),
+    score: figure(lang, s.score, s.scoreWithheld, s.unit),
     row: s,
   }));
   const headers = [
@@ -146,7 +146,7 @@ function groupHtml(lang: Lang, group: ReportRow, strata: readonly ReportRow[]): 
           },
         ]),
     ...(score && !score.perStratum
-      ? [{ name: t(lang, score.label), value: figure(lang, group.score, group.withheld, group.unit) }]
+      ? [{ name: t(lang, score.label), value: figure(lang, group.score, group.scoreWithheld, group.unit) }]
       : []),
   ];
   const stratifiers = [...new Set(strata.map((s) => s.stratifier))];
