@@ -40,11 +40,14 @@ export const monitoringQuerySchema = z
     ),
     group: oneValue,
     _format: z.enum(['json', 'fhir+json', 'application/fhir+json', 'csv', 'text/csv']).optional(),
-    delimiter: z.enum(CSV_DELIMITERS).optional().meta({
-      description:
-        'CSV only: comma (default, decimal points) or semicolon (fields by ;, decimal commas: what Excel in a Dutch ' +
-        'locale opens as columns)',
-    }),
+    delimiter: z
+      .enum(CSV_DELIMITERS)
+      .optional()
+      .meta({
+        description:
+          'CSV only: comma (default, decimal points) or semicolon (fields by ;, decimal commas: what Excel in a Dutch ' +
+          'locale opens as columns)',
+      }),
     bom: z
       .enum(['true', 'false'])
       .optional()

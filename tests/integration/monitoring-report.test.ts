@@ -602,8 +602,9 @@ describe('the municipality monitoring report', () => {
 
   it('draws the chart in one language, Dutch unless lang=en', async () => {
     const chart = async (query: string) =>
-      (await app.request(`/municipality/v1/monitoring/chart.svg?period=2026-Q3&${query}`, { key: 'municipality' }))
-        .text();
+      (
+        await app.request(`/municipality/v1/monitoring/chart.svg?period=2026-Q3&${query}`, { key: 'municipality' })
+      ).text();
     const nl = await chart('group=age-band');
     expect(await chart('group=age-band&lang=nl')).toBe(nl);
     expect(nl).toContain('Instroom nieuwe trajecten: Leeftijdsgroep');

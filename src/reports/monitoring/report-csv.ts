@@ -19,7 +19,11 @@ export const CSV_DELIMITERS = ['comma', 'semicolon'] as const;
 /** RFC 4180 quoting: a field with the delimiter, a quote or a line break is quoted, quotes doubled. */
 function fieldOf(value: string | number | undefined, delimiter: string, decimalComma: boolean): string {
   const s =
-    value === undefined ? '' : typeof value === 'number' && decimalComma ? String(value).replace('.', ',') : String(value);
+    value === undefined
+      ? ''
+      : typeof value === 'number' && decimalComma
+        ? String(value).replace('.', ',')
+        : String(value);
   return s.includes(delimiter) || /["\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
