@@ -424,8 +424,8 @@ function agreementAndConsents(a: {
 
 /**
  * The monitoring report pushed to a municipality (Export/disclose, purpose monitoring), or a failed attempt. No
- * patient entity: the MeasureReport holds suppressed counts only. The agreement is the one with purpose
- * `monitoring` that allowed the push.
+ * patient entity: the MeasureReport holds suppressed counts only. The agreements are those with purpose `monitoring`
+ * the report covers: one per practice of the municipality in force in its period.
  */
 export function reportDisclosure(a: {
   actor: AuditActor;
@@ -436,7 +436,7 @@ export function reportDisclosure(a: {
   destination: string;
   /** `MeasureReport/<id>`, and the period and report version as its description. */
   report: { reference: string; description: string };
-  agreement?: AuditedAgreementRef | undefined;
+  agreements: readonly AuditedAgreementRef[];
 }): AuditEvent {
   return exported(
     a,
@@ -444,7 +444,7 @@ export function reportDisclosure(a: {
     [
       resourceEntity(a.report.reference, a.report.description),
       resourceEntity(`inbox/${a.inboxId}`, `destination ${a.destination}`),
-      ...(a.agreement ? [agreementEntity(a.agreement)] : []),
+      ...a.agreements.map(agreementEntity),
     ],
     [organisationAgent('destination', 'municipality', a.municipality)],
   );

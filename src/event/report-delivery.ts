@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { conflict, OperationOutcomeError } from '@medplum/core';
 import { conflictField } from '../kernel/fhir/outcomes';
 import type { MeasureReport } from '@medplum/fhirtypes';
-import { reportDisclosure, SYSTEM_WORKER, type AuditActor } from '../audit/audit-events';
+import { reportDisclosure, SYSTEM_WORKER, type AuditActor, type AuditedAgreementRef } from '../audit/audit-events';
 import { MONITORING_REPORT_EVENT } from '../contracts/delivery-event-type';
 import { PermanentDeliveryError } from '../contracts/delivery-errors';
 import type { Destination } from '../contracts/destination';
@@ -100,7 +100,7 @@ export function getMonitoringAgreement(
 ): Agreement {
   const agreement = tryGetMonitoringAgreement(ctx, scope, days);
   if (!agreement) {
-    const between = scope.practice === undefined ? '' : ` and practice ${scope.practice}`;
+    const between = scope.practice === undefined ? ' and any of its practices' : ` and practice ${scope.practice}`;
     // Named `period`: it is the period asked for that no agreement covers.
     throw new OperationOutcomeError(
       conflictField(
@@ -241,12 +241,15 @@ export async function storeReportPush(
  * stage's, as for a referral.
  */
 export const reportDelivery: DeliveryKind = {
-  auditOf: (ctx, work) => reportAudit(work, openReport(ctx, work)),
+  auditOf: (ctx, work) => {
+    const stored = openReport(ctx, work);
+    return reportAudit(work, stored, coveredAgreements(ctx, stored));
+  },
   prepare(ctx, _job, work) {
     const stored = openReport(ctx, work);
     // The report's own period, as at the push: the configuration may have lost the agreement since.
-    const { start = '', end = '' } = stored.report.period;
-    const agreement = tryGetMonitoringAgreement(ctx, { municipality: stored.municipality }, { start, end });
+    const covered = coveredAgreements(ctx, stored);
+    const agreement = covered[0];
     if (!agreement) {
       throw new PermanentDeliveryError(
         `no agreement with purpose monitoring is in force for municipality ${stored.municipality} ` +
@@ -259,19 +262,32 @@ export const reportDelivery: DeliveryKind = {
       note: {
         purpose: 'monitoring',
         resources: [reportReference(stored)],
-        agreement: { id: agreement.id, version: agreement.version, digest: agreementDigest(agreement) },
+        agreement,
         consentIds: [],
       },
-      audit: reportAudit(work, stored),
+      audit: reportAudit(work, stored, covered),
     });
   },
 };
+
+/**
+ * Every agreement with purpose monitoring between the municipality and one of its practices in force on a day of
+ * the report's period: the report counts each practice's trajectories, so its disclosure rests on all of them.
+ */
+function coveredAgreements(ctx: Pick<PipelineContext, 'registry'>, stored: StoredReport): AuditedAgreementRef[] {
+  const { start = '', end = '' } = stored.report.period;
+  return agreementsInForceDuring(ctx.registry.agreements, stored.municipality, 'monitoring', start, end).map((a) => ({
+    id: a.id,
+    version: a.version,
+    digest: agreementDigest(a),
+  }));
+}
 
 function reportReference(stored: StoredReport): string {
   return `MeasureReport/${stored.report.id ?? ''}`;
 }
 
-function reportAudit(work: DeliveryWork, stored: StoredReport): DisclosureAudit {
+function reportAudit(work: DeliveryWork, stored: StoredReport, covered: AuditedAgreementRef[]): DisclosureAudit {
   return (note, outcome, outcomeDesc) =>
     reportDisclosure({
       actor: SYSTEM_WORKER,
@@ -279,7 +295,11 @@ function reportAudit(work: DeliveryWork, stored: StoredReport): DisclosureAudit 
       municipality: stored.municipality,
       destination: work.destination,
       report: { reference: reportReference(stored), description: `period ${stored.period}, version ${stored.version}` },
-      agreement: note.agreement,
+      // The one the send noted first (an accepted send recorded before a restart may name it alone), then the rest.
+      agreements: [
+        ...(note.agreement ? [note.agreement] : []),
+        ...covered.filter((a) => a.id !== note.agreement?.id || a.version !== note.agreement.version),
+      ],
       outcome,
       outcomeDesc,
     });

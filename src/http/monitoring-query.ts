@@ -6,7 +6,7 @@ import type { PipelineContext } from '../event/context';
 import { findAgreements, type Registry } from '../event/registry';
 import { getMonitoringAgreement } from '../event/report-delivery';
 import { isValidAgb, isValidIsoDate } from '../kernel/fhir/identifiers';
-import { failField } from '../kernel/fhir/outcomes';
+import { badRequestIssues, failField } from '../kernel/fhir/outcomes';
 import { amsterdamDay } from '../kernel/dutch-time';
 import type { Principal } from '../access/principal';
 import { SYSTEM_TENANT } from '../reports/audit-scope';
@@ -27,7 +27,17 @@ export interface ReportScope {
 /** One end of a range: a date that exists (2026-02-30 does not), else a 400 naming that end. */
 function dateParam(name: 'from' | 'to', value: string | undefined): string {
   if (value === undefined) {
-    throw new OperationOutcomeError(badRequest(`${name}: give both from and to, dates YYYY-MM-DD`, name));
+    // `required`, so the console can say the end is missing rather than that it is no date.
+    throw new OperationOutcomeError(
+      badRequestIssues([
+        {
+          severity: 'error',
+          code: 'required',
+          details: { text: `${name}: give both from and to, dates YYYY-MM-DD` },
+          expression: [name],
+        },
+      ]),
+    );
   }
   if (!isValidIsoDate(value)) {
     throw new OperationOutcomeError(badRequest(`${name}: ${value} is not a date YYYY-MM-DD`, name));

@@ -15,8 +15,8 @@ import type { PipelineContext } from '../event/context';
 import { buildMeasure, GROUPS, MEASURE_ID } from '../reports/monitoring/measure';
 import { monitoringReport } from '../reports/monitoring/monitoring-report';
 import { tryParsePeriod, type ReportPeriod } from '../reports/monitoring/period';
-import { renderChart } from '../reports/monitoring/report-chart';
-import { reportCsv, reportCsvFileName } from '../reports/monitoring/report-csv';
+import { CHART_LANGS, renderChart, type ChartLang } from '../reports/monitoring/report-chart';
+import { CSV_DELIMITERS, reportCsv, reportCsvFileName, type CsvOptions } from '../reports/monitoring/report-csv';
 import type { FhirRoute } from './fhir-router';
 import { getPrincipal } from '../access/authenticate';
 import { ALL, assertCanSeeMunicipality, assertRole } from '../access/principal';
@@ -51,6 +51,22 @@ export const monitoringQuerySchema = z
         'csv or text/csv, or FHIR R4 JSON (json, fhir+json, application/fhir+json, application/json)',
       )
       .meta({ description: 'csv or text/csv; or FHIR R4 JSON by any name /fhir takes (the default)' }),
+    delimiter: z
+      .enum(CSV_DELIMITERS)
+      .optional()
+      .meta({
+        description:
+          'CSV only: comma (default, decimal points) or semicolon (fields by ;, decimal commas: what Excel in a Dutch ' +
+          'locale opens as columns)',
+      }),
+    bom: z
+      .enum(['true', 'false'])
+      .optional()
+      .meta({ description: 'CSV only: true starts the file with a UTF-8 byte order mark (Excel then reads × and –)' }),
+    lang: z
+      .enum(CHART_LANGS)
+      .optional()
+      .meta({ description: 'the chart only: the language of all its words, nl (default, as the console) or en' }),
   })
   // A parameter it does not know (a misspelt `practise=`) would otherwise give the report of the whole municipality.
   .strict();
@@ -63,6 +79,8 @@ interface ReportRequest {
   readonly practice?: string | undefined;
   readonly group?: string | undefined;
   readonly csv: boolean;
+  readonly csvOptions: CsvOptions;
+  readonly lang: ChartLang;
 }
 
 /** The query of a push: a named period (2026-Q3) and, for a caller whose scope holds several, the municipality. */
@@ -134,7 +152,15 @@ function parseRequest(req: Request, res: Response): ReportRequest {
     q._format === undefined
       ? req.accepts(['application/fhir+json', 'application/json', 'text/csv']) === 'text/csv'
       : isCsvFormat(q._format);
-  return { municipality, period, practice: q.practice, group: q.group, csv };
+  return {
+    municipality,
+    period,
+    practice: q.practice,
+    group: q.group,
+    csv,
+    csvOptions: { delimiter: q.delimiter, bom: q.bom === 'true' },
+    lang: q.lang ?? 'nl',
+  };
 }
 
 /**
@@ -159,7 +185,7 @@ export function monitoringRouter(ctx: PipelineContext): Router {
       res
         .type('text/csv; charset=utf-8')
         .attachment(reportCsvFileName(r.municipality, r.period))
-        .send(reportCsv(measureReport));
+        .send(reportCsv(measureReport, r.csvOptions));
       return;
     }
     res.type('application/fhir+json').json(measureReport);
@@ -168,7 +194,7 @@ export function monitoringRouter(ctx: PipelineContext): Router {
   router.get('/municipality/v1/monitoring/chart.svg', async (req, res) => {
     const { r, measureReport } = await report(req, res);
     const group = r.group ?? 'closed';
-    const svg = renderChart(measureReport, group);
+    const svg = renderChart(measureReport, group, r.lang);
     if (!svg) {
       const known = GROUPS.flatMap((g) => [g.code, ...g.stratifiers.map((s) => s.code)]);
       throw new OperationOutcomeError(

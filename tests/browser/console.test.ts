@@ -300,7 +300,13 @@ describe('the web console in a real browser', () => {
     expect(new URL(page.url()).pathname).toBe('/console/municipality');
     // The monitoring report's groups, from the same read model as GET /municipality/v1/monitoring.
     await expect(page.locator('section.measure').count()).resolves.toBeGreaterThan(5);
-    await expect(page.locator('a[href^="/console/municipality/report.csv"]').count()).resolves.toBe(1);
+    // Two CSV links: the default one, and one a Dutch Excel opens as columns.
+    await expect(page.locator('a[href^="/console/municipality/report.csv"]').count()).resolves.toBe(2);
+    // A period is chosen as the API names it: a quarter, a half-year or a year, not free dates.
+    await expect(page.locator('input[name="from"]').count()).resolves.toBe(0);
+    await page.selectOption('select[name="period"]', '2025-H2');
+    await Promise.all([page.waitForURL(/period=2025-H2/), page.click('form.search button[type="submit"]')]);
+    await expect(page.locator('p.period').textContent()).resolves.toBe('Periode: 2025-07-01 t/m 2025-12-31');
     // As drawn: no chart label runs over a bar or a value, or out of its chart.
     const overlaps = await page.$$eval('figure.chart svg', (charts: DrawnElement[]) =>
       charts.flatMap((chart) => {

@@ -18,7 +18,7 @@ import { waitFor } from '../helpers/wait-for';
  * the other closed 10 positively, 5 after one contact and 5 after two (a mean of 1.5, shown: no bin of it is withheld).
  */
 
-const YEAR = '?from=2026-01-01&to=2026-12-31';
+const YEAR = '?period=2026';
 const monitoring = buildMonitoringSection();
 
 /** A trajectory of `contacts` contacts from 1 March 2026, closed on 20 March with `outcome`. */
@@ -117,6 +117,10 @@ describe("the console's monitoring figures and CSV", () => {
     expect(measureSection(text, 'Geschatte besparing p × q (EUR)')).toMatch(
       /<dt>Geschatte besparing \(EUR\)<\/dt>\s*<dd class="score">59\.320,33<\/dd>/,
     );
+    // And what it is computed from: p × q − C = 10 × 9,500 − 71,950.72.
+    expect(measureSection(text, 'Geschatte besparing p × q (EUR)')).toMatch(
+      /<dt>q: gemiddelde kosten specialistisch traject \(EUR\)<\/dt>\s*<dd class="score">9\.500,00<\/dd>\s*<dt>Kosten praktijkondersteuner in de periode \(EUR\)<\/dt>\s*<dd class="score">71\.950,72<\/dd>/,
+    );
   });
 
   it.each([
@@ -129,12 +133,12 @@ describe("the console's monitoring figures and CSV", () => {
     const text = await consoleCsv.text();
     expect(text).toBe(await apiCsv.text());
     expect(consoleCsv.headers.get('content-disposition')).toBe(apiCsv.headers.get('content-disposition'));
-    expect(consoleCsv.headers.get('content-disposition')).toBe(
-      'attachment; filename=monitoring-GM0226-2026-01-01_2026-12-31.csv',
-    );
+    expect(consoleCsv.headers.get('content-disposition')).toBe('attachment; filename=monitoring-GM0226-2026.csv');
     expect(text.split('\r\n')[0]).toBe(
-      'period_start,period_end,municipality,group,stratifier,code,display,count,withheld,score,unit',
+      'period_start,period_end,municipality,group,stratifier,code,display,count,withheld,score,score_withheld,unit',
     );
-    expect(text).toContain('2026-01-01,2026-12-31,GM0226,closed,outcome,escalated,Opgeschaald (verwezen),,true,,');
+    expect(text).toContain(
+      '2026-01-01,2026-12-31,GM0226,closed,outcome,escalated,Opgeschaald (verwezen),,true,,false,',
+    );
   });
 });

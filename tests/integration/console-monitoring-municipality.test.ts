@@ -44,7 +44,7 @@ describe("the console's monitoring report names its municipality, and a regional
   });
 
   const page = async (client: ConsoleClient, query: string) => {
-    const res = await client.get(`/console/municipality?from=2026-01-01&to=2026-03-31${query}`);
+    const res = await client.get(`/console/municipality?period=2026-Q1${query}`);
     return { status: res.status, text: await res.text() };
   };
   const selected = (text: string) => /<option value="(GM\d{4})"\s+selected>/.exec(text)?.[1];
@@ -64,7 +64,7 @@ describe("the console's monitoring report names its municipality, and a regional
     expect(text).toMatch(/>\s*Utrecht \(GM0344\)\s*<\/option>/);
     expect(selected(text)).toBe('GM0226');
     expect(text).toContain('Gemeente: Overbetuwe (GM0226)');
-    expect(text).toContain('report.csv?from=2026-01-01&amp;to=2026-03-31&amp;municipality=GM0226');
+    expect(text).toContain('report.csv?period=2026-Q1&amp;municipality=GM0226');
   });
 
   it("shows the other municipality's report when chosen: named, its practices, its CSV", async () => {
@@ -76,9 +76,7 @@ describe("the console's monitoring report names its municipality, and a regional
     // The practice choice: those with an agreement with this municipality.
     expect(text).toContain(`<option value="${OTHER_PRACTICE_AGB}"`);
     expect(text).not.toContain('<option value="01234567"');
-    const csv = await regional.get(
-      '/console/municipality/report.csv?from=2026-01-01&to=2026-03-31&municipality=GM0344',
-    );
+    const csv = await regional.get('/console/municipality/report.csv?period=2026-Q1&municipality=GM0344');
     expect(csv.status).toBe(200);
     expect(csv.headers.get('content-disposition')).toContain('monitoring-GM0344-');
   });

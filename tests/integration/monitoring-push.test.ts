@@ -3,7 +3,14 @@ import type { AuditEvent, Bundle, MeasureReport, Parameters } from '@medplum/fhi
 import { buildRegistry } from '../../src/event/registry';
 import { initFhirValidation } from '../../src/kernel/fhir/validation';
 import { runScheduledPushes } from '../../src/reports/monitoring/report-push';
-import { buildAgreement, buildContactEvent, buildDestination, MUNICIPALITY, PRACTICE_AGB } from '../helpers/builders';
+import {
+  buildAgreement,
+  buildContactEvent,
+  buildDestination,
+  MUNICIPALITY,
+  OTHER_PRACTICE_AGB,
+  PRACTICE_AGB,
+} from '../helpers/builders';
 import { DeliveryReceiver, type Hit } from '../helpers/delivery-receiver';
 import { cleanupTestEnv, startTestApp, type KeyName, type TestApp } from '../helpers/test-runtime';
 import { waitFor } from '../helpers/wait-for';
@@ -149,6 +156,8 @@ beforeAll(async () => {
     registry: buildRegistry({
       agreements: [
         agreementFor('overbetuwe', MUNICIPALITY, 'Overbetuwe'),
+        // A second practice's agreement with the same municipality: the report covers both.
+        { ...agreementFor('overbetuwe-other', MUNICIPALITY, 'Overbetuwe'), practice: { agb: OTHER_PRACTICE_AGB } },
         agreementFor('lingewaard', WEBHOOK_MUNICIPALITY, 'Lingewaard', undefined, '2027-12-31'),
         agreementFor('renkum', ISAMENLEVING_MUNICIPALITY, 'Renkum'),
         agreementFor('arnhem', NO_MONITORING_MUNICIPALITY, 'Arnhem', ['referral', 'contact-registration']),
@@ -302,7 +311,10 @@ describe('pushing the monitoring report to the municipality', () => {
     const [disclosure, ...more] = disclosuresOf(events, 'monitoring-GM0226-2026-Q3');
     expect(more).toEqual([]);
     expect(disclosure?.outcome).toBe('0');
-    expect(disclosure?.entity?.some((x) => x.what?.reference === 'Agreement/overbetuwe')).toBe(true);
+    // Every agreement the report covers: both practices' (it named only the first).
+    expect(
+      disclosure?.entity?.filter((x) => x.what?.reference?.startsWith('Agreement/')).map((x) => x.what?.reference),
+    ).toEqual(['Agreement/overbetuwe', 'Agreement/overbetuwe-other']);
     expect(JSON.stringify(disclosure?.agent)).toContain(MUNICIPALITY);
     // No child is the subject of an aggregate disclosure.
     expect(disclosure?.entity?.some((x) => x.what?.identifier?.system?.includes('bsn'))).toBe(false);
@@ -388,7 +400,10 @@ describe('pushing the monitoring report to the municipality', () => {
       key: 'operator',
     });
     expect(refused.status).toBe(409);
-    expect(JSON.stringify(await refused.json())).toContain('purpose monitoring');
+    // Between the municipality and a practice: the sentence named only the municipality.
+    expect(JSON.stringify(await refused.json())).toContain(
+      'No agreement with purpose monitoring between municipality GM0202 and any of its practices is in force',
+    );
     for (const key of ['practice', 'auditor'] as const) {
       expect(
         (await app.request('/municipality/v1/monitoring/$push?period=2026-Q3', { method: 'POST', key })).status,

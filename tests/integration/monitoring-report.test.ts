@@ -592,6 +592,43 @@ describe('the municipality monitoring report', () => {
     expect(await outcome.text()).toMatch(/^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);
   });
 
+  it('writes CSV for a Dutch spreadsheet on request (delimiter=semicolon, bom=true), the default unchanged', async () => {
+    const url = '/municipality/v1/monitoring?period=2026&_format=csv';
+    const plain = await (await app.request(url, { key: 'municipality' })).text();
+    const dutch = await app.request(`${url}&delimiter=semicolon&bom=true`, { key: 'municipality' });
+    expect(dutch.status).toBe(200);
+    expect(dutch.headers.get('content-type')).toContain('text/csv');
+    const bytes = Buffer.from(await dutch.arrayBuffer());
+    expect([...bytes.subarray(0, 3)]).toEqual([0xef, 0xbb, 0xbf]);
+    const text = bytes.subarray(3).toString('utf8');
+    expect(text.split('\r\n')[0]).toBe(plain.split('\r\n')[0]?.replaceAll(',', ';'));
+    expect(text.split('\r\n')).toHaveLength(plain.split('\r\n').length);
+    expect(plain.charCodeAt(0)).not.toBe(0xfeff);
+    const bad = await app.request(`${url}&delimiter=tab`, { key: 'municipality' });
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(await bad.json())).toContain('delimiter');
+  });
+
+  it('draws the chart in one language, Dutch unless lang=en', async () => {
+    const chart = async (query: string) =>
+      (
+        await app.request(`/municipality/v1/monitoring/chart.svg?period=2026-Q3&${query}`, { key: 'municipality' })
+      ).text();
+    const nl = await chart('group=age-band');
+    expect(await chart('group=age-band&lang=nl')).toBe(nl);
+    expect(nl).toContain('Instroom nieuwe trajecten: Leeftijdsgroep');
+    expect(nl).toContain('afgeschermd');
+    expect(nl).not.toMatch(/withheld<|\(age-band\)/);
+    const en = await chart('group=age-band&lang=en');
+    expect(en).toContain('New trajectories: Age band');
+    expect(en).toContain('withheld');
+    expect(en).not.toMatch(/Instroom|Leeftijdsgroep|afgeschermd|jaar/);
+    const bad = await app.request('/municipality/v1/monitoring/chart.svg?period=2026-Q3&lang=de', {
+      key: 'municipality',
+    });
+    expect(bad.status).toBe(400);
+  });
+
   it('keeps BSNs, names, free text, ICPC codes and source ids out of the reporting tables and every report', async () => {
     const tables = await client.query(
       `SELECT json_agg(t) AS rows FROM (SELECT * FROM report_trajectory) t

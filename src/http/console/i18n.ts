@@ -103,6 +103,8 @@ const MESSAGES = {
   type: { nl: 'Soort', en: 'Type' },
   attempts: { nl: 'Pogingen', en: 'Attempts' },
   invalidDate: { nl: '{0}: geen geldige datum (JJJJ-MM-DD).', en: '{0}: not a valid date (YYYY-MM-DD).' },
+  fieldMissing: { nl: '{0}: vul dit in.', en: '{0}: fill this in.' },
+  toBeforeFrom: { nl: '{0}: ligt vóór Van.', en: '{0}: is before From.' },
   // Auditor
   invalidBsn: {
     nl: '{0}: geen geldig BSN (9 cijfers die de elfproef doorstaan).',
@@ -347,6 +349,18 @@ const MESSAGES = {
   },
   allPractices: { nl: 'Alle praktijken', en: 'All practices' },
   downloadCsv: { nl: 'CSV downloaden', en: 'Download CSV' },
+  downloadCsvExcelNl: {
+    nl: 'CSV voor Excel (puntkomma, decimale komma)',
+    en: 'CSV for Dutch Excel (semicolons, decimal commas)',
+  },
+  quarterOf: { nl: '{0}e kwartaal {1}', en: 'Q{0} {1}' },
+  halfYearOf: { nl: '{0}e halfjaar {1}', en: 'H{0} {1}' },
+  wholeYear: { nl: 'Heel {0}', en: 'All of {0}' },
+  choosePeriod: { nl: '{0}: kies een kwartaal, halfjaar of jaar.', en: '{0}: choose a quarter, half-year or year.' },
+  noMonitoringAgreement: {
+    nl: '{0}: in deze periode was geen overeenkomst met doel monitoring van kracht.',
+    en: '{0}: no agreement with purpose monitoring was in force in this period.',
+  },
   count: { nl: 'Aantal', en: 'Count' },
   withheld: { nl: 'afgeschermd', en: 'withheld' },
   withheldNote: {

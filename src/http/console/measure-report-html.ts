@@ -1,7 +1,7 @@
 import type { MeasureReport } from '@medplum/fhirtypes';
 import { MONITORING_SYSTEM, tryGetConcept } from '../../kernel/fhir/terminology';
 import type { GroupCode } from '../../reports/monitoring/measure';
-import { reportRows, type ReportRow } from '../../reports/monitoring/report-table';
+import { reportRows, savingInputsOf, type ReportRow, type SavingInputs } from '../../reports/monitoring/report-table';
 import { REPORT_EXTENSION } from '../../reports/monitoring/measure-report';
 import { html, type SafeHtml } from './html';
 import { formatNumber, t, type Lang, type MessageKey } from './i18n';
@@ -102,7 +102,7 @@ function stratifierHtml(lang: Lang, group: ReportRow, strata: readonly ReportRow
   const rows = strata.map((s) => ({
     name: s.display || s.code,
     count: figure(lang, s.count, s.withheld),
-    score: figure(lang, s.score, s.withheld, s.unit),
+    score: figure(lang, s.score, s.scoreWithheld, s.unit),
     row: s,
   }));
   const headers = [
@@ -132,9 +132,19 @@ function stratifierHtml(lang: Lang, group: ReportRow, strata: readonly ReportRow
   )}`;
 }
 
-/** One group: its own figures (count, score), then each stratifier. */
-function groupHtml(lang: Lang, group: ReportRow, strata: readonly ReportRow[]): SafeHtml {
+/**
+ * One group: its own figures (count, score), then each stratifier. The saving shows q and the professional cost C
+ * between p and p × q − C, so the page has all it is computed from; they are settings, never withheld.
+ */
+function groupHtml(lang: Lang, group: ReportRow, strata: readonly ReportRow[], inputs: SavingInputs): SafeHtml {
   const score = SCORES[group.group as GroupCode];
+  const savingInputs =
+    group.group === 'estimated-saving'
+      ? [
+          { name: measureName('q'), value: figure(lang, inputs.q, false, 'EUR') },
+          { name: measureName('professional-cost'), value: figure(lang, inputs.professionalCost, false, 'EUR') },
+        ]
+      : [];
   // A group without a population (the waiting intervals) has no count of its own, only its strata's.
   const facts = [
     ...(group.code === ''
@@ -145,8 +155,9 @@ function groupHtml(lang: Lang, group: ReportRow, strata: readonly ReportRow[]): 
             value: figure(lang, group.count, group.withheld),
           },
         ]),
+    ...savingInputs,
     ...(score && !score.perStratum
-      ? [{ name: t(lang, score.label), value: figure(lang, group.score, group.withheld, group.unit) }]
+      ? [{ name: t(lang, score.label), value: figure(lang, group.score, group.scoreWithheld, group.unit) }]
       : []),
   ];
   const stratifiers = [...new Set(strata.map((s) => s.stratifier))];
@@ -183,12 +194,14 @@ export function measureReportHtml(lang: Lang, report: MeasureReport): SafeHtml {
   const rows = reportRows(report);
   const k = report.extension?.find((e) => e.url === REPORT_EXTENSION.k)?.valueInteger;
   const groups = rows.filter((r) => r.stratifier === '');
+  const inputs = savingInputsOf(report);
   return html`<p class="withheld-note">${t(lang, 'withheldNote', k === undefined ? 'k − 1' : k - 1)}</p>
     ${groups.map((g) =>
       groupHtml(
         lang,
         g,
         rows.filter((r) => r.group === g.group && r.stratifier !== ''),
+        inputs,
       ),
     )}`;
 }

@@ -1,31 +1,93 @@
 import { forbidden, OperationOutcomeError } from '@medplum/core';
 import type { MeasureReport } from '@medplum/fhirtypes';
 import type { PipelineContext } from '../../event/context';
+import { tryGetMonitoringAgreement } from '../../event/report-delivery';
 import { canSeeMunicipality, type Principal } from '../../access/principal';
 import { monitoringReport } from '../../reports/monitoring/monitoring-report';
-import type { ReportPeriod } from '../../reports/monitoring/period';
+import { tryParsePeriod, type ReportPeriod } from '../../reports/monitoring/period';
 import { amsterdamDay } from '../../kernel/dutch-time';
-import { assertPeriodForRole, assertReportable, periodOfRange } from '../monitoring-query';
+import { badRequestIssues } from '../../kernel/fhir/outcomes';
+import { assertPeriodForRole, assertReportable } from '../monitoring-query';
 
-/** What the municipality's report page asks for: a period (dates) and optionally one practice. */
+/**
+ * What the municipality's report page asks for: a period as the API names it (`2026-Q3`, `2026-H1`, `2026`) and
+ * optionally one practice. `from` and `to` are only here to be refused: a municipality asks for whole periods.
+ */
 export interface MonitoringQuery {
   readonly municipality: string;
+  readonly period?: string | undefined;
   readonly from?: string | undefined;
   readonly to?: string | undefined;
   readonly practice?: string | undefined;
 }
 
+/** The page's choices go back this many years at most, however long ago an agreement began. */
+const YEARS_OFFERED = 5;
+
+/** A 400 naming `period`, which the page says in words ("kies een kwartaal, halfjaar of jaar"). */
+function periodRefused(details: string): never {
+  throw new OperationOutcomeError(
+    badRequestIssues([{ severity: 'error', code: 'invalid', details: { text: details }, expression: ['period'] }]),
+  );
+}
+
 /**
- * The period a console report covers: `from` to `to` when both are given, the current year (in Dutch time) when
- * neither is. Anything else is refused naming the field, by the function `GET /municipality/v1/monitoring` uses: a
- * report of another period than the one asked for would be read as the one asked for.
+ * The periods the page offers for a municipality, newest year first and in each year its quarters, half-years and
+ * the year: from the year its first agreement began (at most YEARS_OFFERED back) up to today, only periods that have
+ * begun (a quarter to come has nothing to count yet).
  */
-function consolePeriodOf(q: MonitoringQuery, now = new Date()): ReportPeriod {
-  if (q.from === undefined && q.to === undefined) {
-    const year = amsterdamDay(now).slice(0, 4);
-    return { start: `${year}-01-01`, end: `${year}-12-31`, label: year };
+export function periodChoices(
+  ctx: Pick<PipelineContext, 'registry'>,
+  municipality: string,
+  now = new Date(),
+): string[] {
+  const today = amsterdamDay(now);
+  const thisYear = Number(today.slice(0, 4));
+  const began = ctx.registry.agreements
+    .filter((a) => a.municipality.code === municipality)
+    .map((a) => Number(a.validFrom.slice(0, 4)));
+  const first = Math.max(thisYear - YEARS_OFFERED, Math.min(thisYear, ...began));
+  const choices: string[] = [];
+  for (let year = thisYear; year >= first; year--) {
+    for (const part of ['-Q1', '-Q2', '-Q3', '-Q4', '-H1', '-H2', '']) {
+      const period = tryParsePeriod(`${year}${part}`);
+      if (period && period.start <= today) {
+        choices.push(period.label);
+      }
+    }
   }
-  return periodOfRange(q.from, q.to);
+  return choices;
+}
+
+/**
+ * The period shown when none is asked for: the last quarter that has ended with an agreement with purpose
+ * monitoring in force on a day of it (what the quarterly push reports), else the quarter of today.
+ */
+export function defaultPeriodOf(
+  ctx: Pick<PipelineContext, 'registry'>,
+  municipality: string,
+  now = new Date(),
+): string {
+  const today = amsterdamDay(now);
+  const quarters = periodChoices(ctx, municipality, now)
+    .map((label) => tryParsePeriod(label))
+    .filter((p): p is ReportPeriod => p !== undefined && p.label.includes('-Q'))
+    .sort((a, b) => b.start.localeCompare(a.start));
+  const ended = quarters.find((p) => p.end < today && tryGetMonitoringAgreement(ctx, { municipality }, p));
+  return (ended ?? quarters.find((p) => p.end >= today))?.label ?? today.slice(0, 4);
+}
+
+/**
+ * The period a console report covers: the one named, the default (`defaultPeriodOf`) when none is. Dates, or a
+ * period that is none, are a 400 naming `period`: a report of another period than the one asked for would be read as
+ * the one asked for.
+ */
+function consolePeriodOf(ctx: Pick<PipelineContext, 'registry'>, q: MonitoringQuery): ReportPeriod {
+  if (q.from !== undefined || q.to !== undefined) {
+    periodRefused('give period (2026-Q3, 2026-H1, 2026); from and to are not offered to a municipality');
+  }
+  const label = q.period ?? defaultPeriodOf(ctx, q.municipality);
+  return tryParsePeriod(label) ?? periodRefused('a period such as 2026-Q3, 2026-H1 or 2026');
 }
 
 /**
@@ -40,7 +102,7 @@ export async function consoleMonitoringReport(
   if (!q.municipality || !canSeeMunicipality(principal, q.municipality)) {
     throw new OperationOutcomeError(forbidden);
   }
-  const period = consolePeriodOf(q);
+  const period = consolePeriodOf(ctx, q);
   assertPeriodForRole(principal, period);
   assertReportable(ctx.registry, { ...q, period });
   return {

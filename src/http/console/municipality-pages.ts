@@ -9,8 +9,8 @@ import { html, type SafeHtml } from './html';
 import { formatDay, formatTime, t, type Lang } from './i18n';
 import { referralStepsHtml, waitingDaysHtml } from './referral-status-html';
 import { measureReportHtml } from './measure-report-html';
-import { reportCsv, reportCsvFileName } from '../../reports/monitoring/report-csv';
-import { consoleMonitoringReport, type MonitoringQuery } from './monitoring-source';
+import { reportCsv, reportCsvFileName, type CsvOptions } from '../../reports/monitoring/report-csv';
+import { consoleMonitoringReport, periodChoices, type MonitoringQuery } from './monitoring-source';
 import { auditReportRead } from '../monitoring-query';
 import { auditEventRead, auditRead } from '../audit-read';
 import { organisationAgent } from '../../audit/audit-events';
@@ -47,9 +47,31 @@ function municipalityName(ctx: PipelineContext, code: string): string {
 function queryOf(ctx: PipelineContext, principal: Principal, source: unknown): MonitoringQuery {
   return {
     municipality: field(source, 'municipality') ?? municipalitiesOf(ctx, principal)[0] ?? '',
+    period: field(source, 'period'),
     from: field(source, 'from'),
     to: field(source, 'to'),
     practice: field(source, 'practice'),
+  };
+}
+
+/** A period's name in the page's language: "3e kwartaal 2026", "2e halfjaar 2026", "Heel 2026". */
+function periodWords(lang: Lang, label: string): string {
+  const [year = '', part = ''] = label.split('-');
+  return part.startsWith('Q')
+    ? t(lang, 'quarterOf', part.slice(1), year)
+    : part.startsWith('H')
+      ? t(lang, 'halfYearOf', part.slice(1), year)
+      : t(lang, 'wholeYear', year);
+}
+
+/** The second CSV link's options: what a spreadsheet in a Dutch locale opens as columns, with × and – intact. */
+const EXCEL_NL = { delimiter: 'semicolon', bom: 'true' } as const;
+
+/** The CSV's options as the API takes them (`delimiter`, `bom`); anything else is the default CSV. */
+function csvOptionsOf(source: unknown): CsvOptions {
+  return {
+    delimiter: field(source, 'delimiter') === 'semicolon' ? 'semicolon' : 'comma',
+    bom: field(source, 'bom') === 'true',
   };
 }
 
@@ -260,7 +282,9 @@ export function municipalityPages(ctx: PipelineContext): Router {
         ctx.registry.agreements.filter((a) => a.municipality.code === q.municipality).map((a) => a.practice.agb),
       ),
     ];
-    const form = (from = q.from, to = q.to) =>
+    const choices = periodChoices(ctx, q.municipality);
+    // The form's period: the one shown, or the one asked for when it cannot be shown (to choose again).
+    const form = (chosen = q.period) =>
       html`<form method="get" action="/console/municipality" class="search">
         <div class="fields">
           ${
@@ -277,8 +301,23 @@ export function municipalityPages(ctx: PipelineContext): Router {
                 >`
               : ''
           }
-          <label>${t(lang, 'from')}<input type="date" name="from" value="${from ?? ''}" /></label>
-          <label>${t(lang, 'to')}<input type="date" name="to" value="${to ?? ''}" /></label>
+          <label
+            >${t(lang, 'period')}<select name="period">
+              ${[...new Set(choices.map((c) => c.slice(0, 4)))].map(
+                (year) =>
+                  html`<optgroup label="${year}">
+                    ${choices
+                      .filter((c) => c.startsWith(year))
+                      .map(
+                        (c) =>
+                          html`<option value="${c}" ${chosen === c ? html` selected` : ''}>
+                            ${periodWords(lang, c)}
+                          </option>`,
+                      )}
+                  </optgroup>`,
+              )}
+            </select></label
+          >
           <label
             >${t(lang, 'practice')}<select name="practice">
               <option value="">${t(lang, 'allPractices')}</option>
@@ -301,9 +340,9 @@ export function municipalityPages(ctx: PipelineContext): Router {
     }
     const { report, period } = shown;
     await auditReportRead(ctx, req, res, q, report);
-    // The CSV link and the form name the period shown, also when none was asked for (the current year).
+    // The CSV links and the form name the period shown, also when none was asked for (the last quarter ended).
     const csv = new URLSearchParams(
-      Object.entries({ from: period.start, to: period.end, practice: q.practice, municipality: q.municipality }).filter(
+      Object.entries({ period: period.label, practice: q.practice, municipality: q.municipality }).filter(
         (e): e is [string, string] => e[1] !== undefined,
       ),
     );
@@ -311,7 +350,7 @@ export function municipalityPages(ctx: PipelineContext): Router {
       req,
       res,
       t(lang, 'reportTitle'),
-      html`${form(period.start, period.end)}
+      html`${form(period.label)}
         <p class="municipality">${t(lang, 'reportMunicipality', municipalityName(ctx, q.municipality))}</p>
         <p class="period">${t(lang, 'reportPeriod', period.start, period.end)}</p>
         ${report.status === 'pending' ? html`<p class="pending">${t(lang, 'reportPending')}</p>` : ''}
@@ -319,6 +358,12 @@ export function municipalityPages(ctx: PipelineContext): Router {
         <p>
           <a class="button" href="/console/municipality/report.csv?${csv.toString()}" download
             >${t(lang, 'downloadCsv')}</a
+          >
+          <a
+            class="button"
+            href="/console/municipality/report.csv?${new URLSearchParams([...csv, ...Object.entries(EXCEL_NL)]).toString()}"
+            download
+            >${t(lang, 'downloadCsvExcelNl')}</a
           >
         </p>`,
     );
@@ -333,7 +378,7 @@ export function municipalityPages(ctx: PipelineContext): Router {
     res
       .type('text/csv; charset=utf-8')
       .attachment(reportCsvFileName(query.municipality, period))
-      .send(reportCsv(report));
+      .send(reportCsv(report, csvOptionsOf(req.query)));
   });
 
   router.get('/referrals', async (req, res) => {

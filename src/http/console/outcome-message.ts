@@ -9,7 +9,17 @@ import { t, type Lang, type MessageKey } from './i18n';
  * field's label, and what is wrong with it when the console knows better words than "not a valid value".
  */
 export type FieldWords = Readonly<
-  Record<string, { label: MessageKey; says?: MessageKey; /** for a 409 naming it */ conflicts?: MessageKey }>
+  Record<
+    string,
+    {
+      label: MessageKey;
+      says?: MessageKey;
+      /** for a 409 naming it */
+      conflicts?: MessageKey;
+      /** for a 422 naming it: the value is in the right form, but breaks a rule (`to` before `from`) */
+      breaks?: MessageKey;
+    }
+  >
 >;
 
 const FIELDS: FieldWords = {
@@ -17,7 +27,7 @@ const FIELDS: FieldWords = {
   patient: { label: 'bsn', says: 'invalidBsn' },
   tenant: { label: 'chain', says: 'invalidChain', conflicts: 'chainContradictsSigned' },
   from: { label: 'from', says: 'invalidDate' },
-  to: { label: 'to', says: 'invalidDate' },
+  to: { label: 'to', says: 'invalidDate', breaks: 'toBeforeFrom' },
   date: { label: 'period', says: 'invalidDate' },
   format: { label: 'format' },
   agent: { label: 'agent' },
@@ -26,7 +36,7 @@ const FIELDS: FieldWords = {
   type: { label: 'auditType' },
   _page: { label: 'pages' },
   practice: { label: 'practice' },
-  period: { label: 'period' },
+  period: { label: 'period', says: 'choosePeriod', conflicts: 'noMonitoringAgreement' },
 };
 
 /**
@@ -40,14 +50,15 @@ export function outcomeInWords(lang: Lang, err: unknown, fields: FieldWords = FI
     throw err;
   }
   const issues = err.outcome.issue ?? [];
-  const expression = issues.find((i) => i.expression?.length)?.expression?.[0];
+  const named = issues.find((i) => i.expression?.length);
+  const expression = named?.expression?.[0];
   const field = expression !== undefined ? fields[expression] : undefined;
   const status = httpStatusOf(err.outcome);
   const said =
     status === 401
       ? t(lang, 'credentialNotAccepted')
       : field
-        ? t(lang, (status === 409 ? field.conflicts : undefined) ?? field.says ?? 'fieldInvalid', t(lang, field.label))
+        ? t(lang, specificWords(field, status, named?.code) ?? field.says ?? 'fieldInvalid', t(lang, field.label))
         : expression !== undefined
           ? t(lang, 'fieldInvalid', expression)
           : t(lang, 'requestInvalid');
@@ -55,6 +66,14 @@ export function outcomeInWords(lang: Lang, err: unknown, fields: FieldWords = FI
   return html`${said}${
     detail ? html` <small class="detail">(${t(lang, 'technicalDetail')}: <span lang="en">${detail}</span>)</small>` : ''
   }`;
+}
+
+/** What the field's words say for this answer beyond "not valid": missing, in conflict, or breaking a rule. */
+function specificWords(field: FieldWords[string], status: number, code: string | undefined): MessageKey | undefined {
+  if (code === 'required') {
+    return 'fieldMissing';
+  }
+  return status === 409 ? field.conflicts : status === 422 ? field.breaks : undefined;
 }
 
 function issueText(issue: OperationOutcomeIssue): string {

@@ -108,6 +108,8 @@ export const EXTENSION = {
 } as const;
 
 const concepts = new Map<string, Map<string, Concept>>();
+/** `system|code` → its English designation (the displays are Dutch), for words shown in English. */
+const englishDisplays = new Map<string, string>();
 /** `source|target` → source code → target codings. */
 const translations = new Map<string, Map<string, Coding[]>>();
 
@@ -131,6 +133,10 @@ function indexCodeSystem(cs: CodeSystem): void {
         throw new Error(`Duplicate code ${c.code} in ${cs.url}`);
       }
       addConcept(cs.url ?? '', c.code ?? '', c.display);
+      const english = c.designation?.find((d) => d.language === 'en')?.value;
+      if (english) {
+        englishDisplays.set(`${cs.url ?? ''}|${c.code ?? ''}`, english);
+      }
       walk(c.concept);
     }
   };
@@ -174,6 +180,15 @@ for (const cm of CONCEPT_MAPS) {
 /** The concept, or undefined when the tables do not know the code. */
 export function tryGetConcept(system: string, code: string): Concept | undefined {
   return concepts.get(system)?.get(code);
+}
+
+/**
+ * A code's words in a language: the display (Dutch) for `nl`, its `en` designation for `en`, falling back on the
+ * display where the table has no English; undefined when the tables do not know the code.
+ */
+export function tryGetDisplayIn(system: string, code: string, language: 'nl' | 'en'): string | undefined {
+  const display = tryGetConcept(system, code)?.display;
+  return language === 'en' ? (englishDisplays.get(`${system}|${code}`) ?? display) : display;
 }
 
 /** Whether the tables know this code in this system. */

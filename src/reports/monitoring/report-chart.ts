@@ -1,4 +1,5 @@
 import type { MeasureReport } from '@medplum/fhirtypes';
+import { MONITORING_SYSTEM, tryGetDisplayIn } from '../../kernel/fhir/terminology';
 import { reportRows, type ReportRow } from './report-table';
 
 /**
@@ -14,6 +15,24 @@ const GAP = 8;
 const LABEL = 230;
 const TOP = 48;
 
+/** A chart's language: Dutch, as the console, unless English is asked for (`lang=en`). */
+export const CHART_LANGS = ['nl', 'en'] as const;
+export type ChartLang = (typeof CHART_LANGS)[number];
+
+/** The chart's own words; the categories' come from the code tables (Dutch displays, English designations). */
+const WORDS: Record<ChartLang, { withheld: string; legend: string; to: string }> = {
+  nl: {
+    withheld: 'afgeschermd',
+    legend: 'afgeschermd: minder dan k, of afgeschermd zodat een andere cel niet terug te rekenen is',
+    to: 't/m',
+  },
+  en: {
+    withheld: 'withheld',
+    legend: 'withheld: fewer than k, or withheld so that another cell cannot be worked out',
+    to: 'to',
+  },
+};
+
 function escapeXml(s: string): string {
   return s.replace(
     /[<>&"']/g,
@@ -21,27 +40,51 @@ function escapeXml(s: string): string {
   );
 }
 
-/** The rows a chart of `which` shows: a stratifier's strata, or a group's first stratifier, or the group itself. */
-function chartRows(report: MeasureReport, which: string): { title: string; rows: ReportRow[] } | undefined {
+/** A code of the Measure (a group, a stratifier) in the chart's language. */
+function measureWords(code: string, lang: ChartLang): string {
+  return tryGetDisplayIn(MONITORING_SYSTEM, code, lang) ?? code;
+}
+
+/** A row's category in the chart's language: the report's own display in Dutch, the table's English in English. */
+function rowWords(r: ReportRow, lang: ChartLang): string {
+  const words = lang === 'nl' ? r.display : (tryGetDisplayIn(r.system, r.code, lang) ?? r.display);
+  return words || r.code;
+}
+
+/**
+ * The rows a chart of `which` shows, titled in one language: a stratifier's strata ("Instroom nieuwe trajecten:
+ * Leeftijdsgroep"), or a group's first stratifier, or the group itself.
+ */
+function chartRows(
+  report: MeasureReport,
+  which: string,
+  lang: ChartLang,
+): { title: string; rows: ReportRow[] } | undefined {
   const all = reportRows(report);
   const byStratifier = all.filter((r) => r.stratifier === which);
-  if (byStratifier.length > 0) {
-    const own = all.find((r) => r.group === byStratifier[0]?.group && r.stratifier === '');
-    return { title: `${own?.display ?? ''} (${which})`, rows: byStratifier };
-  }
-  const group = all.filter((r) => r.group === which);
-  const own = group[0];
+  const group = byStratifier.length > 0 ? (byStratifier[0]?.group ?? '') : which;
+  const own = all.find((r) => r.group === group && r.stratifier === '');
   if (!own) {
     return undefined;
   }
-  const first = group.find((r) => r.stratifier !== '')?.stratifier;
-  const rows = first ? group.filter((r) => r.stratifier === first) : [own];
-  return { title: first ? `${own.display} (${first})` : own.display, rows };
+  const stratifier =
+    byStratifier.length > 0 ? which : all.find((r) => r.group === group && r.stratifier !== '')?.stratifier;
+  const title = measureWords(group, lang);
+  return stratifier
+    ? {
+        title: `${title}: ${measureWords(stratifier, lang)}`,
+        rows: all.filter((r) => r.group === group && r.stratifier === stratifier),
+      }
+    : { title, rows: [own] };
 }
 
-/** The SVG of a chart's rows; a withheld cell is drawn as a hatched bar marked "withheld", never with its value. */
-export function renderChart(report: MeasureReport, which: string): string | undefined {
-  const chart = chartRows(report, which);
+/**
+ * The SVG of a chart's rows, all its words in one language; a withheld cell is drawn as a hatched bar marked
+ * withheld ("afgeschermd"), never with its value.
+ */
+export function renderChart(report: MeasureReport, which: string, lang: ChartLang = 'nl'): string | undefined {
+  const chart = chartRows(report, which, lang);
+  const words = WORDS[lang];
   if (!chart) {
     return undefined;
   }
@@ -50,12 +93,12 @@ export function renderChart(report: MeasureReport, which: string): string | unde
   const height = TOP + chart.rows.length * (BAR + GAP) + 36;
   const bars = chart.rows.map((r, i) => {
     const y = TOP + i * (BAR + GAP);
-    const label = `<text x="${LABEL - 8}" y="${y + BAR * 0.7}" text-anchor="end">${escapeXml(r.display || r.code)}</text>`;
+    const label = `<text x="${LABEL - 8}" y="${y + BAR * 0.7}" text-anchor="end">${escapeXml(rowWords(r, lang))}</text>`;
     if (r.withheld) {
       return (
         `${label}<rect x="${LABEL}" y="${y}" width="${plot * 0.08}" height="${BAR}" fill="url(#withheld)" ` +
         `stroke="#888" data-code="${escapeXml(r.code)}" data-withheld="true"/>` +
-        `<text x="${LABEL + plot * 0.08 + 6}" y="${y + BAR * 0.7}" fill="#666">withheld</text>`
+        `<text x="${LABEL + plot * 0.08 + 6}" y="${y + BAR * 0.7}" fill="#666">${words.withheld}</text>`
       );
     }
     const value = r.count ?? r.score ?? 0;
@@ -66,18 +109,17 @@ export function renderChart(report: MeasureReport, which: string): string | unde
       `<text x="${(LABEL + w + 6).toFixed(1)}" y="${y + BAR * 0.7}">${value}</text>`
     );
   });
-  const period = `${report.period.start} – ${report.period.end}`;
+  const period = `${report.period.start} ${words.to} ${report.period.end}`;
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" ` +
-      `font-family="sans-serif" font-size="13" role="img" aria-label="${escapeXml(chart.title)}">`,
+      `font-family="sans-serif" font-size="13" role="img" xml:lang="${lang}" aria-label="${escapeXml(chart.title)}">`,
     '<defs><pattern id="withheld" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)">' +
       '<rect width="6" height="6" fill="#eee"/><line x1="0" y1="0" x2="0" y2="6" stroke="#999" stroke-width="2"/>' +
       '</pattern></defs>',
     `<text x="12" y="22" font-size="15" font-weight="bold">${escapeXml(chart.title)}</text>`,
     `<text x="12" y="40" fill="#555">${escapeXml(`${report.reporter?.display ?? ''} ${period}`)}</text>`,
     ...bars,
-    `<text x="12" y="${height - 12}" fill="#666" font-size="11">withheld: fewer than k, or withheld so that ` +
-      'another cell cannot be worked out</text>',
+    `<text x="12" y="${height - 12}" fill="#666" font-size="11">${escapeXml(words.legend)}</text>`,
     '</svg>',
     '',
   ].join('\n');

@@ -1,5 +1,5 @@
 import type { MeasureReport, MeasureReportGroupPopulation } from '@medplum/fhirtypes';
-import { DATA_ABSENT_REASON } from './measure-report';
+import { DATA_ABSENT_REASON, REPORT_EXTENSION } from './measure-report';
 
 /**
  * The MeasureReport flattened to rows: what the CSV and the chart are made of. Both read the FHIR report itself,
@@ -10,11 +10,16 @@ export interface ReportRow {
   /** Empty for the group's own row. */
   readonly stratifier: string;
   readonly code: string;
+  /** The code system of a stratum's category (its words in another language are looked up there); empty for a group. */
+  readonly system: string;
   readonly display: string;
   /** Undefined when withheld, or when the row has only a score. */
   readonly count: number | undefined;
+  /** The count is withheld (not the score: a shown count can have a withheld mean). */
   readonly withheld: boolean;
   readonly score: number | undefined;
+  /** The score is withheld: its own flag, so a shown count is never taken for a withheld one. */
+  readonly scoreWithheld: boolean;
   readonly unit: string;
 }
 
@@ -26,6 +31,18 @@ function countOf(p: MeasureReportGroupPopulation | undefined): { count: number |
   return { count: p?.count, withheld: isMasked(p) };
 }
 
+/** The inputs of the saving estimate besides p (extensions of its group): q and the professional cost C, in EUR. */
+export interface SavingInputs {
+  readonly q: number | undefined;
+  readonly professionalCost: number | undefined;
+}
+
+export function savingInputsOf(report: MeasureReport): SavingInputs {
+  const saving = report.group?.find((g) => g.code?.coding?.[0]?.code === 'estimated-saving');
+  const money = (url: string) => saving?.extension?.find((e) => e.url === url)?.valueMoney?.value;
+  return { q: money(REPORT_EXTENSION.q), professionalCost: money(REPORT_EXTENSION.professionalCost) };
+}
+
 export function reportRows(report: MeasureReport): ReportRow[] {
   const rows: ReportRow[] = [];
   for (const g of report.group ?? []) {
@@ -35,12 +52,17 @@ export function reportRows(report: MeasureReport): ReportRow[] {
       group,
       stratifier: '',
       code: g.population?.[0]?.code?.coding?.[0]?.code ?? '',
+      system: '',
       display: g.code?.coding?.[0]?.display ?? '',
       count: own.count,
-      withheld: own.withheld || isMasked(g),
+      withheld: own.withheld,
       score: g.measureScore?.value,
+      scoreWithheld: isMasked(g),
       unit: g.measureScore?.unit ?? '',
     });
+    // A group without a population of its own (the waiting intervals) scores each stratum: a stratum's median goes
+    // with its withheld n.
+    const strataScored = g.population === undefined || g.population.length === 0;
     for (const s of g.stratifier ?? []) {
       const stratifier = s.code?.[0]?.coding?.[0]?.code ?? '';
       for (const st of s.stratum ?? []) {
@@ -49,10 +71,12 @@ export function reportRows(report: MeasureReport): ReportRow[] {
           group,
           stratifier,
           code: st.value?.coding?.[0]?.code ?? '',
+          system: st.value?.coding?.[0]?.system ?? '',
           display: st.value?.coding?.[0]?.display ?? '',
           count: c.count,
           withheld: c.withheld,
           score: st.measureScore?.value,
+          scoreWithheld: isMasked(st) || (strataScored && c.withheld),
           unit: st.measureScore?.unit ?? '',
         });
       }

@@ -82,3 +82,34 @@ describe('the figures and charts of the report page', () => {
     );
   });
 });
+
+// The README says p, q and C are all in the report, so anyone can recompute the saving: the page showed p and the
+// saving only.
+describe('the saving section of the report page', () => {
+  const saving = (lang: 'nl' | 'en', counts: MonitoringCounts) =>
+    measureSection(
+      measureReportHtml(lang, buildMeasureReport(counts, EXAMPLE_REPORT_SETTINGS)).value,
+      'Geschatte besparing p × q (EUR)',
+    );
+  const fact = (section: string, name: string) =>
+    new RegExp(`<dt>${name}</dt>\\s*<dd class="([^"]*)">([^<]*)</dd>`).exec(section)?.slice(1);
+
+  it('shows q and the professional cost C beside p and the saving (21 × 9,500 − 18,000)', () => {
+    const nl = saving('nl', EXAMPLE_COUNTS);
+    expect(fact(nl, 'p: positief afgesloten zonder verwijzing')).toEqual(['score', '21']);
+    expect(fact(nl, 'q: gemiddelde kosten specialistisch traject \\(EUR\\)')).toEqual(['score', '9.500,00']);
+    expect(fact(nl, 'Kosten praktijkondersteuner in de periode \\(EUR\\)')).toEqual(['score', '18.000,00']);
+    expect(fact(nl, 'Geschatte besparing \\(EUR\\)')).toEqual(['score', '181.500,00']);
+    expect(fact(saving('en', EXAMPLE_COUNTS), 'q: gemiddelde kosten specialistisch traject \\(EUR\\)')).toEqual([
+      'score',
+      '9,500.00',
+    ]);
+  });
+
+  it('shows q and C also when p and the saving are withheld: they are settings, not counts', () => {
+    const nl = saving('nl', COUNTS);
+    expect(fact(nl, 'Geschatte besparing \\(EUR\\)')).toEqual(['score withheld', 'afgeschermd']);
+    expect(fact(nl, 'q: gemiddelde kosten specialistisch traject \\(EUR\\)')).toEqual(['score', '9.500,00']);
+    expect(fact(nl, 'Kosten praktijkondersteuner in de periode \\(EUR\\)')).toEqual(['score', '18.000,00']);
+  });
+});

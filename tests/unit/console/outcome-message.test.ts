@@ -1,6 +1,7 @@
 import { OperationOutcomeError } from '@medplum/core';
 import { conflictField, failField } from '../../../src/kernel/fhir/outcomes';
 import { outcomeInWords } from '../../../src/http/console/outcome-message';
+import { periodOfRange } from '../../../src/http/monitoring-query';
 
 const words = (err: unknown, lang: 'nl' | 'en' = 'nl') => String(outcomeInWords(lang, err));
 
@@ -22,5 +23,35 @@ describe('outcomeInWords', () => {
       err = thrown;
     }
     expect(words(err)).toContain('geen keten');
+  });
+});
+
+// A reversed range said "Tot en met: geen geldige datum (JJJJ-MM-DD)" for a date that is valid, and a missing end
+// said the same of a date not given: the reason was only in the technical line.
+describe('outcomeInWords for a range of dates', () => {
+  const thrown = (f: () => unknown): unknown => {
+    try {
+      f();
+    } catch (err) {
+      return err;
+    }
+    throw new Error('did not throw');
+  };
+
+  it('says a reversed range is reversed, not that a valid date is invalid', () => {
+    const err = thrown(() => periodOfRange('2026-09-30', '2026-07-01'));
+    expect(words(err)).toMatch(/^Tot en met: ligt vóór Van\./);
+    expect(words(err)).not.toContain('geen geldige datum');
+    expect(words(err, 'en')).toMatch(/^To: is before From\./);
+  });
+
+  it('says a missing end is missing', () => {
+    const err = thrown(() => periodOfRange('2026-07-01', undefined));
+    expect(words(err)).toMatch(/^Tot en met: vul dit in\./);
+    expect(words(err, 'en')).toMatch(/^To: fill this in\./);
+  });
+
+  it('still says a date that is no date is no date', () => {
+    expect(words(thrown(() => periodOfRange('2026-02-30', '2026-03-01')))).toMatch(/^Van: geen geldige datum/);
   });
 });

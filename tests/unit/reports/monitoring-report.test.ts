@@ -312,7 +312,9 @@ describe('the monitoring MeasureReport', () => {
 
   it('writes the same numbers to CSV and to the chart', () => {
     const csv = reportCsv(report).trim().split('\r\n');
-    expect(csv[0]).toBe('period_start,period_end,municipality,group,stratifier,code,display,count,withheld,score,unit');
+    expect(csv[0]).toBe(
+      'period_start,period_end,municipality,group,stratifier,code,display,count,withheld,score,score_withheld,unit',
+    );
     const row = (code: string) => csv.find((l) => l.includes(`,inflow,age-band,${code},`));
     expect(row('4-11')).toContain(',20,false,');
     expect(row('0-3')).toContain(',,true,');
@@ -321,6 +323,79 @@ describe('the monitoring MeasureReport', () => {
     expect(svg).toContain('data-code="0-3" data-withheld="true"');
     expect(svg).not.toMatch(/data-count="[1-4]"/);
     expect(renderChart(report, 'no-such-group')).toBeUndefined();
+  });
+
+  const csvRows = (csv: string, delimiter = ',') =>
+    csv
+      .replace(/^\uFEFF/, '')
+      .trim()
+      .split('\r\n')
+      .map((l) => l.split(delimiter));
+  const cellsOfRow = (rows: string[][], group: string, stratifier: string, code: string) => {
+    const header = rows[0] ?? [];
+    const row = rows.find((r) => r[3] === group && r[4] === stratifier && r[5] === code);
+    return row && Object.fromEntries(header.map((h, i) => [h, row[i]]));
+  };
+
+  it('flags a withheld score apart from a shown count in the CSV', () => {
+    // 13 closed with contacts, 10 with one: the bins 2-7 and 8+ are withheld, and so the mean; the 13 is shown.
+    const r = buildMeasureReport(
+      { ...COUNTS, contacts: { total: 13, contactSum: 16, byBin: m({ '1': 10, '2-7': 2, '8+': 1 }) } },
+      SETTINGS,
+    );
+    const rows = csvRows(reportCsv(r));
+    expect(rows[0]).toEqual([
+      'period_start',
+      'period_end',
+      'municipality',
+      'group',
+      'stratifier',
+      'code',
+      'display',
+      'count',
+      'withheld',
+      'score',
+      'score_withheld',
+      'unit',
+    ]);
+    expect(cellsOfRow(rows, 'contacts-per-trajectory', '', 'initial-population')).toMatchObject({
+      count: '13',
+      withheld: 'false',
+      score: '',
+      score_withheld: 'true',
+    });
+    expect(cellsOfRow(rows, 'contacts-per-trajectory', 'contacts', '2-7')).toMatchObject({
+      count: '',
+      withheld: 'true',
+    });
+    // Shown both: the report's own mean of 126 contacts over 28.
+    expect(cellsOfRow(csvRows(reportCsv(report)), 'contacts-per-trajectory', '', 'initial-population')).toMatchObject({
+      count: '28',
+      withheld: 'false',
+      score: '4.5',
+      score_withheld: 'false',
+    });
+  });
+
+  it('has q and the professional cost in the CSV, so p × q − C can be recomputed from it alone', () => {
+    const rows = csvRows(reportCsv(report));
+    const saving = cellsOfRow(rows, 'estimated-saving', '', 'p');
+    const q = cellsOfRow(rows, 'estimated-saving', '', 'q');
+    const cost = cellsOfRow(rows, 'estimated-saving', '', 'professional-cost');
+    expect(q).toMatchObject({ score: '9500', unit: 'EUR', withheld: 'false', score_withheld: 'false' });
+    expect(cost).toMatchObject({ score: '18000', unit: 'EUR', withheld: 'false', score_withheld: 'false' });
+    expect(Number(saving?.count) * Number(q?.score) - Number(cost?.score)).toBe(Number(saving?.score));
+  });
+
+  it('writes CSV for a Dutch spreadsheet on request: semicolons, decimal commas, a byte order mark', () => {
+    const plain = reportCsv(report);
+    expect(plain.startsWith('period_start,')).toBe(true);
+    const dutch = reportCsv(report, { delimiter: 'semicolon', bom: true });
+    expect(dutch.startsWith('\uFEFFperiod_start;period_end;')).toBe(true);
+    const rows = csvRows(dutch, ';');
+    expect(cellsOfRow(rows, 'contacts-per-trajectory', '', 'initial-population')).toMatchObject({ score: '4,5' });
+    expect(reportCsv(report, { delimiter: 'semicolon' })).not.toContain('\uFEFF');
+    expect(plain.split('\r\n').length).toBe(dutch.split('\r\n').length);
   });
 });
 
