@@ -35,7 +35,7 @@ import { isOutageError, OutageLog, waitForDependency, withTimeout } from './kern
 import { startWorkers } from './event/workers';
 import { openDb, pingDb } from './kernel/db';
 import { migrate } from './kernel/migrate';
-import { addressOldReferrals } from './event/event-store';
+import { addressOldReferrals, sealPlainFeedbackReasons } from './event/event-store';
 import { loadPayloadCipher } from './kernel/payload-crypto';
 
 export interface Runtime {
@@ -106,6 +106,11 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
   const addressed = await addressOldReferrals(db);
   if (addressed > 0) {
     log.info({ referrals: addressed }, 'referrals stored by an older release made addressable');
+  }
+  // The free-text reasons of status updates stored in plain text before migration 040 (the reconciler does it too).
+  const sealed = await sealPlainFeedbackReasons(db, cipher);
+  if (sealed > 0) {
+    log.info({ statusUpdates: sealed }, 'free-text reasons stored in plain text by an older release encrypted');
   }
   const queues = new QueueSet(
     redisClient,

@@ -12,6 +12,7 @@ import type { PipelineContext } from '../event/context';
 import { requireRole } from '../access/authenticate';
 import { focusKeyOf, parseStatusUpdate, recordUpdate, referralFor } from './status-update';
 import type { FeedbackRow } from '../event/event-store';
+import { feedbackTaskOf } from '../event/feedback';
 import { jsonBodyOf } from './json-body';
 
 const FHIR_JSON = 'application/fhir+json';
@@ -179,7 +180,7 @@ export function fhirTaskRoute(ctx: PipelineContext): FhirRoute {
     } catch (err) {
       throw renamedIssues(err);
     }
-    sendCreated(res, recorded.feedback, recorded.duplicate, preferredReturn(req.get('prefer')));
+    sendCreated(ctx, res, recorded.feedback, recorded.duplicate, preferredReturn(req.get('prefer')));
   };
   return {
     interaction: {
@@ -224,6 +225,7 @@ function preferredReturn(prefer: string | undefined): { value: Return; asked: bo
  * `identifier` (the status update's id) name it, as they do in the practice's HIS.
  */
 function sendCreated(
+  ctx: Pick<PipelineContext, 'cipher'>,
   res: Response,
   feedback: FeedbackRow,
   duplicate: boolean,
@@ -259,7 +261,9 @@ function sendCreated(
       res.json(outcome);
       return;
     }
-    case 'representation':
-      res.json({ ...feedback.task, meta: { ...feedback.task.meta, lastUpdated: lastUpdated.toISOString() } });
+    case 'representation': {
+      const task = feedbackTaskOf(ctx, feedback);
+      res.json({ ...task, meta: { ...task.meta, lastUpdated: lastUpdated.toISOString() } });
+    }
   }
 }

@@ -10,7 +10,7 @@ import { JZ020_SYSTEM } from '../kernel/fhir/systems';
 import { codesOf, isKnownCode, REFERRAL_REJECTION_REASON_SYSTEM } from '../kernel/fhir/terminology';
 import { parseOrThrow } from '../kernel/zod-outcome';
 import type { PipelineContext } from '../event/context';
-import { findReferrals, recordStatusUpdate, type DeliveredReferral } from '../event/feedback';
+import { feedbackTaskOf, findReferrals, recordStatusUpdate, type DeliveredReferral } from '../event/feedback';
 import type { FeedbackRow } from '../event/event-store';
 import { actorOf } from './request-context';
 import { getPrincipal } from '../access/authenticate';
@@ -232,7 +232,7 @@ export async function recordAndAnswer(
   update: StatusUpdate,
 ): Promise<void> {
   const { feedback, duplicate } = await recordUpdate(ctx, req, res, target, update);
-  res.status(duplicate ? 200 : 202).json(statusUpdateView(feedback, target.referral.row.id));
+  res.status(duplicate ? 200 : 202).json(statusUpdateView(ctx, feedback, target.referral.row.id));
 }
 
 /**
@@ -240,7 +240,11 @@ export async function recordAndAnswer(
  * the referral as the answer does (its current event, the newest delivered to the caller: a status history spans
  * the practice's corrections), `recordedOn` the event the update was recorded on.
  */
-export function statusUpdateView(f: FeedbackRow, referral: string = f.inbox_id): Record<string, unknown> {
+export function statusUpdateView(
+  ctx: Pick<PipelineContext, 'cipher'>,
+  f: FeedbackRow,
+  referral: string = f.inbox_id,
+): Record<string, unknown> {
   return {
     id: f.id,
     referral,
@@ -248,7 +252,7 @@ export function statusUpdateView(f: FeedbackRow, referral: string = f.inbox_id):
     status: f.status,
     date: f.status_date,
     serviceRequestStatus: f.service_request_status,
-    task: f.task,
+    task: feedbackTaskOf(ctx, f),
     delivery: {
       state: f.state,
       attempts: f.attempts,

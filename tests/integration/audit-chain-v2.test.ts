@@ -90,6 +90,7 @@ describe('a chain written before and after migration 015', () => {
       '029_referral_owner.sql',
       '030_inbox_child_key.sql',
       '034_referral_identity_kept.sql',
+      '040_feedback_reason_sealed.sql',
     ]);
     const writer = new AuditWriter(db);
     await Promise.all(Array.from({ length: 6 }, (_, i) => writer.append(tenant, event(6 + i))));
