@@ -181,7 +181,8 @@ export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Route
   });
 
   router.get('/assets/:file', (req, res) => {
-    const type = ASSETS[req.params.file];
+    // An own property only: `__proto__`, `constructor` and the like are inherited by every object.
+    const type = Object.hasOwn(ASSETS, req.params.file) ? ASSETS[req.params.file] : undefined;
     if (!type) {
       throw new OperationOutcomeError(notFound);
     }
