@@ -218,12 +218,21 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
         isCurrent: (s) => s.principal.via !== 'api-key' || apiKeys.isCurrent(s.principal, s.keyFingerprint),
       },
     });
-    server = http.createServer(app);
+    // A request whose headers and body have not all arrived within REQUEST_TIMEOUT_MS is answered 408 and its
+    // connection closed: Node's default of 300 s let slowly sent bodies hold connections (and memory) for five
+    // minutes each. Node checks at this interval, so a request may run up to a quarter of the timeout longer.
+    server = http.createServer(
+      { connectionsCheckingInterval: Math.max(250, Math.min(30_000, config.REQUEST_TIMEOUT_MS / 4)) },
+      app,
+    );
     answerClientErrors(server);
     // Longer than the idle timeout of the load balancers and HTTP clients in front of us (commonly 60 s), so the
     // server is never the side that closes a kept-alive connection just as a client reuses it (ECONNRESET).
     server.keepAliveTimeout = 65_000;
-    server.headersTimeout = 66_000;
+    // Within the request's own time: Node does not apply a requestTimeout shorter than headersTimeout. A kept-alive
+    // connection's idle time counts towards neither (they start at a request's first byte).
+    server.headersTimeout = Math.min(66_000, config.REQUEST_TIMEOUT_MS);
+    server.requestTimeout = config.REQUEST_TIMEOUT_MS;
     await listen(server, 'PORT', config.PORT, config.HOST);
     const addr = server.address();
     url = typeof addr === 'object' && addr ? `http://${hostForUrl(config.HOST)}:${addr.port}` : undefined;
