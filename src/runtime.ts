@@ -171,14 +171,23 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
       }
     }
     const apiKeys = ApiKeyStore.fromFile(apiKeysFile);
-    // A revocation (npm run api-key -- revoke) takes effect within seconds, without a restart.
+    let apiKeysFileValid = true;
+    // A revocation (npm run api-key -- revoke) takes effect within seconds, without a restart. A hand edit that
+    // leaves the file unreadable keeps the keys loaded before (one typo must not lock every HIS out), a key it meant
+    // to revoke included: so it is loud until fixed (this line, /health/ready, jeugdbrug_api_keys_file_invalid).
     fs.watchFile(apiKeysFile, { interval: 2000 }, () => {
       try {
         apiKeys.reload();
-        log.info('API keys reloaded');
+        apiKeysFileValid = true;
+        log.info({ file: apiKeysFile }, 'API keys reloaded');
       } catch (err) {
-        log.error(errorFields(err), 'API key file invalid; keeping the previous keys');
+        apiKeysFileValid = false;
+        log.error(
+          { file: apiKeysFile, ...errorFields(err) },
+          'API key file invalid; the keys loaded before it stay in force, changes in it (revocations too) do not',
+        );
       }
+      metrics.apiKeysFileInvalid.set(apiKeysFileValid ? 0 : 1);
     });
     stopWatching = () => fs.unwatchFile(apiKeysFile);
     const authOptions = {
@@ -212,6 +221,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
         }),
       ),
       publicBaseUrl: () => publicBaseUrl(config, url),
+      apiKeysFileValid: () => apiKeysFileValid,
       console: {
         sessions: consoleSessions,
         verifyCredential: createCredentialVerifier(authOptions),

@@ -32,6 +32,8 @@ export interface AppOptions {
   readonly authenticate: RequestHandler;
   /** Per-principal rate limit, after authentication. */
   readonly rateLimit: RequestHandler;
+  /** Whether the API key file last read was valid (/health/ready says `apiKeys: "invalid"` when not). */
+  readonly apiKeysFileValid?: (() => boolean) | undefined;
   /** Where clients reach the API (`PUBLIC_BASE_URL`, else derived from HOST and the bound port): links use it. */
   readonly publicBaseUrl: () => string;
   /** The web console at /console; absent, it is not served. */
@@ -93,7 +95,7 @@ export function createApp(ctx: PipelineContext, opts: AppOptions): express.Expre
   app.use(express.text({ limit: FORM_BODY_LIMIT, type: [FORM_MEDIA_TYPE], verify }));
   app.use(rejectUnstorableText());
 
-  app.use('/health', healthRouter(ctx));
+  app.use('/health', healthRouter(ctx, opts.apiKeysFileValid));
   app.get('/metrics', metricsHandler(ctx.metrics));
   // Everything below may answer with a child's data, or with who may see it: no cache on the way (a proxy, the
   // browser's disk) may keep it. Routes that serve files of their own (console and docs assets) set their own.
