@@ -35,7 +35,7 @@ import { isOutageError, OutageLog, waitForDependency, withTimeout } from './kern
 import { startWorkers } from './event/workers';
 import { limitConnections, openDb } from './kernel/db';
 import { migrate } from './kernel/migrate';
-import { addressOldReferrals } from './event/event-store';
+import { addressOldReferrals, sealPlainFeedbackReasons } from './event/event-store';
 import { loadPayloadCipher } from './kernel/payload-crypto';
 
 export interface Runtime {
@@ -107,6 +107,11 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
   if (addressed > 0) {
     log.info({ referrals: addressed }, 'referrals stored by an older release made addressable');
   }
+  // The free-text reasons of status updates stored in plain text before migration 040 (the reconciler does it too).
+  const sealed = await sealPlainFeedbackReasons(db, cipher);
+  if (sealed > 0) {
+    log.info({ statusUpdates: sealed }, 'free-text reasons stored in plain text by an older release encrypted');
+  }
   const queues = new QueueSet(
     redisClient,
     config.QUEUE_PREFIX,
@@ -167,14 +172,23 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
       }
     }
     const apiKeys = ApiKeyStore.fromFile(apiKeysFile);
-    // A revocation (npm run api-key -- revoke) takes effect within seconds, without a restart.
+    let apiKeysFileValid = true;
+    // A revocation (npm run api-key -- revoke) takes effect within seconds, without a restart. A hand edit that
+    // leaves the file unreadable keeps the keys loaded before (one typo must not lock every HIS out), a key it meant
+    // to revoke included: so it is loud until fixed (this line, /health/ready, jeugdbrug_api_keys_file_invalid).
     fs.watchFile(apiKeysFile, { interval: 2000 }, () => {
       try {
         apiKeys.reload();
-        log.info('API keys reloaded');
+        apiKeysFileValid = true;
+        log.info({ file: apiKeysFile }, 'API keys reloaded');
       } catch (err) {
-        log.error(errorFields(err), 'API key file invalid; keeping the previous keys');
+        apiKeysFileValid = false;
+        log.error(
+          { file: apiKeysFile, ...errorFields(err) },
+          'API key file invalid; the keys loaded before it stay in force, changes in it (revocations too) do not',
+        );
       }
+      metrics.apiKeysFileInvalid.set(apiKeysFileValid ? 0 : 1);
     });
     stopWatching = () => fs.unwatchFile(apiKeysFile);
     const authOptions = {
@@ -208,18 +222,28 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
         }),
       ),
       publicBaseUrl: () => publicBaseUrl(config, url),
+      apiKeysFileValid: () => apiKeysFileValid,
       console: {
         sessions: consoleSessions,
         verifyCredential: createCredentialVerifier(authOptions),
         isCurrent: (s) => s.principal.via !== 'api-key' || apiKeys.isCurrent(s.principal, s.keyFingerprint),
       },
     });
-    server = http.createServer(app);
+    // A request whose headers and body have not all arrived within REQUEST_TIMEOUT_MS is answered 408 and its
+    // connection closed: Node's default of 300 s let slowly sent bodies hold connections (and memory) for five
+    // minutes each. Node checks at this interval, so a request may run up to a quarter of the timeout longer.
+    server = http.createServer(
+      { connectionsCheckingInterval: Math.max(250, Math.min(30_000, config.REQUEST_TIMEOUT_MS / 4)) },
+      app,
+    );
     answerClientErrors(server);
     // Longer than the idle timeout of the load balancers and HTTP clients in front of us (commonly 60 s), so the
     // server is never the side that closes a kept-alive connection just as a client reuses it (ECONNRESET).
     server.keepAliveTimeout = 65_000;
-    server.headersTimeout = 66_000;
+    // Within the request's own time: Node does not apply a requestTimeout shorter than headersTimeout. A kept-alive
+    // connection's idle time counts towards neither (they start at a request's first byte).
+    server.headersTimeout = Math.min(66_000, config.REQUEST_TIMEOUT_MS);
+    server.requestTimeout = config.REQUEST_TIMEOUT_MS;
     await listen(server, 'PORT', config.PORT, config.HOST);
     const addr = server.address();
     url = typeof addr === 'object' && addr ? `http://${hostForUrl(config.HOST)}:${addr.port}` : undefined;

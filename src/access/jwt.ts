@@ -64,6 +64,11 @@ export const issuerConfigSchema = z.strictObject({
     .array(z.enum(DEFAULT_ALGORITHMS))
     .min(1)
     .default([...DEFAULT_ALGORITHMS]),
+  /**
+   * The longest a token may still be valid when it is presented (`exp` at most this many seconds ahead, plus the
+   * clock skew); unset, any. Bounds what a stolen long-lived token is worth.
+   */
+  maxLifetimeS: z.number().int().min(60).optional(),
 });
 
 /** A trusted issuer with defaults applied. */
@@ -122,6 +127,8 @@ const badClaims = unauthorizedBecause('Token does not grant a valid jeugdbrug ro
 // Claim names come from our `requiredClaims` or jose's own checks of registered claims, never from the token.
 const missingClaim = (claim: string) => unauthorizedBecause(`Token has no ${claim} claim`);
 const invalidClaim = (claim: string) => unauthorizedBecause(`Token's ${claim} claim has the wrong type`);
+const tooLongLived = (maxS: number) =>
+  unauthorizedBecause(`Token's exp claim lies further ahead than this issuer allows (${maxS} s)`);
 const keySetUnavailable = serviceUnavailable('Cannot verify the token now: the issuer key set is unavailable');
 
 /** A verifier over trusted issuers; each issuer's key set is fetched on first use and cached by jose. */
@@ -165,6 +172,9 @@ export function createJwtVerifier(issuers: readonly IssuerConfig[], options: Jwt
         }));
       } catch (err) {
         throw new OperationOutcomeError(outcomeOfJoseError(err), err);
+      }
+      if (cfg.maxLifetimeS !== undefined && (payload.exp ?? 0) > Date.now() / 1000 + cfg.maxLifetimeS + skew) {
+        throw new OperationOutcomeError(tooLongLived(cfg.maxLifetimeS));
       }
       return principalOf(payload, cfg);
     },

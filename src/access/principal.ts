@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { OperationOutcomeError } from '@medplum/core';
 import { z } from 'zod';
 import { forbiddenField } from '../kernel/fhir/outcomes';
@@ -125,4 +126,19 @@ export function assertCanSeeMunicipality(p: Principal, code: string, expression 
   if (!canSeeMunicipality(p, code)) {
     throw new OperationOutcomeError(forbiddenField(`The caller does not act for municipality ${code}`, expression));
   }
+}
+
+/**
+ * A principal's id as logs show it: an API key's as is (the operator chose it), a JWT's with its subject replaced by
+ * a pseudonym (`sub-` and 16 hex digits of its SHA-256), the same for the same subject. Identity providers often use
+ * an e-mail address or a name as `sub`, which is personal data and must not reach stdout; the audit trail and the
+ * console keep the full id. The hash is not keyed: whoever guesses a subject can confirm it, as from the audit.
+ */
+export function loggedPrincipalId(principal: Pick<Principal, 'id' | 'via'>): string {
+  if (principal.via !== 'jwt') {
+    return principal.id;
+  }
+  const at = principal.id.lastIndexOf('#');
+  const sub = principal.id.slice(at + 1);
+  return `${principal.id.slice(0, at + 1)}sub-${createHash('sha256').update(sub).digest('hex').slice(0, 16)}`;
 }

@@ -2,6 +2,7 @@ import type { Consent, Task } from '@medplum/fhirtypes';
 import { mayFollow, type ReferralStatus } from '../../mappings/practice/referral-status';
 import { bytesArray } from '../kernel/binary-array';
 import type { Db } from '../kernel/db';
+import type { PayloadCipher } from '../kernel/payload-crypto';
 import type { AnswerSummary, SealedAnswer } from './receiver-answer';
 import type { StoredConsent } from '../policy/consent-cache';
 import { applyConsentUpdate } from '../policy/consent-updates';
@@ -1067,6 +1068,13 @@ export interface FeedbackRow extends AttemptColumns<FeedbackState> {
   status_date: string | null;
   /** `NewFeedback.detailsDigest` (null before migration 024). */
   details_digest: string | null;
+  /**
+   * The municipality's free-text reason (Task.statusReason.text), encrypted and kept out of `task`
+   * (`feedbackTaskOf` puts it back); removed with the answer at retention. Null without one, once removed, and for
+   * a text an older release stored in `task` that `sealPlainFeedbackReasons` has not sealed yet.
+   */
+  reason_sealed: Buffer | null;
+  reason_key_id: string | null;
 }
 
 export interface NewFeedback {
@@ -1076,7 +1084,10 @@ export interface NewFeedback {
   municipality: string;
   status: ReferralStatus;
   serviceRequestStatus: string;
+  /** The Task without its free-text reason (`reason`). */
   task: Task;
+  /** The Task's free-text reason, encrypted; undefined without one. */
+  reason: { keyId: string; data: Buffer } | undefined;
   requestKey: string | undefined;
   /** `contentDigest` of the update as sent: tells a repeated request from another one under the same key. */
   requestDigest: string;
@@ -1195,8 +1206,9 @@ export async function insertFeedback(
          WHERE $6 <> 'active' AND r.inbox_id = $2 AND o.tenant = r.tenant AND o.system = r.system AND o.value = r.value
        )
        INSERT INTO feedback (id, inbox_id, tenant, municipality, status, service_request_status, task, request_key,
-         submitted_by, idempotency_key, state, status_date, request_digest, details_digest)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', $11, $12, $13) RETURNING *`,
+         submitted_by, idempotency_key, state, status_date, request_digest, details_digest, reason_sealed,
+         reason_key_id)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', $11, $12, $13, $14, $15) RETURNING *`,
       [
         f.id,
         f.inboxId,
@@ -1211,6 +1223,8 @@ export async function insertFeedback(
         f.statusDate,
         f.requestDigest,
         f.detailsDigest,
+        f.reason?.data ?? null,
+        f.reason?.keyId ?? null,
       ],
     );
     if (!inserted) {
@@ -1572,19 +1586,59 @@ export async function clearFinishedTrajectoryPayloads(
   );
 }
 
+/** A Task's free-text reason as an older release stored it (migration 040): in plain text, inside the Task. */
+const PLAIN_REASON = `task -> 'statusReason' ? 'text'`;
+
 /**
- * Removes the practices' answers to status updates whose delivery ended (delivered, dead) before `before`, in
- * batches; returns the tenant of each cleared row. A status update has no payload of its own to go with (its Task
- * holds codes and dates), so its answer goes after the same period from its own end. By `feedback_answer`.
+ * Removes the practices' answers to status updates whose delivery ended (delivered, dead) before `before`, and the
+ * municipality's free-text reason (sealed, or in plain text from an older release), in batches; returns the tenant
+ * of each cleared row. A status update is not part of the inbox payload whose purge could take them along, so they
+ * go after the same period from its own end; the Task keeps its codes and dates. By `feedback_answer`,
+ * `feedback_reason_sealed` and `feedback_reason_plain`.
  */
 export async function clearFinishedFeedbackAnswers(db: Db, before: Date, batch: number): Promise<{ tenant: string }[]> {
   return db.query<{ tenant: string }>(
-    `UPDATE feedback SET ${ANSWER_CLEARED}
-     WHERE id IN (SELECT id FROM feedback WHERE response_sealed IS NOT NULL AND updated_at < $1
+    `UPDATE feedback SET ${ANSWER_CLEARED}, reason_sealed = NULL, reason_key_id = NULL,
+       task = task #- '{statusReason,text}'
+     WHERE id IN (SELECT id FROM feedback
+       WHERE (response_sealed IS NOT NULL OR reason_sealed IS NOT NULL OR ${PLAIN_REASON}) AND updated_at < $1
        AND state IN ('delivered', 'dead') LIMIT $2)
      RETURNING tenant`,
     [before, batch],
   );
+}
+
+/** How many status updates one round of `sealPlainFeedbackReasons` reads. */
+const SEAL_BATCH = 500;
+
+/**
+ * Encrypts the free-text reasons an older release stored in plain text inside the Task (before migration 040, or
+ * during a rolling upgrade's window): SQL cannot use the key, so this runs at every start-up and each reconciler
+ * round. The partial index `feedback_reason_plain` holds only such rows: with none left this is one probe of an
+ * empty index. A row whose text changed meanwhile is left for the next round. Returns how many it sealed.
+ */
+export async function sealPlainFeedbackReasons(db: Db, cipher: PayloadCipher): Promise<number> {
+  let sealed = 0;
+  for (;;) {
+    const plain = await db.query<{ id: string; text: string | null }>(
+      `SELECT id, task -> 'statusReason' ->> 'text' AS text FROM feedback WHERE ${PLAIN_REASON} LIMIT ${SEAL_BATCH}`,
+    );
+    let sealedNow = 0;
+    for (const row of plain) {
+      const { keyId, data } = cipher.encrypt(row.text);
+      const updated = await db.query(
+        `UPDATE feedback SET task = task #- '{statusReason,text}', reason_sealed = $2, reason_key_id = $3
+         WHERE id = $1 AND task -> 'statusReason' ->> 'text' IS NOT DISTINCT FROM $4 RETURNING id`,
+        [row.id, data, keyId, row.text],
+      );
+      sealedNow += updated.length;
+    }
+    sealed += sealedNow;
+    // A full batch read again only while it makes progress: rows changed meanwhile wait for the next round.
+    if (plain.length < SEAL_BATCH || sealedNow === 0) {
+      return sealed;
+    }
+  }
 }
 
 /** Gives a dead trajectory event's delivery a new round; undefined when it is not dead. */

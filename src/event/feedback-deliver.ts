@@ -5,7 +5,7 @@ import { feedbackDisclosure } from '../audit/audit-events';
 import { REFERRAL_STATUS_EVENT } from '../contracts/delivery-event-type';
 import { PermanentDeliveryError } from '../contracts/delivery-errors';
 import type { PipelineContext } from './context';
-import { referralIdentityOf } from './feedback';
+import { feedbackTaskOf, referralIdentityOf } from './feedback';
 import { practiceReceiver, sendToPractice } from './practice-send';
 import type { FeedbackJobData } from './queues';
 import { recordAttempt, tryGetFeedback, tryGetSealedEvent } from './event-store';
@@ -59,7 +59,7 @@ export async function processFeedbackJob(ctx: PipelineContext, job: Job<Feedback
         patientBsn: identity.patientBsn,
         status: feedback.status,
       }),
-      feedback.task,
+      feedbackTaskOf(ctx, feedback),
     ],
     deliveredAudit: () => feedbackDisclosure({ ...audit, outcome: '0' }),
     deadLetterAudit: (reason) => feedbackDisclosure({ ...audit, outcome: '8', outcomeDesc: reason }),

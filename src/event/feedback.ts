@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { conflict, notFound, OperationOutcomeError } from '@medplum/core';
-import type { Identifier, ServiceRequest } from '@medplum/fhirtypes';
+import type { Identifier, ServiceRequest, Task } from '@medplum/fhirtypes';
 import {
   serviceRequestStatusOf,
   statusDateOf,
@@ -34,6 +34,7 @@ import {
   tryGetDeliveredCancellation,
   type EventRow,
   type FeedbackRow,
+  type NewFeedback,
   type SealedEvent,
 } from './event-store';
 
@@ -209,6 +210,40 @@ export function referralIdentityOf(ctx: Pick<PipelineContext, 'cipher'>, row: Se
   };
 }
 
+/**
+ * A status update's Task to store: without the municipality's free-text reason (Task.statusReason.text), which may
+ * name the child or hold social or clinical context, and that reason encrypted to store beside it (migration 040).
+ */
+function sealReason(ctx: Pick<PipelineContext, 'cipher'>, task: Task): Pick<NewFeedback, 'task' | 'reason'> {
+  const { text, ...codes } = task.statusReason ?? {};
+  if (text === undefined) {
+    return { task, reason: undefined };
+  }
+  const withoutText: Task = { ...task, statusReason: codes };
+  if (Object.keys(codes).length === 0) {
+    delete withoutText.statusReason;
+  }
+  return {
+    task: withoutText,
+    reason: ctx.cipher.encrypt(text),
+  };
+}
+
+/**
+ * A stored status update's Task as the municipality sent it: with its free-text reason decrypted and put back (a
+ * text an older release stored inside the Task is there already). Without it once retention removed it.
+ */
+export function feedbackTaskOf(
+  ctx: Pick<PipelineContext, 'cipher'>,
+  row: Pick<FeedbackRow, 'task' | 'reason_sealed' | 'reason_key_id'>,
+): Task {
+  if (!row.reason_sealed || !row.reason_key_id) {
+    return row.task;
+  }
+  const text = ctx.cipher.decrypt(row.reason_key_id, row.reason_sealed) as string;
+  return { ...row.task, statusReason: { ...row.task.statusReason, text } };
+}
+
 /** The referral's identity as `referralIdentityOf` reads it, or undefined once retention removed all of it. */
 export function tryReferralIdentityOf(
   ctx: Pick<PipelineContext, 'cipher'>,
@@ -274,7 +309,7 @@ export async function recordStatusUpdate(
     municipality: a.municipality,
     status: a.update.status,
     serviceRequestStatus: serviceRequestStatusOf(a.update.status),
-    task,
+    ...sealReason(ctx, task),
     requestKey: a.requestKey,
     requestDigest: contentDigest(a.update),
     detailsDigest: contentDigest({ ...a.update, date: undefined }),

@@ -4,6 +4,7 @@ import type { PipelineContext } from './context';
 import { moveEventLogged } from './event-log';
 import {
   addressOldReferrals,
+  sealPlainFeedbackReasons,
   moveTrajectoryEvent,
   staleEventsToMap,
   stalePendingDeliveries,
@@ -37,6 +38,11 @@ export async function reconcileOnce(ctx: PipelineContext, graceMs = ctx.config.R
   const addressed = await addressOldReferrals(ctx.db);
   if (addressed > 0) {
     ctx.log.info({ referrals: addressed }, 'referrals stored by an older release made addressable');
+  }
+  // Free-text reasons an older release stored in plain text are encrypted (migration 040).
+  const sealed = await sealPlainFeedbackReasons(ctx.db, ctx.cipher);
+  if (sealed > 0) {
+    ctx.log.info({ statusUpdates: sealed }, 'free-text reasons stored in plain text by an older release encrypted');
   }
   const events = await eventsToMap(ctx, graceMs);
   await inChunks(events, (chunk) => ctx.queues.enqueueMap(chunk.map((r) => ({ inboxId: r.id, traceId: r.trace_id }))));

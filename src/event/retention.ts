@@ -30,7 +30,8 @@ import { tryReferralIdentityOf } from './feedback';
  *   (two years) after the referral was received.
  * - The receivers' answers (encrypted: an answer may echo what it was sent) go with them: a delivery's with its
  *   event's payload, a trajectory event's with its content, a status update's the same period after its delivery
- *   ended. Their summaries stay (receiver-answer.ts: codes, type and size, no text).
+ *   ended. Their summaries stay (receiver-answer.ts: codes, type and size, no text). A municipality's free-text
+ *   reason on a status update (encrypted) goes with that status update's answer; its codes stay.
  * - Audit rows are kept `AUDIT_RETENTION_DAYS` (five years: the common NEN 7513 requirement), then deleted from the
  *   oldest end of each chain. A checkpoint (seq and hash of the last deleted row) and the purge's AuditEvent are
  *   recorded in the same transaction, so verification starts from it and the chain stays verifiable, and no purge

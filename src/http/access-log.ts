@@ -5,6 +5,9 @@ import { pinoHttp } from 'pino-http';
 import { tryGetActiveSpanIds } from '../kernel/telemetry';
 import { formatTraceparent, newSpanId, newTraceId, parseTraceparent } from '../kernel/trace-context';
 import { tryGetPrincipal } from '../access/authenticate';
+import { loggedPrincipalId, type Principal } from '../access/principal';
+
+const loggedIdOf = (p: Principal | undefined): string | undefined => (p ? loggedPrincipalId(p) : undefined);
 
 const TRACE_LOCAL = 'trace';
 const ROUTE_LOCAL = 'routePattern';
@@ -113,7 +116,7 @@ export function accessLog(log: Logger): RequestHandler {
       route: routeOf(res),
       status: res.statusCode,
       durationMs: Math.round(durationMs * 10) / 10,
-      principal: tryGetPrincipal(res)?.id,
+      principal: loggedIdOf(tryGetPrincipal(res)),
       traceId: trace?.traceId,
       requestId: trace?.requestId,
     };

@@ -1,4 +1,5 @@
 import { notFound, OperationOutcomeError } from '@medplum/core';
+import { payloadTooLarge } from '../kernel/fhir/outcomes';
 import express, { type RequestHandler } from 'express';
 import helmet from 'helmet';
 import type { PipelineContext } from '../event/context';
@@ -31,10 +32,47 @@ export interface AppOptions {
   readonly authenticate: RequestHandler;
   /** Per-principal rate limit, after authentication. */
   readonly rateLimit: RequestHandler;
+  /** Whether the API key file last read was valid (/health/ready says `apiKeys: "invalid"` when not). */
+  readonly apiKeysFileValid?: (() => boolean) | undefined;
   /** Where clients reach the API (`PUBLIC_BASE_URL`, else derived from HOST and the bound port): links use it. */
   readonly publicBaseUrl: () => string;
   /** The web console at /console; absent, it is not served. */
   readonly console?: ConsoleOptions | undefined;
+}
+
+/**
+ * How much of a JSON or event body is read from a request without an `Authorization` header. Every route that takes
+ * one authenticates by that header, so such a body can only be refused (401, 404): BODY_LIMIT's megabyte parse and
+ * text check would be work done for anyone. The console's forms (cookie session) have limits of their own.
+ */
+export const ANONYMOUS_BODY_LIMIT = '16kb';
+
+/** The parsers of JSON and HIS event bodies (each dialect's text media types) up to `limit`. */
+function bodyParsers(limit: string): RequestHandler {
+  const verify = noteInvalidUtf8;
+  const json = express.json({ limit, strict: false, type: [...JSON_MEDIA_TYPES], verify });
+  const text = express.text({ limit, type: dialectTextMediaTypes(DIALECTS), verify });
+  return (req, res, next) => json(req, res, (err?: unknown) => (err ? next(err) : text(req, res, next)));
+}
+
+/** `withCredential` for a request with an `Authorization` header, else `without`. */
+function byCredential(withCredential: RequestHandler, without: RequestHandler): RequestHandler {
+  return (req, res, next) =>
+    req.headers.authorization === undefined ? without(req, res, next) : withCredential(req, res, next);
+}
+
+/** `parse`, with its 413 saying which limit applied and how to get the larger one. */
+function tooLargeWithoutCredential(parse: RequestHandler, limit: string): RequestHandler {
+  return (req, res, next) =>
+    parse(req, res, (err?: unknown) =>
+      (err as { type?: string } | undefined)?.type === 'entity.too.large'
+        ? next(
+            new OperationOutcomeError(
+              payloadTooLarge(`${limit} for a request without credentials: send the Authorization header`),
+            ),
+          )
+        : next(err),
+    );
 }
 
 /** The Express app: security headers, body limits, routers per audience, and the one error handler. */
@@ -47,13 +85,17 @@ export function createApp(ctx: PipelineContext, opts: AppOptions): express.Expre
   app.use(corsFor(ctx.config.CORS_ORIGINS));
   const limit = ctx.config.BODY_LIMIT;
   const verify = noteInvalidUtf8;
-  app.use(express.json({ limit, strict: false, type: [...JSON_MEDIA_TYPES], verify }));
-  app.use(express.text({ limit, type: dialectTextMediaTypes(DIALECTS), verify }));
+  app.use(
+    byCredential(
+      bodyParsers(limit),
+      tooLargeWithoutCredential(bodyParsers(ANONYMOUS_BODY_LIMIT), ANONYMOUS_BODY_LIMIT),
+    ),
+  );
   // Form bodies (FHIR POST _search) are read here too, with that route's own limit, so the guard sees them.
   app.use(express.text({ limit: FORM_BODY_LIMIT, type: [FORM_MEDIA_TYPE], verify }));
   app.use(rejectUnstorableText());
 
-  app.use('/health', healthRouter(ctx));
+  app.use('/health', healthRouter(ctx, opts.apiKeysFileValid));
   app.get('/metrics', metricsHandler(ctx.metrics));
   // Everything below may answer with a child's data, or with who may see it: no cache on the way (a proxy, the
   // browser's disk) may keep it. Routes that serve files of their own (console and docs assets) set their own.

@@ -17,7 +17,7 @@ export function answerClientErrors(server: Server): void {
       err.code === 'HPE_HEADER_OVERFLOW'
         ? [431, 'too-long', 'The request line and headers are larger than the limit of 16 KB (a URL this long?)']
         : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-          ? [408, 'timeout', 'The request headers did not arrive in time']
+          ? [408, 'timeout', 'The request (its headers and body) did not arrive in time']
           : [400, 'structure', 'The request is not well-formed HTTP'];
     const outcome: OperationOutcome = {
       resourceType: 'OperationOutcome',

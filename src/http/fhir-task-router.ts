@@ -356,7 +356,7 @@ export function fhirTaskRoute(ctx: PipelineContext, publicBaseUrl: () => string)
       }
       if (found[0]) {
         res.set('Location', `${publicBaseUrl()}/fhir/Task/${found[0].id}`);
-        sendCreated(res, found[0], true, preferredReturn(req.get('prefer')));
+        sendCreated(ctx, res, found[0], true, preferredReturn(req.get('prefer')));
         return;
       }
     }
@@ -378,7 +378,7 @@ export function fhirTaskRoute(ctx: PipelineContext, publicBaseUrl: () => string)
       throw renamedIssues(err, task, day?.element);
     }
     res.set('Location', `${publicBaseUrl()}/fhir/Task/${recorded.feedback.id}`);
-    sendCreated(res, recorded.feedback, recorded.duplicate, preferredReturn(req.get('prefer')));
+    sendCreated(ctx, res, recorded.feedback, recorded.duplicate, preferredReturn(req.get('prefer')));
   };
   return {
     interaction: {
@@ -427,6 +427,7 @@ function preferredReturn(prefer: string | undefined): { value: Return; asked: bo
  * (`servedTask`: `meta.lastUpdated` when it was stored, also Last-Modified). The stored Task is never changed.
  */
 function sendCreated(
+  ctx: Pick<PipelineContext, 'cipher'>,
   res: Response,
   feedback: FeedbackRow,
   duplicate: boolean,
@@ -462,6 +463,6 @@ function sendCreated(
       return;
     }
     case 'representation':
-      res.json(servedTask(feedback));
+      res.json(servedTask(ctx, feedback));
   }
 }

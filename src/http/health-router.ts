@@ -11,9 +11,10 @@ const READY_ANSWER_MS = 1000;
  * of PostgreSQL and Redis within a second each. An API process (`ROLE=api` or `all`) needs PostgreSQL to accept an
  * event, and only PostgreSQL: without Redis it still answers 202 (the reconciler queues the events once Redis is
  * back), so Redis away makes it `degraded`, still ready, instead of taking it out of the load balancer. A worker
- * (`ROLE=worker`) can do nothing without either.
+ * (`ROLE=worker`) can do nothing without either. An API process whose API key file became unreadable is `degraded`
+ * with `apiKeys: "invalid"`: it keeps the keys it had, so a revocation in that edit is not in effect.
  */
-export function healthRouter(ctx: PipelineContext): Router {
+export function healthRouter(ctx: PipelineContext, apiKeysFileValid: () => boolean = () => true): Router {
   const router = Router();
   router.get('/live', (_req, res) => {
     res.json({ status: 'ok' });
@@ -24,8 +25,10 @@ export function healthRouter(ctx: PipelineContext): Router {
       answers(ctx, 'redis', () => ctx.queues.ping()),
     ]);
     const ready = database && (redis || ctx.config.ROLE !== 'worker');
-    const status = !ready ? 'unavailable' : redis ? 'ok' : 'degraded';
-    res.status(ready ? 200 : 503).json({ status, database, redis });
+    // An unreadable API key file leaves the keys loaded before in force: degraded, still taking traffic.
+    const keysValid = apiKeysFileValid();
+    const status = !ready ? 'unavailable' : redis && keysValid ? 'ok' : 'degraded';
+    res.status(ready ? 200 : 503).json({ status, database, redis, ...(keysValid ? {} : { apiKeys: 'invalid' }) });
   });
   return router;
 }

@@ -43,7 +43,7 @@ export function municipalityRouter(ctx: PipelineContext): Router {
     res.json({
       referral: referral.row.id,
       statusUpdates: (await listReferralFeedback(ctx.db, referral.row.id)).map((u) =>
-        statusUpdateView(u, referral.row.id),
+        statusUpdateView(ctx, u, referral.row.id),
       ),
       timeline: await getReferralTimeline(ctx, referral.row),
     });

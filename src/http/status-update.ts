@@ -13,6 +13,7 @@ import { parseOrThrow } from '../kernel/zod-outcome';
 import type { PipelineContext } from '../event/context';
 import {
   assertOnePractice,
+  feedbackTaskOf,
   findReferrals,
   isOnItsWayTo,
   newestOfEachReferral,
@@ -212,7 +213,7 @@ export async function recordAndAnswer(
   update: StatusUpdate,
 ): Promise<void> {
   const { feedback, duplicate } = await recordUpdate(ctx, req, res, target, update);
-  res.status(duplicate ? 200 : 202).json(statusUpdateView(feedback, target.referral.row.id));
+  res.status(duplicate ? 200 : 202).json(statusUpdateView(ctx, feedback, target.referral.row.id));
 }
 
 /**
@@ -220,7 +221,11 @@ export async function recordAndAnswer(
  * the referral as the answer does (its current event, the newest delivered to the caller: a status history spans
  * the practice's corrections), `recordedOn` the event the update was recorded on.
  */
-export function statusUpdateView(f: FeedbackRow, referral: string = f.inbox_id): Record<string, unknown> {
+export function statusUpdateView(
+  ctx: Pick<PipelineContext, 'cipher'>,
+  f: FeedbackRow,
+  referral: string = f.inbox_id,
+): Record<string, unknown> {
   return {
     id: f.id,
     referral,
@@ -228,7 +233,7 @@ export function statusUpdateView(f: FeedbackRow, referral: string = f.inbox_id):
     status: f.status,
     date: f.status_date,
     serviceRequestStatus: f.service_request_status,
-    task: f.task,
+    task: feedbackTaskOf(ctx, f),
     delivery: {
       state: f.state,
       attempts: f.attempts,

@@ -38,9 +38,9 @@ export function rejectUnstorableText(): RequestHandler {
       (form !== undefined ? badQueryParameter(`?${form}`) : undefined) ??
       badPathSegment(req.originalUrl) ??
       ((req as { invalidUtf8?: boolean }).invalidUtf8
-        ? (badBodyField(req.body, 'body', hasReplacementChar) ?? 'body')
+        ? (badBodyField(req.body, hasReplacementChar) ?? 'body')
         : undefined) ??
-      badBodyField(req.body, 'body', isUnstorable);
+      badBodyField(req.body, isUnstorable);
     if (where !== undefined) {
       throw new OperationOutcomeError(badRequestIssues([fieldIssue(`${where} ${BAD_TEXT}`, where)]));
     }
@@ -90,28 +90,53 @@ function badPathSegment(url: string): string | undefined {
   return undefined;
 }
 
-/** The first string or key in a parsed body matching `bad`, as a FHIRPath-like expression (`body.guardians[1].id`). */
-function badBodyField(value: unknown, path: string, bad: (s: string) => boolean): string | undefined {
-  if (typeof value === 'string') {
-    return bad(value) ? path : undefined;
-  }
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const found = badBodyField(value[i] as unknown, `${path}[${i}]`, bad);
-      if (found) {
-        return found;
-      }
-    }
-    return undefined;
-  }
-  if (value && typeof value === 'object') {
-    for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-      if (bad(k)) {
+/**
+ * How deep a JSON body may nest: far beyond any event, status update or FHIR resource (a Bundle with contained
+ * resources and nested extensions stays under 20), and well within what the code that reads a body may recurse.
+ * A deeper body is a 400 naming `body`, before any route or the authentication sees it.
+ */
+export const MAX_BODY_DEPTH = 100;
+
+/** A value still to look at in `badBodyField`, or (with `key`) a field name to check. */
+interface Pending {
+  readonly value?: unknown;
+  readonly key?: string;
+  readonly path: string;
+  readonly depth: number;
+}
+
+/**
+ * The first string or key in a parsed body matching `bad`, as a FHIRPath-like expression (`body.guardians[1].id`),
+ * in document order. Walked with a list of its own, not recursion: a body of a megabyte may nest 500,000 levels,
+ * which overflowed the stack (a 500 to anyone). Throws the 400 for a body nested deeper than MAX_BODY_DEPTH.
+ */
+function badBodyField(body: unknown, bad: (s: string) => boolean): string | undefined {
+  const pending: Pending[] = [{ value: body, path: 'body', depth: 0 }];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const { value, key, path, depth } = next;
+    if (key !== undefined) {
+      if (bad(key)) {
         return `${path} (a field name)`;
       }
-      const found = badBodyField(v, `${path}.${k}`, bad);
-      if (found) {
-        return found;
+    } else if (typeof value === 'string') {
+      if (bad(value)) {
+        return path;
+      }
+    } else if (value && typeof value === 'object') {
+      if (depth >= MAX_BODY_DEPTH) {
+        throw new OperationOutcomeError(
+          badRequestIssues([fieldIssue(`body is nested deeper than ${MAX_BODY_DEPTH} levels`, 'body')]),
+        );
+      }
+      // Pushed last to first, so that the first is looked at (with all below it) first; a field's name before it.
+      const children: Pending[] = Array.isArray(value)
+        ? value.map((v: unknown, i) => ({ value: v, path: `${path}[${i}]`, depth: depth + 1 }))
+        : Object.entries(value as Record<string, unknown>).flatMap(([k, v]) => [
+            { key: k, path, depth },
+            { value: v, path: `${path}.${k}`, depth: depth + 1 },
+          ]);
+      for (let i = children.length - 1; i >= 0; i--) {
+        pending.push(children[i] as Pending);
       }
     }
   }

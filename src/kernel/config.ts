@@ -65,6 +65,7 @@ export const configSchema = z
       .string()
       .regex(/^\d+(b|kb|mb)$/, 'a size such as 1mb or 512kb')
       .default('1mb'),
+    REQUEST_TIMEOUT_MS: z.coerce.number().int().min(1000).max(300_000).default(60_000),
     INBOX_KEYS: z.string().optional(),
     API_KEYS_FILE: z.string().min(1).optional(),
     JWT_ISSUERS_FILE: z.string().min(1).optional(),

@@ -52,6 +52,14 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly apiKeysFileInvalid = new Gauge({
+    name: 'jeugdbrug_api_keys_file_invalid',
+    help:
+      '1 while the API key file this API process last read was unreadable (an edit with an error): the keys loaded ' +
+      'before it stay in force, a revocation in that edit is not; else 0',
+    registers: [this.registry],
+  });
+
   readonly sourceUp = new Gauge({
     name: 'jeugdbrug_metrics_source_up',
     help:

@@ -92,6 +92,7 @@ describe('a chain written before and after migration 015', () => {
       '034_referral_identity_kept.sql',
       '036_report_child_index.sql',
       '039_destination_half_open.sql',
+      '040_feedback_reason_sealed.sql',
       '042_feedback_task_identifier.sql',
     ]);
     const writer = new AuditWriter(db);

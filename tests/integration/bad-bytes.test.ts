@@ -168,6 +168,9 @@ function badRequests(): BadRequest[] {
   return out;
 }
 
+/** A JSON array of short strings, about `kb` kilobytes. */
+const wide = (kb: number) => JSON.stringify(Array.from({ length: kb * 100 }, () => 'abcdefg'));
+
 describe('text that cannot be stored (NUL, invalid UTF-8) is a 400 naming the parameter, on every route', () => {
   let app: TestApp;
 
@@ -205,6 +208,86 @@ describe('text that cannot be stored (NUL, invalid UTF-8) is a 400 naming the pa
     const outcome = (await res.json()) as { issue: { expression?: string[] }[] };
     expect(res.status).toBe(400);
     expect(outcome.issue[0]?.expression).toEqual(['body.referral.reasonText']);
+  });
+
+  it.each([
+    ['an object', (inner: string) => `{"a":${inner}}`],
+    ['an array', (inner: string) => `[${inner}]`],
+  ])(
+    'answers 400 naming the body to JSON nested 50,000 levels deep in %s, on any path, before authentication',
+    async (_kind, wrap) => {
+      let deep = '1';
+      for (let i = 0; i < 50_000; i++) {
+        deep = wrap(deep);
+      }
+      for (const path of ['/anything', '/his/v1/events']) {
+        // Any credential, valid or not, gets the whole body read; without one it is a 413 (a test below).
+        const res = await app.request(path, {
+          method: 'POST',
+          key: null,
+          headers: { 'content-type': 'application/json', authorization: 'Bearer not-a-key' },
+          body: deep,
+        });
+        const outcome = (await res.json()) as { resourceType: string; issue: { expression?: string[] }[] };
+        expect({ status: res.status, type: outcome.resourceType }).toEqual({ status: 400, type: 'OperationOutcome' });
+        expect(outcome.issue[0]?.expression).toEqual(['body']);
+      }
+    },
+  );
+
+  it('still names a bad field inside a body nested as deep as allowed', async () => {
+    let nested: unknown = { text: 'NUL\u0000' };
+    for (let i = 0; i < 60; i++) {
+      nested = { a: nested };
+    }
+    const res = await app.request('/policy/v1/$explain', { json: nested });
+    const outcome = (await res.json()) as { issue: { expression?: string[] }[] };
+    expect(res.status).toBe(400);
+    expect(outcome.issue[0]?.expression?.[0]).toBe(`body${'.a'.repeat(60)}.text`);
+  });
+
+  it.each(['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf'])(
+    'answers 404, not 500, for the console asset named %s',
+    async (name) => {
+      const res = await app.request(`/console/assets/${name}`, { key: null });
+      expect(res.status).toBe(404);
+    },
+  );
+
+  it('reads no more than a small limit of a body sent without credentials: 413 naming the body and the header', async () => {
+    const res = await app.request('/his/v1/events', {
+      method: 'POST',
+      key: null,
+      headers: { 'content-type': 'application/json' },
+      body: wide(100),
+    });
+    const outcome = (await res.json()) as {
+      resourceType: string;
+      issue: { expression?: string[]; details?: { text?: string } }[];
+    };
+    expect({ status: res.status, type: outcome.resourceType }).toEqual({ status: 413, type: 'OperationOutcome' });
+    expect(outcome.issue[0]?.expression).toEqual(['body']);
+    expect(outcome.issue[0]?.details?.text).toContain('Authorization');
+  });
+
+  it('still answers a small body sent without credentials with the 401 of a missing credential', async () => {
+    const res = await app.request('/his/v1/events', {
+      method: 'POST',
+      key: null,
+      headers: { 'content-type': 'application/json' },
+      body: wide(1),
+    });
+    expect(res.status).toBe(401);
+  });
+
+  it('reads the same body sent with credentials as before (not 413)', async () => {
+    const res = await app.request('/his/v1/events', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: wide(100),
+    });
+    expect(res.status).not.toBe(413);
+    expect(res.status).toBeLessThan(500);
   });
 
   it('still accepts text with ordinary non-ASCII characters', async () => {

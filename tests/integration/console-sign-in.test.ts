@@ -63,6 +63,26 @@ describe('signing in to the console with a JWT, and what ends a session', () => 
     }
   });
 
+  it('refuses, saying so, a JWT that expired within the allowed clock skew instead of a session that ends at once', async () => {
+    const justExpired = await jwt({ jeugdbrug_role: 'auditor', jeugdbrug_practices: ['*'] }, -30);
+    const res = await postSignIn(app, justExpired);
+    expect(res.status).toBe(401);
+    expect(res.headers.getSetCookie().some((c) => c.startsWith('jb_session='))).toBe(false);
+    const page = await res.text();
+    expect(page).toContain('Aanmelden mislukt');
+    expect(page).toContain('verlopen');
+  });
+
+  it('logs a JWT subject only as a pseudonym at sign-in and on access lines, never as sent', async () => {
+    const token = await jwt({ jeugdbrug_role: 'auditor', jeugdbrug_practices: ['*'], jeugdbrug_municipalities: ['*'] });
+    const session = await openConsole(app, { credential: token });
+    expect((await session.get('/console/auditor')).status).toBe(200);
+    const lines = fs.readFileSync(app.testEnv.logFile, 'utf8').split('\n');
+    const principals = lines.filter((l) => l.includes(`jwt:${ISSUER}#`));
+    expect(principals.length).toBeGreaterThan(0);
+    expect(lines.join('\n')).not.toContain('privacy-officer-7');
+  });
+
   it('refuses a sign-in form without its own CSRF token', async () => {
     const res = await fetch(`${app.url}/console/sign-in`, {
       method: 'POST',

@@ -458,6 +458,90 @@ describe('feedback: a municipality’s status on a referral goes back to the pra
     });
   });
 
+  describe("a municipality's free-text reason", () => {
+    const REASON = 'Zoelientje is al bekend bij Veilig Thuis (REASON-SECRET)';
+    /** The whole stored row as text: the reason must be in none of its columns in readable form. */
+    const storedRowText = async (id: string) =>
+      (
+        await app.rt.ctx.db.query<{ row: string }>('SELECT row_to_json(f)::text AS row FROM feedback f WHERE id = $1', [
+          id,
+        ])
+      )[0]?.row ?? '';
+    const statusesOf = async (referral: string) =>
+      (
+        (await (
+          await app.request(`/municipality/v1/referrals/${referral}/status`, { key: 'municipality' })
+        ).json()) as {
+          statusUpdates: StatusView[];
+        }
+      ).statusUpdates;
+
+    it('is stored encrypted, shown to the municipality and delivered to the practice as sent', async () => {
+      const { id } = await deliveredReferral();
+      const res = await postStatus(id, { status: 'rejected', reasonCode: 'other', reason: REASON });
+      expect(res.status).toBe(202);
+      const view = (await res.json()) as StatusView;
+      expect(view.task.statusReason?.text).toBe(REASON);
+      const { taskResource } = entries((await arrivalAt(practiceFhir, view.id)).body as Bundle);
+      expect(taskResource.statusReason?.text).toBe(REASON);
+      expect(await storedRowText(view.id)).not.toContain('REASON-SECRET');
+      expect((await statusesOf(id)).map((u) => u.task.statusReason?.text)).toEqual([REASON]);
+    });
+
+    it('goes with the payload retention once the delivery ended, keeping the reason code', async () => {
+      const { id } = await deliveredReferral();
+      const view = (await (
+        await postStatus(id, { status: 'rejected', reasonCode: 'other', reason: REASON })
+      ).json()) as StatusView;
+      await arrivalAt(practiceFhir, view.id);
+      await waitFor('the delivery to be recorded', async () => {
+        const [row] = await app.rt.ctx.db.query<{ state: string }>('SELECT state FROM feedback WHERE id = $1', [
+          view.id,
+        ]);
+        return row?.state === 'delivered';
+      });
+      await clearFinishedFeedbackAnswers(app.rt.ctx.db, new Date(Date.now() - 30 * 24 * 3600_000), 1000);
+      expect((await statusesOf(id))[0]?.task.statusReason?.text).toBe(REASON);
+      await clearFinishedFeedbackAnswers(app.rt.ctx.db, new Date(Date.now() + 1000), 1000);
+      const [kept] = await statusesOf(id);
+      expect(kept?.task.statusReason?.text).toBeUndefined();
+      expect(kept?.task.statusReason?.coding?.[0]?.code).toBe('other');
+    });
+
+    it('written in plaintext by an older release is shown, and sealed by the next reconciler round', async () => {
+      const { id } = await deliveredReferral();
+      const view = (await (await postStatus(id, { status: 'rejected', reasonCode: 'other' })).json()) as StatusView;
+      await arrivalAt(practiceFhir, view.id);
+      // As the release before stored it: the text inside the Task's JSON.
+      await app.rt.ctx.db.query(
+        `UPDATE feedback SET task = jsonb_set(task, '{statusReason,text}', to_jsonb($2::text)) WHERE id = $1`,
+        [view.id, REASON],
+      );
+      expect((await statusesOf(id))[0]?.task.statusReason?.text).toBe(REASON);
+      await reconcileOnce(app.rt.ctx);
+      expect(await storedRowText(view.id)).not.toContain('REASON-SECRET');
+      expect((await statusesOf(id))[0]?.task.statusReason?.text).toBe(REASON);
+    });
+
+    it('written in plaintext and never sealed still goes with the payload retention', async () => {
+      const { id } = await deliveredReferral();
+      const view = (await (await postStatus(id, { status: 'rejected', reasonCode: 'other' })).json()) as StatusView;
+      await arrivalAt(practiceFhir, view.id);
+      await waitFor('the delivery to be recorded', async () => {
+        const [row] = await app.rt.ctx.db.query<{ state: string }>('SELECT state FROM feedback WHERE id = $1', [
+          view.id,
+        ]);
+        return row?.state === 'delivered';
+      });
+      await app.rt.ctx.db.query(
+        `UPDATE feedback SET task = jsonb_set(task, '{statusReason,text}', to_jsonb($2::text)) WHERE id = $1`,
+        [view.id, REASON],
+      );
+      await clearFinishedFeedbackAnswers(app.rt.ctx.db, new Date(Date.now() + 1000), 1000);
+      expect(await storedRowText(view.id)).not.toContain('REASON-SECRET');
+    });
+  });
+
   describe('a referral identifier that more than one practice sent', () => {
     let seq = 0;
     const sharedId = () => `r-shared-${Date.now().toString(36)}-${++seq}`;

@@ -8,6 +8,7 @@ import { isOutageError } from '../../kernel/outage';
 import { RETRY_AFTER_S } from '../error-handler';
 import type { PipelineContext } from '../../event/context';
 import { requireRole, setPrincipal, type VerifiedCredential } from '../../access/authenticate';
+import { loggedPrincipalId } from '../../access/principal';
 import { auditRefusal } from '../refusal-audit';
 import { auditorPages } from './auditor-pages';
 import {
@@ -182,7 +183,8 @@ export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Route
   });
 
   router.get('/assets/:file', namesNoEvent, (req, res) => {
-    const type = ASSETS[req.params.file];
+    // An own property only: `__proto__`, `constructor` and the like are inherited by every object.
+    const type = Object.hasOwn(ASSETS, req.params.file) ? ASSETS[req.params.file] : undefined;
     if (!type) {
       throw new OperationOutcomeError(notFound);
     }
@@ -266,9 +268,15 @@ export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Route
       }
       throw err;
     }
+    // A JWT that expired within the allowed clock skew verifies, but its session would end at once and send the user
+    // back here without a word: refused, saying why.
+    if (verified.expiresAt !== undefined && verified.expiresAt <= Date.now()) {
+      signInPage(req, res, notice('error', html`${t(lang, 'signInFailed')}: ${t(lang, 'tokenExpired')}`), 401);
+      return;
+    }
     const { principal } = verified;
     const { token, session } = await sessions.create(principal, verified);
-    ctx.log.info({ principal: principal.id, role: principal.role }, 'console sign-in');
+    ctx.log.info({ principal: loggedPrincipalId(principal), role: principal.role }, 'console sign-in');
     res.append('Set-Cookie', `${SIGN_IN_COOKIE}=; Path=/console/sign-in; Max-Age=0; HttpOnly; SameSite=Strict`);
     // The cookie lasts as long as the session can: the browser forgets it when a JWT's expiry ends the session.
     const maxAge = sessions.lifetimeSeconds(session);
@@ -322,7 +330,7 @@ export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Route
     if (token) {
       await sessions.destroy(token);
     }
-    ctx.log.info({ principal: session?.principal.id }, 'console sign-out');
+    ctx.log.info({ principal: session && loggedPrincipalId(session.principal) }, 'console sign-out');
     res.append('Set-Cookie', `${SESSION_COOKIE}=; Path=/console; Max-Age=0; HttpOnly; SameSite=Strict`);
     res.redirect(303, '/console/sign-in?why=out');
   });

@@ -28,6 +28,10 @@ const MESSAGES = {
     en: 'Paste the key (jb_…) or the token from your identity provider. It is not kept; you get a session.',
   },
   signInFailed: { nl: 'Aanmelden mislukt', en: 'Sign-in failed' },
+  tokenExpired: {
+    nl: 'het token is verlopen; meld u aan met een nieuw token',
+    en: 'the token has expired; sign in with a new one',
+  },
   credentialNotAccepted: {
     nl: 'de sleutel of het token wordt niet aanvaard (onbekend, ingetrokken of verlopen).',
     en: 'the key or token is not accepted (unknown, revoked or expired).',

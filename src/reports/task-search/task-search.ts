@@ -6,6 +6,7 @@ import type { PipelineContext } from '../../event/context';
 import { listReferralFeedback, tryGetFeedback, tryGetSealedEvent, type FeedbackRow } from '../../event/event-store';
 import {
   assertOnePractice,
+  feedbackTaskOf,
   findReferrals,
   isOnItsWayTo,
   mayReadStatusesOf,
@@ -60,8 +61,9 @@ type Cursor = z.infer<typeof cursorSchema>;
  * The Task as served: as stored (and as the create answered it, and the practice received it), with the moment it
  * was stored as `meta.lastUpdated`.
  */
-export function servedTask(f: FeedbackRow): Task {
-  return { ...f.task, meta: { ...f.task.meta, lastUpdated: new Date(f.created_at).toISOString() } };
+export function servedTask(ctx: Pick<PipelineContext, 'cipher'>, f: FeedbackRow): Task {
+  const task = feedbackTaskOf(ctx, f);
+  return { ...task, meta: { ...task.meta, lastUpdated: new Date(f.created_at).toISOString() } };
 }
 
 /** The municipalities that sent the Tasks: organisations whose data a read of them is, besides the practice's. */
@@ -153,7 +155,7 @@ export async function searchTasks(
   const children = new Set(events.map((e) => tryGetPatientBsn(ctx, e)));
   const [child] = children;
   return {
-    resources: page.map(servedTask),
+    resources: page.map((f) => servedTask(ctx, f)),
     total: search.total === 'none' && search.count > 0 ? undefined : ordered.length,
     next: end < ordered.length ? tokenAt(page.at(-1), 'n') : undefined,
     previous: start > 0 ? tokenAt(page[0], 'p') : undefined,
@@ -173,7 +175,7 @@ async function readTask(ctx: PipelineContext, principal: Principal, id: string):
   const referrals = await findReferrals(ctx, f.inbox_id);
   const event = await tryGetSealedEvent(ctx.db, f.inbox_id);
   return {
-    resource: servedTask(f),
+    resource: servedTask(ctx, f),
     tenant: f.tenant,
     patientBsn: event ? tryGetPatientBsn(ctx, event) : undefined,
     inScope: referrals.some((r) => mayReadStatusesOf(principal, r)),

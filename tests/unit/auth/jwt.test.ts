@@ -171,6 +171,14 @@ describe('JWT verification', () => {
     expect(principal).toMatchObject({ role: 'municipality', municipalities: ['GM1734'] });
   });
 
+  it("refuses a token valid for longer than its issuer's maxLifetimeS (401 naming exp), and takes one within it", async () => {
+    const bounded = createJwtVerifier(parseIssuersFile([issuer({ maxLifetimeS: 3600 })], 'issuers.json'));
+    await expect(bounded.verify(await token({ exp: 3000 }))).resolves.toMatchObject({ role: 'practice' });
+    const err = await outcomeErrorOf(async () => bounded.verify(await token({ exp: 10 * 365 * 24 * 3600 })));
+    expect(httpStatusOf(err.outcome)).toBe(401);
+    expect(issueTexts(err.outcome).join(' ')).toContain('exp');
+  });
+
   it('honours a smaller clock skew', async () => {
     const strict = createJwtVerifier(parseIssuersFile([issuer()], 'issuers.json'), { clockSkewSeconds: 0 });
     const err = await outcomeErrorOf(async () => strict.verify(await token({ exp: -30 })));
