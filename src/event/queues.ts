@@ -274,10 +274,19 @@ export class QueueSet {
     return [this.map, ...this.deliver.values(), this.feedback];
   }
 
-  /** Job counts per queue and state, for /metrics and the admin API. */
-  async depths(): Promise<{ queue: string; state: string; count: number }[]> {
+  /**
+   * The shared stage queues (`map`, and `feedback` back to practices) and the deliver queues of these destinations:
+   * what an operator scoped to their municipalities sees. A stage queue's jobs are ids only, of every practice and
+   * municipality, so it is not split by scope: it is shown whole, as a total.
+   */
+  ofDestinations(destinations: readonly Pick<Destination, 'id'>[]): Queue[] {
+    return [this.map, ...destinations.map((d) => this.getDeliverQueue(d.id)), this.feedback];
+  }
+
+  /** Job counts per queue and state, for /metrics and the admin API (the given queues; all by default). */
+  async depths(queues: readonly Queue[] = this.all()): Promise<{ queue: string; state: string; count: number }[]> {
     const out: { queue: string; state: string; count: number }[] = [];
-    for (const q of this.all()) {
+    for (const q of queues) {
       const counts = await this.timed(q.getJobCounts('waiting', 'active', 'delayed', 'failed'), 'queue depths');
       for (const [state, count] of Object.entries(counts)) {
         out.push({ queue: q.name, state, count });

@@ -129,8 +129,9 @@ export function adminRouter(ctx: PipelineContext): Router {
     });
   });
 
+  /** The deliver queues of the destinations within the scope, and the shared stage queues as totals. */
   router.get('/queues', async (_req, res) => {
-    res.json({ queues: await ctx.queues.depths() });
+    res.json({ queues: await ctx.queues.depths(ctx.queues.ofDestinations(destinationsInScope(ctx, res))) });
   });
 
   /** Each destination's health (within the scope): paused or not (and by whom), consecutive failures, queue counts. */

@@ -87,6 +87,8 @@ export const configSchema = z
     REFERRAL_IDENTITY_RETENTION_DAYS: z.coerce.number().int().min(1).default(730),
     REPORT_RETENTION_DAYS: z.coerce.number().int().min(1).default(3653),
     MONITORING_PUSH_SCHEDULE: z.enum(['off', 'quarterly']).default('off'),
+    // Practices register a quarter's last days late: its scheduled push waits this many days after its end.
+    MONITORING_PUSH_DELAY_DAYS: z.coerce.number().int().min(0).max(60).default(14),
     REPORT_PSEUDONYM_KEY: z
       .string()
       .regex(/^[A-Za-z0-9+/]{43}=$/, 'a 32-byte key in base64')

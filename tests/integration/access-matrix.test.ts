@@ -53,6 +53,7 @@ describe('authorisation: every route × role × own and other tenant', () => {
     'GET /admin/v1/dead-letters': () => ({ path: '/admin/v1/dead-letters' }),
     'POST /admin/v1/dead-letters/replay': () => ({ path: '/admin/v1/dead-letters/replay', init: { json: {} } }),
     'GET /admin/v1/agreements': () => ({ path: '/admin/v1/agreements' }),
+    'GET /admin/v1/queues': () => ({ path: '/admin/v1/queues' }),
     'GET /admin/v1/destinations/{id}/status of GM0226': () => ({ path: '/admin/v1/destinations/gm0226/status' }),
     'POST /admin/v1/destinations/{id}/pause of GM0226': () => ({
       path: '/admin/v1/destinations/gm0226/pause',
@@ -157,6 +158,9 @@ describe('authorisation: every route × role × own and other tenant', () => {
     ['GET /admin/v1/agreements', 'operator', 200],
     ['GET /admin/v1/agreements', 'practice', 403],
     ['GET /admin/v1/agreements', 'otherMunicipalityOperator', 200],
+    ['GET /admin/v1/queues', 'operator', 200],
+    ['GET /admin/v1/queues', 'otherMunicipalityOperator', 200],
+    ['GET /admin/v1/queues', 'auditor', 403],
     // A destination is its municipality's: an operator of another municipality finds none (404, the attempt
     // recorded in the destination's chain: the test after the matrix). Paused by `operator`, resumed at once.
     ['GET /admin/v1/destinations/{id}/status of GM0226', 'operator', 200],
@@ -358,7 +362,7 @@ describe('authorisation: every route × role × own and other tenant', () => {
     }
   });
 
-  it("shows an operator of other municipalities none of GM0226's agreements or destinations, and records its refused actions on one", async () => {
+  it("shows an operator of other municipalities none of GM0226's agreements, destinations or queues, and records its refused actions on one", async () => {
     const list = async (key: KeyName) => {
       const agreements = (await (await app.request('/admin/v1/agreements', { key })).json()) as {
         agreements: { id: string }[];
@@ -369,15 +373,30 @@ describe('authorisation: every route × role × own and other tenant', () => {
       const statuses = (await (await app.request('/admin/v1/destinations/status', { key })).json()) as {
         destinations: { id: string }[];
       };
+      const queues = (await (await app.request('/admin/v1/queues', { key })).json()) as {
+        queues: { queue: string }[];
+      };
       return {
         agreements: agreements.agreements.length,
         destinations: destinations.destinations.map((d) => d.id),
         statuses: statuses.destinations.map((d) => d.id),
+        queues: [...new Set(queues.queues.map((q) => q.queue))],
       };
     };
-    expect(await list('operator')).toEqual({ agreements: 1, destinations: ['gm0226'], statuses: ['gm0226'] });
-    // Its practice has no agreement here, nor its municipality a destination: nothing of GM0226's is listed.
-    expect(await list('otherMunicipalityOperator')).toEqual({ agreements: 0, destinations: [], statuses: [] });
+    expect(await list('operator')).toEqual({
+      agreements: 1,
+      destinations: ['gm0226'],
+      statuses: ['gm0226'],
+      queues: ['map', 'deliver.gm0226', 'feedback'],
+    });
+    // Its practice has no agreement here, nor its municipality a destination: nothing of GM0226's is listed. The
+    // shared stage queues (map, feedback) hold every practice's jobs and cannot be split: they stay, as totals.
+    expect(await list('otherMunicipalityOperator')).toEqual({
+      agreements: 0,
+      destinations: [],
+      statuses: [],
+      queues: ['map', 'feedback'],
+    });
     const chain = () =>
       app.rt.ctx.db.query<{ outcome: string; agents: string[]; entities: string[] }>(
         `SELECT outcome, agents, entities FROM audit_event WHERE tenant = 'destination/gm0226'

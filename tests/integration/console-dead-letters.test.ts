@@ -109,6 +109,11 @@ describe("the console's dead letters: replay all does what its button says", () 
     const home = await (await scoped.get('/console/operator')).text();
     expect(home).toContain('gm0344');
     expect(home).not.toMatch(/<th scope="row">gm0226<\/th>/);
+    // Its queue table: its destination's deliver queue and the shared stage queues (totals), not GM0226's queue.
+    expect(home).toMatch(/<th scope="row">deliver\.gm0344<\/th>/);
+    expect(home).toMatch(/<th scope="row">map<\/th>/);
+    expect(home).toMatch(/<th scope="row">feedback<\/th>/);
+    expect(home).not.toContain('deliver.gm0226');
     const configuration = await (await scoped.get('/console/operator/configuration')).text();
     expect(configuration).not.toContain('GM0226');
     expect(configuration).toContain('gm0344');

@@ -64,6 +64,9 @@ describe("the console's dead letters to practices: status updates and trajectory
     expect(page).not.toContain(`feedback/${ids.feedback}/replay`);
     expect(page).toContain(`trajectory-events/${ids.trajectory}/replay`);
     expect((await c.otherOperator.post(`/console/operator/feedback/${ids.feedback}/replay`, {})).status).toBe(404);
+    // Its queues page counts the dead letters to its practice only (the queue's own counts are totals).
+    const queues = await (await c.otherOperator.get('/console/operator')).text();
+    expect(queues).toMatch(/<td data-dead="feedback"><a href="\/console\/operator\/to-practices">1<\/a><\/td>/);
   });
 
   it('replays each, audited as the API audits a replay, and says when one is not dead any more', async () => {

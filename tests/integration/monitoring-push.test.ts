@@ -476,7 +476,7 @@ describe('pushing the monitoring report to the municipality', () => {
   });
 
   it('schedules the previous quarter once per municipality, however many processes run the round', async () => {
-    const now = new Date('2027-01-12T08:00:00Z');
+    const now = new Date('2027-01-20T08:00:00Z');
     const rounds = await Promise.all([
       runScheduledPushes(app.rt.ctx, now),
       runScheduledPushes(app.rt.ctx, now),
@@ -511,7 +511,7 @@ describe('pushing the monitoring report to the municipality', () => {
   });
 
   it("pushes the other municipalities' reports when one fails, and tries that one again in the next round", async () => {
-    const now = new Date('2027-04-12T08:00:00Z');
+    const now = new Date('2027-04-20T08:00:00Z');
     const { cipher } = app.rt.ctx;
     const encrypt = cipher.encrypt.bind(cipher);
     // One municipality's push fails before anything is stored or claimed, as an outage of its own would.
@@ -536,11 +536,34 @@ describe('pushing the monitoring report to the municipality', () => {
     }
   });
 
+  it("waits MONITORING_PUSH_DELAY_DAYS (default 14) after the quarter's end, so late registrations count", async () => {
+    // 2027-Q2 ends on 30 June: on 14 July (Amsterdam) the round still looks at 2027-Q1, pushed in April already.
+    expect(await runScheduledPushes(app.rt.ctx, new Date('2027-07-14T21:30:00Z'))).toEqual([]);
+    const claimsOf = (period: string) =>
+      app.rt.ctx.db.query<{ municipality: string }>(
+        'SELECT municipality FROM monitoring_push_claim WHERE period = $1 ORDER BY municipality',
+        [period],
+      );
+    expect(await claimsOf('2027-Q2')).toEqual([]);
+    // 15 July from midnight in Amsterdam (22:00 UTC in summer): 14 whole days have passed.
+    const fifteenth = await runScheduledPushes(app.rt.ctx, new Date('2027-07-14T22:30:00Z'));
+    expect(fifteenth.map((p) => p.delivery.destination).sort()).toEqual(['gm0226', 'gm0274', 'gm0344']);
+    expect(await claimsOf('2027-Q2')).toHaveLength(3);
+    // With 0 the round pushes within the hour after the quarter's end, as before the setting.
+    const withoutDelay = { ...app.rt.ctx, config: { ...app.rt.ctx.config, MONITORING_PUSH_DELAY_DAYS: 0 } };
+    const october = await runScheduledPushes(withoutDelay, new Date('2027-09-30T22:30:00Z'));
+    expect(october).toHaveLength(3);
+    expect(await claimsOf('2027-Q3')).toHaveLength(3);
+    for (const p of [...fifteenth, ...october]) {
+      await reaches(p.delivery.id, 'delivered');
+    }
+  });
+
   it('schedules the last quarter of an agreement that has ended, and no quarter after it', async () => {
     // Wageningen's agreement ended on 2026-06-30: its 2026-Q2 is pushed in July, its 2026-Q3 in October is not.
-    const july = await runScheduledPushes(app.rt.ctx, new Date('2026-07-10T08:00:00Z'));
+    const july = await runScheduledPushes(app.rt.ctx, new Date('2026-07-20T08:00:00Z'));
     expect(july.map((p) => p.delivery.destination)).toContain('gm0289');
-    const october = await runScheduledPushes(app.rt.ctx, new Date('2026-10-10T08:00:00Z'));
+    const october = await runScheduledPushes(app.rt.ctx, new Date('2026-10-20T08:00:00Z'));
     expect(october.map((p) => p.delivery.destination).sort()).toEqual(['gm0226', 'gm0274', 'gm0344']);
     for (const p of [...july, ...october]) {
       await reaches(p.delivery.id, 'delivered');

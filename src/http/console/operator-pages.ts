@@ -79,15 +79,20 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
   router.get('/', async (req, res) => {
     const { lang } = pageOf(req, res);
     const dead = await countDeadLetters(ctx.db);
+    const p = getPrincipal(res);
+    const destinations = destinationsInScope(ctx, res);
     const rows: SafeHtml[] = [];
-    for (const q of ctx.queues.all()) {
+    // The deliver queues of its destinations; `map` and `feedback` whole (they are not split by scope).
+    for (const q of ctx.queues.ofDestinations(destinations)) {
       const counts = await ctx.queues.timed(q.getJobCounts('waiting', 'active', 'delayed'), 'queue counts');
       const destination = q.name.startsWith('deliver.') ? q.name.slice('deliver.'.length) : undefined;
       const deadCount =
         destination !== undefined
           ? (dead.deliveries.get(destination) ?? 0)
           : q.name === 'feedback'
-            ? [...dead.toPractices.values()].reduce((a, b) => a + b, 0)
+            ? [...dead.toPractices]
+                .filter(([practice]) => canActForPractice(p, practice))
+                .reduce((a, [, n]) => a + n, 0)
             : undefined;
       const deadCell =
         deadCount === undefined
@@ -107,7 +112,7 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
         </tr>`,
       );
     }
-    const statuses = await Promise.all(destinationsInScope(ctx, res).map((d) => getDestinationStatus(ctx, d)));
+    const statuses = await Promise.all(destinations.map((d) => getDestinationStatus(ctx, d)));
     const health = statuses.map(
       (s) =>
         html`<tr>

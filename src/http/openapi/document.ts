@@ -354,7 +354,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
     {
       method: 'get',
       path: '/admin/v1/queues',
-      summary: 'Queue depths',
+      summary: 'Queue depths: the deliver queues of the destinations within the scope, and map and feedback as totals',
       tag: 'Admin',
       roles: ['operator'],
       ok: { status: 200, description: 'queue depths', content: json(z.object({ queues: z.array(s.anyJson) })) },

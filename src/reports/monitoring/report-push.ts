@@ -84,9 +84,15 @@ function assertPeriodEnded(period: ReportPeriod, now: Date): void {
   }
 }
 
-/** The quarter before the one `now` falls in (Amsterdam calendar): `2026-Q3` on any day of 2026-Q4. */
-function previousQuarterOf(now: Date): ReportPeriod {
-  const [year = 0, month = 1] = amsterdamDay(now).split('-').map(Number);
+/**
+ * The quarter the schedule pushes on `now`: the one before the quarter of the Amsterdam day `delayDays` calendar days
+ * earlier. With 14, 2026-Q3 from 15 October to 14 January; with 0, the quarter before today's (`2026-Q3` on any day
+ * of 2026-Q4). The wait lets practices register the quarter's last days before its figures go out.
+ */
+function scheduledQuarterOf(now: Date, delayDays: number): ReportPeriod {
+  const [y = 0, m = 1, d = 1] = amsterdamDay(now).split('-').map(Number);
+  const delayed = new Date(Date.UTC(y, m - 1, d - delayDays));
+  const [year, month] = [delayed.getUTCFullYear(), delayed.getUTCMonth() + 1];
   const quarter = Math.floor((month - 1) / 3) + 1;
   const label = quarter === 1 ? `${year - 1}-Q4` : `${year}-Q${quarter - 1}`;
   const period = tryParsePeriod(label);
@@ -99,12 +105,12 @@ function previousQuarterOf(now: Date): ReportPeriod {
 /**
  * One round of the schedule (MONITORING_PUSH_SCHEDULE=quarterly): each municipality with a destination and an
  * agreement with purpose monitoring in force in the previous quarter (on one day of it at least, so an agreement's
- * last quarter is pushed after it ended) gets that quarter's report, once. The claim is taken in the
- * transaction that stores the push, so two worker processes, or a restart, never send it twice. Returns the pushes
- * this round made.
+ * last quarter is pushed after it ended) gets that quarter's report, once, MONITORING_PUSH_DELAY_DAYS after the
+ * quarter's end. The claim is taken in the transaction that stores the push, so two worker processes, or a restart,
+ * never send it twice. Returns the pushes this round made.
  */
 export async function runScheduledPushes(ctx: PipelineContext, now = new Date()): Promise<ReportPush[]> {
-  const period = previousQuarterOf(now);
+  const period = scheduledQuarterOf(now, ctx.config.MONITORING_PUSH_DELAY_DAYS);
   const pushes: ReportPush[] = [];
   for (const municipality of new Set(ctx.registry.destinations.map((d) => d.municipality))) {
     if (!tryGetMonitoringAgreement(ctx, { municipality }, period)) {
@@ -141,7 +147,10 @@ export async function runScheduledPushes(ctx: PipelineContext, now = new Date())
   return pushes;
 }
 
-/** How often the schedule looks whether a quarter has ended: a report goes out within this time after it has. */
+/**
+ * How often the schedule looks whether a quarter has ended (and its delay passed): a report goes out within this
+ * time after it has.
+ */
 const SCHEDULE_INTERVAL_MS = 3600_000;
 
 /** Starts the quarterly push when MONITORING_PUSH_SCHEDULE says so (worker processes); returns its stop. */
