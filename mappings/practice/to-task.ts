@@ -17,6 +17,7 @@ import {
   tryGetConcept,
   tryTranslate,
 } from '../../src/kernel/fhir/terminology';
+import type { HisReferralAddress } from '../../src/contracts/his-dialect';
 import type { ReferralStatus } from './referral-status';
 
 /**
@@ -106,6 +107,8 @@ export interface FeedbackContext {
   readonly feedbackId: string;
   /** The practice's own identifier of the referral (`urn:agb:<agb>:referral|<id>`), which its HIS knows it by. */
   readonly referralIdentifier: Identifier;
+  /** How a FHIR HIS addresses its ServiceRequest itself (its id, its own identifiers): what `focus` names then. */
+  readonly hisAddress?: HisReferralAddress | undefined;
   readonly municipalityCode: string;
   /** When the municipality sent it (ISO dateTime). */
   readonly at: string;
@@ -124,8 +127,7 @@ function output(code: string, value: Omit<TaskOutput, 'type'>): TaskOutput {
 }
 
 /**
- * The Task: focus is the referral by the practice's own identifier (a logical reference: the HIS does not know our
- * ids), businessStatus the municipality's status, output the allocation details given.
+ * The Task: focus is the referral as the HIS knows it (`focusOf`), businessStatus the municipality's status, output the allocation details given.
  */
 export function toFeedbackTask(update: StatusUpdate, ctx: FeedbackContext): Task {
   const outputs: TaskOutput[] = [output('status-date', { valueDate: ctx.statusDate })];
@@ -184,13 +186,26 @@ export function toFeedbackTask(update: StatusUpdate, ctx: FeedbackContext): Task
     ...(statusReason ? { statusReason } : {}),
     intent: 'order',
     code: { coding: [{ system: TASK_CODE_SYSTEM, code: 'fulfill', display: 'Fulfill the focal request' }] },
-    focus: { type: 'ServiceRequest', identifier: ctx.referralIdentifier },
+    focus: focusOf(ctx),
     authoredOn: ctx.at,
     lastModified: ctx.at,
     requester: municipality,
     owner: provider ?? municipality,
     ...execution,
     output: outputs,
+  };
+}
+
+/**
+ * The referral as the practice's HIS knows it, never by our ids: a FHIR HIS's own `ServiceRequest/<id>` (relative
+ * to its base) and its own identifier when it sent them; else the logical `urn:agb:<agb>:referral|<its id>`.
+ */
+function focusOf(ctx: Pick<FeedbackContext, 'referralIdentifier' | 'hisAddress'>): Reference<ServiceRequest> {
+  const id = ctx.hisAddress?.id;
+  return {
+    type: 'ServiceRequest',
+    ...(id ? { reference: `ServiceRequest/${id}` } : {}),
+    identifier: ctx.hisAddress?.identifiers[0] ?? ctx.referralIdentifier,
   };
 }
 
@@ -206,19 +221,24 @@ function providerReference(p: NonNullable<StatusUpdate['provider']>): Reference<
 }
 
 /**
- * The practice's ServiceRequest with only what a status change needs: its identity, the new status, and the child
- * it is about (by BSN: the practice's own patient, nothing it does not already hold).
+ * The practice's ServiceRequest with only what a status change needs: its identity as the HIS knows it, the new
+ * status, and the child it is about (by BSN: the practice's own patient, nothing it does not already hold). Its
+ * identity is the HIS's own id and identifiers when a FHIR HIS sent them (`hisAddress`), else our id and the
+ * practice's referral identifier.
  */
 export function toServiceRequestStatus(ref: {
   id: string;
   identifier: Identifier;
+  hisAddress?: HisReferralAddress | undefined;
   patientBsn: string;
   status: ReferralStatus;
 }): ServiceRequest {
+  // A FHIR HIS's own address replaces ours: the status patch names its first identifier, else its id (to-transaction).
+  const identifiers = ref.hisAddress ? ref.hisAddress.identifiers : [ref.identifier];
   return {
     resourceType: 'ServiceRequest',
-    id: ref.id,
-    identifier: [ref.identifier],
+    id: ref.hisAddress?.id ?? ref.id,
+    ...(identifiers.length ? { identifier: [...identifiers] } : {}),
     status: serviceRequestStatusOf(ref.status),
     intent: 'order',
     subject: { type: 'Patient', identifier: bsnIdentifier(ref.patientBsn) },

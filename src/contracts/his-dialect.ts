@@ -1,4 +1,4 @@
-import type { Resource } from '@medplum/fhirtypes';
+import type { Identifier, Resource } from '@medplum/fhirtypes';
 
 /**
  * The contract between the pipeline and the HIS dialects under `mappings/his/`. A dialect turns a request body
@@ -73,4 +73,18 @@ export interface HisDialect {
    * array of them), of one row for CSV. Generated from the zod schema `map` validates with, so the two agree.
    */
   jsonSchema(): unknown;
+  /**
+   * How the HIS itself addresses the referral a record carries, when its records say so (a FHIR HIS sends its
+   * ServiceRequest's own id and identifiers): what a status update sent back to it must name. Absent for dialects
+   * whose records carry no resource of the HIS's own; they are addressed by `urn:agb:<agb>:referral|<id>`.
+   */
+  referralAddressOf?(record: RawRecord): HisReferralAddress | undefined;
+}
+
+/** The HIS's own address of its ServiceRequest: its resource id and/or the identifiers it gave it. */
+export interface HisReferralAddress {
+  /** `ServiceRequest/<id>` at the HIS's FHIR base. */
+  readonly id?: string | undefined;
+  /** The identifiers the HIS put in `ServiceRequest.identifier` (with system and value), in its order. */
+  readonly identifiers: readonly Identifier[];
 }

@@ -56,6 +56,7 @@ export async function processFeedbackJob(ctx: PipelineContext, job: Job<Feedback
       toServiceRequestStatus({
         id: identity.serviceRequestId,
         identifier: identity.identifier,
+        hisAddress: identity.hisAddress,
         patientBsn: identity.patientBsn,
         status: feedback.status,
       }),

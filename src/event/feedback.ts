@@ -14,9 +14,9 @@ import { feedbackReceived } from '../audit/audit-events';
 import type { PracticeEndpoint } from './practices';
 import { assertValidResource } from '../kernel/fhir/validation';
 import { conflictField, failField } from '../kernel/fhir/outcomes';
-import type { CanonicalEvent } from '../contracts/his-dialect';
+import type { CanonicalEvent, HisReferralAddress } from '../contracts/his-dialect';
 import { enqueueOrDefer } from './queues';
-import { contentDigest, openEvent } from './stored-event';
+import { contentDigest, hisReferralAddressOf, openEvent } from './stored-event';
 import { recordStatusFacts } from './monitoring-writer';
 import { referredOnOf, statusDateIssues } from './status-dates';
 import { throwIssues } from '../kernel/zod-outcome';
@@ -32,6 +32,7 @@ import {
   reviveFeedback,
   tryGetCareStart,
   tryGetDeliveredCancellation,
+  tryGetSealedEvent,
   type EventRow,
   type FeedbackRow,
   type NewFeedback,
@@ -177,6 +178,11 @@ export interface ReferralIdentity {
   readonly authoredOn?: string | undefined;
   /** The child's municipality (CBS code): whose reporting pseudonyms the referral is counted under. */
   readonly municipality: string;
+  /**
+   * How the HIS itself addresses its ServiceRequest (a FHIR HIS: its id, its own identifiers), which a status update
+   * sent back names instead of `identifier`; absent for other dialects.
+   */
+  readonly hisAddress?: HisReferralAddress | undefined;
 }
 
 /**
@@ -207,6 +213,7 @@ export function referralIdentityOf(ctx: Pick<PipelineContext, 'cipher'>, row: Se
     patientBsn: event.patient.bsn,
     authoredOn: request.authoredOn,
     municipality: event.municipalityCode,
+    hisAddress: hisReferralAddressOf(ctx.cipher, row),
   };
 }
 
@@ -282,7 +289,8 @@ export async function recordStatusUpdate(
       conflict(`The practice cancelled this referral (the cancellation reached you ${cancelledAt.toISOString()})`),
     );
   }
-  const identity = referralIdentityOf(ctx, row);
+  // With the record as the HIS sent it (which `findReferrals` does not read): how the HIS addresses its referral.
+  const identity = referralIdentityOf(ctx, (await tryGetSealedEvent(ctx.db, row.id)) ?? row);
   const issues = statusDateIssues(a.update, {
     referredOn: referredOnOf(identity.authoredOn, row.received_at),
     today: amsterdamDay(new Date()),
@@ -296,6 +304,7 @@ export async function recordStatusUpdate(
   const task = toFeedbackTask(a.update, {
     feedbackId: id,
     referralIdentifier: identity.identifier,
+    hisAddress: identity.hisAddress,
     municipalityCode: a.municipality,
     at: new Date().toISOString(),
     statusDate,

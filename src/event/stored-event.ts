@@ -5,7 +5,7 @@ import { canonicalizeJcs } from '../audit/chain';
 import type { Logger } from 'pino';
 import type { PayloadCipher } from '../kernel/payload-crypto';
 import { errorFields } from '../kernel/logger';
-import type { CanonicalEvent, RawRecord } from '../contracts/his-dialect';
+import type { CanonicalEvent, HisReferralAddress, RawRecord } from '../contracts/his-dialect';
 import { tryGetDialect } from '../../mappings/his/index';
 import type { NewEventWithIdentifier, SealedEvent } from './event-store';
 import { PAYLOAD_PURGED } from './states';
@@ -38,6 +38,18 @@ export function sealEvent(
     canonical: canonical.data,
     canonicalKeyId: canonical.keyId,
   };
+}
+
+/**
+ * How the HIS itself addresses the referral in a stored event (its dialect's `referralAddressOf`), read from the
+ * record as the HIS sent it; undefined for a dialect without one, or once retention removed the record.
+ */
+export function hisReferralAddressOf(cipher: PayloadCipher, row: SealedEvent): HisReferralAddress | undefined {
+  if (!row.payload || !row.payload_key_id) {
+    return undefined;
+  }
+  const stored = cipher.decrypt(row.payload_key_id, row.payload) as StoredRecord;
+  return tryGetDialect(stored.dialect)?.referralAddressOf?.(stored.record);
 }
 
 /**

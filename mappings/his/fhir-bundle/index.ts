@@ -7,6 +7,7 @@ import type { ExpressionOf } from '../../../src/kernel/zod-outcome';
 import { parseOrThrow } from '../../../src/kernel/zod-outcome';
 import { bundleSchema } from './schema';
 import { fromBundle } from './to-his-event';
+import { referralAddressOf } from './referral-address';
 
 function isBundle(v: unknown): boolean {
   return typeof v === 'object' && v !== null && (v as { resourceType?: unknown }).resourceType === 'Bundle';
@@ -50,4 +51,5 @@ export const fhirBundleDialect: HisDialect = {
         'and that dates come in order (birthDate not after Bundle.timestamp nor after the trajectory start, a ' +
         "contact not before it); which resources an event's Bundle holds together.",
     ),
+  referralAddressOf,
 };

@@ -27,7 +27,7 @@ import {
  *   way (`PUT EpisodeOfCare?identifier=…`), so a receiver that holds it from earlier contacts learns that it finished
  *   and how; `monitoring.report` sends the MeasureReport the same way (its id names the municipality and the period,
  *   so a later push of the same period replaces the earlier figures); `referral.status` (feedback to the practice, whose
- *   own ServiceRequest it is) changes only its status, with a FHIRPath Patch on the HIS's referral identifier.
+ *   own ServiceRequest it is) changes only its status, with a FHIRPath Patch on the HIS's referral identifier (or its id: `statusPatchEntry`).
  * - A municipality-registered trajectory (to the practice): its closure sends the EpisodeOfCare as a conditional
  *   update, so the practice's copy finishes; the intake, a contact or a referral carries it as a conditional create,
  *   which opens it when it is new and never undoes a closure that arrived first (a retried or replayed intake after
@@ -90,13 +90,12 @@ function withoutId<T extends Resource>(resource: T): T {
 
 /**
  * The practice's ServiceRequest gets only its new status: it is the HIS's record, so we must not overwrite the rest
- * with what we hold (which is less). Addressed by the HIS's own referral identifier, which it knows.
+ * with what we hold (which is less). Addressed as the HIS knows it: by its first business identifier (the HIS's
+ * own, or `urn:agb:<agb>:referral|<its id>`) as a conditional patch, or when it carries none (a FHIR HIS that sent
+ * its ServiceRequest's id only) by that id, `ServiceRequest/<id>` relative to the HIS's base.
  */
 function statusPatchEntry(request: ServiceRequest): BundleEntry {
-  const own = request.identifier?.find((i) => i.system !== RESOURCE_ID_SYSTEM) ?? {
-    system: RESOURCE_ID_SYSTEM,
-    value: request.id ?? '',
-  };
+  const own = request.identifier?.find((i) => i.system !== RESOURCE_ID_SYSTEM);
   const patch: Parameters = {
     resourceType: 'Parameters',
     parameter: [
@@ -110,5 +109,6 @@ function statusPatchEntry(request: ServiceRequest): BundleEntry {
       },
     ],
   };
-  return { resource: patch, request: { method: 'PATCH', url: `ServiceRequest?${identifierQuery('', own)}` } };
+  const url = own ? `ServiceRequest?${identifierQuery('', own)}` : `ServiceRequest/${request.id ?? ''}`;
+  return { resource: patch, request: { method: 'PATCH', url } };
 }

@@ -1,5 +1,7 @@
 import type { Bundle, Parameters, Resource } from '@medplum/fhirtypes';
 import { toTransactionBundle } from '../../../mappings/municipality/fhir-rest/to-transaction';
+import { referralAddressOf } from '../../../mappings/his/fhir-bundle/referral-address';
+import { toServiceRequestStatus } from '../../../mappings/practice/to-task';
 import { RESOURCE_ID_SYSTEM, rewriteReferences } from '../../../mappings/municipality/shared/resource-identifier';
 import { buildContactEvent } from '../../helpers/builders';
 import { mapped, minimised } from './support/resources';
@@ -104,6 +106,53 @@ describe('fhir-rest mapping: a transaction of conditional creates', () => {
       { name: 'value', valueCode: 'revoked' },
     ]);
     expect(JSON.stringify(bundle)).not.toContain('111222333');
+  });
+
+  it('patches a fhir-bundle HIS’s ServiceRequest by its own id when it carries no identifier', () => {
+    const ownAddress = toServiceRequestStatus({
+      id: '7b4c7a4e-6d36-5b6e-9a4e-1f0c2a8f0c11',
+      identifier: { system: 'urn:agb:01234567:referral', value: 'ref-1' },
+      hisAddress: { id: 'ref-1', identifiers: [] },
+      patientBsn: '111222333',
+      status: 'rejected',
+    });
+    const byId = toTransactionBundle([ownAddress], KEY, 'referral.status').entry![0]!;
+    expect(byId.request).toEqual({ method: 'PATCH', url: 'ServiceRequest/ref-1' });
+    const own = { system: 'https://his.example.nl/verwijzing', value: 'V-1' };
+    const byIdentifier = toServiceRequestStatus({
+      id: '7b4c7a4e-6d36-5b6e-9a4e-1f0c2a8f0c11',
+      identifier: { system: 'urn:agb:01234567:referral', value: 'ref-1' },
+      hisAddress: { id: 'ref-1', identifiers: [own] },
+      patientBsn: '111222333',
+      status: 'rejected',
+    });
+    expect(toTransactionBundle([byIdentifier], KEY, 'referral.status').entry![0]!.request).toEqual({
+      method: 'PATCH',
+      url: 'ServiceRequest?identifier=https://his.example.nl/verwijzing|V-1',
+    });
+  });
+
+  it('reads a fhir-bundle HIS’s own address of its ServiceRequest: none for a urn:uuid fullUrl only', () => {
+    const bundle = (resource: Record<string, unknown>, fullUrl: string) => ({
+      value: {
+        resourceType: 'Bundle',
+        entry: [{ fullUrl, resource: { resourceType: 'ServiceRequest', ...resource } }],
+      },
+      location: '',
+    });
+    expect(referralAddressOf(bundle({ id: 'ref-1' }, 'https://his.example.nl/fhir/ServiceRequest/ref-1'))).toEqual({
+      id: 'ref-1',
+      identifiers: [],
+    });
+    expect(
+      referralAddressOf(
+        bundle(
+          { identifier: [{ system: 's', value: 'v' }, { value: 'no system' }] },
+          'urn:uuid:1b9f3c2e-0000-4000-8000-000000000001',
+        ),
+      ),
+    ).toEqual({ identifiers: [{ system: 's', value: 'v' }] });
+    expect(referralAddressOf(bundle({}, 'urn:uuid:1b9f3c2e-0000-4000-8000-000000000001'))).toBeUndefined();
   });
 
   it('rewrites references at any depth into a copy that shares nothing with the resource it came from', () => {
