@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { ConfigError } from '../kernel/config';
+import { readOrCreateKeyFile } from '../kernel/key-file';
 import type { Db } from '../kernel/db';
 import { errorFields } from '../kernel/logger';
 import { listChainTenants, tryGetChainHead, tryGetCheckpoint, verifyTenant, type TenantVerdict } from './verify';
@@ -72,7 +73,7 @@ function keyFromPkcs8(kid: string, der: Buffer): SigningKeys['current'] {
  * Rotate by putting a new key first and keeping the old ones after it, so older checkpoints still verify.
  */
 function loadSigningKeys(spec: string | undefined, dataDir: string): SigningKeys {
-  return parseSigningKeys(spec ?? readOrCreateKeyFile(dataDir));
+  return parseSigningKeys(spec ?? readOrCreateSigningKeyFile(dataDir));
 }
 
 /**
@@ -114,23 +115,11 @@ function newSigningKeyEntry(kid: string): string {
   return `${kid}:${privateKey.export({ format: 'der', type: 'pkcs8' }).toString('base64')}`;
 }
 
-function readOrCreateKeyFile(dataDir: string): string {
-  const file = path.join(dataDir, SIGNING_KEY_FILE);
-  if (!fs.existsSync(file)) {
-    fs.mkdirSync(dataDir, { recursive: true });
-    // The date says when; the random part keeps two machines that each generate a key that day from publishing
-    // different keys under one kid (AUDIT_SIGNING_KEYS is what they should share).
-    const kid = `k${new Date().toISOString().slice(0, 10).replace(/-/g, '')}-${randomBytes(3).toString('hex')}`;
-    try {
-      fs.writeFileSync(file, `${newSigningKeyEntry(kid)}\n`, { mode: 0o600, flag: 'wx' });
-    } catch (err) {
-      // Another process sharing DATA_DIR created it first: use theirs.
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
-        throw err;
-      }
-    }
-  }
-  return fs.readFileSync(file, 'utf8').trim();
+function readOrCreateSigningKeyFile(dataDir: string): string {
+  // The date says when; the random part keeps two machines that each generate a key that day from publishing
+  // different keys under one kid (AUDIT_SIGNING_KEYS is what they should share).
+  const kid = () => `k${new Date().toISOString().slice(0, 10).replace(/-/g, '')}-${randomBytes(3).toString('hex')}`;
+  return readOrCreateKeyFile(dataDir, SIGNING_KEY_FILE, () => `${newSigningKeyEntry(kid())}\n`);
 }
 
 /** The public keys as a JWK Set (OKP / Ed25519), served at `GET /audit/v1/keys` and read by `audit-verify`. */

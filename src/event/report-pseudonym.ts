@@ -1,6 +1,5 @@
 import { createHmac, hkdfSync, randomBytes } from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
+import { readOrCreateKeyFile } from '../kernel/key-file';
 
 /**
  * Keyed pseudonyms for the reporting store. The master key lives outside the database (the environment or a file
@@ -24,19 +23,10 @@ const KEY_FILE = 'report-key';
 const LETTERS = 'abcdefghijklmnop';
 
 function readOrCreateKey(dataDir: string): Buffer {
-  const file = path.join(dataDir, KEY_FILE);
-  if (!fs.existsSync(file)) {
-    fs.mkdirSync(dataDir, { recursive: true });
-    try {
-      fs.writeFileSync(file, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
-    } catch (err) {
-      // Another process of the same data directory created it first: use theirs.
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
-        throw err;
-      }
-    }
-  }
-  return Buffer.from(fs.readFileSync(file, 'utf8').trim(), 'base64');
+  return Buffer.from(
+    readOrCreateKeyFile(dataDir, KEY_FILE, () => `${randomBytes(32).toString('base64')}\n`),
+    'base64',
+  );
 }
 
 /** A pseudonymiser over a 32-byte master key. */

@@ -6,9 +6,8 @@ import {
   randomFillSync,
   type KeyObject,
 } from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
 import { ConfigError } from './config';
+import { readOrCreateKeyFile } from './key-file';
 
 /**
  * AES-256-GCM for inbox payloads at rest. Each ciphertext records the id of its key, so keys can rotate: the first
@@ -107,10 +106,5 @@ function cipherOf(rawKeys: ReadonlyMap<string, Buffer>, currentKeyId: string): P
 }
 
 function readOrCreateLocalKey(dataDir: string): string {
-  const file = path.join(dataDir, 'inbox-key');
-  if (!fs.existsSync(file)) {
-    fs.mkdirSync(dataDir, { recursive: true });
-    fs.writeFileSync(file, `local:${randomBytes(32).toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
-  }
-  return fs.readFileSync(file, 'utf8').trim();
+  return readOrCreateKeyFile(dataDir, 'inbox-key', () => `local:${randomBytes(32).toString('base64')}\n`);
 }
