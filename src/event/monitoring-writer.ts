@@ -52,14 +52,32 @@ function agreementNamedIn(
     : undefined;
 }
 
-/** Asks the engine about purpose `monitoring` of the child's trajectories (data class EpisodeOfCare) at `at`. */
-function decideMonitoring(
+/** What the figures are made of besides the trajectory: its contacts, the referral, and the child's age. */
+const OTHER_MONITORED_CLASSES = ['Encounter', 'ServiceRequest', 'Patient'] as const;
+
+/**
+ * Asks the engine about purpose `monitoring` of the child's trajectories (data class EpisodeOfCare) at `at`. An
+ * objection to the purpose is one whatever data classes it names (`["Patient", "ServiceRequest"]` too: the figures
+ * are made of those as well), so when the trajectories' decision finds none, each other class is asked for one;
+ * the decision is the trajectories' otherwise.
+ */
+async function decideMonitoring(
   ctx: Pick<PipelineContext, 'db' | 'registry' | 'metrics'>,
   event: CanonicalEvent,
   at: Date,
   consents: ChildConsents,
 ): Promise<Decision> {
-  return decideForEvent(ctx, event, 'monitoring', at, ['EpisodeOfCare'], consents);
+  const decision = await decideForEvent(ctx, event, 'monitoring', at, ['EpisodeOfCare'], consents);
+  if (objectedIn(decision)) {
+    return decision;
+  }
+  for (const dataClass of OTHER_MONITORED_CLASSES) {
+    const other = await decideForEvent(ctx, event, 'monitoring', at, [dataClass], consents);
+    if (objectedIn(other)) {
+      return other;
+    }
+  }
+  return decision;
 }
 
 /**

@@ -228,6 +228,23 @@ describe('monitoring facts written at the map stage', () => {
     expect(await childFacts(contact)).toEqual({ trajectories: 0, contacts: 0, referrals: 0 });
   });
 
+  it('takes the facts out for an objection to monitoring whatever data classes it names', async () => {
+    const contact = forPractice(buildContactEvent(), PRACTICE_AGB);
+    await send('practice', [consent(contact, 'permit'), contact]);
+    await send('practice', [referralOf(contact, '2026-11-20T10:00:00+01:00')]);
+    expect(await childFacts(contact)).toEqual({ trajectories: 1, contacts: 1, referrals: 1 });
+    // The mother objects to monitoring of the child and the referral, naming no EpisodeOfCare (xregress H2).
+    const objection = buildConsentEvent(contact, {
+      decision: 'deny',
+      givenBy: [{ kind: 'guardian', guardianId: 'g1' }],
+      purposes: ['monitoring'],
+      dataClasses: ['Patient', 'ServiceRequest'],
+      period: { start: '2026-01-01' },
+    });
+    await send('practice', [objection]);
+    expect(await childFacts(contact)).toEqual({ trajectories: 0, contacts: 0, referrals: 0 });
+  });
+
   it('takes out the facts of a child whose consent is withdrawn where aggregates need consent, for good', async () => {
     const contact = forPractice(buildContactEvent(), PRACTICE_AGB);
     const given = consent(contact, 'permit');
