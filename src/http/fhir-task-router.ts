@@ -37,7 +37,7 @@ const FHIR_JSON = 'application/fhir+json';
  * `businessStatus` (referral-status) says the status (or, without it, `status` received/accepted/rejected/completed;
  * with it, `status` must be the one ConceptMap referral-status-task-status gives it); `statusReason` the rejection
  * reason (referral-rejection-reason, else 422 at Task.statusReason); `output` the decision and care details, typed as
- * in the Tasks jeugdbrug sends to practices; the day the status took effect is `executionPeriod.start`, else
+ * in the Tasks jeugdbrug sends to practices; the day the status took effect is the output `status-date`, else `executionPeriod.start`, else
  * `lastModified`, else `authoredOn` (`statusDayOf`), the status route's `date`. The municipality's own `identifier`
  * is kept on the Task (served back and sent on), and `If-None-Exist: identifier=[system|]value` finds a Task it sent
  * before (a conditional create). Elements jeugdbrug neither keeps nor sets itself (`note`, `description`, `input`,
@@ -215,14 +215,18 @@ function reasonCodeOf(task: TaskBody): string | undefined {
 }
 
 /**
- * The day the status took effect, and the element it was read from: `executionPeriod.start` (when the Task's work
- * began), else `lastModified` (when the municipality's Task last changed, i.e. took this status), else `authoredOn`.
+ * The day the status took effect, and the element it was read from: the output `status-date` (as jeugdbrug's own
+ * Tasks to practices carry it), else `executionPeriod.start` (when the Task's work began), else `lastModified` (when
+ * the municipality's Task last changed, i.e. took this status), else `authoredOn`.
  * A dateTime with a time is read as its day in Dutch time; a year or a month alone is a 422 at its element. Without
  * any, the day it arrives is taken (as the status route without `date`). The day, not the arrival, is what makes
  * the same Task sent again a repeat.
  */
 function statusDayOf(task: TaskBody): { day: string; element: string } | undefined {
+  const statusDate = task.output?.find((o) => codeIn(o.type.coding, ALLOCATION_OUTPUT_SYSTEM) === 'status-date');
   const given: [string, string | undefined][] = [
+    // The output jeugdbrug itself gives the practice's Task (mappings/practice/to-task.ts): a municipality may too.
+    [outputPath('status-date'), statusDate?.valueDate],
     ['Task.executionPeriod.start', task.executionPeriod?.start],
     ['Task.lastModified', task.lastModified],
     ['Task.authoredOn', task.authoredOn],
@@ -387,7 +391,8 @@ export function fhirTaskRoute(ctx: PipelineContext, publicBaseUrl: () => string)
       conditionalCreate: true,
       documentation:
         'a municipality’s status on a referral delivered to it (focus: the ServiceRequest by identifier), an R4 ' +
-        'Task; the day the status took effect is executionPeriod.start, else lastModified, else authoredOn (else ' +
+        'Task; the day the status took effect is output status-date, else executionPeriod.start, else lastModified, ' +
+        'else authoredOn (else ' +
         'the day it arrives). 201 with the Task as stored and sent on to the practice, its Location the Task’s ' +
         'read, 200 with the first one for a repeat; the municipality’s own identifier is kept, and If-None-Exist: ' +
         'identifier=[system|]value finds a Task sent before; Prefer: return= is honoured',

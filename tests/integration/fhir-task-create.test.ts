@@ -83,6 +83,19 @@ describe('POST /fhir/Task as a FHIR create', () => {
       expect((await timelineOf(value)).steps.map((s) => s.date)).toEqual(['2026-11-26']);
     });
 
+    it('is the output status-date before all of them, as jeugdbrug gives it in the Tasks to practices', async () => {
+      const { value } = await deliveredReferral();
+      const statusDate = {
+        type: { coding: [{ system: 'https://jeugdbrug.nl/fhir/CodeSystem/referral-allocation', code: 'status-date' }] },
+        valueDate: '2026-11-24',
+      };
+      const res = await post(accepted(value, { output: [statusDate], executionPeriod: { start: '2026-11-27' } }));
+      expect(res.status).toBe(201);
+      const timeline = await timelineOf(value);
+      expect(timeline.steps.map((s) => s.date)).toEqual(['2026-11-24']);
+      expect(timeline.waitingDays.referralToAccepted).toBe(4);
+    });
+
     it('is refused at its element when it is no day of the referral (before it was made)', async () => {
       const { value } = await deliveredReferral();
       const res = await post(accepted(value, { authoredOn: '2026-11-01' }));
@@ -219,7 +232,7 @@ describe('POST /fhir/Task as a FHIR create', () => {
     const task = statement.rest?.[0]?.resource?.find((r) => r.type === 'Task');
     expect(task?.conditionalCreate).toBe(true);
     expect(task?.interaction?.find((i) => i.code === 'create')?.documentation).toMatch(
-      /executionPeriod\.start, else lastModified, else authoredOn/,
+      /output status-date, else executionPeriod\.start, else lastModified, else authoredOn/,
     );
   });
 
