@@ -110,16 +110,16 @@ describe("the console's monitoring figures and CSV", () => {
   it('writes numbers the Dutch way and calls the mean contacts a mean', async () => {
     // The other practice: p = 10 positively closed, q = 9,500, its professional 72,000 a year for 181 of 365.25 days.
     // The first half-year, which has ended: a running year's cost counts only the days so far (and changes daily).
-    const text = await page(`?from=2026-01-01&to=2026-06-30&practice=${OTHER_PRACTICE_AGB}`);
+    const text = await page(`?period=2026-H1&practice=${OTHER_PRACTICE_AGB}`);
     expect(measureSection(text, 'Gesprekken per afgesloten traject')).toMatch(
       /<dt>Gemiddeld aantal gesprekken<\/dt>\s*<dd class="score">1,5<\/dd>/,
     );
     expect(measureSection(text, 'Geschatte besparing p × q (EUR)')).toMatch(
       /<dt>Geschatte besparing \(EUR\)<\/dt>\s*<dd class="score">59\.320,33<\/dd>/,
     );
-    // And what it is computed from: p × q − C = 10 × 9,500 − 71,950.72.
+    // And what it is computed from: p × q − C = 10 × 9,500 − 35,679.67 (72,000 × 181 / 365.25).
     expect(measureSection(text, 'Geschatte besparing p × q (EUR)')).toMatch(
-      /<dt>q: gemiddelde kosten specialistisch traject \(EUR\)<\/dt>\s*<dd class="score">9\.500,00<\/dd>\s*<dt>Kosten praktijkondersteuner in de periode \(EUR\)<\/dt>\s*<dd class="score">71\.950,72<\/dd>/,
+      /<dt>q: gemiddelde kosten specialistisch traject \(EUR\)<\/dt>\s*<dd class="score">9\.500,00<\/dd>\s*<dt>Kosten praktijkondersteuner in de periode \(EUR\)<\/dt>\s*<dd class="score">35\.679,67<\/dd>/,
     );
   });
 
@@ -135,7 +135,7 @@ describe("the console's monitoring figures and CSV", () => {
     expect(consoleCsv.headers.get('content-disposition')).toBe(apiCsv.headers.get('content-disposition'));
     expect(consoleCsv.headers.get('content-disposition')).toBe('attachment; filename=monitoring-GM0226-2026.csv');
     expect(text.split('\r\n')[0]).toBe(
-      'period_start,period_end,municipality,group,stratifier,code,display,count,withheld,score,score_withheld,unit',
+      'period_start,period_end,municipality,group,stratifier,code,display,count,withheld,score,score_withheld,unit,status',
     );
     expect(text).toContain(
       '2026-01-01,2026-12-31,GM0226,closed,outcome,escalated,Opgeschaald (verwezen),,true,,false,',

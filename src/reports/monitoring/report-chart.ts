@@ -20,16 +20,18 @@ export const CHART_LANGS = ['nl', 'en'] as const;
 export type ChartLang = (typeof CHART_LANGS)[number];
 
 /** The chart's own words; the categories' come from the code tables (Dutch displays, English designations). */
-const WORDS: Record<ChartLang, { withheld: string; legend: string; to: string }> = {
+const WORDS: Record<ChartLang, { withheld: string; legend: string; to: string; pending: string }> = {
   nl: {
     withheld: 'afgeschermd',
     legend: 'afgeschermd: minder dan k, of afgeschermd zodat een andere cel niet terug te rekenen is',
     to: 't/m',
+    pending: 'voorlopig: de periode loopt nog',
   },
   en: {
     withheld: 'withheld',
     legend: 'withheld: fewer than k, or withheld so that another cell cannot be worked out',
     to: 'to',
+    pending: 'provisional: the period is still running',
   },
 };
 
@@ -109,7 +111,10 @@ export function renderChart(report: MeasureReport, which: string, lang: ChartLan
       `<text x="${(LABEL + w + 6).toFixed(1)}" y="${y + BAR * 0.7}">${value}</text>`
     );
   });
-  const period = `${report.period.start} ${words.to} ${report.period.end}`;
+  // A running period's figures are provisional (status pending), which the chart says as the console does.
+  const period =
+    `${report.period.start} ${words.to} ${report.period.end}` +
+    (report.status === 'pending' ? ` (${words.pending})` : '');
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" ` +
       `font-family="sans-serif" font-size="13" role="img" xml:lang="${lang}" aria-label="${escapeXml(chart.title)}">`,

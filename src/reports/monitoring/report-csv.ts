@@ -40,6 +40,7 @@ const HEADER = [
   'score',
   'score_withheld',
   'unit',
+  'status',
 ];
 
 /**
@@ -71,7 +72,8 @@ function savingInputRows(report: MeasureReport): ReportRow[] {
 /**
  * The report as CSV for a spreadsheet: one row per group and per stratum (and q and C after the saving), a withheld
  * count left empty with `withheld` true, a withheld score (a mean, a median, the saving) empty with `score_withheld`
- * true. Hand-written: a few lines of quoting do not warrant a dependency, and the one CSV module of the product reads
+ * true; `status` is the report's (`pending` while the period runs: the figures are provisional, `complete` after).
+ * Hand-written: a few lines of quoting do not warrant a dependency, and the one CSV module of the product reads
  * CSV, it does not write it.
  */
 export function reportCsv(report: MeasureReport, options: CsvOptions = {}): string {
@@ -97,6 +99,7 @@ export function reportCsv(report: MeasureReport, options: CsvOptions = {}): stri
         r.score,
         String(r.scoreWithheld),
         r.unit,
+        report.status,
       ]
         .map((v) => fieldOf(v, delimiter, semicolon))
         .join(delimiter),

@@ -313,7 +313,7 @@ describe('the monitoring MeasureReport', () => {
   it('writes the same numbers to CSV and to the chart', () => {
     const csv = reportCsv(report).trim().split('\r\n');
     expect(csv[0]).toBe(
-      'period_start,period_end,municipality,group,stratifier,code,display,count,withheld,score,score_withheld,unit',
+      'period_start,period_end,municipality,group,stratifier,code,display,count,withheld,score,score_withheld,unit,status',
     );
     const row = (code: string) => csv.find((l) => l.includes(`,inflow,age-band,${code},`));
     expect(row('4-11')).toContain(',20,false,');
@@ -323,6 +323,17 @@ describe('the monitoring MeasureReport', () => {
     expect(svg).toContain('data-code="0-3" data-withheld="true"');
     expect(svg).not.toMatch(/data-count="[1-4]"/);
     expect(renderChart(report, 'no-such-group')).toBeUndefined();
+  });
+
+  it('says in the CSV and on the chart when the figures are provisional (a period still running)', () => {
+    expect(report.status).toBe('complete');
+    const last = (csv: string) => csv.trim().split('\r\n').at(-1)!.split(',').at(-1);
+    expect(last(reportCsv(report))).toBe('complete');
+    expect(renderChart(report, 'age-band')).not.toContain('voorlopig');
+    const running = { ...report, status: 'pending' as const };
+    expect(last(reportCsv(running))).toBe('pending');
+    expect(renderChart(running, 'age-band')).toContain('(voorlopig: de periode loopt nog)');
+    expect(renderChart(running, 'age-band', 'en')).toContain('(provisional: the period is still running)');
   });
 
   const csvRows = (csv: string, delimiter = ',') =>
@@ -357,6 +368,7 @@ describe('the monitoring MeasureReport', () => {
       'score',
       'score_withheld',
       'unit',
+      'status',
     ]);
     expect(cellsOfRow(rows, 'contacts-per-trajectory', '', 'initial-population')).toMatchObject({
       count: '13',
