@@ -107,7 +107,8 @@ export function createApp(ctx: PipelineContext, opts: AppOptions): express.Expre
   // First among the routers: `$explain` is the busiest read, and a request mounted here by prefix is not matched
   // against every route of the routers mounted without one (monitoring, audit) on its way.
   app.use('/policy/v1', ...authenticated, consentRouter(ctx));
-  app.use('/his/v1', ...authenticated, requireRole('practice', 'operator', 'auditor'), hisRouter(ctx));
+  // Each route checks its own roles, so that a 403 names the roles of the route called (POST: practice only).
+  app.use('/his/v1', ...authenticated, hisRouter(ctx));
   app.use('/admin/v1', ...authenticated, requireRole('operator'), adminRouter(ctx));
   // Before the municipality router: auditors may read the monitoring report too.
   app.use('/municipality/v1/monitoring', ...authenticated);

@@ -28,6 +28,9 @@ export function hisRouter(ctx: PipelineContext): Router {
     ctx.log,
   );
 
+  /** Who reads an event's status and the dialects' schemas: the practice, and its operators and auditors. */
+  const READERS = ['practice', 'operator', 'auditor'] as const;
+
   router.post('/events', async (req, res) => {
     // Only a practice sends events; operators and auditors may read their status.
     assertRole(getPrincipal(res), 'practice');
@@ -62,6 +65,7 @@ export function hisRouter(ctx: PipelineContext): Router {
   });
 
   router.get('/events/:id', names('event', 'id'), async (req, res) => {
+    assertRole(getPrincipal(res), ...READERS);
     const found = await tryGetSealedEventTimeline(ctx.db, req.params.id);
     if (!found) {
       throw new OperationOutcomeError(notFound);
@@ -84,6 +88,7 @@ export function hisRouter(ctx: PipelineContext): Router {
   });
 
   router.get('/schema/:dialect', namesNoEvent, (req, res) => {
+    assertRole(getPrincipal(res), ...READERS);
     const dialect = tryGetDialect(req.params.dialect);
     if (!dialect) {
       throw new OperationOutcomeError(notFound);

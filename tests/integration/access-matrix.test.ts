@@ -300,6 +300,12 @@ describe('authorisation: every route × role × own and other tenant', () => {
       .issue[0];
     expect(issue?.expression).toEqual(['Authorization']);
     expect(issue?.details?.text).toMatch(/for the roles municipality;/);
+    // The same on the HIS side: only a practice sends events, though its operators and auditors read them.
+    const post = await app.request('/his/v1/events', { key: 'municipality', json: {} });
+    expect(post.status).toBe(403);
+    expect(((await post.json()) as { issue: { details?: { text?: string } }[] }).issue[0]?.details?.text).toMatch(
+      /for the roles practice;/,
+    );
     // The GET of the same path is for operators too, and says so.
     const read = await app.request(path, { key: 'practice' });
     expect(read.status).toBe(403);
