@@ -1,4 +1,4 @@
-import { createHook } from 'node:async_hooks';
+import { createHook, executionAsyncId } from 'node:async_hooks';
 
 /**
  * Runs `act` and returns where each timer it left pending and ref'd (one that would hold the process open) was
@@ -11,8 +11,15 @@ import { createHook } from 'node:async_hooks';
  */
 export async function timersLeftBehind(act: () => Promise<unknown>): Promise<string[]> {
   const created: { timer: NodeJS.Timeout; stack: string }[] = [];
+  // Resources `act` set going, directly or through others it set going. A timer that something from before `act`
+  // re-arms meanwhile (a queue worker another test file of this Jest worker left running) is not `act`'s.
+  const ours = new Set([executionAsyncId()]);
   const hook = createHook({
-    init(_id, type, _trigger, resource) {
+    init(id, type, trigger, resource) {
+      if (!ours.has(trigger)) {
+        return;
+      }
+      ours.add(id);
       if (type === 'Timeout') {
         const limit = Error.stackTraceLimit;
         Error.stackTraceLimit = 30;
