@@ -5,6 +5,7 @@ import type { DataClass, Purpose } from '../contracts/sharing';
 import { decide } from '../policy/decide';
 import { distinctReasonCodes } from '../policy/reason-words';
 import { CACHED_CONSENTS, ConsentCache, type StoredConsent } from '../policy/consent-cache';
+import type { CompiledProvision } from '../policy/compiled-consent';
 import type { Db } from '../kernel/db';
 import type { Decision } from '../policy/types';
 import type { EventRow } from './event-store';
@@ -50,6 +51,18 @@ export function childConsentsOnce(ctx: Pick<PipelineContext, 'db'>, event: Canon
   let read: Promise<StoredConsent[]> | undefined;
   return () =>
     (read ??= stageStatements(ctx.db).storedConsents({ tenant: event.practice.agb, patientBsn: event.patient.bsn }));
+}
+
+/**
+ * Whether any of the child's consents denies anything, in any of its rules: only then can a decision find an
+ * objection. From the compiled consents a decision uses (cached by stored version), so asking costs no parse.
+ */
+export async function anyConsentDenies(ctx: Pick<PipelineContext, 'db'>, consents: ChildConsents): Promise<boolean> {
+  const denies = (p: CompiledProvision | undefined): boolean =>
+    p !== undefined && (p.type === 'deny' || p.provisions.some(denies));
+  return consentCacheOf(ctx.db)
+    .derivedAll(await consents())
+    .some((c) => denies(c.provision));
 }
 
 /**

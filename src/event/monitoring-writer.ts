@@ -2,7 +2,7 @@ import { auditedAgreement, findAgreements } from './registry';
 import { startPeriodic } from '../kernel/periodic';
 import type { CanonicalEvent } from '../contracts/his-dialect';
 import type { PipelineContext } from './context';
-import { childConsentsOnce, decideForEvent, reasonText, type ChildConsents } from './decide';
+import { anyConsentDenies, childConsentsOnce, decideForEvent, reasonText, type ChildConsents } from './decide';
 import type { Db } from '../kernel/db';
 import { amsterdamDateTime, amsterdamDay } from '../kernel/dutch-time';
 import { systemOfRecordOf, type Agreement } from '../policy/agreement';
@@ -58,8 +58,8 @@ const OTHER_MONITORED_CLASSES = ['Encounter', 'ServiceRequest', 'Patient'] as co
 /**
  * Asks the engine about purpose `monitoring` of the child's trajectories (data class EpisodeOfCare) at `at`. An
  * objection to the purpose is one whatever data classes it names (`["Patient", "ServiceRequest"]` too: the figures
- * are made of those as well), so when the trajectories' decision finds none, each other class is asked for one;
- * the decision is the trajectories' otherwise.
+ * are made of those as well), so when the trajectories' decision finds none and some consent of the child denies
+ * anything, each other class is asked for one; the decision is the trajectories' otherwise.
  */
 async function decideMonitoring(
   ctx: Pick<PipelineContext, 'db' | 'registry' | 'metrics'>,
@@ -68,7 +68,7 @@ async function decideMonitoring(
   consents: ChildConsents,
 ): Promise<Decision> {
   const decision = await decideForEvent(ctx, event, 'monitoring', at, ['EpisodeOfCare'], consents);
-  if (objectedIn(decision)) {
+  if (objectedIn(decision) || !(await anyConsentDenies(ctx, consents))) {
     return decision;
   }
   for (const dataClass of OTHER_MONITORED_CLASSES) {
