@@ -51,19 +51,22 @@ function checkConfiguration(config: ConfigCheckInput, env: Env, warnings: string
   if (!fs.existsSync(config.configDir)) {
     problems.push({ file: config.configDir, message: 'CONFIG_DIR does not exist' });
   }
-  const { parsed: agreements, invalid: invalidAgreements } = readAll(
+  const {
+    parsed: agreements,
+    invalid: invalidAgreements,
+    unread: unreadAgreements,
+  } = readAll(config.configDir, 'agreements', agreementSchema, problems);
+  const { parsed: destinations, unread: unreadDestinations } = readAll(
     config.configDir,
-    'agreements',
-    agreementSchema,
+    'destinations',
+    destinationSchema,
     problems,
   );
-  const destinations = readAll(config.configDir, 'destinations', destinationSchema, problems).parsed;
-  const { parsed: practices, invalid: invalidPractices } = readAll(
-    config.configDir,
-    'practices',
-    practiceEndpointSchema,
-    problems,
-  );
+  const {
+    parsed: practices,
+    invalid: invalidPractices,
+    unread: unreadPractices,
+  } = readAll(config.configDir, 'practices', practiceEndpointSchema, problems);
 
   duplicates(destinations, (d) => d.id, ['id'], 'destination id', problems);
   // The router sends a municipality's events to one destination; a second would silently never be used.
@@ -121,7 +124,7 @@ function checkConfiguration(config: ConfigCheckInput, env: Env, warnings: string
       );
     }
   }
-  for (const file of unreadFiles(config.configDir)) {
+  for (const file of [...unreadAgreements, ...unreadDestinations, ...unreadPractices]) {
     warnings.push(`${file}: not read (only lower-case .json files are)`);
   }
   for (const e of [...destinations, ...practices] as Parsed<Destination | PracticeEndpoint>[]) {
@@ -170,19 +173,23 @@ export function reviewConfiguration(env: Env = process.env): { problems: string[
 interface ReadFiles<T> {
   readonly parsed: Parsed<T>[];
   readonly invalid: JsonSource[];
+  /** Files that look like configuration but are skipped: only lower-case `*.json` are read. */
+  readonly unread: string[];
 }
 
 function readAll<T>(configDir: string, kind: string, schema: z.ZodType<T>, problems: ConfigProblem[]): ReadFiles<T> {
   const dir = path.join(configDir, kind);
   const out: Parsed<T>[] = [];
   const invalid: JsonSource[] = [];
+  const unread: string[] = [];
   if (!fs.existsSync(dir)) {
-    return { parsed: out, invalid };
+    return { parsed: out, invalid, unread };
   }
-  for (const name of fs
-    .readdirSync(dir)
-    .filter((f) => f.endsWith('.json'))
-    .sort()) {
+  const names = fs.readdirSync(dir).sort();
+  for (const name of names.filter((f) => !f.endsWith('.json') && f.toLowerCase().endsWith('.json'))) {
+    unread.push(path.join(dir, name));
+  }
+  for (const name of names.filter((f) => f.endsWith('.json'))) {
     const source = readJsonSource(path.join(dir, name));
     problems.push(...source.syntaxProblems);
     if (source.syntaxProblems.length > 0) {
@@ -204,7 +211,7 @@ function readAll<T>(configDir: string, kind: string, schema: z.ZodType<T>, probl
       }
     }
   }
-  return { parsed: out, invalid };
+  return { parsed: out, invalid, unread };
 }
 
 function at(source: JsonSource, jsonPath: JsonPath, message: string): ConfigProblem {
@@ -344,23 +351,6 @@ function misspeltSettings(env: Env): string[] {
     }
   }
   return out;
-}
-
-/** Files that look like configuration but are skipped: only lower-case `*.json` are read. */
-function unreadFiles(configDir: string): string[] {
-  const unread: string[] = [];
-  for (const kind of ['agreements', 'destinations', 'practices']) {
-    const dir = path.join(configDir, kind);
-    if (!fs.existsSync(dir)) {
-      continue;
-    }
-    for (const name of fs.readdirSync(dir)) {
-      if (!name.endsWith('.json') && name.toLowerCase().endsWith('.json')) {
-        unread.push(path.join(dir, name));
-      }
-    }
-  }
-  return unread;
 }
 
 /**

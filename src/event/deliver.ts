@@ -247,8 +247,10 @@ async function deliverOnce(
     });
   } catch (err) {
     const failure = asDeliveryFailure(err, `adapter ${destination.adapter}`);
-    // A fault of the format's own code is about this message, not the receiver: it does not count towards a pause.
-    if (!(failure !== err && failure.name === 'PermanentDeliveryError')) {
+    // A fault of the format's own code (an unexpected error made permanent above) is about this message, not the
+    // receiver: it does not count towards a pause.
+    const adapterFault = failure !== err && failure.name === 'PermanentDeliveryError';
+    if (!adapterFault) {
       await noteFailure(ctx, destination, failure);
     }
     const { final, reason } = finalityOf(failure, job, destination.id);
