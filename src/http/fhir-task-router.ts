@@ -24,7 +24,7 @@ import type { PipelineContext } from '../event/context';
 import { requireRole } from '../access/authenticate';
 import { focusKeyOf, parseStatusUpdate, recordUpdate, referralFor } from './status-update';
 import type { FeedbackRow } from '../event/event-store';
-import { jsonBodyOf } from './json-body';
+import { fhirResourceBodyOf } from './json-body';
 import { names } from './route-target';
 import { servedTask } from '../reports/task-search/task-search';
 
@@ -337,7 +337,7 @@ function ifNoneExistOf(header: string | undefined): Identifier | undefined {
 export function fhirTaskRoute(ctx: PipelineContext, publicBaseUrl: () => string): FhirRoute {
   const create: RequestHandler = async (req, res) => {
     assertCreateParameters(new URL(req.originalUrl, 'http://localhost').searchParams);
-    const body = jsonBodyOf(req);
+    const body = fhirResourceBodyOf(req);
     const task = parseOrThrow(taskSchema, body, (path) =>
       path.length ? `Task.${path.map(String).join('.')}` : 'Task',
     );
@@ -395,7 +395,8 @@ export function fhirTaskRoute(ctx: PipelineContext, publicBaseUrl: () => string)
         'else authoredOn (else ' +
         'the day it arrives). 201 with the Task as stored and sent on to the practice, its Location the Task’s ' +
         'read, 200 with the first one for a repeat; the municipality’s own identifier is kept, and If-None-Exist: ' +
-        'identifier=[system|]value finds a Task sent before; Prefer: return= is honoured',
+        'identifier=[system|]value finds a Task sent before; Prefer: return= is honoured. The body is ' +
+        'application/fhir+json, application/json or application/json+fhir (fhirVersion=4.0 or none; else 415)',
     },
     // The refusal of another role is recorded in the chain of the event the Task's focus names.
     handlers: [
