@@ -227,5 +227,13 @@ describe('FHIR content negotiation on /fhir and the monitoring report', () => {
         expect([query, res.status]).toEqual([query, 200]);
       }
     });
+
+    it('says what the Task create takes: the body types and the elements taken but not kept', async () => {
+      const cs = await statement();
+      const task = cs.rest?.[0]?.resource?.find((r) => r.type === 'Task');
+      const create = task?.interaction?.find((i) => i.code === 'create')?.documentation ?? '';
+      expect(create).toMatch(/priority, basedOn, partOf and groupIdentifier/);
+      expect(create).toMatch(/return=OperationOutcome/);
+    });
   });
 });

@@ -110,6 +110,11 @@ describe('the OpenAPI document and the docs page', () => {
         'businessStatus',
         'output',
         'executionPeriod',
+        // Taken but not kept: documented, so a client knows before it sends them.
+        'priority',
+        'basedOn',
+        'partOf',
+        'groupIdentifier',
       ]),
     );
     expect(taskSchemaOf('application/fhir+json')?.required).toEqual(

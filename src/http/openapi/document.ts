@@ -14,7 +14,7 @@ import { exportQuery, overviewQuery, verifyQuery } from '../audit-router';
 import type { Role } from '../../access/principal';
 import { explainSchema } from '../consent-router';
 import { statusUpdateSchema } from '../status-update';
-import { taskSchema } from '../fhir-task-router';
+import { NOT_KEPT_TEXT, taskSchema } from '../fhir-task-router';
 import { trajectoryEventSchema } from '../../../mappings/practice/trajectory-event';
 import { FHIR_JSON_MEDIA_TYPES, FHIR_JSON_NAMES } from '../../kernel/fhir/media-types';
 import { monitoringPushQuerySchema, monitoringQuerySchema } from '../monitoring-router';
@@ -537,8 +537,8 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
             .optional()
             .meta({
               description:
-                'the Task (the default), no body, or an OperationOutcome of severity information; named back in ' +
-                'Preference-Applied',
+                'the Task (the default), no body, or an OperationOutcome of severity information, with a warning at ' +
+                `each element taken but not kept (${NOT_KEPT_TEXT}); named back in Preference-Applied`,
             }),
         }),
         body: {
