@@ -23,7 +23,7 @@ import { hisRouter } from './his-router';
 import { methodNotAllowedHandler } from './method-not-allowed';
 import { documentedRoutes } from './openapi/document';
 import { auditRefusal } from './refusal-audit';
-import { dialectTextMediaTypes, JSON_MEDIA_TYPES } from './json-body';
+import { dialectTextMediaTypes, PARSED_JSON_MEDIA_TYPES } from './json-body';
 import { DIALECTS } from '../../mappings/his/index';
 import { FORM_BODY_LIMIT, FORM_MEDIA_TYPE, noteInvalidUtf8, rejectUnstorableText } from './text-guard';
 
@@ -50,7 +50,7 @@ export const ANONYMOUS_BODY_LIMIT = '16kb';
 /** The parsers of JSON and HIS event bodies (each dialect's text media types) up to `limit`. */
 function bodyParsers(limit: string): RequestHandler {
   const verify = noteInvalidUtf8;
-  const json = express.json({ limit, strict: false, type: [...JSON_MEDIA_TYPES], verify });
+  const json = express.json({ limit, strict: false, type: PARSED_JSON_MEDIA_TYPES, verify });
   const text = express.text({ limit, type: dialectTextMediaTypes(DIALECTS), verify });
   return (req, res, next) => json(req, res, (err?: unknown) => (err ? next(err) : text(req, res, next)));
 }

@@ -3,7 +3,7 @@ import type { Resource } from '@medplum/fhirtypes';
 import express, { Router, type Request, type RequestHandler, type Response } from 'express';
 import { auditRead, auditRefusedReads, NOT_IN_SCOPE } from './audit-read';
 import { fhirNotServed, notAcceptable, unsupportedMediaType } from '../kernel/fhir/outcomes';
-import { acceptsFhirJson } from '../kernel/fhir/media-types';
+import { acceptsFhirJson, SERVED_MEDIA_TYPES } from '../kernel/fhir/media-types';
 import type { PipelineContext } from '../event/context';
 import { auditEventProvider } from '../reports/audit-search/audit-event-provider';
 import { consentProvider } from '../reports/consent-search/consent-search';
@@ -30,8 +30,6 @@ import packageJson from '../../package.json';
 import { namesNoEvent } from './route-target';
 
 const FHIR_JSON = 'application/fhir+json';
-/** The media types every `/fhir` answer can be had in. */
-const SERVED_TYPES = [FHIR_JSON, 'application/json'];
 const FORM = FORM_MEDIA_TYPE;
 
 /**
@@ -72,12 +70,13 @@ function queryOf(req: Request): URLSearchParams {
 }
 
 /**
- * A client that takes no JSON is told so (406 naming Accept) rather than sent JSON it did not ask for. `_format`
- * overrides Accept, as in FHIR; its value is checked with the other parameters.
+ * A client that takes no R4 JSON (another format, another `fhirVersion`) is told so (406 naming Accept) rather than
+ * sent JSON it did not ask for. `_format` overrides Accept, as in FHIR; its value is checked with the other
+ * parameters (406 naming `_format`: `assertJsonFormat`).
  */
 const acceptsJson: RequestHandler = (req, _res, next) => {
   if (!queryOf(req).has('_format') && !acceptsFhirJson(req.get('accept'))) {
-    throw new OperationOutcomeError(notAcceptable(SERVED_TYPES));
+    throw new OperationOutcomeError(notAcceptable(SERVED_MEDIA_TYPES, 'Accept'));
   }
   next();
 };

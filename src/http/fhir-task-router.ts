@@ -2,7 +2,7 @@ import type { RequestHandler, Response } from 'express';
 import type { FhirRoute } from './fhir-router';
 import { z } from 'zod';
 import { OperationOutcomeError } from '@medplum/core';
-import type { Coding, Identifier, OperationOutcome, Task } from '@medplum/fhirtypes';
+import type { Coding, Identifier, OperationOutcome, OperationOutcomeIssue, Task } from '@medplum/fhirtypes';
 import {
   ALLOCATION_OUTPUT_SYSTEM,
   FEEDBACK_ID_SYSTEM,
@@ -24,7 +24,7 @@ import type { PipelineContext } from '../event/context';
 import { requireRole } from '../access/authenticate';
 import { focusKeyOf, parseStatusUpdate, recordUpdate, referralFor } from './status-update';
 import type { FeedbackRow } from '../event/event-store';
-import { jsonBodyOf } from './json-body';
+import { fhirResourceBodyOf } from './json-body';
 import { names } from './route-target';
 import { servedTask } from '../reports/task-search/task-search';
 
@@ -40,14 +40,19 @@ const FHIR_JSON = 'application/fhir+json';
  * in the Tasks jeugdbrug sends to practices; the day the status took effect is the output `status-date`, else `executionPeriod.start`, else
  * `lastModified`, else `authoredOn` (`statusDayOf`), the status route's `date`. The municipality's own `identifier`
  * is kept on the Task (served back and sent on), and `If-None-Exist: identifier=[system|]value` finds a Task it sent
- * before (a conditional create). Elements jeugdbrug neither keeps nor sets itself (`note`, `description`, `input`,
- * extensions...) are refused at their element rather than dropped. Its rules are those of
+ * before (a conditional create). Elements jeugdbrug neither reads nor sets itself are refused at their element rather
+ * than dropped (`note`, `input`, extensions...), but for those of the municipality's own workflow (`priority`,
+ * `basedOn`...), taken with a warning (`UNREAD_TASK_ELEMENTS`). The body is FHIR R4 JSON by any of its names
+ * (`fhirResourceBodyOf`). Its rules are those of
  * `POST /municipality/v1/referrals/{identifier}/status`; its answer is a FHIR server's to a create: 201 with the Task
  * as stored (the one that goes on to the practice), 200 with the Task stored the first time for a repeat, as
  * `application/fhir+json`, its `Location` the Task's read (`taskProvider`); `Prefer: return=OperationOutcome` or
  * `return=minimal` as FHIR says. Every 422's `expression` is FHIRPath naming the element the client sent
  * (`fhirPathOf`).
  */
+
+const NOT_KEPT_DESCRIPTION =
+  'taken but not kept, nor sent on to the practice; Prefer: return=OperationOutcome gives a warning at it saying why';
 
 const coding = z.object({ system: z.string().optional(), code: z.string().optional() }).loose();
 const concept = z.object({ coding: z.array(coding).optional(), text: z.string().optional() }).loose();
@@ -124,33 +129,133 @@ export const taskSchema = z
           'decision and care details, typed by the referral-allocation CodeSystem: decision-number, decision-date, ' +
           'product-category, decision-period, provider, start-date, end-date',
       }),
+    // The municipality's own workflow: taken, not kept (`UNREAD_TASK_ELEMENTS`). Here so that OpenAPI shows them and
+    // priority's required binding is checked (the R4 validator checks no bindings).
+    priority: z
+      .enum(['routine', 'urgent', 'asap', 'stat'], { error: 'an R4 request-priority: routine, urgent, asap or stat' })
+      .optional()
+      .meta({ description: NOT_KEPT_DESCRIPTION }),
+    basedOn: z.array(z.object({}).loose()).optional().meta({ description: NOT_KEPT_DESCRIPTION }),
+    partOf: z.array(z.object({}).loose()).optional().meta({ description: NOT_KEPT_DESCRIPTION }),
+    groupIdentifier: z.object({}).loose().optional().meta({ description: NOT_KEPT_DESCRIPTION }),
   })
   .loose();
 
 type TaskBody = z.infer<typeof taskSchema>;
 
 /**
- * Elements of an R4 Task that jeugdbrug does not read but sets itself on the Task it stores (or that carry nothing for
- * the practice): taken without a word. Any other element the route does not read is refused at its element
- * (`assertNothingDropped`), so nothing the municipality wrote is lost without it knowing.
+ * What the create does with each R4 Task element it does not read (`taskSchema`), so that nothing the municipality
+ * wrote is lost without it knowing, and nothing it meant is recorded as something else:
+ * - `set`: jeugdbrug sets it itself on the Task it stores (or it carries nothing for the practice): taken without a
+ *   word;
+ * - `not-kept`: the municipality's own workflow around the status (how urgent, what it belongs to). It changes nothing
+ *   jeugdbrug records or sends on, and municipality systems send it routinely: taken, not kept, and the answer's
+ *   OperationOutcome (`Prefer: return=OperationOutcome`) says so at the element, a warning saying why;
+ * - `refused`: dropping it would lose what it says (free text, inputs), or it changes what the Task means in a way
+ *   jeugdbrug cannot honour (a modifier, a restriction): a 422 at the element saying why.
+ * An element not listed (an extension, encounter, reasonCode...) is refused as neither kept nor sent on.
  */
-const SET_BY_JEUGDBRUG = ['id', 'meta', 'text', 'language', 'code', 'for', 'requester', 'owner'];
+const FREE_TEXT_LOST =
+  'free text jeugdbrug neither keeps nor sends on would be lost; a reason for the status goes in statusReason.text';
+const UNREAD_TASK_ELEMENTS: Readonly<
+  Record<string, { readonly taken: 'set' } | { readonly taken: 'not-kept' | 'refused'; readonly why: string }>
+> = {
+  id: { taken: 'set' },
+  meta: { taken: 'set' },
+  text: { taken: 'set' },
+  language: { taken: 'set' },
+  code: { taken: 'set' },
+  for: { taken: 'set' },
+  requester: { taken: 'set' },
+  owner: { taken: 'set' },
+  priority: {
+    taken: 'not-kept',
+    why: 'how urgent your own Task is; the status counts from the day it took effect, whatever its priority',
+  },
+  basedOn: {
+    taken: 'not-kept',
+    why: 'the referral is the one focus names; the Task sent on to the practice is based on that one only',
+  },
+  partOf: {
+    taken: 'not-kept',
+    why: 'the Task of your own workflow this one belongs to; the practice knows none of your Tasks but this one',
+  },
+  groupIdentifier: {
+    taken: 'not-kept',
+    why: 'links your own Tasks; Task.identifier is kept (served back, sent on, and found by If-None-Exist)',
+  },
+  modifierExtension: {
+    taken: 'refused',
+    why:
+      'a modifier extension changes the meaning of the Task, and FHIR forbids ignoring one; jeugdbrug knows none, ' +
+      'so the status would be recorded as if it did not say it',
+  },
+  implicitRules: {
+    taken: 'refused',
+    why:
+      'rules the Task was written under may change its meaning, and jeugdbrug knows none; the status would be ' +
+      'recorded as if they did not hold',
+  },
+  restriction: {
+    taken: 'refused',
+    why:
+      'a restriction limits for whom or until when the Task holds; the status jeugdbrug records and sends on to ' +
+      'the practice could not carry the limit',
+  },
+  input: {
+    taken: 'refused',
+    why: 'inputs are what a performer needs to act on, which a status has none of: decision and care details go in output',
+  },
+  note: { taken: 'refused', why: FREE_TEXT_LOST },
+  description: { taken: 'refused', why: FREE_TEXT_LOST },
+};
+/** The elements the schema checks; those of them the route does not keep are `not-kept` below all the same. */
 const READ_ELEMENTS = Object.keys(taskSchema.shape);
 
-function assertNothingDropped(task: Record<string, unknown>): void {
-  const dropped = Object.keys(task).filter((k) => !READ_ELEMENTS.includes(k) && !SET_BY_JEUGDBRUG.includes(k));
-  if (dropped.length) {
-    throwIssues(
-      dropped.map((element) =>
-        fieldIssue(
-          `jeugdbrug neither keeps Task.${element} nor sends it on to the practice; leave it out (a reason for ` +
-            'the status goes in statusReason.text)',
-          `Task.${element}`,
-          'not-supported',
-        ),
+/** The elements `UNREAD_TASK_ELEMENTS` takes as `taken`, as a list in words (`a, b and c`), for the documentation. */
+function elementsTaken(taken: 'not-kept' | 'refused'): string {
+  const names = Object.keys(UNREAD_TASK_ELEMENTS).filter((k) => UNREAD_TASK_ELEMENTS[k]?.taken === taken);
+  return `${names.slice(0, -1).join(', ')} and ${names.at(-1) ?? ''}`;
+}
+/** `priority, basedOn, partOf and groupIdentifier`: for the CapabilityStatement and OpenAPI. */
+export const NOT_KEPT_TEXT = elementsTaken('not-kept');
+
+/**
+ * Refuses (422, an issue at each) the elements `UNREAD_TASK_ELEMENTS` refuses and those it does not list; returns a
+ * warning for each element taken but not kept, for the answer's OperationOutcome.
+ */
+function unkeptElementsOf(task: Record<string, unknown>): OperationOutcomeIssue[] {
+  const refused: OperationOutcomeIssue[] = [];
+  const notKept: OperationOutcomeIssue[] = [];
+  for (const element of Object.keys(task)) {
+    const unread = UNREAD_TASK_ELEMENTS[element];
+    if (unread?.taken === 'set' || (!unread && READ_ELEMENTS.includes(element))) {
+      continue;
+    }
+    if (unread?.taken === 'not-kept') {
+      notKept.push({
+        severity: 'warning',
+        code: 'informational',
+        details: { text: `Task.${element} is taken but not kept, nor sent on to the practice: ${unread.why}` },
+        expression: [`Task.${element}`],
+      });
+      continue;
+    }
+    refused.push(
+      fieldIssue(
+        unread
+          ? `Task.${element} is refused: ${unread.why}; leave it out`
+          : `jeugdbrug neither keeps Task.${element} nor sends it on to the practice; leave it out (a reason for ` +
+              'the status goes in statusReason.text)',
+        `Task.${element}`,
+        'not-supported',
       ),
     );
   }
+  if (refused.length) {
+    throwIssues(refused);
+  }
+  return notKept;
 }
 
 /** Task.status → our status, for a Task without businessStatus. */
@@ -337,12 +442,12 @@ function ifNoneExistOf(header: string | undefined): Identifier | undefined {
 export function fhirTaskRoute(ctx: PipelineContext, publicBaseUrl: () => string): FhirRoute {
   const create: RequestHandler = async (req, res) => {
     assertCreateParameters(new URL(req.originalUrl, 'http://localhost').searchParams);
-    const body = jsonBodyOf(req);
+    const body = fhirResourceBodyOf(req);
     const task = parseOrThrow(taskSchema, body, (path) =>
       path.length ? `Task.${path.map(String).join('.')}` : 'Task',
     );
     assertValidResource(body as Task);
-    assertNothingDropped(body as Record<string, unknown>);
+    const notKept = unkeptElementsOf(body as Record<string, unknown>);
     if (task.identifier?.some((i) => i.system === FEEDBACK_ID_SYSTEM)) {
       // The practice and the Task's read tell the status update by it: only jeugdbrug issues it.
       failField(`${FEEDBACK_ID_SYSTEM} is jeugdbrug's own identifier system; use your own`, 'Task.identifier');
@@ -360,7 +465,7 @@ export function fhirTaskRoute(ctx: PipelineContext, publicBaseUrl: () => string)
       }
       if (found[0]) {
         res.set('Location', `${publicBaseUrl()}/fhir/Task/${found[0].id}`);
-        sendCreated(ctx, res, found[0], true, preferredReturn(req.get('prefer')));
+        sendCreated(ctx, res, found[0], true, preferredReturn(req.get('prefer')), notKept);
         return;
       }
     }
@@ -382,7 +487,7 @@ export function fhirTaskRoute(ctx: PipelineContext, publicBaseUrl: () => string)
       throw renamedIssues(err, task, day?.element);
     }
     res.set('Location', `${publicBaseUrl()}/fhir/Task/${recorded.feedback.id}`);
-    sendCreated(ctx, res, recorded.feedback, recorded.duplicate, preferredReturn(req.get('prefer')));
+    sendCreated(ctx, res, recorded.feedback, recorded.duplicate, preferredReturn(req.get('prefer')), notKept);
   };
   return {
     interaction: {
@@ -395,7 +500,10 @@ export function fhirTaskRoute(ctx: PipelineContext, publicBaseUrl: () => string)
         'else authoredOn (else ' +
         'the day it arrives). 201 with the Task as stored and sent on to the practice, its Location the Task’s ' +
         'read, 200 with the first one for a repeat; the municipality’s own identifier is kept, and If-None-Exist: ' +
-        'identifier=[system|]value finds a Task sent before; Prefer: return= is honoured',
+        'identifier=[system|]value finds a Task sent before; Prefer: return= is honoured. The body is ' +
+        'application/fhir+json, application/json or application/json+fhir (fhirVersion=4.0 or none; else 415). ' +
+        `${NOT_KEPT_TEXT} are taken but not kept (Prefer: return=OperationOutcome warns at each); ` +
+        `${elementsTaken('refused')}, and any element not read, are 422 at the element, saying why`,
     },
     // The refusal of another role is recorded in the chain of the event the Task's focus names.
     handlers: [
@@ -430,6 +538,8 @@ function preferredReturn(prefer: string | undefined): { value: Return; asked: bo
  * A FHIR server's answer to a create: 201 for a Task stored now, 200 for a repeat (the Task stored the first time, as
  * a conditional create that matched answers), as `application/fhir+json`, the Task as its read serves it
  * (`servedTask`: `meta.lastUpdated` when it was stored, also Last-Modified). The stored Task is never changed.
+ * `Prefer: return=OperationOutcome` gives the warnings about elements taken but not kept (`notKept`) beside the
+ * information; the Task (`representation`) shows what was kept.
  */
 function sendCreated(
   ctx: Pick<PipelineContext, 'cipher'>,
@@ -437,6 +547,7 @@ function sendCreated(
   feedback: FeedbackRow,
   duplicate: boolean,
   prefer: { value: Return; asked: boolean },
+  notKept: readonly OperationOutcomeIssue[],
 ): void {
   res
     .status(duplicate ? 200 : 201)
@@ -462,6 +573,7 @@ function sendCreated(
                 : `The status update is stored as Task/${feedback.id} and goes on to the practice`,
             },
           },
+          ...notKept,
         ],
       };
       res.json(outcome);

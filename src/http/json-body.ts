@@ -1,9 +1,17 @@
 import { OperationOutcomeError } from '@medplum/core';
 import type { Request } from 'express';
 import { unsupportedMediaType } from '../kernel/fhir/outcomes';
+import {
+  FHIR_JSON_MEDIA_TYPES,
+  isFhirJsonContentType,
+  SERVED_FHIR_VERSION_PARAMETER,
+} from '../kernel/fhir/media-types';
 
-/** The media types the JSON body parser reads (app.ts); a FHIR client sends the second. */
+/** The media types of a JSON body (the routes' own and the HIS dialects'); a FHIR client sends the second. */
 export const JSON_MEDIA_TYPES = ['application/json', 'application/fhir+json'] as const;
+
+/** What the JSON body parser reads (app.ts): JSON, and a FHIR resource by every name (`POST /fhir/Task` takes them). */
+export const PARSED_JSON_MEDIA_TYPES = [...new Set<string>([...JSON_MEDIA_TYPES, ...FHIR_JSON_MEDIA_TYPES])];
 
 const JSON_TYPE = /^\s*application\/(fhir\+)?json\s*(;|$)/i;
 
@@ -39,6 +47,24 @@ export function jsonBodyOf(req: Request): unknown {
   const type = req.headers['content-type'];
   if (type === undefined || !JSON_TYPE.test(type)) {
     throw new OperationOutcomeError(unsupportedMediaType(type, JSON_MEDIA_TYPES));
+  }
+  return req.body;
+}
+
+/**
+ * The body of a FHIR create: undefined without one, the resource when it comes as FHIR R4 JSON by any name
+ * (`application/fhir+json`, `application/json`, the DSTU2 `application/json+fhir` HAPI still takes; no `fhirVersion`
+ * or 4.0), else 415 naming Content-Type: of another type it cannot be read, of another version it would be misread.
+ */
+export function fhirResourceBodyOf(req: Request): unknown {
+  if (!hasBody(req)) {
+    return undefined;
+  }
+  const type = req.headers['content-type'];
+  if (type === undefined || !isFhirJsonContentType(type)) {
+    throw new OperationOutcomeError(
+      unsupportedMediaType(type, [...FHIR_JSON_MEDIA_TYPES, `any of them with ${SERVED_FHIR_VERSION_PARAMETER}`]),
+    );
   }
   return req.body;
 }

@@ -7,8 +7,8 @@ import { actorOf } from './request-context';
 import { getRequestTrace } from './access-log';
 import { SYSTEM_TENANT } from '../reports/audit-scope';
 import { isValidAgb } from '../kernel/fhir/identifiers';
-import { isFhirJsonFormat } from '../kernel/fhir/media-types';
-import { badRequestIssues, forbiddenField, notFoundField } from '../kernel/fhir/outcomes';
+import { acceptsFhirJson, isFhirJsonFormat, SERVED_MEDIA_TYPES } from '../kernel/fhir/media-types';
+import { badRequestIssues, forbiddenField, notAcceptable, notFoundField } from '../kernel/fhir/outcomes';
 import { parseQueryOrThrow } from '../kernel/zod-outcome';
 import { assertPeriodForRole, assertReportable, auditReportRead, periodOfRange } from './monitoring-query';
 import type { PipelineContext } from '../event/context';
@@ -45,12 +45,11 @@ export const monitoringQuerySchema = z
       'a CBS municipality code such as GM0226',
     ),
     group: oneValue,
-    _format: oneValue
-      .refine(
-        (v) => v === undefined || isCsvFormat(v) || isFhirJsonFormat(v),
-        'csv or text/csv, or FHIR R4 JSON (json, fhir+json, application/fhir+json, application/json)',
-      )
-      .meta({ description: 'csv or text/csv; or FHIR R4 JSON by any name /fhir takes (the default)' }),
+    // Any other value is a format the report cannot be had in: a 406 naming _format (`answerFormatOf`), as on /fhir.
+    _format: oneValue.meta({
+      description:
+        'csv or text/csv; or FHIR R4 JSON by any name /fhir takes (the default); any other format is 406 naming _format',
+    }),
     delimiter: z
       .enum(CSV_DELIMITERS)
       .optional()
@@ -78,6 +77,7 @@ interface ReportRequest {
   readonly period: ReportPeriod;
   readonly practice?: string | undefined;
   readonly group?: string | undefined;
+  /** CSV rather than the MeasureReport: by `_format`, else by `Accept` (the report only; the chart is SVG). */
   readonly csv: boolean;
   readonly csvOptions: CsvOptions;
   readonly lang: ChartLang;
@@ -141,23 +141,50 @@ function municipalityOf(res: Response, named: string | undefined): string {
   return municipality;
 }
 
-function parseRequest(req: Request, res: Response): ReportRequest {
+/** What the report is served as: FHIR R4 JSON by any of its names (`SERVED_MEDIA_TYPES`), or CSV. */
+const REPORT_TYPES = [...SERVED_MEDIA_TYPES, 'text/csv'];
+
+/**
+ * Whether the report goes as CSV: `_format` says so (csv, or R4 JSON by any name), else `Accept` (CSV when the client
+ * prefers it, else R4 JSON when it takes it). A format the report cannot be had in, by either, is 406 naming the one
+ * that asked; an R4 client's `fhirVersion` is taken, another version is not (R4 must not pass for it). The chart is SVG
+ * whatever `Accept` says (an `<img>` asks for images), but a `_format` it is given is checked all the same.
+ */
+function isCsvAnswer(req: Request, format: string | undefined, answer: 'report' | 'chart'): boolean {
+  if (format !== undefined) {
+    if (isCsvFormat(format)) {
+      return true;
+    }
+    if (format === '' || !isFhirJsonFormat(format)) {
+      throw new OperationOutcomeError(notAcceptable(REPORT_TYPES, '_format'));
+    }
+    return false;
+  }
+  if (answer === 'chart') {
+    return false;
+  }
+  if (req.accepts(REPORT_TYPES) === 'text/csv') {
+    return true;
+  }
+  if (!acceptsFhirJson(req.get('accept'))) {
+    throw new OperationOutcomeError(notAcceptable(REPORT_TYPES, 'Accept'));
+  }
+  return false;
+}
+
+function parseRequest(req: Request, res: Response, answer: 'report' | 'chart'): ReportRequest {
   const principal = getPrincipal(res);
   assertRole(principal, 'municipality', 'operator', 'auditor');
   const q = parseQueryOrThrow(monitoringQuerySchema, req.query);
   const period = periodOf(q);
   assertPeriodForRole(principal, period);
   const municipality = municipalityOf(res, q.municipality);
-  const csv =
-    q._format === undefined
-      ? req.accepts(['application/fhir+json', 'application/json', 'text/csv']) === 'text/csv'
-      : isCsvFormat(q._format);
   return {
     municipality,
     period,
     practice: q.practice,
     group: q.group,
-    csv,
+    csv: isCsvAnswer(req, q._format, answer),
     csvOptions: { delimiter: q.delimiter, bom: q.bom === 'true' },
     lang: q.lang ?? 'nl',
   };
@@ -171,8 +198,8 @@ function parseRequest(req: Request, res: Response): ReportRequest {
 export function monitoringRouter(ctx: PipelineContext): Router {
   const router = Router();
 
-  const report = async (req: Request, res: Response) => {
-    const r = parseRequest(req, res);
+  const report = async (req: Request, res: Response, answer: 'report' | 'chart') => {
+    const r = parseRequest(req, res, answer);
     assertReportable(ctx.registry, r);
     const measureReport = await monitoringReport(ctx, r);
     await auditReportRead(ctx, req, res, r, measureReport);
@@ -180,7 +207,7 @@ export function monitoringRouter(ctx: PipelineContext): Router {
   };
 
   router.get('/municipality/v1/monitoring', async (req, res) => {
-    const { r, measureReport } = await report(req, res);
+    const { r, measureReport } = await report(req, res, 'report');
     if (r.csv) {
       res
         .type('text/csv; charset=utf-8')
@@ -192,7 +219,7 @@ export function monitoringRouter(ctx: PipelineContext): Router {
   });
 
   router.get('/municipality/v1/monitoring/chart.svg', async (req, res) => {
-    const { r, measureReport } = await report(req, res);
+    const { r, measureReport } = await report(req, res, 'chart');
     const group = r.group ?? 'closed';
     const svg = renderChart(measureReport, group, r.lang);
     if (!svg) {

@@ -12,18 +12,24 @@ import {
   type SealedEvent,
 } from '../event/event-store';
 import { findReferrals, newestOfEachReferral } from '../event/feedback';
-import { jsonBodyOf } from './json-body';
+import { fhirResourceBodyOf, jsonBodyOf } from './json-body';
 import { declaredTargetOf } from './route-target';
 import { tryGetPrincipal } from '../access/authenticate';
 import { actorOf } from './request-context';
 
-/** A refused request's JSON body; none for another media type (the refusal is recorded all the same). */
+/**
+ * A refused request's JSON body (a FHIR resource's by any of its names too: `POST /fhir/Task`); none for another media
+ * type (the refusal is recorded all the same).
+ */
 function jsonBodyOrNone(req: Request): unknown {
-  try {
-    return jsonBodyOf(req);
-  } catch {
-    return undefined;
+  for (const bodyOf of [jsonBodyOf, fhirResourceBodyOf]) {
+    try {
+      return bodyOf(req);
+    } catch {
+      // Not this kind of body: the next, or none.
+    }
   }
+  return undefined;
 }
 
 /**

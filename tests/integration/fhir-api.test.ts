@@ -119,9 +119,9 @@ describe('the FHIR API as standard clients use it', () => {
     // Readable without credentials, as FHIR clients expect before they authenticate.
     expect((await app.request('/fhir/metadata', { key: null })).status).toBe(200);
     expect((await app.request('/fhir/metadata?_format=json', { key: null })).status).toBe(200);
-    // JSON is all it serves: asked for XML, it says so, as the searches do, instead of answering JSON.
+    // JSON is all it serves: asked for XML, it says so (406, as HAPI), as the searches do, instead of answering JSON.
     const xml = await app.request('/fhir/metadata?_format=xml', { key: null });
-    expect(xml.status).toBe(400);
+    expect(xml.status).toBe(406);
     expect(((await xml.json()) as { issue: { expression?: string[] }[] }).issue[0]?.expression).toEqual(['_format']);
     // Only the full statement is served: asked for the terminology capabilities, it says so.
     expect((await app.request('/fhir/metadata?mode=full', { key: null })).status).toBe(200);
@@ -450,10 +450,10 @@ describe('the FHIR API as standard clients use it', () => {
     const expressionOf = async (res: Response): Promise<string[] | undefined> =>
       ((await res.json()) as OperationOutcome).issue[0]?.expression;
 
-    it('answers 400 naming _format for XML, as JSON is all they serve', async () => {
+    it('answers 406 naming _format for XML, as JSON is all they serve', async () => {
       for (const path of paths()) {
         const res = await app.request(withParam(path, '_format=xml'), { key: 'auditor' });
-        expect([path, res.status]).toEqual([path, 400]);
+        expect([path, res.status]).toEqual([path, 406]);
         expect(await expressionOf(res)).toEqual(['_format']);
         const json = await app.request(withParam(path, '_format=application/fhir%2Bjson'), { key: 'auditor' });
         expect([path, json.status]).toEqual([path, 200]);
@@ -519,7 +519,7 @@ describe('the FHIR API as standard clients use it', () => {
       expect(task.status).toBeLessThan(500);
     });
 
-    it('answers 406 for another fhirVersion in Accept and 400 naming _format for it in _format', async () => {
+    it('answers 406 for another fhirVersion in Accept, and in _format 406 naming _format', async () => {
       for (const path of paths()) {
         const res = await app.request(path, {
           key: 'auditor',
@@ -530,7 +530,7 @@ describe('the FHIR API as standard clients use it', () => {
         const format = await app.request(withParam(path, '_format=application/fhir%2Bjson;fhirVersion=3.0'), {
           key: 'auditor',
         });
-        expect([path, format.status]).toEqual([path, 400]);
+        expect([path, format.status]).toEqual([path, 406]);
         expect(await expressionOf(format)).toEqual(['_format']);
       }
     });

@@ -174,6 +174,66 @@ describe('POST /fhir/Task as a FHIR create', () => {
       expect(await expressionsOf(res)).toEqual(['Task.note']);
     });
 
+    it('takes priority, basedOn, partOf and groupIdentifier, and says in its OperationOutcome it keeps none', async () => {
+      const { value } = await deliveredReferral();
+      const workflow = {
+        priority: 'urgent',
+        basedOn: [{ identifier: { value } }],
+        partOf: [{ reference: 'https://gemeente.example.nl/fhir/Task/intake-1' }],
+        groupIdentifier: { system: 'https://gemeente.example.nl/dossier', value: 'D-1' },
+      };
+      const res = await post(accepted(value, workflow), { headers: { prefer: 'return=OperationOutcome' } });
+      expect(res.status).toBe(201);
+      const outcome = (await res.json()) as OperationOutcome;
+      const ignored = outcome.issue.filter((i) => i.severity === 'warning');
+      expect(ignored.map((i) => i.expression?.[0]).sort()).toEqual([
+        'Task.basedOn',
+        'Task.groupIdentifier',
+        'Task.partOf',
+        'Task.priority',
+      ]);
+      for (const issue of ignored) {
+        expect(issue.code).toBe('informational');
+        expect(issue.details?.text).toMatch(/not kept/);
+      }
+      // The status is recorded as without them, and the Task stored (and sent on) carries none of them.
+      expect((await timelineOf(value)).steps.map((s) => s.status)).toEqual(['accepted']);
+      const location = res.headers.get('location') ?? '';
+      const stored = (await (await app.request(new URL(location).pathname, { key: 'municipality' })).json()) as Task;
+      expect(stored.status).toBe('accepted');
+      for (const element of Object.keys(workflow)) {
+        expect([element, element in stored]).toEqual([element, false]);
+      }
+      // The same Task as representation (the default) is answered as any repeat.
+      const again = await post(accepted(value, workflow));
+      expect(again.status).toBe(200);
+      expect(((await again.json()) as Task).id).toBe(stored.id);
+    });
+
+    it('still checks those elements as R4: a priority R4 does not know is 422 at Task.priority', async () => {
+      const { value } = await deliveredReferral();
+      const res = await post(accepted(value, { priority: 'soon' }));
+      expect(await expressionsOf(res)).toEqual(expect.arrayContaining(['Task.priority']));
+    });
+
+    it.each([
+      ['modifierExtension', [{ url: 'https://gemeente.example.nl/ext/voorlopig', valueBoolean: true }], /meaning/],
+      ['implicitRules', 'https://gemeente.example.nl/rules', /meaning/],
+      ['restriction', { period: { end: '2026-12-31' } }, /limits/],
+      ['input', [{ type: { text: 'x' }, valueString: 'y' }], /output/],
+      ['description', 'besproken met moeder', /statusReason\.text/],
+    ])('still refuses Task.%s, saying why at that element', async (element, given, why) => {
+      const { value, eventId } = await deliveredReferral();
+      const res = await post(accepted(value, { [element]: given }));
+      expect(res.status).toBe(422);
+      const issue = ((await res.json()) as OperationOutcome).issue.find((i) =>
+        i.expression?.includes(`Task.${element}`),
+      );
+      expect(issue?.severity).toBe('error');
+      expect(issue?.details?.text).toMatch(why);
+      expect(await app.rt.ctx.db.query('SELECT 1 FROM feedback WHERE inbox_id = $1', [eventId])).toHaveLength(0);
+    });
+
     it('keeps the municipality’s own identifier: served back, and If-None-Exist on it finds the Task', async () => {
       const { value } = await deliveredReferral();
       const own = { system: 'https://gemeente.example.nl/task', value: `T-${value}` };

@@ -733,7 +733,7 @@ describe('the municipality monitoring report', () => {
     ['a period and dates', 'period=2026-Q1&from=2026-01-01&to=2026-03-31', 400, ['period', 'from', 'to'], 'not both'],
     ['a period and one date', 'period=2026-Q1&to=2026-03-31', 400, ['period', 'to'], 'not both'],
     ['a parameter given twice', 'period=2026-Q1&period=2026-Q2', 400, ['period'], 'period may be given once'],
-    ['a bad format', 'period=2026&_format=xml', 400, ['_format'], ''],
+    ['a format it cannot produce', 'period=2026&_format=xml', 406, ['_format'], 'application/fhir+json'],
     ['a parameter it does not know', 'period=2026&foo=1', 400, ['foo'], 'unknown'],
   ])('refuses %s naming the field', async (_name, query, status, fields, text) => {
     const res = await app.request(`/municipality/v1/monitoring?${query}`, { key: 'municipality' });

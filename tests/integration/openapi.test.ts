@@ -90,10 +90,15 @@ describe('the OpenAPI document and the docs page', () => {
       expect.arrayContaining(['patient', 'patient:identifier', 'date', '_count', '_summary', 'prefer']),
     );
     expect(doc.paths['/fhir/Consent']?.get?.['x-roles']).toEqual(['practice', 'auditor', 'operator']);
-    // POST /fhir/Task: the Task the route reads (from its zod schema), in both media types it takes, and every answer.
+    // POST /fhir/Task: the Task the route reads (from its zod schema), in every media type it takes (the DSTU2
+    // application/json+fhir too), and every answer.
     const createTask = doc.paths['/fhir/Task']?.post;
     const taskBody = (createTask?.requestBody?.content ?? {}) as Record<string, { schema?: unknown }>;
-    expect(Object.keys(taskBody).sort()).toEqual(['application/fhir+json', 'application/json']);
+    expect(Object.keys(taskBody).sort()).toEqual([
+      'application/fhir+json',
+      'application/json',
+      'application/json+fhir',
+    ]);
     const taskSchemaOf = (media: string) =>
       taskBody[media]?.schema as { properties?: Record<string, unknown>; required?: string[] } | undefined;
     expect(Object.keys(taskSchemaOf('application/json')?.properties ?? {})).toEqual(
@@ -105,13 +110,18 @@ describe('the OpenAPI document and the docs page', () => {
         'businessStatus',
         'output',
         'executionPeriod',
+        // Taken but not kept: documented, so a client knows before it sends them.
+        'priority',
+        'basedOn',
+        'partOf',
+        'groupIdentifier',
       ]),
     );
     expect(taskSchemaOf('application/fhir+json')?.required).toEqual(
       expect.arrayContaining(['resourceType', 'status', 'intent', 'focus']),
     );
     expect(Object.keys(createTask?.responses ?? {})).toEqual(
-      expect.arrayContaining(['200', '201', '400', '404', '409', '412', '422']),
+      expect.arrayContaining(['200', '201', '400', '404', '406', '409', '412', '415', '422']),
     );
     expect(createTask?.parameters?.map((p) => p.name)).toEqual(
       expect.arrayContaining(['_format', '_pretty', 'if-none-exist', 'prefer', 'idempotency-key']),

@@ -14,9 +14,9 @@ import { exportQuery, overviewQuery, verifyQuery } from '../audit-router';
 import type { Role } from '../../access/principal';
 import { explainSchema } from '../consent-router';
 import { statusUpdateSchema } from '../status-update';
-import { taskSchema } from '../fhir-task-router';
+import { NOT_KEPT_TEXT, taskSchema } from '../fhir-task-router';
 import { trajectoryEventSchema } from '../../../mappings/practice/trajectory-event';
-import { FHIR_JSON_NAMES } from '../../kernel/fhir/media-types';
+import { FHIR_JSON_MEDIA_TYPES, FHIR_JSON_NAMES } from '../../kernel/fhir/media-types';
 import { monitoringPushQuerySchema, monitoringQuerySchema } from '../monitoring-router';
 import * as s from './schemas';
 
@@ -63,12 +63,13 @@ const ERROR_TEXT: Record<number, string> = {
   404: 'not found, or not within the caller’s scope',
   405: 'method not allowed on this path; the Allow header lists the allowed ones',
   406:
-    'the Accept header takes no FHIR R4 JSON (application/fhir+json, application/json, application/json+fhir; ' +
-    'fhirVersion=4.0 is taken) and no _format overrides it',
+    'neither _format nor the Accept header (which _format overrides) names FHIR R4 JSON (application/fhir+json, ' +
+    'application/json, application/json+fhir; fhirVersion=4.0 is taken, another version is not): the ' +
+    'OperationOutcome names the one that asked',
   409: 'conflict with the current state',
   412: 'a condition (If-None-Exist) matches more than one resource',
   413: 'request body larger than BODY_LIMIT',
-  415: 'unsupported Content-Type',
+  415: 'unsupported Content-Type (a FHIR resource of another fhirVersion too), naming it',
   422: 'a broken rule (BSN check digit, unknown code): each issue names its field',
   429: 'rate limit; Retry-After says when to try again',
   500: 'internal error (no details are given)',
@@ -108,7 +109,7 @@ const readQuery = z.object({
   _format: z
     .enum(FHIR_JSON_NAMES)
     .optional()
-    .meta({ description: 'JSON only; a fhirVersion=4.0 parameter is taken, another version is a 400' }),
+    .meta({ description: 'JSON only; a fhirVersion=4.0 parameter is taken; any other format or version is a 406' }),
   _pretty: z.enum(['true', 'false']).optional().meta({ description: 'true: the answer indented' }),
   _elements: z.string().optional().meta({ description: 'comma-separated top-level elements (tagged SUBSETTED)' }),
   _summary: z.enum(['false']).optional().meta({ description: "only 'false': no summary views are served" }),
@@ -536,13 +537,14 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
             .optional()
             .meta({
               description:
-                'the Task (the default), no body, or an OperationOutcome of severity information; named back in ' +
-                'Preference-Applied',
+                'the Task (the default), no body, or an OperationOutcome of severity information, with a warning at ' +
+                `each element taken but not kept (${NOT_KEPT_TEXT}); named back in Preference-Applied`,
             }),
         }),
         body: {
           required: true,
-          content: { [FHIR_JSON]: { schema: taskSchema }, 'application/json': { schema: taskSchema } },
+          // Another fhirVersion in the media type is a 415 (fhirResourceBodyOf).
+          content: Object.fromEntries(FHIR_JSON_MEDIA_TYPES.map((type) => [type, { schema: taskSchema }])),
         },
       },
       ok: {
@@ -606,7 +608,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
           'Accept: text/csv or _format=csv',
         content: { ...fhirJson(s.fhirResource('MeasureReport')), 'text/csv': { schema: z.string() } },
       },
-      errors: [409, 422],
+      errors: [406, 409, 422],
     },
     {
       method: 'get',
@@ -616,7 +618,8 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
       roles: ['municipality', 'operator', 'auditor'],
       request: { query: monitoringQuerySchema },
       ok: { status: 200, description: 'the chart', content: { 'image/svg+xml': { schema: z.string() } } },
-      errors: [404, 409, 422],
+      // 406: a _format the report has no form in (Accept is not read: the chart is SVG).
+      errors: [404, 406, 409, 422],
     },
     {
       method: 'post',

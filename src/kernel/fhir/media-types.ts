@@ -13,8 +13,17 @@ export const FHIR_JSON_NAMES = [
   'application/json+fhir',
 ] as const;
 
+/** FHIR JSON's media types (the names above a `Content-Type` can carry): what a FHIR resource body may come as. */
+export const FHIR_JSON_MEDIA_TYPES = FHIR_JSON_NAMES.filter((name) => name.includes('/'));
+
+/** The media types an answer is sent as, for a 406 to name (the DSTU2 name is taken, but not sent). */
+export const SERVED_MEDIA_TYPES = ['application/fhir+json', 'application/json'] as const;
+
 /** The FHIR version served, as the `fhirVersion` media-type parameter writes it (4.0.1 is taken too). */
 const SERVED_FHIR_VERSION = /^4\.0(\.\d+)?$/;
+
+/** The served version as a client writes it in a media type: what a 406 or 415 tells it to ask for. */
+export const SERVED_FHIR_VERSION_PARAMETER = 'fhirVersion=4.0';
 
 interface MediaRange {
   readonly type: string;
@@ -49,6 +58,15 @@ function isServedVersion(range: MediaRange): boolean {
 export function isFhirJsonFormat(value: string): boolean {
   const range = parseMediaRange(value);
   return (FHIR_JSON_NAMES as readonly string[]).includes(range.type) && isServedVersion(range);
+}
+
+/**
+ * Whether a request body's `Content-Type` is FHIR R4 JSON: a FHIR JSON media type (R4's, plain JSON or DSTU2's
+ * `json+fhir`) with no `fhirVersion` or 4.0. A resource of another version would be read as R4 and mean something else.
+ */
+export function isFhirJsonContentType(contentType: string): boolean {
+  const range = parseMediaRange(contentType);
+  return (FHIR_JSON_MEDIA_TYPES as readonly string[]).includes(range.type) && isServedVersion(range);
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { OperationOutcome, OperationOutcomeIssue } from '@medplum/fhirtypes';
 import { getStatus, OperationOutcomeError } from '@medplum/core';
+import { SERVED_FHIR_VERSION_PARAMETER } from './media-types';
 
 /**
  * Project-specific OperationOutcomes. @medplum/core's own (badRequest, notFound, forbidden, ...) are used as they
@@ -99,9 +100,17 @@ export function methodNotAllowed(method: string, allowed: readonly string[]): Op
   return outcome('method-not-allowed', 'not-supported', `${method} is not allowed here; use ${allowed.join(', ')}`);
 }
 
-/** 406: the client accepts none of the media types this route answers in; names the `Accept` header. */
-export function notAcceptable(served: readonly string[]): OperationOutcome {
-  return outcome('not-acceptable', 'not-supported', `Only ${served.join(' or ')} is served; see Accept`, 'Accept');
+/**
+ * 406: what the client asked for (by `Accept`, or by `_format`, which overrides it) is none of the media types this
+ * route answers in; names the one that asked, and says what is served: FHIR R4, whose `fhirVersion` a client may add.
+ */
+export function notAcceptable(served: readonly string[], askedBy: 'Accept' | '_format'): OperationOutcome {
+  return outcome(
+    'not-acceptable',
+    'not-supported',
+    `Only ${served.join(' or ')} is served, of FHIR R4 (${SERVED_FHIR_VERSION_PARAMETER}); see ${askedBy}`,
+    askedBy,
+  );
 }
 
 /** 403 naming the field whose value decided it (`practice.agb` for a practice outside the caller's scope). */

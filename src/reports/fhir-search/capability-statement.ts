@@ -11,7 +11,7 @@ import { getSearchDefinition } from './search-definitions';
 const COMMON_SEARCH_PARAMS = [
   { name: '_count', type: 'number', documentation: 'page size (default 50, at most 500)' },
   { name: '_total', type: 'token', documentation: 'none | estimate (default) | accurate' },
-  { name: '_summary', type: 'token', documentation: "only 'count': the total, no entries" },
+  { name: '_summary', type: 'token', documentation: "'count' (the total, no entries) or 'false'; no summary views" },
   { name: '_elements', type: 'string', documentation: 'top-level elements to return (tagged SUBSETTED)' },
   { name: '_sort', type: 'string', documentation: 'see each type' },
 ] as const;
@@ -137,8 +137,10 @@ export function capabilityStatement(
         documentation:
           'Unknown parameters, of a search or a read: 400 naming the parameter (Prefer: handling=strict, the ' +
           'default), or ignored (and left out of a search’s self link) with Prefer: handling=lenient. A read takes ' +
-          '_elements, _summary=false, _format and _pretty=true (indented). JSON only: _format=xml is 400, an ' +
-          'Accept without JSON 406.',
+          '_elements, _summary=false, _format and _pretty=true (indented). FHIR R4 JSON only, by every name ' +
+          '(application/fhir+json, application/json, application/json+fhir, json; fhirVersion=4.0 or none): any ' +
+          'other _format (xml, another fhirVersion) is 406 naming _format, an Accept without it 406 naming Accept ' +
+          '(_format overrides Accept); a request body of another type or fhirVersion is 415 naming Content-Type.',
         security: {
           cors: opts.corsEnabled,
           service: [

@@ -1,5 +1,6 @@
 import { badRequest, OperationOutcomeError, parseSearchRequest, type Filter } from '@medplum/core';
-import { isFhirJsonFormat } from '../../kernel/fhir/media-types';
+import { isFhirJsonFormat, SERVED_MEDIA_TYPES } from '../../kernel/fhir/media-types';
+import { notAcceptable } from '../../kernel/fhir/outcomes';
 import type { ResourceSearchSpec } from './search-spec';
 import { indexSearchDefinitions } from './search-definitions';
 
@@ -106,9 +107,16 @@ function parsePretty(value: string, name: string): boolean {
   return value === 'true';
 }
 
+/**
+ * `_format` names a format the server can produce, or it is a 406 naming `_format`, as FHIR (http.html#mime-type)
+ * and HAPI answer it: the request is well-formed, the format is what cannot be had. No value at all is a 400.
+ */
 function assertJsonFormat(value: string, name: string): void {
+  if (value === '') {
+    failParameter(`${name}: a value is required`, name);
+  }
   if (!isFhirJsonFormat(value)) {
-    failParameter('_format: only JSON of FHIR R4 is served', name);
+    throw new OperationOutcomeError(notAcceptable(SERVED_MEDIA_TYPES, '_format'));
   }
 }
 

@@ -1,4 +1,5 @@
 import { OperationOutcomeError } from '@medplum/core';
+import { httpStatusOf } from '../../../src/kernel/fhir/outcomes';
 import type { AuditEvent } from '@medplum/fhirtypes';
 import { publicBaseUrl } from '../../../src/http/public-base-url';
 import { AUDIT_EVENT_SEARCH } from '../../../src/reports/audit-search/search-params';
@@ -70,7 +71,8 @@ describe('parseFhirSearch', () => {
     ['_total=maybe', '_total'],
     ['_elements=meta.tag', '_elements'],
     ['_sort=status', '_sort'],
-    ['_format=xml', '_format'],
+    ['_format=', '_format'],
+    ['_format=json&_format=json', '_format'],
     ['status=', 'status'],
     ['date=today', 'date'],
     ['name=Jansen', 'name'],
@@ -182,7 +184,7 @@ describe('parseFhirRead', () => {
   it.each([
     ['foo=bar', 'foo'],
     ['_count=1', '_count'],
-    ['_format=xml', '_format'],
+    ['_format=', '_format'],
     ['_pretty=1', '_pretty'],
     ['_summary=true', '_summary'],
     ['_elements=a.b', '_elements'],
@@ -190,6 +192,36 @@ describe('parseFhirRead', () => {
   ])('answers 400 naming the parameter of %s', (query, name) => {
     expect(rejected(() => parseFhirRead(new URLSearchParams(query)))).toBe(name);
   });
+});
+
+describe('a format the server cannot produce', () => {
+  // 406, as FHIR (http.html#mime-type) and HAPI answer it: the request is well-formed, the format cannot be had.
+  const notAcceptable = (fn: () => unknown): { status: number; expression?: string[]; text?: string } => {
+    try {
+      fn();
+    } catch (err) {
+      if (err instanceof OperationOutcomeError) {
+        const issue = err.outcome.issue?.[0];
+        return { status: httpStatusOf(err.outcome), expression: issue?.expression, text: issue?.details?.text };
+      }
+      throw err;
+    }
+    throw new Error('accepted');
+  };
+
+  it.each(['xml', 'text/turtle', 'application/fhir+xml', 'application/fhir+json; fhirVersion=3.0'])(
+    'answers _format=%s with a 406 naming _format and the version served, in a search and a read',
+    (format) => {
+      const query = new URLSearchParams({ _format: format });
+      for (const answer of [notAcceptable(() => parse(query.toString())), notAcceptable(() => parseFhirRead(query))]) {
+        expect(answer).toEqual({
+          status: 406,
+          expression: ['_format'],
+          text: expect.stringContaining('fhirVersion=4.0'),
+        });
+      }
+    },
+  );
 });
 
 describe('capabilityStatement', () => {
