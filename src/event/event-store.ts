@@ -1050,6 +1050,145 @@ export async function tryGetDeliveryOf(db: Db, inboxId: string, destination: str
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// What a municipality holds of a child, and the withdrawal notices that tell it to stop (withdrawal-notice.ts)
+
+/** One delivered event of a child, as `child_disclosure` keeps it (migration 047). No personal data. */
+export interface ChildDisclosure {
+  /** The delivery that disclosed it. */
+  delivery_id: string;
+  /** The event it disclosed. */
+  inbox_id: string;
+  destination: string;
+  municipality: string;
+  purpose: string;
+  data_classes: string[];
+  /** The references as sent (`ServiceRequest/<id>`, jeugdbrug's deterministic ids). */
+  resources: string[];
+  referral_system: string | null;
+  referral_value: string | null;
+  disclosed_at: Date;
+}
+
+/**
+ * Keeps what a delivery disclosed about a child, before the delivery is recorded as delivered: a retry that records
+ * an accepted send again writes nothing twice.
+ */
+export async function recordChildDisclosure(
+  db: Db,
+  d: Omit<ChildDisclosure, 'inbox_id' | 'disclosed_at'> & { tenant: string; child_key: string },
+): Promise<void> {
+  await db.query(
+    `INSERT INTO child_disclosure (delivery_id, tenant, child_key, destination, municipality, purpose, data_classes,
+       resources, referral_system, referral_value)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (delivery_id) DO NOTHING`,
+    [
+      d.delivery_id,
+      d.tenant,
+      d.child_key,
+      d.destination,
+      d.municipality,
+      d.purpose,
+      d.data_classes,
+      d.resources,
+      d.referral_system,
+      d.referral_value,
+    ],
+  );
+}
+
+const CHILD_DISCLOSURE_COLUMNS = `cd.delivery_id, dl.inbox_id, cd.destination, cd.municipality, cd.purpose,
+  cd.data_classes, cd.resources, cd.referral_system, cd.referral_value, cd.disclosed_at`;
+
+/** The disclosures of the child with `childKey` at practice `tenant` that no withdrawal notice has covered yet. */
+export async function unnoticedDisclosuresOfChild(
+  db: Db,
+  tenant: string,
+  childKey: string,
+): Promise<ChildDisclosure[]> {
+  return db.query<ChildDisclosure>(
+    `SELECT ${CHILD_DISCLOSURE_COLUMNS} FROM child_disclosure cd JOIN delivery dl ON dl.id = cd.delivery_id
+     WHERE cd.tenant = $1 AND cd.child_key = $2 AND cd.notice_delivery IS NULL ORDER BY cd.disclosed_at, cd.delivery_id`,
+    [tenant, childKey],
+  );
+}
+
+/** The disclosures a withdrawal notice (its delivery `noticeDeliveryId`) tells the municipality about. */
+export async function disclosuresOfNotice(db: Db, noticeDeliveryId: string): Promise<ChildDisclosure[]> {
+  return db.query<ChildDisclosure>(
+    `SELECT ${CHILD_DISCLOSURE_COLUMNS} FROM child_disclosure cd JOIN delivery dl ON dl.id = cd.delivery_id
+     WHERE cd.notice_delivery = $1 ORDER BY cd.disclosed_at, cd.delivery_id`,
+    [noticeDeliveryId],
+  );
+}
+
+/** A withdrawal notice to create: its delivery, and the disclosures it covers. */
+export interface NewNotice {
+  readonly id: string;
+  readonly destination: string;
+  readonly idempotencyKey: string;
+  readonly disclosures: readonly string[];
+}
+
+/**
+ * Moves a consent event `decided` and creates a withdrawal notice per destination, in one transaction: each notice
+ * first claims its disclosures (those no other notice claimed, so two consent events at once never tell a
+ * municipality twice about the same data), and only a notice that claimed any is created. Returns the deliveries
+ * created; none (and the event not moved) when every disclosure was claimed by another notice, or the event was no
+ * longer in a state to be decided.
+ */
+export async function decideWithdrawalNotices(
+  db: Db,
+  d: { inboxId: string; reason: string; passing: readonly EventState[]; notices: readonly NewNotice[] },
+): Promise<DeliveryRow[]> {
+  return db
+    .transaction(async (tx) => {
+      const claimed = await tx.query<{ notice: string }>(
+        `UPDATE child_disclosure cd SET notice_delivery = c.notice
+       FROM unnest($1::uuid[], $2::uuid[]) AS c(disclosure, notice)
+       WHERE cd.delivery_id = c.disclosure AND cd.notice_delivery IS NULL RETURNING c.notice`,
+        [d.notices.flatMap((n) => n.disclosures), d.notices.flatMap((n) => n.disclosures.map(() => n.id))],
+      );
+      const withData = new Set(claimed.map((c) => c.notice));
+      const notices = d.notices.filter((n) => withData.has(n.id));
+      if (notices.length === 0) {
+        return [];
+      }
+      const created = await tx.query<DeliveryRow>(
+        moveSql(
+          `, created AS (
+          INSERT INTO delivery (id, inbox_id, destination, idempotency_key, state)
+          SELECT n.id, moved.id, n.destination, n.key, 'pending'
+          FROM moved, unnest($6::uuid[], $7::text[], $8::text[]) AS n(id, destination, key)
+          ON CONFLICT (inbox_id, destination) DO NOTHING RETURNING *
+        )`,
+          'SELECT * FROM created',
+        ),
+        [
+          ...moveParams(d.inboxId, 'decided', d),
+          notices.map((n) => n.id),
+          notices.map((n) => n.destination),
+          notices.map((n) => n.idempotencyKey),
+        ],
+      );
+      if (created.length < notices.length) {
+        // Not movable (decided before a crash, whose notices exist already): nothing of this attempt is kept.
+        throw new NoticesNotCreatedError();
+      }
+      return created;
+    })
+    .catch((err: unknown) => {
+      if (err instanceof NoticesNotCreatedError) {
+        return [];
+      }
+      throw err;
+    });
+}
+
+class NoticesNotCreatedError extends Error {
+  override readonly name = 'NoticesNotCreatedError';
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // Feedback: a municipality's status updates on referrals, on their way back to the practice
 
 export interface FeedbackRow extends AttemptColumns<FeedbackState> {
