@@ -57,6 +57,17 @@ export const CONSENT_EVENT_TYPES: ReadonlySet<string> = new Set([
   'consent.entered-in-error',
 ]);
 
+/** The consent event's reason at `decided`: the destinations it tells follow (`gm0226, gm0344`). */
+export const NOTICE_QUEUED = 'recorded in the consent registry; withdrawal notice to ';
+
+/** The dead letter's reason when the destination's format cannot carry a notice (`adapter` names it). */
+export function noticeNotCarried(adapter: string): string {
+  return (
+    `not sent: the ${adapter} format has no message for a withdrawal notice; ` +
+    'tell the municipality another way that the consent no longer covers what it received'
+  );
+}
+
 /** Deny reasons that pass with time rather than with a consent event: a notice is never sent for them. */
 const TIME_BOUND: ReadonlySet<string> = new Set(['consent-expired', 'consent-not-yet-valid']);
 
@@ -162,7 +173,7 @@ export async function createWithdrawalNotices(
   const destinations = [...byDestination.keys()].join(', ');
   return decideWithdrawalNotices(ctx.db, {
     inboxId: row.id,
-    reason: `recorded in the consent registry; withdrawal notice to ${destinations}`,
+    reason: `${NOTICE_QUEUED}${destinations}`,
     passing,
     notices: [...byDestination.values()],
   });
@@ -298,9 +309,7 @@ export const withdrawalNoticeDelivery: DeliveryKind = {
     const audit = noticeAudit(work, event, municipalityOf(ctx, work, event));
     const adapter = ctx.registry.destinations.find((d) => d.id === work.destination)?.adapter ?? '';
     if (!carriesWithdrawalNotices(adapter)) {
-      const reason =
-        `not sent: the ${adapter} format has no message for a withdrawal notice; ` +
-        `tell the municipality another way that the consent no longer covers what it received`;
+      const reason = noticeNotCarried(adapter);
       await ctx.audit.append(work.tenant, audit(note, '8', reason));
       await finishDeliveryLogged(
         ctx,
