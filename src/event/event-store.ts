@@ -1121,6 +1121,27 @@ export async function disclosuresOfNotice(db: Db, noticeDeliveryId: string): Pro
   );
 }
 
+/** A withdrawal notice that covered one of an event's disclosures, as the event's life shows it. */
+export interface NoticeOfEvent {
+  /** The notice's delivery. */
+  id: string;
+  /** The consent event whose delivery it is. */
+  consentEvent: string;
+  destination: string;
+  state: DeliveryState;
+  deliveredAt: Date | null;
+}
+
+/** The withdrawal notices that told a destination to stop processing what this event disclosed to it. */
+export async function withdrawalNoticesOf(db: Db, inboxId: string): Promise<NoticeOfEvent[]> {
+  return db.query<NoticeOfEvent>(
+    `SELECT n.id, n.inbox_id AS "consentEvent", n.destination, n.state, n.delivered_at AS "deliveredAt"
+     FROM delivery d JOIN child_disclosure cd ON cd.delivery_id = d.id JOIN delivery n ON n.id = cd.notice_delivery
+     WHERE d.inbox_id = $1 ORDER BY n.created_at, n.id`,
+    [inboxId],
+  );
+}
+
 /** A withdrawal notice to create: its delivery, and the disclosures it covers. */
 export interface NewNotice {
   readonly id: string;

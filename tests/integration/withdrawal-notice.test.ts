@@ -149,6 +149,19 @@ describe('withdrawal notices to municipalities that received data under a consen
     expect(timeline.deliveries).toEqual([expect.objectContaining({ destination: 'gm0226', state: 'delivered' })]);
 
     // Audited as a disclosure of the notice to the municipality (BALP Export/disclose), about the referral's event.
+    // And the referral's own life says that the municipality was told, and by which consent event.
+    const referralLife = (await h.state(referralId)) as unknown as {
+      withdrawalNotices: { id: string; consentEvent: string; destination: string; state: string }[];
+    };
+    expect(referralLife.withdrawalNotices).toEqual([
+      expect.objectContaining({
+        id: notice!.id,
+        consentEvent: withdrawalId,
+        destination: 'gm0226',
+        state: 'delivered',
+      }),
+    ]);
+
     // A conditional create by its own resource id: a notice repeated (a retry, a replay) creates nothing twice.
     const noticeId = told.identifier?.find((i) => i.system === RESOURCE_ID_SYSTEM)?.value ?? '';
     expect(entry.request?.ifNoneExist).toBe(`identifier=${RESOURCE_ID_SYSTEM}|${noticeId}`);

@@ -325,6 +325,11 @@ const MESSAGES = {
   deliveries: { nl: 'Afleveringen', en: 'Deliveries' },
   lastAnswer: { nl: 'Laatste antwoord', en: 'Last answer' },
   deliveredOn: { nl: 'Afgeleverd op', en: 'Delivered at' },
+  withdrawalNotices: {
+    nl: 'Gemeente geïnformeerd over intrekking van toestemming',
+    en: 'Municipality told the consent was withdrawn',
+  },
+  consentEvent: { nl: 'Toestemmingsbericht', en: 'Consent event' },
   configurationTitle: { nl: 'Geladen configuratie', en: 'Loaded configuration' },
   agreements: { nl: 'Overeenkomsten', en: 'Agreements' },
   destinations: { nl: 'Bestemmingen', en: 'Destinations' },
