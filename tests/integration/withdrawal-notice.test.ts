@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import { Redis } from 'ioredis';
 import type { Bundle, Consent, Parameters } from '@medplum/fhirtypes';
 import { Webhook } from 'standardwebhooks';
 import {
@@ -8,6 +10,7 @@ import {
   buildWithdrawalEvent,
   MUNICIPALITY,
 } from '../helpers/builders';
+import { TEST_REDIS_URL } from '../helpers/test-runtime';
 import { waitFor } from '../helpers/wait-for';
 import { contractDestination, useDeliveryApp } from '../unit/delivery/support/adapter-contract';
 
@@ -31,6 +34,33 @@ function consentOf(referral: Record<string, unknown>, municipality: string): Rec
     givenBy: [{ kind: 'child' }, { kind: 'guardian', guardianId: 'g1' }],
     recipient: { municipality, name: 'Gemeente' },
   });
+}
+
+/** Every key and value under `prefix` (the test app's queues and notes), as text. */
+async function redisTextUnder(prefix: string): Promise<string> {
+  const redis = new Redis(TEST_REDIS_URL);
+  try {
+    const parts: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      cursor = next;
+      for (const key of keys) {
+        const type = await redis.type(key);
+        parts.push(key);
+        if (type === 'string') {
+          parts.push((await redis.get(key)) ?? '');
+        } else if (type === 'hash') {
+          parts.push(JSON.stringify(await redis.hgetall(key)));
+        } else if (type === 'list') {
+          parts.push(JSON.stringify(await redis.lrange(key, 0, -1)));
+        }
+      }
+    } while (cursor !== '0');
+    return parts.join('\n');
+  } finally {
+    redis.disconnect();
+  }
 }
 
 describe('withdrawal notices to municipalities that received data under a consent', () => {
@@ -173,6 +203,14 @@ describe('withdrawal notices to municipalities that received data under a consen
     const decisions = await auditOf(`inbox/${referralId}`);
     expect(decisions.some((a) => a.type === '110113' && a.outcome !== '0')).toBe(true);
 
+    // Neither the notice's jobs and notes in Redis nor the log lines name the child.
+    const bsn = (referral.child as { bsn: string }).bsn;
+    expect(fs.readFileSync(h.app.testEnv.logFile, 'utf8')).toContain('withdrawal notice');
+    expect(fs.readFileSync(h.app.testEnv.logFile, 'utf8')).not.toContain(bsn);
+    const redisText = await redisTextUnder(h.app.testEnv.prefix);
+    expect(redisText).toContain(h.app.testEnv.prefix);
+    expect(redisText).not.toContain(bsn);
+
     // A second consent event for the child finds nothing the municipality was not told about already.
     const again = await h.submit(buildWithdrawalEvent(consent, [{ kind: 'child' }]));
     await h.reachesState(again, 'completed');
@@ -217,6 +255,11 @@ describe('withdrawal notices to municipalities that received data under a consen
     expect(notice?.destination).toBe('gm0202');
     expect(notice?.last_error).toContain('isamenleving format has no message for a withdrawal notice');
     expect(h.receiver.hitsFor(notice!.idempotency_key)).toEqual([]);
+    // Where operators look for what did not go out.
+    const letters = (await (await h.app.request('/admin/v1/dead-letters', { key: 'operator' })).json()) as {
+      deadLetters: { id: string; inboxId: string }[];
+    };
+    expect(letters.deadLetters).toContainEqual(expect.objectContaining({ id: notice!.id, inboxId: withdrawalId }));
     const [health] = await h.app.rt.ctx.db.query<{ consecutive_failures: number }>(
       'SELECT consecutive_failures FROM destination_state WHERE destination = $1',
       ['gm0202'],
