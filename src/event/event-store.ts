@@ -1069,29 +1069,38 @@ export interface ChildDisclosure {
   disclosed_at: Date;
 }
 
+/** What `recordChildDisclosures` keeps of one delivery. */
+export type NewChildDisclosure = Omit<ChildDisclosure, 'inbox_id' | 'disclosed_at'> & {
+  tenant: string;
+  child_key: string;
+};
+
 /**
- * Keeps what a delivery disclosed about a child, before the delivery is recorded as delivered: a retry that records
- * an accepted send again writes nothing twice.
+ * Keeps what deliveries disclosed about children, before they are recorded as delivered, in one statement for the
+ * group: a retry that records an accepted send again writes nothing twice.
  */
-export async function recordChildDisclosure(
-  db: Db,
-  d: Omit<ChildDisclosure, 'inbox_id' | 'disclosed_at'> & { tenant: string; child_key: string },
-): Promise<void> {
+export async function recordChildDisclosures(db: Db, ds: readonly NewChildDisclosure[]): Promise<void> {
   await db.query(
     `INSERT INTO child_disclosure (delivery_id, tenant, child_key, destination, municipality, purpose, data_classes,
        resources, referral_system, referral_value)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (delivery_id) DO NOTHING`,
+     SELECT d.delivery_id, d.tenant, d.child_key, d.destination, d.municipality, d.purpose,
+       ARRAY(SELECT jsonb_array_elements_text(d.data_classes)), ARRAY(SELECT jsonb_array_elements_text(d.resources)),
+       d.referral_system, d.referral_value
+     FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[], $8::jsonb[],
+       $9::text[], $10::text[]) AS d(delivery_id, tenant, child_key, destination, municipality, purpose, data_classes,
+       resources, referral_system, referral_value)
+     ON CONFLICT (delivery_id) DO NOTHING`,
     [
-      d.delivery_id,
-      d.tenant,
-      d.child_key,
-      d.destination,
-      d.municipality,
-      d.purpose,
-      d.data_classes,
-      d.resources,
-      d.referral_system,
-      d.referral_value,
+      ds.map((d) => d.delivery_id),
+      ds.map((d) => d.tenant),
+      ds.map((d) => d.child_key),
+      ds.map((d) => d.destination),
+      ds.map((d) => d.municipality),
+      ds.map((d) => d.purpose),
+      ds.map((d) => JSON.stringify(d.data_classes)),
+      ds.map((d) => JSON.stringify(d.resources)),
+      ds.map((d) => d.referral_system),
+      ds.map((d) => d.referral_value),
     ],
   );
 }

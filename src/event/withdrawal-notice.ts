@@ -24,7 +24,6 @@ import { finishDeliveryLogged } from './event-log';
 import {
   decideWithdrawalNotices,
   disclosuresOfNotice,
-  recordChildDisclosure,
   unnoticedDisclosuresOfChild,
   type ChildDisclosure,
   type DeliveryRow,
@@ -35,6 +34,7 @@ import {
 import { newDelivery } from './idempotency-key';
 import { referralIdentifierOf } from './referral-identifier';
 import { getPseudonymiser } from './report-pseudonym';
+import { stageStatements } from './stage-groups';
 import type { EventState } from './states';
 import { openEvent } from './stored-event';
 
@@ -85,7 +85,7 @@ export function withdrawnByConsent(decision: Decision): boolean {
 export async function recordDisclosed(ctx: PipelineContext, work: DeliveryWork, note: SentNote): Promise<void> {
   const event = openEvent(ctx.cipher, work);
   const referral = referralIdentifierOf(event);
-  await recordChildDisclosure(ctx.db, {
+  await stageStatements(ctx.db).recordChildDisclosure({
     delivery_id: work.id,
     tenant: work.tenant,
     child_key: getPseudonymiser(ctx.config).inboxChildKey(work.tenant, event.patient.bsn),
