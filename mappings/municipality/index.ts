@@ -17,6 +17,11 @@ export function getAdapter(name: string): DeliveryAdapter {
   return format.adapter;
 }
 
+/** Whether the adapter's format carries a withdrawal notice (`DestinationFormat.withdrawalNotices`). */
+export function carriesWithdrawalNotices(name: string): boolean {
+  return FORMATS.find((f) => f.adapter.name === name)?.withdrawalNotices === true;
+}
+
 /** The adapter must be one of `formats`, and the authentication one that format takes. */
 function checkFormat(formats: readonly DestinationFormat[]) {
   return (value: { adapter: string; auth: { type: AuthType } }, ctx: z.RefinementCtx): void => {

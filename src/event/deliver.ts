@@ -24,6 +24,7 @@ import { MONITORING_REPORT_EVENT } from '../contracts/delivery-event-type';
 import { reportDelivery } from './report-delivery';
 import type { DeliveryKind, DisclosureAudit } from './delivery-kind';
 import { takeSendSlot } from './send-window';
+import { CONSENT_EVENT_TYPES, recordDisclosed, withdrawalNoticeDelivery } from './withdrawal-notice';
 
 /**
  * Deliver stage: whatever the kind of delivery checks before it leaves (a child's event: decided again right
@@ -99,12 +100,11 @@ async function processPendingDelivery(
     });
     return 'nothing-to-cancel';
   }
-  // No child, no consent, no minimisation: the anonymised monitoring report says for itself what it checks and sends.
-  const kind = work.event_type === MONITORING_REPORT_EVENT ? reportDelivery : childEventDelivery;
+  const kind = deliveryKindOf(work);
   // The receiver already accepted this delivery on an earlier try, whose recording failed: record, never resend.
   const accepted = await tryGetAcceptedSend(ctx.queues, work.idempotency_key);
   if (accepted) {
-    return recordAcceptedSend(ctx, job, work, kind.auditOf(ctx, work), accepted);
+    return recordAcceptedSend(ctx, job, work, kind, kind.auditOf(ctx, work), accepted);
   }
   try {
     return await deliverOnce(ctx, job, work, kind);
@@ -136,6 +136,17 @@ async function processPendingDelivery(
 }
 
 /**
+ * What kind of delivery this is, by its event's type: the anonymised monitoring report (no child, no consent, no
+ * minimisation) and a consent event's withdrawal notice say for themselves what they check and send.
+ */
+function deliveryKindOf(work: DeliveryWork): DeliveryKind {
+  if (work.event_type === MONITORING_REPORT_EVENT) {
+    return reportDelivery;
+  }
+  return CONSENT_EVENT_TYPES.has(work.event_type) ? withdrawalNoticeDelivery : childEventDelivery;
+}
+
+/**
  * How long a cancellation waits for its referral's delivery to end before it looks again: half as long as it has
  * waited so far, from 2 s to 5 min, so a referral sent in a moment is followed at once and one in a long backoff
  * is not asked about every few seconds for hours.
@@ -147,6 +158,7 @@ function cancellationWaitMs(job: Job): number {
 /** A child's event (referral, contact, closure): decided again, minimised, audited as a disclosure about the child. */
 const childEventDelivery: DeliveryKind = {
   auditOf: (ctx, work) => childDisclosure(work, openEvent(ctx.cipher, work)),
+  recordDisclosed,
   async prepare(ctx, job, work) {
     let event: CanonicalEvent;
     try {
@@ -291,7 +303,7 @@ async function deliverOnce(
     ctx.log.warn({ deliveryId: work.id, ...errorFields(err) }, 'could not note an accepted send in Redis'),
   );
   try {
-    return await recordAcceptedSend(ctx, job, work, shipment.audit, accepted, sealAnswer(ctx.cipher, receipt));
+    return await recordAcceptedSend(ctx, job, work, kind, shipment.audit, accepted, sealAnswer(ctx.cipher, receipt));
   } catch (err) {
     throw new UnrecordedAcceptanceError(err);
   }
@@ -316,6 +328,7 @@ async function recordAcceptedSend(
   ctx: PipelineContext,
   job: Job<DeliverJobData>,
   work: DeliveryWork,
+  kind: DeliveryKind,
   audit: DisclosureAudit,
   accepted: AcceptedSend,
   answer?: SealedAnswer,
@@ -326,6 +339,7 @@ async function recordAcceptedSend(
       ctx.log.warn({ deliveryId: work.id, ...errorFields(err) }, 'could not note the audit in Redis'),
     );
   }
+  await kind.recordDisclosed?.(ctx, work, accepted);
   await finish(ctx, job, {
     deliveryId: work.id,
     inboxId: work.inbox_id,

@@ -34,4 +34,9 @@ export interface DeliveryKind {
   prepare(ctx: PipelineContext, job: Job<DeliverJobData>, work: DeliveryWork): Promise<Shipment | string>;
   /** The disclosure's audit for a send a receiver accepted on an earlier try, whose recording failed. */
   auditOf(ctx: PipelineContext, work: DeliveryWork): DisclosureAudit;
+  /**
+   * Keeps what an accepted send disclosed about a child, before it is recorded as delivered (a child's event: for the
+   * withdrawal notices a later consent may call for, withdrawal-notice.ts). Idempotent: a recording retried writes once.
+   */
+  recordDisclosed?(ctx: PipelineContext, work: DeliveryWork, note: SentNote): Promise<void>;
 }

@@ -1050,6 +1050,175 @@ export async function tryGetDeliveryOf(db: Db, inboxId: string, destination: str
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// What a municipality holds of a child, and the withdrawal notices that tell it to stop (withdrawal-notice.ts)
+
+/** One delivered event of a child, as `child_disclosure` keeps it (migration 047). No personal data. */
+export interface ChildDisclosure {
+  /** The delivery that disclosed it. */
+  delivery_id: string;
+  /** The event it disclosed. */
+  inbox_id: string;
+  destination: string;
+  municipality: string;
+  purpose: string;
+  data_classes: string[];
+  /** The references as sent (`ServiceRequest/<id>`, jeugdbrug's deterministic ids). */
+  resources: string[];
+  referral_system: string | null;
+  referral_value: string | null;
+  disclosed_at: Date;
+}
+
+/** What `recordChildDisclosures` keeps of one delivery. */
+export type NewChildDisclosure = Omit<ChildDisclosure, 'inbox_id' | 'disclosed_at'> & {
+  tenant: string;
+  child_key: string;
+};
+
+/**
+ * Keeps what deliveries disclosed about children, before they are recorded as delivered, in one statement for the
+ * group: a retry that records an accepted send again writes nothing twice.
+ */
+export async function recordChildDisclosures(db: Db, ds: readonly NewChildDisclosure[]): Promise<void> {
+  await db.query(
+    `INSERT INTO child_disclosure (delivery_id, tenant, child_key, destination, municipality, purpose, data_classes,
+       resources, referral_system, referral_value)
+     SELECT d.delivery_id, d.tenant, d.child_key, d.destination, d.municipality, d.purpose,
+       ARRAY(SELECT jsonb_array_elements_text(d.data_classes)), ARRAY(SELECT jsonb_array_elements_text(d.resources)),
+       d.referral_system, d.referral_value
+     FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[], $8::jsonb[],
+       $9::text[], $10::text[]) AS d(delivery_id, tenant, child_key, destination, municipality, purpose, data_classes,
+       resources, referral_system, referral_value)
+     ON CONFLICT (delivery_id) DO NOTHING`,
+    [
+      ds.map((d) => d.delivery_id),
+      ds.map((d) => d.tenant),
+      ds.map((d) => d.child_key),
+      ds.map((d) => d.destination),
+      ds.map((d) => d.municipality),
+      ds.map((d) => d.purpose),
+      ds.map((d) => JSON.stringify(d.data_classes)),
+      ds.map((d) => JSON.stringify(d.resources)),
+      ds.map((d) => d.referral_system),
+      ds.map((d) => d.referral_value),
+    ],
+  );
+}
+
+const CHILD_DISCLOSURE_COLUMNS = `cd.delivery_id, dl.inbox_id, cd.destination, cd.municipality, cd.purpose,
+  cd.data_classes, cd.resources, cd.referral_system, cd.referral_value, cd.disclosed_at`;
+
+/** The disclosures of the child with `childKey` at practice `tenant` that no withdrawal notice has covered yet. */
+export async function unnoticedDisclosuresOfChild(
+  db: Db,
+  tenant: string,
+  childKey: string,
+): Promise<ChildDisclosure[]> {
+  return db.query<ChildDisclosure>(
+    `SELECT ${CHILD_DISCLOSURE_COLUMNS} FROM child_disclosure cd JOIN delivery dl ON dl.id = cd.delivery_id
+     WHERE cd.tenant = $1 AND cd.child_key = $2 AND cd.notice_delivery IS NULL ORDER BY cd.disclosed_at, cd.delivery_id`,
+    [tenant, childKey],
+  );
+}
+
+/** The disclosures a withdrawal notice (its delivery `noticeDeliveryId`) tells the municipality about. */
+export async function disclosuresOfNotice(db: Db, noticeDeliveryId: string): Promise<ChildDisclosure[]> {
+  return db.query<ChildDisclosure>(
+    `SELECT ${CHILD_DISCLOSURE_COLUMNS} FROM child_disclosure cd JOIN delivery dl ON dl.id = cd.delivery_id
+     WHERE cd.notice_delivery = $1 ORDER BY cd.disclosed_at, cd.delivery_id`,
+    [noticeDeliveryId],
+  );
+}
+
+/** A withdrawal notice that covered one of an event's disclosures, as the event's life shows it. */
+export interface NoticeOfEvent {
+  /** The notice's delivery. */
+  id: string;
+  /** The consent event whose delivery it is. */
+  consentEvent: string;
+  destination: string;
+  state: DeliveryState;
+  deliveredAt: Date | null;
+}
+
+/** The withdrawal notices that told a destination to stop processing what this event disclosed to it. */
+export async function withdrawalNoticesOf(db: Db, inboxId: string): Promise<NoticeOfEvent[]> {
+  return db.query<NoticeOfEvent>(
+    `SELECT n.id, n.inbox_id AS "consentEvent", n.destination, n.state, n.delivered_at AS "deliveredAt"
+     FROM delivery d JOIN child_disclosure cd ON cd.delivery_id = d.id JOIN delivery n ON n.id = cd.notice_delivery
+     WHERE d.inbox_id = $1 ORDER BY n.created_at, n.id`,
+    [inboxId],
+  );
+}
+
+/** A withdrawal notice to create: its delivery, and the disclosures it covers. */
+export interface NewNotice {
+  readonly id: string;
+  readonly destination: string;
+  readonly idempotencyKey: string;
+  readonly disclosures: readonly string[];
+}
+
+/**
+ * Moves a consent event `decided` and creates a withdrawal notice per destination, in one transaction: each notice
+ * first claims its disclosures (those no other notice claimed, so two consent events at once never tell a
+ * municipality twice about the same data), and only a notice that claimed any is created. Returns the deliveries
+ * created; none (and the event not moved) when every disclosure was claimed by another notice, or the event was no
+ * longer in a state to be decided.
+ */
+export async function decideWithdrawalNotices(
+  db: Db,
+  d: { inboxId: string; reason: string; passing: readonly EventState[]; notices: readonly NewNotice[] },
+): Promise<DeliveryRow[]> {
+  return db
+    .transaction(async (tx) => {
+      const claimed = await tx.query<{ notice: string }>(
+        `UPDATE child_disclosure cd SET notice_delivery = c.notice
+       FROM unnest($1::uuid[], $2::uuid[]) AS c(disclosure, notice)
+       WHERE cd.delivery_id = c.disclosure AND cd.notice_delivery IS NULL RETURNING c.notice`,
+        [d.notices.flatMap((n) => n.disclosures), d.notices.flatMap((n) => n.disclosures.map(() => n.id))],
+      );
+      const withData = new Set(claimed.map((c) => c.notice));
+      const notices = d.notices.filter((n) => withData.has(n.id));
+      if (notices.length === 0) {
+        return [];
+      }
+      const created = await tx.query<DeliveryRow>(
+        moveSql(
+          `, created AS (
+          INSERT INTO delivery (id, inbox_id, destination, idempotency_key, state)
+          SELECT n.id, moved.id, n.destination, n.key, 'pending'
+          FROM moved, unnest($6::uuid[], $7::text[], $8::text[]) AS n(id, destination, key)
+          ON CONFLICT (inbox_id, destination) DO NOTHING RETURNING *
+        )`,
+          'SELECT * FROM created',
+        ),
+        [
+          ...moveParams(d.inboxId, 'decided', d),
+          notices.map((n) => n.id),
+          notices.map((n) => n.destination),
+          notices.map((n) => n.idempotencyKey),
+        ],
+      );
+      if (created.length < notices.length) {
+        // Not movable (decided before a crash, whose notices exist already): nothing of this attempt is kept.
+        throw new NoticesNotCreatedError();
+      }
+      return created;
+    })
+    .catch((err: unknown) => {
+      if (err instanceof NoticesNotCreatedError) {
+        return [];
+      }
+      throw err;
+    });
+}
+
+class NoticesNotCreatedError extends Error {
+  override readonly name = 'NoticesNotCreatedError';
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // Feedback: a municipality's status updates on referrals, on their way back to the practice
 
 export interface FeedbackRow extends AttemptColumns<FeedbackState> {

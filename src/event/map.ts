@@ -22,6 +22,7 @@ import {
   type MappingIssue,
 } from './mapping-failure';
 import type { EventTrace } from './event-log';
+import { createWithdrawalNotices } from './withdrawal-notice';
 
 /**
  * Map stage: the canonical event (mapped once at receipt) → validated FHIR → route → policy decision (audited) →
@@ -78,6 +79,15 @@ export async function processMapJob(ctx: PipelineContext, data: MapJobData): Pro
     if (event.eventType === 'consent.recorded') {
       // Before the move, so a failure here retries the job: the child's events denied for lack of consent.
       await redecideForChild(ctx, row.tenant, event.patient.bsn, data.traceId);
+    }
+    // What a municipality received under a consent this event withdraws or objects to: it is told (withdrawal-notice.ts).
+    const notices = await createWithdrawalNotices(ctx, row, event, consents, passing);
+    if (notices.length > 0) {
+      logEventStates(ctx.log, { ...trace, states: [...passing, 'decided'], reason: 'withdrawal notice' });
+      for (const delivery of notices) {
+        await ctx.queues.enqueueDeliver(delivery, data.traceId);
+      }
+      return 'decided';
     }
     await moveEventLogged(ctx, trace, 'completed', { passing, reason: 'recorded in the consent registry' });
     return 'completed';

@@ -10,6 +10,7 @@ import {
   insertEvents,
   listStoredConsents,
   listStoredConsentsOfChildren,
+  recordChildDisclosures,
   resetDestinationFailures,
   resetFailuresOfDestinations,
   tryGetDeliveryWork,
@@ -20,6 +21,7 @@ import {
   type EventRow,
   type InsertedEvents,
   type NewEventWithIdentifier,
+  type NewChildDisclosure,
   type NewDecidedDelivery,
   type SealedEvent,
 } from './event-store';
@@ -40,6 +42,8 @@ export interface StageStatements {
   readonly deliveryWork: GroupCall<string, DeliveryWork | undefined>;
   readonly finishDelivery: GroupCall<DeliveryFinish, boolean>;
   readonly resetDestinationFailures: GroupCall<string, void>;
+  /** What a delivered child's event disclosed, for withdrawal notices (withdrawal-notice.ts). */
+  readonly recordChildDisclosure: GroupCall<NewChildDisclosure, void>;
 }
 
 /** Reads many, answers each: the row of each key, or undefined. */
@@ -102,6 +106,13 @@ export const stageStatements = perResource((db: Db): StageStatements => {
         return ids.map(() => undefined);
       },
       (id) => resetDestinationFailures(db, id),
+    ),
+    recordChildDisclosure: grouped(
+      async (ds) => {
+        await recordChildDisclosures(db, ds);
+        return ds.map(() => undefined);
+      },
+      (d) => recordChildDisclosures(db, [d]),
     ),
   };
 });

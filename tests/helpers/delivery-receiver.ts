@@ -46,6 +46,8 @@ export class DeliveryReceiver extends LocalHttpServer {
    * `whsec_…` secret is the specification's base64 form; any other string is the key's raw bytes.
    */
   webhookSecret: string | undefined;
+  /** With `webhookSecret`: only POSTs to paths starting with this must be signed (a receiver serving other formats). */
+  webhookSignedUnder: string | undefined;
   /** POSTs to paths starting with this need `Authorization: Bearer <a token this receiver issued>` (else 401). */
   requireIssuedTokenUnder: string | undefined;
   tokenLifetimeS = 3600;
@@ -89,9 +91,9 @@ export class DeliveryReceiver extends LocalHttpServer {
       } catch {
         body = undefined;
       }
-      const signatureValid = this.webhookSecret
-        ? verifiesAsStandardWebhook(this.webhookSecret, raw, headers)
-        : undefined;
+      const signed = this.webhookSignedUnder === undefined || (req.url ?? '').startsWith(this.webhookSignedUnder);
+      const signatureValid =
+        this.webhookSecret && signed ? verifiesAsStandardWebhook(this.webhookSecret, raw, headers) : undefined;
       const hit: Hit = {
         method: req.method ?? 'GET',
         path,

@@ -94,6 +94,7 @@ describe('a chain written before and after migration 015', () => {
       '039_destination_half_open.sql',
       '040_feedback_reason_sealed.sql',
       '042_feedback_task_identifier.sql',
+      '047_child_disclosure.sql',
     ]);
     const writer = new AuditWriter(db);
     await Promise.all(Array.from({ length: 6 }, (_, i) => writer.append(tenant, event(6 + i))));

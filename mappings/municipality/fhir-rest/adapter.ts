@@ -36,4 +36,5 @@ export const fhirRestFormat: DestinationFormat = {
   adapter: fhirRestAdapter,
   authTypes: ['none', 'bearer', 'oauth2-client-credentials'],
   servesPractices: true,
+  withdrawalNotices: true,
 };

@@ -38,4 +38,5 @@ export const isamenlevingFormat: DestinationFormat = {
   adapter: isamenlevingAdapter,
   authTypes: ['none', 'bearer', 'oauth2-client-credentials'],
   servesPractices: false,
+  withdrawalNotices: false,
 };

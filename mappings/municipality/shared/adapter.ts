@@ -61,6 +61,11 @@ export interface DestinationFormat {
   readonly authTypes: readonly AuthType[];
   /** Whether a practice's HIS can receive status updates (feedback) in this format. */
   readonly servesPractices: boolean;
+  /**
+   * Whether the format carries a withdrawal notice (a FHIR Consent telling the municipality to stop processing what it
+   * received: src/event/withdrawal-notice.ts). One that does not gets a dead letter saying so, never a stand-in.
+   */
+  readonly withdrawalNotices: boolean;
 }
 
 /**

@@ -56,4 +56,5 @@ export const webhookFormat: DestinationFormat = {
   adapter: webhookAdapter,
   authTypes: ['hmac'],
   servesPractices: true,
+  withdrawalNotices: true,
 };

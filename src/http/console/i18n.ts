@@ -5,6 +5,7 @@ import {
   PAYLOAD_PURGED,
   RECEIPT_RECORDED,
 } from '../../event/states';
+import { NOTICE_QUEUED, noticeNotCarried } from '../../event/withdrawal-notice';
 
 /** The console's languages: Dutch by default (its users are Dutch), English on request. */
 export const LANGS = ['nl', 'en'] as const;
@@ -324,6 +325,11 @@ const MESSAGES = {
   deliveries: { nl: 'Afleveringen', en: 'Deliveries' },
   lastAnswer: { nl: 'Laatste antwoord', en: 'Last answer' },
   deliveredOn: { nl: 'Afgeleverd op', en: 'Delivered at' },
+  withdrawalNotices: {
+    nl: 'Gemeente geïnformeerd over intrekking van toestemming',
+    en: 'Municipality told the consent was withdrawn',
+  },
+  consentEvent: { nl: 'Toestemmingsbericht', en: 'Consent event' },
   configurationTitle: { nl: 'Geladen configuratie', en: 'Loaded configuration' },
   agreements: { nl: 'Overeenkomsten', en: 'Agreements' },
   destinations: { nl: 'Bestemmingen', en: 'Destinations' },
@@ -578,6 +584,22 @@ const OTHER_REASONS: readonly (readonly [RegExp, Record<Lang, string>])[] = [
   [
     /^no destination configured for (\S+)$/,
     { nl: 'geen bestemming ingesteld voor {1}', en: 'no destination configured for {1}' },
+  ],
+  [
+    new RegExp(`^${NOTICE_QUEUED}(.+)$`),
+    {
+      nl: 'vastgelegd in het toestemmingsregister; bericht van intrekking aan {1}',
+      en: 'recorded in the consent registry; withdrawal notice to {1}',
+    },
+  ],
+  [
+    new RegExp(`^${noticeNotCarried('(\\S+)')}$`),
+    {
+      nl:
+        'niet verstuurd: het formaat {1} kent geen bericht van intrekking; laat de gemeente op een andere manier ' +
+        'weten dat de toestemming niet meer geldt voor wat zij ontving',
+      en: noticeNotCarried('{1}'),
+    },
   ],
   [/^replayed by (.+)$/, { nl: 'opnieuw verstuurd door {1}', en: 'replayed by {1}' }],
   [/^mapping failed$/, { nl: 'omzetten mislukt', en: 'mapping failed' }],

@@ -664,6 +664,16 @@ export function timelineHtml(lang: Lang, e: NonNullable<Awaited<ReturnType<typeo
         <td>${formatTime(lang, d.deliveredAt)}</td>
       </tr>`,
   );
+  // Shown only where something was withdrawn: the municipality was told to stop processing this event's data.
+  const notices = e.withdrawalNotices.map(
+    (n) =>
+      html`<tr>
+        <td>${n.destination}</td>
+        <td>${stateInWords(lang, n.state)}</td>
+        <td class="ids">${n.consentEvent}</td>
+        <td>${formatTime(lang, n.deliveredAt)}</td>
+      </tr>`,
+  );
   return html`<dl class="facts">
       <dt>${t(lang, 'eventId')}</dt>
       <dd>${e.eventId} (${e.id})</dd>
@@ -678,5 +688,6 @@ export function timelineHtml(lang: Lang, e: NonNullable<Awaited<ReturnType<typeo
     <ol class="timeline">
       ${history}
     </ol>
-    ${table(t(lang, 'deliveries'), [t(lang, 'destination'), t(lang, 'state'), t(lang, 'attempts'), t(lang, 'lastAnswer'), t(lang, 'deliveredOn')], deliveries, t(lang, 'none'))}`;
+    ${table(t(lang, 'deliveries'), [t(lang, 'destination'), t(lang, 'state'), t(lang, 'attempts'), t(lang, 'lastAnswer'), t(lang, 'deliveredOn')], deliveries, t(lang, 'none'))}
+    ${notices.length > 0 ? table(t(lang, 'withdrawalNotices'), [t(lang, 'destination'), t(lang, 'state'), t(lang, 'consentEvent'), t(lang, 'deliveredOn')], notices, t(lang, 'none')) : ''}`;
 }

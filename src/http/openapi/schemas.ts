@@ -97,6 +97,13 @@ export const eventStatus = z
     stateReason: z.string().nullable(),
     history: z.array(z.looseObject({ state: z.string() })),
     deliveries: z.array(z.looseObject({ id: z.uuid(), destination: z.string(), state: z.string() })),
+    withdrawalNotices: z
+      .array(z.looseObject({ id: z.uuid(), consentEvent: z.uuid(), destination: z.string(), state: z.string() }))
+      .meta({
+        description:
+          "withdrawal notices that told a destination this event's data is no longer covered by consent: " +
+          'deliveries of the consent event `consentEvent` (docs/delivery.md, "Withdrawal notices")',
+      }),
   })
   .meta({ id: 'EventStatus' });
 

@@ -5,7 +5,9 @@ import {
   listDeliveriesOf,
   tryGetEvent,
   tryGetSealedEvent,
+  withdrawalNoticesOf,
   type EventRow,
+  type NoticeOfEvent,
   type SealedEvent,
 } from '../../event/event-store';
 
@@ -33,6 +35,11 @@ export interface EventTimeline {
     updatedAt: Date;
     deliveredAt: Date | null;
   }[];
+  /**
+   * Withdrawal notices that told a destination this event's data is no longer covered by consent (deliveries of the
+   * consent event, src/event/withdrawal-notice.ts); empty for an event nothing was withdrawn of.
+   */
+  withdrawalNotices: NoticeOfEvent[];
 }
 
 /** The timeline of an event by its inbox id; undefined when there is no such event. */
@@ -68,5 +75,6 @@ async function timelineOf(db: Db, row: EventRow): Promise<EventTimeline> {
     updatedAt: row.updated_at,
     history: await getHistory(db, row.id),
     deliveries,
+    withdrawalNotices: await withdrawalNoticesOf(db, row.id),
   };
 }

@@ -118,6 +118,18 @@ describe('state reasons as the pipeline records them, in words', () => {
       'niet verstuurd: de verwijzing die het intrekt bereikte de gemeente nooit',
       undefined,
     ],
+    [
+      'recorded in the consent registry; withdrawal notice to gm0226, gm0344',
+      'vastgelegd in het toestemmingsregister; bericht van intrekking aan gm0226, gm0344',
+      'recorded in the consent registry; withdrawal notice to gm0226, gm0344',
+    ],
+    [
+      'not sent: the isamenleving format has no message for a withdrawal notice; tell the municipality another way ' +
+        'that the consent no longer covers what it received',
+      'niet verstuurd: het formaat isamenleving kent geen bericht van intrekking; laat de gemeente op een andere ' +
+        'manier weten dat de toestemming niet meer geldt voor wat zij ontving',
+      undefined,
+    ],
     ['something new the pipeline says', 'something new the pipeline says', 'something new the pipeline says'],
   ])('says %j in words', (reason, nl, en) => {
     expect(reasonsInWords('nl', reason)).toBe(nl);

@@ -1,0 +1,336 @@
+import type { Consent, ConsentProvisionData, Resource } from '@medplum/fhirtypes';
+import { carriesWithdrawalNotices } from '../../mappings/municipality/index';
+import { consentDecision, disclosure, SYSTEM_WORKER } from '../audit/audit-events';
+import { PermanentDeliveryError } from '../contracts/delivery-errors';
+import type { CanonicalEvent } from '../contracts/his-dialect';
+import type { DataClass, Purpose } from '../contracts/sharing';
+import { deterministicId } from '../kernel/fhir/ids';
+import { agbIdentifier, municipalityIdentifier } from '../kernel/fhir/identifiers';
+import {
+  ACT_CODE_SYSTEM,
+  CONSENT_CATEGORY_CODE,
+  CONSENT_SCOPE_SYSTEM,
+  LOINC_SYSTEM,
+  PARTICIPATION_TYPE_SYSTEM,
+  PURPOSE_SYSTEM,
+  RESOURCE_TYPE_SYSTEM,
+} from '../kernel/fhir/systems';
+import type { Decision } from '../policy/types';
+import type { PipelineContext } from './context';
+import type { ChildConsents } from './decide';
+import { decideForEvent, reasonText } from './decide';
+import type { DeliveryKind, DisclosureAudit, SentNote } from './delivery-kind';
+import { finishDeliveryLogged } from './event-log';
+import {
+  decideWithdrawalNotices,
+  disclosuresOfNotice,
+  unnoticedDisclosuresOfChild,
+  type ChildDisclosure,
+  type DeliveryRow,
+  type DeliveryWork,
+  type EventRow,
+  type NewNotice,
+} from './event-store';
+import { newDelivery } from './idempotency-key';
+import { referralIdentifierOf } from './referral-identifier';
+import { getPseudonymiser } from './report-pseudonym';
+import { stageStatements } from './stage-groups';
+import type { EventState } from './states';
+import { openEvent } from './stored-event';
+
+/**
+ * Withdrawal notices (GDPR art. 7(3) and 19): what a municipality received about a child under a consent stays in its
+ * system when the consent is withdrawn, recorded in error, or met by an objection. Each delivered event of a child is
+ * kept in `child_disclosure` (migration 047, no personal data: the child by its keyed hash, the resources by
+ * jeugdbrug's ids). When the map stage records a consent event, each of the child's disclosures no notice covered yet
+ * is decided again now (audited, stage `redecide`); one that a consent reason now denies is what the municipality
+ * must stop processing. One notice per destination goes out as a delivery of the consent event, through the same
+ * deliver queue as everything else (idempotency key, retries, dead letters, the destination's health): a FHIR
+ * Consent saying so, that names the resources the municipality received by the ids it knows them by, and the
+ * referral by its business identifier. No clinical text, no BSN. Its send is audited as a disclosure.
+ */
+
+/** Consent events: recorded in the registry, never sent themselves; their withdrawal notices are. */
+export const CONSENT_EVENT_TYPES: ReadonlySet<string> = new Set([
+  'consent.recorded',
+  'consent.withdrawn',
+  'consent.entered-in-error',
+]);
+
+/** The consent event's reason at `decided`: the destinations it tells follow (`gm0226, gm0344`). */
+export const NOTICE_QUEUED = 'recorded in the consent registry; withdrawal notice to ';
+
+/** The dead letter's reason when the destination's format cannot carry a notice (`adapter` names it). */
+export function noticeNotCarried(adapter: string): string {
+  return (
+    `not sent: the ${adapter} format has no message for a withdrawal notice; ` +
+    'tell the municipality another way that the consent no longer covers what it received'
+  );
+}
+
+/** Deny reasons that pass with time rather than with a consent event: a notice is never sent for them. */
+const TIME_BOUND: ReadonlySet<string> = new Set(['consent-expired', 'consent-not-yet-valid']);
+
+/** Whether a decision about data already disclosed denies it for a reason a consent event causes. */
+export function withdrawnByConsent(decision: Decision): boolean {
+  return (
+    decision.effect === 'deny' && decision.reasons.some((r) => r.code.startsWith('consent-') && !TIME_BOUND.has(r.code))
+  );
+}
+
+/**
+ * After a delivered child's event: keeps what the municipality received (before the delivery is recorded as
+ * delivered, so a crash in between leaves a retry that writes it again, once).
+ */
+export async function recordDisclosed(ctx: PipelineContext, work: DeliveryWork, note: SentNote): Promise<void> {
+  const event = openEvent(ctx.cipher, work);
+  const referral = referralIdentifierOf(event);
+  await stageStatements(ctx.db).recordChildDisclosure({
+    delivery_id: work.id,
+    tenant: work.tenant,
+    child_key: getPseudonymiser(ctx.config).inboxChildKey(work.tenant, event.patient.bsn),
+    destination: work.destination,
+    municipality: event.municipalityCode,
+    purpose: note.purpose,
+    data_classes: [...new Set(note.resources.map((r) => r.split('/')[0] ?? ''))].filter((t) => t !== ''),
+    resources: note.resources,
+    referral_system: referral?.system ?? null,
+    referral_value: referral?.value ?? null,
+  });
+}
+
+/**
+ * Map stage, for a consent event: decides each of the child's disclosures no notice covered yet again (audited) and
+ * creates a withdrawal notice to each destination holding data the consent now denies, moving the consent event
+ * `decided` (with `passing`). Returns the notices created, for the caller to queue; none when nothing is withdrawn.
+ */
+export async function createWithdrawalNotices(
+  ctx: PipelineContext,
+  row: Pick<EventRow, 'id' | 'tenant'>,
+  event: CanonicalEvent,
+  consents: ChildConsents,
+  passing: readonly EventState[],
+): Promise<DeliveryRow[]> {
+  if (!CONSENT_EVENT_TYPES.has(event.eventType)) {
+    return [];
+  }
+  const childKey = getPseudonymiser(ctx.config).inboxChildKey(row.tenant, event.patient.bsn);
+  const disclosed = await unnoticedDisclosuresOfChild(ctx.db, row.tenant, childKey);
+  if (disclosed.length === 0) {
+    return [];
+  }
+  const now = new Date();
+  const byDestination = new Map<string, NewNotice & { disclosures: string[] }>();
+  for (const d of disclosed) {
+    // About the child as the consent event names it now, for the purpose and data classes that were disclosed.
+    const asDisclosed: CanonicalEvent = { ...event, municipalityCode: d.municipality };
+    const decision = await decideForEvent(
+      ctx,
+      asDisclosed,
+      d.purpose as Purpose,
+      now,
+      d.data_classes as DataClass[],
+      consents,
+    );
+    const withdrawn = withdrawnByConsent(decision);
+    const configured = ctx.registry.destinations.some((x) => x.id === d.destination);
+    await ctx.audit.append(
+      row.tenant,
+      consentDecision({
+        actor: SYSTEM_WORKER,
+        permit: decision.effect === 'permit',
+        reasons: reasonText(decision),
+        patientBsn: event.patient.bsn,
+        inboxId: d.inbox_id,
+        consentIds: decision.consentIds,
+        municipality: d.municipality,
+        purpose: d.purpose,
+        stage: 'redecide',
+        consequence: withdrawn
+          ? {
+              reference: `inbox/${row.id}`,
+              description: configured
+                ? `withdrawal notice to destination ${d.destination}`
+                : `destination ${d.destination} is no longer configured: no withdrawal notice can be sent`,
+            }
+          : undefined,
+      }),
+    );
+    if (!withdrawn || !configured) {
+      continue;
+    }
+    let notice = byDestination.get(d.destination);
+    if (!notice) {
+      const { id, idempotencyKey } = newDelivery(row.id, d.destination);
+      notice = { id, destination: d.destination, idempotencyKey, disclosures: [] };
+      byDestination.set(d.destination, notice);
+    }
+    notice.disclosures.push(d.delivery_id);
+  }
+  if (byDestination.size === 0) {
+    return [];
+  }
+  const destinations = [...byDestination.keys()].join(', ');
+  return decideWithdrawalNotices(ctx.db, {
+    inboxId: row.id,
+    reason: `${NOTICE_QUEUED}${destinations}`,
+    passing,
+    notices: [...byDestination.values()],
+  });
+}
+
+/** The notice's status: the consent withdrawn or voided as the event says, or a new consent (an objection) in force. */
+function noticeStatusOf(eventType: string): Consent['status'] {
+  switch (eventType) {
+    case 'consent.withdrawn':
+      return 'inactive';
+    case 'consent.entered-in-error':
+      return 'entered-in-error';
+    default:
+      return 'active';
+  }
+}
+
+/**
+ * The withdrawal notice as a FHIR R4 Consent (scope patient-privacy, category LOINC 59284-0, as the consents the
+ * practice records): for a withdrawal status `inactive` (recorded in error: `entered-in-error`) over the permit that
+ * no longer holds; for an objection or a narrower consent status `active` with a deny provision. Either way the
+ * provision names the municipality (IRCP), the purposes and data classes disclosed, and each resource it received
+ * (`provision.data`, meaning `instance`), a referral with its business identifier too. Its id is made from the
+ * notice's idempotency key: each notice is a resource of its own at the receiver.
+ */
+export function buildWithdrawalNotice(
+  event: CanonicalEvent,
+  disclosed: readonly ChildDisclosure[],
+  idempotencyKey: string,
+): Consent {
+  const consent = event.resources.find((r): r is Consent => r.resourceType === 'Consent');
+  const status = noticeStatusOf(event.eventType);
+  const first = disclosed[0];
+  if (!first) {
+    throw new PermanentDeliveryError('a withdrawal notice without anything disclosed');
+  }
+  const seen = new Set<string>();
+  const data: ConsentProvisionData[] = [];
+  for (const d of disclosed) {
+    for (const reference of d.resources) {
+      if (seen.has(reference)) {
+        continue;
+      }
+      seen.add(reference);
+      const business =
+        reference.startsWith('ServiceRequest/') && d.referral_system && d.referral_value
+          ? { identifier: { system: d.referral_system, value: d.referral_value } }
+          : {};
+      data.push({ meaning: 'instance', reference: { reference, ...business } });
+    }
+  }
+  const purposes = [...new Set(disclosed.map((d) => d.purpose))];
+  const classes = [...new Set(disclosed.flatMap((d) => d.data_classes))];
+  const deny = status === 'active';
+  return {
+    resourceType: 'Consent',
+    id: deterministicId('withdrawal-notice', idempotencyKey),
+    status,
+    scope: { coding: [{ system: CONSENT_SCOPE_SYSTEM, code: 'patient-privacy' }] },
+    category: [{ coding: [{ system: LOINC_SYSTEM, code: CONSENT_CATEGORY_CODE }] }],
+    ...(consent?.patient ? { patient: consent.patient } : {}),
+    ...(consent?.dateTime ? { dateTime: consent.dateTime } : {}),
+    organization: [{ identifier: agbIdentifier(event.practice.agb) }],
+    policyRule: { coding: [{ system: ACT_CODE_SYSTEM, code: deny ? 'OPTOUT' : 'OPTIN' }] },
+    provision: {
+      type: deny ? 'deny' : 'permit',
+      actor: [
+        {
+          role: { coding: [{ system: PARTICIPATION_TYPE_SYSTEM, code: 'IRCP', display: 'information recipient' }] },
+          reference: { identifier: municipalityIdentifier(first.municipality) },
+        },
+      ],
+      purpose: purposes.map((code) => ({ system: PURPOSE_SYSTEM, code })),
+      class: classes.map((code) => ({ system: RESOURCE_TYPE_SYSTEM, code })),
+      data,
+    },
+  };
+}
+
+/** The consent event of a notice; pending, its content is never purged, so failing to read it is permanent. */
+function openConsentEvent(ctx: PipelineContext, work: DeliveryWork): CanonicalEvent {
+  try {
+    return openEvent(ctx.cipher, work);
+  } catch (err) {
+    throw new PermanentDeliveryError(`the stored consent event cannot be read: ${(err as Error).message}`);
+  }
+}
+
+/** The send of a notice (or its failure) as a disclosure: Export/disclose to the municipality, about the child. */
+function noticeAudit(work: DeliveryWork, event: CanonicalEvent, municipality: string): DisclosureAudit {
+  return (note, outcome, outcomeDesc) =>
+    disclosure({
+      actor: SYSTEM_WORKER,
+      patientBsn: event.patient.bsn,
+      inboxId: work.inbox_id,
+      municipality,
+      destination: work.destination,
+      purpose: note.purpose,
+      resources: note.resources,
+      consentIds: note.consentIds,
+      outcome,
+      outcomeDesc,
+    });
+}
+
+/** What the notice's disclosure names: the notice, then what it withdraws; the consent the event is about. */
+function noteOf(event: CanonicalEvent, notice: Consent, disclosed: readonly ChildDisclosure[]): SentNote {
+  const consentId = event.resources.find((r) => r.resourceType === 'Consent')?.id;
+  return {
+    purpose: disclosed[0]?.purpose ?? 'referral',
+    resources: [`Consent/${notice.id ?? ''}`, ...new Set(disclosed.flatMap((d) => d.resources))],
+    agreement: undefined,
+    consentIds: consentId ? [consentId] : [],
+  };
+}
+
+/**
+ * The deliver stage's part for a withdrawal notice (a delivery of a consent event): the notice built from what the
+ * municipality received, sent through the destination's adapter. A format that cannot carry one (isamenleving) ends
+ * in a dead letter that says so, audited as a failed disclosure, without counting against the destination's health:
+ * an operator then tells the municipality another way.
+ */
+export const withdrawalNoticeDelivery: DeliveryKind = {
+  auditOf: (ctx, work) => {
+    const event = openConsentEvent(ctx, work);
+    return noticeAudit(work, event, municipalityOf(ctx, work, event));
+  },
+  async prepare(ctx, job, work) {
+    const event = openConsentEvent(ctx, work);
+    const disclosed = await disclosuresOfNotice(ctx.db, work.id);
+    const notice = buildWithdrawalNotice(event, disclosed, work.idempotency_key);
+    const note = noteOf(event, notice, disclosed);
+    const audit = noticeAudit(work, event, municipalityOf(ctx, work, event));
+    const adapter = ctx.registry.destinations.find((d) => d.id === work.destination)?.adapter ?? '';
+    if (!carriesWithdrawalNotices(adapter)) {
+      const reason = noticeNotCarried(adapter);
+      await ctx.audit.append(work.tenant, audit(note, '8', reason));
+      await finishDeliveryLogged(
+        ctx,
+        { traceId: job.data.traceId, stage: 'deliver' },
+        {
+          deliveryId: work.id,
+          inboxId: work.inbox_id,
+          deliveryState: 'dead',
+          step: 'deadLetter',
+          reason,
+          error: reason,
+          countsAsAttempt: false,
+        },
+      );
+      return 'not-carried';
+    }
+    const resources: Resource[] = [notice];
+    return { resources, eventType: event.eventType, note, audit };
+  },
+};
+
+function municipalityOf(ctx: PipelineContext, work: DeliveryWork, event: CanonicalEvent): string {
+  return ctx.registry.destinations.find((d) => d.id === work.destination)?.municipality ?? event.municipalityCode;
+}

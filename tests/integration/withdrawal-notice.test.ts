@@ -1,0 +1,294 @@
+import fs from 'node:fs';
+import { Redis } from 'ioredis';
+import type { Bundle, Consent, Parameters } from '@medplum/fhirtypes';
+import { Webhook } from 'standardwebhooks';
+import {
+  BSNS,
+  buildAgreement,
+  buildConsentEvent,
+  buildReferralEvent,
+  buildWithdrawalEvent,
+  MUNICIPALITY,
+} from '../helpers/builders';
+import { TEST_REDIS_URL } from '../helpers/test-runtime';
+import { waitFor } from '../helpers/wait-for';
+import { contractDestination, useDeliveryApp } from '../unit/delivery/support/adapter-contract';
+
+// A municipality told by signed webhook, and one whose iSamenleving-style system has no message for a notice.
+const SECRET = `whsec_${Buffer.from('withdrawal-notices-shared-secret').toString('base64')}`;
+process.env.TEST_WITHDRAWAL_WEBHOOK_SECRET = SECRET;
+const WEBHOOK_MUNICIPALITY = 'GM0344';
+const ISAMENLEVING_MUNICIPALITY = 'GM0202';
+const RESOURCE_ID_SYSTEM = 'https://jeugdbrug.nl/fhir/NamingSystem/resource-id';
+const REASON_TEXT = 'Zorgen over gedrag thuis en op school';
+
+/** A referral of a fresh child of `municipality`. */
+function referralIn(municipality: string): Record<string, unknown> {
+  const r = buildReferralEvent();
+  return { ...r, child: { ...(r.child as object), municipality } };
+}
+
+/** The child and its guardian g1 consent (a 14-year-old: both must) to referral data for `municipality`. */
+function consentOf(referral: Record<string, unknown>, municipality: string): Record<string, unknown> {
+  return buildConsentEvent(referral, {
+    givenBy: [{ kind: 'child' }, { kind: 'guardian', guardianId: 'g1' }],
+    recipient: { municipality, name: 'Gemeente' },
+  });
+}
+
+/** Every key and value under `prefix` (the test app's queues and notes), as text. */
+async function redisTextUnder(prefix: string): Promise<string> {
+  const redis = new Redis(TEST_REDIS_URL);
+  try {
+    const parts: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      cursor = next;
+      for (const key of keys) {
+        const type = await redis.type(key);
+        parts.push(key);
+        if (type === 'string') {
+          parts.push((await redis.get(key)) ?? '');
+        } else if (type === 'hash') {
+          parts.push(JSON.stringify(await redis.hgetall(key)));
+        } else if (type === 'list') {
+          parts.push(JSON.stringify(await redis.lrange(key, 0, -1)));
+        }
+      }
+    } while (cursor !== '0');
+    return parts.join('\n');
+  } finally {
+    redis.disconnect();
+  }
+}
+
+describe('withdrawal notices to municipalities that received data under a consent', () => {
+  const h = useDeliveryApp({
+    destination: (r) => contractDestination(r.url('/fhir'), {}),
+    extraDestinations: (r) => [
+      contractDestination(r.url('/hook'), {
+        id: 'gm0344',
+        municipality: WEBHOOK_MUNICIPALITY,
+        adapter: 'webhook',
+        auth: { type: 'hmac', secretEnv: 'TEST_WITHDRAWAL_WEBHOOK_SECRET' },
+      }),
+      contractDestination(r.url('/isam'), {
+        id: 'gm0202',
+        municipality: ISAMENLEVING_MUNICIPALITY,
+        adapter: 'isamenleving',
+      }),
+    ],
+    // Consent is the legal basis at GM0226 and GM0202; GM0344 shares as a public task, where an objection still blocks.
+    agreement: buildAgreement({ legalBasis: 'consent' }),
+    extraAgreements: [
+      buildAgreement({ id: 'public-task', municipality: { code: WEBHOOK_MUNICIPALITY, name: 'Arnhem' } }),
+      buildAgreement({
+        id: 'isamenleving',
+        legalBasis: 'consent',
+        municipality: { code: ISAMENLEVING_MUNICIPALITY, name: 'Apeldoorn' },
+      }),
+    ],
+    prepareReceiver: (r) => {
+      r.webhookSecret = SECRET;
+      r.webhookSignedUnder = '/hook';
+    },
+  });
+
+  const deliveriesOf = (id: string) =>
+    h.app.rt.ctx.db.query<{
+      id: string;
+      destination: string;
+      state: string;
+      idempotency_key: string;
+      last_error: string;
+    }>('SELECT * FROM delivery WHERE inbox_id = $1 ORDER BY destination', [id]);
+
+  const auditOf = (reference: string) =>
+    h.app.rt.ctx.db.query<{ type: string; subtype: string; outcome: string; agents: string[]; entities: string[] }>(
+      `SELECT type, subtype, outcome, agents, entities FROM audit_event WHERE $1 = ANY(entities) ORDER BY seq`,
+      [reference],
+    );
+
+  /** A referral delivered under the child's and guardian's consent; returns the events and the ServiceRequest id. */
+  async function deliveredUnderConsent(municipality: string) {
+    const referral = referralIn(municipality);
+    const consent = consentOf(referral, municipality);
+    const consentId = await h.submit(consent);
+    await h.reachesState(consentId, 'completed');
+    const referralId = await h.submit(referral);
+    await h.reachesState(referralId, 'delivered').catch(async (e: Error) => {
+      throw new Error(`${e.message}: ${JSON.stringify(await h.state(referralId))}`);
+    });
+    return { referral, consent, consentId, referralId };
+  }
+
+  it('tells a FHIR REST municipality that a consent was withdrawn, naming the referral it received, once', async () => {
+    const { referral, consent, referralId } = await deliveredUnderConsent(MUNICIPALITY);
+    const sent = h.receiver.hitsFor((await h.delivery(referralId)).idempotency_key)[0]!.body as Bundle;
+    const request = sent.entry!.find((e) => e.resource?.resourceType === 'ServiceRequest')!.resource as {
+      identifier: { system: string; value: string }[];
+    };
+    const serviceRequestId = request.identifier.find((i) => i.system === RESOURCE_ID_SYSTEM)!.value;
+
+    // The first attempt meets a busy receiver: the notice takes the retries every delivery takes.
+    h.receiver.script = [{ kind: 'status', status: 503 }];
+    const withdrawalId = await h.submit(buildWithdrawalEvent(consent, []));
+    await h.reachesState(withdrawalId, 'delivered');
+
+    const [notice, ...others] = await deliveriesOf(withdrawalId);
+    expect(others).toEqual([]);
+    expect(notice).toEqual(expect.objectContaining({ destination: 'gm0226', state: 'delivered' }));
+    const hits = h.receiver.hitsFor(notice!.idempotency_key);
+    expect(hits).toHaveLength(2);
+    expect(hits[0]!.idempotencyKey).toBe(hits[1]!.idempotencyKey);
+    expect(hits[1]!.path).toBe('/fhir');
+    const bundle = hits[1]!.body as Bundle;
+    expect(bundle.type).toBe('transaction');
+    expect(bundle.entry).toHaveLength(1);
+    const entry = bundle.entry![0]!;
+    const told = entry.resource as Consent;
+    expect(told.resourceType).toBe('Consent');
+    expect(told.status).toBe('inactive');
+    expect(entry.request).toEqual(expect.objectContaining({ method: 'POST', url: 'Consent' }));
+    expect(told.provision?.actor?.[0]?.reference?.identifier?.value).toBe(MUNICIPALITY);
+    expect(told.provision?.purpose?.map((p) => p.code)).toEqual(['referral']);
+    // The referral as the municipality knows it: by jeugdbrug's resource id, and the practice's referral identifier.
+    const data = told.provision?.data ?? [];
+    const referralRef = data.find((d) => d.reference.reference?.startsWith('ServiceRequest'));
+    expect(referralRef?.reference.reference).toBe(
+      `ServiceRequest?identifier=${RESOURCE_ID_SYSTEM}|${serviceRequestId}`,
+    );
+    const own = (referral.referral as { id: string }).id;
+    expect(referralRef?.reference.identifier?.value).toBe(own);
+    expect(told.patient?.reference).toMatch(/^Patient\?identifier=/);
+    // No more than needed: neither the referral's text nor any BSN.
+    const raw = hits[1]!.raw;
+    expect(raw).not.toContain(REASON_TEXT);
+    expect(raw).not.toContain((referral.child as { bsn: string }).bsn);
+    expect(raw).not.toContain(BSNS[1]);
+
+    // The consent event's life shows the notice where deliveries are shown.
+    const timeline = (await h.state(withdrawalId)) as unknown as {
+      state: string;
+      stateReason: string;
+      history: { state: string }[];
+      deliveries: { destination: string; state: string }[];
+    };
+    expect(timeline.history.map((s) => s.state)).toEqual(['received', 'mapped', 'decided', 'delivered']);
+    expect(timeline.deliveries).toEqual([expect.objectContaining({ destination: 'gm0226', state: 'delivered' })]);
+
+    // Audited as a disclosure of the notice to the municipality (BALP Export/disclose), about the referral's event.
+    // And the referral's own life says that the municipality was told, and by which consent event.
+    const referralLife = (await h.state(referralId)) as unknown as {
+      withdrawalNotices: { id: string; consentEvent: string; destination: string; state: string }[];
+    };
+    expect(referralLife.withdrawalNotices).toEqual([
+      expect.objectContaining({
+        id: notice!.id,
+        consentEvent: withdrawalId,
+        destination: 'gm0226',
+        state: 'delivered',
+      }),
+    ]);
+
+    // A conditional create by its own resource id: a notice repeated (a retry, a replay) creates nothing twice.
+    const noticeId = told.identifier?.find((i) => i.system === RESOURCE_ID_SYSTEM)?.value ?? '';
+    expect(entry.request?.ifNoneExist).toBe(`identifier=${RESOURCE_ID_SYSTEM}|${noticeId}`);
+    const audit = await auditOf(`Consent/${noticeId}`);
+    expect(audit.map((a) => [a.type, a.subtype, a.outcome])).toEqual([['110106', 'disclose', '0']]);
+    expect(audit[0]!.agents).toContain(`https://jeugdbrug.nl/fhir/NamingSystem/cbs-gemeentecode|${MUNICIPALITY}`);
+    expect(audit[0]!.entities).toEqual(expect.arrayContaining([`ServiceRequest/${serviceRequestId}`]));
+    // And the decision that the referral's data is no longer covered, on the referral's event.
+    const decisions = await auditOf(`inbox/${referralId}`);
+    expect(decisions.some((a) => a.type === '110113' && a.outcome !== '0')).toBe(true);
+
+    // Neither the notice's jobs and notes in Redis nor the log lines name the child.
+    const bsn = (referral.child as { bsn: string }).bsn;
+    expect(fs.readFileSync(h.app.testEnv.logFile, 'utf8')).toContain('withdrawal notice');
+    expect(fs.readFileSync(h.app.testEnv.logFile, 'utf8')).not.toContain(bsn);
+    const redisText = await redisTextUnder(h.app.testEnv.prefix);
+    expect(redisText).toContain(h.app.testEnv.prefix);
+    expect(redisText).not.toContain(bsn);
+
+    // A second consent event for the child finds nothing the municipality was not told about already.
+    const again = await h.submit(buildWithdrawalEvent(consent, [{ kind: 'child' }]));
+    await h.reachesState(again, 'completed');
+    expect(await deliveriesOf(again)).toEqual([]);
+  });
+
+  it('tells a webhook municipality of an objection under a public task, signed, with a deny provision', async () => {
+    const referral = referralIn(WEBHOOK_MUNICIPALITY);
+    const referralId = await h.submit(referral);
+    await h.reachesState(referralId, 'delivered');
+    const objection = buildConsentEvent(referral, {
+      decision: 'deny',
+      givenBy: [{ kind: 'child' }, { kind: 'guardian', guardianId: 'g1' }],
+      recipient: { municipality: WEBHOOK_MUNICIPALITY, name: 'Arnhem' },
+    });
+    const objectionId = await h.submit(objection);
+    await h.reachesState(objectionId, 'delivered');
+    const [notice] = await deliveriesOf(objectionId);
+    expect(notice?.destination).toBe('gm0344');
+    const hit = h.receiver.hitsFor(notice!.idempotency_key)[0]!;
+    expect(hit.path).toBe('/hook');
+    expect(hit.signatureValid).toBe(true);
+    expect(new Webhook(SECRET).verify(hit.raw, hit.headers)).toEqual(hit.body);
+    const bundle = hit.body as Bundle;
+    const status = bundle.entry![0]!.resource as Parameters;
+    expect(status.parameter!.find((p) => p.name === 'topic')?.valueCanonical).toBe(
+      'https://jeugdbrug.nl/fhir/SubscriptionTopic/consent.recorded',
+    );
+    const told = bundle.entry![1]!.resource as Consent;
+    expect(told.status).toBe('active');
+    expect(told.provision?.type).toBe('deny');
+    expect(told.provision?.data?.some((d) => d.reference.reference?.startsWith('ServiceRequest/'))).toBe(true);
+    expect(hit.raw).not.toContain(REASON_TEXT);
+    expect(hit.raw).not.toContain((referral.child as { bsn: string }).bsn);
+  });
+
+  it('says so in a dead letter when the format cannot carry a notice, without pausing the destination', async () => {
+    const { consent } = await deliveredUnderConsent(ISAMENLEVING_MUNICIPALITY);
+    const withdrawalId = await h.submit(buildWithdrawalEvent(consent, []));
+    await h.reachesState(withdrawalId, 'dead');
+    const [notice] = await deliveriesOf(withdrawalId);
+    expect(notice?.destination).toBe('gm0202');
+    expect(notice?.last_error).toContain('isamenleving format has no message for a withdrawal notice');
+    expect(h.receiver.hitsFor(notice!.idempotency_key)).toEqual([]);
+    // Where operators look for what did not go out.
+    const letters = (await (await h.app.request('/admin/v1/dead-letters', { key: 'operator' })).json()) as {
+      deadLetters: { id: string; inboxId: string }[];
+    };
+    expect(letters.deadLetters).toContainEqual(expect.objectContaining({ id: notice!.id, inboxId: withdrawalId }));
+    const [health] = await h.app.rt.ctx.db.query<{ consecutive_failures: number }>(
+      'SELECT consecutive_failures FROM destination_state WHERE destination = $1',
+      ['gm0202'],
+    );
+    expect(health?.consecutive_failures ?? 0).toBe(0);
+    // The practice and the auditor see that this municipality was not told.
+    await waitFor('the failed notice to be audited', async () => {
+      const rows = await h.app.rt.ctx.db.query<{ outcome: string; subtype: string }>(
+        `SELECT outcome, subtype FROM audit_event WHERE $1 = ANY(entities) AND subtype = 'disclose'`,
+        [`inbox/${withdrawalId}`],
+      );
+      return rows.length === 1 && rows[0]!.outcome === '8';
+    });
+  });
+
+  it('sends nothing when a withdrawal leaves what was disclosed covered, or nothing was disclosed', async () => {
+    // Shared as a public task: withdrawing a consent changes nothing for what the municipality holds.
+    const referral = referralIn(WEBHOOK_MUNICIPALITY);
+    const consent = consentOf(referral, WEBHOOK_MUNICIPALITY);
+    await h.reachesState(await h.submit(consent), 'completed');
+    await h.reachesState(await h.submit(referral), 'delivered');
+    const withdrawalId = await h.submit(buildWithdrawalEvent(consent, []));
+    await h.reachesState(withdrawalId, 'completed');
+    expect(await deliveriesOf(withdrawalId)).toEqual([]);
+    // A child of whom nothing was delivered.
+    const other = consentOf(referralIn(MUNICIPALITY), MUNICIPALITY);
+    await h.reachesState(await h.submit(other), 'completed');
+    const none = await h.submit(buildWithdrawalEvent(other, []));
+    await h.reachesState(none, 'completed');
+    expect(await deliveriesOf(none)).toEqual([]);
+  });
+});
