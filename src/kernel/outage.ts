@@ -164,7 +164,7 @@ const BUSY_LOG_MS = 60_000;
  * the pool came free, or a query did not answer within its bound. When the server itself answers meanwhile (asked on
  * a connection of its own), the connections were all in use: busy, not down.
  */
-function isSlowAnswer(err: unknown): boolean {
+export function isSlowAnswer(err: unknown): boolean {
   if (err instanceof DependencyUnavailableError) {
     return err.dependency === 'database';
   }
