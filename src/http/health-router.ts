@@ -80,6 +80,7 @@ async function databaseAnswers(ctx: PipelineContext): Promise<'up' | 'busy' | 'd
     if (server && isSlowAnswer(err)) {
       try {
         await server;
+        ctx.outages.busy('database', err);
         return 'busy';
       } catch (serverErr) {
         ctx.outages.down('database', serverErr);

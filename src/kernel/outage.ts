@@ -275,6 +275,14 @@ export class OutageLog {
     this.confirm(dependency, err);
   }
 
+  /**
+   * A dependency that answered on a connection of its own while `err` says the process's connections were all in
+   * use (a readiness probe asks both): busy, logged as such at most once a minute, never an outage.
+   */
+  busy(dependency: Dependency, err: unknown): void {
+    this.answered(dependency, err);
+  }
+
   /** Stops asking; an outage still open is not logged as ended. */
   close(): void {
     this.closed = true;

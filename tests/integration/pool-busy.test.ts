@@ -2,10 +2,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { limitConnections, openDb, type Db } from '../../src/kernel/db';
+import { limitConnections, openDb } from '../../src/kernel/db';
 import { Metrics } from '../../src/kernel/metrics';
 import { startOwnPostgres, type OwnPostgres } from '../helpers/own-services';
 import { createTestEnv, deleteQueueKeys, startTestApp, type TestApp, type TestEnv } from '../helpers/test-runtime';
+import { holdConnections, metricSample as sample } from '../helpers/held-connections';
 import { waitFor } from '../helpers/wait-for';
 
 /**
@@ -13,34 +14,6 @@ import { waitFor } from '../helpers/wait-for';
  * up: readiness must not take the process out of the load balancer for it, and the metrics must show who waits.
  * The PostgreSQL is this test's own, so that it can be stopped for the outage that readiness must still report.
  */
-
-/** Holds `count` connections of `db` in open transactions until `release` is called. */
-async function holdConnections(db: Db, count: number, observer: pg.Client): Promise<() => Promise<void>> {
-  let release!: () => void;
-  const held = new Promise<void>((resolve) => (release = resolve));
-  const holders = Array.from({ length: count }, () =>
-    db.transaction(async (tx) => {
-      await tx.query('SELECT 1');
-      await held;
-    }),
-  );
-  await waitFor(`${count} connections held in a transaction`, async () => {
-    const { rows } = await observer.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'idle in transaction' AND pid <> pg_backend_pid()`,
-    );
-    return rows[0]?.n === count;
-  });
-  return async () => {
-    release();
-    await Promise.all(holders);
-  };
-}
-
-/** The value of one sample of the Prometheus text, e.g. `jeugdbrug_db_connections_waiting{pool="main"}`. */
-function sample(text: string, series: string): number | undefined {
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
 
 describe('a process whose database connections are all in use', () => {
   let postgres: OwnPostgres;
