@@ -156,6 +156,22 @@ const INTERRUPTED_JOB = /^(Missing (key|lock) for job |could not renew lock for 
 /** How often a dependency known to be away is asked again, so that the end of its outage is logged. */
 const OUTAGE_PROBE_MS = 1000;
 
+/**
+ * Whether `err` (or an error it wraps) is a wait for a database connection that timed out: every connection of the
+ * pool, or of the workers' share of it, was in use for CONNECTION_WAIT_MS. The process's own shortage (or a server
+ * too slow to hand connections back), never a fault of whatever the caller was about to talk to.
+ */
+export function isConnectionWaitTimeout(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e && depth < 4; depth++) {
+    const message = (e as { message?: unknown }).message;
+    if (typeof message === 'string' && message.includes(CONNECTION_WAIT_TIMEOUT)) {
+      return true;
+    }
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
 /** How often a database that answers while the process waits for its connections is logged as busy, at most. */
 const BUSY_LOG_MS = 60_000;
 
