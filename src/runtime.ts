@@ -132,6 +132,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
   const metrics = new Metrics({
     queueDepths: () => queues.depths(),
     figures: operationsFigures({ db, registry }),
+    connectionWaits: db.connectionWaits,
     onSourceFailed: (dependency, err) =>
       isOutageError(err)
         ? outages.down(dependency, err)

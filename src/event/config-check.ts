@@ -203,8 +203,12 @@ function readAll<T>(configDir: string, kind: string, schema: z.ZodType<T>, probl
     invalid.push(source);
     for (const issue of parsed.error.issues) {
       if (issue.code === 'unrecognized_keys') {
+        const objectPath = issue.path as JsonPath;
+        const known = fieldsAt(schema, source.value, objectPath);
+        const present = Object.keys(valueAt(source.value, objectPath) ?? {});
         for (const key of issue.keys) {
-          problems.push(at(source, [...(issue.path as JsonPath), key], 'unknown field'));
+          const near = nearestField(key, known, present);
+          problems.push(at(source, [...objectPath, key], `unknown field${near ? ` (did you mean ${near}?)` : ''}`));
         }
       } else {
         problems.push(at(source, issue.path as JsonPath, issue.message));
@@ -212,6 +216,95 @@ function readAll<T>(configDir: string, kind: string, schema: z.ZodType<T>, probl
     }
   }
   return { parsed: out, invalid, unread };
+}
+
+/**
+ * The field names `schema` allows in the object at `jsonPath` of `value`: of the variant the value names, for a
+ * discriminated union (`auth.type`), and of every variant for another union.
+ */
+function fieldsAt(schema: z.core.$ZodType, value: unknown, jsonPath: JsonPath): string[] {
+  const s = unwrapped(schema);
+  if (s instanceof z.ZodDiscriminatedUnion) {
+    const tag = (valueAt(value, []) as Record<string, unknown> | undefined)?.[s.def.discriminator];
+    const chosen = s.options.filter((o) => objectTag(o, s.def.discriminator) === tag);
+    return (chosen.length > 0 ? chosen : s.options).flatMap((o) => fieldsAt(o, value, jsonPath));
+  }
+  if (s instanceof z.ZodUnion) {
+    return s.options.flatMap((o) => fieldsAt(o, value, jsonPath));
+  }
+  const [head, ...rest] = jsonPath;
+  const inner = valueAt(value, head === undefined ? [] : [head]);
+  if (head === undefined) {
+    return s instanceof z.ZodObject ? Object.keys(s.shape) : [];
+  }
+  if (s instanceof z.ZodObject && typeof head === 'string') {
+    const field = (s.shape as Record<string, z.core.$ZodType | undefined>)[head];
+    return field ? fieldsAt(field, inner, rest) : [];
+  }
+  if (s instanceof z.ZodArray) {
+    return fieldsAt(s.element, inner, rest);
+  }
+  if (s instanceof z.ZodRecord) {
+    return fieldsAt(s.valueType, inner, rest);
+  }
+  return [];
+}
+
+/** The schema inside optional, default, pipe and the like: the one that says which fields there are. */
+function unwrapped(schema: z.core.$ZodType): z.core.$ZodType {
+  let s = schema;
+  for (;;) {
+    if (
+      s instanceof z.ZodOptional ||
+      s instanceof z.ZodNullable ||
+      s instanceof z.ZodDefault ||
+      s instanceof z.ZodPrefault ||
+      s instanceof z.ZodReadonly ||
+      s instanceof z.ZodCatch
+    ) {
+      s = s.def.innerType;
+    } else if (s instanceof z.ZodPipe) {
+      s = s.def.in;
+    } else if (s instanceof z.ZodLazy) {
+      s = s.def.getter();
+    } else {
+      return s;
+    }
+  }
+}
+
+/** The literal an object variant of a discriminated union has for `discriminator`. */
+function objectTag(option: z.core.$ZodType, discriminator: string): unknown {
+  const s = unwrapped(option);
+  const field = s instanceof z.ZodObject ? (s.shape as Record<string, unknown>)[discriminator] : undefined;
+  return field instanceof z.ZodLiteral ? field.value : undefined;
+}
+
+function valueAt(value: unknown, jsonPath: JsonPath): unknown {
+  let v = value;
+  for (const p of jsonPath) {
+    v = v !== null && typeof v === 'object' ? (v as Record<string | number, unknown>)[p] : undefined;
+  }
+  return v;
+}
+
+/**
+ * The allowed field an unknown one most likely meant: the nearest within two edits, ignoring case (fewer for short
+ * names, so `id` is not offered for any two letters), and not already in the object. As misspeltSettings does for the
+ * environment.
+ */
+function nearestField(key: string, known: readonly string[], present: readonly string[]): string | undefined {
+  let best: { field: string; distance: number } | undefined;
+  for (const field of new Set(known)) {
+    if (present.includes(field)) {
+      continue;
+    }
+    const distance = leven(key.toLowerCase(), field.toLowerCase());
+    if (distance <= Math.min(2, Math.floor(field.length / 3)) && (!best || distance < best.distance)) {
+      best = { field, distance };
+    }
+  }
+  return best?.field;
 }
 
 function at(source: JsonSource, jsonPath: JsonPath, message: string): ConfigProblem {

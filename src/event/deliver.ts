@@ -19,6 +19,7 @@ import { handOnTrial, recordDestinationFailure, recordDestinationSuccess } from 
 import type { DeliverJobData } from './queues';
 import { forgetAcceptedSend, rememberAcceptedSend, tryGetAcceptedSend, type AcceptedSend } from './accepted-sends';
 import { errorFields } from '../kernel/logger';
+import { isConnectionWaitTimeout } from '../kernel/outage';
 import { asDeliveryFailure, finalityOf, type DeliveryFailure } from './delivery-failure';
 import { MONITORING_REPORT_EVENT } from '../contracts/delivery-event-type';
 import { reportDelivery } from './report-delivery';
@@ -109,9 +110,10 @@ async function processPendingDelivery(
   try {
     return await deliverOnce(ctx, job, work, kind);
   } catch (err) {
-    if ((err as Error | undefined)?.name === UnrecordedAcceptanceError.NAME) {
+    if ((err as Error | undefined)?.name === UnrecordedAcceptanceError.NAME || isConnectionWaitTimeout(err)) {
       // Not a dead letter, even on the last attempt: the data has arrived. The row stays pending, so the reconciler
-      // gives it a new job, which finds the note and only records.
+      // gives it a new job, which finds the note and only records. Nor when no database connection came free in
+      // time: the worker's own shortage, retried without spending an attempt (workers.ts), never a last chance.
       throw err;
     }
     // Whatever failed outside the send itself (the database, the decision, a bug) still ends the delivery when
@@ -273,6 +275,12 @@ async function deliverOnce(
         status: failure.status,
         error: failure.message,
         answer,
+      }).catch((err: unknown) => {
+        // The destination failed this attempt, and it counts, though no connection came free to record it.
+        if (!isConnectionWaitTimeout(err)) {
+          throw err;
+        }
+        ctx.log.warn({ deliveryId: work.id, ...errorFields(err) }, 'could not record a failed attempt');
       });
       throw failure;
     }

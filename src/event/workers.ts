@@ -1,4 +1,4 @@
-import { Worker, type Job } from 'bullmq';
+import { DelayedError, Worker, type Job } from 'bullmq';
 import type { Destination } from '../contracts/destination';
 import { bullmqTelemetryOption } from '../kernel/telemetry';
 import type { PipelineContext } from './context';
@@ -19,6 +19,7 @@ import {
 } from './queues';
 import { processTrajectoryJob } from './trajectory-events';
 import { errorFields, unexpectedErrorFields } from '../kernel/logger';
+import { isConnectionWaitTimeout } from '../kernel/outage';
 
 /**
  * The longest a receiver's Retry-After may hold a job back. Beyond this a misconfigured receiver (Retry-After in
@@ -60,11 +61,31 @@ export function startWorkers(ctx: PipelineContext): Worker[] {
   };
   const instrument =
     <T>(stage: string, fn: (job: Job<T>) => Promise<string>) =>
-    async (job: Job<T>) => {
-      const result = await metrics.time(stage, () => fn(job));
+    async (job: Job<T>, token?: string) => {
+      let result: string;
+      try {
+        result = await metrics.time(stage, () => fn(job));
+      } catch (err) {
+        if (token !== undefined && isConnectionWaitTimeout(err)) {
+          await waitForConnections(job, token, err);
+        }
+        throw err;
+      }
       metrics.processed.inc({ stage, result });
       return result;
     };
+  /**
+   * A job that got no database connection in time (every one in use under a bulk load) failed for want of the
+   * process's own connections, not through its event or its destination: it looks again in 2 to 10 s (spread, so the
+   * jobs that waited together do not all come back at once), for as long as the pool stays that busy, and spends none
+   * of its attempts on it (BullMQ's moveToDelayed skips the attempt), so no delivery becomes a dead letter and no map
+   * job is left to the reconciler for it. The outage log asks the server and logs `dependency busy` once a minute.
+   */
+  const waitForConnections = async (job: Job, token: string, err: unknown): Promise<never> => {
+    ctx.outages.noticed(err);
+    await job.moveToDelayed(Date.now() + 2000 + Math.floor(Math.random() * 8000), token);
+    throw new DelayedError();
+  };
   const backoff = (baseMs: number, maxMs: number) => (attemptsMade: number, _type?: string, err?: Error) =>
     deliveryBackoffMs(attemptsMade, baseMs, maxMs, retryAfterOf(err));
   const deliverWorker = (d: Destination) =>

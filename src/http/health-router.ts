@@ -1,10 +1,16 @@
 import { pingDb } from '../kernel/db';
 import { Router } from 'express';
 import type { PipelineContext } from '../event/context';
-import { withTimeout, type Dependency } from '../kernel/outage';
+import { isSlowAnswer, withTimeout, type Dependency } from '../kernel/outage';
 
 /** How long readiness waits for each dependency's answer. */
 const READY_ANSWER_MS = 1000;
+
+/**
+ * How long readiness waits for a connection of the pool before it also asks the server on a connection of its own:
+ * most probes find a connection at once and cost none; a busy pool's answer still comes within READY_ANSWER_MS.
+ */
+const POOL_PATIENCE_MS = 250;
 
 /**
  * Liveness: the process answers (restart it when not). Readiness: it can do its work (send it traffic when so), asked
@@ -13,6 +19,11 @@ const READY_ANSWER_MS = 1000;
  * back), so Redis away makes it `degraded`, still ready, instead of taking it out of the load balancer. A worker
  * (`ROLE=worker`) can do nothing without either. An API process whose API key file became unreadable is `degraded`
  * with `apiKeys: "invalid"`: it keeps the keys it had, so a revocation in that edit is not in effect.
+ *
+ * PostgreSQL is asked through the pool; when every connection of it is in use (a bulk load's requests or jobs), the
+ * server is asked on a connection of its own (`Db.pingServer`), as the outage log does: a server that answers there is
+ * up and the pool only busy, so the process stays ready (`databasePool: "busy"`); taking it out of the load balancer
+ * would only move its load onto the others.
  */
 export function healthRouter(ctx: PipelineContext, apiKeysFileValid: () => boolean = () => true): Router {
   const router = Router();
@@ -20,15 +31,22 @@ export function healthRouter(ctx: PipelineContext, apiKeysFileValid: () => boole
     res.json({ status: 'ok' });
   });
   router.get('/ready', async (_req, res) => {
-    const [database, redis] = await Promise.all([
-      answers(ctx, 'database', () => pingDb(ctx.db)),
+    const [databaseAnswer, redis] = await Promise.all([
+      databaseAnswers(ctx),
       answers(ctx, 'redis', () => ctx.queues.ping()),
     ]);
+    const database = databaseAnswer !== 'down';
     const ready = database && (redis || ctx.config.ROLE !== 'worker');
     // An unreadable API key file leaves the keys loaded before in force: degraded, still taking traffic.
     const keysValid = apiKeysFileValid();
     const status = !ready ? 'unavailable' : redis && keysValid ? 'ok' : 'degraded';
-    res.status(ready ? 200 : 503).json({ status, database, redis, ...(keysValid ? {} : { apiKeys: 'invalid' }) });
+    res.status(ready ? 200 : 503).json({
+      status,
+      database,
+      redis,
+      ...(databaseAnswer === 'busy' ? { databasePool: 'busy' } : {}),
+      ...(keysValid ? {} : { apiKeys: 'invalid' }),
+    });
   });
   return router;
 }
@@ -42,4 +60,36 @@ function answers(ctx: PipelineContext, dependency: Dependency, ping: () => Promi
       return false;
     },
   );
+}
+
+/**
+ * Whether PostgreSQL answers through the pool (`up`), only on a connection of its own because every connection of the
+ * pool is in use (`busy`), or not at all (`down`, which also starts its outage in the log). Within READY_ANSWER_MS.
+ */
+async function databaseAnswers(ctx: PipelineContext): Promise<'up' | 'busy' | 'down'> {
+  let server: Promise<unknown> | undefined;
+  const ask = setTimeout(() => {
+    server = withTimeout(ctx.db.pingServer(), READY_ANSWER_MS - POOL_PATIENCE_MS, 'database', 'readiness ping');
+    // Read only when the pool did not answer; a failure then is the pool's too.
+    server.catch(() => undefined);
+  }, POOL_PATIENCE_MS);
+  try {
+    await withTimeout(pingDb(ctx.db), READY_ANSWER_MS, 'database', 'readiness ping');
+    return 'up';
+  } catch (err) {
+    if (server && isSlowAnswer(err)) {
+      try {
+        await server;
+        ctx.outages.busy('database', err);
+        return 'busy';
+      } catch (serverErr) {
+        ctx.outages.down('database', serverErr);
+        return 'down';
+      }
+    }
+    ctx.outages.down('database', err);
+    return 'down';
+  } finally {
+    clearTimeout(ask);
+  }
 }

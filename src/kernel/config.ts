@@ -12,6 +12,34 @@ const hostPortList = z
   .regex(/^[^\s,:]+:\d{1,5}(,[^\s,:]+:\d{1,5})*$/, 'comma-separated host:port pairs such as redis-1:6379,redis-2:6379');
 
 /**
+ * A number from the environment, as `Number()` reads it (`30000`, ` 8081 `, `3.6e6`), checked against its bounds. A
+ * value that is none (`abc`, `1.5` where a whole number is meant) is refused naming the value, instead of zod's
+ * `expected number, received NaN`: the operator sees what was set (`DATABASE_POOL_SIZE: must be a whole number, got
+ * 'abc'`). Numeric settings hold no secrets, so repeating the value is safe.
+ */
+function envNumber(opts: { whole?: boolean; min?: number; max?: number; above?: number } = {}) {
+  const { whole = true, min, max, above } = opts;
+  return z.string().transform((raw, ctx) => {
+    const n = raw.trim() === '' ? Number.NaN : Number(raw);
+    const problem =
+      !Number.isFinite(n) || (whole && !Number.isInteger(n))
+        ? `must be a ${whole ? 'whole ' : ''}number`
+        : min !== undefined && n < min
+          ? `must be at least ${min}`
+          : max !== undefined && n > max
+            ? `must be at most ${max}`
+            : above !== undefined && n <= above
+              ? `must be above ${above}`
+              : undefined;
+    if (problem) {
+      ctx.issues.push({ code: 'custom', message: `${problem}, got '${raw}'`, input: raw });
+      return z.NEVER;
+    }
+    return n;
+  });
+}
+
+/**
  * The one schema over the environment. Every key is documented in the README's configuration table;
  * `tests/unit/config.test.ts` checks that the table and this schema name the same keys.
  */
@@ -19,8 +47,8 @@ export const configSchema = z
   .object({
     ROLE: z.enum(['all', 'api', 'worker']).default('all'),
     HOST: z.string().min(1).default('127.0.0.1'),
-    PORT: z.coerce.number().int().min(0).max(65535).default(8080),
-    METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+    PORT: envNumber({ min: 0, max: 65535 }).default(8080),
+    METRICS_PORT: envNumber({ min: 0, max: 65535 }).optional(),
     // Links in FHIR Bundles are built on this, never on the request's Host or X-Forwarded-* (which a client controls).
     PUBLIC_BASE_URL: z
       .url({ protocol: /^https?$/ })
@@ -33,7 +61,7 @@ export const configSchema = z
       .string()
       .regex(/^[a-z_][a-z0-9_]*$/, 'lower-case letters, digits and underscores')
       .default('public'),
-    DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+    DATABASE_POOL_SIZE: envNumber({ min: 1, max: 200 }).default(10),
     REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
     REDIS_CLUSTER_NODES: hostPortList.optional(),
     REDIS_SENTINELS: hostPortList.optional(),
@@ -47,58 +75,58 @@ export const configSchema = z
       .regex(/^\{[^{}]+\}$/, 'a Redis Cluster hash tag such as {jeugdbrug}')
       .default('{jeugdbrug}'),
     QUEUE_TAG_PER_QUEUE: envBoolean.default(false),
-    MAX_QUEUE_DEPTH: z.coerce.number().int().min(1).default(250_000),
-    QUEUE_FULL_RETRY_AFTER_S: z.coerce.number().int().min(1).max(3600).default(30),
+    MAX_QUEUE_DEPTH: envNumber({ min: 1 }).default(250_000),
+    QUEUE_FULL_RETRY_AFTER_S: envNumber({ min: 1, max: 3600 }).default(30),
     // A job spends most of its time waiting for its group's statements and sends (stage-batch.ts), so slots, not
     // CPU, bounded a worker at 32: measured in POSTs of 100, 604-640 events/s at 32/32 against 738-804 at 128/64
     // (bench/README.md, "Stage slots"). Deliveries stay at 64: what one municipality may see at once per process.
-    MAP_CONCURRENCY: z.coerce.number().int().min(1).max(500).default(128),
-    DELIVER_CONCURRENCY: z.coerce.number().int().min(1).max(500).default(64),
-    DELIVERY_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(15),
-    DELIVERY_BACKOFF_BASE_MS: z.coerce.number().int().min(1).default(30_000),
-    DELIVERY_BACKOFF_MAX_MS: z.coerce.number().int().min(1).default(3_600_000),
-    DELIVERY_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
-    JOB_LOCK_MS: z.coerce.number().int().min(500).default(30_000),
-    RECONCILE_INTERVAL_MS: z.coerce.number().int().min(100).default(60_000),
-    RECONCILE_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
+    MAP_CONCURRENCY: envNumber({ min: 1, max: 500 }).default(128),
+    DELIVER_CONCURRENCY: envNumber({ min: 1, max: 500 }).default(64),
+    DELIVERY_MAX_ATTEMPTS: envNumber({ min: 1, max: 100 }).default(15),
+    DELIVERY_BACKOFF_BASE_MS: envNumber({ min: 1 }).default(30_000),
+    DELIVERY_BACKOFF_MAX_MS: envNumber({ min: 1 }).default(3_600_000),
+    DELIVERY_TIMEOUT_MS: envNumber({ min: 100 }).default(10_000),
+    JOB_LOCK_MS: envNumber({ min: 500 }).default(30_000),
+    RECONCILE_INTERVAL_MS: envNumber({ min: 100 }).default(60_000),
+    RECONCILE_GRACE_MS: envNumber({ min: 0 }).default(30_000),
     BODY_LIMIT: z
       .string()
       .regex(/^\d+(b|kb|mb)$/, 'a size such as 1mb or 512kb')
       .default('1mb'),
-    REQUEST_TIMEOUT_MS: z.coerce.number().int().min(1000).max(300_000).default(60_000),
+    REQUEST_TIMEOUT_MS: envNumber({ min: 1000, max: 300_000 }).default(60_000),
     INBOX_KEYS: z.string().optional(),
     API_KEYS_FILE: z.string().min(1).optional(),
     JWT_ISSUERS_FILE: z.string().min(1).optional(),
-    JWT_CLOCK_SKEW_S: z.coerce.number().int().min(0).max(300).default(60),
-    RATE_LIMIT_PER_S: z.coerce.number().positive().default(50),
-    RATE_LIMIT_BURST: z.coerce.number().int().min(1).default(500),
+    JWT_CLOCK_SKEW_S: envNumber({ min: 0, max: 300 }).default(60),
+    RATE_LIMIT_PER_S: envNumber({ whole: false, above: 0 }).default(50),
+    RATE_LIMIT_BURST: envNumber({ min: 1 }).default(500),
     DEMO_KEYS: envBoolean.default(true),
     CORS_ORIGINS: z
       .string()
       .regex(/^https?:\/\/[^,\s]+(,https?:\/\/[^,\s]+)*$/, 'comma-separated origins such as https://portal.example.nl')
       .optional(),
-    CONSOLE_IDLE_TIMEOUT_MIN: z.coerce.number().int().min(1).max(1440).default(30),
-    CONSOLE_SESSION_MAX_HOURS: z.coerce.number().int().min(1).max(168).default(12),
+    CONSOLE_IDLE_TIMEOUT_MIN: envNumber({ min: 1, max: 1440 }).default(30),
+    CONSOLE_SESSION_MAX_HOURS: envNumber({ min: 1, max: 168 }).default(12),
     AUDIT_SIGNING_KEYS: z.string().optional(),
-    AUDIT_SIGN_INTERVAL_MS: z.coerce.number().int().min(100).default(60_000),
+    AUDIT_SIGN_INTERVAL_MS: envNumber({ min: 100 }).default(60_000),
     AUDIT_WITNESS_URL: z.url({ protocol: /^https?$/ }).optional(),
-    AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1).default(1826),
-    INBOX_PAYLOAD_RETENTION_DAYS: z.coerce.number().int().min(1).default(30),
-    REFERRAL_IDENTITY_RETENTION_DAYS: z.coerce.number().int().min(1).default(730),
-    REPORT_RETENTION_DAYS: z.coerce.number().int().min(1).default(3653),
+    AUDIT_RETENTION_DAYS: envNumber({ min: 1 }).default(1826),
+    INBOX_PAYLOAD_RETENTION_DAYS: envNumber({ min: 1 }).default(30),
+    REFERRAL_IDENTITY_RETENTION_DAYS: envNumber({ min: 1 }).default(730),
+    REPORT_RETENTION_DAYS: envNumber({ min: 1 }).default(3653),
     MONITORING_PUSH_SCHEDULE: z.enum(['off', 'quarterly']).default('off'),
     // Practices register a quarter's last days late: its scheduled push waits this many days after its end.
-    MONITORING_PUSH_DELAY_DAYS: z.coerce.number().int().min(0).max(60).default(14),
+    MONITORING_PUSH_DELAY_DAYS: envNumber({ min: 0, max: 60 }).default(14),
     REPORT_PSEUDONYM_KEY: z
       .string()
       .regex(/^[A-Za-z0-9+/]{43}=$/, 'a 32-byte key in base64')
       .optional(),
-    RETENTION_INTERVAL_MS: z.coerce.number().int().min(60_000).default(86_400_000),
-    REDECIDE_WINDOW_DAYS: z.coerce.number().int().min(0).max(3650).default(30),
+    RETENTION_INTERVAL_MS: envNumber({ min: 60_000 }).default(86_400_000),
+    REDECIDE_WINDOW_DAYS: envNumber({ min: 0, max: 3650 }).default(30),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
+    SHUTDOWN_TIMEOUT_MS: envNumber({ min: 100 }).default(30_000),
     START_REDIS: envBoolean.default(true),
-    STARTUP_WAIT_MS: z.coerce.number().int().min(0).default(300_000),
+    STARTUP_WAIT_MS: envNumber({ min: 0 }).default(300_000),
   })
   // One Redis topology at a time: a cluster and a sentinel group are different servers, so a second one set is a mistake.
   .superRefine((c, ctx) => {

@@ -18,7 +18,57 @@ export interface Db {
    * in use is busy, not a server that is away, and the outage log must tell the two apart.
    */
   pingServer(): Promise<void>;
+  /** Callers waiting for a connection, and how long each waited (metrics.ts). */
+  readonly connectionWaits: ConnectionWaits;
   close(): Promise<void>;
+}
+
+/**
+ * A pool of connections callers wait for: `main`, the process's own pool (every caller's), or `workers`, the share
+ * of it the workers of a `ROLE=all` process may hold (limitConnections). Metric labels.
+ */
+export type ConnectionPoolName = 'main' | 'workers';
+
+/** One wait for a connection that ended: with the connection, in a time-out, or with the server's error. */
+export interface ConnectionWait {
+  readonly pool: ConnectionPoolName;
+  readonly seconds: number;
+  /** No connection came free in time (CONNECTION_WAIT_TIMEOUT). */
+  readonly timedOut: boolean;
+}
+
+/**
+ * Waits for a database connection, per pool, for the metrics: under a bulk load requests and jobs queue for
+ * connections while PostgreSQL itself is idle, and nothing else shows it.
+ */
+export class ConnectionWaits {
+  private readonly counts = new Map<ConnectionPoolName, () => number>();
+  private readonly listeners: ((wait: ConnectionWait) => void)[] = [];
+
+  /** `pool` exists, and `count` says how many callers wait for one of its connections now. */
+  track(pool: ConnectionPoolName, count: () => number): void {
+    this.counts.set(pool, count);
+  }
+
+  /** Callers waiting for a connection right now, per pool. */
+  waiting(): { pool: ConnectionPoolName; count: number }[] {
+    return [...this.counts].map(([pool, count]) => ({ pool, count: count() }));
+  }
+
+  /** Calls `listener` with each wait as it ends. */
+  onEnded(listener: (wait: ConnectionWait) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** A wait that began at `startedAt` (performance.now()) ended; `err` when it ended without a connection. */
+  ended(pool: ConnectionPoolName, startedAt: number, err?: unknown): void {
+    const seconds = (performance.now() - startedAt) / 1000;
+    const message = (err as { message?: unknown } | undefined)?.message;
+    const timedOut = typeof message === 'string' && message.includes(CONNECTION_WAIT_TIMEOUT);
+    for (const listener of this.listeners) {
+      listener({ pool, seconds, timedOut });
+    }
+  }
 }
 
 export interface DbOptions {
@@ -84,23 +134,52 @@ async function openPostgres(url: string, schema: string, poolSize: number): Prom
     }
     return name;
   };
+  const connectionWaits = new ConnectionWaits();
+  connectionWaits.track('main', () => pool.waitingCount);
+  // pool.connect() rather than pool.query(), which connects inside, so that the wait for the connection is measured.
+  const connect = async (): Promise<pg.PoolClient> => {
+    const startedAt = performance.now();
+    try {
+      const client = await pool.connect();
+      connectionWaits.ended('main', startedAt);
+      return client;
+    } catch (err) {
+      connectionWaits.ended('main', startedAt, err);
+      throw err;
+    }
+  };
+  /** `run` on a connection of the pool, released as pool.query releases it: destroyed after an error. */
+  const onPool =
+    <T>(run: (client: pg.PoolClient) => Promise<T>) =>
+    async (): Promise<T> => {
+      const client = await connect();
+      try {
+        const result = await run(client);
+        client.release();
+        return result;
+      } catch (err) {
+        client.release(err as Error);
+        throw err;
+      }
+    };
   const wrap =
-    (client: pg.Pool | pg.PoolClient): Db['query'] =>
+    (client: pg.PoolClient): Db['query'] =>
     async <T>(sql: string, params?: readonly unknown[]) =>
       (
         await (params && params.length > 0
           ? client.query({ name: nameOf(sql), text: sql, values: params as unknown[] })
           : client.query(sql))
       ).rows as T[];
-  const execOn = (client: pg.Pool | pg.PoolClient) => async (sql: string) => {
+  const execOn = (client: pg.PoolClient) => async (sql: string) => {
     await client.query(sql);
   };
   const db: Db = {
     kind: 'postgres',
-    query: wrap(pool),
-    exec: execOn(pool),
+    query: <T>(sql: string, params?: readonly unknown[]) => onPool((client) => wrap(client)<T>(sql, params))(),
+    exec: (sql) => onPool((client) => execOn(client)(sql))(),
+    connectionWaits,
     async transaction(fn) {
-      const client = await pool.connect();
+      const client = await connect();
       let broken: Error | undefined;
       try {
         await client.query('BEGIN');
@@ -165,6 +244,8 @@ async function openPglite(dataDir: string, schema: string): Promise<Db> {
         const tx: Db = { ...db, query: wrap(t), exec: execOn(t), transaction: (inner) => inner(tx) };
         return fn(tx);
       }),
+    // One connection, shared in turn inside PGlite: no pool to wait for.
+    connectionWaits: new ConnectionWaits(),
     // One connection, in this process: it answers whenever the process does.
     pingServer: async () => {
       await lite.query('SELECT 1');
@@ -187,6 +268,7 @@ export function limitConnections(db: Db, limit: number): Db {
   }
   let inUse = 0;
   const waiting: (() => void)[] = [];
+  db.connectionWaits.track('workers', () => waiting.length);
   const release = (): void => {
     const next = waiting.shift();
     if (next) {
@@ -196,18 +278,23 @@ export function limitConnections(db: Db, limit: number): Db {
     }
   };
   const turn = (): Promise<void> => {
+    const startedAt = performance.now();
     if (inUse < limit) {
       inUse++;
+      db.connectionWaits.ended('workers', startedAt);
       return Promise.resolve();
     }
     return new Promise((resolve, reject) => {
       const granted = (): void => {
         clearTimeout(timer);
+        db.connectionWaits.ended('workers', startedAt);
         resolve();
       };
       const timer = setTimeout(() => {
         waiting.splice(waiting.indexOf(granted), 1);
-        reject(new Error(`${CONNECTION_WAIT_TIMEOUT} (the ${limit} connections of this share are all in use)`));
+        const err = new Error(`${CONNECTION_WAIT_TIMEOUT} (the ${limit} connections of this share are all in use)`);
+        db.connectionWaits.ended('workers', startedAt, err);
+        reject(err);
       }, CONNECTION_WAIT_MS);
       timer.unref();
       waiting.push(granted);

@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { ConnectionWaits } from './db';
 import { withTimeout, type Dependency } from './outage';
 
 /**
@@ -68,6 +69,22 @@ export class Metrics {
     labelNames: ['source'] as const,
     registers: [this.registry],
   });
+  readonly connectionWaitSeconds = new Histogram({
+    name: 'jeugdbrug_db_connection_wait_seconds',
+    help:
+      "Time callers waited for a PostgreSQL connection, by pool (main: the process's pool; workers: the share of it " +
+      'the workers of a ROLE=all process may hold); a wait that timed out counts with its full wait',
+    labelNames: ['pool'] as const,
+    // Up to the 5 s a caller waits before it fails (db.ts).
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+  readonly connectionWaitTimeouts = new Counter({
+    name: 'jeugdbrug_db_connection_wait_timeouts_total',
+    help: 'Waits for a PostgreSQL connection that timed out (a 503, or a job retried), by pool',
+    labelNames: ['pool'] as const,
+    registers: [this.registry],
+  });
   private readonly sources: readonly { source: MetricsSource; gauges: readonly SourceGauge[] }[];
   private readonly onSourceFailed: MetricsOptions['onSourceFailed'];
 
@@ -89,6 +106,31 @@ export class Metrics {
       { source: 'redis', gauges: [queueJobs] },
     ];
     this.onSourceFailed = opts.onSourceFailed;
+    const waits = opts.connectionWaits;
+    if (waits) {
+      new Gauge({
+        name: 'jeugdbrug_db_connections_waiting',
+        help: 'Callers (requests, jobs) waiting for a PostgreSQL connection at scrape time, by pool',
+        labelNames: ['pool'] as const,
+        registers: [this.registry],
+        collect() {
+          for (const { pool, count } of waits.waiting()) {
+            this.set({ pool }, count);
+          }
+        },
+      });
+      for (const { pool } of waits.waiting()) {
+        // Present from the start, so a rate over them has a first sample.
+        this.connectionWaitSeconds.zero({ pool });
+        this.connectionWaitTimeouts.inc({ pool }, 0);
+      }
+      waits.onEnded(({ pool, seconds, timedOut }) => {
+        this.connectionWaitSeconds.observe({ pool }, seconds);
+        if (timedOut) {
+          this.connectionWaitTimeouts.inc({ pool });
+        }
+      });
+    }
   }
 
   /**
@@ -168,6 +210,8 @@ export interface MetricsOptions {
   readonly queueDepths: () => Promise<{ queue: string; state: string; count: number }[]>;
   /** Figures read from PostgreSQL at scrape time; absent, there are none. */
   readonly figures?: OperationsFigures;
+  /** The database's waits for a connection; absent, no connection metrics. */
+  readonly connectionWaits?: ConnectionWaits;
   /** Told when a store failed a scrape or did not answer it in time. */
   readonly onSourceFailed?: (dependency: Dependency, err: unknown) => void;
 }

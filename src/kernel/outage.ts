@@ -156,6 +156,22 @@ const INTERRUPTED_JOB = /^(Missing (key|lock) for job |could not renew lock for 
 /** How often a dependency known to be away is asked again, so that the end of its outage is logged. */
 const OUTAGE_PROBE_MS = 1000;
 
+/**
+ * Whether `err` (or an error it wraps) is a wait for a database connection that timed out: every connection of the
+ * pool, or of the workers' share of it, was in use for CONNECTION_WAIT_MS. The process's own shortage (or a server
+ * too slow to hand connections back), never a fault of whatever the caller was about to talk to.
+ */
+export function isConnectionWaitTimeout(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e && depth < 4; depth++) {
+    const message = (e as { message?: unknown }).message;
+    if (typeof message === 'string' && message.includes(CONNECTION_WAIT_TIMEOUT)) {
+      return true;
+    }
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
 /** How often a database that answers while the process waits for its connections is logged as busy, at most. */
 const BUSY_LOG_MS = 60_000;
 
@@ -164,7 +180,7 @@ const BUSY_LOG_MS = 60_000;
  * the pool came free, or a query did not answer within its bound. When the server itself answers meanwhile (asked on
  * a connection of its own), the connections were all in use: busy, not down.
  */
-function isSlowAnswer(err: unknown): boolean {
+export function isSlowAnswer(err: unknown): boolean {
   if (err instanceof DependencyUnavailableError) {
     return err.dependency === 'database';
   }
@@ -273,6 +289,14 @@ export class OutageLog {
    */
   down(dependency: Dependency, err: unknown): void {
     this.confirm(dependency, err);
+  }
+
+  /**
+   * A dependency that answered on a connection of its own while `err` says the process's connections were all in
+   * use (a readiness probe asks both): busy, logged as such at most once a minute, never an outage.
+   */
+  busy(dependency: Dependency, err: unknown): void {
+    this.answered(dependency, err);
   }
 
   /** Stops asking; an outage still open is not logged as ended. */

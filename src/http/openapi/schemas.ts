@@ -196,6 +196,10 @@ export const health = z.object({
   status: z.enum(['ok', 'degraded', 'unavailable']),
   database: z.boolean(),
   redis: z.boolean(),
+  databasePool: z
+    .literal('busy')
+    .optional()
+    .describe('every connection of the pool in use while PostgreSQL answers on one of its own: still ready'),
 });
 
 export const chainVerdict = z

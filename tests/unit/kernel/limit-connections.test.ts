@@ -1,4 +1,4 @@
-import { limitConnections, type Db } from '../../../src/kernel/db';
+import { ConnectionWaits, limitConnections, type Db } from '../../../src/kernel/db';
 import { workerConnections } from '../../../src/runtime';
 
 /** A Db whose calls each wait until the test ends them, counting how many are open at once. */
@@ -16,6 +16,7 @@ function heldDb() {
     exec: () => hold(undefined),
     transaction: <T>(fn: (tx: Db) => Promise<T>) => hold(undefined).then(() => fn(db)),
     pingServer: () => Promise.resolve(),
+    connectionWaits: new ConnectionWaits(),
     close: () => Promise.resolve(),
   };
   const endOldest = async (): Promise<void> => {
