@@ -202,6 +202,9 @@ function csvRow(t: SyntheticTrajectory, i: number): string {
   ].join(',');
 }
 
+/** The JZ020 product category of a trajectory's referral: youth mental health care (54) to ggz, else ambulant (45). */
+const productCategoryOf = (t: SyntheticTrajectory): string => (t.referral?.target === 'ggz' ? '54' : '45');
+
 function referralEvent(t: SyntheticTrajectory): Record<string, unknown> {
   const base = jsonContact(t, 0);
   const r = t.referral;
@@ -215,7 +218,7 @@ function referralEvent(t: SyntheticTrajectory): Record<string, unknown> {
     referral: {
       id: r?.id,
       target: r?.target,
-      productCategory: '45',
+      productCategory: productCategoryOf(t),
       referrerType: '02',
       authoredOn: at(r?.on ?? ''),
       reasonText: REASON_TEXT,
@@ -298,6 +301,7 @@ function expectedOf(p: Period, practice?: string): Expected {
       'help-question': tally(active.flatMap((t) => t.helpQuestions)),
       intervention: tally(active.flatMap((t) => [...new Set(t.contacts.flatMap((c) => c.interventions))])),
       'referral-target': tally(referrals.map((t) => t.referral?.target ?? '')),
+      'product-category': tally(referrals.map(productCategoryOf)),
     },
     contactsMean: withContacts.length
       ? Math.round((withContacts.reduce((a, t) => a + t.contacts.length, 0) / withContacts.length) * 100) / 100
