@@ -133,8 +133,8 @@ describe('access to the monitoring figures', () => {
     expect(audited?.n).toBeGreaterThanOrEqual(5);
   });
 
-  /** The refused reads of monitoring figures an auditor's search finds. */
-  async function refusalsSeenBy(key: string | KeyName): Promise<AuditEvent[]> {
+  /** The refused reads of monitoring figures by `requester` (a key id) an auditor's search finds. */
+  async function refusalsSeenBy(key: string | KeyName, requester: string): Promise<AuditEvent[]> {
     const res = await app.request(
       '/fhir/AuditEvent?outcome=4&_count=100',
       key === 'auditor' ? { key: 'auditor' } : as(key),
@@ -143,7 +143,14 @@ describe('access to the monitoring figures', () => {
     const bundle = (await res.json()) as Bundle<AuditEvent>;
     return (bundle.entry ?? [])
       .map((e) => e.resource as AuditEvent)
-      .filter((e) => JSON.stringify(e).includes('monitoring'));
+      .filter((e) => e.agent?.some((a) => a.requestor && a.who?.identifier?.value === `api-key:${requester}`))
+      .filter((e) =>
+        (e.entity ?? []).some((x) =>
+          Buffer.from(x.query ?? '', 'base64')
+            .toString('utf8')
+            .startsWith('/municipality/v1/monitoring'),
+        ),
+      );
   }
 
   it("shows a municipality's auditor that another municipality tried to read its figures", async () => {
@@ -151,7 +158,7 @@ describe('access to the monitoring figures', () => {
       key: 'otherMunicipality',
     });
     expect(res.status).toBe(403);
-    const seen = await refusalsSeenBy(keys.municipalityAuditor);
+    const seen = await refusalsSeenBy(keys.municipalityAuditor, 'othermunicipality');
     expect(seen).toHaveLength(1);
     const [refusal] = seen;
     // Who tried: the key, and the municipality it acts for; and whose figures it asked for.
@@ -160,10 +167,13 @@ describe('access to the monitoring figures', () => {
     expect(agents).toContain(OTHER_MUNICIPALITY);
     expect(agents).toContain(MUNICIPALITY);
     // The requesting municipality's own auditor sees it too, and no one else's refusal is in either search.
-    expect(await refusalsSeenBy(keys.otherMunicipalityAuditor)).toHaveLength(1);
+    expect(await refusalsSeenBy(keys.otherMunicipalityAuditor, 'othermunicipality')).toHaveLength(1);
     // Nothing of the requester's figures: no report, no practice of it.
     expect(JSON.stringify(refusal)).not.toMatch(/05555555|MeasureReport\/monitoring-GM0344/);
     // Recorded once, not a second time by the generic refusal.
-    expect(await refusalsSeenBy('auditor')).toHaveLength(1);
+    expect(await refusalsSeenBy('auditor', 'othermunicipality')).toHaveLength(1);
+    // So is the practice auditor's attempt at a municipality its practice has no agreement with (the test above).
+    expect(await refusalsSeenBy(keys.otherMunicipalityAuditor, 'practiceauditor')).toHaveLength(1);
+    expect(await refusalsSeenBy(keys.municipalityAuditor, 'practiceauditor')).toHaveLength(0);
   });
 });

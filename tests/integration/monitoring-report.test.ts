@@ -848,21 +848,27 @@ describe('the municipality monitoring report', () => {
     const operator = await app.request('/municipality/v1/monitoring?period=2026', { key: 'operator' });
     expect(operator.status).toBe(400);
     expect(JSON.stringify(await operator.json())).toContain('more than one');
-    // A practice's own auditor sees no municipality at all, and is told so.
+    // A practice's own auditor (no municipality in scope) reads its practice's report, and no other practice's.
     for (const query of ['period=2026', `period=2026&municipality=${MUNICIPALITY}`]) {
       const practiceAuditor = await app.request(`/municipality/v1/monitoring?${query}`, {
         key: null,
         headers: { authorization: `Bearer ${practiceAuditorKey}` },
       });
-      expect(practiceAuditor.status).toBe(403);
-      const outcome = (await practiceAuditor.json()) as {
-        issue: { expression?: string[]; details?: { text?: string } }[];
-      };
-      expect(outcome.issue[0]).toMatchObject({
-        expression: ['municipality'],
-        details: { text: 'your scope holds no municipality' },
+      expect([query, practiceAuditor.status]).toEqual([query, 200]);
+      const own = (await practiceAuditor.json()) as MeasureReport;
+      expect(own.reporter?.identifier?.value).toBe(MUNICIPALITY);
+      expect(own.extension).toContainEqual({
+        url: 'https://jeugdbrug.nl/fhir/StructureDefinition/monitoring-practice',
+        valueString: PRACTICE_AGB,
       });
     }
+    const otherPractice = await app.request(`/municipality/v1/monitoring?period=2026&practice=${OTHER_PRACTICE_AGB}`, {
+      key: null,
+      headers: { authorization: `Bearer ${practiceAuditorKey}` },
+    });
+    expect(otherPractice.status).toBe(403);
+    const outcome = (await otherPractice.json()) as { issue: { expression?: string[] }[] };
+    expect(outcome.issue[0]?.expression).toEqual(['practice']);
     expect((await report(`period=2026&municipality=${MUNICIPALITY}`, 'operator')).reporter?.identifier?.value).toBe(
       MUNICIPALITY,
     );
