@@ -311,8 +311,25 @@ describe('monitoring facts written at the map stage', () => {
     await send('practice', [contact]);
     expect(await counted()).toBe(1);
     // The agreement ended yesterday; today the child objects to monitoring. Its past figures must lose the child.
-    await send('practice', [consent(contact, 'deny')]);
+    const objection = buildConsentEvent(contact, {
+      decision: 'deny',
+      givenBy: [{ kind: 'child' }, { kind: 'guardian', guardianId: 'g1' }],
+      recipient: { municipality: ENDED_MUNICIPALITY, name: 'Lingewaard' },
+      recordedAt: new Date().toISOString(),
+      purposes: ['monitoring'],
+      dataClasses: ['EpisodeOfCare'],
+      period: { start: daysAgo(0) },
+    });
+    const [recorded] = await send('practice', [objection]);
     expect(await counted()).toBe(0);
+    // Audited as any objection's removal is, naming the agreement it was honoured under.
+    const audited = await client.query<{ entities: string[] }>(
+      `SELECT entities FROM audit_event WHERE tenant = $1 AND subtype = 'AuthZ-Consent' AND $2 = ANY(entities)
+         AND 'monitoring-facts' = ANY(entities)`,
+      [PRACTICE_AGB, `inbox/${recorded}`],
+    );
+    expect(audited.rows).toHaveLength(1);
+    expect(JSON.stringify(audited.rows)).toContain('test-agreement-ended');
   });
 
   it('deletes facts past REPORT_RETENTION_DAYS, contacts with their trajectory', async () => {
