@@ -53,11 +53,18 @@ export const monitoringQuerySchema = z
     to: oneValue.meta({ description: 'the last day of the period (YYYY-MM-DD, included), with from' }),
     practice: oneValue
       .refine((v) => v === undefined || isValidAgb(v), 'an AGB code of 8 digits')
-      .meta({ description: 'the AGB code of one practice with an agreement with the municipality (else 422)' }),
-    municipality: oneValue.refine(
-      (v) => v === undefined || /^GM\d{4}$/.test(v),
-      'a CBS municipality code such as GM0226',
-    ),
+      .meta({
+        description:
+          'the AGB code of one practice with an agreement with the municipality (else 422); for an auditor or operator ' +
+          'scoped to practices alone, one of its practices (else 403), its only one when left out',
+      }),
+    municipality: oneValue
+      .refine((v) => v === undefined || /^GM\d{4}$/.test(v), 'a CBS municipality code such as GM0226')
+      .meta({
+        description:
+          'the municipality (CBS code); a municipality key may leave out its own; one outside the scope is 403, ' +
+          'recorded with that municipality as an agent',
+      }),
     group: oneValue,
     _format: oneValue
       .refine(

@@ -133,11 +133,14 @@ describe('access to the monitoring figures', () => {
     expect(audited?.n).toBeGreaterThanOrEqual(5);
   });
 
-  /** The refused reads of monitoring figures by `requester` (a key id) an auditor's search finds. */
-  async function refusalsSeenBy(key: string | KeyName, requester: string): Promise<AuditEvent[]> {
+  /**
+   * The refused reads of monitoring figures by `requester` (a key id) an auditor's search finds: the test runtime's
+   * auditor (every scope) or one of this file's keys.
+   */
+  async function refusalsSeenBy(key: { readonly named: KeyName } | string, requester: string): Promise<AuditEvent[]> {
     const res = await app.request(
       '/fhir/AuditEvent?outcome=4&_count=100',
-      key === 'auditor' ? { key: 'auditor' } : as(key),
+      typeof key === 'string' ? as(key) : { key: key.named },
     );
     expect(res.status).toBe(200);
     const bundle = (await res.json()) as Bundle<AuditEvent>;
@@ -171,7 +174,7 @@ describe('access to the monitoring figures', () => {
     // Nothing of the requester's figures: no report, no practice of it.
     expect(JSON.stringify(refusal)).not.toMatch(/05555555|MeasureReport\/monitoring-GM0344/);
     // Recorded once, not a second time by the generic refusal.
-    expect(await refusalsSeenBy('auditor', 'othermunicipality')).toHaveLength(1);
+    expect(await refusalsSeenBy({ named: 'auditor' }, 'othermunicipality')).toHaveLength(1);
     // So is the practice auditor's attempt at a municipality its practice has no agreement with (the test above).
     expect(await refusalsSeenBy(keys.otherMunicipalityAuditor, 'practiceauditor')).toHaveLength(1);
     expect(await refusalsSeenBy(keys.municipalityAuditor, 'practiceauditor')).toHaveLength(0);
