@@ -228,12 +228,26 @@ async function scopeOf(ctx: PipelineContext, req: Request, res: Response, q: Mon
     }
     practice = own[0] ?? '';
   }
+  const partnersOf = (agb: string) => [
+    ...new Set(ctx.registry.agreements.filter((a) => a.practice.agb === agb).map((a) => a.municipality.code)),
+  ];
   if (!canActForPractice(principal, practice)) {
+    // In that practice's chain, as a refused read of its figures (its auditors see who tried), when it is a party to
+    // an agreement: any 8 digits must not open a chain.
+    const theirs = partnersOf(practice);
+    if (theirs.length > 0) {
+      await auditRead(ctx, req, res, {
+        query: req.originalUrl,
+        outcome: '4',
+        outcomeDesc: NOT_IN_SCOPE,
+        tenants: [practice],
+        extraAgents: theirs.map((m) => organisationAgent('destination', 'municipality', m)),
+      });
+      res.locals[REFUSAL_AUDITED] = true;
+    }
     throw new OperationOutcomeError(forbiddenField(`The caller does not act for practice ${practice}`, 'practice'));
   }
-  const partners = [
-    ...new Set(ctx.registry.agreements.filter((a) => a.practice.agb === practice).map((a) => a.municipality.code)),
-  ];
+  const partners = partnersOf(practice);
   const municipality = q.municipality ?? (partners.length === 1 ? partners[0] : undefined);
   if (municipality === undefined) {
     return badRequestFor(

@@ -124,6 +124,17 @@ describe('access to the monitoring figures', () => {
       const outcome = (await res.json()) as { issue: { expression?: string[] }[] };
       expect(outcome.issue[0]?.expression).toEqual([field]);
     }
+    // The attempt at the other practice's figures is in that practice's chain, where its auditors look.
+    const [refused] = await app.rt.ctx.db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM audit_event
+        WHERE tenant = $1 AND outcome = '4' AND $2 = ANY(agents) AND $3 = ANY(agents)`,
+      [
+        OTHER_PRACTICE_AGB,
+        'https://jeugdbrug.nl/principal|api-key:practiceauditor',
+        `${MUNICIPALITY_TOKEN}|${MUNICIPALITY}`,
+      ],
+    );
+    expect(refused?.n).toBe(1);
     // The read is in the practice's chain, with the municipality as an agent.
     const [audited] = await app.rt.ctx.db.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM audit_event
@@ -177,6 +188,7 @@ describe('access to the monitoring figures', () => {
     expect(await refusalsSeenBy({ named: 'auditor' }, 'othermunicipality')).toHaveLength(1);
     // So is the practice auditor's attempt at a municipality its practice has no agreement with (the test above).
     expect(await refusalsSeenBy(keys.otherMunicipalityAuditor, 'practiceauditor')).toHaveLength(1);
-    expect(await refusalsSeenBy(keys.municipalityAuditor, 'practiceauditor')).toHaveLength(0);
+    // And its attempt at the other practice's figures is seen by that municipality's auditor, once.
+    expect(await refusalsSeenBy(keys.municipalityAuditor, 'practiceauditor')).toHaveLength(1);
   });
 });
