@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { agb, bsn, municipalityCode, pastDate, sourceId, tableEnum } from '../../src/kernel/fhir/fields';
-import { NHG_TABLE_14_SYSTEM } from '../../src/kernel/fhir/systems';
+import { COD327_SYSTEM, JZ020_SYSTEM, NHG_TABLE_14_SYSTEM } from '../../src/kernel/fhir/systems';
 import {
   HELP_QUESTION_CATEGORY_SYSTEM,
   INTERVENTION_SYSTEM,
@@ -29,8 +29,17 @@ export const trajectoryEventSchema = z
     /** The child's GP practice, whose HIS receives it. */
     practice: z.object({ agb }).strict(),
     child: z.object({ bsn, birthDate: pastDate }).strict(),
-    /** The municipality's trajectory (EpisodeOfCare) and the day it started. */
-    trajectory: z.object({ id: sourceId, startDate: pastDate }).strict(),
+    /**
+     * The municipality's trajectory (EpisodeOfCare), the day it started and, optionally, who referred the child to
+     * the professional (COD327: 01 Gemeente … 06 Zelfverwijzer), which the monitoring report's inflow counts by.
+     */
+    trajectory: z
+      .object({
+        id: sourceId,
+        startDate: pastDate,
+        referrerType: tableEnum(COD327_SYSTEM, 'COD327 referrer type').optional(),
+      })
+      .strict(),
     /** The day the event took place. */
     date: pastDate,
     professional: z
@@ -48,9 +57,16 @@ export const trajectoryEventSchema = z
       })
       .strict()
       .optional(),
-    /** Referral: the municipality's id of it and where to (referral-target). */
+    /**
+     * Referral: the municipality's id of it, where to (referral-target) and, optionally, the JZ020 product category
+     * (which kind of youth care), which the monitoring report's referrals are broken down by.
+     */
     referral: z
-      .object({ id: sourceId, target: tableEnum(REFERRAL_TARGET_SYSTEM, 'referral target') })
+      .object({
+        id: sourceId,
+        target: tableEnum(REFERRAL_TARGET_SYSTEM, 'referral target'),
+        productCategory: tableEnum(JZ020_SYSTEM, 'JZ020 product category').optional(),
+      })
       .strict()
       .optional(),
     /** Closure: how the trajectory ended (trajectory-outcome). */

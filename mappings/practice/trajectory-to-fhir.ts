@@ -5,6 +5,8 @@ import { bsnIdentifier, municipalityIdentifier } from '../../src/kernel/fhir/ide
 import { deterministicId } from '../../src/kernel/fhir/ids';
 import {
   ACT_CODE_SYSTEM,
+  COD327_SYSTEM,
+  JZ020_SYSTEM,
   NHG_TABLE_14_SYSTEM,
   REFERRAL_SNOMED_CODE,
   SNOMED_SYSTEM,
@@ -28,8 +30,9 @@ import type { TrajectoryEvent, TrajectoryEventKind } from './trajectory-event';
  * - a contact is an Encounter (class from the NHG contact mode, the contact mode and the intervention codes as
  *   types, the duration as length) linked to the EpisodeOfCare: Encounter rather than Communication because it
  *   is a contact with the professional, as the HIS direction models it, and it is a data class consents name;
- * - a referral is a ServiceRequest (SNOMED 3457005 "Patient referral") with the target as performerType,
- *   requested by the municipality.
+ * - a referral is a ServiceRequest (SNOMED 3457005 "Patient referral") with the target as performerType and the
+ *   JZ020 product category, when given, as category, requested by the municipality;
+ * - who referred the child (COD327), when given, is the EpisodeOfCare's referrer-type extension, as from the HIS.
  *
  * The child is referenced by BSN (a logical reference): it is the practice's own patient, and nothing else about
  * the child is sent. Ids are deterministic from the municipality's ids, so a repeat maps to the same resources.
@@ -78,16 +81,18 @@ const municipalityOf = (e: TrajectoryEvent) => ({
 
 function episodeOf(e: TrajectoryEvent): EpisodeOfCare {
   const closed = e.type === 'closure';
+  const { referrerType } = e.trajectory;
+  const extension = [
+    // Who referred the child, as the HIS direction carries it: what the monitoring report's inflow counts by.
+    ...(referrerType ? [{ url: EXTENSION.referrerType, valueCoding: getCoding(COD327_SYSTEM, referrerType) }] : []),
+    ...(closed && e.outcome
+      ? [{ url: EXTENSION.trajectoryOutcome, valueCoding: getCoding(TRAJECTORY_OUTCOME_SYSTEM, e.outcome) }]
+      : []),
+  ];
   return {
     resourceType: 'EpisodeOfCare',
     id: deterministicId('municipality', e.municipality, 'trajectory', e.trajectory.id),
-    ...(closed && e.outcome
-      ? {
-          extension: [
-            { url: EXTENSION.trajectoryOutcome, valueCoding: getCoding(TRAJECTORY_OUTCOME_SYSTEM, e.outcome) },
-          ],
-        }
-      : {}),
+    ...(extension.length > 0 ? { extension } : {}),
     identifier: [{ system: municipalityIdSystem(e.municipality, 'trajectory'), value: e.trajectory.id }],
     status: closed ? 'finished' : 'active',
     ...(e.helpQuestion ? { type: [{ coding: [getCoding(HELP_QUESTION_CATEGORY_SYSTEM, e.helpQuestion)] }] } : {}),
@@ -140,5 +145,8 @@ function serviceRequestOf(e: TrajectoryEvent): ServiceRequest {
     authoredOn: e.date,
     requester: municipalityOf(e),
     performerType: { coding: [getCoding(REFERRAL_TARGET_SYSTEM, referral.target)] },
+    ...(referral.productCategory
+      ? { category: [{ coding: [getCoding(JZ020_SYSTEM, referral.productCategory)] }] }
+      : {}),
   };
 }

@@ -8,6 +8,7 @@ import { CACHED_CONSENTS, ConsentCache, type StoredConsent } from '../policy/con
 import type { CompiledProvision } from '../policy/compiled-consent';
 import type { Db } from '../kernel/db';
 import type { Decision } from '../policy/types';
+import type { Agreement } from '../policy/agreement';
 import type { EventRow } from './event-store';
 import { stageStatements } from './stage-groups';
 import { perResource } from './stage-batch';
@@ -96,7 +97,11 @@ export async function decideAndRecord(
   return decision;
 }
 
-/** Loads the facts and asks the policy engine, without recording: callers record (or say why they need not). */
+/**
+ * Loads the facts and asks the policy engine, without recording: callers record (or say why they need not). The
+ * agreements are the registry's of the practice and municipality unless given (monitoring-writer.ts asks about
+ * agreements that have ended, as they last were).
+ */
 export async function decideForEvent(
   ctx: Pick<PipelineContext, 'db' | 'registry' | 'metrics'>,
   event: CanonicalEvent,
@@ -104,6 +109,7 @@ export async function decideForEvent(
   at: Date,
   classes: DataClass[] = dataClassesOf(event),
   consents: ChildConsents = childConsentsOnce(ctx, event),
+  agreements: readonly Agreement[] = findAgreements(ctx.registry, event.practice.agb, event.municipalityCode),
 ): Promise<Decision> {
   const patient = event.resources.find((r): r is Patient => r.resourceType === 'Patient');
   // Timed as its own stage: loading the facts and deciding is the latency the policy adds to the pipeline.
@@ -117,7 +123,7 @@ export async function decideForEvent(
         at,
       },
       {
-        agreements: findAgreements(ctx.registry, event.practice.agb, event.municipalityCode),
+        agreements,
         consents: consentCacheOf(ctx.db).derivedAll(await consents()),
         patient: { id: patient?.id ?? '', birthDate: event.patient.birthDate, hisId: event.patient.hisId },
         guardians: event.guardians.map((g) => ({

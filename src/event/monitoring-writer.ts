@@ -66,13 +66,14 @@ async function decideMonitoring(
   event: CanonicalEvent,
   at: Date,
   consents: ChildConsents,
+  agreements?: readonly Agreement[],
 ): Promise<Decision> {
-  const decision = await decideForEvent(ctx, event, 'monitoring', at, ['EpisodeOfCare'], consents);
+  const decision = await decideForEvent(ctx, event, 'monitoring', at, ['EpisodeOfCare'], consents, agreements);
   if (objectedIn(decision) || !(await anyConsentDenies(ctx, consents))) {
     return decision;
   }
   for (const dataClass of OTHER_MONITORED_CLASSES) {
-    const other = await decideForEvent(ctx, event, 'monitoring', at, [dataClass], consents);
+    const other = await decideForEvent(ctx, event, 'monitoring', at, [dataClass], consents, agreements);
     if (objectedIn(other)) {
       return other;
     }
@@ -81,12 +82,60 @@ async function decideMonitoring(
 }
 
 /**
+ * The practice's agreements with the municipality that name purpose monitoring, each in the version last in force
+ * by `day`, as if it were in force still (no end date): what an objection recorded after they ended is judged by.
+ */
+function asStillInForce(agreements: readonly Agreement[], day: string): Agreement[] {
+  const last = new Map<string, Agreement>();
+  for (const a of agreements) {
+    const prev = last.get(a.id);
+    if (
+      a.status === 'active' &&
+      a.validFrom <= day &&
+      a.purposes.includes('monitoring') &&
+      (!prev || a.version > prev.version)
+    ) {
+      last.set(a.id, a);
+    }
+  }
+  return [...last.values()].map((a) => ({ ...a, validTo: undefined }));
+}
+
+/**
+ * An objection recorded when no agreement with the municipality is in force any more (`today`, decided at `now`,
+ * rests on none): the figures of the periods the agreements covered still hold the child's facts, and an objection
+ * takes them out whether or not an agreement is still in force. The engine is asked again about `now` with the
+ * agreements as they last were in force (`asStillInForce`), so the objection is honoured where they honoured one
+ * (legal basis consent, or `objectionBlocks`). The decision that finds the objection, or undefined.
+ */
+async function objectionAfterAgreementsEnded(
+  ctx: Pick<PipelineContext, 'db' | 'registry' | 'metrics'>,
+  event: CanonicalEvent,
+  today: Decision,
+  now: Date,
+  consents: ChildConsents,
+): Promise<Decision | undefined> {
+  if (today.agreement !== undefined || objectedIn(today) || !(await anyConsentDenies(ctx, consents))) {
+    return undefined;
+  }
+  const ended = asStillInForce(
+    findAgreements(ctx.registry, event.practice.agb, event.municipalityCode),
+    amsterdamDay(now),
+  );
+  if (ended.length === 0) {
+    return undefined;
+  }
+  const decision = await decideMonitoring(ctx, event, now, consents, ended);
+  return objectedIn(decision) ? decision : undefined;
+}
+
+/**
  * Whether a fact may count in the aggregate figures, decided on the fact's own day (`factDayOf`), not on the day it
  * happens to be registered: the policy engine permits purpose `monitoring` on that day (a consent valid then covers
  * it, also when it has ended since), or the agreement in force then says aggregate counting needs no consent
  * (`monitoring.aggregateWithoutConsent`). An objection always wins, whenever it was recorded: one the engine finds on
- * the fact's day or today takes every fact of the child out (`objected`).
- * Not recorded as an AuditEvent of its own: nothing leaves here, and no identity enters the reporting store; what
+ * the fact's day or today takes every fact of the child out (`objected`), also when no agreement is in force today
+ * (`objectionAfterAgreementsEnded`). Not recorded as an AuditEvent of its own: nothing leaves here, and no identity enters the reporting store; what
  * leaves is the aggregate report, and every request for it is audited. What a consent takes out is audited
  * (`removeFactsAfterConsent`).
  */
@@ -100,7 +149,11 @@ async function verdictOn(
   const onItsDay = await decideMonitoring(ctx, event, middayOn(day), consents);
   // An objection recorded since the fact's day, and valid from its recording on, is found by asking about today.
   const today = day === amsterdamDay(now) ? onItsDay : await decideMonitoring(ctx, event, now, consents);
-  if (objectedIn(onItsDay) || objectedIn(today)) {
+  if (
+    objectedIn(onItsDay) ||
+    objectedIn(today) ||
+    (await objectionAfterAgreementsEnded(ctx, event, today, now, consents)) !== undefined
+  ) {
     return { counts: false, objected: true, agreement: undefined };
   }
   const agreement = agreementNamedIn(ctx, event, onItsDay);
@@ -206,7 +259,10 @@ export async function removeFactsAfterConsent(
   if (!CONSENT_EVENTS.has(event.eventType) || monitored.length === 0) {
     return undefined;
   }
-  const today = await decideMonitoring(ctx, event, new Date(), consents);
+  const now = new Date();
+  const decided = await decideMonitoring(ctx, event, now, consents);
+  // An objection recorded after the agreements ended takes the child out of their past periods' figures too.
+  const today = (await objectionAfterAgreementsEnded(ctx, event, decided, now, consents)) ?? decided;
   const needsConsent = (a: Agreement) => a.monitoring?.aggregateWithoutConsent !== true;
   const named = agreementNamedIn(ctx, event, today);
   const uncovered =

@@ -10,7 +10,14 @@ import { isValidAgb } from '../kernel/fhir/identifiers';
 import { acceptsFhirJson, isFhirJsonFormat, SERVED_MEDIA_TYPES } from '../kernel/fhir/media-types';
 import { badRequestIssues, forbiddenField, notAcceptable, notFoundField } from '../kernel/fhir/outcomes';
 import { parseQueryOrThrow } from '../kernel/zod-outcome';
-import { assertPeriodForRole, assertReportable, auditReportRead, periodOfRange } from './monitoring-query';
+import {
+  assertPeriodForRole,
+  assertReportable,
+  auditReportRead,
+  periodOfRange,
+  type ReportScope,
+} from './monitoring-query';
+import { auditRead, NOT_IN_SCOPE, REFUSAL_AUDITED } from './audit-read';
 import type { PipelineContext } from '../event/context';
 import { buildMeasure, GROUPS, MEASURE_ID } from '../reports/monitoring/measure';
 import { monitoringReport } from '../reports/monitoring/monitoring-report';
@@ -19,7 +26,14 @@ import { CHART_LANGS, renderChart, type ChartLang } from '../reports/monitoring/
 import { CSV_DELIMITERS, reportCsv, reportCsvFileName, type CsvOptions } from '../reports/monitoring/report-csv';
 import type { FhirRoute } from './fhir-router';
 import { getPrincipal } from '../access/authenticate';
-import { ALL, assertCanSeeMunicipality, assertRole } from '../access/principal';
+import {
+  ALL,
+  assertCanSeeMunicipality,
+  assertRole,
+  canActForPractice,
+  canSeeMunicipality,
+  type Role,
+} from '../access/principal';
 
 const oneValue = z.string().optional();
 const isCsvFormat = (format: string): boolean => format === 'csv' || format === 'text/csv';
@@ -39,11 +53,18 @@ export const monitoringQuerySchema = z
     to: oneValue.meta({ description: 'the last day of the period (YYYY-MM-DD, included), with from' }),
     practice: oneValue
       .refine((v) => v === undefined || isValidAgb(v), 'an AGB code of 8 digits')
-      .meta({ description: 'the AGB code of one practice with an agreement with the municipality (else 422)' }),
-    municipality: oneValue.refine(
-      (v) => v === undefined || /^GM\d{4}$/.test(v),
-      'a CBS municipality code such as GM0226',
-    ),
+      .meta({
+        description:
+          'the AGB code of one practice with an agreement with the municipality (else 422); for an auditor or operator ' +
+          'scoped to practices alone, one of its practices (else 403), its only one when left out',
+      }),
+    municipality: oneValue
+      .refine((v) => v === undefined || /^GM\d{4}$/.test(v), 'a CBS municipality code such as GM0226')
+      .meta({
+        description:
+          'the municipality (CBS code); a municipality key may leave out its own; one outside the scope is 403, ' +
+          'recorded with that municipality as an agent',
+      }),
     group: oneValue,
     // Any other value is a format the report cannot be had in: a 406 naming _format (`answerFormatOf`), as on /fhir.
     _format: oneValue.meta({
@@ -122,11 +143,20 @@ function periodOf(q: MonitoringQuery): ReportPeriod {
 
 /**
  * The municipality a request is about: the one named, or the caller's only one. 403 outside its scope or when its
- * scope holds none; 400 when it holds several and none is named.
+ * scope holds none; 400 when it holds several and none is named. A named municipality outside the scope is recorded
+ * as a refused read that names it (`assertMunicipalityInScope`).
  */
-function municipalityOf(res: Response, named: string | undefined): string {
+async function municipalityOf(
+  ctx: PipelineContext,
+  req: Request,
+  res: Response,
+  named: string | undefined,
+): Promise<string> {
   const principal = getPrincipal(res);
   if (principal.municipalities.length === 0) {
+    if (named !== undefined) {
+      await assertMunicipalityInScope(ctx, req, res, named);
+    }
     throw new OperationOutcomeError(forbiddenField('your scope holds no municipality', 'municipality'));
   }
   let municipality = named;
@@ -137,7 +167,7 @@ function municipalityOf(res: Response, named: string | undefined): string {
     }
     municipality = own[0] ?? '';
   }
-  assertCanSeeMunicipality(principal, municipality);
+  await assertMunicipalityInScope(ctx, req, res, municipality);
   return municipality;
 }
 
@@ -172,17 +202,114 @@ function isCsvAnswer(req: Request, format: string | undefined, answer: 'report' 
   return false;
 }
 
-function parseRequest(req: Request, res: Response, answer: 'report' | 'chart'): ReportRequest {
+/**
+ * 403 naming `municipality` unless the caller may see the municipality's figures. The refusal is recorded with that
+ * municipality as an agent (beside the caller and whom it acts for), so the municipality's auditors see that someone
+ * tried, and not only the requester's; nothing else of the requester goes in it.
+ */
+async function assertMunicipalityInScope(
+  ctx: PipelineContext,
+  req: Request,
+  res: Response,
+  municipality: string,
+): Promise<void> {
+  const principal = getPrincipal(res);
+  if (canSeeMunicipality(principal, municipality)) {
+    return;
+  }
+  await auditRead(ctx, req, res, {
+    query: req.originalUrl,
+    outcome: '4',
+    outcomeDesc: NOT_IN_SCOPE,
+    extraAgents: [organisationAgent('destination', 'municipality', municipality)],
+  });
+  // Tells the error handler's generic refusal audit that this refusal is on record already.
+  res.locals[REFUSAL_AUDITED] = true;
+  assertCanSeeMunicipality(principal, municipality);
+}
+
+/** Roles whose keys may be scoped to practices alone: their practice's figures are theirs to read. */
+const PRACTICE_SCOPED_READERS: readonly Role[] = ['auditor', 'operator'];
+
+/**
+ * The report a request is about. A caller with municipalities in scope asks for one of them (and optionally one
+ * practice). An auditor or operator scoped to practices alone (a practice's privacy officer) reads the report of
+ * one of its practices: the one named, or its only one (400 naming `practice` when it holds several), with a
+ * municipality that practice has an agreement with: the one named, or the only one (else a 400 naming
+ * `municipality`). Another practice is a 403 naming `practice`, a municipality its practice has no agreement with a
+ * 403 naming `municipality`. The report is that practice's, suppressed together with the municipality's and its
+ * other practices' as any practice's is.
+ */
+async function scopeOf(ctx: PipelineContext, req: Request, res: Response, q: MonitoringQuery): Promise<ReportScope> {
+  const principal = getPrincipal(res);
+  const practiceScoped =
+    principal.municipalities.length === 0 &&
+    principal.practices.length > 0 &&
+    PRACTICE_SCOPED_READERS.includes(principal.role);
+  if (!practiceScoped) {
+    return { municipality: await municipalityOf(ctx, req, res, q.municipality), practice: q.practice };
+  }
+  let practice = q.practice;
+  if (practice === undefined) {
+    const own = principal.practices.filter((p) => p !== ALL);
+    if (own.length !== 1 || principal.practices.includes(ALL)) {
+      return badRequestFor('name the practice (your scope holds no municipality, and more than one practice)', [
+        'practice',
+      ]);
+    }
+    practice = own[0] ?? '';
+  }
+  const partnersOf = (agb: string) => [
+    ...new Set(ctx.registry.agreements.filter((a) => a.practice.agb === agb).map((a) => a.municipality.code)),
+  ];
+  if (!canActForPractice(principal, practice)) {
+    // In that practice's chain, as a refused read of its figures (its auditors see who tried), when it is a party to
+    // an agreement: any 8 digits must not open a chain.
+    const theirs = partnersOf(practice);
+    if (theirs.length > 0) {
+      await auditRead(ctx, req, res, {
+        query: req.originalUrl,
+        outcome: '4',
+        outcomeDesc: NOT_IN_SCOPE,
+        tenants: [practice],
+        extraAgents: theirs.map((m) => organisationAgent('destination', 'municipality', m)),
+      });
+      res.locals[REFUSAL_AUDITED] = true;
+    }
+    throw new OperationOutcomeError(forbiddenField(`The caller does not act for practice ${practice}`, 'practice'));
+  }
+  const partners = partnersOf(practice);
+  const municipality = q.municipality ?? (partners.length === 1 ? partners[0] : undefined);
+  if (municipality === undefined) {
+    return badRequestFor(
+      partners.length === 0
+        ? `practice ${practice} has no agreement with a municipality`
+        : `name the municipality (practice ${practice} has agreements with ${partners.join(', ')})`,
+      ['municipality'],
+    );
+  }
+  if (!partners.includes(municipality)) {
+    await assertMunicipalityInScope(ctx, req, res, municipality);
+  }
+  return { municipality, practice };
+}
+
+async function parseRequest(
+  ctx: PipelineContext,
+  req: Request,
+  res: Response,
+  answer: 'report' | 'chart',
+): Promise<ReportRequest> {
   const principal = getPrincipal(res);
   assertRole(principal, 'municipality', 'operator', 'auditor');
   const q = parseQueryOrThrow(monitoringQuerySchema, req.query);
   const period = periodOf(q);
   assertPeriodForRole(principal, period);
-  const municipality = municipalityOf(res, q.municipality);
+  const { municipality, practice } = await scopeOf(ctx, req, res, q);
   return {
     municipality,
     period,
-    practice: q.practice,
+    practice,
     group: q.group,
     csv: isCsvAnswer(req, q._format, answer),
     csvOptions: { delimiter: q.delimiter, bom: q.bom === 'true' },
@@ -199,7 +326,7 @@ export function monitoringRouter(ctx: PipelineContext): Router {
   const router = Router();
 
   const report = async (req: Request, res: Response, answer: 'report' | 'chart') => {
-    const r = parseRequest(req, res, answer);
+    const r = await parseRequest(ctx, req, res, answer);
     assertReportable(ctx.registry, r);
     const measureReport = await monitoringReport(ctx, r);
     await auditReportRead(ctx, req, res, r, measureReport);
@@ -245,7 +372,7 @@ export function monitoringRouter(ctx: PipelineContext): Router {
     assertRole(getPrincipal(res), 'municipality', 'operator');
     const q = parseQueryOrThrow(monitoringPushQuerySchema, req.query);
     const period = namedPeriod(q.period);
-    const municipality = municipalityOf(res, q.municipality);
+    const municipality = await municipalityOf(ctx, req, res, q.municipality);
     const actor = actorOf(req, res);
     const push = await pushMonitoringReport(ctx, {
       municipality,

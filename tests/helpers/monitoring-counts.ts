@@ -28,6 +28,10 @@ export const EXAMPLE_COUNTS: MonitoringCounts = {
     byHelpQuestion: countsByCode({ parenting: 22, school: 9, divorce: 3 }),
     byIntervention: countsByCode({ screening: 30 }),
   },
-  referrals: { total: 8, byTarget: countsByCode({ 'social-team': 5, ggz: 3 }) },
+  referrals: {
+    total: 8,
+    byTarget: countsByCode({ 'social-team': 5, ggz: 3 }),
+    byProductCategory: countsByCode({ '54': 3 }),
+  },
   waiting: { startToFirstContact: { n: 40, median: 6 }, referralToCare: { n: 3, median: 40 } },
 };

@@ -13,8 +13,13 @@ import {
   PRACTICE_AGB,
 } from '../helpers/builders';
 import { getPseudonymiser } from '../../src/event/report-pseudonym';
+import { amsterdamDay } from '../../src/kernel/dutch-time';
 import { cleanupTestEnv, startTestApp, TEST_DATABASE_URL, type TestApp } from '../helpers/test-runtime';
 import { waitFor } from '../helpers/wait-for';
+
+/** A municipality whose only agreement with the practice (monitoring, no consent needed) ended yesterday. */
+const ENDED_MUNICIPALITY = 'GM0344';
+const daysAgo = (n: number): string => amsterdamDay(new Date(Date.now() - n * 86_400_000));
 
 /**
  * Which events count in the reporting store, through the real map stage: the agreement's
@@ -39,6 +44,12 @@ describe('monitoring facts written at the map stage', () => {
           id: 'test-agreement-other',
           practice: { agb: OTHER_PRACTICE_AGB },
           legalBasis: 'consent',
+          monitoring: monitoring(true),
+        }),
+        buildAgreement({
+          id: 'test-agreement-ended',
+          municipality: { code: ENDED_MUNICIPALITY, name: 'Lingewaard' },
+          validTo: daysAgo(1),
           monitoring: monitoring(true),
         }),
       ],
@@ -276,6 +287,49 @@ describe('monitoring facts written at the map stage', () => {
     await send('practice', [consent(after, 'permit', october)]);
     await send('practice', [after]);
     expect(await childFacts(after)).toEqual({ trajectories: 0, contacts: 0, referrals: 0 });
+  });
+
+  it('takes the facts out for an objection recorded after the agreement with the municipality ended', async () => {
+    // A contact of ten days ago, while the agreement (public task, objections honoured) was in force: it counts.
+    const event = buildContactEvent({ start: `${daysAgo(10)}T10:00:00+01:00` });
+    const contact = {
+      ...event,
+      child: { ...(event.child as object), municipality: ENDED_MUNICIPALITY },
+      trajectory: { ...(event.trajectory as object), startDate: daysAgo(20) },
+    };
+    const { bsn } = event.child as { bsn: string };
+    const childPseudonym = getPseudonymiser(app.rt.ctx.config).pseudonym(ENDED_MUNICIPALITY, `bsn/${bsn}`);
+    const counted = async () =>
+      Number(
+        (
+          await client.query(
+            'SELECT count(*) AS n FROM report_trajectory WHERE municipality = $1 AND child_pseudonym = $2',
+            [ENDED_MUNICIPALITY, childPseudonym],
+          )
+        ).rows[0]?.n,
+      );
+    await send('practice', [contact]);
+    expect(await counted()).toBe(1);
+    // The agreement ended yesterday; today the child objects to monitoring. Its past figures must lose the child.
+    const objection = buildConsentEvent(contact, {
+      decision: 'deny',
+      givenBy: [{ kind: 'child' }, { kind: 'guardian', guardianId: 'g1' }],
+      recipient: { municipality: ENDED_MUNICIPALITY, name: 'Lingewaard' },
+      recordedAt: new Date().toISOString(),
+      purposes: ['monitoring'],
+      dataClasses: ['EpisodeOfCare'],
+      period: { start: daysAgo(0) },
+    });
+    const [recorded] = await send('practice', [objection]);
+    expect(await counted()).toBe(0);
+    // Audited as any objection's removal is, naming the agreement it was honoured under.
+    const audited = await client.query<{ entities: string[] }>(
+      `SELECT entities FROM audit_event WHERE tenant = $1 AND subtype = 'AuthZ-Consent' AND $2 = ANY(entities)
+         AND 'monitoring-facts' = ANY(entities)`,
+      [PRACTICE_AGB, `inbox/${recorded}`],
+    );
+    expect(audited.rows).toHaveLength(1);
+    expect(JSON.stringify(audited.rows)).toContain('test-agreement-ended');
   });
 
   it('deletes facts past REPORT_RETENTION_DAYS, contacts with their trajectory', async () => {

@@ -202,6 +202,9 @@ function csvRow(t: SyntheticTrajectory, i: number): string {
   ].join(',');
 }
 
+/** The JZ020 product category of a trajectory's referral: youth mental health care (54) to ggz, else ambulant (45). */
+const productCategoryOf = (t: SyntheticTrajectory): string => (t.referral?.target === 'ggz' ? '54' : '45');
+
 function referralEvent(t: SyntheticTrajectory): Record<string, unknown> {
   const base = jsonContact(t, 0);
   const r = t.referral;
@@ -215,7 +218,7 @@ function referralEvent(t: SyntheticTrajectory): Record<string, unknown> {
     referral: {
       id: r?.id,
       target: r?.target,
-      productCategory: '45',
+      productCategory: productCategoryOf(t),
       referrerType: '02',
       authoredOn: at(r?.on ?? ''),
       reasonText: REASON_TEXT,
@@ -298,6 +301,7 @@ function expectedOf(p: Period, practice?: string): Expected {
       'help-question': tally(active.flatMap((t) => t.helpQuestions)),
       intervention: tally(active.flatMap((t) => [...new Set(t.contacts.flatMap((c) => c.interventions))])),
       'referral-target': tally(referrals.map((t) => t.referral?.target ?? '')),
+      'product-category': tally(referrals.map(productCategoryOf)),
     },
     contactsMean: withContacts.length
       ? Math.round((withContacts.reduce((a, t) => a + t.contacts.length, 0) / withContacts.length) * 100) / 100
@@ -319,7 +323,10 @@ function groupOf(report: MeasureReport, code: string): MeasureReportGroup {
   return g;
 }
 
-/** Each shown count equals ours; each withheld one is non-zero (small, or withheld to protect a small one). */
+/**
+ * Each shown count equals ours; each withheld one is non-zero (small, or withheld to protect a small one), except
+ * beside a withheld total, where every stratum is withheld.
+ */
 function expectCountsMatch(report: MeasureReport, expected: Expected): { shown: number; withheld: number } {
   let shown = 0;
   let withheld = 0;
@@ -339,7 +346,11 @@ function expectCountsMatch(report: MeasureReport, expected: Expected): { shown: 
       for (const st of s.stratum ?? []) {
         const cat = st.value?.coding?.[0]?.code ?? '';
         const n = st.population?.[0]?.count;
-        if (n === undefined) {
+        if (count === undefined) {
+          // Beside a withheld total every stratum is withheld, zeros too (a zero would say what all have in common).
+          expect([stratifier, cat, n]).toEqual([stratifier, cat, undefined]);
+          withheld++;
+        } else if (n === undefined) {
           expect([stratifier, cat, (ours.get(cat) ?? 0) > 0]).toEqual([stratifier, cat, true]);
           withheld++;
         } else {
@@ -844,21 +855,27 @@ describe('the municipality monitoring report', () => {
     const operator = await app.request('/municipality/v1/monitoring?period=2026', { key: 'operator' });
     expect(operator.status).toBe(400);
     expect(JSON.stringify(await operator.json())).toContain('more than one');
-    // A practice's own auditor sees no municipality at all, and is told so.
+    // A practice's own auditor (no municipality in scope) reads its practice's report, and no other practice's.
     for (const query of ['period=2026', `period=2026&municipality=${MUNICIPALITY}`]) {
       const practiceAuditor = await app.request(`/municipality/v1/monitoring?${query}`, {
         key: null,
         headers: { authorization: `Bearer ${practiceAuditorKey}` },
       });
-      expect(practiceAuditor.status).toBe(403);
-      const outcome = (await practiceAuditor.json()) as {
-        issue: { expression?: string[]; details?: { text?: string } }[];
-      };
-      expect(outcome.issue[0]).toMatchObject({
-        expression: ['municipality'],
-        details: { text: 'your scope holds no municipality' },
+      expect([query, practiceAuditor.status]).toEqual([query, 200]);
+      const own = (await practiceAuditor.json()) as MeasureReport;
+      expect(own.reporter?.identifier?.value).toBe(MUNICIPALITY);
+      expect(own.extension).toContainEqual({
+        url: 'https://jeugdbrug.nl/fhir/StructureDefinition/monitoring-practice',
+        valueString: PRACTICE_AGB,
       });
     }
+    const otherPractice = await app.request(`/municipality/v1/monitoring?period=2026&practice=${OTHER_PRACTICE_AGB}`, {
+      key: null,
+      headers: { authorization: `Bearer ${practiceAuditorKey}` },
+    });
+    expect(otherPractice.status).toBe(403);
+    const outcome = (await otherPractice.json()) as { issue: { expression?: string[] }[] };
+    expect(outcome.issue[0]?.expression).toEqual(['practice']);
     expect((await report(`period=2026&municipality=${MUNICIPALITY}`, 'operator')).reporter?.identifier?.value).toBe(
       MUNICIPALITY,
     );

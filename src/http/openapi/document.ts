@@ -604,8 +604,9 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
         description:
           'a summary MeasureReport, small cells withheld, also where another period or practice would give them back ' +
           'by difference; status pending while the period runs (cost over the days so far); 422 for a period that has ' +
-          'not started; a municipality key only for whole quarters, half-years and years (else 422 naming from); CSV with ' +
-          'Accept: text/csv or _format=csv',
+          'not started; a municipality key only for whole quarters, half-years and years (else 422 naming from); an ' +
+          "auditor or operator scoped to practices alone gets its practice's report; CSV with Accept: text/csv or " +
+          '_format=csv',
         content: { ...fhirJson(s.fhirResource('MeasureReport')), 'text/csv': { schema: z.string() } },
       },
       errors: [406, 409, 422],

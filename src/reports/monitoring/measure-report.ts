@@ -210,7 +210,10 @@ function sourcesOf(c: MonitoringCounts): Record<CountedGroup, { total: number; b
     'contacts-per-trajectory': { total: c.contacts.total, byStratifier: [c.contacts.byBin] },
     'help-question': { total: c.active.total, byStratifier: [c.active.byHelpQuestion] },
     intervention: { total: c.active.total, byStratifier: [c.active.byIntervention] },
-    'referral-target': { total: c.referrals.total, byStratifier: [c.referrals.byTarget] },
+    'referral-target': {
+      total: c.referrals.total,
+      byStratifier: [c.referrals.byTarget, c.referrals.byProductCategory],
+    },
   };
 }
 

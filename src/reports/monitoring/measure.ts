@@ -1,5 +1,5 @@
 import type { Coding, Measure } from '@medplum/fhirtypes';
-import { COD327_SYSTEM } from '../../kernel/fhir/systems';
+import { COD327_SYSTEM, JZ020_SYSTEM } from '../../kernel/fhir/systems';
 import {
   AGE_BAND_SYSTEM,
   codesOf,
@@ -122,6 +122,15 @@ export const GROUPS: readonly GroupSpec[] = [
     population: 'Referrals (opschaling) made in the period and not cancelled.',
     stratifiers: [
       stratifier('referral-target', REFERRAL_TARGET_SYSTEM, 'partition', 'Where the child was referred to.'),
+      // Not every referral names a product category (one to the social team rarely does): those are in no stratum,
+      // so the rest is suppressed as a `part`'s is.
+      stratifier(
+        'product-category',
+        JZ020_SYSTEM,
+        'part',
+        'The iJw JZ020 product category the referral names: which kind of youth care; a referral naming none is in ' +
+          'no stratum.',
+      ),
     ],
   },
   {

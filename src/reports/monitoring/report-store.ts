@@ -3,7 +3,7 @@ import type { ReportPeriod } from './period';
 
 /**
  * The read side of the reporting store: plain counts for one municipality and period (optionally one practice),
- * before any suppression. Five statements, each one pass over an index range of one municipality.
+ * before any suppression. Eight statements, each one pass over an index range of one municipality.
  */
 
 /** Counts by category code. */
@@ -22,8 +22,12 @@ export interface MonitoringCounts {
     readonly byHelpQuestion: CountsByCode;
     readonly byIntervention: CountsByCode;
   };
-  /** Referrals made in the period and not cancelled, by target. */
-  readonly referrals: { readonly total: number; readonly byTarget: CountsByCode };
+  /** Referrals made in the period and not cancelled, by target and by JZ020 product category (where named). */
+  readonly referrals: {
+    readonly total: number;
+    readonly byTarget: CountsByCode;
+    readonly byProductCategory: CountsByCode;
+  };
   /** Medians in days, with how many intervals each is over. */
   readonly waiting: {
     readonly startToFirstContact: { readonly n: number; readonly median: number | undefined };
@@ -91,11 +95,11 @@ export async function countMonitoring(db: Db, q: CountsQuery): Promise<Monitorin
         GROUP BY 1`,
       params,
     ),
-    db.query<{ code: string | null; n: string }>(
-      `SELECT target AS code, count(*) AS n
+    db.query<{ code: string | null; category: string | null; n: string }>(
+      `SELECT target AS code, product_category AS category, count(*) AS n
          FROM report_referral
         WHERE municipality = $1 AND status = 'active' AND referred_on BETWEEN $2 AND $3 ${practice}
-        GROUP BY 1`,
+        GROUP BY 1, 2`,
       params,
     ),
   ]);
@@ -144,7 +148,12 @@ export async function countMonitoring(db: Db, q: CountsQuery): Promise<Monitorin
       byHelpQuestion: toMap(active.filter((r) => r.code !== null)),
       byIntervention: toMap(interventions),
     },
-    referrals: { total: sum(toMap(referrals)), byTarget: toMap(referrals) },
+    referrals: {
+      total: sum(toMap(referrals)),
+      byTarget: toMap(referrals),
+      // A referral without a category is counted in the total only (`part`), not as a category 'unknown'.
+      byProductCategory: toMap(referrals.filter((r) => r.category !== null).map((r) => ({ code: r.category, n: r.n }))),
+    },
     waiting: { startToFirstContact: waitingOf(waitFirst), referralToCare: waitingOf(waitCare) },
   };
 }

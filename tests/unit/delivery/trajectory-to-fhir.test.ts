@@ -42,6 +42,54 @@ describe('a municipality-registered trajectory event as FHIR for the practice', 
     }
   });
 
+  it('carries who referred (COD327) on the EpisodeOfCare and the product category (JZ020) on the referral', () => {
+    const e = event({
+      type: 'closure',
+      date: '2026-11-15',
+      outcome: 'escalated',
+      trajectory: { ...base.trajectory, referrerType: '06' },
+    });
+    const episode = toPracticeResources(e)[0] as EpisodeOfCare;
+    expect(() => validateResource(episode)).not.toThrow();
+    expect(episode.extension?.map((x) => [x.url, x.valueCoding?.system, x.valueCoding?.code])).toEqual([
+      [
+        'https://jeugdbrug.nl/fhir/StructureDefinition/referrer-type',
+        'http://istandaarden.nl/ibieb/codelijsten/COD327',
+        '06',
+      ],
+      [
+        'https://jeugdbrug.nl/fhir/StructureDefinition/trajectory-outcome',
+        'https://jeugdbrug.nl/fhir/CodeSystem/trajectory-outcome',
+        'escalated',
+      ],
+    ]);
+    const withCategory = event({
+      type: 'referral',
+      referral: { id: 'gm-ref-2', target: 'ggz', productCategory: '54' },
+    });
+    const request = toPracticeResources(withCategory)[1] as ServiceRequest;
+    expect(() => validateResource(request)).not.toThrow();
+    expect(request.category?.[0]?.coding?.[0]).toMatchObject({
+      system: 'http://istandaarden.nl/ibieb/codelijsten/JZ020',
+      code: '54',
+      display: 'Jeugd-ggz',
+    });
+    expect(toPracticeResources(referral)[1]).not.toHaveProperty('category');
+  });
+
+  it.each([
+    ['a referrer type outside COD327', { trajectory: { ...base.trajectory, referrerType: '07' } }, 'referrerType'],
+    [
+      'a product category outside JZ020',
+      { type: 'referral', referral: { id: 'gm-ref-3', target: 'ggz', productCategory: '53' } },
+      'productCategory',
+    ],
+  ])('refuses %s', (_name, extra, field) => {
+    const parsed = trajectoryEventSchema.safeParse({ ...base, type: 'intake', ...extra });
+    expect(parsed.success).toBe(false);
+    expect(parsed.error?.issues.map((i) => i.path.at(-1))).toContain(field);
+  });
+
   it('keeps one EpisodeOfCare id and identifier for the whole trajectory, finished with its outcome at closure', () => {
     const opened = toPracticeResources(intake)[0] as EpisodeOfCare;
     const finished = toPracticeResources(closure)[0] as EpisodeOfCare;

@@ -38,7 +38,7 @@ function counts(inflow: Record<string, number>, open: { total: number; parenting
       byHelpQuestion: countsByCode({ parenting: open.parenting }),
       byIntervention: new Map(),
     },
-    referrals: { total: 0, byTarget: new Map() },
+    referrals: { total: 0, byTarget: new Map(), byProductCategory: new Map() },
     waiting: {
       startToFirstContact: { n: 0, median: undefined },
       referralToCare: { n: 0, median: undefined },

@@ -289,7 +289,7 @@ describe('the monitoring MeasureReport', () => {
       inflow: { total: 9, byAgeBand: m({ '4-11': 9 }), byReferrer: m({ gp: 9 }) },
       waiting: { startToFirstContact: { n: 8, median: 5 }, referralToCare: { n: 6, median: 30 } },
       // 12 referrals, 6 with a start of care: 6 without, which may be shown.
-      referrals: { total: 12, byTarget: m({ 'social-team': 12 }) },
+      referrals: { total: 12, byTarget: m({ 'social-team': 12 }), byProductCategory: m({ '45': 12 }) },
     };
     const r = buildMeasureReport(counts, SETTINGS);
     const before = structuredClone(r);
