@@ -1,0 +1,63 @@
+import fs from 'node:fs';
+import path from 'node:path';
+
+/** The docs name what the code has: lists in README.md and docs/ that would otherwise go stale unnoticed. */
+
+const ROOT = path.join(__dirname, '..', '..');
+const read = (file: string): string => fs.readFileSync(path.join(ROOT, file), 'utf8');
+
+/** The text of a markdown section, from its heading to the next heading of the same or a higher level. */
+function sectionOf(markdown: string, heading: string): string {
+  const level = /^#+/.exec(heading)?.[0].length ?? 2;
+  const start = markdown.split('\n').findIndex((line) => line === heading);
+  if (start < 0) {
+    throw new Error(`no section "${heading}"`);
+  }
+  const lines = markdown.split('\n').slice(start + 1);
+  const end = lines.findIndex((line) => new RegExp(`^#{1,${level}} `).test(line));
+  return lines.slice(0, end < 0 ? undefined : end).join('\n');
+}
+
+/** The paragraph (text between blank lines) that starts with `opening`. */
+function paragraphOf(text: string, opening: string): string {
+  const paragraph = text.split(/\n\s*\n/).find((p) => p.includes(opening));
+  if (paragraph === undefined) {
+    throw new Error(`no paragraph with "${opening}"`);
+  }
+  return paragraph.slice(paragraph.indexOf(opening));
+}
+
+describe('README "Upgrading"', () => {
+  const migrationFiles = fs
+    .readdirSync(path.join(ROOT, 'src', 'kernel', 'migrations'))
+    .filter((f) => /^\d{3}_.*\.sql$/.test(f))
+    .sort();
+  /** CHANGELOG.md's migration table rows, wherever they stand: number → "the release before on it" (last cell). */
+  const changelogRows = new Map(
+    [...read('CHANGELOG.md').matchAll(/^\| `(\d{3})_[a-z0-9_]+\.sql` +\|.*\| *([^|]*?) *\| *$/gm)].map((m) => [
+      m[1]!,
+      m[2]!,
+    ]),
+  );
+  const listed = [...changelogRows.keys()].sort();
+
+  it('has a CHANGELOG migration table row for every migration since the first it lists', () => {
+    expect(listed.length).toBeGreaterThan(0);
+    const since = migrationFiles.filter((f) => f.slice(0, 3) >= listed[0]!).map((f) => f.slice(0, 3));
+    expect(listed).toEqual(since);
+  });
+
+  it('names every migration of the CHANGELOG table in its list of what the release before can run on', () => {
+    const paragraph = paragraphOf(
+      sectionOf(read('README.md'), '## Upgrading'),
+      'Migrations that the release before cannot run on',
+    );
+    const named = [...paragraph.matchAll(/`(\d{3})`/g)].map((m) => m[1]!);
+    expect([...named].sort()).toEqual(listed);
+    // Those the CHANGELOG says it fails on come first, in the "cannot run on" sentence.
+    const cannot = paragraph.split('. ')[0]!;
+    for (const [number, releaseBefore] of changelogRows) {
+      expect([number, cannot.includes(`\`${number}\``)]).toEqual([number, releaseBefore.includes('fails')]);
+    }
+  });
+});
