@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { STEPS } from '../../src/event/states';
 
 /** The docs name what the code has: lists in README.md and docs/ that would otherwise go stale unnoticed. */
 
@@ -59,5 +60,24 @@ describe('README "Upgrading"', () => {
     for (const [number, releaseBefore] of changelogRows) {
       expect([number, cannot.includes(`\`${number}\``)]).toEqual([number, releaseBefore.includes('fails')]);
     }
+  });
+});
+
+describe('the diagrams of the life of an event', () => {
+  /** The fenced blocks of a text: where the diagrams are drawn. */
+  const diagramsOf = (text: string): string =>
+    [...text.matchAll(/^```\n([\s\S]*?)^```$/gm)].map((m) => m[1]).join('\n');
+
+  it.each([
+    ['docs/architecture.md', sectionOf(read('docs/architecture.md'), '## The life of an event')],
+    ['src/event/README.md', read('src/event/README.md')],
+  ])('in %s draw every step of src/event/states.ts, into the state it leads to', (_file, text) => {
+    const lines = diagramsOf(text).split('\n');
+    // The line of an arrow: `── <step> (why) ──► <to>` (or `/ <step>` beside another step of the same arrow).
+    const drawn = Object.keys(STEPS).map((step) => {
+      const line = lines.find((l) => new RegExp(`(──|/) ${step}\\b`).test(l));
+      return [step, line === undefined ? 'not drawn' : /► (\w+)$/.exec(line.trimEnd())?.[1]];
+    });
+    expect(drawn).toEqual(Object.entries(STEPS).map(([step, { to }]) => [step, to]));
   });
 });
