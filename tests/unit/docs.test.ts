@@ -1,6 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { STEPS } from '../../src/event/states';
+import { DIALECTS } from '../../mappings/his/index';
+import { FORMATS } from '../../mappings/municipality/index';
 
 /** The docs name what the code has: lists in README.md and docs/ that would otherwise go stale unnoticed. */
 
@@ -79,5 +81,101 @@ describe('the diagrams of the life of an event', () => {
       return [step, line === undefined ? 'not drawn' : /► (\w+)$/.exec(line.trimEnd())?.[1]];
     });
     expect(drawn).toEqual(Object.entries(STEPS).map(([step, { to }]) => [step, to]));
+  });
+});
+
+/** The first cells of the rows of the markdown table whose header row matches `header`. */
+function firstCellsOf(text: string, header: RegExp): string {
+  const lines = text.split('\n');
+  const start = lines.findIndex((l) => header.test(l));
+  if (start < 0) {
+    throw new Error(`no table with header ${String(header)}`);
+  }
+  const rows = lines.slice(start + 2);
+  const end = rows.findIndex((l) => !l.startsWith('|'));
+  return rows
+    .slice(0, end < 0 ? undefined : end)
+    .map((row) => row.split('|')[1] ?? '')
+    .join(', ');
+}
+
+/** The text `pattern`'s first group matches in `text`. */
+function fragmentOf(text: string, pattern: RegExp): string {
+  const match = pattern.exec(text);
+  if (!match) {
+    throw new Error(`nothing matches ${String(pattern)}`);
+  }
+  return match[1]!;
+}
+
+/** The names a list fragment gives: backticked ones if it has any, else its words between `,`, `|` and `or`. */
+function namesIn(fragment: string): string[] {
+  return fragment.includes('`')
+    ? [...fragment.matchAll(/`([a-z][a-z0-9-]*)`/g)].map((m) => m[1]!)
+    : fragment
+        .split(/\s*(?:,|\||\bor\b)\s*/)
+        .map((w) => w.trim())
+        .filter((w) => w !== '');
+}
+
+describe('the lists of HIS dialects and destination formats', () => {
+  const readme = read('README.md');
+  const hisReadme = read('mappings/his/README.md');
+  const delivery = read('docs/delivery.md');
+  const architecture = read('docs/architecture.md');
+  const dialects = DIALECTS.map((d) => d.name);
+  const formats = FORMATS.map((f) => f.adapter.name);
+  const practiceFormats = FORMATS.filter((f) => f.servesPractices).map((f) => f.adapter.name);
+
+  // Each list an integrator adding a dialect or a format must extend (README "Extending jeugdbrug" says which).
+  it.each([
+    [
+      'README.md, "HIS dialects" table',
+      firstCellsOf(sectionOf(readme, '## HIS dialects'), /^\| dialect +\| content type/),
+      dialects,
+    ],
+    ['mappings/his/README.md, dialects table', firstCellsOf(hisReadme, /^\| dialect +\| media type/), dialects],
+    ['mappings/his/README.md, issue locations table', firstCellsOf(hisReadme, /^\| dialect +\| location/), dialects],
+    [
+      'docs/architecture.md, layers (dialects)',
+      fragmentOf(architecture, /one folder per HIS dialect \(([^)]*)\)/),
+      dialects,
+    ],
+    [
+      'README.md, "Destinations"',
+      fragmentOf(readme, /\*\*Destinations\*\*[\s\S]*?adapter \(([\s\S]*?)\), base URL/),
+      formats,
+    ],
+    [
+      'README.md, "Practice endpoints"',
+      fragmentOf(readme, /\*\*Practice endpoints\*\*[\s\S]*?municipality's system \(([^)]*)\)/),
+      practiceFormats,
+    ],
+    [
+      'docs/architecture.md, layers (formats)',
+      fragmentOf(architecture, /one folder per destination format \(([^)]*)\)/),
+      formats,
+    ],
+    ['docs/delivery.md, diagram', fragmentOf(delivery, /─► adapter \(([^)]*)\) ─►/), formats],
+    ['docs/delivery.md, destination `adapter`', fragmentOf(delivery, /^\| `adapter` +\| yes +\| ([^|]*)\|/m), formats],
+    [
+      'docs/delivery.md, "Adapters" sections',
+      [...sectionOf(delivery, '## Adapters').matchAll(/^### .*\((`[a-z0-9-]+`)\)$/gm)].map((m) => m[1]).join(', '),
+      formats,
+    ],
+    ['docs/delivery.md, practice endpoint `adapter`', fragmentOf(delivery, /^`adapter` is ([^;]*);/m), practiceFormats],
+  ])('%s names exactly the registered ones', (_list, fragment, registered) => {
+    expect(namesIn(fragment)).toEqual(registered);
+  });
+
+  it.each(dialects)('has the README and golden cases of dialect %s where the tests find them', (name) => {
+    expect(fs.existsSync(path.join(ROOT, 'mappings', 'his', name, 'README.md'))).toBe(true);
+    expect(
+      fs.readdirSync(path.join(ROOT, 'tests', 'fixtures', name)).filter((f) => f.includes('.input.')).length,
+    ).toBeGreaterThanOrEqual(10);
+  });
+
+  it.each(formats)('has the contract test of destination format %s', (name) => {
+    expect(fs.existsSync(path.join(ROOT, 'tests', 'integration', `delivery-${name}.test.ts`))).toBe(true);
   });
 });
