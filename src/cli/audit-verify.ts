@@ -31,13 +31,16 @@ import { parseCsv } from '../kernel/csv';
  *                                           that it ends in a head hash obtained elsewhere; with --keys (the JWK Set
  *                                           of GET /audit/v1/keys), also the export's signed head
  *
- * Prints one JSON verdict per chain or file; exits 0 when everything verifies, 1 when something does not, 2 on a
- * usage error.
+ *   --help, -h, help                        print the usage on stdout
+ *
+ * Prints one JSON verdict per chain or file; exits 0 when everything verifies (and for --help), 1 when something
+ * does not, 2 on a usage error (the usage then goes to stderr).
  */
 
 const USAGE = `usage:
   audit-verify verify [--tenant <agb>] [--checkpoints <file>] [--keys <jwks.json>]
-  audit-verify verify-export <file> [--expect-head <hash>] [--keys <jwks.json>]`;
+  audit-verify verify-export <file> [--expect-head <hash>] [--keys <jwks.json>]
+  audit-verify --help`;
 
 export interface CliIo {
   readonly out: (line: string) => void;
@@ -89,6 +92,11 @@ function signedHeadsOf(
 
 /** Runs one command; returns the exit code. */
 export async function runAuditCli(args: readonly string[], io: CliIo): Promise<number> {
+  // Anywhere in the arguments, as api-key takes it: `audit-verify verify --help` asks, it does not verify.
+  if (args[0] === 'help' || args.includes('--help') || args.includes('-h')) {
+    io.out(USAGE);
+    return 0;
+  }
   const [command, ...rest] = args;
   switch (command) {
     case 'verify': {

@@ -6,9 +6,10 @@ import { caseNames, DIALECTS_UNDER_TEST, isTextDialect, readInput } from './run-
 import { prng } from '../../helpers/prng';
 
 /**
- * Seeded random mutations of valid records (fields deleted, types changed, long strings, odd unicode, and for a
- * dialect read as text, broken text). Whatever comes in, `map` either returns an event whose resources are valid FHIR
- * or throws an OperationOutcomeError with a 4xx status: never another error, never invalid FHIR.
+ * Seeded random mutations of valid records (fields deleted, types changed, long strings, odd unicode, fields and
+ * separators of a record that is a line of text, and for a dialect read as text, broken text). Whatever comes in,
+ * `map` either returns an event whose resources are valid FHIR or throws an OperationOutcomeError with a 4xx status:
+ * never another error, never invalid FHIR.
  */
 
 const ITERATIONS = 3000;
@@ -143,7 +144,7 @@ function mutateJson(rnd: Rnd, root: unknown): void {
   }
 }
 
-function mutateCsvText(rnd: Rnd, text: string): string {
+function mutateText(rnd: Rnd, text: string): string {
   let out = text;
   const n = 1 + Math.floor(rnd() * 4);
   for (let i = 0; i < n; i++) {
@@ -164,6 +165,47 @@ function mutateCsvText(rnd: Rnd, text: string): string {
 function cellsOf(value: unknown): unknown {
   const row = value as { header?: unknown; fields?: unknown } | null;
   return row && typeof row === 'object' && Array.isArray(row.header) && Array.isArray(row.fields) ? row.fields : value;
+}
+
+/**
+ * A record that is a line of text (a line-based dialect's record): one of its fields (the runs of letters and digits
+ * between its punctuation, so whatever the separator is) changed or emptied, a separator dropped or doubled, the line
+ * broken as a body is in the broken-text run, or a value of another type in its place.
+ */
+function mutateLine(rnd: Rnd, line: string): unknown {
+  const op = rnd();
+  if (op < 0.1) {
+    return randomValue(rnd);
+  }
+  if (op < 0.3) {
+    return mutateText(rnd, line);
+  }
+  // Odd indexes are the separators between fields (split keeps the captured group), even ones the fields.
+  const tokens = line.split(/([^\p{L}\p{N}]+)/u);
+  const at = Math.floor(rnd() * tokens.length);
+  const token = tokens[at]!;
+  if (at % 2 === 1) {
+    tokens[at] = rnd() < 0.5 ? '' : token + token;
+  } else {
+    tokens[at] = rnd() < 0.3 ? '' : rnd() < 0.5 ? pick(rnd, ODD) : mutateString(rnd, token);
+  }
+  return tokens.join('');
+}
+
+/**
+ * Mutates a record's value once and returns it. Objects and arrays (and the cells of a `{header, fields}` row) are
+ * changed in place; a string is a line of text and comes back changed; another value is replaced.
+ */
+function mutateRecordValue(rnd: Rnd, value: unknown): unknown {
+  const target = cellsOf(value);
+  if (typeof target === 'string') {
+    return mutateLine(rnd, target);
+  }
+  if (target === null || typeof target !== 'object') {
+    return randomValue(rnd);
+  }
+  mutateJson(rnd, target);
+  return value;
 }
 
 interface Tally {
@@ -218,14 +260,26 @@ describe.each(DIALECTS_UNDER_TEST.map((d) => [d.name, d] as const))('fuzzing dia
   it(`maps or rejects with a 4xx, for ${ITERATIONS} seeded random mutations of valid records`, () => {
     const rnd = prng(SEED);
     const tally: Tally = { mapped: 0, rejected: 0 };
+    let unchanged = 0;
     for (let i = 0; i < ITERATIONS; i++) {
       const seed = pick(rnd, seeds);
-      const record: RawRecord = { value: JSON.parse(JSON.stringify(seed.value)), location: seed.location };
+      const before = JSON.stringify(seed.value);
+      let value: unknown = JSON.parse(before);
       const mutations = 1 + Math.floor(rnd() * 3);
       for (let m = 0; m < mutations; m++) {
-        mutateJson(rnd, cellsOf(record.value));
+        value = mutateRecordValue(rnd, value);
       }
-      holdToRule(dialect, record, tally, `${name} iteration ${i}`);
+      if (JSON.stringify(value) === before) {
+        unchanged++;
+      }
+      holdToRule(dialect, { value, location: seed.location }, tally, `${name} iteration ${i}`);
+    }
+    if (unchanged > ITERATIONS / 10) {
+      // Before the counts below: "rejected 0" would read as "the dialect accepts anything".
+      throw new Error(
+        `${name}: ${unchanged} of ${ITERATIONS} mutations left the record as split made it; a record value must be ` +
+          'an object, an array, a {header, fields} row or a string (mappings/his/README.md, "What split returns")',
+      );
     }
     // A fuzz run that only ever rejects (or only maps) tests little: both must happen.
     expect(tally.rejected).toBeGreaterThan(ITERATIONS / 10);
@@ -238,7 +292,7 @@ describe.each(DIALECTS_UNDER_TEST.map((d) => [d.name, d] as const))('fuzzing dia
       const texts = caseNames(dialect).map((c) => readInput(dialect, c) as string);
       const tally: Tally = { mapped: 0, rejected: 0 };
       for (let i = 0; i < ITERATIONS / 3; i++) {
-        const text = mutateCsvText(rnd, pick(rnd, texts));
+        const text = mutateText(rnd, pick(rnd, texts));
         let records: RawRecord[];
         try {
           records = dialect.split(text);
@@ -254,4 +308,26 @@ describe.each(DIALECTS_UNDER_TEST.map((d) => [d.name, d] as const))('fuzzing dia
       expect(tally.mapped).toBeGreaterThan(0);
     });
   }
+});
+
+describe('the mutations', () => {
+  // Every shape a record value may take (mappings/his/README.md): each must really be changed, or a dialect that
+  // uses it is not fuzzed at all.
+  it.each([
+    ['an object', { child: { bsn: '123456782', birthDate: '2012-03-04' }, referral: { target: 'social-team' } }],
+    ['an array', ['123456782', '2012-03-04', ['social-team', 'mother']]],
+    ['a {header, fields} row', { header: ['bsn', 'birthDate', 'target'], fields: ['123456782', '2012-03-04', 'x'] }],
+    ['a string (a line of text)', 'REF|p-1|2026-11-20T10:15:00+01:00|123456782|mother|J|social-team|45'],
+  ])('change a record value that is %s in nearly every one of 300 runs', (_shape, original) => {
+    const rnd = prng(SEED);
+    const runs = 300;
+    let unchanged = 0;
+    for (let i = 0; i < runs; i++) {
+      const before = JSON.stringify(original);
+      if (JSON.stringify(mutateRecordValue(rnd, JSON.parse(before))) === before) {
+        unchanged++;
+      }
+    }
+    expect(unchanged).toBeLessThan(runs / 10);
+  });
 });
