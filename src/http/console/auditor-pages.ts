@@ -13,6 +13,7 @@ import { searchAuditEvents, servedResource } from '../../reports/audit-search/se
 import { encodeCursor, parseAuditSearch } from '../../reports/audit-search/search-params';
 import { listChainTenants } from '../../audit/verify';
 import { BSN_SYSTEM, isValidBsn, isValidIsoDate } from '../../kernel/fhir/identifiers';
+import { dayAfter } from '../../kernel/dutch-time';
 import { failField, httpStatusOf } from '../../kernel/fhir/outcomes';
 import type { PipelineContext } from '../../event/context';
 import { CONSENT_SEARCH, searchConsents } from '../../reports/consent-search/consent-search';
@@ -504,18 +505,15 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
       >
       <button type="submit">${t(lang, 'verify')}</button>
     </form>`;
-    if (req.query.run === undefined && chosen === undefined) {
+    // The form's default choice sends `tenant=` (all chains): asked, and checked. Only the page opened without a
+    // question shows the bare form (`run=all` is what the page's second button used to send).
+    if (req.query.tenant === undefined && req.query.run === undefined) {
       sendPage(
         req,
         res,
         t(lang, 'verifyTitle'),
         html`<p>${t(lang, 'verifyIntro')}</p>
-          ${form}
-          <form method="get" action="/console/auditor/verify">
-            <input type="hidden" name="run" value="all" /><button type="submit">
-              ${t(lang, 'allChains')}: ${t(lang, 'verify')}
-            </button>
-          </form>`,
+          ${form}`,
       );
       return;
     }
@@ -524,7 +522,19 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
       sendPage(req, res, t(lang, 'verifyTitle'), html`${notice('error', refused)}${form}`, 400);
       return;
     }
-    const verdicts = await verifyChains(ctx, req, res, await chainsToVerify(ctx, req, res, chosen));
+    let chains: string[];
+    try {
+      chains = await chainsToVerify(ctx, req, res, chosen);
+    } catch (err) {
+      // A chain in scope without rows yet (a destination never paused, a practice that sent nothing): said on the
+      // form, as the API's 404 says it, rather than a page that only says "not found".
+      if (chosen !== undefined && err instanceof OperationOutcomeError && httpStatusOf(err.outcome) === 404) {
+        sendPage(req, res, t(lang, 'verifyTitle'), html`${notice('info', t(lang, 'chainEmpty', chosen))}${form}`, 404);
+        return;
+      }
+      throw err;
+    }
+    const verdicts = await verifyChains(ctx, req, res, chains);
     const results = verdicts.map((v) =>
       v.ok
         ? notice('ok', t(lang, 'chainOk', v.tenant, v.rows, v.headSeq))
@@ -592,7 +602,9 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
     for (const name of ['tenant', 'from', 'to', 'format'] as const) {
       const value = form[name];
       if (value !== undefined) {
-        query.set(name, value);
+        // The form's "Tot en met" is the last day included, as on the search form; the API's `to` is the first day
+        // left out (docs/audit.md), so the day after it is asked for.
+        query.set(name, name === 'to' ? dayAfter(value) : value);
       }
     }
     const consoleUrl = req.url;

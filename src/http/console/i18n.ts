@@ -102,7 +102,7 @@ const MESSAGES = {
     en: 'The BSN is only sent in the form (POST), never in the address bar. This look-up is recorded.',
   },
   from: { nl: 'Van', en: 'From' },
-  to: { nl: 'Tot en met', en: 'To' },
+  to: { nl: 'Tot en met', en: 'Up to and including' },
   eventId: { nl: 'Event-id', en: 'Event id' },
   type: { nl: 'Soort', en: 'Type' },
   attempts: { nl: 'Pogingen', en: 'Attempts' },
@@ -191,6 +191,10 @@ const MESSAGES = {
   chain: { nl: 'Keten', en: 'Chain' },
   allChains: { nl: 'Alle ketens binnen mijn bereik', en: 'All chains within my scope' },
   verify: { nl: 'Controleren', en: 'Verify' },
+  chainEmpty: {
+    nl: 'Keten {0} heeft nog geen rijen: er is niets te controleren.',
+    en: 'Chain {0} has no rows yet: there is nothing to verify.',
+  },
   chainOk: {
     nl: 'Keten {0} is intact: {1} rijen, laatste rij {2}.',
     en: 'Chain {0} is intact: {1} rows, last row {2}.',
@@ -201,17 +205,17 @@ const MESSAGES = {
   },
   exportTitle: { nl: 'Auditlog exporteren', en: 'Export the audit log' },
   exportIntro: {
-    nl: 'Een periode van een keten met de kop van de keten, offline te controleren met npm run audit-verify.',
-    en: 'A period of a chain with its head, verifiable offline with npm run audit-verify.',
+    nl: 'Een periode van een keten met de kop van de keten, offline te controleren met npm run audit-verify. Van en Tot en met zijn dagen in Nederlandse tijd; beide horen bij de periode.',
+    en: 'A period of a chain with its head, verifiable offline with npm run audit-verify. From and Up to and including are days in Dutch time; both belong to the period.',
   },
   format: { nl: 'Formaat', en: 'Format' },
   fromAfterTo: {
     nl: 'De datum bij ‘Van’ ligt na die bij ‘Tot en met’: zo is er niets te exporteren.',
-    en: 'The ‘From’ date is after the ‘To’ date: that leaves nothing to export.',
+    en: 'The ‘From’ date is after the ‘Up to and including’ date: that leaves nothing to export.',
   },
   fromAfterToSearch: {
     nl: 'De datum bij ‘Van’ ligt na die bij ‘Tot en met’: zo is er niets te vinden.',
-    en: 'The ‘From’ date is after the ‘To’ date: that leaves nothing to find.',
+    en: 'The ‘From’ date is after the ‘Up to and including’ date: that leaves nothing to find.',
   },
   formGone: {
     nl: 'Deze gegevens worden niet meer bewaard (de sessie bewaart de laatste twintig): vul het formulier opnieuw in.',
