@@ -40,6 +40,10 @@ const MESSAGES = {
     nl: 'Uw sessie is verlopen of beëindigd. Meld u opnieuw aan.',
     en: 'Your session ended. Sign in again.',
   },
+  sessionEndedUnsent: {
+    nl: 'Uw sessie was verlopen of beëindigd toen u het formulier verstuurde: er is niets vastgelegd of verstuurd. Meld u opnieuw aan; u komt terug op de pagina van het formulier en kunt het opnieuw invullen.',
+    en: 'Your session had expired or ended when you sent the form: nothing was recorded or sent. Sign in again; you return to the page of the form and can fill it in again.',
+  },
   signedOut: { nl: 'U bent afgemeld.', en: 'You are signed out.' },
   otherLanguage: { nl: 'English', en: 'Nederlands' },
   role_practice: { nl: 'praktijk', en: 'practice' },
