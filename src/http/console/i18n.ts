@@ -443,6 +443,11 @@ const MESSAGES = {
   statusDate: { nl: 'Datum van de status', en: 'Date of the status' },
   rejectionReason: { nl: 'Reden van afwijzing (bij afgewezen)', en: 'Reason for rejection (when rejected)' },
   chooseNone: { nl: '(geen)', en: '(none)' },
+  reasonText: { nl: 'Toelichting', en: 'Explanation' },
+  reasonTextHelp: {
+    nl: 'Wat de status of reden zelf niet zegt, zoals de reden bij ‘Andere reden (zie toelichting)’. Gaat met de status naar het HIS van de praktijk en wordt versleuteld bewaard.',
+    en: 'What the status or reason does not say itself, such as the reason with ‘Andere reden (zie toelichting)’ (another reason). Goes with the status to the practice’s HIS and is kept encrypted.',
+  },
   decisionLegend: { nl: 'Beschikking (bij beschikking afgegeven)', en: 'Decision (when a decision is issued)' },
   decisionNumber: { nl: 'Beschikkingsnummer', en: 'Decision number' },
   decisionDate: { nl: 'Datum van de beschikking', en: 'Date of the decision' },
