@@ -172,6 +172,38 @@ describe('a municipality answers a referral in the console', () => {
     expect((await apiStatus()).statusUpdates).toHaveLength(2);
   });
 
+  /** The error notice of a page, its markup left out. */
+  const noticeOf = (page: string) =>
+    (/class="notice error"[^>]*>([\s\S]*?)<\/div>/.exec(page)?.[1] ?? '').replace(/<[^>]+>/g, '').replace(/\s+/g, ' ');
+
+  it.each([
+    ['a day after today', '2099-01-15', /^Datum van de status: ligt na vandaag \(\d+ [a-z]+\.? \d{4}\)\./],
+    [
+      'a day before the referral was made',
+      '2000-01-01',
+      /^Datum van de status: ligt vóór de verwijzing \(\d+ [a-z]+\.? \d{4}\)\./,
+    ],
+  ])('says in Dutch what is wrong with %s, not "ongeldige waarde", and records nothing', async (_what, date, said) => {
+    const res = await caseWorker.post(action(), { status: 'closed', date });
+    expect(res.status).toBe(422);
+    const notice = noticeOf(await res.text());
+    expect(notice).toMatch(said);
+    expect(notice).not.toContain('ongeldige waarde');
+    expect((await apiStatus()).statusUpdates).toHaveLength(2);
+  });
+
+  it('names every field a decision is missing, in Dutch and in the technical detail', async () => {
+    const res = await caseWorker.post(action(), { status: 'decision-issued', decisionNumber: 'B-2026-19' });
+    expect(res.status).toBe(422);
+    const notice = noticeOf(await res.text());
+    for (const label of ['Datum van de beschikking', 'Productcategorie (JZ020)', 'Begin van de periode']) {
+      expect(notice).toContain(`${label}: vul dit in.`);
+    }
+    expect(notice).toContain('decision.date: is required');
+    expect(notice).toContain('decision.period.start: is required');
+    expect((await apiStatus()).statusUpdates).toHaveLength(2);
+  });
+
   it("gives an operator no form, and refuses the operator's post with 403", async () => {
     const event = await operator.get(`/console/operator/events?id=${eventId}`);
     expect(event.status).toBe(200);

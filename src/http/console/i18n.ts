@@ -113,6 +113,15 @@ const MESSAGES = {
   invalidDate: { nl: '{0}: geen geldige datum (JJJJ-MM-DD).', en: '{0}: not a valid date (YYYY-MM-DD).' },
   fieldMissing: { nl: '{0}: vul dit in.', en: '{0}: fill this in.' },
   toBeforeFrom: { nl: '{0}: ligt vóór Van.', en: '{0}: is before From.' },
+  dayAfterToday: { nl: '{0}: ligt na vandaag ({1}).', en: '{0}: is after today ({1}).' },
+  dayBeforeReferral: {
+    nl: '{0}: ligt vóór de verwijzing ({1}).',
+    en: '{0}: is before the referral was made ({1}).',
+  },
+  dayBeforeCareStart: {
+    nl: '{0}: ligt vóór het begin van de zorg ({1}).',
+    en: '{0}: is before the start of care ({1}).',
+  },
   // Auditor
   invalidBsn: {
     nl: '{0}: geen geldig BSN (9 cijfers die de elfproef doorstaan).',
