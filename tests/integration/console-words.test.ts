@@ -104,6 +104,13 @@ describe('the console says what it shows in the language of the page', () => {
     );
   });
 
+  it('says a referral that is a dead letter was not sent to the municipality, naming its state, not "above"', async () => {
+    const [id = ''] = await insertInboxRows(db(), 'dead', 1);
+    const page = (await text(c.practice, `/console/practice/events/${id}`)).replace(/<[^>]+>/g, ' ');
+    expect(page).toContain('Deze verwijzing is niet naar de gemeente verstuurd (status: onbestelbaar)');
+    expect(page).not.toContain('hierboven');
+  });
+
   it("labels an event's deliveries truthfully: the last answer, and when it was delivered", async () => {
     const [id = ''] = await insertInboxRows(db(), 'dead', 1);
     await db().query(

@@ -420,8 +420,8 @@ const MESSAGES = {
   noStatusYet: { nl: 'nog geen', en: 'none yet' },
   notSentToMunicipality: { nl: 'niet verstuurd', en: 'not sent' },
   referralNotSent: {
-    nl: 'Deze verwijzing is niet naar de gemeente verstuurd (zie de status hierboven): er komt geen status van de gemeente.',
-    en: 'This referral was not sent to the municipality (see its state above): no status will come from the municipality.',
+    nl: 'Deze verwijzing is niet naar de gemeente verstuurd (status: {0}): er komt geen status van de gemeente.',
+    en: 'This referral was not sent to the municipality (state: {0}): no status will come from the municipality.',
   },
   waitingDays: { nl: 'Wachttijden', en: 'Waiting times' },
   firstPage: { nl: 'Eerste pagina', en: 'First page' },
