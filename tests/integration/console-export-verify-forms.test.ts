@@ -83,3 +83,36 @@ describe("the auditor's export and verify forms do what their labels say", () =>
     expect(page).toContain('Keten destination/gm9999 heeft nog geen rijen');
   });
 });
+
+describe("an audit event's page leads back to the results it was opened from", () => {
+  const h = useConsoleApp(['auditor']);
+  const c = h.consoles;
+
+  it('links back to the kept search (its page included), and offers no link for an address from elsewhere', async () => {
+    await h.app.rt.ctx.audit.append(
+      PRACTICE_AGB,
+      operatorAction({ actor: SYSTEM_WORKER, action: 'test', target: 'test/back' }),
+    );
+    await h.app.rt.ctx.audit.flush();
+    const results = await c.auditor.submit('/console/auditor', {});
+    const kept = new URL(results.url).searchParams.get('q') ?? '';
+    const page = await results.text();
+    const detail = /href="(\/console\/auditor\/audit-events\/[^"]+)"/.exec(page)?.[1]?.replace(/&amp;/g, '&') ?? '';
+    const back = /<a href="([^"]+)"[^>]*>Terug naar de resultaten<\/a>/.exec(
+      await (await c.auditor.get(detail)).text(),
+    );
+    expect(back?.[1]?.replace(/&amp;/g, '&')).toBe(`/console/auditor?q=${kept}`);
+
+    const id = /audit-events\/([^?"]+)/.exec(detail)?.[1] ?? '';
+    for (const elsewhere of [
+      'https://evil.example/console/auditor?q=x',
+      '/console/operator',
+      '/console/auditor?q=<b>',
+    ]) {
+      const other = await (
+        await c.auditor.get(`/console/auditor/audit-events/${id}?back=${encodeURIComponent(elsewhere)}`)
+      ).text();
+      expect(other).not.toContain('Terug naar de resultaten');
+    }
+  });
+});

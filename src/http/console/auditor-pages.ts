@@ -21,13 +21,13 @@ import { parseFhirSearch } from '../../reports/fhir-search/parse-search';
 import { auditRouter } from '../audit-router';
 import { getPrincipal } from '../../access/authenticate';
 import type { ConsoleSessionStore } from '../../access/console-sessions';
-import { field, pageOf, sendPage } from './console-request';
+import { field, ON_SITE, pageOf, sendPage } from './console-request';
 import { describeAuditEvent } from './describe-audit-event';
 import { html, type HtmlValue, type SafeHtml } from './html';
 import { accessInWords, consentStatusInWords, formatNumber, formatTime, reasonsInWords, t, type Lang } from './i18n';
 import { csrfField, hiddenHeader, notice, table, type PageContext } from './layout';
 import { outcomeInWords } from './outcome-message';
-import { keepForm, keptForm } from './kept-forms';
+import { KEPT_ID, keepForm, keptForm } from './kept-forms';
 import { namesNoEvent } from '../route-target';
 
 const PAGE_SIZE = 20;
@@ -207,6 +207,32 @@ function exportProblem(lang: Lang, form: ExportForm): string | undefined {
   return form.from !== undefined && form.to !== undefined && form.to < form.from ? t(lang, 'fromAfterTo') : undefined;
 }
 
+/** The pages an audit event's page leads back to: the kept search (with its page) or the kept overview. */
+const RESULT_PAGES = ['/console/auditor', '/console/auditor/overview'];
+
+/**
+ * `back` of an audit event's page as one of the auditor's result pages (`RESULT_PAGES`) with only a kept form's id
+ * and a cursor; undefined for anything else, so the link never leads off the site or carries criteria.
+ */
+function resultsAddress(back: string | undefined): string | undefined {
+  if (back === undefined || !back.startsWith('/console/auditor')) {
+    return undefined;
+  }
+  const url = new URL(back, ON_SITE);
+  const names = [...url.searchParams.keys()];
+  const ok =
+    url.origin === ON_SITE.origin &&
+    RESULT_PAGES.includes(url.pathname) &&
+    KEPT_ID.test(url.searchParams.get('q') ?? '') &&
+    names.every((n) => n === 'q' || (n === '_page' && /^[A-Za-z0-9_.~-]+$/.test(url.searchParams.get(n) ?? '')));
+  return ok ? url.pathname + url.search : undefined;
+}
+
+/** A link to an audit event's page, with the result page it is listed on to lead back to. */
+function detailLink(id: string, from: string | undefined): string {
+  return `/console/auditor/audit-events/${id}${from !== undefined ? `?${new URLSearchParams({ back: from }).toString()}` : ''}`;
+}
+
 function outcomeWords(lang: Lang, outcome: string | undefined): string {
   return t(lang, outcome === '4' ? 'outcome_4' : outcome === '8' ? 'outcome_8' : 'outcome_0');
 }
@@ -255,6 +281,10 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
       patientBsn: onlyPatient,
       tenants: result.rows.map((r) => r.tenant),
     });
+    // This page's own address (the kept form and the page's cursor, no criteria): where an event's page leads back.
+    const here = `/console/auditor?${new URLSearchParams(
+      Object.entries({ q: kept, _page: body._page }).filter((e): e is [string, string] => e[1] !== undefined),
+    ).toString()}`;
     const rows = result.rows.map((r) => {
       const words = describeAuditEvent(lang, r.resource, nameOf);
       return html`<tr>
@@ -262,7 +292,11 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
         <td>${words.summary}</td>
         <td>${outcomeWords(lang, r.resource.outcome)}</td>
         <td>${r.tenant}</td>
-        <td><a href="/console/auditor/audit-events/${r.resource.id ?? ''}">${t(lang, 'details')}</a></td>
+        <td>
+          <a href="${detailLink(r.resource.id ?? '', here)}"
+            >${t(lang, 'details')}<span class="visually-hidden">: ${formatTime(lang, r.resource.recorded)}</span></a
+          >
+        </td>
       </tr>`;
     });
     const paging =
@@ -322,11 +356,13 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
       ...words.facts,
       [t(lang, 'chainPosition'), `${row.tenant} #${row.seq}`],
     ];
+    const back = resultsAddress(field(req.query, 'back'));
     sendPage(
       req,
       res,
       t(lang, 'auditEventTitle'),
-      html`<p class="summary">${words.summary}</p>
+      html`${back !== undefined ? html`<p><a href="${back}" rel="up">${t(lang, 'backToResults')}</a></p>` : ''}
+        <p class="summary">${words.summary}</p>
         <h2>${t(lang, 'inWords')}</h2>
         <dl class="facts">
           ${facts.map(
@@ -435,6 +471,8 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
       patientBsn: bsn,
       tenants: [...overview.entries, ...overview.accesses].map((e) => e.chain),
     });
+    const kept = field(req.query, 'q');
+    const overviewHere = kept !== undefined ? `/console/auditor/overview?q=${kept}` : undefined;
     const org = (o: { code: string; name?: string | undefined } | undefined) =>
       o ? `${o.name ?? ''} ${o.code}`.trim() : '';
     const entryRows = overview.entries.map((e) => {
@@ -442,7 +480,7 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
       // Eight columns would not fit a tablet: the moment links to the AuditEvent, and purpose and agreement share one.
       return html`<tr class="${e.kind === 'decision' ? e.action : e.kind}">
         <td>
-          <a href="/console/auditor/audit-events/${e.auditEvent.replace(/^AuditEvent\//, '')}"
+          <a href="${detailLink(e.auditEvent.replace(/^AuditEvent\//, ''), overviewHere)}"
             >${formatTime(lang, e.at)}<span class="visually-hidden"> (${t(lang, 'details')})</span></a
           >
         </td>

@@ -162,6 +162,7 @@ const MESSAGES = {
   resultsCount: { nl: 'Aantal resultaten: {0}', en: 'Number of results: {0}' },
   resultsShown: { nl: '{0} getoond', en: '{0} shown' },
   auditEventTitle: { nl: 'Auditgebeurtenis', en: 'Audit event' },
+  backToResults: { nl: 'Terug naar de resultaten', en: 'Back to the results' },
   inWords: { nl: 'In woorden', en: 'In words' },
   asJson: { nl: 'Als FHIR JSON', en: 'As FHIR JSON' },
   recordedAt: { nl: 'Vastgelegd op', en: 'Recorded at' },
