@@ -289,6 +289,7 @@ const MESSAGES = {
     en: 'Replay the oldest {0} of the {1} matching',
   },
   replayTitle: { nl: 'Voortgang opnieuw versturen', en: 'Replay progress' },
+  backToDeadLetters: { nl: 'Terug naar Onbestelbaar', en: 'Back to the dead letters' },
   replayProgress: {
     nl: '{0} van {1} afgeleverd, {2} onderweg, {3} weer onbestelbaar.',
     en: '{0} of {1} delivered, {2} on their way, {3} dead again.',
@@ -334,10 +335,22 @@ const MESSAGES = {
   lastError: { nl: 'Laatste fout', en: 'Last error' },
   lastProbe: { nl: 'Laatste controle', en: 'Last probe' },
   pause: { nl: 'Pauzeren', en: 'Pause' },
+  since: { nl: 'sinds {0}', en: 'since {0}' },
+  destinationPaused: {
+    nl: 'Bestemming {0} is gepauzeerd. Er gaat niets meer naartoe tot u haar hervat; het auditlog noemt wie pauzeerde.',
+    en: 'Destination {0} is paused. Nothing goes to it until you resume it; the audit log names who paused it.',
+  },
+  destinationResumed: {
+    nl: 'Bestemming {0} is hervat: wat wachtte gaat nu weer uit.',
+    en: 'Destination {0} is resumed: what was waiting goes out again.',
+  },
   resume: { nl: 'Hervatten', en: 'Resume' },
   pauseReason: { nl: 'Reden van pauze', en: 'Reason for pausing' },
   eventTitle: { nl: 'Tijdlijn van een event', en: "An event's timeline" },
-  eventLookup: { nl: 'Inbox-id van het event', en: "The event's inbox id" },
+  eventLookup: {
+    nl: 'Inbox-id of event-id van de praktijk',
+    en: "Inbox id, or the practice's own event id",
+  },
   history: { nl: 'Verloop', en: 'History' },
   deliveries: { nl: 'Afleveringen', en: 'Deliveries' },
   lastAnswer: { nl: 'Laatste antwoord', en: 'Last answer' },
