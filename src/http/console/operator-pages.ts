@@ -246,8 +246,7 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
     if (about !== undefined && flash.about !== about) {
       return undefined;
     }
-    const { flash: _taken, ...session } = state.session;
-    await sessions.update(state.token, session);
+    await sessions.update(state.token, { ...state.session, flash: undefined });
     return flash;
   };
 
