@@ -88,6 +88,9 @@ describe("the console's dead letters: replay all does what its button says", () 
       expect(text).toContain('<th scope="col"><span class="visually-hidden">Actie</span></th>');
       expect(text).not.toMatch(/<th[^>]*>\s*<\/th>/);
     }
+    // Each row's button names its row: "Opnieuw versturen" alone, twenty times, says nothing to a screen reader.
+    const list = await (await c.operator.get('/console/operator/dead-letters?destination=gm0226')).text();
+    expect(list).toMatch(/Opnieuw versturen<span class="visually-hidden">: rows-[0-9a-f-]+ → gm0226<\/span>/);
   });
 
   it("says a destination's health and its last probe in words", async () => {

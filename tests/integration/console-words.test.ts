@@ -181,4 +181,13 @@ describe('the console says what it shows in the language of the page', () => {
     expect(overview).toMatch(/<td>vastgelegd<\/td>/);
     expect(overview).not.toMatch(/<td>create<\/td>/);
   });
+  it("says a purpose, an agreement's status and its legal basis in words, not as codes", async () => {
+    const configuration = await text(c.operator, '/console/operator/configuration');
+    const row = /<tr>\s*<th scope="row">[^<]+ v\d+<\/th>([\s\S]*?)<\/tr>/.exec(configuration)?.[1] ?? '';
+    const cells = [...row.matchAll(/<td>([\s\S]*?)<\/td>/g)].map((m) => (m[1] ?? '').trim());
+    expect(cells[0]).toBe('actief');
+    expect(cells[3]).toMatch(/^verwijzing/);
+    expect(cells[3]).not.toMatch(/referral/);
+    expect(['toestemming', 'wettelijke verplichting', 'publieke taak']).toContain(cells[4]);
+  });
 });

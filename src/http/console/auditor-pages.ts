@@ -24,7 +24,16 @@ import type { ConsoleSessionStore } from '../../access/console-sessions';
 import { field, ON_SITE, pageOf, sendPage } from './console-request';
 import { describeAuditEvent } from './describe-audit-event';
 import { html, type HtmlValue, type SafeHtml } from './html';
-import { accessInWords, consentStatusInWords, formatNumber, formatTime, reasonsInWords, t, type Lang } from './i18n';
+import {
+  accessInWords,
+  consentStatusInWords,
+  formatNumber,
+  formatTime,
+  purposesInWords,
+  reasonsInWords,
+  t,
+  type Lang,
+} from './i18n';
 import { csrfField, hiddenHeader, notice, table, type PageContext } from './layout';
 import { outcomeInWords } from './outcome-message';
 import { KEPT_ID, keepForm, keptForm } from './kept-forms';
@@ -725,7 +734,10 @@ function consentRow(lang: Lang, tenant: string, c: Consent): SafeHtml {
     .map((a) => a.reference?.identifier?.value ?? a.reference?.reference ?? '')
     .join(', ');
   const period = p?.period ? `${p.period.start ?? '…'} – ${p.period.end ?? '…'}` : '';
-  const purposes = (p?.purpose ?? []).map((x) => x.code ?? '').join(', ');
+  const purposes = purposesInWords(
+    lang,
+    (p?.purpose ?? []).map((x) => x.code),
+  );
   return html`<tr>
     <td>${c.id ?? ''}<br /><small>${formatTime(lang, c.dateTime)}</small></td>
     <td>${tenant}</td>
@@ -758,7 +770,7 @@ function entryColumns(
         organisation: e.recipient,
         destination: e.destination,
         data: e.dataTypes.join(', '),
-        purpose: e.purpose,
+        purpose: e.purpose && purposesInWords(lang, [e.purpose]),
         agreement: agreementOf(e.agreement),
         consents: e.consents,
       };
@@ -772,7 +784,7 @@ function entryColumns(
         kind: `${t(lang, e.action === 'permit' ? 'kind_permit' : 'kind_deny')}${stage}`,
         organisation: e.recipient,
         data: reasonsInWords(lang, e.reasons.join(', ')),
-        purpose: e.purpose,
+        purpose: e.purpose && purposesInWords(lang, [e.purpose]),
         agreement: agreementOf(e.agreement),
         consents: e.consents,
       };
@@ -782,7 +794,7 @@ function entryColumns(
         kind: t(lang, 'kind_receipt'),
         organisation: e.sender,
         data: e.description ?? '',
-        purpose: e.purpose,
+        purpose: e.purpose && purposesInWords(lang, [e.purpose]),
         consents: [],
       };
     case 'activity':

@@ -727,6 +727,30 @@ const RELATIONSHIPS: Record<string, Record<Lang, string>> = {
   other: { nl: 'Anders', en: 'Other' },
 };
 
+/** A purpose of sharing (contracts/sharing.ts PURPOSES) in words. */
+const PURPOSE_WORDS: Record<string, Record<Lang, string>> = {
+  referral: { nl: 'verwijzing', en: 'referral' },
+  'contact-registration': { nl: 'contactregistratie', en: 'contact registration' },
+  monitoring: { nl: 'monitoring', en: 'monitoring' },
+};
+
+/** An agreement's status (policy/agreement.ts) in words. */
+const AGREEMENT_STATUSES: Record<string, Record<Lang, string>> = {
+  draft: { nl: 'concept', en: 'draft' },
+  active: { nl: 'actief', en: 'active' },
+  suspended: { nl: 'opgeschort', en: 'suspended' },
+  terminated: { nl: 'beëindigd', en: 'terminated' },
+};
+
+/** An agreement's legal basis (policy/agreement.ts LEGAL_BASES) in words. */
+const LEGAL_BASIS_WORDS: Record<string, Record<Lang, string>> = {
+  consent: { nl: 'toestemming', en: 'consent' },
+  'legal-obligation': { nl: 'wettelijke verplichting', en: 'legal obligation' },
+  'public-task': { nl: 'publieke taak', en: 'public task' },
+  'vital-interest': { nl: 'vitaal belang', en: 'vital interest' },
+  contract: { nl: 'overeenkomst', en: 'contract' },
+};
+
 /** A code in words from one of the tables above; one none knows is said as the sender did, or as it is. */
 function codeInWords(
   table: Record<string, Record<Lang, string>>,
@@ -737,6 +761,12 @@ function codeInWords(
   return code === undefined ? (display ?? '') : (table[code]?.[lang] ?? display ?? code);
 }
 
+/** Purposes of sharing in words, comma-separated (an unknown one as it is). */
+export const purposesInWords = (lang: Lang, purposes: readonly (string | undefined)[]): string =>
+  purposes.map((p) => codeInWords(PURPOSE_WORDS, lang, p)).join(', ');
+export const agreementStatusInWords = (lang: Lang, status: string): string =>
+  codeInWords(AGREEMENT_STATUSES, lang, status);
+export const legalBasisInWords = (lang: Lang, basis: string): string => codeInWords(LEGAL_BASIS_WORDS, lang, basis);
 export const consentStatusInWords = (lang: Lang, status: string | undefined): string =>
   codeInWords(CONSENT_STATUSES, lang, status);
 export const accessInWords = (lang: Lang, action: string | undefined): string =>

@@ -49,7 +49,18 @@ import { auditEventRead } from '../audit-read';
 import { field, getConsoleState, pageCursorOf, pageOf, sendPage } from './console-request';
 import { configurationProblems } from './configuration-problems';
 import { html, type SafeHtml } from './html';
-import { formatNumber, formatTime, reasonsInWords, stateInWords, t, type Lang, type MessageKey } from './i18n';
+import {
+  agreementStatusInWords,
+  formatNumber,
+  formatTime,
+  legalBasisInWords,
+  purposesInWords,
+  reasonsInWords,
+  stateInWords,
+  t,
+  type Lang,
+  type MessageKey,
+} from './i18n';
 import { csrfField, hiddenHeader, notice, pagingLinks, table } from './layout';
 import { names, namesNoEvent, type TargetDeclaration } from '../route-target';
 
@@ -159,7 +170,9 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
           <td>${answerWords(d.lastStatus, d.lastError)}${d.answer ? answerSummaryHtml(lang, d.answer) : ''}</td>
           <td>
             <form method="post" action="/console/operator/dead-letters/${d.id}/replay">
-              ${csrfField(page)}<button type="submit">${t(lang, 'replay')}</button>
+              ${csrfField(page)}<button type="submit">
+                ${t(lang, 'replay')}<span class="visually-hidden">: ${d.eventId} → ${d.destination}</span>
+              </button>
             </form>
           </td>
         </tr>`,
@@ -587,11 +600,11 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
       (a) =>
         html`<tr>
           <th scope="row">${a.id} v${a.version}</th>
-          <td>${a.status}</td>
+          <td>${agreementStatusInWords(lang, a.status)}</td>
           <td>${a.practice.name ?? ''} ${a.practice.agb}</td>
           <td>${a.municipality.name} ${a.municipality.code}</td>
-          <td>${a.purposes.join(', ')}</td>
-          <td>${a.legalBasis}</td>
+          <td>${purposesInWords(lang, a.purposes)}</td>
+          <td>${legalBasisInWords(lang, a.legalBasis)}</td>
           <td>${a.validFrom} – ${a.validTo ?? '…'}</td>
         </tr>`,
     );
