@@ -29,10 +29,22 @@ export interface ConsoleSession {
   readonly forms?: readonly { readonly id: string; readonly sealed: string }[] | undefined;
   /** Delivery ids of the operator's last replay, for its progress page. */
   readonly lastReplay?: readonly string[] | undefined;
+  /**
+   * What an action just did, said once on the page it redirects to (not in that page's address, where a reload or a
+   * bookmark would say it again): its kind and the id it was about (a destination, an event).
+   */
+  readonly flash?: ConsoleFlash | undefined;
   /** When the credential signed in with stops holding (a JWT's `exp`, ms since the epoch): the session ends then. */
   readonly expiresAt?: number | undefined;
   /** Which API key signed in (`keyFingerprint`): the session ends when the key is re-issued under the same id. */
   readonly keyFingerprint?: string | undefined;
+}
+
+/** The kinds of action a console page confirms once after its redirect (`ConsoleSession.flash`). */
+export const FLASH_KINDS = ['paused', 'resumed', 'redecided-permit', 'redecided-not'] as const;
+export interface ConsoleFlash {
+  readonly what: (typeof FLASH_KINDS)[number];
+  readonly about: string;
 }
 
 const sessionSchema = z.object({
@@ -50,6 +62,7 @@ const sessionSchema = z.object({
     .max(20)
     .optional(),
   lastReplay: z.array(z.uuid()).max(1000).optional(),
+  flash: z.object({ what: z.enum(FLASH_KINDS), about: z.string().max(200) }).optional(),
   expiresAt: z.number().optional(),
   keyFingerprint: z.string().max(64).optional(),
 });

@@ -25,6 +25,33 @@ export function referredOnOf(authoredOn: string | undefined, receivedAt: Date): 
   return amsterdamDay(authoredOn ? new Date(authoredOn) : receivedAt);
 }
 
+/** The rules a status update's day can break, as its issue's `details.text` says them (`statusDateRuleOf`). */
+export type StatusDateRule = 'beforeReferral' | 'afterToday' | 'beforeCareStart';
+
+const RULE_TEXTS: Readonly<Record<StatusDateRule, string>> = {
+  beforeReferral: 'before the referral was made',
+  afterToday: 'after today',
+  beforeCareStart: 'before the start of care',
+};
+
+function ruleText(rule: StatusDateRule, day: string): string {
+  return rule === 'afterToday' ? `${RULE_TEXTS[rule]} (${day}, Dutch time)` : `${RULE_TEXTS[rule]} (${day})`;
+}
+
+/**
+ * Which rule an issue of `statusDateIssues` states, and the day it names, from its text: for words in another
+ * language (the console) than the API's English. Undefined for any other text.
+ */
+export function statusDateRuleOf(text: string): { rule: StatusDateRule; day: string } | undefined {
+  for (const [rule, start] of Object.entries(RULE_TEXTS) as [StatusDateRule, string][]) {
+    const day = new RegExp(`^${start} \\((\\d{4}-\\d{2}-\\d{2})[,)]`).exec(text)?.[1];
+    if (day !== undefined) {
+      return { rule, day };
+    }
+  }
+  return undefined;
+}
+
 /** One issue per day of `update` that cannot be true of a referral made on `bounds.referredOn`; empty if none. */
 export function statusDateIssues(update: StatusUpdate, bounds: StatusDateBounds): OperationOutcomeIssue[] {
   const issues: OperationOutcomeIssue[] = [];
@@ -36,14 +63,14 @@ export function statusDateIssues(update: StatusUpdate, bounds: StatusDateBounds)
   ];
   for (const [field, day] of happened) {
     if (day !== undefined && day < bounds.referredOn) {
-      issues.push(fieldIssue(`before the referral was made (${bounds.referredOn})`, field, 'business-rule'));
+      issues.push(fieldIssue(ruleText('beforeReferral', bounds.referredOn), field, 'business-rule'));
     } else if (day !== undefined && day > bounds.today) {
-      issues.push(fieldIssue(`after today (${bounds.today}, Dutch time)`, field, 'business-rule'));
+      issues.push(fieldIssue(ruleText('afterToday', bounds.today), field, 'business-rule'));
     }
   }
   const careStartedOn = update.startDate ?? bounds.careStartedOn;
   if (update.endDate && careStartedOn && update.endDate < careStartedOn) {
-    issues.push(fieldIssue(`before the start of care (${careStartedOn})`, 'endDate', 'business-rule'));
+    issues.push(fieldIssue(ruleText('beforeCareStart', careStartedOn), 'endDate', 'business-rule'));
   }
   return issues;
 }

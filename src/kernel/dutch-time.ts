@@ -60,6 +60,11 @@ export function amsterdamDateTime(date: string, hh = 0, mm = 0, ss = 0): string 
   return `${date}T${pad(hh)}:${pad(mm)}:${pad(ss)}${sign}${pad(Math.floor(abs / 60))}:${pad(abs % 60)}`;
 }
 
+/** The calendar day after `day` (YYYY-MM-DD): the exclusive end of a period given by its last day. */
+export function dayAfter(day: string): string {
+  return new Date(Date.parse(`${day}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10);
+}
+
 // formatToParts costs about 4 µs, close to half the budget of one decision. Decisions come in bursts at nearly the
 // same moment, so the day of the last UTC hour is remembered. That is only done when the first and the last
 // millisecond of the hour fall on the same Amsterdam day, so the cache stays correct even for a zone whose offset

@@ -1,6 +1,7 @@
 import { allowListOf, type Agreement } from './agreement';
 import type { DataClass, Purpose } from '../contracts/sharing';
 import type { DecisionReason, DecisionRequest } from './types';
+import { dayAfter } from '../kernel/dutch-time';
 
 // Bound once: run through tsx, each use of an imported binding goes through esbuild's CommonJS interop getters, and
 // this one is called for every decision (see decide.ts).
@@ -191,11 +192,6 @@ function agreementsInForceOn(
         a.purposes.includes(purpose),
     )
     .sort((a, b) => a.id.localeCompare(b.id));
-}
-
-/** The calendar day after `day` (YYYY-MM-DD). */
-function dayAfter(day: string): string {
-  return new Date(Date.parse(`${day}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10);
 }
 
 /**

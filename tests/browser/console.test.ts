@@ -178,6 +178,16 @@ describe('the web console in a real browser', () => {
     );
   });
 
+  it("auditor: the verify form's one button checks all chains, its default choice", async () => {
+    const page = await signedIn('auditor');
+    await page.click('nav >> text=Keten controleren');
+    await expect(page.locator('select[name=tenant]').inputValue()).resolves.toBe('');
+    // One button on the form (until 6 December a second one below it did what the first should have done).
+    await expect(page.locator('main button').count()).resolves.toBe(1);
+    await page.click('form.search button');
+    await expect(page.locator('.verdicts').textContent()).resolves.toMatch(/Keten 01234567 is intact: \d+ rijen/);
+  });
+
   it('auditor: names the first broken row when a chain has been tampered with', async () => {
     const page = await signedIn('auditor');
     await h.app.rt.ctx.audit.flush();
@@ -332,6 +342,35 @@ describe('the web console in a real browser', () => {
     await page.locator('main table a', { hasText: 'Status terugmelden' }).first().click();
     await expect(page.locator('form.status-form select[name="status"]').count()).resolves.toBe(1);
     await expectAccessible(page);
+  });
+
+  it('municipality: a status sent after the session ended is not recorded, said so; sign-in returns to the form', async () => {
+    const page = await signedIn('municipality');
+    await page.click('nav >> text=Verwijzingen');
+    await page.locator('main table a', { hasText: 'Status terugmelden' }).first().click();
+    const formPage = page.url();
+    const before = await auditRows(`SELECT 1 FROM audit_event WHERE type = '110107'`);
+    await page.selectOption('select[name="status"]', 'accepted');
+    // The session ends while the case worker fills in the form (idle timeout, signed out in another tab).
+    const token = (await page.context().cookies()).find((c) => c.name === 'jb_session')?.value ?? '';
+    const redis = new Redis(TEST_REDIS_URL);
+    try {
+      await redis.del(`${h.app.testEnv.prefix}:console-session:${createHash('sha256').update(token).digest('hex')}`);
+    } finally {
+      redis.disconnect();
+    }
+    await page.click('form.status-form button[type="submit"]');
+    await page.waitForURL(/\/console\/sign-in/);
+    expect(new URL(page.url()).searchParams.get('back')).toBe(new URL(formPage).pathname);
+    await expect(page.locator('.notice').textContent()).resolves.toContain('er is niets vastgelegd of verstuurd');
+    await expectAccessible(page);
+    // Signed in again: back on the referral's page, where the status can be sent again; nothing was sent silently.
+    await page.fill('#credential', h.app.testEnv.keys.municipality);
+    await Promise.all([page.waitForURL((u) => !u.pathname.endsWith('/sign-in')), page.click('form.sign-in button')]);
+    expect(page.url()).toBe(formPage);
+    await expect(page.locator('form.status-form').count()).resolves.toBe(1);
+    await h.app.rt.ctx.audit.flush();
+    expect(await auditRows(`SELECT 1 FROM audit_event WHERE type = '110107'`)).toHaveLength(before.length);
   });
 
   it('practice: sees its denied event and, in words, whose consent is missing', async () => {

@@ -4,7 +4,8 @@ import { waitFor } from './wait-for';
 /** A console session opened without a browser: sign-in form, cookie and CSRF token, for fetch-level tests. */
 export interface ConsoleClient {
   readonly csrf: string;
-  get(pathname: string): Promise<Response>;
+  /** A GET with the session cookie (and `cookie`, e.g. `jb_lang=en`, beside it). */
+  get(pathname: string, opts?: { cookie?: string }): Promise<Response>;
   post(pathname: string, form: Record<string, string>): Promise<Response>;
   /** Posts a form as a browser submits it: a 303 answer is followed by a GET of its Location. */
   submit(pathname: string, form: Record<string, string>): Promise<Response>;
@@ -66,7 +67,11 @@ async function sessionOf(app: TestApp, signIn: Response): Promise<ConsoleClient>
   const cookie = cookieOf(signIn, 'jb_session');
   const home = await fetch(`${app.url}${signIn.headers.get('location') ?? '/console'}`, { headers: { cookie } });
   const csrf = csrfOf(await home.text());
-  const get = (pathname: string) => fetch(`${app.url}${pathname}`, { headers: { cookie }, redirect: 'manual' });
+  const get = (pathname: string, opts: { cookie?: string } = {}) =>
+    fetch(`${app.url}${pathname}`, {
+      headers: { cookie: opts.cookie ? `${cookie}; ${opts.cookie}` : cookie },
+      redirect: 'manual',
+    });
   const post = (pathname: string, body: Record<string, string>) =>
     fetch(`${app.url}${pathname}`, {
       method: 'POST',

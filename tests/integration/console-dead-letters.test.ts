@@ -88,6 +88,9 @@ describe("the console's dead letters: replay all does what its button says", () 
       expect(text).toContain('<th scope="col"><span class="visually-hidden">Actie</span></th>');
       expect(text).not.toMatch(/<th[^>]*>\s*<\/th>/);
     }
+    // Each row's button names its row: "Opnieuw versturen" alone, twenty times, says nothing to a screen reader.
+    const list = await (await c.operator.get('/console/operator/dead-letters?destination=gm0226')).text();
+    expect(list).toMatch(/Opnieuw versturen<span class="visually-hidden">: rows-[0-9a-f-]+ → gm0226<\/span>/);
   });
 
   it("says a destination's health and its last probe in words", async () => {
@@ -130,5 +133,37 @@ describe("the console's dead letters: replay all does what its button says", () 
        AND 'https://jeugdbrug.nl/principal|api-key:othermunicipalityoperator' = ANY(agents)`,
     );
     expect(refused.map((r) => r.tenant)).toEqual(['destination/gm0226', 'destination/gm0226']);
+  });
+  it('names each replayed delivery by its event id, linked to its timeline, with a way back to the dead letters', async () => {
+    const [id = ''] = await insertDeadLetters(db(), 'gm0344', 1, { status: 419 });
+    const [event] = await db().query<{ inbox_id: string; source_event_id: string }>(
+      'SELECT d.inbox_id, i.source_event_id FROM delivery d JOIN inbox i ON i.id = d.inbox_id WHERE d.id = $1',
+      [id],
+    );
+    expect((await c.operator.post(`/console/operator/dead-letters/${id}/replay`, {})).status).toBe(303);
+    const progress = await (await c.operator.get('/console/operator/replays')).text();
+    expect(progress).toContain(
+      `<a href="/console/operator/events?id=${event?.inbox_id ?? ''}">${event?.source_event_id ?? ''}</a>`,
+    );
+    expect(progress).toContain('href="/console/operator/dead-letters"');
+    expect(progress).not.toMatch(new RegExp(`<td>${id}</td>`));
+  });
+
+  it('says when a destination was paused and last probed, and confirms a pause and a resume once', async () => {
+    await db().query(`INSERT INTO destination_state (destination) VALUES ('gm0226') ON CONFLICT DO NOTHING`);
+    await recordProbeResult(db(), 'gm0226', 'up: GET HTTP 200');
+    await db().query(`UPDATE destination_state SET last_probe_at = now() WHERE destination = 'gm0226'`);
+    const paused = await c.operator.submit('/console/operator/destinations/gm0226/pause', { reason: 'ticket 4711' });
+    const text = (await paused.text()).replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ');
+    expect(text).toContain('Bestemming gm0226 is gepauzeerd.');
+    expect(text).toMatch(
+      /gepauzeerd door een beheerder: ticket 4711 \(sinds \d{1,2} [a-z]+ \d{4}, \d{2}:\d{2}:\d{2}\)/,
+    );
+    expect(text).toMatch(/bereikbaar: GET HTTP 200 \d{1,2} [a-z]+ \d{4}, \d{2}:\d{2}:\d{2}/);
+    // Said once: the page's address holds no notice, and a reload shows none.
+    expect(new URL(paused.url).search).toBe('');
+    expect(await (await c.operator.get('/console/operator/destinations')).text()).not.toContain('is gepauzeerd.');
+    const resumed = await (await c.operator.submit('/console/operator/destinations/gm0226/resume', {})).text();
+    expect(resumed).toContain('Bestemming gm0226 is hervat:');
   });
 });

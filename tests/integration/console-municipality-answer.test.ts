@@ -5,6 +5,7 @@ import { formFields, openConsole, type ConsoleClient } from '../helpers/console-
 import { DeliveryReceiver } from '../helpers/delivery-receiver';
 import { cleanupTestEnv, createTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
 import { waitFor } from '../helpers/wait-for';
+import { amsterdamDay } from '../../src/kernel/dutch-time';
 
 // A municipality case worker could see a referral's statuses in the console but not record one: answering needed
 // curl or POST /fhir/Task. The referral's page now has a form that posts to the console, which records the status
@@ -171,6 +172,38 @@ describe('a municipality answers a referral in the console', () => {
     expect((await apiStatus()).statusUpdates).toHaveLength(2);
   });
 
+  /** The error notice of a page, its markup left out. */
+  const noticeOf = (page: string) =>
+    (/class="notice error"[^>]*>([\s\S]*?)<\/div>/.exec(page)?.[1] ?? '').replace(/<[^>]+>/g, '').replace(/\s+/g, ' ');
+
+  it.each([
+    ['a day after today', '2099-01-15', /^Datum van de status: ligt na vandaag \(\d+ [a-z]+\.? \d{4}\)\./],
+    [
+      'a day before the referral was made',
+      '2000-01-01',
+      /^Datum van de status: ligt vóór de verwijzing \(\d+ [a-z]+\.? \d{4}\)\./,
+    ],
+  ])('says in Dutch what is wrong with %s, not "ongeldige waarde", and records nothing', async (_what, date, said) => {
+    const res = await caseWorker.post(action(), { status: 'closed', date });
+    expect(res.status).toBe(422);
+    const notice = noticeOf(await res.text());
+    expect(notice).toMatch(said);
+    expect(notice).not.toContain('ongeldige waarde');
+    expect((await apiStatus()).statusUpdates).toHaveLength(2);
+  });
+
+  it('names every field a decision is missing, in Dutch and in the technical detail', async () => {
+    const res = await caseWorker.post(action(), { status: 'decision-issued', decisionNumber: 'B-2026-19' });
+    expect(res.status).toBe(422);
+    const notice = noticeOf(await res.text());
+    for (const label of ['Datum van de beschikking', 'Productcategorie (JZ020)', 'Begin van de periode']) {
+      expect(notice).toContain(`${label}: vul dit in.`);
+    }
+    expect(notice).toContain('decision.date: is required');
+    expect(notice).toContain('decision.period.start: is required');
+    expect((await apiStatus()).statusUpdates).toHaveLength(2);
+  });
+
   it("gives an operator no form, and refuses the operator's post with 403", async () => {
     const event = await operator.get(`/console/operator/events?id=${eventId}`);
     expect(event.status).toBe(200);
@@ -179,5 +212,34 @@ describe('a municipality answers a referral in the console', () => {
     const res = await operator.post(action(), { status: 'closed' });
     expect(res.status).toBe(403);
     expect((await apiStatus()).statusUpdates).toHaveLength(2);
+  });
+  it("takes the case worker's explanation (toelichting) with a reason, and sends it on to the practice", async () => {
+    // A referral of its own: the first one is past the point where it may be rejected.
+    const event = buildReferralEvent();
+    const res = await app.request('/his/v1/events', { json: event });
+    const id = ((await res.json()) as { receipts: { id: string }[] }).receipts[0]?.id ?? '';
+    await waitFor('the second referral delivered', async () => {
+      const [row] = await app.rt.ctx.db.query<{ state: string }>(`SELECT state FROM inbox WHERE id = $1`, [id]);
+      return row?.state === 'delivered';
+    });
+    const referral = (event.referral as { id: string }).id;
+    const path = `/console/municipality/referrals/${encodeURIComponent(`urn:agb:${PRACTICE_AGB}:referral|${referral}`)}`;
+    const form = await (await caseWorker.get(path)).text();
+    expect(form).toMatch(/<textarea[^>]*name="reason"/);
+    const explanation = 'Het gezin woont sinds november in een andere gemeente';
+    const rejected = await caseWorker.post(`${path}/status`, {
+      ...formFields(form, `${path}/status`),
+      status: 'rejected',
+      date: amsterdamDay(new Date()),
+      reasonCode: 'other',
+      reason: explanation,
+    });
+    expect(rejected.status).toBe(303);
+    const statuses = (await (
+      await app.request(`/municipality/v1/referrals/${referral}/status`, { key: 'municipality' })
+    ).json()) as StatusView;
+    const update = statuses.statusUpdates.find((u) => u.status === 'rejected');
+    const hit = await waitFor('the rejection at the practice', () => practiceFhir.stored.get(`fb-${update?.id ?? ''}`));
+    expect(JSON.stringify(hit.body)).toContain(explanation);
   });
 });

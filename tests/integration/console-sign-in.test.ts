@@ -1,10 +1,12 @@
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT, type KeyLike } from 'jose';
 import { generateApiKey, hashApiKey } from '../../src/access/api-keys';
 import { OTHER_PRACTICE_AGB } from '../helpers/builders';
 import { openConsole, postSignIn } from '../helpers/console-client';
-import { cleanupTestEnv, createTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
+import { Redis } from 'ioredis';
+import { cleanupTestEnv, createTestEnv, startTestApp, TEST_REDIS_URL, type TestApp } from '../helpers/test-runtime';
 import { startJwksServer, type TestServer } from '../unit/auth/helpers';
 
 const ISSUER = 'https://idp.example.test/realms/jeugdbrug';
@@ -129,6 +131,38 @@ describe('signing in to the console with a JWT, and what ends a session', () => 
     const after = await get();
     expect(after.status).toBe(303);
     expect(after.headers.get('location')).toBe('/console/sign-in?why=ended&back=%2Fconsole%2Fauditor');
+  });
+
+  it("answers a form sent after the session ended with a sign-in that says nothing was recorded, back to the form's page", async () => {
+    const signIn = await postSignIn(app, app.testEnv.keys.operator);
+    const cookie = signIn.headers
+      .getSetCookie()
+      .find((c) => c.startsWith('jb_session='))!
+      .split(';')[0]!;
+    const token = cookie.slice('jb_session='.length);
+    const redis = new Redis(TEST_REDIS_URL);
+    try {
+      await redis.del(`${app.testEnv.prefix}:console-session:${createHash('sha256').update(token).digest('hex')}`);
+    } finally {
+      redis.disconnect();
+    }
+    const formPage = '/console/operator/destinations';
+    const post = (referer: string) =>
+      fetch(`${app.url}/console/operator/destinations/gm0226/pause`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { origin: app.url, referer, cookie, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ _csrf: 'of-the-ended-session', reason: 'onderhoud' }).toString(),
+      });
+    const res = await post(`${app.url}${formPage}`);
+    expect(res.status).toBe(303);
+    expect(res.headers.get('location')).toBe(`/console/sign-in?why=unsent&back=${encodeURIComponent(formPage)}`);
+    const page = await (await fetch(`${app.url}${res.headers.get('location')}`)).text();
+    expect(page).toContain('er is niets vastgelegd of verstuurd');
+    expect(page).toContain(`name="back" value="${formPage}"`);
+    // A Referer from elsewhere is no page to return to.
+    const elsewhere = await post('https://evil.example/console/operator/destinations');
+    expect(elsewhere.headers.get('location')).toBe('/console/sign-in?why=unsent');
   });
 
   /** Rewrites the key file's entry `id` with `change`, as an administrator editing api-keys.json would. */

@@ -90,8 +90,13 @@ describe('the practice\'s "why denied": the decision as recorded, and apart from
     const after = await operator.submit(`/console/operator/events/${id}/redecide`, {});
     expect(after.status).toBe(200);
     expect(words(await after.text())).toContain('Opnieuw beoordeeld: toegestaan');
+    // Said once: not in the page's address, so a reload or a bookmark does not say it again hours later.
+    expect(new URL(after.url).search).toBe(`?id=${id}`);
     await h.reachesState(id, 'delivered');
     const page = await (await operator.get(`/console/operator/events?id=${id}`)).text();
     expect(page).not.toContain('/redecide"');
+    expect(page).not.toContain('Opnieuw beoordeeld');
+    // The look-up field says it takes the practice's own event id too.
+    expect(page).toContain('Inbox-id of event-id van de praktijk');
   });
 });

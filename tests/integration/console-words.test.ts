@@ -104,6 +104,13 @@ describe('the console says what it shows in the language of the page', () => {
     );
   });
 
+  it('says a referral that is a dead letter was not sent to the municipality, naming its state, not "above"', async () => {
+    const [id = ''] = await insertInboxRows(db(), 'dead', 1);
+    const page = (await text(c.practice, `/console/practice/events/${id}`)).replace(/<[^>]+>/g, ' ');
+    expect(page).toContain('Deze verwijzing is niet naar de gemeente verstuurd (status: onbestelbaar)');
+    expect(page).not.toContain('hierboven');
+  });
+
   it("labels an event's deliveries truthfully: the last answer, and when it was delivered", async () => {
     const [id = ''] = await insertInboxRows(db(), 'dead', 1);
     await db().query(
@@ -173,5 +180,14 @@ describe('the console says what it shows in the language of the page', () => {
     const overview = await (await c.auditor.submit('/console/auditor/overview', { bsn })).text();
     expect(overview).toMatch(/<td>vastgelegd<\/td>/);
     expect(overview).not.toMatch(/<td>create<\/td>/);
+  });
+  it("says a purpose, an agreement's status and its legal basis in words, not as codes", async () => {
+    const configuration = await text(c.operator, '/console/operator/configuration');
+    const row = /<tr>\s*<th scope="row">[^<]+ v\d+<\/th>([\s\S]*?)<\/tr>/.exec(configuration)?.[1] ?? '';
+    const cells = [...row.matchAll(/<td>([\s\S]*?)<\/td>/g)].map((m) => (m[1] ?? '').trim());
+    expect(cells[0]).toBe('actief');
+    expect(cells[3]).toMatch(/^verwijzing/);
+    expect(cells[3]).not.toMatch(/referral/);
+    expect(['toestemming', 'wettelijke verplichting', 'publieke taak']).toContain(cells[4]);
   });
 });

@@ -13,6 +13,7 @@ import { searchAuditEvents, servedResource } from '../../reports/audit-search/se
 import { encodeCursor, parseAuditSearch } from '../../reports/audit-search/search-params';
 import { listChainTenants } from '../../audit/verify';
 import { BSN_SYSTEM, isValidBsn, isValidIsoDate } from '../../kernel/fhir/identifiers';
+import { dayAfter } from '../../kernel/dutch-time';
 import { failField, httpStatusOf } from '../../kernel/fhir/outcomes';
 import type { PipelineContext } from '../../event/context';
 import { CONSENT_SEARCH, searchConsents } from '../../reports/consent-search/consent-search';
@@ -20,13 +21,22 @@ import { parseFhirSearch } from '../../reports/fhir-search/parse-search';
 import { auditRouter } from '../audit-router';
 import { getPrincipal } from '../../access/authenticate';
 import type { ConsoleSessionStore } from '../../access/console-sessions';
-import { field, pageOf, sendPage } from './console-request';
+import { field, ON_SITE, pageOf, sendPage } from './console-request';
 import { describeAuditEvent } from './describe-audit-event';
 import { html, type HtmlValue, type SafeHtml } from './html';
-import { accessInWords, consentStatusInWords, formatNumber, formatTime, reasonsInWords, t, type Lang } from './i18n';
+import {
+  accessInWords,
+  consentStatusInWords,
+  formatNumber,
+  formatTime,
+  purposesInWords,
+  reasonsInWords,
+  t,
+  type Lang,
+} from './i18n';
 import { csrfField, hiddenHeader, notice, table, type PageContext } from './layout';
 import { outcomeInWords } from './outcome-message';
-import { keepForm, keptForm } from './kept-forms';
+import { KEPT_ID, keepForm, keptForm } from './kept-forms';
 import { namesNoEvent } from '../route-target';
 
 const PAGE_SIZE = 20;
@@ -206,6 +216,32 @@ function exportProblem(lang: Lang, form: ExportForm): string | undefined {
   return form.from !== undefined && form.to !== undefined && form.to < form.from ? t(lang, 'fromAfterTo') : undefined;
 }
 
+/** The pages an audit event's page leads back to: the kept search (with its page) or the kept overview. */
+const RESULT_PAGES = ['/console/auditor', '/console/auditor/overview'];
+
+/**
+ * `back` of an audit event's page as one of the auditor's result pages (`RESULT_PAGES`) with only a kept form's id
+ * and a cursor; undefined for anything else, so the link never leads off the site or carries criteria.
+ */
+function resultsAddress(back: string | undefined): string | undefined {
+  if (back === undefined || !back.startsWith('/console/auditor')) {
+    return undefined;
+  }
+  const url = new URL(back, ON_SITE);
+  const names = [...url.searchParams.keys()];
+  const ok =
+    url.origin === ON_SITE.origin &&
+    RESULT_PAGES.includes(url.pathname) &&
+    KEPT_ID.test(url.searchParams.get('q') ?? '') &&
+    names.every((n) => n === 'q' || (n === '_page' && /^[A-Za-z0-9_.~-]+$/.test(url.searchParams.get(n) ?? '')));
+  return ok ? url.pathname + url.search : undefined;
+}
+
+/** A link to an audit event's page, with the result page it is listed on to lead back to. */
+function detailLink(id: string, from: string | undefined): string {
+  return `/console/auditor/audit-events/${id}${from !== undefined ? `?${new URLSearchParams({ back: from }).toString()}` : ''}`;
+}
+
 function outcomeWords(lang: Lang, outcome: string | undefined): string {
   return t(lang, outcome === '4' ? 'outcome_4' : outcome === '8' ? 'outcome_8' : 'outcome_0');
 }
@@ -254,6 +290,10 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
       patientBsn: onlyPatient,
       tenants: result.rows.map((r) => r.tenant),
     });
+    // This page's own address (the kept form and the page's cursor, no criteria): where an event's page leads back.
+    const here = `/console/auditor?${new URLSearchParams(
+      Object.entries({ q: kept, _page: body._page }).filter((e): e is [string, string] => e[1] !== undefined),
+    ).toString()}`;
     const rows = result.rows.map((r) => {
       const words = describeAuditEvent(lang, r.resource, nameOf);
       return html`<tr>
@@ -261,7 +301,11 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
         <td>${words.summary}</td>
         <td>${outcomeWords(lang, r.resource.outcome)}</td>
         <td>${r.tenant}</td>
-        <td><a href="/console/auditor/audit-events/${r.resource.id ?? ''}">${t(lang, 'details')}</a></td>
+        <td>
+          <a href="${detailLink(r.resource.id ?? '', here)}"
+            >${t(lang, 'details')}<span class="visually-hidden">: ${formatTime(lang, r.resource.recorded)}</span></a
+          >
+        </td>
       </tr>`;
     });
     const paging =
@@ -321,11 +365,13 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
       ...words.facts,
       [t(lang, 'chainPosition'), `${row.tenant} #${row.seq}`],
     ];
+    const back = resultsAddress(field(req.query, 'back'));
     sendPage(
       req,
       res,
       t(lang, 'auditEventTitle'),
-      html`<p class="summary">${words.summary}</p>
+      html`${back !== undefined ? html`<p><a href="${back}" rel="up">${t(lang, 'backToResults')}</a></p>` : ''}
+        <p class="summary">${words.summary}</p>
         <h2>${t(lang, 'inWords')}</h2>
         <dl class="facts">
           ${facts.map(
@@ -434,6 +480,8 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
       patientBsn: bsn,
       tenants: [...overview.entries, ...overview.accesses].map((e) => e.chain),
     });
+    const kept = field(req.query, 'q');
+    const overviewHere = kept !== undefined ? `/console/auditor/overview?q=${kept}` : undefined;
     const org = (o: { code: string; name?: string | undefined } | undefined) =>
       o ? `${o.name ?? ''} ${o.code}`.trim() : '';
     const entryRows = overview.entries.map((e) => {
@@ -441,7 +489,7 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
       // Eight columns would not fit a tablet: the moment links to the AuditEvent, and purpose and agreement share one.
       return html`<tr class="${e.kind === 'decision' ? e.action : e.kind}">
         <td>
-          <a href="/console/auditor/audit-events/${e.auditEvent.replace(/^AuditEvent\//, '')}"
+          <a href="${detailLink(e.auditEvent.replace(/^AuditEvent\//, ''), overviewHere)}"
             >${formatTime(lang, e.at)}<span class="visually-hidden"> (${t(lang, 'details')})</span></a
           >
         </td>
@@ -504,18 +552,15 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
       >
       <button type="submit">${t(lang, 'verify')}</button>
     </form>`;
-    if (req.query.run === undefined && chosen === undefined) {
+    // The form's default choice sends `tenant=` (all chains): asked, and checked. Only the page opened without a
+    // question shows the bare form (`run=all` is what the page's second button used to send).
+    if (req.query.tenant === undefined && req.query.run === undefined) {
       sendPage(
         req,
         res,
         t(lang, 'verifyTitle'),
         html`<p>${t(lang, 'verifyIntro')}</p>
-          ${form}
-          <form method="get" action="/console/auditor/verify">
-            <input type="hidden" name="run" value="all" /><button type="submit">
-              ${t(lang, 'allChains')}: ${t(lang, 'verify')}
-            </button>
-          </form>`,
+          ${form}`,
       );
       return;
     }
@@ -524,7 +569,19 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
       sendPage(req, res, t(lang, 'verifyTitle'), html`${notice('error', refused)}${form}`, 400);
       return;
     }
-    const verdicts = await verifyChains(ctx, req, res, await chainsToVerify(ctx, req, res, chosen));
+    let chains: string[];
+    try {
+      chains = await chainsToVerify(ctx, req, res, chosen);
+    } catch (err) {
+      // A chain in scope without rows yet (a destination never paused, a practice that sent nothing): said on the
+      // form, as the API's 404 says it, rather than a page that only says "not found".
+      if (chosen !== undefined && err instanceof OperationOutcomeError && httpStatusOf(err.outcome) === 404) {
+        sendPage(req, res, t(lang, 'verifyTitle'), html`${notice('info', t(lang, 'chainEmpty', chosen))}${form}`, 404);
+        return;
+      }
+      throw err;
+    }
+    const verdicts = await verifyChains(ctx, req, res, chains);
     const results = verdicts.map((v) =>
       v.ok
         ? notice('ok', t(lang, 'chainOk', v.tenant, v.rows, v.headSeq))
@@ -592,7 +649,9 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
     for (const name of ['tenant', 'from', 'to', 'format'] as const) {
       const value = form[name];
       if (value !== undefined) {
-        query.set(name, value);
+        // The form's "Tot en met" is the last day included, as on the search form; the API's `to` is the first day
+        // left out (docs/audit.md), so the day after it is asked for.
+        query.set(name, name === 'to' ? dayAfter(value) : value);
       }
     }
     const consoleUrl = req.url;
@@ -675,7 +734,10 @@ function consentRow(lang: Lang, tenant: string, c: Consent): SafeHtml {
     .map((a) => a.reference?.identifier?.value ?? a.reference?.reference ?? '')
     .join(', ');
   const period = p?.period ? `${p.period.start ?? '…'} – ${p.period.end ?? '…'}` : '';
-  const purposes = (p?.purpose ?? []).map((x) => x.code ?? '').join(', ');
+  const purposes = purposesInWords(
+    lang,
+    (p?.purpose ?? []).map((x) => x.code),
+  );
   return html`<tr>
     <td>${c.id ?? ''}<br /><small>${formatTime(lang, c.dateTime)}</small></td>
     <td>${tenant}</td>
@@ -708,7 +770,7 @@ function entryColumns(
         organisation: e.recipient,
         destination: e.destination,
         data: e.dataTypes.join(', '),
-        purpose: e.purpose,
+        purpose: e.purpose && purposesInWords(lang, [e.purpose]),
         agreement: agreementOf(e.agreement),
         consents: e.consents,
       };
@@ -722,7 +784,7 @@ function entryColumns(
         kind: `${t(lang, e.action === 'permit' ? 'kind_permit' : 'kind_deny')}${stage}`,
         organisation: e.recipient,
         data: reasonsInWords(lang, e.reasons.join(', ')),
-        purpose: e.purpose,
+        purpose: e.purpose && purposesInWords(lang, [e.purpose]),
         agreement: agreementOf(e.agreement),
         consents: e.consents,
       };
@@ -732,7 +794,7 @@ function entryColumns(
         kind: t(lang, 'kind_receipt'),
         organisation: e.sender,
         data: e.description ?? '',
-        purpose: e.purpose,
+        purpose: e.purpose && purposesInWords(lang, [e.purpose]),
         consents: [],
       };
     case 'activity':

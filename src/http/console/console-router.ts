@@ -113,9 +113,11 @@ function cookie(
  * is no ended session), and the page asked for, to go on to after signing in (a link from mail or a ticket arrives
  * without the SameSite=Strict cookie, and used to land on the role's first page instead).
  */
-function signInAddress(hadSession: boolean, asked: string | undefined): string {
+function signInAddress(hadSession: boolean, asked: string | undefined, unsent = false): string {
   const query = new URLSearchParams();
-  if (hadSession) {
+  if (unsent) {
+    query.set('why', 'unsent');
+  } else if (hadSession) {
     query.set('why', 'ended');
   }
   const back = consoleAddress(asked);
@@ -131,9 +133,24 @@ function consoleAddress(back: string | undefined): string | undefined {
     return undefined;
   }
   const url = new URL(back, ON_SITE);
-  return url.origin === ON_SITE.origin && /^\/console(\/[a-z0-9/-]*)?$/.test(url.pathname)
+  // Percent-encoded octets too: a referral's page is addressed by `system|value` (`urn%3Aagb%3A…%7C…`).
+  return url.origin === ON_SITE.origin && /^\/console(\/([a-z0-9/-]|%[0-9A-F]{2})*)?$/i.test(url.pathname)
     ? url.pathname + url.search
     : undefined;
+}
+
+/**
+ * The console page a form was posted from, by the Referer our Referrer-Policy (same-origin) keeps: where to return
+ * after signing in again when the session ended before the form was sent. Undefined for another origin.
+ */
+function formPageOf(req: Request, origins: Origins): string | undefined {
+  const referer = req.get('referer');
+  if (referer === undefined || !URL.canParse(referer)) {
+    return undefined;
+  }
+  const url = new URL(referer);
+  const own = [`${req.protocol}://${req.get('host') ?? ''}`, ...(origins.public === undefined ? [] : [origins.public])];
+  return own.includes(url.origin) ? consoleAddress(url.pathname + url.search) : undefined;
 }
 
 /**
@@ -244,9 +261,11 @@ export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Route
       res,
       why === 'ended'
         ? notice('info', t(lang, 'sessionEnded'))
-        : why === 'out'
-          ? notice('ok', t(lang, 'signedOut'))
-          : undefined,
+        : why === 'unsent'
+          ? notice('error', t(lang, 'sessionEndedUnsent'))
+          : why === 'out'
+            ? notice('ok', t(lang, 'signedOut'))
+            : undefined,
     );
   });
 
@@ -299,7 +318,15 @@ export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Route
         await sessions.destroy(token);
       }
       res.append('Set-Cookie', `${SESSION_COOKIE}=; Path=/console; Max-Age=0; HttpOnly; SameSite=Strict`);
-      res.redirect(303, signInAddress(token !== undefined, req.method === 'GET' ? req.originalUrl : undefined));
+      // A form sent after the session ended is not acted on (nor kept: it may hold personal data) and not sent
+      // again after signing in: the sign-in page says nothing was recorded, and leads back to the form's page.
+      const posted = req.method === 'POST' && token !== undefined && req.path !== '/sign-out';
+      res.redirect(
+        303,
+        posted
+          ? signInAddress(true, formPageOf(req, origins), true)
+          : signInAddress(token !== undefined, req.method === 'GET' ? req.originalUrl : undefined),
+      );
       return;
     }
     setConsoleState(res, { ...getConsoleState(res), session, token });

@@ -1,7 +1,7 @@
 import type { AuditEvent } from '@medplum/fhirtypes';
 import { DECISION_DESCRIPTION, RECIPIENT_ROLE_CODE } from '../../audit/audit-events';
 import { BSN_SYSTEM } from '../../kernel/fhir/identifiers';
-import { formatTime, reasonsInWords, t, type Lang } from './i18n';
+import { formatTime, purposesInWords, reasonsInWords, t, type Lang } from './i18n';
 
 /** An AuditEvent in words for an auditor: one sentence, then the NEN 7513 facts as label/value pairs. */
 export interface AuditEventInWords {
@@ -99,7 +99,7 @@ export function describeAuditEvent(
   }
   const purpose = e.purposeOfEvent?.[0]?.coding?.[0]?.code;
   if (purpose) {
-    facts.push([t(lang, 'purpose'), purpose]);
+    facts.push([t(lang, 'purpose'), purposesInWords(lang, [purpose])]);
   }
   if (decision?.[3]) {
     facts.push([t(lang, 'reason'), reasonsInWords(lang, decision[3])]);

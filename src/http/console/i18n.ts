@@ -41,6 +41,10 @@ const MESSAGES = {
     nl: 'Uw sessie is verlopen of beëindigd. Meld u opnieuw aan.',
     en: 'Your session ended. Sign in again.',
   },
+  sessionEndedUnsent: {
+    nl: 'Uw sessie was verlopen of beëindigd toen u het formulier verstuurde: er is niets vastgelegd of verstuurd. Meld u opnieuw aan; u komt terug op de pagina van het formulier en kunt het opnieuw invullen.',
+    en: 'Your session had expired or ended when you sent the form: nothing was recorded or sent. Sign in again; you return to the page of the form and can fill it in again.',
+  },
   signedOut: { nl: 'U bent afgemeld.', en: 'You are signed out.' },
   otherLanguage: { nl: 'English', en: 'Nederlands' },
   role_practice: { nl: 'praktijk', en: 'practice' },
@@ -103,13 +107,22 @@ const MESSAGES = {
     en: 'The BSN is only sent in the form (POST), never in the address bar. This look-up is recorded.',
   },
   from: { nl: 'Van', en: 'From' },
-  to: { nl: 'Tot en met', en: 'To' },
+  to: { nl: 'Tot en met', en: 'Up to and including' },
   eventId: { nl: 'Event-id', en: 'Event id' },
   type: { nl: 'Soort', en: 'Type' },
   attempts: { nl: 'Pogingen', en: 'Attempts' },
   invalidDate: { nl: '{0}: geen geldige datum (JJJJ-MM-DD).', en: '{0}: not a valid date (YYYY-MM-DD).' },
   fieldMissing: { nl: '{0}: vul dit in.', en: '{0}: fill this in.' },
   toBeforeFrom: { nl: '{0}: ligt vóór Van.', en: '{0}: is before From.' },
+  dayAfterToday: { nl: '{0}: ligt na vandaag ({1}).', en: '{0}: is after today ({1}).' },
+  dayBeforeReferral: {
+    nl: '{0}: ligt vóór de verwijzing ({1}).',
+    en: '{0}: is before the referral was made ({1}).',
+  },
+  dayBeforeCareStart: {
+    nl: '{0}: ligt vóór het begin van de zorg ({1}).',
+    en: '{0}: is before the start of care ({1}).',
+  },
   // Auditor
   invalidBsn: {
     nl: '{0}: geen geldig BSN (9 cijfers die de elfproef doorstaan).',
@@ -150,6 +163,7 @@ const MESSAGES = {
   resultsCount: { nl: 'Aantal resultaten: {0}', en: 'Number of results: {0}' },
   resultsShown: { nl: '{0} getoond', en: '{0} shown' },
   auditEventTitle: { nl: 'Auditgebeurtenis', en: 'Audit event' },
+  backToResults: { nl: 'Terug naar de resultaten', en: 'Back to the results' },
   inWords: { nl: 'In woorden', en: 'In words' },
   asJson: { nl: 'Als FHIR JSON', en: 'As FHIR JSON' },
   recordedAt: { nl: 'Vastgelegd op', en: 'Recorded at' },
@@ -192,6 +206,10 @@ const MESSAGES = {
   chain: { nl: 'Keten', en: 'Chain' },
   allChains: { nl: 'Alle ketens binnen mijn bereik', en: 'All chains within my scope' },
   verify: { nl: 'Controleren', en: 'Verify' },
+  chainEmpty: {
+    nl: 'Keten {0} heeft nog geen rijen: er is niets te controleren.',
+    en: 'Chain {0} has no rows yet: there is nothing to verify.',
+  },
   chainOk: {
     nl: 'Keten {0} is intact: {1} rijen, laatste rij {2}.',
     en: 'Chain {0} is intact: {1} rows, last row {2}.',
@@ -202,17 +220,17 @@ const MESSAGES = {
   },
   exportTitle: { nl: 'Auditlog exporteren', en: 'Export the audit log' },
   exportIntro: {
-    nl: 'Een periode van een keten met de kop van de keten, offline te controleren met npm run audit-verify.',
-    en: 'A period of a chain with its head, verifiable offline with npm run audit-verify.',
+    nl: 'Een periode van een keten met de kop van de keten, offline te controleren met npm run audit-verify. Van en Tot en met zijn dagen in Nederlandse tijd; beide horen bij de periode.',
+    en: 'A period of a chain with its head, verifiable offline with npm run audit-verify. From and Up to and including are days in Dutch time; both belong to the period.',
   },
   format: { nl: 'Formaat', en: 'Format' },
   fromAfterTo: {
     nl: 'De datum bij ‘Van’ ligt na die bij ‘Tot en met’: zo is er niets te exporteren.',
-    en: 'The ‘From’ date is after the ‘To’ date: that leaves nothing to export.',
+    en: 'The ‘From’ date is after the ‘Up to and including’ date: that leaves nothing to export.',
   },
   fromAfterToSearch: {
     nl: 'De datum bij ‘Van’ ligt na die bij ‘Tot en met’: zo is er niets te vinden.',
-    en: 'The ‘From’ date is after the ‘To’ date: that leaves nothing to find.',
+    en: 'The ‘From’ date is after the ‘Up to and including’ date: that leaves nothing to find.',
   },
   formGone: {
     nl: 'Deze gegevens worden niet meer bewaard (de sessie bewaart de laatste twintig): vul het formulier opnieuw in.',
@@ -272,6 +290,7 @@ const MESSAGES = {
     en: 'Replay the oldest {0} of the {1} matching',
   },
   replayTitle: { nl: 'Voortgang opnieuw versturen', en: 'Replay progress' },
+  backToDeadLetters: { nl: 'Terug naar Onbestelbaar', en: 'Back to the dead letters' },
   replayProgress: {
     nl: '{0} van {1} afgeleverd, {2} onderweg, {3} weer onbestelbaar.',
     en: '{0} of {1} delivered, {2} on their way, {3} dead again.',
@@ -317,10 +336,22 @@ const MESSAGES = {
   lastError: { nl: 'Laatste fout', en: 'Last error' },
   lastProbe: { nl: 'Laatste controle', en: 'Last probe' },
   pause: { nl: 'Pauzeren', en: 'Pause' },
+  since: { nl: 'sinds {0}', en: 'since {0}' },
+  destinationPaused: {
+    nl: 'Bestemming {0} is gepauzeerd. Er gaat niets meer naartoe tot u haar hervat; het auditlog noemt wie pauzeerde.',
+    en: 'Destination {0} is paused. Nothing goes to it until you resume it; the audit log names who paused it.',
+  },
+  destinationResumed: {
+    nl: 'Bestemming {0} is hervat: wat wachtte gaat nu weer uit.',
+    en: 'Destination {0} is resumed: what was waiting goes out again.',
+  },
   resume: { nl: 'Hervatten', en: 'Resume' },
   pauseReason: { nl: 'Reden van pauze', en: 'Reason for pausing' },
   eventTitle: { nl: 'Tijdlijn van een event', en: "An event's timeline" },
-  eventLookup: { nl: 'Inbox-id van het event', en: "The event's inbox id" },
+  eventLookup: {
+    nl: 'Inbox-id of event-id van de praktijk',
+    en: "Inbox id, or the practice's own event id",
+  },
   history: { nl: 'Verloop', en: 'History' },
   deliveries: { nl: 'Afleveringen', en: 'Deliveries' },
   lastAnswer: { nl: 'Laatste antwoord', en: 'Last answer' },
@@ -409,8 +440,8 @@ const MESSAGES = {
   noStatusYet: { nl: 'nog geen', en: 'none yet' },
   notSentToMunicipality: { nl: 'niet verstuurd', en: 'not sent' },
   referralNotSent: {
-    nl: 'Deze verwijzing is niet naar de gemeente verstuurd (zie de status hierboven): er komt geen status van de gemeente.',
-    en: 'This referral was not sent to the municipality (see its state above): no status will come from the municipality.',
+    nl: 'Deze verwijzing is niet naar de gemeente verstuurd (status: {0}): er komt geen status van de gemeente.',
+    en: 'This referral was not sent to the municipality (state: {0}): no status will come from the municipality.',
   },
   waitingDays: { nl: 'Wachttijden', en: 'Waiting times' },
   firstPage: { nl: 'Eerste pagina', en: 'First page' },
@@ -441,6 +472,11 @@ const MESSAGES = {
   statusDate: { nl: 'Datum van de status', en: 'Date of the status' },
   rejectionReason: { nl: 'Reden van afwijzing (bij afgewezen)', en: 'Reason for rejection (when rejected)' },
   chooseNone: { nl: '(geen)', en: '(none)' },
+  reasonText: { nl: 'Toelichting', en: 'Explanation' },
+  reasonTextHelp: {
+    nl: 'Wat de status of reden zelf niet zegt, zoals de reden bij ‘Andere reden (zie toelichting)’. Gaat met de status naar het HIS van de praktijk en wordt versleuteld bewaard.',
+    en: 'What the status or reason does not say itself, such as the reason with ‘Andere reden (zie toelichting)’ (another reason). Goes with the status to the practice’s HIS and is kept encrypted.',
+  },
   decisionLegend: { nl: 'Beschikking (bij beschikking afgegeven)', en: 'Decision (when a decision is issued)' },
   decisionNumber: { nl: 'Beschikkingsnummer', en: 'Decision number' },
   decisionDate: { nl: 'Datum van de beschikking', en: 'Date of the decision' },
@@ -713,6 +749,30 @@ const RELATIONSHIPS: Record<string, Record<Lang, string>> = {
   other: { nl: 'Anders', en: 'Other' },
 };
 
+/** A purpose of sharing (contracts/sharing.ts PURPOSES) in words. */
+const PURPOSE_WORDS: Record<string, Record<Lang, string>> = {
+  referral: { nl: 'verwijzing', en: 'referral' },
+  'contact-registration': { nl: 'contactregistratie', en: 'contact registration' },
+  monitoring: { nl: 'monitoring', en: 'monitoring' },
+};
+
+/** An agreement's status (policy/agreement.ts) in words. */
+const AGREEMENT_STATUSES: Record<string, Record<Lang, string>> = {
+  draft: { nl: 'concept', en: 'draft' },
+  active: { nl: 'actief', en: 'active' },
+  suspended: { nl: 'opgeschort', en: 'suspended' },
+  terminated: { nl: 'beëindigd', en: 'terminated' },
+};
+
+/** An agreement's legal basis (policy/agreement.ts LEGAL_BASES) in words. */
+const LEGAL_BASIS_WORDS: Record<string, Record<Lang, string>> = {
+  consent: { nl: 'toestemming', en: 'consent' },
+  'legal-obligation': { nl: 'wettelijke verplichting', en: 'legal obligation' },
+  'public-task': { nl: 'publieke taak', en: 'public task' },
+  'vital-interest': { nl: 'vitaal belang', en: 'vital interest' },
+  contract: { nl: 'overeenkomst', en: 'contract' },
+};
+
 /** A code in words from one of the tables above; one none knows is said as the sender did, or as it is. */
 function codeInWords(
   table: Record<string, Record<Lang, string>>,
@@ -723,6 +783,12 @@ function codeInWords(
   return code === undefined ? (display ?? '') : (table[code]?.[lang] ?? display ?? code);
 }
 
+/** Purposes of sharing in words, comma-separated (an unknown one as it is). */
+export const purposesInWords = (lang: Lang, purposes: readonly (string | undefined)[]): string =>
+  purposes.map((p) => codeInWords(PURPOSE_WORDS, lang, p)).join(', ');
+export const agreementStatusInWords = (lang: Lang, status: string): string =>
+  codeInWords(AGREEMENT_STATUSES, lang, status);
+export const legalBasisInWords = (lang: Lang, basis: string): string => codeInWords(LEGAL_BASIS_WORDS, lang, basis);
 export const consentStatusInWords = (lang: Lang, status: string | undefined): string =>
   codeInWords(CONSENT_STATUSES, lang, status);
 export const accessInWords = (lang: Lang, action: string | undefined): string =>

@@ -114,6 +114,7 @@ const STATUS_FIELDS: FieldWords = {
   status: { label: 'statusField' },
   date: { label: 'statusDate' },
   reasonCode: { label: 'rejectionReason' },
+  reason: { label: 'reasonText' },
   decision: { label: 'decisionLegend' },
   'decision.number': { label: 'decisionNumber' },
   'decision.date': { label: 'decisionDate' },
@@ -132,6 +133,7 @@ const FORM_NAMES = [
   'status',
   'date',
   'reasonCode',
+  'reason',
   'decisionNumber',
   'decisionDate',
   'decisionProductCategory',
@@ -170,6 +172,7 @@ function statusBodyOf(v: FormValues): Record<string, unknown> {
       status: v.status,
       date: v.date,
       reasonCode: v.reasonCode,
+      reason: v.reason,
       startDate: v.startDate,
       endDate: v.endDate,
     }),
@@ -235,6 +238,11 @@ async function sendReferralPage(
                 )}
               </select></label
             >
+            <label class="wide"
+              >${t(lang, 'reasonText')}<textarea name="reason" rows="3" maxlength="2000" aria-describedby="reason-help">
+${v.reason ?? ''}</textarea>
+            </label>
+            <p id="reason-help" class="help">${t(lang, 'reasonTextHelp')}</p>
           </div>
           <fieldset>
             <legend>${t(lang, 'decisionLegend')}</legend>

@@ -1,7 +1,7 @@
 import { notFound, OperationOutcomeError } from '@medplum/core';
 import { isUuid } from '../../kernel/fhir/ids';
 import { Router, type Request, type Response } from 'express';
-import type { ConsoleSessionStore } from '../../access/console-sessions';
+import type { ConsoleFlash, ConsoleSessionStore } from '../../access/console-sessions';
 import type { PipelineContext } from '../../event/context';
 import { pauseDestination, resumeDestination } from '../../event/destination-health';
 import { getDestinationStatus } from '../../reports/destination-status/destination-status';
@@ -49,7 +49,18 @@ import { auditEventRead } from '../audit-read';
 import { field, getConsoleState, pageCursorOf, pageOf, sendPage } from './console-request';
 import { configurationProblems } from './configuration-problems';
 import { html, type SafeHtml } from './html';
-import { formatNumber, formatTime, reasonsInWords, stateInWords, t, type Lang, type MessageKey } from './i18n';
+import {
+  agreementStatusInWords,
+  formatNumber,
+  formatTime,
+  legalBasisInWords,
+  purposesInWords,
+  reasonsInWords,
+  stateInWords,
+  t,
+  type Lang,
+  type MessageKey,
+} from './i18n';
 import { csrfField, hiddenHeader, notice, pagingLinks, table } from './layout';
 import { names, namesNoEvent, type TargetDeclaration } from '../route-target';
 
@@ -117,7 +128,9 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
       (s) =>
         html`<tr>
           <th scope="row">${s.id}</th>
-          <td>${healthWords(lang, s)}</td>
+          <td>
+            ${healthWords(lang, s)}${s.paused && s.pausedAt ? ` (${t(lang, 'since', formatTime(lang, s.pausedAt))})` : ''}
+          </td>
           <td>${s.consecutiveFailures} / ${s.pauseAfterFailures}</td>
         </tr>`,
     );
@@ -157,7 +170,9 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
           <td>${answerWords(d.lastStatus, d.lastError)}${d.answer ? answerSummaryHtml(lang, d.answer) : ''}</td>
           <td>
             <form method="post" action="/console/operator/dead-letters/${d.id}/replay">
-              ${csrfField(page)}<button type="submit">${t(lang, 'replay')}</button>
+              ${csrfField(page)}<button type="submit">
+                ${t(lang, 'replay')}<span class="visually-hidden">: ${d.eventId} → ${d.destination}</span>
+              </button>
             </form>
           </td>
         </tr>`,
@@ -220,6 +235,34 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
     }
   };
 
+  /** Says once, on the page redirected to, what an action did (`ConsoleSession.flash`). */
+  const setFlash = async (res: Response, flash: ConsoleFlash) => {
+    const state = getConsoleState(res);
+    if (state.session && state.token) {
+      await sessions.update(state.token, { ...state.session, flash });
+    }
+  };
+  /**
+   * The flash of one of `kinds` (about `about`, when given), if the session holds one: taken out, so a reload does
+   * not say it again.
+   */
+  const takeFlash = async (
+    res: Response,
+    kinds: readonly ConsoleFlash['what'][],
+    about?: string,
+  ): Promise<ConsoleFlash | undefined> => {
+    const state = getConsoleState(res);
+    const flash = state.session?.flash;
+    if (!state.session || !state.token || !flash || !kinds.includes(flash.what)) {
+      return undefined;
+    }
+    if (about !== undefined && flash.about !== about) {
+      return undefined;
+    }
+    await sessions.update(state.token, { ...state.session, flash: undefined });
+    return flash;
+  };
+
   router.post('/dead-letters/:id/replay', names('delivery', 'id'), async (req, res) => {
     const id = req.params.id;
     const delivery = isUuid(id) ? await tryGetDeliveryWork(ctx.db, id) : undefined;
@@ -245,7 +288,8 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
     if (!done) {
       throw new OperationOutcomeError(notFound);
     }
-    res.redirect(303, `/console/operator/events?id=${id}&redecided=${done.result}`);
+    await setFlash(res, { what: done.result === 'permit' ? 'redecided-permit' : 'redecided-not', about: id });
+    res.redirect(303, `/console/operator/events?id=${id}`);
   });
 
   router.post('/dead-letters/replay', async (req, res) => {
@@ -376,7 +420,11 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
     const rows = states.map(
       (s) =>
         html`<tr>
-          <td>${s.id}</td>
+          <td>
+            <a href="/console/operator/events?id=${s.inboxId}">${s.eventId}</a><br /><small
+              >${t(lang, 'practice')} ${s.practice}</small
+            >
+          </td>
           <td>${s.destination}</td>
           <td class="state-${s.state}">${stateInWords(lang, s.state)}</td>
           <td>${s.attempts}</td>
@@ -388,17 +436,18 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
       res,
       t(lang, 'replayTitle'),
       html`<div
-        ${pending > 0 ? html`data-refresh="2"` : ''}
-        data-stale="${t(lang, 'refreshFailed')}"
-        id="replay-progress"
-        aria-live="polite"
-      >
-        <p class="progress">
-          <progress max="${states.length}" value="${delivered + deadAgain}">${delivered}/${states.length}</progress>
-          <span id="replay-summary">${t(lang, 'replayProgress', delivered, states.length, pending, deadAgain)}</span>
-        </p>
-        ${table(t(lang, 'deliveries'), ['id', t(lang, 'destination'), t(lang, 'state'), t(lang, 'attempts'), t(lang, 'httpStatus')], rows, t(lang, 'none'))}
-      </div>`,
+          ${pending > 0 ? html`data-refresh="2"` : ''}
+          data-stale="${t(lang, 'refreshFailed')}"
+          id="replay-progress"
+          aria-live="polite"
+        >
+          <p class="progress">
+            <progress max="${states.length}" value="${delivered + deadAgain}">${delivered}/${states.length}</progress>
+            <span id="replay-summary">${t(lang, 'replayProgress', delivered, states.length, pending, deadAgain)}</span>
+          </p>
+          ${table(t(lang, 'deliveries'), [t(lang, 'eventId'), t(lang, 'destination'), t(lang, 'state'), t(lang, 'attempts'), t(lang, 'httpStatus')], rows, t(lang, 'none'))}
+        </div>
+        <p><a href="/console/operator/dead-letters">${t(lang, 'backToDeadLetters')}</a></p>`,
     );
   });
 
@@ -406,6 +455,7 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
     const page = pageOf(req, res);
     const { lang } = page;
     const statuses = await Promise.all(destinationsInScope(ctx, res).map((d) => getDestinationStatus(ctx, d)));
+    const done = await takeFlash(res, ['paused', 'resumed']);
     const rows = statuses.map((s) => {
       const action = s.paused
         ? html`<form method="post" action="/console/operator/destinations/${s.id}/resume">
@@ -419,10 +469,14 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
         <th scope="row">${s.id}</th>
         <td>${s.municipality}</td>
         <td>${s.adapter}</td>
-        <td>${healthWords(lang, s)}</td>
+        <td>
+          ${healthWords(lang, s)}${s.paused && s.pausedAt ? ` (${t(lang, 'since', formatTime(lang, s.pausedAt))})` : ''}
+        </td>
         <td>${s.consecutiveFailures} / ${s.pauseAfterFailures}</td>
         <td class="ids">${s.lastError ?? ''}<br /><small>${formatTime(lang, s.lastFailureAt)}</small></td>
-        <td class="ids">${probeWords(lang, s.lastProbeResult)}</td>
+        <td class="ids">
+          ${probeWords(lang, s.lastProbeResult)}${s.lastProbeResult ? html`<br /><small>${formatTime(lang, s.lastProbeAt)}</small>` : ''}
+        </td>
         <td>${action}</td>
       </tr>`;
     });
@@ -430,7 +484,7 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
       req,
       res,
       t(lang, 'destinationsTitle'),
-      table(
+      html`${done ? notice('ok', t(lang, done.what === 'paused' ? 'destinationPaused' : 'destinationResumed', done.about)) : ''}${table(
         t(lang, 'destinationsTitle'),
         [
           t(lang, 'destination'),
@@ -444,7 +498,7 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
         ],
         rows,
         t(lang, 'none'),
-      ),
+      )}`,
     );
   });
 
@@ -452,12 +506,14 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
     const destination = (await getDestinationInScope(ctx, req, res, req.params.id)).id;
     const reason = (field(req.body, 'reason') ?? OPERATOR_PAUSE_REASON).slice(0, 500);
     await pauseDestination(ctx, destination, 'operator', reason, actorOf(req, res));
+    await setFlash(res, { what: 'paused', about: destination });
     res.redirect(303, '/console/operator/destinations');
   });
 
   router.post('/destinations/:id/resume', namesNoEvent, async (req, res) => {
     const destination = (await getDestinationInScope(ctx, req, res, req.params.id)).id;
     await resumeDestination(ctx, destination, 'operator', actorOf(req, res));
+    await setFlash(res, { what: 'resumed', about: destination });
     res.redirect(303, '/console/operator/destinations');
   });
 
@@ -516,14 +572,13 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
     // What GET /his/v1/events/{id} answers an operator, recorded as the API records it: with the child.
     await auditEventRead(ctx, req, res, sealed);
     // A denied event can be decided again here, as POST /admin/v1/events/{id}/redecide does (a consent came late).
-    const redecided = field(req.query, 'redecided');
+    const redecided = await takeFlash(res, ['redecided-permit', 'redecided-not'], timeline.id);
     const outcome =
       redecided === undefined
         ? ''
-        : notice(
-            redecided === 'permit' ? 'ok' : 'info',
-            t(lang, redecided === 'permit' ? 'redecidedPermit' : 'redecidedNot'),
-          );
+        : redecided.what === 'redecided-permit'
+          ? notice('ok', t(lang, 'redecidedPermit'))
+          : notice('info', t(lang, 'redecidedNot'));
     const redecide =
       timeline.state === 'denied'
         ? html`<form method="post" action="/console/operator/events/${timeline.id}/redecide">
@@ -545,11 +600,11 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
       (a) =>
         html`<tr>
           <th scope="row">${a.id} v${a.version}</th>
-          <td>${a.status}</td>
+          <td>${agreementStatusInWords(lang, a.status)}</td>
           <td>${a.practice.name ?? ''} ${a.practice.agb}</td>
           <td>${a.municipality.name} ${a.municipality.code}</td>
-          <td>${a.purposes.join(', ')}</td>
-          <td>${a.legalBasis}</td>
+          <td>${purposesInWords(lang, a.purposes)}</td>
+          <td>${legalBasisInWords(lang, a.legalBasis)}</td>
           <td>${a.validFrom} – ${a.validTo ?? '…'}</td>
         </tr>`,
     );

@@ -2,7 +2,8 @@ import { OperationOutcomeError } from '@medplum/core';
 import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
 import { httpStatusOf } from '../../kernel/fhir/outcomes';
 import { html, type SafeHtml } from './html';
-import { t, type Lang, type MessageKey } from './i18n';
+import { statusDateRuleOf, type StatusDateRule } from '../../event/status-dates';
+import { formatDay, t, type Lang, type MessageKey } from './i18n';
 
 /**
  * The fields the console's forms send (and the API parameters they become), by an issue's `expression`: the
@@ -40,33 +41,51 @@ const FIELDS: FieldWords = {
 };
 
 /**
- * A thrown OperationOutcomeError in the page's language: the field it names in words ("BSN van het kind: geen
- * geldig BSN …", else "<label>: ongeldige waarde"), a refused credential, or a request that is not valid; with the
- * API's own diagnostics (English) after it, for whoever needs to know exactly. Anything else is thrown on. A form
- * whose fields are not the usual ones passes its own `fields` (its labels by the API's issue expressions).
+ * A thrown OperationOutcomeError in the page's language: each field it names in words ("BSN van het kind: geen
+ * geldig BSN …", "Datum van de status: ligt na vandaag …", else "<label>: ongeldige waarde"), a refused credential,
+ * or a request that is not valid; with the API's own diagnostics (English, each with the field it is about) after it,
+ * for whoever needs to know exactly. Anything else is thrown on. A form whose fields are not the usual ones passes
+ * its own `fields` (its labels by the API's issue expressions).
  */
 export function outcomeInWords(lang: Lang, err: unknown, fields: FieldWords = FIELDS): SafeHtml {
   if (!(err instanceof OperationOutcomeError)) {
     throw err;
   }
   const issues = err.outcome.issue ?? [];
-  const named = issues.find((i) => i.expression?.length);
-  const expression = named?.expression?.[0];
-  const field = expression !== undefined ? fields[expression] : undefined;
   const status = httpStatusOf(err.outcome);
+  // Every field named, once each (a decision without its date, category and period is three fields, not one).
+  const named = [
+    ...new Set(issues.flatMap((i) => (i.expression?.length ? [issueWords(lang, i, fields, status)] : []))),
+  ];
   const said =
-    status === 401
-      ? t(lang, 'credentialNotAccepted')
-      : field
-        ? t(lang, specificWords(field, status, named?.code) ?? field.says ?? 'fieldInvalid', t(lang, field.label))
-        : expression !== undefined
-          ? t(lang, 'fieldInvalid', expression)
-          : t(lang, 'requestInvalid');
+    status === 401 ? t(lang, 'credentialNotAccepted') : named.length > 0 ? named.join(' ') : t(lang, 'requestInvalid');
   const detail = issues.map(issueText).join('; ');
   return html`${said}${
     detail ? html` <small class="detail">(${t(lang, 'technicalDetail')}: <span lang="en">${detail}</span>)</small>` : ''
   }`;
 }
+
+/** One issue that names a field, in words: the field's label and what is wrong with it. */
+function issueWords(lang: Lang, issue: OperationOutcomeIssue, fields: FieldWords, status: number): string {
+  const expression = issue.expression?.[0] ?? '';
+  const field = fields[expression];
+  if (!field) {
+    return t(lang, 'fieldInvalid', expression);
+  }
+  const label = t(lang, field.label);
+  // A day a status update cannot have (statusDateIssues): which rule, with the day it names.
+  const broken = issue.code === 'business-rule' ? statusDateRuleOf(issue.details?.text ?? '') : undefined;
+  if (broken) {
+    return t(lang, DATE_RULE_WORDS[broken.rule], label, formatDay(lang, broken.day));
+  }
+  return t(lang, specificWords(field, status, issue.code) ?? field.says ?? 'fieldInvalid', label);
+}
+
+const DATE_RULE_WORDS: Record<StatusDateRule, MessageKey> = {
+  afterToday: 'dayAfterToday',
+  beforeReferral: 'dayBeforeReferral',
+  beforeCareStart: 'dayBeforeCareStart',
+};
 
 /** What the field's words say for this answer beyond "not valid": missing, in conflict, or breaking a rule. */
 function specificWords(field: FieldWords[string], status: number, code: string | undefined): MessageKey | undefined {
@@ -76,6 +95,9 @@ function specificWords(field: FieldWords[string], status: number, code: string |
   return status === 409 ? field.conflicts : status === 422 ? field.breaks : undefined;
 }
 
+/** An issue's diagnostics, prefixed by the field it names when they do not say it themselves ("is required"). */
 function issueText(issue: OperationOutcomeIssue): string {
-  return issue.details?.text ?? issue.diagnostics ?? issue.code;
+  const text = issue.details?.text ?? issue.diagnostics ?? issue.code;
+  const expression = issue.expression?.[0];
+  return expression !== undefined && !text.startsWith(`${expression}:`) ? `${expression}: ${text}` : text;
 }

@@ -156,10 +156,13 @@ async function referralStatusHtml(
   if (!status) {
     return '';
   }
-  const none = NEVER_SENT.includes(timeline.state) ? 'referralNotSent' : 'noReferralStatus';
+  // The event's state named here: the page shows it further down (the timeline), or, for a denial, above.
+  const none = NEVER_SENT.includes(timeline.state)
+    ? t(lang, 'referralNotSent', stateInWords(lang, timeline.state))
+    : t(lang, 'noReferralStatus');
   return html`<section class="referral-status">
     <h2>${t(lang, 'referralStatusTitle')}</h2>
-    ${status.steps.length === 0 ? html`<p>${t(lang, none)}</p>` : referralStepsHtml(lang, status)}
+    ${status.steps.length === 0 ? html`<p>${none}</p>` : referralStepsHtml(lang, status)}
     ${waitingDaysHtml(lang, status)}
   </section>`;
 }

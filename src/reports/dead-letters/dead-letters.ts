@@ -258,13 +258,27 @@ export async function countDeadLetters(
 export async function deliveryStates(
   db: Db,
   ids: readonly string[],
-): Promise<{ id: string; destination: string; state: string; attempts: number; lastStatus: number | null }[]> {
+): Promise<
+  {
+    id: string;
+    /** The event's inbox id, its id at the practice and the practice: how the operator knows it. */
+    inboxId: string;
+    eventId: string;
+    practice: string;
+    destination: string;
+    state: string;
+    attempts: number;
+    lastStatus: number | null;
+  }[]
+> {
   if (ids.length === 0) {
     return [];
   }
   return db.query(
-    `SELECT id, destination, state, attempts, last_status AS "lastStatus" FROM delivery WHERE id = ANY($1::uuid[])
-     ORDER BY updated_at`,
+    `SELECT d.id, d.inbox_id AS "inboxId", i.source_event_id AS "eventId", i.tenant AS practice, d.destination,
+       d.state, d.attempts, d.last_status AS "lastStatus"
+     FROM delivery d JOIN inbox i ON i.id = d.inbox_id WHERE d.id = ANY($1::uuid[])
+     ORDER BY d.updated_at`,
     [ids],
   );
 }

@@ -1,5 +1,5 @@
 import type { StatusUpdate } from '../../../mappings/practice/to-task';
-import { referredOnOf, statusDateIssues } from '../../../src/event/status-dates';
+import { referredOnOf, statusDateIssues, statusDateRuleOf } from '../../../src/event/status-dates';
 
 const bounds = { referredOn: '2026-11-20', today: '2026-12-06' };
 const decision = (date: string) => ({ number: 'B-1', date, productCategory: '45', period: { start: '2027-01-01' } });
@@ -78,5 +78,25 @@ describe('the day a referral was made', () => {
     [undefined, '2026-11-22'],
   ])('written %s: %s', (authoredOn, day) => {
     expect(referredOnOf(authoredOn, new Date('2026-11-22T08:00:00Z'))).toBe(day);
+  });
+});
+
+describe('which rule an issue of a status day states, read back from its text (for the console’s words)', () => {
+  it.each([
+    [{ status: 'accepted', date: '2026-11-19' }, bounds, { rule: 'beforeReferral', day: '2026-11-20' }],
+    [{ status: 'accepted', date: '2026-12-07' }, bounds, { rule: 'afterToday', day: '2026-12-06' }],
+    [
+      { status: 'care-ended', endDate: '2026-11-25' },
+      { ...bounds, careStartedOn: '2026-11-30' },
+      { rule: 'beforeCareStart', day: '2026-11-30' },
+    ],
+  ])('%j', (update, b, rule) => {
+    const [issue] = statusDateIssues(update as StatusUpdate, b);
+    expect(statusDateRuleOf(issue?.details?.text ?? '')).toEqual(rule);
+  });
+
+  it('reads no rule from any other text', () => {
+    expect(statusDateRuleOf('is required')).toBeUndefined();
+    expect(statusDateRuleOf('after today')).toBeUndefined();
   });
 });

@@ -1,0 +1,118 @@
+import { operatorAction, SYSTEM_WORKER } from '../../src/audit/audit-events';
+import { amsterdamDateTime, amsterdamDay, dayAfter } from '../../src/kernel/dutch-time';
+import { PRACTICE_AGB } from '../helpers/builders';
+import { useConsoleApp } from '../helpers/console-client';
+
+// The export form's "Tot en met" was passed to the API's `to`, which is exclusive: the last day chosen was left out
+// of a signed file that looked whole, and one day (Van = Tot en met) was refused as "geen geldige datum". The verify
+// form's default choice ("Alle ketens") with its button did nothing, and a chain without rows was a bare 404 page.
+describe("the auditor's export and verify forms do what their labels say", () => {
+  const h = useConsoleApp(['auditor']);
+  const c = h.consoles;
+  const today = amsterdamDay(new Date());
+  const yesterday = new Date(Date.parse(`${today}T12:00:00Z`) - 86_400_000).toISOString().slice(0, 10);
+
+  beforeAll(async () => {
+    await h.app.rt.ctx.audit.append(
+      PRACTICE_AGB,
+      operatorAction({ actor: SYSTEM_WORKER, action: 'test', target: 'test/export' }),
+    );
+    await h.app.rt.ctx.audit.flush();
+  });
+
+  /** The header line of an NDJSON export and the number of rows after it. */
+  const exported = async (query: string) => {
+    const res = await c.auditor.get(`/console/auditor/export/download?tenant=${PRACTICE_AGB}&${query}`);
+    const text = await res.text();
+    const [header = '{}', ...rows] = text.trim().split('\n');
+    return {
+      status: res.status,
+      header: JSON.parse(res.status === 200 ? header : '{}') as Record<string, unknown>,
+      rows,
+    };
+  };
+
+  it("exports the rows of the 'Tot en met' day itself, up to the end of that day in Dutch time", async () => {
+    const file = await exported(`from=${yesterday}&to=${today}`);
+    expect(file.status).toBe(200);
+    expect(file.rows.length).toBeGreaterThan(0);
+    expect(file.header.to).toBe(new Date(amsterdamDateTime(dayAfter(today))).toISOString());
+  });
+
+  it('exports one day when Van and Tot en met are the same day', async () => {
+    const file = await exported(`from=${today}&to=${today}`);
+    expect(file.status).toBe(200);
+    expect(file.header.from).toBe(new Date(amsterdamDateTime(today)).toISOString());
+    expect(file.header.to).toBe(new Date(amsterdamDateTime(dayAfter(today))).toISOString());
+    expect(file.rows.length).toBeGreaterThan(0);
+  });
+
+  it('labels the end date as included, in Dutch and in English, on the export and the search form alike', async () => {
+    for (const path of ['/console/auditor/export', '/console/auditor']) {
+      const nl = await (await c.auditor.get(path)).text();
+      expect(nl).toMatch(/>Tot en met<input type="date" name="to"/);
+      const en = await (await c.auditor.get(path, { cookie: 'jb_lang=en' })).text();
+      expect(en).toMatch(/>Up to and including<input type="date" name="to"/);
+    }
+  });
+
+  it('says that Van is after Tot en met when it is, and never calls a valid date invalid', async () => {
+    const res = await c.auditor.get(
+      `/console/auditor/export/download?tenant=${PRACTICE_AGB}&from=${today}&to=${yesterday}`,
+    );
+    expect(res.status).toBe(400);
+    const page = await res.text();
+    expect(page).toContain('De datum bij ‘Van’ ligt na die bij ‘Tot en met’');
+    expect(page).not.toContain('geen geldige datum');
+  });
+
+  it("runs the check of all chains from the form's default choice and its one button", async () => {
+    const blank = await (await c.auditor.get('/console/auditor/verify')).text();
+    // One form, one button: the default choice is all chains.
+    expect(blank.match(/<button/g)?.length).toBe(2); // the form's and sign-out's
+    const res = await c.auditor.get('/console/auditor/verify?tenant=');
+    expect(res.status).toBe(200);
+    expect(await res.text()).toMatch(/Keten 01234567 is intact: \d+ rijen/);
+  });
+
+  it('says on the verify form that a chain in scope has no rows yet, rather than a bare 404 page', async () => {
+    const res = await c.auditor.get(`/console/auditor/verify?tenant=${encodeURIComponent('destination/gm9999')}`);
+    expect(res.status).toBe(404);
+    const page = await res.text();
+    expect(page).toContain('action="/console/auditor/verify"');
+    expect(page).toContain('Keten destination/gm9999 heeft nog geen rijen');
+  });
+});
+
+describe("an audit event's page leads back to the results it was opened from", () => {
+  const h = useConsoleApp(['auditor']);
+  const c = h.consoles;
+
+  it('links back to the kept search (its page included), and offers no link for an address from elsewhere', async () => {
+    await h.app.rt.ctx.audit.append(
+      PRACTICE_AGB,
+      operatorAction({ actor: SYSTEM_WORKER, action: 'test', target: 'test/back' }),
+    );
+    await h.app.rt.ctx.audit.flush();
+    const results = await c.auditor.submit('/console/auditor', {});
+    const kept = new URL(results.url).searchParams.get('q') ?? '';
+    const page = await results.text();
+    const detail = /href="(\/console\/auditor\/audit-events\/[^"]+)"/.exec(page)?.[1]?.replace(/&amp;/g, '&') ?? '';
+    const back = /<a href="([^"]+)"[^>]*>Terug naar de resultaten<\/a>/.exec(
+      await (await c.auditor.get(detail)).text(),
+    );
+    expect(back?.[1]?.replace(/&amp;/g, '&')).toBe(`/console/auditor?q=${kept}`);
+
+    const id = /audit-events\/([^?"]+)/.exec(detail)?.[1] ?? '';
+    for (const elsewhere of [
+      'https://evil.example/console/auditor?q=x',
+      '/console/operator',
+      '/console/auditor?q=<b>',
+    ]) {
+      const other = await (
+        await c.auditor.get(`/console/auditor/audit-events/${id}?back=${encodeURIComponent(elsewhere)}`)
+      ).text();
+      expect(other).not.toContain('Terug naar de resultaten');
+    }
+  });
+});
