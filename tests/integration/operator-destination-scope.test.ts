@@ -33,9 +33,11 @@ describe('an operator key scoped to practices only, on destinations', () => {
   });
 
   const isPaused = async () =>
-    ((await (await app.request('/admin/v1/destinations/gm0226/status', { key: 'operator' })).json()) as {
-      paused: boolean;
-    }).paused;
+    (
+      (await (await app.request('/admin/v1/destinations/gm0226/status', { key: 'operator' })).json()) as {
+        paused: boolean;
+      }
+    ).paused;
 
   const refusalsInChain = async () =>
     (
@@ -45,17 +47,20 @@ describe('an operator key scoped to practices only, on destinations', () => {
       )
     ).length;
 
-  it.each(['pause', 'resume'])('answers POST /admin/v1/destinations/{id}/%s with 404 and records it', async (action) => {
-    const before = await refusalsInChain();
-    const res = await fetch(`${app.url}/admin/v1/destinations/gm0226/${action}`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${practiceOperatorKey}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ reason: 'not mine' }),
-    });
-    expect(res.status).toBe(404);
-    expect(await isPaused()).toBe(false);
-    expect(await refusalsInChain()).toBe(before + 1);
-  });
+  it.each(['pause', 'resume'])(
+    'answers POST /admin/v1/destinations/{id}/%s with 404 and records it',
+    async (action) => {
+      const before = await refusalsInChain();
+      const res = await fetch(`${app.url}/admin/v1/destinations/gm0226/${action}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${practiceOperatorKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ reason: 'not mine' }),
+      });
+      expect(res.status).toBe(404);
+      expect(await isPaused()).toBe(false);
+      expect(await refusalsInChain()).toBe(before + 1);
+    },
+  );
 
   it('lists no destination for it, nor lets the console pause one', async () => {
     const list = await fetch(`${app.url}/admin/v1/destinations`, {
