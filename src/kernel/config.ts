@@ -72,6 +72,8 @@ export const configSchema = z
     JWT_CLOCK_SKEW_S: z.coerce.number().int().min(0).max(300).default(60),
     RATE_LIMIT_PER_S: z.coerce.number().positive().default(50),
     RATE_LIMIT_BURST: z.coerce.number().int().min(1).default(500),
+    AUTH_FAILURE_LIMIT: z.coerce.number().int().min(1).max(10_000).default(20),
+    AUTH_FAILURE_WINDOW_S: z.coerce.number().int().min(1).max(86_400).default(300),
     DEMO_KEYS: envBoolean.default(true),
     CORS_ORIGINS: z
       .string()
