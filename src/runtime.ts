@@ -21,6 +21,8 @@ import { answerClientErrors } from './http/client-errors';
 import { createAuthenticator, createCredentialVerifier } from './access/authenticate';
 import { createRateLimiter } from './access/rate-limit';
 import { SharedRateLimiter } from './access/shared-rate-limit';
+import { AuthFailureThrottle } from './access/auth-failure-throttle';
+import { AuthFailures } from './http/auth-failures';
 import { createDemoKeysIfMissing } from './access/demo-keys';
 import { createLogger, errorFields } from './kernel/logger';
 import { Metrics } from './kernel/metrics';
@@ -213,8 +215,17 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
         () => undefined,
         () => rateLimitRedis.disconnect(),
       );
+    // Refused credentials are counted per client address on the rate limiter's connection: only failures use it.
+    const authFailures = new AuthFailures(
+      ctx,
+      new AuthFailureThrottle(rateLimitRedis, {
+        limit: config.AUTH_FAILURE_LIMIT,
+        windowSeconds: config.AUTH_FAILURE_WINDOW_S,
+        prefix: config.QUEUE_PREFIX,
+      }),
+    );
     const app = createApp(ctx, {
-      authenticate: createAuthenticator(authOptions),
+      authenticate: authFailures.guard(createAuthenticator(authOptions)),
       rateLimit: createRateLimiter(
         new SharedRateLimiter(rateLimitRedis, {
           ratePerSecond: config.RATE_LIMIT_PER_S,
@@ -228,6 +239,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
         sessions: consoleSessions,
         verifyCredential: createCredentialVerifier(authOptions),
         isCurrent: (s) => s.principal.via !== 'api-key' || apiKeys.isCurrent(s.principal, s.keyFingerprint),
+        authFailures,
       },
     });
     // A request whose headers and body have not all arrived within REQUEST_TIMEOUT_MS is answered 408 and its

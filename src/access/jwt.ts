@@ -69,6 +69,16 @@ export const issuerConfigSchema = z.strictObject({
    * clock skew); unset, any. Bounds what a stolen long-lived token is worth.
    */
   maxLifetimeS: z.number().int().min(60).optional(),
+  /**
+   * The `typ` header a token must carry (RFC 9068 access tokens: `at+jwt`, with or without `application/`, in any
+   * case); unset, any or none. Explicit typing (RFC 8725 3.11) keeps the issuer's other JWTs, its ID tokens above all,
+   * from being taken for access tokens; many issuers send `JWT` on everything, so it is not asked by default. Only a
+   * `+jwt` type says what a token is for: `JWT` itself says nothing and is refused here.
+   */
+  requiredTyp: z
+    .string()
+    .regex(/^(application\/)?[a-z0-9.-]+\+jwt$/i, 'an explicit JWT type such as at+jwt (RFC 9068)')
+    .optional(),
 });
 
 /** A trusted issuer with defaults applied. */
@@ -127,6 +137,8 @@ const badClaims = unauthorizedBecause('Token does not grant a valid jeugdbrug ro
 // Claim names come from our `requiredClaims` or jose's own checks of registered claims, never from the token.
 const missingClaim = (claim: string) => unauthorizedBecause(`Token has no ${claim} claim`);
 const invalidClaim = (claim: string) => unauthorizedBecause(`Token's ${claim} claim has the wrong type`);
+const notAccessToken = (typ: string) =>
+  unauthorizedBecause(`Token's typ header is not ${typ}: an access token of this issuer (RFC 9068) is required`);
 const tooLongLived = (maxS: number) =>
   unauthorizedBecause(`Token's exp claim lies further ahead than this issuer allows (${maxS} s)`);
 const keySetUnavailable = serviceUnavailable('Cannot verify the token now: the issuer key set is unavailable');
@@ -169,9 +181,15 @@ export function createJwtVerifier(issuers: readonly IssuerConfig[], options: Jwt
           algorithms: cfg.algorithms,
           clockTolerance: skew,
           requiredClaims: ['exp', 'sub'],
+          // jose compares it as RFC 7515 says: case-insensitively, `application/` optional.
+          ...(cfg.requiredTyp === undefined ? {} : { typ: cfg.requiredTyp }),
         }));
       } catch (err) {
-        throw new OperationOutcomeError(outcomeOfJoseError(err), err);
+        const typRefused = err instanceof errors.JWTClaimValidationFailed && err.claim === 'typ';
+        throw new OperationOutcomeError(
+          typRefused && cfg.requiredTyp !== undefined ? notAccessToken(cfg.requiredTyp) : outcomeOfJoseError(err),
+          err,
+        );
       }
       if (cfg.maxLifetimeS !== undefined && (payload.exp ?? 0) > Date.now() / 1000 + cfg.maxLifetimeS + skew) {
         throw new OperationOutcomeError(tooLongLived(cfg.maxLifetimeS));

@@ -30,6 +30,7 @@ export const AUDIT_TYPES = deepFreeze({
   export: { system: DCM, code: '110106', display: 'Export' },
   import: { system: DCM, code: '110107', display: 'Import' },
   applicationActivity: { system: DCM, code: '110100', display: 'Application Activity' },
+  userAuthentication: { system: DCM, code: '110114', display: 'User Authentication' },
 } as const satisfies Record<string, Coding>);
 
 export const AUDIT_SUBTYPES = deepFreeze({
@@ -44,6 +45,7 @@ export const AUDIT_SUBTYPES = deepFreeze({
   },
   disclose: { system: LIFECYCLE, code: 'disclose', display: 'Disclose' },
   receive: { system: LIFECYCLE, code: 'receive', display: 'Receive' },
+  login: { system: DCM, code: '110122', display: 'Login' },
 } as const satisfies Record<string, Coding>);
 
 /** `value`, frozen at every depth. */
@@ -671,5 +673,22 @@ export function dataAccess(a: {
       { type: SYSTEM_OBJECT, role: QUERY_ROLE, query: Buffer.from(a.query, 'utf8').toString('base64') },
     ],
     extraAgents: a.extraAgents,
+  });
+}
+
+/**
+ * A refused credential (IHE BALP User Authentication, DICOM 110114 / 110122 Login, outcome 4): who cannot be known,
+ * so the agent is `anonymous` at the client address. `reason` is the refusal's coarse text ("Invalid API key");
+ * never the credential, a part of it, or a token's claims (a `sub` may be an e-mail address).
+ */
+export function authenticationFailed(a: { actor: AuditActor; reason: string; route: string }): AuditEvent {
+  return buildAuditEvent({
+    actor: a.actor,
+    type: AUDIT_TYPES.userAuthentication,
+    subtype: AUDIT_SUBTYPES.login,
+    action: 'E',
+    outcome: '4',
+    outcomeDesc: a.reason,
+    entities: [{ what: { display: a.route } }],
   });
 }

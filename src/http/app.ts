@@ -1,6 +1,6 @@
 import { notFound, OperationOutcomeError } from '@medplum/core';
 import { payloadTooLarge } from '../kernel/fhir/outcomes';
-import express, { type RequestHandler } from 'express';
+import express, { type Request, type RequestHandler } from 'express';
 import helmet from 'helmet';
 import type { PipelineContext } from '../event/context';
 import { accessLog, traceRequests } from './access-log';
@@ -23,7 +23,7 @@ import { hisRouter } from './his-router';
 import { methodNotAllowedHandler } from './method-not-allowed';
 import { documentedRoutes } from './openapi/document';
 import { auditRefusal } from './refusal-audit';
-import { dialectTextMediaTypes, PARSED_JSON_MEDIA_TYPES } from './json-body';
+import { dialectTextMediaTypes, hasBody, PARSED_JSON_MEDIA_TYPES } from './json-body';
 import { DIALECTS } from '../../mappings/his/index';
 import { FORM_BODY_LIMIT, FORM_MEDIA_TYPE, noteInvalidUtf8, rejectUnstorableText } from './text-guard';
 
@@ -41,9 +41,11 @@ export interface AppOptions {
 }
 
 /**
- * How much of a JSON or event body is read from a request without an `Authorization` header. Every route that takes
- * one authenticates by that header, so such a body can only be refused (401, 404): BODY_LIMIT's megabyte parse and
- * text check would be work done for anyone. The console's forms (cookie session) have limits of their own.
+ * How much of a JSON or event body is read from a request without a credential (`Authorization` or `X-API-Key`).
+ * Every route that takes one authenticates by those headers, so such a body can only be refused (401, 404):
+ * BODY_LIMIT's megabyte parse and text check would be work done for anyone. The console's forms (cookie session) have
+ * limits of their own. A request with a credential has its body read only once the credential holds
+ * (`parseAfterAuthentication`).
  */
 export const ANONYMOUS_BODY_LIMIT = '16kb';
 
@@ -55,10 +57,37 @@ function bodyParsers(limit: string): RequestHandler {
   return (req, res, next) => json(req, res, (err?: unknown) => (err ? next(err) : text(req, res, next)));
 }
 
-/** `withCredential` for a request with an `Authorization` header, else `without`. */
-function byCredential(withCredential: RequestHandler, without: RequestHandler): RequestHandler {
-  return (req, res, next) =>
-    req.headers.authorization === undefined ? without(req, res, next) : withCredential(req, res, next);
+/** Whether the request carries a credential, valid or not: what the authenticator will check. */
+function hasCredential(req: Request): boolean {
+  return req.headers.authorization !== undefined || req.headers['x-api-key'] !== undefined;
+}
+
+/**
+ * The body of an authenticated request, up to `limit`, with the text check: mounted after the authenticator and the
+ * per-principal rate limit, so that an invalid or throttled credential is refused before a megabyte is read and
+ * parsed. A request with no body, or one read already (without a credential, up to the anonymous limit), is passed.
+ */
+function parseAfterAuthentication(limit: string): RequestHandler {
+  const parse = bodyParsers(limit);
+  const guard = rejectUnstorableText();
+  return (req, res, next) => {
+    if (!hasCredential(req) || !hasBody(req)) {
+      next();
+      return;
+    }
+    parse(req, res, (err?: unknown) => {
+      if (err) {
+        next(err);
+        return;
+      }
+      // Called back by the parser, outside Express's own catch: what the guard throws is passed on here.
+      try {
+        guard(req, res, next);
+      } catch (e) {
+        next(e);
+      }
+    });
+  };
 }
 
 /** `parse`, with its 413 saying which limit applied and how to get the larger one. */
@@ -85,12 +114,8 @@ export function createApp(ctx: PipelineContext, opts: AppOptions): express.Expre
   app.use(corsFor(ctx.config.CORS_ORIGINS));
   const limit = ctx.config.BODY_LIMIT;
   const verify = noteInvalidUtf8;
-  app.use(
-    byCredential(
-      bodyParsers(limit),
-      tooLargeWithoutCredential(bodyParsers(ANONYMOUS_BODY_LIMIT), ANONYMOUS_BODY_LIMIT),
-    ),
-  );
+  const anonymousBody = tooLargeWithoutCredential(bodyParsers(ANONYMOUS_BODY_LIMIT), ANONYMOUS_BODY_LIMIT);
+  app.use((req, res, next) => (hasCredential(req) ? next() : anonymousBody(req, res, next)));
   // Form bodies (FHIR POST _search) are read here too, with that route's own limit, so the guard sees them.
   app.use(express.text({ limit: FORM_BODY_LIMIT, type: [FORM_MEDIA_TYPE], verify }));
   app.use(rejectUnstorableText());
@@ -103,7 +128,8 @@ export function createApp(ctx: PipelineContext, opts: AppOptions): express.Expre
     res.set('Cache-Control', 'no-store');
     next();
   });
-  const authenticated = [opts.authenticate, opts.rateLimit];
+  // The body last: a request whose credential is refused (or throttled) has none of it parsed.
+  const authenticated = [opts.authenticate, opts.rateLimit, parseAfterAuthentication(limit)];
   // First among the routers: `$explain` is the busiest read, and a request mounted here by prefix is not matched
   // against every route of the routers mounted without one (monitoring, audit) on its way.
   app.use('/policy/v1', ...authenticated, consentRouter(ctx));

@@ -29,7 +29,7 @@ export function dialectTextMediaTypes(dialects: readonly { contentTypes: readonl
 }
 
 /** Whether the request carries a body, whatever its media type (as `type-is` decides it). */
-function hasBody(req: Request): boolean {
+export function hasBody(req: Request): boolean {
   return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
 }
 

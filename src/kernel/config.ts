@@ -100,6 +100,8 @@ export const configSchema = z
     JWT_CLOCK_SKEW_S: envNumber({ min: 0, max: 300 }).default(60),
     RATE_LIMIT_PER_S: envNumber({ whole: false, above: 0 }).default(50),
     RATE_LIMIT_BURST: envNumber({ min: 1 }).default(500),
+    AUTH_FAILURE_LIMIT: envNumber({ min: 1, max: 10_000 }).default(20),
+    AUTH_FAILURE_WINDOW_S: envNumber({ min: 1, max: 86_400 }).default(300),
     DEMO_KEYS: envBoolean.default(true),
     CORS_ORIGINS: z
       .string()

@@ -61,6 +61,15 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly authFailures = new Counter({
+    name: 'jeugdbrug_auth_failures_total',
+    help:
+      'Refused credentials (API and console sign-in), by reason: missing (none sent), malformed (the header), ' +
+      'api-key (unknown, revoked or tampered), jwt (untrusted, bad signature or claims), jwt-expired',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
   readonly sourceUp = new Gauge({
     name: 'jeugdbrug_metrics_source_up',
     help:

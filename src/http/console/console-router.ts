@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { getStatus, notFound, OperationOutcomeError } from '@medplum/core';
+import { getStatus, notFound, OperationOutcomeError, unauthorizedTokenExpired } from '@medplum/core';
+import type { OperationOutcome } from '@medplum/fhirtypes';
 import express, { Router, type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
 import { newToken, sameSecret, type ConsoleSession, type ConsoleSessionStore } from '../../access/console-sessions';
 import { errorFields, unexpectedErrorFields } from '../../kernel/logger';
@@ -10,6 +11,7 @@ import type { PipelineContext } from '../../event/context';
 import { requireRole, setPrincipal, type VerifiedCredential } from '../../access/authenticate';
 import { loggedPrincipalId } from '../../access/principal';
 import { auditRefusal } from '../refusal-audit';
+import type { AuthFailures } from '../auth-failures';
 import { auditorPages } from './auditor-pages';
 import {
   cookiesOf,
@@ -44,6 +46,8 @@ export interface ConsoleOptions {
    * (a new secret) or given another role or scope in the key file ends its sessions at once.
    */
   readonly isCurrent: (session: ConsoleSession) => boolean;
+  /** Failed sign-ins recorded and throttled per client address, as the API's failed authentications are. */
+  readonly authFailures?: AuthFailures | undefined;
 }
 
 const SESSION_COOKIE = 'jb_session';
@@ -269,6 +273,21 @@ export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Route
     );
   });
 
+  /** The sign-in page again (401) saying why, the failure recorded; the 429 instead once the address is over the limit. */
+  const refuseSignIn = async (
+    req: Request,
+    res: Response,
+    credential: string,
+    outcome: OperationOutcome,
+    why: HtmlValue,
+  ): Promise<void> => {
+    const throttled = await opts.authFailures?.failed(req, res, credential, outcome);
+    if (throttled) {
+      throw throttled;
+    }
+    signInPage(req, res, notice('error', html`${t(pageOf(req, res).lang, 'signInFailed')}: ${why}`), 401);
+  };
+
   router.post('/sign-in', async (req, res) => {
     assertSameOrigin(req, origins);
     const expected = cookiesOf(req).get(SIGN_IN_COOKIE);
@@ -277,12 +296,15 @@ export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Route
       throw new CsrfRefused();
     }
     const { lang } = pageOf(req, res);
+    // A throttled address is answered 429 before its credential is checked, as on the API.
+    opts.authFailures?.assertNotThrottled(req, res);
+    const credential = field(req.body, 'credential') ?? '';
     let verified: VerifiedCredential;
     try {
-      verified = await opts.verifyCredential(field(req.body, 'credential') ?? '');
+      verified = await opts.verifyCredential(credential);
     } catch (err) {
       if (err instanceof OperationOutcomeError && getStatus(err.outcome) === 401) {
-        signInPage(req, res, notice('error', html`${t(lang, 'signInFailed')}: ${outcomeInWords(lang, err)}`), 401);
+        await refuseSignIn(req, res, credential, err.outcome, outcomeInWords(lang, err));
         return;
       }
       throw err;
@@ -290,7 +312,7 @@ export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Route
     // A JWT that expired within the allowed clock skew verifies, but its session would end at once and send the user
     // back here without a word: refused, saying why.
     if (verified.expiresAt !== undefined && verified.expiresAt <= Date.now()) {
-      signInPage(req, res, notice('error', html`${t(lang, 'signInFailed')}: ${t(lang, 'tokenExpired')}`), 401);
+      await refuseSignIn(req, res, credential, unauthorizedTokenExpired, t(lang, 'tokenExpired'));
       return;
     }
     const { principal } = verified;

@@ -1,0 +1,65 @@
+import { buildReferralEvent } from '../helpers/builders';
+import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
+
+describe('a request with a credential is authenticated before its body is read', () => {
+  let app: TestApp;
+
+  beforeAll(async () => {
+    app = await startTestApp({});
+  });
+
+  afterAll(async () => {
+    await app.close();
+    await cleanupTestEnv(app.testEnv);
+  });
+
+  const unknownKey = 'jb_nosuchkey_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
+  // Not JSON: parsed, it is a 400; refused before parsing, the 401 of the credential.
+  const malformed = `{"events": [${'1,'.repeat(200_000)}`;
+
+  const post = (headers: Record<string, string>, body: string) =>
+    app.request('/his/v1/events', {
+      method: 'POST',
+      key: null,
+      headers: { 'content-type': 'application/json', ...headers },
+      body,
+    });
+
+  it('answers an invalid API key with 401, not the 400 of parsing the large malformed body it sent', async () => {
+    const res = await post({ authorization: `Bearer ${unknownKey}` }, malformed);
+    expect(res.status).toBe(401);
+    expect(((await res.json()) as { resourceType: string }).resourceType).toBe('OperationOutcome');
+  });
+
+  it('answers an invalid key with 401, not 413, for a body over BODY_LIMIT', async () => {
+    const res = await post({ authorization: `Bearer ${unknownKey}` }, `[${'"x",'.repeat(300_000)}"x"]`);
+    expect(res.status).toBe(401);
+  });
+
+  it('answers an invalid X-API-Key with 401 before reading its body too', async () => {
+    const res = await post({ 'x-api-key': unknownKey }, malformed);
+    expect(res.status).toBe(401);
+  });
+
+  it('still parses the body of an authenticated request: malformed JSON is a 400 naming the body', async () => {
+    const res = await post({ authorization: `Bearer ${app.testEnv.keys.practice}` }, malformed);
+    expect(res.status).toBe(400);
+    const outcome = (await res.json()) as { issue: { expression?: string[] }[] };
+    expect(outcome.issue[0]?.expression).toEqual(['body']);
+  });
+
+  it('reads up to BODY_LIMIT for a valid key in X-API-Key as for one in Authorization (not the 16 kB of none)', async () => {
+    const event = buildReferralEvent({ padding: 'x'.repeat(40_000) });
+    const res = await post({ 'x-api-key': app.testEnv.keys.practice }, JSON.stringify(event));
+    expect(res.status).not.toBe(413);
+    expect(res.status).toBeLessThan(500);
+  });
+
+  it('accepts an event sent with a valid key as before', async () => {
+    const res = await post(
+      { authorization: `Bearer ${app.testEnv.keys.practice}` },
+      JSON.stringify(buildReferralEvent()),
+    );
+    expect(res.status).toBe(202);
+  });
+});
