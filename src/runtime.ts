@@ -9,6 +9,7 @@ import { startReportRetention } from './event/monitoring-writer';
 import { startMonitoringPushSchedule } from './reports/monitoring/report-push';
 import { AuditWriter } from './audit/writer';
 import { HeadSigner, openSignedHeads } from './audit/signed-heads';
+import { readBuildInfo } from './kernel/build-info';
 import type { Config } from './kernel/config';
 import { loadRegistry, type Registry } from './event/registry';
 import { initFhirValidation } from './kernel/fhir/validation';
@@ -59,6 +60,10 @@ export interface StartOptions {
 /** Starts the roles this process has (`ROLE`): the API, the workers and reconciler, or both. */
 export async function startRuntime(config: Config, opts: StartOptions = {}): Promise<Runtime> {
   const log = opts.logger ?? createLogger(config.LOG_LEVEL);
+  // First, so that every start-up, one that fails included, says which build it was (README, "Which build am I
+  // running?"): an operator compares the commit with the CHANGELOG.
+  const build = readBuildInfo(config.JEUGDBRUG_BUILD_COMMIT);
+  log.info({ version: build.version, commit: build.commit, node: process.version, role: config.ROLE }, 'starting');
   const registry = opts.registry ?? loadRegistry(config.configDir);
   fs.mkdirSync(config.dataDir, { recursive: true });
   if (config.ROLE !== 'api') {
@@ -132,6 +137,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
     }
   });
   const metrics = new Metrics({
+    build,
     queueDepths: () => queues.depths(),
     figures: operationsFigures({ db, registry }),
     connectionWaits: db.connectionWaits,
@@ -150,6 +156,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
   }).start(config.AUDIT_SIGN_INTERVAL_MS);
   const ctx: PipelineContext = {
     config,
+    build,
     db,
     registry,
     cipher,

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { AuditWriter } from '../audit/writer';
 import type { HeadSigner, SigningKeys } from '../audit/signed-heads';
+import type { BuildInfo } from '../kernel/build-info';
 import type { Config } from '../kernel/config';
 import type { Registry } from './registry';
 import type { Metrics } from '../kernel/metrics';
@@ -12,6 +13,8 @@ import type { QueueSet } from './queues';
 /** What the API handlers and the workers share: handed around explicitly, so tests can run several side by side. */
 export interface PipelineContext {
   readonly config: Config;
+  /** Which build this process is (version and commit), read once at start-up. */
+  readonly build: BuildInfo;
   readonly db: Db;
   readonly registry: Registry;
   readonly cipher: PayloadCipher;

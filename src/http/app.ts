@@ -14,7 +14,6 @@ import { municipalityRouter } from './municipality-router';
 import { requireRole } from '../access/authenticate';
 import { consoleRouter, type ConsoleOptions } from './console/console-router';
 import { corsFor } from './cors';
-import packageJson from '../../package.json';
 import { docsRouter } from './docs-router';
 import { errorHandler } from './error-handler';
 import { fhirNotServedHandler, fhirProviders, fhirRouter } from './fhir-router';
@@ -156,7 +155,7 @@ export function createApp(ctx: PipelineContext, opts: AppOptions): express.Expre
     app.use('/console', consoleRouter(ctx, opts.console));
   }
 
-  app.use(docsRouter({ providers, publicBaseUrl: opts.publicBaseUrl, version: packageJson.version }));
+  app.use(docsRouter({ providers, publicBaseUrl: opts.publicBaseUrl, version: ctx.build.label }));
 
   app.use(methodNotAllowedHandler(documentedRoutes(providers)));
   app.use('/fhir', fhirNotServedHandler(providers, fhirRoutes));

@@ -26,7 +26,6 @@ import { toSearchset, withElements } from '../reports/fhir-search/searchset';
 import { sealSearchLink, unsealSearchLink } from '../reports/fhir-search/page-token';
 import { getPrincipal } from '../access/authenticate';
 import { FORM_BODY_LIMIT, FORM_MEDIA_TYPE } from './text-guard';
-import packageJson from '../../package.json';
 import { namesNoEvent } from './route-target';
 
 const FHIR_JSON = 'application/fhir+json';
@@ -147,7 +146,7 @@ export function fhirRouter(
       opts.routes.map((r) => r.interaction),
       {
         fhirBase: fhirBase(),
-        version: packageJson.version,
+        version: ctx.build.label,
         corsEnabled: ctx.config.CORS_ORIGINS !== undefined,
         date: startedAt,
       },

@@ -13,7 +13,7 @@ const READY_ANSWER_MS = 1000;
 const POOL_PATIENCE_MS = 250;
 
 /**
- * Liveness: the process answers (restart it when not). Readiness: it can do its work (send it traffic when so), asked
+ * Liveness: the process answers (restart it when not), with its build. Readiness: it can do its work (send it traffic when so), asked
  * of PostgreSQL and Redis within a second each. An API process (`ROLE=api` or `all`) needs PostgreSQL to accept an
  * event, and only PostgreSQL: without Redis it still answers 202 (the reconciler queues the events once Redis is
  * back), so Redis away makes it `degraded`, still ready, instead of taking it out of the load balancer. A worker
@@ -27,8 +27,11 @@ const POOL_PATIENCE_MS = 250;
  */
 export function healthRouter(ctx: PipelineContext, apiKeysFileValid: () => boolean = () => true): Router {
   const router = Router();
+  // The build too: a worker has no /fhir/metadata, and this is what an orchestrator and an operator both ask. It is
+  // no more than the public CapabilityStatement says; readiness's answer stays about the dependencies.
+  const live = { status: 'ok', version: ctx.build.version, commit: ctx.build.commit };
   router.get('/live', (_req, res) => {
-    res.json({ status: 'ok' });
+    res.json(live);
   });
   router.get('/ready', async (_req, res) => {
     const [databaseAnswer, redis] = await Promise.all([

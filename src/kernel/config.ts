@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { COMMIT_PATTERN } from './build-info';
 
 /** Booleans in the environment are words, not JSON. */
 const envBoolean = z
@@ -129,6 +130,12 @@ export const configSchema = z
     SHUTDOWN_TIMEOUT_MS: envNumber({ min: 100 }).default(30_000),
     START_REDIS: envBoolean.default(true),
     STARTUP_WAIT_MS: envNumber({ min: 0 }).default(300_000),
+    // Set by the image's build (`--build-arg JEUGDBRUG_BUILD_COMMIT=$(git rev-parse HEAD)`), not by an operator.
+    JEUGDBRUG_BUILD_COMMIT: z
+      .string()
+      .transform((v) => v.trim().toLowerCase())
+      .pipe(z.string().regex(COMMIT_PATTERN, 'a git commit id: 7 to 64 hex digits, as git rev-parse HEAD prints'))
+      .optional(),
   })
   // One Redis topology at a time: a cluster and a sentinel group are different servers, so a second one set is a mistake.
   .superRefine((c, ctx) => {

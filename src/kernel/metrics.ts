@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { BuildInfo } from './build-info';
 import type { ConnectionWaits } from './db';
 import { withTimeout, type Dependency } from './outage';
 
@@ -100,6 +101,19 @@ export class Metrics {
   constructor(opts: MetricsOptions) {
     // Node.js and process defaults (CPU, memory, event loop lag, GC, handles) under their standard names.
     collectDefaultMetrics({ register: this.registry });
+    if (opts.build) {
+      // The *_build_info pattern of Prometheus's own exporters: always 1, the build in its labels, so a query can
+      // join it to any other series of the process (`* on(instance) group_left(version, commit)`) or count versions
+      // running at once during a rolling upgrade.
+      new Gauge({
+        name: 'jeugdbrug_build_info',
+        help:
+          'Always 1: the version (package.json), git commit (unknown when the build did not say) and Node.js of ' +
+          'the process',
+        labelNames: ['version', 'commit', 'node'] as const,
+        registers: [this.registry],
+      }).set({ version: opts.build.version, commit: opts.build.commit, node: process.version }, 1);
+    }
     const queueJobs: SourceGauge = {
       gauge: new Gauge({
         name: 'jeugdbrug_queue_jobs',
@@ -215,6 +229,8 @@ const DEPENDENCY_OF: Readonly<Record<MetricsSource, Dependency>> = { postgres: '
 export const SOURCE_ANSWER_MS = 1000;
 
 export interface MetricsOptions {
+  /** Which build this process is: `jeugdbrug_build_info`; absent, that metric is left out. */
+  readonly build?: BuildInfo;
   /** Jobs per queue and state, read from Redis at scrape time. */
   readonly queueDepths: () => Promise<{ queue: string; state: string; count: number }[]>;
   /** Figures read from PostgreSQL at scrape time; absent, there are none. */

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
+import packageJson from '../../package.json';
 import { configSchema } from '../../src/kernel/config';
 
 /**
@@ -10,6 +11,7 @@ import { configSchema } from '../../src/kernel/config';
  */
 
 interface Service {
+  build?: { context: string; dockerfile: string; args?: Record<string, string> };
   environment?: Record<string, string>;
   volumes?: string[];
   healthcheck?: { test: string[] };
@@ -48,6 +50,15 @@ describe.each(COMPOSE_FILES)('docker/%s', (file) => {
     }
   });
 
+  it('passes the commit to every image it builds, which says "unknown" when the shell did not set it', () => {
+    const built = Object.values(servicesOf(file)).filter((s) => s.build !== undefined);
+    expect(built.length).toBeGreaterThan(2);
+    for (const s of built) {
+      expect(s.build).toMatchObject({ dockerfile: 'docker/Dockerfile' });
+      expect(s.build?.args).toEqual({ JEUGDBRUG_BUILD_COMMIT: '${JEUGDBRUG_BUILD_COMMIT:-}' });
+    }
+  });
+
   it('delivers to a service of the stack, not to 127.0.0.1, which is the container itself', () => {
     const services = servicesOf(file);
     for (const [, s] of productServices(file)) {
@@ -65,5 +76,28 @@ describe.each(COMPOSE_FILES)('docker/%s', (file) => {
         }
       }
     }
+  });
+});
+
+describe('docker/Dockerfile', () => {
+  const dockerfile = fs.readFileSync(path.join(DOCKER, 'Dockerfile'), 'utf8');
+  // ARG, ENV and LABEL hold for the stage they are in: the image is the last one.
+  const runtime = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
+  const instructions = runtime
+    .replace(/\\\n\s*/g, ' ')
+    .split('\n')
+    .filter((l) => /^[A-Z]+ /.test(l));
+
+  it('bakes the commit it is built from into the image, where the product reads it as a setting', () => {
+    expect(instructions).toContain('ARG JEUGDBRUG_BUILD_COMMIT=');
+    expect(instructions).toContain('ENV JEUGDBRUG_BUILD_COMMIT=${JEUGDBRUG_BUILD_COMMIT}');
+    expect(SETTINGS.has('JEUGDBRUG_BUILD_COMMIT')).toBe(true);
+  });
+
+  it("labels the image with the OCI version (package.json's) and revision", () => {
+    expect(instructions).toContain(`ARG JEUGDBRUG_VERSION=${packageJson.version}`);
+    const label = instructions.find((l) => l.startsWith('LABEL '));
+    expect(label).toContain('org.opencontainers.image.version="${JEUGDBRUG_VERSION}"');
+    expect(label).toContain('org.opencontainers.image.revision="${JEUGDBRUG_BUILD_COMMIT}"');
   });
 });

@@ -362,6 +362,7 @@ const MESSAGES = {
   },
   consentEvent: { nl: 'Toestemmingsbericht', en: 'Consent event' },
   configurationTitle: { nl: 'Geladen configuratie', en: 'Loaded configuration' },
+  thisBuild: { nl: 'Deze versie: jeugdbrug {0}, commit {1}', en: 'This build: jeugdbrug {0}, commit {1}' },
   agreements: { nl: 'Overeenkomsten', en: 'Agreements' },
   destinations: { nl: 'Bestemmingen', en: 'Destinations' },
   problems: { nl: 'Problemen', en: 'Problems' },

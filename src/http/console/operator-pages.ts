@@ -622,7 +622,9 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
       req,
       res,
       t(lang, 'configurationTitle'),
-      html`<h2>${t(lang, 'problems')}</h2>
+      // Which build loaded it: what an operator compares with the CHANGELOG after an upgrade.
+      html`<p class="build">${t(lang, 'thisBuild', ctx.build.version, ctx.build.commit)}</p>
+        <h2>${t(lang, 'problems')}</h2>
         ${
           problems.length === 0
             ? notice('ok', t(lang, 'noProblems'))

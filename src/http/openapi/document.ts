@@ -209,7 +209,17 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
       summary: 'Liveness',
       tag: 'Operations',
       roles: 'public',
-      ok: { status: 200, description: 'the process answers', content: json(z.object({ status: z.literal('ok') })) },
+      ok: {
+        status: 200,
+        description: 'the process answers, with its build',
+        content: json(
+          z.object({
+            status: z.literal('ok'),
+            version: z.string().meta({ description: "package.json's version" }),
+            commit: z.string().meta({ description: 'the git commit of the build, or `unknown`' }),
+          }),
+        ),
+      },
     },
     {
       method: 'get',

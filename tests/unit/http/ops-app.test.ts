@@ -1,6 +1,7 @@
 import { Gauge } from 'prom-client';
 import type { PipelineContext } from '../../../src/event/context';
 import { createOpsApp } from '../../../src/http/ops-app';
+import { readBuildInfo } from '../../../src/kernel/build-info';
 import { Metrics } from '../../../src/kernel/metrics';
 import { DependencyUnavailableError } from '../../../src/kernel/outage';
 import { collectingLogger, serveApp } from '../../helpers/served-app';
@@ -24,6 +25,7 @@ async function serveOps(failure: Error): Promise<{ url: string; lines: Record<st
   const ctx = {
     log,
     config: { ROLE: 'worker', BODY_LIMIT: '1mb' },
+    build: readBuildInfo('0123456789ab'),
     metrics,
     outages: { noticed: () => undefined, down: () => undefined },
   } as unknown as PipelineContext;
