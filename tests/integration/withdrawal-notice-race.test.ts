@@ -144,11 +144,9 @@ describe('a withdrawal while the child’s delivery is in flight', () => {
       [delivery!.id],
     );
     const child = referral.child as { bsn: string };
-    const practice = (referral.practice as { agb: string } | undefined)?.agb ?? '';
     const tenant = row!.tenant as string;
     const seen = (await listStoredConsents(h.app.rt.ctx.db, tenant, child.bsn)).map((c) => `${c.id}@${c.version}`);
     expect(seen).toHaveLength(1);
-    void practice;
     const again = {
       delivery_id: delivery!.id,
       tenant,
