@@ -19,6 +19,8 @@ const acceptedSendSchema = z.object({
   resources: z.array(z.string()),
   agreement: z.object({ id: z.string(), version: z.number(), digest: z.string().optional() }).optional(),
   consentIds: z.array(z.string()),
+  /** The child's consents as the decision read them (`<id>@<version>`), to see whether they changed by the send's end. */
+  consentsSeen: z.array(z.string()).optional(),
   /** Set once the disclosure's AuditEvent is durable, so a second recording does not audit it twice. */
   audited: z.boolean().default(false),
 });

@@ -25,7 +25,7 @@ import { MONITORING_REPORT_EVENT } from '../contracts/delivery-event-type';
 import { reportDelivery } from './report-delivery';
 import type { DeliveryKind, DisclosureAudit } from './delivery-kind';
 import { takeSendSlot } from './send-window';
-import { CONSENT_EVENT_TYPES, recordDisclosed, withdrawalNoticeDelivery } from './withdrawal-notice';
+import { consentAt, CONSENT_EVENT_TYPES, recordDisclosed, withdrawalNoticeDelivery } from './withdrawal-notice';
 
 /**
  * Deliver stage: whatever the kind of delivery checks before it leaves (a child's event: decided again right
@@ -211,6 +211,8 @@ const childEventDelivery: DeliveryKind = {
         resources: resources.map((r) => `${r.resourceType}/${r.id ?? ''}`),
         agreement: auditedAgreement(ctx.registry, decision.agreement),
         consentIds: [...decision.consentIds],
+        // What the decision read, to see once the disclosure is recorded whether a consent changed meanwhile.
+        consentsSeen: (await consents()).map(consentAt),
       },
       audit: childDisclosure(work, event),
     };

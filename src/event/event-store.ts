@@ -1218,6 +1218,122 @@ class NoticesNotCreatedError extends Error {
   override readonly name = 'NoticesNotCreatedError';
 }
 
+/** A consent event that changed a child's consent since a decision read them, and where that event is now. */
+export interface ConsentWriter {
+  /** The consent event that last wrote the changed consent; null when not known (written before migration 049). */
+  readonly inboxId: string | null;
+  readonly eventType: string | null;
+  readonly state: EventState | null;
+}
+
+/** A child whose consents a decision read (`seen`: `<id>@<version>` of each, as stored then). */
+export interface ConsentsSeen {
+  readonly tenant: string;
+  readonly patientBsn: string;
+  readonly seen: readonly string[];
+}
+
+/**
+ * For a group of children, in one statement: whose consents are no longer the ones `seen`, and which consent events
+ * changed them (newest change first), with their events' states. Children whose consents are unchanged are not in
+ * the answer (by index in `cs`). Run after the disclosures it is about were committed (withdrawal-notice.ts).
+ */
+export async function consentsChangedSince(db: Db, cs: readonly ConsentsSeen[]): Promise<Map<number, ConsentWriter[]>> {
+  const rows = await db.query<{
+    n: string;
+    inbox_id: string | null;
+    event_type: string | null;
+    state: EventState | null;
+  }>(
+    `WITH input AS (
+       SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[]) WITH ORDINALITY AS x(tenant, patient_bsn, seen, n)
+     ), now_stored AS (
+       SELECT input.n, input.seen, c.id || '@' || c.version::text AS at, c.inbox_id, c.updated_at
+       FROM input JOIN consent c ON c.tenant = input.tenant AND c.patient_bsn = input.patient_bsn
+     ), changed AS (
+       SELECT n, inbox_id, updated_at FROM now_stored WHERE NOT seen ? at
+       UNION ALL
+       SELECT input.n, NULL, NULL FROM input, jsonb_array_elements_text(input.seen) AS s(at)
+       WHERE NOT EXISTS (SELECT 1 FROM now_stored WHERE now_stored.n = input.n AND now_stored.at = s.at)
+     )
+     SELECT changed.n, changed.inbox_id, e.event_type, e.state FROM changed LEFT JOIN inbox e ON e.id = changed.inbox_id
+     ORDER BY changed.n, changed.updated_at DESC NULLS LAST`,
+    [cs.map((c) => c.tenant), cs.map((c) => c.patientBsn), cs.map((c) => JSON.stringify(c.seen))],
+  );
+  const out = new Map<number, ConsentWriter[]>();
+  for (const r of rows) {
+    const i = Number(r.n) - 1;
+    const list = out.get(i) ?? [];
+    list.push({ inboxId: r.inbox_id, eventType: r.event_type, state: r.state });
+    out.set(i, list);
+  }
+  return out;
+}
+
+/** What `addWithdrawalNotice` did: created a notice (to be queued), joined one waiting to go out, or neither. */
+export type AddedNotice =
+  | { readonly kind: 'created'; readonly delivery: DeliveryRow }
+  | { readonly kind: 'joined'; readonly deliveryId: string }
+  | { readonly kind: 'claimed-already' }
+  | { readonly kind: 'told-already'; readonly deliveryId: string };
+
+/**
+ * A withdrawal notice of a consent event whose map stage has ended, for disclosures recorded after its search (the
+ * race in withdrawal-notice.ts): in one transaction, the consent event's notice to the destination is created (the
+ * same id scheme and idempotency key as `decideWithdrawalNotices`, the event moved `decided` again from `completed`,
+ * `delivered` or `dead`) or, while still pending, joined; each claims only disclosures no notice claimed yet. A
+ * notice to the destination that has already ended (`told-already`) cannot be sent a second time under its key: the
+ * disclosures are left unclaimed.
+ */
+export async function addWithdrawalNotice(
+  db: Db,
+  d: { inboxId: string; reason: string; notice: NewNotice },
+): Promise<AddedNotice> {
+  return db
+    .transaction(async (tx): Promise<AddedNotice> => {
+      const existingOf = async () =>
+        (
+          await tx.query<{ id: string; state: DeliveryState }>(
+            'SELECT id, state FROM delivery WHERE inbox_id = $1 AND destination = $2 FOR UPDATE',
+            [d.inboxId, d.notice.destination],
+          )
+        )[0];
+      let existing = await existingOf();
+      let created: DeliveryRow | undefined;
+      if (!existing) {
+        [created] = await tx.query<DeliveryRow>(
+          `INSERT INTO delivery (id, inbox_id, destination, idempotency_key, state) VALUES ($1, $2, $3, $4, 'pending')
+           ON CONFLICT (inbox_id, destination) DO NOTHING RETURNING *`,
+          [d.notice.id, d.inboxId, d.notice.destination, d.notice.idempotencyKey],
+        );
+        existing = created ? undefined : await existingOf();
+      }
+      if (existing && existing.state !== 'pending') {
+        return { kind: 'told-already', deliveryId: existing.id };
+      }
+      const target = created?.id ?? existing!.id;
+      const claimed = await tx.query(
+        `UPDATE child_disclosure SET notice_delivery = $1
+         WHERE delivery_id = ANY($2::uuid[]) AND notice_delivery IS NULL RETURNING delivery_id`,
+        [target, d.notice.disclosures],
+      );
+      if (claimed.length === 0) {
+        throw new NoticesNotCreatedError(); // another notice covers them: nothing of this is kept
+      }
+      if (!created) {
+        return { kind: 'joined', deliveryId: target };
+      }
+      await moveEvent(tx, d.inboxId, 'withdrawalNoticeLater', { reason: d.reason });
+      return { kind: 'created', delivery: created };
+    })
+    .catch((err: unknown) => {
+      if (err instanceof NoticesNotCreatedError) {
+        return { kind: 'claimed-already' } as const;
+      }
+      throw err;
+    });
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Feedback: a municipality's status updates on referrals, on their way back to the practice
 
@@ -1882,6 +1998,8 @@ export async function upsertConsents(
   tenant: string,
   patientBsn: string,
   consents: readonly Consent[],
+  /** The event that carries them (migration 049): its withdrawal notices cover what a change of theirs withdraws. */
+  writtenBy?: string,
 ): Promise<number> {
   let unknown = 0;
   for (const c of consents) {
@@ -1894,10 +2012,11 @@ export async function upsertConsents(
     }
     const merged = applyConsentUpdate(stored?.resource, c);
     await db.query(
-      `INSERT INTO consent (id, tenant, patient_bsn, status, date_time, resource) VALUES ($1, $2, $3, $4, $5, $6)
+      `INSERT INTO consent (id, tenant, patient_bsn, status, date_time, resource, inbox_id)
+       VALUES ($1, $2, $3, $4, $5, $6, $7)
        ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, date_time = EXCLUDED.date_time,
-         resource = EXCLUDED.resource, updated_at = now()`,
-      [c.id, tenant, patientBsn, merged.status, merged.dateTime ?? null, JSON.stringify(merged)],
+         resource = EXCLUDED.resource, inbox_id = EXCLUDED.inbox_id, updated_at = now()`,
+      [c.id, tenant, patientBsn, merged.status, merged.dateTime ?? null, JSON.stringify(merged), writtenBy ?? null],
     );
   }
   return unknown;

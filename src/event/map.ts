@@ -22,7 +22,7 @@ import {
   type MappingIssue,
 } from './mapping-failure';
 import type { EventTrace } from './event-log';
-import { createWithdrawalNotices } from './withdrawal-notice';
+import { createWithdrawalNotices, noticeDisclosedMeanwhile } from './withdrawal-notice';
 
 /**
  * Map stage: the canonical event (mapped once at receipt) → validated FHIR → route → policy decision (audited) →
@@ -81,16 +81,19 @@ export async function processMapJob(ctx: PipelineContext, data: MapJobData): Pro
       await redecideForChild(ctx, row.tenant, event.patient.bsn, data.traceId);
     }
     // What a municipality received under a consent this event withdraws or objects to: it is told (withdrawal-notice.ts).
-    const notices = await createWithdrawalNotices(ctx, row, event, consents, passing);
-    if (notices.length > 0) {
+    const { created, searched } = await createWithdrawalNotices(ctx, row, event, consents, passing);
+    if (created.length > 0) {
       logEventStates(ctx.log, { ...trace, states: [...passing, 'decided'], reason: 'withdrawal notice' });
-      for (const delivery of notices) {
+      for (const delivery of created) {
         await ctx.queues.enqueueDeliver(delivery, data.traceId);
       }
-      return 'decided';
+    } else {
+      await moveEventLogged(ctx, trace, 'completed', { passing, reason: 'recorded in the consent registry' });
     }
-    await moveEventLogged(ctx, trace, 'completed', { passing, reason: 'recorded in the consent registry' });
-    return 'completed';
+    // Now that the outcome is committed: what a delivery in flight disclosed after the search above, and left to
+    // this consent event because it saw the event's map stage unfinished (withdrawal-notice.ts).
+    await noticeDisclosedMeanwhile(ctx, row, event, consents, searched);
+    return created.length > 0 ? 'decided' : 'completed';
   }
   const decision = await decideAndRecord(ctx, row, event, purpose, 'map', consents);
   if (decision.effect === 'deny') {

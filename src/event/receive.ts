@@ -117,7 +117,7 @@ export async function ingestRecords(
       const consentsNotHeld =
         result.duplicate || result.refused
           ? 0
-          : await upsertConsents(db, event.practice.agb, event.patient.bsn, consentsOf(event));
+          : await upsertConsents(db, event.practice.agb, event.patient.bsn, consentsOf(event), result.id);
       out.push({ ...result, event, row, index, location, consentsNotHeld });
     }
     return out;

@@ -1,6 +1,7 @@
 import type { Db } from '../kernel/db';
 import {
   childKey,
+  consentsChangedSince,
   decideAndCreateDeliveries,
   decideAndCreateDelivery,
   finishDeliveries,
@@ -15,6 +16,7 @@ import {
   resetFailuresOfDestinations,
   tryGetDeliveryWork,
   tryGetSealedEvent,
+  type ConsentWriter,
   type DeliveryFinish,
   type DeliveryRow,
   type DeliveryWork,
@@ -42,8 +44,38 @@ export interface StageStatements {
   readonly deliveryWork: GroupCall<string, DeliveryWork | undefined>;
   readonly finishDelivery: GroupCall<DeliveryFinish, boolean>;
   readonly resetDestinationFailures: GroupCall<string, void>;
-  /** What a delivered child's event disclosed, for withdrawal notices (withdrawal-notice.ts). */
-  readonly recordChildDisclosure: GroupCall<NewChildDisclosure, void>;
+  /**
+   * What a delivered child's event disclosed, for withdrawal notices (withdrawal-notice.ts); then, once committed,
+   * whether the child's consents changed since the delivery's decision read them: the consent events that changed
+   * them (none, nearly always). Two statements for the group.
+   */
+  readonly recordChildDisclosure: GroupCall<RecordedDisclosure, ConsentWriter[]>;
+}
+
+/** A disclosure to record, with the child's consents as its decision read them (none to compare: not checked). */
+export type RecordedDisclosure = NewChildDisclosure & {
+  readonly patientBsn: string;
+  readonly consentsSeen: readonly string[] | undefined;
+};
+
+/**
+ * Records the disclosures (committed), then reads the children's consents in a statement of its own, whose snapshot
+ * is taken after that commit: a consent its read does not see was committed later, so that consent's search for
+ * the child's disclosures sees these (the handshake of withdrawal-notice.ts). The same statement would not do: its
+ * snapshot is taken before its own insert commits.
+ */
+async function recordDisclosuresAndCheck(db: Db, ds: readonly RecordedDisclosure[]): Promise<ConsentWriter[][]> {
+  await recordChildDisclosures(db, ds);
+  const checked = ds.flatMap((d, i) =>
+    d.consentsSeen ? [{ i, tenant: d.tenant, patientBsn: d.patientBsn, seen: d.consentsSeen }] : [],
+  );
+  if (checked.length === 0) {
+    return ds.map(() => []);
+  }
+  const changed = await consentsChangedSince(db, checked);
+  const out: ConsentWriter[][] = ds.map(() => []);
+  checked.forEach((c, n) => (out[c.i] = changed.get(n) ?? []));
+  return out;
 }
 
 /** Reads many, answers each: the row of each key, or undefined. */
@@ -108,11 +140,8 @@ export const stageStatements = perResource((db: Db): StageStatements => {
       (id) => resetDestinationFailures(db, id),
     ),
     recordChildDisclosure: grouped(
-      async (ds) => {
-        await recordChildDisclosures(db, ds);
-        return ds.map(() => undefined);
-      },
-      (d) => recordChildDisclosures(db, [d]),
+      (ds) => recordDisclosuresAndCheck(db, ds),
+      async (d) => (await recordDisclosuresAndCheck(db, [d]))[0] ?? [],
     ),
   };
 });

@@ -72,6 +72,11 @@ export const STEPS = {
    * stage as if new (remap.ts).
    */
   remapped: { from: ['failed'], to: 'received' },
+  /**
+   * Deliver or map stage: a consent event whose map stage had ended gets a withdrawal notice after all, for data a
+   * delivery in flight disclosed while the consent event's own search ran (withdrawal-notice.ts).
+   */
+  withdrawalNoticeLater: { from: ['completed', 'delivered', 'dead'], to: 'decided' },
   /** Operator: a dead letter gets a new round. */
   replayed: { from: ['dead'], to: 'decided' },
   /** Any stage: the encrypted event was removed by retention before it was finished; nothing can be sent. */

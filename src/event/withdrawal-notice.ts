@@ -15,15 +15,18 @@ import {
   PURPOSE_SYSTEM,
   RESOURCE_TYPE_SYSTEM,
 } from '../kernel/fhir/systems';
+import type { StoredConsent } from '../policy/consent-cache';
 import type { Decision } from '../policy/types';
 import type { PipelineContext } from './context';
 import type { ChildConsents } from './decide';
-import { decideForEvent, reasonText } from './decide';
+import { childConsentsOnce, decideForEvent, reasonText } from './decide';
 import type { DeliveryKind, DisclosureAudit, SentNote } from './delivery-kind';
-import { finishDeliveryLogged } from './event-log';
+import { finishDeliveryLogged, logEventStates } from './event-log';
 import {
+  addWithdrawalNotice,
   decideWithdrawalNotices,
   disclosuresOfNotice,
+  tryGetSealedEvent,
   unnoticedDisclosuresOfChild,
   type ChildDisclosure,
   type DeliveryRow,
@@ -78,14 +81,25 @@ export function withdrawnByConsent(decision: Decision): boolean {
   );
 }
 
+/** A stored consent as a decision read it, to compare with what is stored later: its id and stored version. */
+export const consentAt = (c: StoredConsent): string => `${c.id}@${c.version}`;
+
 /**
  * After a delivered child's event: keeps what the municipality received (before the delivery is recorded as
  * delivered, so a crash in between leaves a retry that writes it again, once).
+ *
+ * Then the other half of a handshake with the consent event's map stage, which commits the consent (at receipt)
+ * before it searches the child's disclosures. Once this disclosure is committed the child's consents are read again
+ * (stage-groups.ts: in the group's second statement, none per event) and compared with what the delivery's
+ * decision read. Under READ COMMITTED one side sees the other: a consent event whose search missed this disclosure
+ * was committed before this read, so the read shows it changed. The disclosure is then decided again and, when the
+ * consent now denies it, joins or gets that consent event's notice (`noticeDisclosure`). The common case, consents
+ * unchanged, costs the group's one read and nothing more.
  */
 export async function recordDisclosed(ctx: PipelineContext, work: DeliveryWork, note: SentNote): Promise<void> {
   const event = openEvent(ctx.cipher, work);
   const referral = referralIdentifierOf(event);
-  await stageStatements(ctx.db).recordChildDisclosure({
+  const disclosure = {
     delivery_id: work.id,
     tenant: work.tenant,
     child_key: getPseudonymiser(ctx.config).inboxChildKey(work.tenant, event.patient.bsn),
@@ -96,29 +110,59 @@ export async function recordDisclosed(ctx: PipelineContext, work: DeliveryWork, 
     resources: note.resources,
     referral_system: referral?.system ?? null,
     referral_value: referral?.value ?? null,
+  };
+  const changedBy = await stageStatements(ctx.db).recordChildDisclosure({
+    ...disclosure,
+    patientBsn: event.patient.bsn,
+    consentsSeen: note.consentsSeen,
+  });
+  // Consents another kind of event carried (a referral's) send no notices, here as at their own map stage.
+  const writers = changedBy.filter((w) => w.inboxId === null || CONSENT_EVENT_TYPES.has(w.eventType ?? ''));
+  if (writers.length === 0) {
+    return;
+  }
+  // A consent event whose map stage has not ended searches again once it has (`noticeDisclosedMeanwhile`); the
+  // newest of those that have ended tells the municipality, through its own notice.
+  if (writers.some((w) => w.state !== null && NOT_ENDED.has(w.state))) {
+    return;
+  }
+  const by = writers.find((w) => w.inboxId !== null && w.state !== null && ENDED.has(w.state));
+  if (!by?.inboxId) {
+    ctx.log.warn({ deliveryId: work.id }, 'consents changed during the send, by no consent event on record');
+    return;
+  }
+  const consentRow = await tryGetSealedEvent(ctx.db, by.inboxId);
+  let consentEvent: CanonicalEvent;
+  try {
+    consentEvent = openEvent(ctx.cipher, consentRow!);
+  } catch {
+    ctx.log.warn({ deliveryId: work.id, consentEvent: by.inboxId }, 'consent event unreadable: no withdrawal notice');
+    return;
+  }
+  const asDisclosed: ChildDisclosure = { ...disclosure, inbox_id: work.inbox_id, disclosed_at: new Date() };
+  await noticeDisclosures(ctx, consentRow!, consentEvent, childConsentsOnce(ctx, consentEvent), [asDisclosed], {
+    traceId: consentRow!.trace_id,
+    stage: 'deliver',
   });
 }
 
+/** A consent event's states before its map stage ended (its search for disclosures is still to come, or running). */
+const NOT_ENDED: ReadonlySet<EventState> = new Set(['received', 'unacknowledged', 'mapped']);
+
+/** A consent event's states after its map stage ended: a notice may be added (`STEPS.withdrawalNoticeLater`). */
+const ENDED: ReadonlySet<EventState> = new Set(['completed', 'decided', 'delivered', 'dead']);
+
 /**
- * Map stage, for a consent event: decides each of the child's disclosures no notice covered yet again (audited) and
- * creates a withdrawal notice to each destination holding data the consent now denies, moving the consent event
- * `decided` (with `passing`). Returns the notices created, for the caller to queue; none when nothing is withdrawn.
+ * Decides each disclosure again for the consent event (audited, stage `redecide`), and groups those the consent now
+ * denies by destination: one notice of the consent event per destination.
  */
-export async function createWithdrawalNotices(
+async function noticesOf(
   ctx: PipelineContext,
   row: Pick<EventRow, 'id' | 'tenant'>,
   event: CanonicalEvent,
   consents: ChildConsents,
-  passing: readonly EventState[],
-): Promise<DeliveryRow[]> {
-  if (!CONSENT_EVENT_TYPES.has(event.eventType)) {
-    return [];
-  }
-  const childKey = getPseudonymiser(ctx.config).inboxChildKey(row.tenant, event.patient.bsn);
-  const disclosed = await unnoticedDisclosuresOfChild(ctx.db, row.tenant, childKey);
-  if (disclosed.length === 0) {
-    return [];
-  }
+  disclosed: readonly ChildDisclosure[],
+): Promise<(NewNotice & { disclosures: string[] })[]> {
   const now = new Date();
   const byDestination = new Map<string, NewNotice & { disclosures: string[] }>();
   for (const d of disclosed) {
@@ -167,16 +211,108 @@ export async function createWithdrawalNotices(
     }
     notice.disclosures.push(d.delivery_id);
   }
-  if (byDestination.size === 0) {
-    return [];
+  return [...byDestination.values()];
+}
+
+/** What the consent event's map stage searched and decided: the disclosures it found. */
+export interface SearchedDisclosures {
+  readonly created: DeliveryRow[];
+  readonly searched: ReadonlySet<string>;
+}
+
+/**
+ * Map stage, for a consent event: decides each of the child's disclosures no notice covered yet again (audited) and
+ * creates a withdrawal notice to each destination holding data the consent now denies, moving the consent event
+ * `decided` (with `passing`). Returns the notices created, for the caller to queue (none when nothing is
+ * withdrawn), and the disclosures it searched, for `noticeDisclosedMeanwhile`.
+ */
+export async function createWithdrawalNotices(
+  ctx: PipelineContext,
+  row: Pick<EventRow, 'id' | 'tenant'>,
+  event: CanonicalEvent,
+  consents: ChildConsents,
+  passing: readonly EventState[],
+): Promise<SearchedDisclosures> {
+  if (!CONSENT_EVENT_TYPES.has(event.eventType)) {
+    return { created: [], searched: new Set() };
   }
-  const destinations = [...byDestination.keys()].join(', ');
-  return decideWithdrawalNotices(ctx.db, {
+  const childKey = getPseudonymiser(ctx.config).inboxChildKey(row.tenant, event.patient.bsn);
+  const disclosed = await unnoticedDisclosuresOfChild(ctx.db, row.tenant, childKey);
+  const searched = new Set(disclosed.map((d) => d.delivery_id));
+  const notices = disclosed.length === 0 ? [] : await noticesOf(ctx, row, event, consents, disclosed);
+  if (notices.length === 0) {
+    return { created: [], searched };
+  }
+  const destinations = notices.map((n) => n.destination).join(', ');
+  const created = await decideWithdrawalNotices(ctx.db, {
     inboxId: row.id,
     reason: `${NOTICE_QUEUED}${destinations}`,
     passing,
-    notices: [...byDestination.values()],
+    notices,
   });
+  return { created, searched };
+}
+
+/**
+ * Map stage, for a consent event, once its outcome (`completed` or `decided`) is committed: the child's disclosures
+ * recorded since its search, which a delivery in flight may have recorded after that search and checked before this
+ * outcome was committed (`recordDisclosed` then leaves them to this consent event). One statement more per consent
+ * event; those it finds are decided again and noticed as `recordDisclosed` does.
+ */
+export async function noticeDisclosedMeanwhile(
+  ctx: PipelineContext,
+  row: EventRow,
+  event: CanonicalEvent,
+  consents: ChildConsents,
+  searched: ReadonlySet<string>,
+): Promise<void> {
+  if (!CONSENT_EVENT_TYPES.has(event.eventType)) {
+    return;
+  }
+  const childKey = getPseudonymiser(ctx.config).inboxChildKey(row.tenant, event.patient.bsn);
+  const meanwhile = (await unnoticedDisclosuresOfChild(ctx.db, row.tenant, childKey)).filter(
+    (d) => !searched.has(d.delivery_id),
+  );
+  if (meanwhile.length > 0) {
+    await noticeDisclosures(ctx, row, event, consents, meanwhile, { traceId: row.trace_id, stage: 'map' });
+  }
+}
+
+/**
+ * Decides `disclosed` again for a consent event whose map stage has ended and tells each destination that holds data
+ * the consent now denies: the consent event's notice to it is created (the same idempotency key as the map stage's,
+ * so whichever side claims the disclosure first tells the municipality, once) or joined while it waits to go out.
+ */
+async function noticeDisclosures(
+  ctx: PipelineContext,
+  row: Pick<EventRow, 'id' | 'tenant'>,
+  event: CanonicalEvent,
+  consents: ChildConsents,
+  disclosed: readonly ChildDisclosure[],
+  trace: { traceId: string; stage: 'map' | 'deliver' },
+): Promise<void> {
+  for (const notice of await noticesOf(ctx, row, event, consents, disclosed)) {
+    const added = await addWithdrawalNotice(ctx.db, {
+      inboxId: row.id,
+      reason: `${NOTICE_QUEUED}${notice.destination}`,
+      notice,
+    });
+    if (added.kind === 'created') {
+      logEventStates(ctx.log, {
+        eventId: row.id,
+        traceId: trace.traceId,
+        stage: trace.stage,
+        states: ['decided'],
+        reason: 'withdrawal notice',
+      });
+      await ctx.queues.enqueueDeliver(added.delivery, trace.traceId);
+    } else if (added.kind === 'told-already') {
+      ctx.log.warn(
+        { consentEvent: row.id, destination: notice.destination, noticeDelivery: added.deliveryId },
+        'withdrawal notice already sent: data disclosed during its consent event is not in it',
+      );
+    }
+  }
 }
 
 /** The notice's status: the consent withdrawn or voided as the event says, or a new consent (an objection) in force. */

@@ -28,6 +28,8 @@ export type ReceiverMode =
   /** Stores the message, then answers with an error: the receiver has it, we think it failed. */
   | { kind: 'store-then-status'; status: number }
   | { kind: 'slow'; delayMs: number }
+  /** Answers (accepts) only once `until` settles: a send held open while a test does something else. */
+  | { kind: 'held'; until: Promise<unknown> }
   /** Closes the connection without an answer. */
   | { kind: 'drop' }
   /** Sends the status line, headers and part of the body, then closes the connection. */
@@ -139,6 +141,9 @@ export class DeliveryReceiver extends LocalHttpServer {
         case 'slow':
           // unref: a slow answer still pending when the test ends must not keep Jest's worker alive.
           setTimeout(accept, mode.delayMs).unref();
+          return;
+        case 'held':
+          void mode.until.finally(accept);
           return;
         case 'status':
           res.writeHead(mode.status, {

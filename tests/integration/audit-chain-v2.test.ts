@@ -95,6 +95,7 @@ describe('a chain written before and after migration 015', () => {
       '040_feedback_reason_sealed.sql',
       '042_feedback_task_identifier.sql',
       '047_child_disclosure.sql',
+      '049_consent_writer.sql',
     ]);
     const writer = new AuditWriter(db);
     await Promise.all(Array.from({ length: 6 }, (_, i) => writer.append(tenant, event(6 + i))));

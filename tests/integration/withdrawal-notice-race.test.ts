@@ -1,0 +1,174 @@
+import {
+  buildAgreement,
+  buildConsentEvent,
+  buildReferralEvent,
+  buildWithdrawalEvent,
+  MUNICIPALITY,
+} from '../helpers/builders';
+import { statementsOf } from '../helpers/recorded-statements';
+import { waitFor } from '../helpers/wait-for';
+import { contractDestination, useDeliveryApp } from '../unit/delivery/support/adapter-contract';
+import { stageStatements } from '../../src/event/stage-groups';
+import { listStoredConsents, tryGetSealedEvent } from '../../src/event/event-store';
+import { childConsentsOnce } from '../../src/event/decide';
+import { openEvent } from '../../src/event/stored-event';
+import { noticeDisclosedMeanwhile } from '../../src/event/withdrawal-notice';
+import { mapJobId } from '../../src/event/queues';
+
+/**
+ * The race between a delivery in flight and a consent event (withdrawal-notice.ts, "the deliver side's check"): the
+ * referral's deliver stage decided under the consent, its send is held open at the receiver while the withdrawal is
+ * received and its map job searches the child's disclosures (finding none yet, so it ends `completed`); then the
+ * receiver accepts. The municipality holds data the consent no longer covers and must still be told, once.
+ */
+
+/** The child and its guardian g1 consent (a 14-year-old: both must) to referral data for the municipality. */
+function consentOf(referral: Record<string, unknown>): Record<string, unknown> {
+  return buildConsentEvent(referral, {
+    givenBy: [{ kind: 'child' }, { kind: 'guardian', guardianId: 'g1' }],
+    recipient: { municipality: MUNICIPALITY, name: 'Gemeente' },
+  });
+}
+
+describe('a withdrawal while the child’s delivery is in flight', () => {
+  const h = useDeliveryApp({
+    destination: (r) => contractDestination(r.url('/fhir'), {}),
+    agreement: buildAgreement({ legalBasis: 'consent' }),
+    // The held send must outlast the withdrawal's processing.
+    env: { DELIVERY_TIMEOUT_MS: '60000' },
+  });
+
+  const deliveriesOf = (id: string) =>
+    h.app.rt.ctx.db.query<{ id: string; destination: string; state: string; idempotency_key: string }>(
+      'SELECT id, destination, state, idempotency_key FROM delivery WHERE inbox_id = $1 ORDER BY destination',
+      [id],
+    );
+
+  const mapJob = (id: string) => h.app.rt.ctx.queues.map.getJob(mapJobId(id));
+
+  it('tells the municipality once, though the consent’s search ran before the disclosure was recorded', async () => {
+    const referral = buildReferralEvent();
+    const consent = consentOf(referral);
+    const consentId = await h.submit(consent);
+    await h.reachesState(consentId, 'completed');
+
+    let release!: () => void;
+    h.receiver.script = [{ kind: 'held', until: new Promise<void>((r) => (release = r)) }];
+    const referralId = await h.submit(referral);
+    // Decided under the consent at the deliver stage, and now being sent.
+    await waitFor('the referral’s send to be held at the receiver', () => h.receiver.inFlight === 1);
+
+    const withdrawalId = await h.submit(buildWithdrawalEvent(consent, []));
+    // The withdrawal's own search found no disclosure of the child: nothing was recorded as disclosed yet.
+    await h.reachesState(withdrawalId, 'completed');
+    // Its map job has ended (completed jobs are removed), the search after its outcome included: only the deliver
+    // stage can now see the race.
+    await waitFor('the withdrawal’s map job to end', async () => !(await mapJob(withdrawalId)));
+    expect(await deliveriesOf(withdrawalId)).toEqual([]);
+
+    release();
+    await h.reachesState(referralId, 'delivered');
+    const [notice, ...others] = await waitFor(
+      'a withdrawal notice of the consent event that raced the delivery',
+      async () => {
+        const ds = await deliveriesOf(withdrawalId);
+        return ds.some((d) => d.state === 'delivered') ? ds : undefined;
+      },
+      15_000,
+    );
+    expect(others).toEqual([]);
+    expect(notice).toEqual(expect.objectContaining({ destination: 'gm0226', state: 'delivered' }));
+    expect(h.receiver.hitsFor(notice!.idempotency_key)).toHaveLength(1);
+    const life = (await h.state(referralId)) as unknown as {
+      withdrawalNotices: { id: string; consentEvent: string; destination: string }[];
+    };
+    expect(life.withdrawalNotices).toEqual([
+      expect.objectContaining({ id: notice!.id, consentEvent: withdrawalId, destination: 'gm0226' }),
+    ]);
+    const history = ((await h.state(withdrawalId)) as { history: { state: string }[] }).history.map((s) => s.state);
+    expect(history).toEqual(['received', 'mapped', 'completed', 'decided', 'delivered']);
+
+    // The consent event's map job run again (a reconciler, a duplicate job) adds nothing.
+    await h.app.rt.ctx.queues.enqueueMap([{ inboxId: withdrawalId, traceId: 'race-test-again' }]);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await deliveriesOf(withdrawalId)).toHaveLength(1);
+    expect(h.receiver.hitsFor(notice!.idempotency_key)).toHaveLength(1);
+  });
+
+  it('has the consent event look again once its outcome is committed, for a delivery that left it to it', async () => {
+    const referral = buildReferralEvent();
+    const consent = consentOf(referral);
+    await h.reachesState(await h.submit(consent), 'completed');
+    const referralId = await h.submit(referral);
+    await h.reachesState(referralId, 'delivered');
+    // As if the disclosure were recorded only after the withdrawal's search, and its delivery's check had found the
+    // withdrawal's map stage not yet ended (recordDisclosed leaves it to the consent event then).
+    const db = h.app.rt.ctx.db;
+    const [held] = await db.query<Record<string, unknown>>(
+      'DELETE FROM child_disclosure cd USING delivery d WHERE d.id = cd.delivery_id AND d.inbox_id = $1 RETURNING cd.*',
+      [referralId],
+    );
+    const withdrawalId = await h.submit(buildWithdrawalEvent(consent, []));
+    await h.reachesState(withdrawalId, 'completed');
+    await waitFor('the withdrawal’s map job to end', async () => !(await mapJob(withdrawalId)));
+    const columns = Object.keys(held!);
+    await db.query(
+      `INSERT INTO child_disclosure (${columns.join(', ')}) SELECT * FROM jsonb_populate_record(NULL::child_disclosure, $1)`,
+      [JSON.stringify(held)],
+    );
+
+    const ctx = h.app.rt.ctx;
+    const row = (await tryGetSealedEvent(db, withdrawalId))!;
+    const event = openEvent(ctx.cipher, row);
+    await noticeDisclosedMeanwhile(ctx, row, event, childConsentsOnce(ctx, event), new Set());
+    await h.reachesState(withdrawalId, 'delivered');
+    const [notice, ...others] = await deliveriesOf(withdrawalId);
+    expect(others).toEqual([]);
+    expect(notice).toEqual(expect.objectContaining({ destination: 'gm0226', state: 'delivered' }));
+    expect(h.receiver.hitsFor(notice!.idempotency_key)).toHaveLength(1);
+
+    // Both sides seeing it (the delivery's check as well): claimed once, so nothing more is made or sent.
+    await noticeDisclosedMeanwhile(ctx, row, event, childConsentsOnce(ctx, event), new Set());
+    expect(await deliveriesOf(withdrawalId)).toHaveLength(1);
+  });
+
+  it('checks the consents of a group of recorded disclosures in one statement, and does nothing more when unchanged', async () => {
+    const referral = buildReferralEvent();
+    const consent = consentOf(referral);
+    await h.reachesState(await h.submit(consent), 'completed');
+    const referralId = await h.submit(referral);
+    await h.reachesState(referralId, 'delivered');
+    const [delivery] = await deliveriesOf(referralId);
+    const [row] = await h.app.rt.ctx.db.query<Record<string, unknown>>(
+      'SELECT * FROM child_disclosure WHERE delivery_id = $1',
+      [delivery!.id],
+    );
+    const child = referral.child as { bsn: string };
+    const tenant = row!.tenant as string;
+    const seen = (await listStoredConsents(h.app.rt.ctx.db, tenant, child.bsn)).map((c) => `${c.id}@${c.version}`);
+    expect(seen).toHaveLength(1);
+    const again = {
+      delivery_id: delivery!.id,
+      tenant,
+      child_key: row!.child_key as string,
+      destination: 'gm0226',
+      municipality: MUNICIPALITY,
+      purpose: 'referral',
+      data_classes: row!.data_classes as string[],
+      resources: row!.resources as string[],
+      referral_system: null,
+      referral_value: null,
+      patientBsn: child.bsn,
+      consentsSeen: seen,
+    };
+    // Three deliver jobs recording at the same moment (a retry that records again writes nothing twice).
+    let answers: unknown[] = [];
+    const statements = await statementsOf(h.app.rt.ctx.db, async (db) => {
+      const record = stageStatements(db).recordChildDisclosure;
+      answers = await Promise.all([record(again), record(again), record(again)]);
+    });
+    expect(answers).toEqual([[], [], []]);
+    // The group's insert, and the group's one check of the children's consents: no statement per event.
+    expect(statements.map((s) => s.sql.trim().split(/\s+/)[0])).toEqual(['INSERT', 'WITH']);
+  });
+});
