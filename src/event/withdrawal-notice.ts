@@ -18,6 +18,7 @@ import {
 import type { StoredConsent } from '../policy/consent-cache';
 import type { Decision } from '../policy/types';
 import type { PipelineContext } from './context';
+import { auditedAgreement } from './registry';
 import type { ChildConsents } from './decide';
 import { childConsentsOnce, decideForEvent, reasonText } from './decide';
 import type { DeliveryKind, DisclosureAudit, SentNote } from './delivery-kind';
@@ -187,6 +188,7 @@ async function noticesOf(
         patientBsn: event.patient.bsn,
         inboxId: d.inbox_id,
         consentIds: decision.consentIds,
+        agreement: auditedAgreement(ctx.registry, decision.agreement),
         municipality: d.municipality,
         purpose: d.purpose,
         stage: 'redecide',

@@ -201,7 +201,10 @@ describe('withdrawal notices to municipalities that received data under a consen
     expect(audit[0]!.entities).toEqual(expect.arrayContaining([`ServiceRequest/${serviceRequestId}`]));
     // And the decision that the referral's data is no longer covered, on the referral's event.
     const decisions = await auditOf(`inbox/${referralId}`);
-    expect(decisions.some((a) => a.type === '110113' && a.outcome !== '0')).toBe(true);
+    const withdrawnDecision = decisions.find((a) => a.type === '110113' && a.outcome !== '0');
+    expect(withdrawnDecision).toBeDefined();
+    // Under the agreement it was disclosed under, as every other consent decision names it.
+    expect(withdrawnDecision!.entities.some((e) => e.startsWith('Agreement/'))).toBe(true);
 
     // Neither the notice's jobs and notes in Redis nor the log lines name the child.
     const bsn = (referral.child as { bsn: string }).bsn;
