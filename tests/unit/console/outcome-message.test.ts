@@ -42,13 +42,13 @@ describe('outcomeInWords for a range of dates', () => {
     const err = thrown(() => periodOfRange('2026-09-30', '2026-07-01'));
     expect(words(err)).toMatch(/^Tot en met: ligt vóór Van\./);
     expect(words(err)).not.toContain('geen geldige datum');
-    expect(words(err, 'en')).toMatch(/^To: is before From\./);
+    expect(words(err, 'en')).toMatch(/^Up to and including: is before From\./);
   });
 
   it('says a missing end is missing', () => {
     const err = thrown(() => periodOfRange('2026-07-01', undefined));
     expect(words(err)).toMatch(/^Tot en met: vul dit in\./);
-    expect(words(err, 'en')).toMatch(/^To: fill this in\./);
+    expect(words(err, 'en')).toMatch(/^Up to and including: fill this in\./);
   });
 
   it('still says a date that is no date is no date', () => {
