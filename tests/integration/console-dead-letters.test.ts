@@ -166,4 +166,19 @@ describe("the console's dead letters: replay all does what its button says", () 
     const resumed = await (await c.operator.submit('/console/operator/destinations/gm0226/resume', {})).text();
     expect(resumed).toContain('Bestemming gm0226 is hervat:');
   });
+
+  // The app reads a form with a credential header only after authenticating it (auth-before-body.test.ts); the
+  // console authenticates by its session, not by that header, and still checks the form's text before using it.
+  it('refuses a pause reason with a NUL byte as well when the form comes with an Authorization header', async () => {
+    const res = await c.operator.post(
+      '/console/operator/destinations/gm0226/pause',
+      { reason: 'ticket\u00004711' },
+      { headers: { authorization: 'Bearer jb_nosuchkey_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' } },
+    );
+    expect(res.status).toBe(400);
+    const rows = await db().query<{ paused_by: string | null }>(
+      `SELECT paused_by FROM destination_state WHERE destination = 'gm0226'`,
+    );
+    expect(rows[0]?.paused_by ?? null).toBeNull();
+  });
 });
