@@ -96,7 +96,13 @@ describe("the console's dead letters: replay all does what its button says", () 
   it("says a destination's health and its last probe in words", async () => {
     // As the workers leave it: failures counted, then a pause, then a probe.
     await countDestinationFailure(db(), 'gm0344', 'network error: ECONNREFUSED');
-    await recordPause(db(), 'gm0344', 'auto', '20 consecutive failures, last: network error: ECONNREFUSED');
+    await recordPause(
+      db(),
+      'gm0344',
+      'auto',
+      '20 consecutive failures, last: network error: ECONNREFUSED',
+      'system/worker',
+    );
     await recordProbeResult(db(), 'gm0344', 'down: GET HTTP 422');
     const text = await (await c.operator.get('/console/operator/destinations')).text();
     expect(text).toContain('automatisch gepauzeerd na 20 fouten op rij; de laatste: network error: ECONNREFUSED');
@@ -157,7 +163,7 @@ describe("the console's dead letters: replay all does what its button says", () 
     const text = (await paused.text()).replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ');
     expect(text).toContain('Bestemming gm0226 is gepauzeerd.');
     expect(text).toMatch(
-      /gepauzeerd door een beheerder: ticket 4711 \(sinds \d{1,2} [a-z]+ \d{4}, \d{2}:\d{2}:\d{2}\)/,
+      /gepauzeerd door een beheerder \(api-key:operator\): ticket 4711 \(sinds \d{1,2} [a-z]+ \d{4}, \d{2}:\d{2}:\d{2}\)/,
     );
     expect(text).toMatch(/bereikbaar: GET HTTP 200 \d{1,2} [a-z]+ \d{4}, \d{2}:\d{2}:\d{2}/);
     // Said once: the page's address holds no notice, and a reload shows none.
