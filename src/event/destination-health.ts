@@ -123,7 +123,7 @@ export async function pauseDestination(
   reason: string,
   actor: AuditActor,
 ): Promise<boolean> {
-  const changed = await recordPause(ctx.db, destinationId, by, reason);
+  const changed = await recordPause(ctx.db, destinationId, by, reason, actor.userId);
   // Pause the queue even when the row said paused already: Redis may have lost the flag.
   await ctx.queues.timed(ctx.queues.getDeliverQueue(destinationId).pause(), 'pause queue');
   if (!changed) {

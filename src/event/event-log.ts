@@ -5,7 +5,7 @@ import { stageStatements } from './stage-groups';
 import { STEPS, type EventState, type StepName } from './states';
 
 /** Which part of the event's life moved it. */
-export type EventStage = 'receive' | 'map' | 'deliver' | 'replay' | 'remap' | 'reconcile';
+export type EventStage = 'receive' | 'map' | 'deliver' | 'replay' | 'remap' | 'reconcile' | 'redecide';
 
 /** The event a stage works on, and the W3C trace id it carries through every job. */
 export interface EventTrace {
@@ -15,7 +15,7 @@ export interface EventTrace {
 }
 
 /** A decision's reason: its codes, then who is missing in the practice's own ids (`no consent from the child c-2`). */
-const DECISION_REASON = /^((?:denied at delivery: )?[a-z]+(?:-[a-z]+)+(?:, [a-z]+(?:-[a-z]+)+)*): /;
+const DECISION_REASON = /^((?:denied at delivery: |decided again: )?[a-z]+(?:-[a-z]+)+(?:, [a-z]+(?:-[a-z]+)+)*): /;
 
 /**
  * What of a state's reason goes into the log: a decision's codes only. Its detail names the child and the guardians

@@ -2080,6 +2080,8 @@ export interface DestinationStateRow {
   paused_by: PausedBy | null;
   paused_at: Date | null;
   pause_reason: string | null;
+  /** Who paused it (or last gave its reason), as the audit names the principal; NULL for a pause before 050. */
+  paused_by_principal: string | null;
   last_failure_at: Date | null;
   last_error: string | null;
   last_probe_at: Date | null;
@@ -2156,19 +2158,27 @@ export async function countDestinationFailure(
  * ran at the pause); an operator's pause takes over an automatic or half-open one (so that no probe resumes it), and
  * a second operator's pause with a reason of its own replaces the reason. Returns false when nothing changed.
  */
-export async function recordPause(db: Db, destinationId: string, by: PausedBy, reason: string): Promise<boolean> {
+export async function recordPause(
+  db: Db,
+  destinationId: string,
+  by: PausedBy,
+  reason: string,
+  principal: string,
+): Promise<boolean> {
   const changed = await db.query(
     by === 'auto'
-      ? `UPDATE destination_state SET paused_by = 'auto', paused_at = now(), pause_reason = $2, updated_at = now(),
-           ${NOT_HALF_OPEN}
+      ? `UPDATE destination_state SET paused_by = 'auto', paused_at = now(), pause_reason = $2,
+           paused_by_principal = $3, updated_at = now(), ${NOT_HALF_OPEN}
          WHERE destination = $1 AND paused_by IS NULL RETURNING destination`
-      : `INSERT INTO destination_state (destination, paused_by, paused_at, pause_reason) VALUES ($1, 'operator', now(), $2)
-         ON CONFLICT (destination) DO UPDATE SET paused_by = 'operator', pause_reason = $2, updated_at = now(),
+      : `INSERT INTO destination_state (destination, paused_by, paused_at, pause_reason, paused_by_principal)
+           VALUES ($1, 'operator', now(), $2, $3)
+         ON CONFLICT (destination) DO UPDATE SET paused_by = 'operator', pause_reason = $2, paused_by_principal = $3,
+           updated_at = now(),
            paused_at = CASE WHEN destination_state.paused_by IS NULL THEN now() ELSE destination_state.paused_at END,
            ${NOT_HALF_OPEN}
          WHERE destination_state.paused_by IS DISTINCT FROM 'operator'
-           OR ($2 <> $3::text AND destination_state.pause_reason IS DISTINCT FROM $2) RETURNING destination`,
-    by === 'auto' ? [destinationId, reason] : [destinationId, reason, OPERATOR_PAUSE_REASON],
+           OR ($2 <> $4::text AND destination_state.pause_reason IS DISTINCT FROM $2) RETURNING destination`,
+    by === 'auto' ? [destinationId, reason, principal] : [destinationId, reason, principal, OPERATOR_PAUSE_REASON],
   );
   return changed.length > 0;
 }
@@ -2179,7 +2189,8 @@ export async function recordPause(db: Db, destinationId: string, by: PausedBy, r
  */
 export async function recordResume(db: Db, destinationId: string, by: PausedBy): Promise<boolean> {
   const changed = await db.query(
-    `UPDATE destination_state SET paused_by = NULL, paused_at = NULL, pause_reason = NULL, consecutive_failures = 0,
+    `UPDATE destination_state SET paused_by = NULL, paused_at = NULL, pause_reason = NULL, paused_by_principal = NULL,
+       consecutive_failures = 0,
        ${NOT_HALF_OPEN}, updated_at = now()
      WHERE destination = $1 AND ${by === 'auto' ? `paused_by = 'auto' AND half_open_at IS NOT NULL` : 'paused_by IS NOT NULL'}
      RETURNING destination`,

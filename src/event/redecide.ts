@@ -1,6 +1,7 @@
 import { operatorAction, type AuditActor } from '../audit/audit-events';
 import type { CanonicalEvent } from '../contracts/his-dialect';
 import type { StoredConsent } from '../policy/consent-cache';
+import { decisionText } from '../policy/reason-words';
 import type { Decision } from '../policy/types';
 import type { PipelineContext } from './context';
 import { childConsentsOnce, decideAndRecord, purposeOf, reasonText, type ChildConsents } from './decide';
@@ -13,6 +14,7 @@ import {
   type EventRow,
   type SealedEvent,
 } from './event-store';
+import { moveEventLogged } from './event-log';
 import { newDelivery } from './idempotency-key';
 import { recordMonitoringFacts } from './monitoring-writer';
 import { tryGetDestination } from './registry';
@@ -36,11 +38,23 @@ import { openEvent } from './stored-event';
 
 export type RedecideResult = 'permit' | 'deny' | 'not-denied' | 'no-destination' | 'not-shared' | 'purged';
 
+/** How a decision again that denies is kept: only in the audit (a consent's search), or in the history too. */
+interface RedecideOptions {
+  /**
+   * An operator asked: a denial again is recorded in the event's history (`deniedAgain`), so its timeline shows the
+   * answer. A consent's search (`redecideForChild`) and the stages' re-check leave a denial as it was: recorded at
+   * each consent for the child, it would fill the history and move `updated_at`, from which the window of
+   * REDECIDE_WINDOW_DAYS and the retention of the content are counted.
+   */
+  readonly recordDenial?: boolean;
+}
+
 /** Decides one denied event again; a permit creates (or revives) its delivery and queues it. */
 async function redecideEvent(
   ctx: PipelineContext,
   row: EventRow & SealedEvent,
   traceId: string,
+  opts: RedecideOptions = {},
 ): Promise<RedecideResult> {
   if (row.state !== 'denied') {
     return 'not-denied';
@@ -51,7 +65,7 @@ async function redecideEvent(
   } catch {
     return 'purged';
   }
-  return redecideOpened(ctx, row, event, traceId);
+  return redecideOpened(ctx, row, event, traceId, childConsentsOnce(ctx, event), opts);
 }
 
 /** `redecideEvent` of an event already opened; `consents`: the child's consents, when just read. */
@@ -61,6 +75,7 @@ async function redecideOpened(
   event: CanonicalEvent,
   traceId: string,
   consents: ChildConsents = childConsentsOnce(ctx, event),
+  opts: RedecideOptions = {},
 ): Promise<RedecideResult> {
   const purpose = purposeOf(event.eventType);
   if (!purpose) {
@@ -72,6 +87,12 @@ async function redecideOpened(
   await recordMonitoringFacts(ctx, event, consents);
   const decision = await decideAndRecord(ctx, row, event, purpose, 'redecide', consents);
   if (decision.effect === 'deny') {
+    if (opts.recordDenial) {
+      const trace = { eventId: row.id, traceId, stage: 'redecide' } as const;
+      const reason = `decided again: ${decisionText(decision)}`;
+      // False when it is no longer denied: another process decided it meanwhile, and recorded that.
+      await moveEventLogged(ctx, trace, 'deniedAgain', { reason });
+    }
     return 'deny';
   }
   const destination = tryGetDestination(ctx.registry, event.municipalityCode);
@@ -199,5 +220,5 @@ export async function redecideByOperator(
     return undefined;
   }
   await ctx.audit.append(row.tenant, operatorAction({ actor, action: 'redecide', target: `inbox/${row.id}` }));
-  return { result: await redecideEvent(ctx, row, row.trace_id), row };
+  return { result: await redecideEvent(ctx, row, row.trace_id, { recordDenial: true }), row };
 }

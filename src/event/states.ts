@@ -68,6 +68,11 @@ export const STEPS = {
   /** Decided again and now permitted (a consent arrived, or an operator asked): a delivery is created or revived. */
   redecided: { from: ['denied'], to: 'decided' },
   /**
+   * Operator: decided again on request and denied again. The state stays `denied`; the step records the new decision
+   * and its reason (`decided again: …`) in the history, so the event's timeline shows that it was asked and answered.
+   */
+  deniedAgain: { from: ['denied'], to: 'denied' },
+  /**
    * Operator: a failed event is mapped again from its stored record (a dialect fixed since), and goes through the map
    * stage as if new (remap.ts).
    */

@@ -56,18 +56,31 @@ function bodyParsers(limit: string): RequestHandler {
   return (req, res, next) => json(req, res, (err?: unknown) => (err ? next(err) : text(req, res, next)));
 }
 
+/**
+ * The form body (FHIR POST _search, the audit overview's POST, the console's forms) as text, up to its own limit
+ * (FORM_BODY_LIMIT, whatever BODY_LIMIT says), with a 413 that names that limit.
+ */
+function formParser(): RequestHandler {
+  const parse = express.text({ limit: FORM_BODY_LIMIT, type: [FORM_MEDIA_TYPE], verify: noteInvalidUtf8 });
+  return tooLargeSaying(parse, `${FORM_BODY_LIMIT} for a form body`);
+}
+
 /** Whether the request carries a credential, valid or not: what the authenticator will check. */
 function hasCredential(req: Request): boolean {
   return req.headers.authorization !== undefined || req.headers['x-api-key'] !== undefined;
 }
 
 /**
- * The body of an authenticated request, up to `limit`, with the text check: mounted after the authenticator and the
- * per-principal rate limit, so that an invalid or throttled credential is refused before a megabyte is read and
- * parsed. A request with no body, or one read already (without a credential, up to the anonymous limit), is passed.
+ * The body of an authenticated request, up to `limit` (a form body up to FORM_BODY_LIMIT), with the text check:
+ * mounted after the authenticator and the per-principal rate limit, so that an invalid or throttled credential is
+ * refused before a megabyte is read and parsed. A request with no body, or one read already (without a credential,
+ * up to the anonymous limit), is passed.
  */
 function parseAfterAuthentication(limit: string): RequestHandler {
-  const parse = bodyParsers(limit);
+  const json = bodyParsers(limit);
+  const form = formParser();
+  const parse: RequestHandler = (req, res, next) =>
+    json(req, res, (err?: unknown) => (err ? next(err) : form(req, res, next)));
   const guard = rejectUnstorableText();
   return (req, res, next) => {
     if (!hasCredential(req) || !hasBody(req)) {
@@ -89,16 +102,12 @@ function parseAfterAuthentication(limit: string): RequestHandler {
   };
 }
 
-/** `parse`, with its 413 saying which limit applied and how to get the larger one. */
-function tooLargeWithoutCredential(parse: RequestHandler, limit: string): RequestHandler {
+/** `parse`, with its 413 saying which limit applied (`limit`, with why), not BODY_LIMIT's. */
+function tooLargeSaying(parse: RequestHandler, limit: string): RequestHandler {
   return (req, res, next) =>
     parse(req, res, (err?: unknown) =>
       (err as { type?: string } | undefined)?.type === 'entity.too.large'
-        ? next(
-            new OperationOutcomeError(
-              payloadTooLarge(`${limit} for a request without credentials: send the Authorization header`),
-            ),
-          )
+        ? next(new OperationOutcomeError(payloadTooLarge(limit)))
         : next(err),
     );
 }
@@ -112,11 +121,16 @@ export function createApp(ctx: PipelineContext, opts: AppOptions): express.Expre
   app.use(helmet());
   app.use(corsFor(ctx.config.CORS_ORIGINS));
   const limit = ctx.config.BODY_LIMIT;
-  const verify = noteInvalidUtf8;
-  const anonymousBody = tooLargeWithoutCredential(bodyParsers(ANONYMOUS_BODY_LIMIT), ANONYMOUS_BODY_LIMIT);
-  app.use((req, res, next) => (hasCredential(req) ? next() : anonymousBody(req, res, next)));
-  // Form bodies (FHIR POST _search) are read here too, with that route's own limit, so the guard sees them.
-  app.use(express.text({ limit: FORM_BODY_LIMIT, type: [FORM_MEDIA_TYPE], verify }));
+  const anonymousBody = tooLargeSaying(
+    bodyParsers(ANONYMOUS_BODY_LIMIT),
+    `${ANONYMOUS_BODY_LIMIT} for a request without credentials: send the Authorization header`,
+  );
+  // Form bodies too: without a credential they are the console's (cookie session, CSRF token in the form), read here
+  // so the guard sees them. With one, they are read after authentication, as JSON is (`parseAfterAuthentication`).
+  const form = formParser();
+  app.use((req, res, next) =>
+    hasCredential(req) ? next() : anonymousBody(req, res, (err?: unknown) => (err ? next(err) : form(req, res, next))),
+  );
   app.use(rejectUnstorableText());
 
   app.use('/health', healthRouter(ctx, opts.apiKeysFileValid));

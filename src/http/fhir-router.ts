@@ -1,6 +1,6 @@
 import { notFound, OperationOutcomeError } from '@medplum/core';
 import type { Resource } from '@medplum/fhirtypes';
-import express, { Router, type Request, type RequestHandler, type Response } from 'express';
+import { Router, type Request, type RequestHandler, type Response } from 'express';
 import { auditRead, auditRefusedReads, NOT_IN_SCOPE } from './audit-read';
 import { fhirNotServed, notAcceptable, unsupportedMediaType } from '../kernel/fhir/outcomes';
 import { acceptsFhirJson, SERVED_MEDIA_TYPES } from '../kernel/fhir/media-types';
@@ -25,7 +25,7 @@ import type { FhirResourceProvider } from '../reports/fhir-search/resource-provi
 import { toSearchset, withElements } from '../reports/fhir-search/searchset';
 import { sealSearchLink, unsealSearchLink } from '../reports/fhir-search/page-token';
 import { getPrincipal } from '../access/authenticate';
-import { FORM_BODY_LIMIT, FORM_MEDIA_TYPE } from './text-guard';
+import { FORM_MEDIA_TYPE } from './text-guard';
 import { namesNoEvent } from './route-target';
 
 const FHIR_JSON = 'application/fhir+json';
@@ -200,8 +200,9 @@ export function fhirRouter(
     });
 
     // FHIR's POST search: the parameters as a form body (and any in the URL), for queries too long or too
-    // sensitive for a URL. The audit record keeps them as the equivalent GET query.
-    router.post(`/${type}/_search`, express.text({ type: FORM, limit: FORM_BODY_LIMIT }), async (req, res) => {
+    // sensitive for a URL. The audit record keeps them as the equivalent GET query. The app reads the body (up to
+    // FORM_BODY_LIMIT) once the credential holds.
+    router.post(`/${type}/_search`, async (req, res) => {
       const mediaType = (req.get('content-type') ?? '').split(';')[0]?.trim().toLowerCase();
       if (mediaType !== FORM) {
         throw new OperationOutcomeError(unsupportedMediaType(mediaType, [FORM]));

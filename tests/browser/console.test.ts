@@ -258,7 +258,7 @@ describe('the web console in a real browser', () => {
     await page.fill('input[name=reason]', 'onderhoud bij de gemeente');
     await page.click('form[action$="/pause"] button');
     await expect(page.locator('main table').textContent()).resolves.toContain(
-      'gepauzeerd door een beheerder: onderhoud bij de gemeente',
+      'gepauzeerd door een beheerder (api-key:operator): onderhoud bij de gemeente',
     );
     await page.click('form[action$="/resume"] button');
     await expect(page.locator('main table').textContent()).resolves.toContain('actief');

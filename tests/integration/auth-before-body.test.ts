@@ -55,6 +55,58 @@ describe('a request with a credential is authenticated before its body is read',
     expect(res.status).toBeLessThan(500);
   });
 
+  describe('form bodies (POST _search, the audit search) follow the same order', () => {
+    const postForm = (path: string, headers: Record<string, string>, body: string) =>
+      app.request(path, {
+        method: 'POST',
+        key: null,
+        headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+        body,
+      });
+    // A NUL byte in a parameter: parsed, it is the 400 of the text check; refused before parsing, the 401.
+    const unstorable = `patient=a%00b&${'x=1&'.repeat(1000)}`;
+    // Over FORM_BODY_LIMIT (64 kB): parsed, a 413.
+    const overLimit = `patient=${'1'.repeat(70_000)}`;
+
+    it.each([
+      ['an invalid key in Authorization', { authorization: `Bearer ${unknownKey}` }],
+      ['an invalid X-API-Key', { 'x-api-key': unknownKey }],
+    ])('answers %s with 401 before reading a form body: not the 400 of its text check', async (_what, headers) => {
+      for (const path of ['/fhir/Consent/_search', '/audit/v1/overview']) {
+        const res = await postForm(path, headers, unstorable);
+        expect({ path, status: res.status }).toEqual({ path, status: 401 });
+      }
+    });
+
+    it('answers an invalid key with 401, not 413, for a form body over its 64 kB limit', async () => {
+      const res = await postForm('/fhir/Consent/_search', { authorization: `Bearer ${unknownKey}` }, overLimit);
+      expect(res.status).toBe(401);
+    });
+
+    it('still reads and checks the form body of an authenticated request: a NUL byte is a 400 naming it', async () => {
+      const res = await postForm('/fhir/Consent/_search', { 'x-api-key': app.testEnv.keys.practice }, unstorable);
+      expect(res.status).toBe(400);
+      const outcome = (await res.json()) as { issue: { expression?: string[] }[] };
+      expect(outcome.issue[0]?.expression).toEqual(['patient']);
+    });
+
+    it('answers an authenticated form body over 64 kB with a 413 naming the form limit', async () => {
+      const res = await postForm('/fhir/Consent/_search', { 'x-api-key': app.testEnv.keys.practice }, overLimit);
+      expect(res.status).toBe(413);
+      expect(JSON.stringify(await res.json())).toContain('64kb');
+    });
+
+    it('searches with a valid key and a form body as before', async () => {
+      const res = await postForm(
+        '/fhir/Consent/_search',
+        { authorization: `Bearer ${app.testEnv.keys.practice}` },
+        'patient=999999990',
+      );
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as { resourceType: string }).resourceType).toBe('Bundle');
+    });
+  });
+
   it('accepts an event sent with a valid key as before', async () => {
     const res = await post(
       { authorization: `Bearer ${app.testEnv.keys.practice}` },

@@ -96,7 +96,13 @@ describe("the console's dead letters: replay all does what its button says", () 
   it("says a destination's health and its last probe in words", async () => {
     // As the workers leave it: failures counted, then a pause, then a probe.
     await countDestinationFailure(db(), 'gm0344', 'network error: ECONNREFUSED');
-    await recordPause(db(), 'gm0344', 'auto', '20 consecutive failures, last: network error: ECONNREFUSED');
+    await recordPause(
+      db(),
+      'gm0344',
+      'auto',
+      '20 consecutive failures, last: network error: ECONNREFUSED',
+      'system/worker',
+    );
     await recordProbeResult(db(), 'gm0344', 'down: GET HTTP 422');
     const text = await (await c.operator.get('/console/operator/destinations')).text();
     expect(text).toContain('automatisch gepauzeerd na 20 fouten op rij; de laatste: network error: ECONNREFUSED');
@@ -157,7 +163,7 @@ describe("the console's dead letters: replay all does what its button says", () 
     const text = (await paused.text()).replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ');
     expect(text).toContain('Bestemming gm0226 is gepauzeerd.');
     expect(text).toMatch(
-      /gepauzeerd door een beheerder: ticket 4711 \(sinds \d{1,2} [a-z]+ \d{4}, \d{2}:\d{2}:\d{2}\)/,
+      /gepauzeerd door een beheerder \(api-key:operator\): ticket 4711 \(sinds \d{1,2} [a-z]+ \d{4}, \d{2}:\d{2}:\d{2}\)/,
     );
     expect(text).toMatch(/bereikbaar: GET HTTP 200 \d{1,2} [a-z]+ \d{4}, \d{2}:\d{2}:\d{2}/);
     // Said once: the page's address holds no notice, and a reload shows none.
@@ -165,5 +171,20 @@ describe("the console's dead letters: replay all does what its button says", () 
     expect(await (await c.operator.get('/console/operator/destinations')).text()).not.toContain('is gepauzeerd.');
     const resumed = await (await c.operator.submit('/console/operator/destinations/gm0226/resume', {})).text();
     expect(resumed).toContain('Bestemming gm0226 is hervat:');
+  });
+
+  // The app reads a form with a credential header only after authenticating it (auth-before-body.test.ts); the
+  // console authenticates by its session, not by that header, and still checks the form's text before using it.
+  it('refuses a pause reason with a NUL byte as well when the form comes with an Authorization header', async () => {
+    const res = await c.operator.post(
+      '/console/operator/destinations/gm0226/pause',
+      { reason: 'ticket\u00004711' },
+      { headers: { authorization: 'Bearer jb_nosuchkey_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' } },
+    );
+    expect(res.status).toBe(400);
+    const rows = await db().query<{ paused_by: string | null }>(
+      `SELECT paused_by FROM destination_state WHERE destination = 'gm0226'`,
+    );
+    expect(rows[0]?.paused_by ?? null).toBeNull();
   });
 });

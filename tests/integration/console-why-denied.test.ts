@@ -99,4 +99,18 @@ describe('the practice\'s "why denied": the decision as recorded, and apart from
     // The look-up field says it takes the practice's own event id too.
     expect(page).toContain('Inbox-id of event-id van de praktijk');
   });
+
+  // A "decide again" that denied again left the event's Verloop as it was: the operator saw no trace of it.
+  it('shows a decision again that denied again in the event’s history, the state staying denied', async () => {
+    const id = await h.submit(buildReferralEvent());
+    await h.reachesState(id, 'denied');
+    const operator = await openConsole(h.app, 'operator');
+    const after = await operator.submit(`/console/operator/events/${id}/redecide`, {});
+    expect(after.status).toBe(200);
+    const page = await after.text();
+    const history = words(/<h2>Verloop<\/h2>([\s\S]*?)<\/ol>/.exec(page)?.[1] ?? '');
+    expect(history.match(/geweigerd/g)).toHaveLength(2);
+    expect(history).toMatch(/geweigerd — De toestemming van het kind ontbreekt[^—]*\(opnieuw besloten\)/);
+    expect((await h.state(id)).state).toBe('denied');
+  });
 });

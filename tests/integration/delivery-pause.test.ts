@@ -108,10 +108,12 @@ describe('pausing a failing destination and resuming it', () => {
     const auditBefore = (await destinationAudit()).length;
     const paused = await operatorPost('gm0226/pause', { reason: 'receiver maintenance' });
     expect(paused.status).toBe(200);
-    expect(await paused.json()).toEqual({
+    const pausedAnswer = (await paused.json()) as { status: { pausedByPrincipal?: unknown } };
+    expect(pausedAnswer).toEqual({
       changed: true,
       status: expect.objectContaining({ paused: true, pausedBy: 'operator', pauseReason: 'receiver maintenance' }),
     });
+    const pausedStatus = pausedAnswer.status;
     expect(((await (await operatorPost('gm0226/pause')).json()) as { changed: boolean }).changed).toBe(false);
 
     // The receiver and its probe are fine; the destination stays paused all the same.
@@ -127,6 +129,9 @@ describe('pausing a failing destination and resuming it', () => {
     const audit = (await destinationAudit()).slice(auditBefore);
     expect(audit.map((a) => a.subtype)).toEqual(['pause', 'resume']);
     expect(audit.every((a) => a.resource.agent[0]!.who.identifier.value.includes('operator'))).toBe(true);
+    // The status named who paused it, as the audit records the principal; the resume ends that too.
+    expect(pausedStatus.pausedByPrincipal).toBe(audit[0]!.resource.agent[0]!.who.identifier.value);
+    expect((await status()).pausedByPrincipal).toBeNull();
   });
 
   it('pauses the queue again when Redis loses the paused flag (PostgreSQL holds the pause)', async () => {

@@ -282,4 +282,26 @@ describe('the answers of the status routes', () => {
     expect(listed.statusUpdates.map((u) => u.id)).toContain((answer as { id: string }).id);
     expect((await documentedAnswer(statusPath, '200', 'get')).safeParse(listed).error?.issues).toBeUndefined();
   });
+
+  it("are what the document says for a destination's health, which names who paused it", async () => {
+    const path = '/admin/v1/destinations/{id}/status';
+    const paused = await ctx.app.request('/admin/v1/destinations/gm0226/pause', {
+      key: 'operator',
+      method: 'POST',
+      json: { reason: 'openapi check' },
+    });
+    expect(paused.status).toBe(200);
+    const health = await ctx.app.request('/admin/v1/destinations/gm0226/status', { key: 'operator' });
+    const body = (await health.json()) as { pausedByPrincipal?: unknown };
+    expect(body.pausedByPrincipal).toBe('api-key:operator');
+    const documented = await documentedAnswer(path, '200', 'get');
+    expect(documented.safeParse(body).error?.issues).toBeUndefined();
+    // A status without the principal is not what the document says (the field is required, null while running).
+    expect(documented.safeParse({ ...body, pausedByPrincipal: undefined }).success).toBe(false);
+    const resumed = await ctx.app.request('/admin/v1/destinations/gm0226/resume', { key: 'operator', method: 'POST' });
+    expect(resumed.status).toBe(200);
+    const all = await ctx.app.request('/admin/v1/destinations/status', { key: 'operator' });
+    const documentedAll = await documentedAnswer('/admin/v1/destinations/status', '200', 'get');
+    expect(documentedAll.safeParse(await all.json()).error?.issues).toBeUndefined();
+  });
 });

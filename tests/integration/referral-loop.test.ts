@@ -334,12 +334,28 @@ describe('POST /fhir/Task and re-decisions', () => {
     const again = await app.request(`/admin/v1/events/${id}/redecide`, { key: 'operator', method: 'POST' });
     expect(again.status).toBe(202);
     expect(await again.json()).toEqual({ id, result: 'deny' });
+    // Denied again: still `denied`, and its history says it was decided again, with the reason of now.
+    type Timeline = { state: string; stateReason: string; history: { state: string; reason: string | null }[] };
+    const timeline = async () => (await (await app.request(`/his/v1/events/${id}`)).json()) as Timeline;
+    const deniedAgain = await timeline();
+    expect(deniedAgain.state).toBe('denied');
+    expect(deniedAgain.history.map((e) => e.state)).toEqual(['received', 'mapped', 'denied', 'denied']);
+    expect(deniedAgain.history.at(-1)?.reason).toMatch(/^decided again: consent-missing/);
+    expect(deniedAgain.stateReason).toBe(deniedAgain.history.at(-1)?.reason);
     expect((await app.request(`/admin/v1/events/${id}/redecide`, { key: 'practice', method: 'POST' })).status).toBe(
       403,
     );
     // Once the consent arrives the event is decided again by itself; asking again is then a conflict.
     await submit(app, consentFor(referral));
     expect(await stateOf(app, id, ['delivered'])).toBe('delivered');
+    expect((await timeline()).history.map((e) => e.state)).toEqual([
+      'received',
+      'mapped',
+      'denied',
+      'denied',
+      'decided',
+      'delivered',
+    ]);
     const done = await app.request(`/admin/v1/events/${id}/redecide`, { key: 'operator', method: 'POST' });
     expect(done.status).toBe(409);
   });

@@ -32,6 +32,7 @@ import { outcomeInWords } from './outcome-message';
 import { practicePages } from './practice-pages';
 import { strictCsp } from '../content-security-policy';
 import { namesNoEvent } from '../route-target';
+import { noteInvalidUtf8, rejectUnstorableText } from '../text-guard';
 
 /** What the console needs besides the pipeline: sessions, and the API's own credential check. */
 export interface ConsoleOptions {
@@ -194,14 +195,17 @@ export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Route
     setConsoleState(res, { lang: langOf(req) });
     next();
   });
-  router.use(express.urlencoded({ extended: false, limit: '32kb', parameterLimit: 50 }));
-  // Where the app already read a form body as text (FHIR's POST _search), the console reads its fields from it.
+  // The app reads a form body as text, and checks it, for a request without a credential header (app.ts): the
+  // console reads its fields from that. One with such a header the app leaves unread until an authenticator it
+  // never meets here (the console's is the session), so the console reads that one itself, with the same check.
+  router.use(express.urlencoded({ extended: false, limit: '32kb', parameterLimit: 50, verify: noteInvalidUtf8 }));
   router.use((req, _res, next) => {
     if (typeof req.body === 'string') {
       req.body = Object.fromEntries(new URLSearchParams(req.body));
     }
     next();
   });
+  router.use(rejectUnstorableText());
 
   router.get('/assets/:file', namesNoEvent, (req, res) => {
     // An own property only: `__proto__`, `constructor` and the like are inherited by every object.

@@ -321,6 +321,11 @@ const MESSAGES = {
   health: { nl: 'Gezondheid', en: 'Health' },
   running: { nl: 'actief', en: 'running' },
   pausedByOperator: { nl: 'gepauzeerd door een beheerder: {0}', en: 'paused by an operator: {0}' },
+  /** {0}: the principal as the audit names it (`api-key:<id>`, `jwt:<issuer>#<subject>`), {1}: the reason. */
+  pausedByNamedOperator: {
+    nl: 'gepauzeerd door een beheerder ({0}): {1}',
+    en: 'paused by an operator ({0}): {1}',
+  },
   pausedAutomatically: { nl: 'automatisch gepauzeerd: {0}', en: 'paused automatically: {0}' },
   pausedAfterFailures: {
     nl: 'automatisch gepauzeerd na {0} fouten op rij; de laatste: {1}',

@@ -4,7 +4,7 @@ import { Router, type Request, type Response } from 'express';
 import type { ConsoleFlash, ConsoleSessionStore } from '../../access/console-sessions';
 import type { PipelineContext } from '../../event/context';
 import { pauseDestination, resumeDestination } from '../../event/destination-health';
-import { getDestinationStatus } from '../../reports/destination-status/destination-status';
+import { getDestinationStatus, type DestinationStatus } from '../../reports/destination-status/destination-status';
 import { replayDelivery } from '../../event/replay';
 import { replayFeedback } from '../../event/feedback';
 import { replayTrajectoryEvent } from '../../event/trajectory-events';
@@ -642,18 +642,21 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
 
 /**
  * A destination's health in words: running, or paused by whom and why (an automatic pause's reason in words), and
- * whether a trial delivery is letting it resume (half-open).
+ * whether a trial delivery is letting it resume (half-open). An operator's pause names the principal as the audit
+ * does (what the console shows operators as "signed in as"); one recorded before that was kept names none.
  */
 function healthWords(
   lang: Lang,
-  s: { paused: boolean; pausedBy: string | null; pauseReason: string | null; halfOpen: boolean },
+  s: Pick<DestinationStatus, 'paused' | 'pausedBy' | 'pauseReason' | 'pausedByPrincipal' | 'halfOpen'>,
 ): string {
   if (!s.paused) {
     return t(lang, 'running');
   }
   const reason = s.pauseReason ?? '';
   if (s.pausedBy === 'operator') {
-    return t(lang, 'pausedByOperator', reason);
+    return s.pausedByPrincipal
+      ? t(lang, 'pausedByNamedOperator', s.pausedByPrincipal, reason)
+      : t(lang, 'pausedByOperator', reason);
   }
   // As destination-health.ts records an automatic pause: "<n> consecutive failures, last: <error>".
   const failures = /^(\d+) consecutive failures, last: ([\s\S]*)$/.exec(reason);

@@ -379,7 +379,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
       ok: {
         status: 200,
         description: 'destination health',
-        content: json(z.object({ destinations: z.array(s.anyJson) })),
+        content: json(z.object({ destinations: z.array(s.destinationStatus) })),
       },
     },
     {
@@ -389,7 +389,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
       tag: 'Admin',
       roles: ['operator'],
       request: { params: z.object({ id: z.string() }) },
-      ok: { status: 200, description: 'destination health', content: json(s.anyJson) },
+      ok: { status: 200, description: 'destination health', content: json(s.destinationStatus) },
     },
     {
       method: 'post',

@@ -142,7 +142,33 @@ const withAnswer = z.looseObject({
 export const deadLetter = withAnswer.meta({ id: 'DeadLetter' });
 export const practiceSendOutcome = withAnswer.meta({ id: 'PracticeSendOutcome' });
 
-export const destinationChange = z.object({ changed: z.boolean(), status: anyJson });
+/** A destination's health (destination-status.ts): the pause and who made it, its failures, queue and deliveries. */
+export const destinationStatus = z
+  .looseObject({
+    id: z.string(),
+    municipality: z.string(),
+    paused: z.boolean(),
+    pausedBy: z.enum(['auto', 'operator']).nullable().meta({ description: 'an automatic pause, or an operator’s' }),
+    pausedAt: z.iso.datetime().nullable(),
+    pauseReason: z.string().nullable(),
+    pausedByPrincipal: z
+      .string()
+      .nullable()
+      .meta({
+        description:
+          'who paused it (or gave the reason it has), as the audit trail names the principal: `api-key:<id>`, ' +
+          '`jwt:<issuer>#<subject>`, `system/worker` for an automatic pause; null while running, and for a pause ' +
+          'recorded before this was kept (the audit chain `destination/<id>` names who)',
+      }),
+    halfOpen: z.boolean(),
+    halfOpenAt: z.iso.datetime().nullable(),
+    queuePaused: z.boolean(),
+    consecutiveFailures: z.number().int(),
+    pauseAfterFailures: z.number().int(),
+  })
+  .meta({ id: 'DestinationStatus' });
+
+export const destinationChange = z.object({ changed: z.boolean(), status: destinationStatus });
 
 /** A status update as stored and on its way to the practice (status-update.ts statusUpdateView), nothing more. */
 export const statusUpdateView = z.strictObject({

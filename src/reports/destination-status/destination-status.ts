@@ -11,6 +11,11 @@ export interface DestinationStatus {
   readonly pausedAt: Date | null;
   readonly pauseReason: string | null;
   /**
+   * Who paused it (or gave the reason it has), as the audit trail names the principal: `api-key:<id>`,
+   * `jwt:<issuer>#<subject>`, `system/worker`. Null while running, and for a pause recorded before it was kept.
+   */
+  readonly pausedByPrincipal: string | null;
+  /**
    * Paused automatically, and a probe succeeded since: one trial delivery goes out, and the destination resumes when
    * it is accepted (or stays paused when it fails). `paused` stays true meanwhile.
    */
@@ -49,6 +54,7 @@ export async function getDestinationStatus(ctx: PipelineContext, destination: De
     pausedBy: state?.paused_by ?? null,
     pausedAt: state?.paused_at ?? null,
     pauseReason: state?.pause_reason ?? null,
+    pausedByPrincipal: state?.paused_by_principal ?? null,
     halfOpen: !!state?.half_open_at,
     halfOpenAt: state?.half_open_at ?? null,
     queuePaused,

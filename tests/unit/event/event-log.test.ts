@@ -14,6 +14,10 @@ describe('the reason an event-state log line carries', () => {
       'denied at delivery: consent-withdrawn: consent k13-c withdrawn by the child k13',
       'denied at delivery: consent-withdrawn',
     ],
+    [
+      'decided again: consent-missing-child: no consent from the child c-2 (under Agreement demo-overbetuwe v1)',
+      'decided again: consent-missing-child',
+    ],
     ['gm0226: HTTP 422', 'gm0226: HTTP 422'],
     ['recorded in the consent registry', 'recorded in the consent registry'],
     ['cancelled by the practice before it was sent', 'cancelled by the practice before it was sent'],
