@@ -94,8 +94,8 @@ export const consentAt = (c: StoredConsent): string => `${c.id}@${c.version}`;
  * (stage-groups.ts: in the group's second statement, none per event) and compared with what the delivery's
  * decision read. Under READ COMMITTED one side sees the other: a consent event whose search missed this disclosure
  * was committed before this read, so the read shows it changed. The disclosure is then decided again and, when the
- * consent now denies it, gets that consent event's notice or a follow-up (`noticeDisclosures`). The common case, consents
- * unchanged, costs the group's one read and nothing more.
+ * consent now denies it, gets that consent event's notice or a follow-up (`noticeDisclosures`). The common case,
+ * consents unchanged, costs the group's one read and nothing more.
  */
 export async function recordDisclosed(ctx: PipelineContext, work: DeliveryWork, note: SentNote): Promise<void> {
   const event = openEvent(ctx.cipher, work);
