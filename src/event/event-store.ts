@@ -630,8 +630,8 @@ export async function redecideAndCreateDelivery(
       `, created AS (
         INSERT INTO delivery (id, inbox_id, destination, idempotency_key, state)
         SELECT $6, moved.id, $7, $8, 'pending' FROM moved
-        ON CONFLICT (inbox_id, destination, follow_up_of) DO UPDATE SET state = 'pending', round = delivery.round + 1, attempts = 0,
-          updated_at = now()
+        ON CONFLICT (inbox_id, destination, follow_up_of) DO UPDATE SET state = 'pending', round = delivery.round + 1,
+          attempts = 0, updated_at = now()
         WHERE delivery.state = 'cancelled' RETURNING *
       )`,
       'SELECT * FROM created',
