@@ -3,6 +3,7 @@ import { mayFollow, type ReferralStatus } from '../../mappings/practice/referral
 import { bytesArray } from '../kernel/binary-array';
 import type { Db } from '../kernel/db';
 import type { PayloadCipher } from '../kernel/payload-crypto';
+import { followUpNoticeOf } from './idempotency-key';
 import type { AnswerSummary, SealedAnswer } from './receiver-answer';
 import type { StoredConsent } from '../policy/consent-cache';
 import { applyConsentUpdate } from '../policy/consent-updates';
@@ -541,7 +542,7 @@ export async function decideAndCreateDelivery(
       `, created AS (
         INSERT INTO delivery (id, inbox_id, destination, idempotency_key, state)
         SELECT $6, moved.id, $7, $8, 'pending' FROM moved
-        ON CONFLICT (inbox_id, destination) DO NOTHING RETURNING *
+        ON CONFLICT (inbox_id, destination, follow_up_of) DO NOTHING RETURNING *
       )`,
       'SELECT * FROM created',
     ),
@@ -550,10 +551,10 @@ export async function decideAndCreateDelivery(
   if (created) {
     return created;
   }
-  const [existing] = await db.query<DeliveryRow>('SELECT * FROM delivery WHERE inbox_id = $1 AND destination = $2', [
-    d.inboxId,
-    d.destination,
-  ]);
+  const [existing] = await db.query<DeliveryRow>(
+    'SELECT * FROM delivery WHERE inbox_id = $1 AND destination = $2 AND follow_up_of IS NULL',
+    [d.inboxId, d.destination],
+  );
   if (!existing) {
     throw new Error(`event ${d.inboxId} was not in a state to be decided`);
   }
@@ -597,7 +598,7 @@ export async function decideAndCreateDeliveries(
      ), created AS (
        INSERT INTO delivery (id, inbox_id, destination, idempotency_key, state)
        SELECT delivery_id, inbox_id, destination, idempotency_key, 'pending' FROM moved ORDER BY n
-       ON CONFLICT (inbox_id, destination) DO NOTHING RETURNING *
+       ON CONFLICT (inbox_id, destination, follow_up_of) DO NOTHING RETURNING *
      )
      SELECT * FROM created`,
     [
@@ -629,8 +630,8 @@ export async function redecideAndCreateDelivery(
       `, created AS (
         INSERT INTO delivery (id, inbox_id, destination, idempotency_key, state)
         SELECT $6, moved.id, $7, $8, 'pending' FROM moved
-        ON CONFLICT (inbox_id, destination) DO UPDATE SET state = 'pending', round = delivery.round + 1, attempts = 0,
-          updated_at = now()
+        ON CONFLICT (inbox_id, destination, follow_up_of) DO UPDATE SET state = 'pending', round = delivery.round + 1,
+          attempts = 0, updated_at = now()
         WHERE delivery.state = 'cancelled' RETURNING *
       )`,
       'SELECT * FROM created',
@@ -1042,10 +1043,10 @@ export async function isScheduledReportPushClaimed(db: Db, municipality: string,
 
 /** The delivery of an event to a destination, if it has one. */
 export async function tryGetDeliveryOf(db: Db, inboxId: string, destination: string): Promise<DeliveryRow | undefined> {
-  const [row] = await db.query<DeliveryRow>('SELECT * FROM delivery WHERE inbox_id = $1 AND destination = $2', [
-    inboxId,
-    destination,
-  ]);
+  const [row] = await db.query<DeliveryRow>(
+    'SELECT * FROM delivery WHERE inbox_id = $1 AND destination = $2 AND follow_up_of IS NULL',
+    [inboxId, destination],
+  );
   return row;
 }
 
@@ -1189,7 +1190,7 @@ export async function decideWithdrawalNotices(
           INSERT INTO delivery (id, inbox_id, destination, idempotency_key, state)
           SELECT n.id, moved.id, n.destination, n.key, 'pending'
           FROM moved, unnest($6::uuid[], $7::text[], $8::text[]) AS n(id, destination, key)
-          ON CONFLICT (inbox_id, destination) DO NOTHING RETURNING *
+          ON CONFLICT (inbox_id, destination, follow_up_of) DO NOTHING RETURNING *
         )`,
           'SELECT * FROM created',
         ),
@@ -1270,20 +1271,22 @@ export async function consentsChangedSince(db: Db, cs: readonly ConsentsSeen[]):
   return out;
 }
 
-/** What `addWithdrawalNotice` did: created a notice (to be queued), joined one waiting to go out, or neither. */
+/**
+ * What `addWithdrawalNotice` did: created notices to be queued (the consent event's first notice to the destination,
+ * or follow-ups), or nothing, since another notice claimed every disclosure first.
+ */
 export type AddedNotice =
-  | { readonly kind: 'created'; readonly delivery: DeliveryRow }
-  | { readonly kind: 'joined'; readonly deliveryId: string }
-  | { readonly kind: 'claimed-already' }
-  | { readonly kind: 'told-already'; readonly deliveryId: string };
+  | { readonly kind: 'created'; readonly deliveries: DeliveryRow[]; readonly followUp: boolean }
+  | { readonly kind: 'claimed-already' };
 
 /**
  * A withdrawal notice of a consent event whose map stage has ended, for disclosures recorded after its search (the
- * race in withdrawal-notice.ts): in one transaction, the consent event's notice to the destination is created (the
- * same id scheme and idempotency key as `decideWithdrawalNotices`, the event moved `decided` again from `completed`,
- * `delivered` or `dead`) or, while still pending, joined; each claims only disclosures no notice claimed yet. A
- * notice to the destination that has already ended (`told-already`) cannot be sent a second time under its key: the
- * disclosures are left unclaimed.
+ * race in withdrawal-notice.ts), in one transaction. Without a notice of the event to the destination yet, that
+ * notice is created (the same id scheme and idempotency key as `decideWithdrawalNotices`). With one already (waiting,
+ * being sent or sent: its send may have read its disclosures already), no disclosure joins it: each gets a follow-up
+ * notice of its own (`followUpNoticeOf`, `delivery.follow_up_of`, migration 051), made from the consent event, the
+ * destination and the disclosure. Either way only disclosures no notice claimed yet are claimed, so each is in one
+ * notice, and the event moves `decided` again from `completed`, `delivered` or `dead`.
  */
 export async function addWithdrawalNotice(
   db: Db,
@@ -1291,40 +1294,61 @@ export async function addWithdrawalNotice(
 ): Promise<AddedNotice> {
   return db
     .transaction(async (tx): Promise<AddedNotice> => {
-      const existingOf = async () =>
-        (
-          await tx.query<{ id: string; state: DeliveryState }>(
-            'SELECT id, state FROM delivery WHERE inbox_id = $1 AND destination = $2 FOR UPDATE',
-            [d.inboxId, d.notice.destination],
-          )
-        )[0];
-      let existing = await existingOf();
-      let created: DeliveryRow | undefined;
-      if (!existing) {
-        [created] = await tx.query<DeliveryRow>(
+      const [first] = await tx.query<{ id: string }>(
+        'SELECT id FROM delivery WHERE inbox_id = $1 AND destination = $2 AND follow_up_of IS NULL FOR UPDATE',
+        [d.inboxId, d.notice.destination],
+      );
+      let created: DeliveryRow[] = [];
+      if (!first) {
+        created = await tx.query<DeliveryRow>(
           `INSERT INTO delivery (id, inbox_id, destination, idempotency_key, state) VALUES ($1, $2, $3, $4, 'pending')
-           ON CONFLICT (inbox_id, destination) DO NOTHING RETURNING *`,
+           ON CONFLICT (inbox_id, destination, follow_up_of) DO NOTHING RETURNING *`,
           [d.notice.id, d.inboxId, d.notice.destination, d.notice.idempotencyKey],
         );
-        existing = created ? undefined : await existingOf();
       }
-      if (existing && existing.state !== 'pending') {
-        return { kind: 'told-already', deliveryId: existing.id };
+      const followUp = created.length === 0;
+      if (followUp) {
+        // Claimed first: a disclosure another notice claimed gets no follow-up (the claim waits for that one's commit).
+        const ids = d.notice.disclosures.map((x) => followUpNoticeOf(d.inboxId, d.notice.destination, x));
+        const claimed = await tx.query<{ disclosure: string; id: string; key: string }>(
+          `UPDATE child_disclosure cd SET notice_delivery = f.id
+           FROM unnest($1::uuid[], $2::uuid[], $3::text[]) AS f(disclosure, id, key)
+           WHERE cd.delivery_id = f.disclosure AND cd.notice_delivery IS NULL RETURNING f.disclosure, f.id, f.key`,
+          [d.notice.disclosures, ids.map((x) => x.id), ids.map((x) => x.idempotencyKey)],
+        );
+        created = await tx.query<DeliveryRow>(
+          `INSERT INTO delivery (id, inbox_id, destination, idempotency_key, state, follow_up_of)
+           SELECT f.id, $1, $2, f.key, 'pending', f.disclosure
+           FROM unnest($3::uuid[], $4::text[], $5::uuid[]) WITH ORDINALITY AS f(id, key, disclosure, n) ORDER BY n
+           ON CONFLICT DO NOTHING RETURNING *`,
+          [
+            d.inboxId,
+            d.notice.destination,
+            claimed.map((c) => c.id),
+            claimed.map((c) => c.key),
+            claimed.map((c) => c.disclosure),
+          ],
+        );
+        if (created.length < claimed.length) {
+          throw new NoticesNotCreatedError(); // a claim without its notice is never kept
+        }
+      } else {
+        const target = created[0]!.id;
+        const claimed = await tx.query(
+          `UPDATE child_disclosure SET notice_delivery = $1
+           WHERE delivery_id = ANY($2::uuid[]) AND notice_delivery IS NULL RETURNING delivery_id`,
+          [target, d.notice.disclosures],
+        );
+        if (claimed.length === 0) {
+          created = [];
+        }
       }
-      const target = created?.id ?? existing!.id;
-      const claimed = await tx.query(
-        `UPDATE child_disclosure SET notice_delivery = $1
-         WHERE delivery_id = ANY($2::uuid[]) AND notice_delivery IS NULL RETURNING delivery_id`,
-        [target, d.notice.disclosures],
-      );
-      if (claimed.length === 0) {
+      if (created.length === 0) {
         throw new NoticesNotCreatedError(); // another notice covers them: nothing of this is kept
       }
-      if (!created) {
-        return { kind: 'joined', deliveryId: target };
-      }
+      // From `decided` (another notice of the event still to go out) there is nothing to move.
       await moveEvent(tx, d.inboxId, 'withdrawalNoticeLater', { reason: d.reason });
-      return { kind: 'created', delivery: created };
+      return { kind: 'created', deliveries: created, followUp };
     })
     .catch((err: unknown) => {
       if (err instanceof NoticesNotCreatedError) {

@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { deterministicId } from '../kernel/fhir/ids';
 
 /** Stable per (event, destination): a receiver sees the same key however often we retry, replay or re-decide. */
 export function idempotencyKeyOf(inboxId: string, destinationId: string): string {
@@ -15,5 +16,26 @@ export function newDelivery(
     inboxId,
     destination: destinationId,
     idempotencyKey: idempotencyKeyOf(inboxId, destinationId),
+  };
+}
+
+/**
+ * The identity of a follow-up withdrawal notice (withdrawal-notice.ts): the consent event's notice to a destination
+ * for one disclosure recorded after that event's notice to it was created. Both made from the consent event, the
+ * destination and the disclosure, so the two sides of the handshake that may find it make the same one; the key
+ * differs from the first notice's, and with it the Consent's id and identifier, so a receiver does not take the
+ * follow-up for a repeat of the first.
+ */
+export function followUpNoticeOf(
+  inboxId: string,
+  destinationId: string,
+  disclosureId: string,
+): { id: string; idempotencyKey: string } {
+  return {
+    id: deterministicId('withdrawal-follow-up', inboxId, destinationId, disclosureId),
+    idempotencyKey: createHash('sha256')
+      .update(`${inboxId}|${destinationId}|${disclosureId}`)
+      .digest('base64url')
+      .slice(0, 32),
   };
 }

@@ -94,8 +94,8 @@ export const consentAt = (c: StoredConsent): string => `${c.id}@${c.version}`;
  * (stage-groups.ts: in the group's second statement, none per event) and compared with what the delivery's
  * decision read. Under READ COMMITTED one side sees the other: a consent event whose search missed this disclosure
  * was committed before this read, so the read shows it changed. The disclosure is then decided again and, when the
- * consent now denies it, joins or gets that consent event's notice (`noticeDisclosure`). The common case, consents
- * unchanged, costs the group's one read and nothing more.
+ * consent now denies it, gets that consent event's notice or a follow-up (`noticeDisclosures`). The common case,
+ * consents unchanged, costs the group's one read and nothing more.
  */
 export async function recordDisclosed(ctx: PipelineContext, work: DeliveryWork, note: SentNote): Promise<void> {
   const event = openEvent(ctx.cipher, work);
@@ -283,7 +283,9 @@ export async function noticeDisclosedMeanwhile(
 /**
  * Decides `disclosed` again for a consent event whose map stage has ended and tells each destination that holds data
  * the consent now denies: the consent event's notice to it is created (the same idempotency key as the map stage's,
- * so whichever side claims the disclosure first tells the municipality, once) or joined while it waits to go out.
+ * so whichever side claims the disclosure first tells the municipality, once) or, when it exists already, a
+ * follow-up notice per disclosure (`addWithdrawalNotice`): joining it could leave a disclosure out of a notice that
+ * was already read for its send, while the records said it was in it.
  */
 async function noticeDisclosures(
   ctx: PipelineContext,
@@ -299,20 +301,26 @@ async function noticeDisclosures(
       reason: `${NOTICE_QUEUED}${notice.destination}`,
       notice,
     });
-    if (added.kind === 'created') {
-      logEventStates(ctx.log, {
-        eventId: row.id,
-        traceId: trace.traceId,
-        stage: trace.stage,
-        states: ['decided'],
-        reason: 'withdrawal notice',
-      });
-      await ctx.queues.enqueueDeliver(added.delivery, trace.traceId);
-    } else if (added.kind === 'told-already') {
-      ctx.log.warn(
-        { consentEvent: row.id, destination: notice.destination, noticeDelivery: added.deliveryId },
-        'withdrawal notice already sent: data disclosed during its consent event is not in it',
+    if (added.kind === 'claimed-already') {
+      continue;
+    }
+    if (added.followUp) {
+      // The event's notice to the destination was created before these were recorded: it may be on its way or sent
+      // without them, so they went into follow-up notices of their own.
+      ctx.log.info(
+        { consentEvent: row.id, destination: notice.destination, noticeDeliveries: added.deliveries.map((x) => x.id) },
+        'withdrawal notice already created: a follow-up notice names data disclosed during its consent event',
       );
+    }
+    logEventStates(ctx.log, {
+      eventId: row.id,
+      traceId: trace.traceId,
+      stage: trace.stage,
+      states: ['decided'],
+      reason: 'withdrawal notice',
+    });
+    for (const delivery of added.deliveries) {
+      await ctx.queues.enqueueDeliver(delivery, trace.traceId);
     }
   }
 }

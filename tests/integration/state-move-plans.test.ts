@@ -183,7 +183,7 @@ describe('state moves after statistics taken while nothing was open', () => {
       expect(await pendingDeliveriesOf(rec, pending!.inbox_id)).toEqual([expect.objectContaining({ id: pending!.id })]);
     });
     expect(await plannedScans(statements)).toEqual([
-      expect.stringMatching(/^Index Scan on delivery using delivery_inbox_id_destination_key\b/),
+      expect.stringMatching(/^Index Scan on delivery using delivery_event_destination\b/),
     ]);
   });
 

@@ -46,6 +46,30 @@ describe('a withdrawal while the child’s delivery is in flight', () => {
 
   const mapJob = (id: string) => h.app.rt.ctx.queues.map.getJob(mapJobId(id));
 
+  /** Takes an event's disclosure out of `child_disclosure`; the answer puts it back (as if recorded only then). */
+  const holdDisclosureOf = async (inboxId: string): Promise<() => Promise<void>> => {
+    const db = h.app.rt.ctx.db;
+    const [held] = await db.query<Record<string, unknown>>(
+      'DELETE FROM child_disclosure cd USING delivery d WHERE d.id = cd.delivery_id AND d.inbox_id = $1 RETURNING cd.*',
+      [inboxId],
+    );
+    return async () => {
+      await db.query(
+        `INSERT INTO child_disclosure (${Object.keys(held!).join(', ')})
+         SELECT * FROM jsonb_populate_record(NULL::child_disclosure, $1)`,
+        [JSON.stringify(held)],
+      );
+    };
+  };
+
+  /** The consent event's search for disclosures recorded since its outcome, as its map stage runs it. */
+  const searchAgain = async (consentEventId: string) => {
+    const ctx = h.app.rt.ctx;
+    const row = (await tryGetSealedEvent(ctx.db, consentEventId))!;
+    const event = openEvent(ctx.cipher, row);
+    await noticeDisclosedMeanwhile(ctx, row, event, childConsentsOnce(ctx, event), new Set());
+  };
+
   it('tells the municipality once, though the consent’s search ran before the disclosure was recorded', async () => {
     const referral = buildReferralEvent();
     const consent = consentOf(referral);
@@ -95,6 +119,74 @@ describe('a withdrawal while the child’s delivery is in flight', () => {
     expect(h.receiver.hitsFor(notice!.idempotency_key)).toHaveLength(1);
   });
 
+  it('sends a late disclosure its own follow-up notice when the consent event’s notice is already on its way', async () => {
+    const first = buildReferralEvent();
+    const consent = consentOf(first);
+    await h.reachesState(await h.submit(consent), 'completed');
+    await h.reachesState(await h.submit(first), 'delivered');
+
+    // The same child's second referral: decided under the consent, and its send held at the receiver.
+    let releaseReferral!: () => void;
+    let releaseNotice!: () => void;
+    h.receiver.script = [
+      { kind: 'held', until: new Promise<void>((r) => (releaseReferral = r)) },
+      { kind: 'held', until: new Promise<void>((r) => (releaseNotice = r)) },
+    ];
+    const inFlight = buildReferralEvent({ child: first.child, guardians: first.guardians });
+    const inFlightId = await h.submit(inFlight);
+    await waitFor('the second referral’s send to be held at the receiver', () => h.receiver.inFlight === 1);
+
+    // The withdrawal's search finds the first referral only; its notice is built from that and held in its send.
+    const withdrawalId = await h.submit(buildWithdrawalEvent(consent, []));
+    await waitFor('the withdrawal notice’s send to be held at the receiver', () => h.receiver.inFlight === 2);
+    const [firstNotice] = await deliveriesOf(withdrawalId);
+
+    // The second referral is accepted and recorded as disclosed while the notice is on its way.
+    releaseReferral();
+    await h.reachesState(inFlightId, 'delivered');
+    await waitFor('the withdrawal to have dealt with the late disclosure', async () => {
+      const [cd] = await h.app.rt.ctx.db.query<{ notice_delivery: string | null }>(
+        'SELECT cd.notice_delivery FROM child_disclosure cd JOIN delivery d ON d.id = cd.delivery_id WHERE d.inbox_id = $1',
+        [inFlightId],
+      );
+      return cd?.notice_delivery !== null && cd?.notice_delivery !== undefined;
+    });
+    releaseNotice();
+    await h.reachesState(withdrawalId, 'delivered');
+
+    const referralIdOf = (e: Record<string, unknown>) => (e.referral as { id: string }).id;
+    const notices = await deliveriesOf(withdrawalId);
+    // Whatever the municipality received about the withdrawal, one notice names the in-flight referral.
+    const naming = notices.filter((n) =>
+      h.receiver.hitsFor(n.idempotency_key).some((hit) => hit.raw.includes(referralIdOf(inFlight))),
+    );
+    expect(naming).toHaveLength(1);
+    const followUp = naming[0]!;
+    expect(followUp.id).not.toBe(firstNotice!.id);
+    expect(followUp.idempotency_key).not.toBe(firstNotice!.idempotency_key);
+    expect(followUp).toEqual(expect.objectContaining({ destination: 'gm0226', state: 'delivered' }));
+    expect(h.receiver.hitsFor(followUp.idempotency_key)).toHaveLength(1);
+    // The first notice, as sent, names the first referral and not the one in flight.
+    const sentFirst = h.receiver.hitsFor(firstNotice!.idempotency_key);
+    expect(sentFirst).toHaveLength(1);
+    expect(sentFirst[0]!.raw).toContain(referralIdOf(first));
+    expect(sentFirst[0]!.raw).not.toContain(referralIdOf(inFlight));
+
+    // What the event API says told the municipality about each referral is the notice that named it.
+    const noticesOf = async (id: string) =>
+      ((await h.state(id)) as unknown as { withdrawalNotices: { id: string; consentEvent: string }[] })
+        .withdrawalNotices;
+    expect(await noticesOf(inFlightId)).toEqual([
+      expect.objectContaining({ id: followUp.id, consentEvent: withdrawalId, destination: 'gm0226' }),
+    ]);
+
+    // The consent event's map job run again adds nothing, and nothing is sent twice.
+    await h.app.rt.ctx.queues.enqueueMap([{ inboxId: withdrawalId, traceId: 'race-test-follow-up-again' }]);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await deliveriesOf(withdrawalId)).toHaveLength(2);
+    expect(h.receiver.hitsFor(followUp.idempotency_key)).toHaveLength(1);
+  });
+
   it('has the consent event look again once its outcome is committed, for a delivery that left it to it', async () => {
     const referral = buildReferralEvent();
     const consent = consentOf(referral);
@@ -103,24 +195,13 @@ describe('a withdrawal while the child’s delivery is in flight', () => {
     await h.reachesState(referralId, 'delivered');
     // As if the disclosure were recorded only after the withdrawal's search, and its delivery's check had found the
     // withdrawal's map stage not yet ended (recordDisclosed leaves it to the consent event then).
-    const db = h.app.rt.ctx.db;
-    const [held] = await db.query<Record<string, unknown>>(
-      'DELETE FROM child_disclosure cd USING delivery d WHERE d.id = cd.delivery_id AND d.inbox_id = $1 RETURNING cd.*',
-      [referralId],
-    );
+    const putBack = await holdDisclosureOf(referralId);
     const withdrawalId = await h.submit(buildWithdrawalEvent(consent, []));
     await h.reachesState(withdrawalId, 'completed');
     await waitFor('the withdrawal’s map job to end', async () => !(await mapJob(withdrawalId)));
-    const columns = Object.keys(held!);
-    await db.query(
-      `INSERT INTO child_disclosure (${columns.join(', ')}) SELECT * FROM jsonb_populate_record(NULL::child_disclosure, $1)`,
-      [JSON.stringify(held)],
-    );
+    await putBack();
 
-    const ctx = h.app.rt.ctx;
-    const row = (await tryGetSealedEvent(db, withdrawalId))!;
-    const event = openEvent(ctx.cipher, row);
-    await noticeDisclosedMeanwhile(ctx, row, event, childConsentsOnce(ctx, event), new Set());
+    await searchAgain(withdrawalId);
     await h.reachesState(withdrawalId, 'delivered');
     const [notice, ...others] = await deliveriesOf(withdrawalId);
     expect(others).toEqual([]);
@@ -128,8 +209,41 @@ describe('a withdrawal while the child’s delivery is in flight', () => {
     expect(h.receiver.hitsFor(notice!.idempotency_key)).toHaveLength(1);
 
     // Both sides seeing it (the delivery's check as well): claimed once, so nothing more is made or sent.
-    await noticeDisclosedMeanwhile(ctx, row, event, childConsentsOnce(ctx, event), new Set());
+    await searchAgain(withdrawalId);
     expect(await deliveriesOf(withdrawalId)).toHaveLength(1);
+  });
+
+  it('sends a follow-up notice for a disclosure found after the consent event’s notice was sent', async () => {
+    const first = buildReferralEvent();
+    const consent = consentOf(first);
+    await h.reachesState(await h.submit(consent), 'completed');
+    await h.reachesState(await h.submit(first), 'delivered');
+    const late = buildReferralEvent({ child: first.child, guardians: first.guardians });
+    const lateId = await h.submit(late);
+    await h.reachesState(lateId, 'delivered');
+    // As if the second referral's disclosure were recorded only once the withdrawal's notice had gone out.
+    const putBack = await holdDisclosureOf(lateId);
+    const withdrawalId = await h.submit(buildWithdrawalEvent(consent, []));
+    await h.reachesState(withdrawalId, 'delivered');
+    await waitFor('the withdrawal’s map job to end', async () => !(await mapJob(withdrawalId)));
+    const [sent] = await deliveriesOf(withdrawalId);
+    await putBack();
+
+    await searchAgain(withdrawalId);
+    await h.reachesState(withdrawalId, 'delivered');
+    const followUp = (await deliveriesOf(withdrawalId)).find((d) => d.id !== sent!.id);
+    expect(followUp).toEqual(expect.objectContaining({ destination: 'gm0226', state: 'delivered' }));
+    const [hit, ...again] = h.receiver.hitsFor(followUp!.idempotency_key);
+    expect(again).toEqual([]);
+    const lateReferral = (late.referral as { id: string }).id;
+    expect(hit!.raw).toContain(lateReferral);
+    expect(hit!.raw).not.toContain((first.referral as { id: string }).id);
+    const notices = ((await h.state(lateId)) as unknown as { withdrawalNotices: { id: string }[] }).withdrawalNotices;
+    expect(notices).toEqual([expect.objectContaining({ id: followUp!.id, consentEvent: withdrawalId })]);
+
+    // Found again (the delivery's check as well): the same follow-up, claimed once, so nothing more is made or sent.
+    await searchAgain(withdrawalId);
+    expect(await deliveriesOf(withdrawalId)).toHaveLength(2);
   });
 
   it('checks the consents of a group of recorded disclosures in one statement, and does nothing more when unchanged', async () => {
