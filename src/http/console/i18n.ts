@@ -69,6 +69,13 @@ const MESSAGES = {
     en: 'The form did not come from this console or has expired (CSRF check). Nothing was changed.',
   },
   notFoundTitle: { nl: 'Niet gevonden', en: 'Not found' },
+  throttledTitle: { nl: 'Te veel mislukte aanmeldingen', en: 'Too many failed sign-ins' },
+  throttledText: {
+    nl: 'Te veel mislukte aanmeldingen vanaf uw adres. Daarom wordt elke aanmelding vanaf dit adres tijdelijk geweigerd, ook met een geldige sleutel. Probeer het over {0} opnieuw.',
+    en: 'Too many failed sign-ins from your address. Every sign-in from this address is refused for a while, a valid key too: try again in {0}.',
+  },
+  minuteCount: { nl: '1 minuut', en: '1 minute' },
+  minutesCount: { nl: '{0} minuten', en: '{0} minutes' },
   back: { nl: 'Terug', en: 'Back' },
   fieldInvalid: { nl: '{0}: ongeldige waarde.', en: '{0}: not a valid value.' },
   requestInvalid: { nl: 'Het verzoek is niet geldig.', en: 'The request is not valid.' },
