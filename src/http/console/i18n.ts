@@ -303,6 +303,10 @@ const MESSAGES = {
     en: '{0} of {1} delivered, {2} on their way, {3} dead again.',
   },
   replayNone: { nl: 'Nog niets opnieuw verstuurd in deze sessie.', en: 'Nothing replayed in this session yet.' },
+  replayNotCarried: {
+    nl: 'Opnieuw versturen zou opnieuw mislukken: het formaat van deze bestemming kent geen bericht van intrekking. Laat de gemeente op een andere manier weten dat de toestemming niet meer geldt voor wat zij ontving.',
+    en: 'A replay would fail the same way: the format of this destination has no message for a withdrawal notice. Tell the municipality another way that the consent no longer covers what it received.',
+  },
   replayNotDead: {
     nl: 'Dit bericht is niet (meer) onbestelbaar.',
     en: 'This delivery is not a dead letter (any more).',
