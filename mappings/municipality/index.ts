@@ -22,17 +22,25 @@ export function carriesWithdrawalNotices(name: string): boolean {
   return FORMATS.find((f) => f.adapter.name === name)?.withdrawalNotices === true;
 }
 
-/** The adapter must be one of `formats`, and the authentication one that format takes. */
+/**
+ * The adapter must be one of `formats`: checked on the field itself, so a typo in it is listed beside every other
+ * mistake of the file (an object's own refinements run only once all its fields are valid). `params.allowed` lets
+ * the configuration check name the allowed values and the one probably meant.
+ */
+function adapterIn(formats: readonly DestinationFormat[]) {
+  const allowed = formats.map((f) => f.adapter.name);
+  return z.string().superRefine((name, ctx) => {
+    if (!allowed.includes(name)) {
+      ctx.addIssue({ code: 'custom', message: `one of ${allowed.join(', ')}`, params: { allowed } });
+    }
+  });
+}
+
+/** The authentication must be one the adapter's format takes. */
 function checkFormat(formats: readonly DestinationFormat[]) {
   return (value: { adapter: string; auth: { type: AuthType } }, ctx: z.RefinementCtx): void => {
     const format = formats.find((f) => f.adapter.name === value.adapter);
-    if (!format) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['adapter'],
-        message: `one of ${formats.map((f) => f.adapter.name).join(', ')}`,
-      });
-    } else if (!format.authTypes.includes(value.auth.type)) {
+    if (format && !format.authTypes.includes(value.auth.type)) {
       ctx.addIssue({
         code: 'custom',
         path: ['auth', 'type'],
@@ -46,7 +54,9 @@ function checkFormat(formats: readonly DestinationFormat[]) {
  * Where a municipality receives what is shared with it. One JSON file per destination under
  * `$CONFIG_DIR/destinations/`, validated at start-up. Each destination has its own `deliver` queue.
  */
-export const destinationSchema = destinationFieldsSchema.superRefine(checkFormat(FORMATS));
+export const destinationSchema = destinationFieldsSchema
+  .extend({ adapter: adapterIn(FORMATS) })
+  .superRefine(checkFormat(FORMATS));
 
 /**
  * Where a practice's HIS receives status updates on its referrals (feedback). One JSON file per practice under
@@ -55,7 +65,7 @@ export const destinationSchema = destinationFieldsSchema.superRefine(checkFormat
 export const practiceEndpointSchema = z
   .object({
     agb: z.string().regex(/^\d{8}$/, 'an AGB code of 8 digits'),
-    adapter: z.string(),
+    adapter: adapterIn(FORMATS.filter((f) => f.servesPractices)),
     baseUrl: z.url({ protocol: /^https?$/ }),
     auth: endpointAuthSchema.default({ type: 'none' }),
     timeoutMs: z.number().int().min(100).optional(),

@@ -121,12 +121,13 @@ export function runApiKeyCli(
   }
 }
 
+/** The role, then each scope: "role municipality; municipalities GM0202" (the role's name is no scope's). */
 function describe(e: ApiKeyEntry): string {
   const scope = [
     e.practices?.length ? `practices ${e.practices.join(',')}` : '',
     e.municipalities?.length ? `municipalities ${e.municipalities.join(',')}` : '',
   ].filter(Boolean);
-  return [e.role, ...scope].join(' ');
+  return [`role ${e.role}`, ...scope].join('; ');
 }
 
 if (require.main === module) {

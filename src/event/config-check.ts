@@ -56,12 +56,11 @@ function checkConfiguration(config: ConfigCheckInput, env: Env, warnings: string
     invalid: invalidAgreements,
     unread: unreadAgreements,
   } = readAll(config.configDir, 'agreements', agreementSchema, problems);
-  const { parsed: destinations, unread: unreadDestinations } = readAll(
-    config.configDir,
-    'destinations',
-    destinationSchema,
-    problems,
-  );
+  const {
+    parsed: destinations,
+    invalid: invalidDestinations,
+    unread: unreadDestinations,
+  } = readAll(config.configDir, 'destinations', destinationSchema, problems);
   const {
     parsed: practices,
     invalid: invalidPractices,
@@ -77,9 +76,20 @@ function checkConfiguration(config: ConfigCheckInput, env: Env, warnings: string
   const inForce = agreements.filter((a) => a.value.status !== 'terminated');
   for (const a of inForce) {
     const code = a.value.municipality.code;
-    if (!destinations.some((d) => d.value.municipality === code)) {
-      problems.push(at(a.source, ['municipality', 'code'], `no destination for ${code}: add one under destinations/`));
+    if (destinations.some((d) => d.value.municipality === code)) {
+      continue;
     }
+    // A destination whose file has errors is there, only not usable: its own problems are listed, not "add one".
+    const invalid = invalidDestinations.find((d) => rawDestinationMunicipalityOf(d.value) === code);
+    problems.push(
+      at(
+        a.source,
+        ['municipality', 'code'],
+        invalid
+          ? `the destination for ${code} (${invalid.file}) is invalid: see its problems`
+          : `no destination for ${code}: add one under destinations/`,
+      ),
+    );
   }
   // An agreement with problems of its own still names its municipality: its destination is not reported as unused.
   const namedByInvalid = new Set(invalidAgreements.map((a) => rawMunicipalityOf(a.value)));
@@ -211,11 +221,40 @@ function readAll<T>(configDir: string, kind: string, schema: z.ZodType<T>, probl
           problems.push(at(source, [...objectPath, key], `unknown field${near ? ` (did you mean ${near}?)` : ''}`));
         }
       } else {
-        problems.push(at(source, issue.path as JsonPath, issue.message));
+        problems.push(
+          at(source, issue.path as JsonPath, issueWords(issue, valueAt(source.value, issue.path as JsonPath))),
+        );
       }
     }
   }
   return { parsed: out, invalid, unread };
+}
+
+/**
+ * A schema issue in the words of the other messages: a missing field is required; a value outside a list (an auth
+ * type, an adapter) names the allowed values, the value given and the one probably meant; anything else as the
+ * schema words it.
+ */
+function issueWords(issue: z.core.$ZodIssue, value: unknown): string {
+  if (issue.code === 'invalid_type' && value === undefined) {
+    return 'is required';
+  }
+  const allowed =
+    issue.code === 'invalid_union' && 'discriminator' in issue && issue.discriminator !== undefined
+      ? (issue as { options?: unknown[] }).options
+      : issue.code === 'custom'
+        ? (issue.params as { allowed?: unknown[] } | undefined)?.allowed
+        : undefined;
+  if (!allowed) {
+    return issue.message;
+  }
+  const names = allowed.map(String);
+  if (value === undefined) {
+    return `is required: one of ${names.join(', ')}`;
+  }
+  const near = typeof value === 'string' ? nearestField(value, names, []) : undefined;
+  const given = JSON.stringify(value).replaceAll('"', "'");
+  return `one of ${names.join(', ')}, not ${given}${near ? ` (did you mean ${near}?)` : ''}`;
 }
 
 /**
@@ -388,6 +427,10 @@ function allowListsOf(raw: unknown): AllowLists | undefined {
 
 function rawMunicipalityOf(raw: unknown): unknown {
   return (raw as { municipality?: { code?: unknown } } | null)?.municipality?.code;
+}
+
+function rawDestinationMunicipalityOf(raw: unknown): unknown {
+  return (raw as { municipality?: unknown } | null)?.municipality;
 }
 
 function rawAgbOf(raw: unknown): string | undefined {

@@ -1012,8 +1012,17 @@ export async function stalePendingDeliveries(
   );
 }
 
-export async function deliveryExists(db: Db, id: string): Promise<boolean> {
-  return (await db.query('SELECT 1 FROM delivery WHERE id = $1', [id])).length > 0;
+/** A delivery's destination and its event's type (neither ever changes), or undefined for an unknown delivery. */
+export async function tryGetDeliveryTarget(
+  db: Db,
+  id: string,
+): Promise<{ destination: string; eventType: string } | undefined> {
+  const [row] = await db.query<{ destination: string; eventType: string }>(
+    `SELECT d.destination, i.event_type AS "eventType" FROM delivery d JOIN inbox i ON i.id = d.inbox_id
+     WHERE d.id = $1`,
+    [id],
+  );
+  return row;
 }
 
 /**

@@ -1,13 +1,37 @@
 import { conflict, notFound, OperationOutcomeError } from '@medplum/core';
+import { carriesWithdrawalNotices } from '../../mappings/municipality/index';
 import { operatorAction, type AuditActor } from '../audit/audit-events';
 import type { PipelineContext } from './context';
 import { logEventStates } from './event-log';
-import { deliveryExists, reviveDelivery } from './event-store';
+import { reviveDelivery, tryGetDeliveryTarget } from './event-store';
+import { CONSENT_EVENT_TYPES, noticeNotCarried } from './withdrawal-notice';
 import { enqueueOrDefer } from './queues';
 import { PAYLOAD_PURGED } from './states';
 
-/** What a replay came to: replayed, not a dead letter (any more), or no longer possible (retention). */
-export type ReplayResult = 'replayed' | 'not-dead' | 'purged';
+/**
+ * What a replay came to: replayed, not a dead letter (any more), no longer possible (retention), or refused because
+ * it could only die again (a withdrawal notice to a format that has no message for one).
+ */
+export type ReplayResult = 'replayed' | 'not-dead' | 'purged' | 'not-carried';
+
+/** What an operator is told of a replay refused as `not-carried`, after the dead letter's own reason. */
+export const REPLAY_NOT_CARRIED = 'a replay would fail the same way';
+
+/**
+ * Why a replay of a dead letter to `destination` of an event of `eventType` can only die again, or undefined: a
+ * withdrawal notice (a consent event's delivery) to a destination whose format, as configured now, carries none. A
+ * destination moved to a format that does carry one is replayed as any other.
+ */
+export function unreplayableReason(
+  ctx: Pick<PipelineContext, 'registry'>,
+  target: { destination: string; eventType: string },
+): string | undefined {
+  if (!CONSENT_EVENT_TYPES.has(target.eventType)) {
+    return undefined;
+  }
+  const adapter = ctx.registry.destinations.find((d) => d.id === target.destination)?.adapter ?? '';
+  return carriesWithdrawalNotices(adapter) ? undefined : noticeNotCarried(adapter);
+}
 
 /**
  * Gives a dead letter a new round: the delivery is pending again with a fresh job id, and the event is `decided`
@@ -19,6 +43,10 @@ export async function replayDelivery(
   deliveryId: string,
   actor: AuditActor,
 ): Promise<ReplayResult> {
+  const target = await tryGetDeliveryTarget(ctx.db, deliveryId);
+  if (target && unreplayableReason(ctx, target) !== undefined) {
+    return 'not-carried';
+  }
   const replayed = await reviveDelivery(ctx.db, deliveryId, `replayed by ${actor.userId}`);
   if (replayed === undefined) {
     return 'not-dead';
@@ -46,8 +74,13 @@ export async function replayDelivery(
 
 /** Replays one dead letter for the admin API: 404 for an unknown delivery, 409 when it cannot be replayed. */
 export async function replayOne(ctx: PipelineContext, deliveryId: string, actor: AuditActor): Promise<void> {
-  if (!(await deliveryExists(ctx.db, deliveryId))) {
+  const target = await tryGetDeliveryTarget(ctx.db, deliveryId);
+  if (!target) {
     throw new OperationOutcomeError(notFound);
+  }
+  const notCarried = unreplayableReason(ctx, target);
+  if (notCarried !== undefined) {
+    throw new OperationOutcomeError(conflict(`${notCarried}: ${REPLAY_NOT_CARRIED}`));
   }
   const result = await replayDelivery(ctx, deliveryId, actor);
   if (result === 'purged') {

@@ -74,7 +74,8 @@ export function adminRouter(ctx: PipelineContext): Router {
   /**
    * Replays the dead letters matching the filter in the body (destination, status, since), the oldest `limit` of
    * them (100 unless given, at most 1000); `remaining` says how many still match afterwards (call again for them;
-   * those whose content retention removed stay, listed as `purged`).
+   * those whose content retention removed stay, listed as `purged`, and so do withdrawal notices to a format that
+   * has no message for one, listed as `notCarried`).
    */
   router.post('/dead-letters/replay', async (req, res) => {
     const filter = parseBody(deadLetterFilter, req);
@@ -82,16 +83,25 @@ export function adminRouter(ctx: PipelineContext): Router {
     const replayed: string[] = [];
     // Dead letters whose event retention removed cannot be sent again; they are listed, not replayed.
     const purged: string[] = [];
+    // Withdrawal notices to a format that has none would only die again: listed, not replayed.
+    const notCarried: string[] = [];
     for (const d of await listDeadLetters(ctx.db, filter, scope)) {
       const result = await replayDelivery(ctx, d.id, actorOf(req, res));
       if (result === 'replayed') {
         replayed.push(d.id);
       } else if (result === 'purged') {
         purged.push(d.id);
+      } else if (result === 'not-carried') {
+        notCarried.push(d.id);
       }
     }
     const { count: remaining } = await countMatchingDeadLetters(ctx.db, filter, scope);
-    res.status(202).json({ replayed, ...(purged.length ? { purged } : {}), remaining });
+    res.status(202).json({
+      replayed,
+      ...(purged.length ? { purged } : {}),
+      ...(notCarried.length ? { notCarried } : {}),
+      remaining,
+    });
   });
 
   /** Decides a denied event again (audited); a permit sends it. 409 when the event is not denied. */

@@ -1,10 +1,11 @@
-import { getStatus, OperationOutcomeError, tooManyRequests } from '@medplum/core';
+import { getStatus, OperationOutcomeError } from '@medplum/core';
 import type { OperationOutcome } from '@medplum/fhirtypes';
 import type { Request, RequestHandler, Response } from 'express';
 import type { AuthFailureThrottle } from '../access/auth-failure-throttle';
 import { API_KEY_PREFIX } from '../access/api-keys';
 import { authenticationFailed } from '../audit/audit-events';
 import type { PipelineContext } from '../event/context';
+import { authFailuresThrottled } from '../kernel/fhir/outcomes';
 import { errorFields } from '../kernel/logger';
 import { SYSTEM_TENANT } from '../reports/audit-scope';
 import { actorOf } from './request-context';
@@ -54,7 +55,7 @@ export class AuthFailures {
     const wait = this.throttle.throttledFor(addressOf(req));
     if (wait !== undefined) {
       res.setHeader('Retry-After', String(wait));
-      throw new OperationOutcomeError(tooManyRequests);
+      throw new OperationOutcomeError(authFailuresThrottled(wait));
     }
   }
 
@@ -92,7 +93,7 @@ export class AuthFailures {
       return undefined;
     }
     res.setHeader('Retry-After', String(retryAfterSeconds));
-    return new OperationOutcomeError(tooManyRequests);
+    return new OperationOutcomeError(authFailuresThrottled(retryAfterSeconds));
   }
 }
 

@@ -10,7 +10,7 @@ import {
   taskStatusOf,
 } from '../../mappings/practice/to-task';
 import { REFERRAL_STATUSES, type ReferralStatus } from '../../mappings/practice/referral-status';
-import { failField, fieldIssue, preconditionFailedField } from '../kernel/fhir/outcomes';
+import { badRequestIssues, failField, fieldIssue, preconditionFailedField } from '../kernel/fhir/outcomes';
 import { assertValidResource } from '../kernel/fhir/validation';
 import { amsterdamDay } from '../kernel/dutch-time';
 import { failParameter, parseFhirRead } from '../reports/fhir-search/parse-search';
@@ -443,6 +443,11 @@ export function fhirTaskRoute(ctx: PipelineContext, publicBaseUrl: () => string)
   const create: RequestHandler = async (req, res) => {
     assertCreateParameters(new URL(req.originalUrl, 'http://localhost').searchParams);
     const body = fhirResourceBodyOf(req);
+    if (body === undefined) {
+      throw new OperationOutcomeError(
+        badRequestIssues([fieldIssue('the body is empty: send a Task (application/fhir+json)', 'Task', 'required')]),
+      );
+    }
     const task = parseOrThrow(taskSchema, body, (path) =>
       path.length ? `Task.${path.map(String).join('.')}` : 'Task',
     );
@@ -514,16 +519,32 @@ export function fhirTaskRoute(ctx: PipelineContext, publicBaseUrl: () => string)
   };
 }
 
-/** The status body's field names in a 422 become the FHIRPath of the Task elements they were read from. */
+/**
+ * The status body's field names in a 422 become the FHIRPath of the Task elements they were read from; a provider
+ * it lacks is said where it goes in the Task (and which value[x] was sent instead, if any).
+ */
 function renamedIssues(err: unknown, task: TaskBody, dayElement: string | undefined): unknown {
-  const outcome = (err as { outcome?: { issue?: { expression?: string[] }[] } }).outcome;
+  const outcome = (err as { outcome?: { issue?: OperationOutcomeIssue[] } }).outcome;
   // Issues without expression are left alone: they may be Medplum's shared outcomes (notFound), not ours to change.
   for (const issue of outcome?.issue ?? []) {
     if (issue.expression) {
+      if (issue.expression[0]?.split('.')[0] === 'provider' && issue.details?.text) {
+        issue.details.text += providerHint(task);
+      }
       issue.expression = issue.expression.map((e) => fhirPathOf(e, task, dayElement) ?? e);
     }
   }
   return err;
+}
+
+/** Where the provider's AGB code goes in a Task, and what the provider output held instead when it was there. */
+function providerHint(task: TaskBody): string {
+  const output = task.output?.find((o) => codeIn(o.type.coding, ALLOCATION_OUTPUT_SYSTEM) === 'provider');
+  const sent = output ? Object.keys(output).filter((k) => k.startsWith('value') && k !== 'valueReference') : [];
+  return (
+    `: in the output of type provider as valueReference.identifier.value (its display the name)` +
+    (sent.length ? `, not ${sent.join(', ')}` : '')
+  );
 }
 
 type Return = 'representation' | 'minimal' | 'OperationOutcome';

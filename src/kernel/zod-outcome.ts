@@ -89,9 +89,11 @@ function outcomeIssuesOf(
       out.push(fieldIssue('is required', expressionOf(path), 'required'));
     } else if (isWrongJsonType(i, input)) {
       const message =
-        i.code === 'invalid_type'
-          ? `must be a JSON ${i.expected}, not ${jsonTypeOf(valueAt(input, i.path))}`
-          : i.message;
+        i.code !== 'invalid_type'
+          ? i.message
+          : input === undefined && path.length === 0
+            ? `the body is empty: send a JSON ${i.expected}`
+            : `must be a JSON ${i.expected}, not ${jsonTypeOf(valueAt(input, i.path))}`;
       out.push(fieldIssue(message, expressionOf(path), 'structure'));
     } else {
       // A value outside a code list (the terminology tables, FHIR's own, or the event types) is an unknown code.

@@ -24,12 +24,13 @@ const csrfOf = (page: string): string => /name="_csrf" value="([^"]+)"/.exec(pag
 
 /**
  * Posts the sign-in form with a credential, as a browser would (with its Origin; `origin` headers replace that one,
- * `{}` sends none); the answer is not followed.
+ * `{}` sends none); the answer is not followed. `cookie` (e.g. `jb_lang=en`) goes beside the form's own.
  */
 export async function postSignIn(
   app: TestApp,
   credential: string,
   origin: Record<string, string> = { origin: app.url },
+  cookie?: string,
 ): Promise<Response> {
   const form = await fetch(`${app.url}/console/sign-in`);
   return fetch(`${app.url}/console/sign-in`, {
@@ -37,7 +38,7 @@ export async function postSignIn(
     redirect: 'manual',
     headers: {
       ...origin,
-      cookie: cookieOf(form, 'jb_signin'),
+      cookie: [cookieOf(form, 'jb_signin'), ...(cookie ? [cookie] : [])].join('; '),
       'content-type': 'application/x-www-form-urlencoded',
     },
     body: new URLSearchParams({ _csrf: csrfOf(await form.text()), credential }).toString(),

@@ -141,6 +141,57 @@ describe('failed authentication: recorded, counted and throttled per client addr
     expect(await failures(from)).toHaveLength(LIMIT + 1);
   });
 
+  it("tells a throttled console sign-in, in the page's language, why and in how many minutes to try again", async () => {
+    const from = nextClient();
+    const headers = { origin: app.url, 'x-forwarded-for': from };
+    for (let i = 0; i <= LIMIT; i++) {
+      await postSignIn(app, unknownKey, headers);
+    }
+    const dutch = await postSignIn(app, app.testEnv.keys.operator, headers);
+    expect(dutch.status).toBe(429);
+    const minutes = Math.ceil(Number(dutch.headers.get('retry-after')) / 60);
+    const page = await dutch.text();
+    expect(page).toContain('Te veel mislukte aanmeldingen');
+    expect(page).toContain(`Probeer het over ${minutes} minuten opnieuw`);
+    expect(page).not.toContain('Het verzoek is niet geldig');
+    const english = await postSignIn(app, app.testEnv.keys.operator, headers, 'jb_lang=en');
+    expect(english.status).toBe(429);
+    const words = await english.text();
+    expect(words).toContain('Too many failed sign-ins');
+    expect(words).toMatch(/try again in \d+ minutes/);
+    expect(words).not.toContain('The request is not valid');
+  });
+
+  it('says on the API why an address is throttled and for how long', async () => {
+    const from = nextClient();
+    for (let i = 0; i <= LIMIT; i++) {
+      await get(from, `Bearer ${unknownKey}`);
+    }
+    const refused = await get(from, `Bearer ${app.testEnv.keys.operator}`);
+    expect(refused.status).toBe(429);
+    const text = JSON.stringify(await refused.json());
+    expect(text).toMatch(/too many refused credentials from this address; try again in \d+ s/i);
+  });
+
+  it('audits and throttles by the socket address when a trusted proxy sends an X-Forwarded-For that is no address', async () => {
+    const garbage = '10.4.4.223347';
+    expect((await get(garbage, `Bearer ${unknownKey}`)).status).toBe(401);
+    expect(await failures(garbage)).toHaveLength(0);
+    const rows = await app.rt.ctx.db.query<AuditRow>(
+      `SELECT outcome, subtype, agents, entities, resource::jsonb AS resource FROM audit_event
+       WHERE tenant = 'system' AND type = '110114' ORDER BY seq DESC LIMIT 1`,
+    );
+    expect(rows[0]!.resource.agent?.map((a) => a.network?.address).filter(Boolean)).toEqual([
+      expect.stringMatching(/^(::ffff:)?127\.0\.0\.1$|^::1$/),
+    ]);
+    const redis = new Redis(TEST_REDIS_URL);
+    try {
+      expect(await redis.exists(`${app.testEnv.prefix}:auth-failures:${garbage}`)).toBe(0);
+    } finally {
+      redis.disconnect();
+    }
+  });
+
   it('counts authentication failures by reason on /metrics', async () => {
     const from = nextClient();
     await get(from, `Bearer ${unknownKey}`);

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { configSchema, environmentProblems } from '../../src/kernel/config';
+import { reviewConfiguration } from '../../src/event/config-check';
 import { exited, spawnProduct } from '../helpers/product-process';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -171,5 +172,49 @@ describe('a misspelt field in a configuration file', () => {
     expect(stderr).toMatch(
       new RegExp(`^${destinationPath}:\\d+:\\d+ auth\\.tokenENV: unknown field \\(did you mean tokenEnv\\?\\)$`, 'm'),
     );
+  });
+});
+
+describe('a destination file with several mistakes', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jeugdbrug-config-destination-'));
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  /** The shipped configuration with its destination changed by `edit`: the problems review finds, and the file. */
+  function review(name: string, edit: (d: Record<string, unknown>) => void): { problems: string[]; file: string } {
+    const configDir = path.join(dir, name);
+    fs.cpSync(path.join(ROOT, 'config'), configDir, { recursive: true });
+    const file = path.join(configDir, 'destinations', 'demo-overbetuwe.json');
+    const d = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+    edit(d);
+    fs.writeFileSync(file, `${JSON.stringify(d, null, 2)}\n`);
+    const { problems } = reviewConfiguration({ CONFIG_DIR: configDir, DATA_DIR: path.join(dir, 'data') });
+    return { problems, file };
+  }
+
+  it('lists the adapter typo beside the auth errors, in words, and calls the destination invalid, not missing', () => {
+    const { problems, file } = review('typos', (d) => {
+      d.adapter = 'webhok';
+      d.auth = { type: 'hmac', secretEnvv: 'JB_WEBHOOK_SECRET' };
+    });
+    const text = problems.join('\n');
+    expect(text).toContain("adapter: one of fhir-rest, webhook, isamenleving, not 'webhok' (did you mean webhook?)");
+    expect(text).toContain('auth.secretEnv: is required');
+    expect(text).toContain('auth.secretEnvv: unknown field (did you mean secretEnv?)');
+    expect(text).not.toMatch(/no destination for/);
+    expect(text).toMatch(
+      new RegExp(`municipality\\.code: the destination for GM0226 \\(${file}\\) is invalid: see its problems`),
+    );
+    expect(text).not.toMatch(/Invalid input|expected string, received/);
+  });
+
+  it('names the auth type given, the allowed ones and the one probably meant, without zod wording', () => {
+    const { problems } = review('auth-type', (d) => {
+      d.auth = { type: 'hmak', secretEnv: 'JB_WEBHOOK_SECRET' };
+    });
+    const text = problems.join('\n');
+    expect(text).toContain(
+      "auth.type: one of none, bearer, oauth2-client-credentials, hmac, not 'hmak' (did you mean hmac?)",
+    );
+    expect(text).not.toMatch(/Invalid discriminator|Invalid input|Expected '/);
   });
 });

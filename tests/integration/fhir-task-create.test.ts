@@ -1,5 +1,6 @@
 import type { CapabilityStatement, OperationOutcome, Task } from '@medplum/fhirtypes';
 import { REFERRAL_STATUS_SYSTEM } from '../../src/kernel/fhir/terminology';
+import { ALLOCATION_OUTPUT_SYSTEM } from '../../mappings/practice/to-task';
 import { buildReferralEvent } from '../helpers/builders';
 import { TestReceiver } from '../helpers/receiver';
 import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
@@ -275,6 +276,30 @@ describe('POST /fhir/Task as a FHIR create', () => {
       ]);
     });
 
+    it('says where the provider goes when it was sent as valueIdentifier: valueReference.identifier', async () => {
+      const { value } = await deliveredReferral();
+      const res = await post({
+        resourceType: 'Task',
+        status: 'in-progress',
+        intent: 'order',
+        businessStatus: { coding: [{ system: REFERRAL_STATUS_SYSTEM, code: 'care-started' }] },
+        focus: { identifier: { value } },
+        output: [
+          {
+            type: { coding: [{ system: ALLOCATION_OUTPUT_SYSTEM, code: 'provider' }] },
+            valueIdentifier: { value: '12345678' },
+          },
+          { type: { coding: [{ system: ALLOCATION_OUTPUT_SYSTEM, code: 'start-date' }] }, valueDate: '2026-11-25' },
+        ],
+      });
+      expect(res.status).toBe(422);
+      const [issue, ...others] = ((await res.json()) as OperationOutcome).issue ?? [];
+      expect(others).toEqual([]);
+      expect(issue?.expression).toEqual(["Task.output.where(type.coding.code='provider')"]);
+      expect(issue?.details?.text).toMatch(/valueReference\.identifier\.value/);
+      expect(issue?.details?.text).toMatch(/not valueIdentifier/);
+    });
+
     it('names Task.status when the client sent only Task.status', async () => {
       const { value } = await deliveredReferral();
       const res = await post({
@@ -285,6 +310,19 @@ describe('POST /fhir/Task as a FHIR create', () => {
       });
       expect(await expressionsOf(res)).toEqual(['Task.status']);
     });
+  });
+
+  it('says that an empty body is empty and must be a Task, not "not undefined"', async () => {
+    const res = await app.request('/fhir/Task', {
+      key: 'municipality',
+      method: 'POST',
+      headers: { 'content-type': 'application/fhir+json' },
+    });
+    expect(res.status).toBe(400);
+    const text = JSON.stringify(await res.json());
+    expect(text).not.toContain('undefined');
+    expect(text).toMatch(/body is empty/);
+    expect(text).toMatch(/a Task/);
   });
 
   it('says in the CapabilityStatement that the create is conditional and where the day goes', async () => {

@@ -10,6 +10,7 @@ import {
   buildWithdrawalEvent,
   MUNICIPALITY,
 } from '../helpers/builders';
+import { openConsole } from '../helpers/console-client';
 import { TEST_REDIS_URL } from '../helpers/test-runtime';
 import { waitFor } from '../helpers/wait-for';
 import { contractDestination, useDeliveryApp } from '../unit/delivery/support/adapter-contract';
@@ -276,6 +277,51 @@ describe('withdrawal notices to municipalities that received data under a consen
       );
       return rows.length === 1 && rows[0]!.outcome === '8';
     });
+  });
+
+  it("refuses to replay that dead letter (409, saying why) and offers no replay in the console, with the reason in the page's language", async () => {
+    const { consent } = await deliveredUnderConsent(ISAMENLEVING_MUNICIPALITY);
+    const withdrawalId = await h.submit(buildWithdrawalEvent(consent, []));
+    await h.reachesState(withdrawalId, 'dead');
+    const [notice] = await deliveriesOf(withdrawalId);
+    const replay = await h.app.request(`/admin/v1/dead-letters/${notice!.id}/replay`, {
+      key: 'operator',
+      method: 'POST',
+    });
+    expect(replay.status).toBe(409);
+    expect(JSON.stringify(await replay.json())).toMatch(
+      /isamenleving format has no message for a withdrawal notice.*a replay would fail the same way/,
+    );
+    // Nothing was revived: still dead, in the same round.
+    const [after] = await h.app.rt.ctx.db.query<{ state: string; round: number }>(
+      'SELECT state, round FROM delivery WHERE id = $1',
+      [notice!.id],
+    );
+    expect(after).toEqual({ state: 'dead', round: 0 });
+    // "Replay all" of the API leaves it, and says so.
+    const all = await h.app.request('/admin/v1/dead-letters/replay', {
+      key: 'operator',
+      json: { destination: 'gm0202' },
+    });
+    expect(all.status).toBe(202);
+    const answer = (await all.json()) as { replayed: string[]; notCarried?: string[] };
+    expect(answer.replayed).not.toContain(notice!.id);
+    expect(answer.notCarried).toContain(notice!.id);
+
+    const console = await openConsole(h.app, 'operator');
+    const page = await (await console.get('/console/operator/dead-letters?destination=gm0202')).text();
+    expect(page).toContain('niet verstuurd: het formaat isamenleving kent geen bericht van intrekking');
+    expect(page).not.toContain('isamenleving format has no message');
+    expect(page).not.toContain(`/console/operator/dead-letters/${notice!.id}/replay`);
+    expect(page).toContain('Opnieuw versturen zou opnieuw mislukken');
+    const english = await (
+      await console.get('/console/operator/dead-letters?destination=gm0202', { cookie: 'jb_lang=en' })
+    ).text();
+    expect(english).toContain('isamenleving format has no message for a withdrawal notice');
+    expect(english).toContain('A replay would fail the same way');
+    const refused = await console.post(`/console/operator/dead-letters/${notice!.id}/replay`, {});
+    expect(refused.status).toBe(409);
+    expect(await refused.text()).toContain('Opnieuw versturen zou opnieuw mislukken');
   });
 
   it('sends nothing when a withdrawal leaves what was disclosed covered, or nothing was disclosed', async () => {

@@ -6,6 +6,7 @@ import express, { Router, type ErrorRequestHandler, type Request, type RequestHa
 import { newToken, sameSecret, type ConsoleSession, type ConsoleSessionStore } from '../../access/console-sessions';
 import { errorFields, unexpectedErrorFields } from '../../kernel/logger';
 import { isOutageError } from '../../kernel/outage';
+import { httpStatusOf, isAuthFailuresThrottled } from '../../kernel/fhir/outcomes';
 import { RETRY_AFTER_S } from '../error-handler';
 import type { PipelineContext } from '../../event/context';
 import { requireRole, setPrincipal, type VerifiedCredential } from '../../access/authenticate';
@@ -24,7 +25,7 @@ import {
   setConsoleState,
 } from './console-request';
 import { html, type HtmlValue } from './html';
-import { isLang, t } from './i18n';
+import { isLang, t, type Lang } from './i18n';
 import { notice, ROLE_PAGES } from './layout';
 import { municipalityPages } from './municipality-pages';
 import { operatorPages } from './operator-pages';
@@ -400,6 +401,12 @@ export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Route
   return router;
 }
 
+/** A wait of whole seconds (Retry-After) in whole minutes, rounded up: "1 minuut", "5 minuten". */
+function minutesOf(lang: Lang, seconds: number): string {
+  const minutes = Math.max(1, Math.ceil((Number.isFinite(seconds) ? seconds : 60) / 60));
+  return minutes === 1 ? t(lang, 'minuteCount') : t(lang, 'minutesCount', minutes);
+}
+
 /**
  * Errors as pages in the user's language. A 403 (another role's page, or a CSRF attempt) is audited as the API
  * audits refusals; unexpected errors are logged with ids only and shown without details; an outage is logged once.
@@ -415,12 +422,15 @@ function consoleErrors(ctx: PipelineContext): ErrorRequestHandler {
       title = t(lang, 'csrfTitle');
       text = t(lang, 'csrfText');
     } else if (err instanceof OperationOutcomeError) {
-      status = getStatus(err.outcome);
+      status = httpStatusOf(err.outcome);
       if (status === 403) {
         title = t(lang, 'forbiddenTitle');
         text = t(lang, 'forbiddenText');
       } else if (status === 404) {
         title = t(lang, 'notFoundTitle');
+      } else if (isAuthFailuresThrottled(err.outcome)) {
+        title = t(lang, 'throttledTitle');
+        text = t(lang, 'throttledText', minutesOf(lang, Number(res.getHeader('Retry-After'))));
       } else {
         text = outcomeInWords(lang, err);
       }

@@ -69,6 +69,13 @@ const MESSAGES = {
     en: 'The form did not come from this console or has expired (CSRF check). Nothing was changed.',
   },
   notFoundTitle: { nl: 'Niet gevonden', en: 'Not found' },
+  throttledTitle: { nl: 'Te veel mislukte aanmeldingen', en: 'Too many failed sign-ins' },
+  throttledText: {
+    nl: 'Te veel mislukte aanmeldingen vanaf uw adres. Daarom wordt elke aanmelding vanaf dit adres tijdelijk geweigerd, ook met een geldige sleutel. Probeer het over {0} opnieuw.',
+    en: 'Too many failed sign-ins from your address. Every sign-in from this address is refused for a while, a valid key too: try again in {0}.',
+  },
+  minuteCount: { nl: '1 minuut', en: '1 minute' },
+  minutesCount: { nl: '{0} minuten', en: '{0} minutes' },
   back: { nl: 'Terug', en: 'Back' },
   fieldInvalid: { nl: '{0}: ongeldige waarde.', en: '{0}: not a valid value.' },
   requestInvalid: { nl: 'Het verzoek is niet geldig.', en: 'The request is not valid.' },
@@ -296,6 +303,10 @@ const MESSAGES = {
     en: '{0} of {1} delivered, {2} on their way, {3} dead again.',
   },
   replayNone: { nl: 'Nog niets opnieuw verstuurd in deze sessie.', en: 'Nothing replayed in this session yet.' },
+  replayNotCarried: {
+    nl: 'Opnieuw versturen zou opnieuw mislukken: het formaat van deze bestemming kent geen bericht van intrekking. Laat de gemeente op een andere manier weten dat de toestemming niet meer geldt voor wat zij ontving.',
+    en: 'A replay would fail the same way: the format of this destination has no message for a withdrawal notice. Tell the municipality another way that the consent no longer covers what it received.',
+  },
   replayNotDead: {
     nl: 'Dit bericht is niet (meer) onbestelbaar.',
     en: 'This delivery is not a dead letter (any more).',

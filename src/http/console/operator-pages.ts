@@ -5,7 +5,7 @@ import type { ConsoleFlash, ConsoleSessionStore } from '../../access/console-ses
 import type { PipelineContext } from '../../event/context';
 import { pauseDestination, resumeDestination } from '../../event/destination-health';
 import { getDestinationStatus, type DestinationStatus } from '../../reports/destination-status/destination-status';
-import { replayDelivery } from '../../event/replay';
+import { replayDelivery, unreplayableReason } from '../../event/replay';
 import { replayFeedback } from '../../event/feedback';
 import { replayTrajectoryEvent } from '../../event/trajectory-events';
 import {
@@ -167,13 +167,21 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
             >
           </td>
           <td>${d.attempts}</td>
-          <td>${answerWords(d.lastStatus, d.lastError)}${d.answer ? answerSummaryHtml(lang, d.answer) : ''}</td>
           <td>
-            <form method="post" action="/console/operator/dead-letters/${d.id}/replay">
-              ${csrfField(page)}<button type="submit">
-                ${t(lang, 'replay')}<span class="visually-hidden">: ${d.eventId} → ${d.destination}</span>
-              </button>
-            </form>
+            ${answerWords(d.lastStatus, reasonsInWords(lang, d.lastError))}${
+              d.answer ? answerSummaryHtml(lang, d.answer) : ''
+            }
+          </td>
+          <td>
+            ${
+              unreplayableReason(ctx, d) !== undefined
+                ? html`<small>${t(lang, 'replayNotCarried')}</small>`
+                : html`<form method="post" action="/console/operator/dead-letters/${d.id}/replay">
+                    ${csrfField(page)}<button type="submit">
+                      ${t(lang, 'replay')}<span class="visually-hidden">: ${d.eventId} → ${d.destination}</span>
+                    </button>
+                  </form>`
+            }
           </td>
         </tr>`,
     );
@@ -271,9 +279,11 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
       throw new OperationOutcomeError(notFound);
     }
     await assertEventInScope(ctx, req, res, event);
-    if ((await replayDelivery(ctx, id, actorOf(req, res))) !== 'replayed') {
+    const result = await replayDelivery(ctx, id, actorOf(req, res));
+    if (result !== 'replayed') {
       const { lang } = pageOf(req, res);
-      sendPage(req, res, t(lang, 'deadLettersTitle'), notice('error', t(lang, 'replayNotDead')), 409);
+      const why = result === 'not-carried' ? 'replayNotCarried' : 'replayNotDead';
+      sendPage(req, res, t(lang, 'deadLettersTitle'), notice('error', t(lang, why)), 409);
       return;
     }
     await remember(res, [id]);

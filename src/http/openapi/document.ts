@@ -322,7 +322,9 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
     {
       method: 'post',
       path: '/admin/v1/dead-letters/{id}/replay',
-      summary: 'Replay one dead letter (decided again before sending)',
+      summary:
+        'Replay one dead letter (decided again before sending); 409 when it is not dead (any more), its content was ' +
+        'purged, or it is a withdrawal notice to a format that has no message for one (it would die again)',
       tag: 'Admin',
       roles: ['operator'],
       request: { params: idParam('delivery id') },
@@ -338,11 +340,19 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
       request: { body: { content: json(deadLetterFilter) } },
       ok: {
         status: 202,
-        description: 'replayed; `remaining` dead letters still match (those whose content was purged among them)',
+        description:
+          'replayed; `remaining` dead letters still match (those whose content was purged among them, and the ' +
+          'withdrawal notices to a format that has none, listed in `notCarried`)',
         content: json(
-          s.replayed.extend({ purged: z.array(z.uuid()).optional(), remaining: z.number().int() }).meta({
-            id: 'ReplayedMatching',
-          }),
+          s.replayed
+            .extend({
+              purged: z.array(z.uuid()).optional(),
+              notCarried: z.array(z.uuid()).optional(),
+              remaining: z.number().int(),
+            })
+            .meta({
+              id: 'ReplayedMatching',
+            }),
         ),
       },
     },

@@ -14,6 +14,7 @@ const statusById: Record<string, number> = {
   'unsupported-media-type': 415,
   'service-unavailable': 503,
   'queue-full': 429,
+  'auth-throttled': 429,
   'method-not-allowed': 405,
   'not-acceptable': 406,
   forbidden: 403,
@@ -72,6 +73,23 @@ export function unsupportedEncoding(details: string, header: 'Content-Type' | 'C
 /** 429 for a sender while the queues are full: try again later (the response carries Retry-After). */
 export function queueFull(details: string): OperationOutcome {
   return outcome('queue-full', 'throttled', details);
+}
+
+/**
+ * 429 for a client address that sent too many refused credentials (AUTH_FAILURE_LIMIT): nothing it sends is checked
+ * until the window ends, a valid credential neither (the response carries the same wait as Retry-After).
+ */
+export function authFailuresThrottled(retryAfterSeconds: number): OperationOutcome {
+  return outcome(
+    'auth-throttled',
+    'throttled',
+    `Too many refused credentials from this address; try again in ${retryAfterSeconds} s`,
+  );
+}
+
+/** Whether the outcome is `authFailuresThrottled`'s. */
+export function isAuthFailuresThrottled(o: OperationOutcome): boolean {
+  return o.id === 'auth-throttled';
 }
 
 /**

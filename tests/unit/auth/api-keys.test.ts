@@ -319,6 +319,14 @@ describe('src/cli/api-key.ts', () => {
     expect(revoked.err.join('\n')).toMatch(/refused within a few seconds/);
   });
 
+  it('names the role and then the scope, each word once', () => {
+    const municipality = run('create', '--role', 'municipality', '--municipality', 'GM0202', '--id', 'gm0202');
+    expect(municipality.err.join('\n')).toContain('Created API key gm0202 (role municipality; municipalities GM0202)');
+    const operator = run('create', '--role', 'operator', '--practice', '01234567', '--municipality', 'GM0226');
+    expect(operator.err.join('\n')).toMatch(/\(role operator; practices 01234567; municipalities GM0226\)/);
+    expect(run('list').out.join('\n')).toMatch(/^gm0202\trole municipality; municipalities GM0202\t/m);
+  });
+
   it('uses $API_KEYS_FILE before $DATA_DIR', () => {
     const file = path.join(dir, 'from-env.json');
     const out: string[] = [];
@@ -344,7 +352,9 @@ describe('src/cli/api-key.ts', () => {
 
   it('lists keys without hashes and revokes one', () => {
     const key = run('create', '--role', 'municipality', '--municipality', 'GM0226', '--id', 'gm').out[0]!;
-    expect(run('list').out).toEqual([expect.stringMatching(/^gm\tmunicipality municipalities GM0226\t\S+\tactive$/)]);
+    expect(run('list').out).toEqual([
+      expect.stringMatching(/^gm\trole municipality; municipalities GM0226\t\S+\tactive$/),
+    ]);
     expect(run('revoke', '--id', 'gm').code).toBe(0);
     const listed = run('list').out;
     expect(listed).toEqual([expect.stringMatching(/\trevoked$/)]);
@@ -359,7 +369,7 @@ describe('src/cli/api-key.ts', () => {
       expect(created.code).toBe(0);
       const [entry] = readApiKeyFile(path.join(dir, 'api-keys.json'));
       expect(entry).toMatchObject({ role, practices: ['*'], municipalities: ['*'] });
-      expect(created.err.join('\n')).toContain(`(${role} practices * municipalities *)`);
+      expect(created.err.join('\n')).toContain(`(role ${role}; practices *; municipalities *)`);
       expect(created.err.join('\n')).toContain('every practice and municipality');
       // A scope given is kept as given: an auditor of one practice sees no municipality's reads.
       expect(run('create', '--role', role, '--practice', '01234567', '--id', 'one').code).toBe(0);

@@ -1,0 +1,35 @@
+import { isIP } from 'node:net';
+import type { RequestHandler } from 'express';
+import type { Logger } from 'pino';
+
+/** How long the log stays quiet after warning about a forwarded address that is not one. */
+const WARN_EVERY_MS = 60_000;
+
+/**
+ * The client address (`req.ip`, which the audit records as the access point and the auth-failure throttle counts by)
+ * is always an IP address. Express takes it from X-Forwarded-For as sent when the proxy is trusted (`trust proxy`),
+ * unchecked: a proxy that passes on garbage would make that garbage the audited address and a throttle key of the
+ * client's choosing. Such a value is replaced by the socket's address (the proxy's), with a warning at most once a
+ * minute, naming neither value (what was sent is the client's, not ours to log) but how many were replaced.
+ */
+export function validClientAddress(log: Pick<Logger, 'warn'>): RequestHandler {
+  let replaced = 0;
+  let warnedAt = -Infinity;
+  return (req, _res, next) => {
+    const ip = req.ip;
+    if (ip !== undefined && isIP(ip) === 0) {
+      Object.defineProperty(req, 'ip', { value: req.socket.remoteAddress, configurable: true, enumerable: true });
+      replaced++;
+      const now = performance.now();
+      if (now - warnedAt >= WARN_EVERY_MS) {
+        warnedAt = now;
+        log.warn(
+          { replaced },
+          'X-Forwarded-For from a trusted proxy is not an IP address: the proxy address is used as the client address',
+        );
+        replaced = 0;
+      }
+    }
+    next();
+  };
+}
