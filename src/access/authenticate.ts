@@ -47,6 +47,27 @@ function bearerTokenOf(authorization: string): string {
   return token;
 }
 
+/**
+ * The credential a request sent, as `authenticate` reads it: the X-API-Key, or the token of a well-formed Bearer
+ * header; '' when the header is malformed or both were sent; undefined when none was.
+ */
+export function credentialSent(req: Request): string | undefined {
+  const authorization = req.get('authorization');
+  const apiKey = req.get('x-api-key');
+  if (authorization === undefined || apiKey === undefined) {
+    return apiKey ?? (authorization === undefined ? undefined : tokenOrEmpty(authorization));
+  }
+  return '';
+}
+
+function tokenOrEmpty(authorization: string): string {
+  try {
+    return bearerTokenOf(authorization);
+  } catch {
+    return '';
+  }
+}
+
 /** Stores the authenticated caller for the rest of the request. */
 export function setPrincipal(res: Pick<Response, 'locals'>, principal: Principal): void {
   res.locals[PRINCIPAL_LOCAL] = principal;

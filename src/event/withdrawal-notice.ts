@@ -8,10 +8,9 @@ import { deterministicId } from '../kernel/fhir/ids';
 import { agbIdentifier, municipalityIdentifier } from '../kernel/fhir/identifiers';
 import {
   ACT_CODE_SYSTEM,
-  CONSENT_CATEGORY_CODE,
-  CONSENT_SCOPE_SYSTEM,
-  LOINC_SYSTEM,
   PARTICIPATION_TYPE_SYSTEM,
+  PRIVACY_CONSENT_CATEGORY,
+  PRIVACY_CONSENT_SCOPE,
   PURPOSE_SYSTEM,
   RESOURCE_TYPE_SYSTEM,
 } from '../kernel/fhir/systems';
@@ -378,8 +377,8 @@ export function buildWithdrawalNotice(
     resourceType: 'Consent',
     id: deterministicId('withdrawal-notice', idempotencyKey),
     status,
-    scope: { coding: [{ system: CONSENT_SCOPE_SYSTEM, code: 'patient-privacy' }] },
-    category: [{ coding: [{ system: LOINC_SYSTEM, code: CONSENT_CATEGORY_CODE }] }],
+    scope: { coding: [{ ...PRIVACY_CONSENT_SCOPE }] },
+    category: [{ coding: [{ ...PRIVACY_CONSENT_CATEGORY }] }],
     ...(consent?.patient ? { patient: consent.patient } : {}),
     ...(consent?.dateTime ? { dateTime: consent.dateTime } : {}),
     organization: [{ identifier: agbIdentifier(event.practice.agb) }],

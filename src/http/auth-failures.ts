@@ -3,6 +3,7 @@ import type { OperationOutcome } from '@medplum/fhirtypes';
 import type { Request, RequestHandler, Response } from 'express';
 import type { AuthFailureThrottle } from '../access/auth-failure-throttle';
 import { API_KEY_PREFIX } from '../access/api-keys';
+import { credentialSent } from '../access/authenticate';
 import { authenticationFailed } from '../audit/audit-events';
 import type { PipelineContext } from '../event/context';
 import { authFailuresThrottled } from '../kernel/fhir/outcomes';
@@ -42,7 +43,7 @@ export class AuthFailures {
           next(err);
           return;
         }
-        this.failed(req, res, credentialOf(req), outcome).then(
+        this.failed(req, res, credentialSent(req), outcome).then(
           (throttled) => next(throttled ?? err),
           (e: unknown) => next(e),
         );
@@ -105,19 +106,6 @@ function refusedCredential(err: unknown): OperationOutcome | undefined {
 /** The client address the limit counts by: as Express gives it (`trust proxy` decides whose X-Forwarded-For). */
 function addressOf(req: Request): string {
   return req.ip ?? req.socket.remoteAddress ?? 'unknown';
-}
-
-/** The credential a request sent: X-API-Key, or the token of a Bearer Authorization; '' when the header is not. */
-function credentialOf(req: Request): string | undefined {
-  const apiKey = req.get('x-api-key');
-  const authorization = req.get('authorization');
-  if (apiKey === undefined && authorization === undefined) {
-    return undefined;
-  }
-  if (apiKey !== undefined && authorization !== undefined) {
-    return '';
-  }
-  return apiKey ?? /^\s*bearer +(\S+)\s*$/i.exec(authorization ?? '')?.[1] ?? '';
 }
 
 /** Why a credential was refused, in the metric's few words. */

@@ -148,35 +148,37 @@ async function openPostgres(url: string, schema: string, poolSize: number): Prom
       throw err;
     }
   };
-  /** `run` on a connection of the pool, released as pool.query releases it: destroyed after an error. */
-  const onPool =
-    <T>(run: (client: pg.PoolClient) => Promise<T>) =>
-    async (): Promise<T> => {
-      const client = await connect();
-      try {
-        const result = await run(client);
-        client.release();
-        return result;
-      } catch (err) {
-        client.release(err as Error);
-        throw err;
-      }
-    };
+  const queryOn = async <T>(client: pg.PoolClient, sql: string, params?: readonly unknown[]): Promise<T[]> =>
+    (
+      await (params && params.length > 0
+        ? client.query({ name: nameOf(sql), text: sql, values: params as unknown[] })
+        : client.query(sql))
+    ).rows as T[];
+  /** A statement on a connection of the pool, released as pool.query releases it: destroyed after an error. */
+  const onPool = async <T>(sql: string, params?: readonly unknown[]): Promise<T[]> => {
+    const client = await connect();
+    try {
+      const rows = await queryOn<T>(client, sql, params);
+      client.release();
+      return rows;
+    } catch (err) {
+      client.release(err as Error);
+      throw err;
+    }
+  };
   const wrap =
     (client: pg.PoolClient): Db['query'] =>
-    async <T>(sql: string, params?: readonly unknown[]) =>
-      (
-        await (params && params.length > 0
-          ? client.query({ name: nameOf(sql), text: sql, values: params as unknown[] })
-          : client.query(sql))
-      ).rows as T[];
+    <T>(sql: string, params?: readonly unknown[]) =>
+      queryOn<T>(client, sql, params);
   const execOn = (client: pg.PoolClient) => async (sql: string) => {
     await client.query(sql);
   };
   const db: Db = {
     kind: 'postgres',
-    query: <T>(sql: string, params?: readonly unknown[]) => onPool((client) => wrap(client)<T>(sql, params))(),
-    exec: (sql) => onPool((client) => execOn(client)(sql))(),
+    query: onPool,
+    exec: async (sql) => {
+      await onPool(sql);
+    },
     connectionWaits,
     async transaction(fn) {
       const client = await connect();

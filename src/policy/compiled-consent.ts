@@ -2,11 +2,10 @@ import type { Coding, Consent, ConsentProvision } from '@medplum/fhirtypes';
 import type { DataClass, Purpose } from '../contracts/sharing';
 import { MUNICIPALITY_CODE_SYSTEM } from '../kernel/fhir/identifiers';
 import {
-  CONSENT_CATEGORY_CODE,
-  CONSENT_SCOPE_SYSTEM,
   CONSENT_WITHDRAWN_BY_EXTENSION,
-  LOINC_SYSTEM,
   PARTICIPATION_TYPE_SYSTEM,
+  PRIVACY_CONSENT_CATEGORY,
+  PRIVACY_CONSENT_SCOPE,
   PURPOSE_SYSTEM,
   RESOURCE_TYPE_SYSTEM,
 } from '../kernel/fhir/systems';
@@ -101,8 +100,6 @@ export interface CompiledProvision {
 }
 
 /** The codings that make a consent one this engine reads, and an actor its recipient. */
-const PRIVACY_SCOPE = { system: CONSENT_SCOPE_SYSTEM, code: 'patient-privacy' } as const;
-const PRIVACY_CATEGORY = { system: LOINC_SYSTEM, code: CONSENT_CATEGORY_CODE } as const;
 const RECIPIENT_ROLE = { system: PARTICIPATION_TYPE_SYSTEM, code: 'IRCP' } as const;
 
 const PATIENT_PREFIX = 'Patient/';
@@ -127,11 +124,11 @@ function hasCoding(codings: readonly Coding[] | undefined, wanted: { system: str
 // Consents come from the store as they were recorded, not re-validated here: elements FHIR requires (scope,
 // category, actor.role, actor.reference) are still read as possibly absent, and a consent lacking them never counts.
 function isPrivacyConsent(consent: Consent): boolean {
-  if (!hasCoding(consent.scope?.coding, PRIVACY_SCOPE) || consent.category === undefined) {
+  if (!hasCoding(consent.scope?.coding, PRIVACY_CONSENT_SCOPE) || consent.category === undefined) {
     return false;
   }
   for (const category of consent.category) {
-    if (hasCoding(category.coding, PRIVACY_CATEGORY)) {
+    if (hasCoding(category.coding, PRIVACY_CONSENT_CATEGORY)) {
       return true;
     }
   }

@@ -2,10 +2,9 @@ import type { Consent, ConsentProvision, Patient, Reference, RelatedPerson } fro
 import { agbIdentifier, municipalityIdentifier, sourceIdSystem } from '../../../src/kernel/fhir/identifiers';
 import {
   ACT_CODE_SYSTEM,
-  CONSENT_CATEGORY_CODE,
-  CONSENT_SCOPE_SYSTEM,
-  LOINC_SYSTEM,
   PARTICIPATION_TYPE_SYSTEM,
+  PRIVACY_CONSENT_CATEGORY,
+  PRIVACY_CONSENT_SCOPE,
   PURPOSE_SYSTEM,
   RESOURCE_TYPE_SYSTEM,
 } from '../../../src/kernel/fhir/systems';
@@ -29,8 +28,8 @@ function base(
     id: resourceIds.consent(agb, sourceId),
     identifier: [{ system: sourceIdSystem(agb, 'consent'), value: sourceId }],
     status,
-    scope: { coding: [{ system: CONSENT_SCOPE_SYSTEM, code: 'patient-privacy' }] },
-    category: [{ coding: [{ system: LOINC_SYSTEM, code: CONSENT_CATEGORY_CODE }] }],
+    scope: { coding: [{ ...PRIVACY_CONSENT_SCOPE }] },
+    category: [{ coding: [{ ...PRIVACY_CONSENT_CATEGORY }] }],
     patient: { reference: `Patient/${resourceIds.patient(agb, childId)}` },
   };
 }

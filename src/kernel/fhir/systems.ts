@@ -15,6 +15,9 @@ export const PURPOSE_SYSTEM = 'https://jeugdbrug.nl/fhir/CodeSystem/purpose';
 
 /** Consent category "Privacy policy acknowledgment Document" (LOINC 59284-0). */
 export const CONSENT_CATEGORY_CODE = '59284-0';
+/** The scope and category codings of a privacy consent (patient-privacy, LOINC 59284-0), read and written alike. */
+export const PRIVACY_CONSENT_SCOPE = { system: CONSENT_SCOPE_SYSTEM, code: 'patient-privacy' } as const;
+export const PRIVACY_CONSENT_CATEGORY = { system: LOINC_SYSTEM, code: CONSENT_CATEGORY_CODE } as const;
 export const REFERRAL_SNOMED_CODE = '3457005';
 /**
  * On a Consent given jointly: one party (performer) who withdrew it. The consent stays active for the others;
