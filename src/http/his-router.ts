@@ -3,6 +3,7 @@ import type { OperationOutcome, OperationOutcomeIssue } from '@medplum/fhirtypes
 import { referralTimelineOf } from '../reports/referral-timeline/timeline';
 import { Router, type Request } from 'express';
 import { unprocessableIssues, unsupportedMediaType } from '../kernel/fhir/outcomes';
+import { namesOtherFhirVersion, SERVED_FHIR_VERSION_PARAMETER } from '../kernel/fhir/media-types';
 import type { HisDialect } from '../contracts/his-dialect';
 import { DIALECTS, tryGetDialect } from '../../mappings/his/index';
 import { ingestRecords, type Receipt } from '../event/receive';
@@ -105,6 +106,15 @@ function selectDialect(req: Request): HisDialect {
   const supported = [...new Set(DIALECTS.flatMap((d) => d.contentTypes))];
   if (req.body === undefined || !mediaType || !supported.includes(mediaType)) {
     throw new OperationOutcomeError(unsupportedMediaType(mediaType, supported));
+  }
+  // A FHIR bundle of another version would be read as R4 and mean something else (as POST /fhir/Task refuses it).
+  if (namesOtherFhirVersion(req.headers['content-type'] ?? '')) {
+    throw new OperationOutcomeError(
+      unsupportedMediaType(`${mediaType} of another FHIR version`, [
+        ...supported,
+        `JSON with ${SERVED_FHIR_VERSION_PARAMETER}`,
+      ]),
+    );
   }
   const named = typeof req.query.dialect === 'string' ? req.query.dialect : undefined;
   if (named) {

@@ -163,6 +163,23 @@ describe('bad input gets a clear OperationOutcome naming the field', () => {
     expect(((await res.json()) as Outcome).issue[0]!.expression).toEqual([header]);
   });
 
+  // A FHIR bundle of another version would be read as R4 and mean something else (as POST /fhir/Task answers it).
+  it.each(['application/fhir+json; fhirVersion=3.0', 'application/json; fhirVersion=5.0'])(
+    'answers 415 naming Content-Type for a body of another FHIR version: %s',
+    async (type) => {
+      const res = await post(JSON.stringify(buildReferralEvent()), type);
+      expect(res.status).toBe(415);
+      const outcome = (await res.json()) as Outcome;
+      expect(outcome.issue[0]!.expression).toEqual(['Content-Type']);
+      expect(outcome.issue[0]!.details?.text).toContain('fhirVersion=4.0');
+    },
+  );
+
+  it('takes a body that names R4 as its FHIR version', async () => {
+    const res = await post(JSON.stringify(buildReferralEvent()), 'application/json; fhirVersion=4.0');
+    expect(res.status).toBe(202);
+  });
+
   it('still takes a JSON-only route without a body', async () => {
     const res = await app.request('/admin/v1/dead-letters/replay', { method: 'POST', key: 'operator' });
     expect(res.status).toBe(202);

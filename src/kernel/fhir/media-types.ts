@@ -54,6 +54,11 @@ function isServedVersion(range: MediaRange): boolean {
   return version === undefined || SERVED_FHIR_VERSION.test(version);
 }
 
+/** Whether a `Content-Type` names a FHIR version other than R4 (`fhirVersion=3.0`): its body would be misread as R4. */
+export function namesOtherFhirVersion(contentType: string): boolean {
+  return !isServedVersion(parseMediaRange(contentType));
+}
+
 /** Whether a `_format` value (or one media type) names FHIR R4 JSON: `fhir+json; fhirVersion=4.0` yes, `xml` no. */
 export function isFhirJsonFormat(value: string): boolean {
   const range = parseMediaRange(value);
