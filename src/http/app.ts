@@ -4,7 +4,7 @@ import express, { type Request, type RequestHandler } from 'express';
 import helmet from 'helmet';
 import type { PipelineContext } from '../event/context';
 import { accessLog, traceRequests } from './access-log';
-import { validClientAddress } from './client-address';
+import { expressTrustProxy, validClientAddress } from './client-address';
 import { metricsHandler, observeRequests } from './http-metrics';
 import { adminRouter } from './admin-router';
 import { auditKeysHandler, auditRouter } from './audit-router';
@@ -117,8 +117,9 @@ function tooLargeSaying(parse: RequestHandler, limit: string): RequestHandler {
 export function createApp(ctx: PipelineContext, opts: AppOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
-  // X-Forwarded-For is believed only from a proxy on this host; what it says must still be an address.
-  app.set('trust proxy', 'loopback');
+  // X-Forwarded-For is believed only from the proxies TRUST_PROXY names (by default one on this host); what it says
+  // must still be an address.
+  app.set('trust proxy', expressTrustProxy(ctx.config.TRUST_PROXY));
   app.use(validClientAddress(ctx.log));
   app.use(traceRequests(), accessLog(ctx.log), observeRequests(ctx.metrics));
   app.use(helmet());

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import type { RequestHandler } from 'express';
 import type { Logger } from 'pino';
+import type { TrustProxy } from '../kernel/config';
 
 /** How long the log stays quiet after warning about a forwarded address that is not one. */
 const WARN_EVERY_MS = 60_000;
@@ -32,4 +33,9 @@ export function validClientAddress(log: Pick<Logger, 'warn'>): RequestHandler {
     }
     next();
   };
+}
+
+/** TRUST_PROXY as Express's `trust proxy` takes it: `false`, a hop count, or the addresses for proxy-addr. */
+export function expressTrustProxy(trust: TrustProxy): boolean | number | string[] {
+  return trust === false ? false : 'hops' in trust ? trust.hops : [...trust.addresses];
 }

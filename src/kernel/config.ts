@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
 import { COMMIT_PATTERN } from './build-info';
@@ -39,6 +40,63 @@ function envNumber(opts: { whole?: boolean; min?: number; max?: number; above?: 
     return n;
   });
 }
+
+/**
+ * Whose X-Forwarded-For names the client (Express's `trust proxy`): no proxy's, the nearest `hops` proxies', or those
+ * at these addresses (IP addresses, CIDR ranges, and proxy-addr's names `loopback`, `linklocal`, `uniquelocal`).
+ */
+export type TrustProxy = false | { readonly hops: number } | { readonly addresses: readonly string[] };
+
+const PROXY_RANGE_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+
+/** An IP address, or one with a prefix length (`10.0.0.0/8`, `fd00::/8`); `/0` would be every address. */
+function isAddressOrRange(entry: string): boolean {
+  const [address = '', bits, ...more] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || more.length > 0) {
+    return false;
+  }
+  return (
+    bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) >= 1 && Number(bits) <= (family === 4 ? 32 : 128))
+  );
+}
+
+/**
+ * TRUST_PROXY: `none` (or `false`), a hop count, or comma-separated addresses, CIDR ranges and range names. Checked
+ * here rather than left to Express, which would refuse a bad address only when the app is built, with proxy-addr's
+ * words; and `true` (every address), which Express takes, is refused: any client could then choose the address it is
+ * audited and throttled by. The value is repeated in the message, as envNumber does: addresses are no secret.
+ */
+const trustProxy = z.string().transform((raw, ctx): TrustProxy => {
+  const refuse = (problem: string) => {
+    ctx.issues.push({ code: 'custom', message: `${problem}, got '${raw}'`, input: raw });
+    return z.NEVER;
+  };
+  const value = raw.trim().toLowerCase();
+  if (value === 'none' || value === 'false') {
+    return false;
+  }
+  if (/^\d+$/.test(value)) {
+    return Number(value) >= 1
+      ? { hops: Number(value) }
+      : refuse('a hop count must be at least 1 (none trusts no proxy)');
+  }
+  if (value === 'true') {
+    return refuse(
+      'must name the proxies or a hop count, not every address (any client could choose the address it is audited ' +
+        'and throttled by)',
+    );
+  }
+  const entries = value.split(',').map((e) => e.trim());
+  const wrong = entries.find((e) => !PROXY_RANGE_NAMES.includes(e) && !isAddressOrRange(e));
+  if (wrong !== undefined) {
+    return refuse(
+      `must be IP addresses or CIDR ranges (10.0.0.0/8), loopback, linklocal or uniquelocal, comma-separated; ` +
+        `a hop count; or none${entries.length > 1 ? ` ('${wrong}' is none of these)` : ''}`,
+    );
+  }
+  return { addresses: entries };
+});
 
 /**
  * The one schema over the environment. Every key is documented in the README's configuration table;
@@ -103,6 +161,7 @@ export const configSchema = z
     RATE_LIMIT_BURST: envNumber({ min: 1 }).default(500),
     AUTH_FAILURE_LIMIT: envNumber({ min: 1, max: 10_000 }).default(20),
     AUTH_FAILURE_WINDOW_S: envNumber({ min: 1, max: 86_400 }).default(300),
+    TRUST_PROXY: trustProxy.prefault('loopback'),
     DEMO_KEYS: envBoolean.default(true),
     CORS_ORIGINS: z
       .string()

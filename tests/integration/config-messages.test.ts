@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { configSchema, environmentProblems } from '../../src/kernel/config';
+import { configSchema, ConfigError, environmentProblems, loadConfig } from '../../src/kernel/config';
 import { reviewConfiguration } from '../../src/event/config-check';
 import { exited, spawnProduct } from '../helpers/product-process';
 
@@ -216,5 +216,54 @@ describe('a destination file with several mistakes', () => {
       "auth.type: one of none, bearer, oauth2-client-credentials, hmac, not 'hmak' (did you mean hmac?)",
     );
     expect(text).not.toMatch(/Invalid discriminator|Invalid input|Expected '/);
+  });
+});
+
+describe('TRUST_PROXY that is not a proxy list, a hop count or none', () => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jeugdbrug-config-trust-proxy-'));
+  afterAll(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+  const listed =
+    'must be IP addresses or CIDR ranges (10.0.0.0/8), loopback, linklocal or uniquelocal, comma-separated';
+
+  it.each([
+    ['nginx', `${listed}; a hop count; or none, got 'nginx'`],
+    [
+      '10.0.0.0/8,10.1.0.0/33',
+      `${listed}; a hop count; or none ('10.1.0.0/33' is none of these), got '10.0.0.0/8,10.1.0.0/33'`,
+    ],
+    ['10.0.0.1,', `${listed}; a hop count; or none ('' is none of these), got '10.0.0.1,'`],
+    ['0.0.0.0/0', `${listed}; a hop count; or none, got '0.0.0.0/0'`],
+    ['0', "a hop count must be at least 1 (none trusts no proxy), got '0'"],
+    [
+      'true',
+      'must name the proxies or a hop count, not every address (any client could choose the address it is audited ' +
+        "and throttled by), got 'true'",
+    ],
+  ])('names TRUST_PROXY and the value %j', (value, message) => {
+    expect(environmentProblems({ TRUST_PROXY: value })).toEqual([`Invalid configuration: TRUST_PROXY: ${message}`]);
+    expect(() => loadConfig({ TRUST_PROXY: value })).toThrow(ConfigError);
+  });
+
+  it('reads addresses, ranges, names, hop counts and none', () => {
+    const read = (value: string) => loadConfig({ TRUST_PROXY: value }).TRUST_PROXY;
+    expect(loadConfig({}).TRUST_PROXY).toEqual({ addresses: ['loopback'] });
+    expect(read(' 10.0.0.0/8, fd00::/8 ,Loopback,192.0.2.7')).toEqual({
+      addresses: ['10.0.0.0/8', 'fd00::/8', 'loopback', '192.0.2.7'],
+    });
+    expect(read('2')).toEqual({ hops: 2 });
+    expect(read('none')).toBe(false);
+    expect(read('FALSE')).toBe(false);
+  });
+
+  it('npm run config:check and start-up name it', async () => {
+    const { code, stderr } = await configCheck({ DATA_DIR: dataDir, TRUST_PROXY: 'ingress.local' });
+    expect(code).toBe(1);
+    expect(stderr).toContain(
+      `Invalid configuration: TRUST_PROXY: ${listed}; a hop count; or none, got 'ingress.local'\n`,
+    );
+    const log = path.join(dataDir, 'start.log');
+    const child = spawnProduct({ DATA_DIR: dataDir, TRUST_PROXY: 'ingress.local' }, log);
+    expect(await exited(child)).toBe(2);
+    expect(fs.readFileSync(log, 'utf8')).toContain('Invalid configuration: TRUST_PROXY: must be IP addresses or CIDR');
   });
 });
