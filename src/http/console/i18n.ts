@@ -401,6 +401,7 @@ const MESSAGES = {
   reportTitle: { nl: 'Monitoringrapportage', en: 'Monitoring report' },
   reportPeriod: { nl: 'Periode: {0} t/m {1}', en: 'Period: {0} to {1} inclusive' },
   reportMunicipality: { nl: 'Gemeente: {0}', en: 'Municipality: {0}' },
+  reportPractice: { nl: 'Praktijk: {0}', en: 'Practice: {0}' },
   reportPending: {
     nl: 'Deze periode loopt nog: de cijfers zijn voorlopig, de kosten tellen de dagen tot en met vandaag.',
     en: 'This period has not ended: the figures are provisional, the cost counts the days up to today.',
