@@ -34,6 +34,35 @@ export function unreplayableReason(
 }
 
 /**
+ * What a replay cannot send, as the configuration stands (`replayLimitsOf`): a withdrawal notice (a
+ * delivery of one of `noticeTypes`) to a destination not among `carryingNotices` would only die again.
+ */
+export interface ReplayLimits {
+  readonly noticeTypes: readonly string[];
+  readonly carryingNotices: readonly string[];
+}
+
+/** Why a replay leaves a dead letter: a withdrawal notice its format has no message for, or content retention removed. */
+export type SkipReason = 'not-carried' | 'purged';
+
+/**
+ * What a replay cannot send as the destinations are configured now, for the dead-letter queries: the same judgement
+ * as `unreplayableReason`, so "replay all N" counts only what it sends.
+ */
+export function replayLimitsOf(ctx: Pick<PipelineContext, 'registry'>): ReplayLimits {
+  return {
+    noticeTypes: [...CONSENT_EVENT_TYPES],
+    carryingNotices: ctx.registry.destinations.filter((d) => carriesWithdrawalNotices(d.adapter)).map((d) => d.id),
+  };
+}
+
+/** Why a bulk replay leaves dead letters of each `SkipReason`, for the API's answer. */
+export const SKIP_DETAILS: Record<SkipReason, string> = {
+  'not-carried': `withdrawal notices to a format that has no message for one: ${REPLAY_NOT_CARRIED}`,
+  purged: `${PAYLOAD_PURGED}: the event's content was removed under the retention period`,
+};
+
+/**
  * Gives a dead letter a new round: the delivery is pending again with a fresh job id, and the event is `decided`
  * again. It is decided once more before sending, so a replay never bypasses a withdrawal. A dead letter whose event
  * retention already removed cannot be sent again: it stays dead (`purged`).

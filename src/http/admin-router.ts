@@ -13,7 +13,7 @@ import {
 } from '../event/event-store';
 import { replayTrajectoryEvent } from '../event/trajectory-events';
 import { replayFeedback } from '../event/feedback';
-import { replayDelivery, replayOne } from '../event/replay';
+import { replayOne, SKIP_DETAILS, type SkipReason } from '../event/replay';
 import { redecideByOperator } from '../event/redecide';
 import { remapByOperator } from '../event/remap';
 import { parseOrThrow, parseQueryOrThrow, pathExpression } from '../kernel/zod-outcome';
@@ -28,6 +28,7 @@ import {
 } from '../reports/dead-letters/dead-letters';
 import { getDestinationStatus } from '../reports/destination-status/destination-status';
 import { actorOf } from './request-context';
+import { replayMatching } from './replay-matching';
 import { jsonBodyOf } from './json-body';
 import {
   assertEventIdInScope,
@@ -73,34 +74,25 @@ export function adminRouter(ctx: PipelineContext): Router {
 
   /**
    * Replays the dead letters matching the filter in the body (destination, status, since), the oldest `limit` of
-   * them (100 unless given, at most 1000); `remaining` says how many still match afterwards (call again for them;
-   * those whose content retention removed stay, listed as `purged`, and so do withdrawal notices to a format that
-   * has no message for one, listed as `notCarried`).
+   * those a replay can send (100 unless given, at most 1000); `remaining` says how many of those still match
+   * afterwards (call again while it is above 0). Those it cannot send stay dead and are not counted in `remaining`:
+   * `skipped` counts them by reason with why, and `purged` (content retention removed) and `notCarried` (withdrawal
+   * notices to a format that has no message for one) list the oldest `limit` of each.
    */
   router.post('/dead-letters/replay', async (req, res) => {
     const filter = parseBody(deadLetterFilter, req);
-    const scope = operatorScopeOf(res);
-    const replayed: string[] = [];
-    // Dead letters whose event retention removed cannot be sent again; they are listed, not replayed.
-    const purged: string[] = [];
-    // Withdrawal notices to a format that has none would only die again: listed, not replayed.
-    const notCarried: string[] = [];
-    for (const d of await listDeadLetters(ctx.db, filter, scope)) {
-      const result = await replayDelivery(ctx, d.id, actorOf(req, res));
-      if (result === 'replayed') {
-        replayed.push(d.id);
-      } else if (result === 'purged') {
-        purged.push(d.id);
-      } else if (result === 'not-carried') {
-        notCarried.push(d.id);
-      }
-    }
-    const { count: remaining } = await countMatchingDeadLetters(ctx.db, filter, scope);
+    const { replayed, skipped, remaining } = await replayMatching(ctx, filter, operatorScopeOf(res), actorOf(req, res));
+    const idsOf = (reason: SkipReason) => skipped.find((s) => s.reason === reason)?.ids;
+    const purged = idsOf('purged');
+    const notCarried = idsOf('not-carried');
     res.status(202).json({
       replayed,
-      ...(purged.length ? { purged } : {}),
-      ...(notCarried.length ? { notCarried } : {}),
+      ...(purged ? { purged } : {}),
+      ...(notCarried ? { notCarried } : {}),
       remaining,
+      ...(skipped.length > 0
+        ? { skipped: skipped.map(({ reason, count }) => ({ reason, count, details: SKIP_DETAILS[reason] })) }
+        : {}),
     });
   });
 

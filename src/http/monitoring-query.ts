@@ -6,16 +6,25 @@ import type { PipelineContext } from '../event/context';
 import { findAgreements, type Registry } from '../event/registry';
 import { getMonitoringAgreement } from '../event/report-delivery';
 import { isValidAgb, isValidIsoDate } from '../kernel/fhir/identifiers';
-import { badRequestIssues, failField } from '../kernel/fhir/outcomes';
+import { badRequestIssues, failField, forbiddenField } from '../kernel/fhir/outcomes';
 import { amsterdamDay } from '../kernel/dutch-time';
-import type { Principal } from '../access/principal';
+import { getPrincipal } from '../access/authenticate';
+import {
+  ALL,
+  assertCanSeeMunicipality,
+  canActForPractice,
+  canSeeMunicipality,
+  type Principal,
+  type Role,
+} from '../access/principal';
 import { SYSTEM_TENANT } from '../reports/audit-scope';
 import { periodParameterOf, standardLabelOf, tryParseRange, type ReportPeriod } from '../reports/monitoring/period';
-import { auditRead } from './audit-read';
+import { auditRead, NOT_IN_SCOPE, REFUSAL_AUDITED } from './audit-read';
 
 /**
- * What the monitoring report's API (`GET /municipality/v1/monitoring`) and the console's report page both ask of a
- * request before counting, and how both audit the answer, in one place so the two answer alike.
+ * What the monitoring report's API (`GET /municipality/v1/monitoring`) and the console's report pages both ask of a
+ * request before counting (whose figures the caller may read, and how a refusal is recorded), and how both audit
+ * the answer, in one place so the two answer alike.
  */
 
 /** What a report is of: the municipality and, optionally, one practice. */
@@ -123,4 +132,145 @@ export async function auditReportRead(
     tenants: s.practice ? [s.practice] : [SYSTEM_TENANT],
     extraAgents: [organisationAgent('destination', 'municipality', s.municipality)],
   });
+}
+
+/** A 400 whose one issue names every parameter involved (`period` and `from` when both are given). */
+export function badRequestFor(details: string, expression: string[], code: 'invalid' | 'required' = 'invalid'): never {
+  throw new OperationOutcomeError(
+    badRequestIssues([{ severity: 'error', code, details: { text: details }, expression }]),
+  );
+}
+
+/**
+ * The municipality a request is about: the one named, or the caller's only one. 403 outside its scope or when its
+ * scope holds none; 400 when it holds several and none is named. A named municipality outside the scope is recorded
+ * as a refused read that names it (`assertMunicipalityInScope`).
+ */
+export async function municipalityOf(
+  ctx: Pick<PipelineContext, 'audit'>,
+  req: Request,
+  res: Response,
+  named: string | undefined,
+): Promise<string> {
+  const principal = getPrincipal(res);
+  if (principal.municipalities.length === 0) {
+    if (named !== undefined) {
+      await assertMunicipalityInScope(ctx, req, res, named);
+    }
+    throw new OperationOutcomeError(forbiddenField('your scope holds no municipality', 'municipality'));
+  }
+  let municipality = named;
+  if (municipality === undefined) {
+    const own = principal.municipalities.filter((m) => m !== ALL);
+    if (own.length !== 1 || principal.municipalities.includes(ALL)) {
+      return badRequestFor('name the municipality (your scope holds more than one)', ['municipality']);
+    }
+    municipality = own[0] ?? '';
+  }
+  await assertMunicipalityInScope(ctx, req, res, municipality);
+  return municipality;
+}
+
+/**
+ * 403 naming `municipality` unless the caller may see the municipality's figures. The refusal is recorded with that
+ * municipality as an agent (beside the caller and whom it acts for), so the municipality's auditors see that someone
+ * tried, and not only the requester's; nothing else of the requester goes in it.
+ */
+async function assertMunicipalityInScope(
+  ctx: Pick<PipelineContext, 'audit'>,
+  req: Request,
+  res: Response,
+  municipality: string,
+): Promise<void> {
+  const principal = getPrincipal(res);
+  if (canSeeMunicipality(principal, municipality)) {
+    return;
+  }
+  await auditRead(ctx, req, res, {
+    query: req.originalUrl,
+    outcome: '4',
+    outcomeDesc: NOT_IN_SCOPE,
+    extraAgents: [organisationAgent('destination', 'municipality', municipality)],
+  });
+  // Tells the error handler's generic refusal audit that this refusal is on record already.
+  res.locals[REFUSAL_AUDITED] = true;
+  assertCanSeeMunicipality(principal, municipality);
+}
+
+/** Roles whose keys may be scoped to practices alone: their practice's figures are theirs to read. */
+const PRACTICE_SCOPED_READERS: readonly Role[] = ['auditor', 'operator'];
+
+/** An auditor or operator whose scope holds practices and no municipality: it reads its practices' figures only. */
+export function isPracticeScopedReader(principal: Principal): boolean {
+  return (
+    principal.municipalities.length === 0 &&
+    principal.practices.length > 0 &&
+    PRACTICE_SCOPED_READERS.includes(principal.role)
+  );
+}
+
+/** The municipalities `practice` has an agreement with (of any status or version), in the registry's order. */
+export function partnersOf(registry: Registry, practice: string): string[] {
+  return [...new Set(registry.agreements.filter((a) => a.practice.agb === practice).map((a) => a.municipality.code))];
+}
+
+/**
+ * The report a request is about. A caller with municipalities in scope asks for one of them (and optionally one
+ * practice). An auditor or operator scoped to practices alone (a practice's privacy officer) reads the report of
+ * one of its practices: the one named, or its only one (400 naming `practice` when it holds several), with a
+ * municipality that practice has an agreement with: the one named, or the only one (else a 400 naming
+ * `municipality`). Another practice is a 403 naming `practice`, a municipality its practice has no agreement with a
+ * 403 naming `municipality`. The report is that practice's, suppressed together with the municipality's and its
+ * other practices' as any practice's is.
+ */
+export async function reportScopeOf(
+  ctx: Pick<PipelineContext, 'audit' | 'registry'>,
+  req: Request,
+  res: Response,
+  q: { readonly municipality?: string | undefined; readonly practice?: string | undefined },
+): Promise<ReportScope> {
+  const principal = getPrincipal(res);
+  if (!isPracticeScopedReader(principal)) {
+    return { municipality: await municipalityOf(ctx, req, res, q.municipality), practice: q.practice };
+  }
+  let practice = q.practice;
+  if (practice === undefined) {
+    const own = principal.practices.filter((p) => p !== ALL);
+    if (own.length !== 1 || principal.practices.includes(ALL)) {
+      return badRequestFor('name the practice (your scope holds no municipality, and more than one practice)', [
+        'practice',
+      ]);
+    }
+    practice = own[0] ?? '';
+  }
+  if (!canActForPractice(principal, practice)) {
+    // In that practice's chain, as a refused read of its figures (its auditors see who tried), when it is a party to
+    // an agreement: any 8 digits must not open a chain.
+    const theirs = partnersOf(ctx.registry, practice);
+    if (theirs.length > 0) {
+      await auditRead(ctx, req, res, {
+        query: req.originalUrl,
+        outcome: '4',
+        outcomeDesc: NOT_IN_SCOPE,
+        tenants: [practice],
+        extraAgents: theirs.map((m) => organisationAgent('destination', 'municipality', m)),
+      });
+      res.locals[REFUSAL_AUDITED] = true;
+    }
+    throw new OperationOutcomeError(forbiddenField(`The caller does not act for practice ${practice}`, 'practice'));
+  }
+  const partners = partnersOf(ctx.registry, practice);
+  const municipality = q.municipality ?? (partners.length === 1 ? partners[0] : undefined);
+  if (municipality === undefined) {
+    return badRequestFor(
+      partners.length === 0
+        ? `practice ${practice} has no agreement with a municipality`
+        : `name the municipality (practice ${practice} has agreements with ${partners.join(', ')})`,
+      ['municipality'],
+    );
+  }
+  if (!partners.includes(municipality)) {
+    await assertMunicipalityInScope(ctx, req, res, municipality);
+  }
+  return { municipality, practice };
 }

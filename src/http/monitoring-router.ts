@@ -8,16 +8,17 @@ import { getRequestTrace } from './access-log';
 import { SYSTEM_TENANT } from '../reports/audit-scope';
 import { isValidAgb } from '../kernel/fhir/identifiers';
 import { acceptsFhirJson, isFhirJsonFormat, SERVED_MEDIA_TYPES } from '../kernel/fhir/media-types';
-import { badRequestIssues, forbiddenField, notAcceptable, notFoundField } from '../kernel/fhir/outcomes';
+import { notAcceptable, notFoundField } from '../kernel/fhir/outcomes';
 import { parseQueryOrThrow } from '../kernel/zod-outcome';
 import {
   assertPeriodForRole,
   assertReportable,
   auditReportRead,
+  badRequestFor,
+  municipalityOf,
   periodOfRange,
-  type ReportScope,
+  reportScopeOf,
 } from './monitoring-query';
-import { auditRead, NOT_IN_SCOPE, REFUSAL_AUDITED } from './audit-read';
 import type { PipelineContext } from '../event/context';
 import { buildMeasure, GROUPS, MEASURE_ID } from '../reports/monitoring/measure';
 import { monitoringReport } from '../reports/monitoring/monitoring-report';
@@ -26,14 +27,7 @@ import { CHART_LANGS, renderChart, type ChartLang } from '../reports/monitoring/
 import { CSV_DELIMITERS, reportCsv, reportCsvFileName, type CsvOptions } from '../reports/monitoring/report-csv';
 import type { FhirRoute } from './fhir-router';
 import { getPrincipal } from '../access/authenticate';
-import {
-  ALL,
-  assertCanSeeMunicipality,
-  assertRole,
-  canActForPractice,
-  canSeeMunicipality,
-  type Role,
-} from '../access/principal';
+import { assertRole } from '../access/principal';
 
 const oneValue = z.string().optional();
 const isCsvFormat = (format: string): boolean => format === 'csv' || format === 'text/csv';
@@ -120,13 +114,6 @@ function namedPeriod(value: string): ReportPeriod {
   return tryParsePeriod(value) ?? badRequestFor(PERIOD_TEXT, ['period']);
 }
 
-/** A 400 whose one issue names every parameter involved (`period` and `from` when both are given). */
-function badRequestFor(details: string, expression: string[], code: 'invalid' | 'required' = 'invalid'): never {
-  throw new OperationOutcomeError(
-    badRequestIssues([{ severity: 'error', code, details: { text: details }, expression }]),
-  );
-}
-
 /** The period asked for: a named one, or from and to; both or neither is a 400 naming the parameters. */
 function periodOf(q: MonitoringQuery): ReportPeriod {
   const range = (['from', 'to'] as const).filter((name) => q[name] !== undefined);
@@ -139,36 +126,6 @@ function periodOf(q: MonitoringQuery): ReportPeriod {
     return badRequestFor('give period, or from and to, not both', ['period', ...range]);
   }
   return namedPeriod(q.period);
-}
-
-/**
- * The municipality a request is about: the one named, or the caller's only one. 403 outside its scope or when its
- * scope holds none; 400 when it holds several and none is named. A named municipality outside the scope is recorded
- * as a refused read that names it (`assertMunicipalityInScope`).
- */
-async function municipalityOf(
-  ctx: PipelineContext,
-  req: Request,
-  res: Response,
-  named: string | undefined,
-): Promise<string> {
-  const principal = getPrincipal(res);
-  if (principal.municipalities.length === 0) {
-    if (named !== undefined) {
-      await assertMunicipalityInScope(ctx, req, res, named);
-    }
-    throw new OperationOutcomeError(forbiddenField('your scope holds no municipality', 'municipality'));
-  }
-  let municipality = named;
-  if (municipality === undefined) {
-    const own = principal.municipalities.filter((m) => m !== ALL);
-    if (own.length !== 1 || principal.municipalities.includes(ALL)) {
-      return badRequestFor('name the municipality (your scope holds more than one)', ['municipality']);
-    }
-    municipality = own[0] ?? '';
-  }
-  await assertMunicipalityInScope(ctx, req, res, municipality);
-  return municipality;
 }
 
 /** What the report is served as: FHIR R4 JSON by any of its names (`SERVED_MEDIA_TYPES`), or CSV. */
@@ -202,98 +159,6 @@ function isCsvAnswer(req: Request, format: string | undefined, answer: 'report' 
   return false;
 }
 
-/**
- * 403 naming `municipality` unless the caller may see the municipality's figures. The refusal is recorded with that
- * municipality as an agent (beside the caller and whom it acts for), so the municipality's auditors see that someone
- * tried, and not only the requester's; nothing else of the requester goes in it.
- */
-async function assertMunicipalityInScope(
-  ctx: PipelineContext,
-  req: Request,
-  res: Response,
-  municipality: string,
-): Promise<void> {
-  const principal = getPrincipal(res);
-  if (canSeeMunicipality(principal, municipality)) {
-    return;
-  }
-  await auditRead(ctx, req, res, {
-    query: req.originalUrl,
-    outcome: '4',
-    outcomeDesc: NOT_IN_SCOPE,
-    extraAgents: [organisationAgent('destination', 'municipality', municipality)],
-  });
-  // Tells the error handler's generic refusal audit that this refusal is on record already.
-  res.locals[REFUSAL_AUDITED] = true;
-  assertCanSeeMunicipality(principal, municipality);
-}
-
-/** Roles whose keys may be scoped to practices alone: their practice's figures are theirs to read. */
-const PRACTICE_SCOPED_READERS: readonly Role[] = ['auditor', 'operator'];
-
-/**
- * The report a request is about. A caller with municipalities in scope asks for one of them (and optionally one
- * practice). An auditor or operator scoped to practices alone (a practice's privacy officer) reads the report of
- * one of its practices: the one named, or its only one (400 naming `practice` when it holds several), with a
- * municipality that practice has an agreement with: the one named, or the only one (else a 400 naming
- * `municipality`). Another practice is a 403 naming `practice`, a municipality its practice has no agreement with a
- * 403 naming `municipality`. The report is that practice's, suppressed together with the municipality's and its
- * other practices' as any practice's is.
- */
-async function scopeOf(ctx: PipelineContext, req: Request, res: Response, q: MonitoringQuery): Promise<ReportScope> {
-  const principal = getPrincipal(res);
-  const practiceScoped =
-    principal.municipalities.length === 0 &&
-    principal.practices.length > 0 &&
-    PRACTICE_SCOPED_READERS.includes(principal.role);
-  if (!practiceScoped) {
-    return { municipality: await municipalityOf(ctx, req, res, q.municipality), practice: q.practice };
-  }
-  let practice = q.practice;
-  if (practice === undefined) {
-    const own = principal.practices.filter((p) => p !== ALL);
-    if (own.length !== 1 || principal.practices.includes(ALL)) {
-      return badRequestFor('name the practice (your scope holds no municipality, and more than one practice)', [
-        'practice',
-      ]);
-    }
-    practice = own[0] ?? '';
-  }
-  const partnersOf = (agb: string) => [
-    ...new Set(ctx.registry.agreements.filter((a) => a.practice.agb === agb).map((a) => a.municipality.code)),
-  ];
-  if (!canActForPractice(principal, practice)) {
-    // In that practice's chain, as a refused read of its figures (its auditors see who tried), when it is a party to
-    // an agreement: any 8 digits must not open a chain.
-    const theirs = partnersOf(practice);
-    if (theirs.length > 0) {
-      await auditRead(ctx, req, res, {
-        query: req.originalUrl,
-        outcome: '4',
-        outcomeDesc: NOT_IN_SCOPE,
-        tenants: [practice],
-        extraAgents: theirs.map((m) => organisationAgent('destination', 'municipality', m)),
-      });
-      res.locals[REFUSAL_AUDITED] = true;
-    }
-    throw new OperationOutcomeError(forbiddenField(`The caller does not act for practice ${practice}`, 'practice'));
-  }
-  const partners = partnersOf(practice);
-  const municipality = q.municipality ?? (partners.length === 1 ? partners[0] : undefined);
-  if (municipality === undefined) {
-    return badRequestFor(
-      partners.length === 0
-        ? `practice ${practice} has no agreement with a municipality`
-        : `name the municipality (practice ${practice} has agreements with ${partners.join(', ')})`,
-      ['municipality'],
-    );
-  }
-  if (!partners.includes(municipality)) {
-    await assertMunicipalityInScope(ctx, req, res, municipality);
-  }
-  return { municipality, practice };
-}
-
 async function parseRequest(
   ctx: PipelineContext,
   req: Request,
@@ -305,7 +170,7 @@ async function parseRequest(
   const q = parseQueryOrThrow(monitoringQuerySchema, req.query);
   const period = periodOf(q);
   assertPeriodForRole(principal, period);
-  const { municipality, practice } = await scopeOf(ctx, req, res, q);
+  const { municipality, practice } = await reportScopeOf(ctx, req, res, q);
   return {
     municipality,
     period,

@@ -2,7 +2,14 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import type http from 'node:http';
 import type { Page } from 'playwright-core';
-import { buildAgreement, buildConsentEvent, buildDestination, buildReferralEvent } from '../helpers/builders';
+import {
+  buildAgreement,
+  buildConsentEvent,
+  buildDestination,
+  buildReferralEvent,
+  OTHER_PRACTICE_AGB,
+  PRACTICE_AGB,
+} from '../helpers/builders';
 import {
   cutOffAt,
   launchTestBrowser,
@@ -342,6 +349,41 @@ describe('the web console in a real browser', () => {
     await page.locator('main table a', { hasText: 'Status terugmelden' }).first().click();
     await expect(page.locator('form.status-form select[name="status"]').count()).resolves.toBe(1);
     await expectAccessible(page);
+  });
+
+  it("practice's auditor: its practice's monitoring report, and neither another practice's nor the municipality's", async () => {
+    const page = await signedIn('practiceAuditor');
+    await page.click('nav >> text=Monitoring');
+    expect(new URL(page.url()).pathname).toBe('/console/auditor/report');
+    // The practice's figures, named as such, from the same read model as the API's report for this key.
+    await expect(page.locator('p.practice').textContent()).resolves.toBe(`Praktijk: ${PRACTICE_AGB}`);
+    await expect(page.locator('p.municipality').textContent()).resolves.toBe('Gemeente: Overbetuwe (GM0226)');
+    await expect(page.locator('section.measure').count()).resolves.toBeGreaterThan(5);
+    // No choice of "all practices" (the municipality's figures) nor of another practice: one practice, no select.
+    await expect(page.locator('select[name="practice"]').count()).resolves.toBe(0);
+    await expect(page.locator('main').textContent()).resolves.not.toContain('Alle praktijken');
+    await expect(page.locator('a[href^="/console/auditor/report/report.csv"]').count()).resolves.toBe(2);
+    await page.selectOption('select[name="period"]', '2025-H2');
+    await Promise.all([page.waitForURL(/period=2025-H2/), page.click('form.search button[type="submit"]')]);
+    await expect(page.locator('p.period').textContent()).resolves.toBe('Periode: 2025-07-01 t/m 2025-12-31');
+    await expect(page.locator('p.practice').textContent()).resolves.toBe(`Praktijk: ${PRACTICE_AGB}`);
+    await expectAccessible(page);
+    const csv = await page.evaluate(async () =>
+      (await fetch('/console/auditor/report/report.csv?period=2025-H2')).text(),
+    );
+    const api = await h.app.request('/municipality/v1/monitoring?period=2025-H2&_format=csv', {
+      key: null,
+      headers: { authorization: `Bearer ${h.app.testEnv.keys.practiceAuditor}` },
+    });
+    expect(csv).toBe(await api.text());
+
+    // Another practice's figures, or the municipality's of another: refused, nothing of them on the page.
+    for (const query of [`practice=${OTHER_PRACTICE_AGB}`, 'municipality=GM0344']) {
+      const res = await page.goto(`${base}/console/auditor/report?period=2025-H2&${query}`);
+      expect([query, res?.status()]).toEqual([query, 403]);
+      await expect(page.locator('h1').textContent()).resolves.toBe('Geen toegang');
+      await expect(page.locator('section.measure').count()).resolves.toBe(0);
+    }
   });
 
   it('municipality: a status sent after the session ended is not recorded, said so; sign-in returns to the form', async () => {

@@ -26,7 +26,9 @@ export type KeyName =
   // An operator of the other practice only: what it may list and act on ends at its practice scope.
   | 'otherOperator'
   /** An operator of the other practice and municipality GM0344 only ("ops-gelderland" of the README, elsewhere). */
-  | 'otherMunicipalityOperator';
+  | 'otherMunicipalityOperator'
+  /** A practice's privacy officer: an auditor of the practice alone, no municipality. */
+  | 'practiceAuditor';
 
 /** Isolation for one test file: its own PostgreSQL schema, queue prefix, data directory and API keys. */
 export interface TestEnv {
@@ -55,6 +57,7 @@ export function createTestEnv(extra: Record<string, string> = {}): TestEnv {
     operator: { role: 'operator', practices: ['*'], municipalities: ['*'] },
     otherOperator: { role: 'operator', practices: [OTHER_PRACTICE_AGB], municipalities: ['*'] },
     otherMunicipalityOperator: { role: 'operator', practices: [OTHER_PRACTICE_AGB], municipalities: ['GM0344'] },
+    practiceAuditor: { role: 'auditor', practices: [PRACTICE_AGB] },
   };
   let entries: ApiKeyEntry[] = [];
   const keys = {} as Record<KeyName, string>;

@@ -208,6 +208,25 @@ describe('an event whose delivery cannot go on ends, and says why', () => {
     expect(after.deliveries[0]!.state).toBe('dead');
     const pending = await db.query(`SELECT 1 FROM delivery WHERE id = $1 AND state = 'pending'`, [deliveryId]);
     expect(pending.rowCount).toBe(0);
+
+    // "Replay all" leaves it too, and no longer counts it as remaining (a client calling again until `remaining`
+    // was 0 never got there): listed as purged, counted under `skipped` with why.
+    const all = await app.request('/admin/v1/dead-letters/replay', { key: 'operator', json: {} });
+    expect(all.status).toBe(202);
+    const answer = (await all.json()) as {
+      replayed: string[];
+      remaining: number;
+      purged?: string[];
+      skipped?: { reason: string; count: number; details: string }[];
+    };
+    expect(answer.replayed).not.toContain(deliveryId);
+    expect(answer.purged).toContain(deliveryId);
+    expect(answer.remaining).toBe(0);
+    expect(answer.skipped).toContainEqual({
+      reason: 'purged',
+      count: answer.purged?.length,
+      details: expect.stringContaining('payload purged'),
+    });
   });
 
   it('makes a stored event that cannot be read a dead letter at once, without retrying it', async () => {

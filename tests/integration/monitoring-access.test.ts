@@ -12,6 +12,7 @@ import {
 } from '../helpers/builders';
 import { cleanupTestEnv, createTestEnv, startTestApp, type KeyName, type TestApp } from '../helpers/test-runtime';
 import { waitFor } from '../helpers/wait-for';
+import { openConsole } from '../helpers/console-client';
 
 /**
  * Who may read the monitoring figures, and who sees that someone tried: a practice's own auditor reads its
@@ -25,13 +26,14 @@ const MUNICIPALITY_TOKEN = 'https://jeugdbrug.nl/fhir/NamingSystem/cbs-gemeentec
 describe('access to the monitoring figures', () => {
   let app: TestApp;
   /** Keys made for this file: a practice's privacy officer, and the municipality's. */
-  const keys = { practiceAuditor: '', municipalityAuditor: '', otherMunicipalityAuditor: '' };
+  const keys = { practiceAuditor: '', practiceOperator: '', municipalityAuditor: '', otherMunicipalityAuditor: '' };
 
   beforeAll(async () => {
     const testEnv = createTestEnv();
     let entries = readApiKeyFile(testEnv.apiKeysFile);
     for (const [name, grant] of [
       ['practiceAuditor', { role: 'auditor' as const, practices: [PRACTICE_AGB] }],
+      ['practiceOperator', { role: 'operator' as const, practices: [PRACTICE_AGB] }],
       ['municipalityAuditor', { role: 'auditor' as const, municipalities: [MUNICIPALITY] }],
       ['otherMunicipalityAuditor', { role: 'auditor' as const, municipalities: [OTHER_MUNICIPALITY] }],
     ] as const) {
@@ -148,7 +150,11 @@ describe('access to the monitoring figures', () => {
    * The refused reads of monitoring figures by `requester` (a key id) an auditor's search finds: the test runtime's
    * auditor (every scope) or one of this file's keys.
    */
-  async function refusalsSeenBy(key: { readonly named: KeyName } | string, requester: string): Promise<AuditEvent[]> {
+  async function refusalsSeenBy(
+    key: { readonly named: KeyName } | string,
+    requester: string,
+    asked = '/municipality/v1/monitoring',
+  ): Promise<AuditEvent[]> {
     const res = await app.request(
       '/fhir/AuditEvent?outcome=4&_count=100',
       typeof key === 'string' ? as(key) : { key: key.named },
@@ -162,7 +168,7 @@ describe('access to the monitoring figures', () => {
         (e.entity ?? []).some((x) =>
           Buffer.from(x.query ?? '', 'base64')
             .toString('utf8')
-            .startsWith('/municipality/v1/monitoring'),
+            .startsWith(asked),
         ),
       );
   }
@@ -190,5 +196,79 @@ describe('access to the monitoring figures', () => {
     expect(await refusalsSeenBy(keys.otherMunicipalityAuditor, 'practiceauditor')).toHaveLength(1);
     // And its attempt at the other practice's figures is seen by that municipality's auditor, once.
     expect(await refusalsSeenBy(keys.municipalityAuditor, 'practiceauditor')).toHaveLength(1);
+  });
+
+  /** The count of the group `referral-target` (the referrals) in a monitoring CSV. */
+  const referralsIn = (csv: string) =>
+    csv
+      .split('\r\n')
+      .map((line) => line.split(','))
+      .find((f) => f[3] === 'referral-target' && f[4] === '')?.[7];
+
+  // The API gave a practice's privacy officer its practice's figures, but the console had no page for them: its
+  // report page was the municipality's alone (/console/auditor/report was a 404).
+  it("gives a practice's own auditor and operator the console's report of their practice, and nothing else", async () => {
+    const municipalityCsv = await (
+      await app.request('/municipality/v1/monitoring?period=2026-Q3&_format=csv', { key: 'municipality' })
+    ).text();
+    expect(referralsIn(municipalityCsv)).toBe('13');
+    for (const [key, base] of [
+      [keys.practiceAuditor, '/console/auditor/report'],
+      [keys.practiceOperator, '/console/operator/report'],
+    ] as const) {
+      const console = await openConsole(app, { credential: key });
+      const res = await console.get(`${base}?period=2026-Q3`);
+      expect([base, res.status]).toEqual([base, 200]);
+      const text = await res.text();
+      // Its practice's report, named as such; no choice of the whole municipality nor of another practice.
+      expect(text).toContain(`Praktijk: ${PRACTICE_AGB}`);
+      expect(text).toContain('Gemeente: Overbetuwe (GM0226)');
+      expect(text).not.toContain('Alle praktijken');
+      expect(text).not.toContain(OTHER_PRACTICE_AGB);
+      expect(text).toContain(`${base}/report.csv?period=2026-Q3`);
+      // Its CSV is the API's for the same key: 6 referrals, not the municipality's 13.
+      const csv = await console.get(`${base}/report.csv?period=2026-Q3`);
+      expect(csv.status).toBe(200);
+      const csvText = await csv.text();
+      expect(referralsIn(csvText)).toBe('6');
+      const api = await app.request('/municipality/v1/monitoring?period=2026-Q3&_format=csv', as(key));
+      expect(csvText).toBe(await api.text());
+
+      // Another practice, a municipality its practice has no agreement with: refused, in its page and its CSV.
+      for (const query of [`practice=${OTHER_PRACTICE_AGB}`, `municipality=${OTHER_MUNICIPALITY}`]) {
+        for (const path of [base, `${base}/report.csv`]) {
+          const refused = await console.get(`${path}?period=2026-Q3&${query}`);
+          expect([path, query, refused.status]).toEqual([path, query, 403]);
+          const body = await refused.text();
+          expect(body).not.toContain('section class="measure');
+          expect(body).not.toMatch(/^period_start/);
+        }
+      }
+    }
+  });
+
+  it("records the console's refused reads as the API's: in the other practice's chain and the municipality's", async () => {
+    /** Refused reads in `tenant`'s chain by all of `agents`, made from a console page. */
+    const count = async (tenant: string, agents: string[]) =>
+      (
+        await app.rt.ctx.db.query<{ resource: string }>(
+          `SELECT resource FROM audit_event WHERE tenant = $1 AND outcome = '4' AND agents @> $2::text[]`,
+          [tenant, agents],
+        )
+      ).filter(({ resource }) =>
+        ((JSON.parse(resource) as AuditEvent).entity ?? []).some((x) =>
+          Buffer.from(x.query ?? '', 'base64')
+            .toString('utf8')
+            .startsWith('/console/'),
+        ),
+      ).length;
+    const principal = (id: string) => `https://jeugdbrug.nl/principal|api-key:${id}`;
+    // Page and CSV, for each of the two keys: four attempts at the other practice's figures, once each.
+    for (const id of ['practiceauditor', 'practiceoperator']) {
+      expect(await count(OTHER_PRACTICE_AGB, [principal(id), `${MUNICIPALITY_TOKEN}|${MUNICIPALITY}`])).toBe(2);
+    }
+    // The attempts at another municipality's figures are seen by that municipality's auditor.
+    const seen = await refusalsSeenBy(keys.otherMunicipalityAuditor, 'practiceoperator', '/console/operator/report');
+    expect(seen).toHaveLength(2);
   });
 });

@@ -324,6 +324,80 @@ describe('withdrawal notices to municipalities that received data under a consen
     expect(await refused.text()).toContain('Opnieuw versturen zou opnieuw mislukken');
   });
 
+  // "Replay all" counted these notices among what it would send, and the API's `remaining` never reached 0 while
+  // one was left: a client calling again until it did looped for ever, and one whose `limit` the oldest notices
+  // filled replayed nothing at all.
+  it('counts only what a bulk replay sends, says how many it leaves and why, and is not held up by them', async () => {
+    const { consent } = await deliveredUnderConsent(ISAMENLEVING_MUNICIPALITY);
+    const withdrawalId = await h.submit(buildWithdrawalEvent(consent, []));
+    await h.reachesState(withdrawalId, 'dead');
+    // A referral to the same destination that the receiver refused: a dead letter a replay does send.
+    const refused = referralIn(ISAMENLEVING_MUNICIPALITY);
+    await h.reachesState(await h.submit(consentOf(refused, ISAMENLEVING_MUNICIPALITY)), 'completed');
+    h.receiver.mode = { kind: 'status', status: 422 };
+    const referralId = await h.submit(refused);
+    await h.reachesState(referralId, 'dead');
+    h.receiver.mode = { kind: 'ok' };
+    const replayable = (await h.delivery(referralId)).id;
+    const [{ n: notices } = { n: 0 }] = await h.app.rt.ctx.db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM delivery d JOIN inbox i ON i.id = d.inbox_id
+        WHERE d.destination = 'gm0202' AND d.state = 'dead' AND i.event_type LIKE 'consent.%'`,
+    );
+    expect(notices).toBeGreaterThanOrEqual(1);
+
+    // The console offers to send again the one it will send, and says how many it leaves and why.
+    const console = await openConsole(h.app, 'operator');
+    const page = await (await console.get('/console/operator/dead-letters?destination=gm0202')).text();
+    expect(page).toContain('Alle 1 overeenkomende opnieuw versturen');
+    expect(page).toContain(
+      `${notices} niet opnieuw te versturen: intrekkingsberichten aan een formaat dat er geen bericht voor kent (opnieuw versturen zou opnieuw mislukken)`,
+    );
+    const english = await (
+      await console.get('/console/operator/dead-letters?destination=gm0202', { cookie: 'jb_lang=en' })
+    ).text();
+    expect(english).toContain('Replay all 1 matching');
+    expect(english).toContain(
+      `${notices} not to be replayed: withdrawal notices to a format that has no message for one`,
+    );
+
+    // The API's bulk replay: the oldest `limit` of what it can send, not of every dead letter (the notices are
+    // older); `remaining` counts what a next call would send; what it leaves is counted with the reason.
+    const all = await h.app.request('/admin/v1/dead-letters/replay', {
+      key: 'operator',
+      json: { destination: 'gm0202', limit: 1 },
+    });
+    expect(all.status).toBe(202);
+    const answer = (await all.json()) as {
+      replayed: string[];
+      remaining: number;
+      notCarried?: string[];
+      skipped?: { reason: string; count: number; details: string }[];
+    };
+    expect(answer.replayed).toEqual([replayable]);
+    expect(answer.remaining).toBe(0);
+    // The ids of the oldest `limit` of them; their count says how many there are.
+    expect(answer.notCarried).toHaveLength(1);
+    expect(answer.skipped).toEqual([
+      {
+        reason: 'not-carried',
+        count: notices,
+        details: expect.stringMatching(/withdrawal notices to a format that has no message for one.*fail the same way/),
+      },
+    ]);
+    await h.reachesState(referralId, 'delivered');
+    // Again: nothing left to send, the notices still counted as left.
+    const again = (await (
+      await h.app.request('/admin/v1/dead-letters/replay', { key: 'operator', json: { destination: 'gm0202' } })
+    ).json()) as typeof answer;
+    expect(again).toEqual(expect.objectContaining({ replayed: [], remaining: 0 }));
+    expect(again.skipped?.[0]?.count).toBe(notices);
+    expect(again.notCarried).toHaveLength(notices);
+    // The console offers nothing to send, and says why.
+    const after = await (await console.get('/console/operator/dead-letters?destination=gm0202')).text();
+    expect(after).not.toContain('overeenkomende opnieuw versturen');
+    expect(after).toContain(`${notices} niet opnieuw te versturen: intrekkingsberichten`);
+  });
+
   it('sends nothing when a withdrawal leaves what was disclosed covered, or nothing was disclosed', async () => {
     // Shared as a public task: withdrawing a consent changes nothing for what the municipality holds.
     const referral = referralIn(WEBHOOK_MUNICIPALITY);

@@ -27,6 +27,7 @@ import {
 import { html, type HtmlValue } from './html';
 import { isLang, t, type Lang } from './i18n';
 import { notice, ROLE_PAGES } from './layout';
+import { monitoringPages } from './monitoring-pages';
 import { municipalityPages } from './municipality-pages';
 import { operatorPages } from './operator-pages';
 import { outcomeInWords } from './outcome-message';
@@ -389,6 +390,10 @@ export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Route
     res.redirect(303, '/console/sign-in?why=out');
   });
 
+  // The monitoring report of a practice for its own auditor or operator (a key scoped to practices alone), and of
+  // the municipalities in scope for any other: the municipality's page, with the API's scope rules.
+  router.use('/auditor/report', requireRole('auditor'), monitoringPages(ctx, '/console/auditor/report'));
+  router.use('/operator/report', requireRole('operator'), monitoringPages(ctx, '/console/operator/report'));
   router.use('/auditor', requireRole('auditor'), auditorPages(ctx, sessions));
   router.use('/operator', requireRole('operator'), operatorPages(ctx, sessions));
   router.use('/municipality', requireRole('municipality'), municipalityPages(ctx));

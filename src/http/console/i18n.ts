@@ -303,6 +303,14 @@ const MESSAGES = {
     en: '{0} of {1} delivered, {2} on their way, {3} dead again.',
   },
   replayNone: { nl: 'Nog niets opnieuw verstuurd in deze sessie.', en: 'Nothing replayed in this session yet.' },
+  replaySkippedNotCarried: {
+    nl: '{0} niet opnieuw te versturen: intrekkingsberichten aan een formaat dat er geen bericht voor kent (opnieuw versturen zou opnieuw mislukken).',
+    en: '{0} not to be replayed: withdrawal notices to a format that has no message for one (a replay would fail the same way).',
+  },
+  replaySkippedPurged: {
+    nl: '{0} niet opnieuw te versturen: de inhoud is na de bewaartermijn verwijderd.',
+    en: '{0} not to be replayed: their content was removed after the retention period.',
+  },
   replayNotCarried: {
     nl: 'Opnieuw versturen zou opnieuw mislukken: het formaat van deze bestemming kent geen bericht van intrekking. Laat de gemeente op een andere manier weten dat de toestemming niet meer geldt voor wat zij ontving.',
     en: 'A replay would fail the same way: the format of this destination has no message for a withdrawal notice. Tell the municipality another way that the consent no longer covers what it received.',
@@ -401,6 +409,7 @@ const MESSAGES = {
   reportTitle: { nl: 'Monitoringrapportage', en: 'Monitoring report' },
   reportPeriod: { nl: 'Periode: {0} t/m {1}', en: 'Period: {0} to {1} inclusive' },
   reportMunicipality: { nl: 'Gemeente: {0}', en: 'Municipality: {0}' },
+  reportPractice: { nl: 'Praktijk: {0}', en: 'Practice: {0}' },
   reportPending: {
     nl: 'Deze periode loopt nog: de cijfers zijn voorlopig, de kosten tellen de dagen tot en met vandaag.',
     en: 'This period has not ended: the figures are provisional, the cost counts the days up to today.',

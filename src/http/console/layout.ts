@@ -22,6 +22,7 @@ export const ROLE_PAGES: Record<Role, readonly { path: string; label: MessageKey
     { path: '/console/auditor/verify', label: 'navVerify' },
     { path: '/console/auditor/export', label: 'navExport' },
     { path: '/console/auditor/consents', label: 'navConsents' },
+    { path: '/console/auditor/report', label: 'navReport' },
   ],
   operator: [
     { path: '/console/operator', label: 'navQueues' },
@@ -30,6 +31,7 @@ export const ROLE_PAGES: Record<Role, readonly { path: string; label: MessageKey
     { path: '/console/operator/destinations', label: 'navDestinations' },
     { path: '/console/operator/events', label: 'navEvent' },
     { path: '/console/operator/configuration', label: 'navConfiguration' },
+    { path: '/console/operator/report', label: 'navReport' },
   ],
   municipality: [
     { path: '/console/municipality', label: 'navReport' },

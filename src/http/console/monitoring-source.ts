@@ -1,20 +1,22 @@
-import { forbidden, OperationOutcomeError } from '@medplum/core';
+import { OperationOutcomeError } from '@medplum/core';
 import type { MeasureReport } from '@medplum/fhirtypes';
 import type { PipelineContext } from '../../event/context';
 import { tryGetMonitoringAgreement } from '../../event/report-delivery';
-import { canSeeMunicipality, type Principal } from '../../access/principal';
+import type { Request, Response } from 'express';
+import { getPrincipal } from '../../access/authenticate';
 import { monitoringReport } from '../../reports/monitoring/monitoring-report';
 import { tryParsePeriod, type ReportPeriod } from '../../reports/monitoring/period';
 import { amsterdamDay } from '../../kernel/dutch-time';
 import { badRequestIssues } from '../../kernel/fhir/outcomes';
-import { assertPeriodForRole, assertReportable } from '../monitoring-query';
+import { assertPeriodForRole, assertReportable, reportScopeOf, type ReportScope } from '../monitoring-query';
 
 /**
- * What the municipality's report page asks for: a period as the API names it (`2026-Q3`, `2026-H1`, `2026`) and
- * optionally one practice. `from` and `to` are only here to be refused: a municipality asks for whole periods.
+ * What a report page asks for: a period as the API names it (`2026-Q3`, `2026-H1`, `2026`) and optionally one
+ * practice. `from` and `to` are only here to be refused: the pages offer whole periods.
  */
 export interface MonitoringQuery {
-  readonly municipality: string;
+  /** Left out only when the caller has none to choose (the API then names what is missing). */
+  readonly municipality?: string | undefined;
   readonly period?: string | undefined;
   readonly from?: string | undefined;
   readonly to?: string | undefined;
@@ -82,31 +84,31 @@ export function defaultPeriodOf(
  * period that is none, are a 400 naming `period`: a report of another period than the one asked for would be read as
  * the one asked for.
  */
-function consolePeriodOf(ctx: Pick<PipelineContext, 'registry'>, q: MonitoringQuery): ReportPeriod {
+function consolePeriodOf(
+  ctx: Pick<PipelineContext, 'registry'>,
+  q: MonitoringQuery & { readonly municipality: string },
+): ReportPeriod {
   if (q.from !== undefined || q.to !== undefined) {
-    periodRefused('give period (2026-Q3, 2026-H1, 2026); from and to are not offered to a municipality');
+    periodRefused('give period (2026-Q3, 2026-H1, 2026); the console offers no from and to');
   }
   const label = q.period ?? defaultPeriodOf(ctx, q.municipality);
   return tryParsePeriod(label) ?? periodRefused('a period such as 2026-Q3, 2026-H1 or 2026');
 }
 
 /**
- * The monitoring report the API serves at `GET /municipality/v1/monitoring`, from the same read model and for the
- * caller's municipality only, over the period `consolePeriodOf` gives.
+ * The monitoring report the API serves at `GET /municipality/v1/monitoring`, from the same read model, over the
+ * period `consolePeriodOf` gives, for whom the API would serve it to (`reportScopeOf`): a municipality's key its
+ * municipalities', a practice's auditor or operator its practice's. A refusal is a 403 recorded as the API records it.
  */
 export async function consoleMonitoringReport(
   ctx: PipelineContext,
-  principal: Principal,
+  req: Request,
+  res: Response,
   q: MonitoringQuery,
-): Promise<{ report: MeasureReport; period: ReportPeriod }> {
-  if (!q.municipality || !canSeeMunicipality(principal, q.municipality)) {
-    throw new OperationOutcomeError(forbidden);
-  }
-  const period = consolePeriodOf(ctx, q);
-  assertPeriodForRole(principal, period);
-  assertReportable(ctx.registry, { ...q, period });
-  return {
-    report: await monitoringReport(ctx, { municipality: q.municipality, period, practice: q.practice }),
-    period,
-  };
+): Promise<{ report: MeasureReport; period: ReportPeriod; scope: ReportScope }> {
+  const scope = await reportScopeOf(ctx, req, res, q);
+  const period = consolePeriodOf(ctx, { ...q, municipality: scope.municipality });
+  assertPeriodForRole(getPrincipal(res), period);
+  assertReportable(ctx.registry, { ...scope, period });
+  return { report: await monitoringReport(ctx, { ...scope, period }), period, scope };
 }

@@ -1,17 +1,14 @@
-import { getStatus, OperationOutcomeError } from '@medplum/core';
+import { OperationOutcomeError } from '@medplum/core';
 import { Router, type Request, type Response } from 'express';
 import type { PipelineContext } from '../../event/context';
 import { listReceivedReferrals, type ReceivedReferral } from '../../reports/referral-timeline/received-referrals';
 import { getPrincipal } from '../../access/authenticate';
-import { ALL, canSeeMunicipality, type Principal } from '../../access/principal';
+import { ALL, canSeeMunicipality } from '../../access/principal';
 import { field, pageOf, sendPage } from './console-request';
 import { html, type SafeHtml } from './html';
 import { formatDay, formatTime, t, type Lang } from './i18n';
 import { referralStepsHtml, waitingDaysHtml } from './referral-status-html';
-import { measureReportHtml } from './measure-report-html';
-import { reportCsv, reportCsvFileName, type CsvOptions } from '../../reports/monitoring/report-csv';
-import { consoleMonitoringReport, periodChoices, type MonitoringQuery } from './monitoring-source';
-import { auditReportRead } from '../monitoring-query';
+import { monitoringPages } from './monitoring-pages';
 import { auditEventRead, auditRead } from '../audit-read';
 import { organisationAgent } from '../../audit/audit-events';
 import { outcomeInWords, type FieldWords } from './outcome-message';
@@ -24,56 +21,6 @@ import { codesOf, REFERRAL_REJECTION_REASON_SYSTEM, tryGetConcept } from '../../
 import { amsterdamDay } from '../../kernel/dutch-time';
 import { httpStatusOf } from '../../kernel/fhir/outcomes';
 import { names } from '../route-target';
-
-/**
- * The municipalities a key may see a report of, in the order of its scope (all those with an agreement for `*`):
- * a regional key has several, and chooses (the API asks it to name one).
- */
-function municipalitiesOf(ctx: PipelineContext, principal: Principal): string[] {
-  const agreed = [...new Set(ctx.registry.agreements.map((a) => a.municipality.code))];
-  return principal.municipalities.includes(ALL) ? agreed.sort() : [...principal.municipalities];
-}
-
-/** A municipality in words: its name from the loaded agreements, and its code. */
-function municipalityName(ctx: PipelineContext, code: string): string {
-  const name = ctx.registry.agreements.find((a) => a.municipality.code === code)?.municipality.name;
-  return name ? `${name} (${code})` : code;
-}
-
-/**
- * The page's query as given: a value the report cannot use is answered with a message, not left out. Without a
- * municipality, the first of the key's (and the page says which it is); one outside the key's scope is refused.
- */
-function queryOf(ctx: PipelineContext, principal: Principal, source: unknown): MonitoringQuery {
-  return {
-    municipality: field(source, 'municipality') ?? municipalitiesOf(ctx, principal)[0] ?? '',
-    period: field(source, 'period'),
-    from: field(source, 'from'),
-    to: field(source, 'to'),
-    practice: field(source, 'practice'),
-  };
-}
-
-/** A period's name in the page's language: "3e kwartaal 2026", "2e halfjaar 2026", "Heel 2026". */
-function periodWords(lang: Lang, label: string): string {
-  const [year = '', part = ''] = label.split('-');
-  return part.startsWith('Q')
-    ? t(lang, 'quarterOf', part.slice(1), year)
-    : part.startsWith('H')
-      ? t(lang, 'halfYearOf', part.slice(1), year)
-      : t(lang, 'wholeYear', year);
-}
-
-/** The second CSV link's options: what a spreadsheet in a Dutch locale opens as columns, with × and – intact. */
-const EXCEL_NL = { delimiter: 'semicolon', bom: 'true' } as const;
-
-/** The CSV's options as the API takes them (`delimiter`, `bom`); anything else is the default CSV. */
-function csvOptionsOf(source: unknown): CsvOptions {
-  return {
-    delimiter: field(source, 'delimiter') === 'semicolon' ? 'semicolon' : 'comma',
-    bom: field(source, 'bom') === 'true',
-  };
-}
 
 /** A page of the referrals list: enough to find a recent one at a glance, small enough to open each event. */
 const REFERRALS_PER_PAGE = 50;
@@ -278,116 +225,7 @@ ${v.reason ?? ''}</textarea>
 /** `/console/municipality/…`: the monitoring report and the status timelines of referrals it received. */
 export function municipalityPages(ctx: PipelineContext): Router {
   const router = Router();
-
-  router.get('/', async (req, res) => {
-    const { lang } = pageOf(req, res);
-    const principal = getPrincipal(res);
-    const q = queryOf(ctx, principal, req.query);
-    const municipalities = municipalitiesOf(ctx, principal);
-    // The practices with an agreement with the municipality shown.
-    const practices = [
-      ...new Set(
-        ctx.registry.agreements.filter((a) => a.municipality.code === q.municipality).map((a) => a.practice.agb),
-      ),
-    ];
-    const choices = periodChoices(ctx, q.municipality);
-    // The form's period: the one shown, or the one asked for when it cannot be shown (to choose again).
-    const form = (chosen = q.period) =>
-      html`<form method="get" action="/console/municipality" class="search">
-        <div class="fields">
-          ${
-            municipalities.length > 1
-              ? html`<label
-                  >${t(lang, 'municipality')}<select name="municipality">
-                    ${municipalities.map(
-                      (m) =>
-                        html`<option value="${m}" ${q.municipality === m ? html` selected` : ''}>
-                          ${municipalityName(ctx, m)}
-                        </option>`,
-                    )}
-                  </select></label
-                >`
-              : ''
-          }
-          <label
-            >${t(lang, 'period')}<select name="period">
-              ${[...new Set(choices.map((c) => c.slice(0, 4)))].map(
-                (year) =>
-                  html`<optgroup label="${year}">
-                    ${choices
-                      .filter((c) => c.startsWith(year))
-                      .map(
-                        (c) =>
-                          html`<option value="${c}" ${chosen === c ? html` selected` : ''}>
-                            ${periodWords(lang, c)}
-                          </option>`,
-                      )}
-                  </optgroup>`,
-              )}
-            </select></label
-          >
-          <label
-            >${t(lang, 'practice')}<select name="practice">
-              <option value="">${t(lang, 'allPractices')}</option>
-              ${practices.map((p) => html`<option value="${p}" ${q.practice === p ? html` selected` : ''}>${p}</option>`)}
-            </select></label
-          >
-        </div>
-        <button type="submit">${t(lang, 'show')}</button>
-      </form>`;
-    let shown;
-    try {
-      shown = await consoleMonitoringReport(ctx, principal, q);
-    } catch (err) {
-      if (err instanceof OperationOutcomeError && getStatus(err.outcome) === 403) {
-        // A municipality outside the key's scope: refused (and audited) as another role's page is.
-        throw err;
-      }
-      sendPage(req, res, t(lang, 'reportTitle'), html`${notice('error', outcomeInWords(lang, err))}${form()}`, 400);
-      return;
-    }
-    const { report, period } = shown;
-    await auditReportRead(ctx, req, res, q, report);
-    // The CSV links and the form name the period shown, also when none was asked for (the last quarter ended).
-    const csv = new URLSearchParams(
-      Object.entries({ period: period.label, practice: q.practice, municipality: q.municipality }).filter(
-        (e): e is [string, string] => e[1] !== undefined,
-      ),
-    );
-    sendPage(
-      req,
-      res,
-      t(lang, 'reportTitle'),
-      html`${form(period.label)}
-        <p class="municipality">${t(lang, 'reportMunicipality', municipalityName(ctx, q.municipality))}</p>
-        <p class="period">${t(lang, 'reportPeriod', period.start, period.end)}</p>
-        ${report.status === 'pending' ? html`<p class="pending">${t(lang, 'reportPending')}</p>` : ''}
-        ${measureReportHtml(lang, report)}
-        <p>
-          <a class="button" href="/console/municipality/report.csv?${csv.toString()}" download
-            >${t(lang, 'downloadCsv')}</a
-          >
-          <a
-            class="button"
-            href="/console/municipality/report.csv?${new URLSearchParams([...csv, ...Object.entries(EXCEL_NL)]).toString()}"
-            download
-            >${t(lang, 'downloadCsvExcelNl')}</a
-          >
-        </p>`,
-    );
-  });
-
-  // The API's CSV (`GET /municipality/v1/monitoring?_format=csv`), file name included: counts, withheld, scores and
-  // the period in every row, so a spreadsheet made from the console reads the same as one made from the API.
-  router.get('/report.csv', async (req, res) => {
-    const query = queryOf(ctx, getPrincipal(res), req.query);
-    const { report, period } = await consoleMonitoringReport(ctx, getPrincipal(res), query);
-    await auditReportRead(ctx, req, res, query, report);
-    res
-      .type('text/csv; charset=utf-8')
-      .attachment(reportCsvFileName(query.municipality, period))
-      .send(reportCsv(report, csvOptionsOf(req.query)));
-  });
+  router.use(monitoringPages(ctx, '/console/municipality'));
 
   router.get('/referrals', async (req, res) => {
     const { lang } = pageOf(req, res);

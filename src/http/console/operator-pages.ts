@@ -5,14 +5,14 @@ import type { ConsoleFlash, ConsoleSessionStore } from '../../access/console-ses
 import type { PipelineContext } from '../../event/context';
 import { pauseDestination, resumeDestination } from '../../event/destination-health';
 import { getDestinationStatus, type DestinationStatus } from '../../reports/destination-status/destination-status';
-import { replayDelivery, unreplayableReason } from '../../event/replay';
+import { replayDelivery, replayLimitsOf, unreplayableReason } from '../../event/replay';
 import { replayFeedback } from '../../event/feedback';
 import { replayTrajectoryEvent } from '../../event/trajectory-events';
 import {
   countDeadLetters,
   countMatchingDeadLetters,
+  countSkippedDeadLetters,
   deliveryStates,
-  listDeadLetters,
   listFeedbackByState,
   listTrajectoryEventsByState,
   pageDeadLetters,
@@ -44,6 +44,7 @@ import {
   operatorScopeOf,
 } from '../operator-scope';
 import { actorOf } from '../request-context';
+import { replayMatching } from '../replay-matching';
 import { redecideByOperator } from '../../event/redecide';
 import { auditEventRead } from '../audit-read';
 import { field, getConsoleState, pageCursorOf, pageOf, sendPage } from './console-request';
@@ -155,7 +156,13 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
     // An operator of some practices sees theirs only, and "replay all" offers those (operator-scope.ts).
     const scope = operatorScopeOf(res);
     const letters = await pageDeadLetters(ctx.db, f, pageCursorOf(req.query), DEAD_LETTER_PAGE, scope);
-    const matching = await countMatchingDeadLetters(ctx.db, f, scope);
+    // "Replay all N" counts what a replay sends; the list shows every dead letter, so the page says what it leaves.
+    const limits = replayLimitsOf(ctx);
+    const [matching, skipped] = await Promise.all([
+      countMatchingDeadLetters(ctx.db, { ...f, replayableUnder: limits }, scope),
+      countSkippedDeadLetters(ctx.db, { ...f, limit: 0 }, limits, scope),
+    ]);
+    const total = skipped.reduce((n, s) => n + s.count, matching.count);
     const rows = letters.rows.map(
       (d) =>
         html`<tr>
@@ -225,14 +232,25 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
             </button>
           </form>`
         : '';
+    const left = skipped.map(
+      (s) =>
+        html`<li>${t(lang, s.reason === 'purged' ? 'replaySkippedPurged' : 'replaySkippedNotCarried', s.count)}</li>`,
+    );
     sendPage(
       req,
       res,
       t(lang, 'deadLettersTitle'),
       html`${filterForm}
-      ${matching.count > 0 ? html`<p>${t(lang, 'shownOfMatching', rows.length, matching.count, DEAD_LETTER_PAGE)}</p>` : ''}
+      ${total > 0 ? html`<p>${t(lang, 'shownOfMatching', rows.length, total, DEAD_LETTER_PAGE)}</p>` : ''}
       ${table(t(lang, 'deadLettersTitle'), [t(lang, 'when'), t(lang, 'destination'), t(lang, 'eventId'), t(lang, 'attempts'), t(lang, 'receiverAnswer'), hiddenHeader(t(lang, 'action'))], rows, t(lang, 'none'))}
-      ${pagingLinks(lang, letters, '/console/operator/dead-letters', f)} ${replayAll}`,
+      ${pagingLinks(lang, letters, '/console/operator/dead-letters', f)} ${replayAll}
+      ${
+        left.length > 0
+          ? html`<ul class="replay-skipped">
+              ${left}
+            </ul>`
+          : ''
+      }`,
     );
   });
 
@@ -303,13 +321,12 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
   });
 
   router.post('/dead-letters/replay', async (req, res) => {
-    const replayed: string[] = [];
-    const scope = operatorScopeOf(res);
-    for (const d of await listDeadLetters(ctx.db, { ...filterOf(req.body), limit: REPLAY_CAP }, scope)) {
-      if ((await replayDelivery(ctx, d.id, actorOf(req, res))) === 'replayed') {
-        replayed.push(d.id);
-      }
-    }
+    const { replayed } = await replayMatching(
+      ctx,
+      { ...filterOf(req.body), limit: REPLAY_CAP },
+      operatorScopeOf(res),
+      actorOf(req, res),
+    );
     await remember(res, replayed);
     res.redirect(303, '/console/operator/replays');
   });

@@ -334,21 +334,32 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
     {
       method: 'post',
       path: '/admin/v1/dead-letters/replay',
-      summary: 'Replay the dead letters matching the filter, the oldest `limit` of them',
+      summary: 'Replay the dead letters matching the filter, the oldest `limit` of those a replay can send',
       tag: 'Admin',
       roles: ['operator'],
       request: { body: { content: json(deadLetterFilter) } },
       ok: {
         status: 202,
         description:
-          'replayed; `remaining` dead letters still match (those whose content was purged among them, and the ' +
-          'withdrawal notices to a format that has none, listed in `notCarried`)',
+          'replayed; `remaining` dead letters a replay can send still match (call again while above 0); those it ' +
+          'cannot send stay dead, are not in `remaining`, and are counted by reason in `skipped` (`not-carried`: ' +
+          'withdrawal notices to a format that has none; `purged`: content removed by retention), the oldest ' +
+          '`limit` of each listed in `notCarried` and `purged`',
         content: json(
           s.replayed
             .extend({
               purged: z.array(z.uuid()).optional(),
               notCarried: z.array(z.uuid()).optional(),
               remaining: z.number().int(),
+              skipped: z
+                .array(
+                  z.object({
+                    reason: z.enum(['not-carried', 'purged']),
+                    count: z.number().int(),
+                    details: z.string(),
+                  }),
+                )
+                .optional(),
             })
             .meta({
               id: 'ReplayedMatching',

@@ -3,6 +3,7 @@ import type { Db } from '../../kernel/db';
 import type { AnswerSummary } from '../../event/receiver-answer';
 import { MONITORING_REPORT_EVENT } from '../../contracts/delivery-event-type';
 import { TRAJECTORY_EVENT_STATES } from '../../event/states';
+import type { ReplayLimits, SkipReason } from '../../event/replay';
 import { ALL } from '../../access/principal';
 import { and, or, SqlParams } from '../../kernel/sql-params';
 import { exactTimeSql, timeIdKeyset, timeIdPage, type TimeIdCursor, type TimeIdPage } from '../time-id-page';
@@ -70,10 +71,24 @@ function practiceInScope(scope: OperatorScope, q: SqlParams): string[] {
   return scope.practices.includes(ALL) ? [] : [`tenant = ANY(${q.add(scope.practices, 'text[]')})`];
 }
 
+/**
+ * The reason a replay leaves a dead letter of `delivery d JOIN inbox i`, or NULL for one it sends: in the order
+ * `replayDelivery` judges them.
+ */
+function skipReasonSql(limits: ReplayLimits, q: SqlParams): string {
+  return `CASE
+    WHEN i.event_type = ANY(${q.add(limits.noticeTypes, 'text[]')})
+      AND NOT d.destination = ANY(${q.add(limits.carryingNotices, 'text[]')}) THEN 'not-carried'
+    WHEN i.canonical IS NULL AND i.payload IS NULL THEN 'purged'
+  END`;
+}
+
 /** What an action on "all N matching" is held to: the filter, and no dead letter newer than the ones counted. */
 export type DeadLetterMatch = Omit<DeadLetterFilter, 'limit'> & {
   /** The newest moment counted (`exactTimeSql`): dead letters that arrive after the count are not among the N. */
   readonly until?: string | undefined;
+  /** Only the dead letters a replay sends under these limits: what "replay all N" counts and sends. */
+  readonly replayableUnder?: ReplayLimits | undefined;
 };
 
 /** The conditions of a match on `delivery d JOIN inbox i`, with their parameters added to `q`. */
@@ -81,6 +96,7 @@ function deadWhere(f: DeadLetterMatch, scope: OperatorScope, q: SqlParams): stri
   return and([
     `d.state = 'dead'`,
     ...eventInScope(scope, q),
+    ...(f.replayableUnder !== undefined ? [`(${skipReasonSql(f.replayableUnder, q)}) IS NULL`] : []),
     ...(f.destination !== undefined ? [`d.destination = ${q.add(f.destination)}`] : []),
     ...(f.status !== undefined ? [`d.last_status = ${q.add(f.status, 'int')}`] : []),
     ...(f.since !== undefined ? [`d.updated_at >= ${q.add(f.since, 'timestamptz')}`] : []),
@@ -143,15 +159,41 @@ export async function countMatchingDeadLetters(
 ): Promise<{ count: number; newest: string | undefined }> {
   const q = new SqlParams();
   const where = deadWhere(f, scope, q);
-  // The event is read only for a scope short of every tenant: the count of all stays on the delivery index alone.
+  // The event is read only for a scope short of every tenant or for what a replay sends: the count of all stays on
+  // the delivery index alone.
   const from =
-    eventInScope(scope, new SqlParams()).length > 0 ? 'delivery d JOIN inbox i ON i.id = d.inbox_id' : 'delivery d';
+    eventInScope(scope, new SqlParams()).length > 0 || f.replayableUnder !== undefined
+      ? 'delivery d JOIN inbox i ON i.id = d.inbox_id'
+      : 'delivery d';
   const [row] = await db.query<{ count: number; newest: string | null }>(
     `SELECT count(*)::int AS count, ${exactTimeSql('max(d.updated_at)')} AS newest FROM ${from}
      WHERE ${where}`,
     q.values,
   );
   return { count: row?.count ?? 0, newest: row?.newest ?? undefined };
+}
+
+/**
+ * The dead letters a filter matches that a replay leaves under `limits`, by reason: how many, and the ids of the
+ * oldest `limit` of each.
+ */
+export async function countSkippedDeadLetters(
+  db: Db,
+  f: DeadLetterMatch & { readonly limit: number },
+  limits: ReplayLimits,
+  scope: OperatorScope = EVERY_TENANT,
+): Promise<{ reason: SkipReason; count: number; ids: string[] }[]> {
+  const q = new SqlParams();
+  const where = deadWhere({ ...f, replayableUnder: undefined }, scope, q);
+  return db.query(
+    `SELECT reason, count(*)::int AS count, (array_agg(id ORDER BY updated_at))[1:${q.add(f.limit, 'int')}] AS ids
+     FROM (
+       SELECT d.id, d.updated_at, ${skipReasonSql(limits, q)} AS reason
+       FROM delivery d JOIN inbox i ON i.id = d.inbox_id WHERE ${where}
+     ) matching
+     WHERE reason IS NOT NULL GROUP BY reason ORDER BY reason`,
+    q.values,
+  );
 }
 
 /** Which status updates to list: by delivery state (dead letters by default). */

@@ -1,0 +1,47 @@
+import type { AuditActor } from '../audit/audit-events';
+import type { PipelineContext } from '../event/context';
+import { replayDelivery, replayLimitsOf, type SkipReason } from '../event/replay';
+import {
+  countMatchingDeadLetters,
+  countSkippedDeadLetters,
+  listDeadLetters,
+  type DeadLetterMatch,
+  type OperatorScope,
+} from '../reports/dead-letters/dead-letters';
+
+/** What a replay of "all matching" did, for the API's answer and the console's. */
+export interface ReplayedMatching {
+  /** The dead letters sent again. */
+  readonly replayed: string[];
+  /** Those it left, by reason: how many, and the oldest `limit` of each. */
+  readonly skipped: { reason: SkipReason; count: number; ids: string[] }[];
+  /** How many it would send on a next call: the dead letters that still match and that a replay sends. */
+  readonly remaining: number;
+}
+
+/**
+ * Replays the oldest `limit` dead letters a filter matches within the scope, of those a replay can send: the ones it
+ * cannot (a withdrawal notice to a format that has none, content retention removed) would fill the `limit` on every
+ * call and leave the rest unsent, so they are counted apart, with the reason, and neither sent nor counted as
+ * remaining.
+ */
+export async function replayMatching(
+  ctx: PipelineContext,
+  filter: DeadLetterMatch & { readonly limit: number },
+  scope: OperatorScope,
+  actor: AuditActor,
+): Promise<ReplayedMatching> {
+  const limits = replayLimitsOf(ctx);
+  const replayed: string[] = [];
+  for (const d of await listDeadLetters(ctx.db, { ...filter, replayableUnder: limits }, scope)) {
+    // One purged since it was listed is not sent: it is among the skipped counted below.
+    if ((await replayDelivery(ctx, d.id, actor)) === 'replayed') {
+      replayed.push(d.id);
+    }
+  }
+  const [skipped, { count: remaining }] = await Promise.all([
+    countSkippedDeadLetters(ctx.db, filter, limits, scope),
+    countMatchingDeadLetters(ctx.db, { ...filter, replayableUnder: limits }, scope),
+  ]);
+  return { replayed, skipped, remaining };
+}
