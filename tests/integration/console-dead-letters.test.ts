@@ -93,6 +93,29 @@ describe("the console's dead letters: replay all does what its button says", () 
     expect(list).toMatch(/Opnieuw versturen<span class="visually-hidden">: rows-[0-9a-f-]+ → gm0226<\/span>/);
   });
 
+  // A dead letter whose content retention removed offered a button whose answer said it was no dead letter any more.
+  it('offers no replay of a dead letter whose content retention removed, and says why when one is sent anyway', async () => {
+    const [id] = await insertDeadLetters(db(), 'gm0344', 1, { status: 451 });
+    await db().query(
+      'UPDATE inbox SET payload = NULL, canonical = NULL WHERE id = (SELECT inbox_id FROM delivery WHERE id = $1)',
+      [id],
+    );
+    const text = await page('?destination=gm0344&status=451');
+    expect(text).toContain('de inhoud is na de bewaartermijn verwijderd');
+    expect(text).not.toContain(`/console/operator/dead-letters/${id}/replay`);
+    const refused = await c.operator.post(`/console/operator/dead-letters/${id}/replay`, {});
+    expect(refused.status).toBe(409);
+    const words = await refused.text();
+    expect(words).toContain('de inhoud is na de bewaartermijn verwijderd');
+    expect(words).not.toContain('niet (meer) onbestelbaar');
+    expect(await countIn([id!], 'dead')).toBe(1);
+    // The API's list says so too.
+    const listed = await h.app.request('/admin/v1/dead-letters?destination=gm0344&status=451', { key: 'operator' });
+    expect(((await listed.json()) as { deadLetters: { id: string; purged: boolean }[] }).deadLetters).toEqual([
+      expect.objectContaining({ id, purged: true }),
+    ]);
+  });
+
   it("says a destination's health and its last probe in words", async () => {
     // As the workers leave it: failures counted, then a pause, then a probe.
     await countDestinationFailure(db(), 'gm0344', 'network error: ECONNREFUSED');

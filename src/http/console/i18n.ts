@@ -315,6 +315,10 @@ const MESSAGES = {
     nl: 'Opnieuw versturen zou opnieuw mislukken: het formaat van deze bestemming kent geen bericht van intrekking. Laat de gemeente op een andere manier weten dat de toestemming niet meer geldt voor wat zij ontving.',
     en: 'A replay would fail the same way: the format of this destination has no message for a withdrawal notice. Tell the municipality another way that the consent no longer covers what it received.',
   },
+  replayPurged: {
+    nl: 'Niet opnieuw te versturen: de inhoud is na de bewaartermijn verwijderd.',
+    en: 'Cannot be replayed: its content was removed after the retention period.',
+  },
   replayNotDead: {
     nl: 'Dit bericht is niet (meer) onbestelbaar.',
     en: 'This delivery is not a dead letter (any more).',

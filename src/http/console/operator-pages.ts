@@ -181,13 +181,15 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
           </td>
           <td>
             ${
-              unreplayableReason(ctx, d) !== undefined
-                ? html`<small>${t(lang, 'replayNotCarried')}</small>`
-                : html`<form method="post" action="/console/operator/dead-letters/${d.id}/replay">
-                    ${csrfField(page)}<button type="submit">
-                      ${t(lang, 'replay')}<span class="visually-hidden">: ${d.eventId} → ${d.destination}</span>
-                    </button>
-                  </form>`
+              d.purged
+                ? html`<small>${t(lang, 'replayPurged')}</small>`
+                : unreplayableReason(ctx, d) !== undefined
+                  ? html`<small>${t(lang, 'replayNotCarried')}</small>`
+                  : html`<form method="post" action="/console/operator/dead-letters/${d.id}/replay">
+                      ${csrfField(page)}<button type="submit">
+                        ${t(lang, 'replay')}<span class="visually-hidden">: ${d.eventId} → ${d.destination}</span>
+                      </button>
+                    </form>`
             }
           </td>
         </tr>`,
@@ -300,8 +302,8 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
     const result = await replayDelivery(ctx, id, actorOf(req, res));
     if (result !== 'replayed') {
       const { lang } = pageOf(req, res);
-      const why = result === 'not-carried' ? 'replayNotCarried' : 'replayNotDead';
-      sendPage(req, res, t(lang, 'deadLettersTitle'), notice('error', t(lang, why)), 409);
+      const why = { 'not-carried': 'replayNotCarried', purged: 'replayPurged', 'not-dead': 'replayNotDead' } as const;
+      sendPage(req, res, t(lang, 'deadLettersTitle'), notice('error', t(lang, why[result])), 409);
       return;
     }
     await remember(res, [id]);

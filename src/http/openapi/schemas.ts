@@ -139,7 +139,13 @@ const withAnswer = z.looseObject({
   lastError: z.string().nullable(),
   answer: answerSummary,
 });
-export const deadLetter = withAnswer.meta({ id: 'DeadLetter' });
+export const deadLetter = withAnswer
+  .extend({
+    purged: z.boolean().meta({
+      description: "its event's content was removed under the retention period: a replay is refused (409)",
+    }),
+  })
+  .meta({ id: 'DeadLetter' });
 export const practiceSendOutcome = withAnswer.meta({ id: 'PracticeSendOutcome' });
 
 /** A destination's health (destination-status.ts): the pause and who made it, its failures, queue and deliveries. */

@@ -33,6 +33,8 @@ export interface DeadLetter {
   lastError: string | null;
   /** The receiver's last answer as operators see it: type, size, an OperationOutcome's codes; never its text. */
   answer: AnswerSummary | null;
+  /** Its event's content was removed under the retention period: it can no longer be replayed. */
+  purged: boolean;
   updatedAt: Date;
 }
 
@@ -109,7 +111,7 @@ function deadLetterColumns(q: SqlParams): string {
   return `d.id, d.inbox_id AS "inboxId", i.source_event_id AS "eventId", i.event_type AS "eventType",
     CASE WHEN i.event_type = ${q.add(MONITORING_REPORT_EVENT)} THEN NULL ELSE i.tenant END AS practice,
     d.destination, d.attempts, d.last_status AS "lastStatus", d.last_error AS "lastError",
-    d.response_summary AS answer, d.updated_at AS "updatedAt"`;
+    d.response_summary AS answer, (i.canonical IS NULL AND i.payload IS NULL) AS purged, d.updated_at AS "updatedAt"`;
 }
 
 /** Dead deliveries within the scope with the summary of the receiver's last answer, oldest first. */
