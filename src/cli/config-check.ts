@@ -1,12 +1,27 @@
 import { reviewConfiguration } from '../event/config-check';
+import { readBuildInfo } from '../kernel/build-info';
+import { configSchema } from '../kernel/config';
+
+/**
+ * Which build does the checking, as every process's first log line says it: a check passed by another release than
+ * the one rolled out proves little, so a pipeline's log shows which one it was. A commit the environment gives that
+ * is no commit id is one of the problems listed; the line then names the checkout's commit, or `unknown`.
+ */
+function buildLine(env: NodeJS.ProcessEnv): string {
+  const commit = configSchema.shape.JEUGDBRUG_BUILD_COMMIT.safeParse(env.JEUGDBRUG_BUILD_COMMIT || undefined);
+  const build = readBuildInfo(commit.success ? commit.data : undefined);
+  return `checking with jeugdbrug ${build.version}, commit ${build.commit}`;
+}
 
 /**
  * `npm run config:check`: checks the environment and every file under CONFIG_DIR the way start-up does, and lists
- * every problem (`file:line:column field: message`), then what is allowed but probably not meant (`warning: …`).
+ * every problem (`file:line:column field: message`), then what is allowed but probably not meant (`warning: …`),
+ * after a first line naming the build that checked (version and commit).
  * Exit status 0 when there is no problem (warnings or not), 1 otherwise, so CI and a
  * deployment pipeline can run it before rolling out a configuration change.
  */
 function main(): void {
+  process.stdout.write(`${buildLine(process.env)}\n`);
   const { problems, warnings } = reviewConfiguration(process.env);
   for (const warning of warnings) {
     process.stderr.write(`warning: ${warning}\n`);

@@ -20,6 +20,7 @@ import type { DeliverJobData } from './queues';
 import { forgetAcceptedSend, rememberAcceptedSend, tryGetAcceptedSend, type AcceptedSend } from './accepted-sends';
 import { errorFields } from '../kernel/logger';
 import { isConnectionWaitTimeout } from '../kernel/outage';
+import { mayWaitForConnections } from './connection-waits';
 import { asDeliveryFailure, finalityOf, type DeliveryFailure } from './delivery-failure';
 import { MONITORING_REPORT_EVENT } from '../contracts/delivery-event-type';
 import { reportDelivery } from './report-delivery';
@@ -110,10 +111,14 @@ async function processPendingDelivery(
   try {
     return await deliverOnce(ctx, job, work, kind);
   } catch (err) {
-    if ((err as Error | undefined)?.name === UnrecordedAcceptanceError.NAME || isConnectionWaitTimeout(err)) {
+    if (
+      (err as Error | undefined)?.name === UnrecordedAcceptanceError.NAME ||
+      (isConnectionWaitTimeout(err) && mayWaitForConnections(job, ctx.config.JOB_CONNECTION_WAIT_MAX_MS))
+    ) {
       // Not a dead letter, even on the last attempt: the data has arrived. The row stays pending, so the reconciler
       // gives it a new job, which finds the note and only records. Nor when no database connection came free in
-      // time: the worker's own shortage, retried without spending an attempt (workers.ts), never a last chance.
+      // time: the worker's own shortage, retried without spending an attempt (workers.ts), never a last chance, until
+      // the attempt has waited JOB_CONNECTION_WAIT_MAX_MS; then it fails as any other error.
       throw err;
     }
     // Whatever failed outside the send itself (the database, the decision, a bug) still ends the delivery when

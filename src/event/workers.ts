@@ -20,6 +20,7 @@ import {
 import { processTrajectoryJob } from './trajectory-events';
 import { errorFields, unexpectedErrorFields } from '../kernel/logger';
 import { isConnectionWaitTimeout } from '../kernel/outage';
+import { markConnectionWait, mayWaitForConnections } from './connection-waits';
 
 /**
  * The longest a receiver's Retry-After may hold a job back. Beyond this a misconfigured receiver (Retry-After in
@@ -66,7 +67,11 @@ export function startWorkers(ctx: PipelineContext): Worker[] {
       try {
         result = await metrics.time(stage, () => fn(job));
       } catch (err) {
-        if (token !== undefined && isConnectionWaitTimeout(err)) {
+        if (
+          token !== undefined &&
+          isConnectionWaitTimeout(err) &&
+          mayWaitForConnections(job, config.JOB_CONNECTION_WAIT_MAX_MS)
+        ) {
           await waitForConnections(job, token, err);
         }
         throw err;
@@ -77,12 +82,15 @@ export function startWorkers(ctx: PipelineContext): Worker[] {
   /**
    * A job that got no database connection in time (every one in use under a bulk load) failed for want of the
    * process's own connections, not through its event or its destination: it looks again in 2 to 10 s (spread, so the
-   * jobs that waited together do not all come back at once), for as long as the pool stays that busy, and spends none
-   * of its attempts on it (BullMQ's moveToDelayed skips the attempt), so no delivery becomes a dead letter and no map
-   * job is left to the reconciler for it. The outage log asks the server and logs `dependency busy` once a minute.
+   * jobs that waited together do not all come back at once), and spends none of its attempts on it (BullMQ's
+   * moveToDelayed skips the attempt), so a bulk load's busy pool turns no delivery into a dead letter and leaves no map
+   * job to the reconciler. Only for JOB_CONNECTION_WAIT_MAX_MS per attempt, though (connection-waits.ts): a database
+   * that never frees a connection would keep the job coming back for ever, so after that the wait fails the attempt
+   * as any error does. The outage log asks the server and logs `dependency busy` once a minute.
    */
   const waitForConnections = async (job: Job, token: string, err: unknown): Promise<never> => {
     ctx.outages.noticed(err);
+    await markConnectionWait(job);
     await job.moveToDelayed(Date.now() + 2000 + Math.floor(Math.random() * 8000), token);
     throw new DelayedError();
   };

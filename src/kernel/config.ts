@@ -146,6 +146,9 @@ export const configSchema = z
     DELIVERY_BACKOFF_MAX_MS: envNumber({ min: 1 }).default(3_600_000),
     DELIVERY_TIMEOUT_MS: envNumber({ min: 100 }).default(10_000),
     JOB_LOCK_MS: envNumber({ min: 500 }).default(30_000),
+    // A bulk load keeps connections busy for minutes at most; a database that frees none for longer is a fault that
+    // retries and dead letters must be able to end.
+    JOB_CONNECTION_WAIT_MAX_MS: envNumber({ min: 0 }).default(600_000),
     RECONCILE_INTERVAL_MS: envNumber({ min: 100 }).default(60_000),
     RECONCILE_GRACE_MS: envNumber({ min: 0 }).default(30_000),
     BODY_LIMIT: z

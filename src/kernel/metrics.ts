@@ -286,7 +286,7 @@ function figureGauges(registry: Registry, figures: OperationsFigures): SourceGau
 /**
  * The end of the help text of a gauge read from a shared store at scrape time. Every process that serves /metrics
  * reports the same value, so dashboards and alerts take `max` or `min` over processes, never `sum` (the metrics test
- * holds docker/grafana-dashboard.json to that).
+ * holds docker/grafana-dashboard.json and docker/prometheus-alerts.yaml to that).
  */
 const SAME_IN_EVERY_PROCESS = (store: string): string =>
   `(read from ${store} at scrape time: the same in every process)`;

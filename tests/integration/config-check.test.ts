@@ -276,7 +276,7 @@ describe('configuration is checked up front, all at once', () => {
         DELIVERY_BACKOFF_MAX_MS: '1000',
       },
     });
-    expect(stdout.trim()).toBe('configuration OK');
+    expect(stdout.trim().split('\n').slice(1)).toEqual(['configuration OK']);
     const warnings = stderr.trim().split('\n');
     expect(warnings).toEqual(
       expect.arrayContaining([
@@ -330,6 +330,31 @@ describe('configuration is checked up front, all at once', () => {
       cwd: ROOT,
       env: { PATH: process.env.PATH, HOME: process.env.HOME },
     });
-    expect(stdout.trim()).toBe('configuration OK');
+    expect(stdout.trim().split('\n').slice(1)).toEqual(['configuration OK']);
+  });
+
+  it('says first which build checked: the version and the commit, of the image or of the checkout', async () => {
+    const { version } = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    const { stdout: head } = await promisify(execFile)('git', ['rev-parse', 'HEAD'], { cwd: ROOT });
+    const firstLine = async (extra: Record<string, string>) => {
+      const run = await promisify(execFile)('npm', ['run', '-s', 'config:check'], {
+        cwd: ROOT,
+        env: { PATH: process.env.PATH, HOME: process.env.HOME, ...extra },
+      }).then(
+        ({ stdout }) => stdout,
+        (err: { stdout?: string }) => err.stdout ?? '',
+      );
+      return run.split('\n')[0];
+    };
+    expect({
+      checkout: await firstLine({}),
+      image: await firstLine({ JEUGDBRUG_BUILD_COMMIT: 'ABCDEF1234567' }),
+      // A configuration with problems is checked by a build as well, and says so first.
+      withProblems: await firstLine({ DATABASE_POOL_SIZE: '0', JEUGDBRUG_BUILD_COMMIT: 'abcdef1234567' }),
+    }).toEqual({
+      checkout: `checking with jeugdbrug ${version}, commit ${head.trim()}`,
+      image: `checking with jeugdbrug ${version}, commit abcdef1234567`,
+      withProblems: `checking with jeugdbrug ${version}, commit abcdef1234567`,
+    });
   });
 });
