@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import {
   decideAndCreateDeliveries,
   finishDeliveries,
+  finishDeliveriesUnlessConsentsChanged,
   finishDelivery,
   deniedForConsentOfChild,
   keyDenialAndReadConsents,
@@ -149,6 +150,23 @@ describe('state moves after statistics taken while nothing was open', () => {
         })),
       );
       expect(finishedNow.size).toBe(20);
+      // The same finish behind a check of the children's consents (withdrawal-notice.ts), none of them changed.
+      const checkedNow = await finishDeliveriesUnlessConsentsChanged(
+        rec,
+        'delivered',
+        pending.slice(21, 41).map((d) => ({
+          check: { tenant: '01234567', patientBsn: '999990019', seen: [] },
+          finish: {
+            deliveryId: d.id,
+            inboxId: d.inbox_id,
+            deliveryState: 'delivered' as const,
+            step: 'delivered' as const,
+            reason: 'accepted',
+            status: 201,
+          },
+        })),
+      );
+      expect(checkedNow).toEqual({ finished: new Set(Array.from({ length: 20 }, (_, i) => i)), changed: new Map() });
       const one = pending[20]!;
       expect(
         await finishDelivery(rec, {
