@@ -137,18 +137,15 @@ describe('state moves after statistics taken while nothing was open', () => {
       await keyDeniedEvents(rec, [{ id: received[0]!, childKey: 'abcdefabcdefabcdefabcdefabcdefab' }]);
       const created = await decideAndCreateDeliveries(rec, permittedTo('gm0363', received.slice(1, 21)));
       expect(created.size).toBe(20);
-      const finishedNow = await finishDeliveries(
-        rec,
-        'delivered',
-        pending.slice(0, 20).map((d) => ({
-          deliveryId: d.id,
-          inboxId: d.inbox_id,
-          deliveryState: 'delivered' as const,
-          step: 'delivered' as const,
-          reason: 'accepted',
-          status: 201,
-        })),
-      );
+      const delivered = (d: { id: string; inbox_id: string }) => ({
+        deliveryId: d.id,
+        inboxId: d.inbox_id,
+        deliveryState: 'delivered' as const,
+        step: 'delivered' as const,
+        reason: 'accepted',
+        status: 201,
+      });
+      const finishedNow = await finishDeliveries(rec, 'delivered', pending.slice(0, 20).map(delivered));
       expect(finishedNow.size).toBe(20);
       // The same finish behind a check of the children's consents (withdrawal-notice.ts), none of them changed.
       const checkedNow = await finishDeliveriesUnlessConsentsChanged(
@@ -156,14 +153,7 @@ describe('state moves after statistics taken while nothing was open', () => {
         'delivered',
         pending.slice(21, 41).map((d) => ({
           check: { tenant: '01234567', patientBsn: '999990019', seen: [] },
-          finish: {
-            deliveryId: d.id,
-            inboxId: d.inbox_id,
-            deliveryState: 'delivered' as const,
-            step: 'delivered' as const,
-            reason: 'accepted',
-            status: 201,
-          },
+          finish: delivered(d),
         })),
       );
       expect(checkedNow).toEqual({ finished: new Set(Array.from({ length: 20 }, (_, i) => i)), changed: new Map() });
