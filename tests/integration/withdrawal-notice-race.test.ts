@@ -457,4 +457,48 @@ describe('a withdrawal while the child’s delivery is in flight', () => {
     expect(life.withdrawalNotices).toEqual([expect.objectContaining({ id: notice.id, consentEvent: withdrawalId })]);
     expect(life.history.filter((s) => s.state === 'delivered')).toHaveLength(1);
   });
+  it('leaves a delivery pending when its check did not run, and its retry records once, checks and finishes it', async () => {
+    const referral = buildReferralEvent();
+    await h.reachesState(await h.submit(consentOf(referral)), 'completed');
+    const release = holdSends(1);
+    const referralId = await h.submit(referral);
+    await waitFor('the referral’s send to be held at the receiver', () => h.receiver.inFlight === 1);
+    const { id: deliveryId, idempotency_key: key } = await h.delivery(referralId);
+
+    const watch = watchStatements();
+    let stateAtFailure: string | undefined;
+    try {
+      // As a crash right after the disclosure's insert: the statement that would check and finish never runs.
+      watch.afterEach(async (s) => {
+        if (stateAtFailure === undefined && records(s) && (s.params[0] as string[]).includes(deliveryId)) {
+          stateAtFailure = (
+            await watch.real<{ state: string }>('SELECT state FROM delivery WHERE id = $1', [deliveryId])
+          )[0]?.state;
+          throw new Error('connection lost after the disclosure was recorded');
+        }
+      });
+      release();
+      await h.reachesState(referralId, 'delivered');
+    } finally {
+      watch.stop();
+    }
+
+    expect(stateAtFailure).toBe('pending');
+    // The retry records what was sent, never sends again; the disclosure is kept once, and checked before the finish.
+    expect(h.receiver.hitsFor(key)).toHaveLength(1);
+    const disclosed = await h.app.rt.ctx.db.query('SELECT 1 FROM child_disclosure WHERE delivery_id = $1', [
+      deliveryId,
+    ]);
+    expect(disclosed).toHaveLength(1);
+    const ofDelivery = watch.seen.filter(
+      (s) =>
+        (records(s) || finishesDelivery(s)) &&
+        s.params.some((p) => p === deliveryId || (Array.isArray(p) && p.includes(deliveryId))),
+    );
+    expect(ofDelivery.map((s) => (records(s) ? 'record' : checksConsents(s) ? 'check and finish' : 'finish'))).toEqual([
+      'record',
+      'record',
+      'check and finish',
+    ]);
+  });
 });
