@@ -354,8 +354,7 @@ async function recordAcceptedSend(
       ctx.log.warn({ deliveryId: work.id, ...errorFields(err) }, 'could not note the audit in Redis'),
     );
   }
-  await kind.recordDisclosed?.(ctx, work, accepted);
-  await finish(ctx, job, {
+  const delivered = {
     deliveryId: work.id,
     inboxId: work.inbox_id,
     deliveryState: 'delivered',
@@ -363,7 +362,11 @@ async function recordAcceptedSend(
     reason: `${work.destination}: HTTP ${accepted.status}`,
     status: accepted.status,
     answer,
-  });
+  } as const;
+  // A child's event is finished with its disclosure's record when nothing in it calls for a notice (nearly always).
+  if (!(await kind.recordDisclosed?.(ctx, job, work, accepted, delivered))) {
+    await finish(ctx, job, delivered);
+  }
   forgetAcceptedSend(ctx.queues, work.idempotency_key);
   // Most deliveries find no run of failures to end, and skip the statement. A failure another process counts
   // after this delivery's read is left for the next success to reset. The trial of a half-open destination resumes it.

@@ -4,7 +4,7 @@ import type { AuditOutcome } from '../audit/audit-events';
 import type { DeliveryEventType } from '../contracts/delivery-event-type';
 import type { AcceptedSend } from './accepted-sends';
 import type { PipelineContext } from './context';
-import type { DeliveryWork } from './event-store';
+import type { DeliveryFinish, DeliveryWork } from './event-store';
 import type { DeliverJobData } from './queues';
 
 /** What a send notes for its disclosure's audit (kept in Redis with the accepted send, so no personal data). */
@@ -37,6 +37,14 @@ export interface DeliveryKind {
   /**
    * Keeps what an accepted send disclosed about a child, before it is recorded as delivered (a child's event: for the
    * withdrawal notices a later consent may call for, withdrawal-notice.ts). Idempotent: a recording retried writes once.
+   * May finish the delivery as `delivered` with it (logged, as `finishDeliveryLogged` does): true then, whether or not
+   * it was still pending; false leaves the finish to the caller.
    */
-  recordDisclosed?(ctx: PipelineContext, work: DeliveryWork, note: SentNote): Promise<void>;
+  recordDisclosed?(
+    ctx: PipelineContext,
+    job: Job<DeliverJobData>,
+    work: DeliveryWork,
+    note: SentNote,
+    delivered: DeliveryFinish & { readonly step: 'delivered' },
+  ): Promise<boolean>;
 }

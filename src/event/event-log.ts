@@ -71,7 +71,12 @@ export async function finishDeliveryLogged(
 ): Promise<boolean> {
   const finished = await stageStatements(ctx.db).finishDelivery(d);
   if (finished) {
-    logEventStates(ctx.log, { ...trace, eventId: d.inboxId, states: [STEPS[d.step].to], reason: d.reason });
+    logDeliveryFinished(ctx.log, trace, d);
   }
   return finished;
+}
+
+/** The log line of the state a finished delivery's event enters (a delivery finished by another statement too). */
+export function logDeliveryFinished(log: Logger, trace: Omit<EventTrace, 'eventId'>, d: DeliveryFinish): void {
+  logEventStates(log, { ...trace, eventId: d.inboxId, states: [STEPS[d.step].to], reason: d.reason });
 }

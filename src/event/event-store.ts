@@ -909,45 +909,62 @@ export type DeliveryFinish = Parameters<typeof finishDelivery>[1];
  * the deliveries that were still pending and are now finished; the others were finished before.
  */
 export async function finishDeliveries(db: Db, step: StepName, ds: readonly DeliveryFinish[]): Promise<Set<string>> {
-  const { from, to } = STEPS[step];
   const rows = await db.query<{ id: string }>(
-    `WITH ${fromStatesCte('$12')}, ${fromStatesCte(`'{pending}'`, 'delivery_from')}, input AS (
+    finishDeliveriesSql(undefined, 'SELECT id FROM attempt'),
+    finishParams(step, ds),
+  );
+  return new Set(rows.map((r) => r.id));
+}
+
+/** The input rows `changed` does not name, as `go`. */
+const HELD_BACK = 'go AS (SELECT * FROM input WHERE NOT EXISTS (SELECT 1 FROM changed WHERE changed.n = input.n))';
+
+/**
+ * The statement of `finishDeliveries`: $1..$12 from `finishParams`. `held` are CTEs, after `input`, that end in one
+ * named `changed` with a column `n`: the input rows it names are left as they are, and `select` may read it too.
+ */
+function finishDeliveriesSql(held: string | undefined, select: string): string {
+  const rows = held ? 'go' : 'input';
+  return `WITH ${fromStatesCte('$12')}, ${fromStatesCte(`'{pending}'`, 'delivery_from')}, input AS (
        SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::int[], $6::text[], $7::jsonb[],
          $8::bytea[], $9::text[], $10::int[]) WITH ORDINALITY
          AS x(inbox_id, delivery_id, reason, delivery_state, status, error, response_summary, response_sealed,
            response_key_id, counts, n)
-     ), moved AS (
-       UPDATE inbox SET state = $11, state_reason = input.reason, updated_at = now()
-       FROM from_states, input WHERE ${byIdWhileIn('inbox', 'ANY($1::uuid[])')} AND inbox.id = input.inbox_id
-       RETURNING input.inbox_id, input.reason, input.n
+     )${held ? `, ${held}, ${HELD_BACK}` : ''}, moved AS (
+       UPDATE inbox SET state = $11, state_reason = ${rows}.reason, updated_at = now()
+       FROM from_states, ${rows} WHERE ${byIdWhileIn('inbox', 'ANY($1::uuid[])')} AND inbox.id = ${rows}.inbox_id
+       RETURNING ${rows}.inbox_id, ${rows}.reason, ${rows}.n
      ), history AS (
        INSERT INTO inbox_history (inbox_id, state, reason) SELECT inbox_id, $11, reason FROM moved ORDER BY n
      ), attempt AS (
-       UPDATE delivery SET state = input.delivery_state, attempts = attempts + input.counts,
-         last_status = input.status, last_error = input.error, response_summary = input.response_summary,
-         response_sealed = input.response_sealed, response_key_id = input.response_key_id,
-         updated_at = now(), delivered_at = CASE WHEN input.delivery_state = 'delivered' THEN now() END
-       FROM delivery_from, input
-       WHERE ${byIdWhileIn('delivery', 'ANY($2::uuid[])', 'delivery_from')} AND delivery.id = input.delivery_id
-       RETURNING delivery.id
+       UPDATE delivery SET state = ${rows}.delivery_state, attempts = attempts + ${rows}.counts,
+         last_status = ${rows}.status, last_error = ${rows}.error, response_summary = ${rows}.response_summary,
+         response_sealed = ${rows}.response_sealed, response_key_id = ${rows}.response_key_id,
+         updated_at = now(), delivered_at = CASE WHEN ${rows}.delivery_state = 'delivered' THEN now() END
+       FROM delivery_from, ${rows}
+       WHERE ${byIdWhileIn('delivery', 'ANY($2::uuid[])', 'delivery_from')} AND delivery.id = ${rows}.delivery_id
+       RETURNING delivery.id, ${rows}.n
      )
-     SELECT id FROM attempt`,
-    [
-      ds.map((d) => d.inboxId),
-      ds.map((d) => d.deliveryId),
-      ds.map((d) => d.reason),
-      ds.map((d) => d.deliveryState),
-      ds.map((d) => d.status ?? null),
-      ds.map((d) => d.error ?? null),
-      ds.map((d) => (d.answer ? JSON.stringify(d.answer.summary) : null)),
-      bytesArray(ds, (d) => d.answer?.data),
-      ds.map((d) => d.answer?.keyId ?? null),
-      ds.map((d) => (d.countsAsAttempt === false ? 0 : 1)),
-      to,
-      from,
-    ],
-  );
-  return new Set(rows.map((r) => r.id));
+     ${select}`;
+}
+
+/** The parameters $1..$12 of `finishDeliveriesSql`: a row per member of `ds`, all null for a member without one. */
+function finishParams(step: StepName, ds: readonly (DeliveryFinish | undefined)[]): unknown[] {
+  const { from, to } = STEPS[step];
+  return [
+    ds.map((d) => d?.inboxId ?? null),
+    ds.map((d) => d?.deliveryId ?? null),
+    ds.map((d) => d?.reason ?? null),
+    ds.map((d) => d?.deliveryState ?? null),
+    ds.map((d) => d?.status ?? null),
+    ds.map((d) => d?.error ?? null),
+    ds.map((d) => (d?.answer ? JSON.stringify(d.answer.summary) : null)),
+    bytesArray(ds, (d) => d?.answer?.data),
+    ds.map((d) => d?.answer?.keyId ?? null),
+    ds.map((d) => (d?.countsAsAttempt === false ? 0 : 1)),
+    to,
+    from,
+  ];
 }
 
 /**
@@ -1243,41 +1260,92 @@ export interface ConsentsSeen {
   readonly seen: readonly string[];
 }
 
+/** A member of `finishDeliveriesUnlessConsentsChanged`: a child's consents to check, a delivery to finish, or both. */
+export interface FinishUnlessChanged {
+  /** Not checked when absent: nothing holds the finish back. */
+  readonly check?: ConsentsSeen | undefined;
+  /** None: only checked. */
+  readonly finish?: DeliveryFinish | undefined;
+}
+
+/** What `finishDeliveriesUnlessConsentsChanged` did, by index of its members. */
+export interface FinishedUnlessChanged {
+  /** The members whose delivery was still pending and is now finished. */
+  readonly finished: ReadonlySet<number>;
+  /**
+   * The members whose child's consents are no longer the ones seen: the consent events that changed them (newest
+   * change first). Their delivery is left as it was.
+   */
+  readonly changed: ReadonlyMap<number, ConsentWriter[]>;
+}
+
 /**
  * For a group of children, in one statement: whose consents are no longer the ones `seen`, and which consent events
- * changed them (newest change first), with their events' states. Children whose consents are unchanged are not in
- * the answer (by index in `cs`). Run after the disclosures it is about were committed (withdrawal-notice.ts).
+ * changed them, with their events' states; and the `finishDeliveries` of the members whose consents did not change
+ * (or were not checked), all taking `step`. The read and the finish share the statement's snapshot, so a delivery is
+ * only finished by a statement that saw its child's consents unchanged. Run after the disclosures it is about were
+ * committed (withdrawal-notice.ts): that snapshot is then taken after their commit.
  */
-export async function consentsChangedSince(db: Db, cs: readonly ConsentsSeen[]): Promise<Map<number, ConsentWriter[]>> {
+export async function finishDeliveriesUnlessConsentsChanged(
+  db: Db,
+  step: StepName,
+  ms: readonly FinishUnlessChanged[],
+): Promise<FinishedUnlessChanged> {
+  // The writers' events by key, one lookup each: the planner guesses many changed rows (a hundred per child's
+  // consents seen), and would hash a scan of the whole inbox to join them, where there are nearly always none.
   const rows = await db.query<{
     n: string;
+    finished: boolean;
     inbox_id: string | null;
     event_type: string | null;
     state: EventState | null;
   }>(
-    `WITH input AS (
-       SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[]) WITH ORDINALITY AS x(tenant, patient_bsn, seen, n)
-     ), now_stored AS (
-       SELECT input.n, input.seen, c.id || '@' || c.version::text AS at, c.inbox_id, c.updated_at
-       FROM input JOIN consent c ON c.tenant = input.tenant AND c.patient_bsn = input.patient_bsn
-     ), changed AS (
-       SELECT n, inbox_id, updated_at FROM now_stored WHERE NOT seen ? at
+    finishDeliveriesSql(
+      `checked AS (
+         SELECT * FROM unnest($13::text[], $14::text[], $15::jsonb[]) WITH ORDINALITY AS x(tenant, patient_bsn, seen, n)
+         WHERE x.seen IS NOT NULL
+       ), now_stored AS (
+         SELECT checked.n, checked.seen, c.id || '@' || c.version::text AS at, c.inbox_id, c.updated_at
+         FROM checked JOIN consent c ON c.tenant = checked.tenant AND c.patient_bsn = checked.patient_bsn
+       ), changed AS (
+         SELECT n, inbox_id, updated_at FROM now_stored WHERE NOT seen ? at
+         UNION ALL
+         SELECT checked.n, NULL, NULL FROM checked, jsonb_array_elements_text(checked.seen) AS s(at)
+         WHERE NOT EXISTS (SELECT 1 FROM now_stored WHERE now_stored.n = checked.n AND now_stored.at = s.at)
+       )`,
+      `SELECT attempt.n, true AS finished, NULL::uuid AS inbox_id, NULL::text AS event_type, NULL::text AS state,
+         NULL::timestamptz AS updated_at
+       FROM attempt
        UNION ALL
-       SELECT input.n, NULL, NULL FROM input, jsonb_array_elements_text(input.seen) AS s(at)
-       WHERE NOT EXISTS (SELECT 1 FROM now_stored WHERE now_stored.n = input.n AND now_stored.at = s.at)
-     )
-     SELECT changed.n, changed.inbox_id, e.event_type, e.state FROM changed LEFT JOIN inbox e ON e.id = changed.inbox_id
-     ORDER BY changed.n, changed.updated_at DESC NULLS LAST`,
-    [cs.map((c) => c.tenant), cs.map((c) => c.patientBsn), cs.map((c) => JSON.stringify(c.seen))],
+       SELECT changed.n, false, changed.inbox_id,
+         (SELECT e.event_type FROM inbox e WHERE e.id = changed.inbox_id),
+         (SELECT e.state FROM inbox e WHERE e.id = changed.inbox_id), changed.updated_at
+       FROM changed
+       ORDER BY 1, 6 DESC NULLS LAST`,
+    ),
+    [
+      ...finishParams(
+        step,
+        ms.map((m) => m.finish),
+      ),
+      ms.map((m) => m.check?.tenant ?? null),
+      ms.map((m) => m.check?.patientBsn ?? null),
+      ms.map((m) => (m.check ? JSON.stringify(m.check.seen) : null)),
+    ],
   );
-  const out = new Map<number, ConsentWriter[]>();
+  const finished = new Set<number>();
+  const changed = new Map<number, ConsentWriter[]>();
   for (const r of rows) {
     const i = Number(r.n) - 1;
-    const list = out.get(i) ?? [];
+    if (r.finished) {
+      finished.add(i);
+      continue;
+    }
+    const list = changed.get(i) ?? [];
     list.push({ inboxId: r.inbox_id, eventType: r.event_type, state: r.state });
-    out.set(i, list);
+    changed.set(i, list);
   }
-  return out;
+  return { finished, changed };
 }
 
 /**

@@ -1,10 +1,10 @@
 import type { Db } from '../kernel/db';
 import {
   childKey,
-  consentsChangedSince,
   decideAndCreateDeliveries,
   decideAndCreateDelivery,
   finishDeliveries,
+  finishDeliveriesUnlessConsentsChanged,
   finishDelivery,
   getDeliveryWorks,
   getSealedEvents,
@@ -45,10 +45,12 @@ export interface StageStatements {
   readonly finishDelivery: GroupCall<DeliveryFinish, boolean>;
   readonly resetDestinationFailures: GroupCall<string, void>;
   /**
-   * What a delivered child's event disclosed, for withdrawal notices (withdrawal-notice.ts); then, once committed,
-   * whether the child's consents changed since the delivery's decision read them: the consent events that changed
-   * them (none, nearly always). Two statements for the group.
+   * What a delivered child's event disclosed, for withdrawal notices (withdrawal-notice.ts), then, in the group's
+   * second statement, whether the child's consents changed since the delivery's decision read them, and, where they
+   * did not, the delivery finished as `delivered`. Two statements for the group, the finish included.
    */
+  readonly recordDeliveredDisclosure: GroupCall<DeliveredDisclosure, DisclosureChecked>;
+  /** `recordDeliveredDisclosure` without a delivery to finish: the consent events that changed the child's consents. */
   readonly recordChildDisclosure: GroupCall<RecordedDisclosure, ConsentWriter[]>;
 }
 
@@ -58,24 +60,46 @@ export type RecordedDisclosure = NewChildDisclosure & {
   readonly consentsSeen: readonly string[] | undefined;
 };
 
+/** A disclosure to record and the finish of its delivery, made with the check when the consents are unchanged. */
+export type DeliveredDisclosure = RecordedDisclosure & {
+  readonly delivered: DeliveryFinish & { readonly step: 'delivered' };
+};
+
+/** What the check found: the consent events that changed the child's consents (none, nearly always). */
+export interface DisclosureChecked {
+  readonly changedBy: ConsentWriter[];
+  /**
+   * The delivery was still pending and is now finished. Never when `changedBy` is not empty: that delivery is left
+   * pending for its caller to finish once it has dealt with the change.
+   */
+  readonly finished: boolean;
+}
+
+/** A member of the group: with a delivery to finish, or without. */
+type DisclosureToRecord = RecordedDisclosure & Partial<Pick<DeliveredDisclosure, 'delivered'>>;
+
 /**
  * Records the disclosures (committed), then reads the children's consents in a statement of its own, whose snapshot
  * is taken after that commit: a consent its read does not see was committed later, so that consent's search for
- * the child's disclosures sees these (the handshake of withdrawal-notice.ts). The same statement would not do: its
- * snapshot is taken before its own insert commits.
+ * the child's disclosures sees these (the handshake of withdrawal-notice.ts). The same statement as the insert would
+ * not do: its snapshot is taken before its own insert commits. The read's statement also finishes each delivery
+ * whose child's consents it saw unchanged: a delivery is only ever finished after a check that found nothing to
+ * notice, and one left pending by a crash before it is recorded again by its retry, check included.
  */
-async function recordDisclosuresAndCheck(db: Db, ds: readonly RecordedDisclosure[]): Promise<ConsentWriter[][]> {
+async function recordDisclosuresAndCheck(db: Db, ds: readonly DisclosureToRecord[]): Promise<DisclosureChecked[]> {
   await recordChildDisclosures(db, ds);
-  const checked = ds.flatMap((d, i) =>
-    d.consentsSeen ? [{ i, tenant: d.tenant, patientBsn: d.patientBsn, seen: d.consentsSeen }] : [],
-  );
-  if (checked.length === 0) {
-    return ds.map(() => []);
+  if (ds.every((d) => !d.consentsSeen && !d.delivered)) {
+    return ds.map(() => ({ changedBy: [], finished: false }));
   }
-  const changed = await consentsChangedSince(db, checked);
-  const out: ConsentWriter[][] = ds.map(() => []);
-  checked.forEach((c, n) => (out[c.i] = changed.get(n) ?? []));
-  return out;
+  const { finished, changed } = await finishDeliveriesUnlessConsentsChanged(
+    db,
+    'delivered',
+    ds.map((d) => ({
+      check: d.consentsSeen && { tenant: d.tenant, patientBsn: d.patientBsn, seen: d.consentsSeen },
+      finish: d.delivered,
+    })),
+  );
+  return ds.map((_, i) => ({ changedBy: changed.get(i) ?? [], finished: finished.has(i) }));
 }
 
 /** Reads many, answers each: the row of each key, or undefined. */
@@ -92,6 +116,11 @@ export const stageStatements = perResource((db: Db): StageStatements => {
     },
     (c) => listStoredConsents(db, c.tenant, c.patientBsn),
     { maxInFlight: 2 },
+  );
+  // With and without a delivery to finish, in the same groups.
+  const recordDisclosure = grouped(
+    (ds: readonly DisclosureToRecord[]) => recordDisclosuresAndCheck(db, ds),
+    async (d: DisclosureToRecord) => (await recordDisclosuresAndCheck(db, [d]))[0]!,
   );
   return {
     storedConsents,
@@ -139,10 +168,8 @@ export const stageStatements = perResource((db: Db): StageStatements => {
       },
       (id) => resetDestinationFailures(db, id),
     ),
-    recordChildDisclosure: grouped(
-      (ds) => recordDisclosuresAndCheck(db, ds),
-      async (d) => (await recordDisclosuresAndCheck(db, [d]))[0] ?? [],
-    ),
+    recordDeliveredDisclosure: recordDisclosure,
+    recordChildDisclosure: async (d) => (await recordDisclosure(d)).changedBy,
   };
 });
 

@@ -1,3 +1,4 @@
+import type { Job } from 'bullmq';
 import type { Consent, ConsentProvisionData, Resource } from '@medplum/fhirtypes';
 import { carriesWithdrawalNotices } from '../../mappings/municipality/index';
 import { consentDecision, disclosure, SYSTEM_WORKER } from '../audit/audit-events';
@@ -21,7 +22,7 @@ import { auditedAgreement } from './registry';
 import type { ChildConsents } from './decide';
 import { childConsentsOnce, decideForEvent, reasonText } from './decide';
 import type { DeliveryKind, DisclosureAudit, SentNote } from './delivery-kind';
-import { finishDeliveryLogged, logEventStates } from './event-log';
+import { finishDeliveryLogged, logDeliveryFinished, logEventStates } from './event-log';
 import {
   addWithdrawalNotice,
   decideWithdrawalNotices,
@@ -29,6 +30,7 @@ import {
   tryGetSealedEvent,
   unnoticedDisclosuresOfChild,
   type ChildDisclosure,
+  type ConsentWriter,
   type DeliveryRow,
   type DeliveryWork,
   type EventRow,
@@ -37,9 +39,10 @@ import {
 import { newDelivery } from './idempotency-key';
 import { referralIdentifierOf } from './referral-identifier';
 import { getPseudonymiser } from './report-pseudonym';
-import { stageStatements } from './stage-groups';
+import { stageStatements, type DeliveredDisclosure } from './stage-groups';
 import type { EventState } from './states';
 import { openEvent } from './stored-event';
+import type { DeliverJobData } from './queues';
 
 /**
  * Withdrawal notices (GDPR art. 7(3) and 19): what a municipality received about a child under a consent stays in its
@@ -93,10 +96,19 @@ export const consentAt = (c: StoredConsent): string => `${c.id}@${c.version}`;
  * (stage-groups.ts: in the group's second statement, none per event) and compared with what the delivery's
  * decision read. Under READ COMMITTED one side sees the other: a consent event whose search missed this disclosure
  * was committed before this read, so the read shows it changed. The disclosure is then decided again and, when the
- * consent now denies it, gets that consent event's notice or a follow-up (`noticeDisclosures`). The common case,
- * consents unchanged, costs the group's one read and nothing more.
+ * consent now denies it, gets that consent event's notice or a follow-up (`noticeDisclosures`), and the caller
+ * finishes the delivery afterwards (false). The common case, consents unchanged, finishes the delivery in that same
+ * read's statement (true): two statements for the group, the delivery's finish included. A delivery is never finished
+ * before a check that saw the consents unchanged, or that dealt with their change: a retry of a finished one stops at
+ * once (deliver.ts), so the check must be behind it.
  */
-export async function recordDisclosed(ctx: PipelineContext, work: DeliveryWork, note: SentNote): Promise<void> {
+export async function recordDisclosed(
+  ctx: PipelineContext,
+  job: Job<DeliverJobData>,
+  work: DeliveryWork,
+  note: SentNote,
+  delivered: DeliveredDisclosure['delivered'],
+): Promise<boolean> {
   const event = openEvent(ctx.cipher, work);
   const referral = referralIdentifierOf(event);
   const disclosure = {
@@ -111,11 +123,29 @@ export async function recordDisclosed(ctx: PipelineContext, work: DeliveryWork, 
     referral_system: referral?.system ?? null,
     referral_value: referral?.value ?? null,
   };
-  const changedBy = await stageStatements(ctx.db).recordChildDisclosure({
+  const { changedBy, finished } = await stageStatements(ctx.db).recordDeliveredDisclosure({
     ...disclosure,
     patientBsn: event.patient.bsn,
     consentsSeen: note.consentsSeen,
+    delivered,
   });
+  if (changedBy.length === 0) {
+    if (finished) {
+      logDeliveryFinished(ctx.log, { traceId: job.data.traceId, stage: 'deliver' }, delivered);
+    }
+    return true;
+  }
+  await noticeChangedDuringSend(ctx, work, disclosure, changedBy);
+  return false;
+}
+
+/** A disclosure whose child's consents changed while it was sent: noticed when a consent now denies it. */
+async function noticeChangedDuringSend(
+  ctx: PipelineContext,
+  work: DeliveryWork,
+  disclosure: Omit<ChildDisclosure, 'inbox_id' | 'disclosed_at'>,
+  changedBy: readonly ConsentWriter[],
+): Promise<void> {
   // Consents another kind of event carried (a referral's) send no notices, here as at their own map stage.
   const writers = changedBy.filter((w) => w.inboxId === null || CONSENT_EVENT_TYPES.has(w.eventType ?? ''));
   if (writers.length === 0) {

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import {
   decideAndCreateDeliveries,
   finishDeliveries,
+  finishDeliveriesUnlessConsentsChanged,
   finishDelivery,
   deniedForConsentOfChild,
   keyDenialAndReadConsents,
@@ -136,19 +137,26 @@ describe('state moves after statistics taken while nothing was open', () => {
       await keyDeniedEvents(rec, [{ id: received[0]!, childKey: 'abcdefabcdefabcdefabcdefabcdefab' }]);
       const created = await decideAndCreateDeliveries(rec, permittedTo('gm0363', received.slice(1, 21)));
       expect(created.size).toBe(20);
-      const finishedNow = await finishDeliveries(
+      const delivered = (d: { id: string; inbox_id: string }) => ({
+        deliveryId: d.id,
+        inboxId: d.inbox_id,
+        deliveryState: 'delivered' as const,
+        step: 'delivered' as const,
+        reason: 'accepted',
+        status: 201,
+      });
+      const finishedNow = await finishDeliveries(rec, 'delivered', pending.slice(0, 20).map(delivered));
+      expect(finishedNow.size).toBe(20);
+      // The same finish behind a check of the children's consents (withdrawal-notice.ts), none of them changed.
+      const checkedNow = await finishDeliveriesUnlessConsentsChanged(
         rec,
         'delivered',
-        pending.slice(0, 20).map((d) => ({
-          deliveryId: d.id,
-          inboxId: d.inbox_id,
-          deliveryState: 'delivered' as const,
-          step: 'delivered' as const,
-          reason: 'accepted',
-          status: 201,
+        pending.slice(21, 41).map((d) => ({
+          check: { tenant: '01234567', patientBsn: '999990019', seen: [] },
+          finish: delivered(d),
         })),
       );
-      expect(finishedNow.size).toBe(20);
+      expect(checkedNow).toEqual({ finished: new Set(Array.from({ length: 20 }, (_, i) => i)), changed: new Map() });
       const one = pending[20]!;
       expect(
         await finishDelivery(rec, {
