@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -213,6 +214,20 @@ describe('/metrics', () => {
         'jeugdbrug_audit_verify_ok',
       ].filter((name) => !alerted.has(name)),
     ).toEqual([]);
+  });
+
+  // What Prometheus itself says of the file (Debian's `prometheus` package; `.ci/run` installs it when missing): the
+  // PromQL of every rule parses, which the checks above do not read.
+  it('ships alert rules that promtool checks without error', () => {
+    const rules = path.resolve(__dirname, '../../docker/prometheus-alerts.yaml');
+    const run = spawnSync('promtool', ['check', 'rules', rules], { encoding: 'utf8' });
+    if (run.error) {
+      throw new Error(`promtool not found (${run.error.message}): install Debian's prometheus package`);
+    }
+    expect({ status: run.status, out: run.stdout + run.stderr }).toEqual({
+      status: 0,
+      out: expect.stringContaining(`SUCCESS: ${alertRules().length} rules found`),
+    });
   });
 
   it('has the dashboard and the alerts take max or min, never the sum, of the figures every process reports alike', async () => {
