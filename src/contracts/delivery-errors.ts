@@ -38,23 +38,40 @@ export class PermanentDeliveryError extends UnrecoverableError {
 }
 
 /**
- * Whether a failed attempt says something about the destination as a whole (it is down, overloaded, or refuses
- * our credentials) rather than about this one message (a 400 or 422 on its content). Only the former count
- * towards pausing a destination. A permanent error without a status is ours: a secret missing from the
- * environment or a token endpoint refusing the client, which every message to that destination will hit.
+ * Whether a failed attempt says something about the destination as a whole (it is down, overloaded, its route is
+ * missing, or it refuses our credentials) rather than about this one message (a 400 or 422 on its content). Only the
+ * former count towards pausing a destination. A permanent error without a status is ours: a secret missing from the
+ * environment or a token endpoint refusing the client, which every message to that destination will hit. A 409 is
+ * retried only as the answer to a repeat (`isRetryableStatus`): the receiver is busy with the earlier attempt, which
+ * says it works.
  */
 export function isDestinationFailure(err: { name: string; status?: number | undefined }): boolean {
   if (err.name === 'RetryableDeliveryError') {
-    return true;
+    return err.status !== 409;
   }
   return (
     err.name === 'PermanentDeliveryError' && (err.status === undefined || err.status === 401 || err.status === 403)
   );
 }
 
-/** Network errors, timeouts, 408, 429 and 5xx are worth retrying; any other 4xx will fail the same way again. */
-export function isRetryableStatus(status: number): boolean {
-  return status === 408 || status === 429 || status >= 500;
+/**
+ * 404, 405 and 410 say the route is missing or wrong (a gateway or OpenHIM core without the channel, a reverse proxy
+ * while the app is redeployed), not that this message is: every message to that URL would get the same answer until
+ * someone fixes the route. 501 (a 5xx) says the same.
+ */
+const ROUTE_MISSING: ReadonlySet<number> = new Set([404, 405, 410]);
+
+/**
+ * Worth retrying: network errors and timeouts (thrown apart), 408, 429, 5xx, and the route-missing answers above; any
+ * other 4xx will fail the same way again. A 409 is retried when it answers a `repeat`, an attempt after an earlier one
+ * of the same delivery failed retryably (a timeout, say, which the receiver may still be processing): an
+ * IETF-idempotency receiver (draft-ietf-httpapi-idempotency-key-header) answers 409 while a request with the same
+ * Idempotency-Key is in flight. To a first attempt, a 409 is about the message and stays permanent.
+ */
+export function isRetryableStatus(status: number, opts: { repeat?: boolean } = {}): boolean {
+  return (
+    status === 408 || status === 429 || status >= 500 || ROUTE_MISSING.has(status) || (status === 409 && !!opts.repeat)
+  );
 }
 
 /** `Retry-After` as seconds or an HTTP date, in ms; undefined when absent or unreadable. */

@@ -265,6 +265,9 @@ async function deliverOnce(
       traceId: job.data.traceId,
       eventType: shipment.eventType,
       defaultTimeoutMs: ctx.config.DELIVERY_TIMEOUT_MS,
+      // Every attempt of this round before this one failed retryably: a permanent failure ends the round.
+      repeat: work.attempts > 0,
+      occurredAt: work.event_received_at.toISOString(),
     });
   } catch (err) {
     const failure = asDeliveryFailure(err, `adapter ${destination.adapter}`);

@@ -727,6 +727,8 @@ export interface DeliveryWork extends DeliveryRow, SealedEvent {
   event_state: EventState;
   /** The event's type: the deliver stage sends a `monitoring.report` by its own path (report-delivery.ts). */
   event_type: string;
+  /** When jeugdbrug received the event: the moment it occurred as its deliveries say it (notification timestamp). */
+  event_received_at: Date;
   /** The destination's run of failed attempts when this was read: a success need only reset a run there is. */
   destination_failures: number;
   /** Who paused the destination (`operator` or `auto`) when this was read; null while it is not paused. */
@@ -767,7 +769,8 @@ const CANCELLED_REFERRAL_AT_DESTINATION = `SELECT CASE
     WHERE c.inbox_id = d.inbox_id`;
 
 /** The one read of `DeliveryWork`, for one delivery or a group. */
-const DELIVERY_WORK_SELECT = `SELECT d.*, i.tenant, i.state AS event_state, i.event_type, ${openedColumns('i')},
+const DELIVERY_WORK_SELECT = `SELECT d.*, i.tenant, i.state AS event_state, i.event_type,
+    i.received_at AS event_received_at, ${openedColumns('i')},
     COALESCE(ds.consecutive_failures, 0) AS destination_failures, ds.paused_by AS destination_paused_by,
     ds.half_open_at IS NOT NULL AS destination_half_open,
     EXISTS (SELECT 1 FROM referral_identifier r ${JOIN_LATER_CANCELLATIONS}

@@ -52,6 +52,8 @@ export async function processFeedbackJob(ctx: PipelineContext, job: Job<Feedback
     tenant: feedback.tenant,
     idempotencyKey: feedback.idempotency_key,
     eventType: REFERRAL_STATUS_EVENT,
+    attempts: feedback.attempts,
+    occurredAt: feedback.created_at,
     resources: () => [
       toServiceRequestStatus({
         id: identity.serviceRequestId,

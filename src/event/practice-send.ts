@@ -17,6 +17,10 @@ export interface PracticeSend {
   readonly tenant: string;
   readonly idempotencyKey: string;
   readonly eventType: DeliveryEventType;
+  /** Attempts recorded in this round: after one, every send repeats a failed attempt (a 409 is then retried). */
+  readonly attempts: number;
+  /** When the municipality's update was stored: the event's moment, the same on every attempt and replay. */
+  readonly occurredAt: Date;
   /** What is sent; throws a PermanentDeliveryError when it cannot be made (a dead letter at once). */
   readonly resources: () => Resource[];
   /** The disclosure's AuditEvent once the practice accepted these resources. */
@@ -54,6 +58,8 @@ export async function sendToPractice(
       traceId: job.data.traceId,
       eventType: send.eventType,
       defaultTimeoutMs: ctx.config.DELIVERY_TIMEOUT_MS,
+      repeat: send.attempts > 0,
+      occurredAt: send.occurredAt.toISOString(),
     });
   } catch (err) {
     return failPracticeSend(ctx, job, send, asDeliveryFailure(err, source));

@@ -330,6 +330,8 @@ export async function processTrajectoryJob(ctx: PipelineContext, job: Job<Trajec
     tenant: row.tenant,
     idempotencyKey: row.idempotency_key,
     eventType: deliveryEventTypeOf(event.type),
+    attempts: row.attempts,
+    occurredAt: row.created_at,
     resources: () => practiceResourcesOf(event, decision.obligations.allowedFields),
     deliveredAudit: (resources) =>
       trajectoryDisclosure({

@@ -72,8 +72,9 @@ export const taskSchema = z
       }),
     status: z.string().meta({
       description:
-        'R4 Task.status; without businessStatus received, accepted, rejected or completed (closed) say the status; ' +
-        'with it, the status ConceptMap referral-status-task-status gives the businessStatus (else 422)',
+        'R4 Task.status; without businessStatus received, accepted, rejected or completed (closed) say the status ' +
+        '(any other is 422: the other referral statuses go in businessStatus); with it, the status ConceptMap ' +
+        'referral-status-task-status gives the businessStatus (else 422)',
     }),
     intent: z.string().meta({ description: 'R4 Task.intent, such as order' }),
     businessStatus: concept.optional().meta({ description: 'a coding of the referral-status CodeSystem' }),
@@ -258,13 +259,13 @@ function unkeptElementsOf(task: Record<string, unknown>): OperationOutcomeIssue[
   return notKept;
 }
 
-/** Task.status → our status, for a Task without businessStatus. */
-const FROM_TASK_STATUS: Record<string, ReferralStatus> = {
-  received: 'received',
-  accepted: 'accepted',
-  rejected: 'rejected',
-  completed: 'closed',
-};
+/** R4 Task.status → our status, for a Task without businessStatus: the only task-status codes that say one. */
+const FROM_TASK_STATUS: ReadonlyMap<string, ReferralStatus> = new Map([
+  ['received', 'received'],
+  ['accepted', 'accepted'],
+  ['rejected', 'rejected'],
+  ['completed', 'closed'],
+]);
 
 function codeIn(codings: readonly Coding[] | undefined, system: string): string | undefined {
   return codings?.find((c) => c.system === system)?.code;
@@ -272,15 +273,28 @@ function codeIn(codings: readonly Coding[] | undefined, system: string): string 
 
 /**
  * The status a Task says: its businessStatus, a referral-status code (a coding without system is read as one), or
- * without businessStatus its Task.status. A businessStatus without such a code is a 422: falling back to Task.status
- * would record a status the municipality did not send. An unknown code is refused by the status body's schema. With a
+ * without businessStatus its Task.status, one of the four R4 task-status codes that map to a referral status (any
+ * other is a 422 at Task.status pointing at businessStatus: a referral-status code there is invalid R4). A
+ * businessStatus without such a code is a 422: falling back to Task.status would record a status the municipality
+ * did not send. An unknown code is refused by the status body's schema. With a
  * known businessStatus, a Task.status other than the one the ConceptMap gives it is a 422 at Task.status: the Task
  * would say two things, and the one stored would contradict what was sent.
  */
 function statusOf(task: TaskBody): string | undefined {
   const business = task.businessStatus;
   if (!business) {
-    return FROM_TASK_STATUS[task.status] ?? task.status;
+    const status = FROM_TASK_STATUS.get(task.status);
+    if (status === undefined) {
+      // Not the status body's list of referral-status codes: most of those are no R4 task-status codes.
+      const said = [...FROM_TASK_STATUS.values()] as string[];
+      failField(
+        'without businessStatus, one of received, accepted, rejected or completed (closed); the other referral ' +
+          `statuses (${REFERRAL_STATUSES.filter((r) => !said.includes(r)).join(', ')}) go in Task.businessStatus, ` +
+          `a coding of ${REFERRAL_STATUS_SYSTEM}, with the Task.status its ConceptMap gives`,
+        'Task.status',
+      );
+    }
+    return status;
   }
   const code = codeIn(business.coding, REFERRAL_STATUS_SYSTEM) ?? business.coding?.find((c) => !c.system)?.code;
   if (code === undefined) {

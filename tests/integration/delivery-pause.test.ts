@@ -14,6 +14,20 @@ describe('pausing a failing destination and resuming it', () => {
     );
   const operatorPost = (path: string, json?: unknown, key: 'operator' | 'practice' = 'operator') =>
     h.app.request(`/admin/v1/destinations/${path}`, { key, method: 'POST', ...(json ? { json } : {}) });
+  /** Each event waits behind the pause: neither sent nor a dead letter. */
+  const expectWaiting = async (ids: readonly string[]) => {
+    for (const id of ids) {
+      expect((await h.state(id)).state).toBe('decided');
+    }
+  };
+  /** The receiver and its probe are back: each waiting event is delivered. */
+  const deliveredOnceBack = async (ids: readonly string[]) => {
+    h.receiver.probeStatus = 200;
+    h.receiver.mode = { kind: 'ok' };
+    for (const id of ids) {
+      await h.reachesState(id, 'delivered');
+    }
+  };
 
   it('pauses after N consecutive failures, stops sending, and resumes by itself once a probe succeeds', async () => {
     h.receiver.mode = { kind: 'status', status: 503 };
@@ -38,21 +52,29 @@ describe('pausing a failing destination and resuming it', () => {
     expect(h.receiver.probes.length).toBeGreaterThan(probes);
     expect(h.receiver.probes.at(-1)).toEqual(expect.objectContaining({ method: 'GET', path: '/fhir/metadata' }));
     expect((await status()).paused).toBe(true);
-    for (const id of ids) {
-      expect((await h.state(id)).state).toBe('decided');
-    }
+    await expectWaiting(ids);
 
-    h.receiver.probeStatus = 200;
-    h.receiver.mode = { kind: 'ok' };
-    for (const id of ids) {
-      await h.reachesState(id, 'delivered');
-    }
+    await deliveredOnceBack(ids);
     const after = await status();
     expect(after).toEqual(expect.objectContaining({ paused: false, queuePaused: false, consecutiveFailures: 0 }));
     expect(after.lastProbeResult).toContain('up');
     const audit = (await destinationAudit()).slice(auditBefore);
     expect(audit.map((a) => a.subtype)).toEqual(['pause', 'resume']);
     expect(audit.every((a) => a.resource.agent[0]!.who.identifier.value === 'system/worker')).toBe(true);
+  });
+
+  it('counts a 404 on every delivery (the route missing) towards pausing, and keeps the events for the resume', async () => {
+    // An OpenHIM core without the channel, a reverse proxy while the app is redeployed: nothing about one message.
+    h.receiver.mode = { kind: 'status', status: 404 };
+    h.receiver.probeStatus = 503;
+    const ids = [await h.submit(buildReferralEvent()), await h.submit(buildReferralEvent())];
+    const paused = await waitFor('the destination to pause', async () => {
+      const s = await status();
+      return s.paused ? s : undefined;
+    });
+    expect(paused.pauseReason).toContain('HTTP 404');
+    await expectWaiting(ids);
+    await deliveredOnceBack(ids);
   });
 
   it('does not count a message-level 4xx towards pausing', async () => {

@@ -60,6 +60,27 @@ describe('webhook delivery adapter (signed)', () => {
     expect(h.receiver.deliveries.filter((d) => d.path === '/hook').every((d) => d.signatureValid)).toBe(true);
   });
 
+  it('dates notification-event when the event occurred: the same on every attempt, unlike Bundle.timestamp', async () => {
+    h.receiver.script = [{ kind: 'status', status: 503 }];
+    const id = await h.submit(buildReferralEvent());
+    await h.reachesState(id, 'delivered');
+    const hits = h.receiver.hitsFor((await h.delivery(id)).idempotency_key);
+    expect(hits).toHaveLength(2);
+    const eventTimestamp = (hit: (typeof hits)[number]) =>
+      ((hit.body as Bundle).entry![0]!.resource as Parameters)
+        .parameter!.find((p) => p.name === 'notification-event')!
+        .part!.find((p) => p.name === 'timestamp')?.valueInstant;
+    const [event] = await h.app.rt.ctx.db.query<{ received_at: Date }>('SELECT received_at FROM inbox WHERE id = $1', [
+      id,
+    ]);
+    const receivedAt = event!.received_at.toISOString();
+    expect(hits.map(eventTimestamp)).toEqual([receivedAt, receivedAt]);
+    // The Bundle is made afresh per attempt, after the backoff between them.
+    expect(Date.parse((hits[1]!.body as Bundle).timestamp!)).toBeGreaterThan(
+      Date.parse((hits[0]!.body as Bundle).timestamp!),
+    );
+  });
+
   it('sends a subscription-notification Bundle whose first entry is the SubscriptionStatus', async () => {
     const id = await h.submit(buildReferralEvent());
     await h.reachesState(id, 'delivered');

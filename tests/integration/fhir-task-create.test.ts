@@ -300,6 +300,30 @@ describe('POST /fhir/Task as a FHIR create', () => {
       expect(issue?.details?.text).toMatch(/not valueIdentifier/);
     });
 
+    it('takes without businessStatus only the R4 task-status codes that say a status, and names them at Task.status', async () => {
+      const { value, eventId } = await deliveredReferral();
+      // A referral-status code is no R4 task-status code: it goes in businessStatus, which the 422 points at.
+      for (const status of ['decision-issued', 'in-progress']) {
+        const res = await post({ resourceType: 'Task', status, intent: 'order', focus: { identifier: { value } } });
+        expect(res.status).toBe(422);
+        const [issue, ...others] = ((await res.json()) as OperationOutcome).issue ?? [];
+        expect(others).toEqual([]);
+        expect(issue?.expression).toEqual(['Task.status']);
+        expect(issue?.details?.text).toMatch(/received, accepted, rejected or completed/);
+        expect(issue?.details?.text).toMatch(/Task\.businessStatus/);
+        expect(issue?.details?.text).not.toMatch(/one of received, accepted, rejected, decision-issued/);
+      }
+      expect(await app.rt.ctx.db.query('SELECT 1 FROM feedback WHERE inbox_id = $1', [eventId])).toHaveLength(0);
+      // The four that map still do.
+      const res = await post({
+        resourceType: 'Task',
+        status: 'received',
+        intent: 'order',
+        focus: { identifier: { value } },
+      });
+      expect(res.status).toBe(201);
+    });
+
     it('names Task.status when the client sent only Task.status', async () => {
       const { value } = await deliveredReferral();
       const res = await post({

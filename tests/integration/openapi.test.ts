@@ -126,6 +126,16 @@ describe('the OpenAPI document and the docs page', () => {
     expect(createTask?.parameters?.map((p) => p.name)).toEqual(
       expect.arrayContaining(['_format', '_pretty', 'if-none-exist', 'prefer', 'idempotency-key']),
     );
+    // A Task search by a bare identifier value two practices sent is a 409 naming both system|value: a client
+    // generated from the document needs that branch. Types whose searches cannot be ambiguous have none.
+    for (const [path, method] of [
+      ['/fhir/Task', 'get'],
+      ['/fhir/Task/_search', 'post'],
+    ] as const) {
+      const conflict = doc.paths[path]?.[method]?.responses['409'] as { description?: string } | undefined;
+      expect([path, conflict?.description]).toEqual([path, expect.stringMatching(/more than one practice/)]);
+    }
+    expect(Object.keys(doc.paths['/fhir/Consent']?.get?.responses ?? {})).not.toContain('409');
     // A repeat is answered 200 with the first answer, beside the 202 of the first time (201 for a FHIR create).
     for (const [path, method, first] of [
       ['/municipality/v1/referrals/{id}/status', 'post', '202'],

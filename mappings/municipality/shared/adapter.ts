@@ -13,6 +13,16 @@ export interface DeliveryMeta {
   readonly eventType: DeliveryEventType;
   /** Used when the endpoint sets no `timeoutMs` of its own (DELIVERY_TIMEOUT_MS). */
   readonly defaultTimeoutMs?: number | undefined;
+  /**
+   * Whether an earlier attempt of this delivery was made and failed retryably (a timeout, a 5xx): a 409 then says the
+   * receiver is still processing that attempt, and is retried (`isRetryableStatus`).
+   */
+  readonly repeat?: boolean | undefined;
+  /**
+   * When the event occurred (ISO 8601): the same on every attempt and replay, unlike the moment of sending. The
+   * webhook's `notification-event.timestamp`; the time of sending when absent.
+   */
+  readonly occurredAt?: string | undefined;
 }
 
 /** The headers every delivery carries, whatever its format: the idempotency key and the trace id. */
@@ -93,5 +103,6 @@ export function postMessage(
     },
     timeoutOf(endpoint, meta),
     deps,
+    { repeat: meta.repeat },
   );
 }

@@ -112,14 +112,16 @@ async function exchangeWithin(
 }
 
 /**
- * Sends a delivery and classifies the answer: 2xx is a receipt; 408, 429 and 5xx are retryable (keeping
- * Retry-After); any other status, redirects included, is permanent with the receiver's answer kept.
+ * Sends a delivery and classifies the answer: 2xx is a receipt; 408, 429, 5xx, 404, 405 and 410, and a 409 to a
+ * `repeat`, are retryable (keeping Retry-After; see `isRetryableStatus`); any other status, redirects included, is
+ * permanent with the receiver's answer kept.
  */
 export async function deliverRequest(
   endpoint: Endpoint,
   req: HttpRequest,
   timeoutMs: number,
   deps: HttpDeps = defaultHttpDeps,
+  attempt: { readonly repeat?: boolean | undefined } = {},
 ): Promise<DeliveryReceipt> {
   const answer = await exchange(endpoint, req, timeoutMs, deps);
   const kept: ReceiverAnswer = {
@@ -129,7 +131,7 @@ export async function deliverRequest(
   if (answer.status >= 200 && answer.status < 300) {
     return { status: answer.status, ...kept };
   }
-  if (isRetryableStatus(answer.status)) {
+  if (isRetryableStatus(answer.status, { repeat: attempt.repeat ?? false })) {
     throw new RetryableDeliveryError(
       `HTTP ${answer.status}`,
       answer.status,

@@ -29,6 +29,7 @@ const webhookAdapter: DeliveryAdapter = {
         idempotencyKey: meta.idempotencyKey,
         eventType: meta.eventType,
         subscriptionId: endpoint.id,
+        occurredAt: meta.occurredAt ?? now.toISOString(),
         timestamp: now.toISOString(),
       }),
     );

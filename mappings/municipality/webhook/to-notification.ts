@@ -20,7 +20,12 @@ export interface NotificationContext {
   readonly eventType: DeliveryEventType;
   /** Names the "subscription": the destination (or practice endpoint) id. */
   readonly subscriptionId: string;
-  /** The notification's timestamp; injected so the mapping stays pure. */
+  /**
+   * When the event occurred (`notification-event.timestamp`, as the Backport IG defines it): the same on every
+   * attempt and replay, so a receiver keying or ordering on it sees one event.
+   */
+  readonly occurredAt: string;
+  /** When this notification was made (`Bundle.timestamp`): new on each attempt. Injected so the mapping stays pure. */
   readonly timestamp: string;
 }
 
@@ -46,7 +51,7 @@ export function toNotificationBundle(resources: readonly Resource[], ctx: Notifi
         name: 'notification-event',
         part: [
           { name: 'event-number', valueString: ctx.idempotencyKey },
-          { name: 'timestamp', valueInstant: ctx.timestamp },
+          { name: 'timestamp', valueInstant: ctx.occurredAt },
           ...(focus?.id ? [{ name: 'focus', valueReference: { reference: fullUrlOf(focus) } }] : []),
         ],
       },

@@ -37,6 +37,8 @@ interface RouteDoc {
   readonly repeat?: { readonly status: 200; readonly description: string };
   /** Error statuses beyond the ones every route of its kind has (400, 401, 403, 404, 405, 429, 500). */
   readonly errors?: readonly number[];
+  /** What an error status means on this route, where it says more than ERROR_TEXT's general text. */
+  readonly errorText?: Readonly<Partial<Record<number, string>>>;
   /** A FHIR read: ETag and Last-Modified on its answer, 304 to a conditional GET they meet. */
   readonly conditional?: boolean;
 }
@@ -158,6 +160,7 @@ function fhirRoutes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
       content: fhirJson(s.searchsetOf(type)),
     };
     const roles = fhirRoles(p);
+    const conflict = p.spec.conflict ? { errors: [409], errorText: { 409: `conflict: ${p.spec.conflict}` } } : {};
     return [
       {
         method: 'get',
@@ -167,6 +170,7 @@ function fhirRoutes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
         roles,
         request: { query, headers: prefer },
         ok: searchset,
+        ...conflict,
       },
       {
         method: 'post',
@@ -179,7 +183,8 @@ function fhirRoutes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
           body: { content: { 'application/x-www-form-urlencoded': { schema: query } }, required: true },
         },
         ok: searchset,
-        errors: [415],
+        errors: [415, ...(conflict.errors ?? [])],
+        errorText: conflict.errorText,
       },
       {
         method: 'get',
@@ -836,7 +841,8 @@ export function openApiDocument(opts: OpenApiOptions): ReturnType<OpenApiGenerat
       responses[r.repeat.status] = { description: r.repeat.description, ...content };
     }
     for (const status of [...new Set(statuses)].sort()) {
-      responses[status] = { description: ERROR_TEXT[status] ?? 'error', content: fhirJson(s.operationOutcome) };
+      const description = r.errorText?.[status] ?? ERROR_TEXT[status] ?? 'error';
+      responses[status] = { description, content: fhirJson(s.operationOutcome) };
     }
     const roles = authenticated ? r.roles : [];
     registry.registerPath({

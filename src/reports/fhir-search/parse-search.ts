@@ -223,9 +223,11 @@ export function parseFhirSearch(
         if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) {
           failParameter('_count: a whole number', name);
         }
-        // Larger requests are served at the maximum, as FHIR servers do, rather than refused.
+        // Larger requests are served at the maximum, as FHIR servers do, rather than refused; `self` then carries
+        // the maximum, the page size applied, as FHIR has it say what was applied.
         count = Math.min(n, MAX_COUNT);
-        break;
+        applied.append(name, String(count));
+        continue;
       }
       case '_total':
         if (value !== 'none' && value !== 'estimate' && value !== 'accurate') {

@@ -16,4 +16,6 @@ export interface ResourceSearchSpec {
   readonly params: readonly SearchParamSpec[];
   /** Codes `_sort` accepts (each also as `-code`). */
   readonly sorts: readonly string[];
+  /** When a search of this type can be ambiguous: what its 409 says (the OpenAPI document lists it). */
+  readonly conflict?: string;
 }

@@ -48,6 +48,9 @@ export const TASK_SEARCH: ResourceSearchSpec = {
     },
   ],
   sorts: ['_lastUpdated'],
+  conflict:
+    'focus:identifier is a bare value that more than one practice sent: the OperationOutcome (at focus:identifier) ' +
+    'names each referral as system|value, to search by instead',
 };
 
 /** A plain `focus`: a reference to the ServiceRequest (relative, the webhook's absolute one), or its bare id. */

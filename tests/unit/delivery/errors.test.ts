@@ -7,13 +7,25 @@ describe('failure classification', () => {
     [500, true],
     [502, true],
     [503, true],
+    // The route is missing or wrong (a gateway without the channel, an app being redeployed), not the message.
+    [404, true],
+    [405, true],
+    [410, true],
+    [501, true],
     [400, false],
     [401, false],
-    [404, false],
     [409, false],
     [422, false],
   ])('HTTP %i is retryable: %s', (status, retryable) => {
     expect(isRetryableStatus(status)).toBe(retryable);
+  });
+
+  it('retries a 409 only when it answers a repeat: the receiver is still processing the earlier attempt', () => {
+    expect(isRetryableStatus(409, { repeat: true })).toBe(true);
+    expect(isRetryableStatus(409, { repeat: false })).toBe(false);
+    // A repeat changes nothing for the other answers about the message.
+    expect(isRetryableStatus(422, { repeat: true })).toBe(false);
+    expect(isRetryableStatus(400, { repeat: true })).toBe(false);
   });
 
   it.each([
@@ -30,6 +42,10 @@ describe('failure classification', () => {
   it.each([
     [{ name: 'RetryableDeliveryError' }, true],
     [{ name: 'RetryableDeliveryError', status: 503 }, true],
+    [{ name: 'RetryableDeliveryError', status: 404 }, true],
+    [{ name: 'RetryableDeliveryError', status: 410 }, true],
+    // A 409 to a repeat says the receiver is busy with the first attempt: it is working, not failing.
+    [{ name: 'RetryableDeliveryError', status: 409 }, false],
     [{ name: 'PermanentDeliveryError', status: 401 }, true],
     [{ name: 'PermanentDeliveryError', status: 403 }, true],
     [{ name: 'PermanentDeliveryError' }, true],

@@ -61,6 +61,7 @@ describe('the monitoring report in each destination format', () => {
       idempotencyKey: KEY,
       eventType: 'monitoring.report',
       subscriptionId: 'gm0226',
+      occurredAt: '2026-10-01T07:59:58.000Z',
       timestamp: '2026-10-01T08:00:00.000Z',
     });
     const status = bundle.entry![0]!.resource as Parameters;

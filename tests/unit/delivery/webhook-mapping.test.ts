@@ -9,7 +9,12 @@ import { initFhirValidation } from '../../../src/kernel/fhir/validation';
 import { buildContactEvent } from '../../helpers/builders';
 import { mapped, minimised } from './support/resources';
 
-const ctx = { idempotencyKey: 'key-1', subscriptionId: 'gm0226', timestamp: '2026-11-20T10:00:00.000Z' };
+const ctx = {
+  idempotencyKey: 'key-1',
+  subscriptionId: 'gm0226',
+  occurredAt: '2026-11-20T09:58:12.345Z',
+  timestamp: '2026-11-20T10:00:00.000Z',
+};
 
 describe('webhook mapping: an R4 Backport subscription notification', () => {
   it('is a history Bundle whose first entry is the SubscriptionStatus and whose focus is the referral', () => {
@@ -25,6 +30,13 @@ describe('webhook mapping: an R4 Backport subscription notification', () => {
     const sr = resources.find((r) => r.resourceType === 'ServiceRequest')!;
     expect(focus).toBe(`${LOGICAL_BASE}/ServiceRequest/${sr.id}`);
     expect(bundle.entry!.slice(1).map((e) => e.resource?.id)).toEqual(resources.map((r) => r.id));
+  });
+
+  it('dates the event when it occurred and the Bundle when it was made', () => {
+    const bundle = toNotificationBundle(minimised(mapped()), { ...ctx, eventType: 'referral.created' });
+    const event = (bundle.entry![0]!.resource as Parameters).parameter!.find((p) => p.name === 'notification-event')!;
+    expect(event.part!.find((p) => p.name === 'timestamp')?.valueInstant).toBe(ctx.occurredAt);
+    expect(bundle.timestamp).toBe(ctx.timestamp);
   });
 
   it('names the contact as focus of a contact.recorded notification', () => {

@@ -56,7 +56,12 @@ function goldenResources(): { name: string; resource: Resource }[] {
 function producedResources(): { name: string; resource: Resource }[] {
   const referral = minimised(mapped());
   const contact = minimised(mapped(buildContactEvent()));
-  const ctx = { idempotencyKey: 'key-1', subscriptionId: 'gm0226', timestamp: '2026-11-20T10:00:00.000Z' };
+  const ctx = {
+    idempotencyKey: 'key-1',
+    subscriptionId: 'gm0226',
+    occurredAt: '2026-11-20T09:58:00.000Z',
+    timestamp: '2026-11-20T10:00:00.000Z',
+  };
   const task = toFeedbackTask(
     {
       status: 'allocated',

@@ -90,6 +90,13 @@ describe('parseFhirSearch', () => {
     expect(rejected(() => parse('name=x&_count=x', 'lenient'))).toBe('_count');
   });
 
+  it('applies a _count above the maximum as the maximum, and says so in what it applied (the self link)', () => {
+    const s = parse('patient=123456782&_count=999');
+    expect(s.count).toBe(500);
+    expect(s.applied.toString()).toBe('patient=123456782&_count=500');
+    expect(parse('_count=7').applied.toString()).toBe('_count=7');
+  });
+
   it('keeps the page token out of the applied parameters', () => {
     const s = parse('patient=123456782&_page=abc');
     expect(s.page).toBe('abc');

@@ -8,12 +8,12 @@ import type { Destination } from '../../../../src/contracts/destination';
 import { buildAgreement, buildDestination, buildReferralEvent } from '../../../helpers/builders';
 import { cleanupTestEnv, startTestApp, type KeyName, type TestApp } from '../../../helpers/test-runtime';
 import { waitFor } from '../../../helpers/wait-for';
-import { DeliveryReceiver, type Hit } from '../../../helpers/delivery-receiver';
+import { DeliveryReceiver, type Hit, type ReceiverMode } from '../../../helpers/delivery-receiver';
 
 /**
  * The behaviour every delivery adapter must show, run against each adapter's own integration test file:
- * happy path, duplicates suppressed across retries and replays, retry then success (with Retry-After), a 4xx dead
- * letter and its replay, a slow receiver (timeout), connections dropped with and mid-response, and every delivery
+ * happy path, duplicates suppressed across retries and replays, retry then success (with Retry-After), a 409 to a
+ * retry and a 404 retried, a 4xx dead letter and its replay, a slow receiver (timeout), connections dropped with and mid-response, and every delivery
  * event type the format can receive carried (or refused for good, by name).
  */
 
@@ -191,6 +191,33 @@ export function describeAdapterContract(h: Harness, referralPath: string, buildE
     expect((await h.replay(d.id)).status).toBe(202);
     await h.reachesState(id, 'delivered');
     expect(h.receiver.hitsFor(d.idempotency_key)).toHaveLength(2);
+  });
+
+  it.each<[string, ReceiverMode[]]>([
+    // As draft-ietf-httpapi-idempotency-key-header has a receiver answer a request whose key is still in flight.
+    [
+      'a 409 answered to a retry (the receiver still processing the attempt that timed out)',
+      [
+        { kind: 'slow', delayMs: 1500 },
+        { kind: 'status', status: 409 },
+      ],
+    ],
+    // The route missing (a gateway without the channel, an app being redeployed), not the message: as a 5xx.
+    [
+      'a 404 and a 410 (the route missing, not the message), like a 5xx',
+      [
+        { kind: 'status', status: 404 },
+        { kind: 'status', status: 410 },
+      ],
+    ],
+  ])('retries %s, and delivers', async (_what, script) => {
+    h.receiver.script = [...script];
+    const id = await h.submit(buildEvent());
+    await h.reachesState(id, 'delivered');
+    const d = await h.delivery(id);
+    expect(h.receiver.hitsFor(d.idempotency_key)).toHaveLength(3);
+    // The retried answers counted as attempts, as any retried answer does.
+    expect(d.attempts).toBe(3);
   });
 
   it('gives up on a slow receiver after the timeout and delivers on a later attempt', async () => {
