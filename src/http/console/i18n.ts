@@ -203,6 +203,7 @@ const MESSAGES = {
   stage_map: { nl: 'bij ontvangst', en: 'on receipt' },
   stage_deliver: { nl: 'vlak voor verzending', en: 'right before sending' },
   stage_redecide: { nl: 'opnieuw besloten', en: 'decided again' },
+  stage_redeliver: { nl: 'opnieuw besloten voor herlevering', en: 'decided again to redeliver' },
   kind_receipt: { nl: 'ontvangen van', en: 'received from' },
   kind_activity: { nl: 'overig', en: 'other' },
   verifyTitle: { nl: 'Auditketen controleren', en: 'Verify an audit chain' },
