@@ -1,11 +1,7 @@
-import {
-  buildAgreement,
-  buildConsentEvent,
-  buildReferralEvent,
-  buildWithdrawalEvent,
-} from '../helpers/builders';
+import { buildAgreement, buildConsentEvent, buildReferralEvent, buildWithdrawalEvent } from '../helpers/builders';
 import { rememberAcceptedSend } from '../../src/event/accepted-sends';
 import type { KeyName } from '../helpers/test-runtime';
+import { formFields, openConsole } from '../helpers/console-client';
 import { waitFor } from '../helpers/wait-for';
 import { contractDestination, useDeliveryApp } from '../unit/delivery/support/adapter-contract';
 
@@ -45,7 +41,9 @@ describe('redelivering delivered deliveries after a receiver lost them', () => {
   /** A referral of a fresh child, delivered under the child's and its guardian's consent. */
   async function deliveredUnderConsent() {
     const referral = buildReferralEvent();
-    const consent = buildConsentEvent(referral, { givenBy: [{ kind: 'child' }, { kind: 'guardian', guardianId: 'g1' }] });
+    const consent = buildConsentEvent(referral, {
+      givenBy: [{ kind: 'child' }, { kind: 'guardian', guardianId: 'g1' }],
+    });
     const consentId = await h.submit(consent);
     await h.reachesState(consentId, 'completed');
     const referralId = await h.submit(referral);
@@ -90,7 +88,10 @@ describe('redelivering delivered deliveries after a receiver lost them', () => {
     expect(again.attempts).toBe(1);
     expect(again.delivered_at!.getTime()).toBeGreaterThan(delivery.delivered_at!.getTime());
 
-    const life = (await h.state(referralId)) as unknown as { state: string; history: { state: string; reason: string | null }[] };
+    const life = (await h.state(referralId)) as unknown as {
+      state: string;
+      history: { state: string; reason: string | null }[];
+    };
     expect(life.state).toBe('delivered');
     expect(life.history.map((s) => s.state)).toEqual([
       'received',
@@ -150,9 +151,14 @@ describe('redelivering delivered deliveries after a receiver lost them', () => {
     expect(h.receiver.hitsFor(delivery.idempotency_key)).toHaveLength(before);
     const d = await deliveryById(delivery.id);
     expect([d.state, d.round]).toEqual(['delivered', 0]);
-    const life = (await h.state(referralId)) as unknown as { state: string; history: { state: string; reason: string | null }[] };
+    const life = (await h.state(referralId)) as unknown as {
+      state: string;
+      history: { state: string; reason: string | null }[];
+    };
     expect(life.state).toBe('delivered');
-    expect(life.history.at(-1)!.reason).toMatch(/^not redelivered \(asked by api-key:operator\): decided again: consent-withdrawn/);
+    expect(life.history.at(-1)!.reason).toMatch(
+      /^not redelivered \(asked by api-key:operator\): decided again: consent-withdrawn/,
+    );
   });
 
   it('refuses what it cannot redeliver: no reason, not delivered, purged, unknown, outside the scope, not an operator', async () => {
@@ -210,7 +216,9 @@ describe('redelivering delivered deliveries after a receiver lost them', () => {
     };
     // Oldest first: the referral still covered, then the notice; the withdrawn child's referral is not sent.
     expect(body.redelivered).toEqual([kept.delivery.id, notice!.id]);
-    expect(body.denied).toEqual([{ id: withdrawn.delivery.id, reasons: expect.stringContaining('consent-') as string }]);
+    expect(body.denied).toEqual([
+      { id: withdrawn.delivery.id, reasons: expect.stringContaining('consent-') as string },
+    ]);
     expect(body.remaining).toBe(0);
 
     await deliveredAgain(kept.delivery.id, 1);
@@ -254,6 +262,35 @@ describe('redelivering delivered deliveries after a receiver lost them', () => {
     await deliveredAgain(b.delivery.id, 1);
   });
 
+  it('offers the console operator a redelivery on the event’s timeline, with the reason the audit keeps', async () => {
+    const { referralId, delivery } = await deliveredUnderConsent();
+    const console = await openConsole(h.app, 'operator');
+    const page = await (await console.get(`/console/operator/events?id=${referralId}`)).text();
+    const action = `/console/operator/deliveries/${delivery.id}/redeliver`;
+    expect(page).toContain(`action="${action}"`);
+    expect(formFields(page, action)).toEqual(expect.objectContaining({ reason: '' }));
+
+    const noReason = await console.post(action, { reason: ' ' });
+    expect(noReason.status).toBe(400);
+    expect(await noReason.text()).toContain('Geef een reden op.');
+    expect(h.receiver.hitsFor(delivery.idempotency_key)).toHaveLength(1);
+
+    const sent = await console.post(action, { reason: REASON });
+    expect(sent.status).toBe(200);
+    expect(await sent.text()).toContain('Opnieuw onderweg, met dezelfde sleutel.');
+    await deliveredAgain(delivery.id, 1);
+    expect(h.receiver.hitsFor(delivery.idempotency_key)).toHaveLength(2);
+    const [asked] = await h.app.rt.ctx.db.query<{ text: string }>(
+      `SELECT resource::text AS text FROM audit_event WHERE $1 = ANY(entities) AND subtype = 'redeliver'`,
+      [`inbox/${referralId}`],
+    );
+    expect(asked!.text).toContain(REASON);
+
+    // Another practice's operator: no such delivery.
+    const other = await openConsole(h.app, 'otherOperator');
+    expect((await other.post(action, { reason: REASON })).status).toBe(404);
+  });
+
   it('refuses a window in the wrong form, in the future, or a destination outside the operator’s scope', async () => {
     const to = await dbNow();
     const from = new Date(Date.parse(to) - 3_600_000).toISOString();
@@ -261,7 +298,9 @@ describe('redelivering delivered deliveries after a receiver lost them', () => {
       const res = await redeliverWindow({ destination: 'gm0226', from, to, reason: REASON, ...body }, key);
       return { status: res.status, ...(await outcomeOf(res)) };
     };
-    expect(await ask({ destination: undefined })).toEqual(expect.objectContaining({ status: 400, expression: ['destination'] }));
+    expect(await ask({ destination: undefined })).toEqual(
+      expect.objectContaining({ status: 400, expression: ['destination'] }),
+    );
     expect(await ask({ reason: undefined })).toEqual(expect.objectContaining({ status: 400, expression: ['reason'] }));
     expect(await ask({ from: 'yesterday' })).toEqual(expect.objectContaining({ status: 400, expression: ['from'] }));
     expect(await ask({ from: '2026-01-02T00:00:00Z', to: '2026-01-01T00:00:00Z' })).toEqual(

@@ -784,10 +784,7 @@ function entryColumns(
       };
     case 'decision': {
       // An event is decided twice, when it is mapped and again right before it is sent: the stage tells them apart.
-      const stage =
-        e.stage === undefined
-          ? ''
-          : ` (${t(lang, STAGE_WORDS[e.stage] ?? 'stage_map')})`;
+      const stage = e.stage === undefined ? '' : ` (${t(lang, STAGE_WORDS[e.stage] ?? 'stage_map')})`;
       return {
         kind: `${t(lang, e.action === 'permit' ? 'kind_permit' : 'kind_deny')}${stage}`,
         organisation: e.recipient,

@@ -29,6 +29,7 @@ import { isLang, t, type Lang } from './i18n';
 import { notice, ROLE_PAGES } from './layout';
 import { municipalityPages } from './municipality-pages';
 import { operatorPages } from './operator-pages';
+import { redeliverPages } from './redeliver-pages';
 import { outcomeInWords } from './outcome-message';
 import { practicePages } from './practice-pages';
 import { strictCsp } from '../content-security-policy';
@@ -391,6 +392,7 @@ export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Route
 
   router.use('/auditor', requireRole('auditor'), auditorPages(ctx, sessions));
   router.use('/operator', requireRole('operator'), operatorPages(ctx, sessions));
+  router.use('/operator', requireRole('operator'), redeliverPages(ctx));
   router.use('/municipality', requireRole('municipality'), municipalityPages(ctx));
   router.use('/practice', requireRole('practice'), practicePages(ctx));
 

@@ -182,7 +182,13 @@ function agreementOf(refs: { reference: string; description: string | undefined 
   return { id: a.reference.slice('Agreement/'.length), version: v?.[1] ? Number(v[1]) : undefined };
 }
 
-const STAGES: readonly string[] = ['map', 'receive', 'deliver', 'redecide', 'redeliver'] satisfies DecisionEntry['stage'][];
+const STAGES: readonly string[] = [
+  'map',
+  'receive',
+  'deliver',
+  'redecide',
+  'redeliver',
+] satisfies DecisionEntry['stage'][];
 const isStage = (s: string | undefined): s is NonNullable<DecisionEntry['stage']> =>
   s !== undefined && STAGES.includes(s);
 

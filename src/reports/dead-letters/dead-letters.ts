@@ -5,7 +5,14 @@ import { MONITORING_REPORT_EVENT } from '../../contracts/delivery-event-type';
 import { TRAJECTORY_EVENT_STATES } from '../../event/states';
 import { ALL } from '../../access/principal';
 import { and, or, SqlParams } from '../../kernel/sql-params';
-import { EXACT_TIME, exactTimeSql, timeIdKeyset, timeIdPage, type TimeIdCursor, type TimeIdPage } from '../time-id-page';
+import {
+  EXACT_TIME,
+  exactTimeSql,
+  timeIdKeyset,
+  timeIdPage,
+  type TimeIdCursor,
+  type TimeIdPage,
+} from '../time-id-page';
 
 /** Which dead letters to list or replay: by destination, the receiver's last status, and since when. */
 export const deadLetterFilter = z
