@@ -5,7 +5,16 @@ import { dropAcceptedSend } from './accepted-sends';
 import type { PipelineContext } from './context';
 import { decideAndRecord, purposeOf, reasonText } from './decide';
 import { logEventStates, moveEventLogged } from './event-log';
-import { NEW_ROUND, reviveDelivery, type DeliveryWork, type EventRow } from './event-store';
+import {
+  NEW_ROUND,
+  reviveDelivery,
+  tryGetDeliveryWork,
+  tryGetSealedEvent,
+  type DeliveryWork,
+  type EventRow,
+  type SealedEvent,
+} from './event-store';
+import { isUuid } from '../kernel/fhir/ids';
 import { enqueueOrDefer } from './queues';
 import { unreplayableReason } from './replay';
 import { openEvent } from './stored-event';
@@ -83,6 +92,16 @@ function refusalOf(ctx: PipelineContext, work: DeliveryWork): Refused | undefine
 
 /** The delivery and its event as a redelivery reads them: the deliver stage's work, and the event's trace id. */
 export type RedeliveryTarget = DeliveryWork & Pick<EventRow, 'trace_id'>;
+
+/** A delivery as a redelivery reads it, with its event (for the caller's scope check); undefined for an unknown id. */
+export async function tryGetRedeliveryTarget(
+  ctx: Pick<PipelineContext, 'db'>,
+  deliveryId: string,
+): Promise<{ target: RedeliveryTarget; event: EventRow & SealedEvent } | undefined> {
+  const work = isUuid(deliveryId) ? await tryGetDeliveryWork(ctx.db, deliveryId) : undefined;
+  const event = work && (await tryGetSealedEvent(ctx.db, work.inbox_id));
+  return work && event ? { target: { ...work, trace_id: event.trace_id }, event } : undefined;
+}
 
 /**
  * A child's event decided again for its redelivery (audited); the reason codes of a denial, which is also recorded in

@@ -15,7 +15,7 @@ import { replayTrajectoryEvent } from '../event/trajectory-events';
 import { replayFeedback } from '../event/feedback';
 import { replayDelivery, replayOne } from '../event/replay';
 import { redecideByOperator } from '../event/redecide';
-import { notRedeliveredText, redeliver } from '../event/redeliver';
+import { notRedeliveredText, redeliver, tryGetRedeliveryTarget } from '../event/redeliver';
 import { remapByOperator } from '../event/remap';
 import { parseOrThrow, parseQueryOrThrow, pathExpression } from '../kernel/zod-outcome';
 import {
@@ -117,13 +117,12 @@ export function adminRouter(ctx: PipelineContext): Router {
   router.post('/deliveries/:id/redeliver', names('delivery', 'id'), async (req, res) => {
     const id = req.params.id;
     const { reason } = parseBody(redeliverBody, req);
-    const work = isUuid(id) ? await tryGetDeliveryWork(ctx.db, id) : undefined;
-    const event = work && (await tryGetSealedEvent(ctx.db, work.inbox_id));
-    if (!work || !event) {
+    const found = await tryGetRedeliveryTarget(ctx, id);
+    if (!found) {
       throw new OperationOutcomeError(notFound);
     }
-    await assertEventInScope(ctx, req, res, event);
-    const done = await redeliver(ctx, { ...work, trace_id: event.trace_id }, actorOf(req, res), reason);
+    await assertEventInScope(ctx, req, res, found.event);
+    const done = await redeliver(ctx, found.target, actorOf(req, res), reason);
     if (done.result === 'redelivered') {
       res.status(202).json({ redelivered: [id], denied: [] });
     } else if (done.result === 'denied') {
@@ -155,12 +154,12 @@ export function adminRouter(ctx: PipelineContext): Router {
     const notSent: { id: string; reason: string }[] = [];
     const looked = await listDeliveredInWindow(ctx.db, window, scope);
     for (const { id } of looked) {
-      const work = await tryGetDeliveryWork(ctx.db, id);
-      const event = work && (await tryGetSealedEvent(ctx.db, work.inbox_id));
-      if (!work || !event) {
+      // In the scope by the window's own condition; gone since it was listed, it is not looked at.
+      const found = await tryGetRedeliveryTarget(ctx, id);
+      if (!found) {
         continue;
       }
-      const done = await redeliver(ctx, { ...work, trace_id: event.trace_id }, actorOf(req, res), window.reason);
+      const done = await redeliver(ctx, found.target, actorOf(req, res), window.reason);
       if (done.result === 'redelivered') {
         redelivered.push(id);
       } else if (done.result === 'denied') {

@@ -1,9 +1,7 @@
 import { notFound, OperationOutcomeError } from '@medplum/core';
 import { Router } from 'express';
-import { isUuid } from '../../kernel/fhir/ids';
 import type { PipelineContext } from '../../event/context';
-import { tryGetDeliveryWork, tryGetSealedEvent } from '../../event/event-store';
-import { redeliver, type RedeliveryResult } from '../../event/redeliver';
+import { redeliver, tryGetRedeliveryTarget, type RedeliveryResult } from '../../event/redeliver';
 import { actorOf } from '../request-context';
 import { assertEventInScope } from '../operator-scope';
 import { names } from '../route-target';
@@ -59,11 +57,11 @@ export function redeliverPages(ctx: PipelineContext): Router {
 
   router.post('/deliveries/:id/redeliver', names('delivery', 'id'), async (req, res) => {
     const id = req.params.id;
-    const work = isUuid(id) ? await tryGetDeliveryWork(ctx.db, id) : undefined;
-    const event = work && (await tryGetSealedEvent(ctx.db, work.inbox_id));
-    if (!work || !event) {
+    const found = await tryGetRedeliveryTarget(ctx, id);
+    if (!found) {
       throw new OperationOutcomeError(notFound);
     }
+    const { target, event } = found;
     await assertEventInScope(ctx, req, res, event);
     const { lang } = pageOf(req, res);
     const back = html`<p><a href="/console/operator/events?id=${event.id}">${t(lang, 'backToEvent')}</a></p>`;
@@ -78,7 +76,7 @@ export function redeliverPages(ctx: PipelineContext): Router {
       );
       return;
     }
-    const done = await redeliver(ctx, { ...work, trace_id: event.trace_id }, actorOf(req, res), reason.slice(0, 500));
+    const done = await redeliver(ctx, target, actorOf(req, res), reason.slice(0, 500));
     const { content, status } = outcomeNotice(lang, done);
     sendPage(req, res, t(lang, 'redeliverTitle'), html`${content}${back}`, status);
   });
