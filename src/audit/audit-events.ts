@@ -314,7 +314,7 @@ export function consentDecision(a: {
    * `redecide`: a denied event decided again, when a consent arrived or an operator asked; or, for purpose
    * `monitoring`, a child's counted facts decided again when an objection or a withdrawal arrived.
    */
-  stage: 'map' | 'deliver' | 'redecide';
+  stage: 'map' | 'deliver' | 'redecide' | 'redeliver';
   /** What the decision changed beyond the event, e.g. the facts it took out of the monitoring figures (counts only). */
   consequence?: { readonly reference: string; readonly description: string } | undefined;
 }): AuditEvent {

@@ -196,6 +196,15 @@ export function forgetAcceptedSend(queues: QueueSet, idempotencyKey: string): vo
   waitToDrop(queues, [keyOf(queues, idempotencyKey)]);
 }
 
+/**
+ * Drops the note of a delivery at once, and waits for it: before a delivered delivery is sent again on purpose
+ * (redeliver.ts), whose note, had its lazy drop been lost, would have the new round record instead of send. Throws
+ * when Redis does not answer.
+ */
+export async function dropAcceptedSend(queues: QueueSet, idempotencyKey: string): Promise<void> {
+  await queues.timed(noteCommand(queues)({ op: 'del', key: keyOf(queues, idempotencyKey) }), 'drop accepted send');
+}
+
 /** Sends the drops that wait for a command now: at shutdown, before Redis is closed. */
 export async function flushAcceptedSendDrops(queues: QueueSet): Promise<void> {
   if (pendingDropsOf(queues).keys.length > 0) {

@@ -75,7 +75,7 @@ export async function decideAndRecord(
   row: Pick<EventRow, 'id' | 'tenant'>,
   event: CanonicalEvent,
   purpose: Purpose,
-  stage: 'map' | 'deliver' | 'redecide',
+  stage: 'map' | 'deliver' | 'redecide' | 'redeliver',
   consents: ChildConsents = childConsentsOnce(ctx, event),
 ): Promise<Decision> {
   const decision = await decideForEvent(ctx, event, purpose, new Date(), dataClassesOf(event), consents);

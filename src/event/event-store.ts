@@ -970,32 +970,40 @@ function finishParams(step: StepName, ds: readonly (DeliveryFinish | undefined)[
   ];
 }
 
+/** Which deliveries get a new round, and the step their event takes: a dead letter's replay, or a redelivery. */
+export const NEW_ROUND = {
+  replay: { deliveryState: 'dead', step: 'replayed' },
+  redelivery: { deliveryState: 'delivered', step: 'redelivered' },
+} as const satisfies Record<string, { deliveryState: DeliveryState; step: StepName }>;
+
 /**
- * Gives a dead letter a new round: the delivery is pending again (attempts from zero) and its event `decided`, in
- * one transaction. Undefined when the delivery is not dead, or when its event can no longer be sent because
- * retention removed it (`purged`).
+ * Gives a dead letter (or, as `NEW_ROUND.redelivery`, a delivered delivery) a new round: the delivery is pending
+ * again (attempts from zero, the same idempotency key) and its event `decided`, in one transaction. Undefined when
+ * the delivery is not in that state (any more), or when its event can no longer be sent because retention removed
+ * it (`purged`).
  */
 export async function reviveDelivery(
   db: Db,
   deliveryId: string,
   reason: string,
+  round: (typeof NEW_ROUND)[keyof typeof NEW_ROUND] = NEW_ROUND.replay,
 ): Promise<
   | { id: string; inbox_id: string; destination: string; round: number; tenant: string; trace_id: string }
   | 'purged'
   | undefined
 > {
   return db.transaction(async (tx) => {
-    const [dead] = await tx.query<{ inbox_id: string; sealed: boolean }>(
-      `WITH ${fromStatesCte(`'{dead}'`)}
+    const [found] = await tx.query<{ inbox_id: string; sealed: boolean }>(
+      `WITH ${fromStatesCte(`'{${round.deliveryState}}'`)}
        SELECT d.inbox_id, (i.canonical IS NOT NULL OR i.payload IS NOT NULL) AS sealed
        FROM from_states, delivery d JOIN inbox i ON i.id = d.inbox_id WHERE ${byIdWhileIn('d', '$1')}
        FOR UPDATE OF d`,
       [deliveryId],
     );
-    if (!dead) {
+    if (!found) {
       return undefined;
     }
-    if (!dead.sealed) {
+    if (!found.sealed) {
       return 'purged';
     }
     const [d] = await tx.query<{
@@ -1014,7 +1022,7 @@ export async function reviveDelivery(
     if (!d) {
       return undefined;
     }
-    await moveEvent(tx, d.inbox_id, 'replayed', { reason });
+    await moveEvent(tx, d.inbox_id, round.step, { reason });
     return d;
   });
 }

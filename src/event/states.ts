@@ -84,6 +84,16 @@ export const STEPS = {
   withdrawalNoticeLater: { from: ['completed', 'delivered', 'dead'], to: 'decided' },
   /** Operator: a dead letter gets a new round. */
   replayed: { from: ['dead'], to: 'decided' },
+  /**
+   * Operator: a delivered delivery gets a new round, because the receiver lost what it accepted (a restore from
+   * backup); decided again first (redeliver.ts). An event with another delivery under way stays where it is.
+   */
+  redelivered: { from: ['delivered'], to: 'decided' },
+  /**
+   * Operator: asked to redeliver, decided again and denied: nothing is sent. The state stays `delivered` (it was);
+   * the step records the decision (`not redelivered …: decided again: …`), as `deniedAgain` does for a denied event.
+   */
+  redeliveryDenied: { from: ['delivered'], to: 'delivered' },
   /** Any stage: the encrypted event was removed by retention before it was finished; nothing can be sent. */
   payloadPurged: { from: ['received', 'mapped', 'decided', 'dead'], to: 'failed' },
 } as const satisfies Record<string, Step>;

@@ -1,4 +1,4 @@
-import { conflict, notFound, OperationOutcomeError } from '@medplum/core';
+import { badRequest, conflict, notFound, OperationOutcomeError } from '@medplum/core';
 import { isUuid } from '../kernel/fhir/ids';
 import { Router, type Request } from 'express';
 import { z } from 'zod';
@@ -15,6 +15,7 @@ import { replayTrajectoryEvent } from '../event/trajectory-events';
 import { replayFeedback } from '../event/feedback';
 import { replayOne, SKIP_DETAILS, type SkipReason } from '../event/replay';
 import { redecideByOperator } from '../event/redecide';
+import { notRedeliveredText, redeliver, tryGetRedeliveryTarget } from '../event/redeliver';
 import { remapByOperator } from '../event/remap';
 import { parseOrThrow, parseQueryOrThrow, pathExpression } from '../kernel/zod-outcome';
 import {
@@ -25,6 +26,10 @@ import {
   countMatchingDeadLetters,
   listDeadLetters,
   listFeedbackByState,
+  countDeliveredInWindow,
+  listDeliveredInWindow,
+  redeliveryReason,
+  redeliveryWindow,
 } from '../reports/dead-letters/dead-letters';
 import { getDestinationStatus } from '../reports/destination-status/destination-status';
 import { actorOf } from './request-context';
@@ -93,6 +98,76 @@ export function adminRouter(ctx: PipelineContext): Router {
       ...(skipped.length > 0
         ? { skipped: skipped.map(({ reason, count }) => ({ reason, count, details: SKIP_DETAILS[reason] })) }
         : {}),
+    });
+  });
+
+  /**
+   * Sends one delivered delivery again (the receiver lost it), decided again first: 202 when it is on its way, 200
+   * naming it `denied` when the decision now denies it (nothing sent), 409 when it is not delivered, its content was
+   * purged, or it cannot go out again for another reason the answer names. Audited with the operator's reason.
+   */
+  router.post('/deliveries/:id/redeliver', names('delivery', 'id'), async (req, res) => {
+    const id = req.params.id;
+    const { reason } = parseBody(redeliverBody, req);
+    const found = await tryGetRedeliveryTarget(ctx, id);
+    if (!found) {
+      throw new OperationOutcomeError(notFound);
+    }
+    await assertEventInScope(ctx, req, res, found.event);
+    const done = await redeliver(ctx, found.target, actorOf(req, res), reason);
+    if (done.result === 'redelivered') {
+      res.status(202).json({ redelivered: [id], denied: [] });
+    } else if (done.result === 'denied') {
+      res.status(200).json({ redelivered: [], denied: [{ id, reasons: done.reasons }] });
+    } else {
+      throw new OperationOutcomeError(conflict(notRedeliveredText(done)));
+    }
+  });
+
+  /**
+   * Sends again what was delivered to a destination in a window (`from`, the receiver's restore point, up to `to`),
+   * the oldest `limit` of them, each as the route for one does. `remaining` counts those after the last one looked
+   * at, and `after` is what to send for the next ones. Those denied, and those that cannot go out again (`notSent`,
+   * with why), stay delivered.
+   */
+  router.post('/deliveries/redeliver', async (req, res) => {
+    const window = parseBody(redeliveryWindow, req);
+    if (Date.parse(window.to) <= Date.parse(window.from)) {
+      throw new OperationOutcomeError(badRequest('to: must be after from', 'to'));
+    }
+    if (Date.parse(window.to) > Date.now()) {
+      // Redelivered now, a delivery would be delivered within the window again, and sent once more by a next call.
+      throw new OperationOutcomeError(badRequest('to: must not be in the future', 'to'));
+    }
+    await getDestinationInScope(ctx, req, res, window.destination);
+    const scope = operatorScopeOf(res);
+    const redelivered: string[] = [];
+    const denied: { id: string; reasons: string }[] = [];
+    const notSent: { id: string; reason: string }[] = [];
+    const looked = await listDeliveredInWindow(ctx.db, window, scope);
+    for (const { id } of looked) {
+      // In the scope by the window's own condition; gone since it was listed, it is not looked at.
+      const found = await tryGetRedeliveryTarget(ctx, id);
+      if (!found) {
+        continue;
+      }
+      const done = await redeliver(ctx, found.target, actorOf(req, res), window.reason);
+      if (done.result === 'redelivered') {
+        redelivered.push(id);
+      } else if (done.result === 'denied') {
+        denied.push({ id, reasons: done.reasons });
+      } else {
+        notSent.push({ id, reason: notRedeliveredText(done) });
+      }
+    }
+    const after = looked.at(-1)?.after;
+    const remaining = after ? await countDeliveredInWindow(ctx.db, { ...window, after }, scope) : 0;
+    res.status(202).json({
+      redelivered,
+      denied,
+      ...(notSent.length ? { notSent } : {}),
+      remaining,
+      ...(remaining > 0 ? { after } : {}),
     });
   });
 
@@ -219,6 +294,9 @@ export function adminRouter(ctx: PipelineContext): Router {
 }
 
 export const pauseBody = z.object({ reason: z.string().trim().min(1).max(500).optional() }).strict();
+
+/** What an operator sends to have one delivery sent again: why (required, kept in the audit). */
+export const redeliverBody = z.object({ reason: redeliveryReason }).strict();
 
 /** An operator's body in the wrong form is a 400 naming the field, as a query in the wrong form is. */
 function parseBody<T>(schema: z.ZodType<T>, req: Request): T {

@@ -131,7 +131,8 @@ describe('the README’s examples, run as written against npm start and npm run 
       timeout: 180_000,
       maxBuffer: 16 * 1024 * 1024,
     });
-    // The demo keys, the consents searchset, the dead-letter list, the report as FHIR and CSV, the Measure, the push.
+    // The demo keys, the consents searchset, the dead-letter list, the redelivery, the report as FHIR and CSV, the
+    // Measure, the push.
     expect(stdout).toMatch(/^practice\s+\S+/m);
     expect(stdout).toContain('"resourceType":"Bundle"');
     expect(stdout).toContain('"type":"searchset"');
@@ -139,6 +140,8 @@ describe('the README’s examples, run as written against npm start and npm run 
     expect(stdout).toContain('period_start,period_end,municipality,group,stratifier,code,display,count,withheld');
     expect(stdout).toContain('"resourceType":"Measure"');
     expect(stdout).toContain('"destination":"gm0226"');
+    // The redelivery after a municipality's restore: the loop's referral delivered to the stand-in, sent again.
+    expect(stdout).toMatch(/"redelivered":\["[0-9a-f-]{36}"/);
     expect(fs.readFileSync(path.join(cwd, 'outcome.svg'), 'utf8')).toContain('<svg');
   }, 240_000);
 });

@@ -123,6 +123,17 @@ describe('authorisation: every route × role × own and other tenant', () => {
       path: `/admin/v1/dead-letters/${ownDeliveryId}/replay`,
       init: { json: {} },
     }),
+    'POST /admin/v1/deliveries/{id}/redeliver of a delivery of practice 01234567': () => ({
+      path: `/admin/v1/deliveries/${ownDeliveryId}/redeliver`,
+      init: { json: { reason: 'matrix' } },
+    }),
+    // A window before anything was delivered: the route's access, without sending anything.
+    'POST /admin/v1/deliveries/redeliver to GM0226': () => ({
+      path: '/admin/v1/deliveries/redeliver',
+      init: {
+        json: { destination: 'gm0226', from: '2020-01-01T00:00:00Z', to: '2020-01-02T00:00:00Z', reason: 'matrix' },
+      },
+    }),
     'POST /admin/v1/feedback/{id}/replay of a status update of practice 01234567': () => ({
       path: `/admin/v1/feedback/${ownFeedbackId}/replay`,
       init: { json: {} },
@@ -245,6 +256,17 @@ describe('authorisation: every route × role × own and other tenant', () => {
     ['POST /admin/v1/dead-letters/{id}/replay of a delivery of practice 01234567', 'operator', 409],
     ['POST /admin/v1/dead-letters/{id}/replay of a delivery of practice 01234567', 'otherOperator', 404],
     ['POST /admin/v1/dead-letters/{id}/replay of a delivery of practice 01234567', 'auditor', 403],
+    // Another practice's operator cannot tell the delivery exists; a role other than operator is refused first.
+    ['POST /admin/v1/deliveries/{id}/redeliver of a delivery of practice 01234567', 'otherOperator', 404],
+    ['POST /admin/v1/deliveries/{id}/redeliver of a delivery of practice 01234567', 'auditor', 403],
+    ['POST /admin/v1/deliveries/{id}/redeliver of a delivery of practice 01234567', 'practice', 403],
+    ['POST /admin/v1/deliveries/{id}/redeliver of a delivery of practice 01234567', 'municipality', 403],
+    ['POST /admin/v1/deliveries/{id}/redeliver of a delivery of practice 01234567', null, 401],
+    ['POST /admin/v1/deliveries/redeliver to GM0226', 'operator', 202],
+    ['POST /admin/v1/deliveries/redeliver to GM0226', 'otherMunicipalityOperator', 404],
+    ['POST /admin/v1/deliveries/redeliver to GM0226', 'auditor', 403],
+    ['POST /admin/v1/deliveries/redeliver to GM0226', 'municipality', 403],
+    ['POST /admin/v1/deliveries/redeliver to GM0226', 'practice', 403],
     ['POST /admin/v1/feedback/{id}/replay of a status update of practice 01234567', 'otherOperator', 404],
     ['POST /admin/v1/feedback/{id}/replay of a status update of practice 01234567', 'municipality', 403],
     ['GET /admin/v1/trajectory-events', 'otherOperator', 200],

@@ -33,6 +33,7 @@ import {
   reasonsInWords,
   t,
   type Lang,
+  type MessageKey,
 } from './i18n';
 import { csrfField, hiddenHeader, notice, table, type PageContext } from './layout';
 import { outcomeInWords } from './outcome-message';
@@ -40,6 +41,13 @@ import { KEPT_ID, keepForm, keptForm } from './kept-forms';
 import { namesNoEvent } from '../route-target';
 
 const PAGE_SIZE = 20;
+
+/** The words for where a decision was made; the map stage's for one without a stage of its own. */
+const STAGE_WORDS: Partial<Record<string, MessageKey>> = {
+  deliver: 'stage_deliver',
+  redecide: 'stage_redecide',
+  redeliver: 'stage_redeliver',
+};
 
 /** The search form's "type" choices, as the FHIR search parameters they stand for. */
 const TYPE_FILTERS: Record<string, readonly [string, string][]> = {
@@ -776,10 +784,7 @@ function entryColumns(
       };
     case 'decision': {
       // An event is decided twice, when it is mapped and again right before it is sent: the stage tells them apart.
-      const stage =
-        e.stage === undefined
-          ? ''
-          : ` (${t(lang, e.stage === 'deliver' ? 'stage_deliver' : e.stage === 'redecide' ? 'stage_redecide' : 'stage_map')})`;
+      const stage = e.stage === undefined ? '' : ` (${t(lang, STAGE_WORDS[e.stage] ?? 'stage_map')})`;
       return {
         kind: `${t(lang, e.action === 'permit' ? 'kind_permit' : 'kind_deny')}${stage}`,
         organisation: e.recipient,

@@ -30,6 +30,7 @@ import { notice, ROLE_PAGES } from './layout';
 import { monitoringPages } from './monitoring-pages';
 import { municipalityPages } from './municipality-pages';
 import { operatorPages } from './operator-pages';
+import { redeliverPages } from './redeliver-pages';
 import { outcomeInWords } from './outcome-message';
 import { practicePages } from './practice-pages';
 import { strictCsp } from '../content-security-policy';
@@ -396,6 +397,7 @@ export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Route
   router.use('/operator/report', requireRole('operator'), monitoringPages(ctx, '/console/operator/report'));
   router.use('/auditor', requireRole('auditor'), auditorPages(ctx, sessions));
   router.use('/operator', requireRole('operator'), operatorPages(ctx, sessions));
+  router.use('/operator', requireRole('operator'), redeliverPages(ctx));
   router.use('/municipality', requireRole('municipality'), municipalityPages(ctx));
   router.use('/practice', requireRole('practice'), practicePages(ctx));
 

@@ -203,6 +203,7 @@ const MESSAGES = {
   stage_map: { nl: 'bij ontvangst', en: 'on receipt' },
   stage_deliver: { nl: 'vlak voor verzending', en: 'right before sending' },
   stage_redecide: { nl: 'opnieuw besloten', en: 'decided again' },
+  stage_redeliver: { nl: 'opnieuw besloten voor herlevering', en: 'decided again to redeliver' },
   kind_receipt: { nl: 'ontvangen van', en: 'received from' },
   kind_activity: { nl: 'overig', en: 'other' },
   verifyTitle: { nl: 'Auditketen controleren', en: 'Verify an audit chain' },
@@ -319,6 +320,36 @@ const MESSAGES = {
     nl: 'Niet opnieuw te versturen: de inhoud is na de bewaartermijn verwijderd.',
     en: 'Cannot be replayed: its content was removed after the retention period.',
   },
+  redeliverTitle: { nl: 'Opnieuw afleveren', en: 'Redeliver' },
+  redeliverIntro: {
+    nl: 'Is de gemeente kwijt wat zij ontving (bijvoorbeeld na het terugzetten van een back-up), dan gaat het opnieuw, met dezelfde sleutel, na een nieuw besluit. Per gemeente en periode: de API (POST /admin/v1/deliveries/redeliver).',
+    en: 'When the municipality lost what it received (it restored a backup, say), it goes again, with the same key, after a new decision. By municipality and period: the API (POST /admin/v1/deliveries/redeliver).',
+  },
+  redeliver: { nl: 'Opnieuw afleveren', en: 'Redeliver' },
+  redeliverReason: { nl: 'Reden (in de audit) ', en: 'Reason (kept in the audit) ' },
+  redeliverNeedsReason: { nl: 'Geef een reden op.', en: 'Give a reason.' },
+  redelivered: { nl: 'Opnieuw onderweg, met dezelfde sleutel.', en: 'On its way again, with the same key.' },
+  redeliveryDenied: {
+    nl: 'Opnieuw beoordeeld: niet verstuurd ({0}).',
+    en: 'Decided again: not sent ({0}).',
+  },
+  redeliverNotDelivered: {
+    nl: 'Dit bericht is niet (meer) afgeleverd; een onbestelbaar bericht verstuurt u opnieuw bij Onbestelbaar.',
+    en: 'This delivery is not delivered (any more); a dead letter is replayed from the dead letters.',
+  },
+  redeliverPurged: {
+    nl: 'De inhoud is na de bewaartermijn verwijderd: dit bericht kan niet opnieuw worden verstuurd.',
+    en: 'Its content was removed after the retention period: this delivery can no longer be sent again.',
+  },
+  redeliverCancelled: {
+    nl: 'De praktijk heeft deze verwijzing na aflevering ingetrokken: ze gaat niet opnieuw.',
+    en: 'The practice cancelled this referral after it was delivered: it is not sent again.',
+  },
+  redeliverNoDestination: {
+    nl: 'De bestemming is niet meer geconfigureerd.',
+    en: 'Its destination is no longer configured.',
+  },
+  backToEvent: { nl: 'Terug naar het verloop', en: 'Back to the timeline' },
   replayNotDead: {
     nl: 'Dit bericht is niet (meer) onbestelbaar.',
     en: 'This delivery is not a dead letter (any more).',

@@ -24,6 +24,7 @@ import { EXACT_TIME } from '../../reports/time-id-page';
 import type { AnswerSummary } from '../../event/receiver-answer';
 import { type tryGetEventTimeline, tryGetSealedEventTimeline } from '../../reports/event-timeline/event-timeline';
 import { findEventsByOwnId } from '../../reports/practice-events/practice-events';
+import { redeliverForms } from './redeliver-pages';
 import { getPrincipal } from '../../access/authenticate';
 import { canActForPractice } from '../../access/principal';
 import {
@@ -614,7 +615,12 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
             ${csrfField(page)}<button type="submit">${t(lang, 'redecide')}</button>
           </form>`
         : '';
-    sendPage(req, res, t(lang, 'eventTitle'), html`${form}${outcome}${redecide}${timelineHtml(lang, timeline)}`);
+    sendPage(
+      req,
+      res,
+      t(lang, 'eventTitle'),
+      html`${form}${outcome}${redecide}${timelineHtml(lang, timeline)}${redeliverForms(page, timeline.deliveries)}`,
+    );
   });
 
   router.get('/configuration', (req, res) => {

@@ -8,8 +8,14 @@ import { z } from 'zod';
 import { DIALECTS } from '../../../mappings/his/index';
 import { isJsonMediaType } from '../json-body';
 import type { FhirResourceProvider } from '../../reports/fhir-search/resource-provider';
-import { deadLetterFilter, feedbackFilter, trajectoryEventFilter } from '../../reports/dead-letters/dead-letters';
-import { pauseBody } from '../admin-router';
+import {
+  deadLetterFilter,
+  deliveredAfter,
+  feedbackFilter,
+  redeliveryWindow,
+  trajectoryEventFilter,
+} from '../../reports/dead-letters/dead-letters';
+import { pauseBody, redeliverBody } from '../admin-router';
 import { exportQuery, overviewQuery, verifyQuery } from '../audit-router';
 import type { Role } from '../../access/principal';
 import { explainSchema } from '../consent-router';
@@ -33,7 +39,10 @@ interface RouteDoc {
   readonly roles: readonly Role[] | 'public';
   readonly request?: RouteConfig['request'];
   readonly ok: { readonly status: number; readonly description: string; readonly content?: Content };
-  /** The answer to a request that came before (the same Idempotency-Key, event id or figures): the same content. */
+  /**
+   * A 200 with the same content: the answer to a request that came before (the same Idempotency-Key, event id or
+   * figures), or to one that changed nothing (a redelivery the decision denies).
+   */
   readonly repeat?: { readonly status: 200; readonly description: string };
   /** Error statuses beyond the ones every route of its kind has (400, 401, 403, 404, 405, 429, 500). */
   readonly errors?: readonly number[];
@@ -369,6 +378,44 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
             .meta({
               id: 'ReplayedMatching',
             }),
+        ),
+      },
+    },
+    {
+      method: 'post',
+      path: '/admin/v1/deliveries/{id}/redeliver',
+      summary:
+        'Send a delivered delivery again (the receiver lost it), with the same idempotency key, decided again first; ' +
+        'audited with the reason. 409 when it is not delivered, its content was purged, or it cannot go out again',
+      tag: 'Admin',
+      roles: ['operator'],
+      request: { params: idParam('delivery id'), body: { content: json(redeliverBody) } },
+      ok: { status: 202, description: 'on its way again', content: json(s.redelivered) },
+      repeat: { status: 200, description: 'not sent: decided again and denied, listed in `denied`' },
+      errors: [409],
+    },
+    {
+      method: 'post',
+      path: '/admin/v1/deliveries/redeliver',
+      summary:
+        'Send again what was delivered to a destination from `from` (the receiver’s restore point) until `to`, ' +
+        'the oldest `limit` of them, each decided again first; audited with the reason',
+      tag: 'Admin',
+      roles: ['operator'],
+      request: { body: { content: json(redeliveryWindow) } },
+      ok: {
+        status: 202,
+        description:
+          'on their way again, and those denied; `notSent` those that cannot go out again (why); `remaining` how ' +
+          'many are delivered in the window after the last one looked at, and `after` what to send for them',
+        content: json(
+          s.redelivered
+            .extend({
+              notSent: z.array(z.object({ id: z.uuid(), reason: z.string() })).optional(),
+              remaining: z.number().int(),
+              after: deliveredAfter.optional(),
+            })
+            .meta({ id: 'RedeliveredWindow' }),
         ),
       },
     },

@@ -113,6 +113,19 @@ export const anyJson = z.looseObject({});
 
 export const replayed = z.object({ replayed: z.array(z.uuid()) }).meta({ id: 'Replayed' });
 
+/** What came of a redelivery: the deliveries on their way again, and those a decision now denies (nothing sent). */
+export const redelivered = z
+  .object({
+    redelivered: z.array(z.uuid()),
+    denied: z.array(
+      z.object({
+        id: z.uuid(),
+        reasons: z.string().meta({ description: 'the policy engine’s reason codes, comma-separated' }),
+      }),
+    ),
+  })
+  .meta({ id: 'Redelivered' });
+
 /** The receiver's last answer as operators see it (src/event/receiver-answer.ts); its text stays encrypted. */
 export const answerSummary = z
   .object({

@@ -71,9 +71,10 @@ export interface DecisionEntry extends EntryBase {
   readonly action: 'permit' | 'deny';
   /**
    * Where in the pipeline: when the event was mapped (or, from a municipality, received), again right before
-   * sending, or again later (`redecide`: a consent arrived, or an operator asked).
+   * sending, or again later (`redecide`: a consent arrived, or an operator asked; `redeliver`: an operator asked to
+   * send a delivered event again).
    */
-  readonly stage: 'map' | 'receive' | 'deliver' | 'redecide' | undefined;
+  readonly stage: 'map' | 'receive' | 'deliver' | 'redecide' | 'redeliver' | undefined;
   /** Reason codes of the policy engine (`permitted-by-consent`, `consent-missing-guardian`, ...). */
   readonly reasons: string[];
   /** Who would receive the data. */
@@ -181,7 +182,13 @@ function agreementOf(refs: { reference: string; description: string | undefined 
   return { id: a.reference.slice('Agreement/'.length), version: v?.[1] ? Number(v[1]) : undefined };
 }
 
-const STAGES: readonly string[] = ['map', 'receive', 'deliver', 'redecide'] satisfies DecisionEntry['stage'][];
+const STAGES: readonly string[] = [
+  'map',
+  'receive',
+  'deliver',
+  'redecide',
+  'redeliver',
+] satisfies DecisionEntry['stage'][];
 const isStage = (s: string | undefined): s is NonNullable<DecisionEntry['stage']> =>
   s !== undefined && STAGES.includes(s);
 

@@ -6,7 +6,14 @@ import { TRAJECTORY_EVENT_STATES } from '../../event/states';
 import type { ReplayLimits, SkipReason } from '../../event/replay';
 import { ALL } from '../../access/principal';
 import { and, or, SqlParams } from '../../kernel/sql-params';
-import { exactTimeSql, timeIdKeyset, timeIdPage, type TimeIdCursor, type TimeIdPage } from '../time-id-page';
+import {
+  EXACT_TIME,
+  exactTimeSql,
+  timeIdKeyset,
+  timeIdPage,
+  type TimeIdCursor,
+  type TimeIdPage,
+} from '../time-id-page';
 
 /** Which dead letters to list or replay: by destination, the receiver's last status, and since when. */
 export const deadLetterFilter = z
@@ -196,6 +203,74 @@ export async function countSkippedDeadLetters(
      WHERE reason IS NOT NULL GROUP BY reason ORDER BY reason`,
     q.values,
   );
+}
+
+/** Why an operator asks for deliveries again (the receiver restored a backup; a ticket): required, kept in the audit. */
+export const redeliveryReason = z.string().trim().min(1).max(500);
+
+/** Where a page of a redelivery window starts: just after the delivery delivered at `deliveredAt` with `id`. */
+export const deliveredAfter = z
+  .object({ deliveredAt: z.string().regex(EXACT_TIME, 'the `after` of an earlier answer'), id: z.uuid() })
+  .strict();
+export type DeliveredAfter = z.infer<typeof deliveredAfter>;
+
+/**
+ * Which delivered deliveries to send again (POST /admin/v1/deliveries/redeliver): those to `destination` delivered
+ * from `from` (the receiver's restore point) up to, not including, `to`, oldest first, `limit` at a time.
+ */
+export const redeliveryWindow = z
+  .object({
+    destination: z.string().min(1).max(64),
+    from: z.iso.datetime({ offset: true }),
+    to: z.iso.datetime({ offset: true }),
+    reason: redeliveryReason,
+    limit: z.coerce.number().int().min(1).max(1000).default(100),
+    after: deliveredAfter.optional(),
+  })
+  .strict();
+export type RedeliveryWindow = z.infer<typeof redeliveryWindow>;
+
+/** The conditions of a redelivery window on `delivery d JOIN inbox i`, from `after` on when given. */
+function windowWhere(w: Omit<RedeliveryWindow, 'reason' | 'limit'>, scope: OperatorScope, q: SqlParams): string {
+  return and([
+    `d.state = 'delivered'`,
+    `d.destination = ${q.add(w.destination)}`,
+    `d.delivered_at >= ${q.add(w.from, 'timestamptz')}`,
+    `d.delivered_at < ${q.add(w.to, 'timestamptz')}`,
+    ...eventInScope(scope, q),
+    ...(w.after
+      ? [`(d.delivered_at, d.id) > (${q.add(w.after.deliveredAt, 'timestamptz')}, ${q.add(w.after.id, 'uuid')})`]
+      : []),
+  ]);
+}
+
+/** The delivered deliveries of a window within the scope, oldest first, at most `limit`, each with its `after`. */
+export async function listDeliveredInWindow(
+  db: Db,
+  w: Omit<RedeliveryWindow, 'reason'>,
+  scope: OperatorScope = EVERY_TENANT,
+): Promise<{ id: string; after: DeliveredAfter }[]> {
+  const q = new SqlParams();
+  const rows = await db.query<{ id: string; deliveredAt: string }>(
+    `SELECT d.id, ${exactTimeSql('d.delivered_at')} AS "deliveredAt" FROM delivery d JOIN inbox i ON i.id = d.inbox_id
+     WHERE ${windowWhere(w, scope, q)} ORDER BY d.delivered_at, d.id LIMIT ${q.add(w.limit, 'int')}`,
+    q.values,
+  );
+  return rows.map((r) => ({ id: r.id, after: { deliveredAt: r.deliveredAt, id: r.id } }));
+}
+
+/** How many delivered deliveries of a window within the scope there are (after `after`, when given). */
+export async function countDeliveredInWindow(
+  db: Db,
+  w: Omit<RedeliveryWindow, 'reason' | 'limit'>,
+  scope: OperatorScope = EVERY_TENANT,
+): Promise<number> {
+  const q = new SqlParams();
+  const [row] = await db.query<{ count: number }>(
+    `SELECT count(*)::int AS count FROM delivery d JOIN inbox i ON i.id = d.inbox_id WHERE ${windowWhere(w, scope, q)}`,
+    q.values,
+  );
+  return row?.count ?? 0;
 }
 
 /** Which status updates to list: by delivery state (dead letters by default). */

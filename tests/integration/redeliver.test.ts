@@ -1,0 +1,325 @@
+import { buildAgreement, buildConsentEvent, buildReferralEvent, buildWithdrawalEvent } from '../helpers/builders';
+import { rememberAcceptedSend } from '../../src/event/accepted-sends';
+import type { KeyName } from '../helpers/test-runtime';
+import { formFields, openConsole } from '../helpers/console-client';
+import { waitFor } from '../helpers/wait-for';
+import { contractDestination, useDeliveryApp } from '../unit/delivery/support/adapter-contract';
+
+/**
+ * An operator's redelivery of delivered deliveries: the municipality answered 2xx and then lost the data (a crash
+ * before its commit, a restore from backup), and asks for everything from its restore point again. The receiver is
+ * a real one on 127.0.0.1 that counts what it got, by idempotency key.
+ */
+describe('redelivering delivered deliveries after a receiver lost them', () => {
+  const h = useDeliveryApp({
+    destination: (r) => contractDestination(r.url('/fhir'), {}),
+    // Consent is the legal basis: a consent withdrawn since the first delivery denies a redelivery.
+    agreement: buildAgreement({ legalBasis: 'consent' }),
+  });
+
+  const REASON = 'GM0226 restored its database from last night’s backup (ticket 4711)';
+
+  interface Delivery {
+    id: string;
+    state: string;
+    round: number;
+    attempts: number;
+    idempotency_key: string;
+    delivered_at: Date | null;
+  }
+
+  const deliveriesOf = (inboxId: string) =>
+    h.app.rt.ctx.db.query<Delivery>('SELECT * FROM delivery WHERE inbox_id = $1 ORDER BY created_at', [inboxId]);
+
+  const deliveryById = async (id: string): Promise<Delivery> =>
+    (await h.app.rt.ctx.db.query<Delivery>('SELECT * FROM delivery WHERE id = $1', [id]))[0]!;
+
+  /** The database's clock: the window is compared with `delivered_at`, which PostgreSQL writes. */
+  const dbNow = async (): Promise<string> =>
+    (await h.app.rt.ctx.db.query<{ now: Date }>('SELECT clock_timestamp() AS now'))[0]!.now.toISOString();
+
+  /** A referral of a fresh child, delivered under the child's and its guardian's consent. */
+  async function deliveredUnderConsent() {
+    const referral = buildReferralEvent();
+    const consent = buildConsentEvent(referral, {
+      givenBy: [{ kind: 'child' }, { kind: 'guardian', guardianId: 'g1' }],
+    });
+    const consentId = await h.submit(consent);
+    await h.reachesState(consentId, 'completed');
+    const referralId = await h.submit(referral);
+    await h.reachesState(referralId, 'delivered');
+    const [delivery] = await deliveriesOf(referralId);
+    return { referral, consent, referralId, delivery: delivery! };
+  }
+
+  const redeliverOne = (deliveryId: string, body: unknown = { reason: REASON }, key: KeyName = 'operator') =>
+    h.app.request(`/admin/v1/deliveries/${deliveryId}/redeliver`, { key, json: body });
+
+  const redeliverWindow = (body: unknown, key: KeyName = 'operator') =>
+    h.app.request('/admin/v1/deliveries/redeliver', { key, json: body });
+
+  const deliveredAgain = (id: string, round: number) =>
+    waitFor(`delivery ${id} delivered in round ${round}`, async () => {
+      const d = await deliveryById(id);
+      return d.state === 'delivered' && d.round === round ? d : undefined;
+    });
+
+  async function outcomeOf(res: Response): Promise<{ expression?: string[]; text: string }> {
+    const body = (await res.json()) as { issue?: { expression?: string[]; details?: { text?: string } }[] };
+    return { expression: body.issue?.[0]?.expression, text: body.issue?.[0]?.details?.text ?? '' };
+  }
+
+  it('sends one delivered referral again with the same idempotency key, in a new round, audited with who and why', async () => {
+    const { referralId, delivery } = await deliveredUnderConsent();
+    expect(h.receiver.hitsFor(delivery.idempotency_key)).toHaveLength(1);
+    // The receiver lost it: a restore from backup.
+    h.receiver.stored.delete(delivery.idempotency_key);
+
+    const res = await redeliverOne(delivery.id);
+    expect(res.status).toBe(202);
+    expect(await res.json()).toEqual({ redelivered: [delivery.id], denied: [] });
+
+    const again = await deliveredAgain(delivery.id, 1);
+    const hits = h.receiver.hitsFor(delivery.idempotency_key);
+    expect(hits).toHaveLength(2);
+    expect(hits[1]!.idempotencyKey).toBe(delivery.idempotency_key);
+    expect(h.receiver.stored.has(delivery.idempotency_key)).toBe(true);
+    // Attempts counted from zero in the new round: the one that delivered it.
+    expect(again.attempts).toBe(1);
+    expect(again.delivered_at!.getTime()).toBeGreaterThan(delivery.delivered_at!.getTime());
+
+    const life = (await h.state(referralId)) as unknown as {
+      state: string;
+      history: { state: string; reason: string | null }[];
+    };
+    expect(life.state).toBe('delivered');
+    expect(life.history.map((s) => s.state)).toEqual([
+      'received',
+      'mapped',
+      'decided',
+      'delivered',
+      'decided',
+      'delivered',
+    ]);
+    // The history says who asked; why is in the audit only (the practice reads the history).
+    expect(life.history[4]!.reason).toBe('redelivered by api-key:operator');
+
+    // Audited: the operator (who), the reason (why), the delivery (which); and the decision made again before it left.
+    const audit = await h.app.rt.ctx.db.query<{ subtype: string; outcome: string; text: string }>(
+      `SELECT subtype, outcome, resource::text AS text FROM audit_event WHERE $1 = ANY(entities) ORDER BY seq`,
+      [`inbox/${referralId}`],
+    );
+    const asked = audit.filter((a) => a.subtype === 'redeliver');
+    expect(asked).toHaveLength(1);
+    expect(asked[0]!.outcome).toBe('0');
+    expect(asked[0]!.text).toContain('operator');
+    expect(asked[0]!.text).toContain(REASON);
+    expect(asked[0]!.text).toContain(delivery.id);
+    expect(audit.some((a) => a.text.includes('decision at redeliver: permit'))).toBe(true);
+  });
+
+  it('sends again even when the note of the first send outlived it (its drop was lost)', async () => {
+    const { delivery } = await deliveredUnderConsent();
+    // "Sent once means sent once": a note found for the key makes a job record instead of send.
+    await rememberAcceptedSend(h.app.rt.ctx.queues, delivery.idempotency_key, {
+      status: 200,
+      at: new Date().toISOString(),
+      purpose: 'referral',
+      resources: [],
+      consentIds: [],
+      audited: true,
+    });
+    expect((await redeliverOne(delivery.id)).status).toBe(202);
+    await deliveredAgain(delivery.id, 1);
+    expect(h.receiver.hitsFor(delivery.idempotency_key)).toHaveLength(2);
+  });
+
+  it('does not send what a consent no longer covers, and says so for the delivery', async () => {
+    const { consent, referralId, delivery } = await deliveredUnderConsent();
+    const withdrawalId = await h.submit(buildWithdrawalEvent(consent, []));
+    await h.reachesState(withdrawalId, 'delivered');
+    const before = h.receiver.hitsFor(delivery.idempotency_key).length;
+
+    const res = await redeliverOne(delivery.id);
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { redelivered: string[]; denied: { id: string; reasons: string }[] };
+    expect(body.redelivered).toEqual([]);
+    expect(body.denied).toEqual([{ id: delivery.id, reasons: expect.stringContaining('consent-') as string }]);
+
+    // Nothing left, nothing changed but the record that it was asked and refused.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(h.receiver.hitsFor(delivery.idempotency_key)).toHaveLength(before);
+    const d = await deliveryById(delivery.id);
+    expect([d.state, d.round]).toEqual(['delivered', 0]);
+    const life = (await h.state(referralId)) as unknown as {
+      state: string;
+      history: { state: string; reason: string | null }[];
+    };
+    expect(life.state).toBe('delivered');
+    expect(life.history.at(-1)!.reason).toMatch(
+      /^not redelivered \(asked by api-key:operator\): decided again: consent-withdrawn/,
+    );
+  });
+
+  it('refuses what it cannot redeliver: no reason, not delivered, purged, unknown, outside the scope, not an operator', async () => {
+    const { referralId, delivery } = await deliveredUnderConsent();
+
+    const noReason = await redeliverOne(delivery.id, {});
+    expect(noReason.status).toBe(400);
+    expect((await outcomeOf(noReason)).expression).toEqual(['reason']);
+    const blank = await redeliverOne(delivery.id, { reason: '   ' });
+    expect(blank.status).toBe(400);
+
+    expect((await redeliverOne(delivery.id, { reason: REASON }, 'practice')).status).toBe(403);
+    expect((await redeliverOne(delivery.id, { reason: REASON }, 'auditor')).status).toBe(403);
+    // Another practice's operator: as an unknown id.
+    expect((await redeliverOne(delivery.id, { reason: REASON }, 'otherOperator')).status).toBe(404);
+    expect((await redeliverOne('00000000-0000-4000-8000-000000000000')).status).toBe(404);
+    expect((await redeliverOne('not-a-uuid')).status).toBe(404);
+
+    // A dead letter is replayed, not redelivered.
+    await h.app.rt.ctx.db.query(`UPDATE delivery SET state = 'dead' WHERE id = $1`, [delivery.id]);
+    const dead = await redeliverOne(delivery.id);
+    expect(dead.status).toBe(409);
+    expect((await outcomeOf(dead)).text).toMatch(/is dead, not delivered/);
+    await h.app.rt.ctx.db.query(`UPDATE delivery SET state = 'delivered' WHERE id = $1`, [delivery.id]);
+
+    // Retention removed the content: nothing can be sent again, and the answer says why.
+    await h.app.rt.ctx.db.query(`UPDATE inbox SET payload = NULL, canonical = NULL WHERE id = $1`, [referralId]);
+    const purged = await redeliverOne(delivery.id);
+    expect(purged.status).toBe(409);
+    expect((await outcomeOf(purged)).text).toMatch(/purged/);
+    expect(await deliveryById(delivery.id)).toEqual(expect.objectContaining({ state: 'delivered', round: 0 }));
+    expect(h.receiver.hitsFor(delivery.idempotency_key)).toHaveLength(1);
+  });
+
+  it('redelivers by destination and window: what was delivered in it, withdrawal notices too, each decided again', async () => {
+    const earlier = await deliveredUnderConsent();
+    const from = await dbNow();
+    const kept = await deliveredUnderConsent();
+    const withdrawn = await deliveredUnderConsent();
+    const withdrawalId = await h.submit(buildWithdrawalEvent(withdrawn.consent, []));
+    await h.reachesState(withdrawalId, 'delivered');
+    const [notice] = await deliveriesOf(withdrawalId);
+    const to = await dbNow();
+    const later = await deliveredUnderConsent();
+    const hitsOf = (d: Delivery) => h.receiver.hitsFor(d.idempotency_key).length;
+    const before = [earlier.delivery, kept.delivery, withdrawn.delivery, notice!, later.delivery].map(hitsOf);
+    expect(before).toEqual([1, 1, 1, 1, 1]);
+
+    const res = await redeliverWindow({ destination: 'gm0226', from, to, reason: REASON });
+    expect(res.status).toBe(202);
+    const body = (await res.json()) as {
+      redelivered: string[];
+      denied: { id: string; reasons: string }[];
+      remaining: number;
+    };
+    // Oldest first: the referral still covered, then the notice; the withdrawn child's referral is not sent.
+    expect(body.redelivered).toEqual([kept.delivery.id, notice!.id]);
+    expect(body.denied).toEqual([
+      { id: withdrawn.delivery.id, reasons: expect.stringContaining('consent-') as string },
+    ]);
+    expect(body.remaining).toBe(0);
+
+    await deliveredAgain(kept.delivery.id, 1);
+    await deliveredAgain(notice!.id, 1);
+    const after = [earlier.delivery, kept.delivery, withdrawn.delivery, notice!, later.delivery].map(hitsOf);
+    expect(after).toEqual([1, 2, 1, 2, 1]);
+    // The same idempotency key: the notice is the same resource at the receiver.
+    const noticeHits = h.receiver.hitsFor(notice!.idempotency_key);
+    expect(JSON.stringify(noticeHits[1]!.body)).toBe(JSON.stringify(noticeHits[0]!.body));
+
+    // Asked again for the same window: what was redelivered is delivered after it now, so it goes once.
+    const again = (await (
+      await redeliverWindow({ destination: 'gm0226', from, to, reason: REASON })
+    ).json()) as typeof body;
+    expect(again.redelivered).toEqual([]);
+    expect(again.denied.map((d) => d.id)).toEqual([withdrawn.delivery.id]);
+  });
+
+  it('pages a window with `limit` and `after`, and counts what remains', async () => {
+    const from = await dbNow();
+    const a = await deliveredUnderConsent();
+    const b = await deliveredUnderConsent();
+    const to = await dbNow();
+    const first = await redeliverWindow({ destination: 'gm0226', from, to, reason: REASON, limit: 1 });
+    const firstBody = (await first.json()) as { redelivered: string[]; remaining: number; after?: unknown };
+    expect(firstBody.redelivered).toEqual([a.delivery.id]);
+    expect(firstBody.remaining).toBe(1);
+    expect(firstBody.after).toBeDefined();
+    const second = await redeliverWindow({
+      destination: 'gm0226',
+      from,
+      to,
+      reason: REASON,
+      limit: 1,
+      after: firstBody.after,
+    });
+    const secondBody = (await second.json()) as { redelivered: string[]; remaining: number; after?: unknown };
+    expect(secondBody.redelivered).toEqual([b.delivery.id]);
+    expect(secondBody.remaining).toBe(0);
+    expect(secondBody.after).toBeUndefined();
+    await deliveredAgain(b.delivery.id, 1);
+  });
+
+  it('offers the console operator a redelivery on the event’s timeline, with the reason the audit keeps', async () => {
+    const { referralId, delivery } = await deliveredUnderConsent();
+    const console = await openConsole(h.app, 'operator');
+    const page = await (await console.get(`/console/operator/events?id=${referralId}`)).text();
+    const action = `/console/operator/deliveries/${delivery.id}/redeliver`;
+    expect(page).toContain(`action="${action}"`);
+    expect(formFields(page, action)).toEqual(expect.objectContaining({ reason: '' }));
+
+    const noReason = await console.post(action, { reason: ' ' });
+    expect(noReason.status).toBe(400);
+    expect(await noReason.text()).toContain('Geef een reden op.');
+    expect(h.receiver.hitsFor(delivery.idempotency_key)).toHaveLength(1);
+
+    const sent = await console.post(action, { reason: REASON });
+    expect(sent.status).toBe(200);
+    expect(await sent.text()).toContain('Opnieuw onderweg, met dezelfde sleutel.');
+    await deliveredAgain(delivery.id, 1);
+    expect(h.receiver.hitsFor(delivery.idempotency_key)).toHaveLength(2);
+    const [asked] = await h.app.rt.ctx.db.query<{ text: string }>(
+      `SELECT resource::text AS text FROM audit_event WHERE $1 = ANY(entities) AND subtype = 'redeliver'`,
+      [`inbox/${referralId}`],
+    );
+    expect(asked!.text).toContain(REASON);
+
+    // Another practice's operator: no such delivery.
+    const other = await openConsole(h.app, 'otherOperator');
+    expect((await other.post(action, { reason: REASON })).status).toBe(404);
+  });
+
+  it('refuses a window in the wrong form, in the future, or a destination outside the operator’s scope', async () => {
+    const to = await dbNow();
+    const from = new Date(Date.parse(to) - 3_600_000).toISOString();
+    const ask = async (body: Record<string, unknown>, key: KeyName = 'operator') => {
+      const res = await redeliverWindow({ destination: 'gm0226', from, to, reason: REASON, ...body }, key);
+      return { status: res.status, ...(await outcomeOf(res)) };
+    };
+    expect(await ask({ destination: undefined })).toEqual(
+      expect.objectContaining({ status: 400, expression: ['destination'] }),
+    );
+    expect(await ask({ reason: undefined })).toEqual(expect.objectContaining({ status: 400, expression: ['reason'] }));
+    expect(await ask({ from: 'yesterday' })).toEqual(expect.objectContaining({ status: 400, expression: ['from'] }));
+    expect(await ask({ from: '2026-01-02T00:00:00Z', to: '2026-01-01T00:00:00Z' })).toEqual(
+      expect.objectContaining({ status: 400, expression: ['to'] }),
+    );
+    const tomorrow = new Date(Date.now() + 86_400_000).toISOString();
+    expect(await ask({ to: tomorrow })).toEqual(expect.objectContaining({ status: 400, expression: ['to'] }));
+    expect((await ask({ destination: 'gm9999' })).status).toBe(404);
+    // An operator of municipality GM0344 only: GM0226's destination is no destination to it.
+    expect((await ask({}, 'otherMunicipalityOperator')).status).toBe(404);
+    expect((await ask({}, 'practice')).status).toBe(403);
+    // In the right form, by an operator of every municipality: a window before anything was delivered sends nothing.
+    const empty = await redeliverWindow({
+      destination: 'gm0226',
+      from: '2020-01-01T00:00:00Z',
+      to: '2020-01-02T00:00:00Z',
+      reason: REASON,
+    });
+    expect(empty.status).toBe(202);
+    expect(await empty.json()).toEqual({ redelivered: [], denied: [], remaining: 0 });
+  });
+});
