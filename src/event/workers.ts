@@ -45,6 +45,15 @@ function failureFields(err: Error): Record<string, unknown> {
 }
 
 /**
+ * The trace id every job's payload carries (queues.ts), so that a failed attempt's line is found with the rest of its
+ * event's lines. A job BullMQ could not read has none.
+ */
+function traceOf(job: Job | undefined): { traceId?: string } {
+  const traceId = (job?.data as { traceId?: unknown } | undefined)?.traceId;
+  return typeof traceId === 'string' ? { traceId } : {};
+}
+
+/**
  * Starts the map worker, one deliver worker per destination (each with that destination's retry policy and rate
  * limit), and the feedback worker; plus the destination health monitor (pause/resume and probes), which stops
  * when the workers close. Returns the workers for an orderly close.
@@ -144,7 +153,10 @@ export function startWorkers(ctx: PipelineContext): Worker[] {
         !!job &&
         job.attemptsMade < (job.opts.attempts ?? 1);
       metrics.failed.inc({ stage, retry: String(retry), ...(destination ? { destination } : {}) });
-      log.warn({ queue, jobId: job?.id, attempt: job?.attemptsMade, ...failureFields(err), retry }, 'job failed');
+      log.warn(
+        { queue, jobId: job?.id, ...traceOf(job), attempt: job?.attemptsMade, ...failureFields(err), retry },
+        'job failed',
+      );
       // A job that failed because PostgreSQL (or Redis) is away: the process's outage, logged once when it starts
       // and once when it ends, as the API logs it, so an alert on that line sees a worker-only outage too.
       ctx.outages.noticed(err);
