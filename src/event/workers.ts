@@ -146,6 +146,11 @@ export function startWorkers(ctx: PipelineContext): Worker[] {
     const queue = w.name;
     const stage = queue === MAP_QUEUE ? 'map' : queue === FEEDBACK_QUEUE ? 'feedback' : 'deliver';
     const destination = destinationOf.get(queue);
+    // Every queue's series from the start, at 0: a panel of failures says 0 instead of "No data", and a rate has a
+    // first sample before the first failure.
+    for (const retry of ['true', 'false']) {
+      metrics.failed.inc({ stage, retry, ...(destination ? { destination } : {}) }, 0);
+    }
     w.on('failed', (job, err) => {
       const retry =
         err.name !== 'PermanentDeliveryError' &&
