@@ -157,53 +157,52 @@ describe('/metrics', () => {
 });
 
 describe('/metrics of a fresh installation', () => {
-  it('reports 0 dead letters for every configured destination and known practice, rather than no series', async () => {
-    const app = await startTestApp({ receiverUrl: 'http://127.0.0.1:9/' });
-    try {
-      const res = await fetch(`${app.url}/metrics`);
-      expect(res.status).toBe(200);
-      const dead = parse(await res.text()).samples.filter((s) => s.name === 'jeugdbrug_dead_letters');
-      expect(dead.map((s) => [labelsOf(s.labels).destination, s.value])).toEqual([
-        ['gm0226', 0],
-        [`practice-${PRACTICE_AGB}`, 0],
-      ]);
-    } finally {
-      await app.close();
+  let app: Awaited<ReturnType<typeof startTestApp>>;
+  beforeAll(async () => {
+    app = await startTestApp({ receiverUrl: 'http://127.0.0.1:9/' });
+  });
+  afterAll(async () => {
+    await app?.close();
+    if (app) {
       await cleanupTestEnv(app.testEnv);
     }
   });
-});
+  /** The series of `name` in one scrape: labels and value. */
+  const series = async (name: string) => {
+    const res = await fetch(`${app.url}/metrics`);
+    expect(res.status).toBe(200);
+    return parse(await res.text())
+      .samples.filter((s) => s.name === name)
+      .map((s) => [labelsOf(s.labels), s.value] as const);
+  };
 
-describe('/metrics before anything happened', () => {
+  it('reports 0 dead letters for every configured destination and known practice, rather than no series', async () => {
+    const dead = await series('jeugdbrug_dead_letters');
+    expect(dead.map(([labels, value]) => [labels.destination, value])).toEqual([
+      ['gm0226', 0],
+      [`practice-${PRACTICE_AGB}`, 0],
+    ]);
+  });
+
   it('has a series at 0 for the failures of every queue, the pauses of each destination and the backlogs’ ages', async () => {
-    const app = await startTestApp({ receiverUrl: 'http://127.0.0.1:9/' });
-    try {
-      const res = await fetch(`${app.url}/metrics`);
-      expect(res.status).toBe(200);
-      const { samples } = parse(await res.text());
-      const series = (name: string) =>
-        samples.filter((s) => s.name === name).map((s) => [labelsOf(s.labels), s.value] as const);
-      // A rate over failures has a first sample, and a panel says 0 rather than "No data".
-      expect(series('jeugdbrug_jobs_failed_total')).toEqual(
-        expect.arrayContaining(
-          ['true', 'false'].flatMap((retry) => [
-            [{ stage: 'map', retry }, 0],
-            [{ stage: 'deliver', retry, destination: 'gm0226' }, 0],
-            [{ stage: 'feedback', retry }, 0],
-          ]),
-        ),
-      );
-      expect(series('jeugdbrug_jobs_failed_total')).toHaveLength(6);
-      expect(series('jeugdbrug_destination_paused')).toEqual([
-        [{ destination: 'gm0226', by: 'operator' }, 0],
-        [{ destination: 'gm0226', by: 'auto' }, 0],
-      ]);
-      expect(series('jeugdbrug_oldest_pending_delivery_age_seconds')).toEqual([[{ destination: 'gm0226' }, 0]]);
-      expect(series('jeugdbrug_oldest_undecided_event_age_seconds')).toEqual([[{}, 0]]);
-    } finally {
-      await app.close();
-      await cleanupTestEnv(app.testEnv);
-    }
+    // A rate over failures has a first sample, and a panel says 0 rather than "No data".
+    const failed = await series('jeugdbrug_jobs_failed_total');
+    expect(failed).toEqual(
+      expect.arrayContaining(
+        ['true', 'false'].flatMap((retry) => [
+          [{ stage: 'map', retry }, 0],
+          [{ stage: 'deliver', retry, destination: 'gm0226' }, 0],
+          [{ stage: 'feedback', retry }, 0],
+        ]),
+      ),
+    );
+    expect(failed).toHaveLength(6);
+    expect(await series('jeugdbrug_destination_paused')).toEqual([
+      [{ destination: 'gm0226', by: 'operator' }, 0],
+      [{ destination: 'gm0226', by: 'auto' }, 0],
+    ]);
+    expect(await series('jeugdbrug_oldest_pending_delivery_age_seconds')).toEqual([[{ destination: 'gm0226' }, 0]]);
+    expect(await series('jeugdbrug_oldest_undecided_event_age_seconds')).toEqual([[{}, 0]]);
   });
 });
 
