@@ -1,11 +1,34 @@
 // First: OpenTelemetry (when OTEL_* asks for it) has to patch modules before anything below loads them.
 import './kernel/tracing-start';
 import { reviewConfiguration } from './event/config-check';
+import { COMMIT_PATTERN, readBuildInfo } from './kernel/build-info';
 import { ConfigError, loadConfig } from './kernel/config';
 import { createLogger, errorFields } from './kernel/logger';
 import { SchemaNewerThanCodeError } from './kernel/migrate';
 import { closeTracing } from './kernel/telemetry';
 import { ListenError, startRuntime } from './runtime';
+
+/**
+ * Ends a start-up whose configuration is wrong: exit code 2, after one JSON `fatal` line that lists every problem, in
+ * the format of everything else the process logs, so that a log pipeline reads it (a crash-looping rollout's only
+ * line). It names the build as the `starting` line does. People read the same list as plain text from `npm run
+ * config:check`. The log level is not the configuration's (it may be among the problems): a fatal line always shows.
+ */
+function refuseConfiguration(problems: readonly string[]): never {
+  const commit = process.env.JEUGDBRUG_BUILD_COMMIT?.trim().toLowerCase();
+  // A malformed commit is one of the problems; the checkout's own commit is then the better guess.
+  const build = readBuildInfo(commit !== undefined && COMMIT_PATTERN.test(commit) ? commit : undefined);
+  createLogger('info').fatal(
+    {
+      version: build.version,
+      commit: build.commit,
+      node: process.version,
+      problems: problems.filter((p) => p.trim() !== ''),
+    },
+    'configuration invalid',
+  );
+  process.exit(2);
+}
 
 /** Entry point: `npm start`. Configuration comes from the environment only (see README). */
 async function main(): Promise<void> {
@@ -13,15 +36,13 @@ async function main(): Promise<void> {
   // database nor Redis is touched while INBOX_KEYS, a secret or a file is wrong.
   const { problems, warnings } = reviewConfiguration(process.env);
   if (problems.length > 0) {
-    process.stderr.write(`${problems.join('\n')}\n`);
-    process.exit(2);
+    refuseConfiguration(problems);
   }
   let config;
   try {
     config = loadConfig();
   } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n`);
-    process.exit(2);
+    refuseConfiguration((err as Error).message.split('\n'));
   }
   const log = createLogger(config.LOG_LEVEL);
   for (const warning of warnings) {
@@ -32,8 +53,7 @@ async function main(): Promise<void> {
     runtime = await startRuntime(config, { logger: log });
   } catch (err) {
     if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
-      process.exit(2);
+      refuseConfiguration(err.message.split('\n'));
     }
     // One JSON line, as everything else this process logs, not a raw stack trace on stderr.
     if (err instanceof ListenError) {

@@ -135,7 +135,10 @@ async function processPendingDelivery(
         error: failure.message,
         countsAsAttempt: false,
       }).catch((e: Error) =>
-        ctx.log.error({ deliveryId: work.id, ...errorFields(e) }, 'could not record a dead letter'),
+        ctx.log.error(
+          { deliveryId: work.id, traceId: job.data.traceId, ...errorFields(e) },
+          'could not record a dead letter',
+        ),
       );
     }
     throw err;
@@ -290,7 +293,10 @@ async function deliverOnce(
         if (!isConnectionWaitTimeout(err)) {
           throw err;
         }
-        ctx.log.warn({ deliveryId: work.id, ...errorFields(err) }, 'could not record a failed attempt');
+        ctx.log.warn(
+          { deliveryId: work.id, traceId: job.data.traceId, ...errorFields(err) },
+          'could not record a failed attempt',
+        );
       });
       throw failure;
     }
@@ -318,7 +324,10 @@ async function deliverOnce(
     audited: false,
   };
   await rememberAcceptedSend(ctx.queues, work.idempotency_key, accepted).catch((err: Error) =>
-    ctx.log.warn({ deliveryId: work.id, ...errorFields(err) }, 'could not note an accepted send in Redis'),
+    ctx.log.warn(
+      { deliveryId: work.id, traceId: job.data.traceId, ...errorFields(err) },
+      'could not note an accepted send in Redis',
+    ),
   );
   try {
     return await recordAcceptedSend(ctx, job, work, kind, shipment.audit, accepted, sealAnswer(ctx.cipher, receipt));
@@ -354,7 +363,10 @@ async function recordAcceptedSend(
   if (!accepted.audited) {
     await ctx.audit.append(work.tenant, audit(accepted, '0'));
     await rememberAcceptedSend(ctx.queues, work.idempotency_key, { ...accepted, audited: true }).catch((err: Error) =>
-      ctx.log.warn({ deliveryId: work.id, ...errorFields(err) }, 'could not note the audit in Redis'),
+      ctx.log.warn(
+        { deliveryId: work.id, traceId: job.data.traceId, ...errorFields(err) },
+        'could not note the audit in Redis',
+      ),
     );
   }
   const delivered = {

@@ -367,7 +367,7 @@ export async function recordStatusUpdate(
       status: a.update.status,
     }),
   );
-  await enqueueOrDefer(ctx.log, ctx.queues.enqueueFeedback(feedback, row.trace_id), { feedbackId: feedback.id });
+  await enqueueOrDefer(ctx, ctx.queues.enqueueFeedback(feedback, row.trace_id), { feedbackId: feedback.id });
   return { feedback, duplicate };
 }
 
@@ -378,9 +378,9 @@ export async function replayFeedback(ctx: PipelineContext, feedbackId: string, a
     return false;
   }
   await ctx.audit.append(revived.tenant, operatorAction({ actor, action: 'replay', target: `Task/${revived.id}` }));
-  await enqueueOrDefer(ctx.log, ctx.queues.enqueueFeedback(revived, revived.trace_id), { feedbackId: revived.id });
+  await enqueueOrDefer(ctx, ctx.queues.enqueueFeedback(revived, revived.trace_id), { feedbackId: revived.id });
   // The previous round's failed job is gone too, so the queue's failed count says what is still failed.
-  await enqueueOrDefer(ctx.log, ctx.queues.removeFailedRound('feedback', revived), { feedbackId: revived.id });
+  await enqueueOrDefer(ctx, ctx.queues.removeFailedRound('feedback', revived), { feedbackId: revived.id });
   return true;
 }
 

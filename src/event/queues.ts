@@ -2,7 +2,7 @@ import { Queue, type ConnectionOptions, type DefaultJobOptions } from 'bullmq';
 import type { Logger } from 'pino';
 import type { Destination } from '../contracts/destination';
 import { errorFields } from '../kernel/logger';
-import { isOutageError, redisAnswer } from '../kernel/outage';
+import { isOutageError, redisAnswer, type OutageLog } from '../kernel/outage';
 import { queuePrefix } from '../kernel/redis-client';
 import { bullmqTelemetryOption } from '../kernel/telemetry';
 import type { DeliveryRow } from './event-store';
@@ -80,15 +80,22 @@ export function deliveryBackoffMs(attemptsMade: number, baseMs: number, maxMs: n
 /**
  * Runs an enqueue whose work is already durable in PostgreSQL: when Redis does not answer in time it is left to the
  * reconciler (and to ioredis, which still sends the queued command once Redis is back; job ids make that a no-op).
+ * Such a failure is counted into the Redis outage (`OutageLog.deferred`: its end line says how many), not logged at
+ * warn each: under load that would be a line per accepted event for as long as Redis is away. At debug, with the ids.
  */
-export async function enqueueOrDefer(log: Logger, enqueue: Promise<void>, ids: Record<string, string>): Promise<void> {
+export async function enqueueOrDefer(
+  ctx: { readonly log: Logger; readonly outages: OutageLog },
+  enqueue: Promise<void>,
+  ids: Record<string, string>,
+): Promise<void> {
   try {
     await enqueue;
   } catch (err) {
     if (!isOutageError(err)) {
       throw err;
     }
-    log.warn({ ...ids, ...errorFields(err) }, 'enqueue failed; the reconciler will retry');
+    ctx.log.debug({ ...ids, ...errorFields(err) }, 'enqueue failed; the reconciler will retry');
+    ctx.outages.deferred('redis', err);
   }
 }
 

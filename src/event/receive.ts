@@ -182,7 +182,7 @@ export async function ingestRecords(
   // jobs of other requests, but this request still waits at most REDIS_ANSWER_MS for its own.
   const enqueueMap = groupedEnqueueMap(ctx.queues);
   await enqueueOrDefer(
-    ctx.log,
+    ctx,
     ctx.queues.timed(
       Promise.all(
         stored

@@ -155,7 +155,7 @@ export async function redeliver(
   if (result.result === 'redelivered') {
     logEventStates(ctx.log, { ...result.trace, states: ['decided'], reason: `redelivered by ${actor.userId}` });
     // The event keeps its trace id; a job that cannot be queued now is queued by the reconciler.
-    await enqueueOrDefer(ctx.log, ctx.queues.enqueueDeliver(result.round, result.trace.traceId), { deliveryId: t.id });
+    await enqueueOrDefer(ctx, ctx.queues.enqueueDeliver(result.round, result.trace.traceId), { deliveryId: t.id });
     return { result: 'redelivered' };
   }
   return result;

@@ -61,7 +61,7 @@ export async function remapByOperator(ctx: PipelineContext, inboxId: string, act
   }
   logEventStates(ctx.log, { eventId: row.id, traceId: row.trace_id, stage: 'remap', states: ['received'], reason });
   // The event keeps its trace id; a map job under the event's id (the earlier one completed and was removed).
-  await enqueueOrDefer(ctx.log, ctx.queues.enqueueMap([{ inboxId: row.id, traceId: row.trace_id }]), {
+  await enqueueOrDefer(ctx, ctx.queues.enqueueMap([{ inboxId: row.id, traceId: row.trace_id }]), {
     traceId: row.trace_id,
   });
 }

@@ -95,9 +95,9 @@ export async function replayDelivery(
     reason: `replayed by ${actor.userId}`,
   });
   // The event keeps its trace id: its replayed delivery is followed under the same id as the rest of its life.
-  await enqueueOrDefer(ctx.log, ctx.queues.enqueueDeliver(replayed, replayed.trace_id), { deliveryId: replayed.id });
+  await enqueueOrDefer(ctx, ctx.queues.enqueueDeliver(replayed, replayed.trace_id), { deliveryId: replayed.id });
   // The previous round's failed job is gone too, so the queue's failed count says what is still failed.
-  await enqueueOrDefer(ctx.log, ctx.queues.removeFailedRound('deliver', replayed), { deliveryId: replayed.id });
+  await enqueueOrDefer(ctx, ctx.queues.removeFailedRound('deliver', replayed), { deliveryId: replayed.id });
   return 'replayed';
 }
 

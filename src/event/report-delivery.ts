@@ -227,7 +227,7 @@ export async function storeReportPush(
       states: ['received', 'decided'],
       reason: `monitoring report ${p.period}`,
     });
-    await enqueueOrDefer(ctx.log, ctx.queues.enqueueDeliver(result.delivery, p.traceId), {
+    await enqueueOrDefer(ctx, ctx.queues.enqueueDeliver(result.delivery, p.traceId), {
       deliveryId: result.delivery.id,
     });
   }

@@ -230,7 +230,7 @@ export async function receiveTrajectoryEvent(
     row.state === 'unacknowledged' ? ((await moveTrajectoryEvent(ctx.db, row.id, 'acknowledged')) ?? row) : row;
   // A held event another worker acknowledged meanwhile has its job already: queueing it again is a no-op.
   if (current.state === 'pending' || current.state === 'unacknowledged') {
-    await enqueueOrDefer(ctx.log, ctx.queues.enqueueTrajectory(current, traceId), { trajectoryEventId: row.id });
+    await enqueueOrDefer(ctx, ctx.queues.enqueueTrajectory(current, traceId), { trajectoryEventId: row.id });
   }
   return { row: current, duplicate: false };
 }
@@ -355,7 +355,7 @@ export async function replayTrajectoryEvent(ctx: PipelineContext, id: string, ac
     revived.tenant,
     operatorAction({ actor, action: 'replay', target: `trajectory_event/${revived.id}` }),
   );
-  await enqueueOrDefer(ctx.log, ctx.queues.enqueueTrajectory(revived, revived.trace_id), { trajectoryEventId: id });
-  await enqueueOrDefer(ctx.log, ctx.queues.removeFailedRound('trajectory', revived), { trajectoryEventId: id });
+  await enqueueOrDefer(ctx, ctx.queues.enqueueTrajectory(revived, revived.trace_id), { trajectoryEventId: id });
+  await enqueueOrDefer(ctx, ctx.queues.removeFailedRound('trajectory', revived), { trajectoryEventId: id });
   return true;
 }

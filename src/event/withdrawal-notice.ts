@@ -337,7 +337,12 @@ async function noticeDisclosures(
       // The event's notice to the destination was created before these were recorded: it may be on its way or sent
       // without them, so they went into follow-up notices of their own.
       ctx.log.info(
-        { consentEvent: row.id, destination: notice.destination, noticeDeliveries: added.deliveries.map((x) => x.id) },
+        {
+          consentEvent: row.id,
+          traceId: trace.traceId,
+          destination: notice.destination,
+          noticeDeliveries: added.deliveries.map((x) => x.id),
+        },
         'withdrawal notice already created: a follow-up notice names data disclosed during its consent event',
       );
     }

@@ -46,6 +46,15 @@ function failureFields(err: Error): Record<string, unknown> {
 }
 
 /**
+ * The trace id every job's payload carries (queues.ts), so that a failed attempt's line is found with the rest of its
+ * event's lines. A job BullMQ could not read has none.
+ */
+function traceOf(job: Job | undefined): { traceId?: string } {
+  const traceId = (job?.data as { traceId?: unknown } | undefined)?.traceId;
+  return typeof traceId === 'string' ? { traceId } : {};
+}
+
+/**
  * Starts the map worker, one deliver worker per destination (each with that destination's retry policy and rate
  * limit), and the feedback worker; plus the destination health monitor (pause/resume and probes), which stops
  * when the workers close. Returns the workers for an orderly close.
@@ -145,6 +154,11 @@ export function startWorkers(ctx: PipelineContext): Worker[] {
     const queue = w.name;
     const stage = queue === MAP_QUEUE ? 'map' : queue === FEEDBACK_QUEUE ? 'feedback' : 'deliver';
     const destination = destinationOf.get(queue);
+    // Every queue's series from the start, at 0: a panel of failures says 0 instead of "No data", and a rate has a
+    // first sample before the first failure.
+    for (const retry of ['true', 'false']) {
+      metrics.failed.inc({ stage, retry, ...(destination ? { destination } : {}) }, 0);
+    }
     w.on('failed', (job, err) => {
       const retry =
         err.name !== 'PermanentDeliveryError' &&
@@ -152,7 +166,10 @@ export function startWorkers(ctx: PipelineContext): Worker[] {
         !!job &&
         job.attemptsMade < (job.opts.attempts ?? 1);
       metrics.failed.inc({ stage, retry: String(retry), ...(destination ? { destination } : {}) });
-      log.warn({ queue, jobId: job?.id, attempt: job?.attemptsMade, ...failureFields(err), retry }, 'job failed');
+      log.warn(
+        { queue, jobId: job?.id, ...traceOf(job), attempt: job?.attemptsMade, ...failureFields(err), retry },
+        'job failed',
+      );
       // A job that failed because PostgreSQL (or Redis) is away: the process's outage, logged once when it starts
       // and once when it ends, as the API logs it, so an alert on that line sees a worker-only outage too.
       ctx.outages.noticed(err);

@@ -216,9 +216,17 @@ export class Metrics {
 export interface OperationsFigures {
   eventsByState(): Promise<{ state: string; count: number }[]>;
   deadLetters(): Promise<{ destination: string; count: number }[]>;
-  destinationHealth(): Promise<{ destination: string; paused: boolean; consecutiveFailures: number }[]>;
+  destinationHealth(): Promise<{ destination: string; pausedBy: PauseCause | null; consecutiveFailures: number }[]>;
   auditChains(): Promise<{ tenant: string; length: number }[]>;
+  /** Per configured destination, how long its oldest pending delivery has waited since it was created (0: none). */
+  pendingDeliveryAges(): Promise<{ destination: string; seconds: number }[]>;
+  /** How long the event waiting longest for its decision (received or mapped) has been in that state (0: none). */
+  undecidedEventAge(): Promise<number>;
 }
+
+/** Who paused a destination: an operator (planned), or the product after failures in a row (an outage). */
+export const PAUSE_CAUSES = ['operator', 'auto'] as const;
+export type PauseCause = (typeof PAUSE_CAUSES)[number];
 
 /** A store read at scrape time, as `jeugdbrug_metrics_source_up` names it. */
 export type MetricsSource = 'postgres' | 'redis';
@@ -264,7 +272,19 @@ function figureGauges(registry: Registry, figures: OperationsFigures): SourceGau
       'jeugdbrug_destination_up',
       'Whether deliveries to the destination run: 1, or 0 while it is paused (after failures or by an operator; also while half-open, one trial delivery going out)',
       'destination',
-      async () => (await figures.destinationHealth()).map((r) => [r.destination, r.paused ? 0 : 1]),
+      async () => (await figures.destinationHealth()).map((r) => [r.destination, r.pausedBy === null ? 1 : 0]),
+    ),
+    // Beside destination_up, which is 0 for both: a planned pause is no outage, and an alert pages on `by="auto"`.
+    sharedGauge(
+      registry,
+      'jeugdbrug_destination_paused',
+      'Whether the destination is paused, by whom: by="operator" (planned, e.g. the receiver’s maintenance) or ' +
+        'by="auto" (after failures in a row: the receiver is failing); 1 for the one that paused it, else 0',
+      ['destination', 'by'],
+      async () =>
+        (await figures.destinationHealth()).flatMap((r) =>
+          PAUSE_CAUSES.map((by) => ({ labels: { destination: r.destination, by }, value: r.pausedBy === by ? 1 : 0 })),
+        ),
     ),
     gaugeOf(
       registry,
@@ -280,6 +300,22 @@ function figureGauges(registry: Registry, figures: OperationsFigures): SourceGau
       'tenant',
       async () => (await figures.auditChains()).map((r) => [r.tenant, r.length]),
     ),
+    gaugeOf(
+      registry,
+      'jeugdbrug_oldest_pending_delivery_age_seconds',
+      'How long the oldest delivery still to go to the destination (pending: waiting, retrying, or held by a pause) ' +
+        'has waited since the event was decided; a replayed dead letter counts from then too; 0 when none waits',
+      'destination',
+      async () => (await figures.pendingDeliveryAges()).map((r) => [r.destination, r.seconds]),
+    ),
+    sharedGauge(
+      registry,
+      'jeugdbrug_oldest_undecided_event_age_seconds',
+      'How long the event waiting longest for the map stage (received or mapped, not yet decided) has been in that ' +
+        'state; 0 when none waits',
+      [],
+      async () => [{ labels: {}, value: await figures.undecidedEventAge() }],
+    ),
   ];
 }
 
@@ -291,6 +327,25 @@ function figureGauges(registry: Registry, figures: OperationsFigures): SourceGau
 const SAME_IN_EVERY_PROCESS = (store: string): string =>
   `(read from ${store} at scrape time: the same in every process)`;
 
+/** A gauge read from PostgreSQL at scrape time (one query per scrape). */
+function sharedGauge(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: readonly string[],
+  read: SourceGauge['read'],
+): SourceGauge {
+  return {
+    gauge: new Gauge({
+      name,
+      help: `${help} ${SAME_IN_EVERY_PROCESS('PostgreSQL')}`,
+      labelNames,
+      registers: [registry],
+    }),
+    read,
+  };
+}
+
 /** A gauge with one label, read from PostgreSQL at scrape time (one query per scrape). */
 function gaugeOf(
   registry: Registry,
@@ -299,13 +354,7 @@ function gaugeOf(
   label: string,
   read: () => Promise<[string, number][]>,
 ): SourceGauge {
-  return {
-    gauge: new Gauge({
-      name,
-      help: `${help} ${SAME_IN_EVERY_PROCESS('PostgreSQL')}`,
-      labelNames: [label],
-      registers: [registry],
-    }),
-    read: async () => (await read()).map(([value, count]) => ({ labels: { [label]: value }, value: count })),
-  };
+  return sharedGauge(registry, name, help, [label], async () =>
+    (await read()).map(([value, count]) => ({ labels: { [label]: value }, value: count })),
+  );
 }

@@ -172,7 +172,10 @@ export function isConnectionWaitTimeout(err: unknown): boolean {
   return false;
 }
 
-/** How often a database that answers while the process waits for its connections is logged as busy, at most. */
+/**
+ * How often a database that answers while the process waits for its connections is logged as busy, at most; and
+ * enqueues that failed while Redis still answered (`OutageLog.deferred`).
+ */
 const BUSY_LOG_MS = 60_000;
 
 /**
@@ -198,9 +201,15 @@ export function isSlowAnswer(err: unknown): boolean {
  * `Db.pingServer`), and only one that does not answer is down. A database that answers while requests or jobs could
  * not get a connection in time is busy (every connection in use, e.g. workers under a bulk load): logged as
  * `dependency busy` (`warn`), at most once a minute, never as an outage.
+ *
+ * Work whose enqueue failed for the outage (the reconciler queues it later: `deferred`) is counted, not logged one line
+ * each: the outage's end line says how many (`enqueuesDeferred`).
  */
 export class OutageLog {
-  private readonly outages = new Map<Dependency, { since: number; timer?: NodeJS.Timeout }>();
+  private readonly outages = new Map<Dependency, { since: number; deferred: number; timer?: NodeJS.Timeout }>();
+  /** Enqueues that failed while no outage of the dependency was (yet) known: its outage takes them over. */
+  private readonly deferredMeanwhile = new Map<Dependency, number>();
+  private lastDeferredLog = Number.NEGATIVE_INFINITY;
   /** When each dependency's last outage was logged as ended. */
   private readonly lastEnded = new Map<Dependency, number>();
   /** Dependencies being asked whether an error means they are away. */
@@ -284,6 +293,25 @@ export class OutageLog {
   }
 
   /**
+   * Work already durable in PostgreSQL whose enqueue failed for an outage of `dependency` (`err`): the reconciler
+   * queues it later. Counted into the outage (its end line says how many), so that a Redis outage under load is two
+   * lines, not one per accepted event. When the dependency still answers (an answer that was only late), they are
+   * logged at most once a minute, with their count.
+   */
+  deferred(dependency: Dependency, err: unknown): void {
+    if (this.closed) {
+      return;
+    }
+    const outage = this.outages.get(dependency);
+    if (outage) {
+      outage.deferred++;
+      return;
+    }
+    this.deferredMeanwhile.set(dependency, (this.deferredMeanwhile.get(dependency) ?? 0) + 1);
+    this.confirm(dependency, err);
+  }
+
+  /**
    * A dependency that did not answer through the process's connections (a readiness probe, a metrics source): it is
    * asked directly, and its outage starts if it does not answer that either.
    */
@@ -324,6 +352,15 @@ export class OutageLog {
   /** `dependency` answered although `err` suggested it was away. */
   private answered(dependency: Dependency, err: unknown): void {
     const now = Date.now();
+    const deferred = this.deferredMeanwhile.get(dependency) ?? 0;
+    if (!this.closed && deferred > 0 && now - this.lastDeferredLog >= BUSY_LOG_MS) {
+      this.lastDeferredLog = now;
+      this.deferredMeanwhile.delete(dependency);
+      this.log.warn(
+        { dependency, enqueuesDeferred: deferred, ...errorFields(err) },
+        'enqueue failed; the reconciler will retry',
+      );
+    }
     if (this.closed || dependency !== 'database' || !isSlowAnswer(err) || now - this.lastBusy < BUSY_LOG_MS) {
       return;
     }
@@ -335,7 +372,9 @@ export class OutageLog {
     if (this.closed || this.outages.has(dependency)) {
       return;
     }
-    this.outages.set(dependency, { since: Date.now() });
+    // The enqueues that failed while the dependency was being asked are this outage's.
+    this.outages.set(dependency, { since: Date.now(), deferred: this.deferredMeanwhile.get(dependency) ?? 0 });
+    this.deferredMeanwhile.delete(dependency);
     this.log.error({ dependency, ...errorFields(err) }, 'dependency outage started');
     this.probeLater(dependency);
   }
@@ -351,7 +390,10 @@ export class OutageLog {
           if (!this.closed) {
             this.outages.delete(dependency);
             this.lastEnded.set(dependency, Date.now());
-            this.log.info({ dependency, downForMs: Date.now() - outage.since }, 'dependency outage ended');
+            this.log.info(
+              { dependency, downForMs: Date.now() - outage.since, enqueuesDeferred: outage.deferred },
+              'dependency outage ended',
+            );
           }
         },
         () => this.probeLater(dependency),

@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { exited, freePort, spawnProduct, waitForReady } from '../helpers/product-process';
+import packageJson from '../../package.json';
+import { exited, freePort, refusedStartProblems, spawnProduct, waitForReady } from '../helpers/product-process';
 import { cleanupTestEnv, createTestEnv, deleteQueueKeys, dropSchema, TEST_DATABASE_URL } from '../helpers/test-runtime';
 import { waitFor } from '../helpers/wait-for';
 
@@ -133,13 +134,25 @@ describe('npm start', () => {
     60_000,
   );
 
-  it('exits with one clear message naming a bad configuration key', async () => {
+  it('exits 2 with one JSON fatal line naming a bad configuration key, and the build', async () => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jeugdbrug-start-'));
     const log = path.join(dataDir, 'out.log');
-    const child = spawnProduct({ PORT: 'not-a-port', DATA_DIR: dataDir }, log);
+    const commit = 'c0ffee0123456789c0ffee0123456789c0ffee01';
+    const child = spawnProduct({ PORT: 'not-a-port', DATA_DIR: dataDir, JEUGDBRUG_BUILD_COMMIT: commit }, log);
     expect(await exited(child)).toBe(2);
-    const output = fs.readFileSync(log, 'utf8');
+    const { problems, fatal } = refusedStartProblems(log);
     fs.rmSync(dataDir, { recursive: true, force: true });
-    expect(output).toMatch(/^Invalid configuration: PORT: /m);
+    expect(problems).toEqual([expect.stringMatching(/^Invalid configuration: PORT: /)]);
+    // The build, as the `starting` line of a start-up that gets further says it: a crash-looping rollout's log shows
+    // which release refused.
+    expect(fatal).toEqual(
+      expect.objectContaining({
+        msg: 'configuration invalid',
+        service: 'jeugdbrug',
+        version: packageJson.version,
+        commit,
+        node: process.version,
+      }),
+    );
   }, 30_000);
 });

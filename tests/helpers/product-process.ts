@@ -101,3 +101,24 @@ export async function waitForReady(
     await new Promise((r) => setTimeout(r, 200));
   }
 }
+
+/**
+ * The problems a start-up refused with, from its log: every line of which must be JSON (a log pipeline reads it),
+ * with one `fatal` line that lists them. Throws, quoting the log, when the log is not that.
+ */
+export function refusedStartProblems(logFile: string): {
+  problems: string[];
+  fatal: Record<string, unknown>;
+} {
+  const text = fs.readFileSync(logFile, 'utf8');
+  const lines = text.split('\n').filter((l) => l.trim() !== '');
+  const notJson = lines.filter((l) => !l.startsWith('{'));
+  if (notJson.length > 0) {
+    throw new Error(`Lines of the log are not JSON:\n${notJson.join('\n')}`);
+  }
+  const fatal = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.level === 'fatal');
+  if (fatal.length !== 1 || !Array.isArray(fatal[0]!.problems)) {
+    throw new Error(`Not one fatal line with the problems listed:\n${text}`);
+  }
+  return { problems: fatal[0]!.problems as string[], fatal: fatal[0]! };
+}

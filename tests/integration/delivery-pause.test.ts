@@ -12,6 +12,17 @@ describe('pausing a failing destination and resuming it', () => {
     h.app.rt.ctx.db.query<{ subtype: string; resource: { agent: { who: { identifier: { value: string } } }[] } }>(
       `SELECT subtype, resource::json AS resource FROM audit_event WHERE tenant = 'destination/gm0226' ORDER BY seq`,
     );
+  /** The value of one series of the API's /metrics, `labels` as written there (`destination="gm0226",by="auto"`). */
+  const metric = async (name: string, labels: string): Promise<number | undefined> => {
+    const text = await (await fetch(`${h.app.url}/metrics`)).text();
+    const value = new RegExp(`^${name}\\{${labels}\\} (\\S+)$`, 'm').exec(text)?.[1];
+    return value === undefined ? undefined : Number(value);
+  };
+  /** Who has paused gm0226 as /metrics says: `jeugdbrug_destination_paused` per `by`. */
+  const pausedBy = async () => ({
+    operator: await metric('jeugdbrug_destination_paused', 'destination="gm0226",by="operator"'),
+    auto: await metric('jeugdbrug_destination_paused', 'destination="gm0226",by="auto"'),
+  });
   const operatorPost = (path: string, json?: unknown, key: 'operator' | 'practice' = 'operator') =>
     h.app.request(`/admin/v1/destinations/${path}`, { key, method: 'POST', ...(json ? { json } : {}) });
   /** Each event waits behind the pause: neither sent nor a dead letter. */
@@ -40,6 +51,9 @@ describe('pausing a failing destination and resuming it', () => {
     });
     expect(paused.pausedBy).toBe('auto');
     expect(paused.consecutiveFailures).toBeGreaterThanOrEqual(3);
+    // An outage, told apart from a planned pause: an alert pages on `by="auto"` only.
+    expect(await pausedBy()).toEqual({ operator: 0, auto: 1 });
+    expect(await metric('jeugdbrug_destination_up', 'destination="gm0226"')).toBe(0);
     expect(paused.pauseReason).toContain('HTTP 503');
 
     // Attempts in flight at the moment of pausing may still land; after that, nothing goes out.
@@ -57,6 +71,7 @@ describe('pausing a failing destination and resuming it', () => {
     await deliveredOnceBack(ids);
     const after = await status();
     expect(after).toEqual(expect.objectContaining({ paused: false, queuePaused: false, consecutiveFailures: 0 }));
+    expect(await pausedBy()).toEqual({ operator: 0, auto: 0 });
     expect(after.lastProbeResult).toContain('up');
     const audit = (await destinationAudit()).slice(auditBefore);
     expect(audit.map((a) => a.subtype)).toEqual(['pause', 'resume']);
@@ -143,11 +158,18 @@ describe('pausing a failing destination and resuming it', () => {
     await sleep(1200);
     expect((await h.state(id)).state).toBe('decided');
     expect((await status()).jobs.waiting).toBeGreaterThanOrEqual(1);
+    // A planned pause, not an outage; the backlog it holds back ages meanwhile.
+    expect(await pausedBy()).toEqual({ operator: 1, auto: 0 });
+    const age = await metric('jeugdbrug_oldest_pending_delivery_age_seconds', 'destination="gm0226"');
+    expect(age).toBeGreaterThanOrEqual(1);
+    expect(age).toBeLessThan(60);
 
     const resumed = await operatorPost('gm0226/resume');
     expect(resumed.status).toBe(200);
     expect(((await resumed.json()) as { changed: boolean }).changed).toBe(true);
     await h.reachesState(id, 'delivered');
+    expect(await pausedBy()).toEqual({ operator: 0, auto: 0 });
+    expect(await metric('jeugdbrug_oldest_pending_delivery_age_seconds', 'destination="gm0226"')).toBe(0);
     const audit = (await destinationAudit()).slice(auditBefore);
     expect(audit.map((a) => a.subtype)).toEqual(['pause', 'resume']);
     expect(audit.every((a) => a.resource.agent[0]!.who.identifier.value.includes('operator'))).toBe(true);

@@ -222,6 +222,27 @@ describe('operations endpoints and logs while PostgreSQL or Redis is down', () =
       );
     }
   }, 60_000);
+  it('counts the events it accepted during a Redis outage into the outage’s end line, not a warning each', async () => {
+    await outagesLoggedAsEnded();
+    const before = apiLog().length;
+    await redis.kill();
+    try {
+      for (let i = 0; i < 3; i++) {
+        expect((await api.request('/his/v1/events', { json: buildReferralEvent() })).status).toBe(202);
+      }
+    } finally {
+      await redis.start();
+    }
+    const lines = await waitFor('the Redis outage’s end in the API’s log', () => {
+      const all = apiLog().slice(before);
+      return all.some((l) => l.msg === 'dependency outage ended') ? all : undefined;
+    });
+    expect(lines.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('enqueue failed'))).toEqual([]);
+    expect(lines.find((l) => l.msg === 'dependency outage ended')).toEqual(
+      expect.objectContaining({ dependency: 'redis', enqueuesDeferred: 3 }),
+    );
+  }, 60_000);
+
   it('logs a PostgreSQL outage only a worker meets (its jobs, its audit signing) once when it starts and ends, in the worker', async () => {
     await outagesLoggedAsEnded();
     const outageLines = (lines: LogLine[]) =>

@@ -57,6 +57,30 @@ describe('logs follow a request and its event by W3C trace id', () => {
     expect(h.receiver.hits.length).toBeGreaterThan(0);
   });
 
+  it('finds the trace id in the `job failed` line of a delivery attempt the receiver refused', async () => {
+    const traceId = '0af7651916cd43dd8448eb211c80319c';
+    h.receiver.mode = { kind: 'status', status: 503 };
+    try {
+      const res = await h.app.request('/his/v1/events', {
+        json: buildReferralEvent(),
+        headers: { traceparent: `00-${traceId}-b7ad6b7169203331-01` },
+      });
+      expect(res.status).toBe(202);
+      const failed = await waitFor('a failed delivery attempt in the log', () => {
+        const lines = logLines().filter((l) => l.msg === 'job failed' && l.queue === 'deliver.gm0226');
+        return lines.length > 0 ? lines : undefined;
+      });
+      expect(failed[0]).toEqual(
+        expect.objectContaining({ level: 'warn', error: 'RetryableDeliveryError', retry: true, traceId }),
+      );
+    } finally {
+      h.receiver.mode = { kind: 'ok' };
+    }
+    await waitFor('the delivery to go through', () =>
+      logLines().some((l) => l.traceId === traceId && l.msg === 'event state' && l.state === 'delivered'),
+    );
+  });
+
   it('starts a new W3C trace when the caller sends none or an invalid traceparent', async () => {
     for (const traceparent of [undefined, '00-00000000000000000000000000000000-00f067aa0ba902b7-01', 'garbage']) {
       const res = await h.app.request('/his/v1/events/00000000-0000-0000-0000-000000000000', {

@@ -1,4 +1,4 @@
-import type { OperationsFigures } from '../../kernel/metrics';
+import type { OperationsFigures, PauseCause } from '../../kernel/metrics';
 import type { PipelineContext } from '../../event/context';
 import { practiceReceiver } from '../../event/practice-send';
 import { eventStateCounts } from '../../event/state-counts';
@@ -37,16 +37,40 @@ export function operationsFigures(ctx: Pick<PipelineContext, 'db' | 'registry'>)
       ];
     },
     async destinationHealth() {
-      const rows = await db.query<{ destination: string; paused_by: string | null; consecutive_failures: number }>(
-        'SELECT destination, paused_by, consecutive_failures FROM destination_state',
-      );
+      const rows = await db.query<{
+        destination: string;
+        paused_by: PauseCause | null;
+        consecutive_failures: number;
+      }>('SELECT destination, paused_by, consecutive_failures FROM destination_state');
       const byId = new Map(rows.map((r) => [r.destination, r]));
       // Every configured destination, also one that never failed (and so has no row yet).
       return ctx.registry.destinations.map((d) => ({
         destination: d.id,
-        paused: (byId.get(d.id)?.paused_by ?? null) !== null,
+        pausedBy: byId.get(d.id)?.paused_by ?? null,
         consecutiveFailures: byId.get(d.id)?.consecutive_failures ?? 0,
       }));
+    },
+    // One lookup per configured destination, each the first entry of its part of delivery_pending_age (migration
+    // 059): the cost does not grow with the backlog it measures.
+    async pendingDeliveryAges() {
+      const ids = ctx.registry.destinations.map((d) => d.id);
+      const rows = await db.query<{ destination: string; seconds: number }>(
+        `SELECT d.destination,
+                coalesce(extract(epoch FROM now() - (SELECT min(created_at) FROM delivery
+                  WHERE state = 'pending' AND destination = d.destination)), 0)::float8 AS seconds
+           FROM unnest($1::text[]) AS d(destination)`,
+        [ids],
+      );
+      return rows.map((r) => ({ destination: r.destination, seconds: Math.max(0, r.seconds) }));
+    },
+    // The first entry of each state's part of inbox_open (state, updated_at).
+    async undecidedEventAge() {
+      const [row] = await db.query<{ seconds: number }>(
+        `SELECT coalesce(extract(epoch FROM now() - least(
+                  (SELECT min(updated_at) FROM inbox WHERE state = 'received'),
+                  (SELECT min(updated_at) FROM inbox WHERE state = 'mapped'))), 0)::float8 AS seconds`,
+      );
+      return Math.max(0, row?.seconds ?? 0);
     },
     async auditChains() {
       const rows = await db.query<{ tenant: string; seq: number }>(

@@ -181,3 +181,56 @@ describe('OutageLog.jobInterrupted: a job a Redis outage interrupted is the outa
     outages.close();
   });
 });
+
+describe('OutageLog.deferred: work left to the reconciler during an outage is counted into it, not logged each', () => {
+  /** An OutageLog whose Redis answers when `redisUp` says so, and the lines it logged with their fields. */
+  function outageLog(redisUp: () => boolean) {
+    const lines: { msg: string; fields: Record<string, unknown> }[] = [];
+    const record = (fields: Record<string, unknown>, msg: string) => lines.push({ msg, fields });
+    const log = { error: record, info: record, warn: record } as unknown as Logger;
+    const probes = {
+      database: () => Promise.resolve(),
+      redis: () => (redisUp() ? Promise.resolve() : Promise.reject(new Error('Connection is closed.'))),
+    };
+    return { outages: new OutageLog(log, probes, 10), lines };
+  }
+  const noAnswer = new DependencyUnavailableError('redis', 'enqueue map: no answer within 1000 ms');
+  const settle = () => new Promise((r) => setTimeout(r, 50));
+
+  it('says in the outage’s end line how many enqueues failed during it, and logs none of them on its own', async () => {
+    let up = false;
+    const { outages, lines } = outageLog(() => up);
+    for (let i = 0; i < 5; i++) {
+      outages.deferred('redis', noAnswer);
+    }
+    await settle();
+    for (let i = 0; i < 3; i++) {
+      outages.deferred('redis', noAnswer);
+    }
+    up = true;
+    await settle();
+    expect(lines.map((l) => l.msg)).toEqual(['dependency outage started', 'dependency outage ended']);
+    expect(lines[1]!.fields).toEqual(expect.objectContaining({ dependency: 'redis', enqueuesDeferred: 8 }));
+    // The next outage counts from 0.
+    up = false;
+    outages.deferred('redis', noAnswer);
+    await settle();
+    up = true;
+    await settle();
+    expect(lines.map((l) => l.msg)).toHaveLength(4);
+    expect(lines[3]!.fields).toEqual(expect.objectContaining({ enqueuesDeferred: 1 }));
+    outages.close();
+  });
+
+  it('logs enqueues that failed while Redis still answers at most once a minute, with how many', async () => {
+    const { outages, lines } = outageLog(() => true);
+    for (let i = 0; i < 4; i++) {
+      outages.deferred('redis', noAnswer);
+      await settle();
+    }
+    expect(lines.map((l) => [l.msg, l.fields.enqueuesDeferred])).toEqual([
+      ['enqueue failed; the reconciler will retry', 1],
+    ]);
+    outages.close();
+  });
+});
