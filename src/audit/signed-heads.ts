@@ -26,7 +26,9 @@ import { listChainTenants, tryGetChainHead, tryGetCheckpoint, verifyTenant, type
  * `DATA_DIR/audit-checkpoints.ndjson` and, when AUDIT_WITNESS_URL is set, pushed to a witness (the municipality or
  * an auditor), retried with back-off until it answers 2xx. Verification then checks the chain against every signed
  * checkpoint it can find: a rewrite of any row at or before one of them no longer matches, and rows appended after a
- * rewrite cannot wash it out. The signer itself signs only a head that extends the last head it signed.
+ * rewrite cannot wash it out. The signer itself signs only a head that extends the newest head on file. The file
+ * holds about one line per chain and interval (processes sharing it sign each head once), and earlier days are moved
+ * into monthly archives beside it, one line per chain and day (`CheckpointFile.compact`).
  */
 
 export const CHECKPOINT_FILE = 'audit-checkpoints.ndjson';
