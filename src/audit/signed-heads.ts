@@ -331,7 +331,7 @@ export class CheckpointFile {
     if (heads.length === 0) {
       return;
     }
-    appendDurably(this.file, heads.map((h) => `${JSON.stringify(h)}\n`).join(''));
+    writeDurably(this.file, heads.map((h) => `${JSON.stringify(h)}\n`).join(''));
   }
 
   /** Reads what was appended to the files since the last read; one read at a time. */
@@ -484,19 +484,26 @@ export class CheckpointFile {
     const archived = new Set(
       [...this.reads].filter(([file]) => file !== this.file).flatMap(([, read]) => read.heads.map(sameHead)),
     );
+    // One per chain and day; the file's heads are distinct already (read once each).
     const groups = new Map<string, SignedHead[]>();
     for (const h of earlier) {
-      const group = groups.get(`${h.tenant}\n${dayOf(h)}`) ?? [];
-      if (!group.some((g) => sameHead(g) === sameHead(h))) {
+      const key = `${h.tenant}\n${dayOf(h)}`;
+      const group = groups.get(key);
+      if (group) {
         group.push(h);
+      } else {
+        groups.set(key, [h]);
       }
-      groups.set(`${h.tenant}\n${dayOf(h)}`, group);
     }
     const keep: SignedHead[] = [];
     for (const group of groups.values()) {
       group.sort((a, b) => a.seq - b.seq);
       const kept = (await newestCoversDay(db, group, this.publicKeys)) ? [group.at(-1)!] : group;
-      keep.push(...kept.filter((h) => !archived.has(sameHead(h))));
+      for (const h of kept) {
+        if (!archived.has(sameHead(h))) {
+          keep.push(h);
+        }
+      }
     }
     return underCheckpointLock(db, async () => {
       await this.catchUp();
@@ -508,10 +515,15 @@ export class CheckpointFile {
       const moved = new Set(earlier);
       const byMonth = new Map<string, SignedHead[]>();
       for (const h of keep) {
-        byMonth.set(h.signedAt.slice(0, 7), [...(byMonth.get(h.signedAt.slice(0, 7)) ?? []), h]);
+        const month = byMonth.get(h.signedAt.slice(0, 7));
+        if (month) {
+          month.push(h);
+        } else {
+          byMonth.set(h.signedAt.slice(0, 7), [h]);
+        }
       }
       for (const [month, heads] of byMonth) {
-        appendDurably(this.archiveOf(month), heads.map((h) => `${JSON.stringify(h)}\n`).join(''));
+        writeDurably(this.archiveOf(month), heads.map((h) => `${JSON.stringify(h)}\n`).join(''));
       }
       // Lines appended after the plan stay, as do lines that do not verify (and an unfinished last line).
       const stay = [...live.heads.filter((h) => !moved.has(h)).map((h) => JSON.stringify(h)), ...live.invalid];
@@ -522,9 +534,9 @@ export class CheckpointFile {
   }
 }
 
-/** Appends `text` to `file` and fsyncs it: durable before it counts, as a lost checkpoint weakens verification. */
-function appendDurably(file: string, text: string): void {
-  const fd = fs.openSync(file, 'a', 0o644);
+/** Writes `text` to `file` (appended with flag `a`) and fsyncs it: a checkpoint counts once it is durable. */
+function writeDurably(file: string, text: string, flag: 'a' | 'w' = 'a'): void {
+  const fd = fs.openSync(file, flag, 0o644);
   try {
     fs.writeSync(fd, text);
     fs.fsyncSync(fd);
@@ -536,13 +548,7 @@ function appendDurably(file: string, text: string): void {
 /** Replaces `file` by `text` atomically: written and fsynced beside it, renamed over it, the directory fsynced. */
 function replaceDurably(file: string, text: string): void {
   const temporary = `${file}.compacting`;
-  const fd = fs.openSync(temporary, 'w', 0o644);
-  try {
-    fs.writeSync(fd, text);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
+  writeDurably(temporary, text, 'w');
   fs.renameSync(temporary, file);
   const dir = fs.openSync(path.dirname(file), 'r');
   try {
@@ -953,7 +959,7 @@ export class HeadSigner {
       }
       toSign.push({ tenant, ...head });
     }
-    const signed = toSign.length > 0 ? await this.append(toSign, newest, final) : [];
+    const signed = toSign.length > 0 ? await this.append(toSign, newest) : [];
     this.witness?.add(signed);
     await this.witness?.push();
     if (!final) {
@@ -968,7 +974,6 @@ export class HeadSigner {
   private async append(
     heads: readonly { tenant: string; seq: number; hash: string }[],
     checked: ReadonlyMap<string, SignedHead>,
-    final: boolean,
   ): Promise<SignedHead[]> {
     return underCheckpointLock(this.db, async () => {
       await this.file.catchUp();
@@ -976,15 +981,11 @@ export class HeadSigner {
       const signed: SignedHead[] = [];
       for (const head of heads) {
         const last = now.get(head.tenant);
-        if (last && (last.seq >= head.seq || this.leftToAnother(last, final))) {
-          continue;
-        }
-        // Signed by another process since this round checked the head: the head must extend that one too.
-        if (
-          last &&
-          last !== checked.get(head.tenant) &&
-          !(await extendsSignedHead(this.db, head.tenant, last, head, publicKeysOf(this.keys)))
-        ) {
+        // Signed by another process since this round checked the head (or later): this round's check does not
+        // cover that one, and no database query runs under the lock (it holds a connection of a pool that may have
+        // one). The next round checks against it.
+        const before = checked.get(head.tenant);
+        if (last && (last.seq >= head.seq || !before || sameHead(last) !== sameHead(before))) {
           continue;
         }
         signed.push(signHead(this.keys.current, head));
