@@ -152,6 +152,8 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
     witnessTimeoutMs: config.DELIVERY_TIMEOUT_MS,
     // A rewritten or cut chain shows on the verify metric at once, not only at the next verification.
     onContradiction: (tenant) => metrics.recordAuditVerify(tenant, false),
+    // Every chain's verify metric, each round: an alert on it needs no one to have asked for a verification.
+    onChecked: (tenant) => metrics.recordAuditVerify(tenant, true, { scheduled: true }),
     onOutage: (err) => outages.seen(err),
   }).start(config.AUDIT_SIGN_INTERVAL_MS);
   const ctx: PipelineContext = {

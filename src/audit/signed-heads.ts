@@ -10,6 +10,7 @@ import {
 } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 import type { Logger } from 'pino';
 import { ConfigError } from '../kernel/config';
 import { readOrCreateKeyFile } from '../kernel/key-file';
@@ -25,7 +26,9 @@ import { listChainTenants, tryGetChainHead, tryGetCheckpoint, verifyTenant, type
  * `DATA_DIR/audit-checkpoints.ndjson` and, when AUDIT_WITNESS_URL is set, pushed to a witness (the municipality or
  * an auditor), retried with back-off until it answers 2xx. Verification then checks the chain against every signed
  * checkpoint it can find: a rewrite of any row at or before one of them no longer matches, and rows appended after a
- * rewrite cannot wash it out. The signer itself signs only a head that extends the last head it signed.
+ * rewrite cannot wash it out. The signer itself signs only a head that extends the newest head on file. The file
+ * holds about one line per chain and interval (processes sharing it sign each head once), and earlier days are moved
+ * into monthly archives beside it, one line per chain and day (`CheckpointFile.compact`).
  */
 
 export const CHECKPOINT_FILE = 'audit-checkpoints.ndjson';
@@ -146,8 +149,12 @@ export function keysFromJwks(jwks: unknown): Map<string, KeyObject> {
   return out;
 }
 
-export function signHead(key: SigningKeys['current'], head: { tenant: string; seq: number; hash: string }): SignedHead {
-  const unsigned = { tenant: head.tenant, seq: head.seq, hash: head.hash, signedAt: new Date().toISOString() };
+export function signHead(
+  key: SigningKeys['current'],
+  head: { tenant: string; seq: number; hash: string },
+  now: Date = new Date(),
+): SignedHead {
+  const unsigned = { tenant: head.tenant, seq: head.seq, hash: head.hash, signedAt: now.toISOString() };
   const sig = sign(null, signingInput({ ...unsigned, kid: key.kid }), key.privateKey).toString('base64url');
   return { ...unsigned, kid: key.kid, sig };
 }
@@ -236,66 +243,344 @@ function isValidSignedHead(h: unknown, publicKeys: ReadonlyMap<string, KeyObject
 export const publicKeysOf = (keys: SigningKeys): Map<string, KeyObject> =>
   new Map(keys.all.map((k) => [k.kid, k.publicKey]));
 
-/** The checkpoint file: append-only, one signed head per line. */
+/** Pieces a checkpoint file is read in: a few hundred lines, so verifying one piece holds the event loop briefly. */
+const READ_PIECE_BYTES = 16 * 1024;
+
+/** Lets timers, I/O and requests run between two pieces of work on the event loop. */
+const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** What is known of one file: how far it was read (and which file it was), and the checkpoints read from it. */
+interface FileRead {
+  readonly ino: number;
+  offset: number;
+  readonly decoder: StringDecoder;
+  /** The end of a line not yet completely written when it was read. */
+  rest: string;
+  /** Each distinct (tenant, seq, hash) once: the first line read of it. N processes' lines of one head are one. */
+  readonly heads: SignedHead[];
+  readonly seen: Set<string>;
+  /** Lines that do not verify with a known key: kept as they are, counted, never used. */
+  readonly invalid: string[];
+}
+
+const sameHead = (h: SignedHead): string => `${h.tenant}:${h.seq}:${h.hash}`;
+/** The UTC day a checkpoint was signed (YYYY-MM-DD): compaction keeps one per chain and day. */
+const dayOf = (h: SignedHead): string => h.signedAt.slice(0, 10);
+
+/** Arbitrary but fixed: appends to, and compactions of, one checkpoint file are made one process at a time. */
+const CHECKPOINT_LOCK = 727_514;
+
+/**
+ * Runs `fn` while this process holds the checkpoint lock (PostgreSQL's advisory lock, released with the transaction):
+ * what it reads of the file then stays true until it has written. Embedded PGlite has one process only.
+ */
+async function underCheckpointLock<T>(db: Db, fn: () => Promise<T>): Promise<T> {
+  if (db.kind !== 'postgres') {
+    return fn();
+  }
+  return db.transaction(async (tx) => {
+    await tx.query('SELECT pg_advisory_xact_lock($1, 0)', [CHECKPOINT_LOCK]);
+    return fn();
+  });
+}
+
+/**
+ * The checkpoint file, one signed head per line, and its monthly archives beside it (`<name>-YYYY-MM.ndjson`, written
+ * by `compact`). Read incrementally: each file once from its start, then only the bytes appended since, a piece at a
+ * time with the event loop free in between; the validly signed checkpoints are kept in memory. A file replaced by a
+ * compaction (another inode, or shorter) is read again from its start.
+ */
 export class CheckpointFile {
-  constructor(readonly file: string) {}
+  private readonly reads = new Map<string, FileRead>();
+  private readonly whereOf = new WeakMap<SignedHead, string>();
+  private reading: Promise<void> = Promise.resolve();
+  /** Lines verified and bytes read so far, over every file: what each read costs shows here. */
+  linesRead = 0;
+  bytesRead = 0;
+
+  constructor(
+    readonly file: string,
+    private readonly publicKeys: ReadonlyMap<string, KeyObject>,
+  ) {}
+
+  /** The archive of the checkpoints signed in `month` (YYYY-MM). */
+  archiveOf(month: string): string {
+    return path.join(path.dirname(this.file), `${path.basename(this.file, '.ndjson')}-${month}.ndjson`);
+  }
+
+  /** The archives that exist, oldest first, then the file itself. */
+  private files(): string[] {
+    const stem = path.basename(this.file, '.ndjson');
+    const archive = new RegExp(`^${stem.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}-\\d{4}-\\d{2}\\.ndjson$`);
+    let names: string[] = [];
+    try {
+      names = fs.readdirSync(path.dirname(this.file));
+    } catch {
+      // No directory: no files.
+    }
+    return [
+      ...names
+        .filter((n) => archive.test(n))
+        .sort()
+        .map((n) => path.join(path.dirname(this.file), n)),
+      this.file,
+    ];
+  }
 
   append(heads: readonly SignedHead[]): void {
     if (heads.length === 0) {
       return;
     }
-    const fd = fs.openSync(this.file, 'a', 0o644);
-    try {
-      fs.writeSync(fd, heads.map((h) => `${JSON.stringify(h)}\n`).join(''));
-      // Durable before it counts: a checkpoint lost in a crash would only weaken the next verification.
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
+    writeDurably(this.file, heads.map((h) => `${JSON.stringify(h)}\n`).join(''));
+  }
+
+  /** Reads what was appended to the files since the last read; one read at a time. */
+  catchUp(): Promise<void> {
+    const next = this.reading.then(() => this.readAll());
+    this.reading = next.catch(() => undefined);
+    return next;
+  }
+
+  private async readAll(): Promise<void> {
+    const files = this.files();
+    for (const gone of [...this.reads.keys()].filter((f) => !files.includes(f))) {
+      this.reads.delete(gone);
+    }
+    for (const file of files) {
+      await this.readNew(file);
     }
   }
 
+  private async readNew(file: string): Promise<void> {
+    let handle: fs.promises.FileHandle;
+    try {
+      handle = await fs.promises.open(file, 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        this.reads.delete(file);
+        return;
+      }
+      throw err;
+    }
+    try {
+      const stat = await handle.stat();
+      let read = this.reads.get(file);
+      if (!read || read.ino !== stat.ino || stat.size < read.offset) {
+        read = {
+          ino: stat.ino,
+          offset: 0,
+          decoder: new StringDecoder('utf8'),
+          rest: '',
+          heads: [],
+          seen: new Set(),
+          invalid: [],
+        };
+        this.reads.set(file, read);
+      }
+      while (read.offset < stat.size) {
+        const piece = Buffer.alloc(Math.min(READ_PIECE_BYTES, stat.size - read.offset));
+        const { bytesRead } = await handle.read(piece, 0, piece.length, read.offset);
+        if (bytesRead === 0) {
+          break;
+        }
+        read.offset += bytesRead;
+        this.bytesRead += bytesRead;
+        const lines = (read.rest + read.decoder.write(piece.subarray(0, bytesRead))).split('\n');
+        read.rest = lines.pop() ?? '';
+        for (const line of lines) {
+          this.take(file, read, line);
+        }
+        await yieldToEventLoop();
+      }
+    } finally {
+      await handle.close();
+    }
+  }
+
+  private take(file: string, read: FileRead, line: string): void {
+    if (line.trim() === '') {
+      return;
+    }
+    this.linesRead++;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(line);
+    } catch {
+      read.invalid.push(line);
+      return;
+    }
+    if (!isValidSignedHead(parsed, this.publicKeys)) {
+      read.invalid.push(line);
+      return;
+    }
+    if (!read.seen.has(sameHead(parsed))) {
+      read.seen.add(sameHead(parsed));
+      this.whereOf.set(parsed, file);
+      read.heads.push(parsed);
+    }
+  }
+
+  /** The file a checkpoint was read from. */
+  where(head: SignedHead): string {
+    return this.whereOf.get(head) ?? this.file;
+  }
+
   /** The latest validly signed checkpoint of a tenant; lines that do not verify are counted, never used. */
-  latest(tenant: string, publicKeys: ReadonlyMap<string, KeyObject>): { head?: SignedHead; invalidLines: number } {
-    const { heads, invalidLines } = this.history(publicKeys, tenant);
+  async latest(tenant: string): Promise<{ head?: SignedHead; invalidLines: number }> {
+    const { heads, invalidLines } = await this.history(tenant);
     const head = heads.at(-1);
     return { ...(head ? { head } : {}), invalidLines };
   }
 
   /**
-   * Every validly signed checkpoint (of `tenant`, when given), in order of seq, one per distinct (tenant, seq, hash):
-   * the first signed of those; lines that do not verify are counted, never used.
+   * Every validly signed checkpoint (of `tenant`, when given) in the file and its archives, in order of seq, one per
+   * distinct (tenant, seq, hash): the first read of those; lines that do not verify are counted, never used.
    */
-  history(
-    publicKeys: ReadonlyMap<string, KeyObject>,
-    tenant?: string,
-  ): { heads: readonly SignedHead[]; invalidLines: number } {
-    if (!fs.existsSync(this.file)) {
-      return { heads: [], invalidLines: 0 };
-    }
+  async history(tenant?: string): Promise<{ heads: readonly SignedHead[]; invalidLines: number }> {
+    await this.catchUp();
+    return this.known(tenant);
+  }
+
+  private known(tenant?: string): { heads: SignedHead[]; invalidLines: number } {
     const heads = new Map<string, SignedHead>();
     let invalidLines = 0;
-    for (const line of fs.readFileSync(this.file, 'utf8').split('\n')) {
-      if (line.trim() === '') {
-        continue;
-      }
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(line);
-      } catch {
-        invalidLines++;
-        continue;
-      }
-      if (!isValidSignedHead(parsed, publicKeys)) {
-        invalidLines++;
-        continue;
-      }
-      const key = `${parsed.tenant}:${parsed.seq}:${parsed.hash}`;
-      if ((tenant === undefined || parsed.tenant === tenant) && !heads.has(key)) {
-        heads.set(key, parsed);
+    for (const read of this.reads.values()) {
+      invalidLines += read.invalid.length;
+      for (const h of read.heads) {
+        if ((tenant === undefined || h.tenant === tenant) && !heads.has(sameHead(h))) {
+          heads.set(sameHead(h), h);
+        }
       }
     }
     return { heads: [...heads.values()].sort((a, b) => a.seq - b.seq), invalidLines };
   }
+
+  /** The newest checkpoint of every chain (the highest seq), as read so far. */
+  newestKnown(): Map<string, SignedHead> {
+    const newest = new Map<string, SignedHead>();
+    for (const h of this.known().heads) {
+      newest.set(h.tenant, h);
+    }
+    return newest;
+  }
+
+  /**
+   * Moves the checkpoints signed before `now`'s UTC day from the file into the archive of their month, one per chain
+   * and day: the day's newest, when the database shows it extending every other one of that day (the rows between
+   * them link up and carry the signed hashes), since its hash then covers theirs. A day whose checkpoints it does not
+   * show so keeps them all: that is evidence. Lines that do not verify stay in the file. Done under the checkpoint
+   * lock, so no process appends meanwhile; the file is replaced by rename, never left half written. Returns what it
+   * did, or undefined when there was nothing to move (or another process compacted first).
+   */
+  async compact(db: Db, now: Date = new Date()): Promise<{ archived: number; dropped: number } | undefined> {
+    await this.catchUp();
+    const today = now.toISOString().slice(0, 10);
+    const planned = this.reads.get(this.file);
+    const earlier = planned?.heads.filter((h) => dayOf(h) < today) ?? [];
+    if (!planned || earlier.length === 0) {
+      return undefined;
+    }
+    // Planned outside the lock (it reads the database); the lock only guards the file.
+    const archived = new Set(
+      [...this.reads].filter(([file]) => file !== this.file).flatMap(([, read]) => read.heads.map(sameHead)),
+    );
+    // One per chain and day; the file's heads are distinct already (read once each).
+    const groups = new Map<string, SignedHead[]>();
+    for (const h of earlier) {
+      const key = `${h.tenant}\n${dayOf(h)}`;
+      const group = groups.get(key);
+      if (group) {
+        group.push(h);
+      } else {
+        groups.set(key, [h]);
+      }
+    }
+    const keep: SignedHead[] = [];
+    for (const group of groups.values()) {
+      group.sort((a, b) => a.seq - b.seq);
+      const kept = (await newestCoversDay(db, group, this.publicKeys)) ? [group.at(-1)!] : group;
+      for (const h of kept) {
+        if (!archived.has(sameHead(h))) {
+          keep.push(h);
+        }
+      }
+    }
+    return underCheckpointLock(db, async () => {
+      await this.catchUp();
+      const live = this.reads.get(this.file);
+      if (live !== planned) {
+        // Another process compacted the file since it was read: its view is the one on disk now.
+        return undefined;
+      }
+      const moved = new Set(earlier);
+      const byMonth = new Map<string, SignedHead[]>();
+      for (const h of keep) {
+        const month = byMonth.get(h.signedAt.slice(0, 7));
+        if (month) {
+          month.push(h);
+        } else {
+          byMonth.set(h.signedAt.slice(0, 7), [h]);
+        }
+      }
+      for (const [month, heads] of byMonth) {
+        writeDurably(this.archiveOf(month), heads.map((h) => `${JSON.stringify(h)}\n`).join(''));
+      }
+      // Lines appended after the plan stay, as do lines that do not verify (and an unfinished last line).
+      const stay = [...live.heads.filter((h) => !moved.has(h)).map((h) => JSON.stringify(h)), ...live.invalid];
+      replaceDurably(this.file, stay.map((l) => `${l}\n`).join('') + live.rest);
+      await this.catchUp();
+      return { archived: keep.length, dropped: earlier.length - keep.length };
+    });
+  }
+}
+
+/** Writes `text` to `file` (appended with flag `a`) and fsyncs it: a checkpoint counts once it is durable. */
+function writeDurably(file: string, text: string, flag: 'a' | 'w' = 'a'): void {
+  const fd = fs.openSync(file, flag, 0o644);
+  try {
+    fs.writeSync(fd, text);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Replaces `file` by `text` atomically: written and fsynced beside it, renamed over it, the directory fsynced. */
+function replaceDurably(file: string, text: string): void {
+  const temporary = `${file}.compacting`;
+  writeDurably(temporary, text, 'w');
+  fs.renameSync(temporary, file);
+  const dir = fs.openSync(path.dirname(file), 'r');
+  try {
+    fs.fsyncSync(dir);
+  } finally {
+    fs.closeSync(dir);
+  }
+}
+
+/**
+ * Whether the newest of one chain's checkpoints of a day (sorted by seq) covers the others in the database as it is
+ * now: it extends the first, and every other one's row still carries its signed hash.
+ */
+async function newestCoversDay(
+  db: Db,
+  group: readonly SignedHead[],
+  publicKeys: ReadonlyMap<string, KeyObject>,
+): Promise<boolean> {
+  const first = group[0];
+  const newest = group.at(-1);
+  if (!first || !newest || group.length === 1) {
+    return true;
+  }
+  if (!(await extendsSignedHead(db, first.tenant, first, newest, publicKeys))) {
+    return false;
+  }
+  const rows = await db.query<{ seq: number; hash: string }>(
+    'SELECT seq::float8 AS seq, hash FROM audit_event WHERE tenant = $1 AND seq = ANY($2::bigint[])',
+    [first.tenant, group.map((h) => h.seq)],
+  );
+  const hashes = new Map(rows.map((r) => [r.seq, r.hash]));
+  return group.every((h) => hashes.get(h.seq) === h.hash);
 }
 
 /** What verification says about the signed checkpoint it checked the chain against. */
@@ -337,7 +622,7 @@ export async function checkSignedCheckpoint(
   file: CheckpointFile,
   opts: { retentionDays: number; now?: Date },
 ): Promise<SignedTenantVerdict> {
-  const { heads, invalidLines } = file.history(publicKeys, verdict.tenant);
+  const { heads, invalidLines } = await file.history(verdict.tenant);
   const extra = invalidLines > 0 ? { invalidCheckpointLines: invalidLines } : {};
   const newest = heads.at(-1);
   const reportOf = (h: SignedHead): SignedCheckpointReport => ({
@@ -345,7 +630,7 @@ export async function checkSignedCheckpoint(
     hash: h.hash,
     signedAt: h.signedAt,
     kid: h.kid,
-    where: file.file,
+    where: file.where(h),
   });
   const purged = verdict.checkpoint;
   // Verification starts from the latest retention checkpoint: only a purge signed with the key counts as one.
@@ -488,7 +773,7 @@ export async function signExportEnd(
   file: CheckpointFile,
   end: { tenant: string; seq: number; hash: string },
 ): Promise<{ signedHead: SignedHead } | { signedCheckpoint: SignedHead; problem: string }> {
-  const { heads } = file.history(publicKeysOf(keys), end.tenant);
+  const { heads } = await file.history(end.tenant);
   const newest = heads.at(-1);
   if (newest) {
     const head = (await tryGetChainHead(db, end.tenant)) ?? { seq: 0, hash: '' };
@@ -564,15 +849,22 @@ class Witness {
 }
 
 /**
- * Signs every chain head that moved since it last signed, every `intervalMs` and once more at shutdown (after the
- * audit writer's last flush): appends them to the checkpoint file and hands them to the witness.
+ * Signs, every `intervalMs` and once more at shutdown (after the audit writer's last flush), every chain head that
+ * moved since the newest checkpoint on file, whoever signed that: appends them to the checkpoint file and hands them
+ * to the witness. Processes sharing the file and database append one at a time (the checkpoint lock) after reading
+ * what the others appended, so a head is signed once, not once per process; and a chain another process signed less
+ * than `intervalMs` ago is left to that process, so a busy chain gets one checkpoint per interval, not one per
+ * process. Each round also checks every chain against its newest signed checkpoint (the row at its seq still carries
+ * the signed hash, and the rows since link up to the head) and says so (`onChecked`, `onContradiction`), and moves
+ * the checkpoints of earlier days into the monthly archives (`CheckpointFile.compact`).
  */
 export class HeadSigner {
-  /** The last head signed per chain: from the checkpoint file when the signer starts, then as it signs. */
-  private lastSigned: Map<string, { seq: number; hash: string }> | undefined;
+  /** What this process signed last per chain: a chain whose newest checkpoint is its own is signed on its schedule. */
+  private readonly ownSignatures = new Map<string, string>();
   /** Chains whose head contradicts their last signed checkpoint, logged once per signed seq. */
   private readonly reported = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
+  private intervalMs: number | undefined;
   private running: Promise<void> | undefined;
   private readonly witness: Witness | undefined;
 
@@ -587,6 +879,8 @@ export class HeadSigner {
       witnessRetryBaseMs?: number;
       /** Told when a chain's head does not extend its last signed checkpoint (at `signedSeq`): not signed. */
       onContradiction?: (tenant: string, signedSeq: number) => void;
+      /** Told when a chain's head extends its newest signed checkpoint, checked this round. */
+      onChecked?: (tenant: string) => void;
       /**
        * Told of a round's error; returns whether it was PostgreSQL being away, which the process's outage log then
        * records once (OutageLog.seen) instead of a warning every round.
@@ -600,14 +894,15 @@ export class HeadSigner {
   }
 
   start(intervalMs: number): this {
+    this.intervalMs = intervalMs;
     this.timer = setInterval(() => void this.signNow(), intervalMs);
     this.timer.unref();
     return this;
   }
 
   /** One round; never throws (a database outage only delays the next checkpoint). */
-  signNow(): Promise<void> {
-    this.running ??= this.round()
+  signNow(opts: { final?: boolean } = {}): Promise<void> {
+    this.running ??= this.round(opts.final ?? false)
       .catch((err: Error) => {
         if (!this.opts.onOutage?.(err)) {
           this.log.warn(errorFields(err), 'could not sign the audit chain heads');
@@ -619,20 +914,32 @@ export class HeadSigner {
     return this.running;
   }
 
-  private async round(): Promise<void> {
-    this.lastSigned ??= new Map(
-      this.file.history(publicKeysOf(this.keys)).heads.map((h) => [h.tenant, { seq: h.seq, hash: h.hash }]),
+  /**
+   * Whether `newest`, on file for its chain, leaves the chain to another process this round: signed by another one
+   * less than an interval ago. The last round before shutdown signs regardless: nothing after it would.
+   */
+  private leftToAnother(newest: SignedHead, final: boolean): boolean {
+    return (
+      !final &&
+      this.intervalMs !== undefined &&
+      this.ownSignatures.get(newest.tenant) !== newest.sig &&
+      Date.now() - Date.parse(newest.signedAt) < this.intervalMs
     );
-    const lastSigned = this.lastSigned;
-    const signed: SignedHead[] = [];
+  }
+
+  private async round(final: boolean): Promise<void> {
+    await this.file.catchUp();
+    const newest = this.file.newestKnown();
+    const publicKeys = publicKeysOf(this.keys);
+    const toSign: { tenant: string; seq: number; hash: string }[] = [];
     for (const tenant of await listChainTenants(this.db)) {
       const head = await tryGetChainHead(this.db, tenant);
-      const last = lastSigned.get(tenant);
-      if (!head || head.seq === 0 || (last?.seq === head.seq && last.hash === head.hash)) {
+      const last = newest.get(tenant);
+      if (!head || head.seq === 0) {
         continue;
       }
       // A head that does not extend what was signed is a rewritten or cut chain: signing it would vouch for that.
-      if (last && !(await extendsSignedHead(this.db, tenant, last, head, publicKeysOf(this.keys)))) {
+      if (last && !(await extendsSignedHead(this.db, tenant, last, head, publicKeys))) {
         if (this.reported.get(tenant) !== last.seq) {
           this.reported.set(tenant, last.seq);
           this.log.error(
@@ -644,20 +951,57 @@ export class HeadSigner {
         continue;
       }
       this.reported.delete(tenant);
-      signed.push(signHead(this.keys.current, { tenant, seq: head.seq, hash: head.hash }));
+      if (last) {
+        this.opts.onChecked?.(tenant);
+      }
+      if ((last?.seq === head.seq && last.hash === head.hash) || (last && this.leftToAnother(last, final))) {
+        continue;
+      }
+      toSign.push({ tenant, ...head });
     }
-    this.file.append(signed);
-    for (const h of signed) {
-      lastSigned.set(h.tenant, { seq: h.seq, hash: h.hash });
-    }
+    const signed = toSign.length > 0 ? await this.append(toSign, newest) : [];
     this.witness?.add(signed);
     await this.witness?.push();
+    if (!final) {
+      await this.file.compact(this.db);
+    }
+  }
+
+  /**
+   * Signs and appends the heads still unsigned once the other processes' latest lines are read, under the checkpoint
+   * lock: a head another process signed meanwhile (or a later one) is not signed again.
+   */
+  private async append(
+    heads: readonly { tenant: string; seq: number; hash: string }[],
+    checked: ReadonlyMap<string, SignedHead>,
+  ): Promise<SignedHead[]> {
+    return underCheckpointLock(this.db, async () => {
+      await this.file.catchUp();
+      const now = this.file.newestKnown();
+      const signed: SignedHead[] = [];
+      for (const head of heads) {
+        const last = now.get(head.tenant);
+        // Signed by another process since this round checked the head (or later): this round's check does not
+        // cover that one, and no database query runs under the lock (it holds a connection of a pool that may have
+        // one). The next round checks against it.
+        const before = checked.get(head.tenant);
+        if (last && (last.seq >= head.seq || !before || sameHead(last) !== sameHead(before))) {
+          continue;
+        }
+        signed.push(signHead(this.keys.current, head));
+      }
+      this.file.append(signed);
+      for (const h of signed) {
+        this.ownSignatures.set(h.tenant, h.sig);
+      }
+      return signed;
+    });
   }
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
     await this.running;
-    await this.signNow();
+    await this.signNow({ final: true });
   }
 }
 
@@ -666,9 +1010,10 @@ export function openSignedHeads(
   signingKeys: string | undefined,
   dataDir: string,
 ): { keys: SigningKeys; file: CheckpointFile } {
+  const keys = loadSigningKeys(signingKeys, dataDir);
   return {
-    keys: loadSigningKeys(signingKeys, dataDir),
-    file: new CheckpointFile(path.join(dataDir, CHECKPOINT_FILE)),
+    keys,
+    file: new CheckpointFile(path.join(dataDir, CHECKPOINT_FILE), publicKeysOf(keys)),
   };
 }
 

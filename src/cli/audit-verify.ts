@@ -81,13 +81,12 @@ function signedHeadsOf(
   if (!fs.existsSync(file)) {
     throw new Error(`checkpoint file ${file} not found`);
   }
-  return {
-    publicKeys:
-      given.keys === undefined
-        ? publicKeysOf(openSignedHeads(config.AUDIT_SIGNING_KEYS, config.dataDir).keys)
-        : keysFromJwks(JSON.parse(fs.readFileSync(given.keys, 'utf8')) as unknown),
-    file: new CheckpointFile(file),
-  };
+  const publicKeys =
+    given.keys === undefined
+      ? publicKeysOf(openSignedHeads(config.AUDIT_SIGNING_KEYS, config.dataDir).keys)
+      : keysFromJwks(JSON.parse(fs.readFileSync(given.keys, 'utf8')) as unknown);
+  // The file and its monthly archives beside it (`<name>-YYYY-MM.ndjson`), as the product reads them.
+  return { publicKeys, file: new CheckpointFile(file, publicKeys) };
 }
 
 /** Runs one command; returns the exit code. */

@@ -43,13 +43,15 @@ export class Metrics {
   });
   readonly auditVerifyOk = new Gauge({
     name: 'jeugdbrug_audit_verify_ok',
-    help: 'Result of the last verification of each audit chain run by this process: 1 intact, 0 broken',
+    help:
+      'Result of the last verification of each audit chain in this process (the signer checks every chain each ' +
+      'AUDIT_SIGN_INTERVAL_MS): 1 intact, 0 broken',
     labelNames: ['tenant'] as const,
     registers: [this.registry],
   });
   readonly auditVerifyTime = new Gauge({
     name: 'jeugdbrug_audit_verify_timestamp_seconds',
-    help: 'When this process last verified each audit chain (Unix time)',
+    help: 'When this process last verified each audit chain, on schedule or when asked (Unix time)',
     labelNames: ['tenant'] as const,
     registers: [this.registry],
   });
@@ -192,8 +194,25 @@ export class Metrics {
     }
   }
 
-  /** Records a chain verification's verdict (the API's verify request, the retention run). */
-  recordAuditVerify(tenant: string, ok: boolean): void {
+  /** Chains a whole verification found broken in this process: a cheaper check does not set them back to 1. */
+  private readonly brokenChains = new Set<string>();
+
+  /**
+   * Records a chain verification's verdict: a whole one (the API's verify request, the retention run) or the signer's
+   * scheduled check against the newest signed checkpoint (`scheduled`), which reads only the rows since it. A broken
+   * chain found by a whole verification stays 0 until a whole one passes: the scheduled check does not see an old row
+   * changed without its hash.
+   */
+  recordAuditVerify(tenant: string, ok: boolean, opts: { scheduled?: boolean } = {}): void {
+    if (!opts.scheduled) {
+      if (ok) {
+        this.brokenChains.delete(tenant);
+      } else {
+        this.brokenChains.add(tenant);
+      }
+    } else if (ok && this.brokenChains.has(tenant)) {
+      return;
+    }
     this.auditVerifyOk.set({ tenant }, ok ? 1 : 0);
     this.auditVerifyTime.set({ tenant }, Date.now() / 1000);
   }

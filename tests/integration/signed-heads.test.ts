@@ -84,6 +84,25 @@ describe('signed chain heads: a log that cannot be rewritten unseen', () => {
     return { code, out: JSON.parse(lines[0] ?? '{}') as Record<string, unknown> };
   }
 
+  it('sets the verification gauges of every chain on a schedule, without anyone verifying', async () => {
+    // No verification was asked for: the signer's round checks each chain against its newest signed checkpoint.
+    const gauge = await waitFor('the scheduled check of the practice chain', async () => {
+      const text = await (await fetch(`${app.url}/metrics`)).text();
+      const ok = new RegExp(`^jeugdbrug_audit_verify_ok\\{tenant="${PRACTICE_AGB}"\\} (\\d+)$`, 'm').exec(text);
+      const at = new RegExp(
+        `^jeugdbrug_audit_verify_timestamp_seconds\\{tenant="${PRACTICE_AGB}"\\} (\\S+)$`,
+        'm',
+      ).exec(text);
+      return ok && at ? { ok: Number(ok[1]), at: Number(at[1]) } : undefined;
+    });
+    expect(gauge.ok).toBe(1);
+    expect(gauge.at).toBeGreaterThan(Date.now() / 1000 - 60);
+    const [{ n } = { n: 0 }] = await app.rt.ctx.db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM audit_event WHERE 'audit_chain/' || tenant = ANY(entities)`,
+    );
+    expect(n).toBe(0);
+  });
+
   it("an export's signed head verifies offline with the published key, and a forged one fails", async () => {
     const keys = await keysFile();
     const file = await exportFile('export.ndjson');
@@ -261,7 +280,7 @@ describe('the witness', () => {
       });
       const [checkpoint] = received[0]!.checkpoints;
       expect(checkpoint).toMatchObject({ tenant: '01234567', seq: 1, kid: keys.current.kid });
-      expect(file.latest('01234567', new Map(keys.all.map((k) => [k.kid, k.publicKey]))).head).toEqual(checkpoint);
+      expect((await file.latest('01234567')).head).toEqual(checkpoint);
     } finally {
       witness.close();
       await db.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
