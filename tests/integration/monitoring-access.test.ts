@@ -25,14 +25,14 @@ const MUNICIPALITY_TOKEN = 'https://jeugdbrug.nl/fhir/NamingSystem/cbs-gemeentec
 
 describe('access to the monitoring figures', () => {
   let app: TestApp;
-  /** Keys made for this file: a practice's privacy officer, and the municipality's. */
+  /** Keys made for this file (the practice's privacy officer is the test runtime's `practiceAuditor`). */
   const keys = { practiceAuditor: '', practiceOperator: '', municipalityAuditor: '', otherMunicipalityAuditor: '' };
 
   beforeAll(async () => {
     const testEnv = createTestEnv();
     let entries = readApiKeyFile(testEnv.apiKeysFile);
+    keys.practiceAuditor = testEnv.keys.practiceAuditor;
     for (const [name, grant] of [
-      ['practiceAuditor', { role: 'auditor' as const, practices: [PRACTICE_AGB] }],
       ['practiceOperator', { role: 'operator' as const, practices: [PRACTICE_AGB] }],
       ['municipalityAuditor', { role: 'auditor' as const, municipalities: [MUNICIPALITY] }],
       ['otherMunicipalityAuditor', { role: 'auditor' as const, municipalities: [OTHER_MUNICIPALITY] }],

@@ -378,12 +378,16 @@ describe('a withdrawal while the child’s delivery is in flight', () => {
       [ids],
     );
     expect(disclosed[0]!.n).toBe(count);
-    const lines = fs
-      .readFileSync(h.app.testEnv.logFile, 'utf8')
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as Record<string, unknown>)
-      .filter((l) => l.msg === 'event state' && l.state === 'delivered' && ids.includes(l.eventId as string));
+    // The line is written after the statement's commit, which the wait above saw: it may not be in the file yet.
+    const deliveredLines = () =>
+      fs
+        .readFileSync(h.app.testEnv.logFile, 'utf8')
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .filter((l) => l.msg === 'event state' && l.state === 'delivered' && ids.includes(l.eventId as string));
+    await waitFor('every delivered line in the log', () => deliveredLines().length >= count, 10_000);
+    const lines = deliveredLines();
     expect(lines).toHaveLength(count);
     for (const l of lines) {
       expect(l).toEqual(
