@@ -631,7 +631,7 @@ export async function redecideAndCreateDelivery(
         INSERT INTO delivery (id, inbox_id, destination, idempotency_key, state)
         SELECT $6, moved.id, $7, $8, 'pending' FROM moved
         ON CONFLICT (inbox_id, destination, follow_up_of) DO UPDATE SET state = 'pending', round = delivery.round + 1,
-          attempts = 0, updated_at = now()
+          attempts = 0, updated_at = now(), pending_since = now()
         WHERE delivery.state = 'cancelled' RETURNING *
       )`,
       'SELECT * FROM created',
@@ -1014,7 +1014,8 @@ export async function reviveDelivery(
       tenant: string;
       trace_id: string;
     }>(
-      `UPDATE delivery SET state = 'pending', round = round + 1, attempts = 0, updated_at = now()
+      `UPDATE delivery SET state = 'pending', round = round + 1, attempts = 0, updated_at = now(),
+         pending_since = now()
        FROM inbox WHERE delivery.id = $1 AND inbox.id = delivery.inbox_id
        RETURNING delivery.id, delivery.inbox_id, delivery.destination, delivery.round, inbox.tenant, inbox.trace_id`,
       [deliveryId],

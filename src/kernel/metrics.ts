@@ -323,7 +323,8 @@ function figureGauges(registry: Registry, figures: OperationsFigures): SourceGau
       registry,
       'jeugdbrug_oldest_pending_delivery_age_seconds',
       'How long the oldest delivery still to go to the destination (pending: waiting, retrying, or held by a pause) ' +
-        'has waited since the event was decided; a replayed dead letter counts from then too; 0 when none waits',
+        'has waited since its round began (its decision, or the replay or redelivery that sent it again); ' +
+        '0 when none waits',
       'destination',
       async () => (await figures.pendingDeliveryAges()).map((r) => [r.destination, r.seconds]),
     ),

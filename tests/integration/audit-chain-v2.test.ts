@@ -98,7 +98,7 @@ describe('a chain written before and after migration 015', () => {
       '049_consent_writer.sql',
       '050_destination_paused_by_principal.sql',
       '051_withdrawal_follow_up.sql',
-      '059_delivery_pending_age.sql',
+      '059_delivery_pending_since.sql',
     ]);
     const writer = new AuditWriter(db);
     await Promise.all(Array.from({ length: 6 }, (_, i) => writer.append(tenant, event(6 + i))));

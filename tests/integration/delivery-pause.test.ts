@@ -178,6 +178,29 @@ describe('pausing a failing destination and resuming it', () => {
     expect((await status()).pausedByPrincipal).toBeNull();
   });
 
+  // A redelivery (or a replay) starts a new round: the backlog's age counts from then, not from the delivery's first
+  // creation, or a redelivery from a backup hours old would read as deliveries waiting for hours.
+  it('counts the backlog of a redelivered delivery from its new round', async () => {
+    const id = await h.submit(buildReferralEvent());
+    await h.reachesState(id, 'delivered');
+    const db = h.app.rt.ctx.db;
+    const [delivery] = await db.query<{ id: string }>(
+      `UPDATE delivery SET created_at = now() - interval '3 hours' WHERE inbox_id = $1 RETURNING id`,
+      [id],
+    );
+    expect((await operatorPost('gm0226/pause', { reason: 'receiver restores a backup' })).status).toBe(200);
+    const redelivered = await h.app.request(`/admin/v1/deliveries/${delivery!.id}/redeliver`, {
+      key: 'operator',
+      json: { reason: 'the municipality restored a backup' },
+    });
+    expect(redelivered.status).toBe(202);
+    const age = await metric('jeugdbrug_oldest_pending_delivery_age_seconds', 'destination="gm0226"');
+    expect(age).toBeGreaterThanOrEqual(0);
+    expect(age).toBeLessThan(600);
+    expect((await operatorPost('gm0226/resume')).status).toBe(200);
+    await h.reachesState(id, 'delivered');
+  });
+
   it('pauses the queue again when Redis loses the paused flag (PostgreSQL holds the pause)', async () => {
     expect((await operatorPost('gm0226/pause')).status).toBe(200);
     const queue = h.app.rt.ctx.queues.getDeliverQueue('gm0226');

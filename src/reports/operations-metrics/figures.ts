@@ -56,7 +56,7 @@ export function operationsFigures(ctx: Pick<PipelineContext, 'db' | 'registry'>)
       const ids = ctx.registry.destinations.map((d) => d.id);
       const rows = await db.query<{ destination: string; seconds: number }>(
         `SELECT d.destination,
-                coalesce(extract(epoch FROM now() - (SELECT min(created_at) FROM delivery
+                coalesce(extract(epoch FROM now() - (SELECT min(pending_since) FROM delivery
                   WHERE state = 'pending' AND destination = d.destination)), 0)::float8 AS seconds
            FROM unnest($1::text[]) AS d(destination)`,
         [ids],
