@@ -169,6 +169,10 @@ describe('redelivering delivered deliveries after a receiver lost them', () => {
     expect((await outcomeOf(noReason)).expression).toEqual(['reason']);
     const blank = await redeliverOne(delivery.id, { reason: '   ' });
     expect(blank.status).toBe(400);
+    // In words, not the schema library's ("Too small: expected string to have >=1 characters").
+    expect(await outcomeOf(blank)).toEqual(
+      expect.objectContaining({ expression: ['reason'], text: expect.stringContaining('why the deliveries are sent') }),
+    );
 
     expect((await redeliverOne(delivery.id, { reason: REASON }, 'practice')).status).toBe(403);
     expect((await redeliverOne(delivery.id, { reason: REASON }, 'auditor')).status).toBe(403);
@@ -190,6 +194,12 @@ describe('redelivering delivered deliveries after a receiver lost them', () => {
     expect(purged.status).toBe(409);
     expect((await outcomeOf(purged)).text).toMatch(/purged/);
     expect(await deliveryById(delivery.id)).toEqual(expect.objectContaining({ state: 'delivered', round: 0 }));
+    // The console's timeline offers no form for it, and says why.
+    const timeline = await (
+      await (await openConsole(h.app, 'operator')).get(`/console/operator/events?id=${referralId}`)
+    ).text();
+    expect(timeline).not.toContain(`/console/operator/deliveries/${delivery.id}/redeliver`);
+    expect(timeline).toContain('De inhoud is na de bewaartermijn verwijderd');
     expect(h.receiver.hitsFor(delivery.idempotency_key)).toHaveLength(1);
   });
 

@@ -619,7 +619,11 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
       req,
       res,
       t(lang, 'eventTitle'),
-      html`${form}${outcome}${redecide}${timelineHtml(lang, timeline)}${redeliverForms(page, timeline.deliveries)}`,
+      html`${form}${outcome}${redecide}${timelineHtml(lang, timeline)}${redeliverForms(
+        page,
+        timeline.deliveries,
+        !sealed.canonical && !sealed.payload,
+      )}`,
     );
   });
 

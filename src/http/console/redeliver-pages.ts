@@ -15,12 +15,23 @@ import { csrfField, notice, type PageContext } from './layout';
  * on an event's timeline, a form for each delivered delivery, with the reason the audit keeps.
  */
 
-/** A form per delivered delivery of the event shown: why (required), and the button. */
-export function redeliverForms(page: PageContext, deliveries: readonly { id: string; state: string }[]): SafeHtml {
+/**
+ * A form per delivered delivery of the event shown: why (required), and the button. None when retention removed the
+ * event's content (`purged`): the page says so instead, as the dead letters' page does.
+ */
+export function redeliverForms(
+  page: PageContext,
+  deliveries: readonly { id: string; state: string }[],
+  purged: boolean,
+): SafeHtml {
   const { lang } = page;
   const delivered = deliveries.filter((d) => d.state === 'delivered');
   if (delivered.length === 0) {
     return html``;
+  }
+  if (purged) {
+    return html`<h2>${t(lang, 'redeliverTitle')}</h2>
+      <p>${t(lang, 'redeliverPurged')}</p>`;
   }
   return html`<h2>${t(lang, 'redeliverTitle')}</h2>
     <p>${t(lang, 'redeliverIntro')}</p>

@@ -206,7 +206,11 @@ export async function countSkippedDeadLetters(
 }
 
 /** Why an operator asks for deliveries again (the receiver restored a backup; a ticket): required, kept in the audit. */
-export const redeliveryReason = z.string().trim().min(1).max(500);
+export const redeliveryReason = z
+  .string()
+  .trim()
+  .min(1, 'required: why the deliveries are sent again (kept in the audit)')
+  .max(500, 'at most 500 characters');
 
 /** Where a page of a redelivery window starts: just after the delivery delivered at `deliveredAt` with `id`. */
 export const deliveredAfter = z
