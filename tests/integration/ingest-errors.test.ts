@@ -35,6 +35,8 @@ describe('bad input gets a clear OperationOutcome naming the field', () => {
     ['a wrong BSN check digit', 'child.bsn', withChild({ bsn: '111222334' })],
     ['a birth date in the future', 'child.birthDate', withChild({ birthDate: '2999-01-01' })],
     ['an unknown product category', 'referral.productCategory', withReferral({ productCategory: '99' })],
+    ['an authoredOn in the future', 'referral.authoredOn', withReferral({ authoredOn: '2999-01-01T10:00:00+01:00' })],
+    ['an occurredAt in the future', 'occurredAt', { ...buildReferralEvent(), occurredAt: '2999-01-01T10:00:00+01:00' }],
     ['an unknown referrer type', 'referral.referrerType', withReferral({ referrerType: '77' })],
     ['a missing field', 'referral.authoredOn', withReferral({ authoredOn: undefined })],
     ['a malformed municipality code', 'child.municipality', withChild({ municipality: '0226' })],
