@@ -110,6 +110,9 @@ function reasonWords(reason: DecisionReason, agreement?: Decision['agreement']):
     case 'birth-date-unknown':
     case 'no-guardian-with-authority':
     case 'permitted-by-legal-basis':
+    case 'permitted-as-cancellation':
+    case 'referral-not-disclosed':
+    case 'referral-unknown':
       return reason.detail;
   }
 }
