@@ -13,7 +13,12 @@ describe('a denied event decided again after a partial consent', () => {
     agreement: buildAgreement({ legalBasis: 'consent' }),
   });
 
-  type Timeline = { state: string; stateReason: string; history: { state: string; reason: string | null }[] };
+  type Timeline = {
+    state: string;
+    stateReason: string;
+    reasonCodes: string[];
+    history: { state: string; reason: string | null }[];
+  };
   const timeline = async (id: string) => (await h.state(id)) as unknown as Timeline;
   const updatedAt = async (id: string) =>
     (await h.app.rt.ctx.db.query<{ t: string }>('SELECT updated_at::text AS t FROM inbox WHERE id = $1', [id]))[0]!.t;
@@ -40,6 +45,8 @@ describe('a denied event decided again after a partial consent', () => {
     expect(after.state).toBe('denied');
     expect(after.stateReason).toMatch(/^decided again: consent-missing-guardian: no consent from guardian g-6 /);
     expect(after.stateReason).not.toContain('g-5');
+    // The codes beside the words, for a HIS to act on (README, "Why an event was denied").
+    expect(after.reasonCodes).toEqual(['consent-missing-guardian']);
     expect(after.history.map((e) => e.state)).toEqual(['received', 'mapped', 'denied', 'denied']);
     expect(after.history.at(-1)?.reason).toBe(after.stateReason);
     expect(await updatedAt(id)).toBe(clock);
