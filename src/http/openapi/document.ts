@@ -858,7 +858,11 @@ export function openApiDocument(opts: OpenApiOptions): ReturnType<OpenApiGenerat
   registry.registerComponent('securitySchemes', 'bearer', {
     type: 'http',
     scheme: 'bearer',
-    description: 'An API key (jb_…, also accepted as X-API-Key) or a JWT of a trusted issuer',
+    description:
+      'An API key (jb_…, also accepted as X-API-Key) or a JWT of a trusted issuer (JWT_ISSUERS_FILE) carrying iss, aud, ' +
+      'exp, sub, a role claim (jeugdbrug_role) and the scope: jeugdbrug_practices (AGB codes) or ' +
+      'jeugdbrug_municipalities (GM codes), an array or one space-separated string (README, "Tokens from an identity ' +
+      'provider")',
   });
   for (const d of DIALECTS) {
     registry.registerComponent('schemas', dialectSchemaName(d.name), withoutSchemaKeyword(d.jsonSchema()));
