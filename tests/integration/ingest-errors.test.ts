@@ -119,6 +119,22 @@ describe('bad input gets a clear OperationOutcome naming the field', () => {
     expect(outcome.issue[0]!.expression).toEqual(['body']);
   });
 
+  // report-xhis X8: a 57 kB gzip body refused "larger than 1mb" made a sender shrink the wrong thing.
+  it('says that the size limit counts the body after decompression', async () => {
+    const res = await post(JSON.stringify([buildReferralEvent(), { padding: 'x'.repeat(70 * 1024) }]));
+    expect(((await res.json()) as Outcome).issue[0]!.details?.text).toBe(
+      'Request body is larger than the limit of 64kb (counted after decompression)',
+    );
+  });
+
+  it('answers a schema of an unknown dialect with 404 naming the dialects there are', async () => {
+    const res = await app.request('/his/v1/schema/nope');
+    expect(res.status).toBe(404);
+    const issue = ((await res.json()) as Outcome).issue[0]!;
+    expect(issue.expression).toEqual(['dialect']);
+    expect(issue.details?.text).toBe('No dialect of that name; the dialects are: generic-json, fhir-bundle, csv');
+  });
+
   it('answers 415 for an unsupported content type, naming the header', async () => {
     const res = await post('<event/>', 'application/xml');
     expect(res.status).toBe(415);
