@@ -133,7 +133,14 @@ export interface JwtVerifier {
 const malformed = unauthorizedBecause('Token is malformed');
 const untrustedIssuer = unauthorizedBecause('Token issuer is not trusted');
 const badSignature = unauthorizedBecause('Token signature is invalid');
-const badClaims = unauthorizedBecause('Token does not grant a valid jeugdbrug role and scope');
+/** A role claim that names no role this issuer may grant: the claim and the roles it may hold. */
+const badRole = (cfg: IssuerConfig) =>
+  unauthorizedBecause(`Token's ${cfg.roleClaim} claim must be one of ${cfg.allowedRoles.join(', ')}`);
+/** A scope claim of the wrong shape: the claim and the shape it must have. */
+const badScope = (claim: string, codes: string) =>
+  unauthorizedBecause(
+    `Token's ${claim} claim must be an array of ${codes} (or '*'), or one string of them separated by spaces`,
+  );
 // Claim names come from our `requiredClaims` or jose's own checks of registered claims, never from the token.
 const missingClaim = (claim: string) => unauthorizedBecause(`Token has no ${claim} claim`);
 const invalidClaim = (claim: string) => unauthorizedBecause(`Token's ${claim} claim has the wrong type`);
@@ -199,9 +206,17 @@ export function createJwtVerifier(issuers: readonly IssuerConfig[], options: Jwt
   };
 }
 
+/** @medplum/core's 401s name no field; ours name `Authorization`, as the README promises of every 401. */
+const tokenExpired = namingAuthorization(unauthorizedTokenExpired);
+const tokenAudience = namingAuthorization(unauthorizedTokenAudience);
+
+function namingAuthorization(outcome: OperationOutcome): OperationOutcome {
+  return { ...outcome, issue: (outcome.issue ?? []).map((i) => ({ ...i, expression: ['Authorization'] })) };
+}
+
 function outcomeOfJoseError(err: unknown): OperationOutcome {
   if (err instanceof errors.JWTExpired) {
-    return unauthorizedTokenExpired;
+    return tokenExpired;
   }
   if (err instanceof errors.JWTClaimValidationFailed) {
     if (err.reason === 'missing') {
@@ -209,11 +224,11 @@ function outcomeOfJoseError(err: unknown): OperationOutcome {
     }
     switch (err.claim) {
       case 'aud':
-        return unauthorizedTokenAudience;
+        return tokenAudience;
       case 'nbf':
         return unauthorizedTokenNotYetValid;
       case 'exp':
-        return unauthorizedTokenExpired;
+        return tokenExpired;
       default:
         // iss cannot differ (the issuer was looked up by it); anything else is a claim of the wrong type.
         return invalidClaim(err.claim);
@@ -234,6 +249,14 @@ function outcomeOfJoseError(err: unknown): OperationOutcome {
   return malformed;
 }
 
+/**
+ * A scope claim as a list. An identity provider's admin often cannot make a claim an array, and OAuth's own `scope`
+ * is one string of values separated by spaces: such a string is taken as the list it spells.
+ */
+function asList(claim: unknown): unknown {
+  return typeof claim === 'string' ? claim.split(/\s+/).filter((v) => v !== '') : claim;
+}
+
 function principalOf(payload: JWTPayload, cfg: IssuerConfig): Principal {
   // jose checks that `sub` is present, not that it is a string.
   const sub: unknown = payload.sub;
@@ -244,15 +267,23 @@ function principalOf(payload: JWTPayload, cfg: IssuerConfig): Principal {
     throw new OperationOutcomeError(missingClaim('sub'));
   }
   const role: unknown = payload[cfg.roleClaim];
-  const practices = practiceScopeSchema.optional().safeParse(payload[cfg.practicesClaim]);
-  const municipalities = municipalityScopeSchema.optional().safeParse(payload[cfg.municipalitiesClaim]);
-  if (!isRole(role) || !cfg.allowedRoles.includes(role) || !practices.success || !municipalities.success) {
-    throw new OperationOutcomeError(badClaims);
+  if (!isRole(role) || !cfg.allowedRoles.includes(role)) {
+    throw new OperationOutcomeError(badRole(cfg));
+  }
+  const practices = practiceScopeSchema.optional().safeParse(asList(payload[cfg.practicesClaim]));
+  if (!practices.success) {
+    throw new OperationOutcomeError(badScope(cfg.practicesClaim, 'AGB codes of 8 digits'));
+  }
+  const municipalities = municipalityScopeSchema.optional().safeParse(asList(payload[cfg.municipalitiesClaim]));
+  if (!municipalities.success) {
+    throw new OperationOutcomeError(badScope(cfg.municipalitiesClaim, 'CBS municipality codes such as GM0226'));
   }
   const p = practices.data ?? [];
   const m = municipalities.data ?? [];
-  if (scopeProblem(role, p, m)) {
-    throw new OperationOutcomeError(badClaims);
+  const problem = scopeProblem(role, p, m);
+  if (problem) {
+    const claim = problem.field === 'practices' ? cfg.practicesClaim : cfg.municipalitiesClaim;
+    throw new OperationOutcomeError(unauthorizedBecause(`Token's ${claim} claim: ${problem.message}`));
   }
   // Only the subject (a client id under client credentials) and scope are kept: no names, emails or other claims.
   return createPrincipal({ id: `jwt:${cfg.issuer}#${sub}`, role, practices: p, municipalities: m, via: 'jwt' });

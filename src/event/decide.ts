@@ -1,5 +1,5 @@
 import type { Patient } from '@medplum/fhirtypes';
-import { auditedAgreement, findAgreements } from './registry';
+import { auditedAgreement, findAgreements, tryGetDestination } from './registry';
 import type { HisEventType, CanonicalEvent } from '../contracts/his-dialect';
 import type { DataClass, Purpose } from '../contracts/sharing';
 import { decide } from '../policy/decide';
@@ -7,9 +7,10 @@ import { distinctReasonCodes } from '../policy/reason-words';
 import { CACHED_CONSENTS, ConsentCache, type StoredConsent } from '../policy/consent-cache';
 import type { CompiledProvision } from '../policy/compiled-consent';
 import type { Db } from '../kernel/db';
-import type { Decision } from '../policy/types';
+import type { CancelledReferral, Decision } from '../policy/types';
+import { referralIdentifierOf } from './referral-identifier';
 import type { Agreement } from '../policy/agreement';
-import type { EventRow } from './event-store';
+import { cancelledReferralAt, type EventRow } from './event-store';
 import { stageStatements } from './stage-groups';
 import { perResource } from './stage-batch';
 import type { PipelineContext } from './context';
@@ -112,6 +113,7 @@ export async function decideForEvent(
   agreements: readonly Agreement[] = findAgreements(ctx.registry, event.practice.agb, event.municipalityCode),
 ): Promise<Decision> {
   const patient = event.resources.find((r): r is Patient => r.resourceType === 'Patient');
+  const cancels = purpose === 'referral' ? await cancelledReferralOf(ctx, event) : undefined;
   // Timed as its own stage: loading the facts and deciding is the latency the policy adds to the pipeline.
   return ctx.metrics.time('policy', async () =>
     decide(
@@ -121,6 +123,7 @@ export async function decideForEvent(
         purpose,
         dataClasses: classes,
         at,
+        cancels,
       },
       {
         agreements,
@@ -135,6 +138,20 @@ export async function decideForEvent(
       },
     ),
   );
+}
+
+/** On a `referral.cancelled`: what became of the referral it cancels at the municipality's destination. */
+async function cancelledReferralOf(
+  ctx: Pick<PipelineContext, 'db' | 'registry'>,
+  event: CanonicalEvent,
+): Promise<CancelledReferral | undefined> {
+  const identifier = event.eventType === 'referral.cancelled' ? referralIdentifierOf(event) : undefined;
+  if (identifier === undefined) {
+    return undefined;
+  }
+  const destination = tryGetDestination(ctx.registry, event.municipalityCode)?.id;
+  const at = await cancelledReferralAt(ctx.db, event.practice.agb, identifier, destination);
+  return { referralId: identifier.value, at };
 }
 
 /**

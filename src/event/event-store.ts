@@ -665,6 +665,31 @@ export async function deniedForConsentOfChild(
 }
 
 /**
+ * A denied event decided again by a consent and denied for a different reason than it was: the new reason becomes its
+ * state reason and a `denied` entry of its history (STEPS.deniedAgain), as an operator's request records it. Unlike
+ * that step it leaves `updated_at` as it was, from which the window of REDECIDE_WINDOW_DAYS and the retention of the
+ * content are counted: a consent that moved them would keep a denial searchable, and its content, for ever. Nothing
+ * is written when the reason is the one recorded (with or without the prefix of an earlier decision): a child's
+ * consents then do not fill the history. `reason` is the decision in words; stored as `decided again: …`. Returns
+ * whether it was recorded.
+ */
+export async function restateDenial(db: Db, id: string, reason: string): Promise<boolean> {
+  const rows = await db.query(
+    `WITH ${fromStatesCte(`'{denied}'`)}, moved AS (
+       UPDATE inbox SET state_reason = 'decided again: ' || $2 FROM from_states
+       WHERE ${byIdWhileIn('inbox', '$1')}
+         AND regexp_replace(inbox.state_reason, '^(decided again|denied at delivery): ', '') IS DISTINCT FROM $2
+       RETURNING inbox.id, inbox.state_reason
+     ), history AS (
+       INSERT INTO inbox_history (inbox_id, state, reason) SELECT id, 'denied', state_reason FROM moved
+     )
+     SELECT id FROM moved`,
+    [id, reason],
+  );
+  return rows.length > 0;
+}
+
+/**
  * Keys denied events that had no child key (`deniedForConsentOfChild`) with the key of the child their event names,
  * once opened: each is then opened no more.
  */
@@ -767,6 +792,34 @@ const CANCELLED_REFERRAL_AT_DESTINATION = `SELECT CASE
     JOIN inbox ri ON ri.id = r.inbox_id AND ri.event_type = 'referral.created' AND ri.received_at < i.received_at
     LEFT JOIN delivery rd ON rd.inbox_id = ri.id AND rd.destination = d.destination
     WHERE c.inbox_id = d.inbox_id`;
+
+/**
+ * What became at `destination` of the practice's referral with this identifier, for deciding its cancellation
+ * (policy/types.ts `CancelledReferral`): `disclosed` once a delivery there went out or is pending, or while the
+ * referral is not decided yet (its map stage may be running beside the cancellation's; the deliver stage waits for
+ * the referral's send and finds nothing to cancel when there was none); `not-disclosed` when it ended otherwise;
+ * `unknown` when jeugdbrug never received it.
+ */
+export async function cancelledReferralAt(
+  db: Db,
+  tenant: string,
+  identifier: { readonly system: string; readonly value: string },
+  destination: string | undefined,
+): Promise<'disclosed' | 'not-disclosed' | 'unknown'> {
+  const [row] = await db.query<{ at: 'disclosed' | 'not-disclosed' | 'unknown' }>(
+    `SELECT CASE
+        WHEN bool_or(d.state IN ('delivered', 'dead', 'pending') OR i.state IN ('received', 'unacknowledged', 'mapped'))
+          THEN 'disclosed'
+        WHEN count(i.id) > 0 THEN 'not-disclosed'
+        ELSE 'unknown' END AS at
+       FROM referral_identifier r
+       JOIN inbox i ON i.id = r.inbox_id AND i.event_type = 'referral.created'
+       LEFT JOIN delivery d ON d.inbox_id = i.id AND d.destination = $4
+      WHERE r.tenant = $1 AND r.system = $2 AND r.value = $3`,
+    [tenant, identifier.system, identifier.value, destination ?? null],
+  );
+  return row?.at ?? 'unknown';
+}
 
 /** The one read of `DeliveryWork`, for one delivery or a group. */
 const DELIVERY_WORK_SELECT = `SELECT d.*, i.tenant, i.state AS event_state, i.event_type,

@@ -10,11 +10,12 @@ import {
   keyDenialAndReadConsents,
   keyDeniedEvents,
   redecideAndCreateDelivery,
+  restateDenial,
   tryGetSealedEvent,
   type EventRow,
   type SealedEvent,
 } from './event-store';
-import { moveEventLogged } from './event-log';
+import { logEventStates, moveEventLogged } from './event-log';
 import { newDelivery } from './idempotency-key';
 import { recordMonitoringFacts } from './monitoring-writer';
 import { tryGetDestination } from './registry';
@@ -42,9 +43,10 @@ export type RedecideResult = 'permit' | 'deny' | 'not-denied' | 'no-destination'
 interface RedecideOptions {
   /**
    * An operator asked: a denial again is recorded in the event's history (`deniedAgain`), so its timeline shows the
-   * answer. A consent's search (`redecideForChild`) and the stages' re-check leave a denial as it was: recorded at
-   * each consent for the child, it would fill the history and move `updated_at`, from which the window of
-   * REDECIDE_WINDOW_DAYS and the retention of the content are counted.
+   * answer. A consent's search (`redecideForChild`) and the stages' re-check record a denial again only when its
+   * reason changed (`restateDenial`), and without moving `updated_at`: recorded at each consent for the child, it would
+   * fill the history, and moving `updated_at` would move the window of REDECIDE_WINDOW_DAYS and the retention of the
+   * content, which are counted from it.
    */
   readonly recordDenial?: boolean;
 }
@@ -87,11 +89,14 @@ async function redecideOpened(
   await recordMonitoringFacts(ctx, event, consents);
   const decision = await decideAndRecord(ctx, row, event, purpose, 'redecide', consents);
   if (decision.effect === 'deny') {
+    const trace = { eventId: row.id, traceId, stage: 'redecide' } as const;
     if (opts.recordDenial) {
-      const trace = { eventId: row.id, traceId, stage: 'redecide' } as const;
       const reason = `decided again: ${decisionText(decision)}`;
       // False when it is no longer denied: another process decided it meanwhile, and recorded that.
       await moveEventLogged(ctx, trace, 'deniedAgain', { reason });
+    } else if (await restateDenial(ctx.db, row.id, decisionText(decision))) {
+      // A consent changed why it is denied (one guardian of two consented): the practice sees who is still missing.
+      logEventStates(ctx.log, { ...trace, states: ['denied'], reason: reasonText(decision) });
     }
     return 'deny';
   }

@@ -70,6 +70,8 @@ export const STEPS = {
   /**
    * Operator: decided again on request and denied again. The state stays `denied`; the step records the new decision
    * and its reason (`decided again: …`) in the history, so the event's timeline shows that it was asked and answered.
+   * A consent's decision again that denies for another reason records the same entry without this step, so that it
+   * leaves `updated_at` as it was (event-store.ts `restateDenial`).
    */
   deniedAgain: { from: ['denied'], to: 'denied' },
   /**

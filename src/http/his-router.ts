@@ -2,7 +2,7 @@ import { badRequest, notFound, OperationOutcomeError } from '@medplum/core';
 import type { OperationOutcome, OperationOutcomeIssue } from '@medplum/fhirtypes';
 import { referralTimelineOf } from '../reports/referral-timeline/timeline';
 import { Router, type Request } from 'express';
-import { unprocessableIssues, unsupportedMediaType } from '../kernel/fhir/outcomes';
+import { notFoundField, unprocessableIssues, unsupportedMediaType } from '../kernel/fhir/outcomes';
 import { namesOtherFhirVersion, SERVED_FHIR_VERSION_PARAMETER } from '../kernel/fhir/media-types';
 import type { HisDialect } from '../contracts/his-dialect';
 import { DIALECTS, tryGetDialect } from '../../mappings/his/index';
@@ -92,7 +92,8 @@ export function hisRouter(ctx: PipelineContext): Router {
     assertRole(getPrincipal(res), ...READERS);
     const dialect = tryGetDialect(req.params.dialect);
     if (!dialect) {
-      throw new OperationOutcomeError(notFound);
+      const known = DIALECTS.map((d) => d.name).join(', ');
+      throw new OperationOutcomeError(notFoundField(`No dialect of that name; the dialects are: ${known}`, 'dialect'));
     }
     res.json(dialect.jsonSchema());
   });

@@ -8,6 +8,7 @@ import { compileConsent, type CompiledConsent } from './compiled-consent';
 import { selectAgreements } from './select-agreement';
 import type {
   AgreementRef,
+  CancelledReferral,
   Decision,
   DecisionFacts,
   DecisionObligations,
@@ -56,6 +57,11 @@ function childOf(facts: Pick<DecisionFacts, 'patient'>): Person {
   return child;
 }
 
+/** The child as the practice knows it (its HIS's own id), in a reason it must act on; jeugdbrug's id otherwise. */
+function childWords(child: Person): string {
+  return child.hisId !== undefined ? `the child ${child.hisId}` : child.reference;
+}
+
 /** The allow-lists of one list of requested classes, in one direction. */
 interface ObligationsOf {
   readonly classes: readonly DataClass[];
@@ -74,6 +80,8 @@ interface CompiledAgreement {
   readonly fields: Record<SharingDirection, Partial<Record<DataClass, readonly string[]>>>;
   /** Per direction, the obligations of the lists of classes asked so far, at most KEPT_CLASS_LISTS of them. */
   readonly obligations: Record<SharingDirection, ObligationsOf[]>;
+  /** What a cancellation of a referral may carry under this agreement (CANCELLATION_FIELDS within its allow-list). */
+  readonly cancellation: DecisionObligations;
 }
 
 /** Requests ask for a handful of combinations of the seven data classes; beyond this many, each permit makes its own. */
@@ -104,10 +112,75 @@ function compileAgreement(agreement: Agreement): CompiledAgreement {
       ref: Object.freeze({ id: agreement.id, version: agreement.version }),
       fields: { 'to-municipality': fieldsOf('to-municipality'), 'to-practice': fieldsOf('to-practice') },
       obligations: { 'to-municipality': [], 'to-practice': [] },
+      cancellation: cancellationObligations(fieldsOf('to-municipality')),
     };
     compiledAgreements.set(agreement, c);
   }
   return c;
+}
+
+/**
+ * What identifies a referral and its cancellation at the municipality, and nothing more: the ServiceRequest's
+ * business identifier, its status (revoked) and the elements FHIR requires of it, and the child's identifier the
+ * municipality filed the referral under. No guardians, no reason, no codes: the municipality has the referral.
+ */
+const CANCELLATION_FIELDS: Partial<Record<DataClass, readonly string[]>> = {
+  ServiceRequest: ['identifier', 'status', 'intent', 'subject'],
+  Patient: ['identifier'],
+};
+
+/** CANCELLATION_FIELDS as far as the agreement's allow-list goes: never more than the referral itself could carry. */
+function cancellationObligations(allowList: Partial<Record<DataClass, readonly string[]>>): DecisionObligations {
+  const allowedFields: Partial<Record<DataClass, readonly string[]>> = {};
+  for (const [dataClass, fields] of Object.entries(CANCELLATION_FIELDS) as [DataClass, readonly string[]][]) {
+    const agreed = allowList[dataClass];
+    if (agreed !== undefined) {
+      allowedFields[dataClass] = Object.freeze(fields.filter((f) => agreed.includes(f)));
+    }
+  }
+  return Object.freeze({ allowedFields: Object.freeze(allowedFields) });
+}
+
+/**
+ * The cancellation of a referral, decided on what became of the referral at this municipality rather than on a new
+ * consent: one that reached it is withdrawn there under the agreement it came under (a withdrawal is what the family
+ * would want, and it tells the municipality nothing it does not hold; an objection since does not stop it), with
+ * CANCELLATION_FIELDS only. One that never went there has nothing to cancel, which the deny says in words. Undefined
+ * for a referral jeugdbrug never received: whether the municipality holds it is unknown, so the ordinary rules decide
+ * as for any disclosure.
+ */
+function decideCancellation(
+  agreement: Agreement,
+  cancels: CancelledReferral,
+  municipalityCode: string,
+): Decision | undefined {
+  const compiled = compileAgreement(agreement);
+  if (cancels.at === 'not-disclosed') {
+    const detail = `referral ${cancels.referralId} was never sent to ${municipalityCode}: there is nothing to cancel`;
+    return deny([{ code: 'referral-not-disclosed', detail }], agreement);
+  }
+  if (cancels.at === 'unknown') {
+    return undefined;
+  }
+  const detail =
+    `${compiled.label} (${agreement.legalBasis}): the cancellation of referral ${cancels.referralId}, ` +
+    `sent to ${municipalityCode} under it; identifiers and status only`;
+  return {
+    effect: 'permit',
+    reasons: [{ code: 'permitted-as-cancellation', detail }],
+    agreement: compiled.ref,
+    legalBasis: agreement.legalBasis,
+    consentIds: NO_IDS,
+    obligations: compiled.cancellation,
+  };
+}
+
+/** The ordinary decision of a cancellation jeugdbrug cannot place, denied: say first why it was judged as new. */
+function unknownReferralDenied(decision: Decision, cancels: CancelledReferral, municipalityCode: string): Decision {
+  const detail =
+    `jeugdbrug never received referral ${cancels.referralId}, so whether ${municipalityCode} holds it is unknown ` +
+    'and its cancellation is judged as a disclosure of its own';
+  return { ...decision, reasons: [{ code: 'referral-unknown', detail }, ...decision.reasons] };
 }
 
 function label(agreement: Agreement): string {
@@ -340,7 +413,7 @@ function decideByConsent(
 ): Decision {
   const { child } = facts;
   if (age === undefined) {
-    const detail = `${child.reference} has no usable birth date, so who must consent is unknown`;
+    const detail = `${childWords(child)} has no usable birth date, so who must consent is unknown`;
     return deny([{ code: 'birth-date-unknown', detail }], agreement);
   }
   const speakers = speakersAt(age);
@@ -369,7 +442,7 @@ function decideByConsent(
   if (speakers.guardians) {
     const guardians = facts.guardians;
     if (guardians.length === 0) {
-      const detail = `No guardian with parental authority is known for ${child.reference}`;
+      const detail = `No guardian with parental authority is known for ${childWords(child)}`;
       reasons.push({ code: 'no-guardian-with-authority', detail });
     }
     const guardianReasons: DecisionReason[] = [];
@@ -509,6 +582,13 @@ export function decide(request: DecisionRequest, facts: DecisionFacts<Consent | 
   if (selection.fitting.length === 0) {
     return deny([selection.reason]);
   }
+  const cancels = request.cancels;
+  if (cancels !== undefined) {
+    const decision = decideCancellation(selection.fitting[0] as Agreement, cancels, request.municipalityCode);
+    if (decision !== undefined) {
+      return decision;
+    }
+  }
   const guardians: Person[] = [];
   const guardianIds: string[] = [];
   guardiansWithAuthority(facts, guardians, guardianIds);
@@ -536,5 +616,6 @@ export function decide(request: DecisionRequest, facts: DecisionFacts<Consent | 
     }
     first ??= decision;
   }
-  return first ?? deny([selection.reason]);
+  const denied = first ?? deny([selection.reason]);
+  return cancels === undefined ? denied : unknownReferralDenied(denied, cancels, request.municipalityCode);
 }

@@ -1,4 +1,10 @@
-import type { Decision, DecisionReason, PersonRef } from './types';
+import {
+  DECISION_REASON_CODES,
+  type Decision,
+  type DecisionReason,
+  type DecisionReasonCode,
+  type PersonRef,
+} from './types';
 
 /**
  * A decision in words a practice can act on, naming people by the practice's own ids as its HIS sent them:
@@ -110,6 +116,28 @@ function reasonWords(reason: DecisionReason, agreement?: Decision['agreement']):
     case 'birth-date-unknown':
     case 'no-guardian-with-authority':
     case 'permitted-by-legal-basis':
+    case 'permitted-as-cancellation':
+    case 'referral-not-disclosed':
+    case 'referral-unknown':
       return reason.detail;
   }
+}
+
+/** What a stage puts before a decision's text in a state reason (deliver.ts, redecide.ts). */
+const STATE_REASON_PREFIXES = ['denied at delivery: ', 'decided again: '];
+
+/**
+ * The policy's reason codes a state reason starts with (`decisionText`, behind a stage's prefix), for a HIS to act on
+ * without parsing text (README, "Why an event was denied"); empty for a reason that is no decision's.
+ */
+export function reasonCodesOfStateReason(reason: string | null | undefined): DecisionReasonCode[] {
+  if (!reason) {
+    return [];
+  }
+  const prefix = STATE_REASON_PREFIXES.find((p) => reason.startsWith(p));
+  const rest = prefix === undefined ? reason : reason.slice(prefix.length);
+  const colon = rest.indexOf(': ');
+  const codes = (colon < 0 ? rest : rest.slice(0, colon)).split(', ');
+  const known: readonly string[] = DECISION_REASON_CODES;
+  return codes.every((c) => known.includes(c)) ? (codes as DecisionReasonCode[]) : [];
 }

@@ -14,6 +14,19 @@ export interface DecisionRequest {
   readonly at: Date;
   /** Which way the data goes, and so which of the agreement's allow-lists applies; default to-municipality. */
   readonly direction?: SharingDirection | undefined;
+  /** On the cancellation of a referral: what became of the referral it cancels at this municipality. */
+  readonly cancels?: CancelledReferral | undefined;
+}
+
+/**
+ * The referral a cancellation withdraws, as far as this municipality is concerned. `disclosed`: sent to it (or on
+ * its way: the deliver stage waits for that send to end). `not-disclosed`: jeugdbrug received the referral but never
+ * sent it there. `unknown`: jeugdbrug never received it (sent before it was in use, or through another channel), so
+ * whether the municipality holds it cannot be told.
+ */
+export interface CancelledReferral {
+  readonly referralId: string;
+  readonly at: 'disclosed' | 'not-disclosed' | 'unknown';
 }
 
 /** A guardian of the child; only one holding parental authority (gezag) speaks for the child. */
@@ -63,6 +76,10 @@ export const DENY_REASON_CODES = [
   'purpose-not-covered',
   'class-not-covered',
   'birth-date-unknown',
+  /** A cancellation of a referral jeugdbrug received but never sent to this municipality: nothing to cancel there. */
+  'referral-not-disclosed',
+  /** A cancellation of a referral jeugdbrug never received, judged (and here denied) as a disclosure of its own. */
+  'referral-unknown',
   'no-guardian-with-authority',
   'consent-missing-child',
   'consent-missing-guardian',
@@ -78,7 +95,11 @@ export const DENY_REASON_CODES = [
 ] as const;
 export type DenyReasonCode = (typeof DENY_REASON_CODES)[number];
 
-const PERMIT_REASON_CODES = ['permitted-by-consent', 'permitted-by-legal-basis'] as const;
+/**
+ * `permitted-as-cancellation`: the cancellation of a referral the municipality received under the agreement. It
+ * discloses nothing new and withdrawing is what the family would want, so it needs no consent decision of its own.
+ */
+const PERMIT_REASON_CODES = ['permitted-by-consent', 'permitted-by-legal-basis', 'permitted-as-cancellation'] as const;
 export type PermitReasonCode = (typeof PERMIT_REASON_CODES)[number];
 
 export const DECISION_REASON_CODES = [...DENY_REASON_CODES, ...PERMIT_REASON_CODES] as const;

@@ -20,3 +20,9 @@ export function withChange(body: unknown, path: readonly (string | number)[], va
 export function futureDate(): string {
   return new Date(Date.now() + 400 * 86_400_000).toISOString().slice(0, 10);
 }
+
+/** A dateTime `minutes` from now, written in the Amsterdam winter offset as a HIS would: the instant is what counts. */
+export function dateTimeFromNow(minutes: number): string {
+  const t = new Date(Date.now() + minutes * 60_000 + 3600_000);
+  return `${t.toISOString().slice(0, 19)}+01:00`;
+}

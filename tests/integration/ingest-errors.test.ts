@@ -35,6 +35,8 @@ describe('bad input gets a clear OperationOutcome naming the field', () => {
     ['a wrong BSN check digit', 'child.bsn', withChild({ bsn: '111222334' })],
     ['a birth date in the future', 'child.birthDate', withChild({ birthDate: '2999-01-01' })],
     ['an unknown product category', 'referral.productCategory', withReferral({ productCategory: '99' })],
+    ['an authoredOn in the future', 'referral.authoredOn', withReferral({ authoredOn: '2999-01-01T10:00:00+01:00' })],
+    ['an occurredAt in the future', 'occurredAt', { ...buildReferralEvent(), occurredAt: '2999-01-01T10:00:00+01:00' }],
     ['an unknown referrer type', 'referral.referrerType', withReferral({ referrerType: '77' })],
     ['a missing field', 'referral.authoredOn', withReferral({ authoredOn: undefined })],
     ['a malformed municipality code', 'child.municipality', withChild({ municipality: '0226' })],
@@ -115,6 +117,22 @@ describe('bad input gets a clear OperationOutcome naming the field', () => {
     const outcome = (await res.json()) as Outcome;
     expect(outcome.issue[0]!.code).toBe('too-long');
     expect(outcome.issue[0]!.expression).toEqual(['body']);
+  });
+
+  // report-xhis X8: a 57 kB gzip body refused "larger than 1mb" made a sender shrink the wrong thing.
+  it('says that the size limit counts the body after decompression', async () => {
+    const res = await post(JSON.stringify([buildReferralEvent(), { padding: 'x'.repeat(70 * 1024) }]));
+    expect(((await res.json()) as Outcome).issue[0]!.details?.text).toBe(
+      'Request body is larger than the limit of 64kb (counted after decompression)',
+    );
+  });
+
+  it('answers a schema of an unknown dialect with 404 naming the dialects there are', async () => {
+    const res = await app.request('/his/v1/schema/nope');
+    expect(res.status).toBe(404);
+    const issue = ((await res.json()) as Outcome).issue[0]!;
+    expect(issue.expression).toEqual(['dialect']);
+    expect(issue.details?.text).toBe('No dialect of that name; the dialects are: generic-json, fhir-bundle, csv');
   });
 
   it('answers 415 for an unsupported content type, naming the header', async () => {

@@ -12,7 +12,10 @@ interface Operation {
   'x-roles'?: string[];
   parameters?: { name: string; in: string }[];
   requestBody?: { content: Record<string, unknown> };
-  responses: Record<string, { content?: Record<string, { schema?: { $ref?: string } }> }>;
+  responses: Record<
+    string,
+    { content?: Record<string, { schema?: { $ref?: string } }>; headers?: Record<string, unknown> }
+  >;
 }
 type OpenApi = { openapi: string; paths: Record<string, Record<string, Operation>> };
 
@@ -53,6 +56,21 @@ describe('the OpenAPI document and the docs page', () => {
     );
     expect(served.length).toBeGreaterThan(30);
     expect([...new Set(served)].sort()).toEqual([...documented].sort());
+  });
+
+  // report-xhis X6: a generated client exposes only declared headers; a vendor writing back-off code missed these.
+  it('declares the headers a client must act on: Retry-After, RateLimit-*, Allow, Location', () => {
+    const headersOf = (path: string, method: string, status: string) =>
+      Object.keys(doc.paths[path]?.[method]?.responses[status]?.headers ?? {}).sort();
+    const rateLimit = ['RateLimit-Limit', 'RateLimit-Policy', 'RateLimit-Remaining', 'RateLimit-Reset'];
+    expect(headersOf('/his/v1/events', 'post', '202')).toEqual(rateLimit);
+    expect(headersOf('/his/v1/events', 'post', '422')).toEqual(rateLimit);
+    expect(headersOf('/his/v1/events', 'post', '401')).toEqual([]);
+    expect(headersOf('/his/v1/events', 'post', '429')).toEqual([...rateLimit, 'Retry-After'].sort());
+    expect(headersOf('/his/v1/events', 'post', '503')).toEqual([...rateLimit, 'Retry-After'].sort());
+    expect(headersOf('/his/v1/events', 'post', '405')).toEqual(['Allow', ...rateLimit]);
+    expect(headersOf('/fhir/Task', 'post', '201')).toEqual(['Location', ...rateLimit]);
+    expect(headersOf('/health/live', 'get', '405')).toEqual(['Allow']);
   });
 
   it('gives every route its roles, its request and OperationOutcome errors', () => {

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { STEPS } from '../../src/event/states';
 import { DIALECTS } from '../../mappings/his/index';
 import { FORMATS } from '../../mappings/municipality/index';
+import { DECISION_REASON_CODES } from '../../src/policy/types';
 
 /** The docs name what the code has: lists in README.md and docs/ that would otherwise go stale unnoticed. */
 
@@ -177,5 +178,18 @@ describe('the lists of HIS dialects and destination formats', () => {
 
   it.each(formats)('has the contract test of destination format %s', (name) => {
     expect(fs.existsSync(path.join(ROOT, 'tests', 'integration', `delivery-${name}.test.ts`))).toBe(true);
+  });
+});
+
+// report-xhis X3: a HIS vendor needs every reason code with what the practice should do, to show its users.
+describe('README "Why an event was denied"', () => {
+  it('lists every reason code of the policy engine, each once, with a remedy', () => {
+    const section = sectionOf(read('README.md'), '### Why an event was denied: reason codes and what to do');
+    const rows = section.split('\n').filter((l) => /^\| `[a-z-]+` /.test(l));
+    const codes = rows.map((r) => /^\| `([a-z-]+)`/.exec(r)![1]);
+    expect([...codes].sort()).toEqual([...DECISION_REASON_CODES].sort());
+    for (const row of rows) {
+      expect(row.split('|')[3]?.trim()).not.toBe('');
+    }
   });
 });

@@ -67,7 +67,7 @@ export const CSV_COLUMNS: readonly CsvColumn[] = [
   {
     name: 'contact_start',
     required: false,
-    description: 'Start of the contact: DD-MM-YYYY HH:MM (Amsterdam time) or ISO with offset',
+    description: 'Start of the contact: DD-MM-YYYY HH:MM (Amsterdam time) or ISO with offset, not in the future',
   },
   {
     name: 'contact_mode',

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import {
+  isInstantNotInFuture,
   isNotInFuture,
   tryNormaliseDate,
   tryNormaliseDateTime,
@@ -46,6 +47,7 @@ const csvDateTime = z.string().transform((v, ctx) => {
   }
   return d;
 });
+const csvPastDateTime = csvDateTime.refine((d) => isInstantNotInFuture(d), 'lies in the future');
 const municipality = z.string().transform((v, ctx) => {
   const m = tryNormaliseMunicipalityCode(v);
   if (!m) {
@@ -120,7 +122,7 @@ export const csvRowSchema = z
       .optional(),
     referrer_subtype: lower(tableEnum(REFERRER_SUBTYPE_SYSTEM, 'referrer sub-type')).optional(),
     contact_id: sourceId.optional(),
-    contact_start: csvDateTime.optional(),
+    contact_start: csvPastDateTime.optional(),
     contact_mode: tableEnum(NHG_TABLE_14_SYSTEM, 'NHG Tabel 14 contact mode').optional(),
     duration_min: minutes.optional(),
     interventions: list(tableEnum(INTERVENTION_SYSTEM, 'intervention')).optional(),

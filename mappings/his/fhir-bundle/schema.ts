@@ -15,7 +15,7 @@ import {
 } from '../../../src/kernel/fhir/identifiers';
 import { JZ020_SYSTEM } from '../../../src/kernel/fhir/systems';
 import { codesOf, EXTENSION } from '../../../src/kernel/fhir/terminology';
-import { dateTime, isoDate, pastDate, sourceId, text } from '../../../src/kernel/fhir/fields';
+import { isoDate, pastDate, pastDateTime, sourceId, text } from '../../../src/kernel/fhir/fields';
 
 /**
  * The parts of a FHIR R4 Bundle the `fhir-bundle` dialect reads. Objects are loose: elements the dialect does not
@@ -156,7 +156,7 @@ const encounterSchema = z
       .array(z.object({ type: z.array(concept).max(5).optional(), individual: reference.optional() }).loose())
       .max(1, 'at most one participant: the professional')
       .optional(),
-    period: z.object({ start: dateTime, end: dateTime.optional() }).loose(),
+    period: z.object({ start: pastDateTime, end: pastDateTime.optional() }).loose(),
     length: z
       .object({ value: z.number().int().min(1).max(480), code: z.literal('min') })
       .loose()
@@ -207,7 +207,7 @@ const serviceRequestSchema = z
     intent: z.literal('order'),
     category: z.array(concept).max(5).optional(),
     subject: reference,
-    authoredOn: dateTime.optional(),
+    authoredOn: pastDateTime.optional(),
     requester: reference.optional(),
     performerType: concept.optional(),
     reasonCode: z.array(concept).max(5).optional(),
@@ -235,7 +235,7 @@ const consentSchema = z
     status: z.enum(['active', 'inactive', 'entered-in-error']),
     scope: concept,
     patient: reference,
-    dateTime,
+    dateTime: pastDateTime,
     performer: z.array(reference).max(5).optional(),
     provision: z
       .object({
@@ -278,7 +278,7 @@ export const bundleSchema = z
     resourceType: z.literal('Bundle'),
     type: z.enum(['transaction', 'collection']),
     identifier: z.object({ system: uri.optional(), value: sourceId }).loose(),
-    timestamp: dateTime,
+    timestamp: pastDateTime,
     entry: z
       .array(z.object({ fullUrl: uri.optional(), resource: entryResourceSchema }).loose())
       .min(1)

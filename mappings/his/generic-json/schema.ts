@@ -19,7 +19,7 @@ import { DATA_CLASSES } from '../../../src/contracts/sharing';
 import {
   agb,
   bsn,
-  dateTime,
+  pastDateTime,
   humanName,
   isoDate,
   municipalityCode,
@@ -78,7 +78,7 @@ const referralSchema = z
     target: tableEnum(REFERRAL_TARGET_SYSTEM, 'referral target'),
     productCategory: tableEnum(JZ020_SYSTEM, 'JZ020 product category'),
     referrerType: tableEnum(COD327_SYSTEM, 'COD327 referrer type'),
-    authoredOn: dateTime,
+    authoredOn: pastDateTime,
     reasonText: text(2000).optional(),
     icpc: icpc.optional(),
   })
@@ -117,7 +117,7 @@ const closedTrajectorySchema = z.object(trajectoryFields).strict();
 const contactSchema = z
   .object({
     id: sourceId,
-    start: dateTime,
+    start: pastDateTime,
     durationMinutes: z.number().int().min(1).max(480),
     mode: tableEnum(NHG_TABLE_14_SYSTEM, 'NHG Tabel 14 contact mode'),
     interventions: z.array(tableEnum(INTERVENTION_SYSTEM, 'intervention')).max(10).default([]),
@@ -139,7 +139,7 @@ const consentPartySchema = z.discriminatedUnion('kind', [
 const consentSchema = z
   .object({
     id: sourceId,
-    recordedAt: dateTime,
+    recordedAt: pastDateTime,
     decision,
     givenBy: z.array(consentPartySchema).min(1).max(5),
     recipient: z.object({ municipality: municipalityCode, name: text(200).optional() }).strict(),
@@ -166,7 +166,7 @@ const consentSchema = z
 const consentWithdrawalSchema = z
   .object({
     id: sourceId,
-    withdrawnAt: dateTime,
+    withdrawnAt: pastDateTime,
     /** Whether the consent withdrawn was a permit or an objection; permit when not given. */
     decision: decision.optional(),
     withdrawnBy: z.array(consentPartySchema).max(5).default([]),
@@ -177,13 +177,13 @@ const consentWithdrawalSchema = z
 const consentEnteredInErrorSchema = z
   .object({
     id: sourceId,
-    enteredInErrorAt: dateTime,
+    enteredInErrorAt: pastDateTime,
   })
   .strict();
 
 const base = {
   eventId: sourceId,
-  occurredAt: dateTime,
+  occurredAt: pastDateTime,
   practice: practiceSchema,
   professional: professionalSchema.optional(),
   child: childSchema,

@@ -661,6 +661,18 @@ const REASONS: Record<string, Record<Lang, string>> = {
   },
   'permitted-by-consent': { nl: 'toegestaan op grond van toestemming', en: 'permitted by consent' },
   'permitted-by-legal-basis': { nl: 'toegestaan op grond van de wettelijke grondslag', en: 'permitted by legal basis' },
+  'permitted-as-cancellation': {
+    nl: 'toegestaan: intrekking van een verwijzing die de gemeente al heeft',
+    en: 'permitted: the cancellation of a referral the municipality already holds',
+  },
+  'referral-not-disclosed': {
+    nl: 'de verwijzing is nooit naar de gemeente gestuurd: er is niets in te trekken',
+    en: 'the referral was never sent to the municipality: there is nothing to cancel',
+  },
+  'referral-unknown': {
+    nl: 'jeugdbrug kent de ingetrokken verwijzing niet: beoordeeld als nieuwe verstrekking',
+    en: 'jeugdbrug does not know the cancelled referral: judged as a new disclosure',
+  },
 };
 
 /** What a state reason may start with, and what it adds in words (`denied at delivery: consent-withdrawn`). */

@@ -64,6 +64,29 @@ const READ_HEADERS = {
   },
 };
 
+type Headers = Record<string, { description: string; schema: { type: 'integer' | 'string' } }>;
+const integerHeader = (description: string) => ({ description, schema: { type: 'integer' as const } });
+const stringHeader = (description: string) => ({ description, schema: { type: 'string' as const } });
+
+/**
+ * The rate limit's state, on every answer of an authenticated route but a 401 (rate-limit.ts): a generated client
+ * exposes only the headers the document declares, and back-off code is written from these.
+ */
+const RATE_LIMIT_HEADERS: Headers = {
+  'RateLimit-Limit': integerHeader('requests the caller may make in the current window (IETF draft RateLimit fields)'),
+  'RateLimit-Remaining': integerHeader('requests left in the current window'),
+  'RateLimit-Reset': integerHeader('seconds until the window resets'),
+  'RateLimit-Policy': stringHeader('the quota policies, such as 50;w=1, 500;w=10'),
+};
+const RETRY_AFTER: Headers = { 'Retry-After': integerHeader('seconds to wait before trying again') };
+/** Headers an error status carries whatever the route. */
+const ERROR_HEADERS: Readonly<Partial<Record<number, Headers>>> = {
+  405: { Allow: stringHeader('the methods the path takes') },
+  429: RETRY_AFTER,
+  503: RETRY_AFTER,
+};
+const LOCATION: Headers = { Location: stringHeader('the URL of what was created') };
+
 const ALL_ROLES: readonly Role[] = ['practice', 'municipality', 'auditor', 'operator'];
 const FHIR_JSON = 'application/fhir+json';
 
@@ -82,7 +105,9 @@ const ERROR_TEXT: Record<number, string> = {
   413: 'request body larger than BODY_LIMIT',
   415: 'unsupported Content-Type (a FHIR resource of another fhirVersion too), naming it',
   422: 'a broken rule (BSN check digit, unknown code): each issue names its field',
-  429: 'rate limit; Retry-After says when to try again',
+  429:
+    'too many requests: the caller’s rate limit (OperationOutcome id too-many-requests), or on POST /his/v1/events ' +
+    'a full queue (id queue-full, Retry-After 30); Retry-After says when to try again',
   500: 'internal error (no details are given)',
   503: 'a dependency (PostgreSQL, Redis) is not available; try again',
 };
@@ -858,7 +883,11 @@ export function openApiDocument(opts: OpenApiOptions): ReturnType<OpenApiGenerat
   registry.registerComponent('securitySchemes', 'bearer', {
     type: 'http',
     scheme: 'bearer',
-    description: 'An API key (jb_…, also accepted as X-API-Key) or a JWT of a trusted issuer',
+    description:
+      'An API key (jb_…, also accepted as X-API-Key) or a JWT of a trusted issuer (JWT_ISSUERS_FILE) carrying iss, aud, ' +
+      'exp, sub, a role claim (jeugdbrug_role) and the scope: jeugdbrug_practices (AGB codes) or ' +
+      'jeugdbrug_municipalities (GM codes), an array or one space-separated string (README, "Tokens from an identity ' +
+      'provider")',
   });
   for (const d of DIALECTS) {
     registry.registerComponent('schemas', dialectSchemaName(d.name), withoutSchemaKeyword(d.jsonSchema()));
@@ -877,7 +906,13 @@ export function openApiDocument(opts: OpenApiOptions): ReturnType<OpenApiGenerat
       ...(r.errors ?? []),
     ];
     const content = r.ok.content ? { content: r.ok.content } : {};
-    const headers = r.conditional ? { headers: READ_HEADERS } : {};
+    const rateLimit = authenticated ? RATE_LIMIT_HEADERS : {};
+    const okHeaders: Headers = {
+      ...(r.conditional ? READ_HEADERS : {}),
+      ...(r.ok.status === 201 ? LOCATION : {}),
+      ...rateLimit,
+    };
+    const headers = Object.keys(okHeaders).length > 0 ? { headers: okHeaders } : {};
     const responses: Record<number, ResponseConfig> = {
       [r.ok.status]: { description: r.ok.description, ...content, ...headers },
     };
@@ -885,11 +920,16 @@ export function openApiDocument(opts: OpenApiOptions): ReturnType<OpenApiGenerat
       responses[304] = { description: 'not modified: If-None-Match or If-Modified-Since met the current answer' };
     }
     if (r.repeat) {
-      responses[r.repeat.status] = { description: r.repeat.description, ...content };
+      responses[r.repeat.status] = { description: r.repeat.description, ...content, ...headers };
     }
     for (const status of [...new Set(statuses)].sort()) {
       const description = r.errorText?.[status] ?? ERROR_TEXT[status] ?? 'error';
-      responses[status] = { description, content: fhirJson(s.operationOutcome) };
+      const errorHeaders: Headers = { ...ERROR_HEADERS[status], ...(status === 401 ? {} : rateLimit) };
+      responses[status] = {
+        description,
+        content: fhirJson(s.operationOutcome),
+        ...(Object.keys(errorHeaders).length > 0 ? { headers: errorHeaders } : {}),
+      };
     }
     const roles = authenticated ? r.roles : [];
     registry.registerPath({

@@ -95,6 +95,11 @@ export const eventStatus = z
         'receipt was not recorded (answered 503), so it waits for the practice to send it again',
     }),
     stateReason: z.string().nullable(),
+    reasonCodes: z.array(z.string()).meta({
+      description:
+        'the policy engine’s reason codes stateReason starts with (a denial’s, a permit’s), each listed with what the ' +
+        'practice should do in the README, "Why an event was denied"; empty for other reasons',
+    }),
     history: z.array(z.looseObject({ state: z.string() })),
     deliveries: z.array(z.looseObject({ id: z.uuid(), destination: z.string(), state: z.string() })),
     withdrawalNotices: z

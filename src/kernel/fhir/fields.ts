@@ -4,6 +4,7 @@ import {
   BSN_PATTERN,
   FHIR_DATE,
   FHIR_DATE_TIME,
+  isInstantNotInFuture,
   isNotInFuture,
   isValidBsn,
   MUNICIPALITY_CODE_PATTERN,
@@ -64,6 +65,16 @@ const DATE_TIME_MESSAGE = 'a dateTime with seconds and time zone, such as 2025-0
 export const dateTime = z.iso
   .datetime({ offset: true, error: DATE_TIME_MESSAGE, abort: true })
   .regex(FHIR_DATE_TIME, DATE_TIME_MESSAGE);
+/**
+ * A dateTime that has happened: not later than now plus a few minutes of clock skew (INSTANT_CLOCK_SKEW_MS). Every
+ * instant a HIS sends (occurredAt, authoredOn, a contact's start, a consent's recordedAt) is of something done.
+ */
+export const pastDateTime = dateTime
+  .refine((v) => isInstantNotInFuture(v), 'lies in the future')
+  .meta({
+    format: 'date-time',
+    description: 'a dateTime with seconds and time zone, not in the future (checked, not said in this schema)',
+  });
 
 /**
  * A code the terminology tables know in `system`, as a zod enum built from the table (so the JSON Schema lists

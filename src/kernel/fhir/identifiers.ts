@@ -109,6 +109,17 @@ export function isNotInFuture(isoDate: string, now: Date = new Date()): boolean 
   return isoDate <= latestToday;
 }
 
+/**
+ * How far an instant may lie ahead of this server's clock and still count as "now": a HIS's clock that runs a
+ * little fast must not get its fresh events refused, while a typing error of a day or a year still is.
+ */
+export const INSTANT_CLOCK_SKEW_MS = 5 * 60_000;
+
+/** Whether a dateTime with time zone lies no further ahead than the allowed clock skew. */
+export function isInstantNotInFuture(dateTime: string, now: Date = new Date()): boolean {
+  return Date.parse(dateTime) <= now.getTime() + INSTANT_CLOCK_SKEW_MS;
+}
+
 /** `YYYY-MM-DD` from `YYYY-MM-DD` or the Dutch `DD-MM-YYYY` / `D-M-YYYY`; undefined when it is not a real date. */
 export function tryNormaliseDate(value: string): string | undefined {
   const v = value.trim();

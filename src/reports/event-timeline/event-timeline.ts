@@ -10,6 +10,7 @@ import {
   type NoticeOfEvent,
   type SealedEvent,
 } from '../../event/event-store';
+import { reasonCodesOfStateReason } from '../../policy/reason-words';
 
 /** One event's life: its state, every state it passed through, and its deliveries. Ids, codes and times only. */
 export interface EventTimeline {
@@ -21,6 +22,8 @@ export interface EventTimeline {
   municipality: string | null;
   state: string;
   stateReason: string | null;
+  /** The policy's reason codes `stateReason` starts with, each documented with its remedy (README); else empty. */
+  reasonCodes: string[];
   receivedAt: Date;
   updatedAt: Date;
   history: { state: string; reason: string | null; at: Date }[];
@@ -71,6 +74,7 @@ async function timelineOf(db: Db, row: EventRow): Promise<EventTimeline> {
     municipality: row.municipality,
     state: row.state,
     stateReason: row.state_reason,
+    reasonCodes: reasonCodesOfStateReason(row.state_reason),
     receivedAt: row.received_at,
     updatedAt: row.updated_at,
     history: await getHistory(db, row.id),

@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { unauthorizedTokenAudience, unauthorizedTokenExpired } from '@medplum/core';
 import { httpStatusOf } from '../../../src/kernel/fhir/outcomes';
 import { exportJWK, generateKeyPair, SignJWT, UnsecuredJWT, type JWK, type KeyLike } from 'jose';
@@ -88,7 +90,17 @@ describe('JWT verification', () => {
 
   const malformed = ['Unauthorized', 'Token is malformed'];
   const badSignature = ['Unauthorized', 'Token signature is invalid'];
-  const badClaims = ['Unauthorized', 'Token does not grant a valid jeugdbrug role and scope'];
+  // Since report-xhis X5 a refused role or scope names the claim and the shape it must have (was one coarse text,
+  // "Token does not grant a valid jeugdbrug role and scope", which left an IdP admin guessing).
+  const badRole = [
+    'Unauthorized',
+    "Token's jeugdbrug_role claim must be one of practice, municipality, auditor, operator",
+  ];
+  const badPractices = [
+    'Unauthorized',
+    "Token's jeugdbrug_practices claim must be an array of AGB codes of 8 digits (or '*'), or one string of them " +
+      'separated by spaces',
+  ];
   it.each<[string, () => Promise<string>, (string | undefined)[]]>([
     ['an expired token', () => token({ exp: -120 }), issueTexts(unauthorizedTokenExpired)],
     ['a token not yet valid beyond the skew', () => token({ nbf: 120 }), issueTexts(unauthorizedTokenNotYetValid)],
@@ -112,14 +124,37 @@ describe('JWT verification', () => {
       () => token({ sub: null, claims: { sub: 42 } }),
       ['Unauthorized', "Token's sub claim has the wrong type"],
     ],
-    ['a token without a role', () => token({ claims: { jeugdbrug_role: undefined } }), badClaims],
-    ['a token with an unknown role', () => token({ claims: { jeugdbrug_role: 'admin' } }), badClaims],
-    ['a practice token for all practices', () => token({ claims: { jeugdbrug_practices: ['*'] } }), badClaims],
-    ['a practice token with a bad AGB code', () => token({ claims: { jeugdbrug_practices: ['0123'] } }), badClaims],
+    ['a token without a role', () => token({ claims: { jeugdbrug_role: undefined } }), badRole],
+    ['a token with an unknown role', () => token({ claims: { jeugdbrug_role: 'admin' } }), badRole],
     [
-      'a token whose scope is a string, not an array',
-      () => token({ claims: { jeugdbrug_practices: '01234567' } }),
-      badClaims,
+      'a practice token for all practices',
+      () => token({ claims: { jeugdbrug_practices: ['*'] } }),
+      ['Unauthorized', "Token's jeugdbrug_practices claim: '*' is only allowed for roles auditor, operator"],
+    ],
+    ['a practice token with a bad AGB code', () => token({ claims: { jeugdbrug_practices: ['0123'] } }), badPractices],
+    [
+      'a token whose scope is a number, not an array or a string',
+      () => token({ claims: { jeugdbrug_practices: 1234567 } }),
+      badPractices,
+    ],
+    [
+      'a token whose scope is a string with a bad code',
+      () => token({ claims: { jeugdbrug_practices: '01234567 0765' } }),
+      badPractices,
+    ],
+    [
+      'a practice token without practices',
+      () => token({ claims: { jeugdbrug_practices: undefined } }),
+      ['Unauthorized', "Token's jeugdbrug_practices claim: a practice needs at least one AGB code"],
+    ],
+    [
+      'a municipality token with a bad municipality code',
+      () => token({ claims: { jeugdbrug_role: 'municipality', jeugdbrug_municipalities: ['0226'] } }),
+      [
+        'Unauthorized',
+        "Token's jeugdbrug_municipalities claim must be an array of CBS municipality codes such as GM0226 (or '*'), " +
+          'or one string of them separated by spaces',
+      ],
     ],
     ['a token that is not a JWT', () => Promise.resolve('not-a-jwt'), malformed],
     ['a token whose payload is not JSON', () => Promise.resolve('eyJhbGciOiJFUzI1NiJ9.bm90IGpzb24.c2ln'), malformed],
@@ -160,7 +195,24 @@ describe('JWT verification', () => {
     const err = await outcomeErrorOf(async () =>
       limited.verify(await token({ claims: { jeugdbrug_role: 'operator', jeugdbrug_practices: [] } })),
     );
-    expect(issueTexts(err.outcome)).toEqual(badClaims);
+    expect(issueTexts(err.outcome)).toEqual(['Unauthorized', "Token's jeugdbrug_role claim must be one of practice"]);
+  });
+
+  // An IdP admin often cannot make a claim an array; OAuth's own `scope` is a space-separated string.
+  it.each([
+    ['one code as a string', '01234567', ['01234567']],
+    ['codes separated by spaces, as OAuth scope', ' 01234567  07654321 ', ['01234567', '07654321']],
+  ])('takes a practice claim of %s', async (_name, claim, practices) => {
+    await expect(verifier.verify(await token({ claims: { jeugdbrug_practices: claim } }))).resolves.toMatchObject({
+      practices,
+    });
+  });
+
+  it('names Authorization on every 401, an expired token and another audience included', async () => {
+    for (const options of [{ exp: -120 }, { aud: 'https://other.example.test' }] satisfies TokenOptions[]) {
+      const err = await outcomeErrorOf(async () => verifier.verify(await token(options)));
+      expect(err.outcome.issue?.map((i) => i.expression)).toEqual([['Authorization'], ['Authorization']]);
+    }
   });
 
   it('reads role and scope from configured claim names', async () => {
@@ -182,7 +234,8 @@ describe('JWT verification', () => {
   it('honours a smaller clock skew', async () => {
     const strict = createJwtVerifier(parseIssuersFile([issuer()], 'issuers.json'), { clockSkewSeconds: 0 });
     const err = await outcomeErrorOf(async () => strict.verify(await token({ exp: -30 })));
-    expect(err.outcome).toEqual(unauthorizedTokenExpired);
+    // Its texts; it names Authorization too since report-xhis X5 (@medplum/core's own outcome names no field).
+    expect(issueTexts(err.outcome)).toEqual(issueTexts(unauthorizedTokenExpired));
   });
 
   it('answers 503, not 401, when the issuer key set cannot be fetched', async () => {
@@ -233,5 +286,35 @@ describe('parseIssuersFile', () => {
 
   it('allows plain http on the loopback interface', () => {
     expect(() => parseIssuersFile([{ ...base, jwksUri: 'http://127.0.0.1:8081/jwks' }], 'issuers.json')).not.toThrow();
+  });
+});
+
+// report-xhis X5: the issuer file and the claims a token needs were undocumented. The README's examples must work.
+describe("the README's example issuer file and token", () => {
+  const section = fs
+    .readFileSync(path.join(__dirname, '..', '..', '..', 'README.md'), 'utf8')
+    .split('### Tokens from an identity provider')[1]!
+    .split('\n### ')[0]!;
+  const [issuersJson, payloadJson] = [...section.matchAll(/```json\n([\s\S]*?)```/g)].map(
+    (m) => JSON.parse(m[1]!) as unknown,
+  ) as [IssuerConfigInput[], Record<string, unknown>];
+
+  it('parses as an issuer file, and its token is taken as the practice it names', async () => {
+    const [example] = parseIssuersFile(issuersJson, 'README.md');
+    expect(example).toMatchObject({ roleClaim: 'jeugdbrug_role', practicesClaim: 'jeugdbrug_practices' });
+    // The README's issuer with the test's key set in place of its own.
+    const readmeVerifier = createJwtVerifier(
+      parseIssuersFile([{ ...issuersJson[0], jwksUri: `${jwks.url}/jwks` }], 'x'),
+    );
+    const { iss, aud, sub, exp, ...claims } = payloadJson;
+    expect(exp).toBeGreaterThan(nowSeconds());
+    const signed = await new SignJWT(claims)
+      .setProtectedHeader({ alg: 'ES256', kid: KID })
+      .setIssuer(iss as string)
+      .setAudience(aud as string)
+      .setSubject(sub as string)
+      .setExpirationTime(exp as number)
+      .sign(signingKey);
+    await expect(readmeVerifier.verify(signed)).resolves.toMatchObject({ role: 'practice', practices: ['01234567'] });
   });
 });

@@ -5,7 +5,7 @@ import { genericJsonDialect } from '../../../mappings/his/generic-json';
 import { httpStatusOf } from '../../../src/kernel/fhir/outcomes';
 import type { HisDialect, RawRecord } from '../../../src/contracts/his-dialect';
 import { readInput } from './run-dialect';
-import { futureDate, withChange } from '../../helpers/json-change';
+import { dateTimeFromNow, futureDate, withChange } from '../../helpers/json-change';
 
 /** Bad input, table-driven: every rejection must be a 4xx whose issue.expression names the broken field. */
 
@@ -672,5 +672,50 @@ describe('an unknown code is answered with the codes the field takes, never with
     const texts = issueTextsOf(map);
     expect(texts[expression]).toBe(text);
     expect(JSON.stringify(texts)).not.toContain(sent);
+  });
+});
+
+// An instant in the future was accepted and delivered (report-xhis X1): the municipality then refused every status
+// of a referral "authored" in 2029. A few minutes ahead are a fast clock, not an error.
+describe('every dialect rejects an instant in the future, naming it, and allows a few minutes of clock skew', () => {
+  const nextYear = dateTimeFromNow(400 * 24 * 60);
+  it.each([
+    ['occurredAt', 'referral-created-ggz', ['occurredAt'], 'occurredAt'],
+    ['referral.authoredOn', 'referral-created-ggz', ['referral', 'authoredOn'], 'referral.authoredOn'],
+    ['contact.start', 'contact-10y-two-guardians', ['contact', 'start'], 'contact.start'],
+    ['consent.recordedAt', 'consent-14y-child-and-parents', ['consent', 'recordedAt'], 'consent.recordedAt'],
+  ] as const)('generic-json: %s', (_name, fixture, path, expression) => {
+    const { status, issues } = rejectionOf(() => mapOne(genericJsonDialect, changed(G, fixture, path, nextYear)));
+    expect(status).toBe(422);
+    expect(issues).toContainEqual({ expression, code: 'invalid' });
+  });
+
+  it('generic-json: an occurredAt two minutes ahead is clock skew and accepted', () => {
+    expect(() =>
+      mapOne(genericJsonDialect, changed(G, 'referral-created-ggz', ['occurredAt'], dateTimeFromNow(2))),
+    ).not.toThrow();
+  });
+
+  it.each([
+    ['Bundle.timestamp', referral, ['timestamp'], 'Bundle.timestamp'],
+    ['ServiceRequest.authoredOn', referral, entry(4, 'authoredOn'), 'Bundle.entry[4].resource.authoredOn'],
+    ['Encounter.period.start', contact, entry(5, 'period', 'start'), 'Bundle.entry[5].resource.period.start'],
+  ] as const)('fhir-bundle: %s', (_name, fixture, path, expression) => {
+    const { status, issues } = rejectionOf(() => mapOne(fhirBundleDialect, changed(B, fixture, path, nextYear)));
+    expect(status).toBe(422);
+    expect(issues).toContainEqual({ expression, code: 'invalid' });
+  });
+
+  it('csv: contact_start, in the Dutch form and as ISO', () => {
+    const dutch = new Date(Date.now() + 400 * 86_400_000).toISOString().slice(0, 10).split('-').reverse().join('-');
+    for (const start of [`${dutch} 10:00`, nextYear]) {
+      expect(mapCsv(`${HEADER}\n${csvRow({ contact_start: start })}\n`)).toContainEqual({
+        expression: 'row 2.contact_start',
+        code: 'invalid',
+      });
+    }
+    expect(() =>
+      csvDialect.map(csvDialect.split(`${HEADER}\n${csvRow({ contact_start: dateTimeFromNow(2) })}\n`)[0]!),
+    ).not.toThrow();
   });
 });

@@ -1110,3 +1110,60 @@ function deepFreeze<T>(value: T): T {
   }
   return value;
 }
+
+// report-xhis X2: a minimal cancellation (no guardians) of a delivered referral was denied for want of a guardian.
+describe('the cancellation of a referral', () => {
+  const cancels = (at: 'disclosed' | 'not-disclosed' | 'unknown') => ({ referralId: 'r-3', at }) as const;
+  const noGuardians = { guardians: [] };
+
+  it('permits the cancellation of a referral sent there without a consent, identifiers and status only', () => {
+    const objection = motherConsent({ type: 'deny' });
+    const decision = decide(
+      buildRequest({ dataClasses: ['Patient', 'RelatedPerson', 'ServiceRequest'], cancels: cancels('disclosed') }),
+      buildFacts({ ...noGuardians, consents: [objection] }),
+    );
+    expect(decision.effect).toBe('permit');
+    expect(decision.reasons.map((r) => r.code)).toEqual(['permitted-as-cancellation']);
+    expect(decision.consentIds).toEqual([]);
+    // Within the agreement's allow-list (its ServiceRequest list has no identifier nor subject): no guardians at all.
+    expect(decision.obligations.allowedFields).toEqual({
+      ServiceRequest: ['status', 'intent'],
+      Patient: ['identifier'],
+    });
+  });
+
+  it('still needs an agreement that covers the referral', () => {
+    const decision = decide(
+      buildRequest({ cancels: cancels('disclosed') }),
+      buildFacts({ agreements: [buildAgreement({ purposes: ['contact-registration'] })] }),
+    );
+    expect(decision.effect).toBe('deny');
+    expect(decision.reasons.map((r) => r.code)).toEqual(['purpose-not-covered']);
+  });
+
+  it('denies, in words, the cancellation of a referral never sent to this municipality', () => {
+    const decision = decide(buildRequest({ cancels: cancels('not-disclosed') }), buildFacts(noGuardians));
+    expect(decision.effect).toBe('deny');
+    expect(decision.reasons).toEqual([
+      { code: 'referral-not-disclosed', detail: 'referral r-3 was never sent to GM0226: there is nothing to cancel' },
+    ]);
+  });
+
+  it('judges the cancellation of a referral it never received as any disclosure, saying why first', () => {
+    const denied = decide(buildRequest({ cancels: cancels('unknown') }), buildFacts(noGuardians));
+    expect(denied.reasons.map((r) => r.code)).toEqual(['referral-unknown', 'no-guardian-with-authority']);
+    const permitted = decide(
+      buildRequest({ cancels: cancels('unknown') }),
+      buildFacts({ consents: guardiansConsent() }),
+    );
+    expect(permitted.reasons.map((r) => r.code)).toEqual(['permitted-by-consent']);
+  });
+});
+
+// report-xhis X3: the reason named jeugdbrug's Patient id, which the HIS never saw; the practice knows the child as c-1.
+it('names the child by the HIS own id where a reason is about the child alone', () => {
+  const noGuardian = decide(buildRequest(), buildFacts({ guardians: [], patient: { ...aged(8), hisId: 'c-1' } }));
+  expect(noGuardian.reasons[0]?.detail).toBe('No guardian with parental authority is known for the child c-1');
+  const noBirthDate = decide(buildRequest(), buildFacts({ patient: { id: CHILD_ID, hisId: 'c-1' } }));
+  expect(noBirthDate.reasons[0]?.detail).toBe('the child c-1 has no usable birth date, so who must consent is unknown');
+});

@@ -1,5 +1,5 @@
 import { reasonText } from '../../../src/event/decide';
-import { decisionText } from '../../../src/policy/reason-words';
+import { decisionText, reasonCodesOfStateReason } from '../../../src/policy/reason-words';
 import type { Decision, DecisionReason } from '../../../src/policy/types';
 
 /** A deny for want of the consent of `n` guardians, each a reason of its own, as decide.ts makes it. */
@@ -37,5 +37,25 @@ describe('a decision in words: each reason code once, however many people it is 
     expect(decisionText(twice)).toBe(
       'consent-missing-child: no consent from the person who must consent (under Agreement a v1)',
     );
+  });
+});
+
+describe('reasonCodesOfStateReason', () => {
+  it.each([
+    [
+      'consent-missing-guardian, consent-missing-child: no consent from …',
+      ['consent-missing-guardian', 'consent-missing-child'],
+    ],
+    ['decided again: consent-missing-guardian: no consent from guardian g-6', ['consent-missing-guardian']],
+    ['denied at delivery: consent-withdrawn: consent from the child c-1 was withdrawn', ['consent-withdrawn']],
+    [
+      'referral-not-disclosed: referral r-3 was never sent to GM0226: there is nothing to cancel',
+      ['referral-not-disclosed'],
+    ],
+    ['gm0226: HTTP 200', []],
+    ['no destination configured for GM0226', []],
+    [null, []],
+  ])('reads %s', (reason, codes) => {
+    expect(reasonCodesOfStateReason(reason)).toEqual(codes);
   });
 });

@@ -1,0 +1,88 @@
+import type { Bundle, ServiceRequest } from '@medplum/fhirtypes';
+import { buildAgreement, buildConsentEvent, buildReferralEvent } from '../helpers/builders';
+import { contractDestination, useDeliveryApp } from '../unit/delivery/support/adapter-contract';
+
+/**
+ * A cancellation discloses nothing new: the municipality holds the referral it withdraws, and withdrawing it is what
+ * the family would want. So a HIS's minimal `referral.cancelled` (no guardians, only the referral's id) of a referral
+ * delivered to the municipality reaches it under the agreement without a new consent decision, cut down to what
+ * identifies the referral and its cancellation (report-xhis X2: it was accepted with 202, then denied for want of a
+ * guardian, and the municipality kept the referral active).
+ */
+describe('the cancellation of a referral under an agreement resting on consent', () => {
+  const h = useDeliveryApp({
+    destination: (r) => contractDestination(r.url('/fhir'), {}),
+    agreement: buildAgreement({ legalBasis: 'consent' }),
+  });
+  const REASON_TEXT = 'Zorgen over gedrag thuis en op school';
+
+  /** The HIS's smallest cancellation of `referral`: its id, no guardians. */
+  const minimalCancellation = (referral: Record<string, unknown>, referralId: string) => ({
+    ...buildReferralEvent({ eventType: 'referral.cancelled', referral: { id: referralId } }),
+    child: referral.child,
+    guardians: [],
+  });
+
+  const decisionsOf = (inboxId: string) =>
+    h.app.rt.ctx.db.query<{ outcome_desc: string | null; outcome: string }>(
+      `SELECT resource::json->>'outcomeDesc' AS outcome_desc, outcome FROM audit_event
+        WHERE subtype = 'AuthZ-Consent' AND resource::text LIKE '%' || $1 || '%' ORDER BY seq`,
+      [inboxId],
+    );
+
+  it('delivers a minimal cancellation of a delivered referral, with identifiers and status only', async () => {
+    const referral = buildReferralEvent();
+    const consentId = await h.submit(
+      buildConsentEvent(referral, { givenBy: [{ kind: 'child' }, { kind: 'guardian', guardianId: 'g1' }] }),
+    );
+    await h.reachesState(consentId, 'completed');
+    const referralEventId = await h.submit(referral);
+    await h.reachesState(referralEventId, 'delivered');
+
+    const cancelId = await h.submit(minimalCancellation(referral, (referral.referral as { id: string }).id));
+    await h.reachesState(cancelId, 'delivered');
+    const history = (await h.state(cancelId)).history as { state: string; reason?: string | null }[];
+    expect(history.find((e) => e.state === 'decided')?.reason).toMatch(/^permitted-as-cancellation: /);
+
+    const [hit, ...more] = h.receiver.hitsFor((await h.delivery(cancelId)).idempotency_key);
+    expect(more).toEqual([]);
+    const resources = (hit!.body as Bundle).entry!.map((e) => e.resource!);
+    expect(resources.map((r) => r.resourceType).sort()).toEqual(['Patient', 'ServiceRequest']);
+    const request = resources.find((r) => r.resourceType === 'ServiceRequest') as ServiceRequest;
+    expect(request.status).toBe('revoked');
+    expect(Object.keys(request).sort()).toEqual(
+      expect.arrayContaining(['identifier', 'intent', 'resourceType', 'status', 'subject']),
+    );
+    expect(Object.keys(request)).not.toContain('category');
+    expect(hit!.raw).not.toContain(REASON_TEXT);
+    expect(hit!.raw).not.toContain('Jansen');
+    // Decided twice (map and deliver), each audited with its reason.
+    const decisions = await decisionsOf(cancelId);
+    expect(decisions.length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('says in words that a referral never sent to the municipality has nothing to cancel', async () => {
+    // No consent: the referral itself is denied, so the municipality never had it.
+    const referral = buildReferralEvent();
+    const referralEventId = await h.submit(referral);
+    await h.reachesState(referralEventId, 'denied');
+    const cancelId = await h.submit(minimalCancellation(referral, (referral.referral as { id: string }).id));
+    await h.reachesState(cancelId, 'denied');
+    const reason = (await h.state(cancelId)).stateReason ?? '';
+    expect(reason).toMatch(/^referral-not-disclosed: /);
+    expect(reason).toContain(`referral ${(referral.referral as { id: string }).id} was never sent to GM0226`);
+    expect(reason).not.toContain('guardian');
+    expect(
+      h.receiver.hitsFor((await h.delivery(cancelId).catch(() => ({ idempotency_key: '-' }))).idempotency_key),
+    ).toEqual([]);
+  });
+
+  it('says that a cancellation of a referral jeugdbrug never received is judged as a disclosure of its own', async () => {
+    const referral = buildReferralEvent();
+    const cancelId = await h.submit(minimalCancellation(referral, `ref-elsewhere-${Date.now()}`));
+    await h.reachesState(cancelId, 'denied');
+    const reason = (await h.state(cancelId)).stateReason ?? '';
+    expect(reason).toMatch(/^referral-unknown, consent-missing-child, no-guardian-with-authority: /);
+    expect(reason).toContain('never received referral ref-elsewhere-');
+  });
+});
