@@ -94,7 +94,7 @@ describe('fhir-rest delivery adapter', () => {
     expect(corrected.request).toEqual({ method: 'PUT', url: first.request!.url });
   });
 
-  it('sends a cancellation as a conditional update of the ServiceRequest', async () => {
+  it("sends a cancellation as a patch of the status of the receiver's copy of the ServiceRequest", async () => {
     const created = buildReferralEvent();
     const referralId = (created.referral as { id: string }).id;
     const createdId = await h.submit(created);
@@ -104,13 +104,15 @@ describe('fhir-rest delivery adapter', () => {
     await h.reachesState(cancelledId, 'delivered');
     const bundle = h.receiver.hitsFor((await h.delivery(cancelledId)).idempotency_key)[0]!.body as Bundle;
     const first = h.receiver.hitsFor((await h.delivery(createdId)).idempotency_key)[0]!.body as Bundle;
-    const sr = bundle.entry!.find((e) => e.resource!.resourceType === 'ServiceRequest')!;
+    const sr = bundle.entry!.find((e) => e.request!.url.startsWith('ServiceRequest'))!;
     const firstSr = first.entry!.find((e) => e.resource!.resourceType === 'ServiceRequest')!;
-    expect(sr.request!.method).toBe('PUT');
+    // Only the status: the cancellation carries identifiers and status alone, and an update would erase the rest.
+    expect(sr.request!.method).toBe('PATCH');
+    expect(bundle.entry!.some((e) => e.request!.method === 'PUT')).toBe(false);
     // The same identity as the referral: the cancellation lands on the copy the receiver already holds.
     expect(sr.request!.url).toBe(firstSr.request!.url);
     expect(sr.request!.url).toMatch(/^ServiceRequest\?identifier=/);
-    expect((sr.resource as { status: string }).status).toBe('revoked');
+    expect(JSON.stringify(sr.resource)).toContain('"valueCode":"revoked"');
   });
 
   it('authenticates with an OAuth2 client-credentials token, fetched once and reused until near expiry', async () => {

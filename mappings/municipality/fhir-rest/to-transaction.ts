@@ -21,8 +21,11 @@ import {
  *   EpisodeOfCare sent earlier) becomes a conditional reference `Type?identifier=<system>|<id>`.
  * - Exceptions that change what the receiver already holds, idempotent as well: the referral's ServiceRequest is a
  *   conditional update (`PUT ServiceRequest?identifier=…`), so a corrected referral (the practice's same referral
- *   id in a later event) and its cancellation replace the copy the receiver holds, where a conditional create would
- *   keep the first; the child and the rest stay conditional creates, the municipality's records once received;
+ *   id in a later event) replaces the copy the receiver holds, where a conditional create would keep the first; its
+ *   cancellation changes only that copy's status (a FHIRPath Patch on the same identifier): it carries identifiers
+ *   and status alone (policy/decide.ts, `permitted-as-cancellation`), and as an update it would erase the rest of
+ *   the referral the receiver holds; the child and the rest stay conditional creates, the municipality's records
+ *   once received;
  *   `trajectory.closed` sends the EpisodeOfCare the same
  *   way (`PUT EpisodeOfCare?identifier=…`), so a receiver that holds it from earlier contacts learns that it finished
  *   and how; `monitoring.report` sends the MeasureReport the same way (its id names the municipality and the period,
@@ -33,7 +36,6 @@ import {
  *   which opens it when it is new and never undoes a closure that arrived first (a retried or replayed intake after
  *   the closure).
  */
-const REFERRAL_EVENTS: ReadonlySet<DeliveryEventType> = new Set(['referral.created', 'referral.cancelled']);
 const TRAJECTORY_STATE_CHANGES: ReadonlySet<DeliveryEventType> = new Set([
   'trajectory.closed',
   'municipality.trajectory.closure',
@@ -50,6 +52,9 @@ export function toTransactionBundle(
     if (eventType === 'referral.status' && resource.resourceType === 'ServiceRequest') {
       return statusPatchEntry(resource);
     }
+    if (eventType === 'referral.cancelled' && resource.resourceType === 'ServiceRequest') {
+      return statusPatchEntry(resource, { system: RESOURCE_ID_SYSTEM, value: id });
+    }
     const body = rewriteReferences(withoutId(withResourceIdentifier(resource)), (reference) => {
       const local = parseLocalReference(reference);
       if (!local) {
@@ -58,7 +63,7 @@ export function toTransactionBundle(
       return inBundle.has(local.id) ? uuidFullUrl(local.id) : `${local.type}?${identifierQuery(local.id)}`;
     });
     const conditionalUpdate =
-      (REFERRAL_EVENTS.has(eventType) && resource.resourceType === 'ServiceRequest') ||
+      (eventType === 'referral.created' && resource.resourceType === 'ServiceRequest') ||
       (TRAJECTORY_STATE_CHANGES.has(eventType) && resource.resourceType === 'EpisodeOfCare') ||
       (eventType === 'monitoring.report' && resource.resourceType === 'MeasureReport');
     return {
@@ -89,13 +94,14 @@ function withoutId<T extends Resource>(resource: T): T {
 }
 
 /**
- * The practice's ServiceRequest gets only its new status: it is the HIS's record, so we must not overwrite the rest
- * with what we hold (which is less). Addressed as the HIS knows it: by its first business identifier (the HIS's
- * own, or `urn:agb:<agb>:referral|<its id>`) as a conditional patch, or when it carries none (a FHIR HIS that sent
- * its ServiceRequest's id only) by that id, `ServiceRequest/<id>` relative to the HIS's base.
+ * A ServiceRequest the receiver holds gets only its new status, with what we send (which is less) leaving the rest
+ * as it is. The practice's own is addressed as the HIS knows it: by its first business identifier (the HIS's own, or
+ * `urn:agb:<agb>:referral|<its id>`) as a conditional patch, or when it carries none (a FHIR HIS that sent its
+ * ServiceRequest's id only) by that id, `ServiceRequest/<id>` relative to the HIS's base. A municipality's copy of a
+ * referral it received is addressed by the identifier it was sent with (`by`).
  */
-function statusPatchEntry(request: ServiceRequest): BundleEntry {
-  const own = request.identifier?.find((i) => i.system !== RESOURCE_ID_SYSTEM);
+function statusPatchEntry(request: ServiceRequest, by?: Identifier): BundleEntry {
+  const own = by ?? request.identifier?.find((i) => i.system !== RESOURCE_ID_SYSTEM);
   const patch: Parameters = {
     resourceType: 'Parameters',
     parameter: [

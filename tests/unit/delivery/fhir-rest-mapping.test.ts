@@ -75,12 +75,28 @@ describe('fhir-rest mapping: a transaction of conditional creates', () => {
     expect(resources).toEqual(copy);
   });
 
-  it('sends a cancelled referral as a conditional update, the rest still as conditional creates', () => {
+  // A cancellation carries identifiers and status only (policy, `permitted-as-cancellation`): as a conditional update
+  // it replaced the receiver's copy of the referral with that, and the referral's category, code and dates were gone.
+  it("sends a cancelled referral as a patch of its copy's status, the rest still as conditional creates", () => {
     const resources = minimised(mapped());
     const bundle = toTransactionBundle(resources, KEY, 'referral.cancelled');
-    const sr = bundle.entry!.find((e) => e.resource?.resourceType === 'ServiceRequest')!;
     const id = resources.find((r) => r.resourceType === 'ServiceRequest')!.id!;
-    expect(sr.request).toEqual({ method: 'PUT', url: `ServiceRequest?identifier=${RESOURCE_ID_SYSTEM}|${id}` });
+    const patch = bundle.entry!.find((e) => e.request?.method === 'PATCH')!;
+    expect(patch.request).toEqual({ method: 'PATCH', url: `ServiceRequest?identifier=${RESOURCE_ID_SYSTEM}|${id}` });
+    expect(patch.resource).toEqual({
+      resourceType: 'Parameters',
+      parameter: [
+        {
+          name: 'operation',
+          part: [
+            { name: 'type', valueCode: 'replace' },
+            { name: 'path', valueString: 'ServiceRequest.status' },
+            { name: 'value', valueCode: resources.find((r) => r.resourceType === 'ServiceRequest')!.status },
+          ],
+        },
+      ],
+    });
+    expect(bundle.entry!.some((e) => e.request?.method === 'PUT')).toBe(false);
     expect(bundle.entry!.filter((e) => e.request?.method === 'POST')).toHaveLength(resources.length - 1);
   });
 
