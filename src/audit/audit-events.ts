@@ -413,6 +413,58 @@ export function disclosure(a: {
   );
 }
 
+/**
+ * How the entities of a withdrawal notice's disclosure are described (`withdrawalNoticeDisclosure`): the notice sent,
+ * each resource it names (received by the municipality earlier, not sent again), and the consent that caused it
+ * (followed by the consent event's type). The child's overview, the console and an auditor reading the AuditEvent
+ * tell a notice from a disclosure of the child's data by them.
+ */
+export const WITHDRAWAL_NOTICE_DESCRIPTIONS = {
+  notice: 'withdrawal notice',
+  referredTo: 'referred to by the withdrawal notice, not sent with it',
+  reason: 'reason for the withdrawal notice: ',
+} as const;
+
+/**
+ * A withdrawal notice disclosed to a municipality (Export/disclose of a Consent), or a failed attempt when `outcome`
+ * is not '0'. What was sent is the notice alone; the resources it names and the consent that caused it are entities
+ * of their own kind (`WITHDRAWAL_NOTICE_DESCRIPTIONS`), not data sent or a legal basis. The agreements are those
+ * the disclosures it withdraws rested on, as every disclosure names its agreement.
+ */
+export function withdrawalNoticeDisclosure(a: {
+  actor: AuditActor;
+  outcome: AuditOutcome;
+  outcomeDesc?: string | undefined;
+  patientBsn: string;
+  /** The consent event whose delivery the notice is. */
+  inboxId: string;
+  municipality: string;
+  destination: string;
+  purpose: string;
+  /** `Consent/<notice id>`. */
+  notice: string;
+  referredTo: readonly string[];
+  /** The consent the consent event is about (withdrawn, voided, or an objection), and the event's type. */
+  reason: { readonly consentIds: readonly string[]; readonly eventType: string };
+  agreements: readonly AuditedAgreementRef[];
+}): AuditEvent {
+  return exported(
+    a,
+    a.purpose,
+    [
+      patientEntity(a.patientBsn),
+      resourceEntity(`inbox/${a.inboxId}`, `destination ${a.destination}`),
+      resourceEntity(a.notice, WITHDRAWAL_NOTICE_DESCRIPTIONS.notice),
+      ...a.referredTo.map((r) => resourceEntity(r, WITHDRAWAL_NOTICE_DESCRIPTIONS.referredTo)),
+      ...a.agreements.map(agreementEntity),
+      ...a.reason.consentIds.map((id) =>
+        resourceEntity(`Consent/${id}`, `${WITHDRAWAL_NOTICE_DESCRIPTIONS.reason}${a.reason.eventType}`),
+      ),
+    ],
+    [organisationAgent('destination', 'municipality', a.municipality)],
+  );
+}
+
 /** The agreement (with its version) and the consents a disclosure was made under, as entities. */
 function agreementAndConsents(a: {
   agreement?: AuditedAgreementRef | undefined;

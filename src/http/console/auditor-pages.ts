@@ -773,15 +773,27 @@ function entryColumns(
   const agreementOf = (a: DecisionEntry['agreement']) => (a ? `${a.id} v${a.version ?? '?'}` : undefined);
   switch (e.kind) {
     case 'disclosure':
-      return {
-        kind: t(lang, 'kind_disclosure'),
-        organisation: e.recipient,
-        destination: e.destination,
-        data: e.dataTypes.join(', '),
-        purpose: e.purpose && purposesInWords(lang, [e.purpose]),
-        agreement: agreementOf(e.agreement),
-        consents: e.consents,
-      };
+      // A withdrawal notice is a Consent sent, not the child's data again: what it names, and the consent that
+      // caused it, are said as such, never as data or as the consents it rested on.
+      return e.sent === 'withdrawal-notice'
+        ? {
+            kind: t(lang, 'kind_notice'),
+            organisation: e.recipient,
+            destination: e.destination,
+            data: `${e.dataTypes.join(', ')}; ${t(lang, 'noticeRefersTo', e.refersTo.join(', '))}`,
+            purpose: e.purpose && purposesInWords(lang, [e.purpose]),
+            agreement: agreementOf(e.agreement),
+            consents: e.reasonConsents.map((id) => t(lang, 'noticeReason', id)),
+          }
+        : {
+            kind: t(lang, 'kind_disclosure'),
+            organisation: e.recipient,
+            destination: e.destination,
+            data: e.dataTypes.join(', '),
+            purpose: e.purpose && purposesInWords(lang, [e.purpose]),
+            agreement: agreementOf(e.agreement),
+            consents: e.consents,
+          };
     case 'decision': {
       // An event is decided twice, when it is mapped and again right before it is sent: the stage tells them apart.
       const stage = e.stage === undefined ? '' : ` (${t(lang, STAGE_WORDS[e.stage] ?? 'stage_map')})`;
