@@ -225,6 +225,18 @@ const MESSAGES = {
     nl: 'Keten {0} is intact: {1} rijen, laatste rij {2}.',
     en: 'Chain {0} is intact: {1} rows, last row {2}.',
   },
+  chainSigned: {
+    nl: 'Het klopt met het nieuwste ondertekende controlepunt: ondertekend {0} met sleutel {1}, bij rij {2}.',
+    en: 'It agrees with the newest signed checkpoint: signed {0} with key {1}, at row {2}.',
+  },
+  chainUnsigned: {
+    nl: 'Keten {0} is intern consistent ({1} rijen, laatste rij {2}), maar er is geen ondertekend controlepunt om haar aan te toetsen: beschouw haar als niet geverifieerd.',
+    en: 'Chain {0} is internally consistent ({1} rows, last row {2}), but there is no signed checkpoint to check it against: treat it as unverified.',
+  },
+  headHash: {
+    nl: 'Hash van de laatste rij (bewaar die buiten jeugdbrug)',
+    en: 'Hash of the last row (keep it outside jeugdbrug)',
+  },
   chainBroken: {
     nl: 'Keten {0} is GEBROKEN bij rij {1}: {2}',
     en: 'Chain {0} is BROKEN at row {1}: {2}',
