@@ -46,6 +46,8 @@ export const AUDIT_SUBTYPES = deepFreeze({
   disclose: { system: LIFECYCLE, code: 'disclose', display: 'Disclose' },
   receive: { system: LIFECYCLE, code: 'receive', display: 'Receive' },
   login: { system: DCM, code: '110122', display: 'Login' },
+  logout: { system: DCM, code: '110123', display: 'Logout' },
+  securityRolesChanged: { system: DCM, code: '110136', display: 'Security Roles Changed' },
 } as const satisfies Record<string, Coding>);
 
 /** `value`, frozen at every depth. */
@@ -734,13 +736,62 @@ export function dataAccess(a: {
  * never the credential, a part of it, or a token's claims (a `sub` may be an e-mail address).
  */
 export function authenticationFailed(a: { actor: AuditActor; reason: string; route: string }): AuditEvent {
+  return userAuthentication(a.actor, AUDIT_SUBTYPES.login, '4', a.route, a.reason);
+}
+
+/**
+ * A console sign-in (DICOM 110114 / 110122 Login, outcome 0) or sign-out (110123 Logout): who was signed in when,
+ * from where, and for whom, as NEN 7513 asks. In the system chain, beside the refused ones.
+ */
+export function consoleSession(a: { actor: AuditActor; event: 'login' | 'logout'; route: string }): AuditEvent {
+  return userAuthentication(a.actor, AUDIT_SUBTYPES[a.event], '0', a.route);
+}
+
+function userAuthentication(
+  actor: AuditActor,
+  subtype: Coding,
+  outcome: AuditOutcome,
+  route: string,
+  outcomeDesc?: string,
+): AuditEvent {
+  return buildAuditEvent({
+    actor,
+    type: AUDIT_TYPES.userAuthentication,
+    subtype,
+    action: 'E',
+    outcome,
+    outcomeDesc,
+    entities: [{ what: { display: route } }],
+  });
+}
+
+const SECURITY_USER_ENTITY = deepFreeze({ system: OBJECT_ROLE, code: '11', display: 'Security User Entity' });
+
+/**
+ * An API key created or revoked (`npm run api-key`): who was given which access, or had it taken away (DICOM 110113
+ * Security Alert / 110136 Security Roles Changed, action C or D, outcome 0), by whom (the operating-system user or
+ * `--by`) on which machine. The key as its principal id with its role and scope; never the key or its hash.
+ */
+export function apiKeyChanged(a: {
+  actor: AuditActor;
+  change: 'create' | 'revoke';
+  keyId: string;
+  /** Role and scope: `role auditor; practices 01234567`. */
+  access: string;
+}): AuditEvent {
   return buildAuditEvent({
     actor: a.actor,
-    type: AUDIT_TYPES.userAuthentication,
-    subtype: AUDIT_SUBTYPES.login,
-    action: 'E',
-    outcome: '4',
-    outcomeDesc: a.reason,
-    entities: [{ what: { display: a.route } }],
+    type: AUDIT_TYPES.securityAlert,
+    subtype: AUDIT_SUBTYPES.securityRolesChanged,
+    action: a.change === 'create' ? 'C' : 'D',
+    outcome: '0',
+    entities: [
+      {
+        what: { identifier: { system: PRINCIPAL_SYSTEM, value: `api-key:${a.keyId}` } },
+        type: SYSTEM_OBJECT,
+        role: SECURITY_USER_ENTITY,
+        description: `${a.change === 'create' ? 'created' : 'revoked'}: ${a.access}`,
+      },
+    ],
   });
 }
