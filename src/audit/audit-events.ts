@@ -732,7 +732,8 @@ export function dataAccess(a: {
 
 /**
  * A refused credential (IHE BALP User Authentication, DICOM 110114 / 110122 Login, outcome 4): who cannot be known,
- * so the agent is `anonymous` at the client address. `reason` is the refusal's coarse text ("Invalid API key");
+ * so the agent is `anonymous` at the client address, or the API key whose id the refused key named when that id is
+ * on file (auth-failures.ts), unverified. `reason` is the refusal's coarse text ("Invalid API key");
  * never the credential, a part of it, or a token's claims (a `sub` may be an e-mail address).
  */
 export function authenticationFailed(a: { actor: AuditActor; reason: string; route: string }): AuditEvent {
