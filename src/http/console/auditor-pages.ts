@@ -516,6 +516,7 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
           <td>${accessInWords(lang, a.action)}</td>
           <td>${a.user ?? ''}</td>
           <td>${org(a.onBehalfOf)}</td>
+          <td class="ids">${a.accessPoint ?? ''}</td>
           <td>${outcomeWords(lang, a.outcome)}</td>
           <td class="ids">${a.what.join(', ')}</td>
         </tr>`,
@@ -543,7 +544,7 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
       ${cut(t(lang, 'disclosures'), overview.omitted.entries, overview.entries)}
       ${table(t(lang, 'disclosures'), [t(lang, 'when'), t(lang, 'what'), t(lang, 'recipient'), t(lang, 'data'), t(lang, 'purposeAndAgreement'), t(lang, 'consents')], entryRows, t(lang, 'none'))}
       ${cut(t(lang, 'accesses'), overview.omitted.accesses, overview.accesses)}
-      ${table(t(lang, 'accesses'), [t(lang, 'when'), t(lang, 'what'), t(lang, 'user'), t(lang, 'onBehalfOf'), t(lang, 'outcome'), t(lang, 'entities')], accessRows, t(lang, 'none'))}`,
+      ${table(t(lang, 'accesses'), [t(lang, 'when'), t(lang, 'what'), t(lang, 'user'), t(lang, 'onBehalfOf'), t(lang, 'accessPoint'), t(lang, 'outcome'), t(lang, 'entities')], accessRows, t(lang, 'none'))}`,
     );
   };
 
