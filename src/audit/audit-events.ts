@@ -388,31 +388,38 @@ function exported(
   });
 }
 
-/** A disclosure to a municipality (Export/disclose), or a failed attempt when `outcome` is not '0'. */
-export function disclosure(a: {
+/** What every disclosure about a child to a municipality names: who sent, the outcome, the child, what caused it. */
+interface MunicipalityDisclosure {
   actor: AuditActor;
   outcome: AuditOutcome;
   outcomeDesc?: string | undefined;
   patientBsn: string;
+  /** The event it is a delivery of. */
   inboxId: string;
   municipality: string;
   destination: string;
   purpose: string;
-  resources: readonly string[];
-  agreement?: AuditedAgreementRef | undefined;
-  consentIds?: readonly string[] | undefined;
-}): AuditEvent {
+}
+
+/** Export/disclose of `what` to the municipality, about the child, caused by the inbox event. */
+function toMunicipality(a: MunicipalityDisclosure, what: AuditEventEntity[]): AuditEvent {
   return exported(
     a,
     a.purpose,
-    [
-      patientEntity(a.patientBsn),
-      resourceEntity(`inbox/${a.inboxId}`, `destination ${a.destination}`),
-      ...a.resources.map((r) => resourceEntity(r)),
-      ...agreementAndConsents(a),
-    ],
+    [patientEntity(a.patientBsn), resourceEntity(`inbox/${a.inboxId}`, `destination ${a.destination}`), ...what],
     [organisationAgent('destination', 'municipality', a.municipality)],
   );
+}
+
+/** A disclosure to a municipality (Export/disclose), or a failed attempt when `outcome` is not '0'. */
+export function disclosure(
+  a: MunicipalityDisclosure & {
+    resources: readonly string[];
+    agreement?: AuditedAgreementRef | undefined;
+    consentIds?: readonly string[] | undefined;
+  },
+): AuditEvent {
+  return toMunicipality(a, [...a.resources.map((r) => resourceEntity(r)), ...agreementAndConsents(a)]);
 }
 
 /**
@@ -433,38 +440,24 @@ export const WITHDRAWAL_NOTICE_DESCRIPTIONS = {
  * of their own kind (`WITHDRAWAL_NOTICE_DESCRIPTIONS`), not data sent or a legal basis. The agreements are those
  * the disclosures it withdraws rested on, as every disclosure names its agreement.
  */
-export function withdrawalNoticeDisclosure(a: {
-  actor: AuditActor;
-  outcome: AuditOutcome;
-  outcomeDesc?: string | undefined;
-  patientBsn: string;
-  /** The consent event whose delivery the notice is. */
-  inboxId: string;
-  municipality: string;
-  destination: string;
-  purpose: string;
-  /** `Consent/<notice id>`. */
-  notice: string;
-  referredTo: readonly string[];
-  /** The consent the consent event is about (withdrawn, voided, or an objection), and the event's type. */
-  reason: { readonly consentIds: readonly string[]; readonly eventType: string };
-  agreements: readonly AuditedAgreementRef[];
-}): AuditEvent {
-  return exported(
-    a,
-    a.purpose,
-    [
-      patientEntity(a.patientBsn),
-      resourceEntity(`inbox/${a.inboxId}`, `destination ${a.destination}`),
-      resourceEntity(a.notice, WITHDRAWAL_NOTICE_DESCRIPTIONS.notice),
-      ...a.referredTo.map((r) => resourceEntity(r, WITHDRAWAL_NOTICE_DESCRIPTIONS.referredTo)),
-      ...a.agreements.map(agreementEntity),
-      ...a.reason.consentIds.map((id) =>
-        resourceEntity(`Consent/${id}`, `${WITHDRAWAL_NOTICE_DESCRIPTIONS.reason}${a.reason.eventType}`),
-      ),
-    ],
-    [organisationAgent('destination', 'municipality', a.municipality)],
-  );
+export function withdrawalNoticeDisclosure(
+  a: MunicipalityDisclosure & {
+    /** `Consent/<notice id>`. */
+    notice: string;
+    referredTo: readonly string[];
+    /** The consent the consent event is about (withdrawn, voided, or an objection), and the event's type. */
+    reason: { readonly consentIds: readonly string[]; readonly eventType: string };
+    agreements: readonly AuditedAgreementRef[];
+  },
+): AuditEvent {
+  return toMunicipality(a, [
+    resourceEntity(a.notice, WITHDRAWAL_NOTICE_DESCRIPTIONS.notice),
+    ...a.referredTo.map((r) => resourceEntity(r, WITHDRAWAL_NOTICE_DESCRIPTIONS.referredTo)),
+    ...a.agreements.map(agreementEntity),
+    ...a.reason.consentIds.map((id) =>
+      resourceEntity(`Consent/${id}`, `${WITHDRAWAL_NOTICE_DESCRIPTIONS.reason}${a.reason.eventType}`),
+    ),
+  ]);
 }
 
 /** The agreement (with its version) and the consents a disclosure was made under, as entities. */
