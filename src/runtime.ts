@@ -232,6 +232,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
         windowSeconds: config.AUTH_FAILURE_WINDOW_S,
         prefix: config.QUEUE_PREFIX,
       }),
+      (id) => apiKeys.has(id),
     );
     const app = createApp(ctx, {
       authenticate: authFailures.guard(createAuthenticator(authOptions)),

@@ -240,6 +240,11 @@ export class ApiKeyStore {
     );
   }
 
+  /** Whether a key with this id is in the file, revoked or not: a refused key that names it was aimed at it. */
+  has(id: string): boolean {
+    return this.byId.has(id);
+  }
+
   /** Number of stored keys, including disabled ones. */
   get size(): number {
     return this.byId.size;

@@ -46,6 +46,8 @@ export const AUDIT_SUBTYPES = deepFreeze({
   disclose: { system: LIFECYCLE, code: 'disclose', display: 'Disclose' },
   receive: { system: LIFECYCLE, code: 'receive', display: 'Receive' },
   login: { system: DCM, code: '110122', display: 'Login' },
+  logout: { system: DCM, code: '110123', display: 'Logout' },
+  securityRolesChanged: { system: DCM, code: '110136', display: 'Security Roles Changed' },
 } as const satisfies Record<string, Coding>);
 
 /** `value`, frozen at every depth. */
@@ -386,31 +388,76 @@ function exported(
   });
 }
 
-/** A disclosure to a municipality (Export/disclose), or a failed attempt when `outcome` is not '0'. */
-export function disclosure(a: {
+/** What every disclosure about a child to a municipality names: who sent, the outcome, the child, what caused it. */
+interface MunicipalityDisclosure {
   actor: AuditActor;
   outcome: AuditOutcome;
   outcomeDesc?: string | undefined;
   patientBsn: string;
+  /** The event it is a delivery of. */
   inboxId: string;
   municipality: string;
   destination: string;
   purpose: string;
-  resources: readonly string[];
-  agreement?: AuditedAgreementRef | undefined;
-  consentIds?: readonly string[] | undefined;
-}): AuditEvent {
+}
+
+/** Export/disclose of `what` to the municipality, about the child, caused by the inbox event. */
+function toMunicipality(a: MunicipalityDisclosure, what: AuditEventEntity[]): AuditEvent {
   return exported(
     a,
     a.purpose,
-    [
-      patientEntity(a.patientBsn),
-      resourceEntity(`inbox/${a.inboxId}`, `destination ${a.destination}`),
-      ...a.resources.map((r) => resourceEntity(r)),
-      ...agreementAndConsents(a),
-    ],
+    [patientEntity(a.patientBsn), resourceEntity(`inbox/${a.inboxId}`, `destination ${a.destination}`), ...what],
     [organisationAgent('destination', 'municipality', a.municipality)],
   );
+}
+
+/** A disclosure to a municipality (Export/disclose), or a failed attempt when `outcome` is not '0'. */
+export function disclosure(
+  a: MunicipalityDisclosure & {
+    resources: readonly string[];
+    agreement?: AuditedAgreementRef | undefined;
+    consentIds?: readonly string[] | undefined;
+  },
+): AuditEvent {
+  return toMunicipality(a, [...a.resources.map((r) => resourceEntity(r)), ...agreementAndConsents(a)]);
+}
+
+/**
+ * How the entities of a withdrawal notice's disclosure are described (`withdrawalNoticeDisclosure`): the notice sent,
+ * each resource it names (received by the municipality earlier, not sent again), and the consent that caused it
+ * (followed by the consent event's type). The child's overview, the console and an auditor reading the AuditEvent
+ * tell a notice from a disclosure of the child's data by them.
+ */
+export const WITHDRAWAL_NOTICE_DESCRIPTIONS = {
+  notice: 'withdrawal notice',
+  referredTo: 'referred to by the withdrawal notice, not sent with it',
+  reason: 'reason for the withdrawal notice: ',
+} as const;
+
+/**
+ * A withdrawal notice disclosed to a municipality (Export/disclose of a Consent), or a failed attempt when `outcome`
+ * is not '0'. What was sent is the notice alone; the resources it names and the consent that caused it are entities
+ * of their own kind (`WITHDRAWAL_NOTICE_DESCRIPTIONS`), not data sent or a legal basis. The agreements are those
+ * the disclosures it withdraws rested on, as every disclosure names its agreement.
+ */
+export function withdrawalNoticeDisclosure(
+  a: MunicipalityDisclosure & {
+    /** `Consent/<notice id>`. */
+    notice: string;
+    referredTo: readonly string[];
+    /** The consent the consent event is about (withdrawn, voided, or an objection), and the event's type. */
+    reason: { readonly consentIds: readonly string[]; readonly eventType: string };
+    agreements: readonly AuditedAgreementRef[];
+  },
+): AuditEvent {
+  return toMunicipality(a, [
+    resourceEntity(a.notice, WITHDRAWAL_NOTICE_DESCRIPTIONS.notice),
+    ...a.referredTo.map((r) => resourceEntity(r, WITHDRAWAL_NOTICE_DESCRIPTIONS.referredTo)),
+    ...a.agreements.map(agreementEntity),
+    ...a.reason.consentIds.map((id) =>
+      resourceEntity(`Consent/${id}`, `${WITHDRAWAL_NOTICE_DESCRIPTIONS.reason}${a.reason.eventType}`),
+    ),
+  ]);
 }
 
 /** The agreement (with its version) and the consents a disclosure was made under, as entities. */
@@ -678,17 +725,67 @@ export function dataAccess(a: {
 
 /**
  * A refused credential (IHE BALP User Authentication, DICOM 110114 / 110122 Login, outcome 4): who cannot be known,
- * so the agent is `anonymous` at the client address. `reason` is the refusal's coarse text ("Invalid API key");
+ * so the agent is `anonymous` at the client address, or the API key whose id the refused key named when that id is
+ * on file (auth-failures.ts), unverified. `reason` is the refusal's coarse text ("Invalid API key");
  * never the credential, a part of it, or a token's claims (a `sub` may be an e-mail address).
  */
 export function authenticationFailed(a: { actor: AuditActor; reason: string; route: string }): AuditEvent {
+  return userAuthentication(a.actor, AUDIT_SUBTYPES.login, '4', a.route, a.reason);
+}
+
+/**
+ * A console sign-in (DICOM 110114 / 110122 Login, outcome 0) or sign-out (110123 Logout): who was signed in when,
+ * from where, and for whom, as NEN 7513 asks. In the system chain, beside the refused ones.
+ */
+export function consoleSession(a: { actor: AuditActor; event: 'login' | 'logout'; route: string }): AuditEvent {
+  return userAuthentication(a.actor, AUDIT_SUBTYPES[a.event], '0', a.route);
+}
+
+function userAuthentication(
+  actor: AuditActor,
+  subtype: Coding,
+  outcome: AuditOutcome,
+  route: string,
+  outcomeDesc?: string,
+): AuditEvent {
+  return buildAuditEvent({
+    actor,
+    type: AUDIT_TYPES.userAuthentication,
+    subtype,
+    action: 'E',
+    outcome,
+    outcomeDesc,
+    entities: [{ what: { display: route } }],
+  });
+}
+
+const SECURITY_USER_ENTITY = deepFreeze({ system: OBJECT_ROLE, code: '11', display: 'Security User Entity' });
+
+/**
+ * An API key created or revoked (`npm run api-key`): who was given which access, or had it taken away (DICOM 110113
+ * Security Alert / 110136 Security Roles Changed, action C or D, outcome 0), by whom (the operating-system user or
+ * `--by`) on which machine. The key as its principal id with its role and scope; never the key or its hash.
+ */
+export function apiKeyChanged(a: {
+  actor: AuditActor;
+  change: 'create' | 'revoke';
+  keyId: string;
+  /** Role and scope: `role auditor; practices 01234567`. */
+  access: string;
+}): AuditEvent {
   return buildAuditEvent({
     actor: a.actor,
-    type: AUDIT_TYPES.userAuthentication,
-    subtype: AUDIT_SUBTYPES.login,
-    action: 'E',
-    outcome: '4',
-    outcomeDesc: a.reason,
-    entities: [{ what: { display: a.route } }],
+    type: AUDIT_TYPES.securityAlert,
+    subtype: AUDIT_SUBTYPES.securityRolesChanged,
+    action: a.change === 'create' ? 'C' : 'D',
+    outcome: '0',
+    entities: [
+      {
+        what: { identifier: { system: PRINCIPAL_SYSTEM, value: `api-key:${a.keyId}` } },
+        type: SYSTEM_OBJECT,
+        role: SECURITY_USER_ENTITY,
+        description: `${a.change === 'create' ? 'created' : 'revoked'}: ${a.access}`,
+      },
+    ],
   });
 }

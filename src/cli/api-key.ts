@@ -10,9 +10,20 @@
  * prints the key once, alone on stdout so it can be piped into a secret store; it cannot be recovered afterwards.
  * An auditor or operator key given neither --practice nor --municipality gets every practice and municipality
  * (`'*'`, as the demo keys have), and the message says so: without any scope it would be refused everywhere.
+ *
+ * `create` and `revoke` are recorded in the audit trail's system chain (`apiKeyChanged`): which key, its role and
+ * scope, by whom (`--by`, else the operating-system user) on which machine. The CLI writes that AuditEvent itself,
+ * into the PostgreSQL database of DATABASE_URL (and DATABASE_SCHEMA), as the server would. The embedded database
+ * (no DATABASE_URL) belongs to the running server's process: then it says on stderr that nothing was recorded.
  */
+import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { apiKeyChanged } from '../audit/audit-events';
+import { AuditWriter } from '../audit/writer';
+import { loadConfig } from '../kernel/config';
+import { openDb } from '../kernel/db';
+import { SYSTEM_TENANT } from '../reports/audit-scope';
 import {
   createApiKeyEntry,
   readApiKeyFile,
@@ -26,16 +37,29 @@ import { ALL, isRole } from '../access/principal';
 export interface CliIo {
   out(line: string): void;
   err(line: string): void;
+  /** Told of a key created or revoked once the file holds it, for the audit trail (`auditKeyChange`). */
+  changed?(change: KeyChange): void;
+}
+
+/** A key created or revoked: what the audit trail records of it. No key material. */
+export interface KeyChange {
+  readonly change: 'create' | 'revoke';
+  readonly keyId: string;
+  /** Role and scope, as `list` shows them. */
+  readonly access: string;
+  /** Who did it: `--by`, else the operating-system user. */
+  readonly by: string;
 }
 
 const USAGE = `usage:
-  api-key create --role <practice|municipality|auditor|operator> [--practice AGB]... [--municipality GMxxxx]... [--id ID] [--file FILE]
+  api-key create --role <practice|municipality|auditor|operator> [--practice AGB]... [--municipality GMxxxx]... [--id ID] [--file FILE] [--by WHO]
   api-key list [--file FILE]
-  api-key revoke --id ID [--file FILE]
+  api-key revoke --id ID [--file FILE] [--by WHO]
   api-key --help
 
   practice keys need --practice, municipality keys --municipality. Auditor and operator keys given neither get
-  every practice and municipality ('*'); narrow them with --practice and --municipality.`;
+  every practice and municipality ('*'); narrow them with --practice and --municipality.
+  create and revoke are recorded in the audit trail (DATABASE_URL) as done by --by, else the operating-system user.`;
 
 /** Runs one CLI command and returns the exit code; never calls process.exit, so tests can drive it. */
 export function runApiKeyCli(
@@ -55,6 +79,7 @@ export function runApiKeyCli(
         municipality: { type: 'string', multiple: true },
         id: { type: 'string' },
         file: { type: 'string' },
+        by: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -69,6 +94,7 @@ export function runApiKeyCli(
   }
   // The same variable the server reads, so that a key created without --file lands where the server looks.
   const file = values.file ?? (env.API_KEYS_FILE || path.join(env.DATA_DIR || './data', 'api-keys.json'));
+  const by = values.by?.trim() || `os-user:${osUser(env)}`;
   try {
     switch (positionals[0] ?? '') {
       case 'create': {
@@ -89,6 +115,7 @@ export function runApiKeyCli(
           readApiKeyFile(file),
         );
         writeApiKeyFile(file, entries);
+        io.changed?.({ change: 'create', keyId: entry.id, access: describe(entry), by });
         io.err(`Created API key ${entry.id} (${describe(entry)}) in ${file}. Store it now; it is not shown again.`);
         // The server polls the file (every 2 s): a request sent at once may still be refused.
         io.err('A running server reads the file again by itself: the key is active within a few seconds.');
@@ -103,14 +130,18 @@ export function runApiKeyCli(
           io.out(`${e.id}\t${describe(e)}\t${e.created ?? '-'}\t${e.disabled ? 'revoked' : 'active'}`);
         }
         return 0;
-      case 'revoke':
+      case 'revoke': {
         if (!values.id) {
           io.err(`--id is required\n${USAGE}`);
           return 2;
         }
-        writeApiKeyFile(file, revokeApiKeyEntry(readApiKeyFile(file), values.id));
+        const before = readApiKeyFile(file);
+        writeApiKeyFile(file, revokeApiKeyEntry(before, values.id));
+        const revoked = before.find((e) => e.id === values.id);
+        io.changed?.({ change: 'revoke', keyId: values.id, access: revoked ? describe(revoked) : '', by });
         io.err(`Revoked API key ${values.id} in ${file}. A running server has it refused within a few seconds.`);
         return 0;
+      }
       default:
         io.err(USAGE);
         return 2;
@@ -130,9 +161,79 @@ function describe(e: ApiKeyEntry): string {
   return [`role ${e.role}`, ...scope].join('; ');
 }
 
-if (require.main === module) {
-  process.exitCode = runApiKeyCli(process.argv.slice(2), {
+/** The operating-system user running the CLI (sudo's caller when run through sudo). */
+function osUser(env: Readonly<Record<string, string | undefined>>): string {
+  try {
+    return env.SUDO_USER || os.userInfo().username;
+  } catch {
+    return env.USER || 'unknown';
+  }
+}
+
+/**
+ * Records a key change in the system chain of the database of DATABASE_URL. Without one (the embedded database,
+ * held by the running server) nothing can be recorded: false, and the caller says so.
+ */
+export async function auditKeyChange(
+  change: KeyChange,
+  env: Readonly<Record<string, string | undefined>>,
+): Promise<boolean> {
+  const config = loadConfig(env);
+  if (!config.DATABASE_URL) {
+    return false;
+  }
+  const db = await openDb({
+    databaseUrl: config.DATABASE_URL,
+    schema: config.DATABASE_SCHEMA,
+    poolSize: 1,
+    dataDir: config.dataDir,
+  });
+  try {
+    const writer = new AuditWriter(db);
+    await writer.append(
+      SYSTEM_TENANT,
+      apiKeyChanged({
+        actor: { userId: change.by, person: true, accessPoint: os.hostname() },
+        change: change.change,
+        keyId: change.keyId,
+        access: change.access,
+      }),
+    );
+    await writer.flush();
+    return true;
+  } finally {
+    await db.close();
+  }
+}
+
+/** The command line: the change to the file, then its record in the audit trail. */
+async function main(): Promise<number> {
+  const io: CliIo = {
     out: (line) => process.stdout.write(`${line}\n`),
     err: (line) => process.stderr.write(`${line}\n`),
-  });
+  };
+  let change: KeyChange | undefined;
+  const code = runApiKeyCli(process.argv.slice(2), { ...io, changed: (c) => (change = c) });
+  if (code !== 0 || change === undefined) {
+    return code;
+  }
+  const what = `${change.change === 'create' ? 'creation' : 'revocation'} of API key ${change.keyId}`;
+  try {
+    if (await auditKeyChange(change, process.env)) {
+      io.err(`Recorded the ${what} in the audit trail (system chain) as done by ${change.by}.`);
+      return 0;
+    }
+    io.err(
+      `Not recorded in the audit trail: no DATABASE_URL (the embedded database belongs to the running server). ` +
+        `Note the ${what} by ${change.by} in your own change log.`,
+    );
+    return 0;
+  } catch (err) {
+    io.err(`The ${what} is done, but the audit trail could not record it: ${(err as Error).message}`);
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  void main().then((code) => (process.exitCode = code));
 }

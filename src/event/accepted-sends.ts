@@ -12,12 +12,19 @@ import { grouped, perResource, type GroupCall } from './stage-batch';
  * What is kept is what the disclosure's audit needs besides the event itself: the HTTP status, the ids of the
  * resources sent, the agreement and consent ids. No personal data: Redis never holds any.
  */
+const agreementSchema = z.object({ id: z.string(), version: z.number(), digest: z.string().optional() });
+
 const acceptedSendSchema = z.object({
   status: z.number().int(),
   at: z.string(),
   purpose: z.string(),
   resources: z.array(z.string()),
-  agreement: z.object({ id: z.string(), version: z.number(), digest: z.string().optional() }).optional(),
+  agreement: agreementSchema.optional(),
+  /**
+   * A withdrawal notice: the agreements of the disclosures it covers (`agreement` is the first of them), which may
+   * be more than one. Absent from notes written before, and for a child's event.
+   */
+  agreements: z.array(agreementSchema).optional(),
   consentIds: z.array(z.string()),
   /** The child's consents as the decision read them (`<id>@<version>`), to see whether they changed by the send's end. */
   consentsSeen: z.array(z.string()).optional(),

@@ -8,7 +8,10 @@ import type { DeliveryFinish, DeliveryWork } from './event-store';
 import type { DeliverJobData } from './queues';
 
 /** What a send notes for its disclosure's audit (kept in Redis with the accepted send, so no personal data). */
-export type SentNote = Pick<AcceptedSend, 'purpose' | 'resources' | 'agreement' | 'consentIds' | 'consentsSeen'>;
+export type SentNote = Pick<
+  AcceptedSend,
+  'purpose' | 'resources' | 'agreement' | 'agreements' | 'consentIds' | 'consentsSeen'
+>;
 
 /** The disclosure's AuditEvent of one delivery, for an outcome: success (0) or a dead letter (8). */
 export type DisclosureAudit = (note: SentNote, outcome: AuditOutcome, outcomeDesc?: string) => AuditEvent;

@@ -1,4 +1,5 @@
 import type { Consent, Task } from '@medplum/fhirtypes';
+import type { AuditedAgreementRef } from '../audit/audit-events';
 import { mayFollow, type ReferralStatus } from '../../mappings/practice/referral-status';
 import { bytesArray } from '../kernel/binary-array';
 import type { Db } from '../kernel/db';
@@ -1158,6 +1159,8 @@ export interface ChildDisclosure {
   resources: string[];
   referral_system: string | null;
   referral_value: string | null;
+  /** The agreement the delivery rested on (migration 061); null for one recorded before. */
+  agreement?: AuditedAgreementRef | null | undefined;
   disclosed_at: Date;
 }
 
@@ -1174,13 +1177,13 @@ export type NewChildDisclosure = Omit<ChildDisclosure, 'inbox_id' | 'disclosed_a
 export async function recordChildDisclosures(db: Db, ds: readonly NewChildDisclosure[]): Promise<void> {
   await db.query(
     `INSERT INTO child_disclosure (delivery_id, tenant, child_key, destination, municipality, purpose, data_classes,
-       resources, referral_system, referral_value)
+       resources, referral_system, referral_value, agreement)
      SELECT d.delivery_id, d.tenant, d.child_key, d.destination, d.municipality, d.purpose,
        ARRAY(SELECT jsonb_array_elements_text(d.data_classes)), ARRAY(SELECT jsonb_array_elements_text(d.resources)),
-       d.referral_system, d.referral_value
+       d.referral_system, d.referral_value, d.agreement
      FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[], $8::jsonb[],
-       $9::text[], $10::text[]) AS d(delivery_id, tenant, child_key, destination, municipality, purpose, data_classes,
-       resources, referral_system, referral_value)
+       $9::text[], $10::text[], $11::jsonb[]) AS d(delivery_id, tenant, child_key, destination, municipality, purpose,
+       data_classes, resources, referral_system, referral_value, agreement)
      ON CONFLICT (delivery_id) DO NOTHING`,
     [
       ds.map((d) => d.delivery_id),
@@ -1193,12 +1196,13 @@ export async function recordChildDisclosures(db: Db, ds: readonly NewChildDisclo
       ds.map((d) => JSON.stringify(d.resources)),
       ds.map((d) => d.referral_system),
       ds.map((d) => d.referral_value),
+      ds.map((d) => (d.agreement ? JSON.stringify(d.agreement) : null)),
     ],
   );
 }
 
 const CHILD_DISCLOSURE_COLUMNS = `cd.delivery_id, dl.inbox_id, cd.destination, cd.municipality, cd.purpose,
-  cd.data_classes, cd.resources, cd.referral_system, cd.referral_value, cd.disclosed_at`;
+  cd.data_classes, cd.resources, cd.referral_system, cd.referral_value, cd.agreement, cd.disclosed_at`;
 
 /** The disclosures of the child with `childKey` at practice `tenant` that no withdrawal notice has covered yet. */
 export async function unnoticedDisclosuresOfChild(

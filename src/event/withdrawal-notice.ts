@@ -1,7 +1,12 @@
 import type { Job } from 'bullmq';
 import type { Consent, ConsentProvisionData, Resource } from '@medplum/fhirtypes';
 import { carriesWithdrawalNotices } from '../../mappings/municipality/index';
-import { consentDecision, disclosure, SYSTEM_WORKER } from '../audit/audit-events';
+import {
+  consentDecision,
+  SYSTEM_WORKER,
+  withdrawalNoticeDisclosure,
+  type AuditedAgreementRef,
+} from '../audit/audit-events';
 import { PermanentDeliveryError } from '../contracts/delivery-errors';
 import type { CanonicalEvent } from '../contracts/his-dialect';
 import type { DataClass, Purpose } from '../contracts/sharing';
@@ -18,7 +23,9 @@ import {
 import type { StoredConsent } from '../policy/consent-cache';
 import type { Decision } from '../policy/types';
 import type { PipelineContext } from './context';
-import { auditedAgreement } from './registry';
+import { selectAgreements } from '../policy/select-agreement';
+import { amsterdamDay } from '../kernel/dutch-time';
+import { auditedAgreement, type Registry } from './registry';
 import type { ChildConsents } from './decide';
 import { childConsentsOnce, decideForEvent, reasonText } from './decide';
 import type { DeliveryKind, DisclosureAudit, SentNote } from './delivery-kind';
@@ -122,6 +129,7 @@ export async function recordDisclosed(
     resources: note.resources,
     referral_system: referral?.system ?? null,
     referral_value: referral?.value ?? null,
+    agreement: note.agreement ?? null,
   };
   const { changedBy, finished } = await stageStatements(ctx.db).recordDeliveredDisclosure({
     ...disclosure,
@@ -442,32 +450,78 @@ function openConsentEvent(ctx: PipelineContext, work: DeliveryWork): CanonicalEv
   }
 }
 
-/** The send of a notice (or its failure) as a disclosure: Export/disclose to the municipality, about the child. */
+/**
+ * The send of a notice (or its failure) as what it is: the disclosure of a withdrawal notice (a Consent) to the
+ * municipality, about the child. Not a new disclosure of the child's data: the resources the notice names are
+ * entities it refers to, the consent event's consent is the reason for it, and the agreements are those the
+ * disclosures it covers rested on (`noteOf`).
+ */
 function noticeAudit(work: DeliveryWork, event: CanonicalEvent, municipality: string): DisclosureAudit {
-  return (note, outcome, outcomeDesc) =>
-    disclosure({
+  return (note, outcome, outcomeDesc) => {
+    const [notice = '', ...referredTo] = note.resources;
+    return withdrawalNoticeDisclosure({
       actor: SYSTEM_WORKER,
       patientBsn: event.patient.bsn,
       inboxId: work.inbox_id,
       municipality,
       destination: work.destination,
       purpose: note.purpose,
-      resources: note.resources,
-      consentIds: note.consentIds,
+      notice,
+      referredTo,
+      reason: { consentIds: note.consentIds, eventType: event.eventType },
+      agreements: note.agreements ?? (note.agreement ? [note.agreement] : []),
       outcome,
       outcomeDesc,
     });
+  };
 }
 
-/** What the notice's disclosure names: the notice, then what it withdraws; the consent the event is about. */
-function noteOf(event: CanonicalEvent, notice: Consent, disclosed: readonly ChildDisclosure[]): SentNote {
+/**
+ * What the notice's disclosure names: the notice, then what it withdraws; the consent the event is about; the
+ * agreements the withdrawn disclosures rested on. A disclosure recorded before migration 061 kept no agreement: the
+ * one in force for its purpose and data classes on the day it was made stands in (what its decision selected then,
+ * unless the registry changed since).
+ */
+function noteOf(
+  registry: Registry,
+  event: CanonicalEvent,
+  notice: Consent,
+  disclosed: readonly ChildDisclosure[],
+): SentNote {
   const consentId = event.resources.find((r) => r.resourceType === 'Consent')?.id;
+  const agreements = new Map<string, AuditedAgreementRef>();
+  for (const d of disclosed) {
+    const agreement = d.agreement ?? agreementInForceAt(registry, event.practice.agb, d);
+    if (agreement) {
+      agreements.set(`${agreement.id}@${agreement.version}`, agreement);
+    }
+  }
+  const [first] = agreements.values();
   return {
     purpose: disclosed[0]?.purpose ?? 'referral',
     resources: [`Consent/${notice.id ?? ''}`, ...new Set(disclosed.flatMap((d) => d.resources))],
-    agreement: undefined,
+    agreement: first,
+    agreements: [...agreements.values()],
     consentIds: consentId ? [consentId] : [],
   };
+}
+
+/** The agreement in force for a disclosure's purpose and data classes on the day it was made. */
+function agreementInForceAt(
+  registry: Registry,
+  practiceAgb: string,
+  d: ChildDisclosure,
+): AuditedAgreementRef | undefined {
+  const classes = d.data_classes as DataClass[];
+  const request = {
+    practiceAgb,
+    municipalityCode: d.municipality,
+    purpose: d.purpose as Purpose,
+    dataClasses: classes,
+    at: d.disclosed_at,
+  };
+  const [agreement] = selectAgreements(registry.agreements, request, classes, amsterdamDay(d.disclosed_at)).fitting;
+  return agreement ? auditedAgreement(registry, { id: agreement.id, version: agreement.version }) : undefined;
 }
 
 /**
@@ -485,7 +539,7 @@ export const withdrawalNoticeDelivery: DeliveryKind = {
     const event = openConsentEvent(ctx, work);
     const disclosed = await disclosuresOfNotice(ctx.db, work.id);
     const notice = buildWithdrawalNotice(event, disclosed, work.idempotency_key);
-    const note = noteOf(event, notice, disclosed);
+    const note = noteOf(ctx.registry, event, notice, disclosed);
     const audit = noticeAudit(work, event, municipalityOf(ctx, work, event));
     const adapter = ctx.registry.destinations.find((d) => d.id === work.destination)?.adapter ?? '';
     if (!carriesWithdrawalNotices(adapter)) {

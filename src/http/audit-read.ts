@@ -6,14 +6,14 @@ import type { Request, Response } from 'express';
 import { getPrincipal, tryGetPrincipal } from '../access/authenticate';
 import { ALL } from '../access/principal';
 import { actorOf } from './request-context';
-import { checkSignedCheckpoint, publicKeysOf } from '../audit/signed-heads';
+import { checkSignedCheckpoint, publicKeysOf, type SignedTenantVerdict } from '../audit/signed-heads';
 import type { PipelineContext } from '../event/context';
 import type { EventRow, SealedEvent } from '../event/event-store';
 import { tryGetPatientBsn } from '../event/stored-event';
 import { dataAccess, type AuditOutcome } from '../audit/audit-events';
 import { canExportChain, canReadChain, SYSTEM_TENANT } from '../reports/audit-scope';
 import { tryGetAuditRow, type AuditRow } from '../reports/audit-search/search';
-import { listChainTenants, tryGetChainHead, verifyTenant, type TenantVerdict } from '../audit/verify';
+import { listChainTenants, tryGetChainHead, verifyTenant } from '../audit/verify';
 
 /** Why a read was refused (outcome 4) when the caller may not see what it asked for: its outcome description. */
 export const NOT_IN_SCOPE = 'not within the caller’s scope';
@@ -194,8 +194,8 @@ export async function verifyChains(
   req: Request,
   res: Response,
   tenants: readonly string[],
-): Promise<TenantVerdict[]> {
-  const verdicts: TenantVerdict[] = [];
+): Promise<SignedTenantVerdict[]> {
+  const verdicts: SignedTenantVerdict[] = [];
   const { keys, signer } = ctx.signedHeads;
   for (const tenant of tenants) {
     // The chain must also agree with every signed checkpoint kept outside the database.

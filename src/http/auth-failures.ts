@@ -2,7 +2,7 @@ import { getStatus, OperationOutcomeError } from '@medplum/core';
 import type { OperationOutcome } from '@medplum/fhirtypes';
 import type { Request, RequestHandler, Response } from 'express';
 import type { AuthFailureThrottle } from '../access/auth-failure-throttle';
-import { API_KEY_PREFIX } from '../access/api-keys';
+import { API_KEY_PREFIX, tryParseApiKeyId } from '../access/api-keys';
 import { credentialSent } from '../access/authenticate';
 import { authenticationFailed } from '../audit/audit-events';
 import type { PipelineContext } from '../event/context';
@@ -26,6 +26,8 @@ export class AuthFailures {
   constructor(
     private readonly ctx: Pick<PipelineContext, 'audit' | 'log' | 'metrics'>,
     private readonly throttle: AuthFailureThrottle,
+    /** Whether an API key id is on file (`ApiKeyStore.has`): a refused key naming one is recorded under it. */
+    private readonly knownKeyId: (id: string) => boolean = () => false,
   ) {}
 
   /** The authenticator `authenticate`, with failures recorded and throttled. */
@@ -80,9 +82,16 @@ export class AuthFailures {
     // The failures up to the limit and the one that crosses it are recorded; those after it, sent to a process that
     // did not know of the throttling yet, only counted: a flood of bad keys must not become a flood of audit rows.
     if (count <= this.throttle.limit + 1) {
-      const text = outcome.issue?.map((i) => i.details?.text).findLast((t) => t !== undefined) ?? 'Unauthorized';
+      const refused = outcome.issue?.map((i) => i.details?.text).findLast((t) => t !== undefined) ?? 'Unauthorized';
+      // A key whose id is on file but whose secret is wrong (or which was revoked) was aimed at that key: recorded
+      // under its principal id, unverified (outcome 4, no role), so that guessing at a real key stands out from
+      // noise. Key ids are no secret (every AuditEvent of the key names it); the rest of the key is never recorded.
+      const claimed = reason === 'api-key' && credential ? tryParseApiKeyId(credential) : undefined;
+      const aimedAt = claimed !== undefined && this.knownKeyId(claimed) ? claimed : undefined;
+      const actor = actorOf(req, res);
+      const text = aimedAt ? `${refused}: key id ${aimedAt} is on file, the key sent is not it` : refused;
       const event = authenticationFailed({
-        actor: actorOf(req, res),
+        actor: aimedAt ? { ...actor, userId: `api-key:${aimedAt}`, role: undefined } : actor,
         reason: retryAfterSeconds === undefined ? text : `${text}; address throttled for ${retryAfterSeconds} s`,
         route: `${req.method} ${req.baseUrl}${req.path}`.slice(0, 300),
       });

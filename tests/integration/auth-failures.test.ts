@@ -92,6 +92,23 @@ describe('failed authentication: recorded, counted and throttled per client addr
     }
   });
 
+  it('names the key id a refused key was aimed at when that id is on file (unverified), never its secret', async () => {
+    const from = nextClient();
+    const operatorId = app.testEnv.keys.operator.split('_')[1]!;
+    const wrongSecret = `${app.testEnv.keys.operator.slice(0, -4)}BBBB`;
+    expect((await get(from, `Bearer ${wrongSecret}`)).status).toBe(401);
+    expect((await get(from, `Bearer ${unknownKey}`)).status).toBe(401);
+    const [aimed, noise] = await failures(from);
+    expect(aimed!.agents).toContain(`https://jeugdbrug.nl/principal|api-key:${operatorId}`);
+    expect(aimed!.resource.outcomeDesc).toContain(`key id ${operatorId} is on file`);
+    expect(JSON.stringify(aimed)).not.toContain(wrongSecret.split('_')[2]!);
+    // Unverified: no role is claimed for it.
+    expect(JSON.stringify(aimed!.resource.agent)).not.toContain('principal-role');
+    // An id that is not on file stays anonymous: it names nothing real.
+    expect(noise!.agents).toContain('https://jeugdbrug.nl/principal|anonymous');
+    expect(JSON.stringify(noise)).not.toContain('nosuchkey');
+  });
+
   it('records a forged JWT (signature by another key) and a malformed bearer token the same way', async () => {
     const from = nextClient();
     const forged = await jwt(forger);

@@ -71,6 +71,18 @@ describe("the auditor's forms: POST, redirect, GET; the BSN in no URL; a mistype
     expect(second).toMatch(/<a href="\/console\/auditor\?q=[^"]+" rel="prev"/);
   });
 
+  it("shows each access's client address in the child's overview, as the API's overview has it", async () => {
+    const api = (await (await h.app.request(`/audit/v1/overview?patient=${bsn}`, { key: 'auditor' })).json()) as {
+      accesses: { accessPoint?: string }[];
+    };
+    const accessPoint = api.accesses[0]?.accessPoint;
+    expect(accessPoint).toBeTruthy();
+    const text = await page(c.auditor, await postRedirect(c.auditor, '/console/auditor/overview', { bsn }));
+    const accesses = /<caption>\s*Inzagen\s*<\/caption>([^]*?)<\/table>/.exec(text)?.[1] ?? '';
+    expect(accesses).toContain('<th scope="col">Vanaf</th>');
+    expect(accesses).toContain(`<td class="ids">${accessPoint}</td>`);
+  });
+
   it('keeps the BSN out of Redis in the clear, and the address means nothing in another session', async () => {
     const location = await postRedirect(c.auditor, '/console/auditor/overview', { bsn });
     const redis = new Redis(TEST_REDIS_URL);

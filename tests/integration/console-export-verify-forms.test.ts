@@ -72,7 +72,42 @@ describe("the auditor's export and verify forms do what their labels say", () =>
     expect(blank.match(/<button/g)?.length).toBe(2); // the form's and sign-out's
     const res = await c.auditor.get('/console/auditor/verify?tenant=');
     expect(res.status).toBe(200);
-    expect(await res.text()).toMatch(/Keten 01234567 is intact: \d+ rijen/);
+    // Nothing was signed in this test's chain yet: consistent, and said to be unverified.
+    expect(await res.text()).toMatch(/Keten 01234567 is intern consistent \(\d+ rijen/);
+  });
+
+  it('shows the head hash and the signed checkpoint, and warns rather than says intact when none was signed', async () => {
+    // The hash shown is that of the last row the page names (the page's own read is audited after it).
+    const headHashOf = (page: string) => /<input type="text" readonly value="([0-9a-f]{64})"/.exec(page)?.[1];
+    const hashAt = async (page: string) => {
+      const seq = /laatste rij (\d+)/.exec(page)?.[1];
+      const [row] = await h.app.rt.ctx.db.query<{ hash: string }>(
+        'SELECT hash FROM audit_event WHERE tenant = $1 AND seq = $2',
+        [PRACTICE_AGB, Number(seq)],
+      );
+      return row?.hash;
+    };
+    const verifyPage = async () => (await c.auditor.get(`/console/auditor/verify?tenant=${PRACTICE_AGB}`)).text();
+    const api = async () =>
+      (await (await h.app.request(`/audit/v1/verify?tenant=${PRACTICE_AGB}`, { key: 'auditor' })).json()) as {
+        signedCheckpoint: { kid: string; seq: number } | null;
+      };
+    // Nothing signed yet: consistent, but unverified (docs/audit.md), with the head hash to keep elsewhere.
+    const unsigned = await verifyPage();
+    const before = await api();
+    expect(before.signedCheckpoint).toBeNull();
+    expect(unsigned).toContain('class="notice warn"');
+    expect(unsigned).toContain('beschouw haar als niet geverifieerd');
+    expect(unsigned).not.toMatch(/Keten 01234567 is intact/);
+    expect(headHashOf(unsigned)).toBe(await hashAt(unsigned));
+    // Once a checkpoint is signed: intact, and against which checkpoint (key id, row).
+    await h.app.rt.ctx.signedHeads.signer.signNow();
+    const signed = await verifyPage();
+    const after = await api();
+    expect(after.signedCheckpoint).not.toBeNull();
+    expect(signed).toMatch(/class="notice ok"[^>]*>\s*Keten 01234567 is intact/);
+    expect(signed).toContain(`met sleutel ${after.signedCheckpoint!.kid}, bij rij ${after.signedCheckpoint!.seq}`);
+    expect(headHashOf(signed)).toBe(await hashAt(signed));
   });
 
   it('says on the verify form that a chain in scope has no rows yet, rather than a bare 404 page', async () => {

@@ -85,6 +85,35 @@ describe('signing in to the console with a JWT, and what ends a session', () => 
     expect(lines.join('\n')).not.toContain('privacy-officer-7');
   });
 
+  it('records each sign-in and sign-out in the system chain (DICOM 110114, 110122 Login / 110123 Logout, outcome 0)', async () => {
+    const operator = `api-key:${app.testEnv.keys.operator.split('_')[1]!}`;
+    const sessionsOf = () =>
+      app.rt.ctx.db.query<{
+        subtype: string;
+        outcome: string;
+        resource: { agent: { who?: unknown; role?: unknown; network?: unknown; type?: unknown }[] };
+      }>(
+        `SELECT subtype, outcome, resource::jsonb AS resource FROM audit_event
+         WHERE tenant = 'system' AND type = '110114' AND outcome = '0' AND agents @> ARRAY[$1] ORDER BY seq`,
+        [`https://jeugdbrug.nl/principal|${operator}`],
+      );
+    const before = (await sessionsOf()).length;
+    const c = await openConsole(app, 'operator');
+    expect((await c.post('/console/sign-out', {})).status).toBe(303);
+    await app.rt.ctx.audit.flush();
+    const rows = (await sessionsOf()).slice(before);
+    expect(rows.map((r) => [r.subtype, r.outcome])).toEqual([
+      ['110122', '0'],
+      ['110123', '0'],
+    ]);
+    const text = JSON.stringify(rows);
+    // A person, with the role and the client address; never the key.
+    expect(text).toContain('humanuser');
+    expect(text).toContain('"code":"operator"');
+    expect(text).toContain('"network"');
+    expect(text).not.toContain(app.testEnv.keys.operator.split('_')[2]!);
+  });
+
   it('refuses a sign-in form without its own CSRF token', async () => {
     const res = await fetch(`${app.url}/console/sign-in`, {
       method: 'POST',

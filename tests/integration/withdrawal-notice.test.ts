@@ -200,6 +200,39 @@ describe('withdrawal notices to municipalities that received data under a consen
     expect(audit.map((a) => [a.type, a.subtype, a.outcome])).toEqual([['110106', 'disclose', '0']]);
     expect(audit[0]!.agents).toContain(`https://jeugdbrug.nl/fhir/NamingSystem/cbs-gemeentecode|${MUNICIPALITY}`);
     expect(audit[0]!.entities).toEqual(expect.arrayContaining([`ServiceRequest/${serviceRequestId}`]));
+    // What it is to an auditor: a notice (a Consent) sent under the agreement the referral was disclosed under,
+    // naming the referral it withdraws without disclosing it again, caused by the withdrawn consent (no legal basis).
+    const bsnOfChild = (referral.child as { bsn: string }).bsn;
+    const overview = (await (
+      await h.app.request(`/audit/v1/overview?patient=${bsnOfChild}`, { key: 'auditor' })
+    ).json()) as { entries: Record<string, unknown>[] };
+    const referralDisclosure = overview.entries.find(
+      (e) => e.kind === 'disclosure' && e.event === `inbox/${referralId}`,
+    );
+    const noticeDisclosure = overview.entries.find(
+      (e) => e.kind === 'disclosure' && e.event === `inbox/${withdrawalId}`,
+    );
+    expect(referralDisclosure).toEqual(expect.objectContaining({ sent: 'data', refersTo: [], reasonConsents: [] }));
+    expect(referralDisclosure!.agreement).toBeDefined();
+    expect(noticeDisclosure).toEqual(
+      expect.objectContaining({
+        sent: 'withdrawal-notice',
+        dataTypes: ['Consent'],
+        resources: [`Consent/${noticeId}`],
+        refersTo: expect.arrayContaining([`ServiceRequest/${serviceRequestId}`]),
+        agreement: referralDisclosure!.agreement,
+        consents: [],
+        reasonConsents: [expect.any(String)],
+      }),
+    );
+    expect(noticeDisclosure!.reasonConsents).not.toContain(noticeId);
+    // "Everything sent under this agreement" finds the notice too.
+    const agreementId = (referralDisclosure!.agreement as { id: string }).id;
+    const byAgreement = (await (
+      await h.app.request(`/fhir/AuditEvent?entity=Agreement/${agreementId}&subtype=disclose`, { key: 'auditor' })
+    ).json()) as Bundle;
+    const found = (byAgreement.entry ?? []).map((x) => JSON.stringify(x.resource));
+    expect(found.some((x) => x.includes(`Consent/${noticeId}`) && x.includes('withdrawal notice'))).toBe(true);
     // And the decision that the referral's data is no longer covered, on the referral's event.
     const decisions = await auditOf(`inbox/${referralId}`);
     const withdrawnDecision = decisions.find((a) => a.type === '110113' && a.outcome !== '0');

@@ -12,6 +12,9 @@ import type { PipelineContext } from '../../event/context';
 import { requireRole, setPrincipal, type VerifiedCredential } from '../../access/authenticate';
 import { loggedPrincipalId } from '../../access/principal';
 import { auditRefusal } from '../refusal-audit';
+import { actorOf } from '../request-context';
+import { consoleSession } from '../../audit/audit-events';
+import { SYSTEM_TENANT } from '../../reports/audit-scope';
 import type { AuthFailures } from '../auth-failures';
 import { auditorPages } from './auditor-pages';
 import {
@@ -295,6 +298,19 @@ export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Route
     signInPage(req, res, notice('error', html`${t(pageOf(req, res).lang, 'signInFailed')}: ${why}`), 401);
   };
 
+  /**
+   * A sign-in or sign-out in the system chain (DICOM 110114, outcome 0), as the refused ones are: who, when, from
+   * where, for whom. A failure to record it is logged, not shown: the user's session is not the audit's to refuse.
+   */
+  const auditSession = async (req: Request, res: Response, event: 'login' | 'logout'): Promise<void> => {
+    await ctx.audit
+      .append(
+        SYSTEM_TENANT,
+        consoleSession({ actor: actorOf(req, res), event, route: `${req.method} ${req.baseUrl}${req.path}` }),
+      )
+      .catch((e: unknown) => ctx.log.error(errorFields(e), `could not audit a console ${event}`));
+  };
+
   router.post('/sign-in', async (req, res) => {
     assertSameOrigin(req, origins);
     const expected = cookiesOf(req).get(SIGN_IN_COOKIE);
@@ -325,6 +341,8 @@ export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Route
     const { principal } = verified;
     const { token, session } = await sessions.create(principal, verified);
     ctx.log.info({ principal: loggedPrincipalId(principal), role: principal.role }, 'console sign-in');
+    setPrincipal(res, principal);
+    await auditSession(req, res, 'login');
     res.append('Set-Cookie', `${SIGN_IN_COOKIE}=; Path=/console/sign-in; Max-Age=0; HttpOnly; SameSite=Strict`);
     // The cookie lasts as long as the session can: the browser forgets it when a JWT's expiry ends the session.
     const maxAge = sessions.lifetimeSeconds(session);
@@ -387,6 +405,7 @@ export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Route
       await sessions.destroy(token);
     }
     ctx.log.info({ principal: session && loggedPrincipalId(session.principal) }, 'console sign-out');
+    await auditSession(_req, res, 'logout');
     res.append('Set-Cookie', `${SESSION_COOKIE}=; Path=/console; Max-Age=0; HttpOnly; SameSite=Strict`);
     res.redirect(303, '/console/sign-in?why=out');
   });

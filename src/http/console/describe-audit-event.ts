@@ -1,5 +1,5 @@
 import type { AuditEvent } from '@medplum/fhirtypes';
-import { DECISION_DESCRIPTION, RECIPIENT_ROLE_CODE } from '../../audit/audit-events';
+import { DECISION_DESCRIPTION, RECIPIENT_ROLE_CODE, WITHDRAWAL_NOTICE_DESCRIPTIONS } from '../../audit/audit-events';
 import { BSN_SYSTEM } from '../../kernel/fhir/identifiers';
 import { formatTime, purposesInWords, reasonsInWords, t, type Lang } from './i18n';
 
@@ -11,6 +11,8 @@ export interface AuditEventInWords {
 
 const SENTENCES: Record<string, Record<Lang, string>> = {
   disclose: { nl: 'Gegevens verstrekt aan {0}', en: 'Data disclosed to {0}' },
+  notice: { nl: 'Intrekkingsbericht verstuurd aan {0}', en: 'Withdrawal notice sent to {0}' },
+  noticeFailed: { nl: 'Intrekkingsbericht aan {0} niet verstuurd', en: 'Withdrawal notice to {0} not sent' },
   discloseFailed: { nl: 'Verstrekking aan {0} mislukt', en: 'Disclosure to {0} failed' },
   permit: {
     nl: 'Toestemmingsbesluit: verstrekking aan {0} toegestaan',
@@ -51,12 +53,15 @@ export function describeAuditEvent(
   const patient = e.entity?.find((x) => x.what?.identifier?.system === BSN_SYSTEM)?.what?.identifier?.value;
   const references = (e.entity ?? []).flatMap((x) => (x.what?.reference ? [x.what.reference] : []));
   const decision = (e.entity ?? []).map((x) => DECISION_DESCRIPTION.exec(x.description ?? '')).find((m) => m !== null);
+  const isNotice = (e.entity ?? []).some((x) => x.description === WITHDRAWAL_NOTICE_DESCRIPTIONS.notice);
   const destination = (e.entity ?? []).map((x) => /^destination (.+)$/.exec(x.description ?? '')?.[1]).find(Boolean);
 
   let summary: string;
   switch (e.type?.code ?? '') {
     case '110106':
-      summary = sentence(lang, e.outcome === '0' ? 'disclose' : 'discloseFailed', recipient);
+      summary = isNotice
+        ? sentence(lang, e.outcome === '0' ? 'notice' : 'noticeFailed', recipient)
+        : sentence(lang, e.outcome === '0' ? 'disclose' : 'discloseFailed', recipient);
       break;
     case '110113':
       summary =

@@ -198,6 +198,9 @@ const MESSAGES = {
   purposeAndAgreement: { nl: 'Doel, overeenkomst', en: 'Purpose, agreement' },
   consents: { nl: 'Toestemmingen', en: 'Consents' },
   kind_disclosure: { nl: 'verstrekt', en: 'disclosed' },
+  kind_notice: { nl: 'intrekkingsbericht verstuurd', en: 'withdrawal notice sent' },
+  noticeRefersTo: { nl: 'verwijst naar (niet opnieuw verstrekt): {0}', en: 'refers to (not disclosed again): {0}' },
+  noticeReason: { nl: 'reden: {0}', en: 'reason: {0}' },
   kind_permit: { nl: 'besluit: toegestaan', en: 'decision: permitted' },
   kind_deny: { nl: 'besluit: geweigerd', en: 'decision: denied' },
   stage_map: { nl: 'bij ontvangst', en: 'on receipt' },
@@ -221,6 +224,18 @@ const MESSAGES = {
   chainOk: {
     nl: 'Keten {0} is intact: {1} rijen, laatste rij {2}.',
     en: 'Chain {0} is intact: {1} rows, last row {2}.',
+  },
+  chainSigned: {
+    nl: 'Het klopt met het nieuwste ondertekende controlepunt: ondertekend {0} met sleutel {1}, bij rij {2}.',
+    en: 'It agrees with the newest signed checkpoint: signed {0} with key {1}, at row {2}.',
+  },
+  chainUnsigned: {
+    nl: 'Keten {0} is intern consistent ({1} rijen, laatste rij {2}), maar er is geen ondertekend controlepunt om haar aan te toetsen: beschouw haar als niet geverifieerd.',
+    en: 'Chain {0} is internally consistent ({1} rows, last row {2}), but there is no signed checkpoint to check it against: treat it as unverified.',
+  },
+  headHash: {
+    nl: 'Hash van de laatste rij (bewaar die buiten jeugdbrug)',
+    en: 'Hash of the last row (keep it outside jeugdbrug)',
   },
   chainBroken: {
     nl: 'Keten {0} is GEBROKEN bij rij {1}: {2}',

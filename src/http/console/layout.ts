@@ -99,7 +99,7 @@ export function layout(page: PageContext, title: string, content: HtmlValue): st
 }
 
 /** A message box: `error` is announced to screen readers at once. */
-export function notice(kind: 'info' | 'error' | 'ok', text: HtmlValue): SafeHtml {
+export function notice(kind: 'info' | 'error' | 'ok' | 'warn', text: HtmlValue): SafeHtml {
   return html`<div class="notice ${kind}" role="${kind === 'error' ? 'alert' : 'status'}">${text}</div>`;
 }
 

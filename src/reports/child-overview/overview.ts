@@ -12,6 +12,7 @@ import {
   PRINCIPAL_SYSTEM,
   RECIPIENT_ROLE_CODE,
   SOURCE_ROLE_CODE,
+  WITHDRAWAL_NOTICE_DESCRIPTIONS,
 } from '../../audit/audit-events';
 import { scopeCondition, SYSTEM_TENANT } from '../audit-scope';
 import { SqlParams } from '../../kernel/sql-params';
@@ -57,11 +58,22 @@ export interface DisclosureEntry extends EntryBase {
   /** The destination (system) it was sent to. */
   readonly destination: string | undefined;
   readonly purpose: string | undefined;
-  /** Which data: the resource types sent, and the resources themselves. */
+  /**
+   * What was sent: the child's data, or a withdrawal notice (a Consent telling the municipality that the consent no
+   * longer covers data it received; GDPR art. 7(3), 19).
+   */
+  readonly sent: 'data' | 'withdrawal-notice';
+  /** Which data: the resource types sent, and the resources themselves (a withdrawal notice: `Consent`, the notice). */
   readonly dataTypes: string[];
   readonly resources: string[];
+  /** A withdrawal notice: the resources it names, disclosed earlier and not sent again. Empty for data. */
+  readonly refersTo: string[];
+  /** The agreement the disclosure rested on; for a withdrawal notice, the one of the disclosures it withdraws. */
   readonly agreement: { readonly id: string; readonly version: number | undefined } | undefined;
+  /** The consents the disclosure was made under (its legal basis); none for a withdrawal notice. */
   readonly consents: string[];
+  /** A withdrawal notice: the consent that caused it (withdrawn, voided, or an objection). Empty for data. */
+  readonly reasonConsents: string[];
   /** The HIS event that caused it. */
   readonly event: string | undefined;
 }
@@ -182,6 +194,45 @@ function agreementOf(refs: { reference: string; description: string | undefined 
   return { id: a.reference.slice('Agreement/'.length), version: v?.[1] ? Number(v[1]) : undefined };
 }
 
+/**
+ * The parts of a withdrawal notice's disclosure: the notice sent, the resources it refers to, the consent that caused
+ * it; undefined for a disclosure of the child's data. Described as `withdrawalNoticeDisclosure` describes them; a
+ * notice audited before that (no descriptions) is known by its shape: the notice right after the consent event's
+ * inbox entity, then what it refers to, the event's consent last, and no agreement.
+ */
+function noticeParts(
+  refs: readonly { reference: string; description: string | undefined }[],
+): { sent: string[]; refersTo: string[]; reasonConsents: string[] } | undefined {
+  const d = WITHDRAWAL_NOTICE_DESCRIPTIONS;
+  const described = refs.filter((r) => r.description === d.notice);
+  if (described.length > 0) {
+    return {
+      sent: described.map((r) => r.reference),
+      refersTo: refs.filter((r) => r.description === d.referredTo).map((r) => r.reference),
+      reasonConsents: refs
+        .filter((r) => r.description?.startsWith(d.reason) === true)
+        .map((r) => r.reference.slice('Consent/'.length)),
+    };
+  }
+  const cause = refs.findIndex((r) => r.reference.startsWith('inbox/'));
+  const first = refs[cause + 1];
+  if (
+    cause < 0 ||
+    first === undefined ||
+    !first.reference.startsWith('Consent/') ||
+    first.description !== undefined ||
+    refs.some((r) => r.reference.startsWith('Agreement/'))
+  ) {
+    return undefined;
+  }
+  const rest = refs.slice(cause + 2).map((r) => r.reference);
+  return {
+    sent: [first.reference],
+    refersTo: rest.filter((r) => !r.startsWith('Consent/')),
+    reasonConsents: rest.filter((r) => r.startsWith('Consent/')).map((r) => r.slice('Consent/'.length)),
+  };
+}
+
 const STAGES: readonly string[] = [
   'map',
   'receive',
@@ -226,9 +277,10 @@ export function buildOverview(
     const subtype = e.subtype?.[0]?.code;
     const user = e.agent?.find((a) => a.who?.identifier?.system === PRINCIPAL_SYSTEM);
     if (e.type.code === AUDIT_TYPES.export.code && subtype === AUDIT_SUBTYPES.disclose.code && e.outcome === '0') {
-      const resources = refs
-        .map((r) => r.reference)
-        .filter((r) => !/^(inbox|trajectory_event|Agreement|Consent)\//.test(r));
+      const notice = noticeParts(refs);
+      const resources =
+        notice?.sent ??
+        refs.map((r) => r.reference).filter((r) => !/^(inbox|trajectory_event|Agreement|Consent)\//.test(r));
       entries.push({
         ...base,
         kind: 'disclosure',
@@ -236,10 +288,13 @@ export function buildOverview(
         recipient,
         destination: DESTINATION_DESCRIPTION.exec(cause?.description ?? '')?.[1],
         purpose,
+        sent: notice ? 'withdrawal-notice' : 'data',
         dataTypes: [...new Set(resources.map((r) => r.split('/')[0] ?? r))],
         resources,
+        refersTo: notice?.refersTo ?? [],
         agreement: agreementOf(refs),
-        consents,
+        consents: notice ? [] : consents,
+        reasonConsents: notice?.reasonConsents ?? [],
         event: cause?.reference,
       });
     } else if (e.type.code === AUDIT_TYPES.securityAlert.code && subtype === AUDIT_SUBTYPES.authzConsent.code) {

@@ -11,6 +11,7 @@ import {
   trajectoryDecision,
   trajectoryDisclosure,
   trajectoryEventReceived,
+  withdrawalNoticeDisclosure,
   type AuditActor,
 } from '../../../src/audit/audit-events';
 import { buildOverview, type OverviewRow } from '../../../src/reports/child-overview/overview';
@@ -96,6 +97,49 @@ describe('buildOverview', () => {
         event: 'inbox/in-1',
         seq: 3,
       }),
+    );
+  });
+
+  it('shows a withdrawal notice as a Consent sent under the agreement, naming what it refers to and why', () => {
+    const notice = {
+      actor: SYSTEM_WORKER,
+      outcome: '0' as const,
+      patientBsn: BSN,
+      inboxId: 'in-9',
+      municipality: 'GM0226',
+      destination: 'gm0226',
+      purpose: 'referral',
+      notice: 'Consent/n-1',
+      referredTo: ['Patient/p-1', 'ServiceRequest/s-1'],
+      reason: { consentIds: ['c-1'], eventType: 'consent.withdrawn' },
+      agreements: [{ id: 'test-agreement', version: 3 }],
+    };
+    const [entry] = buildOverview(BSN, [
+      { tenant: '01234567', seq: 9, resource: withdrawalNoticeDisclosure(notice) },
+    ]).entries;
+    const expected = {
+      kind: 'disclosure',
+      sent: 'withdrawal-notice',
+      dataTypes: ['Consent'],
+      resources: ['Consent/n-1'],
+      refersTo: ['Patient/p-1', 'ServiceRequest/s-1'],
+      agreement: { id: 'test-agreement', version: 3 },
+      consents: [],
+      reasonConsents: ['c-1'],
+      event: 'inbox/in-9',
+    };
+    expect(entry).toEqual(expect.objectContaining(expected));
+    // A notice audited before it was described as one (as a disclosure of its resources, without an agreement).
+    const legacy = disclosure({
+      ...notice,
+      resources: ['Consent/n-1', 'Patient/p-1', 'ServiceRequest/s-1'],
+      consentIds: ['c-1'],
+    });
+    const [old] = buildOverview(BSN, [{ tenant: '01234567', seq: 9, resource: legacy }]).entries;
+    expect(old).toEqual(expect.objectContaining({ ...expected, agreement: undefined }));
+    // An ordinary disclosure is data sent, with its consents as its legal basis.
+    expect(overview.entries[1]).toEqual(
+      expect.objectContaining({ sent: 'data', refersTo: [], reasonConsents: [], consents: ['c-1'] }),
     );
   });
 
