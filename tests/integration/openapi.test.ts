@@ -17,7 +17,11 @@ interface Operation {
     { content?: Record<string, { schema?: { $ref?: string } }>; headers?: Record<string, unknown> }
   >;
 }
-type OpenApi = { openapi: string; paths: Record<string, Record<string, Operation>> };
+type OpenApi = {
+  openapi: string;
+  paths: Record<string, Record<string, Operation>>;
+  webhooks?: Record<string, Record<string, Operation>>;
+};
 
 describe('the OpenAPI document and the docs page', () => {
   let app: TestApp;
@@ -71,6 +75,20 @@ describe('the OpenAPI document and the docs page', () => {
     expect(headersOf('/his/v1/events', 'post', '405')).toEqual(['Allow', ...rateLimit]);
     expect(headersOf('/fhir/Task', 'post', '201')).toEqual(['Location', ...rateLimit]);
     expect(headersOf('/health/live', 'get', '405')).toEqual(['Allow']);
+  });
+
+  // report-xmuni L2: `webhooks` was there but empty; a receiving team's codegen and contract tests read it.
+  it('describes what a webhook destination receives: the signed notification Bundle and its headers', () => {
+    const notification = doc.webhooks?.['event-notification']?.post;
+    expect(notification).toBeDefined();
+    expect(
+      (notification!.parameters ?? [])
+        .filter((p) => p.in === 'header')
+        .map((p) => p.name)
+        .sort(),
+    ).toEqual(['Idempotency-Key', 'webhook-id', 'webhook-signature', 'webhook-timestamp']);
+    expect(Object.keys(notification!.requestBody!.content)).toEqual(['application/fhir+json']);
+    expect(Object.keys(notification!.responses).sort()).toEqual(expect.arrayContaining(['2XX', '409', '503']));
   });
 
   it('gives every route its roles, its request and OperationOutcome errors', () => {

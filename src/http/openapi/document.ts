@@ -944,6 +944,7 @@ export function openApiDocument(opts: OpenApiOptions): ReturnType<OpenApiGenerat
       responses,
     });
   }
+  registerNotificationWebhook(registry);
   const doc = new OpenApiGeneratorV31(registry.definitions).generateDocument({
     openapi: '3.1.0',
     info: {
@@ -958,6 +959,55 @@ export function openApiDocument(opts: OpenApiOptions): ReturnType<OpenApiGenerat
     servers: [{ url: opts.publicBaseUrl }],
   });
   return doc;
+}
+
+/**
+ * What a `webhook` destination receives (docs/delivery.md, "Signed webhook"), as OpenAPI 3.1 `webhooks` says what a
+ * receiver implements: one POST per delivery attempt, signed as Standard Webhooks specifies, and what its answers do.
+ */
+function registerNotificationWebhook(registry: OpenAPIRegistry): void {
+  const header = (description: string) => z.string().meta({ description });
+  registry.registerWebhook({
+    method: 'post',
+    path: 'event-notification',
+    summary: "A delivery to a webhook destination: a FHIR notification Bundle, signed with the destination's secret",
+    description:
+      "Sent to the destination's baseUrl, once per attempt (delivery is at least once: drop repeats by webhook-id). " +
+      'Verify the signature with a Standard Webhooks library over the raw body before parsing it. docs/delivery.md, ' +
+      '"Signed webhook".',
+    request: {
+      headers: z.object({
+        'webhook-id': header('the idempotency key: the same on every attempt and replay of one message'),
+        'webhook-timestamp': header('Unix seconds of this attempt'),
+        'webhook-signature': header('v1,<base64 HMAC-SHA256 over "<webhook-id>.<webhook-timestamp>.<body>">'),
+        'Idempotency-Key': header('equal to webhook-id'),
+      }),
+      body: {
+        content: fhirJson(
+          z
+            .looseObject({
+              resourceType: z.literal('Bundle'),
+              type: z.literal('history'),
+              identifier: z.object({ system: z.string(), value: z.string() }),
+              timestamp: z.string().meta({ description: "this attempt's notification, new on each attempt" }),
+              entry: z.array(z.looseObject({})).meta({
+                description:
+                  'first the SubscriptionStatus as R4 Parameters (topic https://jeugdbrug.nl/fhir/SubscriptionTopic/' +
+                  '<event type>, notification-event with event-number = the idempotency key, timestamp = when ' +
+                  'the event occurred, focus), then every resource of the event with its deterministic id',
+              }),
+            })
+            .meta({ id: 'EventNotification', description: 'R4 Subscriptions Backport notification Bundle' }),
+        ),
+      },
+    },
+    responses: {
+      '2XX': { description: 'received, a repeat too (by webhook-id): the delivery is done' },
+      409: { description: 'to a first attempt: a dead letter at once; to a repeat: retried (still being processed)' },
+      429: { description: 'retried, after Retry-After when given' },
+      503: { description: 'retried with backoff (as every 5xx, a timeout or a broken connection); counts to a pause' },
+    },
+  });
 }
 
 function dialectSchemaName(dialect: string): string {
