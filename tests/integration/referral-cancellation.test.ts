@@ -1,4 +1,4 @@
-import type { Bundle, ServiceRequest } from '@medplum/fhirtypes';
+import type { Bundle } from '@medplum/fhirtypes';
 import { buildAgreement, buildConsentEvent, buildReferralEvent } from '../helpers/builders';
 import { contractDestination, useDeliveryApp } from '../unit/delivery/support/adapter-contract';
 
