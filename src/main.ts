@@ -1,8 +1,7 @@
 // First: OpenTelemetry (when OTEL_* asks for it) has to patch modules before anything below loads them.
 import './kernel/tracing-start';
 import { reviewConfiguration } from './event/config-check';
-import { COMMIT_PATTERN, readBuildInfo } from './kernel/build-info';
-import { ConfigError, loadConfig } from './kernel/config';
+import { buildBeforeConfig, ConfigError, loadConfig } from './kernel/config';
 import { createLogger, errorFields } from './kernel/logger';
 import { SchemaNewerThanCodeError } from './kernel/migrate';
 import { closeTracing } from './kernel/telemetry';
@@ -15,9 +14,7 @@ import { ListenError, startRuntime } from './runtime';
  * config:check`. The log level is not the configuration's (it may be among the problems): a fatal line always shows.
  */
 function refuseConfiguration(problems: readonly string[]): never {
-  const commit = process.env.JEUGDBRUG_BUILD_COMMIT?.trim().toLowerCase();
-  // A malformed commit is one of the problems; the checkout's own commit is then the better guess.
-  const build = readBuildInfo(commit !== undefined && COMMIT_PATTERN.test(commit) ? commit : undefined);
+  const build = buildBeforeConfig(process.env);
   createLogger('info').fatal(
     {
       version: build.version,

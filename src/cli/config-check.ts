@@ -1,6 +1,5 @@
 import { reviewConfiguration } from '../event/config-check';
-import { readBuildInfo } from '../kernel/build-info';
-import { configSchema } from '../kernel/config';
+import { buildBeforeConfig } from '../kernel/config';
 
 /**
  * Which build does the checking, as every process's first log line says it: a check passed by another release than
@@ -8,8 +7,7 @@ import { configSchema } from '../kernel/config';
  * is no commit id is one of the problems listed; the line then names the checkout's commit, or `unknown`.
  */
 function buildLine(env: NodeJS.ProcessEnv): string {
-  const commit = configSchema.shape.JEUGDBRUG_BUILD_COMMIT.safeParse(env.JEUGDBRUG_BUILD_COMMIT || undefined);
-  const build = readBuildInfo(commit.success ? commit.data : undefined);
+  const build = buildBeforeConfig(env);
   return `checking with jeugdbrug ${build.version}, commit ${build.commit}`;
 }
 

@@ -1,9 +1,15 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { deterministicId } from '../kernel/fhir/ids';
 
-/** Stable per (event, destination): a receiver sees the same key however often we retry, replay or re-decide. */
-export function idempotencyKeyOf(inboxId: string, destinationId: string): string {
-  return createHash('sha256').update(`${inboxId}|${destinationId}`).digest('base64url').slice(0, 32);
+/**
+ * Stable per (event, destination), and per disclosure for a follow-up notice: a receiver sees the same key however
+ * often we retry, replay or re-decide.
+ */
+export function idempotencyKeyOf(inboxId: string, destinationId: string, ...more: string[]): string {
+  return createHash('sha256')
+    .update([inboxId, destinationId, ...more].join('|'))
+    .digest('base64url')
+    .slice(0, 32);
 }
 
 /** The identity of a new delivery of an event to a destination: a fresh id, and the event's stable key for it. */
@@ -33,9 +39,6 @@ export function followUpNoticeOf(
 ): { id: string; idempotencyKey: string } {
   return {
     id: deterministicId('withdrawal-follow-up', inboxId, destinationId, disclosureId),
-    idempotencyKey: createHash('sha256')
-      .update(`${inboxId}|${destinationId}|${disclosureId}`)
-      .digest('base64url')
-      .slice(0, 32),
+    idempotencyKey: idempotencyKeyOf(inboxId, destinationId, disclosureId),
   };
 }

@@ -76,6 +76,18 @@ export async function replayDelivery(
   if (target && unreplayableReason(ctx, target) !== undefined) {
     return 'not-carried';
   }
+  return reviveDeadLetter(ctx, deliveryId, actor);
+}
+
+/**
+ * `replayDelivery` of a dead letter its caller knows a replay can carry (checked it, or listed it under the replay's
+ * limits): revived, audited and queued, or `purged` / `not-dead`.
+ */
+export async function reviveDeadLetter(
+  ctx: PipelineContext,
+  deliveryId: string,
+  actor: AuditActor,
+): Promise<Exclude<ReplayResult, 'not-carried'>> {
   const replayed = await reviveDelivery(ctx.db, deliveryId, `replayed by ${actor.userId}`);
   if (replayed === undefined) {
     return 'not-dead';
@@ -111,7 +123,7 @@ export async function replayOne(ctx: PipelineContext, deliveryId: string, actor:
   if (notCarried !== undefined) {
     throw new OperationOutcomeError(conflict(`${notCarried}: ${REPLAY_NOT_CARRIED}`));
   }
-  const result = await replayDelivery(ctx, deliveryId, actor);
+  const result = await reviveDeadLetter(ctx, deliveryId, actor);
   if (result === 'purged') {
     throw new OperationOutcomeError(conflict(`${PAYLOAD_PURGED}: this dead letter can no longer be replayed`));
   }

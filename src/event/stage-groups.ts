@@ -49,9 +49,7 @@ export interface StageStatements {
    * second statement, whether the child's consents changed since the delivery's decision read them, and, where they
    * did not, the delivery finished as `delivered`. Two statements for the group, the finish included.
    */
-  readonly recordDeliveredDisclosure: GroupCall<DeliveredDisclosure, DisclosureChecked>;
-  /** `recordDeliveredDisclosure` without a delivery to finish: the consent events that changed the child's consents. */
-  readonly recordChildDisclosure: GroupCall<RecordedDisclosure, ConsentWriter[]>;
+  readonly recordDeliveredDisclosure: GroupCall<DisclosureToRecord, DisclosureChecked>;
 }
 
 /** A disclosure to record, with the child's consents as its decision read them (none to compare: not checked). */
@@ -75,8 +73,8 @@ export interface DisclosureChecked {
   readonly finished: boolean;
 }
 
-/** A member of the group: with a delivery to finish, or without. */
-type DisclosureToRecord = RecordedDisclosure & Partial<Pick<DeliveredDisclosure, 'delivered'>>;
+/** A member of the group: with a delivery to finish, or without (only checked). */
+export type DisclosureToRecord = RecordedDisclosure & Partial<Pick<DeliveredDisclosure, 'delivered'>>;
 
 /**
  * Records the disclosures (committed), then reads the children's consents in a statement of its own, whose snapshot
@@ -169,7 +167,6 @@ export const stageStatements = perResource((db: Db): StageStatements => {
       (id) => resetDestinationFailures(db, id),
     ),
     recordDeliveredDisclosure: recordDisclosure,
-    recordChildDisclosure: async (d) => (await recordDisclosure(d)).changedBy,
   };
 });
 

@@ -1,6 +1,6 @@
 import type { AuditActor } from '../audit/audit-events';
 import type { PipelineContext } from '../event/context';
-import { replayDelivery, replayLimitsOf, type SkipReason } from '../event/replay';
+import { replayLimitsOf, reviveDeadLetter, type SkipReason } from '../event/replay';
 import {
   countMatchingDeadLetters,
   countSkippedDeadLetters,
@@ -32,16 +32,31 @@ export async function replayMatching(
   actor: AuditActor,
 ): Promise<ReplayedMatching> {
   const limits = replayLimitsOf(ctx);
-  const replayed: string[] = [];
-  for (const d of await listDeadLetters(ctx.db, { ...filter, replayableUnder: limits }, scope)) {
-    // One purged since it was listed is not sent: it is among the skipped counted below.
-    if ((await replayDelivery(ctx, d.id, actor)) === 'replayed') {
-      replayed.push(d.id);
-    }
-  }
+  const replayed = await replaySendable(ctx, filter, scope, actor);
   const [skipped, { count: remaining }] = await Promise.all([
     countSkippedDeadLetters(ctx.db, filter, limits, scope),
     countMatchingDeadLetters(ctx.db, { ...filter, replayableUnder: limits }, scope),
   ]);
   return { replayed, skipped, remaining };
+}
+
+/**
+ * The replay itself, without the counts of what it left (`replayMatching`), for a caller that shows only what it
+ * sent (the console's "replay all", whose page counted the rest before the click): the ids sent again.
+ */
+export async function replaySendable(
+  ctx: PipelineContext,
+  filter: DeadLetterMatch & { readonly limit: number },
+  scope: OperatorScope,
+  actor: AuditActor,
+): Promise<string[]> {
+  const replayed: string[] = [];
+  for (const d of await listDeadLetters(ctx.db, { ...filter, replayableUnder: replayLimitsOf(ctx) }, scope)) {
+    // Listed under the replay's limits, so a replay carries it. One purged since it was listed is not sent: it is
+    // among the skipped `replayMatching` counts.
+    if ((await reviveDeadLetter(ctx, d.id, actor)) === 'replayed') {
+      replayed.push(d.id);
+    }
+  }
+  return replayed;
 }

@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
-import { COMMIT_PATTERN } from './build-info';
+import { COMMIT_PATTERN, readBuildInfo, type BuildInfo } from './build-info';
 
 /** Booleans in the environment are words, not JSON. */
 const envBoolean = z
@@ -245,4 +245,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dataDir: path.resolve(parsed.data.DATA_DIR),
     configDir: path.resolve(parsed.data.CONFIG_DIR),
   };
+}
+
+/**
+ * The build a process names before its configuration is known to be valid (the fatal line of a refused start-up,
+ * `config:check`'s first line): a `JEUGDBRUG_BUILD_COMMIT` that is no commit id is one of the problems listed, and
+ * the checkout's commit (or `unknown`) stands in for it.
+ */
+export function buildBeforeConfig(env: NodeJS.ProcessEnv): BuildInfo {
+  const commit = configSchema.shape.JEUGDBRUG_BUILD_COMMIT.safeParse(env.JEUGDBRUG_BUILD_COMMIT || undefined);
+  return readBuildInfo(commit.success ? commit.data : undefined);
 }

@@ -274,7 +274,18 @@ interface SourceGauge {
   read(): Promise<readonly { labels: Record<string, string>; value: number }[]>;
 }
 
+/** A read that the gauges of one scrape share: started by the first that asks, answered to all until it settles. */
+function sharedWhilePending<T>(read: () => Promise<T>): () => Promise<T> {
+  let pending: Promise<T> | undefined;
+  return () =>
+    (pending ??= read().finally(() => {
+      pending = undefined;
+    }));
+}
+
 function figureGauges(registry: Registry, figures: OperationsFigures): SourceGauge[] {
+  // Three gauges read the destinations' health; a scrape reads it once.
+  const destinationHealth = sharedWhilePending(() => figures.destinationHealth());
   return [
     gaugeOf(registry, 'jeugdbrug_events', 'Events in the inbox by state', 'state', async () =>
       (await figures.eventsByState()).map((r) => [r.state, r.count]),
@@ -291,7 +302,7 @@ function figureGauges(registry: Registry, figures: OperationsFigures): SourceGau
       'jeugdbrug_destination_up',
       'Whether deliveries to the destination run: 1, or 0 while it is paused (after failures or by an operator; also while half-open, one trial delivery going out)',
       'destination',
-      async () => (await figures.destinationHealth()).map((r) => [r.destination, r.pausedBy === null ? 1 : 0]),
+      async () => (await destinationHealth()).map((r) => [r.destination, r.pausedBy === null ? 1 : 0]),
     ),
     // Beside destination_up, which is 0 for both: a planned pause is no outage, and an alert pages on `by="auto"`.
     sharedGauge(
@@ -301,7 +312,7 @@ function figureGauges(registry: Registry, figures: OperationsFigures): SourceGau
         'by="auto" (after failures in a row: the receiver is failing); 1 for the one that paused it, else 0',
       ['destination', 'by'],
       async () =>
-        (await figures.destinationHealth()).flatMap((r) =>
+        (await destinationHealth()).flatMap((r) =>
           PAUSE_CAUSES.map((by) => ({ labels: { destination: r.destination, by }, value: r.pausedBy === by ? 1 : 0 })),
         ),
     ),
@@ -310,7 +321,7 @@ function figureGauges(registry: Registry, figures: OperationsFigures): SourceGau
       'jeugdbrug_destination_consecutive_failures',
       'Failed delivery attempts in a row per destination (it pauses at its threshold)',
       'destination',
-      async () => (await figures.destinationHealth()).map((r) => [r.destination, r.consecutiveFailures]),
+      async () => (await destinationHealth()).map((r) => [r.destination, r.consecutiveFailures]),
     ),
     gaugeOf(
       registry,

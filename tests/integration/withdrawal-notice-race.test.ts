@@ -291,7 +291,7 @@ describe('a withdrawal while the child’s delivery is in flight', () => {
     // Three deliver jobs recording at the same moment (a retry that records again writes nothing twice).
     let answers: unknown[] = [];
     const statements = await statementsOf(h.app.rt.ctx.db, async (db) => {
-      const record = stageStatements(db).recordChildDisclosure;
+      const record = async (d: typeof again) => (await stageStatements(db).recordDeliveredDisclosure(d)).changedBy;
       answers = await Promise.all([record(again), record(again), record(again)]);
     });
     expect(answers).toEqual([[], [], []]);

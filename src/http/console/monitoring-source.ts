@@ -1,4 +1,3 @@
-import { OperationOutcomeError } from '@medplum/core';
 import type { MeasureReport } from '@medplum/fhirtypes';
 import type { PipelineContext } from '../../event/context';
 import { tryGetMonitoringAgreement } from '../../event/report-delivery';
@@ -7,8 +6,13 @@ import { getPrincipal } from '../../access/authenticate';
 import { monitoringReport } from '../../reports/monitoring/monitoring-report';
 import { tryParsePeriod, type ReportPeriod } from '../../reports/monitoring/period';
 import { amsterdamDay } from '../../kernel/dutch-time';
-import { badRequestIssues } from '../../kernel/fhir/outcomes';
-import { assertPeriodForRole, assertReportable, reportScopeOf, type ReportScope } from '../monitoring-query';
+import {
+  assertPeriodForRole,
+  assertReportable,
+  badRequestFor,
+  reportScopeOf,
+  type ReportScope,
+} from '../monitoring-query';
 
 /**
  * What a report page asks for: a period as the API names it (`2026-Q3`, `2026-H1`, `2026`) and optionally one
@@ -27,11 +31,7 @@ export interface MonitoringQuery {
 const YEARS_OFFERED = 5;
 
 /** A 400 naming `period`, which the page says in words ("kies een kwartaal, halfjaar of jaar"). */
-function periodRefused(details: string): never {
-  throw new OperationOutcomeError(
-    badRequestIssues([{ severity: 'error', code: 'invalid', details: { text: details }, expression: ['period'] }]),
-  );
-}
+const periodRefused = (details: string): never => badRequestFor(details, ['period']);
 
 /**
  * The periods the page offers for a municipality, newest year first and in each year its quarters, half-years and

@@ -45,7 +45,7 @@ import {
   operatorScopeOf,
 } from '../operator-scope';
 import { actorOf } from '../request-context';
-import { replayMatching } from '../replay-matching';
+import { replaySendable } from '../replay-matching';
 import { redecideByOperator } from '../../event/redecide';
 import { auditEventRead } from '../audit-read';
 import { field, getConsoleState, pageCursorOf, pageOf, sendPage } from './console-request';
@@ -324,7 +324,7 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
   });
 
   router.post('/dead-letters/replay', async (req, res) => {
-    const { replayed } = await replayMatching(
+    const replayed = await replaySendable(
       ctx,
       { ...filterOf(req.body), limit: REPLAY_CAP },
       operatorScopeOf(res),
