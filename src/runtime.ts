@@ -41,6 +41,11 @@ import { migrate } from './kernel/migrate';
 import { addressOldReferrals, sealPlainFeedbackReasons } from './event/event-store';
 import { loadPayloadCipher } from './kernel/payload-crypto';
 
+/** How long after a delivery's own bound (DELIVERY_TIMEOUT_MS) the shutdown waits for the queue workers to close. */
+const WORKER_CLOSE_MARGIN_MS = 5_000;
+/** How long the shutdown waits for a Redis connection (or the queues on it) to close. */
+const REDIS_CLOSE_MS = 2_000;
+
 export interface Runtime {
   readonly ctx: PipelineContext;
   /** Base URL of the HTTP API when this process serves it; of a worker's `/metrics` and `/health` with METRICS_PORT. */
@@ -323,6 +328,13 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
     log.info({ queues: queueNames }, 'workers started');
   }
 
+  /** Waits for one step of the shutdown for at most `ms`; then says so and goes on without it. */
+  const boundedStep = (step: Promise<unknown>, ms: number, what: string): Promise<void> =>
+    withTimeout(step, ms, 'redis', what).then(
+      () => undefined,
+      (err: Error) => log.warn(errorFields(err), 'shutdown goes on without this step'),
+    );
+
   let stopping: Promise<void> | undefined;
   const shutdown = () =>
     (stopping ??= (async () => {
@@ -343,7 +355,15 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
       stopWatching();
       outages.close();
       clearInterval(reconcileTimer);
-      await Promise.all(workers.map((w) => w.close()));
+      // A worker's close waits for its jobs in flight (a delivery for at most DELIVERY_TIMEOUT_MS), then for its
+      // blocking Redis connection to end. That end never comes from a Redis that stopped answering, and now and then
+      // not from a healthy one (taskforcesh/bullmq#4065): the last audit rows and the last heads' signatures, below,
+      // must not wait on it until main.ts gives up at SHUTDOWN_TIMEOUT_MS.
+      await boundedStep(
+        Promise.all(workers.map((w) => w.close())),
+        config.DELIVERY_TIMEOUT_MS + WORKER_CLOSE_MARGIN_MS,
+        'close the queue workers',
+      );
       // The drained deliveries' notes are dropped while Redis is still open, rather than left to expire.
       await flushAcceptedSendDrops(queues).catch((err: Error) =>
         log.warn(errorFields(err), 'could not drop the accepted-send notes; they expire'),
@@ -352,11 +372,14 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
       await ctx.audit.flush();
       // The last heads are signed after the last audit rows are durable.
       await signer.stop();
-      await queues.close();
-      await closeRateLimitRedis();
+      await boundedStep(queues.close(), REDIS_CLOSE_MS, 'close the queues');
+      await boundedStep(closeRateLimitRedis(), REDIS_CLOSE_MS, "close the rate limiter's Redis connection");
       consoleSessions?.close();
       // BullMQ leaves a client it was handed open; this process made it, so this process closes it.
-      await redisClient.quit().catch(() => redisClient.disconnect());
+      await boundedStep(redisClient.quit(), REDIS_CLOSE_MS, 'close the Redis connection');
+      if (redisClient.status !== 'end') {
+        redisClient.disconnect();
+      }
       await redis?.stop();
       await db.close();
       log.info('stopped');

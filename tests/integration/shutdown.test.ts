@@ -1,5 +1,15 @@
+import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { CHECKPOINT_FILE, type SignedHead } from '../../src/audit/signed-heads';
+import { listChainTenants, tryGetChainHead } from '../../src/audit/verify';
+import { buildReferralEvent } from '../helpers/builders';
+import { exited, freePort } from '../helpers/product-process';
+import { TestReceiver } from '../helpers/receiver';
+import { spawnRedisServer, waitForRedis } from '../helpers/redis-server';
 import { cleanupTestEnv, startTestApp } from '../helpers/test-runtime';
+import { waitFor } from '../helpers/wait-for';
 
 /**
  * Shutting down lets the requests in flight be answered, then ends. The HTTP server keeps idle keep-alive
@@ -35,6 +45,55 @@ describe('shutting down with a keep-alive request in flight', () => {
     } finally {
       await app.close();
       await cleanupTestEnv(app.testEnv);
+    }
+  });
+});
+
+/**
+ * A worker's close waits for its blocking Redis connection to end, which a Redis that stopped answering never lets
+ * happen (nor, now and then, a healthy one: taskforcesh/bullmq#4065). The shutdown must still get to what matters
+ * after it, the last audit rows and the signature of the last heads, and end; main.ts would otherwise kill the
+ * process at SHUTDOWN_TIMEOUT_MS with the last heads unsigned.
+ */
+describe('shutting down when Redis stopped answering', () => {
+  it('signs the last audit heads and stops, without waiting on the workers for ever', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jeugdbrug-shutdown-hung-redis-'));
+    const port = await freePort();
+    const server = spawnRedisServer(port, dir);
+    const receiver = await new TestReceiver().start();
+    await waitForRedis(port);
+    const app = await startTestApp({ receiverUrl: receiver.url, env: { REDIS_URL: `redis://127.0.0.1:${port}` } });
+    try {
+      const res = await app.request('/his/v1/events', { json: buildReferralEvent() });
+      const eventId = ((await res.json()) as { receipts: { id: string }[] }).receipts[0]!.id;
+      await waitFor('the referral delivered', async () => {
+        const [row] = await app.rt.ctx.db.query<{ state: string }>('SELECT state FROM inbox WHERE id = $1', [eventId]);
+        return row?.state === 'delivered' ? true : undefined;
+      });
+      const heads = new Map<string, number>();
+      for (const tenant of await listChainTenants(app.rt.ctx.db)) {
+        heads.set(tenant, (await tryGetChainHead(app.rt.ctx.db, tenant))!.seq);
+      }
+      expect(heads.size).toBeGreaterThan(0);
+      server.kill('SIGSTOP');
+      // Within the test's timeout (60 s, jest.config): without a bound on the workers' close it never resolves.
+      await app.close();
+      const signed = fs
+        .readFileSync(path.join(app.testEnv.dataDir, CHECKPOINT_FILE), 'utf8')
+        .split('\n')
+        .filter((line) => line !== '')
+        .map((line) => JSON.parse(line) as SignedHead);
+      for (const [tenant, seq] of heads) {
+        expect(signed.filter((h) => h.tenant === tenant).map((h) => h.seq)).toContain(seq);
+      }
+    } finally {
+      server.kill('SIGCONT');
+      server.kill('SIGKILL');
+      await exited(server);
+      await app.close();
+      await receiver.stop();
+      await cleanupTestEnv(app.testEnv);
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });
