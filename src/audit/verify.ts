@@ -50,6 +50,13 @@ export async function tryGetChainHead(db: Db, tenant: string): Promise<{ seq: nu
   return head;
 }
 
+/** Every chain's head as the writer last left it, in order of tenant: one query for all chains. */
+export async function listChainHeads(db: Db): Promise<{ tenant: string; seq: number; hash: string }[]> {
+  return db.query<{ tenant: string; seq: number; hash: string }>(
+    'SELECT tenant, seq::float8 AS seq, hash FROM audit_chain_head ORDER BY tenant',
+  );
+}
+
 /** Every tenant with a chain. */
 export async function listChainTenants(db: Db): Promise<string[]> {
   return (await db.query<{ tenant: string }>('SELECT tenant FROM audit_chain_head ORDER BY tenant')).map(

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import pg from 'pg';
 import { operatorAction, SYSTEM_WORKER } from '../../src/audit/audit-events';
 import { verifyDueChains } from '../../src/audit/full-verify';
-import { openSignedHeads, type SignedHead } from '../../src/audit/signed-heads';
+import { HeadSigner, openSignedHeads, type SignedHead } from '../../src/audit/signed-heads';
 import { verifyTenant } from '../../src/audit/verify';
 import { AuditWriter } from '../../src/audit/writer';
 import { openDb, type Db } from '../../src/kernel/db';
@@ -161,5 +161,26 @@ describe('one worker verifies a chain per interval, however many ask', () => {
     for (const segmentRows of [1, 5, 16, 17, 100]) {
       expect(await verifyTenant(db, tenant, { segmentRows })).toEqual(broken);
     }
+  });
+
+  it("reads every chain's head in one query per signing round, not one per chain", async () => {
+    const heads: string[] = [];
+    const counting: Db = {
+      ...db,
+      query: (sql, params) => {
+        if (/\bFROM audit_chain_head\b/.test(sql)) {
+          heads.push(sql);
+        }
+        return db.query(sql, params);
+      },
+    };
+    const dataDir = fs.mkdtempSync(`${process.env.TMPDIR ?? '/tmp'}/full-verify-`);
+    const { keys, file } = openSignedHeads(undefined, dataDir);
+    const signer = new HeadSigner(counting, keys, file, createLogger('silent'), { witnessTimeoutMs: 1000 });
+    await signer.signNow();
+    expect((await db.query('SELECT tenant FROM audit_chain_head')).length).toBeGreaterThan(2);
+    expect(heads).toHaveLength(1);
+    expect((await file.history()).heads.length).toBe((await db.query('SELECT tenant FROM audit_chain_head')).length);
+    fs.rmSync(dataDir, { recursive: true, force: true });
   });
 });
