@@ -8,6 +8,7 @@ import { startRetention } from './event/retention';
 import { startReportRetention } from './event/monitoring-writer';
 import { startMonitoringPushSchedule } from './reports/monitoring/report-push';
 import { AuditWriter } from './audit/writer';
+import { startFullVerification } from './audit/full-verify';
 import { HeadSigner, openSignedHeads } from './audit/signed-heads';
 import { readBuildInfo } from './kernel/build-info';
 import type { Config } from './kernel/config';
@@ -296,7 +297,23 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
     const workerCtx: PipelineContext =
       config.ROLE === 'all' ? { ...ctx, db: limitConnections(db, workerConnections(config.DATABASE_POOL_SIZE)) } : ctx;
     workers = startWorkers(workerCtx);
-    const stops = [startRetention(workerCtx), startReportRetention(workerCtx), startMonitoringPushSchedule(workerCtx)];
+    const stops = [
+      startRetention(workerCtx),
+      startReportRetention(workerCtx),
+      startMonitoringPushSchedule(workerCtx),
+      // A row changed in an old part of a chain shows only when the whole chain is read: on schedule, by one worker.
+      startFullVerification(
+        {
+          db: workerCtx.db,
+          log,
+          keys: signing.keys,
+          file: signing.file,
+          retentionDays: config.AUDIT_RETENTION_DAYS,
+          onVerdict: (tenant, ok) => metrics.recordAuditVerify(tenant, ok),
+        },
+        config.AUDIT_FULL_VERIFY_INTERVAL_MS,
+      ),
+    ];
     stopRetention = async () => {
       await Promise.all(stops.map((stop) => stop()));
     };

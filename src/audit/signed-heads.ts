@@ -16,7 +16,7 @@ import { ConfigError } from '../kernel/config';
 import { readOrCreateKeyFile } from '../kernel/key-file';
 import type { Db } from '../kernel/db';
 import { errorFields } from '../kernel/logger';
-import { listChainTenants, tryGetChainHead, tryGetCheckpoint, verifyTenant, type TenantVerdict } from './verify';
+import { listChainHeads, tryGetChainHead, tryGetCheckpoint, verifyTenant, type TenantVerdict } from './verify';
 
 /**
  * Signed chain heads: what makes a consistent rewrite of the audit log visible. The hash chain alone shows any edit
@@ -932,10 +932,11 @@ export class HeadSigner {
     const newest = this.file.newestKnown();
     const publicKeys = publicKeysOf(this.keys);
     const toSign: { tenant: string; seq: number; hash: string }[] = [];
-    for (const tenant of await listChainTenants(this.db)) {
-      const head = await tryGetChainHead(this.db, tenant);
+    // Every chain's head in one query, not one per chain.
+    for (const head of await listChainHeads(this.db)) {
+      const { tenant } = head;
       const last = newest.get(tenant);
-      if (!head || head.seq === 0) {
+      if (head.seq === 0) {
         continue;
       }
       // A head that does not extend what was signed is a rewritten or cut chain: signing it would vouch for that.
@@ -957,7 +958,7 @@ export class HeadSigner {
       if ((last?.seq === head.seq && last.hash === head.hash) || (last && this.leftToAnother(last, final))) {
         continue;
       }
-      toSign.push({ tenant, ...head });
+      toSign.push({ tenant, seq: head.seq, hash: head.hash });
     }
     const signed = toSign.length > 0 ? await this.append(toSign, newest) : [];
     this.witness?.add(signed);

@@ -1,3 +1,4 @@
+import { setImmediate } from 'node:timers/promises';
 import type { Db } from '../kernel/db';
 import { ChainVerifier, GENESIS_HASH, type ChainRow, type ChainVerdict } from './chain';
 import {
@@ -47,6 +48,13 @@ export async function tryGetChainHead(db: Db, tenant: string): Promise<{ seq: nu
     [tenant],
   );
   return head;
+}
+
+/** Every chain's head as the writer last left it, in order of tenant: one query for all chains. */
+export async function listChainHeads(db: Db): Promise<{ tenant: string; seq: number; hash: string }[]> {
+  return db.query<{ tenant: string; seq: number; hash: string }>(
+    'SELECT tenant, seq::float8 AS seq, hash FROM audit_chain_head ORDER BY tenant',
+  );
 }
 
 /** Every tenant with a chain. */
@@ -333,6 +341,90 @@ async function tryGetLastFormat1Seq(
   return r?.seq ?? undefined;
 }
 
+export interface VerifyOptions {
+  /** Rows fetched per round trip where rows are checked in this process (chain format 1). */
+  readonly pageSize?: number | undefined;
+  /** Checks the rows up to this seq only; the chain head is not compared. */
+  readonly upToSeq?: number | undefined;
+  /** Starts from this row (a signed head) instead of the genesis or the retention checkpoint. */
+  readonly from?: { seq: number; hash: string } | undefined;
+  /** Checks the chain this many seqs at a time, the event loop free between pieces. */
+  readonly segmentRows?: number | undefined;
+  /** Checked between pieces: stops a long verification (shutdown) with the signal's reason. */
+  readonly signal?: AbortSignal | undefined;
+}
+
+/**
+ * Checks rows `(start.seq, toSeq]` of a chain: up to the last chain format 1 row in this process, streamed through a
+ * cursor, the rest in PostgreSQL, in `SQL_RANGES` pieces at once when `toSeq` is a bound (`bounded`). A verdict on
+ * those rows only: whether they end where they should is the caller's to say.
+ */
+async function checkChain(
+  db: Db,
+  tenant: string,
+  start: { seq: number; hash: string },
+  toSeq: number,
+  bounded: boolean,
+  pageSize: number,
+): Promise<ChainVerdict> {
+  const lastFormat1 = await tryGetLastFormat1Seq(db, tenant, start.seq, toSeq);
+  const here = new ChainVerifier(start);
+  const [, ...ranges] = await Promise.all([
+    lastFormat1 === undefined ? undefined : checkRowsHere(db, tenant, here, lastFormat1, pageSize),
+    ...splitRange(
+      lastFormat1 === undefined ? start : { seq: lastFormat1, hash: null },
+      toSeq,
+      bounded ? SQL_RANGES : 1,
+    ).map((r) => checkRangeInSql(db, tenant, r.anchor, r.toSeq)),
+  ]);
+  const verdict = here.verdict();
+  if (!verdict.ok) {
+    return verdict;
+  }
+  let rows = verdict.rows;
+  let last = { seq: verdict.headSeq, hash: verdict.headHash };
+  for (const range of ranges) {
+    if (range.firstBadSeq !== undefined) {
+      return diagnose(db, tenant, start, range.firstBadSeq);
+    }
+    rows += range.rows;
+    last = range.last ?? last;
+  }
+  return { ok: true, rows, headSeq: last.seq, headHash: last.hash };
+}
+
+/**
+ * `checkChain` from `start` up to `end` (or every row, when there is no head), in pieces of `opts.segmentRows` seqs
+ * when asked: each piece starts from the last row of the one before, so the links between them are checked too.
+ */
+async function checkChainInSegments(
+  db: Db,
+  tenant: string,
+  start: { seq: number; hash: string },
+  end: number | undefined,
+  opts: VerifyOptions,
+): Promise<ChainVerdict> {
+  const pageSize = opts.pageSize ?? VERIFY_FETCH_ROWS;
+  if (end === undefined || opts.segmentRows === undefined) {
+    return checkChain(db, tenant, start, end ?? Number.MAX_SAFE_INTEGER, end !== undefined, pageSize);
+  }
+  let from = start;
+  let to = start.seq;
+  let rows = 0;
+  for (;;) {
+    to = Math.min(end, to + opts.segmentRows);
+    const piece = await checkChain(db, tenant, from, to, true, pageSize);
+    if (!piece.ok || to >= end) {
+      return { ...piece, rows: rows + piece.rows };
+    }
+    rows += piece.rows;
+    from = { seq: piece.headSeq, hash: piece.headHash };
+    // Timers, I/O and requests run between two pieces.
+    await setImmediate();
+    opts.signal?.throwIfAborted();
+  }
+}
+
 /**
  * Recomputes one tenant's chain from its genesis (or its latest retention checkpoint) up to the head the writer
  * recorded when verification began. Rows up to the last chain format 1 row are checked in this process, streamed
@@ -340,13 +432,11 @@ async function tryGetLastFormat1Seq(
  * and only the first bad row found there is read here, to name its problem. Besides each link, it checks that no rows
  * are missing at the end and that the last row is the head the writer recorded: deleting the newest rows leaves no
  * broken link behind. With `upToSeq`, only the rows up to there are checked (the retention purge checks what it is
- * about to delete).
+ * about to delete). With `segmentRows`, the chain is checked `segmentRows` seqs at a time, each piece in queries of
+ * their own with the event loop free in between: no connection is held for the whole chain (the scheduled full
+ * verification, full-verify.ts).
  */
-export async function verifyTenant(
-  db: Db,
-  tenant: string,
-  opts: { pageSize?: number; upToSeq?: number; from?: { seq: number; hash: string } } = {},
-): Promise<TenantVerdict> {
+export async function verifyTenant(db: Db, tenant: string, opts: VerifyOptions = {}): Promise<TenantVerdict> {
   const verdict = await verifyTenantOnce(db, tenant, opts);
   if (verdict.ok || opts.from !== undefined || opts.upToSeq !== undefined) {
     return verdict;
@@ -357,44 +447,14 @@ export async function verifyTenant(
   return (now?.seq ?? 0) !== (verdict.checkpoint?.seq ?? 0) ? verifyTenantOnce(db, tenant, opts) : verdict;
 }
 
-async function verifyTenantOnce(
-  db: Db,
-  tenant: string,
-  opts: { pageSize?: number; upToSeq?: number; from?: { seq: number; hash: string } },
-): Promise<TenantVerdict> {
+async function verifyTenantOnce(db: Db, tenant: string, opts: VerifyOptions): Promise<TenantVerdict> {
   const checkpoint = await tryGetCheckpoint(db, tenant);
   // The head first: rows appended while we verify are beyond it and left for the next run.
   const head = await tryGetChainHead(db, tenant);
   const start =
     opts.from ?? (checkpoint ? { seq: checkpoint.seq, hash: checkpoint.hash } : { seq: 0, hash: GENESIS_HASH });
   const end = opts.upToSeq ?? head?.seq;
-  const toSeq = end ?? Number.MAX_SAFE_INTEGER;
-  const lastFormat1 = await tryGetLastFormat1Seq(db, tenant, start.seq, toSeq);
-  const here = new ChainVerifier(start);
-  const [, ...ranges] = await Promise.all([
-    lastFormat1 === undefined
-      ? undefined
-      : checkRowsHere(db, tenant, here, lastFormat1, opts.pageSize ?? VERIFY_FETCH_ROWS),
-    ...splitRange(
-      lastFormat1 === undefined ? start : { seq: lastFormat1, hash: null },
-      toSeq,
-      end === undefined ? 1 : SQL_RANGES,
-    ).map((r) => checkRangeInSql(db, tenant, r.anchor, r.toSeq)),
-  ]);
-  let verdict = here.verdict();
-  if (verdict.ok) {
-    let rows = verdict.rows;
-    let last = { seq: verdict.headSeq, hash: verdict.headHash };
-    for (const range of ranges) {
-      if (range.firstBadSeq !== undefined) {
-        verdict = await diagnose(db, tenant, start, range.firstBadSeq);
-        break;
-      }
-      rows += range.rows;
-      last = range.last ?? last;
-    }
-    verdict = verdict.ok ? { ok: true, rows, headSeq: last.seq, headHash: last.hash } : verdict;
-  }
+  let verdict = await checkChainInSegments(db, tenant, start, end, opts);
   if (verdict.ok && end !== undefined) {
     if (verdict.headSeq < end) {
       verdict = {

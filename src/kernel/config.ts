@@ -174,6 +174,10 @@ export const configSchema = z
     CONSOLE_SESSION_MAX_HOURS: envNumber({ min: 1, max: 168 }).default(12),
     AUDIT_SIGNING_KEYS: z.string().optional(),
     AUDIT_SIGN_INTERVAL_MS: envNumber({ min: 100 }).default(60_000),
+    // 0 turns the scheduled whole verification off; otherwise at least a second between two of one chain.
+    AUDIT_FULL_VERIFY_INTERVAL_MS: envNumber({ min: 0 })
+      .refine((n) => n === 0 || n >= 1000, 'must be 0 (off) or at least 1000')
+      .default(86_400_000),
     AUDIT_WITNESS_URL: z.url({ protocol: /^https?$/ }).optional(),
     AUDIT_RETENTION_DAYS: envNumber({ min: 1 }).default(1826),
     INBOX_PAYLOAD_RETENTION_DAYS: envNumber({ min: 1 }).default(30),

@@ -237,6 +237,8 @@ export interface OperationsFigures {
   deadLetters(): Promise<{ destination: string; count: number }[]>;
   destinationHealth(): Promise<{ destination: string; pausedBy: PauseCause | null; consecutiveFailures: number }[]>;
   auditChains(): Promise<{ tenant: string; length: number }[]>;
+  /** Per chain, its last whole verification on schedule: when it ended (Unix seconds) and whether the chain was intact. */
+  auditFullVerifications(): Promise<{ tenant: string; verifiedAt: number; ok: boolean }[]>;
   /** Per configured destination, how long its oldest pending delivery has waited since it was created (0: none). */
   pendingDeliveryAges(): Promise<{ destination: string; seconds: number }[]>;
   /** How long the event waiting longest for its decision (received or mapped) has been in that state (0: none). */
@@ -284,8 +286,9 @@ function sharedWhilePending<T>(read: () => Promise<T>): () => Promise<T> {
 }
 
 function figureGauges(registry: Registry, figures: OperationsFigures): SourceGauge[] {
-  // Three gauges read the destinations' health; a scrape reads it once.
+  // Three gauges read the destinations' health; a scrape reads it once. Likewise two the full verifications.
   const destinationHealth = sharedWhilePending(() => figures.destinationHealth());
+  const fullVerifications = sharedWhilePending(() => figures.auditFullVerifications());
   return [
     gaugeOf(registry, 'jeugdbrug_events', 'Events in the inbox by state', 'state', async () =>
       (await figures.eventsByState()).map((r) => [r.state, r.count]),
@@ -329,6 +332,21 @@ function figureGauges(registry: Registry, figures: OperationsFigures): SourceGau
       'Rows in each audit hash chain (its head sequence number)',
       'tenant',
       async () => (await figures.auditChains()).map((r) => [r.tenant, r.length]),
+    ),
+    gaugeOf(
+      registry,
+      'jeugdbrug_audit_full_verify_ok',
+      'Result of the last scheduled whole verification of each audit chain (every row from its genesis or retention ' +
+        'checkpoint, and every signed checkpoint; AUDIT_FULL_VERIFY_INTERVAL_MS): 1 intact, 0 broken',
+      'tenant',
+      async () => (await fullVerifications()).map((r) => [r.tenant, r.ok ? 1 : 0]),
+    ),
+    gaugeOf(
+      registry,
+      'jeugdbrug_audit_full_verify_timestamp_seconds',
+      'When the last scheduled whole verification of each audit chain ended (Unix time)',
+      'tenant',
+      async () => (await fullVerifications()).map((r) => [r.tenant, r.verifiedAt]),
     ),
     gaugeOf(
       registry,

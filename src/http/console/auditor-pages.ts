@@ -12,6 +12,7 @@ import {
 import { canReadChain, isChainName } from '../../reports/audit-scope';
 import { searchAuditEvents, servedResource } from '../../reports/audit-search/search';
 import { encodeCursor, parseAuditSearch } from '../../reports/audit-search/search-params';
+import { listFullVerifications } from '../../audit/full-verify';
 import { listChainTenants } from '../../audit/verify';
 import { BSN_SYSTEM, isValidBsn, isValidIsoDate } from '../../kernel/fhir/identifiers';
 import { dayAfter } from '../../kernel/dutch-time';
@@ -570,7 +571,7 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
         res,
         t(lang, 'verifyTitle'),
         html`<p>${t(lang, 'verifyIntro')}</p>
-          ${form}`,
+          ${form} ${await fullVerifications(lang, tenants)}`,
       );
       return;
     }
@@ -598,9 +599,34 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
       res,
       t(lang, 'verifyTitle'),
       html`${form}
-        <section aria-label="${t(lang, 'verify')}" class="verdicts">${results}</section>`,
+        <section aria-label="${t(lang, 'verify')}" class="verdicts">${results}</section>
+        ${await fullVerifications(lang, chains)}`,
     );
   });
+
+  /** When each chain was last verified whole on schedule (a worker's, full-verify.ts), and what that found. */
+  const fullVerifications = async (lang: Lang, tenants: readonly string[]): Promise<SafeHtml> => {
+    const last = new Map((await listFullVerifications(ctx.db)).map((v) => [v.tenant, v]));
+    const rows = tenants.map((tenant) => {
+      const v = last.get(tenant);
+      const result = !v
+        ? t(lang, 'fullVerifyNever')
+        : v.ok
+          ? t(lang, 'fullVerifyOk', v.rows)
+          : t(lang, 'fullVerifyBroken', v.brokenAtSeq ?? '-', v.problem ?? '');
+      return html`<tr class="${v && !v.ok ? 'broken' : ''}">
+        <td>${tenant}</td>
+        <td>${v ? formatTime(lang, v.verifiedAt) : ''}</td>
+        <td>${result}</td>
+      </tr>`;
+    });
+    return table(
+      t(lang, 'fullVerifyTitle'),
+      [t(lang, 'chain'), t(lang, 'when'), t(lang, 'fullVerifyResult')],
+      rows,
+      t(lang, 'none'),
+    );
+  };
 
   /** The export form, holding the values it was sent with (and, when something is wrong with them, saying what). */
   const exportPage = async (req: Request, res: Response, form: ExportForm, problem?: HtmlValue, status = 200) => {

@@ -241,6 +241,14 @@ const MESSAGES = {
     nl: 'Keten {0} is GEBROKEN bij rij {1}: {2}',
     en: 'Chain {0} is BROKEN at row {1}: {2}',
   },
+  fullVerifyTitle: { nl: 'Geplande volledige controle', en: 'Scheduled full verification' },
+  fullVerifyResult: { nl: 'Uitkomst', en: 'Result' },
+  fullVerifyNever: {
+    nl: 'nog niet (elke AUDIT_FULL_VERIFY_INTERVAL_MS, standaard dagelijks)',
+    en: 'not yet (every AUDIT_FULL_VERIFY_INTERVAL_MS, daily by default)',
+  },
+  fullVerifyOk: { nl: 'intact: {0} rijen', en: 'intact: {0} rows' },
+  fullVerifyBroken: { nl: 'GEBROKEN bij rij {0}: {1}', en: 'BROKEN at row {0}: {1}' },
   exportTitle: { nl: 'Auditlog exporteren', en: 'Export the audit log' },
   exportIntro: {
     nl: 'Een periode van een keten met de kop van de keten, offline te controleren met npm run audit-verify. Van en Tot en met zijn dagen in Nederlandse tijd; beide horen bij de periode.',

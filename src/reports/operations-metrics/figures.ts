@@ -1,4 +1,5 @@
 import type { OperationsFigures, PauseCause } from '../../kernel/metrics';
+import { listFullVerifications } from '../../audit/full-verify';
 import type { PipelineContext } from '../../event/context';
 import { practiceReceiver } from '../../event/practice-send';
 import { eventStateCounts } from '../../event/state-counts';
@@ -77,6 +78,13 @@ export function operationsFigures(ctx: Pick<PipelineContext, 'db' | 'registry'>)
         'SELECT tenant, seq::float8 AS seq FROM audit_chain_head',
       );
       return rows.map((r) => ({ tenant: r.tenant, length: r.seq }));
+    },
+    async auditFullVerifications() {
+      return (await listFullVerifications(db)).map((v) => ({
+        tenant: v.tenant,
+        verifiedAt: v.verifiedAt.getTime() / 1000,
+        ok: v.ok,
+      }));
     },
   };
 }
