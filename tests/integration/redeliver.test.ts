@@ -4,6 +4,9 @@ import type { KeyName } from '../helpers/test-runtime';
 import { formFields, openConsole } from '../helpers/console-client';
 import { waitFor } from '../helpers/wait-for';
 import { contractDestination, useDeliveryApp } from '../unit/delivery/support/adapter-contract';
+import { insertInboxRows } from '../helpers/inbox-rows';
+import { statementsOf } from '../helpers/recorded-statements';
+import { countDeliveredInWindow, listDeliveredInWindow } from '../../src/reports/dead-letters/dead-letters';
 
 /**
  * An operator's redelivery of delivered deliveries: the municipality answered 2xx and then lost the data (a crash
@@ -331,5 +334,41 @@ describe('redelivering delivered deliveries after a receiver lost them', () => {
     });
     expect(empty.status).toBe(202);
     expect(await empty.json()).toEqual({ redelivered: [], denied: [], remaining: 0 });
+  });
+
+  it('reads a window through the index of delivered deliveries by destination, not the whole table', async () => {
+    const db = h.app.rt.ctx.db;
+    // A month of deliveries to other municipalities, and a few hundred to this one, before the tests above ran.
+    const others = await insertInboxRows(db, 'delivered', 20_000);
+    await db.query(
+      `INSERT INTO delivery (id, inbox_id, destination, idempotency_key, state, delivered_at)
+       SELECT gen_random_uuid(), inbox_id, CASE WHEN n % 50 = 0 THEN 'gm0226' ELSE 'gm' || (n % 40)::text END,
+         gen_random_uuid()::text, 'delivered', now() - interval '40 days' + n * interval '2 minutes'
+       FROM unnest($1::uuid[]) WITH ORDINALITY AS x(inbox_id, n)`,
+      [others],
+    );
+    await db.exec('ANALYZE inbox; ANALYZE delivery');
+    const window = {
+      destination: 'gm0226',
+      from: new Date(Date.now() - 30 * 86_400_000).toISOString(),
+      to: new Date(Date.now() - 20 * 86_400_000).toISOString(),
+      limit: 100,
+    };
+    const first = await listDeliveredInWindow(db, window);
+    expect(first).toHaveLength(100);
+    const statements = await statementsOf(db, async (rec) => {
+      await listDeliveredInWindow(rec, { ...window, after: first.at(-1)!.after });
+      await countDeliveredInWindow(rec, { ...window, after: first.at(-1)!.after });
+    });
+    const plans: string[] = [];
+    for (const { sql, params } of statements) {
+      const rows = await db.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${sql}`, params);
+      plans.push(rows.map((r) => r['QUERY PLAN']).join('\n'));
+    }
+    expect(plans).toHaveLength(2);
+    for (const plan of plans) {
+      expect(plan).toMatch(/delivery_delivered_window/);
+      expect(plan).not.toMatch(/Seq Scan on delivery/);
+    }
   });
 });
