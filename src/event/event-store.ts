@@ -753,6 +753,8 @@ export interface DeliveryWork extends DeliveryRow, SealedEvent {
   event_state: EventState;
   /** The event's type: the deliver stage sends a `monitoring.report` by its own path (report-delivery.ts). */
   event_type: string;
+  /** The event's trace id: a redelivery queues its job under it. */
+  trace_id: string;
   /** When jeugdbrug received the event: the moment it occurred as its deliveries say it (notification timestamp). */
   event_received_at: Date;
   /** The destination's run of failed attempts when this was read: a success need only reset a run there is. */
@@ -823,7 +825,7 @@ export async function cancelledReferralAt(
 }
 
 /** The one read of `DeliveryWork`, for one delivery or a group. */
-const DELIVERY_WORK_SELECT = `SELECT d.*, i.tenant, i.state AS event_state, i.event_type,
+const DELIVERY_WORK_SELECT = `SELECT d.*, i.tenant, i.state AS event_state, i.event_type, i.trace_id,
     i.received_at AS event_received_at, ${openedColumns('i')},
     COALESCE(ds.consecutive_failures, 0) AS destination_failures, ds.paused_by AS destination_paused_by,
     ds.half_open_at IS NOT NULL AS destination_half_open,

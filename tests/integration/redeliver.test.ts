@@ -6,7 +6,11 @@ import { waitFor } from '../helpers/wait-for';
 import { contractDestination, useDeliveryApp } from '../unit/delivery/support/adapter-contract';
 import { insertInboxRows } from '../helpers/inbox-rows';
 import { statementsOf } from '../helpers/recorded-statements';
-import { countDeliveredInWindow, listDeliveredInWindow } from '../../src/reports/dead-letters/dead-letters';
+import {
+  countDeliveredInWindow,
+  listDeliveredInWindow,
+  readRedeliveryPage,
+} from '../../src/reports/dead-letters/dead-letters';
 
 /**
  * An operator's redelivery of delivered deliveries: the municipality answered 2xx and then lost the data (a crash
@@ -273,6 +277,34 @@ describe('redelivering delivered deliveries after a receiver lost them', () => {
     expect(secondBody.remaining).toBe(0);
     expect(secondBody.after).toBeUndefined();
     await deliveredAgain(b.delivery.id, 1);
+  });
+
+  it('reads a page of a window, deliveries and their events, in two statements however long the page', async () => {
+    const from = await dbNow();
+    const sent = [await deliveredUnderConsent(), await deliveredUnderConsent(), await deliveredUnderConsent()];
+    const to = await dbNow();
+    const window = { destination: 'gm0226', from, to, limit: 100 };
+    let page: Awaited<ReturnType<typeof readRedeliveryPage>> | undefined;
+    const statements = await statementsOf(h.app.rt.ctx.db, async (rec) => {
+      page = await readRedeliveryPage(rec, window);
+    });
+    expect(statements).toHaveLength(2);
+    // Oldest first, each with what a redelivery needs of it and of its event.
+    expect(page!.targets.map((t) => t.id)).toEqual(sent.map((s) => s.delivery.id));
+    const traces = await h.app.rt.ctx.db.query<{ id: string; trace_id: string }>(
+      'SELECT id, trace_id FROM inbox WHERE id = ANY($1::uuid[])',
+      [sent.map((s) => s.referralId)],
+    );
+    const traceOf = new Map(traces.map((t) => [t.id, t.trace_id]));
+    for (const t of page!.targets) {
+      expect(t.trace_id).toBe(traceOf.get(t.inbox_id));
+      expect([t.state, t.event_type, t.canonical !== null || t.payload !== null]).toEqual([
+        'delivered',
+        'referral.created',
+        true,
+      ]);
+    }
+    expect(page!.after).toEqual({ deliveredAt: expect.any(String) as string, id: sent[2]!.delivery.id });
   });
 
   it('offers the console operator a redelivery on the event’s timeline, with the reason the audit keeps', async () => {

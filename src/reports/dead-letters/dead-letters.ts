@@ -4,6 +4,8 @@ import type { AnswerSummary } from '../../event/receiver-answer';
 import { MONITORING_REPORT_EVENT } from '../../contracts/delivery-event-type';
 import { TRAJECTORY_EVENT_STATES } from '../../event/states';
 import type { ReplayLimits, SkipReason } from '../../event/replay';
+import type { RedeliveryTarget } from '../../event/redeliver';
+import { getDeliveryWorks } from '../../event/event-store';
 import { ALL } from '../../access/principal';
 import { and, or, SqlParams } from '../../kernel/sql-params';
 import {
@@ -261,6 +263,24 @@ export async function listDeliveredInWindow(
     q.values,
   );
   return rows.map((r) => ({ id: r.id, after: { deliveredAt: r.deliveredAt, id: r.id } }));
+}
+
+/**
+ * One page of a redelivery window: the deliveries to send again with what a redelivery reads of each and of its event,
+ * oldest first, and where the next page starts; in two statements, however long the page. One gone since it was
+ * listed is left out.
+ */
+export async function readRedeliveryPage(
+  db: Db,
+  window: Omit<RedeliveryWindow, 'reason'>,
+  scope: OperatorScope = EVERY_TENANT,
+): Promise<{ targets: RedeliveryTarget[]; after: DeliveredAfter | undefined }> {
+  const looked = await listDeliveredInWindow(db, window, scope);
+  const works = new Map((await getDeliveryWorks(db, looked.map((l) => l.id))).map((w) => [w.id, w]));
+  return {
+    targets: looked.flatMap(({ id }) => works.get(id) ?? []),
+    after: looked.at(-1)?.after,
+  };
 }
 
 /** How many delivered deliveries of a window within the scope there are (after `after`, when given). */
