@@ -514,6 +514,10 @@ export interface AttemptColumns<S extends string> {
   response_key_id: string | null;
   created_at: Date;
   updated_at: Date;
+  /**
+   * When the receiver last accepted it; null while it never did. A later round that fails (a redelivery the receiver
+   * is down for) leaves it: the delivery was delivered then, whatever came of the resend.
+   */
   delivered_at: Date | null;
 }
 
@@ -901,7 +905,7 @@ export async function recordAttempt(
     `WITH ${fromStatesCte(`'{pending}'`)}
      UPDATE ${table} SET state = $2, attempts = attempts + 1, last_status = $3, last_error = $4,
        ${ANSWER_SET('$5', '$6', '$7')}, updated_at = now(),
-       delivered_at = CASE WHEN $2 = 'delivered' THEN now() END
+       delivered_at = CASE WHEN $2 = 'delivered' THEN now() ELSE ${table}.delivered_at END
      FROM from_states WHERE ${byIdWhileIn(table, '$1')} RETURNING ${table}.id`,
     [id, a.state, a.status ?? null, a.error ?? null, ...answerParams(a.answer)],
   );
@@ -942,7 +946,7 @@ export async function finishDelivery(
       `, ${fromStatesCte(`'{pending}'`, 'delivery_from')}, attempt AS (
         UPDATE delivery SET state = $7::text, attempts = attempts + $13::int, last_status = $8, last_error = $9,
           ${ANSWER_SET('$10', '$11', '$12')}, updated_at = now(),
-          delivered_at = CASE WHEN $7::text = 'delivered' THEN now() END
+          delivered_at = CASE WHEN $7::text = 'delivered' THEN now() ELSE delivery.delivered_at END
         FROM delivery_from WHERE ${byIdWhileIn('delivery', '$6', 'delivery_from')} RETURNING delivery.id
       )`,
       'SELECT id FROM attempt',
@@ -999,7 +1003,8 @@ function finishDeliveriesSql(held: string | undefined, select: string): string {
        UPDATE delivery SET state = ${rows}.delivery_state, attempts = attempts + ${rows}.counts,
          last_status = ${rows}.status, last_error = ${rows}.error, response_summary = ${rows}.response_summary,
          response_sealed = ${rows}.response_sealed, response_key_id = ${rows}.response_key_id,
-         updated_at = now(), delivered_at = CASE WHEN ${rows}.delivery_state = 'delivered' THEN now() END
+         updated_at = now(), delivered_at = CASE WHEN ${rows}.delivery_state = 'delivered' THEN now()
+           ELSE delivery.delivered_at END
        FROM delivery_from, ${rows}
        WHERE ${byIdWhileIn('delivery', 'ANY($2::uuid[])', 'delivery_from')} AND delivery.id = ${rows}.delivery_id
        RETURNING delivery.id, ${rows}.n

@@ -279,6 +279,63 @@ describe('redelivering delivered deliveries after a receiver lost them', () => {
     await deliveredAgain(b.delivery.id, 1);
   });
 
+  it('keeps the first delivery when a redelivery fails: the resend is its own dead letter, replayable', async () => {
+    const { referralId, delivery } = await deliveredUnderConsent();
+    const firstAt = delivery.delivered_at!.toISOString();
+    // The receiver restored its backup, then went down: the resend fails through all its attempts.
+    h.receiver.stored.delete(delivery.idempotency_key);
+    h.receiver.mode = { kind: 'status', status: 503 };
+    expect((await redeliverOne(delivery.id)).status).toBe(202);
+    const dead = await waitFor(`delivery ${delivery.id} dead`, async () => {
+      const d = await deliveryById(delivery.id);
+      return d.state === 'dead' ? d : undefined;
+    });
+    // The round that failed is the dead letter; when the receiver first accepted it is kept for audit and monitoring.
+    expect(dead.round).toBe(1);
+    expect(dead.delivered_at?.toISOString()).toBe(firstAt);
+
+    // The event's history keeps the first delivery and says the dead letter is a redelivery's, of one delivered.
+    const life = (await h.state(referralId)) as unknown as {
+      state: string;
+      history: { state: string; reason: string | null }[];
+      deliveries: { id: string; state: string; round: number; deliveredAt: string | null }[];
+    };
+    expect(life.history.map((s) => s.state)).toEqual(['received', 'mapped', 'decided', 'delivered', 'decided', 'dead']);
+    expect(life.history.at(-1)!.reason).toContain(`sent again after the receiver accepted it at ${firstAt}`);
+    expect(life.deliveries).toEqual([
+      expect.objectContaining({ id: delivery.id, state: 'dead', round: 1, deliveredAt: firstAt }),
+    ]);
+
+    // The dead-letter list says so too: a dead letter of a delivery the receiver once accepted.
+    const listed = (await (
+      await h.app.request('/admin/v1/dead-letters?destination=gm0226', { key: 'operator' })
+    ).json()) as { deadLetters: { id: string; round: number; deliveredAt: string | null }[] };
+    expect(listed.deadLetters.find((d) => d.id === delivery.id)).toEqual(
+      expect.objectContaining({ round: 1, deliveredAt: firstAt }),
+    );
+    const operatorPage = await (
+      await (await openConsole(h.app, 'operator')).get('/console/operator/dead-letters?destination=gm0226')
+    ).text();
+    expect(operatorPage).toContain('Eerder afgeleverd (');
+    // The practice is not told its referral never reached the municipality: it did.
+    const practicePage = await (
+      await (await openConsole(h.app, 'practice')).get(`/console/practice/events/${referralId}`)
+    ).text();
+    expect(practicePage).not.toContain('niet naar de gemeente verstuurd');
+    // Monitoring: a dead letter of the destination to replay, and nothing waiting for it any more.
+    const metrics = await (await h.app.request('/metrics', { key: null })).text();
+    expect(metrics).toMatch(/^jeugdbrug_dead_letters\{destination="gm0226"\} [1-9]\d*$/m);
+    expect(metrics).toMatch(/^jeugdbrug_oldest_pending_delivery_age_seconds\{destination="gm0226"\} 0$/m);
+
+    // Replayed once the receiver is back: delivered again, under the same key.
+    h.receiver.mode = { kind: 'ok' };
+    const replay = await h.app.request(`/admin/v1/dead-letters/${delivery.id}/replay`, { key: 'operator', json: {} });
+    expect(replay.status).toBe(202);
+    const again = await deliveredAgain(delivery.id, 2);
+    expect(again.delivered_at!.getTime()).toBeGreaterThan(delivery.delivered_at!.getTime());
+    expect(h.receiver.stored.has(delivery.idempotency_key)).toBe(true);
+  });
+
   it('reads a page of a window, deliveries and their events, in two statements however long the page', async () => {
     const from = await dbNow();
     const sent = [await deliveredUnderConsent(), await deliveredUnderConsent(), await deliveredUnderConsent()];
