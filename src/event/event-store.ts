@@ -1729,7 +1729,10 @@ export interface ReferralNames {
   readonly id?: string | undefined;
 }
 
-/** A referral event found by a name, with the destinations it reached and those it is still on its way to. */
+/**
+ * A referral event found by a name, with the destinations it reached and those it is still on its way to. Reached is
+ * delivered once (`delivered_at`): a redelivery under way or failed does not undo that it arrived.
+ */
 export interface NamedReferralEvent {
   id: string;
   tenant: string;
@@ -1752,7 +1755,7 @@ export async function referralEventsNamed(db: Db, names: ReferralNames): Promise
            SELECT 1 FROM inbox e WHERE e.id = r.inbox_id AND e.event_type = 'referral.created'))
      )
      SELECT r.inbox_id AS id, r.tenant, r.system, r.value,
-       coalesce(array_agg(d.destination) FILTER (WHERE d.state = 'delivered'), '{}') AS delivered_to,
+       coalesce(array_agg(d.destination) FILTER (WHERE d.delivered_at IS NOT NULL), '{}') AS delivered_to,
        coalesce(array_agg(d.destination) FILTER (WHERE d.state = 'pending'), '{}') AS pending_to
      FROM (SELECT DISTINCT * FROM named) n
      JOIN referral_identifier r ON r.tenant = n.tenant AND r.system = n.system AND r.value = n.value

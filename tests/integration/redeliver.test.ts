@@ -317,6 +317,9 @@ describe('redelivering delivered deliveries after a receiver lost them', () => {
       await (await openConsole(h.app, 'operator')).get('/console/operator/dead-letters?destination=gm0226')
     ).text();
     expect(operatorPage).toContain('Eerder afgeleverd (');
+    // The municipality received the referral, and may still read and send its status.
+    const status = await h.app.request(`/municipality/v1/referrals/${referralId}/status`, { key: 'municipality' });
+    expect(status.status).toBe(200);
     // The practice is not told its referral never reached the municipality: it did.
     const practicePage = await (
       await (await openConsole(h.app, 'practice')).get(`/console/practice/events/${referralId}`)
