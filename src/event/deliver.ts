@@ -124,7 +124,7 @@ async function processPendingDelivery(
     // Whatever failed outside the send itself (the database, the decision, a bug) still ends the delivery when
     // this was its last chance: a row left `pending` behind a failed job would be re-enqueued for ever.
     const failure = asDeliveryFailure(err);
-    const { final, reason } = finalityOf(failure, job, work.destination);
+    const { final, reason } = finalityOf(failure, job, work.destination, work.delivered_at);
     if (final) {
       await finish(ctx, job, {
         deliveryId: work.id,
@@ -280,7 +280,7 @@ async function deliverOnce(
     if (!adapterFault) {
       await noteFailure(ctx, destination, failure);
     }
-    const { final, reason } = finalityOf(failure, job, destination.id);
+    const { final, reason } = finalityOf(failure, job, destination.id, work.delivered_at);
     const answer = sealAnswer(ctx.cipher, failure.answer);
     if (!final) {
       await recordAttempt(ctx.db, 'delivery', work.id, {

@@ -45,9 +45,14 @@ export function finalityOf(
   failure: DeliveryFailure,
   job: Pick<Job, 'attemptsMade' | 'opts'>,
   receiver: string,
+  deliveredBefore?: Date | null,
 ): { final: boolean; reason: string } {
   const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
   const final = failure.name !== 'RetryableDeliveryError' || lastAttempt;
   const exhausted = final && failure.name === 'RetryableDeliveryError' ? ' (retries exhausted)' : '';
-  return { final, reason: `${receiver}: ${failure.message}${exhausted}` };
+  // A redelivery's dead letter (or its replay's): the event's history says the receiver had it, and since when.
+  const resent = deliveredBefore
+    ? `; sent again after the receiver accepted it at ${deliveredBefore.toISOString()}`
+    : '';
+  return { final, reason: `${receiver}: ${failure.message}${exhausted}${resent}` };
 }

@@ -514,6 +514,10 @@ export interface AttemptColumns<S extends string> {
   response_key_id: string | null;
   created_at: Date;
   updated_at: Date;
+  /**
+   * When the receiver last accepted it; null while it never did. A later round that fails (a redelivery the receiver
+   * is down for) leaves it: the delivery was delivered then, whatever came of the resend.
+   */
   delivered_at: Date | null;
 }
 
@@ -753,6 +757,8 @@ export interface DeliveryWork extends DeliveryRow, SealedEvent {
   event_state: EventState;
   /** The event's type: the deliver stage sends a `monitoring.report` by its own path (report-delivery.ts). */
   event_type: string;
+  /** The event's trace id: a redelivery queues its job under it. */
+  trace_id: string;
   /** When jeugdbrug received the event: the moment it occurred as its deliveries say it (notification timestamp). */
   event_received_at: Date;
   /** The destination's run of failed attempts when this was read: a success need only reset a run there is. */
@@ -823,7 +829,7 @@ export async function cancelledReferralAt(
 }
 
 /** The one read of `DeliveryWork`, for one delivery or a group. */
-const DELIVERY_WORK_SELECT = `SELECT d.*, i.tenant, i.state AS event_state, i.event_type,
+const DELIVERY_WORK_SELECT = `SELECT d.*, i.tenant, i.state AS event_state, i.event_type, i.trace_id,
     i.received_at AS event_received_at, ${openedColumns('i')},
     COALESCE(ds.consecutive_failures, 0) AS destination_failures, ds.paused_by AS destination_paused_by,
     ds.half_open_at IS NOT NULL AS destination_half_open,
@@ -899,7 +905,7 @@ export async function recordAttempt(
     `WITH ${fromStatesCte(`'{pending}'`)}
      UPDATE ${table} SET state = $2, attempts = attempts + 1, last_status = $3, last_error = $4,
        ${ANSWER_SET('$5', '$6', '$7')}, updated_at = now(),
-       delivered_at = CASE WHEN $2 = 'delivered' THEN now() END
+       delivered_at = CASE WHEN $2 = 'delivered' THEN now() ELSE ${table}.delivered_at END
      FROM from_states WHERE ${byIdWhileIn(table, '$1')} RETURNING ${table}.id`,
     [id, a.state, a.status ?? null, a.error ?? null, ...answerParams(a.answer)],
   );
@@ -940,7 +946,7 @@ export async function finishDelivery(
       `, ${fromStatesCte(`'{pending}'`, 'delivery_from')}, attempt AS (
         UPDATE delivery SET state = $7::text, attempts = attempts + $13::int, last_status = $8, last_error = $9,
           ${ANSWER_SET('$10', '$11', '$12')}, updated_at = now(),
-          delivered_at = CASE WHEN $7::text = 'delivered' THEN now() END
+          delivered_at = CASE WHEN $7::text = 'delivered' THEN now() ELSE delivery.delivered_at END
         FROM delivery_from WHERE ${byIdWhileIn('delivery', '$6', 'delivery_from')} RETURNING delivery.id
       )`,
       'SELECT id FROM attempt',
@@ -997,7 +1003,8 @@ function finishDeliveriesSql(held: string | undefined, select: string): string {
        UPDATE delivery SET state = ${rows}.delivery_state, attempts = attempts + ${rows}.counts,
          last_status = ${rows}.status, last_error = ${rows}.error, response_summary = ${rows}.response_summary,
          response_sealed = ${rows}.response_sealed, response_key_id = ${rows}.response_key_id,
-         updated_at = now(), delivered_at = CASE WHEN ${rows}.delivery_state = 'delivered' THEN now() END
+         updated_at = now(), delivered_at = CASE WHEN ${rows}.delivery_state = 'delivered' THEN now()
+           ELSE delivery.delivered_at END
        FROM delivery_from, ${rows}
        WHERE ${byIdWhileIn('delivery', 'ANY($2::uuid[])', 'delivery_from')} AND delivery.id = ${rows}.delivery_id
        RETURNING delivery.id, ${rows}.n
@@ -1722,7 +1729,10 @@ export interface ReferralNames {
   readonly id?: string | undefined;
 }
 
-/** A referral event found by a name, with the destinations it reached and those it is still on its way to. */
+/**
+ * A referral event found by a name, with the destinations it reached and those it is still on its way to. Reached is
+ * delivered once (`delivered_at`): a redelivery under way or failed does not undo that it arrived.
+ */
 export interface NamedReferralEvent {
   id: string;
   tenant: string;
@@ -1745,7 +1755,7 @@ export async function referralEventsNamed(db: Db, names: ReferralNames): Promise
            SELECT 1 FROM inbox e WHERE e.id = r.inbox_id AND e.event_type = 'referral.created'))
      )
      SELECT r.inbox_id AS id, r.tenant, r.system, r.value,
-       coalesce(array_agg(d.destination) FILTER (WHERE d.state = 'delivered'), '{}') AS delivered_to,
+       coalesce(array_agg(d.destination) FILTER (WHERE d.delivered_at IS NOT NULL), '{}') AS delivered_to,
        coalesce(array_agg(d.destination) FILTER (WHERE d.state = 'pending'), '{}') AS pending_to
      FROM (SELECT DISTINCT * FROM named) n
      JOIN referral_identifier r ON r.tenant = n.tenant AND r.system = n.system AND r.value = n.value

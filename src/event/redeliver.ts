@@ -90,17 +90,17 @@ function refusalOf(ctx: PipelineContext, work: DeliveryWork): Refused | undefine
   return undefined;
 }
 
-/** The delivery and its event as a redelivery reads them: the deliver stage's work, and the event's trace id. */
-export type RedeliveryTarget = DeliveryWork & Pick<EventRow, 'trace_id'>;
+/** The delivery and its event as a redelivery reads them: the deliver stage's work (with the event's trace id). */
+export type RedeliveryTarget = DeliveryWork;
 
 /** A delivery as a redelivery reads it, with its event (for the caller's scope check); undefined for an unknown id. */
 export async function tryGetRedeliveryTarget(
   ctx: Pick<PipelineContext, 'db'>,
   deliveryId: string,
 ): Promise<{ target: RedeliveryTarget; event: EventRow & SealedEvent } | undefined> {
-  const work = isUuid(deliveryId) ? await tryGetDeliveryWork(ctx.db, deliveryId) : undefined;
-  const event = work && (await tryGetSealedEvent(ctx.db, work.inbox_id));
-  return work && event ? { target: { ...work, trace_id: event.trace_id }, event } : undefined;
+  const target = isUuid(deliveryId) ? await tryGetDeliveryWork(ctx.db, deliveryId) : undefined;
+  const event = target && (await tryGetSealedEvent(ctx.db, target.inbox_id));
+  return target && event ? { target, event } : undefined;
 }
 
 /**

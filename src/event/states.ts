@@ -88,7 +88,8 @@ export const STEPS = {
   replayed: { from: ['dead'], to: 'decided' },
   /**
    * Operator: a delivered delivery gets a new round, because the receiver lost what it accepted (a restore from
-   * backup); decided again first (redeliver.ts). An event with another delivery under way stays where it is.
+   * backup); decided again first (redeliver.ts). An event with another delivery under way stays where it is. A resend
+   * the receiver does not accept ends as any round does (`deadLetter`); the delivery keeps when it was delivered.
    */
   redelivered: { from: ['delivered'], to: 'decided' },
   /**

@@ -27,7 +27,7 @@ import {
   listDeadLetters,
   listFeedbackByState,
   countDeliveredInWindow,
-  listDeliveredInWindow,
+  readRedeliveryPage,
   redeliveryReason,
   redeliveryWindow,
 } from '../reports/dead-letters/dead-letters';
@@ -144,14 +144,11 @@ export function adminRouter(ctx: PipelineContext): Router {
     const redelivered: string[] = [];
     const denied: { id: string; reasons: string }[] = [];
     const notSent: { id: string; reason: string }[] = [];
-    const looked = await listDeliveredInWindow(ctx.db, window, scope);
-    for (const { id } of looked) {
-      // In the scope by the window's own condition; gone since it was listed, it is not looked at.
-      const found = await tryGetRedeliveryTarget(ctx, id);
-      if (!found) {
-        continue;
-      }
-      const done = await redeliver(ctx, found.target, actorOf(req, res), window.reason);
+    // In the scope by the window's own condition.
+    const { targets, after } = await readRedeliveryPage(ctx.db, window, scope);
+    for (const target of targets) {
+      const { id } = target;
+      const done = await redeliver(ctx, target, actorOf(req, res), window.reason);
       if (done.result === 'redelivered') {
         redelivered.push(id);
       } else if (done.result === 'denied') {
@@ -160,7 +157,6 @@ export function adminRouter(ctx: PipelineContext): Router {
         notSent.push({ id, reason: notRedeliveredText(done) });
       }
     }
-    const after = looked.at(-1)?.after;
     const remaining = after ? await countDeliveredInWindow(ctx.db, { ...window, after }, scope) : 0;
     res.status(202).json({
       redelivered,

@@ -4,6 +4,13 @@ import type { KeyName } from '../helpers/test-runtime';
 import { formFields, openConsole } from '../helpers/console-client';
 import { waitFor } from '../helpers/wait-for';
 import { contractDestination, useDeliveryApp } from '../unit/delivery/support/adapter-contract';
+import { insertInboxRows } from '../helpers/inbox-rows';
+import { statementsOf } from '../helpers/recorded-statements';
+import {
+  countDeliveredInWindow,
+  listDeliveredInWindow,
+  readRedeliveryPage,
+} from '../../src/reports/dead-letters/dead-letters';
 
 /**
  * An operator's redelivery of delivered deliveries: the municipality answered 2xx and then lost the data (a crash
@@ -272,6 +279,94 @@ describe('redelivering delivered deliveries after a receiver lost them', () => {
     await deliveredAgain(b.delivery.id, 1);
   });
 
+  it('keeps the first delivery when a redelivery fails: the resend is its own dead letter, replayable', async () => {
+    const { referralId, delivery } = await deliveredUnderConsent();
+    const firstAt = delivery.delivered_at!.toISOString();
+    // The receiver restored its backup, then went down: the resend fails through all its attempts.
+    h.receiver.stored.delete(delivery.idempotency_key);
+    h.receiver.mode = { kind: 'status', status: 503 };
+    expect((await redeliverOne(delivery.id)).status).toBe(202);
+    const dead = await waitFor(`delivery ${delivery.id} dead`, async () => {
+      const d = await deliveryById(delivery.id);
+      return d.state === 'dead' ? d : undefined;
+    });
+    // The round that failed is the dead letter; when the receiver first accepted it is kept for audit and monitoring.
+    expect(dead.round).toBe(1);
+    expect(dead.delivered_at?.toISOString()).toBe(firstAt);
+
+    // The event's history keeps the first delivery and says the dead letter is a redelivery's, of one delivered.
+    const life = (await h.state(referralId)) as unknown as {
+      state: string;
+      history: { state: string; reason: string | null }[];
+      deliveries: { id: string; state: string; round: number; deliveredAt: string | null }[];
+    };
+    expect(life.history.map((s) => s.state)).toEqual(['received', 'mapped', 'decided', 'delivered', 'decided', 'dead']);
+    expect(life.history.at(-1)!.reason).toContain(`sent again after the receiver accepted it at ${firstAt}`);
+    expect(life.deliveries).toEqual([
+      expect.objectContaining({ id: delivery.id, state: 'dead', round: 1, deliveredAt: firstAt }),
+    ]);
+
+    // The dead-letter list says so too: a dead letter of a delivery the receiver once accepted.
+    const listed = (await (
+      await h.app.request('/admin/v1/dead-letters?destination=gm0226', { key: 'operator' })
+    ).json()) as { deadLetters: { id: string; round: number; deliveredAt: string | null }[] };
+    expect(listed.deadLetters.find((d) => d.id === delivery.id)).toEqual(
+      expect.objectContaining({ round: 1, deliveredAt: firstAt }),
+    );
+    const operatorPage = await (
+      await (await openConsole(h.app, 'operator')).get('/console/operator/dead-letters?destination=gm0226')
+    ).text();
+    expect(operatorPage).toContain('Eerder afgeleverd (');
+    // The municipality received the referral, and may still read and send its status.
+    const status = await h.app.request(`/municipality/v1/referrals/${referralId}/status`, { key: 'municipality' });
+    expect(status.status).toBe(200);
+    // The practice is not told its referral never reached the municipality: it did.
+    const practicePage = await (
+      await (await openConsole(h.app, 'practice')).get(`/console/practice/events/${referralId}`)
+    ).text();
+    expect(practicePage).not.toContain('niet naar de gemeente verstuurd');
+    // Monitoring: a dead letter of the destination to replay, and nothing waiting for it any more.
+    const metrics = await (await h.app.request('/metrics', { key: null })).text();
+    expect(metrics).toMatch(/^jeugdbrug_dead_letters\{destination="gm0226"\} [1-9]\d*$/m);
+    expect(metrics).toMatch(/^jeugdbrug_oldest_pending_delivery_age_seconds\{destination="gm0226"\} 0$/m);
+
+    // Replayed once the receiver is back: delivered again, under the same key.
+    h.receiver.mode = { kind: 'ok' };
+    const replay = await h.app.request(`/admin/v1/dead-letters/${delivery.id}/replay`, { key: 'operator', json: {} });
+    expect(replay.status).toBe(202);
+    const again = await deliveredAgain(delivery.id, 2);
+    expect(again.delivered_at!.getTime()).toBeGreaterThan(delivery.delivered_at!.getTime());
+    expect(h.receiver.stored.has(delivery.idempotency_key)).toBe(true);
+  });
+
+  it('reads a page of a window, deliveries and their events, in two statements however long the page', async () => {
+    const from = await dbNow();
+    const sent = [await deliveredUnderConsent(), await deliveredUnderConsent(), await deliveredUnderConsent()];
+    const to = await dbNow();
+    const window = { destination: 'gm0226', from, to, limit: 100 };
+    let page: Awaited<ReturnType<typeof readRedeliveryPage>> | undefined;
+    const statements = await statementsOf(h.app.rt.ctx.db, async (rec) => {
+      page = await readRedeliveryPage(rec, window);
+    });
+    expect(statements).toHaveLength(2);
+    // Oldest first, each with what a redelivery needs of it and of its event.
+    expect(page!.targets.map((t) => t.id)).toEqual(sent.map((s) => s.delivery.id));
+    const traces = await h.app.rt.ctx.db.query<{ id: string; trace_id: string }>(
+      'SELECT id, trace_id FROM inbox WHERE id = ANY($1::uuid[])',
+      [sent.map((s) => s.referralId)],
+    );
+    const traceOf = new Map(traces.map((t) => [t.id, t.trace_id]));
+    for (const t of page!.targets) {
+      expect(t.trace_id).toBe(traceOf.get(t.inbox_id));
+      expect([t.state, t.event_type, t.canonical !== null || t.payload !== null]).toEqual([
+        'delivered',
+        'referral.created',
+        true,
+      ]);
+    }
+    expect(page!.after).toEqual({ deliveredAt: expect.any(String) as string, id: sent[2]!.delivery.id });
+  });
+
   it('offers the console operator a redelivery on the event’s timeline, with the reason the audit keeps', async () => {
     const { referralId, delivery } = await deliveredUnderConsent();
     const console = await openConsole(h.app, 'operator');
@@ -331,5 +426,41 @@ describe('redelivering delivered deliveries after a receiver lost them', () => {
     });
     expect(empty.status).toBe(202);
     expect(await empty.json()).toEqual({ redelivered: [], denied: [], remaining: 0 });
+  });
+
+  it('reads a window through the index of delivered deliveries by destination, not the whole table', async () => {
+    const db = h.app.rt.ctx.db;
+    // A month of deliveries to other municipalities, and a few hundred to this one, before the tests above ran.
+    const others = await insertInboxRows(db, 'delivered', 20_000);
+    await db.query(
+      `INSERT INTO delivery (id, inbox_id, destination, idempotency_key, state, delivered_at)
+       SELECT gen_random_uuid(), inbox_id, CASE WHEN n % 50 = 0 THEN 'gm0226' ELSE 'gm' || (n % 40)::text END,
+         gen_random_uuid()::text, 'delivered', now() - interval '40 days' + n * interval '2 minutes'
+       FROM unnest($1::uuid[]) WITH ORDINALITY AS x(inbox_id, n)`,
+      [others],
+    );
+    await db.exec('ANALYZE inbox; ANALYZE delivery');
+    const window = {
+      destination: 'gm0226',
+      from: new Date(Date.now() - 30 * 86_400_000).toISOString(),
+      to: new Date(Date.now() - 20 * 86_400_000).toISOString(),
+      limit: 100,
+    };
+    const first = await listDeliveredInWindow(db, window);
+    expect(first).toHaveLength(100);
+    const statements = await statementsOf(db, async (rec) => {
+      await listDeliveredInWindow(rec, { ...window, after: first.at(-1)!.after });
+      await countDeliveredInWindow(rec, { ...window, after: first.at(-1)!.after });
+    });
+    const plans: string[] = [];
+    for (const { sql, params } of statements) {
+      const rows = await db.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${sql}`, params);
+      plans.push(rows.map((r) => r['QUERY PLAN']).join('\n'));
+    }
+    expect(plans).toHaveLength(2);
+    for (const plan of plans) {
+      expect(plan).toMatch(/delivery_delivered_window/);
+      expect(plan).not.toMatch(/Seq Scan on delivery/);
+    }
   });
 });

@@ -8,8 +8,12 @@ import { joinUrl, probeByHead } from '../shared/transport';
  * (contacts) or `<baseUrl>/trajectafsluitingen` (closures), with the idempotency key both as `Idempotency-Key` header and as `berichtId` in the body, since
  * such systems more often deduplicate on a message id than on a header. Events these systems have no message
  * for fail permanently, so an operator sees them rather than losing them quietly.
- * Probe: `HEAD <baseUrl>` with the destination's credentials, up when it answers at all (see `probeByHead`).
+ * Probe: `HEAD <baseUrl>/aanmeldingen` (the route of referrals) with the destination's credentials, up when the route
+ * answers (see `probeByHead`): the base URL of an API of several routes may well answer 404.
  */
+/** Where referrals go: the route the probe asks about. */
+const REFERRAL_PATH = 'aanmeldingen';
+
 const isamenlevingAdapter: DeliveryAdapter = {
   name: 'isamenleving',
 
@@ -29,7 +33,7 @@ const isamenlevingAdapter: DeliveryAdapter = {
   },
 
   probe(endpoint, timeoutMs, deps) {
-    return probeByHead(endpoint, timeoutMs, deps);
+    return probeByHead(endpoint, timeoutMs, deps, REFERRAL_PATH);
   },
 };
 

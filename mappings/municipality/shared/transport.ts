@@ -193,19 +193,34 @@ export async function probeRequest(
 }
 
 /**
- * For probes that only ask whether the receiver's server is there (a HEAD on the base URL): any answer but a
- * server error, a timeout status, a throttle, or a refusal of our credentials will do. 404 and 405 count as up: many
- * receivers answer only the POST they expect.
+ * For probes that ask whether a delivery's route is there (a HEAD on the URL deliveries are POSTed to): any answer but
+ * a server error, a timeout status, a throttle, a refusal of our credentials, or the route missing. A delivery counts
+ * 404 and 410 as the route missing (`isRetryableStatus`, towards a pause), so the probe does too: counted as up, a
+ * destination paused for it would go half-open at every probe and its trial delivery pause it again. A 405 counts as
+ * up: a route that takes only the POST it expects answers a HEAD so, and is there.
  */
-function answersAtAll(status: number): boolean {
-  return status < 500 && status !== 408 && status !== 429 && status !== 401 && status !== 403;
+function routeAnswers(status: number): boolean {
+  return (
+    status < 500 &&
+    status !== 408 &&
+    status !== 429 &&
+    status !== 401 &&
+    status !== 403 &&
+    status !== 404 &&
+    status !== 410
+  );
 }
 
-/** The probe of receivers without a cheap read: `HEAD <baseUrl>` with the endpoint's credentials (`answersAtAll`). */
+/**
+ * The probe of receivers without a cheap read: `HEAD` on the route deliveries go to (`<baseUrl>/<path>`, the base URL
+ * itself without one) with the endpoint's credentials (`routeAnswers`).
+ */
 export function probeByHead(
   endpoint: Endpoint,
   timeoutMs: number,
   deps: HttpDeps = defaultHttpDeps,
+  path?: string,
 ): Promise<{ up: boolean; detail: string }> {
-  return probeRequest(endpoint, { method: 'HEAD', url: endpoint.baseUrl, headers: {} }, timeoutMs, answersAtAll, deps);
+  const url = path === undefined ? endpoint.baseUrl : joinUrl(endpoint.baseUrl, path);
+  return probeRequest(endpoint, { method: 'HEAD', url, headers: {} }, timeoutMs, routeAnswers, deps);
 }

@@ -8,7 +8,7 @@ import { signWebhook } from './signing';
  * Signed webhook: POSTs a FHIR subscription-notification Bundle (R4 Backport shape) to the base URL, signed per
  * Standard Webhooks (`webhook-id` = the idempotency key, `webhook-timestamp`, `webhook-signature`; see signing.ts) and
  * carrying an Idempotency-Key. Each attempt is signed afresh, so a retry hours later still passes the receiver's time check.
- * Probe: `HEAD <baseUrl>`, up when the server answers at all (see `probeByHead`).
+ * Probe: `HEAD <baseUrl>`, the URL deliveries are POSTed to, up when that route answers (see `probeByHead`).
  */
 const webhookAdapter: DeliveryAdapter = {
   name: 'webhook',

@@ -523,6 +523,10 @@ const MESSAGES = {
   },
   noStatusYet: { nl: 'nog geen', en: 'none yet' },
   notSentToMunicipality: { nl: 'niet verstuurd', en: 'not sent' },
+  deadLetterDeliveredBefore: {
+    nl: 'Eerder afgeleverd ({0}); opnieuw afleveren mislukte.',
+    en: 'Delivered before ({0}); sending it again failed.',
+  },
   referralNotSent: {
     nl: 'Deze verwijzing is niet naar de gemeente verstuurd (status: {0}): er komt geen status van de gemeente.',
     en: 'This referral was not sent to the municipality (state: {0}): no status will come from the municipality.',

@@ -172,7 +172,11 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
           <td>
             <a href="/console/operator/events?id=${d.inboxId}">${d.eventId}</a><br /><small
               >${d.practice ?? d.eventType}</small
-            >
+            >${
+              d.deliveredAt
+                ? html`<br /><small>${t(lang, 'deadLetterDeliveredBefore', formatTime(lang, d.deliveredAt))}</small>`
+                : ''
+            }
           </td>
           <td>${d.attempts}</td>
           <td>

@@ -5,7 +5,7 @@ import { auditEventRead, auditRefusedReads } from '../audit-read';
 import { openEvent, type StoredRecord } from '../../event/stored-event';
 import type { PipelineContext } from '../../event/context';
 import { decideForEvent, purposeOf } from '../../event/decide';
-import { tryGetSealedEventTimeline } from '../../reports/event-timeline/event-timeline';
+import { tryGetSealedEventTimeline, type EventTimeline } from '../../reports/event-timeline/event-timeline';
 import { currentReferralStatuses, listPracticeEvents } from '../../reports/practice-events/practice-events';
 import { referralTimelineOf } from '../../reports/referral-timeline/timeline';
 import { referralStepsHtml, waitingDaysHtml } from './referral-status-html';
@@ -139,7 +139,7 @@ export function practicePages(ctx: PipelineContext): Router {
 
 /**
  * The states of a referral that will not reach the municipality (denied, failed, dead): 'no status yet' would read
- * as waiting for the municipality.
+ * as waiting for the municipality. A dead one that was delivered before (a redelivery that failed) did reach it.
  */
 const NEVER_SENT: readonly string[] = ['denied', 'failed', 'dead'];
 
@@ -150,16 +150,17 @@ const NEVER_SENT: readonly string[] = ['denied', 'failed', 'dead'];
 async function referralStatusHtml(
   ctx: PipelineContext,
   lang: Lang,
-  timeline: { id: string; eventType: string; state: string },
+  timeline: Pick<EventTimeline, 'id' | 'eventType' | 'state' | 'deliveries'>,
 ): Promise<SafeHtml | string> {
   const status = timeline.eventType === 'referral.created' ? await referralTimelineOf(ctx, timeline.id) : undefined;
   if (!status) {
     return '';
   }
   // The event's state named here: the page shows it further down (the timeline), or, for a denial, above.
-  const none = NEVER_SENT.includes(timeline.state)
-    ? t(lang, 'referralNotSent', stateInWords(lang, timeline.state))
-    : t(lang, 'noReferralStatus');
+  const none =
+    NEVER_SENT.includes(timeline.state) && !timeline.deliveries.some((d) => d.deliveredAt !== null)
+      ? t(lang, 'referralNotSent', stateInWords(lang, timeline.state))
+      : t(lang, 'noReferralStatus');
   return html`<section class="referral-status">
     <h2>${t(lang, 'referralStatusTitle')}</h2>
     ${status.steps.length === 0 ? html`<p>${none}</p>` : referralStepsHtml(lang, status)}

@@ -162,6 +162,18 @@ export const deadLetter = withAnswer
     purged: z.boolean().meta({
       description: "its event's content was removed under the retention period: a replay is refused (409)",
     }),
+    round: z
+      .number()
+      .int()
+      .meta({ description: 'the round that died: 0 the first, more after a replay or redelivery' }),
+    deliveredAt: z.iso
+      .datetime({ offset: true })
+      .nullable()
+      .meta({
+        description:
+          'when the receiver last accepted this delivery, for one that died when it was sent again (a redelivery, ' +
+          'or its replay): that delivery stands, the resend failed; null for one never delivered',
+      }),
   })
   .meta({ id: 'DeadLetter' });
 export const practiceSendOutcome = withAnswer.meta({ id: 'PracticeSendOutcome' });

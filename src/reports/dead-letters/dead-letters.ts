@@ -4,6 +4,8 @@ import type { AnswerSummary } from '../../event/receiver-answer';
 import { MONITORING_REPORT_EVENT } from '../../contracts/delivery-event-type';
 import { TRAJECTORY_EVENT_STATES } from '../../event/states';
 import type { ReplayLimits, SkipReason } from '../../event/replay';
+import type { RedeliveryTarget } from '../../event/redeliver';
+import { getDeliveryWorks } from '../../event/event-store';
 import { ALL } from '../../access/principal';
 import { and, or, SqlParams } from '../../kernel/sql-params';
 import {
@@ -42,6 +44,13 @@ export interface DeadLetter {
   answer: AnswerSummary | null;
   /** Its event's content was removed under the retention period: it can no longer be replayed. */
   purged: boolean;
+  /** Which round died: 0 the first; more after a replay or a redelivery. */
+  round: number;
+  /**
+   * When the receiver last accepted this delivery, for one that died when it was sent again (a redelivery, or its
+   * replay): the resend failed, that delivery stands. Null for one never delivered.
+   */
+  deliveredAt: Date | null;
   updatedAt: Date;
 }
 
@@ -118,7 +127,8 @@ function deadLetterColumns(q: SqlParams): string {
   return `d.id, d.inbox_id AS "inboxId", i.source_event_id AS "eventId", i.event_type AS "eventType",
     CASE WHEN i.event_type = ${q.add(MONITORING_REPORT_EVENT)} THEN NULL ELSE i.tenant END AS practice,
     d.destination, d.attempts, d.last_status AS "lastStatus", d.last_error AS "lastError",
-    d.response_summary AS answer, (i.canonical IS NULL AND i.payload IS NULL) AS purged, d.updated_at AS "updatedAt"`;
+    d.response_summary AS answer, (i.canonical IS NULL AND i.payload IS NULL) AS purged, d.round,
+    d.delivered_at AS "deliveredAt", d.updated_at AS "updatedAt"`;
 }
 
 /** Dead deliveries within the scope with the summary of the receiver's last answer, oldest first. */
@@ -261,6 +271,25 @@ export async function listDeliveredInWindow(
     q.values,
   );
   return rows.map((r) => ({ id: r.id, after: { deliveredAt: r.deliveredAt, id: r.id } }));
+}
+
+/**
+ * One page of a redelivery window: the deliveries to send again with what a redelivery reads of each and of its event,
+ * oldest first, and where the next page starts; in two statements, however long the page. One gone since it was
+ * listed is left out.
+ */
+export async function readRedeliveryPage(
+  db: Db,
+  window: Omit<RedeliveryWindow, 'reason'>,
+  scope: OperatorScope = EVERY_TENANT,
+): Promise<{ targets: RedeliveryTarget[]; after: DeliveredAfter | undefined }> {
+  const looked = await listDeliveredInWindow(db, window, scope);
+  const ids = looked.map((l) => l.id);
+  const works = new Map((await getDeliveryWorks(db, ids)).map((w) => [w.id, w]));
+  return {
+    targets: looked.flatMap(({ id }) => works.get(id) ?? []),
+    after: looked.at(-1)?.after,
+  };
 }
 
 /** How many delivered deliveries of a window within the scope there are (after `after`, when given). */
