@@ -1,3 +1,4 @@
+-- older builds: run beside
 -- /metrics reports how long the oldest pending delivery of each destination has waited
 -- (jeugdbrug_oldest_pending_delivery_age_seconds), at every scrape of every process. It counts from the start of the
 -- delivery's current round (`pending_since`): its creation, or the replay, redelivery or decision again that gave it a
