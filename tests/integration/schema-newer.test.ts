@@ -13,13 +13,25 @@ import {
 } from '../../src/kernel/migrate';
 import { migrateBefore } from '../helpers/migrate-before';
 import { exited, spawnProduct } from '../helpers/product-process';
-import { cleanupTestEnv, createTestEnv, dropSchema, TEST_DATABASE_URL } from '../helpers/test-runtime';
+import { cleanupTestEnv, createTestEnv, dropSchema, TEST_DATABASE_URL, type TestEnv } from '../helpers/test-runtime';
 
 const newestKnown = fs
   .readdirSync(path.resolve(__dirname, '../../src/kernel/migrations'))
   .filter((f) => /^\d{3}_.+\.sql$/.test(f))
   .sort()
   .at(-1)!;
+
+/** The test's database, migrated by this build. */
+async function openMigrated(testEnv: TestEnv): Promise<Db> {
+  const db = await openDb({
+    databaseUrl: testEnv.env.DATABASE_URL,
+    schema: testEnv.schema,
+    poolSize: 2,
+    dataDir: testEnv.dataDir,
+  });
+  await migrate(db);
+  return db;
+}
 
 /**
  * A database migrated by a newer release (an applied migration this code does not have): start-up refuses it, as
@@ -30,13 +42,7 @@ describe('a database schema newer than the code', () => {
   let db: Db;
 
   beforeAll(async () => {
-    db = await openDb({
-      databaseUrl: testEnv.env.DATABASE_URL,
-      schema: testEnv.schema,
-      poolSize: 2,
-      dataDir: testEnv.dataDir,
-    });
-    await migrate(db);
+    db = await openMigrated(testEnv);
     await db.query('INSERT INTO schema_migration (name) VALUES ($1), ($2)', [
       '998_from_a_newer_release.sql',
       '999_dropped_a_column.sql',
@@ -110,14 +116,8 @@ describe('a database migrated by a newer build', () => {
     let db: Db;
 
     beforeAll(async () => {
-      db = await openDb({
-        databaseUrl: testEnv.env.DATABASE_URL,
-        schema: testEnv.schema,
-        poolSize: 2,
-        dataDir: testEnv.dataDir,
-      });
       // This build first, then the newer one: the newer one applies only its own migration.
-      await migrate(db);
+      db = await openMigrated(testEnv);
       expect(await migrate(db, { migrations: [...readMigrations(), newer] })).toEqual([newer.name]);
     });
 
