@@ -57,9 +57,10 @@ async function main(): Promise<void> {
       const { setting, port, host, code } = err;
       log.fatal({ setting, port, host, error: code ?? err.name, reason: err.message }, 'cannot listen on the port');
     } else if (err instanceof SchemaNewerThanCodeError) {
-      // A newer release migrated this database (README, "Upgrading"): run that release, or restore the backup.
-      const { newestKnown, newestApplied, unknown } = err;
-      log.fatal({ newestKnown, newestApplied, unknown }, 'database schema is newer than this release');
+      // A newer release migrated this database, and not only with migrations an older build may run beside (README,
+      // "Upgrading"): run that release, or restore the backup.
+      const { newestKnown, newestApplied, unknown, blocking } = err;
+      log.fatal({ newestKnown, newestApplied, unknown, blocking }, 'database schema is newer than this release');
     } else {
       log.fatal(errorFields(err), 'start-up failed');
     }

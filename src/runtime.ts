@@ -110,7 +110,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
     log,
     config.STARTUP_WAIT_MS,
   );
-  const applied = await migrate(db);
+  const applied = await migrate(db, { log });
   if (applied.length > 0) {
     log.info({ applied }, 'database migrated');
   }

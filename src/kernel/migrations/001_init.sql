@@ -1,3 +1,4 @@
+-- older builds: run beside
 -- Inbox: every accepted HIS event, its state, and (encrypted) its original record.
 CREATE TABLE inbox (
   id uuid PRIMARY KEY,

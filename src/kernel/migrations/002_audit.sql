@@ -1,3 +1,4 @@
+-- older builds: stop
 -- Audit trail: search indexes, retention checkpoints, and a delete that only the retention purge may perform.
 
 -- Search (GET /fhir/AuditEvent) orders by (recorded, tenant, seq) and filters on agents and entities by containment.

@@ -1,3 +1,4 @@
+-- older builds: run beside
 -- Health of each destination: consecutive failed attempts, and whether (and by whom) it is paused. PostgreSQL holds
 -- this, not Redis: a pause must survive Redis losing its data, and every worker process must see the same count.
 CREATE TABLE destination_state (

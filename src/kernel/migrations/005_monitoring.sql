@@ -1,3 +1,4 @@
+-- older builds: run beside
 -- The reporting store behind the municipality's monitoring report. It holds no identity: no BSN, name, free text,
 -- ICPC code or source id. Children and records are keyed by an HMAC under a key per municipality that is kept
 -- outside the database (REPORT_PSEUDONYM_KEY or DATA_DIR/report-key), so the rows cannot be linked back to a

@@ -1,3 +1,4 @@
+-- older builds: run beside
 -- How a municipality addresses a referral: the business identifier of the ServiceRequest it received (the HIS's own
 -- referral id, `urn:agb:<agb>:referral|<id>`), written at receipt. Several events can carry the same referral (a
 -- correction sent under a new event id); the status routes use the newest one delivered.

@@ -1,3 +1,4 @@
+-- older builds: run beside
 -- Trajectory events a municipality registered in its own system (the agreement names it the system of record),
 -- on their way to the practice's HIS. The event as received is personal data: encrypted, like the inbox. The
 -- delivery columns are those of `feedback`, so retries, dead letters and replay work the same way.

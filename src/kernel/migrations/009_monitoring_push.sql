@@ -1,3 +1,4 @@
+-- older builds: run beside
 -- The scheduled push of a quarter's monitoring report: one row per municipality and period, claimed in the same
 -- transaction that stores the report's delivery. A second worker process, or the same one after a restart, finds
 -- the row and sends nothing; an operator's own push of that period is not held back by it.

@@ -1,3 +1,4 @@
+-- older builds: stop
 -- Audit rows store the exact canonical text (RFC 8785) that was hashed, as `json` rather than `jsonb`: `json` keeps the
 -- input bytes as they are, so verification hashes the stored text directly instead of parsing and re-canonicalising
 -- it, and the writer skips jsonb's conversion. Rows written before this migration hold jsonb's own rendering; the

@@ -1,3 +1,4 @@
+-- older builds: run beside
 -- A version for each stored consent, new on every write: the pipeline's cache of compiled consents
 -- (src/policy/consent-cache.ts) holds a compiled consent for exactly the version it was compiled from. Drawn from one
 -- sequence, so a version is never given twice, also not to a consent deleted and stored again under the same id, and

@@ -1,3 +1,4 @@
+-- older builds: run beside
 -- Chain format 2: a row's hash also covers its search columns (src/audit/chain-columns.ts, docs/audit.md), so
 -- PostgreSQL can check a range's content, columns and links itself with one sha256 per row, and verification no longer
 -- reads every row's text into the application to compare its columns with it.

@@ -1,3 +1,4 @@
+-- older builds: run beside
 -- The encrypted columns (AES-256-GCM ciphertext) cannot be compressed, yet a row over the TOAST threshold (the inbox's
 -- canonical event alone is about 2.5 kB) had PostgreSQL try, with pglz, on every insert before storing the bytes as
 -- they are: about 3 % of PostgreSQL's CPU in the pipeline's throughput run. EXTERNAL moves them out of line the same

@@ -1,3 +1,4 @@
+-- older builds: run beside
 -- The reconciler asks for pending deliveries nobody touched for a while (stalePendingDeliveries) at start-up and
 -- once a minute, in every worker process. With no index that serves the question it read the whole delivery table
 -- each time: about 160 ms and 48,000 pages at a million deliveries, nearly all of them delivered long ago. This index

@@ -1,3 +1,4 @@
+-- older builds: run beside
 -- When a consent is recorded, the map stage decides again the practice's events denied for a consent reason within
 -- REDECIDE_WINDOW_DAYS (deniedForConsentSince). No index served that question, so every consent event read all of
 -- the practice's events: 22 ms (a parallel scan) at 200,000 events, and growing with the history. This index holds

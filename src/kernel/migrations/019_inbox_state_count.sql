@@ -1,3 +1,4 @@
+-- older builds: run beside
 -- The events per state that /metrics reports (jeugdbrug_events{state}), kept as the inbox changes instead of counted
 -- at every scrape. Counting them meant reading the whole inbox in every scraped process: 0.48 s at 400,000 events,
 -- and growing with the history, since finished events stay.

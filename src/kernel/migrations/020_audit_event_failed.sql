@@ -1,3 +1,4 @@
+-- older builds: run beside
 -- An audit search for failed or refused accesses (outcome 4 or 8) across the chains an auditor or privacy officer
 -- sees found them only by reading every audit row: 2.4 s for outcome 8 among 1.6 million rows, and growing with the
 -- audit trail. This index holds only the rows whose outcome is not success: 0.1 ms for the same search. Rows of

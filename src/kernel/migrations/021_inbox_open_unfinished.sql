@@ -1,3 +1,4 @@
+-- older builds: run beside
 -- inbox_open is meant to hold only the events the pipeline has not finished, so that the reconciler finds them
 -- without reading the history. Its condition left out delivered, denied, failed and dead, but not completed (a consent
 -- event, recorded with nothing to send), so every consent event ever received stayed in it. The same index, with

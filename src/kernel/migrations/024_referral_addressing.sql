@@ -1,3 +1,4 @@
+-- older builds: run beside
 -- What else a municipality may address a referral by, and whose referral it is. `service_request_id`: jeugdbrug's
 -- deterministic id of the referral's ServiceRequest, which every destination format carries (fhir-rest's resource-id
 -- identifier, the webhook's `focus`, iSamenleving's `verwijzing.referentie`). `patient_id`: the deterministic id of

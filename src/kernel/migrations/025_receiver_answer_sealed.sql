@@ -1,3 +1,4 @@
+-- older builds: stop
 -- A receiver's answer was kept in plain text (response_body, up to 4,000 characters), shown in full to operators and
 -- never purged, while answers as often as not hold personal data: an error page that echoes the request carries the
 -- child's and the guardians' BSNs. From now on it is kept encrypted with the inbox payload's cipher (response_sealed

@@ -1,3 +1,4 @@
+-- older builds: run beside
 -- A municipality's trajectory event stored by a request that then failed before its receipt was audited (the
 -- municipality was answered 503) is no longer delivered on jeugdbrug's initiative: the reconciler holds it in a new
 -- state, `unacknowledged` (TRAJECTORY_STEPS in src/event/states.ts), until the municipality sends it again. Each round

@@ -1,3 +1,4 @@
+-- older builds: run beside
 -- A retention purge signs its checkpoint with the audit signing key (src/audit/signed-heads.ts, signPurgeCheckpoint):
 -- `kid` names the key, `sig` is the Ed25519 signature (base64url) over the labelled text
 -- jeugdbrug-audit-purge/1\n<kid>\n<tenant>\n<seq>\n<hash>\n<purged_at>\n<purged_rows>. Verification with the keys

@@ -1,3 +1,4 @@
+-- older builds: run beside
 -- One row per referral id of a practice, what makes the two checks at receipt hold when what they check arrives at
 -- the same moment (`referralsRefusedAtReceipt`, then the insert). `patient_id`: the child whose referral the id
 -- names, claimed by the first `referral.created` stored under it; a second request storing the id for another child

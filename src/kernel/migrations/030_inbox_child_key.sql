@@ -1,3 +1,4 @@
+-- older builds: run beside
 -- Which child an event denied for a consent reason is about, as a keyed hash (`child_key`): a consent recorded for a
 -- child finds that child's denied events by it (redecide.ts), instead of decrypting the practice's denied events one
 -- by one to compare the BSN, and only the first 1,000 of them at that. An HMAC under a key derived from the report

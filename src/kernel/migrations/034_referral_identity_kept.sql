@@ -1,3 +1,4 @@
+-- older builds: run beside
 -- What a municipality's status on a referral needs once retention has removed the referral's content: the child's
 -- BSN, the referral's identifier, its ServiceRequest id, the day it was written and the child's municipality
 -- (`ReferralIdentity`, src/event/feedback.ts), encrypted like the payload. Retention writes it just before it clears

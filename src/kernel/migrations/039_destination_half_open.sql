@@ -1,3 +1,4 @@
+-- older builds: run beside
 -- Half-open, as a circuit breaker: a successful probe of an automatically paused destination does not release every
 -- waiting job at once (a FHIR server may serve its CapabilityStatement while its transactions fail); it lets one
 -- trial delivery through, and the destination resumes only when that one is accepted (src/event/destination-health.ts).

@@ -1,3 +1,4 @@
+-- older builds: run beside
 -- A municipality's free-text reason on a status update (`reason`, Task.statusReason.text, up to 2,000 characters)
 -- was kept in plain text inside feedback.task and never purged, although it is where a municipality writes social or
 -- clinical context, or the child's name. From now on it is kept encrypted with the inbox payload's cipher

@@ -1,3 +1,4 @@
+-- older builds: run beside
 -- What a municipality received about a child, one row per delivered event of a child (withdrawal-notice.ts): when a
 -- consent event later withdraws or objects to what was shared, the consent finds the child's disclosures by the
 -- child's key (report-pseudonym.ts `inboxChildKey`: a keyed hash per practice, no BSN) and tells each municipality

@@ -1,3 +1,4 @@
+-- older builds: run beside
 -- Which consent event last wrote each consent of the registry (withdrawal-notice.ts): a delivery that finds, once its
 -- disclosure is recorded, that the child's consents changed since its decision read them, tells the municipality
 -- through that consent event's withdrawal notice (the consent event's own search may have run before the disclosure

@@ -1,3 +1,4 @@
+-- older builds: run beside
 -- Who paused a destination, as the audit trail names the principal (`api-key:<id>`, `jwt:<issuer>#<subject>`, or
 -- `system/worker` for an automatic pause): the operator's pages and GET /admin/v1/destinations/{id}/status show it
 -- beside the reason, without a search of the audit chain per destination. NULL while running, and for a pause

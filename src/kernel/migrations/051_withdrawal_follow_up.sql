@@ -1,3 +1,4 @@
+-- older builds: stop
 -- A follow-up withdrawal notice (withdrawal-notice.ts): a disclosure recorded after its consent event's notice to the
 -- destination was created never joins that notice (it may be on its way already, built without it); it gets a notice
 -- of its own, a second delivery of the consent event to the same destination. `follow_up_of` names the late
