@@ -54,7 +54,7 @@ describe('README "Upgrading"', () => {
   it('names every migration of the CHANGELOG table in its list of what the release before can run on', () => {
     const paragraph = paragraphOf(
       sectionOf(read('README.md'), '## Upgrading'),
-      'Migrations that the release before cannot run on',
+      'Migrations that the build before cannot run on',
     );
     const named = [...paragraph.matchAll(/`(\d{3})`/g)].map((m) => m[1]!);
     expect([...named].sort()).toEqual(listed);

@@ -1,3 +1,4 @@
+-- older builds: run beside
 -- The last whole verification of each audit chain, made on schedule by a worker (AUDIT_FULL_VERIFY_INTERVAL_MS): when
 -- it ended and what it found, so that every process reports it alike (/metrics, the console's chain check) whichever
 -- worker made it. `claimed_until` is a worker's claim on the chain's next one: another worker leaves the chain alone

@@ -1,3 +1,4 @@
+-- older builds: run beside
 -- An operator's redelivery (POST /admin/v1/deliveries/redeliver) asks for what was delivered to one destination
 -- from the receiver's restore point on, oldest first, a page at a time by (delivered_at, id). Without an index it read
 -- every delivered delivery of every destination for each page; a restore of a week's backup at a busy municipality
