@@ -25,7 +25,13 @@ import { documentedRoutes } from './openapi/document';
 import { auditRefusal } from './refusal-audit';
 import { dialectTextMediaTypes, hasBody, PARSED_JSON_MEDIA_TYPES } from './json-body';
 import { DIALECTS } from '../../mappings/his/index';
-import { FORM_BODY_LIMIT, FORM_MEDIA_TYPE, noteInvalidUtf8, rejectUnstorableText } from './text-guard';
+import {
+  FORM_BODY_LIMIT,
+  FORM_MEDIA_TYPE,
+  noteInvalidUtf8,
+  rejectUnstorableBody,
+  rejectUnstorableText,
+} from './text-guard';
 
 export interface AppOptions {
   /** Sets the principal or fails with 401. */
@@ -82,7 +88,8 @@ function parseAfterAuthentication(limit: string): RequestHandler {
   const form = formParser();
   const parse: RequestHandler = (req, res, next) =>
     json(req, res, (err?: unknown) => (err ? next(err) : form(req, res, next)));
-  const guard = rejectUnstorableText();
+  // The URL passed the guard before authentication (createApp mounts it for every request); the body is new.
+  const guard = rejectUnstorableBody();
   return (req, res, next) => {
     if (!hasCredential(req) || !hasBody(req)) {
       next();
