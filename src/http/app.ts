@@ -17,6 +17,7 @@ import { consoleRouter, type ConsoleOptions } from './console/console-router';
 import { corsFor } from './cors';
 import { docsRouter } from './docs-router';
 import { errorHandler } from './error-handler';
+import { inSequence } from './in-sequence';
 import { fhirNotServedHandler, fhirProviders, fhirRouter } from './fhir-router';
 import { healthRouter } from './health-router';
 import { hisRouter } from './his-router';
@@ -25,7 +26,13 @@ import { documentedRoutes } from './openapi/document';
 import { auditRefusal } from './refusal-audit';
 import { dialectTextMediaTypes, hasBody, PARSED_JSON_MEDIA_TYPES } from './json-body';
 import { DIALECTS } from '../../mappings/his/index';
-import { FORM_BODY_LIMIT, FORM_MEDIA_TYPE, noteInvalidUtf8, rejectUnstorableText } from './text-guard';
+import {
+  FORM_BODY_LIMIT,
+  FORM_MEDIA_TYPE,
+  noteInvalidUtf8,
+  rejectUnstorableBody,
+  rejectUnstorableText,
+} from './text-guard';
 
 export interface AppOptions {
   /** Sets the principal or fails with 401. */
@@ -82,7 +89,8 @@ function parseAfterAuthentication(limit: string): RequestHandler {
   const form = formParser();
   const parse: RequestHandler = (req, res, next) =>
     json(req, res, (err?: unknown) => (err ? next(err) : form(req, res, next)));
-  const guard = rejectUnstorableText();
+  // The URL passed the guard before authentication (createApp mounts it for every request); the body is new.
+  const guard = rejectUnstorableBody();
   return (req, res, next) => {
     if (!hasCredential(req) || !hasBody(req)) {
       next();
@@ -120,10 +128,6 @@ export function createApp(ctx: PipelineContext, opts: AppOptions): express.Expre
   // X-Forwarded-For is believed only from the proxies TRUST_PROXY names (by default one on this host); what it says
   // must still be an address.
   app.set('trust proxy', expressTrustProxy(ctx.config.TRUST_PROXY));
-  app.use(validClientAddress(ctx.log));
-  app.use(traceRequests(), accessLog(ctx.log), observeRequests(ctx.metrics));
-  app.use(helmet());
-  app.use(corsFor(ctx.config.CORS_ORIGINS));
   const limit = ctx.config.BODY_LIMIT;
   const anonymousBody = tooLargeSaying(
     bodyParsers(ANONYMOUS_BODY_LIMIT),
@@ -132,10 +136,22 @@ export function createApp(ctx: PipelineContext, opts: AppOptions): express.Expre
   // Form bodies too: without a credential they are the console's (cookie session, CSRF token in the form), read here
   // so the guard sees them. With one, they are read after authentication, as JSON is (`parseAfterAuthentication`).
   const form = formParser();
-  app.use((req, res, next) =>
-    hasCredential(req) ? next() : anonymousBody(req, res, (err?: unknown) => (err ? next(err) : form(req, res, next))),
+  // What every request passes, in this order, as one layer (in-sequence.ts).
+  app.use(
+    inSequence(
+      validClientAddress(ctx.log),
+      traceRequests(),
+      accessLog(ctx.log),
+      observeRequests(ctx.metrics),
+      helmet(),
+      corsFor(ctx.config.CORS_ORIGINS),
+      (req, res, next) =>
+        hasCredential(req)
+          ? next()
+          : anonymousBody(req, res, (err?: unknown) => (err ? next(err) : form(req, res, next))),
+      rejectUnstorableText(),
+    ),
   );
-  app.use(rejectUnstorableText());
 
   app.use('/health', healthRouter(ctx, opts.apiKeysFileValid));
   app.get('/metrics', metricsHandler(ctx.metrics));
@@ -145,8 +161,9 @@ export function createApp(ctx: PipelineContext, opts: AppOptions): express.Expre
     res.set('Cache-Control', 'no-store');
     next();
   });
-  // The body last: a request whose credential is refused (or throttled) has none of it parsed.
-  const authenticated = [opts.authenticate, opts.rateLimit, parseAfterAuthentication(limit)];
+  // The body last: a request whose credential is refused (or throttled) has none of it parsed. One layer where it is
+  // mounted (in-sequence.ts).
+  const authenticated = [inSequence(opts.authenticate, opts.rateLimit, parseAfterAuthentication(limit))];
   // First among the routers: `$explain` is the busiest read, and a request mounted here by prefix is not matched
   // against every route of the routers mounted without one (monitoring, audit) on its way.
   app.use('/policy/v1', ...authenticated, consentRouter(ctx));

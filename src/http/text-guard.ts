@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage } from 'node:http';
 import { OperationOutcomeError } from '@medplum/core';
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler } from 'express';
 import { badRequestIssues, fieldIssue } from '../kernel/fhir/outcomes';
 
 /**
@@ -32,20 +32,46 @@ export function noteInvalidUtf8(req: IncomingMessage, _res: unknown, buf: Buffer
 /** Express middleware: 400 naming the first query parameter, path segment or body field that cannot be stored. */
 export function rejectUnstorableText(): RequestHandler {
   return (req, _res, next) => {
-    const form = typeof req.body === 'string' && req.is(FORM_MEDIA_TYPE) ? req.body : undefined;
-    const where =
-      badQueryParameter(req.originalUrl) ??
-      (form !== undefined ? badQueryParameter(`?${form}`) : undefined) ??
-      badPathSegment(req.originalUrl) ??
-      ((req as { invalidUtf8?: boolean }).invalidUtf8
-        ? (badBodyField(req.body, hasReplacementChar) ?? 'body')
-        : undefined) ??
-      badBodyField(req.body, isUnstorable);
+    const where = badUrlPart(req.originalUrl) ?? badBodyPart(req);
     if (where !== undefined) {
-      throw new OperationOutcomeError(badRequestIssues([fieldIssue(`${where} ${BAD_TEXT}`, where)]));
+      throw badText(where);
     }
     next();
   };
+}
+
+/**
+ * `rejectUnstorableText` for a body read after the request passed it (app.ts reads a credentialed request's body only
+ * once the credential holds): the body alone, its URL having been checked by then.
+ */
+export function rejectUnstorableBody(): RequestHandler {
+  return (req, _res, next) => {
+    const where = badBodyPart(req);
+    if (where !== undefined) {
+      throw badText(where);
+    }
+    next();
+  };
+}
+
+function badText(where: string): OperationOutcomeError {
+  return new OperationOutcomeError(badRequestIssues([fieldIssue(`${where} ${BAD_TEXT}`, where)]));
+}
+
+function badUrlPart(url: string): string | undefined {
+  return badQueryParameter(url) ?? badPathSegment(url);
+}
+
+/** The form body's parameter, or the body field, that cannot be stored (a body not valid UTF-8: `body`). */
+function badBodyPart(req: Request): string | undefined {
+  const form = typeof req.body === 'string' && req.is(FORM_MEDIA_TYPE) ? req.body : undefined;
+  return (
+    (form !== undefined ? badQueryParameter(`?${form}`) : undefined) ??
+    ((req as { invalidUtf8?: boolean }).invalidUtf8
+      ? (badBodyField(req.body, hasReplacementChar) ?? 'body')
+      : undefined) ??
+    badBodyField(req.body, isUnstorable)
+  );
 }
 
 /** Decodes a URL component strictly: undefined when its escapes are not valid UTF-8. */
@@ -97,12 +123,28 @@ function badPathSegment(url: string): string | undefined {
  */
 export const MAX_BODY_DEPTH = 100;
 
-/** A value still to look at in `badBodyField`, or (with `key`) a field name to check. */
+/**
+ * A value still to look at in `badBodyField`, or (`isName`) the field name `at` of the object `parent` holds. Where
+ * it lies is kept as its parent and its place there, and written out as a path only for the one reported: the
+ * checks of a clean body (nearly every one) make no path strings.
+ */
 interface Pending {
-  readonly value?: unknown;
-  readonly key?: string;
-  readonly path: string;
+  readonly value: unknown;
+  /** The entry of the object or array this value is in; undefined for the body itself. */
+  readonly parent: Pending | undefined;
+  /** Its field name or index in the parent. */
+  readonly at: string | number;
   readonly depth: number;
+  readonly isName: boolean;
+}
+
+/** Where an entry lies, as `badBodyField` names it: `body.guardians[1].id`. */
+function pathOf(entry: Pending | undefined): string {
+  const steps: string[] = [];
+  for (let e = entry; e?.parent !== undefined; e = e.parent) {
+    steps.push(typeof e.at === 'number' ? `[${e.at}]` : `.${e.at}`);
+  }
+  return `body${steps.reverse().join('')}`;
 }
 
 /**
@@ -111,16 +153,16 @@ interface Pending {
  * which overflowed the stack (a 500 to anyone). Throws the 400 for a body nested deeper than MAX_BODY_DEPTH.
  */
 function badBodyField(body: unknown, bad: (s: string) => boolean): string | undefined {
-  const pending: Pending[] = [{ value: body, path: 'body', depth: 0 }];
+  const pending: Pending[] = [{ value: body, parent: undefined, at: 'body', depth: 0, isName: false }];
   for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
-    const { value, key, path, depth } = next;
-    if (key !== undefined) {
-      if (bad(key)) {
-        return `${path} (a field name)`;
+    const { value, depth } = next;
+    if (next.isName) {
+      if (bad(next.at as string)) {
+        return `${pathOf(next.parent)} (a field name)`;
       }
     } else if (typeof value === 'string') {
       if (bad(value)) {
-        return path;
+        return pathOf(next);
       }
     } else if (value && typeof value === 'object') {
       if (depth >= MAX_BODY_DEPTH) {
@@ -129,14 +171,18 @@ function badBodyField(body: unknown, bad: (s: string) => boolean): string | unde
         );
       }
       // Pushed last to first, so that the first is looked at (with all below it) first; a field's name before it.
-      const children: Pending[] = Array.isArray(value)
-        ? value.map((v: unknown, i) => ({ value: v, path: `${path}[${i}]`, depth: depth + 1 }))
-        : Object.entries(value as Record<string, unknown>).flatMap(([k, v]) => [
-            { key: k, path, depth },
-            { value: v, path: `${path}.${k}`, depth: depth + 1 },
-          ]);
-      for (let i = children.length - 1; i >= 0; i--) {
-        pending.push(children[i] as Pending);
+      if (Array.isArray(value)) {
+        for (let i = value.length - 1; i >= 0; i--) {
+          pending.push({ value: value[i] as unknown, parent: next, at: i, depth: depth + 1, isName: false });
+        }
+      } else {
+        const record = value as Record<string, unknown>;
+        const keys = Object.keys(record);
+        for (let i = keys.length - 1; i >= 0; i--) {
+          const k = keys[i] as string;
+          pending.push({ value: record[k], parent: next, at: k, depth: depth + 1, isName: false });
+          pending.push({ value: undefined, parent: next, at: k, depth, isName: true });
+        }
       }
     }
   }
