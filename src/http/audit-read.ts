@@ -200,10 +200,10 @@ export function asksForMunicipality(res: Response): boolean {
 
 /**
  * Records refused reads of events another party holds in their practices' chains (`auditRefusedReadsInOwnersChains`)
- * and, for a municipality, its own side in the system chain: a refused read naming the request and what it `asked`
- * for as it gave it (`referral/<identifier>`, which may come in a body), and who asked, but not the event or the child. Call it for an unknown identifier too (`rows` empty): the
- * municipality's side of the refusal is then the same row, written the same way, so neither its auditor's view nor
- * the answer's timing tells an identifier held elsewhere from one that does not exist.
+ * and, for a municipality, its own side in the system chain: a refused read naming who asked, the request and what
+ * it `asked` for as it gave it (`referral/<identifier>`, which may come in a body), but not the event or the child.
+ * Call it for an unknown identifier too (`rows` empty): the municipality's side is then the same row, written the
+ * same way, so its auditor's view does not tell an identifier held elsewhere from one that does not exist.
  */
 export async function auditRefusedReads(
   ctx: Pick<PipelineContext, 'audit' | 'cipher' | 'log'>,

@@ -68,7 +68,9 @@ const toPracticeSchema = z
   .object({
     purpose: z
       .enum(DISCLOSURE_PURPOSES, {
-        error: `one of ${DISCLOSURE_PURPOSES.join(', ')}; monitoring is the anonymised figures, no child's data goes under it`,
+        error:
+          `one of ${DISCLOSURE_PURPOSES.join(', ')}; ` +
+          "monitoring is the anonymised figures, no child's data goes under it",
       })
       .default('contact-registration'),
     dataClasses: allowListSchema,

@@ -75,7 +75,8 @@ export function scopeCondition(p: Principal, q: SqlParams): string {
  */
 function refusedReadInPracticeChain(q: SqlParams): string {
   const subtypes = q.add([AUDIT_SUBTYPES.read.code, AUDIT_SUBTYPES.search.code], 'text[]');
-  return `(type = ${q.add(AUDIT_TYPES.securityAlert.code)} AND outcome = '4' AND subtype = ANY(${subtypes}) AND tenant ~ '^[0-9]{8}$')`;
+  const securityAlert = q.add(AUDIT_TYPES.securityAlert.code);
+  return `(type = ${securityAlert} AND outcome = '4' AND subtype = ANY(${subtypes}) AND tenant ~ '^[0-9]{8}$')`;
 }
 
 /**
