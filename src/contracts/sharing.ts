@@ -6,6 +6,15 @@
 export const PURPOSES = ['referral', 'contact-registration', 'monitoring'] as const;
 export type Purpose = (typeof PURPOSES)[number];
 
+/**
+ * The purposes a child's own data is disclosed under. `monitoring` is not one: it is the anonymised figures
+ * (DOMAIN.md), so under it a child's data is only counted, in the reporting store without identity, and only the
+ * aggregate leaves. A consent or objection for `monitoring` therefore decides whether a child counts, never what a
+ * municipality receives about the child.
+ */
+export const DISCLOSURE_PURPOSES = ['referral', 'contact-registration'] as const satisfies readonly Purpose[];
+export type DisclosurePurpose = (typeof DISCLOSURE_PURPOSES)[number];
+
 /** The resource types ("data classes") an agreement can allow and a consent can name. */
 export const DATA_CLASSES = [
   'Patient',

@@ -1,7 +1,7 @@
 import type { Patient } from '@medplum/fhirtypes';
 import { auditedAgreement, findAgreements, tryGetDestination } from './registry';
 import type { HisEventType, CanonicalEvent } from '../contracts/his-dialect';
-import type { DataClass, Purpose } from '../contracts/sharing';
+import type { DataClass, DisclosurePurpose, Purpose } from '../contracts/sharing';
 import { decide } from '../policy/decide';
 import { distinctReasonCodes } from '../policy/reason-words';
 import { CACHED_CONSENTS, ConsentCache, type StoredConsent } from '../policy/consent-cache';
@@ -16,16 +16,19 @@ import { perResource } from './stage-batch';
 import type { PipelineContext } from './context';
 import { consentDecision, SYSTEM_WORKER } from '../audit/audit-events';
 
-/** Why an event type is shared; consent events are recorded, never sent. */
-export function purposeOf(eventType: HisEventType): Purpose | undefined {
+/**
+ * Why an event type is shared; consent events are recorded, never sent. Never `monitoring` (`DisclosurePurpose`): a
+ * trajectory's closure is part of the registration of the trajectory, as a contact carrying the same closure is, and
+ * is counted in the figures by its own decision (monitoring-writer.ts).
+ */
+export function purposeOf(eventType: HisEventType): DisclosurePurpose | undefined {
   switch (eventType) {
     case 'referral.created':
     case 'referral.cancelled':
       return 'referral';
     case 'contact.recorded':
-      return 'contact-registration';
     case 'trajectory.closed':
-      return 'monitoring';
+      return 'contact-registration';
     case 'consent.recorded':
     case 'consent.withdrawn':
     case 'consent.entered-in-error':
@@ -75,7 +78,7 @@ export async function decideAndRecord(
   ctx: PipelineContext,
   row: Pick<EventRow, 'id' | 'tenant'>,
   event: CanonicalEvent,
-  purpose: Purpose,
+  purpose: DisclosurePurpose,
   stage: 'map' | 'deliver' | 'redecide' | 'redeliver',
   consents: ChildConsents = childConsentsOnce(ctx, event),
 ): Promise<Decision> {

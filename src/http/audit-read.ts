@@ -177,8 +177,9 @@ export async function auditEventRead(
  * `auditEventRead` records it: the rule of every route that names an event or referral of someone else, answered as if
  * it did not exist (404) or refused by role (403). The practice's auditor sees the attempt where the event's allowed
  * reads are; a municipality's own search never shows a refusal (Security Alert), so it learns nothing of the event.
+ * The caller records its own side of the refusal (`asksForMunicipality`).
  */
-export async function auditRefusedReads(
+export async function auditRefusedReadsInOwnersChains(
   ctx: Pick<PipelineContext, 'audit' | 'cipher' | 'log'>,
   req: Request,
   res: Response,
@@ -186,6 +187,47 @@ export async function auditRefusedReads(
   why: string = NOT_IN_SCOPE,
 ): Promise<void> {
   await Promise.all(rows.map((row) => auditEventRead(ctx, req, res, row, undefined, why)));
+}
+
+/**
+ * Whether the caller acts for a municipality: the rows of its refused reads in other practices' chains name the
+ * municipality, yet its privacy officer does not see them (`scopeCondition`), as they name the other child and event.
+ * Its side of the refusal is a row of its own, naming who asked and the request as received, nothing it did not give.
+ */
+export function asksForMunicipality(res: Response): boolean {
+  return tryGetPrincipal(res)?.role === 'municipality';
+}
+
+/**
+ * Records refused reads of events another party holds in their practices' chains (`auditRefusedReadsInOwnersChains`)
+ * and, for a municipality, its own side in the system chain: a refused read naming who asked, the request and what
+ * it `asked` for as it gave it (`referral/<identifier>`, which may come in a body), but not the event or the child.
+ * Call it for an unknown identifier too (`rows` empty): the municipality's side is then the same row, written the
+ * same way, so its auditor's view does not tell an identifier held elsewhere from one that does not exist.
+ */
+export async function auditRefusedReads(
+  ctx: Pick<PipelineContext, 'audit' | 'cipher' | 'log'>,
+  req: Request,
+  res: Response,
+  rows: readonly (EventRow & SealedEvent)[],
+  why: string = NOT_IN_SCOPE,
+  asked?: string,
+): Promise<void> {
+  await Promise.all([
+    auditRefusedReadsInOwnersChains(ctx, req, res, rows, why),
+    ...(asksForMunicipality(res)
+      ? [
+          auditRead(ctx, req, res, {
+            query: req.originalUrl,
+            interaction: 'read',
+            target: asked,
+            outcome: '4',
+            outcomeDesc: why,
+            tenants: [SYSTEM_TENANT],
+          }),
+        ]
+      : []),
+  ]);
 }
 
 /** Verifies chains (the caller may read them; check first) and records the read, before the verdicts are shown. */

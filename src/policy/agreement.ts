@@ -1,5 +1,11 @@
 import { z } from 'zod';
-import { DATA_CLASSES, PURPOSES, type DataClass, type SharingDirection } from '../contracts/sharing';
+import {
+  DATA_CLASSES,
+  DISCLOSURE_PURPOSES,
+  PURPOSES,
+  type DataClass,
+  type SharingDirection,
+} from '../contracts/sharing';
 
 /**
  * A processing agreement (verwerkersovereenkomst / gegevensdelingsovereenkomst) between one practice and one
@@ -55,11 +61,18 @@ const professionalSchema = z
 
 /**
  * The reverse direction: trajectory events the municipality registers, going to the practice's HIS. `purpose` is
- * the purpose they are decided and audited under (one of the agreement's purposes), `dataClasses` their allow-list.
+ * the purpose they are decided and audited under (one of the agreement's purposes, never `monitoring`: they name the
+ * child), `dataClasses` their allow-list.
  */
 const toPracticeSchema = z
   .object({
-    purpose: z.enum(PURPOSES).default('contact-registration'),
+    purpose: z
+      .enum(DISCLOSURE_PURPOSES, {
+        error:
+          `one of ${DISCLOSURE_PURPOSES.join(', ')}; ` +
+          "monitoring is the anonymised figures, no child's data goes under it",
+      })
+      .default('contact-registration'),
     dataClasses: allowListSchema,
   })
   .strict();

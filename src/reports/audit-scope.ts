@@ -1,6 +1,6 @@
 import { MUNICIPALITY_CODE_SYSTEM } from '../kernel/fhir/identifiers';
 import { ALL, canActForPractice, type Principal } from '../access/principal';
-import { AUDIT_TYPES, principalRoleOf } from '../audit/audit-events';
+import { AUDIT_SUBTYPES, AUDIT_TYPES, principalRoleOf } from '../audit/audit-events';
 import { canonicalizeJcs } from '../audit/chain';
 import { or, type SqlParams } from '../kernel/sql-params';
 
@@ -36,7 +36,10 @@ function municipalityToken(code: string): string {
  *   It sees what it received and what it did itself, never a decision about data that may not have reached it:
  *   a denied referral must not tell a municipality that the child was referred at all.
  * - auditor and operator: the chains of the practices in scope (`'*'` for all, the system chain included), plus,
- *   for a municipality in scope, every row that names it (its privacy officer checks decisions about it too).
+ *   for a municipality in scope, every row that names it (its privacy officer checks decisions about it too), except
+ *   its refused reads in other practices' chains: those name the event and the child it asked about, which are not
+ *   its to see. Its own row of each such refusal, naming what it asked for, is in the system chain
+ *   (`auditRefusedReads`).
  */
 export function scopeCondition(p: Principal, q: SqlParams): string {
   const municipalityTokens = (): string => {
@@ -61,9 +64,19 @@ export function scopeCondition(p: Principal, q: SqlParams): string {
     case 'operator':
       return or([
         ...(p.practices.length > 0 ? [practiceChains()] : []),
-        ...(p.municipalities.length > 0 ? [municipalityTokens()] : []),
+        ...(p.municipalities.length > 0 ? [`${municipalityTokens()} AND NOT ${refusedReadInPracticeChain(q)}`] : []),
       ]);
   }
+}
+
+/**
+ * A refused read or search (Security Alert, outcome 4) in a practice's chain, as an SQL condition: it names the event
+ * and the child asked about, which are that practice's.
+ */
+function refusedReadInPracticeChain(q: SqlParams): string {
+  const subtypes = q.add([AUDIT_SUBTYPES.read.code, AUDIT_SUBTYPES.search.code], 'text[]');
+  const securityAlert = q.add(AUDIT_TYPES.securityAlert.code);
+  return `(type = ${securityAlert} AND outcome = '4' AND subtype = ANY(${subtypes}) AND tenant ~ '^[0-9]{8}$')`;
 }
 
 /**

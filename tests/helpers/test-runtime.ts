@@ -28,7 +28,9 @@ export type KeyName =
   /** An operator of the other practice and municipality GM0344 only ("ops-gelderland" of the README, elsewhere). */
   | 'otherMunicipalityOperator'
   /** A practice's privacy officer: an auditor of the practice alone, no municipality. */
-  | 'practiceAuditor';
+  | 'practiceAuditor'
+  /** The privacy officer of municipality GM0344 (`otherMunicipality`): an auditor of that municipality alone. */
+  | 'otherMunicipalityAuditor';
 
 /** Isolation for one test file: its own PostgreSQL schema, queue prefix, data directory and API keys. */
 export interface TestEnv {
@@ -58,6 +60,7 @@ export function createTestEnv(extra: Record<string, string> = {}): TestEnv {
     otherOperator: { role: 'operator', practices: [OTHER_PRACTICE_AGB], municipalities: ['*'] },
     otherMunicipalityOperator: { role: 'operator', practices: [OTHER_PRACTICE_AGB], municipalities: ['GM0344'] },
     practiceAuditor: { role: 'auditor', practices: [PRACTICE_AGB] },
+    otherMunicipalityAuditor: { role: 'auditor', municipalities: ['GM0344'] },
   };
   let entries: ApiKeyEntry[] = [];
   const keys = {} as Record<KeyName, string>;

@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Agreement } from '../../src/policy/agreement';
 import { buildRegistry } from '../../src/event/registry';
 import { BSN_SYSTEM } from '../../src/kernel/fhir/identifiers';
+import type { AuditEvent } from '@medplum/fhirtypes';
 import { PRINCIPAL_SYSTEM } from '../../src/audit/audit-events';
 import { buildDestination, buildReferralEvent, MUNICIPALITY, PRACTICE_AGB } from '../helpers/builders';
 import { openConsole } from '../helpers/console-client';
@@ -169,6 +170,70 @@ describe('reads of one event are audited', () => {
     },
   );
 
+  // The refusal's row in the event's chain names the asking municipality (its key acts for it), and a municipality's
+  // privacy officer sees every row that names it: that row would show it another municipality's child and the other
+  // practice's event. The asking side gets a row of its own instead, naming who asked for which identifier, the same
+  // for a referral of someone else as for an unknown one; the practice's own auditor sees the child.
+  it("shows the asking municipality's auditor who asked for which identifier, never the other child or event", async () => {
+    await app.rt.ctx.audit.flush();
+    const since = new Date();
+    const asks = (ref: string): [string, RequestInit & { json?: unknown }][] => [
+      [`/municipality/v1/referrals/${encodeURIComponent(ref)}/status`, {}],
+      [`/municipality/v1/referrals/${encodeURIComponent(ref)}/status`, { json: { status: 'accepted' } }],
+      [
+        '/fhir/Task',
+        { json: { resourceType: 'Task', status: 'accepted', intent: 'order', focus: { identifier: { value: ref } } } },
+      ],
+      [`/fhir/Task?focus:identifier=${encodeURIComponent(ref)}`, {}],
+    ];
+    const answers: number[] = [];
+    for (const ref of [referralId, 'no-such-referral']) {
+      for (const [url, init] of asks(ref)) {
+        answers.push((await app.request(url, { ...init, key: 'otherMunicipality' })).status);
+      }
+    }
+    expect(answers).toEqual([404, 404, 404, 200, 404, 404, 404, 200]);
+    const page = await openConsole(app, 'otherMunicipality');
+    expect((await page.get(`/console/municipality/referrals/${referralId}`)).status).toBe(404);
+    expect((await page.get('/console/municipality/referrals/no-such-referral')).status).toBe(404);
+    await app.rt.ctx.audit.flush();
+
+    type Bundle = { total?: number; entry?: { resource: AuditEvent }[] };
+    const search = async (key: KeyName, query: string) => {
+      const res = await app.request(`/fhir/AuditEvent?${query}&date=ge${since.toISOString()}&_count=500`, { key });
+      expect(res.status).toBe(200);
+      return ((await res.json()) as Bundle).entry?.map((e) => e.resource) ?? [];
+    };
+    // Nothing names the other child or the other practice's event in the asking municipality's view...
+    expect(await search('otherMunicipalityAuditor', `patient=${bsn}`)).toEqual([]);
+    expect(await search('otherMunicipalityAuditor', `entity=${encodeURIComponent(`inbox/${id}`)}`)).toEqual([]);
+    const seen = await search('otherMunicipalityAuditor', `agent=${encodeURIComponent('api-key:othermunicipality')}`);
+    for (const e of seen) {
+      expect(JSON.stringify(e)).not.toContain(bsn);
+      expect(JSON.stringify(e)).not.toContain(id);
+      expect(e.entity?.some((x) => x.what?.identifier?.system === BSN_SYSTEM)).toBe(false);
+    }
+    // ...but each request is there, naming what was asked, alike for the referral of someone else and the unknown one.
+    const askedFor = (ref: string) =>
+      seen
+        .filter((e) =>
+          e.entity?.some(
+            (x) =>
+              x.what?.reference === `referral/${ref}` ||
+              (x.query !== undefined && Buffer.from(x.query, 'base64').toString().includes(ref)),
+          ),
+        )
+        .map((e) => `${e.type.code} ${e.subtype?.[0]?.code} ${e.outcome}`)
+        .sort();
+    expect(askedFor(referralId)).toHaveLength(5);
+    expect(askedFor(referralId)).toEqual(askedFor('no-such-referral'));
+    // The practice's own privacy officer sees that the other municipality asked about its child.
+    const owners = await search('practiceAuditor', `patient=${bsn}&outcome=4`);
+    expect(
+      owners.filter((e) => e.agent.some((a) => a.who?.identifier?.value === 'api-key:othermunicipality')),
+    ).toHaveLength(5);
+  });
+
   it("records an auditor's $explain of the event with the child's BSN, so a search by the child finds it", async () => {
     expect(await readsBy('auditor')).toEqual([]);
     const res = await app.request('/policy/v1/$explain', { key: 'auditor', method: 'POST', json: { eventId: id } });
@@ -225,7 +290,14 @@ describe('reads of one event are audited', () => {
       `SELECT id FROM audit_event WHERE recorded >= $1 AND outcome <> '0'`,
       [since],
     );
-    expect(refused).toHaveLength(refusals.length);
+    // One row each, and a second for a municipality's refusal that names the event or its referral: its own side,
+    // in the system chain, without the event or the child (the one in the event's chain its auditor does not see).
+    const namingTheEvent = refusals.filter(
+      ([key, url]) =>
+        key.endsWith('unicipality') && (url.includes(id) || url.includes(referralId) || url === '/fhir/Task'),
+    );
+    expect(namingTheEvent).toHaveLength(3);
+    expect(refused).toHaveLength(refusals.length + namingTheEvent.length);
     const found: string[] = [];
     for (let url = `/fhir/AuditEvent?type=110113&outcome=4&date=ge${since.toISOString()}&_count=500`; url;) {
       const res = await app.request(url.replace(/^https?:\/\/[^/]+/, ''), { key: 'auditor' });

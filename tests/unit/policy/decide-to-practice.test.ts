@@ -79,4 +79,15 @@ describe('deciding what goes from the municipality to the practice', () => {
     expect(parsed.success).toBe(false);
     expect(parsed.error?.issues[0]?.path).toEqual(['toPractice', 'purpose']);
   });
+
+  it('refuses toPractice purpose monitoring, also where the agreement names it: nothing identified goes under it', () => {
+    const parsed = agreementSchema.safeParse({
+      ...reverseAgreement(),
+      purposes: ['referral', 'contact-registration', 'monitoring'],
+      toPractice: { purpose: 'monitoring', dataClasses: {} },
+    });
+    expect(parsed.success).toBe(false);
+    expect(parsed.error?.issues[0]?.path).toEqual(['toPractice', 'purpose']);
+    expect(parsed.error?.issues[0]?.message).toMatch(/anonymised figures/);
+  });
 });
