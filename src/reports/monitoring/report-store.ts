@@ -160,9 +160,11 @@ export async function countMonitoring(db: Db, q: CountsQuery): Promise<Monitorin
       params,
     ),
     db.query<{ n: string; timed: string; minutes: string }>(
+      // A contact in the period is of a trajectory started by its end: the bound keeps to the start-date index.
       `SELECT count(*) AS n, count(c.duration_minutes) AS timed, coalesce(sum(c.duration_minutes), 0) AS minutes
          FROM report_contact c JOIN report_trajectory t ON t.trajectory_key = c.trajectory_key
-        WHERE t.municipality = $1 AND c.contact_on BETWEEN $2 AND $3 ${q.practice ? 'AND t.practice = $4' : ''}`,
+        WHERE t.municipality = $1 AND t.start_date <= $3 AND c.contact_on BETWEEN $2 AND $3
+              ${q.practice ? 'AND t.practice = $4' : ''}`,
       params,
     ),
   ]);
