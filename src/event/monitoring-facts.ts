@@ -44,6 +44,8 @@ export interface ContactFact {
   readonly contactOn: string;
   readonly ageBand: AgeBand;
   readonly interventions: readonly string[];
+  /** How long the contact took, in whole minutes, when the event says (Encounter.length); for the contact hours. */
+  readonly durationMinutes: number | undefined;
 }
 
 export interface ReferralFact {
@@ -99,6 +101,16 @@ function codesIn(concepts: Encounter['type'], system: string): string[] {
   return codes;
 }
 
+/** A duration in whole minutes (Encounter.length in `min` or `h`); undefined when absent or in another unit. */
+function minutesOf(length: Encounter['length']): number | undefined {
+  const value = length?.value;
+  if (value === undefined || value <= 0) {
+    return undefined;
+  }
+  const unit = length?.code ?? length?.unit;
+  return unit === 'min' ? Math.round(value) : unit === 'h' ? Math.round(value * 60) : undefined;
+}
+
 /** The reporting facts of one event; empty for consents, which the report does not count. */
 export function monitoringFactsOf(event: CanonicalEvent, p: Pseudonymiser): MonitoringFacts {
   const municipality = event.municipalityCode;
@@ -136,6 +148,7 @@ export function monitoringFactsOf(event: CanonicalEvent, p: Pseudonymiser): Moni
         contactOn,
         ageBand: ageBandOn(birthDate, contactOn),
         interventions: codesIn(encounter.type, INTERVENTION_SYSTEM),
+        durationMinutes: minutesOf(encounter.length),
       };
     }
   }

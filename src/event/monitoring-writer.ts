@@ -201,13 +201,21 @@ export async function recordMonitoringFacts(
     return 'none';
   }
   const verdict = await verdictOn(ctx, event, day, consents);
+  const facts = countedFacts(all, verdict, source);
   if (verdict.objected) {
     // Taken out already when the objection was recorded; again here, for an event mapped while it was.
     await removeChildFacts(ctx.db, childOf(event, pseudonyms));
+    // No agreement decided (the objection did): a trajectory the HIS sends where the municipality's system is the
+    // system of record is no registered trajectory of the professional's (`countedFacts`), so it is not one here.
+    const hisOfRecord = source === 'his' && agreements.some((a) => systemOfRecordOf(a) === 'municipality');
+    await recordUncounted(ctx.db, hisOfRecord ? undefined : facts.trajectory);
     return 'not-counted';
   }
-  const facts = countedFacts(all, verdict, source);
-  if (!verdict.counts || (!facts.trajectory && !facts.referral)) {
+  if (!verdict.counts) {
+    await recordUncounted(ctx.db, facts.trajectory);
+    return 'not-counted';
+  }
+  if (!facts.trajectory && !facts.referral) {
     return 'not-counted';
   }
   // A contact upserts its trajectory, adds itself and recounts: one transaction, so the row lock orders
@@ -301,7 +309,29 @@ function removedText(r: { trajectories: number; referrals: number }): string {
   );
 }
 
-/** Deletes every trajectory (with its contacts) and referral of one child at one practice; answers how many. */
+/**
+ * A registered trajectory that does not count (no consent for monitoring on its day, an objection), for the
+ * completeness figure: its key, practice and start date only. Not when the trajectory counts already (a contact
+ * before the consent began, of a trajectory its later contacts count); a trajectory that comes to count leaves the
+ * table (`upsertTrajectories`).
+ */
+async function recordUncounted(db: Db, t: TrajectoryFact | undefined): Promise<void> {
+  if (!t) {
+    return;
+  }
+  await db.query(
+    `INSERT INTO report_uncounted_trajectory (trajectory_key, municipality, practice, start_date)
+     SELECT $1, $2, $3, $4
+      WHERE NOT EXISTS (SELECT 1 FROM report_trajectory WHERE trajectory_key = $1)
+     ON CONFLICT (trajectory_key) DO UPDATE SET start_date = EXCLUDED.start_date`,
+    [t.key, t.municipality, t.practice, t.startDate],
+  );
+}
+
+/**
+ * Deletes every trajectory (with its contacts) and referral of one child at one practice; answers how many. The
+ * trajectories stay registered, so they move to the uncounted ones (the completeness figure), without the child.
+ */
 async function removeChildFacts(db: Db, c: ReportChild): Promise<{ trajectories: number; referrals: number }> {
   return db.transaction(async (tx) => {
     const params = [c.municipality, c.practice, c.childPseudonym];
@@ -310,7 +340,15 @@ async function removeChildFacts(db: Db, c: ReportChild): Promise<{ trajectories:
       `DELETE FROM report_contact WHERE trajectory_key IN (SELECT trajectory_key FROM report_trajectory WHERE ${ofChild})`,
       params,
     );
-    const t = await tx.query(`DELETE FROM report_trajectory WHERE ${ofChild} RETURNING 1`, params);
+    const t = await tx.query(
+      `WITH gone AS (DELETE FROM report_trajectory WHERE ${ofChild}
+                     RETURNING trajectory_key, municipality, practice, start_date),
+            moved AS (INSERT INTO report_uncounted_trajectory (trajectory_key, municipality, practice, start_date)
+                      SELECT trajectory_key, municipality, practice, start_date FROM gone
+                      ON CONFLICT (trajectory_key) DO NOTHING)
+       SELECT 1 FROM gone`,
+      params,
+    );
     const r = await tx.query(`DELETE FROM report_referral WHERE ${ofChild} RETURNING 1`, params);
     return { trajectories: t.length, referrals: r.length };
   });
@@ -323,11 +361,12 @@ async function writeFacts(db: Db, f: MonitoringFacts): Promise<void> {
   const c = f.contact;
   if (c) {
     await db.query(
-      `INSERT INTO report_contact (contact_key, trajectory_key, contact_on, age_band, interventions)
-       VALUES ($1, $2, $3, $4, $5)
+      `INSERT INTO report_contact (contact_key, trajectory_key, contact_on, age_band, interventions, duration_minutes)
+       VALUES ($1, $2, $3, $4, $5, $6)
        ON CONFLICT (contact_key) DO UPDATE SET trajectory_key = EXCLUDED.trajectory_key,
-         contact_on = EXCLUDED.contact_on, age_band = EXCLUDED.age_band, interventions = EXCLUDED.interventions`,
-      [c.key, c.trajectoryKey, c.contactOn, c.ageBand, [...c.interventions]],
+         contact_on = EXCLUDED.contact_on, age_band = EXCLUDED.age_band, interventions = EXCLUDED.interventions,
+         duration_minutes = EXCLUDED.duration_minutes`,
+      [c.key, c.trajectoryKey, c.contactOn, c.ageBand, [...c.interventions], c.durationMinutes ?? null],
     );
     await recount(db, c.trajectoryKey);
   }
@@ -363,6 +402,10 @@ async function upsertTrajectories(db: Db, ts: readonly TrajectoryFact[]): Promis
   if (ts.length === 0) {
     return;
   }
+  // Counted now: no longer one of the registered trajectories that do not count (a consent given since).
+  await db.query('DELETE FROM report_uncounted_trajectory WHERE trajectory_key = ANY($1::text[])', [
+    ts.map((t) => t.key),
+  ]);
   // The upsert locks the trajectory row, so contacts of one trajectory mapped at once recount one after another.
   await db.query(
     `INSERT INTO report_trajectory (trajectory_key, municipality, practice, child_pseudonym, age_band, start_date,
@@ -483,7 +526,8 @@ export async function purgeReportFacts(db: Db, before: string): Promise<number> 
       before,
     ]);
     const r = await tx.query(`DELETE FROM report_referral WHERE referred_on < $1 RETURNING 1`, [before]);
-    return t.length + r.length;
+    const u = await tx.query(`DELETE FROM report_uncounted_trajectory WHERE start_date < $1 RETURNING 1`, [before]);
+    return t.length + r.length + u.length;
   });
 }
 

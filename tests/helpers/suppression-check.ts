@@ -108,6 +108,16 @@ export function tryToDeriveWithheldCells(report: MeasureReport, k: number): { wi
       }
     });
   }
+  // The open trajectories less the children are the second trajectories of a child: never 1 to k − 1 beside both.
+  const children = totalOf(report, 'children');
+  const open = totalOf(report, 'help-question');
+  if (typeof children === 'number' && typeof open === 'number' && open - children > 0 && open - children < k) {
+    throw new Error(`children: ${open - children} trajectories are a second one of a child, by difference`);
+  }
+  const median = report.group?.find((g) => g.code?.coding?.[0]?.code === 'contacts-median');
+  if (median?.measureScore && typeof totalOf(report, 'contacts-per-trajectory') !== 'number') {
+    throw new Error('contacts-median: shown beside a withheld total');
+  }
   // p of the saving is the closed-without-referral stratum; the score would give p back.
   const saving = report.group?.find((g) => g.code?.coding?.[0]?.code === 'estimated-saving');
   const closed = report.group?.find((g) => g.code?.coding?.[0]?.code === 'closed');

@@ -1,7 +1,6 @@
-import pg from 'pg';
+import type pg from 'pg';
 import { purgeReportFacts } from '../../src/event/monitoring-writer';
 import { buildRegistry } from '../../src/event/registry';
-import { TERMINAL_STATES } from '../../src/event/states';
 import {
   buildAgreement,
   buildConsentEvent,
@@ -14,8 +13,8 @@ import {
 } from '../helpers/builders';
 import { getPseudonymiser } from '../../src/event/report-pseudonym';
 import { amsterdamDay } from '../../src/kernel/dutch-time';
-import { cleanupTestEnv, startTestApp, TEST_DATABASE_URL, type TestApp } from '../helpers/test-runtime';
-import { waitFor } from '../helpers/wait-for';
+import { sendMapped, startAppWithClient, stopAppWithClient, type AppWithClient } from '../helpers/mapped-events';
+import type { TestApp } from '../helpers/test-runtime';
 
 /** A municipality whose only agreement with the practice (monitoring, no consent needed) ended yesterday. */
 const ENDED_MUNICIPALITY = 'GM0344';
@@ -28,6 +27,7 @@ const daysAgo = (n: number): string => amsterdamDay(new Date(Date.now() - n * 86
 describe('monitoring facts written at the map stage', () => {
   let app: TestApp;
   let client: pg.Client;
+  let started: AppWithClient | undefined;
   const monitoring = (aggregateWithoutConsent: boolean) => ({
     aggregateWithoutConsent,
     q: 9500,
@@ -55,33 +55,17 @@ describe('monitoring facts written at the map stage', () => {
       ],
       destinations: [],
     });
-    app = await startTestApp({ registry });
-    client = new pg.Client({ connectionString: TEST_DATABASE_URL });
-    await client.connect();
-    await client.query(`SET search_path TO ${app.testEnv.schema}`);
+    started = await startAppWithClient(registry);
+    ({ app, client } = started);
   });
 
   afterAll(async () => {
-    await client?.end();
-    await app?.close();
-    if (app) {
-      await cleanupTestEnv(app.testEnv);
-    }
+    await stopAppWithClient(started);
   });
 
   /** Sends events as one practice and waits until each has finished the map stage; answers their ids. */
-  async function send(key: 'practice' | 'otherPractice', events: Record<string, unknown>[]): Promise<string[]> {
-    const res = await app.request('/his/v1/events', { key, json: events });
-    const ids = ((await res.json()) as { receipts: { id: string }[] }).receipts.map((r) => r.id);
-    await waitFor('events mapped', async () => {
-      const done = await client.query(`SELECT count(*) AS n FROM inbox WHERE id = ANY($1) AND state = ANY($2)`, [
-        ids,
-        [...TERMINAL_STATES],
-      ]);
-      return Number(done.rows[0]?.n) === ids.length ? true : undefined;
-    });
-    return ids;
-  }
+  const send = (key: 'practice' | 'otherPractice', events: Record<string, unknown>[]): Promise<string[]> =>
+    sendMapped({ app, client }, key, events);
 
   const forPractice = (event: Record<string, unknown>, agb: string): Record<string, unknown> => ({
     ...event,

@@ -245,6 +245,21 @@ function band(age: number): string {
 }
 const GENERIC_SUBTYPE: Record<string, string> = { '02': 'gp', '03': 'youth-doctor', '06': 'self' };
 
+/** The usual median of sorted numbers: the middle one, or the mean of the two middle ones. */
+function median(sorted: readonly number[]): number | undefined {
+  const n = sorted.length;
+  if (n === 0) {
+    return undefined;
+  }
+  const [a, b] = [sorted[Math.ceil(n / 2) - 1] ?? 0, sorted[Math.floor(n / 2)] ?? 0];
+  return (a + b) / 2;
+}
+
+/** The report's bin of a number of contacts (1-3, 4-5, 6-8, 9-10, 11+). */
+function binOf(n: number): string {
+  return n <= 3 ? '1-3' : n <= 5 ? '4-5' : n <= 8 ? '6-8' : n <= 10 ? '9-10' : '11+';
+}
+
 function tally(items: readonly string[]): Map<string, number> {
   const m = new Map<string, number>();
   items.forEach((i) => m.set(i, (m.get(i) ?? 0) + 1));
@@ -255,6 +270,8 @@ interface Expected {
   readonly totals: Record<string, number>;
   readonly strata: Record<string, Map<string, number>>;
   readonly contactsMean: number | undefined;
+  readonly contactsMedian: number | undefined;
+  readonly contactHours: number;
   readonly firstContactMedian: number | undefined;
   readonly firstContactN: number;
   readonly p: number;
@@ -273,6 +290,8 @@ function expectedOf(p: Period, practice?: string): Expected {
     .map((t) => (Date.parse(t.contacts[0]?.date ?? '') - Date.parse(t.startDate)) / 86_400_000)
     .sort((a, b) => a - b);
   // A period that has not ended costs the days up to today (Amsterdam calendar), today included.
+  const contactsHeld = ts.flatMap((t) => t.contacts).filter((c) => within(c.date, p));
+  const counts = withContacts.map((t) => t.contacts.length).sort((a, b) => a - b);
   const today = amsterdamDay(new Date());
   const days = (Date.parse(p.end < today ? p.end : today) - Date.parse(p.start)) / 86_400_000 + 1;
   const agreements = practice ? 1 : 2;
@@ -280,9 +299,13 @@ function expectedOf(p: Period, practice?: string): Expected {
     totals: {
       inflow: started.length,
       closed: closed.length,
+      // Every trajectory of the seed has a consent that covers monitoring (aggregateWithoutConsent, too).
+      'not-counted': 0,
       'contacts-per-trajectory': withContacts.length,
+      'contact-time': contactsHeld.length,
       'help-question': active.length,
       intervention: active.length,
+      children: new Set(active.map((t) => `${t.practice}/${t.childId}`)).size,
       'referral-target': referrals.length,
     },
     strata: {
@@ -297,7 +320,9 @@ function expectedOf(p: Period, practice?: string): Expected {
         ),
       ),
       outcome: tally(closed.map((t) => t.closure?.outcome ?? '')),
-      contacts: tally(withContacts.map((t) => (t.contacts.length === 1 ? '1' : t.contacts.length <= 7 ? '2-7' : '8+'))),
+      contacts: tally(withContacts.map((t) => binOf(t.contacts.length))),
+      // Every contact of the seed is sent with 30 minutes.
+      duration: tally(contactsHeld.map(() => 'with-duration')),
       'help-question': tally(active.flatMap((t) => t.helpQuestions)),
       intervention: tally(active.flatMap((t) => [...new Set(t.contacts.flatMap((c) => c.interventions))])),
       'referral-target': tally(referrals.map((t) => t.referral?.target ?? '')),
@@ -306,7 +331,9 @@ function expectedOf(p: Period, practice?: string): Expected {
     contactsMean: withContacts.length
       ? Math.round((withContacts.reduce((a, t) => a + t.contacts.length, 0) / withContacts.length) * 100) / 100
       : undefined,
-    firstContactMedian: waits.length ? waits[Math.ceil(waits.length / 2) - 1] : undefined,
+    contactsMedian: median(counts),
+    contactHours: Math.round((contactsHeld.length * 30) / 60),
+    firstContactMedian: median(waits),
     firstContactN: waits.length,
     p: closed.filter((t) => t.closure?.outcome === 'closed-without-referral').length,
     cost: Math.round(((agreements * COST_PER_YEAR * days) / 365.25) * 100) / 100,
@@ -525,6 +552,18 @@ describe('the municipality monitoring report', () => {
     } else {
       expect(contacts.measureScore).toBeUndefined();
     }
+    // The median is shown beside withheld bins too, where it narrows none of them to one value.
+    const median = groupOf(r, 'contacts-median');
+    if (median.measureScore) {
+      expect(contacts.population?.[0]?.count).toBeDefined();
+      expect(median.measureScore.value).toBe(expected.contactsMedian);
+    }
+    const time = groupOf(r, 'contact-time');
+    if (time.population?.[0]?.count !== undefined && time.population[0].count > 0) {
+      expect(time.measureScore).toMatchObject({ value: expected.contactHours, code: 'h' });
+    } else {
+      expect(time.measureScore).toBeUndefined();
+    }
     const waiting = groupOf(r, 'waiting-days');
     const firstWait = waiting.stratifier?.[0]?.stratum?.[0];
     if (firstWait?.population?.[0]?.count !== undefined) {
@@ -722,14 +761,20 @@ describe('the municipality monitoring report', () => {
     expect(() => assertValidResource(measure)).not.toThrow();
     expect(measure.group?.map((g) => g.code?.coding?.[0]?.code)).toEqual([
       'inflow',
+      'not-counted',
       'closed',
       'contacts-per-trajectory',
+      'contacts-median',
+      'contact-time',
       'help-question',
       'intervention',
+      'children',
       'referral-target',
       'waiting-days',
       'estimated-saving',
     ]);
+    // Version 2: the contacts bins follow the reports' norms, and the figures above are new.
+    expect(measure.version).toBe('2');
   });
 
   // A query in the wrong form is malformed (400); well-formed values that break a rule together are 422.

@@ -502,6 +502,9 @@ const MESSAGES = {
   },
   scoreMean: { nl: 'Gemiddeld aantal gesprekken', en: 'Mean number of contacts' },
   scoreMedianDays: { nl: 'Mediaan (dagen)', en: 'Median (days)' },
+  scoreMedianContacts: { nl: 'Mediaan aantal gesprekken', en: 'Median number of contacts' },
+  scoreHours: { nl: 'Contacturen (met duur)', en: 'Contact hours (with a duration)' },
+  scoreCompleteness: { nl: 'Registratiegraad (%)', en: 'Completeness (%)' },
   scoreSaving: { nl: 'Geschatte besparing (EUR)', en: 'Estimated saving (EUR)' },
   referralsTitle: { nl: 'Verwijzingen en hun status', en: 'Referrals and their status' },
   referralsIntro: {

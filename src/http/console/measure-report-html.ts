@@ -12,7 +12,10 @@ import { table } from './layout';
  * waiting intervals' medians) rather than the group one for all.
  */
 const SCORES: Partial<Record<GroupCode, { readonly label: MessageKey; readonly perStratum: boolean }>> = {
+  'not-counted': { label: 'scoreCompleteness', perStratum: false },
   'contacts-per-trajectory': { label: 'scoreMean', perStratum: false },
+  'contacts-median': { label: 'scoreMedianContacts', perStratum: false },
+  'contact-time': { label: 'scoreHours', perStratum: false },
   'waiting-days': { label: 'scoreMedianDays', perStratum: true },
   'estimated-saving': { label: 'scoreSaving', perStratum: false },
 };

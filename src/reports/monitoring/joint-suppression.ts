@@ -40,7 +40,8 @@ export interface BuiltFigures {
 
 /** Groups whose units are counted in every quarter they are open in, so a period's count is not its parts' sum. */
 function isOpenInPeriod(code: GroupCode): boolean {
-  return GROUPS.find((g) => g.code === code)?.stratifiers.some((s) => s.strata === 'overlapping') ?? false;
+  const spec = GROUPS.find((g) => g.code === code);
+  return spec?.openInPeriod === true || (spec?.stratifiers.some((s) => s.strata === 'overlapping') ?? false);
 }
 
 /** The same cells as `of`, each from `cell(value, where)`; `where` is undefined for the total. */

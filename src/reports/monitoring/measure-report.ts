@@ -9,6 +9,7 @@ import type {
 import { municipalityIdentifier } from '../../kernel/fhir/identifiers';
 import {
   categoryCodings,
+  CONTACT_BIN_RANGES,
   GROUPS,
   groupCoding,
   MEASURE_POPULATION_SYSTEM,
@@ -61,6 +62,8 @@ export type ForcedCells = ReadonlyMap<GroupCode, GroupCells<boolean>>;
 
 const EUR = (value: number): Quantity => ({ value, unit: 'EUR', system: 'urn:iso:std:iso:4217', code: 'EUR' });
 const DAYS = (value: number): Quantity => ({ value, unit: 'd', system: 'http://unitsofmeasure.org', code: 'd' });
+const HOURS = (value: number): Quantity => ({ value, unit: 'h', system: 'http://unitsofmeasure.org', code: 'h' });
+const PERCENT = (value: number): Quantity => ({ value, unit: '%', system: 'http://unitsofmeasure.org', code: '%' });
 const MONEY = (value: number) => ({ value, currency: 'EUR' as const });
 
 const INITIAL_POPULATION: CodeableConcept = {
@@ -199,17 +202,128 @@ function savingGroup(closed: MeasureReportGroup, s: ReportSettings): MeasureRepo
   };
 }
 
+/**
+ * Whether showing the median number of contacts leaves every withheld bin of its group with at least two possible
+ * values, as the bins' own suppression leaves them (suppression.ts). A median is not a sum, so it cannot be
+ * subtracted across practices or periods; what it can do is narrow the bins of its own report: it says in which
+ * bins the middle trajectories are, so how many lie below and above them. Each assignment of the withheld bins
+ * (every one at least 1, together the total less the shown bins) is tried against the median; a bin left with one
+ * possible value would be given away, and then the median is withheld. The mean is not relaxed the same way: it
+ * is a sum over the trajectories (mean × total), and sums add up across practices and periods, so it stays
+ * withheld beside any withheld bin. Too many assignments to try (a large total spread over many withheld bins):
+ * withheld, the cautious answer.
+ */
+export function medianKeepsBinsWithheld(
+  bins: readonly number[],
+  withheld: readonly boolean[],
+  median: number,
+  ranges: readonly (readonly [number, number])[] = CONTACT_BIN_RANGES,
+): boolean {
+  const total = bins.reduce((a, b) => a + b, 0);
+  const hidden = bins.flatMap((_, i) => (withheld[i] ? [i] : []));
+  if (hidden.length === 0) {
+    return true;
+  }
+  const rest = total - bins.reduce((acc, b, i) => (withheld[i] ? acc : acc + b), 0);
+  const possible = hidden.map(() => new Set<number>());
+  const values = bins.map((b, i) => (withheld[i] ? 0 : b));
+  let tries = 0;
+  const LIMIT = 200_000;
+  /** The bin the trajectory at `position` (1-based, ordered by contacts) is in. */
+  const binAt = (position: number): number => {
+    let seen = 0;
+    for (let i = 0; i < values.length; i++) {
+      seen += values[i] ?? 0;
+      if (position <= seen) {
+        return i;
+      }
+    }
+    return values.length - 1;
+  };
+  const fits = (): boolean => {
+    const lo = (i: number) => ranges[i]?.[0] ?? 0;
+    const hi = (i: number) => ranges[i]?.[1] ?? Number.POSITIVE_INFINITY;
+    if (total % 2 === 1) {
+      const b = binAt((total + 1) / 2);
+      return lo(b) <= median && median <= hi(b);
+    }
+    const [a, b] = [binAt(total / 2), binAt(total / 2 + 1)];
+    return lo(a) + lo(b) <= 2 * median && 2 * median <= hi(a) + hi(b);
+  };
+  const assign = (j: number, left: number): boolean => {
+    const bin = hidden[j] ?? 0;
+    if (j === hidden.length - 1) {
+      values[bin] = left;
+      if (++tries > LIMIT) {
+        return false;
+      }
+      if (left >= 1 && fits()) {
+        hidden.forEach((h, n) => possible[n]?.add(values[h] ?? 0));
+      }
+      return true;
+    }
+    for (let v = 1; v <= left - (hidden.length - 1 - j); v++) {
+      values[bin] = v;
+      if (!assign(j + 1, left - v)) {
+        return false;
+      }
+    }
+    return true;
+  };
+  return assign(0, rest) && possible.every((p) => p.size >= 2);
+}
+
+/** The median contacts per closed trajectory: beside its group, shown as `medianKeepsBinsWithheld` says. */
+function contactsMedianGroup(counts: MonitoringCounts, contacts: MeasureReportGroup): MeasureReportGroup {
+  const median = counts.contacts.median;
+  const strata = contacts.stratifier?.[0]?.stratum ?? [];
+  const bins = (specOf('contacts-per-trajectory').stratifiers[0]?.codes ?? []).map(
+    (c) => counts.contacts.byBin.get(c) ?? 0,
+  );
+  const withheld = strata.map((st) => st.population?.[0]?.count === undefined);
+  const shown =
+    median !== undefined &&
+    contacts.population?.[0]?.count !== undefined &&
+    medianKeepsBinsWithheld(bins, withheld, median);
+  return {
+    code: { coding: [groupCoding('contacts-median')] },
+    ...(median === undefined
+      ? {}
+      : shown
+        ? { measureScore: { value: round(median, 1), unit: 'contacts' } }
+        : { extension: [MASKED] }),
+  };
+}
+
+/**
+ * The completeness (registratiegraad) as the not-counted group's score: the share of the registered trajectories
+ * started in the period that count, in whole percent; only beside both counts shown (it gives nothing they do not).
+ */
+function completeness(inflow: MeasureReportGroup, notCounted: MeasureReportGroup): MeasureReportGroup {
+  const counted = inflow.population?.[0]?.count;
+  const not = notCounted.population?.[0]?.count;
+  if (counted === undefined || not === undefined) {
+    return { ...notCounted, extension: [MASKED] };
+  }
+  return counted + not === 0
+    ? notCounted
+    : { ...notCounted, measureScore: PERCENT(Math.round((100 * counted) / (counted + not))) };
+}
+
 /** The groups counted with a total and strata (waiting-days has intervals, estimated-saving is derived). */
-type CountedGroup = Exclude<GroupCode, 'waiting-days' | 'estimated-saving'>;
+type CountedGroup = Exclude<GroupCode, 'waiting-days' | 'estimated-saving' | 'contacts-median'>;
 
 /** Where each counted group's total and strata (one map per stratifier, in the Measure's order) are in the counts. */
 function sourcesOf(c: MonitoringCounts): Record<CountedGroup, { total: number; byStratifier: CountsByCode[] }> {
   return {
     inflow: { total: c.inflow.total, byStratifier: [c.inflow.byAgeBand, c.inflow.byReferrer] },
+    'not-counted': { total: c.notCounted.total, byStratifier: [] },
     closed: { total: c.closed.total, byStratifier: [c.closed.byOutcome] },
     'contacts-per-trajectory': { total: c.contacts.total, byStratifier: [c.contacts.byBin] },
+    'contact-time': { total: c.contactTime.total, byStratifier: [c.contactTime.byDuration] },
     'help-question': { total: c.active.total, byStratifier: [c.active.byHelpQuestion] },
     intervention: { total: c.active.total, byStratifier: [c.active.byIntervention] },
+    children: { total: c.active.children, byStratifier: [] },
     'referral-target': {
       total: c.referrals.total,
       byStratifier: [c.referrals.byTarget, c.referrals.byProductCategory],
@@ -243,7 +357,7 @@ export function withheldOf(report: MeasureReport): ForcedCells {
   const withheld = new Map<GroupCode, GroupCells<boolean>>();
   for (const g of report.group ?? []) {
     const code = g.code?.coding?.[0]?.code as GroupCode;
-    if (code === 'estimated-saving') {
+    if (code === 'estimated-saving' || code === 'contacts-median') {
       continue;
     }
     withheld.set(code, {
@@ -267,21 +381,35 @@ export function buildMeasureReport(
   const contactsMean =
     counts.contacts.total > 0 ? round(counts.contacts.contactSum / counts.contacts.total, 2) : undefined;
   const sources = sourcesOf(counts);
-  const group = (code: CountedGroup, score?: Quantity) =>
-    countGroup(specOf(code), sources[code].total, sources[code].byStratifier, k, forced.get(code), score);
+  const group = (code: CountedGroup, score?: Quantity, also?: GroupCells<boolean>) => {
+    const mine = forced.get(code);
+    const cells = also && mine ? { total: mine.total || also.total, strata: mine.strata } : (also ?? mine);
+    return countGroup(specOf(code), sources[code].total, sources[code].byStratifier, k, cells, score);
+  };
   const closed = group('closed');
   const inflow = group('inflow');
   const referrals = group('referral-target');
+  const contacts = group(
+    'contacts-per-trajectory',
+    contactsMean === undefined ? undefined : { value: contactsMean, unit: 'contacts' },
+  );
   const shown = (g: MeasureReportGroup) => g.population?.[0]?.count !== undefined;
+  // The hours are a sum over the contacts with a duration: shown where that stratum is (countGroup shows a score
+  // only beside no withheld cell), so the joint suppression of the stratum across practices and periods covers it.
+  const hours = round(counts.contactTime.minutes / 60, 0);
+  // The open trajectories less the children are the second (third, …) trajectories of a child: 1 to k − 1 of them
+  // would single those children out, so the children are withheld then (the trajectories are shown elsewhere).
+  const repeated = isSmall(counts.active.total - counts.active.children, k);
   const groups: MeasureReportGroup[] = [
     inflow,
+    completeness(inflow, group('not-counted')),
     closed,
-    group(
-      'contacts-per-trajectory',
-      contactsMean === undefined ? undefined : { value: contactsMean, unit: 'contacts' },
-    ),
+    contacts,
+    contactsMedianGroup(counts, contacts),
+    group('contact-time', counts.contactTime.total > 0 ? HOURS(hours) : undefined),
     group('help-question'),
     group('intervention'),
+    group('children', undefined, repeated ? { total: true, strata: [] } : undefined),
     referrals,
     waitingGroup(counts, k, [shown(inflow), shown(referrals)], forced.get('waiting-days')),
     savingGroup(closed, s),

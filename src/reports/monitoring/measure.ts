@@ -26,10 +26,14 @@ export const MEASURE_POPULATION_SYSTEM = 'http://terminology.hl7.org/CodeSystem/
 
 export const GROUP_CODES = [
   'inflow',
+  'not-counted',
   'closed',
   'contacts-per-trajectory',
+  'contacts-median',
+  'contact-time',
   'help-question',
   'intervention',
+  'children',
   'referral-target',
   'waiting-days',
   'estimated-saving',
@@ -55,9 +59,27 @@ export interface GroupSpec {
   readonly population: string;
   readonly score?: string | undefined;
   readonly stratifiers: readonly StratifierSpec[];
+  /**
+   * Its units are counted in every period they are open in (trajectories open, their children), so a longer
+   * period's count is not the sum of its quarters' (joint-suppression.ts). Implied by an `overlapping` stratifier.
+   */
+  readonly openInPeriod?: boolean | undefined;
 }
 
-const CONTACT_BINS = ['1', '2-7', '8+'] as const;
+/**
+ * Contacts per closed trajectory, in bins that follow the pilot reports' norms: "maximaal drie gesprekken", "drie
+ * tot acht", "maximaal vijf" and "maximaal tien" can each be read as a sum of bins.
+ */
+export const CONTACT_BINS = ['1-3', '4-5', '6-8', '9-10', '11+'] as const;
+/** The smallest and largest number of contacts in each of CONTACT_BINS (the last has no largest). */
+export const CONTACT_BIN_RANGES: readonly (readonly [number, number])[] = [
+  [1, 3],
+  [4, 5],
+  [6, 8],
+  [9, 10],
+  [11, Number.POSITIVE_INFINITY],
+];
+const CONTACT_DURATION = ['with-duration', 'without-duration'] as const;
 const WAITING_INTERVALS = ['start-to-first-contact', 'referral-to-care'] as const;
 
 const stratifier = (
@@ -83,6 +105,17 @@ export const GROUPS: readonly GroupSpec[] = [
     ],
   },
   {
+    code: 'not-counted',
+    population:
+      'Trajectories started in the period that the practice or the municipality registered but that do not count: ' +
+      'no consent for purpose monitoring on their day, or an objection or a withdrawal took them out (one figure, ' +
+      'so it does not say which).',
+    score:
+      'The completeness (registratiegraad) in percent: inflow / (inflow + not counted) × 100, rounded to a whole ' +
+      'percent; shown only where both counts are.',
+    stratifiers: [],
+  },
+  {
     code: 'closed',
     population: 'Trajectories closed in the period.',
     stratifiers: [stratifier('outcome', TRAJECTORY_OUTCOME_SYSTEM, 'partition', 'How the trajectory ended.')],
@@ -90,8 +123,44 @@ export const GROUPS: readonly GroupSpec[] = [
   {
     code: 'contacts-per-trajectory',
     population: 'Trajectories closed in the period with at least one registered contact.',
-    score: 'The mean number of contacts per such trajectory.',
-    stratifiers: [stratifier('contacts', MONITORING_SYSTEM, 'partition', 'Number of contacts.', CONTACT_BINS)],
+    score:
+      'The mean number of contacts per such trajectory; withheld beside any withheld bin (with the total it gives ' +
+      'the sum of contacts, which can fill the bins in).',
+    stratifiers: [
+      stratifier(
+        'contacts',
+        MONITORING_SYSTEM,
+        'partition',
+        'Number of contacts: 1-3, 4-5, 6-8, 9-10, 11 or more.',
+        CONTACT_BINS,
+      ),
+    ],
+  },
+  {
+    code: 'contacts-median',
+    population: 'The trajectories of contacts-per-trajectory.',
+    score:
+      'The median number of contacts per such trajectory (the usual median: the mean of the two middle values when ' +
+      "their number is even). Shown with that group's total, unless it would narrow a withheld bin to one value.",
+    stratifiers: [],
+  },
+  {
+    code: 'contact-time',
+    population:
+      'Contacts held in the period, of trajectories that count; the stratum says whether the contact has a ' +
+      'registered duration.',
+    score:
+      "The professional's contact hours in the period: the durations of the contacts that have one, in whole hours. " +
+      'A contact without a duration is in the count but not in the hours. Shown where the with-duration stratum is.',
+    stratifiers: [
+      stratifier(
+        'duration',
+        MONITORING_SYSTEM,
+        'partition',
+        'Whether the contact has a registered duration.',
+        CONTACT_DURATION,
+      ),
+    ],
   },
   {
     code: 'help-question',
@@ -116,6 +185,15 @@ export const GROUPS: readonly GroupSpec[] = [
         'Interventions used in the trajectory so far; several per trajectory, so strata need not add up.',
       ),
     ],
+  },
+  {
+    code: 'children',
+    population:
+      'Children with a trajectory open at some time in the period, each once per practice: a child with two ' +
+      'trajectories counts once, a child at two practices at each. Withheld as well when the trajectories less the ' +
+      'children (the second trajectories of a child) are 1 to k − 1.',
+    stratifiers: [],
+    openInPeriod: true,
   },
   {
     code: 'referral-target',
@@ -179,7 +257,9 @@ export function buildMeasure(): Measure {
     resourceType: 'Measure',
     id: MEASURE_ID,
     url: MEASURE_URL,
-    version: '1',
+    // 2: contacts bins 1-3 / 4-5 / 6-8 / 9-10 / 11+ (were 1 / 2-7 / 8+), with not-counted, contacts-median,
+    // contact-time and children; medians are the usual median (percentile_cont).
+    version: '2',
     name: 'PohJeugdMonitoring',
     title: 'Monitoring praktijkondersteuner jeugd',
     status: 'active',
@@ -188,7 +268,9 @@ export function buildMeasure(): Measure {
     description:
       "The figures municipalities monitor the youth professional in the GP practice by, from jeugdbrug's " +
       'reporting store (pseudonymised, no identity). Counts from 1 to k − 1 are withheld, with complementary ' +
-      'suppression; a withheld count carries the data-absent-reason extension with code masked.',
+      'suppression across strata, practices and periods; a withheld count carries the data-absent-reason ' +
+      'extension with code masked. Every median is the usual median (the mean of the two middle values when ' +
+      'their number is even).',
     subjectCodeableConcept: { coding: [{ system: 'http://hl7.org/fhir/resource-types', code: 'EpisodeOfCare' }] },
     scoring: {
       coding: [{ system: 'http://terminology.hl7.org/CodeSystem/measure-scoring', code: 'cohort', display: 'Cohort' }],

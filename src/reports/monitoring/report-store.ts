@@ -3,7 +3,7 @@ import type { ReportPeriod } from './period';
 
 /**
  * The read side of the reporting store: plain counts for one municipality and period (optionally one practice),
- * before any suppression. Eight statements, each one pass over an index range of one municipality.
+ * before any suppression. Eleven statements, each one pass over an index range of one municipality.
  */
 
 /** Counts by category code. */
@@ -14,11 +14,21 @@ export interface MonitoringCounts {
   readonly inflow: { readonly total: number; readonly byAgeBand: CountsByCode; readonly byReferrer: CountsByCode };
   /** Trajectories closed in the period. */
   readonly closed: { readonly total: number; readonly byOutcome: CountsByCode };
-  /** Trajectories closed in the period that had at least one contact, by number of contacts. */
-  readonly contacts: { readonly total: number; readonly contactSum: number; readonly byBin: CountsByCode };
+  /**
+   * Trajectories closed in the period that had at least one contact, by number of contacts (CONTACT_BINS), with the
+   * sum of their contacts (for the mean) and the median number (the usual one: the mean of the two middle values).
+   */
+  readonly contacts: {
+    readonly total: number;
+    readonly contactSum: number;
+    readonly median: number | undefined;
+    readonly byBin: CountsByCode;
+  };
   /** Trajectories open at some time in the period, by help question and by intervention (several each). */
   readonly active: {
     readonly total: number;
+    /** The children those trajectories are of, each counted once per practice (a child with two counts once). */
+    readonly children: number;
     readonly byHelpQuestion: CountsByCode;
     readonly byIntervention: CountsByCode;
   };
@@ -28,7 +38,17 @@ export interface MonitoringCounts {
     readonly byTarget: CountsByCode;
     readonly byProductCategory: CountsByCode;
   };
-  /** Medians in days, with how many intervals each is over. */
+  /**
+   * Trajectories started in the period that were registered but do not count (no monitoring consent on their day,
+   * or an objection or withdrawal took them out): beside `inflow`, how complete the figures are.
+   */
+  readonly notCounted: { readonly total: number };
+  /**
+   * Contacts held in the period (of trajectories that count), by whether they have a duration, and the minutes of
+   * those that have one: the professional's contact time.
+   */
+  readonly contactTime: { readonly total: number; readonly byDuration: CountsByCode; readonly minutes: number };
+  /** Medians in days (the usual median), with how many intervals each is over. */
   readonly waiting: {
     readonly startToFirstContact: { readonly n: number; readonly median: number | undefined };
     readonly referralToCare: { readonly n: number; readonly median: number | undefined };
@@ -72,9 +92,11 @@ export async function countMonitoring(db: Db, q: CountsQuery): Promise<Monitorin
       params,
     ),
     db.query<{ outcome: string | null; bin: string | null; n: string; contacts: string }>(
+      // The bins follow the pilot reports' norms (at most 3, 3 to 8, at most 5, at most 10 conversations).
       `SELECT outcome,
-              CASE WHEN contact_count = 0 THEN NULL WHEN contact_count = 1 THEN '1'
-                   WHEN contact_count <= 7 THEN '2-7' ELSE '8+' END AS bin,
+              CASE WHEN contact_count = 0 THEN NULL WHEN contact_count <= 3 THEN '1-3'
+                   WHEN contact_count <= 5 THEN '4-5' WHEN contact_count <= 8 THEN '6-8'
+                   WHEN contact_count <= 10 THEN '9-10' ELSE '11+' END AS bin,
               count(*) AS n, sum(contact_count) AS contacts
          FROM report_trajectory
         WHERE municipality = $1 AND closed_on BETWEEN $2 AND $3 ${practice}
@@ -103,23 +125,46 @@ export async function countMonitoring(db: Db, q: CountsQuery): Promise<Monitorin
       params,
     ),
   ]);
-  const [waitFirst, waitCare, activeTotal] = await Promise.all([
+  // Medians are percentile_cont: the usual median, the mean of the two middle values when n is even (what a
+  // spreadsheet's MEDIAN gives), not percentile_disc's lower middle one.
+  const [waitFirst, waitCare, activeTotal, contactsMedian, notCounted, contactTime] = await Promise.all([
     db.query<{ n: string; median: number | null }>(
-      `SELECT count(*) AS n, percentile_disc(0.5) WITHIN GROUP (ORDER BY first_contact_on - start_date) AS median
+      `SELECT count(*) AS n, percentile_cont(0.5) WITHIN GROUP (ORDER BY first_contact_on - start_date) AS median
          FROM report_trajectory
         WHERE municipality = $1 AND start_date BETWEEN $2 AND $3 AND first_contact_on IS NOT NULL ${practice}`,
       params,
     ),
     db.query<{ n: string; median: number | null }>(
-      `SELECT count(*) AS n, percentile_disc(0.5) WITHIN GROUP (ORDER BY care_start_on - referred_on) AS median
+      `SELECT count(*) AS n, percentile_cont(0.5) WITHIN GROUP (ORDER BY care_start_on - referred_on) AS median
          FROM report_referral
         WHERE municipality = $1 AND status = 'active' AND referred_on BETWEEN $2 AND $3
           AND care_start_on IS NOT NULL ${practice}`,
       params,
     ),
-    db.query<{ n: string }>(
-      `SELECT count(*) AS n FROM report_trajectory
+    db.query<{ n: string; children: string }>(
+      // A child is one per practice (practice and pseudonym), so the practices' figures add up to the municipality's
+      // as every other count does, and the joint suppression across practices holds for it too.
+      `SELECT count(*) AS n, count(DISTINCT (practice, child_pseudonym)) AS children FROM report_trajectory
         WHERE municipality = $1 AND start_date <= $3 AND (closed_on IS NULL OR closed_on >= $2) ${practice}`,
+      params,
+    ),
+    db.query<{ median: number | null }>(
+      `SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY contact_count) AS median
+         FROM report_trajectory
+        WHERE municipality = $1 AND closed_on BETWEEN $2 AND $3 AND contact_count > 0 ${practice}`,
+      params,
+    ),
+    db.query<{ n: string }>(
+      `SELECT count(*) AS n FROM report_uncounted_trajectory
+        WHERE municipality = $1 AND start_date BETWEEN $2 AND $3 ${practice}`,
+      params,
+    ),
+    db.query<{ n: string; timed: string; minutes: string }>(
+      // A contact in the period is of a trajectory started by its end: the bound keeps to the start-date index.
+      `SELECT count(*) AS n, count(c.duration_minutes) AS timed, coalesce(sum(c.duration_minutes), 0) AS minutes
+         FROM report_contact c JOIN report_trajectory t ON t.trajectory_key = c.trajectory_key
+        WHERE t.municipality = $1 AND t.start_date <= $3 AND c.contact_on BETWEEN $2 AND $3
+              ${q.practice ? 'AND t.practice = $4' : ''}`,
       params,
     ),
   ]);
@@ -127,10 +172,14 @@ export async function countMonitoring(db: Db, q: CountsQuery): Promise<Monitorin
   const byOutcome = toMap(closed.map((r) => ({ code: r.outcome, n: r.n })));
   const withContacts = closed.filter((r) => r.bin !== null);
   const byBin = toMap(withContacts.map((r) => ({ code: r.bin, n: r.n })));
+  const medianOf = (rows: { median: number | null }[]) =>
+    rows[0]?.median === null || rows[0]?.median === undefined ? undefined : Number(rows[0].median);
   const waitingOf = (rows: { n: string; median: number | null }[]) => ({
     n: Number(rows[0]?.n ?? 0),
-    median: rows[0]?.median === null || rows[0]?.median === undefined ? undefined : Number(rows[0].median),
+    median: medianOf(rows),
   });
+  const contacts = Number(contactTime[0]?.n ?? 0);
+  const timed = Number(contactTime[0]?.timed ?? 0);
   return {
     inflow: {
       total: sum(byAgeBand),
@@ -141,10 +190,12 @@ export async function countMonitoring(db: Db, q: CountsQuery): Promise<Monitorin
     contacts: {
       total: sum(byBin),
       contactSum: withContacts.reduce((acc, r) => acc + Number(r.contacts), 0),
+      median: medianOf(contactsMedian),
       byBin,
     },
     active: {
       total: Number(activeTotal[0]?.n ?? 0),
+      children: Number(activeTotal[0]?.children ?? 0),
       byHelpQuestion: toMap(active.filter((r) => r.code !== null)),
       byIntervention: toMap(interventions),
     },
@@ -153,6 +204,15 @@ export async function countMonitoring(db: Db, q: CountsQuery): Promise<Monitorin
       byTarget: toMap(referrals),
       // A referral without a category is counted in the total only (`part`), not as a category 'unknown'.
       byProductCategory: toMap(referrals.filter((r) => r.category !== null).map((r) => ({ code: r.category, n: r.n }))),
+    },
+    notCounted: { total: Number(notCounted[0]?.n ?? 0) },
+    contactTime: {
+      total: contacts,
+      byDuration: new Map([
+        ['with-duration', timed],
+        ['without-duration', contacts - timed],
+      ]),
+      minutes: Number(contactTime[0]?.minutes ?? 0),
     },
     waiting: { startToFirstContact: waitingOf(waitFirst), referralToCare: waitingOf(waitCare) },
   };

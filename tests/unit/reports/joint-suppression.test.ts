@@ -32,13 +32,16 @@ function counts(inflow: Record<string, number>, open: { total: number; parenting
   return {
     inflow: { total, byAgeBand: countsByCode(inflow), byReferrer: countsByCode({ gp: total }) },
     closed: { total: 0, byOutcome: new Map() },
-    contacts: { total: 0, contactSum: 0, byBin: new Map() },
+    contacts: { total: 0, contactSum: 0, median: undefined, byBin: new Map() },
     active: {
       total: open.total,
+      children: open.total,
       byHelpQuestion: countsByCode({ parenting: open.parenting }),
       byIntervention: new Map(),
     },
     referrals: { total: 0, byTarget: new Map(), byProductCategory: new Map() },
+    notCounted: { total: 0 },
+    contactTime: { total: 0, byDuration: new Map(), minutes: 0 },
     waiting: {
       startToFirstContact: { n: 0, median: undefined },
       referralToCare: { n: 0, median: undefined },

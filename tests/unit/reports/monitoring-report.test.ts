@@ -214,12 +214,12 @@ describe('the monitoring MeasureReport', () => {
   });
 
   it('withholds the mean contacts when a bin is withheld: with the total it gives the sum, which can fill the bins', () => {
-    // 13 trajectories, 10 with one contact: the withheld "2-7" and "8+" hold 2 and 1, or 1 and 2. A sum of 24
-    // contacts (a mean of 1.85) leaves only 2 and 1: 1 and 2 would need at least 10 + 2 + 2 × 8 = 28.
+    // 13 trajectories, 10 with 1 to 3 contacts: the withheld "4-5" and "11+" hold 2 and 1, or 1 and 2. A sum of 30
+    // contacts (a mean of 2.31) leaves only 2 and 1: 1 and 2 would need at least 10 + 4 + 2 × 11 = 36.
     const small = buildMeasureReport(
       {
         ...COUNTS,
-        contacts: { total: 13, contactSum: 24, byBin: countsByCode({ '1': 10, '2-7': 2, '8+': 1 }) },
+        contacts: { total: 13, contactSum: 30, median: 1, byBin: countsByCode({ '1-3': 10, '4-5': 2, '11+': 1 }) },
       },
       SETTINGS,
     );
@@ -228,6 +228,8 @@ describe('the monitoring MeasureReport', () => {
     expect(contacts?.stratifier?.[0]?.stratum?.map((st) => st.population?.[0]?.count)).toEqual([
       10,
       undefined,
+      0,
+      0,
       undefined,
     ]);
     expect(contacts?.measureScore).toBeUndefined();
@@ -259,6 +261,7 @@ describe('the monitoring MeasureReport', () => {
       ...COUNTS,
       active: {
         total: 9,
+        children: 9,
         byHelpQuestion: m({ parenting: 9, school: 5 }),
         byIntervention: m({ 'psycho-education': 8, screening: 9, 'short-treatment': 6 }),
       },
@@ -349,9 +352,9 @@ describe('the monitoring MeasureReport', () => {
   };
 
   it('flags a withheld score apart from a shown count in the CSV', () => {
-    // 13 closed with contacts, 10 with one: the bins 2-7 and 8+ are withheld, and so the mean; the 13 is shown.
+    // 13 closed with contacts, 10 with 1 to 3: the bins 4-5 and 11+ are withheld, and so the mean; the 13 is shown.
     const r = buildMeasureReport(
-      { ...COUNTS, contacts: { total: 13, contactSum: 16, byBin: m({ '1': 10, '2-7': 2, '8+': 1 }) } },
+      { ...COUNTS, contacts: { total: 13, contactSum: 30, median: 1, byBin: m({ '1-3': 10, '4-5': 2, '11+': 1 }) } },
       SETTINGS,
     );
     const rows = csvRows(reportCsv(r));
@@ -376,7 +379,7 @@ describe('the monitoring MeasureReport', () => {
       score: '',
       score_withheld: 'true',
     });
-    expect(cellsOfRow(rows, 'contacts-per-trajectory', 'contacts', '2-7')).toMatchObject({
+    expect(cellsOfRow(rows, 'contacts-per-trajectory', 'contacts', '4-5')).toMatchObject({
       count: '',
       withheld: 'true',
     });
