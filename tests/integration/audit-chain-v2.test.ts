@@ -100,6 +100,7 @@ describe('a chain written before and after migration 015', () => {
       '051_withdrawal_follow_up.sql',
       '059_delivery_pending_since.sql',
       '061_child_disclosure_agreement.sql',
+      '066_inbox_received_order.sql',
     ]);
     const writer = new AuditWriter(db);
     await Promise.all(Array.from({ length: 6 }, (_, i) => writer.append(tenant, event(6 + i))));
