@@ -1849,22 +1849,49 @@ export async function referralsRefusedAtReceipt(
 }
 
 /**
- * When the practice's cancellation of referral `inboxId` reached a municipality: the first cancellation with the
- * same identifier, received after the referral (a referral sent again after it is open again), that was delivered.
+ * SQL for the practice's cancellation of the referral event `anchor` (SQL for its inbox id; the statement's own
+ * aliases are `r`, `i`, `c`, `cd`, `ra`, `a`) that reached a municipality: the first cancellation with the same
+ * identifier, received after the referral, that was delivered, unless the referral was sent again after it (it is
+ * open again then). Selects `columns` of it: `c` is its inbox row, `cd` its delivery.
  */
-export async function tryGetDeliveredCancellation(db: Db, inboxId: string): Promise<Date | undefined> {
-  const [row] = await db.query<{ delivered_at: Date }>(
-    `SELECT d.delivered_at FROM referral_identifier r
+function deliveredCancellationSql(anchor: string, columns: string): string {
+  return `SELECT ${columns} FROM referral_identifier r
        JOIN inbox i ON i.id = r.inbox_id ${JOIN_LATER_CANCELLATIONS}
-       JOIN delivery d ON d.inbox_id = c.id AND d.state = 'delivered'
-     WHERE r.inbox_id = $1 AND NOT EXISTS (
+       JOIN delivery cd ON cd.inbox_id = c.id AND cd.state = 'delivered'
+     WHERE r.inbox_id = ${anchor} AND NOT EXISTS (
        SELECT 1 FROM referral_identifier ra JOIN inbox a ON a.id = ra.inbox_id
        WHERE ra.value = r.value AND ra.system = r.system AND ra.tenant = r.tenant
          AND a.event_type = 'referral.created' AND ${receivedOrder('a')} > ${receivedOrder('c')})
-     ORDER BY d.delivered_at LIMIT 1`,
+     ORDER BY cd.delivered_at LIMIT 1`;
+}
+
+/** SQL for the inbox id of `tryGetDeliveredCancellation`'s cancellation of the referral event `anchor`, or NULL. */
+export const deliveredCancellationIdOf = (anchor: string): string => `(${deliveredCancellationSql(anchor, 'c.id')})`;
+
+/**
+ * SQL for the referral event that the `referral.cancelled` event `anchor` cancels (its statement's aliases are `c`,
+ * `ci`, `r`, `ri`): the newest `referral.created` of its identifier received before it, or NULL.
+ */
+export const cancelledReferralIdOf = (anchor: string): string => `(SELECT ri.id FROM referral_identifier c
+    JOIN inbox ci ON ci.id = c.inbox_id
+    JOIN referral_identifier r ON r.value = c.value AND r.system = c.system AND r.tenant = c.tenant
+    JOIN inbox ri ON ri.id = r.inbox_id AND ri.event_type = 'referral.created'
+      AND ${receivedOrder('ri')} < ${receivedOrder('ci')}
+    WHERE c.inbox_id = ${anchor} ORDER BY ri.received_at DESC, ri.received_seq DESC LIMIT 1)`;
+
+/**
+ * The practice's cancellation of referral `inboxId` that reached a municipality (`deliveredCancellationSql`): its
+ * event's id and when it was delivered.
+ */
+export async function tryGetDeliveredCancellation(
+  db: Db,
+  inboxId: string,
+): Promise<{ id: string; deliveredAt: Date } | undefined> {
+  const [row] = await db.query<{ id: string; delivered_at: Date }>(
+    deliveredCancellationSql('$1::uuid', 'c.id, cd.delivered_at'),
     [inboxId],
   );
-  return row?.delivered_at;
+  return row && { id: row.id, deliveredAt: row.delivered_at };
 }
 
 /**
