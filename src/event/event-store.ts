@@ -779,12 +779,19 @@ export interface DeliveryWork extends DeliveryRow, SealedEvent {
 }
 
 /**
+ * SQL for when the inbox row `alias` was received, as a value that orders events: by `received_at`, and within one
+ * statement's events (a request's array or CSV file, requests stored together) by their order there, `received_seq`
+ * (migration 066). Compared with `<`/`>`, never `received_at` alone: one request's events share it.
+ */
+const receivedOrder = (alias: string): string => `(${alias}.received_at, ${alias}.received_seq)`;
+
+/**
  * The practice's cancellations (`c`) of the referral whose inbox row is `i` and whose identifier row is `r`: the
  * `referral.cancelled` events of the same identifier, received after it.
  */
 const JOIN_LATER_CANCELLATIONS = `JOIN referral_identifier rc ON rc.value = r.value AND rc.system = r.system
     AND rc.tenant = r.tenant
-  JOIN inbox c ON c.id = rc.inbox_id AND c.event_type = 'referral.cancelled' AND c.received_at > i.received_at`;
+  JOIN inbox c ON c.id = rc.inbox_id AND c.event_type = 'referral.cancelled' AND ${receivedOrder('c')} > ${receivedOrder('i')}`;
 
 /**
  * `DeliveryWork.cancelled_referral` of the cancellation whose inbox row is `i` and delivery `d`: its referrals (the
@@ -796,7 +803,8 @@ const CANCELLED_REFERRAL_AT_DESTINATION = `SELECT CASE
       WHEN count(ri.id) > 0 THEN 'never' END
     FROM referral_identifier c
     JOIN referral_identifier r ON r.value = c.value AND r.system = c.system AND r.tenant = c.tenant
-    JOIN inbox ri ON ri.id = r.inbox_id AND ri.event_type = 'referral.created' AND ri.received_at < i.received_at
+    JOIN inbox ri ON ri.id = r.inbox_id AND ri.event_type = 'referral.created'
+      AND ${receivedOrder('ri')} < ${receivedOrder('i')}
     LEFT JOIN delivery rd ON rd.inbox_id = ri.id AND rd.destination = d.destination
     WHERE c.inbox_id = d.inbox_id`;
 
@@ -1576,8 +1584,8 @@ export function referralEventsOf(anchor: string): string {
       JOIN inbox c ON c.id = rc.inbox_id AND c.event_type = 'referral.cancelled'
       JOIN delivery cd ON cd.inbox_id = c.id AND cd.state = 'delivered'
       WHERE rc.value = a.value AND rc.system = a.system AND rc.tenant = a.tenant
-        AND c.received_at > least(ai.received_at, ei.received_at)
-        AND c.received_at < greatest(ai.received_at, ei.received_at)))`;
+        AND ${receivedOrder('c')} > least(${receivedOrder('ai')}, ${receivedOrder('ei')})
+        AND ${receivedOrder('c')} < greatest(${receivedOrder('ai')}, ${receivedOrder('ei')})))`;
 }
 
 /** How many referral identifiers one statement of `addressOldReferrals` fills: a lock held for milliseconds. */
@@ -1761,7 +1769,8 @@ export async function referralEventsNamed(db: Db, names: ReferralNames): Promise
      JOIN referral_identifier r ON r.tenant = n.tenant AND r.system = n.system AND r.value = n.value
      JOIN inbox i ON i.id = r.inbox_id AND i.event_type = 'referral.created'
      LEFT JOIN delivery d ON d.inbox_id = r.inbox_id
-     GROUP BY r.inbox_id, r.tenant, r.system, r.value, i.received_at ORDER BY i.received_at DESC LIMIT 50`,
+     GROUP BY r.inbox_id, r.tenant, r.system, r.value, i.received_at, i.received_seq
+     ORDER BY i.received_at DESC, i.received_seq DESC LIMIT 50`,
     [names.value ?? null, names.identifier?.system ?? null, names.identifier?.value ?? null, names.id ?? null],
   );
 }
@@ -1850,22 +1859,49 @@ export async function referralsRefusedAtReceipt(
 }
 
 /**
- * When the practice's cancellation of referral `inboxId` reached a municipality: the first cancellation with the
- * same identifier, received after the referral (a referral sent again after it is open again), that was delivered.
+ * SQL for the practice's cancellation of the referral event `anchor` (SQL for its inbox id; the statement's own
+ * aliases are `r`, `i`, `c`, `cd`, `ra`, `a`) that reached a municipality: the first cancellation with the same
+ * identifier, received after the referral, that was delivered, unless the referral was sent again after it (it is
+ * open again then). Selects `columns` of it: `c` is its inbox row, `cd` its delivery.
  */
-export async function tryGetDeliveredCancellation(db: Db, inboxId: string): Promise<Date | undefined> {
-  const [row] = await db.query<{ delivered_at: Date }>(
-    `SELECT d.delivered_at FROM referral_identifier r
+function deliveredCancellationSql(anchor: string, columns: string): string {
+  return `SELECT ${columns} FROM referral_identifier r
        JOIN inbox i ON i.id = r.inbox_id ${JOIN_LATER_CANCELLATIONS}
-       JOIN delivery d ON d.inbox_id = c.id AND d.state = 'delivered'
-     WHERE r.inbox_id = $1 AND NOT EXISTS (
+       JOIN delivery cd ON cd.inbox_id = c.id AND cd.state = 'delivered'
+     WHERE r.inbox_id = ${anchor} AND NOT EXISTS (
        SELECT 1 FROM referral_identifier ra JOIN inbox a ON a.id = ra.inbox_id
        WHERE ra.value = r.value AND ra.system = r.system AND ra.tenant = r.tenant
-         AND a.event_type = 'referral.created' AND a.received_at > c.received_at)
-     ORDER BY d.delivered_at LIMIT 1`,
+         AND a.event_type = 'referral.created' AND ${receivedOrder('a')} > ${receivedOrder('c')})
+     ORDER BY cd.delivered_at LIMIT 1`;
+}
+
+/** SQL for the inbox id of `tryGetDeliveredCancellation`'s cancellation of the referral event `anchor`, or NULL. */
+export const deliveredCancellationIdOf = (anchor: string): string => `(${deliveredCancellationSql(anchor, 'c.id')})`;
+
+/**
+ * SQL for the referral event that the `referral.cancelled` event `anchor` cancels (its statement's aliases are `c`,
+ * `ci`, `r`, `ri`): the newest `referral.created` of its identifier received before it, or NULL.
+ */
+export const cancelledReferralIdOf = (anchor: string): string => `(SELECT ri.id FROM referral_identifier c
+    JOIN inbox ci ON ci.id = c.inbox_id
+    JOIN referral_identifier r ON r.value = c.value AND r.system = c.system AND r.tenant = c.tenant
+    JOIN inbox ri ON ri.id = r.inbox_id AND ri.event_type = 'referral.created'
+      AND ${receivedOrder('ri')} < ${receivedOrder('ci')}
+    WHERE c.inbox_id = ${anchor} ORDER BY ri.received_at DESC, ri.received_seq DESC LIMIT 1)`;
+
+/**
+ * The practice's cancellation of referral `inboxId` that reached a municipality (`deliveredCancellationSql`): its
+ * event's id and when it was delivered.
+ */
+export async function tryGetDeliveredCancellation(
+  db: Db,
+  inboxId: string,
+): Promise<{ id: string; deliveredAt: Date } | undefined> {
+  const [row] = await db.query<{ id: string; delivered_at: Date }>(
+    deliveredCancellationSql('$1::uuid', 'c.id, cd.delivered_at'),
     [inboxId],
   );
-  return row?.delivered_at;
+  return row && { id: row.id, deliveredAt: row.delivered_at };
 }
 
 /**

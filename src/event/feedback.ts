@@ -283,10 +283,12 @@ export async function recordStatusUpdate(
   },
 ): Promise<{ feedback: FeedbackRow; duplicate: boolean }> {
   const { row } = a.referral;
-  const cancelledAt = await tryGetDeliveredCancellation(ctx.db, row.id);
-  if (cancelledAt) {
+  const cancellation = await tryGetDeliveredCancellation(ctx.db, row.id);
+  if (cancellation) {
     throw new OperationOutcomeError(
-      conflict(`The practice cancelled this referral (the cancellation reached you ${cancelledAt.toISOString()})`),
+      conflict(
+        `The practice cancelled this referral (the cancellation reached you ${cancellation.deliveredAt.toISOString()})`,
+      ),
     );
   }
   // With the record as the HIS sent it (which `findReferrals` does not read): how the HIS addresses its referral.

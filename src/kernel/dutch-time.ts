@@ -101,5 +101,8 @@ const WITH_ZONE = /(?:[Zz]|[+-]\d\d:?\d\d)$/;
  * wall-clock time without an offset is Amsterdam time already, so its own date.
  */
 export function amsterdamDayOf(value: string): string {
-  return value.length > 10 && WITH_ZONE.test(value) ? amsterdamDay(new Date(value)) : value.slice(0, 10);
+  // FHIR allows a leap second (`23:59:60Z`), which Date does not parse: it falls on the day of the second before it.
+  return value.length > 10 && WITH_ZONE.test(value)
+    ? amsterdamDay(new Date(value.replace(/^(.{16}):60/, '$1:59')))
+    : value.slice(0, 10);
 }

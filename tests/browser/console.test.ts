@@ -513,4 +513,39 @@ describe('the web console in a real browser', () => {
       expect(log).not.toContain(bsnOf(e));
     }
   });
+
+  it('municipality: finds a referral by its number; one the practice cancelled says so and offers no form', async () => {
+    // Last: the other tests answer the newest referral of the list, which this one would make a cancelled one.
+    const referral = buildReferralEvent();
+    const referralId = (referral.referral as { id: string }).id;
+    await h.submit(buildConsentEvent(referral, bothConsent));
+    const referralEventId = await h.submit(referral);
+    await h.reachesState(referralEventId, 'delivered');
+    const cancelId = await h.submit({
+      ...buildReferralEvent({ eventType: 'referral.cancelled', referral: { id: referralId } }),
+      occurredAt: '2026-11-21T09:00:00+01:00',
+      child: referral.child,
+      guardians: [],
+    });
+    await h.reachesState(cancelId, 'delivered');
+
+    const page = await signedIn('municipality');
+    await page.click('nav >> text=Verwijzingen');
+    await page.fill('form.search input[name="referral"]', referralId);
+    await Promise.all([page.waitForURL(/referral=/), page.click('form.search button[type="submit"]')]);
+    // The number is in the address, never a BSN; the referral and its cancellation, both marked.
+    expect(new URL(page.url()).searchParams.get('referral')).toBe(referralId);
+    await expect(page.locator('main table tbody tr').count()).resolves.toBe(2);
+    await expect(page.locator('main table tbody tr.cancelled').count()).resolves.toBe(2);
+    await expect(page.locator('main table tbody tr').first().textContent()).resolves.toContain(
+      'Ingetrokken door de praktijk op 21 nov 2026',
+    );
+    await expectAccessible(page);
+    await page.locator('main table a', { hasText: 'Status terugmelden' }).first().click();
+    await expect(page.locator('.notice.warn').textContent()).resolves.toContain(
+      'De praktijk heeft deze verwijzing op 21 nov 2026 ingetrokken',
+    );
+    await expect(page.locator('form.status-form').count()).resolves.toBe(0);
+    await expectAccessible(page);
+  });
 });

@@ -102,6 +102,7 @@ describe('a chain written before and after migration 015', () => {
       '061_child_disclosure_agreement.sql',
       '062_audit_full_verification.sql',
       '063_delivery_delivered_window.sql',
+      '066_inbox_received_order.sql',
       '067_report_completeness_hours.sql',
     ]);
     const writer = new AuditWriter(db);

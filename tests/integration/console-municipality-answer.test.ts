@@ -213,6 +213,56 @@ describe('a municipality answers a referral in the console', () => {
     expect(res.status).toBe(403);
     expect((await apiStatus()).statusUpdates).toHaveLength(2);
   });
+  it('marks a referral the practice cancelled, on its own day, and offers no status form for it', async () => {
+    // report-xpolicy M8: the page said "no status yet" with the full form, which then failed with a generic error;
+    // the cancellation's row showed the day it was received as the day of the referral.
+    const event = buildReferralEvent({ occurredAt: '2026-11-20T10:15:00+01:00' });
+    const referral = (event.referral as { id: string }).id;
+    const cancellation = {
+      ...event,
+      eventId: `${event.eventId as string}-cancelled`,
+      eventType: 'referral.cancelled',
+      occurredAt: '2026-11-22T09:00:00+01:00',
+      referral: { id: referral },
+    };
+    for (const e of [event, cancellation]) {
+      const res = await app.request('/his/v1/events', { json: e });
+      const id = ((await res.json()) as { receipts: { id: string }[] }).receipts[0]?.id ?? '';
+      await waitFor(`${String(e.eventType)} delivered`, async () => {
+        const [row] = await app.rt.ctx.db.query<{ state: string }>(`SELECT state FROM inbox WHERE id = $1`, [id]);
+        return row?.state === 'delivered';
+      });
+    }
+
+    const list = await (await caseWorker.get(`/console/municipality/referrals?referral=${referral}`)).text();
+    const rows = [...list.matchAll(/<tr[ >][\s\S]*?<\/tr>/g)].map((m) => m[0]).filter((r) => r.includes(referral));
+    expect(rows).toHaveLength(2);
+    for (const row of rows) {
+      expect(row).toContain('class="cancelled"');
+      expect(row).toContain('Ingetrokken door de praktijk op 22 nov 2026');
+      // The day the referral was written, on the cancellation's row too: not the day either was received.
+      expect(row).toContain('<td>20 nov 2026</td>');
+    }
+    expect(rows.filter((r) => /<td>\s*intrekking/.test(r))).toHaveLength(1);
+
+    const path = `/console/municipality/referrals/${encodeURIComponent(`urn:agb:${PRACTICE_AGB}:referral|${referral}`)}`;
+    const page = await (await caseWorker.get(path)).text();
+    expect(page).toMatch(/class="notice warn"[^>]*>De praktijk heeft deze verwijzing op 22 nov 2026 ingetrokken/);
+    expect(page).toContain('U kunt er geen status meer op terugmelden.');
+    expect(page).not.toContain('class="status-form"');
+    expect(page).not.toContain('Nog geen status van de gemeente ontvangen');
+
+    // A form still open in another tab: refused in words, nothing recorded.
+    const res = await caseWorker.post(`${path}/status`, { status: 'accepted', date: '2026-11-23' });
+    expect(res.status).toBe(409);
+    const refused = await res.text();
+    expect(refused).toContain('Er is niets vastgelegd of verstuurd: de praktijk heeft deze verwijzing ingetrokken.');
+    expect(refused).not.toContain('Het verzoek is niet geldig');
+    expect(refused).not.toContain('class="status-form"');
+    const api = await app.request(`/municipality/v1/referrals/${referral}/status`, { key: 'municipality' });
+    expect(((await api.json()) as StatusView).statusUpdates).toEqual([]);
+  });
+
   it("takes the case worker's explanation (toelichting) with a reason, and sends it on to the practice", async () => {
     // A referral of its own: the first one is past the point where it may be rejected.
     const event = buildReferralEvent();

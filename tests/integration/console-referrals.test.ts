@@ -111,6 +111,54 @@ describe("the console's referrals page", () => {
     expect(read?.agents.some((a) => a.endsWith(`|${MUNICIPALITY}`))).toBe(true);
   });
 
+  it('finds a referral by its number or its beginning, and by the days it arrived, across pages', async () => {
+    if (referralIds.length < 55) {
+      await deliver(55);
+    }
+    // A number that begins no other: found alone. Its beginning finds each that begins with it.
+    const wanted = referralIds.find((id) => referralIds.filter((o) => o.startsWith(id)).length === 1) ?? '';
+    const beginning = wanted.slice(0, -1);
+    const begun = shownIds(await page(`/console/municipality/referrals?referral=${beginning}`));
+    expect(begun).toContain(wanted);
+    expect(begun.every((id) => id?.startsWith(beginning))).toBe(true);
+    expect(begun).toHaveLength(Math.min(50, referralIds.filter((id) => id.startsWith(beginning)).length));
+    const exact = await page(`/console/municipality/referrals?referral=${encodeURIComponent(wanted)}`);
+    expect(shownIds(exact)).toEqual([wanted]);
+    expect(exact).toContain(`name="referral" autocomplete="off" value="${wanted}"`);
+    expect(shownIds(await page(`/console/municipality/referrals?referral=${wanted.toUpperCase()}`))).toEqual([wanted]);
+    // The beginning every referral of the test shares: all of them, a page at a time, the search kept on the next.
+    const first = await page('/console/municipality/referrals?referral=ref-');
+    expect(shownIds(first)).toHaveLength(50);
+    const next = /<a href="([^"]+)">Volgende pagina<\/a>/.exec(first)?.[1]?.replace(/&amp;/g, '&') ?? '';
+    expect(new URL(next, 'http://x').searchParams.get('referral')).toBe('ref-');
+    expect(shownIds(await page(next)).length).toBe(referralIds.length - 50);
+
+    // By the Amsterdam day it arrived, read back from what was stored (no clock in the test).
+    const [row] = await h.app.rt.ctx.db.query<{ day: string }>(
+      `SELECT to_char(d.delivered_at AT TIME ZONE 'Europe/Amsterdam', 'YYYY-MM-DD') AS day
+       FROM delivery d JOIN referral_identifier r ON r.inbox_id = d.inbox_id WHERE r.value = $1`,
+      [wanted],
+    );
+    const day = row?.day ?? '';
+    const onDay = `/console/municipality/referrals?referral=${wanted}&from=${day}&to=${day}`;
+    expect(shownIds(await page(onDay))).toEqual([wanted]);
+    const dayAfter = new Date(Date.parse(`${day}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10);
+    expect(shownIds(await page(`/console/municipality/referrals?referral=${wanted}&from=${dayAfter}`))).toEqual([]);
+  });
+
+  it('says in words what is wrong with the days searched, with 400', async () => {
+    for (const [query, said] of [
+      ['from=2026-11-30&to=2026-11-01', 'De datum bij ‘Van’ ligt na die bij ‘Tot en met’: zo is er niets te vinden.'],
+      ['from=30-11-2026', 'Ontvangen vanaf: geen geldige datum (JJJJ-MM-DD).'],
+    ] as const) {
+      const res = await municipality.get(`/console/municipality/referrals?${query}`);
+      expect(res.status).toBe(400);
+      const text = await res.text();
+      expect(text).toContain(said);
+      expect(shownIds(text)).toEqual([]);
+    }
+  });
+
   it('answers a page token it did not make with 400', async () => {
     const res = await municipality.get('/console/municipality/referrals?_page=bm90LWEtdG9rZW4');
     expect(res.status).toBe(400);

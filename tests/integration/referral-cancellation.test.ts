@@ -82,6 +82,81 @@ describe('the cancellation of a referral under an agreement resting on consent',
     ).toEqual([]);
   });
 
+  /** A municipality's `accepted` on the referral with this id, as its case worker sends it. */
+  const accept = (referralId: string) =>
+    h.app.request(`/municipality/v1/referrals/${encodeURIComponent(referralId)}/status`, {
+      json: { status: 'accepted', date: '2026-11-21' },
+      key: 'municipality',
+    });
+
+  /** Submits `events` as one request (an array) and returns their jeugdbrug ids, in order. */
+  const submitTogether = async (events: Record<string, unknown>[]) => {
+    const res = await h.app.request('/his/v1/events', { json: events, key: 'practice' });
+    const body = (await res.json()) as { receipts: { id: string; status: string }[] };
+    expect(res.status).toBe(202);
+    expect(body.receipts.map((r) => r.status)).toEqual(events.map(() => 'accepted'));
+    return body.receipts.map((r) => r.id);
+  };
+
+  /** A referral with the consent it needs recorded, ready to be sent. */
+  const consentedReferral = async () => {
+    const referral = buildReferralEvent();
+    const consentId = await h.submit(
+      buildConsentEvent(referral, { givenBy: [{ kind: 'child' }, { kind: 'guardian', guardianId: 'g1' }] }),
+    );
+    await h.reachesState(consentId, 'completed');
+    return { referral, referralId: (referral.referral as { id: string }).id };
+  };
+
+  it('refuses a status on a referral the practice cancelled in a later request', async () => {
+    const { referral, referralId } = await consentedReferral();
+    const referralEventId = await h.submit(referral);
+    await h.reachesState(referralEventId, 'delivered');
+    const cancelId = await h.submit(minimalCancellation(referral, referralId));
+    await h.reachesState(cancelId, 'delivered');
+
+    const res = await accept(referralId);
+    expect(res.status).toBe(409);
+    expect(JSON.stringify(await res.json())).toContain('The practice cancelled this referral');
+  });
+
+  it('takes a referral and its cancellation in one request in the order sent: the referral is never sent', async () => {
+    // report-xpolicy H1: both rows had the same received time, so the cancellation did not count as later; the
+    // referral went out, and the municipality's `accepted` made it active again at the practice.
+    const { referral, referralId } = await consentedReferral();
+    const [referralEventId, cancelId] = await submitTogether([referral, minimalCancellation(referral, referralId)]);
+    await h.reachesState(referralEventId!, 'completed');
+    expect((await h.state(referralEventId!)).stateReason).toMatch(/cancel/i);
+    await h.reachesState(cancelId!, 'completed');
+    expect(h.receiver.hitsFor((await h.delivery(referralEventId!)).idempotency_key)).toEqual([]);
+    expect(h.receiver.hitsFor((await h.delivery(cancelId!)).idempotency_key)).toEqual([]);
+
+    // The municipality never had it: no status can be recorded on it, so none reaches the practice.
+    const res = await accept(referralId);
+    expect(res.status).toBe(404);
+    const [feedback] = await h.app.rt.ctx.db.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM feedback WHERE inbox_id = $1',
+      [referralEventId],
+    );
+    expect(feedback?.n).toBe(0);
+  });
+
+  it('sends a referral sent again after its cancellation in the same request, and takes its status', async () => {
+    const { referral, referralId } = await consentedReferral();
+    const again = { ...referral, eventId: `${referral.eventId as string}-again` };
+    const [firstId, cancelId, againId] = await submitTogether([
+      referral,
+      minimalCancellation(referral, referralId),
+      again,
+    ]);
+    await h.reachesState(firstId!, 'completed');
+    await h.reachesState(againId!, 'delivered');
+    await h.reachesState(cancelId!, 'completed');
+    expect(h.receiver.hitsFor((await h.delivery(cancelId!)).idempotency_key)).toEqual([]);
+
+    expect((await accept(referralId)).status).toBe(202);
+  });
+
   it('says that a cancellation of a referral jeugdbrug never received is judged as a disclosure of its own', async () => {
     const referral = buildReferralEvent();
     const cancelId = await h.submit(minimalCancellation(referral, `ref-elsewhere-${Date.now()}`));

@@ -1,6 +1,7 @@
 import { deterministicId } from '../../../src/kernel/fhir/ids';
 import { tryNormaliseDateTime } from '../../../src/kernel/fhir/identifiers';
-import { dateOf, helpQuestionOf } from '../shared/derive';
+import { amsterdamDayOf } from '../../../src/kernel/dutch-time';
+import { helpQuestionOf } from '../shared/derive';
 import type { ExpressionOf } from '../../../src/kernel/zod-outcome';
 import { IssueCollector } from '../shared/issues';
 import { checkTrajectoryDates } from '../shared/trajectory-dates';
@@ -90,7 +91,7 @@ export function fromCsvRow(row: CsvRow, expressionOf: ExpressionOf): HisEvent {
     );
   }
   const occurredAt = isContact ? row.contact_start : row.closed_on && tryNormaliseDateTime(row.closed_on);
-  if (occurredAt !== undefined && row.birth_date > dateOf(occurredAt)) {
+  if (occurredAt !== undefined && row.birth_date > amsterdamDayOf(occurredAt)) {
     issues.add(['birth_date'], `lies after ${isContact ? 'contact_start' : 'closed_on'}`);
   }
   checkTrajectoryDates(

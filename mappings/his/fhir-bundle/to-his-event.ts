@@ -31,7 +31,8 @@ import {
   unknownCodeMessage,
 } from '../../../src/kernel/fhir/terminology';
 import { DATA_CLASSES } from '../../../src/contracts/sharing';
-import { dateOf, helpQuestionOf } from '../shared/derive';
+import { amsterdamDayOf } from '../../../src/kernel/dutch-time';
+import { helpQuestionOf } from '../shared/derive';
 import { agb as agbField, bsn as bsnField, municipalityCode, ura as uraField } from '../../../src/kernel/fhir/fields';
 import type { ExpressionOf } from '../../../src/kernel/zod-outcome';
 import { IssueCollector } from '../shared/issues';
@@ -318,7 +319,7 @@ function readChild(
       'required',
     );
   }
-  if (p.resource.birthDate > dateOf(occurredAt)) {
+  if (p.resource.birthDate > amsterdamDayOf(occurredAt)) {
     r.issues.add([...p.path, 'birthDate'], 'lies after Bundle.timestamp');
   }
   if (!bsn || !municipality) {
@@ -401,7 +402,7 @@ function readTrajectory(
       'required',
     );
   }
-  const startDate = dateOf(res.period.start);
+  const startDate = amsterdamDayOf(res.period.start);
   if (!isNotInFuture(startDate)) {
     r.issues.add([...e.path, 'period', 'start'], 'lies in the future');
   }
@@ -416,7 +417,7 @@ function readTrajectory(
   let closedOn: string | undefined;
   let outcome: string | undefined;
   if (res.status === 'finished') {
-    closedOn = res.period.end === undefined ? undefined : dateOf(res.period.end);
+    closedOn = res.period.end === undefined ? undefined : amsterdamDayOf(res.period.end);
     if (closedOn === undefined) {
       r.issues.add([...e.path, 'period', 'end'], 'a finished trajectory needs its end date', 'required');
     } else if (closedOn < startDate || !isNotInFuture(closedOn)) {

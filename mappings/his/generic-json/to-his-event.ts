@@ -1,4 +1,5 @@
-import { dateOf, helpQuestionOf } from '../shared/derive';
+import { amsterdamDayOf } from '../../../src/kernel/dutch-time';
+import { helpQuestionOf } from '../shared/derive';
 import type { ExpressionOf } from '../../../src/kernel/zod-outcome';
 import { IssueCollector } from '../shared/issues';
 import { checkTrajectoryDates } from '../shared/trajectory-dates';
@@ -65,7 +66,7 @@ export function fromGenericEvent(e: GenericEvent, expressionOf: ExpressionOf): H
     }
     guardianIds.add(g.id);
   });
-  if (e.child.birthDate > dateOf(e.occurredAt)) {
+  if (e.child.birthDate > amsterdamDayOf(e.occurredAt)) {
     issues.add(['child', 'birthDate'], 'lies after occurredAt');
   }
   const guardians: GuardianData[] = e.guardians;

@@ -9,8 +9,3 @@ export function helpQuestionOf(icpc: string): string {
   }
   return category;
 }
-
-/** The calendar date of a dateTime as written (its own time zone), for comparing with dates. */
-export function dateOf(dateTime: string): string {
-  return dateTime.slice(0, 10);
-}

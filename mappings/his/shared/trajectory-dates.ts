@@ -1,11 +1,12 @@
-import { dateOf } from './derive';
+import { amsterdamDayOf } from '../../../src/kernel/dutch-time';
 import type { IssueCollector } from './issues';
 
 type Path = readonly PropertyKey[];
 
 /**
  * The order of a trajectory's dates, the same in every dialect: the child is born, then the trajectory starts, then
- * its contacts take place (compared by the contact's own calendar day). `at` are the paths of the start and the
+ * its contacts take place (compared by the contact's Europe/Amsterdam day, as the figures count it, whatever offset
+ * it is written in). `at` are the paths of the start and the
  * contact in the dialect's record, `names` the dialect's names of the fields they are compared with.
  */
 export function checkTrajectoryDates(
@@ -17,7 +18,7 @@ export function checkTrajectoryDates(
   if (dates.startDate < dates.birthDate) {
     issues.add(at.startDate, `lies before ${names.birthDate}`);
   }
-  if (dates.contactStart !== undefined && dateOf(dates.contactStart) < dates.startDate) {
+  if (dates.contactStart !== undefined && amsterdamDayOf(dates.contactStart) < dates.startDate) {
     issues.add(at.contactStart, `lies before ${names.startDate}`);
   }
 }

@@ -23,7 +23,7 @@ import { parseFhirSearch } from '../../reports/fhir-search/parse-search';
 import { auditRouter } from '../audit-router';
 import { getPrincipal } from '../../access/authenticate';
 import type { ConsoleSessionStore } from '../../access/console-sessions';
-import { field, ON_SITE, pageOf, sendPage } from './console-request';
+import { field, ON_SITE, pageOf, periodProblem, sendPage } from './console-request';
 import { describeAuditEvent } from './describe-audit-event';
 import { html, type HtmlValue, type SafeHtml } from './html';
 import {
@@ -210,20 +210,6 @@ function exportFormOf(query: unknown): ExportForm {
     to: field(query, 'to'),
     format: field(query, 'format'),
   };
-}
-
-/**
- * What is wrong with the export form's dates, in words: not dates (the form's date fields send YYYY-MM-DD), or the
- * wrong way round, which would otherwise export nothing, unsaid. The API checks the rest.
- */
-function exportProblem(lang: Lang, form: ExportForm): string | undefined {
-  for (const name of ['from', 'to'] as const) {
-    const value = form[name];
-    if (value !== undefined && !isValidIsoDate(value)) {
-      return t(lang, 'invalidDate', t(lang, name));
-    }
-  }
-  return form.from !== undefined && form.to !== undefined && form.to < form.from ? t(lang, 'fromAfterTo') : undefined;
 }
 
 /** The pages an audit event's page leads back to: the kept search (with its page) or the kept overview. */
@@ -672,7 +658,7 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
   router.get('/export/download', async (req, res, next) => {
     const { lang } = pageOf(req, res);
     const form = exportFormOf(req.query);
-    const problem = exportProblem(lang, form);
+    const problem = periodProblem(lang, form, 'fromAfterTo');
     if (problem !== undefined) {
       await exportPage(req, res, form, problem, 400);
       return;

@@ -2,7 +2,8 @@ import type { Request, Response } from 'express';
 import type { ConsoleSession } from '../../access/console-sessions';
 import { decodeTimeIdCursor, type TimeIdCursor } from '../../reports/time-id-page';
 import type { HtmlValue } from './html';
-import { isLang, type Lang } from './i18n';
+import { isValidIsoDate } from '../../kernel/fhir/identifiers';
+import { isLang, t, type Lang, type MessageKey } from './i18n';
 import { layout, type PageContext } from './layout';
 
 const STATE_LOCAL = 'console';
@@ -83,4 +84,24 @@ export function cookiesOf(req: Request): Map<string, string> {
 export function langOf(req: Request): Lang {
   const chosen = cookiesOf(req).get('jb_lang');
   return isLang(chosen) ? chosen : 'nl';
+}
+
+/**
+ * What is wrong with a form's period (`from`, `to`: the first and the last day), in words: not dates (a form's date
+ * fields send YYYY-MM-DD; named by the fields' `labels`), or the wrong way round (`wrongWay` says what that leaves),
+ * which would otherwise find or export nothing, unsaid.
+ */
+export function periodProblem(
+  lang: Lang,
+  form: { readonly from?: string | undefined; readonly to?: string | undefined },
+  wrongWay: MessageKey,
+  labels: { readonly from: MessageKey; readonly to: MessageKey } = { from: 'from', to: 'to' },
+): string | undefined {
+  for (const name of ['from', 'to'] as const) {
+    const value = form[name];
+    if (value !== undefined && !isValidIsoDate(value)) {
+      return t(lang, 'invalidDate', t(lang, labels[name]));
+    }
+  }
+  return form.from !== undefined && form.to !== undefined && form.to < form.from ? t(lang, wrongWay) : undefined;
 }

@@ -541,6 +541,27 @@ const MESSAGES = {
   oneDay: { nl: '1 dag', en: '1 day' },
   referralEvent_created: { nl: 'verwijzing', en: 'referral' },
   referralEvent_cancelled: { nl: 'intrekking', en: 'cancellation' },
+  referralCancelledOn: { nl: 'Ingetrokken door de praktijk op {0}', en: 'Cancelled by the practice on {0}' },
+  referralCancelled: {
+    nl:
+      'De praktijk heeft deze verwijzing op {0} ingetrokken; het bericht daarover ontving u {1}. U kunt er geen ' +
+      'status meer op terugmelden.',
+    en:
+      'The practice cancelled this referral on {0}; you received its message {1}. No status can be reported on it ' +
+      'any more.',
+  },
+  referralCancelledNothingRecorded: {
+    nl: 'Er is niets vastgelegd of verstuurd: de praktijk heeft deze verwijzing ingetrokken.',
+    en: 'Nothing was recorded or sent: the practice cancelled this referral.',
+  },
+  findReferral: { nl: 'Verwijzing zoeken', en: 'Find a referral' },
+  referralNumber: {
+    nl: 'Verwijzingsnummer (of het begin ervan)',
+    en: 'Referral number (or its beginning)',
+  },
+  receivedFrom: { nl: 'Ontvangen vanaf', en: 'Received from' },
+  receivedTo: { nl: 'Ontvangen tot en met', en: 'Received up to and including' },
+  allReferrals: { nl: 'Alle verwijzingen', en: 'All referrals' },
   referralStatus_received: { nl: 'Ontvangen door de gemeente', en: 'Received by the municipality' },
   referralStatus_accepted: { nl: 'Aangenomen door de gemeente', en: 'Accepted by the municipality' },
   referralStatus_rejected: { nl: 'Afgewezen door de gemeente', en: 'Rejected by the municipality' },

@@ -1,10 +1,15 @@
 import { OperationOutcomeError } from '@medplum/core';
 import { Router, type Request, type Response } from 'express';
 import type { PipelineContext } from '../../event/context';
-import { listReceivedReferrals, type ReceivedReferral } from '../../reports/referral-timeline/received-referrals';
+import {
+  listReceivedReferrals,
+  tryGetReferralCancellation,
+  type ReceivedReferral,
+  type ReceivedReferralFilter,
+} from '../../reports/referral-timeline/received-referrals';
 import { getPrincipal } from '../../access/authenticate';
 import { ALL, canSeeMunicipality } from '../../access/principal';
-import { field, pageOf, sendPage } from './console-request';
+import { field, pageOf, periodProblem, sendPage } from './console-request';
 import { html, type SafeHtml } from './html';
 import { formatDay, formatTime, t, type Lang } from './i18n';
 import { referralStepsHtml, waitingDaysHtml } from './referral-status-html';
@@ -37,7 +42,14 @@ const REFERRAL_EVENTS: Record<string, 'referralEvent_created' | 'referralEvent_c
  */
 function referralRow(lang: Lang, r: ReceivedReferral): SafeHtml {
   const type = REFERRAL_EVENTS[r.eventType];
-  return html`<tr>
+  const mark =
+    r.cancelledOn === undefined
+      ? ''
+      : html`<br /><strong class="cancelled"
+            >${t(lang, 'referralCancelledOn', formatDay(lang, r.cancelledOn))}</strong
+          >`;
+  const typeCell = html`${type ? t(lang, type) : r.eventType}${mark}`;
+  return html`<tr${r.cancelledOn === undefined ? '' : html` class="cancelled"`}>
     <td>
       ${r.identifier ? html`<strong>${r.identifier.value}</strong><br /><small>${r.identifier.system}</small>` : r.id}
       <br /><a
@@ -48,7 +60,7 @@ function referralRow(lang: Lang, r: ReceivedReferral): SafeHtml {
       >
     </td>
     <td>${r.practice}</td>
-    <td>${type ? t(lang, type) : r.eventType}</td>
+    <td>${typeCell}</td>
     <td>${formatDay(lang, r.timeline.referredOn)}</td>
     <td>${formatTime(lang, r.deliveredAt)}</td>
     <td>${referralStepsHtml(lang, r.timeline)}</td>
@@ -151,13 +163,22 @@ async function sendReferralPage(
   const { lang } = page;
   const { referral } = target;
   const timeline = await getReferralTimeline(ctx, referral.row);
-  const allowed = nextStatusesOf(timeline.current ?? undefined);
+  // A referral the practice cancelled takes no status (the API answers 409): no form, and the reason, in words.
+  const cancellation = await tryGetReferralCancellation(ctx, referral.row.id);
+  const allowed = cancellation ? [] : nextStatusesOf(timeline.current ?? undefined);
   const v = state.values;
   const selected = (a: string | undefined, b: string) => (a === b ? html` selected` : '');
   const input = (name: keyof FormValues, label: Parameters<typeof t>[1], type = 'text', extra = html``) =>
     html`<label>${t(lang, label)}<input type="${type}" name="${name}" value="${v[name] ?? ''}" ${extra} /></label>`;
-  const form =
-    allowed.length === 0
+  const cancelled =
+    cancellation &&
+    notice(
+      'warn',
+      t(lang, 'referralCancelled', formatDay(lang, cancellation.on), formatTime(lang, cancellation.reachedAt)),
+    );
+  const form = cancelled
+    ? ''
+    : allowed.length === 0
       ? html`<p>${t(lang, 'nothingMayFollow')}</p>`
       : html`<form
           method="post"
@@ -209,10 +230,10 @@ ${v.reason ?? ''}</textarea>
     req,
     res,
     t(lang, 'referralTitle', referral.identifier.value),
-    html`${state.message ?? ''}
+    html`${state.message ?? ''}${cancelled ?? ''}
       <p><small>${referral.identifier.system}</small> · ${t(lang, 'practice')}: ${referral.row.tenant}</p>
       <h2>${t(lang, 'statusUpdates')}</h2>
-      ${referralStepsHtml(lang, timeline) || html`<p>${t(lang, 'noReferralStatus')}</p>`}
+      ${referralStepsHtml(lang, timeline) || html`<p>${t(lang, cancelled ? 'none' : 'noReferralStatus')}</p>`}
       ${waitingDaysHtml(lang, timeline)}
       <h2>${t(lang, 'answerReferral')}</h2>
       <p>${t(lang, 'answerIntro')}</p>
@@ -234,7 +255,17 @@ export function municipalityPages(ctx: PipelineContext): Router {
       .filter((d) => canSeeMunicipality(principal, d.municipality))
       .map((d) => d.id);
     const page = field(req.query, '_page');
-    const { referrals, next } = await listReceivedReferrals(ctx, destinations, { limit: REFERRALS_PER_PAGE, page });
+    // Found by the practice's referral number and the days it arrived: ids and days, never a BSN, in the address.
+    const filter: ReceivedReferralFilter = {
+      referral: field(req.query, 'referral')?.slice(0, 200),
+      from: field(req.query, 'from'),
+      to: field(req.query, 'to'),
+    };
+    const problem = periodProblem(lang, filter, 'fromAfterToSearch', { from: 'receivedFrom', to: 'receivedTo' });
+    const { referrals, next } =
+      problem === undefined
+        ? await listReceivedReferrals(ctx, destinations, { limit: REFERRALS_PER_PAGE, page, filter })
+        : { referrals: [], next: undefined };
     // Statuses and decisions about children: the page is a search of them, on record in each practice's chain shown.
     await auditRead(ctx, req, res, {
       query: req.originalUrl,
@@ -245,15 +276,45 @@ export function municipalityPages(ctx: PipelineContext): Router {
         .map((m) => organisationAgent('destination', 'municipality', m)),
     });
     const rows = referrals.map((r) => referralRow(lang, r));
+    const filtered = Object.values(filter).some((v) => v !== undefined);
+    const hrefOf = (pageToken?: string) => {
+      const query = new URLSearchParams();
+      for (const [name, value] of Object.entries({ ...filter, _page: pageToken })) {
+        if (value !== undefined) {
+          query.set(name, value);
+        }
+      }
+      return query.size === 0
+        ? '/console/municipality/referrals'
+        : `/console/municipality/referrals?${query.toString()}`;
+    };
     const paging = html`<div class="paging">
-      ${page === undefined ? '' : html`<a href="/console/municipality/referrals">${t(lang, 'firstPage')}</a>`}
-      ${next === undefined ? '' : html`<a href="/console/municipality/referrals?_page=${next}">${t(lang, 'nextPage')}</a>`}
+      ${page === undefined ? '' : html`<a href="${hrefOf()}">${t(lang, 'firstPage')}</a>`}
+      ${next === undefined ? '' : html`<a href="${hrefOf(next)}">${t(lang, 'nextPage')}</a>`}
     </div>`;
+    const search = html`<form
+      method="get"
+      action="/console/municipality/referrals"
+      class="search"
+      role="search"
+      aria-label="${t(lang, 'findReferral')}"
+    >
+      <div class="fields">
+        <label
+          >${t(lang, 'referralNumber')}<input name="referral" autocomplete="off" value="${filter.referral ?? ''}"
+        /></label>
+        <label>${t(lang, 'receivedFrom')}<input type="date" name="from" value="${filter.from ?? ''}" /></label>
+        <label>${t(lang, 'receivedTo')}<input type="date" name="to" value="${filter.to ?? ''}" /></label>
+      </div>
+      <button type="submit">${t(lang, 'filter')}</button>
+      ${filtered ? html`<a href="/console/municipality/referrals">${t(lang, 'allReferrals')}</a>` : ''}
+    </form>`;
     sendPage(
       req,
       res,
       t(lang, 'referralsTitle'),
       html`<p>${t(lang, 'referralsIntro')}</p>
+        ${search} ${problem === undefined ? '' : notice('error', problem)}
         ${table(
           t(lang, 'referralsTitle'),
           [
@@ -269,6 +330,7 @@ export function municipalityPages(ctx: PipelineContext): Router {
           t(lang, 'none'),
         )}
         ${paging}`,
+      problem === undefined ? undefined : 400,
     );
   });
 
@@ -297,6 +359,15 @@ export function municipalityPages(ctx: PipelineContext): Router {
     const { lang } = pageOf(req, res);
     const target = await referralFor(ctx, req, res, req.params.id, 'id');
     const values = formValuesOf(req.body);
+    if (await tryGetReferralCancellation(ctx, target.referral.row.id)) {
+      // The page says why, without the form; what the API's 409 says in English is not needed beside it.
+      await sendReferralPage(ctx, req, res, target, req.params.id, {
+        values,
+        status: 409,
+        message: notice('error', t(lang, 'referralCancelledNothingRecorded')),
+      });
+      return;
+    }
     try {
       const update = parseStatusUpdate(statusBodyOf(values));
       await recordUpdate(ctx, req, res, target, update);

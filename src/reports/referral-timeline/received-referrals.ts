@@ -1,7 +1,19 @@
 import type { Identifier } from '@medplum/fhirtypes';
 import type { PipelineContext } from '../../event/context';
-import { getSealedEvents, referralEventsOf, type FeedbackRow } from '../../event/event-store';
-import { SqlParams } from '../../kernel/sql-params';
+import {
+  cancelledReferralIdOf,
+  deliveredCancellationIdOf,
+  getSealedEvents,
+  referralEventsOf,
+  tryGetDeliveredCancellation,
+  tryGetSealedEvent,
+  type FeedbackRow,
+  type SealedEvent,
+} from '../../event/event-store';
+import { openEvent } from '../../event/stored-event';
+import { amsterdamDateTime, amsterdamDay, amsterdamDayOf, dayAfter } from '../../kernel/dutch-time';
+import { isUuid } from '../../kernel/fhir/ids';
+import { and, SqlParams } from '../../kernel/sql-params';
 import { decodeTimeIdCursor, encodeTimeIdCursor, exactTimeSql, timeIdKeyset, timeIdPage } from '../time-id-page';
 import { tryReferralIdentityOf } from '../../event/feedback';
 import { buildTimeline, type ReferralTimeline } from './timeline';
@@ -21,7 +33,22 @@ export interface ReceivedReferral {
   readonly deliveredAt: Date;
   /** The ServiceRequest's business identifier (the practice's own referral id), when the event carries one. */
   readonly identifier: Identifier | undefined;
+  /** For a cancellation the timeline of the referral it cancels, whose day it was written is `referredOn`. */
   readonly timeline: ReferralTimeline;
+  /**
+   * The Europe/Amsterdam day the practice cancelled the referral (its cancellation's `occurredAt`), for a
+   * cancellation and for a referral whose cancellation reached the municipality; undefined otherwise.
+   */
+  readonly cancelledOn: string | undefined;
+}
+
+/** What a case worker looks a referral up by; every criterion given must hold. */
+export interface ReceivedReferralFilter {
+  /** The practice's referral id (the identifier's value) or its beginning, in any case; or the ServiceRequest id. */
+  readonly referral?: string | undefined;
+  /** The first and last Europe/Amsterdam day (YYYY-MM-DD) the referral reached the municipality. */
+  readonly from?: string | undefined;
+  readonly to?: string | undefined;
 }
 
 export interface ReceivedReferralsPage {
@@ -40,6 +67,10 @@ interface ListRow {
   deliveredAt: Date;
   system: string | null;
   value: string | null;
+  /** The cancellation: the event itself, or a referral's delivered cancellation (null when there is none). */
+  cancellationId: string | null;
+  /** The referral: the event itself, or the referral a cancellation cancels (null when jeugdbrug has none). */
+  referralEventId: string | null;
   /** As JSON gives them: `created_at` is text. */
   updates: (Pick<FeedbackRow, 'status' | 'status_date' | 'state'> & { created_at: string })[];
 }
@@ -52,7 +83,7 @@ interface ListRow {
 export async function listReceivedReferrals(
   ctx: PipelineContext,
   destinations: readonly string[],
-  opts: { readonly limit: number; readonly page?: string | undefined },
+  opts: { readonly limit: number; readonly page?: string | undefined; readonly filter?: ReceivedReferralFilter },
 ): Promise<ReceivedReferralsPage> {
   const after = opts.page === undefined ? undefined : decodeTimeIdCursor(opts.page);
   if (destinations.length === 0) {
@@ -60,31 +91,45 @@ export async function listReceivedReferrals(
   }
   const q = new SqlParams();
   const keyset = timeIdKeyset(after, { time: 'd.delivered_at', id: 'd.id' }, q);
+  const filter = opts.filter ?? {};
+  const where = [keyset.where];
+  if (filter.referral !== undefined) {
+    const byValue = `starts_with(lower(r.value), lower(${q.add(filter.referral, 'text')}))`;
+    where.push(
+      isUuid(filter.referral) ? `(${byValue} OR r.service_request_id = ${q.add(filter.referral, 'uuid')})` : byValue,
+    );
+  }
+  if (filter.from !== undefined) {
+    where.push(`d.delivered_at >= ${q.add(amsterdamDateTime(filter.from), 'timestamptz')}`);
+  }
+  if (filter.to !== undefined) {
+    where.push(`d.delivered_at < ${q.add(amsterdamDateTime(dayAfter(filter.to)), 'timestamptz')}`);
+  }
   const read = await ctx.db.query<ListRow>(
     `SELECT d.id, ${exactTimeSql('d.delivered_at')} AS "pageKey", i.id AS "inboxId", i.tenant AS practice,
        i.event_type AS "eventType", d.delivered_at AS "deliveredAt", r.system, r.value,
+       CASE WHEN i.event_type = 'referral.created' THEN ${deliveredCancellationIdOf('d.inbox_id')} ELSE i.id END
+         AS "cancellationId",
+       CASE WHEN i.event_type = 'referral.cancelled' THEN ${cancelledReferralIdOf('d.inbox_id')} ELSE i.id END
+         AS "referralEventId",
        COALESCE((SELECT json_agg(json_build_object('status', f.status, 'status_date', f.status_date,
                    'created_at', f.created_at, 'state', f.state) ORDER BY f.created_at, f.id)
                  FROM feedback f WHERE f.inbox_id IN ${referralEventsOf('i.id')}), '[]'::json) AS updates
      FROM delivery d JOIN inbox i ON i.id = d.inbox_id LEFT JOIN referral_identifier r ON r.inbox_id = i.id
      WHERE d.state = 'delivered' AND d.destination = ANY(${q.add([...destinations], 'text[]')})
-       AND i.event_type LIKE 'referral.%' AND ${keyset.where}
+       AND i.event_type LIKE 'referral.%' AND ${and(where)}
      ORDER BY ${keyset.orderBy} LIMIT ${q.add(opts.limit + 1, 'int')}`,
     q.values,
   );
   const { rows: page, older } = timeIdPage(read, opts.limit, after);
-  // The events themselves, in one statement, for the day each referral was written (the start of its waiting days).
-  const events = new Map(
-    (
-      await getSealedEvents(
-        ctx.db,
-        page.map((r) => r.inboxId),
-      )
-    ).map((e) => [e.id, e]),
-  );
+  // The events themselves, in one statement: for the day each referral was written (the start of its waiting days),
+  // and the day it was cancelled.
+  const ids = page.flatMap((r) => [r.inboxId, r.referralEventId ?? [], r.cancellationId ?? []].flat());
+  const events = new Map((await getSealedEvents(ctx.db, [...new Set(ids)])).map((e) => [e.id, e]));
   const referrals = page.map((r): ReceivedReferral => {
-    const event = events.get(r.inboxId);
+    const event = events.get(r.referralEventId ?? r.inboxId) ?? events.get(r.inboxId);
     const identity = event ? tryReferralIdentityOf(ctx, event) : undefined;
+    const cancellation = r.cancellationId === null ? undefined : events.get(r.cancellationId);
     const updates = r.updates.map((u) => ({ ...u, created_at: new Date(u.created_at) }));
     return {
       id: r.inboxId,
@@ -93,7 +138,39 @@ export async function listReceivedReferrals(
       deliveredAt: r.deliveredAt,
       identifier: r.system && r.value ? { system: r.system, value: r.value } : identity?.identifier,
       timeline: buildTimeline(referredOnOf(identity?.authoredOn, event?.received_at ?? r.deliveredAt), updates),
+      cancelledOn: cancellation && cancelledOnOf(ctx, cancellation),
     };
   });
   return { referrals, next: older && encodeTimeIdCursor(older) };
+}
+
+/**
+ * The Europe/Amsterdam day the practice cancelled a referral: its cancellation event's `occurredAt`, or, once
+ * retention removed the event's content, the day jeugdbrug received it.
+ */
+export function cancelledOnOf(
+  ctx: Pick<PipelineContext, 'cipher'>,
+  cancellation: SealedEvent & { received_at: Date },
+): string {
+  try {
+    return amsterdamDayOf(openEvent(ctx.cipher, cancellation).occurredAt);
+  } catch {
+    return amsterdamDay(cancellation.received_at);
+  }
+}
+
+/** The practice's cancellation of referral event `referralId` that reached the municipality: the day, when it came. */
+export async function tryGetReferralCancellation(
+  ctx: PipelineContext,
+  referralId: string,
+): Promise<{ readonly on: string; readonly reachedAt: Date } | undefined> {
+  const cancellation = await tryGetDeliveredCancellation(ctx.db, referralId);
+  if (!cancellation) {
+    return undefined;
+  }
+  const event = await tryGetSealedEvent(ctx.db, cancellation.id);
+  return {
+    on: event ? cancelledOnOf(ctx, event) : amsterdamDay(cancellation.deliveredAt),
+    reachedAt: cancellation.deliveredAt,
+  };
 }
