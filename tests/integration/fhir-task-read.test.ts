@@ -203,12 +203,21 @@ describe('GET /fhir/Task/{id} and GET /fhir/Task?focus=', () => {
 
   it('finds nothing for a referral still on its way to the caller, and records no refusal: it is its own', async () => {
     const before = (await readsBy('municipality')).length;
-    await app.rt.ctx.db.query(`UPDATE delivery SET state = 'pending' WHERE inbox_id = $1`, [eventId]);
+    // On its way for the first time: a referral delivered before and now sent again (a redelivery) is the
+    // municipality's already, and is found.
+    const [delivered] = await app.rt.ctx.db.query<{ delivered_at: Date }>(
+      `UPDATE delivery d SET state = 'pending', delivered_at = NULL FROM delivery o
+       WHERE d.inbox_id = $1 AND o.id = d.id RETURNING o.delivered_at`,
+      [eventId],
+    );
     try {
       const res = await search(focusIdentifier(), 'municipality');
       expect((await res.json()) as Bundle).toMatchObject({ type: 'searchset', total: 0 });
     } finally {
-      await app.rt.ctx.db.query(`UPDATE delivery SET state = 'delivered' WHERE inbox_id = $1`, [eventId]);
+      await app.rt.ctx.db.query(`UPDATE delivery SET state = 'delivered', delivered_at = $2 WHERE inbox_id = $1`, [
+        eventId,
+        delivered!.delivered_at,
+      ]);
     }
     const reads = await readsBy('municipality');
     expect(reads.slice(before).filter((r) => r.outcome !== '0')).toEqual([]);
