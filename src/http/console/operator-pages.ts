@@ -1,6 +1,7 @@
 import { notFound, OperationOutcomeError } from '@medplum/core';
 import { isUuid } from '../../kernel/fhir/ids';
-import { Router, type Request, type Response } from 'express';
+import type { Router, Request, Response } from 'express';
+import { exactRouter } from '../exact-routing';
 import type { ConsoleFlash, ConsoleSessionStore } from '../../access/console-sessions';
 import type { PipelineContext } from '../../event/context';
 import { pauseDestination, resumeDestination } from '../../event/destination-health';
@@ -87,7 +88,7 @@ function filterOf(source: unknown): DeadLetterMatch {
 
 /** `/console/operator/…`: queues, dead letters and replays, destinations, an event's timeline, configuration. */
 export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStore): Router {
-  const router = Router();
+  const router = exactRouter();
 
   router.get('/', async (req, res) => {
     const { lang } = pageOf(req, res);
