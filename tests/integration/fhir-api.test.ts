@@ -320,7 +320,6 @@ describe('the FHIR API as standard clients use it', () => {
     ['AuditEvent', '', { a: '0000-01-01T00:00:00Z', d: 'n', r: '2026-12-06T20:17:15.883123Z', t: 'x', s: 1 }],
     ['Consent', `patient=${BSN}&`, { d: 'n', t: 'not a time', i: 'fhirapi-consent' }],
     ['Consent', `patient=${BSN}&`, { d: 'n', t: '2026-13-01T00:00:00.000000Z', i: 'fhirapi-consent' }],
-    ['Task', '', { d: 'n', t: '0000-01-01T00:00:00Z', i: '9c3025e6-2025-5125-bff5-e94136f626ec' }],
   ])('answers a %s page token with a sort key that is no moment with 400 naming _page', async (type, query, key) => {
     const token = Buffer.from(JSON.stringify(key)).toString('base64url');
     const res = await app.request(`/fhir/${type}?${query}_page=${token}`, { key: 'auditor' });

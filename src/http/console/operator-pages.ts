@@ -82,7 +82,7 @@ function filterOf(source: unknown): DeadLetterMatch {
   return {
     destination: destination !== undefined && /^[a-z0-9-]{1,48}$/.test(destination) ? destination : undefined,
     status: status !== undefined && /^[1-5]\d\d$/.test(status) ? Number(status) : undefined,
-    until: until !== undefined && EXACT_TIME.test(until) ? until : undefined,
+    until: until !== undefined && EXACT_TIME.safeParse(until).success ? until : undefined,
   };
 }
 

@@ -6,14 +6,8 @@ import { TRAJECTORY_EVENT_STATES } from '../../event/states';
 import type { ReplayLimits, SkipReason } from '../../event/replay';
 import { ALL } from '../../access/principal';
 import { and, or, SqlParams } from '../../kernel/sql-params';
-import {
-  EXACT_TIME,
-  exactTimeSql,
-  timeIdKeyset,
-  timeIdPage,
-  type TimeIdCursor,
-  type TimeIdPage,
-} from '../time-id-page';
+import { tokenMoment } from '../fhir-search/page-token';
+import { exactTimeSql, timeIdKeyset, timeIdPage, type TimeIdCursor, type TimeIdPage } from '../time-id-page';
 
 /** Which dead letters to list or replay: by destination, the receiver's last status, and since when. */
 export const deadLetterFilter = z
@@ -214,7 +208,7 @@ export const redeliveryReason = z
 
 /** Where a page of a redelivery window starts: just after the delivery delivered at `deliveredAt` with `id`. */
 export const deliveredAfter = z
-  .object({ deliveredAt: z.string().regex(EXACT_TIME, 'the `after` of an earlier answer'), id: z.uuid() })
+  .object({ deliveredAt: tokenMoment(6, 'the `after` of an earlier answer'), id: z.uuid() })
   .strict();
 export type DeliveredAfter = z.infer<typeof deliveredAfter>;
 

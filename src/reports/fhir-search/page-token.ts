@@ -11,6 +11,16 @@ export function encodePageToken(key: unknown): string {
   return Buffer.from(JSON.stringify(key), 'utf8').toString('base64url');
 }
 
+/**
+ * A moment in a page token, which reaches SQL as a timestamptz: ISO 8601 in UTC, a date that exists (zod checks each
+ * month's days and the hours), and not in year 0, which PostgreSQL does not have. Checked only as a string, a moment
+ * PostgreSQL refuses was its error, a 500 with an error in the log (report-xpen 3). `precision`: the digits of its
+ * fraction, when the server always writes as many (`exactTimeSql`: 6); `message`: what a refusal says.
+ */
+export function tokenMoment(precision?: number, message?: string): z.ZodType<string> {
+  return z.iso.datetime({ precision, message }).refine((s) => !s.startsWith('0000-'), { message });
+}
+
 export function decodePageToken<T>(token: string, schema: z.ZodType<T>): T {
   let parsed: unknown;
   try {
