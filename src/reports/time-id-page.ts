@@ -23,7 +23,7 @@ export interface TimeIdPage<T> {
 }
 
 /** A moment as `exactTimeSql` writes it (microseconds, UTC), and one PostgreSQL takes back. */
-export const EXACT_TIME = tokenMoment(6);
+export const EXACT_TIME = tokenMoment({ precision: 6 });
 
 /**
  * A timestamp column as exact text (microseconds, UTC). A JavaScript Date keeps milliseconds only: a page boundary

@@ -141,7 +141,7 @@ const cursorSchema = z
   .object({
     a: tokenMoment(),
     d: z.enum(['n', 'p']),
-    r: tokenMoment(6),
+    r: tokenMoment({ precision: 6 }),
     t: z.string().min(1).max(64),
     s: z.number().int().min(0),
   })

@@ -41,7 +41,11 @@ const SORT_TIME = `COALESCE(date_time, '-infinity'::timestamptz)`;
 
 /** Keyset of a page: after (or, going back, before) this (dateTime, id). */
 const cursorSchema = z
-  .object({ d: z.enum(['n', 'p']), t: z.union([z.literal('-infinity'), tokenMoment(6)]), i: z.string().regex(ID) })
+  .object({
+    d: z.enum(['n', 'p']),
+    t: z.union([z.literal('-infinity'), tokenMoment({ precision: 6 })]),
+    i: z.string().regex(ID),
+  })
   .strict();
 type Cursor = z.infer<typeof cursorSchema>;
 

@@ -208,7 +208,7 @@ export const redeliveryReason = z
 
 /** Where a page of a redelivery window starts: just after the delivery delivered at `deliveredAt` with `id`. */
 export const deliveredAfter = z
-  .object({ deliveredAt: tokenMoment(6, 'the `after` of an earlier answer'), id: z.uuid() })
+  .object({ deliveredAt: tokenMoment({ precision: 6, message: 'the `after` of an earlier answer' }), id: z.uuid() })
   .strict();
 export type DeliveredAfter = z.infer<typeof deliveredAfter>;
 
@@ -219,8 +219,8 @@ export type DeliveredAfter = z.infer<typeof deliveredAfter>;
 export const redeliveryWindow = z
   .object({
     destination: z.string().min(1).max(64),
-    from: z.iso.datetime({ offset: true }),
-    to: z.iso.datetime({ offset: true }),
+    from: tokenMoment({ offset: true }),
+    to: tokenMoment({ offset: true }),
     reason: redeliveryReason,
     limit: z.coerce.number().int().min(1).max(1000).default(100),
     after: deliveredAfter.optional(),

@@ -1,6 +1,6 @@
 import { OperationOutcomeError } from '@medplum/core';
 import { decodeTimeIdCursor, encodeTimeIdCursor } from '../../../src/reports/time-id-page';
-import { deliveredAfter } from '../../../src/reports/dead-letters/dead-letters';
+import { deliveredAfter, redeliveryWindow } from '../../../src/reports/dead-letters/dead-letters';
 
 const ID = '9c3025e6-2025-4125-bff5-e94136f626ec';
 
@@ -29,5 +29,11 @@ describe('the moment of a list page cursor', () => {
   it('refuses a redelivery window’s `after` at a moment that does not exist', () => {
     expect(deliveredAfter.safeParse({ deliveredAt: '2026-12-06T20:17:15.883123Z', id: ID }).success).toBe(true);
     expect(deliveredAfter.safeParse({ deliveredAt: '2026-02-30T20:17:15.883123Z', id: ID }).success).toBe(false);
+  });
+
+  it('refuses a redelivery window from year 0, which PostgreSQL has not, and takes one with an offset', () => {
+    const window = { destination: 'gm0226', reason: 'restore', to: '2026-12-06T12:00:00+01:00' };
+    expect(redeliveryWindow.safeParse({ ...window, from: '2026-12-01T00:00:00+01:00' }).success).toBe(true);
+    expect(redeliveryWindow.safeParse({ ...window, from: '0000-12-01T00:00:00+01:00' }).success).toBe(false);
   });
 });
