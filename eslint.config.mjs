@@ -20,6 +20,33 @@ export default tseslint.config(
     },
   },
   {
+    // Routes match only as spelled (report-xpen 2): every app and Router is made by src/http/exact-routing.ts.
+    files: ['src/**/*.ts'],
+    ignores: ['src/http/exact-routing.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            {
+              name: 'express',
+              importNames: ['Router'],
+              allowTypeImports: true,
+              message: 'Use exactRouter() (src/http/exact-routing.ts): case-sensitive, strict routing.',
+            },
+          ],
+        },
+      ],
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "CallExpression[callee.name='express']",
+          message: 'Use exactApp() (src/http/exact-routing.ts): case-sensitive, strict routing.',
+        },
+      ],
+    },
+  },
+  {
     // The console's one browser script: plain JavaScript, served as is (no build step).
     files: ['src/http/console/assets/*.js'],
     ...tseslint.configs.disableTypeChecked,

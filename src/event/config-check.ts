@@ -464,7 +464,20 @@ function settingWarnings(config: Config): string[] {
         'or each signs chain heads with a key of its own',
     );
   }
+  if (config.ROLE !== 'worker' && config.PUBLIC_BASE_URL === undefined && !isLoopbackHost(config.HOST)) {
+    // Deployed beyond this machine: without it the console's CSRF check takes a page under any name (DNS rebinding)
+    // for its own, and links name HOST.
+    warnings.push(
+      `environment PUBLIC_BASE_URL: unset with HOST=${config.HOST}; set it to the address clients use, or the ` +
+        "console's CSRF check takes each request's own Host as the console's origin and links name HOST",
+    );
+  }
   return warnings;
+}
+
+/** Whether HOST is reachable from this machine only: where a developer runs the product. */
+function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 /**

@@ -1,6 +1,7 @@
 import { badRequest, conflict, notFound, OperationOutcomeError } from '@medplum/core';
 import { isUuid } from '../kernel/fhir/ids';
-import { Router, type Request } from 'express';
+import type { Router, Request } from 'express';
+import { exactRouter } from './exact-routing';
 import { z } from 'zod';
 import type { PipelineContext } from '../event/context';
 import { pauseDestination, resumeDestination } from '../event/destination-health';
@@ -52,7 +53,7 @@ import { names, namesNoEvent } from './route-target';
  * show only those within it, and one outside it is answered 404, as an unknown id, the attempt recorded.
  */
 export function adminRouter(ctx: PipelineContext): Router {
-  const router = Router();
+  const router = exactRouter();
 
   router.get('/dead-letters', async (req, res) => {
     const filter = parseQueryOrThrow(deadLetterFilter, req.query);

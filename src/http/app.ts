@@ -17,6 +17,7 @@ import { consoleRouter, type ConsoleOptions } from './console/console-router';
 import { corsFor } from './cors';
 import { docsRouter } from './docs-router';
 import { errorHandler } from './error-handler';
+import { exactApp, trailingSlashNotFound } from './exact-routing';
 import { inSequence } from './in-sequence';
 import { fhirNotServedHandler, fhirProviders, fhirRouter } from './fhir-router';
 import { healthRouter } from './health-router';
@@ -123,7 +124,7 @@ function tooLargeSaying(parse: RequestHandler, limit: string): RequestHandler {
 
 /** The Express app: security headers, body limits, routers per audience, and the one error handler. */
 export function createApp(ctx: PipelineContext, opts: AppOptions): express.Express {
-  const app = express();
+  const app = exactApp();
   app.disable('x-powered-by');
   // X-Forwarded-For is believed only from the proxies TRUST_PROXY names (by default one on this host); what it says
   // must still be an address.
@@ -143,6 +144,7 @@ export function createApp(ctx: PipelineContext, opts: AppOptions): express.Expre
       traceRequests(),
       accessLog(ctx.log),
       observeRequests(ctx.metrics),
+      trailingSlashNotFound,
       helmet(),
       corsFor(ctx.config.CORS_ORIGINS),
       (req, res, next) =>

@@ -1,5 +1,6 @@
 import { badRequest, OperationOutcomeError } from '@medplum/core';
-import { Router, type Request, type RequestHandler, type Response } from 'express';
+import type { Router, Request, RequestHandler, Response } from 'express';
+import { exactRouter } from './exact-routing';
 import { z } from 'zod';
 import { assertChainAccess, auditRead, chainsToVerify, verifyChains } from './audit-read';
 import {
@@ -162,7 +163,7 @@ export function auditKeysHandler(ctx: Pick<PipelineContext, 'signedHeads'>): Req
 }
 
 export function auditRouter(ctx: PipelineContext): Router {
-  const router = Router();
+  const router = exactRouter();
 
   router.get('/audit/v1/verify', async (req, res) => {
     const q = queryOf(req, verifyQuery);

@@ -1,6 +1,7 @@
 import { badRequest, notFound, OperationOutcomeError } from '@medplum/core';
 import { MONITORING_REPORT_EVENT } from '../contracts/delivery-event-type';
-import { Router, type Response } from 'express';
+import type { Router, Response } from 'express';
+import { exactRouter } from './exact-routing';
 import { z } from 'zod';
 import { findAgreements } from '../event/registry';
 import { isValidBsn } from '../kernel/fhir/identifiers';
@@ -106,7 +107,7 @@ const explainedConsentsOf = perResource<Db, StoredConsentCache<ExplainedConsent>
  * and the practice itself. The consent registry itself is `/fhir/Consent` (fhir-router.ts).
  */
 export function consentRouter(ctx: PipelineContext): Router {
-  const router = Router();
+  const router = exactRouter();
 
   router.post('/\\$explain', names('event', { body: eventIdOf }), async (req, res) => {
     const principal = assertMayReadConsents(res);

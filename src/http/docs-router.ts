@@ -1,5 +1,6 @@
 import path from 'node:path';
-import express, { Router } from 'express';
+import express, { type Router } from 'express';
+import { exactRouter } from './exact-routing';
 import type { FhirResourceProvider } from '../reports/fhir-search/resource-provider';
 import { openApiDocument } from './openapi/document';
 import { strictCsp } from './content-security-policy';
@@ -47,7 +48,7 @@ export interface DocsOptions {
 
 /** `/openapi.json` and the documentation page `/docs` (Swagger UI). Public: they describe, they hold no data. */
 export function docsRouter(opts: DocsOptions): Router {
-  const router = Router();
+  const router = exactRouter();
   router.use(['/docs', '/openapi.json'], (_req, res, next) => {
     res.set('Content-Security-Policy', CSP);
     next();

@@ -1,6 +1,7 @@
 import { notFound, OperationOutcomeError } from '@medplum/core';
 import type { Resource } from '@medplum/fhirtypes';
-import { Router, type Request, type RequestHandler, type Response } from 'express';
+import type { Router, Request, RequestHandler, Response } from 'express';
+import { exactRouter } from './exact-routing';
 import { asksForMunicipality, auditRead, auditRefusedReadsInOwnersChains, NOT_IN_SCOPE } from './audit-read';
 import { fhirNotServed, notAcceptable, unsupportedMediaType } from '../kernel/fhir/outcomes';
 import { acceptsFhirJson, SERVED_MEDIA_TYPES } from '../kernel/fhir/media-types';
@@ -124,7 +125,7 @@ export function fhirRouter(
   providers: readonly FhirResourceProvider[],
   opts: FhirRouterOptions,
 ): Router {
-  const router = Router();
+  const router = exactRouter();
   const fhirBase = (): string => `${opts.publicBaseUrl()}/fhir`;
   const startedAt = new Date().toISOString();
 

@@ -1,5 +1,6 @@
 import { pingDb } from '../kernel/db';
-import { Router } from 'express';
+import type { Router } from 'express';
+import { exactRouter } from './exact-routing';
 import type { PipelineContext } from '../event/context';
 import { isSlowAnswer, withTimeout, type Dependency } from '../kernel/outage';
 
@@ -26,7 +27,7 @@ const POOL_PATIENCE_MS = 250;
  * would only move its load onto the others.
  */
 export function healthRouter(ctx: PipelineContext, apiKeysFileValid: () => boolean = () => true): Router {
-  const router = Router();
+  const router = exactRouter();
   // The build too: a worker has no /fhir/metadata, and this is what an orchestrator and an operator both ask. It is
   // no more than the public CapabilityStatement says; readiness's answer stays about the dependencies.
   const live = { status: 'ok', version: ctx.build.version, commit: ctx.build.commit };

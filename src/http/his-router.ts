@@ -1,7 +1,8 @@
 import { badRequest, notFound, OperationOutcomeError } from '@medplum/core';
 import type { OperationOutcome, OperationOutcomeIssue } from '@medplum/fhirtypes';
 import { referralTimelineOf } from '../reports/referral-timeline/timeline';
-import { Router, type Request } from 'express';
+import type { Router, Request } from 'express';
+import { exactRouter } from './exact-routing';
 import { notFoundField, unprocessableIssues, unsupportedMediaType } from '../kernel/fhir/outcomes';
 import { namesOtherFhirVersion, SERVED_FHIR_VERSION_PARAMETER } from '../kernel/fhir/media-types';
 import type { HisDialect } from '../contracts/his-dialect';
@@ -21,7 +22,7 @@ import { names, namesNoEvent } from './route-target';
 
 /** `/his/v1`: what GP practices use. */
 export function hisRouter(ctx: PipelineContext): Router {
-  const router = Router();
+  const router = exactRouter();
   const guard = new QueueDepthGuard(
     ctx.queues,
     ctx.config.MAX_QUEUE_DEPTH,

@@ -13,7 +13,7 @@ export function methodNotAllowedHandler(routes: readonly { method: string; path:
       `^${r.path
         .split(/\{[^}]+\}/)
         .map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
-        .join('[^/]+')}/?$`,
+        .join('[^/]+')}$`,
     ),
   }));
   return (req, res, next) => {

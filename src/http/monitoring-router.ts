@@ -1,5 +1,6 @@
 import { OperationOutcomeError } from '@medplum/core';
-import { Router, type Request, type Response } from 'express';
+import type { Router, Request, Response } from 'express';
+import { exactRouter } from './exact-routing';
 import { z } from 'zod';
 import { operatorAction, organisationAgent } from '../audit/audit-events';
 import { pushMonitoringReport } from '../reports/monitoring/report-push';
@@ -188,7 +189,7 @@ async function parseRequest(
  * municipality, which period and practice (the query), with the municipality as an agent so its auditors see it.
  */
 export function monitoringRouter(ctx: PipelineContext): Router {
-  const router = Router();
+  const router = exactRouter();
 
   const report = async (req: Request, res: Response, answer: 'report' | 'chart') => {
     const r = await parseRequest(ctx, req, res, answer);

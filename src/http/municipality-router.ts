@@ -1,4 +1,5 @@
-import { Router } from 'express';
+import type { Router } from 'express';
+import { exactRouter } from './exact-routing';
 import type { PipelineContext } from '../event/context';
 import { listReferralFeedback } from '../event/event-store';
 import { getReferralTimeline } from '../reports/referral-timeline/timeline';
@@ -17,7 +18,7 @@ import { names } from './route-target';
 
 /** `/municipality/v1`: what municipalities use (status feedback on referrals delivered to them). */
 export function municipalityRouter(ctx: PipelineContext): Router {
-  const router = Router();
+  const router = exactRouter();
 
   /**
    * A municipality's status on a referral delivered to it, addressed by anything it received that names it

@@ -1,7 +1,8 @@
 import { notFound, OperationOutcomeError } from '@medplum/core';
-import express from 'express';
+import type express from 'express';
 import type { PipelineContext } from '../event/context';
 import { errorHandler } from './error-handler';
+import { exactApp, trailingSlashNotFound } from './exact-routing';
 import { healthRouter } from './health-router';
 import { metricsHandler } from './http-metrics';
 
@@ -11,8 +12,9 @@ import { metricsHandler } from './http-metrics';
  * API answers it (the same error handler): an OperationOutcome, 503 with Retry-After for an outage, never a stack.
  */
 export function createOpsApp(ctx: PipelineContext): express.Express {
-  const app = express();
+  const app = exactApp();
   app.disable('x-powered-by');
+  app.use(trailingSlashNotFound);
   app.use('/health', healthRouter(ctx));
   app.get('/metrics', metricsHandler(ctx.metrics));
   app.use(() => {

@@ -50,16 +50,25 @@ type MutablePerson = { -readonly [K in keyof Person]: Person[K] };
 // People are built field by field rather than with conditional spreads: an absent id stays an absent key, and the
 // spread's temporary objects cost more than the rest of building a person.
 function childOf(facts: Pick<DecisionFacts, 'patient'>): Person {
-  const child: MutablePerson = { reference: `Patient/${facts.patient.id}`, role: 'child' };
+  const child: MutablePerson = { role: 'child' };
+  // `$explain` about a child described by BSN, with no consent on record to name its Patient id: no reference.
+  if (facts.patient.id !== '') {
+    child.reference = `Patient/${facts.patient.id}`;
+  }
   if (facts.patient.hisId !== undefined) {
     child.hisId = facts.patient.hisId;
   }
   return child;
 }
 
+/** A person in a reason's detail: by reference, or by role when the id is unknown (a child `$explain` describes). */
+function named(person: Person): string {
+  return person.reference ?? `the ${person.role}`;
+}
+
 /** The child as the practice knows it (its HIS's own id), in a reason it must act on; jeugdbrug's id otherwise. */
 function childWords(child: Person): string {
-  return child.hisId !== undefined ? `the child ${child.hisId}` : child.reference;
+  return child.hisId !== undefined ? `the child ${child.hisId}` : named(child);
 }
 
 /** The allow-lists of one list of requested classes, in one direction. */
@@ -331,7 +340,7 @@ function lackingReason(
       return undefined;
     case 'deny': {
       const consents = stance.consentIds.map((id) => `Consent/${id}`).join(', ');
-      const detail = `${consents} of ${person.reference} denies this disclosure`;
+      const detail = `${consents} of ${named(person)} denies this disclosure`;
       return { reason: { code: 'consent-denied', detail, people: [person] }, consentIds: stance.consentIds };
     }
     case 'silent': {
@@ -339,15 +348,15 @@ function lackingReason(
       if (miss?.code === 'consent-entered-in-error') {
         // Voided as recorded by mistake: it never counted, so the consent is missing, not withdrawn.
         const code: DenyReasonCode = person.role === 'child' ? 'consent-missing-child' : 'consent-missing-guardian';
-        const detail = `No consent of ${person.reference} covers this disclosure (Consent/${miss.consentId} was recorded in error)`;
+        const detail = `No consent of ${named(person)} covers this disclosure (Consent/${miss.consentId} was recorded in error)`;
         return { reason: { code, detail, people: [person], recordedInError: [miss.consentId] }, consentIds: [] };
       }
       if (!miss) {
         const code: DenyReasonCode = person.role === 'child' ? 'consent-missing-child' : 'consent-missing-guardian';
-        const detail = `No consent of ${person.reference} covers this disclosure`;
+        const detail = `No consent of ${named(person)} covers this disclosure`;
         return { reason: { code, detail, people: [person] }, consentIds: [] };
       }
-      const detail = `Consent/${miss.consentId} of ${person.reference}: ${MISS_DETAIL[miss.code]}`;
+      const detail = `Consent/${miss.consentId} of ${named(person)}: ${MISS_DETAIL[miss.code]}`;
       return {
         reason: { code: miss.code, detail, people: [person] },
         consentIds: miss.consentId === '' ? [] : [miss.consentId],
@@ -383,7 +392,7 @@ function everyonePermits(
     if (!permitsEvery(true, facts.childId, ctx, permitIds)) {
       return undefined;
     }
-    consented = facts.child.reference;
+    consented = named(facts.child);
     people.push(facts.child);
   }
   if (speakers.guardians) {
@@ -395,7 +404,7 @@ function everyonePermits(
       if (!permitsEvery(false, facts.guardianIds[i] as string, ctx, permitIds)) {
         return undefined;
       }
-      consented = consented === '' ? guardian.reference : `${consented}, ${guardian.reference}`;
+      consented = consented === '' ? named(guardian) : `${consented}, ${named(guardian)}`;
       people.push(guardian);
     }
   }
@@ -455,7 +464,7 @@ function decideByConsent(
       const lacking = lackingReason(guardian, stance);
       if (lacking) {
         guardianReasons.push(lacking.reason);
-        notDecisive.push(`${guardian.reference} (${lacking.reason.code})`);
+        notDecisive.push(`${named(guardian)} (${lacking.reason.code})`);
         addIds(guardianDenyIds, lacking.consentIds);
       } else {
         permitting++;
@@ -479,7 +488,7 @@ function decideByConsent(
   if (reasons.length > 0) {
     return deny(reasons, agreement, denyIds);
   }
-  const detail = `${label(agreement)} (consent): consent of ${consented.map((p) => p.reference).join(', ')}${overruled}`;
+  const detail = `${label(agreement)} (consent): consent of ${consented.map(named).join(', ')}${overruled}`;
   return permit(
     agreement,
     classes,
@@ -519,7 +528,7 @@ function decideByLegalBasis(
     const stance = stanceOf(speakers.child && i === 0, ids[i] as string, ctx);
     if (stance.kind === 'deny') {
       const consents = stance.consentIds.map((id) => `Consent/${id}`).join(', ');
-      const detail = `${consents} of ${person.reference} objects to this disclosure under ${agreement.legalBasis}`;
+      const detail = `${consents} of ${named(person)} objects to this disclosure under ${agreement.legalBasis}`;
       reasons.push({ code: 'consent-denied', detail, people: [person] });
       addIds(objectionIds, stance.consentIds);
     }

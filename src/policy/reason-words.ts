@@ -65,13 +65,16 @@ function mergedReasons(reasons: readonly DecisionReason[]): DecisionReason[] {
 /** One person as the practice knows them: "guardian g2 (father, has authority)", "the child pat-1001". */
 function personWords(p: PersonRef): string {
   if (p.role === 'child') {
-    return p.hisId !== undefined ? `the child ${p.hisId}` : `the child (${p.reference})`;
+    if (p.hisId !== undefined) {
+      return `the child ${p.hisId}`;
+    }
+    return p.reference !== undefined ? `the child (${p.reference})` : 'the child';
   }
   const traits = [
     ...(p.relationship !== undefined ? [p.relationship] : []),
     ...(p.hasAuthority === undefined ? [] : [p.hasAuthority ? 'has authority' : 'no authority']),
   ];
-  const id = p.hisId ?? p.reference;
+  const id = p.hisId ?? p.reference ?? '';
   return `guardian ${id}${traits.length > 0 ? ` (${traits.join(', ')})` : ''}`;
 }
 

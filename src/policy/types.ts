@@ -42,8 +42,11 @@ export interface GuardianFact {
 /** A person a reason is about: the FHIR reference, and the practice's own id and relationship where known. */
 export interface PersonRef {
   readonly role: 'child' | 'guardian';
-  /** `Patient/{id}` or `RelatedPerson/{id}`. */
-  readonly reference: string;
+  /**
+   * `Patient/{id}` or `RelatedPerson/{id}`; absent for a child `$explain` describes by BSN when no consent on record
+   * names its Patient id.
+   */
+  readonly reference?: string | undefined;
   readonly hisId?: string | undefined;
   readonly relationship?: string | undefined;
   readonly hasAuthority?: boolean | undefined;

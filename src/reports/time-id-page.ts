@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { SqlParams } from '../kernel/sql-params';
-import { decodePageToken, encodePageToken } from './fhir-search/page-token';
+import { decodePageToken, encodePageToken, tokenMoment } from './fhir-search/page-token';
 
 /**
  * Keyset paging of a list shown newest first by (time, id): a page starts after the last row of the one before,
@@ -22,8 +22,8 @@ export interface TimeIdPage<T> {
   readonly newer?: TimeIdCursor | undefined;
 }
 
-/** A moment as `exactTimeSql` writes it: microseconds, UTC. */
-export const EXACT_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
+/** A moment as `exactTimeSql` writes it (microseconds, UTC), and one PostgreSQL takes back. */
+export const EXACT_TIME = tokenMoment({ precision: 6 });
 
 /**
  * A timestamp column as exact text (microseconds, UTC). A JavaScript Date keeps milliseconds only: a page boundary
@@ -33,7 +33,7 @@ export function exactTimeSql(column: string): string {
   return `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 }
 
-const cursorSchema = z.object({ a: z.string().regex(EXACT_TIME), i: z.uuid(), d: z.enum(['o', 'n']) }).strict();
+const cursorSchema = z.object({ a: EXACT_TIME, i: z.uuid(), d: z.enum(['o', 'n']) }).strict();
 
 /** An opaque token of a cursor: a moment and a row id, never data. */
 export function encodeTimeIdCursor(c: TimeIdCursor): string {

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { reviewConfiguration } from '../../src/event/config-check';
 import { buildAgreement } from '../helpers/builders';
 import { exited, refusedStartProblems, spawnProduct } from '../helpers/product-process';
 import { createTestEnv, dropSchema, TEST_DATABASE_URL } from '../helpers/test-runtime';
@@ -297,6 +298,22 @@ describe('configuration is checked up front, all at once', () => {
     );
     // Names of other software (a hostname, a Kubernetes service variable) are not taken for misspellings.
     expect(warnings).toHaveLength(7);
+  });
+
+  // report-xpen 7: unset, the console takes each request's own Host as its origin for the CSRF check, so a page
+  // served under another name (DNS rebinding) is same-origin; links name HOST, which 0.0.0.0 is not.
+  it('warns of PUBLIC_BASE_URL unset when the API listens beyond this host', () => {
+    const env = { CONFIG_DIR: path.join(ROOT, 'config'), DATA_DIR: path.join(dir, 'data-public') };
+    const about = (w: string) => w.startsWith('environment PUBLIC_BASE_URL');
+    const warningsOf = (more: Record<string, string>) =>
+      reviewConfiguration({ ...env, ...more }).warnings.filter(about);
+    expect(warningsOf({ HOST: '0.0.0.0' })).toEqual([
+      expect.stringMatching(/^environment PUBLIC_BASE_URL: unset with HOST=0\.0\.0\.0; .*request's own Host/),
+    ]);
+    expect(warningsOf({ HOST: '0.0.0.0', PUBLIC_BASE_URL: 'https://jeugdbrug.example.nl' })).toEqual([]);
+    expect(warningsOf({})).toEqual([]);
+    expect(warningsOf({ HOST: '::1' })).toEqual([]);
+    expect(warningsOf({ HOST: '0.0.0.0', ROLE: 'worker' })).toEqual([]);
   });
 
   it('refuses an agreement that sends to a practice without an endpoint', async () => {

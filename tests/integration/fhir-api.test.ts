@@ -312,6 +312,21 @@ describe('the FHIR API as standard clients use it', () => {
     expect(wrongType.status).toBe(415);
   });
 
+  // report-xpen 3: a GET page token is base64url JSON, and its moments were checked only as strings: one that was not
+  // a moment PostgreSQL takes reached the query and answered 500, with an error in the log for anyone with a key.
+  it.each([
+    ['AuditEvent', '', { a: '2026-12-06T20:17:15.883Z', d: 'n', r: 'x; select 1', t: 'x', s: 1 }],
+    ['AuditEvent', '', { a: '2026-12-06T20:17:15.883Z', d: 'n', r: '2026-02-30T10:00:00.000000Z', t: 'x', s: 1 }],
+    ['AuditEvent', '', { a: '0000-01-01T00:00:00Z', d: 'n', r: '2026-12-06T20:17:15.883123Z', t: 'x', s: 1 }],
+    ['Consent', `patient=${BSN}&`, { d: 'n', t: 'not a time', i: 'fhirapi-consent' }],
+    ['Consent', `patient=${BSN}&`, { d: 'n', t: '2026-13-01T00:00:00.000000Z', i: 'fhirapi-consent' }],
+  ])('answers a %s page token with a sort key that is no moment with 400 naming _page', async (type, query, key) => {
+    const token = Buffer.from(JSON.stringify(key)).toString('base64url');
+    const res = await app.request(`/fhir/${type}?${query}_page=${token}`, { key: 'auditor' });
+    const outcome = (await res.json()) as OperationOutcome;
+    expect([res.status, outcome.issue[0]?.expression]).toEqual([400, ['_page']]);
+  });
+
   it('refuses an unknown parameter by default (handling=strict) and ignores it with handling=lenient', async () => {
     for (const path of [`/fhir/Consent?patient=${BSN}&name=Jansen`, `/fhir/AuditEvent?patient=${BSN}&name=Jansen`]) {
       const strict = await app.request(path, { key: 'auditor', headers: { prefer: 'handling=strict' } });

@@ -40,6 +40,11 @@ describe('bad input gets a clear OperationOutcome naming the field', () => {
     ['an unknown referrer type', 'referral.referrerType', withReferral({ referrerType: '77' })],
     ['a missing field', 'referral.authoredOn', withReferral({ authoredOn: undefined })],
     ['a malformed municipality code', 'child.municipality', withChild({ municipality: '0226' })],
+    // report-xpen 5: identifiers are passed on to municipalities verbatim; a line break or tab in one was accepted.
+    ['a referral id with CR/LF', 'referral.id', withReferral({ id: 'r-x\r\nSet-Cookie: a=b' })],
+    ['an eventId with a tab', 'eventId', { ...buildReferralEvent(), eventId: 'e-1\tx' }],
+    ['a child id with DEL', 'child.id', withChild({ id: 'c-1\u007fx' })],
+    ['a child id with a C1 control', 'child.id', withChild({ id: 'c-1\u0085x' })],
   ])('answers 422 for %s, naming %s', async (_what, expression, event) => {
     const res = await post(JSON.stringify(event));
     expect(res.status).toBe(422);

@@ -203,6 +203,21 @@ describe('consent and agreement enforcement through the HTTP API', () => {
     expect(body.decision.effect).toBe('permit');
   });
 
+  // report-xpen 8: with no consent recorded for the described child, no consent names its Patient id, and the reason
+  // said "No consent of Patient/ covers this disclosure".
+  it('explains a missing consent of a described child with no consent on record in words, without an empty id', async () => {
+    const child = referralFor14YearOld().child as { bsn: string; birthDate: string };
+    const res = await explainAsPractice(child, { dataClasses: ['Patient', 'ServiceRequest'] });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as {
+      decision: { effect: string; reasons: { code: string; detail: string; people?: { reference?: string }[] }[] };
+    };
+    expect(body.decision.effect).toBe('deny');
+    const missing = body.decision.reasons.find((r) => r.code === 'consent-missing-child');
+    expect(missing?.detail).toBe('No consent of the child covers this disclosure');
+    expect(JSON.stringify(body.decision.reasons)).not.toMatch(/Patient\/(?![A-Za-z0-9])/);
+  });
+
   it('explains from the consent as stored now: a withdrawal after an explanation shows in the next one', async () => {
     const referral = referralAged(17);
     const consent = buildConsentEvent(referral, { givenBy: [{ kind: 'child' }] });

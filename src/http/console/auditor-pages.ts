@@ -1,6 +1,7 @@
 import type { Consent } from '@medplum/fhirtypes';
 import { OperationOutcomeError } from '@medplum/core';
-import { Router, type Request, type Response } from 'express';
+import type { Router, Request, Response } from 'express';
+import { exactRouter } from '../exact-routing';
 import { auditRead, chainsToVerify, readAuditEvent, verifyChains } from '../audit-read';
 import type { SignedTenantVerdict } from '../../audit/signed-heads';
 import {
@@ -244,7 +245,7 @@ function outcomeWords(lang: Lang, outcome: string | undefined): string {
 
 /** `/console/auditor/…`: the audit log, a child's disclosures, chain verification, export and consents. */
 export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore): Router {
-  const router = Router();
+  const router = exactRouter();
   const api = auditRouter(ctx);
   /** A municipality's name from the loaded agreements, to say who received what in words. */
   const nameOf = (code: string) => ctx.registry.agreements.find((a) => a.municipality.code === code)?.municipality.name;

@@ -2,7 +2,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { getStatus, notFound, OperationOutcomeError, unauthorizedTokenExpired } from '@medplum/core';
 import type { OperationOutcome } from '@medplum/fhirtypes';
-import express, { Router, type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
+import express, {
+  type Router,
+  type ErrorRequestHandler,
+  type Request,
+  type RequestHandler,
+  type Response,
+} from 'express';
+import { exactRouter } from '../exact-routing';
 import { newToken, sameSecret, type ConsoleSession, type ConsoleSessionStore } from '../../access/console-sessions';
 import { errorFields, unexpectedErrorFields } from '../../kernel/logger';
 import { isOutageError } from '../../kernel/outage';
@@ -190,7 +197,7 @@ function assertSameOrigin(req: Request, origins: Origins): void {
  * on every POST; the same role and scope checks and the same audit of reads as the API.
  */
 export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Router {
-  const router = Router();
+  const router = exactRouter();
   const { sessions } = opts;
   const origins = originsOf(ctx.config.PUBLIC_BASE_URL);
 

@@ -1,5 +1,6 @@
 import { getStatus, OperationOutcomeError } from '@medplum/core';
-import { Router } from 'express';
+import type { Router } from 'express';
+import { exactRouter } from '../exact-routing';
 import type { PipelineContext } from '../../event/context';
 import { getPrincipal } from '../../access/authenticate';
 import { ALL, type Principal } from '../../access/principal';
@@ -99,7 +100,7 @@ function csvOptionsOf(source: unknown): CsvOptions {
  * read is recorded, is decided as the API decides it (`consoleMonitoringReport`); every report shown is audited.
  */
 export function monitoringPages(ctx: PipelineContext, base: string): Router {
-  const router = Router();
+  const router = exactRouter();
 
   router.get('/', async (req, res) => {
     const { lang } = pageOf(req, res);

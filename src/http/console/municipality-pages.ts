@@ -1,5 +1,6 @@
 import { OperationOutcomeError } from '@medplum/core';
-import { Router, type Request, type Response } from 'express';
+import type { Router, Request, Response } from 'express';
+import { exactRouter } from '../exact-routing';
 import type { PipelineContext } from '../../event/context';
 import {
   listReceivedReferrals,
@@ -245,7 +246,7 @@ ${v.reason ?? ''}</textarea>
 
 /** `/console/municipality/…`: the monitoring report and the status timelines of referrals it received. */
 export function municipalityPages(ctx: PipelineContext): Router {
-  const router = Router();
+  const router = exactRouter();
   router.use(monitoringPages(ctx, '/console/municipality'));
 
   router.get('/referrals', async (req, res) => {

@@ -1,6 +1,7 @@
 import { notFound, OperationOutcomeError } from '@medplum/core';
 import { isUuid } from '../../kernel/fhir/ids';
-import { Router, type Request, type Response } from 'express';
+import type { Router, Request, Response } from 'express';
+import { exactRouter } from '../exact-routing';
 import type { ConsoleFlash, ConsoleSessionStore } from '../../access/console-sessions';
 import type { PipelineContext } from '../../event/context';
 import { pauseDestination, resumeDestination } from '../../event/destination-health';
@@ -81,13 +82,13 @@ function filterOf(source: unknown): DeadLetterMatch {
   return {
     destination: destination !== undefined && /^[a-z0-9-]{1,48}$/.test(destination) ? destination : undefined,
     status: status !== undefined && /^[1-5]\d\d$/.test(status) ? Number(status) : undefined,
-    until: until !== undefined && EXACT_TIME.test(until) ? until : undefined,
+    until: until !== undefined && EXACT_TIME.safeParse(until).success ? until : undefined,
   };
 }
 
 /** `/console/operator/…`: queues, dead letters and replays, destinations, an event's timeline, configuration. */
 export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStore): Router {
-  const router = Router();
+  const router = exactRouter();
 
   router.get('/', async (req, res) => {
     const { lang } = pageOf(req, res);

@@ -1,6 +1,7 @@
 import { notFound, OperationOutcomeError } from '@medplum/core';
 import type { RelatedPerson } from '@medplum/fhirtypes';
-import { Router } from 'express';
+import type { Router } from 'express';
+import { exactRouter } from '../exact-routing';
 import { auditEventRead, auditRefusedReads } from '../audit-read';
 import { openEvent, type StoredRecord } from '../../event/stored-event';
 import type { PipelineContext } from '../../event/context';
@@ -29,7 +30,7 @@ const REASONED_STATES: readonly string[] = ['denied', 'failed', 'unacknowledged'
 
 /** `/console/practice/…`: the practice's own events, their state, and for a denial which consent is missing. */
 export function practicePages(ctx: PipelineContext): Router {
-  const router = Router();
+  const router = exactRouter();
 
   router.get('/', async (req, res) => {
     const { lang } = pageOf(req, res);

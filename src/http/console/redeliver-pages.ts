@@ -1,5 +1,6 @@
 import { notFound, OperationOutcomeError } from '@medplum/core';
-import { Router } from 'express';
+import type { Router } from 'express';
+import { exactRouter } from '../exact-routing';
 import type { PipelineContext } from '../../event/context';
 import { redeliver, tryGetRedeliveryTarget, type RedeliveryResult } from '../../event/redeliver';
 import { actorOf } from '../request-context';
@@ -64,7 +65,7 @@ function outcomeNotice(lang: Lang, done: RedeliveryResult): { content: SafeHtml;
 }
 
 export function redeliverPages(ctx: PipelineContext): Router {
-  const router = Router();
+  const router = exactRouter();
 
   router.post('/deliveries/:id/redeliver', names('delivery', 'id'), async (req, res) => {
     const id = req.params.id;

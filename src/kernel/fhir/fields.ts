@@ -26,6 +26,15 @@ import { codesOf, unknownCodeMessage } from './terminology';
 // eslint-disable-next-line no-control-regex -- the control characters are what it looks for
 const NO_CONTROL_CHARACTERS = /^[^\u0000-\u0008\u000B\u000C\u000E-\u001F]*$/;
 
+/**
+ * An identifier holds no control character at all, tab and line breaks included: it is passed on verbatim to
+ * municipalities (ServiceRequest.identifier), into their systems, logs and spreadsheets, where a line break in an id
+ * splits a record or a header (report-xpen 5). Markup, `|` and the like stay allowed: FHIR's identifier value is a
+ * string, and receivers escape what they show.
+ */
+// eslint-disable-next-line no-control-regex -- the control characters are what it looks for
+const NO_CONTROL_CHARACTERS_IN_ID = /^[^\u0000-\u001F\u007F-\u009F]*$/;
+
 /** Free text of at most `max` characters that FHIR accepts: not blank (FHIR trims), no control characters. */
 export function text(max: number): z.ZodString {
   return z
@@ -37,7 +46,9 @@ export function text(max: number): z.ZodString {
 }
 
 /** A HIS's own record id: 1-128 characters, no control characters, no surrounding spaces. */
-export const sourceId = text(128).regex(/^\S(?:[\s\S]*\S)?$/, 'has leading or trailing spaces');
+export const sourceId = text(128)
+  .regex(/^\S(?:[\s\S]*\S)?$/, 'has leading or trailing spaces')
+  .regex(NO_CONTROL_CHARACTERS_IN_ID, 'contains control characters (a tab, a line break)');
 
 /** A BSN passing the 11-proef. */
 export const bsn = z

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { isUuid } from '../../kernel/fhir/ids';
 import { BSN_SYSTEM } from '../../kernel/fhir/identifiers';
-import { decodePageToken, encodePageToken } from '../fhir-search/page-token';
+import { decodePageToken, encodePageToken, tokenMoment } from '../fhir-search/page-token';
 import {
   alternativesOf,
   failParameter,
@@ -139,9 +139,9 @@ function parsePatient(value: string, parameter: string): string {
 
 const cursorSchema = z
   .object({
-    a: z.iso.datetime(),
+    a: tokenMoment(),
     d: z.enum(['n', 'p']),
-    r: z.string().min(1).max(64),
+    r: tokenMoment({ precision: 6 }),
     t: z.string().min(1).max(64),
     s: z.number().int().min(0),
   })

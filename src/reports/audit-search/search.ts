@@ -6,6 +6,7 @@ import type { Principal } from '../../access/principal';
 import type { Db } from '../../kernel/db';
 import type { AuditSearch, PageCursor, ReferenceFilter, TokenFilter } from './search-params';
 import { dateCondition } from '../fhir-search/date-filter';
+import { exactTimeSql } from '../time-id-page';
 
 /**
  * Totals are counted up to here; beyond it `total` is left out rather than making every page slow. Up to it, the page
@@ -26,8 +27,7 @@ export interface AuditRow {
 }
 
 // The column holds the canonical text; cast here, where the event is served.
-const ROW_COLUMNS =
-  'tenant, seq::float8 AS seq, recorded::text AS recorded_key, patient_bsn, resource::json AS resource, hash';
+const ROW_COLUMNS = `tenant, seq::float8 AS seq, ${exactTimeSql('recorded')} AS recorded_key, patient_bsn, resource::json AS resource, hash`;
 
 function tokenSql(column: 'type' | 'subtype', t: TokenFilter, q: SqlParams): string {
   const code = `${column} = ${q.add(t.code)}`;

@@ -5,7 +5,8 @@ import { BSN_SYSTEM, bsnIdentifier, isValidBsn } from '../../kernel/fhir/identif
 import { ALL, assertRole, CONSENT_READERS, type Principal } from '../../access/principal';
 import type { Db } from '../../kernel/db';
 import { dateCondition, parseDateFilter } from '../fhir-search/date-filter';
-import { decodePageToken, encodePageToken } from '../fhir-search/page-token';
+import { decodePageToken, encodePageToken, tokenMoment } from '../fhir-search/page-token';
+import { exactTimeSql } from '../time-id-page';
 import { alternativesOf, failParameter, parameterOf, type FhirSearch } from '../fhir-search/parse-search';
 import type {
   FhirResourceProvider,
@@ -40,7 +41,11 @@ const SORT_TIME = `COALESCE(date_time, '-infinity'::timestamptz)`;
 
 /** Keyset of a page: after (or, going back, before) this (dateTime, id). */
 const cursorSchema = z
-  .object({ d: z.enum(['n', 'p']), t: z.string().min(1).max(40), i: z.string().regex(ID) })
+  .object({
+    d: z.enum(['n', 'p']),
+    t: z.union([z.literal('-infinity'), tokenMoment({ precision: 6 })]),
+    i: z.string().regex(ID),
+  })
   .strict();
 type Cursor = z.infer<typeof cursorSchema>;
 
@@ -148,7 +153,7 @@ export async function searchConsents(db: Db, principal: Principal, search: FhirS
       ? `(${SORT_TIME}, id) ${descending ? '<' : '>'} (${q.add(cursor.t, 'timestamptz')}, ${q.add(cursor.i)})`
       : 'TRUE';
     rows = await db.query<ConsentRow>(
-      `SELECT id, ${SERVED_COLUMNS}, ${SORT_TIME}::text AS sort_time FROM consent
+      `SELECT id, ${SERVED_COLUMNS}, COALESCE(${exactTimeSql('date_time')}, '-infinity') AS sort_time FROM consent
        WHERE ${where} AND ${keyset} ORDER BY ${SORT_TIME} ${order}, id ${order} LIMIT ${q.add(search.count + 1, 'int')}`,
       q.values,
     );

@@ -8,14 +8,8 @@ import type { RedeliveryTarget } from '../../event/redeliver';
 import { getDeliveryWorks } from '../../event/event-store';
 import { ALL } from '../../access/principal';
 import { and, or, SqlParams } from '../../kernel/sql-params';
-import {
-  EXACT_TIME,
-  exactTimeSql,
-  timeIdKeyset,
-  timeIdPage,
-  type TimeIdCursor,
-  type TimeIdPage,
-} from '../time-id-page';
+import { tokenMoment } from '../fhir-search/page-token';
+import { exactTimeSql, timeIdKeyset, timeIdPage, type TimeIdCursor, type TimeIdPage } from '../time-id-page';
 
 /** Which dead letters to list or replay: by destination, the receiver's last status, and since when. */
 export const deadLetterFilter = z
@@ -224,7 +218,7 @@ export const redeliveryReason = z
 
 /** Where a page of a redelivery window starts: just after the delivery delivered at `deliveredAt` with `id`. */
 export const deliveredAfter = z
-  .object({ deliveredAt: z.string().regex(EXACT_TIME, 'the `after` of an earlier answer'), id: z.uuid() })
+  .object({ deliveredAt: tokenMoment({ precision: 6, message: 'the `after` of an earlier answer' }), id: z.uuid() })
   .strict();
 export type DeliveredAfter = z.infer<typeof deliveredAfter>;
 
@@ -235,8 +229,8 @@ export type DeliveredAfter = z.infer<typeof deliveredAfter>;
 export const redeliveryWindow = z
   .object({
     destination: z.string().min(1).max(64),
-    from: z.iso.datetime({ offset: true }),
-    to: z.iso.datetime({ offset: true }),
+    from: tokenMoment({ offset: true }),
+    to: tokenMoment({ offset: true }),
     reason: redeliveryReason,
     limit: z.coerce.number().int().min(1).max(1000).default(100),
     after: deliveredAfter.optional(),

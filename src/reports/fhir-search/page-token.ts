@@ -11,6 +11,19 @@ export function encodePageToken(key: unknown): string {
   return Buffer.from(JSON.stringify(key), 'utf8').toString('base64url');
 }
 
+/**
+ * A moment in a page token (or any moment that reaches SQL as a timestamptz): ISO 8601, a date that exists (zod checks
+ * each month's days and the hours), and not in year 0, which PostgreSQL does not have. Checked only as a string, a
+ * moment PostgreSQL refuses was its error, a 500 with an error in the log (report-xpen 3). `precision`: the digits of
+ * its fraction, when the server always writes as many (`exactTimeSql`: 6); `offset`: a time zone other than Z is
+ * taken; `message`: what a refusal says.
+ */
+export function tokenMoment(
+  opts: { readonly precision?: number; readonly offset?: boolean; readonly message?: string } = {},
+): z.ZodType<string> {
+  return z.iso.datetime(opts).refine((s) => !s.startsWith('0000-'), { message: opts.message });
+}
+
 export function decodePageToken<T>(token: string, schema: z.ZodType<T>): T {
   let parsed: unknown;
   try {

@@ -14,7 +14,7 @@ import {
 } from '../../event/feedback';
 import { tryGetPatientBsn } from '../../event/stored-event';
 import { isUuid } from '../../kernel/fhir/ids';
-import { decodePageToken, encodePageToken } from '../fhir-search/page-token';
+import { decodePageToken, encodePageToken, tokenMoment } from '../fhir-search/page-token';
 import { alternativesOf, failParameter, parameterOf, type FhirSearch } from '../fhir-search/parse-search';
 import type {
   FhirResourceProvider,
@@ -57,7 +57,7 @@ export const TASK_SEARCH: ResourceSearchSpec = {
 const SERVICE_REQUEST_REFERENCE = /^(?:(?:.*\/)?ServiceRequest\/)?[A-Za-z0-9\-.]{1,64}$/;
 
 /** Keyset of a page: after (or, going back, before) this (time stored, id). */
-const cursorSchema = z.object({ d: z.enum(['n', 'p']), t: z.iso.datetime(), i: z.uuid() }).strict();
+const cursorSchema = z.object({ d: z.enum(['n', 'p']), t: tokenMoment(), i: z.uuid() }).strict();
 type Cursor = z.infer<typeof cursorSchema>;
 
 /**

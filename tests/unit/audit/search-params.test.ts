@@ -142,12 +142,20 @@ describe('parseAuditSearch', () => {
     const cursor = {
       asOf: '2026-01-05T10:00:00.000Z',
       direction: 'previous' as const,
-      recorded: '2026-01-05 09:00:00.123+00',
+      // As the search writes it (exactTimeSql); it was PostgreSQL's text form of timestamptz until report-xpen 3.
+      recorded: '2026-01-05T09:00:00.123000Z',
       tenant: '01234567',
       seq: 42,
     };
     expect(decodeCursor(encodeCursor(cursor))).toEqual(cursor);
     expect(parse(`_page=${encodeCursor(cursor)}`).page).toEqual(cursor);
     expect(rejection('_page=bm90IGEgY3Vyc29y').expression).toBe('_page');
+    // A moment PostgreSQL would refuse is no sort key of this server's (report-xpen 3: it was a 500).
+    for (const recorded of ['x; select 1', '2026-02-30T09:00:00.123000Z', '2026-01-05 09:00:00.123+00']) {
+      expect(rejection(`_page=${encodeCursor({ ...cursor, recorded })}`).expression).toBe('_page');
+    }
+    expect(rejection(`_page=${encodeCursor({ ...cursor, asOf: '0000-01-05T10:00:00.000Z' })}`).expression).toBe(
+      '_page',
+    );
   });
 });

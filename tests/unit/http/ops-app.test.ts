@@ -83,4 +83,19 @@ describe('the worker’s ops server', () => {
       s.close();
     }
   });
+
+  // report-xpen 2: /metrics/ and /METRICS were served as /metrics, past a proxy rule for the exact path.
+  it.each(['/metrics/', '/METRICS', '/Metrics', '/health/live/', '/HEALTH/live'])(
+    'answers %s with a 404 OperationOutcome: routes match only as they are spelled',
+    async (path) => {
+      const s = await serveOps(new Error('unused'));
+      try {
+        const res = await fetch(`${s.url}${path}`);
+        expect(res.status).toBe(404);
+        expect(((await res.json()) as { resourceType: string }).resourceType).toBe('OperationOutcome');
+      } finally {
+        s.close();
+      }
+    },
+  );
 });
