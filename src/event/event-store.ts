@@ -796,15 +796,18 @@ const JOIN_LATER_CANCELLATIONS = `JOIN referral_identifier rc ON rc.value = r.va
 /**
  * `DeliveryWork.cancelled_referral` of the cancellation whose inbox row is `i` and delivery `d`: its referrals (the
  * `referral.created` events of the same identifier, received before it) and their deliveries to `d`'s destination.
+ * A referral received only after it (sent later in the same request, or in a later one) is not what it cancels, but
+ * says jeugdbrug knows the referral: the cancellation has nothing to cancel (`never`), rather than being judged as
+ * one of a referral jeugdbrug never received (NULL) and sent beside the referral it preceded.
  */
 const CANCELLED_REFERRAL_AT_DESTINATION = `SELECT CASE
-      WHEN bool_or(rd.state IN ('delivered', 'dead')) THEN 'sent'
-      WHEN bool_or(rd.state = 'pending') THEN 'waiting'
+      WHEN bool_or(rd.state IN ('delivered', 'dead')) FILTER (WHERE earlier) THEN 'sent'
+      WHEN bool_or(rd.state = 'pending') FILTER (WHERE earlier) THEN 'waiting'
       WHEN count(ri.id) > 0 THEN 'never' END
     FROM referral_identifier c
     JOIN referral_identifier r ON r.value = c.value AND r.system = c.system AND r.tenant = c.tenant
     JOIN inbox ri ON ri.id = r.inbox_id AND ri.event_type = 'referral.created'
-      AND ${receivedOrder('ri')} < ${receivedOrder('i')}
+    CROSS JOIN LATERAL (SELECT ${receivedOrder('ri')} < ${receivedOrder('i')} AS earlier) o
     LEFT JOIN delivery rd ON rd.inbox_id = ri.id AND rd.destination = d.destination
     WHERE c.inbox_id = d.inbox_id`;
 

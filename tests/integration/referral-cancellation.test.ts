@@ -157,6 +157,18 @@ describe('the cancellation of a referral under an agreement resting on consent',
     expect((await accept(referralId)).status).toBe(202);
   });
 
+  it('sends a referral that follows its cancellation in one request, and not the cancellation: it cancels nothing', async () => {
+    // report-xregress4 1: the cancellation, first in the request, went out a few ms after the referral it preceded,
+    // and the municipality closed a referral jeugdbrug kept open.
+    const { referral, referralId } = await consentedReferral();
+    const [cancelId, referralEventId] = await submitTogether([minimalCancellation(referral, referralId), referral]);
+    await h.reachesState(referralEventId!, 'delivered');
+    await h.reachesState(cancelId!, 'completed');
+    expect(h.receiver.hitsFor((await h.delivery(cancelId!)).idempotency_key)).toEqual([]);
+    expect(h.receiver.hitsFor((await h.delivery(referralEventId!)).idempotency_key)).toHaveLength(1);
+    expect((await accept(referralId)).status).toBe(202);
+  });
+
   it('says that a cancellation of a referral jeugdbrug never received is judged as a disclosure of its own', async () => {
     const referral = buildReferralEvent();
     const cancelId = await h.submit(minimalCancellation(referral, `ref-elsewhere-${Date.now()}`));
