@@ -866,10 +866,10 @@ export async function listDeliveriesOf(db: Db, inboxId: string): Promise<Record<
   );
 }
 
-/** The destinations an event was delivered to. */
+/** The destinations an event was delivered to, once at least (a redelivery under way or failed included). */
 export async function deliveredDestinationsOf(db: Db, inboxId: string): Promise<string[]> {
   const rows = await db.query<{ destination: string }>(
-    `SELECT destination FROM delivery WHERE inbox_id = $1 AND state = 'delivered'`,
+    `SELECT destination FROM delivery WHERE inbox_id = $1 AND delivered_at IS NOT NULL`,
     [inboxId],
   );
   return rows.map((r) => r.destination);
@@ -1582,7 +1582,7 @@ export function referralEventsOf(anchor: string): string {
     WHERE a.inbox_id = ${anchor} AND NOT EXISTS (
       SELECT 1 FROM referral_identifier rc
       JOIN inbox c ON c.id = rc.inbox_id AND c.event_type = 'referral.cancelled'
-      JOIN delivery cd ON cd.inbox_id = c.id AND cd.state = 'delivered'
+      JOIN delivery cd ON cd.inbox_id = c.id AND cd.delivered_at IS NOT NULL
       WHERE rc.value = a.value AND rc.system = a.system AND rc.tenant = a.tenant
         AND ${receivedOrder('c')} > least(${receivedOrder('ai')}, ${receivedOrder('ei')})
         AND ${receivedOrder('c')} < greatest(${receivedOrder('ai')}, ${receivedOrder('ei')})))`;
@@ -1832,7 +1832,7 @@ export async function referralsRefusedAtReceipt(
          JOIN feedback f ON f.inbox_id = r.inbox_id
          WHERE r.value = x.value AND r.system = x.system AND r.tenant = x.tenant AND NOT EXISTS (
            SELECT 1 FROM (VALUES (1)) v ${JOIN_LATER_CANCELLATIONS}
-           JOIN delivery cd ON cd.inbox_id = c.id AND cd.state = 'delivered')
+           JOIN delivery cd ON cd.inbox_id = c.id AND cd.delivered_at IS NOT NULL)
          ORDER BY f.created_at DESC, f.id DESC LIMIT 1
        ) cur ON true
      ) c WHERE refused OR ended_count <> 0`,
@@ -1862,12 +1862,14 @@ export async function referralsRefusedAtReceipt(
  * SQL for the practice's cancellation of the referral event `anchor` (SQL for its inbox id; the statement's own
  * aliases are `r`, `i`, `c`, `cd`, `ra`, `a`) that reached a municipality: the first cancellation with the same
  * identifier, received after the referral, that was delivered, unless the referral was sent again after it (it is
- * open again then). Selects `columns` of it: `c` is its inbox row, `cd` its delivery.
+ * open again then). Selects `columns` of it: `c` is its inbox row, `cd` its delivery. Delivered once is enough
+ * (`delivered_at`, kept through a redelivery's rounds): the municipality has it while it is sent again and after
+ * that failed.
  */
 function deliveredCancellationSql(anchor: string, columns: string): string {
   return `SELECT ${columns} FROM referral_identifier r
        JOIN inbox i ON i.id = r.inbox_id ${JOIN_LATER_CANCELLATIONS}
-       JOIN delivery cd ON cd.inbox_id = c.id AND cd.state = 'delivered'
+       JOIN delivery cd ON cd.inbox_id = c.id AND cd.delivered_at IS NOT NULL
      WHERE r.inbox_id = ${anchor} AND NOT EXISTS (
        SELECT 1 FROM referral_identifier ra JOIN inbox a ON a.id = ra.inbox_id
        WHERE ra.value = r.value AND ra.system = r.system AND ra.tenant = r.tenant

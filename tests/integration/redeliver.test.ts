@@ -339,6 +339,87 @@ describe('redelivering delivered deliveries after a receiver lost them', () => {
     expect(h.receiver.stored.has(delivery.idempotency_key)).toBe(true);
   });
 
+  /** The practice's cancellation of `referral` (its id only), delivered after it; with its delivery. */
+  async function deliveredCancellation(referral: Record<string, unknown>) {
+    const cancelId = await h.submit({
+      ...buildReferralEvent({ eventType: 'referral.cancelled', referral: { id: referralIdOf(referral) } }),
+      child: referral.child,
+      guardians: [],
+    });
+    await h.reachesState(cancelId, 'delivered');
+    const [delivery] = await deliveriesOf(cancelId);
+    return { cancelId, delivery: delivery! };
+  }
+
+  const referralIdOf = (referral: Record<string, unknown>) => (referral.referral as { id: string }).id;
+
+  /** What the municipality sees of a referral it received: a status on it, and its row on the console's page. */
+  async function municipalityView(referral: Record<string, unknown>) {
+    const id = referralIdOf(referral);
+    const status = await h.app.request(`/municipality/v1/referrals/${encodeURIComponent(id)}/status`, {
+      json: { status: 'accepted', date: '2026-11-21' },
+      key: 'municipality',
+    });
+    const page = await (
+      await (await openConsole(h.app, 'municipality')).get(`/console/municipality/referrals?referral=${id}`)
+    ).text();
+    return {
+      status: status.status,
+      listed: page.includes(`<strong>${id}</strong>`),
+      cancelled: page.includes('Ingetrokken door de praktijk op'),
+    };
+  }
+
+  it('keeps a cancellation that reached the municipality in force while it is sent again and after that failed', async () => {
+    const { referral } = await deliveredUnderConsent();
+    const { delivery } = await deliveredCancellation(referral);
+    const ended = { status: 409, listed: true, cancelled: true };
+    expect(await municipalityView(referral)).toEqual(ended);
+
+    // In flight: the receiver holds the resend open.
+    let release = () => {};
+    h.receiver.mode = { kind: 'held', until: new Promise<void>((r) => (release = r)) };
+    expect((await redeliverOne(delivery.id)).status).toBe(202);
+    await waitFor('the resend held at the receiver', () => h.receiver.inFlight > 0 || undefined);
+    expect((await deliveryById(delivery.id)).state).toBe('pending');
+    expect(await municipalityView(referral)).toEqual(ended);
+    h.receiver.mode = { kind: 'ok' };
+    release();
+    await deliveredAgain(delivery.id, 1);
+
+    // Failed: the resend is a dead letter; the municipality received the cancellation all the same.
+    h.receiver.mode = { kind: 'status', status: 503 };
+    expect((await redeliverOne(delivery.id)).status).toBe(202);
+    await waitFor(
+      `delivery ${delivery.id} dead`,
+      async () => (await deliveryById(delivery.id)).state === 'dead' || undefined,
+    );
+    expect(await municipalityView(referral)).toEqual(ended);
+  });
+
+  it('lists a referral for the municipality while it is sent again and after that failed', async () => {
+    const { referral, delivery } = await deliveredUnderConsent();
+    const received = { status: 202, listed: true, cancelled: false };
+    let release = () => {};
+    h.receiver.mode = { kind: 'held', until: new Promise<void>((r) => (release = r)) };
+    expect((await redeliverOne(delivery.id)).status).toBe(202);
+    await waitFor('the resend held at the receiver', () => h.receiver.inFlight > 0 || undefined);
+    expect((await deliveryById(delivery.id)).state).toBe('pending');
+    expect(await municipalityView(referral)).toEqual(received);
+    h.receiver.mode = { kind: 'ok' };
+    release();
+    await deliveredAgain(delivery.id, 1);
+
+    h.receiver.mode = { kind: 'status', status: 503 };
+    expect((await redeliverOne(delivery.id)).status).toBe(202);
+    await waitFor(
+      `delivery ${delivery.id} dead`,
+      async () => (await deliveryById(delivery.id)).state === 'dead' || undefined,
+    );
+    // The same status again: recorded once, answered 200.
+    expect(await municipalityView(referral)).toEqual({ ...received, status: 200 });
+  });
+
   it('reads a page of a window, deliveries and their events, in two statements however long the page', async () => {
     const from = await dbNow();
     const sent = [await deliveredUnderConsent(), await deliveredUnderConsent(), await deliveredUnderConsent()];
