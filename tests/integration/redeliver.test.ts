@@ -6,6 +6,7 @@ import { waitFor } from '../helpers/wait-for';
 import { contractDestination, useDeliveryApp } from '../unit/delivery/support/adapter-contract';
 import { insertInboxRows } from '../helpers/inbox-rows';
 import { statementsOf } from '../helpers/recorded-statements';
+import { listReceivedReferrals } from '../../src/reports/referral-timeline/received-referrals';
 import {
   countDeliveredInWindow,
   listDeliveredInWindow,
@@ -543,5 +544,33 @@ describe('redelivering delivered deliveries after a receiver lost them', () => {
       expect(plan).toMatch(/delivery_delivered_window/);
       expect(plan).not.toMatch(/Seq Scan on delivery/);
     }
+  });
+
+  it('reads the municipality’s received referrals, delivered now or once, through indexes, not the whole table', async () => {
+    const db = h.app.rt.ctx.db;
+    // A month of deliveries to forty municipalities, a few of them delivered once and being sent again or dead since.
+    const others = await insertInboxRows(db, 'delivered', 20_000);
+    await db.query(
+      `INSERT INTO delivery (id, inbox_id, destination, idempotency_key, state, delivered_at)
+       SELECT gen_random_uuid(), inbox_id, 'gm' || (n % 40)::text, gen_random_uuid()::text,
+         CASE n % 500 WHEN 1 THEN 'pending' WHEN 2 THEN 'dead' WHEN 3 THEN 'cancelled' ELSE 'delivered' END,
+         now() - interval '40 days' + n * interval '2 minutes'
+       FROM unnest($1::uuid[]) WITH ORDINALITY AS x(inbox_id, n)`,
+      [others],
+    );
+    await db.exec('ANALYZE inbox; ANALYZE delivery');
+    const ctx = { ...h.app.rt.ctx, db };
+    const first = await listReceivedReferrals(ctx, ['gm1'], { limit: 50 });
+    expect(first.referrals).toHaveLength(50);
+    const statements = await statementsOf(db, async (rec) => {
+      await listReceivedReferrals({ ...ctx, db: rec }, ['gm1'], { limit: 50, page: first.next });
+    });
+    const [list] = statements;
+    const plan = (await db.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${list!.sql}`, list!.params))
+      .map((r) => r['QUERY PLAN'])
+      .join('\n');
+    expect(plan).toMatch(/delivery_delivered_window/);
+    expect(plan).toMatch(/delivery_delivered_before/);
+    expect(plan).not.toMatch(/Seq Scan on delivery/);
   });
 });
