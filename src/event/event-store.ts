@@ -796,10 +796,13 @@ const JOIN_LATER_CANCELLATIONS = `JOIN referral_identifier rc ON rc.value = r.va
 /**
  * `DeliveryWork.cancelled_referral` of the cancellation whose inbox row is `i` and delivery `d`: its referrals (the
  * `referral.created` events of the same identifier, received before it) and their deliveries to `d`'s destination.
+ * One delivered once (`delivered_at`) whose resend this cancellation stopped (`cancelled`) was sent: the municipality
+ * has it. One being sent again (`pending`) is waited for, so the cancellation arrives after it.
  */
 const CANCELLED_REFERRAL_AT_DESTINATION = `SELECT CASE
       WHEN bool_or(rd.state IN ('delivered', 'dead')) THEN 'sent'
       WHEN bool_or(rd.state = 'pending') THEN 'waiting'
+      WHEN bool_or(rd.delivered_at IS NOT NULL) THEN 'sent'
       WHEN count(ri.id) > 0 THEN 'never' END
     FROM referral_identifier c
     JOIN referral_identifier r ON r.value = c.value AND r.system = c.system AND r.tenant = c.tenant
@@ -810,10 +813,10 @@ const CANCELLED_REFERRAL_AT_DESTINATION = `SELECT CASE
 
 /**
  * What became at `destination` of the practice's referral with this identifier, for deciding its cancellation
- * (policy/types.ts `CancelledReferral`): `disclosed` once a delivery there went out or is pending, or while the
- * referral is not decided yet (its map stage may be running beside the cancellation's; the deliver stage waits for
- * the referral's send and finds nothing to cancel when there was none); `not-disclosed` when it ended otherwise;
- * `unknown` when jeugdbrug never received it.
+ * (policy/types.ts `CancelledReferral`): `disclosed` once a delivery there went out (delivered once, whatever became
+ * of a resend of it) or is pending, or while the referral is not decided yet (its map stage may be running beside the
+ * cancellation's; the deliver stage waits for the referral's send and finds nothing to cancel when there was none);
+ * `not-disclosed` when it ended otherwise; `unknown` when jeugdbrug never received it.
  */
 export async function cancelledReferralAt(
   db: Db,
@@ -823,7 +826,8 @@ export async function cancelledReferralAt(
 ): Promise<'disclosed' | 'not-disclosed' | 'unknown'> {
   const [row] = await db.query<{ at: 'disclosed' | 'not-disclosed' | 'unknown' }>(
     `SELECT CASE
-        WHEN bool_or(d.state IN ('delivered', 'dead', 'pending') OR i.state IN ('received', 'unacknowledged', 'mapped'))
+        WHEN bool_or(d.state IN ('delivered', 'dead', 'pending') OR d.delivered_at IS NOT NULL
+            OR i.state IN ('received', 'unacknowledged', 'mapped'))
           THEN 'disclosed'
         WHEN count(i.id) > 0 THEN 'not-disclosed'
         ELSE 'unknown' END AS at

@@ -398,6 +398,35 @@ describe('redelivering delivered deliveries after a receiver lost them', () => {
     expect(await municipalityView(referral)).toEqual(ended);
   });
 
+  it('sends the practice’s cancellation of a delivered referral whose resend it stopped: the municipality had it', async () => {
+    const { referral, delivery } = await deliveredUnderConsent();
+    // The resend waits for a retry (the receiver answers 503) when the practice cancels the referral.
+    h.receiver.mode = { kind: 'status', status: 503 };
+    expect((await redeliverOne(delivery.id)).status).toBe(202);
+    await waitFor('the resend refused once', async () =>
+      (await deliveryById(delivery.id)).attempts > 0 ? true : undefined,
+    );
+    h.receiver.mode = { kind: 'ok' };
+    const cancelId = await h.submit({
+      ...buildReferralEvent({ eventType: 'referral.cancelled', referral: { id: referralIdOf(referral) } }),
+      child: referral.child,
+      guardians: [],
+    });
+    await h.reachesState(cancelId, 'delivered', 30_000);
+    const stopped = await deliveryById(delivery.id);
+    expect([stopped.state, stopped.delivered_at]).toEqual(['cancelled', delivery.delivered_at]);
+    const [cancellation] = await deliveriesOf(cancelId);
+    expect(h.receiver.hitsFor(cancellation!.idempotency_key)).toHaveLength(1);
+    expect(await municipalityView(referral)).toEqual({ status: 409, listed: true, cancelled: true });
+    // The HIS sends its cancellation again: it is of a referral the municipality received, not of one never sent.
+    const repeatId = await h.submit({
+      ...buildReferralEvent({ eventType: 'referral.cancelled', referral: { id: referralIdOf(referral) } }),
+      child: referral.child,
+      guardians: [],
+    });
+    await h.reachesState(repeatId, 'delivered');
+  });
+
   it('lists a referral for the municipality while it is sent again and after that failed', async () => {
     const { referral, delivery } = await deliveredUnderConsent();
     const received = { status: 202, listed: true, cancelled: false };
