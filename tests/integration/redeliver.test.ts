@@ -340,13 +340,17 @@ describe('redelivering delivered deliveries after a receiver lost them', () => {
     expect(h.receiver.stored.has(delivery.idempotency_key)).toBe(true);
   });
 
-  /** The practice's cancellation of `referral` (its id only), delivered after it; with its delivery. */
-  async function deliveredCancellation(referral: Record<string, unknown>) {
-    const cancelId = await h.submit({
+  /** The practice's cancellation of `referral` (its id only, no guardians), as a HIS sends it; its jeugdbrug id. */
+  const submitCancellation = (referral: Record<string, unknown>) =>
+    h.submit({
       ...buildReferralEvent({ eventType: 'referral.cancelled', referral: { id: referralIdOf(referral) } }),
       child: referral.child,
       guardians: [],
     });
+
+  /** The practice's cancellation of `referral`, delivered after it; with its delivery. */
+  async function deliveredCancellation(referral: Record<string, unknown>) {
+    const cancelId = await submitCancellation(referral);
     await h.reachesState(cancelId, 'delivered');
     const [delivery] = await deliveriesOf(cancelId);
     return { cancelId, delivery: delivery! };
@@ -371,31 +375,36 @@ describe('redelivering delivered deliveries after a receiver lost them', () => {
     };
   }
 
+  /**
+   * `municipalityView` while delivery `deliveryId` (of `referral` or its cancellation) is sent again (held open at the
+   * receiver, then let through), and after a second resend died (503 through all its attempts).
+   */
+  async function viewsWhileResentAndAfterItFailed(referral: Record<string, unknown>, deliveryId: string) {
+    let release = () => {};
+    h.receiver.mode = { kind: 'held', until: new Promise<void>((r) => (release = r)) };
+    expect((await redeliverOne(deliveryId)).status).toBe(202);
+    await waitFor('the resend held at the receiver', () => h.receiver.inFlight > 0 || undefined);
+    expect((await deliveryById(deliveryId)).state).toBe('pending');
+    const inFlight = await municipalityView(referral);
+    h.receiver.mode = { kind: 'ok' };
+    release();
+    await deliveredAgain(deliveryId, 1);
+
+    h.receiver.mode = { kind: 'status', status: 503 };
+    expect((await redeliverOne(deliveryId)).status).toBe(202);
+    await waitFor(
+      `delivery ${deliveryId} dead`,
+      async () => (await deliveryById(deliveryId)).state === 'dead' || undefined,
+    );
+    return [inFlight, await municipalityView(referral)];
+  }
+
   it('keeps a cancellation that reached the municipality in force while it is sent again and after that failed', async () => {
     const { referral } = await deliveredUnderConsent();
     const { delivery } = await deliveredCancellation(referral);
     const ended = { status: 409, listed: true, cancelled: true };
     expect(await municipalityView(referral)).toEqual(ended);
-
-    // In flight: the receiver holds the resend open.
-    let release = () => {};
-    h.receiver.mode = { kind: 'held', until: new Promise<void>((r) => (release = r)) };
-    expect((await redeliverOne(delivery.id)).status).toBe(202);
-    await waitFor('the resend held at the receiver', () => h.receiver.inFlight > 0 || undefined);
-    expect((await deliveryById(delivery.id)).state).toBe('pending');
-    expect(await municipalityView(referral)).toEqual(ended);
-    h.receiver.mode = { kind: 'ok' };
-    release();
-    await deliveredAgain(delivery.id, 1);
-
-    // Failed: the resend is a dead letter; the municipality received the cancellation all the same.
-    h.receiver.mode = { kind: 'status', status: 503 };
-    expect((await redeliverOne(delivery.id)).status).toBe(202);
-    await waitFor(
-      `delivery ${delivery.id} dead`,
-      async () => (await deliveryById(delivery.id)).state === 'dead' || undefined,
-    );
-    expect(await municipalityView(referral)).toEqual(ended);
+    expect(await viewsWhileResentAndAfterItFailed(referral, delivery.id)).toEqual([ended, ended]);
   });
 
   it('sends the practice’s cancellation of a delivered referral whose resend it stopped: the municipality had it', async () => {
@@ -407,11 +416,7 @@ describe('redelivering delivered deliveries after a receiver lost them', () => {
       (await deliveryById(delivery.id)).attempts > 0 ? true : undefined,
     );
     h.receiver.mode = { kind: 'ok' };
-    const cancelId = await h.submit({
-      ...buildReferralEvent({ eventType: 'referral.cancelled', referral: { id: referralIdOf(referral) } }),
-      child: referral.child,
-      guardians: [],
-    });
+    const cancelId = await submitCancellation(referral);
     await h.reachesState(cancelId, 'delivered', 30_000);
     const stopped = await deliveryById(delivery.id);
     expect([stopped.state, stopped.delivered_at]).toEqual(['cancelled', delivery.delivered_at]);
@@ -419,35 +424,18 @@ describe('redelivering delivered deliveries after a receiver lost them', () => {
     expect(h.receiver.hitsFor(cancellation!.idempotency_key)).toHaveLength(1);
     expect(await municipalityView(referral)).toEqual({ status: 409, listed: true, cancelled: true });
     // The HIS sends its cancellation again: it is of a referral the municipality received, not of one never sent.
-    const repeatId = await h.submit({
-      ...buildReferralEvent({ eventType: 'referral.cancelled', referral: { id: referralIdOf(referral) } }),
-      child: referral.child,
-      guardians: [],
-    });
+    const repeatId = await submitCancellation(referral);
     await h.reachesState(repeatId, 'delivered');
   });
 
   it('lists a referral for the municipality while it is sent again and after that failed', async () => {
     const { referral, delivery } = await deliveredUnderConsent();
     const received = { status: 202, listed: true, cancelled: false };
-    let release = () => {};
-    h.receiver.mode = { kind: 'held', until: new Promise<void>((r) => (release = r)) };
-    expect((await redeliverOne(delivery.id)).status).toBe(202);
-    await waitFor('the resend held at the receiver', () => h.receiver.inFlight > 0 || undefined);
-    expect((await deliveryById(delivery.id)).state).toBe('pending');
-    expect(await municipalityView(referral)).toEqual(received);
-    h.receiver.mode = { kind: 'ok' };
-    release();
-    await deliveredAgain(delivery.id, 1);
-
-    h.receiver.mode = { kind: 'status', status: 503 };
-    expect((await redeliverOne(delivery.id)).status).toBe(202);
-    await waitFor(
-      `delivery ${delivery.id} dead`,
-      async () => (await deliveryById(delivery.id)).state === 'dead' || undefined,
-    );
-    // The same status again: recorded once, answered 200.
-    expect(await municipalityView(referral)).toEqual({ ...received, status: 200 });
+    // The same status again after the resend failed: recorded once, answered 200.
+    expect(await viewsWhileResentAndAfterItFailed(referral, delivery.id)).toEqual([
+      received,
+      { ...received, status: 200 },
+    ]);
   });
 
   it('reads a page of a window, deliveries and their events, in two statements however long the page', async () => {
