@@ -798,11 +798,14 @@ const JOIN_LATER_CANCELLATIONS = `JOIN referral_identifier rc ON rc.value = r.va
  * `referral.created` events of the same identifier, received before it) and their deliveries to `d`'s destination.
  * A referral received only after it (sent later in the same request, or in a later one) is not what it cancels, but
  * says jeugdbrug knows the referral: the cancellation has nothing to cancel (`never`), rather than being judged as
- * one of a referral jeugdbrug never received (NULL) and sent beside the referral it preceded.
+ * one of a referral jeugdbrug never received (NULL) and sent beside the referral it preceded. One delivered once
+ * (`delivered_at`) whose resend this cancellation stopped (`cancelled`) was sent: the municipality has it. One being
+ * sent again (`pending`) is waited for, so the cancellation arrives after it.
  */
 const CANCELLED_REFERRAL_AT_DESTINATION = `SELECT CASE
       WHEN bool_or(rd.state IN ('delivered', 'dead')) FILTER (WHERE earlier) THEN 'sent'
       WHEN bool_or(rd.state = 'pending') FILTER (WHERE earlier) THEN 'waiting'
+      WHEN bool_or(rd.delivered_at IS NOT NULL) FILTER (WHERE earlier) THEN 'sent'
       WHEN count(ri.id) > 0 THEN 'never' END
     FROM referral_identifier c
     JOIN referral_identifier r ON r.value = c.value AND r.system = c.system AND r.tenant = c.tenant
@@ -813,10 +816,10 @@ const CANCELLED_REFERRAL_AT_DESTINATION = `SELECT CASE
 
 /**
  * What became at `destination` of the practice's referral with this identifier, for deciding its cancellation
- * (policy/types.ts `CancelledReferral`): `disclosed` once a delivery there went out or is pending, or while the
- * referral is not decided yet (its map stage may be running beside the cancellation's; the deliver stage waits for
- * the referral's send and finds nothing to cancel when there was none); `not-disclosed` when it ended otherwise;
- * `unknown` when jeugdbrug never received it.
+ * (policy/types.ts `CancelledReferral`): `disclosed` once a delivery there went out (delivered once, whatever became
+ * of a resend of it) or is pending, or while the referral is not decided yet (its map stage may be running beside the
+ * cancellation's; the deliver stage waits for the referral's send and finds nothing to cancel when there was none);
+ * `not-disclosed` when it ended otherwise; `unknown` when jeugdbrug never received it.
  */
 export async function cancelledReferralAt(
   db: Db,
@@ -826,7 +829,8 @@ export async function cancelledReferralAt(
 ): Promise<'disclosed' | 'not-disclosed' | 'unknown'> {
   const [row] = await db.query<{ at: 'disclosed' | 'not-disclosed' | 'unknown' }>(
     `SELECT CASE
-        WHEN bool_or(d.state IN ('delivered', 'dead', 'pending') OR i.state IN ('received', 'unacknowledged', 'mapped'))
+        WHEN bool_or(d.state IN ('delivered', 'dead', 'pending') OR d.delivered_at IS NOT NULL
+            OR i.state IN ('received', 'unacknowledged', 'mapped'))
           THEN 'disclosed'
         WHEN count(i.id) > 0 THEN 'not-disclosed'
         ELSE 'unknown' END AS at
@@ -869,10 +873,10 @@ export async function listDeliveriesOf(db: Db, inboxId: string): Promise<Record<
   );
 }
 
-/** The destinations an event was delivered to. */
+/** The destinations an event was delivered to, once at least (a redelivery under way or failed included). */
 export async function deliveredDestinationsOf(db: Db, inboxId: string): Promise<string[]> {
   const rows = await db.query<{ destination: string }>(
-    `SELECT destination FROM delivery WHERE inbox_id = $1 AND state = 'delivered'`,
+    `SELECT destination FROM delivery WHERE inbox_id = $1 AND delivered_at IS NOT NULL`,
     [inboxId],
   );
   return rows.map((r) => r.destination);
@@ -1585,7 +1589,7 @@ export function referralEventsOf(anchor: string): string {
     WHERE a.inbox_id = ${anchor} AND NOT EXISTS (
       SELECT 1 FROM referral_identifier rc
       JOIN inbox c ON c.id = rc.inbox_id AND c.event_type = 'referral.cancelled'
-      JOIN delivery cd ON cd.inbox_id = c.id AND cd.state = 'delivered'
+      JOIN delivery cd ON cd.inbox_id = c.id AND cd.delivered_at IS NOT NULL
       WHERE rc.value = a.value AND rc.system = a.system AND rc.tenant = a.tenant
         AND ${receivedOrder('c')} > least(${receivedOrder('ai')}, ${receivedOrder('ei')})
         AND ${receivedOrder('c')} < greatest(${receivedOrder('ai')}, ${receivedOrder('ei')})))`;
@@ -1835,7 +1839,7 @@ export async function referralsRefusedAtReceipt(
          JOIN feedback f ON f.inbox_id = r.inbox_id
          WHERE r.value = x.value AND r.system = x.system AND r.tenant = x.tenant AND NOT EXISTS (
            SELECT 1 FROM (VALUES (1)) v ${JOIN_LATER_CANCELLATIONS}
-           JOIN delivery cd ON cd.inbox_id = c.id AND cd.state = 'delivered')
+           JOIN delivery cd ON cd.inbox_id = c.id AND cd.delivered_at IS NOT NULL)
          ORDER BY f.created_at DESC, f.id DESC LIMIT 1
        ) cur ON true
      ) c WHERE refused OR ended_count <> 0`,
@@ -1865,12 +1869,14 @@ export async function referralsRefusedAtReceipt(
  * SQL for the practice's cancellation of the referral event `anchor` (SQL for its inbox id; the statement's own
  * aliases are `r`, `i`, `c`, `cd`, `ra`, `a`) that reached a municipality: the first cancellation with the same
  * identifier, received after the referral, that was delivered, unless the referral was sent again after it (it is
- * open again then). Selects `columns` of it: `c` is its inbox row, `cd` its delivery.
+ * open again then). Selects `columns` of it: `c` is its inbox row, `cd` its delivery. Delivered once is enough
+ * (`delivered_at`, kept through a redelivery's rounds): the municipality has it while it is sent again and after
+ * that failed.
  */
 function deliveredCancellationSql(anchor: string, columns: string): string {
   return `SELECT ${columns} FROM referral_identifier r
        JOIN inbox i ON i.id = r.inbox_id ${JOIN_LATER_CANCELLATIONS}
-       JOIN delivery cd ON cd.inbox_id = c.id AND cd.state = 'delivered'
+       JOIN delivery cd ON cd.inbox_id = c.id AND cd.delivered_at IS NOT NULL
      WHERE r.inbox_id = ${anchor} AND NOT EXISTS (
        SELECT 1 FROM referral_identifier ra JOIN inbox a ON a.id = ra.inbox_id
        WHERE ra.value = r.value AND ra.system = r.system AND ra.tenant = r.tenant

@@ -324,4 +324,19 @@ describe('monitoring facts written at the map stage', () => {
     );
     expect(Number(left.rows[0]?.n)).toBe(0);
   });
+
+  it('counts a trajectory the intervention team referred under its own sub-type, as the municipality’s (COD327 01)', async () => {
+    // report-xpolicy L3: the referrers of the Overbetuwe report (seed 003, "Verwijzers") include the social team's
+    // intervention team; it could only be counted as the municipality.
+    const contact = forPractice(buildContactEvent(), OTHER_PRACTICE_AGB);
+    await send('otherPractice', [
+      { ...contact, trajectory: { ...(contact.trajectory as object), referrerSubtype: 'intervention-team' } },
+    ]);
+    const { rows } = await client.query(
+      `SELECT t.referrer_type, t.referrer_subtype FROM report_trajectory t
+        WHERE t.practice = $1 AND t.referrer_subtype = 'intervention-team'`,
+      [OTHER_PRACTICE_AGB],
+    );
+    expect(rows).toEqual([{ referrer_type: '01', referrer_subtype: 'intervention-team' }]);
+  });
 });

@@ -6,6 +6,7 @@ import { waitFor } from '../helpers/wait-for';
 import { contractDestination, useDeliveryApp } from '../unit/delivery/support/adapter-contract';
 import { insertInboxRows } from '../helpers/inbox-rows';
 import { statementsOf } from '../helpers/recorded-statements';
+import { listReceivedReferrals } from '../../src/reports/referral-timeline/received-referrals';
 import {
   countDeliveredInWindow,
   listDeliveredInWindow,
@@ -339,6 +340,104 @@ describe('redelivering delivered deliveries after a receiver lost them', () => {
     expect(h.receiver.stored.has(delivery.idempotency_key)).toBe(true);
   });
 
+  /** The practice's cancellation of `referral` (its id only, no guardians), as a HIS sends it; its jeugdbrug id. */
+  const submitCancellation = (referral: Record<string, unknown>) =>
+    h.submit({
+      ...buildReferralEvent({ eventType: 'referral.cancelled', referral: { id: referralIdOf(referral) } }),
+      child: referral.child,
+      guardians: [],
+    });
+
+  /** The practice's cancellation of `referral`, delivered after it; with its delivery. */
+  async function deliveredCancellation(referral: Record<string, unknown>) {
+    const cancelId = await submitCancellation(referral);
+    await h.reachesState(cancelId, 'delivered');
+    const [delivery] = await deliveriesOf(cancelId);
+    return { cancelId, delivery: delivery! };
+  }
+
+  const referralIdOf = (referral: Record<string, unknown>) => (referral.referral as { id: string }).id;
+
+  /** What the municipality sees of a referral it received: a status on it, and its row on the console's page. */
+  async function municipalityView(referral: Record<string, unknown>) {
+    const id = referralIdOf(referral);
+    const status = await h.app.request(`/municipality/v1/referrals/${encodeURIComponent(id)}/status`, {
+      json: { status: 'accepted', date: '2026-11-21' },
+      key: 'municipality',
+    });
+    const page = await (
+      await (await openConsole(h.app, 'municipality')).get(`/console/municipality/referrals?referral=${id}`)
+    ).text();
+    return {
+      status: status.status,
+      listed: page.includes(`<strong>${id}</strong>`),
+      cancelled: page.includes('Ingetrokken door de praktijk op'),
+    };
+  }
+
+  /**
+   * `municipalityView` while delivery `deliveryId` (of `referral` or its cancellation) is sent again (held open at the
+   * receiver, then let through), and after a second resend died (503 through all its attempts).
+   */
+  async function viewsWhileResentAndAfterItFailed(referral: Record<string, unknown>, deliveryId: string) {
+    let release = () => {};
+    h.receiver.mode = { kind: 'held', until: new Promise<void>((r) => (release = r)) };
+    expect((await redeliverOne(deliveryId)).status).toBe(202);
+    await waitFor('the resend held at the receiver', () => h.receiver.inFlight > 0 || undefined);
+    expect((await deliveryById(deliveryId)).state).toBe('pending');
+    const inFlight = await municipalityView(referral);
+    h.receiver.mode = { kind: 'ok' };
+    release();
+    await deliveredAgain(deliveryId, 1);
+
+    h.receiver.mode = { kind: 'status', status: 503 };
+    expect((await redeliverOne(deliveryId)).status).toBe(202);
+    await waitFor(
+      `delivery ${deliveryId} dead`,
+      async () => (await deliveryById(deliveryId)).state === 'dead' || undefined,
+    );
+    return [inFlight, await municipalityView(referral)];
+  }
+
+  it('keeps a cancellation that reached the municipality in force while it is sent again and after that failed', async () => {
+    const { referral } = await deliveredUnderConsent();
+    const { delivery } = await deliveredCancellation(referral);
+    const ended = { status: 409, listed: true, cancelled: true };
+    expect(await municipalityView(referral)).toEqual(ended);
+    expect(await viewsWhileResentAndAfterItFailed(referral, delivery.id)).toEqual([ended, ended]);
+  });
+
+  it('sends the practice’s cancellation of a delivered referral whose resend it stopped: the municipality had it', async () => {
+    const { referral, delivery } = await deliveredUnderConsent();
+    // The resend waits for a retry (the receiver answers 503) when the practice cancels the referral.
+    h.receiver.mode = { kind: 'status', status: 503 };
+    expect((await redeliverOne(delivery.id)).status).toBe(202);
+    await waitFor('the resend refused once', async () =>
+      (await deliveryById(delivery.id)).attempts > 0 ? true : undefined,
+    );
+    h.receiver.mode = { kind: 'ok' };
+    const cancelId = await submitCancellation(referral);
+    await h.reachesState(cancelId, 'delivered', 30_000);
+    const stopped = await deliveryById(delivery.id);
+    expect([stopped.state, stopped.delivered_at]).toEqual(['cancelled', delivery.delivered_at]);
+    const [cancellation] = await deliveriesOf(cancelId);
+    expect(h.receiver.hitsFor(cancellation!.idempotency_key)).toHaveLength(1);
+    expect(await municipalityView(referral)).toEqual({ status: 409, listed: true, cancelled: true });
+    // The HIS sends its cancellation again: it is of a referral the municipality received, not of one never sent.
+    const repeatId = await submitCancellation(referral);
+    await h.reachesState(repeatId, 'delivered');
+  });
+
+  it('lists a referral for the municipality while it is sent again and after that failed', async () => {
+    const { referral, delivery } = await deliveredUnderConsent();
+    const received = { status: 202, listed: true, cancelled: false };
+    // The same status again after the resend failed: recorded once, answered 200.
+    expect(await viewsWhileResentAndAfterItFailed(referral, delivery.id)).toEqual([
+      received,
+      { ...received, status: 200 },
+    ]);
+  });
+
   it('reads a page of a window, deliveries and their events, in two statements however long the page', async () => {
     const from = await dbNow();
     const sent = [await deliveredUnderConsent(), await deliveredUnderConsent(), await deliveredUnderConsent()];
@@ -462,5 +561,33 @@ describe('redelivering delivered deliveries after a receiver lost them', () => {
       expect(plan).toMatch(/delivery_delivered_window/);
       expect(plan).not.toMatch(/Seq Scan on delivery/);
     }
+  });
+
+  it('reads the municipality’s received referrals, delivered now or once, through indexes, not the whole table', async () => {
+    const db = h.app.rt.ctx.db;
+    // A month of deliveries to forty municipalities, a few of them delivered once and being sent again or dead since.
+    const others = await insertInboxRows(db, 'delivered', 20_000);
+    await db.query(
+      `INSERT INTO delivery (id, inbox_id, destination, idempotency_key, state, delivered_at)
+       SELECT gen_random_uuid(), inbox_id, 'gm' || (n % 40)::text, gen_random_uuid()::text,
+         CASE n % 500 WHEN 1 THEN 'pending' WHEN 2 THEN 'dead' WHEN 3 THEN 'cancelled' ELSE 'delivered' END,
+         now() - interval '40 days' + n * interval '2 minutes'
+       FROM unnest($1::uuid[]) WITH ORDINALITY AS x(inbox_id, n)`,
+      [others],
+    );
+    await db.exec('ANALYZE inbox; ANALYZE delivery');
+    const ctx = { ...h.app.rt.ctx, db };
+    const first = await listReceivedReferrals(ctx, ['gm1'], { limit: 50 });
+    expect(first.referrals).toHaveLength(50);
+    const statements = await statementsOf(db, async (rec) => {
+      await listReceivedReferrals({ ...ctx, db: rec }, ['gm1'], { limit: 50, page: first.next });
+    });
+    const [list] = statements;
+    const plan = (await db.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${list!.sql}`, list!.params))
+      .map((r) => r['QUERY PLAN'])
+      .join('\n');
+    expect(plan).toMatch(/delivery_delivered_window/);
+    expect(plan).toMatch(/delivery_delivered_before/);
+    expect(plan).not.toMatch(/Seq Scan on delivery/);
   });
 });

@@ -57,7 +57,8 @@ export const CSV_COLUMNS: readonly CsvColumn[] = [
   {
     name: 'referrer_subtype',
     required: false,
-    description: 'Who referred, finer than COD327: gp, screener, school-social-work, youth-family-consultant, ...',
+    description:
+      'Who referred, finer than COD327: gp, screener, school-social-work, youth-family-consultant, intervention-team, ...',
   },
   {
     name: 'contact_id',

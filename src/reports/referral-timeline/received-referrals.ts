@@ -76,6 +76,14 @@ interface ListRow {
 }
 
 /**
+ * The deliveries a receiver accepted once (`delivered_at`), whatever their state now: a referral stays received, and
+ * its cancellation in force, while a redelivery of it is under way and after that failed. Two parts, each read in
+ * `(destination, delivered_at, id)` order from its own index (063 the delivered ones, 068 the others), merged.
+ */
+const DELIVERED_ONCE = `(SELECT * FROM delivery WHERE state = 'delivered'
+    UNION ALL SELECT * FROM delivery WHERE state <> 'delivered' AND delivered_at IS NOT NULL)`;
+
+/**
  * One page of the referrals delivered to `destinations`, newest delivery first. A keyset page (after the last row's
  * delivery moment and id), so a page costs the same however far back it is and rows delivered meanwhile neither
  * repeat nor go missing. `page` is a token from an earlier page's `next`; a token not made here is a 400.
@@ -115,8 +123,8 @@ export async function listReceivedReferrals(
        COALESCE((SELECT json_agg(json_build_object('status', f.status, 'status_date', f.status_date,
                    'created_at', f.created_at, 'state', f.state) ORDER BY f.created_at, f.id)
                  FROM feedback f WHERE f.inbox_id IN ${referralEventsOf('i.id')}), '[]'::json) AS updates
-     FROM delivery d JOIN inbox i ON i.id = d.inbox_id LEFT JOIN referral_identifier r ON r.inbox_id = i.id
-     WHERE d.state = 'delivered' AND d.destination = ANY(${q.add([...destinations], 'text[]')})
+     FROM ${DELIVERED_ONCE} d JOIN inbox i ON i.id = d.inbox_id LEFT JOIN referral_identifier r ON r.inbox_id = i.id
+     WHERE d.destination = ANY(${q.add([...destinations], 'text[]')})
        AND i.event_type LIKE 'referral.%' AND ${and(where)}
      ORDER BY ${keyset.orderBy} LIMIT ${q.add(opts.limit + 1, 'int')}`,
     q.values,

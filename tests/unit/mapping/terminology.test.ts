@@ -18,6 +18,7 @@ import {
   tryGetConcept,
   tryTranslate,
   tryTranslateBack,
+  REFERRER_SUBTYPE_SYSTEM,
 } from '../../../src/kernel/fhir/terminology';
 import { assertValidResource } from '../../../src/kernel/fhir/validation';
 import { PURPOSES } from '../../../src/contracts/sharing';
@@ -64,6 +65,12 @@ describe('terminology tables', () => {
     expect(tryGetConcept(JZ020_SYSTEM, '45')?.display).toBe('Jeugdhulp ambulant');
     expect(tryGetConcept(JZ020_SYSTEM, '54')?.display).toBe('Jeugd-ggz');
     expect(tryGetConcept(JZ020_SYSTEM, '45')?.display).not.toMatch(/ggz/i);
+  });
+
+  it('counts the intervention team (report 003, "Verwijzers") as the municipality’s, a bare 01 still as municipality', () => {
+    expect(tryGetConcept(REFERRER_SUBTYPE_SYSTEM, 'intervention-team')?.display).toBe('Interventieteam');
+    expect(tryTranslate(REFERRER_SUBTYPE_SYSTEM, 'intervention-team', COD327_SYSTEM)?.code).toBe('01');
+    expect(tryTranslateBack(COD327_SYSTEM, '01', REFERRER_SUBTYPE_SYSTEM)).toBe('municipality');
   });
 
   it('knows the COD327 referrer types, and not the unused 07', () => {
