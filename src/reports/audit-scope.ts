@@ -37,8 +37,7 @@ function municipalityToken(code: string): string {
  *   a denied referral must not tell a municipality that the child was referred at all.
  * - auditor and operator: the chains of the practices in scope (`'*'` for all, the system chain included), plus,
  *   for a municipality in scope, every row that names it (its privacy officer checks decisions about it too), except
- *   its refused reads in other practices' chains: those name the event and the child it asked about, which are not
- *   its to see. Its own row of each such refusal, naming what it asked for, is in the system chain
+ *   refused reads in practices' chains that name a child or its event: those are not its to see. Its own row of each such refusal, naming what it asked for, is in the system chain
  *   (`auditRefusedReads`).
  */
 export function scopeCondition(p: Principal, q: SqlParams): string {
@@ -70,13 +69,15 @@ export function scopeCondition(p: Principal, q: SqlParams): string {
 }
 
 /**
- * A refused read or search (Security Alert, outcome 4) in a practice's chain, as an SQL condition: it names the event
- * and the child asked about, which are that practice's.
+ * A refused read or search (Security Alert, outcome 4) in a practice's chain that names a child or an event of it, as
+ * an SQL condition: those are that practice's. One that names neither (a refused read of a municipality's figures)
+ * stays the municipality's to see.
  */
 function refusedReadInPracticeChain(q: SqlParams): string {
   const subtypes = q.add([AUDIT_SUBTYPES.read.code, AUDIT_SUBTYPES.search.code], 'text[]');
   const securityAlert = q.add(AUDIT_TYPES.securityAlert.code);
-  return `(type = ${securityAlert} AND outcome = '4' AND subtype = ANY(${subtypes}) AND tenant ~ '^[0-9]{8}$')`;
+  const namesChild = `(patient_bsn IS NOT NULL OR EXISTS (SELECT 1 FROM unnest(entities) e WHERE starts_with(e, 'inbox/')))`;
+  return `(type = ${securityAlert} AND outcome = '4' AND subtype = ANY(${subtypes}) AND tenant ~ '^[0-9]{8}$' AND ${namesChild})`;
 }
 
 /**

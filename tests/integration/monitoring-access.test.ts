@@ -25,17 +25,20 @@ const MUNICIPALITY_TOKEN = 'https://jeugdbrug.nl/fhir/NamingSystem/cbs-gemeentec
 
 describe('access to the monitoring figures', () => {
   let app: TestApp;
-  /** Keys made for this file (the practice's privacy officer is the test runtime's `practiceAuditor`). */
+  /**
+   * Keys made for this file (the practice's privacy officer is the test runtime's `practiceAuditor`, the other
+   * municipality's auditor its `otherMunicipalityAuditor`).
+   */
   const keys = { practiceAuditor: '', practiceOperator: '', municipalityAuditor: '', otherMunicipalityAuditor: '' };
 
   beforeAll(async () => {
     const testEnv = createTestEnv();
     let entries = readApiKeyFile(testEnv.apiKeysFile);
     keys.practiceAuditor = testEnv.keys.practiceAuditor;
+    keys.otherMunicipalityAuditor = testEnv.keys.otherMunicipalityAuditor;
     for (const [name, grant] of [
       ['practiceOperator', { role: 'operator' as const, practices: [PRACTICE_AGB] }],
       ['municipalityAuditor', { role: 'auditor' as const, municipalities: [MUNICIPALITY] }],
-      ['otherMunicipalityAuditor', { role: 'auditor' as const, municipalities: [OTHER_MUNICIPALITY] }],
     ] as const) {
       const created = createApiKeyEntry({ ...grant, id: name.toLowerCase() }, entries);
       entries = created.entries;
