@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { errorFields } from '../kernel/logger';
 import type { Db } from '../kernel/db';
 import { startPeriodic } from '../kernel/periodic';
 import {
@@ -136,7 +137,10 @@ export async function verifyDueChains(
       if (signal?.aborted) {
         break;
       }
-      throw err;
+      // The chains after it are still verified: one that fails to read (a statement timeout) and comes first again at
+      // every look must not keep the others from their verification.
+      log.error({ tenant, ...errorFields(err as Error) }, 'could not verify the audit chain in full');
+      continue;
     }
     await record(db, verdict);
     deps.onVerdict?.(tenant, verdict.ok);

@@ -163,6 +163,33 @@ describe('one worker verifies a chain per interval, however many ask', () => {
     }
   });
 
+  it('goes on to the chains after one it could not read, and leaves that one to the next run', async () => {
+    const writer = new AuditWriter(db);
+    for (const tenant of ['10000005', '10000006']) {
+      await writer.append(tenant, pause());
+    }
+    await writer.flush();
+    // Each read of 10000005's rows fails, as a statement timeout would; it comes before 10000006 in every run.
+    const failing: Db = {
+      ...db,
+      query: (sql, params) =>
+        /\bFROM audit_event\b/.test(sql) && params?.includes('10000005')
+          ? Promise.reject(new Error('canceling statement due to statement timeout'))
+          : db.query(sql, params),
+    };
+    const dataDir = fs.mkdtempSync(`${process.env.TMPDIR ?? '/tmp'}/full-verify-`);
+    const { keys, file } = openSignedHeads(undefined, dataDir);
+    const deps = { db: failing, log: createLogger('silent'), keys, file, retentionDays: 1826 };
+    const verdicts = await verifyDueChains(deps, 3_600_000);
+    // 10000004, written by the test before, is due too; 10000005 has no verdict.
+    expect(verdicts.map((v) => v.tenant)).toEqual(['10000004', '10000006']);
+    const [claim] = await db.query<{ claimed_until: Date | null; verified_at: Date | null }>(
+      "SELECT claimed_until, verified_at FROM audit_full_verification WHERE tenant = '10000005'",
+    );
+    expect(claim).toEqual({ claimed_until: null, verified_at: null });
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
   it("reads every chain's head in one query per signing round, not one per chain", async () => {
     const heads: string[] = [];
     const counting: Db = {
