@@ -60,9 +60,14 @@ export function amsterdamDateTime(date: string, hh = 0, mm = 0, ss = 0): string 
   return `${date}T${pad(hh)}:${pad(mm)}:${pad(ss)}${sign}${pad(Math.floor(abs / 60))}:${pad(abs % 60)}`;
 }
 
-/** The calendar day after `day` (YYYY-MM-DD): the exclusive end of a period given by its last day. */
+/**
+ * The calendar day after `day` (YYYY-MM-DD): the exclusive end of a period given by its last day. After 9999-12-31
+ * comes 10000-01-01, as PostgreSQL reads it (toISOString would write `+010000-01-01`).
+ */
 export function dayAfter(day: string): string {
-  return new Date(Date.parse(`${day}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10);
+  const next = new Date(Date.parse(`${day}T00:00:00Z`) + 86_400_000);
+  const digits = (n: number, at: number): string => String(n).padStart(at, '0');
+  return `${digits(next.getUTCFullYear(), 4)}-${digits(next.getUTCMonth() + 1, 2)}-${digits(next.getUTCDate(), 2)}`;
 }
 
 // formatToParts costs about 4 µs, close to half the budget of one decision. Decisions come in bursts at nearly the

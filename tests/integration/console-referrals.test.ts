@@ -144,6 +144,8 @@ describe("the console's referrals page", () => {
     expect(shownIds(await page(onDay))).toEqual([wanted]);
     const dayAfter = new Date(Date.parse(`${day}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10);
     expect(shownIds(await page(`/console/municipality/referrals?referral=${wanted}&from=${dayAfter}`))).toEqual([]);
+    // Up to and including the last day a date can be written with four digits (report review: a 500 before).
+    expect(shownIds(await page(`/console/municipality/referrals?referral=${wanted}&to=9999-12-31`))).toEqual([wanted]);
   });
 
   it('says in words what is wrong with the days searched, with 400', async () => {
