@@ -289,7 +289,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
   }
 
   let workers: Worker[] = [];
-  let stopRetention = (): Promise<void> => Promise.resolve();
+  let stopSchedules = (): Promise<void> => Promise.resolve();
   let reconcileTimer: NodeJS.Timeout | undefined;
   if (config.ROLE !== 'api') {
     // Sharing the process with the API, the workers may hold only their share of the pool: however many jobs run
@@ -314,7 +314,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
         config.AUDIT_FULL_VERIFY_INTERVAL_MS,
       ),
     ];
-    stopRetention = async () => {
+    stopSchedules = async () => {
       await Promise.all(stops.map((stop) => stop()));
     };
     // One round at a time: while Redis is away a round waits, and rounds must not pile up behind it. But a round
@@ -385,7 +385,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
       await flushAcceptedSendDrops(queues).catch((err: Error) =>
         log.warn(errorFields(err), 'could not drop the accepted-send notes; they expire'),
       );
-      await stopRetention();
+      await stopSchedules();
       await ctx.audit.flush();
       // The last heads are signed after the last audit rows are durable.
       await signer.stop();

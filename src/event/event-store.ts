@@ -873,15 +873,6 @@ export async function listDeliveriesOf(db: Db, inboxId: string): Promise<Record<
   );
 }
 
-/** The destinations an event was delivered to, once at least (a redelivery under way or failed included). */
-export async function deliveredDestinationsOf(db: Db, inboxId: string): Promise<string[]> {
-  const rows = await db.query<{ destination: string }>(
-    `SELECT destination FROM delivery WHERE inbox_id = $1 AND delivered_at IS NOT NULL`,
-    [inboxId],
-  );
-  return rows.map((r) => r.destination);
-}
-
 /**
  * The receiver's answer columns of an attempt, set from three parameters: summary, ciphertext, key id. An attempt
  * without an answer clears them: they always hold the last attempt's answer.

@@ -144,9 +144,9 @@ export function createApp(ctx: PipelineContext, opts: AppOptions): express.Expre
       traceRequests(),
       accessLog(ctx.log),
       observeRequests(ctx.metrics),
-      trailingSlashNotFound,
       helmet(),
       corsFor(ctx.config.CORS_ORIGINS),
+      trailingSlashNotFound,
       (req, res, next) =>
         hasCredential(req)
           ? next()

@@ -76,11 +76,11 @@ export async function auditRefusal(ctx: PipelineContext, req: Request, res: Resp
   // A refused request about an event or referral goes where its allowed reads go: the event's practice chain, naming
   // the event and the child, so the practice's log and a search by the event or the child show the attempt.
   const rows = await eventsNamed(ctx, req);
-  const inOwnersChains = auditRefusedReadsInOwnersChains(ctx, req, res, rows, `refused ${route}`);
+  const inOwnersChains = () => auditRefusedReadsInOwnersChains(ctx, req, res, rows, `refused ${route}`);
   // A municipality's auditor does not see those rows (they name the other child and event): its own side is the row
   // below, the same as for a request that names nothing stored.
   if (rows.length > 0 && !asksForMunicipality(res)) {
-    await inOwnersChains;
+    await inOwnersChains();
     return;
   }
   const tenant = p.role === 'practice' && p.practices[0] && p.practices[0] !== '*' ? p.practices[0] : SYSTEM_TENANT;
@@ -93,5 +93,6 @@ export async function auditRefusal(ctx: PipelineContext, req: Request, res: Resp
     outcomeDesc: `refused ${route}`,
     entities: [{ what: { display: route } }],
   });
-  await Promise.all([inOwnersChains, ctx.audit.append(tenant, event)]);
+  // Both started here, after anything that could throw, so neither is left running unawaited.
+  await Promise.all([inOwnersChains(), ctx.audit.append(tenant, event)]);
 }

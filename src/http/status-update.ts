@@ -164,7 +164,7 @@ export async function referralFor(
   }
   // Referrals the key names that the caller may not act on: the attempt is on record in each one's practice chain
   // (as GET /his/v1/events/{id} records another practice's), the answer the same as for an unknown referral.
-  await auditRefusedReads(ctx, req, res, newestOfEachReferral(all), undefined, `referral/${key}`);
+  await auditRefusedReads(ctx, req, res, newestOfEachReferral(all), undefined, `referral/${key.slice(0, 200)}`);
   throw new OperationOutcomeError(notFoundField('No referral delivered to you has this identifier', expression));
 }
 

@@ -198,10 +198,10 @@ export class Metrics {
   private readonly brokenChains = new Set<string>();
 
   /**
-   * Records a chain verification's verdict: a whole one (the API's verify request, the retention run) or the signer's
-   * scheduled check against the newest signed checkpoint (`scheduled`), which reads only the rows since it. A broken
-   * chain found by a whole verification stays 0 until a whole one passes: the scheduled check does not see an old row
-   * changed without its hash.
+   * Records a chain verification's verdict: a whole one (the API's verify request, the retention run, the scheduled
+   * full verification) or the signer's check against the newest signed checkpoint in each signing round
+   * (`scheduled`), which reads only the rows since it. A broken chain found by a whole verification stays 0 until a
+   * whole one passes: the signing round's check does not see an old row changed without its hash.
    */
   recordAuditVerify(tenant: string, ok: boolean, opts: { scheduled?: boolean } = {}): void {
     if (!opts.scheduled) {
@@ -239,7 +239,7 @@ export interface OperationsFigures {
   auditChains(): Promise<{ tenant: string; length: number }[]>;
   /** Per chain, its last whole verification on schedule: when it ended (Unix seconds) and whether the chain was intact. */
   auditFullVerifications(): Promise<{ tenant: string; verifiedAt: number; ok: boolean }[]>;
-  /** Per configured destination, how long its oldest pending delivery has waited since it was created (0: none). */
+  /** Per configured destination, how long its oldest pending delivery has waited since its round began (0: none). */
   pendingDeliveryAges(): Promise<{ destination: string; seconds: number }[]>;
   /** How long the event waiting longest for its decision (received or mapped) has been in that state (0: none). */
   undecidedEventAge(): Promise<number>;

@@ -10,7 +10,7 @@ import {
   type FeedbackRow,
   type SealedEvent,
 } from '../../event/event-store';
-import { openEvent } from '../../event/stored-event';
+import { openEvent, PayloadPurgedError } from '../../event/stored-event';
 import { amsterdamDateTime, amsterdamDay, amsterdamDayOf, dayAfter } from '../../kernel/dutch-time';
 import { isUuid } from '../../kernel/fhir/ids';
 import { and, SqlParams } from '../../kernel/sql-params';
@@ -162,7 +162,11 @@ export function cancelledOnOf(
 ): string {
   try {
     return amsterdamDayOf(openEvent(ctx.cipher, cancellation).occurredAt);
-  } catch {
+  } catch (err) {
+    // Only a removed content is shown by the day it came: a lost key or damaged bytes are a fault, not a fallback.
+    if (!(err instanceof PayloadPurgedError)) {
+      throw err;
+    }
     return amsterdamDay(cancellation.received_at);
   }
 }
