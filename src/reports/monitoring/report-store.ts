@@ -155,8 +155,10 @@ export async function countMonitoring(db: Db, q: CountsQuery): Promise<Monitorin
       params,
     ),
     db.query<{ n: string }>(
-      `SELECT count(*) AS n FROM report_uncounted_trajectory
-        WHERE municipality = $1 AND start_date BETWEEN $2 AND $3 ${practice}`,
+      // One that came to count meanwhile is not counted twice, should a write beside it have left it here too.
+      `SELECT count(*) AS n FROM report_uncounted_trajectory u
+        WHERE municipality = $1 AND start_date BETWEEN $2 AND $3 ${practice}
+          AND NOT EXISTS (SELECT 1 FROM report_trajectory t WHERE t.trajectory_key = u.trajectory_key)`,
       params,
     ),
     db.query<{ n: string; timed: string; minutes: string }>(
