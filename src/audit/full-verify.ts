@@ -9,7 +9,7 @@ import {
   type SignedTenantVerdict,
   type SigningKeys,
 } from './signed-heads';
-import { listChainTenants, verifyTenant } from './verify';
+import { verifyTenant } from './verify';
 
 /**
  * The scheduled whole verification of every audit chain (NEN 7513: the log's integrity checked periodically, with an
@@ -69,6 +69,21 @@ export async function listFullVerifications(db: Db): Promise<FullVerification[]>
 }
 
 /**
+ * The chains whose whole verification is due (never verified, or last more than `intervalMs` ago) and not claimed by
+ * another worker, in tenant order: one read per look, so that only those are claimed (`claimIfDue`), not every chain.
+ */
+async function dueTenants(db: Db, intervalMs: number): Promise<string[]> {
+  const rows = await db.query<{ tenant: string }>(
+    `SELECT h.tenant FROM audit_chain_head h LEFT JOIN audit_full_verification v ON v.tenant = h.tenant
+     WHERE (v.claimed_until IS NULL OR v.claimed_until < now())
+       AND (v.verified_at IS NULL OR v.verified_at <= now() - $1 * interval '1 millisecond')
+     ORDER BY h.tenant`,
+    [intervalMs],
+  );
+  return rows.map((r) => r.tenant);
+}
+
+/**
  * Claims a chain's next whole verification when it is due (never verified, or last more than `intervalMs` ago) and no
  * other worker holds it: one statement, so of two workers asking at once one gets it and the other moves on.
  */
@@ -117,7 +132,7 @@ export async function verifyDueChains(
 ): Promise<SignedTenantVerdict[]> {
   const { db, log } = deps;
   const verdicts: SignedTenantVerdict[] = [];
-  for (const tenant of await listChainTenants(db)) {
+  for (const tenant of await dueTenants(db, intervalMs)) {
     if (signal?.aborted || !(await claimIfDue(db, tenant, intervalMs))) {
       continue;
     }

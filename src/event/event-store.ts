@@ -885,6 +885,13 @@ function answerParams(answer: SealedAnswer | undefined): [string | null, Buffer 
   return answer ? [JSON.stringify(answer.summary), answer.data, answer.keyId] : [null, null, null];
 }
 
+/**
+ * `delivered_at` set by an attempt whose outcome is `state` (SQL): now when it delivered, else as it was. A later
+ * round that fails (a redelivery) keeps when the receiver last accepted it: "ever delivered" is `delivered_at`.
+ */
+const DELIVERED_AT_SET = (table: string, state: string): string =>
+  `delivered_at = CASE WHEN ${state} = 'delivered' THEN now() ELSE ${table}.delivered_at END`;
+
 /** The answer columns removed at retention (ANSWER_SET's columns but the summary, which holds no text of it). */
 const ANSWER_CLEARED = 'response_sealed = NULL, response_key_id = NULL';
 
@@ -911,7 +918,7 @@ export async function recordAttempt(
     `WITH ${fromStatesCte(`'{pending}'`)}
      UPDATE ${table} SET state = $2, attempts = attempts + 1, last_status = $3, last_error = $4,
        ${ANSWER_SET('$5', '$6', '$7')}, updated_at = now(),
-       delivered_at = CASE WHEN $2 = 'delivered' THEN now() ELSE ${table}.delivered_at END
+       ${DELIVERED_AT_SET(table, '$2')}
      FROM from_states WHERE ${byIdWhileIn(table, '$1')} RETURNING ${table}.id`,
     [id, a.state, a.status ?? null, a.error ?? null, ...answerParams(a.answer)],
   );
@@ -952,7 +959,7 @@ export async function finishDelivery(
       `, ${fromStatesCte(`'{pending}'`, 'delivery_from')}, attempt AS (
         UPDATE delivery SET state = $7::text, attempts = attempts + $13::int, last_status = $8, last_error = $9,
           ${ANSWER_SET('$10', '$11', '$12')}, updated_at = now(),
-          delivered_at = CASE WHEN $7::text = 'delivered' THEN now() ELSE delivery.delivered_at END
+          ${DELIVERED_AT_SET('delivery', '$7::text')}
         FROM delivery_from WHERE ${byIdWhileIn('delivery', '$6', 'delivery_from')} RETURNING delivery.id
       )`,
       'SELECT id FROM attempt',
@@ -1009,8 +1016,7 @@ function finishDeliveriesSql(held: string | undefined, select: string): string {
        UPDATE delivery SET state = ${rows}.delivery_state, attempts = attempts + ${rows}.counts,
          last_status = ${rows}.status, last_error = ${rows}.error, response_summary = ${rows}.response_summary,
          response_sealed = ${rows}.response_sealed, response_key_id = ${rows}.response_key_id,
-         updated_at = now(), delivered_at = CASE WHEN ${rows}.delivery_state = 'delivered' THEN now()
-           ELSE delivery.delivered_at END
+         updated_at = now(), ${DELIVERED_AT_SET('delivery', `${rows}.delivery_state`)}
        FROM delivery_from, ${rows}
        WHERE ${byIdWhileIn('delivery', 'ANY($2::uuid[])', 'delivery_from')} AND delivery.id = ${rows}.delivery_id
        RETURNING delivery.id, ${rows}.n

@@ -90,14 +90,11 @@ function refusalOf(ctx: PipelineContext, work: DeliveryWork): Refused | undefine
   return undefined;
 }
 
-/** The delivery and its event as a redelivery reads them: the deliver stage's work (with the event's trace id). */
-export type RedeliveryTarget = DeliveryWork;
-
 /** A delivery as a redelivery reads it, with its event (for the caller's scope check); undefined for an unknown id. */
 export async function tryGetRedeliveryTarget(
   ctx: Pick<PipelineContext, 'db'>,
   deliveryId: string,
-): Promise<{ target: RedeliveryTarget; event: EventRow & SealedEvent } | undefined> {
+): Promise<{ target: DeliveryWork; event: EventRow & SealedEvent } | undefined> {
   const target = isUuid(deliveryId) ? await tryGetDeliveryWork(ctx.db, deliveryId) : undefined;
   const event = target && (await tryGetSealedEvent(ctx.db, target.inbox_id));
   return target && event ? { target, event } : undefined;
@@ -108,7 +105,7 @@ export async function tryGetRedeliveryTarget(
  * the event's history (`redeliveryDenied`), or undefined for a permit. Withdrawal notices and monitoring reports are
  * not decided here (see above).
  */
-async function deniedNow(ctx: PipelineContext, t: RedeliveryTarget, actor: AuditActor): Promise<string | undefined> {
+async function deniedNow(ctx: PipelineContext, t: DeliveryWork, actor: AuditActor): Promise<string | undefined> {
   if (CONSENT_EVENT_TYPES.has(t.event_type) || t.event_type === MONITORING_REPORT_EVENT) {
     return undefined;
   }
@@ -131,7 +128,7 @@ async function deniedNow(ctx: PipelineContext, t: RedeliveryTarget, actor: Audit
  */
 export async function redeliver(
   ctx: PipelineContext,
-  t: RedeliveryTarget,
+  t: DeliveryWork,
   actor: AuditActor,
   reason: string,
 ): Promise<RedeliveryResult> {
@@ -164,7 +161,7 @@ export async function redeliver(
 /** Decides a child's event again and, permitted, gives the delivery its new round (queued by the caller). */
 async function decideAndRevive(
   ctx: PipelineContext,
-  t: RedeliveryTarget,
+  t: DeliveryWork,
   actor: AuditActor,
 ): Promise<
   | Exclude<RedeliveryResult, { result: 'redelivered' }>

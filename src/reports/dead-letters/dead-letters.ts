@@ -4,8 +4,7 @@ import type { AnswerSummary } from '../../event/receiver-answer';
 import { MONITORING_REPORT_EVENT } from '../../contracts/delivery-event-type';
 import { TRAJECTORY_EVENT_STATES } from '../../event/states';
 import type { ReplayLimits, SkipReason } from '../../event/replay';
-import type { RedeliveryTarget } from '../../event/redeliver';
-import { getDeliveryWorks } from '../../event/event-store';
+import { getDeliveryWorks, type DeliveryWork } from '../../event/event-store';
 import { ALL } from '../../access/principal';
 import { and, or, SqlParams } from '../../kernel/sql-params';
 import { tokenMoment } from '../fhir-search/page-token';
@@ -276,7 +275,7 @@ export async function readRedeliveryPage(
   db: Db,
   window: Omit<RedeliveryWindow, 'reason'>,
   scope: OperatorScope = EVERY_TENANT,
-): Promise<{ targets: RedeliveryTarget[]; after: DeliveredAfter | undefined }> {
+): Promise<{ targets: DeliveryWork[]; after: DeliveredAfter | undefined }> {
   const looked = await listDeliveredInWindow(db, window, scope);
   const ids = looked.map((l) => l.id);
   const works = new Map((await getDeliveryWorks(db, ids)).map((w) => [w.id, w]));
