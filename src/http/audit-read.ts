@@ -179,7 +179,7 @@ export async function auditEventRead(
  * reads are; a municipality's own search never shows a refusal (Security Alert), so it learns nothing of the event.
  * The caller records its own side of the refusal (`asksForMunicipality`).
  */
-export async function auditRefusedReadsInOwnersChains(
+async function auditRefusedReadsInOwnersChains(
   ctx: Pick<PipelineContext, 'audit' | 'cipher' | 'log'>,
   req: Request,
   res: Response,
@@ -194,8 +194,26 @@ export async function auditRefusedReadsInOwnersChains(
  * municipality, yet its privacy officer does not see them (`scopeCondition`), as they name the other child and event.
  * Its side of the refusal is a row of its own, naming who asked and the request as received, nothing it did not give.
  */
-export function asksForMunicipality(res: Response): boolean {
+function asksForMunicipality(res: Response): boolean {
   return tryGetPrincipal(res)?.role === 'municipality';
+}
+
+/**
+ * Records refused reads of the events in `rows` in their owners' chains (`auditRefusedReadsInOwnersChains`) and the
+ * caller's own row (`ownRow`) when nothing was refused, or when the caller is a municipality, whose auditor does not
+ * see the owners' rows (they name the other child and event). `ownRow` is called only then, and both are started
+ * together: a throw while building the own row leaves nothing running unawaited.
+ */
+export async function auditRefusedReadsAndOwnRow(
+  ctx: Pick<PipelineContext, 'audit' | 'cipher' | 'log'>,
+  req: Request,
+  res: Response,
+  rows: readonly (EventRow & SealedEvent)[],
+  why: string,
+  ownRow: () => Promise<void>,
+): Promise<void> {
+  const own = rows.length === 0 || asksForMunicipality(res);
+  await Promise.all([auditRefusedReadsInOwnersChains(ctx, req, res, rows, why), ...(own ? [ownRow()] : [])]);
 }
 
 /**

@@ -2,7 +2,7 @@ import { notFound, OperationOutcomeError } from '@medplum/core';
 import type { Resource } from '@medplum/fhirtypes';
 import type { Router, Request, RequestHandler, Response } from 'express';
 import { exactRouter } from './exact-routing';
-import { asksForMunicipality, auditRead, auditRefusedReadsInOwnersChains, NOT_IN_SCOPE } from './audit-read';
+import { auditRead, auditRefusedReadsAndOwnRow, NOT_IN_SCOPE } from './audit-read';
 import { fhirNotServed, notAcceptable, unsupportedMediaType } from '../kernel/fhir/outcomes';
 import { acceptsFhirJson, SERVED_MEDIA_TYPES } from '../kernel/fhir/media-types';
 import type { PipelineContext } from '../event/context';
@@ -174,23 +174,18 @@ export function fhirRouter(
       // A search that named only what others hold (a referral of another party) is answered as no match, the attempt
       // on record where that referral's reads are, as every route that names another party's referral records it.
       const refused = page.refused ?? [];
-      await Promise.all([
-        auditRefusedReadsInOwnersChains(ctx, req, res, refused),
-        // The caller's own record of the search; a municipality's auditor does not see the rows above (they name the
-        // other child), so for a municipality it is the same row as for no match.
-        ...(refused.length === 0 || asksForMunicipality(res)
-          ? [
-              auditRead(ctx, req, res, {
-                query,
-                interaction: 'search',
-                patientBsn: page.patientBsn,
-                tenants: page.tenants,
-                related: page.related,
-                extraAgents: page.extraAgents,
-              }),
-            ]
-          : []),
-      ]);
+      // The caller's own record of the search; a municipality's auditor does not see the owners' rows (they name the
+      // other child), so for a municipality it is the same row as for no match.
+      await auditRefusedReadsAndOwnRow(ctx, req, res, refused, NOT_IN_SCOPE, () =>
+        auditRead(ctx, req, res, {
+          query,
+          interaction: 'search',
+          patientBsn: page.patientBsn,
+          tenants: page.tenants,
+          related: page.related,
+          extraAgents: page.extraAgents,
+        }),
+      );
       // A search that came in a body (or from a sealed link) keeps its parameters out of the links' URLs too.
       const seal = from === 'body' ? sealSearchLink.bind(undefined, ctx.cipher) : undefined;
       sendFhir(res, toSearchset(fhirBase(), search, page, seal), search.pretty);

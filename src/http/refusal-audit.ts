@@ -3,7 +3,7 @@ import { isUuid } from '../kernel/fhir/ids';
 import { AUDIT_SUBTYPES, AUDIT_TYPES, buildAuditEvent } from '../audit/audit-events';
 import { SYSTEM_TENANT } from '../reports/audit-scope';
 import type { PipelineContext } from '../event/context';
-import { asksForMunicipality, auditRefusedReadsInOwnersChains, REFUSAL_AUDITED } from './audit-read';
+import { auditRefusedReadsAndOwnRow, REFUSAL_AUDITED } from './audit-read';
 import {
   tryGetDeliveryWork,
   tryGetFeedback,
@@ -63,7 +63,7 @@ async function eventsNamed(ctx: PipelineContext, req: Request): Promise<(EventRo
  * Records a refused request (403) as a Security Alert AuditEvent with outcome 4, naming the principal, the route
  * and the client address, in the chain of the principal's practice (or the system chain). Query strings are left
  * out: they may hold a BSN. A request whose route names stored events (`eventsNamed`) is recorded where their allowed
- * reads go instead: in each event's practice chain, naming the event and the child (`auditRefusedReads`); a
+ * reads go instead: in each event's practice chain, naming the event and the child (`auditRefusedReadsAndOwnRow`); a
  * municipality's is recorded in the system chain as well, without them, as for a request naming nothing stored.
  */
 export async function auditRefusal(ctx: PipelineContext, req: Request, res: Response): Promise<void> {
@@ -76,23 +76,19 @@ export async function auditRefusal(ctx: PipelineContext, req: Request, res: Resp
   // A refused request about an event or referral goes where its allowed reads go: the event's practice chain, naming
   // the event and the child, so the practice's log and a search by the event or the child show the attempt.
   const rows = await eventsNamed(ctx, req);
-  const inOwnersChains = () => auditRefusedReadsInOwnersChains(ctx, req, res, rows, `refused ${route}`);
   // A municipality's auditor does not see those rows (they name the other child and event): its own side is the row
   // below, the same as for a request that names nothing stored.
-  if (rows.length > 0 && !asksForMunicipality(res)) {
-    await inOwnersChains();
-    return;
-  }
-  const tenant = p.role === 'practice' && p.practices[0] && p.practices[0] !== '*' ? p.practices[0] : SYSTEM_TENANT;
-  const event = buildAuditEvent({
-    actor: actorOf(req, res),
-    type: AUDIT_TYPES.securityAlert,
-    subtype: AUDIT_SUBTYPES.authzRole,
-    action: 'E',
-    outcome: '4',
-    outcomeDesc: `refused ${route}`,
-    entities: [{ what: { display: route } }],
+  await auditRefusedReadsAndOwnRow(ctx, req, res, rows, `refused ${route}`, () => {
+    const tenant = p.role === 'practice' && p.practices[0] && p.practices[0] !== '*' ? p.practices[0] : SYSTEM_TENANT;
+    const event = buildAuditEvent({
+      actor: actorOf(req, res),
+      type: AUDIT_TYPES.securityAlert,
+      subtype: AUDIT_SUBTYPES.authzRole,
+      action: 'E',
+      outcome: '4',
+      outcomeDesc: `refused ${route}`,
+      entities: [{ what: { display: route } }],
+    });
+    return ctx.audit.append(tenant, event).then(() => undefined);
   });
-  // Both started here, after anything that could throw, so neither is left running unawaited.
-  await Promise.all([inOwnersChains(), ctx.audit.append(tenant, event)]);
 }
