@@ -289,3 +289,38 @@ describe('the witness', () => {
     }
   });
 });
+
+/**
+ * The operator reading a stopped process's log must see that its last heads were signed: a stop that ends without it
+ * (SHUTDOWN_TIMEOUT_MS, a kill) leaves the rows since the last round unsigned until another process signs them.
+ */
+describe('signing at stop', () => {
+  it('logs how many chain heads the last round signed', async () => {
+    const schema = `t_stop_sign_${Date.now().toString(36)}`;
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jeugdbrug-stop-sign-'));
+    const db = await openDb({ databaseUrl: TEST_DATABASE_URL, schema, poolSize: 2, dataDir });
+    const lines: { msg: string; signed?: number; level: string }[] = [];
+    const log = createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line)) });
+    try {
+      await migrate(db);
+      const writer = new AuditWriter(db);
+      for (const tenant of ['01234567', '07654321']) {
+        await writer.append(tenant, operatorAction({ actor: SYSTEM_WORKER, action: 'pause', target: 'destination/x' }));
+      }
+      const { keys, file } = openSignedHeads(undefined, dataDir);
+      const signer = new HeadSigner(db, keys, file, log, { witnessTimeoutMs: 2000 }).start(60_000);
+      await signer.stop();
+      expect(lines.filter((l) => l.msg === 'audit chain heads signed at stop')).toEqual([
+        expect.objectContaining({ signed: 2, level: 'info' }),
+      ]);
+      expect((await file.latest('07654321')).head).toMatchObject({ seq: 1 });
+      // A second stop finds every head signed already, and says so.
+      await new HeadSigner(db, keys, file, log, { witnessTimeoutMs: 2000 }).stop();
+      expect(lines.filter((l) => l.msg === 'audit chain heads signed at stop').map((l) => l.signed)).toEqual([2, 0]);
+    } finally {
+      await db.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await db.close();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
