@@ -53,6 +53,18 @@ describe('bad input gets a clear OperationOutcome naming the field', () => {
     expect(body.issue.flatMap((i) => i.expression ?? [])).toContain(expression);
   });
 
+  // One fault, one issue: an id the text rule and the id rule both refuse was told twice (a C0 control), as was a
+  // blank one (empty, and leading or trailing spaces).
+  it.each([
+    ['a C0 control', 'c-1\u0001x', /control characters/],
+    ['only spaces', '   ', /must not be empty/],
+  ])('names a child id with %s once', async (_what, id, message) => {
+    const res = await post(JSON.stringify(withChild({ id })));
+    expect(res.status).toBe(422);
+    const issues = ((await res.json()) as Outcome).issue.filter((i) => i.expression?.includes('child.id'));
+    expect(issues.map((i) => i.details?.text)).toEqual([expect.stringMatching(message)]);
+  });
+
   // Structurally invalid (a value of the wrong JSON type) is 400, as FHIR servers answer it; these were 422.
   it.each([
     ['a date as a number', 'child.birthDate', withChild({ birthDate: 20120304 })],

@@ -35,14 +35,18 @@ const NO_CONTROL_CHARACTERS = /^[^\u0000-\u0008\u000B\u000C\u000E-\u001F]*$/;
 // eslint-disable-next-line no-control-regex -- the control characters are what it looks for
 const NO_CONTROL_CHARACTERS_IN_ID = /^[^\u0000-\u001F\u007F-\u009F]*$/;
 
-/** Free text of at most `max` characters that FHIR accepts: not blank (FHIR trims), no control characters. */
+/**
+ * Free text of at most `max` characters that FHIR accepts: not blank (FHIR trims), no control characters. A blank
+ * value or a control character ends the checks, so a rule added after it (sourceId's) does not tell the same fault
+ * again.
+ */
 export function text(max: number): z.ZodString {
   return z
     .string()
     .min(1, { message: 'must not be empty', abort: true })
     .max(max, `at most ${max} characters`)
-    .regex(/\S/, 'must not be empty')
-    .regex(NO_CONTROL_CHARACTERS, 'contains control characters');
+    .regex(/\S/, { message: 'must not be empty', abort: true })
+    .regex(NO_CONTROL_CHARACTERS, { message: 'contains control characters', abort: true });
 }
 
 /** A HIS's own record id: 1-128 characters, no control characters, no surrounding spaces. */
