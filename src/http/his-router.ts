@@ -39,7 +39,7 @@ export function hisRouter(ctx: PipelineContext): Router {
     const dialect = selectDialect(req);
     const records = dialect.split(req.body);
     if (records.length === 0) {
-      throw new OperationOutcomeError(badRequest('The request holds no events', 'body'));
+      throw new OperationOutcomeError(badRequest(NO_EVENTS, 'body'));
     }
     const full = guard.refusal();
     if (full) {
@@ -102,12 +102,18 @@ export function hisRouter(ctx: PipelineContext): Router {
   return router;
 }
 
+const NO_EVENTS = 'The request holds no events';
+
 /** By `?dialect=`, else by media type and body (a FHIR Bundle and a generic event are both JSON). */
 function selectDialect(req: Request): HisDialect {
   const mediaType = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
   const supported = [...new Set(DIALECTS.flatMap((d) => d.contentTypes))];
-  if (req.body === undefined || !mediaType || !supported.includes(mediaType)) {
+  if (!mediaType || !supported.includes(mediaType)) {
     throw new OperationOutcomeError(unsupportedMediaType(mediaType, supported));
+  }
+  // An empty body of a supported type (a day's export with nothing in it) is no fault of its media type.
+  if (req.body === undefined || req.body === '') {
+    throw new OperationOutcomeError(badRequest(NO_EVENTS, 'body'));
   }
   // A FHIR bundle of another version would be read as R4 and mean something else (as POST /fhir/Task refuses it).
   if (namesOtherFhirVersion(req.headers['content-type'] ?? '')) {

@@ -88,6 +88,20 @@ describe('bad input gets a clear OperationOutcome naming the field', () => {
     ]);
   });
 
+  // report-xhis F3: an empty body was a 415 naming Content-Type ("Unsupported content type application/json; use one
+  // of application/json, ..."), which a client reads as permanent and reconfigures its content type for.
+  it.each(['application/json', 'application/fhir+json', 'text/csv'])(
+    'answers an empty %s body with 400 naming the body',
+    async (contentType) => {
+      const res = await post('', contentType);
+      expect(res.status).toBe(400);
+      const outcome = (await res.json()) as Outcome;
+      expect(outcome.issue.map((i) => [i.expression, i.details?.text])).toEqual([
+        [['body'], expect.stringMatching(/no events/)],
+      ]);
+    },
+  );
+
   it('answers a body that is not the gzip its Content-Encoding says with 400 naming Content-Encoding, in words', async () => {
     const res = await app.request('/his/v1/events', {
       method: 'POST',
