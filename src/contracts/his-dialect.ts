@@ -79,6 +79,11 @@ export interface HisDialect {
    * whose records carry no resource of the HIS's own; they are addressed by `urn:agb:<agb>:referral|<id>`.
    */
   referralAddressOf?(record: RawRecord): HisReferralAddress | undefined;
+  /**
+   * The HIS's own event id a record states, read without validating the record: the receipt of a record `map`
+   * rejects names it, so the HIS finds its record by its id, not only by its place. Absent: a top-level `eventId`.
+   */
+  eventIdOf?(record: RawRecord): string | undefined;
 }
 
 /** The HIS's own address of its ServiceRequest: its resource id and/or the identifiers it gave it. */

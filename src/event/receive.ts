@@ -66,7 +66,7 @@ export async function ingestRecords(
       receipts.push({
         status: 'rejected',
         ...locationOf(record),
-        eventId: eventIdOf(record),
+        eventId: cutEventId((dialect.eventIdOf ?? topLevelEventIdOf)(record)),
         outcome: outcomeOf(err),
       });
     }
@@ -281,9 +281,14 @@ function consentsOf(event: CanonicalEvent): Consent[] {
   return event.resources.filter((r): r is Consent => r.resourceType === 'Consent');
 }
 
-function eventIdOf(record: RawRecord): string | undefined {
+function topLevelEventIdOf(record: RawRecord): string | undefined {
   const v = record.value as { eventId?: unknown } | null;
-  return v && typeof v === 'object' && typeof v.eventId === 'string' ? v.eventId.slice(0, 128) : undefined;
+  return v && typeof v === 'object' && typeof v.eventId === 'string' ? v.eventId : undefined;
+}
+
+/** A rejected record's id as it came, cut to an id's longest: a receipt does not echo a whole oversized field. */
+function cutEventId(id: string | undefined): string | undefined {
+  return id?.slice(0, 128);
 }
 
 function outcomeOf(err: unknown): OperationOutcome {

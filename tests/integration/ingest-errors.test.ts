@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { buildReferralEvent } from '../helpers/builders';
 import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
 import { seededRandom } from '../helpers/synthetic-practice';
@@ -63,6 +65,21 @@ describe('bad input gets a clear OperationOutcome naming the field', () => {
     expect(res.status).toBe(422);
     const issues = ((await res.json()) as Outcome).issue.filter((i) => i.expression?.includes('child.id'));
     expect(issues.map((i) => i.details?.text)).toEqual([expect.stringMatching(message)]);
+  });
+
+  // report-xhis F4: a rejected Bundle's receipt named no event id, where a rejected generic event's names its own, so
+  // a FHIR HIS could match its record to the receipt only by its place in the array.
+  it("names a rejected FHIR Bundle's event id (Bundle.identifier) in its receipt", async () => {
+    const bundles = JSON.parse(
+      fs.readFileSync(path.join(__dirname, '../fixtures/fhir-bundle/array-one-good-one-bad.input.json'), 'utf8'),
+    ) as { identifier: { value: string } }[];
+    const res = await post(JSON.stringify(bundles), 'application/fhir+json');
+    const receipts = ((await res.json()) as { receipts: { status: string; location: string; eventId?: string }[] })
+      .receipts;
+    expect(receipts.map((r) => [r.location, r.status, r.eventId])).toEqual([
+      ['[0]', 'accepted', bundles[0]!.identifier.value],
+      ['[1]', 'rejected', bundles[1]!.identifier.value],
+    ]);
   });
 
   // Structurally invalid (a value of the wrong JSON type) is 400, as FHIR servers answer it; these were 422.

@@ -52,4 +52,8 @@ export const fhirBundleDialect: HisDialect = {
         "contact not before it); which resources an event's Bundle holds together.",
     ),
   referralAddressOf,
+  eventIdOf(record) {
+    const value = (record.value as { identifier?: { value?: unknown } } | null)?.identifier?.value;
+    return typeof value === 'string' ? value : undefined;
+  },
 };
