@@ -1,6 +1,9 @@
 import { PRINCIPAL_SYSTEM } from '../../src/audit/audit-events';
+import { listReceivedReferrals } from '../../src/reports/referral-timeline/received-referrals';
 import { buildReferralEvent, MUNICIPALITY, PRACTICE_AGB } from '../helpers/builders';
 import { openConsole, type ConsoleClient } from '../helpers/console-client';
+import { insertInboxRows } from '../helpers/inbox-rows';
+import { statementsOf } from '../helpers/recorded-statements';
 import { useAppWithReceiver } from '../helpers/test-runtime';
 import { waitFor } from '../helpers/wait-for';
 
@@ -15,9 +18,13 @@ describe("the console's referrals page", () => {
   /** The practice's referral ids, oldest first. */
   const referralIds: string[] = [];
 
-  /** Sends referrals in one request and waits until each reached the municipality. */
-  async function deliver(n: number): Promise<void> {
-    const events = Array.from({ length: n }, () => buildReferralEvent());
+  /** Sends referrals in one request (numbered `numbers` when given) and waits until each reached the municipality. */
+  async function deliver(n: number, numbers: readonly string[] = []): Promise<void> {
+    const events = Array.from({ length: n }, (_, k) => {
+      const event = buildReferralEvent();
+      const id = numbers[k];
+      return id === undefined ? event : { ...event, referral: { ...(event.referral as object), id } };
+    });
     const res = await h.app.request('/his/v1/events', { json: events });
     const ids = ((await res.json()) as { receipts: { id: string }[] }).receipts.map((r) => r.id);
     await waitFor(`${n} referrals delivered`, async () => {
@@ -159,6 +166,54 @@ describe("the console's referrals page", () => {
       expect(text).toContain(said);
       expect(shownIds(text)).toEqual([]);
     }
+  });
+
+  it('takes a % and an _ in the number searched for as themselves, not as any characters', async () => {
+    await deliver(5, ['ref-50%_a', 'ref-50xya', 'ref-5_1', 'ref-501', 'ref-5\\1']);
+    const found = async (referral: string) =>
+      shownIds(await page(`/console/municipality/referrals?referral=${encodeURIComponent(referral)}`));
+    expect(await found('ref-50%')).toEqual(['ref-50%_a']);
+    expect(await found('REF-50%_')).toEqual(['ref-50%_a']);
+    expect(await found('ref-5_')).toEqual(['ref-5_1']);
+    expect(await found('ref-5\\')).toEqual(['ref-5\\1']);
+    expect((await found('ref-50')).sort()).toEqual(['ref-50%_a', 'ref-501', 'ref-50xya']);
+    expect(await found('ref-%')).toEqual([]);
+  });
+
+  it('finds a referral by its number through an index, not by reading every referral and delivery', async () => {
+    const db = h.app.rt.ctx.db;
+    // Years of referrals to twenty municipalities, each with its number.
+    const ids = await insertInboxRows(db, 'delivered', 20_000);
+    await db.query(
+      `INSERT INTO referral_identifier (inbox_id, tenant, system, value)
+       SELECT inbox_id, '01234567', 'urn:agb:01234567:referral', 'REF-' || lpad(n::text, 6, '0')
+       FROM unnest($1::uuid[]) WITH ORDINALITY AS x(inbox_id, n)`,
+      [ids],
+    );
+    await db.query(
+      `INSERT INTO delivery (id, inbox_id, destination, idempotency_key, state, delivered_at)
+       SELECT gen_random_uuid(), inbox_id, 'gm' || (n % 20)::text, gen_random_uuid()::text, 'delivered',
+         now() - interval '1000 days' + n * interval '1 hour'
+       FROM unnest($1::uuid[]) WITH ORDINALITY AS x(inbox_id, n)`,
+      [ids],
+    );
+    await db.exec('ANALYZE inbox; ANALYZE delivery; ANALYZE referral_identifier');
+    const statements = await statementsOf(db, async (rec) => {
+      const found = await listReceivedReferrals({ ...h.app.rt.ctx, db: rec }, ['gm1'], {
+        limit: 50,
+        filter: { referral: 'ref-0123' },
+      });
+      // 012300 to 012399, of which those to gm1: 012301, 012321, … 012381.
+      expect(found.referrals.map((r) => r.identifier?.value)).toEqual(
+        ['81', '61', '41', '21', '01'].map((n) => `REF-0123${n}`),
+      );
+    });
+    const [list] = statements;
+    const plan = (await db.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${list!.sql}`, list!.params))
+      .map((r) => r['QUERY PLAN'])
+      .join('\n');
+    expect(plan).toMatch(/Index Scan using referral_identifier_value_prefix on referral_identifier/);
+    expect(plan).not.toMatch(/Seq Scan on (delivery|referral_identifier)/);
   });
 
   it('answers a page token it did not make with 400', async () => {

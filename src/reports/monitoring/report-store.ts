@@ -3,7 +3,10 @@ import type { ReportPeriod } from './period';
 
 /**
  * The read side of the reporting store: plain counts for one municipality and period (optionally one practice),
- * before any suppression. Eleven statements, each one pass over an index range of one municipality.
+ * before any suppression. Eleven statements, each reading index ranges of the period, not the years before it: the
+ * trajectories started, closed or referrals made in it (by municipality and date), those open at some time in it
+ * (those still open, by 069's partial index, and those closed since its start), and the contacts held in it (069,
+ * by date: the contacts of the period of every municipality, then their trajectories).
  */
 
 /** Counts by category code. */
@@ -162,7 +165,8 @@ export async function countMonitoring(db: Db, q: CountsQuery): Promise<Monitorin
       params,
     ),
     db.query<{ n: string; timed: string; minutes: string }>(
-      // A contact in the period is of a trajectory started by its end: the bound keeps to the start-date index.
+      // The contacts read by their date, both ends of the period (069), of the municipality's trajectories started
+      // by its end (read by their start-date index when the planner finds that cheaper than one by one).
       `SELECT count(*) AS n, count(c.duration_minutes) AS timed, coalesce(sum(c.duration_minutes), 0) AS minutes
          FROM report_contact c JOIN report_trajectory t ON t.trajectory_key = c.trajectory_key
         WHERE t.municipality = $1 AND t.start_date <= $3 AND c.contact_on BETWEEN $2 AND $3

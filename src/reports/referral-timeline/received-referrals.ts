@@ -79,9 +79,13 @@ interface ListRow {
  * The deliveries a receiver accepted once (`delivered_at`), whatever their state now: a referral stays received, and
  * its cancellation in force, while a redelivery of it is under way and after that failed. Two parts, each read in
  * `(destination, delivered_at, id)` order from its own index (063 the delivered ones, 068 the others), merged.
+ * `only`, a condition on the delivery's event, holds in each part: a search by referral number reads the few
+ * deliveries of the referrals it finds (through 069 and the delivery's event index), not every delivery.
  */
-const DELIVERED_ONCE = `(SELECT * FROM delivery WHERE state = 'delivered'
-    UNION ALL SELECT * FROM delivery WHERE state <> 'delivered' AND delivered_at IS NOT NULL)`;
+function deliveredOnce(only: string): string {
+  return `(SELECT * FROM delivery WHERE state = 'delivered' AND ${only}
+    UNION ALL SELECT * FROM delivery WHERE state <> 'delivered' AND delivered_at IS NOT NULL AND ${only})`;
+}
 
 /**
  * One page of the referrals delivered to `destinations`, newest delivery first. A keyset page (after the last row's
@@ -101,11 +105,15 @@ export async function listReceivedReferrals(
   const keyset = timeIdKeyset(after, { time: 'd.delivered_at', id: 'd.id' }, q);
   const filter = opts.filter ?? {};
   const where = [keyset.where];
+  let only = 'TRUE';
   if (filter.referral !== undefined) {
-    const byValue = `starts_with(lower(r.value), lower(${q.add(filter.referral, 'text')}))`;
-    where.push(
-      isUuid(filter.referral) ? `(${byValue} OR r.service_request_id = ${q.add(filter.referral, 'uuid')})` : byValue,
-    );
+    // A prefix of `lower(value)`, which 069 indexes; `starts_with` takes `%`, `_` and `\` as themselves (LIKE would
+    // take them for any characters and an escape).
+    const byValue = `starts_with(lower(value), lower(${q.add(filter.referral, 'text')}))`;
+    const found = isUuid(filter.referral)
+      ? `${byValue} OR service_request_id = ${q.add(filter.referral, 'uuid')}`
+      : byValue;
+    only = `inbox_id IN (SELECT inbox_id FROM referral_identifier WHERE ${found})`;
   }
   if (filter.from !== undefined) {
     where.push(`d.delivered_at >= ${q.add(amsterdamDateTime(filter.from), 'timestamptz')}`);
@@ -123,7 +131,8 @@ export async function listReceivedReferrals(
        COALESCE((SELECT json_agg(json_build_object('status', f.status, 'status_date', f.status_date,
                    'created_at', f.created_at, 'state', f.state) ORDER BY f.created_at, f.id)
                  FROM feedback f WHERE f.inbox_id IN ${referralEventsOf('i.id')}), '[]'::json) AS updates
-     FROM ${DELIVERED_ONCE} d JOIN inbox i ON i.id = d.inbox_id LEFT JOIN referral_identifier r ON r.inbox_id = i.id
+     FROM ${deliveredOnce(only)} d JOIN inbox i ON i.id = d.inbox_id
+       LEFT JOIN referral_identifier r ON r.inbox_id = i.id
      WHERE d.destination = ANY(${q.add([...destinations], 'text[]')})
        AND i.event_type LIKE 'referral.%' AND ${and(where)}
      ORDER BY ${keyset.orderBy} LIMIT ${q.add(opts.limit + 1, 'int')}`,
