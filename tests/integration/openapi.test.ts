@@ -8,6 +8,7 @@ import { cleanupTestEnv, startTestApp, useAppWithReceiver, type TestApp } from '
 import { waitFor } from '../helpers/wait-for';
 
 interface Operation {
+  operationId?: string;
   security?: unknown[];
   'x-roles'?: string[];
   parameters?: { name: string; in: string }[];
@@ -60,6 +61,22 @@ describe('the OpenAPI document and the docs page', () => {
     );
     expect(served.length).toBeGreaterThan(30);
     expect([...new Set(served)].sort()).toEqual([...documented].sort());
+  });
+
+  // report-xhis F7: without operationIds a client generator names each method after its path (hisV1EventsIdGet),
+  // unreadable, and renamed whenever a path changes.
+  it('names every operation with a unique, readable operationId', () => {
+    const operations = [...Object.values(doc.paths), ...Object.values(doc.webhooks ?? {})].flatMap((ops) =>
+      Object.values(ops),
+    );
+    const ids = operations.map((o) => o.operationId);
+    expect(operations.length).toBeGreaterThan(40);
+    for (const id of ids) {
+      expect(id).toMatch(/^[a-z][A-Za-z]+$/);
+    }
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(doc.paths['/his/v1/events']!.post!.operationId).toBe('submitEvents');
+    expect(doc.paths['/fhir/Task/{id}']!.get!.operationId).toBe('readTask');
   });
 
   // report-xhis X6: a generated client exposes only declared headers; a vendor writing back-off code missed these.

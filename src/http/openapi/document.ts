@@ -33,6 +33,8 @@ interface RouteDoc {
   readonly method: Method;
   /** OpenAPI form: `/his/v1/events/{id}`. */
   readonly path: string;
+  /** Stable and readable for client generators: a path changed keeps its operation's name. */
+  readonly operationId: string;
   readonly summary: string;
   readonly tag: string;
   /** Roles that may call it; `public` for routes without authentication. */
@@ -199,6 +201,7 @@ function fhirRoutes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
       {
         method: 'get',
         path: `/fhir/${type}`,
+        operationId: `search${type}`,
         summary: `Search ${type}`,
         tag: 'FHIR',
         roles,
@@ -209,6 +212,7 @@ function fhirRoutes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
       {
         method: 'post',
         path: `/fhir/${type}/_search`,
+        operationId: `search${type}ByPost`,
         summary: `Search ${type} with the parameters in a form body`,
         tag: 'FHIR',
         roles,
@@ -223,6 +227,7 @@ function fhirRoutes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
       {
         method: 'get',
         path: `/fhir/${type}/{id}`,
+        operationId: `read${type}`,
         summary: `Read one ${type}`,
         tag: 'FHIR',
         roles,
@@ -245,6 +250,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
     {
       method: 'get',
       path: '/health/live',
+      operationId: 'getLiveness',
       summary: 'Liveness',
       tag: 'Operations',
       roles: 'public',
@@ -263,6 +269,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
     {
       method: 'get',
       path: '/health/ready',
+      operationId: 'getReadiness',
       summary: 'Readiness: PostgreSQL answers (an API process); a worker needs Redis too',
       tag: 'Operations',
       roles: 'public',
@@ -276,6 +283,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
     {
       method: 'get',
       path: '/metrics',
+      operationId: 'getMetrics',
       summary: 'Prometheus metrics',
       tag: 'Operations',
       roles: 'public',
@@ -284,6 +292,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
     {
       method: 'get',
       path: '/openapi.json',
+      operationId: 'getOpenApiDocument',
       summary: 'This OpenAPI document',
       tag: 'Operations',
       roles: 'public',
@@ -292,6 +301,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
     {
       method: 'get',
       path: '/docs',
+      operationId: 'getDocsPage',
       summary: 'API documentation page (Swagger UI, served locally)',
       tag: 'Operations',
       roles: 'public',
@@ -300,6 +310,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
     {
       method: 'get',
       path: '/docs/init.js',
+      operationId: 'getDocsScript',
       summary: 'Script of the documentation page',
       tag: 'Operations',
       roles: 'public',
@@ -308,6 +319,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
     {
       method: 'post',
       path: '/his/v1/events',
+      operationId: 'submitEvents',
       summary: 'Submit one event or an array of events (or CSV rows) from a HIS',
       tag: 'HIS',
       roles: ['practice'],
@@ -330,6 +342,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
     {
       method: 'get',
       path: '/his/v1/events/{id}',
+      operationId: 'getEventStatus',
       summary: 'State, history and deliveries of one event',
       tag: 'HIS',
       roles: ['practice', 'auditor', 'operator'],
@@ -339,6 +352,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
     {
       method: 'get',
       path: '/his/v1/schema/{dialect}',
+      operationId: 'getDialectSchema',
       summary: 'JSON Schema of a dialect’s record',
       tag: 'HIS',
       roles: ['practice', 'auditor', 'operator'],
@@ -348,6 +362,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
     {
       method: 'get',
       path: '/admin/v1/dead-letters',
+      operationId: 'listDeadLetters',
       summary: 'Dead letters with a summary of the receiver’s answer (never its text)',
       tag: 'Admin',
       roles: ['operator'],
@@ -361,6 +376,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
     {
       method: 'post',
       path: '/admin/v1/dead-letters/{id}/replay',
+      operationId: 'replayDeadLetter',
       summary:
         'Replay one dead letter (decided again before sending); 409 when it is not dead (any more), its content was ' +
         'purged, or it is a withdrawal notice to a format that has no message for one (it would die again)',
@@ -373,6 +389,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
     {
       method: 'post',
       path: '/admin/v1/dead-letters/replay',
+      operationId: 'replayDeadLetters',
       summary: 'Replay the dead letters matching the filter, the oldest `limit` of those a replay can send',
       tag: 'Admin',
       roles: ['operator'],
@@ -409,6 +426,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
     {
       method: 'post',
       path: '/admin/v1/deliveries/{id}/redeliver',
+      operationId: 'redeliverDelivery',
       summary:
         'Send a delivered delivery again (the receiver lost it), with the same idempotency key, decided again first; ' +
         'audited with the reason. 409 when it is not delivered, its content was purged, or it cannot go out again',
@@ -422,6 +440,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
     {
       method: 'post',
       path: '/admin/v1/deliveries/redeliver',
+      operationId: 'redeliverDestination',
       summary:
         'Send again what was delivered to a destination from `from` (the receiver’s restore point) until `to`, ' +
         'the oldest `limit` of them, each decided again first; audited with the reason',
@@ -447,6 +466,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
     {
       method: 'get',
       path: '/admin/v1/agreements',
+      operationId: 'listAgreements',
       summary: 'Agreements in force (configuration)',
       tag: 'Admin',
       roles: ['operator'],
@@ -455,6 +475,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
     {
       method: 'get',
       path: '/admin/v1/destinations',
+      operationId: 'listDestinations',
       summary: 'Destinations (secrets left out)',
       tag: 'Admin',
       roles: ['operator'],
@@ -463,6 +484,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
     {
       method: 'get',
       path: '/admin/v1/queues',
+      operationId: 'getQueueDepths',
       summary: 'Queue depths: the deliver queues of the destinations within the scope, and map and feedback as totals',
       tag: 'Admin',
       roles: ['operator'],
@@ -471,6 +493,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
     {
       method: 'get',
       path: '/admin/v1/destinations/status',
+      operationId: 'listDestinationHealth',
       summary: 'Health of every destination',
       tag: 'Admin',
       roles: ['operator'],
@@ -483,6 +506,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
     {
       method: 'get',
       path: '/admin/v1/destinations/{id}/status',
+      operationId: 'getDestinationHealth',
       summary: 'Health of one destination',
       tag: 'Admin',
       roles: ['operator'],
@@ -492,6 +516,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
     {
       method: 'post',
       path: '/admin/v1/destinations/{id}/pause',
+      operationId: 'pauseDestination',
       summary: 'Pause a destination (audited)',
       tag: 'Admin',
       roles: ['operator'],
@@ -501,6 +526,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
     {
       method: 'post',
       path: '/admin/v1/destinations/{id}/resume',
+      operationId: 'resumeDestination',
       summary: 'Resume a destination (audited)',
       tag: 'Admin',
       roles: ['operator'],
@@ -510,6 +536,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
     {
       method: 'get',
       path: '/admin/v1/feedback',
+      operationId: 'listStatusUpdates',
       summary: 'Status updates for practices (dead ones by default)',
       tag: 'Admin',
       roles: ['operator'],
@@ -523,6 +550,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
     {
       method: 'post',
       path: '/admin/v1/feedback/{id}/replay',
+      operationId: 'replayStatusUpdate',
       summary: 'Replay a status update to its practice',
       tag: 'Admin',
       roles: ['operator'],
@@ -533,6 +561,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
     {
       method: 'get',
       path: '/admin/v1/trajectory-events',
+      operationId: 'listTrajectoryEvents',
       summary: 'Trajectory events municipalities sent to practices (dead ones by default), without their content',
       tag: 'Admin',
       roles: ['operator'],
@@ -546,6 +575,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
     {
       method: 'post',
       path: '/admin/v1/trajectory-events/{id}/replay',
+      operationId: 'replayTrajectoryEvent',
       summary: 'Replay a municipality’s trajectory event to its practice (decided again before sending)',
       tag: 'Admin',
       roles: ['operator'],
@@ -556,6 +586,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
     {
       method: 'post',
       path: '/municipality/v1/referrals/{id}/status',
+      operationId: 'postReferralStatus',
       summary: 'A municipality’s status on a referral delivered to it, by the identifier it received',
       tag: 'Municipality',
       roles: ['municipality'],
@@ -576,6 +607,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
     {
       method: 'get',
       path: '/municipality/v1/referrals/{id}/status',
+      operationId: 'getReferralStatus',
       summary: 'The status updates sent on a referral, and its timeline with waiting times',
       tag: 'Municipality',
       roles: ['municipality', 'operator'],
@@ -600,6 +632,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
     {
       method: 'post',
       path: '/municipality/v1/trajectories/events',
+      operationId: 'postTrajectoryEvent',
       summary:
         'A trajectory event registered in the municipality’s system (intake, contact, referral, closure), for the ' +
         'child’s practice; only where the agreement names the municipality as system of record (else 403)',
@@ -624,6 +657,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
     {
       method: 'post',
       path: '/fhir/Task',
+      operationId: 'createTask',
       summary:
         'A referral’s status as a FHIR Task (focus: the ServiceRequest by identifier or reference), with the status ' +
         'route’s rules; answered as a FHIR create',
@@ -675,6 +709,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
     {
       method: 'post',
       path: '/admin/v1/events/{id}/redecide',
+      operationId: 'redecideEvent',
       summary: 'Decide a denied event again (sent when now permitted)',
       tag: 'Admin',
       roles: ['operator'],
@@ -689,6 +724,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
     {
       method: 'post',
       path: '/admin/v1/events/{id}/remap',
+      operationId: 'remapEvent',
       summary: 'Map a failed event again from its stored record, after its dialect was fixed',
       tag: 'Admin',
       roles: ['operator'],
@@ -703,6 +739,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
     {
       method: 'get',
       path: '/municipality/v1/monitoring',
+      operationId: 'getMonitoringReport',
       summary: 'The monitoring report of a municipality and period (FHIR MeasureReport, or CSV)',
       tag: 'Municipality',
       roles: ['municipality', 'operator', 'auditor'],
@@ -722,6 +759,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
     {
       method: 'get',
       path: '/municipality/v1/monitoring/chart.svg',
+      operationId: 'getMonitoringChart',
       summary: 'An SVG bar chart of one group or stratifier of the monitoring report',
       tag: 'Municipality',
       roles: ['municipality', 'operator', 'auditor'],
@@ -733,6 +771,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
     {
       method: 'post',
       path: '/municipality/v1/monitoring/$push',
+      operationId: 'pushMonitoringReport',
       summary: 'Push the monitoring report of a period to the municipality’s destination, as a delivery',
       tag: 'Municipality',
       roles: ['municipality', 'operator'],
@@ -761,6 +800,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
     {
       method: 'get',
       path: '/fhir/Measure/poh-jeugd-monitoring',
+      operationId: 'getMonitoringMeasure',
       summary: 'The Measure the monitoring report reports on',
       tag: 'FHIR',
       roles: ALL_ROLES,
@@ -771,6 +811,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
     {
       method: 'get',
       path: '/fhir/metadata',
+      operationId: 'getCapabilityStatement',
       summary: 'CapabilityStatement',
       tag: 'FHIR',
       roles: 'public',
@@ -788,6 +829,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
     {
       method: 'get',
       path: '/audit/v1/verify',
+      operationId: 'verifyAuditChains',
       summary: 'Recompute a hash chain (or all in scope)',
       tag: 'Audit',
       roles: ['practice', 'auditor', 'operator'],
@@ -801,6 +843,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
     {
       method: 'get',
       path: '/audit/v1/keys',
+      operationId: 'getAuditKeys',
       summary: 'The public keys (JWK Set, Ed25519) that sign chain heads and exports; no API key needed',
       tag: 'Audit',
       roles: 'public',
@@ -815,6 +858,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
     {
       method: 'get',
       path: '/audit/v1/export',
+      operationId: 'exportAuditChain',
       summary: 'Export a period of a chain, verifiable offline',
       tag: 'Audit',
       // Not a practice: the rows hold the auditors' reads, which its searches leave out (docs/audit.md).
@@ -831,6 +875,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
     {
       method: 'get',
       path: '/audit/v1/overview',
+      operationId: 'getChildOverview',
       summary: 'The child’s overview (NEN 7513): every AuditEvent about the child, as a search by it finds them',
       tag: 'Audit',
       roles: ALL_ROLES,
@@ -841,6 +886,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
     {
       method: 'post',
       path: '/audit/v1/overview',
+      operationId: 'searchChildOverview',
       summary: 'The child’s overview, the BSN in the body (a form or JSON), so that no URL or access log holds it',
       tag: 'Audit',
       roles: ALL_ROLES,
@@ -856,6 +902,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
     {
       method: 'post',
       path: '/policy/v1/$explain',
+      operationId: 'explainDecision',
       summary: 'The decision the policy engine would take now, and why',
       tag: 'Policy',
       roles: ['practice', 'auditor', 'operator'],
@@ -935,6 +982,7 @@ export function openApiDocument(opts: OpenApiOptions): ReturnType<OpenApiGenerat
     registry.registerPath({
       method: r.method,
       path: r.path,
+      operationId: r.operationId,
       summary: r.summary,
       description: authenticated ? `Roles: ${roles.join(', ')}.` : 'No authentication.',
       tags: [r.tag],
@@ -970,6 +1018,7 @@ function registerNotificationWebhook(registry: OpenAPIRegistry): void {
   registry.registerWebhook({
     method: 'post',
     path: 'event-notification',
+    operationId: 'receiveEventNotification',
     summary: "A delivery to a webhook destination: a FHIR notification Bundle, signed with the destination's secret",
     description:
       "Sent to the destination's baseUrl, once per attempt (delivery is at least once: drop repeats by webhook-id). " +
