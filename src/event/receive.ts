@@ -5,6 +5,7 @@ import { consentRecorded, eventReceived, type AuditActor } from '../audit/audit-
 import { receiptedEvents, stillWithoutReceipt } from '../audit/receipts';
 import { logEventStates } from './event-log';
 import { newTraceId } from '../kernel/trace-context';
+import { httpStatusOf } from '../kernel/fhir/outcomes';
 import type { PipelineContext } from './context';
 import {
   insertEvent,
@@ -32,6 +33,16 @@ export interface Receipt {
   /** jeugdbrug's id of the event: `GET /his/v1/events/{id}`. */
   readonly id?: string | undefined;
   readonly outcome?: OperationOutcome | undefined;
+  /**
+   * Of a rejected record: the status it would have been answered with alone (400 a wrong shape, 403 a practice not
+   * the caller's, 409 a conflict, 422 a broken rule). Each is final for the record as sent.
+   */
+  readonly httpStatus?: number | undefined;
+}
+
+/** The receipt of a record refused: what it was, and why, with the status it alone would get. */
+function rejected(receipt: Receipt, outcome: OperationOutcome): Receipt {
+  return { ...receipt, status: 'rejected', httpStatus: httpStatusOf(outcome), outcome };
 }
 
 /** A receipt's `location`: the record's place in the request, left out for a single event, which has none. */
@@ -63,12 +74,16 @@ export async function ingestRecords(
       accepted.push({ event, record, index: receipts.length });
       receipts.push({ status: 'accepted', ...locationOf(record), eventId: event.sourceEventId });
     } catch (err) {
-      receipts.push({
-        status: 'rejected',
-        ...locationOf(record),
-        eventId: cutEventId((dialect.eventIdOf ?? topLevelEventIdOf)(record)),
-        outcome: outcomeOf(err),
-      });
+      receipts.push(
+        rejected(
+          {
+            status: 'rejected',
+            ...locationOf(record),
+            eventId: cutEventId((dialect.eventIdOf ?? topLevelEventIdOf)(record)),
+          },
+          outcomeOf(err),
+        ),
+      );
     }
   }
   if (accepted.length === 0) {
@@ -133,19 +148,11 @@ export async function ingestRecords(
   const unaudited = await unauditedDuplicates(ctx.db, stored);
   for (const s of stored) {
     if (s.refused) {
-      receipts[s.index] = {
-        ...receipts[s.index]!,
-        status: 'rejected',
-        outcome: refusalOutcome(s.location, s.row, s.refused),
-      };
+      receipts[s.index] = rejected(receipts[s.index]!, refusalOutcome(s.location, s.row, s.refused));
       continue;
     }
     if (s.conflict) {
-      receipts[s.index] = {
-        ...receipts[s.index]!,
-        status: 'rejected',
-        outcome: eventIdConflict(s.location, s.event.sourceEventId, s.id),
-      };
+      receipts[s.index] = rejected(receipts[s.index]!, eventIdConflict(s.location, s.event.sourceEventId, s.id));
       continue;
     }
     // A duplicate whose receipt was never recorded was never accepted either (its first request failed): this is
@@ -238,7 +245,7 @@ async function withoutRefusedReferrals<R extends { event: CanonicalEvent; index:
     childOf.set(key, childOf.get(key) ?? patientId);
   }
   for (const [r, outcome] of refused) {
-    receipts[r.index] = { ...receipts[r.index]!, status: 'rejected', outcome };
+    receipts[r.index] = rejected(receipts[r.index]!, outcome);
   }
   return rows.filter((r) => !refused.has(r));
 }

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { buildReferralEvent } from '../helpers/builders';
+import { buildReferralEvent, OTHER_PRACTICE_AGB } from '../helpers/builders';
 import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
 import { seededRandom } from '../helpers/synthetic-practice';
 
@@ -79,6 +79,30 @@ describe('bad input gets a clear OperationOutcome naming the field', () => {
     expect(receipts.map((r) => [r.location, r.status, r.eventId])).toEqual([
       ['[0]', 'accepted', bundles[0]!.identifier.value],
       ['[1]', 'rejected', bundles[1]!.identifier.value],
+    ]);
+  });
+
+  // report-xhis F5: a record rejected inside a 202 said only `rejected`; its class showed only in an undocumented
+  // outcome.id, so a HIS could not tell a wrong shape from a broken rule or a conflict without guessing.
+  it('gives each rejected receipt of a batch the status the record alone would get', async () => {
+    const first = buildReferralEvent();
+    await post(JSON.stringify(first));
+    const batch = [
+      buildReferralEvent(),
+      withChild({ bsn: '111222334' }),
+      withChild({ birthDate: 20120304 }),
+      { ...buildReferralEvent(), eventId: first.eventId },
+      { ...buildReferralEvent(), practice: { agb: OTHER_PRACTICE_AGB } },
+    ];
+    const res = await post(JSON.stringify(batch));
+    expect(res.status).toBe(202);
+    const { receipts } = (await res.json()) as { receipts: { status: string; httpStatus?: number }[] };
+    expect(receipts.map((r) => [r.status, r.httpStatus])).toEqual([
+      ['accepted', undefined],
+      ['rejected', 422],
+      ['rejected', 400],
+      ['rejected', 409],
+      ['rejected', 403],
     ]);
   });
 

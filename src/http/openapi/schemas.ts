@@ -79,6 +79,15 @@ export const receipt = z
     eventId: z.string().optional(),
     id: z.uuid().optional().meta({ description: 'jeugdbrug’s id: GET /his/v1/events/{id}' }),
     outcome: operationOutcome.optional(),
+    httpStatus: z
+      .union([z.literal(400), z.literal(403), z.literal(409), z.literal(422)])
+      .optional()
+      .meta({
+        description:
+          'of a rejected record: the status it alone would have been answered with (400 a wrong shape, 403 a ' +
+          'practice not the caller’s, 409 a conflict, 422 a broken rule); final for the record as sent: fix it ' +
+          '(after a 409, under a new eventId or referral id), a resend unchanged gets the same answer',
+      }),
   })
   .meta({ id: 'Receipt' });
 
