@@ -98,6 +98,17 @@ export function tryParseApiKeyId(key: string): string | undefined {
   return KEY_PATTERN.exec(key)?.[1];
 }
 
+/** `jb_<id>_` and anything after it: the shape of a key aimed at an id, its secret right or not. */
+const CLAIMED_KEY_PATTERN = /^jb_([a-z0-9][a-z0-9-]{0,62})_/;
+
+/**
+ * The id a refused key names, whatever its secret looks like (a guess of another length, a cut key): an id holds no
+ * `_`, so the first one after it ends it.
+ */
+export function tryParseClaimedKeyId(key: string): string | undefined {
+  return CLAIMED_KEY_PATTERN.exec(key)?.[1];
+}
+
 /**
  * Validates the parsed content of api-keys.json; throws a ConfigError naming the file, the entry and the field.
  * `where` is the file name used in messages.

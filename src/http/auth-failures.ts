@@ -2,7 +2,7 @@ import { getStatus, OperationOutcomeError } from '@medplum/core';
 import type { OperationOutcome } from '@medplum/fhirtypes';
 import type { Request, RequestHandler, Response } from 'express';
 import type { AuthFailureThrottle } from '../access/auth-failure-throttle';
-import { API_KEY_PREFIX, tryParseApiKeyId } from '../access/api-keys';
+import { API_KEY_PREFIX, tryParseClaimedKeyId } from '../access/api-keys';
 import { credentialSent } from '../access/authenticate';
 import { authenticationFailed } from '../audit/audit-events';
 import type { PipelineContext } from '../event/context';
@@ -86,7 +86,7 @@ export class AuthFailures {
       // A key whose id is on file but whose secret is wrong (or which was revoked) was aimed at that key: recorded
       // under its principal id, unverified (outcome 4, no role), so that guessing at a real key stands out from
       // noise. Key ids are no secret (every AuditEvent of the key names it); the rest of the key is never recorded.
-      const claimed = reason === 'api-key' && credential ? tryParseApiKeyId(credential) : undefined;
+      const claimed = reason === 'api-key' && credential ? tryParseClaimedKeyId(credential) : undefined;
       const aimedAt = claimed !== undefined && this.knownKeyId(claimed) ? claimed : undefined;
       const actor = actorOf(req, res);
       const text = aimedAt ? `${refused}: key id ${aimedAt} is on file, the key sent is not it` : refused;

@@ -109,6 +109,22 @@ describe('failed authentication: recorded, counted and throttled per client addr
     expect(JSON.stringify(noise)).not.toContain('nosuchkey');
   });
 
+  // report-xaudit 7: a secret of another length than a real key's made the key unparsable, so guessing at a real
+  // key with a wrong-length secret was recorded as anonymous noise.
+  it('names the key id on file a refused key was aimed at, whatever the length of its secret', async () => {
+    const from = nextClient();
+    const operatorId = app.testEnv.keys.operator.split('_')[1]!;
+    for (const secret of ['short', 'wrong_secret_with_underscores_and_far_too_long_for_a_key_of_ours']) {
+      expect((await get(from, `Bearer jb_${operatorId}_${secret}`)).status).toBe(401);
+    }
+    const rows = await failures(from);
+    expect(rows.map((r) => r.agents.includes(`https://jeugdbrug.nl/principal|api-key:${operatorId}`))).toEqual([
+      true,
+      true,
+    ]);
+    expect(JSON.stringify(rows)).not.toContain('with_underscores');
+  });
+
   it('records a forged JWT (signature by another key) and a malformed bearer token the same way', async () => {
     const from = nextClient();
     const forged = await jwt(forger);
