@@ -438,6 +438,9 @@ function rawAgbOf(raw: unknown): string | undefined {
   return typeof agb === 'string' ? agb : undefined;
 }
 
+/** Five years, as AUDIT_RETENTION_DAYS's default counts them. */
+const FIVE_YEARS_DAYS = 1826;
+
 /**
  * Settings that are valid one by one but cannot work together, or are ignored here. Names only, never a value: an
  * environment holds secrets.
@@ -462,6 +465,14 @@ function settingWarnings(config: Config): string[] {
     warnings.push(
       `environment AUDIT_SIGNING_KEYS: unset with ROLE=${config.ROLE}; every process must share it (or one DATA_DIR), ` +
         'or each signs chain heads with a key of its own',
+    );
+  }
+  if (config.AUDIT_RETENTION_DAYS < FIVE_YEARS_DAYS) {
+    // A number of days is no secret. The rows past it are purged for good, checkpoints too.
+    warnings.push(
+      `environment AUDIT_RETENTION_DAYS: ${config.AUDIT_RETENTION_DAYS} days, shorter than five years ` +
+        `(${FIVE_YEARS_DAYS} days), the term access logs are commonly kept under NEN 7513; audit rows and ` +
+        'checkpoints older than it are purged for good',
     );
   }
   if (config.ROLE !== 'worker' && config.PUBLIC_BASE_URL === undefined && !isLoopbackHost(config.HOST)) {

@@ -316,6 +316,19 @@ describe('configuration is checked up front, all at once', () => {
     expect(warningsOf({ HOST: '0.0.0.0', ROLE: 'worker' })).toEqual([]);
   });
 
+  // report-xaudit 5: a week's retention of the access log passed without a word; NEN 7513 logs are commonly kept
+  // five years (DOMAIN.md), and rows past it are purged for good.
+  it('warns of an audit retention shorter than five years', () => {
+    const env = { CONFIG_DIR: path.join(ROOT, 'config'), DATA_DIR: path.join(dir, 'data-retention') };
+    const warningsOf = (more: Record<string, string>) =>
+      reviewConfiguration({ ...env, ...more }).warnings.filter((w) => w.startsWith('environment AUDIT_RETENTION_DAYS'));
+    expect(warningsOf({ AUDIT_RETENTION_DAYS: '7' })).toEqual([
+      expect.stringMatching(/^environment AUDIT_RETENTION_DAYS: 7 days, shorter than five years \(1826 days\)/),
+    ]);
+    expect(warningsOf({ AUDIT_RETENTION_DAYS: '1826' })).toEqual([]);
+    expect(warningsOf({})).toEqual([]);
+  });
+
   it('refuses an agreement that sends to a practice without an endpoint', async () => {
     const noEndpoint = path.join(dir, 'no-endpoint');
     fs.cpSync(path.join(ROOT, 'config'), noEndpoint, { recursive: true });
