@@ -342,6 +342,39 @@ describe('redelivering delivered deliveries after a receiver lost them', () => {
     expect(h.receiver.stored.has(delivery.idempotency_key)).toBe(true);
   });
 
+  it('shows the practice a referral whose resend failed as delivered, the failed resend noted, in Dutch', async () => {
+    const { referralId, delivery } = await deliveredUnderConsent();
+    h.receiver.mode = { kind: 'status', status: 503 };
+    expect((await redeliverOne(delivery.id)).status).toBe(202);
+    await waitFor(
+      `delivery ${delivery.id} dead`,
+      async () => (await deliveryById(delivery.id)).state === 'dead' || undefined,
+    );
+    h.receiver.mode = { kind: 'ok' };
+    const practice = await openConsole(h.app, 'practice');
+    const page = await (await practice.get(`/console/practice/events/${referralId}`)).text();
+    // The municipality has it: delivered, and the resend that failed said as such, not a dead letter.
+    expect(page).toMatch(/<dd>afgeleverd; opnieuw versturen mislukt<\/dd>/);
+    expect(page).not.toContain('onbestelbaar');
+    // Its history in Dutch, as the rest of the console: who asked, what failed, when the municipality had it.
+    expect(page).toContain('opnieuw afleveren gevraagd door api-key:operator');
+    expect(page).toContain('(alle pogingen gedaan); opnieuw verstuurd nadat de ontvanger het al had aangenomen op');
+    for (const english of ['redelivered by', 'retries exhausted', 'sent again after', 'accepted it']) {
+      expect(page).not.toContain(english);
+    }
+    // The list says the same, and not that the referral never reached the municipality.
+    const [own] = await h.app.rt.ctx.db.query<{ eventId: string }>(
+      'SELECT source_event_id AS "eventId" FROM inbox WHERE id = $1',
+      [referralId],
+    );
+    const list = await (await practice.get(`/console/practice?eventId=${encodeURIComponent(own!.eventId)}`)).text();
+    expect(list).toContain('<td>afgeleverd; opnieuw versturen mislukt</td>');
+    expect(list).toContain('<td>nog geen</td>');
+    // (The state filter above the list still offers "onbestelbaar": what the practice's other dead letters are.)
+    expect(list).not.toContain('<td>onbestelbaar</td>');
+    expect(list).not.toContain('<td>niet verstuurd</td>');
+  });
+
   /** The practice's cancellation of `referral` (its id only, no guardians), as a HIS sends it; its jeugdbrug id. */
   const submitCancellation = (referral: Record<string, unknown>) =>
     h.submit({

@@ -2,8 +2,11 @@ import {
   CANCELLED_BY_PRACTICE,
   NOT_ACKNOWLEDGED,
   NOTHING_TO_CANCEL,
+  notRedeliveredAskedBy,
   PAYLOAD_PURGED,
   RECEIPT_RECORDED,
+  redeliveredBy,
+  SENT_AGAIN_AFTER,
 } from '../../event/states';
 import { NOTICE_QUEUED, noticeNotCarried } from '../../event/withdrawal-notice';
 
@@ -368,6 +371,12 @@ const MESSAGES = {
     nl: 'De praktijk heeft deze verwijzing na aflevering ingetrokken: ze gaat niet opnieuw.',
     en: 'The practice cancelled this referral after it was delivered: it is not sent again.',
   },
+  sentAgainAfter: {
+    nl: 'opnieuw verstuurd nadat de ontvanger het al had aangenomen op {0}',
+    en: 'sent again after the receiver accepted it at {0}',
+  },
+  notRedelivered: { nl: 'niet opnieuw afgeleverd (gevraagd door {0})', en: 'not redelivered (asked by {0})' },
+  resendFailed: { nl: 'afgeleverd; opnieuw versturen mislukt', en: 'delivered; resend failed' },
   redeliverNoDestination: {
     nl: 'De bestemming is niet meer geconfigureerd.',
     en: 'Its destination is no longer configured.',
@@ -732,6 +741,12 @@ const REASON_PREFIXES: readonly (readonly [string, Record<Lang, string>])[] = [
   ['decided again: ', { nl: 'opnieuw besloten', en: 'decided again' }],
 ];
 
+/** The whole text `make` writes, as a pattern whose one group is what `make` was given (any text). */
+function templatePattern(make: (arg: string) => string): RegExp {
+  const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`^${make('\u0000').split('\u0000').map(escape).join('(.+?)')}$`);
+}
+
 /**
  * The other reasons the pipeline records for a state (src/event), in words; `{1}`, `{2}` are the pattern's groups.
  * Ids, codes and technical messages in them stay as they are; a reason none of these knows is shown as recorded.
@@ -762,6 +777,7 @@ const OTHER_REASONS: readonly (readonly [RegExp, Record<Lang, string>])[] = [
     },
   ],
   [/^replayed by (.+)$/, { nl: 'opnieuw verstuurd door {1}', en: 'replayed by {1}' }],
+  [templatePattern(redeliveredBy), { nl: 'opnieuw afleveren gevraagd door {1}', en: redeliveredBy('{1}') }],
   [/^mapping failed$/, { nl: 'omzetten mislukt', en: 'mapping failed' }],
   [
     /^mapping failed: dialect (\S+) produced invalid FHIR: (.+)$/,
@@ -833,6 +849,17 @@ export function reasonsInWords(lang: Lang, reason: string | null | undefined): s
   if (!reason) {
     return '';
   }
+  // A redelivery's dead letter: the failure, then that the receiver had accepted it before (its time in words).
+  const resent = reason.lastIndexOf(SENT_AGAIN_AFTER);
+  if (resent >= 0) {
+    const at = reason.slice(resent + SENT_AGAIN_AFTER.length);
+    return `${reasonsInWords(lang, reason.slice(0, resent))}; ${t(lang, 'sentAgainAfter', formatTime(lang, at))}`;
+  }
+  // A redelivery decided again and denied: who asked, then the decision's reason.
+  const askedBy = NOT_REDELIVERED.exec(reason);
+  if (askedBy) {
+    return `${t(lang, 'notRedelivered', askedBy[1] ?? '')}: ${reasonsInWords(lang, askedBy[2])}`;
+  }
   const prefix = REASON_PREFIXES.find(([p]) => reason.startsWith(p));
   const rest = prefix ? reason.slice(prefix[0].length) : reason;
   const codes = reasonCodesOf(rest);
@@ -846,6 +873,9 @@ export function reasonsInWords(lang: Lang, reason: string | null | undefined): s
   }
   return prefix ? `${words} (${prefix[1][lang]})` : words;
 }
+
+/** `notRedeliveredAskedBy`'s start of a reason: who asked (group 1), and the decision's reason after it (group 2). */
+const NOT_REDELIVERED = new RegExp(`${templatePattern(notRedeliveredAskedBy).source.slice(0, -1)}(.+)$`);
 
 /** Consent.status in words (the FHIR codes). */
 const CONSENT_STATUSES: Record<string, Record<Lang, string>> = {

@@ -1,7 +1,7 @@
 import { DECISION_REASON_CODES, type Decision, type DecisionReason } from '../../../src/policy/types';
 import { decisionText } from '../../../src/policy/reason-words';
 import { html, SafeHtml } from '../../../src/http/console/html';
-import { reasonsInWords, stateInWords, t } from '../../../src/http/console/i18n';
+import { formatTime, reasonsInWords, stateInWords, t } from '../../../src/http/console/i18n';
 import { EVENT_STATES } from '../../../src/event/states';
 import { practiceOwnIds } from '../../../src/http/console/practice-own-ids';
 import { resourceIds } from '../../../mappings/his/shared/resource-ids';
@@ -128,6 +128,19 @@ describe('state reasons as the pipeline records them, in words', () => {
         'that the consent no longer covers what it received',
       'niet verstuurd: het formaat isamenleving kent geen bericht van intrekking; laat de gemeente op een andere ' +
         'manier weten dat de toestemming niet meer geldt voor wat zij ontving',
+      undefined,
+    ],
+    ['redelivered by api-key:operator', 'opnieuw afleveren gevraagd door api-key:operator', undefined],
+    [
+      'gm0226: HTTP 503 (retries exhausted); sent again after the receiver accepted it at 2026-12-06T10:15:30.000Z',
+      'gm0226: HTTP 503 (alle pogingen gedaan); opnieuw verstuurd nadat de ontvanger het al had aangenomen op ' +
+        `${formatTime('nl', '2026-12-06T10:15:30.000Z')}`,
+      `gm0226: HTTP 503 (retries exhausted); sent again after the receiver accepted it at ${formatTime('en', '2026-12-06T10:15:30.000Z')}`,
+    ],
+    [
+      `not redelivered (asked by api-key:operator): decided again: ${twoMissing}`,
+      'niet opnieuw afgeleverd (gevraagd door api-key:operator): De toestemming van een ouder met gezag ontbreekt; de ' +
+        'toestemming van het kind ontbreekt (opnieuw besloten)',
       undefined,
     ],
     ['something new the pipeline says', 'something new the pipeline says', 'something new the pipeline says'],
