@@ -440,6 +440,17 @@ describe('redelivering delivered deliveries after a receiver lost them', () => {
     const ended = { status: 409, listed: true, cancelled: true };
     expect(await municipalityView(referral)).toEqual(ended);
     expect(await viewsWhileResentAndAfterItFailed(referral, delivery.id)).toEqual([ended, ended]);
+    // It reached the municipality when it first did: its redelivery (done, then failed) does not move that.
+    const refused = await h.app.request(
+      `/municipality/v1/referrals/${encodeURIComponent(referralIdOf(referral))}/status`,
+      {
+        json: { status: 'accepted', date: '2026-11-21' },
+        key: 'municipality',
+      },
+    );
+    expect(JSON.stringify(await refused.json())).toContain(
+      `the cancellation reached you ${delivery.delivered_at!.toISOString()}`,
+    );
   });
 
   it('sends the practice’s cancellation of a delivered referral whose resend it stopped: the municipality had it', async () => {
