@@ -39,13 +39,14 @@ export async function listPracticeEvents(
     keyset.where,
   ]);
   // `deliveredBefore`: a dead letter of a delivery the receiver had accepted (a redelivery that failed), which the
-  // municipality has; read for the page's dead events only, by the delivery's index on its event.
+  // municipality has; read for the page's dead events only, by the delivery's index on its event (a scalar subquery
+  // with a LIMIT: an EXISTS here may be planned as one hashed read of all of `delivery`).
   const rows = await db.query<PracticeEvent & { pageKey: string; deliveredBefore: boolean }>(
     `SELECT id, source_event_id AS "eventId", tenant AS practice, event_type AS "eventType", state,
        state_reason AS "stateReason", received_at AS "receivedAt", updated_at AS "updatedAt",
        ${exactTimeSql('received_at')} AS "pageKey",
-       (state = 'dead' AND EXISTS (SELECT 1 FROM delivery d WHERE d.inbox_id = inbox.id AND d.delivered_at IS NOT NULL))
-         AS "deliveredBefore"
+       (state = 'dead' AND coalesce((SELECT true FROM delivery d
+         WHERE d.inbox_id = inbox.id AND d.delivered_at IS NOT NULL LIMIT 1), false)) AS "deliveredBefore"
      FROM inbox WHERE ${where} ORDER BY ${keyset.orderBy} LIMIT ${q.add(f.size + 1, 'int')}`,
     q.values,
   );
