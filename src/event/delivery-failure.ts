@@ -1,6 +1,7 @@
 import type { Job } from 'bullmq';
 import { PermanentDeliveryError, RetryableDeliveryError } from '../contracts/delivery-errors';
 import { unexpectedErrorFields } from '../kernel/logger';
+import { SENT_AGAIN_AFTER } from './states';
 
 /** A failed attempt as the workers record it: the delivery error, or anything else turned into a retryable one. */
 export type DeliveryFailure = RetryableDeliveryError | PermanentDeliveryError;
@@ -51,8 +52,6 @@ export function finalityOf(
   const final = failure.name !== 'RetryableDeliveryError' || lastAttempt;
   const exhausted = final && failure.name === 'RetryableDeliveryError' ? ' (retries exhausted)' : '';
   // A redelivery's dead letter (or its replay's): the event's history says the receiver had it, and since when.
-  const resent = deliveredBefore
-    ? `; sent again after the receiver accepted it at ${deliveredBefore.toISOString()}`
-    : '';
+  const resent = deliveredBefore ? `${SENT_AGAIN_AFTER}${deliveredBefore.toISOString()}` : '';
   return { final, reason: `${receiver}: ${failure.message}${exhausted}${resent}` };
 }

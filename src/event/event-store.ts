@@ -1868,7 +1868,8 @@ export async function referralsRefusedAtReceipt(
  * identifier, received after the referral, that was delivered, unless the referral was sent again after it (it is
  * open again then). Selects `columns` of it: `c` is its inbox row, `cd` its delivery. Delivered once is enough
  * (`delivered_at`, kept through a redelivery's rounds): the municipality has it while it is sent again and after
- * that failed.
+ * that failed. When it reached the municipality is the first time (`first_delivered_at`): a redelivery does not move
+ * it.
  */
 function deliveredCancellationSql(anchor: string, columns: string): string {
   return `SELECT ${columns} FROM referral_identifier r
@@ -1878,7 +1879,7 @@ function deliveredCancellationSql(anchor: string, columns: string): string {
        SELECT 1 FROM referral_identifier ra JOIN inbox a ON a.id = ra.inbox_id
        WHERE ra.value = r.value AND ra.system = r.system AND ra.tenant = r.tenant
          AND a.event_type = 'referral.created' AND ${receivedOrder('a')} > ${receivedOrder('c')})
-     ORDER BY cd.delivered_at LIMIT 1`;
+     ORDER BY cd.first_delivered_at LIMIT 1`;
 }
 
 /** SQL for the inbox id of `tryGetDeliveredCancellation`'s cancellation of the referral event `anchor`, or NULL. */
@@ -1897,17 +1898,17 @@ export const cancelledReferralIdOf = (anchor: string): string => `(SELECT ri.id 
 
 /**
  * The practice's cancellation of referral `inboxId` that reached a municipality (`deliveredCancellationSql`): its
- * event's id and when it was delivered.
+ * event's id and when it first reached the municipality (a redelivery of it does not move that).
  */
 export async function tryGetDeliveredCancellation(
   db: Db,
   inboxId: string,
 ): Promise<{ id: string; deliveredAt: Date } | undefined> {
-  const [row] = await db.query<{ id: string; delivered_at: Date }>(
-    deliveredCancellationSql('$1::uuid', 'c.id, cd.delivered_at'),
+  const [row] = await db.query<{ id: string; first_delivered_at: Date }>(
+    deliveredCancellationSql('$1::uuid', 'c.id, cd.first_delivered_at'),
     [inboxId],
   );
-  return row && { id: row.id, deliveredAt: row.delivered_at };
+  return row && { id: row.id, deliveredAt: row.first_delivered_at };
 }
 
 /**

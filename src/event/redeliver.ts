@@ -17,6 +17,7 @@ import {
 import { isUuid } from '../kernel/fhir/ids';
 import { enqueueOrDefer } from './queues';
 import { unreplayableReason } from './replay';
+import { notRedeliveredAskedBy, redeliveredBy } from './states';
 import { openEvent } from './stored-event';
 import { CONSENT_EVENT_TYPES } from './withdrawal-notice';
 
@@ -117,7 +118,7 @@ async function deniedNow(ctx: PipelineContext, t: DeliveryWork, actor: AuditActo
   }
   const trace = { eventId: t.inbox_id, traceId: t.trace_id, stage: 'redeliver' } as const;
   await moveEventLogged(ctx, trace, 'redeliveryDenied', {
-    reason: `not redelivered (asked by ${actor.userId}): decided again: ${decisionText(decision)}`,
+    reason: `${notRedeliveredAskedBy(actor.userId)}decided again: ${decisionText(decision)}`,
   });
   return reasonText(decision);
 }
@@ -150,7 +151,7 @@ export async function redeliver(
     }),
   );
   if (result.result === 'redelivered') {
-    logEventStates(ctx.log, { ...result.trace, states: ['decided'], reason: `redelivered by ${actor.userId}` });
+    logEventStates(ctx.log, { ...result.trace, states: ['decided'], reason: redeliveredBy(actor.userId) });
     // The event keeps its trace id; a job that cannot be queued now is queued by the reconciler.
     await enqueueOrDefer(ctx, ctx.queues.enqueueDeliver(result.round, result.trace.traceId), { deliveryId: t.id });
     return { result: 'redelivered' };
@@ -177,7 +178,7 @@ async function decideAndRevive(
   }
   // The note of its first send goes before the new round starts: found, it would make the round record, not send.
   await dropAcceptedSend(ctx.queues, t.idempotency_key);
-  const revived = await reviveDelivery(ctx.db, t.id, `redelivered by ${actor.userId}`, NEW_ROUND.redelivery);
+  const revived = await reviveDelivery(ctx.db, t.id, redeliveredBy(actor.userId), NEW_ROUND.redelivery);
   if (revived === 'purged') {
     return { result: 'purged' };
   }

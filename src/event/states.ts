@@ -139,3 +139,15 @@ export const RECEIPT_RECORDED = 'receipt recorded';
 
 /** The reason recorded when an event's encrypted payload is gone (see `STEPS.payloadPurged`). */
 export const PAYLOAD_PURGED = 'payload purged after retention';
+
+/** The reason recorded when an operator redelivers a delivered event (`STEPS.redelivered`): who asked. */
+export const redeliveredBy = (who: string): string => `redelivered by ${who}`;
+
+/** The start of the reason recorded when a redelivery is decided again and denied (`STEPS.redeliveryDenied`). */
+export const notRedeliveredAskedBy = (who: string): string => `not redelivered (asked by ${who}): `;
+
+/**
+ * What a dead letter's reason ends in when the receiver had accepted the delivery before (a redelivery, or its replay,
+ * that failed), followed by when it last did (ISO 8601): the municipality has it.
+ */
+export const SENT_AGAIN_AFTER = '; sent again after the receiver accepted it at ';

@@ -107,6 +107,12 @@ describe('the scheduled full verification of the audit chains', () => {
     const page = await (await auditor.get('/console/auditor/verify')).text();
     expect(page).toContain('Geplande volledige controle');
     expect(page).toMatch(new RegExp(`<td>${PRACTICE_AGB}</td>\\s*<td>[^<]+</td>\\s*<td>GEBROKEN bij rij 12: `));
+    // The problem in Dutch too, as the rest of the page (the API, the log and the CLI keep it in English).
+    expect(page).toMatch(/GEBROKEN bij rij 12: de inhoud klopt niet met haar hash/);
+    expect(page).not.toContain('does not match');
+    const asked = await (await auditor.get(`/console/auditor/verify?tenant=${PRACTICE_AGB}`)).text();
+    expect(asked).toContain(`Keten ${PRACTICE_AGB} is GEBROKEN bij rij 12: de inhoud klopt niet met haar hash`);
+    expect(asked).not.toContain('does not match');
   });
 });
 

@@ -7,6 +7,8 @@ import { contractDestination, useDeliveryApp } from '../unit/delivery/support/ad
 import { insertInboxRows } from '../helpers/inbox-rows';
 import { statementsOf } from '../helpers/recorded-statements';
 import { listReceivedReferrals } from '../../src/reports/referral-timeline/received-referrals';
+import { amsterdamDay } from '../../src/kernel/dutch-time';
+import { formatTime } from '../../src/http/console/i18n';
 import {
   countDeliveredInWindow,
   listDeliveredInWindow,
@@ -340,6 +342,39 @@ describe('redelivering delivered deliveries after a receiver lost them', () => {
     expect(h.receiver.stored.has(delivery.idempotency_key)).toBe(true);
   });
 
+  it('shows the practice a referral whose resend failed as delivered, the failed resend noted, in Dutch', async () => {
+    const { referralId, delivery } = await deliveredUnderConsent();
+    h.receiver.mode = { kind: 'status', status: 503 };
+    expect((await redeliverOne(delivery.id)).status).toBe(202);
+    await waitFor(
+      `delivery ${delivery.id} dead`,
+      async () => (await deliveryById(delivery.id)).state === 'dead' || undefined,
+    );
+    h.receiver.mode = { kind: 'ok' };
+    const practice = await openConsole(h.app, 'practice');
+    const page = await (await practice.get(`/console/practice/events/${referralId}`)).text();
+    // The municipality has it: delivered, and the resend that failed said as such, not a dead letter.
+    expect(page).toMatch(/<dd>afgeleverd; opnieuw versturen mislukt<\/dd>/);
+    expect(page).not.toContain('onbestelbaar');
+    // Its history in Dutch, as the rest of the console: who asked, what failed, when the municipality had it.
+    expect(page).toContain('opnieuw afleveren gevraagd door api-key:operator');
+    expect(page).toContain('(alle pogingen gedaan); opnieuw verstuurd nadat de ontvanger het al had aangenomen op');
+    for (const english of ['redelivered by', 'retries exhausted', 'sent again after', 'accepted it']) {
+      expect(page).not.toContain(english);
+    }
+    // The list says the same, and not that the referral never reached the municipality.
+    const [own] = await h.app.rt.ctx.db.query<{ eventId: string }>(
+      'SELECT source_event_id AS "eventId" FROM inbox WHERE id = $1',
+      [referralId],
+    );
+    const list = await (await practice.get(`/console/practice?eventId=${encodeURIComponent(own!.eventId)}`)).text();
+    expect(list).toContain('<td>afgeleverd; opnieuw versturen mislukt</td>');
+    expect(list).toContain('<td>nog geen</td>');
+    // (The state filter above the list still offers "onbestelbaar": what the practice's other dead letters are.)
+    expect(list).not.toContain('<td>onbestelbaar</td>');
+    expect(list).not.toContain('<td>niet verstuurd</td>');
+  });
+
   /** The practice's cancellation of `referral` (its id only, no guardians), as a HIS sends it; its jeugdbrug id. */
   const submitCancellation = (referral: Record<string, unknown>) =>
     h.submit({
@@ -405,6 +440,17 @@ describe('redelivering delivered deliveries after a receiver lost them', () => {
     const ended = { status: 409, listed: true, cancelled: true };
     expect(await municipalityView(referral)).toEqual(ended);
     expect(await viewsWhileResentAndAfterItFailed(referral, delivery.id)).toEqual([ended, ended]);
+    // It reached the municipality when it first did: its redelivery (done, then failed) does not move that.
+    const refused = await h.app.request(
+      `/municipality/v1/referrals/${encodeURIComponent(referralIdOf(referral))}/status`,
+      {
+        json: { status: 'accepted', date: '2026-11-21' },
+        key: 'municipality',
+      },
+    );
+    expect(JSON.stringify(await refused.json())).toContain(
+      `the cancellation reached you ${delivery.delivered_at!.toISOString()}`,
+    );
   });
 
   it('sends the practice’s cancellation of a delivered referral whose resend it stopped: the municipality had it', async () => {
@@ -436,6 +482,51 @@ describe('redelivering delivered deliveries after a receiver lost them', () => {
       received,
       { ...received, status: 200 },
     ]);
+  });
+
+  it('lists a referral sent again by when the municipality first received it, not by its redelivery', async () => {
+    const first = await deliveredUnderConsent();
+    // Delivered two days ago: what the municipality's case worker knows it by.
+    const [shifted] = await h.app.rt.ctx.db.query<{ delivered_at: Date }>(
+      `UPDATE delivery SET delivered_at = delivered_at - interval '2 days' WHERE id = $1 RETURNING delivered_at`,
+      [first.delivery.id],
+    );
+    const firstAt = shifted!.delivered_at;
+    const later = await deliveredUnderConsent();
+    h.receiver.stored.delete(first.delivery.idempotency_key);
+    expect((await redeliverOne(first.delivery.id)).status).toBe(202);
+    const again = await deliveredAgain(first.delivery.id, 1);
+    // `delivered_at` still says when the receiver last accepted it (the redelivery window reads it).
+    expect(again.delivered_at!.getTime()).toBeGreaterThan(later.delivery.delivered_at!.getTime());
+
+    const ctx = h.app.rt.ctx;
+    const ids = [first.referralId, later.referralId];
+    const listed = (await listReceivedReferrals(ctx, ['gm0226'], { limit: 100 })).referrals.filter((r) =>
+      ids.includes(r.id),
+    );
+    // Newest first receipt first: the referral sent again stays below the one delivered after it, on its own day.
+    expect(listed.map((r) => [r.id, r.deliveredAt.toISOString()])).toEqual([
+      [later.referralId, later.delivery.delivered_at!.toISOString()],
+      [first.referralId, firstAt.toISOString()],
+    ]);
+    const firstDay = amsterdamDay(firstAt);
+    const onItsDay = await listReceivedReferrals(ctx, ['gm0226'], {
+      limit: 100,
+      filter: { from: firstDay, to: firstDay },
+    });
+    expect(onItsDay.referrals.map((r) => r.id)).toContain(first.referralId);
+    const today = await listReceivedReferrals(ctx, ['gm0226'], {
+      limit: 100,
+      filter: { from: amsterdamDay(again.delivered_at!) },
+    });
+    expect(today.referrals.map((r) => r.id)).not.toContain(first.referralId);
+
+    // The console's list: the same order, and "Ontvangen" the first receipt.
+    const page = await (await (await openConsole(h.app, 'municipality')).get('/console/municipality/referrals')).text();
+    const at = (referral: Record<string, unknown>) => page.indexOf(`<strong>${referralIdOf(referral)}</strong>`);
+    expect(at(first.referral)).toBeGreaterThan(at(later.referral));
+    expect(at(later.referral)).toBeGreaterThan(-1);
+    expect(page).toContain(`<td>${formatTime('nl', firstAt)}</td>`);
   });
 
   it('reads a page of a window, deliveries and their events, in two statements however long the page', async () => {
@@ -586,8 +677,8 @@ describe('redelivering delivered deliveries after a receiver lost them', () => {
     const plan = (await db.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${list!.sql}`, list!.params))
       .map((r) => r['QUERY PLAN'])
       .join('\n');
-    expect(plan).toMatch(/delivery_delivered_window/);
-    expect(plan).toMatch(/delivery_delivered_before/);
+    // One index (070) for all of them, by when each was first delivered, whatever its state now.
+    expect(plan).toMatch(/delivery_first_delivered/);
     expect(plan).not.toMatch(/Seq Scan on delivery/);
   });
 });

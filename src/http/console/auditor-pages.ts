@@ -29,6 +29,7 @@ import { describeAuditEvent } from './describe-audit-event';
 import { html, type HtmlValue, type SafeHtml } from './html';
 import {
   accessInWords,
+  chainProblemInWords,
   consentStatusInWords,
   formatNumber,
   formatTime,
@@ -600,7 +601,7 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
         ? t(lang, 'fullVerifyNever')
         : v.ok
           ? t(lang, 'fullVerifyOk', v.rows)
-          : t(lang, 'fullVerifyBroken', v.brokenAtSeq ?? '-', v.problem ?? '');
+          : t(lang, 'fullVerifyBroken', v.brokenAtSeq ?? '-', chainProblemInWords(lang, v.problem ?? ''));
       return html`<tr class="${v && !v.ok ? 'broken' : ''}">
         <td>${tenant}</td>
         <td>${v ? formatTime(lang, v.verifiedAt) : ''}</td>
@@ -775,7 +776,7 @@ function consentRow(lang: Lang, tenant: string, c: Consent): SafeHtml {
  */
 function verdictHtml(lang: Lang, v: SignedTenantVerdict): SafeHtml {
   if (!v.ok) {
-    return notice('error', t(lang, 'chainBroken', v.tenant, v.brokenAtSeq, v.problem));
+    return notice('error', t(lang, 'chainBroken', v.tenant, v.brokenAtSeq, chainProblemInWords(lang, v.problem)));
   }
   const signed = v.signedCheckpoint;
   const head = html`<label class="head-hash"

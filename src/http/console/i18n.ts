@@ -2,8 +2,11 @@ import {
   CANCELLED_BY_PRACTICE,
   NOT_ACKNOWLEDGED,
   NOTHING_TO_CANCEL,
+  notRedeliveredAskedBy,
   PAYLOAD_PURGED,
   RECEIPT_RECORDED,
+  redeliveredBy,
+  SENT_AGAIN_AFTER,
 } from '../../event/states';
 import { NOTICE_QUEUED, noticeNotCarried } from '../../event/withdrawal-notice';
 
@@ -368,6 +371,12 @@ const MESSAGES = {
     nl: 'De praktijk heeft deze verwijzing na aflevering ingetrokken: ze gaat niet opnieuw.',
     en: 'The practice cancelled this referral after it was delivered: it is not sent again.',
   },
+  sentAgainAfter: {
+    nl: 'opnieuw verstuurd nadat de ontvanger het al had aangenomen op {0}',
+    en: 'sent again after the receiver accepted it at {0}',
+  },
+  notRedelivered: { nl: 'niet opnieuw afgeleverd (gevraagd door {0})', en: 'not redelivered (asked by {0})' },
+  resendFailed: { nl: 'afgeleverd; opnieuw versturen mislukt', en: 'delivered; resend failed' },
   redeliverNoDestination: {
     nl: 'De bestemming is niet meer geconfigureerd.',
     en: 'Its destination is no longer configured.',
@@ -732,6 +741,12 @@ const REASON_PREFIXES: readonly (readonly [string, Record<Lang, string>])[] = [
   ['decided again: ', { nl: 'opnieuw besloten', en: 'decided again' }],
 ];
 
+/** The whole text `make` writes, as a pattern whose one group is what `make` was given (any text). */
+function templatePattern(make: (arg: string) => string): RegExp {
+  const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`^${make('\u0000').split('\u0000').map(escape).join('(.+?)')}$`);
+}
+
 /**
  * The other reasons the pipeline records for a state (src/event), in words; `{1}`, `{2}` are the pattern's groups.
  * Ids, codes and technical messages in them stay as they are; a reason none of these knows is shown as recorded.
@@ -762,6 +777,7 @@ const OTHER_REASONS: readonly (readonly [RegExp, Record<Lang, string>])[] = [
     },
   ],
   [/^replayed by (.+)$/, { nl: 'opnieuw verstuurd door {1}', en: 'replayed by {1}' }],
+  [templatePattern(redeliveredBy), { nl: 'opnieuw afleveren gevraagd door {1}', en: redeliveredBy('{1}') }],
   [/^mapping failed$/, { nl: 'omzetten mislukt', en: 'mapping failed' }],
   [
     /^mapping failed: dialect (\S+) produced invalid FHIR: (.+)$/,
@@ -833,6 +849,17 @@ export function reasonsInWords(lang: Lang, reason: string | null | undefined): s
   if (!reason) {
     return '';
   }
+  // A redelivery's dead letter: the failure, then that the receiver had accepted it before (its time in words).
+  const resent = reason.lastIndexOf(SENT_AGAIN_AFTER);
+  if (resent >= 0) {
+    const at = reason.slice(resent + SENT_AGAIN_AFTER.length);
+    return `${reasonsInWords(lang, reason.slice(0, resent))}; ${t(lang, 'sentAgainAfter', formatTime(lang, at))}`;
+  }
+  // A redelivery decided again and denied: who asked, then the decision's reason.
+  const askedBy = NOT_REDELIVERED.exec(reason);
+  if (askedBy) {
+    return `${t(lang, 'notRedelivered', askedBy[1] ?? '')}: ${reasonsInWords(lang, askedBy[2])}`;
+  }
   const prefix = REASON_PREFIXES.find(([p]) => reason.startsWith(p));
   const rest = prefix ? reason.slice(prefix[0].length) : reason;
   const codes = reasonCodesOf(rest);
@@ -845,6 +872,121 @@ export function reasonsInWords(lang: Lang, reason: string | null | undefined): s
     words = known?.[0] ? fill(known[1][lang], [...known[0]]) : rest;
   }
   return prefix ? `${words} (${prefix[1][lang]})` : words;
+}
+
+/** `notRedeliveredAskedBy`'s start of a reason: who asked (group 1), and the decision's reason after it (group 2). */
+const NOT_REDELIVERED = new RegExp(`${templatePattern(notRedeliveredAskedBy).source.slice(0, -1)}(.+)$`);
+
+/**
+ * How the audit's verification names a signed checkpoint in a problem (signed-heads.ts `namedCheckpoint`), in words:
+ * `{1}` when it was signed, `{2}` the key, `{3}` its row, `{4}` its hash.
+ */
+const NAMED_CHECKPOINT: readonly [RegExp, Record<Lang, string>] = [
+  /the checkpoint signed at (\S+) with key (\S+) \(seq (\d+), hash ([0-9a-f]+)\)/g,
+  {
+    nl: 'het controlepunt ondertekend op {1} met sleutel {2} (rij {3}, hash {4})',
+    en: 'the checkpoint signed at {1} with key {2} (seq {3}, hash {4})',
+  },
+];
+
+/**
+ * The problems the audit's verification names for a broken chain (src/audit: chain.ts, verify.ts, signed-heads.ts),
+ * in words; `{1}`… are the pattern's groups. The API, the log and `npm run audit-verify` keep them as recorded (in
+ * English); a problem none of these knows is shown as recorded.
+ */
+const CHAIN_PROBLEMS: readonly (readonly [RegExp, Record<Lang, string>])[] = [
+  [/^gap: expected seq (\d+)$/, { nl: 'gat: rij {1} verwacht', en: 'gap: expected seq {1}' }],
+  [
+    /^prev_hash does not match the previous row$/,
+    { nl: 'prev_hash klopt niet met de vorige rij', en: 'prev_hash does not match the previous row' },
+  ],
+  [
+    /^content does not match its hash$/,
+    { nl: 'de inhoud klopt niet met haar hash', en: 'content does not match its hash' },
+  ],
+  [/^resource is not an AuditEvent$/, { nl: 'de inhoud is geen AuditEvent', en: 'resource is not an AuditEvent' }],
+  [
+    /^column (\S+) does not match the resource$/,
+    { nl: 'kolom {1} klopt niet met de inhoud', en: 'column {1} does not match the resource' },
+  ],
+  [
+    /^the search columns do not hash as PostgreSQL writes them$/,
+    {
+      nl: 'de zoekkolommen hashen niet zoals PostgreSQL ze schrijft',
+      en: 'the search columns do not hash as PostgreSQL writes them',
+    },
+  ],
+  [
+    /^rows (\d+) to (\d+) are missing \(the chain head is at (\S+)\)$/,
+    {
+      nl: 'rijen {1} tot en met {2} ontbreken (de kop van de keten staat op rij {3})',
+      en: 'rows {1} to {2} are missing (the chain head is at {3})',
+    },
+  ],
+  [
+    /^the last row does not match the recorded chain head$/,
+    {
+      nl: 'de laatste rij klopt niet met de vastgelegde kop van de keten',
+      en: 'the last row does not match the recorded chain head',
+    },
+  ],
+  [
+    /^the retention checkpoint at seq (\d+) has no purge AuditEvent in the chain after it$/,
+    {
+      nl: 'het bewaartermijn-controlepunt bij rij {1} heeft geen AuditEvent van de opschoning erna in de keten',
+      en: 'the retention checkpoint at seq {1} has no purge AuditEvent in the chain after it',
+    },
+  ],
+  [
+    /^the retention checkpoint at seq (\d+) is not signed by a known key \(purged at (.+)\): not a retention purge$/,
+    {
+      nl:
+        'het bewaartermijn-controlepunt bij rij {1} is niet ondertekend met een bekende sleutel (opgeschoond op {2}): ' +
+        'geen opschoning na de bewaartermijn',
+      en: 'the retention checkpoint at seq {1} is not signed by a known key (purged at {2}): not a retention purge',
+    },
+  ],
+  [
+    /^the chain ends at seq (\d+), before (.+)$/,
+    { nl: 'de keten houdt op bij rij {1}, vóór {2}', en: 'the chain ends at seq {1}, before {2}' },
+  ],
+  [
+    /^the retention checkpoint at seq (\d+) deleted rows written after (.+), less than (\d+) days ago: not a retention purge$/,
+    {
+      nl:
+        'het bewaartermijn-controlepunt bij rij {1} verwijderde rijen die na {2} zijn geschreven, minder dan {3} ' +
+        'dagen geleden: geen opschoning na de bewaartermijn',
+      en:
+        'the retention checkpoint at seq {1} deleted rows written after {2}, less than {3} days ago: not a ' +
+        'retention purge',
+    },
+  ],
+  [
+    /^the retention checkpoint at seq (\d+) contradicts (.+)$/,
+    {
+      nl: 'het bewaartermijn-controlepunt bij rij {1} is in strijd met {2}',
+      en: 'the retention checkpoint at seq {1} contradicts {2}',
+    },
+  ],
+  [
+    /^row (\d+) is missing, contradicting (.+)$/,
+    { nl: 'rij {1} ontbreekt, in strijd met {2}', en: 'row {1} is missing, contradicting {2}' },
+  ],
+  [
+    /^the chain was rewritten: row (\d+) has hash (\S+), contradicting (.+)$/,
+    {
+      nl: 'de keten is herschreven: rij {1} heeft hash {2}, in strijd met {3}',
+      en: 'the chain was rewritten: row {1} has hash {2}, contradicting {3}',
+    },
+  ],
+];
+
+/** A broken chain's problem, as the audit's verification names it, in words (the signed checkpoint it names too). */
+export function chainProblemInWords(lang: Lang, problem: string): string {
+  const [checkpoint, words] = NAMED_CHECKPOINT;
+  const named = problem.replace(checkpoint, (...m: string[]) => fill(words[lang], m));
+  const known = CHAIN_PROBLEMS.map(([pattern, text]) => [pattern.exec(named), text] as const).find(([m]) => m);
+  return known?.[0] ? fill(known[1][lang], [...known[0]]) : named;
 }
 
 /** Consent.status in words (the FHIR codes). */

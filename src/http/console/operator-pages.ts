@@ -48,6 +48,7 @@ import {
 import { actorOf } from '../request-context';
 import { replaySendable } from '../replay-matching';
 import { redecideByOperator } from '../../event/redecide';
+import { SENT_AGAIN_AFTER } from '../../event/states';
 import { auditEventRead } from '../audit-read';
 import { field, getConsoleState, pageCursorOf, pageOf, sendPage } from './console-request';
 import { configurationProblems } from './configuration-problems';
@@ -749,25 +750,40 @@ function answerWords(status: number | null, error: string | null): string {
   return [http, error !== null && error !== http ? error : undefined].filter((x) => x !== undefined).join(' — ');
 }
 
-/** One event's life in words: states passed through, with reasons, and its deliveries. */
-export function timelineHtml(lang: Lang, e: NonNullable<Awaited<ReturnType<typeof tryGetEventTimeline>>>): SafeHtml {
+/**
+ * One event's life in words: states passed through, with reasons, and its deliveries. For the practice (`practice`)
+ * a dead letter of a delivery the receiver had accepted before (a redelivery that failed) is delivered, the failed
+ * resend noted: the municipality has it; an operator reads it as the dead letter it replays.
+ */
+export function timelineHtml(
+  lang: Lang,
+  e: NonNullable<Awaited<ReturnType<typeof tryGetEventTimeline>>>,
+  audience: 'operator' | 'practice' = 'operator',
+): SafeHtml {
+  const stateWords = (state: string, deliveredBefore: boolean) =>
+    audience === 'practice' && state === 'dead' && deliveredBefore
+      ? t(lang, 'resendFailed')
+      : stateInWords(lang, state);
   const history = e.history.map(
     (h) =>
       html`<li>
         <time datetime="${new Date(h.at).toISOString()}">${formatTime(lang, h.at)}</time>
-        <strong>${stateInWords(lang, h.state)}</strong>${h.reason ? html` — ${reasonsInWords(lang, h.reason)}` : ''}
+        <strong>${stateWords(h.state, h.reason?.includes(SENT_AGAIN_AFTER) === true)}</strong>${
+          h.reason ? html` — ${reasonsInWords(lang, h.reason)}` : ''
+        }
       </li>`,
   );
   const deliveries = e.deliveries.map(
     (d) =>
       html`<tr>
         <td>${d.destination}</td>
-        <td>${stateInWords(lang, d.state)}</td>
+        <td>${stateWords(d.state, d.deliveredAt !== null)}</td>
         <td>${d.attempts}</td>
         <td class="ids">${answerWords(d.lastStatus, d.lastError)}</td>
         <td>${formatTime(lang, d.deliveredAt)}</td>
       </tr>`,
   );
+  const deliveredBefore = e.deliveries.some((d) => d.deliveredAt !== null);
   // Shown only where something was withdrawn: the municipality was told to stop processing this event's data.
   const notices = e.withdrawalNotices.map(
     (n) =>
@@ -786,7 +802,7 @@ export function timelineHtml(lang: Lang, e: NonNullable<Awaited<ReturnType<typeo
       <dt>${t(lang, 'practice')}</dt>
       <dd>${e.practice}</dd>
       <dt>${t(lang, 'state')}</dt>
-      <dd>${stateInWords(lang, e.state)}</dd>
+      <dd>${stateWords(e.state, deliveredBefore)}</dd>
     </dl>
     <h2>${t(lang, 'history')}</h2>
     <ol class="timeline">

@@ -50,12 +50,12 @@ export function practicePages(ctx: PipelineContext): Router {
       ctx.db,
       events.rows.map((e) => e.id),
     );
-    const municipalityStatus = (e: { id: string; state: string }) => {
+    const municipalityStatus = (e: { id: string; state: string; deliveredBefore: boolean }) => {
       const status = statuses.get(e.id);
       return status === undefined
         ? ''
         : status === null
-          ? t(lang, NEVER_SENT.includes(e.state) ? 'notSentToMunicipality' : 'noStatusYet')
+          ? t(lang, NEVER_SENT.includes(e.state) && !e.deliveredBefore ? 'notSentToMunicipality' : 'noStatusYet')
           : t(lang, `referralStatus_${status}` as MessageKey);
     };
     const rows = events.rows.map(
@@ -64,7 +64,7 @@ export function practicePages(ctx: PipelineContext): Router {
           <td>${formatTime(lang, e.receivedAt)}</td>
           <td><a href="/console/practice/events/${e.id}">${e.eventId}</a></td>
           <td>${e.eventType}</td>
-          <td>${stateInWords(lang, e.state)}</td>
+          <td>${e.deliveredBefore ? t(lang, 'resendFailed') : stateInWords(lang, e.state)}</td>
           <td>${REASONED_STATES.includes(e.state) ? reasonsInWords(lang, e.stateReason) : ''}</td>
           <td>${municipalityStatus(e)}</td>
         </tr>`,
@@ -131,7 +131,7 @@ export function practicePages(ctx: PipelineContext): Router {
       req,
       res,
       `${t(lang, 'eventTitle')}: ${timeline.eventId}`,
-      html`${why}${await referralStatusHtml(ctx, lang, timeline)}${timelineHtml(lang, timeline)}`,
+      html`${why}${await referralStatusHtml(ctx, lang, timeline)}${timelineHtml(lang, timeline, 'practice')}`,
     );
   });
 

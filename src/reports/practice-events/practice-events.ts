@@ -23,7 +23,7 @@ export async function listPracticeEvents(
   db: Db,
   practices: readonly string[],
   f: { state?: string | undefined; eventId?: string | undefined; cursor?: TimeIdCursor | undefined; size: number },
-): Promise<TimeIdPage<PracticeEvent & { pageKey: string }>> {
+): Promise<TimeIdPage<PracticeEvent & { pageKey: string; deliveredBefore: boolean }>> {
   const q = new SqlParams();
   const keyset = timeIdKeyset(f.cursor, { time: 'received_at', id: 'id' }, q);
   const where = and([
@@ -38,10 +38,15 @@ export async function listPracticeEvents(
     ...(f.eventId !== undefined ? [`source_event_id = ${q.add(f.eventId)}`] : []),
     keyset.where,
   ]);
-  const rows = await db.query<PracticeEvent & { pageKey: string }>(
+  // `deliveredBefore`: a dead letter of a delivery the receiver had accepted (a redelivery that failed), which the
+  // municipality has; read for the page's dead events only, by the delivery's index on its event (a scalar subquery
+  // with a LIMIT: an EXISTS here may be planned as one hashed read of all of `delivery`).
+  const rows = await db.query<PracticeEvent & { pageKey: string; deliveredBefore: boolean }>(
     `SELECT id, source_event_id AS "eventId", tenant AS practice, event_type AS "eventType", state,
        state_reason AS "stateReason", received_at AS "receivedAt", updated_at AS "updatedAt",
-       ${exactTimeSql('received_at')} AS "pageKey"
+       ${exactTimeSql('received_at')} AS "pageKey",
+       (state = 'dead' AND coalesce((SELECT true FROM delivery d
+         WHERE d.inbox_id = inbox.id AND d.delivered_at IS NOT NULL LIMIT 1), false)) AS "deliveredBefore"
      FROM inbox WHERE ${where} ORDER BY ${keyset.orderBy} LIMIT ${q.add(f.size + 1, 'int')}`,
     q.values,
   );

@@ -30,6 +30,7 @@ export interface ReceivedReferral {
   readonly id: string;
   readonly practice: string;
   readonly eventType: string;
+  /** When the municipality first received it (`first_delivered_at`): a redelivery of it does not move this. */
   readonly deliveredAt: Date;
   /** The ServiceRequest's business identifier (the practice's own referral id), when the event carries one. */
   readonly identifier: Identifier | undefined;
@@ -76,21 +77,14 @@ interface ListRow {
 }
 
 /**
- * The deliveries a receiver accepted once (`delivered_at`), whatever their state now: a referral stays received, and
- * its cancellation in force, while a redelivery of it is under way and after that failed. Two parts, each read in
- * `(destination, delivered_at, id)` order from its own index (063 the delivered ones, 068 the others), merged.
- * `only`, a condition on the delivery's event, holds in each part: a search by referral number reads the few
- * deliveries of the referrals it finds (through 069 and the delivery's event index), not every delivery.
- */
-function deliveredOnce(only: string): string {
-  return `(SELECT * FROM delivery WHERE state = 'delivered' AND ${only}
-    UNION ALL SELECT * FROM delivery WHERE state <> 'delivered' AND delivered_at IS NOT NULL AND ${only})`;
-}
-
-/**
- * One page of the referrals delivered to `destinations`, newest delivery first. A keyset page (after the last row's
- * delivery moment and id), so a page costs the same however far back it is and rows delivered meanwhile neither
- * repeat nor go missing. `page` is a token from an earlier page's `next`; a token not made here is a 400.
+ * One page of the referrals delivered to `destinations`, the newest first delivery first. A keyset page (after the
+ * last row's first delivery moment and id), so a page costs the same however far back it is and rows delivered
+ * meanwhile neither repeat nor go missing. A referral is received when a receiver first accepted it
+ * (`first_delivered_at`, migration 070), whatever its delivery's state now: a redelivery (under way, done, failed) or
+ * the practice's cancellation of it changes neither that it was received nor when, so it neither jumps to the top nor
+ * leaves. A search by referral number reads the few deliveries of the referrals it finds (through 069 and the
+ * delivery's event index), not every delivery. `page` is a token from an earlier page's `next`; a token not made here
+ * is a 400.
  */
 export async function listReceivedReferrals(
   ctx: PipelineContext,
@@ -102,10 +96,9 @@ export async function listReceivedReferrals(
     return { referrals: [], next: undefined };
   }
   const q = new SqlParams();
-  const keyset = timeIdKeyset(after, { time: 'd.delivered_at', id: 'd.id' }, q);
+  const keyset = timeIdKeyset(after, { time: 'd.first_delivered_at', id: 'd.id' }, q);
   const filter = opts.filter ?? {};
   const where = [keyset.where];
-  let only = 'TRUE';
   if (filter.referral !== undefined) {
     // A prefix of `lower(value)`, which 069 indexes; `starts_with` takes `%`, `_` and `\` as themselves (LIKE would
     // take them for any characters and an escape).
@@ -113,17 +106,17 @@ export async function listReceivedReferrals(
     const found = isUuid(filter.referral)
       ? `${byValue} OR service_request_id = ${q.add(filter.referral, 'uuid')}`
       : byValue;
-    only = `inbox_id IN (SELECT inbox_id FROM referral_identifier WHERE ${found})`;
+    where.push(`d.inbox_id IN (SELECT inbox_id FROM referral_identifier WHERE ${found})`);
   }
   if (filter.from !== undefined) {
-    where.push(`d.delivered_at >= ${q.add(amsterdamDateTime(filter.from), 'timestamptz')}`);
+    where.push(`d.first_delivered_at >= ${q.add(amsterdamDateTime(filter.from), 'timestamptz')}`);
   }
   if (filter.to !== undefined) {
-    where.push(`d.delivered_at < ${q.add(amsterdamDateTime(dayAfter(filter.to)), 'timestamptz')}`);
+    where.push(`d.first_delivered_at < ${q.add(amsterdamDateTime(dayAfter(filter.to)), 'timestamptz')}`);
   }
   const read = await ctx.db.query<ListRow>(
-    `SELECT d.id, ${exactTimeSql('d.delivered_at')} AS "pageKey", i.id AS "inboxId", i.tenant AS practice,
-       i.event_type AS "eventType", d.delivered_at AS "deliveredAt", r.system, r.value,
+    `SELECT d.id, ${exactTimeSql('d.first_delivered_at')} AS "pageKey", i.id AS "inboxId", i.tenant AS practice,
+       i.event_type AS "eventType", d.first_delivered_at AS "deliveredAt", r.system, r.value,
        CASE WHEN i.event_type = 'referral.created' THEN ${deliveredCancellationIdOf('d.inbox_id')} ELSE i.id END
          AS "cancellationId",
        CASE WHEN i.event_type = 'referral.cancelled' THEN ${cancelledReferralIdOf('d.inbox_id')} ELSE i.id END
@@ -131,9 +124,8 @@ export async function listReceivedReferrals(
        COALESCE((SELECT json_agg(json_build_object('status', f.status, 'status_date', f.status_date,
                    'created_at', f.created_at, 'state', f.state) ORDER BY f.created_at, f.id)
                  FROM feedback f WHERE f.inbox_id IN ${referralEventsOf('i.id')}), '[]'::json) AS updates
-     FROM ${deliveredOnce(only)} d JOIN inbox i ON i.id = d.inbox_id
-       LEFT JOIN referral_identifier r ON r.inbox_id = i.id
-     WHERE d.destination = ANY(${q.add([...destinations], 'text[]')})
+     FROM delivery d JOIN inbox i ON i.id = d.inbox_id LEFT JOIN referral_identifier r ON r.inbox_id = i.id
+     WHERE d.first_delivered_at IS NOT NULL AND d.destination = ANY(${q.add([...destinations], 'text[]')})
        AND i.event_type LIKE 'referral.%' AND ${and(where)}
      ORDER BY ${keyset.orderBy} LIMIT ${q.add(opts.limit + 1, 'int')}`,
     q.values,

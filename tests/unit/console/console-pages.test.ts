@@ -1,7 +1,7 @@
 import { DECISION_REASON_CODES, type Decision, type DecisionReason } from '../../../src/policy/types';
 import { decisionText } from '../../../src/policy/reason-words';
 import { html, SafeHtml } from '../../../src/http/console/html';
-import { reasonsInWords, stateInWords, t } from '../../../src/http/console/i18n';
+import { chainProblemInWords, formatTime, reasonsInWords, stateInWords, t } from '../../../src/http/console/i18n';
 import { EVENT_STATES } from '../../../src/event/states';
 import { practiceOwnIds } from '../../../src/http/console/practice-own-ids';
 import { resourceIds } from '../../../mappings/his/shared/resource-ids';
@@ -130,6 +130,19 @@ describe('state reasons as the pipeline records them, in words', () => {
         'manier weten dat de toestemming niet meer geldt voor wat zij ontving',
       undefined,
     ],
+    ['redelivered by api-key:operator', 'opnieuw afleveren gevraagd door api-key:operator', undefined],
+    [
+      'gm0226: HTTP 503 (retries exhausted); sent again after the receiver accepted it at 2026-12-06T10:15:30.000Z',
+      'gm0226: HTTP 503 (alle pogingen gedaan); opnieuw verstuurd nadat de ontvanger het al had aangenomen op ' +
+        `${formatTime('nl', '2026-12-06T10:15:30.000Z')}`,
+      `gm0226: HTTP 503 (retries exhausted); sent again after the receiver accepted it at ${formatTime('en', '2026-12-06T10:15:30.000Z')}`,
+    ],
+    [
+      `not redelivered (asked by api-key:operator): decided again: ${twoMissing}`,
+      'niet opnieuw afgeleverd (gevraagd door api-key:operator): De toestemming van een ouder met gezag ontbreekt; de ' +
+        'toestemming van het kind ontbreekt (opnieuw besloten)',
+      undefined,
+    ],
     ['something new the pipeline says', 'something new the pipeline says', 'something new the pipeline says'],
   ])('says %j in words', (reason, nl, en) => {
     expect(reasonsInWords('nl', reason)).toBe(nl);
@@ -167,5 +180,59 @@ describe("the practice's own ids of an event", () => {
       );
     }
     expect(practiceOwnIds('07654321', records[0], patient, [mother]).size).toBe(0);
+  });
+});
+
+describe("a broken audit chain's problem, as the verification names it, in words", () => {
+  const checkpoint =
+    'the checkpoint signed at 2026-12-01T10:00:00.000Z with key k1 (seq 40, hash ' + 'ab'.repeat(32) + ')';
+  const dutchCheckpoint =
+    'het controlepunt ondertekend op 2026-12-01T10:00:00.000Z met sleutel k1 (rij 40, hash ' + 'ab'.repeat(32) + ')';
+  it.each([
+    ['gap: expected seq 13', 'gat: rij 13 verwacht'],
+    ['prev_hash does not match the previous row', 'prev_hash klopt niet met de vorige rij'],
+    ['content does not match its hash', 'de inhoud klopt niet met haar hash'],
+    ['resource is not an AuditEvent', 'de inhoud is geen AuditEvent'],
+    ['column outcome does not match the resource', 'kolom outcome klopt niet met de inhoud'],
+    [
+      'the search columns do not hash as PostgreSQL writes them',
+      'de zoekkolommen hashen niet zoals PostgreSQL ze schrijft',
+    ],
+    [
+      'rows 41 to 45 are missing (the chain head is at 40)',
+      'rijen 41 tot en met 45 ontbreken (de kop van de keten staat op rij 40)',
+    ],
+    [
+      'the last row does not match the recorded chain head',
+      'de laatste rij klopt niet met de vastgelegde kop van de keten',
+    ],
+    [
+      'the retention checkpoint at seq 7 has no purge AuditEvent in the chain after it',
+      'het bewaartermijn-controlepunt bij rij 7 heeft geen AuditEvent van de opschoning erna in de keten',
+    ],
+    [
+      'the retention checkpoint at seq 7 is not signed by a known key (purged at 2026-11-01T00:00:00.000Z): not a retention purge',
+      'het bewaartermijn-controlepunt bij rij 7 is niet ondertekend met een bekende sleutel (opgeschoond op ' +
+        '2026-11-01T00:00:00.000Z): geen opschoning na de bewaartermijn',
+    ],
+    [`the chain ends at seq 39, before ${checkpoint}`, `de keten houdt op bij rij 39, vóór ${dutchCheckpoint}`],
+    [
+      `the retention checkpoint at seq 50 deleted rows written after ${checkpoint}, less than 365 days ago: not a retention purge`,
+      `het bewaartermijn-controlepunt bij rij 50 verwijderde rijen die na ${dutchCheckpoint} zijn geschreven, minder ` +
+        'dan 365 dagen geleden: geen opschoning na de bewaartermijn',
+    ],
+    [
+      `the retention checkpoint at seq 40 contradicts ${checkpoint}`,
+      `het bewaartermijn-controlepunt bij rij 40 is in strijd met ${dutchCheckpoint}`,
+    ],
+    [`row 40 is missing, contradicting ${checkpoint}`, `rij 40 ontbreekt, in strijd met ${dutchCheckpoint}`],
+    [
+      `the chain was rewritten: row 40 has hash ${'cd'.repeat(32)}, contradicting ${checkpoint}`,
+      `de keten is herschreven: rij 40 heeft hash ${'cd'.repeat(32)}, in strijd met ${dutchCheckpoint}`,
+    ],
+    ['something new the verification says', 'something new the verification says'],
+  ])('says %j in Dutch, and as recorded in English', (problem, nl) => {
+    expect(chainProblemInWords('nl', problem)).toBe(nl);
+    expect(chainProblemInWords('en', problem)).toBe(problem);
   });
 });
