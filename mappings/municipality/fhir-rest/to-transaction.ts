@@ -87,20 +87,14 @@ export function toTransactionBundle(
  * closes; an open one does not, since a late contact or a redelivery after the closure would reopen the trajectory.
  */
 function isConditionalUpdate(resource: Resource, eventType: DeliveryEventType): boolean {
-  switch (resource.resourceType) {
-    case 'ServiceRequest':
-      return eventType === 'referral.created';
-    case 'Encounter':
-      return eventType === 'contact.recorded';
-    case 'EpisodeOfCare':
-      return (
-        TRAJECTORY_STATE_CHANGES.has(eventType) || (eventType === 'contact.recorded' && resource.status === 'finished')
-      );
-    case 'MeasureReport':
-      return eventType === 'monitoring.report';
-    default:
-      return false;
-  }
+  return (
+    (eventType === 'referral.created' && resource.resourceType === 'ServiceRequest') ||
+    (eventType === 'contact.recorded' && resource.resourceType === 'Encounter') ||
+    (resource.resourceType === 'EpisodeOfCare' &&
+      (TRAJECTORY_STATE_CHANGES.has(eventType) ||
+        (eventType === 'contact.recorded' && resource.status === 'finished'))) ||
+    (eventType === 'monitoring.report' && resource.resourceType === 'MeasureReport')
+  );
 }
 
 /** `identifier=<system>|<value>`, as FHIR search writes a token (unencoded, as the specification's examples do). */
