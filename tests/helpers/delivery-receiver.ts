@@ -1,5 +1,7 @@
 import type http from 'node:http';
 import { Webhook } from 'standardwebhooks';
+import type { Bundle } from '@medplum/fhirtypes';
+import { FhirTransactionStore } from './fhir-transaction-store';
 import { LocalHttpServer } from './local-server';
 
 /**
@@ -38,6 +40,8 @@ export type ReceiverMode =
 export class DeliveryReceiver extends LocalHttpServer {
   readonly hits: Hit[] = [];
   readonly stored = new Map<string, Hit>();
+  /** What a FHIR server would hold after the transaction Bundles stored (each idempotency key once). */
+  readonly fhir = new FhirTransactionStore();
   /** Modes used one per delivery, in order, before `mode` applies. */
   script: ReceiverMode[] = [];
   mode: ReceiverMode = { kind: 'ok' };
@@ -130,9 +134,7 @@ export class DeliveryReceiver extends LocalHttpServer {
       res.once('close', () => this.inFlight--);
       const mode = this.script.shift() ?? this.mode;
       const accept = () => {
-        if (!this.stored.has(hit.idempotencyKey)) {
-          this.stored.set(hit.idempotencyKey, hit);
-        }
+        this.store(hit);
         this.json(res, 200, { resourceType: 'Bundle', type: 'transaction-response' });
       };
       switch (mode.kind) {
@@ -153,9 +155,7 @@ export class DeliveryReceiver extends LocalHttpServer {
           res.end(mode.body ?? JSON.stringify({ resourceType: 'OperationOutcome', issue: [] }));
           return;
         case 'store-then-status':
-          if (!this.stored.has(hit.idempotencyKey)) {
-            this.stored.set(hit.idempotencyKey, hit);
-          }
+          this.store(hit);
           return this.json(res, mode.status, { resourceType: 'OperationOutcome', issue: [] });
         case 'drop':
           req.socket.destroy();
@@ -167,6 +167,18 @@ export class DeliveryReceiver extends LocalHttpServer {
           return;
       }
     });
+  }
+
+  /** Keeps a delivery once per idempotency key, and applies a transaction Bundle to `fhir` that once. */
+  private store(hit: Hit): void {
+    if (this.stored.has(hit.idempotencyKey)) {
+      return;
+    }
+    this.stored.set(hit.idempotencyKey, hit);
+    const bundle = hit.body as Bundle | undefined;
+    if (bundle?.resourceType === 'Bundle' && bundle.type === 'transaction') {
+      this.fhir.apply(bundle);
+    }
   }
 
   private json(res: http.ServerResponse, status: number, body: unknown): void {

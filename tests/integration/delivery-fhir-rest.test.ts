@@ -1,7 +1,9 @@
-import type { Bundle } from '@medplum/fhirtypes';
+import type { Bundle, Encounter, EpisodeOfCare, Patient } from '@medplum/fhirtypes';
+import { resourceIds } from '../../mappings/his/shared/resource-ids';
 import { getAdapter } from '../../mappings/municipality/index';
 import { RESOURCE_ID_SYSTEM } from '../../mappings/municipality/shared/resource-identifier';
-import { buildAgreement, buildDestination, buildReferralEvent } from '../helpers/builders';
+import { codesOf, EXTENSION, TRAJECTORY_OUTCOME_SYSTEM } from '../../src/kernel/fhir/terminology';
+import { buildAgreement, buildContactEvent, buildDestination, buildReferralEvent } from '../helpers/builders';
 import {
   contractDestination,
   describeAdapterContract,
@@ -11,6 +13,8 @@ import {
 process.env.TEST_FHIR_OAUTH_SECRET = 'client-secret-for-tests';
 const OAUTH_MUNICIPALITY = 'GM0344';
 const STRICT_MUNICIPALITY = 'GM0345';
+/** A municipality whose agreement lets a contact's duration and a trajectory's help questions through. */
+const WIDE_MUNICIPALITY = 'GM0346';
 
 describe('fhir-rest delivery adapter', () => {
   const h = useDeliveryApp({
@@ -35,10 +39,20 @@ describe('fhir-rest delivery adapter', () => {
         retry: { maxAttempts: 2, backoffBaseMs: 1500, backoffMaxMs: 1500 },
         pauseAfterFailures: 0,
       }),
+      buildDestination(r.url('/fhir'), { id: 'gm0346', municipality: WIDE_MUNICIPALITY, pauseAfterFailures: 0 }),
     ],
     extraAgreements: [
       buildAgreement({ id: 'oauth-agreement', municipality: { code: OAUTH_MUNICIPALITY, name: 'Lingewaard' } }),
       buildAgreement({ id: 'strict-agreement', municipality: { code: STRICT_MUNICIPALITY, name: 'Neder-Betuwe' } }),
+      buildAgreement({
+        id: 'wide-agreement',
+        municipality: { code: WIDE_MUNICIPALITY, name: 'Buren' },
+        dataClasses: {
+          ...buildAgreement().dataClasses,
+          Encounter: { fields: ['status', 'class', 'type', 'subject', 'period', 'episodeOfCare', 'length'] },
+          EpisodeOfCare: { fields: ['status', 'type', 'patient', 'period', EXTENSION.trajectoryOutcome] },
+        },
+      }),
     ],
     prepareReceiver: (r) => {
       r.requireIssuedTokenUnder = '/oauth-fhir';
@@ -92,6 +106,73 @@ describe('fhir-rest delivery adapter', () => {
       )!;
     const [first, corrected] = [await srOf(createdId), await srOf(correctedId)];
     expect(corrected.request).toEqual({ method: 'PUT', url: first.request!.url });
+  });
+
+  // A corrected contact (the practice's same contact id, a new event) was a conditional create of an Encounter the
+  // receiver already held: it kept the first duration while the event said `delivered`.
+  it('changes the Encounter the receiver holds when the practice corrects the contact', async () => {
+    const first = contactEvent({ durationMinutes: 30 });
+    const contact = first.contact as { id: string };
+    const firstId = await h.submit(first);
+    await h.reachesState(firstId, 'delivered');
+    const corrected = {
+      ...first,
+      eventId: `${String(first.eventId)}-corrected`,
+      contact: { ...contact, durationMinutes: 45, mode: '2' },
+    };
+    const correctedId = await h.submit(corrected);
+    await h.reachesState(correctedId, 'delivered');
+
+    const held = heldEncountersOf(first, contact.id);
+    expect(held).toHaveLength(1);
+    expect(held[0]!.length?.value).toBe(45);
+    expect(held[0]!.type?.[0]?.coding?.[0]?.code).toBe('2');
+    // One child at the receiver, created by the first event (a conditional create: the municipality's record).
+    const patientId = held[0]!.subject!.reference!.replace('urn:uuid:', '');
+    expect(
+      h.receiver.fhir
+        .held<Patient>('Patient')
+        .filter((p) => p.identifier?.some((i) => i.system === RESOURCE_ID_SYSTEM && i.value === patientId)),
+    ).toHaveLength(1);
+  });
+
+  it('keeps a closed trajectory closed at the receiver when a contact of it arrives after the closure', async () => {
+    const contact = contactEvent();
+    const trajectory = { ...(contact.trajectory as { id: string }), helpQuestion: 'school' };
+    const open: Record<string, unknown> = { ...contact, trajectory };
+    await deliver(open);
+    const closed = { ...open, eventId: `${String(open.eventId)}-closed`, eventType: 'trajectory.closed' };
+    delete (closed as Record<string, unknown>).contact;
+    delete (closed as Record<string, unknown>).professional;
+    await deliver({ ...closed, trajectory: { ...trajectory, closedOn: '2026-11-25', outcome: closedOutcome() } });
+    // A late contact of the trajectory (or a redelivery of an earlier one) carries it as it was: open.
+    const late = {
+      ...open,
+      eventId: `${String(open.eventId)}-late`,
+      contact: { ...(open.contact as object), id: `${(open.contact as { id: string }).id}-late` },
+    };
+    await deliver(late);
+    const held = heldEpisodesOf(contact, trajectory.id);
+    expect(held).toHaveLength(1);
+    expect(held[0]!.status).toBe('finished');
+    expect(held[0]!.period?.end).toBe('2026-11-25');
+  });
+
+  it('changes the trajectory the receiver holds when a contact closes it with a corrected help question', async () => {
+    const contact = contactEvent();
+    const trajectory = { ...(contact.trajectory as { id: string }), helpQuestion: 'school' };
+    await deliver({ ...contact, trajectory });
+    const closing = {
+      ...contact,
+      eventId: `${String(contact.eventId)}-closing`,
+      trajectory: { ...trajectory, helpQuestion: 'parenting', closedOn: '2026-11-25', outcome: closedOutcome() },
+      contact: { ...(contact.contact as object), id: `${(contact.contact as { id: string }).id}-last` },
+    };
+    await deliver(closing);
+    const held = heldEpisodesOf(contact, trajectory.id);
+    expect(held).toHaveLength(1);
+    expect(held[0]!.status).toBe('finished');
+    expect(held[0]!.type?.[0]?.coding?.[0]?.code).toBe('parenting');
   });
 
   it("sends a cancellation as a patch of the status of the receiver's copy of the ServiceRequest", async () => {
@@ -157,4 +238,31 @@ describe('fhir-rest delivery adapter', () => {
     expect(hits).toHaveLength(2);
     expect(hits[1]!.at - hits[0]!.at).toBeGreaterThanOrEqual(1150);
   });
+
+  /** A contact of a child of the municipality whose agreement shares durations and help questions. */
+  function contactEvent(contact: Record<string, unknown> = {}): Record<string, unknown> {
+    const event = buildContactEvent(contact);
+    return { ...event, child: { ...(event.child as object), municipality: WIDE_MUNICIPALITY } };
+  }
+
+  async function deliver(event: Record<string, unknown>): Promise<void> {
+    await h.reachesState(await h.submit(event), 'delivered');
+  }
+
+  /** What the receiver holds of the resource with our deterministic id `id`, by the identifier it was sent with. */
+  function heldOf<T extends Encounter | EpisodeOfCare>(type: T['resourceType'], id: string): T[] {
+    return h.receiver.fhir
+      .held<T>(type)
+      .filter((r) => r.identifier?.some((i) => i.system === RESOURCE_ID_SYSTEM && i.value === id));
+  }
+  const agbOf = (event: Record<string, unknown>) => (event.practice as { agb: string }).agb;
+  const heldEncountersOf = (event: Record<string, unknown>, contactId: string) =>
+    heldOf<Encounter>('Encounter', resourceIds.encounter(agbOf(event), contactId));
+  const heldEpisodesOf = (event: Record<string, unknown>, trajectoryId: string) =>
+    heldOf<EpisodeOfCare>('EpisodeOfCare', resourceIds.episodeOfCare(agbOf(event), trajectoryId));
 });
+
+/** Any code of the trajectory-outcome table. */
+function closedOutcome(): string {
+  return codesOf(TRAJECTORY_OUTCOME_SYSTEM)[0]!;
+}

@@ -3,8 +3,8 @@ import { postMessage, type DeliveryAdapter, type DestinationFormat } from '../sh
 import { joinUrl, probeRequest } from '../shared/transport';
 
 /**
- * FHIR REST: POSTs a transaction Bundle of conditional creates (see the mapping) to the receiver's FHIR base URL,
- * with an `Idempotency-Key` header as well, so a replay never duplicates anything at the receiver.
+ * FHIR REST: POSTs a transaction Bundle of conditional creates and updates (see the mapping) to the receiver's FHIR
+ * base URL, with an `Idempotency-Key` header as well, so a replay never duplicates anything at the receiver.
  * Probe: `GET <baseUrl>/metadata` (the CapabilityStatement every FHIR server serves) must answer 2xx.
  */
 const fhirRestAdapter: DeliveryAdapter = {

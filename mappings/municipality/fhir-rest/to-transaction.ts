@@ -21,7 +21,10 @@ import {
  *   EpisodeOfCare sent earlier) becomes a conditional reference `Type?identifier=<system>|<id>`.
  * - Exceptions that change what the receiver already holds, idempotent as well: the referral's ServiceRequest is a
  *   conditional update (`PUT ServiceRequest?identifier=…`), so a corrected referral (the practice's same referral
- *   id in a later event) replaces the copy the receiver holds, where a conditional create would keep the first; its
+ *   id in a later event) replaces the copy the receiver holds, where a conditional create would keep the first;
+ *   `contact.recorded` sends the Encounter the same way (a corrected contact: duration, mode, start, interventions),
+ *   and its EpisodeOfCare too when the contact closes the trajectory (an open one stays a conditional create: a late
+ *   contact or a redelivery after the closure would otherwise reopen the trajectory at the receiver); the referral's
  *   cancellation changes only that copy's status (a FHIRPath Patch on the same identifier): it carries identifiers
  *   and status alone (policy/decide.ts, `permitted-as-cancellation`), and as an update it would erase the rest of
  *   the referral the receiver holds; the child and the rest stay conditional creates, the municipality's records
@@ -62,14 +65,10 @@ export function toTransactionBundle(
       }
       return inBundle.has(local.id) ? uuidFullUrl(local.id) : `${local.type}?${identifierQuery(local.id)}`;
     });
-    const conditionalUpdate =
-      (eventType === 'referral.created' && resource.resourceType === 'ServiceRequest') ||
-      (TRAJECTORY_STATE_CHANGES.has(eventType) && resource.resourceType === 'EpisodeOfCare') ||
-      (eventType === 'monitoring.report' && resource.resourceType === 'MeasureReport');
     return {
       fullUrl: uuidFullUrl(id),
       resource: body,
-      request: conditionalUpdate
+      request: isConditionalUpdate(resource, eventType)
         ? { method: 'PUT', url: `${resource.resourceType}?${identifierQuery(id)}` }
         : { method: 'POST', url: resource.resourceType, ifNoneExist: identifierQuery(id) },
     };
@@ -80,6 +79,22 @@ export function toTransactionBundle(
     identifier: { system: DELIVERY_ID_SYSTEM, value: idempotencyKey },
     entry: entries,
   };
+}
+
+/**
+ * Whether the event's copy of `resource` replaces the one the receiver holds. The contact's Encounter does (a
+ * corrected contact: the practice's same contact id in a later event), and so does an EpisodeOfCare the HIS event
+ * closes; an open one does not, since a late contact or a redelivery after the closure would reopen the trajectory.
+ */
+function isConditionalUpdate(resource: Resource, eventType: DeliveryEventType): boolean {
+  return (
+    (eventType === 'referral.created' && resource.resourceType === 'ServiceRequest') ||
+    (eventType === 'contact.recorded' && resource.resourceType === 'Encounter') ||
+    (resource.resourceType === 'EpisodeOfCare' &&
+      (TRAJECTORY_STATE_CHANGES.has(eventType) ||
+        (eventType === 'contact.recorded' && resource.status === 'finished'))) ||
+    (eventType === 'monitoring.report' && resource.resourceType === 'MeasureReport')
+  );
 }
 
 /** `identifier=<system>|<value>`, as FHIR search writes a token (unencoded, as the specification's examples do). */

@@ -15,24 +15,43 @@ function identityOf(r: Resource | undefined): string | undefined {
 }
 
 describe('fhir-rest mapping: a transaction of conditional creates', () => {
-  it('sends every resource but the referral as POST with ifNoneExist on its deterministic identifier, without our id', () => {
-    const resources = minimised(mapped(buildContactEvent()));
-    const bundle = toTransactionBundle(resources, KEY, 'contact.recorded');
-    expect(bundle.type).toBe('transaction');
-    expect(bundle.identifier?.value).toBe(KEY);
-    expect(bundle.entry).toHaveLength(resources.length);
-    bundle.entry!.forEach((entry, i) => {
-      const id = resources[i]!.id!;
-      expect(entry.fullUrl).toBe(`urn:uuid:${id}`);
-      expect(entry.resource?.id).toBeUndefined();
-      expect(identityOf(entry.resource)).toBe(id);
-      expect(entry.request).toEqual({
-        method: 'POST',
-        url: resources[i]!.resourceType,
-        ifNoneExist: `identifier=${RESOURCE_ID_SYSTEM}|${id}`,
+  // Golden change (contactfix): the contact's Encounter was a conditional create too, so a corrected contact (the
+  // practice's same contact id in a later event) never replaced the copy the receiver held.
+  it.each([
+    ['an open trajectory', {}, 'POST'],
+    ['a trajectory the contact closes', { closedOn: '2026-11-25', outcome: 'closed-without-referral' }, 'PUT'],
+  ])(
+    'sends a contact of %s with the child as a conditional create and the contact as a conditional update, without our id',
+    (_, closure, episodeMethod) => {
+      const contact = buildContactEvent();
+      const event = { ...contact, trajectory: { ...(contact.trajectory as object), ...closure } };
+      const resources = minimised(mapped(event));
+      const bundle = toTransactionBundle(resources, KEY, 'contact.recorded');
+      expect(bundle.type).toBe('transaction');
+      expect(bundle.identifier?.value).toBe(KEY);
+      // The child and guardians are the municipality's records once received; the contact is the practice's.
+      const methodOf: Record<string, string> = {
+        Patient: 'POST',
+        RelatedPerson: 'POST',
+        EpisodeOfCare: episodeMethod,
+        Encounter: 'PUT',
+      };
+      expect(new Set(resources.map((r) => r.resourceType))).toEqual(new Set(Object.keys(methodOf)));
+      expect(bundle.entry).toHaveLength(resources.length);
+      bundle.entry!.forEach((entry, i) => {
+        const id = resources[i]!.id!;
+        const type = resources[i]!.resourceType;
+        expect(entry.fullUrl).toBe(`urn:uuid:${id}`);
+        expect(entry.resource?.id).toBeUndefined();
+        expect(identityOf(entry.resource)).toBe(id);
+        expect(entry.request).toEqual(
+          methodOf[type] === 'PUT'
+            ? { method: 'PUT', url: `${type}?identifier=${RESOURCE_ID_SYSTEM}|${id}` }
+            : { method: 'POST', url: type, ifNoneExist: `identifier=${RESOURCE_ID_SYSTEM}|${id}` },
+        );
       });
-    });
-  });
+    },
+  );
 
   it('sends a referral as a conditional update, so a corrected referral replaces the copy the receiver holds', () => {
     const resources = minimised(mapped());

@@ -67,6 +67,23 @@ describe('iSamenleving-style mapping', () => {
     expect(body.contactmoment.trajectReferentie).toBe(body.traject?.referentie);
   });
 
+  it('sends a corrected contact as a new message about the same contactmoment, trajectory and child', () => {
+    const first = buildContactEvent({ durationMinutes: 30 });
+    const corrected = {
+      ...first,
+      eventId: `${String(first.eventId)}-corrected`,
+      contact: { ...(first.contact as object), durationMinutes: 45 },
+    };
+    const messageOf = (event: Record<string, unknown>, key: string) =>
+      toISamenlevingMessage(minimised(mapped(event), wide), 'contact.recorded', key)!.body as Contactmoment;
+    const [a, b] = [messageOf(first, 'k6'), messageOf(corrected, 'k7')];
+    expect(b.berichtId).not.toBe(a.berichtId);
+    expect(b.contactmoment.duurMinuten).toBe(45);
+    expect(b.contactmoment.referentie).toBe(a.contactmoment.referentie);
+    expect(b.traject?.referentie).toBe(a.traject?.referentie);
+    expect(b.client?.referentie).toBe(a.client?.referentie);
+  });
+
   it.each(['consent.recorded', 'consent.withdrawn'] as const)('has no message for %s', (type) => {
     expect(toISamenlevingMessage(minimised(mapped(buildContactEvent()), wide), type, 'k5')).toBeUndefined();
   });

@@ -1,4 +1,4 @@
-import type { Parameters } from '@medplum/fhirtypes';
+import type { Encounter, Parameters } from '@medplum/fhirtypes';
 import {
   BACKPORT_NOTIFICATION_PROFILE,
   LOGICAL_BASE,
@@ -30,6 +30,26 @@ describe('webhook mapping: an R4 Backport subscription notification', () => {
     const sr = resources.find((r) => r.resourceType === 'ServiceRequest')!;
     expect(focus).toBe(`${LOGICAL_BASE}/ServiceRequest/${sr.id}`);
     expect(bundle.entry!.slice(1).map((e) => e.resource?.id)).toEqual(resources.map((r) => r.id));
+  });
+
+  it('sends a corrected contact as a new notification whose Encounter has the same id and address', () => {
+    const first = buildContactEvent({ durationMinutes: 30 });
+    const corrected = {
+      ...first,
+      eventId: `${String(first.eventId)}-corrected`,
+      contact: { ...(first.contact as object), mode: '2' },
+    };
+    const encounterOf = (event: Record<string, unknown>, idempotencyKey: string) =>
+      toNotificationBundle(minimised(mapped(event)), {
+        ...ctx,
+        idempotencyKey,
+        eventType: 'contact.recorded',
+      }).entry!.find((e) => e.resource?.resourceType === 'Encounter')!;
+    const [a, b] = [encounterOf(first, 'key-a'), encounterOf(corrected, 'key-b')];
+    expect(b.fullUrl).toBe(a.fullUrl);
+    expect(b.request).toEqual(a.request);
+    expect(b.request?.method).toBe('PUT');
+    expect((b.resource as Encounter).type).not.toEqual((a.resource as Encounter).type);
   });
 
   it('dates the event when it occurred and the Bundle when it was made', () => {
