@@ -816,29 +816,35 @@ const CANCELLED_REFERRAL_AT_DESTINATION = `SELECT CASE
 
 /**
  * What became at `destination` of the practice's referral with this identifier, for deciding its cancellation
- * (policy/types.ts `CancelledReferral`): `disclosed` once a delivery there went out (delivered once, whatever became
- * of a resend of it) or is pending, or while the referral is not decided yet (its map stage may be running beside the
- * cancellation's; the deliver stage waits for the referral's send and finds nothing to cancel when there was none);
- * `not-disclosed` when it ended otherwise; `unknown` when jeugdbrug never received it.
+ * `cancellation` (the practice's event id; policy/types.ts `CancelledReferral`), of the referral's events received
+ * before it (`receivedOrder`: one request's events share their received time): `disclosed` once a delivery there went
+ * out (delivered once, whatever became of a resend of it) or is pending, or while the referral is not decided yet (its
+ * map stage may be running beside the cancellation's; the deliver stage waits for the referral's send and finds
+ * nothing to cancel when there was none); `not-disclosed` when it ended otherwise, or when the referral was received
+ * only after the cancellation (as `CANCELLED_REFERRAL_AT_DESTINATION`'s `never`); `unknown` when jeugdbrug never
+ * received it. A cancellation not stored (yet) counts every referral as earlier.
  */
 export async function cancelledReferralAt(
   db: Db,
   tenant: string,
+  cancellation: string,
   identifier: { readonly system: string; readonly value: string },
   destination: string | undefined,
 ): Promise<'disclosed' | 'not-disclosed' | 'unknown'> {
   const [row] = await db.query<{ at: 'disclosed' | 'not-disclosed' | 'unknown' }>(
     `SELECT CASE
         WHEN bool_or(d.state IN ('delivered', 'dead', 'pending') OR d.delivered_at IS NOT NULL
-            OR i.state IN ('received', 'unacknowledged', 'mapped'))
+            OR i.state IN ('received', 'unacknowledged', 'mapped')) FILTER (WHERE earlier)
           THEN 'disclosed'
         WHEN count(i.id) > 0 THEN 'not-disclosed'
         ELSE 'unknown' END AS at
        FROM referral_identifier r
        JOIN inbox i ON i.id = r.inbox_id AND i.event_type = 'referral.created'
+       LEFT JOIN inbox c ON c.tenant = $1 AND c.source_event_id = $5
+       CROSS JOIN LATERAL (SELECT c.id IS NULL OR ${receivedOrder('i')} < ${receivedOrder('c')} AS earlier) o
        LEFT JOIN delivery d ON d.inbox_id = i.id AND d.destination = $4
       WHERE r.tenant = $1 AND r.system = $2 AND r.value = $3`,
-    [tenant, identifier.system, identifier.value, destination ?? null],
+    [tenant, identifier.system, identifier.value, destination ?? null, cancellation],
   );
   return row?.at ?? 'unknown';
 }

@@ -163,8 +163,14 @@ describe('the cancellation of a referral under an agreement resting on consent',
     const { referral, referralId } = await consentedReferral();
     const [cancelId, referralEventId] = await submitTogether([minimalCancellation(referral, referralId), referral]);
     await h.reachesState(referralEventId!, 'delivered');
-    await h.reachesState(cancelId!, 'completed');
-    expect(h.receiver.hitsFor((await h.delivery(cancelId!)).idempotency_key)).toEqual([]);
+    // Decided on what came before it in the request (report-cancelorder 2): nothing of the referral had been sent,
+    // so there is nothing to cancel; the referral sent after it did not make it a cancellation of a disclosed one.
+    await h.reachesState(cancelId!, 'denied');
+    expect((await h.state(cancelId!)).stateReason).toMatch(/^referral-not-disclosed: /);
+    expect((await decisionsOf(cancelId!)).map((d) => d.outcome_desc)).not.toContainEqual(
+      expect.stringMatching(/permitted-as-cancellation/),
+    );
+    await expect(h.delivery(cancelId!)).rejects.toThrow(/no delivery/);
     expect(h.receiver.hitsFor((await h.delivery(referralEventId!)).idempotency_key)).toHaveLength(1);
     expect((await accept(referralId)).status).toBe(202);
   });
