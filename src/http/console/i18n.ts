@@ -4,6 +4,7 @@ import {
   NOTHING_TO_CANCEL,
   PAYLOAD_PURGED,
   RECEIPT_RECORDED,
+  RESENT_BY_PRACTICE,
 } from '../../event/states';
 import { NOTICE_QUEUED, noticeNotCarried } from '../../event/withdrawal-notice';
 
@@ -787,6 +788,13 @@ const OTHER_REASONS: readonly (readonly [RegExp, Record<Lang, string>])[] = [
     {
       nl: 'niet verstuurd: de verwijzing die het intrekt bereikte de gemeente nooit',
       en: 'not sent: the referral it cancels never reached the municipality',
+    },
+  ],
+  [
+    new RegExp(`^${RESENT_BY_PRACTICE}$`),
+    {
+      nl: 'niet verstuurd: de praktijk stuurde de verwijzing na het intrekken opnieuw',
+      en: 'not sent: the practice sent the referral again after cancelling it',
     },
   ],
   [
