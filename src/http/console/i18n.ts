@@ -369,6 +369,10 @@ const MESSAGES = {
     nl: 'De praktijk heeft deze verwijzing na aflevering ingetrokken: ze gaat niet opnieuw.',
     en: 'The practice cancelled this referral after it was delivered: it is not sent again.',
   },
+  redeliverResent: {
+    nl: 'De praktijk heeft de verwijzing na deze intrekking opnieuw gestuurd: de intrekking gaat niet opnieuw.',
+    en: 'The practice sent the referral again after this cancellation: it is not sent again.',
+  },
   redeliverNoDestination: {
     nl: 'De bestemming is niet meer geconfigureerd.',
     en: 'Its destination is no longer configured.',
