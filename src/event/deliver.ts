@@ -72,29 +72,13 @@ async function processPendingDelivery(
   if (work.cancelled_by_practice) {
     // Cancelled while it waited (a paused destination, retries): the municipality never gets a referral the practice
     // withdrew. The cancellation goes out as any event does.
-    await finish(ctx, job, {
-      deliveryId: work.id,
-      inboxId: work.inbox_id,
-      deliveryState: 'cancelled',
-      step: 'cancelledByPractice',
-      reason: CANCELLED_BY_PRACTICE,
-      error: CANCELLED_BY_PRACTICE,
-      countsAsAttempt: false,
-    });
+    await notSent(ctx, job, work, 'cancelledByPractice', CANCELLED_BY_PRACTICE);
     return 'cancelled';
   }
   if (work.resent_by_practice) {
     // The practice cancelled the referral and then sent it again: it stands. The municipality gets the referral
     // sent again and never the cancellation in between, which it could otherwise take after it.
-    await finish(ctx, job, {
-      deliveryId: work.id,
-      inboxId: work.inbox_id,
-      deliveryState: 'cancelled',
-      step: 'resentByPractice',
-      reason: RESENT_BY_PRACTICE,
-      error: RESENT_BY_PRACTICE,
-      countsAsAttempt: false,
-    });
+    await notSent(ctx, job, work, 'resentByPractice', RESENT_BY_PRACTICE);
     return 'resent';
   }
   if (work.waits_for_earlier) {
@@ -107,15 +91,7 @@ async function processPendingDelivery(
   }
   if (work.cancelled_referral === 'never') {
     // A cancellation of what the municipality never received would tell it about a child for nothing.
-    await finish(ctx, job, {
-      deliveryId: work.id,
-      inboxId: work.inbox_id,
-      deliveryState: 'cancelled',
-      step: 'nothingToCancel',
-      reason: NOTHING_TO_CANCEL,
-      error: NOTHING_TO_CANCEL,
-      countsAsAttempt: false,
-    });
+    await notSent(ctx, job, work, 'nothingToCancel', NOTHING_TO_CANCEL);
     return 'nothing-to-cancel';
   }
   const kind = deliveryKindOf(work);
@@ -412,6 +388,25 @@ async function recordAcceptedSend(
 /** Ends the delivery (see finishDelivery) and logs the state its event enters, under the job's trace id. */
 function finish(ctx: PipelineContext, job: Job<DeliverJobData>, d: DeliveryFinish): Promise<boolean> {
   return finishDeliveryLogged(ctx, { traceId: job.data.traceId, stage: 'deliver' }, d);
+}
+
+/** Ends a delivery the practice's events made moot (`cancelled`, `reason` its words), without an attempt. */
+function notSent(
+  ctx: PipelineContext,
+  job: Job<DeliverJobData>,
+  work: DeliveryWork,
+  step: 'cancelledByPractice' | 'resentByPractice' | 'nothingToCancel',
+  reason: string,
+): Promise<boolean> {
+  return finish(ctx, job, {
+    deliveryId: work.id,
+    inboxId: work.inbox_id,
+    deliveryState: 'cancelled',
+    step,
+    reason,
+    error: reason,
+    countsAsAttempt: false,
+  });
 }
 
 /** Health bookkeeping must never hide the delivery's own failure, so its errors are logged and dropped. */

@@ -263,6 +263,16 @@ describe('a municipality answers a referral in the console', () => {
     expect(((await api.json()) as StatusView).statusUpdates).toEqual([]);
   });
 
+  /** Submits `event` as the practice and waits until it reached the municipality (`what` names it if it does not). */
+  const submitDelivered = async (event: Record<string, unknown>, what: string) => {
+    const res = await app.request('/his/v1/events', { json: event });
+    const id = ((await res.json()) as { receipts: { id: string }[] }).receipts[0]?.id ?? '';
+    await waitFor(`${what} delivered`, async () => {
+      const [row] = await app.rt.ctx.db.query<{ state: string }>(`SELECT state FROM inbox WHERE id = $1`, [id]);
+      return row?.state === 'delivered';
+    });
+  };
+
   /**
    * `post`'s response, and how many times the console's handling of it read whether the practice's cancellation
    * reached the municipality (tryGetDeliveredCancellation's statement, called from the console's router): workers
@@ -292,12 +302,7 @@ describe('a municipality answers a referral in the console', () => {
 
   it('reads once per post of the form whether the practice cancelled the referral, and answers as before', async () => {
     const event = buildReferralEvent();
-    const submitted = await app.request('/his/v1/events', { json: event });
-    const id = ((await submitted.json()) as { receipts: { id: string }[] }).receipts[0]?.id ?? '';
-    await waitFor('the referral delivered', async () => {
-      const [row] = await app.rt.ctx.db.query<{ state: string }>(`SELECT state FROM inbox WHERE id = $1`, [id]);
-      return row?.state === 'delivered';
-    });
+    await submitDelivered(event, 'the referral');
     const referral = (event.referral as { id: string }).id;
     const path = `/console/municipality/referrals/${encodeURIComponent(`urn:agb:${PRACTICE_AGB}:referral|${referral}`)}`;
 
@@ -309,20 +314,13 @@ describe('a municipality answers a referral in the console', () => {
     expect(invalid.page).toContain('class="status-form"');
     const late = await cancellationReadsOf(() => caseWorker.post(`${path}/status`, tomorrow));
     expect([late.res.status, late.reads]).toEqual([422, 1]);
-    expect([invalid.res.status, invalid.reads]).toEqual([422, 1]);
-    expect(invalid.page).toContain('class="status-form"');
     const recorded = await cancellationReadsOf(() =>
       caseWorker.post(`${path}/status`, { status: 'received', date: amsterdamDay(new Date()) }),
     );
     expect([recorded.res.status, recorded.reads]).toEqual([303, 1]);
 
     const cancellation = { ...event, eventId: `${event.eventId as string}-cancelled`, eventType: 'referral.cancelled' };
-    const cancelled = await app.request('/his/v1/events', { json: { ...cancellation, referral: { id: referral } } });
-    const cancelId = ((await cancelled.json()) as { receipts: { id: string }[] }).receipts[0]?.id ?? '';
-    await waitFor('the cancellation delivered', async () => {
-      const [row] = await app.rt.ctx.db.query<{ state: string }>(`SELECT state FROM inbox WHERE id = $1`, [cancelId]);
-      return row?.state === 'delivered';
-    });
+    await submitDelivered({ ...cancellation, referral: { id: referral } }, 'the cancellation');
     // A valid status and an invalid form alike: the cancelled page (409), not the form's 422, read once.
     for (const form of [{ status: 'accepted', date: amsterdamDay(new Date()) }, incomplete, tomorrow]) {
       const refused = await cancellationReadsOf(() => caseWorker.post(`${path}/status`, form));
@@ -340,12 +338,7 @@ describe('a municipality answers a referral in the console', () => {
   it("takes the case worker's explanation (toelichting) with a reason, and sends it on to the practice", async () => {
     // A referral of its own: the first one is past the point where it may be rejected.
     const event = buildReferralEvent();
-    const res = await app.request('/his/v1/events', { json: event });
-    const id = ((await res.json()) as { receipts: { id: string }[] }).receipts[0]?.id ?? '';
-    await waitFor('the second referral delivered', async () => {
-      const [row] = await app.rt.ctx.db.query<{ state: string }>(`SELECT state FROM inbox WHERE id = $1`, [id]);
-      return row?.state === 'delivered';
-    });
+    await submitDelivered(event, 'the second referral');
     const referral = (event.referral as { id: string }).id;
     const path = `/console/municipality/referrals/${encodeURIComponent(`urn:agb:${PRACTICE_AGB}:referral|${referral}`)}`;
     const form = await (await caseWorker.get(path)).text();

@@ -111,6 +111,14 @@ describe('the cancellation of a referral under an agreement resting on consent',
     return { referral, referralId: (referral.referral as { id: string }).id };
   };
 
+  /** A referral delivered to the municipality, and the same referral as the practice sends it again. */
+  const deliveredReferral = async () => {
+    const { referral, referralId } = await consentedReferral();
+    const firstId = await h.submit(referral);
+    await h.reachesState(firstId, 'delivered');
+    return { referral, referralId, again: { ...referral, eventId: `${referral.eventId as string}-again` } };
+  };
+
   it('refuses a status on a referral the practice cancelled in a later request', async () => {
     const { referral, referralId } = await consentedReferral();
     const referralEventId = await h.submit(referral);
@@ -166,7 +174,7 @@ describe('the cancellation of a referral under an agreement resting on consent',
     const { referral, referralId } = await consentedReferral();
     const [cancelId, referralEventId] = await submitTogether([minimalCancellation(referral, referralId), referral]);
     await h.reachesState(referralEventId!, 'delivered');
-    // Decided on what came before it in the request (report-cancelorder 2): nothing of the referral had been sent,
+    // Decided on what came before it in the request: nothing of the referral had been sent,
     // so there is nothing to cancel; the referral sent after it did not make it a cancellation of a disclosed one.
     await h.reachesState(cancelId!, 'denied');
     expect((await h.state(cancelId!)).stateReason).toMatch(/^referral-not-disclosed: /);
@@ -179,12 +187,9 @@ describe('the cancellation of a referral under an agreement resting on consent',
   });
 
   it('sends a delivered referral that the practice cancelled and sent again in one request, and not the cancellation', async () => {
-    // report-cancelorder 1: the cancellation and the referral sent again went out at the same moment, in no fixed
-    // order, and the municipality could end with the referral cancelled although the practice sent it last.
-    const { referral, referralId } = await consentedReferral();
-    const firstId = await h.submit(referral);
-    await h.reachesState(firstId, 'delivered');
-    const again = { ...referral, eventId: `${referral.eventId as string}-again` };
+    // The cancellation and the referral sent again went out at the same moment, in no fixed order, and the
+    // municipality could end with the referral cancelled although the practice sent it last.
+    const { referral, referralId, again } = await deliveredReferral();
     const [cancelId, againId] = await submitTogether([minimalCancellation(referral, referralId), again]);
     await h.reachesState(againId!, 'delivered');
     await h.reachesState(cancelId!, 'completed');
@@ -196,26 +201,25 @@ describe('the cancellation of a referral under an agreement resting on consent',
   });
 
   it('sends a referral sent again while its cancellation is being sent only after the municipality answered that', async () => {
-    const { referral, referralId } = await consentedReferral();
-    const firstId = await h.submit(referral);
-    await h.reachesState(firstId, 'delivered');
+    const { referral, referralId, again } = await deliveredReferral();
     let answer = () => {};
     h.receiver.script = [{ kind: 'held', until: new Promise<void>((resolve) => (answer = resolve)) }];
     const cancelId = await h.submit(minimalCancellation(referral, referralId));
     const cancelKey = (await waitFor('the cancellation decided', () => h.delivery(cancelId))).idempotency_key;
     await waitFor('the cancellation at the municipality', () => h.receiver.hitsFor(cancelKey).length > 0);
 
-    const againId = await h.submit({ ...referral, eventId: `${referral.eventId as string}-again` });
-    const again = await waitFor('the resend decided', () => h.delivery(againId));
-    const job = () => h.app.rt.ctx.queues.getDeliverQueue(h.destination.id).getJob(deliverJobId(again.id, again.round));
+    const againId = await h.submit(again);
+    const resend = await waitFor('the resend decided', () => h.delivery(againId));
+    const job = () =>
+      h.app.rt.ctx.queues.getDeliverQueue(h.destination.id).getJob(deliverJobId(resend.id, resend.round));
     try {
       // Its deliver job ran and put itself off, or (the defect) sent it beside the cancellation.
       await waitFor(
         'the resend to wait or go out',
         async () =>
-          h.receiver.hitsFor(again.idempotency_key).length > 0 || (await (await job())?.getState()) === 'delayed',
+          h.receiver.hitsFor(resend.idempotency_key).length > 0 || (await (await job())?.getState()) === 'delayed',
       );
-      expect(h.receiver.hitsFor(again.idempotency_key).length).toBe(0);
+      expect(h.receiver.hitsFor(resend.idempotency_key).length).toBe(0);
     } finally {
       answer();
     }
@@ -223,8 +227,8 @@ describe('the cancellation of a referral under an agreement resting on consent',
     await h.reachesState(againId, 'delivered');
     const order = h.receiver.deliveries
       .map((hit) => hit.idempotencyKey)
-      .filter((k) => [cancelKey, again.idempotency_key].includes(k));
-    expect(order).toEqual([cancelKey, again.idempotency_key]);
+      .filter((k) => [cancelKey, resend.idempotency_key].includes(k));
+    expect(order).toEqual([cancelKey, resend.idempotency_key]);
     expect((await accept(referralId)).status).toBe(202);
   });
 
