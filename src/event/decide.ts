@@ -153,7 +153,7 @@ async function cancelledReferralOf(
     return undefined;
   }
   const destination = tryGetDestination(ctx.registry, event.municipalityCode)?.id;
-  const at = await cancelledReferralAt(ctx.db, event.practice.agb, identifier, destination);
+  const at = await cancelledReferralAt(ctx.db, event.practice.agb, event.sourceEventId, identifier, destination);
   return { referralId: identifier.value, at };
 }
 

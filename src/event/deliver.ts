@@ -4,7 +4,7 @@ import { getAdapter } from '../../mappings/municipality/index';
 import { PermanentDeliveryError } from '../contracts/delivery-errors';
 import type { CanonicalEvent } from '../contracts/his-dialect';
 import { openEvent, PayloadPurgedError } from './stored-event';
-import { CANCELLED_BY_PRACTICE, NOTHING_TO_CANCEL, PAYLOAD_PURGED } from './states';
+import { CANCELLED_BY_PRACTICE, NOTHING_TO_CANCEL, PAYLOAD_PURGED, RESENT_BY_PRACTICE } from './states';
 import { minimise } from '../policy/minimise';
 import { finishDeliveryLogged } from './event-log';
 import { claimTrialDelivery, recordAttempt, type DeliveryFinish, type DeliveryWork } from './event-store';
@@ -72,34 +72,26 @@ async function processPendingDelivery(
   if (work.cancelled_by_practice) {
     // Cancelled while it waited (a paused destination, retries): the municipality never gets a referral the practice
     // withdrew. The cancellation goes out as any event does.
-    await finish(ctx, job, {
-      deliveryId: work.id,
-      inboxId: work.inbox_id,
-      deliveryState: 'cancelled',
-      step: 'cancelledByPractice',
-      reason: CANCELLED_BY_PRACTICE,
-      error: CANCELLED_BY_PRACTICE,
-      countsAsAttempt: false,
-    });
+    await notSent(ctx, job, work, 'cancelledByPractice', CANCELLED_BY_PRACTICE);
     return 'cancelled';
   }
-  if (work.cancelled_referral === 'waiting') {
-    // The referral's own delivery is still to come, and will see this cancellation and not go out, unless it is
-    // being sent at this moment: whether there is anything to cancel is known once it ends. No attempt is spent.
-    await job.moveToDelayed(Date.now() + cancellationWaitMs(job), job.token);
+  if (work.resent_by_practice) {
+    // The practice cancelled the referral and then sent it again: it stands. The municipality gets the referral
+    // sent again and never the cancellation in between, which it could otherwise take after it.
+    await notSent(ctx, job, work, 'resentByPractice', RESENT_BY_PRACTICE);
+    return 'resent';
+  }
+  if (work.waits_for_earlier) {
+    // An earlier event of this referral is still on its way here (a cancellation's referral, a referral's
+    // cancellation being sent at this moment): this one goes out after it, so the municipality ends where the
+    // practice did. The earlier one may yet not go out (cancelled, resent); for a cancellation, whether there is
+    // anything to cancel is known once it ends. No attempt is spent.
+    await job.moveToDelayed(Date.now() + earlierWaitMs(job), job.token);
     throw new DelayedError();
   }
   if (work.cancelled_referral === 'never') {
     // A cancellation of what the municipality never received would tell it about a child for nothing.
-    await finish(ctx, job, {
-      deliveryId: work.id,
-      inboxId: work.inbox_id,
-      deliveryState: 'cancelled',
-      step: 'nothingToCancel',
-      reason: NOTHING_TO_CANCEL,
-      error: NOTHING_TO_CANCEL,
-      countsAsAttempt: false,
-    });
+    await notSent(ctx, job, work, 'nothingToCancel', NOTHING_TO_CANCEL);
     return 'nothing-to-cancel';
   }
   const kind = deliveryKindOf(work);
@@ -157,11 +149,11 @@ function deliveryKindOf(work: DeliveryWork): DeliveryKind {
 }
 
 /**
- * How long a cancellation waits for its referral's delivery to end before it looks again: half as long as it has
- * waited so far, from 2 s to 5 min, so a referral sent in a moment is followed at once and one in a long backoff
+ * How long an event of a referral waits for an earlier one's delivery to end before it looks again: half as long as
+ * it has waited so far, from 2 s to 5 min, so an event sent in a moment is followed at once and one in a long backoff
  * is not asked about every few seconds for hours.
  */
-function cancellationWaitMs(job: Job): number {
+function earlierWaitMs(job: Job): number {
   return Math.min(300_000, Math.max(2_000, (Date.now() - job.timestamp) / 2));
 }
 
@@ -396,6 +388,25 @@ async function recordAcceptedSend(
 /** Ends the delivery (see finishDelivery) and logs the state its event enters, under the job's trace id. */
 function finish(ctx: PipelineContext, job: Job<DeliverJobData>, d: DeliveryFinish): Promise<boolean> {
   return finishDeliveryLogged(ctx, { traceId: job.data.traceId, stage: 'deliver' }, d);
+}
+
+/** Ends a delivery the practice's events made moot (`cancelled`, `reason` its words), without an attempt. */
+function notSent(
+  ctx: PipelineContext,
+  job: Job<DeliverJobData>,
+  work: DeliveryWork,
+  step: 'cancelledByPractice' | 'resentByPractice' | 'nothingToCancel',
+  reason: string,
+): Promise<boolean> {
+  return finish(ctx, job, {
+    deliveryId: work.id,
+    inboxId: work.inbox_id,
+    deliveryState: 'cancelled',
+    step,
+    reason,
+    error: reason,
+    countsAsAttempt: false,
+  });
 }
 
 /** Health bookkeeping must never hide the delivery's own failure, so its errors are logged and dropped. */

@@ -770,12 +770,23 @@ export interface DeliveryWork extends DeliveryRow, SealedEvent {
   /** A referral the practice cancelled (a `referral.cancelled` of its identifier, received after it). */
   cancelled_by_practice: boolean;
   /**
-   * For a cancellation, where the referral it cancels stands at this destination: `sent` (delivered, or a dead
-   * letter that may have arrived), `waiting` (its delivery is still pending), `never` (known here, but it never went
-   * out: held back, cancelled before it was sent, denied at delivery). Null for other events, and for a referral
-   * this product never received.
+   * A cancellation the practice took back by sending the referral again (a `referral.created` of its identifier,
+   * received after it): the referral stands, so the cancellation is not sent.
    */
-  cancelled_referral: 'sent' | 'waiting' | 'never' | null;
+  resent_by_practice: boolean;
+  /**
+   * An earlier event of the same referral (its identifier, received before this one) is still being delivered to
+   * this destination: this one goes out after it, so the municipality gets a referral's events in the practice's
+   * order.
+   */
+  waits_for_earlier: boolean;
+  /**
+   * For a cancellation, where the referral it cancels stands at this destination: `sent` (delivered, or a dead
+   * letter that may have arrived), `never` (known here, but it never went out: held back, cancelled before it was
+   * sent, denied at delivery). Read once no earlier event of the referral is being delivered (`waits_for_earlier`).
+   * Null for other events, and for a referral this product never received.
+   */
+  cancelled_referral: 'sent' | 'never' | null;
 }
 
 /**
@@ -785,13 +796,33 @@ export interface DeliveryWork extends DeliveryRow, SealedEvent {
  */
 const receivedOrder = (alias: string): string => `(${alias}.received_at, ${alias}.received_seq)`;
 
+/** SQL joining the `referral_identifier` row `other` to those of the same referral as the row `of`. */
+const sameReferral = (other: string, of: string): string =>
+  `JOIN referral_identifier ${other} ON ${other}.value = ${of}.value AND ${other}.system = ${of}.system
+    AND ${other}.tenant = ${of}.tenant`;
+
 /**
  * The practice's cancellations (`c`) of the referral whose inbox row is `i` and whose identifier row is `r`: the
  * `referral.cancelled` events of the same identifier, received after it.
  */
-const JOIN_LATER_CANCELLATIONS = `JOIN referral_identifier rc ON rc.value = r.value AND rc.system = r.system
-    AND rc.tenant = r.tenant
+const JOIN_LATER_CANCELLATIONS = `${sameReferral('rc', 'r')}
   JOIN inbox c ON c.id = rc.inbox_id AND c.event_type = 'referral.cancelled' AND ${receivedOrder('c')} > ${receivedOrder('i')}`;
+
+/** `DeliveryWork.resent_by_practice` of the delivery `d` of the event `i`. */
+const RESENT_BY_PRACTICE = `i.event_type = 'referral.cancelled' AND EXISTS (SELECT 1 FROM referral_identifier r
+    ${sameReferral('ra', 'r')}
+    JOIN inbox a ON a.id = ra.inbox_id AND a.event_type = 'referral.created' AND ${receivedOrder('a')} > ${receivedOrder('i')}
+    WHERE r.inbox_id = d.inbox_id)`;
+
+/**
+ * `DeliveryWork.waits_for_earlier` of the delivery `d` of the event `i`: a pending delivery to its destination of an
+ * event of the same referral received before it. Received order is a total order, so no two wait for each other.
+ */
+const WAITS_FOR_EARLIER = `EXISTS (SELECT 1 FROM referral_identifier r
+    ${sameReferral('re', 'r')}
+    JOIN inbox e ON e.id = re.inbox_id AND ${receivedOrder('e')} < ${receivedOrder('i')}
+    JOIN delivery ed ON ed.inbox_id = e.id AND ed.destination = d.destination AND ed.state = 'pending'
+    WHERE r.inbox_id = d.inbox_id)`;
 
 /**
  * `DeliveryWork.cancelled_referral` of the cancellation whose inbox row is `i` and delivery `d`: its referrals (the
@@ -799,16 +830,14 @@ const JOIN_LATER_CANCELLATIONS = `JOIN referral_identifier rc ON rc.value = r.va
  * A referral received only after it (sent later in the same request, or in a later one) is not what it cancels, but
  * says jeugdbrug knows the referral: the cancellation has nothing to cancel (`never`), rather than being judged as
  * one of a referral jeugdbrug never received (NULL) and sent beside the referral it preceded. One delivered once
- * (`delivered_at`) whose resend this cancellation stopped (`cancelled`) was sent: the municipality has it. One being
- * sent again (`pending`) is waited for, so the cancellation arrives after it.
+ * (`delivered_at`) whose resend this cancellation stopped (`cancelled`) was sent: the municipality has it. One still
+ * being sent is waited for first (`WAITS_FOR_EARLIER`), so the cancellation arrives after it.
  */
 const CANCELLED_REFERRAL_AT_DESTINATION = `SELECT CASE
-      WHEN bool_or(rd.state IN ('delivered', 'dead')) FILTER (WHERE earlier) THEN 'sent'
-      WHEN bool_or(rd.state = 'pending') FILTER (WHERE earlier) THEN 'waiting'
-      WHEN bool_or(rd.delivered_at IS NOT NULL) FILTER (WHERE earlier) THEN 'sent'
+      WHEN bool_or(rd.state IN ('delivered', 'dead') OR rd.delivered_at IS NOT NULL) FILTER (WHERE earlier) THEN 'sent'
       WHEN count(ri.id) > 0 THEN 'never' END
     FROM referral_identifier c
-    JOIN referral_identifier r ON r.value = c.value AND r.system = c.system AND r.tenant = c.tenant
+    ${sameReferral('r', 'c')}
     JOIN inbox ri ON ri.id = r.inbox_id AND ri.event_type = 'referral.created'
     CROSS JOIN LATERAL (SELECT ${receivedOrder('ri')} < ${receivedOrder('i')} AS earlier) o
     LEFT JOIN delivery rd ON rd.inbox_id = ri.id AND rd.destination = d.destination
@@ -816,29 +845,35 @@ const CANCELLED_REFERRAL_AT_DESTINATION = `SELECT CASE
 
 /**
  * What became at `destination` of the practice's referral with this identifier, for deciding its cancellation
- * (policy/types.ts `CancelledReferral`): `disclosed` once a delivery there went out (delivered once, whatever became
- * of a resend of it) or is pending, or while the referral is not decided yet (its map stage may be running beside the
- * cancellation's; the deliver stage waits for the referral's send and finds nothing to cancel when there was none);
- * `not-disclosed` when it ended otherwise; `unknown` when jeugdbrug never received it.
+ * `cancellation` (the practice's event id; policy/types.ts `CancelledReferral`), of the referral's events received
+ * before it (`receivedOrder`: one request's events share their received time): `disclosed` once a delivery there went
+ * out (delivered once, whatever became of a resend of it) or is pending, or while the referral is not decided yet (its
+ * map stage may be running beside the cancellation's; the deliver stage waits for the referral's send and finds
+ * nothing to cancel when there was none); `not-disclosed` when it ended otherwise, or when the referral was received
+ * only after the cancellation (as `CANCELLED_REFERRAL_AT_DESTINATION`'s `never`); `unknown` when jeugdbrug never
+ * received it. A cancellation not stored (yet) counts every referral as earlier.
  */
 export async function cancelledReferralAt(
   db: Db,
   tenant: string,
+  cancellation: string,
   identifier: { readonly system: string; readonly value: string },
   destination: string | undefined,
 ): Promise<'disclosed' | 'not-disclosed' | 'unknown'> {
   const [row] = await db.query<{ at: 'disclosed' | 'not-disclosed' | 'unknown' }>(
     `SELECT CASE
         WHEN bool_or(d.state IN ('delivered', 'dead', 'pending') OR d.delivered_at IS NOT NULL
-            OR i.state IN ('received', 'unacknowledged', 'mapped'))
+            OR i.state IN ('received', 'unacknowledged', 'mapped')) FILTER (WHERE earlier)
           THEN 'disclosed'
         WHEN count(i.id) > 0 THEN 'not-disclosed'
         ELSE 'unknown' END AS at
        FROM referral_identifier r
        JOIN inbox i ON i.id = r.inbox_id AND i.event_type = 'referral.created'
+       LEFT JOIN inbox c ON c.tenant = $1 AND c.source_event_id = $5
+       CROSS JOIN LATERAL (SELECT c.id IS NULL OR ${receivedOrder('i')} < ${receivedOrder('c')} AS earlier) o
        LEFT JOIN delivery d ON d.inbox_id = i.id AND d.destination = $4
       WHERE r.tenant = $1 AND r.system = $2 AND r.value = $3`,
-    [tenant, identifier.system, identifier.value, destination ?? null],
+    [tenant, identifier.system, identifier.value, destination ?? null, cancellation],
   );
   return row?.at ?? 'unknown';
 }
@@ -850,6 +885,7 @@ const DELIVERY_WORK_SELECT = `SELECT d.*, i.tenant, i.state AS event_state, i.ev
     ds.half_open_at IS NOT NULL AS destination_half_open,
     EXISTS (SELECT 1 FROM referral_identifier r ${JOIN_LATER_CANCELLATIONS}
       WHERE r.inbox_id = d.inbox_id AND i.event_type = 'referral.created') AS cancelled_by_practice,
+    ${RESENT_BY_PRACTICE} AS resent_by_practice, ${WAITS_FOR_EARLIER} AS waits_for_earlier,
     CASE WHEN i.event_type = 'referral.cancelled' THEN (${CANCELLED_REFERRAL_AT_DESTINATION}) END AS cancelled_referral
   FROM delivery d JOIN inbox i ON i.id = d.inbox_id
   LEFT JOIN destination_state ds ON ds.destination = d.destination`;

@@ -280,10 +280,15 @@ export async function recordStatusUpdate(
     requestKey?: string | undefined;
     /** The municipality's own identifiers of its FHIR Task, kept on the Task stored and sent on. */
     taskIdentifiers?: readonly Identifier[] | undefined;
+    /**
+     * The caller has just read that no cancellation of the referral reached the municipality (the console, which
+     * shows a cancelled referral's page instead of its form): not read again.
+     */
+    notCancelled?: boolean | undefined;
   },
 ): Promise<{ feedback: FeedbackRow; duplicate: boolean }> {
   const { row } = a.referral;
-  const cancellation = await tryGetDeliveredCancellation(ctx.db, row.id);
+  const cancellation = a.notCancelled ? undefined : await tryGetDeliveredCancellation(ctx.db, row.id);
   if (cancellation) {
     throw new OperationOutcomeError(
       conflict(

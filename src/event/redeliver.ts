@@ -46,6 +46,8 @@ export type RedeliveryResult =
   | { readonly result: 'not-carried'; readonly reason: string }
   /** A referral the practice cancelled after it was delivered: the deliver stage would not send it. */
   | { readonly result: 'cancelled' }
+  /** A cancellation the practice took back by sending the referral again: the deliver stage would not send it. */
+  | { readonly result: 'resent' }
   /** Its destination is no longer configured. */
   | { readonly result: 'no-destination' };
 
@@ -62,6 +64,8 @@ export function notRedeliveredText(r: Refused): string {
       return `${r.reason}: a redelivery would fail the same way`;
     case 'cancelled':
       return 'the practice cancelled this referral after it was delivered: it is not sent again';
+    case 'resent':
+      return 'the practice sent this referral again after this cancellation: it is not sent again';
     case 'no-destination':
       return 'its destination is no longer configured';
   }
@@ -84,6 +88,9 @@ function refusalOf(ctx: PipelineContext, work: DeliveryWork): Refused | undefine
   }
   if (work.cancelled_by_practice) {
     return { result: 'cancelled' };
+  }
+  if (work.resent_by_practice) {
+    return { result: 'resent' };
   }
   if (!work.canonical && !work.payload) {
     return { result: 'purged' };

@@ -63,6 +63,8 @@ export const STEPS = {
   cancelledByPractice: { from: ['decided'], to: 'completed' },
   /** Deliver stage: a cancellation of a referral that never went out to this destination: nothing to cancel. */
   nothingToCancel: { from: ['decided'], to: 'completed' },
+  /** Deliver stage: the practice sent the referral again after this cancellation: the referral stands, not sent. */
+  resentByPractice: { from: ['decided'], to: 'completed' },
   /** Deliver stage: refused for good, or retries exhausted: a dead letter an operator can replay. */
   deadLetter: { from: ['decided'], to: 'dead' },
   /** Decided again and now permitted (a consent arrived, or an operator asked): a delivery is created or revived. */
@@ -130,6 +132,12 @@ export const CANCELLED_BY_PRACTICE = 'cancelled by the practice before it was se
 
 /** The reason recorded when a cancellation is not sent because its referral never was (`STEPS.nothingToCancel`). */
 export const NOTHING_TO_CANCEL = 'not sent: the referral it cancels never reached the municipality';
+
+/**
+ * The reason recorded when a cancellation is not sent because the practice sent the referral again after it
+ * (`STEPS.resentByPractice`).
+ */
+export const RESENT_BY_PRACTICE = 'not sent: the practice sent the referral again after cancelling it';
 
 /** The reason recorded when the reconciler holds an event stored without its receipt (`STEPS.unacknowledged`). */
 export const NOT_ACKNOWLEDGED = 'not acknowledged: stored, but its receipt was not recorded; awaiting resend';

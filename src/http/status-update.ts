@@ -184,7 +184,8 @@ export function focusKeyOf(focus: unknown): string | undefined {
 
 /**
  * Records a parsed status update on the referral the caller acts on (with the request's Idempotency-Key, and for a
- * FHIR Task the municipality's own identifiers of it): the stored update, or for a repeat (`duplicate`) the first one.
+ * FHIR Task the municipality's own identifiers of it; `notCancelled`: see `recordStatusUpdate`): the stored update,
+ * or for a repeat (`duplicate`) the first one.
  */
 export async function recordUpdate(
   ctx: PipelineContext,
@@ -192,11 +193,11 @@ export async function recordUpdate(
   res: Response,
   target: { referral: DeliveredReferral; municipality: string },
   update: StatusUpdate,
-  task: { readonly taskIdentifiers?: readonly Identifier[] } = {},
+  options: { readonly taskIdentifiers?: readonly Identifier[]; readonly notCancelled?: boolean } = {},
 ): Promise<{ feedback: FeedbackRow; duplicate: boolean }> {
   const requestKey = requestKeyOf(req.get('idempotency-key'));
   const actor = { ...actorOf(req, res), onBehalfOf: { kind: 'municipality' as const, code: target.municipality } };
-  const recorded = await recordStatusUpdate(ctx, { ...target, ...task, update, actor, requestKey });
+  const recorded = await recordStatusUpdate(ctx, { ...target, ...options, update, actor, requestKey });
   ctx.metrics.processed.inc({ stage: 'feedback-received', result: recorded.duplicate ? 'duplicate' : 'accepted' });
   return recorded;
 }

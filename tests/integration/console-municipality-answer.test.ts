@@ -263,15 +263,82 @@ describe('a municipality answers a referral in the console', () => {
     expect(((await api.json()) as StatusView).statusUpdates).toEqual([]);
   });
 
-  it("takes the case worker's explanation (toelichting) with a reason, and sends it on to the practice", async () => {
-    // A referral of its own: the first one is past the point where it may be rejected.
-    const event = buildReferralEvent();
+  /** Submits `event` as the practice and waits until it reached the municipality (`what` names it if it does not). */
+  const submitDelivered = async (event: Record<string, unknown>, what: string) => {
     const res = await app.request('/his/v1/events', { json: event });
     const id = ((await res.json()) as { receipts: { id: string }[] }).receipts[0]?.id ?? '';
-    await waitFor('the second referral delivered', async () => {
+    await waitFor(`${what} delivered`, async () => {
       const [row] = await app.rt.ctx.db.query<{ state: string }>(`SELECT state FROM inbox WHERE id = $1`, [id]);
       return row?.state === 'delivered';
     });
+  };
+
+  /**
+   * `post`'s response, and how many times the console's handling of it read whether the practice's cancellation
+   * reached the municipality (tryGetDeliveredCancellation's statement, called from the console's router): workers
+   * reading it at the same moment (the status's delivery to the practice) are not counted.
+   */
+  const cancellationReadsOf = async (post: () => Promise<Response>) => {
+    const db = app.rt.ctx.db;
+    const query = db.query.bind(db);
+    let reads = 0;
+    const spy = jest.spyOn(db, 'query').mockImplementation((sql, params) => {
+      const limit = Error.stackTraceLimit;
+      Error.stackTraceLimit = 50;
+      const stack = new Error().stack ?? '';
+      Error.stackTraceLimit = limit;
+      if (sql.startsWith('SELECT c.id, cd.delivered_at FROM') && stack.includes('municipality-pages')) {
+        reads++;
+      }
+      return query(sql, params);
+    });
+    try {
+      const res = await post();
+      return { res, page: await res.text(), reads };
+    } finally {
+      spy.mockRestore();
+    }
+  };
+
+  it('reads once per post of the form whether the practice cancelled the referral, and answers as before', async () => {
+    const event = buildReferralEvent();
+    await submitDelivered(event, 'the referral');
+    const referral = (event.referral as { id: string }).id;
+    const path = `/console/municipality/referrals/${encodeURIComponent(`urn:agb:${PRACTICE_AGB}:referral|${referral}`)}`;
+
+    // Incomplete (refused by parseStatusUpdate), and dated after today (refused as it is recorded).
+    const incomplete = { status: 'decision-issued', decisionNumber: 'B-2026-20' };
+    const tomorrow = { status: 'closed', date: '2099-01-15' };
+    const invalid = await cancellationReadsOf(() => caseWorker.post(`${path}/status`, incomplete));
+    expect([invalid.res.status, invalid.reads]).toEqual([422, 1]);
+    expect(invalid.page).toContain('class="status-form"');
+    const late = await cancellationReadsOf(() => caseWorker.post(`${path}/status`, tomorrow));
+    expect([late.res.status, late.reads]).toEqual([422, 1]);
+    const recorded = await cancellationReadsOf(() =>
+      caseWorker.post(`${path}/status`, { status: 'received', date: amsterdamDay(new Date()) }),
+    );
+    expect([recorded.res.status, recorded.reads]).toEqual([303, 1]);
+
+    const cancellation = { ...event, eventId: `${event.eventId as string}-cancelled`, eventType: 'referral.cancelled' };
+    await submitDelivered({ ...cancellation, referral: { id: referral } }, 'the cancellation');
+    // A valid status and an invalid form alike: the cancelled page (409), not the form's 422, read once.
+    for (const form of [{ status: 'accepted', date: amsterdamDay(new Date()) }, incomplete, tomorrow]) {
+      const refused = await cancellationReadsOf(() => caseWorker.post(`${path}/status`, form));
+      expect([refused.res.status, refused.reads]).toEqual([409, 1]);
+      expect(refused.page).toContain(
+        'Er is niets vastgelegd of verstuurd: de praktijk heeft deze verwijzing ingetrokken.',
+      );
+      expect(refused.page).toMatch(/class="notice warn"[^>]*>De praktijk heeft deze verwijzing op /);
+      expect(refused.page).not.toContain('class="status-form"');
+    }
+    const api = await app.request(`/municipality/v1/referrals/${referral}/status`, { key: 'municipality' });
+    expect(((await api.json()) as StatusView).statusUpdates.map((u) => u.status)).toEqual(['received']);
+  });
+
+  it("takes the case worker's explanation (toelichting) with a reason, and sends it on to the practice", async () => {
+    // A referral of its own: the first one is past the point where it may be rejected.
+    const event = buildReferralEvent();
+    await submitDelivered(event, 'the second referral');
     const referral = (event.referral as { id: string }).id;
     const path = `/console/municipality/referrals/${encodeURIComponent(`urn:agb:${PRACTICE_AGB}:referral|${referral}`)}`;
     const form = await (await caseWorker.get(path)).text();

@@ -474,6 +474,21 @@ describe('redelivering delivered deliveries after a receiver lost them', () => {
     await h.reachesState(repeatId, 'delivered');
   });
 
+  it('does not send again a cancellation the practice took back by sending the referral again, and says so', async () => {
+    const { referral } = await deliveredUnderConsent();
+    const { cancelId, delivery } = await deliveredCancellation(referral);
+    const againId = await h.submit({ ...referral, eventId: `${referral.eventId as string}-again` });
+    await h.reachesState(againId, 'delivered');
+    // Sent again, the cancellation would reach the municipality after the referral that took it back.
+    const res = await redeliverOne(delivery.id);
+    expect(res.status).toBe(409);
+    expect((await outcomeOf(res)).text).toMatch(/the practice sent this referral again after this cancellation/);
+    expect(await deliveryById(delivery.id)).toEqual(expect.objectContaining({ state: 'delivered', round: 0 }));
+    expect((await h.state(cancelId)).state).toBe('delivered');
+    expect(h.receiver.hitsFor(delivery.idempotency_key)).toHaveLength(1);
+    expect((await municipalityView(referral)).status).toBe(202);
+  });
+
   it('lists a referral for the municipality while it is sent again and after that failed', async () => {
     const { referral, delivery } = await deliveredUnderConsent();
     const received = { status: 202, listed: true, cancelled: false };

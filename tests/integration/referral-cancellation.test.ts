@@ -1,6 +1,9 @@
 import type { Bundle } from '@medplum/fhirtypes';
 import { buildAgreement, buildConsentEvent, buildReferralEvent } from '../helpers/builders';
 import { contractDestination, useDeliveryApp } from '../unit/delivery/support/adapter-contract';
+import { deliverJobId } from '../../src/event/queues';
+import { RESENT_BY_PRACTICE } from '../../src/event/states';
+import { waitFor } from '../helpers/wait-for';
 
 /**
  * A cancellation discloses nothing new: the municipality holds the referral it withdraws, and withdrawing it is what
@@ -108,6 +111,14 @@ describe('the cancellation of a referral under an agreement resting on consent',
     return { referral, referralId: (referral.referral as { id: string }).id };
   };
 
+  /** A referral delivered to the municipality, and the same referral as the practice sends it again. */
+  const deliveredReferral = async () => {
+    const { referral, referralId } = await consentedReferral();
+    const firstId = await h.submit(referral);
+    await h.reachesState(firstId, 'delivered');
+    return { referral, referralId, again: { ...referral, eventId: `${referral.eventId as string}-again` } };
+  };
+
   it('refuses a status on a referral the practice cancelled in a later request', async () => {
     const { referral, referralId } = await consentedReferral();
     const referralEventId = await h.submit(referral);
@@ -163,9 +174,61 @@ describe('the cancellation of a referral under an agreement resting on consent',
     const { referral, referralId } = await consentedReferral();
     const [cancelId, referralEventId] = await submitTogether([minimalCancellation(referral, referralId), referral]);
     await h.reachesState(referralEventId!, 'delivered');
-    await h.reachesState(cancelId!, 'completed');
-    expect(h.receiver.hitsFor((await h.delivery(cancelId!)).idempotency_key)).toEqual([]);
+    // Decided on what came before it in the request: nothing of the referral had been sent,
+    // so there is nothing to cancel; the referral sent after it did not make it a cancellation of a disclosed one.
+    await h.reachesState(cancelId!, 'denied');
+    expect((await h.state(cancelId!)).stateReason).toMatch(/^referral-not-disclosed: /);
+    expect((await decisionsOf(cancelId!)).map((d) => d.outcome_desc)).not.toContainEqual(
+      expect.stringMatching(/permitted-as-cancellation/),
+    );
+    await expect(h.delivery(cancelId!)).rejects.toThrow(/no delivery/);
     expect(h.receiver.hitsFor((await h.delivery(referralEventId!)).idempotency_key)).toHaveLength(1);
+    expect((await accept(referralId)).status).toBe(202);
+  });
+
+  it('sends a delivered referral that the practice cancelled and sent again in one request, and not the cancellation', async () => {
+    // The cancellation and the referral sent again went out at the same moment, in no fixed order, and the
+    // municipality could end with the referral cancelled although the practice sent it last.
+    const { referral, referralId, again } = await deliveredReferral();
+    const [cancelId, againId] = await submitTogether([minimalCancellation(referral, referralId), again]);
+    await h.reachesState(againId!, 'delivered');
+    await h.reachesState(cancelId!, 'completed');
+    expect((await h.state(cancelId!)).stateReason).toBe(RESENT_BY_PRACTICE);
+    expect(h.receiver.hitsFor((await h.delivery(cancelId!)).idempotency_key)).toEqual([]);
+    expect((await h.delivery(cancelId!)).state).toBe('cancelled');
+    expect(h.receiver.hitsFor((await h.delivery(againId!)).idempotency_key)).toHaveLength(1);
+    expect((await accept(referralId)).status).toBe(202);
+  });
+
+  it('sends a referral sent again while its cancellation is being sent only after the municipality answered that', async () => {
+    const { referral, referralId, again } = await deliveredReferral();
+    let answer = () => {};
+    h.receiver.script = [{ kind: 'held', until: new Promise<void>((resolve) => (answer = resolve)) }];
+    const cancelId = await h.submit(minimalCancellation(referral, referralId));
+    const cancelKey = (await waitFor('the cancellation decided', () => h.delivery(cancelId))).idempotency_key;
+    await waitFor('the cancellation at the municipality', () => h.receiver.hitsFor(cancelKey).length > 0);
+
+    const againId = await h.submit(again);
+    const resend = await waitFor('the resend decided', () => h.delivery(againId));
+    const job = () =>
+      h.app.rt.ctx.queues.getDeliverQueue(h.destination.id).getJob(deliverJobId(resend.id, resend.round));
+    try {
+      // Its deliver job ran and put itself off, or (the defect) sent it beside the cancellation.
+      await waitFor(
+        'the resend to wait or go out',
+        async () =>
+          h.receiver.hitsFor(resend.idempotency_key).length > 0 || (await (await job())?.getState()) === 'delayed',
+      );
+      expect(h.receiver.hitsFor(resend.idempotency_key).length).toBe(0);
+    } finally {
+      answer();
+    }
+    await h.reachesState(cancelId, 'delivered');
+    await h.reachesState(againId, 'delivered');
+    const order = h.receiver.deliveries
+      .map((hit) => hit.idempotencyKey)
+      .filter((k) => [cancelKey, resend.idempotency_key].includes(k));
+    expect(order).toEqual([cancelKey, resend.idempotency_key]);
     expect((await accept(referralId)).status).toBe(202);
   });
 

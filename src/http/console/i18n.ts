@@ -7,6 +7,7 @@ import {
   RECEIPT_RECORDED,
   redeliveredBy,
   SENT_AGAIN_AFTER,
+  RESENT_BY_PRACTICE,
 } from '../../event/states';
 import { NOTICE_QUEUED, noticeNotCarried } from '../../event/withdrawal-notice';
 
@@ -377,6 +378,10 @@ const MESSAGES = {
   },
   notRedelivered: { nl: 'niet opnieuw afgeleverd (gevraagd door {0})', en: 'not redelivered (asked by {0})' },
   resendFailed: { nl: 'afgeleverd; opnieuw versturen mislukt', en: 'delivered; resend failed' },
+  redeliverResent: {
+    nl: 'De praktijk heeft de verwijzing na deze intrekking opnieuw gestuurd: de intrekking gaat niet opnieuw.',
+    en: 'The practice sent the referral again after this cancellation: it is not sent again.',
+  },
   redeliverNoDestination: {
     nl: 'De bestemming is niet meer geconfigureerd.',
     en: 'Its destination is no longer configured.',
@@ -803,6 +808,13 @@ const OTHER_REASONS: readonly (readonly [RegExp, Record<Lang, string>])[] = [
     {
       nl: 'niet verstuurd: de verwijzing die het intrekt bereikte de gemeente nooit',
       en: 'not sent: the referral it cancels never reached the municipality',
+    },
+  ],
+  [
+    new RegExp(`^${RESENT_BY_PRACTICE}$`),
+    {
+      nl: 'niet verstuurd: de praktijk stuurde de verwijzing na het intrekken opnieuw',
+      en: 'not sent: the practice sent the referral again after cancelling it',
     },
   ],
   [

@@ -5,6 +5,7 @@ import type { PipelineContext } from '../../event/context';
 import {
   listReceivedReferrals,
   tryGetReferralCancellation,
+  type ReferralCancellation,
   type ReceivedReferral,
   type ReceivedReferralFilter,
 } from '../../reports/referral-timeline/received-referrals';
@@ -141,11 +142,15 @@ function statusBodyOf(v: FormValues): Record<string, unknown> {
   };
 }
 
-/** What the referral's page shows besides its status: a notice (recorded, or refused), the form's values. */
+/**
+ * What the referral's page shows besides its status: a notice (recorded, or refused), the form's values, and the
+ * practice's cancellation as the request read it (`tryGetReferralCancellation`), read once per request.
+ */
 interface ReferralPageState {
   readonly message?: ReturnType<typeof notice>;
   readonly values: FormValues;
   readonly status?: number;
+  readonly cancellation: ReferralCancellation | undefined;
 }
 
 /**
@@ -165,7 +170,7 @@ async function sendReferralPage(
   const { referral } = target;
   const timeline = await getReferralTimeline(ctx, referral.row);
   // A referral the practice cancelled takes no status (the API answers 409): no form, and the reason, in words.
-  const cancellation = await tryGetReferralCancellation(ctx, referral.row.id);
+  const { cancellation } = state;
   const allowed = cancellation ? [] : nextStatusesOf(timeline.current ?? undefined);
   const v = state.values;
   const selected = (a: string | undefined, b: string) => (a === b ? html` selected` : '');
@@ -347,6 +352,7 @@ export function municipalityPages(ctx: PipelineContext): Router {
     const recorded = field(req.query, 'recorded');
     await sendReferralPage(ctx, req, res, target, req.params.id, {
       values: { date: amsterdamDay(new Date()) },
+      cancellation: await tryGetReferralCancellation(ctx, target.referral.row.id),
       ...((REFERRAL_STATUSES as readonly string[]).includes(recorded ?? '')
         ? { message: notice('ok', t(lang, 'statusRecorded', t(lang, `referralStatus_${recorded as ReferralStatus}`))) }
         : {}),
@@ -360,18 +366,22 @@ export function municipalityPages(ctx: PipelineContext): Router {
     const { lang } = pageOf(req, res);
     const target = await referralFor(ctx, req, res, req.params.id, 'id');
     const values = formValuesOf(req.body);
-    if (await tryGetReferralCancellation(ctx, target.referral.row.id)) {
+    // Read once, before the form is: a cancelled referral's page whatever the form holds, and not read again when
+    // the status is recorded.
+    const cancellation = await tryGetReferralCancellation(ctx, target.referral.row.id);
+    if (cancellation) {
       // The page says why, without the form; what the API's 409 says in English is not needed beside it.
       await sendReferralPage(ctx, req, res, target, req.params.id, {
         values,
         status: 409,
         message: notice('error', t(lang, 'referralCancelledNothingRecorded')),
+        cancellation,
       });
       return;
     }
     try {
       const update = parseStatusUpdate(statusBodyOf(values));
-      await recordUpdate(ctx, req, res, target, update);
+      await recordUpdate(ctx, req, res, target, update, { notCancelled: true });
       res.redirect(
         303,
         `/console/municipality/referrals/${encodeURIComponent(req.params.id)}?recorded=${update.status}`,
@@ -385,6 +395,7 @@ export function municipalityPages(ctx: PipelineContext): Router {
         values,
         status,
         message: notice('error', outcomeInWords(lang, err, STATUS_FIELDS)),
+        cancellation: undefined,
       });
     }
   });

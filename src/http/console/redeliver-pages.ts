@@ -51,6 +51,7 @@ const REFUSED: Record<Exclude<RedeliveryResult['result'], 'redelivered' | 'denie
   purged: 'redeliverPurged',
   'not-carried': 'replayNotCarried',
   cancelled: 'redeliverCancelled',
+  resent: 'redeliverResent',
   'no-destination': 'redeliverNoDestination',
 };
 

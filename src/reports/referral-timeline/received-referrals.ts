@@ -172,11 +172,17 @@ export function cancelledOnOf(
   }
 }
 
+/** A practice's cancellation that reached the municipality: the day the practice cancelled, when it came. */
+export interface ReferralCancellation {
+  readonly on: string;
+  readonly reachedAt: Date;
+}
+
 /** The practice's cancellation of referral event `referralId` that reached the municipality: the day, when it came. */
 export async function tryGetReferralCancellation(
   ctx: PipelineContext,
   referralId: string,
-): Promise<{ readonly on: string; readonly reachedAt: Date } | undefined> {
+): Promise<ReferralCancellation | undefined> {
   const cancellation = await tryGetDeliveredCancellation(ctx.db, referralId);
   if (!cancellation) {
     return undefined;

@@ -21,6 +21,8 @@ export interface DeliveryRow {
   id: string;
   state: string;
   attempts: number;
+  /** Raised by each replay or redelivery: the deliver job's id carries it (`deliverJobId`). */
+  round: number;
   idempotency_key: string;
   last_status: number | null;
   last_error: string | null;
