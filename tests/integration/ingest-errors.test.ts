@@ -106,6 +106,27 @@ describe('bad input gets a clear OperationOutcome naming the field', () => {
     ]);
   });
 
+  // report-xhis F8: an array's dialect is chosen by its first element; a record of the other JSON dialect among them was
+  // told every field of that dialect it lacked ([1].Bundle.resourceType is required, ...).
+  it('names a record of the other JSON dialect in an array as such, once, and keeps the rest', async () => {
+    const bundles = JSON.parse(
+      fs.readFileSync(path.join(__dirname, '../fixtures/fhir-bundle/array-one-good-one-bad.input.json'), 'utf8'),
+    ) as unknown[];
+    const generic = buildReferralEvent();
+    for (const [body, other] of [
+      [[bundles[0], generic], 'generic-json'],
+      [[generic, bundles[0]], 'fhir-bundle'],
+    ] as const) {
+      const res = await post(JSON.stringify(body));
+      expect(res.status).toBe(202);
+      const { receipts } = (await res.json()) as { receipts: { status: string; outcome?: Outcome }[] };
+      expect(receipts[0]!.status).not.toBe('rejected');
+      expect(receipts[1]!.outcome!.issue.map((i) => [i.expression, i.details?.text])).toEqual([
+        [['[1]'], expect.stringMatching(new RegExp(`^Is a ${other} record in an array .*one dialect`))],
+      ]);
+    }
+  });
+
   // Structurally invalid (a value of the wrong JSON type) is 400, as FHIR servers answer it; these were 422.
   it.each([
     ['a date as a number', 'child.birthDate', withChild({ birthDate: 20120304 })],

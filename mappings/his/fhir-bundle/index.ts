@@ -2,16 +2,13 @@ import { badRequest, OperationOutcomeError } from '@medplum/core';
 import type { HisDialect, RawRecord } from '../../../src/contracts/his-dialect';
 import { expressionOf } from '../../../src/kernel/zod-outcome';
 import { toCanonicalEvent } from '../shared/canonical-event';
+import { assertSameJsonDialect, isFhirBundle, isGenericEvent } from '../shared/json-array';
 import { oneOrManyJsonSchema } from '../shared/json-schema';
 import type { ExpressionOf } from '../../../src/kernel/zod-outcome';
 import { parseOrThrow } from '../../../src/kernel/zod-outcome';
 import { bundleSchema } from './schema';
 import { fromBundle } from './to-his-event';
 import { referralAddressOf } from './referral-address';
-
-function isBundle(v: unknown): boolean {
-  return typeof v === 'object' && v !== null && (v as { resourceType?: unknown }).resourceType === 'Bundle';
-}
 
 /** `Bundle.entry[2].resource.birthDate`, or `[1].Bundle.entry[2]…` for the second Bundle of an array. */
 function bundleExpressionOf(location: string): ExpressionOf {
@@ -26,9 +23,9 @@ function bundleExpressionOf(location: string): ExpressionOf {
 export const fhirBundleDialect: HisDialect = {
   name: 'fhir-bundle',
   contentTypes: ['application/fhir+json', 'application/json'],
-  claims: (body) => isBundle(body) || (Array.isArray(body) && body.length > 0 && isBundle(body[0])),
+  claims: (body) => isFhirBundle(body) || (Array.isArray(body) && body.length > 0 && isFhirBundle(body[0])),
   split(body: unknown): RawRecord[] {
-    if (isBundle(body)) {
+    if (isFhirBundle(body)) {
       return [{ value: body, location: '' }];
     }
     if (Array.isArray(body)) {
@@ -37,6 +34,7 @@ export const fhirBundleDialect: HisDialect = {
     throw new OperationOutcomeError(badRequest('Expected a FHIR Bundle or an array of Bundles', 'body'));
   },
   map(record) {
+    assertSameJsonDialect(record, 'fhir-bundle', 'generic-json', isGenericEvent(record.value));
     const at = bundleExpressionOf(record.location);
     return toCanonicalEvent(fromBundle(parseOrThrow(bundleSchema, record.value, at), at));
   },

@@ -2,14 +2,11 @@ import { badRequest, OperationOutcomeError } from '@medplum/core';
 import type { HisDialect, RawRecord } from '../../../src/contracts/his-dialect';
 import { expressionOf } from '../../../src/kernel/zod-outcome';
 import { toCanonicalEvent } from '../shared/canonical-event';
+import { assertSameJsonDialect, isFhirBundle } from '../shared/json-array';
 import { oneOrManyJsonSchema } from '../shared/json-schema';
 import { parseOrThrow } from '../../../src/kernel/zod-outcome';
 import { genericEventSchema } from './schema';
 import { fromGenericEvent } from './to-his-event';
-
-function isBundle(v: unknown): boolean {
-  return typeof v === 'object' && v !== null && (v as { resourceType?: unknown }).resourceType === 'Bundle';
-}
 
 /** Dialect `generic-json`: one event object, or an array of them, as `application/json`. */
 export const genericJsonDialect: HisDialect = {
@@ -18,7 +15,7 @@ export const genericJsonDialect: HisDialect = {
   // FHIR resources (and arrays of Bundles) belong to the fhir-bundle dialect.
   claims: (body) =>
     !(typeof body === 'object' && body !== null && 'resourceType' in body) &&
-    !(Array.isArray(body) && body.length > 0 && isBundle(body[0])),
+    !(Array.isArray(body) && body.length > 0 && isFhirBundle(body[0])),
   split(body: unknown): RawRecord[] {
     if (Array.isArray(body)) {
       return (body as unknown[]).map((value, i) => ({ value, location: `[${i}]` }));
@@ -29,6 +26,7 @@ export const genericJsonDialect: HisDialect = {
     throw new OperationOutcomeError(badRequest('Expected a JSON event object or an array of events', 'body'));
   },
   map(record) {
+    assertSameJsonDialect(record, 'generic-json', 'fhir-bundle', isFhirBundle(record.value));
     const at = (path: readonly PropertyKey[]): string => expressionOf(record.location, path);
     return toCanonicalEvent(fromGenericEvent(parseOrThrow(genericEventSchema, record.value, at), at));
   },
