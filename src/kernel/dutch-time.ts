@@ -52,12 +52,25 @@ function amsterdamOffsetMinutes(utcMs: number): number {
 export function amsterdamDateTime(date: string, hh = 0, mm = 0, ss = 0): string {
   const [y, mo, d] = date.split('-').map(Number);
   const localAsUtc = Date.UTC(y ?? 0, (mo ?? 1) - 1, d ?? 1, hh, mm, ss);
-  // Two passes find the offset in force at that local time, also on the days the clocks change.
-  let offset = amsterdamOffsetMinutes(localAsUtc - HOUR_MS);
-  offset = amsterdamOffsetMinutes(localAsUtc - offset * MINUTE_MS);
-  const sign = offset >= 0 ? '+' : '-';
-  const abs = Math.abs(offset);
-  return `${date}T${pad(hh)}:${pad(mm)}:${pad(ss)}${sign}${pad(Math.floor(abs / 60))}:${pad(abs % 60)}`;
+  // Two passes find the offset in force at that local time, also on the days the clocks change. Of the hour that
+  // comes twice in October this is the second (winter time).
+  const before = amsterdamOffsetMinutes(localAsUtc - HOUR_MS);
+  const offset = amsterdamOffsetMinutes(localAsUtc - before * MINUTE_MS);
+  // The passes differ only near a change; then the moment found may lie past it.
+  const inForce = before === offset ? offset : amsterdamOffsetMinutes(localAsUtc - offset * MINUTE_MS);
+  if (inForce !== offset) {
+    // The hour the clocks skip in March (02:00-03:00) never shows on a clock: the moment is written as the clock
+    // showed it, an hour later in summer time (02:30 is 03:30+02:00), as java.time and PostgreSQL read it too.
+    const shown = new Date(localAsUtc - offset * MINUTE_MS + inForce * MINUTE_MS);
+    return withOffset(shown.toISOString().slice(0, 19), inForce);
+  }
+  return withOffset(`${date}T${pad(hh)}:${pad(mm)}:${pad(ss)}`, offset);
+}
+
+function withOffset(local: string, offsetMinutes: number): string {
+  const sign = offsetMinutes >= 0 ? '+' : '-';
+  const abs = Math.abs(offsetMinutes);
+  return `${local}${sign}${pad(Math.floor(abs / 60))}:${pad(abs % 60)}`;
 }
 
 /**
