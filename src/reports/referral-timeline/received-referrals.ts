@@ -1,5 +1,6 @@
 import type { Identifier } from '@medplum/fhirtypes';
 import type { PipelineContext } from '../../event/context';
+import { canSeeMunicipality, type Principal } from '../../access/principal';
 import {
   cancelledReferralIdOf,
   deliveredCancellationIdOf,
@@ -80,8 +81,16 @@ interface ListRow {
  * its cancellation in force, while a redelivery of it is under way and after that failed. Two parts, each read in
  * `(destination, delivered_at, id)` order from its own index (063 the delivered ones, 068 the others), merged.
  */
-const DELIVERED_ONCE = `(SELECT * FROM delivery WHERE state = 'delivered'
+export const DELIVERED_ONCE = `(SELECT * FROM delivery WHERE state = 'delivered'
     UNION ALL SELECT * FROM delivery WHERE state <> 'delivered' AND delivered_at IS NOT NULL)`;
+
+/**
+ * The destinations whose received referrals `principal` sees: those of the municipalities it acts for. What the
+ * console's list and `GET /fhir/ServiceRequest` both show.
+ */
+export function receivingDestinationsOf(ctx: Pick<PipelineContext, 'registry'>, principal: Principal): string[] {
+  return ctx.registry.destinations.filter((d) => canSeeMunicipality(principal, d.municipality)).map((d) => d.id);
+}
 
 /**
  * One page of the referrals delivered to `destinations`, newest delivery first. A keyset page (after the last row's
