@@ -1921,6 +1921,10 @@ function deliveredCancellationSql(anchor: string, columns: string): string {
 /** SQL for the inbox id of `tryGetDeliveredCancellation`'s cancellation of the referral event `anchor`, or NULL. */
 export const deliveredCancellationIdOf = (anchor: string): string => `(${deliveredCancellationSql(anchor, 'c.id')})`;
 
+/** SQL for when `tryGetDeliveredCancellation`'s cancellation of the referral event `anchor` was delivered, or NULL. */
+export const deliveredCancellationAtOf = (anchor: string): string =>
+  `(${deliveredCancellationSql(anchor, 'cd.delivered_at')})`;
+
 /**
  * SQL for the referral event that the `referral.cancelled` event `anchor` cancels (its statement's aliases are `c`,
  * `ci`, `r`, `ri`): the newest `referral.created` of its identifier received before it, or NULL.

@@ -9,6 +9,7 @@ import type { PipelineContext } from '../event/context';
 import { auditEventProvider } from '../reports/audit-search/audit-event-provider';
 import { consentProvider } from '../reports/consent-search/consent-search';
 import { taskProvider } from '../reports/task-search/task-search';
+import { serviceRequestProvider } from '../reports/service-request-search/service-request-search';
 import {
   capabilityStatement,
   interactionRoute,
@@ -37,7 +38,7 @@ const FORM = FORM_MEDIA_TYPE;
  * (MeasureReport) is one provider here; routes, CapabilityStatement and OpenAPI follow.
  */
 export function fhirProviders(ctx: PipelineContext): FhirResourceProvider[] {
-  return [auditEventProvider(ctx.db), consentProvider(ctx.db), taskProvider(ctx)];
+  return [auditEventProvider(ctx.db), consentProvider(ctx.db), taskProvider(ctx), serviceRequestProvider(ctx)];
 }
 
 /**

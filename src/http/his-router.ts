@@ -16,7 +16,10 @@ import { getPrincipal } from '../access/authenticate';
 import { assertRole, canActForPractice } from '../access/principal';
 import { getRequestTrace } from './access-log';
 import { sendPostAnswer } from './post-answer';
-import { auditEventRead, NOT_IN_SCOPE } from './audit-read';
+import { auditEventRead, auditRead, NOT_IN_SCOPE } from './audit-read';
+import { listPracticeEvents, practiceEventQuery } from '../reports/practice-events/practice-events';
+import { encodeTimeIdCursor } from '../reports/time-id-page';
+import { parseQueryOrThrow } from '../kernel/zod-outcome';
 import { actorOf, assertPracticeAccess } from './request-context';
 import { names, namesNoEvent } from './route-target';
 
@@ -64,6 +67,47 @@ export function hisRouter(ctx: PipelineContext): Router {
     }
     // The busiest answer of the API: sent without the ETag that res.json would hash it for (see sendPostAnswer).
     sendPostAnswer(res.status(202), { receipts });
+  });
+
+  // A HIS polls its own events' states here rather than reading every receipt id: ids and states only, newest first,
+  // a page at a time; the query holds no personal data (no BSN filter), only a state and a moment.
+  router.get('/events', async (req, res) => {
+    const principal = getPrincipal(res);
+    assertRole(principal, ...READERS);
+    const query = parseQueryOrThrow(practiceEventQuery, req.query);
+    const page = await listPracticeEvents(ctx.db, principal.practices, {
+      state: query.state,
+      updatedSince: query._since,
+      cursor: query._page,
+      size: query._count,
+    });
+    // What the practice's events are and where they stand: on record in each practice's chain, as a read of them.
+    await auditRead(ctx, req, res, {
+      query: req.originalUrl,
+      target: 'inbox',
+      tenants: page.rows.map((e) => e.practice),
+      related: page.rows.map((e) => `inbox/${e.id}`),
+    });
+    const nextQuery = new URLSearchParams(
+      Object.entries({ state: query.state, _since: query._since, _count: String(query._count) }).filter(
+        (e): e is [string, string] => e[1] !== undefined,
+      ),
+    );
+    if (page.older) {
+      nextQuery.set('_page', encodeTimeIdCursor(page.older));
+    }
+    res.json({
+      events: page.rows.map(({ id, eventId, eventType, state, stateReason, receivedAt, updatedAt }) => ({
+        id,
+        eventId,
+        eventType,
+        state,
+        stateReason,
+        receivedAt,
+        updatedAt,
+      })),
+      ...(page.older ? { next: `/his/v1/events?${nextQuery.toString()}` } : {}),
+    });
   });
 
   router.get('/events/:id', names('event', 'id'), async (req, res) => {

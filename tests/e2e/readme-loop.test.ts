@@ -108,6 +108,8 @@ describe('the README’s examples, run as written against npm start and npm run 
     expect(stdout).toContain('state: "delivered"');
     expect(stdout).toContain('{"system":"urn:agb:01234567:referral","value":"r-1"}');
     expect(stdout).toContain('"current":"decision-issued"');
+    // The municipality's own list of what it received, with the status its decision gives the referral.
+    expect(stdout).toContain('[["r-1","active"]]');
     expect(stdout).toContain('["accepted","decision-issued"]');
     expect(stdout).toContain('{"referralToAccepted":3,"acceptedToDecision":8,"referralToDecision":11}');
     // The reverse direction: the municipality-registered trajectory opened and finished at the practice's HIS.

@@ -103,7 +103,7 @@ describe('the FHIR API as standard clients use it', () => {
     const rest = cs.rest?.[0];
     expect(rest?.security?.service?.[0]?.coding?.[0]?.code).toBe('OAuth');
     // The searchable types first (Task's create in its own entry: fhir-task-read.test), then the single reads.
-    expect(rest?.resource?.map((r) => r.type)).toEqual(['AuditEvent', 'Consent', 'Task', 'Measure']);
+    expect(rest?.resource?.map((r) => r.type)).toEqual(['AuditEvent', 'Consent', 'Task', 'ServiceRequest', 'Measure']);
     for (const r of rest?.resource?.slice(0, 2) ?? []) {
       expect(r.interaction?.map((i) => i.code)).toEqual(['read', 'search-type']);
       const params = r.searchParam?.map((p) => p.name) ?? [];
@@ -445,6 +445,7 @@ describe('the FHIR API as standard clients use it', () => {
         AuditEvent: 'no-version',
         Consent: 'versioned',
         Measure: 'no-version',
+        ServiceRequest: 'no-version',
         Task: 'no-version',
       });
       const consent = cs.rest?.[0]?.resource?.find((r) => r.type === 'Consent');

@@ -4,13 +4,14 @@ import { exactRouter } from '../exact-routing';
 import type { PipelineContext } from '../../event/context';
 import {
   listReceivedReferrals,
+  receivingDestinationsOf,
   tryGetReferralCancellation,
   type ReferralCancellation,
   type ReceivedReferral,
   type ReceivedReferralFilter,
 } from '../../reports/referral-timeline/received-referrals';
 import { getPrincipal } from '../../access/authenticate';
-import { ALL, canSeeMunicipality } from '../../access/principal';
+import { ALL } from '../../access/principal';
 import { field, pageOf, periodProblem, sendPage } from './console-request';
 import { html, type SafeHtml } from './html';
 import { formatDay, formatTime, t, type Lang } from './i18n';
@@ -257,9 +258,7 @@ export function municipalityPages(ctx: PipelineContext): Router {
   router.get('/referrals', async (req, res) => {
     const { lang } = pageOf(req, res);
     const principal = getPrincipal(res);
-    const destinations = ctx.registry.destinations
-      .filter((d) => canSeeMunicipality(principal, d.municipality))
-      .map((d) => d.id);
+    const destinations = receivingDestinationsOf(ctx, principal);
     const page = field(req.query, '_page');
     // Found by the practice's referral number and the days it arrived: ids and days, never a BSN, in the address.
     const filter: ReceivedReferralFilter = {

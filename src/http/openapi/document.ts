@@ -25,6 +25,8 @@ import { trajectoryEventSchema } from '../../../mappings/practice/trajectory-eve
 import { FHIR_JSON_MEDIA_TYPES, FHIR_JSON_NAMES } from '../../kernel/fhir/media-types';
 import { monitoringPushQuerySchema, monitoringQuerySchema } from '../monitoring-router';
 import * as s from './schemas';
+import { practiceEventQuery } from '../../reports/practice-events/practice-events';
+import { EVENT_STATES } from '../../event/states';
 
 type Method = 'get' | 'post';
 
@@ -338,6 +340,36 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
         content: json(z.object({ receipts: z.array(s.receipt) })),
       },
       errors: [409, 413, 415, 422],
+    },
+    {
+      method: 'get',
+      path: '/his/v1/events',
+      operationId: 'listEvents',
+      summary: 'The events of the practices in scope, newest first: ids and states, a page at a time',
+      tag: 'HIS',
+      roles: ['practice', 'auditor', 'operator'],
+      request: { query: practiceEventQuery },
+      ok: {
+        status: 200,
+        description:
+          'the page, newest received first; `next`: the path of the next page (absent on the last); no personal data',
+        content: json(
+          z.object({
+            events: z.array(
+              z.object({
+                id: z.uuid().meta({ description: 'jeugdbrug’s event id, as in the receipt' }),
+                eventId: z.string().meta({ description: 'the practice’s own event id' }),
+                eventType: z.string(),
+                state: z.enum(EVENT_STATES),
+                stateReason: z.string().nullable(),
+                receivedAt: z.iso.datetime(),
+                updatedAt: z.iso.datetime().meta({ description: 'when its state last changed (what _since filters)' }),
+              }),
+            ),
+            next: z.string().optional(),
+          }),
+        ),
+      },
     },
     {
       method: 'get',

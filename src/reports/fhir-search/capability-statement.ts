@@ -126,7 +126,9 @@ export function capabilityStatement(
     kind: 'instance',
     software: { name: 'jeugdbrug', version: opts.version },
     implementation: {
-      description: 'jeugdbrug FHIR API: audit log, consent registry, monitoring Measure, referral status as Task',
+      description:
+        'jeugdbrug FHIR API: audit log, consent registry, monitoring Measure, referral status as Task, a ' +
+        'municipality’s received referrals as ServiceRequest',
       url: opts.fhirBase,
     },
     fhirVersion: '4.0.1',

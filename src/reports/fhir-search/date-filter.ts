@@ -27,20 +27,23 @@ function wall(year: number, month: number, day: number): string {
   return `${pad(d.getUTCFullYear(), 4)}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}T00:00:00`;
 }
 
-/** Parses one `date` value (prefix and FHIR date/dateTime at any precision) into a range. Exported for tests. */
-export function parseDateFilter(raw: string): DateFilter {
+/**
+ * Parses one value of a date parameter (prefix and FHIR date/dateTime at any precision) into a range; a 400 names
+ * `parameter` (`date`, `_lastUpdated`). Exported for tests.
+ */
+export function parseDateFilter(raw: string, parameter = 'date'): DateFilter {
   // A '+' in an offset arrives as a space when the client did not percent-encode it.
   const value = raw.replace(/ /g, '+');
   const m = /^(eq|ge|gt|le|lt|ne|sa|eb|ap)?(.*)$/.exec(value);
   const prefix = (m?.[1] ?? 'eq') as DatePrefix | 'ne' | 'sa' | 'eb' | 'ap';
   if (prefix === 'ne' || prefix === 'sa' || prefix === 'eb' || prefix === 'ap') {
-    failParameter(`date: the prefix '${prefix}' is not supported; use eq, ge, gt, le or lt`, 'date');
+    failParameter(`${parameter}: the prefix '${prefix}' is not supported; use eq, ge, gt, le or lt`, parameter);
   }
   const d = DATE_VALUE.exec(m?.[2] ?? '');
   if (!d) {
     failParameter(
-      'date: expected YYYY, YYYY-MM, YYYY-MM-DD or a dateTime with a time zone, after an optional prefix',
-      'date',
+      `${parameter}: expected YYYY, YYYY-MM, YYYY-MM-DD or a dateTime with a time zone, after an optional prefix`,
+      parameter,
     );
   }
   const [, y, mo, da, hh, mi, ss, frac, tz] = d;
@@ -49,7 +52,7 @@ export function parseDateFilter(raw: string): DateFilter {
   const day = da ? Number(da) : 1;
   const check = new Date(Date.UTC(year, month - 1, day));
   if (month < 1 || month > 12 || check.getUTCMonth() !== month - 1 || check.getUTCDate() !== day) {
-    failParameter('date: not a calendar date', 'date');
+    failParameter(`${parameter}: not a calendar date`, parameter);
   }
   if (hh === undefined) {
     // A date without time: the whole day (month, year) in Dutch time, where the events happened.
@@ -57,15 +60,15 @@ export function parseDateFilter(raw: string): DateFilter {
     return { prefix, start: { kind: 'local', wall: wall(year, month, day) }, end: { kind: 'local', wall: end } };
   }
   if (!tz) {
-    failParameter('date: a time needs a time zone (Z or +01:00)', 'date');
+    failParameter(`${parameter}: a time needs a time zone (Z or +01:00)`, parameter);
   }
   if (Number(hh) > 23 || Number(mi) > 59 || Number(ss ?? 0) > 59) {
-    failParameter('date: not a valid time', 'date');
+    failParameter(`${parameter}: not a valid time`, parameter);
   }
   const base = `${y}-${pad(month)}-${pad(day)}T${hh}:${mi}:${ss ?? '00'}${frac ?? ''}${tz}`;
   const startMs = Date.parse(base);
   if (Number.isNaN(startMs)) {
-    failParameter('date: not a valid dateTime', 'date');
+    failParameter(`${parameter}: not a valid dateTime`, parameter);
   }
   const precisionMs = frac ? 10 ** (3 - (frac.length - 1)) : ss !== undefined ? 1000 : 60_000;
   return {

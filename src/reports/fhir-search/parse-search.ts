@@ -269,7 +269,8 @@ export function parseFhirSearch(
   }
   const filters: Filter[] = [];
   for (const [name, raw] of applied) {
-    if (!name.startsWith('_') || name === '_id') {
+    // The type's own parameters, `_id` and `_lastUpdated` among them where it serves them; not the result parameters.
+    if (!(RESULT_PARAMETERS as readonly string[]).includes(name)) {
       filters.push(...filtersOf(spec, name, raw));
     }
   }

@@ -1,7 +1,17 @@
+import { z } from 'zod';
 import type { Db } from '../../kernel/db';
+import { EVENT_STATES } from '../../event/states';
 import { referralEventsOf } from '../../event/event-store';
 import { and, SqlParams } from '../../kernel/sql-params';
-import { exactTimeSql, timeIdKeyset, timeIdPage, type TimeIdCursor, type TimeIdPage } from '../time-id-page';
+import { tokenMoment } from '../fhir-search/page-token';
+import {
+  decodeTimeIdCursor,
+  exactTimeSql,
+  timeIdKeyset,
+  timeIdPage,
+  type TimeIdCursor,
+  type TimeIdPage,
+} from '../time-id-page';
 
 /** One of a practice's events as the practice sees it in the console: ids, type, state and why. */
 export interface PracticeEvent {
@@ -16,13 +26,48 @@ export interface PracticeEvent {
 }
 
 /**
- * One page of the events of some practices (`*` for all), newest first, optionally only those in one state: by
- * keyset on (received_at, id), which the index `inbox_practice_received` (migration 023) serves for one practice.
+ * `GET /his/v1/events`'s query: ids, a state and moments only, never a child's data (a URL ends up in logs).
+ * `_since`: whose state changed at or after that instant (a poll from the moment of the last one).
+ */
+export const practiceEventQuery = z
+  .object({
+    state: z.enum(EVENT_STATES).optional(),
+    _since: tokenMoment({ offset: true, message: 'an instant with a time zone, such as 2026-12-01T10:00:00Z' })
+      .optional()
+      .meta({ description: 'only events whose state changed at or after this instant (with a time zone)' }),
+    _count: z.coerce.number().int().min(1).max(500).default(100).meta({ description: 'page size (at most 500)' }),
+    _page: z
+      .string()
+      .max(500)
+      .optional()
+      .meta({ description: 'the opaque token of the next link' })
+      .transform((token, c) => {
+        try {
+          return token === undefined ? undefined : decodeTimeIdCursor(token);
+        } catch {
+          c.addIssue({ code: 'custom', message: 'not a page token from this server' });
+          return z.NEVER;
+        }
+      }),
+  })
+  .strict();
+export type PracticeEventQuery = z.infer<typeof practiceEventQuery>;
+
+/**
+ * One page of the events of some practices (`*` for all), newest first, optionally only those in one state or
+ * changed since a moment: by keyset on (received_at, id), which the index `inbox_practice_received` (migration 023)
+ * serves for one practice.
  */
 export async function listPracticeEvents(
   db: Db,
   practices: readonly string[],
-  f: { state?: string | undefined; eventId?: string | undefined; cursor?: TimeIdCursor | undefined; size: number },
+  f: {
+    state?: string | undefined;
+    eventId?: string | undefined;
+    updatedSince?: string | undefined;
+    cursor?: TimeIdCursor | undefined;
+    size: number;
+  },
 ): Promise<TimeIdPage<PracticeEvent & { pageKey: string; deliveredBefore: boolean }>> {
   const q = new SqlParams();
   const keyset = timeIdKeyset(f.cursor, { time: 'received_at', id: 'id' }, q);
@@ -36,6 +81,7 @@ export async function listPracticeEvents(
     ...(f.state !== undefined ? [`state = ${q.add(f.state)}`] : []),
     // The practice's own id of an event: unique per practice (index on tenant, source_event_id).
     ...(f.eventId !== undefined ? [`source_event_id = ${q.add(f.eventId)}`] : []),
+    ...(f.updatedSince !== undefined ? [`updated_at >= ${q.add(f.updatedSince, 'timestamptz')}`] : []),
     keyset.where,
   ]);
   // `deliveredBefore`: a dead letter of a delivery the receiver had accepted (a redelivery that failed), which the

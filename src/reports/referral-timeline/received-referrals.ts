@@ -1,5 +1,6 @@
 import type { Identifier } from '@medplum/fhirtypes';
 import type { PipelineContext } from '../../event/context';
+import { canSeeMunicipality, type Principal } from '../../access/principal';
 import {
   cancelledReferralIdOf,
   deliveredCancellationIdOf,
@@ -74,6 +75,14 @@ interface ListRow {
   referralEventId: string | null;
   /** As JSON gives them: `created_at` is text. */
   updates: (Pick<FeedbackRow, 'status' | 'status_date' | 'state'> & { created_at: string })[];
+}
+
+/**
+ * The destinations whose received referrals `principal` sees: those of the municipalities it acts for. What the
+ * console's list and `GET /fhir/ServiceRequest` both show.
+ */
+export function receivingDestinationsOf(ctx: Pick<PipelineContext, 'registry'>, principal: Principal): string[] {
+  return ctx.registry.destinations.filter((d) => canSeeMunicipality(principal, d.municipality)).map((d) => d.id);
 }
 
 /**

@@ -1,0 +1,128 @@
+import { PRINCIPAL_SYSTEM } from '../../src/audit/audit-events';
+import { buildReferralEvent, PRACTICE_AGB } from '../helpers/builders';
+import { TestReceiver } from '../helpers/receiver';
+import { cleanupTestEnv, startTestApp, type KeyName, type TestApp } from '../helpers/test-runtime';
+import { waitFor } from '../helpers/wait-for';
+
+interface Summary {
+  id: string;
+  eventId: string;
+  eventType: string;
+  state: string;
+  stateReason: string | null;
+  receivedAt: string;
+  updatedAt: string;
+}
+interface Listing {
+  events: Summary[];
+  next?: string;
+}
+
+// A HIS polls the states of its own events instead of reading every receipt id one by one (report-xhis F2):
+// `GET /his/v1/events?state=&_since=&_count=`, its own practices' events only, ids and states, never a BSN.
+describe('GET /his/v1/events: a practice lists and polls its own events', () => {
+  let receiver: TestReceiver;
+  let app: TestApp;
+  const ids: string[] = [];
+
+  beforeAll(async () => {
+    receiver = await new TestReceiver().start();
+    app = await startTestApp({ receiverUrl: receiver.url });
+    for (let i = 0; i < 3; i++) {
+      const res = await app.request('/his/v1/events', { json: buildReferralEvent() });
+      ids.push(((await res.json()) as { receipts: { id: string }[] }).receipts[0]!.id);
+    }
+    await waitFor('the referrals delivered', async () => {
+      const rows = await app.rt.ctx.db.query<{ state: string }>('SELECT state FROM inbox WHERE id = ANY($1)', [ids]);
+      return rows.every((r) => r.state === 'delivered') ? true : undefined;
+    });
+  });
+
+  afterAll(async () => {
+    await app.close();
+    await receiver.stop();
+    await cleanupTestEnv(app.testEnv);
+  });
+
+  const list = async (query: string, key: KeyName = 'practice') => {
+    const res = await app.request(`/his/v1/events${query}`, { key });
+    expect(res.status).toBe(200);
+    return (await res.json()) as Listing;
+  };
+
+  it('lists its events newest first, each with its ids, type, state and reason', async () => {
+    const { events, next } = await list('');
+    expect(events.map((e) => e.id)).toEqual([...ids].reverse());
+    expect(events[0]).toEqual({
+      id: ids[2],
+      eventId: expect.stringMatching(/^evt-/),
+      eventType: 'referral.created',
+      state: 'delivered',
+      stateReason: expect.anything(),
+      receivedAt: expect.any(String),
+      updatedAt: expect.any(String),
+    });
+    expect(next).toBeUndefined();
+  });
+
+  it('finds those in one state, and those whose state changed since a moment (_since)', async () => {
+    const since = new Date().toISOString();
+    await app.rt.ctx.db.query(
+      `UPDATE inbox SET state = 'denied', state_reason = 'consent-missing-child', updated_at = now() WHERE id = $1`,
+      [ids[1]],
+    );
+    expect((await list('?state=denied')).events.map((e) => e.id)).toEqual([ids[1]]);
+    expect((await list(`?_since=${encodeURIComponent(since)}`)).events.map((e) => e.id)).toEqual([ids[1]]);
+    const denied = await list(`?state=denied&_since=${encodeURIComponent(since)}`);
+    expect(denied.events).toMatchObject([{ id: ids[1], state: 'denied', stateReason: 'consent-missing-child' }]);
+    expect((await list('?state=failed')).events).toEqual([]);
+  });
+
+  it('pages with _count through the next link', async () => {
+    const first = await list('?_count=2');
+    expect(first.events.map((e) => e.id)).toEqual([ids[2], ids[1]]);
+    expect(first.next).toMatch(/^\/his\/v1\/events\?.*_page=/);
+    expect(first.next).toContain('_count=2');
+    const second = await list(first.next!.slice('/his/v1/events'.length));
+    expect(second.events.map((e) => e.id)).toEqual([ids[0]]);
+    expect(second.next).toBeUndefined();
+  });
+
+  it('shows another practice none of them', async () => {
+    expect((await list('', 'otherPractice')).events).toEqual([]);
+  });
+
+  it.each([
+    ['?state=lost', 'state'],
+    ['?_since=yesterday', '_since'],
+    ['?_since=2026-12-01T10:00:00', '_since'],
+    ['?_count=0', '_count'],
+    ['?_page=forged', '_page'],
+    ['?bsn=111222333', 'bsn'],
+  ])('answers %s 400 naming the parameter', async (query, parameter) => {
+    const res = await app.request(`/his/v1/events${query}`, { key: 'practice' });
+    expect(res.status).toBe(400);
+    const outcome = (await res.json()) as { resourceType: string; issue: { expression?: string[] }[] };
+    expect(outcome.resourceType).toBe('OperationOutcome');
+    expect(outcome.issue.flatMap((i) => i.expression ?? [])).toContain(parameter);
+  });
+
+  it('is for the practice and those who read its events, not a municipality', async () => {
+    expect((await app.request('/his/v1/events', { key: 'municipality' })).status).toBe(403);
+  });
+
+  it("records the listing in the practice's chain with the events it showed", async () => {
+    await app.rt.ctx.audit.flush();
+    const reads = () =>
+      app.rt.ctx.db.query<{ tenant: string; outcome: string }>(
+        `SELECT tenant, outcome FROM audit_event WHERE agents @> ARRAY[$1] AND entities @> ARRAY[$2] ORDER BY seq`,
+        [`${PRINCIPAL_SYSTEM}|api-key:practice`, `inbox/${ids[0]}`],
+      );
+    const before = (await reads()).length;
+    await list('');
+    await app.rt.ctx.audit.flush();
+    const after = await reads();
+    expect(after).toHaveLength(before + 1);
+    expect(after.at(-1)).toMatchObject({ tenant: PRACTICE_AGB, outcome: '0' });
+  });
+});
