@@ -199,6 +199,19 @@ describe('signed chain heads: a log that cannot be rewritten unseen', () => {
       out: { ok: true, signatureChecked: true, signedHead: { ok: true, covers: 'export' } },
     });
     expect(whole.err).toBe('');
+    // The CSV export's trailer carries the same signed metadata.
+    const res = await app.request(`/audit/v1/export?tenant=${PRACTICE_AGB}&format=csv`, { key: 'auditor' });
+    const csv = path.join(app.testEnv.dataDir, 'whole.csv');
+    fs.writeFileSync(csv, await res.text());
+    expect(await cli(['verify-export', csv, '--keys', keys])).toMatchObject({
+      code: 0,
+      out: { ok: true, signedHead: { ok: true, covers: 'export' } },
+    });
+    fs.writeFileSync(csv, fs.readFileSync(csv, 'utf8').replace('""from"":null', '""from"":""2026-01-01""'));
+    expect(await cli(['verify-export', csv, '--keys', keys])).toMatchObject({
+      code: 1,
+      out: { signedHead: { ok: false } },
+    });
   });
 
   it('an export made before exports signed their start (version 2) verifies, saying its signature covers the end only', async () => {
