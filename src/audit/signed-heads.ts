@@ -16,6 +16,7 @@ import { ConfigError } from '../kernel/config';
 import { readOrCreateKeyFile } from '../kernel/key-file';
 import type { Db } from '../kernel/db';
 import { errorFields } from '../kernel/logger';
+import { canonicalizeJcs } from './chain';
 import { listChainHeads, tryGetChainHead, tryGetCheckpoint, verifyTenant, type TenantVerdict } from './verify';
 
 /**
@@ -60,6 +61,28 @@ export interface SignedHead {
 /** What is signed: one line per field, with a label so that a signature cannot be reused for another purpose. */
 function signingInput(h: Omit<SignedHead, 'sig' | 'kid'> & { kid: string }): Buffer {
   return Buffer.from(`jeugdbrug-audit-head/1\n${h.kid}\n${h.tenant}\n${h.seq}\n${h.hash}\n${h.signedAt}`, 'utf8');
+}
+
+/**
+ * What an export's signature covers (export version 3 on): its whole metadata line but the signature, as JCS, so its
+ * start (`fromSeq`, `prevHash`), its end (`toSeq`, `headHash`), tenant, period and row count are all vouched for and
+ * a file cut at either end, or spliced from two, no longer verifies. Labelled apart from a head's and a purge's.
+ */
+function exportSigningInput(kid: string, signedAt: string, metadata: Readonly<Record<string, unknown>>): Buffer {
+  const covered = Object.fromEntries(Object.entries(metadata).filter(([k]) => k !== 'signedHead'));
+  return Buffer.from(`jeugdbrug-audit-export/1\n${kid}\n${signedAt}\n${canonicalizeJcs(covered)}`, 'utf8');
+}
+
+/** Signs an export's metadata line (without `signedHead`), naming its end as a head does. */
+function signExport(
+  key: SigningKeys['current'],
+  end: { tenant: string; seq: number; hash: string },
+  metadata: Readonly<Record<string, unknown>>,
+  now: Date = new Date(),
+): SignedHead {
+  const signedAt = now.toISOString();
+  const sig = sign(null, exportSigningInput(key.kid, signedAt, metadata), key.privateKey).toString('base64url');
+  return { tenant: end.tenant, seq: end.seq, hash: end.hash, signedAt, kid: key.kid, sig };
 }
 
 function keyFromPkcs8(kid: string, der: Buffer): SigningKeys['current'] {
@@ -212,8 +235,12 @@ async function isSignedPurge(
   }
 }
 
-/** Whether `h` is a well-formed checkpoint signed by one of `publicKeys`. */
-function isValidSignedHead(h: unknown, publicKeys: ReadonlyMap<string, KeyObject>): h is SignedHead {
+/** Whether `h` is a well-formed checkpoint signed by one of `publicKeys` (over `inputOf`, a head's text by default). */
+function isValidSignedHead(
+  h: unknown,
+  publicKeys: ReadonlyMap<string, KeyObject>,
+  inputOf: (h: Omit<SignedHead, 'sig'>) => Buffer = signingInput,
+): h is SignedHead {
   const s = h as Partial<Record<keyof SignedHead, unknown>> | null;
   if (
     typeof s !== 'object' ||
@@ -231,7 +258,7 @@ function isValidSignedHead(h: unknown, publicKeys: ReadonlyMap<string, KeyObject
   if (!key) {
     return false;
   }
-  const input = signingInput({ tenant: s.tenant, seq: s.seq, hash: s.hash, signedAt: s.signedAt, kid: s.kid });
+  const input = inputOf({ tenant: s.tenant, seq: s.seq, hash: s.hash, signedAt: s.signedAt, kid: s.kid });
   try {
     return verify(null, input, key, Buffer.from(s.sig, 'base64url'));
   } catch {
@@ -760,7 +787,8 @@ async function extendsFrom(
 }
 
 /**
- * Signs an export's end (`GET /audit/v1/export`) only when the signed history vouches for it, with the signer's own
+ * Signs an export (`GET /audit/v1/export`): its whole metadata line, `metadata` (without `signedHead`), naming its
+ * end `end` (`exportSigningInput`). Only when the signed history vouches for that end, with the signer's own
  * check: the chain's current head extends the last signed head, and so does the export's end, or, when it lies
  * before that head, it links up to the first signed head at or after it (whose hash covers every row before it).
  * Otherwise the chain was rewritten or cut since it was signed, and a signature on the export would vouch for that:
@@ -772,6 +800,7 @@ export async function signExportEnd(
   keys: SigningKeys,
   file: CheckpointFile,
   end: { tenant: string; seq: number; hash: string },
+  metadata: Readonly<Record<string, unknown>>,
 ): Promise<{ signedHead: SignedHead } | { signedCheckpoint: SignedHead; problem: string }> {
   const { heads } = await file.history(end.tenant);
   const newest = heads.at(-1);
@@ -798,7 +827,7 @@ export async function signExportEnd(
       };
     }
   }
-  return { signedHead: signHead(keys.current, end) };
+  return { signedHead: signExport(keys.current, end, metadata) };
 }
 
 /** Delivers checkpoints to a witness URL, oldest first, retried with back-off (30 s doubling to 1 h) until 2xx. */
@@ -1023,21 +1052,28 @@ export function openSignedHeads(
 
 /**
  * Offline check of an export's signed head (`audit-verify verify-export --keys`): it must be validly signed by one
- * of the published keys and name exactly the exported piece's tenant, last seq and head hash.
+ * of the published keys and name exactly the exported piece's tenant, last seq and head hash. From export version 3
+ * the signature covers the whole metadata line (`covers: 'export'`); versions 1 and 2, made before, signed their end
+ * alone (`covers: 'end'`), so rows cut from their start would not show.
  */
 export function checkExportSignedHead(
-  meta: { tenant?: unknown; toSeq?: unknown; headHash?: unknown; signedHead?: unknown },
+  meta: { version?: unknown; tenant?: unknown; toSeq?: unknown; headHash?: unknown; signedHead?: unknown },
   jwks: unknown,
-): { ok: true; kid: string; signedAt: string } | { ok: false; problem: string } {
+): { ok: true; kid: string; signedAt: string; covers: 'export' | 'end' } | { ok: false; problem: string } {
   const h = meta.signedHead;
   if (h === undefined) {
     return { ok: false, problem: 'the export carries no signed head' };
   }
-  if (!isValidSignedHead(h, keysFromJwks(jwks))) {
-    return { ok: false, problem: 'the signed head does not verify with the published keys' };
-  }
-  if (h.tenant !== meta.tenant || h.seq !== meta.toSeq || h.hash !== meta.headHash) {
+  // What it names first: a signature kept on a file cut or grown since is the likelier story, and says more.
+  const named: Partial<Record<keyof SignedHead, unknown>> = typeof h === 'object' && h !== null ? h : {};
+  if (named.tenant !== meta.tenant || named.seq !== meta.toSeq || named.hash !== meta.headHash) {
     return { ok: false, problem: 'the signed head names another tenant, seq or hash than the export' };
   }
-  return { ok: true, kid: h.kid, signedAt: h.signedAt };
+  const covers = meta.version === 1 || meta.version === 2 ? 'end' : 'export';
+  const inputOf =
+    covers === 'end' ? signingInput : (s: Omit<SignedHead, 'sig'>) => exportSigningInput(s.kid, s.signedAt, meta);
+  if (!isValidSignedHead(h, keysFromJwks(jwks), inputOf)) {
+    return { ok: false, problem: 'the signed head does not verify with the published keys' };
+  }
+  return { ok: true, kid: h.kid, signedAt: h.signedAt, covers };
 }

@@ -26,10 +26,13 @@ import { parseCsv } from '../kernel/csv';
  *                                           and check it against every signed checkpoint in
  *                                           DATA_DIR/audit-checkpoints.ndjson, or in the given file (a witness's
  *                                           copy), verified with DATA_DIR's keys or the given JWK Set
+ *                                           (without either file: the hash chain alone, `signedCheckpoint: null`
+ *                                           and a warning on stderr)
  *   verify-export <file> [--expect-head <hash>] [--keys <jwks.json>]
  *                                           check an export file (NDJSON or CSV) offline; with --expect-head, also
  *                                           that it ends in a head hash obtained elsewhere; with --keys (the JWK Set
- *                                           of GET /audit/v1/keys), also the export's signed head
+ *                                           of GET /audit/v1/keys), also the export's signature (without --keys:
+ *                                           `signatureChecked: false` and a warning on stderr)
  *
  *   --help, -h, help                        print the usage on stdout
  *
@@ -107,6 +110,13 @@ export async function runAuditCli(args: readonly string[], io: CliIo): Promise<n
         return 2;
       }
       const signed = signedHeadsOf(io.env, { checkpoints, keys });
+      // Warnings come before the verdicts: the last line of the output stays JSON, also with stderr merged into it.
+      if (!signed) {
+        io.err(
+          `audit-verify: warning: no signed checkpoints (no --checkpoints, no ${CHECKPOINT_FILE} in DATA_DIR): ` +
+            'the hash chain alone is checked, which a consistent rewrite passes; treat the chains as unverified',
+        );
+      }
       const db = await (io.openDb ?? openFromEnv)(io.env);
       try {
         const tenants = tenant ? [tenant] : await listChainTenants(db);
@@ -114,9 +124,10 @@ export async function runAuditCli(args: readonly string[], io: CliIo): Promise<n
         const retentionDays = loadConfig(io.env).AUDIT_RETENTION_DAYS;
         for (const t of tenants) {
           const chain = await verifyTenant(db, t);
+          // Without checkpoints the hash chain alone is checked: a consistent rewrite passes that, so say so.
           const v = signed
             ? await checkSignedCheckpoint(db, chain, signed.publicKeys, signed.file, { retentionDays })
-            : chain;
+            : { ...chain, signedCheckpoint: null };
           verdicts.push(v);
           io.out(JSON.stringify(v));
         }
@@ -142,14 +153,27 @@ export async function runAuditCli(args: readonly string[], io: CliIo): Promise<n
       }
       const verdict = verifier.finish();
       if (keysFile === undefined) {
-        io.out(JSON.stringify({ file, ...verdict }));
+        // The rows link up, but anyone can write such a file: the verdict and a warning say nothing vouches for it.
+        if (verdict.ok) {
+          io.err(
+            'audit-verify: warning: the signature was not checked (no --keys): anyone can write a file whose rows ' +
+              'link up; give --keys with the JSON of GET /audit/v1/keys',
+          );
+        }
+        io.out(JSON.stringify({ file, ...verdict, signatureChecked: false }));
         return verdict.ok ? 0 : 1;
       }
-      // The signed head proves who produced the export's end: checked with the public keys of GET /audit/v1/keys.
+      // The signed head proves who produced the export: checked with the public keys of GET /audit/v1/keys.
       const signedHead = checkExportSignedHead(meta ?? {}, JSON.parse(fs.readFileSync(keysFile, 'utf8')) as unknown);
       // `ok` is the whole verdict, as without --keys; `chainOk` says whether the rows themselves hold.
       const ok = verdict.ok && signedHead.ok;
-      io.out(JSON.stringify({ file, ...verdict, ok, chainOk: verdict.ok, signedHead }));
+      if (ok && signedHead.covers === 'end') {
+        io.err(
+          'audit-verify: warning: this export (version 1 or 2, made before exports signed their start) has a ' +
+            'signature that covers its end only: rows cut from its start would not show; export the period again',
+        );
+      }
+      io.out(JSON.stringify({ file, ...verdict, ok, chainOk: verdict.ok, signatureChecked: true, signedHead }));
       return ok ? 0 : 1;
     }
     case undefined:

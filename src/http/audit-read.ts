@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { notFound, OperationOutcomeError } from '@medplum/core';
 import { isUuid } from '../kernel/fhir/ids';
 import { forbiddenField } from '../kernel/fhir/outcomes';
@@ -267,7 +268,9 @@ export async function verifyChains(
       { retentionDays: ctx.config.AUDIT_RETENTION_DAYS },
     );
     ctx.metrics.recordAuditVerify(tenant, verdict.ok);
-    verdicts.push(verdict);
+    // The file's name alone: its path would tell every caller allowed to verify how the host is laid out.
+    const cp = verdict.signedCheckpoint;
+    verdicts.push(cp ? { ...verdict, signedCheckpoint: { ...cp, where: path.basename(cp.where) } } : verdict);
   }
   await auditRead(ctx, req, res, {
     query: req.originalUrl,

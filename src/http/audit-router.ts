@@ -192,11 +192,13 @@ export function auditRouter(ctx: PipelineContext): Router {
     if (piece.toSeq !== null && piece.headHash !== null) {
       // Signed only as the signer signs a head: when the signed history vouches for it. A rewritten chain's export
       // is refused rather than signed (or silently left unsigned): the auditor is told, and verify names the row.
-      const signed = await signExportEnd(ctx.db, ctx.signedHeads.keys, ctx.signedHeads.signer.file, {
-        tenant,
-        seq: piece.toSeq,
-        hash: piece.headHash,
-      });
+      const signed = await signExportEnd(
+        ctx.db,
+        ctx.signedHeads.keys,
+        ctx.signedHeads.signer.file,
+        { tenant, seq: piece.toSeq, hash: piece.headHash },
+        { ...piece },
+      );
       if (!('signedHead' in signed)) {
         ctx.log.error(
           { tenant, signedSeq: signed.signedCheckpoint.seq },

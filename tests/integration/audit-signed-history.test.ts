@@ -178,7 +178,7 @@ describe('signed history: a chain must extend every checkpoint signed before', (
   it("signs an export's end that the signed history vouches for, before, at or after the last signed head", async () => {
     // Nothing signed yet: nothing to contradict.
     await write(3);
-    expect(await signExportEnd(db, signed.keys, signed.file, await endAt(3))).toMatchObject({
+    expect(await signExportEnd(db, signed.keys, signed.file, await endAt(3), {})).toMatchObject({
       signedHead: { tenant: TENANT, seq: 3 },
     });
     await signer.signNow();
@@ -187,7 +187,7 @@ describe('signed history: a chain must extend every checkpoint signed before', (
     await write(2);
     for (const seq of [2, 3, 5, 6, 8]) {
       const end = await endAt(seq);
-      expect(await signExportEnd(db, signed.keys, signed.file, end)).toEqual({
+      expect(await signExportEnd(db, signed.keys, signed.file, end, {})).toEqual({
         signedHead: expect.objectContaining({ tenant: TENANT, seq, hash: end.hash }),
       });
     }
@@ -202,7 +202,7 @@ describe('signed history: a chain must extend every checkpoint signed before', (
     await write(4);
     expect((await verifyTenant(db, TENANT)).ok).toBe(true);
     for (const seq of [7, 5, 4, 3, 2]) {
-      const verdict = await signExportEnd(db, signed.keys, signed.file, await endAt(seq));
+      const verdict = await signExportEnd(db, signed.keys, signed.file, await endAt(seq), {});
       expect(verdict).not.toHaveProperty('signedHead');
       expect(verdict).toMatchObject({
         signedCheckpoint: { seq: 5, hash: last.hash },

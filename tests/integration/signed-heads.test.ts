@@ -8,7 +8,7 @@ import pg from 'pg';
 import { canonicalizeJcs, chainHashOfCanonical } from '../../src/audit/chain';
 import { chainColumnsOf, columnsLine } from '../../src/audit/chain-columns';
 import { operatorAction, SYSTEM_WORKER } from '../../src/audit/audit-events';
-import { CHECKPOINT_FILE, HeadSigner, openSignedHeads, type SignedHead } from '../../src/audit/signed-heads';
+import { CHECKPOINT_FILE, HeadSigner, openSignedHeads, signHead, type SignedHead } from '../../src/audit/signed-heads';
 import { AuditWriter } from '../../src/audit/writer';
 import { openDb } from '../../src/kernel/db';
 import { createLogger } from '../../src/kernel/logger';
@@ -78,10 +78,26 @@ describe('signed chain heads: a log that cannot be rewritten unseen', () => {
   async function cli(
     args: string[],
     env: Record<string, string> = {},
-  ): Promise<{ code: number; out: Record<string, unknown> }> {
+  ): Promise<{ code: number; out: Record<string, unknown>; err: string }> {
     const lines: string[] = [];
-    const code = await runAuditCli(args, { out: (l) => lines.push(l), err: (l) => lines.push(l), env });
-    return { code, out: JSON.parse(lines[0] ?? '{}') as Record<string, unknown> };
+    const errors: string[] = [];
+    const code = await runAuditCli(args, { out: (l) => lines.push(l), err: (l) => errors.push(l), env });
+    return { code, out: JSON.parse(lines[0] ?? '{}') as Record<string, unknown>, err: errors.join('\n') };
+  }
+
+  /** An export file's metadata line and rows, parsed. */
+  function readExport(file: string): { meta: Record<string, unknown>; rows: { seq: number; hash: string }[] } {
+    const [metaLine, ...rows] = fs.readFileSync(file, 'utf8').trimEnd().split('\n');
+    return {
+      meta: JSON.parse(metaLine!) as Record<string, unknown>,
+      rows: rows.map((r) => JSON.parse(r) as { seq: number; hash: string }),
+    };
+  }
+
+  function writeExport(name: string, meta: Record<string, unknown>, rows: readonly unknown[]): string {
+    const file = path.join(app.testEnv.dataDir, name);
+    fs.writeFileSync(file, [meta, ...rows].map((l) => JSON.stringify(l)).join('\n') + '\n');
+    return file;
   }
 
   it('sets the verification gauges of every chain on a schedule, without anyone verifying', async () => {
@@ -147,6 +163,101 @@ describe('signed chain heads: a log that cannot be rewritten unseen', () => {
       ok: false,
       problem: expect.stringContaining('another tenant, seq or hash'),
     });
+  });
+
+  it("an export's signature covers its start: rows cut from its start, the start re-linked, fail", async () => {
+    const keys = await keysFile();
+    const { meta, rows } = readExport(await exportFile('whole.ndjson'));
+    expect(rows.length).toBeGreaterThan(3);
+    expect(meta).toMatchObject({ fromSeq: 1, signedHead: { seq: meta.toSeq, hash: meta.headHash } });
+    // The auditor's attack: drop rows 1 and 2, point the start at the hash of row 2 (which is in the file).
+    const kept = rows.slice(2);
+    const cut = { ...meta, fromSeq: kept[0]!.seq, prevHash: rows[1]!.hash, rows: kept.length };
+    const rowsAlone = await cli(['verify-export', writeExport('cut.ndjson', cut, kept)]);
+    expect(rowsAlone.out).toMatchObject({ ok: true });
+    const checked = await cli(['verify-export', writeExport('cut.ndjson', cut, kept), '--keys', keys]);
+    expect(checked.code).toBe(1);
+    expect(checked.out).toMatchObject({ ok: false, chainOk: true, signedHead: { ok: false } });
+    expect((checked.out.signedHead as { problem: string }).problem).toContain('does not verify');
+    // Nor may the period or the chain's head it claims change: the whole metadata line is signed.
+    for (const changed of [
+      { from: '2026-01-01T00:00:00.000Z' },
+      { chainHead: { seq: (meta.toSeq as number) + 5, hash: 'f'.repeat(64) } },
+    ]) {
+      const other = await cli([
+        'verify-export',
+        writeExport('other.ndjson', { ...meta, ...changed }, rows),
+        '--keys',
+        keys,
+      ]);
+      expect(other).toMatchObject({ code: 1, out: { ok: false, signedHead: { ok: false } } });
+    }
+    // The file as exported verifies, and says what its signature covers.
+    const whole = await cli(['verify-export', writeExport('whole.ndjson', meta, rows), '--keys', keys]);
+    expect(whole).toMatchObject({
+      code: 0,
+      out: { ok: true, signatureChecked: true, signedHead: { ok: true, covers: 'export' } },
+    });
+    expect(whole.err).toBe('');
+    // The CSV export's trailer carries the same signed metadata.
+    const res = await app.request(`/audit/v1/export?tenant=${PRACTICE_AGB}&format=csv`, { key: 'auditor' });
+    const csv = path.join(app.testEnv.dataDir, 'whole.csv');
+    fs.writeFileSync(csv, await res.text());
+    expect(await cli(['verify-export', csv, '--keys', keys])).toMatchObject({
+      code: 0,
+      out: { ok: true, signedHead: { ok: true, covers: 'export' } },
+    });
+    fs.writeFileSync(csv, fs.readFileSync(csv, 'utf8').replace('""from"":null', '""from"":""2026-01-01""'));
+    expect(await cli(['verify-export', csv, '--keys', keys])).toMatchObject({
+      code: 1,
+      out: { signedHead: { ok: false } },
+    });
+  });
+
+  it('an export made before exports signed their start (version 2) verifies, saying its signature covers the end only', async () => {
+    const keys = await keysFile();
+    const { meta, rows } = readExport(await exportFile('v2.ndjson'));
+    // As the build before made it: version 2, the head signature over (tenant, toSeq, headHash).
+    const old = {
+      ...meta,
+      version: 2,
+      signedHead: signHead(app.rt.ctx.signedHeads.keys.current, {
+        tenant: PRACTICE_AGB,
+        seq: meta.toSeq as number,
+        hash: meta.headHash as string,
+      }),
+    };
+    const verdict = await cli(['verify-export', writeExport('v2.ndjson', old, rows), '--keys', keys]);
+    expect(verdict).toMatchObject({ code: 0, out: { ok: true, signedHead: { ok: true, covers: 'end' } } });
+    expect(verdict.err).toContain('covers its end only');
+  });
+
+  it('verify-export without --keys says the signature was not checked, and warns', async () => {
+    const { meta, rows } = readExport(await exportFile('unchecked.ndjson'));
+    const unsigned = { ...meta, signedHead: undefined };
+    const verdict = await cli(['verify-export', writeExport('unchecked.ndjson', unsigned, rows)]);
+    expect(verdict.out).toMatchObject({ ok: true, signatureChecked: false });
+    expect(verdict.err).toMatch(/^audit-verify: warning: .*not checked.*--keys/);
+  });
+
+  it('verify without a checkpoint file says signedCheckpoint: null, and warns', async () => {
+    const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'jeugdbrug-no-checkpoints-'));
+    try {
+      const env = { DATABASE_URL: TEST_DATABASE_URL, DATABASE_SCHEMA: app.testEnv.schema, DATA_DIR: empty };
+      const verdict = await cli(['verify', '--tenant', PRACTICE_AGB], env);
+      expect(verdict).toMatchObject({ code: 0, out: { ok: true, signedCheckpoint: null } });
+      expect(verdict.err).toMatch(/^audit-verify: warning: no signed checkpoints .*unverified/);
+    } finally {
+      fs.rmSync(empty, { recursive: true, force: true });
+    }
+  });
+
+  it("GET /audit/v1/verify names the checkpoint file by its name, not the server's path", async () => {
+    const v = await waitFor('a signed checkpoint', async () => {
+      const verdict = await verify();
+      return verdict.signedCheckpoint ? verdict : undefined;
+    });
+    expect(v.signedCheckpoint).toMatchObject({ where: CHECKPOINT_FILE });
   });
 
   it('reports a chain rewritten consistently by a superuser, naming the signed checkpoint it contradicts', async () => {

@@ -255,8 +255,8 @@ const MESSAGES = {
   fullVerifyBroken: { nl: 'GEBROKEN bij rij {0}: {1}', en: 'BROKEN at row {0}: {1}' },
   exportTitle: { nl: 'Auditlog exporteren', en: 'Export the audit log' },
   exportIntro: {
-    nl: 'Een periode van een keten met de kop van de keten, offline te controleren met npm run audit-verify. Van en Tot en met zijn dagen in Nederlandse tijd; beide horen bij de periode.',
-    en: 'A period of a chain with its head, verifiable offline with npm run audit-verify. From and Up to and including are days in Dutch time; both belong to the period.',
+    nl: 'Een periode van een keten met de kop van de keten, offline te controleren met npm run audit-verify -- verify-export <bestand> --keys <sleutels> (de sleutels van /audit/v1/keys). Van en Tot en met zijn dagen in Nederlandse tijd; beide horen bij de periode.',
+    en: 'A period of a chain with its head, verifiable offline with npm run audit-verify -- verify-export <file> --keys <keys> (the keys of /audit/v1/keys). From and Up to and including are days in Dutch time; both belong to the period.',
   },
   format: { nl: 'Formaat', en: 'Format' },
   fromAfterTo: {

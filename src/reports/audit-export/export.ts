@@ -18,10 +18,13 @@ import { chainRows, tryGetChainHead } from '../../audit/verify';
  */
 
 export const EXPORT_FORMAT = 'jeugdbrug-audit-export';
-/** Version 2 carries the columns line of chain format 2 rows (NDJSON `columnsLine`, CSV `columns_line`). */
-export const EXPORT_VERSION = 2;
+/**
+ * Version 2 carries the columns line of chain format 2 rows (NDJSON `columnsLine`, CSV `columns_line`); version 3's
+ * `signedHead` signs the whole metadata line (its start too), where 1 and 2 signed its end alone.
+ */
+export const EXPORT_VERSION = 3;
 /** Versions the verifier reads: files of version 1 hold chain format 1 rows only. */
-const READABLE_VERSIONS: readonly unknown[] = [1, EXPORT_VERSION];
+const READABLE_VERSIONS: readonly unknown[] = [1, 2, EXPORT_VERSION];
 
 export interface ExportMeta {
   readonly format: typeof EXPORT_FORMAT;
@@ -40,7 +43,10 @@ export interface ExportMeta {
   /** The whole chain's head when the export was made. */
   readonly chainHead: { readonly seq: number; readonly hash: string } | null;
   readonly exportedAt: string;
-  /** The export's own end (tenant, toSeq, headHash) signed with the audit signing key: checked offline. */
+  /**
+   * The export signed with the audit signing key: its whole metadata line but this field (docs/audit.md), naming its
+   * end (tenant, toSeq, headHash) as a signed chain head does. Checked offline.
+   */
   readonly signedHead?: SignedHead | undefined;
 }
 
