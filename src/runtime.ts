@@ -32,7 +32,7 @@ import { operationsFigures } from './reports/operations-metrics/figures';
 import type { PipelineContext } from './event/context';
 import { QueueSet } from './event/queues';
 import { flushAcceptedSendDrops } from './event/accepted-sends';
-import { reconcileOnce } from './event/reconciler';
+import { logReconcileFailure, reconcileOnce } from './event/reconciler';
 import { assertRedisUp, provideRedis, type RedisHandle } from './kernel/redis';
 import { createRedisClient, describeRedisTarget, redisTargetOf, usesRedisTopology } from './kernel/redis-client';
 import { isOutageError, OutageLog, waitForDependency, withTimeout } from './kernel/outage';
@@ -330,7 +330,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
       const thisRound = ++round;
       roundStartedAt = Date.now();
       void reconcileOnce(workerCtx, graceMs)
-        .catch((err: Error) => log.warn(errorFields(err), 'reconcile failed'))
+        .catch((err: unknown) => logReconcileFailure(workerCtx, err))
         .finally(() => {
           if (round === thisRound) {
             roundStartedAt = undefined;

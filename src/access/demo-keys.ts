@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { createApiKeyEntry, writeApiKeyFile, type ApiKeyEntry } from './api-keys';
+import { createApiKeyEntry, tryParseApiKeyId, writeApiKeyFile, type ApiKeyEntry } from './api-keys';
 import type { Role } from './principal';
 
 /** The practice and municipality of the shipped example configuration (config/). */
@@ -30,7 +30,7 @@ export function createDemoKeysIfMissing(apiKeysFile: string): string | undefined
     lines.push(`${g.role.padEnd(13)} ${created.key}`);
   }
   writeApiKeyFile(apiKeysFile, entries);
-  const keysFile = path.join(path.dirname(apiKeysFile), 'demo-keys.txt');
+  const keysFile = demoKeysFileOf(apiKeysFile);
   fs.writeFileSync(
     keysFile,
     `# Demo API keys, one per role. Send as: Authorization: Bearer <key>\n${lines.join('\n')}\n`,
@@ -38,5 +38,28 @@ export function createDemoKeysIfMissing(apiKeysFile: string): string | undefined
       mode: 0o600,
     },
   );
+  return keysFile;
+}
+
+/** The demo keys' file beside the API key file. */
+function demoKeysFileOf(apiKeysFile: string): string {
+  return path.join(path.dirname(apiKeysFile), 'demo-keys.txt');
+}
+
+/**
+ * Takes a revoked key's line out of `demo-keys.txt` beside the key file, so that what reads its keys from there (the
+ * README's examples) does not go on using it. Returns the file's path when it held the key, else undefined.
+ */
+export function forgetDemoKey(apiKeysFile: string, id: string): string | undefined {
+  const keysFile = demoKeysFileOf(apiKeysFile);
+  if (!fs.existsSync(keysFile)) {
+    return undefined;
+  }
+  const lines = fs.readFileSync(keysFile, 'utf8').split('\n');
+  const kept = lines.filter((l) => l.startsWith('#') || tryParseApiKeyId(l.trim().split(/\s+/)[1] ?? '') !== id);
+  if (kept.length === lines.length) {
+    return undefined;
+  }
+  fs.writeFileSync(keysFile, kept.join('\n'), { mode: 0o600 });
   return keysFile;
 }

@@ -32,6 +32,7 @@ import {
   type ApiKeyEntry,
 } from '../access/api-keys';
 import { ALL, isRole } from '../access/principal';
+import { forgetDemoKey } from '../access/demo-keys';
 
 /** Where the CLI writes: stdout for data (the key, the list), stderr for messages. */
 export interface CliIo {
@@ -140,6 +141,10 @@ export function runApiKeyCli(
         const revoked = before.find((e) => e.id === values.id);
         io.changed?.({ change: 'revoke', keyId: values.id, access: revoked ? describe(revoked) : '', by });
         io.err(`Revoked API key ${values.id} in ${file}. A running server has it refused within a few seconds.`);
+        const demoKeys = forgetDemoKey(file, values.id);
+        if (demoKeys) {
+          io.err(`Took its line out of ${demoKeys}.`);
+        }
         return 0;
       }
       default:

@@ -1,4 +1,7 @@
 import type { Queue } from 'bullmq';
+import type { Logger } from 'pino';
+import { errorFields } from '../kernel/logger';
+import type { OutageLog } from '../kernel/outage';
 import { receiptedEvents, type ReceiptedTable } from '../audit/receipts';
 import type { PipelineContext } from './context';
 import { moveEventLogged } from './event-log';
@@ -69,6 +72,16 @@ export async function reconcileOnce(ctx: PipelineContext, graceMs = ctx.config.R
     ctx.log.info({ requeued }, 'reconciler re-enqueued work');
   }
   return requeued;
+}
+
+/**
+ * Logs a failed round: PostgreSQL or Redis away is the process's outage, logged once when it starts and once when it
+ * ends (OutageLog), not a warning every RECONCILE_INTERVAL_MS for as long as it lasts; any other error is a warning.
+ */
+export function logReconcileFailure(ctx: { readonly log: Logger; readonly outages: OutageLog }, err: unknown): void {
+  if (!ctx.outages.seen(err)) {
+    ctx.log.warn(errorFields(err), 'reconcile failed');
+  }
 }
 
 /** The events to queue a map job for: see `receiptedOrHeld`. */

@@ -34,6 +34,18 @@ export class Metrics {
     labelNames: ['status'] as const,
     registers: [this.registry],
   });
+  readonly intakeQueueJobs = new Gauge({
+    name: 'jeugdbrug_intake_queue_jobs',
+    help:
+      'Unfinished map jobs at the last sample of the intake guard of this API process: POST /his/v1/events ' +
+      'answers 429 while it is at jeugdbrug_intake_queue_limit',
+    registers: [this.registry],
+  });
+  readonly intakeQueueLimit = new Gauge({
+    name: 'jeugdbrug_intake_queue_limit',
+    help: 'MAX_QUEUE_DEPTH of this API process: the unfinished map jobs at which it refuses HIS events with 429',
+    registers: [this.registry],
+  });
   readonly httpSeconds = new Histogram({
     name: 'jeugdbrug_http_request_duration_seconds',
     help: 'HTTP requests by method, route pattern (never the path) and status',

@@ -1,4 +1,5 @@
-import { buildReferralEvent } from '../helpers/builders';
+import fs from 'node:fs';
+import { buildConsentEvent, buildReferralEvent } from '../helpers/builders';
 import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
 import { waitFor } from '../helpers/wait-for';
 
@@ -7,7 +8,10 @@ describe('queue size limit (MAX_QUEUE_DEPTH)', () => {
 
   beforeAll(async () => {
     // ROLE=api: no workers, so every accepted event's map job stays in the queue.
-    app = await startTestApp({ env: { ROLE: 'api', MAX_QUEUE_DEPTH: '5', QUEUE_FULL_RETRY_AFTER_S: '17' } });
+    app = await startTestApp({
+      receiverUrl: 'http://127.0.0.1:9/',
+      env: { ROLE: 'api', MAX_QUEUE_DEPTH: '5', QUEUE_FULL_RETRY_AFTER_S: '17' },
+    });
   });
 
   afterAll(async () => {
@@ -16,6 +20,11 @@ describe('queue size limit (MAX_QUEUE_DEPTH)', () => {
   });
 
   const post = (body: unknown) => app.request('/his/v1/events', { json: body });
+  const scrapeGauge = async (name: string): Promise<number> => {
+    const metrics = await (await app.request('/metrics', { key: null })).text();
+    const value = new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1];
+    return value === undefined ? Number.NaN : Number(value);
+  };
 
   it('answers 429 with Retry-After and an OperationOutcome once the queues hold the limit, and stores nothing', async () => {
     const first = await post(Array.from({ length: 6 }, () => buildReferralEvent()));
@@ -54,5 +63,58 @@ describe('queue size limit (MAX_QUEUE_DEPTH)', () => {
       return r.status === 202 ? r : undefined;
     });
     expect(res.status).toBe(202);
+  });
+
+  it('logs the start and the end of the refusals once each, at warn and info, without personal data', async () => {
+    const lines = await waitFor('the end line in the log', () => {
+      const found = fs
+        .readFileSync(app.testEnv.logFile, 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('"intake refused') || l.includes('"intake accepted again'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      return found.length >= 2 ? found : undefined;
+    });
+    expect(lines.map((l) => [l.level, l.msg])).toEqual([
+      ['warn', 'intake refused: the map queue is at MAX_QUEUE_DEPTH'],
+      ['info', 'intake accepted again'],
+    ]);
+    expect(lines[0]).toMatchObject({ depth: expect.any(Number), limit: 5 });
+    expect(lines[1]).toMatchObject({ refusedRequests: expect.any(Number), refusedForMs: expect.any(Number) });
+  });
+
+  it("does not refuse intake for one destination's backlog: its deliveries wait in PostgreSQL, not the HIS", async () => {
+    // A municipality paused (or down) for hours: its deliver queue holds far more jobs than the limit.
+    const destination = [...app.rt.ctx.queues.deliver.keys()][0] ?? '';
+    const deliver = app.rt.ctx.queues.getDeliverQueue(destination);
+    await deliver.pause();
+    await deliver.addBulk(
+      Array.from({ length: 20 }, (_, i) => ({
+        name: 'deliver',
+        data: { deliveryId: `backlog-${i}`, traceId: 'backlog' },
+      })),
+    );
+    // The guard samples in the background when a request comes: send consents (a withdrawal would be one too), a
+    // new one while the map queue holds fewer than 3 jobs and else the last one again (a duplicate adds no job),
+    // until a sample counts those 3: that sample was taken after the fill.
+    const refused: number[] = [];
+    let consent: Record<string, unknown> | undefined;
+    await waitFor('a sample of the guard taken after the fill', async () => {
+      if ((await scrapeGauge('jeugdbrug_intake_queue_jobs')) >= 3) {
+        return true;
+      }
+      if (!consent || (await app.rt.ctx.queues.map.getJobCountByTypes('waiting')) < 3) {
+        consent = buildConsentEvent(buildReferralEvent(), { decision: 'deny', givenBy: [{ kind: 'child' }] });
+      }
+      const res = await post(consent);
+      if (res.status !== 202) {
+        refused.push(res.status);
+      }
+      return undefined;
+    });
+    expect(refused).toEqual([]);
+    const referral = await post(buildReferralEvent());
+    expect(referral.status).toBe(202);
+    expect(await scrapeGauge('jeugdbrug_intake_queue_limit')).toBe(5);
+    await app.rt.ctx.queues.map.drain();
   });
 });

@@ -18,6 +18,7 @@ import {
 } from '../../../src/access/api-keys';
 import { invalidApiKey } from '../../../src/access/auth-outcomes';
 import { runApiKeyCli } from '../../../src/cli/api-key';
+import { createDemoKeysIfMissing } from '../../../src/access/demo-keys';
 import { outcomeErrorOf } from './helpers';
 
 const VALID_HASH = `sha256:${'a'.repeat(64)}`;
@@ -317,6 +318,28 @@ describe('src/cli/api-key.ts', () => {
     expect(created.err.join('\n')).toMatch(/active within a few seconds/);
     const revoked = run('revoke', '--id', 'his-soon');
     expect(revoked.err.join('\n')).toMatch(/refused within a few seconds/);
+  });
+
+  it('takes a revoked demo key out of demo-keys.txt, so that the README loop reading it does not use it', () => {
+    const file = path.join(dir, 'api-keys.json');
+    const keysFile = createDemoKeysIfMissing(file)!;
+    const keyOf = (role: string) =>
+      fs
+        .readFileSync(keysFile, 'utf8')
+        .split('\n')
+        .find((l) => l.startsWith(`${role} `))
+        ?.split(/\s+/)[1];
+    const auditorKey = keyOf('auditor');
+    const revoked = run('revoke', '--id', 'demo-practice');
+    expect(revoked.code).toBe(0);
+    expect(keyOf('practice')).toBeUndefined();
+    expect(revoked.err.join('\n')).toContain(`Took its line out of ${keysFile}`);
+    // The others stay as they were, and the file stays readable by its owner alone.
+    expect(keyOf('auditor')).toBe(auditorKey);
+    expect(fs.statSync(keysFile).mode & 0o777).toBe(0o600);
+    // A key that is not a demo key leaves the file alone and says nothing of it.
+    run('create', '--role', 'auditor', '--id', 'aud-x');
+    expect(run('revoke', '--id', 'aud-x').err.join('\n')).not.toContain('demo-keys.txt');
   });
 
   it('names the role and then the scope, each word once', () => {
