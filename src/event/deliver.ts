@@ -3,7 +3,7 @@ import { disclosure, SYSTEM_WORKER } from '../audit/audit-events';
 import { getAdapter } from '../../mappings/municipality/index';
 import { PermanentDeliveryError } from '../contracts/delivery-errors';
 import type { CanonicalEvent } from '../contracts/his-dialect';
-import { openEvent, PayloadPurgedError } from './stored-event';
+import { openEventOnce, PayloadPurgedError } from './stored-event';
 import { CANCELLED_BY_PRACTICE, NOTHING_TO_CANCEL, PAYLOAD_PURGED, RESENT_BY_PRACTICE } from './states';
 import { minimise } from '../policy/minimise';
 import { finishDeliveryLogged } from './event-log';
@@ -159,12 +159,12 @@ function earlierWaitMs(job: Job): number {
 
 /** A child's event (referral, contact, closure): decided again, minimised, audited as a disclosure about the child. */
 const childEventDelivery: DeliveryKind = {
-  auditOf: (ctx, work) => childDisclosure(work, openEvent(ctx.cipher, work)),
+  auditOf: (ctx, work) => childDisclosure(work, openEventOnce(ctx.cipher, work)),
   recordDisclosed,
   async prepare(ctx, job, work) {
     let event: CanonicalEvent;
     try {
-      event = openEvent(ctx.cipher, work);
+      event = openEventOnce(ctx.cipher, work);
     } catch (err) {
       if (err instanceof PayloadPurgedError) {
         await finish(ctx, job, {

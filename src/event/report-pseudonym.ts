@@ -21,6 +21,8 @@ export interface Pseudonymiser {
 
 const KEY_FILE = 'report-key';
 const LETTERS = 'abcdefghijklmnop';
+/** The two letters of each byte value, high half first, as its two hex digits would be written. */
+const LETTER_PAIRS: readonly string[] = Array.from({ length: 256 }, (_, b) => `${LETTERS[b >> 4]}${LETTERS[b & 15]}`);
 
 function readOrCreateKey(dataDir: string): Buffer {
   return Buffer.from(
@@ -44,13 +46,16 @@ function createPseudonymiser(masterKey: Buffer): Pseudonymiser {
     return key;
   };
   // 128 bits written with the letters a to p only: a pseudonym can then never look like a BSN, a date or an
-  // ICPC code to a scanner (or a reader) of the reporting tables.
-  const hmac = (key: Buffer, value: string): string =>
-    createHmac('sha256', key)
-      .update(value)
-      .digest('hex')
-      .slice(0, 32)
-      .replace(/[0-9a-f]/g, (c) => LETTERS[parseInt(c, 16)] ?? '');
+  // ICPC code to a scanner (or a reader) of the reporting tables. Each byte's two letters come from a table: the
+  // hex digest with a replacement callback per digit had been about 40 % of a pseudonym's CPU, several per event.
+  const hmac = (key: Buffer, value: string): string => {
+    const digest = createHmac('sha256', key).update(value).digest();
+    let out = '';
+    for (let i = 0; i < 16; i++) {
+      out += LETTER_PAIRS[digest[i]!];
+    }
+    return out;
+  };
   return {
     pseudonym: (municipality, value) => hmac(keyOf('jeugdbrug-report', `municipality:${municipality}`), value),
     inboxChildKey: (practice, bsn) => hmac(keyOf('jeugdbrug-inbox-child', `practice:${practice}`), bsn),

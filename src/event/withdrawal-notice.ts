@@ -48,7 +48,7 @@ import { referralIdentifierOf } from './referral-identifier';
 import { getPseudonymiser } from './report-pseudonym';
 import { stageStatements, type DeliveredDisclosure } from './stage-groups';
 import type { EventState } from './states';
-import { openEvent } from './stored-event';
+import { openEvent, openEventOnce } from './stored-event';
 import type { DeliverJobData } from './queues';
 
 /**
@@ -116,7 +116,8 @@ export async function recordDisclosed(
   note: SentNote,
   delivered: DeliveredDisclosure['delivered'],
 ): Promise<boolean> {
-  const event = openEvent(ctx.cipher, work);
+  // Opened for its send already (deliver.ts): the same row, so the same event.
+  const event = openEventOnce(ctx.cipher, work);
   const referral = referralIdentifierOf(event);
   const disclosure = {
     delivery_id: work.id,

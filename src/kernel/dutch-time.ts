@@ -38,11 +38,35 @@ function formatDay(ms: number): string {
   return `${pad(p.year, 4)}-${pad(p.month)}-${pad(p.day)}`;
 }
 
-/** Minutes Amsterdam is ahead of UTC at an instant (60 in winter, 120 in summer). */
-function amsterdamOffsetMinutes(utcMs: number): number {
+/** Minutes Amsterdam is ahead of UTC at an instant, from formatToParts (see `amsterdamOffsetMinutes`). */
+function offsetMinutesAt(utcMs: number): number {
   const p = partsOf(utcMs);
   const asUtc = Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second);
   return Math.round((asUtc - Math.floor(utcMs / 1000) * 1000) / MINUTE_MS);
+}
+
+// The offset of each UTC hour met, as `dayOfHour` keeps days (below), and for the same reason: the monitoring
+// count asks for midday on a fact's day for every event it counts, two formatToParts each. Remembered only when the
+// first and the last second of the hour have the same offset, so an hour in which the clocks change is always
+// computed anew, and so is any instant of a zone whose offset does not change on the hour.
+const offsetOfHour = new Map<number, number>();
+
+/** Minutes Amsterdam is ahead of UTC at an instant (60 in winter, 120 in summer). */
+function amsterdamOffsetMinutes(utcMs: number): number {
+  const hour = Math.floor(utcMs / HOUR_MS);
+  const known = offsetOfHour.get(hour);
+  if (known !== undefined) {
+    return known;
+  }
+  const first = offsetMinutesAt(hour * HOUR_MS);
+  if (first !== offsetMinutesAt(hour * HOUR_MS + HOUR_MS - 1)) {
+    return offsetMinutesAt(utcMs);
+  }
+  if (offsetOfHour.size >= DAY_OF_HOUR_MAX) {
+    offsetOfHour.clear();
+  }
+  offsetOfHour.set(hour, first);
+  return first;
 }
 
 /**

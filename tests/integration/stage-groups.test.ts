@@ -1,7 +1,9 @@
+import type { Job } from 'bullmq';
 import { idempotencyKeyOf } from '../../src/event/idempotency-key';
 import type { Db } from '../../src/kernel/db';
+import { processDeliverJob } from '../../src/event/deliver';
 import { processMapJob } from '../../src/event/map';
-import { deliverJobId, mapJobId } from '../../src/event/queues';
+import { deliverJobId, mapJobId, type DeliverJobData } from '../../src/event/queues';
 import { buildDestination, buildReferralEvent } from '../helpers/builders';
 import { TestReceiver } from '../helpers/receiver';
 import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
@@ -132,6 +134,28 @@ describe('map jobs that run together', () => {
     // Both decisions were made: the referral counts in the monitoring figures, and it has its delivery.
     expect(await countedReferrals()).toBe(countedBefore + 1);
     expect(await deliveriesOf([id!])).toHaveLength(1);
+  });
+
+  it("opens a delivered child's stored event once for its decision, its send, its audit and its disclosure's record", async () => {
+    const [id] = await receive(1);
+    expect(await map(id!)).toBe('decided');
+    const [delivery] = await deliveriesOf([id!]);
+    const opened = jest.spyOn(app.rt.ctx.cipher, 'decrypt');
+    try {
+      const job = { data: { deliveryId: delivery!.id, traceId: 'stage-groups-test' } } as Job<DeliverJobData>;
+      expect(await processDeliverJob(app.rt.ctx, job)).toBe('delivered');
+      expect(opened).toHaveBeenCalledTimes(1);
+    } finally {
+      opened.mockRestore();
+    }
+    // Still recorded as before: delivered, with what it disclosed about the child.
+    const [row] = await app.rt.ctx.db.query<{ state: string; disclosed: number }>(
+      `SELECT d.state, (SELECT count(*)::int FROM child_disclosure c WHERE c.delivery_id = d.id) AS disclosed
+       FROM delivery d WHERE d.id = $1`,
+      [delivery!.id],
+    );
+    expect(row).toEqual({ state: 'delivered', disclosed: 1 });
+    expect(receiver.stored.has(delivery!.idempotency_key)).toBe(true);
   });
 
   it('one request with an event sent twice: the first is accepted, the second is its duplicate', async () => {

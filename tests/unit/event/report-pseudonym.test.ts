@@ -19,3 +19,14 @@ describe('the inbox child key (inbox.child_key)', () => {
     expect(other.inboxChildKey('01234567', '111222333')).not.toBe(p.inboxChildKey('01234567', '111222333'));
   });
 });
+
+describe('pseudonyms already stored', () => {
+  // The reporting store and the inbox keep these: under the same master key they must never change.
+  const p = getPseudonymiser({ REPORT_PSEUDONYM_KEY: Buffer.alloc(32, 7).toString('base64'), dataDir: '' });
+
+  it('are the first 128 bits of the HMAC, each hex digit written as a letter from a to p', () => {
+    expect(p.pseudonym('0363', 'bsn/111222333')).toBe('loidaahnbphiomfgfnnhkieojabeclkb');
+    expect(p.pseudonym('0599', 'ServiceRequest/ab')).toBe('nbigheolpnnjgbhconhcepbgchijafpc');
+    expect(p.inboxChildKey('01234567', '111222333')).toBe('cihcniogehaalodphdaimnhbijinmjak');
+  });
+});

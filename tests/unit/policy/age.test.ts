@@ -1,5 +1,5 @@
 import { ageAt, ageOnDay } from '../../../src/policy/age';
-import { amsterdamDay } from '../../../src/kernel/dutch-time';
+import { amsterdamDateTime, amsterdamDay } from '../../../src/kernel/dutch-time';
 
 describe('ageOnDay', () => {
   it.each([
@@ -111,6 +111,43 @@ describe('amsterdamDay', () => {
 
   it('throws for an invalid Date', () => {
     expect(() => amsterdamDay(new Date(Number.NaN))).toThrow('not a valid date');
+  });
+});
+
+describe('amsterdamDateTime', () => {
+  it.each([
+    { name: 'is two hours ahead in summer', date: '2025-06-15', hh: 12, at: '2025-06-15T12:00:00+02:00' },
+    { name: 'is one hour ahead in winter', date: '2025-01-15', hh: 12, at: '2025-01-15T12:00:00+01:00' },
+    {
+      name: 'is winter time at midnight of the day summer time starts',
+      date: '2025-03-30',
+      hh: 0,
+      at: '2025-03-30T00:00:00+01:00',
+    },
+    {
+      name: 'is summer time after the clocks went forward',
+      date: '2025-03-30',
+      hh: 3,
+      at: '2025-03-30T03:00:00+02:00',
+    },
+    {
+      name: 'is summer time at midnight of the day winter time starts',
+      date: '2025-10-26',
+      hh: 0,
+      at: '2025-10-26T00:00:00+02:00',
+    },
+    { name: 'is winter time after the clocks went back', date: '2025-10-26', hh: 4, at: '2025-10-26T04:00:00+01:00' },
+    {
+      name: 'is winter time at midday of the day winter time starts',
+      date: '2025-10-26',
+      hh: 12,
+      at: '2025-10-26T12:00:00+01:00',
+    },
+  ])('$name, asked once or again', ({ date, hh, at }) => {
+    // Asked twice, and around other days: what it remembers of one hour must not answer for another.
+    expect(amsterdamDateTime(date, hh)).toBe(at);
+    expect(amsterdamDateTime('2025-07-01', hh)).toBe(`2025-07-01T${String(hh).padStart(2, '0')}:00:00+02:00`);
+    expect(amsterdamDateTime(date, hh)).toBe(at);
   });
 });
 
