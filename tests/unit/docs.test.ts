@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { STEPS } from '../../src/event/states';
 import { DIALECTS } from '../../mappings/his/index';
 import { FORMATS } from '../../mappings/municipality/index';
@@ -191,5 +192,59 @@ describe('README "Why an event was denied"', () => {
     for (const row of rows) {
       expect(row.split('|')[3]?.trim()).not.toBe('');
     }
+  });
+});
+
+/** The anchors GitHub gives a markdown file's headings (fenced blocks left out): lower case, punctuation dropped. */
+function anchorsOf(markdown: string): Set<string> {
+  const headings = markdown
+    .replace(/^```[\s\S]*?^```$/gm, '')
+    .split('\n')
+    .filter((line) => /^#{1,6} /.test(line))
+    .map((line) =>
+      line
+        .replace(/^#+ /, '')
+        .trim()
+        .toLowerCase()
+        .replace(/[^\p{L}\p{N}\s_-]/gu, '')
+        .replace(/\s/g, '-'),
+    );
+  return new Set(headings);
+}
+
+// report-xsre F2: an alert that pages must say where its runbook is, and that section must exist.
+describe('docs/runbook.md', () => {
+  const runbook = read('docs/runbook.md');
+  const rules = (
+    parseYaml(read('docker/prometheus-alerts.yaml')) as {
+      groups: { rules: { alert?: string; annotations?: { runbook_url?: unknown } }[] }[];
+    }
+  ).groups.flatMap((g) => g.rules.filter((rule) => rule.alert !== undefined));
+
+  it("has a section for every alert rule, which the rule's runbook_url names", () => {
+    expect(rules.length).toBeGreaterThan(5);
+    const anchors = anchorsOf(runbook);
+    expect(
+      rules.map((rule) => {
+        const url = rule.annotations?.runbook_url;
+        const anchor = typeof url === 'string' ? /^docs\/runbook\.md#([a-z0-9-]+)$/.exec(url)?.[1] : undefined;
+        return [rule.alert, anchor === undefined ? `runbook_url ${String(url)}` : anchors.has(anchor)];
+      }),
+    ).toEqual(rules.map((rule) => [rule.alert, true]));
+  });
+
+  it('links only to sections that exist, in itself and in the README', () => {
+    const targets: Record<string, Set<string>> = {
+      '': anchorsOf(runbook),
+      '../README.md': anchorsOf(read('README.md')),
+    };
+    const broken = [...runbook.matchAll(/\]\(((?:\.\.\/README\.md)?)#([^)]+)\)/g)]
+      .filter((m) => !targets[m[1]!]!.has(m[2]!))
+      .map((m) => m[0]);
+    expect(broken).toEqual([]);
+  });
+
+  it("is linked from the README's production section", () => {
+    expect(sectionOf(read('README.md'), '## Production deployment')).toContain('(docs/runbook.md)');
   });
 });
