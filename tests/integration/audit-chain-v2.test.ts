@@ -105,6 +105,7 @@ describe('a chain written before and after migration 015', () => {
       '066_inbox_received_order.sql',
       '067_report_completeness_hours.sql',
       '068_delivery_delivered_before.sql',
+      '074_delivery_possibly_received.sql',
     ]);
     const writer = new AuditWriter(db);
     await Promise.all(Array.from({ length: 6 }, (_, i) => writer.append(tenant, event(6 + i))));
