@@ -10,7 +10,7 @@ import { contractDestination, useDeliveryApp } from '../unit/delivery/support/ad
  * completed as "cancelled before it was sent", the cancellation dropped, and the municipality kept an active
  * referral of which jeugdbrug had no disclosure on record).
  */
-describe('cancelling a referral whose delivery attempt may have reached the municipality', () => {
+describe('what the municipality gets and reads of a referral the practice cancelled', () => {
   const h = useDeliveryApp({
     destination: (r) => contractDestination(r.url('/fhir'), {}),
     // A first retry far enough off to cancel the referral while it waits (the destination times out at 700 ms).
@@ -75,5 +75,32 @@ describe('cancelling a referral whose delivery attempt may have reached the muni
     const delivery = await h.delivery(id);
     expect([delivery.state, delivery.attempts, delivery.last_status]).toEqual(['cancelled', 1, 429]);
     expect(await disclosuresOf(id)).toEqual([]);
+  });
+
+  it('says in the status read of a delivered referral that the practice cancelled it, and names the referral in the 409', async () => {
+    // report-xmuni 3: the read said `current: accepted`, and the POST's 409 named no field.
+    const referral = buildReferralEvent();
+    const referralId = (referral.referral as { id: string }).id;
+    const id = await h.submit(referral);
+    await h.reachesState(id, 'delivered');
+    const path = `/municipality/v1/referrals/${encodeURIComponent(referralId)}/status`;
+    const before = (await (await h.app.request(path, { key: 'municipality' })).json()) as Record<string, unknown>;
+    expect(before.cancelledByPractice).toBeNull();
+
+    const cancelId = await h.submit(
+      buildReferralEvent({ eventType: 'referral.cancelled', referral: { id: referralId } }),
+    );
+    await h.reachesState(cancelId, 'delivered');
+    const read = (await (await h.app.request(path, { key: 'municipality' })).json()) as {
+      cancelledByPractice: { on: string; reachedAt: string } | null;
+    };
+    expect(read.cancelledByPractice?.on).toMatch(/^\d{4}-\d{2}-\d{2}$/);
+    expect(Date.parse(read.cancelledByPractice?.reachedAt ?? '')).not.toBeNaN();
+
+    const res = await h.app.request(path, { json: { status: 'accepted', date: '2026-11-21' }, key: 'municipality' });
+    expect(res.status).toBe(409);
+    const outcome = (await res.json()) as { issue: { expression?: string[] }[] };
+    expect(outcome.issue[0]?.expression).toEqual(['identifier']);
+    expect(JSON.stringify(outcome)).toContain('The practice cancelled this referral');
   });
 });
