@@ -21,9 +21,27 @@ export class RetryableDeliveryError extends Error {
     readonly status?: number,
     readonly retryAfterMs?: number,
     readonly answer?: ReceiverAnswer,
+    /** Known not to have reached the receiver: no connection was made, or the token endpoint failed first. */
+    readonly neverSent = false,
   ) {
     super(message);
   }
+}
+
+/**
+ * Whether a retryable failure may still have reached the receiver, which may have stored what it was sent: no
+ * answer at all (a timeout, a connection lost after the request was written), an answer lost while it was read, a
+ * 5xx (a receiver or gateway failing after the message was taken in), or a 409 to a repeat (the receiver is busy with
+ * an earlier copy). Not when no connection was made (`neverSent`), nor for 408, 429 and the route-missing answers
+ * (404, 405, 410, 501), which say the message was not taken in. In doubt it counts as received: a cancellation sent
+ * for a referral the receiver does not know costs less than a referral it holds that is never cancelled.
+ */
+export function mayHaveReachedReceiver(failure: RetryableDeliveryError): boolean {
+  const status = failure.status;
+  if (failure.neverSent) {
+    return false;
+  }
+  return status === undefined || status < 300 || status === 409 || (status >= 500 && status !== 501);
 }
 
 export class PermanentDeliveryError extends UnrecoverableError {

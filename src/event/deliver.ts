@@ -1,10 +1,16 @@
 import { DelayedError, WaitingError, type Job } from 'bullmq';
 import { disclosure, SYSTEM_WORKER } from '../audit/audit-events';
 import { getAdapter } from '../../mappings/municipality/index';
-import { PermanentDeliveryError } from '../contracts/delivery-errors';
+import { mayHaveReachedReceiver, PermanentDeliveryError } from '../contracts/delivery-errors';
 import type { CanonicalEvent } from '../contracts/his-dialect';
 import { openEventOnce, PayloadPurgedError } from './stored-event';
-import { CANCELLED_BY_PRACTICE, NOTHING_TO_CANCEL, PAYLOAD_PURGED, RESENT_BY_PRACTICE } from './states';
+import {
+  CANCELLED_AFTER_POSSIBLE_RECEIPT,
+  CANCELLED_BY_PRACTICE,
+  NOTHING_TO_CANCEL,
+  PAYLOAD_PURGED,
+  RESENT_BY_PRACTICE,
+} from './states';
 import { minimise } from '../policy/minimise';
 import { finishDeliveryLogged } from './event-log';
 import { claimTrialDelivery, recordAttempt, type DeliveryFinish, type DeliveryWork } from './event-store';
@@ -71,8 +77,10 @@ async function processPendingDelivery(
 ): Promise<string> {
   if (work.cancelled_by_practice) {
     // Cancelled while it waited (a paused destination, retries): the municipality never gets a referral the practice
-    // withdrew. The cancellation goes out as any event does.
-    await notSent(ctx, job, work, 'cancelledByPractice', CANCELLED_BY_PRACTICE);
+    // withdrew. The cancellation goes out as any event does; after an attempt that may have reached the receiver
+    // (`possibly_received_at`), it counts as sent, so the cancellation goes out (CANCELLED_REFERRAL_AT_DESTINATION).
+    const reason = work.possibly_received_at ? CANCELLED_AFTER_POSSIBLE_RECEIPT : CANCELLED_BY_PRACTICE;
+    await notSent(ctx, job, work, 'cancelledByPractice', reason);
     return 'cancelled';
   }
   if (work.resent_by_practice) {
@@ -275,11 +283,17 @@ async function deliverOnce(
     const { final, reason } = finalityOf(failure, job, destination.id, work.delivered_at);
     const answer = sealAnswer(ctx.cipher, failure.answer);
     if (!final) {
+      const possiblyReceived = failure.name === 'RetryableDeliveryError' && mayHaveReachedReceiver(failure);
+      if (possiblyReceived) {
+        // The data may have left (a timeout, a 5xx): audited as a disclosure of unknown outcome, first, as below.
+        await ctx.audit.append(work.tenant, shipment.audit(shipment.note, '4', `${reason}; may have been received`));
+      }
       await recordAttempt(ctx.db, 'delivery', work.id, {
         state: 'pending',
         status: failure.status,
         error: failure.message,
         answer,
+        possiblyReceived,
       }).catch((err: unknown) => {
         // The destination failed this attempt, and it counts, though no connection came free to record it.
         if (!isConnectionWaitTimeout(err)) {
@@ -385,6 +399,12 @@ async function recordAcceptedSend(
   return 'delivered';
 }
 
+/** The receiver's last answer as the delivery keeps it, to keep when it ends without an attempt. */
+function lastAnswerOf(work: DeliveryWork): SealedAnswer | undefined {
+  const { response_summary: summary, response_sealed: data, response_key_id: keyId } = work;
+  return summary && data && keyId ? { summary, data, keyId } : undefined;
+}
+
 /** Ends the delivery (see finishDelivery) and logs the state its event enters, under the job's trace id. */
 function finish(ctx: PipelineContext, job: Job<DeliverJobData>, d: DeliveryFinish): Promise<boolean> {
   return finishDeliveryLogged(ctx, { traceId: job.data.traceId, stage: 'deliver' }, d);
@@ -405,6 +425,9 @@ function notSent(
     step,
     reason,
     error: reason,
+    // The receiver's last answer stays, for whoever looks into what it holds.
+    status: work.last_status ?? undefined,
+    answer: lastAnswerOf(work),
     countsAsAttempt: false,
   });
 }

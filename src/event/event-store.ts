@@ -525,6 +525,11 @@ export interface DeliveryRow extends AttemptColumns<DeliveryState> {
   id: string;
   inbox_id: string;
   destination: string;
+  /**
+   * When a failed attempt first may have reached the receiver (`mayHaveReachedReceiver`, migration 074); null while
+   * none did. A referral cancelled while its retry waits counts as possibly sent for it.
+   */
+  possibly_received_at: Date | null;
 }
 
 /**
@@ -830,11 +835,13 @@ const WAITS_FOR_EARLIER = `EXISTS (SELECT 1 FROM referral_identifier r
  * A referral received only after it (sent later in the same request, or in a later one) is not what it cancels, but
  * says jeugdbrug knows the referral: the cancellation has nothing to cancel (`never`), rather than being judged as
  * one of a referral jeugdbrug never received (NULL) and sent beside the referral it preceded. One delivered once
- * (`delivered_at`) whose resend this cancellation stopped (`cancelled`) was sent: the municipality has it. One still
- * being sent is waited for first (`WAITS_FOR_EARLIER`), so the cancellation arrives after it.
+ * (`delivered_at`) whose resend this cancellation stopped (`cancelled`) was sent: the municipality has it; so was one
+ * stopped after an attempt that may have reached it (`possibly_received_at`). One still being sent is waited for
+ * first (`WAITS_FOR_EARLIER`), so the cancellation arrives after it.
  */
 const CANCELLED_REFERRAL_AT_DESTINATION = `SELECT CASE
-      WHEN bool_or(rd.state IN ('delivered', 'dead') OR rd.delivered_at IS NOT NULL) FILTER (WHERE earlier) THEN 'sent'
+      WHEN bool_or(rd.state IN ('delivered', 'dead') OR rd.delivered_at IS NOT NULL OR rd.possibly_received_at IS NOT NULL)
+        FILTER (WHERE earlier) THEN 'sent'
       WHEN count(ri.id) > 0 THEN 'never' END
     FROM referral_identifier c
     ${sameReferral('r', 'c')}
@@ -847,11 +854,12 @@ const CANCELLED_REFERRAL_AT_DESTINATION = `SELECT CASE
  * What became at `destination` of the practice's referral with this identifier, for deciding its cancellation
  * `cancellation` (the practice's event id; policy/types.ts `CancelledReferral`), of the referral's events received
  * before it (`receivedOrder`: one request's events share their received time): `disclosed` once a delivery there went
- * out (delivered once, whatever became of a resend of it) or is pending, or while the referral is not decided yet (its
- * map stage may be running beside the cancellation's; the deliver stage waits for the referral's send and finds
- * nothing to cancel when there was none); `not-disclosed` when it ended otherwise, or when the referral was received
- * only after the cancellation (as `CANCELLED_REFERRAL_AT_DESTINATION`'s `never`); `unknown` when jeugdbrug never
- * received it. A cancellation not stored (yet) counts every referral as earlier.
+ * out (delivered once, whatever became of a resend of it, or an attempt that may have reached the receiver) or is
+ * pending, or while the referral is not decided yet (its map stage may be running beside the cancellation's; the
+ * deliver stage waits for the referral's send and finds nothing to cancel when there was none); `not-disclosed` when
+ * it ended otherwise, or when the referral was received only after the cancellation (as
+ * `CANCELLED_REFERRAL_AT_DESTINATION`'s `never`); `unknown` when jeugdbrug never received it. A cancellation not
+ * stored (yet) counts every referral as earlier.
  */
 export async function cancelledReferralAt(
   db: Db,
@@ -863,6 +871,7 @@ export async function cancelledReferralAt(
   const [row] = await db.query<{ at: 'disclosed' | 'not-disclosed' | 'unknown' }>(
     `SELECT CASE
         WHEN bool_or(d.state IN ('delivered', 'dead', 'pending') OR d.delivered_at IS NOT NULL
+            OR d.possibly_received_at IS NOT NULL
             OR i.state IN ('received', 'unacknowledged', 'mapped')) FILTER (WHERE earlier)
           THEN 'disclosed'
         WHEN count(i.id) > 0 THEN 'not-disclosed'
@@ -938,6 +947,8 @@ export interface AttemptOutcome<S extends string> {
   error?: string | undefined;
   /** The receiver's answer, sealed (sealAnswer); none when there was no answer (network error, timeout). */
   answer?: SealedAnswer | undefined;
+  /** A failed attempt that may have reached the receiver (`delivery` only): sets `possibly_received_at` once. */
+  possiblyReceived?: boolean | undefined;
 }
 
 /**
@@ -954,7 +965,7 @@ export async function recordAttempt(
     `WITH ${fromStatesCte(`'{pending}'`)}
      UPDATE ${table} SET state = $2, attempts = attempts + 1, last_status = $3, last_error = $4,
        ${ANSWER_SET('$5', '$6', '$7')}, updated_at = now(),
-       ${DELIVERED_AT_SET(table, '$2')}
+       ${DELIVERED_AT_SET(table, '$2')}${a.possiblyReceived ? ', possibly_received_at = COALESCE(possibly_received_at, now())' : ''}
      FROM from_states WHERE ${byIdWhileIn(table, '$1')} RETURNING ${table}.id`,
     [id, a.state, a.status ?? null, a.error ?? null, ...answerParams(a.answer)],
   );

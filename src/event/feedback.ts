@@ -275,6 +275,8 @@ export async function recordStatusUpdate(
   a: {
     referral: DeliveredReferral;
     municipality: string;
+    /** The request's field that named the referral, for the 409 of a cancelled one. */
+    expression?: string | undefined;
     update: StatusUpdate;
     actor: AuditActor;
     requestKey?: string | undefined;
@@ -291,8 +293,9 @@ export async function recordStatusUpdate(
   const cancellation = a.notCancelled ? undefined : await tryGetDeliveredCancellation(ctx.db, row.id);
   if (cancellation) {
     throw new OperationOutcomeError(
-      conflict(
+      conflictField(
         `The practice cancelled this referral (the cancellation reached you ${cancellation.deliveredAt.toISOString()})`,
+        a.expression ?? 'referral',
       ),
     );
   }

@@ -130,6 +130,13 @@ export type TrajectoryStepName = keyof typeof TRAJECTORY_STEPS;
 /** The reason recorded when a referral is not sent because the practice cancelled it (`STEPS.cancelledByPractice`). */
 export const CANCELLED_BY_PRACTICE = 'cancelled by the practice before it was sent';
 
+/**
+ * The reason recorded instead when an attempt before the cancellation may have reached the receiver (no answer in
+ * time, a 5xx): the referral is not sent again, and its cancellation goes out.
+ */
+export const CANCELLED_AFTER_POSSIBLE_RECEIPT =
+  'cancelled by the practice before it was sent again; an earlier attempt may have reached the municipality';
+
 /** The reason recorded when a cancellation is not sent because its referral never was (`STEPS.nothingToCancel`). */
 export const NOTHING_TO_CANCEL = 'not sent: the referral it cancels never reached the municipality';
 

@@ -3,6 +3,7 @@ import { exactRouter } from './exact-routing';
 import type { PipelineContext } from '../event/context';
 import { listReferralFeedback } from '../event/event-store';
 import { getReferralTimeline } from '../reports/referral-timeline/timeline';
+import { tryGetReferralCancellation } from '../reports/referral-timeline/received-referrals';
 import { parseStatusUpdate, recordAndAnswer, referralFor, statusUpdateView } from './status-update';
 import { trajectoryEventSchema } from '../../mappings/practice/trajectory-event';
 import { receiveTrajectoryEvent, trajectoryEventView } from '../event/trajectory-events';
@@ -47,6 +48,8 @@ export function municipalityRouter(ctx: PipelineContext): Router {
         statusUpdateView(ctx, u, referral.row.id),
       ),
       timeline: await getReferralTimeline(ctx, referral.row),
+      // The practice's cancellation that reached the municipality (the day it cancelled, when it came), else null.
+      cancelledByPractice: (await tryGetReferralCancellation(ctx, referral.row.id)) ?? null,
     });
   });
 

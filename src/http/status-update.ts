@@ -125,6 +125,16 @@ function requestKeyOf(header: string | undefined): string | undefined {
 }
 
 /**
+ * A referral the caller may act on, the municipality it acts for on it, and the field of the request that named it
+ * (`identifier`, `Task.focus.identifier`): a 409 about the referral names it.
+ */
+export interface ReferralTarget {
+  readonly referral: DeliveredReferral;
+  readonly municipality: string;
+  readonly expression: string;
+}
+
+/**
  * The referral a municipality means by `key` (anything it received that names the referral, `findReferrals`) and
  * the municipality the caller acts for on it. Of the events carrying the referral (the practice's first one and its
  * corrections), the newest one delivered to the caller is used; the referral's status history spans them all. A
@@ -142,7 +152,7 @@ export async function referralFor(
   res: Response,
   key: string,
   expression = 'identifier',
-): Promise<{ referral: DeliveredReferral; municipality: string }> {
+): Promise<ReferralTarget> {
   const principal = getPrincipal(res);
   const all = await findReferrals(ctx, key);
   // An operator reads the statuses of its practices' referrals only, as it reads their events (operator-scope.ts).
@@ -157,7 +167,7 @@ export async function referralFor(
       visible.map((v) => v.referral),
       expression,
     );
-    return newest;
+    return { ...newest, expression };
   }
   if (referrals.some((r) => isOnItsWayTo(principal, r))) {
     throw new OperationOutcomeError(conflict('This referral has not been delivered yet'));
@@ -191,7 +201,7 @@ export async function recordUpdate(
   ctx: PipelineContext,
   req: Request,
   res: Response,
-  target: { referral: DeliveredReferral; municipality: string },
+  target: ReferralTarget,
   update: StatusUpdate,
   options: { readonly taskIdentifiers?: readonly Identifier[]; readonly notCancelled?: boolean } = {},
 ): Promise<{ feedback: FeedbackRow; duplicate: boolean }> {
@@ -210,7 +220,7 @@ export async function recordAndAnswer(
   ctx: PipelineContext,
   req: Request,
   res: Response,
-  target: { referral: DeliveredReferral; municipality: string },
+  target: ReferralTarget,
   update: StatusUpdate,
 ): Promise<void> {
   const { feedback, duplicate } = await recordUpdate(ctx, req, res, target, update);

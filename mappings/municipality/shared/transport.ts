@@ -94,7 +94,14 @@ async function exchangeWithin(
     });
   } catch (err) {
     const e = err as Error;
-    throw new RetryableDeliveryError(e.name === 'TimeoutError' ? 'timeout' : `network error: ${networkCause(e)}`);
+    const cause = networkCause(e);
+    throw new RetryableDeliveryError(
+      e.name === 'TimeoutError' ? 'timeout' : `network error: ${cause}`,
+      undefined,
+      undefined,
+      undefined,
+      e.name !== 'TimeoutError' && NOT_CONNECTED.has(cause),
+    );
   }
   let body: string;
   try {
@@ -159,6 +166,20 @@ async function authorizationOf(endpoint: Endpoint, timeoutMs: number, deps: Http
       return `Bearer ${await deps.tokens.getToken(auth, timeoutMs)}`;
   }
 }
+
+/**
+ * Socket error codes that say no connection was made, so the request cannot have reached the receiver
+ * (`RetryableDeliveryError.neverSent`). A timeout says nothing of the kind: it may have run out after the request
+ * was written.
+ */
+const NOT_CONNECTED: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
 
 /** The socket error's code (ECONNREFUSED, UND_ERR_SOCKET, ...): what an operator needs. */
 function networkCause(err: Error): string {

@@ -656,6 +656,15 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
             }),
             statusUpdates: z.array(s.statusUpdateView),
             timeline: s.anyJson,
+            cancelledByPractice: z
+              .object({
+                on: z.iso
+                  .date()
+                  .meta({ description: 'the day the practice cancelled the referral (Europe/Amsterdam)' }),
+                reachedAt: z.iso.datetime().meta({ description: 'when the cancellation reached the municipality' }),
+              })
+              .nullable()
+              .meta({ description: 'the practice’s cancellation that reached the municipality; null while none did' }),
           }),
         ),
       },

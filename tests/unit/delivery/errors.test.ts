@@ -1,4 +1,14 @@
-import { isDestinationFailure, isRetryableStatus, parseRetryAfter } from '../../../src/contracts/delivery-errors';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  isDestinationFailure,
+  isRetryableStatus,
+  mayHaveReachedReceiver,
+  parseRetryAfter,
+  RetryableDeliveryError,
+} from '../../../src/contracts/delivery-errors';
+import { deliverRequest } from '../../../mappings/municipality/shared/transport';
+import { buildDestination } from '../../helpers/builders';
 
 describe('failure classification', () => {
   it.each([
@@ -54,5 +64,45 @@ describe('failure classification', () => {
     [{ name: 'TypeError' }, false],
   ])('%j counts towards pausing the destination: %s', (err, counts) => {
     expect(isDestinationFailure(err)).toBe(counts);
+  });
+
+  it.each<[string, boolean, RetryableDeliveryError]>([
+    ['no answer (a timeout, a connection lost)', true, new RetryableDeliveryError('timeout')],
+    ['the answer lost while it was read', true, new RetryableDeliveryError('connection lost', 200)],
+    ['a 500', true, new RetryableDeliveryError('HTTP 500', 500)],
+    ['a 502', true, new RetryableDeliveryError('HTTP 502', 502)],
+    ['a 503', true, new RetryableDeliveryError('HTTP 503', 503)],
+    ['a 504', true, new RetryableDeliveryError('HTTP 504', 504)],
+    ['a 409 to a repeat (busy with the first copy)', true, new RetryableDeliveryError('HTTP 409', 409)],
+    ['a 408', false, new RetryableDeliveryError('HTTP 408', 408)],
+    ['a 429', false, new RetryableDeliveryError('HTTP 429', 429)],
+    ['a 404 (the route is missing)', false, new RetryableDeliveryError('HTTP 404', 404)],
+    ['a 501', false, new RetryableDeliveryError('HTTP 501', 501)],
+    ['no connection', false, new RetryableDeliveryError('network error', undefined, undefined, undefined, true)],
+  ])('after %s, the delivery may have reached the receiver: %s', (_, may, failure) => {
+    expect(mayHaveReachedReceiver(failure)).toBe(may);
+  });
+
+  /** The failure `deliverRequest` throws for a POST to `url`. */
+  const failureOf = async (url: string): Promise<RetryableDeliveryError> => {
+    const err = await deliverRequest(buildDestination(url), { method: 'POST', url, headers: {}, body: '{}' }, 2_000)
+      .then(() => undefined)
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RetryableDeliveryError);
+    return err as RetryableDeliveryError;
+  };
+
+  it('knows a refused connection never reached the receiver, and a connection dropped after the request may have', async () => {
+    const server = http.createServer((req) => req.socket.destroy());
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/fhir`;
+    try {
+      expect(mayHaveReachedReceiver(await failureOf(url))).toBe(true);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+    const refused = await failureOf(url);
+    expect(refused.message).toContain('ECONNREFUSED');
+    expect(mayHaveReachedReceiver(refused)).toBe(false);
   });
 });

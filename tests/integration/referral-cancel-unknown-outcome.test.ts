@@ -1,0 +1,106 @@
+import { buildReferralEvent } from '../helpers/builders';
+import type { ReceiverMode } from '../helpers/delivery-receiver';
+import { waitFor } from '../helpers/wait-for';
+import { contractDestination, useDeliveryApp } from '../unit/delivery/support/adapter-contract';
+
+/**
+ * A referral whose delivery attempt had an unknown outcome (no answer in time, a 5xx from a receiver that may have
+ * stored it first) and that the practice cancels while its retry waits: the municipality may hold it, so the
+ * cancellation goes out and the attempt is audited as a disclosure that may have arrived (report-xmuni 1: it was
+ * completed as "cancelled before it was sent", the cancellation dropped, and the municipality kept an active
+ * referral of which jeugdbrug had no disclosure on record).
+ */
+describe('what the municipality gets and reads of a referral the practice cancelled', () => {
+  const h = useDeliveryApp({
+    destination: (r) => contractDestination(r.url('/fhir'), {}),
+    // A first retry far enough off to cancel the referral while it waits (the destination times out at 700 ms).
+    env: { DELIVERY_BACKOFF_BASE_MS: '2500', DELIVERY_BACKOFF_MAX_MS: '2500' },
+  });
+
+  /** The referral's Export/disclose AuditEvents, by outcome. */
+  const disclosuresOf = async (inboxId: string) =>
+    (
+      await h.app.rt.ctx.db.query<{ outcome: string }>(
+        `SELECT outcome FROM audit_event WHERE subtype = 'disclose' AND resource::text LIKE '%' || $1 || '%'
+          ORDER BY seq`,
+        [inboxId],
+      )
+    ).map((a) => a.outcome);
+
+  /** Submits a referral whose first attempt is answered as `first`, then its cancellation once that attempt failed. */
+  const cancelAfterFirstAttempt = async (first: ReceiverMode) => {
+    h.receiver.script = [first];
+    const referral = buildReferralEvent();
+    const id = await h.submit(referral);
+    await waitFor('the first attempt to fail', async () => (await h.delivery(id)).attempts === 1 || undefined);
+    const cancelId = await h.submit(
+      buildReferralEvent({
+        eventType: 'referral.cancelled',
+        referral: { id: (referral.referral as { id: string }).id },
+      }),
+    );
+    return { id, cancelId };
+  };
+
+  it.each<[string, ReceiverMode, number | null]>([
+    ['no answer within the timeout', { kind: 'slow', delayMs: 1200 }, null],
+    ['a 500 after the receiver stored it', { kind: 'store-then-status', status: 500 }, 500],
+  ])('sends the cancellation after %s, and audits the attempt as possibly received', async (_, first, status) => {
+    const { id, cancelId } = await cancelAfterFirstAttempt(first);
+    const referralKey = (await h.delivery(id)).idempotency_key;
+    expect(h.receiver.hitsFor(referralKey)).toHaveLength(1);
+
+    await h.reachesState(cancelId, 'delivered');
+    expect(h.receiver.hitsFor((await h.delivery(cancelId)).idempotency_key)).toHaveLength(1);
+    await h.reachesState(id, 'completed');
+    expect((await h.state(id)).stateReason).toBe(
+      'cancelled by the practice before it was sent again; an earlier attempt may have reached the municipality',
+    );
+    // Not sent again, and the receiver's last answer stays for whoever looks into it.
+    expect(h.receiver.hitsFor(referralKey)).toHaveLength(1);
+    const delivery = await h.delivery(id);
+    expect([delivery.state, delivery.attempts, delivery.last_status]).toEqual(['cancelled', 1, status]);
+    expect(await disclosuresOf(id)).toEqual(['4']);
+  });
+
+  it('sends neither after an answer that says the receiver did not take it (429)', async () => {
+    const { id, cancelId } = await cancelAfterFirstAttempt({ kind: 'status', status: 429 });
+    await h.reachesState(cancelId, 'completed');
+    await h.reachesState(id, 'completed');
+    expect((await h.state(id)).stateReason).toBe('cancelled by the practice before it was sent');
+    expect((await h.state(cancelId)).stateReason).toBe(
+      'not sent: the referral it cancels never reached the municipality',
+    );
+    expect(h.receiver.hitsFor((await h.delivery(cancelId)).idempotency_key)).toEqual([]);
+    const delivery = await h.delivery(id);
+    expect([delivery.state, delivery.attempts, delivery.last_status]).toEqual(['cancelled', 1, 429]);
+    expect(await disclosuresOf(id)).toEqual([]);
+  });
+
+  it('says in the status read of a delivered referral that the practice cancelled it, and names the referral in the 409', async () => {
+    // report-xmuni 3: the read said `current: accepted`, and the POST's 409 named no field.
+    const referral = buildReferralEvent();
+    const referralId = (referral.referral as { id: string }).id;
+    const id = await h.submit(referral);
+    await h.reachesState(id, 'delivered');
+    const path = `/municipality/v1/referrals/${encodeURIComponent(referralId)}/status`;
+    const before = (await (await h.app.request(path, { key: 'municipality' })).json()) as Record<string, unknown>;
+    expect(before.cancelledByPractice).toBeNull();
+
+    const cancelId = await h.submit(
+      buildReferralEvent({ eventType: 'referral.cancelled', referral: { id: referralId } }),
+    );
+    await h.reachesState(cancelId, 'delivered');
+    const read = (await (await h.app.request(path, { key: 'municipality' })).json()) as {
+      cancelledByPractice: { on: string; reachedAt: string } | null;
+    };
+    expect(read.cancelledByPractice?.on).toMatch(/^\d{4}-\d{2}-\d{2}$/);
+    expect(Date.parse(read.cancelledByPractice?.reachedAt ?? '')).not.toBeNaN();
+
+    const res = await h.app.request(path, { json: { status: 'accepted', date: '2026-11-21' }, key: 'municipality' });
+    expect(res.status).toBe(409);
+    const outcome = (await res.json()) as { issue: { expression?: string[] }[] };
+    expect(outcome.issue[0]?.expression).toEqual(['identifier']);
+    expect(JSON.stringify(outcome)).toContain('The practice cancelled this referral');
+  });
+});
