@@ -320,6 +320,28 @@ export function consentDecision(a: {
   /** What the decision changed beyond the event, e.g. the facts it took out of the monitoring figures (counts only). */
   consequence?: { readonly reference: string; readonly description: string } | undefined;
 }): AuditEvent {
+  return authzConsent(
+    a,
+    `inbox/${a.inboxId}`,
+    [
+      ...a.consentIds.map((id) => resourceEntity(`Consent/${id}`)),
+      ...(a.agreement ? [agreementEntity(a.agreement)] : []),
+      ...(a.consequence ? [resourceEntity(a.consequence.reference, a.consequence.description)] : []),
+    ],
+    [organisationAgent('destination', 'municipality', a.municipality)],
+  );
+}
+
+/**
+ * A policy decision (BALP AuthZ-Consent) about `decided` (the inbox event, trajectory event or status update), whose
+ * entity says the stage and the reason codes (`DECISION_DESCRIPTION`), after the patient and before `entities`.
+ */
+function authzConsent(
+  a: { actor: AuditActor; permit: boolean; reasons: string; patientBsn: string; purpose: string; stage: string },
+  decided: string,
+  entities: AuditEventEntity[],
+  agents: readonly AuditEventAgent[],
+): AuditEvent {
   return buildAuditEvent({
     actor: a.actor,
     type: AUDIT_TYPES.securityAlert,
@@ -330,12 +352,10 @@ export function consentDecision(a: {
     purpose: a.purpose,
     entities: [
       patientEntity(a.patientBsn),
-      resourceEntity(`inbox/${a.inboxId}`, `decision at ${a.stage}: ${a.permit ? 'permit' : 'deny'} (${a.reasons})`),
-      ...a.consentIds.map((id) => resourceEntity(`Consent/${id}`)),
-      ...(a.agreement ? [agreementEntity(a.agreement)] : []),
-      ...(a.consequence ? [resourceEntity(a.consequence.reference, a.consequence.description)] : []),
+      resourceEntity(decided, `decision at ${a.stage}: ${a.permit ? 'permit' : 'deny'} (${a.reasons})`),
+      ...entities,
     ],
-    extraAgents: [organisationAgent('destination', 'municipality', a.municipality)],
+    extraAgents: agents,
   });
 }
 
@@ -500,9 +520,10 @@ export function reportDisclosure(a: {
 }
 
 // The feedback path (a municipality's status on a referral, going back to the practice): receiving it is an Import
-// (DCM 110107) with the municipality as responsible agent; sending it on is an Export/disclose whose recipient is
-// the practice, where `disclosure` always names a municipality. Both go into the practice's chain, next to the rest
-// of that referral's trail.
+// (DCM 110107) with the municipality as responsible agent; sending it on is decided (AuthZ-Consent) and then an
+// Export/disclose whose recipient is the practice, where `disclosure` always names a municipality; both name the
+// agreement the referral went to the municipality under. All go into the practice's chain, next to the rest of that
+// referral's trail.
 
 /** A municipality's status update on a referral, received and stored (Import, create). */
 export function feedbackReceived(a: {
@@ -535,19 +556,48 @@ export function feedbackReceived(a: {
   });
 }
 
-/** A status update disclosed to the practice's HIS (Export/disclose), or a failed attempt when outcome is not 0. */
-export function feedbackDisclosure(a: {
+/** What the decision on a status update and its disclosure to the practice both name. */
+interface FeedbackToPractice {
   actor: AuditActor;
-  outcome: AuditOutcome;
-  outcomeDesc?: string | undefined;
   practiceAgb: string;
   municipality: string;
   patientBsn: string;
   inboxId: string;
   feedbackId: string;
   serviceRequestId: string;
-  endpoint: string;
-}): AuditEvent {
+  /** The agreement the referral went to the municipality under, as its delivery recorded it. */
+  agreement?: AuditedAgreementRef | undefined;
+}
+
+/** The municipality that sent the status and the practice it goes to. */
+function feedbackAgents(a: FeedbackToPractice): AuditEventAgent[] {
+  return [
+    organisationAgent('source', 'municipality', a.municipality),
+    organisationAgent('destination', 'practice', a.practiceAgb),
+  ];
+}
+
+/**
+ * The policy decision on a status update going to the practice (BALP AuthZ-Consent), right before it is sent: on the
+ * agreement its referral went to the municipality under (`decideReferralStatus`), described on the Task.
+ */
+export function feedbackDecision(a: FeedbackToPractice & { permit: boolean; reasons: string }): AuditEvent {
+  return authzConsent(
+    { ...a, purpose: 'referral', stage: 'deliver' },
+    `Task/${a.feedbackId}`,
+    [
+      resourceEntity(`ServiceRequest/${a.serviceRequestId}`),
+      resourceEntity(`inbox/${a.inboxId}`),
+      ...agreementAndConsents(a),
+    ],
+    feedbackAgents(a),
+  );
+}
+
+/** A status update disclosed to the practice's HIS (Export/disclose), or a failed attempt when outcome is not 0. */
+export function feedbackDisclosure(
+  a: FeedbackToPractice & { outcome: AuditOutcome; outcomeDesc?: string | undefined; endpoint: string },
+): AuditEvent {
   return exported(
     a,
     'referral',
@@ -556,11 +606,9 @@ export function feedbackDisclosure(a: {
       resourceEntity(`Task/${a.feedbackId}`, `endpoint ${a.endpoint}`),
       resourceEntity(`ServiceRequest/${a.serviceRequestId}`),
       resourceEntity(`inbox/${a.inboxId}`),
+      ...agreementAndConsents(a),
     ],
-    [
-      organisationAgent('source', 'municipality', a.municipality),
-      organisationAgent('destination', 'practice', a.practiceAgb),
-    ],
+    feedbackAgents(a),
   );
 }
 
@@ -607,25 +655,15 @@ export function trajectoryDecision(a: {
   /** At receipt, and again right before sending. */
   stage: 'receive' | 'deliver';
 }): AuditEvent {
-  return buildAuditEvent({
-    actor: a.actor,
-    type: AUDIT_TYPES.securityAlert,
-    subtype: AUDIT_SUBTYPES.authzConsent,
-    action: 'E',
-    outcome: a.permit ? '0' : '4',
-    outcomeDesc: a.permit ? undefined : a.reasons,
-    purpose: a.purpose,
-    entities: [
-      patientEntity(a.patientBsn),
-      resourceEntity(
-        `trajectory_event/${a.trajectoryEventId}`,
-        `decision at ${a.stage}: ${a.permit ? 'permit' : 'deny'} (${a.reasons})`,
-      ),
+  return authzConsent(
+    a,
+    `trajectory_event/${a.trajectoryEventId}`,
+    [
       ...a.consentIds.map((id) => resourceEntity(`Consent/${id}`)),
       ...(a.agreement ? [agreementEntity(a.agreement)] : []),
     ],
-    extraAgents: [organisationAgent('destination', 'practice', a.practiceAgb)],
-  });
+    [organisationAgent('destination', 'practice', a.practiceAgb)],
+  );
 }
 
 /** A trajectory event disclosed to the practice's HIS (Export/disclose), or a failed attempt when outcome is not 0. */

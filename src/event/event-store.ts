@@ -1283,6 +1283,31 @@ export async function unnoticedDisclosuresOfChild(
   );
 }
 
+/** A delivery of an event that reached its destination, with what `child_disclosure` kept of it. */
+export interface DeliveredDelivery {
+  destination: string;
+  /** When the destination first accepted it. */
+  delivered_at: Date;
+  /** What `child_disclosure` kept (migration 047), all null for a delivery recorded before; `agreement` since 061. */
+  agreement: AuditedAgreementRef | null;
+  municipality: string | null;
+  purpose: string | null;
+  data_classes: string[] | null;
+  disclosed_at: Date | null;
+}
+
+/** The deliveries of event `inboxId` that reached their destination (withdrawal follow-ups aside), first first. */
+export async function deliveredDeliveriesOf(db: Db, inboxId: string): Promise<DeliveredDelivery[]> {
+  return db.query<DeliveredDelivery>(
+    `SELECT d.destination, coalesce(d.first_delivered_at, d.delivered_at) AS delivered_at, cd.agreement,
+       cd.municipality, cd.purpose, cd.data_classes, cd.disclosed_at
+     FROM delivery d LEFT JOIN child_disclosure cd ON cd.delivery_id = d.id
+     WHERE d.inbox_id = $1 AND d.delivered_at IS NOT NULL AND d.follow_up_of IS NULL
+     ORDER BY coalesce(d.first_delivered_at, d.delivered_at), d.id`,
+    [inboxId],
+  );
+}
+
 /** The disclosures a withdrawal notice (its delivery `noticeDeliveryId`) tells the municipality about. */
 export async function disclosuresOfNotice(db: Db, noticeDeliveryId: string): Promise<ChildDisclosure[]> {
   return db.query<ChildDisclosure>(

@@ -508,10 +508,10 @@ function noteOf(
 }
 
 /** The agreement in force for a disclosure's purpose and data classes on the day it was made. */
-function agreementInForceAt(
+export function agreementInForceAt(
   registry: Registry,
   practiceAgb: string,
-  d: ChildDisclosure,
+  d: Pick<ChildDisclosure, 'municipality' | 'purpose' | 'data_classes' | 'disclosed_at'>,
 ): AuditedAgreementRef | undefined {
   const classes = d.data_classes as DataClass[];
   const request = {

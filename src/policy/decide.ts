@@ -1,5 +1,5 @@
 import type { Consent } from '@medplum/fhirtypes';
-import { allowListOf, type Agreement } from './agreement';
+import { allowListOf, type Agreement, type LegalBasis } from './agreement';
 import type { DataClass, SharingDirection } from '../contracts/sharing';
 import { ageOnDay } from './age';
 import { amsterdamDay } from '../kernel/dutch-time';
@@ -181,6 +181,41 @@ function decideCancellation(
     legalBasis: agreement.legalBasis,
     consentIds: NO_IDS,
     obligations: compiled.cancellation,
+  };
+}
+
+/**
+ * A municipality's status on a referral (accepted, rejected, closed, with its reason), going back to the practice that
+ * sent the referral: decided on the agreement the referral went to that municipality under, as its delivery recorded
+ * it (`agreement`), not on a consent. It answers the practice's own request about its own patient, the family's
+ * consents and objections are about what goes to the municipality, and a withdrawal or objection since is when the
+ * practice most needs to hear how the referral ended; so nothing but the missing agreement denies it. `legalBasis`:
+ * that agreement's, while it is still configured. A referral whose delivery has no agreement on record (and none in
+ * force that fits it) is denied `no-agreement`: nothing names the ground the exchange rests on.
+ */
+export function decideReferralStatus(a: {
+  readonly referralId: string;
+  readonly municipalityCode: string;
+  readonly agreement: AgreementRef | undefined;
+  readonly legalBasis?: LegalBasis | undefined;
+}): Decision {
+  if (a.agreement === undefined) {
+    const detail =
+      `No agreement is on record for the delivery of referral ${a.referralId} to ${a.municipalityCode}, ` +
+      'and none in force fits it: nothing names the ground its status would go back on';
+    return deny([{ code: 'no-agreement', detail }]);
+  }
+  const { id, version } = a.agreement;
+  const detail =
+    `Agreement ${id} v${version}${a.legalBasis ? ` (${a.legalBasis})` : ''}: the status from ${a.municipalityCode} ` +
+    `on referral ${a.referralId}, which it received under this agreement, back to the practice; no consent decides it`;
+  return {
+    effect: 'permit',
+    reasons: [{ code: 'permitted-as-referral-status', detail }],
+    agreement: { id, version },
+    ...(a.legalBasis ? { legalBasis: a.legalBasis } : {}),
+    consentIds: NO_IDS,
+    obligations: NO_OBLIGATIONS,
   };
 }
 

@@ -120,6 +120,7 @@ function reasonWords(reason: DecisionReason, agreement?: Decision['agreement']):
     case 'no-guardian-with-authority':
     case 'permitted-by-legal-basis':
     case 'permitted-as-cancellation':
+    case 'permitted-as-referral-status':
     case 'referral-not-disclosed':
     case 'referral-unknown':
       return reason.detail;

@@ -101,8 +101,15 @@ export type DenyReasonCode = (typeof DENY_REASON_CODES)[number];
 /**
  * `permitted-as-cancellation`: the cancellation of a referral the municipality received under the agreement. It
  * discloses nothing new and withdrawing is what the family would want, so it needs no consent decision of its own.
+ * `permitted-as-referral-status`: a municipality's status on a referral, going back to the practice that sent it,
+ * under the agreement the referral went to the municipality under (`decideReferralStatus`).
  */
-const PERMIT_REASON_CODES = ['permitted-by-consent', 'permitted-by-legal-basis', 'permitted-as-cancellation'] as const;
+const PERMIT_REASON_CODES = [
+  'permitted-by-consent',
+  'permitted-by-legal-basis',
+  'permitted-as-cancellation',
+  'permitted-as-referral-status',
+] as const;
 export type PermitReasonCode = (typeof PERMIT_REASON_CODES)[number];
 
 export const DECISION_REASON_CODES = [...DENY_REASON_CODES, ...PERMIT_REASON_CODES] as const;

@@ -192,18 +192,21 @@ describe('feedback: a municipality’s status on a referral goes back to the pra
       };
       return list.statusUpdates.find((u) => u.id === view.id)?.delivery.state === 'delivered';
     });
-    // Received from the municipality (Import) and disclosed to the practice (Export), both in the practice's chain.
+    // Received from the municipality (Import), decided (AuthZ-Consent) and disclosed to the practice (Export), all in
+    // the practice's chain (feedback-agreement.test.ts: under the agreement the referral went there under).
     const audit = await app.rt.ctx.db.query<{ type: string; subtype: string; outcome: string; agents: string[] }>(
       `SELECT type, subtype, outcome, agents FROM audit_event WHERE tenant = $1 AND $2 = ANY(entities) ORDER BY seq`,
       [PRACTICE_AGB, `Task/${view.id}`],
     );
-    // Both exist by the time the update shows as delivered: the disclosure is audited before it is recorded.
+    // All exist by the time the update shows as delivered: the disclosure is audited before it is recorded.
     expect(audit.map((a) => [a.type, a.subtype, a.outcome])).toEqual([
       ['110107', 'receive', '0'],
+      ['110113', 'AuthZ-Consent', '0'],
       ['110106', 'disclose', '0'],
     ]);
     expect(audit[0]!.agents).toContain(`https://jeugdbrug.nl/fhir/NamingSystem/cbs-gemeentecode|${MUNICIPALITY}`);
     expect(audit[1]!.agents).toContain(`http://fhir.nl/fhir/NamingSystem/agb-z|${PRACTICE_AGB}`);
+    expect(audit[2]!.agents).toContain(`http://fhir.nl/fhir/NamingSystem/agb-z|${PRACTICE_AGB}`);
     // The child's overview shows the status received as well: everything a search by the child finds.
     const [{ bsn } = { bsn: '' }] = await app.rt.ctx.db.query<{ bsn: string }>(
       'SELECT patient_bsn AS bsn FROM audit_event WHERE $1 = ANY(entities)',

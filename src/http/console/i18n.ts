@@ -730,6 +730,10 @@ const REASONS: Record<string, Record<Lang, string>> = {
     nl: 'toegestaan: intrekking van een verwijzing die de gemeente al heeft',
     en: 'permitted: the cancellation of a referral the municipality already holds',
   },
+  'permitted-as-referral-status': {
+    nl: 'toegestaan: de status van een verwijzing, terug naar de praktijk die haar stuurde',
+    en: 'permitted: the status of a referral, back to the practice that sent it',
+  },
   'referral-not-disclosed': {
     nl: 'de verwijzing is nooit naar de gemeente gestuurd: er is niets in te trekken',
     en: 'the referral was never sent to the municipality: there is nothing to cancel',

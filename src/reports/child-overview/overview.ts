@@ -233,6 +233,23 @@ function noticeParts(
   };
 }
 
+/**
+ * The first entity description `pattern` matches: on what caused the event (an inbox or trajectory event's entity),
+ * or for a status update going to the practice on its `Task/<id>`.
+ */
+function described(
+  refs: readonly { reference: string; description: string | undefined }[],
+  pattern: RegExp,
+): RegExpExecArray | undefined {
+  for (const r of refs) {
+    const m = pattern.exec(r.description ?? '');
+    if (m) {
+      return m;
+    }
+  }
+  return undefined;
+}
+
 const STAGES: readonly string[] = [
   'map',
   'receive',
@@ -286,7 +303,7 @@ export function buildOverview(
         kind: 'disclosure',
         action: 'disclose',
         recipient,
-        destination: DESTINATION_DESCRIPTION.exec(cause?.description ?? '')?.[1],
+        destination: described(refs, DESTINATION_DESCRIPTION)?.[1],
         purpose,
         sent: notice ? 'withdrawal-notice' : 'data',
         dataTypes: [...new Set(resources.map((r) => r.split('/')[0] ?? r))],
@@ -298,7 +315,7 @@ export function buildOverview(
         event: cause?.reference,
       });
     } else if (e.type.code === AUDIT_TYPES.securityAlert.code && subtype === AUDIT_SUBTYPES.authzConsent.code) {
-      const d = DECISION_DESCRIPTION.exec(cause?.description ?? '');
+      const d = described(refs, DECISION_DESCRIPTION);
       entries.push({
         ...base,
         kind: 'decision',

@@ -3,6 +3,8 @@ import {
   apiKeyChanged,
   authenticationFailed,
   consoleSession,
+  feedbackDecision,
+  feedbackDisclosure,
   SYSTEM_WORKER,
   withdrawalNoticeDisclosure,
   type AuditActor,
@@ -14,6 +16,17 @@ import { initFhirValidation } from '../../../src/kernel/fhir/validation';
 describe('the AuditEvents of withdrawal notices, sessions and key changes are valid R4', () => {
   beforeAll(() => initFhirValidation());
   const person: AuditActor = { userId: 'api-key:ops-1', role: 'operator', person: true, accessPoint: '10.0.0.7' };
+  // report-xaudit 4: a status update going to the practice, decided and disclosed under its referral's agreement.
+  const toPractice = {
+    actor: SYSTEM_WORKER,
+    practiceAgb: '01234567',
+    municipality: 'GM0226',
+    patientBsn: '111222333',
+    inboxId: 'in-1',
+    feedbackId: 'fb-1',
+    serviceRequestId: 's-1',
+    agreement: { id: 'a-1', version: 2, digest: `sha256:${'0'.repeat(64)}` },
+  };
 
   it.each([
     [
@@ -32,6 +45,8 @@ describe('the AuditEvents of withdrawal notices, sessions and key changes are va
         agreements: [{ id: 'a-1', version: 2 }],
       }),
     ],
+    ['a status update decided', feedbackDecision({ ...toPractice, permit: true, reasons: 'permitted' })],
+    ['a status update disclosed', feedbackDisclosure({ ...toPractice, outcome: '0', endpoint: 'practice-01234567' })],
     ['a sign-in', consoleSession({ actor: person, event: 'login', route: 'POST /console/sign-in' })],
     ['a sign-out', consoleSession({ actor: person, event: 'logout', route: 'POST /console/sign-out' })],
     [

@@ -1,6 +1,6 @@
 import type { Consent, ConsentProvisionActor } from '@medplum/fhirtypes';
 import type { LegalBasis } from '../../../src/policy/agreement';
-import { decide } from '../../../src/policy/decide';
+import { decide, decideReferralStatus } from '../../../src/policy/decide';
 import type { DecisionFacts, DecisionReasonCode, DecisionRequest } from '../../../src/policy/types';
 import {
   bornAged,
@@ -1166,4 +1166,50 @@ it('names the child by the HIS own id where a reason is about the child alone', 
   expect(noGuardian.reasons[0]?.detail).toBe('No guardian with parental authority is known for the child c-1');
   const noBirthDate = decide(buildRequest(), buildFacts({ patient: { id: CHILD_ID, hisId: 'c-1' } }));
   expect(noBirthDate.reasons[0]?.detail).toBe('the child c-1 has no usable birth date, so who must consent is unknown');
+});
+
+// report-xaudit 4: a status update sent back to the practice was disclosed with no decision and no agreement.
+describe("a municipality's status on a referral, back to the practice", () => {
+  it('is permitted under the agreement the referral went there under, with its legal basis and no consent', () => {
+    const decision = decideReferralStatus({
+      referralId: 'r-7',
+      municipalityCode: MUNICIPALITY,
+      agreement: { id: 'overbetuwe-2026', version: 2 },
+      legalBasis: 'consent',
+    });
+    expect(decision).toEqual({
+      effect: 'permit',
+      reasons: [
+        {
+          code: 'permitted-as-referral-status',
+          detail:
+            `Agreement overbetuwe-2026 v2 (consent): the status from ${MUNICIPALITY} on referral r-7, which it ` +
+            'received under this agreement, back to the practice; no consent decides it',
+        },
+      ],
+      agreement: { id: 'overbetuwe-2026', version: 2 },
+      legalBasis: 'consent',
+      consentIds: [],
+      obligations: { allowedFields: {} },
+    });
+  });
+
+  it('names an agreement no longer configured as recorded, without a legal basis it cannot know', () => {
+    const decision = decideReferralStatus({
+      referralId: 'r-7',
+      municipalityCode: MUNICIPALITY,
+      agreement: { id: 'retired', version: 3 },
+    });
+    expect(decision.effect).toBe('permit');
+    expect(decision.agreement).toEqual({ id: 'retired', version: 3 });
+    expect(decision.legalBasis).toBeUndefined();
+    expect(decision.reasons[0]?.detail).toMatch(/^Agreement retired v3: /);
+  });
+
+  it('is denied when no agreement is on record for the referral there', () => {
+    const decision = decideReferralStatus({ referralId: 'r-7', municipalityCode: MUNICIPALITY, agreement: undefined });
+    expect(decision.effect).toBe('deny');
+    expect(decision.reasons.map((r) => r.code)).toEqual(['no-agreement']);
+    expect(decision.agreement).toBeUndefined();
+  });
 });
