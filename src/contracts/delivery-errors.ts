@@ -32,8 +32,8 @@ export class RetryableDeliveryError extends Error {
  * Whether a retryable failure may still have reached the receiver, which may have stored what it was sent: no
  * answer at all (a timeout, a connection lost after the request was written), an answer lost while it was read, a
  * 5xx (a receiver or gateway failing after the message was taken in), or a 409 to a repeat (the receiver is busy with
- * an earlier copy). Not when no connection was made (`neverSent`), nor for 408, 429 and the route-missing answers
- * (404, 405, 410, 501), which say the message was not taken in. In doubt it counts as received: a cancellation sent
+ * an earlier copy). Not when no connection was made (`neverSent`), nor for 408, 429, 503 (unavailable: not handled,
+ * RFC 9110 15.6.4) and the route-missing answers (404, 405, 410, 501), which say the message was not taken in. In doubt it counts as received: a cancellation sent
  * for a referral the receiver does not know costs less than a referral it holds that is never cancelled.
  */
 export function mayHaveReachedReceiver(failure: RetryableDeliveryError): boolean {
@@ -41,7 +41,7 @@ export function mayHaveReachedReceiver(failure: RetryableDeliveryError): boolean
   if (failure.neverSent) {
     return false;
   }
-  return status === undefined || status < 300 || status === 409 || (status >= 500 && status !== 501);
+  return status === undefined || status < 300 || status === 409 || (status >= 500 && status !== 501 && status !== 503);
 }
 
 export class PermanentDeliveryError extends UnrecoverableError {

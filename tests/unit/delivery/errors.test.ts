@@ -71,11 +71,12 @@ describe('failure classification', () => {
     ['the answer lost while it was read', true, new RetryableDeliveryError('connection lost', 200)],
     ['a 500', true, new RetryableDeliveryError('HTTP 500', 500)],
     ['a 502', true, new RetryableDeliveryError('HTTP 502', 502)],
-    ['a 503', true, new RetryableDeliveryError('HTTP 503', 503)],
     ['a 504', true, new RetryableDeliveryError('HTTP 504', 504)],
     ['a 409 to a repeat (busy with the first copy)', true, new RetryableDeliveryError('HTTP 409', 409)],
     ['a 408', false, new RetryableDeliveryError('HTTP 408', 408)],
     ['a 429', false, new RetryableDeliveryError('HTTP 429', 429)],
+    // Unavailable: the receiver (or the balancer before it) did not take the request in (RFC 9110 15.6.4).
+    ['a 503', false, new RetryableDeliveryError('HTTP 503', 503)],
     ['a 404 (the route is missing)', false, new RetryableDeliveryError('HTTP 404', 404)],
     ['a 501', false, new RetryableDeliveryError('HTTP 501', 501)],
     ['no connection', false, new RetryableDeliveryError('network error', undefined, undefined, undefined, true)],
