@@ -1,3 +1,4 @@
+import { recordChainIntegrity } from '../audit/chain-integrity';
 import { notFound, OperationOutcomeError } from '@medplum/core';
 import { isUuid } from '../kernel/fhir/ids';
 import { forbiddenField } from '../kernel/fhir/outcomes';
@@ -267,6 +268,8 @@ export async function verifyChains(
       { retentionDays: ctx.config.AUDIT_RETENTION_DAYS },
     );
     ctx.metrics.recordAuditVerify(tenant, verdict.ok);
+    // Known to every process: the signer signs no head of a chain found broken, the console's pages say so.
+    await recordChainIntegrity(ctx.db, tenant, verdict, 'verify');
     verdicts.push(verdict);
   }
   await auditRead(ctx, req, res, {

@@ -217,6 +217,15 @@ export class Metrics {
     this.auditVerifyTime.set({ tenant }, Date.now() / 1000);
   }
 
+  /**
+   * A chain another process's verification (or this one's, earlier) found broken, as audit_chain_integrity says: 0
+   * until a whole verification finds it intact, without claiming this process verified it now.
+   */
+  recordAuditKnownBroken(tenant: string): void {
+    this.brokenChains.add(tenant);
+    this.auditVerifyOk.set({ tenant }, 0);
+  }
+
   /** Times `fn` into the stage histogram. */
   async time<T>(stage: string, fn: () => Promise<T>): Promise<T> {
     const end = this.stageSeconds.startTimer({ stage });

@@ -107,6 +107,7 @@ describe('a chain written before and after migration 015', () => {
       '068_delivery_delivered_before.sql',
       '069_period_prefix_indexes.sql',
       '070_delivery_first_delivered.sql',
+      '078_audit_chain_integrity.sql',
     ]);
     const writer = new AuditWriter(db);
     await Promise.all(Array.from({ length: 6 }, (_, i) => writer.append(tenant, event(6 + i))));

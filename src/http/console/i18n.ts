@@ -245,6 +245,38 @@ const MESSAGES = {
     nl: 'Keten {0} is GEBROKEN bij rij {1}: {2}',
     en: 'Chain {0} is BROKEN at row {1}: {2}',
   },
+  integrityTitle: { nl: 'Betrouwbaarheid van de auditketen', en: 'Integrity of the audit chain' },
+  chainKnownBroken: {
+    nl:
+      'Let op: auditketen {0} is beschadigd, gevonden op {1} {2} ({3}). Wat deze pagina uit die keten toont, kan ' +
+      'veranderd of onvolledig zijn: baseer er geen antwoord op, zoals op een inzageverzoek. Wat te doen: bewaar een ' +
+      'export van deze keten (Exporteren) als bewijs en meld het direct aan de security officer. jeugdbrug ondertekent ' +
+      'de keten niet meer tot een volledige controle haar weer intact vindt.',
+    en:
+      'Attention: audit chain {0} is damaged, found on {1} {2} ({3}). What this page shows from that chain may be ' +
+      'altered or incomplete: base no answer on it, such as to an access request. What to do: keep an export of ' +
+      'this chain (Export) as evidence and tell the security officer at once. jeugdbrug signs the chain no more until ' +
+      'a full verification finds it intact again.',
+  },
+  foundBy_head_check: {
+    nl: 'bij de doorlopende controle van de nieuwste rijen',
+    en: 'by the continuous check of the newest rows',
+  },
+  foundBy_verify: { nl: 'bij een controle op verzoek', en: 'by a verification someone asked for' },
+  foundBy_full_verify: { nl: 'bij de geplande volledige controle', en: 'by the scheduled full verification' },
+  foundBy_retention: { nl: 'bij het opschonen na de bewaartermijn', en: 'when purging after the retention period' },
+  brokenAtRow: { nl: 'rij {0}: {1}', en: 'row {0}: {1}' },
+  chainLastVerified: {
+    nl: 'Auditketen {0}: laatste volledige controle {1}, in orde.',
+    en: 'Audit chain {0}: last full verification {1}, intact.',
+  },
+  chainNotYetVerified: {
+    nl: 'Auditketen {0}: nog niet volledig gecontroleerd (de geplande controle gebeurt {1}).',
+    en: 'Audit chain {0}: not fully verified yet (the scheduled verification runs {1}).',
+  },
+  fullVerifyDaily: { nl: 'dagelijks', en: 'daily' },
+  fullVerifyEvery: { nl: 'elke {0} uur', en: 'every {0} hours' },
+  fullVerifyOff: { nl: 'niet: die staat uit', en: 'not: it is turned off' },
   fullVerifyTitle: { nl: 'Geplande volledige controle', en: 'Scheduled full verification' },
   fullVerifyResult: { nl: 'Uitkomst', en: 'Result' },
   fullVerifyNever: {
@@ -983,6 +1015,13 @@ const CHAIN_PROBLEMS: readonly (readonly [RegExp, Record<Lang, string>])[] = [
   [
     /^row (\d+) is missing, contradicting (.+)$/,
     { nl: 'rij {1} ontbreekt, in strijd met {2}', en: 'row {1} is missing, contradicting {2}' },
+  ],
+  [
+    /^its head \(seq (\d+)\) does not extend (.+)$/,
+    {
+      nl: 'de nieuwste rij ({1}) sluit niet aan op {2}: de keten is herschreven of ingekort',
+      en: 'its head (seq {1}) does not extend {2}: the chain was rewritten or cut',
+    },
   ],
   [
     /^the chain was rewritten: row (\d+) has hash (\S+), contradicting (.+)$/,
