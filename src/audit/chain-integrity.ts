@@ -43,7 +43,13 @@ export async function recordChainIntegrity(
        found_by = CASE WHEN excluded.ok OR i.ok THEN excluded.found_by ELSE i.found_by END,
        broken_at_seq = CASE WHEN excluded.ok THEN NULL ELSE COALESCE(excluded.broken_at_seq, i.broken_at_seq) END,
        problem = CASE WHEN excluded.ok THEN NULL ELSE COALESCE(excluded.problem, i.problem) END`,
-    [tenant, verdict.ok, verdict.ok ? null : (verdict.brokenAtSeq ?? null), verdict.ok ? null : (verdict.problem ?? null), foundBy],
+    [
+      tenant,
+      verdict.ok,
+      verdict.ok ? null : (verdict.brokenAtSeq ?? null),
+      verdict.ok ? null : (verdict.problem ?? null),
+      foundBy,
+    ],
   );
 }
 

@@ -45,7 +45,8 @@ export class Metrics {
     name: 'jeugdbrug_audit_verify_ok',
     help:
       'Result of the last verification of each audit chain in this process (the signer checks every chain each ' +
-      'AUDIT_SIGN_INTERVAL_MS): 1 intact, 0 broken',
+      'AUDIT_SIGN_INTERVAL_MS): 1 intact, 0 broken; 0 too while any process has found it broken, until a whole ' +
+      'verification finds it intact',
     labelNames: ['tenant'] as const,
     registers: [this.registry],
   });
