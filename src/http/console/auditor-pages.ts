@@ -36,6 +36,7 @@ import {
   formatTime,
   purposesInWords,
   reasonsInWords,
+  receiptInWords,
   t,
   type Lang,
   type MessageKey,
@@ -613,7 +614,7 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
     const rows = tenants.map((tenant) => {
       const v = last.get(tenant);
       const result = !v
-        ? t(lang, 'fullVerifyNever')
+        ? t(lang, 'fullVerifyNever', intervalInWords(lang, ctx.config.AUDIT_FULL_VERIFY_INTERVAL_MS))
         : v.ok
           ? t(lang, 'fullVerifyOk', v.rows)
           : t(lang, 'fullVerifyBroken', v.brokenAtSeq ?? '-', chainProblemInWords(lang, v.problem ?? ''));
@@ -641,6 +642,12 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
       res,
       t(lang, 'exportTitle'),
       html`<p>${t(lang, 'exportIntro')}</p>
+        <details>
+          <summary>${t(lang, 'exportTechnical')}</summary>
+          <p>${t(lang, 'exportCheckHow', '/audit/v1/keys')}</p>
+          <pre>
+npm run audit-verify -- verify-export ${lang === 'nl' ? '<bestand> --keys <sleutels.json>' : '<file> --keys <keys.json>'}</pre>
+        </details>
         ${problem !== undefined ? notice('error', problem) : ''}
         <form method="get" action="/console/auditor/export/download" class="search">
           <div class="fields">
@@ -801,7 +808,9 @@ function verdictHtml(lang: Lang, v: SignedTenantVerdict): SafeHtml {
     ? notice(
         'ok',
         html`${t(lang, 'chainOk', v.tenant, v.rows, v.headSeq)}
-        ${t(lang, 'chainSigned', formatTime(lang, signed.signedAt), signed.kid, signed.seq)} ${head}`,
+        ${t(lang, 'chainSigned', formatTime(lang, signed.signedAt), signed.kid, signed.seq)}
+        ${v.headSeq > signed.seq + 1 ? t(lang, 'chainNotCoveredYet', signed.seq + 1, v.headSeq) : ''}
+        ${v.headSeq === signed.seq + 1 ? t(lang, 'chainRowNotCoveredYet', v.headSeq) : ''} ${head}`,
       )
     : notice('warn', html`${t(lang, 'chainUnsigned', v.tenant, v.rows, v.headSeq)} ${head}`);
 }
@@ -921,7 +930,7 @@ function entryColumns(
       return {
         kind: t(lang, 'kind_receipt'),
         organisation: e.sender,
-        data: e.description ?? '',
+        data: receiptInWords(lang, e.description),
         purpose: e.purpose && purposesInWords(lang, [e.purpose]),
         consents: [],
       };
