@@ -160,6 +160,9 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
     onContradiction: (tenant) => metrics.recordAuditVerify(tenant, false),
     // Every chain's verify metric, each round: an alert on it needs no one to have asked for a verification.
     onChecked: (tenant) => metrics.recordAuditVerify(tenant, true, { scheduled: true }),
+    // Found broken by any process's verification: 0 here too, until a whole verification finds it intact again.
+    onKnownBroken: (tenant) => metrics.recordAuditKnownBroken(tenant),
+    onIntactAgain: (tenant) => metrics.recordAuditVerify(tenant, true),
     onOutage: (err) => outages.seen(err),
   }).start(config.AUDIT_SIGN_INTERVAL_MS);
   const ctx: PipelineContext = {

@@ -10,6 +10,7 @@ import {
   type SigningKeys,
 } from './signed-heads';
 import { verifyTenant } from './verify';
+import { recordChainIntegrity } from './chain-integrity';
 
 /**
  * The scheduled whole verification of every audit chain (NEN 7513: the log's integrity checked periodically, with an
@@ -107,6 +108,7 @@ async function record(db: Db, v: SignedTenantVerdict): Promise<void> {
      WHERE tenant = $1`,
     [v.tenant, v.ok, v.rows, v.ok ? null : v.brokenAtSeq, v.ok ? null : v.problem],
   );
+  await recordChainIntegrity(db, v.tenant, v, 'full-verify');
 }
 
 export interface FullVerifyDeps {

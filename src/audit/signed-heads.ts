@@ -17,6 +17,7 @@ import { readOrCreateKeyFile } from '../kernel/key-file';
 import type { Db } from '../kernel/db';
 import { errorFields } from '../kernel/logger';
 import { canonicalizeJcs } from './chain';
+import { knownBrokenChains, recordChainIntegrity } from './chain-integrity';
 import { listChainHeads, tryGetChainHead, tryGetCheckpoint, verifyTenant, type TenantVerdict } from './verify';
 
 /**
@@ -892,6 +893,8 @@ export class HeadSigner {
   private readonly ownSignatures = new Map<string, string>();
   /** Chains whose head contradicts their last signed checkpoint, logged once per signed seq. */
   private readonly reported = new Map<string, number>();
+  /** Chains left unsigned as known broken (audit_chain_integrity), logged once until found intact again. */
+  private readonly knownBroken = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private intervalMs: number | undefined;
   private running: Promise<void> | undefined;
@@ -910,6 +913,10 @@ export class HeadSigner {
       onContradiction?: (tenant: string, signedSeq: number) => void;
       /** Told when a chain's head extends its newest signed checkpoint, checked this round. */
       onChecked?: (tenant: string) => void;
+      /** Told, each round, of a chain left unsigned because its last known verification found it broken. */
+      onKnownBroken?: (tenant: string) => void;
+      /** Told of a chain left unsigned in an earlier round that a whole verification has found intact since. */
+      onIntactAgain?: (tenant: string) => void;
       /**
        * Told of a round's error; returns whether it was PostgreSQL being away, which the process's outage log then
        * records once (OutageLog.seen) instead of a warning every round.
@@ -961,11 +968,30 @@ export class HeadSigner {
     const newest = this.file.newestKnown();
     const publicKeys = publicKeysOf(this.keys);
     const toSign: { tenant: string; seq: number; hash: string }[] = [];
+    // What any process's verification last found (a whole one reads rows this round's check does not): a chain
+    // known broken is not signed, whatever its head, until a whole verification finds it intact again.
+    const broken = await knownBrokenChains(this.db);
+    for (const tenant of this.knownBroken) {
+      if (!broken.has(tenant)) {
+        this.knownBroken.delete(tenant);
+        this.opts.onIntactAgain?.(tenant);
+      }
+    }
     // Every chain's head in one query, not one per chain.
     for (const head of await listChainHeads(this.db)) {
       const { tenant } = head;
       const last = newest.get(tenant);
       if (head.seq === 0) {
+        continue;
+      }
+      if (broken.has(tenant)) {
+        if (!this.knownBroken.has(tenant)) {
+          this.knownBroken.add(tenant);
+          if (!this.reported.has(tenant)) {
+            this.log.error({ tenant }, 'audit chain known broken by its last verification: its head is not signed');
+          }
+        }
+        this.opts.onKnownBroken?.(tenant);
         continue;
       }
       // A head that does not extend what was signed is a rewritten or cut chain: signing it would vouch for that.
@@ -977,6 +1003,13 @@ export class HeadSigner {
             'audit chain contradicts its signed checkpoint: its head is not signed',
           );
         }
+        // Known broken from now on, to every process (and the console), until a whole verification finds it intact.
+        await recordChainIntegrity(
+          this.db,
+          tenant,
+          { ok: false, problem: `its head (seq ${head.seq}) does not extend ${namedCheckpoint(last)}` },
+          'head-check',
+        );
         this.opts.onContradiction?.(tenant, last.seq);
         continue;
       }

@@ -1,3 +1,4 @@
+import { recordChainIntegrity } from '../audit/chain-integrity';
 import type { AuditEvent } from '@medplum/fhirtypes';
 import { operatorAction, SYSTEM_RETENTION } from '../audit/audit-events';
 import { errorFields } from '../kernel/logger';
@@ -111,6 +112,10 @@ export async function purgeExpired(
     if (result) {
       // purgeChain verified the rows it meant to delete: that verdict is the chain's last verify result.
       ctx.metrics?.recordAuditVerify(tenant, !('reason' in result));
+      if ('reason' in result) {
+        // It read only the rows it meant to delete: a broken one is known, an intact one vouches for no other row.
+        await recordChainIntegrity(ctx.db, tenant, { ok: false, problem: result.reason }, 'retention');
+      }
     }
     if (result && 'reason' in result) {
       skipped.push({ tenant, reason: result.reason });

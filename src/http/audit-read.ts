@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { recordChainIntegrity } from '../audit/chain-integrity';
 import { notFound, OperationOutcomeError } from '@medplum/core';
 import { isUuid } from '../kernel/fhir/ids';
 import { forbiddenField } from '../kernel/fhir/outcomes';
@@ -268,6 +269,8 @@ export async function verifyChains(
       { retentionDays: ctx.config.AUDIT_RETENTION_DAYS },
     );
     ctx.metrics.recordAuditVerify(tenant, verdict.ok);
+    // Known to every process: the signer signs no head of a chain found broken, the console's pages say so.
+    await recordChainIntegrity(ctx.db, tenant, verdict, 'verify');
     // The file's name alone: its path would tell every caller allowed to verify how the host is laid out.
     const cp = verdict.signedCheckpoint;
     verdicts.push(cp ? { ...verdict, signedCheckpoint: { ...cp, where: path.basename(cp.where) } } : verdict);

@@ -57,7 +57,8 @@ export class Metrics {
     name: 'jeugdbrug_audit_verify_ok',
     help:
       'Result of the last verification of each audit chain in this process (the signer checks every chain each ' +
-      'AUDIT_SIGN_INTERVAL_MS): 1 intact, 0 broken',
+      'AUDIT_SIGN_INTERVAL_MS): 1 intact, 0 broken; 0 too while any process has found it broken, until a whole ' +
+      'verification finds it intact',
     labelNames: ['tenant'] as const,
     registers: [this.registry],
   });
@@ -227,6 +228,15 @@ export class Metrics {
     }
     this.auditVerifyOk.set({ tenant }, ok ? 1 : 0);
     this.auditVerifyTime.set({ tenant }, Date.now() / 1000);
+  }
+
+  /**
+   * A chain another process's verification (or this one's, earlier) found broken, as audit_chain_integrity says: 0
+   * until a whole verification finds it intact, without claiming this process verified it now.
+   */
+  recordAuditKnownBroken(tenant: string): void {
+    this.brokenChains.add(tenant);
+    this.auditVerifyOk.set({ tenant }, 0);
   }
 
   /** Times `fn` into the stage histogram. */

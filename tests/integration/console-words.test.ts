@@ -1,7 +1,14 @@
 import { type ConsoleClient, postSignIn, useConsoleApp } from '../helpers/console-client';
 import { insertInboxRows } from '../helpers/inbox-rows';
 import { buildConsentEvent, buildReferralEvent, PRACTICE_AGB } from '../helpers/builders';
-import { operatorAction, SYSTEM_WORKER } from '../../src/audit/audit-events';
+import {
+  dataAccess,
+  feedbackReceived,
+  operatorAction,
+  SYSTEM_WORKER,
+  trajectoryEventReceived,
+} from '../../src/audit/audit-events';
+import { NOT_IN_SCOPE } from '../../src/http/audit-read';
 
 // The console speaks the page's language: what the pipeline, the policy and the API record or answer in English
 // (reason codes with their detail, field diagnostics) is said in words, and nothing is capitalised as a sentence
@@ -189,5 +196,82 @@ describe('the console says what it shows in the language of the page', () => {
     expect(cells[3]).toMatch(/^verwijzing/);
     expect(cells[3]).not.toMatch(/referral/);
     expect(['toestemming', 'wettelijke verplichting', 'publieke taak']).toContain(cells[4]);
+  });
+
+  // An auditor or privacy officer reads these pages without knowing the API's words or the environment variables: a
+  // status update, a trajectory event and a refusal are said in Dutch, and the verify and export pages say in words
+  // what a command or a setting would (the technical detail, when useful, folded away).
+  it('says status updates, trajectory events and refusals in words, and no setting or command on the auditor pages', async () => {
+    const bsn = '123456782';
+    const actor = { userId: 'api-key:gm0226', accessPoint: '127.0.0.1' };
+    const append = (e: Parameters<typeof h.app.rt.ctx.audit.append>[1]) => h.app.rt.ctx.audit.append(PRACTICE_AGB, e);
+    await append(
+      feedbackReceived({
+        actor,
+        municipality: 'GM0226',
+        practiceAgb: PRACTICE_AGB,
+        patientBsn: bsn,
+        inboxId: '3f2b1c52-1a7e-4c1e-9c0f-2f2f0a8f4e11',
+        feedbackId: '9a1d2e33-5b6c-4d7e-8f90-a1b2c3d4e5f6',
+        serviceRequestId: 'sr-1',
+        status: 'decision-issued',
+      }),
+    );
+    for (const eventType of ['intake', 'closure']) {
+      await append(
+        trajectoryEventReceived({
+          actor,
+          municipality: 'GM0226',
+          practiceAgb: PRACTICE_AGB,
+          patientBsn: bsn,
+          trajectoryEventId: `te-${eventType}`,
+          eventType,
+          purpose: 'referral',
+        }),
+      );
+    }
+    await append(
+      dataAccess({
+        actor,
+        interaction: 'read',
+        outcome: '4',
+        outcomeDesc: NOT_IN_SCOPE,
+        query: '/fhir/Task/x',
+        patientBsn: bsn,
+      }),
+    );
+    await h.app.rt.ctx.audit.flush();
+
+    const overview = await (await c.auditor.submit('/console/auditor/overview', { bsn })).text();
+    expect(overview).toContain('Status van de verwijzing: Beschikking afgegeven');
+    expect(overview).toContain('Trajectgebeurtenis: intakegesprek');
+    expect(overview).toContain('Trajectgebeurtenis: afsluiting');
+    expect(overview).not.toContain('referral status');
+    expect(overview).not.toMatch(/<td>(intake|closure)<\/td>/);
+
+    const [refused] = await db().query<{ id: string }>(
+      `SELECT resource::jsonb->>'id' AS id FROM audit_event WHERE tenant = $1 AND resource::jsonb->>'outcomeDesc' = $2`,
+      [PRACTICE_AGB, NOT_IN_SCOPE],
+    );
+    const detail = await text(c.auditor, `/console/auditor/audit-events/${refused!.id}`);
+    expect(detail).toContain('valt buiten het bereik van wie het vroeg');
+    // The event as JSON, folded away, keeps what was recorded.
+    const visible = (page: string) => page.replace(/<details[\s\S]*?<\/details>/g, '');
+    expect(visible(detail)).not.toContain('scope');
+
+    // Outside a folded-away technical detail, no variable name and no command.
+    const verify = await text(c.auditor, '/console/auditor/verify');
+    expect(verify).toMatch(/nog niet \(de geplande controle gebeurt dagelijks\)/);
+    expect(visible(verify)).not.toMatch(/AUDIT_|hashketen/);
+    const exportPage = await text(c.auditor, '/console/auditor/export');
+    expect(exportPage).toMatch(/<details>[\s\S]*npm run audit-verify -- verify-export [\s\S]*--keys/);
+    expect(visible(exportPage)).not.toMatch(/npm run|audit-verify/);
+
+    // An intact chain whose newest rows are not signed yet says so, and which rows.
+    await h.app.rt.ctx.signedHeads.signer.signNow();
+    await append(operatorAction({ actor: SYSTEM_WORKER, action: 'pause', target: 'destination/gm0226' }));
+    await h.app.rt.ctx.audit.flush();
+    const verified = await text(c.auditor, `/console/auditor/verify?tenant=${PRACTICE_AGB}`);
+    expect(verified).toMatch(/Rij \d+( tot en met \d+ zijn| is) nog niet door een handtekening gedekt/);
   });
 });

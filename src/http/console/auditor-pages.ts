@@ -14,6 +14,7 @@ import { canReadChain, isChainName } from '../../reports/audit-scope';
 import { searchAuditEvents, servedResource } from '../../reports/audit-search/search';
 import { encodeCursor, parseAuditSearch } from '../../reports/audit-search/search-params';
 import { listFullVerifications } from '../../audit/full-verify';
+import { chainIntegrity, type ChainIntegrity, type IntegrityFinder } from '../../audit/chain-integrity';
 import { listChainTenants } from '../../audit/verify';
 import { BSN_SYSTEM, isValidBsn, isValidIsoDate } from '../../kernel/fhir/identifiers';
 import { dayAfter } from '../../kernel/dutch-time';
@@ -35,6 +36,7 @@ import {
   formatTime,
   purposesInWords,
   reasonsInWords,
+  receiptInWords,
   t,
   type Lang,
   type MessageKey,
@@ -250,6 +252,14 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
   const api = auditRouter(ctx);
   /** A municipality's name from the loaded agreements, to say who received what in words. */
   const nameOf = (code: string) => ctx.registry.agreements.find((a) => a.municipality.code === code)?.municipality.name;
+  /** The chains the caller may read: what a search or a child's overview reads. */
+  const chainsInScope = async (res: Response) => {
+    const principal = getPrincipal(res);
+    return (await listChainTenants(ctx.db)).filter((x) => canReadChain(principal, x));
+  };
+  /** What is known of the integrity of the chains a page reads (chain-integrity.ts), said above what it shows. */
+  const integrity = async (lang: Lang, tenants: readonly string[]): Promise<SafeHtml> =>
+    integrityHtml(lang, tenants, await chainIntegrity(ctx.db, tenants), ctx.config.AUDIT_FULL_VERIFY_INTERVAL_MS);
 
   const blankSearch = (req: Request, res: Response, gone = false) => {
     const page = pageOf(req, res);
@@ -313,11 +323,12 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
             ${result.next ? pageLink(kept, encodeCursor(result.next), 'next', t(lang, 'nextPage')) : ''}
           </nav>`
         : '';
+    const status = await integrity(lang, await chainsInScope(res));
     sendPage(
       req,
       res,
       title,
-      html`${searchForm(page, body)}
+      html`${status}${searchForm(page, body)}
         <p role="status">
           ${result.total !== undefined ? t(lang, 'resultsCount', result.total) : t(lang, 'resultsShown', rows.length)}
         </p>
@@ -364,11 +375,13 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
       [t(lang, 'chainPosition'), `${row.tenant} #${row.seq}`],
     ];
     const back = resultsAddress(field(req.query, 'back'));
+    const status = await integrity(lang, [row.tenant]);
     sendPage(
       req,
       res,
       t(lang, 'auditEventTitle'),
       html`${back !== undefined ? html`<p><a href="${back}" rel="up">${t(lang, 'backToResults')}</a></p>` : ''}
+        ${status}
         <p class="summary">${words.summary}</p>
         <h2>${t(lang, 'inWords')}</h2>
         <dl class="facts">
@@ -525,11 +538,12 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
             ),
           )
         : '';
+    const status = await integrity(lang, await chainsInScope(res));
     sendPage(
       req,
       res,
       title,
-      html`${overviewForm(page, '/console/auditor/overview', req.body)} ${shownFor(lang, bsn)}
+      html`${overviewForm(page, '/console/auditor/overview', req.body)} ${shownFor(lang, bsn)} ${status}
       ${cut(t(lang, 'disclosures'), overview.omitted.entries, overview.entries)}
       ${table(t(lang, 'disclosures'), [t(lang, 'when'), t(lang, 'what'), t(lang, 'recipient'), t(lang, 'data'), t(lang, 'purposeAndAgreement'), t(lang, 'consents')], entryRows, t(lang, 'none'))}
       ${cut(t(lang, 'accesses'), overview.omitted.accesses, overview.accesses)}
@@ -558,7 +572,8 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
         req,
         res,
         t(lang, 'verifyTitle'),
-        html`<p>${t(lang, 'verifyIntro')}</p>
+        html`${await integrity(lang, tenants)}
+          <p>${t(lang, 'verifyIntro')}</p>
           ${form} ${await fullVerifications(lang, tenants)}`,
       );
       return;
@@ -582,11 +597,12 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
     }
     const verdicts = await verifyChains(ctx, req, res, chains);
     const results = verdicts.map((v) => verdictHtml(lang, v));
+    const status = await integrity(lang, chains);
     sendPage(
       req,
       res,
       t(lang, 'verifyTitle'),
-      html`${form}
+      html`${status}${form}
         <section aria-label="${t(lang, 'verify')}" class="verdicts">${results}</section>
         ${await fullVerifications(lang, chains)}`,
     );
@@ -598,7 +614,7 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
     const rows = tenants.map((tenant) => {
       const v = last.get(tenant);
       const result = !v
-        ? t(lang, 'fullVerifyNever')
+        ? t(lang, 'fullVerifyNever', intervalInWords(lang, ctx.config.AUDIT_FULL_VERIFY_INTERVAL_MS))
         : v.ok
           ? t(lang, 'fullVerifyOk', v.rows)
           : t(lang, 'fullVerifyBroken', v.brokenAtSeq ?? '-', chainProblemInWords(lang, v.problem ?? ''));
@@ -626,6 +642,12 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
       res,
       t(lang, 'exportTitle'),
       html`<p>${t(lang, 'exportIntro')}</p>
+        <details>
+          <summary>${t(lang, 'exportTechnical')}</summary>
+          <p>${t(lang, 'exportCheckHow', '/audit/v1/keys')}</p>
+          <pre>
+npm run audit-verify -- verify-export ${lang === 'nl' ? '<bestand> --keys <sleutels.json>' : '<file> --keys <keys.json>'}</pre>
+        </details>
         ${problem !== undefined ? notice('error', problem) : ''}
         <form method="get" action="/console/auditor/export/download" class="search">
           <div class="fields">
@@ -786,9 +808,73 @@ function verdictHtml(lang: Lang, v: SignedTenantVerdict): SafeHtml {
     ? notice(
         'ok',
         html`${t(lang, 'chainOk', v.tenant, v.rows, v.headSeq)}
-        ${t(lang, 'chainSigned', formatTime(lang, signed.signedAt), signed.kid, signed.seq)} ${head}`,
+        ${t(lang, 'chainSigned', formatTime(lang, signed.signedAt), signed.kid, signed.seq)}
+        ${v.headSeq > signed.seq + 1 ? t(lang, 'chainNotCoveredYet', signed.seq + 1, v.headSeq) : ''}
+        ${v.headSeq === signed.seq + 1 ? t(lang, 'chainRowNotCoveredYet', v.headSeq) : ''} ${head}`,
       )
     : notice('warn', html`${t(lang, 'chainUnsigned', v.tenant, v.rows, v.headSeq)} ${head}`);
+}
+
+const FOUND_BY: Record<IntegrityFinder, MessageKey> = {
+  'head-check': 'foundBy_head_check',
+  verify: 'foundBy_verify',
+  'full-verify': 'foundBy_full_verify',
+  retention: 'foundBy_retention',
+};
+
+/** How often the scheduled full verification runs, in words. */
+function intervalInWords(lang: Lang, ms: number): string {
+  const hours = ms / 3_600_000;
+  return ms === 0
+    ? t(lang, 'fullVerifyOff')
+    : hours === 24
+      ? t(lang, 'fullVerifyDaily')
+      : t(lang, 'fullVerifyEvery', formatNumber(lang, Math.round(hours * 10) / 10));
+}
+
+/**
+ * The integrity of the chains a page reads, as last known to any process: a chain known broken as an alert saying
+ * since when, how it was found, and what to do; the others with when a whole verification last found them intact (or
+ * that none has yet).
+ */
+function integrityHtml(
+  lang: Lang,
+  tenants: readonly string[],
+  known: ReadonlyMap<string, ChainIntegrity>,
+  fullVerifyIntervalMs: number,
+): SafeHtml {
+  const broken = tenants.flatMap((tenant) => {
+    const k = known.get(tenant);
+    if (!k || k.ok) {
+      return [];
+    }
+    const problem = chainProblemInWords(lang, k.problem ?? '');
+    const where = k.brokenAtSeq !== undefined ? t(lang, 'brokenAtRow', k.brokenAtSeq, problem) : problem;
+    return [
+      notice(
+        'error',
+        t(
+          lang,
+          'chainKnownBroken',
+          tenant,
+          formatTime(lang, k.brokenSince ?? k.checkedAt),
+          k.foundBy ? t(lang, FOUND_BY[k.foundBy]) : '',
+          where,
+        ),
+      ),
+    ];
+  });
+  const intact = tenants
+    .filter((tenant) => known.get(tenant)?.ok !== false)
+    .map((tenant) => {
+      const k = known.get(tenant);
+      return k
+        ? t(lang, 'chainLastVerified', tenant, formatTime(lang, k.checkedAt))
+        : t(lang, 'chainNotYetVerified', tenant, intervalInWords(lang, fullVerifyIntervalMs));
+    });
+  return html`<section class="integrity" aria-label="${t(lang, 'integrityTitle')}">
+    ${broken}${intact.length > 0 ? html`<p>${intact.join(' ')}</p>` : ''}
+  </section>`;
 }
 
 /** The columns of one overview entry in the console's table, whatever its kind. */
@@ -844,7 +930,7 @@ function entryColumns(
       return {
         kind: t(lang, 'kind_receipt'),
         organisation: e.sender,
-        data: e.description ?? '',
+        data: receiptInWords(lang, e.description),
         purpose: e.purpose && purposesInWords(lang, [e.purpose]),
         consents: [],
       };

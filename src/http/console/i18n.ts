@@ -215,8 +215,12 @@ const MESSAGES = {
   kind_activity: { nl: 'overig', en: 'other' },
   verifyTitle: { nl: 'Auditketen controleren', en: 'Verify an audit chain' },
   verifyIntro: {
-    nl: 'Herberekent de hashketen van een praktijk. Een gebroken keten noemt de eerste foute rij.',
-    en: "Recomputes a practice's hash chain. A broken chain names the first bad row.",
+    nl:
+      'Controleert of het auditlog van een keten onveranderd is: elke rij wordt opnieuw nagerekend en vergeleken met ' +
+      'de ondertekende controlepunten. Een beschadigde keten noemt de eerste foute rij.',
+    en:
+      'Checks that the audit log of a chain is unchanged: every row is worked out again and compared with the signed ' +
+      'checkpoints. A damaged chain names the first bad row.',
   },
   chain: { nl: 'Keten', en: 'Chain' },
   allChains: { nl: 'Alle ketens binnen mijn bereik', en: 'All chains within my scope' },
@@ -233,6 +237,16 @@ const MESSAGES = {
     nl: 'Het klopt met het nieuwste ondertekende controlepunt: ondertekend {0} met sleutel {1}, bij rij {2}.',
     en: 'It agrees with the newest signed checkpoint: signed {0} with key {1}, at row {2}.',
   },
+  chainNotCoveredYet: {
+    nl: 'Rij {0} tot en met {1} zijn nog niet door een handtekening gedekt; dat gebeurt bij de volgende ondertekening.',
+    en: 'Rows {0} to {1} are not covered by a signature yet; the next signing round covers them.',
+  },
+  chainRowNotCoveredYet: {
+    nl: 'Rij {0} is nog niet door een handtekening gedekt; dat gebeurt bij de volgende ondertekening.',
+    en: 'Row {0} is not covered by a signature yet; the next signing round covers it.',
+  },
+  receiptReferralStatus: { nl: 'Status van de verwijzing: {0}', en: 'Status of the referral: {0}' },
+  receiptTrajectory: { nl: 'Trajectgebeurtenis: {0}', en: 'Trajectory event: {0}' },
   chainUnsigned: {
     nl: 'Keten {0} is intern consistent ({1} rijen, laatste rij {2}), maar er is geen ondertekend controlepunt om haar aan te toetsen: beschouw haar als niet geverifieerd.',
     en: 'Chain {0} is internally consistent ({1} rows, last row {2}), but there is no signed checkpoint to check it against: treat it as unverified.',
@@ -245,18 +259,61 @@ const MESSAGES = {
     nl: 'Keten {0} is GEBROKEN bij rij {1}: {2}',
     en: 'Chain {0} is BROKEN at row {1}: {2}',
   },
+  integrityTitle: { nl: 'Betrouwbaarheid van de auditketen', en: 'Integrity of the audit chain' },
+  chainKnownBroken: {
+    nl:
+      'Let op: auditketen {0} is beschadigd, gevonden op {1} {2} ({3}). Wat deze pagina uit die keten toont, kan ' +
+      'veranderd of onvolledig zijn: baseer er geen antwoord op, zoals op een inzageverzoek. Wat te doen: bewaar een ' +
+      'export van deze keten (Exporteren) als bewijs en meld het direct aan de security officer. jeugdbrug ondertekent ' +
+      'de keten niet meer tot een volledige controle haar weer intact vindt.',
+    en:
+      'Attention: audit chain {0} is damaged, found on {1} {2} ({3}). What this page shows from that chain may be ' +
+      'altered or incomplete: base no answer on it, such as to an access request. What to do: keep an export of ' +
+      'this chain (Export) as evidence and tell the security officer at once. jeugdbrug signs the chain no more until ' +
+      'a full verification finds it intact again.',
+  },
+  foundBy_head_check: {
+    nl: 'bij de doorlopende controle van de nieuwste rijen',
+    en: 'by the continuous check of the newest rows',
+  },
+  foundBy_verify: { nl: 'bij een controle op verzoek', en: 'by a verification someone asked for' },
+  foundBy_full_verify: { nl: 'bij de geplande volledige controle', en: 'by the scheduled full verification' },
+  foundBy_retention: { nl: 'bij het opschonen na de bewaartermijn', en: 'when purging after the retention period' },
+  brokenAtRow: { nl: 'rij {0}: {1}', en: 'row {0}: {1}' },
+  chainLastVerified: {
+    nl: 'Auditketen {0}: laatste volledige controle {1}, in orde.',
+    en: 'Audit chain {0}: last full verification {1}, intact.',
+  },
+  chainNotYetVerified: {
+    nl: 'Auditketen {0}: nog niet volledig gecontroleerd (de geplande controle gebeurt {1}).',
+    en: 'Audit chain {0}: not fully verified yet (the scheduled verification runs {1}).',
+  },
+  fullVerifyDaily: { nl: 'dagelijks', en: 'daily' },
+  fullVerifyEvery: { nl: 'elke {0} uur', en: 'every {0} hours' },
+  fullVerifyOff: { nl: 'niet: die staat uit', en: 'not: it is turned off' },
   fullVerifyTitle: { nl: 'Geplande volledige controle', en: 'Scheduled full verification' },
   fullVerifyResult: { nl: 'Uitkomst', en: 'Result' },
   fullVerifyNever: {
-    nl: 'nog niet (elke AUDIT_FULL_VERIFY_INTERVAL_MS, standaard dagelijks)',
-    en: 'not yet (every AUDIT_FULL_VERIFY_INTERVAL_MS, daily by default)',
+    nl: 'nog niet (de geplande controle gebeurt {0})',
+    en: 'not yet (the scheduled verification runs {0})',
   },
   fullVerifyOk: { nl: 'intact: {0} rijen', en: 'intact: {0} rows' },
   fullVerifyBroken: { nl: 'GEBROKEN bij rij {0}: {1}', en: 'BROKEN at row {0}: {1}' },
   exportTitle: { nl: 'Auditlog exporteren', en: 'Export the audit log' },
   exportIntro: {
-    nl: 'Een periode van een keten met de kop van de keten, offline te controleren met npm run audit-verify -- verify-export <bestand> --keys <sleutels> (de sleutels van /audit/v1/keys). Van en Tot en met zijn dagen in Nederlandse tijd; beide horen bij de periode.',
-    en: 'A period of a chain with its head, verifiable offline with npm run audit-verify -- verify-export <file> --keys <keys> (the keys of /audit/v1/keys). From and Up to and including are days in Dutch time; both belong to the period.',
+    nl:
+      'Een periode van een keten, ondertekend door jeugdbrug. Wie het bestand krijgt, kan buiten jeugdbrug nagaan of ' +
+      'het onveranderd en volledig is, met het controleprogramma van jeugdbrug en de openbare sleutels. Van en Tot ' +
+      'en met zijn dagen in Nederlandse tijd; beide horen bij de periode.',
+    en:
+      'A period of a chain, signed by jeugdbrug. Whoever receives the file can check outside jeugdbrug that it is ' +
+      "unchanged and complete, with jeugdbrug's checking program and the public keys. From and Up to and including " +
+      'are days in Dutch time; both belong to the period.',
+  },
+  exportTechnical: { nl: 'Technische details: het bestand controleren', en: 'Technical details: checking the file' },
+  exportCheckHow: {
+    nl: 'De openbare sleutels staan op {0}. Een beheerder controleert het bestand zo:',
+    en: 'The public keys are at {0}. An administrator checks the file like this:',
   },
   format: { nl: 'Formaat', en: 'Format' },
   fromAfterTo: {
@@ -762,6 +819,10 @@ function templatePattern(make: (arg: string) => string): RegExp {
  */
 const OTHER_REASONS: readonly (readonly [RegExp, Record<Lang, string>])[] = [
   [
+    /^not within the caller’s scope$/,
+    { nl: 'valt buiten het bereik van wie het vroeg', en: 'outside the asker’s scope' },
+  ],
+  [
     /^recorded in the consent registry$/,
     { nl: 'vastgelegd in het toestemmingsregister', en: 'recorded in the consent registry' },
   ],
@@ -989,6 +1050,13 @@ const CHAIN_PROBLEMS: readonly (readonly [RegExp, Record<Lang, string>])[] = [
     { nl: 'rij {1} ontbreekt, in strijd met {2}', en: 'row {1} is missing, contradicting {2}' },
   ],
   [
+    /^its head \(seq (\d+)\) does not extend (.+)$/,
+    {
+      nl: 'de nieuwste rij ({1}) sluit niet aan op {2}: de keten is herschreven of ingekort',
+      en: 'its head (seq {1}) does not extend {2}: the chain was rewritten or cut',
+    },
+  ],
+  [
     /^the chain was rewritten: row (\d+) has hash (\S+), contradicting (.+)$/,
     {
       nl: 'de keten is herschreven: rij {1} heeft hash {2}, in strijd met {3}',
@@ -996,6 +1064,31 @@ const CHAIN_PROBLEMS: readonly (readonly [RegExp, Record<Lang, string>])[] = [
     },
   ],
 ];
+
+/** A municipality's trajectory event type (contracts/delivery-event-type.ts) in words. */
+const TRAJECTORY_EVENTS: Record<string, Record<Lang, string>> = {
+  intake: { nl: 'intakegesprek', en: 'intake' },
+  contact: { nl: 'contact', en: 'contact' },
+  referral: { nl: 'doorverwijzing', en: 'referral' },
+  closure: { nl: 'afsluiting', en: 'closure' },
+};
+
+/**
+ * What a receipt in a child's overview received, as its audit entity describes it (audit-events.ts
+ * `feedbackReceived`: `referral status <status>`; `trajectoryEventReceived`: the event type), in words.
+ */
+export function receiptInWords(lang: Lang, description: string | undefined): string {
+  if (description === undefined) {
+    return '';
+  }
+  const status = /^referral status (\S+)$/.exec(description)?.[1];
+  if (status !== undefined) {
+    const key = `referralStatus_${status}`;
+    return t(lang, 'receiptReferralStatus', key in MESSAGES ? t(lang, key as MessageKey) : status);
+  }
+  const trajectory = TRAJECTORY_EVENTS[description];
+  return trajectory ? t(lang, 'receiptTrajectory', trajectory[lang]) : description;
+}
 
 /** A broken chain's problem, as the audit's verification names it, in words (the signed checkpoint it names too). */
 export function chainProblemInWords(lang: Lang, problem: string): string {

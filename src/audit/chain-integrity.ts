@@ -1,0 +1,91 @@
+import type { Db } from '../kernel/db';
+
+/**
+ * What is last known of each audit chain's integrity (`audit_chain_integrity`, migration 078), kept in PostgreSQL so
+ * that every process acts on what any of them found: the signer signs no head of a chain known broken, and the
+ * console's pages that read a chain say so. A whole verification (asked for, or the scheduled one) says intact or
+ * broken; the signer's check of a chain's head against its newest signed checkpoint only says broken, as it reads the
+ * rows since that checkpoint alone: a row changed before it shows only to a whole verification.
+ */
+
+/** Who found a chain broken: the signer's check each round, a verification asked for, the scheduled one. */
+export type IntegrityFinder = 'head-check' | 'verify' | 'full-verify' | 'retention';
+
+export interface ChainIntegrity {
+  readonly tenant: string;
+  readonly ok: boolean;
+  readonly checkedAt: Date;
+  /** When it was first found broken since it was last found intact. */
+  readonly brokenSince: Date | undefined;
+  readonly brokenAtSeq: number | undefined;
+  readonly problem: string | undefined;
+  readonly foundBy: IntegrityFinder | undefined;
+}
+
+/**
+ * Records a verdict. An intact one only from a whole verification (`whole`): a check that read part of the chain does
+ * not vouch for the rest. A chain already broken keeps when and by whom it was first found.
+ */
+export async function recordChainIntegrity(
+  db: Db,
+  tenant: string,
+  verdict: { ok: boolean; brokenAtSeq?: number | undefined; problem?: string | undefined },
+  foundBy: IntegrityFinder,
+): Promise<void> {
+  if (verdict.ok && foundBy !== 'verify' && foundBy !== 'full-verify') {
+    return;
+  }
+  await db.query(
+    `INSERT INTO audit_chain_integrity AS i (tenant, ok, checked_at, broken_since, broken_at_seq, problem, found_by)
+     VALUES ($1, $2, now(), CASE WHEN $2 THEN NULL ELSE now() END, $3, $4, $5)
+     ON CONFLICT (tenant) DO UPDATE SET ok = excluded.ok, checked_at = excluded.checked_at,
+       broken_since = CASE WHEN excluded.ok THEN NULL WHEN i.ok THEN excluded.broken_since ELSE i.broken_since END,
+       found_by = CASE WHEN excluded.ok OR i.ok THEN excluded.found_by ELSE i.found_by END,
+       broken_at_seq = CASE WHEN excluded.ok THEN NULL ELSE COALESCE(excluded.broken_at_seq, i.broken_at_seq) END,
+       problem = CASE WHEN excluded.ok THEN NULL ELSE COALESCE(excluded.problem, i.problem) END`,
+    [
+      tenant,
+      verdict.ok,
+      verdict.ok ? null : (verdict.brokenAtSeq ?? null),
+      verdict.ok ? null : (verdict.problem ?? null),
+      foundBy,
+    ],
+  );
+}
+
+/** What is known of the chains named (of every chain when none are named), by tenant. */
+export async function chainIntegrity(db: Db, tenants?: readonly string[]): Promise<Map<string, ChainIntegrity>> {
+  const rows = await db.query<{
+    tenant: string;
+    ok: boolean;
+    checked_at: Date;
+    broken_since: Date | null;
+    broken_at_seq: number | null;
+    problem: string | null;
+    found_by: IntegrityFinder | null;
+  }>(
+    `SELECT tenant, ok, checked_at, broken_since, broken_at_seq::float8 AS broken_at_seq, problem, found_by
+     FROM audit_chain_integrity WHERE $1::text[] IS NULL OR tenant = ANY($1::text[])`,
+    [tenants ? [...tenants] : null],
+  );
+  return new Map(
+    rows.map((r) => [
+      r.tenant,
+      {
+        tenant: r.tenant,
+        ok: r.ok,
+        checkedAt: new Date(r.checked_at),
+        brokenSince: r.broken_since ? new Date(r.broken_since) : undefined,
+        brokenAtSeq: r.broken_at_seq ?? undefined,
+        problem: r.problem ?? undefined,
+        foundBy: r.found_by ?? undefined,
+      },
+    ]),
+  );
+}
+
+/** The chains known broken. */
+export async function knownBrokenChains(db: Db): Promise<Set<string>> {
+  const rows = await db.query<{ tenant: string }>('SELECT tenant FROM audit_chain_integrity WHERE NOT ok');
+  return new Set(rows.map((r) => r.tenant));
+}
