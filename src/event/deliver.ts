@@ -9,6 +9,7 @@ import {
   CANCELLED_BY_PRACTICE,
   NOTHING_TO_CANCEL,
   PAYLOAD_PURGED,
+  RESEND_CANCELLED_BY_PRACTICE,
   RESENT_BY_PRACTICE,
 } from './states';
 import { minimise } from '../policy/minimise';
@@ -75,6 +76,12 @@ async function processPendingDelivery(
   job: Job<DeliverJobData>,
   work: DeliveryWork,
 ): Promise<string> {
+  if (work.cancelled_by_practice && work.delivered_at) {
+    // A resend (redelivery) of a referral the municipality received: it stops, the referral stays delivered, and the
+    // cancellation goes out (CANCELLED_REFERRAL_AT_DESTINATION counts `delivered_at` as sent).
+    await notSent(ctx, job, work, 'resendCancelledByPractice', RESEND_CANCELLED_BY_PRACTICE);
+    return 'cancelled';
+  }
   if (work.cancelled_by_practice) {
     // Cancelled while it waited (a paused destination, retries): the municipality never gets a referral the practice
     // withdrew. The cancellation goes out as any event does; after an attempt that may have reached the receiver
@@ -415,7 +422,7 @@ function notSent(
   ctx: PipelineContext,
   job: Job<DeliverJobData>,
   work: DeliveryWork,
-  step: 'cancelledByPractice' | 'resentByPractice' | 'nothingToCancel',
+  step: 'cancelledByPractice' | 'resendCancelledByPractice' | 'resentByPractice' | 'nothingToCancel',
   reason: string,
 ): Promise<boolean> {
   return finish(ctx, job, {

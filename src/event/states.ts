@@ -61,6 +61,8 @@ export const STEPS = {
   deniedAtDelivery: { from: ['decided'], to: 'denied' },
   /** Deliver stage: the practice cancelled the referral before it was sent: nothing of it is disclosed. */
   cancelledByPractice: { from: ['decided'], to: 'completed' },
+  /** A resend (redelivery) of a referral the municipality received, stopped by the practice's cancellation. */
+  resendCancelledByPractice: { from: ['decided'], to: 'delivered' },
   /** Deliver stage: a cancellation of a referral that never went out to this destination: nothing to cancel. */
   nothingToCancel: { from: ['decided'], to: 'completed' },
   /** Deliver stage: the practice sent the referral again after this cancellation: the referral stands, not sent. */
@@ -136,6 +138,14 @@ export const CANCELLED_BY_PRACTICE = 'cancelled by the practice before it was se
  */
 export const CANCELLED_AFTER_POSSIBLE_RECEIPT =
   'cancelled by the practice before it was sent again; an earlier attempt may have reached the municipality';
+
+/**
+ * The reason recorded when the practice cancels a referral the municipality received while it is being sent again (a
+ * redelivery): the resend stops, the referral stays delivered, and its cancellation goes out
+ * (`STEPS.resendCancelledByPractice`).
+ */
+export const RESEND_CANCELLED_BY_PRACTICE =
+  'not sent again: the practice cancelled the referral, which the municipality had received; its cancellation goes out';
 
 /** The reason recorded when a cancellation is not sent because its referral never was (`STEPS.nothingToCancel`). */
 export const NOTHING_TO_CANCEL = 'not sent: the referral it cancels never reached the municipality';

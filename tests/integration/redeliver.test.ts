@@ -9,6 +9,7 @@ import { statementsOf } from '../helpers/recorded-statements';
 import { listReceivedReferrals } from '../../src/reports/referral-timeline/received-referrals';
 import { amsterdamDay } from '../../src/kernel/dutch-time';
 import { formatTime } from '../../src/http/console/i18n';
+import { RESEND_CANCELLED_BY_PRACTICE } from '../../src/event/states';
 import {
   countDeliveredInWindow,
   listDeliveredInWindow,
@@ -36,6 +37,7 @@ describe('redelivering delivered deliveries after a receiver lost them', () => {
     attempts: number;
     idempotency_key: string;
     delivered_at: Date | null;
+    inbox_id: string;
   }
 
   const deliveriesOf = (inboxId: string) =>
@@ -466,6 +468,10 @@ describe('redelivering delivered deliveries after a receiver lost them', () => {
     await h.reachesState(cancelId, 'delivered', 30_000);
     const stopped = await deliveryById(delivery.id);
     expect([stopped.state, stopped.delivered_at]).toEqual(['cancelled', delivery.delivered_at]);
+    // report-xregress5 M1: the referral stays delivered, its stopped resend said; it was `completed`, "cancelled by the
+    // practice before it was sent", which the practice's poll and console took for never received.
+    const referralLife = await h.state(stopped.inbox_id);
+    expect([referralLife.state, referralLife.stateReason]).toEqual(['delivered', RESEND_CANCELLED_BY_PRACTICE]);
     const [cancellation] = await deliveriesOf(cancelId);
     expect(h.receiver.hitsFor(cancellation!.idempotency_key)).toHaveLength(1);
     expect(await municipalityView(referral)).toEqual({ status: 409, listed: true, cancelled: true });

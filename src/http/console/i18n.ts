@@ -1,4 +1,5 @@
 import {
+  CANCELLED_AFTER_POSSIBLE_RECEIPT,
   CANCELLED_BY_PRACTICE,
   NOT_ACKNOWLEDGED,
   NOTHING_TO_CANCEL,
@@ -7,6 +8,7 @@ import {
   RECEIPT_RECORDED,
   redeliveredBy,
   SENT_AGAIN_AFTER,
+  RESEND_CANCELLED_BY_PRACTICE,
   RESENT_BY_PRACTICE,
 } from '../../event/states';
 import { NOTICE_QUEUED, noticeNotCarried } from '../../event/withdrawal-notice';
@@ -867,6 +869,20 @@ const OTHER_REASONS: readonly (readonly [RegExp, Record<Lang, string>])[] = [
   [
     new RegExp(`^${CANCELLED_BY_PRACTICE}$`),
     { nl: 'niet verstuurd: de praktijk trok de verwijzing in', en: 'not sent: the practice cancelled the referral' },
+  ],
+  [
+    new RegExp(`^${CANCELLED_AFTER_POSSIBLE_RECEIPT}$`),
+    {
+      nl: 'niet opnieuw verstuurd: de praktijk trok de verwijzing in; een eerdere poging kan de gemeente hebben bereikt',
+      en: 'not sent again: the practice cancelled the referral; an earlier attempt may have reached the municipality',
+    },
+  ],
+  [
+    new RegExp(`^${RESEND_CANCELLED_BY_PRACTICE}$`),
+    {
+      nl: 'niet opnieuw verstuurd: de praktijk trok de verwijzing in, die de gemeente al had; de intrekking gaat eruit',
+      en: 'not sent again: the practice cancelled the referral, which the municipality had; its cancellation goes out',
+    },
   ],
   [
     new RegExp(`^${NOTHING_TO_CANCEL}$`),
