@@ -1,3 +1,4 @@
+import { gzipSync } from 'node:zlib';
 import fs from 'node:fs';
 import path from 'node:path';
 import { buildReferralEvent, OTHER_PRACTICE_AGB } from '../helpers/builders';
@@ -163,6 +164,23 @@ describe('bad input gets a clear OperationOutcome naming the field', () => {
       ]);
     },
   );
+
+  // report-xregress5 L1, L2: a gzip of nothing was parsed as {} (422 "eventType is required"); a request without a
+  // Content-Type was told "Unsupported content type ; use one of ...".
+  it('answers a gzip of nothing as an empty body, and names a missing Content-Type as missing', async () => {
+    const gzipped = await app.request('/his/v1/events', {
+      method: 'POST',
+      body: gzipSync(Buffer.alloc(0)),
+      headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' },
+    });
+    expect(gzipped.status).toBe(400);
+    expect(((await gzipped.json()) as Outcome).issue.map((i) => [i.expression, i.details?.text])).toEqual([
+      [['body'], expect.stringMatching(/no events/)],
+    ]);
+    const untyped = await app.request('/his/v1/events', { method: 'POST' });
+    expect(untyped.status).toBe(415);
+    expect(((await untyped.json()) as Outcome).issue[0]!.details?.text).toMatch(/^No Content-Type given; use one of /);
+  });
 
   it('answers a body that is not the gzip its Content-Encoding says with 400 naming Content-Encoding, in words', async () => {
     const res = await app.request('/his/v1/events', {

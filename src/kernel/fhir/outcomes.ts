@@ -66,7 +66,9 @@ export function payloadTooLarge(limit: string): OperationOutcome {
 
 export function unsupportedMediaType(contentType: string | undefined, supported: readonly string[]): OperationOutcome {
   return unsupportedEncoding(
-    `Unsupported content type ${contentType ?? '(none)'}; use one of ${supported.join(', ')}`,
+    contentType
+      ? `Unsupported content type ${contentType}; use one of ${supported.join(', ')}`
+      : `No Content-Type given; use one of ${supported.join(', ')}`,
     'Content-Type',
   );
 }
