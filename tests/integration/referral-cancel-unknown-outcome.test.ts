@@ -1,4 +1,5 @@
 import { buildReferralEvent } from '../helpers/builders';
+import { openConsole } from '../helpers/console-client';
 import type { ReceiverMode } from '../helpers/delivery-receiver';
 import { waitFor } from '../helpers/wait-for';
 import { contractDestination, useDeliveryApp } from '../unit/delivery/support/adapter-contract';
@@ -39,14 +40,14 @@ describe('what the municipality gets and reads of a referral the practice cancel
         referral: { id: (referral.referral as { id: string }).id },
       }),
     );
-    return { id, cancelId };
+    return { id, cancelId, referral };
   };
 
   it.each<[string, ReceiverMode, number | null]>([
     ['no answer within the timeout', { kind: 'slow', delayMs: 1200 }, null],
     ['a 500 after the receiver stored it', { kind: 'store-then-status', status: 500 }, 500],
   ])('sends the cancellation after %s, and audits the attempt as possibly received', async (_, first, status) => {
-    const { id, cancelId } = await cancelAfterFirstAttempt(first);
+    const { id, cancelId, referral } = await cancelAfterFirstAttempt(first);
     const referralKey = (await h.delivery(id)).idempotency_key;
     expect(h.receiver.hitsFor(referralKey)).toHaveLength(1);
 
@@ -61,6 +62,14 @@ describe('what the municipality gets and reads of a referral the practice cancel
     const delivery = await h.delivery(id);
     expect([delivery.state, delivery.attempts, delivery.last_status]).toEqual(['cancelled', 1, status]);
     expect(await disclosuresOf(id)).toEqual(['4']);
+    // report-xregress5 M2: the case worker's list shows the cancellation, but offers no status form for a referral
+    // that may never have arrived (that form answered 404); it says why instead.
+    const value = (referral.referral as { id: string }).id;
+    const municipality = await openConsole(h.app, 'municipality');
+    const list = await (await municipality.get('/console/municipality/referrals')).text();
+    expect(list).toContain(value);
+    expect(list).not.toMatch(new RegExp(`href="/console/municipality/referrals/[^"]*${value}"`));
+    expect(list).toContain('De verwijzing zelf is hier niet zeker aangekomen');
   });
 
   it('sends neither after an answer that says the receiver did not take it (429)', async () => {

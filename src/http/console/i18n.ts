@@ -644,6 +644,10 @@ const MESSAGES = {
   'referralStatus_care-ended': { nl: 'Zorg beëindigd', en: 'Care ended' },
   referralStatus_closed: { nl: 'Afgesloten', en: 'Closed' },
   answerReferral: { nl: 'Status terugmelden', en: 'Report a status' },
+  referralNotReceivedHere: {
+    nl: 'De verwijzing zelf is hier niet zeker aangekomen (een poging bleef onbeantwoord): er is geen status op terug te melden.',
+    en: 'The referral itself did not surely arrive here (an attempt went unanswered): no status can be reported on it.',
+  },
   referralTitle: { nl: 'Verwijzing {0}', en: 'Referral {0}' },
   answerIntro: {
     nl:

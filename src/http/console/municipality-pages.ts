@@ -55,12 +55,16 @@ function referralRow(lang: Lang, r: ReceivedReferral): SafeHtml {
   return html`<tr${r.cancelledOn === undefined ? '' : html` class="cancelled"`}>
     <td>
       ${r.identifier ? html`<strong>${r.identifier.value}</strong><br /><small>${r.identifier.system}</small>` : r.id}
-      <br /><a
-        href="/console/municipality/referrals/${encodeURIComponent(
-          r.identifier ? `${r.identifier.system ?? ''}|${r.identifier.value ?? ''}` : r.id,
-        )}"
-        >${t(lang, 'answerReferral')}</a
-      >
+      <br />${
+        r.referralReceived
+          ? html`<a
+              href="/console/municipality/referrals/${encodeURIComponent(
+                r.identifier ? `${r.identifier.system ?? ''}|${r.identifier.value ?? ''}` : r.id,
+              )}"
+              >${t(lang, 'answerReferral')}</a
+            >`
+          : html`<small>${t(lang, 'referralNotReceivedHere')}</small>`
+      }
     </td>
     <td>${r.practice}</td>
     <td>${typeCell}</td>

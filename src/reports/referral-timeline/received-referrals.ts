@@ -42,6 +42,11 @@ export interface ReceivedReferral {
    * cancellation and for a referral whose cancellation reached the municipality; undefined otherwise.
    */
   readonly cancelledOn: string | undefined;
+  /**
+   * Whether the referral itself reached the municipality; false for a cancellation of a referral whose attempts only
+   * may have (no answer in time, a 5xx): its status cannot be reported.
+   */
+  readonly referralReceived: boolean;
 }
 
 /** What a case worker looks a referral up by; every criterion given must hold. */
@@ -73,6 +78,8 @@ interface ListRow {
   cancellationId: string | null;
   /** The referral: the event itself, or the referral a cancellation cancels (null when jeugdbrug has none). */
   referralEventId: string | null;
+  /** Whether the referral itself reached this destination (a cancellation's may have gone out only possibly). */
+  referralReceived: boolean;
   /** As JSON gives them: `created_at` is text. */
   updates: (Pick<FeedbackRow, 'status' | 'status_date' | 'state'> & { created_at: string })[];
 }
@@ -130,6 +137,9 @@ export async function listReceivedReferrals(
          AS "cancellationId",
        CASE WHEN i.event_type = 'referral.cancelled' THEN ${cancelledReferralIdOf('d.inbox_id')} ELSE i.id END
          AS "referralEventId",
+       i.event_type = 'referral.created' OR EXISTS (SELECT 1 FROM delivery rd JOIN inbox ri ON ri.id = rd.inbox_id
+         WHERE rd.inbox_id IN ${referralEventsOf('i.id')} AND ri.event_type = 'referral.created'
+           AND rd.destination = d.destination AND rd.first_delivered_at IS NOT NULL) AS "referralReceived",
        COALESCE((SELECT json_agg(json_build_object('status', f.status, 'status_date', f.status_date,
                    'created_at', f.created_at, 'state', f.state) ORDER BY f.created_at, f.id)
                  FROM feedback f WHERE f.inbox_id IN ${referralEventsOf('i.id')}), '[]'::json) AS updates
@@ -157,6 +167,7 @@ export async function listReceivedReferrals(
       identifier: r.system && r.value ? { system: r.system, value: r.value } : identity?.identifier,
       timeline: buildTimeline(referredOnOf(identity?.authoredOn, event?.received_at ?? r.deliveredAt), updates),
       cancelledOn: cancellation && cancelledOnOf(ctx, cancellation),
+      referralReceived: r.referralReceived,
     };
   });
   return { referrals, next: older && encodeTimeIdCursor(older) };
