@@ -9,7 +9,8 @@ import type { Db } from '../kernel/db';
  */
 
 /** Who found a chain broken: the signer's check each round, a verification asked for, the scheduled one. */
-export type IntegrityFinder = 'head-check' | 'verify' | 'full-verify' | 'retention';
+const FINDERS = ['head-check', 'verify', 'full-verify', 'retention'] as const;
+export type IntegrityFinder = (typeof FINDERS)[number];
 
 export interface ChainIntegrity {
   readonly tenant: string;
@@ -62,7 +63,7 @@ export async function chainIntegrity(db: Db, tenants?: readonly string[]): Promi
     broken_since: Date | null;
     broken_at_seq: number | null;
     problem: string | null;
-    found_by: IntegrityFinder | null;
+    found_by: string | null;
   }>(
     `SELECT tenant, ok, checked_at, broken_since, broken_at_seq::float8 AS broken_at_seq, problem, found_by
      FROM audit_chain_integrity WHERE $1::text[] IS NULL OR tenant = ANY($1::text[])`,
@@ -78,7 +79,8 @@ export async function chainIntegrity(db: Db, tenants?: readonly string[]): Promi
         brokenSince: r.broken_since ? new Date(r.broken_since) : undefined,
         brokenAtSeq: r.broken_at_seq ?? undefined,
         problem: r.problem ?? undefined,
-        foundBy: r.found_by ?? undefined,
+        // A finder this build does not name (a newer build's) is shown as none, not a fault.
+        foundBy: FINDERS.find((f) => f === r.found_by),
       },
     ]),
   );

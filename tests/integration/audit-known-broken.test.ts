@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import pg from 'pg';
 import { operatorAction, SYSTEM_WORKER } from '../../src/audit/audit-events';
+import { chainIntegrity } from '../../src/audit/chain-integrity';
 import { verifyDueChains } from '../../src/audit/full-verify';
 import type { SignedHead } from '../../src/audit/signed-heads';
 import { tryGetChainHead } from '../../src/audit/verify';
@@ -233,5 +234,37 @@ describe('a chain a verification found broken', () => {
       ),
     );
     expect(await verifyOk()).toBe('0');
+  });
+});
+
+// Review of 078: the migration recorded the chains the scheduled verification had found broken under a finder the
+// code does not name ('full'), and the console's lookup of its words threw (a 500 on every page reading the chain).
+describe('a chain known broken under a finder this build does not name', () => {
+  it('is still shown broken, with no finder, and the console answers', async () => {
+    const app = await startTestApp({ env: { ROLE: 'api', AUDIT_SIGN_INTERVAL_MS: '3600000' } });
+    try {
+      await app.rt.ctx.audit.append(PRACTICE_AGB, pause());
+      await app.rt.ctx.audit.flush();
+      await app.rt.ctx.db.query(
+        `INSERT INTO audit_chain_integrity (tenant, ok, checked_at, broken_since, broken_at_seq, problem, found_by)
+         VALUES ($1, false, now(), now(), 2, 'content does not match its hash', 'a-newer-check')`,
+        [PRACTICE_AGB],
+      );
+      const known = (await chainIntegrity(app.rt.ctx.db, [PRACTICE_AGB])).get(PRACTICE_AGB);
+      expect(known).toMatchObject({ ok: false, brokenAtSeq: 2, foundBy: undefined });
+      const auditor = await openConsole(app, 'auditor');
+      const page = await auditor.get('/console/auditor/verify');
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain(PRACTICE_AGB);
+    } finally {
+      await app.close();
+      await cleanupTestEnv(app.testEnv);
+    }
+  });
+
+  it('is the finder the code names when the migration records it', () => {
+    const migration = fs.readFileSync(`${__dirname}/../../src/kernel/migrations/078_audit_chain_integrity.sql`, 'utf8');
+    const finders = [...migration.matchAll(/problem, '([a-z-]+)'/g)].map((m) => m[1]);
+    expect(finders).toEqual(['full-verify']);
   });
 });

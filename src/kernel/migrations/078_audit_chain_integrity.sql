@@ -16,6 +16,6 @@ CREATE TABLE IF NOT EXISTS audit_chain_integrity (
 );
 -- A chain the scheduled full verification found broken before this migration is known broken from then.
 INSERT INTO audit_chain_integrity (tenant, ok, checked_at, broken_since, broken_at_seq, problem, found_by)
-SELECT tenant, ok, verified_at, CASE WHEN ok THEN NULL ELSE verified_at END, broken_at_seq, problem, 'full'
+SELECT tenant, ok, verified_at, CASE WHEN ok THEN NULL ELSE verified_at END, broken_at_seq, problem, 'full-verify'
 FROM audit_full_verification WHERE verified_at IS NOT NULL AND ok IS NOT NULL
 ON CONFLICT (tenant) DO NOTHING;
