@@ -1957,9 +1957,12 @@ function deliveredCancellationSql(anchor: string, columns: string): string {
 /** SQL for the inbox id of `tryGetDeliveredCancellation`'s cancellation of the referral event `anchor`, or NULL. */
 export const deliveredCancellationIdOf = (anchor: string): string => `(${deliveredCancellationSql(anchor, 'c.id')})`;
 
-/** SQL for when `tryGetDeliveredCancellation`'s cancellation of the referral event `anchor` was delivered, or NULL. */
+/**
+ * SQL for when `tryGetDeliveredCancellation`'s cancellation of the referral event `anchor` first reached the
+ * municipality (a redelivery of it does not move this), or NULL.
+ */
 export const deliveredCancellationAtOf = (anchor: string): string =>
-  `(${deliveredCancellationSql(anchor, 'cd.delivered_at')})`;
+  `(${deliveredCancellationSql(anchor, 'cd.first_delivered_at')})`;
 
 /**
  * SQL for the referral event that the `referral.cancelled` event `anchor` cancels (its statement's aliases are `c`,

@@ -111,10 +111,15 @@ export async function purgeExpired(
     }
     if (result) {
       // purgeChain verified the rows it meant to delete: that verdict is the chain's last verify result.
-      ctx.metrics?.recordAuditVerify(tenant, !('reason' in result));
+      // It read only the rows it meant to delete: a broken one is known, an intact one vouches for no other row, so it
+      // does not clear a break another check found (`scheduled`, as the signer's own check).
+      ctx.metrics?.recordAuditVerify(tenant, !('reason' in result), { scheduled: true });
       if ('reason' in result) {
-        // It read only the rows it meant to delete: a broken one is known, an intact one vouches for no other row.
-        await recordChainIntegrity(ctx.db, tenant, { ok: false, problem: result.reason }, 'retention');
+        // Recorded for every process; a failure to record it must not stop the other chains' purge.
+        await recordChainIntegrity(ctx.db, tenant, { ok: false, problem: result.reason }, 'retention').catch(
+          (err: unknown) =>
+            ctx.log.error({ tenant, ...errorFields(err) }, 'could not record the audit chain as broken'),
+        );
       }
     }
     if (result && 'reason' in result) {

@@ -211,9 +211,9 @@ export class Metrics {
   private readonly brokenChains = new Set<string>();
 
   /**
-   * Records a chain verification's verdict: a whole one (the API's verify request, the retention run, the scheduled
-   * full verification) or the signer's check against the newest signed checkpoint in each signing round
-   * (`scheduled`), which reads only the rows since it. A broken chain found by a whole verification stays 0 until a
+   * Records a chain verification's verdict: a whole one (the API's verify request, the scheduled full verification)
+   * or a partial one (`scheduled`): the signer's check against the newest signed checkpoint in each signing round,
+   * which reads only the rows since it, and the retention run's of the rows it purges. A broken chain found by a whole verification stays 0 until a
    * whole one passes: the signing round's check does not see an old row changed without its hash.
    */
   recordAuditVerify(tenant: string, ok: boolean, opts: { scheduled?: boolean } = {}): void {

@@ -77,9 +77,10 @@ const STATUS_SQL = `CASE status ${REFERRAL_STATUSES.map((s) => `WHEN '${s}' THEN
   ELSE 'active' END`;
 
 /**
- * Every referral delivered once to `destinations` (newest delivery of each: a correction replaces it), with its
- * last change and status: revoked once the practice's cancellation reached a municipality, else what the newest
- * status a municipality sent means for it (`serviceRequestStatusOf`), active without one.
+ * Every referral delivered once to `destinations` (the practice's newest version of each, by when jeugdbrug received
+ * it: a correction replaces it, a redelivery of an older version does not), with its last change and status: revoked
+ * once the practice's cancellation reached a municipality, else what the newest status a municipality sent means for
+ * it (`serviceRequestStatusOf`), active without one.
  */
 function receivedSql(destinations: string): string {
   return `WITH received AS (
@@ -89,7 +90,7 @@ function receivedSql(destinations: string): string {
       WHERE d.first_delivered_at IS NOT NULL AND d.destination = ANY(${destinations})
         AND i.event_type = 'referral.created'
         AND r.service_request_id IS NOT NULL
-      ORDER BY r.tenant, r.system, r.value, d.delivered_at DESC, d.id DESC
+      ORDER BY r.tenant, r.system, r.value, i.received_at DESC, i.received_seq DESC, d.id DESC
     ), changed AS (
       SELECT x.*, ${deliveredCancellationAtOf('x.inbox_id')} AS cancelled_at, newest.status, newest.created_at AS status_at
       FROM received x LEFT JOIN LATERAL (
