@@ -98,15 +98,19 @@ export function hisRouter(ctx: PipelineContext): Router {
       nextQuery.set('_page', encodeTimeIdCursor(page.older));
     }
     res.json({
-      events: page.rows.map(({ id, eventId, eventType, state, stateReason, receivedAt, updatedAt }) => ({
-        id,
-        eventId,
-        eventType,
-        state,
-        stateReason,
-        receivedAt,
-        updatedAt,
-      })),
+      events: page.rows.map(
+        ({ id, eventId, eventType, state, stateReason, receivedAt, updatedAt, deliveredBefore }) => ({
+          id,
+          eventId,
+          eventType,
+          state,
+          stateReason,
+          receivedAt,
+          updatedAt,
+          // A dead event the municipality had received (its resend failed): not one to send again, as the console says.
+          deliveredBefore,
+        }),
+      ),
       ...(page.older ? { next: `/his/v1/events?${nextQuery.toString()}` } : {}),
     });
   });

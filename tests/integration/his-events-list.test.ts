@@ -12,6 +12,7 @@ interface Summary {
   stateReason: string | null;
   receivedAt: string;
   updatedAt: string;
+  deliveredBefore: boolean;
 }
 interface Listing {
   events: Summary[];
@@ -61,8 +62,22 @@ describe('GET /his/v1/events: a practice lists and polls its own events', () => 
       stateReason: expect.anything(),
       receivedAt: expect.any(String),
       updatedAt: expect.any(String),
+      deliveredBefore: false,
     });
     expect(next).toBeUndefined();
+  });
+
+  // Review: the console shows a dead event whose redelivery failed as delivered (the municipality has it); the poll
+  // said only `dead`, so a HIS polling state=dead would send again what the municipality holds.
+  it('says of a dead event whether the municipality had received it before', async () => {
+    const [, , last] = ids;
+    await app.rt.ctx.db.query(`UPDATE inbox SET state = 'dead', updated_at = now() WHERE id = $1`, [last]);
+    try {
+      const { events } = await list('?state=dead');
+      expect(events.map((e) => [e.id, e.deliveredBefore])).toEqual([[last, true]]);
+    } finally {
+      await app.rt.ctx.db.query(`UPDATE inbox SET state = 'delivered' WHERE id = $1`, [last]);
+    }
   });
 
   it('finds those in one state, and those whose state changed since a moment (_since)', async () => {

@@ -364,6 +364,11 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
                 stateReason: z.string().nullable(),
                 receivedAt: z.iso.datetime(),
                 updatedAt: z.iso.datetime().meta({ description: 'when its state last changed (what _since filters)' }),
+                deliveredBefore: z.boolean().meta({
+                  description:
+                    'a dead event the municipality had received before (a redelivery of it failed): it has it, so ' +
+                    'it is not one to send again',
+                }),
               }),
             ),
             next: z.string().optional(),
