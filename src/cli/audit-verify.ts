@@ -28,7 +28,7 @@ import { parseCsv } from '../kernel/csv';
  *                                           copy), verified with DATA_DIR's keys or the given JWK Set
  *                                           (without either file: the hash chain alone, `signedCheckpoint: null`
  *                                           and a warning on stderr)
- *   verify-export <file> [--expect-head <hash>] [--keys <jwks.json>]
+ *   verify-export <file> [--expect-head <hash>] [--keys <jwks.json>] [--accept-old-export]
  *                                           check an export file (NDJSON or CSV) offline; with --expect-head, also
  *                                           that it ends in a head hash obtained elsewhere; with --keys (the JWK Set
  *                                           of GET /audit/v1/keys), also the export's signature (without --keys:
@@ -42,7 +42,7 @@ import { parseCsv } from '../kernel/csv';
 
 const USAGE = `usage:
   audit-verify verify [--tenant <agb>] [--checkpoints <file>] [--keys <jwks.json>]
-  audit-verify verify-export <file> [--expect-head <hash>] [--keys <jwks.json>]
+  audit-verify verify-export <file> [--expect-head <hash>] [--keys <jwks.json>] [--accept-old-export]
   audit-verify --help`;
 
 export interface CliIo {
@@ -165,12 +165,20 @@ export async function runAuditCli(args: readonly string[], io: CliIo): Promise<n
       }
       // The signed head proves who produced the export: checked with the public keys of GET /audit/v1/keys.
       const signedHead = checkExportSignedHead(meta ?? {}, JSON.parse(fs.readFileSync(keysFile, 'utf8')) as unknown);
+      // An export signed at its end only (version 1 or 2) is checked against the text every signed checkpoint signs:
+      // anyone holding a checkpoint could cut rows from a newer export's start and label it so. It passes only when
+      // the auditor says it is one of the build before's (`--accept-old-export`).
+      const endOnly = signedHead.ok && signedHead.covers === 'end';
+      const acceptOld = rest.includes('--accept-old-export');
       // `ok` is the whole verdict, as without --keys; `chainOk` says whether the rows themselves hold.
-      const ok = verdict.ok && signedHead.ok;
-      if (ok && signedHead.covers === 'end') {
+      const ok = verdict.ok && signedHead.ok && (!endOnly || acceptOld);
+      if (verdict.ok && endOnly) {
         io.err(
-          'audit-verify: warning: this export (version 1 or 2, made before exports signed their start) has a ' +
-            'signature that covers its end only: rows cut from its start would not show; export the period again',
+          'audit-verify: ' +
+            (acceptOld ? 'warning' : 'refused') +
+            ': this export (version 1 or 2, made before exports signed their start) has a signature that covers its ' +
+            'end only: rows cut from its start would not show; export the period again' +
+            (acceptOld ? '' : ', or pass --accept-old-export for an export of the build before'),
         );
       }
       io.out(JSON.stringify({ file, ...verdict, ok, chainOk: verdict.ok, signatureChecked: true, signedHead }));

@@ -214,7 +214,7 @@ describe('signed chain heads: a log that cannot be rewritten unseen', () => {
     });
   });
 
-  it('an export made before exports signed their start (version 2) verifies, saying its signature covers the end only', async () => {
+  it('an export made before exports signed their start (version 2) verifies only when asked to, its end alone signed', async () => {
     const keys = await keysFile();
     const { meta, rows } = readExport(await exportFile('v2.ndjson'));
     // As the build before made it: version 2, the head signature over (tenant, toSeq, headHash).
@@ -227,7 +227,24 @@ describe('signed chain heads: a log that cannot be rewritten unseen', () => {
         hash: meta.headHash as string,
       }),
     };
-    const verdict = await cli(['verify-export', writeExport('v2.ndjson', old, rows), '--keys', keys]);
+    // Review: a file labelled version 2 is checked against the text every signed checkpoint signs, so anyone holding a
+    // checkpoint could cut rows from a v3 export's start and label it v2. Refused unless the auditor accepts it.
+    const refused = await cli(['verify-export', writeExport('v2.ndjson', old, rows), '--keys', keys]);
+    expect(refused).toMatchObject({
+      code: 1,
+      out: { ok: false, chainOk: true, signedHead: { ok: true, covers: 'end' } },
+    });
+    expect(refused.err).toContain('--accept-old-export');
+    const cutOld = { ...old, fromSeq: rows[2]!.seq, prevHash: rows[1]!.hash, rows: rows.length - 2 };
+    const cutRefused = await cli(['verify-export', writeExport('v2cut.ndjson', cutOld, rows.slice(2)), '--keys', keys]);
+    expect(cutRefused).toMatchObject({ code: 1, out: { ok: false } });
+    const verdict = await cli([
+      'verify-export',
+      writeExport('v2.ndjson', old, rows),
+      '--keys',
+      keys,
+      '--accept-old-export',
+    ]);
     expect(verdict).toMatchObject({ code: 0, out: { ok: true, signedHead: { ok: true, covers: 'end' } } });
     expect(verdict.err).toContain('covers its end only');
   });
