@@ -15,6 +15,7 @@ import {
 } from '../reports/audit-export/export';
 import { childOverview } from '../reports/child-overview/overview';
 import { isChainName } from '../reports/audit-scope';
+import { chainIntegrity, recordChainIntegrity } from '../audit/chain-integrity';
 import { publicJwks, signExportEnd } from '../audit/signed-heads';
 import { BSN_SYSTEM, isValidBsn, isValidIsoDate } from '../kernel/fhir/identifiers';
 import { conflictField, failField, unsupportedMediaType } from '../kernel/fhir/outcomes';
@@ -205,19 +206,27 @@ export function auditRouter(ctx: PipelineContext): Router {
           'audit chain contradicts its signed checkpoint: export refused',
         );
         ctx.metrics.recordAuditVerify(tenant, false);
-        await auditRead(ctx, req, res, {
-          query: req.originalUrl,
-          interaction: 'read',
-          target: `audit_chain/${tenant}`,
-          tenants: [tenant],
-          outcome: '8',
-          outcomeDesc: 'not exported: the chain contradicts its signed checkpoint',
-        });
+        // Known to every process, as the signer's own finding of it is.
+        await recordChainIntegrity(ctx.db, tenant, { ok: false, problem: signed.problem }, 'head-check');
+        await refuseExport(ctx, req, res, tenant, 'the chain contradicts its signed checkpoint');
         throw new OperationOutcomeError(
           conflictField(`${signed.problem}. GET /audit/v1/verify names the row`, 'tenant'),
         );
       }
       meta = { ...piece, signedHead: signed.signedHead };
+    }
+    // A chain known broken (audit_chain_integrity: a row changed in an older part, which the signed history does not
+    // show) is signed by no process until verified intact: nor by its export.
+    const known = (await chainIntegrity(ctx.db, [tenant])).get(tenant);
+    if (known && !known.ok) {
+      await refuseExport(ctx, req, res, tenant, 'the chain is known broken');
+      throw new OperationOutcomeError(
+        conflictField(
+          `The chain is known broken${known.brokenAtSeq === undefined ? '' : ` at row ${known.brokenAtSeq}`}` +
+            `${known.problem ? `: ${known.problem}` : ''}; it is exported once GET /audit/v1/verify finds it intact`,
+          'tenant',
+        ),
+      );
     }
     await auditRead(ctx, req, res, {
       query: req.originalUrl,
@@ -271,4 +280,22 @@ export function auditRouter(ctx: PipelineContext): Router {
   });
 
   return router;
+}
+
+/** Records a refused export in the chain's owner's audit, as a read that failed (outcome 8), saying why. */
+async function refuseExport(
+  ctx: PipelineContext,
+  req: Request,
+  res: Response,
+  tenant: string,
+  why: string,
+): Promise<void> {
+  await auditRead(ctx, req, res, {
+    query: req.originalUrl,
+    interaction: 'read',
+    target: `audit_chain/${tenant}`,
+    tenants: [tenant],
+    outcome: '8',
+    outcomeDesc: `not exported: ${why}`,
+  });
 }

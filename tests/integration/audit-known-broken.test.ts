@@ -148,6 +148,13 @@ describe('a chain a verification found broken', () => {
     expect(logLines('audit chain known broken by its last verification: its head is not signed')).toEqual([
       expect.objectContaining({ level: 'error', tenant: PRACTICE_AGB }),
     ]);
+    // Review: an export put a fresh signature on the head of the chain known broken; it is refused, as the export of
+    // a chain contradicting its checkpoint is, naming the row.
+    const exported = await app.request(`/audit/v1/export?tenant=${PRACTICE_AGB}`, { key: 'auditor' });
+    expect(exported.status).toBe(409);
+    const refusal = (await exported.json()) as { issue: { expression?: string[]; details?: { text?: string } }[] };
+    expect(refusal.issue[0]).toMatchObject({ expression: ['tenant'] });
+    expect(refusal.issue[0]!.details?.text).toMatch(new RegExp(`known broken.*row ${TAMPERED}`));
 
     for (const [name, page] of Object.entries(await pages())) {
       expect([name, page]).toEqual([
