@@ -41,7 +41,7 @@ export interface Receipt {
 }
 
 /** The receipt of a record refused: what it was, and why, with the status it alone would get. */
-function rejected(receipt: Receipt, outcome: OperationOutcome): Receipt {
+function rejected(receipt: Omit<Receipt, 'status'>, outcome: OperationOutcome): Receipt {
   return { ...receipt, status: 'rejected', httpStatus: httpStatusOf(outcome), outcome };
 }
 
@@ -77,7 +77,6 @@ export async function ingestRecords(
       receipts.push(
         rejected(
           {
-            status: 'rejected',
             ...locationOf(record),
             eventId: cutEventId((dialect.eventIdOf ?? topLevelEventIdOf)(record)),
           },

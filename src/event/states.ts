@@ -59,7 +59,10 @@ export const STEPS = {
   delivered: { from: ['decided'], to: 'delivered' },
   /** Deliver stage: decided again right before sending, and now denied (e.g. a withdrawn consent). */
   deniedAtDelivery: { from: ['decided'], to: 'denied' },
-  /** Deliver stage: the practice cancelled the referral before it was sent: nothing of it is disclosed. */
+  /**
+   * Deliver stage: the practice cancelled the referral before it was sent, or sent again after an attempt that may
+   * have reached the receiver (then its cancellation goes out): not sent (again).
+   */
   cancelledByPractice: { from: ['decided'], to: 'completed' },
   /** A resend (redelivery) of a referral the municipality received, stopped by the practice's cancellation. */
   resendCancelledByPractice: { from: ['decided'], to: 'delivered' },
