@@ -8,7 +8,10 @@ import type { Db } from '../kernel/db';
  * rows since that checkpoint alone: a row changed before it shows only to a whole verification.
  */
 
-/** Who found a chain broken: the signer's check each round, a verification asked for, the scheduled one. */
+/**
+ * Who found a chain broken: the signer's check each round, a verification asked for, the scheduled one, the retention
+ * run's check of the rows it purges.
+ */
 const FINDERS = ['head-check', 'verify', 'full-verify', 'retention'] as const;
 export type IntegrityFinder = (typeof FINDERS)[number];
 

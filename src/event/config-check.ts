@@ -8,7 +8,13 @@ import { readApiKeyFile } from '../access/api-keys';
 import { readIssuersFile } from '../access/jwt';
 import { parseSigningKeys, SIGNING_KEY_FILE } from '../audit/signed-heads';
 import type { Destination, EndpointAuth } from '../contracts/destination';
-import { configSchema, environmentProblems, loadConfig, type Config } from '../kernel/config';
+import {
+  AUDIT_RETENTION_FIVE_YEARS,
+  configSchema,
+  environmentProblems,
+  loadConfig,
+  type Config,
+} from '../kernel/config';
 import { formatProblem, readJsonSource, type ConfigProblem, type JsonSource } from '../kernel/json-source';
 import { parseInboxKeys } from '../kernel/payload-crypto';
 import { agreementSchema, type Agreement } from '../policy/agreement';
@@ -438,9 +444,6 @@ function rawAgbOf(raw: unknown): string | undefined {
   return typeof agb === 'string' ? agb : undefined;
 }
 
-/** Five years, as AUDIT_RETENTION_DAYS's default counts them. */
-const FIVE_YEARS_DAYS = 1826;
-
 /**
  * Settings that are valid one by one but cannot work together, or are ignored here. Names only, never a value: an
  * environment holds secrets.
@@ -467,11 +470,11 @@ function settingWarnings(config: Config): string[] {
         'or each signs chain heads with a key of its own',
     );
   }
-  if (config.AUDIT_RETENTION_DAYS < FIVE_YEARS_DAYS) {
+  if (config.AUDIT_RETENTION_DAYS < AUDIT_RETENTION_FIVE_YEARS) {
     // A number of days is no secret. The rows past it are purged for good, checkpoints too.
     warnings.push(
       `environment AUDIT_RETENTION_DAYS: ${config.AUDIT_RETENTION_DAYS} days, shorter than five years ` +
-        `(${FIVE_YEARS_DAYS} days), the term access logs are commonly kept under NEN 7513; audit rows and ` +
+        `(${AUDIT_RETENTION_FIVE_YEARS} days), the term access logs are commonly kept under NEN 7513; audit rows and ` +
         'checkpoints older than it are purged for good',
     );
   }

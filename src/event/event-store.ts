@@ -814,7 +814,7 @@ const JOIN_LATER_CANCELLATIONS = `${sameReferral('rc', 'r')}
   JOIN inbox c ON c.id = rc.inbox_id AND c.event_type = 'referral.cancelled' AND ${receivedOrder('c')} > ${receivedOrder('i')}`;
 
 /** `DeliveryWork.resent_by_practice` of the delivery `d` of the event `i`. */
-const RESENT_BY_PRACTICE = `i.event_type = 'referral.cancelled' AND EXISTS (SELECT 1 FROM referral_identifier r
+const RESENT_BY_PRACTICE_SQL = `i.event_type = 'referral.cancelled' AND EXISTS (SELECT 1 FROM referral_identifier r
     ${sameReferral('ra', 'r')}
     JOIN inbox a ON a.id = ra.inbox_id AND a.event_type = 'referral.created' AND ${receivedOrder('a')} > ${receivedOrder('i')}
     WHERE r.inbox_id = d.inbox_id)`;
@@ -898,7 +898,7 @@ const DELIVERY_WORK_SELECT = `SELECT d.*, i.tenant, i.state AS event_state, i.ev
     ds.half_open_at IS NOT NULL AS destination_half_open,
     EXISTS (SELECT 1 FROM referral_identifier r ${JOIN_LATER_CANCELLATIONS}
       WHERE r.inbox_id = d.inbox_id AND i.event_type = 'referral.created') AS cancelled_by_practice,
-    ${RESENT_BY_PRACTICE} AS resent_by_practice, ${WAITS_FOR_EARLIER} AS waits_for_earlier,
+    ${RESENT_BY_PRACTICE_SQL} AS resent_by_practice, ${WAITS_FOR_EARLIER} AS waits_for_earlier,
     CASE WHEN i.event_type = 'referral.cancelled' THEN (${CANCELLED_REFERRAL_AT_DESTINATION}) END AS cancelled_referral
   FROM delivery d JOIN inbox i ON i.id = d.inbox_id
   LEFT JOIN destination_state ds ON ds.destination = d.destination`;

@@ -252,7 +252,7 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
   const api = auditRouter(ctx);
   /** A municipality's name from the loaded agreements, to say who received what in words. */
   const nameOf = (code: string) => ctx.registry.agreements.find((a) => a.municipality.code === code)?.municipality.name;
-  /** The chains the caller may read: what a search or a child's overview reads. */
+  /** The chains the caller may read: what a search or an overview reads, and the verify and export forms offer. */
   const chainsInScope = async (res: Response) => {
     const principal = getPrincipal(res);
     return (await listChainTenants(ctx.db)).filter((x) => canReadChain(principal, x));
@@ -554,8 +554,7 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
   router.get('/verify', async (req, res) => {
     const page = pageOf(req, res);
     const { lang } = page;
-    const principal = getPrincipal(res);
-    const tenants = (await listChainTenants(ctx.db)).filter((x) => canReadChain(principal, x));
+    const tenants = await chainsInScope(res);
     const chosen = typeof req.query.tenant === 'string' && req.query.tenant !== '' ? req.query.tenant : undefined;
     const form = html`<form method="get" action="/console/auditor/verify" class="search">
       <label
@@ -635,8 +634,7 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
   /** The export form, holding the values it was sent with (and, when something is wrong with them, saying what). */
   const exportPage = async (req: Request, res: Response, form: ExportForm, problem?: HtmlValue, status = 200) => {
     const { lang } = pageOf(req, res);
-    const principal = getPrincipal(res);
-    const tenants = (await listChainTenants(ctx.db)).filter((x) => canReadChain(principal, x));
+    const tenants = await chainsInScope(res);
     sendPage(
       req,
       res,

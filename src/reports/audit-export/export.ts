@@ -24,11 +24,12 @@ export const EXPORT_FORMAT = 'jeugdbrug-audit-export';
  */
 export const EXPORT_VERSION = 3;
 /** Versions the verifier reads: files of version 1 hold chain format 1 rows only. */
-const READABLE_VERSIONS: readonly unknown[] = [1, 2, EXPORT_VERSION];
+const READABLE_VERSIONS = [1, 2, EXPORT_VERSION] as const;
 
 export interface ExportMeta {
   readonly format: typeof EXPORT_FORMAT;
-  readonly version: typeof EXPORT_VERSION;
+  /** What this build writes is EXPORT_VERSION; the verifier reads the earlier ones too. */
+  readonly version: (typeof READABLE_VERSIONS)[number];
   readonly tenant: string;
   readonly from: string | null;
   readonly to: string | null;
@@ -195,7 +196,7 @@ function isMeta(v: unknown): v is ExportMeta {
     typeof m === 'object' &&
     m !== null &&
     m.format === EXPORT_FORMAT &&
-    READABLE_VERSIONS.includes(m.version) &&
+    (READABLE_VERSIONS as readonly unknown[]).includes(m.version) &&
     typeof m.tenant === 'string' &&
     (m.fromSeq === null || typeof m.fromSeq === 'number') &&
     (m.toSeq === null || typeof m.toSeq === 'number') &&
