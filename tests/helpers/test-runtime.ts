@@ -104,13 +104,15 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-/** Starts the product in this process (ROLE=all by default) on this test's storage and queues. */
-export async function startTestApp(opts: {
+interface StartOptions {
   receiverUrl?: string;
   registry?: Registry;
   env?: Record<string, string>;
   testEnv?: TestEnv;
-}): Promise<TestApp> {
+}
+
+/** Starts the product in this process (ROLE=all by default) on this test's storage and queues. */
+export async function startTestApp(opts: StartOptions): Promise<TestApp> {
   const testEnv = opts.testEnv ?? createTestEnv(opts.env);
   const config = loadConfig({ ...testEnv.env, ...opts.env });
   const registry =
@@ -173,6 +175,43 @@ export async function deleteQueueKeys(prefix: string): Promise<void> {
     }
   } while (cursor !== '0');
   redis.disconnect();
+}
+
+/**
+ * For a describe block: the product on this block's own storage and queues, started before its tests and stopped
+ * (storage cleaned up) after them. Options that read what an earlier `beforeAll` set (a receiver's url) are given as
+ * a function, called when the app starts. The app's members are read inside the tests.
+ */
+export function useTestApp(opts: StartOptions | (() => StartOptions) = {}): TestApp {
+  let started: TestApp | undefined;
+  beforeAll(async () => {
+    started = await startTestApp(typeof opts === 'function' ? opts() : opts);
+  });
+  afterAll(async () => {
+    await started?.close();
+    if (started) {
+      await cleanupTestEnv(started.testEnv);
+    }
+  });
+  const app = (): TestApp => {
+    if (!started) {
+      throw new Error('useTestApp: the app is not started yet (read it inside a test)');
+    }
+    return started;
+  };
+  return {
+    get rt() {
+      return app().rt;
+    },
+    get url() {
+      return app().url;
+    },
+    get testEnv() {
+      return app().testEnv;
+    },
+    request: (pathname, init) => app().request(pathname, init),
+    close: () => app().close(),
+  };
 }
 
 /**

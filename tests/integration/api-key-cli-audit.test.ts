@@ -3,24 +3,21 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { cleanupTestEnv, startTestApp, TEST_DATABASE_URL, type TestApp } from '../helpers/test-runtime';
+import { TEST_DATABASE_URL, useTestApp } from '../helpers/test-runtime';
 
 const run = promisify(execFile);
 
 // `npm run api-key -- create/revoke` changed who may do what without a trace in the audit trail (only the server's
 // "API keys reloaded" log line): an auditor asking "who was given which access, by whom" had no answer.
 describe('npm run api-key records who created or revoked which key in the audit trail', () => {
-  let app: TestApp;
+  const app = useTestApp();
   let dir: string;
 
-  beforeAll(async () => {
-    app = await startTestApp({});
+  beforeAll(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'api-key-audit-'));
   });
 
-  afterAll(async () => {
-    await app.close();
-    await cleanupTestEnv(app.testEnv);
+  afterAll(() => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 

@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
+import { useTestApp } from '../helpers/test-runtime';
 import { waitFor } from '../helpers/wait-for';
 
 /**
@@ -8,16 +8,7 @@ import { waitFor } from '../helpers/wait-for';
  * the file, `apiKeys: "invalid"` on /health/ready, and jeugdbrug_api_keys_file_invalid 1, until the file is valid.
  */
 describe('an API key file that became invalid', () => {
-  let app: TestApp;
-
-  beforeAll(async () => {
-    app = await startTestApp({ receiverUrl: 'http://127.0.0.1:9' });
-  });
-
-  afterAll(async () => {
-    await app.close();
-    await cleanupTestEnv(app.testEnv);
-  });
+  const app = useTestApp({ receiverUrl: 'http://127.0.0.1:9' });
 
   const ready = async () =>
     (await (await fetch(`${app.url}/health/ready`)).json()) as { status: string; apiKeys?: string };

@@ -2,15 +2,14 @@ import type Client from 'fhir-kit-client';
 import { disclosure, SYSTEM_WORKER } from '../../src/audit/audit-events';
 import { MUNICIPALITY, PRACTICE_AGB } from '../helpers/builders';
 import { asSearchset, fhirClient } from '../helpers/fhir-client';
-import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
+import { useTestApp } from '../helpers/test-runtime';
 
 /** A FHIR client written by others talks to /fhir as to any FHIR server: search, then follow the next links. */
 describe('a third-party FHIR client (fhir-kit-client) on /fhir/AuditEvent', () => {
-  let app: TestApp;
+  const app = useTestApp();
   const seeded: string[] = [];
 
   beforeAll(async () => {
-    app = await startTestApp({});
     for (let i = 0; i < 12; i++) {
       const e = disclosure({
         actor: SYSTEM_WORKER,
@@ -29,11 +28,6 @@ describe('a third-party FHIR client (fhir-kit-client) on /fhir/AuditEvent', () =
         recorded: new Date(Date.UTC(2025, 5, 1, 9, i)).toISOString(),
       });
     }
-  });
-
-  afterAll(async () => {
-    await app.close();
-    await cleanupTestEnv(app.testEnv);
   });
 
   function client(key: 'auditor' | 'practice' | 'otherPractice'): Client {

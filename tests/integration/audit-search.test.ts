@@ -5,7 +5,7 @@ import type { AuditEvent, Bundle, OperationOutcome } from '@medplum/fhirtypes';
 import { IDENTIFIER_SYSTEMS, consentDecision, disclosure, SYSTEM_WORKER } from '../../src/audit/audit-events';
 import { runAuditCli } from '../../src/cli/audit-verify';
 import { MUNICIPALITY, OTHER_PRACTICE_AGB, PRACTICE_AGB } from '../helpers/builders';
-import { cleanupTestEnv, startTestApp, TEST_DATABASE_URL, type KeyName, type TestApp } from '../helpers/test-runtime';
+import { type KeyName, TEST_DATABASE_URL, useTestApp } from '../helpers/test-runtime';
 
 const BSN = '111111110';
 const BSN_SYSTEM = 'http://fhir.nl/fhir/NamingSystem/bsn';
@@ -19,11 +19,10 @@ const at = (day: number, hour: number, minute = 0): string =>
   new Date(Date.UTC(2025, 2, day, hour, minute)).toISOString();
 
 describe('audit search, verification and export over HTTP', () => {
-  let app: TestApp;
+  const app = useTestApp();
   const ids = { practiceDisclosures: [] as string[], decisions: [] as string[], other: [] as string[] };
 
   beforeAll(async () => {
-    app = await startTestApp({});
     const audit = app.rt.ctx.audit;
     // The practice: ten disclosures to GM0226 an hour apart (every third one failed), then three denies a day later.
     for (let i = 0; i < 10; i++) {
@@ -71,11 +70,6 @@ describe('audit search, verification and export over HTTP', () => {
       ids.other.push(e.id!);
       await audit.append(OTHER_PRACTICE_AGB, { ...e, recorded: at(1, 8 + i, 30) });
     }
-  });
-
-  afterAll(async () => {
-    await app.close();
-    await cleanupTestEnv(app.testEnv);
   });
 
   async function search(query: string, key: KeyName = 'auditor'): Promise<Bundle<AuditEvent>> {

@@ -1,17 +1,8 @@
 import { buildReferralEvent } from '../helpers/builders';
-import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
+import { useTestApp } from '../helpers/test-runtime';
 
 describe('a request with a credential is authenticated before its body is read', () => {
-  let app: TestApp;
-
-  beforeAll(async () => {
-    app = await startTestApp({});
-  });
-
-  afterAll(async () => {
-    await app.close();
-    await cleanupTestEnv(app.testEnv);
-  });
+  const app = useTestApp();
 
   const unknownKey = 'jb_nosuchkey_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
   // Not JSON: parsed, it is a 400; refused before parsing, the 401 of the credential.

@@ -1,5 +1,5 @@
 import { buildConsentEvent, buildReferralEvent } from '../helpers/builders';
-import { cleanupTestEnv, startTestApp, type KeyName, type TestApp } from '../helpers/test-runtime';
+import { type KeyName, useTestApp } from '../helpers/test-runtime';
 
 /** One route and the parameters it takes: `{p}` in the path is a route parameter, `query` and `body` the others. */
 interface RouteCase {
@@ -172,16 +172,7 @@ function badRequests(): BadRequest[] {
 const wide = (kb: number) => JSON.stringify(Array.from({ length: kb * 100 }, () => 'abcdefg'));
 
 describe('text that cannot be stored (NUL, invalid UTF-8) is a 400 naming the parameter, on every route', () => {
-  let app: TestApp;
-
-  beforeAll(async () => {
-    app = await startTestApp({ receiverUrl: 'http://127.0.0.1:9' });
-  });
-
-  afterAll(async () => {
-    await app.close();
-    await cleanupTestEnv(app.testEnv);
-  });
+  const app = useTestApp({ receiverUrl: 'http://127.0.0.1:9' });
 
   it.each(badRequests().map((c) => [c.name, c] as const))('%s → 400', async (_name, c) => {
     const res = await app.request(c.url, {

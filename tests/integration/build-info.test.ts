@@ -2,23 +2,14 @@ import fs from 'node:fs';
 import type { CapabilityStatement } from '@medplum/fhirtypes';
 import packageJson from '../../package.json';
 import { openConsole } from '../helpers/console-client';
-import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
+import { cleanupTestEnv, startTestApp, useTestApp } from '../helpers/test-runtime';
 
 /** As `docker build --build-arg JEUGDBRUG_BUILD_COMMIT=$(git rev-parse HEAD)` bakes it into the image. */
 const COMMIT = '3f2c9e1ab04d5c6e7f8091a2b3c4d5e6f7a8b9c0';
 const LABEL = `${packageJson.version}+3f2c9e1ab04d`;
 
 describe('which build is running, where an operator looks', () => {
-  let app: TestApp;
-
-  beforeAll(async () => {
-    app = await startTestApp({ env: { JEUGDBRUG_BUILD_COMMIT: COMMIT.toUpperCase() } });
-  });
-
-  afterAll(async () => {
-    await app.close();
-    await cleanupTestEnv(app.testEnv);
-  });
+  const app = useTestApp({ env: { JEUGDBRUG_BUILD_COMMIT: COMMIT.toUpperCase() } });
 
   it('names the version and commit in the CapabilityStatement, which FHIR clients read before logging in', async () => {
     const res = await app.request('/fhir/metadata', { key: null });

@@ -1,7 +1,7 @@
 import { dataAccess, disclosure, SYSTEM_WORKER } from '../../src/audit/audit-events';
 import { MUNICIPALITY, PRACTICE_AGB } from '../helpers/builders';
 import { openConsole, type ConsoleClient } from '../helpers/console-client';
-import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
+import { cleanupTestEnv, useTestApp } from '../helpers/test-runtime';
 
 const BSN = '123456782';
 /** More access rows than the overview lists (5000). */
@@ -22,12 +22,11 @@ interface Overview {
  * for), and it must say what it left out: the API in `truncated` and `omitted`, the console in words.
  */
 describe("the child's overview past its row limit", () => {
-  let app: TestApp;
+  const app = useTestApp({ env: { ROLE: 'api' } });
   let auditor: ConsoleClient;
   const ids = { oldDisclosure: '', newDisclosure: '', oldestAccess: '', newestAccess: '' };
 
   beforeAll(async () => {
-    app = await startTestApp({ env: { ROLE: 'api' } });
     const audit = app.rt.ctx.audit;
     const disclosed = (day: number, n: number) => {
       const e = disclosure({

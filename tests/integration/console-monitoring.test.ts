@@ -1,23 +1,17 @@
 import { amsterdamDay } from '../../src/kernel/dutch-time';
 import { tryParsePeriod } from '../../src/reports/monitoring/period';
 import { openConsole, type ConsoleClient } from '../helpers/console-client';
-import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
+import { useTestApp } from '../helpers/test-runtime';
 
 // The municipality's monitoring page names the period it shows, and a period it cannot show is a message, not
 // another period: the page once fell back to the current year, unsaid, for dates the wrong way round. It offers the
 // API's periods (quarters, half-years, years), not free dates.
 describe("the console's monitoring report: the period shown is the period asked for", () => {
-  let app: TestApp;
+  const app = useTestApp();
   let municipality: ConsoleClient;
 
   beforeAll(async () => {
-    app = await startTestApp({});
     municipality = await openConsole(app, 'municipality');
-  });
-
-  afterAll(async () => {
-    await app.close();
-    await cleanupTestEnv(app.testEnv);
   });
 
   const page = async (query: string) => {

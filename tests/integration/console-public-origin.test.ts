@@ -1,5 +1,5 @@
 import { postSignIn } from '../helpers/console-client';
-import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
+import { useTestApp } from '../helpers/test-runtime';
 
 const PUBLIC = 'https://jeugdbrug.example.test';
 
@@ -9,16 +9,7 @@ const PUBLIC = 'https://jeugdbrug.example.test';
  * the https address in PUBLIC_BASE_URL. The requests here come without X-Forwarded-Proto, as from such a proxy.
  */
 describe('the console behind a TLS proxy: PUBLIC_BASE_URL is its origin', () => {
-  let app: TestApp;
-
-  beforeAll(async () => {
-    app = await startTestApp({ env: { ROLE: 'api', PUBLIC_BASE_URL: `${PUBLIC}/` } });
-  });
-
-  afterAll(async () => {
-    await app.close();
-    await cleanupTestEnv(app.testEnv);
-  });
+  const app = useTestApp({ env: { ROLE: 'api', PUBLIC_BASE_URL: `${PUBLIC}/` } });
 
   const sessionCookieOf = (res: Response) => res.headers.getSetCookie().find((c) => c.startsWith('jb_session='));
 

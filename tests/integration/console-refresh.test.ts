@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { postSignIn } from '../helpers/console-client';
-import { cleanupTestEnv, startTestApp, TEST_REDIS_URL, type TestApp } from '../helpers/test-runtime';
+import { TEST_REDIS_URL, useTestApp } from '../helpers/test-runtime';
 
 /**
  * A page that refreshes itself (queue counts every 5 s, replay progress every 2 s) asks with `X-Console-Refresh: 1`:
@@ -9,17 +9,11 @@ import { cleanupTestEnv, startTestApp, TEST_REDIS_URL, type TestApp } from '../h
  * expiry on. Otherwise an open queues page would keep an unattended session alive until CONSOLE_SESSION_MAX_HOURS.
  */
 describe('background refreshes of console pages do not keep a session alive', () => {
-  let app: TestApp;
+  const app = useTestApp({ env: { ROLE: 'api', CONSOLE_IDLE_TIMEOUT_MIN: '30' } });
   const redis = new Redis(TEST_REDIS_URL);
 
-  beforeAll(async () => {
-    app = await startTestApp({ env: { ROLE: 'api', CONSOLE_IDLE_TIMEOUT_MIN: '30' } });
-  });
-
-  afterAll(async () => {
+  afterAll(() => {
     redis.disconnect();
-    await app.close();
-    await cleanupTestEnv(app.testEnv);
   });
 
   const signedIn = async () => {

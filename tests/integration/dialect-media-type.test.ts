@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { HisDialect } from '../../src/contracts/his-dialect';
 import type * as HisDialects from '../../mappings/his/index';
-import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
+import { useTestApp } from '../helpers/test-runtime';
 
 /**
  * A dialect added as README "Extending jeugdbrug" says (a folder and a line in mappings/his/index.ts) with a media type
@@ -23,16 +23,7 @@ jest.mock('../../mappings/his/index', () => {
 });
 
 describe('a HIS dialect with a media type of its own', () => {
-  let app: TestApp;
-
-  beforeAll(async () => {
-    app = await startTestApp({});
-  });
-
-  afterAll(async () => {
-    await app.close();
-    await cleanupTestEnv(app.testEnv);
-  });
+  const app = useTestApp();
 
   it('is read by the API with no other change than the dialect', async () => {
     const csv = fs.readFileSync(path.join(__dirname, '../fixtures/csv/contact-closes-trajectory.input.csv'), 'utf8');

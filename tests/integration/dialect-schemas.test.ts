@@ -1,7 +1,7 @@
 import Ajv2020 from 'ajv/dist/2020';
 import type { ValidateFunction } from 'ajv/dist/2020';
 import { caseNames, readInput } from '../unit/mapping/run-dialect';
-import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
+import { useTestApp } from '../helpers/test-runtime';
 import { futureDate, withChange } from '../helpers/json-change';
 
 /**
@@ -167,11 +167,10 @@ function withFreshIds(dialect: string, body: unknown): unknown {
 }
 
 describe('the JSON Schema of a dialect says what POST /his/v1/events accepts', () => {
-  let app: TestApp;
+  const app = useTestApp();
   const validators = new Map<string, ValidateFunction>();
 
   beforeAll(async () => {
-    app = await startTestApp({});
     for (const dialect of [G, B]) {
       const res = await app.request(`/his/v1/schema/${dialect}`);
       expect(res.status).toBe(200);
@@ -180,11 +179,6 @@ describe('the JSON Schema of a dialect says what POST /his/v1/events accepts', (
       // `format` is an annotation in 2020-12 (the patterns beside it assert); strict mode refuses unknown keywords.
       validators.set(dialect, new Ajv2020({ strict: true, allErrors: true, validateFormats: false }).compile(schema));
     }
-  });
-
-  afterAll(async () => {
-    await app.close();
-    await cleanupTestEnv(app.testEnv);
   });
 
   /** Whether the endpoint accepted the whole body: 202, every receipt `accepted`. */

@@ -2,7 +2,7 @@ import type { OperationOutcome } from '@medplum/fhirtypes';
 import type { ConsoleOptions } from '../../src/http/console/console-router';
 import { createApp } from '../../src/http/app';
 import { servedRoutes } from '../helpers/express-routes';
-import { cleanupTestEnv, startTestApp, type KeyName, type TestApp } from '../helpers/test-runtime';
+import { type KeyName, type TestApp, useTestApp } from '../helpers/test-runtime';
 
 /** Every route the app serves, console included, as method and a path with `x` for each parameter. */
 function concreteRoutes(app: TestApp): { method: string; path: string }[] {
@@ -29,16 +29,7 @@ function concreteRoutes(app: TestApp): { method: string; path: string }[] {
 // an exact path (nginx `location = /metrics { return 404; }`, a prefix rule before /admin/) let /metrics/, /METRICS
 // and /ADMIN/v1/queues through. A path is served only as the route spells it.
 describe('routes are matched exactly: case-sensitive, without a trailing slash', () => {
-  let app: TestApp;
-
-  beforeAll(async () => {
-    app = await startTestApp({});
-  });
-
-  afterAll(async () => {
-    await app.close();
-    await cleanupTestEnv(app.testEnv);
-  });
+  const app = useTestApp();
 
   async function expectNotFound(method: string, path: string, key: KeyName | null): Promise<void> {
     const res = await app.request(path, { method, key, redirect: 'manual' });

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
+import { useTestApp } from '../helpers/test-runtime';
 
 const FIXTURES = path.join(__dirname, '../fixtures');
 
@@ -9,16 +9,7 @@ interface Receipts {
 }
 
 describe('the same endpoint takes every HIS dialect', () => {
-  let app: TestApp;
-
-  beforeAll(async () => {
-    app = await startTestApp({});
-  });
-
-  afterAll(async () => {
-    await app.close();
-    await cleanupTestEnv(app.testEnv);
-  });
+  const app = useTestApp();
 
   it('accepts the good rows of a CSV upload and names row and column of the bad ones', async () => {
     const good = fs

@@ -4,7 +4,7 @@ import type { OperationOutcome } from '@medplum/fhirtypes';
 import { createApp } from '../../src/http/app';
 import { buildReferralEvent, PRACTICE_AGB } from '../helpers/builders';
 import { expressRoutes } from '../helpers/express-routes';
-import { cleanupTestEnv, startTestApp, useAppWithReceiver, type TestApp } from '../helpers/test-runtime';
+import { useAppWithReceiver, useTestApp } from '../helpers/test-runtime';
 import { waitFor } from '../helpers/wait-for';
 
 interface Operation {
@@ -25,19 +25,13 @@ type OpenApi = {
 };
 
 describe('the OpenAPI document and the docs page', () => {
-  let app: TestApp;
+  const app = useTestApp();
   let doc: OpenApi;
 
   beforeAll(async () => {
-    app = await startTestApp({});
     const res = await app.request('/openapi.json', { key: null });
     expect(res.status).toBe(200);
     doc = (await res.json()) as OpenApi;
-  });
-
-  afterAll(async () => {
-    await app.close();
-    await cleanupTestEnv(app.testEnv);
   });
 
   it('is a valid OpenAPI 3.1 document', async () => {

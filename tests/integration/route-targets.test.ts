@@ -2,17 +2,16 @@ import type { ConsoleOptions } from '../../src/http/console/console-router';
 import { createApp } from '../../src/http/app';
 import { declarationOf } from '../../src/http/route-target';
 import { servedRoutes, type ServedRoute } from '../helpers/express-routes';
-import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
+import { useTestApp } from '../helpers/test-runtime';
 
 // A refused request is recorded in the chain of the event its route names (refusal-audit.ts). Each route says what it
 // names where it is defined (route-target.ts): a route with an id in its path that says nothing would have its
 // refusals recorded in the caller's chain, out of sight of the practice whose event it named.
 describe('what each route names, for the record of its refusals', () => {
-  let app: TestApp;
+  const app = useTestApp();
   let routes: ServedRoute[];
 
-  beforeAll(async () => {
-    app = await startTestApp({});
+  beforeAll(() => {
     const console: ConsoleOptions = {
       sessions: app.rt.ctx as never,
       verifyCredential: () => Promise.reject(new Error('not signed in here')),
@@ -26,11 +25,6 @@ describe('what each route names, for the record of its refusals', () => {
         console,
       }),
     );
-  });
-
-  afterAll(async () => {
-    await app.close();
-    await cleanupTestEnv(app.testEnv);
   });
 
   it('has every route with a path parameter declare what it names, or that it names no event', () => {

@@ -1,7 +1,7 @@
 import Redis from 'ioredis';
 import { takeSendSlot } from '../../src/event/send-window';
 import { buildDestination } from '../helpers/builders';
-import { cleanupTestEnv, startTestApp, TEST_REDIS_URL, type TestApp } from '../helpers/test-runtime';
+import { startTestApp, TEST_REDIS_URL, type TestApp, useTestApp } from '../helpers/test-runtime';
 
 // The destination's rate limit as the receiver sees it: a sliding window over the moments sends are let go,
 // shared through Redis by every caller (src/event/send-window.ts). Two apps stand in for two worker processes.
@@ -10,18 +10,15 @@ const MAX = 3;
 const DURATION_MS = 400;
 
 describe('send window (a destination rate limit held at send time)', () => {
-  let first: TestApp;
+  const first = useTestApp({ env: { ROLE: 'api' } });
   let second: TestApp;
 
   beforeAll(async () => {
-    first = await startTestApp({ env: { ROLE: 'api' } });
     second = await startTestApp({ testEnv: first.testEnv, env: { ROLE: 'api' } });
   });
 
   afterAll(async () => {
     await second.close();
-    await first.close();
-    await cleanupTestEnv(first.testEnv);
   });
 
   it('lets at most max sends go in any durationMs, across processes, and lets all of them go in the end', async () => {

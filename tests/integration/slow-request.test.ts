@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
+import { useTestApp } from '../helpers/test-runtime';
 
 /**
  * A client that sends its body a byte at a time holds a connection (and its memory) for as long as the server lets
@@ -7,17 +7,11 @@ import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runt
  * ends a request not received in full within it with 408.
  */
 describe('a request body sent too slowly', () => {
-  let app: TestApp;
+  const app = useTestApp({ receiverUrl: 'http://127.0.0.1:9', env: { REQUEST_TIMEOUT_MS: '1500' } });
   const sockets: net.Socket[] = [];
 
-  beforeAll(async () => {
-    app = await startTestApp({ receiverUrl: 'http://127.0.0.1:9', env: { REQUEST_TIMEOUT_MS: '1500' } });
-  });
-
-  afterAll(async () => {
+  afterAll(() => {
     sockets.forEach((s) => s.destroy());
-    await app.close();
-    await cleanupTestEnv(app.testEnv);
   });
 
   it('is answered 408 and its connection closed once REQUEST_TIMEOUT_MS has passed', async () => {

@@ -1,5 +1,5 @@
 import http from 'node:http';
-import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
+import { useTestApp } from '../helpers/test-runtime';
 
 const LIMIT = 3;
 /** The proxies TRUST_PROXY names: 127.0.0.2 and 127.0.0.3. Linux answers on all of 127.0.0.0/8, so a test can be them. */
@@ -12,17 +12,8 @@ interface AuditRow {
 }
 
 describe('TRUST_PROXY: behind a named proxy each client is audited and throttled by its own address', () => {
-  let app: TestApp;
-
-  beforeAll(async () => {
-    app = await startTestApp({
-      env: { TRUST_PROXY: TRUSTED, AUTH_FAILURE_LIMIT: String(LIMIT), AUTH_FAILURE_WINDOW_S: '120' },
-    });
-  });
-
-  afterAll(async () => {
-    await app.close();
-    await cleanupTestEnv(app.testEnv);
+  const app = useTestApp({
+    env: { TRUST_PROXY: TRUSTED, AUTH_FAILURE_LIMIT: String(LIMIT), AUTH_FAILURE_WINDOW_S: '120' },
   });
 
   /** A GET of the queues sent from the socket address `proxy`, saying it forwards `client`: its status. */
