@@ -11,7 +11,9 @@ import {
   PAYLOAD_PURGED,
   RESEND_CANCELLED_BY_PRACTICE,
   RESENT_BY_PRACTICE,
+  SUPERSEDED_BY_CORRECTION,
 } from './states';
+import { correctedSince } from './contact-versions';
 import { minimise } from '../policy/minimise';
 import { finishDeliveryLogged } from './event-log';
 import { claimTrialDelivery, recordAttempt, type DeliveryFinish, type DeliveryWork } from './event-store';
@@ -195,6 +197,12 @@ const childEventDelivery: DeliveryKind = {
       }
       // Undecryptable or unmappable: no retry can change that. Permanent, so it becomes a dead letter at once.
       throw new PermanentDeliveryError(`the stored event cannot be read: ${(err as Error).message}`);
+    }
+    if (await correctedSince(ctx, work, event)) {
+      // The receiver holds a newer version of this contact: sent now, it would undo the correction there.
+      const step = work.delivered_at ? 'resendSupersededByCorrection' : 'supersededByCorrection';
+      await notSent(ctx, job, work, step, SUPERSEDED_BY_CORRECTION);
+      return 'superseded';
     }
     const purpose = purposeOf(event.eventType) ?? 'referral';
     const row = { id: work.inbox_id, tenant: work.tenant };
@@ -422,7 +430,13 @@ function notSent(
   ctx: PipelineContext,
   job: Job<DeliverJobData>,
   work: DeliveryWork,
-  step: 'cancelledByPractice' | 'resendCancelledByPractice' | 'resentByPractice' | 'nothingToCancel',
+  step:
+    | 'cancelledByPractice'
+    | 'resendCancelledByPractice'
+    | 'resentByPractice'
+    | 'nothingToCancel'
+    | 'supersededByCorrection'
+    | 'resendSupersededByCorrection',
   reason: string,
 ): Promise<boolean> {
   return finish(ctx, job, {
