@@ -8,7 +8,9 @@ import { buildAgreement, buildContactEvent, buildDestination, buildReferralEvent
 import { waitFor } from '../helpers/wait-for';
 import {
   contractDestination,
+  deadContactThenCorrection,
   describeAdapterContract,
+  replayOfCorrectedContact,
   useDeliveryApp,
 } from '../unit/delivery/support/adapter-contract';
 
@@ -142,25 +144,10 @@ describe('fhir-rest delivery adapter', () => {
   // duration back at the receiver with a conditional update while both events said `delivered`.
   it('does not send a contact older than a correction the receiver holds, and says why', async () => {
     const first = contactEvent({ durationMinutes: 30 });
-    const contact = first.contact as { id: string };
-    h.receiver.script = [{ kind: 'status', status: 422 }];
-    const firstId = await h.submit(first);
-    await h.reachesState(firstId, 'dead');
-    const corrected = {
-      ...first,
-      eventId: `${String(first.eventId)}-corrected`,
-      contact: { ...contact, durationMinutes: 45 },
-    };
-    await deliver(corrected);
-
-    const d = await h.delivery(firstId);
-    expect((await h.replay(d.id)).status).toBe(202);
-    await h.reachesState(firstId, 'completed');
-    expect((await h.state(firstId)).stateReason).toBe(SUPERSEDED_BY_CORRECTION);
-    expect((await h.delivery(firstId)).state).toBe('cancelled');
-    // Only the refused attempt reached the receiver; the correction's duration stays.
-    expect(h.receiver.hitsFor(d.idempotency_key)).toHaveLength(1);
-    const held = heldEncountersOf(first, contact.id);
+    const { firstId } = await deadContactThenCorrection(h, first);
+    await replayOfCorrectedContact(h, firstId);
+    // The correction's duration stays at the receiver.
+    const held = heldEncountersOf(first, (first.contact as { id: string }).id);
     expect(held.map((e) => e.length?.value)).toEqual([45]);
   });
 
