@@ -11,7 +11,9 @@ import {
   PAYLOAD_PURGED,
   RESEND_CANCELLED_BY_PRACTICE,
   RESENT_BY_PRACTICE,
+  SUPERSEDED_BY_CORRECTION,
 } from './states';
+import { correctedSince } from './contact-versions';
 import { minimise } from '../policy/minimise';
 import { finishDeliveryLogged } from './event-log';
 import { claimTrialDelivery, recordAttempt, type DeliveryFinish, type DeliveryWork } from './event-store';
@@ -196,6 +198,12 @@ const childEventDelivery: DeliveryKind = {
       // Undecryptable or unmappable: no retry can change that. Permanent, so it becomes a dead letter at once.
       throw new PermanentDeliveryError(`the stored event cannot be read: ${(err as Error).message}`);
     }
+    if (await correctedSince(ctx, work, event)) {
+      // The receiver holds a newer version of this contact: sent now, it would undo the correction there.
+      const step = work.delivered_at ? 'resendSupersededByCorrection' : 'supersededByCorrection';
+      await notSent(ctx, job, work, step, SUPERSEDED_BY_CORRECTION);
+      return 'superseded';
+    }
     const purpose = purposeOf(event.eventType) ?? 'referral';
     const row = { id: work.inbox_id, tenant: work.tenant };
     const consents = childConsentsOnce(ctx, event);
@@ -218,6 +226,8 @@ const childEventDelivery: DeliveryKind = {
       return 'denied';
     }
     const resources = minimise([...event.resources], decision.obligations.allowedFields);
+    const consentsSeen = (await consents()).map(consentAt);
+    const child = { tenant: event.practice.agb, patientBsn: event.patient.bsn };
     return {
       resources,
       eventType: event.eventType,
@@ -227,9 +237,11 @@ const childEventDelivery: DeliveryKind = {
         agreement: auditedAgreement(ctx.registry, decision.agreement),
         consentIds: [...decision.consentIds],
         // What the decision read, to see once the disclosure is recorded whether a consent changed meanwhile.
-        consentsSeen: (await consents()).map(consentAt),
+        consentsSeen,
       },
       audit: childDisclosure(work, event),
+      stillAsDecided: async () =>
+        sameConsents(consentsSeen, (await stageStatements(ctx.db).storedConsents(child)).map(consentAt)),
     };
   },
 };
@@ -261,11 +273,24 @@ async function deliverOnce(
   if (!destination) {
     throw new PermanentDeliveryError(`destination ${work.destination} is no longer configured`);
   }
-  const shipment = await kind.prepare(ctx, job, work);
+  let shipment = await kind.prepare(ctx, job, work);
   if (typeof shipment === 'string') {
     return shipment;
   }
   await takeSendSlot(ctx.queues, destination);
+  // A consent withdrawn or an objection recorded since the decision read the child's consents (while its audit was
+  // written, or the send waited for its slot) is read here, right before the send, and decided on again: otherwise
+  // the data would leave after the objection was committed. One that commits after this read, while the request is
+  // on its way, is found once the disclosure is recorded and gets a withdrawal notice (withdrawal-notice.ts).
+  for (let again = 0; shipment.stillAsDecided && again < MAX_DECIDED_AGAIN; again++) {
+    if (await shipment.stillAsDecided()) {
+      break;
+    }
+    shipment = await kind.prepare(ctx, job, work);
+    if (typeof shipment === 'string') {
+      return shipment;
+    }
+  }
   // Only the send is inside the try: a database hiccup after a successful send must be retried as ours, not
   // turned into a dead letter as if the receiver had refused.
   let receipt;
@@ -349,6 +374,18 @@ async function deliverOnce(
   }
 }
 
+/**
+ * How often the deliver stage decides again right before a send whose child's consents keep changing, before it
+ * sends on the last decision (the check after the send still sees a later change, withdrawal-notice.ts).
+ */
+const MAX_DECIDED_AGAIN = 3;
+
+/** Whether two reads of a child's consents (`consentAt` of each) found the same consents at the same versions. */
+function sameConsents(seen: readonly string[], now: readonly string[]): boolean {
+  const was = new Set(seen);
+  return seen.length === now.length && now.every((c) => was.has(c));
+}
+
 /** The receiver accepted the delivery but recording that failed: retried as a recording, never as a send. */
 class UnrecordedAcceptanceError extends Error {
   static readonly NAME = 'UnrecordedAcceptanceError';
@@ -422,7 +459,13 @@ function notSent(
   ctx: PipelineContext,
   job: Job<DeliverJobData>,
   work: DeliveryWork,
-  step: 'cancelledByPractice' | 'resendCancelledByPractice' | 'resentByPractice' | 'nothingToCancel',
+  step:
+    | 'cancelledByPractice'
+    | 'resendCancelledByPractice'
+    | 'resentByPractice'
+    | 'nothingToCancel'
+    | 'supersededByCorrection'
+    | 'resendSupersededByCorrection',
   reason: string,
 ): Promise<boolean> {
   return finish(ctx, job, {

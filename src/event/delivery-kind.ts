@@ -22,6 +22,11 @@ export interface Shipment {
   readonly eventType: DeliveryEventType;
   readonly note: SentNote;
   readonly audit: DisclosureAudit;
+  /**
+   * Whether what the decision read is still so (a child's consents: none withdrawn, objected or added since), asked
+   * once more right before the send; false has the deliver stage prepare again. Absent: nothing to ask.
+   */
+  readonly stillAsDecided?: () => Promise<boolean>;
 }
 
 /**

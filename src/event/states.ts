@@ -70,6 +70,13 @@ export const STEPS = {
   nothingToCancel: { from: ['decided'], to: 'completed' },
   /** Deliver stage: the practice sent the referral again after this cancellation: the referral stands, not sent. */
   resentByPractice: { from: ['decided'], to: 'completed' },
+  /**
+   * Deliver stage: a contact whose correction (a later event of the practice's same contact id) reached this
+   * destination first: not sent, so the receiver keeps the newer version (contact-versions.ts).
+   */
+  supersededByCorrection: { from: ['decided'], to: 'completed' },
+  /** The same for a resend (a redelivery) of a contact the municipality received: it stays delivered. */
+  resendSupersededByCorrection: { from: ['decided'], to: 'delivered' },
   /** Deliver stage: refused for good, or retries exhausted: a dead letter an operator can replay. */
   deadLetter: { from: ['decided'], to: 'dead' },
   /** Decided again and now permitted (a consent arrived, or an operator asked): a delivery is created or revived. */
@@ -179,3 +186,10 @@ export const notRedeliveredAskedBy = (who: string): string => `not redelivered (
  * that failed), followed by when it last did (ISO 8601): the municipality has it.
  */
 export const SENT_AGAIN_AFTER = '; sent again after the receiver accepted it at ';
+
+/**
+ * The reason recorded when a contact is not sent because a correction of it (a later event with the practice's same
+ * contact id) reached the destination first (`STEPS.supersededByCorrection`, `STEPS.resendSupersededByCorrection`).
+ */
+export const SUPERSEDED_BY_CORRECTION =
+  'not sent: a correction of this contact, received after it, already reached the municipality';

@@ -1,8 +1,9 @@
 import type { Job } from 'bullmq';
+import Redis from 'ioredis';
 import pg from 'pg';
 import { processDeliverJob } from '../../src/event/deliver';
 import { processMapJob } from '../../src/event/map';
-import type { DeliverJobData } from '../../src/event/queues';
+import { deliverQueueName, type DeliverJobData } from '../../src/event/queues';
 import { buildRegistry } from '../../src/event/registry';
 import {
   buildAgreement,
@@ -12,17 +13,24 @@ import {
   buildWithdrawalEvent,
 } from '../helpers/builders';
 import { TestReceiver } from '../helpers/receiver';
-import { cleanupTestEnv, startTestApp, TEST_DATABASE_URL, type TestApp } from '../helpers/test-runtime';
+import { cleanupTestEnv, startTestApp, TEST_DATABASE_URL, TEST_REDIS_URL, type TestApp } from '../helpers/test-runtime';
 import { waitFor } from '../helpers/wait-for';
 
 // A consent and a denial for lack of it, at the same moment, each must see the other (src/event/redecide.ts). The
 // interleaving is forced, not timed: the map stage is called directly (ROLE=api: no worker takes the jobs), and a
 // second connection holds the referral's row so that its denial waits while the consent is recorded and searched.
+// The deliver stage likewise waits for its send slot, which a test keeps taken in Redis (the destination's rate
+// limit, send-window.ts) while a withdrawal is received.
+
+const DESTINATION = 'gm0226';
+/** The destination's rate-limit window: longer than any pause of the test's own refresher of the slot it holds. */
+const WINDOW_MS = 5_000;
 
 describe('a consent recorded while its child’s referral is being denied for want of it', () => {
   let receiver: TestReceiver;
   let app: TestApp;
   let holder: pg.Client;
+  let redis: Redis;
 
   beforeAll(async () => {
     receiver = await new TestReceiver().start();
@@ -30,15 +38,20 @@ describe('a consent recorded while its child’s referral is being denied for wa
       env: { ROLE: 'api' },
       registry: buildRegistry({
         agreements: [buildAgreement({ legalBasis: 'consent' })],
-        destinations: [buildDestination(receiver.url)],
+        // One send per window: nothing else here sends, and the slot is what holds a send back (below).
+        destinations: [
+          buildDestination(receiver.url, { id: DESTINATION, rateLimit: { max: 1, durationMs: WINDOW_MS } }),
+        ],
       }),
     });
     holder = new pg.Client({ connectionString: TEST_DATABASE_URL });
     await holder.connect();
     await holder.query(`SET search_path TO ${app.testEnv.schema}`);
+    redis = new Redis(TEST_REDIS_URL);
   });
 
   afterAll(async () => {
+    redis.disconnect();
     await holder.end();
     await app.close();
     await receiver.stop();
@@ -160,6 +173,73 @@ describe('a consent recorded while its child’s referral is being denied for wa
     expect(revived).toEqual({ state: 'pending', round: delivery!.round + 1 });
   });
 
+  /** Keeps the destination's one send slot taken (on Redis's clock, as send-window.ts counts) until released. */
+  function holdSendSlot(): () => Promise<void> {
+    const key = `${app.rt.ctx.queues.prefixFor(deliverQueueName(DESTINATION))}:send-window:${DESTINATION}`;
+    const take = () =>
+      redis.eval(
+        `local t = redis.call('TIME')
+         redis.call('ZADD', KEYS[1], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), 'held-by-test')
+         redis.call('PEXPIRE', KEYS[1], ARGV[1])`,
+        1,
+        key,
+        WINDOW_MS,
+      );
+    let holding = take();
+    const timer = setInterval(() => {
+      holding = take();
+    }, 250);
+    return async () => {
+      clearInterval(timer);
+      await holding;
+      await redis.del(key);
+    };
+  }
+
+  const decisionsOf = async (inboxId: string) =>
+    (
+      await app.rt.ctx.db.query<{ outcome: string }>(
+        `SELECT outcome FROM audit_event WHERE subtype = 'AuthZ-Consent' AND $1 = ANY(entities) ORDER BY seq`,
+        [`inbox/${inboxId}`],
+      )
+    ).map((d) => d.outcome);
+
+  it('a consent withdrawn between the deliver stage’s decision and its send is decided on again: the referral does not leave', async () => {
+    const referral = buildReferralEvent();
+    const consent = consentFor(referral);
+    const [consentId, referralId] = await receive([consent, referral]);
+    expect(await map(consentId!)).toBe('completed');
+    expect(await map(referralId!)).toBe('decided');
+    const [delivery] = await app.rt.ctx.db.query<{ id: string; idempotency_key: string }>(
+      'SELECT id, idempotency_key FROM delivery WHERE inbox_id = $1',
+      [referralId],
+    );
+
+    const release = holdSendSlot();
+    const job = { data: { deliveryId: delivery!.id, traceId: 'consent-race-test' } } as Job<DeliverJobData>;
+    const delivering = processDeliverJob(app.rt.ctx, job);
+    delivering.catch(() => undefined);
+    // The deliver stage has read the consents and permitted (its decision audited after the map stage's).
+    await waitFor('the deliver stage’s decision', async () => (await decisionsOf(referralId!)).length === 2);
+    expect(await decisionsOf(referralId!)).toEqual(['0', '0']);
+
+    // The withdrawal, committed at receipt on the API's connection; its map stage finds nothing disclosed yet.
+    const [withdrawalId] = await receive([buildWithdrawalEvent(consent, [])]);
+    expect(await map(withdrawalId!)).toBe('completed');
+    expect(receiver.hits).toHaveLength(0);
+
+    await release();
+    // Before, the referral left after the withdrawal was committed (and a withdrawal notice had to follow it).
+    expect(await delivering).toBe('denied');
+    expect(receiver.hits.filter((h) => h.idempotencyKey === delivery!.idempotency_key)).toHaveLength(0);
+    const [row] = await app.rt.ctx.db.query<{ state: string; state_reason: string }>(
+      'SELECT state, state_reason FROM inbox WHERE id = $1',
+      [referralId],
+    );
+    expect(row!.state).toBe('denied');
+    expect(row!.state_reason).toMatch(/^denied at delivery: /);
+    expect(await decisionsOf(referralId!)).toEqual(['0', '0', '4']);
+  });
   it('a consent finds its child’s denial among more than 1,000 of the practice’s, the newest too; denials from before the child key are opened once', async () => {
     // 1,001 referrals of as many children, none with a consent: all denied, the last one newest.
     const referrals = Array.from({ length: 1001 }, () => buildReferralEvent());

@@ -3,10 +3,14 @@ import { resourceIds } from '../../mappings/his/shared/resource-ids';
 import { getAdapter } from '../../mappings/municipality/index';
 import { RESOURCE_ID_SYSTEM } from '../../mappings/municipality/shared/resource-identifier';
 import { codesOf, EXTENSION, TRAJECTORY_OUTCOME_SYSTEM } from '../../src/kernel/fhir/terminology';
+import { SUPERSEDED_BY_CORRECTION } from '../../src/event/states';
 import { buildAgreement, buildContactEvent, buildDestination, buildReferralEvent } from '../helpers/builders';
+import { waitFor } from '../helpers/wait-for';
 import {
   contractDestination,
+  deadContactThenCorrection,
   describeAdapterContract,
+  replayOfCorrectedContact,
   useDeliveryApp,
 } from '../unit/delivery/support/adapter-contract';
 
@@ -134,6 +138,47 @@ describe('fhir-rest delivery adapter', () => {
         .held<Patient>('Patient')
         .filter((p) => p.identifier?.some((i) => i.system === RESOURCE_ID_SYSTEM && i.value === patientId)),
     ).toHaveLength(1);
+  });
+
+  // The last delivered won: the dead letter of a contact, replayed after its correction was delivered, put the older
+  // duration back at the receiver with a conditional update while both events said `delivered`.
+  it('does not send a contact older than a correction the receiver holds, and says why', async () => {
+    const first = contactEvent({ durationMinutes: 30 });
+    const { firstId } = await deadContactThenCorrection(h, first);
+    await replayOfCorrectedContact(h, firstId);
+    // The correction's duration stays at the receiver.
+    const held = heldEncountersOf(first, (first.contact as { id: string }).id);
+    expect(held.map((e) => e.length?.value)).toEqual([45]);
+  });
+
+  it('does not redeliver a contact whose correction the receiver holds', async () => {
+    const first = contactEvent({ durationMinutes: 30 });
+    const contact = first.contact as { id: string };
+    const firstId = await h.submit(first);
+    await h.reachesState(firstId, 'delivered');
+    const d = await h.delivery(firstId);
+    await deliver({
+      ...first,
+      eventId: `${String(first.eventId)}-corrected`,
+      contact: { ...contact, durationMinutes: 45 },
+    });
+
+    const asked = await h.app.request(`/admin/v1/deliveries/${d.id}/redeliver`, {
+      key: 'operator',
+      json: { reason: 'the municipality restored a backup' },
+    });
+    expect(asked.status).toBe(202);
+    const ended = await waitFor('the redelivery to end', async () => {
+      const again = await h.delivery(firstId);
+      return again.round === 1 && again.state !== 'pending' ? again : undefined;
+    });
+    expect(ended.state).toBe('cancelled');
+    // It did reach the receiver once: the event stays delivered, saying why this round sent nothing.
+    expect(await h.state(firstId)).toEqual(
+      expect.objectContaining({ state: 'delivered', stateReason: SUPERSEDED_BY_CORRECTION }),
+    );
+    expect(h.receiver.hitsFor(d.idempotency_key)).toHaveLength(1);
+    expect(heldEncountersOf(first, contact.id).map((e) => e.length?.value)).toEqual([45]);
   });
 
   it('keeps a closed trajectory closed at the receiver when a contact of it arrives after the closure', async () => {

@@ -1,10 +1,12 @@
 import { createHmac } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 import type { Bundle, Parameters } from '@medplum/fhirtypes';
-import { buildAgreement, buildReferralEvent } from '../helpers/builders';
+import { buildAgreement, buildContactEvent, buildReferralEvent } from '../helpers/builders';
 import {
   contractDestination,
+  deadContactThenCorrection,
   describeAdapterContract,
+  replayOfCorrectedContact,
   useDeliveryApp,
 } from '../unit/delivery/support/adapter-contract';
 
@@ -66,19 +68,27 @@ describe('webhook delivery adapter (signed)', () => {
     await h.reachesState(id, 'delivered');
     const hits = h.receiver.hitsFor((await h.delivery(id)).idempotency_key);
     expect(hits).toHaveLength(2);
-    const eventTimestamp = (hit: (typeof hits)[number]) =>
-      ((hit.body as Bundle).entry![0]!.resource as Parameters)
-        .parameter!.find((p) => p.name === 'notification-event')!
-        .part!.find((p) => p.name === 'timestamp')?.valueInstant;
     const [event] = await h.app.rt.ctx.db.query<{ received_at: Date }>('SELECT received_at FROM inbox WHERE id = $1', [
       id,
     ]);
     const receivedAt = event!.received_at.toISOString();
-    expect(hits.map(eventTimestamp)).toEqual([receivedAt, receivedAt]);
+    expect(hits.map(eventTimestampOf)).toEqual([receivedAt, receivedAt]);
     // The Bundle is made afresh per attempt, after the backoff between them.
     expect(Date.parse((hits[1]!.body as Bundle).timestamp!)).toBeGreaterThan(
       Date.parse((hits[0]!.body as Bundle).timestamp!),
     );
+  });
+
+  it('gives a correction a later notification-event timestamp, and never sends the older contact after it', async () => {
+    const { firstId, correctedId } = await deadContactThenCorrection(h, buildContactEvent({ durationMinutes: 30 }));
+    const [refused] = h.receiver.hitsFor((await h.delivery(firstId)).idempotency_key);
+    const [accepted] = h.receiver.hitsFor((await h.delivery(correctedId)).idempotency_key);
+    const encounterOf = (hit: typeof refused) =>
+      (hit!.body as Bundle).entry!.find((e) => e.resource!.resourceType === 'Encounter')!.resource!.id;
+    // The same Encounter, ordered by when jeugdbrug received each version.
+    expect(encounterOf(accepted)).toBe(encounterOf(refused));
+    expect(Date.parse(eventTimestampOf(accepted!)!)).toBeGreaterThan(Date.parse(eventTimestampOf(refused!)!));
+    await replayOfCorrectedContact(h, firstId);
   });
 
   it('sends a subscription-notification Bundle whose first entry is the SubscriptionStatus', async () => {
@@ -112,3 +122,10 @@ describe('webhook delivery adapter (signed)', () => {
     expect(h.receiver.stored.has(d.idempotency_key)).toBe(false);
   });
 });
+
+/** A notification's `notification-event.timestamp`: when jeugdbrug received the event. */
+function eventTimestampOf(hit: { body: unknown }): string | undefined {
+  return ((hit.body as Bundle).entry![0]!.resource as Parameters)
+    .parameter!.find((p) => p.name === 'notification-event')!
+    .part!.find((p) => p.name === 'timestamp')?.valueInstant;
+}

@@ -10,6 +10,7 @@ import {
   SENT_AGAIN_AFTER,
   RESEND_CANCELLED_BY_PRACTICE,
   RESENT_BY_PRACTICE,
+  SUPERSEDED_BY_CORRECTION,
 } from '../../event/states';
 import { NOTICE_QUEUED, noticeNotCarried } from '../../event/withdrawal-notice';
 
@@ -900,6 +901,13 @@ const OTHER_REASONS: readonly (readonly [RegExp, Record<Lang, string>])[] = [
     {
       nl: 'niet verstuurd: de praktijk stuurde de verwijzing na het intrekken opnieuw',
       en: 'not sent: the practice sent the referral again after cancelling it',
+    },
+  ],
+  [
+    new RegExp(`^${SUPERSEDED_BY_CORRECTION}$`),
+    {
+      nl: 'niet verstuurd: een correctie van dit contact, later ontvangen, bereikte de gemeente al',
+      en: 'not sent: a correction of this contact, received after it, already reached the municipality',
     },
   ],
   [

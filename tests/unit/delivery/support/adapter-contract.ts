@@ -5,6 +5,7 @@ import { FORMATS } from '../../../../mappings/municipality/index';
 import { EVENT_TYPE_CASES } from './event-type-resources';
 import { buildRegistry } from '../../../../src/event/registry';
 import type { Destination } from '../../../../src/contracts/destination';
+import { SUPERSEDED_BY_CORRECTION } from '../../../../src/event/states';
 import { buildAgreement, buildDestination, buildReferralEvent } from '../../../helpers/builders';
 import { cleanupTestEnv, startTestApp, type KeyName, type TestApp } from '../../../helpers/test-runtime';
 import { waitFor } from '../../../helpers/wait-for';
@@ -306,6 +307,40 @@ function describeEventTypes(h: Harness): void {
       expect(hits[0]!.raw).toContain(c.mainId());
     },
   );
+}
+
+/**
+ * A contact (`first`, its duration 30 minutes) whose delivery the receiver refuses (a dead letter), then its
+ * correction (the practice's same contact id in a later event: 45 minutes), delivered. The ids of both events.
+ */
+export async function deadContactThenCorrection(
+  h: Harness,
+  first: Record<string, unknown>,
+): Promise<{ firstId: string; correctedId: string }> {
+  h.receiver.script = [{ kind: 'status', status: 422 }];
+  const firstId = await h.submit(first);
+  await h.reachesState(firstId, 'dead');
+  const contact = first.contact as { id: string };
+  const correctedId = await h.submit({
+    ...first,
+    eventId: `${String(first.eventId)}-corrected`,
+    contact: { ...contact, durationMinutes: 45 },
+  });
+  await h.reachesState(correctedId, 'delivered');
+  return { firstId, correctedId };
+}
+
+/**
+ * The operator replays the dead letter of a contact whose correction the receiver holds: not sent, the event
+ * `completed` saying why, and the receiver hit only by the refused attempt.
+ */
+export async function replayOfCorrectedContact(h: Harness, firstId: string): Promise<void> {
+  const d = await h.delivery(firstId);
+  expect((await h.replay(d.id)).status).toBe(202);
+  await h.reachesState(firstId, 'completed');
+  expect((await h.state(firstId)).stateReason).toBe(SUPERSEDED_BY_CORRECTION);
+  expect((await h.delivery(firstId)).state).toBe('cancelled');
+  expect(h.receiver.hitsFor(d.idempotency_key)).toHaveLength(1);
 }
 
 /** A destination for the contract: slow enough to time out in the test, never paused by the contract's failures. */
