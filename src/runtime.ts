@@ -194,6 +194,8 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
     }
     const apiKeys = ApiKeyStore.fromFile(apiKeysFile);
     let apiKeysFileValid = true;
+    // At 0 from the start, as the API's other gauges: an alert on it has a series to read.
+    metrics.apiGauges().apiKeysFileInvalid.set(0);
     // A revocation (npm run api-key -- revoke) takes effect within seconds, without a restart. A hand edit that
     // leaves the file unreadable keeps the keys loaded before (one typo must not lock every HIS out), a key it meant
     // to revoke included: so it is loud until fixed (this line, /health/ready, jeugdbrug_api_keys_file_invalid).
@@ -209,7 +211,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
           'API key file invalid; the keys loaded before it stay in force, changes in it (revocations too) do not',
         );
       }
-      metrics.apiKeysFileInvalid.set(apiKeysFileValid ? 0 : 1);
+      metrics.apiGauges().apiKeysFileInvalid.set(apiKeysFileValid ? 0 : 1);
     });
     stopWatching = () => fs.unwatchFile(apiKeysFile);
     const authOptions = {

@@ -34,18 +34,6 @@ export class Metrics {
     labelNames: ['status'] as const,
     registers: [this.registry],
   });
-  readonly intakeQueueJobs = new Gauge({
-    name: 'jeugdbrug_intake_queue_jobs',
-    help:
-      'Unfinished map jobs at the last sample of the intake guard of this API process: POST /his/v1/events ' +
-      'answers 429 while it is at jeugdbrug_intake_queue_limit',
-    registers: [this.registry],
-  });
-  readonly intakeQueueLimit = new Gauge({
-    name: 'jeugdbrug_intake_queue_limit',
-    help: 'MAX_QUEUE_DEPTH of this API process: the unfinished map jobs at which it refuses HIS events with 429',
-    registers: [this.registry],
-  });
   readonly httpSeconds = new Histogram({
     name: 'jeugdbrug_http_request_duration_seconds',
     help: 'HTTP requests by method, route pattern (never the path) and status',
@@ -66,14 +54,6 @@ export class Metrics {
     name: 'jeugdbrug_audit_verify_timestamp_seconds',
     help: 'When this process last verified each audit chain, on schedule or when asked (Unix time)',
     labelNames: ['tenant'] as const,
-    registers: [this.registry],
-  });
-
-  readonly apiKeysFileInvalid = new Gauge({
-    name: 'jeugdbrug_api_keys_file_invalid',
-    help:
-      '1 while the API key file this API process last read was unreadable (an edit with an error): the keys loaded ' +
-      'before it stay in force, a revocation in that edit is not; else 0',
     registers: [this.registry],
   });
 
@@ -207,6 +187,36 @@ export class Metrics {
     }
   }
 
+  private api: ApiGauges | undefined;
+
+  /**
+   * The gauges only an API process keeps (`ROLE=api` or `all`), registered when the API is set up: a worker's
+   * `/metrics` leaves them out rather than showing 0 for figures it does not keep.
+   */
+  apiGauges(): ApiGauges {
+    return (this.api ??= {
+      intakeQueueJobs: new Gauge({
+        name: 'jeugdbrug_intake_queue_jobs',
+        help:
+          'Unfinished map jobs at the last sample of the intake guard of this API process: POST /his/v1/events ' +
+          'answers 429 while it is at jeugdbrug_intake_queue_limit',
+        registers: [this.registry],
+      }),
+      intakeQueueLimit: new Gauge({
+        name: 'jeugdbrug_intake_queue_limit',
+        help: 'MAX_QUEUE_DEPTH of this API process: the unfinished map jobs at which it refuses HIS events with 429',
+        registers: [this.registry],
+      }),
+      apiKeysFileInvalid: new Gauge({
+        name: 'jeugdbrug_api_keys_file_invalid',
+        help:
+          '1 while the API key file this API process last read was unreadable (an edit with an error): the keys ' +
+          'loaded before it stay in force, a revocation in that edit is not; else 0',
+        registers: [this.registry],
+      }),
+    });
+  }
+
   /** Chains a whole verification found broken in this process: a cheaper check does not set them back to 1. */
   private readonly brokenChains = new Set<string>();
 
@@ -265,6 +275,13 @@ export interface OperationsFigures {
   pendingDeliveryAges(): Promise<{ destination: string; seconds: number }[]>;
   /** How long the event waiting longest for its decision (received or mapped) has been in that state (0: none). */
   undecidedEventAge(): Promise<number>;
+}
+
+/** The gauges of an API process: its intake guard's last sample and limit, and whether its API key file is unreadable. */
+export interface ApiGauges {
+  readonly intakeQueueJobs: Gauge;
+  readonly intakeQueueLimit: Gauge;
+  readonly apiKeysFileInvalid: Gauge;
 }
 
 /** Who paused a destination: an operator (planned), or the product after failures in a row (an outage). */
