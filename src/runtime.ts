@@ -36,6 +36,7 @@ import { logReconcileFailure, reconcileOnce } from './event/reconciler';
 import { assertRedisUp, provideRedis, type RedisHandle } from './kernel/redis';
 import { createRedisClient, describeRedisTarget, redisTargetOf, usesRedisTopology } from './kernel/redis-client';
 import { isOutageError, OutageLog, waitForDependency, withTimeout } from './kernel/outage';
+import { checkEvictionPolicy, readRedisMemory } from './kernel/redis-memory';
 import { startWorkers } from './event/workers';
 import { limitConnections, openDb } from './kernel/db';
 import { migrate } from './kernel/migrate';
@@ -98,6 +99,8 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
     log,
     config.STARTUP_WAIT_MS,
   );
+  // BullMQ needs maxmemory-policy noeviction: said in one line, never a reason to stop (redis-memory.ts says why).
+  await checkEvictionPolicy(redisClient, log);
   const db = await waitForDependency(
     'database',
     () =>
@@ -145,6 +148,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
   const metrics = new Metrics({
     build,
     queueDepths: () => queues.depths(),
+    redisMemory: () => readRedisMemory(redisClient),
     figures: operationsFigures({ db, registry }),
     connectionWaits: db.connectionWaits,
     onSourceFailed: (dependency, err) =>

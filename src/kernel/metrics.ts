@@ -2,6 +2,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { BuildInfo } from './build-info';
 import type { ConnectionWaits } from './db';
 import { withTimeout, type Dependency } from './outage';
+import type { RedisMemory } from './redis-memory';
 
 /**
  * Prometheus metrics of one process. Labels are stage and queue names and the ids of configured destinations (and
@@ -121,7 +122,10 @@ export class Metrics {
     };
     this.sources = [
       ...(opts.figures ? [{ source: 'postgres' as const, gauges: figureGauges(this.registry, opts.figures) }] : []),
-      { source: 'redis', gauges: [queueJobs] },
+      {
+        source: 'redis',
+        gauges: [queueJobs, ...(opts.redisMemory ? redisMemoryGauges(this.registry, opts.redisMemory) : [])],
+      },
     ];
     this.onSourceFailed = opts.onSourceFailed;
     const waits = opts.connectionWaits;
@@ -301,6 +305,11 @@ export interface MetricsOptions {
   readonly build?: BuildInfo;
   /** Jobs per queue and state, read from Redis at scrape time. */
   readonly queueDepths: () => Promise<{ queue: string; state: string; count: number }[]>;
+  /**
+   * Redis's memory and eviction policy, read at scrape time; undefined when the server will not say (its gauges are
+   * then left out). Absent, there are none.
+   */
+  readonly redisMemory?: () => Promise<RedisMemory | undefined>;
   /** Figures read from PostgreSQL at scrape time; absent, there are none. */
   readonly figures?: OperationsFigures;
   /** The database's waits for a connection; absent, no connection metrics. */
@@ -403,6 +412,45 @@ function figureGauges(registry: Registry, figures: OperationsFigures): SourceGau
         'state; 0 when none waits',
       [],
       async () => [{ labels: {}, value: await figures.undecidedEventAge() }],
+    ),
+  ];
+}
+
+/**
+ * Redis's memory against its maxmemory, and its eviction policy (README, "Redis"): a paused destination's backlog
+ * holds about 1 KB a delivery, which MAX_QUEUE_DEPTH does not cap, so an alert must see Redis fill before it is full.
+ */
+function redisMemoryGauges(registry: Registry, read: () => Promise<RedisMemory | undefined>): SourceGauge[] {
+  const memory = sharedWhilePending(read);
+  const redisGauge = (name: string, help: string, labelNames: readonly string[], value: SourceGauge['read']) => ({
+    gauge: new Gauge({ name, help: `${help} ${SAME_IN_EVERY_PROCESS('Redis')}`, labelNames, registers: [registry] }),
+    read: value,
+  });
+  const one = (pick: (m: RedisMemory) => number) => async () => {
+    const m = await memory();
+    return m ? [{ labels: {}, value: pick(m) }] : [];
+  };
+  return [
+    redisGauge(
+      'jeugdbrug_redis_memory_used_bytes',
+      "Memory Redis uses (INFO memory used_memory; a cluster's fullest primary)",
+      [],
+      one((m) => m.usedBytes),
+    ),
+    redisGauge(
+      'jeugdbrug_redis_memory_max_bytes',
+      "Redis's maxmemory, at which it refuses writes (noeviction); 0 when none is set",
+      [],
+      one((m) => m.maxBytes),
+    ),
+    redisGauge(
+      'jeugdbrug_redis_maxmemory_policy',
+      'Always 1, the maxmemory-policy of Redis in its label: BullMQ needs noeviction (an evicted key is a lost job)',
+      ['policy'],
+      async () => {
+        const m = await memory();
+        return m ? [{ labels: { policy: m.policy }, value: 1 }] : [];
+      },
     ),
   ];
 }
