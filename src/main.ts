@@ -3,7 +3,7 @@ import './kernel/fhir/index-definitions';
 // Then OpenTelemetry (when OTEL_* asks for it): it has to patch modules before anything below loads them.
 import './kernel/tracing-start';
 import { reviewConfiguration } from './event/config-check';
-import { buildBeforeConfig, ConfigError, loadConfig } from './kernel/config';
+import { buildBeforeConfig, ConfigError } from './kernel/config';
 import { createLogger, errorFields } from './kernel/logger';
 import { SchemaNewerThanCodeError } from './kernel/migrate';
 import { closeTracing } from './kernel/telemetry';
@@ -32,16 +32,11 @@ function refuseConfiguration(problems: readonly string[]): never {
 /** Entry point: `npm start`. Configuration comes from the environment only (see README). */
 async function main(): Promise<void> {
   // Every problem in the environment and in every configuration file at once, before anything starts: neither the
-  // database nor Redis is touched while INBOX_KEYS, a secret or a file is wrong.
-  const { problems, warnings } = reviewConfiguration(process.env);
-  if (problems.length > 0) {
+  // database nor Redis is touched while INBOX_KEYS, a secret or a file is wrong. The configuration it parsed (once)
+  // is the one this process runs with.
+  const { problems, warnings, config } = reviewConfiguration(process.env);
+  if (!config) {
     refuseConfiguration(problems);
-  }
-  let config;
-  try {
-    config = loadConfig();
-  } catch (err) {
-    refuseConfiguration((err as Error).message.split('\n'));
   }
   const log = createLogger(config.LOG_LEVEL);
   for (const warning of warnings) {

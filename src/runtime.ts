@@ -36,6 +36,7 @@ import { logReconcileFailure, reconcileOnce } from './event/reconciler';
 import { assertRedisUp, provideRedis, type RedisHandle } from './kernel/redis';
 import { createRedisClient, describeRedisTarget, redisTargetOf, usesRedisTopology } from './kernel/redis-client';
 import { isOutageError, OutageLog, waitForDependency, withTimeout } from './kernel/outage';
+import { checkEvictionPolicy, readRedisMemory } from './kernel/redis-memory';
 import { startWorkers } from './event/workers';
 import { limitConnections, openDb } from './kernel/db';
 import { migrate } from './kernel/migrate';
@@ -98,6 +99,8 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
     log,
     config.STARTUP_WAIT_MS,
   );
+  // BullMQ needs maxmemory-policy noeviction: said in one line, never a reason to stop (redis-memory.ts says why).
+  await checkEvictionPolicy(redisClient, log);
   const db = await waitForDependency(
     'database',
     () =>
@@ -145,6 +148,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
   const metrics = new Metrics({
     build,
     queueDepths: () => queues.depths(),
+    redisMemory: () => readRedisMemory(redisClient),
     figures: operationsFigures({ db, registry }),
     connectionWaits: db.connectionWaits,
     onSourceFailed: (dependency, err) =>
@@ -194,6 +198,8 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
     }
     const apiKeys = ApiKeyStore.fromFile(apiKeysFile);
     let apiKeysFileValid = true;
+    // At 0 from the start, as the API's other gauges: an alert on it has a series to read.
+    metrics.apiGauges().apiKeysFileInvalid.set(0);
     // A revocation (npm run api-key -- revoke) takes effect within seconds, without a restart. A hand edit that
     // leaves the file unreadable keeps the keys loaded before (one typo must not lock every HIS out), a key it meant
     // to revoke included: so it is loud until fixed (this line, /health/ready, jeugdbrug_api_keys_file_invalid).
@@ -209,7 +215,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
           'API key file invalid; the keys loaded before it stay in force, changes in it (revocations too) do not',
         );
       }
-      metrics.apiKeysFileInvalid.set(apiKeysFileValid ? 0 : 1);
+      metrics.apiGauges().apiKeysFileInvalid.set(apiKeysFileValid ? 0 : 1);
     });
     stopWatching = () => fs.unwatchFile(apiKeysFile);
     const authOptions = {

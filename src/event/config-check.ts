@@ -8,13 +8,7 @@ import { readApiKeyFile } from '../access/api-keys';
 import { readIssuersFile } from '../access/jwt';
 import { parseSigningKeys, SIGNING_KEY_FILE } from '../audit/signed-heads';
 import type { Destination, EndpointAuth } from '../contracts/destination';
-import {
-  AUDIT_RETENTION_FIVE_YEARS,
-  configSchema,
-  environmentProblems,
-  loadConfig,
-  type Config,
-} from '../kernel/config';
+import { AUDIT_RETENTION_FIVE_YEARS, configSchema, parseEnvironment, type Config } from '../kernel/config';
 import { formatProblem, readJsonSource, type ConfigProblem, type JsonSource } from '../kernel/json-source';
 import { parseInboxKeys } from '../kernel/payload-crypto';
 import { agreementSchema, type Agreement } from '../policy/agreement';
@@ -165,9 +159,14 @@ function checkConfiguration(config: ConfigCheckInput, env: Env, warnings: string
  * Every problem with the environment and with every configuration file, one line each, in the order an operator
  * fixes them; and what is allowed but probably not meant (warnings: `config:check` prints them, start-up logs them,
  * neither stops for them). The files are checked even when the environment is wrong (with its raw CONFIG_DIR and
- * DATA_DIR), so one run shows everything.
+ * DATA_DIR), so one run shows everything. Without problems, `config` is the configuration parsed from `env` (once:
+ * start-up starts with it rather than parsing the environment again).
  */
-export function reviewConfiguration(env: Env = process.env): { problems: string[]; warnings: string[] } {
+export function reviewConfiguration(env: Env = process.env): {
+  problems: string[];
+  warnings: string[];
+  config: Config | undefined;
+} {
   const raw = (key: string) => (env[key] === '' ? undefined : env[key]);
   const input: ConfigCheckInput = {
     configDir: path.resolve(raw('CONFIG_DIR') ?? './config'),
@@ -178,11 +177,13 @@ export function reviewConfiguration(env: Env = process.env): { problems: string[
     AUDIT_SIGNING_KEYS: raw('AUDIT_SIGNING_KEYS'),
   };
   const warnings = misspeltSettings(env);
-  const problems = [...environmentProblems(env), ...checkConfiguration(input, env, warnings).map(formatProblem)];
-  if (problems.length === 0) {
-    warnings.push(...settingWarnings(loadConfig(env)));
+  const environment = parseEnvironment(env);
+  const problems = [...environment.problems, ...checkConfiguration(input, env, warnings).map(formatProblem)];
+  const config = problems.length === 0 ? environment.config : undefined;
+  if (config) {
+    warnings.push(...settingWarnings(config));
   }
-  return { problems, warnings };
+  return { problems, warnings, config };
 }
 
 /** The files of one kind that parsed, and those that did not (with their problems already listed). */

@@ -2,7 +2,7 @@ import { OperationOutcomeError } from '@medplum/core';
 import type { Logger } from 'pino';
 import { queueFull } from '../kernel/fhir/outcomes';
 import { errorFields } from '../kernel/logger';
-import type { Metrics } from '../kernel/metrics';
+import type { ApiGauges } from '../kernel/metrics';
 import type { QueueSet } from './queues';
 
 /** The job states that still take room in Redis and still have work ahead of them. */
@@ -49,7 +49,7 @@ export class QueueDepthGuard {
     private readonly maxDepth: number,
     private readonly retryAfterSeconds: number,
     private readonly log: Logger,
-    private readonly metrics: Pick<Metrics, 'intakeQueueJobs' | 'intakeQueueLimit'>,
+    private readonly metrics: Pick<ApiGauges, 'intakeQueueJobs' | 'intakeQueueLimit'>,
     private readonly refreshMs = 1000,
   ) {
     metrics.intakeQueueLimit.set(maxDepth);

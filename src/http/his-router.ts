@@ -31,7 +31,7 @@ export function hisRouter(ctx: PipelineContext): Router {
     ctx.config.MAX_QUEUE_DEPTH,
     ctx.config.QUEUE_FULL_RETRY_AFTER_S,
     ctx.log,
-    ctx.metrics,
+    ctx.metrics.apiGauges(),
   );
 
   /** Who reads an event's status and the dialects' schemas: the practice, and its operators and auditors. */

@@ -230,14 +230,30 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
-/** Every problem with the environment at once: one line `Invalid configuration: KEY: message` per bad key. */
-export function environmentProblems(env: Record<string, string | undefined> = process.env): string[] {
+/**
+ * The environment parsed once: the configuration, or every problem at once (one line `Invalid configuration: KEY:
+ * message` per bad key) and no configuration.
+ */
+export function parseEnvironment(
+  env: Record<string, string | undefined> = process.env,
+): { config: Config; problems: [] } | { config: undefined; problems: string[] } {
   const parsed = configSchema.safeParse(knownKeys(env));
-  return parsed.success
-    ? []
-    : parsed.error.issues.map(
+  if (!parsed.success) {
+    return {
+      config: undefined,
+      problems: parsed.error.issues.map(
         (issue) => `Invalid configuration: ${String(issue.path[0] ?? 'environment')}: ${issue.message}`,
-      );
+      ),
+    };
+  }
+  return {
+    config: {
+      ...parsed.data,
+      dataDir: path.resolve(parsed.data.DATA_DIR),
+      configDir: path.resolve(parsed.data.CONFIG_DIR),
+    },
+    problems: [],
+  };
 }
 
 function knownKeys(env: Record<string, string | undefined>): Record<string, string | undefined> {
@@ -246,15 +262,11 @@ function knownKeys(env: Record<string, string | undefined>): Record<string, stri
 
 /** Parses the environment once; throws a ConfigError naming every bad key, one per line. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
-  const parsed = configSchema.safeParse(knownKeys(env));
-  if (!parsed.success) {
-    throw new ConfigError(environmentProblems(env).join('\n'));
+  const { config, problems } = parseEnvironment(env);
+  if (!config) {
+    throw new ConfigError(problems.join('\n'));
   }
-  return {
-    ...parsed.data,
-    dataDir: path.resolve(parsed.data.DATA_DIR),
-    configDir: path.resolve(parsed.data.CONFIG_DIR),
-  };
+  return config;
 }
 
 /**

@@ -2,6 +2,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { BuildInfo } from './build-info';
 import type { ConnectionWaits } from './db';
 import { withTimeout, type Dependency } from './outage';
+import type { RedisMemory } from './redis-memory';
 
 /**
  * Prometheus metrics of one process. Labels are stage and queue names and the ids of configured destinations (and
@@ -34,18 +35,6 @@ export class Metrics {
     labelNames: ['status'] as const,
     registers: [this.registry],
   });
-  readonly intakeQueueJobs = new Gauge({
-    name: 'jeugdbrug_intake_queue_jobs',
-    help:
-      'Unfinished map jobs at the last sample of the intake guard of this API process: POST /his/v1/events ' +
-      'answers 429 while it is at jeugdbrug_intake_queue_limit',
-    registers: [this.registry],
-  });
-  readonly intakeQueueLimit = new Gauge({
-    name: 'jeugdbrug_intake_queue_limit',
-    help: 'MAX_QUEUE_DEPTH of this API process: the unfinished map jobs at which it refuses HIS events with 429',
-    registers: [this.registry],
-  });
   readonly httpSeconds = new Histogram({
     name: 'jeugdbrug_http_request_duration_seconds',
     help: 'HTTP requests by method, route pattern (never the path) and status',
@@ -66,14 +55,6 @@ export class Metrics {
     name: 'jeugdbrug_audit_verify_timestamp_seconds',
     help: 'When this process last verified each audit chain, on schedule or when asked (Unix time)',
     labelNames: ['tenant'] as const,
-    registers: [this.registry],
-  });
-
-  readonly apiKeysFileInvalid = new Gauge({
-    name: 'jeugdbrug_api_keys_file_invalid',
-    help:
-      '1 while the API key file this API process last read was unreadable (an edit with an error): the keys loaded ' +
-      'before it stay in force, a revocation in that edit is not; else 0',
     registers: [this.registry],
   });
 
@@ -141,7 +122,10 @@ export class Metrics {
     };
     this.sources = [
       ...(opts.figures ? [{ source: 'postgres' as const, gauges: figureGauges(this.registry, opts.figures) }] : []),
-      { source: 'redis', gauges: [queueJobs] },
+      {
+        source: 'redis',
+        gauges: [queueJobs, ...(opts.redisMemory ? redisMemoryGauges(this.registry, opts.redisMemory) : [])],
+      },
     ];
     this.onSourceFailed = opts.onSourceFailed;
     const waits = opts.connectionWaits;
@@ -207,6 +191,36 @@ export class Metrics {
     }
   }
 
+  private api: ApiGauges | undefined;
+
+  /**
+   * The gauges only an API process keeps (`ROLE=api` or `all`), registered when the API is set up: a worker's
+   * `/metrics` leaves them out rather than showing 0 for figures it does not keep.
+   */
+  apiGauges(): ApiGauges {
+    return (this.api ??= {
+      intakeQueueJobs: new Gauge({
+        name: 'jeugdbrug_intake_queue_jobs',
+        help:
+          'Unfinished map jobs at the last sample of the intake guard of this API process: POST /his/v1/events ' +
+          'answers 429 while it is at jeugdbrug_intake_queue_limit',
+        registers: [this.registry],
+      }),
+      intakeQueueLimit: new Gauge({
+        name: 'jeugdbrug_intake_queue_limit',
+        help: 'MAX_QUEUE_DEPTH of this API process: the unfinished map jobs at which it refuses HIS events with 429',
+        registers: [this.registry],
+      }),
+      apiKeysFileInvalid: new Gauge({
+        name: 'jeugdbrug_api_keys_file_invalid',
+        help:
+          '1 while the API key file this API process last read was unreadable (an edit with an error): the keys ' +
+          'loaded before it stay in force, a revocation in that edit is not; else 0',
+        registers: [this.registry],
+      }),
+    });
+  }
+
   /** Chains a whole verification found broken in this process: a cheaper check does not set them back to 1. */
   private readonly brokenChains = new Set<string>();
 
@@ -267,6 +281,13 @@ export interface OperationsFigures {
   undecidedEventAge(): Promise<number>;
 }
 
+/** The gauges of an API process: its intake guard's last sample and limit, and whether its API key file is unreadable. */
+export interface ApiGauges {
+  readonly intakeQueueJobs: Gauge;
+  readonly intakeQueueLimit: Gauge;
+  readonly apiKeysFileInvalid: Gauge;
+}
+
 /** Who paused a destination: an operator (planned), or the product after failures in a row (an outage). */
 export const PAUSE_CAUSES = ['operator', 'auto'] as const;
 export type PauseCause = (typeof PAUSE_CAUSES)[number];
@@ -284,6 +305,11 @@ export interface MetricsOptions {
   readonly build?: BuildInfo;
   /** Jobs per queue and state, read from Redis at scrape time. */
   readonly queueDepths: () => Promise<{ queue: string; state: string; count: number }[]>;
+  /**
+   * Redis's memory and eviction policy, read at scrape time; undefined when the server will not say (its gauges are
+   * then left out). Absent, there are none.
+   */
+  readonly redisMemory?: () => Promise<RedisMemory | undefined>;
   /** Figures read from PostgreSQL at scrape time; absent, there are none. */
   readonly figures?: OperationsFigures;
   /** The database's waits for a connection; absent, no connection metrics. */
@@ -386,6 +412,45 @@ function figureGauges(registry: Registry, figures: OperationsFigures): SourceGau
         'state; 0 when none waits',
       [],
       async () => [{ labels: {}, value: await figures.undecidedEventAge() }],
+    ),
+  ];
+}
+
+/**
+ * Redis's memory against its maxmemory, and its eviction policy (README, "Redis"): a paused destination's backlog
+ * holds about 1 KB a delivery, which MAX_QUEUE_DEPTH does not cap, so an alert must see Redis fill before it is full.
+ */
+function redisMemoryGauges(registry: Registry, read: () => Promise<RedisMemory | undefined>): SourceGauge[] {
+  const memory = sharedWhilePending(read);
+  const redisGauge = (name: string, help: string, labelNames: readonly string[], value: SourceGauge['read']) => ({
+    gauge: new Gauge({ name, help: `${help} ${SAME_IN_EVERY_PROCESS('Redis')}`, labelNames, registers: [registry] }),
+    read: value,
+  });
+  const one = (pick: (m: RedisMemory) => number) => async () => {
+    const m = await memory();
+    return m ? [{ labels: {}, value: pick(m) }] : [];
+  };
+  return [
+    redisGauge(
+      'jeugdbrug_redis_memory_used_bytes',
+      "Memory Redis uses (INFO memory used_memory; a cluster's fullest primary)",
+      [],
+      one((m) => m.usedBytes),
+    ),
+    redisGauge(
+      'jeugdbrug_redis_memory_max_bytes',
+      "Redis's maxmemory, at which it refuses writes (noeviction); 0 when none is set",
+      [],
+      one((m) => m.maxBytes),
+    ),
+    redisGauge(
+      'jeugdbrug_redis_maxmemory_policy',
+      'Always 1, the maxmemory-policy of Redis in its label: BullMQ needs noeviction (an evicted key is a lost job)',
+      ['policy'],
+      async () => {
+        const m = await memory();
+        return m ? [{ labels: { policy: m.policy }, value: 1 }] : [];
+      },
     ),
   ];
 }

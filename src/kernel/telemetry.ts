@@ -1,6 +1,10 @@
 // Type-only imports are erased at compile time: nothing of OpenTelemetry loads unless initTracing requires it.
 import type * as SdkNode from '@opentelemetry/sdk-node';
-import type * as SdkNodeUtils from '@opentelemetry/sdk-node/build/src/utils';
+import type * as SdkTrace from '@opentelemetry/sdk-trace';
+import type * as OtlpProto from '@opentelemetry/exporter-trace-otlp-proto';
+import type * as OtlpHttp from '@opentelemetry/exporter-trace-otlp-http';
+import type * as OtlpGrpc from '@opentelemetry/exporter-trace-otlp-grpc';
+import type * as Zipkin from '@opentelemetry/exporter-zipkin';
 import type * as HttpInstr from '@opentelemetry/instrumentation-http';
 import type * as ExpressInstr from '@opentelemetry/instrumentation-express';
 import type * as PgInstr from '@opentelemetry/instrumentation-pg';
@@ -56,7 +60,6 @@ export function initTracing(env: Env = process.env): boolean {
   }
   /* eslint-disable @typescript-eslint/no-require-imports -- loaded only when tracing is on: no cost when off */
   const { NodeSDK } = require('@opentelemetry/sdk-node') as typeof SdkNode;
-  const { getSpanProcessorsFromEnv } = require('@opentelemetry/sdk-node/build/src/utils') as typeof SdkNodeUtils;
   const { HttpInstrumentation } = require('@opentelemetry/instrumentation-http') as typeof HttpInstr;
   const { ExpressInstrumentation } = require('@opentelemetry/instrumentation-express') as typeof ExpressInstr;
   const { PgInstrumentation } = require('@opentelemetry/instrumentation-pg') as typeof PgInstr;
@@ -66,13 +69,12 @@ export function initTracing(env: Env = process.env): boolean {
   const api = require('@opentelemetry/api') as typeof OtelApi;
   const { getRPCMetadata } = require('@opentelemetry/core') as typeof OtelCore;
   /* eslint-enable @typescript-eslint/no-require-imports */
-  const exporting = getSpanProcessorsFromEnv(undefined);
+  const exporting = spanProcessorsFromEnv(env);
   const sdk = new NodeSDK({
     serviceName: env.OTEL_SERVICE_NAME ?? 'jeugdbrug',
-    // The exporters the OTEL_* variables name, as the SDK builds them itself, behind a processor that scrubs each
-    // span before they see it. NodeSDK takes extra processors only in place of its own, and the function that
-    // builds those from the environment is not exported (open-telemetry/opentelemetry-js#5299): hence the deep
-    // require, which the tracing test would catch breaking.
+    // The exporters the OTEL_* variables name, behind a processor that scrubs each span before they see it. NodeSDK
+    // takes extra processors only in place of its own, and the function that builds those from the environment is
+    // not exported (open-telemetry/opentelemetry-js#5299): spanProcessorsFromEnv builds them as it does.
     // None when the variables name only `none`: then no tracer provider is registered, as the SDK does itself.
     spanProcessors: exporting.length > 0 ? [scrubbingSpanProcessor, ...exporting] : [],
     instrumentations: [
@@ -100,6 +102,65 @@ export function initTracing(env: Env = process.env): boolean {
     bullmq: new BullMQOtel({ tracerName: 'jeugdbrug', version: '1' }),
   };
   return true;
+}
+
+/**
+ * The span processors the OTEL_* variables ask for, built from the exporters' public entries as NodeSDK builds its
+ * own: `OTEL_TRACES_EXPORTER` (`otlp` by default, `console`, `zipkin`; `none` first: none), the OTLP protocol from
+ * `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL` or `OTEL_EXPORTER_OTLP_PROTOCOL` (`http/protobuf` by default), and the batch
+ * settings `OTEL_BSP_*`. Each exporter reads its own endpoint, headers and timeout from the environment.
+ */
+function spanProcessorsFromEnv(env: Env): SdkTrace.SpanProcessor[] {
+  /* eslint-disable @typescript-eslint/no-require-imports -- loaded only when tracing is on: no cost when off */
+  const trace = require('@opentelemetry/sdk-trace') as typeof SdkTrace;
+  const otlp = (): SdkTrace.SpanExporter => {
+    const protocol = env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL?.trim() || env.OTEL_EXPORTER_OTLP_PROTOCOL?.trim();
+    if (protocol === 'grpc') {
+      return new (require('@opentelemetry/exporter-trace-otlp-grpc') as typeof OtlpGrpc).OTLPTraceExporter();
+    }
+    if (protocol === 'http/json') {
+      return new (require('@opentelemetry/exporter-trace-otlp-http') as typeof OtlpHttp).OTLPTraceExporter();
+    }
+    return new (require('@opentelemetry/exporter-trace-otlp-proto') as typeof OtlpProto).OTLPTraceExporter();
+  };
+  const zipkin = () => new (require('@opentelemetry/exporter-zipkin') as typeof Zipkin).ZipkinExporter();
+  /* eslint-enable @typescript-eslint/no-require-imports */
+  let names = [
+    ...new Set(
+      (env.OTEL_TRACES_EXPORTER ?? '')
+        .split(',')
+        .map((e) => e.trim())
+        .filter((e) => e !== '' && e !== 'null'),
+    ),
+  ];
+  if (names[0] === 'none') {
+    return [];
+  }
+  // As the SDK: none named, or `none` beside others, means the default.
+  if (names.length === 0 || names.includes('none')) {
+    names = ['otlp'];
+  }
+  const bsp = (name: string): number | undefined => {
+    const n = Number(env[name]);
+    return env[name]?.trim() && Number.isFinite(n) && n >= 0 ? n : undefined;
+  };
+  return names.flatMap((name): SdkTrace.SpanProcessor[] => {
+    if (name === 'console') {
+      return [new trace.SimpleSpanProcessor({ exporter: new trace.ConsoleSpanExporter() })];
+    }
+    const exporter = name === 'otlp' ? otlp() : name === 'zipkin' ? zipkin() : undefined;
+    return exporter
+      ? [
+          new trace.BatchSpanProcessor({
+            exporter,
+            maxQueueSize: bsp('OTEL_BSP_MAX_QUEUE_SIZE'),
+            scheduledDelayMillis: bsp('OTEL_BSP_SCHEDULE_DELAY'),
+            exportTimeoutMillis: bsp('OTEL_BSP_EXPORT_TIMEOUT'),
+            maxExportBatchSize: bsp('OTEL_BSP_MAX_EXPORT_BATCH_SIZE'),
+          }),
+        ]
+      : [];
+  });
 }
 
 /** Flushes and stops the SDK (the last step of shutdown); a no-op when tracing is off. */

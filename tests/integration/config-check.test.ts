@@ -5,6 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { reviewConfiguration } from '../../src/event/config-check';
+import { configSchema, loadConfig } from '../../src/kernel/config';
 import { buildAgreement } from '../helpers/builders';
 import { exited, refusedStartProblems, spawnProduct } from '../helpers/product-process';
 import { createTestEnv, dropSchema, TEST_DATABASE_URL } from '../helpers/test-runtime';
@@ -327,6 +328,30 @@ describe('configuration is checked up front, all at once', () => {
     ]);
     expect(warningsOf({ AUDIT_RETENTION_DAYS: '1826' })).toEqual([]);
     expect(warningsOf({})).toEqual([]);
+  });
+
+  // Start-up parsed the environment three times (the problems, the warnings, then main.ts's own loadConfig): the
+  // configuration main.ts starts with is the one the review parsed, once.
+  it('parses the environment once and hands on the configuration it checked', () => {
+    const env = { CONFIG_DIR: path.join(ROOT, 'config'), DATA_DIR: path.join(dir, 'data-once'), PORT: '8123' };
+    /** The review of `more`, and how often it parsed the environment with the schema. */
+    const reviewCounted = (more: Record<string, string> = {}) => {
+      const parse = jest.spyOn(configSchema, 'safeParse');
+      try {
+        return { ...reviewConfiguration({ ...env, ...more }), parses: parse.mock.calls.length };
+      } finally {
+        parse.mockRestore();
+      }
+    };
+    const good = reviewCounted();
+    expect({ parses: good.parses, config: good.config }).toEqual({ parses: 1, config: loadConfig(env) });
+    // With problems there is no configuration to start with, and the environment is still parsed once.
+    const bad = reviewCounted({ PORT: 'eighty' });
+    expect({ parses: bad.parses, config: bad.config, problems: bad.problems }).toEqual({
+      parses: 1,
+      config: undefined,
+      problems: ["Invalid configuration: PORT: must be a whole number, got 'eighty'"],
+    });
   });
 
   it('refuses an agreement that sends to a practice without an endpoint', async () => {

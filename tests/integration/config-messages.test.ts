@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { configSchema, ConfigError, environmentProblems, loadConfig } from '../../src/kernel/config';
+import { configSchema, ConfigError, loadConfig, parseEnvironment } from '../../src/kernel/config';
 import { reviewConfiguration } from '../../src/event/config-check';
 import { exited, refusedStartProblems, spawnProduct } from '../helpers/product-process';
 
@@ -38,7 +38,7 @@ describe('a numeric setting that is not a number', () => {
   });
 
   it.each(NUMERIC_SETTINGS)('names %s and the value given, without NaN or zod wording', (key) => {
-    const problems = environmentProblems({ [key]: 'abc' });
+    const problems = parseEnvironment({ [key]: 'abc' }).problems;
     const whole = key !== 'RATE_LIMIT_PER_S';
     expect(problems).toEqual([`Invalid configuration: ${key}: must be a ${whole ? 'whole ' : ''}number, got 'abc'`]);
   });
@@ -50,7 +50,7 @@ describe('a numeric setting that is not a number', () => {
     ['PORT', ' ', "must be a whole number, got ' '"],
     ['RATE_LIMIT_PER_S', '0', "must be above 0, got '0'"],
   ])('says what is wrong with %s=%j and repeats the value', (key, value, message) => {
-    expect(environmentProblems({ [key]: value })).toEqual([`Invalid configuration: ${key}: ${message}`]);
+    expect(parseEnvironment({ [key]: value }).problems).toEqual([`Invalid configuration: ${key}: ${message}`]);
   });
 
   it('still reads numbers as before', () => {
@@ -240,7 +240,9 @@ describe('TRUST_PROXY that is not a proxy list, a hop count or none', () => {
         "and throttled by), got 'true'",
     ],
   ])('names TRUST_PROXY and the value %j', (value, message) => {
-    expect(environmentProblems({ TRUST_PROXY: value })).toEqual([`Invalid configuration: TRUST_PROXY: ${message}`]);
+    expect(parseEnvironment({ TRUST_PROXY: value }).problems).toEqual([
+      `Invalid configuration: TRUST_PROXY: ${message}`,
+    ]);
     expect(() => loadConfig({ TRUST_PROXY: value })).toThrow(ConfigError);
   });
 

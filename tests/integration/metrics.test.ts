@@ -340,20 +340,38 @@ describe('/metrics of an API process whose workers are away', () => {
 });
 
 describe('a worker process with METRICS_PORT', () => {
-  it('serves its own /metrics (job counters, Node defaults) and /health, and no API', async () => {
-    const worker = await startTestApp({ env: { ROLE: 'worker', METRICS_PORT: '0' } });
-    try {
-      expect(worker.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-      const metrics = await fetch(`${worker.url}/metrics`);
-      expect(metrics.status).toBe(200);
-      const text = await metrics.text();
-      expect(text).toContain('# TYPE jeugdbrug_jobs_processed_total counter');
-      expect(text).toContain('# TYPE process_resident_memory_bytes gauge');
-      expect((await fetch(`${worker.url}/health/ready`)).status).toBe(200);
-      expect((await fetch(`${worker.url}/his/v1/events`, { method: 'POST' })).status).toBe(404);
-    } finally {
-      await worker.close();
+  let worker: Awaited<ReturnType<typeof startTestApp>>;
+  beforeAll(async () => {
+    worker = await startTestApp({ env: { ROLE: 'worker', METRICS_PORT: '0' } });
+  });
+  afterAll(async () => {
+    await worker?.close();
+    if (worker) {
       await cleanupTestEnv(worker.testEnv);
     }
+  });
+
+  it('serves its own /metrics (job counters, Node defaults) and /health, and no API', async () => {
+    expect(worker.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    const metrics = await fetch(`${worker.url}/metrics`);
+    expect(metrics.status).toBe(200);
+    const text = await metrics.text();
+    expect(text).toContain('# TYPE jeugdbrug_jobs_processed_total counter');
+    expect(text).toContain('# TYPE process_resident_memory_bytes gauge');
+    expect((await fetch(`${worker.url}/health/ready`)).status).toBe(200);
+    expect((await fetch(`${worker.url}/his/v1/events`, { method: 'POST' })).status).toBe(404);
+  });
+
+  // A worker showed the API's intake gauges at 0: a dashboard taking max over processes read the worker's 0 while no
+  // API reported, and a limit of 0 beside a sample of 0 looked like a full queue. It keeps neither, so it has neither.
+  it('leaves out the gauges only an API process keeps: the intake sample and limit, the API key file', async () => {
+    const { types } = parse(await (await fetch(`${worker.url}/metrics`)).text());
+    expect(
+      ['jeugdbrug_intake_queue_jobs', 'jeugdbrug_intake_queue_limit', 'jeugdbrug_api_keys_file_invalid'].filter(
+        (name) => types.has(name),
+      ),
+    ).toEqual([]);
+    // Its own figures are there (the check above reads a scrape that has them).
+    expect(types.get('jeugdbrug_queue_jobs')).toBe('gauge');
   });
 });
