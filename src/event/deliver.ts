@@ -14,7 +14,14 @@ import {
 } from './states';
 import { minimise } from '../policy/minimise';
 import { finishDeliveryLogged } from './event-log';
-import { claimTrialDelivery, recordAttempt, type DeliveryFinish, type DeliveryWork } from './event-store';
+import {
+  claimTrialDelivery,
+  markPossiblyReceivedFromAudit,
+  MAY_HAVE_BEEN_RECEIVED,
+  recordAttempt,
+  type DeliveryFinish,
+  type DeliveryWork,
+} from './event-store';
 import { sealAnswer, type SealedAnswer } from './receiver-answer';
 import { stageStatements } from './stage-groups';
 import type { PipelineContext } from './context';
@@ -86,7 +93,9 @@ async function processPendingDelivery(
     // Cancelled while it waited (a paused destination, retries): the municipality never gets a referral the practice
     // withdrew. The cancellation goes out as any event does; after an attempt that may have reached the receiver
     // (`possibly_received_at`), it counts as sent, so the cancellation goes out (CANCELLED_REFERRAL_AT_DESTINATION).
-    const reason = work.possibly_received_at ? CANCELLED_AFTER_POSSIBLE_RECEIPT : CANCELLED_BY_PRACTICE;
+    // The mark is set with the attempt's record, which may have failed after the attempt's audit: read again there.
+    const possiblyReceived = work.possibly_received_at !== null || (await markPossiblyReceivedFromAudit(ctx.db, work));
+    const reason = possiblyReceived ? CANCELLED_AFTER_POSSIBLE_RECEIPT : CANCELLED_BY_PRACTICE;
     await notSent(ctx, job, work, 'cancelledByPractice', reason);
     return 'cancelled';
   }
@@ -293,7 +302,7 @@ async function deliverOnce(
       const possiblyReceived = failure.name === 'RetryableDeliveryError' && mayHaveReachedReceiver(failure);
       if (possiblyReceived) {
         // The data may have left (a timeout, a 5xx): audited as a disclosure of unknown outcome, first, as below.
-        await ctx.audit.append(work.tenant, shipment.audit(shipment.note, '4', `${reason}; may have been received`));
+        await ctx.audit.append(work.tenant, shipment.audit(shipment.note, '4', `${reason}${MAY_HAVE_BEEN_RECEIVED}`));
       }
       await recordAttempt(ctx.db, 'delivery', work.id, {
         state: 'pending',

@@ -976,6 +976,38 @@ export async function recordAttempt(
   return rows.length > 0;
 }
 
+/** The end of a possibly received attempt's disclosure text (outcome 4), by which `markPossiblyReceivedFromAudit` finds it. */
+export const MAY_HAVE_BEEN_RECEIVED = '; may have been received';
+
+/**
+ * Sets `possibly_received_at` of a delivery from its audit trail, when an attempt's disclosure of outcome 4 is on
+ * record but the mark is not: the attempt is audited first, and recording it may fail after (a lock, a timeout, no
+ * connection free). The audit row is the one durable record of the attempt; read here, where it matters, before a
+ * cancellation decides whether the referral was sent. Returns whether the delivery now has the mark.
+ */
+export async function markPossiblyReceivedFromAudit(
+  db: Db,
+  d: { id: string; tenant: string; inbox_id: string; destination: string },
+): Promise<boolean> {
+  const rows = await db.query(
+    `UPDATE delivery SET possibly_received_at = a.recorded
+       FROM (SELECT min(recorded) AS recorded FROM audit_event
+              WHERE tenant = $2 AND entities @> ARRAY[$3] AND subtype = 'disclose' AND outcome = '4'
+                AND position($4 IN resource) > 0 AND position($5 IN resource) > 0) a
+      WHERE delivery.id = $1 AND delivery.possibly_received_at IS NULL AND a.recorded IS NOT NULL
+      RETURNING delivery.id`,
+    [
+      d.id,
+      d.tenant,
+      `inbox/${d.inbox_id}`,
+      // As the entity's description and the outcome's text stand in the AuditEvent's JSON.
+      JSON.stringify(`destination ${d.destination}`),
+      JSON.stringify(MAY_HAVE_BEEN_RECEIVED).slice(1, -1),
+    ],
+  );
+  return rows.length > 0;
+}
+
 /** A pending trajectory event that the decision before sending denied: it stops there, as it would have at receipt. */
 export async function denyTrajectoryEvent(db: Db, id: string, reason: string): Promise<void> {
   await db.query(

@@ -72,6 +72,48 @@ describe('what the municipality gets and reads of a referral the practice cancel
     expect(list).toContain('De verwijzing zelf is hier niet zeker aangekomen');
   });
 
+  it('sends the cancellation when the possibly received attempt was audited but its recording failed', async () => {
+    // The attempt's outcome-4 disclosure is written, then recording the attempt (and with it `possibly_received_at`)
+    // fails, as under a held lock or a statement timeout: the cancellation read the referral as never sent, and the
+    // municipality kept a referral the practice cancelled.
+    const db = h.app.rt.ctx.db;
+    await db.query(`CREATE FUNCTION test_attempt_refused() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW.attempts > OLD.attempts AND (SELECT event_type FROM inbox WHERE id = NEW.inbox_id) = 'referral.created'
+        THEN RAISE EXCEPTION 'canceling statement due to lock timeout' USING ERRCODE = '55P03';
+        END IF;
+        RETURN NEW;
+      END $$`);
+    await db.query(`CREATE TRIGGER test_attempt_refused BEFORE UPDATE ON delivery
+      FOR EACH ROW EXECUTE FUNCTION test_attempt_refused()`);
+    try {
+      h.receiver.script = [{ kind: 'store-then-status', status: 500 }];
+      const referral = buildReferralEvent();
+      const id = await h.submit(referral);
+      await waitFor('the attempt audited as possibly received', async () =>
+        (await disclosuresOf(id)).includes('4') ? true : undefined,
+      );
+      const referralKey = (await h.delivery(id)).idempotency_key;
+      const cancelId = await h.submit(
+        buildReferralEvent({
+          eventType: 'referral.cancelled',
+          referral: { id: (referral.referral as { id: string }).id },
+        }),
+      );
+      await h.reachesState(id, 'completed');
+      expect((await h.state(id)).stateReason).toBe(
+        'cancelled by the practice before it was sent again; an earlier attempt may have reached the municipality',
+      );
+      await h.reachesState(cancelId, 'delivered');
+      expect(h.receiver.hitsFor(referralKey)).toHaveLength(1);
+      expect(h.receiver.hitsFor((await h.delivery(cancelId)).idempotency_key)).toHaveLength(1);
+      expect((await h.delivery(id)).possibly_received_at).not.toBeNull();
+    } finally {
+      await db.query('DROP TRIGGER test_attempt_refused ON delivery');
+      await db.query('DROP FUNCTION test_attempt_refused()');
+    }
+  });
+
   it('sends neither after an answer that says the receiver did not take it (429)', async () => {
     const { id, cancelId } = await cancelAfterFirstAttempt({ kind: 'status', status: 429 });
     await h.reachesState(cancelId, 'completed');
