@@ -8,6 +8,7 @@ import {
   CANCELLED_AFTER_POSSIBLE_RECEIPT,
   CANCELLED_BY_PRACTICE,
   NOTHING_TO_CANCEL,
+  NOT_HELD_BY_RECEIVER,
   PAYLOAD_PURGED,
   RESEND_CANCELLED_BY_PRACTICE,
   RESENT_BY_PRACTICE,
@@ -22,7 +23,7 @@ import {
   type DeliveryFinish,
   type DeliveryWork,
 } from './event-store';
-import { sealAnswer, type SealedAnswer } from './receiver-answer';
+import { sealAnswer, summariseAnswer, type SealedAnswer } from './receiver-answer';
 import { stageStatements } from './stage-groups';
 import type { PipelineContext } from './context';
 import { childConsentsOnce, decideAndRecord, purposeOf } from './decide';
@@ -38,7 +39,7 @@ import { mayWaitForConnections } from './connection-waits';
 import { asDeliveryFailure, finalityOf, type DeliveryFailure } from './delivery-failure';
 import { MONITORING_REPORT_EVENT } from '../contracts/delivery-event-type';
 import { reportDelivery } from './report-delivery';
-import type { DeliveryKind, DisclosureAudit } from './delivery-kind';
+import type { DeliveryKind, DisclosureAudit, Shipment } from './delivery-kind';
 import { takeSendSlot } from './send-window';
 import { consentAt, CONSENT_EVENT_TYPES, recordDisclosed, withdrawalNoticeDelivery } from './withdrawal-notice';
 
@@ -290,6 +291,9 @@ async function deliverOnce(
     });
   } catch (err) {
     const failure = asDeliveryFailure(err, `adapter ${destination.adapter}`);
+    if (work.cancelled_referral === 'possibly' && notHeldByReceiver(failure)) {
+      return nothingHeldToCancel(ctx, job, work, shipment, failure);
+    }
     // A fault of the format's own code (an unexpected error made permanent above) is about this message, not the
     // receiver: it does not count towards a pause.
     const adapterFault = failure !== err && failure.name === 'PermanentDeliveryError';
@@ -356,6 +360,48 @@ async function deliverOnce(
   } catch (err) {
     throw new UnrecordedAcceptanceError(err);
   }
+}
+
+/**
+ * A 404 or 410 with an OperationOutcome: the receiver's FHIR server (not a gateway's page for a missing route) holds
+ * nothing the message names. FHIR R4 answers so a conditional patch that matches nothing: to a cancellation, the
+ * referral is not there.
+ */
+function notHeldByReceiver(failure: DeliveryFailure): boolean {
+  return (
+    failure.name === 'RetryableDeliveryError' &&
+    (failure.status === 404 || failure.status === 410) &&
+    failure.answer !== undefined &&
+    summariseAnswer(failure.answer).issues !== undefined
+  );
+}
+
+/**
+ * A cancellation of a referral that only possibly reached the receiver, answered that the receiver does not hold it
+ * (`notHeldByReceiver`): there is nothing to cancel, so it is done, not retried into a dead letter. The attempt is
+ * audited as a disclosure that did not have its effect (outcome 4), the reason named, and counted. To a referral the
+ * receiver accepted, the same answer stays a failure (retried, then a dead letter): the receiver lost what it held.
+ */
+async function nothingHeldToCancel(
+  ctx: PipelineContext,
+  job: Job<DeliverJobData>,
+  work: DeliveryWork,
+  shipment: Shipment,
+  failure: DeliveryFailure,
+): Promise<string> {
+  const reason = `${work.destination}: ${failure.message}; ${NOT_HELD_BY_RECEIVER}`;
+  await ctx.audit.append(work.tenant, shipment.audit(shipment.note, '4', reason));
+  await finish(ctx, job, {
+    deliveryId: work.id,
+    inboxId: work.inbox_id,
+    deliveryState: 'cancelled',
+    step: 'nothingToCancel',
+    reason,
+    status: failure.status,
+    error: reason,
+    answer: sealAnswer(ctx.cipher, failure.answer),
+  });
+  return 'nothing-to-cancel';
 }
 
 /** The receiver accepted the delivery but recording that failed: retried as a recording, never as a send. */

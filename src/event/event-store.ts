@@ -786,12 +786,13 @@ export interface DeliveryWork extends DeliveryRow, SealedEvent {
    */
   waits_for_earlier: boolean;
   /**
-   * For a cancellation, where the referral it cancels stands at this destination: `sent` (delivered, or a dead
-   * letter that may have arrived), `never` (known here, but it never went out: held back, cancelled before it was
+   * For a cancellation, where the referral it cancels stands at this destination: `delivered` (the receiver accepted
+   * it, whatever became of a resend), `possibly` (an attempt may have reached it: a dead letter, or one stopped after
+   * an attempt of unknown outcome), `never` (known here, but it never went out: held back, cancelled before it was
    * sent, denied at delivery). Read once no earlier event of the referral is being delivered (`waits_for_earlier`).
    * Null for other events, and for a referral this product never received.
    */
-  cancelled_referral: 'sent' | 'never' | null;
+  cancelled_referral: 'delivered' | 'possibly' | 'never' | null;
 }
 
 /**
@@ -839,13 +840,14 @@ const WAITS_FOR_EARLIER = `EXISTS (SELECT 1 FROM referral_identifier r
  * A referral received only after it (sent later in the same request, or in a later one) is not what it cancels, but
  * says jeugdbrug knows the referral: the cancellation has nothing to cancel (`never`), rather than being judged as
  * one of a referral jeugdbrug never received (NULL) and sent beside the referral it preceded. One delivered once
- * (`delivered_at`) whose resend this cancellation stopped (`cancelled`) was sent: the municipality has it; so was one
- * stopped after an attempt that may have reached it (`possibly_received_at`). One still being sent is waited for
- * first (`WAITS_FOR_EARLIER`), so the cancellation arrives after it.
+ * (`delivered_at`) whose resend this cancellation stopped (`cancelled`) was sent: the municipality has it
+ * (`delivered`); one stopped after an attempt that may have reached it (`possibly_received_at`), or a dead letter,
+ * possibly was (`possibly`). One still being sent is waited for first (`WAITS_FOR_EARLIER`), so the cancellation
+ * arrives after it.
  */
 const CANCELLED_REFERRAL_AT_DESTINATION = `SELECT CASE
-      WHEN bool_or(rd.state IN ('delivered', 'dead') OR rd.delivered_at IS NOT NULL OR rd.possibly_received_at IS NOT NULL)
-        FILTER (WHERE earlier) THEN 'sent'
+      WHEN bool_or(rd.state = 'delivered' OR rd.delivered_at IS NOT NULL) FILTER (WHERE earlier) THEN 'delivered'
+      WHEN bool_or(rd.state = 'dead' OR rd.possibly_received_at IS NOT NULL) FILTER (WHERE earlier) THEN 'possibly'
       WHEN count(ri.id) > 0 THEN 'never' END
     FROM referral_identifier c
     ${sameReferral('r', 'c')}

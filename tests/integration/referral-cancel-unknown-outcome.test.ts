@@ -155,3 +155,63 @@ describe('what the municipality gets and reads of a referral the practice cancel
     expect(JSON.stringify(outcome)).toContain('The practice cancelled this referral');
   });
 });
+
+/**
+ * A `fhir-rest` server answers a cancellation of a referral it never stored 404 (FHIR R4: a conditional patch without
+ * a match), with an OperationOutcome. It was retried as a missing route into a dead letter.
+ */
+describe("a fhir-rest server's 404 to a cancellation", () => {
+  const h = useDeliveryApp({
+    destination: (r) => contractDestination(r.url('/fhir'), { adapter: 'fhir-rest' }),
+    env: { DELIVERY_BACKOFF_BASE_MS: '2500', DELIVERY_BACKOFF_MAX_MS: '2500' },
+  });
+  const notFound = {
+    kind: 'status',
+    status: 404,
+    body: JSON.stringify({
+      resourceType: 'OperationOutcome',
+      issue: [{ severity: 'error', code: 'not-found', diagnostics: 'no ServiceRequest matches the identifier' }],
+    }),
+  } as const;
+
+  const cancellationOf = (referral: ReturnType<typeof buildReferralEvent>) =>
+    h.submit(
+      buildReferralEvent({
+        eventType: 'referral.cancelled',
+        referral: { id: (referral.referral as { id: string }).id },
+      }),
+    );
+
+  it('records the cancellation of a referral that only possibly arrived as done, not retried', async () => {
+    h.receiver.script = [{ kind: 'slow', delayMs: 1200 }, notFound];
+    const referral = buildReferralEvent();
+    const id = await h.submit(referral);
+    await waitFor('the first attempt to fail', async () => (await h.delivery(id)).attempts === 1 || undefined);
+    const cancelId = await cancellationOf(referral);
+    await h.reachesState(cancelId, 'completed');
+    expect((await h.state(cancelId)).stateReason).toBe(
+      `${h.destination.id}: HTTP 404; nothing to cancel: the municipality does not hold the referral, which only possibly reached it`,
+    );
+    const delivery = await h.delivery(cancelId);
+    expect([delivery.state, delivery.attempts, delivery.last_status]).toEqual(['cancelled', 1, 404]);
+    expect(h.receiver.hitsFor(delivery.idempotency_key)).toHaveLength(1);
+    const [audit] = await h.app.rt.ctx.db.query<{ outcome: string; resource: string }>(
+      `SELECT outcome, resource FROM audit_event WHERE subtype = 'disclose' AND entities @> ARRAY[$1] ORDER BY seq`,
+      [`inbox/${cancelId}`],
+    );
+    expect(audit?.outcome).toBe('4');
+    expect(audit?.resource).toContain('nothing to cancel: the municipality does not hold the referral');
+  });
+
+  it('retries a 404 to the cancellation of a referral the municipality accepted: it lost what it received', async () => {
+    h.receiver.script = [{ kind: 'ok' }, notFound];
+    const referral = buildReferralEvent();
+    const id = await h.submit(referral);
+    await h.reachesState(id, 'delivered');
+    const cancelId = await cancellationOf(referral);
+    await waitFor('the cancellation attempted', async () => (await h.delivery(cancelId)).attempts === 1 || undefined);
+    const delivery = await h.delivery(cancelId);
+    expect([delivery.state, delivery.last_status, delivery.last_error]).toEqual(['pending', 404, 'HTTP 404']);
+    await h.reachesState(cancelId, 'delivered');
+  });
+});

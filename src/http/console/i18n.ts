@@ -3,6 +3,7 @@ import {
   CANCELLED_BY_PRACTICE,
   NOT_ACKNOWLEDGED,
   NOTHING_TO_CANCEL,
+  NOT_HELD_BY_RECEIVER,
   notRedeliveredAskedBy,
   PAYLOAD_PURGED,
   RECEIPT_RECORDED,
@@ -893,6 +894,13 @@ const OTHER_REASONS: readonly (readonly [RegExp, Record<Lang, string>])[] = [
     {
       nl: 'niet verstuurd: de verwijzing die het intrekt bereikte de gemeente nooit',
       en: 'not sent: the referral it cancels never reached the municipality',
+    },
+  ],
+  [
+    new RegExp(`^([a-z0-9-]+): HTTP (404|410); ${NOT_HELD_BY_RECEIVER}$`),
+    {
+      nl: '{1}: HTTP {2}; niets in te trekken: de gemeente heeft de verwijzing niet, die haar misschien nooit bereikte',
+      en: '{1}: HTTP {2}; nothing to cancel: the municipality does not hold the referral, which may never have reached it',
     },
   ],
   [
