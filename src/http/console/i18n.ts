@@ -814,10 +814,15 @@ const REASON_PREFIXES: readonly (readonly [string, Record<Lang, string>])[] = [
   ['decided again: ', { nl: 'opnieuw besloten', en: 'decided again' }],
 ];
 
+/** The text `make` writes, as a pattern's source (unanchored) whose one group is what `make` was given (any text). */
+function templateSource(make: (arg: string) => string): string {
+  const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return make('\u0000').split('\u0000').map(escape).join('(.+?)');
+}
+
 /** The whole text `make` writes, as a pattern whose one group is what `make` was given (any text). */
 function templatePattern(make: (arg: string) => string): RegExp {
-  const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  return new RegExp(`^${make('\u0000').split('\u0000').map(escape).join('(.+?)')}$`);
+  return new RegExp(`^${templateSource(make)}$`);
 }
 
 /**
@@ -980,7 +985,7 @@ export function reasonsInWords(lang: Lang, reason: string | null | undefined): s
 }
 
 /** `notRedeliveredAskedBy`'s start of a reason: who asked (group 1), and the decision's reason after it (group 2). */
-const NOT_REDELIVERED = new RegExp(`${templatePattern(notRedeliveredAskedBy).source.slice(0, -1)}(.+)$`);
+const NOT_REDELIVERED = new RegExp(`^${templateSource(notRedeliveredAskedBy)}(.+)$`);
 
 /**
  * How the audit's verification names a signed checkpoint in a problem (signed-heads.ts `namedCheckpoint`), in words:
