@@ -301,7 +301,6 @@ async function deliverOnce(
       await noteFailure(ctx, destination, failure);
     }
     const { final, reason } = finalityOf(failure, job, destination.id, work.delivered_at);
-    const answer = sealAnswer(ctx.cipher, failure.answer);
     if (!final) {
       const possiblyReceived = failure.name === 'RetryableDeliveryError' && mayHaveReachedReceiver(failure);
       if (possiblyReceived) {
@@ -312,7 +311,7 @@ async function deliverOnce(
         state: 'pending',
         status: failure.status,
         error: failure.message,
-        answer,
+        answer: sealAnswer(ctx.cipher, failure.answer),
         possiblyReceived,
       }).catch((err: unknown) => {
         // The destination failed this attempt, and it counts, though no connection came free to record it.
@@ -326,19 +325,7 @@ async function deliverOnce(
       });
       throw failure;
     }
-    // Audit first, here and on success: a crash in between then leaves an audited attempt that is retried, never
-    // a recorded outcome without its audit trail.
-    await ctx.audit.append(work.tenant, shipment.audit(shipment.note, '8', reason));
-    await finish(ctx, job, {
-      deliveryId: work.id,
-      inboxId: work.inbox_id,
-      deliveryState: 'dead',
-      step: 'deadLetter',
-      reason,
-      status: failure.status,
-      error: failure.message,
-      answer,
-    });
+    await endAttempt(ctx, job, work, shipment, failure, { outcome: '8', state: 'dead', step: 'deadLetter', reason });
     throw failure.name === 'PermanentDeliveryError' ? failure : new PermanentDeliveryError(reason, failure.status);
   }
   // The data has left. Keep that fact outside PostgreSQL first: if the database is away now, the retry records it
@@ -390,18 +377,46 @@ async function nothingHeldToCancel(
   failure: DeliveryFailure,
 ): Promise<string> {
   const reason = `${work.destination}: ${failure.message}; ${NOT_HELD_BY_RECEIVER}`;
-  await ctx.audit.append(work.tenant, shipment.audit(shipment.note, '4', reason));
+  await endAttempt(ctx, job, work, shipment, failure, {
+    outcome: '4',
+    state: 'cancelled',
+    step: 'nothingToCancel',
+    reason,
+    error: reason,
+  });
+  return 'nothing-to-cancel';
+}
+
+/**
+ * Ends a delivery with the attempt that just failed (counted, its answer kept): audited first, here and on success,
+ * so a crash in between leaves an audited attempt that is retried, never a recorded outcome without its audit trail.
+ */
+async function endAttempt(
+  ctx: PipelineContext,
+  job: Job<DeliverJobData>,
+  work: DeliveryWork,
+  shipment: Shipment,
+  failure: DeliveryFailure,
+  end: {
+    outcome: '4' | '8';
+    state: 'dead' | 'cancelled';
+    step: 'deadLetter' | 'nothingToCancel';
+    reason: string;
+    /** What the delivery records as its error; the failure's message unless given. */
+    error?: string;
+  },
+): Promise<void> {
+  await ctx.audit.append(work.tenant, shipment.audit(shipment.note, end.outcome, end.reason));
   await finish(ctx, job, {
     deliveryId: work.id,
     inboxId: work.inbox_id,
-    deliveryState: 'cancelled',
-    step: 'nothingToCancel',
-    reason,
+    deliveryState: end.state,
+    step: end.step,
+    reason: end.reason,
     status: failure.status,
-    error: reason,
+    error: end.error ?? failure.message,
     answer: sealAnswer(ctx.cipher, failure.answer),
   });
-  return 'nothing-to-cancel';
 }
 
 /** The receiver accepted the delivery but recording that failed: retried as a recording, never as a send. */
