@@ -28,6 +28,52 @@ export class RetryableDeliveryError extends Error {
   }
 }
 
+/** A retryable failure known not to have reached the receiver (`neverSent`): no connection, or the token failed first. */
+export function neverSentError(message: string): RetryableDeliveryError {
+  return new RetryableDeliveryError(message, undefined, undefined, undefined, true);
+}
+
+/**
+ * What a network error's code (Node.js's socket, DNS and TLS codes, undici's own) says of the request it broke off:
+ * `never-left` when it proves the request was never written (no connection was made, or the TLS handshake failed,
+ * which comes before any of the request is sent), `may-have-left` when the exchange broke off once connected (the
+ * request may have been written, in part or whole), undefined when it is no network error's code. An undici code not
+ * named here counts as `may-have-left`: in doubt a message counts as received (`mayHaveReachedReceiver`).
+ */
+export function networkFailureOf(code: string): 'never-left' | 'may-have-left' | undefined {
+  if (NEVER_LEFT.has(code)) {
+    return 'never-left';
+  }
+  return MAY_HAVE_LEFT.has(code) || code.startsWith('UND_ERR_') ? 'may-have-left' : undefined;
+}
+
+/** No connection (refused, no such host, no route, connect timeout), or a TLS handshake refused before sending. */
+const NEVER_LEFT: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_CONNECT_TIMEOUT',
+  // The receiver's certificate refused, or no TLS at all where the destination says https.
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_REVOKED',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'ERR_TLS_HANDSHAKE_TIMEOUT',
+  'ERR_SSL_WRONG_VERSION_NUMBER',
+]);
+
+/** The connection reset, aborted, timed out or closed while the request or its answer was under way. */
+const MAY_HAVE_LEFT: ReadonlySet<string> = new Set(['ECONNRESET', 'ECONNABORTED', 'ETIMEDOUT', 'EPIPE']);
+
 /**
  * Whether a retryable failure may still have reached the receiver, which may have stored what it was sent: no
  * answer at all (a timeout, a connection lost after the request was written), an answer lost while it was read, a

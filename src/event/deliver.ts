@@ -8,6 +8,7 @@ import {
   CANCELLED_AFTER_POSSIBLE_RECEIPT,
   CANCELLED_BY_PRACTICE,
   NOTHING_TO_CANCEL,
+  NOT_HELD_BY_RECEIVER,
   PAYLOAD_PURGED,
   RESEND_CANCELLED_BY_PRACTICE,
   RESENT_BY_PRACTICE,
@@ -16,8 +17,15 @@ import {
 import { correctedSince } from './contact-versions';
 import { minimise } from '../policy/minimise';
 import { finishDeliveryLogged } from './event-log';
-import { claimTrialDelivery, recordAttempt, type DeliveryFinish, type DeliveryWork } from './event-store';
-import { sealAnswer, type SealedAnswer } from './receiver-answer';
+import {
+  claimTrialDelivery,
+  markPossiblyReceivedFromAudit,
+  MAY_HAVE_BEEN_RECEIVED,
+  recordAttempt,
+  type DeliveryFinish,
+  type DeliveryWork,
+} from './event-store';
+import { sealAnswer, summariseAnswer, type SealedAnswer } from './receiver-answer';
 import { stageStatements } from './stage-groups';
 import type { PipelineContext } from './context';
 import { childConsentsOnce, decideAndRecord, purposeOf } from './decide';
@@ -33,7 +41,7 @@ import { mayWaitForConnections } from './connection-waits';
 import { asDeliveryFailure, finalityOf, type DeliveryFailure } from './delivery-failure';
 import { MONITORING_REPORT_EVENT } from '../contracts/delivery-event-type';
 import { reportDelivery } from './report-delivery';
-import type { DeliveryKind, DisclosureAudit } from './delivery-kind';
+import type { DeliveryKind, DisclosureAudit, Shipment } from './delivery-kind';
 import { takeSendSlot } from './send-window';
 import { consentAt, CONSENT_EVENT_TYPES, recordDisclosed, withdrawalNoticeDelivery } from './withdrawal-notice';
 
@@ -88,7 +96,9 @@ async function processPendingDelivery(
     // Cancelled while it waited (a paused destination, retries): the municipality never gets a referral the practice
     // withdrew. The cancellation goes out as any event does; after an attempt that may have reached the receiver
     // (`possibly_received_at`), it counts as sent, so the cancellation goes out (CANCELLED_REFERRAL_AT_DESTINATION).
-    const reason = work.possibly_received_at ? CANCELLED_AFTER_POSSIBLE_RECEIPT : CANCELLED_BY_PRACTICE;
+    // The mark is set with the attempt's record, which may have failed after the attempt's audit: read again there.
+    const possiblyReceived = work.possibly_received_at !== null || (await markPossiblyReceivedFromAudit(ctx.db, work));
+    const reason = possiblyReceived ? CANCELLED_AFTER_POSSIBLE_RECEIPT : CANCELLED_BY_PRACTICE;
     await notSent(ctx, job, work, 'cancelledByPractice', reason);
     return 'cancelled';
   }
@@ -306,6 +316,9 @@ async function deliverOnce(
     });
   } catch (err) {
     const failure = asDeliveryFailure(err, `adapter ${destination.adapter}`);
+    if (work.cancelled_referral === 'possibly' && notHeldByReceiver(failure)) {
+      return nothingHeldToCancel(ctx, job, work, shipment, failure);
+    }
     // A fault of the format's own code (an unexpected error made permanent above) is about this message, not the
     // receiver: it does not count towards a pause.
     const adapterFault = failure !== err && failure.name === 'PermanentDeliveryError';
@@ -313,18 +326,17 @@ async function deliverOnce(
       await noteFailure(ctx, destination, failure);
     }
     const { final, reason } = finalityOf(failure, job, destination.id, work.delivered_at);
-    const answer = sealAnswer(ctx.cipher, failure.answer);
     if (!final) {
       const possiblyReceived = failure.name === 'RetryableDeliveryError' && mayHaveReachedReceiver(failure);
       if (possiblyReceived) {
         // The data may have left (a timeout, a 5xx): audited as a disclosure of unknown outcome, first, as below.
-        await ctx.audit.append(work.tenant, shipment.audit(shipment.note, '4', `${reason}; may have been received`));
+        await ctx.audit.append(work.tenant, shipment.audit(shipment.note, '4', `${reason}${MAY_HAVE_BEEN_RECEIVED}`));
       }
       await recordAttempt(ctx.db, 'delivery', work.id, {
         state: 'pending',
         status: failure.status,
         error: failure.message,
-        answer,
+        answer: sealAnswer(ctx.cipher, failure.answer),
         possiblyReceived,
       }).catch((err: unknown) => {
         // The destination failed this attempt, and it counts, though no connection came free to record it.
@@ -338,19 +350,7 @@ async function deliverOnce(
       });
       throw failure;
     }
-    // Audit first, here and on success: a crash in between then leaves an audited attempt that is retried, never
-    // a recorded outcome without its audit trail.
-    await ctx.audit.append(work.tenant, shipment.audit(shipment.note, '8', reason));
-    await finish(ctx, job, {
-      deliveryId: work.id,
-      inboxId: work.inbox_id,
-      deliveryState: 'dead',
-      step: 'deadLetter',
-      reason,
-      status: failure.status,
-      error: failure.message,
-      answer,
-    });
+    await endAttempt(ctx, job, work, shipment, failure, { outcome: '8', state: 'dead', step: 'deadLetter', reason });
     throw failure.name === 'PermanentDeliveryError' ? failure : new PermanentDeliveryError(reason, failure.status);
   }
   // The data has left. Keep that fact outside PostgreSQL first: if the database is away now, the retry records it
@@ -384,6 +384,76 @@ const MAX_DECIDED_AGAIN = 3;
 function sameConsents(seen: readonly string[], now: readonly string[]): boolean {
   const was = new Set(seen);
   return seen.length === now.length && now.every((c) => was.has(c));
+}
+
+/**
+ * A 404 or 410 with an OperationOutcome: the receiver's FHIR server (not a gateway's page for a missing route) holds
+ * nothing the message names. FHIR R4 answers so a conditional patch that matches nothing: to a cancellation, the
+ * referral is not there.
+ */
+function notHeldByReceiver(failure: DeliveryFailure): boolean {
+  return (
+    failure.name === 'RetryableDeliveryError' &&
+    (failure.status === 404 || failure.status === 410) &&
+    failure.answer !== undefined &&
+    summariseAnswer(failure.answer).issues !== undefined
+  );
+}
+
+/**
+ * A cancellation of a referral that only possibly reached the receiver, answered that the receiver does not hold it
+ * (`notHeldByReceiver`): there is nothing to cancel, so it is done, not retried into a dead letter. The attempt is
+ * audited as a disclosure that did not have its effect (outcome 4), the reason named, and counted. To a referral the
+ * receiver accepted, the same answer stays a failure (retried, then a dead letter): the receiver lost what it held.
+ */
+async function nothingHeldToCancel(
+  ctx: PipelineContext,
+  job: Job<DeliverJobData>,
+  work: DeliveryWork,
+  shipment: Shipment,
+  failure: DeliveryFailure,
+): Promise<string> {
+  const reason = `${work.destination}: ${failure.message}; ${NOT_HELD_BY_RECEIVER}`;
+  await endAttempt(ctx, job, work, shipment, failure, {
+    outcome: '4',
+    state: 'cancelled',
+    step: 'nothingToCancel',
+    reason,
+    error: reason,
+  });
+  return 'nothing-to-cancel';
+}
+
+/**
+ * Ends a delivery with the attempt that just failed (counted, its answer kept): audited first, here and on success,
+ * so a crash in between leaves an audited attempt that is retried, never a recorded outcome without its audit trail.
+ */
+async function endAttempt(
+  ctx: PipelineContext,
+  job: Job<DeliverJobData>,
+  work: DeliveryWork,
+  shipment: Shipment,
+  failure: DeliveryFailure,
+  end: {
+    outcome: '4' | '8';
+    state: 'dead' | 'cancelled';
+    step: 'deadLetter' | 'nothingToCancel';
+    reason: string;
+    /** What the delivery records as its error; the failure's message unless given. */
+    error?: string;
+  },
+): Promise<void> {
+  await ctx.audit.append(work.tenant, shipment.audit(shipment.note, end.outcome, end.reason));
+  await finish(ctx, job, {
+    deliveryId: work.id,
+    inboxId: work.inbox_id,
+    deliveryState: end.state,
+    step: end.step,
+    reason: end.reason,
+    status: failure.status,
+    error: end.error ?? failure.message,
+    answer: sealAnswer(ctx.cipher, failure.answer),
+  });
 }
 
 /** The receiver accepted the delivery but recording that failed: retried as a recording, never as a send. */

@@ -1,5 +1,5 @@
 import type { Job } from 'bullmq';
-import { PermanentDeliveryError, RetryableDeliveryError } from '../contracts/delivery-errors';
+import { networkFailureOf, PermanentDeliveryError, RetryableDeliveryError } from '../contracts/delivery-errors';
 import { unexpectedErrorFields } from '../kernel/logger';
 import { SENT_AGAIN_AFTER } from './states';
 
@@ -34,12 +34,8 @@ export function isTransportError(err: unknown): boolean {
   if (e?.name === 'TimeoutError' || e?.name === 'AbortError') {
     return true;
   }
-  return [e?.code, e?.cause?.code].some((c) => typeof c === 'string' && TRANSPORT_CODES.test(c));
+  return [e?.code, e?.cause?.code].some((c) => typeof c === 'string' && networkFailureOf(c) !== undefined);
 }
-
-/** Socket and DNS error codes of Node.js, and undici's own. */
-const TRANSPORT_CODES =
-  /^(ECONNREFUSED|ECONNRESET|ECONNABORTED|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|UND_ERR_.+)$/;
 
 /** Whether this failure ends the delivery (permanent, or the last attempt), and the reason to record if so. */
 export function finalityOf(

@@ -786,12 +786,13 @@ export interface DeliveryWork extends DeliveryRow, SealedEvent {
    */
   waits_for_earlier: boolean;
   /**
-   * For a cancellation, where the referral it cancels stands at this destination: `sent` (delivered, or a dead
-   * letter that may have arrived), `never` (known here, but it never went out: held back, cancelled before it was
+   * For a cancellation, where the referral it cancels stands at this destination: `delivered` (the receiver accepted
+   * it, whatever became of a resend), `possibly` (an attempt may have reached it: a dead letter, or one stopped after
+   * an attempt of unknown outcome), `never` (known here, but it never went out: held back, cancelled before it was
    * sent, denied at delivery). Read once no earlier event of the referral is being delivered (`waits_for_earlier`).
    * Null for other events, and for a referral this product never received.
    */
-  cancelled_referral: 'sent' | 'never' | null;
+  cancelled_referral: 'delivered' | 'possibly' | 'never' | null;
 }
 
 /**
@@ -839,13 +840,14 @@ const WAITS_FOR_EARLIER = `EXISTS (SELECT 1 FROM referral_identifier r
  * A referral received only after it (sent later in the same request, or in a later one) is not what it cancels, but
  * says jeugdbrug knows the referral: the cancellation has nothing to cancel (`never`), rather than being judged as
  * one of a referral jeugdbrug never received (NULL) and sent beside the referral it preceded. One delivered once
- * (`delivered_at`) whose resend this cancellation stopped (`cancelled`) was sent: the municipality has it; so was one
- * stopped after an attempt that may have reached it (`possibly_received_at`). One still being sent is waited for
- * first (`WAITS_FOR_EARLIER`), so the cancellation arrives after it.
+ * (`delivered_at`) whose resend this cancellation stopped (`cancelled`) was sent: the municipality has it
+ * (`delivered`); one stopped after an attempt that may have reached it (`possibly_received_at`), or a dead letter,
+ * possibly was (`possibly`). One still being sent is waited for first (`WAITS_FOR_EARLIER`), so the cancellation
+ * arrives after it.
  */
 const CANCELLED_REFERRAL_AT_DESTINATION = `SELECT CASE
-      WHEN bool_or(rd.state IN ('delivered', 'dead') OR rd.delivered_at IS NOT NULL OR rd.possibly_received_at IS NOT NULL)
-        FILTER (WHERE earlier) THEN 'sent'
+      WHEN bool_or(rd.state = 'delivered' OR rd.delivered_at IS NOT NULL) FILTER (WHERE earlier) THEN 'delivered'
+      WHEN bool_or(rd.state = 'dead' OR rd.possibly_received_at IS NOT NULL) FILTER (WHERE earlier) THEN 'possibly'
       WHEN count(ri.id) > 0 THEN 'never' END
     FROM referral_identifier c
     ${sameReferral('r', 'c')}
@@ -972,6 +974,38 @@ export async function recordAttempt(
        ${DELIVERED_AT_SET(table, '$2')}${a.possiblyReceived ? ', possibly_received_at = COALESCE(possibly_received_at, now())' : ''}
      FROM from_states WHERE ${byIdWhileIn(table, '$1')} RETURNING ${table}.id`,
     [id, a.state, a.status ?? null, a.error ?? null, ...answerParams(a.answer)],
+  );
+  return rows.length > 0;
+}
+
+/** The end of a possibly received attempt's disclosure text (outcome 4), by which `markPossiblyReceivedFromAudit` finds it. */
+export const MAY_HAVE_BEEN_RECEIVED = '; may have been received';
+
+/**
+ * Sets `possibly_received_at` of a delivery from its audit trail, when an attempt's disclosure of outcome 4 is on
+ * record but the mark is not: the attempt is audited first, and recording it may fail after (a lock, a timeout, no
+ * connection free). The audit row is the one durable record of the attempt; read here, where it matters, before a
+ * cancellation decides whether the referral was sent. Returns whether the delivery now has the mark.
+ */
+export async function markPossiblyReceivedFromAudit(
+  db: Db,
+  d: { id: string; tenant: string; inbox_id: string; destination: string },
+): Promise<boolean> {
+  const rows = await db.query(
+    `UPDATE delivery SET possibly_received_at = a.recorded
+       FROM (SELECT min(recorded) AS recorded FROM audit_event
+              WHERE tenant = $2 AND entities @> ARRAY[$3] AND subtype = 'disclose' AND outcome = '4'
+                AND position($4 IN resource) > 0 AND position($5 IN resource) > 0) a
+      WHERE delivery.id = $1 AND delivery.possibly_received_at IS NULL AND a.recorded IS NOT NULL
+      RETURNING delivery.id`,
+    [
+      d.id,
+      d.tenant,
+      `inbox/${d.inbox_id}`,
+      // As the entity's description and the outcome's text stand in the AuditEvent's JSON.
+      JSON.stringify(`destination ${d.destination}`),
+      JSON.stringify(MAY_HAVE_BEEN_RECEIVED).slice(1, -1),
+    ],
   );
   return rows.length > 0;
 }

@@ -161,6 +161,14 @@ export const RESEND_CANCELLED_BY_PRACTICE =
 export const NOTHING_TO_CANCEL = 'not sent: the referral it cancels never reached the municipality';
 
 /**
+ * The end of the reason recorded when a cancellation of a referral that only possibly reached the receiver is answered
+ * 404 or 410 with an OperationOutcome (`<destination>: HTTP 404; …`, `STEPS.nothingToCancel`): the receiver's FHIR
+ * server holds no such referral, so there is nothing to cancel; retried, it would end as a dead letter.
+ */
+export const NOT_HELD_BY_RECEIVER =
+  'nothing to cancel: the municipality does not hold the referral, which only possibly reached it';
+
+/**
  * The reason recorded when a cancellation is not sent because the practice sent the referral again after it
  * (`STEPS.resentByPractice`).
  */

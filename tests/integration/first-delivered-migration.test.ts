@@ -72,3 +72,72 @@ describe('when a delivery was first delivered, from migration 070 on', () => {
     expect(row!.first_delivered_at).toEqual(at(40));
   });
 });
+
+/**
+ * Migration 080: the trigger keeping `first_delivered_at` runs only for a write that changes it (a `WHEN` clause), not
+ * for every write to `delivery` (each attempt, each pending delivery's bookkeeping); what it keeps is as from 070 on.
+ */
+describe('when a delivery was first delivered, from migration 080 on', () => {
+  const schema = `t_first_delivered_when_${randomBytes(5).toString('hex')}`;
+  let db: Db;
+
+  beforeAll(async () => {
+    db = await openDb({ databaseUrl: TEST_DATABASE_URL, schema, poolSize: 2, dataDir: '' });
+    await migrate(db);
+  });
+
+  afterAll(async () => {
+    await db.close();
+    await dropSchema(schema);
+  });
+
+  /**
+   * Runs `sql` and answers its row's `first_delivered_at`, and how often the trigger's function ran for it: the
+   * difference of the session's count around it (it also holds earlier transactions' calls not yet reported).
+   */
+  const write = (sql: string, params: unknown[]) =>
+    db.transaction(async (tx) => {
+      await tx.query(`SET LOCAL track_functions = 'pl'`);
+      const calls = async () =>
+        (
+          await tx.query<{ n: number }>(
+            `SELECT coalesce(pg_stat_get_xact_function_calls('delivery_first_delivered'::regproc), 0)::int AS n`,
+          )
+        )[0]!.n;
+      const before = await calls();
+      const [row] = await tx.query<{ first_delivered_at: Date | null }>(`${sql} RETURNING first_delivered_at`, params);
+      return { first: row!.first_delivered_at, calls: (await calls()) - before };
+    });
+
+  it('keeps first_delivered_at as before, and runs its function only for the writes that change it', async () => {
+    const [inboxId, otherInboxId] = await insertInboxRows(db, 'delivered', 2);
+    const inserted = await db.query<{ id: string }>(
+      `INSERT INTO delivery (id, inbox_id, destination, idempotency_key, state)
+       VALUES (gen_random_uuid(), $1, 'gm0226', gen_random_uuid()::text, 'pending') RETURNING id`,
+      [inboxId],
+    );
+    const id = inserted[0]!.id;
+    const update = (set: string, ...params: unknown[]) =>
+      write(`UPDATE delivery SET ${set} WHERE id = $1`, [id, ...params]);
+
+    // A failed attempt of a pending delivery: nothing to keep, no call.
+    expect(await update('attempts = attempts + 1, last_status = 503')).toEqual({ first: null, calls: 0 });
+    // Delivered: kept.
+    expect(await update(`state = 'delivered', delivered_at = $2`, at(20))).toEqual({ first: at(20), calls: 1 });
+    // Redelivered: `delivered_at` moves on, the first delivery stays, and nothing ran.
+    expect(await update('round = round + 1, delivered_at = $2', at(30))).toEqual({ first: at(20), calls: 0 });
+    expect(await update(`state = 'dead', attempts = attempts + 1`)).toEqual({ first: at(20), calls: 0 });
+    // A write that clears or moves it (no build does) gets the earliest it may be, as from 070 on.
+    expect(await update('first_delivered_at = NULL')).toEqual({ first: at(30), calls: 1 });
+    expect(await update('first_delivered_at = $2', at(45))).toEqual({ first: at(30), calls: 1 });
+    expect(await update('first_delivered_at = $2', at(5))).toEqual({ first: at(5), calls: 0 });
+    // Inserted delivered: it has it at once.
+    expect(
+      await write(
+        `INSERT INTO delivery (id, inbox_id, destination, idempotency_key, state, delivered_at)
+         VALUES (gen_random_uuid(), $1, 'gm0226', gen_random_uuid()::text, 'delivered', $2)`,
+        [otherInboxId, at(40)],
+      ),
+    ).toEqual({ first: at(40), calls: 1 });
+  });
+});

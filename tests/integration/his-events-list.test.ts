@@ -1,5 +1,6 @@
 import { PRINCIPAL_SYSTEM } from '../../src/audit/audit-events';
 import { buildReferralEvent, PRACTICE_AGB } from '../helpers/builders';
+import { openConsole } from '../helpers/console-client';
 import { TestReceiver } from '../helpers/receiver';
 import { cleanupTestEnv, startTestApp, type KeyName, type TestApp } from '../helpers/test-runtime';
 import { waitFor } from '../helpers/wait-for';
@@ -77,6 +78,28 @@ describe('GET /his/v1/events: a practice lists and polls its own events', () => 
       expect(events.map((e) => [e.id, e.deliveredBefore])).toEqual([[last, true]]);
     } finally {
       await app.rt.ctx.db.query(`UPDATE inbox SET state = 'delivered' WHERE id = $1`, [last]);
+    }
+  });
+
+  // One event, two destinations: the one that accepted it does not make the other's dead letter a failed resend.
+  it('says a dead event with a destination that never received it was not received before, in the list and console', async () => {
+    const [, , last] = ids;
+    const db = app.rt.ctx.db;
+    await db.query(`UPDATE inbox SET state = 'dead', updated_at = now() WHERE id = $1`, [last]);
+    await db.query(
+      `INSERT INTO delivery (id, inbox_id, destination, idempotency_key, state, attempts, last_error)
+       VALUES (gen_random_uuid(), $1, 'gm0344', gen_random_uuid()::text, 'dead', 12, 'HTTP 503 (retries exhausted)')`,
+      [last],
+    );
+    try {
+      const { events } = await list('?state=dead');
+      expect(events.map((e) => [e.id, e.deliveredBefore])).toEqual([[last, false]]);
+      const page = await (await (await openConsole(app, 'practice')).get(`/console/practice/events/${last}`)).text();
+      expect(page).not.toContain('afgeleverd; opnieuw versturen mislukt</dd>');
+      expect(page).toMatch(/<dd>onbestelbaar<\/dd>/);
+    } finally {
+      await db.query(`DELETE FROM delivery WHERE inbox_id = $1 AND destination = 'gm0344'`, [last]);
+      await db.query(`UPDATE inbox SET state = 'delivered' WHERE id = $1`, [last]);
     }
   });
 

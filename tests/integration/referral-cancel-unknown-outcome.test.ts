@@ -72,6 +72,48 @@ describe('what the municipality gets and reads of a referral the practice cancel
     expect(list).toContain('De verwijzing zelf is hier niet zeker aangekomen');
   });
 
+  it('sends the cancellation when the possibly received attempt was audited but its recording failed', async () => {
+    // The attempt's outcome-4 disclosure is written, then recording the attempt (and with it `possibly_received_at`)
+    // fails, as under a held lock or a statement timeout: the cancellation read the referral as never sent, and the
+    // municipality kept a referral the practice cancelled.
+    const db = h.app.rt.ctx.db;
+    await db.query(`CREATE FUNCTION test_attempt_refused() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW.attempts > OLD.attempts AND (SELECT event_type FROM inbox WHERE id = NEW.inbox_id) = 'referral.created'
+        THEN RAISE EXCEPTION 'canceling statement due to lock timeout' USING ERRCODE = '55P03';
+        END IF;
+        RETURN NEW;
+      END $$`);
+    await db.query(`CREATE TRIGGER test_attempt_refused BEFORE UPDATE ON delivery
+      FOR EACH ROW EXECUTE FUNCTION test_attempt_refused()`);
+    try {
+      h.receiver.script = [{ kind: 'store-then-status', status: 500 }];
+      const referral = buildReferralEvent();
+      const id = await h.submit(referral);
+      await waitFor('the attempt audited as possibly received', async () =>
+        (await disclosuresOf(id)).includes('4') ? true : undefined,
+      );
+      const referralKey = (await h.delivery(id)).idempotency_key;
+      const cancelId = await h.submit(
+        buildReferralEvent({
+          eventType: 'referral.cancelled',
+          referral: { id: (referral.referral as { id: string }).id },
+        }),
+      );
+      await h.reachesState(id, 'completed');
+      expect((await h.state(id)).stateReason).toBe(
+        'cancelled by the practice before it was sent again; an earlier attempt may have reached the municipality',
+      );
+      await h.reachesState(cancelId, 'delivered');
+      expect(h.receiver.hitsFor(referralKey)).toHaveLength(1);
+      expect(h.receiver.hitsFor((await h.delivery(cancelId)).idempotency_key)).toHaveLength(1);
+      expect((await h.delivery(id)).possibly_received_at).not.toBeNull();
+    } finally {
+      await db.query('DROP TRIGGER test_attempt_refused ON delivery');
+      await db.query('DROP FUNCTION test_attempt_refused()');
+    }
+  });
+
   it('sends neither after an answer that says the receiver did not take it (429)', async () => {
     const { id, cancelId } = await cancelAfterFirstAttempt({ kind: 'status', status: 429 });
     await h.reachesState(cancelId, 'completed');
@@ -111,5 +153,65 @@ describe('what the municipality gets and reads of a referral the practice cancel
     const outcome = (await res.json()) as { issue: { expression?: string[] }[] };
     expect(outcome.issue[0]?.expression).toEqual(['identifier']);
     expect(JSON.stringify(outcome)).toContain('The practice cancelled this referral');
+  });
+});
+
+/**
+ * A `fhir-rest` server answers a cancellation of a referral it never stored 404 (FHIR R4: a conditional patch without
+ * a match), with an OperationOutcome. It was retried as a missing route into a dead letter.
+ */
+describe("a fhir-rest server's 404 to a cancellation", () => {
+  const h = useDeliveryApp({
+    destination: (r) => contractDestination(r.url('/fhir'), { adapter: 'fhir-rest' }),
+    env: { DELIVERY_BACKOFF_BASE_MS: '2500', DELIVERY_BACKOFF_MAX_MS: '2500' },
+  });
+  const notFound = {
+    kind: 'status',
+    status: 404,
+    body: JSON.stringify({
+      resourceType: 'OperationOutcome',
+      issue: [{ severity: 'error', code: 'not-found', diagnostics: 'no ServiceRequest matches the identifier' }],
+    }),
+  } as const;
+
+  const cancellationOf = (referral: ReturnType<typeof buildReferralEvent>) =>
+    h.submit(
+      buildReferralEvent({
+        eventType: 'referral.cancelled',
+        referral: { id: (referral.referral as { id: string }).id },
+      }),
+    );
+
+  it('records the cancellation of a referral that only possibly arrived as done, not retried', async () => {
+    h.receiver.script = [{ kind: 'slow', delayMs: 1200 }, notFound];
+    const referral = buildReferralEvent();
+    const id = await h.submit(referral);
+    await waitFor('the first attempt to fail', async () => (await h.delivery(id)).attempts === 1 || undefined);
+    const cancelId = await cancellationOf(referral);
+    await h.reachesState(cancelId, 'completed');
+    expect((await h.state(cancelId)).stateReason).toBe(
+      `${h.destination.id}: HTTP 404; nothing to cancel: the municipality does not hold the referral, which only possibly reached it`,
+    );
+    const delivery = await h.delivery(cancelId);
+    expect([delivery.state, delivery.attempts, delivery.last_status]).toEqual(['cancelled', 1, 404]);
+    expect(h.receiver.hitsFor(delivery.idempotency_key)).toHaveLength(1);
+    const [audit] = await h.app.rt.ctx.db.query<{ outcome: string; resource: string }>(
+      `SELECT outcome, resource FROM audit_event WHERE subtype = 'disclose' AND entities @> ARRAY[$1] ORDER BY seq`,
+      [`inbox/${cancelId}`],
+    );
+    expect(audit?.outcome).toBe('4');
+    expect(audit?.resource).toContain('nothing to cancel: the municipality does not hold the referral');
+  });
+
+  it('retries a 404 to the cancellation of a referral the municipality accepted: it lost what it received', async () => {
+    h.receiver.script = [{ kind: 'ok' }, notFound];
+    const referral = buildReferralEvent();
+    const id = await h.submit(referral);
+    await h.reachesState(id, 'delivered');
+    const cancelId = await cancellationOf(referral);
+    await waitFor('the cancellation attempted', async () => (await h.delivery(cancelId)).attempts === 1 || undefined);
+    const delivery = await h.delivery(cancelId);
+    expect([delivery.state, delivery.last_status, delivery.last_error]).toEqual(['pending', 404, 'HTTP 404']);
+    await h.reachesState(cancelId, 'delivered');
   });
 });

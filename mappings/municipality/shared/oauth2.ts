@@ -1,9 +1,5 @@
 import type { EndpointAuth } from '../../../src/contracts/destination';
-import {
-  isRetryableStatus,
-  PermanentDeliveryError,
-  RetryableDeliveryError,
-} from '../../../src/contracts/delivery-errors';
+import { isRetryableStatus, PermanentDeliveryError, neverSentError } from '../../../src/contracts/delivery-errors';
 
 type ClientCredentials = Extract<EndpointAuth, { type: 'oauth2-client-credentials' }>;
 
@@ -84,36 +80,18 @@ export class TokenCache {
       text = await res.text();
     } catch (err) {
       const e = err as Error;
-      throw new RetryableDeliveryError(
-        `token endpoint: ${e.name === 'TimeoutError' ? 'timeout' : 'network error'}`,
-        undefined,
-        undefined,
-        undefined,
-        true,
-      );
+      throw neverSentError(`token endpoint: ${e.name === 'TimeoutError' ? 'timeout' : 'network error'}`);
     }
     if (!res.ok) {
       // Not the receiver's status: a refused client is a configuration problem, kept without a status.
       if (isRetryableStatus(res.status)) {
-        throw new RetryableDeliveryError(
-          `token endpoint answered HTTP ${res.status}`,
-          undefined,
-          undefined,
-          undefined,
-          true,
-        );
+        throw neverSentError(`token endpoint answered HTTP ${res.status}`);
       }
       throw new PermanentDeliveryError(`token endpoint answered HTTP ${res.status}`);
     }
     const body = parseTokenResponse(text);
     if (!body) {
-      throw new RetryableDeliveryError(
-        'token endpoint answered without an access_token',
-        undefined,
-        undefined,
-        undefined,
-        true,
-      );
+      throw neverSentError('token endpoint answered without an access_token');
     }
     const lifetimeMs = (body.expiresIn ?? DEFAULT_LIFETIME_S) * 1000;
     const margin = Math.min(MAX_MARGIN_MS, lifetimeMs / 10);

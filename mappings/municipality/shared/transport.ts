@@ -3,6 +3,8 @@ import { request, type Dispatcher } from 'undici';
 import type { Endpoint } from '../../../src/contracts/destination';
 import {
   isRetryableStatus,
+  networkFailureOf,
+  neverSentError,
   parseRetryAfter,
   PermanentDeliveryError,
   RetryableDeliveryError,
@@ -94,14 +96,13 @@ async function exchangeWithin(
     });
   } catch (err) {
     const e = err as Error;
+    if (e.name === 'TimeoutError') {
+      // It may have run out after the request was written.
+      throw new RetryableDeliveryError('timeout');
+    }
     const cause = networkCause(e);
-    throw new RetryableDeliveryError(
-      e.name === 'TimeoutError' ? 'timeout' : `network error: ${cause}`,
-      undefined,
-      undefined,
-      undefined,
-      e.name !== 'TimeoutError' && NOT_CONNECTED.has(cause),
-    );
+    const message = `network error: ${cause}`;
+    throw networkFailureOf(cause) === 'never-left' ? neverSentError(message) : new RetryableDeliveryError(message);
   }
   let body: string;
   try {
@@ -166,20 +167,6 @@ async function authorizationOf(endpoint: Endpoint, timeoutMs: number, deps: Http
       return `Bearer ${await deps.tokens.getToken(auth, timeoutMs)}`;
   }
 }
-
-/**
- * Socket error codes that say no connection was made, so the request cannot have reached the receiver
- * (`RetryableDeliveryError.neverSent`). A timeout says nothing of the kind: it may have run out after the request
- * was written.
- */
-const NOT_CONNECTED: ReadonlySet<string> = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'UND_ERR_CONNECT_TIMEOUT',
-]);
 
 /** The socket error's code (ECONNREFUSED, UND_ERR_SOCKET, ...): what an operator needs. */
 function networkCause(err: Error): string {

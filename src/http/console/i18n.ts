@@ -3,6 +3,7 @@ import {
   CANCELLED_BY_PRACTICE,
   NOT_ACKNOWLEDGED,
   NOTHING_TO_CANCEL,
+  NOT_HELD_BY_RECEIVER,
   notRedeliveredAskedBy,
   PAYLOAD_PURGED,
   RECEIPT_RECORDED,
@@ -814,10 +815,15 @@ const REASON_PREFIXES: readonly (readonly [string, Record<Lang, string>])[] = [
   ['decided again: ', { nl: 'opnieuw besloten', en: 'decided again' }],
 ];
 
+/** The text `make` writes, as a pattern's source (unanchored) whose one group is what `make` was given (any text). */
+function templateSource(make: (arg: string) => string): string {
+  const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return make('\u0000').split('\u0000').map(escape).join('(.+?)');
+}
+
 /** The whole text `make` writes, as a pattern whose one group is what `make` was given (any text). */
 function templatePattern(make: (arg: string) => string): RegExp {
-  const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  return new RegExp(`^${make('\u0000').split('\u0000').map(escape).join('(.+?)')}$`);
+  return new RegExp(`^${templateSource(make)}$`);
 }
 
 /**
@@ -894,6 +900,13 @@ const OTHER_REASONS: readonly (readonly [RegExp, Record<Lang, string>])[] = [
     {
       nl: 'niet verstuurd: de verwijzing die het intrekt bereikte de gemeente nooit',
       en: 'not sent: the referral it cancels never reached the municipality',
+    },
+  ],
+  [
+    new RegExp(`^([a-z0-9-]+): HTTP (404|410); ${NOT_HELD_BY_RECEIVER}$`),
+    {
+      nl: '{1}: HTTP {2}; niets in te trekken: de gemeente heeft de verwijzing niet, die haar misschien nooit bereikte',
+      en: '{1}: HTTP {2}; nothing to cancel: the municipality does not hold the referral, which may never have reached it',
     },
   ],
   [
@@ -980,7 +993,7 @@ export function reasonsInWords(lang: Lang, reason: string | null | undefined): s
 }
 
 /** `notRedeliveredAskedBy`'s start of a reason: who asked (group 1), and the decision's reason after it (group 2). */
-const NOT_REDELIVERED = new RegExp(`${templatePattern(notRedeliveredAskedBy).source.slice(0, -1)}(.+)$`);
+const NOT_REDELIVERED = new RegExp(`^${templateSource(notRedeliveredAskedBy)}(.+)$`);
 
 /**
  * How the audit's verification names a signed checkpoint in a problem (signed-heads.ts `namedCheckpoint`), in words:

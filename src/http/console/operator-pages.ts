@@ -48,7 +48,11 @@ import {
 import { actorOf } from '../request-context';
 import { replaySendable } from '../replay-matching';
 import { redecideByOperator } from '../../event/redecide';
-import { SENT_AGAIN_AFTER } from '../../event/states';
+import {
+  deliveryDeadButDeliveredBefore,
+  entryDeadButDeliveredBefore,
+  eventDeadButDeliveredBefore,
+} from '../../event/dead-delivered-before';
 import { auditEventRead } from '../audit-read';
 import { field, getConsoleState, pageCursorOf, pageOf, sendPage } from './console-request';
 import { configurationProblems } from './configuration-problems';
@@ -760,15 +764,13 @@ export function timelineHtml(
   e: NonNullable<Awaited<ReturnType<typeof tryGetEventTimeline>>>,
   audience: 'operator' | 'practice' = 'operator',
 ): SafeHtml {
-  const stateWords = (state: string, deliveredBefore: boolean) =>
-    audience === 'practice' && state === 'dead' && deliveredBefore
-      ? t(lang, 'resendFailed')
-      : stateInWords(lang, state);
+  const stateWords = (state: string, deadButDeliveredBefore: boolean) =>
+    audience === 'practice' && deadButDeliveredBefore ? t(lang, 'resendFailed') : stateInWords(lang, state);
   const history = e.history.map(
     (h) =>
       html`<li>
         <time datetime="${new Date(h.at).toISOString()}">${formatTime(lang, h.at)}</time>
-        <strong>${stateWords(h.state, h.reason?.includes(SENT_AGAIN_AFTER) === true)}</strong>${
+        <strong>${stateWords(h.state, entryDeadButDeliveredBefore(h.state, h.reason))}</strong>${
           h.reason ? html` — ${reasonsInWords(lang, h.reason)}` : ''
         }
       </li>`,
@@ -777,13 +779,12 @@ export function timelineHtml(
     (d) =>
       html`<tr>
         <td>${d.destination}</td>
-        <td>${stateWords(d.state, d.deliveredAt !== null)}</td>
+        <td>${stateWords(d.state, deliveryDeadButDeliveredBefore(d))}</td>
         <td>${d.attempts}</td>
         <td class="ids">${answerWords(d.lastStatus, d.lastError)}</td>
         <td>${formatTime(lang, d.deliveredAt)}</td>
       </tr>`,
   );
-  const deliveredBefore = e.deliveries.some((d) => d.deliveredAt !== null);
   // Shown only where something was withdrawn: the municipality was told to stop processing this event's data.
   const notices = e.withdrawalNotices.map(
     (n) =>
@@ -802,7 +803,7 @@ export function timelineHtml(
       <dt>${t(lang, 'practice')}</dt>
       <dd>${e.practice}</dd>
       <dt>${t(lang, 'state')}</dt>
-      <dd>${stateWords(e.state, deliveredBefore)}</dd>
+      <dd>${stateWords(e.state, eventDeadButDeliveredBefore(e.state, e.deliveries))}</dd>
     </dl>
     <h2>${t(lang, 'history')}</h2>
     <ol class="timeline">

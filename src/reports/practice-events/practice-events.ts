@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Db } from '../../kernel/db';
 import { EVENT_STATES } from '../../event/states';
+import { EVENT_DEAD_BUT_DELIVERED_BEFORE_SQL } from '../../event/dead-delivered-before';
 import { referralEventsOf } from '../../event/event-store';
 import { and, SqlParams } from '../../kernel/sql-params';
 import { tokenMoment } from '../fhir-search/page-token';
@@ -85,14 +86,12 @@ export async function listPracticeEvents(
     keyset.where,
   ]);
   // `deliveredBefore`: a dead letter of a delivery the receiver had accepted (a redelivery that failed), which the
-  // municipality has; read for the page's dead events only, by the delivery's index on its event (a scalar subquery
-  // with a LIMIT: an EXISTS here may be planned as one hashed read of all of `delivery`).
+  // municipality has; read for the page's dead events only (EVENT_DEAD_BUT_DELIVERED_BEFORE_SQL).
   const rows = await db.query<PracticeEvent & { pageKey: string; deliveredBefore: boolean }>(
     `SELECT id, source_event_id AS "eventId", tenant AS practice, event_type AS "eventType", state,
        state_reason AS "stateReason", received_at AS "receivedAt", updated_at AS "updatedAt",
        ${exactTimeSql('received_at')} AS "pageKey",
-       (state = 'dead' AND coalesce((SELECT true FROM delivery d
-         WHERE d.inbox_id = inbox.id AND d.delivered_at IS NOT NULL LIMIT 1), false)) AS "deliveredBefore"
+       ${EVENT_DEAD_BUT_DELIVERED_BEFORE_SQL('inbox')} AS "deliveredBefore"
      FROM inbox WHERE ${where} ORDER BY ${keyset.orderBy} LIMIT ${q.add(f.size + 1, 'int')}`,
     q.values,
   );

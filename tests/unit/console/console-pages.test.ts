@@ -119,6 +119,11 @@ describe('state reasons as the pipeline records them, in words', () => {
       undefined,
     ],
     [
+      'gm0226: HTTP 404; nothing to cancel: the municipality does not hold the referral, which only possibly reached it',
+      'gm0226: HTTP 404; niets in te trekken: de gemeente heeft de verwijzing niet, die haar misschien nooit bereikte',
+      'gm0226: HTTP 404; nothing to cancel: the municipality does not hold the referral, which may never have reached it',
+    ],
+    [
       'recorded in the consent registry; withdrawal notice to gm0226, gm0344',
       'vastgelegd in het toestemmingsregister; bericht van intrekking aan gm0226, gm0344',
       'recorded in the consent registry; withdrawal notice to gm0226, gm0344',

@@ -4,6 +4,8 @@ import {
   isDestinationFailure,
   isRetryableStatus,
   mayHaveReachedReceiver,
+  networkFailureOf,
+  neverSentError,
   parseRetryAfter,
   RetryableDeliveryError,
 } from '../../../src/contracts/delivery-errors';
@@ -79,9 +81,47 @@ describe('failure classification', () => {
     ['a 503', false, new RetryableDeliveryError('HTTP 503', 503)],
     ['a 404 (the route is missing)', false, new RetryableDeliveryError('HTTP 404', 404)],
     ['a 501', false, new RetryableDeliveryError('HTTP 501', 501)],
-    ['no connection', false, new RetryableDeliveryError('network error', undefined, undefined, undefined, true)],
+    ['no connection', false, neverSentError('network error: ECONNREFUSED')],
   ])('after %s, the delivery may have reached the receiver: %s', (_, may, failure) => {
     expect(mayHaveReachedReceiver(failure)).toBe(may);
+  });
+
+  it.each([
+    // No connection was made: nothing of the request was written.
+    ['ECONNREFUSED', 'never-left'],
+    ['ENOTFOUND', 'never-left'],
+    ['EAI_AGAIN', 'never-left'],
+    ['EHOSTUNREACH', 'never-left'],
+    ['ENETUNREACH', 'never-left'],
+    ['UND_ERR_CONNECT_TIMEOUT', 'never-left'],
+    // The TLS handshake failed, which comes before the request.
+    ['CERT_HAS_EXPIRED', 'never-left'],
+    ['CERT_NOT_YET_VALID', 'never-left'],
+    ['CERT_REVOKED', 'never-left'],
+    ['CERT_UNTRUSTED', 'never-left'],
+    ['CERT_REJECTED', 'never-left'],
+    ['DEPTH_ZERO_SELF_SIGNED_CERT', 'never-left'],
+    ['SELF_SIGNED_CERT_IN_CHAIN', 'never-left'],
+    ['UNABLE_TO_GET_ISSUER_CERT', 'never-left'],
+    ['UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'never-left'],
+    ['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'never-left'],
+    ['ERR_TLS_CERT_ALTNAME_INVALID', 'never-left'],
+    ['ERR_TLS_HANDSHAKE_TIMEOUT', 'never-left'],
+    ['ERR_SSL_WRONG_VERSION_NUMBER', 'never-left'],
+    // Connected: the request may have been written before the exchange broke off.
+    ['ECONNRESET', 'may-have-left'],
+    ['ECONNABORTED', 'may-have-left'],
+    ['ETIMEDOUT', 'may-have-left'],
+    ['EPIPE', 'may-have-left'],
+    ['UND_ERR_SOCKET', 'may-have-left'],
+    ['UND_ERR_HEADERS_TIMEOUT', 'may-have-left'],
+    ['UND_ERR_BODY_TIMEOUT', 'may-have-left'],
+    ['UND_ERR_CLOSED', 'may-have-left'],
+    // Not a network error's code: an unexpected error from an adapter with it is the adapter's own fault.
+    ['ERR_INVALID_ARG_TYPE', undefined],
+    ['EACCES', undefined],
+  ])('a network error %s: the request %s', (code, outcome) => {
+    expect(networkFailureOf(code)).toBe(outcome);
   });
 
   /** The failure `deliverRequest` throws for a POST to `url`. */
@@ -105,5 +145,18 @@ describe('failure classification', () => {
     const refused = await failureOf(url);
     expect(refused.message).toContain('ECONNREFUSED');
     expect(mayHaveReachedReceiver(refused)).toBe(false);
+  });
+
+  it('knows a TLS handshake that failed before the request was written never reached the receiver', async () => {
+    // A receiver that speaks plain HTTP where the destination says https: the handshake fails on its first answer.
+    const server = http.createServer((_, res) => res.end());
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const failure = await failureOf(`https://127.0.0.1:${(server.address() as AddressInfo).port}/fhir`);
+      expect(failure.message).toBe('network error: ERR_SSL_WRONG_VERSION_NUMBER');
+      expect(mayHaveReachedReceiver(failure)).toBe(false);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });

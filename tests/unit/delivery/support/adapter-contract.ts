@@ -27,6 +27,8 @@ export interface DeliveryRow {
   idempotency_key: string;
   last_status: number | null;
   last_error: string | null;
+  /** When a failed attempt first may have reached the receiver (migration 074). */
+  possibly_received_at: Date | null;
 }
 
 export interface Harness {
