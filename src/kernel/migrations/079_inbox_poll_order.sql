@@ -29,7 +29,7 @@ CREATE TRIGGER inbox_changed_xid BEFORE INSERT OR UPDATE ON inbox
 CREATE INDEX IF NOT EXISTS inbox_practice_changed ON inbox (tenant, changed_xid, id) WHERE changed_xid IS NOT NULL;
 
 -- Unused since 070: the municipality's received referrals read `delivery_first_delivered` for every state
--- (tests/integration/received-referrals-plan.test.ts). No build's code names it; 7ffe0bb's received referrals, which
+-- (tests/integration/delivered-before-index.test.ts). No build's code names it; 7ffe0bb's received referrals, which
 -- its planner served, read `delivery` whole for the redelivered ones without it (slower, not wrong). Dropping it
 -- takes `delivery`'s exclusive lock for a moment: nothing is read or rebuilt.
 DROP INDEX IF EXISTS delivery_delivered_before;
