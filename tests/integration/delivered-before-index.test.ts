@@ -4,25 +4,9 @@ import { migrate } from '../../src/kernel/migrate';
 import { listPracticeEvents } from '../../src/reports/practice-events/practice-events';
 import { listReceivedReferrals } from '../../src/reports/referral-timeline/received-referrals';
 import { encodeTimeIdCursor } from '../../src/reports/time-id-page';
-import { insertInboxRows } from '../helpers/inbox-rows';
+import { insertInboxRows, insertMonthOfDeliveries } from '../helpers/inbox-rows';
 import { TEST_DATABASE_URL } from '../helpers/test-runtime';
-
-/** The plans of the statements `run` sends, each run under EXPLAIN instead (no rows returned). */
-async function plansOf(db: Db, run: () => Promise<unknown>): Promise<string[]> {
-  const query = db.query.bind(db);
-  const plans: string[] = [];
-  const spy = jest.spyOn(db, 'query').mockImplementation(async (sql, params) => {
-    const rows = await query<{ 'QUERY PLAN': string }>(`EXPLAIN ${sql}`, params);
-    plans.push(rows.map((r) => r['QUERY PLAN']).join('\n'));
-    return [];
-  });
-  try {
-    await run();
-  } finally {
-    spy.mockRestore();
-  }
-  return plans;
-}
+import { plansOf } from '../helpers/query-plans';
 
 /**
  * Index 068 (`delivery_delivered_before`: the deliveries delivered once and not delivered now) served the
@@ -38,14 +22,7 @@ describe('index 068 (delivery_delivered_before)', () => {
     await migrate(db);
     // A month of deliveries to forty municipalities, a few of them delivered once and being sent again or dead since.
     const ids = await insertInboxRows(db, 'delivered', 20_000);
-    await db.query(
-      `INSERT INTO delivery (id, inbox_id, destination, idempotency_key, state, delivered_at)
-       SELECT gen_random_uuid(), inbox_id, 'gm' || (n % 40)::text, gen_random_uuid()::text,
-         CASE n % 500 WHEN 1 THEN 'pending' WHEN 2 THEN 'dead' WHEN 3 THEN 'cancelled' ELSE 'delivered' END,
-         now() - interval '40 days' + n * interval '2 minutes'
-       FROM unnest($1::uuid[]) WITH ORDINALITY AS x(inbox_id, n)`,
-      [ids],
-    );
+    await insertMonthOfDeliveries(db, ids);
     await db.query(`UPDATE inbox SET state = 'dead' WHERE id IN (SELECT inbox_id FROM delivery WHERE state = 'dead')`);
   });
 

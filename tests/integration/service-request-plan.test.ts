@@ -8,23 +8,7 @@ import {
   serviceRequestProvider,
 } from '../../src/reports/service-request-search/service-request-search';
 import { TEST_DATABASE_URL } from '../helpers/test-runtime';
-
-/** The plans of the statements `run` sends, each run under EXPLAIN (ANALYZE) instead (no rows returned). */
-async function plansOf(db: Db, run: () => Promise<unknown>): Promise<string[]> {
-  const query = db.query.bind(db);
-  const plans: string[] = [];
-  const spy = jest.spyOn(db, 'query').mockImplementation(async (sql, params) => {
-    const rows = await query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, COSTS OFF) ${sql}`, params);
-    plans.push(rows.map((r) => r['QUERY PLAN']).join('\n'));
-    return [];
-  });
-  try {
-    await run();
-  } finally {
-    spy.mockRestore();
-  }
-  return plans;
-}
+import { plansOf } from '../helpers/query-plans';
 
 /**
  * `GET /fhir/ServiceRequest/{id}` and a search by `identifier` built every referral the municipality ever received
@@ -88,14 +72,16 @@ describe('a read of one received referral, or a search by its identifier, reads 
     const [{ id }] = (await db.query<{ id: string }>(
       `SELECT service_request_id AS id FROM referral_identifier WHERE value = 'ref-sr-17'`,
     )) as [{ id: string }];
-    const plans = await plansOf(db, () => serviceRequestProvider(ctx()).tryRead(principal, id));
+    const plans = await plansOf(db, () => serviceRequestProvider(ctx()).tryRead(principal, id), { analyze: true });
     expectOneReferralRead(plans[0]);
   });
 
   it('searches by identifier, as system|value or the value alone, the page and its total', async () => {
     for (const value of [`${system}|ref-sr-17`, 'ref-sr-17']) {
-      const plans = await plansOf(db, () =>
-        searchServiceRequests(ctx(), principal, search([{ code: 'identifier', operator: 'eq', value }])),
+      const plans = await plansOf(
+        db,
+        () => searchServiceRequests(ctx(), principal, search([{ code: 'identifier', operator: 'eq', value }])),
+        { analyze: true },
       );
       expect(plans.length).toBeGreaterThanOrEqual(2);
       plans.forEach(expectOneReferralRead);
