@@ -17,8 +17,13 @@ import { assertRole, canActForPractice } from '../access/principal';
 import { getRequestTrace } from './access-log';
 import { sendPostAnswer } from './post-answer';
 import { auditEventRead, auditRead, NOT_IN_SCOPE } from './audit-read';
-import { listPracticeEvents, practiceEventQuery } from '../reports/practice-events/practice-events';
-import { encodeTimeIdCursor } from '../reports/time-id-page';
+import {
+  encodeEventPage,
+  encodePollFrom,
+  listPracticeEvents,
+  pollWatermark,
+  practiceEventQuery,
+} from '../reports/practice-events/practice-events';
 import { parseQueryOrThrow } from '../kernel/zod-outcome';
 import { actorOf, assertPracticeAccess } from './request-context';
 import { names, namesNoEvent } from './route-target';
@@ -71,15 +76,20 @@ export function hisRouter(ctx: PipelineContext): Router {
   });
 
   // A HIS polls its own events' states here rather than reading every receipt id: ids and states only, newest first,
-  // a page at a time; the query holds no personal data (no BSN filter), only a state and a moment.
+  // a page at a time; the query holds no personal data (no BSN filter), only a state, a moment or a transaction id.
   router.get('/events', async (req, res) => {
     const principal = getPrincipal(res);
     assertRole(principal, ...READERS);
     const query = parseQueryOrThrow(practiceEventQuery, req.query);
+    // Taken before the first page is read, and carried by the next links: a change a page could not see yet (its
+    // transaction still running) or that moved an event past the pages read is after it.
+    const pollFrom = query._page?.w ?? (await pollWatermark(ctx.db));
+    const kind = query._pollFrom !== undefined ? 'c' : query._since !== undefined ? 'u' : 'r';
     const page = await listPracticeEvents(ctx.db, principal.practices, {
       state: query.state,
       updatedSince: query._since,
-      cursor: query._page,
+      changedFrom: query._pollFrom,
+      cursor: query._page && { at: query._page.a, id: query._page.i, direction: 'older' },
       size: query._count,
     });
     // What the practice's events are and where they stand: on record in each practice's chain, as a read of them.
@@ -90,12 +100,15 @@ export function hisRouter(ctx: PipelineContext): Router {
       related: page.rows.map((e) => `inbox/${e.id}`),
     });
     const nextQuery = new URLSearchParams(
-      Object.entries({ state: query.state, _since: query._since, _count: String(query._count) }).filter(
-        (e): e is [string, string] => e[1] !== undefined,
-      ),
+      Object.entries({
+        state: query.state,
+        _since: query._since,
+        _pollFrom: query._pollFrom === undefined ? undefined : encodePollFrom(query._pollFrom),
+        _count: String(query._count),
+      }).filter((e): e is [string, string] => e[1] !== undefined),
     );
     if (page.older) {
-      nextQuery.set('_page', encodeTimeIdCursor(page.older));
+      nextQuery.set('_page', encodeEventPage({ k: kind, a: page.older.at, i: page.older.id, w: pollFrom }));
     }
     res.json({
       events: page.rows.map(
@@ -111,6 +124,8 @@ export function hisRouter(ctx: PipelineContext): Router {
           deliveredBefore,
         }),
       ),
+      // The next poll's `_pollFrom`, the same on every page of this one.
+      pollFrom: encodePollFrom(pollFrom),
       ...(page.older ? { next: `/his/v1/events?${nextQuery.toString()}` } : {}),
     });
   });

@@ -17,6 +17,21 @@ export async function insertInboxRows(db: Db, state: string, n: number): Promise
   return rows.map((r) => r.id);
 }
 
+/**
+ * A month of deliveries of `inboxIds`, one each, two minutes apart, to forty municipalities (`gm0` to `gm39`), all
+ * delivered once: one in 500 is being sent again (`pending`), one dead since, one cancelled since.
+ */
+export async function insertMonthOfDeliveries(db: Db, inboxIds: readonly string[]): Promise<void> {
+  await db.query(
+    `INSERT INTO delivery (id, inbox_id, destination, idempotency_key, state, delivered_at)
+     SELECT gen_random_uuid(), inbox_id, 'gm' || (n % 40)::text, gen_random_uuid()::text,
+       CASE n % 500 WHEN 1 THEN 'pending' WHEN 2 THEN 'dead' WHEN 3 THEN 'cancelled' ELSE 'delivered' END,
+       now() - interval '40 days' + n * interval '2 minutes'
+     FROM unnest($1::uuid[]) WITH ORDINALITY AS x(inbox_id, n)`,
+    [inboxIds],
+  );
+}
+
 /** What the map stage passes to `decideAndCreateDeliveries` for events permitted to one destination. */
 export function permittedTo(destination: string, inboxIds: readonly string[]): NewDecidedDelivery[] {
   return inboxIds.map((inboxId) => ({

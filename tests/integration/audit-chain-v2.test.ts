@@ -109,6 +109,7 @@ describe('a chain written before and after migration 015', () => {
       '070_delivery_first_delivered.sql',
       '074_delivery_possibly_received.sql',
       '078_audit_chain_integrity.sql',
+      '079_inbox_poll_order.sql',
       '080_delivery_first_delivered_when.sql',
     ]);
     const writer = new AuditWriter(db);

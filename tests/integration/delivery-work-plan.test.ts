@@ -1,6 +1,7 @@
 import { getDeliveryWorks } from '../../src/event/event-store';
 import { openDb, type Db } from '../../src/kernel/db';
 import { migrate } from '../../src/kernel/migrate';
+import { plansOf } from '../helpers/query-plans';
 import { TEST_DATABASE_URL } from '../helpers/test-runtime';
 
 /**
@@ -35,18 +36,7 @@ describe("the deliver stage's read of a group of deliveries", () => {
 
   it('looks up the pending deliveries of each referral, never all those of the destination', async () => {
     const ids = (await db.query<{ id: string }>('SELECT id FROM delivery LIMIT 50')).map((r) => r.id);
-    const query = db.query.bind(db);
-    const plans: string[] = [];
-    const spy = jest.spyOn(db, 'query').mockImplementation(async (sql, params) => {
-      const rows = await query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, COSTS OFF) ${sql}`, params);
-      plans.push(rows.map((r) => r['QUERY PLAN']).join('\n'));
-      return [];
-    });
-    try {
-      await getDeliveryWorks(db, ids);
-    } finally {
-      spy.mockRestore();
-    }
+    const plans = await plansOf(db, () => getDeliveryWorks(db, ids), { analyze: true });
     expect(plans).toHaveLength(1);
     expect(plans[0]).not.toContain('delivery_pending_age');
     // No part of the read done for each of the 50 deliveries reads hundreds of rows.

@@ -17,6 +17,7 @@ interface Summary {
 }
 interface Listing {
   events: Summary[];
+  pollFrom?: string;
   next?: string;
 }
 
@@ -137,6 +138,12 @@ describe('GET /his/v1/events: a practice lists and polls its own events', () => 
     ['?_count=0', '_count'],
     ['?_page=forged', '_page'],
     ['?bsn=111222333', 'bsn'],
+    ['?_pollFrom=forged', '_pollFrom'],
+    ['?_pollFrom=eyJ4IjoiMSJ9&_since=2026-12-01T10:00:00Z', '_pollFrom'],
+    [
+      '?_since=2026-12-01T10:00:00Z&_page=eyJrIjoiciIsImEiOiIyMDI2LTEyLTAxVDEwOjAwOjAwLjAwMDAwMFoiLCJpIjoiMDAwMDAwMDAtMDAwMC00MDAwLTgwMDAtMDAwMDAwMDAwMDAwIiwidyI6IjEifQ',
+      '_page',
+    ],
   ])('answers %s 400 naming the parameter', async (query, parameter) => {
     const res = await app.request(`/his/v1/events${query}`, { key: 'practice' });
     expect(res.status).toBe(400);
@@ -162,5 +169,68 @@ describe('GET /his/v1/events: a practice lists and polls its own events', () => 
     const after = await reads();
     expect(after).toHaveLength(before + 1);
     expect(after.at(-1)).toMatchObject({ tenant: PRACTICE_AGB, outcome: '0' });
+  });
+
+  /**
+   * `updated_at` is when the transaction that changed an event began. A change still being written while a poll ran
+   * commits with a time before that poll: a HIS polling from the newest `updatedAt` it saw (or from the moment of its
+   * last poll) missed it for good. The answer's `pollFrom` is where the next poll starts and misses nothing.
+   */
+  it('answers a pollFrom; a poll from it sees the change a transaction open across the poll before committed', async () => {
+    const db = app.rt.ctx.db;
+    const [slow, other, third] = ids as [string, string, string];
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let written!: () => void;
+    const wrote = new Promise<void>((resolve) => (written = resolve));
+    // One connection: a transaction that changes an event and stays open across the poll.
+    const slowChange = db.transaction(async (tx) => {
+      await tx.query(`UPDATE inbox SET state = 'dead', state_reason = 'slow', updated_at = now() WHERE id = $1`, [
+        slow,
+      ]);
+      written();
+      await held;
+    });
+    await wrote;
+    // Another: a change that begins after it and commits at once.
+    await new Promise((r) => setTimeout(r, 20));
+    await db.query(`UPDATE inbox SET state = 'denied', updated_at = now() WHERE id = $1`, [other]);
+
+    const poll = await list('?_count=2');
+    expect(poll.events.map((e) => e.id)).toEqual([third, other]);
+    expect(poll.events.find((e) => e.id === slow)).toBeUndefined();
+    expect(typeof poll.pollFrom).toBe('string');
+    // Every page of one poll answers the same pollFrom.
+    expect(poll.next).toBeDefined();
+    expect((await list(poll.next!.slice('/his/v1/events'.length))).pollFrom).toBe(poll.pollFrom);
+    const newestSeen = poll.events
+      .map((e) => e.updatedAt)
+      .sort()
+      .at(-1)!;
+
+    release();
+    await slowChange;
+
+    // The change committed with the time its transaction began, before what the poll saw: `_since` misses it.
+    const bySince = await list(`?_since=${encodeURIComponent(newestSeen)}`);
+    expect(bySince.events.map((e) => e.id)).not.toContain(slow);
+    // The poll from the last one's pollFrom has it.
+    const next = await list(`?_pollFrom=${encodeURIComponent(poll.pollFrom!)}`);
+    expect(next.events.map((e) => [e.id, e.state])).toContainEqual([slow, 'dead']);
+    // And a poll from that one, with nothing changed since, nothing.
+    await new Promise((r) => setTimeout(r, 20));
+    expect((await list(`?_pollFrom=${encodeURIComponent(next.pollFrom!)}`)).events).toEqual([]);
+  });
+
+  it('pages a poll from a pollFrom through the next links, keeping it', async () => {
+    const start = (await list('')).pollFrom!;
+    await app.rt.ctx.db.query(`UPDATE inbox SET updated_at = now() WHERE id = ANY($1)`, [ids]);
+    const first = await list(`?_pollFrom=${encodeURIComponent(start)}&_count=2`);
+    expect(first.events).toHaveLength(2);
+    expect(first.next).toContain('_pollFrom=');
+    const second = await list(first.next!.slice('/his/v1/events'.length));
+    expect(new Set([...first.events, ...second.events].map((e) => e.id))).toEqual(new Set(ids));
+    expect(second.next).toBeUndefined();
+    expect(second.pollFrom).toBe(first.pollFrom);
   });
 });

@@ -4,7 +4,7 @@ import type { KeyName } from '../helpers/test-runtime';
 import { formFields, openConsole } from '../helpers/console-client';
 import { waitFor } from '../helpers/wait-for';
 import { contractDestination, useDeliveryApp } from '../unit/delivery/support/adapter-contract';
-import { insertInboxRows } from '../helpers/inbox-rows';
+import { insertInboxRows, insertMonthOfDeliveries } from '../helpers/inbox-rows';
 import { statementsOf } from '../helpers/recorded-statements';
 import { listReceivedReferrals } from '../../src/reports/referral-timeline/received-referrals';
 import { amsterdamDay } from '../../src/kernel/dutch-time';
@@ -679,14 +679,7 @@ describe('redelivering delivered deliveries after a receiver lost them', () => {
     const db = h.app.rt.ctx.db;
     // A month of deliveries to forty municipalities, a few of them delivered once and being sent again or dead since.
     const others = await insertInboxRows(db, 'delivered', 20_000);
-    await db.query(
-      `INSERT INTO delivery (id, inbox_id, destination, idempotency_key, state, delivered_at)
-       SELECT gen_random_uuid(), inbox_id, 'gm' || (n % 40)::text, gen_random_uuid()::text,
-         CASE n % 500 WHEN 1 THEN 'pending' WHEN 2 THEN 'dead' WHEN 3 THEN 'cancelled' ELSE 'delivered' END,
-         now() - interval '40 days' + n * interval '2 minutes'
-       FROM unnest($1::uuid[]) WITH ORDINALITY AS x(inbox_id, n)`,
-      [others],
-    );
+    await insertMonthOfDeliveries(db, others);
     await db.exec('ANALYZE inbox; ANALYZE delivery');
     const ctx = { ...h.app.rt.ctx, db };
     const first = await listReceivedReferrals(ctx, ['gm1'], { limit: 50 });

@@ -352,7 +352,8 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
       ok: {
         status: 200,
         description:
-          'the page, newest received first; `next`: the path of the next page (absent on the last); no personal data',
+          'the page, newest received first (with _since or _pollFrom: most recently changed first); `pollFrom`: ' +
+          'the next poll’s _pollFrom; `next`: the path of the next page (absent on the last); no personal data',
         content: json(
           z.object({
             events: z.array(
@@ -363,7 +364,11 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
                 state: z.enum(EVENT_STATES),
                 stateReason: z.string().nullable(),
                 receivedAt: z.iso.datetime(),
-                updatedAt: z.iso.datetime().meta({ description: 'when its state last changed (what _since filters)' }),
+                updatedAt: z.iso.datetime().meta({
+                  description:
+                    'when the transaction that last changed its state began (what _since filters); it may commit ' +
+                    'later, so poll with _pollFrom',
+                }),
                 deliveredBefore: z.boolean().meta({
                   description:
                     'a dead event the municipality had received before (a redelivery of it failed): it has it, so ' +
@@ -371,6 +376,12 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
                 }),
               }),
             ),
+            pollFrom: z.string().meta({
+              description:
+                'opaque: give it as _pollFrom in the next poll, which then has every event whose state changed ' +
+                'after this poll read, a change still being written meanwhile included (some seen now may come ' +
+                'again); the same on every page of one poll',
+            }),
             next: z.string().optional(),
           }),
         ),

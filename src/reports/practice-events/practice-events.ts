@@ -4,9 +4,9 @@ import { EVENT_STATES } from '../../event/states';
 import { EVENT_DEAD_BUT_DELIVERED_BEFORE_SQL } from '../../event/dead-delivered-before';
 import { referralEventsOf } from '../../event/event-store';
 import { and, SqlParams } from '../../kernel/sql-params';
-import { tokenMoment } from '../fhir-search/page-token';
+import { decodePageToken, encodePageToken, tokenMoment } from '../fhir-search/page-token';
 import {
-  decodeTimeIdCursor,
+  EXACT_TIME,
   exactTimeSql,
   timeIdKeyset,
   timeIdPage,
@@ -26,38 +26,92 @@ export interface PracticeEvent {
   updatedAt: Date;
 }
 
+/** A transaction id as PostgreSQL writes an `xid8`: decimal digits (64 bits, never wraps). */
+const XID8 = z.string().regex(/^\d{1,20}$/);
+
 /**
- * `GET /his/v1/events`'s query: ids, a state and moments only, never a child's data (a URL ends up in logs).
- * `_since`: whose state changed at or after that instant (a poll from the moment of the last one).
+ * Where a poll of `GET /his/v1/events` may start without missing a change: every transaction that wrote an event with
+ * an id below it had ended when it was taken (the `xmin` of a PostgreSQL snapshot). Opaque to the HIS: a transaction
+ * id, no data.
+ */
+const pollFromSchema = z.object({ x: XID8 }).strict();
+export const encodePollFrom = (xid: string): string => encodePageToken({ x: xid });
+
+/**
+ * The next link's `_page` of `GET /his/v1/events`: the last row's key in the order of the list (`k`: by receipt
+ * `r`, by when its state changed `u` with `_since`, by the change's transaction `c` with `_pollFrom`), its id, and
+ * the `pollFrom` of the poll's first page (`w`), so that every page of one poll answers the same one.
+ */
+const eventPageSchema = z
+  .object({ k: z.enum(['r', 'u', 'c']), a: z.string(), i: z.uuid(), w: XID8 })
+  .strict()
+  .refine((p) => (p.k === 'c' ? XID8 : EXACT_TIME).safeParse(p.a).success);
+export type EventPageToken = z.infer<typeof eventPageSchema>;
+export const encodeEventPage = (p: EventPageToken): string => encodePageToken(p);
+
+/** A zod transform of an opaque token: a token this server did not make is a 400 naming the parameter. */
+function opaque<T>(schema: z.ZodType<T>) {
+  return z
+    .string()
+    .max(500)
+    .optional()
+    .transform((token, c): T | undefined => {
+      if (token === undefined) {
+        return undefined;
+      }
+      try {
+        return decodePageToken(token, schema);
+      } catch {
+        c.addIssue({ code: 'custom', message: 'not a token from this server' });
+        return z.NEVER;
+      }
+    });
+}
+
+/**
+ * `GET /his/v1/events`'s query: ids, a state, moments and transaction ids only, never a child's data (a URL ends up
+ * in logs). `_since`: whose state changed at or after that instant (approximate: see `_pollFrom`). `_pollFrom`: the
+ * `pollFrom` of the poll before, exactly: whose state a transaction changed that had not ended when it was taken.
  */
 export const practiceEventQuery = z
   .object({
     state: z.enum(EVENT_STATES).optional(),
     _since: tokenMoment({ offset: true, message: 'an instant with a time zone, such as 2026-12-01T10:00:00Z' })
       .optional()
-      .meta({ description: 'only events whose state changed at or after this instant (with a time zone)' }),
-    _count: z.coerce.number().int().min(1).max(500).default(100).meta({ description: 'page size (at most 500)' }),
-    _page: z
-      .string()
-      .max(500)
-      .optional()
-      .meta({ description: 'the opaque token of the next link' })
-      .transform((token, c) => {
-        try {
-          return token === undefined ? undefined : decodeTimeIdCursor(token);
-        } catch {
-          c.addIssue({ code: 'custom', message: 'not a page token from this server' });
-          return z.NEVER;
-        }
+      .meta({
+        description:
+          'only events whose state changed at or after this instant (with a time zone), most recently changed ' +
+          'first; a change a transaction was still writing carries the time that transaction began: to poll, use ' +
+          '_pollFrom',
       }),
+    _pollFrom: opaque(pollFromSchema)
+      .meta({
+        description:
+          'the pollFrom of the last poll’s answer: exactly the events whose state changed since (none missed, ' +
+          'some possibly again), most recently changed first; not beside _since',
+      })
+      .transform((p) => p?.x),
+    _count: z.coerce.number().int().min(1).max(500).default(100).meta({ description: 'page size (at most 500)' }),
+    _page: opaque(eventPageSchema).meta({ description: 'the opaque token of the next link' }),
   })
-  .strict();
+  .strict()
+  .superRefine((q, c) => {
+    if (q._since !== undefined && q._pollFrom !== undefined) {
+      c.addIssue({ code: 'custom', path: ['_pollFrom'], message: 'not beside _since: give one of them' });
+    }
+    const kind = q._pollFrom !== undefined ? 'c' : q._since !== undefined ? 'u' : 'r';
+    if (q._page !== undefined && q._page.k !== kind) {
+      c.addIssue({ code: 'custom', path: ['_page'], message: 'not a page of this query: follow the next link whole' });
+    }
+  });
 export type PracticeEventQuery = z.infer<typeof practiceEventQuery>;
 
 /**
  * One page of the events of some practices (`*` for all), newest first, optionally only those in one state or
- * changed since a moment: by keyset on (received_at, id), which the index `inbox_practice_received` (migration 023)
- * serves for one practice.
+ * changed since a moment or a poll. For one practice each order reads an index of it, no more of it than a page: by
+ * receipt, keyset on (received_at, id), `inbox_practice_received` (migration 023); with `updatedSince`, on
+ * (updated_at, id), `inbox_practice_updated`; with `changedFrom` (a transaction id: `pollFrom`), on the id of the
+ * transaction that last changed the state and the event's (changed_xid, id), `inbox_practice_changed` (both 079).
  */
 export async function listPracticeEvents(
   db: Db,
@@ -66,12 +120,15 @@ export async function listPracticeEvents(
     state?: string | undefined;
     eventId?: string | undefined;
     updatedSince?: string | undefined;
+    changedFrom?: string | undefined;
     cursor?: TimeIdCursor | undefined;
     size: number;
   },
 ): Promise<TimeIdPage<PracticeEvent & { pageKey: string; deliveredBefore: boolean }>> {
   const q = new SqlParams();
-  const keyset = timeIdKeyset(f.cursor, { time: 'received_at', id: 'id' }, q);
+  const changed = f.changedFrom !== undefined;
+  const time = f.updatedSince !== undefined ? 'updated_at' : 'received_at';
+  const keyset = changed ? xidKeyset(f.cursor, q) : timeIdKeyset(f.cursor, { time, id: 'id' }, q);
   const where = and([
     // One practice as an equality, so that the index is read in order and no more of it than a page.
     practices.includes('*')
@@ -83,6 +140,7 @@ export async function listPracticeEvents(
     // The practice's own id of an event: unique per practice (index on tenant, source_event_id).
     ...(f.eventId !== undefined ? [`source_event_id = ${q.add(f.eventId)}`] : []),
     ...(f.updatedSince !== undefined ? [`updated_at >= ${q.add(f.updatedSince, 'timestamptz')}`] : []),
+    ...(changed ? [`changed_xid >= ${q.add(f.changedFrom, 'xid8')}`] : []),
     keyset.where,
   ]);
   // `deliveredBefore`: a dead letter of a delivery the receiver had accepted (a redelivery that failed), which the
@@ -90,12 +148,29 @@ export async function listPracticeEvents(
   const rows = await db.query<PracticeEvent & { pageKey: string; deliveredBefore: boolean }>(
     `SELECT id, source_event_id AS "eventId", tenant AS practice, event_type AS "eventType", state,
        state_reason AS "stateReason", received_at AS "receivedAt", updated_at AS "updatedAt",
-       ${exactTimeSql('received_at')} AS "pageKey",
+       ${changed ? 'changed_xid::text' : exactTimeSql(time)} AS "pageKey",
        ${EVENT_DEAD_BUT_DELIVERED_BEFORE_SQL('inbox')} AS "deliveredBefore"
      FROM inbox WHERE ${where} ORDER BY ${keyset.orderBy} LIMIT ${q.add(f.size + 1, 'int')}`,
     q.values,
   );
   return timeIdPage(rows, f.size, f.cursor);
+}
+
+/** As `timeIdKeyset`, older only, on (changed_xid, id): the cursor's `at` is a transaction id. */
+function xidKeyset(cursor: TimeIdCursor | undefined, q: SqlParams): { where: string; orderBy: string } {
+  return {
+    where: cursor ? `(changed_xid, id) < (${q.add(cursor.at, 'xid8')}, ${q.add(cursor.id, 'uuid')})` : 'TRUE',
+    orderBy: 'changed_xid DESC, id DESC',
+  };
+}
+
+/**
+ * The `pollFrom` of a poll: the oldest transaction still running (or the next to begin), read before the page, so
+ * that whatever the page does not show of a change, the next poll from it does. A transaction id, no data.
+ */
+export async function pollWatermark(db: Db): Promise<string> {
+  const [row] = await db.query<{ x: string }>('SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS x');
+  return row!.x;
 }
 
 /**

@@ -82,14 +82,14 @@ const STATUS_SQL = `CASE status ${REFERRAL_STATUSES.map((s) => `WHEN '${s}' THEN
  * once the practice's cancellation reached a municipality, else what the newest status a municipality sent means for
  * it (`serviceRequestStatusOf`), active without one.
  */
-function receivedSql(destinations: string): string {
+function receivedSql(destinations: string, identified: string): string {
   return `WITH received AS (
       SELECT DISTINCT ON (r.tenant, r.system, r.value) r.service_request_id AS id, i.id AS inbox_id,
         r.tenant, r.system, r.value, r.patient_id, d.delivered_at
       FROM delivery d JOIN inbox i ON i.id = d.inbox_id JOIN referral_identifier r ON r.inbox_id = i.id
       WHERE d.first_delivered_at IS NOT NULL AND d.destination = ANY(${destinations})
         AND i.event_type = 'referral.created'
-        AND r.service_request_id IS NOT NULL
+        AND r.service_request_id IS NOT NULL AND ${identified}
       ORDER BY r.tenant, r.system, r.value, i.received_at DESC, i.received_seq DESC, d.id DESC
     ), changed AS (
       SELECT x.*, ${deliveredCancellationAtOf('x.inbox_id')} AS cancelled_at, newest.status, newest.created_at AS status_at
@@ -103,38 +103,55 @@ function receivedSql(destinations: string): string {
     FROM changed`;
 }
 
-/** The conditions of the search's filters on the rows of `receivedSql`; a 400 naming a value it cannot take. */
+/**
+ * The conditions of the search's filters on the rows of `receivedSql`, but `identifier`'s; a 400 naming a value it
+ * cannot take.
+ */
 function conditionsOf(search: FhirSearch, q: SqlParams): string[] {
-  return search.filters.map((f) => {
-    const values = alternativesOf(f);
-    switch (f.code) {
-      case '_lastUpdated':
+  return search.filters
+    .filter((f) => f.code !== 'identifier')
+    .map((f) => {
+      const values = alternativesOf(f);
+      if (f.code === '_lastUpdated') {
         return dateCondition('s.last_updated', parseDateFilter(`${f.operator}${f.value.trim()}`, f.code), q);
-      case 'status': {
-        const unknown = values.find((v) => !(STATUSES as readonly string[]).includes(v));
-        if (unknown !== undefined) {
-          failParameter(`status: '${unknown}' is not one of ${STATUSES.join(', ')}`, 'status');
-        }
-        return `s.status = ANY(${q.add(values, 'text[]')})`;
       }
-      default:
-        return or(values.map((v) => identifierCondition(v, q)));
-    }
-  });
+      const unknown = values.find((v) => !(STATUSES as readonly string[]).includes(v));
+      if (unknown !== undefined) {
+        failParameter(`status: '${unknown}' is not one of ${STATUSES.join(', ')}`, 'status');
+      }
+      return `s.status = ANY(${q.add(values, 'text[]')})`;
+    });
 }
 
-/** `identifier=`: `system|value`, `|value` (no system), `value` (any system), or `resource-id|<id>`. */
+/**
+ * `identifier`'s conditions on each stored version of a referral, before `receivedSql` takes one per referral: its
+ * identifiers (tenant, system and value; the ServiceRequest id is made of the tenant and the value) are the same in
+ * every version, so a referral is found or not as a whole, and a read or a search by identifier reads the deliveries
+ * of the referrals it names (by the indexes of `referral_identifier`), not all those of the municipality.
+ */
+function identifiedCondition(search: FhirSearch, q: SqlParams): string {
+  return and(
+    search.filters
+      .filter((f) => f.code === 'identifier')
+      .map((f) => or(alternativesOf(f).map((v) => identifierCondition(v, q)))),
+  );
+}
+
+/**
+ * `identifier=` on a `referral_identifier` row `r`: `system|value`, `|value` (no system), `value` (any system), or
+ * `resource-id|<id>`.
+ */
 function identifierCondition(token: string, q: SqlParams): string {
   const bar = token.indexOf('|');
   if (bar < 0) {
-    return `s.value = ${q.add(token, 'text')}`;
+    return `r.value = ${q.add(token, 'text')}`;
   }
   const system = token.slice(0, bar);
   const value = token.slice(bar + 1);
   if (system === RESOURCE_ID_SYSTEM || system === 'resource-id') {
-    return isUuid(value) ? `s.id = ${q.add(value, 'uuid')}` : 'FALSE';
+    return isUuid(value) ? `r.service_request_id = ${q.add(value, 'uuid')}` : 'FALSE';
   }
-  return system === '' ? 'FALSE' : `s.system = ${q.add(system, 'text')} AND s.value = ${q.add(value, 'text')}`;
+  return system === '' ? 'FALSE' : `r.system = ${q.add(system, 'text')} AND r.value = ${q.add(value, 'text')}`;
 }
 
 /** The ServiceRequest as served: what identifies the referral the municipality received, and its status now. */
@@ -195,7 +212,7 @@ async function pageOf(
 
 /** The received referrals `principal` sees that match the search's filters, as SQL (rows `s`). */
 function matchingSql(ctx: PipelineContext, principal: Principal, search: FhirSearch, q: SqlParams): string {
-  const base = receivedSql(q.add(receivingDestinationsOf(ctx, principal), 'text[]'));
+  const base = receivedSql(q.add(receivingDestinationsOf(ctx, principal), 'text[]'), identifiedCondition(search, q));
   return `SELECT * FROM (${base}) s WHERE ${and(conditionsOf(search, q))}`;
 }
 
