@@ -217,9 +217,14 @@ describe('GET /his/v1/events: a practice lists and polls its own events', () => 
     // The poll from the last one's pollFrom has it.
     const next = await list(`?_pollFrom=${encodeURIComponent(poll.pollFrom!)}`);
     expect(next.events.map((e) => [e.id, e.state])).toContainEqual([slow, 'dead']);
-    // And a poll from that one, with nothing changed since, nothing.
+    // And a poll from that one, with nothing changed since, nothing new: pollFrom is the oldest transaction running in
+    // the whole PostgreSQL cluster (xids are the cluster's), so another test's open transaction may hold it back and
+    // show some of these again, as they were, but never a change they did not show.
     await new Promise((r) => setTimeout(r, 20));
-    expect((await list(`?_pollFrom=${encodeURIComponent(next.pollFrom!)}`)).events).toEqual([]);
+    const seen = next.events.map((e) => [e.id, e.state, e.updatedAt]);
+    for (const e of (await list(`?_pollFrom=${encodeURIComponent(next.pollFrom!)}`)).events) {
+      expect(seen).toContainEqual([e.id, e.state, e.updatedAt]);
+    }
   });
 
   it('pages a poll from a pollFrom through the next links, keeping it', async () => {
