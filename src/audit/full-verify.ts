@@ -175,6 +175,10 @@ export async function verifyDueChains(
         'audit chain failed its scheduled full verification',
       );
     }
+    if (verdict.checkpointsNotChecked) {
+      const { count, kids } = verdict.checkpointsNotChecked;
+      log.warn({ tenant, count, kids }, 'audit checkpoints signed with a key not configured were not checked');
+    }
     verdicts.push(verdict);
   }
   return verdicts;

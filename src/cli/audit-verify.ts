@@ -142,6 +142,14 @@ export async function runAuditCli(args: readonly string[], io: CliIo): Promise<n
                 `(${err instanceof Error ? err.message : String(err)})`,
             ),
           );
+          const notChecked = 'checkpointsNotChecked' in v ? v.checkpointsNotChecked : undefined;
+          if (notChecked) {
+            io.err(
+              `audit-verify: warning: chain ${t}: ${notChecked.count} signed checkpoint(s) (seq ${notChecked.fromSeq} ` +
+                `to ${notChecked.toSeq}) are signed with key(s) ${notChecked.kids.join(', ')}, not configured: not ` +
+                'checked; give the old keys (AUDIT_SIGNING_KEYS after the current one, or --keys) to check them',
+            );
+          }
           verdicts.push(v);
           io.out(JSON.stringify(v));
         }

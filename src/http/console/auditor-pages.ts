@@ -799,18 +799,35 @@ function verdictHtml(lang: Lang, v: SignedTenantVerdict): SafeHtml {
     return notice('error', t(lang, 'chainBroken', v.tenant, v.brokenAtSeq, chainProblemInWords(lang, v.problem)));
   }
   const signed = v.signedCheckpoint;
+  const unchecked = v.checkpointsNotChecked;
+  const notChecked = unchecked
+    ? notice(
+        'warn',
+        t(
+          lang,
+          'checkpointsNotChecked',
+          unchecked.count,
+          v.tenant,
+          unchecked.fromSeq,
+          unchecked.toSeq,
+          unchecked.kids.join(', '),
+        ),
+      )
+    : '';
   const head = html`<label class="head-hash"
     >${t(lang, 'headHash')}<input type="text" readonly value="${v.headHash}" size="70" spellcheck="false"
   /></label>`;
-  return signed
-    ? notice(
-        'ok',
-        html`${t(lang, 'chainOk', v.tenant, v.rows, v.headSeq)}
-        ${t(lang, 'chainSigned', formatTime(lang, signed.signedAt), signed.kid, signed.seq)}
-        ${v.headSeq > signed.seq + 1 ? t(lang, 'chainNotCoveredYet', signed.seq + 1, v.headSeq) : ''}
-        ${v.headSeq === signed.seq + 1 ? t(lang, 'chainRowNotCoveredYet', v.headSeq) : ''} ${head}`,
-      )
-    : notice('warn', html`${t(lang, 'chainUnsigned', v.tenant, v.rows, v.headSeq)} ${head}`);
+  return html`${notChecked}${
+    signed
+      ? notice(
+          'ok',
+          html`${t(lang, 'chainOk', v.tenant, v.rows, v.headSeq)}
+          ${t(lang, 'chainSigned', formatTime(lang, signed.signedAt), signed.kid, signed.seq)}
+          ${v.headSeq > signed.seq + 1 ? t(lang, 'chainNotCoveredYet', signed.seq + 1, v.headSeq) : ''}
+          ${v.headSeq === signed.seq + 1 ? t(lang, 'chainRowNotCoveredYet', v.headSeq) : ''} ${head}`,
+        )
+      : notice('warn', html`${t(lang, 'chainUnsigned', v.tenant, v.rows, v.headSeq)} ${head}`)
+  }`;
 }
 
 const FOUND_BY: Record<IntegrityFinder, MessageKey> = {

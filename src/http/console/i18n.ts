@@ -247,6 +247,16 @@ const MESSAGES = {
     nl: 'Rij {0} is nog niet door een handtekening gedekt; dat gebeurt bij de volgende ondertekening.',
     en: 'Row {0} is not covered by a signature yet; the next signing round covers it.',
   },
+  checkpointsNotChecked: {
+    nl:
+      'Let op: {0} ondertekende controlepunten van keten {1} (rij {2} tot en met {3}) zijn ondertekend met sleutel ' +
+      '{4}, die niet meer is ingesteld: de keten is daar niet aan getoetst. Geef de beheerder de oude sleutels terug ' +
+      'in AUDIT_SIGNING_KEYS (na de huidige) en controleer opnieuw.',
+    en:
+      'Attention: {0} signed checkpoints of chain {1} (rows {2} to {3}) are signed with key {4}, which is no longer ' +
+      'configured: the chain was not checked against them. Have the operator put the old keys back in ' +
+      'AUDIT_SIGNING_KEYS (after the current one) and verify again.',
+  },
   receiptReferralStatus: { nl: 'Status van de verwijzing: {0}', en: 'Status of the referral: {0}' },
   receiptTrajectory: { nl: 'Trajectgebeurtenis: {0}', en: 'Trajectory event: {0}' },
   chainUnsigned: {
