@@ -300,6 +300,26 @@ const MESSAGES = {
     nl: 'Auditketen {0}: nog niet volledig gecontroleerd (de geplande controle gebeurt {1}).',
     en: 'Audit chain {0}: not fully verified yet (the scheduled verification runs {1}).',
   },
+  chainsAllIntact: {
+    nl: 'Alle {0} auditketens in orde; de oudste laatste volledige controle was {1}.',
+    en: 'All {0} audit chains intact; the oldest last full verification was {1}.',
+  },
+  chainsOthersIntact: {
+    nl: 'De andere {0} auditketens zijn in orde; de oudste laatste volledige controle was {1}.',
+    en: 'The other {0} audit chains are intact; the oldest last full verification was {1}.',
+  },
+  chainsNotYetVerified: {
+    nl: '{0} auditketens nog niet volledig gecontroleerd (de geplande controle gebeurt {1}).',
+    en: '{0} audit chains not fully verified yet (the scheduled verification runs {1}).',
+  },
+  auditRetention: {
+    nl:
+      'Bewaartermijn van de auditlog: {0} dagen (ongeveer {1} jaar, AUDIT_RETENTION_DAYS). Oudere rijen worden ' +
+      'verwijderd, met een ondertekend controlepunt; wat daarvoor ligt, kan deze console niet meer tonen.',
+    en:
+      'Audit log retention: {0} days (about {1} years, AUDIT_RETENTION_DAYS). Older rows are deleted, with a signed ' +
+      'checkpoint; what lies before it this console can no longer show.',
+  },
   fullVerifyDaily: { nl: 'dagelijks', en: 'daily' },
   fullVerifyEvery: { nl: 'elke {0} uur', en: 'every {0} hours' },
   fullVerifyOff: { nl: 'niet: die staat uit', en: 'not: it is turned off' },
