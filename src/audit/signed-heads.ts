@@ -19,6 +19,7 @@ import { errorFields } from '../kernel/logger';
 import { canonicalizeJcs } from './chain';
 import { knownBrokenChains, recordChainIntegrity } from './chain-integrity';
 import { listChainHeads, tryGetChainHead, tryGetCheckpoint, verifyTenant, type TenantVerdict } from './verify';
+import { chainProblem, NAMED_CHECKPOINT } from './chain-problems';
 
 /**
  * Signed chain heads: what makes a consistent rewrite of the audit log visible. The hash chain alone shows any edit
@@ -668,7 +669,7 @@ export type SignedTenantVerdict = TenantVerdict & {
 
 /** How a signed checkpoint is named in what verification and the export say. */
 const namedCheckpoint = (h: SignedHead): string =>
-  `the checkpoint signed at ${h.signedAt} with key ${h.kid} (seq ${h.seq}, hash ${h.hash})`;
+  NAMED_CHECKPOINT.replace(/\{(\d)\}/g, (_m, i: string) => String([h.signedAt, h.kid, h.seq, h.hash][Number(i) - 1]));
 
 /**
  * How long before its signing a row after a signed head may have been written: the signer reads a head and signs it
@@ -714,9 +715,7 @@ export async function checkSignedCheckpoint(
       ok: false,
       rows: verdict.rows,
       brokenAtSeq: purged.seq,
-      problem:
-        `the retention checkpoint at seq ${purged.seq} is not signed by a known key (purged at ${purged.purgedAt}): ` +
-        'not a retention purge',
+      problem: chainProblem('purge-unsigned', purged.seq, purged.purgedAt),
       checkpoint: purged,
       signedCheckpoint: newest ? reportOf(newest) : null,
       ...extra,
@@ -743,7 +742,7 @@ export async function checkSignedCheckpoint(
   const headSeq =
     verdict.headSeq < newest.seq ? ((await tryGetChainHead(db, verdict.tenant))?.seq ?? 0) : verdict.headSeq;
   if (headSeq < newest.seq) {
-    return contradiction(newest, `the chain ends at seq ${headSeq}, before ${named(newest)}`);
+    return contradiction(newest, chainProblem('chain-ends-early', headSeq, named(newest)));
   }
   if (purged) {
     // The newest checkpoint signed before the purged rows: they were written after it was signed.
@@ -752,8 +751,7 @@ export async function checkSignedCheckpoint(
     if (before && Date.parse(before.signedAt) - SIGNING_SLACK_MS > now - opts.retentionDays * DAY_MS) {
       return contradiction(
         before,
-        `the retention checkpoint at seq ${purged.seq} deleted rows written after ${named(before)}, less than ` +
-          `${opts.retentionDays} days ago: not a retention purge`,
+        chainProblem('purge-too-early', purged.seq, named(before), opts.retentionDays),
         purged.seq,
       );
     }
@@ -774,16 +772,16 @@ export async function checkSignedCheckpoint(
     }
     if (purged && h.seq === purged.seq) {
       if (purged.hash !== h.hash) {
-        return contradiction(h, `the retention checkpoint at seq ${h.seq} contradicts ${named(h)}`);
+        return contradiction(h, chainProblem('purge-contradicts', h.seq, named(h)));
       }
       continue;
     }
     const hash = rows.get(h.seq);
     if (hash === undefined) {
-      return contradiction(h, `row ${h.seq} is missing, contradicting ${named(h)}`);
+      return contradiction(h, chainProblem('signed-row-missing', h.seq, named(h)));
     }
     if (hash !== h.hash) {
-      return contradiction(h, `the chain was rewritten: row ${h.seq} has hash ${hash}, contradicting ${named(h)}`);
+      return contradiction(h, chainProblem('rewritten', h.seq, hash, named(h)));
     }
   }
   return { ...verdict, signedCheckpoint: reportOf(newest), ...extra };
@@ -1064,7 +1062,7 @@ export class HeadSigner {
         await recordChainIntegrity(
           this.db,
           tenant,
-          { ok: false, problem: `its head (seq ${head.seq}) does not extend ${namedCheckpoint(last)}` },
+          { ok: false, problem: chainProblem('head-not-extending', head.seq, namedCheckpoint(last)) },
           'head-check',
         );
         this.opts.onContradiction?.(tenant, last.seq);
