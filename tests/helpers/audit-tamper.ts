@@ -1,5 +1,7 @@
 import pg from 'pg';
-import { TEST_DATABASE_URL } from './test-runtime';
+import { verifyDueChains } from '../../src/audit/full-verify';
+import { createLogger } from '../../src/kernel/logger';
+import { TEST_DATABASE_URL, type TestApp } from './test-runtime';
 
 /**
  * Runs `fn` on the test's schema as someone with superuser rights could (the append-only trigger off): the tampering
@@ -55,4 +57,18 @@ export async function setRowHash(schema: string, tenant: string, seq: number, ha
     await c.query('UPDATE audit_event SET hash = $3 WHERE tenant = $1 AND seq = $2', [tenant, seq, hash]);
     return row!.hash;
   });
+}
+
+/** The scheduled whole verification of every chain, as a worker process runs it, all of them due. */
+export function verifyOnSchedule(app: TestApp) {
+  return verifyDueChains(
+    {
+      db: app.rt.ctx.db,
+      log: createLogger('silent'),
+      keys: app.rt.ctx.signedHeads.keys,
+      file: app.rt.ctx.signedHeads.signer.file,
+      retentionDays: 3650,
+    },
+    0,
+  );
 }

@@ -1,11 +1,9 @@
 import { operatorAction, SYSTEM_WORKER } from '../../src/audit/audit-events';
 import { chainIntegrity, recordChainIntegrity, wholeVerificationStart } from '../../src/audit/chain-integrity';
-import { verifyDueChains } from '../../src/audit/full-verify';
 import type { SignedHead } from '../../src/audit/signed-heads';
 import { tryGetChainHead } from '../../src/audit/verify';
 import { runAuditCli } from '../../src/cli/audit-verify';
-import { createLogger } from '../../src/kernel/logger';
-import { changeRowContent, restoreRowContent, setRowHash } from '../helpers/audit-tamper';
+import { changeRowContent, restoreRowContent, setRowHash, verifyOnSchedule } from '../helpers/audit-tamper';
 import { PRACTICE_AGB } from '../helpers/builders';
 import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
 
@@ -28,32 +26,29 @@ const newestSigned = async (app: TestApp): Promise<SignedHead | undefined> =>
   ((await app.rt.ctx.signedHeads.signer.file.history(PRACTICE_AGB)).heads as SignedHead[]).at(-1);
 const headSeq = async (app: TestApp): Promise<number> => (await tryGetChainHead(app.rt.ctx.db, PRACTICE_AGB))?.seq ?? 0;
 
-/** The scheduled whole verification, as a worker process runs it. */
-const verifyOnSchedule = (app: TestApp) =>
-  verifyDueChains(
-    {
-      db: app.rt.ctx.db,
-      log: createLogger('silent'),
-      keys: app.rt.ctx.signedHeads.keys,
-      file: app.rt.ctx.signedHeads.signer.file,
-      retentionDays: 3650,
-    },
-    0,
-  );
+/** A process with a chain of ten rows, signed, for the tests of a describe. */
+function useSignedChain(): { readonly app: TestApp } {
+  const chain = {} as { app: TestApp };
+  beforeAll(async () => {
+    chain.app = await startApi();
+    await grow(chain.app, 10);
+    await chain.app.rt.ctx.signedHeads.signer.signNow();
+  });
+  afterAll(async () => {
+    await chain.app.close();
+    await cleanupTestEnv(chain.app.testEnv);
+  });
+  return chain;
+}
 
 // The record of a chain's integrity kept the first finder (and its row) but took a later finder's problem: a chain the
 // scheduled verification found changed at row 3 read, after the signer's check found its head cut off, "found by the
 // scheduled full verification, row 3: its head does not extend the checkpoint", which neither check said.
 describe('what is recorded of a chain found broken twice', () => {
+  const chain = useSignedChain();
   let app: TestApp;
-  beforeAll(async () => {
-    app = await startApi();
-    await grow(app, 10);
-    await app.rt.ctx.signedHeads.signer.signNow();
-  });
-  afterAll(async () => {
-    await app.close();
-    await cleanupTestEnv(app.testEnv);
+  beforeAll(() => {
+    app = chain.app;
   });
 
   it('is the first finding whole: its finder, row and problem together, not a later check’s problem', async () => {
@@ -92,6 +87,7 @@ describe('what is recorded of a chain found broken twice', () => {
 // `npm run audit-verify -- verify` found a chain broken and printed it, but recorded nothing: the running product
 // went on signing the chain and the auditor console said nothing, as if no one had looked.
 describe('a verification from the command line', () => {
+  const chain = useSignedChain();
   let app: TestApp;
   let original: string;
   const cli = async (args: string[]) => {
@@ -100,14 +96,8 @@ describe('a verification from the command line', () => {
     const code = await runAuditCli(args, { out: (l) => out.push(l), err: (l) => err.push(l), env: app.testEnv.env });
     return { code, out: out.map((l) => JSON.parse(l) as Record<string, unknown>), err: err.join('\n') };
   };
-  beforeAll(async () => {
-    app = await startApi();
-    await grow(app, 10);
-    await app.rt.ctx.signedHeads.signer.signNow();
-  });
-  afterAll(async () => {
-    await app.close();
-    await cleanupTestEnv(app.testEnv);
+  beforeAll(() => {
+    app = chain.app;
   });
 
   it('records a chain it finds broken for every process: no process signs it', async () => {

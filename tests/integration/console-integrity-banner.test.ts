@@ -1,8 +1,6 @@
 import { operatorAction, SYSTEM_WORKER } from '../../src/audit/audit-events';
-import { verifyDueChains } from '../../src/audit/full-verify';
 import { listChainTenants } from '../../src/audit/verify';
-import { createLogger } from '../../src/kernel/logger';
-import { changeRowContent } from '../helpers/audit-tamper';
+import { changeRowContent, verifyOnSchedule } from '../helpers/audit-tamper';
 import { OTHER_PRACTICE_AGB, PRACTICE_AGB } from '../helpers/builders';
 import { openConsole, type ConsoleClient } from '../helpers/console-client';
 import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
@@ -19,17 +17,6 @@ describe('the integrity banner of the auditor console', () => {
   let auditor: ConsoleClient;
   let chains: number;
 
-  const verifyOnSchedule = () =>
-    verifyDueChains(
-      {
-        db: app.rt.ctx.db,
-        log: createLogger('silent'),
-        keys: app.rt.ctx.signedHeads.keys,
-        file: app.rt.ctx.signedHeads.signer.file,
-        retentionDays: 3650,
-      },
-      0,
-    );
   const banner = async (cookie?: string): Promise<string> => {
     const page = await (await auditor.get('/console/auditor/verify', cookie ? { cookie } : {})).text();
     return /<section class="integrity"[\s\S]*?<\/section>/.exec(page)?.[0] ?? '';
@@ -57,7 +44,7 @@ describe('the integrity banner of the auditor console', () => {
 
   it('says in one line that every chain in scope is intact, not a line per chain', async () => {
     expect(chains).toBeGreaterThanOrEqual(3);
-    await verifyOnSchedule();
+    await verifyOnSchedule(app);
     const text = await banner();
     expect(text).toMatch(new RegExp(`Alle ${chains} auditketens in orde; de oudste laatste volledige controle was `));
     expect(text).not.toContain(`Auditketen ${PRACTICE_AGB}`);
@@ -67,7 +54,7 @@ describe('the integrity banner of the auditor console', () => {
 
   it('shows a chain known broken, and the others in one line', async () => {
     await changeRowContent(app.testEnv.schema, OTHER_PRACTICE_AGB, 2);
-    await verifyOnSchedule();
+    await verifyOnSchedule(app);
     const text = await banner();
     expect(text).toMatch(new RegExp(`Let op: auditketen ${OTHER_PRACTICE_AGB} is beschadigd`));
     expect(text).toMatch(new RegExp(`De andere ${chains - 1} auditketens zijn in orde`));
