@@ -26,33 +26,53 @@ export interface ChainIntegrity {
   readonly foundBy: IntegrityFinder | undefined;
 }
 
+/** When a whole verification began, by the database's clock (the one `checked_at` is in): `wholeVerificationStart`. */
+export interface WholeVerification {
+  readonly startedAt: Date;
+}
+
+/** Call just before a whole verification reads the chain: its intact verdict clears only what was found before. */
+export async function wholeVerificationStart(db: Db): Promise<WholeVerification> {
+  const [r] = await db.query<{ t: Date }>('SELECT clock_timestamp() AS t');
+  return { startedAt: new Date(r?.t ?? Date.now()) };
+}
+
 /**
- * Records a verdict. An intact one only from a whole verification (`whole`): a check that read part of the chain does
- * not vouch for the rest. A chain already broken keeps when and by whom it was first found.
+ * Records a verdict, in one statement. An intact one only from a whole verification (`whole`, by a finder that
+ * makes one): a check that read part of the chain does not vouch for the rest. Nor does a whole verification that
+ * began before the chain was last found broken (another process's finding, made while this one read rows it may have
+ * read before they were changed): that break stays until a verification begun after it finds the chain intact.
+ *
+ * A chain found broken keeps its first finding whole: when, by whom, at which row and what, as one. A later finding
+ * of a chain already broken moves only `checked_at`: it never pairs one finder with another's problem or row.
  */
 export async function recordChainIntegrity(
   db: Db,
   tenant: string,
   verdict: { ok: boolean; brokenAtSeq?: number | undefined; problem?: string | undefined },
   foundBy: IntegrityFinder,
+  whole?: WholeVerification,
 ): Promise<void> {
-  if (verdict.ok && foundBy !== 'verify' && foundBy !== 'full-verify') {
+  if (verdict.ok && (!whole || (foundBy !== 'verify' && foundBy !== 'full-verify'))) {
     return;
   }
+  // `fresh`: the chain was not broken before this (or is intact now): every column of the finding is this one's.
   await db.query(
     `INSERT INTO audit_chain_integrity AS i (tenant, ok, checked_at, broken_since, broken_at_seq, problem, found_by)
      VALUES ($1, $2, now(), CASE WHEN $2 THEN NULL ELSE now() END, $3, $4, $5)
      ON CONFLICT (tenant) DO UPDATE SET ok = excluded.ok, checked_at = excluded.checked_at,
-       broken_since = CASE WHEN excluded.ok THEN NULL WHEN i.ok THEN excluded.broken_since ELSE i.broken_since END,
+       broken_since = CASE WHEN excluded.ok OR i.ok THEN excluded.broken_since ELSE i.broken_since END,
        found_by = CASE WHEN excluded.ok OR i.ok THEN excluded.found_by ELSE i.found_by END,
-       broken_at_seq = CASE WHEN excluded.ok THEN NULL ELSE COALESCE(excluded.broken_at_seq, i.broken_at_seq) END,
-       problem = CASE WHEN excluded.ok THEN NULL ELSE COALESCE(excluded.problem, i.problem) END`,
+       broken_at_seq = CASE WHEN excluded.ok OR i.ok THEN excluded.broken_at_seq ELSE i.broken_at_seq END,
+       problem = CASE WHEN excluded.ok OR i.ok THEN excluded.problem ELSE i.problem END
+     WHERE NOT (excluded.ok AND NOT i.ok AND i.checked_at > $6::timestamptz)`,
     [
       tenant,
       verdict.ok,
       verdict.ok ? null : (verdict.brokenAtSeq ?? null),
       verdict.ok ? null : (verdict.problem ?? null),
       foundBy,
+      whole?.startedAt.toISOString() ?? null,
     ],
   );
 }

@@ -1,4 +1,5 @@
 import { createHash, hash } from 'node:crypto';
+import { chainProblem } from './chain-problems';
 
 /** The hash a tenant's chain starts from. */
 export const GENESIS_HASH = '0'.repeat(64);
@@ -214,11 +215,11 @@ export class ChainVerifier {
     this.count++;
     const problem =
       row.seq !== this.prev.seq + 1
-        ? `gap: expected seq ${this.prev.seq + 1}`
+        ? chainProblem('gap', this.prev.seq + 1)
         : row.prevHash !== this.prev.hash
-          ? 'prev_hash does not match the previous row'
+          ? chainProblem('prev-hash')
           : !contentMatches(row)
-            ? 'content does not match its hash'
+            ? chainProblem('content-hash')
             : undefined;
     if (problem) {
       this.broken = { seq: row.seq, problem };

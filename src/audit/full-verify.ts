@@ -10,7 +10,7 @@ import {
   type SigningKeys,
 } from './signed-heads';
 import { verifyTenant } from './verify';
-import { recordChainIntegrity } from './chain-integrity';
+import { recordChainIntegrity, wholeVerificationStart, type WholeVerification } from './chain-integrity';
 
 /**
  * The scheduled whole verification of every audit chain (NEN 7513: the log's integrity checked periodically, with an
@@ -101,14 +101,17 @@ async function claimIfDue(db: Db, tenant: string, intervalMs: number): Promise<b
   return claimed.length > 0;
 }
 
-async function record(db: Db, v: SignedTenantVerdict): Promise<void> {
-  await db.query(
-    `UPDATE audit_full_verification SET claimed_until = NULL, verified_at = now(), ok = $2, rows_checked = $3,
+/** The verdict in both records at once: the scheduled one's and what every process acts on. */
+async function record(db: Db, v: SignedTenantVerdict, whole: WholeVerification): Promise<void> {
+  await db.transaction(async (tx) => {
+    await tx.query(
+      `UPDATE audit_full_verification SET claimed_until = NULL, verified_at = now(), ok = $2, rows_checked = $3,
        broken_at_seq = $4, problem = $5
      WHERE tenant = $1`,
-    [v.tenant, v.ok, v.rows, v.ok ? null : v.brokenAtSeq, v.ok ? null : v.problem],
-  );
-  await recordChainIntegrity(db, v.tenant, v, 'full-verify');
+      [v.tenant, v.ok, v.rows, v.ok ? null : v.brokenAtSeq, v.ok ? null : v.problem],
+    );
+    await recordChainIntegrity(tx, v.tenant, v, 'full-verify', whole);
+  });
 }
 
 export interface FullVerifyDeps {
@@ -140,7 +143,9 @@ export async function verifyDueChains(
     }
     let verdict: SignedTenantVerdict;
     const started = performance.now();
+    let whole: WholeVerification;
     try {
+      whole = await wholeVerificationStart(db);
       verdict = await checkSignedCheckpoint(
         db,
         await verifyTenant(db, tenant, { segmentRows: SEGMENT_ROWS, signal }),
@@ -159,7 +164,7 @@ export async function verifyDueChains(
       log.error({ tenant, ...errorFields(err as Error) }, 'could not verify the audit chain in full');
       continue;
     }
-    await record(db, verdict);
+    await record(db, verdict, whole);
     deps.onVerdict?.(tenant, verdict.ok);
     const ms = Math.round(performance.now() - started);
     if (verdict.ok) {
@@ -169,6 +174,10 @@ export async function verifyDueChains(
         { tenant, brokenAtSeq: verdict.brokenAtSeq, problem: verdict.problem, rows: verdict.rows, ms },
         'audit chain failed its scheduled full verification',
       );
+    }
+    if (verdict.checkpointsNotChecked) {
+      const { count, kids } = verdict.checkpointsNotChecked;
+      log.warn({ tenant, count, kids }, 'audit checkpoints signed with a key not configured were not checked');
     }
     verdicts.push(verdict);
   }

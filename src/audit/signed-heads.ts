@@ -19,6 +19,7 @@ import { errorFields } from '../kernel/logger';
 import { canonicalizeJcs } from './chain';
 import { knownBrokenChains, recordChainIntegrity } from './chain-integrity';
 import { listChainHeads, tryGetChainHead, tryGetCheckpoint, verifyTenant, type TenantVerdict } from './verify';
+import { chainProblem, NAMED_CHECKPOINT } from './chain-problems';
 
 /**
  * Signed chain heads: what makes a consistent rewrite of the audit log visible. The hash chain alone shows any edit
@@ -236,25 +237,31 @@ async function isSignedPurge(
   }
 }
 
+/** Whether `h` has every field of a signed checkpoint, its signature not checked. */
+function isSignedHeadShape(h: unknown): h is SignedHead {
+  const s = h as Partial<Record<keyof SignedHead, unknown>> | null;
+  return (
+    typeof s === 'object' &&
+    s !== null &&
+    typeof s.tenant === 'string' &&
+    typeof s.seq === 'number' &&
+    typeof s.hash === 'string' &&
+    typeof s.signedAt === 'string' &&
+    typeof s.kid === 'string' &&
+    typeof s.sig === 'string'
+  );
+}
+
 /** Whether `h` is a well-formed checkpoint signed by one of `publicKeys` (over `inputOf`, a head's text by default). */
 function isValidSignedHead(
   h: unknown,
   publicKeys: ReadonlyMap<string, KeyObject>,
   inputOf: (h: Omit<SignedHead, 'sig'>) => Buffer = signingInput,
 ): h is SignedHead {
-  const s = h as Partial<Record<keyof SignedHead, unknown>> | null;
-  if (
-    typeof s !== 'object' ||
-    s === null ||
-    typeof s.tenant !== 'string' ||
-    typeof s.seq !== 'number' ||
-    typeof s.hash !== 'string' ||
-    typeof s.signedAt !== 'string' ||
-    typeof s.kid !== 'string' ||
-    typeof s.sig !== 'string'
-  ) {
+  if (!isSignedHeadShape(h)) {
     return false;
   }
+  const s = h;
   const key = publicKeys.get(s.kid);
   if (!key) {
     return false;
@@ -289,6 +296,8 @@ interface FileRead {
   readonly seen: Set<string>;
   /** Lines that do not verify with a known key: kept as they are, counted, never used. */
   readonly invalid: string[];
+  /** Of those, the checkpoints signed with a key not configured (dropped at a rotation): their signature unchecked. */
+  readonly keyNotConfigured: SignedHead[];
 }
 
 const sameHead = (h: SignedHead): string => `${h.tenant}:${h.seq}:${h.hash}`;
@@ -402,6 +411,7 @@ export class CheckpointFile {
           heads: [],
           seen: new Set(),
           invalid: [],
+          keyNotConfigured: [],
         };
         this.reads.set(file, read);
       }
@@ -439,6 +449,9 @@ export class CheckpointFile {
     }
     if (!isValidSignedHead(parsed, this.publicKeys)) {
       read.invalid.push(line);
+      if (isSignedHeadShape(parsed) && !this.publicKeys.has(parsed.kid)) {
+        read.keyNotConfigured.push(parsed);
+      }
       return;
     }
     if (!read.seen.has(sameHead(parsed))) {
@@ -464,23 +477,32 @@ export class CheckpointFile {
    * Every validly signed checkpoint (of `tenant`, when given) in the file and its archives, in order of seq, one per
    * distinct (tenant, seq, hash): the first read of those; lines that do not verify are counted, never used.
    */
-  async history(tenant?: string): Promise<{ heads: readonly SignedHead[]; invalidLines: number }> {
+  async history(tenant?: string): Promise<{
+    heads: readonly SignedHead[];
+    invalidLines: number;
+    keyNotConfigured: readonly SignedHead[];
+  }> {
     await this.catchUp();
     return this.known(tenant);
   }
 
-  private known(tenant?: string): { heads: SignedHead[]; invalidLines: number } {
+  /** As `history`; `keyNotConfigured`: the (tenant's) checkpoints signed with a key not configured, by seq. */
+  private known(tenant?: string): { heads: SignedHead[]; invalidLines: number; keyNotConfigured: SignedHead[] } {
     const heads = new Map<string, SignedHead>();
+    const unchecked = new Map<string, SignedHead>();
     let invalidLines = 0;
+    const add = (into: Map<string, SignedHead>, h: SignedHead) => {
+      if ((tenant === undefined || h.tenant === tenant) && !into.has(sameHead(h))) {
+        into.set(sameHead(h), h);
+      }
+    };
     for (const read of this.reads.values()) {
       invalidLines += read.invalid.length;
-      for (const h of read.heads) {
-        if ((tenant === undefined || h.tenant === tenant) && !heads.has(sameHead(h))) {
-          heads.set(sameHead(h), h);
-        }
-      }
+      read.heads.forEach((h) => add(heads, h));
+      read.keyNotConfigured.forEach((h) => add(unchecked, h));
     }
-    return { heads: [...heads.values()].sort((a, b) => a.seq - b.seq), invalidLines };
+    const bySeq = (m: Map<string, SignedHead>) => [...m.values()].sort((a, b) => a.seq - b.seq);
+    return { heads: bySeq(heads), invalidLines, keyNotConfigured: bySeq(unchecked) };
   }
 
   /** The newest checkpoint of every chain (the highest seq), as read so far. */
@@ -620,14 +642,34 @@ export interface SignedCheckpointReport {
   readonly where: string;
 }
 
+/**
+ * The checkpoints of a chain signed with a key no longer configured (dropped from AUDIT_SIGNING_KEYS or the key
+ * file): their signatures cannot be checked, so the chain is not checked against them. Not verified, and said so.
+ */
+export interface CheckpointsNotChecked {
+  readonly signatureChecked: false;
+  readonly count: number;
+  /** The keys that signed them, none of them configured. */
+  readonly kids: readonly string[];
+  readonly fromSeq: number;
+  readonly toSeq: number;
+  readonly problem: typeof KEY_NOT_CONFIGURED;
+}
+
+/** What `CheckpointsNotChecked` says of them. */
+export const KEY_NOT_CONFIGURED =
+  'signed with a key that is not configured (AUDIT_SIGNING_KEYS): not checked, the chain not verified against them';
+
 export type SignedTenantVerdict = TenantVerdict & {
   readonly signedCheckpoint: SignedCheckpointReport | null;
   readonly invalidCheckpointLines?: number;
+  /** Checkpoints the chain was not checked against: their key is not configured. */
+  readonly checkpointsNotChecked?: CheckpointsNotChecked;
 };
 
 /** How a signed checkpoint is named in what verification and the export say. */
 const namedCheckpoint = (h: SignedHead): string =>
-  `the checkpoint signed at ${h.signedAt} with key ${h.kid} (seq ${h.seq}, hash ${h.hash})`;
+  NAMED_CHECKPOINT.replace(/\{(\d)\}/g, (_m, i: string) => String([h.signedAt, h.kid, h.seq, h.hash][Number(i) - 1]));
 
 /**
  * How long before its signing a row after a signed head may have been written: the signer reads a head and signs it
@@ -650,8 +692,14 @@ export async function checkSignedCheckpoint(
   file: CheckpointFile,
   opts: { retentionDays: number; now?: Date },
 ): Promise<SignedTenantVerdict> {
-  const { heads, invalidLines } = await file.history(verdict.tenant);
-  const extra = invalidLines > 0 ? { invalidCheckpointLines: invalidLines } : {};
+  const { heads, invalidLines, keyNotConfigured } = await file.history(verdict.tenant);
+  const purged = verdict.checkpoint;
+  // Those before the retention checkpoint vouch for rows no longer kept: no verification would check them.
+  const unchecked = keyNotConfigured.filter((h) => !purged || h.seq >= purged.seq);
+  const extra = {
+    ...(invalidLines > 0 ? { invalidCheckpointLines: invalidLines } : {}),
+    ...(unchecked.length > 0 ? { checkpointsNotChecked: notCheckedReport(unchecked) } : {}),
+  };
   const newest = heads.at(-1);
   const reportOf = (h: SignedHead): SignedCheckpointReport => ({
     seq: h.seq,
@@ -660,7 +708,6 @@ export async function checkSignedCheckpoint(
     kid: h.kid,
     where: file.where(h),
   });
-  const purged = verdict.checkpoint;
   // Verification starts from the latest retention checkpoint: only a purge signed with the key counts as one.
   if (verdict.ok && purged && !(await isSignedPurge(db, { tenant: verdict.tenant, ...purged }, publicKeys))) {
     return {
@@ -668,9 +715,7 @@ export async function checkSignedCheckpoint(
       ok: false,
       rows: verdict.rows,
       brokenAtSeq: purged.seq,
-      problem:
-        `the retention checkpoint at seq ${purged.seq} is not signed by a known key (purged at ${purged.purgedAt}): ` +
-        'not a retention purge',
+      problem: chainProblem('purge-unsigned', purged.seq, purged.purgedAt),
       checkpoint: purged,
       signedCheckpoint: newest ? reportOf(newest) : null,
       ...extra,
@@ -697,7 +742,7 @@ export async function checkSignedCheckpoint(
   const headSeq =
     verdict.headSeq < newest.seq ? ((await tryGetChainHead(db, verdict.tenant))?.seq ?? 0) : verdict.headSeq;
   if (headSeq < newest.seq) {
-    return contradiction(newest, `the chain ends at seq ${headSeq}, before ${named(newest)}`);
+    return contradiction(newest, chainProblem('chain-ends-early', headSeq, named(newest)));
   }
   if (purged) {
     // The newest checkpoint signed before the purged rows: they were written after it was signed.
@@ -706,8 +751,7 @@ export async function checkSignedCheckpoint(
     if (before && Date.parse(before.signedAt) - SIGNING_SLACK_MS > now - opts.retentionDays * DAY_MS) {
       return contradiction(
         before,
-        `the retention checkpoint at seq ${purged.seq} deleted rows written after ${named(before)}, less than ` +
-          `${opts.retentionDays} days ago: not a retention purge`,
+        chainProblem('purge-too-early', purged.seq, named(before), opts.retentionDays),
         purged.seq,
       );
     }
@@ -728,19 +772,30 @@ export async function checkSignedCheckpoint(
     }
     if (purged && h.seq === purged.seq) {
       if (purged.hash !== h.hash) {
-        return contradiction(h, `the retention checkpoint at seq ${h.seq} contradicts ${named(h)}`);
+        return contradiction(h, chainProblem('purge-contradicts', h.seq, named(h)));
       }
       continue;
     }
     const hash = rows.get(h.seq);
     if (hash === undefined) {
-      return contradiction(h, `row ${h.seq} is missing, contradicting ${named(h)}`);
+      return contradiction(h, chainProblem('signed-row-missing', h.seq, named(h)));
     }
     if (hash !== h.hash) {
-      return contradiction(h, `the chain was rewritten: row ${h.seq} has hash ${hash}, contradicting ${named(h)}`);
+      return contradiction(h, chainProblem('rewritten', h.seq, hash, named(h)));
     }
   }
   return { ...verdict, signedCheckpoint: reportOf(newest), ...extra };
+}
+
+function notCheckedReport(heads: readonly SignedHead[]): CheckpointsNotChecked {
+  return {
+    signatureChecked: false,
+    count: heads.length,
+    kids: [...new Set(heads.map((h) => h.kid))].sort(),
+    fromSeq: heads[0]?.seq ?? 0,
+    toSeq: heads.at(-1)?.seq ?? 0,
+    problem: KEY_NOT_CONFIGURED,
+  };
 }
 
 /**
@@ -1007,7 +1062,7 @@ export class HeadSigner {
         await recordChainIntegrity(
           this.db,
           tenant,
-          { ok: false, problem: `its head (seq ${head.seq}) does not extend ${namedCheckpoint(last)}` },
+          { ok: false, problem: chainProblem('head-not-extending', head.seq, namedCheckpoint(last)) },
           'head-check',
         );
         this.opts.onContradiction?.(tenant, last.seq);

@@ -12,6 +12,7 @@ import {
   type StoredColumnsRow,
 } from './chain-columns';
 import { indexedPartsOf } from './index-fields';
+import { chainProblem } from './chain-problems';
 
 /** Rows read per query while verifying: memory stays flat however long the chain is. */
 const VERIFY_PAGE_SIZE = 2000;
@@ -176,11 +177,7 @@ function checkRow(verifier: ChainVerifier, r: StoredChainRow): boolean {
   }
   expected ??= row.expectedColumns();
   const column = expected ? columnDifferingFrom(storedColumnsOf(r), expected) : undefined;
-  const problem = !expected
-    ? 'resource is not an AuditEvent'
-    : column
-      ? `column ${column} does not match the resource`
-      : undefined;
+  const problem = !expected ? chainProblem('not-audit-event') : column ? chainProblem('column', column) : undefined;
   if (problem) {
     verifier.fail(r.seq, problem);
     return false;
@@ -299,7 +296,7 @@ function splitRange(from: Anchor, toSeq: number, parts: number): { anchor: Ancho
 }
 
 /** Said when PostgreSQL finds a row bad that this process finds good: the two sides' columns lines differ. */
-const COLUMNS_LINE_DRIFT = 'the search columns do not hash as PostgreSQL writes them';
+const COLUMNS_LINE_DRIFT = chainProblem('columns-line-drift');
 
 /**
  * The verdict on the first row PostgreSQL found bad, every row before it good: that row is checked here after the one
@@ -461,14 +458,14 @@ async function verifyTenantOnce(db: Db, tenant: string, opts: VerifyOptions): Pr
         ok: false,
         rows: verdict.rows,
         brokenAtSeq: verdict.headSeq + 1,
-        problem: `rows ${verdict.headSeq + 1} to ${end} are missing (the chain head is at ${head?.seq ?? '-'})`,
+        problem: chainProblem('rows-missing', verdict.headSeq + 1, end, head?.seq ?? '-'),
       };
     } else if (opts.upToSeq === undefined && head && verdict.headHash !== head.hash) {
       verdict = {
         ok: false,
         rows: verdict.rows,
         brokenAtSeq: head.seq,
-        problem: 'the last row does not match the recorded chain head',
+        problem: chainProblem('head-mismatch'),
       };
     }
   }
@@ -483,7 +480,7 @@ async function verifyTenantOnce(db: Db, tenant: string, opts: VerifyOptions): Pr
       ok: false,
       rows: verdict.rows,
       brokenAtSeq: checkpoint.seq,
-      problem: `the retention checkpoint at seq ${checkpoint.seq} has no purge AuditEvent in the chain after it`,
+      problem: chainProblem('purge-unrecorded', checkpoint.seq),
     };
   }
   return { tenant, ...verdict, ...(checkpoint ? { checkpoint } : {}) };

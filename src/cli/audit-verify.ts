@@ -16,6 +16,7 @@ import {
   publicKeysOf,
 } from '../audit/signed-heads';
 import { parseCsv } from '../kernel/csv';
+import { recordChainIntegrity, wholeVerificationStart } from '../audit/chain-integrity';
 
 /**
  * `npm run audit-verify -- <command>`: checks the audit trail without the running product.
@@ -35,6 +36,9 @@ import { parseCsv } from '../kernel/csv';
  *                                           `signatureChecked: false` and a warning on stderr)
  *
  *   --help, -h, help                        print the usage on stdout
+ *
+ * `verify` records each verdict where the running product reads it (audit_chain_integrity), as the API's verification
+ * does: a chain found broken is signed by no process until verified intact, and the auditor console says so.
  *
  * Prints one JSON verdict per chain or file; exits 0 when everything verifies (and for --help), 1 when something
  * does not, 2 on a usage error (the usage then goes to stderr).
@@ -123,11 +127,29 @@ export async function runAuditCli(args: readonly string[], io: CliIo): Promise<n
         const verdicts: TenantVerdict[] = [];
         const retentionDays = loadConfig(io.env).AUDIT_RETENTION_DAYS;
         for (const t of tenants) {
+          const whole = await wholeVerificationStart(db);
           const chain = await verifyTenant(db, t);
           // Without checkpoints the hash chain alone is checked: a consistent rewrite passes that, so say so.
           const v = signed
             ? await checkSignedCheckpoint(db, chain, signed.publicKeys, signed.file, { retentionDays })
             : { ...chain, signedCheckpoint: null };
+          // Known to every process, as the API's verification is: a chain found broken is signed by none and the
+          // console says so; found intact against signed checkpoints, it is signed again. Intact by the hash chain
+          // alone vouches for nothing, so it clears nothing.
+          await recordChainIntegrity(db, t, v, 'verify', signed ? whole : undefined).catch((err: unknown) =>
+            io.err(
+              `audit-verify: warning: chain ${t}: its verdict could not be recorded for the running product ` +
+                `(${err instanceof Error ? err.message : String(err)})`,
+            ),
+          );
+          const notChecked = 'checkpointsNotChecked' in v ? v.checkpointsNotChecked : undefined;
+          if (notChecked) {
+            io.err(
+              `audit-verify: warning: chain ${t}: ${notChecked.count} signed checkpoint(s) (seq ${notChecked.fromSeq} ` +
+                `to ${notChecked.toSeq}) are signed with key(s) ${notChecked.kids.join(', ')}, not configured: not ` +
+                'checked; give the old keys (AUDIT_SIGNING_KEYS after the current one, or --keys) to check them',
+            );
+          }
           verdicts.push(v);
           io.out(JSON.stringify(v));
         }

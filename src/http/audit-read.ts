@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { recordChainIntegrity } from '../audit/chain-integrity';
+import { recordChainIntegrity, wholeVerificationStart } from '../audit/chain-integrity';
 import { notFound, OperationOutcomeError } from '@medplum/core';
 import { isUuid } from '../kernel/fhir/ids';
 import { forbiddenField } from '../kernel/fhir/outcomes';
@@ -260,6 +260,7 @@ export async function verifyChains(
   const verdicts: SignedTenantVerdict[] = [];
   const { keys, signer } = ctx.signedHeads;
   for (const tenant of tenants) {
+    const whole = await wholeVerificationStart(ctx.db);
     // The chain must also agree with every signed checkpoint kept outside the database.
     const verdict = await checkSignedCheckpoint(
       ctx.db,
@@ -270,7 +271,7 @@ export async function verifyChains(
     );
     ctx.metrics.recordAuditVerify(tenant, verdict.ok);
     // Known to every process: the signer signs no head of a chain found broken, the console's pages say so.
-    await recordChainIntegrity(ctx.db, tenant, verdict, 'verify');
+    await recordChainIntegrity(ctx.db, tenant, verdict, 'verify', whole);
     // The file's name alone: its path would tell every caller allowed to verify how the host is laid out.
     const cp = verdict.signedCheckpoint;
     verdicts.push(cp ? { ...verdict, signedCheckpoint: { ...cp, where: path.basename(cp.where) } } : verdict);

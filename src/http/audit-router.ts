@@ -170,7 +170,13 @@ export function auditRouter(ctx: PipelineContext): Router {
     const q = queryOf(req, verifyQuery);
     const tenants = await chainsToVerify(ctx, req, res, q.has('tenant') ? tenantParam(q.get('tenant')) : undefined);
     const verdicts = await verifyChains(ctx, req, res, tenants);
-    res.json(q.has('tenant') ? verdicts[0] : { ok: verdicts.every((v) => v.ok), chains: verdicts });
+    // How long the rows are kept (AUDIT_RETENTION_DAYS): what lies before a chain's retention checkpoint is deleted.
+    const auditRetentionDays = ctx.config.AUDIT_RETENTION_DAYS;
+    res.json(
+      q.has('tenant')
+        ? { ...verdicts[0], auditRetentionDays }
+        : { ok: verdicts.every((v) => v.ok), auditRetentionDays, chains: verdicts },
+    );
   });
 
   router.get('/audit/v1/export', async (req, res) => {

@@ -9,6 +9,7 @@ import { verifyTenant } from '../../src/audit/verify';
 import { AuditWriter } from '../../src/audit/writer';
 import { configSchema } from '../../src/kernel/config';
 import { createLogger } from '../../src/kernel/logger';
+import { Metrics } from '../../src/kernel/metrics';
 import { loadPayloadCipher } from '../../src/kernel/payload-crypto';
 import { openDb, type Db } from '../../src/kernel/db';
 import { migrate } from '../../src/kernel/migrate';
@@ -449,6 +450,66 @@ describe('retention purge', () => {
     // The writer that left the head at 6 before the purge appends after the purge's AuditEvent.
     await writer.append(tenant, event(99));
     expect(await verifyTenant(db, tenant)).toEqual(expect.objectContaining({ ok: true, headSeq: 8 }));
+  });
+
+  // The retention run checks only the rows it is about to delete: an intact verdict on those said nothing of the rest,
+  // yet it set the verify metric of a chain a whole verification had found broken back to 1 (alert cleared).
+  it('leaves the verify metric at 0 for a chain known broken whose rows to delete are intact', async () => {
+    const tenant = '30000009';
+    await appendMany(tenant, 4, sixYearsAgo);
+    await appendMany(tenant, 2);
+    await tamper(
+      `UPDATE audit_event SET resource = resource::jsonb || '{"outcome":"8"}' WHERE tenant = $1 AND seq = 6`,
+      [tenant],
+    );
+    const metrics = new Metrics({ queueDepths: () => Promise.resolve([]) });
+    const verifyOk = async () =>
+      (await metrics.auditVerifyOk.get()).values.find((v) => v.labels.tenant === tenant)?.value;
+    // A whole verification found it broken in a row the purge keeps.
+    expect(await verifyTenant(db, tenant)).toMatchObject({ ok: false, brokenAtSeq: 6 });
+    metrics.recordAuditVerify(tenant, false);
+    const report = await purgeExpired({ db, cipher, audit: writer, config, log, metrics }, now);
+    expect(report.chains).toContainEqual({ tenant, purgedRows: 4, checkpointSeq: 4 });
+    expect(await verifyOk()).toBe(0);
+  });
+
+  // Recording a chain broken (audit_chain_integrity) is not the purge's own work: when that write failed, the run
+  // must still purge the chains after it.
+  it('purges the other chains when recording a chain broken fails', async () => {
+    const broken = '30000010';
+    const next = '30000011';
+    await appendMany(broken, 3, sixYearsAgo);
+    await appendMany(next, 3, sixYearsAgo);
+    await appendMany(next, 1);
+    await tamper(
+      `UPDATE audit_event SET resource = resource::jsonb || '{"outcome":"8"}' WHERE tenant = $1 AND seq = 2`,
+      [broken],
+    );
+    await admin.query(
+      `CREATE FUNCTION refuse_integrity() RETURNS trigger LANGUAGE plpgsql AS $$
+       BEGIN RAISE EXCEPTION 'integrity record refused by the test'; END $$`,
+    );
+    await admin.query(
+      `CREATE TRIGGER refuse_integrity BEFORE INSERT OR UPDATE ON audit_chain_integrity FOR EACH ROW
+       WHEN (NEW.tenant = '${broken}') EXECUTE FUNCTION refuse_integrity()`,
+    );
+    const lines: Record<string, unknown>[] = [];
+    const logged = createLogger('error', {
+      write: (l: string) => lines.push(JSON.parse(l) as Record<string, unknown>),
+    });
+    let report: Awaited<ReturnType<typeof purgeExpired>>;
+    try {
+      report = await purgeExpired({ db, cipher, audit: writer, config, log: logged }, now);
+    } finally {
+      await admin.query('DROP TRIGGER refuse_integrity ON audit_chain_integrity');
+      await admin.query('DROP FUNCTION refuse_integrity()');
+    }
+    expect(report.skipped).toContainEqual({ tenant: broken, reason: expect.stringContaining('seq 2') });
+    expect(report.chains).toContainEqual({ tenant: next, purgedRows: 3, checkpointSeq: 3 });
+    expect(await seqsOf(next)).toEqual([4, 5]);
+    expect(lines).toContainEqual(
+      expect.objectContaining({ tenant: broken, msg: 'could not record the audit chain as broken' }),
+    );
   });
 
   it('verifies a chain whose purge commits while it is being verified', async () => {

@@ -259,7 +259,10 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
   };
   /** What is known of the integrity of the chains a page reads (chain-integrity.ts), said above what it shows. */
   const integrity = async (lang: Lang, tenants: readonly string[]): Promise<SafeHtml> =>
-    integrityHtml(lang, tenants, await chainIntegrity(ctx.db, tenants), ctx.config.AUDIT_FULL_VERIFY_INTERVAL_MS);
+    integrityHtml(lang, tenants, await chainIntegrity(ctx.db, tenants), {
+      fullVerifyIntervalMs: ctx.config.AUDIT_FULL_VERIFY_INTERVAL_MS,
+      retentionDays: ctx.config.AUDIT_RETENTION_DAYS,
+    });
 
   const blankSearch = (req: Request, res: Response, gone = false) => {
     const page = pageOf(req, res);
@@ -799,18 +802,35 @@ function verdictHtml(lang: Lang, v: SignedTenantVerdict): SafeHtml {
     return notice('error', t(lang, 'chainBroken', v.tenant, v.brokenAtSeq, chainProblemInWords(lang, v.problem)));
   }
   const signed = v.signedCheckpoint;
+  const unchecked = v.checkpointsNotChecked;
+  const notChecked = unchecked
+    ? notice(
+        'warn',
+        t(
+          lang,
+          'checkpointsNotChecked',
+          unchecked.count,
+          v.tenant,
+          unchecked.fromSeq,
+          unchecked.toSeq,
+          unchecked.kids.join(', '),
+        ),
+      )
+    : '';
   const head = html`<label class="head-hash"
     >${t(lang, 'headHash')}<input type="text" readonly value="${v.headHash}" size="70" spellcheck="false"
   /></label>`;
-  return signed
-    ? notice(
-        'ok',
-        html`${t(lang, 'chainOk', v.tenant, v.rows, v.headSeq)}
-        ${t(lang, 'chainSigned', formatTime(lang, signed.signedAt), signed.kid, signed.seq)}
-        ${v.headSeq > signed.seq + 1 ? t(lang, 'chainNotCoveredYet', signed.seq + 1, v.headSeq) : ''}
-        ${v.headSeq === signed.seq + 1 ? t(lang, 'chainRowNotCoveredYet', v.headSeq) : ''} ${head}`,
-      )
-    : notice('warn', html`${t(lang, 'chainUnsigned', v.tenant, v.rows, v.headSeq)} ${head}`);
+  return html`${notChecked}${
+    signed
+      ? notice(
+          'ok',
+          html`${t(lang, 'chainOk', v.tenant, v.rows, v.headSeq)}
+          ${t(lang, 'chainSigned', formatTime(lang, signed.signedAt), signed.kid, signed.seq)}
+          ${v.headSeq > signed.seq + 1 ? t(lang, 'chainNotCoveredYet', signed.seq + 1, v.headSeq) : ''}
+          ${v.headSeq === signed.seq + 1 ? t(lang, 'chainRowNotCoveredYet', v.headSeq) : ''} ${head}`,
+        )
+      : notice('warn', html`${t(lang, 'chainUnsigned', v.tenant, v.rows, v.headSeq)} ${head}`)
+  }`;
 }
 
 const FOUND_BY: Record<IntegrityFinder, MessageKey> = {
@@ -831,15 +851,16 @@ function intervalInWords(lang: Lang, ms: number): string {
 }
 
 /**
- * The integrity of the chains a page reads, as last known to any process: a chain known broken as an alert saying
- * since when, how it was found, and what to do; the others with when a whole verification last found them intact (or
- * that none has yet).
+ * The integrity of the chains a page reads, as last known to any process: each chain known broken as an alert saying
+ * since when, how it was found, and what to do; the others in one line (one chain: when a whole verification last
+ * found it intact, or that none has yet; more: how many are intact and the oldest of their last verifications, how
+ * many not yet verified). Then how long audit rows are kept (AUDIT_RETENTION_DAYS): older ones are deleted.
  */
 function integrityHtml(
   lang: Lang,
   tenants: readonly string[],
   known: ReadonlyMap<string, ChainIntegrity>,
-  fullVerifyIntervalMs: number,
+  settings: { readonly fullVerifyIntervalMs: number; readonly retentionDays: number },
 ): SafeHtml {
   const broken = tenants.flatMap((tenant) => {
     const k = known.get(tenant);
@@ -862,16 +883,33 @@ function integrityHtml(
       ),
     ];
   });
-  const intact = tenants
-    .filter((tenant) => known.get(tenant)?.ok !== false)
-    .map((tenant) => {
-      const k = known.get(tenant);
-      return k
-        ? t(lang, 'chainLastVerified', tenant, formatTime(lang, k.checkedAt))
-        : t(lang, 'chainNotYetVerified', tenant, intervalInWords(lang, fullVerifyIntervalMs));
-    });
+  const rest = tenants.filter((tenant) => known.get(tenant)?.ok !== false);
+  const intact = rest.flatMap((tenant) => known.get(tenant) ?? []);
+  const interval = intervalInWords(lang, settings.fullVerifyIntervalMs);
+  let line: string;
+  const [only] = rest;
+  if (only !== undefined && tenants.length === 1) {
+    line = intact[0]
+      ? t(lang, 'chainLastVerified', only, formatTime(lang, intact[0].checkedAt))
+      : t(lang, 'chainNotYetVerified', only, interval);
+  } else {
+    const oldest = intact.reduce<Date | undefined>((o, k) => (o && o < k.checkedAt ? o : k.checkedAt), undefined);
+    const unverified = rest.length - intact.length;
+    line = [
+      oldest
+        ? t(lang, broken.length > 0 ? 'chainsOthersIntact' : 'chainsAllIntact', intact.length, formatTime(lang, oldest))
+        : '',
+      unverified > 0 ? t(lang, 'chainsNotYetVerified', unverified, interval) : '',
+    ]
+      .filter(Boolean)
+      .join(' ');
+  }
+  const days = settings.retentionDays;
   return html`<section class="integrity" aria-label="${t(lang, 'integrityTitle')}">
-    ${broken}${intact.length > 0 ? html`<p>${intact.join(' ')}</p>` : ''}
+    ${broken}${line ? html`<p>${line}</p>` : ''}
+    <p class="retention">
+      ${t(lang, 'auditRetention', formatNumber(lang, days), formatNumber(lang, Math.round((days / 365.25) * 10) / 10))}
+    </p>
   </section>`;
 }
 

@@ -1,3 +1,4 @@
+import { chainProblemOf, replaceNamedCheckpoints, type ChainProblemCode } from '../../audit/chain-problems';
 import {
   CANCELLED_AFTER_POSSIBLE_RECEIPT,
   CANCELLED_BY_PRACTICE,
@@ -249,6 +250,16 @@ const MESSAGES = {
     nl: 'Rij {0} is nog niet door een handtekening gedekt; dat gebeurt bij de volgende ondertekening.',
     en: 'Row {0} is not covered by a signature yet; the next signing round covers it.',
   },
+  checkpointsNotChecked: {
+    nl:
+      'Let op: {0} ondertekende controlepunten van keten {1} (rij {2} tot en met {3}) zijn ondertekend met sleutel ' +
+      '{4}, die niet meer is ingesteld: de keten is daar niet aan getoetst. Geef de beheerder de oude sleutels terug ' +
+      'in AUDIT_SIGNING_KEYS (na de huidige) en controleer opnieuw.',
+    en:
+      'Attention: {0} signed checkpoints of chain {1} (rows {2} to {3}) are signed with key {4}, which is no longer ' +
+      'configured: the chain was not checked against them. Have the operator put the old keys back in ' +
+      'AUDIT_SIGNING_KEYS (after the current one) and verify again.',
+  },
   receiptReferralStatus: { nl: 'Status van de verwijzing: {0}', en: 'Status of the referral: {0}' },
   receiptTrajectory: { nl: 'Trajectgebeurtenis: {0}', en: 'Trajectory event: {0}' },
   chainUnsigned: {
@@ -291,6 +302,26 @@ const MESSAGES = {
   chainNotYetVerified: {
     nl: 'Auditketen {0}: nog niet volledig gecontroleerd (de geplande controle gebeurt {1}).',
     en: 'Audit chain {0}: not fully verified yet (the scheduled verification runs {1}).',
+  },
+  chainsAllIntact: {
+    nl: 'Alle {0} auditketens in orde; de oudste laatste volledige controle was {1}.',
+    en: 'All {0} audit chains intact; the oldest last full verification was {1}.',
+  },
+  chainsOthersIntact: {
+    nl: 'De andere {0} auditketens zijn in orde; de oudste laatste volledige controle was {1}.',
+    en: 'The other {0} audit chains are intact; the oldest last full verification was {1}.',
+  },
+  chainsNotYetVerified: {
+    nl: '{0} auditketens nog niet volledig gecontroleerd (de geplande controle gebeurt {1}).',
+    en: '{0} audit chains not fully verified yet (the scheduled verification runs {1}).',
+  },
+  auditRetention: {
+    nl:
+      'Bewaartermijn van de auditlog: {0} dagen (ongeveer {1} jaar, AUDIT_RETENTION_DAYS). Oudere rijen worden ' +
+      'verwijderd, met een ondertekend controlepunt; wat daarvoor ligt, kan deze console niet meer tonen.',
+    en:
+      'Audit log retention: {0} days (about {1} years, AUDIT_RETENTION_DAYS). Older rows are deleted, with a signed ' +
+      'checkpoint; what lies before it this console can no longer show.',
   },
   fullVerifyDaily: { nl: 'dagelijks', en: 'daily' },
   fullVerifyEvery: { nl: 'elke {0} uur', en: 'every {0} hours' },
@@ -995,116 +1026,68 @@ export function reasonsInWords(lang: Lang, reason: string | null | undefined): s
 /** `notRedeliveredAskedBy`'s start of a reason: who asked (group 1), and the decision's reason after it (group 2). */
 const NOT_REDELIVERED = new RegExp(`^${templateSource(notRedeliveredAskedBy)}(.+)$`);
 
-/**
- * How the audit's verification names a signed checkpoint in a problem (signed-heads.ts `namedCheckpoint`), in words:
- * `{1}` when it was signed, `{2}` the key, `{3}` its row, `{4}` its hash.
- */
-const NAMED_CHECKPOINT: readonly [RegExp, Record<Lang, string>] = [
-  /the checkpoint signed at (\S+) with key (\S+) \(seq (\d+), hash ([0-9a-f]+)\)/g,
-  {
-    nl: 'het controlepunt ondertekend op {1} met sleutel {2} (rij {3}, hash {4})',
-    en: 'the checkpoint signed at {1} with key {2} (seq {3}, hash {4})',
-  },
-];
+/** How the audit's verification names a signed checkpoint in a problem (`NAMED_CHECKPOINT`), in words. */
+const NAMED_CHECKPOINT_WORDS: Record<Lang, string> = {
+  nl: 'het controlepunt ondertekend op {1} met sleutel {2} (rij {3}, hash {4})',
+  en: 'the checkpoint signed at {1} with key {2} (seq {3}, hash {4})',
+};
 
 /**
- * The problems the audit's verification names for a broken chain (src/audit: chain.ts, verify.ts, signed-heads.ts),
- * in words; `{1}`… are the pattern's groups. The API, the log and `npm run audit-verify` keep them as recorded (in
- * English); a problem none of these knows is shown as recorded.
+ * The problems the audit's verification names for a broken chain, by their code (src/audit/chain-problems.ts), in
+ * words; `{1}`… what the problem names. The API, the log and `npm run audit-verify` keep them as recorded (in
+ * English); a problem of no known code is shown as recorded.
  */
-const CHAIN_PROBLEMS: readonly (readonly [RegExp, Record<Lang, string>])[] = [
-  [/^gap: expected seq (\d+)$/, { nl: 'gat: rij {1} verwacht', en: 'gap: expected seq {1}' }],
-  [
-    /^prev_hash does not match the previous row$/,
-    { nl: 'prev_hash klopt niet met de vorige rij', en: 'prev_hash does not match the previous row' },
-  ],
-  [
-    /^content does not match its hash$/,
-    { nl: 'de inhoud klopt niet met haar hash', en: 'content does not match its hash' },
-  ],
-  [/^resource is not an AuditEvent$/, { nl: 'de inhoud is geen AuditEvent', en: 'resource is not an AuditEvent' }],
-  [
-    /^column (\S+) does not match the resource$/,
-    { nl: 'kolom {1} klopt niet met de inhoud', en: 'column {1} does not match the resource' },
-  ],
-  [
-    /^the search columns do not hash as PostgreSQL writes them$/,
-    {
-      nl: 'de zoekkolommen hashen niet zoals PostgreSQL ze schrijft',
-      en: 'the search columns do not hash as PostgreSQL writes them',
-    },
-  ],
-  [
-    /^rows (\d+) to (\d+) are missing \(the chain head is at (\S+)\)$/,
-    {
-      nl: 'rijen {1} tot en met {2} ontbreken (de kop van de keten staat op rij {3})',
-      en: 'rows {1} to {2} are missing (the chain head is at {3})',
-    },
-  ],
-  [
-    /^the last row does not match the recorded chain head$/,
-    {
-      nl: 'de laatste rij klopt niet met de vastgelegde kop van de keten',
-      en: 'the last row does not match the recorded chain head',
-    },
-  ],
-  [
-    /^the retention checkpoint at seq (\d+) has no purge AuditEvent in the chain after it$/,
-    {
-      nl: 'het bewaartermijn-controlepunt bij rij {1} heeft geen AuditEvent van de opschoning erna in de keten',
-      en: 'the retention checkpoint at seq {1} has no purge AuditEvent in the chain after it',
-    },
-  ],
-  [
-    /^the retention checkpoint at seq (\d+) is not signed by a known key \(purged at (.+)\): not a retention purge$/,
-    {
-      nl:
-        'het bewaartermijn-controlepunt bij rij {1} is niet ondertekend met een bekende sleutel (opgeschoond op {2}): ' +
-        'geen opschoning na de bewaartermijn',
-      en: 'the retention checkpoint at seq {1} is not signed by a known key (purged at {2}): not a retention purge',
-    },
-  ],
-  [
-    /^the chain ends at seq (\d+), before (.+)$/,
-    { nl: 'de keten houdt op bij rij {1}, vóór {2}', en: 'the chain ends at seq {1}, before {2}' },
-  ],
-  [
-    /^the retention checkpoint at seq (\d+) deleted rows written after (.+), less than (\d+) days ago: not a retention purge$/,
-    {
-      nl:
-        'het bewaartermijn-controlepunt bij rij {1} verwijderde rijen die na {2} zijn geschreven, minder dan {3} ' +
-        'dagen geleden: geen opschoning na de bewaartermijn',
-      en:
-        'the retention checkpoint at seq {1} deleted rows written after {2}, less than {3} days ago: not a ' +
-        'retention purge',
-    },
-  ],
-  [
-    /^the retention checkpoint at seq (\d+) contradicts (.+)$/,
-    {
-      nl: 'het bewaartermijn-controlepunt bij rij {1} is in strijd met {2}',
-      en: 'the retention checkpoint at seq {1} contradicts {2}',
-    },
-  ],
-  [
-    /^row (\d+) is missing, contradicting (.+)$/,
-    { nl: 'rij {1} ontbreekt, in strijd met {2}', en: 'row {1} is missing, contradicting {2}' },
-  ],
-  [
-    /^its head \(seq (\d+)\) does not extend (.+)$/,
-    {
-      nl: 'de nieuwste rij ({1}) sluit niet aan op {2}: de keten is herschreven of ingekort',
-      en: 'its head (seq {1}) does not extend {2}: the chain was rewritten or cut',
-    },
-  ],
-  [
-    /^the chain was rewritten: row (\d+) has hash (\S+), contradicting (.+)$/,
-    {
-      nl: 'de keten is herschreven: rij {1} heeft hash {2}, in strijd met {3}',
-      en: 'the chain was rewritten: row {1} has hash {2}, contradicting {3}',
-    },
-  ],
-];
+const CHAIN_PROBLEM_WORDS: Record<ChainProblemCode, Record<Lang, string>> = {
+  gap: { nl: 'gat: rij {1} verwacht', en: 'gap: expected seq {1}' },
+  'prev-hash': { nl: 'prev_hash klopt niet met de vorige rij', en: 'prev_hash does not match the previous row' },
+  'content-hash': { nl: 'de inhoud klopt niet met haar hash', en: 'content does not match its hash' },
+  'not-audit-event': { nl: 'de inhoud is geen AuditEvent', en: 'resource is not an AuditEvent' },
+  column: { nl: 'kolom {1} klopt niet met de inhoud', en: 'column {1} does not match the resource' },
+  'columns-line-drift': {
+    nl: 'de zoekkolommen hashen niet zoals PostgreSQL ze schrijft',
+    en: 'the search columns do not hash as PostgreSQL writes them',
+  },
+  'rows-missing': {
+    nl: 'rijen {1} tot en met {2} ontbreken (de kop van de keten staat op rij {3})',
+    en: 'rows {1} to {2} are missing (the chain head is at {3})',
+  },
+  'head-mismatch': {
+    nl: 'de laatste rij klopt niet met de vastgelegde kop van de keten',
+    en: 'the last row does not match the recorded chain head',
+  },
+  'purge-unrecorded': {
+    nl: 'het bewaartermijn-controlepunt bij rij {1} heeft geen AuditEvent van de opschoning erna in de keten',
+    en: 'the retention checkpoint at seq {1} has no purge AuditEvent in the chain after it',
+  },
+  'purge-unsigned': {
+    nl:
+      'het bewaartermijn-controlepunt bij rij {1} is niet ondertekend met een bekende sleutel (opgeschoond op {2}): ' +
+      'geen opschoning na de bewaartermijn',
+    en: 'the retention checkpoint at seq {1} is not signed by a known key (purged at {2}): not a retention purge',
+  },
+  'chain-ends-early': { nl: 'de keten houdt op bij rij {1}, vóór {2}', en: 'the chain ends at seq {1}, before {2}' },
+  'purge-too-early': {
+    nl:
+      'het bewaartermijn-controlepunt bij rij {1} verwijderde rijen die na {2} zijn geschreven, minder dan {3} ' +
+      'dagen geleden: geen opschoning na de bewaartermijn',
+    en:
+      'the retention checkpoint at seq {1} deleted rows written after {2}, less than {3} days ago: not a ' +
+      'retention purge',
+  },
+  'purge-contradicts': {
+    nl: 'het bewaartermijn-controlepunt bij rij {1} is in strijd met {2}',
+    en: 'the retention checkpoint at seq {1} contradicts {2}',
+  },
+  'signed-row-missing': { nl: 'rij {1} ontbreekt, in strijd met {2}', en: 'row {1} is missing, contradicting {2}' },
+  'head-not-extending': {
+    nl: 'de nieuwste rij ({1}) sluit niet aan op {2}: de keten is herschreven of ingekort',
+    en: 'its head (seq {1}) does not extend {2}: the chain was rewritten or cut',
+  },
+  rewritten: {
+    nl: 'de keten is herschreven: rij {1} heeft hash {2}, in strijd met {3}',
+    en: 'the chain was rewritten: row {1} has hash {2}, contradicting {3}',
+  },
+};
 
 /** A municipality's trajectory event type (contracts/delivery-event-type.ts) in words. */
 const TRAJECTORY_EVENTS: Record<string, Record<Lang, string>> = {
@@ -1133,10 +1116,9 @@ export function receiptInWords(lang: Lang, description: string | undefined): str
 
 /** A broken chain's problem, as the audit's verification names it, in words (the signed checkpoint it names too). */
 export function chainProblemInWords(lang: Lang, problem: string): string {
-  const [checkpoint, words] = NAMED_CHECKPOINT;
-  const named = problem.replace(checkpoint, (...m: string[]) => fill(words[lang], m));
-  const known = CHAIN_PROBLEMS.map(([pattern, text]) => [pattern.exec(named), text] as const).find(([m]) => m);
-  return known?.[0] ? fill(known[1][lang], [...known[0]]) : named;
+  const named = replaceNamedCheckpoints(problem, (...m) => fill(NAMED_CHECKPOINT_WORDS[lang], ['', ...m]));
+  const known = chainProblemOf(named);
+  return known ? fill(CHAIN_PROBLEM_WORDS[known.code][lang], ['', ...known.args]) : named;
 }
 
 /** Consent.status in words (the FHIR codes). */

@@ -893,8 +893,13 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
       request: { query: verifyQuery },
       ok: {
         status: 200,
-        description: 'the verdict',
-        content: json(z.union([s.chainVerdict, z.object({ ok: z.boolean(), chains: z.array(s.chainVerdict) })])),
+        description: 'the verdict, with how long audit rows are kept (`auditRetentionDays`: AUDIT_RETENTION_DAYS)',
+        content: json(
+          z.union([
+            s.chainVerdict,
+            z.object({ ok: z.boolean(), auditRetentionDays: z.number(), chains: z.array(s.chainVerdict) }),
+          ]),
+        ),
       },
     },
     {
