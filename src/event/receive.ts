@@ -11,6 +11,7 @@ import {
   insertEvent,
   insertEvents,
   referralsRefusedAtReceipt,
+  tryGetSealedEvent,
   upsertConsents,
   type InsertedEvents,
   type NewEventWithIdentifier,
@@ -22,7 +23,14 @@ import type { Db } from '../kernel/db';
 import type { CanonicalEvent, HisDialect, RawRecord } from '../contracts/his-dialect';
 import { enqueueOrDefer } from './queues';
 import { groupedEnqueueMap, groupedInsertEvents } from './stage-groups';
-import { contentDigest, eventIdConflict, referralEnded, referralIdReused, sealEvent } from './stored-event';
+import {
+  contentDigest,
+  eventIdConflict,
+  referralEnded,
+  referralIdReused,
+  saysTheSame,
+  sealEvent,
+} from './stored-event';
 
 /** The answer for one submitted event. */
 export interface Receipt {
@@ -145,12 +153,13 @@ export async function ingestRecords(
     : await store(ctx.db, await groupedInsertEvents(ctx.db)(newRows));
   const audits: Promise<void>[] = [];
   const unaudited = await unauditedDuplicates(ctx.db, stored);
+  const otherContent = await withOtherContent(ctx, stored);
   for (const s of stored) {
     if (s.refused) {
       receipts[s.index] = rejected(receipts[s.index]!, refusalOutcome(s.location, s.row, s.refused));
       continue;
     }
-    if (s.conflict) {
+    if (otherContent.has(s.id)) {
       receipts[s.index] = rejected(receipts[s.index]!, eventIdConflict(s.location, s.event.sourceEventId, s.id));
       continue;
     }
@@ -252,6 +261,25 @@ async function withoutRefusedReferrals<R extends { event: CanonicalEvent; index:
 /** The answer to a new referral that may not be stored (409 at `referral.id`). */
 function refusalOutcome(location: string, row: NewEventWithIdentifier, refusal: ReferralRefusal): OperationOutcome {
   return refusal.kind === 'ended' ? referralEnded(location, row, refusal) : referralIdReused(location, row);
+}
+
+/**
+ * The events stored before under an event id that this request sent with other bytes (`StoredEventId.conflict`)
+ * whose stored event says something else than the one sent now (`saysTheSame`): those are a 409. A re-send the HIS
+ * built again, with only what its dialect ignores changed, is a duplicate. Read one by one: they are rare.
+ */
+async function withOtherContent(
+  ctx: PipelineContext,
+  stored: readonly (StoredEventId & { event: CanonicalEvent })[],
+): Promise<Set<string>> {
+  const other = new Set<string>();
+  for (const s of stored.filter((x) => x.conflict)) {
+    const row = await tryGetSealedEvent(ctx.db, s.id);
+    if (!row || !saysTheSame(ctx.cipher, row, s.event)) {
+      other.add(s.id);
+    }
+  }
+  return other;
 }
 
 /**
