@@ -109,6 +109,7 @@ describe('a chain written before and after migration 015', () => {
       '070_delivery_first_delivered.sql',
       '074_delivery_possibly_received.sql',
       '078_audit_chain_integrity.sql',
+      '083_his_referral_identifier.sql',
     ]);
     const writer = new AuditWriter(db);
     await Promise.all(Array.from({ length: 6 }, (_, i) => writer.append(tenant, event(6 + i))));

@@ -42,9 +42,9 @@ export const TASK_SEARCH: ResourceSearchSpec = {
       code: 'focus',
       modifiers: ['identifier'],
       documentation:
-        'the referral, one per search: ServiceRequest/<id> (jeugdbrug’s ServiceRequest id, or the webhook’s ' +
-        'focus URL); with :identifier the ServiceRequest identifier received, <system>|<value> (or <value> alone, ' +
-        'resource-id|<id> too)',
+        'the referral, one per search: ServiceRequest/<id> (jeugdbrug’s ServiceRequest id, the webhook’s focus ' +
+        'URL, or a FHIR HIS’s own ServiceRequest id); with :identifier the ServiceRequest identifier received or ' +
+        'sent, <system>|<value> (or <value> alone, resource-id|<id> too): a FHIR HIS’s own identifier as well',
     },
   ],
   sorts: ['_lastUpdated'],
@@ -106,7 +106,7 @@ function compareToCursor(f: FeedbackRow, c: Pick<Cursor, 't' | 'i'>): number {
 
 /**
  * The Tasks of the referral a search names (`findReferrals`: anything the municipality received that names it, the
- * practice's own identifier too), when the caller may read its statuses; a page of them in (time stored, id) order.
+ * practice's referral id and a FHIR HIS's own identifier and ServiceRequest id too), when the caller may read its statuses; a page of them in (time stored, id) order.
  * A referral only of others is no match, and is `refused`, for the refusal to be recorded in its practice's chain. A
  * bare value that names the readable referrals of two practices is a 409 naming the parameter.
  */
