@@ -100,6 +100,8 @@ export async function ingestRecords(
     event,
     index,
     location: record.location,
+    // Where the record holds its consent's id, for a warning about that consent.
+    consentIdAt: consentsOf(event).length > 0 ? consentIdExpressionOf(dialect, record) : '',
     // Mapped once, here: later stages read this canonical event instead of mapping the record again.
     row: {
       id: randomUUID(),
@@ -127,9 +129,10 @@ export async function ingestRecords(
       row: NewEventWithIdentifier;
       index: number;
       location: string;
+      consentIdAt: string;
       consentsNotHeld: number;
     })[] = [];
-    for (const { event, index, location, row } of rows) {
+    for (const { event, index, location, consentIdAt, row } of rows) {
       const refusal = refused.get(row.id);
       const result: StoredEventId = inserted.has(row.id)
         ? { id: row.id, duplicate: false, conflict: false }
@@ -140,7 +143,7 @@ export async function ingestRecords(
         result.duplicate || result.refused
           ? 0
           : await upsertConsents(db, event.practice.agb, event.patient.bsn, consentsOf(event), result.id);
-      out.push({ ...result, event, row, index, location, consentsNotHeld });
+      out.push({ ...result, event, row, index, location, consentIdAt, consentsNotHeld });
     }
     return out;
   };
@@ -170,7 +173,7 @@ export async function ingestRecords(
       ...receipts[s.index]!,
       id: s.id,
       status: acceptedNow ? 'accepted' : 'duplicate',
-      ...(s.consentsNotHeld > 0 ? { outcome: unknownConsentWarning(s.location, s.consentsNotHeld) } : {}),
+      ...(s.consentsNotHeld > 0 ? { outcome: unknownConsentWarning(s.consentIdAt, s.consentsNotHeld) } : {}),
     };
     if (!acceptedNow) {
       continue;
@@ -335,12 +338,17 @@ function outcomeOf(err: unknown): OperationOutcome {
   throw err;
 }
 
+/** Where a record holds its consent's id (`HisDialect.consentIdExpressionOf`), by default `consent.id`. */
+function consentIdExpressionOf(dialect: HisDialect, record: RawRecord): string {
+  return dialect.consentIdExpressionOf?.(record) ?? (record.location ? `${record.location}.consent.id` : 'consent.id');
+}
+
 /**
  * Accepted, with a warning: a withdrawal (or voiding) of a consent the registry does not hold. It is kept, so that
  * the recording, arriving later, cannot give back what was withdrawn; but a mistyped id leaves the real consent as
  * it was, which the practice should know.
  */
-function unknownConsentWarning(location: string, count: number): OperationOutcome {
+function unknownConsentWarning(expression: string, count: number): OperationOutcome {
   return {
     resourceType: 'OperationOutcome',
     issue: Array.from({ length: count }, () => ({
@@ -351,7 +359,7 @@ function unknownConsentWarning(location: string, count: number): OperationOutcom
           'No consent with this id is recorded for this child: the withdrawal is kept and holds against its ' +
           'recording when that arrives; check the id if the consent was recorded before',
       },
-      expression: [location ? `${location}.consent.id` : 'consent.id'],
+      expression: [expression],
     })),
   };
 }

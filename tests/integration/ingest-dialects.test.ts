@@ -74,4 +74,34 @@ describe('the same endpoint takes every HIS dialect', () => {
       expect(((await res.json()) as Receipts).receipts[0]!.status).toBe('accepted');
     }
   });
+
+  it('says an empty array of Bundles holds no events, naming body', async () => {
+    const res = await app.request('/his/v1/events', {
+      method: 'POST',
+      body: '[]',
+      headers: { 'content-type': 'application/fhir+json' },
+    });
+    expect(res.status).toBe(400);
+    const outcome = (await res.json()) as { issue: { expression?: string[]; details?: { text?: string } }[] };
+    expect(outcome.issue[0]).toMatchObject({ expression: ['body'], details: { text: 'The request holds no events' } });
+  });
+
+  it('names the Consent entry of a Bundle when the consent it withdraws is not recorded', async () => {
+    const bundle = JSON.parse(
+      fs.readFileSync(path.join(FIXTURES, 'fhir-bundle/consent-withdrawn.input.json'), 'utf8'),
+    ) as { identifier: { value: string }; entry: { resource: { resourceType: string; id?: string } }[] };
+    const consentAt = bundle.entry.findIndex((e) => e.resource.resourceType === 'Consent');
+    // A consent id no other test records.
+    bundle.entry[consentAt]!.resource.id = 'cons-never-recorded';
+    const body = JSON.stringify({ ...bundle, identifier: { ...bundle.identifier, value: 'evt-unknown-withdrawal' } });
+    const res = await app.request('/his/v1/events', {
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'application/fhir+json' },
+    });
+    expect(res.status).toBe(202);
+    const { receipts } = (await res.json()) as Receipts;
+    expect(receipts[0]!.status).toBe('accepted');
+    expect(receipts[0]!.outcome!.issue.map((i) => i.expression)).toEqual([[`Bundle.entry[${consentAt}].resource.id`]]);
+  });
 });
