@@ -84,6 +84,11 @@ export interface HisDialect {
    * rejects names it, so the HIS finds its record by its id, not only by its place. Absent: a top-level `eventId`.
    */
   eventIdOf?(record: RawRecord): string | undefined;
+  /**
+   * Where a record holds the id of the consent it records or withdraws, as an `issue.expression` with the record's
+   * location (`Bundle.entry[2].resource.id`): a warning about that consent names it. Absent: `consent.id`.
+   */
+  consentIdExpressionOf?(record: RawRecord): string;
 }
 
 /** The HIS's own address of its ServiceRequest: its resource id and/or the identifiers it gave it. */

@@ -166,8 +166,9 @@ export async function insertEvent(db: Db, r: NewEventWithIdentifier): Promise<St
        ON CONFLICT (tenant, source_event_id) DO NOTHING RETURNING id, tenant, content_digest
      ), history AS (INSERT INTO inbox_history (inbox_id, state) SELECT id, 'received' FROM ins),
      identifier AS (
-       INSERT INTO referral_identifier (inbox_id, tenant, system, value, service_request_id, patient_id)
-       SELECT id, tenant, $13, $14, $15, $16 FROM ins WHERE $14::text IS NOT NULL
+       INSERT INTO referral_identifier (inbox_id, tenant, system, value, service_request_id, patient_id, his_system,
+         his_value)
+       SELECT id, tenant, $13, $14, $15, $16, $18, $19 FROM ins WHERE $14::text IS NOT NULL
        ON CONFLICT (inbox_id) DO NOTHING
      )
      SELECT id, true AS inserted, content_digest, NULL::boolean AS reused, NULL::text AS ended_status,
@@ -193,6 +194,8 @@ export async function insertEvent(db: Db, r: NewEventWithIdentifier): Promise<St
       r.referralIdentifier?.serviceRequestId ?? null,
       r.referralIdentifier?.patientId ?? null,
       r.endedCountSeen ?? null,
+      r.referralIdentifier?.his?.system ?? null,
+      r.referralIdentifier?.his?.value ?? null,
     ],
   );
   if (row?.reused !== null && row?.reused !== undefined) {
@@ -249,10 +252,10 @@ export async function insertEvents(db: Db, rs: readonly NewEventWithIdentifier[]
     `WITH input AS (
        SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[],
          $8::text[], $9::bytea[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::uuid[],
-         $16::uuid[], $17::int[]) WITH ORDINALITY
+         $16::uuid[], $17::int[], $18::text[], $19::text[]) WITH ORDINALITY
          AS r(id, tenant, source_event_id, dialect, event_type, municipality, payload, payload_key_id, canonical,
            canonical_key_id, trace_id, identifier_system, identifier_value, content_digest, service_request_id,
-           patient_id, ended_count_seen, n)
+           patient_id, ended_count_seen, his_system, his_value, n)
      ), ${OWNER_CTES}, ins AS (
        INSERT INTO inbox (id, tenant, source_event_id, dialect, event_type, municipality, state, payload, payload_key_id,
          canonical, canonical_key_id, trace_id, content_digest)
@@ -262,9 +265,10 @@ export async function insertEvents(db: Db, rs: readonly NewEventWithIdentifier[]
        ON CONFLICT (tenant, source_event_id) DO NOTHING RETURNING id
      ), history AS (INSERT INTO inbox_history (inbox_id, state) SELECT id, 'received' FROM ins),
      identifiers AS (
-       INSERT INTO referral_identifier (inbox_id, tenant, system, value, service_request_id, patient_id)
+       INSERT INTO referral_identifier (inbox_id, tenant, system, value, service_request_id, patient_id, his_system,
+         his_value)
        SELECT input.id, input.tenant, input.identifier_system, input.identifier_value, input.service_request_id,
-         input.patient_id
+         input.patient_id, input.his_system, input.his_value
        FROM ins JOIN input ON input.id = ins.id WHERE input.identifier_value IS NOT NULL
        ON CONFLICT (inbox_id) DO NOTHING
      )
@@ -288,6 +292,8 @@ export async function insertEvents(db: Db, rs: readonly NewEventWithIdentifier[]
       rs.map((r) => r.referralIdentifier?.serviceRequestId ?? null),
       rs.map((r) => r.referralIdentifier?.patientId ?? null),
       rs.map((r) => r.endedCountSeen ?? null),
+      rs.map((r) => r.referralIdentifier?.his?.system ?? null),
+      rs.map((r) => r.referralIdentifier?.his?.value ?? null),
     ],
   );
   const inserted = new Set<string>();
@@ -1843,9 +1849,9 @@ async function tryGetCurrentFeedback(db: Db, inboxId: string): Promise<FeedbackR
 
 /** How a municipality may name a referral: each reading of what it sent (`findReferrals`), any of which matches. */
 export interface ReferralNames {
-  /** A business identifier value, of any practice. */
+  /** A business identifier value, of any practice: the referral id, or the HIS's own identifier (`his_value`). */
   readonly value?: string | undefined;
-  /** A business identifier with its system. */
+  /** A business identifier with its system (either of the two). */
   readonly identifier?: { readonly system: string; readonly value: string } | undefined;
   /** jeugdbrug's ServiceRequest id; or an event id, of a `referral.created` event. */
   readonly id?: string | undefined;
@@ -1873,6 +1879,7 @@ export async function referralEventsNamed(db: Db, names: ReferralNames): Promise
     `WITH named AS (
        SELECT r.tenant, r.system, r.value FROM referral_identifier r
        WHERE r.value = $1 OR (r.system = $2 AND r.value = $3) OR r.service_request_id = $4::uuid
+         OR r.his_value = $1 OR (r.his_system = $2 AND r.his_value = $3)
          OR (r.inbox_id = $4::uuid AND EXISTS (
            SELECT 1 FROM inbox e WHERE e.id = r.inbox_id AND e.event_type = 'referral.created'))
      )

@@ -59,10 +59,11 @@ export interface DeliveredReferral {
 /**
  * The referral events a municipality may mean by `key`, newest first, empty when nothing matches: every event of
  * each referral `key` names (the practice's first one and its corrections). `key` is anything the municipality
- * received that names a referral: the business identifier of the ServiceRequest (`value`, or `system|value`; a value
+ * received, or the practice's HIS was sent, that names a referral: a business identifier of the ServiceRequest, the
+ * referral id (`urn:agb:<agb>:referral`) or the HIS's own one forwarded after it (`value`, or `system|value`; a value
  * may hold a `|` itself, so both readings are tried), jeugdbrug's ServiceRequest id (bare, as iSamenleving's
  * `verwijzing.referentie`; `resource-id|<id>` as fhir-rest's identifier; `ServiceRequest/<id>` or the webhook's
- * `focus`), or jeugdbrug's event id.
+ * `focus`), a fhir-bundle HIS's `ServiceRequest/<its id>` (its id is the referral id), or jeugdbrug's event id.
  */
 /** `resource-id|<id>`: the README's and OpenAPI's short form of `RESOURCE_ID_SYSTEM|<id>`. */
 const RESOURCE_ID_SHORT_SYSTEM = 'resource-id';
@@ -75,8 +76,10 @@ export async function findReferrals(ctx: PipelineContext, key: string): Promise<
   const identifier =
     bar > 0 && bar < key.length - 1 ? { system: key.slice(0, bar), value: key.slice(bar + 1) } : undefined;
   const byResourceId = identifier?.system === RESOURCE_ID_SYSTEM || identifier?.system === RESOURCE_ID_SHORT_SYSTEM;
-  const id = uuidOrUndefined(byResourceId ? identifier.value : withoutReferenceType(key));
-  const matches = await referralEventsNamed(ctx.db, { value: key.length <= 256 ? key : undefined, identifier, id });
+  const bare = withoutReferenceType(key);
+  const id = uuidOrUndefined(byResourceId ? identifier.value : bare);
+  // `ServiceRequest/<id>` names a fhir-bundle HIS's own ServiceRequest too: its id is the referral id.
+  const matches = await referralEventsNamed(ctx.db, { value: bare.length <= 256 ? bare : undefined, identifier, id });
   const rows = new Map(
     (
       await getSealedEvents(

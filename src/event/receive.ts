@@ -11,6 +11,7 @@ import {
   insertEvent,
   insertEvents,
   referralsRefusedAtReceipt,
+  tryGetSealedEvent,
   upsertConsents,
   type InsertedEvents,
   type NewEventWithIdentifier,
@@ -22,7 +23,14 @@ import type { Db } from '../kernel/db';
 import type { CanonicalEvent, HisDialect, RawRecord } from '../contracts/his-dialect';
 import { enqueueOrDefer } from './queues';
 import { groupedEnqueueMap, groupedInsertEvents } from './stage-groups';
-import { contentDigest, eventIdConflict, referralEnded, referralIdReused, sealEvent } from './stored-event';
+import {
+  contentDigest,
+  eventIdConflict,
+  referralEnded,
+  referralIdReused,
+  saysTheSame,
+  sealEvent,
+} from './stored-event';
 
 /** The answer for one submitted event. */
 export interface Receipt {
@@ -92,6 +100,8 @@ export async function ingestRecords(
     event,
     index,
     location: record.location,
+    // Where the record holds its consent's id, for a warning about that consent.
+    consentIdAt: consentsOf(event).length > 0 ? consentIdExpressionOf(dialect, record) : '',
     // Mapped once, here: later stages read this canonical event instead of mapping the record again.
     row: {
       id: randomUUID(),
@@ -119,9 +129,10 @@ export async function ingestRecords(
       row: NewEventWithIdentifier;
       index: number;
       location: string;
+      consentIdAt: string;
       consentsNotHeld: number;
     })[] = [];
-    for (const { event, index, location, row } of rows) {
+    for (const { event, index, location, consentIdAt, row } of rows) {
       const refusal = refused.get(row.id);
       const result: StoredEventId = inserted.has(row.id)
         ? { id: row.id, duplicate: false, conflict: false }
@@ -132,7 +143,7 @@ export async function ingestRecords(
         result.duplicate || result.refused
           ? 0
           : await upsertConsents(db, event.practice.agb, event.patient.bsn, consentsOf(event), result.id);
-      out.push({ ...result, event, row, index, location, consentsNotHeld });
+      out.push({ ...result, event, row, index, location, consentIdAt, consentsNotHeld });
     }
     return out;
   };
@@ -145,12 +156,13 @@ export async function ingestRecords(
     : await store(ctx.db, await groupedInsertEvents(ctx.db)(newRows));
   const audits: Promise<void>[] = [];
   const unaudited = await unauditedDuplicates(ctx.db, stored);
+  const otherContent = await withOtherContent(ctx, stored);
   for (const s of stored) {
     if (s.refused) {
       receipts[s.index] = rejected(receipts[s.index]!, refusalOutcome(s.location, s.row, s.refused));
       continue;
     }
-    if (s.conflict) {
+    if (otherContent.has(s.id)) {
       receipts[s.index] = rejected(receipts[s.index]!, eventIdConflict(s.location, s.event.sourceEventId, s.id));
       continue;
     }
@@ -161,7 +173,7 @@ export async function ingestRecords(
       ...receipts[s.index]!,
       id: s.id,
       status: acceptedNow ? 'accepted' : 'duplicate',
-      ...(s.consentsNotHeld > 0 ? { outcome: unknownConsentWarning(s.location, s.consentsNotHeld) } : {}),
+      ...(s.consentsNotHeld > 0 ? { outcome: unknownConsentWarning(s.consentIdAt, s.consentsNotHeld) } : {}),
     };
     if (!acceptedNow) {
       continue;
@@ -255,6 +267,25 @@ function refusalOutcome(location: string, row: NewEventWithIdentifier, refusal: 
 }
 
 /**
+ * The events stored before under an event id that this request sent with other bytes (`StoredEventId.conflict`)
+ * whose stored event says something else than the one sent now (`saysTheSame`): those are a 409. A re-send the HIS
+ * built again, with only what its dialect ignores changed, is a duplicate. Read one by one: they are rare.
+ */
+async function withOtherContent(
+  ctx: PipelineContext,
+  stored: readonly (StoredEventId & { event: CanonicalEvent })[],
+): Promise<Set<string>> {
+  const other = new Set<string>();
+  for (const s of stored.filter((x) => x.conflict)) {
+    const row = await tryGetSealedEvent(ctx.db, s.id);
+    if (!row || !saysTheSame(ctx.cipher, row, s.event)) {
+      other.add(s.id);
+    }
+  }
+  return other;
+}
+
+/**
  * The duplicates whose event was stored but whose receipt was never audited (the request failed in between, so the
  * practice was answered 503 or not at all, and sent it again): their retry audits the receipt now and is their
  * acceptance. Until then the event is not processed (the reconciler holds it as `unacknowledged`).
@@ -307,12 +338,17 @@ function outcomeOf(err: unknown): OperationOutcome {
   throw err;
 }
 
+/** Where a record holds its consent's id (`HisDialect.consentIdExpressionOf`), by default `consent.id`. */
+function consentIdExpressionOf(dialect: HisDialect, record: RawRecord): string {
+  return dialect.consentIdExpressionOf?.(record) ?? (record.location ? `${record.location}.consent.id` : 'consent.id');
+}
+
 /**
  * Accepted, with a warning: a withdrawal (or voiding) of a consent the registry does not hold. It is kept, so that
  * the recording, arriving later, cannot give back what was withdrawn; but a mistyped id leaves the real consent as
  * it was, which the practice should know.
  */
-function unknownConsentWarning(location: string, count: number): OperationOutcome {
+function unknownConsentWarning(expression: string, count: number): OperationOutcome {
   return {
     resourceType: 'OperationOutcome',
     issue: Array.from({ length: count }, () => ({
@@ -323,7 +359,7 @@ function unknownConsentWarning(location: string, count: number): OperationOutcom
           'No consent with this id is recorded for this child: the withdrawal is kept and holds against its ' +
           'recording when that arrives; check the id if the consent was recorded before',
       },
-      expression: [location ? `${location}.consent.id` : 'consent.id'],
+      expression: [expression],
     })),
   };
 }

@@ -11,6 +11,11 @@ export interface ReferralIdentifier {
   readonly serviceRequestId: string | undefined;
   /** jeugdbrug's deterministic id of the child (the ServiceRequest's subject), never the BSN. */
   readonly patientId: string | undefined;
+  /**
+   * The HIS's own business identifier of the referral (the first of a FHIR HIS's `ServiceRequest.identifier`), which
+   * it was sent after the referral id: what the HIS, and the municipality, may name the referral by as well.
+   */
+  readonly his?: { readonly system: string; readonly value: string } | undefined;
 }
 
 /**
@@ -24,13 +29,14 @@ export function referralIdentifierOf(event: CanonicalEvent): ReferralIdentifier 
     return undefined;
   }
   const request = event.resources.find((r): r is ServiceRequest => r.resourceType === 'ServiceRequest');
-  const identifier = request?.identifier?.[0];
+  const [identifier, his] = request?.identifier ?? [];
   if (!identifier?.system || !identifier.value) {
     return undefined;
   }
   return {
     system: identifier.system,
     value: identifier.value,
+    ...(his?.system && his.value ? { his: { system: his.system, value: his.value } } : {}),
     serviceRequestId: uuidOrUndefined(request?.id),
     patientId: uuidOrUndefined(request?.subject?.reference?.replace(/^Patient\//, '')),
   };

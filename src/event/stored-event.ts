@@ -64,12 +64,36 @@ export function openEvent(cipher: PayloadCipher, row: SealedEvent): CanonicalEve
   if (!row.payload || !row.payload_key_id) {
     throw new PayloadPurgedError();
   }
+  return mapStoredRecord(cipher, { payload: row.payload, payload_key_id: row.payload_key_id });
+}
+
+/** The canonical event of a stored record, mapped by its dialect as this build maps it. */
+function mapStoredRecord(cipher: PayloadCipher, row: { payload: Buffer; payload_key_id: string }): CanonicalEvent {
   const stored = cipher.decrypt(row.payload_key_id, row.payload) as StoredRecord;
   const dialect = tryGetDialect(stored.dialect);
   if (!dialect) {
     throw new Error(`Unknown dialect ${stored.dialect}`);
   }
   return dialect.map(stored.record);
+}
+
+/**
+ * Whether an event stored before (`row`, with its record) says what `event` says as the dialects read it: a re-send
+ * the HIS built again, with only elements the dialect ignores changed (`Bundle.meta.lastUpdated`, `entry.request`,
+ * a CSV date written the other Dutch way), is the same message. The stored record is mapped again, by this build,
+ * so that a mapping changed since compares like with like; without its record, the canonical event stored at
+ * receipt. A record that no longer maps, or an event whose content is gone, is not the same.
+ */
+export function saysTheSame(cipher: PayloadCipher, row: SealedEvent, event: CanonicalEvent): boolean {
+  try {
+    const stored =
+      row.payload && row.payload_key_id
+        ? mapStoredRecord(cipher, { payload: row.payload, payload_key_id: row.payload_key_id })
+        : openEvent(cipher, row);
+    return contentDigest(stored) === contentDigest(event);
+  } catch {
+    return false;
+  }
 }
 
 /** The events `openEventOnce` opened, by the row they were read from; gone with the row. */
@@ -111,7 +135,9 @@ export function tryGetPatientBsn(
 
 /**
  * What a message's content is, for telling a re-send from a different message under the same event id: SHA-256 of
- * its canonical JSON (RFC 8785), so the same event with its keys in another order is the same content.
+ * its canonical JSON (RFC 8785), so the same event with its keys in another order is the same content. Of a HIS
+ * event it is the record as sent (stored at receipt); the bytes differing, `saysTheSame` decides on what the
+ * dialect reads.
  */
 export function contentDigest(value: unknown): string {
   return createHash('sha256').update(canonicalizeJcs(value)).digest('base64url');

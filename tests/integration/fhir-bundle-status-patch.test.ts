@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import path from 'node:path';
 import type { Bundle, BundleEntry, Identifier, Parameters, Task } from '@medplum/fhirtypes';
 import { buildRegistry } from '../../src/event/registry';
+import { RESOURCE_ID_SYSTEM } from '../../mappings/municipality/shared/resource-identifier';
 import { buildAgreement, buildDestination, MUNICIPALITY, PRACTICE_AGB } from '../helpers/builders';
 import { cleanupTestEnv, createTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
 import { waitFor } from '../helpers/wait-for';
@@ -211,5 +212,49 @@ describe('a fhir-bundle HIS gets status updates addressed as it holds its Servic
     expect(his.held.get('ref-7002')!.status).toBe('revoked');
     expect(his.tasks.at(-1)!.focus?.identifier).toEqual(own);
     await waitFor('the status update delivered', async () => (await feedbackState(feedbackId)) === 'delivered');
+  });
+  /** The ServiceRequests the municipality received for the HIS's referral `referralId`, in the order received. */
+  function receivedServiceRequests(referralId: string): { request?: { url: string }; identifier: Identifier[] }[] {
+    return municipality.hits.flatMap((h) =>
+      ((h.body as Bundle | undefined)?.entry ?? []).flatMap((e) =>
+        e.resource?.resourceType === 'ServiceRequest' &&
+        e.resource.identifier?.some((i) => i.system === `urn:agb:${PRACTICE_AGB}:referral` && i.value === referralId)
+          ? [{ request: e.request, identifier: e.resource.identifier }]
+          : [],
+      ),
+    );
+  }
+
+  it('forwards the HIS’s own identifier to the municipality, after the one it is addressed by', async () => {
+    const own = { system: HIS_IDENTIFIER_SYSTEM, value: 'V-2025-0043' };
+    his.held.set('ref-7003', { id: 'ref-7003', identifier: [own], status: 'active' });
+    await rejectReferral(referralBundle('evt-7003', 'ref-7003', [own]));
+
+    const [received] = receivedServiceRequests('ref-7003');
+    expect(received?.identifier.filter((i) => i.system !== RESOURCE_ID_SYSTEM)).toEqual([
+      { system: `urn:agb:${PRACTICE_AGB}:referral`, value: 'ref-7003' },
+      own,
+    ]);
+    // The conditional update addresses the municipality's copy as before, so a correction or a cancellation finds it.
+    expect(received?.request?.url).toMatch(new RegExp(`^ServiceRequest\\?identifier=${RESOURCE_ID_SYSTEM}\\|`));
+  });
+
+  it('lets the HIS find its Tasks by the focus it was sent: its identifier, its value alone, its ServiceRequest id', async () => {
+    const own = { system: HIS_IDENTIFIER_SYSTEM, value: 'V-2025-0044' };
+    his.held.set('ref-7004', { id: 'ref-7004', identifier: [own], status: 'active' });
+    const { feedbackId } = await rejectReferral(referralBundle('evt-7004', 'ref-7004', [own]));
+    const focus = his.tasks.at(-1)!.focus!;
+    expect(focus).toMatchObject({ reference: 'ServiceRequest/ref-7004', identifier: own });
+
+    for (const query of [
+      `focus:identifier=${encodeURIComponent(`${own.system}|${own.value}`)}`,
+      `focus:identifier=${own.value}`,
+      `focus=${encodeURIComponent(focus.reference!)}`,
+    ]) {
+      const res = await app.request(`/fhir/Task?${query}`, { key: 'practice' });
+      expect([query, res.status]).toEqual([query, 200]);
+      const found = (await res.json()) as Bundle<Task>;
+      expect([query, found.entry?.map((e) => e.resource?.id)]).toEqual([query, [feedbackId]]);
+    }
   });
 });

@@ -201,6 +201,49 @@ describe('GET /fhir/Task/{id} and GET /fhir/Task?focus=', () => {
     expect(outcome.issue[0]?.expression).toEqual([parameter]);
   });
 
+  it("lets a practice catch up on its referrals' statuses since a moment (_lastUpdated), paged and audited", async () => {
+    const first = new Date(created[0]!.meta!.lastUpdated!).getTime();
+    const since = encodeURIComponent(new Date(first - 1000).toISOString());
+    const res = await search(`_lastUpdated=ge${since}&_count=1`, 'practice');
+    expect(res.status).toBe(200);
+    const page = (await res.json()) as Bundle<Task>;
+    expect(page).toMatchObject({ type: 'searchset', total: 2 });
+    expect(page.entry?.map((e) => e.resource?.id)).toEqual([created[0]!.id]);
+    const next = page.link?.find((l) => l.relation === 'next')?.url;
+    expect(next).toBeDefined();
+    const second = (await (
+      await app.request(new URL(next!).pathname + new URL(next!).search, { key: 'practice' })
+    ).json()) as Bundle<Task>;
+    expect(second.entry?.map((e) => e.resource?.id)).toEqual([created[1]!.id]);
+    // Nothing after the newest; nothing of the practice's referrals for another practice.
+    const after = encodeURIComponent(created[1]!.meta!.lastUpdated!);
+    expect((await (await search(`_lastUpdated=gt${after}`, 'practice')).json()) as Bundle).toMatchObject({ total: 0 });
+    expect((await (await search(`_lastUpdated=ge${since}`, 'otherPractice')).json()) as Bundle).toMatchObject({
+      total: 0,
+    });
+    // With focus it narrows the referral's history.
+    const narrowed = (await (
+      await search(
+        `${focusIdentifier()}&_lastUpdated=ge${encodeURIComponent(created[1]!.meta!.lastUpdated!)}`,
+        'practice',
+      )
+    ).json()) as Bundle<Task>;
+    expect(narrowed.entry?.map((e) => e.resource?.id)).toEqual([created[1]!.id]);
+    // Each read is on record in the practice's chain, with the referral's event.
+    const before = (await readsBy('practice')).length;
+    expect((await search(`_lastUpdated=ge${since}&_lastUpdated=lt2100-01-01`, 'practice')).status).toBe(200);
+    const reads = await readsBy('practice');
+    expect(reads).toHaveLength(before + 1);
+    expect(reads.at(-1)).toMatchObject({ tenant: PRACTICE_AGB, outcome: '0', patient_bsn: bsn });
+  });
+
+  it('answers a municipality _lastUpdated without focus 400 naming focus: its feed is the ServiceRequest search', async () => {
+    const res = await search('_lastUpdated=ge2020-01-01', 'municipality');
+    expect(res.status).toBe(400);
+    const outcome = (await res.json()) as { issue: { expression?: string[] }[] };
+    expect(outcome.issue[0]?.expression).toEqual(['focus']);
+  });
+
   it('finds nothing for a referral still on its way to the caller, and records no refusal: it is its own', async () => {
     const before = (await readsBy('municipality')).length;
     // On its way for the first time: a referral delivered before and now sent again (a redelivery) is the
@@ -228,7 +271,7 @@ describe('GET /fhir/Task/{id} and GET /fhir/Task?focus=', () => {
     const tasks = statement.rest![0]!.resource!.filter((r) => r.type === 'Task');
     expect(tasks).toHaveLength(1);
     expect(tasks[0]!.interaction?.map((i) => i.code).sort()).toEqual(['create', 'read', 'search-type']);
-    expect(tasks[0]!.searchParam?.map((p) => p.name)).toContain('focus');
+    expect(tasks[0]!.searchParam?.map((p) => p.name)).toEqual(expect.arrayContaining(['focus', '_lastUpdated']));
     expect(tasks[0]!.versioning).toBe('no-version');
   });
 });

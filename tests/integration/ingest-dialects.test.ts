@@ -8,8 +8,31 @@ interface Receipts {
   receipts: { status: string; location: string; outcome?: { issue: { expression?: string[] }[] } }[];
 }
 
+interface Receipt {
+  status: string;
+  id?: string;
+  outcome?: { issue: { code: string; expression?: string[]; details?: { text?: string } }[] };
+}
+
+/** A fhir-bundle fixture as parsed JSON, with its own event id so this file's events do not meet each other. */
+function bundleFixture(name: string, eventId: string): Record<string, unknown> & { entry: Record<string, unknown>[] } {
+  const bundle = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'fhir-bundle', `${name}.input.json`), 'utf8')) as {
+    identifier: { system: string; value: string };
+    entry: Record<string, unknown>[];
+  };
+  return { ...bundle, identifier: { ...bundle.identifier, value: eventId } };
+}
+
 describe('the same endpoint takes every HIS dialect', () => {
   const app = useTestApp();
+
+  async function post(body: string, contentType: string): Promise<{ status: number; receipt: Receipt }> {
+    const res = await app.request('/his/v1/events', { method: 'POST', body, headers: { 'content-type': contentType } });
+    const json = (await res.json()) as { receipts?: Receipt[] } & Receipt['outcome'];
+    return { status: res.status, receipt: json.receipts?.[0] ?? { status: 'rejected', outcome: json } };
+  }
+
+  const postBundle = (bundle: unknown) => post(JSON.stringify(bundle), 'application/fhir+json');
 
   it('accepts the good rows of a CSV upload and names row and column of the bad ones', async () => {
     const good = fs
@@ -64,5 +87,99 @@ describe('the same endpoint takes every HIS dialect', () => {
       expect(res.status).toBe(202);
       expect(((await res.json()) as Receipts).receipts[0]!.status).toBe('accepted');
     }
+  });
+
+  it('says an empty array of Bundles holds no events, naming body', async () => {
+    const { status, receipt } = await post('[]', 'application/fhir+json');
+    expect(status).toBe(400);
+    expect(receipt.outcome!.issue[0]).toMatchObject({
+      expression: ['body'],
+      details: { text: 'The request holds no events' },
+    });
+  });
+
+  it('names the Consent entry of a Bundle when the consent it withdraws is not recorded', async () => {
+    const bundle = JSON.parse(
+      fs.readFileSync(path.join(FIXTURES, 'fhir-bundle/consent-withdrawn.input.json'), 'utf8'),
+    ) as { identifier: { value: string }; entry: { resource: { resourceType: string; id?: string } }[] };
+    const consentAt = bundle.entry.findIndex((e) => e.resource.resourceType === 'Consent');
+    // A consent id no other test records.
+    bundle.entry[consentAt]!.resource.id = 'cons-never-recorded';
+    const { status, receipt } = await postBundle({
+      ...bundle,
+      identifier: { ...bundle.identifier, value: 'evt-unknown-withdrawal' },
+    });
+    expect(status).toBe(202);
+    expect(receipt.status).toBe('accepted');
+    expect(receipt.outcome!.issue.map((i) => i.expression)).toEqual([[`Bundle.entry[${consentAt}].resource.id`]]);
+  });
+
+  describe('a re-send is decided on what the dialect reads, not on the bytes sent', () => {
+    it('takes a Bundle built again with only ignored elements changed as a duplicate of the first', async () => {
+      const bundle = bundleFixture('referral-created-ggz', 'evt-rebuilt-1');
+      const first = await postBundle(bundle);
+      expect(first.receipt).toEqual(expect.objectContaining({ status: 'accepted' }));
+      // A HIS that builds the Bundle again for its retry: a new meta.lastUpdated, entry.request from its FHIR layer.
+      const rebuilt = {
+        ...bundle,
+        meta: { lastUpdated: '2026-11-20T10:16:00+01:00' },
+        entry: bundle.entry.map((e, i) => (i === 0 ? { ...e, request: { method: 'PUT', url: 'Organization/x' } } : e)),
+      };
+      const again = await postBundle(rebuilt);
+      expect(again.status).toBe(202);
+      expect(again.receipt).toEqual(expect.objectContaining({ status: 'duplicate', id: first.receipt.id }));
+    });
+
+    it('still refuses other content under the same event id (409 naming eventId)', async () => {
+      const bundle = bundleFixture('referral-created-ggz', 'evt-rebuilt-2');
+      const first = await postBundle(bundle);
+      expect(first.receipt.status).toBe('accepted');
+      const changed = {
+        ...bundle,
+        entry: bundle.entry.map((e) => {
+          const resource = e.resource as { resourceType: string };
+          return resource.resourceType === 'ServiceRequest'
+            ? { ...e, resource: { ...resource, note: [{ text: 'Other reason' }] } }
+            : e;
+        }),
+      };
+      const refused = await postBundle(changed);
+      expect(refused.status).toBe(409);
+      expect(refused.receipt.outcome!.issue[0]).toEqual(
+        expect.objectContaining({ code: 'conflict', expression: ['eventId'] }),
+      );
+      expect(refused.receipt.outcome!.issue[0]!.details!.text).toContain(first.receipt.id);
+    });
+
+    it('recognises a rebuilt re-send of an event stored before its canonical event was kept', async () => {
+      const bundle = bundleFixture('referral-created-ggz', 'evt-rebuilt-3');
+      const first = await postBundle(bundle);
+      expect(first.receipt.status).toBe('accepted');
+      // As an older build stored it: the digest of the record as sent, no canonical event beside the record.
+      await app.rt.ctx.db.query('UPDATE inbox SET canonical = NULL, canonical_key_id = NULL WHERE id = $1', [
+        first.receipt.id,
+      ]);
+      // The byte-for-byte (JCS) re-send still matches the digest stored at receipt.
+      expect((await postBundle(bundle)).receipt.status).toBe('duplicate');
+      const rebuilt = { ...bundle, meta: { lastUpdated: '2026-11-20T10:17:00+01:00' } };
+      expect((await postBundle(rebuilt)).receipt).toEqual(
+        expect.objectContaining({ status: 'duplicate', id: first.receipt.id }),
+      );
+    });
+
+    it('takes a CSV row written again with a date the other Dutch way as a duplicate', async () => {
+      const lines = fs
+        .readFileSync(path.join(FIXTURES, 'csv/contact-closes-trajectory.input.csv'), 'utf8')
+        .trim()
+        .split(/\r?\n/);
+      const [header, row] = [lines[0]!, lines[1]!.replace('con-5004', 'con-rebuilt-1')];
+      const first = await post(`${header}\r\n${row}`, 'text/csv');
+      expect(first.receipt.status).toBe('accepted');
+      const dutch = row.replace(',2025-02-24,', ',24-02-2025,');
+      expect(dutch).not.toBe(row);
+      expect((await post(`${header}\r\n${dutch}`, 'text/csv')).receipt).toEqual(
+        expect.objectContaining({ status: 'duplicate', id: first.receipt.id }),
+      );
+    });
   });
 });

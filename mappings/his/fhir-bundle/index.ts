@@ -23,7 +23,8 @@ function bundleExpressionOf(location: string): ExpressionOf {
 export const fhirBundleDialect: HisDialect = {
   name: 'fhir-bundle',
   contentTypes: ['application/fhir+json', 'application/json'],
-  claims: (body) => isFhirBundle(body) || (Array.isArray(body) && body.length > 0 && isFhirBundle(body[0])),
+  // An empty array too: sent as application/fhir+json it holds no events, which is said so (naming `body`).
+  claims: (body) => isFhirBundle(body) || (Array.isArray(body) && (body.length === 0 || isFhirBundle(body[0]))),
   split(body: unknown): RawRecord[] {
     if (isFhirBundle(body)) {
       return [{ value: body, location: '' }];
@@ -50,6 +51,15 @@ export const fhirBundleDialect: HisDialect = {
         "contact not before it); which resources an event's Bundle holds together.",
     ),
   referralAddressOf,
+  consentIdExpressionOf(record) {
+    const entries = (record.value as { entry?: unknown } | null)?.entry;
+    const at = Array.isArray(entries)
+      ? entries.findIndex(
+          (e) => (e as { resource?: { resourceType?: unknown } } | null)?.resource?.resourceType === 'Consent',
+        )
+      : -1;
+    return bundleExpressionOf(record.location)(at < 0 ? ['entry'] : ['entry', at, 'resource', 'id']);
+  },
   eventIdOf(record) {
     const value = (record.value as { identifier?: { value?: unknown } } | null)?.identifier?.value;
     return typeof value === 'string' ? value : undefined;

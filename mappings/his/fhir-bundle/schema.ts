@@ -202,6 +202,11 @@ const serviceRequestSchema = z
   .object({
     resourceType: z.literal('ServiceRequest'),
     id: sourceId.optional(),
+    identifier: z
+      .array(identifier)
+      .max(10)
+      .optional()
+      .meta({ description: 'the HIS’s own business identifiers of the referral, forwarded with it' }),
     extension: extensions,
     status: z.enum(['active', 'revoked']),
     intent: z.literal('order'),

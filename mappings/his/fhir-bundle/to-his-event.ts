@@ -499,6 +499,27 @@ function readContact(
   return { contact: { id: enc.sourceId, start: res.period.start, durationMinutes, mode, interventions }, professional };
 }
 
+/** Identifier systems jeugdbrug gives (or a BSN): never forwarded as the HIS's own identifier of a referral. */
+function isTheHisOwn(system: string): boolean {
+  return system !== BSN_SYSTEM && !system.startsWith('urn:agb:') && !system.startsWith('https://jeugdbrug.nl/');
+}
+
+/**
+ * The HIS's own business identifiers of its ServiceRequest, each once, those with a system and a value: forwarded to
+ * the municipality after the referral id (`ReferralData.hisIdentifiers`), so both name the referral alike.
+ */
+function hisIdentifiersOf(
+  identifiers: readonly { system?: string | undefined; value?: string | undefined }[] | undefined,
+): { hisIdentifiers?: { system: string; value: string }[] } {
+  const own = new Map<string, { system: string; value: string }>();
+  for (const { system, value } of identifiers ?? []) {
+    if (system && value && isTheHisOwn(system)) {
+      own.set(`${system}|${value}`, { system, value });
+    }
+  }
+  return own.size > 0 ? { hisIdentifiers: [...own.values()] } : {};
+}
+
 function readReferral(
   r: BundleReader,
   sr: Item<ResourceOf<'ServiceRequest'>>,
@@ -540,6 +561,7 @@ function readReferral(
       authoredOn: res.authoredOn,
       reasonText: res.note?.[0]?.text,
       icpc: r.code(res.reasonCode, ICPC_SYSTEM, 'ICPC-1NL code', [...sr.path, 'reasonCode'], false),
+      ...hisIdentifiersOf(res.identifier),
     },
     ...(requesterAgb ? { professional: { agb: requesterAgb } } : {}),
   };

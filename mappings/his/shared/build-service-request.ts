@@ -29,7 +29,8 @@ export function buildServiceRequest(
     ...(r.referrerType
       ? { extension: [{ url: EXTENSION.referrerType, valueCoding: getCoding(COD327_SYSTEM, r.referrerType) }] }
       : {}),
-    identifier: [{ system: sourceIdSystem(agb, 'referral'), value: r.id }],
+    // The referral id first: what jeugdbrug, the status routes and the receivers' conditional updates address it by.
+    identifier: [{ system: sourceIdSystem(agb, 'referral'), value: r.id }, ...(r.hisIdentifiers ?? [])],
     status,
     intent: 'order',
     ...(r.productCategory ? { category: [{ coding: [getCoding(JZ020_SYSTEM, r.productCategory)] }] } : {}),

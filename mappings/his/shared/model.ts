@@ -86,6 +86,11 @@ export interface ReferralData {
   readonly authoredOn?: string | undefined;
   readonly reasonText?: string | undefined;
   readonly icpc?: string | undefined;
+  /**
+   * The HIS's own business identifiers of the referral (a FHIR HIS's `ServiceRequest.identifier`), forwarded after
+   * `urn:agb:<agb>:referral|<id>`, which stays the one the referral is addressed by. Absent in the other dialects.
+   */
+  readonly hisIdentifiers?: readonly { readonly system: string; readonly value: string }[] | undefined;
 }
 
 /** Who gave (or withdrew) a consent: the child, or one of the event's guardians by their id. */

@@ -69,7 +69,8 @@ export const receipt = z
   .object({
     status: z.enum(['accepted', 'duplicate', 'rejected']).meta({
       description:
-        'duplicate: this eventId was accepted before; a resend of an event stored but never acknowledged (its ' +
+        'duplicate: this eventId was accepted before with the same content as its dialect reads it (elements the ' +
+        'dialect ignores may differ); a resend of an event stored but never acknowledged (its ' +
         'first request was answered 503 after storing it) is accepted',
     }),
     location: z

@@ -3,7 +3,13 @@ import { z } from 'zod';
 import type { Principal } from '../../access/principal';
 import { organisationAgent } from '../../audit/audit-events';
 import type { PipelineContext } from '../../event/context';
-import { listReferralFeedback, tryGetFeedback, tryGetSealedEvent, type FeedbackRow } from '../../event/event-store';
+import {
+  getSealedEvents,
+  listReferralFeedback,
+  tryGetFeedback,
+  tryGetSealedEvent,
+  type FeedbackRow,
+} from '../../event/event-store';
 import {
   assertOnePractice,
   feedbackTaskOf,
@@ -15,6 +21,10 @@ import {
 import { tryGetPatientBsn } from '../../event/stored-event';
 import { isUuid } from '../../kernel/fhir/ids';
 import { decodePageToken, encodePageToken, tokenMoment } from '../fhir-search/page-token';
+import { dateCondition, parseDateFilter } from '../fhir-search/date-filter';
+import { and, SqlParams } from '../../kernel/sql-params';
+import { EXACT_TIME, exactTimeSql } from '../time-id-page';
+import { ALL } from '../../access/principal';
 import { alternativesOf, failParameter, parameterOf, type FhirSearch } from '../fhir-search/parse-search';
 import type {
   FhirResourceProvider,
@@ -34,17 +44,25 @@ export const TASK_SEARCH: ResourceSearchSpec = {
   resourceType: 'Task',
   documentation:
     'Referral statuses the municipalities sent, each the Task stored and sent on to the practice (never changed ' +
-    'once stored). A search names one referral by focus (required) and returns its status history, oldest first; a ' +
+    'once stored). A search names one referral by focus and returns its status history, oldest first; a ' +
     'municipality sees the Tasks of referrals delivered to it, a practice (and its auditors and operators) those of ' +
-    'its own referrals. A referral the caller may not see gives an empty searchset, as an unknown one.',
+    'its own referrals. A referral the caller may not see gives an empty searchset, as an unknown one. Without ' +
+    'focus, _lastUpdated lists the statuses stored on all the practice’s own referrals (practice scopes only: a ' +
+    'municipality follows its referrals with the ServiceRequest search), for a HIS catching up on missed pushes.',
   params: [
+    {
+      code: '_lastUpdated',
+      documentation:
+        'when the Task was stored (meta.lastUpdated), with prefix ge, gt, le or lt (or eq); may be repeated; ' +
+        'without focus: every Task of the practice’s own referrals in that time',
+    },
     {
       code: 'focus',
       modifiers: ['identifier'],
       documentation:
-        'the referral, one per search: ServiceRequest/<id> (jeugdbrug’s ServiceRequest id, or the webhook’s ' +
-        'focus URL); with :identifier the ServiceRequest identifier received, <system>|<value> (or <value> alone, ' +
-        'resource-id|<id> too)',
+        'the referral, one per search: ServiceRequest/<id> (jeugdbrug’s ServiceRequest id, the webhook’s focus ' +
+        'URL, or a FHIR HIS’s own ServiceRequest id); with :identifier the ServiceRequest identifier received or ' +
+        'sent, <system>|<value> (or <value> alone, resource-id|<id> too): a FHIR HIS’s own identifier as well',
     },
   ],
   sorts: ['_lastUpdated'],
@@ -52,6 +70,10 @@ export const TASK_SEARCH: ResourceSearchSpec = {
     'focus:identifier is a bare value that more than one practice sent: the OperationOutcome (at focus:identifier) ' +
     'names each referral as system|value, to search by instead',
 };
+
+/** Keyset of a page of a search by `_lastUpdated` alone: after (or before) this (time stored exactly, id). */
+const sinceCursorSchema = z.object({ d: z.enum(['n', 'p']), a: EXACT_TIME, i: z.uuid() }).strict();
+type SinceCursor = z.infer<typeof sinceCursorSchema>;
 
 /** A plain `focus`: a reference to the ServiceRequest (relative, the webhook's absolute one), or its bare id. */
 const SERVICE_REQUEST_REFERENCE = /^(?:(?:.*\/)?ServiceRequest\/)?[A-Za-z0-9\-.]{1,64}$/;
@@ -81,7 +103,11 @@ function sendersOf(tasks: readonly FeedbackRow[]): AuditEventAgent[] {
 function referralKeyOf(search: FhirSearch): { key: string; parameter: string } {
   const [focus, ...more] = search.filters.filter((f) => f.code === 'focus');
   if (!focus) {
-    failParameter('focus: the referral whose Tasks to find (focus:identifier=<system>|<value>)', 'focus');
+    failParameter(
+      'focus: the referral whose Tasks to find (focus:identifier=<system>|<value>); a practice may search by ' +
+        '_lastUpdated alone instead',
+      'focus',
+    );
   }
   const name = parameterOf(TASK_SEARCH, focus);
   const values = alternativesOf(focus);
@@ -106,7 +132,7 @@ function compareToCursor(f: FeedbackRow, c: Pick<Cursor, 't' | 'i'>): number {
 
 /**
  * The Tasks of the referral a search names (`findReferrals`: anything the municipality received that names it, the
- * practice's own identifier too), when the caller may read its statuses; a page of them in (time stored, id) order.
+ * practice's referral id and a FHIR HIS's own identifier and ServiceRequest id too), when the caller may read its statuses; a page of them in (time stored, id) order.
  * A referral only of others is no match, and is `refused`, for the refusal to be recorded in its practice's chain. A
  * bare value that names the readable referrals of two practices is a 409 naming the parameter.
  */
@@ -115,6 +141,9 @@ export async function searchTasks(
   principal: Principal,
   search: FhirSearch,
 ): Promise<SearchPage<Task>> {
+  if (!search.filters.some((f) => f.code === 'focus') && search.filters.some((f) => f.code === '_lastUpdated')) {
+    return searchTasksStored(ctx, principal, search);
+  }
   const { key, parameter } = referralKeyOf(search);
   const referrals = await findReferrals(ctx, key);
   const readable = referrals.filter((r) => mayReadStatusesOf(principal, r));
@@ -130,6 +159,16 @@ export async function searchTasks(
   const byId = new Map<string, FeedbackRow>();
   for (const rows of await Promise.all(events.map((e) => listReferralFeedback(ctx.db, e.id)))) {
     rows.forEach((f) => byId.set(f.id, f));
+  }
+  if (search.filters.some((f) => f.code === '_lastUpdated')) {
+    const q = new SqlParams();
+    const ids = q.add([...byId.keys()], 'uuid[]');
+    const within = await ctx.db.query<{ id: string }>(
+      `SELECT id FROM feedback WHERE id = ANY(${ids}) AND ${storedWithin(search, q)}`,
+      q.values,
+    );
+    const kept = new Set(within.map((r) => r.id));
+    [...byId.keys()].filter((id) => !kept.has(id)).forEach((id) => byId.delete(id));
   }
   const descending = search.sort?.descending ?? false;
   const ordered = [...byId.values()].sort(
@@ -163,6 +202,79 @@ export async function searchTasks(
     next: end < ordered.length ? tokenAt(page.at(-1), 'n') : undefined,
     previous: start > 0 ? tokenAt(page[0], 'p') : undefined,
     tenants: events.map((e) => e.tenant),
+    patientBsn: children.size === 1 ? child : undefined,
+    related: events.map((e) => `inbox/${e.id}`),
+    extraAgents: sendersOf(page),
+  };
+}
+
+/** The search's `_lastUpdated` filters as SQL over `feedback.created_at` (when the Task was stored). */
+function storedWithin(search: FhirSearch, q: SqlParams): string {
+  return and(
+    search.filters
+      .filter((f) => f.code === '_lastUpdated')
+      .map((f) => dateCondition('created_at', parseDateFilter(`${f.operator}${f.value.trim()}`, f.code), q)),
+  );
+}
+
+/**
+ * `_lastUpdated` without `focus`: every Task stored in that time on the referrals of the caller's own practices, a
+ * page in (time stored, id) order, for a HIS that missed a push to catch up with one search. Bounded by the
+ * practices named in the caller's scope (the index `feedback_tenant_created`, migration 083): a municipality (which
+ * follows its referrals with the ServiceRequest search) and a scope of every practice name a referral by `focus`.
+ */
+async function searchTasksStored(
+  ctx: PipelineContext,
+  principal: Principal,
+  search: FhirSearch,
+): Promise<SearchPage<Task>> {
+  if (principal.role === 'municipality' || principal.practices.includes(ALL)) {
+    failParameter(
+      'focus: the referral whose Tasks to find; _lastUpdated without focus lists the Tasks of the practices a ' +
+        'practice’s key names (a municipality follows its referrals with GET /fhir/ServiceRequest?_lastUpdated)',
+      'focus',
+    );
+  }
+  const cursor = search.page === undefined ? undefined : decodePageToken(search.page, sinceCursorSchema);
+  const backwards = cursor?.d === 'p';
+  const ascending = (search.sort?.descending ?? false) === backwards;
+  const dir = ascending ? 'ASC' : 'DESC';
+  const matching = (q: SqlParams) =>
+    `tenant = ANY(${q.add(principal.practices, 'text[]')}) AND ${storedWithin(search, q)}`;
+  const q = new SqlParams();
+  const where = matching(q);
+  const keyset = cursor
+    ? `(created_at, id) ${ascending ? '>' : '<'} (${q.add(cursor.a, 'timestamptz')}, ${q.add(cursor.i, 'uuid')})`
+    : 'TRUE';
+  const c = new SqlParams();
+  const [read, counted] = await Promise.all([
+    search.count === 0
+      ? Promise.resolve([])
+      : ctx.db.query<FeedbackRow & { page_key: string }>(
+          `SELECT *, ${exactTimeSql('created_at')} AS page_key FROM feedback WHERE ${where} AND ${keyset}
+           ORDER BY created_at ${dir}, id ${dir} LIMIT ${q.add(search.count + 1, 'int')}`,
+          q.values,
+        ),
+    search.total === 'none' && search.count > 0
+      ? Promise.resolve(undefined)
+      : ctx.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM feedback WHERE ${matching(c)}`, c.values),
+  ]);
+  const more = read.length > search.count;
+  const page = read.slice(0, search.count);
+  if (backwards) {
+    page.reverse();
+  }
+  const tokenAt = (f: (typeof page)[number] | undefined, d: SinceCursor['d']): string | undefined =>
+    f ? encodePageToken({ d, a: f.page_key, i: f.id } satisfies SinceCursor) : undefined;
+  const events = await getSealedEvents(ctx.db, [...new Set(page.map((f) => f.inbox_id))]);
+  const children = new Set(events.map((e) => tryGetPatientBsn(ctx, e)));
+  const [child] = children;
+  return {
+    resources: page.map((f) => servedTask(ctx, f)),
+    total: counted?.[0]?.n,
+    next: (backwards ? true : more) ? tokenAt(page.at(-1), 'n') : undefined,
+    previous: (backwards ? more : cursor !== undefined) ? tokenAt(page[0], 'p') : undefined,
+    tenants: [...new Set(page.map((f) => f.tenant))],
     patientBsn: children.size === 1 ? child : undefined,
     related: events.map((e) => `inbox/${e.id}`),
     extraAgents: sendersOf(page),
