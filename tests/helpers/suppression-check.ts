@@ -129,3 +129,103 @@ export function tryToDeriveWithheldCells(report: MeasureReport, k: number): { wi
   }
   return { withheld, stratifiers };
 }
+
+/** Every count cell of a report's group `code`: its total (`total`) and each stratum (`i/code`); undefined when withheld. */
+export function cellsByName(report: MeasureReport, code: string): Map<string, number | undefined> {
+  const g = report.group?.find((x) => x.code?.coding?.[0]?.code === code);
+  const cells = new Map<string, number | undefined>([['total', g?.population?.[0]?.count]]);
+  (g?.stratifier ?? []).forEach((s, i) =>
+    (s.stratum ?? []).forEach((st) =>
+      cells.set(`${i}/${st.value?.coding?.[0]?.code ?? ''}`, st.population?.[0]?.count),
+    ),
+  );
+  return cells;
+}
+
+/** The ways to write n as an ordered sum of `parts` counts of at least 1 each (at most `limit` of them). */
+function compositions(n: number, parts: number, limit: number): number[][] | undefined {
+  const out: number[][] = [];
+  const walk = (left: number, k: number, acc: number[]): boolean => {
+    if (k === 0) {
+      if (left === 0) {
+        out.push([...acc]);
+      }
+      return out.length <= limit;
+    }
+    for (let v = 1; v <= left - (k - 1); v++) {
+      if (!walk(left - v, k - 1, [...acc, v])) {
+        return false;
+      }
+    }
+    return true;
+  };
+  return walk(n, parts, []) ? out : undefined;
+}
+
+/**
+ * Plays the adversary across practices (xpolicy H1, after the tester's xpolicy-attack2d.py): one period's
+ * municipality report and every practice's report, read as one practice × category table per `partition`
+ * stratifier whose practices' totals are shown. Every assignment of the practices' withheld cells (each at least 1,
+ * together the practice's total less its shown cells) is tried against the municipality's cells (a shown one is
+ * the practices' sum, a withheld one at least 1). Returns each withheld cell, of a practice or of the municipality,
+ * that has one possible value only (`period group/stratum practice = value`); empty when none. `tried` counts the
+ * tables it could enumerate, so a test can assert that there was something to try.
+ */
+export function deriveAcrossPractices(
+  municipality: MeasureReport,
+  practices: ReadonlyMap<string, MeasureReport>,
+  limit = 200_000,
+): { derived: string[]; tried: number } {
+  const derived: string[] = [];
+  let tried = 0;
+  const label = `${municipality.period?.start ?? ''}..${municipality.period?.end ?? ''}`;
+  for (const spec of GROUPS) {
+    spec.stratifiers.forEach((sSpec, si) => {
+      if (sSpec.strata !== 'partition') {
+        return;
+      }
+      const mun = cellsByName(municipality, spec.code);
+      const names = sSpec.codes.map((c) => `${si}/${c}`);
+      const rows = [...practices].map(([agb, r]) => ({ agb, cells: cellsByName(r, spec.code) }));
+      if (rows.some((r) => r.cells.get('total') === undefined) || names.some((n) => !mun.has(n))) {
+        return;
+      }
+      const per = rows.map((r) => {
+        const hidden = names.filter((n) => r.cells.get(n) === undefined);
+        const shownSum = names.reduce((a, n) => a + (r.cells.get(n) ?? 0), 0);
+        return { ...r, hidden, ways: compositions((r.cells.get('total') ?? 0) - shownSum, hidden.length, limit) };
+      });
+      if (per.some((p) => p.ways === undefined) || per.reduce((a, p) => a * (p.ways?.length ?? 1), 1) > limit) {
+        return;
+      }
+      tried++;
+      const possible = new Map<string, Set<number>>();
+      const note = (key: string, v: number) => possible.set(key, (possible.get(key) ?? new Set()).add(v));
+      const choose = (i: number, chosen: Map<string, number>[]): void => {
+        if (i < per.length) {
+          for (const way of per[i]?.ways ?? []) {
+            choose(i + 1, [...chosen, new Map(per[i]?.hidden.map((n, j) => [n, way[j] ?? 0]))]);
+          }
+          return;
+        }
+        const sums = names.map((n) => per.reduce((a, p, j) => a + (p.cells.get(n) ?? chosen[j]?.get(n) ?? 0), 0));
+        const fits = names.every((n, j) => {
+          const m = mun.get(n);
+          return m === undefined ? (sums[j] ?? 0) >= 1 : m === sums[j];
+        });
+        if (!fits) {
+          return;
+        }
+        per.forEach((p, j) => p.hidden.forEach((n) => note(`${n} ${p.agb}`, chosen[j]?.get(n) ?? 0)));
+        names.forEach((n, j) => mun.get(n) === undefined && note(`${n} all`, sums[j] ?? 0));
+      };
+      choose(0, []);
+      for (const [key, values] of possible) {
+        if (values.size === 1) {
+          derived.push(`${label} ${spec.code}/${key} = ${[...values][0] ?? ''}`);
+        }
+      }
+    });
+  }
+  return { derived, tried };
+}

@@ -19,15 +19,21 @@
  * shown only when the municipality's cell less it (the other practices together) gives no small cell back, also when
  * the other reports of the municipality's practices are read beside it.
  *
- * Limits. Each cell is protected along its periods, and along its practices and strata together (in turn until
- * stable); an adversary solving every report at once (all practices, strata and periods as one system of
- * equations) is not checked against. Means and medians of a longer period are shown with their counts and are not
- * differenced. Figures change as late registrations come in: a report read before and one read after a registration
- * differ by it, whatever the periods (the audit trail shows who asked what, when).
+ * One period's table. The rules above look at one row or one column at a time; cells in different lines can close
+ * a cycle (three practices' age bands and the municipality's gave one practice's single 16-17-year-old back).
+ * `jointTableMasks` therefore audits the municipality's and every practice's report of a period as one practice ×
+ * category table (table-audit.ts) and withholds more until no withheld cell comes out as one value.
+ *
+ * Limits. Each cell is protected along its periods by the rules above, and each period's table by the audit, which
+ * narrows intervals along the sums (no linear programming over all of them at once). Means and medians of a longer
+ * period are shown with their counts and are not differenced. Figures change as late registrations come in: a
+ * report read before and one read after a registration differ by it, whatever the periods (the audit trail shows
+ * who asked what, when).
  */
 import type { ForcedCells, GroupCells } from './measure-report';
 import { GROUPS, type GroupCode } from './measure';
 import { isSmall, withheldCells } from './suppression';
+import { cellsToForce, forcedCell } from './table-audit';
 
 /** A report's counts, cell by cell (`figuresOf`). */
 export type Figures = ReadonlyMap<GroupCode, GroupCells<number>>;
@@ -164,6 +170,47 @@ export function jointPracticeMasks<T extends { readonly forcedBefore: ForcedCell
     }
   }
   return built;
+}
+
+/** A guard: each round withholds at least one more shown cell, so the rounds end long before this. */
+const TABLE_ROUNDS = 1000;
+
+/**
+ * One period's reports, suppressed as one table (table-audit.ts): the municipality's report is the margin of its
+ * practices' reports. Each round builds the municipality's report and its practices' (`jointPracticeMasks`), audits
+ * the table's intervals, and withholds a shown cell beside each withheld cell that came out exactly (in whichever
+ * report holds it, the municipality's too), until none does. Every report the caller can ask for of this period is
+ * then one of these, all consistent with this one decision.
+ */
+export function jointTableMasks<T extends { readonly forcedBefore: ForcedCells }, R extends BuiltFigures>(
+  k: number,
+  municipality: T,
+  practices: readonly T[],
+  build: (entry: T, forced: ForcedCells) => R,
+): { readonly municipality: R; readonly practices: R[] } {
+  let extra: ForcedCells[] = [municipality, ...practices].map(() => new Map());
+  const withExtra = (e: T, i: number): T => ({
+    ...e,
+    forcedBefore: eitherWithheld(e.forcedBefore, extra[i] ?? new Map()),
+  });
+  for (let round = 0; ; round++) {
+    const margin = build(municipality, withExtra(municipality, 0).forcedBefore);
+    const rows = jointPracticeMasks(
+      k,
+      practices.map((p, i) => withExtra(p, i + 1)),
+      margin,
+      build,
+    );
+    const force = cellsToForce(k, margin, rows);
+    if (force.length === 0 || round >= TABLE_ROUNDS) {
+      return { municipality: margin, practices: rows };
+    }
+    extra = extra.map((e, i) =>
+      force
+        .filter((c) => (c.row === 'municipality' ? 0 : typeof c.row === 'number' ? c.row + 1 : -1) === i)
+        .reduce((acc, c) => eitherWithheld(acc, forcedCell(margin.figures, c)), e),
+    );
+  }
 }
 
 function countWithheld(cells: ForcedCells): number {

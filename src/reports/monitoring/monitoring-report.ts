@@ -3,7 +3,7 @@ import type { Registry } from '../../event/registry';
 import type { Agreement } from '../../policy/agreement';
 import type { Db } from '../../kernel/db';
 import { amsterdamDay } from '../../kernel/dutch-time';
-import { acrossPeriods, jointPracticeMasks, type BuiltFigures, type Figures } from './joint-suppression';
+import { acrossPeriods, jointTableMasks, type BuiltFigures, type Figures } from './joint-suppression';
 import { buildMeasureReport, figuresOf, withheldOf, type ForcedCells, type ReportSettings } from './measure-report';
 import { daysIn, standardPartsOf, type ReportPeriod } from './period';
 import { countMonitoring, type CountsQuery, type MonitoringCounts } from './report-store';
@@ -82,8 +82,9 @@ function practicesOf(registry: Registry, municipality: string): string[] {
 /**
  * Builds the suppressed MeasureReport of one municipality and period (optionally one practice) from the counts
  * `count` gives, jointly suppressed with the reports it could be subtracted from (joint-suppression.ts): a
- * half-year's or year's with the reports of the standard periods inside it, a practice's with the municipality's
- * and its other practices'. Every report involved is counted once.
+ * half-year's or year's with the reports of the standard periods inside it, and every report of a period (the
+ * municipality's and each practice's) as one practice × category table, whichever of them is asked for. Every
+ * report involved is counted once.
  */
 export async function jointlySuppressedReport(
   registry: Registry,
@@ -98,20 +99,13 @@ export async function jointlySuppressedReport(
     counted.set(key, known);
     return known;
   };
-  const built = new Map<string, Promise<Built>>();
-  const build = (period: ReportPeriod, practice: string | undefined) => {
-    const key = `${period.start}/${period.end}/${practice ?? ''}`;
-    const known = built.get(key) ?? buildOne(period, practice);
-    built.set(key, known);
-    return known;
-  };
   const practices = [...new Set([...practicesOf(registry, q.municipality), ...(q.practice ? [q.practice] : [])])];
-  /** Every practice's report of the period, suppressed together (joint-suppression.ts `jointPracticeMasks`). */
-  const byPractice = new Map<string, Promise<Built[]>>();
-  const buildPractices = (period: ReportPeriod) => {
+  /** The municipality's and every practice's report of the period, suppressed as one table (`jointTableMasks`). */
+  const byPeriod = new Map<string, Promise<{ municipality: Built; practices: Built[] }>>();
+  const buildPeriod = (period: ReportPeriod) => {
     const key = `${period.start}/${period.end}`;
-    const known = byPractice.get(key) ?? buildAllPractices(period);
-    byPractice.set(key, known);
+    const known = byPeriod.get(key) ?? buildTable(period);
+    byPeriod.set(key, known);
     return known;
   };
   async function forcedByPeriods(period: ReportPeriod, figures: Figures, practice: string | undefined) {
@@ -124,36 +118,34 @@ export async function jointlySuppressedReport(
     const k = reportSettingsOf(registry, q.municipality, period, practice, now).k;
     return first && second ? acrossPeriods(k, figures, parts, [first, second]) : new Map();
   }
-  async function buildAllPractices(period: ReportPeriod): Promise<Built[]> {
-    const municipality = await build(period, undefined);
-    const each = await Promise.all(
-      practices.map(async (p) => {
+  async function buildTable(period: ReportPeriod) {
+    const [municipality, ...each] = await Promise.all(
+      [undefined, ...practices].map(async (p) => {
         const counts = await countOf(period, p);
         const figures = figuresOf(counts);
         const settings = reportSettingsOf(registry, q.municipality, period, p, now);
         return { counts, figures, settings, forcedBefore: await forcedByPeriods(period, figures, p) };
       }),
     );
-    const k = Math.max(...each.map((e) => e.settings.k));
-    return jointPracticeMasks(k, each, municipality, (e, forced) => {
+    if (!municipality) {
+      throw new Error('no municipality report');
+    }
+    const k = Math.max(municipality.settings.k, ...each.map((e) => e.settings.k));
+    return jointTableMasks(k, municipality, each, (e, forced) => {
       const report = buildMeasureReport(e.counts, e.settings, forced);
       return { figures: e.figures, withheld: withheldOf(report), report };
     });
   }
-  const settingsOf = (period: ReportPeriod) => reportSettingsOf(registry, q.municipality, period, undefined, now);
-  async function buildOne(period: ReportPeriod, practice: string | undefined): Promise<Built> {
-    if (practice !== undefined) {
-      const all = await buildPractices(period);
-      const mine = all[practices.indexOf(practice)];
-      if (!mine) {
-        throw new Error(`practice ${practice} not among the municipality's`);
-      }
-      return mine;
+  async function build(period: ReportPeriod, practice: string | undefined): Promise<Built> {
+    const table = await buildPeriod(period);
+    if (practice === undefined) {
+      return table.municipality;
     }
-    const counts = await countOf(period, undefined);
-    const figures = figuresOf(counts);
-    const report = buildMeasureReport(counts, settingsOf(period), await forcedByPeriods(period, figures, undefined));
-    return { figures, withheld: withheldOf(report), report };
+    const mine = table.practices[practices.indexOf(practice)];
+    if (!mine) {
+      throw new Error(`practice ${practice} not among the municipality's`);
+    }
+    return mine;
   }
   return (await build(q.period, q.practice)).report;
 }

@@ -5,7 +5,8 @@ import { tryParsePeriod, type ReportPeriod } from '../../../src/reports/monitori
 import type { CountsQuery, MonitoringCounts } from '../../../src/reports/monitoring/report-store';
 import { buildAgreement, MUNICIPALITY } from '../../helpers/builders';
 import { countsByCode } from '../../helpers/monitoring-counts';
-import { tryToDeriveWithheldCells } from '../../helpers/suppression-check';
+import { prng } from '../../helpers/prng';
+import { deriveAcrossPractices, tryToDeriveWithheldCells } from '../../helpers/suppression-check';
 
 /**
  * Suppression across reports (joint-suppression.ts), with counts made up per period and practice: what one report
@@ -131,6 +132,50 @@ describe('suppression across practices and strata together', () => {
       const withheld = each.filter((r) => cell(r, 'inflow', band) === undefined);
       expect([band, withheld.length]).not.toEqual([band, 1]);
     }
+  });
+});
+
+describe('one period as one practice × category table (xpolicy H1)', () => {
+  const BANDS = ['0-3', '4-11', '12-15', '16-17', '18+'];
+  /** Every report of the quarter a municipality key can ask for, and what an exact adversary derives from them. */
+  async function attack(byPractice: Record<string, Record<string, number>>) {
+    const count = startedByPractice(byPractice);
+    const all = await reportOf(count, '2026-Q3');
+    const each = new Map<string, MeasureReport>();
+    for (const p of PRACTICES) {
+      each.set(p, await reportOf(count, '2026-Q3', p));
+    }
+    return { all, each, ...deriveAcrossPractices(all, each) };
+  }
+
+  it("gives back nothing in the tester's 2026-Q4 age bands (10, 6 and 5 started)", async () => {
+    const { derived, tried } = await attack({
+      [PRACTICES[0] ?? '']: { '0-3': 2, '4-11': 5, '12-15': 3 },
+      [PRACTICES[1] ?? '']: { '4-11': 5, '16-17': 1 },
+      [PRACTICES[2] ?? '']: { '4-11': 4, '12-15': 1 },
+    });
+    expect(derived).toEqual([]);
+    expect(tried).toBeGreaterThan(0);
+  });
+
+  it('gives back nothing for 30 made-up quarters of three practices, many cells small', async () => {
+    const random = prng(20261207);
+    let withheld = 0;
+    for (let round = 0; round < 30; round++) {
+      const byPractice: Record<string, Record<string, number>> = {};
+      for (const p of PRACTICES) {
+        byPractice[p] = Object.fromEntries(
+          BANDS.map((b) => [
+            b,
+            random() < 0.3 ? 0 : random() < 0.5 ? 1 + Math.floor(random() * 4) : Math.floor(random() * 12),
+          ]),
+        );
+      }
+      const { derived, all, each } = await attack(byPractice);
+      expect([JSON.stringify(byPractice), derived]).toEqual([JSON.stringify(byPractice), []]);
+      withheld += [all, ...each.values()].filter((r) => BANDS.some((b) => cell(r, 'inflow', b) === undefined)).length;
+    }
+    expect(withheld).toBeGreaterThan(30);
   });
 });
 
