@@ -853,6 +853,20 @@ const OTHER_REASONS: readonly (readonly [RegExp, Record<Lang, string>])[] = [
       en: noticeNotCarried('{1}'),
     },
   ],
+  [
+    /^superseded: a newer version of this (referral|contact) was received \(event (.+)\)$/,
+    {
+      nl: 'niet opnieuw beoordeeld: de praktijk stuurde later een nieuwere versie (event {2})',
+      en: 'not decided again: the practice sent a newer version later (event {2})',
+    },
+  ],
+  [
+    /^superseded: the practice cancelled this referral \(event (.+)\)$/,
+    {
+      nl: 'niet opnieuw beoordeeld: de praktijk trok deze verwijzing later in (event {1})',
+      en: 'not decided again: the practice cancelled this referral later (event {1})',
+    },
+  ],
   [/^replayed by (.+)$/, { nl: 'opnieuw verstuurd door {1}', en: 'replayed by {1}' }],
   [templatePattern(redeliveredBy), { nl: 'opnieuw afleveren gevraagd door {1}', en: redeliveredBy('{1}') }],
   [/^mapping failed$/, { nl: 'omzetten mislukt', en: 'mapping failed' }],
