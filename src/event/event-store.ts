@@ -1997,6 +1997,43 @@ function deliveredCancellationSql(anchor: string, columns: string): string {
      ORDER BY cd.first_delivered_at LIMIT 1`;
 }
 
+/** The practice's cancellation of a referral (`practiceCancellationsOf`): its event id, state, and arrival. */
+export interface PracticeCancellation {
+  /** The practice's own id of the `referral.cancelled` event. */
+  readonly eventId: string;
+  readonly state: string;
+  /** When it first reached the municipality (a redelivery does not move this); null while it did not. */
+  readonly reachedAt: Date | null;
+}
+
+/**
+ * Of the referral events `ids`: those the practice cancelled since, each with its newest cancellation (the
+ * `referral.cancelled` of the same identifier received after it, unless the referral was sent again after that: it
+ * is open again then, as `deliveredCancellationSql` has it), whether or not that went out. For the practice's console.
+ */
+export async function practiceCancellationsOf(
+  db: Db,
+  ids: readonly string[],
+): Promise<Map<string, PracticeCancellation>> {
+  if (ids.length === 0) {
+    return new Map();
+  }
+  const rows = await db.query<{ id: string; event_id: string; state: string; reached_at: Date | null }>(
+    `SELECT DISTINCT ON (i.id) i.id, c.source_event_id AS event_id, c.state,
+       (SELECT min(coalesce(cd.first_delivered_at, cd.delivered_at)) FROM delivery cd
+         WHERE cd.inbox_id = c.id AND cd.delivered_at IS NOT NULL) AS reached_at
+     FROM referral_identifier r JOIN inbox i ON i.id = r.inbox_id AND i.event_type = 'referral.created'
+       ${JOIN_LATER_CANCELLATIONS}
+     WHERE r.inbox_id = ANY($1::uuid[]) AND NOT EXISTS (
+       SELECT 1 FROM referral_identifier ra JOIN inbox a ON a.id = ra.inbox_id
+       WHERE ra.value = r.value AND ra.system = r.system AND ra.tenant = r.tenant
+         AND a.event_type = 'referral.created' AND ${receivedOrder('a')} > ${receivedOrder('c')})
+     ORDER BY i.id, c.received_at DESC, c.received_seq DESC`,
+    [ids],
+  );
+  return new Map(rows.map((r) => [r.id, { eventId: r.event_id, state: r.state, reachedAt: r.reached_at }]));
+}
+
 /** SQL for the inbox id of `tryGetDeliveredCancellation`'s cancellation of the referral event `anchor`, or NULL. */
 export const deliveredCancellationIdOf = (anchor: string): string => `(${deliveredCancellationSql(anchor, 'c.id')})`;
 

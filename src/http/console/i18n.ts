@@ -600,6 +600,19 @@ const MESSAGES = {
   },
   noStatusYet: { nl: 'nog geen', en: 'none yet' },
   notSentToMunicipality: { nl: 'niet verstuurd', en: 'not sent' },
+  cancelledByPractice: { nl: 'ingetrokken door de praktijk', en: 'cancelled by the practice' },
+  cancellationReached: {
+    nl: 'Ingetrokken door de praktijk (event {0}): de intrekking bereikte de gemeente op {1}.',
+    en: 'Cancelled by the practice (event {0}): the cancellation reached the municipality on {1}.',
+  },
+  cancellationOnItsWay: {
+    nl: 'Ingetrokken door de praktijk (event {0}): de intrekking is nog niet bij de gemeente (status: {1}).',
+    en: 'Cancelled by the practice (event {0}): the cancellation has not reached the municipality yet (state: {1}).',
+  },
+  cancellationNotSent: {
+    nl: 'Ingetrokken door de praktijk (event {0}): de intrekking is niet naar de gemeente verstuurd (status: {1}).',
+    en: 'Cancelled by the practice (event {0}): the cancellation was not sent to the municipality (state: {1}).',
+  },
   deadLetterDeliveredBefore: {
     nl: 'Eerder afgeleverd ({0}); opnieuw afleveren mislukte.',
     en: 'Delivered before ({0}); sending it again failed.',

@@ -19,7 +19,8 @@ import { notice, pagingLinks, table } from './layout';
 import type { Decision } from '../../policy/types';
 import { timelineHtml } from './operator-pages';
 import { practiceOwnIds } from './practice-own-ids';
-import { EVENT_STATES } from '../../event/states';
+import { EVENT_STATES, TERMINAL_STATES, type EventState } from '../../event/states';
+import { practiceCancellationsOf, type PracticeCancellation } from '../../event/event-store';
 import { names } from '../route-target';
 
 /** Events per page: a page fits a tablet's screen a few times over. */
@@ -46,12 +47,19 @@ export function practicePages(ctx: PipelineContext): Router {
       size: PAGE_SIZE,
     });
     // The municipality's answer to each referral on the page: its current status, as the event's timeline has it.
-    const statuses = await currentReferralStatuses(
+    const ids = events.rows.map((e) => e.id);
+    const statuses = await currentReferralStatuses(ctx.db, ids);
+    // A referral the practice cancelled says so, beside the municipality's last status on it if there was one.
+    const cancelled = await practiceCancellationsOf(
       ctx.db,
-      events.rows.map((e) => e.id),
+      events.rows.filter((e) => e.eventType === 'referral.created').map((e) => e.id),
     );
     const municipalityStatus = (e: { id: string; state: string; deliveredBefore: boolean }) => {
       const status = statuses.get(e.id);
+      if (status !== undefined && cancelled.has(e.id)) {
+        const words = t(lang, 'cancelledByPractice');
+        return status === null ? words : `${t(lang, `referralStatus_${status}` as MessageKey)}; ${words}`;
+      }
       return status === undefined
         ? ''
         : status === null
@@ -157,6 +165,7 @@ async function referralStatusHtml(
   if (!status) {
     return '';
   }
+  const cancellation = (await practiceCancellationsOf(ctx.db, [timeline.id])).get(timeline.id);
   // The event's state named here: the page shows it further down (the timeline), or, for a denial, above.
   const none =
     NEVER_SENT.includes(timeline.state) && !timeline.deliveries.some((d) => d.deliveredAt !== null)
@@ -164,9 +173,19 @@ async function referralStatusHtml(
       : t(lang, 'noReferralStatus');
   return html`<section class="referral-status">
     <h2>${t(lang, 'referralStatusTitle')}</h2>
-    ${status.steps.length === 0 ? html`<p>${none}</p>` : referralStepsHtml(lang, status)}
+    ${cancellation ? html`<p class="cancelled">${cancellationInWords(lang, cancellation)}</p>` : ''}
+    ${status.steps.length === 0 ? (cancellation ? '' : html`<p>${none}</p>`) : referralStepsHtml(lang, status)}
     ${waitingDaysHtml(lang, status)}
   </section>`;
+}
+
+/** The practice's cancellation of a referral in words: whether, and when, it reached the municipality. */
+function cancellationInWords(lang: Lang, c: PracticeCancellation): string {
+  if (c.reachedAt !== null) {
+    return t(lang, 'cancellationReached', c.eventId, formatTime(lang, c.reachedAt));
+  }
+  const ended = TERMINAL_STATES.includes(c.state as EventState);
+  return t(lang, ended ? 'cancellationNotSent' : 'cancellationOnItsWay', c.eventId, stateInWords(lang, c.state));
 }
 
 /**
