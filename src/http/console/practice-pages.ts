@@ -14,7 +14,18 @@ import { getPrincipal } from '../../access/authenticate';
 import { canActForPractice } from '../../access/principal';
 import { field, pageCursorOf, pageOf, sendPage } from './console-request';
 import { html, type SafeHtml } from './html';
-import { formatTime, reasonsInWords, relationshipInWords, stateInWords, t, type Lang, type MessageKey } from './i18n';
+import { disclosedOf, type Disclosed } from '../../reports/event-timeline/event-timeline';
+import {
+  formatTime,
+  permitInWords,
+  purposesInWords,
+  reasonsInWords,
+  relationshipInWords,
+  stateInWords,
+  t,
+  type Lang,
+  type MessageKey,
+} from './i18n';
 import { notice, pagingLinks, table } from './layout';
 import type { Decision, DecisionReason } from '../../policy/types';
 import { timelineHtml } from './operator-pages';
@@ -122,10 +133,17 @@ export function practicePages(ctx: PipelineContext): Router {
     await auditEventRead(ctx, req, res, sealed);
     let why: SafeHtml | string = '';
     let consents: SafeHtml | string = '';
-    const row = timeline.state === 'denied' || timeline.eventType === 'consent.recorded' ? sealed : undefined;
+    const disclosed = await disclosedOf(ctx.db, timeline.id);
+    // The resource types the event carried, to say what the minimisation left out of what was sent.
+    let carried: string[] | undefined;
+    const row =
+      timeline.state === 'denied' || timeline.eventType === 'consent.recorded' || disclosed.length > 0
+        ? sealed
+        : undefined;
     // After retention removed an event's content there is nothing left to explain; its state reason still shows.
     if (row?.payload && row.payload_key_id) {
       const event = openEvent(ctx.cipher, row);
+      carried = [...new Set(event.resources.map((r) => r.resourceType))];
       const people = event.resources.filter((r): r is RelatedPerson => r.resourceType === 'RelatedPerson');
       const stored = ctx.cipher.decrypt(row.payload_key_id, row.payload) as StoredRecord;
       const consentResources = event.resources.filter((r): r is Consent => r.resourceType === 'Consent');
@@ -155,7 +173,7 @@ export function practicePages(ctx: PipelineContext): Router {
       req,
       res,
       `${t(lang, 'eventTitle')}: ${timeline.eventId}`,
-      html`${why}${consents}${await referralStatusHtml(ctx, lang, timeline)}${timelineHtml(lang, timeline, 'practice')}`,
+      html`${why}${consents}${sentHtml(lang, timeline, disclosed, carried)}${await referralStatusHtml(ctx, lang, timeline)}${timelineHtml(lang, timeline, 'practice')}`,
     );
   });
 
@@ -212,6 +230,42 @@ async function objectionsAmong(ctx: PipelineContext, ids: readonly string[]): Pr
     }
   }
   return out;
+}
+
+/**
+ * What reached the municipality, after minimisation (`GET /his/v1/events/{id}`'s `disclosed`), and the recorded
+ * decision it was sent on, in words with the agreement and whose consent (report-xhis2 4): per delivery, where and
+ * when, the purpose, the agreement and the data classes; and what the event carried that none of them did.
+ */
+function sentHtml(
+  lang: Lang,
+  timeline: { history: readonly { state: string; reason: string | null }[] },
+  disclosed: readonly Disclosed[],
+  carried: readonly string[] | undefined,
+): SafeHtml | string {
+  if (disclosed.length === 0) {
+    return '';
+  }
+  const decided = timeline.history.findLast((h) => h.state === 'decided' && h.reason)?.reason;
+  const sent = new Set(disclosed.flatMap((d) => d.dataClasses ?? []));
+  const leftOut = carried && disclosed.every((d) => d.dataClasses !== null) ? carried.filter((c) => !sent.has(c)) : [];
+  const unknown = t(lang, 'notKeptForDelivery');
+  return html`<section class="sent">
+    <h2>${t(lang, 'sentTitle')}</h2>
+    ${decided ? html`<p><strong>${t(lang, 'sentOnDecision')}:</strong> ${permitInWords(lang, decided)}</p>` : ''}
+    <ul>
+      ${disclosed.map(
+        (d) =>
+          html`<li>
+            ${t(lang, 'sentTo', d.municipality ?? d.destination, formatTime(lang, d.deliveredAt))}.
+            ${t(lang, 'sentPurpose', d.purpose ? purposesInWords(lang, [d.purpose]) : unknown)}.
+            ${t(lang, 'sentAgreement', d.agreement ? `${d.agreement.id} v${d.agreement.version}` : unknown)}.
+            ${t(lang, 'sentClasses', d.dataClasses ? d.dataClasses.join(', ') : unknown)}.
+          </li>`,
+      )}
+    </ul>
+    ${leftOut.length > 0 ? html`<p>${t(lang, 'leftOutClasses', leftOut.join(', '))}.</p>` : ''}
+  </section>`;
 }
 
 /** The practice's cancellation of a referral in words: whether, and when, it reached the municipality. */
