@@ -658,26 +658,65 @@ export async function redecideAndCreateDelivery(
 }
 
 /** A denied event as `deniedForConsentOfChild` finds it: with its child's key, if it has one yet. */
-export type DeniedForConsent = EventRow & SealedEvent & { child_key: string | null };
+export type DeniedForConsent = EventRow & SealedEvent & { child_key: string | null; received_seq: string };
+
+/** Where a page of `deniedForConsentOfChild` ended: its last row's received order and id. */
+export type DeniedCursor = Pick<DeniedForConsent, 'received_at' | 'received_seq' | 'id'>;
 
 /**
  * A practice's events denied for a consent reason (`consent-…`) within the last `windowDays` that a consent recorded
  * for the child with `childKey` (report-pseudonym.ts `inboxChildKey`) may change: those keyed with it, and those not
  * keyed at all (denied before migration 030, or just now and not keyed yet), whose child only their encrypted event
- * tells. Not those whose content retention removed (and their key with it): nothing of them could be sent. A page of `limit` in the order of (`updated_at`, id), after `after`: the caller reads on while pages are full.
+ * tells. Not those whose content retention removed (and their key with it): nothing of them could be sent. A page of
+ * `limit`, newest first in the practice's order (`received_at`, `received_seq`, then id), after `after`: the caller
+ * reads on while pages are full, and meets a referral's or contact's newest version before the ones it superseded.
  */
 export async function deniedForConsentOfChild(
   db: Db,
-  q: { tenant: string; childKey: string; windowDays: number; after?: string | undefined; limit: number },
+  q: { tenant: string; childKey: string; windowDays: number; after?: DeniedCursor | undefined; limit: number },
 ): Promise<DeniedForConsent[]> {
   return db.query(
-    `SELECT ${EVENT_COLUMNS}, ${SEALED_COLUMNS}, child_key FROM inbox
+    `SELECT ${EVENT_COLUMNS}, ${SEALED_COLUMNS}, child_key, received_seq::text AS received_seq FROM inbox
      WHERE tenant = $1 AND state = 'denied' AND (child_key = $2 OR child_key IS NULL)
        AND (canonical IS NOT NULL OR payload IS NOT NULL) AND state_reason LIKE '%consent-%' AND updated_at > now() - ($3::int * interval '1 day')
-       AND ($4::uuid IS NULL OR id > $4::uuid)
-     ORDER BY id LIMIT $5`,
-    [q.tenant, q.childKey, q.windowDays, q.after ?? null, q.limit],
+       AND ($4::timestamptz IS NULL OR (received_at, received_seq, id) < ($4::timestamptz, $5::bigint, $6::uuid))
+     ORDER BY received_at DESC, received_seq DESC, id DESC LIMIT $7`,
+    [
+      q.tenant,
+      q.childKey,
+      q.windowDays,
+      q.after?.received_at ?? null,
+      q.after?.received_seq ?? null,
+      q.after?.id ?? null,
+      q.limit,
+    ],
   );
+}
+
+/**
+ * Of the referrals (`referral.created` inbox rows) `ids`: those the practice superseded since, each with what
+ * superseded it, the newest event of the same referral (its identifier) received after it (`receivedOrder`): a
+ * correction (`referral.created`) or a cancellation (`referral.cancelled`), whatever became of it. Such a referral is
+ * not decided again by a consent (redecide.ts): its newest version is, and what the practice cancelled stays unsent.
+ */
+export async function supersededReferrals(
+  db: Db,
+  ids: readonly string[],
+): Promise<Map<string, { eventId: string; eventType: 'referral.created' | 'referral.cancelled' }>> {
+  if (ids.length === 0) {
+    return new Map();
+  }
+  const rows = await db.query<{ id: string; event_id: string; event_type: 'referral.created' | 'referral.cancelled' }>(
+    `SELECT DISTINCT ON (i.id) i.id, n.source_event_id AS event_id, n.event_type
+       FROM inbox i JOIN referral_identifier r ON r.inbox_id = i.id
+       ${sameReferral('rn', 'r')} AND rn.inbox_id <> r.inbox_id
+       JOIN inbox n ON n.id = rn.inbox_id AND n.event_type IN ('referral.created', 'referral.cancelled')
+         AND ${receivedOrder('n')} > ${receivedOrder('i')}
+      WHERE i.id = ANY($1::uuid[]) AND i.event_type = 'referral.created'
+      ORDER BY i.id, n.received_at DESC, n.received_seq DESC`,
+    [ids],
+  );
+  return new Map(rows.map((r) => [r.id, { eventId: r.event_id, eventType: r.event_type }]));
 }
 
 /**
@@ -1997,6 +2036,43 @@ function deliveredCancellationSql(anchor: string, columns: string): string {
        WHERE ra.value = r.value AND ra.system = r.system AND ra.tenant = r.tenant
          AND a.event_type = 'referral.created' AND ${receivedOrder('a')} > ${receivedOrder('c')})
      ORDER BY cd.first_delivered_at LIMIT 1`;
+}
+
+/** The practice's cancellation of a referral (`practiceCancellationsOf`): its event id, state, and arrival. */
+export interface PracticeCancellation {
+  /** The practice's own id of the `referral.cancelled` event. */
+  readonly eventId: string;
+  readonly state: string;
+  /** When it first reached the municipality (a redelivery does not move this); null while it did not. */
+  readonly reachedAt: Date | null;
+}
+
+/**
+ * Of the referral events `ids`: those the practice cancelled since, each with its newest cancellation (the
+ * `referral.cancelled` of the same identifier received after it, unless the referral was sent again after that: it
+ * is open again then, as `deliveredCancellationSql` has it), whether or not that went out. For the practice's console.
+ */
+export async function practiceCancellationsOf(
+  db: Db,
+  ids: readonly string[],
+): Promise<Map<string, PracticeCancellation>> {
+  if (ids.length === 0) {
+    return new Map();
+  }
+  const rows = await db.query<{ id: string; event_id: string; state: string; reached_at: Date | null }>(
+    `SELECT DISTINCT ON (i.id) i.id, c.source_event_id AS event_id, c.state,
+       (SELECT min(coalesce(cd.first_delivered_at, cd.delivered_at)) FROM delivery cd
+         WHERE cd.inbox_id = c.id AND cd.delivered_at IS NOT NULL) AS reached_at
+     FROM referral_identifier r JOIN inbox i ON i.id = r.inbox_id AND i.event_type = 'referral.created'
+       ${JOIN_LATER_CANCELLATIONS}
+     WHERE r.inbox_id = ANY($1::uuid[]) AND NOT EXISTS (
+       SELECT 1 FROM referral_identifier ra JOIN inbox a ON a.id = ra.inbox_id
+       WHERE ra.value = r.value AND ra.system = r.system AND ra.tenant = r.tenant
+         AND a.event_type = 'referral.created' AND ${receivedOrder('a')} > ${receivedOrder('c')})
+     ORDER BY i.id, c.received_at DESC, c.received_seq DESC`,
+    [ids],
+  );
+  return new Map(rows.map((r) => [r.id, { eventId: r.event_id, state: r.state, reachedAt: r.reached_at }]));
 }
 
 /** SQL for the inbox id of `tryGetDeliveredCancellation`'s cancellation of the referral event `anchor`, or NULL. */

@@ -11,6 +11,9 @@ import {
   keyDeniedEvents,
   redecideAndCreateDelivery,
   restateDenial,
+  supersededReferrals,
+  type DeniedCursor,
+  type DeniedForConsent,
   tryGetSealedEvent,
   type EventRow,
   type SealedEvent,
@@ -165,6 +168,13 @@ const DENIED_PAGE = 500;
  * child's events denied for a consent reason within the window, found by the child's key. Events denied before the
  * key was kept (migration 030) are opened to see their child, and keyed on the way, so each is opened once. Returns
  * how many are now permitted.
+ *
+ * Only the newest version of a referral or contact is decided again (report-xhis2 finding 7): while a consent was
+ * missing, each correction the practice sent was denied, and the municipality needs only the last. The events come
+ * newest first in the practice's order (`deniedForConsentOfChild`); a referral with a later event of its identifier
+ * (a correction or a cancellation, whatever became of it), or a contact whose Encounter a later denied version of
+ * this child carries, stays denied, its reason saying it was superseded (`supersededReason`). A contact's later
+ * version that is no longer denied (delivered) is the deliver stage's to weigh (contact-versions.ts).
  */
 export async function redecideForChild(
   ctx: PipelineContext,
@@ -179,30 +189,49 @@ export async function redecideForChild(
   const pseudonyms = getPseudonymiser(ctx.config);
   const childKey = pseudonyms.inboxChildKey(tenant, patientBsn);
   let permitted = 0;
-  let after: string | undefined;
+  let after: DeniedCursor | undefined;
+  // The Encounters of the child's denied contacts met so far: those of newer versions.
+  const newerContacts = new Map<string, string>();
   for (;;) {
     const page = await deniedForConsentOfChild(ctx.db, { tenant, childKey, windowDays, after, limit: DENIED_PAGE });
     const keyed: { id: string; childKey: string }[] = [];
-    const ours: (EventRow & SealedEvent)[] = [];
+    const ours: { row: DeniedForConsent; event: CanonicalEvent }[] = [];
     for (const row of page) {
-      if (row.child_key === childKey) {
-        ours.push(row);
-        continue;
-      }
-      let bsn: string;
+      let event: CanonicalEvent;
       try {
-        bsn = openEvent(ctx.cipher, row).patient.bsn;
+        event = openEvent(ctx.cipher, row);
       } catch {
         continue; // its content is gone (retention): nothing could be sent anyway
       }
-      keyed.push({ id: row.id, childKey: pseudonyms.inboxChildKey(row.tenant, bsn) });
-      if (bsn === patientBsn) {
-        ours.push(row);
+      if (row.child_key === childKey) {
+        ours.push({ row, event });
+        continue;
+      }
+      keyed.push({ id: row.id, childKey: pseudonyms.inboxChildKey(row.tenant, event.patient.bsn) });
+      if (event.patient.bsn === patientBsn) {
+        ours.push({ row, event });
       }
     }
     await keyDeniedEvents(ctx.db, keyed);
-    for (const row of ours) {
-      if ((await redecideEvent(ctx, row, traceId)) === 'permit') {
+    const referrals = await supersededReferrals(
+      ctx.db,
+      ours.filter((o) => o.event.eventType === 'referral.created').map((o) => o.row.id),
+    );
+    for (const { row, event } of ours) {
+      const superseded = supersededReason(event, row, referrals, newerContacts);
+      if (superseded !== undefined) {
+        if (await restateDenial(ctx.db, row.id, superseded)) {
+          logEventStates(ctx.log, {
+            eventId: row.id,
+            traceId,
+            stage: 'redecide',
+            states: ['denied'],
+            reason: superseded,
+          });
+        }
+        continue;
+      }
+      if ((await redecideOpened(ctx, row, event, traceId)) === 'permit') {
         permitted++;
       }
     }
@@ -210,8 +239,47 @@ export async function redecideForChild(
     if (!last || page.length < DENIED_PAGE) {
       return permitted;
     }
-    after = last.id;
+    after = last;
   }
+}
+
+/** What a superseded version's reason starts with (after `decided again: `): no decision's codes, so none again. */
+const SUPERSEDED = 'superseded';
+
+/**
+ * Why a denied event is not decided again, or undefined when it is the newest version of its referral or contact:
+ * `superseded: a newer version of this referral was received (event …)`, `… the practice cancelled this referral
+ * (event …)`, or `… a newer version of this contact was received (event …)`, naming the practice's event id. The
+ * contact's Encounters are added to `newerContacts` (with its event id) as the events pass, newest first.
+ */
+function supersededReason(
+  event: CanonicalEvent,
+  row: Pick<EventRow, 'id' | 'source_event_id'>,
+  referrals: ReadonlyMap<string, { eventId: string; eventType: string }>,
+  newerContacts: Map<string, string>,
+): string | undefined {
+  if (event.eventType === 'referral.created') {
+    const by = referrals.get(row.id);
+    if (by === undefined) {
+      return undefined;
+    }
+    return by.eventType === 'referral.cancelled'
+      ? `${SUPERSEDED}: the practice cancelled this referral (event ${by.eventId})`
+      : `${SUPERSEDED}: a newer version of this referral was received (event ${by.eventId})`;
+  }
+  if (event.eventType !== 'contact.recorded') {
+    return undefined;
+  }
+  const encounters = event.resources.filter((r) => r.resourceType === 'Encounter').map((r) => r.id ?? '');
+  const newer = encounters.map((e) => newerContacts.get(e)).find((e) => e !== undefined);
+  for (const e of encounters) {
+    if (!newerContacts.has(e)) {
+      newerContacts.set(e, row.source_event_id);
+    }
+  }
+  return newer === undefined
+    ? undefined
+    : `${SUPERSEDED}: a newer version of this contact was received (event ${newer})`;
 }
 
 /** An operator's request to decide one event again (audited as an operator action); undefined for an unknown id. */

@@ -10,7 +10,7 @@ import { DIALECTS, tryGetDialect } from '../../mappings/his/index';
 import { ingestRecords, type Receipt } from '../event/receive';
 import type { PipelineContext } from '../event/context';
 import { QueueDepthGuard } from '../event/queue-depth-guard';
-import { tryGetSealedEventTimeline } from '../reports/event-timeline/event-timeline';
+import { disclosedOf, tryGetSealedEventTimeline } from '../reports/event-timeline/event-timeline';
 import { expressionOf } from '../kernel/zod-outcome';
 import { getPrincipal } from '../access/authenticate';
 import { assertRole, canActForPractice } from '../access/principal';
@@ -147,6 +147,7 @@ export function hisRouter(ctx: PipelineContext): Router {
     await auditEventRead(ctx, req, res, sealed);
     res.json({
       ...timeline,
+      disclosed: await disclosedOf(ctx.db, timeline.id),
       ...(timeline.eventType === 'referral.created'
         ? { referralStatus: await referralTimelineOf(ctx, timeline.id) }
         : {}),

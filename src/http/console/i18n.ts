@@ -632,6 +632,19 @@ const MESSAGES = {
   },
   noStatusYet: { nl: 'nog geen', en: 'none yet' },
   notSentToMunicipality: { nl: 'niet verstuurd', en: 'not sent' },
+  cancelledByPractice: { nl: 'ingetrokken door de praktijk', en: 'cancelled by the practice' },
+  cancellationReached: {
+    nl: 'Ingetrokken door de praktijk (event {0}): de intrekking bereikte de gemeente op {1}.',
+    en: 'Cancelled by the practice (event {0}): the cancellation reached the municipality on {1}.',
+  },
+  cancellationOnItsWay: {
+    nl: 'Ingetrokken door de praktijk (event {0}): de intrekking is nog niet bij de gemeente (status: {1}).',
+    en: 'Cancelled by the practice (event {0}): the cancellation has not reached the municipality yet (state: {1}).',
+  },
+  cancellationNotSent: {
+    nl: 'Ingetrokken door de praktijk (event {0}): de intrekking is niet naar de gemeente verstuurd (status: {1}).',
+    en: 'Cancelled by the practice (event {0}): the cancellation was not sent to the municipality (state: {1}).',
+  },
   deadLetterDeliveredBefore: {
     nl: 'Eerder afgeleverd ({0}); opnieuw afleveren mislukte.',
     en: 'Delivered before ({0}); sending it again failed.',
@@ -742,6 +755,22 @@ const MESSAGES = {
     en: 'If it were decided again now: permitted ({0}). It stays denied until it is decided again: send it again from the HIS, or ask the operator to decide it again.',
   },
   missingFrom: { nl: 'Ontbreekt bij', en: 'Missing from' },
+  sentTitle: { nl: 'Wat er is verstuurd', en: 'What was sent' },
+  sentOnDecision: { nl: 'Besluit waarop het is verstuurd', en: 'The decision it was sent on' },
+  permittedUnder: {
+    nl: 'Toegestaan onder overeenkomst {0}, met toestemming van {1}',
+    en: 'Permitted under agreement {0}, with the consent of {1}',
+  },
+  sentTo: { nl: 'Naar {0} op {1}', en: 'To {0} on {1}' },
+  sentPurpose: { nl: 'Doel: {0}', en: 'Purpose: {0}' },
+  sentAgreement: { nl: 'Overeenkomst: {0}', en: 'Agreement: {0}' },
+  sentClasses: { nl: 'Gegevens: {0}', en: 'Data: {0}' },
+  leftOutClasses: { nl: 'Niet meegestuurd (minimalisatie): {0}', en: 'Left out (minimisation): {0}' },
+  notKeptForDelivery: { nl: 'niet vastgelegd voor deze aflevering', en: 'not kept for this delivery' },
+  objectionBy: { nl: 'Bezwaar van', en: 'Objection by' },
+  consentBy: { nl: 'Toestemming van', en: 'Consent of' },
+  recordedOn: { nl: 'vastgelegd op {0}', en: 'recorded on {0}' },
+  objection: { nl: 'bezwaar', en: 'objection' },
   theChild: { nl: 'het kind', en: 'the child' },
   guardianWithAuthority: { nl: '{0} met gezag', en: '{0} with parental authority' },
   guardian: { nl: 'ouder/verzorger', en: 'parent/guardian' },
@@ -888,6 +917,20 @@ const OTHER_REASONS: readonly (readonly [RegExp, Record<Lang, string>])[] = [
         'niet verstuurd: het formaat {1} kent geen bericht van intrekking; laat de gemeente op een andere manier ' +
         'weten dat de toestemming niet meer geldt voor wat zij ontving',
       en: noticeNotCarried('{1}'),
+    },
+  ],
+  [
+    /^superseded: a newer version of this (referral|contact) was received \(event (.+)\)$/,
+    {
+      nl: 'niet opnieuw beoordeeld: de praktijk stuurde later een nieuwere versie (event {2})',
+      en: 'not decided again: the practice sent a newer version later (event {2})',
+    },
+  ],
+  [
+    /^superseded: the practice cancelled this referral \(event (.+)\)$/,
+    {
+      nl: 'niet opnieuw beoordeeld: de praktijk trok deze verwijzing later in (event {1})',
+      en: 'not decided again: the practice cancelled this referral later (event {1})',
     },
   ],
   [/^replayed by (.+)$/, { nl: 'opnieuw verstuurd door {1}', en: 'replayed by {1}' }],
@@ -1194,6 +1237,44 @@ export const accessInWords = (lang: Lang, action: string | undefined): string =>
 /** A relationship code in words; one of another code system by its display, as the HIS sent it. */
 export const relationshipInWords = (lang: Lang, code: string | undefined, display?: string): string =>
   codeInWords(RELATIONSHIPS, lang, code, display);
+
+/** A permit by consent as recorded (policy/reason-words.ts), with its agreement and people; undefined otherwise. */
+const PERMITTED_BY_CONSENT =
+  /^(?:decided again: )?permitted-by-consent: permitted under (?:Agreement (\S+ v\d+)|the agreement) with the consent of (.+)$/;
+
+/**
+ * A recorded permit in words, naming the agreement and, for a permit by consent, whose consent it rested on, by the
+ * practice's own ids as the recorded decision has them ("het kind p1 en ouder/verzorger g1 (moeder, met gezag)");
+ * another reason as `reasonsInWords` says it.
+ */
+export function permitInWords(lang: Lang, reason: string | null | undefined): string {
+  const m = reason ? PERMITTED_BY_CONSENT.exec(reason) : null;
+  if (!m) {
+    return reasonsInWords(lang, reason);
+  }
+  const people =
+    lang === 'en'
+      ? (m[2] ?? '')
+      : (m[2] ?? '')
+          .replace(/\bthe child\b/g, t(lang, 'theChild'))
+          .replace(/\bguardian\b/g, t(lang, 'guardian'))
+          .replace(
+            /\(([^)]*)\)/g,
+            (_all, traits: string) =>
+              `(${traits
+                .split(', ')
+                .map((x) =>
+                  x === 'has authority'
+                    ? 'met gezag'
+                    : x === 'no authority'
+                      ? 'zonder gezag'
+                      : relationshipInWords(lang, x).toLowerCase(),
+                )
+                .join(', ')})`,
+          )
+          .replace(/ and /g, ' en ');
+  return t(lang, 'permittedUnder', m[1] ?? '', people);
+}
 
 /** A moment in Dutch time, in the console's language. */
 export function formatTime(lang: Lang, at: Date | string | null | undefined): string {

@@ -1,11 +1,11 @@
 import { notFound, OperationOutcomeError } from '@medplum/core';
-import type { RelatedPerson } from '@medplum/fhirtypes';
+import type { Consent, RelatedPerson } from '@medplum/fhirtypes';
 import type { Router } from 'express';
 import { exactRouter } from '../exact-routing';
 import { auditEventRead, auditRefusedReads } from '../audit-read';
 import { openEvent, type StoredRecord } from '../../event/stored-event';
 import type { PipelineContext } from '../../event/context';
-import { decideForEvent, purposeOf } from '../../event/decide';
+import { childConsentsOnce, decideForEvent, purposeOf } from '../../event/decide';
 import { tryGetSealedEventTimeline, type EventTimeline } from '../../reports/event-timeline/event-timeline';
 import { currentReferralStatuses, listPracticeEvents } from '../../reports/practice-events/practice-events';
 import { referralTimelineOf } from '../../reports/referral-timeline/timeline';
@@ -14,12 +14,24 @@ import { getPrincipal } from '../../access/authenticate';
 import { canActForPractice } from '../../access/principal';
 import { field, pageCursorOf, pageOf, sendPage } from './console-request';
 import { html, type SafeHtml } from './html';
-import { formatTime, reasonsInWords, relationshipInWords, stateInWords, t, type Lang, type MessageKey } from './i18n';
+import { disclosedOf, type Disclosed } from '../../reports/event-timeline/event-timeline';
+import {
+  formatTime,
+  permitInWords,
+  purposesInWords,
+  reasonsInWords,
+  relationshipInWords,
+  stateInWords,
+  t,
+  type Lang,
+  type MessageKey,
+} from './i18n';
 import { notice, pagingLinks, table } from './layout';
-import type { Decision } from '../../policy/types';
+import type { Decision, DecisionReason } from '../../policy/types';
 import { timelineHtml } from './operator-pages';
 import { practiceOwnIds } from './practice-own-ids';
-import { EVENT_STATES } from '../../event/states';
+import { EVENT_STATES, TERMINAL_STATES, type EventState } from '../../event/states';
+import { getSealedEvents, practiceCancellationsOf, type PracticeCancellation } from '../../event/event-store';
 import { names } from '../route-target';
 
 /** Events per page: a page fits a tablet's screen a few times over. */
@@ -46,12 +58,23 @@ export function practicePages(ctx: PipelineContext): Router {
       size: PAGE_SIZE,
     });
     // The municipality's answer to each referral on the page: its current status, as the event's timeline has it.
-    const statuses = await currentReferralStatuses(
+    const ids = events.rows.map((e) => e.id);
+    const statuses = await currentReferralStatuses(ctx.db, ids);
+    // A referral the practice cancelled says so, beside the municipality's last status on it if there was one.
+    const cancelled = await practiceCancellationsOf(
       ctx.db,
-      events.rows.map((e) => e.id),
+      events.rows.filter((e) => e.eventType === 'referral.created').map((e) => e.id),
+    );
+    const objections = await objectionsAmong(
+      ctx,
+      events.rows.filter((e) => e.eventType === 'consent.recorded').map((e) => e.id),
     );
     const municipalityStatus = (e: { id: string; state: string; deliveredBefore: boolean }) => {
       const status = statuses.get(e.id);
+      if (status !== undefined && cancelled.has(e.id)) {
+        const words = t(lang, 'cancelledByPractice');
+        return status === null ? words : `${t(lang, `referralStatus_${status}` as MessageKey)}; ${words}`;
+      }
       return status === undefined
         ? ''
         : status === null
@@ -63,7 +86,7 @@ export function practicePages(ctx: PipelineContext): Router {
         html`<tr class="state-${e.state}">
           <td>${formatTime(lang, e.receivedAt)}</td>
           <td><a href="/console/practice/events/${e.id}">${e.eventId}</a></td>
-          <td>${e.eventType}</td>
+          <td>${objections.has(e.id) ? `${e.eventType} (${t(lang, 'objection')})` : e.eventType}</td>
           <td>${e.deliveredBefore ? t(lang, 'resendFailed') : stateInWords(lang, e.state)}</td>
           <td>${REASONED_STATES.includes(e.state) ? reasonsInWords(lang, e.stateReason) : ''}</td>
           <td>${municipalityStatus(e)}</td>
@@ -109,29 +132,48 @@ export function practicePages(ctx: PipelineContext): Router {
     // API records that read, with the child, whatever the event's state.
     await auditEventRead(ctx, req, res, sealed);
     let why: SafeHtml | string = '';
-    const row = timeline.state === 'denied' ? sealed : undefined;
+    let consents: SafeHtml | string = '';
+    const disclosed = await disclosedOf(ctx.db, timeline.id);
+    // The resource types the event carried, to say what the minimisation left out of what was sent.
+    let carried: string[] | undefined;
+    const row =
+      timeline.state === 'denied' || timeline.eventType === 'consent.recorded' || disclosed.length > 0
+        ? sealed
+        : undefined;
     // After retention removed an event's content there is nothing left to explain; its state reason still shows.
     if (row?.payload && row.payload_key_id) {
       const event = openEvent(ctx.cipher, row);
+      carried = [...new Set(event.resources.map((r) => r.resourceType))];
+      const people = event.resources.filter((r): r is RelatedPerson => r.resourceType === 'RelatedPerson');
+      const stored = ctx.cipher.decrypt(row.payload_key_id, row.payload) as StoredRecord;
+      const consentResources = event.resources.filter((r): r is Consent => r.resourceType === 'Consent');
+      const patientId =
+        event.resources.find((r) => r.resourceType === 'Patient')?.id ??
+        consentResources[0]?.patient?.reference?.replace(/^Patient\//, '') ??
+        '';
+      const ownIds = practiceOwnIds(
+        row.tenant,
+        stored.record.value,
+        patientId,
+        people.map((p) => p.id ?? ''),
+      );
+      const named = (refs: string) => peopleNamed(lang, refs, people, ownIds);
+      consents = consentsHtml(lang, consentResources, named);
       const purpose = purposeOf(event.eventType);
-      if (purpose) {
+      if (purpose && timeline.state === 'denied') {
         const decision = await decideForEvent(ctx, event, purpose, new Date());
-        const people = event.resources.filter((r): r is RelatedPerson => r.resourceType === 'RelatedPerson');
-        const stored = ctx.cipher.decrypt(row.payload_key_id, row.payload) as StoredRecord;
-        const ownIds = practiceOwnIds(
-          row.tenant,
-          stored.record.value,
-          event.resources.find((r) => r.resourceType === 'Patient')?.id ?? '',
-          people.map((p) => p.id ?? ''),
+        // When each of the child's consents (objections among them) was recorded, for a reason naming one.
+        const recordedOn = new Map(
+          (await childConsentsOnce(ctx, event)()).map((c) => [c.id, (JSON.parse(c.text) as Consent).dateTime]),
         );
-        why = whyDeniedHtml(lang, timeline, decision, (detail) => partiesOf(lang, detail, people, ownIds));
+        why = whyDeniedHtml(lang, timeline, decision, (r) => partiesOf(lang, r, named, recordedOn));
       }
     }
     sendPage(
       req,
       res,
       `${t(lang, 'eventTitle')}: ${timeline.eventId}`,
-      html`${why}${await referralStatusHtml(ctx, lang, timeline)}${timelineHtml(lang, timeline, 'practice')}`,
+      html`${why}${consents}${sentHtml(lang, timeline, disclosed, carried)}${await referralStatusHtml(ctx, lang, timeline)}${timelineHtml(lang, timeline, 'practice')}`,
     );
   });
 
@@ -157,6 +199,7 @@ async function referralStatusHtml(
   if (!status) {
     return '';
   }
+  const cancellation = (await practiceCancellationsOf(ctx.db, [timeline.id])).get(timeline.id);
   // The event's state named here: the page shows it further down (the timeline), or, for a denial, above.
   const none =
     NEVER_SENT.includes(timeline.state) && !timeline.deliveries.some((d) => d.deliveredAt !== null)
@@ -164,9 +207,74 @@ async function referralStatusHtml(
       : t(lang, 'noReferralStatus');
   return html`<section class="referral-status">
     <h2>${t(lang, 'referralStatusTitle')}</h2>
-    ${status.steps.length === 0 ? html`<p>${none}</p>` : referralStepsHtml(lang, status)}
+    ${cancellation ? html`<p class="cancelled">${cancellationInWords(lang, cancellation)}</p>` : ''}
+    ${status.steps.length === 0 ? (cancellation ? '' : html`<p>${none}</p>`) : referralStepsHtml(lang, status)}
     ${waitingDaysHtml(lang, status)}
   </section>`;
+}
+
+/**
+ * Of the consent events `ids`, those that record an objection (a Consent with provision.type deny): listed as one,
+ * not as a plain consent. Read in one statement and opened here; one whose content retention removed is left out.
+ */
+async function objectionsAmong(ctx: PipelineContext, ids: readonly string[]): Promise<Set<string>> {
+  const out = new Set<string>();
+  for (const row of ids.length > 0 ? await getSealedEvents(ctx.db, ids) : []) {
+    try {
+      const event = openEvent(ctx.cipher, row);
+      if (event.resources.some((r) => r.resourceType === 'Consent' && r.provision?.type === 'deny')) {
+        out.add(row.id);
+      }
+    } catch {
+      // its content is gone: listed as the consent event it is
+    }
+  }
+  return out;
+}
+
+/**
+ * What reached the municipality, after minimisation (`GET /his/v1/events/{id}`'s `disclosed`), and the recorded
+ * decision it was sent on, in words with the agreement and whose consent (report-xhis2 4): per delivery, where and
+ * when, the purpose, the agreement and the data classes; and what the event carried that none of them did.
+ */
+function sentHtml(
+  lang: Lang,
+  timeline: { history: readonly { state: string; reason: string | null }[] },
+  disclosed: readonly Disclosed[],
+  carried: readonly string[] | undefined,
+): SafeHtml | string {
+  if (disclosed.length === 0) {
+    return '';
+  }
+  const decided = timeline.history.findLast((h) => h.state === 'decided' && h.reason)?.reason;
+  const sent = new Set(disclosed.flatMap((d) => d.dataClasses ?? []));
+  const leftOut = carried && disclosed.every((d) => d.dataClasses !== null) ? carried.filter((c) => !sent.has(c)) : [];
+  const unknown = t(lang, 'notKeptForDelivery');
+  return html`<section class="sent">
+    <h2>${t(lang, 'sentTitle')}</h2>
+    ${decided ? html`<p><strong>${t(lang, 'sentOnDecision')}:</strong> ${permitInWords(lang, decided)}</p>` : ''}
+    <ul>
+      ${disclosed.map(
+        (d) =>
+          html`<li>
+            ${t(lang, 'sentTo', d.municipality ?? d.destination, formatTime(lang, d.deliveredAt))}.
+            ${t(lang, 'sentPurpose', d.purpose ? purposesInWords(lang, [d.purpose]) : unknown)}.
+            ${t(lang, 'sentAgreement', d.agreement ? `${d.agreement.id} v${d.agreement.version}` : unknown)}.
+            ${t(lang, 'sentClasses', d.dataClasses ? d.dataClasses.join(', ') : unknown)}.
+          </li>`,
+      )}
+    </ul>
+    ${leftOut.length > 0 ? html`<p>${t(lang, 'leftOutClasses', leftOut.join(', '))}.</p>` : ''}
+  </section>`;
+}
+
+/** The practice's cancellation of a referral in words: whether, and when, it reached the municipality. */
+function cancellationInWords(lang: Lang, c: PracticeCancellation): string {
+  if (c.reachedAt !== null) {
+    return t(lang, 'cancellationReached', c.eventId, formatTime(lang, c.reachedAt));
+  }
+  const ended = TERMINAL_STATES.includes(c.state as EventState);
+  return t(lang, ended ? 'cancellationNotSent' : 'cancellationOnItsWay', c.eventId, stateInWords(lang, c.state));
 }
 
 /**
@@ -179,7 +287,7 @@ function whyDeniedHtml(
   lang: Lang,
   timeline: { stateReason: string | null; history: readonly { state: string; at: Date }[] },
   now: Decision,
-  parties: (detail: string) => SafeHtml | string,
+  parties: (reason: DecisionReason) => SafeHtml | string,
 ): SafeHtml {
   const deniedAt = timeline.history.findLast((h) => h.state === 'denied')?.at;
   return html`<section class="why">
@@ -193,22 +301,20 @@ function whyDeniedHtml(
         ? notice('info', t(lang, 'nowPermitted', now.reasons.map((r) => reasonsInWords(lang, r.code)).join('; ')))
         : html`<p><strong>${t(lang, 'nowStillDenied')}:</strong></p>
             <ul>
-              ${now.reasons.map(
-                (r) => html`<li><strong>${reasonsInWords(lang, r.code)}</strong>${parties(r.detail)}</li>`,
-              )}
+              ${now.reasons.map((r) => html`<li><strong>${reasonsInWords(lang, r.code)}</strong>${parties(r)}</li>`)}
             </ul>`
     }
   </section>`;
 }
 
-/** The people a reason's detail names (`Patient/…`, `RelatedPerson/…`), in words: the child, or "mother with authority". */
-function partiesOf(
+/** The people a text names (`Patient/…`, `RelatedPerson/…`), in words, each once: the child, or "mother with authority". */
+function peopleNamed(
   lang: Lang,
-  detail: string,
+  refs: string,
   people: readonly RelatedPerson[],
   ownIds: ReadonlyMap<string, string>,
-): SafeHtml | string {
-  const named = [...detail.matchAll(/(Patient|RelatedPerson)\/([A-Za-z0-9.-]+)/g)].map(([, type, id]) => {
+): string[] {
+  const named = [...refs.matchAll(/(Patient|RelatedPerson)\/([A-Za-z0-9.-]+)/g)].map(([, type, id]) => {
     const own = ownIds.get(`${type ?? ''}/${id ?? ''}`);
     if (type === 'Patient') {
       return `${t(lang, 'theChild')}${own !== undefined ? ` (${own})` : ''}`;
@@ -219,5 +325,50 @@ function partiesOf(
     const authority = person?.extension?.some((x) => x.valueBoolean === true) === true;
     return `${authority ? t(lang, 'guardianWithAuthority', who) : who} (${own ?? `RelatedPerson/${id ?? ''}`})`;
   });
-  return named.length > 0 ? html` — ${t(lang, 'missingFrom')}: ${[...new Set(named)].join('; ')}` : '';
+  return [...new Set(named)];
+}
+
+/**
+ * The people a reason names, in words: for an objection (`consent-denied`) who objected and when it was recorded
+ * ("Bezwaar van: het kind (p1), vastgelegd op …"), for another reason whose consent is missing ("Ontbreekt bij").
+ */
+function partiesOf(
+  lang: Lang,
+  reason: DecisionReason,
+  named: (refs: string) => string[],
+  recordedOn: ReadonlyMap<string, string | undefined>,
+): SafeHtml | string {
+  const people = named(reason.detail);
+  if (people.length === 0) {
+    return '';
+  }
+  if (reason.code !== 'consent-denied') {
+    return html` — ${t(lang, 'missingFrom')}: ${people.join('; ')}`;
+  }
+  const dates = [...reason.detail.matchAll(/Consent\/([A-Za-z0-9.-]+)/g)]
+    .map(([, id]) => recordedOn.get(id ?? ''))
+    .filter((d): d is string => d !== undefined)
+    .map((d) => formatTime(lang, d));
+  const on = dates.length > 0 ? `, ${t(lang, 'recordedOn', [...new Set(dates)].join('; '))}` : '';
+  return html` — ${t(lang, 'objectionBy')}: ${people.join('; ')}${on}`;
+}
+
+/**
+ * A consent event's Consents in words: an objection (provision.type deny) as one, with who gave it and when it was
+ * recorded ("Bezwaar van: het kind (p1), vastgelegd op …"), a consent likewise ("Toestemming van: …").
+ */
+function consentsHtml(lang: Lang, consents: readonly Consent[], named: (refs: string) => string[]): SafeHtml | string {
+  if (consents.length === 0) {
+    return '';
+  }
+  return html`<section class="consent">
+    ${consents.map((c) => {
+      const who = named((c.performer ?? []).map((p) => p.reference ?? '').join(' '));
+      const on = c.dateTime !== undefined ? `, ${t(lang, 'recordedOn', formatTime(lang, c.dateTime))}` : '';
+      return html`<p>
+        <strong>${t(lang, c.provision?.type === 'deny' ? 'objectionBy' : 'consentBy')}:</strong>
+        ${who.join('; ')}${on}
+      </p>`;
+    })}
+  </section>`;
 }

@@ -112,6 +112,22 @@ export const eventStatus = z
     }),
     history: z.array(z.looseObject({ state: z.string() })),
     deliveries: z.array(z.looseObject({ id: z.uuid(), destination: z.string(), state: z.string() })),
+    disclosed: z
+      .array(
+        z.looseObject({
+          destination: z.string(),
+          municipality: z.string().nullable(),
+          deliveredAt: z.iso.datetime(),
+          purpose: z.string().nullable(),
+          agreement: z.object({ id: z.string(), version: z.number().int() }).nullable(),
+          dataClasses: z.array(z.string()).nullable(),
+        }),
+      )
+      .meta({
+        description:
+          'what reached each destination after minimisation: when, for which purpose, under which agreement, and ' +
+          'the data classes (resource types) it carried; null where a delivery was recorded before these were kept',
+      }),
     withdrawalNotices: z
       .array(z.looseObject({ id: z.uuid(), consentEvent: z.uuid(), destination: z.string(), state: z.string() }))
       .meta({

@@ -1,6 +1,7 @@
 import type { Db } from '../../kernel/db';
 import { isUuid } from '../../kernel/fhir/ids';
 import {
+  deliveredDeliveriesOf,
   getHistory,
   listDeliveriesOf,
   tryGetEvent,
@@ -81,4 +82,30 @@ async function timelineOf(db: Db, row: EventRow): Promise<EventTimeline> {
     deliveries,
     withdrawalNotices: await withdrawalNoticesOf(db, row.id),
   };
+}
+
+/**
+ * What of an event reached a municipality, after minimisation: per delivery that reached its destination, when, for
+ * which purpose, under which agreement (id and version), and the data classes (FHIR resource types) it carried, as
+ * `child_disclosure` kept them (null for a delivery recorded before migration 047; `agreement` before 061). What the
+ * minimisation cut is what the event carried beyond these classes. Ids and codes only, no personal data.
+ */
+export interface Disclosed {
+  destination: string;
+  municipality: string | null;
+  deliveredAt: Date;
+  purpose: string | null;
+  agreement: { id: string; version: number } | null;
+  dataClasses: string[] | null;
+}
+
+export async function disclosedOf(db: Db, id: string): Promise<Disclosed[]> {
+  return (await deliveredDeliveriesOf(db, id)).map((d) => ({
+    destination: d.destination,
+    municipality: d.municipality,
+    deliveredAt: d.delivered_at,
+    purpose: d.purpose,
+    agreement: d.agreement && { id: d.agreement.id, version: d.agreement.version },
+    dataClasses: d.data_classes,
+  }));
 }
