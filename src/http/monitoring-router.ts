@@ -81,7 +81,11 @@ export const monitoringQuerySchema = z
     lang: z
       .enum(CHART_LANGS)
       .optional()
-      .meta({ description: 'the chart only: the language of all its words, nl (default, as the console) or en' }),
+      .meta({
+        description:
+          'the chart and the CSV: the language of their words (the CSV: its display column), nl (default, as the ' +
+          "console) or en; with the MeasureReport (FHIR JSON) 400, as its displays are the code tables' own",
+      }),
   })
   // A parameter it does not know (a misspelt `practise=`) would otherwise give the report of the whole municipality.
   .strict();
@@ -172,13 +176,20 @@ async function parseRequest(
   const period = periodOf(q);
   assertPeriodForRole(principal, period);
   const { municipality, practice } = await reportScopeOf(ctx, req, res, q);
+  const csv = isCsvAnswer(req, q._format, answer);
+  // Taken where it changes the answer, refused where it would not, as any other parameter the answer does not take.
+  if (q.lang !== undefined && answer === 'report' && !csv) {
+    badRequestFor("lang is taken by the chart and the CSV only (the MeasureReport has the codes' own displays)", [
+      'lang',
+    ]);
+  }
   return {
     municipality,
     period,
     practice,
     group: q.group,
-    csv: isCsvAnswer(req, q._format, answer),
-    csvOptions: { delimiter: q.delimiter, bom: q.bom === 'true' },
+    csv,
+    csvOptions: { delimiter: q.delimiter, bom: q.bom === 'true', lang: q.lang },
     lang: q.lang ?? 'nl',
   };
 }

@@ -48,7 +48,12 @@ export const statusUpdateSchema = z
         (c) => isKnownCode(REFERRAL_REJECTION_REASON_SYSTEM, c),
         `a rejection reason: ${codesOf(REFERRAL_REJECTION_REASON_SYSTEM).join(', ')}`,
       )
-      .optional(),
+      .optional()
+      .meta({
+        description:
+          'the rejection reason (CodeSystem referral-rejection-reason): required with status rejected (else 422 ' +
+          'naming reasonCode), refused with any other status',
+      }),
     productCategory: productCategory.optional(),
     provider: z
       .object({
@@ -93,9 +98,16 @@ export const statusUpdateSchema = z
       case 'care-ended':
         need(!!u.endDate, ['endDate'], 'a care-ended status needs the end date');
         break;
+      case 'rejected':
+        // The practice learns why with the rejection, or never: nothing but closed follows it.
+        need(
+          !!u.reasonCode,
+          ['reasonCode'],
+          `a rejected status needs the rejection reason: ${codesOf(REFERRAL_REJECTION_REASON_SYSTEM).join(', ')}`,
+        );
+        break;
       case 'received':
       case 'accepted':
-      case 'rejected':
       case 'allocated':
       case 'closed':
         break;

@@ -396,9 +396,11 @@ describe('the web console in a real browser', () => {
     const page = await signedIn('municipality');
     await page.click('nav >> text=Verwijzingen');
     await page.locator('main table a', { hasText: 'Status terugmelden' }).first().click();
-    const formPage = page.url();
     const before = await auditRows(`SELECT 1 FROM audit_event WHERE type = '110107'`);
+    // The status first (a step of its own), then its form.
     await page.selectOption('select[name="status"]', 'accepted');
+    await Promise.all([page.waitForURL(/status=accepted/), page.click('form.status-choice button[type="submit"]')]);
+    const formPage = page.url();
     // The session ends while the case worker fills in the form (idle timeout, signed out in another tab).
     const token = (await page.context().cookies()).find((c) => c.name === 'jb_session')?.value ?? '';
     const redis = new Redis(TEST_REDIS_URL);
@@ -409,7 +411,9 @@ describe('the web console in a real browser', () => {
     }
     await page.click('form.status-form button[type="submit"]');
     await page.waitForURL(/\/console\/sign-in/);
-    expect(new URL(page.url()).searchParams.get('back')).toBe(new URL(formPage).pathname);
+    // Back to the chosen status's form, its address with the choice.
+    const { pathname, search } = new URL(formPage);
+    expect(new URL(page.url()).searchParams.get('back')).toBe(`${pathname}${search}`);
     await expect(page.locator('.notice').textContent()).resolves.toContain('er is niets vastgelegd of verstuurd');
     await expectAccessible(page);
     // Signed in again: back on the referral's page, where the status can be sent again; nothing was sent silently.
@@ -512,6 +516,47 @@ describe('the web console in a real browser', () => {
     for (const e of [delivered, denied, deadLetter]) {
       expect(log).not.toContain(bsnOf(e));
     }
+  });
+
+  it('municipality: a status is chosen first; a rejection needs its reason and a tick; a refusal takes the focus', async () => {
+    // report-xpolicy M1, L4, L5, L6: a rejection sent by a slip (arrow keys on the status, Enter in the date), past
+    // about 35 tab stops of other statuses' fields, with the error not tied to any field.
+    const referral = buildReferralEvent();
+    const referralId = (referral.referral as { id: string }).id;
+    await h.submit(buildConsentEvent(referral, bothConsent));
+    await h.reachesState(await h.submit(referral), 'delivered');
+    const page = await signedIn('municipality');
+    await page.goto(`${base}/console/municipality/referrals?referral=${referralId}`);
+    // The link names its referral.
+    await page.getByRole('link', { name: `Status terugmelden voor verwijzing ${referralId}` }).click();
+    const status = page.locator('select[name="status"]');
+    await expect(status.inputValue()).resolves.toBe('');
+    await expect(page.locator('select[name="reasonCode"], input[name="decisionNumber"]').count()).resolves.toBe(0);
+    await status.selectOption('rejected');
+    await Promise.all([page.waitForURL(/status=rejected/), page.click('form.status-choice button[type="submit"]')]);
+    // Only a rejection's own fields: the date, the reason and its explanation, and the confirmation.
+    const controls = page.locator(
+      'form.status-form input:not([type="hidden"]), form.status-form select, form.status-form textarea',
+    );
+    await expect(
+      controls.evaluateAll((all: DrawnElement[]) => all.map((c) => c.getAttribute('name'))),
+    ).resolves.toEqual(['date', 'reasonCode', 'reason', 'confirm']);
+    // Enter in the date field sends nothing while the reason is not chosen.
+    await page.press('input[name="date"]', 'Enter');
+    await expect(page.locator('select[name="reasonCode"]:invalid').count()).resolves.toBe(1);
+    expect(new URL(page.url()).searchParams.get('status')).toBe('rejected');
+    // A reason and the tick, but a day after today: the server refuses, the focus goes to what it says, which the
+    // field points at.
+    await page.selectOption('select[name="reasonCode"]', 'other-municipality');
+    await page.fill('input[name="date"]', '2099-01-15');
+    await page.check('input[name="confirm"]');
+    await Promise.all([page.waitForURL(/\/status$/), page.click('form.status-form button[type="submit"]')]);
+    await expect(page.evaluate('document.activeElement && document.activeElement.id')).resolves.toBe('status-error');
+    await expect(page.locator('input[name="date"]').getAttribute('aria-describedby')).resolves.toBe('status-error');
+    await expect(page.locator('input[name="date"]').getAttribute('aria-invalid')).resolves.toBe('true');
+    await expectAccessible(page);
+    const api = await h.app.request(`/municipality/v1/referrals/${referralId}/status`, { key: 'municipality' });
+    expect(((await api.json()) as { statusUpdates: unknown[] }).statusUpdates).toEqual([]);
   });
 
   it('municipality: finds a referral by its number; one the practice cancelled says so and offers no form', async () => {

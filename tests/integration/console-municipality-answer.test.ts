@@ -71,10 +71,15 @@ describe('a municipality answers a referral in the console', () => {
   it('links each referral of the list to its page, which offers every status (none sent yet)', async () => {
     const list = await (await caseWorker.get('/console/municipality/referrals')).text();
     expect(list).toContain(`href="${pagePath()}"`);
+    // report-xpolicy L6: each row's link says which referral it answers, not only "Status terugmelden".
+    expect(list).toMatch(
+      new RegExp(`Status terugmelden<span class="visually-hidden">\\s*voor verwijzing ${referralId}</span`),
+    );
     const res = await caseWorker.get(pagePath());
     expect(res.status).toBe(200);
     const page = await res.text();
-    expect(page).toContain(`action="${action()}"`);
+    // First the status (a step of its own, to the page again), then the form that records it with its own fields.
+    expect(page).toContain(`<form method="get" action="${pagePath()}"`);
     expect(statusOptions(page)).toEqual([
       'received',
       'accepted',
@@ -85,13 +90,17 @@ describe('a municipality answers a referral in the console', () => {
       'care-ended',
       'closed',
     ]);
-    expect(page).toContain('Reden van afwijzing');
-    expect(page).toContain('Beschikkingsnummer');
+    const rejecting = await (await caseWorker.get(`${pagePath()}?status=rejected`)).text();
+    expect(rejecting).toContain(`action="${action()}"`);
+    expect(rejecting).toContain('Reden van afwijzing');
+    const deciding = await (await caseWorker.get(`${pagePath()}?status=decision-issued`)).text();
+    expect(deciding).toContain(`action="${action()}"`);
+    expect(deciding).toContain('Beschikkingsnummer');
   });
 
   it("records 'accepted' then 'decision-issued' as the API would: shown by the API and sent on to the practice", async () => {
     const accepted = await caseWorker.post(action(), {
-      ...formFields(await (await caseWorker.get(pagePath())).text(), action()),
+      ...formFields(await (await caseWorker.get(`${pagePath()}?status=accepted`)).text(), action()),
       status: 'accepted',
       date: '2026-11-23',
     });
@@ -184,7 +193,7 @@ describe('a municipality answers a referral in the console', () => {
       /^Datum van de status: ligt vóór de verwijzing \(\d+ [a-z]+\.? \d{4}\)\./,
     ],
   ])('says in Dutch what is wrong with %s, not "ongeldige waarde", and records nothing', async (_what, date, said) => {
-    const res = await caseWorker.post(action(), { status: 'closed', date });
+    const res = await caseWorker.post(action(), { status: 'closed', date, confirm: 'yes' });
     expect(res.status).toBe(422);
     const notice = noticeOf(await res.text());
     expect(notice).toMatch(said);
@@ -308,7 +317,7 @@ describe('a municipality answers a referral in the console', () => {
 
     // Incomplete (refused by parseStatusUpdate), and dated after today (refused as it is recorded).
     const incomplete = { status: 'decision-issued', decisionNumber: 'B-2026-20' };
-    const tomorrow = { status: 'closed', date: '2099-01-15' };
+    const tomorrow = { status: 'closed', date: '2099-01-15', confirm: 'yes' };
     const invalid = await cancellationReadsOf(() => caseWorker.post(`${path}/status`, incomplete));
     expect([invalid.res.status, invalid.reads]).toEqual([422, 1]);
     expect(invalid.page).toContain('class="status-form"');
@@ -341,7 +350,7 @@ describe('a municipality answers a referral in the console', () => {
     await submitDelivered(event, 'the second referral');
     const referral = (event.referral as { id: string }).id;
     const path = `/console/municipality/referrals/${encodeURIComponent(`urn:agb:${PRACTICE_AGB}:referral|${referral}`)}`;
-    const form = await (await caseWorker.get(path)).text();
+    const form = await (await caseWorker.get(`${path}?status=rejected`)).text();
     expect(form).toMatch(/<textarea[^>]*name="reason"/);
     const explanation = 'Het gezin woont sinds november in een andere gemeente';
     const rejected = await caseWorker.post(`${path}/status`, {
@@ -350,6 +359,7 @@ describe('a municipality answers a referral in the console', () => {
       date: amsterdamDay(new Date()),
       reasonCode: 'other',
       reason: explanation,
+      confirm: 'yes',
     });
     expect(rejected.status).toBe(303);
     const statuses = (await (
@@ -358,5 +368,82 @@ describe('a municipality answers a referral in the console', () => {
     const update = statuses.statusUpdates.find((u) => u.status === 'rejected');
     const hit = await waitFor('the rejection at the practice', () => practiceFhir.stored.get(`fb-${update?.id ?? ''}`));
     expect(JSON.stringify(hit.body)).toContain(explanation);
+  });
+
+  it('asks for the status first, with no default, then shows only its fields (report-xpolicy M1, L5)', async () => {
+    const event = buildReferralEvent();
+    await submitDelivered(event, 'a referral to reject');
+    const referral = (event.referral as { id: string }).id;
+    const path = `/console/municipality/referrals/${encodeURIComponent(`urn:agb:${PRACTICE_AGB}:referral|${referral}`)}`;
+    const first = await (await caseWorker.get(path)).text();
+    // An arrow key pressed in passing chose "Ontvangen", then "Afgewezen": now the first option chooses nothing.
+    const statusSelect = /<select name="status"[^>]*>([\s\S]*?)<\/select>/.exec(first)?.[1] ?? '';
+    expect(statusSelect).toMatch(/^\s*<option value="">kies…<\/option>/);
+    expect(statusSelect).not.toContain('selected');
+    expect(first).toMatch(/<select name="status" required>/);
+    // No status's fields before a status is chosen (about 35 tab stops before).
+    expect(first).not.toMatch(/name="(reasonCode|decisionNumber|decisionDate|providerAgb|startDate|endDate)"/);
+    expect(first).not.toContain(`action="${path}/status"`);
+
+    const rejecting = await (await caseWorker.get(`${path}?status=rejected`)).text();
+    expect(rejecting).toMatch(/<select name="reasonCode" required>\s*<option value="">kies…<\/option>/);
+    expect(rejecting).not.toMatch(/name="(decisionNumber|decisionDate|providerAgb|startDate|endDate)"/);
+    // A final status: said so, and confirmed with a second control.
+    expect(rejecting).toContain('deze status kan niet ongedaan worden gemaakt');
+    expect(rejecting).toMatch(/<input type="checkbox" name="confirm" value="yes" required \/>/);
+    const deciding = await (await caseWorker.get(`${path}?status=decision-issued`)).text();
+    expect(deciding).toMatch(/name="decisionNumber"/);
+    expect(deciding).not.toMatch(/name="(reasonCode|providerAgb|startDate|endDate|confirm)"/);
+    const accepting = await (await caseWorker.get(`${path}?status=accepted`)).text();
+    expect(accepting).not.toMatch(/name="(reasonCode|decisionNumber|providerAgb|startDate|endDate|confirm)"/);
+  });
+
+  it('refuses a rejection without its reason, and a final status not confirmed, tying the error to the field (report-xpolicy M1, L4)', async () => {
+    const event = buildReferralEvent();
+    await submitDelivered(event, 'a referral to reject');
+    const referral = (event.referral as { id: string }).id;
+    const path = `/console/municipality/referrals/${encodeURIComponent(`urn:agb:${PRACTICE_AGB}:referral|${referral}`)}`;
+    const fields = formFields(await (await caseWorker.get(`${path}?status=rejected`)).text(), `${path}/status`);
+    expect(fields).toMatchObject({ status: 'rejected', confirm: 'yes' });
+    const statuses = async () =>
+      (
+        (await (
+          await app.request(`/municipality/v1/referrals/${referral}/status`, { key: 'municipality' })
+        ).json()) as StatusView
+      ).statusUpdates.map((u) => u.status);
+
+    // The slip of the report: rejected, the reason left at its first option.
+    const slip = await caseWorker.post(`${path}/status`, { ...fields, reasonCode: '' });
+    expect(slip.status).toBe(422);
+    const refused = await slip.text();
+    expect(noticeOf(refused)).toMatch(/^Reden van afwijzing: kies een reden\./);
+    // The refusal is focused when the page opens, and the field points at it.
+    expect(refused).toMatch(/<div class="notice error" role="alert" id="status-error" tabindex="-1" autofocus>/);
+    expect(refused).toMatch(/<select name="reasonCode" required aria-invalid="true" aria-describedby="status-error">/);
+    expect(refused).toContain(`action="${path}/status"`);
+
+    // With a reason, but not confirmed.
+    const unconfirmed = Object.fromEntries(Object.entries(fields).filter(([name]) => name !== 'confirm'));
+    const notConfirmed = await caseWorker.post(`${path}/status`, { ...unconfirmed, reasonCode: 'other-municipality' });
+    expect(notConfirmed.status).toBe(422);
+    const again = await notConfirmed.text();
+    expect(noticeOf(again)).toMatch(/^Ik heb gecontroleerd dat dit de juiste status is: vink dit aan/);
+    expect(again).toMatch(/name="confirm" value="yes" required aria-invalid="true" aria-describedby="status-error"/);
+    expect(again).toMatch(/<option value="other-municipality"\s+selected>/);
+    expect(await statuses()).toEqual([]);
+
+    const recorded = await caseWorker.post(`${path}/status`, { ...fields, reasonCode: 'other-municipality' });
+    expect(recorded.status).toBe(303);
+    expect(await statuses()).toEqual(['rejected']);
+  });
+
+  it('offers the JZ020 product categories as a choice, in the page language (report-xpolicy L4)', async () => {
+    const decidingNl = await (await caseWorker.get(`${pagePath()}?status=decision-issued`)).text();
+    const categories = /<select name="decisionProductCategory" required>([\s\S]*?)<\/select>/.exec(decidingNl)?.[1];
+    expect(categories).toMatch(/^\s*<option value="">kies…<\/option>/);
+    expect(categories).toMatch(/<option value="45"\s*>45 – /);
+    expect(categories).toMatch(/<option value="54"\s*>54 – /);
+    const choosingEn = await (await caseWorker.get(`${pagePath()}?status=rejected`, { cookie: 'jb_lang=en' })).text();
+    expect(choosingEn).toMatch(/<option value="">choose…<\/option>/);
   });
 });

@@ -288,7 +288,9 @@ describe('feedback: a municipality’s status on a referral goes back to the pra
     ['closed', 'completed', 'completed'],
   ])('maps %s to ServiceRequest %s and Task %s', async (status, srStatus, taskStatus) => {
     const { id } = await deliveredReferral();
-    const res = await postStatus(id, { status, reason: 'Past beter bij het wijkteam' });
+    // A rejection carries its coded reason (required), the text beside it either way.
+    const reasonCode = status === 'rejected' ? { reasonCode: 'other' } : {};
+    const res = await postStatus(id, { status, reason: 'Past beter bij het wijkteam', ...reasonCode });
     expect(res.status).toBe(202);
     const view = (await res.json()) as StatusView;
     const { taskResource, patchValue } = entries((await arrivalAt(practiceFhir, view.id)).body as Bundle);
@@ -606,7 +608,10 @@ describe('feedback: a municipality’s status on a referral goes back to the pra
       const toOurs = await postStatus(byIdentifier(systemOf(PRACTICE_AGB), referralId), { status: 'accepted' });
       expect(toOurs.status).toBe(202);
       expect(((await toOurs.json()) as { referral: string }).referral).toBe(ours.id);
-      const toTheirs = await postStatus(byIdentifier(systemOf(OTHER_PRACTICE_AGB), referralId), { status: 'rejected' });
+      const toTheirs = await postStatus(byIdentifier(systemOf(OTHER_PRACTICE_AGB), referralId), {
+        status: 'rejected',
+        reasonCode: 'other-municipality',
+      });
       expect(toTheirs.status).toBe(202);
       expect(((await toTheirs.json()) as { referral: string }).referral).toBe(theirs.id);
       const list = await app.request(
@@ -732,6 +737,10 @@ describe('feedback: a municipality’s status on a referral goes back to the pra
     [{ status: 'allocated', productCategory: '99' }, 'productCategory'],
     [{ status: 'allocated', startDate: '2026-02-30' }, 'startDate'],
     [{ status: 'accepted', colour: 'blue' }, 'colour'],
+    // A rejection reaches the practice as the answer to its referral: never without the reason, which cannot be
+    // given later (nothing but closed follows a rejection).
+    [{ status: 'rejected', date: '2026-11-23' }, 'reasonCode'],
+    [{ status: 'rejected', reason: 'Past beter bij het wijkteam' }, 'reasonCode'],
   ])('answers 422 naming the field for %j', async (body, field) => {
     const { id } = await deliveredReferral();
     expect(await unprocessableFields(await postStatus(id, body))).toContain(field);

@@ -179,7 +179,7 @@ describe('a fhir-bundle HIS gets status updates addressed as it holds its Servic
     const answered = his.answers.length;
     const status = await app.request(`/municipality/v1/referrals/${id}/status`, {
       key: 'municipality',
-      json: { status: 'rejected', reason: 'Past beter bij het wijkteam' },
+      json: { status: 'rejected', reasonCode: 'other', reason: 'Past beter bij het wijkteam' },
     });
     expect(status.status).toBe(202);
     const feedbackId = ((await status.json()) as { id: string }).id;

@@ -659,6 +659,23 @@ describe('the municipality monitoring report', () => {
     expect(JSON.stringify(await bad.json())).toContain('delimiter');
   });
 
+  it('writes the CSV display column in English with lang=en, as the chart (report-xpolicy L3)', async () => {
+    const url = '/municipality/v1/monitoring?period=2026-Q3&_format=csv';
+    const nl = await (await app.request(url, { key: 'municipality' })).text();
+    const res = await app.request(`${url}&lang=en`, { key: 'municipality' });
+    expect(res.status).toBe(200);
+    const en = await res.text();
+    const column = (csv: string, i: number) =>
+      csv
+        .trim()
+        .split('\r\n')
+        .map((l) => l.split(',')[i]);
+    expect(column(en, 5)).toEqual(column(nl, 5));
+    expect(en).toContain(',age-band,4-11,4-11 years,');
+    expect(en).not.toMatch(/jaar|Instroom/);
+    expect(nl).toContain(',age-band,4-11,4-11 jaar,');
+  });
+
   it('draws the chart in one language, Dutch unless lang=en', async () => {
     const chart = async (query: string) =>
       (
@@ -791,6 +808,8 @@ describe('the municipality monitoring report', () => {
     ['a parameter given twice', 'period=2026-Q1&period=2026-Q2', 400, ['period'], 'period may be given once'],
     ['a format it cannot produce', 'period=2026&_format=xml', 406, ['_format'], 'application/fhir+json'],
     ['a parameter it does not know', 'period=2026&foo=1', 400, ['foo'], 'unknown'],
+    // report-xpolicy L3: taken and ignored before; the MeasureReport's displays are the code tables' own.
+    ['lang with the MeasureReport', 'period=2026&lang=en', 400, ['lang'], 'the chart and the CSV only'],
   ])('refuses %s naming the field', async (_name, query, status, fields, text) => {
     const res = await app.request(`/municipality/v1/monitoring?${query}`, { key: 'municipality' });
     expect(res.status).toBe(status);

@@ -453,7 +453,7 @@ describe('POST /fhir/Task and re-decisions', () => {
     expect(JSON.stringify(await none.json())).toContain('Task.focus.identifier');
   });
 
-  it('answers 422 at Task.statusReason for a rejection reason it cannot read, and stores nothing', async () => {
+  it('answers 422 at Task.statusReason for a rejection without a reason it can read, and stores nothing', async () => {
     const { id, identifier } = await deliveredReferral();
     const send = (statusReason: unknown) =>
       app.request('/fhir/Task', {
@@ -464,6 +464,9 @@ describe('POST /fhir/Task and re-decisions', () => {
       { coding: [{ system: REFERRAL_REJECTION_REASON_SYSTEM, code: 'bogus' }], text: 'nee' },
       { coding: [{ code: 'bogus' }], text: 'nee' },
       { coding: [{ system: 'http://snomed.info/sct', code: '183932001' }] },
+      // A rejection without its coded reason: the practice would learn of it without knowing why.
+      { text: 'Past beter bij het wijkteam' },
+      undefined,
     ]) {
       const res = await send(statusReason);
       expect(res.status).toBe(422);

@@ -1,7 +1,13 @@
 import type { MeasureReport } from '@medplum/fhirtypes';
-import { MONITORING_SYSTEM, tryGetConcept } from '../../kernel/fhir/terminology';
 import type { GroupCode } from '../../reports/monitoring/measure';
-import { reportRows, savingInputsOf, type ReportRow, type SavingInputs } from '../../reports/monitoring/report-table';
+import {
+  measureWords,
+  reportRows,
+  rowWords,
+  savingInputsOf,
+  type ReportRow,
+  type SavingInputs,
+} from '../../reports/monitoring/report-table';
 import { REPORT_EXTENSION } from '../../reports/monitoring/measure-report';
 import { html, type SafeHtml } from './html';
 import { formatNumber, t, type Lang, type MessageKey } from './i18n';
@@ -27,9 +33,6 @@ interface Figure {
   readonly text: string;
   readonly withheld: boolean;
 }
-
-/** The name of a code of the Measure (a stratifier, the population `p`), as the report's own codings give it. */
-const measureName = (code: string): string => tryGetConcept(MONITORING_SYSTEM, code)?.display ?? code;
 
 /**
  * One figure: the number; "withheld" where the report masks it (small numbers, or what would give one away); "–"
@@ -101,15 +104,16 @@ function bars(title: string, items: readonly Bar[]): SafeHtml {
 
 /** One stratifier of a group: a table of its strata (count, and score where each stratum has one) and a chart. */
 function stratifierHtml(lang: Lang, group: ReportRow, strata: readonly ReportRow[], scoreLabel?: MessageKey): SafeHtml {
-  const title = `${group.display}: ${measureName(strata[0]?.stratifier ?? '')}`;
+  // In the page's language: the English designations where the code tables have them, as the API's chart.
+  const title = `${rowWords(group, lang)}: ${measureWords(strata[0]?.stratifier ?? '', lang)}`;
   const rows = strata.map((s) => ({
-    name: s.display || s.code,
+    name: rowWords(s, lang) || s.code,
     count: figure(lang, s.count, s.withheld),
     score: figure(lang, s.score, s.scoreWithheld, s.unit),
     row: s,
   }));
   const headers = [
-    measureName(strata[0]?.stratifier ?? ''),
+    measureWords(strata[0]?.stratifier ?? '', lang),
     t(lang, 'count'),
     ...(scoreLabel ? [t(lang, scoreLabel)] : []),
   ];
@@ -144,8 +148,8 @@ function groupHtml(lang: Lang, group: ReportRow, strata: readonly ReportRow[], i
   const savingInputs =
     group.group === 'estimated-saving'
       ? [
-          { name: measureName('q'), value: figure(lang, inputs.q, false, 'EUR') },
-          { name: measureName('professional-cost'), value: figure(lang, inputs.professionalCost, false, 'EUR') },
+          { name: measureWords('q', lang), value: figure(lang, inputs.q, false, 'EUR') },
+          { name: measureWords('professional-cost', lang), value: figure(lang, inputs.professionalCost, false, 'EUR') },
         ]
       : [];
   // A group without a population (the waiting intervals) has no count of its own, only its strata's.
@@ -154,7 +158,7 @@ function groupHtml(lang: Lang, group: ReportRow, strata: readonly ReportRow[], i
       ? []
       : [
           {
-            name: group.code === 'initial-population' ? t(lang, 'count') : measureName(group.code),
+            name: group.code === 'initial-population' ? t(lang, 'count') : measureWords(group.code, lang),
             value: figure(lang, group.count, group.withheld),
           },
         ]),
@@ -165,7 +169,7 @@ function groupHtml(lang: Lang, group: ReportRow, strata: readonly ReportRow[], i
   ];
   const stratifiers = [...new Set(strata.map((s) => s.stratifier))];
   return html`<section class="measure">
-    <h2>${group.display || group.group}</h2>
+    <h2>${rowWords(group, lang) || group.group}</h2>
     ${
       facts.length > 0
         ? html`<dl class="facts">

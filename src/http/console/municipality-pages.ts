@@ -25,9 +25,10 @@ import { parseStatusUpdate, recordUpdate, referralFor } from '../status-update';
 import type { DeliveredReferral } from '../../event/feedback';
 import { getReferralTimeline } from '../../reports/referral-timeline/timeline';
 import { nextStatusesOf, REFERRAL_STATUSES, type ReferralStatus } from '../../../mappings/practice/referral-status';
-import { codesOf, REFERRAL_REJECTION_REASON_SYSTEM, tryGetConcept } from '../../kernel/fhir/terminology';
+import { codesOf, REFERRAL_REJECTION_REASON_SYSTEM, tryGetDisplayIn } from '../../kernel/fhir/terminology';
+import { JZ020_SYSTEM } from '../../kernel/fhir/systems';
+import { fieldIssue, httpStatusOf, unprocessableIssues } from '../../kernel/fhir/outcomes';
 import { amsterdamDay } from '../../kernel/dutch-time';
-import { httpStatusOf } from '../../kernel/fhir/outcomes';
 import { names } from '../route-target';
 
 /** A page of the referrals list: enough to find a recent one at a glance, small enough to open each event. */
@@ -61,7 +62,9 @@ function referralRow(lang: Lang, r: ReceivedReferral): SafeHtml {
               href="/console/municipality/referrals/${encodeURIComponent(
                 r.identifier ? `${r.identifier.system ?? ''}|${r.identifier.value ?? ''}` : r.id,
               )}"
-              >${t(lang, 'answerReferral')}</a
+              >${t(lang, 'answerReferral')}<span class="visually-hidden">
+                ${t(lang, 'answerReferralFor', r.identifier?.value ?? r.id)}</span
+              ></a
             >`
           : html`<small>${t(lang, 'referralNotReceivedHere')}</small>`
       }
@@ -79,7 +82,7 @@ function referralRow(lang: Lang, r: ReceivedReferral): SafeHtml {
 const STATUS_FIELDS: FieldWords = {
   status: { label: 'statusField' },
   date: { label: 'statusDate' },
-  reasonCode: { label: 'rejectionReason' },
+  reasonCode: { label: 'rejectionReason', says: 'chooseRejectionReason' },
   reason: { label: 'reasonText' },
   decision: { label: 'decisionLegend' },
   'decision.number': { label: 'decisionNumber' },
@@ -92,6 +95,7 @@ const STATUS_FIELDS: FieldWords = {
   'provider.agb': { label: 'providerAgb' },
   startDate: { label: 'careStartDate' },
   endDate: { label: 'careEndDate' },
+  confirm: { label: 'confirmFinal', says: 'confirmFinalMissing' },
 };
 
 /** The form's text fields, as posted (kept to show the form again after a refusal). */
@@ -108,8 +112,68 @@ const FORM_NAMES = [
   'providerAgb',
   'startDate',
   'endDate',
+  'confirm',
 ] as const;
-type FormValues = Partial<Record<(typeof FORM_NAMES)[number], string>>;
+type FormName = (typeof FORM_NAMES)[number];
+type FormValues = Partial<Record<FormName, string>>;
+
+/** The form field each issue `expression` of the API (`STATUS_FIELDS`) is about: marked invalid, tied to the error. */
+const FORM_FIELD_OF: Readonly<Record<string, FormName>> = {
+  date: 'date',
+  reasonCode: 'reasonCode',
+  reason: 'reason',
+  decision: 'decisionNumber',
+  'decision.number': 'decisionNumber',
+  'decision.date': 'decisionDate',
+  'decision.productCategory': 'decisionProductCategory',
+  'decision.period': 'periodStart',
+  'decision.period.start': 'periodStart',
+  'decision.period.end': 'periodEnd',
+  provider: 'providerAgb',
+  'provider.agb': 'providerAgb',
+  startDate: 'startDate',
+  endDate: 'endDate',
+  confirm: 'confirm',
+};
+
+/** The form fields a refusal names (`FORM_FIELD_OF`). */
+function invalidFieldsOf(err: unknown): ReadonlySet<FormName> {
+  const issues = err instanceof OperationOutcomeError ? (err.outcome.issue ?? []) : [];
+  return new Set(issues.flatMap((i) => i.expression ?? []).flatMap((e) => FORM_FIELD_OF[e] ?? []));
+}
+
+/**
+ * Statuses after which the referral cannot go back (`mayFollow`): the form asks to confirm them, as a slip (an arrow
+ * key on the status) would otherwise reach the practice for good.
+ */
+const FINAL_STATUSES: ReadonlySet<ReferralStatus> = new Set(['rejected', 'care-ended', 'closed']);
+
+/** The fields the form shows for each status: only those its body takes (`statusUpdateSchema`). */
+const FIELDS_OF: Readonly<Record<ReferralStatus, { decision?: true; care?: 'start' | 'end'; reasonCode?: true }>> = {
+  received: {},
+  accepted: {},
+  rejected: { reasonCode: true },
+  'decision-issued': { decision: true },
+  allocated: { care: 'start' },
+  'care-started': { care: 'start' },
+  'care-ended': { care: 'end' },
+  closed: {},
+};
+
+const isStatus = (s: string | undefined): s is ReferralStatus =>
+  (REFERRAL_STATUSES as readonly string[]).includes(s ?? '');
+
+/**
+ * A final status (`FINAL_STATUSES`) the case worker did not confirm: a 422 naming `confirm`, before anything is
+ * recorded. The API takes a final status without it: its client decides in code, not with an arrow key.
+ */
+function assertConfirmed(v: FormValues): void {
+  if (isStatus(v.status) && FINAL_STATUSES.has(v.status) && v.confirm !== 'yes') {
+    throw new OperationOutcomeError(
+      unprocessableIssues([fieldIssue('a final status is recorded only when confirmed', 'confirm')]),
+    );
+  }
+}
 
 function formValuesOf(body: unknown): FormValues {
   return Object.fromEntries(FORM_NAMES.flatMap((n) => (field(body, n) === undefined ? [] : [[n, field(body, n)]])));
@@ -153,6 +217,9 @@ function statusBodyOf(v: FormValues): Record<string, unknown> {
  */
 interface ReferralPageState {
   readonly message?: ReturnType<typeof notice>;
+  /** A refusal of the form, in words: shown above it, focused, and tied to the fields it names (`invalid`). */
+  readonly error?: SafeHtml;
+  readonly invalid?: ReadonlySet<FormName>;
   readonly values: FormValues;
   readonly status?: number;
   readonly cancellation: ReferralCancellation | undefined;
@@ -178,70 +245,128 @@ async function sendReferralPage(
   const { cancellation } = state;
   const allowed = cancellation ? [] : nextStatusesOf(timeline.current ?? undefined);
   const v = state.values;
+  const invalid = state.invalid ?? new Set<FormName>();
+  const pagePath = `/console/municipality/referrals/${encodeURIComponent(key)}`;
+  // The status chosen: asked for in a first step (`?status=`), or the one of a refused form shown again.
+  const chosen = isStatus(v.status) && (allowed.includes(v.status) || state.error) ? v.status : undefined;
   const selected = (a: string | undefined, b: string) => (a === b ? html` selected` : '');
-  const input = (name: keyof FormValues, label: Parameters<typeof t>[1], type = 'text', extra = html``) =>
-    html`<label>${t(lang, label)}<input type="${type}" name="${name}" value="${v[name] ?? ''}" ${extra} /></label>`;
+  /** A field refused: marked so, and its error read out with it. */
+  const validity = (name: FormName) =>
+    invalid.has(name) ? html` aria-invalid="true" aria-describedby="status-error"` : '';
+  const input = (name: FormName, label: Parameters<typeof t>[1], type = 'text', extra = html``) =>
+    html`<label
+      >${t(lang, label)}<input type="${type}" name="${name}" value="${v[name] ?? ''}" ${extra}${validity(name)}
+    /></label>`;
+  const codeSelect = (name: FormName, label: Parameters<typeof t>[1], system: string, withCode: boolean) =>
+    html`<label
+      >${t(lang, label)}<select name="${name}" required${validity(name)}>
+        <option value="">${t(lang, 'chooseOne')}</option>
+        ${codesOf(system).map((c) => {
+          const words = tryGetDisplayIn(system, c, lang) ?? c;
+          return html`<option value="${c}" ${selected(v[name], c)}>${withCode ? `${c} – ${words}` : words}</option>`;
+        })}
+      </select></label
+    >`;
   const cancelled =
     cancellation &&
     notice(
       'warn',
       t(lang, 'referralCancelled', formatDay(lang, cancellation.on), formatTime(lang, cancellation.reachedAt)),
     );
-  const form = cancelled
-    ? ''
-    : allowed.length === 0
-      ? html`<p>${t(lang, 'nothingMayFollow')}</p>`
-      : html`<form
-          method="post"
-          action="/console/municipality/referrals/${encodeURIComponent(key)}/status"
-          class="status-form"
-        >
-          ${csrfField(page)}
-          <div class="fields">
-            <label
-              >${t(lang, 'statusField')}<select name="status" required>
-                ${allowed.map(
-                  (s) => html`<option value="${s}" ${selected(v.status, s)}>${t(lang, `referralStatus_${s}`)}</option>`,
-                )}
-              </select></label
+  const error =
+    state.error &&
+    html`<div class="notice error" role="alert" id="status-error" tabindex="-1" autofocus>${state.error}</div>`;
+  // First the status, without a default (an arrow key pressed in passing chose one before), then only its fields.
+  const choice = html`<form method="get" action="${pagePath}" class="status-form status-choice">
+    <p>${t(lang, 'chooseStatusStep')}</p>
+    <div class="fields">
+      <label
+        >${t(lang, 'statusField')}<select name="status" required>
+          <option value="">${t(lang, 'chooseOne')}</option>
+          ${allowed.map((s) => html`<option value="${s}">${t(lang, `referralStatus_${s}`)}</option>`)}
+        </select></label
+      >
+    </div>
+    <button type="submit">${t(lang, 'nextStep')}</button>
+  </form>`;
+  const fieldsOf = chosen ? FIELDS_OF[chosen] : {};
+  const details = chosen
+    ? html`<form method="post" action="${pagePath}/status" class="status-form">
+        ${csrfField(page)}
+        <input type="hidden" name="status" value="${chosen}" />
+        <p>
+          <strong>${t(lang, 'chosenStatus', t(lang, `referralStatus_${chosen}`))}</strong>
+          · <a href="${pagePath}">${t(lang, 'otherStatus')}</a>
+        </p>
+        <div class="fields">
+          ${input('date', 'statusDate', 'date')}
+          ${
+            fieldsOf.reasonCode
+              ? codeSelect('reasonCode', 'rejectionReason', REFERRAL_REJECTION_REASON_SYSTEM, false)
+              : ''
+          }
+          <label class="wide"
+            >${t(lang, 'reasonText')}<textarea
+              name="reason"
+              rows="3"
+              maxlength="2000"
+              aria-describedby="reason-help${invalid.has('reason') ? ' status-error' : ''}"
+              ${invalid.has('reason') ? html`aria-invalid="true"` : ''}
             >
-            ${input('date', 'statusDate', 'date')}
-            <label
-              >${t(lang, 'rejectionReason')}<select name="reasonCode">
-                <option value="">${t(lang, 'chooseNone')}</option>
-                ${codesOf(REFERRAL_REJECTION_REASON_SYSTEM).map(
-                  (c) =>
-                    html`<option value="${c}" ${selected(v.reasonCode, c)}>
-                      ${tryGetConcept(REFERRAL_REJECTION_REASON_SYSTEM, c)?.display ?? c}
-                    </option>`,
-                )}
-              </select></label
-            >
-            <label class="wide"
-              >${t(lang, 'reasonText')}<textarea name="reason" rows="3" maxlength="2000" aria-describedby="reason-help">
 ${v.reason ?? ''}</textarea>
-            </label>
-            <p id="reason-help" class="help">${t(lang, 'reasonTextHelp')}</p>
-          </div>
-          <fieldset>
-            <legend>${t(lang, 'decisionLegend')}</legend>
-            ${input('decisionNumber', 'decisionNumber', 'text', html`maxlength="64"`)}
-            ${input('decisionDate', 'decisionDate', 'date')}
-            ${input('decisionProductCategory', 'productCategory', 'text', html`inputmode="numeric" size="4"`)}
-            ${input('periodStart', 'periodStart', 'date')} ${input('periodEnd', 'periodEnd', 'date')}
-          </fieldset>
-          <fieldset>
-            <legend>${t(lang, 'careLegend')}</legend>
-            ${input('providerAgb', 'providerAgb', 'text', html`inputmode="numeric" size="8"`)}
-            ${input('startDate', 'careStartDate', 'date')} ${input('endDate', 'careEndDate', 'date')}
-          </fieldset>
-          <button type="submit">${t(lang, 'recordStatus')}</button>
-        </form>`;
+          </label>
+          <p id="reason-help" class="help">${t(lang, 'reasonTextHelp')}</p>
+        </div>
+        ${
+          fieldsOf.decision
+            ? html`<fieldset>
+                <legend>${t(lang, 'decisionLegend')}</legend>
+                ${input('decisionNumber', 'decisionNumber', 'text', html`maxlength="64" required`)}
+                ${input('decisionDate', 'decisionDate', 'date', html`required`)}
+                ${codeSelect('decisionProductCategory', 'productCategory', JZ020_SYSTEM, true)}
+                ${input('periodStart', 'periodStart', 'date', html`required`)}
+                ${input('periodEnd', 'periodEnd', 'date')}
+              </fieldset>`
+            : ''
+        }
+        ${
+          fieldsOf.care
+            ? html`<fieldset>
+                <legend>${t(lang, 'careLegend')}</legend>
+                ${
+                  fieldsOf.care === 'start'
+                    ? html`${input(
+                        'providerAgb',
+                        'providerAgb',
+                        'text',
+                        html`inputmode="numeric" size="8" pattern="[0-9]{8}"`,
+                      )}
+                      ${input('startDate', 'careStartDate', 'date')}`
+                    : input('endDate', 'careEndDate', 'date', html`required`)
+                }
+              </fieldset>`
+            : ''
+        }
+        ${
+          FINAL_STATUSES.has(chosen)
+            ? html`${notice('warn', t(lang, 'finalStatusWarning'))}
+                <label class="confirm"
+                  ><span
+                    ><input type="checkbox" name="confirm" value="yes" required${validity('confirm')} />
+                    ${t(lang, 'confirmFinal')}</span
+                  ></label
+                >`
+            : ''
+        }
+        <button type="submit">${t(lang, 'recordStatus')}</button>
+      </form>`
+    : '';
+  const form = cancelled ? '' : allowed.length === 0 ? html`<p>${t(lang, 'nothingMayFollow')}</p>` : details || choice;
   sendPage(
     req,
     res,
     t(lang, 'referralTitle', referral.identifier.value),
-    html`${state.message ?? ''}${cancelled ?? ''}
+    html`${state.message ?? ''}${error ?? ''}${cancelled ?? ''}
       <p><small>${referral.identifier.system}</small> · ${t(lang, 'practice')}: ${referral.row.tenant}</p>
       <h2>${t(lang, 'statusUpdates')}</h2>
       ${referralStepsHtml(lang, timeline) || html`<p>${t(lang, cancelled ? 'none' : 'noReferralStatus')}</p>`}
@@ -353,8 +478,9 @@ export function municipalityPages(ctx: PipelineContext): Router {
       organisationAgent('destination', 'municipality', target.municipality),
     ]);
     const recorded = field(req.query, 'recorded');
+    const status = field(req.query, 'status');
     await sendReferralPage(ctx, req, res, target, req.params.id, {
-      values: { date: amsterdamDay(new Date()) },
+      values: { date: amsterdamDay(new Date()), ...(isStatus(status) ? { status } : {}) },
       cancellation: await tryGetReferralCancellation(ctx, target.referral.row.id),
       ...((REFERRAL_STATUSES as readonly string[]).includes(recorded ?? '')
         ? { message: notice('ok', t(lang, 'statusRecorded', t(lang, `referralStatus_${recorded as ReferralStatus}`))) }
@@ -384,6 +510,7 @@ export function municipalityPages(ctx: PipelineContext): Router {
     }
     try {
       const update = parseStatusUpdate(statusBodyOf(values));
+      assertConfirmed(values);
       await recordUpdate(ctx, req, res, target, update, { notCancelled: true });
       res.redirect(
         303,
@@ -397,7 +524,8 @@ export function municipalityPages(ctx: PipelineContext): Router {
       await sendReferralPage(ctx, req, res, target, req.params.id, {
         values,
         status,
-        message: notice('error', outcomeInWords(lang, err, STATUS_FIELDS)),
+        error: outcomeInWords(lang, err, STATUS_FIELDS),
+        invalid: invalidFieldsOf(err),
         cancellation: undefined,
       });
     }

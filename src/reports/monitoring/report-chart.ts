@@ -1,6 +1,5 @@
 import type { MeasureReport } from '@medplum/fhirtypes';
-import { MONITORING_SYSTEM, tryGetDisplayIn } from '../../kernel/fhir/terminology';
-import { reportRows, type ReportRow } from './report-table';
+import { measureWords, REPORT_LANGS, reportRows, rowWords, type ReportLang, type ReportRow } from './report-table';
 
 /**
  * A bar chart of one group (or one stratifier) of a MeasureReport as SVG, for the console and a policy officer's
@@ -16,8 +15,8 @@ const LABEL = 230;
 const TOP = 48;
 
 /** A chart's language: Dutch, as the console, unless English is asked for (`lang=en`). */
-export const CHART_LANGS = ['nl', 'en'] as const;
-export type ChartLang = (typeof CHART_LANGS)[number];
+export const CHART_LANGS = REPORT_LANGS;
+export type ChartLang = ReportLang;
 
 /** The chart's own words; the categories' come from the code tables (Dutch displays, English designations). */
 const WORDS: Record<ChartLang, { withheld: string; legend: string; to: string; pending: string }> = {
@@ -40,17 +39,6 @@ function escapeXml(s: string): string {
     /[<>&"']/g,
     (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c] ?? c,
   );
-}
-
-/** A code of the Measure (a group, a stratifier) in the chart's language. */
-function measureWords(code: string, lang: ChartLang): string {
-  return tryGetDisplayIn(MONITORING_SYSTEM, code, lang) ?? code;
-}
-
-/** A row's category in the chart's language: the report's own display in Dutch, the table's English in English. */
-function rowWords(r: ReportRow, lang: ChartLang): string {
-  const words = lang === 'nl' ? r.display : (tryGetDisplayIn(r.system, r.code, lang) ?? r.display);
-  return words || r.code;
 }
 
 /**
@@ -95,7 +83,7 @@ export function renderChart(report: MeasureReport, which: string, lang: ChartLan
   const height = TOP + chart.rows.length * (BAR + GAP) + 36;
   const bars = chart.rows.map((r, i) => {
     const y = TOP + i * (BAR + GAP);
-    const label = `<text x="${LABEL - 8}" y="${y + BAR * 0.7}" text-anchor="end">${escapeXml(rowWords(r, lang))}</text>`;
+    const label = `<text x="${LABEL - 8}" y="${y + BAR * 0.7}" text-anchor="end">${escapeXml(rowWords(r, lang) || r.code)}</text>`;
     if (r.withheld) {
       return (
         `${label}<rect x="${LABEL}" y="${y}" width="${plot * 0.08}" height="${BAR}" fill="url(#withheld)" ` +

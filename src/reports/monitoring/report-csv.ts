@@ -1,7 +1,7 @@
 import type { MeasureReport } from '@medplum/fhirtypes';
 import { MONITORING_SYSTEM, tryGetConcept } from '../../kernel/fhir/terminology';
 import type { ReportPeriod } from './period';
-import { reportRows, savingInputsOf, type ReportRow } from './report-table';
+import { reportRows, rowWords, savingInputsOf, type ReportLang, type ReportRow } from './report-table';
 
 /**
  * How the CSV is written. `comma` (the default) is RFC 4180 with decimal points; `semicolon` is what a spreadsheet in
@@ -12,6 +12,21 @@ import { reportRows, savingInputsOf, type ReportRow } from './report-table';
 export interface CsvOptions {
   readonly delimiter?: 'comma' | 'semicolon' | undefined;
   readonly bom?: boolean | undefined;
+  /** The language of the `display` column: Dutch (the report's own displays, the default) or English. */
+  readonly lang?: ReportLang | undefined;
+}
+
+/**
+ * A code Excel in a Dutch locale would take for a date or a number rather than text: `1-3` becomes 1 March, `4-11`
+ * 4 November (the age bands and contact bins). In the semicolon CSV (the one for Excel) such a code is written as
+ * the formula `="4-11"`, which Excel shows as the text 4-11 and keeps so for pivots and lookups. Chosen over a
+ * leading apostrophe (Excel shows it in a CSV), a leading tab (a different code to anything reading it) or an en
+ * dash (no longer the API's code).
+ */
+const EXCEL_READS_AS_DATE = /^\d+[-/.]\d+([-/.]\d+)?$/;
+
+function excelCode(code: string): string {
+  return EXCEL_READS_AS_DATE.test(code) ? `="${code}"` : code;
 }
 
 export const CSV_DELIMITERS = ['comma', 'semicolon'] as const;
@@ -92,8 +107,8 @@ export function reportCsv(report: MeasureReport, options: CsvOptions = {}): stri
         municipality,
         r.group,
         r.stratifier,
-        r.code,
-        r.display,
+        semicolon ? excelCode(r.code) : r.code,
+        rowWords(r, options.lang ?? 'nl'),
         r.count,
         String(r.withheld),
         r.score,

@@ -1,5 +1,29 @@
 import type { MeasureReport, MeasureReportGroupPopulation } from '@medplum/fhirtypes';
 import { DATA_ABSENT_REASON, REPORT_EXTENSION } from './measure-report';
+import { MONITORING_SYSTEM, tryGetDisplayIn } from '../../kernel/fhir/terminology';
+
+/** The languages the report's words are shown in: Dutch (the report's own displays), or English. */
+export const REPORT_LANGS = ['nl', 'en'] as const;
+export type ReportLang = (typeof REPORT_LANGS)[number];
+
+/** A code of the Measure (a group, a stratifier, q) in a language: its display in Dutch, its designation in English. */
+export function measureWords(code: string, lang: ReportLang): string {
+  return tryGetDisplayIn(MONITORING_SYSTEM, code, lang) ?? code;
+}
+
+/**
+ * A row's words in a language: the report's own display in Dutch; in English the code table's English, a stratum's
+ * by its category's system, a group's by its Measure code (the report's display where the table has none).
+ */
+export function rowWords(r: ReportRow, lang: ReportLang): string {
+  if (lang === 'nl') {
+    return r.display;
+  }
+  return (
+    (r.system ? tryGetDisplayIn(r.system, r.code, lang) : tryGetDisplayIn(MONITORING_SYSTEM, r.group, lang)) ??
+    r.display
+  );
+}
 
 /**
  * The MeasureReport flattened to rows: what the CSV and the chart are made of. Both read the FHIR report itself,

@@ -38,6 +38,15 @@ describe('the municipality report page of a monitoring MeasureReport', () => {
     expect(page('en')).toContain('<td class="withheld">withheld</td>');
     expect(nl).not.toMatch(/\sstyle=/);
   });
+
+  it('names groups, stratifiers and categories in English on the English page, as the API chart does with lang=en', () => {
+    // report-xpolicy L2: only the frame was English; a screen reader read the Dutch names with an English voice.
+    const en = page('en');
+    expect(en).toContain('<h2>New trajectories</h2>');
+    expect(en).toMatch(/<svg[^>]*aria-label="New trajectories: Age band"/);
+    expect(cellsOfRow(en, '4-11 years')).toEqual(['20']);
+    expect(en).not.toMatch(/Leeftijdsgroep|Instroom nieuwe trajecten|4-11 jaar/);
+  });
 });
 
 describe('the figures and charts of the report page', () => {
@@ -47,13 +56,19 @@ describe('the figures and charts of the report page', () => {
     return [...section.matchAll(/<dt>([^<]*)<\/dt>\s*<dd[^>]*>([^<]*)<\/dd>/g)].map((f) => [f[1], f[2]]);
   };
 
+  // Each section by its heading in the page's language (report-xpolicy L2: the English page had Dutch ones).
+  const headings = {
+    nl: { contacts: 'Gesprekken per afgesloten traject', saving: 'Geschatte besparing p × q (EUR)' },
+    en: { contacts: 'Conversations per closed trajectory', saving: 'Estimated saving p × q (EUR)' },
+  };
+
   it.each([
     ['nl', 'Gemiddeld aantal gesprekken', '4,5', 'Geschatte besparing (EUR)', '-72.450,72'],
     ['en', 'Mean number of contacts', '4.5', 'Estimated saving (EUR)', '-72,450.72'],
   ] as const)('writes numbers the %s way, and calls the mean a mean', (lang, mean, meanValue, saving, savingValue) => {
     const page = measureReportHtml(lang, report).value;
-    expect(facts(page, 'Gesprekken per afgesloten traject')).toContainEqual([mean, meanValue]);
-    expect(facts(page, 'Geschatte besparing p × q (EUR)')).toContainEqual([saving, savingValue]);
+    expect(facts(page, headings[lang].contacts)).toContainEqual([mean, meanValue]);
+    expect(facts(page, headings[lang].saving)).toContainEqual([saving, savingValue]);
   });
 
   it('puts each label on a line of its own above its bar, and shortens a long one to a tooltip', () => {
@@ -89,7 +104,7 @@ describe('the saving section of the report page', () => {
   const saving = (lang: 'nl' | 'en', counts: MonitoringCounts) =>
     measureSection(
       measureReportHtml(lang, buildMeasureReport(counts, EXAMPLE_REPORT_SETTINGS)).value,
-      'Geschatte besparing p × q (EUR)',
+      lang === 'nl' ? 'Geschatte besparing p × q (EUR)' : 'Estimated saving p × q (EUR)',
     );
   const fact = (section: string, name: string) =>
     new RegExp(`<dt>${name}</dt>\\s*<dd class="([^"]*)">([^<]*)</dd>`).exec(section)?.slice(1);
@@ -100,7 +115,7 @@ describe('the saving section of the report page', () => {
     expect(fact(nl, 'q: gemiddelde kosten specialistisch traject \\(EUR\\)')).toEqual(['score', '9.500,00']);
     expect(fact(nl, 'Kosten praktijkondersteuner in de periode \\(EUR\\)')).toEqual(['score', '18.000,00']);
     expect(fact(nl, 'Geschatte besparing \\(EUR\\)')).toEqual(['score', '181.500,00']);
-    expect(fact(saving('en', EXAMPLE_COUNTS), 'q: gemiddelde kosten specialistisch traject \\(EUR\\)')).toEqual([
+    expect(fact(saving('en', EXAMPLE_COUNTS), 'q: average cost of a specialised trajectory \\(EUR\\)')).toEqual([
       'score',
       '9,500.00',
     ]);

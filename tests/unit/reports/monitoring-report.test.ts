@@ -412,6 +412,30 @@ describe('the monitoring MeasureReport', () => {
     expect(reportCsv(report, { delimiter: 'semicolon' })).not.toContain('\uFEFF');
     expect(plain.split('\r\n').length).toBe(dutch.split('\r\n').length);
   });
+
+  it('writes codes that Excel reads as dates as text formulas in the semicolon CSV only (report-xpolicy L1)', () => {
+    // Dutch Excel turned the age band 4-11 into 4 November and the contact bin 1-3 into 1 March.
+    const codes = (rows: string[][], stratifier: string) => rows.filter((r) => r[4] === stratifier).map((r) => r[5]);
+    const plain = csvRows(reportCsv(report));
+    const dutch = csvRows(reportCsv(report, { delimiter: 'semicolon', bom: true }), ';');
+    expect(codes(plain, 'age-band')).toEqual(['0-3', '4-11', '12-15', '16-17', '18+']);
+    expect(codes(dutch, 'age-band')).toEqual(['"=""0-3"""', '"=""4-11"""', '"=""12-15"""', '"=""16-17"""', '18+']);
+    expect(codes(dutch, 'contacts')).toContain('"=""1-3"""');
+    // Codes that are words stay as they are, and so does the display beside them.
+    expect(cellsOfRow(dutch, 'contacts-per-trajectory', '', 'initial-population')).toBeDefined();
+    expect(dutch.find((r) => r[5] === '"=""4-11"""')?.[6]).toBe('4-11 jaar');
+  });
+
+  it('writes the display column in English with lang en, the codes unchanged (report-xpolicy L3)', () => {
+    const en = csvRows(reportCsv(report, { lang: 'en' }));
+    const nl = csvRows(reportCsv(report));
+    expect(en.map((r) => r[5])).toEqual(nl.map((r) => r[5]));
+    expect(en.find((r) => r[4] === 'age-band' && r[5] === '4-11')?.[6]).toBe('4-11 years');
+    expect(cellsOfRow(en, 'estimated-saving', '', 'q')?.display).toBe(
+      'q: average cost of a specialised trajectory (EUR)',
+    );
+    expect(en.map((r) => r[6]).join()).not.toMatch(/jaar|Instroom/);
+  });
 });
 
 describe('the report settings from the agreements', () => {
