@@ -32,9 +32,9 @@ function municipalityToken(code: string): string {
  *   auditor or operator: the practice under investigation must not learn which children its auditor or the privacy
  *   officer looked up. Their actions on its events (redecide, replay) it sees. The chain stays whole: auditors read
  *   and verify every row, and the practice verifies it (`canExportChain`).
- * - municipality: rows that name it as an agent and are what it received (a disclosure to it that succeeded, and
- *   the delivery of its own status updates and trajectory events on to the practice) or what it did itself (its own
- *   reads and actions: it is their responsible party). Never a consent decision (AuthZ-Consent), a failed disclosure
+ * - municipality: rows that name it as an agent and are what it received (a disclosure to it that succeeded, the
+ *   delivery of its own status updates and trajectory events on to the practice, an operator's action for it such as
+ *   a push of its monitoring report) or what it did itself (its own reads and actions: it is their responsible party). Never a consent decision (AuthZ-Consent), a failed disclosure
  *   or a Security Alert: a denied referral must not tell a municipality that the child was referred at all. Nor the
  *   reads of others that name it as the sender of what they read (a practice's, an auditor's, an operator's): those
  *   are the practice's accesses, and an investigation the municipality must not learn of.
@@ -56,12 +56,9 @@ export function scopeCondition(p: Principal, q: SqlParams): string {
     case 'practice':
       return p.practices.length > 0 ? `${practiceChains()} AND NOT ${investigativeRead(q)}` : 'FALSE';
     case 'municipality':
-      if (p.municipalities.length === 0) {
-        return 'FALSE';
-      }
-      return `${municipalityTokens()} AND type <> ${q.add(AUDIT_TYPES.securityAlert.code)} AND ((type = ${q.add(
-        AUDIT_TYPES.export.code,
-      )} AND outcome = '0') OR ${actedFor(p.municipalities, q)})`;
+      return p.municipalities.length > 0
+        ? `${municipalityTokens()} AND ${receivedOrDid(p.municipalities, q)}`
+        : 'FALSE';
     case 'auditor':
     case 'operator':
       return or([
@@ -69,6 +66,18 @@ export function scopeCondition(p: Principal, q: SqlParams): string {
         ...(p.municipalities.length > 0 ? [`${municipalityTokens()} AND NOT ${refusedReadInPracticeChain(q)}`] : []),
       ]);
   }
+}
+
+/**
+ * What a municipality received or did, among the rows that name it, as an SQL condition: a disclosure that succeeded,
+ * an operator's action (a push of its report), or a row of its own (`actedFor`); never a Security Alert (a consent
+ * decision, a refusal). Others' reads that name it, as the sender of a status read, are none of these.
+ */
+function receivedOrDid(municipalities: readonly string[], q: SqlParams): string {
+  const received = `(type = ${q.add(AUDIT_TYPES.export.code)} AND outcome = '0')`;
+  const action = `type = ${q.add(AUDIT_TYPES.applicationActivity.code)}`;
+  const securityAlert = q.add(AUDIT_TYPES.securityAlert.code);
+  return `type <> ${securityAlert} AND (${received} OR ${action} OR ${actedFor(municipalities, q)})`;
 }
 
 /**
