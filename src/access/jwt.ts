@@ -116,6 +116,36 @@ export function readIssuersFile(file: string): IssuerConfig[] {
   return json === undefined ? [] : parseIssuersFile(json, file);
 }
 
+/**
+ * What an issuers file allows but probably does not mean (`config:check` prints these, start-up logs them): an issuer
+ * without `allowedRoles` may grant every role, operator and auditor with `'*'` included, so an IdP realm shared with
+ * HIS vendors is one mis-mapped claim from a deployment-wide operator; one without `maxLifetimeS` takes a token valid
+ * for years. None for a file that is absent or invalid (that is a problem, reported as such).
+ */
+export function issuerWarnings(file: string | undefined): string[] {
+  if (file === undefined) {
+    return [];
+  }
+  let raw: unknown;
+  try {
+    raw = tryReadJsonFile(file);
+    parseIssuersFile(raw, file);
+  } catch {
+    return [];
+  }
+  const warnings: string[] = [];
+  (Array.isArray(raw) ? (raw as Record<string, unknown>[]) : []).forEach((entry, i) => {
+    const which = `${file}: issuer ${i} (${String(entry.issuer)})`;
+    if (entry.allowedRoles === undefined) {
+      warnings.push(`${which}: no allowedRoles, so it may grant every role, operator and auditor included`);
+    }
+    if (entry.maxLifetimeS === undefined) {
+      warnings.push(`${which}: no maxLifetimeS, so a token valid for years is taken`);
+    }
+  });
+  return warnings;
+}
+
 /** Options of the JWT verifier. */
 export interface JwtVerifierOptions {
   /** Allowed clock difference in seconds for `exp` and `nbf`; 0 to MAX_CLOCK_SKEW_SECONDS, default 60. */

@@ -162,16 +162,17 @@ function agentsOf(actor: AuditActor): readonly AuditEventAgent[] {
       },
     ];
     if (actor.onBehalfOf) {
-      list.push({
-        type: RESPONSIBLE_PARTY,
-        who: { identifier: organisationIdentifier(actor.onBehalfOf.kind, actor.onBehalfOf.code) },
-        requestor: false,
-      });
+      list.push(responsiblePartyAgent(actor.onBehalfOf.kind, actor.onBehalfOf.code));
     }
     agents = deepFreeze(list);
     agentsByActor.set(actor, agents);
   }
   return agents;
+}
+
+/** The organisation an actor acted for (`onBehalfOf`): the agent of type responsible party in each of its events. */
+export function responsiblePartyAgent(kind: 'practice' | 'municipality', code: string): AuditEventAgent {
+  return { type: RESPONSIBLE_PARTY, who: { identifier: organisationIdentifier(kind, code) }, requestor: false };
 }
 
 function organisationIdentifier(kind: 'practice' | 'municipality', code: string): { system: string; value: string } {

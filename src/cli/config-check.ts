@@ -1,3 +1,4 @@
+import { issuerWarnings } from '../access/jwt';
 import { reviewConfiguration } from '../event/config-check';
 import { buildBeforeConfig } from '../kernel/config';
 
@@ -21,7 +22,7 @@ function buildLine(env: NodeJS.ProcessEnv): string {
 function main(): void {
   process.stdout.write(`${buildLine(process.env)}\n`);
   const { problems, warnings } = reviewConfiguration(process.env);
-  for (const warning of warnings) {
+  for (const warning of [...warnings, ...issuerWarnings(process.env.JWT_ISSUERS_FILE)]) {
     process.stderr.write(`warning: ${warning}\n`);
   }
   if (problems.length === 0) {

@@ -167,7 +167,16 @@ export function createApp(ctx: PipelineContext, opts: AppOptions): express.Expre
       traceRequests(),
       accessLog(ctx.log),
       observeRequests(ctx.metrics),
-      helmet(),
+      // Helmet's headers, with one policy of our own for every answer: an API answer loads nothing and is never
+      // framed; the pages this server renders (the console, /docs) replace it with theirs (`strictCsp`). One policy
+      // per answer, and X-Frame-Options agreeing with its frame-ancestors.
+      helmet({
+        contentSecurityPolicy: {
+          useDefaults: false,
+          directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"], baseUri: ["'none'"] },
+        },
+        frameguard: { action: 'deny' },
+      }),
       corsFor(ctx.config.CORS_ORIGINS),
       trailingSlashNotFound,
       (req, res, next) =>

@@ -615,6 +615,6 @@ function sendCreated(
       return;
     }
     case 'representation':
-      res.json(servedTask(ctx, feedback));
+      res.json(servedTask(ctx, getPrincipal(res), feedback));
   }
 }

@@ -45,7 +45,7 @@ export function municipalityRouter(ctx: PipelineContext): Router {
     res.json({
       referral: referral.row.id,
       statusUpdates: (await listReferralFeedback(ctx.db, referral.row.id)).map((u) =>
-        statusUpdateView(ctx, u, referral.row.id),
+        statusUpdateView(ctx, getPrincipal(res), u, referral.row.id),
       ),
       timeline: await getReferralTimeline(ctx, referral.row),
       // The practice's cancellation that reached the municipality (the day it cancelled, when it came), else null.

@@ -13,7 +13,6 @@ import { parseOrThrow } from '../kernel/zod-outcome';
 import type { PipelineContext } from '../event/context';
 import {
   assertOnePractice,
-  feedbackTaskOf,
   findReferrals,
   isOnItsWayTo,
   newestOfEachReferral,
@@ -24,6 +23,8 @@ import {
 import type { FeedbackRow } from '../event/event-store';
 import { actorOf } from './request-context';
 import { getPrincipal } from '../access/authenticate';
+import type { Principal } from '../access/principal';
+import { statusTaskShownTo } from '../reports/task-search/task-search';
 import { auditRefusedReads } from './audit-read';
 import { eventInScope } from './operator-scope';
 
@@ -236,16 +237,18 @@ export async function recordAndAnswer(
   update: StatusUpdate,
 ): Promise<void> {
   const { feedback, duplicate } = await recordUpdate(ctx, req, res, target, update);
-  res.status(duplicate ? 200 : 202).json(statusUpdateView(ctx, feedback, target.referral.row.id));
+  res.status(duplicate ? 200 : 202).json(statusUpdateView(ctx, getPrincipal(res), feedback, target.referral.row.id));
 }
 
 /**
- * What the API shows of a status update: no free text beyond what the municipality sent itself. `referral` names
- * the referral as the answer does (its current event, the newest delivered to the caller: a status history spans
- * the practice's corrections), `recordedOn` the event the update was recorded on.
+ * What the API shows of a status update: no free text beyond what the municipality sent itself, and its free-text
+ * reason only to those who may read it (`statusTaskShownTo`: not an operator). `referral` names the referral as the
+ * answer does (its current event, the newest delivered to the caller: a status history spans the practice's
+ * corrections), `recordedOn` the event the update was recorded on.
  */
 export function statusUpdateView(
   ctx: Pick<PipelineContext, 'cipher'>,
+  principal: Principal,
   f: FeedbackRow,
   referral: string = f.inbox_id,
 ): Record<string, unknown> {
@@ -256,7 +259,7 @@ export function statusUpdateView(
     status: f.status,
     date: f.status_date,
     serviceRequestStatus: f.service_request_status,
-    task: feedbackTaskOf(ctx, f),
+    task: statusTaskShownTo(ctx, principal, f),
     delivery: {
       state: f.state,
       attempts: f.attempts,

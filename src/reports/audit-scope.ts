@@ -1,6 +1,6 @@
 import { MUNICIPALITY_CODE_SYSTEM } from '../kernel/fhir/identifiers';
 import { ALL, canActForPractice, type Principal } from '../access/principal';
-import { AUDIT_SUBTYPES, AUDIT_TYPES, principalRoleOf } from '../audit/audit-events';
+import { AUDIT_SUBTYPES, AUDIT_TYPES, principalRoleOf, responsiblePartyAgent } from '../audit/audit-events';
 import { canonicalizeJcs } from '../audit/chain';
 import { or, type SqlParams } from '../kernel/sql-params';
 
@@ -32,9 +32,12 @@ function municipalityToken(code: string): string {
  *   auditor or operator: the practice under investigation must not learn which children its auditor or the privacy
  *   officer looked up. Their actions on its events (redecide, replay) it sees. The chain stays whole: auditors read
  *   and verify every row, and the practice verifies it (`canExportChain`).
- * - municipality: rows that name it as an agent, except consent decisions (AuthZ-Consent) and failed disclosures.
- *   It sees what it received and what it did itself, never a decision about data that may not have reached it:
- *   a denied referral must not tell a municipality that the child was referred at all.
+ * - municipality: rows that name it as an agent and are what it received (a disclosure to it that succeeded, the
+ *   delivery of its own status updates and trajectory events on to the practice, an operator's action for it such as
+ *   a push of its monitoring report) or what it did itself (its own reads and actions: it is their responsible party). Never a consent decision (AuthZ-Consent), a failed disclosure
+ *   or a Security Alert: a denied referral must not tell a municipality that the child was referred at all. Nor the
+ *   reads of others that name it as the sender of what they read (a practice's, an auditor's, an operator's): those
+ *   are the practice's accesses, and an investigation the municipality must not learn of.
  * - auditor and operator: the chains of the practices in scope (`'*'` for all, the system chain included), plus,
  *   for a municipality in scope, every row that names it (its privacy officer checks decisions about it too), except
  *   refused reads in practices' chains that name a child or its event: those are not its to see. Its own row of each such refusal, naming what it asked for, is in the system chain
@@ -53,12 +56,9 @@ export function scopeCondition(p: Principal, q: SqlParams): string {
     case 'practice':
       return p.practices.length > 0 ? `${practiceChains()} AND NOT ${investigativeRead(q)}` : 'FALSE';
     case 'municipality':
-      if (p.municipalities.length === 0) {
-        return 'FALSE';
-      }
-      return `${municipalityTokens()} AND type <> ${q.add(AUDIT_TYPES.securityAlert.code)} AND NOT (type = ${q.add(
-        AUDIT_TYPES.export.code,
-      )} AND outcome <> '0')`;
+      return p.municipalities.length > 0
+        ? `${municipalityTokens()} AND ${receivedOrDid(p.municipalities, q)}`
+        : 'FALSE';
     case 'auditor':
     case 'operator':
       return or([
@@ -66,6 +66,34 @@ export function scopeCondition(p: Principal, q: SqlParams): string {
         ...(p.municipalities.length > 0 ? [`${municipalityTokens()} AND NOT ${refusedReadInPracticeChain(q)}`] : []),
       ]);
   }
+}
+
+/**
+ * What a municipality received or did, among the rows that name it, as an SQL condition: a disclosure that succeeded,
+ * an operator's action (a push of its report), or a row of its own (`actedFor`); never a Security Alert (a consent
+ * decision, a refusal). Others' reads that name it, as the sender of a status read, are none of these.
+ */
+function receivedOrDid(municipalities: readonly string[], q: SqlParams): string {
+  const received = `(type = ${q.add(AUDIT_TYPES.export.code)} AND outcome = '0')`;
+  const action = `type = ${q.add(AUDIT_TYPES.applicationActivity.code)}`;
+  const securityAlert = q.add(AUDIT_TYPES.securityAlert.code);
+  return `type <> ${securityAlert} AND (${received} OR ${action} OR ${actedFor(municipalities, q)})`;
+}
+
+/**
+ * A row of an actor that acted for one of these municipalities (its responsible-party agent), as an SQL condition on
+ * the canonical JSON text of the row, as `investigativeRead` finds a role. Any municipality's for `'*'`.
+ */
+function actedFor(municipalities: readonly string[], q: SqlParams): string {
+  if (municipalities.includes(ALL)) {
+    const text = canonicalizeJcs(responsiblePartyAgent('municipality', ''));
+    return `strpos(resource, ${q.add(text.slice(0, text.lastIndexOf('""') + 1))}) > 0`;
+  }
+  return or(
+    municipalities.map(
+      (m) => `strpos(resource, ${q.add(canonicalizeJcs(responsiblePartyAgent('municipality', m)))}) > 0`,
+    ),
+  );
 }
 
 /**

@@ -301,6 +301,44 @@ describe('configuration is checked up front, all at once', () => {
     expect(warnings).toHaveLength(7);
   });
 
+  // report-xsec 5: an issuer without allowedRoles grants every role, operator and auditor with '*' included, and one
+  // without maxLifetimeS takes a token valid for years. Allowed, but said.
+  it('warns of a JWT issuer that may grant every role or tokens of any lifetime', async () => {
+    const issuers = write(dir, 'issuers.json', [
+      JSON.stringify([
+        { issuer: 'https://idp.example/open', jwksUri: 'https://idp.example/jwks', audience: 'jeugdbrug' },
+        {
+          issuer: 'https://idp.example/bounded',
+          jwksUri: 'https://idp.example/jwks',
+          audience: 'jeugdbrug',
+          allowedRoles: ['practice', 'municipality'],
+          maxLifetimeS: 3600,
+        },
+      ]),
+    ]);
+    const { stdout, stderr } = await promisify(execFile)('npm', ['run', '-s', 'config:check'], {
+      cwd: ROOT,
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        CONFIG_DIR: path.join(ROOT, 'config'),
+        DATA_DIR: path.join(dir, 'data-issuers'),
+        ROLE: 'worker',
+        JWT_ISSUERS_FILE: issuers,
+      },
+    });
+    expect(stdout.trim().split('\n').slice(1)).toEqual(['configuration OK']);
+    const warnings = stderr
+      .trim()
+      .split('\n')
+      .filter((w) => w.includes(issuers));
+    expect(warnings).toEqual([
+      `warning: ${issuers}: issuer 0 (https://idp.example/open): no allowedRoles, so it may grant every role, ` +
+        'operator and auditor included',
+      `warning: ${issuers}: issuer 0 (https://idp.example/open): no maxLifetimeS, so a token valid for years is taken`,
+    ]);
+  });
+
   // report-xpen 7: unset, the console takes each request's own Host as its origin for the CSRF check, so a page
   // served under another name (DNS rebinding) is same-origin; links name HOST, which 0.0.0.0 is not.
   it('warns of PUBLIC_BASE_URL unset when the API listens beyond this host', () => {

@@ -1,3 +1,4 @@
+import http from 'node:http';
 import { compileErrors, dereference, validate } from '@readme/openapi-parser';
 import { z } from 'zod';
 import type { OperationOutcome } from '@medplum/fhirtypes';
@@ -218,6 +219,36 @@ describe('the OpenAPI document and the docs page', () => {
       // An inline <style> element a script adds (the standalone preset's logo has one) is refused by style-src.
       expect([src, (await asset.text()).includes('createElement("style"')]).toEqual([src, false]);
     }
+  });
+
+  /** The raw headers of an answer: fetch would join two of a name into one. */
+  function rawHeaders(pathname: string, headers: Record<string, string> = {}): Promise<[string, string][]> {
+    return new Promise((resolve, reject) => {
+      http
+        .get(`${app.url}${pathname}`, { headers }, (res) => {
+          res.resume();
+          const pairs: [string, string][] = [];
+          for (let i = 0; i < res.rawHeaders.length; i += 2) {
+            pairs.push([res.rawHeaders[i]!.toLowerCase(), res.rawHeaders[i + 1]!]);
+          }
+          res.on('end', () => resolve(pairs));
+        })
+        .on('error', reject);
+    });
+  }
+
+  it.each([
+    ['/docs', {}],
+    ['/openapi.json', {}],
+    ['/fhir/metadata', {}],
+    ['/fhir/Task/00000000-0000-4000-8000-000000000000', { 'x-api-key': 'wrong' }],
+  ])('answers %s with one Content-Security-Policy, never framed, no unsafe- or https: sources', async (p, h) => {
+    const headers = await rawHeaders(p, h);
+    const csps = headers.filter(([name]) => name === 'content-security-policy').map(([, v]) => v);
+    expect(csps).toHaveLength(1);
+    expect(csps[0]).toContain("frame-ancestors 'none'");
+    expect(csps[0]).not.toMatch(/unsafe-|https:/);
+    expect(headers.filter(([name]) => name === 'x-frame-options').map(([, v]) => v)).toEqual(['DENY']);
   });
 
   it('answers a wrong method on a known path with 405, Allow and an OperationOutcome', async () => {

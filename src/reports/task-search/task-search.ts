@@ -1,6 +1,6 @@
 import type { AuditEventAgent, Task } from '@medplum/fhirtypes';
 import { z } from 'zod';
-import type { Principal } from '../../access/principal';
+import { canActForPractice, canSeeMunicipality, type Principal } from '../../access/principal';
 import { organisationAgent } from '../../audit/audit-events';
 import type { PipelineContext } from '../../event/context';
 import {
@@ -84,11 +84,52 @@ type Cursor = z.infer<typeof cursorSchema>;
 
 /**
  * The Task as served: as stored (and as the create answered it, and the practice received it), with the moment it
- * was stored as `meta.lastUpdated`.
+ * was stored as `meta.lastUpdated`; its free-text reason only for those who may read it (`statusTaskShownTo`).
  */
-export function servedTask(ctx: Pick<PipelineContext, 'cipher'>, f: FeedbackRow): Task {
-  const task = feedbackTaskOf(ctx, f);
+export function servedTask(ctx: Pick<PipelineContext, 'cipher'>, principal: Principal, f: FeedbackRow): Task {
+  const task = statusTaskShownTo(ctx, principal, f);
   return { ...task, meta: { ...task.meta, lastUpdated: new Date(f.created_at).toISOString() } };
+}
+
+/**
+ * Whether the principal reads a status update's free-text reason (Task.statusReason.text, which may name the child):
+ * the municipality that wrote it and the practice it is for, who need it. Not auditors and operators: like a payload
+ * or a receiver's answer, they see that there is one, not what it says.
+ */
+export function mayReadStatusReason(principal: Principal, f: Pick<FeedbackRow, 'municipality' | 'tenant'>): boolean {
+  switch (principal.role) {
+    case 'municipality':
+      return canSeeMunicipality(principal, f.municipality);
+    case 'practice':
+      return canActForPractice(principal, f.tenant);
+    case 'auditor':
+    case 'operator':
+      return false;
+  }
+}
+
+/** FHIR's way to say a value is left out for privacy: data-absent-reason `masked`, on the primitive's `_text`. */
+const MASKED_TEXT = Object.freeze({
+  extension: [
+    Object.freeze({ url: 'http://hl7.org/fhir/StructureDefinition/data-absent-reason', valueCode: 'masked' }),
+  ],
+});
+
+/**
+ * A status update's Task as the principal is shown it: as the municipality sent it (`feedbackTaskOf`, the reason
+ * decrypted) to those who may read the reason, else with the reason's text left out and marked `masked`, its codes
+ * kept. The reason is not decrypted for them.
+ */
+export function statusTaskShownTo(ctx: Pick<PipelineContext, 'cipher'>, principal: Principal, f: FeedbackRow): Task {
+  if (mayReadStatusReason(principal, f)) {
+    return feedbackTaskOf(ctx, f);
+  }
+  // A text an older release stored inside the Task is there in clear; a sealed one is beside it.
+  const { text, ...codes } = f.task.statusReason ?? {};
+  if (text === undefined && !f.reason_sealed) {
+    return f.task;
+  }
+  return { ...f.task, statusReason: { ...codes, _text: MASKED_TEXT } as Task['statusReason'] };
 }
 
 /** The municipalities that sent the Tasks: organisations whose data a read of them is, besides the practice's. */
@@ -197,7 +238,7 @@ export async function searchTasks(
   const children = new Set(events.map((e) => tryGetPatientBsn(ctx, e)));
   const [child] = children;
   return {
-    resources: page.map((f) => servedTask(ctx, f)),
+    resources: page.map((f) => servedTask(ctx, principal, f)),
     total: search.total === 'none' && search.count > 0 ? undefined : ordered.length,
     next: end < ordered.length ? tokenAt(page.at(-1), 'n') : undefined,
     previous: start > 0 ? tokenAt(page[0], 'p') : undefined,
@@ -290,7 +331,7 @@ async function readTask(ctx: PipelineContext, principal: Principal, id: string):
   const referrals = await findReferrals(ctx, f.inbox_id);
   const event = await tryGetSealedEvent(ctx.db, f.inbox_id);
   return {
-    resource: servedTask(ctx, f),
+    resource: servedTask(ctx, principal, f),
     tenant: f.tenant,
     patientBsn: event ? tryGetPatientBsn(ctx, event) : undefined,
     inScope: referrals.some((r) => mayReadStatusesOf(principal, r)),

@@ -1,0 +1,88 @@
+import type { AuditEvent, Bundle } from '@medplum/fhirtypes';
+import {
+  type AuditActor,
+  dataAccess,
+  disclosure,
+  organisationAgent,
+  SYSTEM_WORKER,
+} from '../../src/audit/audit-events';
+import { MUNICIPALITY, PRACTICE_AGB } from '../helpers/builders';
+import { useTestApp } from '../helpers/test-runtime';
+
+const BSN = '123456782';
+const SEEDED = `patient=${BSN}&date=lt2026`;
+const recorded = (hour: number): string => new Date(Date.UTC(2025, 4, 1, hour)).toISOString();
+
+/** An API principal's actor, as request-context.ts makes it. */
+function actor(userId: string, role: AuditActor['role'], onBehalfOf?: AuditActor['onBehalfOf']): AuditActor {
+  return { userId, role, person: false, accessPoint: '127.0.0.1', onBehalfOf };
+}
+
+describe('a municipality’s AuditEvent search: what it received and what it did, nothing more', () => {
+  const app = useTestApp();
+  const ids: Record<'disclosed' | 'ownRead' | 'operatorRead' | 'auditorRead' | 'practiceSearch', string> = {
+    disclosed: '',
+    ownRead: '',
+    operatorRead: '',
+    auditorRead: '',
+    practiceSearch: '',
+  };
+
+  beforeAll(async () => {
+    const audit = app.rt.ctx.audit;
+    const sender = [organisationAgent('destination', 'municipality', MUNICIPALITY)];
+    // A read of the referral's Task: every one names the municipality that sent it (task-search.ts sendersOf).
+    const taskRead = (who: AuditActor): AuditEvent =>
+      dataAccess({
+        actor: who,
+        interaction: 'read',
+        outcome: '0',
+        query: '/fhir/Task/5d7e4f3a-0000-4000-8000-000000000001',
+        patientBsn: BSN,
+        target: 'Task/5d7e4f3a-0000-4000-8000-000000000001',
+        related: ['inbox/scope-1'],
+        extraAgents: sender,
+      });
+    const rows: [keyof typeof ids, AuditEvent][] = [
+      [
+        'disclosed',
+        disclosure({
+          actor: SYSTEM_WORKER,
+          outcome: '0',
+          patientBsn: BSN,
+          inboxId: 'scope-1',
+          municipality: MUNICIPALITY,
+          destination: 'gm0226',
+          purpose: 'referral',
+          resources: ['Patient/pa', 'ServiceRequest/sr-scope'],
+        }),
+      ],
+      [
+        'ownRead',
+        taskRead(actor('api-key:municipality', 'municipality', { kind: 'municipality', code: MUNICIPALITY })),
+      ],
+      ['operatorRead', taskRead(actor('api-key:operator', 'operator'))],
+      ['auditorRead', taskRead(actor('api-key:auditor', 'auditor'))],
+      ['practiceSearch', taskRead(actor('api-key:practice', 'practice', { kind: 'practice', code: PRACTICE_AGB }))],
+    ];
+    for (const [i, [name, e]] of rows.entries()) {
+      ids[name] = e.id!;
+      await audit.append(PRACTICE_AGB, { ...e, recorded: recorded(8 + i) });
+    }
+  });
+
+  async function idsSeenBy(key: 'municipality' | 'otherMunicipality' | 'auditor'): Promise<string[]> {
+    const res = await app.request(`/fhir/AuditEvent?${SEEDED}`, { key });
+    expect(res.status).toBe(200);
+    return ((await res.json()) as Bundle<AuditEvent>).entry?.map((e) => e.resource!.id!) ?? [];
+  }
+
+  it('shows the disclosure to it and its own read, not the operator’s, the auditor’s or the practice’s reads', async () => {
+    expect(await idsSeenBy('municipality')).toEqual([ids.disclosed, ids.ownRead]);
+  });
+
+  it('leaves the auditor every row, and another municipality none', async () => {
+    expect(new Set(await idsSeenBy('auditor'))).toEqual(new Set(Object.values(ids)));
+    expect(await idsSeenBy('otherMunicipality')).toEqual([]);
+  });
+});
