@@ -311,7 +311,7 @@ async function searchTasksStored(
   const children = new Set(events.map((e) => tryGetPatientBsn(ctx, e)));
   const [child] = children;
   return {
-    resources: page.map((f) => servedTask(ctx, f)),
+    resources: page.map((f) => servedTask(ctx, principal, f)),
     total: counted?.[0]?.n,
     next: (backwards ? true : more) ? tokenAt(page.at(-1), 'n') : undefined,
     previous: (backwards ? more : cursor !== undefined) ? tokenAt(page[0], 'p') : undefined,
