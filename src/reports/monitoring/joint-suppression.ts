@@ -30,19 +30,10 @@
  * report read before and one read after a registration differ by it, whatever the periods (the audit trail shows
  * who asked what, when).
  */
-import type { ForcedCells, GroupCells } from './measure-report';
+import type { BuiltFigures, Figures, ForcedCells, GroupCells } from './measure-report';
 import { GROUPS, type GroupCode } from './measure';
 import { isSmall, withheldCells } from './suppression';
 import { cellsToForce, forcedCell } from './table-audit';
-
-/** A report's counts, cell by cell (`figuresOf`). */
-export type Figures = ReadonlyMap<GroupCode, GroupCells<number>>;
-
-/** A report that was built: its counts and which of its cells it withholds. */
-export interface BuiltFigures {
-  readonly figures: Figures;
-  readonly withheld: ForcedCells;
-}
 
 /** Groups whose units are counted in every quarter they are open in, so a period's count is not its parts' sum. */
 function isOpenInPeriod(code: GroupCode): boolean {

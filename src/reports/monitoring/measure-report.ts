@@ -21,6 +21,15 @@ import type { ReportPeriod } from './period';
 import type { CountsByCode, MonitoringCounts } from './report-store';
 import { isSmall, withheldCells } from './suppression';
 
+/** A report's counts, cell by cell (joint-suppression.ts `figuresOf`). */
+export type Figures = ReadonlyMap<GroupCode, GroupCells<number>>;
+
+/** A report that was built: its counts and which of its cells it withholds. */
+export interface BuiltFigures {
+  readonly figures: Figures;
+  readonly withheld: ForcedCells;
+}
+
 /** FHIR's own way to say a value is left out for privacy: data-absent-reason `masked`. */
 export const DATA_ABSENT_REASON = 'http://hl7.org/fhir/StructureDefinition/data-absent-reason';
 const MASKED: Extension = { url: DATA_ABSENT_REASON, valueCode: 'masked' };

@@ -17,8 +17,7 @@
  * Limit: propagating bounds can leave an interval wider than linear programming over all sums at once would; a
  * cell that only an LP (or an enumeration of every integer solution) pins down is not found by this audit.
  */
-import type { BuiltFigures } from './joint-suppression';
-import type { ForcedCells, GroupCells } from './measure-report';
+import type { BuiltFigures, ForcedCells, GroupCells } from './measure-report';
 import { GROUPS, type GroupCode } from './measure';
 import { isSmall } from './suppression';
 

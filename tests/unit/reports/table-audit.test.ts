@@ -1,4 +1,4 @@
-import type { BuiltFigures } from '../../../src/reports/monitoring/joint-suppression';
+import type { BuiltFigures } from '../../../src/reports/monitoring/measure-report';
 import { GROUPS } from '../../../src/reports/monitoring/measure';
 import { cellsToForce, exposedCells, tableSystem } from '../../../src/reports/monitoring/table-audit';
 
