@@ -387,17 +387,17 @@ function sameConsents(seen: readonly string[], now: readonly string[]): boolean 
 }
 
 /**
- * A 404 or 410 with an OperationOutcome: the receiver's FHIR server (not a gateway's page for a missing route) holds
- * nothing the message names. FHIR R4 answers so a conditional patch that matches nothing: to a cancellation, the
- * referral is not there.
+ * A 404 with an OperationOutcome issue `not-found`, or a 410 with one `deleted` or `not-found`: the receiver's FHIR
+ * server holds nothing the message names. FHIR R4 answers so a conditional patch that matches nothing: to a
+ * cancellation, the referral is not there. Not any 404 with an OperationOutcome: a FHIR server answers an unknown
+ * base path or resource type (a misconfigured `baseUrl`) so too, with another code or none; that stays a failure.
  */
 function notHeldByReceiver(failure: DeliveryFailure): boolean {
-  return (
-    failure.name === 'RetryableDeliveryError' &&
-    (failure.status === 404 || failure.status === 410) &&
-    failure.answer !== undefined &&
-    summariseAnswer(failure.answer).issues !== undefined
-  );
+  if (failure.name !== 'RetryableDeliveryError' || failure.answer === undefined) {
+    return false;
+  }
+  const codes = failure.status === 404 ? ['not-found'] : failure.status === 410 ? ['deleted', 'not-found'] : [];
+  return (summariseAnswer(failure.answer).issues ?? []).some((i) => i.code !== undefined && codes.includes(i.code));
 }
 
 /**

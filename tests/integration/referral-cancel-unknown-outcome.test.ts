@@ -203,6 +203,29 @@ describe("a fhir-rest server's 404 to a cancellation", () => {
     expect(audit?.resource).toContain('nothing to cancel: the municipality does not hold the referral');
   });
 
+  // A FHIR server (HAPI, say) also answers an unknown base path or resource type 404 with an OperationOutcome: a
+  // misconfigured baseUrl ended the cancellation as "nothing to cancel", uncounted towards a pause, while the referral
+  // possibly reached the municipality.
+  it('retries a 404 whose OperationOutcome does not say not-found: the receiver may be misconfigured', async () => {
+    const unknownType = {
+      kind: 'status',
+      status: 404,
+      body: JSON.stringify({
+        resourceType: 'OperationOutcome',
+        issue: [{ severity: 'error', code: 'not-supported', diagnostics: 'unknown resource type' }],
+      }),
+    } as const;
+    h.receiver.script = [{ kind: 'slow', delayMs: 1200 }, unknownType];
+    const referral = buildReferralEvent();
+    const id = await h.submit(referral);
+    await waitFor('the first attempt to fail', async () => (await h.delivery(id)).attempts === 1 || undefined);
+    const cancelId = await cancellationOf(referral);
+    await waitFor('the cancellation attempted', async () => (await h.delivery(cancelId)).attempts === 1 || undefined);
+    const delivery = await h.delivery(cancelId);
+    expect([delivery.state, delivery.last_status, delivery.last_error]).toEqual(['pending', 404, 'HTTP 404']);
+    await h.reachesState(cancelId, 'delivered');
+  });
+
   it('retries a 404 to the cancellation of a referral the municipality accepted: it lost what it received', async () => {
     h.receiver.script = [{ kind: 'ok' }, notFound];
     const referral = buildReferralEvent();
