@@ -250,7 +250,10 @@ const childEventDelivery: DeliveryKind = {
         consentsSeen,
       },
       audit: childDisclosure(work, event),
+      // A correction delivered since (while this send waited for its slot, say) is asked here too: the deliver stage
+      // prepares again, which ends this delivery as superseded.
       stillAsDecided: async () =>
+        !(await correctedSince(ctx, work, event)) &&
         sameConsents(consentsSeen, (await stageStatements(ctx.db).storedConsents(child)).map(consentAt)),
     };
   },
