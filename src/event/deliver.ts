@@ -88,7 +88,7 @@ async function processPendingDelivery(
 ): Promise<string> {
   if (work.cancelled_by_practice && work.delivered_at) {
     // A resend (redelivery) of a referral the municipality received: it stops, the referral stays delivered, and the
-    // cancellation goes out (CANCELLED_REFERRAL_AT_DESTINATION counts `delivered_at` as sent).
+    // cancellation goes out (CANCELLED_REFERRAL_AT_DESTINATION counts `delivered_at` as `delivered`).
     await notSent(ctx, job, work, 'resendCancelledByPractice', RESEND_CANCELLED_BY_PRACTICE);
     return 'cancelled';
   }
@@ -294,7 +294,10 @@ async function deliverOnce(
   // A consent withdrawn or an objection recorded since the decision read the child's consents (while its audit was
   // written, or the send waited for its slot) is read here, right before the send, and decided on again: otherwise
   // the data would leave after the objection was committed. One that commits after this read, while the request is
-  // on its way, is found once the disclosure is recorded and gets a withdrawal notice (withdrawal-notice.ts).
+  // on its way, is found once the disclosure is recorded and gets a withdrawal notice (withdrawal-notice.ts). A contact
+  // whose correction reached the destination meanwhile is not sent either (contact-versions.ts). A decision that now
+  // denies (or a correction) ends the delivery with its slot taken and unused: under a slow rate limit the next
+  // delivery to the destination waits that much longer; rare, and not worth a second read before the slot.
   for (let again = 0; shipment.stillAsDecided && again < MAX_DECIDED_AGAIN; again++) {
     if (await shipment.stillAsDecided()) {
       break;
