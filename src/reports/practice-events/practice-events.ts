@@ -26,8 +26,14 @@ export interface PracticeEvent {
   updatedAt: Date;
 }
 
-/** A transaction id as PostgreSQL writes an `xid8`: decimal digits (64 bits, never wraps). */
-const XID8 = z.string().regex(/^\d{1,20}$/);
+/**
+ * A transaction id as PostgreSQL writes an `xid8`: decimal digits (64 bits, never wraps), at most 2^64-1. The tokens
+ * are not signed: a larger number, which PostgreSQL refuses as an xid8, is a 400, not a 500.
+ */
+const XID8 = z
+  .string()
+  .regex(/^\d{1,20}$/)
+  .refine((s) => BigInt(s) <= 0xffffffffffffffffn);
 
 /**
  * Where a poll of `GET /his/v1/events` may start without missing a change: every transaction that wrote an event with
