@@ -28,7 +28,7 @@ export interface PracticeEvent {
 
 /**
  * A transaction id as PostgreSQL writes an `xid8`: decimal digits (64 bits, never wraps), at most 2^64-1. The tokens
- * are not signed: a larger number, which PostgreSQL refuses as an xid8, is a 400, not a 500.
+ * are not signed: a larger number, which PostgreSQL refuses (a 500) or reads as another one, is a 400.
  */
 const XID8 = z
   .string()
