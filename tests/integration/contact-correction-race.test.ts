@@ -93,8 +93,8 @@ describe('a correction of a contact delivered while the older version waits for 
     try {
       const older = deliver(firstId!);
       older.catch(() => undefined);
-      await waitFor('the older contact asleep for its slot', async () =>
-        answers.some((a) => Array.isArray(a) && a[0] === 0) ? true : undefined,
+      await waitFor('the older contact asleep for its slot', () =>
+        Promise.resolve(answers.some((a) => Array.isArray(a) && a[0] === 0) ? true : undefined),
       );
       // The correction goes out meanwhile.
       await redis.del(key);

@@ -165,14 +165,14 @@ describe("a fhir-rest server's 404 to a cancellation", () => {
     destination: (r) => contractDestination(r.url('/fhir'), { adapter: 'fhir-rest' }),
     env: { DELIVERY_BACKOFF_BASE_MS: '2500', DELIVERY_BACKOFF_MAX_MS: '2500' },
   });
-  const notFound = {
-    kind: 'status',
-    status: 404,
-    body: JSON.stringify({
-      resourceType: 'OperationOutcome',
-      issue: [{ severity: 'error', code: 'not-found', diagnostics: 'no ServiceRequest matches the identifier' }],
-    }),
-  } as const;
+  /** A 404 with an OperationOutcome of one issue of `code`. */
+  const answer404 = (code: string, diagnostics: string) =>
+    ({
+      kind: 'status',
+      status: 404,
+      body: JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code, diagnostics }] }),
+    }) as const;
+  const notFound = answer404('not-found', 'no ServiceRequest matches the identifier');
 
   const cancellationOf = (referral: ReturnType<typeof buildReferralEvent>) =>
     h.submit(
@@ -207,15 +207,7 @@ describe("a fhir-rest server's 404 to a cancellation", () => {
   // misconfigured baseUrl ended the cancellation as "nothing to cancel", uncounted towards a pause, while the referral
   // possibly reached the municipality.
   it('retries a 404 whose OperationOutcome does not say not-found: the receiver may be misconfigured', async () => {
-    const unknownType = {
-      kind: 'status',
-      status: 404,
-      body: JSON.stringify({
-        resourceType: 'OperationOutcome',
-        issue: [{ severity: 'error', code: 'not-supported', diagnostics: 'unknown resource type' }],
-      }),
-    } as const;
-    h.receiver.script = [{ kind: 'slow', delayMs: 1200 }, unknownType];
+    h.receiver.script = [{ kind: 'slow', delayMs: 1200 }, answer404('not-supported', 'unknown resource type')];
     const referral = buildReferralEvent();
     const id = await h.submit(referral);
     await waitFor('the first attempt to fail', async () => (await h.delivery(id)).attempts === 1 || undefined);
