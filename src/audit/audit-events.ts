@@ -422,12 +422,24 @@ interface MunicipalityDisclosure {
   purpose: string;
 }
 
+/**
+ * The description of a disclosure's inbox entity, naming the destination it went to; `markPossiblyReceivedFromAudit`
+ * (event-store.ts) finds a delivery's audited attempts by it.
+ */
+export function destinationEntityDescription(destination: string): string {
+  return `destination ${destination}`;
+}
+
 /** Export/disclose of `what` to the municipality, about the child, caused by the inbox event. */
 function toMunicipality(a: MunicipalityDisclosure, what: AuditEventEntity[]): AuditEvent {
   return exported(
     a,
     a.purpose,
-    [patientEntity(a.patientBsn), resourceEntity(`inbox/${a.inboxId}`, `destination ${a.destination}`), ...what],
+    [
+      patientEntity(a.patientBsn),
+      resourceEntity(`inbox/${a.inboxId}`, destinationEntityDescription(a.destination)),
+      ...what,
+    ],
     [organisationAgent('destination', 'municipality', a.municipality)],
   );
 }
@@ -513,7 +525,7 @@ export function reportDisclosure(a: {
     'monitoring',
     [
       resourceEntity(a.report.reference, a.report.description),
-      resourceEntity(`inbox/${a.inboxId}`, `destination ${a.destination}`),
+      resourceEntity(`inbox/${a.inboxId}`, destinationEntityDescription(a.destination)),
       ...a.agreements.map(agreementEntity),
     ],
     [organisationAgent('destination', 'municipality', a.municipality)],

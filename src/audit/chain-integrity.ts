@@ -42,6 +42,9 @@ export async function wholeVerificationStart(db: Db): Promise<WholeVerification>
  * makes one): a check that read part of the chain does not vouch for the rest. Nor does a whole verification that
  * began before the chain was last found broken (another process's finding, made while this one read rows it may have
  * read before they were changed): that break stays until a verification begun after it finds the chain intact.
+ * Nor, for a break, one intact by the hash chain alone (no `signedCheckpoint` checked, which a consistent rewrite
+ * passes) or with signed checkpoints left unchecked (`checkpointsNotChecked`: their key is not configured): it may
+ * record a chain not known broken as intact, never clear a break.
  *
  * A chain found broken keeps its first finding whole: when, by whom, at which row and what, as one. A later finding
  * of a chain already broken moves only `checked_at`: it never pairs one finder with another's problem or row.
@@ -49,13 +52,20 @@ export async function wholeVerificationStart(db: Db): Promise<WholeVerification>
 export async function recordChainIntegrity(
   db: Db,
   tenant: string,
-  verdict: { ok: boolean; brokenAtSeq?: number | undefined; problem?: string | undefined },
+  verdict: {
+    ok: boolean;
+    brokenAtSeq?: number | undefined;
+    problem?: string | undefined;
+    signedCheckpoint?: object | null | undefined;
+    checkpointsNotChecked?: object | undefined;
+  },
   foundBy: IntegrityFinder,
   whole?: WholeVerification,
 ): Promise<void> {
   if (verdict.ok && (!whole || (foundBy !== 'verify' && foundBy !== 'full-verify'))) {
     return;
   }
+  const vouched = !!verdict.signedCheckpoint && verdict.checkpointsNotChecked === undefined;
   // `fresh`: the chain was not broken before this (or is intact now): every column of the finding is this one's.
   await db.query(
     `INSERT INTO audit_chain_integrity AS i (tenant, ok, checked_at, broken_since, broken_at_seq, problem, found_by)
@@ -65,7 +75,7 @@ export async function recordChainIntegrity(
        found_by = CASE WHEN excluded.ok OR i.ok THEN excluded.found_by ELSE i.found_by END,
        broken_at_seq = CASE WHEN excluded.ok OR i.ok THEN excluded.broken_at_seq ELSE i.broken_at_seq END,
        problem = CASE WHEN excluded.ok OR i.ok THEN excluded.problem ELSE i.problem END
-     WHERE NOT (excluded.ok AND NOT i.ok AND i.checked_at > $6::timestamptz)`,
+     WHERE NOT (excluded.ok AND NOT i.ok AND (i.checked_at > $6::timestamptz OR NOT $7::boolean))`,
     [
       tenant,
       verdict.ok,
@@ -73,6 +83,7 @@ export async function recordChainIntegrity(
       verdict.ok ? null : (verdict.problem ?? null),
       foundBy,
       whole?.startedAt.toISOString() ?? null,
+      vouched,
     ],
   );
 }

@@ -42,7 +42,12 @@ const PATTERNS = (Object.entries(CHAIN_PROBLEMS) as [ChainProblemCode, string][]
 
 /** A problem's text with what it names: `{1}`… of its template filled. */
 export function chainProblem(code: ChainProblemCode, ...args: readonly (string | number)[]): string {
-  return CHAIN_PROBLEMS[code].replace(/\{(\d)\}/g, (_m, i: string) => String(args[Number(i) - 1] ?? ''));
+  return fillTemplate(CHAIN_PROBLEMS[code], ...args);
+}
+
+/** `template` with each `{n}` replaced by `args[n - 1]` (empty when missing): `CHAIN_PROBLEMS`, `NAMED_CHECKPOINT`. */
+export function fillTemplate(template: string, ...args: readonly (string | number)[]): string {
+  return template.replace(/\{(\d)\}/g, (_m, i: string) => String(args[Number(i) - 1] ?? ''));
 }
 
 /** The code of a problem as verification words it, and what it names (`args[0]` is `{1}`); undefined when unknown. */

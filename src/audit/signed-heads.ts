@@ -19,7 +19,7 @@ import { errorFields } from '../kernel/logger';
 import { canonicalizeJcs } from './chain';
 import { knownBrokenChains, recordChainIntegrity } from './chain-integrity';
 import { listChainHeads, tryGetChainHead, tryGetCheckpoint, verifyTenant, type TenantVerdict } from './verify';
-import { chainProblem, NAMED_CHECKPOINT } from './chain-problems';
+import { chainProblem, fillTemplate, NAMED_CHECKPOINT } from './chain-problems';
 
 /**
  * Signed chain heads: what makes a consistent rewrite of the audit log visible. The hash chain alone shows any edit
@@ -668,8 +668,7 @@ export type SignedTenantVerdict = TenantVerdict & {
 };
 
 /** How a signed checkpoint is named in what verification and the export say. */
-const namedCheckpoint = (h: SignedHead): string =>
-  NAMED_CHECKPOINT.replace(/\{(\d)\}/g, (_m, i: string) => String([h.signedAt, h.kid, h.seq, h.hash][Number(i) - 1]));
+const namedCheckpoint = (h: SignedHead): string => fillTemplate(NAMED_CHECKPOINT, h.signedAt, h.kid, h.seq, h.hash);
 
 /**
  * How long before its signing a row after a signed head may have been written: the signer reads a head and signs it

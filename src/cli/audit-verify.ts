@@ -134,9 +134,11 @@ export async function runAuditCli(args: readonly string[], io: CliIo): Promise<n
             ? await checkSignedCheckpoint(db, chain, signed.publicKeys, signed.file, { retentionDays })
             : { ...chain, signedCheckpoint: null };
           // Known to every process, as the API's verification is: a chain found broken is signed by none and the
-          // console says so; found intact against signed checkpoints, it is signed again. Intact by the hash chain
-          // alone vouches for nothing, so it clears nothing.
-          await recordChainIntegrity(db, t, v, 'verify', signed ? whole : undefined).catch((err: unknown) =>
+          // console says so; found intact against the product's own signed checkpoints and keys, it is signed again.
+          // Intact by the hash chain alone vouches for nothing, nor against a file or keys the caller chose (a
+          // witness's old copy, an empty file, any JWK set): those clear nothing.
+          const own = signed && checkpoints === undefined && keys === undefined;
+          await recordChainIntegrity(db, t, v, 'verify', own ? whole : undefined).catch((err: unknown) =>
             io.err(
               `audit-verify: warning: chain ${t}: its verdict could not be recorded for the running product ` +
                 `(${err instanceof Error ? err.message : String(err)})`,

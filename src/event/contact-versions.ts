@@ -27,8 +27,7 @@ export async function correctedSince(
     return false;
   }
   const encounters = event.resources
-    .filter((r) => r.resourceType === 'Encounter')
-    .map((r) => `Encounter/${r.id ?? ''}`);
+    .flatMap((r) => (r.resourceType === 'Encounter' && r.id ? [`Encounter/${r.id}`] : []));
   if (encounters.length === 0) {
     return false;
   }

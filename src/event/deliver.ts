@@ -88,7 +88,7 @@ async function processPendingDelivery(
 ): Promise<string> {
   if (work.cancelled_by_practice && work.delivered_at) {
     // A resend (redelivery) of a referral the municipality received: it stops, the referral stays delivered, and the
-    // cancellation goes out (CANCELLED_REFERRAL_AT_DESTINATION counts `delivered_at` as sent).
+    // cancellation goes out (CANCELLED_REFERRAL_AT_DESTINATION counts `delivered_at` as `delivered`).
     await notSent(ctx, job, work, 'resendCancelledByPractice', RESEND_CANCELLED_BY_PRACTICE);
     return 'cancelled';
   }
@@ -250,7 +250,10 @@ const childEventDelivery: DeliveryKind = {
         consentsSeen,
       },
       audit: childDisclosure(work, event),
+      // A correction delivered since (while this send waited for its slot, say) is asked here too: the deliver stage
+      // prepares again, which ends this delivery as superseded.
       stillAsDecided: async () =>
+        !(await correctedSince(ctx, work, event)) &&
         sameConsents(consentsSeen, (await stageStatements(ctx.db).storedConsents(child)).map(consentAt)),
     };
   },
@@ -291,7 +294,10 @@ async function deliverOnce(
   // A consent withdrawn or an objection recorded since the decision read the child's consents (while its audit was
   // written, or the send waited for its slot) is read here, right before the send, and decided on again: otherwise
   // the data would leave after the objection was committed. One that commits after this read, while the request is
-  // on its way, is found once the disclosure is recorded and gets a withdrawal notice (withdrawal-notice.ts).
+  // on its way, is found once the disclosure is recorded and gets a withdrawal notice (withdrawal-notice.ts). A contact
+  // whose correction reached the destination meanwhile is not sent either (contact-versions.ts). A decision that now
+  // denies (or a correction) ends the delivery with its slot taken and unused: under a slow rate limit the next
+  // delivery to the destination waits that much longer; rare, and not worth a second read before the slot.
   for (let again = 0; shipment.stillAsDecided && again < MAX_DECIDED_AGAIN; again++) {
     if (await shipment.stillAsDecided()) {
       break;
@@ -387,17 +393,17 @@ function sameConsents(seen: readonly string[], now: readonly string[]): boolean 
 }
 
 /**
- * A 404 or 410 with an OperationOutcome: the receiver's FHIR server (not a gateway's page for a missing route) holds
- * nothing the message names. FHIR R4 answers so a conditional patch that matches nothing: to a cancellation, the
- * referral is not there.
+ * A 404 with an OperationOutcome issue `not-found`, or a 410 with one `deleted` or `not-found`: the receiver's FHIR
+ * server holds nothing the message names. FHIR R4 answers so a conditional patch that matches nothing: to a
+ * cancellation, the referral is not there. Not any 404 with an OperationOutcome: a FHIR server answers an unknown
+ * base path or resource type (a misconfigured `baseUrl`) so too, with another code or none; that stays a failure.
  */
 function notHeldByReceiver(failure: DeliveryFailure): boolean {
-  return (
-    failure.name === 'RetryableDeliveryError' &&
-    (failure.status === 404 || failure.status === 410) &&
-    failure.answer !== undefined &&
-    summariseAnswer(failure.answer).issues !== undefined
-  );
+  if (failure.name !== 'RetryableDeliveryError' || failure.answer === undefined) {
+    return false;
+  }
+  const codes = failure.status === 404 ? ['not-found'] : failure.status === 410 ? ['deleted', 'not-found'] : [];
+  return (summariseAnswer(failure.answer).issues ?? []).some((i) => i.code !== undefined && codes.includes(i.code));
 }
 
 /**

@@ -12,8 +12,9 @@ export type DeliveryFailure = RetryableDeliveryError | PermanentDeliveryError;
  * value it refused), and the failure's text is stored (`delivery.last_error`), logged, and shown to the practice and
  * the operator. The text is the error's class and code, `source` and the first frame of its stack: where to look.
  *
- * `source` (`adapter webhook`) says the error came out of an adapter's `deliver`. There, a network error or timeout
- * the adapter did not classify is retried; anything else is a fault of the format's own code, which fails the same way
+ * `source` (`adapter webhook`) says the error came out of an adapter's `deliver`. There, a network error, a timeout or
+ * a TLS/certificate failure (an expired or untrusted certificate: the receiver's outage) the adapter did not classify
+ * is retried, and counts towards a pause; anything else is a fault of the format's own code, which fails the same way
  * on every attempt: permanent, a dead letter at once that an operator replays once the format is fixed. Without a
  * `source` (the database, the decision before the send) it is retried as before: such faults are mostly passing.
  */
@@ -28,7 +29,10 @@ export function asDeliveryFailure(err: unknown, source?: string): DeliveryFailur
   return source && !isTransportError(err) ? new PermanentDeliveryError(text) : new RetryableDeliveryError(text);
 }
 
-/** Whether an error means the exchange did not complete (a socket error, a timeout), not that our code is wrong. */
+/**
+ * Whether an error means the exchange did not complete (a socket error, a timeout, a TLS/certificate failure), not that
+ * our code is wrong.
+ */
 export function isTransportError(err: unknown): boolean {
   const e = err as (Partial<Error> & { code?: unknown; cause?: { code?: unknown } }) | undefined;
   if (e?.name === 'TimeoutError' || e?.name === 'AbortError') {

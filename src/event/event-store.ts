@@ -1,5 +1,5 @@
 import type { Consent, Task } from '@medplum/fhirtypes';
-import type { AuditedAgreementRef } from '../audit/audit-events';
+import { destinationEntityDescription, type AuditedAgreementRef } from '../audit/audit-events';
 import { mayFollow, type ReferralStatus } from '../../mappings/practice/referral-status';
 import { bytesArray } from '../kernel/binary-array';
 import type { Db } from '../kernel/db';
@@ -1048,7 +1048,7 @@ export async function markPossiblyReceivedFromAudit(
       d.tenant,
       `inbox/${d.inbox_id}`,
       // As the entity's description and the outcome's text stand in the AuditEvent's JSON.
-      JSON.stringify(`destination ${d.destination}`),
+      JSON.stringify(destinationEntityDescription(d.destination)),
       JSON.stringify(MAY_HAVE_BEEN_RECEIVED).slice(1, -1),
     ],
   );

@@ -21,6 +21,7 @@ import {
   encodeEventPage,
   encodePollFrom,
   listPracticeEvents,
+  pollKindOf,
   pollWatermark,
   practiceEventQuery,
 } from '../reports/practice-events/practice-events';
@@ -84,7 +85,7 @@ export function hisRouter(ctx: PipelineContext): Router {
     // Taken before the first page is read, and carried by the next links: a change a page could not see yet (its
     // transaction still running) or that moved an event past the pages read is after it.
     const pollFrom = query._page?.w ?? (await pollWatermark(ctx.db));
-    const kind = query._pollFrom !== undefined ? 'c' : query._since !== undefined ? 'u' : 'r';
+    const kind = pollKindOf(query);
     const page = await listPracticeEvents(ctx.db, principal.practices, {
       state: query.state,
       updatedSince: query._since,

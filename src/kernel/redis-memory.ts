@@ -75,11 +75,18 @@ export async function readRedisMemory(client: RedisClient): Promise<RedisMemory 
   return { ...fullest, policy: evicting?.policy ?? NO_EVICTION };
 }
 
-/** `CONFIG GET maxmemory-policy` of every server: the evicting one if any; undefined when refused (managed Redis). */
+/**
+ * `CONFIG GET maxmemory-policy` of every server: the evicting one if any; undefined when refused (managed Redis) or
+ * when there is no server to ask (a cluster whose slots are not loaded yet).
+ */
 async function configuredPolicy(client: RedisClient): Promise<string | undefined> {
+  const servers = serversOf(client);
+  if (servers.length === 0) {
+    return undefined;
+  }
   try {
     const policies = await Promise.all(
-      serversOf(client).map(async (server) => {
+      servers.map(async (server) => {
         const [, value] = (await server.config('GET', 'maxmemory-policy')) as string[];
         return value;
       }),

@@ -1,3 +1,7 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { generateKeyPairSync } from 'node:crypto';
 import { operatorAction, SYSTEM_WORKER } from '../../src/audit/audit-events';
 import { chainIntegrity, recordChainIntegrity, wholeVerificationStart } from '../../src/audit/chain-integrity';
 import type { SignedHead } from '../../src/audit/signed-heads';
@@ -112,6 +116,30 @@ describe('a verification from the command line', () => {
     expect((await newestSigned(app))!.seq).toBe(signedBefore);
   });
 
+  // `verify --checkpoints <an empty file>` found the chain intact by the hash chain alone (no signed checkpoint in
+  // that file) and cleared the break, and the signer signed the chain again: a consistent rewrite passes that.
+  it('clears no break by an intact verdict against checkpoints or keys the caller gave', async () => {
+    await restoreRowContent(app.testEnv.schema, PRACTICE_AGB, TAMPERED, original);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jeugdbrug-cli-checkpoints-'));
+    try {
+      const empty = path.join(dir, 'empty.ndjson');
+      fs.writeFileSync(empty, '');
+      const jwks = path.join(dir, 'other.jwks.json');
+      const other = generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' });
+      fs.writeFileSync(jwks, JSON.stringify({ keys: [{ ...other, kid: 'not-the-products', alg: 'EdDSA' }] }));
+      for (const args of [
+        ['--checkpoints', empty],
+        ['--keys', jwks],
+      ]) {
+        const run = await cli(['verify', '--tenant', PRACTICE_AGB, ...args]);
+        expect(run.out[0]).toMatchObject({ ok: true, signedCheckpoint: null });
+        expect(await known(app)).toMatchObject({ ok: false, foundBy: 'verify', brokenAtSeq: TAMPERED });
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('records a chain it finds intact against the signed checkpoints: signed again', async () => {
     await restoreRowContent(app.testEnv.schema, PRACTICE_AGB, TAMPERED, original);
     const run = await cli(['verify']);
@@ -152,7 +180,8 @@ describe('a chain found broken by one process while another verifies it', () => 
     await b.rt.ctx.signedHeads.signer.signNow();
     expect(await known(a)).toMatchObject({ ok: false, foundBy: 'head-check' });
     // A's verdict from the rows it read before, recorded now, does not clear it.
-    await recordChainIntegrity(a.rt.ctx.db, PRACTICE_AGB, { ok: true }, 'verify', whole);
+    const checked = { seq: signed.seq, hash: signed.hash, signedAt: signed.signedAt, kid: signed.kid, where: 'x' };
+    await recordChainIntegrity(a.rt.ctx.db, PRACTICE_AGB, { ok: true, signedCheckpoint: checked }, 'verify', whole);
     expect(await known(a)).toMatchObject({ ok: false, foundBy: 'head-check' });
     // Rounds of both signers leave it broken, and sign nothing.
     for (let round = 0; round < 2; round++) {
@@ -162,8 +191,19 @@ describe('a chain found broken by one process while another verifies it', () => 
       expect(await known(b)).toMatchObject({ ok: false, foundBy: 'head-check' });
       expect((await newestSigned(a))!.seq).toBe(signed.seq);
     }
-    // Put right, a verification begun after the finding clears it, and the chain is signed again.
+    // Put right, a verification begun after the finding clears it only when checked against a signed checkpoint,
+    // every one of them: intact by the hash chain alone, or with checkpoints of a key not configured left unchecked,
+    // it clears nothing (the API's and the scheduled verification's verdicts, with AUDIT_SIGNING_KEYS short a key).
     await setRowHash(a.testEnv.schema, PRACTICE_AGB, signed.seq, hash);
+    const notChecked = { count: 1, fromSeq: 1, toSeq: signed.seq, kids: ['dropped'] };
+    for (const unvouched of [
+      { ok: true, signedCheckpoint: null },
+      { ok: true, signedCheckpoint: checked, checkpointsNotChecked: notChecked },
+    ]) {
+      const after = await wholeVerificationStart(a.rt.ctx.db);
+      await recordChainIntegrity(a.rt.ctx.db, PRACTICE_AGB, unvouched, 'full-verify', after);
+      expect(await known(a)).toMatchObject({ ok: false, foundBy: 'head-check' });
+    }
     expect(await (await b.request(`/audit/v1/verify?tenant=${PRACTICE_AGB}`, { key: 'auditor' })).json()).toMatchObject(
       {
         ok: true,

@@ -70,4 +70,19 @@ describe('the integrity banner of the auditor console', () => {
     const all = await app.request('/audit/v1/verify', { key: 'auditor' });
     expect(await all.json()).toMatchObject({ auditRetentionDays: 2555 });
   });
+
+  // With chains never verified beside them, "All 3 audit chains intact" said all while 2 were unverified.
+  it('says neither "all" nor "the other" chains are intact while one is not verified yet, and one chain in the singular', async () => {
+    const fourth = '08888888';
+    await app.rt.ctx.audit.append(fourth, pause());
+    await app.rt.ctx.audit.flush();
+    const text = await banner();
+    expect(text).not.toMatch(/Alle \d+ auditketens|De andere \d+ auditketens/);
+    expect(text).toMatch(new RegExp(`${chains - 1} auditketens in orde; de oudste laatste volledige controle was `));
+    expect(text).toContain('1 auditketen nog niet volledig gecontroleerd (de geplande controle gebeurt');
+    const english = await banner('jb_lang=en');
+    expect(english).not.toMatch(/All \d+ audit chains|The other \d+ audit chains/);
+    expect(english).toMatch(new RegExp(`${chains - 1} audit chains intact; the oldest last full`));
+    expect(english).toContain('1 audit chain not fully verified yet (the scheduled verification runs');
+  });
 });

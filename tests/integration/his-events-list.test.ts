@@ -140,6 +140,16 @@ describe('GET /his/v1/events: a practice lists and polls its own events', () => 
     ['?bsn=111222333', 'bsn'],
     ['?_pollFrom=forged', '_pollFrom'],
     ['?_pollFrom=eyJ4IjoiMSJ9&_since=2026-12-01T10:00:00Z', '_pollFrom'],
+    // Transaction ids above 2^64-1 (unsigned tokens a client can write): PostgreSQL's xid8 refused them, a 500.
+    ['?_pollFrom=eyJ4IjoiOTk5OTk5OTk5OTk5OTk5OTk5OTkifQ', '_pollFrom'],
+    [
+      '?_pollFrom=eyJ4IjoiMSJ9&_page=eyJrIjoiYyIsImEiOiI5OTk5OTk5OTk5OTk5OTk5OTk5OSIsImkiOiIwMDAwMDAwMC0wMDAwLTQwMDAtODAwMC0wMDAwMDAwMDAwMDAiLCJ3IjoiMSJ9',
+      '_page',
+    ],
+    [
+      '?_page=eyJrIjoiciIsImEiOiIyMDI2LTEyLTAxVDEwOjAwOjAwLjAwMDAwMFoiLCJpIjoiMDAwMDAwMDAtMDAwMC00MDAwLTgwMDAtMDAwMDAwMDAwMDAwIiwidyI6IjE4NDQ2NzQ0MDczNzA5NTUxNjE2In0',
+      '_page',
+    ],
     [
       '?_since=2026-12-01T10:00:00Z&_page=eyJrIjoiciIsImEiOiIyMDI2LTEyLTAxVDEwOjAwOjAwLjAwMDAwMFoiLCJpIjoiMDAwMDAwMDAtMDAwMC00MDAwLTgwMDAtMDAwMDAwMDAwMDAwIiwidyI6IjEifQ',
       '_page',

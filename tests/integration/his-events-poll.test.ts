@@ -90,4 +90,41 @@ describe("a HIS's poll of its events reads an index of the changes, not the prac
     const page = await listPracticeEvents(db, [practice], { changedFrom: x, size: 100 });
     expect(page.rows.map((e) => e.eventId)).toEqual(['poll-17']);
   });
+
+  // inbox is the busiest table: a trigger without WHEN entered plpgsql for every write of it (an ack, a purge), as
+  // 070's did for `delivery` until 080. Inserts take the transaction's id from the column's default instead.
+  it('keeps changed_xid by a default on insert and a trigger only on updates that change state or updated_at', async () => {
+    const [column] = await db.query<{ dflt: string | null }>(
+      `SELECT pg_get_expr(d.adbin, d.adrelid) AS dflt
+         FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+        WHERE a.attrelid = 'inbox'::regclass AND a.attname = 'changed_xid'`,
+    );
+    expect(column?.dflt).toBe('pg_current_xact_id()');
+    const triggers = await db.query<{ def: string }>(
+      `SELECT pg_get_triggerdef(oid) AS def FROM pg_trigger WHERE tgrelid = 'inbox'::regclass AND tgname = 'inbox_changed_xid'`,
+    );
+    expect(triggers.map((t) => t.def.replace(/\S+\.inbox\b/, 'inbox'))).toEqual([
+      'CREATE TRIGGER inbox_changed_xid BEFORE UPDATE ON inbox FOR EACH ROW WHEN (((new.updated_at IS DISTINCT FROM ' +
+        'old.updated_at) OR (new.state IS DISTINCT FROM old.state))) EXECUTE FUNCTION ' +
+        triggers[0]!.def.match(/EXECUTE FUNCTION (.*)$/)![1],
+    ]);
+    // What it keeps is the same: an insert and a state change carry their transaction's id, another write keeps it.
+    const [inserted] = await db.query<{ x: string; now: string }>(
+      `INSERT INTO inbox (id, tenant, source_event_id, dialect, event_type, state, trace_id, payload)
+       VALUES (gen_random_uuid(), $1, 'poll-new', 'generic-json', 'referral.created', 'received', 't', '\\x00')
+       RETURNING changed_xid::text AS x, pg_current_xact_id()::text AS now`,
+      [practice],
+    );
+    expect(inserted?.x).toBe(inserted?.now);
+    const [acked] = await db.query<{ x: string }>(
+      `UPDATE inbox SET trace_id = 'u' WHERE source_event_id = 'poll-new' RETURNING changed_xid::text AS x`,
+    );
+    expect(acked?.x).toBe(inserted?.x);
+    const [changed] = await db.query<{ x: string; now: string }>(
+      `UPDATE inbox SET state = 'dead' WHERE source_event_id = 'poll-new'
+       RETURNING changed_xid::text AS x, pg_current_xact_id()::text AS now`,
+    );
+    expect(changed?.x).toBe(changed?.now);
+    expect(changed?.x).not.toBe(inserted?.x);
+  });
 });

@@ -165,14 +165,14 @@ describe("a fhir-rest server's 404 to a cancellation", () => {
     destination: (r) => contractDestination(r.url('/fhir'), { adapter: 'fhir-rest' }),
     env: { DELIVERY_BACKOFF_BASE_MS: '2500', DELIVERY_BACKOFF_MAX_MS: '2500' },
   });
-  const notFound = {
-    kind: 'status',
-    status: 404,
-    body: JSON.stringify({
-      resourceType: 'OperationOutcome',
-      issue: [{ severity: 'error', code: 'not-found', diagnostics: 'no ServiceRequest matches the identifier' }],
-    }),
-  } as const;
+  /** A 404 with an OperationOutcome of one issue of `code`. */
+  const answer404 = (code: string, diagnostics: string) =>
+    ({
+      kind: 'status',
+      status: 404,
+      body: JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code, diagnostics }] }),
+    }) as const;
+  const notFound = answer404('not-found', 'no ServiceRequest matches the identifier');
 
   const cancellationOf = (referral: ReturnType<typeof buildReferralEvent>) =>
     h.submit(
@@ -201,6 +201,21 @@ describe("a fhir-rest server's 404 to a cancellation", () => {
     );
     expect(audit?.outcome).toBe('4');
     expect(audit?.resource).toContain('nothing to cancel: the municipality does not hold the referral');
+  });
+
+  // A FHIR server (HAPI, say) also answers an unknown base path or resource type 404 with an OperationOutcome: a
+  // misconfigured baseUrl ended the cancellation as "nothing to cancel", uncounted towards a pause, while the referral
+  // possibly reached the municipality.
+  it('retries a 404 whose OperationOutcome does not say not-found: the receiver may be misconfigured', async () => {
+    h.receiver.script = [{ kind: 'slow', delayMs: 1200 }, answer404('not-supported', 'unknown resource type')];
+    const referral = buildReferralEvent();
+    const id = await h.submit(referral);
+    await waitFor('the first attempt to fail', async () => (await h.delivery(id)).attempts === 1 || undefined);
+    const cancelId = await cancellationOf(referral);
+    await waitFor('the cancellation attempted', async () => (await h.delivery(cancelId)).attempts === 1 || undefined);
+    const delivery = await h.delivery(cancelId);
+    expect([delivery.state, delivery.last_status, delivery.last_error]).toEqual(['pending', 404, 'HTTP 404']);
+    await h.reachesState(cancelId, 'delivered');
   });
 
   it('retries a 404 to the cancellation of a referral the municipality accepted: it lost what it received', async () => {

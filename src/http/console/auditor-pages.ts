@@ -808,7 +808,7 @@ function verdictHtml(lang: Lang, v: SignedTenantVerdict): SafeHtml {
         'warn',
         t(
           lang,
-          'checkpointsNotChecked',
+          unchecked.count === 1 ? 'checkpointsNotCheckedOne' : 'checkpointsNotChecked',
           unchecked.count,
           v.tenant,
           unchecked.fromSeq,
@@ -895,11 +895,22 @@ function integrityHtml(
   } else {
     const oldest = intact.reduce<Date | undefined>((o, k) => (o && o < k.checkedAt ? o : k.checkedAt), undefined);
     const unverified = rest.length - intact.length;
+    // "All" and "the other" only when no chain in scope is unverified: otherwise they would not be all of them.
+    const intactKey: MessageKey =
+      unverified > 0
+        ? intact.length === 1
+          ? 'chainsIntactOne'
+          : 'chainsIntact'
+        : broken.length === 0
+          ? 'chainsAllIntact'
+          : intact.length === 1
+            ? 'chainsOtherIntact'
+            : 'chainsOthersIntact';
     line = [
-      oldest
-        ? t(lang, broken.length > 0 ? 'chainsOthersIntact' : 'chainsAllIntact', intact.length, formatTime(lang, oldest))
+      oldest ? t(lang, intactKey, intact.length, formatTime(lang, oldest)) : '',
+      unverified > 0
+        ? t(lang, unverified === 1 ? 'chainsNotYetVerifiedOne' : 'chainsNotYetVerified', unverified, interval)
         : '',
-      unverified > 0 ? t(lang, 'chainsNotYetVerified', unverified, interval) : '',
     ]
       .filter(Boolean)
       .join(' ');

@@ -260,6 +260,16 @@ const MESSAGES = {
       'configured: the chain was not checked against them. Have the operator put the old keys back in ' +
       'AUDIT_SIGNING_KEYS (after the current one) and verify again.',
   },
+  checkpointsNotCheckedOne: {
+    nl:
+      'Let op: {0} ondertekend controlepunt van keten {1} (rij {2} tot en met {3}) is ondertekend met sleutel ' +
+      '{4}, die niet meer is ingesteld: de keten is daar niet aan getoetst. Geef de beheerder de oude sleutel terug ' +
+      'in AUDIT_SIGNING_KEYS (na de huidige) en controleer opnieuw.',
+    en:
+      'Attention: {0} signed checkpoint of chain {1} (rows {2} to {3}) is signed with key {4}, which is no longer ' +
+      'configured: the chain was not checked against it. Have the operator put the old key back in ' +
+      'AUDIT_SIGNING_KEYS (after the current one) and verify again.',
+  },
   receiptReferralStatus: { nl: 'Status van de verwijzing: {0}', en: 'Status of the referral: {0}' },
   receiptTrajectory: { nl: 'Trajectgebeurtenis: {0}', en: 'Trajectory event: {0}' },
   chainUnsigned: {
@@ -311,9 +321,25 @@ const MESSAGES = {
     nl: 'De andere {0} auditketens zijn in orde; de oudste laatste volledige controle was {1}.',
     en: 'The other {0} audit chains are intact; the oldest last full verification was {1}.',
   },
+  chainsOtherIntact: {
+    nl: 'De andere auditketen is in orde; haar laatste volledige controle was {1}.',
+    en: 'The other audit chain is intact; its last full verification was {1}.',
+  },
+  chainsIntact: {
+    nl: '{0} auditketens in orde; de oudste laatste volledige controle was {1}.',
+    en: '{0} audit chains intact; the oldest last full verification was {1}.',
+  },
+  chainsIntactOne: {
+    nl: '{0} auditketen in orde; haar laatste volledige controle was {1}.',
+    en: '{0} audit chain intact; its last full verification was {1}.',
+  },
   chainsNotYetVerified: {
     nl: '{0} auditketens nog niet volledig gecontroleerd (de geplande controle gebeurt {1}).',
     en: '{0} audit chains not fully verified yet (the scheduled verification runs {1}).',
+  },
+  chainsNotYetVerifiedOne: {
+    nl: '{0} auditketen nog niet volledig gecontroleerd (de geplande controle gebeurt {1}).',
+    en: '{0} audit chain not fully verified yet (the scheduled verification runs {1}).',
   },
   auditRetention: {
     nl:

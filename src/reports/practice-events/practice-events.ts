@@ -26,8 +26,14 @@ export interface PracticeEvent {
   updatedAt: Date;
 }
 
-/** A transaction id as PostgreSQL writes an `xid8`: decimal digits (64 bits, never wraps). */
-const XID8 = z.string().regex(/^\d{1,20}$/);
+/**
+ * A transaction id as PostgreSQL writes an `xid8`: decimal digits (64 bits, never wraps), at most 2^64-1. The tokens
+ * are not signed: a larger number, which PostgreSQL refuses (a 500) or reads as another one, is a 400.
+ */
+const XID8 = z
+  .string()
+  .regex(/^\d{1,20}$/)
+  .refine((s) => BigInt(s) <= 0xffffffffffffffffn);
 
 /**
  * Where a poll of `GET /his/v1/events` may start without missing a change: every transaction that wrote an event with
@@ -99,12 +105,22 @@ export const practiceEventQuery = z
     if (q._since !== undefined && q._pollFrom !== undefined) {
       c.addIssue({ code: 'custom', path: ['_pollFrom'], message: 'not beside _since: give one of them' });
     }
-    const kind = q._pollFrom !== undefined ? 'c' : q._since !== undefined ? 'u' : 'r';
-    if (q._page !== undefined && q._page.k !== kind) {
+    if (q._page !== undefined && q._page.k !== pollKindOf(q)) {
       c.addIssue({ code: 'custom', path: ['_page'], message: 'not a page of this query: follow the next link whole' });
     }
   });
 export type PracticeEventQuery = z.infer<typeof practiceEventQuery>;
+
+/**
+ * The order a poll's pages are read in, as its `_page` token says (`k`): by the change's transaction with `_pollFrom`,
+ * by when the state changed with `_since`, else by receipt.
+ */
+export function pollKindOf(q: {
+  readonly _pollFrom?: string | undefined;
+  readonly _since?: string | undefined;
+}): EventPageToken['k'] {
+  return q._pollFrom !== undefined ? 'c' : q._since !== undefined ? 'u' : 'r';
+}
 
 /**
  * One page of the events of some practices (`*` for all), newest first, optionally only those in one state or

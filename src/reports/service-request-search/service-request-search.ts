@@ -115,6 +115,11 @@ function conditionsOf(search: FhirSearch, q: SqlParams): string[] {
       if (f.code === '_lastUpdated') {
         return dateCondition('s.last_updated', parseDateFilter(`${f.operator}${f.value.trim()}`, f.code), q);
       }
+      if (f.code !== 'status') {
+        // A parameter declared in SERVICE_REQUEST_SEARCH.params without a condition here: a fault of this code, not
+        // a status to check against STATUSES.
+        throw new Error(`ServiceRequest search: no condition for the parameter ${f.code}`);
+      }
       const unknown = values.find((v) => !(STATUSES as readonly string[]).includes(v));
       if (unknown !== undefined) {
         failParameter(`status: '${unknown}' is not one of ${STATUSES.join(', ')}`, 'status');
