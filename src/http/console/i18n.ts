@@ -343,10 +343,10 @@ const MESSAGES = {
   },
   auditRetention: {
     nl:
-      'Bewaartermijn van de auditlog: {0} dagen (ongeveer {1} jaar, AUDIT_RETENTION_DAYS). Oudere rijen worden ' +
+      'Bewaartermijn van de auditlog: {0} dagen (ongeveer {1} jaar, ingesteld door de beheerder). Oudere rijen worden ' +
       'verwijderd, met een ondertekend controlepunt; wat daarvoor ligt, kan deze console niet meer tonen.',
     en:
-      'Audit log retention: {0} days (about {1} years, AUDIT_RETENTION_DAYS). Older rows are deleted, with a signed ' +
+      'Audit log retention: {0} days (about {1} years, as the operator set it). Older rows are deleted, with a signed ' +
       'checkpoint; what lies before it this console can no longer show.',
   },
   fullVerifyDaily: { nl: 'dagelijks', en: 'daily' },
