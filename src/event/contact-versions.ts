@@ -26,8 +26,9 @@ export async function correctedSince(
   if (event.eventType !== CONTACT_EVENT) {
     return false;
   }
-  const encounters = event.resources
-    .flatMap((r) => (r.resourceType === 'Encounter' && r.id ? [`Encounter/${r.id}`] : []));
+  const encounters = event.resources.flatMap((r) =>
+    r.resourceType === 'Encounter' && r.id ? [`Encounter/${r.id}`] : [],
+  );
   if (encounters.length === 0) {
     return false;
   }
