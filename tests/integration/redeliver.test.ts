@@ -463,8 +463,10 @@ describe('redelivering delivered deliveries after a receiver lost them', () => {
     await waitFor('the resend refused once', async () =>
       (await deliveryById(delivery.id)).attempts > 0 ? true : undefined,
     );
-    h.receiver.mode = { kind: 'ok' };
+    // The receiver takes deliveries again only once the cancellation is stored: before, a retry of the resend could
+    // fall between the two and deliver it (under CI's load it did).
     const cancelId = await submitCancellation(referral);
+    h.receiver.mode = { kind: 'ok' };
     await h.reachesState(cancelId, 'delivered', 30_000);
     const stopped = await deliveryById(delivery.id);
     expect([stopped.state, stopped.delivered_at]).toEqual(['cancelled', delivery.delivered_at]);

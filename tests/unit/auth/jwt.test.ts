@@ -313,8 +313,18 @@ describe("the README's example issuer file and token", () => {
       .setIssuer(iss as string)
       .setAudience(aud as string)
       .setSubject(sub as string)
-      .setExpirationTime(exp as number)
+      // The README's issuer takes tokens expiring within its maxLifetimeS: the example's exp, or sooner as it says.
+      .setExpirationTime(Math.min(exp as number, nowSeconds() + (example?.maxLifetimeS ?? Infinity)))
       .sign(signingKey);
     await expect(readmeVerifier.verify(signed)).resolves.toMatchObject({ role: 'practice', practices: ['01234567'] });
+    // As written, the example's exp lies further ahead than the issuer allows: the README says it is refused.
+    const asWritten = await new SignJWT(claims)
+      .setProtectedHeader({ alg: 'ES256', kid: KID })
+      .setIssuer(iss as string)
+      .setAudience(aud as string)
+      .setSubject(sub as string)
+      .setExpirationTime(exp as number)
+      .sign(signingKey);
+    await expect(readmeVerifier.verify(asWritten)).rejects.toThrow(/exp claim lies further ahead/);
   });
 });
