@@ -18,6 +18,7 @@ import { disclosedOf, type Disclosed } from '../../reports/event-timeline/event-
 import {
   formatTime,
   permitInWords,
+  dataClassesInWords,
   purposesInWords,
   reasonsInWords,
   relationshipInWords,
@@ -260,11 +261,11 @@ function sentHtml(
             ${t(lang, 'sentTo', d.municipality ?? d.destination, formatTime(lang, d.deliveredAt))}.
             ${t(lang, 'sentPurpose', d.purpose ? purposesInWords(lang, [d.purpose]) : unknown)}.
             ${t(lang, 'sentAgreement', d.agreement ? `${d.agreement.id} v${d.agreement.version}` : unknown)}.
-            ${t(lang, 'sentClasses', d.dataClasses ? d.dataClasses.join(', ') : unknown)}.
+            ${t(lang, 'sentClasses', d.dataClasses ? dataClassesInWords(lang, d.dataClasses) : unknown)}.
           </li>`,
       )}
     </ul>
-    ${leftOut.length > 0 ? html`<p>${t(lang, 'leftOutClasses', leftOut.join(', '))}.</p>` : ''}
+    ${leftOut.length > 0 ? html`<p>${t(lang, 'leftOutClasses', dataClassesInWords(lang, leftOut))}.</p>` : ''}
   </section>`;
 }
 
@@ -357,7 +358,11 @@ function partiesOf(
  * A consent event's Consents in words: an objection (provision.type deny) as one, with who gave it and when it was
  * recorded ("Bezwaar van: het kind (p1), vastgelegd op …"), a consent likewise ("Toestemming van: …").
  */
-function consentsHtml(lang: Lang, consents: readonly Consent[], named: (refs: string) => string[]): SafeHtml | string {
+export function consentsHtml(
+  lang: Lang,
+  consents: readonly Consent[],
+  named: (refs: string) => string[],
+): SafeHtml | string {
   if (consents.length === 0) {
     return '';
   }
@@ -367,7 +372,7 @@ function consentsHtml(lang: Lang, consents: readonly Consent[], named: (refs: st
       const on = c.dateTime !== undefined ? `, ${t(lang, 'recordedOn', formatTime(lang, c.dateTime))}` : '';
       return html`<p>
         <strong>${t(lang, c.provision?.type === 'deny' ? 'objectionBy' : 'consentBy')}:</strong>
-        ${who.join('; ')}${on}
+        ${who.length > 0 ? who.join('; ') : t(lang, 'performerUnknown')}${on}
       </p>`;
     })}
   </section>`;
