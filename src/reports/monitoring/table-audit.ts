@@ -33,7 +33,7 @@ export interface CellRef {
 
 interface Unknown {
   readonly value: number;
-  /** Shown in its report (or the rest's 0, which anyone who knows the practices assumes). */
+  /** Shown in its report (the rest row: see `tableSystem`). */
   readonly known: boolean;
   readonly lb: number;
   /** Must not come out as one value. */
@@ -88,7 +88,8 @@ export function tableSystem(k: number, municipality: BuiltFigures, practices: re
       const value = valueOf(row);
       if (row === 'rest') {
         // At least 0, or what it is: the municipality's and practices' counts are separate reads, and one can see a
-        // registration the other did not (then the rest is -1, and the sums still hold for the true values).
+        // registration the other did not (then the rest is -1, and the sums still hold for the true values). Known
+        // where it is 0: anyone who knows the practices assumes no figures of another.
         unknowns.set(keyOf(row, code, at), {
           value,
           known: value === 0,
@@ -354,7 +355,9 @@ export function auditTable(
     }
     failed.add(group as GroupCode);
   }
-  return failed.size > 0 ? { force: [], failed: [...failed], reason: 'no cell to withhold' } : { force: [], failed: [] };
+  return failed.size > 0
+    ? { force: [], failed: [...failed], reason: 'no cell to withhold' }
+    : { force: [], failed: [] };
 }
 
 /** `auditTable`'s cells to withhold next. */
