@@ -1,3 +1,4 @@
+import { municipalityName } from './monitoring-pages';
 import { notFound, OperationOutcomeError } from '@medplum/core';
 import type { Consent, RelatedPerson } from '@medplum/fhirtypes';
 import type { Router } from 'express';
@@ -174,7 +175,7 @@ export function practicePages(ctx: PipelineContext): Router {
       req,
       res,
       `${t(lang, 'eventTitle')}: ${timeline.eventId}`,
-      html`${why}${consents}${sentHtml(lang, timeline, disclosed, carried)}${await referralStatusHtml(ctx, lang, timeline)}${timelineHtml(lang, timeline, 'practice')}`,
+      html`${why}${consents}${sentHtml(lang, timeline, disclosed, carried, (code) => municipalityName(ctx, code))}${await referralStatusHtml(ctx, lang, timeline)}${timelineHtml(lang, timeline, 'practice')}`,
     );
   });
 
@@ -243,6 +244,7 @@ function sentHtml(
   timeline: { history: readonly { state: string; reason: string | null }[] },
   disclosed: readonly Disclosed[],
   carried: readonly string[] | undefined,
+  municipalityInWords: (code: string) => string,
 ): SafeHtml | string {
   if (disclosed.length === 0) {
     return '';
@@ -258,7 +260,7 @@ function sentHtml(
       ${disclosed.map(
         (d) =>
           html`<li>
-            ${t(lang, 'sentTo', d.municipality ?? d.destination, formatTime(lang, d.deliveredAt))}.
+            ${t(lang, 'sentTo', d.municipality ? municipalityInWords(d.municipality) : d.destination, formatTime(lang, d.deliveredAt))}.
             ${t(lang, 'sentPurpose', d.purpose ? purposesInWords(lang, [d.purpose]) : unknown)}.
             ${t(lang, 'sentAgreement', d.agreement ? `${d.agreement.id} v${d.agreement.version}` : unknown)}.
             ${t(lang, 'sentClasses', d.dataClasses ? dataClassesInWords(lang, d.dataClasses) : unknown)}.
