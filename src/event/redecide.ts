@@ -166,7 +166,8 @@ const DENIED_PAGE = 500;
 /**
  * After a consent for the child with `patientBsn` is recorded at practice `tenant`: decides again each of that
  * child's events denied for a consent reason within the window, found by the child's key. Events denied before the
- * key was kept (migration 030) are opened to see their child, and keyed on the way, so each is opened once. Returns
+ * key was kept (migration 030) are opened to see their child, and keyed on the way. Every denied event of the child
+ * is opened on every consent (the superseded check needs its event type and Encounters), not only once. Returns
  * how many are now permitted.
  *
  * Only the newest version of a referral or contact is decided again (report-xhis2 finding 7): while a consent was

@@ -162,8 +162,12 @@ describe('a municipality answers a referral in the console', () => {
     const page = await res.text();
     expect(page).toMatch(/class="notice error"[\s\S]*Status: /);
     expect(page).toContain('received may not follow it');
-    // The form is shown again with what was chosen.
-    expect(page).toContain(`action="${action()}"`);
+    // The status may not follow: not offered again; the choice is asked for again, of the statuses that may follow,
+    // the refusal beside it (rev-late1 6).
+    expect(page).not.toContain(`action="${action()}"`);
+    const statusSelect = /<select name="status"[^>]*>([\s\S]*?)<\/select>/.exec(page)?.[1] ?? '';
+    expect(statusSelect).not.toContain('value="received"');
+    expect(statusSelect).toMatch(/<option value="[a-z-]+"/);
     expect((await apiStatus()).statusUpdates).toHaveLength(2);
   });
 
@@ -430,6 +434,10 @@ describe('a municipality answers a referral in the console', () => {
     expect(noticeOf(again)).toMatch(/^Ik heb gecontroleerd dat dit de juiste status is: vink dit aan/);
     expect(again).toMatch(/name="confirm" value="yes" required aria-invalid="true" aria-describedby="status-error"/);
     expect(again).toMatch(/<option value="other-municipality"\s+selected>/);
+    // Neither a reason nor confirmed: one refusal naming both, not one at a time (rev-late1 6).
+    const neither = await caseWorker.post(`${path}/status`, { ...unconfirmed, reasonCode: '' });
+    expect(neither.status).toBe(422);
+    expect(noticeOf(await neither.text())).toMatch(/Reden van afwijzing: kies een reden\.[\s\S]*Ik heb gecontroleerd/);
     expect(await statuses()).toEqual([]);
 
     const recorded = await caseWorker.post(`${path}/status`, { ...fields, reasonCode: 'other-municipality' });

@@ -41,7 +41,11 @@ describe('the practice sees on what a referral was sent, and what was sent', () 
     expect(sent).toContain('Toegestaan onder overeenkomst test-agreement');
     expect(sent).toContain(`met toestemming van het kind ${childId} en ouder/verzorger g1 (moeder, met gezag)`);
     expect(sent).toContain('Doel: verwijzing');
-    expect(sent).toMatch(/Gegevens: [^.]*Patient[^.]*ServiceRequest/);
+    // The municipality by its name, not only a code (rev-late1 7).
+    expect(sent).toMatch(/Naar Overbetuwe \(GM0226\) op/i);
+    // The data classes in words, not their FHIR type names (rev-late1 7).
+    expect(sent).toMatch(/Gegevens: [^.]*gegevens van het kind[^.]*verwijzingen/);
+    expect(sent).not.toMatch(/Patient|ServiceRequest|RelatedPerson/);
     // No BSN, no name: the practice's own ids only.
     expect(page).not.toContain((referral.child as { bsn: string }).bsn);
     expect(page).not.toContain('Jansen');

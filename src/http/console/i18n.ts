@@ -816,6 +816,7 @@ const MESSAGES = {
   notKeptForDelivery: { nl: 'niet vastgelegd voor deze aflevering', en: 'not kept for this delivery' },
   objectionBy: { nl: 'Bezwaar van', en: 'Objection by' },
   consentBy: { nl: 'Toestemming van', en: 'Consent of' },
+  performerUnknown: { nl: 'onbekend', en: 'unknown' },
   recordedOn: { nl: 'vastgelegd op {0}', en: 'recorded on {0}' },
   objection: { nl: 'bezwaar', en: 'objection' },
   theChild: { nl: 'het kind', en: 'the child' },
@@ -1261,6 +1262,17 @@ const LEGAL_BASIS_WORDS: Record<string, Record<Lang, string>> = {
   contract: { nl: 'overeenkomst', en: 'contract' },
 };
 
+/** The data classes of a disclosure (contracts/sharing.ts DATA_CLASSES) in words, not their FHIR type names. */
+const DATA_CLASS_WORDS: Record<string, Record<Lang, string>> = {
+  Patient: { nl: 'gegevens van het kind', en: "the child's details" },
+  RelatedPerson: { nl: 'ouders of verzorgers', en: 'parents or carers' },
+  Encounter: { nl: 'contacten', en: 'contacts' },
+  EpisodeOfCare: { nl: 'trajecten', en: 'trajectories' },
+  ServiceRequest: { nl: 'verwijzingen', en: 'referrals' },
+  Consent: { nl: 'toestemmingen en bezwaren', en: 'consents and objections' },
+  Task: { nl: 'statussen van verwijzingen', en: 'referral statuses' },
+};
+
 /** A code in words from one of the tables above; one none knows is said as the sender did, or as it is. */
 function codeInWords(
   table: Record<string, Record<Lang, string>>,
@@ -1281,6 +1293,9 @@ export const consentStatusInWords = (lang: Lang, status: string | undefined): st
   codeInWords(CONSENT_STATUSES, lang, status);
 export const accessInWords = (lang: Lang, action: string | undefined): string =>
   codeInWords(ACCESS_ACTIONS, lang, action);
+/** Data classes in words, comma-separated (an unknown one as it is). */
+export const dataClassesInWords = (lang: Lang, classes: readonly string[]): string =>
+  classes.map((c) => codeInWords(DATA_CLASS_WORDS, lang, c)).join(', ');
 /** A relationship code in words; one of another code system by its display, as the HIS sent it. */
 export const relationshipInWords = (lang: Lang, code: string | undefined, display?: string): string =>
   codeInWords(RELATIONSHIPS, lang, code, display);

@@ -68,7 +68,7 @@ function queryAndChoices(
 }
 
 /** A municipality in words: its name from the loaded agreements, and its code. */
-function municipalityName(ctx: PipelineContext, code: string): string {
+export function municipalityName(ctx: PipelineContext, code: string): string {
   const name = ctx.registry.agreements.find((a) => a.municipality.code === code)?.municipality.name;
   return name ? `${name} (${code})` : code;
 }

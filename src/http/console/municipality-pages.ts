@@ -167,12 +167,28 @@ const isStatus = (s: string | undefined): s is ReferralStatus =>
  * A final status (`FINAL_STATUSES`) the case worker did not confirm: a 422 naming `confirm`, before anything is
  * recorded. The API takes a final status without it: its client decides in code, not with an arrow key.
  */
-function assertConfirmed(v: FormValues): void {
-  if (isStatus(v.status) && FINAL_STATUSES.has(v.status) && v.confirm !== 'yes') {
-    throw new OperationOutcomeError(
-      unprocessableIssues([fieldIssue('a final status is recorded only when confirmed', 'confirm')]),
-    );
+/**
+ * The form's status update, judged as the API judges it, with the confirmation of a final status judged beside the
+ * other fields: one refusal names every problem, not one at a time.
+ */
+function parseConfirmedUpdate(v: FormValues): ReturnType<typeof parseStatusUpdate> {
+  const unconfirmed =
+    isStatus(v.status) && FINAL_STATUSES.has(v.status) && v.confirm !== 'yes'
+      ? [fieldIssue('a final status is recorded only when confirmed', 'confirm')]
+      : [];
+  let update: ReturnType<typeof parseStatusUpdate>;
+  try {
+    update = parseStatusUpdate(statusBodyOf(v));
+  } catch (err) {
+    if (unconfirmed.length > 0 && err instanceof OperationOutcomeError && httpStatusOf(err.outcome) === 422) {
+      throw new OperationOutcomeError({ ...err.outcome, issue: [...err.outcome.issue, ...unconfirmed] });
+    }
+    throw err;
   }
+  if (unconfirmed.length > 0) {
+    throw new OperationOutcomeError(unprocessableIssues(unconfirmed));
+  }
+  return update;
 }
 
 function formValuesOf(body: unknown): FormValues {
@@ -247,8 +263,9 @@ async function sendReferralPage(
   const v = state.values;
   const invalid = state.invalid ?? new Set<FormName>();
   const pagePath = `/console/municipality/referrals/${encodeURIComponent(key)}`;
-  // The status chosen: asked for in a first step (`?status=`), or the one of a refused form shown again.
-  const chosen = isStatus(v.status) && (allowed.includes(v.status) || state.error) ? v.status : undefined;
+  // The status chosen: asked for in a first step (`?status=`), or the one of a refused form shown again while it may
+  // still follow; one that may not (the referral moved on meanwhile) is asked for again, the refusal beside it.
+  const chosen = isStatus(v.status) && allowed.includes(v.status) ? v.status : undefined;
   const selected = (a: string | undefined, b: string) => (a === b ? html` selected` : '');
   /** A field refused: marked so, and its error read out with it. */
   const validity = (name: FormName) =>
@@ -509,8 +526,7 @@ export function municipalityPages(ctx: PipelineContext): Router {
       return;
     }
     try {
-      const update = parseStatusUpdate(statusBodyOf(values));
-      assertConfirmed(values);
+      const update = parseConfirmedUpdate(values);
       await recordUpdate(ctx, req, res, target, update, { notCancelled: true });
       res.redirect(
         303,

@@ -1,3 +1,4 @@
+import { municipalityName } from './monitoring-pages';
 import { notFound, OperationOutcomeError } from '@medplum/core';
 import type { Consent, RelatedPerson } from '@medplum/fhirtypes';
 import type { Router } from 'express';
@@ -18,6 +19,7 @@ import { disclosedOf, type Disclosed } from '../../reports/event-timeline/event-
 import {
   formatTime,
   permitInWords,
+  dataClassesInWords,
   purposesInWords,
   reasonsInWords,
   relationshipInWords,
@@ -173,7 +175,7 @@ export function practicePages(ctx: PipelineContext): Router {
       req,
       res,
       `${t(lang, 'eventTitle')}: ${timeline.eventId}`,
-      html`${why}${consents}${sentHtml(lang, timeline, disclosed, carried)}${await referralStatusHtml(ctx, lang, timeline)}${timelineHtml(lang, timeline, 'practice')}`,
+      html`${why}${consents}${sentHtml(lang, timeline, disclosed, carried, (code) => municipalityName(ctx, code))}${await referralStatusHtml(ctx, lang, timeline)}${timelineHtml(lang, timeline, 'practice')}`,
     );
   });
 
@@ -242,6 +244,7 @@ function sentHtml(
   timeline: { history: readonly { state: string; reason: string | null }[] },
   disclosed: readonly Disclosed[],
   carried: readonly string[] | undefined,
+  municipalityInWords: (code: string) => string,
 ): SafeHtml | string {
   if (disclosed.length === 0) {
     return '';
@@ -257,14 +260,14 @@ function sentHtml(
       ${disclosed.map(
         (d) =>
           html`<li>
-            ${t(lang, 'sentTo', d.municipality ?? d.destination, formatTime(lang, d.deliveredAt))}.
+            ${t(lang, 'sentTo', d.municipality ? municipalityInWords(d.municipality) : d.destination, formatTime(lang, d.deliveredAt))}.
             ${t(lang, 'sentPurpose', d.purpose ? purposesInWords(lang, [d.purpose]) : unknown)}.
             ${t(lang, 'sentAgreement', d.agreement ? `${d.agreement.id} v${d.agreement.version}` : unknown)}.
-            ${t(lang, 'sentClasses', d.dataClasses ? d.dataClasses.join(', ') : unknown)}.
+            ${t(lang, 'sentClasses', d.dataClasses ? dataClassesInWords(lang, d.dataClasses) : unknown)}.
           </li>`,
       )}
     </ul>
-    ${leftOut.length > 0 ? html`<p>${t(lang, 'leftOutClasses', leftOut.join(', '))}.</p>` : ''}
+    ${leftOut.length > 0 ? html`<p>${t(lang, 'leftOutClasses', dataClassesInWords(lang, leftOut))}.</p>` : ''}
   </section>`;
 }
 
@@ -357,7 +360,11 @@ function partiesOf(
  * A consent event's Consents in words: an objection (provision.type deny) as one, with who gave it and when it was
  * recorded ("Bezwaar van: het kind (p1), vastgelegd op …"), a consent likewise ("Toestemming van: …").
  */
-function consentsHtml(lang: Lang, consents: readonly Consent[], named: (refs: string) => string[]): SafeHtml | string {
+export function consentsHtml(
+  lang: Lang,
+  consents: readonly Consent[],
+  named: (refs: string) => string[],
+): SafeHtml | string {
   if (consents.length === 0) {
     return '';
   }
@@ -367,7 +374,7 @@ function consentsHtml(lang: Lang, consents: readonly Consent[], named: (refs: st
       const on = c.dateTime !== undefined ? `, ${t(lang, 'recordedOn', formatTime(lang, c.dateTime))}` : '';
       return html`<p>
         <strong>${t(lang, c.provision?.type === 'deny' ? 'objectionBy' : 'consentBy')}:</strong>
-        ${who.join('; ')}${on}
+        ${who.length > 0 ? who.join('; ') : t(lang, 'performerUnknown')}${on}
       </p>`;
     })}
   </section>`;

@@ -33,10 +33,10 @@
 import type { BuiltFigures, Figures, ForcedCells, GroupCells } from './measure-report';
 import { GROUPS, type GroupCode } from './measure';
 import { isSmall, withheldCells } from './suppression';
-import { cellsToForce, forcedCell } from './table-audit';
+import { auditTable, forcedCell, type AuditOptions } from './table-audit';
 
 /** Groups whose units are counted in every quarter they are open in, so a period's count is not its parts' sum. */
-function isOpenInPeriod(code: GroupCode): boolean {
+export function isOpenInPeriod(code: GroupCode): boolean {
   const spec = GROUPS.find((g) => g.code === code);
   return spec?.openInPeriod === true || (spec?.stratifiers.some((s) => s.strata === 'overlapping') ?? false);
 }
@@ -163,28 +163,54 @@ export function jointPracticeMasks<T extends { readonly forcedBefore: ForcedCell
   return built;
 }
 
-/** A guard: each round withholds at least one more shown cell, so the rounds end long before this. */
-const TABLE_ROUNDS = 1000;
+/** The most rounds by default: each withholds at least one more shown cell; a table that needs more fails closed. */
+export const TABLE_ROUNDS = 1000;
+
+/** Why a table's groups were withheld whole (no personal data: group codes and a reason). */
+export interface FailedClosed {
+  readonly groups: readonly GroupCode[];
+  readonly reason: 'no cell to withhold' | 'sweeps' | 'rounds';
+}
+
+/** `jointTableMasks`' limits and choices; the defaults are the product's. */
+export interface TableOptions extends AuditOptions {
+  readonly rounds?: number;
+  /** Told when the audit could not make the table safe and groups were withheld whole (to log a warning). */
+  readonly onFailClosed?: (failed: FailedClosed) => void;
+}
+
+/** Every cell of `groups`, in `figures`' shape. */
+function wholeGroups(figures: BuiltFigures['figures'], groups: readonly GroupCode[]): ForcedCells {
+  return new Map(
+    groups.flatMap((code) => {
+      const cells = figures.get(code);
+      return cells ? [[code, mapCells(cells, () => true)] as const] : [];
+    }),
+  );
+}
 
 /**
  * One period's reports, suppressed as one table (table-audit.ts): the municipality's report is the margin of its
  * practices' reports. Each round builds the municipality's report and its practices' (`jointPracticeMasks`), audits
  * the table's intervals, and withholds a shown cell beside each withheld cell that came out exactly (in whichever
  * report holds it, the municipality's too), until none does. Every report the caller can ask for of this period is
- * then one of these, all consistent with this one decision.
+ * then one of these, all consistent with this one decision. Fails closed: when the audit cannot make a group safe
+ * (no cell it may withhold, its sweeps or the rounds run out), that group is withheld whole in every report of the
+ * table, and, should the audit still find anything, every group; never is an unaudited table returned.
  */
 export function jointTableMasks<T extends { readonly forcedBefore: ForcedCells }, R extends BuiltFigures>(
   k: number,
   municipality: T,
   practices: readonly T[],
   build: (entry: T, forced: ForcedCells) => R,
+  options: TableOptions = {},
 ): { readonly municipality: R; readonly practices: R[] } {
   let extra: ForcedCells[] = [municipality, ...practices].map(() => new Map());
   const withExtra = (e: T, i: number): T => ({
     ...e,
     forcedBefore: eitherWithheld(e.forcedBefore, extra[i] ?? new Map()),
   });
-  for (let round = 0; ; round++) {
+  const buildAll = () => {
     const margin = build(municipality, withExtra(municipality, 0).forcedBefore);
     const rows = jointPracticeMasks(
       k,
@@ -192,12 +218,33 @@ export function jointTableMasks<T extends { readonly forcedBefore: ForcedCells }
       margin,
       build,
     );
-    const force = cellsToForce(k, margin, rows);
-    if (force.length === 0 || round >= TABLE_ROUNDS) {
+    return { margin, rows };
+  };
+  const rounds = options.rounds ?? TABLE_ROUNDS;
+  for (let round = 0; ; round++) {
+    const { margin, rows } = buildAll();
+    const audit = auditTable(k, margin, rows, options);
+    if (audit.force.length === 0 && audit.failed.length === 0) {
       return { municipality: margin, practices: rows };
     }
+    if (audit.failed.length > 0 || round >= rounds) {
+      let failed: FailedClosed = {
+        groups: audit.failed.length > 0 ? audit.failed : [...new Set(audit.force.map((c) => c.code))],
+        reason: audit.reason ?? 'rounds',
+      };
+      extra = extra.map((e) => eitherWithheld(e, wholeGroups(margin.figures, failed.groups)));
+      let table = buildAll();
+      const again = auditTable(k, table.margin, table.rows, { sweeps: options.sweeps });
+      if (again.force.length > 0 || again.failed.length > 0) {
+        failed = { ...failed, groups: [...margin.figures.keys()] };
+        extra = extra.map((e) => eitherWithheld(e, wholeGroups(margin.figures, failed.groups)));
+        table = buildAll();
+      }
+      options.onFailClosed?.(failed);
+      return { municipality: table.margin, practices: table.rows };
+    }
     extra = extra.map((e, i) =>
-      force
+      audit.force
         .filter((c) => (c.row === 'municipality' ? 0 : typeof c.row === 'number' ? c.row + 1 : -1) === i)
         .reduce((acc, c) => eitherWithheld(acc, forcedCell(margin.figures, c)), e),
     );

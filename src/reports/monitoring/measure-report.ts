@@ -21,7 +21,7 @@ import type { ReportPeriod } from './period';
 import type { CountsByCode, MonitoringCounts } from './report-store';
 import { isSmall, withheldCells } from './suppression';
 
-/** A report's counts, cell by cell (joint-suppression.ts `figuresOf`). */
+/** A report's counts, cell by cell (`figuresOf` below). */
 export type Figures = ReadonlyMap<GroupCode, GroupCells<number>>;
 
 /** A report that was built: its counts and which of its cells it withholds. */

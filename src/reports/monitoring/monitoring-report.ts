@@ -3,7 +3,7 @@ import type { Registry } from '../../event/registry';
 import type { Agreement } from '../../policy/agreement';
 import type { Db } from '../../kernel/db';
 import { amsterdamDay } from '../../kernel/dutch-time';
-import { acrossPeriods, jointTableMasks } from './joint-suppression';
+import { acrossPeriods, isOpenInPeriod, jointTableMasks, type TableOptions } from './joint-suppression';
 import type { BuiltFigures, Figures } from './measure-report';
 import { buildMeasureReport, figuresOf, withheldOf, type ForcedCells, type ReportSettings } from './measure-report';
 import { daysIn, standardPartsOf, type ReportPeriod } from './period';
@@ -86,12 +86,20 @@ function practicesOf(registry: Registry, municipality: string): string[] {
  * half-year's or year's with the reports of the standard periods inside it, and every report of a period (the
  * municipality's and each practice's) as one practice × category table, whichever of them is asked for. Every
  * report involved is counted once.
+ *
+ * A half-year's or year's table audit withholds no cell of a group that adds up over its quarters (trajectories
+ * started, closed, referrals): the quarters show every cell the longer period shows, and the sum of theirs would
+ * give it back (rev-late1 1). Where it would need one, the group is withheld whole in that period's reports. When
+ * the audit withholds groups whole, `warn` is told which (group codes and the period, no personal data).
  */
 export async function jointlySuppressedReport(
   registry: Registry,
   count: (q: CountsQuery) => Promise<MonitoringCounts>,
   q: CountsQuery,
   now: Date,
+  options: Pick<TableOptions, 'rounds' | 'sweeps'> & {
+    readonly warn?: (fields: Record<string, unknown>, message: string) => void;
+  } = {},
 ): Promise<MeasureReport> {
   const counted = new Map<string, Promise<MonitoringCounts>>();
   const countOf = (period: ReportPeriod, practice: string | undefined) => {
@@ -132,10 +140,26 @@ export async function jointlySuppressedReport(
       throw new Error('no municipality report');
     }
     const k = Math.max(municipality.settings.k, ...each.map((e) => e.settings.k));
-    return jointTableMasks(k, municipality, each, (e, forced) => {
-      const report = buildMeasureReport(e.counts, e.settings, forced);
-      return { figures: e.figures, withheld: withheldOf(report), report };
-    });
+    const longer = standardPartsOf(period) !== undefined;
+    return jointTableMasks(
+      k,
+      municipality,
+      each,
+      (e, forced) => {
+        const report = buildMeasureReport(e.counts, e.settings, forced);
+        return { figures: e.figures, withheld: withheldOf(report), report };
+      },
+      {
+        rounds: options.rounds,
+        sweeps: options.sweeps,
+        mayForce: longer ? (c) => isOpenInPeriod(c.code) : undefined,
+        onFailClosed: (failed) =>
+          options.warn?.(
+            { period: period.label, groups: failed.groups, reason: failed.reason },
+            'monitoring table audit could not make these groups safe: withheld whole',
+          ),
+      },
+    );
   }
   async function build(period: ReportPeriod, practice: string | undefined): Promise<Built> {
     const table = await buildPeriod(period);
@@ -153,9 +177,15 @@ export async function jointlySuppressedReport(
 
 /** Counts and builds the suppressed MeasureReport of one municipality and period (jointly: see above). */
 export function monitoringReport(
-  ctx: { readonly db: Db; readonly registry: Registry },
+  ctx: {
+    readonly db: Db;
+    readonly registry: Registry;
+    readonly log?: { warn: (fields: Record<string, unknown>, message: string) => void };
+  },
   q: CountsQuery,
   now: Date = new Date(),
 ): Promise<MeasureReport> {
-  return jointlySuppressedReport(ctx.registry, (c) => countMonitoring(ctx.db, c), q, now);
+  return jointlySuppressedReport(ctx.registry, (c) => countMonitoring(ctx.db, c), q, now, {
+    warn: ctx.log ? (fields, message) => ctx.log?.warn(fields, message) : undefined,
+  });
 }

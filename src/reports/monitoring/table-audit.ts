@@ -33,7 +33,7 @@ export interface CellRef {
 
 interface Unknown {
   readonly value: number;
-  /** Shown in its report (or the rest's 0, which anyone who knows the practices assumes). */
+  /** Shown in its report (the rest row: see `tableSystem`). */
   readonly known: boolean;
   readonly lb: number;
   /** Must not come out as one value. */
@@ -88,7 +88,8 @@ export function tableSystem(k: number, municipality: BuiltFigures, practices: re
       const value = valueOf(row);
       if (row === 'rest') {
         // At least 0, or what it is: the municipality's and practices' counts are separate reads, and one can see a
-        // registration the other did not (then the rest is -1, and the sums still hold for the true values).
+        // registration the other did not (then the rest is -1, and the sums still hold for the true values). Known
+        // where it is 0: anyone who knows the practices assumes no figures of another.
         unknowns.set(keyOf(row, code, at), {
           value,
           known: value === 0,
@@ -185,11 +186,23 @@ export function tableSystem(k: number, municipality: BuiltFigures, practices: re
   return { unknowns, sums };
 }
 
-/** How many sweeps over the sums at most; the bounds after any sweep are sound, only perhaps not the tightest. */
-const SWEEPS = 500;
+/** How many sweeps over the sums at most, by default; a table that needs more is not audited (`narrowed`). */
+export const SWEEPS = 500;
 
-/** Each unknown's interval after narrowing by every sum until nothing changes. */
-export function intervalsOf(system: TableSystem): Map<string, { lo: number; hi: number }> {
+/** Each unknown's interval after narrowing by every sum until nothing changes (see `narrowed`). */
+export function intervalsOf(system: TableSystem, sweeps = SWEEPS): Map<string, { lo: number; hi: number }> {
+  return narrowed(system, sweeps).bounds;
+}
+
+/**
+ * Each unknown's interval after narrowing by every sum, and whether nothing changed any more within `sweeps`
+ * sweeps: when not, the bounds are sound but perhaps wider than the adversary's fixpoint, and a cell the fixpoint
+ * pins down may look safe, so the table counts as not audited.
+ */
+export function narrowed(
+  system: TableSystem,
+  sweeps = SWEEPS,
+): { readonly bounds: Map<string, { lo: number; hi: number }>; readonly converged: boolean } {
   const keys = [...system.unknowns.keys()];
   const index = new Map(keys.map((key, i) => [key, i]));
   const lo = new Float64Array(keys.length);
@@ -212,7 +225,8 @@ export function intervalsOf(system: TableSystem): Map<string, { lo: number; hi: 
     hi[i] = Math.min(h, high);
     return true;
   };
-  for (let sweep = 0; sweep < SWEEPS; sweep++) {
+  let converged = false;
+  for (let sweep = 0; sweep < sweeps; sweep++) {
     let changed = false;
     for (const { whole, parts } of sums) {
       let partsLo = 0;
@@ -238,19 +252,39 @@ export function intervalsOf(system: TableSystem): Map<string, { lo: number; hi: 
       }
     }
     if (!changed) {
+      converged = true;
       break;
     }
   }
-  return new Map(keys.map((key, i) => [key, { lo: lo[i] ?? 0, hi: hi[i] ?? 0 }]));
+  return { bounds: new Map(keys.map((key, i) => [key, { lo: lo[i] ?? 0, hi: hi[i] ?? 0 }])), converged };
 }
 
 /** The unknowns that must not come out as one value and do. */
-export function exposedCells(system: TableSystem): string[] {
-  const bounds = intervalsOf(system);
+export function exposedCells(system: TableSystem, bounds = intervalsOf(system)): string[] {
   return [...system.unknowns].flatMap(([key, u]) => {
     const b = bounds.get(key);
     return u.protect && !u.known && b && b.lo === b.hi ? [key] : [];
   });
+}
+
+/** What the audit of one table asks for: cells to withhold next, or groups it could not make safe. */
+export interface TableAudit {
+  /** The shown cells to withhold next (none: nothing comes out, or `failed` names what does). */
+  readonly force: CellRef[];
+  /**
+   * The groups the audit could not make safe: a withheld cell comes out and no cell it may withhold covers it, or
+   * the narrowing did not end within its sweeps (then every group: a cell may come out unseen). The caller withholds
+   * these groups whole; never publishes the table as it is.
+   */
+  readonly failed: GroupCode[];
+  readonly reason?: 'no cell to withhold' | 'sweeps';
+}
+
+/** The limits and choices of one audit; the defaults are the product's. */
+export interface AuditOptions {
+  readonly sweeps?: number;
+  /** Whether the audit may withhold this shown cell (a longer period's: not one its quarters show, rev-late1 1). */
+  readonly mayForce?: (cell: CellRef) => boolean;
 }
 
 /**
@@ -260,10 +294,21 @@ export function exposedCells(system: TableSystem): string[] {
  * which withhold the whole row of the group (one report's rule finds nothing else to withhold beside it). Among
  * those the smallest, a practice's before the municipality's (whose figures are the ones most read); failing all,
  * the smallest shown cell of its group in any row. One cell per round: withholding it often covers the other
- * exposed cells too, and the audit is run again.
+ * exposed cells too, and the audit is run again. An exposed cell with none of those (`mayForce` allowing) fails its
+ * group; a narrowing that did not end fails every group.
  */
-export function cellsToForce(k: number, municipality: BuiltFigures, practices: readonly BuiltFigures[]): CellRef[] {
+export function auditTable(
+  k: number,
+  municipality: BuiltFigures,
+  practices: readonly BuiltFigures[],
+  options: AuditOptions = {},
+): TableAudit {
   const system = tableSystem(k, municipality, practices);
+  const { bounds, converged } = narrowed(system, options.sweeps);
+  if (!converged) {
+    return { force: [], failed: [...municipality.figures.keys()], reason: 'sweeps' };
+  }
+  const mayForce = options.mayForce ?? (() => true);
   const sumsOf = new Map<string, Sum[]>();
   for (const s of system.sums) {
     for (const key of [s.whole, ...s.parts]) {
@@ -284,13 +329,16 @@ export function cellsToForce(k: number, municipality: BuiltFigures, practices: r
   const candidates = (keys: readonly string[], strata: boolean) =>
     keys.flatMap((key) => {
       const u = system.unknowns.get(key);
-      return u?.cell && u.known && u.value > 0 && wholeRow(u) !== strata ? [{ key, cell: u.cell, value: u.value }] : [];
+      return u?.cell && u.known && u.value > 0 && wholeRow(u) !== strata && mayForce(u.cell)
+        ? [{ key, cell: u.cell, value: u.value }]
+        : [];
     });
   const smallest = (found: { key: string; cell: CellRef; value: number }[]) =>
     found.sort(
       (a, b) => a.value - b.value || Number(a.cell.row === 'municipality') - Number(b.cell.row === 'municipality'),
     )[0];
-  for (const key of exposedCells(system)) {
+  const failed = new Set<GroupCode>();
+  for (const key of exposedCells(system, bounds)) {
     const near = membersOf([key]);
     const further = membersOf(near.filter((n) => system.unknowns.get(n)?.known === false));
     const group = key.split('|')[1] ?? '';
@@ -303,10 +351,18 @@ export function cellsToForce(k: number, municipality: BuiltFigures, practices: r
       smallest(candidates(ofGroup(), true)) ??
       smallest(candidates(ofGroup(), false));
     if (pick) {
-      return [pick.cell];
+      return { force: [pick.cell], failed: [] };
     }
+    failed.add(group as GroupCode);
   }
-  return [];
+  return failed.size > 0
+    ? { force: [], failed: [...failed], reason: 'no cell to withhold' }
+    : { force: [], failed: [] };
+}
+
+/** `auditTable`'s cells to withhold next. */
+export function cellsToForce(k: number, municipality: BuiltFigures, practices: readonly BuiltFigures[]): CellRef[] {
+  return auditTable(k, municipality, practices).force;
 }
 
 /** The cells of `figures`' shape with only `cell` withheld, to merge into a report's forced cells. */

@@ -211,3 +211,29 @@ describe('suppression across periods', () => {
     expect([cell(q3, 'inflow'), cell(q4, 'inflow'), cell(h2, 'inflow')]).toEqual([10, 6, 16]);
   });
 });
+
+describe("the audit's limits fail closed (rev-late1 2)", () => {
+  const count = startedByPractice({
+    [PRACTICES[0] ?? '']: { '0-3': 2, '4-11': 5, '12-15': 3 },
+    [PRACTICES[1] ?? '']: { '4-11': 5, '16-17': 1 },
+    [PRACTICES[2] ?? '']: { '4-11': 4, '12-15': 1 },
+  });
+
+  it('withholds started trajectories whole in every report when the rounds run out, and warns', async () => {
+    const warned: unknown[] = [];
+    for (const practice of [undefined, ...PRACTICES]) {
+      const r = await jointlySuppressedReport(
+        registry,
+        (q) => Promise.resolve(count(q)),
+        { municipality: MUNICIPALITY, period: period('2026-Q3'), practice },
+        NOW,
+        { rounds: 0, warn: (fields) => warned.push(fields) },
+      );
+      expect([practice, ...[undefined, '0-3', '4-11', '12-15', '16-17'].map((b) => cell(r, 'inflow', b))]).toEqual([
+        practice,
+        ...[undefined, '0-3', '4-11', '12-15', '16-17'].map(() => undefined),
+      ]);
+    }
+    expect(warned[0]).toEqual({ period: '2026-Q3', groups: ['inflow'], reason: 'rounds' });
+  });
+});

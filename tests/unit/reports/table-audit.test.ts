@@ -1,6 +1,8 @@
 import type { BuiltFigures } from '../../../src/reports/monitoring/measure-report';
 import { GROUPS } from '../../../src/reports/monitoring/measure';
-import { cellsToForce, exposedCells, tableSystem } from '../../../src/reports/monitoring/table-audit';
+import { eitherWithheld, jointTableMasks, type FailedClosed } from '../../../src/reports/monitoring/joint-suppression';
+import type { ForcedCells } from '../../../src/reports/monitoring/measure-report';
+import { auditTable, cellsToForce, exposedCells, tableSystem } from '../../../src/reports/monitoring/table-audit';
 
 /**
  * The interval audit of one period's table (table-audit.ts) on the tester's 2026-Q4 age bands (xpolicy H1), as the
@@ -52,5 +54,65 @@ describe('the interval audit of one period as one table', () => {
 
   it("withholds a practice's shown stratum beside them, not a total that would take the whole row", () => {
     expect(cellsToForce(K, municipality, practices)).toEqual([{ row: 0, code: 'inflow', where: [0, 1] }]);
+  });
+});
+
+/** The tester's table through `jointTableMasks`: each report withholds its own cells and those forced on it. */
+function suppressTable(options?: Parameters<typeof jointTableMasks>[4]) {
+  const entry = (r: BuiltFigures) => ({ ...r, forcedBefore: new Map() as ForcedCells });
+  return jointTableMasks(
+    K,
+    entry(municipality),
+    practices.map(entry),
+    (e, forced) => ({ figures: e.figures, withheld: eitherWithheld(e.withheld, forced) }),
+    options,
+  );
+}
+const allWithheld = (r: BuiltFigures) => {
+  const g = r.withheld.get('inflow');
+  return g?.total === true && (g.strata.flat().every(Boolean) ?? false);
+};
+
+describe("a longer period's table audit (rev-late1 1)", () => {
+  it('withholds no cell its quarters show: a group that needs one is withheld whole, and told', () => {
+    const told: FailedClosed[] = [];
+    // As a half-year's table: started trajectories add up over the quarters, so no shown cell may be withheld.
+    const table = suppressTable({ mayForce: (c) => c.code !== 'inflow', onFailClosed: (f) => told.push(f) });
+    expect([table.municipality, ...table.practices].map(allWithheld)).toEqual([true, true, true, true]);
+    expect(told).toEqual([{ groups: ['inflow'], reason: 'no cell to withhold' }]);
+  });
+});
+
+describe("the audit's limits fail closed (rev-late1 2)", () => {
+  it('counts a narrowing that does not end within its sweeps as not audited', () => {
+    expect(auditTable(K, municipality, practices, { sweeps: 1 })).toEqual({
+      force: [],
+      failed: ['inflow'],
+      reason: 'sweeps',
+    });
+    expect(auditTable(K, municipality, practices).failed).toEqual([]);
+  });
+
+  it('counts an exposed cell with no cell to withhold beside it as not safe', () => {
+    expect(auditTable(K, municipality, practices, { mayForce: () => false })).toEqual({
+      force: [],
+      failed: ['inflow'],
+      reason: 'no cell to withhold',
+    });
+  });
+
+  it.each([
+    [{ rounds: 0 }, 'rounds'],
+    [{ sweeps: 1 }, 'sweeps'],
+  ] as const)('withholds the group whole in every report when %j runs out, and tells', (limits, reason) => {
+    const told: FailedClosed[] = [];
+    const table = suppressTable({ ...limits, onFailClosed: (f) => told.push(f) });
+    expect([table.municipality, ...table.practices].map(allWithheld)).toEqual([true, true, true, true]);
+    expect(told).toEqual([{ groups: ['inflow'], reason }]);
+  });
+
+  it('with the default limits withholds a cell beside them, not the group', () => {
+    const table = suppressTable();
+    expect([table.municipality, ...table.practices].map(allWithheld)).toEqual([false, false, false, false]);
   });
 });
