@@ -151,6 +151,33 @@ describe('the same endpoint takes every HIS dialect', () => {
       expect(refused.receipt.outcome!.issue[0]!.details!.text).toContain(first.receipt.id);
     });
 
+    it('refuses a re-send that changes only an identifier the canonical event drops (the HIS addresses it so)', async () => {
+      const bundle = bundleFixture('referral-created-ggz', 'evt-rebuilt-4');
+      const first = await postBundle(bundle);
+      expect(first.receipt.status).toBe('accepted');
+      // An AGB-based identifier is not kept in the canonical event, but is part of how the HIS addresses its referral.
+      const changed = {
+        ...bundle,
+        entry: bundle.entry.map((e) => {
+          const resource = e.resource as { resourceType: string; identifier?: unknown[] };
+          return resource.resourceType === 'ServiceRequest'
+            ? {
+                ...e,
+                resource: {
+                  ...resource,
+                  identifier: [...(resource.identifier ?? []), { system: 'urn:agb:ref', value: 'other-4' }],
+                },
+              }
+            : e;
+        }),
+      };
+      const refused = await postBundle(changed);
+      expect(refused.receipt.outcome?.issue[0]).toEqual(
+        expect.objectContaining({ code: 'conflict', expression: ['eventId'] }),
+      );
+      expect(refused.status).toBe(409);
+    });
+
     it('recognises a rebuilt re-send of an event stored before its canonical event was kept', async () => {
       const bundle = bundleFixture('referral-created-ggz', 'evt-rebuilt-3');
       const first = await postBundle(bundle);
