@@ -167,7 +167,7 @@ export async function referralFor(
   expression = 'identifier',
 ): Promise<ReferralTarget> {
   const principal = getPrincipal(res);
-  const all = await findReferrals(ctx, key);
+  const all = await findReferrals(ctx, key, principal);
   // An operator reads the statuses of its practices' referrals only, as it reads their events (operator-scope.ts).
   const referrals = all.filter((r) => principal.role !== 'operator' || eventInScope(principal, r.row));
   const visible = referrals.flatMap((referral) => {

@@ -1,5 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import type { Principal } from '../../src/access/principal';
+import { findReferrals } from '../../src/event/feedback';
+import { OTHER_PRACTICE_AGB, PRACTICE_AGB } from '../helpers/builders';
 import { useTestApp } from '../helpers/test-runtime';
 
 const FIXTURES = path.join(__dirname, '../fixtures');
@@ -112,6 +115,40 @@ describe('the same endpoint takes every HIS dialect', () => {
     expect(status).toBe(202);
     expect(receipt.status).toBe('accepted');
     expect(receipt.outcome!.issue.map((i) => i.expression)).toEqual([[`Bundle.entry[${consentAt}].resource.id`]]);
+  });
+
+  it("matches a HIS's own identifier by its bare value within the caller's practices only, not under others' numbers", async () => {
+    const own = { system: 'https://his.example.nl/fhir/NamingSystem/verwijzing', value: 'V-shared-1001' };
+    const bundle = bundleFixture('referral-created-ggz', 'evt-his-scope-1');
+    const request = bundle.entry.find(
+      (e) => (e.resource as { resourceType: string }).resourceType === 'ServiceRequest',
+    )!;
+    request.resource = { ...(request.resource as object), identifier: [own] };
+    const { receipt } = await postBundle(bundle);
+    expect(receipt.status).toBe('accepted');
+    // Another practice's HIS numbers its referrals alike: 50 newer referrals carry the same value.
+    await app.rt.ctx.db.query(
+      `WITH clones AS (
+         INSERT INTO inbox SELECT (jsonb_populate_record(NULL::inbox, to_jsonb(i) || jsonb_build_object(
+           'id', gen_random_uuid(), 'tenant', $2::text, 'source_event_id', 'evt-his-scope-clone-' || g,
+           'received_at', now() + g * interval '1 second', 'received_seq', nextval('inbox_received_seq')))).*
+         FROM inbox i, generate_series(1, 50) g WHERE i.id = $1
+         RETURNING id, source_event_id)
+       INSERT INTO referral_identifier SELECT (jsonb_populate_record(NULL::referral_identifier, to_jsonb(r) ||
+         jsonb_build_object('inbox_id', c.id, 'tenant', $2::text, 'value', c.source_event_id,
+           'service_request_id', gen_random_uuid()))).*
+       FROM referral_identifier r, clones c WHERE r.inbox_id = $1`,
+      [receipt.id, OTHER_PRACTICE_AGB],
+    );
+    const practice: Principal = {
+      id: 'api-key:his-scope',
+      role: 'practice',
+      practices: [PRACTICE_AGB],
+      municipalities: [],
+      via: 'api-key',
+    };
+    const found = await findReferrals(app.rt.ctx, own.value, practice);
+    expect(found.map((r) => r.row.id)).toEqual([receipt.id]);
   });
 
   describe('a re-send is decided on what the dialect reads, not on the bytes sent', () => {

@@ -186,7 +186,7 @@ export async function searchTasks(
     return searchTasksStored(ctx, principal, search);
   }
   const { key, parameter } = referralKeyOf(search);
-  const referrals = await findReferrals(ctx, key);
+  const referrals = await findReferrals(ctx, key, principal);
   const readable = referrals.filter((r) => mayReadStatusesOf(principal, r));
   // A bare value two practices' referrals share names neither: 409, as the status routes answer it.
   assertOnePractice(readable, parameter);
