@@ -330,6 +330,17 @@ export async function getSealedEvents(db: Db, ids: readonly string[]): Promise<(
   return db.query<EventRow & SealedEvent>(SEALED_EVENTS_SELECT, [ids]);
 }
 
+/**
+ * Stored events by id with their records as sent, whether or not the canonical event is stored beside it (as
+ * `tryGetSealedEvent`, for many): `getSealedEvents` leaves the record out where the canonical event is kept.
+ */
+export async function getSealedEventsWithRecords(db: Db, ids: readonly string[]): Promise<(EventRow & SealedEvent)[]> {
+  return db.query<EventRow & SealedEvent>(
+    `SELECT ${EVENT_COLUMNS}, ${SEALED_COLUMNS} FROM inbox WHERE id = ANY($1::uuid[])`,
+    [ids],
+  );
+}
+
 /** The statement of `getSealedEvents`, made once rather than on every group read. */
 const SEALED_EVENTS_SELECT = `SELECT ${EVENT_COLUMNS}, ${openedColumns('inbox')} FROM inbox WHERE id = ANY($1::uuid[])`;
 

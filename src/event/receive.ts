@@ -10,8 +10,8 @@ import type { PipelineContext } from './context';
 import {
   insertEvent,
   insertEvents,
+  getSealedEventsWithRecords,
   referralsRefusedAtReceipt,
-  tryGetSealedEvent,
   upsertConsents,
   type InsertedEvents,
   type NewEventWithIdentifier,
@@ -272,15 +272,23 @@ function refusalOutcome(location: string, row: NewEventWithIdentifier, refusal: 
 /**
  * The events stored before under an event id that this request sent with other bytes (`StoredEventId.conflict`)
  * whose stored event says something else than the one sent now (`saysTheSame`): those are a 409. A re-send the HIS
- * built again, with only what its dialect ignores changed, is a duplicate. Read one by one: they are rare.
+ * built again, with only what its dialect ignores changed, is a duplicate. A HIS that builds every retry again makes
+ * each event of a retried batch such a conflict: their stored events (with their records) are read in one statement.
  */
 async function withOtherContent(
   ctx: PipelineContext,
   stored: readonly (StoredEventId & { event: CanonicalEvent; address: HisReferralAddress | undefined })[],
 ): Promise<Set<string>> {
+  const conflicts = stored.filter((x) => x.conflict);
+  if (conflicts.length === 0) {
+    return new Set();
+  }
+  const rows = new Map(
+    (await getSealedEventsWithRecords(ctx.db, [...new Set(conflicts.map((s) => s.id))])).map((r) => [r.id, r]),
+  );
   const other = new Set<string>();
-  for (const s of stored.filter((x) => x.conflict)) {
-    const row = await tryGetSealedEvent(ctx.db, s.id);
+  for (const s of conflicts) {
+    const row = rows.get(s.id);
     if (!row || !saysTheSame(ctx.cipher, row, s.event, s.address)) {
       other.add(s.id);
     }

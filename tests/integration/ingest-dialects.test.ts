@@ -26,6 +26,14 @@ function bundleFixture(name: string, eventId: string): Record<string, unknown> &
   return { ...bundle, identifier: { ...bundle.identifier, value: eventId } };
 }
 
+/** A Bundle entry with a note on its ServiceRequest: content the dialect reads. */
+function withNote(e: Record<string, unknown>): Record<string, unknown> {
+  const resource = e.resource as { resourceType: string };
+  return resource.resourceType === 'ServiceRequest'
+    ? { ...e, resource: { ...resource, note: [{ text: 'Other' }] } }
+    : e;
+}
+
 describe('the same endpoint takes every HIS dialect', () => {
   const app = useTestApp();
 
@@ -213,6 +221,36 @@ describe('the same endpoint takes every HIS dialect', () => {
         expect.objectContaining({ code: 'conflict', expression: ['eventId'] }),
       );
       expect(refused.status).toBe(409);
+    });
+
+    it('compares each Bundle of a rebuilt batch with its own stored event: duplicates, and a 409 for the changed one', async () => {
+      const bundles = ['evt-rebuilt-5', 'evt-rebuilt-6', 'evt-rebuilt-7'].map((id) =>
+        bundleFixture('referral-created-ggz', id),
+      );
+      const first = await app.request('/his/v1/events', {
+        method: 'POST',
+        body: JSON.stringify(bundles),
+        headers: { 'content-type': 'application/fhir+json' },
+      });
+      const ids = ((await first.json()) as { receipts: Receipt[] }).receipts.map((r) => [r.status, r.id]);
+      expect(ids.map(([status]) => status)).toEqual(['accepted', 'accepted', 'accepted']);
+      const rebuilt = bundles.map((b, n) => ({
+        ...b,
+        meta: { lastUpdated: '2026-11-20T10:18:00+01:00' },
+        ...(n === 1 ? { entry: b.entry.map((e) => withNote(e)) } : {}),
+      }));
+      const again = await app.request('/his/v1/events', {
+        method: 'POST',
+        body: JSON.stringify(rebuilt),
+        headers: { 'content-type': 'application/fhir+json' },
+      });
+      const receipts = ((await again.json()) as { receipts: Receipt[] }).receipts;
+      expect(receipts.map((r) => [r.status, r.status === 'rejected' ? ids[1]![1] : r.id])).toEqual([
+        ['duplicate', ids[0]![1]],
+        ['rejected', ids[1]![1]],
+        ['duplicate', ids[2]![1]],
+      ]);
+      expect(receipts[1]!.outcome!.issue[0]).toEqual(expect.objectContaining({ code: 'conflict' }));
     });
 
     it('recognises a rebuilt re-send of an event stored before its canonical event was kept', async () => {
