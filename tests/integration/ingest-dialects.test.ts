@@ -26,12 +26,18 @@ function bundleFixture(name: string, eventId: string): Record<string, unknown> &
   return { ...bundle, identifier: { ...bundle.identifier, value: eventId } };
 }
 
+/** A Bundle entry with its ServiceRequest changed by `change` (any other entry as it was). */
+function withServiceRequest(
+  e: Record<string, unknown>,
+  change: (r: Record<string, unknown>) => Record<string, unknown>,
+): Record<string, unknown> {
+  const resource = e.resource as { resourceType: string };
+  return resource.resourceType === 'ServiceRequest' ? { ...e, resource: change(resource) } : e;
+}
+
 /** A Bundle entry with a note on its ServiceRequest: content the dialect reads. */
 function withNote(e: Record<string, unknown>): Record<string, unknown> {
-  const resource = e.resource as { resourceType: string };
-  return resource.resourceType === 'ServiceRequest'
-    ? { ...e, resource: { ...resource, note: [{ text: 'Other' }] } }
-    : e;
+  return withServiceRequest(e, (r) => ({ ...r, note: [{ text: 'Other reason' }] }));
 }
 
 describe('the same endpoint takes every HIS dialect', () => {
@@ -179,16 +185,7 @@ describe('the same endpoint takes every HIS dialect', () => {
       const bundle = bundleFixture('referral-created-ggz', 'evt-rebuilt-2');
       const first = await postBundle(bundle);
       expect(first.receipt.status).toBe('accepted');
-      const changed = {
-        ...bundle,
-        entry: bundle.entry.map((e) => {
-          const resource = e.resource as { resourceType: string };
-          return resource.resourceType === 'ServiceRequest'
-            ? { ...e, resource: { ...resource, note: [{ text: 'Other reason' }] } }
-            : e;
-        }),
-      };
-      const refused = await postBundle(changed);
+      const refused = await postBundle({ ...bundle, entry: bundle.entry.map(withNote) });
       expect(refused.status).toBe(409);
       expect(refused.receipt.outcome!.issue[0]).toEqual(
         expect.objectContaining({ code: 'conflict', expression: ['eventId'] }),
@@ -203,18 +200,15 @@ describe('the same endpoint takes every HIS dialect', () => {
       // An AGB-based identifier is not kept in the canonical event, but is part of how the HIS addresses its referral.
       const changed = {
         ...bundle,
-        entry: bundle.entry.map((e) => {
-          const resource = e.resource as { resourceType: string; identifier?: unknown[] };
-          return resource.resourceType === 'ServiceRequest'
-            ? {
-                ...e,
-                resource: {
-                  ...resource,
-                  identifier: [...(resource.identifier ?? []), { system: 'urn:agb:ref', value: 'other-4' }],
-                },
-              }
-            : e;
-        }),
+        entry: bundle.entry.map((e) =>
+          withServiceRequest(e, (r) => ({
+            ...r,
+            identifier: [
+              ...((r.identifier as unknown[] | undefined) ?? []),
+              { system: 'urn:agb:ref', value: 'other-4' },
+            ],
+          })),
+        ),
       };
       const refused = await postBundle(changed);
       expect(refused.receipt.outcome?.issue[0]).toEqual(
