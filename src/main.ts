@@ -2,7 +2,6 @@
 import './kernel/fhir/index-definitions';
 // Then OpenTelemetry (when OTEL_* asks for it): it has to patch modules before anything below loads them.
 import './kernel/tracing-start';
-import { issuerWarnings } from './access/jwt';
 import { reviewConfiguration } from './event/config-check';
 import { buildBeforeConfig, ConfigError } from './kernel/config';
 import { createLogger, errorFields } from './kernel/logger';
@@ -40,7 +39,7 @@ async function main(): Promise<void> {
     refuseConfiguration(problems);
   }
   const log = createLogger(config.LOG_LEVEL);
-  for (const warning of [...warnings, ...issuerWarnings(config.JWT_ISSUERS_FILE)]) {
+  for (const warning of warnings) {
     log.warn({ warning }, 'configuration warning');
   }
   let runtime;

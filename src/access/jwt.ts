@@ -117,10 +117,11 @@ export function readIssuersFile(file: string): IssuerConfig[] {
 }
 
 /**
- * What an issuers file allows but probably does not mean (`config:check` prints these, start-up logs them): an issuer
- * without `allowedRoles` may grant every role, operator and auditor with `'*'` included, so an IdP realm shared with
- * HIS vendors is one mis-mapped claim from a deployment-wide operator; one without `maxLifetimeS` takes a token valid
- * for years. None for a file that is absent or invalid (that is a problem, reported as such).
+ * What an issuers file allows but probably does not mean (among `reviewConfiguration`'s warnings, which
+ * `config:check` prints and start-up logs): an issuer without `allowedRoles` may grant every role, operator and
+ * auditor with `'*'` included, so an IdP realm shared with HIS vendors is one mis-mapped claim from a deployment-wide
+ * operator; one without `maxLifetimeS` takes a token valid for years. None for a file that is absent or invalid (that
+ * is a problem, reported as such).
  */
 export function issuerWarnings(file: string | undefined): string[] {
   if (file === undefined) {

@@ -76,6 +76,11 @@ export interface AuditActor {
   readonly person?: boolean | undefined;
   /** AGB of the practice or code of the municipality the user acted for. */
   readonly onBehalfOf?: { readonly kind: 'practice' | 'municipality'; readonly code: string } | undefined;
+  /**
+   * The other municipalities a key for more than one acts for (after `onBehalfOf`, its first): each a responsible
+   * party too, so that each one's audit search finds what the key did (audit-scope.ts).
+   */
+  readonly alsoOnBehalfOf?: readonly string[] | undefined;
   /** Client address, or the component name for system actions. */
   readonly accessPoint: string;
 }
@@ -163,6 +168,9 @@ function agentsOf(actor: AuditActor): readonly AuditEventAgent[] {
     ];
     if (actor.onBehalfOf) {
       list.push(responsiblePartyAgent(actor.onBehalfOf.kind, actor.onBehalfOf.code));
+    }
+    for (const code of actor.alsoOnBehalfOf ?? []) {
+      list.push(responsiblePartyAgent('municipality', code));
     }
     agents = deepFreeze(list);
     agentsByActor.set(actor, agents);

@@ -1,4 +1,3 @@
-import { issuerWarnings } from '../access/jwt';
 import { reviewConfiguration } from '../event/config-check';
 import { buildBeforeConfig } from '../kernel/config';
 
@@ -22,7 +21,7 @@ function buildLine(env: NodeJS.ProcessEnv): string {
 function main(): void {
   process.stdout.write(`${buildLine(process.env)}\n`);
   const { problems, warnings } = reviewConfiguration(process.env);
-  for (const warning of [...warnings, ...issuerWarnings(process.env.JWT_ISSUERS_FILE)]) {
+  for (const warning of warnings) {
     process.stderr.write(`warning: ${warning}\n`);
   }
   if (problems.length === 0) {

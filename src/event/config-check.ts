@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { destinationSchema, practiceEndpointSchema } from '../../mappings/municipality/index';
 import { standardWebhook } from '../../mappings/municipality/webhook/signing';
 import { readApiKeyFile } from '../access/api-keys';
-import { readIssuersFile } from '../access/jwt';
+import { issuerWarnings, readIssuersFile } from '../access/jwt';
 import { parseSigningKeys, SIGNING_KEY_FILE } from '../audit/signed-heads';
 import type { Destination, EndpointAuth } from '../contracts/destination';
 import { AUDIT_RETENTION_FIVE_YEARS, configSchema, parseEnvironment, type Config } from '../kernel/config';
@@ -181,7 +181,7 @@ export function reviewConfiguration(env: Env = process.env): {
   const problems = [...environment.problems, ...checkConfiguration(input, env, warnings).map(formatProblem)];
   const config = problems.length === 0 ? environment.config : undefined;
   if (config) {
-    warnings.push(...settingWarnings(config));
+    warnings.push(...settingWarnings(config), ...issuerWarnings(config.JWT_ISSUERS_FILE));
   }
   return { problems, warnings, config };
 }

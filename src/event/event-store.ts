@@ -330,6 +330,17 @@ export async function getSealedEvents(db: Db, ids: readonly string[]): Promise<(
   return db.query<EventRow & SealedEvent>(SEALED_EVENTS_SELECT, [ids]);
 }
 
+/**
+ * Stored events by id with their records as sent, whether or not the canonical event is stored beside it (as
+ * `tryGetSealedEvent`, for many): `getSealedEvents` leaves the record out where the canonical event is kept.
+ */
+export async function getSealedEventsWithRecords(db: Db, ids: readonly string[]): Promise<(EventRow & SealedEvent)[]> {
+  return db.query<EventRow & SealedEvent>(
+    `SELECT ${EVENT_COLUMNS}, ${SEALED_COLUMNS} FROM inbox WHERE id = ANY($1::uuid[])`,
+    [ids],
+  );
+}
+
 /** The statement of `getSealedEvents`, made once rather than on every group read. */
 const SEALED_EVENTS_SELECT = `SELECT ${EVENT_COLUMNS}, ${openedColumns('inbox')} FROM inbox WHERE id = ANY($1::uuid[])`;
 
@@ -1894,6 +1905,11 @@ export interface ReferralNames {
   readonly identifier?: { readonly system: string; readonly value: string } | undefined;
   /** jeugdbrug's ServiceRequest id; or an event id, of a `referral.created` event. */
   readonly id?: string | undefined;
+  /**
+   * Where the HIS's own identifier (`his_value`) is matched, since every HIS numbers its referrals its own way:
+   * within these practices, and of referrals with a delivery to one of these destinations; undefined, anywhere.
+   */
+  readonly hisScope?: { readonly practices?: readonly string[]; readonly destinations?: readonly string[] };
 }
 
 /**
@@ -1918,7 +1934,11 @@ export async function referralEventsNamed(db: Db, names: ReferralNames): Promise
     `WITH named AS (
        SELECT r.tenant, r.system, r.value FROM referral_identifier r
        WHERE r.value = $1 OR (r.system = $2 AND r.value = $3) OR r.service_request_id = $4::uuid
-         OR r.his_value = $1 OR (r.his_system = $2 AND r.his_value = $3)
+         OR ((r.his_value = $1 OR (r.his_system = $2 AND r.his_value = $3))
+           AND ($5::text[] IS NULL OR r.tenant = ANY($5::text[]))
+           AND ($6::text[] IS NULL OR EXISTS (
+             SELECT 1 FROM referral_identifier o JOIN delivery d ON d.inbox_id = o.inbox_id
+             WHERE o.tenant = r.tenant AND o.system = r.system AND o.value = r.value AND d.destination = ANY($6::text[]))))
          OR (r.inbox_id = $4::uuid AND EXISTS (
            SELECT 1 FROM inbox e WHERE e.id = r.inbox_id AND e.event_type = 'referral.created'))
      )
@@ -1931,7 +1951,14 @@ export async function referralEventsNamed(db: Db, names: ReferralNames): Promise
      LEFT JOIN delivery d ON d.inbox_id = r.inbox_id
      GROUP BY r.inbox_id, r.tenant, r.system, r.value, i.received_at, i.received_seq
      ORDER BY i.received_at DESC, i.received_seq DESC LIMIT 50`,
-    [names.value ?? null, names.identifier?.system ?? null, names.identifier?.value ?? null, names.id ?? null],
+    [
+      names.value ?? null,
+      names.identifier?.system ?? null,
+      names.identifier?.value ?? null,
+      names.id ?? null,
+      names.hisScope?.practices ?? null,
+      names.hisScope?.destinations ?? null,
+    ],
   );
 }
 

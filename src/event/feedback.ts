@@ -36,6 +36,7 @@ import {
   type EventRow,
   type FeedbackRow,
   type NewFeedback,
+  type ReferralNames,
   type SealedEvent,
 } from './event-store';
 
@@ -68,7 +69,11 @@ export interface DeliveredReferral {
 /** `resource-id|<id>`: the README's and OpenAPI's short form of `RESOURCE_ID_SYSTEM|<id>`. */
 const RESOURCE_ID_SHORT_SYSTEM = 'resource-id';
 
-export async function findReferrals(ctx: PipelineContext, key: string): Promise<DeliveredReferral[]> {
+export async function findReferrals(
+  ctx: PipelineContext,
+  key: string,
+  reader?: Principal,
+): Promise<DeliveredReferral[]> {
   if (!key || key.length > 512) {
     return [];
   }
@@ -79,7 +84,12 @@ export async function findReferrals(ctx: PipelineContext, key: string): Promise<
   const bare = withoutReferenceType(key);
   const id = uuidOrUndefined(byResourceId ? identifier.value : bare);
   // `ServiceRequest/<id>` names a fhir-bundle HIS's own ServiceRequest too: its id is the referral id.
-  const matches = await referralEventsNamed(ctx.db, { value: bare.length <= 256 ? bare : undefined, identifier, id });
+  const matches = await referralEventsNamed(ctx.db, {
+    value: bare.length <= 256 ? bare : undefined,
+    identifier,
+    id,
+    hisScope: reader && hisScopeOf(ctx, reader),
+  });
   const rows = new Map(
     (
       await getSealedEvents(
@@ -108,6 +118,23 @@ export async function findReferrals(ctx: PipelineContext, key: string): Promise<
         ]
       : [];
   });
+}
+
+/**
+ * Where a reader's HIS identifier is looked for (`ReferralNames.hisScope`): a municipality's among the referrals sent
+ * to its destinations, any other role's within its practices; anywhere for a scope of every practice or municipality.
+ */
+function hisScopeOf(ctx: PipelineContext, reader: Principal): ReferralNames['hisScope'] {
+  if (reader.role === 'municipality') {
+    return reader.municipalities.includes('*')
+      ? undefined
+      : {
+          destinations: ctx.registry.destinations
+            .filter((d) => d.municipality && reader.municipalities.includes(d.municipality))
+            .map((d) => d.id),
+        };
+  }
+  return reader.practices.includes('*') ? undefined : { practices: reader.practices };
 }
 
 /**

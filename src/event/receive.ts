@@ -10,8 +10,8 @@ import type { PipelineContext } from './context';
 import {
   insertEvent,
   insertEvents,
+  getSealedEventsWithRecords,
   referralsRefusedAtReceipt,
-  tryGetSealedEvent,
   upsertConsents,
   type InsertedEvents,
   type NewEventWithIdentifier,
@@ -20,7 +20,7 @@ import {
 } from './event-store';
 import { referralIdentifierOf } from './referral-identifier';
 import type { Db } from '../kernel/db';
-import type { CanonicalEvent, HisDialect, RawRecord } from '../contracts/his-dialect';
+import type { CanonicalEvent, HisDialect, HisReferralAddress, RawRecord } from '../contracts/his-dialect';
 import { enqueueOrDefer } from './queues';
 import { groupedEnqueueMap, groupedInsertEvents } from './stage-groups';
 import {
@@ -102,6 +102,8 @@ export async function ingestRecords(
     location: record.location,
     // Where the record holds its consent's id, for a warning about that consent.
     consentIdAt: consentsOf(event).length > 0 ? consentIdExpressionOf(dialect, record) : '',
+    // How the HIS addresses its referral in this record: a re-send is the same only with the same address.
+    address: dialect.referralAddressOf?.(record),
     // Mapped once, here: later stages read this canonical event instead of mapping the record again.
     row: {
       id: randomUUID(),
@@ -131,8 +133,9 @@ export async function ingestRecords(
       location: string;
       consentIdAt: string;
       consentsNotHeld: number;
+      address: HisReferralAddress | undefined;
     })[] = [];
-    for (const { event, index, location, consentIdAt, row } of rows) {
+    for (const { event, index, location, consentIdAt, row, address } of rows) {
       const refusal = refused.get(row.id);
       const result: StoredEventId = inserted.has(row.id)
         ? { id: row.id, duplicate: false, conflict: false }
@@ -143,7 +146,7 @@ export async function ingestRecords(
         result.duplicate || result.refused
           ? 0
           : await upsertConsents(db, event.practice.agb, event.patient.bsn, consentsOf(event), result.id);
-      out.push({ ...result, event, row, index, location, consentIdAt, consentsNotHeld });
+      out.push({ ...result, event, row, index, location, consentIdAt, consentsNotHeld, address });
     }
     return out;
   };
@@ -269,16 +272,24 @@ function refusalOutcome(location: string, row: NewEventWithIdentifier, refusal: 
 /**
  * The events stored before under an event id that this request sent with other bytes (`StoredEventId.conflict`)
  * whose stored event says something else than the one sent now (`saysTheSame`): those are a 409. A re-send the HIS
- * built again, with only what its dialect ignores changed, is a duplicate. Read one by one: they are rare.
+ * built again, with only what its dialect ignores changed, is a duplicate. A HIS that builds every retry again makes
+ * each event of a retried batch such a conflict: their stored events (with their records) are read in one statement.
  */
 async function withOtherContent(
   ctx: PipelineContext,
-  stored: readonly (StoredEventId & { event: CanonicalEvent })[],
+  stored: readonly (StoredEventId & { event: CanonicalEvent; address: HisReferralAddress | undefined })[],
 ): Promise<Set<string>> {
+  const conflicts = stored.filter((x) => x.conflict);
+  if (conflicts.length === 0) {
+    return new Set();
+  }
+  const rows = new Map(
+    (await getSealedEventsWithRecords(ctx.db, [...new Set(conflicts.map((s) => s.id))])).map((r) => [r.id, r]),
+  );
   const other = new Set<string>();
-  for (const s of stored.filter((x) => x.conflict)) {
-    const row = await tryGetSealedEvent(ctx.db, s.id);
-    if (!row || !saysTheSame(ctx.cipher, row, s.event)) {
+  for (const s of conflicts) {
+    const row = rows.get(s.id);
+    if (!row || !saysTheSame(ctx.cipher, row, s.event, s.address)) {
       other.add(s.id);
     }
   }

@@ -82,15 +82,23 @@ function mapStoredRecord(cipher: PayloadCipher, row: { payload: Buffer; payload_
  * the HIS built again, with only elements the dialect ignores changed (`Bundle.meta.lastUpdated`, `entry.request`,
  * a CSV date written the other Dutch way), is the same message. The stored record is mapped again, by this build,
  * so that a mapping changed since compares like with like; without its record, the canonical event stored at
- * receipt. A record that no longer maps, or an event whose content is gone, is not the same.
+ * receipt. The HIS's own address of its referral (`address`, its dialect's `referralAddressOf` of the record sent
+ * now) is compared too, with the stored record's: it holds identifiers the canonical event drops, and the first
+ * record's address is the one kept. A record that no longer maps, or an event whose content is gone, is not the same.
  */
-export function saysTheSame(cipher: PayloadCipher, row: SealedEvent, event: CanonicalEvent): boolean {
+export function saysTheSame(
+  cipher: PayloadCipher,
+  row: SealedEvent,
+  event: CanonicalEvent,
+  address: HisReferralAddress | undefined,
+): boolean {
   try {
-    const stored =
-      row.payload && row.payload_key_id
-        ? mapStoredRecord(cipher, { payload: row.payload, payload_key_id: row.payload_key_id })
-        : openEvent(cipher, row);
-    return contentDigest(stored) === contentDigest(event);
+    if (row.payload && row.payload_key_id) {
+      const sealed = { payload: row.payload, payload_key_id: row.payload_key_id };
+      const stored = [mapStoredRecord(cipher, sealed), hisReferralAddressOf(cipher, row) ?? null];
+      return contentDigest(stored) === contentDigest([event, address ?? null]);
+    }
+    return contentDigest(openEvent(cipher, row)) === contentDigest(event);
   } catch {
     return false;
   }

@@ -18,7 +18,7 @@ import { throwIssues } from '../kernel/zod-outcome';
 import { getPrincipal } from '../access/authenticate';
 import { findOwnTasks } from '../event/event-store';
 import { JZ020_SYSTEM } from '../kernel/fhir/systems';
-import { codesOf, REFERRAL_REJECTION_REASON_SYSTEM } from '../kernel/fhir/terminology';
+import { codesOf, REFERRAL_REJECTION_REASON_SYSTEM, tryGetDisplayIn } from '../kernel/fhir/terminology';
 import { parseOrThrow } from '../kernel/zod-outcome';
 import type { PipelineContext } from '../event/context';
 import { requireRole } from '../access/authenticate';
@@ -259,6 +259,47 @@ function unkeptElementsOf(task: Record<string, unknown>): OperationOutcomeIssue[
   return notKept;
 }
 
+/**
+ * Refuses (422, an issue at each) the free text a Task's codes may carry: `businessStatus.text`, and a coding's
+ * `display` in businessStatus or statusReason other than the code's own words (Dutch or English). The Task stored is
+ * built from the codes, so that text would be dropped without the municipality knowing, and it may name the child;
+ * a reason for the status goes in statusReason.text, which is kept sealed.
+ */
+function assertNoFreeTextInCodes(task: TaskBody): void {
+  const issues: OperationOutcomeIssue[] = [];
+  if (task.businessStatus?.text !== undefined) {
+    issues.push(
+      fieldIssue(
+        `Task.businessStatus.text is refused: ${FREE_TEXT_LOST}; leave it out`,
+        'Task.businessStatus.text',
+        'not-supported',
+      ),
+    );
+  }
+  const concepts: [string, string, Coding[] | undefined][] = [
+    ['businessStatus', REFERRAL_STATUS_SYSTEM, task.businessStatus?.coding],
+    ['statusReason', REFERRAL_REJECTION_REASON_SYSTEM, task.statusReason?.coding],
+  ];
+  for (const [element, system, codings] of concepts) {
+    (codings ?? []).forEach((c, i) => {
+      const display = (c as { display?: unknown }).display;
+      const own = (language: 'nl' | 'en') => c.code && tryGetDisplayIn(c.system ?? system, c.code, language);
+      if (display !== undefined && display !== own('nl') && display !== own('en')) {
+        issues.push(
+          fieldIssue(
+            `Task.${element}.coding.display is the code's own words or absent; other text is refused: ${FREE_TEXT_LOST}`,
+            `Task.${element}.coding[${i}].display`,
+            'not-supported',
+          ),
+        );
+      }
+    });
+  }
+  if (issues.length) {
+    throwIssues(issues);
+  }
+}
+
 /** R4 Task.status → our status, for a Task without businessStatus: the only task-status codes that say one. */
 const FROM_TASK_STATUS: ReadonlyMap<string, ReferralStatus> = new Map([
   ['received', 'received'],
@@ -467,6 +508,7 @@ export function fhirTaskRoute(ctx: PipelineContext, publicBaseUrl: () => string)
     );
     assertValidResource(body as Task);
     const notKept = unkeptElementsOf(body as Record<string, unknown>);
+    assertNoFreeTextInCodes(task);
     if (task.identifier?.some((i) => i.system === FEEDBACK_ID_SYSTEM)) {
       // The practice and the Task's read tell the status update by it: only jeugdbrug issues it.
       failField(`${FEEDBACK_ID_SYSTEM} is jeugdbrug's own identifier system; use your own`, 'Task.identifier');

@@ -64,7 +64,11 @@ export function municipalityRouter(ctx: PipelineContext): Router {
     assertRole(getPrincipal(res), 'municipality');
     const event = parseOrThrow(trajectoryEventSchema, jsonBodyOf(req));
     assertCanSeeMunicipality(getPrincipal(res), event.municipality);
-    const actor = { ...actorOf(req, res), onBehalfOf: { kind: 'municipality' as const, code: event.municipality } };
+    const actor = {
+      ...actorOf(req, res),
+      onBehalfOf: { kind: 'municipality' as const, code: event.municipality },
+      alsoOnBehalfOf: undefined,
+    };
     const { row, duplicate } = await receiveTrajectoryEvent(ctx, event, actor, getRequestTrace(res).traceId);
     ctx.metrics.processed.inc({ stage: 'trajectory-received', result: duplicate ? 'duplicate' : row.state });
     res.status(duplicate ? 200 : 202).json(trajectoryEventView(row));

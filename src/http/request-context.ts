@@ -49,12 +49,15 @@ function newActor(p: Principal | undefined, person: boolean, accessPoint: string
       : p?.role === 'municipality' && p.municipalities[0]
         ? { kind: 'municipality' as const, code: p.municipalities[0] }
         : undefined;
+  // A key for more than one municipality acts for each: every one is a responsible party of what it does.
+  const others = p?.role === 'municipality' ? p.municipalities.slice(1).filter((m) => m !== '*') : [];
   // Frozen: one actor stands for many requests.
   return Object.freeze({
     userId: p?.id ?? 'anonymous',
     role: p?.role,
     person,
     onBehalfOf: onBehalfOf && Object.freeze(onBehalfOf),
+    ...(others.length ? { alsoOnBehalfOf: Object.freeze(others) } : {}),
     accessPoint,
   });
 }

@@ -167,7 +167,7 @@ export async function referralFor(
   expression = 'identifier',
 ): Promise<ReferralTarget> {
   const principal = getPrincipal(res);
-  const all = await findReferrals(ctx, key);
+  const all = await findReferrals(ctx, key, principal);
   // An operator reads the statuses of its practices' referrals only, as it reads their events (operator-scope.ts).
   const referrals = all.filter((r) => principal.role !== 'operator' || eventInScope(principal, r.row));
   const visible = referrals.flatMap((referral) => {
@@ -219,7 +219,11 @@ export async function recordUpdate(
   options: { readonly taskIdentifiers?: readonly Identifier[]; readonly notCancelled?: boolean } = {},
 ): Promise<{ feedback: FeedbackRow; duplicate: boolean }> {
   const requestKey = requestKeyOf(req.get('idempotency-key'));
-  const actor = { ...actorOf(req, res), onBehalfOf: { kind: 'municipality' as const, code: target.municipality } };
+  const actor = {
+    ...actorOf(req, res),
+    onBehalfOf: { kind: 'municipality' as const, code: target.municipality },
+    alsoOnBehalfOf: undefined,
+  };
   const recorded = await recordStatusUpdate(ctx, { ...target, ...options, update, actor, requestKey });
   ctx.metrics.processed.inc({ stage: 'feedback-received', result: recorded.duplicate ? 'duplicate' : 'accepted' });
   return recorded;

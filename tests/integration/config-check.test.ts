@@ -339,6 +339,23 @@ describe('configuration is checked up front, all at once', () => {
     ]);
   });
 
+  it('gives the JWT issuer warnings with every other warning, so that no caller of the review can leave them out', () => {
+    const issuers = write(dir, 'issuers-review.json', [
+      JSON.stringify([
+        { issuer: 'https://idp.example/open', jwksUri: 'https://idp.example/jwks', audience: 'jeugdbrug' },
+      ]),
+    ]);
+    const { warnings } = reviewConfiguration({
+      CONFIG_DIR: path.join(ROOT, 'config'),
+      DATA_DIR: path.join(dir, 'data-issuers-review'),
+      JWT_ISSUERS_FILE: issuers,
+    });
+    expect(warnings.filter((w) => w.includes(issuers))).toEqual([
+      expect.stringContaining('no allowedRoles'),
+      expect.stringContaining('no maxLifetimeS'),
+    ]);
+  });
+
   // report-xpen 7: unset, the console takes each request's own Host as its origin for the CSRF check, so a page
   // served under another name (DNS rebinding) is same-origin; links name HOST, which 0.0.0.0 is not.
   it('warns of PUBLIC_BASE_URL unset when the API listens beyond this host', () => {

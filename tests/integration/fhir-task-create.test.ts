@@ -1,5 +1,5 @@
 import type { CapabilityStatement, OperationOutcome, Task } from '@medplum/fhirtypes';
-import { REFERRAL_STATUS_SYSTEM } from '../../src/kernel/fhir/terminology';
+import { REFERRAL_STATUS_SYSTEM, tryGetDisplayIn } from '../../src/kernel/fhir/terminology';
 import { ALLOCATION_OUTPUT_SYSTEM } from '../../mappings/practice/to-task';
 import { buildReferralEvent } from '../helpers/builders';
 import { TestReceiver } from '../helpers/receiver';
@@ -173,6 +173,34 @@ describe('POST /fhir/Task as a FHIR create', () => {
       const { value } = await deliveredReferral();
       const res = await post(accepted(value, { note: [{ text: 'gesprek gepland' }] }));
       expect(await expressionsOf(res)).toEqual(['Task.note']);
+    });
+
+    it("refuses free text in businessStatus (its text, a display not the code's own), at the element, storing nothing", async () => {
+      const { value, eventId } = await deliveredReferral();
+      const status = (extra: Record<string, unknown>) => ({
+        businessStatus: { coding: [{ system: REFERRAL_STATUS_SYSTEM, code: 'accepted', ...extra }] },
+      });
+      expect(
+        await expressionsOf(
+          await post(accepted(value, { businessStatus: { ...status({}).businessStatus, text: 'moeder belde' } })),
+        ),
+      ).toEqual(['Task.businessStatus.text']);
+      expect(await expressionsOf(await post(accepted(value, status({ display: 'moeder belde' }))))).toEqual([
+        'Task.businessStatus.coding[0].display',
+      ]);
+      expect(
+        await expressionsOf(
+          await post(
+            accepted(value, { statusReason: { coding: [{ code: 'other', display: 'moeder belde' }], text: 'x' } }),
+          ),
+        ),
+      ).toEqual(['Task.statusReason.coding[0].display']);
+      expect(await app.rt.ctx.db.query('SELECT 1 FROM feedback WHERE inbox_id = $1', [eventId])).toHaveLength(0);
+      // The code's own display is no free text: taken.
+      const own = await post(
+        accepted(value, status({ display: tryGetDisplayIn(REFERRAL_STATUS_SYSTEM, 'accepted', 'nl') })),
+      );
+      expect(own.status).toBe(201);
     });
 
     it('takes priority, basedOn, partOf and groupIdentifier, and says in its OperationOutcome it keeps none', async () => {

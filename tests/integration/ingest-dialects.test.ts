@@ -1,5 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import type { Principal } from '../../src/access/principal';
+import { findReferrals } from '../../src/event/feedback';
+import { OTHER_PRACTICE_AGB, PRACTICE_AGB } from '../helpers/builders';
 import { useTestApp } from '../helpers/test-runtime';
 
 const FIXTURES = path.join(__dirname, '../fixtures');
@@ -21,6 +24,20 @@ function bundleFixture(name: string, eventId: string): Record<string, unknown> &
     entry: Record<string, unknown>[];
   };
   return { ...bundle, identifier: { ...bundle.identifier, value: eventId } };
+}
+
+/** A Bundle entry with its ServiceRequest changed by `change` (any other entry as it was). */
+function withServiceRequest(
+  e: Record<string, unknown>,
+  change: (r: Record<string, unknown>) => Record<string, unknown>,
+): Record<string, unknown> {
+  const resource = e.resource as { resourceType: string };
+  return resource.resourceType === 'ServiceRequest' ? { ...e, resource: change(resource) } : e;
+}
+
+/** A Bundle entry with a note on its ServiceRequest: content the dialect reads. */
+function withNote(e: Record<string, unknown>): Record<string, unknown> {
+  return withServiceRequest(e, (r) => ({ ...r, note: [{ text: 'Other reason' }] }));
 }
 
 describe('the same endpoint takes every HIS dialect', () => {
@@ -114,6 +131,40 @@ describe('the same endpoint takes every HIS dialect', () => {
     expect(receipt.outcome!.issue.map((i) => i.expression)).toEqual([[`Bundle.entry[${consentAt}].resource.id`]]);
   });
 
+  it("matches a HIS's own identifier by its bare value within the caller's practices only, not under others' numbers", async () => {
+    const own = { system: 'https://his.example.nl/fhir/NamingSystem/verwijzing', value: 'V-shared-1001' };
+    const bundle = bundleFixture('referral-created-ggz', 'evt-his-scope-1');
+    const request = bundle.entry.find(
+      (e) => (e.resource as { resourceType: string }).resourceType === 'ServiceRequest',
+    )!;
+    request.resource = { ...(request.resource as object), identifier: [own] };
+    const { receipt } = await postBundle(bundle);
+    expect(receipt.status).toBe('accepted');
+    // Another practice's HIS numbers its referrals alike: 50 newer referrals carry the same value.
+    await app.rt.ctx.db.query(
+      `WITH clones AS (
+         INSERT INTO inbox SELECT (jsonb_populate_record(NULL::inbox, to_jsonb(i) || jsonb_build_object(
+           'id', gen_random_uuid(), 'tenant', $2::text, 'source_event_id', 'evt-his-scope-clone-' || g,
+           'received_at', now() + g * interval '1 second', 'received_seq', nextval('inbox_received_seq')))).*
+         FROM inbox i, generate_series(1, 50) g WHERE i.id = $1
+         RETURNING id, source_event_id)
+       INSERT INTO referral_identifier SELECT (jsonb_populate_record(NULL::referral_identifier, to_jsonb(r) ||
+         jsonb_build_object('inbox_id', c.id, 'tenant', $2::text, 'value', c.source_event_id,
+           'service_request_id', gen_random_uuid()))).*
+       FROM referral_identifier r, clones c WHERE r.inbox_id = $1`,
+      [receipt.id, OTHER_PRACTICE_AGB],
+    );
+    const practice: Principal = {
+      id: 'api-key:his-scope',
+      role: 'practice',
+      practices: [PRACTICE_AGB],
+      municipalities: [],
+      via: 'api-key',
+    };
+    const found = await findReferrals(app.rt.ctx, own.value, practice);
+    expect(found.map((r) => r.row.id)).toEqual([receipt.id]);
+  });
+
   describe('a re-send is decided on what the dialect reads, not on the bytes sent', () => {
     it('takes a Bundle built again with only ignored elements changed as a duplicate of the first', async () => {
       const bundle = bundleFixture('referral-created-ggz', 'evt-rebuilt-1');
@@ -134,21 +185,66 @@ describe('the same endpoint takes every HIS dialect', () => {
       const bundle = bundleFixture('referral-created-ggz', 'evt-rebuilt-2');
       const first = await postBundle(bundle);
       expect(first.receipt.status).toBe('accepted');
-      const changed = {
-        ...bundle,
-        entry: bundle.entry.map((e) => {
-          const resource = e.resource as { resourceType: string };
-          return resource.resourceType === 'ServiceRequest'
-            ? { ...e, resource: { ...resource, note: [{ text: 'Other reason' }] } }
-            : e;
-        }),
-      };
-      const refused = await postBundle(changed);
+      const refused = await postBundle({ ...bundle, entry: bundle.entry.map(withNote) });
       expect(refused.status).toBe(409);
       expect(refused.receipt.outcome!.issue[0]).toEqual(
         expect.objectContaining({ code: 'conflict', expression: ['eventId'] }),
       );
       expect(refused.receipt.outcome!.issue[0]!.details!.text).toContain(first.receipt.id);
+    });
+
+    it('refuses a re-send that changes only an identifier the canonical event drops (the HIS addresses it so)', async () => {
+      const bundle = bundleFixture('referral-created-ggz', 'evt-rebuilt-4');
+      const first = await postBundle(bundle);
+      expect(first.receipt.status).toBe('accepted');
+      // An AGB-based identifier is not kept in the canonical event, but is part of how the HIS addresses its referral.
+      const changed = {
+        ...bundle,
+        entry: bundle.entry.map((e) =>
+          withServiceRequest(e, (r) => ({
+            ...r,
+            identifier: [
+              ...((r.identifier as unknown[] | undefined) ?? []),
+              { system: 'urn:agb:ref', value: 'other-4' },
+            ],
+          })),
+        ),
+      };
+      const refused = await postBundle(changed);
+      expect(refused.receipt.outcome?.issue[0]).toEqual(
+        expect.objectContaining({ code: 'conflict', expression: ['eventId'] }),
+      );
+      expect(refused.status).toBe(409);
+    });
+
+    it('compares each Bundle of a rebuilt batch with its own stored event: duplicates, and a 409 for the changed one', async () => {
+      const bundles = ['evt-rebuilt-5', 'evt-rebuilt-6', 'evt-rebuilt-7'].map((id) =>
+        bundleFixture('referral-created-ggz', id),
+      );
+      const first = await app.request('/his/v1/events', {
+        method: 'POST',
+        body: JSON.stringify(bundles),
+        headers: { 'content-type': 'application/fhir+json' },
+      });
+      const ids = ((await first.json()) as { receipts: Receipt[] }).receipts.map((r) => [r.status, r.id]);
+      expect(ids.map(([status]) => status)).toEqual(['accepted', 'accepted', 'accepted']);
+      const rebuilt = bundles.map((b, n) => ({
+        ...b,
+        meta: { lastUpdated: '2026-11-20T10:18:00+01:00' },
+        ...(n === 1 ? { entry: b.entry.map((e) => withNote(e)) } : {}),
+      }));
+      const again = await app.request('/his/v1/events', {
+        method: 'POST',
+        body: JSON.stringify(rebuilt),
+        headers: { 'content-type': 'application/fhir+json' },
+      });
+      const receipts = ((await again.json()) as { receipts: Receipt[] }).receipts;
+      expect(receipts.map((r) => [r.status, r.status === 'rejected' ? ids[1]![1] : r.id])).toEqual([
+        ['duplicate', ids[0]![1]],
+        ['rejected', ids[1]![1]],
+        ['duplicate', ids[2]![1]],
+      ]);
+      expect(receipts[1]!.outcome!.issue[0]).toEqual(expect.objectContaining({ code: 'conflict' }));
     });
 
     it('recognises a rebuilt re-send of an event stored before its canonical event was kept', async () => {

@@ -9,7 +9,7 @@
 -- The new columns are catalog only. Building the indexes reads `referral_identifier` and `feedback` once; the receipt
 -- of referrals and the storing of statuses wait meanwhile (one to two seconds per million rows). Not CONCURRENTLY: the
 -- migrations of a start-up run in one transaction, where that is not allowed.
-ALTER TABLE referral_identifier ADD COLUMN his_system text, ADD COLUMN his_value text;
+ALTER TABLE referral_identifier ADD COLUMN IF NOT EXISTS his_system text, ADD COLUMN IF NOT EXISTS his_value text;
 CREATE INDEX IF NOT EXISTS referral_identifier_his ON referral_identifier (his_value, his_system)
   WHERE his_value IS NOT NULL;
 CREATE INDEX IF NOT EXISTS feedback_tenant_created ON feedback (tenant, created_at, id);

@@ -47,8 +47,9 @@ export const TASK_SEARCH: ResourceSearchSpec = {
     'once stored). A search names one referral by focus and returns its status history, oldest first; a ' +
     'municipality sees the Tasks of referrals delivered to it, a practice (and its auditors and operators) those of ' +
     'its own referrals. A referral the caller may not see gives an empty searchset, as an unknown one. Without ' +
-    'focus, _lastUpdated lists the statuses stored on all the practice’s own referrals (practice scopes only: a ' +
-    'municipality follows its referrals with the ServiceRequest search), for a HIS catching up on missed pushes.',
+    'focus, _lastUpdated lists the statuses stored on all the referrals of the practices the key names (a ' +
+    'practice’s, or an auditor’s or operator’s naming its practices, reasons masked as in any read; a municipality ' +
+    'follows its referrals with the ServiceRequest search), for a HIS catching up on missed pushes.',
   params: [
     {
       code: '_lastUpdated',
@@ -173,7 +174,8 @@ function compareToCursor(f: FeedbackRow, c: Pick<Cursor, 't' | 'i'>): number {
 
 /**
  * The Tasks of the referral a search names (`findReferrals`: anything the municipality received that names it, the
- * practice's referral id and a FHIR HIS's own identifier and ServiceRequest id too), when the caller may read its statuses; a page of them in (time stored, id) order.
+ * practice's referral id and a FHIR HIS's own identifier and ServiceRequest id too), when the caller may read its
+ * statuses; a page of them in (time stored, id) order.
  * A referral only of others is no match, and is `refused`, for the refusal to be recorded in its practice's chain. A
  * bare value that names the readable referrals of two practices is a 409 naming the parameter.
  */
@@ -186,7 +188,7 @@ export async function searchTasks(
     return searchTasksStored(ctx, principal, search);
   }
   const { key, parameter } = referralKeyOf(search);
-  const referrals = await findReferrals(ctx, key);
+  const referrals = await findReferrals(ctx, key, principal);
   const readable = referrals.filter((r) => mayReadStatusesOf(principal, r));
   // A bare value two practices' referrals share names neither: 409, as the status routes answer it.
   assertOnePractice(readable, parameter);
@@ -261,8 +263,9 @@ function storedWithin(search: FhirSearch, q: SqlParams): string {
 /**
  * `_lastUpdated` without `focus`: every Task stored in that time on the referrals of the caller's own practices, a
  * page in (time stored, id) order, for a HIS that missed a push to catch up with one search. Bounded by the
- * practices named in the caller's scope (the index `feedback_tenant_created`, migration 083): a municipality (which
- * follows its referrals with the ServiceRequest search) and a scope of every practice name a referral by `focus`.
+ * practices named in the caller's scope (the index `feedback_tenant_created`, migration 083), so a practice's key, or
+ * an auditor's or operator's that names its practices, is served. A municipality (which follows its referrals with
+ * the ServiceRequest search) and a scope of every practice are a 400: they must name a referral by `focus`.
  */
 async function searchTasksStored(
   ctx: PipelineContext,

@@ -2,6 +2,7 @@ import type { Request, Response } from 'express';
 import { setPrincipal } from '../../../src/access/authenticate';
 import { createPrincipal } from '../../../src/access/principal';
 import { actorOf } from '../../../src/http/request-context';
+import { eventReceived } from '../../../src/audit/audit-events';
 
 const practice = createPrincipal({
   id: 'api-key:his-1',
@@ -61,5 +62,28 @@ describe('the audit actor of a request', () => {
     expect(actorOf(...request('/console/audit', '10.0.0.7', practice)).person).toBe(true);
     expect(actorOf(...request('/policy/v1/$explain', '10.0.0.7', auditor)).userId).toBe('api-key:aud');
     expect(actorOf(...request('/console/audit', '10.0.0.7', practice))).not.toBe(first);
+  });
+});
+
+describe('the responsible party of a municipality key for more than one municipality', () => {
+  it('is each municipality of the key, so that each one’s audit search finds what the key did', () => {
+    const twoMunicipalities = createPrincipal({
+      id: 'api-key:gm-ab',
+      role: 'municipality',
+      practices: [],
+      municipalities: ['GM0226', 'GM0344'],
+      via: 'api-key',
+    });
+    const actor = actorOf(...request('/fhir/Task', '10.0.0.9', twoMunicipalities));
+    const event = eventReceived({
+      actor,
+      inboxId: '3f1c3f0e-0000-4000-8000-000000000001',
+      eventType: 'x',
+      patientBsn: '234567892',
+    });
+    const responsible = event.agent
+      .filter((a) => a.type?.coding?.some((c) => c.code === 'RESP'))
+      .map((a) => a.who?.identifier?.value);
+    expect(responsible).toEqual(['GM0226', 'GM0344']);
   });
 });
