@@ -254,21 +254,21 @@ const MESSAGES = {
     nl:
       'Let op: {0} ondertekende controlepunten van keten {1} (rij {2} tot en met {3}) zijn ondertekend met sleutel ' +
       '{4}, die niet meer is ingesteld: de keten is daar niet aan getoetst. Geef de beheerder de oude sleutels terug ' +
-      'in AUDIT_SIGNING_KEYS (na de huidige) en controleer opnieuw.',
+      'in de ingestelde sleutels (na de huidige) en controleer opnieuw.',
     en:
       'Attention: {0} signed checkpoints of chain {1} (rows {2} to {3}) are signed with key {4}, which is no longer ' +
       'configured: the chain was not checked against them. Have the operator put the old keys back in ' +
-      'AUDIT_SIGNING_KEYS (after the current one) and verify again.',
+      'the configured keys (after the current one) and verify again.',
   },
   checkpointsNotCheckedOne: {
     nl:
       'Let op: {0} ondertekend controlepunt van keten {1} (rij {2} tot en met {3}) is ondertekend met sleutel ' +
       '{4}, die niet meer is ingesteld: de keten is daar niet aan getoetst. Geef de beheerder de oude sleutel terug ' +
-      'in AUDIT_SIGNING_KEYS (na de huidige) en controleer opnieuw.',
+      'in de ingestelde sleutels (na de huidige) en controleer opnieuw.',
     en:
       'Attention: {0} signed checkpoint of chain {1} (rows {2} to {3}) is signed with key {4}, which is no longer ' +
       'configured: the chain was not checked against it. Have the operator put the old key back in ' +
-      'AUDIT_SIGNING_KEYS (after the current one) and verify again.',
+      'the configured keys (after the current one) and verify again.',
   },
   receiptReferralStatus: { nl: 'Status van de verwijzing: {0}', en: 'Status of the referral: {0}' },
   receiptTrajectory: { nl: 'Trajectgebeurtenis: {0}', en: 'Trajectory event: {0}' },
