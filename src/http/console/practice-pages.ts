@@ -215,6 +215,11 @@ async function referralStatusHtml(
   </section>`;
 }
 
+/** A Consent that records an objection: its provision denies (the list and the event's page say so alike). */
+function isObjection(consent: Consent): boolean {
+  return consent.provision?.type === 'deny';
+}
+
 /**
  * Of the consent events `ids`, those that record an objection (a Consent with provision.type deny): listed as one,
  * not as a plain consent. Read in one statement and opened here; one whose content retention removed is left out.
@@ -224,7 +229,7 @@ async function objectionsAmong(ctx: PipelineContext, ids: readonly string[]): Pr
   for (const row of ids.length > 0 ? await getSealedEvents(ctx.db, ids) : []) {
     try {
       const event = openEvent(ctx.cipher, row);
-      if (event.resources.some((r) => r.resourceType === 'Consent' && r.provision?.type === 'deny')) {
+      if (event.resources.some((r) => r.resourceType === 'Consent' && isObjection(r))) {
         out.add(row.id);
       }
     } catch {
@@ -373,7 +378,7 @@ export function consentsHtml(
       const who = named((c.performer ?? []).map((p) => p.reference ?? '').join(' '));
       const on = c.dateTime !== undefined ? `, ${t(lang, 'recordedOn', formatTime(lang, c.dateTime))}` : '';
       return html`<p>
-        <strong>${t(lang, c.provision?.type === 'deny' ? 'objectionBy' : 'consentBy')}:</strong>
+        <strong>${t(lang, isObjection(c) ? 'objectionBy' : 'consentBy')}:</strong>
         ${who.length > 0 ? who.join('; ') : t(lang, 'performerUnknown')}${on}
       </p>`;
     })}
