@@ -2461,15 +2461,53 @@ export async function upsertConsents(
       unknown++;
     }
     const merged = applyConsentUpdate(stored?.resource, c);
-    await db.query(
+    // Never over another child's consent under the same id: checked at receipt (`consentsOfOtherChildren`), and here
+    // for one recorded after that check (its insert may commit while this waits for its key). Merged, it would
+    // rewrite that child's consent; the whole request is refused, and sent again the check at receipt names the event.
+    const written = await db.query(
       `INSERT INTO consent (id, tenant, patient_bsn, status, date_time, resource, inbox_id)
        VALUES ($1, $2, $3, $4, $5, $6, $7)
        ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, date_time = EXCLUDED.date_time,
-         resource = EXCLUDED.resource, inbox_id = EXCLUDED.inbox_id, updated_at = now()`,
+         resource = EXCLUDED.resource, inbox_id = EXCLUDED.inbox_id, updated_at = now()
+       WHERE consent.patient_bsn = EXCLUDED.patient_bsn AND consent.tenant = EXCLUDED.tenant
+       RETURNING 1`,
       [c.id, tenant, patientBsn, merged.status, merged.dateTime ?? null, JSON.stringify(merged), writtenBy ?? null],
     );
+    if (written.length === 0) {
+      throw new ConsentOfAnotherChildError(c.id ?? '');
+    }
   }
   return unknown;
+}
+
+/** A consent id this practice recorded for another child, met while merging consents (`upsertConsents`). */
+export class ConsentOfAnotherChildError extends Error {
+  constructor(readonly consentId: string) {
+    super('a consent id recorded for another child');
+  }
+}
+
+/**
+ * Which of `ids` (jeugdbrug's consent ids of one practice) are recorded for a child other than the one each comes
+ * with: a practice that reuses a consent id for another child would otherwise merge the new consent into the first
+ * child's (`upsertConsents` keeps the first child), telling the practice it was recorded while the second child has
+ * none, and changing what the first child consented to. One statement per request.
+ */
+export async function consentsOfOtherChildren(
+  db: Db,
+  tenant: string,
+  consents: readonly { id: string; patientBsn: string }[],
+): Promise<Set<string>> {
+  if (consents.length === 0) {
+    return new Set();
+  }
+  const rows = await db.query<{ id: string }>(
+    `SELECT c.id FROM consent c
+       JOIN unnest($2::text[], $3::text[]) AS sent(id, patient_bsn) ON sent.id = c.id
+      WHERE c.tenant = $1 AND c.patient_bsn <> sent.patient_bsn`,
+    [tenant, consents.map((c) => c.id), consents.map((c) => c.patientBsn)],
+  );
+  return new Set(rows.map((r) => r.id));
 }
 
 /** Every consent a practice recorded for a child, newest first. */

@@ -13,6 +13,8 @@ import {
   getSealedEventsWithRecords,
   referralsRefusedAtReceipt,
   upsertConsents,
+  consentsOfOtherChildren,
+  ConsentOfAnotherChildError,
   type InsertedEvents,
   type NewEventWithIdentifier,
   type ReferralRefusal,
@@ -24,6 +26,7 @@ import type { CanonicalEvent, HisDialect, HisReferralAddress, RawRecord } from '
 import { enqueueOrDefer } from './queues';
 import { groupedEnqueueMap, groupedInsertEvents } from './stage-groups';
 import {
+  consentIdReused,
   contentDigest,
   eventIdConflict,
   referralEnded,
@@ -118,7 +121,11 @@ export async function ingestRecords(
       contentDigest: contentDigest(record.value),
     },
   }));
-  const rows = await withoutRefusedReferrals(ctx.db, mapped, receipts);
+  const rows = await withoutConsentsOfOtherChildren(
+    ctx.db,
+    await withoutRefusedReferrals(ctx.db, mapped, receipts),
+    receipts,
+  );
   if (rows.length === 0) {
     return receipts;
   }
@@ -155,7 +162,13 @@ export async function ingestRecords(
   // shared with the requests received at the same moment.
   const newRows = rows.map((r) => r.row);
   const stored = rows.some((r) => consentsOf(r.event).length > 0)
-    ? await ctx.db.transaction(async (tx) => store(tx, await insertEvents(tx, newRows)))
+    ? await ctx.db
+        .transaction(async (tx) => store(tx, await insertEvents(tx, newRows)))
+        .catch((err: unknown) => {
+          throw err instanceof ConsentOfAnotherChildError
+            ? new OperationOutcomeError(consentIdReused('consent.id', err.consentId))
+            : err;
+        })
     : await store(ctx.db, await groupedInsertEvents(ctx.db)(newRows));
   const audits: Promise<void>[] = [];
   const unaudited = await unauditedDuplicates(ctx.db, stored);
@@ -260,6 +273,51 @@ async function withoutRefusedReferrals<R extends { event: CanonicalEvent; index:
   }
   for (const [r, outcome] of refused) {
     receipts[r.index] = rejected(receipts[r.index]!, outcome);
+  }
+  return rows.filter((r) => !refused.has(r));
+}
+
+/**
+ * Refuses (409 at the consent's id) each event whose consent id this practice recorded for another child, before this
+ * request (`consentsOfOtherChildren`) or in an earlier event of it.
+ */
+async function withoutConsentsOfOtherChildren<R extends { event: CanonicalEvent; index: number; consentIdAt: string }>(
+  db: Db,
+  rows: readonly R[],
+  receipts: Receipt[],
+): Promise<R[]> {
+  const sent = rows.flatMap((r) =>
+    consentsOf(r.event).map((c) => ({
+      r,
+      tenant: r.event.practice.agb,
+      id: c.id ?? '',
+      patientBsn: r.event.patient.bsn,
+    })),
+  );
+  if (sent.length === 0) {
+    return [...rows];
+  }
+  const stored = new Set<string>();
+  for (const tenant of new Set(sent.map((s) => s.tenant))) {
+    for (const id of await consentsOfOtherChildren(
+      db,
+      tenant,
+      sent.filter((s) => s.tenant === tenant),
+    )) {
+      stored.add(`${tenant}|${id}`);
+    }
+  }
+  const childOf = new Map<string, string>();
+  const refused = new Map<R, string>();
+  for (const { r, tenant, id, patientBsn } of sent) {
+    const key = `${tenant}|${id}`;
+    if (stored.has(key) || (childOf.get(key) ?? patientBsn) !== patientBsn) {
+      refused.set(r, id);
+    }
+    childOf.set(key, childOf.get(key) ?? patientBsn);
+  }
+  for (const [r, id] of refused) {
+    receipts[r.index] = rejected(receipts[r.index]!, consentIdReused(r.consentIdAt, id));
   }
   return rows.filter((r) => !refused.has(r));
 }

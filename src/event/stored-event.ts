@@ -165,6 +165,19 @@ export function referralIdReused(location: string, row: NewEventWithIdentifier):
 }
 
 /**
+ * The answer to a consent under an id this practice recorded for another child (409 at the consent's id): merged, it
+ * would rewrite that child's consent. `consentId` is jeugdbrug's id of it (the practice's own is at `expression`).
+ */
+export function consentIdReused(expression: string, consentId: string): OperationOutcome {
+  return conflictAt(
+    '',
+    expression,
+    `Consent ${consentId} was recorded before by this practice for another child; a consent for this child needs a ` +
+      'consent id of its own (a withdrawal or correction of a consent is about the same child)',
+  );
+}
+
+/**
  * The answer to a correction of a referral the municipality ended (409 at `referral.id`): sent on, it would replace
  * the municipality's rejected or completed referral with an active one, while its status here stays ended.
  */

@@ -1,7 +1,11 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { insertEvent, insertEvents, type NewEventWithIdentifier } from '../../src/event/event-store';
-import type { Db } from '../../src/kernel/db';
 import { buildReferralEvent, PRACTICE_AGB } from '../helpers/builders';
+import {
+  holdAfterInTransaction as holdTransactionAfter,
+  holdBefore as holdStatementBefore,
+  type Gate,
+} from '../helpers/held-statements';
 import { useAppWithReceiver } from '../helpers/test-runtime';
 import { waitFor } from '../helpers/wait-for';
 
@@ -13,27 +17,6 @@ import { waitFor } from '../helpers/wait-for';
 describe('referral checks at receipt, under concurrency', () => {
   const ctx = useAppWithReceiver();
 
-  /** A pause at one point of a request: `reached` once it is there, `release` lets it go on. */
-  interface Gate {
-    readonly reached: Promise<void>;
-    release(): void;
-  }
-
-  function newGate(): Gate & { arrive(): Promise<void> } {
-    let arrived!: () => void;
-    let release!: () => void;
-    const reached = new Promise<void>((r) => (arrived = r));
-    const released = new Promise<void>((r) => (release = r));
-    return {
-      reached,
-      release,
-      arrive: () => {
-        arrived();
-        return released;
-      },
-    };
-  }
-
   const restores: (() => void)[] = [];
   afterEach(() => {
     for (const restore of restores.splice(0)) {
@@ -41,44 +24,15 @@ describe('referral checks at receipt, under concurrency', () => {
     }
   });
 
-  /** Holds the next statement of the app's pool whose text contains `sql` until the gate is released. */
   function holdBefore(sql: string): Gate {
-    const db = ctx.app.rt.ctx.db as { -readonly [K in keyof Db]: Db[K] };
-    const query = db.query;
-    const gate = newGate();
-    let armed = true;
-    db.query = async <T>(text: string, params?: readonly unknown[]): Promise<T[]> => {
-      if (armed && text.includes(sql)) {
-        armed = false;
-        await gate.arrive();
-      }
-      return query<T>(text, params);
-    };
-    restores.push(() => (db.query = query));
+    const gate = holdStatementBefore(ctx.app.rt.ctx.db, sql);
+    restores.push(() => gate.restore());
     return gate;
   }
 
-  /** Holds the next transaction that runs a statement containing `sql` after it, before it commits. */
   function holdAfterInTransaction(sql: string): Gate {
-    const db = ctx.app.rt.ctx.db as { -readonly [K in keyof Db]: Db[K] };
-    const transaction = db.transaction;
-    const gate = newGate();
-    let armed = true;
-    db.transaction = <T>(fn: (tx: Db) => Promise<T>): Promise<T> =>
-      transaction((tx) =>
-        fn({
-          ...tx,
-          query: async <R>(text: string, params?: readonly unknown[]): Promise<R[]> => {
-            const rows = await tx.query<R>(text, params);
-            if (armed && text.includes(sql)) {
-              armed = false;
-              await gate.arrive();
-            }
-            return rows;
-          },
-        }),
-      );
-    restores.push(() => (db.transaction = transaction));
+    const gate = holdTransactionAfter(ctx.app.rt.ctx.db, sql);
+    restores.push(() => gate.restore());
     return gate;
   }
 
