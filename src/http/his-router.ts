@@ -3,7 +3,7 @@ import type { OperationOutcome, OperationOutcomeIssue } from '@medplum/fhirtypes
 import { referralTimelineOf } from '../reports/referral-timeline/timeline';
 import type { Router, Request } from 'express';
 import { exactRouter } from './exact-routing';
-import { notFoundField, unprocessableIssues, unsupportedMediaType } from '../kernel/fhir/outcomes';
+import { conflictField, notFoundField, unprocessableIssues, unsupportedMediaType } from '../kernel/fhir/outcomes';
 import { namesOtherFhirVersion, SERVED_FHIR_VERSION_PARAMETER } from '../kernel/fhir/media-types';
 import type { HisDialect } from '../contracts/his-dialect';
 import { DIALECTS, tryGetDialect } from '../../mappings/his/index';
@@ -84,7 +84,18 @@ export function hisRouter(ctx: PipelineContext): Router {
     const query = parseQueryOrThrow(practiceEventQuery, req.query);
     // Taken before the first page is read, and carried by the next links: a change a page could not see yet (its
     // transaction still running) or that moved an event past the pages read is after it.
-    const pollFrom = query._page?.w ?? (await pollWatermark(ctx.db));
+    const watermark = await pollWatermark(ctx.db, principal.practices, query._pollFrom);
+    if (watermark.givenFromAfterPresent) {
+      throw new OperationOutcomeError(
+        conflictField(
+          'this pollFrom is from after the database’s present: the database was restored from a backup since it was ' +
+            'taken. Poll again with _since, from a moment before the restored state (or your last poll’s time less ' +
+            'a margin), and take the pollFrom of that answer',
+          '_pollFrom',
+        ),
+      );
+    }
+    const pollFrom = query._page?.w ?? watermark.pollFrom;
     const kind = pollKindOf(query);
     const page = await listPracticeEvents(ctx.db, principal.practices, {
       state: query.state,
