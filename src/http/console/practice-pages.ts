@@ -8,7 +8,12 @@ import { openEvent, type StoredRecord } from '../../event/stored-event';
 import type { PipelineContext } from '../../event/context';
 import { childConsentsOnce, decideForEvent, purposeOf } from '../../event/decide';
 import { tryGetSealedEventTimeline, type EventTimeline } from '../../reports/event-timeline/event-timeline';
-import { currentReferralStatuses, listPracticeEvents } from '../../reports/practice-events/practice-events';
+import {
+  currentReferralStatuses,
+  listPracticeEvents,
+  type ListedPracticeEvent,
+} from '../../reports/practice-events/practice-events';
+import { isObjection } from '../../policy/objection';
 import { referralTimelineOf } from '../../reports/referral-timeline/timeline';
 import { referralStepsHtml, waitingDaysHtml } from './referral-status-html';
 import { getPrincipal } from '../../access/authenticate';
@@ -67,10 +72,7 @@ export function practicePages(ctx: PipelineContext): Router {
       ctx.db,
       events.rows.filter((e) => e.eventType === 'referral.created').map((e) => e.id),
     );
-    const objections = await objectionsAmong(
-      ctx,
-      events.rows.filter((e) => e.eventType === 'consent.recorded').map((e) => e.id),
-    );
+    const objections = await objectionsAmong(ctx, events.rows);
     const municipalityStatus = (e: { id: string; state: string; deliveredBefore: boolean }) => {
       const status = statuses.get(e.id);
       if (status !== undefined && cancelled.has(e.id)) {
@@ -215,18 +217,17 @@ async function referralStatusHtml(
   </section>`;
 }
 
-/** A Consent that records an objection: its provision denies (the list and the event's page say so alike). */
-function isObjection(consent: Consent): boolean {
-  return consent.provision?.type === 'deny';
-}
-
 /**
- * Of the consent events `ids`, those that record an objection (a Consent with provision.type deny): listed as one,
- * not as a plain consent. Read in one statement and opened here; one whose content retention removed is left out.
+ * Of the listed events, the consent events that record an objection (a Consent with provision.type deny): listed as
+ * one, not as a plain consent. As kept at receipt (migration 084); a consent event an older build received has no
+ * mark, and only those are read, in one statement, and opened here: one whose content retention removed is left out.
  */
-async function objectionsAmong(ctx: PipelineContext, ids: readonly string[]): Promise<Set<string>> {
-  const out = new Set<string>();
-  for (const row of ids.length > 0 ? await getSealedEvents(ctx.db, ids) : []) {
+async function objectionsAmong(ctx: PipelineContext, events: readonly ListedPracticeEvent[]): Promise<Set<string>> {
+  const out = new Set(events.filter((e) => e.recordsObjection === true).map((e) => e.id));
+  const unmarked = events
+    .filter((e) => e.recordsObjection === null && e.eventType === 'consent.recorded')
+    .map((e) => e.id);
+  for (const row of unmarked.length > 0 ? await getSealedEvents(ctx.db, unmarked) : []) {
     try {
       const event = openEvent(ctx.cipher, row);
       if (event.resources.some((r) => r.resourceType === 'Consent' && isObjection(r))) {
