@@ -86,6 +86,8 @@ export interface NewEvent {
   traceId: string;
   /** `contentDigest` of the record as received. */
   contentDigest: string;
+  /** Whether it carries a Consent that records an objection (`inbox.records_objection`, migration 084). */
+  recordsObjection: boolean;
 }
 
 /** Where an event id was stored: this row, a row from before, or a row from before with other content. */
@@ -161,8 +163,9 @@ export async function insertEvent(db: Db, r: NewEventWithIdentifier): Promise<St
          $17::int AS ended_count_seen, 1 AS n
      ), ${OWNER_CTES}, ins AS (
        INSERT INTO inbox (id, tenant, source_event_id, dialect, event_type, municipality, state, payload, payload_key_id,
-         canonical, canonical_key_id, trace_id, content_digest)
-       SELECT $1, $2, $3, $4, $5, $6, 'received', $7, $8, $9, $10, $11, $12 WHERE NOT EXISTS (SELECT 1 FROM refused)
+         canonical, canonical_key_id, trace_id, content_digest, records_objection)
+       SELECT $1, $2, $3, $4, $5, $6, 'received', $7, $8, $9, $10, $11, $12, $20
+       WHERE NOT EXISTS (SELECT 1 FROM refused)
        ON CONFLICT (tenant, source_event_id) DO NOTHING RETURNING id, tenant, content_digest
      ), history AS (INSERT INTO inbox_history (inbox_id, state) SELECT id, 'received' FROM ins),
      identifier AS (
@@ -196,6 +199,7 @@ export async function insertEvent(db: Db, r: NewEventWithIdentifier): Promise<St
       r.endedCountSeen ?? null,
       r.referralIdentifier?.his?.system ?? null,
       r.referralIdentifier?.his?.value ?? null,
+      r.recordsObjection,
     ],
   );
   if (row?.reused !== null && row?.reused !== undefined) {
@@ -252,15 +256,15 @@ export async function insertEvents(db: Db, rs: readonly NewEventWithIdentifier[]
     `WITH input AS (
        SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[],
          $8::text[], $9::bytea[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::uuid[],
-         $16::uuid[], $17::int[], $18::text[], $19::text[]) WITH ORDINALITY
+         $16::uuid[], $17::int[], $18::text[], $19::text[], $20::boolean[]) WITH ORDINALITY
          AS r(id, tenant, source_event_id, dialect, event_type, municipality, payload, payload_key_id, canonical,
            canonical_key_id, trace_id, identifier_system, identifier_value, content_digest, service_request_id,
-           patient_id, ended_count_seen, his_system, his_value, n)
+           patient_id, ended_count_seen, his_system, his_value, records_objection, n)
      ), ${OWNER_CTES}, ins AS (
        INSERT INTO inbox (id, tenant, source_event_id, dialect, event_type, municipality, state, payload, payload_key_id,
-         canonical, canonical_key_id, trace_id, content_digest)
+         canonical, canonical_key_id, trace_id, content_digest, records_objection)
        SELECT id, tenant, source_event_id, dialect, event_type, municipality, 'received', payload, payload_key_id,
-         canonical, canonical_key_id, trace_id, content_digest
+         canonical, canonical_key_id, trace_id, content_digest, records_objection
        FROM input WHERE NOT EXISTS (SELECT 1 FROM refused WHERE refused.id = input.id) ORDER BY n
        ON CONFLICT (tenant, source_event_id) DO NOTHING RETURNING id
      ), history AS (INSERT INTO inbox_history (inbox_id, state) SELECT id, 'received' FROM ins),
@@ -294,6 +298,7 @@ export async function insertEvents(db: Db, rs: readonly NewEventWithIdentifier[]
       rs.map((r) => r.endedCountSeen ?? null),
       rs.map((r) => r.referralIdentifier?.his?.system ?? null),
       rs.map((r) => r.referralIdentifier?.his?.value ?? null),
+      column('recordsObjection'),
     ],
   );
   const inserted = new Set<string>();

@@ -7,6 +7,7 @@ import { logEventStates } from './event-log';
 import { newTraceId } from '../kernel/trace-context';
 import { httpStatusOf } from '../kernel/fhir/outcomes';
 import type { PipelineContext } from './context';
+import { isObjection } from '../policy/objection';
 import {
   insertEvent,
   insertEvents,
@@ -119,6 +120,8 @@ export async function ingestRecords(
       traceId,
       referralIdentifier: referralIdentifierOf(event),
       contentDigest: contentDigest(record.value),
+      // Kept beside the sealed content, so the practice's events list need not open it to mark an objection.
+      recordsObjection: consentsOf(event).some(isObjection),
     },
   }));
   const rows = await withoutConsentsOfOtherChildren(

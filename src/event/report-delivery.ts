@@ -189,6 +189,7 @@ export async function storeReportPush(
         traceId: p.traceId,
         // The event id is made from the report's version, so the same id never comes with other content.
         contentDigest: contentDigest(stored),
+        recordsObjection: false,
       });
       if (
         p.scheduled &&

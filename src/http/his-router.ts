@@ -11,6 +11,7 @@ import { ingestRecords, type Receipt } from '../event/receive';
 import type { PipelineContext } from '../event/context';
 import { QueueDepthGuard } from '../event/queue-depth-guard';
 import { disclosedOf, tryGetSealedEventTimeline } from '../reports/event-timeline/event-timeline';
+import { consentBasisOf } from '../reports/event-timeline/consent-basis';
 import { expressionOf } from '../kernel/zod-outcome';
 import { getPrincipal } from '../access/authenticate';
 import { assertRole, canActForPractice } from '../access/principal';
@@ -159,7 +160,8 @@ export function hisRouter(ctx: PipelineContext): Router {
     await auditEventRead(ctx, req, res, sealed);
     res.json({
       ...timeline,
-      disclosed: await disclosedOf(ctx.db, timeline.id),
+      // What reached each destination, on which consents, and the consents the latest decision rests on.
+      ...(await consentBasisOf(ctx.db, timeline, await disclosedOf(ctx.db, timeline.id))),
       ...(timeline.eventType === 'referral.created'
         ? { referralStatus: await referralTimelineOf(ctx, timeline.id) }
         : {}),

@@ -184,6 +184,7 @@ describe('an event whose delivery cannot go on ends, and says why', () => {
       ...sealEvent(app.rt.ctx.cipher, { dialect: genericJsonDialect.name, record }, event),
       traceId: 'test',
       contentDigest: contentDigest(record.value),
+      recordsObjection: false,
       referralIdentifier: identifier,
     });
     expect(stored).toEqual(expect.objectContaining({ duplicate: false, conflict: false }));

@@ -46,6 +46,7 @@ describe('the event store and the encrypted parts of an event', () => {
       canonicalKeyId: `k-canonical-${i}`,
       traceId: `trace-${i}`,
       contentDigest: `digest-${i}`,
+      recordsObjection: false,
       ...overrides,
     };
   }

@@ -372,6 +372,19 @@ describe('the answers of the status routes', () => {
     expect((await documentedAnswer(statusPath, '200', 'get')).safeParse(listed).error?.issues).toBeUndefined();
   });
 
+  it('are what the document says for an event, with its decision and the consents it went on', async () => {
+    const id = await deliveredReferral();
+    const res = await ctx.app.request(`/his/v1/events/${id}`);
+    expect(res.status).toBe(200);
+    const answer = (await res.json()) as { decision: unknown; disclosed: { consents: unknown }[] };
+    // The default agreement rests on a public task: permitted, on no consent.
+    expect(answer.decision).toEqual(expect.objectContaining({ effect: 'permit', consents: [] }));
+    expect(answer.disclosed.map((d) => d.consents)).toEqual([[]]);
+    expect(
+      (await documentedAnswer('/his/v1/events/{id}', '200', 'get')).safeParse(answer).error?.issues,
+    ).toBeUndefined();
+  });
+
   it("are what the document says for a destination's health, which names who paused it", async () => {
     const path = '/admin/v1/destinations/{id}/status';
     const paused = await ctx.app.request('/admin/v1/destinations/gm0226/pause', {

@@ -152,6 +152,7 @@ describe('referral checks at receipt, under concurrency', () => {
         canonicalKeyId: 'k',
         traceId: randomBytes(16).toString('hex'),
         contentDigest: randomUUID(),
+        recordsObjection: false,
         referralIdentifier: {
           system: `urn:agb:${PRACTICE_AGB}:referral`,
           value,

@@ -8,15 +8,27 @@ import { openEvent, type StoredRecord } from '../../event/stored-event';
 import type { PipelineContext } from '../../event/context';
 import { childConsentsOnce, decideForEvent, purposeOf } from '../../event/decide';
 import { tryGetSealedEventTimeline, type EventTimeline } from '../../reports/event-timeline/event-timeline';
-import { currentReferralStatuses, listPracticeEvents } from '../../reports/practice-events/practice-events';
+import {
+  currentReferralStatuses,
+  listPracticeEvents,
+  type ListedPracticeEvent,
+} from '../../reports/practice-events/practice-events';
+import { isObjection } from '../../policy/objection';
 import { referralTimelineOf } from '../../reports/referral-timeline/timeline';
 import { referralStepsHtml, waitingDaysHtml } from './referral-status-html';
 import { getPrincipal } from '../../access/authenticate';
 import { canActForPractice } from '../../access/principal';
 import { field, pageCursorOf, pageOf, sendPage } from './console-request';
 import { html, type SafeHtml } from './html';
-import { disclosedOf, type Disclosed } from '../../reports/event-timeline/event-timeline';
+import { disclosedOf } from '../../reports/event-timeline/event-timeline';
 import {
+  consentBasisOf,
+  type BasisConsent,
+  type DisclosedOnConsent,
+  type RecordedDecision,
+} from '../../reports/event-timeline/consent-basis';
+import {
+  formatDay,
   formatTime,
   permitInWords,
   dataClassesInWords,
@@ -67,10 +79,7 @@ export function practicePages(ctx: PipelineContext): Router {
       ctx.db,
       events.rows.filter((e) => e.eventType === 'referral.created').map((e) => e.id),
     );
-    const objections = await objectionsAmong(
-      ctx,
-      events.rows.filter((e) => e.eventType === 'consent.recorded').map((e) => e.id),
-    );
+    const objections = await objectionsAmong(ctx, events.rows);
     const municipalityStatus = (e: { id: string; state: string; deliveredBefore: boolean }) => {
       const status = statuses.get(e.id);
       if (status !== undefined && cancelled.has(e.id)) {
@@ -135,7 +144,12 @@ export function practicePages(ctx: PipelineContext): Router {
     await auditEventRead(ctx, req, res, sealed);
     let why: SafeHtml | string = '';
     let consents: SafeHtml | string = '';
-    const disclosed = await disclosedOf(ctx.db, timeline.id);
+    // On which consents it went, or which refused it: as GET /his/v1/events/{id} answers.
+    const basis = await consentBasisOf(ctx.db, timeline, await disclosedOf(ctx.db, timeline.id));
+    const disclosed = basis.disclosed;
+    // The people a consent names, in words once the event is opened; its references as they are after retention.
+    let named = (refs: string): string[] => refs.split(' ').filter((r) => r !== '');
+    const described = (ids: readonly string[]) => consentsInWords(lang, ids, basis.consents, named);
     // The resource types the event carried, to say what the minimisation left out of what was sent.
     let carried: string[] | undefined;
     const row =
@@ -159,7 +173,7 @@ export function practicePages(ctx: PipelineContext): Router {
         patientId,
         people.map((p) => p.id ?? ''),
       );
-      const named = (refs: string) => peopleNamed(lang, refs, people, ownIds);
+      named = (refs: string) => peopleNamed(lang, refs, people, ownIds);
       consents = consentsHtml(lang, consentResources, named);
       const purpose = purposeOf(event.eventType);
       if (purpose && timeline.state === 'denied') {
@@ -168,14 +182,21 @@ export function practicePages(ctx: PipelineContext): Router {
         const recordedOn = new Map(
           (await childConsentsOnce(ctx, event)()).map((c) => [c.id, (JSON.parse(c.text) as Consent).dateTime]),
         );
-        why = whyDeniedHtml(lang, timeline, decision, (r) => partiesOf(lang, r, named, recordedOn));
+        why = whyDeniedHtml(
+          lang,
+          timeline,
+          decision,
+          (r) => partiesOf(lang, r, named, recordedOn),
+          described,
+          basis.decision,
+        );
       }
     }
     sendPage(
       req,
       res,
       `${t(lang, 'eventTitle')}: ${timeline.eventId}`,
-      html`${why}${consents}${sentHtml(lang, timeline, disclosed, carried, (code) => municipalityName(ctx, code))}${await referralStatusHtml(ctx, lang, timeline)}${timelineHtml(lang, timeline, 'practice')}`,
+      html`${why}${consents}${sentHtml(lang, timeline, disclosed, carried, (code) => municipalityName(ctx, code), described)}${await referralStatusHtml(ctx, lang, timeline)}${timelineHtml(lang, timeline, 'practice')}`,
     );
   });
 
@@ -215,18 +236,17 @@ async function referralStatusHtml(
   </section>`;
 }
 
-/** A Consent that records an objection: its provision denies (the list and the event's page say so alike). */
-function isObjection(consent: Consent): boolean {
-  return consent.provision?.type === 'deny';
-}
-
 /**
- * Of the consent events `ids`, those that record an objection (a Consent with provision.type deny): listed as one,
- * not as a plain consent. Read in one statement and opened here; one whose content retention removed is left out.
+ * Of the listed events, the consent events that record an objection (a Consent with provision.type deny): listed as
+ * one, not as a plain consent. As kept at receipt (migration 084); a consent event an older build received has no
+ * mark, and only those are read, in one statement, and opened here: one whose content retention removed is left out.
  */
-async function objectionsAmong(ctx: PipelineContext, ids: readonly string[]): Promise<Set<string>> {
-  const out = new Set<string>();
-  for (const row of ids.length > 0 ? await getSealedEvents(ctx.db, ids) : []) {
+async function objectionsAmong(ctx: PipelineContext, events: readonly ListedPracticeEvent[]): Promise<Set<string>> {
+  const out = new Set(events.filter((e) => e.recordsObjection === true).map((e) => e.id));
+  const unmarked = events
+    .filter((e) => e.recordsObjection === null && e.eventType === 'consent.recorded')
+    .map((e) => e.id);
+  for (const row of unmarked.length > 0 ? await getSealedEvents(ctx.db, unmarked) : []) {
     try {
       const event = openEvent(ctx.cipher, row);
       if (event.resources.some((r) => r.resourceType === 'Consent' && isObjection(r))) {
@@ -242,14 +262,16 @@ async function objectionsAmong(ctx: PipelineContext, ids: readonly string[]): Pr
 /**
  * What reached the municipality, after minimisation (`GET /his/v1/events/{id}`'s `disclosed`), and the recorded
  * decision it was sent on, in words with the agreement and whose consent (report-xhis2 4): per delivery, where and
- * when, the purpose, the agreement and the data classes; and what the event carried that none of them did.
+ * when, the purpose, the agreement, the data classes and the consents it went on (which one, given when, for which
+ * period, recorded by whom); and what the event carried that none of them did.
  */
 function sentHtml(
   lang: Lang,
-  timeline: { history: readonly { state: string; reason: string | null }[] },
-  disclosed: readonly Disclosed[],
+  timeline: { eventType: string; history: readonly { state: string; reason: string | null }[] },
+  disclosed: readonly DisclosedOnConsent[],
   carried: readonly string[] | undefined,
   municipalityInWords: (code: string) => string,
+  consentsInWords: (ids: readonly string[]) => SafeHtml,
 ): SafeHtml | string {
   if (disclosed.length === 0) {
     return '';
@@ -269,6 +291,15 @@ function sentHtml(
             ${t(lang, 'sentPurpose', d.purpose ? purposesInWords(lang, [d.purpose]) : unknown)}.
             ${t(lang, 'sentAgreement', d.agreement ? `${d.agreement.id} v${d.agreement.version}` : unknown)}.
             ${t(lang, 'sentClasses', d.dataClasses ? dataClassesInWords(lang, d.dataClasses) : unknown)}.
+            ${
+              timeline.eventType.startsWith('consent.')
+                ? ''
+                : d.consents === null
+                  ? html`<br />${t(lang, 'sentConsentsNotKept')}.`
+                  : d.consents.length === 0
+                    ? html`<br />${t(lang, 'sentOnNoConsent')}.`
+                    : consentsInWords(d.consents)
+            }
           </li>`,
       )}
     </ul>
@@ -296,14 +327,25 @@ function whyDeniedHtml(
   timeline: { stateReason: string | null; history: readonly { state: string; at: Date }[] },
   now: Decision,
   parties: (reason: DecisionReason) => SafeHtml | string,
+  consentsInWords: (ids: readonly string[]) => SafeHtml,
+  recorded: RecordedDecision | null,
 ): SafeHtml {
   const deniedAt = timeline.history.findLast((h) => h.state === 'denied')?.at;
+  // The objections (or the consents that fell short) the recorded denial names; a denial because no one consented
+  // names none, and its reason says whose consent is missing.
+  const restsOn = recorded?.effect === 'deny' ? recorded.consents : [];
   return html`<section class="why">
     <h2>${t(lang, 'whyDenied')}</h2>
     <p>
       <strong>${t(lang, 'recordedDecision', formatTime(lang, deniedAt))}:</strong>
       ${reasonsInWords(lang, timeline.stateReason)}
     </p>
+    ${
+      restsOn.length > 0
+        ? html`<p><strong>${t(lang, 'deniedOnConsents')}:</strong></p>
+            ${consentsInWords(restsOn)}`
+        : ''
+    }
     ${
       now.effect === 'permit'
         ? notice('info', t(lang, 'nowPermitted', now.reasons.map((r) => reasonsInWords(lang, r.code)).join('; ')))
@@ -383,4 +425,68 @@ export function consentsHtml(
       </p>`;
     })}
   </section>`;
+}
+
+/**
+ * The consents `ids` (of a delivery, or of a recorded denial) in words, one item each, as the registry holds them:
+ * "Op toestemming c-12 van het kind (p1); moeder met gezag (g1), gegeven op …, geldig van … tot en met …, vastgelegd
+ * door api-key/his op …", and whether it has been withdrawn since.
+ */
+function consentsInWords(
+  lang: Lang,
+  ids: readonly string[],
+  held: readonly BasisConsent[],
+  named: (refs: string) => string[],
+): SafeHtml {
+  const items = ids.map((id) => {
+    const c = held.find((h) => h.id === id);
+    if (!c || c.status === 'unknown') {
+      return html`<li>${t(lang, 'onConsent', id)}: ${t(lang, 'consentNotHeld')}</li>`;
+    }
+    const who = named(c.givenBy.join(' '));
+    const parts = [
+      ...(who.length > 0 ? [t(lang, 'consentOfPeople', who.join('; '))] : []),
+      ...(c.dateTime ? [t(lang, 'consentGivenOn', formatTime(lang, c.dateTime))] : []),
+      ...(c.period ? [periodInWords(lang, c.period)] : []),
+      ...(c.recordedBy
+        ? [t(lang, 'consentRecordedBy', c.recordedBy.principal, formatTime(lang, c.recordedBy.at))]
+        : []),
+    ];
+    const now =
+      c.status === 'entered-in-error'
+        ? ` (${t(lang, 'consentNowInError')})`
+        : c.withdrawn
+          ? ` (${withdrawnInWords(lang, c.status, c.withdrawn, named)})`
+          : '';
+    const label = t(lang, c.kind === 'objection' ? 'onObjection' : 'onConsent', c.ownId ?? c.id);
+    return html`<li>${label} ${parts.join(', ')}${now}</li>`;
+  });
+  return html`<ul class="consent-basis">
+    ${items}
+  </ul>`;
+}
+
+/** A consent's period in words: a calendar day as a day, a moment as a moment; either end may be open. */
+function periodInWords(lang: Lang, period: NonNullable<BasisConsent['period']>): string {
+  const when = (at: string) => (/^\d{4}-\d{2}-\d{2}$/.test(at) ? formatDay(lang, at) : formatTime(lang, at));
+  if (period.start && period.end) {
+    return t(lang, 'consentValidFromTo', when(period.start), when(period.end));
+  }
+  return period.start
+    ? t(lang, 'consentValidFrom', when(period.start))
+    : t(lang, 'consentValidTo', when(period.end ?? ''));
+}
+
+/** Withdrawn since, as a consent's line ends: wholly, or by some of those who gave it, and when. */
+function withdrawnInWords(
+  lang: Lang,
+  status: string,
+  withdrawn: NonNullable<BasisConsent['withdrawn']>,
+  named: (refs: string) => string[],
+): string {
+  const words =
+    status === 'inactive'
+      ? t(lang, 'consentNowWithdrawn')
+      : t(lang, 'consentNowWithdrawnBy', named(withdrawn.by.join(' ')).join('; '));
+  return withdrawn.at ? `${words} ${t(lang, 'consentWithdrawnOn', formatTime(lang, withdrawn.at))}` : words;
 }

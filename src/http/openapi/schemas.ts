@@ -121,12 +121,67 @@ export const eventStatus = z
           purpose: z.string().nullable(),
           agreement: z.object({ id: z.string(), version: z.number().int() }).nullable(),
           dataClasses: z.array(z.string()).nullable(),
+          consents: z
+            .array(z.string())
+            .nullable()
+            .meta({
+              description:
+                'ids of the Consents (described in `consents`) its first accepted delivery went on, as the ' +
+                'disclosure’s AuditEvent names them; empty under a legal basis that asks none and for a withdrawal ' +
+                'notice; null where that AuditEvent is no longer kept',
+            }),
         }),
       )
       .meta({
         description:
-          'what reached each destination after minimisation: when, for which purpose, under which agreement, and ' +
-          'the data classes (resource types) it carried; null where a delivery was recorded before these were kept',
+          'what reached each destination after minimisation: when, for which purpose, under which agreement, ' +
+          'the data classes (resource types) it carried and on which consents; null where a delivery was recorded ' +
+          'before these were kept',
+      }),
+    decision: z
+      .object({
+        effect: z.enum(['permit', 'deny']),
+        stage: z.string().nullable(),
+        at: z.iso.datetime(),
+        consents: z.array(z.string()),
+      })
+      .nullable()
+      .meta({
+        description:
+          'the latest policy decision recorded about the event (its AuditEvent): the consents it rests on, for a ' +
+          'denial the objections that refused it or the consents that fell short (withdrawn, expired); empty for a ' +
+          'denial because no one consented (stateReason names whose consent is missing); null when none is on record',
+      }),
+    consents: z
+      .array(
+        z.object({
+          id: z.string(),
+          ownId: z.string().nullable().meta({ description: 'the practice’s own id of the consent' }),
+          kind: z.enum(['consent', 'objection']),
+          status: z.string().meta({
+            description: 'as held now: active, inactive (withdrawn since), entered-in-error; unknown: not held',
+          }),
+          dateTime: z.string().nullable().meta({ description: 'when it was given, as the HIS sent it' }),
+          period: z.object({ start: z.string().optional(), end: z.string().optional() }).nullable(),
+          givenBy: z.array(z.string()).meta({ description: 'Patient/<id> and RelatedPerson/<id> references' }),
+          recordedBy: z
+            .object({ principal: z.string(), at: z.iso.datetime() })
+            .nullable()
+            .meta({ description: 'the principal (API key, console user) that first recorded it here, and when' }),
+          withdrawn: z
+            .object({ by: z.array(z.string()), at: z.string().nullable() })
+            .nullable()
+            .meta({
+              description:
+                'withdrawn since: wholly (status inactive) or by some of those who gave it (`by`), and when; null ' +
+                'while nothing of it is withdrawn',
+            }),
+        }),
+      )
+      .meta({
+        description:
+          'each consent `decision` and `disclosed` name, as the consent registry holds it now: the answer to ' +
+          '"on what basis did this go to the municipality?"',
       }),
     withdrawalNotices: z
       .array(z.looseObject({ id: z.uuid(), consentEvent: z.uuid(), destination: z.string(), state: z.string() }))

@@ -27,6 +27,12 @@ export interface PracticeEvent {
 }
 
 /**
+ * A listed event of the console, with whether it records an objection as kept at receipt (`inbox.records_objection`,
+ * migration 084): null for one an older build received, which only its content can tell.
+ */
+export type ListedPracticeEvent = PracticeEvent & { recordsObjection: boolean | null };
+
+/**
  * A transaction id as PostgreSQL writes an `xid8`: decimal digits (64 bits, never wraps), at most 2^64-1. The tokens
  * are not signed: a larger number, which PostgreSQL refuses (a 500) or reads as another one, is a 400.
  */
@@ -140,7 +146,7 @@ export async function listPracticeEvents(
     cursor?: TimeIdCursor | undefined;
     size: number;
   },
-): Promise<TimeIdPage<PracticeEvent & { pageKey: string; deliveredBefore: boolean }>> {
+): Promise<TimeIdPage<ListedPracticeEvent & { pageKey: string; deliveredBefore: boolean }>> {
   const q = new SqlParams();
   const changed = f.changedFrom !== undefined;
   const time = f.updatedSince !== undefined ? 'updated_at' : 'received_at';
@@ -161,9 +167,10 @@ export async function listPracticeEvents(
   ]);
   // `deliveredBefore`: a dead letter of a delivery the receiver had accepted (a redelivery that failed), which the
   // municipality has; read for the page's dead events only (EVENT_DEAD_BUT_DELIVERED_BEFORE_SQL).
-  const rows = await db.query<PracticeEvent & { pageKey: string; deliveredBefore: boolean }>(
+  const rows = await db.query<ListedPracticeEvent & { pageKey: string; deliveredBefore: boolean }>(
     `SELECT id, source_event_id AS "eventId", tenant AS practice, event_type AS "eventType", state,
        state_reason AS "stateReason", received_at AS "receivedAt", updated_at AS "updatedAt",
+       records_objection AS "recordsObjection",
        ${changed ? 'changed_xid::text' : exactTimeSql(time)} AS "pageKey",
        ${EVENT_DEAD_BUT_DELIVERED_BEFORE_SQL('inbox')} AS "deliveredBefore"
      FROM inbox WHERE ${where} ORDER BY ${keyset.orderBy} LIMIT ${q.add(f.size + 1, 'int')}`,
