@@ -144,4 +144,20 @@ describe('a read or a search of received referrals reads what it serves, not eve
       expect(count).not.toContain('Seq Scan');
     }
   });
+
+  it('serves a change written after a search, by any writer (the triggers mark it): a redelivery moves it to the top', async () => {
+    const newest = async () =>
+      (
+        await searchServiceRequests(ctx(), principal, {
+          ...search([]),
+          count: 1,
+          sort: { code: '_lastUpdated', descending: true },
+        })
+      ).resources[0]?.identifier?.[0]?.value;
+    expect(await newest()).not.toBe('ref-sr-7');
+    // As a redelivery of an older build running beside would write it: SQL, not this build's code.
+    await db.query(`UPDATE delivery SET delivered_at = now() + interval '1 day'
+      WHERE destination = 'gm1' AND inbox_id = (SELECT inbox_id FROM referral_identifier WHERE value = 'ref-sr-7')`);
+    expect(await newest()).toBe('ref-sr-7');
+  });
 });
