@@ -29,6 +29,7 @@ import { createDemoKeysIfMissing } from './access/demo-keys';
 import { createLogger, errorFields } from './kernel/logger';
 import { Metrics } from './kernel/metrics';
 import { operationsFigures } from './reports/operations-metrics/figures';
+import { refreshReceivedServiceRequests } from './reports/service-request-search/received-service-requests';
 import type { PipelineContext } from './event/context';
 import { QueueSet } from './event/queues';
 import { flushAcceptedSendDrops } from './event/accepted-sends';
@@ -122,6 +123,12 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
   const addressed = await addressOldReferrals(db);
   if (addressed > 0) {
     log.info({ referrals: addressed }, 'referrals stored by an older release made addressable');
+  }
+  // The received referrals `GET /fhir/ServiceRequest` pages through that changed while no search ran, all of them
+  // after migration 085 (each search refreshes them too).
+  const refreshedReferrals = await refreshReceivedServiceRequests(db);
+  if (refreshedReferrals > 0) {
+    log.info({ referrals: refreshedReferrals }, 'received referrals of GET /fhir/ServiceRequest brought up to date');
   }
   // The free-text reasons of status updates stored in plain text before migration 040 (the reconciler does it too).
   const sealed = await sealPlainFeedbackReasons(db, cipher);

@@ -113,6 +113,7 @@ describe('a chain written before and after migration 015', () => {
       '080_delivery_first_delivered_when.sql',
       '083_his_referral_identifier.sql',
       '084_inbox_records_objection.sql',
+      '085_received_service_request.sql',
     ]);
     const writer = new AuditWriter(db);
     await Promise.all(Array.from({ length: 6 }, (_, i) => writer.append(tenant, event(6 + i))));

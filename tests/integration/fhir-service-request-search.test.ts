@@ -1,6 +1,7 @@
 import type { Bundle, CapabilityStatement, ServiceRequest } from '@medplum/fhirtypes';
 import { PRINCIPAL_SYSTEM } from '../../src/audit/audit-events';
-import { buildReferralEvent, PRACTICE_AGB } from '../helpers/builders';
+import { listReceivedReferrals } from '../../src/reports/referral-timeline/received-referrals';
+import { buildReferralEvent, MUNICIPALITY, PRACTICE_AGB } from '../helpers/builders';
 import { fhirClient } from '../helpers/fhir-client';
 import { TestReceiver } from '../helpers/receiver';
 import { cleanupTestEnv, startTestApp, type KeyName, type TestApp } from '../helpers/test-runtime';
@@ -226,5 +227,17 @@ describe('GET /fhir/ServiceRequest: the referrals a municipality received', () =
       paths: Record<string, unknown>;
     };
     expect(Object.keys(openapi.paths)).toEqual(expect.arrayContaining(['/fhir/ServiceRequest']));
+  });
+
+  it("lists the same referrals as the municipality's console list of received referrals", async () => {
+    const ctx = app.rt.ctx;
+    const destinations = ctx.registry.destinations.filter((d) => d.municipality === MUNICIPALITY).map((d) => d.id);
+    const listed = await listReceivedReferrals(ctx, destinations, { limit: 100 });
+    // The console lists each event delivered (the cancellation beside the referral it cancels); the search each
+    // referral once.
+    const inConsole = new Set(listed.referrals.map((r) => r.identifier?.value));
+    const served = valuesOf(await bundleOf(await search('_count=100')));
+    expect(served).toHaveLength(new Set(served).size);
+    expect([...served].sort()).toEqual([...inConsole].sort());
   });
 });

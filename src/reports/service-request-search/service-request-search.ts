@@ -3,13 +3,11 @@ import { z } from 'zod';
 import { assertRole, type Principal } from '../../access/principal';
 import { organisationAgent } from '../../audit/audit-events';
 import type { PipelineContext } from '../../event/context';
-import { deliveredCancellationAtOf, getSealedEvents, referralEventsOf } from '../../event/event-store';
+import { getSealedEvents } from '../../event/event-store';
 import { tryReferralIdentityOf } from '../../event/feedback';
 import { isUuid } from '../../kernel/fhir/ids';
 import { AGB_SYSTEM } from '../../kernel/fhir/identifiers';
 import { and, or, SqlParams } from '../../kernel/sql-params';
-import { REFERRAL_STATUSES } from '../../../mappings/practice/referral-status';
-import { serviceRequestStatusOf } from '../../../mappings/practice/to-task';
 import { RESOURCE_ID_SYSTEM } from '../../../mappings/municipality/shared/resource-identifier';
 import { dateCondition, parseDateFilter } from '../fhir-search/date-filter';
 import { decodePageToken, encodePageToken } from '../fhir-search/page-token';
@@ -22,6 +20,7 @@ import type {
 } from '../fhir-search/resource-provider';
 import { receivingDestinationsOf } from '../referral-timeline/received-referrals';
 import { EXACT_TIME, exactTimeSql } from '../time-id-page';
+import { receivedSql, refreshReceivedServiceRequests, servedOnceSql, STATUSES } from './received-service-requests';
 
 /**
  * `/fhir/ServiceRequest`: the referrals a municipality received, the same ones its console's list of received
@@ -29,16 +28,15 @@ import { EXACT_TIME, exactTimeSql } from '../time-id-page';
  * the practice corrected it. Served as a summary of what it received (identifiers, status, child's and practice's
  * ids), never the referral's text: a list of many children is no place for it, and the municipality has it already.
  */
-const STATUSES = ['active', 'revoked', 'completed'] as const;
-
 export const SERVICE_REQUEST_SEARCH: ResourceSearchSpec = {
   resourceType: 'ServiceRequest',
   documentation:
     'The referrals delivered to the calling municipality (municipality keys only), each once: its identifiers (the ' +
     'practice’s referral id, jeugdbrug’s resource-id), status, the child (Patient/<id> as received), the practice ' +
     '(AGB) and authoredOn; meta.lastUpdated is its last change: its delivery, a status you sent, or the practice’s ' +
-    'cancellation reaching you. Oldest change first (_sort=-_lastUpdated: newest). No _include: the child’s details ' +
-    'are in the delivery you received.',
+    'cancellation reaching you. Oldest change first (_sort=-_lastUpdated: newest). _total: estimate (the default) ' +
+    'counts up to 10,000 and leaves it out beyond, accurate counts every match, none leaves it out. No _include: the ' +
+    'child’s details are in the delivery you received.',
   params: [
     { code: '_lastUpdated', documentation: 'the last change, with prefix ge, gt, le, lt or eq; may be repeated' },
     {
@@ -67,65 +65,43 @@ interface Row {
   system: string;
   value: string;
   patientId: string | null;
-  status: (typeof STATUSES)[number];
+  status: Status;
   lastUpdated: Date;
   pageKey: string;
 }
 
-/** The product's ServiceRequest.status of each municipal status (the ConceptMap), as SQL over `status`. */
-const STATUS_SQL = `CASE status ${REFERRAL_STATUSES.map((s) => `WHEN '${s}' THEN '${serviceRequestStatusOf(s)}'`).join(' ')}
-  ELSE 'active' END`;
+type Status = (typeof STATUSES)[number];
 
-/**
- * Every referral delivered once to `destinations` (the practice's newest version of each, by when jeugdbrug received
- * it: a correction replaces it, a redelivery of an older version does not), with its last change and status: revoked
- * once the practice's cancellation reached a municipality, else what the newest status a municipality sent means for
- * it (`serviceRequestStatusOf`), active without one.
- */
-function receivedSql(destinations: string, identified: string): string {
-  return `WITH received AS (
-      SELECT DISTINCT ON (r.tenant, r.system, r.value) r.service_request_id AS id, i.id AS inbox_id,
-        r.tenant, r.system, r.value, r.patient_id, d.delivered_at
-      FROM delivery d JOIN inbox i ON i.id = d.inbox_id JOIN referral_identifier r ON r.inbox_id = i.id
-      WHERE d.first_delivered_at IS NOT NULL AND d.destination = ANY(${destinations})
-        AND i.event_type = 'referral.created'
-        AND r.service_request_id IS NOT NULL AND ${identified}
-      ORDER BY r.tenant, r.system, r.value, i.received_at DESC, i.received_seq DESC, d.id DESC
-    ), changed AS (
-      SELECT x.*, ${deliveredCancellationAtOf('x.inbox_id')} AS cancelled_at, newest.status, newest.created_at AS status_at
-      FROM received x LEFT JOIN LATERAL (
-        SELECT f.status, f.created_at FROM feedback f WHERE f.inbox_id IN ${referralEventsOf('x.inbox_id')}
-        ORDER BY f.created_at DESC, f.id DESC LIMIT 1) newest ON TRUE
-    )
-    SELECT id, inbox_id AS "inboxId", tenant AS practice, system, value, patient_id AS "patientId",
-      CASE WHEN cancelled_at IS NOT NULL THEN 'revoked' ELSE ${STATUS_SQL} END AS status,
-      greatest(delivered_at, cancelled_at, status_at) AS last_updated
-    FROM changed`;
+/** The search's filters but `identifier`: the statuses asked for, and conditions on the last change. */
+interface Filtered {
+  /** Every status unless `status` narrows them (each `status` parameter given must hold). */
+  readonly statuses: readonly Status[];
+  /** The `_lastUpdated` conditions on the column given. */
+  readonly changed: readonly string[];
 }
 
-/**
- * The conditions of the search's filters on the rows of `receivedSql`, but `identifier`'s; a 400 naming a value it
- * cannot take.
- */
-function conditionsOf(search: FhirSearch, q: SqlParams): string[] {
-  return search.filters
-    .filter((f) => f.code !== 'identifier')
-    .map((f) => {
-      const values = alternativesOf(f);
-      if (f.code === '_lastUpdated') {
-        return dateCondition('s.last_updated', parseDateFilter(`${f.operator}${f.value.trim()}`, f.code), q);
-      }
-      if (f.code !== 'status') {
-        // A parameter declared in SERVICE_REQUEST_SEARCH.params without a condition here: a fault of this code, not
-        // a status to check against STATUSES.
-        throw new Error(`ServiceRequest search: no condition for the parameter ${f.code}`);
-      }
-      const unknown = values.find((v) => !(STATUSES as readonly string[]).includes(v));
-      if (unknown !== undefined) {
-        failParameter(`status: '${unknown}' is not one of ${STATUSES.join(', ')}`, 'status');
-      }
-      return `s.status = ANY(${q.add(values, 'text[]')})`;
-    });
+/** The search's filters but `identifier`'s, on the last change in `lastUpdated`; a 400 naming a value it cannot take. */
+function filteredOf(search: FhirSearch, lastUpdated: string, q: SqlParams): Filtered {
+  let statuses: readonly Status[] = STATUSES;
+  const changed: string[] = [];
+  for (const f of search.filters.filter((f) => f.code !== 'identifier')) {
+    const values = alternativesOf(f);
+    if (f.code === '_lastUpdated') {
+      changed.push(dateCondition(lastUpdated, parseDateFilter(`${f.operator}${f.value.trim()}`, f.code), q));
+      continue;
+    }
+    if (f.code !== 'status') {
+      // A parameter declared in SERVICE_REQUEST_SEARCH.params without a condition here: a fault of this code, not
+      // a status to check against STATUSES.
+      throw new Error(`ServiceRequest search: no condition for the parameter ${f.code}`);
+    }
+    const unknown = values.find((v) => !(STATUSES as readonly string[]).includes(v));
+    if (unknown !== undefined) {
+      failParameter(`status: '${unknown}' is not one of ${STATUSES.join(', ')}`, 'status');
+    }
+    statuses = statuses.filter((s) => values.includes(s));
+  }
+  return { statuses, changed };
 }
 
 /**
@@ -215,10 +191,49 @@ async function pageOf(
   };
 }
 
-/** The received referrals `principal` sees that match the search's filters, as SQL (rows `s`). */
-function matchingSql(ctx: PipelineContext, principal: Principal, search: FhirSearch, q: SqlParams): string {
-  const base = receivedSql(q.add(receivingDestinationsOf(ctx, principal), 'text[]'), identifiedCondition(search, q));
-  return `SELECT * FROM (${base}) s WHERE ${and(conditionsOf(search, q))}`;
+/**
+ * Totals are counted up to here unless `_total=accurate` asks for the exact number; beyond it `total` is left out.
+ * Counting reads an index entry per match, so a municipality with many referrals does not pay for all of them on
+ * every page.
+ */
+const TOTAL_CAP = 10_000;
+
+/**
+ * The received referrals at `destinations` that match the search's filters, as SQL (rows `s` of `receivedSql`'s
+ * columns); for a `page`, those after its keyset. With `identifier`: computed by `receivedSql` for the referrals it
+ * names (read through the indexes of `referral_identifier`, always as they are now). Without: read from
+ * `received_service_request` (brought up to date by the caller), one range of its index for each destination and
+ * status, so a page reads the rows it shows (at most its size from each range) and a count the index entries of the
+ * matches, not every referral rebuilt. A referral received at more than one of the destinations is served once, by
+ * its latest change, either way.
+ */
+function matchingSql(
+  destinations: readonly string[],
+  search: FhirSearch,
+  q: SqlParams,
+  page?: { readonly keyset: string | undefined; readonly dir: 'ASC' | 'DESC'; readonly limit: string },
+): string {
+  const after = page?.keyset ?? 'TRUE';
+  const { statuses, changed } = filteredOf(search, 's.last_updated', q);
+  if (search.filters.some((f) => f.code === 'identifier')) {
+    const base = receivedSql(`d.destination = ANY(${q.add(destinations, 'text[]')})`, identifiedCondition(search, q));
+    return `SELECT * FROM (SELECT DISTINCT ON (practice, system, value) * FROM (${base}) b
+        ORDER BY practice, system, value, last_updated DESC, destination DESC) s
+      WHERE ${and([`s.status = ANY(${q.add(statuses, 'text[]')})`, ...changed, after])}`;
+  }
+  const servedOnce = destinations.length > 1 ? [servedOnceSql('s', q.add(destinations, 'text[]'))] : [];
+  // Each range read in the page's order and cut at its size, whatever the planner thinks of the table's statistics:
+  // the page is taken from at most (ranges × size) rows.
+  const range = (conditions: readonly string[]): string =>
+    `(SELECT * FROM (SELECT destination, service_request_id AS id, inbox_id AS "inboxId", tenant AS practice, system,
+         value, patient_id AS "patientId", status, last_updated FROM received_service_request) s
+       WHERE ${and([...conditions, ...changed, after, ...servedOnce])}
+       ${page ? `ORDER BY s.last_updated ${page.dir}, s.id ${page.dir} LIMIT ${page.limit}` : ''})`;
+  const ranges = destinations.flatMap((destination) => {
+    const at = q.add(destination, 'text');
+    return statuses.map((status) => range([`s.destination = ${at}`, `s.status = ${q.add(status, 'text')}`]));
+  });
+  return `SELECT * FROM (${ranges.length > 0 ? ranges.join(' UNION ALL ') : range(['FALSE'])}) s`;
 }
 
 /** A page of the referrals the principal's municipalities received, by (last change, id), with its neighbours. */
@@ -232,25 +247,34 @@ export async function searchServiceRequests(
   // Forward in the sort's order, or back from a `previous` link (read the other way, then turned around).
   const ascending = (search.sort?.descending ?? false) === backwards;
   const dir = ascending ? 'ASC' : 'DESC';
+  const destinations = receivingDestinationsOf(ctx, principal);
+  if (!search.filters.some((f) => f.code === 'identifier')) {
+    // What changed since the last search, into the table the page is read from.
+    await refreshReceivedServiceRequests(ctx.db);
+  }
   const q = new SqlParams();
-  const matching = matchingSql(ctx, principal, search, q);
+  const limit = q.add(search.count + 1, 'int');
   const keyset = cursor
     ? `(s.last_updated, s.id) ${ascending ? '>' : '<'} (${q.add(cursor.t, 'timestamptz')}, ${q.add(cursor.i, 'uuid')})`
-    : 'TRUE';
+    : undefined;
+  const matching = matchingSql(destinations, search, q, { keyset, dir, limit });
   const c = new SqlParams();
+  // `_total`: none leaves it out, estimate (the default) counts up to TOTAL_CAP, accurate counts every match.
+  const capped = search.total !== 'accurate';
   const [read, counted] = await Promise.all([
     search.count === 0
       ? Promise.resolve([])
       : ctx.db.query<Row>(
           `SELECT s.*, s.last_updated AS "lastUpdated", ${exactTimeSql('s.last_updated')} AS "pageKey"
-           FROM (${matching}) s WHERE ${keyset}
-           ORDER BY s.last_updated ${dir}, s.id ${dir} LIMIT ${q.add(search.count + 1, 'int')}`,
+           FROM (${matching}) s
+           ORDER BY s.last_updated ${dir}, s.id ${dir} LIMIT ${limit}`,
           q.values,
         ),
     search.total === 'none' && search.count > 0
       ? Promise.resolve(undefined)
       : ctx.db.query<{ n: number }>(
-          `SELECT count(*)::int AS n FROM (${matchingSql(ctx, principal, search, c)}) s`,
+          `SELECT count(*)::int AS n FROM (SELECT 1 FROM (${matchingSql(destinations, search, c)}) s
+           ${capped ? `LIMIT ${TOTAL_CAP + 1}` : ''}) matches`,
           c.values,
         ),
   ]);
@@ -261,9 +285,10 @@ export async function searchServiceRequests(
   }
   const tokenAt = (row: Row | undefined, d: Cursor['d']): string | undefined =>
     row ? encodePageToken({ d, t: row.pageKey, i: row.id } satisfies Cursor) : undefined;
+  const total = counted?.[0]?.n;
   return {
     ...(await pageOf(ctx, principal, rows)),
-    total: counted?.[0]?.n,
+    total: capped && total !== undefined && total > TOTAL_CAP ? undefined : total,
     next: (backwards ? true : more) ? tokenAt(rows.at(-1), 'n') : undefined,
     previous: (backwards ? more : cursor !== undefined) ? tokenAt(rows[0], 'p') : undefined,
   };
@@ -280,8 +305,9 @@ async function readServiceRequest(
 ): Promise<ReadResult<ServiceRequest> | undefined> {
   const q = new SqlParams();
   const byId: FhirSearch = { ...BY_ID, filters: [{ code: 'identifier', operator: 'eq', value: `resource-id|${id}` }] };
+  const matching = matchingSql(receivingDestinationsOf(ctx, principal), byId, q);
   const [row] = await ctx.db.query<Row>(
-    `SELECT s.*, s.last_updated AS "lastUpdated" FROM (${matchingSql(ctx, principal, byId, q)}) s LIMIT 1`,
+    `SELECT s.*, s.last_updated AS "lastUpdated" FROM (${matching}) s LIMIT 1`,
     q.values,
   );
   if (row) {
