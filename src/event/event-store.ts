@@ -788,7 +788,7 @@ export async function keyDenialAndReadConsents(
        UPDATE inbox SET child_key = $2 FROM from_states
        WHERE ${byIdWhileIn('inbox', '$1')} AND inbox.child_key IS DISTINCT FROM $2 RETURNING inbox.id
      )
-     SELECT c.id, c.version::text AS version, c.resource::text AS text FROM consent c
+     SELECT c.id, c.version::text AS version, c.version_id AS "versionId", c.resource::text AS text FROM consent c
      WHERE c.tenant = $3 AND c.patient_bsn = $4 ORDER BY c.date_time DESC NULLS LAST, c.id`,
     [d.inboxId, d.childKey, d.tenant, d.patientBsn],
   );
@@ -2490,8 +2490,16 @@ export async function listStoredConsentsOfChildren(
   db: Db,
   children: readonly { tenant: string; patientBsn: string }[],
 ): Promise<Map<string, StoredConsent[]>> {
-  const rows = await db.query<{ tenant: string; patient_bsn: string; id: string; version: string; text: string }>(
-    `SELECT c.tenant, c.patient_bsn, c.id, c.version::text AS version, c.resource::text AS text FROM consent c
+  const rows = await db.query<{
+    tenant: string;
+    patient_bsn: string;
+    id: string;
+    version: string;
+    version_id: number;
+    text: string;
+  }>(
+    `SELECT c.tenant, c.patient_bsn, c.id, c.version::text AS version, c.version_id, c.resource::text AS text
+     FROM consent c
      JOIN unnest($1::text[], $2::text[]) AS k(tenant, patient_bsn)
        ON c.tenant = k.tenant AND c.patient_bsn = k.patient_bsn
      ORDER BY c.date_time DESC NULLS LAST, c.id`,
@@ -2500,7 +2508,7 @@ export async function listStoredConsentsOfChildren(
   const out = new Map<string, StoredConsent[]>();
   for (const r of rows) {
     const key = childKey(r.tenant, r.patient_bsn);
-    const stored: StoredConsent = { id: r.id, version: r.version, text: r.text };
+    const stored: StoredConsent = { id: r.id, version: r.version, versionId: r.version_id, text: r.text };
     const list = out.get(key);
     if (list) {
       list.push(stored);
