@@ -323,14 +323,15 @@ export function eventReceived(a: {
   return created(a.actor, a.patientBsn, resourceEntity(`inbox/${a.inboxId}`, a.eventType));
 }
 
-/** A consent recorded or withdrawn in the consent registry. */
+/** A consent recorded or withdrawn in the consent registry, naming the version it was stored as where known. */
 export function consentRecorded(a: {
   actor: AuditActor;
   consentId: string;
+  version?: number | undefined;
   status: string;
   patientBsn: string;
 }): AuditEvent {
-  return created(a.actor, a.patientBsn, resourceEntity(`Consent/${a.consentId}`, a.status));
+  return created(a.actor, a.patientBsn, resourceEntity(consentReference(a.consentId, a.version), a.status));
 }
 
 /** A policy decision (BALP AuthZ-Consent): success for permit, minor failure with the reasons for deny. */

@@ -2441,7 +2441,7 @@ export async function moveTrajectoryEvent(
  * withdrew, or as a whole), so decisions can still say which consent was withdrawn; entered-in-error voids it.
  * Runs inside the receiving transaction; the row lock keeps two events about one consent from losing an update.
  * Returns how many were withdrawn or voided before any recording of them arrived (kept, so the recording cannot undo
- * them).
+ * them), and the version of each consent as written (migration 087: the same as before when the write changed nothing).
  */
 export async function upsertConsents(
   db: Db,
@@ -2450,8 +2450,9 @@ export async function upsertConsents(
   consents: readonly Consent[],
   /** The event that carries them (migration 049): its withdrawal notices cover what a change of theirs withdraws. */
   writtenBy?: string,
-): Promise<number> {
+): Promise<ConsentsWritten> {
   let unknown = 0;
+  const versions: Record<string, number> = {};
   for (const c of consents) {
     const [stored] = await db.query<{ resource: Consent }>(
       'SELECT resource FROM consent WHERE id = $1 AND tenant = $2 FOR UPDATE',
@@ -2461,15 +2462,27 @@ export async function upsertConsents(
       unknown++;
     }
     const merged = applyConsentUpdate(stored?.resource, c);
-    await db.query(
+    const [written] = await db.query<{ version_id: number }>(
       `INSERT INTO consent (id, tenant, patient_bsn, status, date_time, resource, inbox_id)
        VALUES ($1, $2, $3, $4, $5, $6, $7)
        ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, date_time = EXCLUDED.date_time,
-         resource = EXCLUDED.resource, inbox_id = EXCLUDED.inbox_id, updated_at = now()`,
+         resource = EXCLUDED.resource, inbox_id = EXCLUDED.inbox_id, updated_at = now()
+       RETURNING version_id`,
       [c.id, tenant, patientBsn, merged.status, merged.dateTime ?? null, JSON.stringify(merged), writtenBy ?? null],
     );
+    if (c.id !== undefined && written) {
+      versions[c.id] = written.version_id;
+    }
   }
-  return unknown;
+  return { notHeld: unknown, versions };
+}
+
+/** What `upsertConsents` wrote. */
+export interface ConsentsWritten {
+  /** How many were withdrawn or voided before any recording of them arrived. */
+  readonly notHeld: number;
+  /** Each consent's version (`meta.versionId`) now, by id. */
+  readonly versions: Readonly<Record<string, number>>;
 }
 
 /** Every consent a practice recorded for a child, newest first. */

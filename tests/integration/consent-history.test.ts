@@ -77,6 +77,16 @@ describe('consent versions cited by decisions and disclosures', () => {
       .body as Bundle<AuditEvent>;
     expect(byVersion.entry!.map((e) => e.resource!.id)).toEqual(expect.arrayContaining([disclosure!.id]));
 
+    // The recording of each version names the version it stored.
+    const created = async (version: number) =>
+      (
+        await h.app.rt.ctx.db.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM audit_event WHERE subtype = 'create' AND $1 = ANY(entities)`,
+          [`Consent/${id}/_history/${version}`],
+        )
+      )[0]?.n;
+    expect([await created(1), await created(2)]).toEqual([1, 1]);
+
     // vread of version 1 shows the permit, as it was, with both who gave it.
     const v1 = await read(`/fhir/Consent/${id}/_history/1`, 'auditor');
     expect(v1.status).toBe(200);
