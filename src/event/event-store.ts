@@ -2485,13 +2485,24 @@ export interface ConsentsWritten {
   readonly versions: Readonly<Record<string, number>>;
 }
 
-/** Every consent a practice recorded for a child, newest first. */
-export async function listConsents(db: Db, tenant: string, patientBsn: string): Promise<Consent[]> {
-  const rows = await db.query<{ resource: Consent }>(
-    'SELECT resource FROM consent WHERE tenant = $1 AND patient_bsn = $2 ORDER BY date_time DESC NULLS LAST, id',
+/**
+ * Every consent a practice recorded for a child, newest first, and the version of each as read (migration 087), by
+ * id: what a decision about them cites.
+ */
+export async function listConsents(
+  db: Db,
+  tenant: string,
+  patientBsn: string,
+): Promise<{ consents: Consent[]; versions: Record<string, number> }> {
+  const rows = await db.query<{ id: string; version_id: number; resource: Consent }>(
+    `SELECT id, version_id, resource FROM consent WHERE tenant = $1 AND patient_bsn = $2
+     ORDER BY date_time DESC NULLS LAST, id`,
     [tenant, patientBsn],
   );
-  return rows.map((r) => r.resource);
+  return {
+    consents: rows.map((r) => r.resource),
+    versions: Object.fromEntries(rows.map((r) => [r.id, r.version_id])),
+  };
 }
 
 /**
