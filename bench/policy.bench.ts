@@ -9,7 +9,7 @@ import {
   RESOURCE_TYPE_SYSTEM,
 } from '../src/kernel/fhir/systems';
 import { agreementSchema, type Agreement } from '../src/policy/agreement';
-import { CACHED_CONSENTS, ConsentCache, type StoredConsent } from '../src/policy/consent-cache';
+import { CACHED_CONSENTS, ConsentCache, type CacheableConsent } from '../src/policy/consent-cache';
 import type { CompiledConsent } from '../src/policy/compiled-consent';
 import { decide } from '../src/policy/decide';
 import type { DecisionFacts, DecisionRequest } from '../src/policy/types';
@@ -113,7 +113,7 @@ function typicalCase(): TypicalCase {
  */
 interface EventFacts {
   readonly facts: Omit<DecisionFacts, 'consents'>;
-  readonly storedConsents: readonly StoredConsent[];
+  readonly storedConsents: readonly CacheableConsent[];
 }
 
 function factsOfOneEvent(c: TypicalCase, missing?: number): EventFacts {

@@ -113,6 +113,29 @@ export interface AuditedAgreementRef {
 function agreementEntity(a: AuditedAgreementRef): AuditEventEntity {
   return resourceEntity(`Agreement/${a.id}`, `version ${a.version}${a.digest ? `, ${a.digest}` : ''}`);
 }
+
+/**
+ * The consents a decision read, by id, and the version of each it read where known (migration 087): a version
+ * (`GET /fhir/Consent/<id>/_history/<version>`) stays readable after the consent is withdrawn or refused under the
+ * same id, so the audit row shows which consent text it rested on. A decision of an older build has no versions.
+ */
+export interface AuditedConsents {
+  consentIds?: readonly string[] | undefined;
+  consentVersions?: Readonly<Record<string, number>> | undefined;
+}
+
+/** The reference an audit row cites a consent by: `Consent/<id>/_history/<version>`, or `Consent/<id>` unversioned. */
+export function consentReference(id: string, version: number | undefined): string {
+  return version === undefined ? `Consent/${id}` : `Consent/${id}/_history/${version}`;
+}
+
+/** `Consent/<id>/_history/<version>`, read back: the id and, when cited, the version. */
+export const CONSENT_REFERENCE = /^Consent\/([^/]+)(?:\/_history\/(\d+))?$/;
+
+/** The consents of `a` as entities, each with the version the decision read. */
+function consentEntities(a: AuditedConsents, description?: string): AuditEventEntity[] {
+  return (a.consentIds ?? []).map((id) => resourceEntity(consentReference(id, a.consentVersions?.[id]), description));
+}
 /** The principal identifier system of agents (`api-key:…`, `system/worker`). */
 export const PRINCIPAL_SYSTEM = 'https://jeugdbrug.nl/principal';
 /**
@@ -300,14 +323,15 @@ export function eventReceived(a: {
   return created(a.actor, a.patientBsn, resourceEntity(`inbox/${a.inboxId}`, a.eventType));
 }
 
-/** A consent recorded or withdrawn in the consent registry. */
+/** A consent recorded or withdrawn in the consent registry, naming the version it was stored as where known. */
 export function consentRecorded(a: {
   actor: AuditActor;
   consentId: string;
+  version?: number | undefined;
   status: string;
   patientBsn: string;
 }): AuditEvent {
-  return created(a.actor, a.patientBsn, resourceEntity(`Consent/${a.consentId}`, a.status));
+  return created(a.actor, a.patientBsn, resourceEntity(consentReference(a.consentId, a.version), a.status));
 }
 
 /** A policy decision (BALP AuthZ-Consent): success for permit, minor failure with the reasons for deny. */
@@ -318,6 +342,7 @@ export function consentDecision(a: {
   patientBsn: string;
   inboxId: string;
   consentIds: readonly string[];
+  consentVersions?: AuditedConsents['consentVersions'];
   agreement?: AuditedAgreementRef | undefined;
   municipality: string;
   purpose: string;
@@ -333,7 +358,7 @@ export function consentDecision(a: {
     a,
     `inbox/${a.inboxId}`,
     [
-      ...a.consentIds.map((id) => resourceEntity(`Consent/${id}`)),
+      ...consentEntities(a),
       ...(a.agreement ? [agreementEntity(a.agreement)] : []),
       ...(a.consequence ? [resourceEntity(a.consequence.reference, a.consequence.description)] : []),
     ],
@@ -457,8 +482,7 @@ export function disclosure(
   a: MunicipalityDisclosure & {
     resources: readonly string[];
     agreement?: AuditedAgreementRef | undefined;
-    consentIds?: readonly string[] | undefined;
-  },
+  } & AuditedConsents,
 ): AuditEvent {
   return toMunicipality(a, [...a.resources.map((r) => resourceEntity(r)), ...agreementAndConsents(a)]);
 }
@@ -502,14 +526,10 @@ export function withdrawalNoticeDisclosure(
 }
 
 /** The agreement (with its version) and the consents a disclosure was made under, as entities. */
-function agreementAndConsents(a: {
-  agreement?: AuditedAgreementRef | undefined;
-  consentIds?: readonly string[] | undefined;
-}): AuditEventEntity[] {
-  return [
-    ...(a.agreement ? [agreementEntity(a.agreement)] : []),
-    ...(a.consentIds ?? []).map((id) => resourceEntity(`Consent/${id}`)),
-  ];
+function agreementAndConsents(
+  a: { agreement?: AuditedAgreementRef | undefined } & AuditedConsents,
+): AuditEventEntity[] {
+  return [...(a.agreement ? [agreementEntity(a.agreement)] : []), ...consentEntities(a)];
 }
 
 /**
@@ -670,6 +690,7 @@ export function trajectoryDecision(a: {
   patientBsn: string;
   trajectoryEventId: string;
   consentIds: readonly string[];
+  consentVersions?: AuditedConsents['consentVersions'];
   agreement?: AuditedAgreementRef | undefined;
   practiceAgb: string;
   purpose: string;
@@ -679,30 +700,28 @@ export function trajectoryDecision(a: {
   return authzConsent(
     a,
     `trajectory_event/${a.trajectoryEventId}`,
-    [
-      ...a.consentIds.map((id) => resourceEntity(`Consent/${id}`)),
-      ...(a.agreement ? [agreementEntity(a.agreement)] : []),
-    ],
+    [...consentEntities(a), ...(a.agreement ? [agreementEntity(a.agreement)] : [])],
     [organisationAgent('destination', 'practice', a.practiceAgb)],
   );
 }
 
 /** A trajectory event disclosed to the practice's HIS (Export/disclose), or a failed attempt when outcome is not 0. */
-export function trajectoryDisclosure(a: {
-  actor: AuditActor;
-  outcome: AuditOutcome;
-  outcomeDesc?: string | undefined;
-  practiceAgb: string;
-  municipality: string;
-  patientBsn: string;
-  trajectoryEventId: string;
-  purpose: string;
-  resources: readonly string[];
-  endpoint: string;
-  /** The agreement and consents the delivery was decided under, as `disclosure` names them. */
-  agreement?: AuditedAgreementRef | undefined;
-  consentIds?: readonly string[] | undefined;
-}): AuditEvent {
+export function trajectoryDisclosure(
+  a: {
+    actor: AuditActor;
+    outcome: AuditOutcome;
+    outcomeDesc?: string | undefined;
+    practiceAgb: string;
+    municipality: string;
+    patientBsn: string;
+    trajectoryEventId: string;
+    purpose: string;
+    resources: readonly string[];
+    endpoint: string;
+    /** The agreement and consents the delivery was decided under, as `disclosure` names them. */
+    agreement?: AuditedAgreementRef | undefined;
+  } & AuditedConsents,
+): AuditEvent {
   return exported(
     a,
     a.purpose,

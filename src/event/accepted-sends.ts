@@ -26,6 +26,8 @@ const acceptedSendSchema = z.object({
    */
   agreements: z.array(agreementSchema).optional(),
   consentIds: z.array(z.string()),
+  /** The version of each consent the decision read (migration 087); absent from notes of older builds. */
+  consentVersions: z.record(z.string(), z.number().int()).optional(),
   /** The child's consents as the decision read them (`<id>@<version>`), to see whether they changed by the send's end. */
   consentsSeen: z.array(z.string()).optional(),
   /** Set once the disclosure's AuditEvent is durable, so a second recording does not audit it twice. */

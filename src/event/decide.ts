@@ -7,7 +7,7 @@ import { distinctReasonCodes } from '../policy/reason-words';
 import { CACHED_CONSENTS, ConsentCache, type StoredConsent } from '../policy/consent-cache';
 import type { CompiledProvision } from '../policy/compiled-consent';
 import type { Db } from '../kernel/db';
-import type { CancelledReferral, Decision } from '../policy/types';
+import type { CancelledReferral, ConsentVersions, Decision } from '../policy/types';
 import { referralIdentifierOf } from './referral-identifier';
 import type { Agreement } from '../policy/agreement';
 import { cancelledReferralAt, type EventRow } from './event-store';
@@ -92,6 +92,7 @@ export async function decideAndRecord(
       patientBsn: event.patient.bsn,
       inboxId: row.id,
       consentIds: decision.consentIds,
+      consentVersions: decision.consentVersions,
       agreement: auditedAgreement(ctx.registry, decision.agreement),
       municipality: event.municipalityCode,
       purpose,
@@ -118,8 +119,9 @@ export async function decideForEvent(
   const patient = event.resources.find((r): r is Patient => r.resourceType === 'Patient');
   const cancels = purpose === 'referral' ? await cancelledReferralOf(ctx, event) : undefined;
   // Timed as its own stage: loading the facts and deciding is the latency the policy adds to the pipeline.
-  return ctx.metrics.time('policy', async () =>
-    decide(
+  return ctx.metrics.time('policy', async () => {
+    const stored = await consents();
+    const decision = decide(
       {
         practiceAgb: event.practice.agb,
         municipalityCode: event.municipalityCode,
@@ -130,7 +132,7 @@ export async function decideForEvent(
       },
       {
         agreements,
-        consents: consentCacheOf(ctx.db).derivedAll(await consents()),
+        consents: consentCacheOf(ctx.db).derivedAll(stored),
         patient: { id: patient?.id ?? '', birthDate: event.patient.birthDate, hisId: event.patient.hisId },
         guardians: event.guardians.map((g) => ({
           relatedPersonId: g.relatedPersonId,
@@ -139,8 +141,37 @@ export async function decideForEvent(
           relationship: g.relationship,
         })),
       },
-    ),
-  );
+    );
+    return { ...decision, consentVersions: versionsOf(stored) };
+  });
+}
+
+/**
+ * The versions of the consents the decision rests on (`consentIds`) alone, as a disclosure's note keeps them until
+ * its audit is written; undefined when the decision knows none (decided by an older build).
+ */
+export function citedVersions(decision: Decision): ConsentVersions | undefined {
+  const all = decision.consentVersions;
+  if (all === undefined) {
+    return undefined;
+  }
+  const cited: Record<string, number> = {};
+  for (const id of decision.consentIds) {
+    const version = all[id];
+    if (version !== undefined) {
+      cited[id] = version;
+    }
+  }
+  return cited;
+}
+
+/** Which version of each consent was read: what the decision's audit cites. */
+function versionsOf(stored: readonly StoredConsent[]): ConsentVersions {
+  const versions: Record<string, number> = {};
+  for (const c of stored) {
+    versions[c.id] = c.versionId;
+  }
+  return versions;
 }
 
 /** On a `referral.cancelled`: what became of the referral it cancels at the municipality's destination. */

@@ -28,7 +28,7 @@ import {
 import { sealAnswer, summariseAnswer, type SealedAnswer } from './receiver-answer';
 import { stageStatements } from './stage-groups';
 import type { PipelineContext } from './context';
-import { childConsentsOnce, decideAndRecord, purposeOf } from './decide';
+import { childConsentsOnce, citedVersions, decideAndRecord, purposeOf } from './decide';
 import { deniedForConsent, recheckConsentDenial } from './redecide';
 import { auditedAgreement } from './registry';
 import { decisionText } from '../policy/reason-words';
@@ -246,6 +246,7 @@ const childEventDelivery: DeliveryKind = {
         resources: resources.map((r) => `${r.resourceType}/${r.id ?? ''}`),
         agreement: auditedAgreement(ctx.registry, decision.agreement),
         consentIds: [...decision.consentIds],
+        consentVersions: citedVersions(decision),
         // What the decision read, to see once the disclosure is recorded whether a consent changed meanwhile.
         consentsSeen,
       },
@@ -271,6 +272,7 @@ function childDisclosure(work: DeliveryWork, event: CanonicalEvent): DisclosureA
       resources: note.resources,
       agreement: note.agreement,
       consentIds: note.consentIds,
+      consentVersions: note.consentVersions,
       outcome,
       outcomeDesc,
     });

@@ -10,7 +10,7 @@ import type { DeliverJobData } from './queues';
 /** What a send notes for its disclosure's audit (kept in Redis with the accepted send, so no personal data). */
 export type SentNote = Pick<
   AcceptedSend,
-  'purpose' | 'resources' | 'agreement' | 'agreements' | 'consentIds' | 'consentsSeen'
+  'purpose' | 'resources' | 'agreement' | 'agreements' | 'consentIds' | 'consentVersions' | 'consentsSeen'
 >;
 
 /** The disclosure's AuditEvent of one delivery, for an outcome: success (0) or a dead letter (8). */

@@ -793,7 +793,7 @@ export async function keyDenialAndReadConsents(
        UPDATE inbox SET child_key = $2 FROM from_states
        WHERE ${byIdWhileIn('inbox', '$1')} AND inbox.child_key IS DISTINCT FROM $2 RETURNING inbox.id
      )
-     SELECT c.id, c.version::text AS version, c.resource::text AS text FROM consent c
+     SELECT c.id, c.version::text AS version, c.version_id AS "versionId", c.resource::text AS text FROM consent c
      WHERE c.tenant = $3 AND c.patient_bsn = $4 ORDER BY c.date_time DESC NULLS LAST, c.id`,
     [d.inboxId, d.childKey, d.tenant, d.patientBsn],
   );
@@ -2446,7 +2446,7 @@ export async function moveTrajectoryEvent(
  * withdrew, or as a whole), so decisions can still say which consent was withdrawn; entered-in-error voids it.
  * Runs inside the receiving transaction; the row lock keeps two events about one consent from losing an update.
  * Returns how many were withdrawn or voided before any recording of them arrived (kept, so the recording cannot undo
- * them).
+ * them), and the version of each consent as written (migration 087: the same as before when the write changed nothing).
  */
 export async function upsertConsents(
   db: Db,
@@ -2455,8 +2455,9 @@ export async function upsertConsents(
   consents: readonly Consent[],
   /** The event that carries them (migration 049): its withdrawal notices cover what a change of theirs withdraws. */
   writtenBy?: string,
-): Promise<number> {
+): Promise<ConsentsWritten> {
   let unknown = 0;
+  const versions: Record<string, number> = {};
   for (const c of consents) {
     const [stored] = await db.query<{ resource: Consent }>(
       'SELECT resource FROM consent WHERE id = $1 AND tenant = $2 FOR UPDATE',
@@ -2469,20 +2470,23 @@ export async function upsertConsents(
     // Never over another child's consent under the same id: checked at receipt (`consentsOfOtherChildren`), and here
     // for one recorded after that check (its insert may commit while this waits for its key). Merged, it would
     // rewrite that child's consent; the whole request is refused, and sent again the check at receipt names the event.
-    const written = await db.query(
+    const [written] = await db.query<{ version_id: number }>(
       `INSERT INTO consent (id, tenant, patient_bsn, status, date_time, resource, inbox_id)
        VALUES ($1, $2, $3, $4, $5, $6, $7)
        ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, date_time = EXCLUDED.date_time,
          resource = EXCLUDED.resource, inbox_id = EXCLUDED.inbox_id, updated_at = now()
        WHERE consent.patient_bsn = EXCLUDED.patient_bsn AND consent.tenant = EXCLUDED.tenant
-       RETURNING 1`,
+       RETURNING version_id`,
       [c.id, tenant, patientBsn, merged.status, merged.dateTime ?? null, JSON.stringify(merged), writtenBy ?? null],
     );
-    if (written.length === 0) {
+    if (!written) {
       throw new ConsentOfAnotherChildError(c.id ?? '');
     }
+    if (c.id !== undefined) {
+      versions[c.id] = written.version_id;
+    }
   }
-  return unknown;
+  return { notHeld: unknown, versions };
 }
 
 /** A consent id this practice recorded for another child, met while merging consents (`upsertConsents`). */
@@ -2515,13 +2519,32 @@ export async function consentsOfOtherChildren(
   return new Set(rows.map((r) => r.id));
 }
 
-/** Every consent a practice recorded for a child, newest first. */
-export async function listConsents(db: Db, tenant: string, patientBsn: string): Promise<Consent[]> {
-  const rows = await db.query<{ resource: Consent }>(
-    'SELECT resource FROM consent WHERE tenant = $1 AND patient_bsn = $2 ORDER BY date_time DESC NULLS LAST, id',
+/** What `upsertConsents` wrote. */
+export interface ConsentsWritten {
+  /** How many were withdrawn or voided before any recording of them arrived. */
+  readonly notHeld: number;
+  /** Each consent's version (`meta.versionId`) now, by id. */
+  readonly versions: Readonly<Record<string, number>>;
+}
+
+/**
+ * Every consent a practice recorded for a child, newest first, and the version of each as read (migration 087), by
+ * id: what a decision about them cites.
+ */
+export async function listConsents(
+  db: Db,
+  tenant: string,
+  patientBsn: string,
+): Promise<{ consents: Consent[]; versions: Record<string, number> }> {
+  const rows = await db.query<{ id: string; version_id: number; resource: Consent }>(
+    `SELECT id, version_id, resource FROM consent WHERE tenant = $1 AND patient_bsn = $2
+     ORDER BY date_time DESC NULLS LAST, id`,
     [tenant, patientBsn],
   );
-  return rows.map((r) => r.resource);
+  return {
+    consents: rows.map((r) => r.resource),
+    versions: Object.fromEntries(rows.map((r) => [r.id, r.version_id])),
+  };
 }
 
 /**
@@ -2533,8 +2556,16 @@ export async function listStoredConsentsOfChildren(
   db: Db,
   children: readonly { tenant: string; patientBsn: string }[],
 ): Promise<Map<string, StoredConsent[]>> {
-  const rows = await db.query<{ tenant: string; patient_bsn: string; id: string; version: string; text: string }>(
-    `SELECT c.tenant, c.patient_bsn, c.id, c.version::text AS version, c.resource::text AS text FROM consent c
+  const rows = await db.query<{
+    tenant: string;
+    patient_bsn: string;
+    id: string;
+    version: string;
+    version_id: number;
+    text: string;
+  }>(
+    `SELECT c.tenant, c.patient_bsn, c.id, c.version::text AS version, c.version_id, c.resource::text AS text
+     FROM consent c
      JOIN unnest($1::text[], $2::text[]) AS k(tenant, patient_bsn)
        ON c.tenant = k.tenant AND c.patient_bsn = k.patient_bsn
      ORDER BY c.date_time DESC NULLS LAST, c.id`,
@@ -2543,7 +2574,7 @@ export async function listStoredConsentsOfChildren(
   const out = new Map<string, StoredConsent[]>();
   for (const r of rows) {
     const key = childKey(r.tenant, r.patient_bsn);
-    const stored: StoredConsent = { id: r.id, version: r.version, text: r.text };
+    const stored: StoredConsent = { id: r.id, version: r.version, versionId: r.version_id, text: r.text };
     const list = out.get(key);
     if (list) {
       list.push(stored);

@@ -290,6 +290,7 @@ export async function removeFactsAfterConsent(
       patientBsn: event.patient.bsn,
       inboxId: row.id,
       consentIds: today.consentIds,
+      consentVersions: today.consentVersions,
       agreement: auditedAgreement(ctx.registry, today.agreement),
       municipality: event.municipalityCode,
       purpose: 'monitoring',

@@ -16,6 +16,7 @@ import {
   upsertConsents,
   consentsOfOtherChildren,
   ConsentOfAnotherChildError,
+  type ConsentsWritten,
   type InsertedEvents,
   type NewEventWithIdentifier,
   type ReferralRefusal,
@@ -35,6 +36,9 @@ import {
   saysTheSame,
   sealEvent,
 } from './stored-event';
+
+/** What a duplicate or refused event wrote of its consents: nothing. */
+const NO_CONSENTS_WRITTEN: ConsentsWritten = { notHeld: 0, versions: {} };
 
 /** The answer for one submitted event. */
 export interface Receipt {
@@ -142,7 +146,8 @@ export async function ingestRecords(
       index: number;
       location: string;
       consentIdAt: string;
-      consentsNotHeld: number;
+      /** What the consents it carries were written as (nothing for a duplicate or a refused event). */
+      consents: ConsentsWritten;
       address: HisReferralAddress | undefined;
     })[] = [];
     for (const { event, index, location, consentIdAt, row, address } of rows) {
@@ -152,11 +157,11 @@ export async function ingestRecords(
         : refusal
           ? { id: row.id, duplicate: false, conflict: false, refused: refusal }
           : await insertEvent(db, row);
-      const consentsNotHeld =
+      const consents =
         result.duplicate || result.refused
-          ? 0
+          ? NO_CONSENTS_WRITTEN
           : await upsertConsents(db, event.practice.agb, event.patient.bsn, consentsOf(event), result.id);
-      out.push({ ...result, event, row, index, location, consentIdAt, consentsNotHeld, address });
+      out.push({ ...result, event, row, index, location, consentIdAt, consents, address });
     }
     return out;
   };
@@ -192,7 +197,7 @@ export async function ingestRecords(
       ...receipts[s.index]!,
       id: s.id,
       status: acceptedNow ? 'accepted' : 'duplicate',
-      ...(s.consentsNotHeld > 0 ? { outcome: unknownConsentWarning(s.consentIdAt, s.consentsNotHeld) } : {}),
+      ...(s.consents.notHeld > 0 ? { outcome: unknownConsentWarning(s.consentIdAt, s.consents.notHeld) } : {}),
     };
     if (!acceptedNow) {
       continue;
@@ -209,7 +214,13 @@ export async function ingestRecords(
       audits.push(
         ctx.audit.append(
           tenant,
-          consentRecorded({ actor, consentId: c.id ?? '', status: c.status, patientBsn: s.event.patient.bsn }),
+          consentRecorded({
+            actor,
+            consentId: c.id ?? '',
+            version: s.consents.versions[c.id ?? ''],
+            status: c.status,
+            patientBsn: s.event.patient.bsn,
+          }),
         ),
       );
     }

@@ -80,7 +80,7 @@ function factsFromConsents(consents: readonly Consent[], birthDate: string) {
 
 async function decideTrajectoryEvent(ctx: PipelineContext, e: TrajectoryEvent, agreements: Agreement[]) {
   const purpose = agreements.find((a) => a.toPractice)?.toPractice?.purpose ?? 'contact-registration';
-  const consents = await listConsents(ctx.db, e.practice.agb, e.child.bsn);
+  const { consents, versions } = await listConsents(ctx.db, e.practice.agb, e.child.bsn);
   const decision: Decision = await ctx.metrics.time('policy', () =>
     Promise.resolve(
       decide(
@@ -96,7 +96,8 @@ async function decideTrajectoryEvent(ctx: PipelineContext, e: TrajectoryEvent, a
       ),
     ),
   );
-  return { decision, purpose, consents };
+  // The versions read, for the audit to cite (`Consent/<id>/_history/<v>`), as decideForEvent gives them.
+  return { decision: { ...decision, consentVersions: versions }, purpose, consents };
 }
 
 const COUNTED_AS: Record<TrajectoryEvent['type'], HisEventType> = {
@@ -261,6 +262,7 @@ function auditDecision(
       patientBsn: event.child.bsn,
       trajectoryEventId: row.id,
       consentIds: decision.consentIds,
+      consentVersions: decision.consentVersions,
       agreement: auditedAgreement(ctx.registry, decision.agreement),
       practiceAgb: row.tenant,
       purpose,
@@ -339,6 +341,7 @@ export async function processTrajectoryJob(ctx: PipelineContext, job: Job<Trajec
         outcome: '0',
         agreement: auditedAgreement(ctx.registry, decision.agreement),
         consentIds: decision.consentIds,
+        consentVersions: decision.consentVersions,
         resources: resources.map((r) => `${r.resourceType}/${r.id ?? ''}`),
       }),
     deadLetterAudit: (reason) => trajectoryDisclosure({ ...audit, resources: [], outcome: '8', outcomeDesc: reason }),

@@ -226,6 +226,7 @@ async function noticesOf(
         patientBsn: event.patient.bsn,
         inboxId: d.inbox_id,
         consentIds: decision.consentIds,
+        consentVersions: decision.consentVersions,
         agreement: auditedAgreement(ctx.registry, decision.agreement),
         municipality: d.municipality,
         purpose: d.purpose,

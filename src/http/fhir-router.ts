@@ -1,5 +1,5 @@
 import { notFound, OperationOutcomeError } from '@medplum/core';
-import type { Resource } from '@medplum/fhirtypes';
+import type { Bundle, Resource } from '@medplum/fhirtypes';
 import type { Router, Request, RequestHandler, Response } from 'express';
 import { exactRouter } from './exact-routing';
 import { auditRead, auditRefusedReadsAndOwnRow, NOT_IN_SCOPE } from './audit-read';
@@ -23,7 +23,7 @@ import {
   type FhirRead,
   type UnknownParameterHandling,
 } from '../reports/fhir-search/parse-search';
-import type { FhirResourceProvider } from '../reports/fhir-search/resource-provider';
+import type { FhirResourceProvider, ReadResult } from '../reports/fhir-search/resource-provider';
 import { toSearchset, withElements } from '../reports/fhir-search/searchset';
 import { sealSearchLink, unsealSearchLink } from '../reports/fhir-search/page-token';
 import { getPrincipal } from '../access/authenticate';
@@ -115,6 +115,37 @@ function sendRead(res: Response, read: FhirRead, resource: Resource): void {
     res.set('Last-Modified', new Date(lastUpdated).toUTCString());
   }
   sendFhir(res, withElements(resource, read.elements), read.pretty);
+}
+
+/** A version id as this server gives them: 1, 2, ... */
+const VERSION_ID = /^[1-9][0-9]{0,8}$/;
+
+/**
+ * FHIR's history Bundle of one resource at `url`: its versions newest first, each with how it came to be (the first
+ * created, each later one an update) and its version's ETag and time, as `_history` answers.
+ */
+function historyBundle(url: string, versions: readonly Resource[], read: FhirRead): Bundle {
+  const type = versions[0]?.resourceType ?? '';
+  return {
+    resourceType: 'Bundle',
+    type: 'history',
+    total: versions.length,
+    link: [{ relation: 'self', url: `${url}/_history` }],
+    entry: versions.map((resource) => {
+      const { versionId, lastUpdated } = resource.meta ?? {};
+      const first = versionId === '1';
+      return {
+        fullUrl: url,
+        resource: withElements(resource, read.elements),
+        request: first ? { method: 'POST', url: type } : { method: 'PUT', url: `${type}/${resource.id ?? ''}` },
+        response: {
+          status: first ? '201 Created' : '200 OK',
+          ...(versionId ? { etag: `W/"${versionId}"` } : {}),
+          ...(lastUpdated ? { lastModified: lastUpdated } : {}),
+        },
+      };
+    }),
+  };
 }
 
 /**
@@ -217,19 +248,24 @@ export function fhirRouter(
       await search(req, res, params, `/fhir/${type}?${params.toString()}`, 'body');
     });
 
-    router.get(`/${type}/:id`, namesNoEvent, async (req, res) => {
-      const principal = getPrincipal(res);
-      provider.assertMayRead(principal);
-      const read = parseFhirRead(queryOf(req), handlingFor(req, res));
-      const id = req.params.id;
-      const found = provider.isId(id) ? await provider.tryRead(principal, id) : undefined;
+    /**
+     * Records the read of `target` (or its refusal) and returns what was found once it may be answered: out of scope
+     * looks like absent (404), so a caller does not learn which ids exist in other practices' data. Nothing found is
+     * a 404.
+     */
+    async function auditedRead<F extends Omit<ReadResult<Resource>, 'resource'>>(
+      req: Request,
+      res: Response,
+      target: string,
+      found: F | undefined,
+    ): Promise<F> {
       if (!found) {
         throw new OperationOutcomeError(notFound);
       }
       await auditRead(ctx, req, res, {
         query: req.originalUrl,
         interaction: 'read',
-        target: `${type}/${id}`,
+        target,
         patientBsn: found.patientBsn,
         tenants: [found.tenant],
         related: found.related,
@@ -237,11 +273,49 @@ export function fhirRouter(
         ...(found.inScope ? {} : { outcome: '4' as const, outcomeDesc: NOT_IN_SCOPE }),
       });
       if (!found.inScope) {
-        // Out of scope looks like absent: a caller must not learn which ids exist in other practices' data.
         throw new OperationOutcomeError(notFound);
       }
-      sendRead(res, read, found.resource);
+      return found;
+    }
+
+    router.get(`/${type}/:id`, namesNoEvent, async (req, res) => {
+      const principal = getPrincipal(res);
+      provider.assertMayRead(principal);
+      const read = parseFhirRead(queryOf(req), handlingFor(req, res));
+      const id = req.params.id;
+      const found = provider.isId(id) ? await provider.tryRead(principal, id) : undefined;
+      sendRead(res, read, (await auditedRead(req, res, `${type}/${id}`, found)).resource);
     });
+
+    const history = provider.history;
+    if (history) {
+      // vread: one kept version, as a read answers it (ETag W/"<versionId>").
+      router.get(`/${type}/:id/_history/:vid`, namesNoEvent, async (req, res) => {
+        const principal = getPrincipal(res);
+        provider.assertMayRead(principal);
+        const read = parseFhirRead(queryOf(req), handlingFor(req, res));
+        const { id, vid } = req.params;
+        const found =
+          provider.isId(id) && VERSION_ID.test(vid)
+            ? await history.tryReadVersion(principal, id, Number(vid))
+            : undefined;
+        sendRead(res, read, (await auditedRead(req, res, `${type}/${id}/_history/${vid}`, found)).resource);
+      });
+      // history-instance: every version, newest first, in a history Bundle.
+      router.get(`/${type}/:id/_history`, namesNoEvent, async (req, res) => {
+        const principal = getPrincipal(res);
+        provider.assertMayRead(principal);
+        const read = parseFhirRead(queryOf(req), handlingFor(req, res));
+        const id = req.params.id;
+        const found = await auditedRead(
+          req,
+          res,
+          `${type}/${id}`,
+          provider.isId(id) ? await history.tryHistory(principal, id) : undefined,
+        );
+        sendFhir(res, historyBundle(`${fhirBase()}/${type}/${id}`, found.versions, read), read.pretty);
+      });
+    }
   }
 
   for (const route of opts.routes) {

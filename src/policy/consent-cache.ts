@@ -7,8 +7,16 @@ export interface StoredConsent {
   readonly id: string;
   /** New on every write of the consent, never given twice (the consent table's `version`, migration 014). */
   readonly version: string;
+  /**
+   * Which version of this consent it is (1, 2, ...: its FHIR `meta.versionId`, migration 087), as decisions cite it
+   * (`Consent/<id>/_history/<versionId>`). Unlike `version`, a write that changes nothing keeps it.
+   */
+  readonly versionId: number;
   readonly text: string;
 }
+
+/** What the cache reads of a stored consent: its id, the write it is (`version`) and its text. */
+export type CacheableConsent = Pick<StoredConsent, 'id' | 'version' | 'text'>;
 
 /**
  * How many compiled consents the pipeline keeps per database. It covers the consents of the children whose events are
@@ -54,7 +62,7 @@ export class StoredConsentCache<T> {
   }
 
   /** What is derived from the stored consent: from the cache when this id was last derived from the same version. */
-  derived(stored: StoredConsent): T {
+  derived(stored: CacheableConsent): T {
     const entry = this.entries.get(stored.id);
     if (entry !== undefined && entry.version === stored.version) {
       return entry.value;
@@ -65,7 +73,7 @@ export class StoredConsentCache<T> {
   }
 
   /** `derived` of each, in order: a child's consents as a decision takes them. */
-  derivedAll(stored: readonly StoredConsent[]): T[] {
+  derivedAll(stored: readonly CacheableConsent[]): T[] {
     const out: T[] = [];
     for (const s of stored) {
       out.push(this.derived(s));

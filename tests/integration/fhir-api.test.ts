@@ -104,8 +104,13 @@ describe('the FHIR API as standard clients use it', () => {
     expect(rest?.security?.service?.[0]?.coding?.[0]?.code).toBe('OAuth');
     // The searchable types first (Task's create in its own entry: fhir-task-read.test), then the single reads.
     expect(rest?.resource?.map((r) => r.type)).toEqual(['AuditEvent', 'Consent', 'Task', 'ServiceRequest', 'Measure']);
+    // A Consent keeps its versions (migration 087): vread and history besides read and search.
+    const interactions = {
+      AuditEvent: ['read', 'search-type'],
+      Consent: ['read', 'vread', 'history-instance', 'search-type'],
+    };
     for (const r of rest?.resource?.slice(0, 2) ?? []) {
-      expect(r.interaction?.map((i) => i.code)).toEqual(['read', 'search-type']);
+      expect(r.interaction?.map((i) => i.code)).toEqual(interactions[r.type as keyof typeof interactions]);
       const params = r.searchParam?.map((p) => p.name) ?? [];
       expect(params).toEqual(expect.arrayContaining(['_id', 'patient', 'date', '_count', '_summary', '_elements']));
     }
@@ -139,7 +144,10 @@ describe('the FHIR API as standard clients use it', () => {
     /** The FHIR interaction a route is, by FHIR's RESTful URL patterns. */
     const interactionOf = (route: string): string => {
       const [method, path = ''] = route.split(' ');
-      const [type, rest] = path.replace(/^\/fhir\//, '').split('/', 2);
+      const [type, rest, history] = path.replace(/^\/fhir\//, '').split('/');
+      if (method === 'GET' && history === '_history') {
+        return path.split('/').length === 5 ? `${type} history-instance` : `${type} vread`;
+      }
       if (method === 'GET' && rest === undefined) {
         return `${type} search-type`;
       }
@@ -378,7 +386,7 @@ describe('the FHIR API as standard clients use it', () => {
     it('reads a Consent with meta.versionId and lastUpdated, ETag W/"<versionId>" and Last-Modified; 304 if unchanged', async () => {
       const id = consentIds[1]!;
       const [row] = await app.rt.ctx.db.query<{ version: string; updated_at: Date }>(
-        'SELECT version::text AS version, updated_at FROM consent WHERE id = $1',
+        'SELECT version_id::text AS version, updated_at FROM consent WHERE id = $1',
         [id],
       );
       const res = await app.request(`/fhir/Consent/${id}`, { key: 'practice' });
@@ -394,11 +402,18 @@ describe('the FHIR API as standard clients use it', () => {
       // Search entries carry the same meta.
       const page = (await (await app.request(`/fhir/Consent?_id=${id}`, { key: 'practice' })).json()) as Bundle;
       expect(page.entry?.[0]?.resource?.meta?.versionId).toBe(row!.version);
-      // Stored again, it is a new version: the old ETag no longer matches.
+      // Stored again as it is (an HIS re-sending it), it is the same version: the ETag still matches.
       const [stored] = await app.rt.ctx.db.query<{ resource: Consent }>('SELECT resource FROM consent WHERE id = $1', [
         id,
       ]);
       await upsertConsents(app.rt.ctx.db, PRACTICE_AGB, BSN, [stored!.resource]);
+      const resent = await conditionalGet(`/fhir/Consent/${id}`, 'practice', {
+        'if-none-match': `W/"${row!.version}"`,
+      });
+      expect(resent.status).toBe(304);
+      // Changed (here by a writer of its own, as an older build beside this one), it is a new version: the old ETag
+      // no longer matches.
+      await app.rt.ctx.db.query(`UPDATE consent SET resource = resource || '{"language": "nl"}' WHERE id = $1`, [id]);
       const changed = await conditionalGet(`/fhir/Consent/${id}`, 'practice', {
         'if-none-match': `W/"${row!.version}"`,
       });

@@ -938,6 +938,9 @@ function entryColumns(
   consents: string[];
 } {
   const agreementOf = (a: DecisionEntry['agreement']) => (a ? `${a.id} v${a.version ?? '?'}` : undefined);
+  // As the agreement: the version the decision read, kept after a withdrawal (GET /fhir/Consent/<id>/_history/<v>).
+  const consentsOf = (cs: DecisionEntry['consentVersions']) =>
+    cs.map((c) => (c.version === undefined ? c.id : `${c.id} v${c.version}`));
   switch (e.kind) {
     case 'disclosure':
       // A withdrawal notice is a Consent sent, not the child's data again: what it names, and the consent that
@@ -959,7 +962,7 @@ function entryColumns(
             data: e.dataTypes.join(', '),
             purpose: e.purpose && purposesInWords(lang, [e.purpose]),
             agreement: agreementOf(e.agreement),
-            consents: e.consents,
+            consents: consentsOf(e.consentVersions),
           };
     case 'decision': {
       // An event is decided twice, when it is mapped and again right before it is sent: the stage tells them apart.
@@ -970,7 +973,7 @@ function entryColumns(
         data: reasonsInWords(lang, e.reasons.join(', ')),
         purpose: e.purpose && purposesInWords(lang, [e.purpose]),
         agreement: agreementOf(e.agreement),
-        consents: e.consents,
+        consents: consentsOf(e.consentVersions),
       };
     }
     case 'receipt':

@@ -241,8 +241,41 @@ function fhirRoutes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
         ok: { status: 200, description: type, content: fhirJson(s.fhirResource(type)) },
         conditional: true,
       },
+      ...(p.history ? historyRoutes(type, roles) : []),
     ];
   });
+}
+
+/** vread and history-instance of a type that keeps its versions (a provider with `history`). */
+function historyRoutes(type: string, roles: Role[]): RouteDoc[] {
+  const id = z.string().meta({ description: `${type} id` });
+  return [
+    {
+      method: 'get',
+      path: `/fhir/${type}/{id}/_history/{vid}`,
+      operationId: `vread${type}`,
+      summary: `Read one version of a ${type}`,
+      tag: 'FHIR',
+      roles,
+      request: {
+        params: z.object({ id, vid: z.string().meta({ description: 'the version: meta.versionId (1, 2, ...)' }) }),
+        query: readQuery,
+        headers: preferHandling,
+      },
+      ok: { status: 200, description: `${type}, as that version was`, content: fhirJson(s.fhirResource(type)) },
+      conditional: true,
+    },
+    {
+      method: 'get',
+      path: `/fhir/${type}/{id}/_history`,
+      operationId: `history${type}`,
+      summary: `Every version of a ${type}, newest first`,
+      tag: 'FHIR',
+      roles,
+      request: { params: z.object({ id }), query: readQuery, headers: preferHandling },
+      ok: { status: 200, description: `history Bundle of ${type}`, content: fhirJson(s.historyOf(type)) },
+    },
+  ];
 }
 
 /** Every route of the API. A test walks Express's router and fails when this list and the routes differ. */

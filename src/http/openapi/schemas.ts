@@ -65,6 +65,32 @@ export function searchsetOf(type: string): z.ZodType {
   return schema;
 }
 
+const histories = new Map<string, z.ZodType>();
+
+/** FHIR's history Bundle of one resource of `type` (`GET /fhir/<type>/{id}/_history`): every version, newest first. */
+export function historyOf(type: string): z.ZodType {
+  const schema =
+    histories.get(type) ??
+    z
+      .looseObject({
+        resourceType: z.literal('Bundle'),
+        type: z.literal('history'),
+        total: z.number().int(),
+        link: z.array(z.object({ relation: z.literal('self'), url: z.url() })),
+        entry: z.array(
+          z.object({
+            fullUrl: z.url(),
+            resource: fhirResource(type),
+            request: z.object({ method: z.enum(['POST', 'PUT']), url: z.string() }),
+            response: z.object({ status: z.string(), etag: z.string(), lastModified: z.string() }),
+          }),
+        ),
+      })
+      .meta({ id: `${type}History`, description: `FHIR R4 history Bundle of one ${type}, newest version first` });
+  histories.set(type, schema);
+  return schema;
+}
+
 export const receipt = z
   .object({
     status: z.enum(['accepted', 'duplicate', 'rejected']).meta({

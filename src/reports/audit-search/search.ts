@@ -49,7 +49,19 @@ function tokenSql(column: 'type' | 'subtype', t: TokenFilter, q: SqlParams): str
   return `${code} AND (resource::json->'${column}')::jsonb @> ${q.add(coding, 'jsonb')}`;
 }
 
+/** `Consent/<id>` without a version: a search by it also finds the rows that cite a version of it. */
+const UNVERSIONED_CONSENT = /^Consent\/([A-Za-z0-9\-.]{1,64})$/;
+
 function referenceSql(column: 'agents' | 'entities', r: ReferenceFilter, q: SqlParams): string {
+  const consentId = r.kind === 'exact' && column === 'entities' ? UNVERSIONED_CONSENT.exec(r.token)?.[1] : undefined;
+  if (consentId !== undefined) {
+    // Decisions and disclosures cite the version they read (`Consent/<id>/_history/<v>`, migration 087): the
+    // reference as it was cited before, or any version the registry has kept, each an exact token the index finds.
+    const id = q.add(consentId, 'text');
+    return `${column} && (ARRAY['Consent/' || ${id}] || ARRAY(
+      SELECT 'Consent/' || ${id} || '/_history/' || v FROM generate_series(1,
+        (SELECT COALESCE(max(version_id), 0) FROM consent_history WHERE id = ${id})) AS v))`;
+  }
   if (r.kind === 'exact') {
     return `${column} @> ${q.add([r.token], 'text[]')}`;
   }

@@ -5,6 +5,7 @@ import type { Principal } from '../../access/principal';
 import type { Db } from '../../kernel/db';
 import {
   AGREEMENT_VERSION_DESCRIPTION,
+  CONSENT_REFERENCE,
   AUDIT_SUBTYPES,
   AUDIT_TYPES,
   DECISION_DESCRIPTION,
@@ -72,6 +73,8 @@ export interface DisclosureEntry extends EntryBase {
   readonly agreement: { readonly id: string; readonly version: number | undefined } | undefined;
   /** The consents the disclosure was made under (its legal basis); none for a withdrawal notice. */
   readonly consents: string[];
+  /** Each of `consents` with the version of it the decision read (see `ConsentVersion`). */
+  readonly consentVersions: ConsentVersion[];
   /** A withdrawal notice: the consent that caused it (withdrawn, voided, or an objection). Empty for data. */
   readonly reasonConsents: string[];
   /** The HIS event that caused it. */
@@ -94,7 +97,18 @@ export interface DecisionEntry extends EntryBase {
   readonly purpose: string | undefined;
   readonly agreement: { readonly id: string; readonly version: number | undefined } | undefined;
   readonly consents: string[];
+  readonly consentVersions: ConsentVersion[];
   readonly event: string | undefined;
+}
+
+/**
+ * A consent as an audit row cites it: its id and the version the decision read, readable at
+ * `GET /fhir/Consent/<id>/_history/<version>` after the consent was withdrawn or refused under the same id. No version
+ * in rows written before migration 087 (or by an older build beside it).
+ */
+export interface ConsentVersion {
+  readonly id: string;
+  readonly version: number | undefined;
 }
 
 export interface ReceiptEntry extends EntryBase {
@@ -290,7 +304,11 @@ export function buildOverview(
     };
     const purpose = e.purposeOfEvent?.[0]?.coding?.[0]?.code;
     const recipient = organisationOf(e.agent?.find(isRecipient), opts.registry);
-    const consents = refs.filter((r) => r.reference.startsWith('Consent/')).map((r) => r.reference.slice(8));
+    const consentVersions = refs.flatMap((r): ConsentVersion[] => {
+      const m = CONSENT_REFERENCE.exec(r.reference);
+      return m?.[1] ? [{ id: m[1], version: m[2] === undefined ? undefined : Number(m[2]) }] : [];
+    });
+    const consents = consentVersions.map((c) => c.id);
     const subtype = e.subtype?.[0]?.code;
     const user = e.agent?.find((a) => a.who?.identifier?.system === PRINCIPAL_SYSTEM);
     if (e.type.code === AUDIT_TYPES.export.code && subtype === AUDIT_SUBTYPES.disclose.code && e.outcome === '0') {
@@ -311,6 +329,7 @@ export function buildOverview(
         refersTo: notice?.refersTo ?? [],
         agreement: agreementOf(refs),
         consents: notice ? [] : consents,
+        consentVersions: notice ? [] : consentVersions,
         reasonConsents: notice?.reasonConsents ?? [],
         event: cause?.reference,
       });
@@ -329,6 +348,7 @@ export function buildOverview(
         purpose,
         agreement: agreementOf(refs),
         consents,
+        consentVersions,
         event: cause?.reference,
       });
     } else if (e.type.code === AUDIT_TYPES.import.code) {

@@ -13,6 +13,7 @@ import type {
   ReadResult,
   ResourceSearchSpec,
   SearchPage,
+  VersionHistory,
 } from '../fhir-search/resource-provider';
 
 /** What `GET /fhir/Consent` understands. */
@@ -55,21 +56,24 @@ interface ConsentRow {
   readonly patient_bsn: string;
   readonly sort_time: string;
   readonly resource: Consent;
-  /** New on every write (migration 014). */
-  readonly version: string;
+  /** Which version of the consent it is: 1, 2, ... (migration 087), the served `meta.versionId`. */
+  readonly version_id: string;
+  /** When this version was stored. */
   readonly updated_at: Date;
 }
 
 /** The columns a served Consent is made of. */
-const SERVED_COLUMNS = 'tenant, patient_bsn, resource, version::text AS version, updated_at';
+const SERVED_COLUMNS = 'tenant, patient_bsn, resource, version_id::text AS version_id, updated_at';
+/** The same, of a kept version (`consent_history`, migration 087). */
+const VERSION_COLUMNS = 'tenant, patient_bsn, resource, version_id::text AS version_id, recorded_at AS updated_at';
 
 /**
- * The Consent as served: the stored one with this server's version and time of its last write in `meta` (a
- * practice's own `meta.versionId`, if it sent one, is its HIS's, not a version here). Its references to the child
+ * The Consent as served: the stored one (or a kept version of it) with this server's version and the time that
+ * version was stored in `meta` (a practice's own `meta.versionId`, if it sent one, is its HIS's, not a version here). Its references to the child
  * (`patient`, and `performer` when the child consented) also carry the child's BSN: the Patient they name is in the
  * practice's Bundles, not served here, and a logical reference lets a client find the child all the same.
  */
-function servedConsent(row: Pick<ConsentRow, 'resource' | 'version' | 'updated_at' | 'patient_bsn'>): Consent {
+function servedConsent(row: Pick<ConsentRow, 'resource' | 'version_id' | 'updated_at' | 'patient_bsn'>): Consent {
   const child = row.resource.patient?.reference;
   const bsn = bsnIdentifier(row.patient_bsn);
   const performer = row.resource.performer?.map((p) =>
@@ -77,7 +81,7 @@ function servedConsent(row: Pick<ConsentRow, 'resource' | 'version' | 'updated_a
   );
   return {
     ...row.resource,
-    meta: { ...row.resource.meta, versionId: row.version, lastUpdated: row.updated_at.toISOString() },
+    meta: { ...row.resource.meta, versionId: row.version_id, lastUpdated: row.updated_at.toISOString() },
     patient: { ...row.resource.patient, identifier: bsn },
     ...(performer ? { performer } : {}),
   };
@@ -184,7 +188,54 @@ export async function searchConsents(db: Db, principal: Principal, search: FhirS
   };
 }
 
-/** `/fhir/Consent` on the shared search machinery. */
+type ServedRow = Omit<ConsentRow, 'id' | 'sort_time'>;
+
+/** Whether the principal's practices hold the consent's. */
+const inScopeOf = (principal: Principal, tenant: string): boolean =>
+  principal.practices.includes(ALL) || principal.practices.includes(tenant);
+
+/** A stored row as a read's answer: the Consent, and whose it is for the read's audit and the caller's scope. */
+function readResult(principal: Principal, row: ServedRow): ReadResult<Consent> {
+  return {
+    resource: servedConsent(row),
+    tenant: row.tenant,
+    patientBsn: row.patient_bsn,
+    inScope: inScopeOf(principal, row.tenant),
+  };
+}
+
+/**
+ * Every version of a consent, kept by the database on every write that changes it (migration 087): a decision or
+ * disclosure cites the version it read (`Consent/<id>/_history/<v>`), which reads the same after a withdrawal.
+ */
+function consentHistory(db: Db): VersionHistory<Consent> {
+  return {
+    async tryReadVersion(principal, id, versionId) {
+      const [row] = await db.query<ServedRow>(
+        `SELECT ${VERSION_COLUMNS} FROM consent_history WHERE id = $1 AND version_id = $2`,
+        [id, versionId],
+      );
+      return row && readResult(principal, row);
+    },
+    async tryHistory(principal, id) {
+      const rows = await db.query<ServedRow>(
+        `SELECT ${VERSION_COLUMNS} FROM consent_history WHERE id = $1 ORDER BY version_id DESC`,
+        [id],
+      );
+      const newest = rows[0];
+      return (
+        newest && {
+          versions: rows.map(servedConsent),
+          tenant: newest.tenant,
+          patientBsn: newest.patient_bsn,
+          inScope: inScopeOf(principal, newest.tenant),
+        }
+      );
+    },
+  };
+}
+
+/** `/fhir/Consent` on the shared search machinery, with vread and history. */
 export function consentProvider(db: Db): FhirResourceProvider<Consent> {
   return {
     spec: CONSENT_SEARCH,
@@ -195,18 +246,9 @@ export function consentProvider(db: Db): FhirResourceProvider<Consent> {
     },
     search: (principal, search) => searchConsents(db, principal, search),
     async tryRead(principal, id): Promise<ReadResult<Consent> | undefined> {
-      const [row] = await db.query<Omit<ConsentRow, 'id' | 'sort_time'>>(
-        `SELECT ${SERVED_COLUMNS} FROM consent WHERE id = $1`,
-        [id],
-      );
-      return (
-        row && {
-          resource: servedConsent(row),
-          tenant: row.tenant,
-          patientBsn: row.patient_bsn,
-          inScope: principal.practices.includes(ALL) || principal.practices.includes(row.tenant),
-        }
-      );
+      const [row] = await db.query<ServedRow>(`SELECT ${SERVED_COLUMNS} FROM consent WHERE id = $1`, [id]);
+      return row && readResult(principal, row);
     },
+    history: consentHistory(db),
   };
 }

@@ -47,7 +47,10 @@ export interface CapabilityOptions {
   readonly date: string;
 }
 
-/** What every resource here says of itself besides its interactions: no history, no conditional writes (but a create's). */
+/**
+ * What every resource here says of itself besides its interactions: no history (but a versioned provider's), no
+ * conditional writes (but a create's).
+ */
 const NOT_SUPPORTED = {
   readHistory: false,
   updateCreate: false,
@@ -55,6 +58,15 @@ const NOT_SUPPORTED = {
   conditionalUpdate: false,
   conditionalDelete: 'not-supported',
 } as const satisfies Partial<CapabilityStatementRestResource>;
+
+/** What a type that keeps its versions (a provider with `history`) adds to read. */
+const HISTORY_INTERACTIONS = (type: string): CapabilityStatementRestResourceInteraction[] => [
+  { code: 'vread', documentation: `GET ${type}/{id}/_history/{vid}: one kept version` },
+  {
+    code: 'history-instance',
+    documentation: `GET ${type}/{id}/_history: every version, newest first (no _count, _since or _at)`,
+  },
+];
 
 /** Whether the type's create honours `If-None-Exist`. */
 function conditionalCreateIn(list: readonly FhirInteraction[]): boolean {
@@ -94,11 +106,12 @@ export function capabilityStatement(
       conditionalCreate: conditionalCreateIn(list),
     }));
   // A type with a provider lists its other interactions (Task's create) in its own entry: one entry per type.
-  const providerResources: CapabilityStatementRestResource[] = providers.map(({ spec, versioning }) => ({
+  const providerResources: CapabilityStatementRestResource[] = providers.map(({ spec, versioning, history }) => ({
     type: spec.resourceType,
     documentation: spec.documentation,
     interaction: [
       { code: 'read', documentation: `GET ${spec.resourceType}/{id}` },
+      ...(history ? HISTORY_INTERACTIONS(spec.resourceType) : []),
       { code: 'search-type', documentation: `GET ${spec.resourceType}?… or POST ${spec.resourceType}/_search` },
       ...declared(others.get(spec.resourceType) ?? []),
     ],
@@ -106,6 +119,7 @@ export function capabilityStatement(
     // Every read has an ETag (W/"<versionId>", else a hash of the answer) and Last-Modified (meta.lastUpdated).
     conditionalRead: 'full-support',
     ...NOT_SUPPORTED,
+    readHistory: history !== undefined,
     conditionalCreate: conditionalCreateIn(others.get(spec.resourceType) ?? []),
     searchParam: [
       ...spec.params.map((p) => {

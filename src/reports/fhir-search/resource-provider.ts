@@ -39,6 +39,22 @@ export interface ReadResult<T extends Resource> {
   readonly extraAgents?: readonly AuditEventAgent[] | undefined;
 }
 
+/** Every kept version of one resource, newest first, whether or not the caller may see it (as `ReadResult`). */
+export interface HistoryResult<T extends Resource> {
+  readonly versions: readonly T[];
+  readonly tenant: string;
+  readonly patientBsn?: string | undefined;
+  readonly inScope: boolean;
+}
+
+/** A type that keeps every version of its resources: FHIR vread and history-instance. */
+export interface VersionHistory<T extends Resource> {
+  /** One version (`GET <type>/<id>/_history/<versionId>`); undefined when there is no such version. */
+  tryReadVersion(principal: Principal, id: string, versionId: number): Promise<ReadResult<T> | undefined>;
+  /** Every version (`GET <type>/<id>/_history`); undefined when there is no such resource. */
+  tryHistory(principal: Principal, id: string): Promise<HistoryResult<T> | undefined>;
+}
+
 /**
  * A resource type served under `/fhir` with the shared search machinery: read by id and search. Adding a type
  * (Measure, MeasureReport, Task) is one provider in `src/reports/<name>/` and one line in the list in
@@ -58,4 +74,6 @@ export interface FhirResourceProvider<T extends Resource = Resource> {
   assertMayRead(principal: Principal): void;
   search(principal: Principal, search: FhirSearch): Promise<SearchPage<T>>;
   tryRead(principal: Principal, id: string): Promise<ReadResult<T> | undefined>;
+  /** Present for a type that keeps its versions (`versioned`): vread and history, declared in the statement. */
+  readonly history?: VersionHistory<T> | undefined;
 }

@@ -1,6 +1,6 @@
 import type { Consent } from '@medplum/fhirtypes';
 import { applyConsentUpdate } from '../../../src/policy/consent-updates';
-import { ConsentCache, type StoredConsent } from '../../../src/policy/consent-cache';
+import { ConsentCache, type CacheableConsent } from '../../../src/policy/consent-cache';
 import { decide } from '../../../src/policy/decide';
 import {
   bornAged,
@@ -19,7 +19,7 @@ const registry = new Map<string, { text: string; version: string }>();
 let versionsGiven = 0;
 
 /** How the registry hands a stored consent over: its id, its version now, and its text, a new string on every read. */
-function storedAs(id: string, text: string): StoredConsent {
+function storedAs(id: string, text: string): CacheableConsent {
   let row = registry.get(id);
   if (row?.text !== text) {
     row = { text, version: String(++versionsGiven) };
@@ -28,7 +28,7 @@ function storedAs(id: string, text: string): StoredConsent {
   return { id, version: row.version, text: Buffer.from(text).toString('utf8') };
 }
 
-function stored(consent: Consent): StoredConsent {
+function stored(consent: Consent): CacheableConsent {
   return storedAs(consent.id ?? '', JSON.stringify(consent));
 }
 
