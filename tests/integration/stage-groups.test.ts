@@ -201,6 +201,40 @@ describe('map jobs that run together', () => {
     }
   });
 
+  it('requests received at the same moment check their referrals in one statement, each refused only for its own', async () => {
+    const { db, cipher } = app.rt.ctx;
+    const earlier = buildReferralEvent();
+    expect((await app.request('/his/v1/events', { json: earlier })).status).toBe(202);
+    // The earlier referral's id for another child: refused (409 at referral.id), alone in its request.
+    const reused = buildReferralEvent({ referral: earlier.referral });
+    const events = Array.from({ length: 20 }, (_, i) => (i === 7 ? reused : buildReferralEvent()));
+    const seal = jest.spyOn(cipher, 'encrypt');
+    const realQuery = db.query.bind(db);
+    const checks: unknown[][] = [];
+    // As above: the checks already sent wait until every request has sealed its event (each request seals before it
+    // checks), so that how the requests are spread in time cannot decide the grouping.
+    const query = jest.spyOn(db, 'query').mockImplementation(async (sql, params) => {
+      if (/x\.reused OR \(cur\.service_request_status/.test(sql)) {
+        checks.push((params?.[4] as unknown[]) ?? []);
+        await waitFor('all 20 requests sealed', () => seal.mock.calls.length >= 40, 30_000, 2);
+      }
+      return realQuery(sql, params);
+    });
+    try {
+      const answers = await Promise.all(events.map((json) => app.request('/his/v1/events', { json })));
+      expect(answers.map((r) => r.status)).toEqual(events.map((_, i) => (i === 7 ? 409 : 202)));
+      const refusal = (await answers[7]!.json()) as { issue: { expression?: string[] }[] };
+      expect(refusal.issue[0]!.expression).toEqual(['referral.id']);
+      // Fewer statements than requests, and every request's referral was checked.
+      expect(checks.length).toBeGreaterThanOrEqual(1);
+      expect(checks.length).toBeLessThan(20);
+      expect(checks.flat().sort()).toEqual(events.map((e) => e.eventId).sort());
+    } finally {
+      query.mockRestore();
+      seal.mockRestore();
+    }
+  });
+
   it('the same event in two requests received at the same moment is accepted once, the other its duplicate', async () => {
     const event = buildReferralEvent();
     const answers = await Promise.all([1, 2].map(() => app.request('/his/v1/events', { json: event })));
