@@ -4,7 +4,7 @@ import type { Db } from '../../src/kernel/db';
 import { processDeliverJob } from '../../src/event/deliver';
 import { processMapJob } from '../../src/event/map';
 import { deliverJobId, mapJobId, type DeliverJobData } from '../../src/event/queues';
-import { buildDestination, buildReferralEvent } from '../helpers/builders';
+import { buildContactEvent, buildDestination, buildReferralEvent } from '../helpers/builders';
 import { TestReceiver } from '../helpers/receiver';
 import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
 import { waitFor } from '../helpers/wait-for';
@@ -156,6 +156,56 @@ describe('map jobs that run together', () => {
     );
     expect(row).toEqual({ state: 'delivered', disclosed: 1 });
     expect(receiver.stored.has(delivery!.idempotency_key)).toBe(true);
+  });
+
+  it('contact deliveries running together ask about corrections at the destination in one statement, each about its own', async () => {
+    // One contact whose correction reached the destination first (not sent: it would undo the correction there), and
+    // nine others, delivered.
+    const older = buildContactEvent({ durationMinutes: 30 });
+    const correction = {
+      ...older,
+      eventId: `${String(older.eventId)}-corrected`,
+      contact: { ...(older.contact as object), durationMinutes: 45 },
+    };
+    const res = await app.request('/his/v1/events', {
+      json: [older, correction, ...Array.from({ length: 9 }, () => buildContactEvent())],
+    });
+    expect(res.status).toBe(202);
+    const [olderId, correctionId, ...otherIds] = ((await res.json()) as { receipts: { id: string }[] }).receipts.map(
+      (r) => r.id,
+    );
+    const ids = [olderId!, correctionId!, ...otherIds];
+    expect(await Promise.all(ids.map(map))).toEqual(ids.map(() => 'decided'));
+    const deliveryOf = new Map((await deliveriesOf(ids)).map((d) => [d.inbox_id, d.id]));
+    const deliver = (inboxId: string) =>
+      processDeliverJob(app.rt.ctx, {
+        data: { deliveryId: deliveryOf.get(inboxId)!, traceId: 'stage-groups-test' },
+      } as Job<DeliverJobData>);
+    expect(await deliver(correctionId!)).toBe('delivered');
+
+    const { db, cipher } = app.rt.ctx;
+    const opened = jest.spyOn(cipher, 'decrypt');
+    const realQuery = db.query.bind(db);
+    let correctionReads = 0;
+    // The first question about corrections waits until all ten deliveries have opened their events (each asks right
+    // after), so how the jobs are spread in time cannot decide the grouping.
+    const query = jest.spyOn(db, 'query').mockImplementation(async (sql, params) => {
+      if (/JOIN delivery nd ON nd\.id = cd\.delivery_id/.test(sql)) {
+        correctionReads++;
+        await waitFor('all 10 deliveries opened', () => opened.mock.calls.length >= 10, 30_000, 2);
+      }
+      return realQuery(sql, params);
+    });
+    try {
+      const results = await Promise.all([olderId!, ...otherIds].map(deliver));
+      expect(results).toEqual(['superseded', ...otherIds.map(() => 'delivered')]);
+      // Asked before the decision and again right before the send: on main one statement each, 1 + 2 × 9 = 19.
+      expect(correctionReads).toBeGreaterThanOrEqual(2);
+      expect(correctionReads).toBeLessThan(10);
+    } finally {
+      query.mockRestore();
+      opened.mockRestore();
+    }
   });
 
   it('one request with an event sent twice: the first is accepted, the second is its duplicate', async () => {
