@@ -12,7 +12,6 @@ import {
   insertEvent,
   insertEvents,
   getSealedEventsWithRecords,
-  referralsRefusedAtReceipt,
   upsertConsents,
   consentsOfOtherChildren,
   ConsentOfAnotherChildError,
@@ -26,7 +25,7 @@ import { referralIdentifierOf } from './referral-identifier';
 import type { Db } from '../kernel/db';
 import type { CanonicalEvent, HisDialect, HisReferralAddress, RawRecord } from '../contracts/his-dialect';
 import { enqueueOrDefer } from './queues';
-import { groupedEnqueueMap, groupedInsertEvents } from './stage-groups';
+import { groupedEnqueueMap, groupedInsertEvents, groupedReferralChecks } from './stage-groups';
 import {
   consentIdReused,
   contentDigest,
@@ -263,11 +262,8 @@ async function withoutRefusedReferrals<R extends { event: CanonicalEvent; index:
   if (referrals.length === 0) {
     return [...rows];
   }
-  // One statement per request, however many referrals it holds.
-  const checks = await referralsRefusedAtReceipt(
-    db,
-    referrals.map((r) => r.row),
-  );
+  // One statement per request, however many referrals it holds, shared with the requests received at the same moment.
+  const checks = await groupedReferralChecks(db)(referrals.map((r) => r.row));
   const refused = new Map<R, OperationOutcome>();
   const locationOfReceipt = (r: R) => receipts[r.index]!.location ?? '';
   for (const [n, refusal] of checks.refused) {

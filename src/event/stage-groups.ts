@@ -12,6 +12,7 @@ import {
   listStoredConsents,
   listStoredConsentsOfChildren,
   recordChildDisclosures,
+  referralsRefusedAtReceipt,
   resetDestinationFailures,
   resetFailuresOfDestinations,
   tryGetDeliveryWork,
@@ -25,6 +26,7 @@ import {
   type NewEventWithIdentifier,
   type NewChildDisclosure,
   type NewDecidedDelivery,
+  type ReferralChecks,
   type SealedEvent,
 } from './event-store';
 import type { StoredConsent } from '../policy/consent-cache';
@@ -222,4 +224,32 @@ export const groupedInsertEvents = perResource((db: Db): GroupCall<readonly NewE
     // A request may carry many events: a bounded number of requests keeps one statement's parameters moderate.
     { maxGroup: 16, maxInFlight: 2 },
   ),
+);
+
+/**
+ * `referralsRefusedAtReceipt`, coalesced over the requests being received at about the same moment: one statement
+ * checks the new referrals of several requests (one event per POST at a steady rate otherwise costs a statement each,
+ * the receipt's one statement that `groupedInsertEvents` did not share). Each request gets the checks of its own
+ * referrals, by their position in its list, as the statement alone would answer them: a check only reads what was
+ * stored before, so the requests of a group do not see each other's referrals, no more than concurrent statements
+ * would; the insert that follows holds each against what was stored meanwhile.
+ */
+export const groupedReferralChecks = perResource(
+  (db: Db): GroupCall<readonly NewEventWithIdentifier[], ReferralChecks> =>
+    grouped(
+      async (requests) => {
+        const all = await referralsRefusedAtReceipt(db, requests.flat());
+        let start = 0;
+        return requests.map((rows) => {
+          const own = <V>(found: ReadonlyMap<number, V>): Map<number, V> =>
+            new Map(rows.flatMap((_, n) => (found.has(start + n) ? [[n, found.get(start + n)!] as const] : [])));
+          const checks = { refused: own(all.refused), endedCounts: own(all.endedCounts) };
+          start += rows.length;
+          return checks;
+        });
+      },
+      (rows) => referralsRefusedAtReceipt(db, rows),
+      // As the insert: a bounded number of requests keeps one statement's parameters moderate.
+      { maxGroup: 16, maxInFlight: 2 },
+    ),
 );

@@ -2,9 +2,13 @@ import type { Job } from 'bullmq';
 import { idempotencyKeyOf } from '../../src/event/idempotency-key';
 import type { Db } from '../../src/kernel/db';
 import { processDeliverJob } from '../../src/event/deliver';
+import { getSealedEvents } from '../../src/event/event-store';
 import { processMapJob } from '../../src/event/map';
+import { monitoringFactsOf } from '../../src/event/monitoring-facts';
+import { getPseudonymiser } from '../../src/event/report-pseudonym';
+import { openEvent } from '../../src/event/stored-event';
 import { deliverJobId, mapJobId, type DeliverJobData } from '../../src/event/queues';
-import { buildDestination, buildReferralEvent } from '../helpers/builders';
+import { buildContactEvent, buildDestination, buildReferralEvent } from '../helpers/builders';
 import { TestReceiver } from '../helpers/receiver';
 import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
 import { waitFor } from '../helpers/wait-for';
@@ -136,6 +140,69 @@ describe('map jobs that run together', () => {
     expect(await deliveriesOf([id!])).toHaveLength(1);
   });
 
+  it('contacts mapped together write their monitoring facts in one transaction, each trajectory counted right', async () => {
+    const events = Array.from({ length: 10 }, () => buildContactEvent());
+    const res = await app.request('/his/v1/events', { json: events });
+    expect(res.status).toBe(202);
+    const ids = ((await res.json()) as { receipts: { id: string }[] }).receipts.map((r) => r.id);
+    const { db, cipher } = app.rt.ctx;
+    const opened = jest.spyOn(cipher, 'decrypt');
+    const realQuery = db.query.bind(db);
+    let contactWrites = 0;
+    // The first contact write waits until every map job has opened its event (each writes its facts right after), so
+    // how the jobs are spread in time cannot decide the grouping.
+    const noting =
+      (send: Db['query']): Db['query'] =>
+      async (sql, params) => {
+        if (/^INSERT INTO report_contact\b/.test(sql.trim())) {
+          contactWrites++;
+          await waitFor('all 10 map jobs opened', () => opened.mock.calls.length >= 10, 30_000, 2);
+        }
+        return send(sql, params);
+      };
+    const realTransaction = db.transaction.bind(db);
+    // The facts are written in transactions: their statements go through the transaction's own Db.
+    const transaction = jest
+      .spyOn(db, 'transaction')
+      .mockImplementation((f) => realTransaction((tx) => f({ ...tx, query: noting(tx.query.bind(tx)) })));
+    const query = jest.spyOn(db, 'query').mockImplementation(noting(realQuery));
+    try {
+      expect(await Promise.all(ids.map(map))).toEqual(ids.map(() => 'decided'));
+    } finally {
+      query.mockRestore();
+      transaction.mockRestore();
+      opened.mockRestore();
+    }
+    // One statement (and transaction) per contact on main; fewer when they are written together.
+    expect(contactWrites).toBeGreaterThanOrEqual(1);
+    expect(contactWrites).toBeLessThan(10);
+    expect(await contactCountsOf(ids)).toEqual(ids.map(() => 1));
+  });
+
+  it('two contacts of one trajectory mapped together are both counted in it', async () => {
+    const first = buildContactEvent();
+    const second = { ...buildContactEvent(), child: first.child, trajectory: first.trajectory };
+    const res = await app.request('/his/v1/events', { json: [first, second] });
+    const ids = ((await res.json()) as { receipts: { id: string }[] }).receipts.map((r) => r.id);
+    expect(await Promise.all(ids.map(map))).toEqual(['decided', 'decided']);
+    expect(await contactCountsOf(ids)).toEqual([2, 2]);
+  });
+
+  /** The contact count of each event's trajectory (`report_trajectory.contact_count`), by the event's inbox id. */
+  async function contactCountsOf(inboxIds: readonly string[]): Promise<number[]> {
+    const { db, cipher, config } = app.rt.ctx;
+    const rows = await getSealedEvents(db, inboxIds);
+    const keyOf = new Map(
+      rows.map((r) => [r.id, monitoringFactsOf(openEvent(cipher, r), getPseudonymiser(config)).contact!.trajectoryKey]),
+    );
+    const counts = await db.query<{ trajectory_key: string; contact_count: number }>(
+      'SELECT trajectory_key, contact_count FROM report_trajectory WHERE trajectory_key = ANY($1::text[])',
+      [[...keyOf.values()]],
+    );
+    const countOf = new Map(counts.map((c) => [c.trajectory_key, c.contact_count]));
+    return inboxIds.map((id) => countOf.get(keyOf.get(id)!) ?? 0);
+  }
+
   it("opens a delivered child's stored event once for its decision, its send, its audit and its disclosure's record", async () => {
     const [id] = await receive(1);
     expect(await map(id!)).toBe('decided');
@@ -156,6 +223,56 @@ describe('map jobs that run together', () => {
     );
     expect(row).toEqual({ state: 'delivered', disclosed: 1 });
     expect(receiver.stored.has(delivery!.idempotency_key)).toBe(true);
+  });
+
+  it('contact deliveries running together ask about corrections at the destination in one statement, each about its own', async () => {
+    // One contact whose correction reached the destination first (not sent: it would undo the correction there), and
+    // nine others, delivered.
+    const older = buildContactEvent({ durationMinutes: 30 });
+    const correction = {
+      ...older,
+      eventId: `${String(older.eventId)}-corrected`,
+      contact: { ...(older.contact as object), durationMinutes: 45 },
+    };
+    const res = await app.request('/his/v1/events', {
+      json: [older, correction, ...Array.from({ length: 9 }, () => buildContactEvent())],
+    });
+    expect(res.status).toBe(202);
+    const [olderId, correctionId, ...otherIds] = ((await res.json()) as { receipts: { id: string }[] }).receipts.map(
+      (r) => r.id,
+    );
+    const ids = [olderId!, correctionId!, ...otherIds];
+    expect(await Promise.all(ids.map(map))).toEqual(ids.map(() => 'decided'));
+    const deliveryOf = new Map((await deliveriesOf(ids)).map((d) => [d.inbox_id, d.id]));
+    const deliver = (inboxId: string) =>
+      processDeliverJob(app.rt.ctx, {
+        data: { deliveryId: deliveryOf.get(inboxId)!, traceId: 'stage-groups-test' },
+      } as Job<DeliverJobData>);
+    expect(await deliver(correctionId!)).toBe('delivered');
+
+    const { db, cipher } = app.rt.ctx;
+    const opened = jest.spyOn(cipher, 'decrypt');
+    const realQuery = db.query.bind(db);
+    let correctionReads = 0;
+    // The first question about corrections waits until all ten deliveries have opened their events (each asks right
+    // after), so how the jobs are spread in time cannot decide the grouping.
+    const query = jest.spyOn(db, 'query').mockImplementation(async (sql, params) => {
+      if (/JOIN delivery nd ON nd\.id = cd\.delivery_id/.test(sql)) {
+        correctionReads++;
+        await waitFor('all 10 deliveries opened', () => opened.mock.calls.length >= 10, 30_000, 2);
+      }
+      return realQuery(sql, params);
+    });
+    try {
+      const results = await Promise.all([olderId!, ...otherIds].map(deliver));
+      expect(results).toEqual(['superseded', ...otherIds.map(() => 'delivered')]);
+      // Asked before the decision and again right before the send: on main one statement each, 1 + 2 × 9 = 19.
+      expect(correctionReads).toBeGreaterThanOrEqual(2);
+      expect(correctionReads).toBeLessThan(10);
+    } finally {
+      query.mockRestore();
+      opened.mockRestore();
+    }
   });
 
   it('one request with an event sent twice: the first is accepted, the second is its duplicate', async () => {
@@ -195,6 +312,40 @@ describe('map jobs that run together', () => {
       expect(inserts.flat().sort()).toEqual([...ids].sort());
       const stored = await realQuery<{ id: string }>('SELECT id FROM inbox WHERE id = ANY($1::uuid[])', [ids]);
       expect(stored).toHaveLength(20);
+    } finally {
+      query.mockRestore();
+      seal.mockRestore();
+    }
+  });
+
+  it('requests received at the same moment check their referrals in one statement, each refused only for its own', async () => {
+    const { db, cipher } = app.rt.ctx;
+    const earlier = buildReferralEvent();
+    expect((await app.request('/his/v1/events', { json: earlier })).status).toBe(202);
+    // The earlier referral's id for another child: refused (409 at referral.id), alone in its request.
+    const reused = buildReferralEvent({ referral: earlier.referral });
+    const events = Array.from({ length: 20 }, (_, i) => (i === 7 ? reused : buildReferralEvent()));
+    const seal = jest.spyOn(cipher, 'encrypt');
+    const realQuery = db.query.bind(db);
+    const checks: unknown[][] = [];
+    // As above: the checks already sent wait until every request has sealed its event (each request seals before it
+    // checks), so that how the requests are spread in time cannot decide the grouping.
+    const query = jest.spyOn(db, 'query').mockImplementation(async (sql, params) => {
+      if (/x\.reused OR \(cur\.service_request_status/.test(sql)) {
+        checks.push((params?.[4] as unknown[]) ?? []);
+        await waitFor('all 20 requests sealed', () => seal.mock.calls.length >= 40, 30_000, 2);
+      }
+      return realQuery(sql, params);
+    });
+    try {
+      const answers = await Promise.all(events.map((json) => app.request('/his/v1/events', { json })));
+      expect(answers.map((r) => r.status)).toEqual(events.map((_, i) => (i === 7 ? 409 : 202)));
+      const refusal = (await answers[7]!.json()) as { issue: { expression?: string[] }[] };
+      expect(refusal.issue[0]!.expression).toEqual(['referral.id']);
+      // Fewer statements than requests, and every request's referral was checked.
+      expect(checks.length).toBeGreaterThanOrEqual(1);
+      expect(checks.length).toBeLessThan(20);
+      expect(checks.flat().sort()).toEqual(events.map((e) => e.eventId).sort());
     } finally {
       query.mockRestore();
       seal.mockRestore();
