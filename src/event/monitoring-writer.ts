@@ -9,13 +9,7 @@ import { systemOfRecordOf, type Agreement } from '../policy/agreement';
 import type { Decision } from '../policy/types';
 import { consentDecision, SYSTEM_WORKER } from '../audit/audit-events';
 import type { EventRow } from './event-store';
-import {
-  monitoringFactsOf,
-  type ContactFact,
-  type MonitoringFacts,
-  type ReferralFact,
-  type TrajectoryFact,
-} from './monitoring-facts';
+import { monitoringFactsOf, type MonitoringFacts, type ReferralFact, type TrajectoryFact } from './monitoring-facts';
 import { grouped, perResource } from './stage-batch';
 import { getPseudonymiser, type Pseudonymiser } from './report-pseudonym';
 import type { ReferralStatus } from '../../mappings/practice/referral-status';
@@ -225,9 +219,8 @@ export async function recordMonitoringFacts(
     return 'not-counted';
   }
   // A contact upserts its trajectory, adds itself and recounts: one transaction, so the row lock orders
-  // concurrent contacts of one trajectory; the contacts of concurrent map jobs share it. A referral or a closure
-  // alone is a single upsert.
-  await (facts.contact ? groupedContactWrites(ctx.db)(facts) : groupedFactWrites(ctx.db)(facts));
+  // concurrent contacts of one trajectory. A referral or a closure alone is a single upsert.
+  await (facts.contact ? ctx.db.transaction((tx) => writeFacts(tx, facts)) : groupedFactWrites(ctx.db)(facts));
   return 'counted';
 }
 
@@ -366,69 +359,21 @@ async function writeFacts(db: Db, f: MonitoringFacts): Promise<void> {
   if (f.trajectory) {
     await upsertTrajectories(db, [f.trajectory]);
   }
-  if (f.contact) {
-    await upsertContacts(db, [f.contact]);
-    await recount(db, [f.contact.trajectoryKey]);
+  const c = f.contact;
+  if (c) {
+    await db.query(
+      `INSERT INTO report_contact (contact_key, trajectory_key, contact_on, age_band, interventions, duration_minutes)
+       VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT (contact_key) DO UPDATE SET trajectory_key = EXCLUDED.trajectory_key,
+         contact_on = EXCLUDED.contact_on, age_band = EXCLUDED.age_band, interventions = EXCLUDED.interventions,
+         duration_minutes = EXCLUDED.duration_minutes`,
+      [c.key, c.trajectoryKey, c.contactOn, c.ageBand, [...c.interventions], c.durationMinutes ?? null],
+    );
+    await recount(db, c.trajectoryKey);
   }
   if (f.referral) {
     await upsertReferrals(db, [f.referral]);
   }
-}
-
-/**
- * The facts of contacts of concurrent map jobs, written in one transaction: their trajectories upserted (which locks
- * each trajectory's row until the commit, so another process's contacts of the same trajectory recount after these),
- * the contacts added, and their trajectories recounted, one statement per step for the group. Two contacts of one
- * trajectory in one group make the trajectory upsert refuse the group (the same row twice); its members are then
- * written one by one, each in its own transaction (stage-batch.ts).
- */
-const groupedContactWrites = perResource((db: Db) =>
-  grouped<MonitoringFacts, void>(
-    async (group) => {
-      await db.transaction(async (tx) => {
-        await upsertTrajectories(
-          tx,
-          group.flatMap((f) => (f.trajectory ? [f.trajectory] : [])),
-        );
-        const contacts = group.flatMap((f) => (f.contact ? [f.contact] : []));
-        await upsertContacts(tx, contacts);
-        await recount(tx, [...new Set(contacts.map((c) => c.trajectoryKey))]);
-        await upsertReferrals(
-          tx,
-          group.flatMap((f) => (f.referral ? [f.referral] : [])),
-        );
-      });
-      return group.map(() => undefined);
-    },
-    (f) => db.transaction((tx) => writeFacts(tx, f)),
-  ),
-);
-
-async function upsertContacts(db: Db, cs: readonly ContactFact[]): Promise<void> {
-  if (cs.length === 0) {
-    return;
-  }
-  await db.query(
-    `INSERT INTO report_contact (contact_key, trajectory_key, contact_on, age_band, interventions, duration_minutes)
-     SELECT key, trajectory_key, contact_on, age_band, interventions, duration_minutes
-     FROM jsonb_to_recordset($1::jsonb) AS c(key text, trajectory_key text, contact_on date, age_band text,
-       interventions text[], duration_minutes int)
-     ON CONFLICT (contact_key) DO UPDATE SET trajectory_key = EXCLUDED.trajectory_key,
-       contact_on = EXCLUDED.contact_on, age_band = EXCLUDED.age_band, interventions = EXCLUDED.interventions,
-       duration_minutes = EXCLUDED.duration_minutes`,
-    [
-      JSON.stringify(
-        cs.map((c) => ({
-          key: c.key,
-          trajectory_key: c.trajectoryKey,
-          contact_on: c.contactOn,
-          age_band: c.ageBand,
-          interventions: c.interventions,
-          duration_minutes: c.durationMinutes ?? null,
-        })),
-      ),
-    ],
-  );
 }
 
 /**
@@ -531,20 +476,17 @@ async function upsertReferrals(db: Db, rs: readonly ReferralFact[]): Promise<voi
   );
 }
 
-/** The trajectories' contact counts, first contacts and interventions, from their contact rows. */
-async function recount(db: Db, trajectoryKeys: readonly string[]): Promise<void> {
-  if (trajectoryKeys.length === 0) {
-    return;
-  }
+/** The trajectory's contact count, first contact and interventions, from its contact rows. */
+async function recount(db: Db, trajectoryKey: string): Promise<void> {
   await db.query(
-    `UPDATE report_trajectory t SET
-       contact_count = (SELECT count(*)::int FROM report_contact c WHERE c.trajectory_key = t.trajectory_key),
-       first_contact_on = (SELECT min(contact_on) FROM report_contact c WHERE c.trajectory_key = t.trajectory_key),
-       interventions = ARRAY(SELECT DISTINCT i FROM report_contact c, unnest(c.interventions) AS i
-                             WHERE c.trajectory_key = t.trajectory_key ORDER BY i),
+    `UPDATE report_trajectory SET
+       contact_count = (SELECT count(*)::int FROM report_contact WHERE trajectory_key = $1),
+       first_contact_on = (SELECT min(contact_on) FROM report_contact WHERE trajectory_key = $1),
+       interventions = ARRAY(SELECT DISTINCT i FROM report_contact, unnest(interventions) AS i
+                             WHERE trajectory_key = $1 ORDER BY i),
        updated_at = now()
-     WHERE t.trajectory_key = ANY($1::text[])`,
-    [trajectoryKeys],
+     WHERE trajectory_key = $1`,
+    [trajectoryKey],
   );
 }
 

@@ -2,11 +2,7 @@ import type { Job } from 'bullmq';
 import { idempotencyKeyOf } from '../../src/event/idempotency-key';
 import type { Db } from '../../src/kernel/db';
 import { processDeliverJob } from '../../src/event/deliver';
-import { getSealedEvents } from '../../src/event/event-store';
 import { processMapJob } from '../../src/event/map';
-import { monitoringFactsOf } from '../../src/event/monitoring-facts';
-import { getPseudonymiser } from '../../src/event/report-pseudonym';
-import { openEvent } from '../../src/event/stored-event';
 import { deliverJobId, mapJobId, type DeliverJobData } from '../../src/event/queues';
 import { buildContactEvent, buildDestination, buildReferralEvent } from '../helpers/builders';
 import { TestReceiver } from '../helpers/receiver';
@@ -139,69 +135,6 @@ describe('map jobs that run together', () => {
     expect(await countedReferrals()).toBe(countedBefore + 1);
     expect(await deliveriesOf([id!])).toHaveLength(1);
   });
-
-  it('contacts mapped together write their monitoring facts in one transaction, each trajectory counted right', async () => {
-    const events = Array.from({ length: 10 }, () => buildContactEvent());
-    const res = await app.request('/his/v1/events', { json: events });
-    expect(res.status).toBe(202);
-    const ids = ((await res.json()) as { receipts: { id: string }[] }).receipts.map((r) => r.id);
-    const { db, cipher } = app.rt.ctx;
-    const opened = jest.spyOn(cipher, 'decrypt');
-    const realQuery = db.query.bind(db);
-    let contactWrites = 0;
-    // The first contact write waits until every map job has opened its event (each writes its facts right after), so
-    // how the jobs are spread in time cannot decide the grouping.
-    const noting =
-      (send: Db['query']): Db['query'] =>
-      async (sql, params) => {
-        if (/^INSERT INTO report_contact\b/.test(sql.trim())) {
-          contactWrites++;
-          await waitFor('all 10 map jobs opened', () => opened.mock.calls.length >= 10, 30_000, 2);
-        }
-        return send(sql, params);
-      };
-    const realTransaction = db.transaction.bind(db);
-    // The facts are written in transactions: their statements go through the transaction's own Db.
-    const transaction = jest
-      .spyOn(db, 'transaction')
-      .mockImplementation((f) => realTransaction((tx) => f({ ...tx, query: noting(tx.query.bind(tx)) })));
-    const query = jest.spyOn(db, 'query').mockImplementation(noting(realQuery));
-    try {
-      expect(await Promise.all(ids.map(map))).toEqual(ids.map(() => 'decided'));
-    } finally {
-      query.mockRestore();
-      transaction.mockRestore();
-      opened.mockRestore();
-    }
-    // One statement (and transaction) per contact on main; fewer when they are written together.
-    expect(contactWrites).toBeGreaterThanOrEqual(1);
-    expect(contactWrites).toBeLessThan(10);
-    expect(await contactCountsOf(ids)).toEqual(ids.map(() => 1));
-  });
-
-  it('two contacts of one trajectory mapped together are both counted in it', async () => {
-    const first = buildContactEvent();
-    const second = { ...buildContactEvent(), child: first.child, trajectory: first.trajectory };
-    const res = await app.request('/his/v1/events', { json: [first, second] });
-    const ids = ((await res.json()) as { receipts: { id: string }[] }).receipts.map((r) => r.id);
-    expect(await Promise.all(ids.map(map))).toEqual(['decided', 'decided']);
-    expect(await contactCountsOf(ids)).toEqual([2, 2]);
-  });
-
-  /** The contact count of each event's trajectory (`report_trajectory.contact_count`), by the event's inbox id. */
-  async function contactCountsOf(inboxIds: readonly string[]): Promise<number[]> {
-    const { db, cipher, config } = app.rt.ctx;
-    const rows = await getSealedEvents(db, inboxIds);
-    const keyOf = new Map(
-      rows.map((r) => [r.id, monitoringFactsOf(openEvent(cipher, r), getPseudonymiser(config)).contact!.trajectoryKey]),
-    );
-    const counts = await db.query<{ trajectory_key: string; contact_count: number }>(
-      'SELECT trajectory_key, contact_count FROM report_trajectory WHERE trajectory_key = ANY($1::text[])',
-      [[...keyOf.values()]],
-    );
-    const countOf = new Map(counts.map((c) => [c.trajectory_key, c.contact_count]));
-    return inboxIds.map((id) => countOf.get(keyOf.get(id)!) ?? 0);
-  }
 
   it("opens a delivered child's stored event once for its decision, its send, its audit and its disclosure's record", async () => {
     const [id] = await receive(1);
