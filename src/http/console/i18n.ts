@@ -687,6 +687,10 @@ const MESSAGES = {
   referralEvent_created: { nl: 'verwijzing', en: 'referral' },
   referralEvent_cancelled: { nl: 'intrekking', en: 'cancellation' },
   referralCancelledOn: { nl: 'Ingetrokken door de praktijk op {0}', en: 'Cancelled by the practice on {0}' },
+  referralConsentWithdrawn: {
+    nl: 'Toestemming vervallen: intrekkingsbericht gemaakt {0}',
+    en: 'Consent no longer covers it: withdrawal notice made {0}',
+  },
   referralCancelled: {
     nl:
       'De praktijk heeft deze verwijzing op {0} ingetrokken; het bericht daarover ontving u {1}. U kunt er geen ' +

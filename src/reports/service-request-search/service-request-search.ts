@@ -3,10 +3,16 @@ import { z } from 'zod';
 import { assertRole, type Principal } from '../../access/principal';
 import { organisationAgent } from '../../audit/audit-events';
 import type { PipelineContext } from '../../event/context';
-import { deliveredCancellationAtOf, getSealedEvents, referralEventsOf } from '../../event/event-store';
-import { tryReferralIdentityOf } from '../../event/feedback';
+import {
+  deliveredCancellationAtOf,
+  getSealedEvents,
+  referralEventsOf,
+  withdrawalNoticeAtOf,
+} from '../../event/event-store';
+import { tryReferralIdentityOf, type ReferralIdentity } from '../../event/feedback';
 import { isUuid } from '../../kernel/fhir/ids';
-import { AGB_SYSTEM } from '../../kernel/fhir/identifiers';
+import { agbIdentifier } from '../../kernel/fhir/identifiers';
+import { CONSENT_WITHDRAWN_TAG } from '../../kernel/fhir/systems';
 import { and, or, SqlParams } from '../../kernel/sql-params';
 import { REFERRAL_STATUSES } from '../../../mappings/practice/referral-status';
 import { serviceRequestStatusOf } from '../../../mappings/practice/to-task';
@@ -36,8 +42,9 @@ export const SERVICE_REQUEST_SEARCH: ResourceSearchSpec = {
   documentation:
     'The referrals delivered to the calling municipality (municipality keys only), each once: its identifiers (the ' +
     'practice’s referral id, jeugdbrug’s resource-id), status, the child (Patient/<id> as received), the practice ' +
-    '(AGB) and authoredOn; meta.lastUpdated is its last change: its delivery, a status you sent, or the practice’s ' +
-    'cancellation reaching you. Oldest change first (_sort=-_lastUpdated: newest). No _include: the child’s details ' +
+    '(requester: the referrer’s AGB as delivered) and authoredOn; meta.lastUpdated is its last change: its delivery, ' +
+    'a status you sent, the practice’s cancellation reaching you, or a withdrawal notice made for it (meta.tag ' +
+    'consent-withdrawn: the consent no longer covers what you received). Oldest change first (_sort=-_lastUpdated: newest). No _include: the child’s details ' +
     'are in the delivery you received.',
   params: [
     { code: '_lastUpdated', documentation: 'the last change, with prefix ge, gt, le, lt or eq; may be repeated' },
@@ -68,6 +75,8 @@ interface Row {
   value: string;
   patientId: string | null;
   status: (typeof STATUSES)[number];
+  /** When a withdrawal notice was made for the version served (its delivery's disclosure); null while none was. */
+  consentWithdrawnAt: Date | null;
   lastUpdated: Date;
   pageKey: string;
 }
@@ -80,26 +89,30 @@ const STATUS_SQL = `CASE status ${REFERRAL_STATUSES.map((s) => `WHEN '${s}' THEN
  * Every referral delivered once to `destinations` (the practice's newest version of each, by when jeugdbrug received
  * it: a correction replaces it, a redelivery of an older version does not), with its last change and status: revoked
  * once the practice's cancellation reached a municipality, else what the newest status a municipality sent means for
- * it (`serviceRequestStatusOf`), active without one.
+ * it (`serviceRequestStatusOf`), active without one. A withdrawal notice made for the served version's delivery (the
+ * child's consent withdrawn, recorded in error or met by an objection) is a change too: FHIR has no status for it, so
+ * it is a tag (`servedServiceRequest`), and its time moves `last_updated`, for a municipality that catches up by
+ * `_lastUpdated` (or whose format carries no notice) to find it.
  */
 function receivedSql(destinations: string, identified: string): string {
   return `WITH received AS (
       SELECT DISTINCT ON (r.tenant, r.system, r.value) r.service_request_id AS id, i.id AS inbox_id,
-        r.tenant, r.system, r.value, r.patient_id, d.delivered_at
+        r.tenant, r.system, r.value, r.patient_id, d.delivered_at, d.id AS delivery_id
       FROM delivery d JOIN inbox i ON i.id = d.inbox_id JOIN referral_identifier r ON r.inbox_id = i.id
       WHERE d.first_delivered_at IS NOT NULL AND d.destination = ANY(${destinations})
         AND i.event_type = 'referral.created'
         AND r.service_request_id IS NOT NULL AND ${identified}
       ORDER BY r.tenant, r.system, r.value, i.received_at DESC, i.received_seq DESC, d.id DESC
     ), changed AS (
-      SELECT x.*, ${deliveredCancellationAtOf('x.inbox_id')} AS cancelled_at, newest.status, newest.created_at AS status_at
+      SELECT x.*, ${deliveredCancellationAtOf('x.inbox_id')} AS cancelled_at, newest.status, newest.created_at AS status_at,
+        ${withdrawalNoticeAtOf('x.delivery_id')} AS withdrawn_at
       FROM received x LEFT JOIN LATERAL (
         SELECT f.status, f.created_at FROM feedback f WHERE f.inbox_id IN ${referralEventsOf('x.inbox_id')}
         ORDER BY f.created_at DESC, f.id DESC LIMIT 1) newest ON TRUE
     )
     SELECT id, inbox_id AS "inboxId", tenant AS practice, system, value, patient_id AS "patientId",
       CASE WHEN cancelled_at IS NOT NULL THEN 'revoked' ELSE ${STATUS_SQL} END AS status,
-      greatest(delivered_at, cancelled_at, status_at) AS last_updated
+      withdrawn_at AS "consentWithdrawnAt", greatest(delivered_at, cancelled_at, status_at, withdrawn_at) AS last_updated
     FROM changed`;
 }
 
@@ -160,11 +173,15 @@ function identifierCondition(token: string, q: SqlParams): string {
 }
 
 /** The ServiceRequest as served: what identifies the referral the municipality received, and its status now. */
-function servedServiceRequest(row: Row, authoredOn: string | undefined): ServiceRequest {
+function servedServiceRequest(row: Row, identity: ReferralIdentity | undefined): ServiceRequest {
+  const authoredOn = identity?.authoredOn;
   return {
     resourceType: 'ServiceRequest',
     id: row.id,
-    meta: { lastUpdated: new Date(row.lastUpdated).toISOString() },
+    meta: {
+      lastUpdated: new Date(row.lastUpdated).toISOString(),
+      ...(row.consentWithdrawnAt ? { tag: [CONSENT_WITHDRAWN_TAG] } : {}),
+    },
     identifier: [
       { system: row.system, value: row.value },
       { system: RESOURCE_ID_SYSTEM, value: row.id },
@@ -175,7 +192,9 @@ function servedServiceRequest(row: Row, authoredOn: string | undefined): Service
     // before migration 024, whose child is then named by nothing here.
     subject: row.patientId ? { reference: `Patient/${row.patientId}` } : { display: 'child' },
     ...(authoredOn ? { authoredOn } : {}),
-    requester: { identifier: { system: AGB_SYSTEM, value: row.practice } },
+    // Who referred, as the delivery named them (build-service-request.ts: the professional, or the practice when the
+    // HIS named nobody); the practice too for a referral whose content and kept identity hold no requester.
+    requester: { identifier: identity?.requester ?? agbIdentifier(row.practice) },
   };
 }
 
@@ -207,7 +226,7 @@ async function pageOf(
   const children = new Set(identities.map((i) => i?.patientBsn));
   const [child] = children;
   return {
-    resources: rows.map((r, n) => servedServiceRequest(r, identities[n]?.authoredOn)),
+    resources: rows.map((r, n) => servedServiceRequest(r, identities[n])),
     tenants: [...new Set(rows.map((r) => r.practice))],
     patientBsn: children.size === 1 ? child : undefined,
     related: rows.map((r) => `inbox/${r.inboxId}`),
