@@ -156,7 +156,8 @@ function identifiedCondition(search: FhirSearch, q: SqlParams): string {
 }
 
 /**
- * `identifier=` on a `referral_identifier` row `r`: `system|value`, `|value` (no system), `value` (any system), or
+ * `identifier=` on a `referral_identifier` row `r`: `system|value`, `|value` (no system), `value` (any system),
+ * `system|` (any value of the system, as a FHIR token search has it: every referral of a practice), or
  * `resource-id|<id>`.
  */
 function identifierCondition(token: string, q: SqlParams): string {
@@ -169,7 +170,11 @@ function identifierCondition(token: string, q: SqlParams): string {
   if (system === RESOURCE_ID_SYSTEM || system === 'resource-id') {
     return isUuid(value) ? `r.service_request_id = ${q.add(value, 'uuid')}` : 'FALSE';
   }
-  return system === '' ? 'FALSE' : `r.system = ${q.add(system, 'text')} AND r.value = ${q.add(value, 'text')}`;
+  if (system === '') {
+    return 'FALSE';
+  }
+  const bySystem = `r.system = ${q.add(system, 'text')}`;
+  return value === '' ? bySystem : `${bySystem} AND r.value = ${q.add(value, 'text')}`;
 }
 
 /** The ServiceRequest as served: what identifies the referral the municipality received, and its status now. */
