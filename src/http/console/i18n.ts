@@ -423,6 +423,7 @@ const MESSAGES = {
   receiverAnswer: { nl: 'Antwoord ontvanger', en: "Receiver's answer" },
   answerTypeSize: { nl: '{0}, {1} bytes', en: '{0}, {1} bytes' },
   answerTypeNone: { nl: 'geen inhoudstype', en: 'no content type' },
+  answerLocation: { nl: 'doorverwezen naar (Location):', en: 'redirected to (Location):' },
   answerIssueWithheld: { nl: 'melding zonder erkende code', en: 'issue without a recognised code' },
   httpStatus: { nl: 'HTTP-status', en: 'HTTP status' },
   anyDestination: { nl: 'Alle bestemmingen', en: 'Any destination' },
