@@ -8,6 +8,8 @@ export interface ReceiverAnswer {
   readonly body: string;
   /** The `Content-Type` header as sent, when there was one. */
   readonly contentType?: string | undefined;
+  /** A redirect's (3xx) `Location` header as sent: where the receiver says it moved. */
+  readonly location?: string | undefined;
 }
 
 /**

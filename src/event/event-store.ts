@@ -1437,6 +1437,16 @@ export async function withdrawalNoticesOf(db: Db, inboxId: string): Promise<Noti
   );
 }
 
+/**
+ * SQL for when jeugdbrug made the withdrawal notice (`decideWithdrawalNotices`, `addWithdrawalNotice`: the child's
+ * consent withdrawn, recorded in error or met by an objection) covering what the delivery `delivery` disclosed, or
+ * NULL while none did. When it was made, not sent: a destination whose format carries no notice (isamenleving) has
+ * one made all the same, as a dead letter, and a municipality reading its received referrals learns of it this way.
+ */
+export const withdrawalNoticeAtOf = (delivery: string): string =>
+  `(SELECT n.created_at FROM child_disclosure wd JOIN delivery n ON n.id = wd.notice_delivery
+    WHERE wd.delivery_id = ${delivery})`;
+
 /** A withdrawal notice to create: its delivery, and the disclosures it covers. */
 export interface NewNotice {
   readonly id: string;

@@ -206,6 +206,11 @@ export interface ReferralIdentity {
   readonly patientBsn: string;
   /** When the referral was written (ServiceRequest.authoredOn), the start of its waiting times. */
   readonly authoredOn?: string | undefined;
+  /**
+   * Who referred, as delivered (ServiceRequest.requester.identifier: the professional's AGB, the practice's when the
+   * HIS named nobody); absent for an identity retention kept before it was read here.
+   */
+  readonly requester?: Identifier | undefined;
   /** The child's municipality (CBS code): whose reporting pseudonyms the referral is counted under. */
   readonly municipality: string;
   /**
@@ -242,6 +247,7 @@ export function referralIdentityOf(ctx: Pick<PipelineContext, 'cipher'>, row: Se
     identifier,
     patientBsn: event.patient.bsn,
     authoredOn: request.authoredOn,
+    requester: request.requester?.identifier,
     municipality: event.municipalityCode,
     hisAddress: hisReferralAddressOf(ctx.cipher, row),
   };

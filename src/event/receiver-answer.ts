@@ -26,6 +26,8 @@ export interface AnswerSummary {
   size: number;
   /** When the answer is an OperationOutcome: its issues (at most MAX_ISSUES), each stripped to its codes. */
   issues?: AnswerIssue[];
+  /** A redirect's `Location` (`redirectTarget`): where the receiver moved, without query, fragment or credentials. */
+  location?: string;
 }
 
 /** An answer as the delivery, feedback and trajectory event rows keep it. */
@@ -111,10 +113,41 @@ function mediaTypeOf(contentType: string | undefined): string | null {
   }
 }
 
-/** What operators may see of an answer: its type, size and, for an OperationOutcome, its issues' codes. */
+/** Longer `Location`s are cut: an address to act on, not a place to keep data. */
+const MAX_LOCATION_CHARS = 500;
+
+/**
+ * A redirect's `Location` as operators may see it: the address without its query and fragment (where a receiver
+ * might put a token or an identifier) and, for an absolute URL, without user name and password; undefined when there
+ * is none.
+ */
+function redirectTarget(location: string | undefined): string | undefined {
+  if (!location?.trim()) {
+    return undefined;
+  }
+  let target: string;
+  try {
+    const url = new URL(location.trim());
+    target = `${url.origin}${url.pathname}`;
+  } catch {
+    // Relative (`/isam2/aanmeldingen`): the path alone.
+    target = location.trim().split(/[?#]/, 1)[0] ?? '';
+  }
+  return target === '' ? undefined : target.slice(0, MAX_LOCATION_CHARS);
+}
+
+/**
+ * What operators may see of an answer: its type, size, a redirect's target and, for an OperationOutcome, its issues'
+ * codes.
+ */
 export function summariseAnswer(answer: ReceiverAnswer): AnswerSummary {
   const contentType = mediaTypeOf(answer.contentType);
-  const summary: AnswerSummary = { contentType, size: Buffer.byteLength(answer.body) };
+  const location = redirectTarget(answer.location);
+  const summary: AnswerSummary = {
+    contentType,
+    size: Buffer.byteLength(answer.body),
+    ...(location !== undefined ? { location } : {}),
+  };
   if (contentType === null || !/^application\/(fhir\+)?json$/.test(contentType)) {
     return summary;
   }

@@ -3,7 +3,10 @@ import { exactRouter } from './exact-routing';
 import type { PipelineContext } from '../event/context';
 import { listReferralFeedback } from '../event/event-store';
 import { getReferralTimeline } from '../reports/referral-timeline/timeline';
-import { tryGetReferralCancellation } from '../reports/referral-timeline/received-referrals';
+import {
+  tryGetReferralCancellation,
+  tryGetReferralWithdrawalNotice,
+} from '../reports/referral-timeline/received-referrals';
 import { parseStatusUpdate, recordAndAnswer, referralFor, statusUpdateView } from './status-update';
 import { trajectoryEventSchema } from '../../mappings/practice/trajectory-event';
 import { receiveTrajectoryEvent, trajectoryEventView } from '../event/trajectory-events';
@@ -50,6 +53,10 @@ export function municipalityRouter(ctx: PipelineContext): Router {
       timeline: await getReferralTimeline(ctx, referral.row),
       // The practice's cancellation that reached the municipality (the day it cancelled, when it came), else null.
       cancelledByPractice: (await tryGetReferralCancellation(ctx, referral.row.id)) ?? null,
+      // The child's consent no longer covers the referral (withdrawn, recorded in error, an objection): when jeugdbrug
+      // made the withdrawal notice to the municipality, and its delivery's state; else null.
+      withdrawalNotice:
+        (await tryGetReferralWithdrawalNotice(ctx, referral.row.id, destinationsOf(municipality))) ?? null,
     });
   });
 
@@ -73,6 +80,10 @@ export function municipalityRouter(ctx: PipelineContext): Router {
     ctx.metrics.processed.inc({ stage: 'trajectory-received', result: duplicate ? 'duplicate' : row.state });
     res.status(duplicate ? 200 : 202).json(trajectoryEventView(row));
   });
+
+  /** The destinations of `municipality` (its referrals reach it there). */
+  const destinationsOf = (municipality: string): string[] =>
+    ctx.registry.destinations.filter((d) => d.municipality === municipality).map((d) => d.id);
 
   return router;
 }

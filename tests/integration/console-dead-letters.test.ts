@@ -81,6 +81,17 @@ describe("the console's dead letters: replay all does what its button says", () 
     expect(refused.map((r) => r.tenant)).toEqual(['01234567', '01234567']);
   });
 
+  it('shows where a receiver that answered a redirect moved (its Location, report-xmuni 5)', async () => {
+    const [id] = await insertDeadLetters(db(), 'gm0344', 1, { status: 301 });
+    await db().query(`UPDATE delivery SET response_summary = $2::jsonb WHERE id = $1`, [
+      id,
+      JSON.stringify({ contentType: null, size: 0, location: 'https://gw.example.nl/isam2/aanmeldingen' }),
+    ]);
+    const text = await page('?destination=gm0344&status=301');
+    expect(text).toContain('doorverwezen naar (Location):');
+    expect(text).toContain('https://gw.example.nl/isam2/aanmeldingen');
+  });
+
   it('names every column, the one of buttons too (for screen readers only)', async () => {
     await insertDeadLetters(db(), 'gm0226', 1);
     for (const path of ['/console/operator/dead-letters', '/console/operator/destinations']) {

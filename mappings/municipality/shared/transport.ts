@@ -135,6 +135,10 @@ export async function deliverRequest(
   const kept: ReceiverAnswer = {
     body: answer.body,
     contentType: headerValue(answer.headers['content-type']) ?? undefined,
+    // Not followed (`exchange`): the operator learns from the dead letter where the endpoint moved.
+    ...(answer.status >= 300 && answer.status < 400
+      ? { location: headerValue(answer.headers.location) ?? undefined }
+      : {}),
   };
   if (answer.status >= 200 && answer.status < 300) {
     return { status: answer.status, ...kept };

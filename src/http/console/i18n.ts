@@ -423,6 +423,7 @@ const MESSAGES = {
   receiverAnswer: { nl: 'Antwoord ontvanger', en: "Receiver's answer" },
   answerTypeSize: { nl: '{0}, {1} bytes', en: '{0}, {1} bytes' },
   answerTypeNone: { nl: 'geen inhoudstype', en: 'no content type' },
+  answerLocation: { nl: 'doorverwezen naar (Location):', en: 'redirected to (Location):' },
   answerIssueWithheld: { nl: 'melding zonder erkende code', en: 'issue without a recognised code' },
   httpStatus: { nl: 'HTTP-status', en: 'HTTP status' },
   anyDestination: { nl: 'Alle bestemmingen', en: 'Any destination' },
@@ -687,6 +688,10 @@ const MESSAGES = {
   referralEvent_created: { nl: 'verwijzing', en: 'referral' },
   referralEvent_cancelled: { nl: 'intrekking', en: 'cancellation' },
   referralCancelledOn: { nl: 'Ingetrokken door de praktijk op {0}', en: 'Cancelled by the practice on {0}' },
+  referralConsentWithdrawn: {
+    nl: 'Toestemming vervallen: intrekkingsbericht gemaakt {0}',
+    en: 'Consent no longer covers it: withdrawal notice made {0}',
+  },
   referralCancelled: {
     nl:
       'De praktijk heeft deze verwijzing op {0} ingetrokken; het bericht daarover ontving u {1}. U kunt er geen ' +

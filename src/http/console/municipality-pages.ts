@@ -46,13 +46,16 @@ const REFERRAL_EVENTS: Record<string, 'referralEvent_created' | 'referralEvent_c
  */
 function referralRow(lang: Lang, r: ReceivedReferral): SafeHtml {
   const type = REFERRAL_EVENTS[r.eventType];
-  const mark =
-    r.cancelledOn === undefined
-      ? ''
-      : html`<br /><strong class="cancelled"
-            >${t(lang, 'referralCancelledOn', formatDay(lang, r.cancelledOn))}</strong
-          >`;
-  const typeCell = html`${type ? t(lang, type) : r.eventType}${mark}`;
+  // Below the event's kind: the practice's cancellation, and that the consent no longer covers what this delivery
+  // disclosed (GET /fhir/ServiceRequest tags it consent-withdrawn).
+  const marks = [
+    r.cancelledOn && { cls: 'cancelled', text: t(lang, 'referralCancelledOn', formatDay(lang, r.cancelledOn)) },
+    r.withdrawalNoticeAt && {
+      cls: 'withdrawn',
+      text: t(lang, 'referralConsentWithdrawn', formatTime(lang, r.withdrawalNoticeAt)),
+    },
+  ].flatMap((m) => (m ? [html`<br /><strong class="${m.cls}">${m.text}</strong>`] : []));
+  const typeCell = html`${type ? t(lang, type) : r.eventType}${marks}`;
   return html`<tr${r.cancelledOn === undefined ? '' : html` class="cancelled"`}>
     <td>
       ${r.identifier ? html`<strong>${r.identifier.value}</strong><br /><small>${r.identifier.system}</small>` : r.id}

@@ -740,7 +740,7 @@ function answerSummaryHtml(lang: Lang, a: AnswerSummary): SafeHtml {
   );
   return html`<br /><small
       >${t(lang, 'answerTypeSize', a.contentType ?? t(lang, 'answerTypeNone'), formatNumber(lang, a.size))}</small
-    >${
+    >${a.location === undefined ? '' : html`<br /><small>${t(lang, 'answerLocation')} <code>${a.location}</code></small>`}${
       issues.length > 0
         ? html`<ul class="issues">
             ${issues}

@@ -714,6 +714,21 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
               })
               .nullable()
               .meta({ description: 'the practice’s cancellation that reached the municipality; null while none did' }),
+            withdrawalNotice: z
+              .object({
+                madeAt: z.iso.datetime().meta({ description: 'when jeugdbrug made the withdrawal notice' }),
+                noticeState: z.enum(['pending', 'delivered', 'dead', 'cancelled']).meta({
+                  description:
+                    'its delivery to the municipality: dead where the format carries no notice (isamenleving)',
+                }),
+              })
+              .nullable()
+              .meta({
+                description:
+                  'the child’s consent no longer covers the referral (withdrawn, recorded in error or an objection): ' +
+                  'the withdrawal notice made for the version you received; null while none was (also meta.tag ' +
+                  'consent-withdrawn on GET /fhir/ServiceRequest)',
+              }),
           }),
         ),
       },

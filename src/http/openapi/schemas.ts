@@ -253,6 +253,9 @@ export const answerSummary = z
       )
       .optional()
       .meta({ description: 'for an OperationOutcome: its issues, without diagnostics or details' }),
+    location: z.string().optional().meta({
+      description: 'a redirect’s (3xx) Location, without query, fragment or credentials: where the receiver moved',
+    }),
   })
   .nullable()
   .meta({ id: 'AnswerSummary', description: "the receiver's last answer, without its text; null when none was kept" });

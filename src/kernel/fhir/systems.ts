@@ -26,3 +26,14 @@ export const REFERRAL_SNOMED_CODE = '3457005';
 export const CONSENT_WITHDRAWN_BY_EXTENSION = 'https://jeugdbrug.nl/fhir/StructureDefinition/consent-withdrawn-by';
 /** When a consent was withdrawn (wholly or by some of its parties): a recording dated before it does not revive it. */
 export const CONSENT_WITHDRAWN_AT_EXTENSION = 'https://jeugdbrug.nl/fhir/StructureDefinition/consent-withdrawn-at';
+
+/**
+ * On a ServiceRequest jeugdbrug serves a municipality (`GET /fhir/ServiceRequest`): a withdrawal notice was made for
+ * the referral it received, since the child's consent was withdrawn, recorded in error or met by an objection. FHIR
+ * has no ServiceRequest.status for "no longer covered by consent" (the referral itself stands), so a tag of ours.
+ */
+export const CONSENT_WITHDRAWN_TAG = {
+  system: 'https://jeugdbrug.nl/fhir/CodeSystem/referral-tag',
+  code: 'consent-withdrawn',
+  display: 'consent no longer covers this referral: withdrawal notice made',
+} as const;

@@ -7,10 +7,11 @@
 -- The rows are computed by the product (`refreshReceivedServiceRequests` in
 -- src/reports/service-request-search/received-service-requests.ts, the search's own definition), never here. The
 -- database only marks a referral stale when something it is computed from is written: triggers on `delivery` (a
--- delivery or redelivery of a version or of the practice's cancellation), `feedback` (a status sent) and
--- `referral_identifier` (a new version, a ServiceRequest id filled in). Triggers, so that the writes of an older
--- build running beside this one mark it too. The search brings the stale ones up to date before it reads, as does
--- each start-up; until the first start-up after this migration every received referral is stale.
+-- delivery or redelivery of a version or of the practice's cancellation), `feedback` (a status sent),
+-- `referral_identifier` (a new version, a ServiceRequest id filled in) and `child_disclosure` (a withdrawal notice
+-- made for a delivered version: served as a tag, and its time as the last change). Triggers, so that the writes of
+-- an older build running beside this one mark it too. The search brings the stale ones up to date before it reads,
+-- as does each start-up; until the first start-up after this migration every received referral is stale.
 CREATE TABLE IF NOT EXISTS received_service_request (
   destination text NOT NULL,
   tenant text NOT NULL,
@@ -22,6 +23,9 @@ CREATE TABLE IF NOT EXISTS received_service_request (
   patient_id uuid,
   -- As served: active, revoked or completed.
   status text NOT NULL,
+  -- When a withdrawal notice was made for the served version's delivery here (served as meta.tag
+  -- consent-withdrawn); NULL while none was. It counts in `last_updated` too.
+  consent_withdrawn_at timestamptz,
   last_updated timestamptz NOT NULL,
   PRIMARY KEY (destination, tenant, system, value)
 );
@@ -56,6 +60,9 @@ BEGIN
       INSERT INTO received_service_request_stale (tenant, system, value) VALUES (OLD.tenant, OLD.system, OLD.value)
       ON CONFLICT (tenant, system, value) DO UPDATE SET tenant = EXCLUDED.tenant;
     END IF;
+  ELSIF TG_TABLE_NAME = 'child_disclosure' THEN
+    -- A withdrawal notice claimed (or let go of) this disclosure: the referral of its delivery.
+    PERFORM received_service_request_stale_event((SELECT inbox_id FROM delivery WHERE id = NEW.delivery_id));
   ELSE
     PERFORM received_service_request_stale_event(NEW.inbox_id);
     IF TG_OP = 'UPDATE' AND OLD.inbox_id <> NEW.inbox_id THEN
@@ -66,7 +73,7 @@ BEGIN
 END $$;
 
 -- Only the writes that change what a row is computed from: a delivery's times (not each attempt's bookkeeping), a
--- status stored, an identifier stored or filled in.
+-- status stored, an identifier stored or filled in, a withdrawal notice claiming a delivery's disclosure.
 DROP TRIGGER IF EXISTS received_service_request_delivered ON delivery;
 CREATE TRIGGER received_service_request_delivered AFTER INSERT ON delivery
   FOR EACH ROW WHEN (NEW.delivered_at IS NOT NULL OR NEW.first_delivered_at IS NOT NULL)
@@ -84,6 +91,10 @@ DROP TRIGGER IF EXISTS received_service_request_identifier ON referral_identifie
 CREATE TRIGGER received_service_request_identifier
   AFTER INSERT OR UPDATE OF tenant, system, value, service_request_id, patient_id ON referral_identifier
   FOR EACH ROW EXECUTE FUNCTION received_service_request_stale_row();
+DROP TRIGGER IF EXISTS received_service_request_withdrawn ON child_disclosure;
+CREATE TRIGGER received_service_request_withdrawn AFTER UPDATE OF notice_delivery ON child_disclosure
+  FOR EACH ROW WHEN (NEW.notice_delivery IS DISTINCT FROM OLD.notice_delivery)
+  EXECUTE FUNCTION received_service_request_stale_row();
 
 -- Every referral received so far is stale: the first start-up computes them (reading `referral_identifier` once here,
 -- about a second per million referral events; intake waits meanwhile).

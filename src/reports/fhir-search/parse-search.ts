@@ -168,7 +168,9 @@ function filtersOf(spec: ResourceSearchSpec, name: string, raw: string): Filter[
     return parseSearchRequest(spec.resourceType, { [name]: raw }).filters ?? [];
   } catch (err) {
     const text = err instanceof OperationOutcomeError ? err.outcome.issue?.[0]?.details?.text : undefined;
-    failParameter(`${name}: ${text ?? 'not a valid value'}`, name);
+    // The usual cause of a space in a value: a '+' (a time zone's offset) sent as it is, which a URL reads as a space.
+    const hint = raw.includes(' ') ? " (a '+' in a URL must be sent as %2B)" : '';
+    failParameter(`${name}: ${text ?? 'not a valid value'}${hint}`, name);
   }
 }
 
@@ -205,6 +207,11 @@ export function parseFhirSearch(
       if (handling === 'lenient') {
         ignored.push(name);
         continue;
+      }
+      if (param !== undefined) {
+        // A parameter served, with a modifier that is not (`status:not`): named as such, as HAPI does.
+        const served = param.modifiers?.length ? ` (only ${param.modifiers.map((m) => `:${m}`).join(', ')})` : '';
+        failParameter(`${name}: the modifier ':${modifier}' is not supported on ${code}${served}`, name);
       }
       failParameter(`Unknown search parameter '${name}' for ${spec.resourceType}`, name);
     }

@@ -1,19 +1,48 @@
 import type { Bundle, BundleEntry, BundleLink, OperationOutcome, Resource } from '@medplum/fhirtypes';
+import { tryGetDataType } from '@medplum/core';
+import { initFhirValidation } from '../../kernel/fhir/validation';
 import type { FhirSearch } from './parse-search';
 import type { SearchPage } from './resource-provider';
 
 /** The tag FHIR asks for on a resource that a server returns with elements left out. */
 const SUBSETTED = { system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationValue', code: 'SUBSETTED' };
 
-/** `_elements`: the resource with only the named top-level elements, plus what identifies it, tagged SUBSETTED. */
+/**
+ * The top-level elements of `resourceType` that FHIR requires (min 1, as the R4 structure definitions say), by the
+ * names a resource carries them under (`value[x]` as the `value…` it holds). Kept in every `_elements` answer: FHIR
+ * search `_elements` has servers return them always, so that what a client gets is still a valid resource.
+ */
+const mandatoryByType = new Map<string, readonly string[]>();
+function mandatoryElementsOf(resourceType: string): readonly string[] {
+  let names = mandatoryByType.get(resourceType);
+  if (!names) {
+    initFhirValidation();
+    const elements = tryGetDataType(resourceType)?.elements ?? {};
+    names = Object.entries(elements)
+      .filter(([path, e]) => e.min > 0 && !path.includes('.'))
+      .map(([path]) => path);
+    mandatoryByType.set(resourceType, names);
+  }
+  return names;
+}
+
+/** Whether the element `name` of a resource is one of `wanted` (a choice `value[x]` matches `valueString`). */
+const isOneOf = (name: string, wanted: readonly string[]): boolean =>
+  wanted.some((w) => (w.endsWith('[x]') ? name.startsWith(w.slice(0, -3)) : name === w));
+
+/**
+ * `_elements`: the resource with only the named top-level elements, plus what identifies it and the elements FHIR
+ * requires of its type, tagged SUBSETTED.
+ */
 export function withElements<T extends Resource>(resource: T, elements: readonly string[] | undefined): T {
   if (!elements) {
     return resource;
   }
   const source = resource as unknown as Record<string, unknown>;
   const out: Record<string, unknown> = { resourceType: resource.resourceType, id: resource.id };
-  for (const name of elements) {
-    if (name in source && name !== 'meta') {
+  const mandatory = mandatoryElementsOf(resource.resourceType);
+  for (const name of Object.keys(source)) {
+    if (name !== 'meta' && name !== 'resourceType' && (elements.includes(name) || isOneOf(name, mandatory))) {
       out[name] = source[name];
     }
   }

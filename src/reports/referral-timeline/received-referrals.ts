@@ -8,6 +8,8 @@ import {
   referralEventsOf,
   tryGetDeliveredCancellation,
   tryGetSealedEvent,
+  withdrawalNoticeAtOf,
+  type DeliveryState,
   type FeedbackRow,
   type SealedEvent,
 } from '../../event/event-store';
@@ -47,6 +49,11 @@ export interface ReceivedReferral {
    * may have (no answer in time, a 5xx): its status cannot be reported.
    */
   readonly referralReceived: boolean;
+  /**
+   * When jeugdbrug made a withdrawal notice for what this delivery disclosed (the child's consent withdrawn, recorded
+   * in error or met by an objection); undefined while none was made.
+   */
+  readonly withdrawalNoticeAt: Date | undefined;
 }
 
 /** What a case worker looks a referral up by; every criterion given must hold. */
@@ -80,6 +87,7 @@ interface ListRow {
   referralEventId: string | null;
   /** Whether the referral itself reached this destination (a cancellation's may have gone out only possibly). */
   referralReceived: boolean;
+  withdrawalNoticeAt: Date | null;
   /** As JSON gives them: `created_at` is text. */
   updates: (Pick<FeedbackRow, 'status' | 'status_date' | 'state'> & { created_at: string })[];
 }
@@ -140,6 +148,7 @@ export async function listReceivedReferrals(
        i.event_type = 'referral.created' OR EXISTS (SELECT 1 FROM delivery rd JOIN inbox ri ON ri.id = rd.inbox_id
          WHERE rd.inbox_id IN ${referralEventsOf('i.id')} AND ri.event_type = 'referral.created'
            AND rd.destination = d.destination AND rd.first_delivered_at IS NOT NULL) AS "referralReceived",
+       ${withdrawalNoticeAtOf('d.id')} AS "withdrawalNoticeAt",
        COALESCE((SELECT json_agg(json_build_object('status', f.status, 'status_date', f.status_date,
                    'created_at', f.created_at, 'state', f.state) ORDER BY f.created_at, f.id)
                  FROM feedback f WHERE f.inbox_id IN ${referralEventsOf('i.id')}), '[]'::json) AS updates
@@ -168,6 +177,7 @@ export async function listReceivedReferrals(
       timeline: buildTimeline(referredOnOf(identity?.authoredOn, event?.received_at ?? r.deliveredAt), updates),
       cancelledOn: cancellation && cancelledOnOf(ctx, cancellation),
       referralReceived: r.referralReceived,
+      withdrawalNoticeAt: r.withdrawalNoticeAt ?? undefined,
     };
   });
   return { referrals, next: older && encodeTimeIdCursor(older) };
@@ -212,4 +222,32 @@ export async function tryGetReferralCancellation(
     on: event ? cancelledOnOf(ctx, event) : amsterdamDay(cancellation.deliveredAt),
     reachedAt: cancellation.deliveredAt,
   };
+}
+
+/** A withdrawal notice made for a referral a municipality received: when, and where its delivery is now. */
+export interface ReferralWithdrawalNotice {
+  readonly madeAt: Date;
+  /** The notice's delivery: `dead` where the destination's format carries no notice (isamenleving). */
+  readonly noticeState: DeliveryState;
+}
+
+/**
+ * The withdrawal notice made for the newest version of referral `referralId` that reached one of `destinations`
+ * (the version `GET /fhir/ServiceRequest` serves, whose tag `consent-withdrawn` this is); undefined while none was.
+ */
+export async function tryGetReferralWithdrawalNotice(
+  ctx: PipelineContext,
+  referralId: string,
+  destinations: readonly string[],
+): Promise<ReferralWithdrawalNotice | undefined> {
+  const [served] = await ctx.db.query<{ madeAt: Date | null; noticeState: DeliveryState | null }>(
+    `SELECT n.created_at AS "madeAt", n.state AS "noticeState"
+     FROM delivery d JOIN inbox i ON i.id = d.inbox_id AND i.event_type = 'referral.created'
+       LEFT JOIN child_disclosure cd ON cd.delivery_id = d.id LEFT JOIN delivery n ON n.id = cd.notice_delivery
+     WHERE d.inbox_id IN ${referralEventsOf('$1::uuid')} AND d.destination = ANY($2::text[])
+       AND d.first_delivered_at IS NOT NULL
+     ORDER BY i.received_at DESC, i.received_seq DESC, d.id DESC LIMIT 1`,
+    [referralId, destinations],
+  );
+  return served?.madeAt && served.noticeState ? { madeAt: served.madeAt, noticeState: served.noticeState } : undefined;
 }

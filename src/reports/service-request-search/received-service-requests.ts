@@ -1,4 +1,4 @@
-import { deliveredCancellationAtOf, referralEventsOf } from '../../event/event-store';
+import { deliveredCancellationAtOf, referralEventsOf, withdrawalNoticeAtOf } from '../../event/event-store';
 import type { Db } from '../../kernel/db';
 import { SqlParams } from '../../kernel/sql-params';
 import { REFERRAL_STATUSES } from '../../../mappings/practice/referral-status';
@@ -24,26 +24,32 @@ const STATUS_SQL = `CASE status ${REFERRAL_STATUSES.map((s) => `WHEN '${s}' THEN
  * destination: the practice's newest version of it delivered there, by when jeugdbrug received it (a correction
  * replaces it, a redelivery of an older version does not), with its last change and status: revoked once the
  * practice's cancellation reached a municipality, else what the newest status a municipality sent means for it
- * (`serviceRequestStatusOf`), active without one. `identified` is a condition on its `referral_identifier` row `r`.
+ * (`serviceRequestStatusOf`), active without one. A withdrawal notice made for the served version's delivery there
+ * (the child's consent withdrawn, recorded in error or met by an objection; notices are per destination) is a change
+ * too: FHIR has no status for it, so it is a tag (`servedServiceRequest`), and its time moves `last_updated`, for a
+ * municipality that catches up by `_lastUpdated` (or whose format carries no notice) to find it. `identified` is a
+ * condition on its `referral_identifier` row `r`.
  */
 export function receivedSql(delivered: string, identified: string): string {
   return `WITH received AS (
       SELECT DISTINCT ON (d.destination, r.tenant, r.system, r.value) d.destination, r.service_request_id AS id,
-        i.id AS inbox_id, r.tenant, r.system, r.value, r.patient_id, d.delivered_at
+        i.id AS inbox_id, r.tenant, r.system, r.value, r.patient_id, d.delivered_at,
+        d.id AS delivery_id
       FROM delivery d JOIN inbox i ON i.id = d.inbox_id JOIN referral_identifier r ON r.inbox_id = i.id
       WHERE d.first_delivered_at IS NOT NULL AND ${delivered}
         AND i.event_type = 'referral.created'
         AND r.service_request_id IS NOT NULL AND ${identified}
       ORDER BY d.destination, r.tenant, r.system, r.value, i.received_at DESC, i.received_seq DESC, d.id DESC
     ), changed AS (
-      SELECT x.*, ${deliveredCancellationAtOf('x.inbox_id')} AS cancelled_at, newest.status, newest.created_at AS status_at
+      SELECT x.*, ${deliveredCancellationAtOf('x.inbox_id')} AS cancelled_at, newest.status, newest.created_at AS status_at,
+        ${withdrawalNoticeAtOf('x.delivery_id')} AS withdrawn_at
       FROM received x LEFT JOIN LATERAL (
         SELECT f.status, f.created_at FROM feedback f WHERE f.inbox_id IN ${referralEventsOf('x.inbox_id')}
         ORDER BY f.created_at DESC, f.id DESC LIMIT 1) newest ON TRUE
     )
     SELECT destination, id, inbox_id AS "inboxId", tenant AS practice, system, value, patient_id AS "patientId",
       CASE WHEN cancelled_at IS NOT NULL THEN 'revoked' ELSE ${STATUS_SQL} END AS status,
-      greatest(delivered_at, cancelled_at, status_at) AS last_updated
+      withdrawn_at AS "consentWithdrawnAt", greatest(delivered_at, cancelled_at, status_at, withdrawn_at) AS last_updated
     FROM changed`;
 }
 
@@ -100,8 +106,10 @@ export async function refreshReceivedServiceRequests(db: Db): Promise<number> {
       await tx.query(`DELETE FROM received_service_request WHERE (tenant, system, value) IN ${stale}`, q.values);
       await tx.query(
         `INSERT INTO received_service_request
-           (destination, tenant, system, value, service_request_id, inbox_id, patient_id, status, last_updated)
-         SELECT destination, practice, system, value, id, "inboxId", "patientId", status, last_updated
+           (destination, tenant, system, value, service_request_id, inbox_id, patient_id, status,
+            consent_withdrawn_at, last_updated)
+         SELECT destination, practice, system, value, id, "inboxId", "patientId", status, "consentWithdrawnAt",
+           last_updated
          FROM (${receivedSql('TRUE', `(r.tenant, r.system, r.value) IN ${stale}`)}) computed`,
         q.values,
       );

@@ -4,9 +4,10 @@ import { assertRole, type Principal } from '../../access/principal';
 import { organisationAgent } from '../../audit/audit-events';
 import type { PipelineContext } from '../../event/context';
 import { getSealedEvents } from '../../event/event-store';
-import { tryReferralIdentityOf } from '../../event/feedback';
+import { tryReferralIdentityOf, type ReferralIdentity } from '../../event/feedback';
 import { isUuid } from '../../kernel/fhir/ids';
-import { AGB_SYSTEM } from '../../kernel/fhir/identifiers';
+import { agbIdentifier } from '../../kernel/fhir/identifiers';
+import { CONSENT_WITHDRAWN_TAG } from '../../kernel/fhir/systems';
 import { and, or, SqlParams } from '../../kernel/sql-params';
 import { RESOURCE_ID_SYSTEM } from '../../../mappings/municipality/shared/resource-identifier';
 import { dateCondition, parseDateFilter } from '../fhir-search/date-filter';
@@ -33,10 +34,11 @@ export const SERVICE_REQUEST_SEARCH: ResourceSearchSpec = {
   documentation:
     'The referrals delivered to the calling municipality (municipality keys only), each once: its identifiers (the ' +
     'practice’s referral id, jeugdbrug’s resource-id), status, the child (Patient/<id> as received), the practice ' +
-    '(AGB) and authoredOn; meta.lastUpdated is its last change: its delivery, a status you sent, or the practice’s ' +
-    'cancellation reaching you. Oldest change first (_sort=-_lastUpdated: newest). _total: estimate (the default) ' +
-    'counts up to 10,000 and leaves it out beyond, accurate counts every match, none leaves it out. No _include: the ' +
-    'child’s details are in the delivery you received.',
+    '(requester: the referrer’s AGB as delivered) and authoredOn; meta.lastUpdated is its last change: its delivery, ' +
+    'a status you sent, the practice’s cancellation reaching you, or a withdrawal notice made for it (meta.tag ' +
+    'consent-withdrawn: the consent no longer covers what you received). Oldest change first (_sort=-_lastUpdated: ' +
+    'newest). _total: estimate (the default) counts up to 10,000 and leaves it out beyond, accurate counts every ' +
+    'match, none leaves it out. No _include: the child’s details are in the delivery you received.',
   params: [
     { code: '_lastUpdated', documentation: 'the last change, with prefix ge, gt, le, lt or eq; may be repeated' },
     {
@@ -66,6 +68,8 @@ interface Row {
   value: string;
   patientId: string | null;
   status: Status;
+  /** When a withdrawal notice was made for the version served (its delivery's disclosure); null while none was. */
+  consentWithdrawnAt: Date | null;
   lastUpdated: Date;
   pageKey: string;
 }
@@ -119,7 +123,8 @@ function identifiedCondition(search: FhirSearch, q: SqlParams): string {
 }
 
 /**
- * `identifier=` on a `referral_identifier` row `r`: `system|value`, `|value` (no system), `value` (any system), or
+ * `identifier=` on a `referral_identifier` row `r`: `system|value`, `|value` (no system), `value` (any system),
+ * `system|` (any value of the system, as a FHIR token search has it: every referral of a practice), or
  * `resource-id|<id>`.
  */
 function identifierCondition(token: string, q: SqlParams): string {
@@ -132,15 +137,23 @@ function identifierCondition(token: string, q: SqlParams): string {
   if (system === RESOURCE_ID_SYSTEM || system === 'resource-id') {
     return isUuid(value) ? `r.service_request_id = ${q.add(value, 'uuid')}` : 'FALSE';
   }
-  return system === '' ? 'FALSE' : `r.system = ${q.add(system, 'text')} AND r.value = ${q.add(value, 'text')}`;
+  if (system === '') {
+    return 'FALSE';
+  }
+  const bySystem = `r.system = ${q.add(system, 'text')}`;
+  return value === '' ? bySystem : `${bySystem} AND r.value = ${q.add(value, 'text')}`;
 }
 
 /** The ServiceRequest as served: what identifies the referral the municipality received, and its status now. */
-function servedServiceRequest(row: Row, authoredOn: string | undefined): ServiceRequest {
+function servedServiceRequest(row: Row, identity: ReferralIdentity | undefined): ServiceRequest {
+  const authoredOn = identity?.authoredOn;
   return {
     resourceType: 'ServiceRequest',
     id: row.id,
-    meta: { lastUpdated: new Date(row.lastUpdated).toISOString() },
+    meta: {
+      lastUpdated: new Date(row.lastUpdated).toISOString(),
+      ...(row.consentWithdrawnAt ? { tag: [CONSENT_WITHDRAWN_TAG] } : {}),
+    },
     identifier: [
       { system: row.system, value: row.value },
       { system: RESOURCE_ID_SYSTEM, value: row.id },
@@ -151,7 +164,9 @@ function servedServiceRequest(row: Row, authoredOn: string | undefined): Service
     // before migration 024, whose child is then named by nothing here.
     subject: row.patientId ? { reference: `Patient/${row.patientId}` } : { display: 'child' },
     ...(authoredOn ? { authoredOn } : {}),
-    requester: { identifier: { system: AGB_SYSTEM, value: row.practice } },
+    // Who referred, as the delivery named them (build-service-request.ts: the professional, or the practice when the
+    // HIS named nobody); the practice too for a referral whose content and kept identity hold no requester.
+    requester: { identifier: identity?.requester ?? agbIdentifier(row.practice) },
   };
 }
 
@@ -183,7 +198,7 @@ async function pageOf(
   const children = new Set(identities.map((i) => i?.patientBsn));
   const [child] = children;
   return {
-    resources: rows.map((r, n) => servedServiceRequest(r, identities[n]?.authoredOn)),
+    resources: rows.map((r, n) => servedServiceRequest(r, identities[n])),
     tenants: [...new Set(rows.map((r) => r.practice))],
     patientBsn: children.size === 1 ? child : undefined,
     related: rows.map((r) => `inbox/${r.inboxId}`),
@@ -226,7 +241,8 @@ function matchingSql(
   // the page is taken from at most (ranges × size) rows.
   const range = (conditions: readonly string[]): string =>
     `(SELECT * FROM (SELECT destination, service_request_id AS id, inbox_id AS "inboxId", tenant AS practice, system,
-         value, patient_id AS "patientId", status, last_updated FROM received_service_request) s
+         value, patient_id AS "patientId", status, consent_withdrawn_at AS "consentWithdrawnAt", last_updated
+         FROM received_service_request) s
        WHERE ${and([...conditions, ...changed, after, ...servedOnce])}
        ${page ? `ORDER BY s.last_updated ${page.dir}, s.id ${page.dir} LIMIT ${page.limit}` : ''})`;
   const ranges = destinations.flatMap((destination) => {

@@ -22,7 +22,7 @@ import { tryGetPatientBsn } from '../../event/stored-event';
 import { isUuid } from '../../kernel/fhir/ids';
 import { decodePageToken, encodePageToken, tokenMoment } from '../fhir-search/page-token';
 import { dateCondition, parseDateFilter } from '../fhir-search/date-filter';
-import { and, SqlParams } from '../../kernel/sql-params';
+import { and, or, SqlParams } from '../../kernel/sql-params';
 import { EXACT_TIME, exactTimeSql } from '../time-id-page';
 import { ALL } from '../../access/principal';
 import { alternativesOf, failParameter, parameterOf, type FhirSearch } from '../fhir-search/parse-search';
@@ -49,7 +49,8 @@ export const TASK_SEARCH: ResourceSearchSpec = {
     'its own referrals. A referral the caller may not see gives an empty searchset, as an unknown one. Without ' +
     'focus, _lastUpdated lists the statuses stored on all the referrals of the practices the key names (a ' +
     'practice’s, or an auditor’s or operator’s naming its practices, reasons masked as in any read; a municipality ' +
-    'follows its referrals with the ServiceRequest search), for a HIS catching up on missed pushes.',
+    'follows its referrals with the ServiceRequest search), for a HIS catching up on missed pushes. A municipality ' +
+    'finds the Tasks it sent by its own Task.identifier (identifier, as If-None-Exist on the create matches it).',
   params: [
     {
       code: '_lastUpdated',
@@ -64,6 +65,13 @@ export const TASK_SEARCH: ResourceSearchSpec = {
         'the referral, one per search: ServiceRequest/<id> (jeugdbrug’s ServiceRequest id, the webhook’s focus ' +
         'URL, or a FHIR HIS’s own ServiceRequest id); with :identifier the ServiceRequest identifier received or ' +
         'sent, <system>|<value> (or <value> alone, resource-id|<id> too): a FHIR HIS’s own identifier as well',
+    },
+    {
+      code: 'identifier',
+      documentation:
+        'municipality keys: the Tasks it sent carrying this identifier of its own (Task.identifier, as ' +
+        'If-None-Exist on the create matches it): <system>|<value>, <value> alone (any system), or <system>| (any ' +
+        'value of the system); commas for more than one; not with focus',
     },
   ],
   sorts: ['_lastUpdated'],
@@ -157,6 +165,13 @@ function referralKeyOf(search: FhirSearch): { key: string; parameter: string } {
   if (more.length > 0 || values.length !== 1 || value === undefined) {
     failParameter(`${name}: one referral per search`, name);
   }
+  if (focus.operator === 'identifier' && value.endsWith('|')) {
+    failParameter(
+      `${name}: a value is required after '|': one referral per search (GET /fhir/ServiceRequest?identifier=` +
+        '<system>| lists every referral of the system)',
+      name,
+    );
+  }
   if (focus.operator !== 'identifier' && !SERVICE_REQUEST_REFERENCE.test(value)) {
     failParameter(
       'focus: ServiceRequest/<id> or the webhook’s focus; the identifier received goes in focus:identifier',
@@ -184,8 +199,15 @@ export async function searchTasks(
   principal: Principal,
   search: FhirSearch,
 ): Promise<SearchPage<Task>> {
-  if (!search.filters.some((f) => f.code === 'focus') && search.filters.some((f) => f.code === '_lastUpdated')) {
-    return searchTasksStored(ctx, principal, search);
+  const focused = search.filters.some((f) => f.code === 'focus');
+  if (search.filters.some((f) => f.code === 'identifier')) {
+    if (focused) {
+      failParameter('identifier: finds the Tasks you sent by their own identifier; not with focus', 'identifier');
+    }
+    return searchTasksStored(ctx, principal, search, ownTasksIdentified(principal, search));
+  }
+  if (!focused && search.filters.some((f) => f.code === '_lastUpdated')) {
+    return searchTasksStored(ctx, principal, search, practicesTasks(principal));
   }
   const { key, parameter } = referralKeyOf(search);
   const referrals = await findReferrals(ctx, key, principal);
@@ -260,18 +282,16 @@ function storedWithin(search: FhirSearch, q: SqlParams): string {
   );
 }
 
+/** Which stored Tasks (`feedback` rows) a search without `focus` reads, as SQL; its values go into `q`. */
+type TasksScope = (q: SqlParams) => string;
+
 /**
- * `_lastUpdated` without `focus`: every Task stored in that time on the referrals of the caller's own practices, a
- * page in (time stored, id) order, for a HIS that missed a push to catch up with one search. Bounded by the
- * practices named in the caller's scope (the index `feedback_tenant_created`, migration 083), so a practice's key, or
- * an auditor's or operator's that names its practices, is served. A municipality (which follows its referrals with
- * the ServiceRequest search) and a scope of every practice are a 400: they must name a referral by `focus`.
+ * `_lastUpdated` without `focus`: the Tasks of the referrals of the caller's own practices. Bounded by the practices
+ * named in the caller's scope (the index `feedback_tenant_created`, migration 083), so a practice's key, or an
+ * auditor's or operator's that names its practices, is served. A municipality (which follows its referrals with the
+ * ServiceRequest search) and a scope of every practice are a 400: they must name a referral by `focus`.
  */
-async function searchTasksStored(
-  ctx: PipelineContext,
-  principal: Principal,
-  search: FhirSearch,
-): Promise<SearchPage<Task>> {
+function practicesTasks(principal: Principal): TasksScope {
   if (principal.role === 'municipality' || principal.practices.includes(ALL)) {
     failParameter(
       'focus: the referral whose Tasks to find; _lastUpdated without focus lists the Tasks of the practices a ' +
@@ -279,12 +299,62 @@ async function searchTasksStored(
       'focus',
     );
   }
+  return (q) => `tenant = ANY(${q.add(principal.practices, 'text[]')})`;
+}
+
+/**
+ * `identifier`: the Tasks the caller's municipalities sent that carry one of the identifiers named, as
+ * `If-None-Exist` on the create matches them (`findOwnTasks`: containment in `task->'identifier'`, index 042); a
+ * token `system|` is any value of that system, as a FHIR token search has it. The municipality's own identifiers:
+ * other roles are a 400 (they find Tasks by the referral, `focus`).
+ */
+function ownTasksIdentified(principal: Principal, search: FhirSearch): TasksScope {
+  if (principal.role !== 'municipality') {
+    failParameter(
+      'identifier: a municipality finds the Tasks it sent by its own identifier; search by focus',
+      'identifier',
+    );
+  }
+  const tokens = search.filters
+    .filter((f) => f.code === 'identifier')
+    .map((f) => alternativesOf(f).map(taskIdentifierOf));
+  return (q) =>
+    and([
+      `('*' = ANY(${q.add(principal.municipalities, 'text[]')}) OR municipality = ANY(${q.add(principal.municipalities, 'text[]')}))`,
+      ...tokens.map((any) => or(any.map((i) => `(task->'identifier') @> ${q.add(JSON.stringify([i]), 'jsonb')}`))),
+    ]);
+}
+
+/** A token `system|value`, `value` or `system|` as the identifier it contains (`@>`): the parts given. */
+function taskIdentifierOf(token: string): { system?: string; value?: string } {
+  const bar = token.indexOf('|');
+  if (bar < 0) {
+    return { value: token };
+  }
+  const system = token.slice(0, bar);
+  const value = token.slice(bar + 1);
+  if (system === '' && value === '') {
+    failParameter("identifier: a system, a value or both around '|'", 'identifier');
+  }
+  return { ...(system ? { system } : {}), ...(value ? { value } : {}) };
+}
+
+/**
+ * A search without `focus`: every Task in `scope` stored in the time `_lastUpdated` names (any time without it), a
+ * page in (time stored, id) order: for a HIS that missed a push to catch up with one search (`practicesTasks`), or a
+ * municipality looking for the Tasks it sent (`ownTasksIdentified`).
+ */
+async function searchTasksStored(
+  ctx: PipelineContext,
+  principal: Principal,
+  search: FhirSearch,
+  scope: TasksScope,
+): Promise<SearchPage<Task>> {
   const cursor = search.page === undefined ? undefined : decodePageToken(search.page, sinceCursorSchema);
   const backwards = cursor?.d === 'p';
   const ascending = (search.sort?.descending ?? false) === backwards;
   const dir = ascending ? 'ASC' : 'DESC';
-  const matching = (q: SqlParams) =>
-    `tenant = ANY(${q.add(principal.practices, 'text[]')}) AND ${storedWithin(search, q)}`;
+  const matching = (q: SqlParams) => `${scope(q)} AND ${storedWithin(search, q)}`;
   const q = new SqlParams();
   const where = matching(q);
   const keyset = cursor

@@ -7,6 +7,7 @@ import {
   networkFailureOf,
   neverSentError,
   parseRetryAfter,
+  PermanentDeliveryError,
   RetryableDeliveryError,
 } from '../../../src/contracts/delivery-errors';
 import { deliverRequest } from '../../../mappings/municipality/shared/transport';
@@ -145,6 +146,23 @@ describe('failure classification', () => {
     const refused = await failureOf(url);
     expect(refused.message).toContain('ECONNREFUSED');
     expect(mayHaveReachedReceiver(refused)).toBe(false);
+  });
+
+  it("keeps a redirect's Location with its answer: where the receiver moved (report-xmuni 5)", async () => {
+    const server = http.createServer((_, res) => {
+      res.writeHead(301, { location: 'http://127.0.0.1:1/isam2/aanmeldingen?x=1' }).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/isam`;
+    try {
+      const err = await deliverRequest(buildDestination(url), { method: 'POST', url, headers: {}, body: '{}' }, 2_000)
+        .then(() => undefined)
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(PermanentDeliveryError);
+      expect((err as PermanentDeliveryError).answer?.location).toBe('http://127.0.0.1:1/isam2/aanmeldingen?x=1');
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   it('knows a TLS handshake that failed before the request was written never reached the receiver', async () => {

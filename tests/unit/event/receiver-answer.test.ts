@@ -75,6 +75,21 @@ describe("what operators see of a receiver's answer", () => {
     expect(summariseAnswer(answer)).toEqual(summary);
   });
 
+  it.each([
+    [
+      'an absolute URL: without query, fragment or credentials',
+      'https://u:p@gw.example.nl/isam2/aanmeldingen?token=x#y',
+      'https://gw.example.nl/isam2/aanmeldingen',
+    ],
+    ['a relative one: its path', '/isam2/aanmeldingen?bsn=123456782', '/isam2/aanmeldingen'],
+  ])("keeps a redirect's Location, %s (report-xmuni 5)", (_, location, kept) => {
+    expect(summariseAnswer({ body: '', contentType: 'text/html', location })).toEqual({
+      contentType: 'text/html',
+      size: 0,
+      location: kept,
+    });
+  });
+
   it('shows at most 20 issues', () => {
     const summary = summariseAnswer({
       body: outcome(Array.from({ length: 50 }, () => ({ severity: 'error', code: 'invalid' }))),

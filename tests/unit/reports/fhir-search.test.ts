@@ -163,11 +163,15 @@ describe('searchset Bundles', () => {
     expect(b.total).toBe(3);
   });
 
-  it('subsets a resource to _elements and tags it', () => {
+  it('subsets a resource to _elements, keeping the elements FHIR requires of it, and tags it', () => {
     expect(withElements(event, ['recorded', 'nothing'])).toEqual({
       resourceType: 'AuditEvent',
       id: 'e1',
       recorded: '2025-01-01T00:00:00Z',
+      // AuditEvent.type, agent and source are 1..: kept whatever `_elements` names (report-xmuni 4).
+      type: { code: 'rest' },
+      agent: [],
+      source: { observer: {} },
       meta: { tag: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationValue', code: 'SUBSETTED' }] },
     });
     expect(withElements(event, undefined)).toBe(event);
