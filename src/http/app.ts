@@ -1,7 +1,6 @@
 import { notFound, OperationOutcomeError } from '@medplum/core';
 import { payloadTooLarge } from '../kernel/fhir/outcomes';
 import express, { type Request, type RequestHandler } from 'express';
-import helmet from 'helmet';
 import type { PipelineContext } from '../event/context';
 import { accessLog, traceRequests } from './access-log';
 import { expressTrustProxy, validClientAddress } from './client-address';
@@ -15,6 +14,7 @@ import { municipalityRouter } from './municipality-router';
 import { requireRole } from '../access/authenticate';
 import { consoleRouter, type ConsoleOptions } from './console/console-router';
 import { corsFor } from './cors';
+import { securityHeaders } from './security-headers';
 import { docsRouter } from './docs-router';
 import { errorHandler } from './error-handler';
 import { exactApp, trailingSlashNotFound } from './exact-routing';
@@ -177,16 +177,8 @@ export function createApp(ctx: PipelineContext, opts: AppOptions): express.Expre
       traceRequests(),
       accessLog(ctx.log),
       observeRequests(ctx.metrics),
-      // Helmet's headers, with one policy of our own for every answer: an API answer loads nothing and is never
-      // framed; the pages this server renders (the console, /docs) replace it with theirs (`strictCsp`). One policy
-      // per answer, and X-Frame-Options agreeing with its frame-ancestors.
-      helmet({
-        contentSecurityPolicy: {
-          useDefaults: false,
-          directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"], baseUri: ["'none'"] },
-        },
-        frameguard: { action: 'deny' },
-      }),
+      // Helmet's headers, with one Content-Security-Policy of our own (security-headers.ts).
+      securityHeaders(),
       corsFor(ctx.config.CORS_ORIGINS),
       trailingSlashNotFound,
       (req, res, next) =>
