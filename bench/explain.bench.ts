@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import { buildConsentEvent, buildReferralEvent, PRACTICE_AGB } from '../tests/helpers/builders';
 import { TestReceiver } from '../tests/helpers/receiver';
-import { startDeployment } from './deployment';
+import { startDeployment, writeSyscalls } from './deployment';
 import { postJson as post, type Answer } from './http-client';
 import { runStandalone, type BenchResult } from './result';
 
@@ -79,17 +79,21 @@ export async function benchExplain(): Promise<BenchResult[]> {
     }
     await load(send, WARM_UP_MS);
     const cpuBefore = processCpuMs(d.api.pid);
+    const writesBefore = writeSyscalls(d.api.pid);
     const started = performance.now();
     const latencies = await load(send, MEASURE_MS);
     const seconds = (performance.now() - started) / 1000;
     const cpuAfter = processCpuMs(d.api.pid);
+    const writesPerRequest = (writeSyscalls(d.api.pid) - writesBefore) / latencies.length;
     const userMs = (cpuAfter.user - cpuBefore.user) / latencies.length;
     const systemMs = (cpuAfter.system - cpuBefore.system) / latencies.length;
     latencies.sort((a, b) => a - b);
     const p99 = latencies[Math.min(latencies.length - 1, Math.ceil(0.99 * latencies.length) - 1)] ?? 0;
     process.stderr.write(
       `bench: $explain ${latencies.length} requests in ${seconds.toFixed(1)} s, p99 ${p99.toFixed(1)} ms, ` +
-        `product CPU per request ${userMs.toFixed(3)} ms user + ${systemMs.toFixed(3)} ms system\n`,
+        `product CPU per request ${userMs.toFixed(3)} ms user + ${systemMs.toFixed(3)} ms system, ` +
+        // One per answer, plus the statements and Redis commands of its group's share: how well they were grouped.
+        `${writesPerRequest.toFixed(2)} write system calls per request\n`,
     );
     return [
       { name: 'explain.requests_per_s', value: latencies.length / seconds, unit: 'requests/s' },

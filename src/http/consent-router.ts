@@ -1,6 +1,6 @@
 import { badRequest, notFound, OperationOutcomeError } from '@medplum/core';
 import { MONITORING_REPORT_EVENT } from '../contracts/delivery-event-type';
-import type { Router, Response } from 'express';
+import type { RequestHandler, Router, Response } from 'express';
 import { exactRouter } from './exact-routing';
 import { z } from 'zod';
 import { findAgreements } from '../event/registry';
@@ -24,7 +24,7 @@ import { sendPostAnswer } from './post-answer';
 import { getPrincipal } from '../access/authenticate';
 import { assertRole, canActForPractice, CONSENT_READERS, type Principal } from '../access/principal';
 import { jsonBodyOf } from './json-body';
-import { names } from './route-target';
+import { names, type TargetDeclaration } from './route-target';
 
 const bsn = z.string().refine(isValidBsn, 'not a valid BSN (9 digits passing the 11-proef)');
 
@@ -102,14 +102,34 @@ const explainedConsentsOf = perResource<Db, StoredConsentCache<ExplainedConsent>
   () => new StoredConsentCache(CACHED_CONSENTS, explained),
 );
 
+/** The path of `$explain` within `/policy/v1`, as Express matches it (`$` escaped). */
+const EXPLAIN_PATH = '/\\$explain';
+
+/** `POST /policy/v1/$explain` as app.ts mounts it on the app itself: the full path, as Express matches it. */
+export const EXPLAIN_ROUTE = `/policy/v1${EXPLAIN_PATH}`;
+
 /**
  * `/policy/v1/…` (mounted there, after authentication, in app.ts): the policy explanation, for auditors, operators
- * and the practice itself. The consent registry itself is `/fhir/Consent` (fhir-router.ts).
+ * and the practice itself. The consent registry itself is `/fhir/Consent` (fhir-router.ts). app.ts also mounts
+ * `explainHandlers` on the app itself, ahead of this router, for the POST (see there).
  */
 export function consentRouter(ctx: PipelineContext): Router {
   const router = exactRouter();
+  router.post(EXPLAIN_PATH, ...explainHandlers(ctx));
+  return router;
+}
 
-  router.post('/\\$explain', names('event', { body: eventIdOf }), async (req, res) => {
+/**
+ * The handlers of `POST /policy/v1/$explain`, after authentication: what the route names (its refusals are recorded
+ * in the named event's chain), then the answer.
+ */
+export function explainHandlers(ctx: PipelineContext): [TargetDeclaration, RequestHandler] {
+  return [names('event', { body: eventIdOf }), explainHandler(ctx)];
+}
+
+/** The answer of `$explain`: a decision, what it considered, and the read on record before it is sent. */
+function explainHandler(ctx: PipelineContext): RequestHandler {
+  return async (req, res) => {
     const principal = assertMayReadConsents(res);
     const input = explainBodyOf(jsonBodyOf(req) ?? {});
     const at = input.at ? new Date(input.at) : new Date();
@@ -213,9 +233,7 @@ export function consentRouter(ctx: PipelineContext): Router {
         consents: consents.map((c) => c.considered),
       },
     });
-  });
-
-  return router;
+  };
 }
 
 /** Consent data is for auditors, operators and practices; a municipality learns decisions only through deliveries. */
