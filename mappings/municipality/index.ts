@@ -1,5 +1,10 @@
 import { z } from 'zod';
-import { destinationFieldsSchema, endpointAuthSchema, type AuthType } from '../../src/contracts/destination';
+import {
+  checkPlainHttp,
+  destinationFieldsSchema,
+  endpointAuthSchema,
+  type AuthType,
+} from '../../src/contracts/destination';
 import { fhirRestFormat } from './fhir-rest/adapter';
 import { isamenlevingFormat } from './isamenleving/adapter';
 import type { DeliveryAdapter, DestinationFormat } from './shared/adapter';
@@ -56,7 +61,8 @@ function checkFormat(formats: readonly DestinationFormat[]) {
  */
 export const destinationSchema = destinationFieldsSchema
   .extend({ adapter: adapterIn(FORMATS) })
-  .superRefine(checkFormat(FORMATS));
+  .superRefine(checkFormat(FORMATS))
+  .superRefine(checkPlainHttp);
 
 /**
  * Where a practice's HIS receives status updates on its referrals (feedback). One JSON file per practice under

@@ -1,3 +1,4 @@
+import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
 
 /** Consecutive failed attempts after which a destination is paused, unless it sets its own. */
@@ -45,6 +46,11 @@ export const destinationFieldsSchema = z
     /** A destination format: a folder under mappings/municipality/ (checked against their list there). */
     adapter: z.string(),
     baseUrl: z.url({ protocol: /^https?$/ }),
+    /**
+     * `true` lets `baseUrl` be plain `http://` to a host that is not local (loopback, a private address or a name
+     * without a dot): BSNs and referral content would cross networks unencrypted, so this must be said explicitly.
+     */
+    allowPlainHttp: z.boolean().optional(),
     auth: endpointAuthSchema.default({ type: 'none' }),
     /** HTTP timeout per attempt; DELIVERY_TIMEOUT_MS when absent. */
     timeoutMs: z.number().int().min(100).optional(),
@@ -81,4 +87,51 @@ export interface Endpoint {
   readonly baseUrl: string;
   readonly auth: EndpointAuth;
   readonly timeoutMs?: number | undefined;
+}
+
+/** Addresses that do not leave this machine or the organisation's own network (RFC 1918, RFC 4193, link-local). */
+const LOCAL_ADDRESSES = (() => {
+  const list = new BlockList();
+  list.addSubnet('127.0.0.0', 8, 'ipv4');
+  list.addSubnet('10.0.0.0', 8, 'ipv4');
+  list.addSubnet('172.16.0.0', 12, 'ipv4');
+  list.addSubnet('192.168.0.0', 16, 'ipv4');
+  list.addSubnet('169.254.0.0', 16, 'ipv4');
+  list.addAddress('::1', 'ipv6');
+  list.addSubnet('fc00::', 7, 'ipv6');
+  list.addSubnet('fe80::', 10, 'ipv6');
+  return list;
+})();
+
+/**
+ * Whether a host is reached without crossing the internet: localhost, a loopback or private address, or a name
+ * without a dot (a container or service name on the same network, such as docker compose's `municipality`).
+ */
+export function isLocalHost(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, '');
+  const family = isIP(host);
+  if (family !== 0) {
+    return LOCAL_ADDRESSES.check(host, family === 4 ? 'ipv4' : 'ipv6');
+  }
+  return host === 'localhost' || host.endsWith('.localhost') || !host.includes('.');
+}
+
+/**
+ * A destination's `baseUrl` may be plain `http://` only to a local host, or with `allowPlainHttp: true`: what is
+ * delivered holds BSNs. Added to the destination schema with superRefine (see mappings/municipality/index.ts).
+ */
+export function checkPlainHttp(
+  value: { baseUrl: string; allowPlainHttp?: boolean | undefined },
+  ctx: z.RefinementCtx,
+): void {
+  const url = new URL(value.baseUrl);
+  if (url.protocol === 'http:' && !isLocalHost(url.hostname) && value.allowPlainHttp !== true) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['baseUrl'],
+      message:
+        `plain http:// to ${url.hostname}, which is not a local host, would send BSNs unencrypted: use https://, ` +
+        'or set "allowPlainHttp": true if the network between is protected otherwise',
+    });
+  }
 }

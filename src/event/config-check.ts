@@ -55,12 +55,30 @@ function checkConfiguration(config: ConfigCheckInput, env: Env, warnings: string
     parsed: agreements,
     invalid: invalidAgreements,
     unread: unreadAgreements,
+    read: agreementFiles,
   } = readAll(config.configDir, 'agreements', agreementSchema, problems);
   const {
     parsed: destinations,
     invalid: invalidDestinations,
     unread: unreadDestinations,
+    unparsable: unparsableDestinations,
+    read: destinationFiles,
   } = readAll(config.configDir, 'destinations', destinationSchema, problems);
+  // A CONFIG_DIR without them (empty, or one level above or below the right one) would start, then deny every
+  // referral `no-agreement` and leave deliveries already in the database to destinations no longer configured.
+  for (const [kind, count] of [
+    ['agreements', agreementFiles],
+    ['destinations', destinationFiles],
+  ] as const) {
+    if (count === 0 && fs.existsSync(config.configDir)) {
+      problems.push({
+        file: path.join(config.configDir, kind),
+        message:
+          `no ${kind}: nothing could be shared (every referral denied no-agreement); is CONFIG_DIR the directory ` +
+          'that holds agreements/, destinations/ and practices/?',
+      });
+    }
+  }
   const {
     parsed: practices,
     invalid: invalidPractices,
@@ -81,13 +99,17 @@ function checkConfiguration(config: ConfigCheckInput, env: Env, warnings: string
     }
     // A destination whose file has errors is there, only not usable: its own problems are listed, not "add one".
     const invalid = invalidDestinations.find((d) => rawDestinationMunicipalityOf(d.value) === code);
+    // A file that does not parse names no municipality; one whose text holds the code is taken to be its destination.
+    const unparsable = unparsableDestinations.find((d) => d.text.includes(`"${code}"`));
     problems.push(
       at(
         a.source,
         ['municipality', 'code'],
         invalid
           ? `the destination for ${code} (${invalid.file}) is invalid: see its problems`
-          : `no destination for ${code}: add one under destinations/`,
+          : unparsable
+            ? `the destination for ${code} (${unparsable.file}) does not parse: see its problems`
+            : `no destination for ${code}: add one under destinations/`,
       ),
     );
   }
@@ -192,6 +214,10 @@ interface ReadFiles<T> {
   readonly invalid: JsonSource[];
   /** Files that look like configuration but are skipped: only lower-case `*.json` are read. */
   readonly unread: string[];
+  /** Files with a JSON syntax error (listed among the problems), with their text. */
+  readonly unparsable: { readonly file: string; readonly text: string }[];
+  /** How many `*.json` files there are, whether they parsed or not. */
+  readonly read: number;
 }
 
 function readAll<T>(configDir: string, kind: string, schema: z.ZodType<T>, problems: ConfigProblem[]): ReadFiles<T> {
@@ -199,17 +225,22 @@ function readAll<T>(configDir: string, kind: string, schema: z.ZodType<T>, probl
   const out: Parsed<T>[] = [];
   const invalid: JsonSource[] = [];
   const unread: string[] = [];
+  const unparsable: { file: string; text: string }[] = [];
   if (!fs.existsSync(dir)) {
-    return { parsed: out, invalid, unread };
+    return { parsed: out, invalid, unread, unparsable, read: 0 };
   }
   const names = fs.readdirSync(dir).sort();
   for (const name of names.filter((f) => !f.endsWith('.json') && f.toLowerCase().endsWith('.json'))) {
     unread.push(path.join(dir, name));
   }
-  for (const name of names.filter((f) => f.endsWith('.json'))) {
-    const source = readJsonSource(path.join(dir, name));
+  const jsonFiles = names.filter((f) => f.endsWith('.json'));
+  for (const name of jsonFiles) {
+    const file = path.join(dir, name);
+    const text = fs.readFileSync(file, 'utf8');
+    const source = readJsonSource(file, text);
     problems.push(...source.syntaxProblems);
     if (source.syntaxProblems.length > 0) {
+      unparsable.push({ file, text });
       continue;
     }
     const parsed = schema.safeParse(source.value);
@@ -234,7 +265,7 @@ function readAll<T>(configDir: string, kind: string, schema: z.ZodType<T>, probl
       }
     }
   }
-  return { parsed: out, invalid, unread };
+  return { parsed: out, invalid, unread, unparsable, read: jsonFiles.length };
 }
 
 /**

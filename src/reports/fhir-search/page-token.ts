@@ -24,6 +24,12 @@ export function tokenMoment(
   return z.iso.datetime(opts).refine((s) => !s.startsWith('0000-'), { message: opts.message });
 }
 
+/**
+ * What a 400 says of a token this build cannot read: during a rolling upgrade it is most often a token of another
+ * build of jeugdbrug behind the same address, and a client recovers by starting its list or poll again.
+ */
+export const FOREIGN_TOKEN = 'made by another build of jeugdbrug, or not by it: start again from the first page';
+
 export function decodePageToken<T>(token: string, schema: z.ZodType<T>): T {
   let parsed: unknown;
   try {
@@ -33,7 +39,7 @@ export function decodePageToken<T>(token: string, schema: z.ZodType<T>): T {
   }
   const r = schema.safeParse(parsed);
   if (!r.success) {
-    throw new OperationOutcomeError(badRequest('_page: not a page token from this server', '_page'));
+    throw new OperationOutcomeError(badRequest(`_page: ${FOREIGN_TOKEN}`, '_page'));
   }
   return r.data;
 }
@@ -71,7 +77,7 @@ export function unsealSearchLink(cipher: PayloadCipher, params: URLSearchParams)
   try {
     sealed = schema.parse(cipher.decrypt(keyId ?? '', Buffer.from(data ?? '', 'base64url')));
   } catch {
-    throw new OperationOutcomeError(badRequest('_page: not a page token from this server', '_page'));
+    throw new OperationOutcomeError(badRequest(`_page: ${FOREIGN_TOKEN}`, '_page'));
   }
   const restored = new URLSearchParams(sealed.q);
   if (sealed.p) {

@@ -4,7 +4,7 @@ import { EVENT_STATES } from '../../event/states';
 import { EVENT_DEAD_BUT_DELIVERED_BEFORE_SQL } from '../../event/dead-delivered-before';
 import { referralEventsOf } from '../../event/event-store';
 import { and, SqlParams } from '../../kernel/sql-params';
-import { decodePageToken, encodePageToken, tokenMoment } from '../fhir-search/page-token';
+import { decodePageToken, encodePageToken, FOREIGN_TOKEN, tokenMoment } from '../fhir-search/page-token';
 import {
   EXACT_TIME,
   exactTimeSql,
@@ -74,7 +74,8 @@ function opaque<T>(schema: z.ZodType<T>) {
       try {
         return decodePageToken(token, schema);
       } catch {
-        c.addIssue({ code: 'custom', message: 'not a token from this server' });
+        // Most often a token of another build during a rolling upgrade (README, "Upgrading from c918e81").
+        c.addIssue({ code: 'custom', message: FOREIGN_TOKEN });
         return z.NEVER;
       }
     });
