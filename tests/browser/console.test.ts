@@ -593,4 +593,31 @@ describe('the web console in a real browser', () => {
     await expect(page.locator('form.status-form').count()).resolves.toBe(0);
     await expectAccessible(page);
   });
+
+  it('reflows at 320 CSS px: charts shrink, wide tables scroll inside their own box', async () => {
+    const widthAt320 = async (key: KeyName, path: string) => {
+      const page = await signedIn(key);
+      await page.setViewportSize({ width: 320, height: 640 });
+      await page.goto(`${base}${path}`);
+      const width = await page.evaluate('document.documentElement.scrollWidth');
+      await page.close();
+      return width;
+    };
+    // WCAG 1.4.10: no sideways scrolling of the whole page at 400 % zoom (1280 px / 4).
+    await expect(widthAt320('municipality', '/console/municipality')).resolves.toBeLessThanOrEqual(320);
+    await expect(widthAt320('operator', '/console/operator/destinations')).resolves.toBeLessThanOrEqual(320);
+    await expect(widthAt320('operator', '/console/operator/configuration')).resolves.toBeLessThanOrEqual(320);
+  });
+
+  it('auditor: a BSN of the wrong form is explained as 9 digits by the browser, and the help says so', async () => {
+    const page = await signedIn('auditor');
+    await page.goto(`${base}/console/auditor/overview`);
+    await page.fill('input[name="bsn"]', '1234');
+    const message = await page.$eval(
+      'input[name="bsn"]',
+      (input: { validationMessage: string }) => input.validationMessage,
+    );
+    expect(message).toContain('9 cijfers');
+    await expect(page.locator('#bsn-help').textContent()).resolves.toContain('9 cijfers');
+  });
 });

@@ -135,6 +135,7 @@ function searchForm(page: PageContext, body: unknown): SafeHtml {
           inputmode="numeric"
           autocomplete="off"
           pattern="[0-9]{9}"
+          title="${t(lang, 'bsnFormat')}"
           value="${v('bsn')}"
           aria-describedby="bsn-help"
       /></label>
@@ -411,6 +412,7 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
           inputmode="numeric"
           autocomplete="off"
           pattern="[0-9]{9}"
+          title="${t(page.lang, 'bsnFormat')}"
           required
           value="${field(body, 'bsn') ?? ''}"
           aria-describedby="bsn-help"

@@ -119,8 +119,13 @@ const MESSAGES = {
   refresh: { nl: 'Verversen', en: 'Refresh' },
   bsn: { nl: 'BSN van het kind', en: "Child's BSN" },
   bsnHelp: {
-    nl: 'Het BSN gaat alleen mee in het formulier (POST), nooit in de adresbalk. Deze inzage wordt vastgelegd.',
-    en: 'The BSN is only sent in the form (POST), never in the address bar. This look-up is recorded.',
+    nl: '9 cijfers. Het BSN gaat alleen mee in het formulier (POST), nooit in de adresbalk. Deze inzage wordt vastgelegd.',
+    en: '9 digits. The BSN is only sent in the form (POST), never in the address bar. This look-up is recorded.',
+  },
+  // The browser adds an input's title to its own "match the requested format" message.
+  bsnFormat: {
+    nl: 'Een BSN is 9 cijfers, zonder spaties of punten.',
+    en: 'A BSN is 9 digits, without spaces or dots.',
   },
   from: { nl: 'Van', en: 'From' },
   to: { nl: 'Tot en met', en: 'Up to and including' },

@@ -129,7 +129,21 @@
     }, seconds * 1000);
   }
 
+  // A field with a pattern says, in the page's language, what the pattern asks (its title, e.g. "9 cijfers"),
+  // instead of the browser's bare "Please match the requested format.".
+  function explainPattern(input) {
+    function check() {
+      input.setCustomValidity('');
+      if (input.validity.patternMismatch) {
+        input.setCustomValidity(input.title);
+      }
+    }
+    input.addEventListener('input', check);
+    check();
+  }
+
   document.addEventListener('DOMContentLoaded', function () {
     document.querySelectorAll('[data-refresh]').forEach(refresh);
+    document.querySelectorAll('input[pattern][title]').forEach(explainPattern);
   });
 })();
