@@ -112,6 +112,7 @@ describe('a chain written before and after migration 015', () => {
       '079_inbox_poll_order.sql',
       '080_delivery_first_delivered_when.sql',
       '083_his_referral_identifier.sql',
+      '088_audit_chain_incident.sql',
     ]);
     const writer = new AuditWriter(db);
     await Promise.all(Array.from({ length: 6 }, (_, i) => writer.append(tenant, event(6 + i))));

@@ -20,6 +20,8 @@ const ARGS: Record<ChainProblemCode, (string | number)[]> = {
   'signed-row-missing': [10, CHECKPOINT],
   'head-not-extending': [12, CHECKPOINT],
   rewritten: [10, 'ffff', CHECKPOINT],
+  'acknowledged-head-changed': [40, '2026-12-07T02:00:00.000Z'],
+  'acknowledged-rows-changed': ['2026-12-07T02:00:00.000Z'],
 };
 
 // The console translated problems by regexes copied by hand from src/audit: a problem reworded there fell back to
