@@ -1221,7 +1221,11 @@ export function receiptInWords(lang: Lang, description: string | undefined): str
 
 /** A broken chain's problem, as the audit's verification names it, in words (the signed checkpoint it names too). */
 export function chainProblemInWords(lang: Lang, problem: string): string {
-  const named = replaceNamedCheckpoints(problem, (...m) => fill(NAMED_CHECKPOINT_WORDS[lang], ['', ...m]));
+  // In Dutch, the checkpoint's time as every other time on the page (Dutch time), not the UTC the problem records;
+  // the English pages say the problem as recorded.
+  const named = replaceNamedCheckpoints(problem, (signedAt, ...m) =>
+    fill(NAMED_CHECKPOINT_WORDS[lang], ['', lang === 'nl' ? formatTime(lang, signedAt) : signedAt, ...m]),
+  );
   const known = chainProblemOf(named);
   return known ? fill(CHAIN_PROBLEM_WORDS[known.code][lang], ['', ...known.args]) : named;
 }

@@ -44,3 +44,13 @@ describe('the problems verification names for a broken chain', () => {
     expect(chainProblemInWords('nl', 'something a newer build says')).toBe('something a newer build says');
   });
 });
+
+// xaudit finding 11: the banner said "gevonden op 7 dec 2026, 06:31:55" beside "ondertekend op 2026-12-07T05:31:34.249Z":
+// local time and UTC in one sentence. A checkpoint's time is said as every other time on the console.
+describe('a signed checkpoint named in a problem, on the console', () => {
+  it('is dated in Dutch time, as the rest of the page', () => {
+    const words = chainProblemInWords('nl', chainProblem('rewritten', 10, 'ffff', CHECKPOINT));
+    expect(words).not.toContain('2026-12-07T02:00:00.000Z');
+    expect(words).toContain('ondertekend op 7 dec 2026, 03:00:00');
+  });
+});
