@@ -164,8 +164,11 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
         : log.error({ dependency, ...errorFields(err) }, 'could not read the metrics kept in a store'),
   });
   const signing = openSignedHeads(config.AUDIT_SIGNING_KEYS, config.dataDir);
+  const audit = new AuditWriter(db);
   const signer = new HeadSigner(db, signing.keys, signing.file, log, {
     witnessUrl: config.AUDIT_WITNESS_URL,
+    // A chain the signer finds contradicting its checkpoint is a Security Alert in the system chain.
+    audit,
     witnessTimeoutMs: config.DELIVERY_TIMEOUT_MS,
     // A rewritten or cut chain shows on the verify metric at once, not only at the next verification.
     onContradiction: (tenant) => metrics.recordAuditVerify(tenant, false),
@@ -182,7 +185,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
     db,
     registry,
     cipher,
-    audit: new AuditWriter(db),
+    audit,
     queues,
     log,
     metrics,
@@ -325,6 +328,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
           keys: signing.keys,
           file: signing.file,
           retentionDays: config.AUDIT_RETENTION_DAYS,
+          audit,
           onVerdict: (tenant, ok) => metrics.recordAuditVerify(tenant, ok),
         },
         config.AUDIT_FULL_VERIFY_INTERVAL_MS,

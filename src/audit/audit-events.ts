@@ -867,3 +867,51 @@ export function apiKeyChanged(a: {
     ],
   });
 }
+
+/**
+ * The chain that records accesses not tied to one practice (an auditor's search that found nothing), sign-ins, key
+ * changes and integrity alerts. Not an AGB code, so it can never collide with a practice's chain; visible to auditors
+ * and operators with the `'*'` scope.
+ */
+export const SYSTEM_TENANT = 'system';
+
+/** Ours: what became of an audit chain's integrity (`integrityChanged`). */
+const CHAIN_INTEGRITY_SYSTEM = 'https://jeugdbrug.nl/fhir/CodeSystem/audit-chain-integrity';
+
+/**
+ * A change of an audit chain's verdict (DICOM 110113 Security Alert, in the system chain): found broken (outcome 8,
+ * by which check, at which rows, what), its break acknowledged by an auditor (outcome 0, the auditor as agent: signing
+ * resumes) or found intact again (outcome 0). The chain as entity `audit_chain/<tenant>`, the rows and the problem in
+ * its description: they name rows and columns, never a value.
+ */
+export function integrityChanged(a: {
+  actor: AuditActor;
+  tenant: string;
+  verdict: 'broken' | 'acknowledged' | 'intact';
+  brokenFromSeq?: number | undefined;
+  brokenAtSeq?: number | undefined;
+  problem?: string | undefined;
+  foundBy?: string | undefined;
+}): AuditEvent {
+  const rows =
+    a.brokenAtSeq === undefined
+      ? ''
+      : a.brokenFromSeq !== undefined && a.brokenFromSeq < a.brokenAtSeq
+        ? `rows ${a.brokenFromSeq} to ${a.brokenAtSeq}`
+        : `row ${a.brokenAtSeq}`;
+  const description = [
+    a.verdict,
+    ...(rows ? [`at ${rows}`] : []),
+    ...(a.foundBy ? [`found by ${a.foundBy}`] : []),
+    ...(a.problem ? [a.problem] : []),
+  ].join('; ');
+  return buildAuditEvent({
+    actor: a.actor,
+    type: AUDIT_TYPES.securityAlert,
+    subtype: { system: CHAIN_INTEGRITY_SYSTEM, code: a.verdict },
+    action: 'E',
+    outcome: a.verdict === 'broken' ? '8' : '0',
+    outcomeDesc: description,
+    entities: [resourceEntity(`audit_chain/${a.tenant}`, description)],
+  });
+}

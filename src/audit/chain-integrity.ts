@@ -1,4 +1,6 @@
+import type { AuditEvent } from '@medplum/fhirtypes';
 import type { Db } from '../kernel/db';
+import { integrityChanged, SYSTEM_TENANT, SYSTEM_WORKER, type AuditActor } from './audit-events';
 
 /**
  * What is last known of each audit chain's integrity (`audit_chain_integrity`, migration 078), kept in PostgreSQL so
@@ -22,8 +24,33 @@ export interface ChainIntegrity {
   /** When it was first found broken since it was last found intact. */
   readonly brokenSince: Date | undefined;
   readonly brokenAtSeq: number | undefined;
+  /** The first row the break may lie in, when verification names a range (a rewrite): `brokenAtSeq` is the last. */
+  readonly brokenFromSeq: number | undefined;
   readonly problem: string | undefined;
   readonly foundBy: IntegrityFinder | undefined;
+}
+
+/**
+ * A change of a chain's verdict, kept in `audit_chain_integrity_history` (migration 088) and written to the system
+ * chain as a Security Alert (`alertIntegrityChange`): broken (found by whom, at which rows, what), acknowledged (an
+ * auditor recorded the break, signing resumes) or intact again (a whole verification found it so).
+ */
+export interface IntegrityChange {
+  readonly tenant: string;
+  readonly verdict: 'broken' | 'acknowledged' | 'intact';
+  readonly brokenFromSeq?: number | undefined;
+  readonly brokenAtSeq?: number | undefined;
+  readonly problem?: string | undefined;
+  readonly foundBy?: IntegrityFinder | undefined;
+  /** Who acknowledged the break: a principal id. */
+  readonly by?: string | undefined;
+  /** When (read back from the history). */
+  readonly changedAt?: Date | undefined;
+}
+
+/** What writes an AuditEvent: the process's audit writer (`AuditWriter.append`). */
+export interface AuditAppender {
+  append(tenant: string, event: AuditEvent): Promise<void>;
 }
 
 /** When a whole verification began, by the database's clock (the one `checked_at` is in): `wholeVerificationStart`. */
@@ -55,27 +82,37 @@ export async function recordChainIntegrity(
   verdict: {
     ok: boolean;
     brokenAtSeq?: number | undefined;
+    brokenFromSeq?: number | undefined;
     problem?: string | undefined;
     signedCheckpoint?: object | null | undefined;
     checkpointsNotChecked?: object | undefined;
   },
   foundBy: IntegrityFinder,
   whole?: WholeVerification,
-): Promise<void> {
+  audit?: AuditAppender,
+): Promise<IntegrityChange | undefined> {
   if (verdict.ok && (!whole || (foundBy !== 'verify' && foundBy !== 'full-verify'))) {
-    return;
+    return undefined;
   }
   const vouched = !!verdict.signedCheckpoint && verdict.checkpointsNotChecked === undefined;
   // `fresh`: the chain was not broken before this (or is intact now): every column of the finding is this one's.
-  await db.query(
-    `INSERT INTO audit_chain_integrity AS i (tenant, ok, checked_at, broken_since, broken_at_seq, problem, found_by)
-     VALUES ($1, $2, now(), CASE WHEN $2 THEN NULL ELSE now() END, $3, $4, $5)
-     ON CONFLICT (tenant) DO UPDATE SET ok = excluded.ok, checked_at = excluded.checked_at,
-       broken_since = CASE WHEN excluded.ok OR i.ok THEN excluded.broken_since ELSE i.broken_since END,
-       found_by = CASE WHEN excluded.ok OR i.ok THEN excluded.found_by ELSE i.found_by END,
-       broken_at_seq = CASE WHEN excluded.ok OR i.ok THEN excluded.broken_at_seq ELSE i.broken_at_seq END,
-       problem = CASE WHEN excluded.ok OR i.ok THEN excluded.problem ELSE i.problem END
-     WHERE NOT (excluded.ok AND NOT i.ok AND (i.checked_at > $6::timestamptz OR NOT $7::boolean))`,
+  // `before`: the row as the statement's snapshot has it (none for a chain never recorded): what the verdict changed
+  // from. Two processes recording the same change at the same instant may each tell it; none leaves it untold.
+  const [changed] = await db.query<{ ok: boolean; was_ok: boolean | null }>(
+    `WITH before AS (SELECT ok FROM audit_chain_integrity WHERE tenant = $1),
+     upserted AS (
+       INSERT INTO audit_chain_integrity AS i (tenant, ok, checked_at, broken_since, broken_at_seq, problem, found_by,
+         broken_from_seq)
+       VALUES ($1, $2, now(), CASE WHEN $2 THEN NULL ELSE now() END, $3, $4, $5, $8)
+       ON CONFLICT (tenant) DO UPDATE SET ok = excluded.ok, checked_at = excluded.checked_at,
+         broken_since = CASE WHEN excluded.ok OR i.ok THEN excluded.broken_since ELSE i.broken_since END,
+         found_by = CASE WHEN excluded.ok OR i.ok THEN excluded.found_by ELSE i.found_by END,
+         broken_at_seq = CASE WHEN excluded.ok OR i.ok THEN excluded.broken_at_seq ELSE i.broken_at_seq END,
+         broken_from_seq = CASE WHEN excluded.ok OR i.ok THEN excluded.broken_from_seq ELSE i.broken_from_seq END,
+         problem = CASE WHEN excluded.ok OR i.ok THEN excluded.problem ELSE i.problem END
+       WHERE NOT (excluded.ok AND NOT i.ok AND (i.checked_at > $6::timestamptz OR NOT $7::boolean))
+       RETURNING ok)
+     SELECT u.ok, (SELECT ok FROM before) AS was_ok FROM upserted u`,
     [
       tenant,
       verdict.ok,
@@ -84,8 +121,84 @@ export async function recordChainIntegrity(
       foundBy,
       whole?.startedAt.toISOString() ?? null,
       vouched,
+      verdict.ok ? null : (verdict.brokenFromSeq ?? null),
     ],
   );
+  // A chain first recorded intact changed nothing: it was not known broken before either.
+  if (!changed || changed.ok === (changed.was_ok ?? true)) {
+    return undefined;
+  }
+  const change: IntegrityChange = changed.ok
+    ? { tenant, verdict: 'intact', foundBy }
+    : {
+        tenant,
+        verdict: 'broken',
+        brokenFromSeq: verdict.brokenFromSeq,
+        brokenAtSeq: verdict.brokenAtSeq,
+        problem: verdict.problem,
+        foundBy,
+      };
+  await recordIntegrityHistory(db, change);
+  if (audit) {
+    await alertIntegrityChange(audit, change);
+  }
+  return change;
+}
+
+/** Keeps a change of verdict in `audit_chain_integrity_history`: what was found stays, whatever is found next. */
+export async function recordIntegrityHistory(db: Db, change: IntegrityChange): Promise<void> {
+  await db.query(
+    `INSERT INTO audit_chain_integrity_history (tenant, verdict, broken_from_seq, broken_at_seq, problem, found_by)
+     VALUES ($1, $2, $3, $4, $5, $6)`,
+    [
+      change.tenant,
+      change.verdict,
+      change.brokenFromSeq ?? null,
+      change.brokenAtSeq ?? null,
+      change.problem ?? null,
+      change.by ?? change.foundBy ?? null,
+    ],
+  );
+}
+
+/**
+ * Writes a change of verdict to the system chain, as a Security Alert naming the chain, the rows and the problem:
+ * the tamper-evident log keeps the incident, whatever the integrity record says later. `actor`: who made the change
+ * (the auditor who acknowledged a break); the worker otherwise.
+ */
+export async function alertIntegrityChange(
+  audit: AuditAppender,
+  change: IntegrityChange,
+  actor: AuditActor = SYSTEM_WORKER,
+): Promise<void> {
+  await audit.append(SYSTEM_TENANT, integrityChanged({ actor, ...change }));
+}
+
+/** A chain's changes of verdict, oldest first. */
+export async function integrityHistory(db: Db, tenant: string): Promise<IntegrityChange[]> {
+  const rows = await db.query<{
+    verdict: IntegrityChange['verdict'];
+    changed_at: Date;
+    broken_from_seq: number | null;
+    broken_at_seq: number | null;
+    problem: string | null;
+    found_by: string | null;
+  }>(
+    `SELECT verdict, changed_at, broken_from_seq::float8 AS broken_from_seq, broken_at_seq::float8 AS broken_at_seq,
+       problem, found_by FROM audit_chain_integrity_history WHERE tenant = $1 ORDER BY id`,
+    [tenant],
+  );
+  return rows.map((r) => ({
+    tenant,
+    verdict: r.verdict,
+    changedAt: new Date(r.changed_at),
+    brokenFromSeq: r.broken_from_seq ?? undefined,
+    brokenAtSeq: r.broken_at_seq ?? undefined,
+    problem: r.problem ?? undefined,
+    ...(r.verdict === 'acknowledged'
+      ? { by: r.found_by ?? undefined }
+      : { foundBy: FINDERS.find((f) => f === r.found_by) }),
+  }));
 }
 
 /** What is known of the chains named (of every chain when none are named), by tenant. */
@@ -96,10 +209,12 @@ export async function chainIntegrity(db: Db, tenants?: readonly string[]): Promi
     checked_at: Date;
     broken_since: Date | null;
     broken_at_seq: number | null;
+    broken_from_seq: number | null;
     problem: string | null;
     found_by: string | null;
   }>(
-    `SELECT tenant, ok, checked_at, broken_since, broken_at_seq::float8 AS broken_at_seq, problem, found_by
+    `SELECT tenant, ok, checked_at, broken_since, broken_at_seq::float8 AS broken_at_seq,
+       broken_from_seq::float8 AS broken_from_seq, problem, found_by
      FROM audit_chain_integrity WHERE $1::text[] IS NULL OR tenant = ANY($1::text[])`,
     [tenants ? [...tenants] : null],
   );
@@ -112,6 +227,7 @@ export async function chainIntegrity(db: Db, tenants?: readonly string[]): Promi
         checkedAt: new Date(r.checked_at),
         brokenSince: r.broken_since ? new Date(r.broken_since) : undefined,
         brokenAtSeq: r.broken_at_seq ?? undefined,
+        brokenFromSeq: r.broken_from_seq ?? undefined,
         problem: r.problem ?? undefined,
         // A finder this build does not name (a newer build's) is shown as none, not a fault.
         foundBy: FINDERS.find((f) => f === r.found_by),

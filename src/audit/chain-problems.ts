@@ -23,6 +23,10 @@ export const CHAIN_PROBLEMS = {
   'signed-row-missing': 'row {1} is missing, contradicting {2}',
   'head-not-extending': 'its head (seq {1}) does not extend {2}',
   rewritten: 'the chain was rewritten: row {1} has hash {2}, contradicting {3}',
+  'acknowledged-head-changed':
+    'row {1} no longer has the hash it had when the break was acknowledged at {2}: the rows up to it were changed again',
+  'acknowledged-rows-changed':
+    'the rows up to the head acknowledged at {1} no longer show the breaks acknowledged: they were changed again',
 } as const;
 
 export type ChainProblemCode = keyof typeof CHAIN_PROBLEMS;

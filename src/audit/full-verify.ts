@@ -3,14 +3,20 @@ import { errorFields } from '../kernel/logger';
 import type { Db } from '../kernel/db';
 import { startPeriodic } from '../kernel/periodic';
 import {
-  checkSignedCheckpoint,
   publicKeysOf,
+  verifySignedChain,
   type CheckpointFile,
   type SignedTenantVerdict,
   type SigningKeys,
 } from './signed-heads';
-import { verifyTenant } from './verify';
-import { recordChainIntegrity, wholeVerificationStart, type WholeVerification } from './chain-integrity';
+import {
+  alertIntegrityChange,
+  recordChainIntegrity,
+  wholeVerificationStart,
+  type AuditAppender,
+  type IntegrityChange,
+  type WholeVerification,
+} from './chain-integrity';
 
 /**
  * The scheduled whole verification of every audit chain (NEN 7513: the log's integrity checked periodically, with an
@@ -102,15 +108,16 @@ async function claimIfDue(db: Db, tenant: string, intervalMs: number): Promise<b
 }
 
 /** The verdict in both records at once: the scheduled one's and what every process acts on. */
-async function record(db: Db, v: SignedTenantVerdict, whole: WholeVerification): Promise<void> {
-  await db.transaction(async (tx) => {
+async function record(db: Db, v: SignedTenantVerdict, whole: WholeVerification): Promise<IntegrityChange | undefined> {
+  return db.transaction(async (tx) => {
     await tx.query(
       `UPDATE audit_full_verification SET claimed_until = NULL, verified_at = now(), ok = $2, rows_checked = $3,
        broken_at_seq = $4, problem = $5
      WHERE tenant = $1`,
       [v.tenant, v.ok, v.rows, v.ok ? null : v.brokenAtSeq, v.ok ? null : v.problem],
     );
-    await recordChainIntegrity(tx, v.tenant, v, 'full-verify', whole);
+    // The alert is written after the transaction (by another connection): only a change that committed is told.
+    return recordChainIntegrity(tx, v.tenant, v, 'full-verify', whole);
   });
 }
 
@@ -120,6 +127,8 @@ export interface FullVerifyDeps {
   readonly keys: SigningKeys;
   readonly file: CheckpointFile;
   readonly retentionDays: number;
+  /** Where a change of verdict is written down (a Security Alert in the system chain). */
+  readonly audit?: AuditAppender | undefined;
   /** Told of each chain's verdict (the verify metric). */
   readonly onVerdict?: (tenant: string, ok: boolean) => void;
 }
@@ -146,13 +155,11 @@ export async function verifyDueChains(
     let whole: WholeVerification;
     try {
       whole = await wholeVerificationStart(db);
-      verdict = await checkSignedCheckpoint(
-        db,
-        await verifyTenant(db, tenant, { segmentRows: SEGMENT_ROWS, signal }),
-        publicKeysOf(deps.keys),
-        deps.file,
-        { retentionDays: deps.retentionDays },
-      );
+      verdict = await verifySignedChain(db, tenant, publicKeysOf(deps.keys), deps.file, {
+        retentionDays: deps.retentionDays,
+        segmentRows: SEGMENT_ROWS,
+        signal,
+      });
     } catch (err) {
       // Left to the next run, now rather than when the claim runs out.
       await db.query('UPDATE audit_full_verification SET claimed_until = NULL WHERE tenant = $1', [tenant]);
@@ -164,7 +171,10 @@ export async function verifyDueChains(
       log.error({ tenant, ...errorFields(err as Error) }, 'could not verify the audit chain in full');
       continue;
     }
-    await record(db, verdict, whole);
+    const change = await record(db, verdict, whole);
+    if (change && deps.audit) {
+      await alertIntegrityChange(deps.audit, change);
+    }
     deps.onVerdict?.(tenant, verdict.ok);
     const ms = Math.round(performance.now() - started);
     if (verdict.ok) {

@@ -17,8 +17,29 @@ import { readOrCreateKeyFile } from '../kernel/key-file';
 import type { Db } from '../kernel/db';
 import { errorFields } from '../kernel/logger';
 import { canonicalizeJcs } from './chain';
-import { knownBrokenChains, recordChainIntegrity } from './chain-integrity';
-import { listChainHeads, tryGetChainHead, tryGetCheckpoint, verifyTenant, type TenantVerdict } from './verify';
+import {
+  alertIntegrityChange,
+  knownBrokenChains,
+  recordChainIntegrity,
+  recordIntegrityHistory,
+  type AuditAppender,
+} from './chain-integrity';
+import {
+  listChainHeads,
+  tryGetChainHead,
+  tryGetCheckpoint,
+  verifyTenant,
+  type TenantVerdict,
+  type VerifyOptions,
+} from './verify';
+import {
+  acknowledgedBreakOf,
+  latestAcknowledgements,
+  signAcknowledgement,
+  storeAcknowledgement,
+  type BreakAcknowledgement,
+  type RowBreak,
+} from './acknowledgements';
 import { chainProblem, fillTemplate, NAMED_CHECKPOINT } from './chain-problems';
 
 /**
@@ -505,11 +526,16 @@ export class CheckpointFile {
     return { heads: bySeq(heads), invalidLines, keyNotConfigured: bySeq(unchecked) };
   }
 
-  /** The newest checkpoint of every chain (the highest seq), as read so far. */
-  newestKnown(): Map<string, SignedHead> {
+  /**
+   * The newest checkpoint of every chain (the highest seq), as read so far. Of a chain whose break was acknowledged
+   * (`acknowledged`: tenant → when), only those signed since count: the older ones contradict the break.
+   */
+  newestKnown(acknowledged: ReadonlyMap<string, { acknowledgedAt: string }> = new Map()): Map<string, SignedHead> {
     const newest = new Map<string, SignedHead>();
     for (const h of this.known().heads) {
-      newest.set(h.tenant, h);
+      if (!supersededBy(acknowledged.get(h.tenant), h)) {
+        newest.set(h.tenant, h);
+      }
     }
     return newest;
   }
@@ -582,6 +608,11 @@ export class CheckpointFile {
       return { archived: keep.length, dropped: earlier.length - keep.length };
     });
   }
+}
+
+/** Whether a checkpoint was signed before the chain's break was acknowledged: it vouches for the rows as they were. */
+function supersededBy(ack: { acknowledgedAt: string } | undefined, h: SignedHead): boolean {
+  return ack !== undefined && Date.parse(h.signedAt) < Date.parse(ack.acknowledgedAt);
 }
 
 /** Writes `text` to `file` (appended with flag `a`) and fsyncs it: a checkpoint counts once it is durable. */
@@ -665,6 +696,13 @@ export type SignedTenantVerdict = TenantVerdict & {
   readonly invalidCheckpointLines?: number;
   /** Checkpoints the chain was not checked against: their key is not configured. */
   readonly checkpointsNotChecked?: CheckpointsNotChecked;
+  /**
+   * Of a rewrite: the first row it may have begun at (after the newest checkpoint that still holds), `brokenAtSeq`
+   * the last (the oldest checkpoint it contradicts): the changed rows lie within.
+   */
+  readonly brokenFromSeq?: number;
+  /** A break an auditor acknowledged: the rows up to its head are flagged; the rest is checked from there. */
+  readonly acknowledgedBreak?: ReturnType<typeof acknowledgedBreakOf>;
 };
 
 /** How a signed checkpoint is named in what verification and the export say. */
@@ -689,9 +727,13 @@ export async function checkSignedCheckpoint(
   verdict: TenantVerdict,
   publicKeys: ReadonlyMap<string, KeyObject>,
   file: CheckpointFile,
-  opts: { retentionDays: number; now?: Date },
+  opts: { retentionDays: number; now?: Date; acknowledged?: BreakAcknowledgement | undefined },
 ): Promise<SignedTenantVerdict> {
-  const { heads, invalidLines, keyNotConfigured } = await file.history(verdict.tenant);
+  const history = await file.history(verdict.tenant);
+  const { invalidLines } = history;
+  // Checkpoints signed before an acknowledged break vouch for the rows as they were: the acknowledgement replaced them.
+  const heads = history.heads.filter((h) => !supersededBy(opts.acknowledged, h));
+  const keyNotConfigured = history.keyNotConfigured.filter((h) => !supersededBy(opts.acknowledged, h));
   const purged = verdict.checkpoint;
   // Those before the retention checkpoint vouch for rows no longer kept: no verification would check them.
   const unchecked = keyNotConfigured.filter((h) => !purged || h.seq >= purged.seq);
@@ -727,11 +769,17 @@ export async function checkSignedCheckpoint(
     return { ...verdict, signedCheckpoint: reportOf(newest), ...extra };
   }
   const named = namedCheckpoint;
-  const contradiction = (h: SignedHead, problem: string, brokenAtSeq = h.seq): SignedTenantVerdict => ({
+  const contradiction = (
+    h: SignedHead,
+    problem: string,
+    brokenAtSeq = h.seq,
+    brokenFromSeq?: number,
+  ): SignedTenantVerdict => ({
     tenant: verdict.tenant,
     ok: false,
     rows: verdict.rows,
     brokenAtSeq,
+    ...(brokenFromSeq !== undefined && brokenFromSeq < brokenAtSeq ? { brokenFromSeq } : {}),
     problem,
     ...(verdict.checkpoint ? { checkpoint: verdict.checkpoint } : {}),
     signedCheckpoint: reportOf(h),
@@ -765,9 +813,13 @@ export async function checkSignedCheckpoint(
       )
     ).map((r) => [r.seq, r.hash]),
   );
-  for (const h of [...heads].reverse()) {
+  // Oldest first: a rewrite of row k changes the hash of every row from k on, so it contradicts every checkpoint at
+  // or after k and none before. Its rows lie after the newest checkpoint that still holds, up to the oldest one it
+  // contradicts: that range is what is named (the newest contradicted one would point past the changed row).
+  let intactUpTo = purged?.seq ?? (opts.acknowledged ? opts.acknowledged.headSeq : 0);
+  for (const h of heads) {
     if (purged && h.seq < purged.seq) {
-      break;
+      continue;
     }
     if (purged && h.seq === purged.seq) {
       if (purged.hash !== h.hash) {
@@ -777,13 +829,214 @@ export async function checkSignedCheckpoint(
     }
     const hash = rows.get(h.seq);
     if (hash === undefined) {
-      return contradiction(h, chainProblem('signed-row-missing', h.seq, named(h)));
+      return contradiction(h, chainProblem('signed-row-missing', h.seq, named(h)), h.seq, intactUpTo + 1);
     }
     if (hash !== h.hash) {
-      return contradiction(h, chainProblem('rewritten', h.seq, hash, named(h)));
+      return contradiction(h, chainProblem('rewritten', h.seq, hash, named(h)), h.seq, intactUpTo + 1);
     }
+    intactUpTo = Math.max(intactUpTo, h.seq);
   }
   return { ...verdict, signedCheckpoint: reportOf(newest), ...extra };
+}
+
+/** Breaks a chain may show before the hash chain is given up on: beyond it, it is no chain. */
+const MAX_ROW_BREAKS = 100;
+
+/**
+ * Every row up to `upToSeq` that the hash chain shows broken, and how: verification stops at the first, so each next
+ * one is looked for from the broken row's stored hash on (or the next row kept, when it is missing). What an
+ * acknowledgement records, and what every later verification of those rows must find again, no more.
+ */
+export async function hashChainBreaks(
+  db: Db,
+  tenant: string,
+  upToSeq: number,
+  opts: Pick<VerifyOptions, 'segmentRows' | 'signal'> = {},
+): Promise<{ breaks: RowBreak[]; rows: number }> {
+  const breaks: RowBreak[] = [];
+  let from: { seq: number; hash: string } | undefined;
+  let rows = 0;
+  while (breaks.length < MAX_ROW_BREAKS) {
+    const v = await verifyTenant(db, tenant, { ...opts, upToSeq, ...(from ? { from } : {}) });
+    rows += v.rows;
+    if (v.ok) {
+      break;
+    }
+    breaks.push({ seq: v.brokenAtSeq, problem: v.problem });
+    const [next] = await db.query<{ seq: number; hash: string }>(
+      'SELECT seq::float8 AS seq, hash FROM audit_event WHERE tenant = $1 AND seq >= $2 AND seq <= $3 ORDER BY seq LIMIT 1',
+      [tenant, v.brokenAtSeq, upToSeq],
+    );
+    if (!next || next.seq >= upToSeq) {
+      break;
+    }
+    from = next;
+  }
+  return { breaks, rows };
+}
+
+const sameBreaks = (a: readonly RowBreak[], b: readonly RowBreak[]): boolean =>
+  a.length === b.length && a.every((x, i) => x.seq === b[i]?.seq && x.problem === b[i]?.problem);
+
+/**
+ * A whole verification of a chain: its rows by the hash chain (`verifyTenant`), and against every signed checkpoint
+ * on file (`checkSignedCheckpoint`). Of a chain whose break an auditor acknowledged (`acknowledgeBreak`): the row at
+ * the acknowledged head must still carry its hash, the rows up to it must show exactly the breaks acknowledged, and
+ * the rows after it are checked from it against the checkpoints signed since; the verdict names the acknowledged
+ * break (`acknowledgedBreak`). What the API, the console, the scheduled verification and `audit-verify` all run.
+ */
+export async function verifySignedChain(
+  db: Db,
+  tenant: string,
+  publicKeys: ReadonlyMap<string, KeyObject>,
+  file: CheckpointFile,
+  opts: { retentionDays: number; now?: Date } & Pick<VerifyOptions, 'segmentRows' | 'signal'>,
+): Promise<SignedTenantVerdict> {
+  const verifyOpts = { segmentRows: opts.segmentRows, signal: opts.signal };
+  const ack = (await latestAcknowledgements(db, publicKeys, [tenant])).get(tenant);
+  const purged = ack && (await tryGetCheckpoint(db, tenant));
+  // Acknowledged rows a retention purge has deleted since need no acknowledgement: the purge's checkpoint vouches.
+  if (!ack || (purged && purged.seq >= ack.headSeq)) {
+    return checkSignedCheckpoint(db, await verifyTenant(db, tenant, verifyOpts), publicKeys, file, {
+      ...opts,
+      acknowledged: ack,
+    });
+  }
+  const acknowledgedBreak = acknowledgedBreakOf(ack);
+  const broken = (brokenAtSeq: number, problem: string, rows = 0): SignedTenantVerdict => ({
+    tenant,
+    ok: false,
+    rows,
+    brokenAtSeq,
+    problem,
+    signedCheckpoint: null,
+    acknowledgedBreak,
+  });
+  const [row] = await db.query<{ hash: string }>('SELECT hash FROM audit_event WHERE tenant = $1 AND seq = $2', [
+    tenant,
+    ack.headSeq,
+  ]);
+  if (row?.hash !== ack.headHash) {
+    return broken(ack.headSeq, chainProblem('acknowledged-head-changed', ack.headSeq, ack.acknowledgedAt));
+  }
+  const before = await hashChainBreaks(db, tenant, ack.headSeq, verifyOpts);
+  if (!sameBreaks(before.breaks, ack.rowBreaks)) {
+    const known = new Set(
+      ack.rowBreaks.map(
+        (b) => `${b.seq}
+${b.problem}`,
+      ),
+    );
+    const fresh = before.breaks.find(
+      (b) =>
+        !known.has(`${b.seq}
+${b.problem}`),
+    );
+    return fresh
+      ? broken(fresh.seq, fresh.problem, before.rows)
+      : broken(
+          ack.rowBreaks[0]?.seq ?? ack.headSeq,
+          chainProblem('acknowledged-rows-changed', ack.acknowledgedAt),
+          before.rows,
+        );
+  }
+  const after = await verifyTenant(db, tenant, { ...verifyOpts, from: { seq: ack.headSeq, hash: ack.headHash } });
+  const verdict = await checkSignedCheckpoint(db, { ...after, rows: after.rows + before.rows }, publicKeys, file, {
+    ...opts,
+    acknowledged: ack,
+  });
+  return { ...verdict, acknowledgedBreak };
+}
+
+/** Why a break cannot be acknowledged: the answer names the field (409). */
+export class AcknowledgementRefused extends Error {}
+
+/**
+ * An auditor acknowledges the break a whole verification found in a chain, at row `brokenAtSeq` as the auditor was
+ * shown: verified again now, it must be broken there still (not intact, not somewhere else first). The finding is
+ * kept for good (`audit_chain_acknowledgement`, signed; the integrity history; a Security Alert in the system
+ * chain, the auditor as agent), the chain's head is signed as a checkpoint, and from then on the chain is signed and
+ * exported again, with the break stated (`verifySignedChain`). Rows after the break must link up to the head: a
+ * second break beyond the first is acknowledged with it (`rowBreaks`) only when the hash chain shows it, never
+ * silently.
+ */
+export async function acknowledgeBreak(
+  deps: {
+    db: Db;
+    keys: SigningKeys;
+    file: CheckpointFile;
+    retentionDays: number;
+    audit: AuditAppender;
+  },
+  tenant: string,
+  brokenAtSeq: number,
+  by: { principalId: string; actor: Parameters<typeof alertIntegrityChange>[2] },
+): Promise<BreakAcknowledgement> {
+  const { db, keys, file } = deps;
+  const publicKeys = publicKeysOf(keys);
+  const head = await tryGetChainHead(db, tenant);
+  if (!head) {
+    throw new AcknowledgementRefused('the chain has no rows');
+  }
+  const verdict = await verifySignedChain(db, tenant, publicKeys, file, { retentionDays: deps.retentionDays });
+  if (verdict.ok) {
+    throw new AcknowledgementRefused('the chain verifies: there is no break to acknowledge');
+  }
+  if (verdict.brokenAtSeq !== brokenAtSeq) {
+    throw new AcknowledgementRefused(
+      `the chain is found broken at row ${verdict.brokenAtSeq} now, not ${brokenAtSeq}: verify it again and ` +
+        'acknowledge what it names',
+    );
+  }
+  if (verdict.checkpointsNotChecked) {
+    throw new AcknowledgementRefused(
+      'some signed checkpoints could not be checked (their key is not configured): configure the old key first',
+    );
+  }
+  // Every break the hash chain shows up to the head, from the previous acknowledgement's head on, as later
+  // verifications will look for them.
+  const { breaks } = await hashChainBreaks(db, tenant, head.seq);
+  const last = breaks.at(-1);
+  if (last && last.seq >= head.seq) {
+    throw new AcknowledgementRefused(`the chain's head (row ${head.seq}) is itself broken: it cannot be vouched for`);
+  }
+  const [row] = await db.query<{ hash: string }>('SELECT hash FROM audit_event WHERE tenant = $1 AND seq = $2', [
+    tenant,
+    head.seq,
+  ]);
+  if (row?.hash !== head.hash) {
+    throw new AcknowledgementRefused(`the chain's head (row ${head.seq}) does not match its last row`);
+  }
+  const ack = signAcknowledgement(keys.current, {
+    tenant,
+    acknowledgedAt: new Date().toISOString(),
+    acknowledgedBy: by.principalId,
+    brokenFromSeq: verdict.brokenFromSeq ?? brokenAtSeq,
+    brokenAtSeq,
+    problem: verdict.problem,
+    rowBreaks: breaks,
+    headSeq: head.seq,
+    headHash: head.hash,
+  });
+  // The head as a checkpoint, signed at the acknowledgement's time: kept outside the database, it is where the signer
+  // and verification go on from (the checkpoints signed before are superseded).
+  await underCheckpointLock(db, async () => {
+    await file.catchUp();
+    file.append([signHead(keys.current, { tenant, ...head }, new Date(ack.acknowledgedAt))]);
+  });
+  await storeAcknowledgement(db, ack);
+  const change = {
+    tenant,
+    verdict: 'acknowledged' as const,
+    brokenFromSeq: ack.brokenFromSeq,
+    brokenAtSeq,
+    problem: ack.problem,
+    by: by.principalId,
+  };
+  await db.query('UPDATE audit_chain_integrity SET ok = true, checked_at = now() WHERE tenant = $1', [tenant]);
+  await recordIntegrityHistory(db, change);
+  await alertIntegrityChange(deps.audit, change, by.actor);
+  return ack;
 }
 
 function notCheckedReport(heads: readonly SignedHead[]): CheckpointsNotChecked {
@@ -857,7 +1110,9 @@ export async function signExportEnd(
   end: { tenant: string; seq: number; hash: string },
   metadata: Readonly<Record<string, unknown>>,
 ): Promise<{ signedHead: SignedHead } | { signedCheckpoint: SignedHead; problem: string }> {
-  const { heads } = await file.history(end.tenant);
+  // Of a chain whose break was acknowledged, the checkpoints signed since: the older ones contradict the break.
+  const acknowledged = (await latestAcknowledgements(db, publicKeysOf(keys), [end.tenant])).get(end.tenant);
+  const heads = (await file.history(end.tenant)).heads.filter((h) => !supersededBy(acknowledged, h));
   const newest = heads.at(-1);
   if (newest) {
     const head = (await tryGetChainHead(db, end.tenant)) ?? { seq: 0, hash: '' };
@@ -963,6 +1218,8 @@ export class HeadSigner {
       witnessUrl?: string | undefined;
       witnessTimeoutMs: number;
       witnessRetryBaseMs?: number;
+      /** Where a chain found broken is written down (a Security Alert in the system chain). */
+      audit?: AuditAppender | undefined;
       /** Told when a chain's head does not extend its last signed checkpoint (at `signedSeq`): not signed. */
       onContradiction?: (tenant: string, signedSeq: number) => void;
       /** Told when a chain's head extends its newest signed checkpoint, checked this round. */
@@ -1019,8 +1276,10 @@ export class HeadSigner {
 
   private async round(final: boolean): Promise<void> {
     await this.file.catchUp();
-    const newest = this.file.newestKnown();
     const publicKeys = publicKeysOf(this.keys);
+    // A chain whose break an auditor acknowledged goes on from the head signed then (`acknowledgeBreak`).
+    const acknowledged = await latestAcknowledgements(this.db, publicKeys);
+    const newest = this.file.newestKnown(acknowledged);
     const toSign: { tenant: string; seq: number; hash: string }[] = [];
     // What any process's verification last found (a whole one reads rows this round's check does not): a chain
     // known broken is not signed, whatever its head, until a whole verification finds it intact again.
@@ -1063,6 +1322,8 @@ export class HeadSigner {
           tenant,
           { ok: false, problem: chainProblem('head-not-extending', head.seq, namedCheckpoint(last)) },
           'head-check',
+          undefined,
+          this.opts.audit,
         );
         this.opts.onContradiction?.(tenant, last.seq);
         continue;
@@ -1076,7 +1337,7 @@ export class HeadSigner {
       }
       toSign.push({ tenant, seq: head.seq, hash: head.hash });
     }
-    const signed = toSign.length > 0 ? await this.append(toSign, newest) : [];
+    const signed = toSign.length > 0 ? await this.append(toSign, newest, acknowledged) : [];
     this.witness?.add(signed);
     await this.witness?.push();
     if (final) {
@@ -1094,10 +1355,11 @@ export class HeadSigner {
   private async append(
     heads: readonly { tenant: string; seq: number; hash: string }[],
     checked: ReadonlyMap<string, SignedHead>,
+    acknowledged: ReadonlyMap<string, BreakAcknowledgement>,
   ): Promise<SignedHead[]> {
     return underCheckpointLock(this.db, async () => {
       await this.file.catchUp();
-      const now = this.file.newestKnown();
+      const now = this.file.newestKnown(acknowledged);
       const signed: SignedHead[] = [];
       for (const head of heads) {
         const last = now.get(head.tenant);

@@ -3,32 +3,36 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { loadConfig } from '../kernel/config';
 import { openDb, type Db } from '../kernel/db';
-import { ExportFileVerifier } from '../reports/audit-export/export';
-import { listChainTenants, verifyTenant, type TenantVerdict } from '../audit/verify';
+import { ExportFileVerifier, type ExportVerdict } from '../reports/audit-export/export';
+import { listChainTenants, verifyTenant } from '../audit/verify';
 import type { KeyObject } from 'node:crypto';
 import {
   CHECKPOINT_FILE,
   checkExportSignedHead,
-  checkSignedCheckpoint,
   CheckpointFile,
   keysFromJwks,
   openSignedHeads,
   publicKeysOf,
+  verifySignedChain,
+  type SignedTenantVerdict,
 } from '../audit/signed-heads';
 import { parseCsv } from '../kernel/csv';
+import { AuditWriter } from '../audit/writer';
 import { recordChainIntegrity, wholeVerificationStart } from '../audit/chain-integrity';
 
 /**
  * `npm run audit-verify -- <command>`: checks the audit trail without the running product.
  *
- *   verify [--tenant <agb>] [--checkpoints <file>] [--keys <jwks.json>]
+ *   verify [--tenant <agb>] [--checkpoints <file>] [--keys <jwks.json>] [--hash-chain-only]
  *                                           recompute one chain (or every chain) in the database named by
  *                                           DATABASE_URL / DATABASE_SCHEMA (or the embedded one under DATA_DIR),
  *                                           and check it against every signed checkpoint in
  *                                           DATA_DIR/audit-checkpoints.ndjson, or in the given file (a witness's
- *                                           copy), verified with DATA_DIR's keys or the given JWK Set
- *                                           (without either file: the hash chain alone, `signedCheckpoint: null`
- *                                           and a warning on stderr)
+ *                                           copy), verified with DATA_DIR's keys or the given JWK Set. Without
+ *                                           either file only the hash chain is checked, which a consistent rewrite
+ *                                           passes: `"ok": null`, `"checkedAgainstSignedCheckpoint": false` and
+ *                                           exit 3, unless --hash-chain-only says that is what is wanted (then
+ *                                           `ok` is the hash chain's verdict)
  *   verify-export <file> [--expect-head <hash>] [--keys <jwks.json>] [--accept-old-export]
  *                                           check an export file (NDJSON or CSV) offline; with --expect-head, also
  *                                           that it ends in a head hash obtained elsewhere; with --keys (the JWK Set
@@ -41,11 +45,13 @@ import { recordChainIntegrity, wholeVerificationStart } from '../audit/chain-int
  * does: a chain found broken is signed by no process until verified intact, and the auditor console says so.
  *
  * Prints one JSON verdict per chain or file; exits 0 when everything verifies (and for --help), 1 when something
- * does not, 2 on a usage error (the usage then goes to stderr).
+ * does not, 2 on a usage error (the usage then goes to stderr), 3 when the chains' hash chain holds but nothing
+ * signed was there to check them against (no --hash-chain-only). A chain whose break an auditor acknowledged
+ * verifies with `acknowledgedBreak` in its verdict and a line on stderr; an export stating one likewise.
  */
 
 const USAGE = `usage:
-  audit-verify verify [--tenant <agb>] [--checkpoints <file>] [--keys <jwks.json>]
+  audit-verify verify [--tenant <agb>] [--checkpoints <file>] [--keys <jwks.json>] [--hash-chain-only]
   audit-verify verify-export <file> [--expect-head <hash>] [--keys <jwks.json>] [--accept-old-export]
   audit-verify --help`;
 
@@ -113,32 +119,37 @@ export async function runAuditCli(args: readonly string[], io: CliIo): Promise<n
         io.err(USAGE);
         return 2;
       }
+      const hashChainOnly = rest.includes('--hash-chain-only');
       const signed = signedHeadsOf(io.env, { checkpoints, keys });
       // Warnings come before the verdicts: the last line of the output stays JSON, also with stderr merged into it.
       if (!signed) {
         io.err(
-          `audit-verify: warning: no signed checkpoints (no --checkpoints, no ${CHECKPOINT_FILE} in DATA_DIR): ` +
-            'the hash chain alone is checked, which a consistent rewrite passes; treat the chains as unverified',
+          `audit-verify: ${hashChainOnly ? 'note' : 'warning'}: no signed checkpoints (no --checkpoints, no ` +
+            `${CHECKPOINT_FILE} in DATA_DIR): the hash chain alone is checked, which a consistent rewrite passes; ` +
+            (hashChainOnly
+              ? 'as asked (--hash-chain-only)'
+              : 'treat the chains as unverified ("ok": null, exit 3); give the checkpoint file, or --hash-chain-only'),
         );
       }
       const db = await (io.openDb ?? openFromEnv)(io.env);
+      // A change of verdict goes to the system chain (a Security Alert), as the running product writes it.
+      const writer = new AuditWriter(db);
       try {
         const tenants = tenant ? [tenant] : await listChainTenants(db);
-        const verdicts: TenantVerdict[] = [];
+        const verdicts: { ok: boolean }[] = [];
         const retentionDays = loadConfig(io.env).AUDIT_RETENTION_DAYS;
         for (const t of tenants) {
           const whole = await wholeVerificationStart(db);
-          const chain = await verifyTenant(db, t);
           // Without checkpoints the hash chain alone is checked: a consistent rewrite passes that, so say so.
-          const v = signed
-            ? await checkSignedCheckpoint(db, chain, signed.publicKeys, signed.file, { retentionDays })
-            : { ...chain, signedCheckpoint: null };
+          const v: SignedTenantVerdict = signed
+            ? await verifySignedChain(db, t, signed.publicKeys, signed.file, { retentionDays })
+            : { ...(await verifyTenant(db, t)), signedCheckpoint: null };
           // Known to every process, as the API's verification is: a chain found broken is signed by none and the
           // console says so; found intact against the product's own signed checkpoints and keys, it is signed again.
           // Intact by the hash chain alone vouches for nothing, nor against a file or keys the caller chose (a
           // witness's old copy, an empty file, any JWK set): those clear nothing.
           const own = signed && checkpoints === undefined && keys === undefined;
-          await recordChainIntegrity(db, t, v, 'verify', own ? whole : undefined).catch((err: unknown) =>
+          await recordChainIntegrity(db, t, v, 'verify', own ? whole : undefined, writer).catch((err: unknown) =>
             io.err(
               `audit-verify: warning: chain ${t}: its verdict could not be recorded for the running product ` +
                 `(${err instanceof Error ? err.message : String(err)})`,
@@ -152,11 +163,29 @@ export async function runAuditCli(args: readonly string[], io: CliIo): Promise<n
                 'checked; give the old keys (AUDIT_SIGNING_KEYS after the current one, or --keys) to check them',
             );
           }
+          if (v.acknowledgedBreak) {
+            const a = v.acknowledgedBreak;
+            io.err(
+              `audit-verify: chain ${t}: a break at row ${a.brokenAtSeq} (${a.problem}) was acknowledged by ` +
+                `${a.acknowledgedBy} at ${a.acknowledgedAt}; rows up to ${a.headSeq} are flagged, checked from there`,
+            );
+          }
           verdicts.push(v);
-          io.out(JSON.stringify(v));
+          // Intact by the hash chain alone is not "verified": `ok` says so unless that is all that was asked.
+          io.out(
+            JSON.stringify(
+              signed || hashChainOnly || !v.ok
+                ? { ...v, checkedAgainstSignedCheckpoint: !!signed }
+                : { ...v, ok: null, hashChainOk: true, checkedAgainstSignedCheckpoint: false },
+            ),
+          );
         }
-        return verdicts.every((v) => v.ok) ? 0 : 1;
+        if (!verdicts.every((v) => v.ok)) {
+          return 1;
+        }
+        return signed || hashChainOnly ? 0 : 3;
       } finally {
+        await writer.flush();
         await db.close();
       }
     }
@@ -184,6 +213,7 @@ export async function runAuditCli(args: readonly string[], io: CliIo): Promise<n
               'link up; give --keys with the JSON of GET /audit/v1/keys',
           );
         }
+        reportAcknowledgedBreak(io, verdict);
         io.out(JSON.stringify({ file, ...verdict, signatureChecked: false }));
         return verdict.ok ? 0 : 1;
       }
@@ -205,6 +235,7 @@ export async function runAuditCli(args: readonly string[], io: CliIo): Promise<n
             (acceptOld ? '' : ', or pass --accept-old-export for an export of the build before'),
         );
       }
+      reportAcknowledgedBreak(io, verdict);
       io.out(JSON.stringify({ file, ...verdict, ok, chainOk: verdict.ok, signatureChecked: true, signedHead }));
       return ok ? 0 : 1;
     }
@@ -212,6 +243,18 @@ export async function runAuditCli(args: readonly string[], io: CliIo): Promise<n
     default:
       io.err(USAGE);
       return 2;
+  }
+}
+
+/** An export stating an acknowledged break verifies, and says so: never silently. */
+function reportAcknowledgedBreak(io: CliIo, verdict: ExportVerdict): void {
+  if (verdict.ok && verdict.acknowledgedBreak) {
+    const a = verdict.acknowledgedBreak;
+    io.err(
+      `audit-verify: this export holds a known break, acknowledged by ${a.acknowledgedBy} at ${a.acknowledgedAt}: ` +
+        `${a.problem} (rows ${a.brokenFromSeq} to ${a.brokenAtSeq}); rows up to ${a.headSeq} are not vouched for` +
+        (verdict.acknowledgedBrokenRows?.length ? `; found broken: ${verdict.acknowledgedBrokenRows.join(', ')}` : ''),
+    );
   }
 }
 

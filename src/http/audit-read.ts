@@ -8,14 +8,14 @@ import type { Request, Response } from 'express';
 import { getPrincipal, tryGetPrincipal } from '../access/authenticate';
 import { ALL } from '../access/principal';
 import { actorOf } from './request-context';
-import { checkSignedCheckpoint, publicKeysOf, type SignedTenantVerdict } from '../audit/signed-heads';
+import { publicKeysOf, verifySignedChain, type SignedTenantVerdict } from '../audit/signed-heads';
 import type { PipelineContext } from '../event/context';
 import type { EventRow, SealedEvent } from '../event/event-store';
 import { tryGetPatientBsn } from '../event/stored-event';
 import { dataAccess, type AuditOutcome } from '../audit/audit-events';
 import { canExportChain, canReadChain, SYSTEM_TENANT } from '../reports/audit-scope';
 import { tryGetAuditRow, type AuditRow } from '../reports/audit-search/search';
-import { listChainTenants, tryGetChainHead, verifyTenant } from '../audit/verify';
+import { listChainTenants, tryGetChainHead } from '../audit/verify';
 
 /** Why a read was refused (outcome 4) when the caller may not see what it asked for: its outcome description. */
 export const NOT_IN_SCOPE = 'not within the caller’s scope';
@@ -262,16 +262,13 @@ export async function verifyChains(
   for (const tenant of tenants) {
     const whole = await wholeVerificationStart(ctx.db);
     // The chain must also agree with every signed checkpoint kept outside the database.
-    const verdict = await checkSignedCheckpoint(
-      ctx.db,
-      await verifyTenant(ctx.db, tenant),
-      publicKeysOf(keys),
-      signer.file,
-      { retentionDays: ctx.config.AUDIT_RETENTION_DAYS },
-    );
+    const verdict = await verifySignedChain(ctx.db, tenant, publicKeysOf(keys), signer.file, {
+      retentionDays: ctx.config.AUDIT_RETENTION_DAYS,
+    });
     ctx.metrics.recordAuditVerify(tenant, verdict.ok);
     // Known to every process: the signer signs no head of a chain found broken, the console's pages say so.
-    await recordChainIntegrity(ctx.db, tenant, verdict, 'verify', whole);
+    // A change of verdict is written to the system chain too (a Security Alert), and kept in the history.
+    await recordChainIntegrity(ctx.db, tenant, verdict, 'verify', whole, ctx.audit);
     // The file's name alone: its path would tell every caller allowed to verify how the host is laid out.
     const cp = verdict.signedCheckpoint;
     verdicts.push(cp ? { ...verdict, signedCheckpoint: { ...cp, where: path.basename(cp.where) } } : verdict);

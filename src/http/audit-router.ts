@@ -16,7 +16,16 @@ import {
 import { childOverview } from '../reports/child-overview/overview';
 import { isChainName } from '../reports/audit-scope';
 import { chainIntegrity, recordChainIntegrity } from '../audit/chain-integrity';
-import { publicJwks, signExportEnd } from '../audit/signed-heads';
+import {
+  acknowledgeBreak,
+  AcknowledgementRefused,
+  publicJwks,
+  publicKeysOf,
+  signExportEnd,
+} from '../audit/signed-heads';
+import { acknowledgedBreakOf, latestAcknowledgements } from '../audit/acknowledgements';
+import { actorOf } from './request-context';
+import { forbiddenField } from '../kernel/fhir/outcomes';
 import { BSN_SYSTEM, isValidBsn, isValidIsoDate } from '../kernel/fhir/identifiers';
 import { conflictField, failField, unsupportedMediaType } from '../kernel/fhir/outcomes';
 import { FORM_MEDIA_TYPE } from './text-guard';
@@ -37,6 +46,10 @@ export const exportQuery = z.object({
   from: z.string().optional().meta({ description: 'a date (midnight in Dutch time) or a dateTime with a zone' }),
   to: z.string().optional().meta({ description: 'a date (midnight in Dutch time) or a dateTime with a zone' }),
   format: z.enum(['ndjson', 'csv']).optional(),
+});
+export const acknowledgeBody = z.object({
+  tenant: z.string().meta({ description: 'the chain: an AGB code, system, or destination/<id>' }),
+  brokenAtSeq: z.string().meta({ description: 'the row GET /audit/v1/verify names the break at (`brokenAtSeq`)' }),
 });
 export const overviewQuery = z.object({
   patient: z
@@ -179,6 +192,47 @@ export function auditRouter(ctx: PipelineContext): Router {
     );
   });
 
+  // An auditor acknowledges a break verification found: recorded for good, the chain signed and exported again.
+  router.post('/audit/v1/acknowledge', async (req, res) => {
+    const q = bodyParamsOf(req, acknowledgeBody);
+    const tenant = tenantParam(q.get('tenant'));
+    const seqText = q.get('brokenAtSeq') ?? '';
+    if (!/^[1-9]\d{0,15}$/.test(seqText)) {
+      throw new OperationOutcomeError(
+        badRequest('brokenAtSeq: the row GET /audit/v1/verify names the break at', 'brokenAtSeq'),
+      );
+    }
+    await assertChainAccess(ctx, req, res, tenant, 'export');
+    const principal = getPrincipal(res);
+    if (principal.role !== 'auditor') {
+      await refuseAcknowledgement(ctx, req, res, tenant, 'only an auditor acknowledges a break');
+      throw new OperationOutcomeError(forbiddenField('Only an auditor acknowledges a break in a chain', 'tenant'));
+    }
+    let ack;
+    try {
+      ack = await acknowledgeBreak(
+        {
+          db: ctx.db,
+          keys: ctx.signedHeads.keys,
+          file: ctx.signedHeads.signer.file,
+          retentionDays: ctx.config.AUDIT_RETENTION_DAYS,
+          audit: ctx.audit,
+        },
+        tenant,
+        Number(seqText),
+        { principalId: principal.id, actor: actorOf(req, res) },
+      );
+    } catch (err) {
+      if (err instanceof AcknowledgementRefused) {
+        await refuseAcknowledgement(ctx, req, res, tenant, err.message);
+        throw new OperationOutcomeError(conflictField(`Not acknowledged: ${err.message}`, 'brokenAtSeq'));
+      }
+      throw err;
+    }
+    ctx.metrics.recordAuditVerify(tenant, true);
+    res.status(201).json(acknowledgedBreakOf(ack));
+  });
+
   router.get('/audit/v1/export', async (req, res) => {
     const q = queryOf(req, exportQuery);
     const tenant = tenantParam(q.get('tenant'));
@@ -194,7 +248,14 @@ export function auditRouter(ctx: PipelineContext): Router {
       );
     }
     await assertChainAccess(ctx, req, res, tenant, 'export');
-    const piece = await exportMeta(ctx.db, tenant, { from, to });
+    const exported = await exportMeta(ctx.db, tenant, { from, to });
+    // A break an auditor acknowledged in the rows exported is stated in the metadata, which the signature covers:
+    // `audit-verify verify-export` reports it, and finds those rows broken as acknowledged, not as new.
+    const ack = (await latestAcknowledgements(ctx.db, publicKeysOf(ctx.signedHeads.keys), [tenant])).get(tenant);
+    const piece: ExportMeta =
+      ack && exported.fromSeq !== null && exported.fromSeq <= ack.headSeq
+        ? { ...exported, acknowledgedBreak: acknowledgedBreakOf(ack) }
+        : exported;
     let meta: ExportMeta = piece;
     if (piece.toSeq !== null && piece.headHash !== null) {
       // Signed only as the signer signs a head: when the signed history vouches for it. A rewritten chain's export
@@ -213,7 +274,14 @@ export function auditRouter(ctx: PipelineContext): Router {
         );
         ctx.metrics.recordAuditVerify(tenant, false);
         // Known to every process, as the signer's own finding of it is.
-        await recordChainIntegrity(ctx.db, tenant, { ok: false, problem: signed.problem }, 'head-check');
+        await recordChainIntegrity(
+          ctx.db,
+          tenant,
+          { ok: false, problem: signed.problem },
+          'head-check',
+          undefined,
+          ctx.audit,
+        );
         await refuseExport(ctx, req, res, tenant, 'the chain contradicts its signed checkpoint');
         throw new OperationOutcomeError(
           conflictField(`${signed.problem}. GET /audit/v1/verify names the row`, 'tenant'),
@@ -229,7 +297,8 @@ export function auditRouter(ctx: PipelineContext): Router {
       throw new OperationOutcomeError(
         conflictField(
           `The chain is known broken${known.brokenAtSeq === undefined ? '' : ` at row ${known.brokenAtSeq}`}` +
-            `${known.problem ? `: ${known.problem}` : ''}; it is exported once GET /audit/v1/verify finds it intact`,
+            `${known.problem ? `: ${known.problem}` : ''}; it is exported again once GET /audit/v1/verify finds it ` +
+            'intact, or once an auditor acknowledges the break (POST /audit/v1/acknowledge), with the break stated',
           'tenant',
         ),
       );
@@ -289,19 +358,35 @@ export function auditRouter(ctx: PipelineContext): Router {
 }
 
 /** Records a refused export in the chain's owner's audit, as a read that failed (outcome 8), saying why. */
-async function refuseExport(
+function refuseExport(ctx: PipelineContext, req: Request, res: Response, tenant: string, why: string): Promise<void> {
+  return refuseOnChain(ctx, req, res, tenant, '8', `not exported: ${why}`);
+}
+
+/** Records a refused acknowledgement in the chain's owner's audit, as a refused action (outcome 4), saying why. */
+function refuseAcknowledgement(
   ctx: PipelineContext,
   req: Request,
   res: Response,
   tenant: string,
   why: string,
 ): Promise<void> {
+  return refuseOnChain(ctx, req, res, tenant, '4', `break not acknowledged: ${why}`);
+}
+
+async function refuseOnChain(
+  ctx: PipelineContext,
+  req: Request,
+  res: Response,
+  tenant: string,
+  outcome: '4' | '8',
+  outcomeDesc: string,
+): Promise<void> {
   await auditRead(ctx, req, res, {
     query: req.originalUrl,
     interaction: 'read',
     target: `audit_chain/${tenant}`,
     tenants: [tenant],
-    outcome: '8',
-    outcomeDesc: `not exported: ${why}`,
+    outcome,
+    outcomeDesc,
   });
 }

@@ -4,11 +4,8 @@ import { AUDIT_SUBTYPES, AUDIT_TYPES, principalRoleOf, responsiblePartyAgent } f
 import { canonicalizeJcs } from '../audit/chain';
 import { or, type SqlParams } from '../kernel/sql-params';
 
-/**
- * The chain that records accesses not tied to one practice (an auditor's search that found nothing). Not an AGB
- * code, so it can never collide with a practice's chain; visible to auditors and operators with the `'*'` scope.
- */
-export const SYSTEM_TENANT = 'system';
+/** The system chain (audit-events.ts), read by the scope rules here. */
+export { SYSTEM_TENANT } from '../audit/audit-events';
 
 /**
  * The name of an audit chain: a practice's AGB code, `system`, or `destination/<id>` (what happened to a destination

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { verifyDueChains } from '../../src/audit/full-verify';
 import { createLogger } from '../../src/kernel/logger';
+import { COLUMNS_LINE_SQL } from '../../src/audit/chain-columns';
 import { TEST_DATABASE_URL, type TestApp } from './test-runtime';
 
 /**
@@ -71,4 +72,39 @@ export function verifyOnSchedule(app: TestApp) {
     },
     0,
   );
+}
+
+/**
+ * A consistent rewrite, as someone with superuser rights could make it: row `seq` deleted, the later rows renumbered
+ * and re-hashed (format 2: the columns line in the hash), the chain head moved. The hash chain alone still verifies.
+ */
+export async function rewriteChainWithout(schema: string, tenant: string, seq: number): Promise<void> {
+  await asSuperuser(schema, async (c) => {
+    await c.query('BEGIN');
+    await c.query('ALTER TABLE audit_event DISABLE TRIGGER USER');
+    await c.query('DELETE FROM audit_event WHERE tenant = $1 AND seq = $2', [tenant, seq]);
+    await c.query('UPDATE audit_event SET seq = seq - 1 WHERE tenant = $1 AND seq > $2', [tenant, seq]);
+    const rows = (
+      await c.query<{ seq: string }>('SELECT seq FROM audit_event WHERE tenant = $1 AND seq >= $2 ORDER BY seq', [
+        tenant,
+        seq,
+      ])
+    ).rows;
+    let prev = (
+      await c.query<{ hash: string }>('SELECT hash FROM audit_event WHERE tenant = $1 AND seq = $2', [tenant, seq - 1])
+    ).rows[0]!.hash;
+    for (const r of rows) {
+      prev = (
+        await c.query<{ hash: string }>(
+          `UPDATE audit_event SET prev_hash = $3, hash = encode(sha256(convert_to($3 || E'\\n' || seq || E'\\n' ||
+             resource || E'\\n' || ${COLUMNS_LINE_SQL}, 'UTF8')), 'hex')
+           WHERE tenant = $1 AND seq = $2 RETURNING hash`,
+          [tenant, r.seq, prev],
+        )
+      ).rows[0]!.hash;
+    }
+    await c.query('UPDATE audit_chain_head SET seq = seq - 1, hash = $2 WHERE tenant = $1', [tenant, prev]);
+    await c.query('ALTER TABLE audit_event ENABLE TRIGGER USER');
+    await c.query('COMMIT');
+  });
 }

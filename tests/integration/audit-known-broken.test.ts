@@ -148,7 +148,10 @@ describe('a chain a verification found broken', () => {
           ),
         ),
       ]);
-      expect([name, page]).toEqual([name, expect.stringContaining('bewaar een export')]);
+      // The advice is what works (xaudit finding 3): an export is refused until the break is acknowledged.
+      expect([name, page]).toEqual([name, expect.stringContaining('kopie van de database')]);
+      expect([name, page]).toEqual([name, expect.stringContaining('export van deze keten kan pas na erkenning')]);
+      expect(page).not.toContain('bewaar een export');
       expect([name, page]).toEqual([name, expect.stringContaining('security officer')]);
       expect([name, page]).toEqual([name, expect.stringMatching(/rij 3: de inhoud klopt niet met haar hash/)]);
     }

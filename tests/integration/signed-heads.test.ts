@@ -262,7 +262,8 @@ describe('signed chain heads: a log that cannot be rewritten unseen', () => {
     try {
       const env = { DATABASE_URL: TEST_DATABASE_URL, DATABASE_SCHEMA: app.testEnv.schema, DATA_DIR: empty };
       const verdict = await cli(['verify', '--tenant', PRACTICE_AGB], env);
-      expect(verdict).toMatchObject({ code: 0, out: { ok: true, signedCheckpoint: null } });
+      // Not checked against anything signed: not called verified (xaudit finding 9), unless --hash-chain-only.
+      expect(verdict).toMatchObject({ code: 3, out: { ok: null, hashChainOk: true, signedCheckpoint: null } });
       expect(verdict.err).toMatch(/^audit-verify: warning: no signed checkpoints .*unverified/);
     } finally {
       fs.rmSync(empty, { recursive: true, force: true });
@@ -325,9 +326,15 @@ describe('signed chain heads: a log that cannot be rewritten unseen', () => {
 
     const after = await verify();
     expect(after.ok).toBe(false);
-    expect(after.brokenAtSeq).toBe(signed.seq);
-    expect(after.signedCheckpoint).toMatchObject({ seq: signed.seq, hash: signed.hash, kid: signed.kid });
-    expect(after.problem).toContain(`signed at ${signed.signedAt} with key ${signed.kid}`);
+    // Named where the changed row lies (xaudit finding 6): after the newest checkpoint still intact, up to the oldest
+    // one contradicted (the newest contradicted one pointed far past the row changed).
+    const history = (await app.rt.ctx.signedHeads.signer.file.history(PRACTICE_AGB)).heads;
+    const oldest = history.find((h) => h.seq >= 2)!;
+    const intact = history.filter((h) => h.seq < 2).at(-1);
+    expect(after.brokenAtSeq).toBe(oldest.seq);
+    expect(after).toMatchObject(oldest.seq > (intact?.seq ?? 0) + 1 ? { brokenFromSeq: (intact?.seq ?? 0) + 1 } : {});
+    expect(after.signedCheckpoint).toMatchObject({ seq: oldest.seq, hash: oldest.hash, kid: oldest.kid });
+    expect(after.problem).toContain(`signed at ${oldest.signedAt} with key ${oldest.kid}`);
     expect(after.problem).toContain('rewritten');
     // Nor does an export sign the rewritten chain's end: it does not extend the signed checkpoint. A 409 says so,
     // rather than a file whose signed head would vouch for the rewrite.
@@ -360,7 +367,11 @@ describe('signed chain heads: a log that cannot be rewritten unseen', () => {
     const env = { DATABASE_URL: TEST_DATABASE_URL, DATABASE_SCHEMA: app.testEnv.schema, DATA_DIR: app.testEnv.dataDir };
     const byCli = await cli(['verify', '--tenant', PRACTICE_AGB, '--checkpoints', witnessCopy, '--keys', keys], env);
     expect(byCli.code).toBe(1);
-    expect(byCli.out).toMatchObject({ ok: false, brokenAtSeq: signed.seq, signedCheckpoint: { where: witnessCopy } });
+    expect(byCli.out).toMatchObject({
+      ok: false,
+      brokenAtSeq: oldest.seq,
+      signedCheckpoint: { where: witnessCopy },
+    });
     await expect(
       cli(['verify', '--tenant', PRACTICE_AGB, '--checkpoints', `${witnessCopy}.gone`], env),
     ).rejects.toThrow('not found');

@@ -293,14 +293,20 @@ const MESSAGES = {
   chainKnownBroken: {
     nl:
       'Let op: auditketen {0} is beschadigd, gevonden op {1} {2} ({3}). Wat deze pagina uit die keten toont, kan ' +
-      'veranderd of onvolledig zijn: baseer er geen antwoord op, zoals op een inzageverzoek. Wat te doen: bewaar een ' +
-      'export van deze keten (Exporteren) als bewijs en meld het direct aan de security officer. jeugdbrug ondertekent ' +
-      'de keten niet meer tot een volledige controle haar weer intact vindt.',
+      'veranderd of onvolledig zijn: baseer er geen antwoord op, zoals op een inzageverzoek. Wat te doen: meld het ' +
+      'direct aan de security officer en laat de beheerder een kopie van de database en de bestanden met ' +
+      'ondertekende controlepunten bewaren als bewijs (een export van deze keten kan pas na erkenning). Is de breuk ' +
+      'onderzocht, dan erkent een auditor haar (POST /audit/v1/acknowledge, met de rij hierboven): dat blijft ' +
+      'vastgelegd, en jeugdbrug ondertekent en exporteert de keten dan weer, met de breuk vermeld. Tot dan, of tot een ' +
+      'volledige controle haar weer intact vindt, ondertekent jeugdbrug de keten niet.',
     en:
       'Attention: audit chain {0} is damaged, found on {1} {2} ({3}). What this page shows from that chain may be ' +
-      'altered or incomplete: base no answer on it, such as to an access request. What to do: keep an export of ' +
-      'this chain (Export) as evidence and tell the security officer at once. jeugdbrug signs the chain no more until ' +
-      'a full verification finds it intact again.',
+      'altered or incomplete: base no answer on it, such as to an access request. What to do: tell the security ' +
+      'officer at once and have the operator keep a copy of the database and of the signed checkpoint files as ' +
+      'evidence (an export of this chain is possible only after acknowledgement). Once the break is investigated, an ' +
+      'auditor acknowledges it (POST /audit/v1/acknowledge, with the row above): that stays on record, and jeugdbrug ' +
+      'signs and exports the chain again, the break stated. Until then, or until a full verification finds it intact ' +
+      'again, jeugdbrug does not sign the chain.',
   },
   foundBy_head_check: {
     nl: 'bij de doorlopende controle van de nieuwste rijen',
@@ -1210,6 +1216,14 @@ const CHAIN_PROBLEM_WORDS: Record<ChainProblemCode, Record<Lang, string>> = {
     nl: 'de keten is herschreven: rij {1} heeft hash {2}, in strijd met {3}',
     en: 'the chain was rewritten: row {1} has hash {2}, contradicting {3}',
   },
+  'acknowledged-head-changed': {
+    nl: 'rij {1} heeft niet meer de hash die zij had toen de breuk op {2} werd erkend: de rijen ervoor zijn opnieuw gewijzigd',
+    en: 'row {1} no longer has the hash it had when the break was acknowledged at {2}: the rows up to it were changed again',
+  },
+  'acknowledged-rows-changed': {
+    nl: 'de rijen tot de kop die op {1} werd erkend tonen niet meer de erkende breuken: ze zijn opnieuw gewijzigd',
+    en: 'the rows up to the head acknowledged at {1} no longer show the breaks acknowledged: they were changed again',
+  },
 };
 
 /** A municipality's trajectory event type (contracts/delivery-event-type.ts) in words. */
@@ -1239,7 +1253,11 @@ export function receiptInWords(lang: Lang, description: string | undefined): str
 
 /** A broken chain's problem, as the audit's verification names it, in words (the signed checkpoint it names too). */
 export function chainProblemInWords(lang: Lang, problem: string): string {
-  const named = replaceNamedCheckpoints(problem, (...m) => fill(NAMED_CHECKPOINT_WORDS[lang], ['', ...m]));
+  // In Dutch, the checkpoint's time as every other time on the page (Dutch time), not the UTC the problem records;
+  // the English pages say the problem as recorded.
+  const named = replaceNamedCheckpoints(problem, (signedAt, ...m) =>
+    fill(NAMED_CHECKPOINT_WORDS[lang], ['', lang === 'nl' ? formatTime(lang, signedAt) : signedAt, ...m]),
+  );
   const known = chainProblemOf(named);
   return known ? fill(CHAIN_PROBLEM_WORDS[known.code][lang], ['', ...known.args]) : named;
 }

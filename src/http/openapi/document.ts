@@ -16,7 +16,7 @@ import {
   trajectoryEventFilter,
 } from '../../reports/dead-letters/dead-letters';
 import { pauseBody, redeliverBody } from '../admin-router';
-import { exportQuery, overviewQuery, verifyQuery } from '../audit-router';
+import { acknowledgeBody, exportQuery, overviewQuery, verifyQuery } from '../audit-router';
 import type { Role } from '../../access/principal';
 import { explainSchema } from '../consent-router';
 import { statusUpdateSchema } from '../status-update';
@@ -981,6 +981,29 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
       },
       // The chain contradicts its signed checkpoint (rewritten or cut): its end is not signed, nothing exported.
       errors: [409],
+    },
+    {
+      method: 'post',
+      path: '/audit/v1/acknowledge',
+      operationId: 'acknowledgeAuditChainBreak',
+      summary:
+        'Acknowledge the break verification found at row `brokenAtSeq`: recorded for good, the chain signed and ' +
+        'exported again with the break stated',
+      tag: 'Audit',
+      roles: ['auditor'],
+      request: {
+        body: {
+          required: true,
+          content: { 'application/x-www-form-urlencoded': { schema: acknowledgeBody }, ...json(acknowledgeBody) },
+        },
+      },
+      ok: {
+        status: 201,
+        description: 'the acknowledgement: rows, problem, who, when, the head',
+        content: json(s.anyJson),
+      },
+      // 409: the chain is not broken at that row now (intact, or broken elsewhere first).
+      errors: [403, 409, 415],
     },
     {
       method: 'get',

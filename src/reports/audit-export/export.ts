@@ -26,6 +26,18 @@ export const EXPORT_VERSION = 3;
 /** Versions the verifier reads: files of version 1 hold chain format 1 rows only. */
 const READABLE_VERSIONS = [1, 2, EXPORT_VERSION] as const;
 
+/** What an export states of an acknowledged break (acknowledgements.ts `acknowledgedBreakOf`). */
+export interface AcknowledgedBreakInExport {
+  readonly acknowledgedAt: string;
+  readonly acknowledgedBy: string;
+  readonly brokenFromSeq: number;
+  readonly brokenAtSeq: number;
+  readonly problem: string;
+  readonly rowBreaks: readonly { readonly seq: number; readonly problem: string }[];
+  readonly headSeq: number;
+  readonly headHash: string;
+}
+
 export interface ExportMeta {
   readonly format: typeof EXPORT_FORMAT;
   /** What this build writes is EXPORT_VERSION; the verifier reads the earlier ones too. */
@@ -44,6 +56,12 @@ export interface ExportMeta {
   /** The whole chain's head when the export was made. */
   readonly chainHead: { readonly seq: number; readonly hash: string } | null;
   readonly exportedAt: string;
+  /**
+   * A break in the exported rows that an auditor acknowledged (`POST /audit/v1/acknowledge`): which rows, what, who
+   * and when, and the head it was acknowledged at. Covered by the signature; the verifier reports it, and the rows
+   * it names broken (`rowBreaks`) as acknowledged, not as a failure.
+   */
+  readonly acknowledgedBreak?: AcknowledgedBreakInExport | undefined;
   /**
    * The export signed with the audit signing key: its whole metadata line but this field (docs/audit.md), naming its
    * end (tenant, toSeq, headHash) as a signed chain head does. Checked offline.
@@ -182,7 +200,13 @@ export function csvTrailer(meta: ExportMeta): string {
 }
 
 export type ExportVerdict =
-  | (Extract<ChainVerdict, { ok: true }> & { readonly tenant: string; readonly fromSeq: number | null })
+  | (Extract<ChainVerdict, { ok: true }> & {
+      readonly tenant: string;
+      readonly fromSeq: number | null;
+      /** The acknowledged break the metadata states, and the exported rows found broken as it says. */
+      readonly acknowledgedBreak?: AcknowledgedBreakInExport;
+      readonly acknowledgedBrokenRows?: readonly number[];
+    })
   | {
       readonly ok: false;
       readonly problem: string;
@@ -233,6 +257,9 @@ function asRow(v: unknown): ExportRow | undefined {
     : undefined;
 }
 
+/** Rows found broken in one export before it is given up on. */
+const MAX_BREAKS = 1000;
+
 type Problem = { problem: string; brokenAtSeq?: number | undefined; line?: number | undefined };
 
 /**
@@ -252,6 +279,12 @@ export class ExportFileVerifier {
   private first: { seq: number; prevHash: string } | undefined;
   private count = 0;
   private problem: Problem | undefined;
+  /**
+   * Rows found broken, the chain checked on from each one's stored hash: a break the metadata states acknowledged
+   * is reported, any other fails the file (known only at the end of a CSV, whose metadata is its trailer). Bounded:
+   * past `MAX_BREAKS` the file fails.
+   */
+  private readonly breaks: Problem[] = [];
   /** Physical CSV lines of a record whose quoted cell spans lines. */
   private pending: string[] = [];
   private pendingStart = 0;
@@ -338,8 +371,7 @@ export class ExportFileVerifier {
     // Only the resource is hashed: the columns beside it must say the same, or a spreadsheet could show a lie.
     const mismatch = columnMismatch(resource, cells, col);
     if (mismatch) {
-      this.fail({ problem: `column ${mismatch} does not match the resource`, brokenAtSeq: seq, line });
-      return;
+      this.broken({ problem: `column ${mismatch} does not match the resource`, brokenAtSeq: seq, line });
     }
     this.row(
       {
@@ -362,10 +394,21 @@ export class ExportFileVerifier {
     }
     if (!this.chain.push(row)) {
       const v = this.chain.verdict();
-      this.fail(v.ok ? { problem: 'unexpected', line } : { problem: v.problem, brokenAtSeq: v.brokenAtSeq, line });
+      this.broken(v.ok ? { problem: 'unexpected', line } : { problem: v.problem, brokenAtSeq: v.brokenAtSeq, line });
+      // Checked on from this row as it is stored: the rows after it must link up to it.
+      this.chain = new ChainVerifier({ seq: row.seq, hash: row.hash });
     } else if (row.columnsLine !== undefined && row.columnsLine !== columnsLineOf(row.resource)) {
       // The hash proves the line is what was written; this, that it says what the AuditEvent says.
-      this.fail({ problem: 'the columns line does not match the resource', brokenAtSeq: row.seq, line });
+      this.broken({ problem: 'the columns line does not match the resource', brokenAtSeq: row.seq, line });
+    }
+  }
+
+  /** A row found broken: fine only when the metadata states it among an acknowledged break's rows (`finish`). */
+  private broken(p: Problem): void {
+    if (this.breaks.length >= MAX_BREAKS) {
+      this.fail(this.breaks[0] ?? p);
+    } else if (this.breaks.at(-1)?.brokenAtSeq !== p.brokenAtSeq || p.brokenAtSeq === undefined) {
+      this.breaks.push(p);
     }
   }
 
@@ -378,10 +421,16 @@ export class ExportFileVerifier {
     if (this.pending.length > 0) {
       this.fail({ problem: 'the file ends inside a quoted cell', line: this.pendingStart });
     }
-    if (this.problem) {
-      return { ok: false, ...this.problem };
-    }
     const meta = this.meta;
+    const acknowledged = new Set(meta?.acknowledgedBreak?.rowBreaks.map((b) => b.seq));
+    const unacknowledged = this.breaks.find((b) => b.brokenAtSeq === undefined || !acknowledged.has(b.brokenAtSeq));
+    // The first problem in the file is the one named, a broken row or another.
+    const first = [this.problem, unacknowledged]
+      .filter((p): p is Problem => p !== undefined)
+      .sort((a, b) => (a.line ?? 0) - (b.line ?? 0))[0];
+    if (first) {
+      return { ok: false, ...first };
+    }
     if (!meta) {
       return { ok: false, problem: 'no export metadata (first line of NDJSON, #chain trailer of CSV) found' };
     }
@@ -408,6 +457,12 @@ export class ExportFileVerifier {
       ok: true,
       tenant: meta.tenant,
       fromSeq: meta.fromSeq,
+      ...(meta.acknowledgedBreak
+        ? {
+            acknowledgedBreak: meta.acknowledgedBreak,
+            acknowledgedBrokenRows: this.breaks.flatMap((b) => (b.brokenAtSeq === undefined ? [] : [b.brokenAtSeq])),
+          }
+        : {}),
       rows: this.count,
       headSeq: head?.seq ?? (meta.fromSeq ?? 1) - 1,
       headHash: head?.hash ?? meta.prevHash ?? '',

@@ -20,6 +20,8 @@ const ARGS: Record<ChainProblemCode, (string | number)[]> = {
   'signed-row-missing': [10, CHECKPOINT],
   'head-not-extending': [12, CHECKPOINT],
   rewritten: [10, 'ffff', CHECKPOINT],
+  'acknowledged-head-changed': [40, '2026-12-07T02:00:00.000Z'],
+  'acknowledged-rows-changed': ['2026-12-07T02:00:00.000Z'],
 };
 
 // The console translated problems by regexes copied by hand from src/audit: a problem reworded there fell back to
@@ -40,5 +42,15 @@ describe('the problems verification names for a broken chain', () => {
   it('leaves a problem of no known code as recorded', () => {
     expect(chainProblemOf('something a newer build says')).toBeUndefined();
     expect(chainProblemInWords('nl', 'something a newer build says')).toBe('something a newer build says');
+  });
+});
+
+// xaudit finding 11: the banner said "gevonden op 7 dec 2026, 06:31:55" beside "ondertekend op 2026-12-07T05:31:34.249Z":
+// local time and UTC in one sentence. A checkpoint's time is said as every other time on the console.
+describe('a signed checkpoint named in a problem, on the console', () => {
+  it('is dated in Dutch time, as the rest of the page', () => {
+    const words = chainProblemInWords('nl', chainProblem('rewritten', 10, 'ffff', CHECKPOINT));
+    expect(words).not.toContain('2026-12-07T02:00:00.000Z');
+    expect(words).toContain('ondertekend op 7 dec 2026, 03:00:00');
   });
 });

@@ -191,8 +191,9 @@ describe("the practice's own ids of an event", () => {
 describe("a broken audit chain's problem, as the verification names it, in words", () => {
   const checkpoint =
     'the checkpoint signed at 2026-12-01T10:00:00.000Z with key k1 (seq 40, hash ' + 'ab'.repeat(32) + ')';
+  // Its time in Dutch time, as every other time on the page (xaudit finding 11: not UTC beside local times).
   const dutchCheckpoint =
-    'het controlepunt ondertekend op 2026-12-01T10:00:00.000Z met sleutel k1 (rij 40, hash ' + 'ab'.repeat(32) + ')';
+    'het controlepunt ondertekend op 1 dec 2026, 11:00:00 met sleutel k1 (rij 40, hash ' + 'ab'.repeat(32) + ')';
   it.each([
     ['gap: expected seq 13', 'gat: rij 13 verwacht'],
     ['prev_hash does not match the previous row', 'prev_hash klopt niet met de vorige rij'],
