@@ -14,6 +14,7 @@ import {
   type ExportMeta,
 } from '../reports/audit-export/export';
 import { childOverview } from '../reports/child-overview/overview';
+import { answerIntegrity } from '../reports/chain-integrity/answer-integrity';
 import { isChainName } from '../reports/audit-scope';
 import { chainIntegrity, recordChainIntegrity } from '../audit/chain-integrity';
 import { publicJwks, signExportEnd } from '../audit/signed-heads';
@@ -268,15 +269,18 @@ export function auditRouter(ctx: PipelineContext): Router {
       q.get('patient') ?? q.get('patient:identifier'),
       q.has('patient') ? 'patient' : 'patient:identifier',
     );
-    const found = await childOverview(ctx.db, getPrincipal(res), bsn, ctx.registry);
+    const principal = getPrincipal(res);
+    const found = await childOverview(ctx.db, principal, bsn, ctx.registry);
+    const chains = [...found.entries, ...found.accesses].map((e) => e.chain);
     await auditRead(ctx, req, res, {
       // The request as its GET would have been, whichever way it came.
       query: `/audit/v1/overview?${new URLSearchParams([...q]).toString()}`,
       interaction: 'search',
       patientBsn: bsn,
-      tenants: [...found.entries, ...found.accesses].map((e) => e.chain),
+      tenants: chains,
     });
-    res.json(found);
+    // Whether each chain it read can be relied on: a chain known broken may have lost or changed the child's rows.
+    res.json({ ...found, integrity: await answerIntegrity(ctx.db, principal, chains) });
   };
   router.get('/audit/v1/overview', async (req, res) => {
     await overview(req, res, queryOf(req, overviewQuery));
