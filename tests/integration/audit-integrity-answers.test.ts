@@ -1,7 +1,7 @@
 import type { Bundle, OperationOutcome } from '@medplum/fhirtypes';
-import { disclosure, SYSTEM_WORKER } from '../../src/audit/audit-events';
 import { changeRowContent } from '../helpers/audit-tamper';
-import { MUNICIPALITY, PRACTICE_AGB } from '../helpers/builders';
+import { PRACTICE_AGB } from '../helpers/builders';
+import { appendChildDisclosures } from '../helpers/child-disclosures';
 import { useTestApp } from '../helpers/test-runtime';
 
 const BSN = '123456782';
@@ -20,24 +20,7 @@ interface Integrity {
 describe('answers read from a chain say how far it is known intact', () => {
   const app = useTestApp({ env: { ROLE: 'api', AUDIT_SIGN_INTERVAL_MS: '3600000' } });
 
-  beforeAll(async () => {
-    for (let n = 1; n <= 3; n++) {
-      await app.rt.ctx.audit.append(
-        PRACTICE_AGB,
-        disclosure({
-          actor: SYSTEM_WORKER,
-          outcome: '0',
-          patientBsn: BSN,
-          inboxId: `integrity-${n}`,
-          municipality: MUNICIPALITY,
-          destination: 'gm0226',
-          purpose: 'referral',
-          resources: ['Patient/p', `ServiceRequest/sr-${n}`],
-        }),
-      );
-    }
-    await app.rt.ctx.audit.flush();
-  });
+  beforeAll(() => appendChildDisclosures(app, BSN, 3, 'integrity'));
 
   const overviewIntegrity = async (): Promise<Integrity[]> => {
     const res = await app.request('/audit/v1/overview', { key: 'auditor', method: 'POST', json: { patient: BSN } });
