@@ -4,6 +4,11 @@
  * records a consent, submits a valid referral with an invalid one and the valid one again, waits for `delivered`,
  * reads the municipality's copy, sends status back by the identifier it received, and checks that the practice got
  * each status and sees the timeline. Exits 0 only if all of that held.
+ *
+ * On a shared host, or to inspect its audit trail afterwards, it takes the product's own settings when given:
+ * `RECEIVER_PORT` (the stand-in's port; config/ is then used from a copy pointing there, unless `CONFIG_DIR` names
+ * one), `PORT`, `DATABASE_URL` (with `DATABASE_SCHEMA`; the rows stay there) and `DATA_DIR` (kept, as its signing
+ * keys are). Unset, it behaves as before: port 9090, any free API port, embedded storage in a temporary directory.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -16,7 +21,31 @@ import { buildConsentEvent, buildReferralEvent } from '../tests/helpers/builders
 import { createTestEnv } from '../tests/helpers/test-runtime';
 import { waitFor } from '../tests/helpers/wait-for';
 
-const RECEIVER = 'http://127.0.0.1:9090';
+/** Where the shipped config/ sends the municipality's copy and the practice's status updates. */
+const SHIPPED_RECEIVER = '127.0.0.1:9090';
+const RECEIVER_PORT = process.env.RECEIVER_PORT ?? '9090';
+const RECEIVER_ADDRESS = `127.0.0.1:${RECEIVER_PORT}`;
+const RECEIVER = `http://${RECEIVER_ADDRESS}`;
+
+/**
+ * The configuration directory: `CONFIG_DIR` when given, else the shipped config/, copied to `scratch` with its
+ * receiver URLs moved when the stand-in listens elsewhere (the shipped files stay as they are).
+ */
+function configDir(scratch: string): string | undefined {
+  if (process.env.CONFIG_DIR || RECEIVER_ADDRESS === SHIPPED_RECEIVER) {
+    return process.env.CONFIG_DIR;
+  }
+  const copy = path.join(scratch, 'config');
+  fs.cpSync(path.join(__dirname, '../config'), copy, { recursive: true });
+  for (const file of fs.readdirSync(copy, { recursive: true, encoding: 'utf8' })) {
+    const full = path.join(copy, file);
+    if (fs.statSync(full).isFile()) {
+      const text = fs.readFileSync(full, 'utf8');
+      fs.writeFileSync(full, text.replaceAll(SHIPPED_RECEIVER, RECEIVER_ADDRESS));
+    }
+  }
+  return copy;
+}
 
 interface Receipt {
   status: string;
@@ -30,24 +59,39 @@ async function main(): Promise<number> {
     process.execPath,
     ['--import', 'tsx', path.join(__dirname, '../src/cli/stand-in-receiver.ts')],
     {
-      env: { PATH: process.env.PATH, RECEIVER_PORT: '9090' },
+      env: { PATH: process.env.PATH, RECEIVER_PORT },
       stdio: ['ignore', 'ignore', 'inherit'],
     },
   );
   const receiverUp = await waitFor(
-    'npm run receiver on 127.0.0.1:9090',
+    `npm run receiver on ${RECEIVER_ADDRESS}`,
     async () => receiver.exitCode === null && (await fetch(`${RECEIVER}/received`).catch(() => undefined))?.ok,
     30_000,
   ).catch(() => false);
   if (!receiverUp) {
     receiver.kill();
-    console.error('Demo FAILED: the stand-in receiver could not listen on 127.0.0.1:9090 (is something else there?)');
+    console.error(
+      `Demo FAILED: the stand-in receiver could not listen on ${RECEIVER_ADDRESS} (is something else there? ` +
+        'RECEIVER_PORT moves it)',
+    );
     return 1;
   }
   const testEnv = createTestEnv();
-  const env: Record<string, string | undefined> = { ...testEnv.env, LOG_LEVEL: 'warn', REDIS_URL: undefined };
-  delete env.DATABASE_URL; // embedded PGlite, as with a plain `npm start`
-  delete env.CONFIG_DIR; // the shipped config/
+  const env: Record<string, string | undefined> = {
+    ...testEnv.env,
+    LOG_LEVEL: 'warn',
+    REDIS_URL: undefined,
+    PORT: process.env.PORT ?? '0',
+    // As with a plain `npm start`: PostgreSQL when DATABASE_URL is given, else embedded PGlite (in the temporary
+    // directory, gone afterwards).
+    DATABASE_URL: process.env.DATABASE_URL || undefined,
+    DATABASE_SCHEMA: process.env.DATABASE_URL ? process.env.DATABASE_SCHEMA : undefined,
+    DATA_DIR: process.env.DATA_DIR || testEnv.dataDir,
+    // The payload key of that data directory (generated there on first start), unless one is given: a `npm start` on
+    // the same DATA_DIR and database reads what the demo stored.
+    INBOX_KEYS: process.env.INBOX_KEYS || undefined,
+    CONFIG_DIR: configDir(testEnv.dataDir),
+  };
   const config = loadConfig(env);
   const rt = await startRuntime(config, {
     registry: loadRegistry(config.CONFIG_DIR),
@@ -74,7 +118,8 @@ async function main(): Promise<number> {
   };
   try {
     console.log(
-      `jeugdbrug demo on config/: API ${rt.url}, stand-in municipality ${RECEIVER}/fhir, practice ${RECEIVER}/his\n`,
+      `jeugdbrug demo on ${config.CONFIG_DIR}: API ${rt.url}, stand-in municipality ${RECEIVER}/fhir, ` +
+        `practice ${RECEIVER}/his, storage ${config.DATABASE_URL ? 'PostgreSQL (DATABASE_URL)' : 'embedded, temporary'}\n`,
     );
     const valid = buildReferralEvent();
     const invalid = buildReferralEvent({ child: { ...(valid.child as object), bsn: '111222334' } });
@@ -120,9 +165,9 @@ async function main(): Promise<number> {
 
     const copy = (await (await fetch(`${RECEIVER}/fhir/ServiceRequest`)).json()) as {
       total: number;
-      entry: { resource: { identifier?: { system?: string; value?: string }[] } }[];
+      entry?: { resource: { identifier?: { system?: string; value?: string }[] } }[];
     };
-    const identifier = copy.entry[0]?.resource.identifier?.find((i) => i.system?.startsWith('urn:agb:'));
+    const identifier = copy.entry?.[0]?.resource.identifier?.find((i) => i.system?.startsWith('urn:agb:'));
     console.log(
       `\nThe stand-in municipality holds ${copy.total} referral(s); identifier ${identifier?.system}|${identifier?.value}`,
     );
@@ -144,9 +189,12 @@ async function main(): Promise<number> {
       'the status updates at the practice',
       async () => {
         const b = (await (await fetch(`${RECEIVER}/his/Task`)).json()) as {
-          entry: { resource: { businessStatus?: { coding?: { code?: string }[] } } }[];
+          entry?: { resource: { businessStatus?: { coding?: { code?: string }[] } } }[];
         };
-        return b.entry.length >= 2 ? b.entry.map((e) => e.resource.businessStatus?.coding?.[0]?.code) : undefined;
+        // No `entry` at all while nothing arrived (FHIR JSON has no empty arrays).
+        return b.entry && b.entry.length >= 2
+          ? b.entry.map((e) => e.resource.businessStatus?.coding?.[0]?.code)
+          : undefined;
       },
       30_000,
     ).catch(() => undefined);

@@ -560,6 +560,28 @@ export function reportDisclosure(a: {
   );
 }
 
+/** The purpose of handing a child's overview to the child or its representative (AVG art. 15). */
+export const SUBJECT_ACCESS_PURPOSE = 'subject-access';
+
+/**
+ * A child's overview handed over in answer to an access request (AVG art. 15): a disclosure to the data subject (or
+ * whoever represents them), by the privacy officer who downloaded it, naming the document by its SHA-256 so the
+ * copy handed over can be matched to this row. In the chains the overview read, as every read of them is.
+ */
+export function subjectAccessDisclosure(a: {
+  actor: AuditActor;
+  patientBsn: string;
+  /** `child_overview/<sha256>`, and its format as description. */
+  document: { reference: string; description: string };
+}): AuditEvent {
+  return exported(
+    { actor: a.actor, outcome: '0' },
+    SUBJECT_ACCESS_PURPOSE,
+    [patientEntity(a.patientBsn), resourceEntity(a.document.reference, a.document.description)],
+    [],
+  );
+}
+
 // The feedback path (a municipality's status on a referral, going back to the practice): receiving it is an Import
 // (DCM 110107) with the municipality as responsible agent; sending it on is decided (AuthZ-Consent) and then an
 // Export/disclose whose recipient is the practice, where `disclosure` always names a municipality; both name the

@@ -46,7 +46,8 @@ function searchset(under: string, type: string): unknown {
     resourceType: 'Bundle',
     type: 'searchset',
     total: found.length,
-    entry: found.map((resource) => ({ resource })),
+    // No empty array when nothing matched: FHIR JSON has none.
+    ...(found.length > 0 ? { entry: found.map((resource) => ({ resource })) } : {}),
   };
 }
 

@@ -14,7 +14,11 @@ import {
   type ExportMeta,
 } from '../reports/audit-export/export';
 import { childOverview } from '../reports/child-overview/overview';
-import { isChainName } from '../reports/audit-scope';
+import { answerIntegrity } from '../reports/chain-integrity/answer-integrity';
+import { subjectAccessDocument } from './subject-access-document';
+import { subjectAccessDisclosure } from '../audit/audit-events';
+import { actorOf } from './request-context';
+import { isChainName, SYSTEM_TENANT } from '../reports/audit-scope';
 import { chainIntegrity, recordChainIntegrity } from '../audit/chain-integrity';
 import {
   acknowledgeBreak,
@@ -24,10 +28,8 @@ import {
   signExportEnd,
 } from '../audit/signed-heads';
 import { acknowledgedBreakOf, latestAcknowledgements } from '../audit/acknowledgements';
-import { actorOf } from './request-context';
-import { forbiddenField } from '../kernel/fhir/outcomes';
 import { BSN_SYSTEM, isValidBsn, isValidIsoDate } from '../kernel/fhir/identifiers';
-import { conflictField, failField, unsupportedMediaType } from '../kernel/fhir/outcomes';
+import { conflictField, failField, forbiddenField, unsupportedMediaType } from '../kernel/fhir/outcomes';
 import { FORM_MEDIA_TYPE } from './text-guard';
 import type { PipelineContext } from '../event/context';
 import { getPrincipal } from '../access/authenticate';
@@ -60,6 +62,14 @@ export const overviewQuery = z.object({
     .string()
     .optional()
     .meta({ description: `${BSN_SYSTEM}|<bsn>` }),
+  format: z
+    .enum(['json', 'csv', 'html'])
+    .optional()
+    .meta({
+      description:
+        "'json' (the default); 'csv' or 'html': the overview in words, signed, to hand to the child or its parents " +
+        '(an access request, AVG art. 15; auditors only, recorded as a disclosure to them)',
+    }),
 });
 
 /** Only the parameters of the schema, each at most once, each a string; anything else is a 400 naming it. */
@@ -337,15 +347,52 @@ export function auditRouter(ctx: PipelineContext): Router {
       q.get('patient') ?? q.get('patient:identifier'),
       q.has('patient') ? 'patient' : 'patient:identifier',
     );
-    const found = await childOverview(ctx.db, getPrincipal(res), bsn, ctx.registry);
-    await auditRead(ctx, req, res, {
-      // The request as its GET would have been, whichever way it came.
-      query: `/audit/v1/overview?${new URLSearchParams([...q]).toString()}`,
-      interaction: 'search',
-      patientBsn: bsn,
-      tenants: [...found.entries, ...found.accesses].map((e) => e.chain),
-    });
-    res.json(found);
+    const format = q.get('format') ?? 'json';
+    if (format !== 'json' && format !== 'csv' && format !== 'html') {
+      throw new OperationOutcomeError(badRequest("format: 'json' (the default), 'csv' or 'html'", 'format'));
+    }
+    const principal = getPrincipal(res);
+    // The document handed to the child is the privacy officer's: an auditor sees every read of the child (a practice
+    // does not see the auditors' own), and what it hands over is recorded as a disclosure.
+    if (format !== 'json' && principal.role !== 'auditor') {
+      throw new OperationOutcomeError(
+        forbiddenField('format: the overview to hand over (csv, html) is for an auditor (privacy officer)', 'format'),
+      );
+    }
+    const found = await childOverview(ctx.db, principal, bsn, ctx.registry);
+    const chains = [...found.entries, ...found.accesses].map((e) => e.chain);
+    // Whether each chain it read can be relied on: a chain known broken may have lost or changed the child's rows.
+    const integrity = await answerIntegrity(ctx.db, principal, chains);
+    if (format === 'json') {
+      await auditRead(ctx, req, res, {
+        // The request as its GET would have been, whichever way it came.
+        query: `/audit/v1/overview?${new URLSearchParams([...q]).toString()}`,
+        interaction: 'search',
+        patientBsn: bsn,
+        tenants: chains,
+      });
+      res.json({ ...found, integrity });
+      return;
+    }
+    const document = subjectAccessDocument(found, integrity, format, ctx.signedHeads.keys.current);
+    const actor = actorOf(req, res);
+    const tenants = chains.length > 0 ? [...new Set(chains)] : [SYSTEM_TENANT];
+    await Promise.all(
+      tenants.map((tenant) =>
+        ctx.audit.append(
+          tenant,
+          subjectAccessDisclosure({
+            actor,
+            patientBsn: bsn,
+            document: { reference: `child_overview/${document.signature.sha256}`, description: `format ${format}` },
+          }),
+        ),
+      ),
+    );
+    res.status(200);
+    res.type(format === 'csv' ? 'text/csv; charset=utf-8' : 'text/html; charset=utf-8');
+    res.set('Content-Disposition', `attachment; filename="${document.fileName}"`);
+    res.send(document.body);
   };
   router.get('/audit/v1/overview', async (req, res) => {
     await overview(req, res, queryOf(req, overviewQuery));

@@ -25,6 +25,7 @@ import {
 } from '../reports/fhir-search/parse-search';
 import type { FhirResourceProvider, ReadResult } from '../reports/fhir-search/resource-provider';
 import { toSearchset, withElements } from '../reports/fhir-search/searchset';
+import { answerIntegrity, brokenChainsOutcome } from '../reports/chain-integrity/answer-integrity';
 import { sealSearchLink, unsealSearchLink } from '../reports/fhir-search/page-token';
 import { getPrincipal } from '../access/authenticate';
 import { FORM_MEDIA_TYPE } from './text-guard';
@@ -220,7 +221,10 @@ export function fhirRouter(
       );
       // A search that came in a body (or from a sealed link) keeps its parameters out of the links' URLs too.
       const seal = from === 'body' ? sealSearchLink.bind(undefined, ctx.cipher) : undefined;
-      sendFhir(res, toSearchset(fhirBase(), search, page, seal), search.pretty);
+      // Audit rows read from a chain known broken may be changed or missing: the Bundle says so, as the console does.
+      const broken =
+        type === 'AuditEvent' ? brokenChainsOutcome(await answerIntegrity(ctx.db, principal, page.tenants)) : undefined;
+      sendFhir(res, toSearchset(fhirBase(), search, page, seal, broken ? [broken] : []), search.pretty);
     }
 
     router.get(`/${type}`, async (req, res) => {

@@ -164,7 +164,7 @@ export const CSV_COLUMNS = [
 /** The header of version 1 files, which had no columns lines. */
 const CSV_COLUMNS_V1 = CSV_COLUMNS.filter((c) => c !== 'columns_line');
 
-function csvCell(value: string): string {
+export function csvCell(value: string): string {
   return /[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
 }
 

@@ -55,12 +55,15 @@ export function withElements<T extends Resource>(resource: T, elements: readonly
  * base (`PUBLIC_BASE_URL`), never on the request's Host: a client that follows a link must land on this server.
  * The links repeat the parameters that were applied (a POST `_search` gets GET links, as FHIR allows); `seal`, when
  * given, turns them into one opaque `_page` value instead, so parameters that came in a body stay out of URLs.
+ * `outcomes` are warnings about the answer (a chain it read is known broken), each an entry with search mode
+ * `outcome` after the matches. A Bundle with no entries has no `entry` at all: FHIR JSON has no empty arrays.
  */
 export function toSearchset<T extends Resource>(
   fhirBase: string,
   search: FhirSearch,
   page: SearchPage<T>,
   seal?: (applied: URLSearchParams, token: string | undefined) => string,
+  outcomes: readonly OperationOutcome[] = [],
 ): Bundle<T> {
   const linkTo = (token: string | undefined): string => {
     const params = seal
@@ -86,27 +89,29 @@ export function toSearchset<T extends Resource>(
         resource: withElements(resource, search.elements),
         search: { mode: 'match' },
       }));
+  const warnings = [...(search.ignored.length > 0 ? [ignoredOutcome(search.ignored)] : []), ...outcomes];
+  const entry = [
+    ...matches,
+    ...warnings.map((resource) => ({ resource, search: { mode: 'outcome' } }) as BundleEntry<T>),
+  ];
   return {
     resourceType: 'Bundle',
     type: 'searchset',
     ...(page.total !== undefined ? { total: page.total } : {}),
     link,
-    entry: search.ignored.length > 0 ? [...matches, ignoredOutcome(search.ignored) as BundleEntry<T>] : matches,
+    ...(entry.length > 0 ? { entry } : {}),
   };
 }
 
 /** Under `handling=lenient`, FHIR's way to tell the client what was not applied: an outcome entry with a warning. */
-function ignoredOutcome(ignored: readonly string[]): BundleEntry<OperationOutcome> {
+function ignoredOutcome(ignored: readonly string[]): OperationOutcome {
   return {
-    resource: {
-      resourceType: 'OperationOutcome',
-      issue: ignored.map((name) => ({
-        severity: 'warning',
-        code: 'not-supported',
-        details: { text: `Unknown search parameter '${name}' ignored (Prefer: handling=lenient)` },
-        expression: [name],
-      })),
-    },
-    search: { mode: 'outcome' },
+    resourceType: 'OperationOutcome',
+    issue: ignored.map((name) => ({
+      severity: 'warning',
+      code: 'not-supported',
+      details: { text: `Unknown search parameter '${name}' ignored (Prefer: handling=lenient)` },
+      expression: [name],
+    })),
   };
 }

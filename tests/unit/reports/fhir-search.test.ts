@@ -163,6 +163,27 @@ describe('searchset Bundles', () => {
     expect(b.total).toBe(3);
   });
 
+  it('leaves entry out when there is none (FHIR JSON has no empty arrays): _summary=count, or no match', () => {
+    const page = { resources: [event], total: 1, tenants: [] };
+    const counted = toSearchset(
+      'https://jb.example/fhir',
+      { ...parse('_summary=count'), resourceType: 'AuditEvent' },
+      page,
+    );
+    expect(counted.total).toBe(1);
+    expect('entry' in counted).toBe(false);
+    const none = toSearchset(
+      'https://jb.example/fhir',
+      { ...parse(''), resourceType: 'AuditEvent' },
+      {
+        resources: [],
+        total: 0,
+        tenants: [],
+      },
+    );
+    expect('entry' in none).toBe(false);
+  });
+
   it('subsets a resource to _elements, keeping the elements FHIR requires of it, and tags it', () => {
     expect(withElements(event, ['recorded', 'nothing'])).toEqual({
       resourceType: 'AuditEvent',
