@@ -120,17 +120,21 @@ async function consentsAsHeld(db: Db, practice: string, ids: readonly string[]):
       'SELECT id, status, resource FROM consent WHERE tenant = $1 AND id = ANY($2::text[])',
       [practice, ids],
     ),
+    // A recording cites the version it wrote (`Consent/<id>/_history/<v>`, migration 087), one from before it the
+    // consent alone: each an exact token of the entities index.
     db.query<OverviewRow>(
       `SELECT tenant, seq::float8 AS seq, resource::json AS resource FROM audit_event
-       WHERE tenant = $1 AND entities && $2::text[] AND subtype = $3 ORDER BY seq`,
-      [practice, ids.map((id) => `Consent/${id}`), CREATE],
+       WHERE tenant = $1 AND subtype = $3 AND entities && ($2::text[] || ARRAY(
+         SELECT 'Consent/' || h.id || '/_history/' || h.version_id FROM consent_history h WHERE h.id = ANY($4::text[])))
+       ORDER BY seq`,
+      [practice, ids.map((id) => `Consent/${id}`), CREATE, ids],
     ),
   ]);
   // Each consent's first recording: the oldest create naming it.
   const firstRecording = new Map<string, { principal: string; at: string }>();
   for (const access of buildOverview('', recordings).accesses) {
     for (const what of access.what) {
-      const id = what.startsWith('Consent/') ? what.slice('Consent/'.length) : undefined;
+      const id = what.startsWith('Consent/') ? what.slice('Consent/'.length).split('/_history/')[0] : undefined;
       if (id !== undefined && access.user !== undefined && !firstRecording.has(id)) {
         firstRecording.set(id, { principal: access.user, at: access.at });
       }
