@@ -31,10 +31,11 @@ import {
   readRedeliveryPage,
   redeliveryReason,
   redeliveryWindow,
+  toPracticeReplayFilter,
 } from '../reports/dead-letters/dead-letters';
 import { getDestinationStatus } from '../reports/destination-status/destination-status';
 import { actorOf } from './request-context';
-import { replayMatching } from './replay-matching';
+import { replayDeadToPractice, replayMatching } from './replay-matching';
 import { jsonBodyOf } from './json-body';
 import {
   assertEventIdInScope,
@@ -243,6 +244,16 @@ export function adminRouter(ctx: PipelineContext): Router {
     res.json({
       feedback: await listFeedbackByState(ctx.db, parseQueryOrThrow(feedbackFilter, req.query), operatorScopeOf(res)),
     });
+  });
+
+  /**
+   * Replays a practice's dead status updates and trajectory events (`practice`, optionally `since`), the oldest
+   * `limit` of them (100 unless given, at most 1000), each audited as the one-at-a-time replays are; `remaining` says
+   * how many still wait (call again while it is above 0). A practice outside the operator's scope has none.
+   */
+  router.post('/feedback/replay', async (req, res) => {
+    const filter = parseBody(toPracticeReplayFilter, req);
+    res.status(202).json(await replayDeadToPractice(ctx, filter, operatorScopeOf(res), actorOf(req, res)));
   });
 
   router.post('/feedback/:id/replay', names('feedback', 'id'), async (req, res) => {

@@ -1,8 +1,13 @@
 import type { AuditActor } from '../audit/audit-events';
 import type { PipelineContext } from '../event/context';
 import { replayLimitsOf, reviveDeadLetter, type SkipReason } from '../event/replay';
+import { replayFeedback } from '../event/feedback';
+import { replayTrajectoryEvent } from '../event/trajectory-events';
 import {
+  countDeadToPractice,
   countMatchingDeadLetters,
+  listDeadToPractice,
+  type ToPracticeReplayFilter,
   countSkippedDeadLetters,
   listDeadLetters,
   type DeadLetterMatch,
@@ -59,4 +64,37 @@ export async function replaySendable(
     }
   }
   return replayed;
+}
+
+/** What a batch replay of a practice's dead messages did: the ids sent again, by kind, and how many still match. */
+export interface ReplayedToPractice {
+  readonly replayed: { readonly statusUpdates: string[]; readonly trajectoryEvents: string[] };
+  readonly remaining: number;
+}
+
+/**
+ * Replays the oldest `limit` dead status updates and trajectory events to one practice within the scope, each as
+ * its one-at-a-time replay does (audited per message; a trajectory event is decided again before sending), so a
+ * weekend of a HIS being away takes a few calls instead of hundreds of clicks. One another operator replayed in the
+ * meantime is not dead any more and is left out.
+ */
+export async function replayDeadToPractice(
+  ctx: PipelineContext,
+  filter: ToPracticeReplayFilter,
+  scope: OperatorScope,
+  actor: AuditActor,
+): Promise<ReplayedToPractice> {
+  const statusUpdates: string[] = [];
+  const trajectoryEvents: string[] = [];
+  for (const dead of await listDeadToPractice(ctx.db, filter, scope)) {
+    if (dead.kind === 'statusUpdate') {
+      if (await replayFeedback(ctx, dead.id, actor)) {
+        statusUpdates.push(dead.id);
+      }
+    } else if (await replayTrajectoryEvent(ctx, dead.id, actor)) {
+      trajectoryEvents.push(dead.id);
+    }
+  }
+  const remaining = await countDeadToPractice(ctx.db, filter, scope);
+  return { replayed: { statusUpdates, trajectoryEvents }, remaining };
 }

@@ -116,6 +116,24 @@ describe('pausing a failing destination and resuming it', () => {
     const twice = await h.app.request('/admin/v1/dead-letters?status=422&status=500', { key: 'operator' });
     expect(twice.status).toBe(400);
     expect(((await twice.json()) as { issue: { expression?: string[] }[] }).issue[0]?.expression).toEqual(['status']);
+    // Dead letters to a practice are status updates and trajectory events, not deliveries: the filter is refused by
+    // name with where they are, rather than answered with an empty list while the metric counts them.
+    for (const practiceFilter of [
+      h.app.request('/admin/v1/dead-letters?destination=practice-01234567', { key: 'operator' }),
+      h.app.request('/admin/v1/dead-letters/replay', {
+        key: 'operator',
+        method: 'POST',
+        json: { destination: 'practice-01234567' },
+      }),
+    ]) {
+      const refused = await practiceFilter;
+      expect(refused.status).toBe(400);
+      const issue = ((await refused.json()) as { issue: { expression?: string[]; details?: { text?: string } }[] })
+        .issue[0];
+      expect(issue?.expression?.[0]).toMatch(/destination$/);
+      expect(issue?.details?.text).toContain('GET /admin/v1/feedback');
+      expect(issue?.details?.text).toContain('GET /admin/v1/trajectory-events');
+    }
 
     h.receiver.mode = { kind: 'ok' };
     const replay = await h.app.request('/admin/v1/dead-letters/replay', {

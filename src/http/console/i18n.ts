@@ -534,6 +534,14 @@ const MESSAGES = {
     nl: 'Opnieuw verstuurd: het staat hier niet meer, tenzij het weer onbestelbaar wordt.',
     en: 'Replayed: it is no longer listed here, unless it becomes a dead letter again.',
   },
+  replayAllToPractice: {
+    nl: 'Alle {0} aan praktijk {1} opnieuw versturen',
+    en: 'Replay all {0} to practice {1}',
+  },
+  replayOldestToPractice: {
+    nl: 'De oudste {0} van de {1} aan praktijk {2} opnieuw versturen',
+    en: 'Replay the oldest {0} of the {1} to practice {2}',
+  },
   replayNotDeadToPractice: {
     nl: 'Dit bericht aan de praktijk is niet (meer) onbestelbaar.',
     en: 'This message to the practice is not a dead letter (any more).',

@@ -20,7 +20,9 @@ import {
   type FeedbackLetter,
   type TrajectoryLetter,
   type DeadLetterMatch,
+  toPracticeReplayFilter,
 } from '../../reports/dead-letters/dead-letters';
+import { parseOrThrow, pathExpression } from '../../kernel/zod-outcome';
 import { EXACT_TIME } from '../../reports/time-id-page';
 import type { AnswerSummary } from '../../event/receiver-answer';
 import { type tryGetEventTimeline, tryGetSealedEventTimeline } from '../../reports/event-timeline/event-timeline';
@@ -46,7 +48,7 @@ import {
   operatorScopeOf,
 } from '../operator-scope';
 import { actorOf } from '../request-context';
-import { replaySendable } from '../replay-matching';
+import { replayDeadToPractice, replaySendable } from '../replay-matching';
 import { redecideByOperator } from '../../event/redecide';
 import {
   deliveryDeadButDeliveredBefore,
@@ -386,15 +388,46 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
           <td>${replayForm(`trajectory-events/${e.id}`)}</td>
         </tr>`,
     );
+    // "Replay all N" per practice in scope: a HIS away for a weekend leaves hundreds, more than this page lists.
+    const principal = getPrincipal(res);
+    const replayAll = [...(await countDeadLetters(ctx.db)).toPractices]
+      .filter(([practice, n]) => n > 0 && canActForPractice(principal, practice))
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(
+        ([practice, n]) =>
+          html`<form method="post" action="/console/operator/to-practices/replay">
+            ${csrfField(page)}<input type="hidden" name="practice" value="${practice}" />
+            <button type="submit">
+              ${
+                n <= REPLAY_CAP
+                  ? t(lang, 'replayAllToPractice', n, practice)
+                  : t(lang, 'replayOldestToPractice', REPLAY_CAP, n, practice)
+              }
+            </button>
+          </form>`,
+      );
     sendPage(
       req,
       res,
       t(lang, 'toPracticesTitle'),
       html`${field(req.query, 'replayed') !== undefined ? notice('ok', t(lang, 'replayedToPractice')) : ''}
         <p>${t(lang, 'toPracticesIntro', TO_PRACTICES_SHOWN)}</p>
+        ${replayAll}
         ${table(t(lang, 'statusUpdatesToPractices'), [t(lang, 'when'), t(lang, 'practice'), t(lang, 'municipality'), t(lang, 'state'), t(lang, 'referralEvent'), t(lang, 'attempts'), t(lang, 'receiverAnswer'), hiddenHeader(t(lang, 'action'))], statusRows, t(lang, 'none'))}
         ${table(t(lang, 'trajectoryEventsToPractices'), [t(lang, 'when'), t(lang, 'practice'), t(lang, 'municipality'), t(lang, 'type'), t(lang, 'municipalityEventId'), t(lang, 'attempts'), t(lang, 'receiverAnswer'), hiddenHeader(t(lang, 'action'))], trajectoryRows, t(lang, 'none'))}`,
     );
+  });
+
+  /** Replays a practice's dead messages, the oldest REPLAY_CAP of them, as POST /admin/v1/feedback/replay does. */
+  router.post('/to-practices/replay', async (req, res) => {
+    const filter = parseOrThrow(
+      toPracticeReplayFilter,
+      { practice: field(req.body, 'practice'), limit: REPLAY_CAP },
+      (path) => pathExpression(path, 'practice'),
+      400,
+    );
+    await replayDeadToPractice(ctx, filter, operatorScopeOf(res), actorOf(req, res));
+    res.redirect(303, '/console/operator/to-practices?replayed=all');
   });
 
   /**

@@ -13,6 +13,7 @@ import {
   deliveredAfter,
   feedbackFilter,
   redeliveryWindow,
+  toPracticeReplayFilter,
   trajectoryEventFilter,
 } from '../../reports/dead-letters/dead-letters';
 import { pauseBody, redeliverBody } from '../admin-router';
@@ -626,6 +627,29 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
         status: 200,
         description: 'status updates',
         content: json(z.object({ feedback: z.array(s.practiceSendOutcome) })),
+      },
+    },
+    {
+      method: 'post',
+      path: '/admin/v1/feedback/replay',
+      operationId: 'replayToPractice',
+      summary:
+        'Replay a practice’s dead status updates and trajectory events (trajectory events decided again before ' +
+        'sending), the oldest `limit` of them, each audited as a replay of one',
+      tag: 'Admin',
+      roles: ['operator'],
+      request: { body: { content: json(toPracticeReplayFilter) } },
+      ok: {
+        status: 202,
+        description:
+          'replayed, by kind; `remaining` dead messages to the practice still wait (call again while above 0); a ' +
+          'practice outside the operator’s scope has none',
+        content: json(
+          z.object({
+            replayed: z.object({ statusUpdates: z.array(z.uuid()), trajectoryEvents: z.array(z.uuid()) }),
+            remaining: z.number().int(),
+          }),
+        ),
       },
     },
     {

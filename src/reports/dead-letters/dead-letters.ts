@@ -6,6 +6,7 @@ import { TRAJECTORY_EVENT_STATES } from '../../event/states';
 import type { ReplayLimits, SkipReason } from '../../event/replay';
 import { getDeliveryWorks, type DeliveryWork } from '../../event/event-store';
 import { ALL } from '../../access/principal';
+import { agb } from '../../kernel/fhir/fields';
 import { and, or, SqlParams } from '../../kernel/sql-params';
 import { tokenMoment } from '../fhir-search/page-token';
 import { exactTimeSql, timeIdKeyset, timeIdPage, type TimeIdCursor, type TimeIdPage } from '../time-id-page';
@@ -13,7 +14,19 @@ import { exactTimeSql, timeIdKeyset, timeIdPage, type TimeIdCursor, type TimeIdP
 /** Which dead letters to list or replay: by destination, the receiver's last status, and since when. */
 export const deadLetterFilter = z
   .object({
-    destination: z.string().max(64).optional(),
+    destination: z
+      .string()
+      .max(64)
+      // Messages to a practice (`practice-<agb>`, as the dead-letter metric labels them) are status updates and
+      // trajectory events, not deliveries: this list never holds them, so say where they are instead of answering
+      // an empty list while the metric counts them.
+      .refine((d) => !d.startsWith('practice-'), {
+        message:
+          'dead letters to a practice are status updates and trajectory events: list them with ' +
+          'GET /admin/v1/feedback and GET /admin/v1/trajectory-events (dead by default) and replay them with ' +
+          'POST /admin/v1/feedback/replay, or on the console page "Naar praktijken"',
+      })
+      .optional(),
     status: z.coerce.number().int().min(100).max(599).optional(),
     since: z.iso.datetime({ offset: true }).optional(),
     limit: z.coerce.number().int().min(1).max(1000).default(100),
@@ -349,6 +362,65 @@ export async function listFeedbackByState(
      ORDER BY updated_at LIMIT ${q.add(f.limit, 'int')}`,
     q.values,
   );
+}
+
+/**
+ * Which dead messages to a practice a batch replay sends: the practice's status updates and trajectory events that
+ * died (after `since`, when given), the oldest `limit` of them, as a batch replay of deliveries takes its filter.
+ */
+export const toPracticeReplayFilter = z
+  .object({
+    practice: agb,
+    since: z.iso.datetime({ offset: true }).optional(),
+    limit: z.coerce.number().int().min(1).max(1000).default(100),
+  })
+  .strict();
+export type ToPracticeReplayFilter = z.infer<typeof toPracticeReplayFilter>;
+
+/** One dead message to a practice: which table holds it (a status update, a trajectory event) and its id. */
+export interface DeadToPractice {
+  kind: 'statusUpdate' | 'trajectoryEvent';
+  id: string;
+}
+
+/** The dead status updates and trajectory events to a practice within the scope, as one list: its SQL. */
+function deadToPracticeSql(f: Omit<ToPracticeReplayFilter, 'limit'>, scope: OperatorScope, q: SqlParams): string {
+  const where = and([
+    `state = 'dead'`,
+    `tenant = ${q.add(f.practice)}`,
+    ...(f.since !== undefined ? [`updated_at >= ${q.add(f.since)}::timestamptz`] : []),
+    ...practiceInScope(scope, q),
+  ]);
+  return `SELECT 'statusUpdate' AS kind, id, updated_at FROM feedback WHERE ${where}
+    UNION ALL SELECT 'trajectoryEvent', id, updated_at FROM trajectory_event WHERE ${where}`;
+}
+
+/** The oldest `limit` dead messages to a practice (status updates and trajectory events together), oldest first. */
+export async function listDeadToPractice(
+  db: Db,
+  f: ToPracticeReplayFilter,
+  scope: OperatorScope = EVERY_TENANT,
+): Promise<DeadToPractice[]> {
+  const q = new SqlParams();
+  return db.query<DeadToPractice>(
+    `SELECT kind, id FROM (${deadToPracticeSql(f, scope, q)}) dead ORDER BY updated_at, id
+     LIMIT ${q.add(f.limit, 'int')}`,
+    q.values,
+  );
+}
+
+/** How many dead messages to a practice match (what a next batch replay would still send). */
+export async function countDeadToPractice(
+  db: Db,
+  f: Omit<ToPracticeReplayFilter, 'limit'>,
+  scope: OperatorScope = EVERY_TENANT,
+): Promise<number> {
+  const q = new SqlParams();
+  const [row] = await db.query<{ count: number }>(
+    `SELECT count(*)::int AS count FROM (${deadToPracticeSql(f, scope, q)}) dead`,
+    q.values,
+  );
+  return row?.count ?? 0;
 }
 
 /** Which trajectory events from municipalities to list: by state (dead letters by default). */
