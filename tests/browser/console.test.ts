@@ -282,7 +282,7 @@ describe('the web console in a real browser', () => {
     await expect(page.locator('main').textContent()).resolves.toContain('Geen configuratieproblemen gevonden.');
   });
 
-  it('operator: the live counts do not keep an idle session alive; a failed refresh says so; an ended session signs out', async () => {
+  it('operator: the live counts do not keep an idle session alive; a failed refresh says so; an ended session says so, the page stays', async () => {
     const page = await signedIn('operator');
     await page.clock.install();
     await page.reload();
@@ -306,10 +306,16 @@ describe('the web console in a real browser', () => {
       await page.clock.runFor(5_000);
       await page.waitForSelector('#queues-stale', { state: 'detached' });
 
-      // The session ended (idle, signed out in another tab, key revoked): the page goes to the sign-in page.
+      // The session ended (idle, signed out in another tab, key revoked): the page stays where it is (WCAG 2.2.1, no
+      // move the user did not ask for), stops refreshing and says so, with a link to the sign-in page.
       await redis.del(key);
       await page.clock.runFor(5_000);
-      await page.waitForURL(`${base}/console/sign-in?why=ended&back=%2Fconsole%2Foperator`);
+      const ended = page.getByRole('alertdialog', { name: 'Uw sessie is verlopen' });
+      await ended.waitFor();
+      expect(new URL(page.url()).pathname).toBe('/console/operator');
+      await expect(ended.textContent()).resolves.toContain('sessie');
+      await Promise.all([page.waitForURL(/\/console\/sign-in/), ended.getByRole('link').click()]);
+      expect(page.url()).toBe(`${base}/console/sign-in?why=ended&back=%2Fconsole%2Foperator`);
       await expect(page.locator('.notice').textContent()).resolves.toContain('sessie');
     } finally {
       redis.disconnect();
@@ -423,6 +429,82 @@ describe('the web console in a real browser', () => {
     await expect(page.locator('form.status-form').count()).resolves.toBe(1);
     await h.app.rt.ctx.audit.flush();
     expect(await auditRows(`SELECT 1 FROM audit_event WHERE type = '110107'`)).toHaveLength(before.length);
+  });
+
+  it('municipality: warned before the idle end; "stay signed in" renews the session and keeps what was typed', async () => {
+    const page = await signedIn('municipality');
+    await page.clock.install();
+    await page.click('nav >> text=Verwijzingen');
+    await page.locator('main table a', { hasText: 'Status terugmelden' }).first().click();
+    await page.selectOption('select[name="status"]', 'accepted');
+    await Promise.all([page.waitForURL(/status=accepted/), page.click('form.status-choice button[type="submit"]')]);
+    const formPage = page.url();
+    const note = page.locator('textarea[name="reason"]');
+    await note.fill('Intake gepland');
+    const warning = page.getByRole('alertdialog', { name: 'Uw sessie verloopt bijna' });
+    await expect(warning.isVisible()).resolves.toBe(false);
+    const token = (await page.context().cookies()).find((c) => c.name === 'jb_session')?.value ?? '';
+    const key = `${h.app.testEnv.prefix}:console-session:${createHash('sha256').update(token).digest('hex')}`;
+    const redis = new Redis(TEST_REDIS_URL);
+    try {
+      // 28 of the 30 idle minutes later (the session's own expiry as if so too): the warning, the focus on its button.
+      await redis.expire(key, 100);
+      await page.clock.fastForward('28:00');
+      await warning.waitFor();
+      await expect(warning.textContent()).resolves.toContain('2 minuten');
+      await expect(page.evaluate('document.activeElement && document.activeElement.textContent')).resolves.toBe(
+        'Aangemeld blijven',
+      );
+      await expectAccessible(page);
+      // Enter on the button renews the session in the background: same page, the note still there, focus back on it.
+      const renewed = page.waitForResponse(`${base}/console/session/renew`);
+      await page.keyboard.press('Enter');
+      expect((await renewed).status()).toBe(200);
+      await warning.waitFor({ state: 'hidden' });
+      expect(await redis.ttl(key)).toBeGreaterThan(100);
+      expect(page.url()).toBe(formPage);
+      await expect(note.inputValue()).resolves.toBe('Intake gepland');
+      await expect(
+        page.evaluate("document.activeElement && document.activeElement.getAttribute('name')"),
+      ).resolves.toBe('reason');
+
+      // Left unanswered while the session ends: the box says so and links to the sign-in page; the page stays.
+      await redis.del(key);
+      await page.clock.fastForward('30:00');
+      const ended = page.getByRole('alertdialog', { name: 'Uw sessie is verlopen' });
+      await ended.waitFor();
+      expect(page.url()).toBe(formPage);
+      const { pathname, search } = new URL(formPage);
+      const signInLink = new URL((await ended.getByRole('link').getAttribute('href')) ?? '', base);
+      expect(signInLink.searchParams.get('back')).toBe(`${pathname}${search}`);
+    } finally {
+      redis.disconnect();
+    }
+  });
+
+  it('"stay signed in" without script returns to its page, and like every console POST needs the CSRF token', async () => {
+    const page = await signedIn('auditor');
+    const csrf = (await page.locator('#idle-warning input[name="_csrf"]').getAttribute('value')) ?? '';
+    const origin = { origin: base };
+    const refused = await page.request.post(`${base}/console/session/renew`, {
+      form: { back: '/console/auditor/verify' },
+      headers: origin,
+      maxRedirects: 0,
+    });
+    expect(refused.status()).toBe(403);
+    const renewed = await page.request.post(`${base}/console/session/renew`, {
+      form: { _csrf: csrf, back: '/console/auditor/verify' },
+      headers: origin,
+      maxRedirects: 0,
+    });
+    expect(renewed.status()).toBe(303);
+    expect(renewed.headers().location).toBe('/console/auditor/verify');
+    const elsewhere = await page.request.post(`${base}/console/session/renew`, {
+      form: { _csrf: csrf, back: '//evil.example/console' },
+      headers: origin,
+      maxRedirects: 0,
+    });
+    expect(elsewhere.headers().location).toBe('/console');
   });
 
   it('practice: sees its denied event and, in words, whose consent is missing', async () => {

@@ -17,6 +17,8 @@ export interface ConsoleState {
   session?: ConsoleSession | undefined;
   /** The session cookie's token, to update or end the session. */
   token?: string | undefined;
+  /** Seconds the session has left without the user doing anything (idle timeout, or less near its absolute end). */
+  secondsLeft?: number | undefined;
 }
 
 export function setConsoleState(res: Response, state: ConsoleState): void {
@@ -34,7 +36,7 @@ export function pageOf(req: Request, res: Response): PageContext {
   const path = req.baseUrl + (req.path === '/' ? '' : req.path);
   // A GET's query is the page's filter or paging, never personal data (that is only ever posted): keep it.
   const query = req.method === 'GET' ? new URL(req.originalUrl, ON_SITE).search : '';
-  return { lang: state.lang, session: state.session, path, back: path + query };
+  return { lang: state.lang, session: state.session, secondsLeft: state.secondsLeft, path, back: path + query };
 }
 
 /** Sends a whole page. Console pages are never cached: they may hold personal data. */

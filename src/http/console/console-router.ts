@@ -383,7 +383,8 @@ export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Route
       );
       return;
     }
-    setConsoleState(res, { ...getConsoleState(res), session, token });
+    const secondsLeft = Math.min(sessions.idleSeconds, sessions.lifetimeSeconds(session));
+    setConsoleState(res, { ...getConsoleState(res), session, token, secondsLeft });
     setPrincipal(res, session.principal);
     next();
   };
@@ -404,6 +405,18 @@ export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Route
   router.get('/', (_req, res) => {
     const role = getConsoleState(res).session?.principal.role ?? 'practice';
     res.redirect(303, ROLE_PAGES[role][0]?.path ?? '/console/sign-in');
+  });
+
+  // "Stay signed in" of the idle warning: reaching this route (a session checked, its CSRF token too) has already
+  // moved the idle expiry on. console.js posts it in the background and gets the seconds now left; without script
+  // the form posts it and returns to the page it was on.
+  router.post('/session/renew', (req, res) => {
+    const { secondsLeft } = getConsoleState(res);
+    if (req.accepts(['html', 'json']) === 'json') {
+      res.set('Cache-Control', 'no-store').json({ secondsLeft });
+      return;
+    }
+    res.redirect(303, consoleAddress(field(req.body, 'back')) ?? '/console');
   });
 
   router.post('/sign-out', async (_req, res) => {

@@ -55,6 +55,18 @@ const MESSAGES = {
     en: 'Your session had expired or ended when you sent the form: nothing was recorded or sent. Sign in again; you return to the page of the form and can fill it in again.',
   },
   signedOut: { nl: 'U bent afgemeld.', en: 'You are signed out.' },
+  idleWarningTitle: { nl: 'Uw sessie verloopt bijna', en: 'Your session is about to end' },
+  idleWarningText: {
+    nl: 'U bent een tijd niet actief geweest. Over ongeveer {0} wordt u afgemeld; wat u nog niet hebt verstuurd, gaat dan verloren.',
+    en: 'You have not been active for a while. In about {0} you will be signed out; anything you have not sent yet is then lost.',
+  },
+  idleStay: { nl: 'Aangemeld blijven', en: 'Stay signed in' },
+  idleEndedText: {
+    nl: 'Uw sessie is verlopen. Wat u nog niet had verstuurd, is niet vastgelegd.',
+    en: 'Your session has ended. Anything you had not sent yet was not recorded.',
+  },
+  idleEndedTitle: { nl: 'Uw sessie is verlopen', en: 'Your session has ended' },
+  idleSignInAgain: { nl: 'Opnieuw aanmelden', en: 'Sign in again' },
   otherLanguage: { nl: 'English', en: 'Nederlands' },
   role_practice: { nl: 'praktijk', en: 'practice' },
   role_municipality: { nl: 'gemeente', en: 'municipality' },

@@ -12,6 +12,50 @@ export interface PageContext {
   readonly path: string;
   /** Where the language switch comes back to: this page with the query of its address. */
   readonly back: string;
+  /** Seconds the session has left if the user does nothing more, when signed in. */
+  readonly secondsLeft?: number | undefined;
+}
+
+/** How long before the idle end the warning comes: two minutes, or half the time left when that is shorter. */
+const IDLE_WARNING_SECONDS = 120;
+
+/**
+ * The warning before an idle session ends (WCAG 2.2.1): hidden until console.js shows it, `warnAfter` seconds after
+ * the page loaded (every page load is activity), as an alert dialog whose one button renews the session through a
+ * POST like any other (CSRF token, same origin) without leaving the page, so a half-filled form is kept. When the
+ * session has ended after all, it says so and links to the sign-in page, which leads back here; it never moves the
+ * user away by itself. Without script there is no warning: the sign-in page then says the session ended.
+ */
+function idleWarning(page: PageContext): SafeHtml | '' {
+  if (!page.session || page.secondsLeft === undefined) {
+    return '';
+  }
+  const { lang } = page;
+  const lead = Math.min(IDLE_WARNING_SECONDS, Math.floor(page.secondsLeft / 2));
+  const minutes = Math.max(1, Math.ceil(lead / 60));
+  const signIn = `/console/sign-in?why=ended&back=${encodeURIComponent(page.back)}`;
+  return html`<div
+    id="idle-warning"
+    class="idle-warning"
+    role="alertdialog"
+    aria-modal="false"
+    aria-labelledby="idle-warning-title"
+    aria-describedby="idle-warning-text"
+    data-warn-after="${page.secondsLeft - lead}"
+    data-ends-after="${page.secondsLeft}"
+    data-ended-title="${t(lang, 'idleEndedTitle')}"
+    hidden
+  >
+    <h2 id="idle-warning-title">${t(lang, 'idleWarningTitle')}</h2>
+    <p id="idle-warning-text">
+      ${t(lang, 'idleWarningText', minutes === 1 ? t(lang, 'minuteCount') : t(lang, 'minutesCount', minutes))}
+    </p>
+    <form method="post" action="/console/session/renew">
+      ${csrfField(page)}<input type="hidden" name="back" value="${page.back}" />
+      <button type="submit">${t(lang, 'idleStay')}</button>
+    </form>
+    <p class="idle-ended" hidden>${t(lang, 'idleEndedText')} <a href="${signIn}">${t(lang, 'idleSignInAgain')}</a></p>
+  </div>`;
 }
 
 /** The pages each role has, in menu order: the first is the role's main page. */
@@ -90,6 +134,7 @@ export function layout(page: PageContext, title: string, content: HtmlValue): st
           >
           ${user}
         </header>
+        ${idleWarning(page)}
         <main id="main" tabindex="-1">
           <h1>${title}</h1>
           ${content}

@@ -80,10 +80,74 @@
     region.parentNode.insertBefore(notice, region);
   }
 
+  // The idle warning (#idle-warning, see layout.ts): shown `data-warn-after` seconds after the page loaded, with the
+  // focus on its "stay signed in" button, which renews the session in the background (the form's POST, CSRF token
+  // and all) so nothing typed on the page is lost. If the session ends all the same, the box says so and offers the
+  // sign-in page; the page itself stays where it is.
+  var idle = { ended: function () {} };
+
+  function idleWarning(box) {
+    var form = box.querySelector('form');
+    var button = form.querySelector('button');
+    var title = box.querySelector('h2');
+    var text = box.querySelector('#idle-warning-text');
+    var ended = box.querySelector('.idle-ended');
+    var lead = Number(box.getAttribute('data-ends-after')) - Number(box.getAttribute('data-warn-after'));
+    var timers = [];
+    var returnTo = null;
+
+    function schedule(secondsLeft) {
+      timers.forEach(window.clearTimeout);
+      timers = [
+        window.setTimeout(show, Math.max(0, secondsLeft - lead) * 1000),
+        window.setTimeout(end, secondsLeft * 1000),
+      ];
+    }
+    function show() {
+      returnTo = document.activeElement;
+      box.hidden = false;
+      button.focus();
+    }
+    function end() {
+      timers.forEach(window.clearTimeout);
+      title.textContent = box.getAttribute('data-ended-title');
+      text.hidden = true;
+      form.hidden = true;
+      ended.hidden = false;
+      box.hidden = false;
+      ended.querySelector('a').focus();
+    }
+    form.addEventListener('submit', function (e) {
+      e.preventDefault();
+      fetch(form.action, {
+        method: 'POST',
+        credentials: 'same-origin',
+        headers: { Accept: 'application/json' },
+        body: new window.URLSearchParams(new window.FormData(form)),
+      })
+        .then(function (res) {
+          return res.ok && !res.redirected ? res.json() : Promise.reject(new Error('HTTP ' + res.status));
+        })
+        .then(function (answer) {
+          box.hidden = true;
+          if (returnTo && document.contains(returnTo) && returnTo !== document.body) {
+            returnTo.focus();
+          } else {
+            document.getElementById('main').focus();
+          }
+          schedule(Number(answer.secondsLeft));
+        })
+        .catch(end);
+    });
+    idle.ended = end;
+    schedule(Number(box.getAttribute('data-ends-after')));
+  }
+
   // Fetches the page again every `data-refresh` seconds and brings the region up to date. The request says it is a
   // background refresh (X-Console-Refresh), so it does not count as the user's activity: an unattended page does not
   // keep the session from ending after its idle timeout. When the session has ended the server sends the request to
-  // the sign-in page, and so does this; a refresh that fails otherwise says the figures are stale and tries again.
+  // the sign-in page: this stops refreshing and says so in the idle warning's box, without leaving the page unasked
+  // (WCAG 2.2.1). A refresh that fails otherwise says the figures are stale and tries again.
   function refresh(region) {
     var seconds = Number(region.getAttribute('data-refresh'));
     if (!(seconds > 0) || !region.id) {
@@ -96,7 +160,7 @@
       })
         .then(function (res) {
           if (res.redirected && new window.URL(res.url).pathname === '/console/sign-in') {
-            window.location.assign(res.url);
+            idle.ended();
             return null;
           }
           return res.ok ? res.text() : Promise.reject(new Error('HTTP ' + res.status));
@@ -143,6 +207,10 @@
   }
 
   document.addEventListener('DOMContentLoaded', function () {
+    var box = document.getElementById('idle-warning');
+    if (box) {
+      idleWarning(box);
+    }
     document.querySelectorAll('[data-refresh]').forEach(refresh);
     document.querySelectorAll('input[pattern][title]').forEach(explainPattern);
   });
