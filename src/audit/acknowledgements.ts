@@ -8,8 +8,9 @@ import { canonicalizeJcs } from './chain';
  * had then. Without one, a chain once found broken could never be signed or exported again: a rewrite never verifies
  * intact, and rows must not be repaired (docs/runbook.md). With one, verification checks the rows after that head
  * against the checkpoints signed since, and the rows up to it against the acknowledgement: they must show exactly
- * the breaks it recorded (`rowBreaks`) and the head row must still carry its hash, so a second tamper, before or
- * after it, is found as the first was. Kept in `audit_chain_acknowledgement` (migration 088), signed with the audit
+ * the breaks it recorded (`rowBreaks`), each broken row and the head row exactly as they were found (`rowDigest`,
+ * `headDigest`), and the checkpoints signed before it still hold for the rows below the first broken one
+ * (`acknowledgedFloor`): so a second tamper, before or after it, or of the broken row itself, is found as the first was. Kept in `audit_chain_acknowledgement` (migration 088), signed with the audit
  * signing key (which never enters the database): a row written by hand does not verify and acknowledges nothing,
  * and one deleted leaves the chain reported broken again.
  */
@@ -28,6 +29,8 @@ export interface BreakAcknowledgement {
   /** The chain's head when it was acknowledged: signed as a checkpoint too, the start of what is vouched for again. */
   readonly headSeq: number;
   readonly headHash: string;
+  /** `rowDigest` of the head row as found: any later change of it is a new break. */
+  readonly headDigest: string;
   readonly kid: string;
   /** Ed25519 (base64url) over every field but this one (`acknowledgementSigningInput`). */
   readonly sig: string;
@@ -36,6 +39,39 @@ export interface BreakAcknowledgement {
 export interface RowBreak {
   readonly seq: number;
   readonly problem: string;
+  /**
+   * `rowDigest` of the broken row as found (all its chain columns, prev_hash and hash too): the generic problem text
+   * alone would let the row, or the rows before it, be changed again and show the same break.
+   */
+  readonly rowDigest: string;
+}
+
+/** What `rowDigests` gives for a row that is not there. */
+export const MISSING_ROW = 'missing';
+
+/**
+ * A SHA-256 (hex) of every chain column of each row named (seq, id, recorded in microseconds, the search columns, the
+ * resource, prev_hash, hash), as PostgreSQL reads them; `MISSING_ROW` for a seq without a row.
+ */
+export async function rowDigests(db: Db, tenant: string, seqs: readonly number[]): Promise<Map<number, string>> {
+  const rows = await db.query<{ seq: number; digest: string }>(
+    `SELECT seq::float8 AS seq, encode(sha256(convert_to(jsonb_build_array(seq, id,
+       (extract(epoch FROM recorded) * 1000000)::bigint, type, subtype, action, outcome, patient_bsn, agents, entities,
+       resource, prev_hash, hash)::text, 'UTF8')), 'hex') AS digest
+     FROM audit_event WHERE tenant = $1 AND seq = ANY($2::bigint[])`,
+    [tenant, [...new Set(seqs)]],
+  );
+  const found = new Map(rows.map((r) => [r.seq, r.digest]));
+  return new Map(seqs.map((seq) => [seq, found.get(seq) ?? MISSING_ROW]));
+}
+
+/**
+ * The lowest row an acknowledgement says may be broken: checkpoints signed before it still vouch for the rows below.
+ */
+export function acknowledgedFloor(
+  a: Pick<BreakAcknowledgement, 'brokenFromSeq' | 'brokenAtSeq' | 'rowBreaks'>,
+): number {
+  return Math.min(a.brokenFromSeq, a.brokenAtSeq, ...a.rowBreaks.map((b) => b.seq));
 }
 
 export type UnsignedAcknowledgement = Omit<BreakAcknowledgement, 'kid' | 'sig'>;
@@ -68,8 +104,8 @@ function isValidAcknowledgement(a: BreakAcknowledgement, publicKeys: ReadonlyMap
 export async function storeAcknowledgement(db: Db, a: BreakAcknowledgement): Promise<void> {
   await db.query(
     `INSERT INTO audit_chain_acknowledgement (tenant, acknowledged_at, acknowledged_by, broken_from_seq, broken_at_seq,
-       problem, row_breaks, head_seq, head_hash, kid, sig)
-     VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11)`,
+       problem, row_breaks, head_seq, head_hash, head_digest, kid, sig)
+     VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11, $12)`,
     [
       a.tenant,
       a.acknowledgedAt,
@@ -80,6 +116,7 @@ export async function storeAcknowledgement(db: Db, a: BreakAcknowledgement): Pro
       JSON.stringify(a.rowBreaks),
       a.headSeq,
       a.headHash,
+      a.headDigest,
       a.kid,
       a.sig,
     ],
@@ -105,11 +142,13 @@ export async function listAcknowledgements(
     row_breaks: RowBreak[] | string;
     head_seq: number;
     head_hash: string;
+    head_digest: string;
     kid: string;
     sig: string;
   }>(
     `SELECT tenant, acknowledged_at, acknowledged_by, broken_from_seq::float8 AS broken_from_seq,
-       broken_at_seq::float8 AS broken_at_seq, problem, row_breaks, head_seq::float8 AS head_seq, head_hash, kid, sig
+       broken_at_seq::float8 AS broken_at_seq, problem, row_breaks, head_seq::float8 AS head_seq, head_hash,
+       head_digest, kid, sig
      FROM audit_chain_acknowledgement WHERE $1::text[] IS NULL OR tenant = ANY($1::text[])
      ORDER BY tenant, acknowledged_at`,
     [tenants ? [...tenants] : null],
@@ -125,6 +164,7 @@ export async function listAcknowledgements(
       rowBreaks: typeof r.row_breaks === 'string' ? (JSON.parse(r.row_breaks) as RowBreak[]) : r.row_breaks,
       headSeq: r.head_seq,
       headHash: r.head_hash,
+      headDigest: r.head_digest,
       kid: r.kid,
       sig: r.sig,
     };
@@ -159,8 +199,9 @@ export function acknowledgedBreakOf(a: UnsignedAcknowledgement): UnsignedAcknowl
     brokenFromSeq: a.brokenFromSeq,
     brokenAtSeq: a.brokenAtSeq,
     problem: a.problem,
-    rowBreaks: a.rowBreaks.map((b) => ({ seq: b.seq, problem: b.problem })),
+    rowBreaks: a.rowBreaks.map((b) => ({ seq: b.seq, problem: b.problem, rowDigest: b.rowDigest })),
     headSeq: a.headSeq,
     headHash: a.headHash,
+    headDigest: a.headDigest,
   };
 }

@@ -27,6 +27,10 @@ export const CHAIN_PROBLEMS = {
     'row {1} no longer has the hash it had when the break was acknowledged at {2}: the rows up to it were changed again',
   'acknowledged-rows-changed':
     'the rows up to the head acknowledged at {1} no longer show the breaks acknowledged: they were changed again',
+  'acknowledged-row-changed':
+    'row {1} is no longer as it was found when its break was acknowledged at {2}: it, or the rows before it, were changed again',
+  'too-many-breaks':
+    'the hash chain shows more than {1} broken rows up to row {2}: the rows after the last one searched were not checked',
 } as const;
 
 export type ChainProblemCode = keyof typeof CHAIN_PROBLEMS;

@@ -39,6 +39,10 @@ import {
   storeAcknowledgement,
   type BreakAcknowledgement,
   type RowBreak,
+  acknowledgedFloor,
+  listAcknowledgements,
+  MISSING_ROW,
+  rowDigests,
 } from './acknowledgements';
 import { chainProblem, fillTemplate, NAMED_CHECKPOINT } from './chain-problems';
 
@@ -615,6 +619,15 @@ function supersededBy(ack: { acknowledgedAt: string } | undefined, h: SignedHead
   return ack !== undefined && Date.parse(h.signedAt) < Date.parse(ack.acknowledgedAt);
 }
 
+/**
+ * Whether a checkpoint no longer vouches for its row: an acknowledgement signed after it names a break at or below
+ * its row. Below the first broken row an acknowledgement names, the rows are as they were, so the checkpoints signed
+ * before it still hold there and keep being checked.
+ */
+function contradictedByAcknowledged(acks: readonly BreakAcknowledgement[], h: SignedHead): boolean {
+  return acks.some((a) => supersededBy(a, h) && h.seq >= acknowledgedFloor(a));
+}
+
 /** Writes `text` to `file` (appended with flag `a`) and fsyncs it: a checkpoint counts once it is durable. */
 function writeDurably(file: string, text: string, flag: 'a' | 'w' = 'a'): void {
   const fd = fs.openSync(file, flag, 0o644);
@@ -727,13 +740,21 @@ export async function checkSignedCheckpoint(
   verdict: TenantVerdict,
   publicKeys: ReadonlyMap<string, KeyObject>,
   file: CheckpointFile,
-  opts: { retentionDays: number; now?: Date; acknowledged?: BreakAcknowledgement | undefined },
+  opts: {
+    retentionDays: number;
+    now?: Date;
+    acknowledged?: BreakAcknowledgement | undefined;
+    /** Every valid acknowledgement of the chain, oldest first (the newest is `acknowledged`). */
+    acknowledgements?: readonly BreakAcknowledgement[];
+  },
 ): Promise<SignedTenantVerdict> {
   const history = await file.history(verdict.tenant);
   const { invalidLines } = history;
-  // Checkpoints signed before an acknowledged break vouch for the rows as they were: the acknowledgement replaced them.
-  const heads = history.heads.filter((h) => !supersededBy(opts.acknowledged, h));
-  const keyNotConfigured = history.keyNotConfigured.filter((h) => !supersededBy(opts.acknowledged, h));
+  // Checkpoints signed before an acknowledged break vouch for the rows from its first broken row on as they were:
+  // the acknowledgement replaced them there. Below it they still hold.
+  const acks = opts.acknowledgements ?? (opts.acknowledged ? [opts.acknowledged] : []);
+  const heads = history.heads.filter((h) => !contradictedByAcknowledged(acks, h));
+  const keyNotConfigured = history.keyNotConfigured.filter((h) => !contradictedByAcknowledged(acks, h));
   const purged = verdict.checkpoint;
   // Those before the retention checkpoint vouch for rows no longer kept: no verification would check them.
   const unchecked = keyNotConfigured.filter((h) => !purged || h.seq >= purged.seq);
@@ -852,14 +873,20 @@ export async function hashChainBreaks(
   tenant: string,
   upToSeq: number,
   opts: Pick<VerifyOptions, 'segmentRows' | 'signal'> = {},
-): Promise<{ breaks: RowBreak[]; rows: number }> {
-  const breaks: RowBreak[] = [];
+): Promise<{ breaks: Omit<RowBreak, 'rowDigest'>[]; rows: number; limitReached: boolean }> {
+  const breaks: Omit<RowBreak, 'rowDigest'>[] = [];
   let from: { seq: number; hash: string } | undefined;
   let rows = 0;
-  while (breaks.length < MAX_ROW_BREAKS) {
+  let limitReached = false;
+  for (;;) {
     const v = await verifyTenant(db, tenant, { ...opts, upToSeq, ...(from ? { from } : {}) });
     rows += v.rows;
     if (v.ok) {
+      break;
+    }
+    // One more break than may be searched: the rows after it are not checked, so the caller must not vouch for them.
+    if (breaks.length === MAX_ROW_BREAKS) {
+      limitReached = true;
       break;
     }
     breaks.push({ seq: v.brokenAtSeq, problem: v.problem });
@@ -872,10 +899,11 @@ export async function hashChainBreaks(
     }
     from = next;
   }
-  return { breaks, rows };
+  return { breaks, rows, limitReached };
 }
 
-const sameBreaks = (a: readonly RowBreak[], b: readonly RowBreak[]): boolean =>
+type FoundBreak = Pick<RowBreak, 'seq' | 'problem'>;
+const sameBreaks = (a: readonly FoundBreak[], b: readonly FoundBreak[]): boolean =>
   a.length === b.length && a.every((x, i) => x.seq === b[i]?.seq && x.problem === b[i]?.problem);
 
 /**
@@ -893,13 +921,15 @@ export async function verifySignedChain(
   opts: { retentionDays: number; now?: Date } & Pick<VerifyOptions, 'segmentRows' | 'signal'>,
 ): Promise<SignedTenantVerdict> {
   const verifyOpts = { segmentRows: opts.segmentRows, signal: opts.signal };
-  const ack = (await latestAcknowledgements(db, publicKeys, [tenant])).get(tenant);
+  const acknowledgements = (await listAcknowledgements(db, publicKeys, [tenant])).filter((a) => a.valid);
+  const ack = acknowledgements.at(-1);
   const purged = ack && (await tryGetCheckpoint(db, tenant));
   // Acknowledged rows a retention purge has deleted since need no acknowledgement: the purge's checkpoint vouches.
   if (!ack || (purged && purged.seq >= ack.headSeq)) {
     return checkSignedCheckpoint(db, await verifyTenant(db, tenant, verifyOpts), publicKeys, file, {
       ...opts,
       acknowledged: ack,
+      acknowledgements,
     });
   }
   const acknowledgedBreak = acknowledgedBreakOf(ack);
@@ -919,10 +949,26 @@ export async function verifySignedChain(
   if (row?.hash !== ack.headHash) {
     return broken(ack.headSeq, chainProblem('acknowledged-head-changed', ack.headSeq, ack.acknowledgedAt));
   }
+  // The broken rows a retention purge has deleted since are expected gone; verification starts at its checkpoint.
+  const expected = ack.rowBreaks.filter((b) => !purged || b.seq > purged.seq);
+  // Each broken row, and the head, must be exactly as found: the problem text alone would recur after a second
+  // change of the row, or a rewrite of the rows before it that links up to its prev_hash.
+  const digests = await rowDigests(db, tenant, [ack.headSeq, ...expected.map((b) => b.seq)]);
+  if (digests.get(ack.headSeq) !== ack.headDigest) {
+    return broken(ack.headSeq, chainProblem('acknowledged-head-changed', ack.headSeq, ack.acknowledgedAt));
+  }
+  const changed = expected.find((b) => digests.get(b.seq) !== b.rowDigest);
+  if (changed) {
+    return broken(changed.seq, chainProblem('acknowledged-row-changed', changed.seq, ack.acknowledgedAt));
+  }
   const before = await hashChainBreaks(db, tenant, ack.headSeq, verifyOpts);
-  if (!sameBreaks(before.breaks, ack.rowBreaks)) {
+  if (before.limitReached) {
+    const last = before.breaks.at(-1)?.seq ?? ack.headSeq;
+    return broken(last, chainProblem('too-many-breaks', MAX_ROW_BREAKS, ack.headSeq), before.rows);
+  }
+  if (!sameBreaks(before.breaks, expected)) {
     const known = new Set(
-      ack.rowBreaks.map(
+      expected.map(
         (b) => `${b.seq}
 ${b.problem}`,
       ),
@@ -935,7 +981,7 @@ ${b.problem}`),
     return fresh
       ? broken(fresh.seq, fresh.problem, before.rows)
       : broken(
-          ack.rowBreaks[0]?.seq ?? ack.headSeq,
+          expected[0]?.seq ?? ack.headSeq,
           chainProblem('acknowledged-rows-changed', ack.acknowledgedAt),
           before.rows,
         );
@@ -944,6 +990,7 @@ ${b.problem}`),
   const verdict = await checkSignedCheckpoint(db, { ...after, rows: after.rows + before.rows }, publicKeys, file, {
     ...opts,
     acknowledged: ack,
+    acknowledgements,
   });
   return { ...verdict, acknowledgedBreak };
 }
@@ -974,6 +1021,10 @@ export async function acknowledgeBreak(
 ): Promise<BreakAcknowledgement> {
   const { db, keys, file } = deps;
   const publicKeys = publicKeysOf(keys);
+  // What is recorded of the chain after this moment was found by a check this one did not see (M5).
+  const [{ started }] = (await db.query<{ started: string }>('SELECT clock_timestamp()::text AS started')) as [
+    { started: string },
+  ];
   const head = await tryGetChainHead(db, tenant);
   if (!head) {
     throw new AcknowledgementRefused('the chain has no rows');
@@ -995,7 +1046,15 @@ export async function acknowledgeBreak(
   }
   // Every break the hash chain shows up to the head, from the previous acknowledgement's head on, as later
   // verifications will look for them.
-  const { breaks } = await hashChainBreaks(db, tenant, head.seq);
+  const found = await hashChainBreaks(db, tenant, head.seq);
+  if (found.limitReached) {
+    throw new AcknowledgementRefused(
+      `the hash chain shows more than ${MAX_ROW_BREAKS} broken rows: the rows after them were not checked, and ` +
+        'cannot be vouched for',
+    );
+  }
+  const digests = await rowDigests(db, tenant, [head.seq, ...found.breaks.map((b) => b.seq)]);
+  const breaks: RowBreak[] = found.breaks.map((b) => ({ ...b, rowDigest: digests.get(b.seq) ?? MISSING_ROW }));
   const last = breaks.at(-1);
   if (last && last.seq >= head.seq) {
     throw new AcknowledgementRefused(`the chain's head (row ${head.seq}) is itself broken: it cannot be vouched for`);
@@ -1017,6 +1076,7 @@ export async function acknowledgeBreak(
     rowBreaks: breaks,
     headSeq: head.seq,
     headHash: head.hash,
+    headDigest: digests.get(head.seq) ?? MISSING_ROW,
   });
   // The head as a checkpoint, signed at the acknowledgement's time: kept outside the database, it is where the signer
   // and verification go on from (the checkpoints signed before are superseded).
@@ -1024,7 +1084,6 @@ export async function acknowledgeBreak(
     await file.catchUp();
     file.append([signHead(keys.current, { tenant, ...head }, new Date(ack.acknowledgedAt))]);
   });
-  await storeAcknowledgement(db, ack);
   const change = {
     tenant,
     verdict: 'acknowledged' as const,
@@ -1033,8 +1092,23 @@ export async function acknowledgeBreak(
     problem: ack.problem,
     by: by.principalId,
   };
-  await db.query('UPDATE audit_chain_integrity SET ok = true, checked_at = now() WHERE tenant = $1', [tenant]);
-  await recordIntegrityHistory(db, change);
+  await db.transaction(async (tx) => {
+    // Only the state this acknowledgement checked is cleared: a check recorded since (the signer's, another process's
+    // verification) may have found a new break, which `ok = true` would hide.
+    const [recorded] = await tx.query<{ ok: boolean; newer: boolean }>(
+      `SELECT ok, checked_at > $2::timestamptz AS newer FROM audit_chain_integrity WHERE tenant = $1 FOR UPDATE`,
+      [tenant, started],
+    );
+    if (recorded?.newer && !recorded.ok) {
+      throw new AcknowledgementRefused(
+        'a check recorded the chain broken while this acknowledgement verified it: verify it again and acknowledge ' +
+          'what it names',
+      );
+    }
+    await storeAcknowledgement(tx, ack);
+    await tx.query('UPDATE audit_chain_integrity SET ok = true, checked_at = now() WHERE tenant = $1', [tenant]);
+    await recordIntegrityHistory(tx, change);
+  });
   await alertIntegrityChange(deps.audit, change, by.actor);
   return ack;
 }

@@ -191,6 +191,12 @@ function integrityWords(s: ChainIntegrityState): string {
       );
     case 'not-fully-verified':
       return 'nog niet volledig gecontroleerd';
+    case 'acknowledged-break':
+      return (
+        `BREUK ERKEND in rij ${s.brokenFromSeq ?? '?'} tot ${s.brokenAtSeq ?? '?'} ` +
+        `(erkend ${dutchTime(s.acknowledgedAt ?? '')}): de rijen tot en met ${s.acknowledgedHeadSeq ?? '?'} ` +
+        'zijn niet gewaarborgd, dit overzicht kan onvolledig of onjuist zijn'
+      );
   }
 }
 

@@ -1244,6 +1244,14 @@ const CHAIN_PROBLEM_WORDS: Record<ChainProblemCode, Record<Lang, string>> = {
     nl: 'de rijen tot de kop die op {1} werd erkend tonen niet meer de erkende breuken: ze zijn opnieuw gewijzigd',
     en: 'the rows up to the head acknowledged at {1} no longer show the breaks acknowledged: they were changed again',
   },
+  'acknowledged-row-changed': {
+    nl: 'rij {1} is niet meer zoals bij de erkenning van de breuk op {2}: de rij, of de rijen ervoor, zijn opnieuw gewijzigd',
+    en: 'row {1} is no longer as it was found when its break was acknowledged at {2}: it, or the rows before it, were changed again',
+  },
+  'too-many-breaks': {
+    nl: 'de hashketen toont meer dan {1} beschadigde rijen tot rij {2}: de rijen na de laatst gezochte zijn niet gecontroleerd',
+    en: 'the hash chain shows more than {1} broken rows up to row {2}: the rows after the last one searched were not checked',
+  },
 };
 
 /** A municipality's trajectory event type (contracts/delivery-event-type.ts) in words. */

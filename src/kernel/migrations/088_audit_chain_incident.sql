@@ -28,6 +28,7 @@ CREATE TABLE IF NOT EXISTS audit_chain_acknowledgement (
   row_breaks jsonb NOT NULL,
   head_seq bigint NOT NULL,
   head_hash text NOT NULL,
+  head_digest text NOT NULL,
   kid text NOT NULL,
   sig text NOT NULL,
   PRIMARY KEY (tenant, acknowledged_at)

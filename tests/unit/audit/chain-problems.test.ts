@@ -22,6 +22,8 @@ const ARGS: Record<ChainProblemCode, (string | number)[]> = {
   rewritten: [10, 'ffff', CHECKPOINT],
   'acknowledged-head-changed': [40, '2026-12-07T02:00:00.000Z'],
   'acknowledged-rows-changed': ['2026-12-07T02:00:00.000Z'],
+  'acknowledged-row-changed': [3, '2026-12-07T02:00:00.000Z'],
+  'too-many-breaks': [100, 250],
 };
 
 // The console translated problems by regexes copied by hand from src/audit: a problem reworded there fell back to
