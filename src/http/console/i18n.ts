@@ -201,6 +201,13 @@ const MESSAGES = {
     en: 'Who received which data, when, under which agreement and consent (NEN 7513 ch. 9).',
   },
   disclosures: { nl: 'Verstrekkingen en besluiten', en: 'Disclosures and decisions' },
+  handOverTitle: { nl: 'Overzicht om te overhandigen', en: 'Overview to hand over' },
+  handOverIntro: {
+    nl: 'Dit overzicht, ondertekend, om aan het kind of zijn ouders te geven (inzageverzoek, AVG art. 15). Het downloaden wordt vastgelegd als verstrekking.',
+    en: 'This overview, signed, to give to the child or its parents (subject access request, GDPR art. 15). The download is recorded as a disclosure.',
+  },
+  handOverCsv: { nl: 'Downloaden als spreadsheet (CSV)', en: 'Download as a spreadsheet (CSV)' },
+  handOverHtml: { nl: 'Downloaden als webpagina (HTML)', en: 'Download as a web page (HTML)' },
   accesses: { nl: 'Inzagen', en: 'Accesses' },
   overviewCut: {
     nl: 'Niet alles wordt getoond. {0}: hier staan de nieuwste {1}; {2} oudere zijn weggelaten (de oudste getoonde is van {3}). Die vindt u in het auditlog: zoek op dit BSN met een periode tot die datum.',
