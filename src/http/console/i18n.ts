@@ -157,6 +157,10 @@ const MESSAGES = {
     nl: '{0}: de keten klopt niet met wat eerder is ondertekend (herschreven of ingekort); niet ondertekend. Keten controleren noemt de rij.',
     en: '{0}: the chain contradicts what was signed before (rewritten or cut); not signed. Verify chain names the row.',
   },
+  exportRefusedChangedRow: {
+    nl: '{0}: de keten is gebroken: een rij is gewijzigd na het vastleggen; niet geëxporteerd. Keten controleren noemt de rij; de export kan weer zodra de keten heel is, of zodra een auditor de breuk erkent.',
+    en: '{0}: the chain is broken: a row was changed after it was recorded; not exported. Verify chain names the row; the export is possible again once the chain is intact, or once an auditor acknowledges the break.',
+  },
   shownForBsn: { nl: 'Getoond voor het kind met BSN {0}.', en: 'Shown for the child with BSN {0}.' },
   navAuditEvents: { nl: 'Auditlog', en: 'Audit log' },
   navOverview: { nl: 'Verstrekkingen kind', en: "Child's disclosures" },
