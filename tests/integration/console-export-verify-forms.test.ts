@@ -117,6 +117,19 @@ describe("the auditor's export and verify forms do what their labels say", () =>
     expect(page).toContain('action="/console/auditor/verify"');
     expect(page).toContain('Keten destination/gm9999 heeft nog geen rijen');
   });
+
+  // The auditor could not see how long jeugdbrug keeps what (only an operator reading the configuration could): the
+  // verify page says the three terms in words, without the names of the settings (console-words).
+  it('says the retention terms of content, identities and the audit log on the verify page', async () => {
+    const res = await c.auditor.get('/console/auditor/verify');
+    expect(res.status).toBe(200);
+    const page = await res.text();
+    expect(page).toContain('Bewaartermijnen');
+    expect(page).toContain('30 dagen nadat het bericht is afgehandeld');
+    expect(page).toContain('730 dagen nadat de verwijzing is ontvangen');
+    expect(page).toContain('1826 dagen (ongeveer 5 jaar)');
+    expect(page).not.toMatch(/RETENTION/);
+  });
 });
 
 describe("an audit event's page leads back to the results it was opened from", () => {

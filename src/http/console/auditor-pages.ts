@@ -636,7 +636,7 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
         t(lang, 'verifyTitle'),
         html`${await integrity(lang, tenants)}
           <p>${t(lang, 'verifyIntro')}</p>
-          ${form} ${await fullVerifications(lang, tenants)}`,
+          ${form} ${await fullVerifications(lang, tenants)} ${retentionTerms(lang)}`,
       );
       return;
     }
@@ -669,6 +669,19 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
         ${await fullVerifications(lang, chains)}`,
     );
   });
+
+  /** How long what is kept (retention.ts), in words: an auditor answers "how long do you keep this?" from it. */
+  const retentionTerms = (lang: Lang): SafeHtml => {
+    const auditDays = ctx.config.AUDIT_RETENTION_DAYS;
+    return html`<section aria-labelledby="retention">
+      <h2 id="retention">${t(lang, 'retentionTitle')}</h2>
+      <ul>
+        <li>${t(lang, 'retentionContent', ctx.config.INBOX_PAYLOAD_RETENTION_DAYS)}</li>
+        <li>${t(lang, 'retentionIdentity', ctx.config.REFERRAL_IDENTITY_RETENTION_DAYS)}</li>
+        <li>${t(lang, 'retentionAudit', auditDays, formatNumber(lang, Math.round((auditDays / 365.25) * 10) / 10))}</li>
+      </ul>
+    </section>`;
+  };
 
   /** When each chain was last verified whole on schedule (a worker's, full-verify.ts), and what that found. */
   const fullVerifications = async (lang: Lang, tenants: readonly string[]): Promise<SafeHtml> => {

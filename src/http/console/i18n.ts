@@ -375,6 +375,19 @@ const MESSAGES = {
   fullVerifyEvery: { nl: 'elke {0} uur', en: 'every {0} hours' },
   fullVerifyOff: { nl: 'niet: die staat uit', en: 'not: it is turned off' },
   fullVerifyTitle: { nl: 'Geplande volledige controle', en: 'Scheduled full verification' },
+  retentionTitle: { nl: 'Bewaartermijnen', en: 'Retention terms' },
+  retentionContent: {
+    nl: 'Inhoud van berichten (de gegevens van het kind, antwoorden van ontvangers): verwijderd {0} dagen nadat het bericht is afgehandeld.',
+    en: "Content of messages (the child's data, receivers' answers): removed {0} days after the message was finished.",
+  },
+  retentionIdentity: {
+    nl: 'Wat een gemeente nodig heeft voor een status op een verwijzing (BSN, kenmerken, datum): bewaard tot {0} dagen nadat de verwijzing is ontvangen.',
+    en: 'What a municipality needs for a status on a referral (BSN, identifiers, day): kept until {0} days after the referral was received.',
+  },
+  retentionAudit: {
+    nl: 'Auditlog: regels ouder dan {0} dagen (ongeveer {1} jaar) worden verwijderd; een vastgelegd controlepunt houdt de keten controleerbaar.',
+    en: 'Audit log: rows older than {0} days (about {1} years) are removed; a recorded checkpoint keeps the chain verifiable.',
+  },
   fullVerifyResult: { nl: 'Uitkomst', en: 'Result' },
   fullVerifyNever: {
     nl: 'nog niet (de geplande controle gebeurt {0})',
