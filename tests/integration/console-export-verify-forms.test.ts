@@ -73,7 +73,11 @@ describe("the auditor's export and verify forms do what their labels say", () =>
     const res = await c.auditor.get('/console/auditor/verify?tenant=');
     expect(res.status).toBe(200);
     // Nothing was signed in this test's chain yet: consistent, and said to be unverified.
-    expect(await res.text()).toMatch(/Keten 01234567 is intern consistent \(\d+ rijen/);
+    const text = await res.text();
+    expect(text).toMatch(/Keten 01234567 is intern consistent \(\d+ rijen/);
+    // The check just asked for is told apart from the table of the scheduled one below it.
+    expect(text).toMatch(/<h2[^>]*>Controle op uw verzoek, nu<\/h2>/);
+    expect(text).toContain('Geplande volledige controle');
   });
 
   it('shows the head hash and the signed checkpoint, and warns rather than says intact when none was signed', async () => {

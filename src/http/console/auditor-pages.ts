@@ -665,8 +665,11 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
       res,
       t(lang, 'verifyTitle'),
       html`${status}${form}
-        <section aria-label="${t(lang, 'verify')}" class="verdicts">${results}</section>
-        ${await fullVerifications(lang, chains)}`,
+        <section aria-labelledby="verify-now" class="verdicts">
+          <h2 id="verify-now">${t(lang, 'verifyNowTitle')}</h2>
+          ${results}
+        </section>
+        ${await fullVerifications(lang, chains)} ${retentionTerms(lang)}`,
     );
   });
 

@@ -374,6 +374,7 @@ const MESSAGES = {
   fullVerifyDaily: { nl: 'dagelijks', en: 'daily' },
   fullVerifyEvery: { nl: 'elke {0} uur', en: 'every {0} hours' },
   fullVerifyOff: { nl: 'niet: die staat uit', en: 'not: it is turned off' },
+  verifyNowTitle: { nl: 'Controle op uw verzoek, nu', en: 'Verification you asked for, now' },
   fullVerifyTitle: { nl: 'Geplande volledige controle', en: 'Scheduled full verification' },
   retentionTitle: { nl: 'Bewaartermijnen', en: 'Retention terms' },
   retentionContent: {
