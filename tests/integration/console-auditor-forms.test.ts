@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { operatorAction, SYSTEM_WORKER } from '../../src/audit/audit-events';
 import { buildConsentEvent, buildReferralEvent, PRACTICE_AGB } from '../helpers/builders';
-import { openConsole, useConsoleApp, type ConsoleClient } from '../helpers/console-client';
+import { formFields, openConsole, useConsoleApp, type ConsoleClient } from '../helpers/console-client';
 import { TEST_REDIS_URL } from '../helpers/test-runtime';
 
 // The auditor's search, child's overview and consents hold a BSN, which may not go in a URL. They were POSTs that
@@ -115,5 +115,50 @@ describe("the auditor's forms: POST, redirect, GET; the BSN in no URL; a mistype
     const text = await reversed.text();
     expect(text).toContain('De datum bij ‘Van’ ligt na die bij ‘Tot en met’');
     expect(text).not.toContain('Aantal resultaten');
+  });
+
+  // The hand-over document of a child's overview (POST /audit/v1/overview with format=csv or html) had no button in
+  // the console: the privacy officer had to use the API. The child's page now offers both downloads as a form POST
+  // holding the kept form's sealed id, so the BSN stays out of every URL.
+  const childPage = async () => {
+    const posted = await c.auditor.post('/console/auditor/overview', { bsn });
+    expect(posted.status).toBe(303);
+    const res = await c.auditor.get(posted.headers.get('location') ?? '');
+    expect(res.status).toBe(200);
+    return res.text();
+  };
+
+  it.each([
+    ['csv', /^text\/csv/, /\.csv"$/],
+    ['html', /^text\/html/, /\.html"$/],
+  ])('offers the %s document as a form POST that names no BSN, and downloads it', async (format, type, file) => {
+    const page = await childPage();
+    const action = '/console/auditor/overview/download';
+    expect(page).toContain(`<form method="post" action="${action}"`);
+    expect(page).toMatch(new RegExp(`<button type="submit" name="format" value="${format}"`));
+    const fields = formFields(page, action);
+    // The sealed id of the kept form, never the BSN itself.
+    expect(fields.q).toMatch(/^[A-Za-z0-9_-]{16}$/);
+    expect(Object.values(fields).join(' ')).not.toContain(bsn);
+    const res = await c.auditor.post(action, { ...fields, format });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(type);
+    expect(res.headers.get('content-disposition')).toMatch(file);
+    expect(await res.text()).toContain(bsn);
+  });
+
+  it('says on the form that the download is gone when its kept form is, instead of an error page', async () => {
+    const res = await c.auditor.post('/console/auditor/overview/download', { q: 'AAAAAAAAAAAAAAAA', format: 'csv' });
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    expect(text).toContain('name="bsn"');
+    expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+  });
+
+  it('refuses a format the document does not come in, on the form', async () => {
+    const fields = formFields(await childPage(), '/console/auditor/overview/download');
+    const res = await c.auditor.post('/console/auditor/overview/download', { ...fields, format: 'pdf' });
+    expect(res.status).toBe(400);
+    expect(await res.text()).toContain('name="bsn"');
   });
 });

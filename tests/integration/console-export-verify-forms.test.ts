@@ -73,7 +73,11 @@ describe("the auditor's export and verify forms do what their labels say", () =>
     const res = await c.auditor.get('/console/auditor/verify?tenant=');
     expect(res.status).toBe(200);
     // Nothing was signed in this test's chain yet: consistent, and said to be unverified.
-    expect(await res.text()).toMatch(/Keten 01234567 is intern consistent \(\d+ rijen/);
+    const text = await res.text();
+    expect(text).toMatch(/Keten 01234567 is intern consistent \(\d+ rijen/);
+    // The check just asked for is told apart from the table of the scheduled one below it.
+    expect(text).toMatch(/<h2[^>]*>Controle op uw verzoek, nu<\/h2>/);
+    expect(text).toContain('Geplande volledige controle');
   });
 
   it('shows the head hash and the signed checkpoint, and warns rather than says intact when none was signed', async () => {
@@ -116,6 +120,19 @@ describe("the auditor's export and verify forms do what their labels say", () =>
     const page = await res.text();
     expect(page).toContain('action="/console/auditor/verify"');
     expect(page).toContain('Keten destination/gm9999 heeft nog geen rijen');
+  });
+
+  // The auditor could not see how long jeugdbrug keeps what (only an operator reading the configuration could): the
+  // verify page says the three terms in words, without the names of the settings (console-words).
+  it('says the retention terms of content, identities and the audit log on the verify page', async () => {
+    const res = await c.auditor.get('/console/auditor/verify');
+    expect(res.status).toBe(200);
+    const page = await res.text();
+    expect(page).toContain('Bewaartermijnen');
+    expect(page).toContain('30 dagen nadat het bericht is afgehandeld');
+    expect(page).toContain('730 dagen nadat de verwijzing is ontvangen');
+    expect(page).toContain('1826 dagen (ongeveer 5 jaar)');
+    expect(page).not.toMatch(/RETENTION/);
   });
 });
 

@@ -552,9 +552,67 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
       ${cut(t(lang, 'disclosures'), overview.omitted.entries, overview.entries)}
       ${table(t(lang, 'disclosures'), [t(lang, 'when'), t(lang, 'what'), t(lang, 'recipient'), t(lang, 'data'), t(lang, 'purposeAndAgreement'), t(lang, 'consents')], entryRows, t(lang, 'none'))}
       ${cut(t(lang, 'accesses'), overview.omitted.accesses, overview.accesses)}
-      ${table(t(lang, 'accesses'), [t(lang, 'when'), t(lang, 'what'), t(lang, 'user'), t(lang, 'onBehalfOf'), t(lang, 'accessPoint'), t(lang, 'outcome'), t(lang, 'entities')], accessRows, t(lang, 'none'))}`,
+      ${table(t(lang, 'accesses'), [t(lang, 'when'), t(lang, 'what'), t(lang, 'user'), t(lang, 'onBehalfOf'), t(lang, 'accessPoint'), t(lang, 'outcome'), t(lang, 'entities')], accessRows, t(lang, 'none'))}
+      ${kept !== undefined ? handOverForm(page, kept) : ''}`,
     );
   };
+
+  /**
+   * The downloads of the hand-over document (the API's POST /audit/v1/overview, format csv or html). The form holds
+   * the kept form's sealed id (kept-forms.ts), not the BSN: the BSN is read back from the session when it is posted.
+   */
+  const handOverForm = (page: PageContext, kept: string) =>
+    html`<section aria-labelledby="hand-over">
+      <h2 id="hand-over">${t(page.lang, 'handOverTitle')}</h2>
+      <p>${t(page.lang, 'handOverIntro')}</p>
+      <form method="post" action="/console/auditor/overview/download" class="actions">
+        ${csrfField(page)}
+        <input type="hidden" name="q" value="${kept}" />
+        <button type="submit" name="format" value="csv">${t(page.lang, 'handOverCsv')}</button>
+        <button type="submit" name="format" value="html">${t(page.lang, 'handOverHtml')}</button>
+      </form>
+    </section>`;
+
+  /**
+   * The hand-over document itself is the API's (same checks, same disclosure recorded): the BSN of the kept form is
+   * given to it as a form body, as a POST to the API would carry it. A kept form that is gone, or a format the API
+   * refuses, comes back as the overview's form with a message, not as a bare error page.
+   */
+  router.post('/overview/download', (req, res, next) => {
+    const page = pageOf(req, res);
+    const kept = keptForm(ctx.cipher, res, field(req.body, 'q'));
+    const bsn = kept?.bsn;
+    if (bsn === undefined) {
+      sendPage(
+        req,
+        res,
+        t(page.lang, 'overviewTitle'),
+        html`${notice('info', t(page.lang, 'formGone'))}${overviewForm(page, '/console/auditor/overview')}`,
+      );
+      return;
+    }
+    const format = field(req.body, 'format') ?? '';
+    const consoleUrl = req.url;
+    req.url = '/audit/v1/overview';
+    req.originalUrl = `${req.baseUrl}/overview/download`;
+    req.body = new URLSearchParams({ patient: bsn, format }).toString();
+    api(req, res, (err?: unknown) => {
+      const status = err instanceof OperationOutcomeError ? httpStatusOf(err.outcome) : 0;
+      if ((status === 400 || status === 422) && !res.headersSent) {
+        req.url = consoleUrl;
+        req.body = kept;
+        sendPage(
+          req,
+          res,
+          t(page.lang, 'overviewTitle'),
+          html`${notice('error', outcomeInWords(page.lang, err))}${overviewForm(page, '/console/auditor/overview', kept)}`,
+          status,
+        );
+        return;
+      }
+      next(err);
+    });
+  });
 
   router.get('/verify', async (req, res) => {
     const page = pageOf(req, res);
@@ -578,7 +636,7 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
         t(lang, 'verifyTitle'),
         html`${await integrity(lang, tenants)}
           <p>${t(lang, 'verifyIntro')}</p>
-          ${form} ${await fullVerifications(lang, tenants)}`,
+          ${form} ${await fullVerifications(lang, tenants)} ${retentionTerms(lang)}`,
       );
       return;
     }
@@ -607,10 +665,26 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
       res,
       t(lang, 'verifyTitle'),
       html`${status}${form}
-        <section aria-label="${t(lang, 'verify')}" class="verdicts">${results}</section>
-        ${await fullVerifications(lang, chains)}`,
+        <section aria-labelledby="verify-now" class="verdicts">
+          <h2 id="verify-now">${t(lang, 'verifyNowTitle')}</h2>
+          ${results}
+        </section>
+        ${await fullVerifications(lang, chains)} ${retentionTerms(lang)}`,
     );
   });
+
+  /** How long what is kept (retention.ts), in words: an auditor answers "how long do you keep this?" from it. */
+  const retentionTerms = (lang: Lang): SafeHtml => {
+    const auditDays = ctx.config.AUDIT_RETENTION_DAYS;
+    return html`<section aria-labelledby="retention">
+      <h2 id="retention">${t(lang, 'retentionTitle')}</h2>
+      <ul>
+        <li>${t(lang, 'retentionContent', ctx.config.INBOX_PAYLOAD_RETENTION_DAYS)}</li>
+        <li>${t(lang, 'retentionIdentity', ctx.config.REFERRAL_IDENTITY_RETENTION_DAYS)}</li>
+        <li>${t(lang, 'retentionAudit', auditDays, formatNumber(lang, Math.round((auditDays / 365.25) * 10) / 10))}</li>
+      </ul>
+    </section>`;
+  };
 
   /** When each chain was last verified whole on schedule (a worker's, full-verify.ts), and what that found. */
   const fullVerifications = async (lang: Lang, tenants: readonly string[]): Promise<SafeHtml> => {

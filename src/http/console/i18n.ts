@@ -169,6 +169,10 @@ const MESSAGES = {
     nl: '{0}: de keten klopt niet met wat eerder is ondertekend (herschreven of ingekort); niet ondertekend. Keten controleren noemt de rij.',
     en: '{0}: the chain contradicts what was signed before (rewritten or cut); not signed. Verify chain names the row.',
   },
+  exportRefusedChangedRow: {
+    nl: '{0}: de keten is gebroken: een rij is gewijzigd na het vastleggen; niet geëxporteerd. Keten controleren noemt de rij; de export kan weer zodra de keten heel is, of zodra een auditor de breuk erkent.',
+    en: '{0}: the chain is broken: a row was changed after it was recorded; not exported. Verify chain names the row; the export is possible again once the chain is intact, or once an auditor acknowledges the break.',
+  },
   shownForBsn: { nl: 'Getoond voor het kind met BSN {0}.', en: 'Shown for the child with BSN {0}.' },
   navAuditEvents: { nl: 'Auditlog', en: 'Audit log' },
   navOverview: { nl: 'Verstrekkingen kind', en: "Child's disclosures" },
@@ -213,6 +217,13 @@ const MESSAGES = {
     en: 'Who received which data, when, under which agreement and consent (NEN 7513 ch. 9).',
   },
   disclosures: { nl: 'Verstrekkingen en besluiten', en: 'Disclosures and decisions' },
+  handOverTitle: { nl: 'Overzicht om te overhandigen', en: 'Overview to hand over' },
+  handOverIntro: {
+    nl: 'Dit overzicht, ondertekend, om aan het kind of zijn ouders te geven (inzageverzoek, AVG art. 15). Het downloaden wordt vastgelegd als verstrekking.',
+    en: 'This overview, signed, to give to the child or its parents (subject access request, GDPR art. 15). The download is recorded as a disclosure.',
+  },
+  handOverCsv: { nl: 'Downloaden als spreadsheet (CSV)', en: 'Download as a spreadsheet (CSV)' },
+  handOverHtml: { nl: 'Downloaden als webpagina (HTML)', en: 'Download as a web page (HTML)' },
   accesses: { nl: 'Inzagen', en: 'Accesses' },
   overviewCut: {
     nl: 'Niet alles wordt getoond. {0}: hier staan de nieuwste {1}; {2} oudere zijn weggelaten (de oudste getoonde is van {3}). Die vindt u in het auditlog: zoek op dit BSN met een periode tot die datum.',
@@ -375,7 +386,21 @@ const MESSAGES = {
   fullVerifyDaily: { nl: 'dagelijks', en: 'daily' },
   fullVerifyEvery: { nl: 'elke {0} uur', en: 'every {0} hours' },
   fullVerifyOff: { nl: 'niet: die staat uit', en: 'not: it is turned off' },
+  verifyNowTitle: { nl: 'Controle op uw verzoek, nu', en: 'Verification you asked for, now' },
   fullVerifyTitle: { nl: 'Geplande volledige controle', en: 'Scheduled full verification' },
+  retentionTitle: { nl: 'Bewaartermijnen', en: 'Retention terms' },
+  retentionContent: {
+    nl: 'Inhoud van berichten (de gegevens van het kind, antwoorden van ontvangers): verwijderd {0} dagen nadat het bericht is afgehandeld.',
+    en: "Content of messages (the child's data, receivers' answers): removed {0} days after the message was finished.",
+  },
+  retentionIdentity: {
+    nl: 'Wat een gemeente nodig heeft voor een status op een verwijzing (BSN, kenmerken, datum): bewaard tot {0} dagen nadat de verwijzing is ontvangen.',
+    en: 'What a municipality needs for a status on a referral (BSN, identifiers, day): kept until {0} days after the referral was received.',
+  },
+  retentionAudit: {
+    nl: 'Auditlog: regels ouder dan {0} dagen (ongeveer {1} jaar) worden verwijderd; een vastgelegd controlepunt houdt de keten controleerbaar.',
+    en: 'Audit log: rows older than {0} days (about {1} years) are removed; a recorded checkpoint keeps the chain verifiable.',
+  },
   fullVerifyResult: { nl: 'Uitkomst', en: 'Result' },
   fullVerifyNever: {
     nl: 'nog niet (de geplande controle gebeurt {0})',

@@ -1,6 +1,7 @@
 import { OperationOutcomeError } from '@medplum/core';
 import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
 import { httpStatusOf } from '../../kernel/fhir/outcomes';
+import { chainProblemOf, type ChainProblemCode } from '../../audit/chain-problems';
 import { html, type SafeHtml } from './html';
 import { statusDateRuleOf, type StatusDateRule } from '../../event/status-dates';
 import { formatDay, t, type Lang, type MessageKey } from './i18n';
@@ -17,16 +18,54 @@ export type FieldWords = Readonly<
       says?: MessageKey;
       /** for a 409 naming it */
       conflicts?: MessageKey;
+      /** for a 409 naming it: words for the cause its text says, instead of `conflicts` (undefined: those) */
+      conflictsByCause?: (text: string) => MessageKey | undefined;
       /** for a 422 naming it: the value is in the right form, but breaks a rule (`to` before `from`) */
       breaks?: MessageKey;
     }
   >
 >;
 
+/** What rewrites or cuts a chain (rows gone, another history) rather than changing a row in place. */
+const REWRITE_OR_CUT: ReadonlySet<ChainProblemCode> = new Set<ChainProblemCode>([
+  'gap',
+  'rows-missing',
+  'head-mismatch',
+  'chain-ends-early',
+  'signed-row-missing',
+  'head-not-extending',
+  'rewritten',
+  'purge-unrecorded',
+  'purge-unsigned',
+  'purge-too-early',
+  'purge-contradicts',
+]);
+
+/**
+ * The words for an export refused with a 409 (audit-router.ts): a chain known broken by a row changed in place ("The
+ * chain is known broken at row N: <problem>; …" with a problem not in `REWRITE_OR_CUT`) is not one rewritten or cut,
+ * which `chainContradictsSigned` (the default) says.
+ */
+function exportRefusalCause(text: string): MessageKey | undefined {
+  const known = /^The chain is known broken(?: at row \d+)?(?:: (.*?))?; it is exported again/.exec(text);
+  if (!known) {
+    return undefined;
+  }
+  const code = known[1] === undefined ? undefined : chainProblemOf(known[1])?.code;
+  return code !== undefined && REWRITE_OR_CUT.has(code) ? undefined : 'exportRefusedChangedRow';
+}
+
 const FIELDS: FieldWords = {
   bsn: { label: 'bsn', says: 'invalidBsn' },
   patient: { label: 'bsn', says: 'invalidBsn' },
-  tenant: { label: 'chain', says: 'invalidChain', conflicts: 'chainContradictsSigned' },
+  // An export refused for a chain known broken (a row changed, found by verifying: audit-router.ts) is not one that
+  // contradicts its signed history (rewritten or cut): the API's text says which.
+  tenant: {
+    label: 'chain',
+    says: 'invalidChain',
+    conflicts: 'chainContradictsSigned',
+    conflictsByCause: exportRefusalCause,
+  },
   from: { label: 'from', says: 'invalidDate' },
   to: { label: 'to', says: 'invalidDate', breaks: 'toBeforeFrom' },
   date: { label: 'period', says: 'invalidDate' },
@@ -78,7 +117,9 @@ function issueWords(lang: Lang, issue: OperationOutcomeIssue, fields: FieldWords
   if (broken) {
     return t(lang, DATE_RULE_WORDS[broken.rule], label, formatDay(lang, broken.day));
   }
-  return t(lang, specificWords(field, status, issue.code) ?? field.says ?? 'fieldInvalid', label);
+  const text = issue.details?.text ?? issue.diagnostics ?? '';
+  const cause = status === 409 ? field.conflictsByCause?.(text) : undefined;
+  return t(lang, cause ?? specificWords(field, status, issue.code) ?? field.says ?? 'fieldInvalid', label);
 }
 
 const DATE_RULE_WORDS: Record<StatusDateRule, MessageKey> = {

@@ -15,6 +15,32 @@ describe('outcomeInWords', () => {
     expect(words(err, 'en')).toContain('contradicts what was signed before');
   });
 
+  // The export is refused for two causes, and the console said the first for both: a chain known broken (a row's
+  // column changed in an older part, found by verifying it) was called "rewritten or cut", which sends the auditor
+  // looking for the wrong thing. The API's 409 text says which; the words follow it.
+  it('says a chain known broken (a changed row) apart from one that contradicts its signed history', () => {
+    const err = new OperationOutcomeError(
+      conflictField(
+        'The chain is known broken at row 7: content does not match its hash; it is exported again once GET ' +
+          '/audit/v1/verify finds it intact, or once an auditor acknowledges the break (POST /audit/v1/acknowledge), ' +
+          'with the break stated',
+        'tenant',
+      ),
+    );
+    expect(words(err)).toContain('Keten: de keten is gebroken: een rij is gewijzigd');
+    expect(words(err)).not.toContain('herschreven of ingekort');
+    expect(words(err, 'en')).toContain('Chain: the chain is broken: a row was changed');
+    // Known broken because rows were cut: said as rewritten or cut.
+    const cut = new OperationOutcomeError(
+      conflictField(
+        'The chain is known broken at row 7: rows 7 to 9 are missing (the chain head is at 12); it is exported ' +
+          'again once GET /audit/v1/verify finds it intact, or once an auditor acknowledges the break',
+        'tenant',
+      ),
+    );
+    expect(words(cut)).toContain('herschreven of ingekort');
+  });
+
   it('still says a chain that is no chain when the chain field is invalid', () => {
     let err: unknown;
     try {
