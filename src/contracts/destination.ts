@@ -110,6 +110,8 @@ const LOCAL_ADDRESSES = (() => {
 /**
  * Whether a host is reached without crossing the internet: localhost, a loopback or private address, or a name
  * without a dot (a container or service name on the same network, such as docker compose's `municipality`).
+ * A name without a dot is taken on trust, not resolved: a resolver's search domain could make it a remote host, so
+ * such a name is for a network whose names the operator controls.
  */
 export function isLocalHost(hostname: string): boolean {
   const host = hostname.replace(/^\[|\]$/g, '');
