@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import {
+  allowPlainHttpSchema,
   checkPlainHttp,
   destinationFieldsSchema,
   endpointAuthSchema,
@@ -73,8 +74,11 @@ export const practiceEndpointSchema = z
     agb: z.string().regex(/^\d{8}$/, 'an AGB code of 8 digits'),
     adapter: adapterIn(FORMATS.filter((f) => f.servesPractices)),
     baseUrl: z.url({ protocol: /^https?$/ }),
+    /** As a destination's: `true` lets `baseUrl` and an OAuth `auth.tokenUrl` be plain `http://` to a remote host. */
+    allowPlainHttp: allowPlainHttpSchema,
     auth: endpointAuthSchema.default({ type: 'none' }),
     timeoutMs: z.number().int().min(100).optional(),
   })
   .strict()
-  .superRefine(checkFormat(FORMATS.filter((f) => f.servesPractices)));
+  .superRefine(checkFormat(FORMATS.filter((f) => f.servesPractices)))
+  .superRefine(checkPlainHttp);

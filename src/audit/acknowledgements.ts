@@ -3,7 +3,7 @@ import type { Db } from '../kernel/db';
 import { canonicalizeJcs } from './chain';
 
 /**
- * An auditor's acknowledgement of a break in an audit chain (`POST /audit/v1/acknowledge`, the auditor console):
+ * An auditor's acknowledgement of a break in an audit chain (`POST /audit/v1/acknowledge`, an API request):
  * the break found (its rows and problem) is recorded for good, and the chain is vouched for again from the head it
  * had then. Without one, a chain once found broken could never be signed or exported again: a rewrite never verifies
  * intact, and rows must not be repaired (docs/runbook.md). With one, verification checks the rows after that head

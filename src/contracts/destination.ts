@@ -8,6 +8,9 @@ export const DEFAULT_PROBE_INTERVAL_MS = 30_000;
 
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'the name of an environment variable');
 
+/** The `allowPlainHttp` field of a destination or practice endpoint file. */
+export const allowPlainHttpSchema = z.boolean().optional();
+
 /**
  * How jeugdbrug authenticates towards a receiver. Secrets never sit in the file: each names the environment
  * variable that holds it, so configuration can be shared and versioned without leaking them.
@@ -47,10 +50,11 @@ export const destinationFieldsSchema = z
     adapter: z.string(),
     baseUrl: z.url({ protocol: /^https?$/ }),
     /**
-     * `true` lets `baseUrl` be plain `http://` to a host that is not local (loopback, a private address or a name
-     * without a dot): BSNs and referral content would cross networks unencrypted, so this must be said explicitly.
+     * `true` lets `baseUrl` (and an OAuth `auth.tokenUrl`) be plain `http://` to a host that is not local (loopback, a
+     * private address or a name without a dot): BSNs, referral content and the client secret would cross networks
+     * unencrypted, so this must be said explicitly (`checkPlainHttp`).
      */
-    allowPlainHttp: z.boolean().optional(),
+    allowPlainHttp: allowPlainHttpSchema,
     auth: endpointAuthSchema.default({ type: 'none' }),
     /** HTTP timeout per attempt; DELIVERY_TIMEOUT_MS when absent. */
     timeoutMs: z.number().int().min(100).optional(),
@@ -106,6 +110,8 @@ const LOCAL_ADDRESSES = (() => {
 /**
  * Whether a host is reached without crossing the internet: localhost, a loopback or private address, or a name
  * without a dot (a container or service name on the same network, such as docker compose's `municipality`).
+ * A name without a dot is taken on trust, not resolved: a resolver's search domain could make it a remote host, so
+ * such a name is for a network whose names the operator controls.
  */
 export function isLocalHost(hostname: string): boolean {
   const host = hostname.replace(/^\[|\]$/g, '');
@@ -117,21 +123,31 @@ export function isLocalHost(hostname: string): boolean {
 }
 
 /**
- * A destination's `baseUrl` may be plain `http://` only to a local host, or with `allowPlainHttp: true`: what is
- * delivered holds BSNs. Added to the destination schema with superRefine (see mappings/municipality/index.ts).
+ * An endpoint's addresses may be plain `http://` only to a local host, or with `allowPlainHttp: true`: `baseUrl`
+ * receives BSNs (a destination's deliveries, a practice's feedback), and an OAuth `auth.tokenUrl` the client secret.
+ * Added to the destination and practice endpoint schemas with superRefine (see mappings/municipality/index.ts).
  */
 export function checkPlainHttp(
-  value: { baseUrl: string; allowPlainHttp?: boolean | undefined },
+  value: { baseUrl: string; auth?: EndpointAuth | undefined; allowPlainHttp?: boolean | undefined },
   ctx: z.RefinementCtx,
 ): void {
-  const url = new URL(value.baseUrl);
-  if (url.protocol === 'http:' && !isLocalHost(url.hostname) && value.allowPlainHttp !== true) {
-    ctx.addIssue({
-      code: 'custom',
-      path: ['baseUrl'],
-      message:
-        `plain http:// to ${url.hostname}, which is not a local host, would send BSNs unencrypted: use https://, ` +
-        'or set "allowPlainHttp": true if the network between is protected otherwise',
-    });
+  if (value.allowPlainHttp === true) {
+    return;
+  }
+  const addresses = [{ path: ['baseUrl'], url: value.baseUrl, carries: 'BSNs' }];
+  if (value.auth?.type === 'oauth2-client-credentials') {
+    addresses.push({ path: ['auth', 'tokenUrl'], url: value.auth.tokenUrl, carries: 'the client secret' });
+  }
+  for (const { path, url, carries } of addresses) {
+    const { protocol, hostname } = new URL(url);
+    if (protocol === 'http:' && !isLocalHost(hostname)) {
+      ctx.addIssue({
+        code: 'custom',
+        path,
+        message:
+          `plain http:// to ${hostname}, which is not a local host, would send ${carries} unencrypted: use https://, ` +
+          'or set "allowPlainHttp": true if the network between is protected otherwise',
+      });
+    }
   }
 }

@@ -2,7 +2,7 @@ import { badRequest, OperationOutcomeError } from '@medplum/core';
 import type { Router, Request, RequestHandler, Response } from 'express';
 import { exactRouter } from './exact-routing';
 import { z } from 'zod';
-import { assertChainAccess, auditRead, chainsToVerify, verifyChains } from './audit-read';
+import { assertChainAccess, auditRead, chainsToVerify, REFUSAL_AUDITED, verifyChains } from './audit-read';
 import {
   csvHeader,
   csvRow,
@@ -355,6 +355,15 @@ export function auditRouter(ctx: PipelineContext): Router {
     // The document handed to the child is the privacy officer's: an auditor sees every read of the child (a practice
     // does not see the auditors' own), and what it hands over is recorded as a disclosure.
     if (format !== 'json' && principal.role !== 'auditor') {
+      // Recorded as the audit routes record their refusals (outcome 4, saying what was refused) in place of the
+      // general 'refused <route>' row, without the child's BSN: the refusal is of the role, whichever child it was.
+      await auditRead(ctx, req, res, {
+        query: `/audit/v1/overview?format=${format}`,
+        interaction: 'search',
+        outcome: '4',
+        outcomeDesc: `overview not handed over: format ${format} is for an auditor`,
+      });
+      res.locals[REFUSAL_AUDITED] = true;
       throw new OperationOutcomeError(
         forbiddenField('format: the overview to hand over (csv, html) is for an auditor (privacy officer)', 'format'),
       );

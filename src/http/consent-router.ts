@@ -111,7 +111,9 @@ export const EXPLAIN_ROUTE = `/policy/v1${EXPLAIN_PATH}`;
 /**
  * `/policy/v1/…` (mounted there, after authentication, in app.ts): the policy explanation, for auditors, operators
  * and the practice itself. The consent registry itself is `/fhir/Consent` (fhir-router.ts). app.ts also mounts
- * `explainHandlers` on the app itself, ahead of this router, for the POST (see there).
+ * `explainHandlers` on the app itself, ahead of this router, and that route answers every POST. This one is not dead
+ * all the same: it is what answers the path's other methods (OPTIONS 200 with `Allow: POST`, GET 405; without it
+ * OPTIONS is refused), and explain-route.test.ts compares the app's route with it.
  */
 export function consentRouter(ctx: PipelineContext): Router {
   const router = exactRouter();

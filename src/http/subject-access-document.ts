@@ -9,9 +9,21 @@ import type { AccessEntry, ChildOverview, Organisation } from '../reports/child-
  * The child's overview as a document a privacy officer hands to the child or its parents in answer to an access
  * request (AVG art. 15): who received what, when, on what basis (purpose, agreement, consent), and who read it, in
  * words, as CSV or as a printable HTML page (print to PDF from the browser). It states which chains and rows it
- * covers and what is known of their integrity now, and ends with a signature line: the SHA-256 of every byte before
+ * covers and what is known of their integrity now, and ends with a signature block: the SHA-256 of every byte before
  * it, signed with the audit signing key (Ed25519, the key `GET /audit/v1/keys` publishes), so that a copy can be
  * checked later (`verifySubjectAccessDocument`) and a changed one is found out.
+ *
+ * The format, byte for byte (UTF-8): the document is `signed part` + `signature block`, and nothing after it.
+ * - The signed part is the whole CSV (CRLF lines) up to its signature block, or the HTML page up to and including its
+ *   table, leaving the body and the page open (the block closes them, so the page ends once).
+ * - The signature block is exactly what `signatureBlock` makes from the signature {sha256, kid, signedAt, sig}:
+ *   CSV: the cell `# Ondertekend door jeugdbrug op <time> (sleutel <kid>); SHA-256 van alles hierboven: <sha256>`,
+ *   CRLF, the cell `jeugdbrug-signature: <signature as JSON>`, CRLF. HTML: `<footer><p>` the same words `</p><!--
+ *   jeugdbrug-signature: <JSON, HTML-escaped> --></footer>`, `</body>`, `</html>`, each followed by LF.
+ * - sha256 is the hex SHA-256 of the signed part; sig is Ed25519 over `jeugdbrug-child-overview/1`, kid, signedAt and
+ *   sha256, one a line (LF), base64url.
+ * A copy verifies only if its last signature mark parses, it ends with exactly the block that signature makes (a byte
+ * added after it, or other words in it, is refused), the signed part hashes to sha256, and sig verifies with kid.
  */
 
 /** A moment in Dutch words and Dutch time (7 dec 2026, 06:31:55), as the console shows it. */
@@ -305,7 +317,8 @@ function htmlBody(overview: ChildOverview, integrity: readonly ChainIntegritySta
         </table>
       </body>
     </html> `;
-  return page.value;
+  // The page ends once: the signature block (its footer) closes the body and the page, so it is cut off here.
+  return page.value.replace(/\s*<\/body>\s*<\/html>\s*$/, '\n');
 }
 
 function signingInput(kid: string, signedAt: string, sha256: string): Buffer {
@@ -346,8 +359,9 @@ export function subjectAccessDocument(
 }
 
 /**
- * Checks a document `subjectAccessDocument` made, as handed over (CSV or HTML): its signature mark, the SHA-256 of
- * every byte before its signature block, and the signature with the published keys (by `kid`).
+ * Checks a document `subjectAccessDocument` made, as handed over (CSV or HTML): its signature mark, that it ends with
+ * exactly the signature block that mark makes, the SHA-256 of every byte before that block, and the signature with the
+ * published keys (by `kid`). The format is in this module's comment.
  */
 export function verifySubjectAccessDocument(
   text: string,
@@ -369,11 +383,16 @@ export function verifySubjectAccessDocument(
   } catch {
     return { ok: false, problem: 'the signature line cannot be read' };
   }
-  // The signed part ends where the signature block begins: the line of its words (CSV), or the footer (HTML).
-  const words = text.lastIndexOf(SIGNED_WORDS, at);
-  const footer = text.lastIndexOf('<footer>', at);
-  const blockStart = footer >= 0 ? footer : words >= 0 ? text.lastIndexOf('\n', words) + 1 : -1;
-  const signed = blockStart >= 0 ? text.slice(0, blockStart) : '';
+  if (typeof s !== 'object' || s === null) {
+    return { ok: false, problem: 'the signature line cannot be read' };
+  }
+  // The document must end with exactly the block this signature makes, in one of the two formats: not a byte after it
+  // (a paragraph appended after the page, a CSV row after the mark), and not other words in it (time, key).
+  const block = (['csv', 'html'] as const).map((f) => signatureBlock(f, s)).find((b) => text.endsWith(b));
+  if (block === undefined) {
+    return { ok: false, problem: 'the document was changed after its signature line, or in its signature block' };
+  }
+  const signed = text.slice(0, text.length - block.length);
   if (createHash('sha256').update(signed, 'utf8').digest('hex') !== s.sha256) {
     return { ok: false, problem: 'the document was changed after it was signed (its SHA-256 differs)' };
   }

@@ -1,3 +1,5 @@
+import type { AuditEvent } from '@medplum/fhirtypes';
+import { SYSTEM_TENANT } from '../../src/audit/audit-events';
 import { publicKeysOf } from '../../src/audit/signed-heads';
 import { verifySubjectAccessDocument } from '../../src/http/subject-access-document';
 import { MUNICIPALITY } from '../helpers/builders';
@@ -39,6 +41,33 @@ describe("the child's overview as a document to hand over", () => {
     },
   );
 
+  // The signature covered only the bytes before its block: anything after the mark line (a paragraph appended after
+  // the page's end, which browsers render and print; a CSV row after the signature) still verified.
+  it.each(['csv', 'html'])('as %s: nothing may follow or change in the signature block', async (format) => {
+    const text = await (await download(format)).text();
+    const keys = publicKeysOf(app.rt.ctx.signedHeads.keys);
+    const appended =
+      format === 'html' ? `${text}<p>Gegevens verstrekt aan X</p>\n` : `${text}"Gegevens verstrekt aan X"\r\n`;
+    expect(verifySubjectAccessDocument(appended, keys)).toEqual({
+      ok: false,
+      problem: expect.stringContaining('after'),
+    });
+    expect(verifySubjectAccessDocument(`${text}\n`, keys)).toMatchObject({ ok: false });
+    // The block's words say who signed when: they must be the ones the signature stands for.
+    const kid = /\(sleutel ([^)]+)\)/.exec(text)![1]!;
+    expect(verifySubjectAccessDocument(text.replace(`(sleutel ${kid})`, '(sleutel x)'), keys)).toMatchObject({
+      ok: false,
+    });
+  });
+
+  it('as html: one page, its signature footer inside the body', async () => {
+    const text = await (await download('html')).text();
+    expect(text.match(/<\/html>/g)).toHaveLength(1);
+    expect(text.match(/<\/body>/g)).toHaveLength(1);
+    expect(text.indexOf('<footer>')).toBeLessThan(text.indexOf('</body>'));
+    expect(text.trimEnd().endsWith('</html>')).toBe(true);
+  });
+
   it('is recorded as a disclosure to the child, naming the document by its digest', async () => {
     const text = await (await download('csv')).text();
     const sha = /"sha256"":""([0-9a-f]{64})/.exec(text)?.[1];
@@ -51,11 +80,24 @@ describe("the child's overview as a document to hand over", () => {
     );
   });
 
-  it('is for an auditor only (403 naming format); the JSON overview is as before', async () => {
+  it('is for an auditor only (403 naming format, the refusal recorded); the JSON overview is as before', async () => {
     for (const key of ['operator', 'municipality'] as const) {
+      const [before] = await app.rt.ctx.db.query<{ seq: number }>(
+        'SELECT COALESCE(MAX(seq), 0)::int AS seq FROM audit_event WHERE tenant = $1',
+        [SYSTEM_TENANT],
+      );
       const res = await download('csv', key);
       expect(res.status).toBe(403);
       expect(JSON.stringify(await res.json())).toContain('"format"');
+      // Recorded like every other refusal: a Security Alert with outcome 4 saying what was refused, without the BSN.
+      const refused = await app.rt.ctx.db.query<{ resource: AuditEvent }>(
+        "SELECT resource::json AS resource FROM audit_event WHERE tenant = $1 AND seq > $2 AND resource::json->>'outcome' = '4'",
+        [SYSTEM_TENANT, before!.seq],
+      );
+      expect(refused).toHaveLength(1);
+      expect(refused[0]!.resource.type).toEqual(expect.objectContaining({ code: '110113' }));
+      expect(refused[0]!.resource.outcomeDesc).toContain('format csv');
+      expect(JSON.stringify(refused[0]!.resource)).not.toContain(BSN);
     }
     expect((await download('pdf')).status).toBe(400);
   });

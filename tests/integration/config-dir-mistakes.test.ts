@@ -14,14 +14,23 @@ function shippedCopy(dir: string, name: string): string {
 }
 
 function problemsFor(dir: string, configDir: string): string[] {
-  return reviewConfiguration({ CONFIG_DIR: configDir, DATA_DIR: path.join(dir, 'data') }).problems;
+  // TOKEN_SECRET: the client secret that an OAuth endpoint's file names, set as a deployment would.
+  return reviewConfiguration({ CONFIG_DIR: configDir, DATA_DIR: path.join(dir, 'data'), TOKEN_SECRET: 'secret' })
+    .problems;
+}
+
+function editFile(file: string, edit: (content: Record<string, unknown>) => void): void {
+  const content = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+  edit(content);
+  fs.writeFileSync(file, JSON.stringify(content, null, 2));
 }
 
 function editDestination(configDir: string, edit: (destination: Record<string, unknown>) => void): void {
-  const file = path.join(configDir, 'destinations/demo-overbetuwe.json');
-  const destination = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
-  edit(destination);
-  fs.writeFileSync(file, JSON.stringify(destination, null, 2));
+  editFile(path.join(configDir, 'destinations/demo-overbetuwe.json'), edit);
+}
+
+function editPractice(configDir: string, edit: (practice: Record<string, unknown>) => void): void {
+  editFile(path.join(configDir, 'practices/demo-de-linde.json'), edit);
 }
 
 describe('config:check on a CONFIG_DIR that is empty, wrong, or sends in cleartext', () => {
@@ -86,6 +95,52 @@ describe('config:check on a CONFIG_DIR that is empty, wrong, or sends in clearte
     editDestination(cleartext, (d) => {
       d.baseUrl = 'https://gm0226.example.nl/fhir';
       delete d.allowPlainHttp;
+    });
+    expect(problemsFor(dir, cleartext)).toEqual([]);
+  });
+
+  // Only a destination's baseUrl was checked: a practice's HIS endpoint (feedback names the child by BSN) and an OAuth
+  // token URL (the client secret goes there) could be plain http:// to any host.
+  it('refuses plain http:// to a practice endpoint on the internet, unless its file says allowPlainHttp', () => {
+    const cleartext = shippedCopy(dir, 'cleartext-practice');
+    editPractice(cleartext, (p) => {
+      p.baseUrl = 'http://his.example.nl/fhir';
+    });
+    expect(problemsFor(dir, cleartext)).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/practices\/demo-de-linde\.json:\d+:\d+ baseUrl: plain http:\/\/ to his\.example\.nl/),
+      ]),
+    );
+    editPractice(cleartext, (p) => {
+      p.allowPlainHttp = true;
+    });
+    expect(problemsFor(dir, cleartext)).toEqual([]);
+    editPractice(cleartext, (p) => {
+      p.baseUrl = 'http://his/fhir';
+      delete p.allowPlainHttp;
+    });
+    expect(problemsFor(dir, cleartext)).toEqual([]);
+  });
+
+  it.each([
+    ['destination', editDestination, /destinations\/demo-overbetuwe\.json:\d+:\d+ auth\.tokenUrl: plain http:\/\//],
+    ['practice endpoint', editPractice, /practices\/demo-de-linde\.json:\d+:\d+ auth\.tokenUrl: plain http:\/\//],
+  ])("refuses a %s's OAuth token URL in plain http:// to the internet, unless allowPlainHttp", (_, edit, problem) => {
+    const cleartext = shippedCopy(dir, `cleartext-token-${_.replace(' ', '-')}`);
+    const oauth = (tokenUrl: string) => (e: Record<string, unknown>) => {
+      e.auth = { type: 'oauth2-client-credentials', tokenUrl, clientId: 'jeugdbrug', clientSecretEnv: 'TOKEN_SECRET' };
+    };
+    edit(cleartext, oauth('http://login.example.nl/token'));
+    const problems = problemsFor(dir, cleartext);
+    expect(problems).toEqual(expect.arrayContaining([expect.stringMatching(problem)]));
+    expect(problems.join('\n')).toContain('client secret');
+    edit(cleartext, oauth('http://127.0.0.1:9090/token'));
+    expect(problemsFor(dir, cleartext)).toEqual([]);
+    edit(cleartext, oauth('https://login.example.nl/token'));
+    expect(problemsFor(dir, cleartext)).toEqual([]);
+    edit(cleartext, (e) => {
+      oauth('http://login.example.nl/token')(e);
+      e.allowPlainHttp = true;
     });
     expect(problemsFor(dir, cleartext)).toEqual([]);
   });
