@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { purgeExpired } from '../../src/event/retention';
 import { useTestApp } from '../helpers/test-runtime';
+import { waitFor } from '../helpers/wait-for';
 
 // A purge with nothing due left no trace: an auditor could not tell that retention runs at all, nor by which terms.
 describe('each retention run', () => {
@@ -8,12 +9,16 @@ describe('each retention run', () => {
 
   it('logs that it ran, with every retention term, also when nothing was due (no personal data)', async () => {
     await purgeExpired(app.rt.ctx);
-    const lines = fs
-      .readFileSync(app.testEnv.logFile, 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as Record<string, unknown>)
-      .filter((l) => l.msg === 'retention purge done');
+    // The log file is written asynchronously: the line may land a moment after the run.
+    const lines = await waitFor('the retention run logged', () => {
+      const done = fs
+        .readFileSync(app.testEnv.logFile, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .filter((l) => l.msg === 'retention purge done');
+      return done.length > 0 ? done : undefined;
+    });
     expect(lines.at(-1)).toMatchObject({
       payloadsCleared: 0,
       chains: 0,
