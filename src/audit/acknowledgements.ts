@@ -3,16 +3,17 @@ import type { Db } from '../kernel/db';
 import { canonicalizeJcs } from './chain';
 
 /**
- * An auditor's acknowledgement of a break in an audit chain (`POST /audit/v1/acknowledge`, an API request):
- * the break found (its rows and problem) is recorded for good, and the chain is vouched for again from the head it
- * had then. Without one, a chain once found broken could never be signed or exported again: a rewrite never verifies
- * intact, and rows must not be repaired (docs/runbook.md). With one, verification checks the rows after that head
- * against the checkpoints signed since, and the rows up to it against the acknowledgement: they must show exactly
- * the breaks it recorded (`rowBreaks`), each broken row and the head row exactly as they were found (`rowDigest`,
- * `headDigest`), and the checkpoints signed before it still hold for the rows below the first broken one
- * (`acknowledgedFloor`): so a second tamper, before or after it, or of the broken row itself, is found as the first was. Kept in `audit_chain_acknowledgement` (migration 088), signed with the audit
- * signing key (which never enters the database): a row written by hand does not verify and acknowledges nothing,
- * and one deleted leaves the chain reported broken again.
+ * An auditor's acknowledgement of a break in an audit chain (`POST /audit/v1/acknowledge`, an API request): the break
+ * found (its rows and problem) is recorded for good, and the chain is vouched for again from the head it had then.
+ * Without one, a chain once found broken could never be signed or exported again: a rewrite never verifies intact,
+ * and rows must not be repaired (docs/runbook.md). With one, verification checks the rows after that head against the
+ * checkpoints signed since, and the rows up to it against the acknowledgement: they must show exactly the breaks it
+ * recorded (`rowBreaks`), each broken row and the head row exactly as they were found (`rowDigest`, `headDigest`),
+ * and the checkpoints signed before it still hold for the rows below the first broken one (`acknowledgedFloor`): so a
+ * second tamper, before or after it, or of the broken row itself, is found as the first was. Kept in
+ * `audit_chain_acknowledgement` (migration 088), signed with the audit signing key (which never enters the database):
+ * a row written by hand does not verify and acknowledges nothing, and one deleted leaves the chain reported broken
+ * again.
  */
 export interface BreakAcknowledgement {
   readonly tenant: string;

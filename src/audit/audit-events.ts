@@ -129,6 +129,16 @@ export function consentReference(id: string, version: number | undefined): strin
   return version === undefined ? `Consent/${id}` : `Consent/${id}/_history/${version}`;
 }
 
+/**
+ * SQL: every reference an AuditEvent may name consent `id` (an SQL text expression) by, as exact tokens of the
+ * entities index: `Consent/<id>` as cited before migration 087, and `Consent/<id>/_history/<v>` for each version the
+ * registry has kept (`consent_history`).
+ */
+export const consentReferencesSql = (id: string): string =>
+  `(ARRAY['Consent/' || ${id}] || ARRAY(
+    SELECT 'Consent/' || ${id} || '/_history/' || v FROM generate_series(1,
+      (SELECT COALESCE(max(version_id), 0) FROM consent_history WHERE id = ${id})) AS v))`;
+
 /** `Consent/<id>/_history/<version>`, read back: the id and, when cited, the version. */
 export const CONSENT_REFERENCE = /^Consent\/([^/]+)(?:\/_history\/(\d+))?$/;
 

@@ -88,8 +88,8 @@ export async function recordChainIntegrity(
     checkpointsNotChecked?: object | undefined;
   },
   foundBy: IntegrityFinder,
-  whole?: WholeVerification,
-  audit?: AuditAppender,
+  /** `whole`: the verification read the whole chain (only such may clear a break); `audit`: where to alert a change. */
+  { whole, audit }: { whole?: WholeVerification | undefined; audit?: AuditAppender | undefined } = {},
 ): Promise<IntegrityChange | undefined> {
   if (verdict.ok && (!whole || (foundBy !== 'verify' && foundBy !== 'full-verify'))) {
     return undefined;

@@ -117,7 +117,7 @@ async function record(db: Db, v: SignedTenantVerdict, whole: WholeVerification):
       [v.tenant, v.ok, v.rows, v.ok ? null : v.brokenAtSeq, v.ok ? null : v.problem],
     );
     // The alert is written after the transaction (by another connection): only a change that committed is told.
-    return recordChainIntegrity(tx, v.tenant, v, 'full-verify', whole);
+    return recordChainIntegrity(tx, v.tenant, v, 'full-verify', { whole });
   });
 }
 

@@ -1396,8 +1396,7 @@ export class HeadSigner {
           tenant,
           { ok: false, problem: chainProblem('head-not-extending', head.seq, namedCheckpoint(last)) },
           'head-check',
-          undefined,
-          this.opts.audit,
+          { audit: this.opts.audit },
         );
         this.opts.onContradiction?.(tenant, last.seq);
         continue;

@@ -149,11 +149,12 @@ export async function runAuditCli(args: readonly string[], io: CliIo): Promise<n
           // Intact by the hash chain alone vouches for nothing, nor against a file or keys the caller chose (a
           // witness's old copy, an empty file, any JWK set): those clear nothing.
           const own = signed && checkpoints === undefined && keys === undefined;
-          await recordChainIntegrity(db, t, v, 'verify', own ? whole : undefined, writer).catch((err: unknown) =>
-            io.err(
-              `audit-verify: warning: chain ${t}: its verdict could not be recorded for the running product ` +
-                `(${err instanceof Error ? err.message : String(err)})`,
-            ),
+          await recordChainIntegrity(db, t, v, 'verify', { whole: own ? whole : undefined, audit: writer }).catch(
+            (err: unknown) =>
+              io.err(
+                `audit-verify: warning: chain ${t}: its verdict could not be recorded for the running product ` +
+                  `(${err instanceof Error ? err.message : String(err)})`,
+              ),
           );
           const notChecked = 'checkpointsNotChecked' in v ? v.checkpointsNotChecked : undefined;
           if (notChecked) {

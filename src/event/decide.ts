@@ -142,36 +142,24 @@ export async function decideForEvent(
         })),
       },
     );
-    return { ...decision, consentVersions: versionsOf(stored) };
+    const read = Object.fromEntries(stored.map((c) => [c.id, c.versionId]));
+    return { ...decision, consentVersions: citedVersions(decision.consentIds, read) };
   });
 }
 
 /**
- * The versions of the consents the decision rests on (`consentIds`) alone, as a disclosure's note keeps them until
- * its audit is written; undefined when the decision knows none (decided by an older build).
+ * Of the versions of the consents a decision read (`read`, by id), those of the consents it rests on (`consentIds`):
+ * what its audit cites, and what a disclosure's note keeps until that audit is written.
  */
-export function citedVersions(decision: Decision): ConsentVersions | undefined {
-  const all = decision.consentVersions;
-  if (all === undefined) {
-    return undefined;
-  }
+export function citedVersions(consentIds: readonly string[], read: ConsentVersions): ConsentVersions {
   const cited: Record<string, number> = {};
-  for (const id of decision.consentIds) {
-    const version = all[id];
+  for (const id of consentIds) {
+    const version = read[id];
     if (version !== undefined) {
       cited[id] = version;
     }
   }
   return cited;
-}
-
-/** Which version of each consent was read: what the decision's audit cites. */
-function versionsOf(stored: readonly StoredConsent[]): ConsentVersions {
-  const versions: Record<string, number> = {};
-  for (const c of stored) {
-    versions[c.id] = c.versionId;
-  }
-  return versions;
 }
 
 /** On a `referral.cancelled`: what became of the referral it cancels at the municipality's destination. */

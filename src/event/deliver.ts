@@ -28,7 +28,7 @@ import {
 import { sealAnswer, summariseAnswer, type SealedAnswer } from './receiver-answer';
 import { stageStatements } from './stage-groups';
 import type { PipelineContext } from './context';
-import { childConsentsOnce, citedVersions, decideAndRecord, purposeOf } from './decide';
+import { childConsentsOnce, decideAndRecord, purposeOf } from './decide';
 import { deniedForConsent, recheckConsentDenial } from './redecide';
 import { auditedAgreement } from './registry';
 import { decisionText } from '../policy/reason-words';
@@ -246,7 +246,7 @@ const childEventDelivery: DeliveryKind = {
         resources: resources.map((r) => `${r.resourceType}/${r.id ?? ''}`),
         agreement: auditedAgreement(ctx.registry, decision.agreement),
         consentIds: [...decision.consentIds],
-        consentVersions: citedVersions(decision),
+        consentVersions: decision.consentVersions,
         // What the decision read, to see once the disclosure is recorded whether a consent changed meanwhile.
         consentsSeen,
       },

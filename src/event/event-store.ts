@@ -2507,14 +2507,14 @@ export class ConsentOfAnotherChildError extends Error {
 }
 
 /**
- * Which of `ids` (jeugdbrug's consent ids of one practice) are recorded for a child other than the one each comes
- * with: a practice that reuses a consent id for another child would otherwise merge the new consent into the first
- * child's (`upsertConsents` keeps the first child), telling the practice it was recorded while the second child has
- * none, and changing what the first child consented to. One statement per request.
+ * Which of the consents sent (jeugdbrug's consent ids: each holds its practice's AGB, `resourceIds.consent`) are
+ * recorded for a child other than the one each comes with: a practice that reuses a consent id for another child
+ * would otherwise merge the new consent into the first child's (`upsertConsents` keeps the first child), telling the
+ * practice it was recorded while the second child has none, and changing what the first child consented to. One
+ * statement per request.
  */
 export async function consentsOfOtherChildren(
   db: Db,
-  tenant: string,
   consents: readonly { id: string; patientBsn: string }[],
 ): Promise<Set<string>> {
   if (consents.length === 0) {
@@ -2522,9 +2522,9 @@ export async function consentsOfOtherChildren(
   }
   const rows = await db.query<{ id: string }>(
     `SELECT c.id FROM consent c
-       JOIN unnest($2::text[], $3::text[]) AS sent(id, patient_bsn) ON sent.id = c.id
-      WHERE c.tenant = $1 AND c.patient_bsn <> sent.patient_bsn`,
-    [tenant, consents.map((c) => c.id), consents.map((c) => c.patientBsn)],
+       JOIN unnest($1::text[], $2::text[]) AS sent(id, patient_bsn) ON sent.id = c.id
+      WHERE c.patient_bsn <> sent.patient_bsn`,
+    [consents.map((c) => c.id), consents.map((c) => c.patientBsn)],
   );
   return new Set(rows.map((r) => r.id));
 }

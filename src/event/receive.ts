@@ -297,34 +297,20 @@ async function withoutConsentsOfOtherChildren<R extends { event: CanonicalEvent;
   receipts: Receipt[],
 ): Promise<R[]> {
   const sent = rows.flatMap((r) =>
-    consentsOf(r.event).map((c) => ({
-      r,
-      tenant: r.event.practice.agb,
-      id: c.id ?? '',
-      patientBsn: r.event.patient.bsn,
-    })),
+    consentsOf(r.event).map((c) => ({ r, id: c.id ?? '', patientBsn: r.event.patient.bsn })),
   );
   if (sent.length === 0) {
     return [...rows];
   }
-  const stored = new Set<string>();
-  for (const tenant of new Set(sent.map((s) => s.tenant))) {
-    for (const id of await consentsOfOtherChildren(
-      db,
-      tenant,
-      sent.filter((s) => s.tenant === tenant),
-    )) {
-      stored.add(`${tenant}|${id}`);
-    }
-  }
+  // A consent's id holds its practice's AGB: one id is one practice's consent.
+  const stored = await consentsOfOtherChildren(db, sent);
   const childOf = new Map<string, string>();
   const refused = new Map<R, string>();
-  for (const { r, tenant, id, patientBsn } of sent) {
-    const key = `${tenant}|${id}`;
-    if (stored.has(key) || (childOf.get(key) ?? patientBsn) !== patientBsn) {
+  for (const { r, id, patientBsn } of sent) {
+    if (stored.has(id) || (childOf.get(id) ?? patientBsn) !== patientBsn) {
       refused.set(r, id);
     }
-    childOf.set(key, childOf.get(key) ?? patientBsn);
+    childOf.set(id, childOf.get(id) ?? patientBsn);
   }
   for (const [r, id] of refused) {
     receipts[r.index] = rejected(receipts[r.index]!, consentIdReused(r.consentIdAt, id));

@@ -116,14 +116,9 @@ export async function purgeExpired(
       ctx.metrics?.recordAuditVerify(tenant, !('reason' in result), { scheduled: true });
       if ('reason' in result) {
         // Recorded for every process; a failure to record it must not stop the other chains' purge.
-        await recordChainIntegrity(
-          ctx.db,
-          tenant,
-          { ok: false, problem: result.reason },
-          'retention',
-          undefined,
-          ctx.audit,
-        ).catch((err: unknown) =>
+        await recordChainIntegrity(ctx.db, tenant, { ok: false, problem: result.reason }, 'retention', {
+          audit: ctx.audit,
+        }).catch((err: unknown) =>
           ctx.log.error({ tenant, ...errorFields(err) }, 'could not record the audit chain as broken'),
         );
       }

@@ -24,7 +24,7 @@ import type { Decision } from '../policy/types';
 import type { Consent, Resource } from '@medplum/fhirtypes';
 import type { PipelineContext } from './context';
 import { practiceReceiver, sendToPractice } from './practice-send';
-import { childConsentsOnce, reasonText } from './decide';
+import { childConsentsOnce, citedVersions, reasonText } from './decide';
 import {
   denyTrajectoryEvent,
   insertTrajectoryEvent,
@@ -97,7 +97,11 @@ async function decideTrajectoryEvent(ctx: PipelineContext, e: TrajectoryEvent, a
     ),
   );
   // The versions read, for the audit to cite (`Consent/<id>/_history/<v>`), as decideForEvent gives them.
-  return { decision: { ...decision, consentVersions: versions }, purpose, consents };
+  return {
+    decision: { ...decision, consentVersions: citedVersions(decision.consentIds, versions) },
+    purpose,
+    consents,
+  };
 }
 
 const COUNTED_AS: Record<TrajectoryEvent['type'], HisEventType> = {

@@ -268,7 +268,7 @@ export async function verifyChains(
     ctx.metrics.recordAuditVerify(tenant, verdict.ok);
     // Known to every process: the signer signs no head of a chain found broken, the console's pages say so.
     // A change of verdict is written to the system chain too (a Security Alert), and kept in the history.
-    await recordChainIntegrity(ctx.db, tenant, verdict, 'verify', whole, ctx.audit);
+    await recordChainIntegrity(ctx.db, tenant, verdict, 'verify', { whole, audit: ctx.audit });
     // The file's name alone: its path would tell every caller allowed to verify how the host is laid out.
     const cp = verdict.signedCheckpoint;
     verdicts.push(cp ? { ...verdict, signedCheckpoint: { ...cp, where: path.basename(cp.where) } } : verdict);

@@ -284,14 +284,9 @@ export function auditRouter(ctx: PipelineContext): Router {
         );
         ctx.metrics.recordAuditVerify(tenant, false);
         // Known to every process, as the signer's own finding of it is.
-        await recordChainIntegrity(
-          ctx.db,
-          tenant,
-          { ok: false, problem: signed.problem },
-          'head-check',
-          undefined,
-          ctx.audit,
-        );
+        await recordChainIntegrity(ctx.db, tenant, { ok: false, problem: signed.problem }, 'head-check', {
+          audit: ctx.audit,
+        });
         await refuseExport(ctx, req, res, tenant, 'the chain contradicts its signed checkpoint');
         throw new OperationOutcomeError(
           conflictField(`${signed.problem}. GET /audit/v1/verify names the row`, 'tenant'),

@@ -85,8 +85,8 @@ export function hisRouter(ctx: PipelineContext): Router {
     const query = parseQueryOrThrow(practiceEventQuery, req.query);
     // Taken before the first page is read, and carried by the next links: a change a page could not see yet (its
     // transaction still running) or that moved an event past the pages read is after it.
-    const watermark = await pollWatermark(ctx.db, principal.practices, query._pollFrom);
-    if (watermark.givenFromAfterPresent) {
+    const watermark = query._page ? undefined : await pollWatermark(ctx.db, principal.practices, query._pollFrom);
+    if (watermark?.givenFromAfterPresent) {
       throw new OperationOutcomeError(
         conflictField(
           'this pollFrom is from after the database’s present: the database was restored from a backup since it was ' +
@@ -96,7 +96,7 @@ export function hisRouter(ctx: PipelineContext): Router {
         ),
       );
     }
-    const pollFrom = query._page?.w ?? watermark.pollFrom;
+    const pollFrom = query._page?.w ?? watermark!.pollFrom;
     const kind = pollKindOf(query);
     const page = await listPracticeEvents(ctx.db, principal.practices, {
       state: query.state,

@@ -18,9 +18,10 @@ export const HELMET_OPTIONS: Readonly<HelmetOptions> = {
 };
 
 /**
- * Helmet's headers (HELMET_OPTIONS) for every answer. These options give the same headers to every request, so helmet runs once, here, on a stand-in answer that records
- * what it does, and each request gets those steps replayed: the same headers, in the same order, without helmet's
- * thirteen middleware calls per request. `security-headers.test.ts` compares the two on real answers.
+ * Helmet's headers (HELMET_OPTIONS) for every answer. These options give the same headers to every request, so helmet
+ * runs once, here, on a stand-in answer that records what it does, and each request gets those steps replayed: the
+ * same headers, in the same order, without helmet's thirteen middleware calls per request. `security-headers.test.ts`
+ * compares the two on real answers.
  */
 export function securityHeaders(): RequestHandler {
   const steps = stepsOf(helmet(HELMET_OPTIONS));

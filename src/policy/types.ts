@@ -151,9 +151,9 @@ export interface Decision {
   /** Ids (without `Consent/`) of the consents the decision rests on: the permits, the objections, or the misses. */
   readonly consentIds: readonly string[];
   /**
-   * The version (`meta.versionId`, migration 087) of each consent the decision read, by id: set by the caller that
-   * read them from the registry (event/decide.ts), so the audit cites `Consent/<id>/_history/<version>`. The engine
-   * itself never sees versions.
+   * The version (`meta.versionId`, migration 087) of each consent the decision rests on (`consentIds`), by id: set by
+   * the caller that read them from the registry (event/decide.ts `citedVersions`), so the audit cites
+   * `Consent/<id>/_history/<version>`. The engine itself never sees versions.
    */
   readonly consentVersions?: ConsentVersions;
   readonly obligations: DecisionObligations;

@@ -181,7 +181,7 @@ describe('a chain found broken by one process while another verifies it', () => 
     expect(await known(a)).toMatchObject({ ok: false, foundBy: 'head-check' });
     // A's verdict from the rows it read before, recorded now, does not clear it.
     const checked = { seq: signed.seq, hash: signed.hash, signedAt: signed.signedAt, kid: signed.kid, where: 'x' };
-    await recordChainIntegrity(a.rt.ctx.db, PRACTICE_AGB, { ok: true, signedCheckpoint: checked }, 'verify', whole);
+    await recordChainIntegrity(a.rt.ctx.db, PRACTICE_AGB, { ok: true, signedCheckpoint: checked }, 'verify', { whole });
     expect(await known(a)).toMatchObject({ ok: false, foundBy: 'head-check' });
     // Rounds of both signers leave it broken, and sign nothing.
     for (let round = 0; round < 2; round++) {
@@ -201,7 +201,7 @@ describe('a chain found broken by one process while another verifies it', () => 
       { ok: true, signedCheckpoint: checked, checkpointsNotChecked: notChecked },
     ]) {
       const after = await wholeVerificationStart(a.rt.ctx.db);
-      await recordChainIntegrity(a.rt.ctx.db, PRACTICE_AGB, unvouched, 'full-verify', after);
+      await recordChainIntegrity(a.rt.ctx.db, PRACTICE_AGB, unvouched, 'full-verify', { whole: after });
       expect(await known(a)).toMatchObject({ ok: false, foundBy: 'head-check' });
     }
     expect(await (await b.request(`/audit/v1/verify?tenant=${PRACTICE_AGB}`, { key: 'auditor' })).json()).toMatchObject(

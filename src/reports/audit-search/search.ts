@@ -1,5 +1,5 @@
 import type { AuditEvent, Extension } from '@medplum/fhirtypes';
-import { IDENTIFIER_SYSTEMS } from '../../audit/audit-events';
+import { consentReferencesSql, IDENTIFIER_SYSTEMS } from '../../audit/audit-events';
 import { scopeCondition } from '../audit-scope';
 import { and, or, SqlParams } from '../../kernel/sql-params';
 import type { Principal } from '../../access/principal';
@@ -57,10 +57,7 @@ function referenceSql(column: 'agents' | 'entities', r: ReferenceFilter, q: SqlP
   if (consentId !== undefined) {
     // Decisions and disclosures cite the version they read (`Consent/<id>/_history/<v>`, migration 087): the
     // reference as it was cited before, or any version the registry has kept, each an exact token the index finds.
-    const id = q.add(consentId, 'text');
-    return `${column} && (ARRAY['Consent/' || ${id}] || ARRAY(
-      SELECT 'Consent/' || ${id} || '/_history/' || v FROM generate_series(1,
-        (SELECT COALESCE(max(version_id), 0) FROM consent_history WHERE id = ${id})) AS v))`;
+    return `${column} && ${consentReferencesSql(q.add(consentId, 'text'))}`;
   }
   if (r.kind === 'exact') {
     return `${column} @> ${q.add([r.token], 'text[]')}`;

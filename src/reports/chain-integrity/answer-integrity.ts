@@ -153,7 +153,10 @@ export function brokenChainsOutcome(states: readonly ChainIntegrityState[]): Ope
   };
 }
 
-/** An acknowledged break as a search's warning: the chain is signed again, but its rows up to the head are not vouched for. */
+/**
+ * An acknowledged break as a search's warning: the chain is signed again, but its rows up to the head are not vouched
+ * for.
+ */
 function acknowledgedBreakWords(s: ChainIntegrityState): string {
   return (
     `The audit chain ${s.chain} has a known break, acknowledged by ${s.acknowledgedBy ?? '?'} at ` +

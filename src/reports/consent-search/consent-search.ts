@@ -69,9 +69,10 @@ const VERSION_COLUMNS = 'tenant, patient_bsn, resource, version_id::text AS vers
 
 /**
  * The Consent as served: the stored one (or a kept version of it) with this server's version and the time that
- * version was stored in `meta` (a practice's own `meta.versionId`, if it sent one, is its HIS's, not a version here). Its references to the child
- * (`patient`, and `performer` when the child consented) also carry the child's BSN: the Patient they name is in the
- * practice's Bundles, not served here, and a logical reference lets a client find the child all the same.
+ * version was stored in `meta` (a practice's own `meta.versionId`, if it sent one, is its HIS's, not a version here).
+ * Its references to the child (`patient`, and `performer` when the child consented) also carry the child's BSN: the
+ * Patient they name is in the practice's Bundles, not served here, and a logical reference lets a client find the
+ * child all the same.
  */
 function servedConsent(row: Pick<ConsentRow, 'resource' | 'version_id' | 'updated_at' | 'patient_bsn'>): Consent {
   const child = row.resource.patient?.reference;

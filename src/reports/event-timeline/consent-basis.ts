@@ -1,6 +1,6 @@
 import type { Consent } from '@medplum/fhirtypes';
 import type { Db } from '../../kernel/db';
-import { AUDIT_SUBTYPES } from '../../audit/audit-events';
+import { AUDIT_SUBTYPES, CONSENT_REFERENCE, consentReferencesSql } from '../../audit/audit-events';
 import { isObjection } from '../../policy/objection';
 import { withdrawnParties } from '../../policy/compiled-consent';
 import { CONSENT_WITHDRAWN_AT_EXTENSION } from '../../kernel/fhir/systems';
@@ -121,20 +121,20 @@ async function consentsAsHeld(db: Db, practice: string, ids: readonly string[]):
       [practice, ids],
     ),
     // A recording cites the version it wrote (`Consent/<id>/_history/<v>`, migration 087), one from before it the
-    // consent alone: each an exact token of the entities index.
+    // consent alone.
     db.query<OverviewRow>(
       `SELECT tenant, seq::float8 AS seq, resource::json AS resource FROM audit_event
-       WHERE tenant = $1 AND subtype = $3 AND entities && ($2::text[] || ARRAY(
-         SELECT 'Consent/' || h.id || '/_history/' || h.version_id FROM consent_history h WHERE h.id = ANY($4::text[])))
+       WHERE tenant = $1 AND subtype = $3 AND entities && ARRAY(
+         SELECT ref FROM unnest($2::text[]) AS c(id), unnest(${consentReferencesSql('c.id')}) AS ref)
        ORDER BY seq`,
-      [practice, ids.map((id) => `Consent/${id}`), CREATE, ids],
+      [practice, ids, CREATE],
     ),
   ]);
   // Each consent's first recording: the oldest create naming it.
   const firstRecording = new Map<string, { principal: string; at: string }>();
   for (const access of buildOverview('', recordings).accesses) {
     for (const what of access.what) {
-      const id = what.startsWith('Consent/') ? what.slice('Consent/'.length).split('/_history/')[0] : undefined;
+      const id = CONSENT_REFERENCE.exec(what)?.[1];
       if (id !== undefined && access.user !== undefined && !firstRecording.has(id)) {
         firstRecording.set(id, { principal: access.user, at: access.at });
       }

@@ -188,7 +188,7 @@ function xidKeyset(cursor: TimeIdCursor | undefined, q: SqlParams): { where: str
   };
 }
 
-/** What a poll reads before its page: its `pollFrom`, and whether the one it was given is from after the database's present. */
+/** What a poll reads before its first page: its `pollFrom`, and whether the one given is from after the present. */
 export interface PollWatermark {
   /** The oldest transaction still running (or the next to begin): the next poll's `pollFrom`. */
   readonly pollFrom: string;
@@ -205,25 +205,30 @@ export interface PollWatermark {
  * that whatever the page does not show of a change, the next poll from it does. A transaction id, no data.
  *
  * A restored database also holds events whose `changed_xid` is the old cluster's, from after the new one's present:
- * every poll would answer them as changed until its ids passed them. The same statement moves those of the polling
- * practices to its own transaction (an index range of `inbox_practice_changed` per practice, empty but after a
- * restore), so they are answered once more, as changed now, and then no longer. A poll of every practice (`*`) leaves
- * them to the practices' own polls.
+ * every poll from a `pollFrom` (`given`) would answer them as changed until its ids passed them. Such a poll's
+ * statement moves those of the polling practices to its own transaction (an index range of `inbox_practice_changed`
+ * per practice, empty but after a restore), so they are answered once more, as changed now, and then no longer. A poll
+ * without one does not read `changed_xid` and only reads the snapshot; a poll of every practice (`*`) leaves them to
+ * the practices' own polls.
  */
 export async function pollWatermark(
   db: Db,
   practices: readonly string[],
   given: string | undefined,
 ): Promise<PollWatermark> {
+  if (given === undefined) {
+    const [row] = await db.query<{ x: string }>('SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS x');
+    return { pollFrom: row!.x, givenFromAfterPresent: false };
+  }
   const [row] = await db.query<{ x: string; ahead: boolean }>(
     `WITH present AS (SELECT pg_current_snapshot() AS s),
      restored AS (
        UPDATE inbox SET changed_xid = pg_current_xact_id()
         WHERE tenant = ANY($1::text[]) AND changed_xid >= (SELECT pg_snapshot_xmax(s) FROM present)
        RETURNING 1)
-     SELECT pg_snapshot_xmin(s)::text AS x, coalesce($2::xid8 > pg_snapshot_xmax(s), false) AS ahead
+     SELECT pg_snapshot_xmin(s)::text AS x, $2::xid8 > pg_snapshot_xmax(s) AS ahead
        FROM present, (SELECT count(*) FROM restored) AS moved`,
-    [practices.filter((p) => p !== '*'), given ?? null],
+    [practices.filter((p) => p !== '*'), given],
   );
   return { pollFrom: row!.x, givenFromAfterPresent: row!.ahead };
 }

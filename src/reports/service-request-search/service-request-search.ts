@@ -215,12 +215,13 @@ const TOTAL_CAP = 10_000;
 
 /**
  * The received referrals at `destinations` that match the search's filters, as SQL (rows `s` of `receivedSql`'s
- * columns); for a `page`, those after its keyset. With `identifier`: computed by `receivedSql` for the referrals it
- * names (read through the indexes of `referral_identifier`, always as they are now). Without: read from
- * `received_service_request` (brought up to date by the caller), one range of its index for each destination and
- * status, so a page reads the rows it shows (at most its size from each range) and a count the index entries of the
- * matches, not every referral rebuilt. A referral received at more than one of the destinations is served once, by
- * its latest change, either way.
+ * columns); for a `page`, those after its keyset. When `identifier` names referrals (`namesReferrals`): computed by
+ * `receivedSql` for those (read through the indexes of `referral_identifier`, always as they are now). Otherwise,
+ * also for `identifier=<system>|` (every referral of a practice, which no index of `referral_identifier` finds but by
+ * reading it whole): read from `received_service_request` (brought up to date by the caller), one range of its index
+ * for each destination and status, so a page reads the rows it shows (at most its size from each range, less what a
+ * system leaves out) and a count the index entries of the matches, not every referral rebuilt. A referral received at
+ * more than one of the destinations is served once, by its latest change, either way.
  */
 function matchingSql(
   destinations: readonly string[],
@@ -230,19 +231,21 @@ function matchingSql(
 ): string {
   const after = page?.keyset ?? 'TRUE';
   const { statuses, changed } = filteredOf(search, 's.last_updated', q);
-  if (search.filters.some((f) => f.code === 'identifier')) {
+  if (namesReferrals(search)) {
     const base = receivedSql(`d.destination = ANY(${q.add(destinations, 'text[]')})`, identifiedCondition(search, q));
     return `SELECT * FROM (SELECT DISTINCT ON (practice, system, value) * FROM (${base}) b
         ORDER BY practice, system, value, last_updated DESC, destination DESC) s
       WHERE ${and([`s.status = ANY(${q.add(statuses, 'text[]')})`, ...changed, after])}`;
   }
   const servedOnce = destinations.length > 1 ? [servedOnceSql('s', q.add(destinations, 'text[]'))] : [];
+  // `identifier=<system>|` on the table's own columns (`r`, as on `referral_identifier`).
+  const identified = identifiedCondition(search, q);
   // Each range read in the page's order and cut at its size, whatever the planner thinks of the table's statistics:
   // the page is taken from at most (ranges × size) rows.
   const range = (conditions: readonly string[]): string =>
     `(SELECT * FROM (SELECT destination, service_request_id AS id, inbox_id AS "inboxId", tenant AS practice, system,
          value, patient_id AS "patientId", status, consent_withdrawn_at AS "consentWithdrawnAt", last_updated
-         FROM received_service_request) s
+         FROM received_service_request r WHERE ${identified}) s
        WHERE ${and([...conditions, ...changed, after, ...servedOnce])}
        ${page ? `ORDER BY s.last_updated ${page.dir}, s.id ${page.dir} LIMIT ${page.limit}` : ''})`;
   const ranges = destinations.flatMap((destination) => {
@@ -250,6 +253,14 @@ function matchingSql(
     return statuses.map((status) => range([`s.destination = ${at}`, `s.status = ${q.add(status, 'text')}`]));
   });
   return `SELECT * FROM (${ranges.length > 0 ? ranges.join(' UNION ALL ') : range(['FALSE'])}) s`;
+}
+
+/**
+ * Whether the search's `identifier` names referrals, a value each: then `receivedSql` computes just those. Not when
+ * every alternative names a whole system (`system|`), nor without `identifier`.
+ */
+function namesReferrals(search: FhirSearch): boolean {
+  return search.filters.some((f) => f.code === 'identifier' && alternativesOf(f).some((v) => !v.endsWith('|')));
 }
 
 /** A page of the referrals the principal's municipalities received, by (last change, id), with its neighbours. */
@@ -264,7 +275,7 @@ export async function searchServiceRequests(
   const ascending = (search.sort?.descending ?? false) === backwards;
   const dir = ascending ? 'ASC' : 'DESC';
   const destinations = receivingDestinationsOf(ctx, principal);
-  if (!search.filters.some((f) => f.code === 'identifier')) {
+  if (!namesReferrals(search)) {
     // What changed since the last search, into the table the page is read from.
     await refreshReceivedServiceRequests(ctx.db);
   }

@@ -318,11 +318,13 @@ function ownTasksIdentified(principal: Principal, search: FhirSearch): TasksScop
   const tokens = search.filters
     .filter((f) => f.code === 'identifier')
     .map((f) => alternativesOf(f).map(taskIdentifierOf));
-  return (q) =>
-    and([
-      `('*' = ANY(${q.add(principal.municipalities, 'text[]')}) OR municipality = ANY(${q.add(principal.municipalities, 'text[]')}))`,
+  return (q) => {
+    const municipalities = q.add(principal.municipalities, 'text[]');
+    return and([
+      `('*' = ANY(${municipalities}) OR municipality = ANY(${municipalities}))`,
       ...tokens.map((any) => or(any.map((i) => `(task->'identifier') @> ${q.add(JSON.stringify([i]), 'jsonb')}`))),
     ]);
+  };
 }
 
 /** A token `system|value`, `value` or `system|` as the identifier it contains (`@>`): the parts given. */
