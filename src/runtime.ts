@@ -36,6 +36,7 @@ import { flushAcceptedSendDrops } from './event/accepted-sends';
 import { logReconcileFailure, reconcileOnce } from './event/reconciler';
 import { assertRedisUp, provideRedis, type RedisHandle } from './kernel/redis';
 import { createRedisClient, describeRedisTarget, redisTargetOf, usesRedisTopology } from './kernel/redis-client';
+import { ServerCloser } from './http/graceful-close';
 import { isOutageError, OutageLog, waitForDependency, withTimeout } from './kernel/outage';
 import { checkEvictionPolicy, readRedisMemory } from './kernel/redis-memory';
 import { startWorkers } from './event/workers';
@@ -193,7 +194,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
     signedHeads: { keys: signing.keys, signer },
   };
 
-  let server: http.Server | undefined;
+  let serverCloser: ServerCloser | undefined;
   let url: string | undefined;
   let stopWatching = (): void => undefined;
   let consoleSessions: ConsoleSessionStore | undefined;
@@ -280,7 +281,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
     // A request whose headers and body have not all arrived within REQUEST_TIMEOUT_MS is answered 408 and its
     // connection closed: Node's default of 300 s let slowly sent bodies hold connections (and memory) for five
     // minutes each. Node checks at this interval, so a request may run up to a quarter of the timeout longer.
-    server = http.createServer(
+    const server = http.createServer(
       { connectionsCheckingInterval: Math.max(250, Math.min(30_000, config.REQUEST_TIMEOUT_MS / 4)) },
       app,
     );
@@ -292,6 +293,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
     // connection's idle time counts towards neither (they start at a request's first byte).
     server.headersTimeout = Math.min(66_000, config.REQUEST_TIMEOUT_MS);
     server.requestTimeout = config.REQUEST_TIMEOUT_MS;
+    serverCloser = new ServerCloser(server);
     await listen(server, 'PORT', config.PORT, config.HOST);
     const addr = server.address();
     url = typeof addr === 'object' && addr ? `http://${hostForUrl(config.HOST)}:${addr.port}` : undefined;
@@ -300,7 +302,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
     // A worker serves no API, but its job counters and health are worth scraping and probing.
     const ops = http.createServer(createOpsApp(ctx));
     answerClientErrors(ops);
-    server = ops;
+    serverCloser = new ServerCloser(ops);
     await listen(ops, 'METRICS_PORT', config.METRICS_PORT, config.HOST);
     const addr = ops.address();
     url = typeof addr === 'object' && addr ? `http://${hostForUrl(config.HOST)}:${addr.port}` : undefined;
@@ -375,19 +377,17 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
   let stopping: Promise<void> | undefined;
   const shutdown = () =>
     (stopping ??= (async () => {
-      if (server) {
-        const s = server;
-        await new Promise<void>((resolve) => {
-          // close() waits for every open connection, and a keep-alive connection whose request is still being
-          // answered would hold it for keepAliveTimeout (65 s) after that answer: connections are closed as they
-          // fall idle, until none is left.
-          const closeIdle = setInterval(() => s.closeIdleConnections(), 100);
-          s.close(() => {
-            clearInterval(closeIdle);
-            resolve();
-          });
-          s.closeIdleConnections();
-        });
+      if (serverCloser) {
+        // The requests being answered get half the time main.ts allows the whole shutdown (and no more than a
+        // request may take): what comes after them, the last audit rows and the heads' signatures, matters more.
+        const { unanswered, cut } = await serverCloser.close(
+          Math.min(config.REQUEST_TIMEOUT_MS, config.SHUTDOWN_TIMEOUT_MS / 2),
+        );
+        if (unanswered > 0) {
+          log.warn({ unanswered, cut }, 'shutdown cut requests still unanswered');
+        } else if (cut > 0) {
+          log.info({ cut }, 'shutdown closed the connections left, none with a request being answered');
+        }
       }
       stopWatching();
       outages.close();

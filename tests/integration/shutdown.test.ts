@@ -11,6 +11,19 @@ import { spawnRedisServer, waitForRedis } from '../helpers/redis-server';
 import { cleanupTestEnv, startTestApp } from '../helpers/test-runtime';
 import { waitFor } from '../helpers/wait-for';
 
+/** A plain TCP connection to the app, and everything it receives until it is closed. */
+async function rawConnection(url: string): Promise<{ hostname: string; socket: net.Socket; answer: Promise<string> }> {
+  const { hostname, port } = new URL(url);
+  const socket = net.connect(Number(port), hostname);
+  await new Promise((resolve) => socket.once('connect', resolve));
+  const answer = new Promise<string>((resolve) => {
+    let text = '';
+    socket.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
+    socket.once('close', () => resolve(text));
+  });
+  return { hostname, socket, answer };
+}
+
 /**
  * Shutting down lets the requests in flight be answered, then ends. The HTTP server keeps idle keep-alive
  * connections for 65 s (behind a load balancer); one whose request was still being answered when the shutdown began
@@ -20,14 +33,7 @@ describe('shutting down with a keep-alive request in flight', () => {
   it('answers the request, closes its connection and stops, not a keep-alive timeout later', async () => {
     const app = await startTestApp({});
     try {
-      const { hostname, port } = new URL(app.url);
-      const socket = net.connect(Number(port), hostname);
-      await new Promise((resolve) => socket.once('connect', resolve));
-      const answer = new Promise<string>((resolve) => {
-        let text = '';
-        socket.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
-        socket.once('close', () => resolve(text));
-      });
+      const { hostname, socket, answer } = await rawConnection(app.url);
       // The request is in flight while its body is still arriving: the server cannot answer it yet.
       const body = '{"not":"a his record"}';
       socket.write(
@@ -42,6 +48,30 @@ describe('shutting down with a keep-alive request in flight', () => {
       expect(await answer).toMatch(/^HTTP\/1\.1 4\d\d /);
       // Within the test's timeout (60 s, jest.config), which the 65 s the connection would otherwise be kept overruns.
       await stopped;
+    } finally {
+      await app.close();
+      await cleanupTestEnv(app.testEnv);
+    }
+  });
+});
+
+/**
+ * A connection whose request headers are still arriving holds no request the server accepted: a shutdown ends it
+ * rather than waiting until headersTimeout (66 s here) for a client that may never send the rest.
+ */
+describe('shutting down with a request whose headers are still arriving', () => {
+  it('ends that connection unanswered and stops', async () => {
+    const app = await startTestApp({ env: { REQUEST_TIMEOUT_MS: '300000' } });
+    try {
+      const { hostname, socket, answer } = await rawConnection(app.url);
+      socket.write(`GET /fhir/metadata HTTP/1.1\r\nHost: ${hostname}\r\n`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      // Within the test's timeout (60 s, jest.config), which waiting for the headers' timeout would overrun.
+      await app.close();
+      expect(await answer).toBe('');
+      await waitFor('the cut connection in the log', () =>
+        /"cut":1\b/.test(fs.readFileSync(app.testEnv.logFile, 'utf8')),
+      );
     } finally {
       await app.close();
       await cleanupTestEnv(app.testEnv);
