@@ -10,6 +10,7 @@ import { plansOf } from '../helpers/query-plans';
 import {
   RECEIVED_SYSTEM,
   receivedPageToken,
+  receivedSearch,
   RECEIVING_PRINCIPAL,
   receivingContext,
   storeReceivedReferrals,
@@ -30,16 +31,7 @@ describe('a read or a search of received referrals reads what it serves, not eve
   const system = RECEIVED_SYSTEM;
   const ctx = (destinations = ['gm1']) => receivingContext(db, destinations);
   const principal = RECEIVING_PRINCIPAL;
-  const search = (filters: FhirSearch['filters']): FhirSearch => ({
-    resourceType: 'ServiceRequest',
-    filters,
-    count: 10,
-    summaryCount: false,
-    total: 'accurate',
-    pretty: false,
-    applied: new URLSearchParams(),
-    ignored: [],
-  });
+  const search = (filters: FhirSearch['filters']) => receivedSearch(filters);
 
   beforeAll(async () => {
     db = await openDb({ databaseUrl: TEST_DATABASE_URL, schema, poolSize: 2, dataDir: '/tmp' });
@@ -91,7 +83,7 @@ describe('a read or a search of received referrals reads what it serves, not eve
     expect(plan).not.toContain('Seq Scan');
   };
 
-  it('reads a page without identifier from an index: the first, a later one, back, newest first, by status and _lastUpdated', async () => {
+  it('reads a page without identifier from an index: the first, a later one, back, newest first, by status, identifier=<system>| and _lastUpdated', async () => {
     // Anything changed since the last search is brought up to date by the next one; this one counts only.
     await searchServiceRequests(ctx(), principal, { ...search([]), count: 0 });
     const middle = await receivedPageToken(db, 10_000, 'n');
@@ -108,6 +100,14 @@ describe('a read or a search of received referrals reads what it serves, not eve
       [
         'by status',
         { ...search([{ code: 'status', operator: 'eq', value: 'active,revoked' }]), total: 'none', page: middle },
+      ],
+      [
+        'by identifier=<system>| beside a referral’s identifier',
+        {
+          ...search([{ code: 'identifier', operator: 'eq', value: `${system}|,${system}|ref-sr-17` }]),
+          total: 'none',
+          page: middle,
+        },
       ],
       [
         'by _lastUpdated',

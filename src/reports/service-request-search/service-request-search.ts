@@ -21,7 +21,13 @@ import type {
 } from '../fhir-search/resource-provider';
 import { receivingDestinationsOf } from '../referral-timeline/received-referrals';
 import { EXACT_TIME, exactTimeSql } from '../time-id-page';
-import { receivedSql, refreshReceivedServiceRequests, servedOnceSql, STATUSES } from './received-service-requests';
+import {
+  receivedSql,
+  refreshReceivedServiceRequests,
+  servedOnceSql,
+  servedRankSql,
+  STATUSES,
+} from './received-service-requests';
 
 /**
  * `/fhir/ServiceRequest`: the referrals a municipality received, the same ones its console's list of received
@@ -218,7 +224,8 @@ const TOTAL_CAP = 10_000;
  * columns); for a `page`, those after its keyset. When `identifier` names referrals (`namesReferrals`): computed by
  * `receivedSql` for those (read through the indexes of `referral_identifier`, always as they are now). Otherwise,
  * also for `identifier=<system>|` (every referral of a practice, which no index of `referral_identifier` finds but by
- * reading it whole): read from `received_service_request` (brought up to date by the caller), one range of its index
+ * reading it whole), alone or beside values in one parameter: read from `received_service_request` (brought up to
+ * date by the caller), one range of its index
  * for each destination and status, so a page reads the rows it shows (at most its size from each range, less what a
  * system leaves out) and a count the index entries of the matches, not every referral rebuilt. A referral received at
  * more than one of the destinations is served once, by its latest change, either way.
@@ -233,8 +240,9 @@ function matchingSql(
   const { statuses, changed } = filteredOf(search, 's.last_updated', q);
   if (namesReferrals(search)) {
     const base = receivedSql(`d.destination = ANY(${q.add(destinations, 'text[]')})`, identifiedCondition(search, q));
+    // One row per referral: the first by `servedRankSql`, as the table's rows are served (`servedOnceSql`).
     return `SELECT * FROM (SELECT DISTINCT ON (practice, system, value) * FROM (${base}) b
-        ORDER BY practice, system, value, last_updated DESC, destination DESC) s
+        ORDER BY practice, system, value, ${servedRankSql('b', 'b')} DESC) s
       WHERE ${and([`s.status = ANY(${q.add(statuses, 'text[]')})`, ...changed, after])}`;
   }
   const servedOnce = destinations.length > 1 ? [servedOnceSql('s', q.add(destinations, 'text[]'))] : [];
@@ -256,11 +264,13 @@ function matchingSql(
 }
 
 /**
- * Whether the search's `identifier` names referrals, a value each: then `receivedSql` computes just those. Not when
- * every alternative names a whole system (`system|`), nor without `identifier`.
+ * Whether an `identifier` parameter of the search names referrals, a value for each of its alternatives: then
+ * `receivedSql` computes just those (any other `identifier` parameter only narrows them). Not when each names a
+ * whole system (`system|`) in one of its alternatives, even beside values (`system|,system|value`): that is every
+ * referral of the system, which the table serves by its index; nor without `identifier`.
  */
 function namesReferrals(search: FhirSearch): boolean {
-  return search.filters.some((f) => f.code === 'identifier' && alternativesOf(f).some((v) => !v.endsWith('|')));
+  return search.filters.some((f) => f.code === 'identifier' && alternativesOf(f).every((v) => !v.endsWith('|')));
 }
 
 /** A page of the referrals the principal's municipalities received, by (last change, id), with its neighbours. */
