@@ -13,6 +13,7 @@ import { RESOURCE_ID_SYSTEM } from '../../../mappings/municipality/shared/resour
 import { dateCondition, parseDateFilter } from '../fhir-search/date-filter';
 import { decodePageToken, encodePageToken } from '../fhir-search/page-token';
 import { alternativesOf, failParameter, type FhirSearch } from '../fhir-search/parse-search';
+import { tagConditions, type ServedTags } from '../fhir-search/tag-filter';
 import type {
   FhirResourceProvider,
   ReadResult,
@@ -56,7 +57,16 @@ export const SERVICE_REQUEST_SEARCH: ResourceSearchSpec = {
     {
       code: 'identifier',
       documentation:
-        'the identifier received: <system>|<value>, <value> alone, or resource-id|<id>; commas for more than one',
+        'the identifier received: <system>|<value>, <value> alone, <system>| (every referral of the system), or ' +
+        'resource-id|<id>; commas for more than one',
+    },
+    {
+      code: '_tag',
+      modifiers: ['not'],
+      documentation:
+        `a tag it carries (meta.tag): ${CONSENT_WITHDRAWN_TAG.system}|${CONSENT_WITHDRAWN_TAG.code} (a withdrawal ` +
+        'notice was made for what you received), as <system>|<code>, <code> or <system>|; commas for more than ' +
+        'one; :not for those that carry none of them',
     },
   ],
   sorts: ['_lastUpdated'],
@@ -82,22 +92,31 @@ interface Row {
 
 type Status = (typeof STATUSES)[number];
 
-/** The search's filters but `identifier`: the statuses asked for, and conditions on the last change. */
+/** The search's filters but `identifier`: the statuses asked for, and conditions on the last change and the tags. */
 interface Filtered {
   /** Every status unless `status` narrows them (each `status` parameter given must hold). */
   readonly statuses: readonly Status[];
-  /** The `_lastUpdated` conditions on the column given. */
-  readonly changed: readonly string[];
+  /** The `_lastUpdated` and `_tag` conditions on the row given. */
+  readonly conditions: readonly string[];
 }
 
-/** The search's filters but `identifier`'s, on the last change in `lastUpdated`; a 400 naming a value it cannot take. */
-function filteredOf(search: FhirSearch, lastUpdated: string, q: SqlParams): Filtered {
+/**
+ * The tags a served ServiceRequest carries (`servedServiceRequest`), each set with its condition on a row `s` of
+ * `receivedSql`'s columns: `consent-withdrawn` once a withdrawal notice was made for it, else none.
+ */
+const servedTagsOf = (s: string): ServedTags[] => [
+  { tags: [], sql: `${s}."consentWithdrawnAt" IS NULL` },
+  { tags: [CONSENT_WITHDRAWN_TAG], sql: `${s}."consentWithdrawnAt" IS NOT NULL` },
+];
+
+/** The search's filters but `identifier`'s, on a row `s` of `receivedSql`'s columns; a 400 naming a value it cannot take. */
+function filteredOf(search: FhirSearch, s: string, q: SqlParams): Filtered {
   let statuses: readonly Status[] = STATUSES;
-  const changed: string[] = [];
-  for (const f of search.filters.filter((f) => f.code !== 'identifier')) {
+  const conditions = tagConditions('ServiceRequest', search, servedTagsOf(s));
+  for (const f of search.filters.filter((f) => f.code !== 'identifier' && f.code !== '_tag')) {
     const values = alternativesOf(f);
     if (f.code === '_lastUpdated') {
-      changed.push(dateCondition(lastUpdated, parseDateFilter(`${f.operator}${f.value.trim()}`, f.code), q));
+      conditions.push(dateCondition(`${s}.last_updated`, parseDateFilter(`${f.operator}${f.value.trim()}`, f.code), q));
       continue;
     }
     if (f.code !== 'status') {
@@ -111,7 +130,7 @@ function filteredOf(search: FhirSearch, lastUpdated: string, q: SqlParams): Filt
     }
     statuses = statuses.filter((s) => values.includes(s));
   }
-  return { statuses, changed };
+  return { statuses, conditions };
 }
 
 /**
@@ -237,24 +256,24 @@ function matchingSql(
   page?: { readonly keyset: string | undefined; readonly dir: 'ASC' | 'DESC'; readonly limit: string },
 ): string {
   const after = page?.keyset ?? 'TRUE';
-  const { statuses, changed } = filteredOf(search, 's.last_updated', q);
+  const { statuses, conditions } = filteredOf(search, 's', q);
   if (namesReferrals(search)) {
     const base = receivedSql(`d.destination = ANY(${q.add(destinations, 'text[]')})`, identifiedCondition(search, q));
     // One row per referral: the first by `servedRankSql`, as the table's rows are served (`servedOnceSql`).
     return `SELECT * FROM (SELECT DISTINCT ON (practice, system, value) * FROM (${base}) b
         ORDER BY practice, system, value, ${servedRankSql('b', 'b')} DESC) s
-      WHERE ${and([`s.status = ANY(${q.add(statuses, 'text[]')})`, ...changed, after])}`;
+      WHERE ${and([`s.status = ANY(${q.add(statuses, 'text[]')})`, ...conditions, after])}`;
   }
   const servedOnce = destinations.length > 1 ? [servedOnceSql('s', q.add(destinations, 'text[]'))] : [];
   // `identifier=<system>|` on the table's own columns (`r`, as on `referral_identifier`).
   const identified = identifiedCondition(search, q);
   // Each range read in the page's order and cut at its size, whatever the planner thinks of the table's statistics:
   // the page is taken from at most (ranges × size) rows.
-  const range = (conditions: readonly string[]): string =>
+  const range = (where: readonly string[]): string =>
     `(SELECT * FROM (SELECT destination, service_request_id AS id, inbox_id AS "inboxId", tenant AS practice, system,
          value, patient_id AS "patientId", status, consent_withdrawn_at AS "consentWithdrawnAt", last_updated
          FROM received_service_request r WHERE ${identified}) s
-       WHERE ${and([...conditions, ...changed, after, ...servedOnce])}
+       WHERE ${and([...where, ...conditions, after, ...servedOnce])}
        ${page ? `ORDER BY s.last_updated ${page.dir}, s.id ${page.dir} LIMIT ${page.limit}` : ''})`;
   const ranges = destinations.flatMap((destination) => {
     const at = q.add(destination, 'text');
