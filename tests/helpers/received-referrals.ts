@@ -2,6 +2,7 @@ import type { Principal } from '../../src/access/principal';
 import type { PipelineContext } from '../../src/event/context';
 import type { Db } from '../../src/kernel/db';
 import { encodePageToken } from '../../src/reports/fhir-search/page-token';
+import type { FhirSearch } from '../../src/reports/fhir-search/parse-search';
 
 /**
  * Referrals a municipality received, made in bulk for the plans and the time of `GET /fhir/ServiceRequest`
@@ -60,4 +61,18 @@ export async function receivedPageToken(db: Db, offset: number, d: 'n' | 'p'): P
     [offset],
   );
   return encodePageToken({ d, t: row!.t, i: row!.i });
+}
+
+/** A search of received referrals as `parseFhirSearch` gives it: these filters, a page of `count`, an exact total. */
+export function receivedSearch(filters: FhirSearch['filters'], count = 10): FhirSearch {
+  return {
+    resourceType: 'ServiceRequest',
+    filters,
+    count,
+    summaryCount: false,
+    total: 'accurate',
+    pretty: false,
+    applied: new URLSearchParams(),
+    ignored: [],
+  };
 }

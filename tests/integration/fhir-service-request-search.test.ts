@@ -221,12 +221,22 @@ describe('GET /fhir/ServiceRequest: the referrals a municipality received', () =
     const [resource] = statement.rest![0]!.resource!.filter((r) => r.type === 'ServiceRequest');
     expect(resource?.interaction?.map((i) => i.code).sort()).toEqual(['read', 'search-type']);
     expect(resource?.searchParam?.map((p) => p.name)).toEqual(
-      expect.arrayContaining(['_lastUpdated', 'status', 'identifier', '_count', '_sort']),
+      expect.arrayContaining(['_lastUpdated', 'status', 'identifier', '_tag', '_count', '_sort']),
     );
+    expect(resource?.searchParam?.find((p) => p.name === '_tag')).toMatchObject({
+      definition: 'http://hl7.org/fhir/SearchParameter/Resource-tag',
+      type: 'token',
+      documentation: expect.stringContaining(':not'),
+    });
     const openapi = (await (await app.request('/openapi.json', { key: null })).json()) as {
-      paths: Record<string, unknown>;
+      paths: Record<string, { get?: { parameters?: { name: string }[] } }>;
     };
     expect(Object.keys(openapi.paths)).toEqual(expect.arrayContaining(['/fhir/ServiceRequest']));
+    for (const type of ['ServiceRequest', 'Task']) {
+      expect(openapi.paths[`/fhir/${type}`]?.get?.parameters?.map((p) => p.name)).toEqual(
+        expect.arrayContaining(['_tag', '_tag:not']),
+      );
+    }
   });
 
   it("lists the same referrals as the municipality's console list of received referrals", async () => {

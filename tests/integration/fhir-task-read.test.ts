@@ -107,6 +107,25 @@ describe('GET /fhir/Task/{id} and GET /fhir/Task?focus=', () => {
     expect(bundle.entry?.map((e) => e.fullUrl)).toEqual(created.map((t) => `${app.url}/fhir/Task/${t.id}`));
   });
 
+  it('takes _tag and _tag:not as FHIR has them, by the tags the Tasks carry: none', async () => {
+    const tag = encodeURIComponent('https://jeugdbrug.nl/fhir/CodeSystem/referral-tag|consent-withdrawn');
+    const idsOf = async (query: string, key: KeyName) => {
+      const res = await search(query, key);
+      expect(res.status).toBe(200);
+      return ((await res.json()) as Bundle<Task>).entry?.map((e) => e.resource?.id) ?? [];
+    };
+    const all = created.map((t) => t.id);
+    expect(await idsOf(`${focusIdentifier()}&_tag=${tag}`, 'municipality')).toEqual([]);
+    expect(await idsOf(`${focusIdentifier()}&_tag:not=${tag}`, 'municipality')).toEqual(all);
+    expect(await idsOf(`_lastUpdated=ge2000-01-01&_tag=${tag}`, 'practice')).toEqual([]);
+    expect(await idsOf(`_lastUpdated=ge2000-01-01&_tag:not=${tag},other`, 'practice')).toEqual(all);
+    const other = await search(`${focusIdentifier()}&_tag:text=x`, 'municipality');
+    expect(other.status).toBe(400);
+    expect(((await other.json()) as { issue: { expression?: string[] }[] }).issue[0]?.expression).toEqual([
+      '_tag:text',
+    ]);
+  });
+
   it('finds the same with the parameters in a form body (POST /fhir/Task/_search)', async () => {
     const res = await app.request('/fhir/Task/_search', {
       key: 'municipality',
@@ -271,7 +290,9 @@ describe('GET /fhir/Task/{id} and GET /fhir/Task?focus=', () => {
     const tasks = statement.rest![0]!.resource!.filter((r) => r.type === 'Task');
     expect(tasks).toHaveLength(1);
     expect(tasks[0]!.interaction?.map((i) => i.code).sort()).toEqual(['create', 'read', 'search-type']);
-    expect(tasks[0]!.searchParam?.map((p) => p.name)).toEqual(expect.arrayContaining(['focus', '_lastUpdated']));
+    expect(tasks[0]!.searchParam?.map((p) => p.name)).toEqual(
+      expect.arrayContaining(['focus', '_lastUpdated', '_tag']),
+    );
     expect(tasks[0]!.versioning).toBe('no-version');
   });
 });

@@ -10,6 +10,7 @@ import { plansOf } from '../helpers/query-plans';
 import {
   RECEIVED_SYSTEM,
   receivedPageToken,
+  receivedSearch,
   RECEIVING_PRINCIPAL,
   receivingContext,
   storeReceivedReferrals,
@@ -24,22 +25,16 @@ import {
  * A page is now a range of the index of `received_service_request` (migration 085), in either direction and sort
  * order, filtered by status and `_lastUpdated`, and the total counts its entries without rebuilding a referral.
  */
+/** `_tag` of the consent-withdrawn tag, which none of the referrals here carries. */
+const WITHDRAWN = 'https://jeugdbrug.nl/fhir/CodeSystem/referral-tag|consent-withdrawn';
+
 describe('a read or a search of received referrals reads what it serves, not every referral received', () => {
   let db: Db;
   const schema = `t_sr_plan_${Date.now().toString(36)}`;
   const system = RECEIVED_SYSTEM;
   const ctx = (destinations = ['gm1']) => receivingContext(db, destinations);
   const principal = RECEIVING_PRINCIPAL;
-  const search = (filters: FhirSearch['filters']): FhirSearch => ({
-    resourceType: 'ServiceRequest',
-    filters,
-    count: 10,
-    summaryCount: false,
-    total: 'accurate',
-    pretty: false,
-    applied: new URLSearchParams(),
-    ignored: [],
-  });
+  const search = (filters: FhirSearch['filters']) => receivedSearch(filters);
 
   beforeAll(async () => {
     db = await openDb({ databaseUrl: TEST_DATABASE_URL, schema, poolSize: 2, dataDir: '/tmp' });
@@ -86,12 +81,14 @@ describe('a read or a search of received referrals reads what it serves, not eve
 
   const expectIndexRange = (plan: string | undefined) => {
     expect(plan).toBeDefined();
-    // No step of it reads a thousand rows or more, and no table is read whole.
+    // No step of it reads a thousand rows or more (nor passes over them, filtering them out), and no table is read
+    // whole.
     expect(plan).not.toMatch(/ rows=\d{4,} /);
+    expect(plan).not.toMatch(/Rows Removed by Filter: \d{4,}/);
     expect(plan).not.toContain('Seq Scan');
   };
 
-  it('reads a page without identifier from an index: the first, a later one, back, newest first, by status and _lastUpdated', async () => {
+  it('reads a page without identifier from an index: the first, a later one, back, newest first, by status, identifier=<system>|, _tag and _lastUpdated', async () => {
     // Anything changed since the last search is brought up to date by the next one; this one counts only.
     await searchServiceRequests(ctx(), principal, { ...search([]), count: 0 });
     const middle = await receivedPageToken(db, 10_000, 'n');
@@ -108,6 +105,23 @@ describe('a read or a search of received referrals reads what it serves, not eve
       [
         'by status',
         { ...search([{ code: 'status', operator: 'eq', value: 'active,revoked' }]), total: 'none', page: middle },
+      ],
+      [
+        'by identifier=<system>| beside a referral’s identifier',
+        {
+          ...search([{ code: 'identifier', operator: 'eq', value: `${system}|,${system}|ref-sr-17` }]),
+          total: 'none',
+          page: middle,
+        },
+      ],
+      ['by _tag', { ...search([{ code: '_tag', operator: 'eq', value: WITHDRAWN }]), total: 'none', page: middle }],
+      [
+        'by _tag, newest first',
+        {
+          ...search([{ code: '_tag', operator: 'eq', value: WITHDRAWN }]),
+          total: 'none',
+          sort: { code: '_lastUpdated', descending: true },
+        },
       ],
       [
         'by _lastUpdated',
@@ -131,16 +145,16 @@ describe('a read or a search of received referrals reads what it serves, not eve
     expectIndexRange(plans.find((p) => p.includes('Limit')));
   });
 
-  it('counts the total from the index, without building a referral (_total=accurate, and the default estimate)', async () => {
+  it('counts the total from the index, without building a referral (_total=accurate, the default estimate, by _tag)', async () => {
     await searchServiceRequests(ctx(), principal, { ...search([]), count: 0 });
-    for (const total of ['accurate', 'estimate'] as const) {
-      const plans = await plansOf(db, () => searchServiceRequests(ctx(), principal, { ...search([]), total }), {
-        analyze: true,
-      });
+    const tagged = search([{ code: '_tag', operator: 'eq', value: WITHDRAWN }]);
+    for (const s of [{ ...search([]), total: 'accurate' }, { ...search([]), total: 'estimate' }, tagged] as const) {
+      const plans = await plansOf(db, () => searchServiceRequests(ctx(), principal, s), { analyze: true });
       const count = plans.find((p) => p.includes('Aggregate'));
       expect(count).toBeDefined();
       // Neither deliveries nor events nor statuses are read: the index's entries are counted.
       expect(count).not.toMatch(/ on (delivery|inbox|feedback|referral_identifier)\b/);
+      expect(count).not.toMatch(/Rows Removed by Filter: \d{4,}/);
       expect(count).not.toContain('Seq Scan');
     }
   });

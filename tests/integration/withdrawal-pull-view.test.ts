@@ -58,6 +58,10 @@ describe('a withdrawal in the views a municipality pulls', () => {
     expect(res.status).toBe(200);
     return (await res.json()) as Bundle<ServiceRequest>;
   };
+  /** `_tag` of the consent-withdrawn tag, as `<system>|<code>`. */
+  const tagged = `_tag=${encodeURIComponent(`${TAG.system}|${TAG.code}`)}`;
+  const valuesTagged = async (query: string, key: KeyName) =>
+    (await searchOne(query, key)).entry?.map((e) => e.resource?.identifier?.[0]?.value) ?? [];
   const statusOf = async (value: string, key: KeyName) => {
     const res = await h.app.request(`/municipality/v1/referrals/${encodeURIComponent(value)}/status`, { key });
     expect(res.status).toBe(200);
@@ -79,6 +83,10 @@ describe('a withdrawal in the views a municipality pulls', () => {
     const listed = await searchOne(`_lastUpdated=ge${encodeURIComponent(since)}`, key);
     expect(listed.entry?.map((e) => e.resource?.identifier?.[0]?.value)).toEqual([value]);
     expect(listed.entry![0]!.resource!.meta?.tag).toBeUndefined();
+    for (const query of [`_lastUpdated=ge${encodeURIComponent(since)}`, `identifier=${value}`]) {
+      expect(await valuesTagged(`${query}&${tagged}`, key)).toEqual([]);
+      expect(await valuesTagged(`${query}&_tag:not=${tagged.slice('_tag='.length)}`, key)).toEqual([value]);
+    }
 
     const withdrawalId = await h.submit(buildWithdrawalEvent(consent, []));
     await h.reachesState(withdrawalId, noticeState === 'dead' ? 'dead' : 'delivered');
@@ -92,6 +100,13 @@ describe('a withdrawal in the views a municipality pulls', () => {
     expect(after.meta!.lastUpdated! > since).toBe(true);
     const read = await h.app.request(`/fhir/ServiceRequest/${after.id}`, { key });
     expect(((await read.json()) as ServiceRequest).meta?.tag).toEqual([expect.objectContaining(TAG)]);
+    // Found by its tag, from the table (`_lastUpdated`) and from its deliveries (`identifier`) alike; no longer
+    // among those without it.
+    for (const query of [`_lastUpdated=ge${encodeURIComponent(since)}`, `identifier=${value}`]) {
+      expect(await valuesTagged(`${query}&${tagged}`, key)).toEqual([value]);
+      expect(await valuesTagged(`${query}&_tag=consent-withdrawn`, key)).toEqual([value]);
+      expect(await valuesTagged(`${query}&_tag:not=${TAG.system}%7C`, key)).toEqual([]);
+    }
 
     const { withdrawalNotice } = await statusOf(value, key);
     expect(withdrawalNotice).toEqual({ madeAt: expect.any(String), noticeState });

@@ -34,7 +34,7 @@ export function receivedSql(delivered: string, identified: string): string {
   return `WITH received AS (
       SELECT DISTINCT ON (d.destination, r.tenant, r.system, r.value) d.destination, r.service_request_id AS id,
         i.id AS inbox_id, r.tenant, r.system, r.value, r.patient_id, d.delivered_at,
-        d.id AS delivery_id
+        d.id AS delivery_id, i.received_at, i.received_seq
       FROM delivery d JOIN inbox i ON i.id = d.inbox_id JOIN referral_identifier r ON r.inbox_id = i.id
       WHERE d.first_delivered_at IS NOT NULL AND ${delivered}
         AND i.event_type = 'referral.created'
@@ -49,20 +49,33 @@ export function receivedSql(delivered: string, identified: string): string {
     )
     SELECT destination, id, inbox_id AS "inboxId", tenant AS practice, system, value, patient_id AS "patientId",
       CASE WHEN cancelled_at IS NOT NULL THEN 'revoked' ELSE ${STATUS_SQL} END AS status,
-      withdrawn_at AS "consentWithdrawnAt", greatest(delivered_at, cancelled_at, status_at, withdrawn_at) AS last_updated
+      withdrawn_at AS "consentWithdrawnAt", greatest(delivered_at, cancelled_at, status_at, withdrawn_at) AS last_updated,
+      received_at, received_seq
     FROM changed`;
 }
 
 /**
- * The condition on a row `s` of `receivedSql` or of `received_service_request` that it is the one a municipality
- * with the destinations `destinations` (an SQL array) is served, when it received the referral at more than one of
- * them: the one with the latest change (and of those the last destination by name). Read by `o`, from the table.
+ * Which of a referral's rows at several destinations of one municipality is served, as an SQL row value to compare
+ * (greater is served): the newest version (when jeugdbrug received the event, `i` its `inbox` row), then the latest
+ * change, then the last destination by name. The newest version first, so that an older version delivered again to
+ * one destination (a redelivery) after a correction went to another is not served in the correction's place.
+ */
+export function servedRankSql(s: string, i: string): string {
+  return `(${i}.received_at, ${i}.received_seq, ${s}.last_updated, ${s}.destination)`;
+}
+
+/**
+ * The condition on a row `s` of `received_service_request` (as `receivedSql` names its columns) that it is the one a
+ * municipality with the destinations `destinations` (an SQL array) is served, when it received the referral at more
+ * than one of them: the first by `servedRankSql`. Read by `o`, from the table; the events' order by the primary key
+ * of `inbox`, only for a referral that has another row.
  */
 export function servedOnceSql(s: string, destinations: string): string {
   return `NOT EXISTS (SELECT 1 FROM received_service_request o
+    JOIN inbox oi ON oi.id = o.inbox_id JOIN inbox si ON si.id = ${s}."inboxId"
     WHERE o.service_request_id = ${s}.id AND o.tenant = ${s}.practice AND o.system = ${s}.system
-      AND o.value = ${s}.value AND o.destination = ANY(${destinations})
-      AND (o.last_updated, o.destination) > (${s}.last_updated, ${s}.destination))`;
+      AND o.value = ${s}.value AND o.destination = ANY(${destinations}) AND o.destination <> ${s}.destination
+      AND ${servedRankSql('o', 'oi')} > ${servedRankSql(s, 'si')})`;
 }
 
 /** How many stale referrals one transaction of `refreshReceivedServiceRequests` computes. */

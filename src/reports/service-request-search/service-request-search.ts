@@ -13,6 +13,7 @@ import { RESOURCE_ID_SYSTEM } from '../../../mappings/municipality/shared/resour
 import { dateCondition, parseDateFilter } from '../fhir-search/date-filter';
 import { decodePageToken, encodePageToken } from '../fhir-search/page-token';
 import { alternativesOf, failParameter, type FhirSearch } from '../fhir-search/parse-search';
+import { tagConditions, type ServedTags } from '../fhir-search/tag-filter';
 import type {
   FhirResourceProvider,
   ReadResult,
@@ -21,7 +22,13 @@ import type {
 } from '../fhir-search/resource-provider';
 import { receivingDestinationsOf } from '../referral-timeline/received-referrals';
 import { EXACT_TIME, exactTimeSql } from '../time-id-page';
-import { receivedSql, refreshReceivedServiceRequests, servedOnceSql, STATUSES } from './received-service-requests';
+import {
+  receivedSql,
+  refreshReceivedServiceRequests,
+  servedOnceSql,
+  servedRankSql,
+  STATUSES,
+} from './received-service-requests';
 
 /**
  * `/fhir/ServiceRequest`: the referrals a municipality received, the same ones its console's list of received
@@ -50,7 +57,16 @@ export const SERVICE_REQUEST_SEARCH: ResourceSearchSpec = {
     {
       code: 'identifier',
       documentation:
-        'the identifier received: <system>|<value>, <value> alone, or resource-id|<id>; commas for more than one',
+        'the identifier received: <system>|<value>, <value> alone, <system>| (every referral of the system), or ' +
+        'resource-id|<id>; commas for more than one',
+    },
+    {
+      code: '_tag',
+      modifiers: ['not'],
+      documentation:
+        `a tag it carries (meta.tag): ${CONSENT_WITHDRAWN_TAG.system}|${CONSENT_WITHDRAWN_TAG.code} (a withdrawal ` +
+        'notice was made for what you received), as <system>|<code>, <code> or <system>|; commas for more than ' +
+        'one; :not for those that carry none of them',
     },
   ],
   sorts: ['_lastUpdated'],
@@ -76,22 +92,31 @@ interface Row {
 
 type Status = (typeof STATUSES)[number];
 
-/** The search's filters but `identifier`: the statuses asked for, and conditions on the last change. */
+/** The search's filters but `identifier`: the statuses asked for, and conditions on the last change and the tags. */
 interface Filtered {
   /** Every status unless `status` narrows them (each `status` parameter given must hold). */
   readonly statuses: readonly Status[];
-  /** The `_lastUpdated` conditions on the column given. */
-  readonly changed: readonly string[];
+  /** The `_lastUpdated` and `_tag` conditions on the row given. */
+  readonly conditions: readonly string[];
 }
 
-/** The search's filters but `identifier`'s, on the last change in `lastUpdated`; a 400 naming a value it cannot take. */
-function filteredOf(search: FhirSearch, lastUpdated: string, q: SqlParams): Filtered {
+/**
+ * The tags a served ServiceRequest carries (`servedServiceRequest`), each set with its condition on a row `s` of
+ * `receivedSql`'s columns: `consent-withdrawn` once a withdrawal notice was made for it, else none.
+ */
+const servedTagsOf = (s: string): ServedTags[] => [
+  { tags: [], sql: `${s}."consentWithdrawnAt" IS NULL` },
+  { tags: [CONSENT_WITHDRAWN_TAG], sql: `${s}."consentWithdrawnAt" IS NOT NULL` },
+];
+
+/** The search's filters but `identifier`'s, on a row `s` of `receivedSql`'s columns; a 400 naming a value it cannot take. */
+function filteredOf(search: FhirSearch, s: string, q: SqlParams): Filtered {
   let statuses: readonly Status[] = STATUSES;
-  const changed: string[] = [];
-  for (const f of search.filters.filter((f) => f.code !== 'identifier')) {
+  const conditions = tagConditions('ServiceRequest', search, servedTagsOf(s));
+  for (const f of search.filters.filter((f) => f.code !== 'identifier' && f.code !== '_tag')) {
     const values = alternativesOf(f);
     if (f.code === '_lastUpdated') {
-      changed.push(dateCondition(lastUpdated, parseDateFilter(`${f.operator}${f.value.trim()}`, f.code), q));
+      conditions.push(dateCondition(`${s}.last_updated`, parseDateFilter(`${f.operator}${f.value.trim()}`, f.code), q));
       continue;
     }
     if (f.code !== 'status') {
@@ -105,7 +130,7 @@ function filteredOf(search: FhirSearch, lastUpdated: string, q: SqlParams): Filt
     }
     statuses = statuses.filter((s) => values.includes(s));
   }
-  return { statuses, changed };
+  return { statuses, conditions };
 }
 
 /**
@@ -218,7 +243,8 @@ const TOTAL_CAP = 10_000;
  * columns); for a `page`, those after its keyset. When `identifier` names referrals (`namesReferrals`): computed by
  * `receivedSql` for those (read through the indexes of `referral_identifier`, always as they are now). Otherwise,
  * also for `identifier=<system>|` (every referral of a practice, which no index of `referral_identifier` finds but by
- * reading it whole): read from `received_service_request` (brought up to date by the caller), one range of its index
+ * reading it whole), alone or beside values in one parameter: read from `received_service_request` (brought up to
+ * date by the caller), one range of its index
  * for each destination and status, so a page reads the rows it shows (at most its size from each range, less what a
  * system leaves out) and a count the index entries of the matches, not every referral rebuilt. A referral received at
  * more than one of the destinations is served once, by its latest change, either way.
@@ -230,23 +256,24 @@ function matchingSql(
   page?: { readonly keyset: string | undefined; readonly dir: 'ASC' | 'DESC'; readonly limit: string },
 ): string {
   const after = page?.keyset ?? 'TRUE';
-  const { statuses, changed } = filteredOf(search, 's.last_updated', q);
+  const { statuses, conditions } = filteredOf(search, 's', q);
   if (namesReferrals(search)) {
     const base = receivedSql(`d.destination = ANY(${q.add(destinations, 'text[]')})`, identifiedCondition(search, q));
+    // One row per referral: the first by `servedRankSql`, as the table's rows are served (`servedOnceSql`).
     return `SELECT * FROM (SELECT DISTINCT ON (practice, system, value) * FROM (${base}) b
-        ORDER BY practice, system, value, last_updated DESC, destination DESC) s
-      WHERE ${and([`s.status = ANY(${q.add(statuses, 'text[]')})`, ...changed, after])}`;
+        ORDER BY practice, system, value, ${servedRankSql('b', 'b')} DESC) s
+      WHERE ${and([`s.status = ANY(${q.add(statuses, 'text[]')})`, ...conditions, after])}`;
   }
   const servedOnce = destinations.length > 1 ? [servedOnceSql('s', q.add(destinations, 'text[]'))] : [];
   // `identifier=<system>|` on the table's own columns (`r`, as on `referral_identifier`).
   const identified = identifiedCondition(search, q);
   // Each range read in the page's order and cut at its size, whatever the planner thinks of the table's statistics:
   // the page is taken from at most (ranges × size) rows.
-  const range = (conditions: readonly string[]): string =>
+  const range = (where: readonly string[]): string =>
     `(SELECT * FROM (SELECT destination, service_request_id AS id, inbox_id AS "inboxId", tenant AS practice, system,
          value, patient_id AS "patientId", status, consent_withdrawn_at AS "consentWithdrawnAt", last_updated
          FROM received_service_request r WHERE ${identified}) s
-       WHERE ${and([...conditions, ...changed, after, ...servedOnce])}
+       WHERE ${and([...where, ...conditions, after, ...servedOnce])}
        ${page ? `ORDER BY s.last_updated ${page.dir}, s.id ${page.dir} LIMIT ${page.limit}` : ''})`;
   const ranges = destinations.flatMap((destination) => {
     const at = q.add(destination, 'text');
@@ -256,11 +283,13 @@ function matchingSql(
 }
 
 /**
- * Whether the search's `identifier` names referrals, a value each: then `receivedSql` computes just those. Not when
- * every alternative names a whole system (`system|`), nor without `identifier`.
+ * Whether an `identifier` parameter of the search names referrals, a value for each of its alternatives: then
+ * `receivedSql` computes just those (any other `identifier` parameter only narrows them). Not when each names a
+ * whole system (`system|`) in one of its alternatives, even beside values (`system|,system|value`): that is every
+ * referral of the system, which the table serves by its index; nor without `identifier`.
  */
 function namesReferrals(search: FhirSearch): boolean {
-  return search.filters.some((f) => f.code === 'identifier' && alternativesOf(f).some((v) => !v.endsWith('|')));
+  return search.filters.some((f) => f.code === 'identifier' && alternativesOf(f).every((v) => !v.endsWith('|')));
 }
 
 /** A page of the referrals the principal's municipalities received, by (last change, id), with its neighbours. */

@@ -26,6 +26,7 @@ import { and, or, SqlParams } from '../../kernel/sql-params';
 import { EXACT_TIME, exactTimeSql } from '../time-id-page';
 import { ALL } from '../../access/principal';
 import { alternativesOf, failParameter, parameterOf, type FhirSearch } from '../fhir-search/parse-search';
+import { tagConditions, type ServedTags } from '../fhir-search/tag-filter';
 import type {
   FhirResourceProvider,
   ReadResult,
@@ -72,6 +73,14 @@ export const TASK_SEARCH: ResourceSearchSpec = {
         'municipality keys: the Tasks it sent carrying this identifier of its own (Task.identifier, as ' +
         'If-None-Exist on the create matches it): <system>|<value>, <value> alone (any system), or <system>| (any ' +
         'value of the system); commas for more than one; not with focus',
+    },
+    {
+      code: '_tag',
+      modifiers: ['not'],
+      documentation:
+        'a tag the Task carries (meta.tag), <system>|<code>, <code> or <system>|, commas for more than one; :not ' +
+        'for those that carry none of them. The Tasks stored carry no tags: _tag matches none, _tag:not every one. ' +
+        'Beside focus, identifier or _lastUpdated',
     },
   ],
   sorts: ['_lastUpdated'],
@@ -225,11 +234,11 @@ export async function searchTasks(
   for (const rows of await Promise.all(events.map((e) => listReferralFeedback(ctx.db, e.id)))) {
     rows.forEach((f) => byId.set(f.id, f));
   }
-  if (search.filters.some((f) => f.code === '_lastUpdated')) {
+  if (search.filters.some((f) => f.code === '_lastUpdated' || f.code === '_tag')) {
     const q = new SqlParams();
     const ids = q.add([...byId.keys()], 'uuid[]');
     const within = await ctx.db.query<{ id: string }>(
-      `SELECT id FROM feedback WHERE id = ANY(${ids}) AND ${storedWithin(search, q)}`,
+      `SELECT id FROM feedback WHERE id = ANY(${ids}) AND ${storedMatching(search, q)}`,
       q.values,
     );
     const kept = new Set(within.map((r) => r.id));
@@ -273,13 +282,24 @@ export async function searchTasks(
   };
 }
 
-/** The search's `_lastUpdated` filters as SQL over `feedback.created_at` (when the Task was stored). */
-function storedWithin(search: FhirSearch, q: SqlParams): string {
-  return and(
-    search.filters
+/**
+ * The tags a served Task carries, as a condition on its `feedback` row: none. jeugdbrug builds each Task it stores
+ * (`toFeedbackTask`, without `meta`; a municipality's own `meta` is not kept) and serves it with `meta.lastUpdated`
+ * only.
+ */
+const SERVED_TASK_TAGS: readonly ServedTags[] = [{ tags: [], sql: 'TRUE' }];
+
+/**
+ * The search's `_lastUpdated` filters as SQL over `feedback.created_at` (when the Task was stored), and its `_tag`
+ * filters over the tags the Task is served with.
+ */
+function storedMatching(search: FhirSearch, q: SqlParams): string {
+  return and([
+    ...search.filters
       .filter((f) => f.code === '_lastUpdated')
       .map((f) => dateCondition('created_at', parseDateFilter(`${f.operator}${f.value.trim()}`, f.code), q)),
-  );
+    ...tagConditions('Task', search, SERVED_TASK_TAGS),
+  ]);
 }
 
 /** Which stored Tasks (`feedback` rows) a search without `focus` reads, as SQL; its values go into `q`. */
@@ -356,7 +376,7 @@ async function searchTasksStored(
   const backwards = cursor?.d === 'p';
   const ascending = (search.sort?.descending ?? false) === backwards;
   const dir = ascending ? 'ASC' : 'DESC';
-  const matching = (q: SqlParams) => `${scope(q)} AND ${storedWithin(search, q)}`;
+  const matching = (q: SqlParams) => `${scope(q)} AND ${storedMatching(search, q)}`;
   const q = new SqlParams();
   const where = matching(q);
   const keyset = cursor
