@@ -301,26 +301,60 @@ describe('map jobs that run together', () => {
     const timed = jest.spyOn(queues, 'timed');
     const requestsAtEnqueue = () => timed.mock.calls.filter(([, what]) => what === 'enqueue map').length;
     const realAddBulk = queues.map.addBulk.bind(queues.map);
+    const realAdd = queues.map.add.bind(queues.map);
     // The groups already sent are held until every request has reached its enqueue, so how the requests are spread in
-    // time on a loaded machine cannot decide the grouping: those that arrive meanwhile must go together.
+    // time on a loaded machine cannot decide the grouping: those that arrive meanwhile must go together. A group of
+    // one job is added as itself (`add`), a larger one in one `addBulk`: one round trip a group either way.
+    const allAtEnqueue = () => waitFor('all 20 requests at their enqueue', () => requestsAtEnqueue() >= 20, 30_000, 2);
     const addBulk = jest.spyOn(queues.map, 'addBulk').mockImplementation(async (jobs) => {
-      await waitFor('all 20 requests at their enqueue', () => requestsAtEnqueue() >= 20, 30_000, 2);
+      await allAtEnqueue();
       return realAddBulk(jobs);
+    });
+    const add = jest.spyOn(queues.map, 'add').mockImplementation(async (...args) => {
+      await allAtEnqueue();
+      return realAdd(...args);
     });
     try {
       const ids = (await receiveOneEach(20)).map((r) => r.id);
-      // A request answers after REDIS_ANSWER_MS even when its jobs are not yet added: wait for every addBulk.
-      await Promise.all(addBulk.mock.results.map((r) => r.value as Promise<unknown>));
+      // A request answers after REDIS_ANSWER_MS even when its jobs are not yet added: wait for every add.
+      await Promise.all([...addBulk.mock.results, ...add.mock.results].map((r) => r.value as Promise<unknown>));
       // Fewer round trips than requests, and every event has its own job, found by the id the reconciler looks up.
-      expect(addBulk.mock.calls.length).toBeGreaterThanOrEqual(1);
-      expect(addBulk.mock.calls.length).toBeLessThan(ids.length);
+      const roundTrips = addBulk.mock.calls.length + add.mock.calls.length;
+      expect(roundTrips).toBeGreaterThanOrEqual(1);
+      expect(roundTrips).toBeLessThan(ids.length);
       const jobs = await Promise.all(ids.map((id) => queues.map.getJob(mapJobId(id))));
       expect(jobs.map((j) => j?.data.inboxId)).toEqual(ids);
     } finally {
       addBulk.mockRestore();
+      add.mockRestore();
       timed.mockRestore();
     }
   });
+  it('adds a lone job as itself and several in one addBulk, each under its own id either way', async () => {
+    const queues = app.rt.ctx.queues;
+    const add = jest.spyOn(queues.map, 'add');
+    const addBulk = jest.spyOn(queues.map, 'addBulk');
+    const ids = ['00000000-0000-4000-8000-0000000000a1', '00000000-0000-4000-8000-0000000000a2'];
+    try {
+      // One job: no ioredis pipeline, which copies every script BullMQ defines for each one it makes.
+      await queues.enqueueMap([{ inboxId: ids[0]!, traceId: 'stage-groups-test' }]);
+      expect(add).toHaveBeenCalledTimes(1);
+      expect(addBulk).not.toHaveBeenCalled();
+      // Two: still one round trip for both.
+      await queues.enqueueMap(ids.map((inboxId) => ({ inboxId, traceId: 'stage-groups-test' })));
+      expect(add).toHaveBeenCalledTimes(1);
+      expect(addBulk).toHaveBeenCalledTimes(1);
+      const jobs = await Promise.all(ids.map((id) => queues.map.getJob(mapJobId(id))));
+      expect(jobs.map((j) => [j?.id, j?.data.inboxId, j?.opts.attempts])).toEqual(
+        ids.map((id) => [mapJobId(id), id, 5]),
+      );
+    } finally {
+      add.mockRestore();
+      addBulk.mockRestore();
+      await Promise.all(ids.map((id) => queues.map.remove(mapJobId(id))));
+    }
+  });
+
   /**
    * A Db and Redis client of the product that note, in order, when each watched statement or note command is sent and
    * answered, and the audit's appends and their commits: which round trips of one job are on their way at once.
