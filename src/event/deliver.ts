@@ -28,7 +28,7 @@ import {
 import { sealAnswer, summariseAnswer, type SealedAnswer } from './receiver-answer';
 import { stageStatements } from './stage-groups';
 import type { PipelineContext } from './context';
-import { childConsentsOnce, decideAndRecord, purposeOf } from './decide';
+import { childConsentsOnce, decideAndRecord, purposeOf, type ChildConsents } from './decide';
 import { deniedForConsent, recheckConsentDenial } from './redecide';
 import { auditedAgreement } from './registry';
 import { decisionText } from '../policy/reason-words';
@@ -122,6 +122,8 @@ async function processPendingDelivery(
     return 'nothing-to-cancel';
   }
   const kind = deliveryKindOf(work);
+  // What the kind reads before its decision goes out with the note's read instead of after it.
+  kind.readAhead?.(ctx, work);
   // The receiver already accepted this delivery on an earlier try, whose recording failed: record, never resend.
   const accepted = await tryGetAcceptedSend(ctx.queues, work.idempotency_key);
   if (accepted) {
@@ -184,10 +186,28 @@ function earlierWaitMs(job: Job): number {
   return Math.min(300_000, Math.max(2_000, (Date.now() - job.timestamp) / 2));
 }
 
+/**
+ * The child's consents read ahead for a delivery's first decision (`readAhead`), by its work row; taken by the
+ * first `prepare`, so a decision made again after a change reads them anew.
+ */
+const consentsReadAhead = new WeakMap<DeliveryWork, ChildConsents>();
+
 /** A child's event (referral, contact, closure): decided again, minimised, audited as a disclosure about the child. */
 const childEventDelivery: DeliveryKind = {
   auditOf: (ctx, work) => childDisclosure(work, openEventOnce(ctx.cipher, work)),
   recordDisclosed,
+  readAhead(ctx, work) {
+    let consents: ChildConsents;
+    try {
+      consents = childConsentsOnce(ctx, openEventOnce(ctx.cipher, work));
+    } catch {
+      // An event that cannot be opened: `prepare` says what becomes of the delivery.
+      return;
+    }
+    // Not awaited here: a failed read fails the decision that awaits it, and is dropped when no decision does.
+    consents().catch(() => undefined);
+    consentsReadAhead.set(work, consents);
+  },
   async prepare(ctx, job, work) {
     let event: CanonicalEvent;
     try {
@@ -216,7 +236,8 @@ const childEventDelivery: DeliveryKind = {
     }
     const purpose = purposeOf(event.eventType) ?? 'referral';
     const row = { id: work.inbox_id, tenant: work.tenant };
-    const consents = childConsentsOnce(ctx, event);
+    const consents = consentsReadAhead.get(work) ?? childConsentsOnce(ctx, event);
+    consentsReadAhead.delete(work);
     const decision = await decideAndRecord(ctx, row, event, purpose, 'deliver', consents);
     if (decision.effect === 'deny') {
       const reason = `denied at delivery: ${decisionText(decision)}`;
@@ -488,13 +509,18 @@ async function recordAcceptedSend(
   accepted: AcceptedSend,
   answer?: SealedAnswer,
 ): Promise<string> {
+  let notedAudited: Promise<void> | undefined;
   if (!accepted.audited) {
     await ctx.audit.append(work.tenant, audit(accepted, '0'));
-    await rememberAcceptedSend(ctx.queues, work.idempotency_key, { ...accepted, audited: true }).catch((err: Error) =>
-      ctx.log.warn(
-        { deliveryId: work.id, traceId: job.data.traceId, ...errorFields(err) },
-        'could not note the audit in Redis',
-      ),
+    // Noted while the outcome is recorded rather than before: the note is read only by a retry, and there is one only
+    // when the recording failed, which this job throws only once the note is written (below). A crash in between is
+    // as before: a recording not made leaves the note written or not, and the retry audits only when it is not.
+    notedAudited = rememberAcceptedSend(ctx.queues, work.idempotency_key, { ...accepted, audited: true }).catch(
+      (err: Error) =>
+        ctx.log.warn(
+          { deliveryId: work.id, traceId: job.data.traceId, ...errorFields(err) },
+          'could not note the audit in Redis',
+        ),
     );
   }
   const delivered = {
@@ -506,9 +532,14 @@ async function recordAcceptedSend(
     status: accepted.status,
     answer,
   } as const;
-  // A child's event is finished with its disclosure's record when nothing in it calls for a notice (nearly always).
-  if (!(await kind.recordDisclosed?.(ctx, job, work, accepted, delivered))) {
-    await finish(ctx, job, delivered);
+  try {
+    // A child's event is finished with its disclosure's record when nothing in it calls for a notice (nearly always).
+    if (!(await kind.recordDisclosed?.(ctx, job, work, accepted, delivered))) {
+      await finish(ctx, job, delivered);
+    }
+  } finally {
+    // Never rejects (logged above); awaited before a failed recording is retried, and before the note is dropped.
+    await notedAudited;
   }
   forgetAcceptedSend(ctx.queues, work.idempotency_key);
   // Most deliveries find no run of failures to end, and skip the statement. A failure another process counts

@@ -36,6 +36,11 @@ export interface Shipment {
  */
 export interface DeliveryKind {
   /**
+   * Starts the reads `prepare` will make first, while the deliver stage reads the sent-once note, so that the two
+   * round trips overlap. Reads only; `prepare` may find them unused (the note says the send was made already).
+   */
+  readAhead?(ctx: PipelineContext, work: DeliveryWork): void;
+  /**
    * Everything before the send: the shipment, or the job's result when nothing may leave and the delivery was ended
    * here (denied at delivery, payload purged). Throws to fail the attempt.
    */

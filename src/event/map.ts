@@ -4,6 +4,7 @@ import { tryGetDestination } from './registry';
 import { logEventStates, moveEventLogged } from './event-log';
 import { pendingDeliveriesOf } from './event-store';
 import { groupedEnqueueDeliver, stageStatements } from './stage-groups';
+import { settledTogether } from './stage-batch';
 import { recordMonitoringFacts, removeFactsAfterConsent } from './monitoring-writer';
 import type { PipelineContext } from './context';
 import { childConsentsOnce, decideAndRecord, purposeOf, reasonText } from './decide';
@@ -71,9 +72,9 @@ export async function processMapJob(ctx: PipelineContext, data: MapJobData): Pro
   const passing = acknowledged || row.state === 'received' ? (['mapped'] as const) : [];
   // The monitoring count and the decision below ask about the same child at the same moment: one read serves both.
   const consents = childConsentsOnce(ctx, event);
-  await recordMonitoringFacts(ctx, event, consents);
   const purpose = purposeOf(event.eventType);
   if (!purpose) {
+    await recordMonitoringFacts(ctx, event, consents);
     // Before the move, as below: an objection or a withdrawal takes the child's facts out of the figures (audited).
     await removeFactsAfterConsent(ctx, row, event, consents);
     if (event.eventType === 'consent.recorded') {
@@ -95,7 +96,13 @@ export async function processMapJob(ctx: PipelineContext, data: MapJobData): Pro
     await noticeDisclosedMeanwhile(ctx, row, event, consents, searched);
     return created.length > 0 ? 'decided' : 'completed';
   }
-  const decision = await decideAndRecord(ctx, row, event, purpose, 'map', consents);
+  // The monitoring count and the decision (with its audit) need nothing of each other: their statements go out
+  // together instead of one after the other. Both are durable before the event moves on, as before: a retry of a
+  // job whose move was made would not count the event again.
+  const [, decision] = await settledTogether(
+    recordMonitoringFacts(ctx, event, consents),
+    decideAndRecord(ctx, row, event, purpose, 'map', consents),
+  );
   if (decision.effect === 'deny') {
     const denied = await moveEventLogged(ctx, trace, 'denied', { passing, reason: decisionText(decision) });
     // A consent recorded since the read above may have searched for the child's denials before this one was

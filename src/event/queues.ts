@@ -99,6 +99,22 @@ export async function enqueueOrDefer(
   }
 }
 
+/**
+ * Adds jobs to a queue in one round trip: one job as itself, several in one `addBulk`. The same script adds a job
+ * either way (a job id that exists is a no-op), but `addBulk` sends its jobs through an ioredis pipeline, which copies
+ * every script BullMQ defines onto itself when it is made: measured in this process (a scratch loop, 3,000 adds a run,
+ * 7 December 2026), 175-290 µs of CPU per job added alone through `addBulk`, 78-88 µs through `add`. At a steady
+ * rate of one event per request, most grouped adds hold one job.
+ */
+async function addJobs<T>(queue: Queue<T>, jobs: Parameters<Queue<T>['addBulk']>[0]): Promise<void> {
+  const [only] = jobs;
+  if (jobs.length === 1 && only) {
+    await queue.add(only.name, only.data, only.opts);
+  } else {
+    await queue.addBulk(jobs);
+  }
+}
+
 /** Runs a Lua script: what our own Redis keys need beyond plain commands. */
 interface ScriptClient {
   eval(script: string, keys: number, ...args: (string | number)[]): Promise<unknown>;
@@ -180,7 +196,10 @@ export class QueueSet {
   async enqueueMap(items: readonly MapJobData[]): Promise<void> {
     if (items.length > 0) {
       await this.timed(
-        this.map.addBulk(items.map((data) => ({ name: 'map', data, opts: { jobId: mapJobId(data.inboxId) } }))),
+        addJobs(
+          this.map,
+          items.map((data) => ({ name: 'map', data, opts: { jobId: mapJobId(data.inboxId) } })),
+        ),
         'enqueue map',
       );
     }
@@ -207,7 +226,8 @@ export class QueueSet {
     await Promise.all(
       [...byDestination].map(([destination, ofDestination]) =>
         this.timed(
-          this.getDeliverQueue(destination).addBulk(
+          addJobs(
+            this.getDeliverQueue(destination),
             ofDestination.map(({ delivery, traceId }) => ({
               name: 'deliver',
               data: { deliveryId: delivery.id, traceId },

@@ -96,3 +96,19 @@ export function perResource<R extends object, T>(make: (resource: R) => T): (res
     return t;
   };
 }
+
+/**
+ * Both answers, once both have settled: two independent steps of a job whose round trips go out at once instead of
+ * one after the other. Unlike `Promise.all`, a failure of one is thrown only after the other has settled too, so a
+ * job never ends (and is retried) while a write it started is still on its way.
+ */
+export async function settledTogether<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
+  const [ra, rb] = await Promise.allSettled([a, b]);
+  if (ra.status === 'rejected') {
+    throw ra.reason;
+  }
+  if (rb.status === 'rejected') {
+    throw rb.reason;
+  }
+  return [ra.value, rb.value];
+}

@@ -301,24 +301,182 @@ describe('map jobs that run together', () => {
     const timed = jest.spyOn(queues, 'timed');
     const requestsAtEnqueue = () => timed.mock.calls.filter(([, what]) => what === 'enqueue map').length;
     const realAddBulk = queues.map.addBulk.bind(queues.map);
+    const realAdd = queues.map.add.bind(queues.map);
     // The groups already sent are held until every request has reached its enqueue, so how the requests are spread in
-    // time on a loaded machine cannot decide the grouping: those that arrive meanwhile must go together.
+    // time on a loaded machine cannot decide the grouping: those that arrive meanwhile must go together. A group of
+    // one job is added as itself (`add`), a larger one in one `addBulk`: one round trip a group either way.
+    const allAtEnqueue = () => waitFor('all 20 requests at their enqueue', () => requestsAtEnqueue() >= 20, 30_000, 2);
     const addBulk = jest.spyOn(queues.map, 'addBulk').mockImplementation(async (jobs) => {
-      await waitFor('all 20 requests at their enqueue', () => requestsAtEnqueue() >= 20, 30_000, 2);
+      await allAtEnqueue();
       return realAddBulk(jobs);
+    });
+    const add = jest.spyOn(queues.map, 'add').mockImplementation(async (...args) => {
+      await allAtEnqueue();
+      return realAdd(...args);
     });
     try {
       const ids = (await receiveOneEach(20)).map((r) => r.id);
-      // A request answers after REDIS_ANSWER_MS even when its jobs are not yet added: wait for every addBulk.
-      await Promise.all(addBulk.mock.results.map((r) => r.value as Promise<unknown>));
+      // A request answers after REDIS_ANSWER_MS even when its jobs are not yet added: wait for every add.
+      await Promise.all([...addBulk.mock.results, ...add.mock.results].map((r) => r.value as Promise<unknown>));
       // Fewer round trips than requests, and every event has its own job, found by the id the reconciler looks up.
-      expect(addBulk.mock.calls.length).toBeGreaterThanOrEqual(1);
-      expect(addBulk.mock.calls.length).toBeLessThan(ids.length);
+      const roundTrips = addBulk.mock.calls.length + add.mock.calls.length;
+      expect(roundTrips).toBeGreaterThanOrEqual(1);
+      expect(roundTrips).toBeLessThan(ids.length);
       const jobs = await Promise.all(ids.map((id) => queues.map.getJob(mapJobId(id))));
       expect(jobs.map((j) => j?.data.inboxId)).toEqual(ids);
     } finally {
       addBulk.mockRestore();
+      add.mockRestore();
       timed.mockRestore();
     }
+  });
+  it('adds a lone job as itself and several in one addBulk, each under its own id either way', async () => {
+    const queues = app.rt.ctx.queues;
+    const add = jest.spyOn(queues.map, 'add');
+    const addBulk = jest.spyOn(queues.map, 'addBulk');
+    const ids = ['00000000-0000-4000-8000-0000000000a1', '00000000-0000-4000-8000-0000000000a2'];
+    try {
+      // One job: no ioredis pipeline, which copies every script BullMQ defines for each one it makes.
+      await queues.enqueueMap([{ inboxId: ids[0]!, traceId: 'stage-groups-test' }]);
+      expect(add).toHaveBeenCalledTimes(1);
+      expect(addBulk).not.toHaveBeenCalled();
+      // Two: still one round trip for both.
+      await queues.enqueueMap(ids.map((inboxId) => ({ inboxId, traceId: 'stage-groups-test' })));
+      expect(add).toHaveBeenCalledTimes(1);
+      expect(addBulk).toHaveBeenCalledTimes(1);
+      const jobs = await Promise.all(ids.map((id) => queues.map.getJob(mapJobId(id))));
+      expect(jobs.map((j) => [j?.id, j?.data.inboxId, j?.opts.attempts])).toEqual(
+        ids.map((id) => [mapJobId(id), id, 5]),
+      );
+    } finally {
+      add.mockRestore();
+      addBulk.mockRestore();
+      await Promise.all(ids.map((id) => queues.map.remove(mapJobId(id))));
+    }
+  });
+
+  /**
+   * A Db and Redis client of the product that note, in order, when each watched statement or note command is sent and
+   * answered, and the audit's appends and their commits: which round trips of one job are on their way at once.
+   */
+  async function watchRoundTrips(): Promise<{ db: Db; seen: string[]; stop: () => void }> {
+    const seen: string[] = [];
+    const db = app.rt.ctx.db;
+    const kindOf = (sql: string): string | undefined =>
+      /FROM consent c\b/.test(sql)
+        ? 'consents'
+        : /INSERT INTO report_referral/.test(sql)
+          ? 'monitoring count'
+          : /INSERT INTO child_disclosure/.test(sql)
+            ? 'disclosure'
+            : undefined;
+    const watched: Db = {
+      ...db,
+      query: async <T>(sql: string, params?: readonly unknown[]) => {
+        const kind = kindOf(sql);
+        if (kind) {
+          seen.push(`${kind} sent`);
+        }
+        const rows = await db.query<T>(sql, params);
+        if (kind) {
+          seen.push(`${kind} answered`);
+        }
+        return rows;
+      },
+    };
+    const append = app.rt.ctx.audit.append.bind(app.rt.ctx.audit);
+    const audit = jest.spyOn(app.rt.ctx.audit, 'append').mockImplementation(async (tenant, event) => {
+      seen.push('audit appended');
+      await append(tenant, event);
+      seen.push('audit durable');
+    });
+    // The sent-once note's commands, one at a time here: a read, or a write that says whether it notes the audit.
+    const client = (await app.rt.ctx.queues.redisClient()) as unknown as Record<
+      'get' | 'set',
+      (...args: unknown[]) => Promise<unknown>
+    >;
+    const { get, set } = client;
+    client.get = async (...args) => {
+      seen.push('note read sent');
+      const answer = await get.apply(client, args);
+      seen.push('note read answered');
+      return answer;
+    };
+    client.set = async (...args) => {
+      const what = String(args[1]).includes('"audited":true') ? 'note of the audit' : 'note';
+      seen.push(`${what} sent`);
+      const answer = await set.apply(client, args);
+      seen.push(`${what} answered`);
+      return answer;
+    };
+    const stop = () => {
+      audit.mockRestore();
+      client.get = get;
+      client.set = set;
+    };
+    return { db: watched, seen, stop };
+  }
+
+  it('writes a map job’s monitoring count while its decision is audited, both before the event moves on', async () => {
+    const [id] = await receive(1);
+    const { db, seen, stop } = await watchRoundTrips();
+    try {
+      expect(await processMapJob({ ...app.rt.ctx, db }, { inboxId: id!, traceId: 'stage-groups-test' })).toBe(
+        'decided',
+      );
+    } finally {
+      stop();
+    }
+    // One after the other before: the decision was made and audited only once the count had been written.
+    expect(seen.indexOf('audit appended')).toBeLessThan(seen.indexOf('monitoring count answered'));
+    expect(seen.indexOf('monitoring count sent')).toBeLessThan(seen.indexOf('audit durable'));
+    expect(seen.filter((s) => s === 'consents sent')).toHaveLength(1);
+    expect(await deliveriesOf([id!])).toHaveLength(1);
+  });
+
+  it('reads the child’s consents for the deliver decision while it reads the sent-once note', async () => {
+    const [id] = await receive(1);
+    expect(await map(id!)).toBe('decided');
+    const [delivery] = await deliveriesOf([id!]);
+    const { db, seen, stop } = await watchRoundTrips();
+    try {
+      const job = { data: { deliveryId: delivery!.id, traceId: 'stage-groups-test' } } as Job<DeliverJobData>;
+      expect(await processDeliverJob({ ...app.rt.ctx, db }, job)).toBe('delivered');
+    } finally {
+      stop();
+    }
+    // Before, the consents were asked for only once the note's read had answered.
+    expect(seen.indexOf('consents sent')).toBeLessThan(seen.indexOf('note read answered'));
+    // Still in this order around the send: the decision audited, the consents read again, the send noted, audited,
+    // the disclosure recorded (the note's read and the note of the audit go out beside steps of this list).
+    expect(seen.filter((s) => / (sent|appended)$/.test(s) && !/^note (read|of the audit)/.test(s))).toEqual([
+      'consents sent',
+      'audit appended',
+      'consents sent',
+      'note sent',
+      'audit appended',
+      'disclosure sent',
+    ]);
+    expect(seen.indexOf('note read answered')).toBeLessThan(seen.indexOf('audit appended'));
+    expect(seen.indexOf('note answered')).toBeLessThan(seen.lastIndexOf('audit appended'));
+  });
+
+  it('records a delivered disclosure while it notes its audit, and ends the job only once both are done', async () => {
+    const [id] = await receive(1);
+    expect(await map(id!)).toBe('decided');
+    const [delivery] = await deliveriesOf([id!]);
+    const { db, seen, stop } = await watchRoundTrips();
+    try {
+      const job = { data: { deliveryId: delivery!.id, traceId: 'stage-groups-test' } } as Job<DeliverJobData>;
+      expect(await processDeliverJob({ ...app.rt.ctx, db }, job)).toBe('delivered');
+    } finally {
+      stop();
+    }
+    // Before, the disclosure was recorded only once the note of its audit had been written.
+    expect(seen.indexOf('disclosure sent')).toBeLessThan(seen.indexOf('note of the audit answered'));
+    // The audit is durable before either; the job returned after both were answered.
+    expect(seen.lastIndexOf('audit durable')).toBeLessThan(seen.indexOf('note of the audit sent'));
+    expect(seen).toContain('note of the audit answered');
+    expect(seen).toContain('disclosure answered');
   });
 });
