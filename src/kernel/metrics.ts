@@ -211,6 +211,15 @@ export class Metrics {
         help: 'MAX_QUEUE_DEPTH of this API process: the unfinished map jobs at which it refuses HIS events with 429',
         registers: [this.registry],
       }),
+      intakeRefused: new Counter({
+        name: 'jeugdbrug_intake_refused_total',
+        help:
+          'Requests that bring data in (route: his-events, referral-status, trajectory-events) refused without ' +
+          'storing it, by reason: queue-full (429, MAX_QUEUE_DEPTH), database (503, PostgreSQL away), database-busy ' +
+          '(503, no connection of the pool came free), redis (503), other (503, e.g. a JWT issuer key set unreachable)',
+        labelNames: ['route', 'reason'] as const,
+        registers: [this.registry],
+      }),
       apiKeysFileInvalid: new Gauge({
         name: 'jeugdbrug_api_keys_file_invalid',
         help:
@@ -281,10 +290,14 @@ export interface OperationsFigures {
   undecidedEventAge(): Promise<number>;
 }
 
-/** The gauges of an API process: its intake guard's last sample and limit, and whether its API key file is unreadable. */
+/**
+ * The metrics of an API process: its intake guard's last sample and limit, the intake it refused, and whether its API
+ * key file is unreadable.
+ */
 export interface ApiGauges {
   readonly intakeQueueJobs: Gauge;
   readonly intakeQueueLimit: Gauge;
+  readonly intakeRefused: Counter<'route' | 'reason'>;
   readonly apiKeysFileInvalid: Gauge;
 }
 

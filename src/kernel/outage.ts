@@ -84,6 +84,36 @@ export function isOutageError(err: unknown): boolean {
   return false;
 }
 
+/** What ioredis says when Redis is away: its error names and messages, which pg never uses. */
+const REDIS_OUTAGE_NAMES = new Set(['MaxRetriesPerRequestError']);
+const REDIS_OUTAGE_MESSAGES = [
+  'Connection is closed',
+  "Stream isn't writeable",
+  'Reached the max retries per request limit',
+];
+
+/**
+ * Which dependency an outage error (`isOutageError`) is about: the one a DependencyUnavailableError names, Redis for
+ * ioredis's own errors, else the database. A request's Redis calls are bounded and say so (`redisAnswer`), so a
+ * connection error that names neither (ECONNREFUSED, a SQLSTATE) is pg's.
+ */
+export function outageDependencyOf(err: unknown): Dependency {
+  for (let e: unknown = err, depth = 0; e && depth < 4; depth++) {
+    if (e instanceof DependencyUnavailableError) {
+      return e.dependency;
+    }
+    const { message, name } = e as { message?: unknown; name?: unknown };
+    if (
+      (typeof name === 'string' && REDIS_OUTAGE_NAMES.has(name)) ||
+      (typeof message === 'string' && REDIS_OUTAGE_MESSAGES.some((m) => message.includes(m)))
+    ) {
+      return 'redis';
+    }
+    e = (e as { errors?: unknown[] }).errors?.[0] ?? (e as { cause?: unknown }).cause;
+  }
+  return 'database';
+}
+
 /** Rejects with a DependencyUnavailableError when `promise` has not settled within `ms`. */
 export async function withTimeout<T>(
   promise: Promise<T>,
