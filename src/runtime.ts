@@ -42,7 +42,7 @@ import { checkEvictionPolicy, readRedisMemory } from './kernel/redis-memory';
 import { startWorkers } from './event/workers';
 import { limitConnections, openDb } from './kernel/db';
 import { migrate } from './kernel/migrate';
-import { addressOldReferrals, sealPlainFeedbackReasons } from './event/event-store';
+import { addressOldReferrals, pendingToUnconfiguredDestinations, sealPlainFeedbackReasons } from './event/event-store';
 import { loadPayloadCipher } from './kernel/payload-crypto';
 
 /** How long after a delivery's own bound (DELIVERY_TIMEOUT_MS) the shutdown waits for the queue workers to close. */
@@ -130,6 +130,18 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
   const refreshedReferrals = await refreshReceivedServiceRequests(db);
   if (refreshedReferrals > 0) {
     log.info({ referrals: refreshedReferrals }, 'received referrals of GET /fhir/ServiceRequest brought up to date');
+  }
+  // Deliveries still waiting for a destination taken out of CONFIG_DIR (or renamed) are sent by nothing: said once
+  // here, as config:check says it, and counted on /metrics (jeugdbrug_unconfigured_destination_pending_deliveries).
+  const unconfigured = await pendingToUnconfiguredDestinations(
+    db,
+    registry.destinations.map((d) => d.id),
+  );
+  if (unconfigured.length > 0) {
+    log.warn(
+      { destinations: unconfigured.map((u) => ({ id: u.destination, pending: u.pending })) },
+      'pending deliveries to destinations no longer configured',
+    );
   }
   // The free-text reasons of status updates stored in plain text before migration 040 (the reconciler does it too).
   const sealed = await sealPlainFeedbackReasons(db, cipher);

@@ -1,4 +1,4 @@
-import { reviewConfiguration } from '../event/config-check';
+import { reviewConfiguration, reviewPendingDeliveries } from '../event/config-check';
 import { buildBeforeConfig } from '../kernel/config';
 
 /**
@@ -13,14 +13,19 @@ function buildLine(env: NodeJS.ProcessEnv): string {
 
 /**
  * `npm run config:check`: checks the environment and every file under CONFIG_DIR the way start-up does, and lists
- * every problem (`file:line:column field: message`), then what is allowed but probably not meant (`warning: …`),
+ * every problem (`file:line:column field: message`), then what is allowed but probably not meant (`warning: …`; with
+ * `DATABASE_URL`, also the destinations it leaves out that still hold pending deliveries),
  * after a first line naming the build that checked (version and commit).
  * Exit status 0 when there is no problem (warnings or not), 1 otherwise, so CI and a
  * deployment pipeline can run it before rolling out a configuration change.
  */
-function main(): void {
+async function main(): Promise<void> {
   process.stdout.write(`${buildLine(process.env)}\n`);
-  const { problems, warnings } = reviewConfiguration(process.env);
+  const { problems, warnings, config } = reviewConfiguration(process.env);
+  if (config) {
+    // With the database the configuration names: deliveries waiting for destinations it leaves out.
+    warnings.push(...(await reviewPendingDeliveries(config)));
+  }
   for (const warning of warnings) {
     process.stderr.write(`warning: ${warning}\n`);
   }
@@ -32,4 +37,4 @@ function main(): void {
   process.exitCode = 1;
 }
 
-main();
+void main();

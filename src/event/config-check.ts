@@ -14,6 +14,11 @@ import { parseInboxKeys } from '../kernel/payload-crypto';
 import { agreementSchema, type Agreement } from '../policy/agreement';
 import { checkAllowListPaths, loadFhirElementIndex } from '../policy/allow-list-paths';
 import type { PracticeEndpoint } from './practices';
+import { withOwnConnection } from '../kernel/db';
+import { errorFields } from '../kernel/logger';
+import { isOutageError } from '../kernel/outage';
+import { pendingToUnconfiguredDestinations, type UnconfiguredDestination } from './event-store';
+import { loadRegistry } from './registry';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -206,6 +211,43 @@ export function reviewConfiguration(env: Env = process.env): {
     warnings.push(...settingWarnings(config), ...issuerWarnings(config.JWT_ISSUERS_FILE));
   }
   return { problems, warnings, config };
+}
+
+/** PostgreSQL's SQLSTATE for a table that does not exist: a database no release has migrated yet. */
+const UNDEFINED_TABLE = '42P01';
+
+/**
+ * What `config:check` says of the deliveries that wait in the database (`DATABASE_URL`) for destinations the checked
+ * CONFIG_DIR does not configure: a warning for each such destination (its id, how many, since when), since rolling out
+ * that configuration leaves them unsent; one warning when the database could not be asked. Nothing without
+ * `DATABASE_URL`: the embedded database belongs to the process that runs on it. Call it with a configuration that has
+ * no problems (`reviewConfiguration`'s `config`).
+ */
+export async function reviewPendingDeliveries(config: Config): Promise<string[]> {
+  if (config.DATABASE_URL === undefined) {
+    return [];
+  }
+  const configured = loadRegistry(config.configDir).destinations.map((d) => d.id);
+  let unconfigured: UnconfiguredDestination[];
+  try {
+    unconfigured = await withOwnConnection(config.DATABASE_URL, config.DATABASE_SCHEMA, (db) =>
+      pendingToUnconfiguredDestinations(db, configured),
+    );
+  } catch (err) {
+    if ((err as { code?: unknown }).code === UNDEFINED_TABLE) {
+      return [];
+    }
+    const reason = isOutageError(err) ? 'the database did not answer' : 'the database refused the query';
+    return [
+      `pending deliveries to destinations not configured were not checked: ${reason} (${errorFields(err).reason})`,
+    ];
+  }
+  return unconfigured.map(
+    (u) =>
+      `destination ${u.destination} is not configured (CONFIG_DIR/destinations) but holds ${u.pending} pending ` +
+      `deliveries, the oldest waiting since ${new Date(Date.now() - u.oldestSeconds * 1000).toISOString()}: nothing ` +
+      'sends them until it is configured again (docs/runbook.md#jeugdbrugdeliveriestounconfigureddestination)',
+  );
 }
 
 /** The files of one kind that parsed, and those that did not (with their problems already listed). */

@@ -1260,6 +1260,40 @@ export async function stalePendingDeliveries(
   );
 }
 
+/** A destination that holds pending deliveries but is not configured: how many, and how long the oldest has waited. */
+export interface UnconfiguredDestination {
+  readonly destination: string;
+  readonly pending: number;
+  readonly oldestSeconds: number;
+}
+
+/**
+ * The destinations not among `configured` that still hold pending deliveries (taken out of `CONFIG_DIR`, or renamed,
+ * while deliveries to them waited): no queue or worker exists for them, so they wait for good. The distinct
+ * destinations are read by skipping through `delivery_pending_age` (one probe per destination, however large the
+ * backlog); only the unconfigured ones' rows are counted, a backlog that no longer grows.
+ */
+export async function pendingToUnconfiguredDestinations(
+  db: Pick<Db, 'query'>,
+  configured: readonly string[],
+): Promise<UnconfiguredDestination[]> {
+  return db.query<UnconfiguredDestination>(
+    `WITH RECURSIVE pending_destination(destination) AS (
+       (SELECT destination FROM delivery WHERE state = 'pending' ORDER BY destination LIMIT 1)
+       UNION ALL
+       SELECT (SELECT d.destination FROM delivery d
+                WHERE d.state = 'pending' AND d.destination > p.destination ORDER BY d.destination LIMIT 1)
+         FROM pending_destination p WHERE p.destination IS NOT NULL
+     )
+     SELECT p.destination, count(*)::int AS pending,
+            greatest(extract(epoch FROM now() - min(d.pending_since)), 0)::float8 AS "oldestSeconds"
+       FROM pending_destination p JOIN delivery d ON d.destination = p.destination AND d.state = 'pending'
+      WHERE p.destination IS NOT NULL AND NOT (p.destination = ANY($1::text[]))
+      GROUP BY p.destination ORDER BY p.destination`,
+    [configured],
+  );
+}
+
 /** A delivery's destination and its event's type (neither ever changes), or undefined for an unknown delivery. */
 export async function tryGetDeliveryTarget(
   db: Db,

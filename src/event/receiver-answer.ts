@@ -26,7 +26,10 @@ export interface AnswerSummary {
   size: number;
   /** When the answer is an OperationOutcome: its issues (at most MAX_ISSUES), each stripped to its codes. */
   issues?: AnswerIssue[];
-  /** A redirect's `Location` (`redirectTarget`): where the receiver moved, without query, fragment or credentials. */
+  /**
+   * A redirect's `Location` (`redirectTarget`): where the receiver moved, without query, fragment or credentials, and
+   * without a path that could hold an identifier (then only scheme, host and port).
+   */
   location?: string;
 }
 
@@ -117,9 +120,26 @@ function mediaTypeOf(contentType: string | undefined): string | null {
 const MAX_LOCATION_CHARS = 500;
 
 /**
- * A redirect's `Location` as operators may see it: the address without its query and fragment (where a receiver
- * might put a token or an identifier) and, for an absolute URL, without user name and password; undefined when there
- * is none.
+ * A path segment that names a place rather than a thing: letters (and `-`, `_`, `.`), a trailing version number of
+ * at most two digits (`isam2`, `v2`, `R4`), an operation's `$`. An identifier (a BSN, a UUID, a client number, a
+ * token) has more digits than that, or characters outside it (`%`, `=`, `+`, `~`).
+ */
+const PLACE_SEGMENT = /^\$?[A-Za-z][A-Za-z_.-]{0,47}\d{0,2}$/;
+
+/** Whether every segment of `path` names a place (an empty one, as of a trailing slash, does too). */
+function isPathOfPlaces(path: string): boolean {
+  return path.split('/').every((segment) => segment === '' || PLACE_SEGMENT.test(segment));
+}
+
+/**
+ * A redirect's `Location` as operators may see it: scheme, host and port, and the path only when each of its segments
+ * names a place (`isPathOfPlaces`), never its query or fragment (where a receiver might put a token or an identifier)
+ * nor, for an absolute URL, user name and password; undefined when there is none, or when a relative one's path could
+ * name someone.
+ *
+ * The path is checked against what an endpoint's address looks like, not against patterns of identifiers: a receiver
+ * may redirect to a resource (`/clients/123456782/aanmeldingen`), and no list of identifier formats is complete. An
+ * endpoint that moved (`/isam2/aanmeldingen`, `/api/v2/jeugd`) keeps its path, which is what the operator configures.
  */
 function redirectTarget(location: string | undefined): string | undefined {
   if (!location?.trim()) {
@@ -128,10 +148,11 @@ function redirectTarget(location: string | undefined): string | undefined {
   let target: string;
   try {
     const url = new URL(location.trim());
-    target = `${url.origin}${url.pathname}`;
+    target = isPathOfPlaces(url.pathname) ? `${url.origin}${url.pathname}` : url.origin;
   } catch {
-    // Relative (`/isam2/aanmeldingen`): the path alone.
-    target = location.trim().split(/[?#]/, 1)[0] ?? '';
+    // Relative (`/isam2/aanmeldingen`): the path alone, when it names no one.
+    const path = location.trim().split(/[?#]/, 1)[0] ?? '';
+    target = isPathOfPlaces(path) ? path : '';
   }
   return target === '' ? undefined : target.slice(0, MAX_LOCATION_CHARS);
 }

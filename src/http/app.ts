@@ -17,6 +17,7 @@ import { corsFor } from './cors';
 import { securityHeaders } from './security-headers';
 import { docsRouter } from './docs-router';
 import { errorHandler } from './error-handler';
+import { zeroIntakeRefusals } from './intake-refusals';
 import { exactApp, trailingSlashNotFound } from './exact-routing';
 import { inSequence } from './in-sequence';
 import { fhirNotServedHandler, fhirProviders, fhirRouter } from './fhir-router';
@@ -233,12 +234,15 @@ export function createApp(ctx: PipelineContext, opts: AppOptions): express.Expre
   app.use(() => {
     throw new OperationOutcomeError(notFound);
   });
+  const intakeRefused = ctx.metrics.apiGauges().intakeRefused;
+  zeroIntakeRefusals(intakeRefused);
   app.use(
     errorHandler({
       log: ctx.log,
       bodyLimit: limit,
       onRefusal: (req, res) => auditRefusal(ctx, req, res),
       outages: ctx.outages,
+      intakeRefused,
     }),
   );
   return app;

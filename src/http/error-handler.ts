@@ -2,10 +2,12 @@ import { badRequest, isOperationOutcome, normalizeOperationOutcome, OperationOut
 import type { OperationOutcome } from '@medplum/fhirtypes';
 import type { ErrorRequestHandler, Request, Response } from 'express';
 import type { Logger } from 'pino';
+import type { Counter } from 'prom-client';
 import { httpStatusOf, payloadTooLarge, serviceUnavailable, unsupportedEncoding } from '../kernel/fhir/outcomes';
 import { isOutageError, type OutageLog } from '../kernel/outage';
 import { errorFields, unexpectedErrorFields } from '../kernel/logger';
 import { routeOf, tryGetRequestTrace } from './access-log';
+import { intakeRefusalOf } from './intake-refusals';
 
 export interface ErrorHandlerOptions {
   readonly log: Logger;
@@ -15,6 +17,8 @@ export interface ErrorHandlerOptions {
   readonly onRefusal?: (req: Request, res: Response) => Promise<void>;
   /** Told of every outage error, so that the outage is logged once, not once per refused request. */
   readonly outages: Pick<OutageLog, 'noticed'>;
+  /** Counts intake refused for a cause of jeugdbrug's own (intake-refusals.ts); a server without intake has none. */
+  readonly intakeRefused?: Counter<'route' | 'reason'>;
 }
 
 /**
@@ -22,10 +26,20 @@ export interface ErrorHandlerOptions {
  * Unexpected errors answer 500 with a generic text; their details go to the log, never to the client. A 503 (a
  * dependency away) is expected operation: its access line (warn) is all it logs, and the outage is logged once.
  */
-export function errorHandler({ log, bodyLimit, onRefusal, outages }: ErrorHandlerOptions): ErrorRequestHandler {
+export function errorHandler({
+  log,
+  bodyLimit,
+  onRefusal,
+  outages,
+  intakeRefused,
+}: ErrorHandlerOptions): ErrorRequestHandler {
   return async (err: unknown, req, res, _next) => {
     const outcome = toOutcome(err, bodyLimit, req.headers['content-encoding']);
     const status = outcome ? httpStatusOf(outcome) : 500;
+    const refusal = intakeRefused && intakeRefusalOf(req.method, req.originalUrl, err);
+    if (refusal) {
+      intakeRefused.inc(refusal);
+    }
     if (status === 403 && onRefusal) {
       // A refusal is itself audited; a failure to audit it must not turn the 403 into a 500.
       await onRefusal(req, res).catch((e: Error) => log.error(errorFields(e), 'could not audit a refusal'));

@@ -85,6 +85,33 @@ export async function openDb(opts: DbOptions): Promise<Db> {
     : openPglite(opts.dataDir, opts.schema);
 }
 
+/**
+ * Runs `read` on one connection of its own to the PostgreSQL at `url`, in `schema`, then closes it: for a tool that
+ * only reads (`config:check`), so nothing is created (not even the schema) and no pool is kept. Statements time out
+ * after CONNECTION_WAIT_MS. Throws what pg throws (a server away is `isOutageError`'s).
+ */
+export async function withOwnConnection<T>(
+  url: string,
+  schema: string,
+  read: (db: Pick<Db, 'query'>) => Promise<T>,
+): Promise<T> {
+  const client = new pg.Client({
+    connectionString: url,
+    connectionTimeoutMillis: CONNECTION_WAIT_MS,
+    options: `-c search_path=${schema} -c statement_timeout=${CONNECTION_WAIT_MS}`,
+  });
+  client.on('error', ignore);
+  await client.connect();
+  try {
+    return await read({
+      query: async <R>(sql: string, params?: readonly unknown[]) =>
+        (await client.query(sql, params as unknown[])).rows as R[],
+    });
+  } finally {
+    await client.end();
+  }
+}
+
 /** PostgreSQL's SQLSTATE for a unique index refusing a row. */
 const UNIQUE_VIOLATION = '23505';
 

@@ -211,6 +211,15 @@ export class Metrics {
         help: 'MAX_QUEUE_DEPTH of this API process: the unfinished map jobs at which it refuses HIS events with 429',
         registers: [this.registry],
       }),
+      intakeRefused: new Counter({
+        name: 'jeugdbrug_intake_refused_total',
+        help:
+          'Requests that bring data in (route: his-events, referral-status, trajectory-events) refused without ' +
+          'storing it, by reason: queue-full (429, MAX_QUEUE_DEPTH), database (503, PostgreSQL away), database-busy ' +
+          '(503, no connection of the pool came free), redis (503), other (503, e.g. a JWT issuer key set unreachable)',
+        labelNames: ['route', 'reason'] as const,
+        registers: [this.registry],
+      }),
       apiKeysFileInvalid: new Gauge({
         name: 'jeugdbrug_api_keys_file_invalid',
         help:
@@ -277,14 +286,23 @@ export interface OperationsFigures {
   auditFullVerifications(): Promise<{ tenant: string; verifiedAt: number; ok: boolean }[]>;
   /** Per configured destination, how long its oldest pending delivery has waited since its round began (0: none). */
   pendingDeliveryAges(): Promise<{ destination: string; seconds: number }[]>;
+  /**
+   * The destinations no longer configured that still hold pending deliveries: how many, and how long the oldest has
+   * waited (seconds).
+   */
+  unconfiguredPendingDeliveries(): Promise<{ destination: string; count: number; seconds: number }[]>;
   /** How long the event waiting longest for its decision (received or mapped) has been in that state (0: none). */
   undecidedEventAge(): Promise<number>;
 }
 
-/** The gauges of an API process: its intake guard's last sample and limit, and whether its API key file is unreadable. */
+/**
+ * The metrics of an API process: its intake guard's last sample and limit, the intake it refused, and whether its API
+ * key file is unreadable.
+ */
 export interface ApiGauges {
   readonly intakeQueueJobs: Gauge;
   readonly intakeQueueLimit: Gauge;
+  readonly intakeRefused: Counter<'route' | 'reason'>;
   readonly apiKeysFileInvalid: Gauge;
 }
 
@@ -334,9 +352,11 @@ function sharedWhilePending<T>(read: () => Promise<T>): () => Promise<T> {
 }
 
 function figureGauges(registry: Registry, figures: OperationsFigures): SourceGauge[] {
-  // Three gauges read the destinations' health; a scrape reads it once. Likewise two the full verifications.
+  // Three gauges read the destinations' health; a scrape reads it once. Likewise two the full verifications, and two
+  // the destinations no longer configured.
   const destinationHealth = sharedWhilePending(() => figures.destinationHealth());
   const fullVerifications = sharedWhilePending(() => figures.auditFullVerifications());
+  const unconfigured = sharedWhilePending(() => figures.unconfiguredPendingDeliveries());
   return [
     gaugeOf(registry, 'jeugdbrug_events', 'Events in the inbox by state', 'state', async () =>
       (await figures.eventsByState()).map((r) => [r.state, r.count]),
@@ -401,9 +421,20 @@ function figureGauges(registry: Registry, figures: OperationsFigures): SourceGau
       'jeugdbrug_oldest_pending_delivery_age_seconds',
       'How long the oldest delivery still to go to the destination (pending: waiting, retrying, or held by a pause) ' +
         'has waited since its round began (its decision, or the replay or redelivery that sent it again); ' +
-        '0 when none waits',
+        '0 when none waits; also of a destination no longer configured whose deliveries still wait',
       'destination',
-      async () => (await figures.pendingDeliveryAges()).map((r) => [r.destination, r.seconds]),
+      async () => {
+        const [ages, gone] = await Promise.all([figures.pendingDeliveryAges(), unconfigured()]);
+        return [...ages, ...gone].map((r) => [r.destination, r.seconds]);
+      },
+    ),
+    gaugeOf(
+      registry,
+      'jeugdbrug_unconfigured_destination_pending_deliveries',
+      'Pending deliveries to a destination no longer in CONFIG_DIR (removed or renamed while they waited): nothing ' +
+        'sends them until it is configured again; a series only for such a destination',
+      'destination',
+      async () => (await unconfigured()).map((r) => [r.destination, r.count]),
     ),
     sharedGauge(
       registry,

@@ -58,9 +58,17 @@ const OUTAGE_MESSAGES = [
   'Cannot use a pool after calling end',
 ];
 
+/** `err` and the errors it wraps (an AggregateError's first, as of several addresses refused; a `cause`), four deep. */
+function* causesOf(err: unknown): Generator<unknown> {
+  for (let e: unknown = err, depth = 0; e && depth < 4; depth++) {
+    yield e;
+    e = (e as { errors?: unknown[] }).errors?.[0] ?? (e as { cause?: unknown }).cause;
+  }
+}
+
 /** Whether `err` says a database or Redis connection is down (so the answer is 503, not 500). */
 export function isOutageError(err: unknown): boolean {
-  for (let e: unknown = err, depth = 0; e && depth < 4; depth++) {
+  for (const e of causesOf(err)) {
     if (e instanceof DependencyUnavailableError) {
       return true;
     }
@@ -77,11 +85,36 @@ export function isOutageError(err: unknown): boolean {
     if (typeof message === 'string' && OUTAGE_MESSAGES.some((m) => message.includes(m))) {
       return true;
     }
-    // AggregateError (several addresses refused) and wrapped causes.
-    const inner = (e as { errors?: unknown[] }).errors?.[0] ?? (e as { cause?: unknown }).cause;
-    e = inner;
   }
   return false;
+}
+
+/** What ioredis says when Redis is away: its messages, which pg never uses. */
+const REDIS_OUTAGE_MESSAGES = [
+  'Connection is closed',
+  "Stream isn't writeable",
+  'Reached the max retries per request limit',
+];
+
+/**
+ * Which dependency an outage error (`isOutageError`) is about: the one a DependencyUnavailableError names, Redis for
+ * ioredis's own errors, else the database. A request's Redis calls are bounded and say so (`redisAnswer`), so a
+ * connection error that names neither (ECONNREFUSED, a SQLSTATE) is pg's.
+ */
+export function outageDependencyOf(err: unknown): Dependency {
+  for (const e of causesOf(err)) {
+    if (e instanceof DependencyUnavailableError) {
+      return e.dependency;
+    }
+    const { message, name } = e as { message?: unknown; name?: unknown };
+    if (
+      name === 'MaxRetriesPerRequestError' ||
+      (typeof message === 'string' && REDIS_OUTAGE_MESSAGES.some((m) => message.includes(m)))
+    ) {
+      return 'redis';
+    }
+  }
+  return 'database';
 }
 
 /** Rejects with a DependencyUnavailableError when `promise` has not settled within `ms`. */

@@ -168,6 +168,10 @@ describe('operations endpoints and logs while PostgreSQL or Redis is down', () =
       }
       // The console answers with its own 503 page, and logs it the same way.
       expect((await operator.get('/console/operator')).status).toBe(503);
+      // Counted by the route's kind and the dependency that was away, for the alert on refused intake.
+      expect(await scrape(api.url)).toMatch(
+        /^jeugdbrug_intake_refused_total\{route="his-events",reason="database"\} 3$/m,
+      );
     } finally {
       postgres.start();
     }

@@ -227,6 +227,8 @@ describe('/metrics', () => {
         'jeugdbrug_audit_verify_ok',
         // HIS events refused with 429 (status="queue-full"): intake has stopped for every practice.
         'jeugdbrug_events_received_total',
+        // Intake refused with 503 (PostgreSQL or Redis away, the pool exhausted): nothing is stored meanwhile.
+        'jeugdbrug_intake_refused_total',
       ].filter((name) => !alerted.has(name)),
     ).toEqual([]);
   });
@@ -314,6 +316,19 @@ describe('/metrics of a fresh installation', () => {
     ]);
     expect(await series('jeugdbrug_oldest_pending_delivery_age_seconds')).toEqual([[{ destination: 'gm0226' }, 0]]);
     expect(await series('jeugdbrug_oldest_undecided_event_age_seconds')).toEqual([[{}, 0]]);
+    // Intake refused, by route kind and reason: every one at 0 until a request is refused.
+    const refused = await series('jeugdbrug_intake_refused_total');
+    expect(refused).toHaveLength(15);
+    expect(refused.filter(([, value]) => value !== 0)).toEqual([]);
+    expect(refused.map(([labels]) => labels)).toEqual(
+      expect.arrayContaining([
+        { route: 'his-events', reason: 'queue-full' },
+        { route: 'referral-status', reason: 'database' },
+        { route: 'trajectory-events', reason: 'redis' },
+        { route: 'his-events', reason: 'database-busy' },
+        { route: 'his-events', reason: 'other' },
+      ]),
+    );
   });
 });
 
@@ -367,9 +382,12 @@ describe('a worker process with METRICS_PORT', () => {
   it('leaves out the gauges only an API process keeps: the intake sample and limit, the API key file', async () => {
     const { types } = parse(await (await fetch(`${worker.url}/metrics`)).text());
     expect(
-      ['jeugdbrug_intake_queue_jobs', 'jeugdbrug_intake_queue_limit', 'jeugdbrug_api_keys_file_invalid'].filter(
-        (name) => types.has(name),
-      ),
+      [
+        'jeugdbrug_intake_queue_jobs',
+        'jeugdbrug_intake_queue_limit',
+        'jeugdbrug_api_keys_file_invalid',
+        'jeugdbrug_intake_refused_total',
+      ].filter((name) => types.has(name)),
     ).toEqual([]);
     // Its own figures are there (the check above reads a scrape that has them).
     expect(types.get('jeugdbrug_queue_jobs')).toBe('gauge');

@@ -54,6 +54,10 @@ describe('queue size limit (MAX_QUEUE_DEPTH)', () => {
     expect(rows).toHaveLength(0);
     const metrics = await (await app.request('/metrics', { key: null })).text();
     expect(metrics).toMatch(/jeugdbrug_events_received_total\{status="queue-full"\} [1-9]/);
+    // Requests, not events: the two refused above at least, under the route's kind and the guard's reason.
+    expect(metrics).toMatch(
+      /^jeugdbrug_intake_refused_total\{route="his-events",reason="queue-full"\} ([2-9]|\d\d+)$/m,
+    );
   });
 
   it('accepts events again once the backlog is worked off', async () => {

@@ -26,19 +26,25 @@ describe("a batch replay of a practice's dead status updates and trajectory even
     return id;
   };
 
-  beforeAll(async () => {
-    const inboxIds = await insertInboxRows(db(), 'delivered', 3);
-    for (const [i, inboxId] of inboxIds.entries()) {
+  /** Dead status updates to `practice` on `count` delivered referrals, the first died `minutesAgo`, each later one a minute after. */
+  const insertDeadStatusUpdates = async (practice: string, count: number, minutesAgo: number) => {
+    const inserted: string[] = [];
+    for (const [i, inboxId] of (await insertInboxRows(db(), 'delivered', count)).entries()) {
       const id = randomUUID();
       await db().query(
         `INSERT INTO feedback (id, inbox_id, tenant, municipality, status, service_request_status, task, submitted_by,
            idempotency_key, state, attempts, last_status, last_error, updated_at)
          VALUES ($1, $2, $3, 'GM0226', 'accepted', 'active', '{}', 'api-key:municipality', $4, 'dead', 15, 500,
            'HTTP 500', now() - make_interval(mins => $5))`,
-        [id, inboxId, PRACTICE, randomUUID(), 10 - i],
+        [id, inboxId, practice, randomUUID(), minutesAgo - i],
       );
-      ids.statusUpdates.push(id);
+      inserted.push(id);
     }
+    return inserted;
+  };
+
+  beforeAll(async () => {
+    ids.statusUpdates.push(...(await insertDeadStatusUpdates(PRACTICE, 3, 10)));
     ids.trajectoryEvents.push(await insertDeadTrajectoryEvent(PRACTICE, 1));
     ids.otherPractice = await insertDeadTrajectoryEvent(OTHER_PRACTICE_AGB, 5);
   });
@@ -129,5 +135,80 @@ describe("a batch replay of a practice's dead status updates and trajectory even
     expect(await stateOf('trajectory_event', ids.otherPractice)).toBe('pending');
     expect(await stateOf('trajectory_event', more)).toBe('dead');
     expect((await c.operator.post('/console/operator/to-practices/replay', { practice: 'x' })).status).toBe(400);
+  });
+
+  // An operator whose practice's HIS refused only the trajectory events (its FHIR endpoint for EpisodeOfCare was down)
+  // could only replay both kinds at once, sending the status updates that would fail again with them.
+  describe('limited to one kind', () => {
+    const PRACTICE_3 = '01234569';
+    const dead = { statusUpdates: [] as string[], trajectoryEvents: [] as string[] };
+    beforeAll(async () => {
+      dead.statusUpdates = await insertDeadStatusUpdates(PRACTICE_3, 2, 20);
+      dead.trajectoryEvents = [
+        await insertDeadTrajectoryEvent(PRACTICE_3, 15),
+        await insertDeadTrajectoryEvent(PRACTICE_3, 14),
+      ];
+    });
+
+    it('refuses an unknown kind with 400 naming `kind`', async () => {
+      for (const kind of ['statusUpdates', 'feedback', '']) {
+        const res = await replay({ practice: PRACTICE_3, kind });
+        expect(res.status).toBe(400);
+        const outcome = (await res.json()) as { resourceType: string; issue: { expression?: string[] }[] };
+        expect(outcome.issue.map((i) => i.expression?.[0])).toEqual(['kind']);
+      }
+      expect(await stateOf('feedback', dead.statusUpdates[0] ?? '')).toBe('dead');
+    });
+
+    it('replays only the trajectory events with kind=trajectoryEvent, and counts only those as remaining', async () => {
+      const first = await replay({ practice: PRACTICE_3, kind: 'trajectoryEvent', limit: 1 });
+      expect(first.status).toBe(202);
+      expect(await first.json()).toEqual({
+        replayed: { statusUpdates: [], trajectoryEvents: dead.trajectoryEvents.slice(0, 1) },
+        remaining: 1,
+      });
+      expect(await (await replay({ practice: PRACTICE_3, kind: 'trajectoryEvent' })).json()).toEqual({
+        replayed: { statusUpdates: [], trajectoryEvents: dead.trajectoryEvents.slice(1) },
+        remaining: 0,
+      });
+      for (const id of dead.statusUpdates) {
+        expect(await stateOf('feedback', id)).toBe('dead');
+      }
+    });
+
+    it('offers a button per kind on the console page, which replays that kind only', async () => {
+      await insertDeadTrajectoryEvent(PRACTICE_3, 1);
+      const page = await (await c.operator.get('/console/operator/to-practices')).text();
+      const kindButton = (kind: string) =>
+        new RegExp(
+          `name="practice" value="${PRACTICE_3}" />\\s*<input type="hidden" name="kind" value="${kind}" />\\s*` +
+            '<button type="submit">\\s*([^<]*?)\\s*</button>',
+        ).exec(page)?.[1];
+      expect(kindButton('statusUpdate')).toBe(
+        `Alleen de statusberichten (2) aan praktijk ${PRACTICE_3} opnieuw versturen`,
+      );
+      expect(kindButton('trajectoryEvent')).toBe(
+        `Alleen de trajectgebeurtenissen (1) aan praktijk ${PRACTICE_3} opnieuw versturen`,
+      );
+
+      const res = await c.operator.post('/console/operator/to-practices/replay', {
+        practice: PRACTICE_3,
+        kind: 'statusUpdate',
+      });
+      expect(res.status).toBe(303);
+      for (const id of dead.statusUpdates) {
+        expect(await stateOf('feedback', id)).toBe('pending');
+      }
+      const [left] = await db().query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM trajectory_event WHERE tenant = $1 AND state = 'dead'`,
+        [PRACTICE_3],
+      );
+      expect(left?.n).toBe(1);
+      const refused = await c.operator.post('/console/operator/to-practices/replay', {
+        practice: PRACTICE_3,
+        kind: 'x',
+      });
+      expect(refused.status).toBe(400);
+    });
   });
 });

@@ -575,6 +575,14 @@ const MESSAGES = {
     nl: 'Alle {0} aan praktijk {1} opnieuw versturen',
     en: 'Replay all {0} to practice {1}',
   },
+  replayStatusUpdatesToPractice: {
+    nl: 'Alleen de statusberichten ({0}) aan praktijk {1} opnieuw versturen',
+    en: 'Replay only the status updates ({0}) to practice {1}',
+  },
+  replayTrajectoryEventsToPractice: {
+    nl: 'Alleen de trajectgebeurtenissen ({0}) aan praktijk {1} opnieuw versturen',
+    en: 'Replay only the trajectory events ({0}) to practice {1}',
+  },
   replayOldestToPractice: {
     nl: 'De oudste {0} van de {1} aan praktijk {2} opnieuw versturen',
     en: 'Replay the oldest {0} of the {1} to practice {2}',

@@ -21,6 +21,8 @@ import {
   type TrajectoryLetter,
   type DeadLetterMatch,
   toPracticeReplayFilter,
+  TO_PRACTICE_KINDS,
+  type ToPracticeKind,
 } from '../../reports/dead-letters/dead-letters';
 import { parseOrThrow, pathExpression } from '../../kernel/zod-outcome';
 import { EXACT_TIME } from '../../reports/time-id-page';
@@ -80,6 +82,12 @@ const DEAD_LETTER_PAGE = 100;
 const TO_PRACTICES_SHOWN = 200;
 /** The most dead letters one "replay all" sends again (and the replay progress page follows). */
 const REPLAY_CAP = 1000;
+
+/** The words of a button that replays one kind of message to a practice. */
+const REPLAY_KIND_TO_PRACTICE: Readonly<Record<ToPracticeKind, MessageKey>> = {
+  statusUpdate: 'replayStatusUpdatesToPractice',
+  trajectoryEvent: 'replayTrajectoryEventsToPractice',
+};
 
 /** A dead-letter filter from a form or query: destination id, the receiver's HTTP status, and up to when. */
 function filterOf(source: unknown): DeadLetterMatch {
@@ -388,24 +396,32 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
           <td>${replayForm(`trajectory-events/${e.id}`)}</td>
         </tr>`,
     );
-    // "Replay all N" per practice in scope: a HIS away for a weekend leaves hundreds, more than this page lists.
+    // "Replay all N" per practice in scope: a HIS away for a weekend leaves hundreds, more than this page lists. Where
+    // both kinds wait, a button per kind too: a HIS may refuse only one (its endpoint for trajectories down).
     const principal = getPrincipal(res);
-    const replayAll = [...(await countDeadLetters(ctx.db)).toPractices]
-      .filter(([practice, n]) => n > 0 && canActForPractice(principal, practice))
+    const replayAllForm = (practice: string, label: string, kind?: ToPracticeKind) =>
+      html`<form method="post" action="/console/operator/to-practices/replay">
+        ${csrfField(page)}<input type="hidden" name="practice" value="${practice}" />
+        ${kind ? html`<input type="hidden" name="kind" value="${kind}" />` : ''}
+        <button type="submit">${label}</button>
+      </form>`;
+    const replayAll = [...(await countDeadLetters(ctx.db)).toPracticesByKind]
+      .map(([practice, byKind]) => [practice, byKind, byKind.statusUpdate + byKind.trajectoryEvent] as const)
+      .filter(([practice, , n]) => n > 0 && canActForPractice(principal, practice))
       .sort(([a], [b]) => a.localeCompare(b))
-      .map(
-        ([practice, n]) =>
-          html`<form method="post" action="/console/operator/to-practices/replay">
-            ${csrfField(page)}<input type="hidden" name="practice" value="${practice}" />
-            <button type="submit">
-              ${
-                n <= REPLAY_CAP
-                  ? t(lang, 'replayAllToPractice', n, practice)
-                  : t(lang, 'replayOldestToPractice', REPLAY_CAP, n, practice)
-              }
-            </button>
-          </form>`,
-      );
+      .map(([practice, byKind, n]) => [
+        replayAllForm(
+          practice,
+          n <= REPLAY_CAP
+            ? t(lang, 'replayAllToPractice', n, practice)
+            : t(lang, 'replayOldestToPractice', REPLAY_CAP, n, practice),
+        ),
+        ...(byKind.statusUpdate > 0 && byKind.trajectoryEvent > 0
+          ? TO_PRACTICE_KINDS.map((kind) =>
+              replayAllForm(practice, t(lang, REPLAY_KIND_TO_PRACTICE[kind], byKind[kind], practice), kind),
+            )
+          : []),
+      ]);
     sendPage(
       req,
       res,
@@ -422,7 +438,7 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
   router.post('/to-practices/replay', async (req, res) => {
     const filter = parseOrThrow(
       toPracticeReplayFilter,
-      { practice: field(req.body, 'practice'), limit: REPLAY_CAP },
+      { practice: field(req.body, 'practice'), kind: field(req.body, 'kind'), limit: REPLAY_CAP },
       (path) => pathExpression(path, 'practice'),
       400,
     );

@@ -634,7 +634,7 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
       path: '/admin/v1/feedback/replay',
       operationId: 'replayToPractice',
       summary:
-        'Replay a practice’s dead status updates and trajectory events (trajectory events decided again before ' +
+        'Replay a practice’s dead status updates and trajectory events, or those of one `kind` (trajectory events decided again before ' +
         'sending), the oldest `limit` of them, each audited as a replay of one',
       tag: 'Admin',
       roles: ['operator'],

@@ -368,9 +368,23 @@ export async function listFeedbackByState(
  * Which dead messages to a practice a batch replay sends: the practice's status updates and trajectory events that
  * died (after `since`, when given), the oldest `limit` of them, as a batch replay of deliveries takes its filter.
  */
+/** The kinds of message to a practice, each kept in a table of its own: status updates and trajectory events. */
+export const TO_PRACTICE_KINDS = ['statusUpdate', 'trajectoryEvent'] as const;
+export type ToPracticeKind = (typeof TO_PRACTICE_KINDS)[number];
+const TABLE_OF_KIND: Readonly<Record<ToPracticeKind, string>> = {
+  statusUpdate: 'feedback',
+  trajectoryEvent: 'trajectory_event',
+};
+
+/**
+ * Which dead messages to a practice a batch replay sends: the practice's status updates and trajectory events that
+ * died (after `since`, when given; of one `kind`, when given), the oldest `limit` of them, as a batch replay of
+ * deliveries takes its filter.
+ */
 export const toPracticeReplayFilter = z
   .object({
     practice: agb,
+    kind: z.enum(TO_PRACTICE_KINDS).optional(),
     since: z.iso.datetime({ offset: true }).optional(),
     limit: z.coerce.number().int().min(1).max(1000).default(100),
   })
@@ -379,11 +393,11 @@ export type ToPracticeReplayFilter = z.infer<typeof toPracticeReplayFilter>;
 
 /** One dead message to a practice: which table holds it (a status update, a trajectory event) and its id. */
 export interface DeadToPractice {
-  kind: 'statusUpdate' | 'trajectoryEvent';
+  kind: ToPracticeKind;
   id: string;
 }
 
-/** The dead status updates and trajectory events to a practice within the scope, as one list: its SQL. */
+/** The dead status updates and trajectory events (or those of `kind`) to a practice within the scope: its SQL. */
 function deadToPracticeSql(f: Omit<ToPracticeReplayFilter, 'limit'>, scope: OperatorScope, q: SqlParams): string {
   const where = and([
     `state = 'dead'`,
@@ -391,8 +405,9 @@ function deadToPracticeSql(f: Omit<ToPracticeReplayFilter, 'limit'>, scope: Oper
     ...(f.since !== undefined ? [`updated_at >= ${q.add(f.since)}::timestamptz`] : []),
     ...practiceInScope(scope, q),
   ]);
-  return `SELECT 'statusUpdate' AS kind, id, updated_at FROM feedback WHERE ${where}
-    UNION ALL SELECT 'trajectoryEvent', id, updated_at FROM trajectory_event WHERE ${where}`;
+  return TO_PRACTICE_KINDS.filter((kind) => f.kind === undefined || f.kind === kind)
+    .map((kind) => `SELECT '${kind}'::text AS kind, id, updated_at FROM ${TABLE_OF_KIND[kind]} WHERE ${where}`)
+    .join(' UNION ALL ');
 }
 
 /** The oldest `limit` dead messages to a practice (status updates and trajectory events together), oldest first. */
@@ -452,23 +467,38 @@ export async function listTrajectoryEventsByState(
 }
 
 /**
- * Dead letters per destination, and per practice those on their way to it (status updates, trajectory events),
- * counted in PostgreSQL: for the console and for `jeugdbrug_dead_letters`. BullMQ's `failed` count is not the number
- * an operator acts on: it keeps failed jobs for a month whatever became of them.
+ * Dead letters per destination, and per practice those on their way to it (status updates, trajectory events; in
+ * `toPracticesByKind` each kind apart), counted in PostgreSQL: for the console and for `jeugdbrug_dead_letters`.
+ * BullMQ's `failed` count is not the number an operator acts on: it keeps failed jobs for a month whatever became of
+ * them.
  */
-export async function countDeadLetters(
-  db: Db,
-): Promise<{ deliveries: Map<string, number>; toPractices: Map<string, number> }> {
-  const rows = await db.query<{ kind: 'destination' | 'practice'; name: string; n: number }>(
+export async function countDeadLetters(db: Db): Promise<{
+  deliveries: Map<string, number>;
+  toPractices: Map<string, number>;
+  toPracticesByKind: Map<string, Record<ToPracticeKind, number>>;
+}> {
+  const rows = await db.query<{ kind: 'destination' | ToPracticeKind; name: string; n: number }>(
     `SELECT 'destination' AS kind, destination AS name, count(*)::int AS n FROM delivery WHERE state = 'dead'
        GROUP BY destination
      UNION ALL
-     SELECT 'practice', tenant, count(*)::int FROM (
-       SELECT tenant FROM feedback WHERE state = 'dead' UNION ALL SELECT tenant FROM trajectory_event WHERE state = 'dead'
-     ) to_practices GROUP BY tenant`,
+     SELECT 'statusUpdate', tenant, count(*)::int FROM feedback WHERE state = 'dead' GROUP BY tenant
+     UNION ALL
+     SELECT 'trajectoryEvent', tenant, count(*)::int FROM trajectory_event WHERE state = 'dead' GROUP BY tenant`,
   );
-  const of = (kind: string) => new Map(rows.filter((r) => r.kind === kind).map((r) => [r.name, r.n]));
-  return { deliveries: of('destination'), toPractices: of('practice') };
+  const deliveries = new Map<string, number>();
+  const toPractices = new Map<string, number>();
+  const toPracticesByKind = new Map<string, Record<ToPracticeKind, number>>();
+  for (const { kind, name, n } of rows) {
+    if (kind === 'destination') {
+      deliveries.set(name, n);
+      continue;
+    }
+    toPractices.set(name, (toPractices.get(name) ?? 0) + n);
+    const byKind = toPracticesByKind.get(name) ?? { statusUpdate: 0, trajectoryEvent: 0 };
+    byKind[kind] = n;
+    toPracticesByKind.set(name, byKind);
+  }
+  return { deliveries, toPractices, toPracticesByKind };
 }
 
 /** The current state of some deliveries (a replay's progress), by id. */

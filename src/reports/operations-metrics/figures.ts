@@ -1,6 +1,7 @@
 import type { OperationsFigures, PauseCause } from '../../kernel/metrics';
 import { listFullVerifications } from '../../audit/full-verify';
 import type { PipelineContext } from '../../event/context';
+import { pendingToUnconfiguredDestinations } from '../../event/event-store';
 import { practiceReceiver } from '../../event/practice-send';
 import { eventStateCounts } from '../../event/state-counts';
 import { EVENT_STATES } from '../../event/states';
@@ -63,6 +64,13 @@ export function operationsFigures(ctx: Pick<PipelineContext, 'db' | 'registry'>)
         [ids],
       );
       return rows.map((r) => ({ destination: r.destination, seconds: Math.max(0, r.seconds) }));
+    },
+    async unconfiguredPendingDeliveries() {
+      const gone = await pendingToUnconfiguredDestinations(
+        db,
+        ctx.registry.destinations.map((d) => d.id),
+      );
+      return gone.map((g) => ({ destination: g.destination, count: g.pending, seconds: g.oldestSeconds }));
     },
     // The first entry of each state's part of inbox_open (state, updated_at).
     async undecidedEventAge() {

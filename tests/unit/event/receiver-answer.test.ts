@@ -82,11 +82,43 @@ describe("what operators see of a receiver's answer", () => {
       'https://gw.example.nl/isam2/aanmeldingen',
     ],
     ['a relative one: its path', '/isam2/aanmeldingen?bsn=123456782', '/isam2/aanmeldingen'],
+    [
+      'a path of words with a version',
+      'https://gw.example.nl:8443/api/v2/jeugd-hulp/$process',
+      'https://gw.example.nl:8443/api/v2/jeugd-hulp/$process',
+    ],
+    // A path may name a client or a resource by id: only scheme, host and port are kept (opsalerts 3).
+    [
+      'a path with a BSN in it: its origin',
+      'https://gw.example.nl:8443/isam2/clients/123456782/aanmeldingen',
+      'https://gw.example.nl:8443',
+    ],
+    [
+      'a path with a resource id: its origin',
+      'http://fhir.example.nl/fhir/Patient/3f2a6c1e-9b7d-4e2a-8c1f-0a9b8c7d6e5f',
+      'http://fhir.example.nl',
+    ],
+    [
+      'a path with a client number: its origin',
+      'https://gw.example.nl/clienten/c-20231118/dossier',
+      'https://gw.example.nl',
+    ],
+    ['a path with an encoded value: its origin', 'https://gw.example.nl/zoek/jan%20jansen', 'https://gw.example.nl'],
   ])("keeps a redirect's Location, %s (report-xmuni 5)", (_, location, kept) => {
     expect(summariseAnswer({ body: '', contentType: 'text/html', location })).toEqual({
       contentType: 'text/html',
       size: 0,
       location: kept,
+    });
+  });
+
+  it.each([
+    ['a relative one whose path holds an id', '/isam2/clients/123456782'],
+    ['a relative one whose path holds a token', '/callback/eyJhbGciOiJIUzI1NiJ9'],
+  ])("keeps nothing of a redirect's Location, %s", (_, location) => {
+    expect(summariseAnswer({ body: '', contentType: 'text/html', location })).toEqual({
+      contentType: 'text/html',
+      size: 0,
     });
   });
 
