@@ -260,6 +260,38 @@ describe('POST /policy/v1/$explain answers as it did under the /policy/v1 router
     expect(served).toMatchObject({ status });
   });
 
+  /** The AuditEvents a request recorded, in any chain: all but what is unique to one (ids, times, the chain links). */
+  async function auditedBy(base: string, init: RequestInit): Promise<unknown[]> {
+    const heads = await app.rt.ctx.db.query<{ tenant: string; seq: string }>(
+      'SELECT tenant, max(seq)::text AS seq FROM audit_event GROUP BY tenant',
+    );
+    const before = new Map(heads.map((h) => [h.tenant, Number(h.seq)]));
+    await answer(base, init);
+    const rows = await app.rt.ctx.db.query<{ tenant: string; seq: string; resource: string }>(
+      'SELECT tenant, seq::text AS seq, resource::text AS resource FROM audit_event ORDER BY tenant, seq',
+    );
+    return rows
+      .filter((r) => Number(r.seq) > (before.get(r.tenant) ?? 0))
+      .map((r) => ({
+        tenant: r.tenant,
+        resource: r.resource
+          .replace(/"id": ?"[^"]+"/, '"id":"…"')
+          .replace(/\d{4}-\d\d-\d\dT[\d:.]+(Z|[+-]\d\d:\d\d)/g, '…'),
+      }));
+  }
+
+  it.each([
+    ['a described child', 1, () => request({ body: goodBody() })],
+    ['by the auditor', 1, () => request({ body: goodBody(), key: 'auditor' })],
+    ['another practice', 1, () => request({ body: goodBody(), key: 'otherPractice' })],
+    ['a municipality', 1, () => request({ body: goodBody(), key: 'municipality' })],
+    ['a key not on file', 0, () => request({ body: goodBody(), key: null, headers: { 'x-api-key': 'jb_nope_x' } })],
+  ] as const)('as served, records the AuditEvents the app records: %s', async (_name, count, init) => {
+    const served = await auditedBy(lean, init());
+    expect(served).toEqual(await auditedBy(direct, init()));
+    expect(served).toHaveLength(count);
+  });
+
   it('as served, answers 429 past the rate limit as the app does', async () => {
     const limited = [await serve(requestListener(appFor(true, 1))), await serve(appFor(true, 1))];
     const answers = [];
