@@ -105,26 +105,11 @@ function bodyError(status: number, type: string, message: string): Error {
 /**
  * Reads a body that `isSmallJsonBody` took into `req.body` as app.ts's JSON parser would (body-parser with
  * `strict: false` and `noteInvalidUtf8` as `verify`): a byte-order mark dropped, invalid UTF-8 noted, malformed JSON
- * and a request aborted passed on as body-parser's errors. Without its stream of decoders and type checks.
+ * and a request aborted (Node destroys it with an error) passed on as body-parser's errors. Without its stream of
+ * decoders and type checks.
  */
 export const readSmallJsonBody: RequestHandler = (req, res, next) => {
-  const chunks: Buffer[] = [];
-  let settled = false;
-  const fail = (): void => {
-    if (!settled) {
-      settled = true;
-      next(bodyError(400, 'request.aborted', 'request aborted'));
-    }
-  };
-  req.on('data', (chunk: Buffer) => chunks.push(chunk));
-  req.once('aborted', fail);
-  req.once('error', fail);
-  req.once('end', () => {
-    if (settled) {
-      return;
-    }
-    settled = true;
-    const buf = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+  const parse = (buf: Buffer): void => {
     noteInvalidUtf8(req, res, buf, 'utf-8');
     const text = buf.toString('utf8');
     // iconv-lite, which body-parser decodes with, drops a leading byte-order mark.
@@ -136,5 +121,26 @@ export const readSmallJsonBody: RequestHandler = (req, res, next) => {
       return;
     }
     next();
+  };
+  // Usually the whole body has arrived with the headers, and waits in the stream's buffer: taken at once, without
+  // listeners. `read()` returns all that is buffered, in one buffer (the stream's end follows, with nothing more).
+  if (req.readableLength > 0 && req.readableLength === Number(req.headers['content-length'])) {
+    parse(req.read() as Buffer);
+    return;
+  }
+  const chunks: Buffer[] = [];
+  let settled = false;
+  req.on('data', (chunk: Buffer) => chunks.push(chunk));
+  req.once('error', () => {
+    if (!settled) {
+      settled = true;
+      next(bodyError(400, 'request.aborted', 'request aborted'));
+    }
+  });
+  req.once('end', () => {
+    if (!settled) {
+      settled = true;
+      parse(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks));
+    }
   });
 };

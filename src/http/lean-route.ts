@@ -1,5 +1,6 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { ErrorRequestHandler, Express, NextFunction, Request, RequestHandler, Response } from 'express';
+import { inSequence } from './in-sequence';
 
 /**
  * One route of the app, served without Express's router: the same handlers, in the order a request passes them in
@@ -46,7 +47,8 @@ export function requestListener(app: Express): RequestListener {
     return app;
   }
   const route = routeOf(app, lean.path);
-  const steps = [...lean.everyRequest, setRoute(route), ...lean.handlers];
+  // Run as Express runs a layer's handlers: one passes to the next by `next()`, an error skips the rest.
+  const steps = inSequence(...lean.everyRequest, setRoute(route), ...lean.handlers);
   const { request, response } = app;
   return (req: IncomingMessage, res: ServerResponse) => {
     if (!lean.takes(req)) {
@@ -64,7 +66,7 @@ export function requestListener(app: Express): RequestListener {
     r.baseUrl = '';
     r.originalUrl = req.url ?? '';
     r.params = {};
-    run(steps, lean.errorHandler, r, s);
+    steps(r, s, after(lean.errorHandler, r, s));
   };
 }
 
@@ -77,15 +79,14 @@ function setRoute(route: unknown): RequestHandler {
 }
 
 /**
- * Runs the handlers in order as Express runs them: one passes to the next by `next()`; an error (thrown, rejected, or
- * passed to `next`) skips the rest and goes to the error handler. A route's last handler answers; one that passed
- * the request on would have met no other route in the app: a 500, as a programming error.
+ * What follows the route's handlers: the error handler for an error (thrown, rejected, or passed to `next`); a last
+ * handler that passed the request on would have met no other route in the app: a 500, as a programming error.
  */
-function run(steps: readonly RequestHandler[], onError: ErrorRequestHandler, req: Request, res: Response): void {
-  let i = 0;
-  const fail = (err: unknown): void => {
+function after(onError: ErrorRequestHandler, req: Request, res: Response): NextFunction {
+  return (err?: unknown): void => {
+    const error: unknown = err ?? new Error('the lean route ended without an answer');
     try {
-      const returned: unknown = onError(err, req, res, ignore);
+      const returned: unknown = onError(error, req, res, ignore);
       if (returned instanceof Promise) {
         returned.catch(ignore);
       }
@@ -93,26 +94,6 @@ function run(steps: readonly RequestHandler[], onError: ErrorRequestHandler, req
       // The error handler answers every error itself; one it throws has nowhere else to go.
     }
   };
-  const next: NextFunction = (err?: unknown): void => {
-    if (err) {
-      fail(err === 'route' || err === 'router' ? new Error(`next('${err}') on the lean route`) : err);
-      return;
-    }
-    const handler = steps[i++];
-    if (!handler) {
-      fail(new Error('the lean route ended without an answer'));
-      return;
-    }
-    try {
-      const returned: unknown = handler(req, res, next);
-      if (returned instanceof Promise) {
-        returned.catch((e: unknown) => fail(e ?? new Error('Rejected promise')));
-      }
-    } catch (e) {
-      fail(e);
-    }
-  };
-  next();
 }
 
 function ignore(): void {

@@ -116,7 +116,7 @@ describe('POST /policy/v1/$explain answers as it did under the /policy/v1 router
   }
 
   /** What must be the same: headers unique to one answer (its time, request id and trace) are left out. */
-  async function answer(base: string, init: RequestInit & { path?: string }): Promise<unknown> {
+  async function answer(base: string, init: RequestInit & { path?: string; slowBody?: boolean }): Promise<unknown> {
     const unique = new Set(['date', 'x-request-id', 'traceresponse']);
     const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
       const req = http.request(`${base}${init.path ?? '/policy/v1/$explain'}`, {
@@ -124,7 +124,15 @@ describe('POST /policy/v1/$explain answers as it did under the /policy/v1 router
         headers: init.headers as Record<string, string>,
       });
       req.on('response', resolve).on('error', reject);
-      req.end(init.body as string | undefined);
+      if (init.slowBody) {
+        // The headers first (with the length the body will have), the body after a while: the lean route reads it
+        // as it arrives.
+        req.setHeader('content-length', Buffer.byteLength(init.body as string));
+        req.flushHeaders();
+        setTimeout(() => req.end(init.body as string | undefined), 50);
+      } else {
+        req.end(init.body as string | undefined);
+      }
     });
     // In the order sent, as name and value.
     const headers: [string, string][] = [];
@@ -167,9 +175,16 @@ describe('POST /policy/v1/$explain answers as it did under the /policy/v1 router
 
   const bom = Buffer.from([0xef, 0xbb, 0xbf]);
   // Each taken by the lean route (the app's router never sees it), or (`routed`) passed to the app as it came.
-  const leanCases: [string, number, 'lean' | 'routed', () => RequestInit][] = [
+  const leanCases: [string, number, 'lean' | 'routed', () => RequestInit & { slowBody?: boolean }][] = [
     ['a described child', 200, 'lean', () => request({ body: goodBody() })],
     ['by the auditor', 200, 'lean', () => request({ body: goodBody(), key: 'auditor' })],
+    ['a body sent after its headers', 200, 'lean', () => ({ ...request({ body: goodBody() }), slowBody: true })],
+    [
+      'a body not JSON, sent after its headers',
+      400,
+      'lean',
+      () => ({ ...request({ body: '{"practice":' }), slowBody: true }),
+    ],
     [
       'with X-API-Key',
       200,
