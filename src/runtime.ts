@@ -15,6 +15,7 @@ import type { Config } from './kernel/config';
 import { loadRegistry, type Registry } from './event/registry';
 import { initFhirValidation } from './kernel/fhir/validation';
 import { createApp } from './http/app';
+import { requestListener } from './http/lean-route';
 import { createOpsApp } from './http/ops-app';
 import { publicBaseUrl } from './http/public-base-url';
 import { ApiKeyStore } from './access/api-keys';
@@ -295,7 +296,8 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
     // minutes each. Node checks at this interval, so a request may run up to a quarter of the timeout longer.
     const server = http.createServer(
       { connectionsCheckingInterval: Math.max(250, Math.min(30_000, config.REQUEST_TIMEOUT_MS / 4)) },
-      app,
+      // The app, with its lean route for `$explain` ahead of its router (lean-route.ts).
+      requestListener(app),
     );
     answerClientErrors(server);
     // Longer than the idle timeout of the load balancers and HTTP clients in front of us (commonly 60 s), so the

@@ -26,7 +26,14 @@ import { hisRouter } from './his-router';
 import { methodNotAllowedHandler } from './method-not-allowed';
 import { documentedRoutes } from './openapi/document';
 import { auditRefusal } from './refusal-audit';
-import { dialectTextMediaTypes, hasBody, PARSED_JSON_MEDIA_TYPES } from './json-body';
+import {
+  dialectTextMediaTypes,
+  hasBody,
+  isSmallJsonBody,
+  PARSED_JSON_MEDIA_TYPES,
+  readSmallJsonBody,
+} from './json-body';
+import { addLeanRoute } from './lean-route';
 import { DIALECTS } from '../../mappings/his/index';
 import {
   FORM_BODY_LIMIT,
@@ -171,16 +178,20 @@ export function createApp(ctx: PipelineContext, opts: AppOptions): express.Expre
   // Form bodies too: without a credential they are the console's (cookie session, CSRF token in the form), read here
   // so the guard sees them. With one, they are read after authentication, as JSON is (`parseAfterAuthentication`).
   const form = formParser();
-  // What every request passes, in this order, as one layer (in-sequence.ts).
+  // What every request passes, in this order, as one layer (in-sequence.ts). The first six are what a request of
+  // the lean route (below) needs of them: the rest do nothing for it.
+  const answered = [
+    validClientAddress(ctx.log),
+    traceRequests(),
+    accessLog(ctx.log),
+    observeRequests(ctx.metrics),
+    // Helmet's headers, with one Content-Security-Policy of our own (security-headers.ts).
+    securityHeaders(),
+    corsFor(ctx.config.CORS_ORIGINS),
+  ];
   app.use(
     inSequence(
-      validClientAddress(ctx.log),
-      traceRequests(),
-      accessLog(ctx.log),
-      observeRequests(ctx.metrics),
-      // Helmet's headers, with one Content-Security-Policy of our own (security-headers.ts).
-      securityHeaders(),
-      corsFor(ctx.config.CORS_ORIGINS),
+      ...answered,
       trailingSlashNotFound,
       (req, res, next) =>
         hasCredential(req)
@@ -197,7 +208,8 @@ export function createApp(ctx: PipelineContext, opts: AppOptions): express.Expre
   // order as under `/policy/v1` below (no-store, authentication, the route's handlers). On its way through the
   // router it is then matched against one layer instead of five, and passes no nested router. Other methods on its
   // path (GET: 405, OPTIONS) go on to `/policy/v1` as before. explain-route.test.ts compares the two.
-  app.post(EXPLAIN_ROUTE, noStore, ...authenticated, ...explainHandlers(ctx));
+  const explain = explainHandlers(ctx);
+  app.post(EXPLAIN_ROUTE, noStore, ...authenticated, ...explain);
   app.use('/health', healthRouter(ctx, opts.apiKeysFileValid));
   app.get('/metrics', metricsHandler(ctx.metrics));
   app.use(noStore);
@@ -236,14 +248,38 @@ export function createApp(ctx: PipelineContext, opts: AppOptions): express.Expre
   });
   const intakeRefused = ctx.metrics.apiGauges().intakeRefused;
   zeroIntakeRefusals(intakeRefused);
-  app.use(
-    errorHandler({
-      log: ctx.log,
-      bodyLimit: limit,
-      onRefusal: (req, res) => auditRefusal(ctx, req, res),
-      outages: ctx.outages,
-      intakeRefused,
-    }),
-  );
+  const errors = errorHandler({
+    log: ctx.log,
+    bodyLimit: limit,
+    onRefusal: (req, res) => auditRefusal(ctx, req, res),
+    outages: ctx.outages,
+    intakeRefused,
+  });
+  app.use(errors);
+  // `$explain` once more, without the router, for the requests whose every step on the way is known from their
+  // request line and headers (lean-route.ts): a POST of that path exactly, with a credential, a small JSON body and
+  // no Origin. Only the body is read another way; explain-route.test.ts compares its answers with the app's.
+  const bodyLimitBytes = bytesOf(limit);
+  addLeanRoute(app, {
+    takes: (req) =>
+      req.method === 'POST' &&
+      req.url === EXPLAIN_URL &&
+      req.headers.origin === undefined &&
+      (req.headers.authorization !== undefined || req.headers['x-api-key'] !== undefined) &&
+      isSmallJsonBody(req, bodyLimitBytes),
+    path: EXPLAIN_ROUTE,
+    everyRequest: answered,
+    handlers: [noStore, opts.authenticate, opts.rateLimit, readSmallJsonBody, rejectUnstorableBody(), ...explain],
+    errorHandler: errors,
+  });
   return app;
+}
+
+/** The path of `$explain` as a client sends it: the one URL its lean route takes (no query string). */
+const EXPLAIN_URL = '/policy/v1/$explain';
+
+/** BODY_LIMIT (`512kb`, `1mb`: the form config.ts takes) in bytes, as body-parser counts it. */
+function bytesOf(limit: string): number {
+  const [, n = '0', unit = 'b'] = /^(\d+)(b|kb|mb)$/.exec(limit) ?? [];
+  return Number(n) * (unit === 'mb' ? 1024 * 1024 : unit === 'kb' ? 1024 : 1);
 }

@@ -6,31 +6,37 @@ import { createAuthenticator } from '../../src/access/authenticate';
 import { createRateLimiter } from '../../src/access/rate-limit';
 import { createApp } from '../../src/http/app';
 import { EXPLAIN_ROUTE } from '../../src/http/consent-router';
+import { requestListener } from '../../src/http/lean-route';
 import { buildConsentEvent, buildReferralEvent, PRACTICE_AGB } from '../helpers/builders';
 import { useTestApp, type KeyName } from '../helpers/test-runtime';
 import { waitFor } from '../helpers/wait-for';
 
 /**
  * `POST /policy/v1/$explain` is a route of the app itself, ahead of the `/policy/v1` mount (app.ts): fewer router
- * layers for the busiest read. These tests send the same requests to that app and to the same app without the route,
- * whose requests then take `/policy/v1` and the consent router as before, and require the same answers: status,
- * every header (in order) but those unique to one answer, the body but the time it was asked at.
+ * layers for the busiest read; and the server takes the requests it can ahead of the router altogether (its lean
+ * route, lean-route.ts). These tests send the same requests to the app as served (lean route first), to the app alone
+ * and to the same app without the route, whose requests then take `/policy/v1` and the consent router as before, and
+ * require the same answers: status, every header (in order) but those unique to one answer, the body but the time it
+ * was asked at.
  */
 describe('POST /policy/v1/$explain answers as it did under the /policy/v1 router', () => {
   const app = useTestApp();
   const servers: http.Server[] = [];
+  let lean: string;
   let direct: string;
   let viaRouter: string;
+  /** Requests the app as served by `lean` passed to Express's router. */
+  let routedFromLean = 0;
   let child: { bsn: string; birthDate: string };
 
-  function appFor(withRoute: boolean): express.Express {
+  function appFor(withRoute: boolean, burst = 1000): express.Express {
     const made = createApp(app.rt.ctx, {
       authenticate: createAuthenticator({
         apiKeys: ApiKeyStore.fromFile(app.testEnv.env.API_KEYS_FILE!),
         issuers: [],
         clockSkewSeconds: 60,
       }),
-      rateLimit: createRateLimiter({ ratePerSecond: 1000, burst: 1000 }),
+      rateLimit: createRateLimiter({ ratePerSecond: burst === 1000 ? 1000 : 0.001, burst }),
       publicBaseUrl: () => app.url,
     });
     const stack = (made as unknown as { router: { stack: { route?: { path: string } }[] } }).router.stack;
@@ -42,14 +48,26 @@ describe('POST /policy/v1/$explain answers as it did under the /policy/v1 router
     return made;
   }
 
-  async function serve(a: express.Express): Promise<string> {
+  async function serve(a: http.RequestListener): Promise<string> {
     const server = http.createServer(a);
     servers.push(server);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   }
 
+  /** The app as runtime.ts serves it, counting the requests that reach its router. */
+  function served(made: express.Express, routed: () => void): http.RequestListener {
+    const app = made as unknown as { handle: (...args: unknown[]) => void };
+    const handle = app.handle.bind(made);
+    app.handle = (...args) => {
+      routed();
+      handle(...args);
+    };
+    return requestListener(made);
+  }
+
   beforeAll(async () => {
+    lean = await serve(served(appFor(true), () => routedFromLean++));
     direct = await serve(appFor(true));
     viaRouter = await serve(appFor(false));
     const referral = buildReferralEvent();
@@ -87,25 +105,34 @@ describe('POST /policy/v1/$explain answers as it did under the /policy/v1 router
     key?: KeyName | null;
     method?: string;
     headers?: Record<string, string>;
-  }): RequestInit {
+    path?: string;
+  }): RequestInit & { path?: string } {
     const headers: Record<string, string> = { 'content-type': 'application/json', ...opts.headers };
     const key = opts.key === undefined ? 'practice' : opts.key;
     if (key) {
       headers.authorization = `Bearer ${app.testEnv.keys[key]}`;
     }
-    return { method: opts.method ?? 'POST', headers, body: opts.body };
+    return { method: opts.method ?? 'POST', headers, body: opts.body, path: opts.path };
   }
 
   /** What must be the same: headers unique to one answer (its time, request id and trace) are left out. */
-  async function answer(base: string, init: RequestInit): Promise<unknown> {
+  async function answer(base: string, init: RequestInit & { path?: string; slowBody?: boolean }): Promise<unknown> {
     const unique = new Set(['date', 'x-request-id', 'traceresponse']);
     const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
-      const req = http.request(`${base}/policy/v1/$explain`, {
+      const req = http.request(`${base}${init.path ?? '/policy/v1/$explain'}`, {
         method: init.method,
         headers: init.headers as Record<string, string>,
       });
       req.on('response', resolve).on('error', reject);
-      req.end(init.body as string | undefined);
+      if (init.slowBody) {
+        // The headers first (with the length the body will have), the body after a while: the lean route reads it
+        // as it arrives.
+        req.setHeader('content-length', Buffer.byteLength(init.body as string));
+        req.flushHeaders();
+        setTimeout(() => req.end(init.body as string | undefined), 50);
+      } else {
+        req.end(init.body as string | undefined);
+      }
     });
     // In the order sent, as name and value.
     const headers: [string, string][] = [];
@@ -146,10 +173,149 @@ describe('POST /policy/v1/$explain answers as it did under the /policy/v1 router
     ['OPTIONS (Express answers with Allow)', 200, () => request({ method: 'OPTIONS' })],
   ];
 
+  const bom = Buffer.from([0xef, 0xbb, 0xbf]);
+  // Each taken by the lean route (the app's router never sees it), or (`routed`) passed to the app as it came.
+  const leanCases: [string, number, 'lean' | 'routed', () => RequestInit & { slowBody?: boolean }][] = [
+    ['a described child', 200, 'lean', () => request({ body: goodBody() })],
+    ['by the auditor', 200, 'lean', () => request({ body: goodBody(), key: 'auditor' })],
+    ['a body sent after its headers', 200, 'lean', () => ({ ...request({ body: goodBody() }), slowBody: true })],
+    [
+      'a body not JSON, sent after its headers',
+      400,
+      'lean',
+      () => ({ ...request({ body: '{"practice":' }), slowBody: true }),
+    ],
+    [
+      'with X-API-Key',
+      200,
+      'lean',
+      () => request({ body: goodBody(), key: null, headers: { 'x-api-key': app.testEnv.keys.practice } }),
+    ],
+    [
+      'a Content-Type naming UTF-8',
+      200,
+      'lean',
+      () => request({ body: goodBody(), headers: { 'content-type': 'application/json; charset=utf-8' } }),
+    ],
+    [
+      'a body after a byte-order mark',
+      200,
+      'lean',
+      () => request({ body: Buffer.concat([bom, Buffer.from(goodBody())]) as unknown as string }),
+    ],
+    [
+      'an unknown event',
+      404,
+      'lean',
+      () => request({ body: JSON.stringify({ eventId: '0b5e0e55-2f4e-4d8e-9d34-2c1c3b1f0a11' }) }),
+    ],
+    ['an empty object', 422, 'lean', () => request({ body: '{}' })],
+    ['a byte-order mark alone', 422, 'lean', () => request({ body: bom as unknown as string })],
+    ['a JSON array', 400, 'lean', () => request({ body: '[1]' })],
+    ['JSON null', 422, 'lean', () => request({ body: 'null' })],
+    ['an invalid BSN, named', 422, 'lean', () => request({ body: goodBody({ child: { bsn: '123456789' } }) })],
+    ['a body that is not JSON', 400, 'lean', () => request({ body: '{"practice":' })],
+    [
+      'a body not valid UTF-8',
+      400,
+      'lean',
+      () =>
+        request({
+          body: Buffer.concat([
+            Buffer.from(goodBody().slice(0, -2)),
+            Buffer.from([0xff, 0x22, 0x7d]),
+          ]) as unknown as string,
+        }),
+    ],
+    ['text that cannot be stored', 400, 'lean', () => request({ body: goodBody({ purpose: 'refer\u0000ral' }) })],
+    [
+      'a key not on file',
+      401,
+      'lean',
+      () => request({ body: goodBody(), key: null, headers: { 'x-api-key': 'jb_nope_x' } }),
+    ],
+    [
+      'two credentials',
+      401,
+      'lean',
+      () => request({ body: goodBody(), headers: { 'x-api-key': app.testEnv.keys.practice } }),
+    ],
+    ['a municipality', 403, 'lean', () => request({ body: goodBody(), key: 'municipality' })],
+    ['another practice, naming practice', 403, 'lean', () => request({ body: goodBody(), key: 'otherPractice' })],
+    ['no credential', 401, 'routed', () => request({ body: goodBody(), key: null })],
+    [
+      'a Content-Type in capitals',
+      200,
+      'routed',
+      () => request({ body: goodBody(), headers: { 'content-type': 'Application/JSON' } }),
+    ],
+    [
+      'a body sent in chunks',
+      200,
+      'routed',
+      () => request({ body: goodBody(), headers: { 'transfer-encoding': 'chunked' } }),
+    ],
+    ['with an Origin', 200, 'routed', () => request({ body: goodBody(), headers: { origin: 'https://x.example' } })],
+    ['a query string', 200, 'routed', () => request({ body: goodBody(), path: '/policy/v1/$explain?x=1' })],
+    ['a body over the limit', 413, 'routed', () => request({ body: goodBody({ pad: 'x'.repeat(2_000_000) }) })],
+    ['GET', 405, 'routed', () => request({ method: 'GET' })],
+  ];
+
   it.each(cases)('%s: %i', async (_name, status, init) => {
     const [a, b] = [await answer(direct, init()), await answer(viaRouter, init())];
     expect(a).toEqual(b);
     expect(a).toMatchObject({ status });
+  });
+
+  it.each(leanCases)('as served, %s: %i (%s)', async (_name, status, way, init) => {
+    const routedBefore = routedFromLean;
+    const served = await answer(lean, init());
+    expect(routedFromLean - routedBefore).toBe(way === 'routed' ? 1 : 0);
+    expect(served).toEqual(await answer(direct, init()));
+    expect(served).toMatchObject({ status });
+  });
+
+  /** The AuditEvents a request recorded, in any chain: all but what is unique to one (ids, times, the chain links). */
+  async function auditedBy(base: string, init: RequestInit): Promise<unknown[]> {
+    const heads = await app.rt.ctx.db.query<{ tenant: string; seq: string }>(
+      'SELECT tenant, max(seq)::text AS seq FROM audit_event GROUP BY tenant',
+    );
+    const before = new Map(heads.map((h) => [h.tenant, Number(h.seq)]));
+    await answer(base, init);
+    const rows = await app.rt.ctx.db.query<{ tenant: string; seq: string; resource: string }>(
+      'SELECT tenant, seq::text AS seq, resource::text AS resource FROM audit_event ORDER BY tenant, seq',
+    );
+    return rows
+      .filter((r) => Number(r.seq) > (before.get(r.tenant) ?? 0))
+      .map((r) => ({
+        tenant: r.tenant,
+        resource: r.resource
+          .replace(/"id": ?"[^"]+"/, '"id":"…"')
+          .replace(/\d{4}-\d\d-\d\dT[\d:.]+(Z|[+-]\d\d:\d\d)/g, '…'),
+      }));
+  }
+
+  it.each([
+    ['a described child', 1, () => request({ body: goodBody() })],
+    ['by the auditor', 1, () => request({ body: goodBody(), key: 'auditor' })],
+    ['another practice', 1, () => request({ body: goodBody(), key: 'otherPractice' })],
+    ['a municipality', 1, () => request({ body: goodBody(), key: 'municipality' })],
+    ['a key not on file', 0, () => request({ body: goodBody(), key: null, headers: { 'x-api-key': 'jb_nope_x' } })],
+  ] as const)('as served, records the AuditEvents the app records: %s', async (_name, count, init) => {
+    const served = await auditedBy(lean, init());
+    expect(served).toEqual(await auditedBy(direct, init()));
+    expect(served).toHaveLength(count);
+  });
+
+  it('as served, answers 429 past the rate limit as the app does', async () => {
+    const limited = [await serve(requestListener(appFor(true, 1))), await serve(appFor(true, 1))];
+    const answers = [];
+    for (const base of limited) {
+      expect(await answer(base, request({ body: goodBody() }))).toMatchObject({ status: 200 });
+      answers.push(await answer(base, request({ body: goodBody() })));
+    }
+    expect(answers[0]).toEqual(answers[1]);
+    expect(answers[0]).toMatchObject({ status: 429 });
   });
 
   // The consent router's own POST route looks like a leftover beside the app's, which app.ts mounts first, but the
