@@ -686,6 +686,11 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
       throw err;
     }
     const verdicts = await verifyChains(ctx, req, res, chains);
+    // A refusal of a chain that shows no break now (found intact again meanwhile): said on its own, above them.
+    const refusedApart =
+      ack.error && !verdicts.some((v) => !v.ok && v.tenant === ack.tenant)
+        ? ackRefusal(lang, 'ack-error', ack.error)
+        : '';
     const results = verdicts.map(
       (v, i) =>
         html`${verdictHtml(lang, v)}${!v.ok ? acknowledgeForm(page, v, `ack-${i}`, ack.tenant === v.tenant ? ack : {}) : ''}`,
@@ -704,7 +709,7 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
         }${status}${form}
         <section aria-labelledby="verify-now" class="verdicts">
           <h2 id="verify-now">${t(lang, 'verifyNowTitle')}</h2>
-          ${results}
+          ${refusedApart}${results}
         </section>
         ${await below(chains)}`,
       ack.status,
@@ -777,14 +782,7 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
     const validity = (name: string) => (invalid.has(name) ? html` aria-invalid="true"` : '');
     return html`<section aria-labelledby="${id}-title" class="acknowledge">
       <h3 id="${id}-title">${t(lang, 'ackTitle')} · ${v.tenant}</h3>
-      ${
-        state.error
-          ? html`<div class="notice error" role="alert" id="${errorId}" tabindex="-1" autofocus>
-              <p><strong>${t(lang, 'ackRefusedTitle')}</strong></p>
-              <p>${state.error}</p>
-            </div>`
-          : ''
-      }
+      ${state.error ? ackRefusal(lang, errorId, state.error) : ''}
       <p>${t(lang, 'ackIntro')}</p>
       <form method="post" action="/console/auditor/acknowledge" class="status-form">
         ${csrfField(page)}
@@ -1154,6 +1152,14 @@ const FOUND_BY: Record<IntegrityFinder, MessageKey> = {
   retention: 'foundBy_retention',
   export: 'foundBy_export',
 };
+
+/** An acknowledgement refused, as the form's error summary: announced, and focused when the page loads. */
+function ackRefusal(lang: Lang, id: string, error: SafeHtml): SafeHtml {
+  return html`<div class="notice error" role="alert" id="${id}" tabindex="-1" autofocus>
+    <p><strong>${t(lang, 'ackRefusedTitle')}</strong></p>
+    <p>${error}</p>
+  </div>`;
+}
 
 /** How often the scheduled full verification runs, in words. */
 function intervalInWords(lang: Lang, ms: number): string {
