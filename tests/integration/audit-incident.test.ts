@@ -148,8 +148,6 @@ describe('an integrity incident: found, acknowledged, signed and exported again'
   it('fails an export whose acknowledged row is changed in the file, matching it by its digest, not its number', async () => {
     const res = await app.request(`/audit/v1/export?tenant=${PRACTICE_AGB}`, { key: 'auditor' });
     const [metaLine = '', ...rows] = (await res.text()).trim().split('\n');
-    const meta = JSON.parse(metaLine) as { acknowledgedRows?: { seq: number }[] };
-    expect(meta.acknowledgedRows?.map((r) => r.seq)).toEqual([TAMPERED]);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jb-incident-'));
     const file = path.join(dir, 'export.ndjson');
     const keys = path.join(dir, 'keys.json');
@@ -172,6 +170,9 @@ describe('an integrity incident: found, acknowledged, signed and exported again'
         ),
       });
     }
+    // What it matched: the digest the export states of each acknowledged broken row it holds.
+    const meta = JSON.parse(metaLine) as { acknowledgedRows?: { seq: number }[] };
+    expect(meta.acknowledgedRows?.map((r) => r.seq)).toEqual([TAMPERED]);
   });
 
   it('finds a second tamper, before or after the acknowledged head', async () => {
