@@ -1,7 +1,7 @@
 import type { Page } from 'playwright-core';
 import { operatorAction, SYSTEM_WORKER } from '../../src/audit/audit-events';
 import { changeRowContent, restoreRowContent } from '../helpers/audit-tamper';
-import { launchTestBrowser, seriousA11yViolations, signIn, type TestBrowser } from '../helpers/browser';
+import { cutOffAt, launchTestBrowser, seriousA11yViolations, signIn, type TestBrowser } from '../helpers/browser';
 import { PRACTICE_AGB } from '../helpers/builders';
 import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
 
@@ -41,6 +41,7 @@ describe("the auditor's acknowledgement of a chain break, in a real browser", ()
 
   it('asks for a reason and the confirmation before anything is sent', async () => {
     await page.goto(`${app.url}/console/auditor/verify?tenant=${PRACTICE_AGB}`);
+    expect(await cutOffAt(page, 768)).toEqual([]);
     await expect(page.locator('.verdicts').textContent()).resolves.toMatch(
       new RegExp(`Keten ${PRACTICE_AGB} is GEBROKEN bij rij ${TAMPERED}`),
     );
@@ -92,6 +93,8 @@ describe("the auditor's acknowledgement of a chain break, in a real browser", ()
     );
     await expect(page.locator('form[action="/console/auditor/acknowledge"]').count()).resolves.toBe(0);
     expect(await seriousA11yViolations(page)).toEqual([]);
+    // Readable on a tablet held upright: the history and the retention runs fit, no table scrolls sideways.
+    expect(await cutOffAt(page, 768)).toEqual([]);
     expect(browser.problems).toEqual([]);
   });
 });

@@ -1,5 +1,6 @@
 import { operatorAction, SYSTEM_WORKER } from '../../src/audit/audit-events';
 import { AUDIT_REFUSAL_SYSTEM, CHAIN_PROBLEM_SYSTEM } from '../../src/audit/refusal-codes';
+import { verifyExportText } from '../../src/reports/audit-export/export';
 import { asSuperuser, changeRowContent, restoreRowContent } from '../helpers/audit-tamper';
 import { OTHER_PRACTICE_AGB, PRACTICE_AGB } from '../helpers/builders';
 import { formFields, useConsoleApp } from '../helpers/console-client';
@@ -154,7 +155,12 @@ describe("the auditor console's chain incident: acknowledge, history, export ref
   });
 
   it('refuses the export once an acknowledged row is changed again, coded and worded as a changed row', async () => {
-    expect((await h.app.request(`/audit/v1/export?tenant=${PRACTICE_AGB}`, { key: 'auditor' })).status).toBe(200);
+    // Exported as NDJSON and as CSV, the acknowledged row verifies by its digest in either.
+    for (const format of ['ndjson', 'csv']) {
+      const res = await h.app.request(`/audit/v1/export?tenant=${PRACTICE_AGB}&format=${format}`, { key: 'auditor' });
+      expect(res.status).toBe(200);
+      expect(verifyExportText(await res.text())).toMatchObject({ ok: true, acknowledgedBrokenRows: [TAMPERED] });
+    }
     // Changed again, its hash still left alone: the same problem at the same row, but not the row acknowledged.
     await asSuperuser(h.app.testEnv.schema, (db) =>
       db.query(
