@@ -21,6 +21,8 @@ export interface BreakAcknowledgement {
   readonly acknowledgedAt: string;
   /** The principal id of the auditor. */
   readonly acknowledgedBy: string;
+  /** Why the auditor acknowledged it (what was investigated, by whom), as given; none before migration 089. */
+  readonly reason?: string | undefined;
   /** The rows the break lies in, as verification named them: `brokenAtSeq` the row named, from `brokenFromSeq`. */
   readonly brokenFromSeq: number;
   readonly brokenAtSeq: number;
@@ -105,8 +107,8 @@ function isValidAcknowledgement(a: BreakAcknowledgement, publicKeys: ReadonlyMap
 export async function storeAcknowledgement(db: Db, a: BreakAcknowledgement): Promise<void> {
   await db.query(
     `INSERT INTO audit_chain_acknowledgement (tenant, acknowledged_at, acknowledged_by, broken_from_seq, broken_at_seq,
-       problem, row_breaks, head_seq, head_hash, head_digest, kid, sig)
-     VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11, $12)`,
+       problem, row_breaks, head_seq, head_hash, head_digest, kid, sig, reason)
+     VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11, $12, $13)`,
     [
       a.tenant,
       a.acknowledgedAt,
@@ -120,6 +122,7 @@ export async function storeAcknowledgement(db: Db, a: BreakAcknowledgement): Pro
       a.headDigest,
       a.kid,
       a.sig,
+      a.reason ?? null,
     ],
   );
 }
@@ -146,10 +149,11 @@ export async function listAcknowledgements(
     head_digest: string;
     kid: string;
     sig: string;
+    reason: string | null;
   }>(
     `SELECT tenant, acknowledged_at, acknowledged_by, broken_from_seq::float8 AS broken_from_seq,
        broken_at_seq::float8 AS broken_at_seq, problem, row_breaks, head_seq::float8 AS head_seq, head_hash,
-       head_digest, kid, sig
+       head_digest, kid, sig, reason
      FROM audit_chain_acknowledgement WHERE $1::text[] IS NULL OR tenant = ANY($1::text[])
      ORDER BY tenant, acknowledged_at`,
     [tenants ? [...tenants] : null],
@@ -159,6 +163,7 @@ export async function listAcknowledgements(
       tenant: r.tenant,
       acknowledgedAt: r.acknowledged_at,
       acknowledgedBy: r.acknowledged_by,
+      ...(r.reason === null ? {} : { reason: r.reason }),
       brokenFromSeq: r.broken_from_seq,
       brokenAtSeq: r.broken_at_seq,
       problem: r.problem,
@@ -197,6 +202,8 @@ export function acknowledgedBreakOf(a: UnsignedAcknowledgement): UnsignedAcknowl
     tenant: a.tenant,
     acknowledgedAt: a.acknowledgedAt,
     acknowledgedBy: a.acknowledgedBy,
+    // Signed with the rest since migration 089; an acknowledgement without one signs and reads as before.
+    ...(a.reason === undefined ? {} : { reason: a.reason }),
     brokenFromSeq: a.brokenFromSeq,
     brokenAtSeq: a.brokenAtSeq,
     problem: a.problem,

@@ -12,9 +12,9 @@ import { integrityChanged, SYSTEM_TENANT, SYSTEM_WORKER, type AuditActor } from 
 
 /**
  * Who found a chain broken: the signer's check each round, a verification asked for, the scheduled one, the retention
- * run's check of the rows it purges.
+ * run's check of the rows it purges, an export's check of the acknowledged broken rows it holds.
  */
-const FINDERS = ['head-check', 'verify', 'full-verify', 'retention'] as const;
+const FINDERS = ['head-check', 'verify', 'full-verify', 'retention', 'export'] as const;
 export type IntegrityFinder = (typeof FINDERS)[number];
 
 export interface ChainIntegrity {
@@ -44,6 +44,8 @@ export interface IntegrityChange {
   readonly foundBy?: IntegrityFinder | undefined;
   /** Who acknowledged the break: a principal id. */
   readonly by?: string | undefined;
+  /** Why they did (an acknowledgement's reason). */
+  readonly reason?: string | undefined;
   /** When (read back from the history). */
   readonly changedAt?: Date | undefined;
 }
@@ -148,8 +150,9 @@ export async function recordChainIntegrity(
 /** Keeps a change of verdict in `audit_chain_integrity_history`: what was found stays, whatever is found next. */
 export async function recordIntegrityHistory(db: Db, change: IntegrityChange): Promise<void> {
   await db.query(
-    `INSERT INTO audit_chain_integrity_history (tenant, verdict, broken_from_seq, broken_at_seq, problem, found_by)
-     VALUES ($1, $2, $3, $4, $5, $6)`,
+    `INSERT INTO audit_chain_integrity_history (tenant, verdict, broken_from_seq, broken_at_seq, problem, found_by,
+       reason)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)`,
     [
       change.tenant,
       change.verdict,
@@ -157,6 +160,7 @@ export async function recordIntegrityHistory(db: Db, change: IntegrityChange): P
       change.brokenAtSeq ?? null,
       change.problem ?? null,
       change.by ?? change.foundBy ?? null,
+      change.reason ?? null,
     ],
   );
 }
@@ -176,27 +180,39 @@ export async function alertIntegrityChange(
 
 /** A chain's changes of verdict, oldest first. */
 export async function integrityHistory(db: Db, tenant: string): Promise<IntegrityChange[]> {
+  return (await historyRows(db, [tenant], undefined)).reverse();
+}
+
+/** The newest `limit` changes of verdict of the chains named, newest first: what the auditor console shows. */
+export function recentIntegrityChanges(db: Db, tenants: readonly string[], limit: number): Promise<IntegrityChange[]> {
+  return historyRows(db, tenants, limit);
+}
+
+async function historyRows(db: Db, tenants: readonly string[], limit: number | undefined): Promise<IntegrityChange[]> {
   const rows = await db.query<{
+    tenant: string;
     verdict: IntegrityChange['verdict'];
     changed_at: Date;
     broken_from_seq: number | null;
     broken_at_seq: number | null;
     problem: string | null;
     found_by: string | null;
+    reason: string | null;
   }>(
-    `SELECT verdict, changed_at, broken_from_seq::float8 AS broken_from_seq, broken_at_seq::float8 AS broken_at_seq,
-       problem, found_by FROM audit_chain_integrity_history WHERE tenant = $1 ORDER BY id`,
-    [tenant],
+    `SELECT tenant, verdict, changed_at, broken_from_seq::float8 AS broken_from_seq,
+       broken_at_seq::float8 AS broken_at_seq, problem, found_by, reason
+     FROM audit_chain_integrity_history WHERE tenant = ANY($1::text[]) ORDER BY id DESC LIMIT $2`,
+    [[...tenants], limit ?? null],
   );
   return rows.map((r) => ({
-    tenant,
+    tenant: r.tenant,
     verdict: r.verdict,
     changedAt: new Date(r.changed_at),
     brokenFromSeq: r.broken_from_seq ?? undefined,
     brokenAtSeq: r.broken_at_seq ?? undefined,
     problem: r.problem ?? undefined,
     ...(r.verdict === 'acknowledged'
-      ? { by: r.found_by ?? undefined }
+      ? { by: r.found_by ?? undefined, reason: r.reason ?? undefined }
       : { foundBy: FINDERS.find((f) => f === r.found_by) }),
   }));
 }

@@ -45,6 +45,7 @@ import {
   rowDigests,
 } from './acknowledgements';
 import { chainProblem, fillTemplate, NAMED_CHECKPOINT } from './chain-problems';
+import type { AuditRefusal } from './refusal-codes';
 
 /**
  * Signed chain heads: what makes a consistent rewrite of the audit log visible. The hash chain alone shows any edit
@@ -996,7 +997,15 @@ ${b.problem}`),
 }
 
 /** Why a break cannot be acknowledged: the answer names the field (409). */
-export class AcknowledgementRefused extends Error {}
+/** An acknowledgement refused: `refusal` says why as a code (refusal-codes.ts), the message in English. */
+export class AcknowledgementRefused extends Error {
+  constructor(
+    readonly refusal: AuditRefusal,
+    message: string,
+  ) {
+    super(message);
+  }
+}
 
 /**
  * An auditor acknowledges the break a whole verification found in a chain, at row `brokenAtSeq` as the auditor was
@@ -1017,7 +1026,7 @@ export async function acknowledgeBreak(
   },
   tenant: string,
   brokenAtSeq: number,
-  by: { principalId: string; actor: Parameters<typeof alertIntegrityChange>[2] },
+  by: { principalId: string; actor: Parameters<typeof alertIntegrityChange>[2]; reason?: string | undefined },
 ): Promise<BreakAcknowledgement> {
   const { db, keys, file } = deps;
   const publicKeys = publicKeysOf(keys);
@@ -1027,20 +1036,22 @@ export async function acknowledgeBreak(
   ];
   const head = await tryGetChainHead(db, tenant);
   if (!head) {
-    throw new AcknowledgementRefused('the chain has no rows');
+    throw new AcknowledgementRefused('chain-empty', 'the chain has no rows');
   }
   const verdict = await verifySignedChain(db, tenant, publicKeys, file, { retentionDays: deps.retentionDays });
   if (verdict.ok) {
-    throw new AcknowledgementRefused('the chain verifies: there is no break to acknowledge');
+    throw new AcknowledgementRefused('not-broken', 'the chain verifies: there is no break to acknowledge');
   }
   if (verdict.brokenAtSeq !== brokenAtSeq) {
     throw new AcknowledgementRefused(
+      'broken-elsewhere',
       `the chain is found broken at row ${verdict.brokenAtSeq} now, not ${brokenAtSeq}: verify it again and ` +
         'acknowledge what it names',
     );
   }
   if (verdict.checkpointsNotChecked) {
     throw new AcknowledgementRefused(
+      'checkpoints-not-checked',
       'some signed checkpoints could not be checked (their key is not configured): configure the old key first',
     );
   }
@@ -1049,6 +1060,7 @@ export async function acknowledgeBreak(
   const found = await hashChainBreaks(db, tenant, head.seq);
   if (found.limitReached) {
     throw new AcknowledgementRefused(
+      'too-many-breaks',
       `the hash chain shows more than ${MAX_ROW_BREAKS} broken rows: the rows after them were not checked, and ` +
         'cannot be vouched for',
     );
@@ -1057,19 +1069,23 @@ export async function acknowledgeBreak(
   const breaks: RowBreak[] = found.breaks.map((b) => ({ ...b, rowDigest: digests.get(b.seq) ?? MISSING_ROW }));
   const last = breaks.at(-1);
   if (last && last.seq >= head.seq) {
-    throw new AcknowledgementRefused(`the chain's head (row ${head.seq}) is itself broken: it cannot be vouched for`);
+    throw new AcknowledgementRefused(
+      'head-broken',
+      `the chain's head (row ${head.seq}) is itself broken: it cannot be vouched for`,
+    );
   }
   const [row] = await db.query<{ hash: string }>('SELECT hash FROM audit_event WHERE tenant = $1 AND seq = $2', [
     tenant,
     head.seq,
   ]);
   if (row?.hash !== head.hash) {
-    throw new AcknowledgementRefused(`the chain's head (row ${head.seq}) does not match its last row`);
+    throw new AcknowledgementRefused('head-broken', `the chain's head (row ${head.seq}) does not match its last row`);
   }
   const ack = signAcknowledgement(keys.current, {
     tenant,
     acknowledgedAt: new Date().toISOString(),
     acknowledgedBy: by.principalId,
+    ...(by.reason === undefined ? {} : { reason: by.reason }),
     brokenFromSeq: verdict.brokenFromSeq ?? brokenAtSeq,
     brokenAtSeq,
     problem: verdict.problem,
@@ -1091,6 +1107,7 @@ export async function acknowledgeBreak(
     brokenAtSeq,
     problem: ack.problem,
     by: by.principalId,
+    reason: by.reason,
   };
   await db.transaction(async (tx) => {
     // Only the state this acknowledgement checked is cleared: a check recorded since (the signer's, another process's
@@ -1101,6 +1118,7 @@ export async function acknowledgeBreak(
     );
     if (recorded?.newer && !recorded.ok) {
       throw new AcknowledgementRefused(
+        'broken-meanwhile',
         'a check recorded the chain broken while this acknowledgement verified it: verify it again and acknowledge ' +
           'what it names',
       );

@@ -17,6 +17,7 @@ import {
   referralsLosingContent,
 } from './event-store';
 import { tryReferralIdentityOf } from './feedback';
+import { recordRetentionRun, type RetentionRemoval, type RetentionRunRecord } from './retention-runs';
 
 /**
  * Retention: how long what we hold may be kept.
@@ -67,18 +68,64 @@ export interface PurgeReport {
   readonly skipped: { readonly tenant: string; readonly reason: string }[];
 }
 
-/** Clears and deletes what is past its retention at `now`; every purge is itself audited (operator action `purge`). */
+type RetentionContext = Pick<PipelineContext, 'db' | 'cipher' | 'audit' | 'config' | 'log'> &
+  Partial<Pick<PipelineContext, 'metrics' | 'signedHeads'>>;
+
+/**
+ * Clears and deletes what is past its retention at `now`; every purge is itself audited (operator action `purge`).
+ * Each run, also one that removed nothing or failed, is kept in `retention_run` (retention-runs.ts) for the auditor.
+ */
 export async function purgeExpired(
-  ctx: Pick<PipelineContext, 'db' | 'cipher' | 'audit' | 'config' | 'log'> &
-    Partial<Pick<PipelineContext, 'metrics' | 'signedHeads'>>,
+  ctx: RetentionContext,
   now: Date = new Date(),
   settings: RetentionSettings = retentionSettingsOf(ctx.config),
+): Promise<PurgeReport> {
+  const startedAt = new Date();
+  const terms = {
+    inboxPayloadRetentionDays: settings.inboxPayloadRetentionDays,
+    referralIdentityRetentionDays: settings.referralIdentityRetentionDays,
+    auditRetentionDays: settings.auditRetentionDays,
+  };
+  const removed: RetentionRemoval[] = [];
+  let report: PurgeReport;
+  try {
+    report = await purgeAll(ctx, now, settings, removed);
+  } catch (err) {
+    await keepRun(ctx, { startedAt, outcome: 'failed', removed, skipped: [], terms, problem: errorFields(err).reason });
+    throw err;
+  }
+  await keepRun(ctx, {
+    startedAt,
+    outcome: report.skipped.length > 0 ? 'chains-skipped' : 'done',
+    removed,
+    skipped: report.skipped,
+    terms,
+  });
+  return report;
+}
+
+/** Keeps a run's record; one that cannot be kept is logged, and does not undo or fail the run. */
+async function keepRun(ctx: RetentionContext, run: RetentionRunRecord): Promise<void> {
+  await recordRetentionRun(ctx.db, run).catch((err: unknown) =>
+    ctx.log.error({ outcome: run.outcome, ...errorFields(err) }, 'retention run not recorded'),
+  );
+}
+
+/** The run itself; what it removed is added to `removed` as it goes, so a run that fails part-way says it too. */
+async function purgeAll(
+  ctx: RetentionContext,
+  now: Date,
+  settings: RetentionSettings,
+  removed: RetentionRemoval[],
 ): Promise<PurgeReport> {
   const payloadsByTenant = await purgePayloads(
     ctx,
     new Date(now.getTime() - settings.inboxPayloadRetentionDays * DAY_MS),
     new Date(now.getTime() - settings.referralIdentityRetentionDays * DAY_MS),
   );
+  for (const [tenant, rows] of payloadsByTenant) {
+    removed.push({ kind: 'content', tenant, rows });
+  }
   const cutoff = new Date(now.getTime() - settings.auditRetentionDays * DAY_MS);
   const chains: ChainPurge[] = [];
   const skipped: { tenant: string; reason: string }[] = [];
@@ -128,6 +175,7 @@ export async function purgeExpired(
       ctx.log.error({ tenant, reason: result.reason }, 'audit chain not purged: it does not verify');
     } else if (result) {
       chains.push(result);
+      removed.push({ kind: 'audit', tenant, rows: result.purgedRows });
     }
   }
   const audits: Promise<void>[] = [];

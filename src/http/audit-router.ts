@@ -11,8 +11,10 @@ import {
   exportRows,
   ndjsonHeader,
   ndjsonRow,
+  acknowledgedRowsOf,
   type ExportMeta,
 } from '../reports/audit-export/export';
+import { chainProblem } from '../audit/chain-problems';
 import { childOverview } from '../reports/child-overview/overview';
 import { answerIntegrity } from '../reports/chain-integrity/answer-integrity';
 import { subjectAccessDocument } from './subject-access-document';
@@ -27,7 +29,8 @@ import {
   publicKeysOf,
   signExportEnd,
 } from '../audit/signed-heads';
-import { acknowledgedBreakOf, latestAcknowledgements } from '../audit/acknowledgements';
+import { acknowledgedBreakOf, latestAcknowledgements, type BreakAcknowledgement } from '../audit/acknowledgements';
+import { refusalCoding } from '../audit/refusal-codes';
 import { BSN_SYSTEM, isValidBsn, isValidIsoDate } from '../kernel/fhir/identifiers';
 import { conflictField, failField, forbiddenField, unsupportedMediaType } from '../kernel/fhir/outcomes';
 import { FORM_MEDIA_TYPE } from './text-guard';
@@ -35,6 +38,9 @@ import type { PipelineContext } from '../event/context';
 import { getPrincipal } from '../access/authenticate';
 import { errorFields } from '../kernel/logger';
 import { amsterdamDateTime } from '../kernel/dutch-time';
+
+/** The longest reason an acknowledgement keeps. */
+export const MAX_REASON_LENGTH = 500;
 
 /**
  * The query parameters of the `/audit/v1` routes: their names are what each route accepts (and what the OpenAPI
@@ -52,6 +58,12 @@ export const exportQuery = z.object({
 export const acknowledgeBody = z.object({
   tenant: z.string().meta({ description: 'the chain: an AGB code, system, or destination/<id>' }),
   brokenAtSeq: z.string().meta({ description: 'the row GET /audit/v1/verify names the break at (`brokenAtSeq`)' }),
+  reason: z
+    .string()
+    .optional()
+    .meta({
+      description: `why the break is acknowledged (what was investigated, by whom; at most ${MAX_REASON_LENGTH} characters, no personal data)`,
+    }),
 });
 export const overviewQuery = z.object({
   patient: z
@@ -71,6 +83,68 @@ export const overviewQuery = z.object({
         '(an access request, AVG art. 15; auditors only, recorded as a disclosure to them)',
     }),
 });
+
+/** What an auditor's acknowledgement of a break names: the chain, the row verification named, and why. */
+export interface AcknowledgementRequest {
+  readonly tenant: string | undefined;
+  readonly brokenAtSeq: string | undefined;
+  readonly reason: string | undefined;
+}
+
+/**
+ * An auditor acknowledges the break verification found in a chain (`POST /audit/v1/acknowledge`, and the console's
+ * form): checked, refused and audited alike. A refusal is an OperationOutcomeError naming the field, a 409's coded
+ * by its cause (refusal-codes.ts).
+ */
+export async function acknowledgeChainBreak(
+  ctx: PipelineContext,
+  req: Request,
+  res: Response,
+  q: AcknowledgementRequest,
+): Promise<BreakAcknowledgement> {
+  const tenant = tenantParam(q.tenant);
+  const seqText = q.brokenAtSeq ?? '';
+  if (!/^[1-9]\d{0,15}$/.test(seqText)) {
+    throw new OperationOutcomeError(
+      badRequest('brokenAtSeq: the row GET /audit/v1/verify names the break at', 'brokenAtSeq'),
+    );
+  }
+  const reason = q.reason?.trim() || undefined;
+  if (reason !== undefined && reason.length > MAX_REASON_LENGTH) {
+    throw new OperationOutcomeError(badRequest(`reason: at most ${MAX_REASON_LENGTH} characters`, 'reason'));
+  }
+  await assertChainAccess(ctx, req, res, tenant, 'export');
+  const principal = getPrincipal(res);
+  if (principal.role !== 'auditor') {
+    await refuseAcknowledgement(ctx, req, res, tenant, 'only an auditor acknowledges a break');
+    throw new OperationOutcomeError(forbiddenField('Only an auditor acknowledges a break in a chain', 'tenant'));
+  }
+  let ack;
+  try {
+    ack = await acknowledgeBreak(
+      {
+        db: ctx.db,
+        keys: ctx.signedHeads.keys,
+        file: ctx.signedHeads.signer.file,
+        retentionDays: ctx.config.AUDIT_RETENTION_DAYS,
+        audit: ctx.audit,
+      },
+      tenant,
+      Number(seqText),
+      { principalId: principal.id, actor: actorOf(req, res), reason },
+    );
+  } catch (err) {
+    if (err instanceof AcknowledgementRefused) {
+      await refuseAcknowledgement(ctx, req, res, tenant, err.message);
+      throw new OperationOutcomeError(
+        conflictField(`Not acknowledged: ${err.message}`, 'brokenAtSeq', refusalCoding(err.refusal)),
+      );
+    }
+    throw err;
+  }
+  ctx.metrics.recordAuditVerify(tenant, true);
+  return ack;
+}
 
 /** Only the parameters of the schema, each at most once, each a string; anything else is a 400 naming it. */
 function knownParams(entries: Iterable<[string, unknown]>, schema: z.ZodObject): Map<string, string> {
@@ -205,41 +279,11 @@ export function auditRouter(ctx: PipelineContext): Router {
   // An auditor acknowledges a break verification found: recorded for good, the chain signed and exported again.
   router.post('/audit/v1/acknowledge', async (req, res) => {
     const q = bodyParamsOf(req, acknowledgeBody);
-    const tenant = tenantParam(q.get('tenant'));
-    const seqText = q.get('brokenAtSeq') ?? '';
-    if (!/^[1-9]\d{0,15}$/.test(seqText)) {
-      throw new OperationOutcomeError(
-        badRequest('brokenAtSeq: the row GET /audit/v1/verify names the break at', 'brokenAtSeq'),
-      );
-    }
-    await assertChainAccess(ctx, req, res, tenant, 'export');
-    const principal = getPrincipal(res);
-    if (principal.role !== 'auditor') {
-      await refuseAcknowledgement(ctx, req, res, tenant, 'only an auditor acknowledges a break');
-      throw new OperationOutcomeError(forbiddenField('Only an auditor acknowledges a break in a chain', 'tenant'));
-    }
-    let ack;
-    try {
-      ack = await acknowledgeBreak(
-        {
-          db: ctx.db,
-          keys: ctx.signedHeads.keys,
-          file: ctx.signedHeads.signer.file,
-          retentionDays: ctx.config.AUDIT_RETENTION_DAYS,
-          audit: ctx.audit,
-        },
-        tenant,
-        Number(seqText),
-        { principalId: principal.id, actor: actorOf(req, res) },
-      );
-    } catch (err) {
-      if (err instanceof AcknowledgementRefused) {
-        await refuseAcknowledgement(ctx, req, res, tenant, err.message);
-        throw new OperationOutcomeError(conflictField(`Not acknowledged: ${err.message}`, 'brokenAtSeq'));
-      }
-      throw err;
-    }
-    ctx.metrics.recordAuditVerify(tenant, true);
+    const ack = await acknowledgeChainBreak(ctx, req, res, {
+      tenant: q.get('tenant'),
+      brokenAtSeq: q.get('brokenAtSeq'),
+      reason: q.get('reason'),
+    });
     res.status(201).json(acknowledgedBreakOf(ack));
   });
 
@@ -262,10 +306,29 @@ export function auditRouter(ctx: PipelineContext): Router {
     // A break an auditor acknowledged in the rows exported is stated in the metadata, which the signature covers:
     // `audit-verify verify-export` reports it, and finds those rows broken as acknowledged, not as new.
     const ack = (await latestAcknowledgements(ctx.db, publicKeysOf(ctx.signedHeads.keys), [tenant])).get(tenant);
-    const piece: ExportMeta =
-      ack && exported.fromSeq !== null && exported.fromSeq <= ack.headSeq
-        ? { ...exported, acknowledgedBreak: acknowledgedBreakOf(ack) }
-        : exported;
+    let piece: ExportMeta = exported;
+    if (ack && exported.fromSeq !== null && exported.fromSeq <= ack.headSeq) {
+      // Each acknowledged broken row exported, by the digest of it as exported, for the verifier to match it by: a
+      // row changed again since the acknowledgement is a new break, found here, not exported as acknowledged.
+      const rows = await acknowledgedRowsOf(ctx.db, exported, ack);
+      if ('changedSeq' in rows) {
+        const problem = chainProblem('acknowledged-row-changed', rows.changedSeq, ack.acknowledgedAt);
+        ctx.log.error({ tenant, seq: rows.changedSeq }, 'acknowledged audit row changed again: export refused');
+        ctx.metrics.recordAuditVerify(tenant, false);
+        await recordChainIntegrity(ctx.db, tenant, { ok: false, brokenAtSeq: rows.changedSeq, problem }, 'export', {
+          audit: ctx.audit,
+        });
+        await refuseExport(ctx, req, res, tenant, 'an acknowledged broken row was changed again');
+        throw new OperationOutcomeError(
+          conflictField(
+            `The chain is known broken at row ${rows.changedSeq}: ${problem}; GET /audit/v1/verify names the row`,
+            'tenant',
+            refusalCoding('chain-known-broken', problem),
+          ),
+        );
+      }
+      piece = { ...exported, acknowledgedBreak: acknowledgedBreakOf(ack), acknowledgedRows: rows.rows };
+    }
     let meta: ExportMeta = piece;
     if (piece.toSeq !== null && piece.headHash !== null) {
       // Signed only as the signer signs a head: when the signed history vouches for it. A rewritten chain's export
@@ -289,7 +352,11 @@ export function auditRouter(ctx: PipelineContext): Router {
         });
         await refuseExport(ctx, req, res, tenant, 'the chain contradicts its signed checkpoint');
         throw new OperationOutcomeError(
-          conflictField(`${signed.problem}. GET /audit/v1/verify names the row`, 'tenant'),
+          conflictField(
+            `${signed.problem}. GET /audit/v1/verify names the row`,
+            'tenant',
+            refusalCoding('chain-contradicts-signed', signed.problem),
+          ),
         );
       }
       meta = { ...piece, signedHead: signed.signedHead };
@@ -305,6 +372,7 @@ export function auditRouter(ctx: PipelineContext): Router {
             `${known.problem ? `: ${known.problem}` : ''}; it is exported again once GET /audit/v1/verify finds it ` +
             'intact, or once an auditor acknowledges the break (POST /audit/v1/acknowledge), with the break stated',
           'tenant',
+          refusalCoding('chain-known-broken', known.problem),
         ),
       );
     }

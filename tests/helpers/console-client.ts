@@ -6,8 +6,12 @@ export interface ConsoleClient {
   readonly csrf: string;
   /** A GET with the session cookie (and `cookie`, e.g. `jb_lang=en`, beside it). */
   get(pathname: string, opts?: { cookie?: string }): Promise<Response>;
-  /** Posts a form with the session and its CSRF token (and `headers` beside them). */
-  post(pathname: string, form: Record<string, string>, opts?: { headers?: Record<string, string> }): Promise<Response>;
+  /** Posts a form with the session and its CSRF token (and `headers`, and `cookie` such as `jb_lang=en`, beside them). */
+  post(
+    pathname: string,
+    form: Record<string, string>,
+    opts?: { headers?: Record<string, string>; cookie?: string },
+  ): Promise<Response>;
   /** Posts a form as a browser submits it: a 303 answer is followed by a GET of its Location. */
   submit(pathname: string, form: Record<string, string>): Promise<Response>;
 }
@@ -74,11 +78,20 @@ async function sessionOf(app: TestApp, signIn: Response): Promise<ConsoleClient>
       headers: { cookie: opts.cookie ? `${cookie}; ${opts.cookie}` : cookie },
       redirect: 'manual',
     });
-  const post = (pathname: string, body: Record<string, string>, opts: { headers?: Record<string, string> } = {}) =>
+  const post = (
+    pathname: string,
+    body: Record<string, string>,
+    opts: { headers?: Record<string, string>; cookie?: string } = {},
+  ) =>
     fetch(`${app.url}${pathname}`, {
       method: 'POST',
       redirect: 'manual',
-      headers: { ...opts.headers, origin: app.url, cookie, 'content-type': 'application/x-www-form-urlencoded' },
+      headers: {
+        ...opts.headers,
+        origin: app.url,
+        cookie: opts.cookie ? `${cookie}; ${opts.cookie}` : cookie,
+        'content-type': 'application/x-www-form-urlencoded',
+      },
       body: new URLSearchParams({ _csrf: csrf, ...body }).toString(),
     });
   return {

@@ -143,6 +143,38 @@ describe('an integrity incident: found, acknowledged, signed and exported again'
     expect((await cli(app, ['verify-export', file, '--keys', keys])).code).toBe(1);
   });
 
+  // verify-export matched the acknowledged break by row number: the acknowledged row, changed again in the file (its
+  // hash left alone, the same problem at the same row), still passed as acknowledged, signature and all.
+  it('fails an export whose acknowledged row is changed in the file, matching it by its digest, not its number', async () => {
+    const res = await app.request(`/audit/v1/export?tenant=${PRACTICE_AGB}`, { key: 'auditor' });
+    const [metaLine = '', ...rows] = (await res.text()).trim().split('\n');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jb-incident-'));
+    const file = path.join(dir, 'export.ndjson');
+    const keys = path.join(dir, 'keys.json');
+    fs.writeFileSync(keys, await (await app.request('/audit/v1/keys', { key: null })).text());
+    fs.writeFileSync(file, [metaLine, ...rows].join('\n'));
+    expect((await cli(app, ['verify-export', file, '--keys', keys])).code).toBe(0);
+    const changed = rows.map((line) => {
+      const row = JSON.parse(line) as { seq: number; resource: { action?: string } };
+      return row.seq === TAMPERED ? JSON.stringify({ ...row, resource: { ...row.resource, action: 'D' } }) : line;
+    });
+    fs.writeFileSync(file, [metaLine, ...changed].join('\n'));
+    for (const args of [['--keys', keys], []]) {
+      const run = await cli(app, ['verify-export', file, ...args]);
+      expect(run.code).toBe(1);
+      expect(run.out[0]).toMatchObject({
+        ok: false,
+        brokenAtSeq: TAMPERED,
+        problem: expect.stringContaining(
+          `row ${TAMPERED} is no longer as it was found when its break was acknowledged`,
+        ),
+      });
+    }
+    // What it matched: the digest the export states of each acknowledged broken row it holds.
+    const meta = JSON.parse(metaLine) as { acknowledgedRows?: { seq: number }[] };
+    expect(meta.acknowledgedRows?.map((r) => r.seq)).toEqual([TAMPERED]);
+  });
+
   it('finds a second tamper, before or after the acknowledged head', async () => {
     const restore = await changeRowContent(app.testEnv.schema, PRACTICE_AGB, TAMPERED + 2);
     const before = await app.request(`/audit/v1/verify?tenant=${PRACTICE_AGB}`, { key: 'auditor' });

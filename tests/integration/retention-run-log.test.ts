@@ -2,6 +2,9 @@ import fs from 'node:fs';
 import { purgeExpired } from '../../src/event/retention';
 import { useTestApp } from '../helpers/test-runtime';
 import { waitFor } from '../helpers/wait-for';
+import { operatorAction, SYSTEM_WORKER } from '../../src/audit/audit-events';
+import { PRACTICE_AGB } from '../helpers/builders';
+import { useConsoleApp } from '../helpers/console-client';
 
 // A purge with nothing due left no trace: an auditor could not tell that retention runs at all, nor by which terms.
 describe('each retention run', () => {
@@ -27,5 +30,63 @@ describe('each retention run', () => {
       referralIdentityRetentionDays: expect.any(Number),
       auditRetentionDays: expect.any(Number),
     });
+  });
+});
+
+// The last retention run was only logged: an auditor could not see on the console that retention runs, what it
+// removed of which chain, or that a run failed.
+describe("each retention run, kept and shown on the auditor's verify page", () => {
+  const h = useConsoleApp(['auditor']);
+
+  const runsSection = async (cookie?: string): Promise<string> => {
+    const page = await (await h.consoles.auditor.get('/console/auditor/verify', cookie ? { cookie } : {})).text();
+    return /<section aria-labelledby="retention-runs"[\s\S]*?<\/section>/.exec(page)?.[0] ?? '';
+  };
+
+  it('says no run is on record yet, then a run that removed nothing, with its outcome', async () => {
+    expect(await runsSection()).toContain('Laatste opruimrondes: Geen.');
+    await purgeExpired(h.app.rt.ctx);
+    const [run] = await h.app.rt.ctx.db.query<{
+      outcome: string;
+      removed: unknown;
+      terms: { auditRetentionDays: number };
+    }>('SELECT outcome, removed, terms FROM retention_run ORDER BY id DESC LIMIT 1');
+    expect(run).toMatchObject({ outcome: 'done', removed: [], terms: { auditRetentionDays: expect.any(Number) } });
+    const text = await runsSection();
+    expect(text).toContain('voltooid');
+    expect(text).toContain('niets: niets was over zijn termijn');
+    expect(await runsSection('jb_lang=en')).toContain('nothing: nothing was past its term');
+  });
+
+  it('says how many audit rows of which chain a run removed', async () => {
+    for (let i = 0; i < 3; i++) {
+      await h.app.rt.ctx.audit.append(
+        PRACTICE_AGB,
+        operatorAction({ actor: SYSTEM_WORKER, action: 'test', target: 'test/retention' }),
+      );
+    }
+    await h.app.rt.ctx.audit.flush();
+    // Rows older than one day, a day and a half from now: all but none that must stay.
+    await purgeExpired(h.app.rt.ctx, new Date(Date.now() + 36 * 3600 * 1000), {
+      auditRetentionDays: 1,
+      inboxPayloadRetentionDays: 30,
+      referralIdentityRetentionDays: 730,
+      intervalMs: 86_400_000,
+    });
+    const text = await runsSection();
+    expect(text).toMatch(new RegExp(`\\d+ auditrijen van keten ${PRACTICE_AGB}`));
+  });
+
+  it('keeps a run that failed, as failed, with what went wrong', async () => {
+    const { db } = h.app.rt.ctx;
+    const failing = {
+      ...db,
+      query: <T>(sql: string, params?: readonly unknown[]) =>
+        sql.includes('FROM audit_chain_head') ? Promise.reject(new Error('connection lost')) : db.query<T>(sql, params),
+    };
+    await expect(purgeExpired({ ...h.app.rt.ctx, db: failing })).rejects.toThrow('connection lost');
+    const rows = (await runsSection()).match(/<tr[\s\S]*?<\/tr>/g) ?? [];
+    expect(rows[1]).toContain('MISLUKT');
+    expect(rows[1]).toContain('connection lost');
   });
 });

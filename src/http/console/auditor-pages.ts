@@ -14,15 +14,21 @@ import { canReadChain, isChainName } from '../../reports/audit-scope';
 import { searchAuditEvents, servedResource } from '../../reports/audit-search/search';
 import { encodeCursor, parseAuditSearch } from '../../reports/audit-search/search-params';
 import { listFullVerifications } from '../../audit/full-verify';
-import { chainIntegrity, type ChainIntegrity, type IntegrityFinder } from '../../audit/chain-integrity';
+import {
+  chainIntegrity,
+  recentIntegrityChanges,
+  type ChainIntegrity,
+  type IntegrityFinder,
+} from '../../audit/chain-integrity';
+import { lastRetentionRuns } from '../../reports/retention-runs/last-runs';
 import { listChainTenants } from '../../audit/verify';
 import { BSN_SYSTEM, isValidBsn, isValidIsoDate } from '../../kernel/fhir/identifiers';
 import { dayAfter } from '../../kernel/dutch-time';
-import { failField, httpStatusOf } from '../../kernel/fhir/outcomes';
+import { badRequestIssues, failField, fieldIssue, httpStatusOf } from '../../kernel/fhir/outcomes';
 import type { PipelineContext } from '../../event/context';
 import { CONSENT_SEARCH, searchConsents } from '../../reports/consent-search/consent-search';
 import { parseFhirSearch } from '../../reports/fhir-search/parse-search';
-import { auditRouter } from '../audit-router';
+import { acknowledgeChainBreak, auditRouter, MAX_REASON_LENGTH } from '../audit-router';
 import { getPrincipal } from '../../access/authenticate';
 import type { ConsoleSessionStore } from '../../access/console-sessions';
 import { field, ON_SITE, pageOf, periodProblem, sendPage } from './console-request';
@@ -47,6 +53,19 @@ import { KEPT_ID, keepForm, keptForm } from './kept-forms';
 import { namesNoEvent } from '../route-target';
 
 const PAGE_SIZE = 20;
+/** Changes of verdict the verify page lists: the newest, enough for an incident's whole life. */
+const HISTORY_ROWS = 50;
+/** Retention runs the verify page lists: the newest (one a day by default). */
+const RETENTION_RUNS = 10;
+
+/** The acknowledgement form of a chain as posted: refused (what, which fields), and what was filled in. */
+interface AckFormState {
+  readonly tenant?: string | undefined;
+  readonly status?: number | undefined;
+  readonly reason?: string | undefined;
+  readonly error?: SafeHtml | undefined;
+  readonly invalid?: ReadonlySet<string> | undefined;
+}
 
 /** The words for where a decision was made; the map stage's for one without a stage of its own. */
 const STAGE_WORDS: Partial<Record<string, MessageKey>> = {
@@ -614,11 +633,16 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
     });
   });
 
-  router.get('/verify', async (req, res) => {
+  /**
+   * The verify page: the form, and (asked for) the verdicts of the chains verified now, each broken one with the form
+   * to acknowledge its break; then the integrity history, the scheduled verifications, the retention terms and the
+   * last retention runs. `ack`: the state of an acknowledgement form posted (its refusal, its values) or recorded.
+   */
+  const showVerify = async (req: Request, res: Response, query: unknown, ack: AckFormState = {}) => {
     const page = pageOf(req, res);
     const { lang } = page;
     const tenants = await chainsInScope(res);
-    const chosen = typeof req.query.tenant === 'string' && req.query.tenant !== '' ? req.query.tenant : undefined;
+    const chosen = field(query, 'tenant');
     const form = html`<form method="get" action="/console/auditor/verify" class="search">
       <label
         >${t(lang, 'chain')}<select name="tenant">
@@ -627,16 +651,20 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
       >
       <button type="submit">${t(lang, 'verify')}</button>
     </form>`;
+    const below = async (chains: readonly string[]) =>
+      html`${await historyHtml(lang, chains)} ${await fullVerifications(lang, chains)} ${retentionTerms(lang)}
+      ${await retentionRunsHtml(lang, res)}`;
     // The form's default choice sends `tenant=` (all chains): asked, and checked. Only the page opened without a
     // question shows the bare form (`run=all` is what the page's second button used to send).
-    if (req.query.tenant === undefined && req.query.run === undefined) {
+    const asked = query as Record<string, unknown>;
+    if (asked.tenant === undefined && asked.run === undefined) {
       sendPage(
         req,
         res,
         t(lang, 'verifyTitle'),
         html`${await integrity(lang, tenants)}
           <p>${t(lang, 'verifyIntro')}</p>
-          ${form} ${await fullVerifications(lang, tenants)} ${retentionTerms(lang)}`,
+          ${form} ${await below(tenants)}`,
       );
       return;
     }
@@ -658,20 +686,210 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
       throw err;
     }
     const verdicts = await verifyChains(ctx, req, res, chains);
-    const results = verdicts.map((v) => verdictHtml(lang, v));
+    // A refusal of a chain that shows no break now (found intact again meanwhile): said on its own, above them.
+    const refusedApart =
+      ack.error && !verdicts.some((v) => !v.ok && v.tenant === ack.tenant)
+        ? ackRefusal(lang, 'ack-error', ack.error)
+        : '';
+    const results = verdicts.map(
+      (v, i) =>
+        html`${verdictHtml(lang, v)}${!v.ok ? acknowledgeForm(page, v, `ack-${i}`, ack.tenant === v.tenant ? ack : {}) : ''}`,
+    );
+    // Said once the redirect after the form shows the chain as it is now: acknowledged at the row it named.
+    const recorded = verdicts.find(
+      (v) => v.ok && v.acknowledgedBreak && String(v.acknowledgedBreak.brokenAtSeq) === field(query, 'acknowledged'),
+    )?.acknowledgedBreak;
     const status = await integrity(lang, chains);
     sendPage(
       req,
       res,
       t(lang, 'verifyTitle'),
-      html`${status}${form}
+      html`${
+          recorded ? notice('ok', t(lang, 'ackRecorded', recorded.brokenAtSeq, recorded.tenant, recorded.headSeq)) : ''
+        }${status}${form}
         <section aria-labelledby="verify-now" class="verdicts">
           <h2 id="verify-now">${t(lang, 'verifyNowTitle')}</h2>
-          ${results}
+          ${refusedApart}${results}
         </section>
-        ${await fullVerifications(lang, chains)} ${retentionTerms(lang)}`,
+        ${await below(chains)}`,
+      ack.status,
     );
+  };
+
+  router.get('/verify', async (req, res) => {
+    await showVerify(req, res, req.query);
   });
+
+  /**
+   * An acknowledgement of a break, by the API's own function (`acknowledgeChainBreak`: verified again, refused,
+   * recorded and audited as `POST /audit/v1/acknowledge` is), with a reason and a confirmation the form asks for
+   * first. Recorded: POST-redirect-GET to the chain's check, which shows it acknowledged. Refused: the verify page
+   * again, the refusal above the form in words (the API's own text after it), the form as it was filled in.
+   */
+  router.post('/acknowledge', async (req, res) => {
+    const tenant = field(req.body, 'tenant');
+    const values = { tenant, brokenAtSeq: field(req.body, 'brokenAtSeq'), reason: field(req.body, 'reason') };
+    try {
+      const missing = [
+        ...(values.reason === undefined ? [fieldIssue('reason: a reason is required', 'reason', 'required')] : []),
+        ...(field(req.body, 'confirm') !== 'yes'
+          ? [fieldIssue('confirm: the acknowledgement must be confirmed', 'confirm', 'required')]
+          : []),
+      ];
+      if (missing.length > 0) {
+        throw new OperationOutcomeError(badRequestIssues(missing));
+      }
+      const ack = await acknowledgeChainBreak(ctx, req, res, values);
+      const query = new URLSearchParams({ tenant: ack.tenant, acknowledged: String(ack.brokenAtSeq) });
+      res.redirect(303, `/console/auditor/verify?${query.toString()}`);
+    } catch (err) {
+      const status = err instanceof OperationOutcomeError ? httpStatusOf(err.outcome) : 500;
+      if (status >= 500 || status === 403 || status === 404 || tenant === undefined || !isChainName(tenant)) {
+        throw err;
+      }
+      const issues = err instanceof OperationOutcomeError ? (err.outcome.issue ?? []) : [];
+      await showVerify(
+        req,
+        res,
+        { tenant },
+        {
+          tenant,
+          status,
+          reason: values.reason,
+          error: outcomeInWords(pageOf(req, res).lang, err),
+          invalid: new Set(issues.flatMap((i) => i.expression ?? []).filter((e) => e === 'reason' || e === 'confirm')),
+        },
+      );
+    }
+  });
+
+  /**
+   * The form that acknowledges the break `v` names (auditor only: the page is the auditor's): the chain and row as
+   * hidden fields, a reason (required), a confirmation (required); a refusal above it, focused, tied to the fields it
+   * names. `id`: unique on the page (all chains verified may show several broken ones).
+   */
+  const acknowledgeForm = (
+    page: PageContext,
+    v: Extract<SignedTenantVerdict, { ok: false }>,
+    id: string,
+    state: AckFormState,
+  ): SafeHtml => {
+    const { lang } = page;
+    const invalid = state.invalid ?? new Set<string>();
+    const errorId = `${id}-error`;
+    const describedBy = (name: string, help?: string) =>
+      [help, invalid.has(name) ? errorId : undefined].filter(Boolean).join(' ');
+    const validity = (name: string) => (invalid.has(name) ? html` aria-invalid="true"` : '');
+    return html`<section aria-labelledby="${id}-title" class="acknowledge">
+      <h3 id="${id}-title">${t(lang, 'ackTitle')} · ${v.tenant}</h3>
+      ${state.error ? ackRefusal(lang, errorId, state.error) : ''}
+      <p>${t(lang, 'ackIntro')}</p>
+      <form method="post" action="/console/auditor/acknowledge" class="status-form">
+        ${csrfField(page)}
+        <input type="hidden" name="tenant" value="${v.tenant}" />
+        <input type="hidden" name="brokenAtSeq" value="${String(v.brokenAtSeq)}" />
+        <p>${t(lang, 'brokenRow')}: ${String(v.brokenAtSeq)} (${chainProblemInWords(lang, v.problem)})</p>
+        <label class="wide"
+          >${t(lang, 'ackReason')}<textarea
+            name="reason"
+            rows="3"
+            maxlength="${String(MAX_REASON_LENGTH)}"
+            required
+            aria-describedby="${describedBy('reason', `${id}-reason-help`)}"
+            ${validity('reason')}
+          >
+${state.reason ?? ''}</textarea>
+        </label>
+        <p id="${id}-reason-help" class="help">${t(lang, 'ackReasonHelp', MAX_REASON_LENGTH)}</p>
+        <label class="confirm"
+          ><span
+            ><input
+              type="checkbox"
+              name="confirm"
+              value="yes"
+              required
+              ${invalid.has('confirm') ? html`aria-invalid="true" aria-describedby="${errorId}"` : ''}
+            />
+            ${t(lang, 'ackConfirm', v.brokenAtSeq, v.tenant)}</span
+          ></label
+        >
+        <button type="submit">${t(lang, 'ackSubmit')}</button>
+      </form>
+    </section>`;
+  };
+
+  /** The newest changes of verdict of the chains shown (migration 088), in words: broken, acknowledged, intact. */
+  const historyHtml = async (lang: Lang, chains: readonly string[]): Promise<SafeHtml> => {
+    const changes = await recentIntegrityChanges(ctx.db, chains, HISTORY_ROWS);
+    const rows = changes.map((c) => {
+      const rowsNamed =
+        c.brokenAtSeq === undefined
+          ? chainProblemInWords(lang, c.problem ?? '')
+          : t(lang, 'brokenAtRow', c.brokenAtSeq, chainProblemInWords(lang, c.problem ?? ''));
+      const finder = c.foundBy ? t(lang, FOUND_BY[c.foundBy]) : '';
+      const details =
+        c.verdict === 'broken'
+          ? t(lang, 'historyBroken', rowsNamed, finder)
+          : c.verdict === 'acknowledged'
+            ? t(lang, 'historyAcknowledged', rowsNamed, c.by ?? '', c.reason ?? t(lang, 'noReasonGiven'))
+            : t(lang, 'historyIntact', finder);
+      return html`<tr class="${c.verdict === 'broken' ? 'broken' : ''}">
+        <td>${formatTime(lang, c.changedAt)}</td>
+        <td>${c.tenant}</td>
+        <td>${t(lang, `history_${c.verdict}`)}</td>
+        <td>${details}</td>
+      </tr>`;
+    });
+    return html`<section aria-labelledby="integrity-history">
+      <h2 id="integrity-history">${t(lang, 'historyTitle')}</h2>
+      <p>${t(lang, 'historyIntro')}</p>
+      ${table(
+        t(lang, 'historyTitle'),
+        [t(lang, 'when'), t(lang, 'chain'), t(lang, 'historyChange'), t(lang, 'historyDetails')],
+        rows,
+        t(lang, 'none'),
+      )}
+    </section>`;
+  };
+
+  /** The last retention runs (migration 089): when, the outcome, what was removed of the chains the auditor reads. */
+  const retentionRunsHtml = async (lang: Lang, res: Response): Promise<SafeHtml> => {
+    const principal = getPrincipal(res);
+    const runs = await lastRetentionRuns(ctx.db, (tenant) => canReadChain(principal, tenant), RETENTION_RUNS);
+    const rows = runs.map((r) => {
+      const removed = r.removed.map((x) =>
+        x.kind === 'audit'
+          ? t(lang, 'retentionRemovedAudit', formatNumber(lang, x.rows), x.tenant)
+          : t(lang, 'retentionRemovedContent', formatNumber(lang, x.rows), x.tenant),
+      );
+      const outcome = t(lang, `retentionRunOutcome_${r.outcome === 'chains-skipped' ? 'chains_skipped' : r.outcome}`);
+      return html`<tr class="${r.outcome === 'done' ? '' : 'broken'}">
+        <td>${formatTime(lang, r.finishedAt)}</td>
+        <td>${outcome}${r.problem ? html`<br /><small lang="en">${r.problem}</small>` : ''}</td>
+        <td>${removed.length > 0 ? removed.join('; ') : t(lang, 'retentionRemovedNothing')}</td>
+        <td>
+          ${r.skipped.map((x) => t(lang, 'retentionSkippedChain', x.tenant, chainProblemInWords(lang, x.reason))).join('; ')}
+        </td>
+      </tr>`;
+    });
+    const every = ctx.config.RETENTION_INTERVAL_MS / 3_600_000;
+    return html`<section aria-labelledby="retention-runs">
+      <h2 id="retention-runs">${t(lang, 'retentionRunsTitle')}</h2>
+      <p>
+        ${t(
+          lang,
+          'retentionRunsIntro',
+          every === 24 ? t(lang, 'fullVerifyDaily') : t(lang, 'retentionRunsEvery', formatNumber(lang, every)),
+        )}
+      </p>
+      ${table(
+        t(lang, 'retentionRunsTitle'),
+        [t(lang, 'when'), t(lang, 'fullVerifyResult'), t(lang, 'retentionRemoved'), t(lang, 'retentionLeftAlone')],
+        rows,
+        t(lang, 'none'),
+      )}
+    </section>`;
+  };
 
   /** How long what is kept (retention.ts), in words: an auditor answers "how long do you keep this?" from it. */
   const retentionTerms = (lang: Lang): SafeHtml => {
@@ -896,7 +1114,25 @@ function verdictHtml(lang: Lang, v: SignedTenantVerdict): SafeHtml {
   const head = html`<label class="head-hash"
     >${t(lang, 'headHash')}<input type="text" readonly value="${v.headHash}" size="70" spellcheck="false"
   /></label>`;
-  return html`${notChecked}${
+  // Intact from an auditor's acknowledgement on: the break stays said, with who acknowledged it, when and why.
+  const a = v.acknowledgedBreak;
+  const acknowledged = a
+    ? notice(
+        'warn',
+        t(
+          lang,
+          'chainAcknowledged',
+          v.tenant,
+          a.brokenAtSeq,
+          chainProblemInWords(lang, a.problem),
+          a.acknowledgedBy,
+          formatTime(lang, a.acknowledgedAt),
+          a.reason ?? t(lang, 'noReasonGiven'),
+          a.headSeq,
+        ),
+      )
+    : '';
+  return html`${acknowledged}${notChecked}${
     signed
       ? notice(
           'ok',
@@ -914,7 +1150,16 @@ const FOUND_BY: Record<IntegrityFinder, MessageKey> = {
   verify: 'foundBy_verify',
   'full-verify': 'foundBy_full_verify',
   retention: 'foundBy_retention',
+  export: 'foundBy_export',
 };
+
+/** An acknowledgement refused, as the form's error summary: announced, and focused when the page loads. */
+function ackRefusal(lang: Lang, id: string, error: SafeHtml): SafeHtml {
+  return html`<div class="notice error" role="alert" id="${id}" tabindex="-1" autofocus>
+    <p><strong>${t(lang, 'ackRefusedTitle')}</strong></p>
+    <p>${error}</p>
+  </div>`;
+}
 
 /** How often the scheduled full verification runs, in words. */
 function intervalInWords(lang: Lang, ms: number): string {

@@ -319,7 +319,7 @@ const MESSAGES = {
       'veranderd of onvolledig zijn: baseer er geen antwoord op, zoals op een inzageverzoek. Wat te doen: meld het ' +
       'direct aan de security officer en laat de beheerder een kopie van de database en de bestanden met ' +
       'ondertekende controlepunten bewaren als bewijs (een export van deze keten kan pas na erkenning). Is de breuk ' +
-      'onderzocht, dan erkent een auditor haar (POST /audit/v1/acknowledge, met de rij hierboven): dat blijft ' +
+      'onderzocht, dan erkent een auditor haar (Keten controleren: het formulier bij de gebroken keten): dat blijft ' +
       'vastgelegd, en jeugdbrug ondertekent en exporteert de keten dan weer, met de breuk vermeld. Tot dan, of tot een ' +
       'volledige controle haar weer intact vindt, ondertekent jeugdbrug de keten niet.',
     en:
@@ -327,7 +327,7 @@ const MESSAGES = {
       'altered or incomplete: base no answer on it, such as to an access request. What to do: tell the security ' +
       'officer at once and have the operator keep a copy of the database and of the signed checkpoint files as ' +
       'evidence (an export of this chain is possible only after acknowledgement). Once the break is investigated, an ' +
-      'auditor acknowledges it (POST /audit/v1/acknowledge, with the row above): that stays on record, and jeugdbrug ' +
+      'auditor acknowledges it (Verify chain: the form with the broken chain): that stays on record, and jeugdbrug ' +
       'signs and exports the chain again, the break stated. Until then, or until a full verification finds it intact ' +
       'again, jeugdbrug does not sign the chain.',
   },
@@ -338,6 +338,7 @@ const MESSAGES = {
   foundBy_verify: { nl: 'bij een controle op verzoek', en: 'by a verification someone asked for' },
   foundBy_full_verify: { nl: 'bij de geplande volledige controle', en: 'by the scheduled full verification' },
   foundBy_retention: { nl: 'bij het opschonen na de bewaartermijn', en: 'when purging after the retention period' },
+  foundBy_export: { nl: 'bij een export', en: 'by an export' },
   brokenAtRow: { nl: 'rij {0}: {1}', en: 'row {0}: {1}' },
   chainLastVerified: {
     nl: 'Auditketen {0}: laatste volledige controle {1}, in orde.',
@@ -408,6 +409,106 @@ const MESSAGES = {
   },
   fullVerifyOk: { nl: 'intact: {0} rijen', en: 'intact: {0} rows' },
   fullVerifyBroken: { nl: 'GEBROKEN bij rij {0}: {1}', en: 'BROKEN at row {0}: {1}' },
+  // Acknowledging a break (the verify page's form)
+  ackTitle: { nl: 'Breuk erkennen', en: 'Acknowledge the break' },
+  ackIntro: {
+    nl:
+      'Is de breuk onderzocht (gemeld aan de security officer, een kopie van de database en van de bestanden met ' +
+      'ondertekende controlepunten bewaard)? Erken haar dan hier. De erkenning blijft voor altijd vastgelegd (wie, ' +
+      'wanneer, welke rijen, waarom; ondertekend) en jeugdbrug ondertekent en exporteert de keten daarna weer, met ' +
+      'de breuk erin vermeld. De breuk wordt eerst opnieuw gecontroleerd.',
+    en:
+      'Has the break been investigated (reported to the security officer, a copy of the database and of the signed ' +
+      'checkpoint files kept)? Then acknowledge it here. The acknowledgement stays on record for good (who, when, ' +
+      'which rows, why; signed) and jeugdbrug signs and exports the chain again afterwards, the break stated. The ' +
+      'break is verified again first.',
+  },
+  brokenRow: { nl: 'Gebroken rij', en: 'Broken row' },
+  ackReason: { nl: 'Reden van de erkenning', en: 'Reason for the acknowledgement' },
+  ackReasonHelp: {
+    nl: 'Wat is onderzocht en door wie, bijvoorbeeld het nummer van het incident. Noem geen kind en geen ander persoonsgegeven. Hoogstens {0} tekens.',
+    en: 'What was investigated and by whom, for example the incident number. Name no child and no other personal data. At most {0} characters.',
+  },
+  ackConfirmLabel: { nl: 'Bevestiging', en: 'Confirmation' },
+  ackConfirm: {
+    nl: 'Ik heb de breuk bij rij {0} van keten {1} onderzocht en erken haar. Dit kan niet ongedaan worden gemaakt.',
+    en: 'I have investigated the break at row {0} of chain {1} and acknowledge it. This cannot be undone.',
+  },
+  ackSubmit: { nl: 'Breuk erkennen', en: 'Acknowledge the break' },
+  ackRefusedTitle: {
+    nl: 'De breuk is niet erkend; er is niets vastgelegd.',
+    en: 'The break was not acknowledged; nothing was recorded.',
+  },
+  ackRefused_chain_empty: {
+    nl: '{0}: de keten heeft geen rijen.',
+    en: '{0}: the chain has no rows.',
+  },
+  ackRefused_not_broken: {
+    nl: '{0}: opnieuw gecontroleerd is de keten intact; er is geen breuk om te erkennen.',
+    en: '{0}: verified again, the chain is intact; there is no break to acknowledge.',
+  },
+  ackRefused_broken_elsewhere: {
+    nl: '{0}: opnieuw gecontroleerd is de keten bij een andere rij gebroken. Hieronder staat wat de controle nu noemt; erken dat, als het onderzocht is.',
+    en: '{0}: verified again, the chain is broken at another row. What the verification names now is shown below; acknowledge that, once investigated.',
+  },
+  ackRefused_checkpoints_not_checked: {
+    nl: '{0}: ondertekende controlepunten met een sleutel die niet (meer) is ingesteld, konden niet worden gecontroleerd. Laat de beheerder de oude sleutel eerst weer instellen.',
+    en: '{0}: signed checkpoints with a key that is not configured (any more) could not be checked. Have the operator configure the old key again first.',
+  },
+  ackRefused_too_many_breaks: {
+    nl: '{0}: de keten toont zoveel gebroken rijen dat wat erna komt niet is gecontroleerd; dat kan niet worden erkend.',
+    en: '{0}: the chain shows so many broken rows that what follows them was not checked; that cannot be acknowledged.',
+  },
+  ackRefused_head_broken: {
+    nl: '{0}: de laatste rij van de keten is zelf gebroken; van daaruit kan de keten niet opnieuw worden ondertekend.',
+    en: '{0}: the last row of the chain is itself broken; the chain cannot be signed again from there.',
+  },
+  ackRefused_broken_meanwhile: {
+    nl: '{0}: terwijl de erkenning de keten controleerde, vond een andere controle haar gebroken. Controleer de keten opnieuw en erken wat die controle noemt.',
+    en: '{0}: while the acknowledgement verified the chain, another check found it broken. Verify the chain again and acknowledge what that verification names.',
+  },
+  ackRecorded: {
+    nl: 'De breuk bij rij {0} van keten {1} is erkend en vastgelegd. jeugdbrug ondertekent de keten weer vanaf rij {2}.',
+    en: 'The break at row {0} of chain {1} is acknowledged and on record. jeugdbrug signs the chain again from row {2}.',
+  },
+  chainAcknowledged: {
+    nl: 'Erkende breuk in keten {0}: rij {1} ({2}), erkend door {3} op {4}. Reden: {5}. Rijen tot en met {6} worden niet opnieuw ingestaan; vanaf daar is de keten gecontroleerd.',
+    en: 'Acknowledged break in chain {0}: row {1} ({2}), acknowledged by {3} on {4}. Reason: {5}. Rows up to {6} are not vouched for again; from there the chain is verified.',
+  },
+  noReasonGiven: { nl: '(geen reden opgegeven)', en: '(no reason given)' },
+  // The integrity history
+  historyTitle: { nl: 'Geschiedenis van de betrouwbaarheid', en: 'Integrity history' },
+  historyIntro: {
+    nl: 'Elke verandering van het oordeel over een keten, nieuwste eerst (ook vastgelegd als Security Alert in keten system).',
+    en: "Every change of a chain's verdict, newest first (also recorded as a Security Alert in chain system).",
+  },
+  historyChange: { nl: 'Verandering', en: 'Change' },
+  historyDetails: { nl: 'Toelichting', en: 'Details' },
+  history_broken: { nl: 'Beschadigd gevonden', en: 'Found broken' },
+  history_acknowledged: { nl: 'Breuk erkend', en: 'Break acknowledged' },
+  history_intact: { nl: 'Weer intact', en: 'Intact again' },
+  historyBroken: { nl: '{0}; gevonden {1}', en: '{0}; found {1}' },
+  historyAcknowledged: { nl: '{0}; door {1}; reden: {2}', en: '{0}; by {1}; reason: {2}' },
+  historyIntact: { nl: 'gevonden {0}', en: 'found {0}' },
+  // The last retention runs
+  retentionRunsTitle: { nl: 'Laatste opruimrondes', en: 'Last retention runs' },
+  retentionRunsIntro: {
+    nl: 'Wat jeugdbrug na de bewaartermijnen verwijderde, per ronde, nieuwste eerst (een ronde loopt {0}).',
+    en: 'What jeugdbrug removed after the retention terms, per run, newest first (a run happens {0}).',
+  },
+  retentionRunOutcome_done: { nl: 'voltooid', en: 'done' },
+  retentionRunOutcome_chains_skipped: { nl: 'voltooid, keten(s) overgeslagen', en: 'done, chain(s) left alone' },
+  retentionRunOutcome_failed: { nl: 'MISLUKT', en: 'FAILED' },
+  retentionRemoved: { nl: 'Verwijderd', en: 'Removed' },
+  retentionLeftAlone: { nl: 'Overgeslagen', en: 'Left alone' },
+  retentionRemovedContent: {
+    nl: 'inhoud van {0} afgehandelde berichten van praktijk {1}',
+    en: 'content of {0} finished messages of practice {1}',
+  },
+  retentionRemovedAudit: { nl: '{0} auditrijen van keten {1}', en: '{0} audit rows of chain {1}' },
+  retentionRemovedNothing: { nl: 'niets: niets was over zijn termijn', en: 'nothing: nothing was past its term' },
+  retentionSkippedChain: { nl: 'keten {0}: {1}', en: 'chain {0}: {1}' },
+  retentionRunsEvery: { nl: 'elke {0} uur', en: 'every {0} hours' },
   exportTitle: { nl: 'Auditlog exporteren', en: 'Export the audit log' },
   exportIntro: {
     nl:

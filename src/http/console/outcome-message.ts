@@ -1,7 +1,8 @@
 import { OperationOutcomeError } from '@medplum/core';
 import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
 import { httpStatusOf } from '../../kernel/fhir/outcomes';
-import { chainProblemOf, type ChainProblemCode } from '../../audit/chain-problems';
+import type { ChainProblemCode } from '../../audit/chain-problems';
+import { refusalOf, type AuditRefusal } from '../../audit/refusal-codes';
 import { html, type SafeHtml } from './html';
 import { statusDateRuleOf, type StatusDateRule } from '../../event/status-dates';
 import { formatDay, t, type Lang, type MessageKey } from './i18n';
@@ -18,8 +19,8 @@ export type FieldWords = Readonly<
       says?: MessageKey;
       /** for a 409 naming it */
       conflicts?: MessageKey;
-      /** for a 409 naming it: words for the cause its text says, instead of `conflicts` (undefined: those) */
-      conflictsByCause?: (text: string) => MessageKey | undefined;
+      /** for a 409 naming it: words for the cause its codes say, instead of `conflicts` (undefined: those) */
+      conflictsByCause?: (issue: OperationOutcomeIssue) => MessageKey | undefined;
       /** for a 422 naming it: the value is in the right form, but breaks a rule (`to` before `from`) */
       breaks?: MessageKey;
     }
@@ -27,7 +28,7 @@ export type FieldWords = Readonly<
 >;
 
 /** What rewrites or cuts a chain (rows gone, another history) rather than changing a row in place. */
-const REWRITE_OR_CUT: ReadonlySet<ChainProblemCode> = new Set<ChainProblemCode>([
+const REWRITE_OR_CUT: ReadonlySet<string> = new Set<ChainProblemCode>([
   'gap',
   'rows-missing',
   'head-mismatch',
@@ -42,24 +43,33 @@ const REWRITE_OR_CUT: ReadonlySet<ChainProblemCode> = new Set<ChainProblemCode>(
 ]);
 
 /**
- * The words for an export refused with a 409 (audit-router.ts): a chain known broken by a row changed in place ("The
- * chain is known broken at row N: <problem>; …" with a problem not in `REWRITE_OR_CUT`) is not one rewritten or cut,
- * which `chainContradictsSigned` (the default) says.
+ * The words for an export refused with a 409 (audit-router.ts), by the codes of its issue (refusal-codes.ts), never
+ * by its English text: a chain known broken by a row changed in place (a chain problem not in `REWRITE_OR_CUT`) is
+ * not one rewritten or cut, which `chainContradictsSigned` (the default) says.
  */
-function exportRefusalCause(text: string): MessageKey | undefined {
-  const known = /^The chain is known broken(?: at row \d+)?(?:: (.*?))?; it is exported again/.exec(text);
-  if (!known) {
-    return undefined;
-  }
-  const code = known[1] === undefined ? undefined : chainProblemOf(known[1])?.code;
-  return code !== undefined && REWRITE_OR_CUT.has(code) ? undefined : 'exportRefusedChangedRow';
+function exportRefusalCause(issue: OperationOutcomeIssue): MessageKey | undefined {
+  const { refusal, problem } = refusalOf(issue.details?.coding);
+  return refusal === 'chain-known-broken' && (problem === undefined || !REWRITE_OR_CUT.has(problem))
+    ? 'exportRefusedChangedRow'
+    : undefined;
 }
+
+/** The words for an acknowledgement refused with a 409 (audit-router.ts `acknowledgeChainBreak`), by its code. */
+const ACKNOWLEDGEMENT_REFUSALS: Partial<Record<AuditRefusal, MessageKey>> = {
+  'chain-empty': 'ackRefused_chain_empty',
+  'not-broken': 'ackRefused_not_broken',
+  'broken-elsewhere': 'ackRefused_broken_elsewhere',
+  'checkpoints-not-checked': 'ackRefused_checkpoints_not_checked',
+  'too-many-breaks': 'ackRefused_too_many_breaks',
+  'head-broken': 'ackRefused_head_broken',
+  'broken-meanwhile': 'ackRefused_broken_meanwhile',
+};
 
 const FIELDS: FieldWords = {
   bsn: { label: 'bsn', says: 'invalidBsn' },
   patient: { label: 'bsn', says: 'invalidBsn' },
   // An export refused for a chain known broken (a row changed, found by verifying: audit-router.ts) is not one that
-  // contradicts its signed history (rewritten or cut): the API's text says which.
+  // contradicts its signed history (rewritten or cut): the API's codes say which.
   tenant: {
     label: 'chain',
     says: 'invalidChain',
@@ -77,6 +87,13 @@ const FIELDS: FieldWords = {
   _page: { label: 'pages' },
   practice: { label: 'practice' },
   period: { label: 'period', says: 'choosePeriod', conflicts: 'noMonitoringAgreement' },
+  // The acknowledgement form's: the row is the one the verification named (a hidden field), the refusal by its code.
+  brokenAtSeq: {
+    label: 'brokenRow',
+    conflictsByCause: (issue) => ACKNOWLEDGEMENT_REFUSALS[refusalOf(issue.details?.coding).refusal ?? 'not-broken'],
+  },
+  reason: { label: 'ackReason' },
+  confirm: { label: 'ackConfirmLabel' },
 };
 
 /**
@@ -117,8 +134,7 @@ function issueWords(lang: Lang, issue: OperationOutcomeIssue, fields: FieldWords
   if (broken) {
     return t(lang, DATE_RULE_WORDS[broken.rule], label, formatDay(lang, broken.day));
   }
-  const text = issue.details?.text ?? issue.diagnostics ?? '';
-  const cause = status === 409 ? field.conflictsByCause?.(text) : undefined;
+  const cause = status === 409 ? field.conflictsByCause?.(issue) : undefined;
   return t(lang, cause ?? specificWords(field, status, issue.code) ?? field.says ?? 'fieldInvalid', label);
 }
 

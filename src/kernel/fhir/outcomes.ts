@@ -1,4 +1,4 @@
-import type { OperationOutcome, OperationOutcomeIssue } from '@medplum/fhirtypes';
+import type { Coding, OperationOutcome, OperationOutcomeIssue } from '@medplum/fhirtypes';
 import { getStatus, OperationOutcomeError } from '@medplum/core';
 import { SERVED_FHIR_VERSION_PARAMETER } from './media-types';
 
@@ -28,12 +28,18 @@ function outcome(
   code: OperationOutcomeIssue['code'],
   details: string,
   expression?: string,
+  coding?: Coding[],
 ): OperationOutcome {
   return {
     resourceType: 'OperationOutcome',
     id,
     issue: [
-      { severity: 'error', code, details: { text: details }, ...(expression ? { expression: [expression] } : {}) },
+      {
+        severity: 'error',
+        code,
+        details: { ...(coding?.length ? { coding } : {}), text: details },
+        ...(expression ? { expression: [expression] } : {}),
+      },
     ],
   };
 }
@@ -149,9 +155,12 @@ export function notFoundField(details: string, expression: string): OperationOut
   return outcome('not-found', 'not-found', details, expression);
 }
 
-/** 409 naming the field whose value makes the request clash with what is stored (an ambiguous identifier). */
-export function conflictField(details: string, expression: string): OperationOutcome {
-  return outcome('conflict', 'conflict', details, expression);
+/**
+ * 409 naming the field whose value makes the request clash with what is stored (an ambiguous identifier); `coding`
+ * says why as codes a client keys on (`issue.details.coding`), beside the text.
+ */
+export function conflictField(details: string, expression: string, coding?: Coding[]): OperationOutcome {
+  return outcome('conflict', 'conflict', details, expression, coding);
 }
 
 /** 412 naming the header whose condition cannot be met (an If-None-Exist that matches more than one resource). */

@@ -1,7 +1,10 @@
+import { createHash } from 'node:crypto';
 import type { AuditEvent } from '@medplum/fhirtypes';
+import { rowDigests, type BreakAcknowledgement } from '../../audit/acknowledgements';
 import { parseCsv } from '../../kernel/csv';
 import type { Db } from '../../kernel/db';
-import { ChainVerifier, type ChainVerdict } from '../../audit/chain';
+import { canonicalizeJcs, ChainVerifier, type ChainVerdict } from '../../audit/chain';
+import { chainProblem } from '../../audit/chain-problems';
 import { columnsLine, tryChainColumnsOf } from '../../audit/chain-columns';
 import { indexFieldsOf } from '../../audit/index-fields';
 import type { SignedHead } from '../../audit/signed-heads';
@@ -63,10 +66,61 @@ export interface ExportMeta {
    */
   readonly acknowledgedBreak?: AcknowledgedBreakInExport | undefined;
   /**
+   * The exported rows the acknowledged break names broken, each with `exportRowDigest` of the row as exported (and as
+   * acknowledged: the export is refused when a row no longer has the `rowDigest` it was acknowledged with). The
+   * verifier takes a broken row as acknowledged only when it has that digest: a row changed again, at the same seq,
+   * is not. (`rowDigest` itself hashes the stored text and columns, which an export does not carry.)
+   */
+  readonly acknowledgedRows?: readonly AcknowledgedRow[] | undefined;
+  /**
    * The export signed with the audit signing key: its whole metadata line but this field (docs/audit.md), naming its
    * end (tenant, toSeq, headHash) as a signed chain head does. Checked offline.
    */
   readonly signedHead?: SignedHead | undefined;
+}
+
+/** A row an acknowledged break names broken, as exported: its seq and `exportRowDigest`. */
+export interface AcknowledgedRow {
+  readonly seq: number;
+  readonly digest: string;
+}
+
+/**
+ * A SHA-256 (hex) of a row as an export carries it (seq, recorded, prevHash, hash, columnsLine, resource; RFC 8785),
+ * the same from its NDJSON line and its CSV line: what an offline verifier can compute of an acknowledged broken row.
+ */
+export function exportRowDigest(row: ExportRow): string {
+  const { seq, recorded, prevHash, hash, columnsLine: line, resource } = row;
+  return createHash('sha256')
+    .update(canonicalizeJcs({ seq, recorded, prevHash, hash, columnsLine: line, resource }), 'utf8')
+    .digest('hex');
+}
+
+/**
+ * The rows of `meta`'s piece that the acknowledgement `ack` names broken, each with its `exportRowDigest`; or the
+ * first of them that no longer has the `rowDigest` it was acknowledged with (changed again since: a new break). Read
+ * before the stored digests are compared, so a row changed in between is caught by one or the other.
+ */
+export async function acknowledgedRowsOf(
+  db: Db,
+  meta: ExportMeta,
+  ack: Pick<BreakAcknowledgement, 'rowBreaks'>,
+): Promise<{ rows: AcknowledgedRow[] } | { changedSeq: number }> {
+  const { fromSeq, toSeq } = meta;
+  const named = ack.rowBreaks.filter((b) => fromSeq !== null && toSeq !== null && b.seq >= fromSeq && b.seq <= toSeq);
+  const rows: AcknowledgedRow[] = [];
+  for (const b of named) {
+    for await (const row of chainRows(db, meta.tenant, b.seq - 1, b.seq)) {
+      rows.push({ seq: row.seq, digest: exportRowDigest(row) });
+    }
+  }
+  const stored = await rowDigests(
+    db,
+    meta.tenant,
+    named.map((b) => b.seq),
+  );
+  const changed = named.find((b) => stored.get(b.seq) !== b.rowDigest);
+  return changed ? { changedSeq: changed.seq } : { rows };
 }
 
 export interface ExportRow {
@@ -260,7 +314,13 @@ function asRow(v: unknown): ExportRow | undefined {
 /** Rows found broken in one export before it is given up on. */
 const MAX_BREAKS = 1000;
 
-type Problem = { problem: string; brokenAtSeq?: number | undefined; line?: number | undefined };
+type Problem = {
+  problem: string;
+  brokenAtSeq?: number | undefined;
+  line?: number | undefined;
+  /** Of a broken row: `exportRowDigest`, which an acknowledged break must state for it. */
+  digest?: string | undefined;
+};
 
 /**
  * Checks an export file line by line, so a file of any size is verified in constant memory: every row links to the
@@ -368,22 +428,21 @@ export class ExportFileVerifier {
       this.fail({ problem: 'not a well-formed row', line });
       return;
     }
+    const row: ExportRow = {
+      seq,
+      recorded: cells[col('recorded')] ?? '',
+      prevHash: cells[col('prev_hash')] ?? '',
+      hash: cells[col('hash')] ?? '',
+      columnsLine: cells[col('columns_line')] || undefined,
+      resource,
+    };
     // Only the resource is hashed: the columns beside it must say the same, or a spreadsheet could show a lie.
     const mismatch = columnMismatch(resource, cells, col);
     if (mismatch) {
-      this.broken({ problem: `column ${mismatch} does not match the resource`, brokenAtSeq: seq, line });
+      const problem = `column ${mismatch} does not match the resource`;
+      this.broken({ problem, brokenAtSeq: seq, line, digest: exportRowDigest(row) });
     }
-    this.row(
-      {
-        seq,
-        recorded: cells[col('recorded')] ?? '',
-        prevHash: cells[col('prev_hash')] ?? '',
-        hash: cells[col('hash')] ?? '',
-        columnsLine: cells[col('columns_line')] || undefined,
-        resource,
-      },
-      line,
-    );
+    this.row(row, line);
   }
 
   private row(row: ExportRow, line = this.lineNo): void {
@@ -394,12 +453,16 @@ export class ExportFileVerifier {
     }
     if (!this.chain.push(row)) {
       const v = this.chain.verdict();
-      this.broken(v.ok ? { problem: 'unexpected', line } : { problem: v.problem, brokenAtSeq: v.brokenAtSeq, line });
+      const digest = exportRowDigest(row);
+      this.broken(
+        v.ok ? { problem: 'unexpected', line } : { problem: v.problem, brokenAtSeq: v.brokenAtSeq, line, digest },
+      );
       // Checked on from this row as it is stored: the rows after it must link up to it.
       this.chain = new ChainVerifier({ seq: row.seq, hash: row.hash });
     } else if (row.columnsLine !== undefined && row.columnsLine !== columnsLineOf(row.resource)) {
       // The hash proves the line is what was written; this, that it says what the AuditEvent says.
-      this.broken({ problem: 'the columns line does not match the resource', brokenAtSeq: row.seq, line });
+      const digest = exportRowDigest(row);
+      this.broken({ problem: 'the columns line does not match the resource', brokenAtSeq: row.seq, line, digest });
     }
   }
 
@@ -422,14 +485,31 @@ export class ExportFileVerifier {
       this.fail({ problem: 'the file ends inside a quoted cell', line: this.pendingStart });
     }
     const meta = this.meta;
-    const acknowledged = new Set(meta?.acknowledgedBreak?.rowBreaks.map((b) => b.seq));
-    const unacknowledged = this.breaks.find((b) => b.brokenAtSeq === undefined || !acknowledged.has(b.brokenAtSeq));
+    // A broken row is acknowledged only as it was acknowledged: named by the break, with the digest stated for it.
+    // Its seq alone would let the row be changed again, in the database or the file, and pass.
+    const named = new Set(meta?.acknowledgedBreak?.rowBreaks.map((b) => b.seq));
+    const digests = new Map((meta?.acknowledgedRows ?? []).map((r) => [r.seq, r.digest]));
+    const isAcknowledged = (b: Problem) =>
+      b.brokenAtSeq !== undefined &&
+      named.has(b.brokenAtSeq) &&
+      b.digest !== undefined &&
+      digests.get(b.brokenAtSeq) === b.digest;
+    const found = this.breaks.find((b) => !isAcknowledged(b));
+    const unacknowledged: Problem | undefined =
+      found?.brokenAtSeq !== undefined && named.has(found.brokenAtSeq) && meta?.acknowledgedBreak
+        ? {
+            problem: chainProblem('acknowledged-row-changed', found.brokenAtSeq, meta.acknowledgedBreak.acknowledgedAt),
+            brokenAtSeq: found.brokenAtSeq,
+            line: found.line,
+          }
+        : found;
     // The first problem in the file is the one named, a broken row or another.
     const first = [this.problem, unacknowledged]
       .filter((p): p is Problem => p !== undefined)
       .sort((a, b) => (a.line ?? 0) - (b.line ?? 0))[0];
     if (first) {
-      return { ok: false, ...first };
+      const { problem, brokenAtSeq, line } = first;
+      return { ok: false, problem, brokenAtSeq, line };
     }
     if (!meta) {
       return { ok: false, problem: 'no export metadata (first line of NDJSON, #chain trailer of CSV) found' };

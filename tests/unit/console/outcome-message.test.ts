@@ -1,6 +1,7 @@
 import { OperationOutcomeError } from '@medplum/core';
 import { conflictField, failField } from '../../../src/kernel/fhir/outcomes';
 import { outcomeInWords } from '../../../src/http/console/outcome-message';
+import { refusalCoding } from '../../../src/audit/refusal-codes';
 import { periodOfRange } from '../../../src/http/monitoring-query';
 
 const words = (err: unknown, lang: 'nl' | 'en' = 'nl') => String(outcomeInWords(lang, err));
@@ -17,7 +18,8 @@ describe('outcomeInWords', () => {
 
   // The export is refused for two causes, and the console said the first for both: a chain known broken (a row's
   // column changed in an older part, found by verifying it) was called "rewritten or cut", which sends the auditor
-  // looking for the wrong thing. The API's 409 text says which; the words follow it.
+  // looking for the wrong thing. The API's 409 codes say which (they were read from its English text, until
+  // auditconsole); the words follow them.
   it('says a chain known broken (a changed row) apart from one that contradicts its signed history', () => {
     const err = new OperationOutcomeError(
       conflictField(
@@ -25,6 +27,7 @@ describe('outcomeInWords', () => {
           '/audit/v1/verify finds it intact, or once an auditor acknowledges the break (POST /audit/v1/acknowledge), ' +
           'with the break stated',
         'tenant',
+        refusalCoding('chain-known-broken', 'content does not match its hash'),
       ),
     );
     expect(words(err)).toContain('Keten: de keten is gebroken: een rij is gewijzigd');
@@ -36,9 +39,31 @@ describe('outcomeInWords', () => {
         'The chain is known broken at row 7: rows 7 to 9 are missing (the chain head is at 12); it is exported ' +
           'again once GET /audit/v1/verify finds it intact, or once an auditor acknowledges the break',
         'tenant',
+        refusalCoding('chain-known-broken', 'rows 7 to 9 are missing (the chain head is at 12)'),
       ),
     );
     expect(words(cut)).toContain('herschreven of ingekort');
+  });
+
+  // The words followed the English start of the API's text: reworded, a changed row was said as rewritten or cut.
+  it('keys on the codes of the answer, not on the wording of its text', () => {
+    const reworded = new OperationOutcomeError(
+      conflictField(
+        'Export refused: this chain was found broken (row 7, its content changed)',
+        'tenant',
+        refusalCoding('chain-known-broken', 'content does not match its hash'),
+      ),
+    );
+    expect(words(reworded)).toContain('een rij is gewijzigd');
+    expect(words(reworded, 'en')).toContain('a row was changed');
+    // The text of a known break without its codes is not read: said as the default, a contradicted signed history.
+    const uncoded = new OperationOutcomeError(
+      conflictField(
+        'The chain is known broken at row 7: content does not match its hash; it is exported again',
+        'tenant',
+      ),
+    );
+    expect(words(uncoded)).not.toContain('een rij is gewijzigd');
   });
 
   it('still says a chain that is no chain when the chain field is invalid', () => {

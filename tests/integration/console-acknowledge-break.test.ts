@@ -1,0 +1,181 @@
+import { operatorAction, SYSTEM_WORKER } from '../../src/audit/audit-events';
+import { AUDIT_REFUSAL_SYSTEM, CHAIN_PROBLEM_SYSTEM } from '../../src/audit/refusal-codes';
+import { verifyExportText } from '../../src/reports/audit-export/export';
+import { asSuperuser, changeRowContent, restoreRowContent } from '../helpers/audit-tamper';
+import { OTHER_PRACTICE_AGB, PRACTICE_AGB } from '../helpers/builders';
+import { formFields, useConsoleApp } from '../helpers/console-client';
+import type { TestApp } from '../helpers/test-runtime';
+
+const TAMPERED = 3;
+
+async function grow(app: TestApp, tenant: string, rows: number): Promise<void> {
+  for (let i = 0; i < rows; i++) {
+    await app.rt.ctx.audit.append(tenant, operatorAction({ actor: SYSTEM_WORKER, action: 'pause', target: 'x/y' }));
+  }
+  await app.rt.ctx.audit.flush();
+}
+
+/** The section of a page under the heading with id `id`. */
+const sectionOf = (page: string, id: string): string =>
+  new RegExp(`<section aria-labelledby="${id}"[\\s\\S]*?</section>`).exec(page)?.[0] ?? '';
+
+// The API could acknowledge a chain's break (POST /audit/v1/acknowledge), the console could not: an auditor read "an
+// auditor acknowledges it (POST /audit/v1/acknowledge)" on a page without a form for it. Nor did the console show a
+// chain's integrity history (broken, acknowledged by whom, intact again), and a refused export was worded by the
+// English start of the API's message.
+describe("the auditor console's chain incident: acknowledge, history, export refusal", () => {
+  const h = useConsoleApp(['auditor']);
+  const c = h.consoles;
+  const verifyPage = async (tenant: string, cookie?: string) =>
+    (await c.auditor.get(`/console/auditor/verify?tenant=${tenant}`, cookie ? { cookie } : {})).text();
+
+  beforeAll(async () => {
+    await grow(h.app, PRACTICE_AGB, 8);
+    await grow(h.app, OTHER_PRACTICE_AGB, 4);
+    await h.app.rt.ctx.signedHeads.signer.signNow();
+    await changeRowContent(h.app.testEnv.schema, PRACTICE_AGB, TAMPERED);
+  });
+
+  it('refuses the export of a chain known broken by a changed row, worded by the answer’s code', async () => {
+    expect((await verifyPage(PRACTICE_AGB)).match(/class="notice error"/g)?.length).toBeGreaterThan(0);
+    const api = await h.app.request(`/audit/v1/export?tenant=${PRACTICE_AGB}`, { key: 'auditor' });
+    expect(api.status).toBe(409);
+    const outcome = (await api.json()) as { issue: { details: { coding: { system: string; code: string }[] } }[] };
+    expect(outcome.issue[0]?.details.coding).toEqual([
+      { system: AUDIT_REFUSAL_SYSTEM, code: 'chain-known-broken' },
+      { system: CHAIN_PROBLEM_SYSTEM, code: 'content-hash' },
+    ]);
+    const res = await c.auditor.get(`/console/auditor/export/download?tenant=${PRACTICE_AGB}`);
+    expect(res.status).toBe(409);
+    const page = await res.text();
+    expect(page).toContain('de keten is gebroken: een rij is gewijzigd na het vastleggen');
+    expect(page).not.toContain('herschreven of ingekort');
+  });
+
+  it('offers the form to acknowledge a broken chain, with a required reason and confirmation', async () => {
+    const page = await verifyPage(PRACTICE_AGB);
+    const form = sectionOf(page, 'ack-0-title');
+    expect(form).toContain('action="/console/auditor/acknowledge"');
+    expect(form).toMatch(/name="_csrf" value="[^"]+"/);
+    expect(form).toMatch(/<textarea[^>]*name="reason"[^>]*required/);
+    expect(form).toMatch(/<input[^>]*type="checkbox"[^>]*name="confirm"[^>]*required/);
+    expect(form).toContain(`Ik heb de breuk bij rij ${TAMPERED} van keten ${PRACTICE_AGB} onderzocht`);
+    expect(formFields(page, '/console/auditor/acknowledge')).toMatchObject({
+      tenant: PRACTICE_AGB,
+      brokenAtSeq: String(TAMPERED),
+    });
+    // An intact chain has no such form.
+    expect(await verifyPage(OTHER_PRACTICE_AGB)).not.toContain('action="/console/auditor/acknowledge"');
+  });
+
+  it('refuses the form without a reason or confirmation: an error summary, the fields marked, nothing recorded', async () => {
+    const res = await c.auditor.post('/console/auditor/acknowledge', {
+      tenant: PRACTICE_AGB,
+      brokenAtSeq: String(TAMPERED),
+      reason: '  ',
+    });
+    expect(res.status).toBe(400);
+    const page = await res.text();
+    const form = sectionOf(page, 'ack-0-title');
+    expect(form).toMatch(/<div class="notice error" role="alert" id="ack-0-error" tabindex="-1" autofocus>/);
+    expect(form).toContain('De breuk is niet erkend; er is niets vastgelegd.');
+    expect(form).toContain('Reden van de erkenning: vul dit in.');
+    expect(form).toContain('Bevestiging: vul dit in.');
+    expect(form).toMatch(/<textarea[^>]*aria-describedby="ack-0-reason-help ack-0-error"[^>]*aria-invalid="true"/);
+    expect(form).toMatch(/name="confirm"[^>]*aria-invalid="true" aria-describedby="ack-0-error"/);
+    const english = await c.auditor.post(
+      '/console/auditor/acknowledge',
+      { tenant: PRACTICE_AGB, brokenAtSeq: String(TAMPERED), reason: 'checked' },
+      { cookie: 'jb_lang=en' },
+    );
+    expect(english.status).toBe(400);
+    expect(await english.text()).toContain('Confirmation: fill this in.');
+    const [row] = await h.app.rt.ctx.db.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM audit_chain_acknowledgement',
+    );
+    expect(row?.n).toBe(0);
+  });
+
+  it('says a refusal of the API in Dutch and English by its code, the API’s own text after it, the reason kept', async () => {
+    const form = { tenant: PRACTICE_AGB, brokenAtSeq: '7', reason: 'Incident 2026-17', confirm: 'yes' };
+    const res = await c.auditor.post('/console/auditor/acknowledge', form);
+    expect(res.status).toBe(409);
+    const page = await res.text();
+    expect(page).toContain('Gebroken rij: opnieuw gecontroleerd is de keten bij een andere rij gebroken');
+    expect(page).toMatch(/<span lang="en">brokenAtSeq: Not acknowledged: the chain is found broken at row 3 now/);
+    expect(page).toMatch(/<textarea[^>]*>\s*Incident 2026-17<\/textarea/);
+    // The form shown again is for the row verification names now.
+    expect(formFields(page, '/console/auditor/acknowledge')).toMatchObject({ brokenAtSeq: String(TAMPERED) });
+    const en = await (await c.auditor.post('/console/auditor/acknowledge', form, { cookie: 'jb_lang=en' })).text();
+    expect(en).toContain('Broken row: verified again, the chain is broken at another row');
+    expect(en).toContain('The break was not acknowledged; nothing was recorded.');
+  });
+
+  it('acknowledges the break with its reason, and shows it acknowledged, by whom and why, and in the history', async () => {
+    const res = await c.auditor.post('/console/auditor/acknowledge', {
+      tenant: PRACTICE_AGB,
+      brokenAtSeq: String(TAMPERED),
+      reason: 'Incident 2026-17: onderzocht met de security officer',
+      confirm: 'yes',
+    });
+    expect(res.status).toBe(303);
+    expect(res.headers.get('location')).toBe(`/console/auditor/verify?tenant=${PRACTICE_AGB}&acknowledged=${TAMPERED}`);
+    const page = await (await c.auditor.get(res.headers.get('location')!)).text();
+    expect(page).toContain(`De breuk bij rij ${TAMPERED} van keten ${PRACTICE_AGB} is erkend en vastgelegd.`);
+    expect(page).toMatch(
+      new RegExp(`Erkende breuk in keten ${PRACTICE_AGB}: rij ${TAMPERED} \\([^)]*\\), erkend door api-key:[^ ]+ op `),
+    );
+    expect(page).toContain('Reden: Incident 2026-17: onderzocht met de security officer.');
+    expect(page).not.toContain('action="/console/auditor/acknowledge"');
+    const history = sectionOf(page, 'integrity-history');
+    expect(history).toContain('Beschadigd gevonden');
+    expect(history).toContain('Breuk erkend');
+    expect(history).toMatch(/door api-key:[^;]+; reden: Incident 2026-17: onderzocht met de security officer/);
+    // The API says the reason too.
+    const api = await h.app.request(`/audit/v1/verify?tenant=${PRACTICE_AGB}`, { key: 'auditor' });
+    expect(await api.json()).toMatchObject({
+      ok: true,
+      acknowledgedBreak: { reason: 'Incident 2026-17: onderzocht met de security officer' },
+    });
+    const english = sectionOf(await verifyPage(PRACTICE_AGB, 'jb_lang=en'), 'integrity-history');
+    expect(english).toContain('Break acknowledged');
+    expect(english).toContain('reason: Incident 2026-17');
+  });
+
+  it('shows a chain found broken and then intact again in its history', async () => {
+    const old = await changeRowContent(h.app.testEnv.schema, OTHER_PRACTICE_AGB, 2);
+    await verifyPage(OTHER_PRACTICE_AGB);
+    await restoreRowContent(h.app.testEnv.schema, OTHER_PRACTICE_AGB, 2, old);
+    const history = sectionOf(await verifyPage(OTHER_PRACTICE_AGB), 'integrity-history');
+    const rows = history.match(/<tr[\s\S]*?<\/tr>/g) ?? [];
+    // Newest first: intact again, then found broken (at row 2).
+    expect(rows[1]).toContain('Weer intact');
+    expect(rows[2]).toContain('Beschadigd gevonden');
+    expect(rows[2]).toContain('rij 2:');
+  });
+
+  it('refuses the export once an acknowledged row is changed again, coded and worded as a changed row', async () => {
+    // Exported as NDJSON and as CSV, the acknowledged row verifies by its digest in either.
+    for (const format of ['ndjson', 'csv']) {
+      const res = await h.app.request(`/audit/v1/export?tenant=${PRACTICE_AGB}&format=${format}`, { key: 'auditor' });
+      expect(res.status).toBe(200);
+      expect(verifyExportText(await res.text())).toMatchObject({ ok: true, acknowledgedBrokenRows: [TAMPERED] });
+    }
+    // Changed again, its hash still left alone: the same problem at the same row, but not the row acknowledged.
+    await asSuperuser(h.app.testEnv.schema, (db) =>
+      db.query(
+        `UPDATE audit_event SET resource = jsonb_set(resource::jsonb, '{action}', '"R"') WHERE tenant = $1 AND seq = $2`,
+        [PRACTICE_AGB, TAMPERED],
+      ),
+    );
+    const api = await h.app.request(`/audit/v1/export?tenant=${PRACTICE_AGB}`, { key: 'auditor' });
+    expect(api.status).toBe(409);
+    const outcome = (await api.json()) as { issue: { details: { coding: { code: string }[] } }[] };
+    expect(outcome.issue[0]?.details.coding.map((x) => x.code)).toEqual([
+      'chain-known-broken',
+      'acknowledged-row-changed',
+    ]);
+    const page = await (await c.auditor.get(`/console/auditor/export/download?tenant=${PRACTICE_AGB}`)).text();
+    expect(page).toContain('een rij is gewijzigd na het vastleggen');
+  });
+});
