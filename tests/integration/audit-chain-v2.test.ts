@@ -116,6 +116,7 @@ describe('a chain written before and after migration 015', () => {
       '085_received_service_request.sql',
       '087_consent_history.sql',
       '088_audit_chain_incident.sql',
+      '090_consent_version_cheap.sql',
     ]);
     const writer = new AuditWriter(db);
     await Promise.all(Array.from({ length: 6 }, (_, i) => writer.append(tenant, event(6 + i))));
