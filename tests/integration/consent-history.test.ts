@@ -1,5 +1,5 @@
 import type { AuditEvent, Bundle, CapabilityStatement, Consent } from '@medplum/fhirtypes';
-import { buildAgreement, buildConsentEvent, buildReferralEvent } from '../helpers/builders';
+import { buildAgreement, buildConsentEvent, buildReferralEvent, buildRefusalEvent } from '../helpers/builders';
 import type { KeyName } from '../helpers/test-runtime';
 import { waitFor } from '../helpers/wait-for';
 import { contractDestination, useDeliveryApp } from '../unit/delivery/support/adapter-contract';
@@ -30,16 +30,7 @@ describe('consent versions cited by decisions and disclosures', () => {
     const referralId = await h.submit(referral);
     await h.reachesState(referralId, 'delivered');
 
-    const refusal = {
-      ...consent,
-      eventId: `${String(consent.eventId)}-refused`,
-      consent: {
-        ...(consent.consent as object),
-        decision: 'deny',
-        recordedAt: '2026-12-02T09:00:00+01:00',
-        givenBy: [{ kind: 'guardian', guardianId: 'g1' }],
-      },
-    };
+    const refusal = buildRefusalEvent(consent);
     const refusalId = await h.submit(refusal);
     await waitFor('the refusal to be handled', async () =>
       ['completed', 'delivered'].includes((await h.state(refusalId)).state),
