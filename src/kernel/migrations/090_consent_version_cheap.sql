@@ -14,6 +14,10 @@
 -- Locks: the triggers' CREATE holds `consent` against writes until the start-up's migrations commit, and the consents
 -- deleted under 087 are found in one pass over `consent_history` (0.12 s for 200,000 versions of 100,000 consents):
 -- the receipt of consent events waits that long. Reads (every decision) go on.
+-- The event that wrote each version (049's `consent.inbox_id`), from now on: a withdrawal notice cites the version
+-- its consent event wrote (`Consent/<id>/_history/<v>`) as its reason. Catalog only; versions kept before have none.
+ALTER TABLE consent_history ADD COLUMN inbox_id uuid;
+
 CREATE TABLE consent_retired (
   id text PRIMARY KEY,
   -- The version the consent had when it was last deleted: its next insert continues from it.
@@ -40,9 +44,10 @@ END $$;
 CREATE OR REPLACE FUNCTION consent_keep_version() RETURNS trigger LANGUAGE plpgsql
   SET search_path FROM CURRENT AS $$
 BEGIN
-  INSERT INTO consent_history (id, version_id, tenant, patient_bsn, status, date_time, resource, recorded_at)
+  INSERT INTO consent_history
+      (id, version_id, tenant, patient_bsn, status, date_time, resource, recorded_at, inbox_id)
     VALUES (NEW.id, NEW.version_id, NEW.tenant, NEW.patient_bsn, NEW.status, NEW.date_time, NEW.resource,
-      NEW.updated_at);
+      NEW.updated_at, NEW.inbox_id);
   RETURN NULL;
 END $$;
 
