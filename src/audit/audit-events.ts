@@ -520,8 +520,11 @@ export function withdrawalNoticeDisclosure(
     /** `Consent/<notice id>`. */
     notice: string;
     referredTo: readonly string[];
-    /** The consent the consent event is about (withdrawn, voided, or an objection), and the event's type. */
-    reason: { readonly consentIds: readonly string[]; readonly eventType: string };
+    /**
+     * The consent the consent event is about (withdrawn, voided, or an objection), with the version the event wrote,
+     * and the event's type.
+     */
+    reason: AuditedConsents & { readonly eventType: string };
     agreements: readonly AuditedAgreementRef[];
   },
 ): AuditEvent {
@@ -529,9 +532,7 @@ export function withdrawalNoticeDisclosure(
     resourceEntity(a.notice, WITHDRAWAL_NOTICE_DESCRIPTIONS.notice),
     ...a.referredTo.map((r) => resourceEntity(r, WITHDRAWAL_NOTICE_DESCRIPTIONS.referredTo)),
     ...a.agreements.map(agreementEntity),
-    ...a.reason.consentIds.map((id) =>
-      resourceEntity(`Consent/${id}`, `${WITHDRAWAL_NOTICE_DESCRIPTIONS.reason}${a.reason.eventType}`),
-    ),
+    ...consentEntities(a.reason, `${WITHDRAWAL_NOTICE_DESCRIPTIONS.reason}${a.reason.eventType}`),
   ]);
 }
 

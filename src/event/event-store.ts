@@ -2629,6 +2629,18 @@ export async function listStoredConsentsOfChildren(
   return out;
 }
 
+/**
+ * The version of consent `consentId` that event `inboxId` wrote (migration 090 keeps each version's writer), the
+ * newest if it wrote several; undefined when it wrote none (a re-send that changed nothing) or before 090.
+ */
+export async function tryGetVersionWrittenBy(db: Db, consentId: string, inboxId: string): Promise<number | undefined> {
+  const [row] = await db.query<{ version_id: number }>(
+    `SELECT version_id FROM consent_history WHERE id = $1 AND inbox_id = $2 ORDER BY version_id DESC LIMIT 1`,
+    [consentId, inboxId],
+  );
+  return row?.version_id;
+}
+
 /** `listConsents` of one child, as stored (see listStoredConsentsOfChildren). */
 export async function listStoredConsents(db: Db, tenant: string, patientBsn: string): Promise<StoredConsent[]> {
   return (await listStoredConsentsOfChildren(db, [{ tenant, patientBsn }])).get(childKey(tenant, patientBsn)) ?? [];

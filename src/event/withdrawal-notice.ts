@@ -35,6 +35,7 @@ import {
   decideWithdrawalNotices,
   disclosuresOfNotice,
   tryGetSealedEvent,
+  tryGetVersionWrittenBy,
   unnoticedDisclosuresOfChild,
   type ChildDisclosure,
   type ConsentWriter,
@@ -470,7 +471,7 @@ function noticeAudit(work: DeliveryWork, event: CanonicalEvent, municipality: st
       purpose: note.purpose,
       notice,
       referredTo,
-      reason: { consentIds: note.consentIds, eventType: event.eventType },
+      reason: { consentIds: note.consentIds, consentVersions: note.consentVersions, eventType: event.eventType },
       agreements: note.agreements ?? (note.agreement ? [note.agreement] : []),
       outcome,
       outcomeDesc,
@@ -479,7 +480,8 @@ function noticeAudit(work: DeliveryWork, event: CanonicalEvent, municipality: st
 }
 
 /**
- * What the notice's disclosure names: the notice, then what it withdraws; the consent the event is about; the
+ * What the notice's disclosure names: the notice, then what it withdraws; the consent the event is about, as the
+ * version it wrote (`reason`, `Consent/<id>/_history/<v>`; without a version when it wrote none); the
  * agreements the withdrawn disclosures rested on. A disclosure recorded before migration 061 kept no agreement: the
  * one in force for its purpose and data classes on the day it was made stands in (what its decision selected then,
  * unless the registry changed since).
@@ -489,8 +491,9 @@ function noteOf(
   event: CanonicalEvent,
   notice: Consent,
   disclosed: readonly ChildDisclosure[],
+  reason: { readonly consentId: string | undefined; readonly version: number | undefined },
 ): SentNote {
-  const consentId = event.resources.find((r) => r.resourceType === 'Consent')?.id;
+  const { consentId, version } = reason;
   const agreements = new Map<string, AuditedAgreementRef>();
   for (const d of disclosed) {
     const agreement = d.agreement ?? agreementInForceAt(registry, event.practice.agb, d);
@@ -505,6 +508,7 @@ function noteOf(
     agreement: first,
     agreements: [...agreements.values()],
     consentIds: consentId ? [consentId] : [],
+    ...(consentId && version !== undefined ? { consentVersions: { [consentId]: version } } : {}),
   };
 }
 
@@ -541,7 +545,10 @@ export const withdrawalNoticeDelivery: DeliveryKind = {
     const event = openConsentEvent(ctx, work);
     const disclosed = await disclosuresOfNotice(ctx.db, work.id);
     const notice = buildWithdrawalNotice(event, disclosed, work.idempotency_key);
-    const note = noteOf(ctx.registry, event, notice, disclosed);
+    // The reason: the consent the event is about, as the version the event wrote (the withdrawal, the objection).
+    const consentId = event.resources.find((r) => r.resourceType === 'Consent')?.id;
+    const version = consentId ? await tryGetVersionWrittenBy(ctx.db, consentId, work.inbox_id) : undefined;
+    const note = noteOf(ctx.registry, event, notice, disclosed, { consentId, version });
     const audit = noticeAudit(work, event, municipalityOf(ctx, work, event));
     const adapter = ctx.registry.destinations.find((d) => d.id === work.destination)?.adapter ?? '';
     if (!carriesWithdrawalNotices(adapter)) {

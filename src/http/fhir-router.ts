@@ -16,17 +16,31 @@ import {
   type FhirInteraction,
 } from '../reports/fhir-search/capability-statement';
 import {
+  DEFAULT_COUNT,
   failParameter,
   handlingOf,
+  MAX_COUNT,
   parseFhirRead,
   parseFhirSearch,
   type FhirRead,
   type UnknownParameterHandling,
 } from '../reports/fhir-search/parse-search';
-import type { FhirResourceProvider, ReadResult } from '../reports/fhir-search/resource-provider';
+import type {
+  FhirResourceProvider,
+  HistoryPage,
+  HistoryResult,
+  ReadResult,
+} from '../reports/fhir-search/resource-provider';
 import { toSearchset, withElements } from '../reports/fhir-search/searchset';
 import { answerIntegrity, brokenChainsOutcome } from '../reports/chain-integrity/answer-integrity';
-import { sealSearchLink, unsealSearchLink } from '../reports/fhir-search/page-token';
+import {
+  decodePageToken,
+  encodePageToken,
+  sealSearchLink,
+  tokenMoment,
+  unsealSearchLink,
+} from '../reports/fhir-search/page-token';
+import { z } from 'zod';
 import { getPrincipal } from '../access/authenticate';
 import { FORM_MEDIA_TYPE } from './text-guard';
 import { namesNoEvent } from './route-target';
@@ -121,18 +135,86 @@ function sendRead(res: Response, read: FhirRead, resource: Resource): void {
 /** A version id as this server gives them: 1, 2, ... */
 const VERSION_ID = /^[1-9][0-9]{0,8}$/;
 
+/** The parameters of a history page, besides a read's: `_count`, `_since` and the `_page` of a `next` link. */
+const HISTORY_PARAMETERS = ['_count', '_since', '_page'];
+
+/** A `_page` token of a history: the version the page starts below. */
+const historyTokenSchema = z.object({ b: z.number().int().positive() }).strict();
+
 /**
- * FHIR's history Bundle of one resource at `url`: its versions newest first, each with how it came to be (the first
- * created, each later one an update) and its version's ETag and time, as `_history` answers.
+ * The page of a history `params` ask for (`_count`, at most MAX_COUNT, `DEFAULT_COUNT` unless given; `_since`, an
+ * instant; `_page`, a `next` link's token), what of them the links repeat, and the other parameters, for the read's
+ * checks. A value it cannot take is a 400 naming the parameter.
  */
-function historyBundle(url: string, versions: readonly Resource[], read: FhirRead): Bundle {
-  const type = versions[0]?.resourceType ?? '';
+function parseHistoryPage(params: URLSearchParams): {
+  page: HistoryPage;
+  applied: URLSearchParams;
+  rest: URLSearchParams;
+} {
+  const rest = new URLSearchParams();
+  const applied = new URLSearchParams();
+  let count = DEFAULT_COUNT;
+  let since: string | undefined;
+  let below: number | undefined;
+  for (const [name, raw] of params) {
+    if (!HISTORY_PARAMETERS.includes(name)) {
+      rest.append(name, raw);
+      continue;
+    }
+    if (params.getAll(name).length > 1) {
+      failParameter(`${name} may be given once`, name);
+    }
+    const value = raw.trim();
+    if (name === '_count') {
+      if (!/^\d{1,9}$/.test(value)) {
+        failParameter('_count: a whole number', name);
+      }
+      count = Math.min(Number(value), MAX_COUNT);
+      applied.set(name, String(count));
+    } else if (name === '_since') {
+      if (!tokenMoment({ offset: true }).safeParse(value).success) {
+        failParameter('_since: an instant, such as 2026-12-01T09:00:00+01:00', name);
+      }
+      since = value;
+      applied.set(name, value);
+    } else {
+      below = decodePageToken(value, historyTokenSchema).b;
+    }
+  }
+  return { page: { count, since, below }, applied, rest };
+}
+
+/**
+ * FHIR's history Bundle of one resource at `url`: a page of its versions newest first, each with how it came to be
+ * (the first created, each later one an update) and its version's ETag and time, as `_history` answers; `total` all
+ * versions (at or after `_since`), `next` the page after, as HAPI pages a history.
+ */
+function historyBundle(
+  url: string,
+  found: Pick<HistoryResult<Resource>, 'versions' | 'total' | 'nextBelow'>,
+  read: FhirRead,
+  applied: URLSearchParams,
+): Bundle {
+  const type = url.split('/').at(-2) ?? '';
+  const linkOf = (extra?: [string, string]) => {
+    const q = new URLSearchParams(applied);
+    if (extra) {
+      q.set(...extra);
+    }
+    const query = q.toString();
+    return `${url}/_history${query ? `?${query}` : ''}`;
+  };
   return {
     resourceType: 'Bundle',
     type: 'history',
-    total: versions.length,
-    link: [{ relation: 'self', url: `${url}/_history` }],
-    entry: versions.map((resource) => {
+    total: found.total,
+    link: [
+      { relation: 'self', url: linkOf() },
+      ...(found.nextBelow === undefined
+        ? []
+        : [{ relation: 'next', url: linkOf(['_page', encodePageToken({ b: found.nextBelow })]) }]),
+    ],
+    entry: found.versions.map((resource) => {
       const { versionId, lastUpdated } = resource.meta ?? {};
       const first = versionId === '1';
       return {
@@ -305,19 +387,20 @@ export function fhirRouter(
             : undefined;
         sendRead(res, read, (await auditedRead(req, res, `${type}/${id}/_history/${vid}`, found)).resource);
       });
-      // history-instance: every version, newest first, in a history Bundle.
+      // history-instance: the versions, newest first, in a history Bundle, a page at a time (`_count`, `next`).
       router.get(`/${type}/:id/_history`, namesNoEvent, async (req, res) => {
         const principal = getPrincipal(res);
         provider.assertMayRead(principal);
-        const read = parseFhirRead(queryOf(req), handlingFor(req, res));
+        const { page, applied, rest } = parseHistoryPage(queryOf(req));
+        const read = parseFhirRead(rest, handlingFor(req, res));
         const id = req.params.id;
         const found = await auditedRead(
           req,
           res,
           `${type}/${id}`,
-          provider.isId(id) ? await history.tryHistory(principal, id) : undefined,
+          provider.isId(id) ? await history.tryHistory(principal, id, page) : undefined,
         );
-        sendFhir(res, historyBundle(`${fhirBase()}/${type}/${id}`, found.versions, read), read.pretty);
+        sendFhir(res, historyBundle(`${fhirBase()}/${type}/${id}`, found, read, applied), read.pretty);
       });
     }
   }

@@ -142,6 +142,23 @@ export function buildWithdrawalEvent(consentEvent: Record<string, unknown>, by: 
   };
 }
 
+/**
+ * The guardian `guardianId` refusing, under the same consent id, what the consent event `consentEvent` recorded:
+ * a `consent.recorded` with decision deny, a new version of that consent.
+ */
+export function buildRefusalEvent(consentEvent: Record<string, unknown>, guardianId = 'g1'): Record<string, unknown> {
+  return {
+    ...consentEvent,
+    eventId: `${String(consentEvent.eventId)}-refused`,
+    consent: {
+      ...(consentEvent.consent as object),
+      decision: 'deny',
+      recordedAt: '2026-12-02T09:00:00+01:00',
+      givenBy: [{ kind: 'guardian', guardianId }],
+    },
+  };
+}
+
 /** A generic-json `contact.recorded` event of a fresh child; `contact` overrides fields of the contact itself. */
 export function buildContactEvent(contact: Record<string, unknown> = {}): Record<string, unknown> {
   const base = buildReferralEvent();

@@ -117,6 +117,7 @@ describe('a chain written before and after migration 015', () => {
       '087_consent_history.sql',
       '088_audit_chain_incident.sql',
       '089_retention_run.sql',
+      '090_consent_version_cheap.sql',
       '091_received_service_request_withdrawn.sql',
     ]);
     const writer = new AuditWriter(db);

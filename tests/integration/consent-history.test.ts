@@ -1,5 +1,5 @@
 import type { AuditEvent, Bundle, CapabilityStatement, Consent } from '@medplum/fhirtypes';
-import { buildAgreement, buildConsentEvent, buildReferralEvent } from '../helpers/builders';
+import { buildAgreement, buildConsentEvent, buildReferralEvent, buildRefusalEvent } from '../helpers/builders';
 import type { KeyName } from '../helpers/test-runtime';
 import { waitFor } from '../helpers/wait-for';
 import { contractDestination, useDeliveryApp } from '../unit/delivery/support/adapter-contract';
@@ -30,16 +30,7 @@ describe('consent versions cited by decisions and disclosures', () => {
     const referralId = await h.submit(referral);
     await h.reachesState(referralId, 'delivered');
 
-    const refusal = {
-      ...consent,
-      eventId: `${String(consent.eventId)}-refused`,
-      consent: {
-        ...(consent.consent as object),
-        decision: 'deny',
-        recordedAt: '2026-12-02T09:00:00+01:00',
-        givenBy: [{ kind: 'guardian', guardianId: 'g1' }],
-      },
-    };
+    const refusal = buildRefusalEvent(consent);
     const refusalId = await h.submit(refusal);
     await waitFor('the refusal to be handled', async () =>
       ['completed', 'delivered'].includes((await h.state(refusalId)).state),
@@ -110,6 +101,36 @@ describe('consent versions cited by decisions and disclosures', () => {
       ['2', 'deny'],
       ['1', 'permit'],
     ]);
+  });
+
+  it('pages the history by _count with next links, newest first, and takes _since', async () => {
+    const { consent } = await permittedThenRefused();
+    const id = consent.id!;
+    const first = (await read(`/fhir/Consent/${id}/_history?_count=1`, 'auditor')).body as Bundle<Consent>;
+    expect(first.type).toBe('history');
+    expect(first.total).toBe(2);
+    expect(first.entry!.map((e) => e.resource!.meta?.versionId)).toEqual(['2']);
+    const next = first.link?.find((l) => l.relation === 'next')?.url;
+    expect(next).toMatch(new RegExp(`/fhir/Consent/${id}/_history\\?.*_count=1`));
+    const second = (await read(next!.slice(next!.indexOf('/fhir/')), 'auditor')).body as Bundle<Consent>;
+    expect(second.entry!.map((e) => e.resource!.meta?.versionId)).toEqual(['1']);
+    expect(second.link?.find((l) => l.relation === 'next')).toBeUndefined();
+
+    // _since: the versions recorded at or after it; none after now.
+    const v2At = first.entry![0]!.resource!.meta!.lastUpdated!;
+    const since = (await read(`/fhir/Consent/${id}/_history?_since=${encodeURIComponent(v2At)}`, 'auditor'))
+      .body as Bundle<Consent>;
+    expect(since.entry!.map((e) => e.resource!.meta?.versionId)).toEqual(['2']);
+    const future = (await read(`/fhir/Consent/${id}/_history?_since=2999-01-01T00:00:00Z`, 'auditor'))
+      .body as Bundle<Consent>;
+    expect(future.total).toBe(0);
+    expect(future.entry ?? []).toEqual([]);
+
+    for (const bad of ['_count=ten', '_since=yesterday', '_page=xyz']) {
+      const refused = await read(`/fhir/Consent/${id}/_history?${bad}`, 'auditor');
+      expect([bad, refused.status]).toEqual([bad, 400]);
+      expect(JSON.stringify(refused.body)).toContain(bad.split('=')[0]!);
+    }
   });
 
   it('lets only the roles and practices that may read the consent read its versions', async () => {

@@ -1,4 +1,10 @@
-import { buildAgreement, buildConsentEvent, buildReferralEvent, buildWithdrawalEvent } from '../helpers/builders';
+import {
+  buildAgreement,
+  buildConsentEvent,
+  buildReferralEvent,
+  buildRefusalEvent,
+  buildWithdrawalEvent,
+} from '../helpers/builders';
 import { openConsole } from '../helpers/console-client';
 import { contractDestination, useDeliveryApp } from '../unit/delivery/support/adapter-contract';
 
@@ -6,8 +12,21 @@ import { contractDestination, useDeliveryApp } from '../unit/delivery/support/ad
 // decision rested on, nor, for a denial, which objection refused it. A parent asking "on what basis did this go to
 // the municipality?" could not be answered from the console or from GET /his/v1/events/{id}, though the decision's
 // AuditEvents name the consents.
+interface Cited {
+  id: string;
+  version: number | null;
+}
+interface Provision {
+  type: 'permit' | 'deny' | null;
+  period: { start?: string; end?: string } | null;
+  recipients: string[];
+  purposes: string[];
+  classes: string[];
+  provisions: Provision[];
+}
 interface BasisConsent {
   id: string;
+  version: number | null;
   ownId: string | null;
   kind: 'consent' | 'objection';
   status: string;
@@ -16,10 +35,18 @@ interface BasisConsent {
   givenBy: string[];
   recordedBy: { principal: string; at: string } | null;
   withdrawn: { by: string[]; at: string | null } | null;
+  provision: Provision | null;
+  newer: {
+    version: number;
+    at: string;
+    kind: 'consent' | 'objection';
+    status: string;
+    withdrawn: { by: string[]; at: string | null } | null;
+  } | null;
 }
 interface Api {
-  disclosed: { destination: string; consents: string[] | null }[];
-  decision: { effect: string; stage: string; consents: string[] } | null;
+  disclosed: { destination: string; consents: string[] | null; consentVersions: Cited[] | null }[];
+  decision: { effect: string; stage: string; consents: string[]; consentVersions: Cited[] } | null;
   consents: BasisConsent[];
 }
 
@@ -49,10 +76,15 @@ describe('the practice sees which consent a referral went on (agreement on conse
     expect(api.disclosed).toHaveLength(1);
     const [used] = api.disclosed[0]!.consents ?? [];
     expect(used).toEqual(expect.any(String));
-    expect(api.decision).toEqual(expect.objectContaining({ effect: 'permit', consents: [used] }));
+    // Each consent as the version the decision and the disclosure cite (Consent/<id>/_history/1).
+    expect(api.disclosed[0]!.consentVersions).toEqual([{ id: used, version: 1 }]);
+    expect(api.decision).toEqual(
+      expect.objectContaining({ effect: 'permit', consents: [used], consentVersions: [{ id: used, version: 1 }] }),
+    );
     expect(api.consents).toEqual([
       expect.objectContaining({
         id: used,
+        version: 1,
         ownId,
         kind: 'consent',
         status: 'active',
@@ -60,6 +92,16 @@ describe('the practice sees which consent a referral went on (agreement on conse
         period: { start: '2026-01-01', end: '2027-12-31' },
         givenBy: [expect.stringMatching(/^Patient\//), expect.stringMatching(/^RelatedPerson\//)],
         recordedBy: { principal: expect.stringMatching(/\S/), at: expect.any(String) },
+        withdrawn: null,
+        provision: {
+          type: 'permit',
+          period: { start: '2026-01-01', end: '2027-12-31' },
+          recipients: [expect.stringMatching(/^GM\d{4}$/)],
+          purposes: ['referral'],
+          classes: ['Patient', 'RelatedPerson', 'ServiceRequest'],
+          provisions: [],
+        },
+        newer: null,
       }),
     ]);
 
@@ -81,18 +123,89 @@ describe('the practice sees which consent a referral went on (agreement on conse
     await h.reachesState(await h.submit(buildWithdrawalEvent(consent, [{ kind: 'child' }])), 'delivered');
     const after = (await (await h.app.request(`/his/v1/events/${id}`)).json()) as Api;
     expect(after.disclosed[0]!.consents).toEqual([used]);
-    // The child withdrew; the guardian's consent stands.
-    expect(after.consents).toEqual([
+    expect(after.disclosed[0]!.consentVersions).toEqual([{ id: used, version: 1 }]);
+    // The referral went on version 1, which reads as it did, both consenting; a newer version exists, in which the
+    // child withdrew and the guardian's consent stands.
+    const cited = after.consents.find((c) => c.version === 1);
+    expect(cited).toEqual(
       expect.objectContaining({
         id: used,
         ownId,
         status: 'active',
-        withdrawn: { by: [expect.stringMatching(/^Patient\//)], at: expect.any(String) },
+        givenBy: [expect.stringMatching(/^Patient\//), expect.stringMatching(/^RelatedPerson\//)],
+        recordedBy: api.consents[0]!.recordedBy,
+        withdrawn: null,
+        newer: {
+          version: 2,
+          at: expect.any(String),
+          kind: 'consent',
+          status: 'active',
+          withdrawn: { by: [expect.stringMatching(/^Patient\//)], at: expect.any(String) },
+        },
       }),
-    ]);
+    );
+    // The decision since (the disclosure decided again for the withdrawal, denied) cites version 2, listed as such.
+    expect(after.decision).toEqual(
+      expect.objectContaining({ effect: 'deny', stage: 'redecide', consentVersions: [{ id: used, version: 2 }] }),
+    );
+    expect(after.consents.find((c) => c.version === 2)).toEqual(
+      expect.objectContaining({
+        id: used,
+        givenBy: cited!.givenBy,
+        withdrawn: { by: [expect.stringMatching(/^Patient\//)], at: expect.any(String) },
+        newer: null,
+      }),
+    );
+    expect(after.consents).toHaveLength(2);
     const since = section(await (await practice.get(`/console/practice/events/${id}`)).text(), 'sent');
-    expect(since).toContain(`Op toestemming ${ownId}`);
+    expect(since).toContain(`Op toestemming ${ownId} (versie 1) van het kind (${childId}); Moeder met gezag (g1)`);
     expect(since).toContain(`(inmiddels ingetrokken door het kind (${childId}) op `);
+  });
+});
+
+describe('the practice sees the consent a referral went on after it was refused under the same id', () => {
+  const h = useDeliveryApp({
+    destination: (r) => contractDestination(r.url('/fhir'), {}),
+    agreement: buildAgreement({ legalBasis: 'consent' }),
+  });
+
+  it('shows the version cited, the permit, and says a newer version, an objection, replaced it', async () => {
+    const referral = buildReferralEvent();
+    const consent = buildConsentEvent(referral, {
+      givenBy: [{ kind: 'child' }, { kind: 'guardian', guardianId: 'g1' }],
+    });
+    const ownId = (consent.consent as { id: string }).id;
+    await h.reachesState(await h.submit(consent), 'completed');
+    const id = await h.submit(referral);
+    await h.reachesState(id, 'delivered');
+    const before = (await (await h.app.request(`/his/v1/events/${id}`)).json()) as Api;
+
+    const refusal = buildRefusalEvent(consent);
+    await h.reachesState(await h.submit(refusal), 'delivered');
+
+    const api = (await (await h.app.request(`/his/v1/events/${id}`)).json()) as Api;
+    const [cited] = api.disclosed[0]!.consentVersions!;
+    expect(cited).toEqual({ id: before.consents[0]!.id, version: 1 });
+    const v1 = api.consents.find((c) => c.id === cited!.id && c.version === 1)!;
+    // As it read when the referral went: a permit, given by both, recorded by whom it was then.
+    expect(v1).toEqual({
+      ...before.consents[0]!,
+      newer: {
+        version: 2,
+        at: expect.any(String),
+        kind: 'objection',
+        status: 'active',
+        withdrawn: null,
+      },
+    });
+    expect(v1.provision?.type).toBe('permit');
+    expect(v1.givenBy).toHaveLength(2);
+
+    const practice = await openConsole(h.app, 'practice');
+    const sent = section(await (await practice.get(`/console/practice/events/${id}`)).text(), 'sent');
+    expect(sent).toContain(`Op toestemming ${ownId} (versie 1)`);
+    expect(sent).toContain('gegeven op 19 nov 2026');
+    expect(sent).toMatch(/inmiddels vervangen door een bezwaar \(versie 2, vastgelegd op [^)]+\)/);
   });
 });
 

@@ -226,6 +226,15 @@ describe('withdrawal notices to municipalities that received data under a consen
       }),
     );
     expect(noticeDisclosure!.reasonConsents).not.toContain(noticeId);
+    // The reason is cited as the version of the consent that withdrew it (the withdrawal, version 2), which reads the
+    // same however the consent changes later: in the notice's audit row and in the overview.
+    const [reasonId] = noticeDisclosure!.reasonConsents as string[];
+    expect(audit[0]!.entities).toContain(`Consent/${reasonId}/_history/2`);
+    expect(noticeDisclosure!.reasonConsentVersions).toEqual([{ id: reasonId, version: 2 }]);
+    const withdrawing = (await (
+      await h.app.request(`/fhir/Consent/${reasonId}/_history/2`, { key: 'auditor' })
+    ).json()) as Consent;
+    expect(withdrawing.status).toBe('inactive');
     // "Everything sent under this agreement" finds the notice too.
     const agreementId = (referralDisclosure!.agreement as { id: string }).id;
     const byAgreement = (await (

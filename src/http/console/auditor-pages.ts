@@ -1274,7 +1274,7 @@ function entryColumns(
             data: `${e.dataTypes.join(', ')}; ${t(lang, 'noticeRefersTo', e.refersTo.join(', '))}`,
             purpose: e.purpose && purposesInWords(lang, [e.purpose]),
             agreement: agreementOf(e.agreement),
-            consents: e.reasonConsents.map((id) => t(lang, 'noticeReason', id)),
+            consents: consentsOf(e.reasonConsentVersions).map((c) => t(lang, 'noticeReason', c)),
           }
         : {
             kind: t(lang, 'kind_disclosure'),

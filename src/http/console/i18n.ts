@@ -995,6 +995,15 @@ const MESSAGES = {
   consentNowWithdrawn: { nl: 'inmiddels ingetrokken', en: 'withdrawn since' },
   consentNowWithdrawnBy: { nl: 'inmiddels ingetrokken door {0}', en: 'withdrawn since by {0}' },
   consentWithdrawnOn: { nl: 'op {0}', en: 'on {0}' },
+  consentVersion: { nl: 'versie {0}', en: 'version {0}' },
+  consentNowObjection: {
+    nl: 'inmiddels vervangen door een bezwaar (versie {0}, vastgelegd op {1})',
+    en: 'replaced since by an objection (version {0}, recorded on {1})',
+  },
+  consentNowChanged: {
+    nl: 'inmiddels gewijzigd (versie {0}, vastgelegd op {1})',
+    en: 'changed since (version {0}, recorded on {1})',
+  },
   consentNowInError: { nl: 'inmiddels als vergissing gemarkeerd', en: 'marked as entered in error since' },
   consentNotHeld: { nl: 'niet in het toestemmingsregister', en: 'not in the consent registry' },
   sentOnNoConsent: {

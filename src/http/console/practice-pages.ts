@@ -24,6 +24,7 @@ import { disclosedOf } from '../../reports/event-timeline/event-timeline';
 import {
   consentBasisOf,
   type BasisConsent,
+  type CitedConsent,
   type DisclosedOnConsent,
   type RecordedDecision,
 } from '../../reports/event-timeline/consent-basis';
@@ -149,7 +150,7 @@ export function practicePages(ctx: PipelineContext): Router {
     const disclosed = basis.disclosed;
     // The people a consent names, in words once the event is opened; its references as they are after retention.
     let named = (refs: string): string[] => refs.split(' ').filter((r) => r !== '');
-    const described = (ids: readonly string[]) => consentsInWords(lang, ids, basis.consents, named);
+    const described = (refs: readonly CitedConsent[]) => consentsInWords(lang, refs, basis.consents, named);
     // The resource types the event carried, to say what the minimisation left out of what was sent.
     let carried: string[] | undefined;
     const row =
@@ -271,7 +272,7 @@ function sentHtml(
   disclosed: readonly DisclosedOnConsent[],
   carried: readonly string[] | undefined,
   municipalityInWords: (code: string) => string,
-  consentsInWords: (ids: readonly string[]) => SafeHtml,
+  consentsInWords: (refs: readonly CitedConsent[]) => SafeHtml,
 ): SafeHtml | string {
   if (disclosed.length === 0) {
     return '';
@@ -294,11 +295,11 @@ function sentHtml(
             ${
               timeline.eventType.startsWith('consent.')
                 ? ''
-                : d.consents === null
+                : d.consentVersions === null
                   ? html`<br />${t(lang, 'sentConsentsNotKept')}.`
-                  : d.consents.length === 0
+                  : d.consentVersions.length === 0
                     ? html`<br />${t(lang, 'sentOnNoConsent')}.`
-                    : consentsInWords(d.consents)
+                    : consentsInWords(d.consentVersions)
             }
           </li>`,
       )}
@@ -327,13 +328,13 @@ function whyDeniedHtml(
   timeline: { stateReason: string | null; history: readonly { state: string; at: Date }[] },
   now: Decision,
   parties: (reason: DecisionReason) => SafeHtml | string,
-  consentsInWords: (ids: readonly string[]) => SafeHtml,
+  consentsInWords: (refs: readonly CitedConsent[]) => SafeHtml,
   recorded: RecordedDecision | null,
 ): SafeHtml {
   const deniedAt = timeline.history.findLast((h) => h.state === 'denied')?.at;
   // The objections (or the consents that fell short) the recorded denial names; a denial because no one consented
   // names none, and its reason says whose consent is missing.
-  const restsOn = recorded?.effect === 'deny' ? recorded.consents : [];
+  const restsOn = recorded?.effect === 'deny' ? recorded.consentVersions : [];
   return html`<section class="why">
     <h2>${t(lang, 'whyDenied')}</h2>
     <p>
@@ -428,20 +429,20 @@ export function consentsHtml(
 }
 
 /**
- * The consents `ids` (of a delivery, or of a recorded denial) in words, one item each, as the registry holds them:
- * "Op toestemming c-12 van het kind (p1); moeder met gezag (g1), gegeven op …, geldig van … tot en met …, vastgelegd
- * door api-key/his op …", and whether it has been withdrawn since.
+ * The consents `refs` (of a delivery, or of a recorded denial) in words, one item each, as the version cited reads:
+ * "Op toestemming c-12 (versie 1) van het kind (p1); moeder met gezag (g1), gegeven op …, geldig van … tot en met …,
+ * vastgelegd door api-key/his op …", and what a newer version says: withdrawn since, voided, replaced by an objection.
  */
 function consentsInWords(
   lang: Lang,
-  ids: readonly string[],
+  refs: readonly CitedConsent[],
   held: readonly BasisConsent[],
   named: (refs: string) => string[],
 ): SafeHtml {
-  const items = ids.map((id) => {
-    const c = held.find((h) => h.id === id);
+  const items = refs.map((ref) => {
+    const c = held.find((h) => h.id === ref.id && h.version === ref.version);
     if (!c || c.status === 'unknown') {
-      return html`<li>${t(lang, 'onConsent', id)}: ${t(lang, 'consentNotHeld')}</li>`;
+      return html`<li>${t(lang, 'onConsent', ref.id)}: ${t(lang, 'consentNotHeld')}</li>`;
     }
     const who = named(c.givenBy.join(' '));
     const parts = [
@@ -452,14 +453,19 @@ function consentsInWords(
         ? [t(lang, 'consentRecordedBy', c.recordedBy.principal, formatTime(lang, c.recordedBy.at))]
         : []),
     ];
+    // What the version cited says of itself, else what a newer one says since.
+    const since = c.newer ?? { ...c, at: null };
     const now =
-      c.status === 'entered-in-error'
+      since.status === 'entered-in-error'
         ? ` (${t(lang, 'consentNowInError')})`
-        : c.withdrawn
-          ? ` (${withdrawnInWords(lang, c.status, c.withdrawn, named)})`
-          : '';
+        : since.withdrawn
+          ? ` (${withdrawnInWords(lang, since.status, since.withdrawn, named)})`
+          : c.newer
+            ? ` (${t(lang, c.newer.kind === 'objection' ? 'consentNowObjection' : 'consentNowChanged', String(c.newer.version), formatTime(lang, c.newer.at))})`
+            : '';
     const label = t(lang, c.kind === 'objection' ? 'onObjection' : 'onConsent', c.ownId ?? c.id);
-    return html`<li>${label} ${parts.join(', ')}${now}</li>`;
+    const version = c.version === null ? '' : ` (${t(lang, 'consentVersion', String(c.version))})`;
+    return html`<li>${label}${version} ${parts.join(', ')}${now}</li>`;
   });
   return html`<ul class="consent-basis">
     ${items}

@@ -270,10 +270,18 @@ function historyRoutes(type: string, roles: Role[]): RouteDoc[] {
       method: 'get',
       path: `/fhir/${type}/{id}/_history`,
       operationId: `history${type}`,
-      summary: `Every version of a ${type}, newest first`,
+      summary: `Every version of a ${type}, newest first, a page at a time (\`_count\`, \`next\` link)`,
       tag: 'FHIR',
       roles,
-      request: { params: z.object({ id }), query: readQuery, headers: preferHandling },
+      request: {
+        params: z.object({ id }),
+        query: readQuery.extend({
+          _count: z.string().optional().meta({ description: 'versions per page (default 50, at most 500)' }),
+          _since: z.string().optional().meta({ description: 'only versions recorded at or after this instant' }),
+          _page: z.string().optional().meta({ description: 'the token of a `next` link: follow the link as it is' }),
+        }),
+        headers: preferHandling,
+      },
       ok: { status: 200, description: `history Bundle of ${type}`, content: fhirJson(s.historyOf(type)) },
     },
   ];

@@ -118,6 +118,29 @@ export const receipt = z
   })
   .meta({ id: 'Receipt' });
 
+/** A consent as an audit row cites it: its id and the version read, null when cited without one. */
+const citedConsent = z.object({ id: z.string(), version: z.number().int().nullable() });
+
+const consentPeriod = z.object({ start: z.string().optional(), end: z.string().optional() });
+
+const withdrawal = z.object({ by: z.array(z.string()), at: z.string().nullable() });
+
+/** A consent's rule as a version reads it. */
+const provisionFields = {
+  type: z.enum(['permit', 'deny']).nullable(),
+  period: consentPeriod.nullable(),
+  recipients: z.array(z.string()).meta({ description: 'municipality codes its actors name (GM0226)' }),
+  purposes: z.array(z.string()),
+  classes: z.array(z.string()).meta({ description: 'data classes: resource types' }),
+};
+const consentProvision = z.object({
+  ...provisionFields,
+  // Not recursive in the document: a client's generator (and zod's reader) takes an inline schema more easily.
+  provisions: z
+    .array(z.looseObject(provisionFields))
+    .meta({ description: 'its exceptions, each a rule in the same form, with `provisions` of its own' }),
+});
+
 export const eventStatus = z
   .looseObject({
     id: z.uuid(),
@@ -156,6 +179,10 @@ export const eventStatus = z
                 'disclosure’s AuditEvent names them; empty under a legal basis that asks none and for a withdrawal ' +
                 'notice; null where that AuditEvent is no longer kept',
             }),
+          consentVersions: z
+            .array(citedConsent)
+            .nullable()
+            .meta({ description: 'the same consents, each with the version the disclosure’s AuditEvent cites' }),
         }),
       )
       .meta({
@@ -170,6 +197,7 @@ export const eventStatus = z
         stage: z.string().nullable(),
         at: z.iso.datetime(),
         consents: z.array(z.string()),
+        consentVersions: z.array(citedConsent),
       })
       .nullable()
       .meta({
@@ -182,32 +210,53 @@ export const eventStatus = z
       .array(
         z.object({
           id: z.string(),
+          version: z
+            .number()
+            .int()
+            .nullable()
+            .meta({
+              description:
+                'the version cited (GET /fhir/Consent/{id}/_history/{version}), which the fields below describe; null ' +
+                'for a consent cited without a version (before migration 087), described as the registry holds it now',
+            }),
           ownId: z.string().nullable().meta({ description: 'the practice’s own id of the consent' }),
           kind: z.enum(['consent', 'objection']),
           status: z.string().meta({
-            description: 'as held now: active, inactive (withdrawn since), entered-in-error; unknown: not held',
+            description: 'of the version: active, inactive (withdrawn), entered-in-error; unknown: no version kept',
           }),
           dateTime: z.string().nullable().meta({ description: 'when it was given, as the HIS sent it' }),
-          period: z.object({ start: z.string().optional(), end: z.string().optional() }).nullable(),
+          period: consentPeriod.nullable(),
+          provision: consentProvision.nullable(),
           givenBy: z.array(z.string()).meta({ description: 'Patient/<id> and RelatedPerson/<id> references' }),
           recordedBy: z
             .object({ principal: z.string(), at: z.iso.datetime() })
             .nullable()
-            .meta({ description: 'the principal (API key, console user) that first recorded it here, and when' }),
-          withdrawn: z
-            .object({ by: z.array(z.string()), at: z.string().nullable() })
+            .meta({ description: 'the principal (API key, console user) that recorded this version here, and when' }),
+          withdrawn: withdrawal.nullable().meta({
+            description:
+              'withdrawn in this version: wholly (status inactive) or by some of those who gave it (`by`), and when; ' +
+              'null if not',
+          }),
+          newer: z
+            .object({
+              version: z.number().int(),
+              at: z.iso.datetime(),
+              kind: z.enum(['consent', 'objection']),
+              status: z.string(),
+              withdrawn: withdrawal.nullable(),
+            })
             .nullable()
             .meta({
               description:
-                'withdrawn since: wholly (status inactive) or by some of those who gave it (`by`), and when; null ' +
-                'while nothing of it is withdrawn',
+                'the newest version when it is newer than the one cited (recorded since, at `at`): withdrawn since, ' +
+                'voided, or replaced by an objection; null while the version cited is the newest',
             }),
         }),
       )
       .meta({
         description:
-          'each consent `decision` and `disclosed` name, as the consent registry holds it now: the answer to ' +
-          '"on what basis did this go to the municipality?"',
+          'each consent version `decision` and `disclosed` cite, as that version reads (kept after a withdrawal or ' +
+          'refusal under the same id): the answer to "on what basis did this go to the municipality?"',
       }),
     withdrawalNotices: z
       .array(z.looseObject({ id: z.uuid(), consentEvent: z.uuid(), destination: z.string(), state: z.string() }))

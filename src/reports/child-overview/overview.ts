@@ -77,6 +77,8 @@ export interface DisclosureEntry extends EntryBase {
   readonly consentVersions: ConsentVersion[];
   /** A withdrawal notice: the consent that caused it (withdrawn, voided, or an objection). Empty for data. */
   readonly reasonConsents: string[];
+  /** Each of `reasonConsents` with the version of it that withdrew (the one its consent event wrote). */
+  readonly reasonConsentVersions: ConsentVersion[];
   /** The HIS event that caused it. */
   readonly event: string | undefined;
 }
@@ -208,6 +210,14 @@ function agreementOf(refs: { reference: string; description: string | undefined 
   return { id: a.reference.slice('Agreement/'.length), version: v?.[1] ? Number(v[1]) : undefined };
 }
 
+/** The consents among `refs`, each with the version cited (`Consent/<id>/_history/<v>`), if any. */
+function consentVersionsOf(refs: readonly { reference: string }[]): ConsentVersion[] {
+  return refs.flatMap((r): ConsentVersion[] => {
+    const m = CONSENT_REFERENCE.exec(r.reference);
+    return m?.[1] ? [{ id: m[1], version: m[2] === undefined ? undefined : Number(m[2]) }] : [];
+  });
+}
+
 /**
  * The parts of a withdrawal notice's disclosure: the notice sent, the resources it refers to, the consent that caused
  * it; undefined for a disclosure of the child's data. Described as `withdrawalNoticeDisclosure` describes them; a
@@ -216,16 +226,14 @@ function agreementOf(refs: { reference: string; description: string | undefined 
  */
 function noticeParts(
   refs: readonly { reference: string; description: string | undefined }[],
-): { sent: string[]; refersTo: string[]; reasonConsents: string[] } | undefined {
+): { sent: string[]; refersTo: string[]; reasonConsents: ConsentVersion[] } | undefined {
   const d = WITHDRAWAL_NOTICE_DESCRIPTIONS;
   const described = refs.filter((r) => r.description === d.notice);
   if (described.length > 0) {
     return {
       sent: described.map((r) => r.reference),
       refersTo: refs.filter((r) => r.description === d.referredTo).map((r) => r.reference),
-      reasonConsents: refs
-        .filter((r) => r.description?.startsWith(d.reason) === true)
-        .map((r) => r.reference.slice('Consent/'.length)),
+      reasonConsents: consentVersionsOf(refs.filter((r) => r.description?.startsWith(d.reason) === true)),
     };
   }
   const cause = refs.findIndex((r) => r.reference.startsWith('inbox/'));
@@ -243,7 +251,7 @@ function noticeParts(
   return {
     sent: [first.reference],
     refersTo: rest.filter((r) => !r.startsWith('Consent/')),
-    reasonConsents: rest.filter((r) => r.startsWith('Consent/')).map((r) => r.slice('Consent/'.length)),
+    reasonConsents: consentVersionsOf(rest.filter((r) => r.startsWith('Consent/')).map((reference) => ({ reference }))),
   };
 }
 
@@ -304,10 +312,7 @@ export function buildOverview(
     };
     const purpose = e.purposeOfEvent?.[0]?.coding?.[0]?.code;
     const recipient = organisationOf(e.agent?.find(isRecipient), opts.registry);
-    const consentVersions = refs.flatMap((r): ConsentVersion[] => {
-      const m = CONSENT_REFERENCE.exec(r.reference);
-      return m?.[1] ? [{ id: m[1], version: m[2] === undefined ? undefined : Number(m[2]) }] : [];
-    });
+    const consentVersions = consentVersionsOf(refs);
     const consents = consentVersions.map((c) => c.id);
     const subtype = e.subtype?.[0]?.code;
     const user = e.agent?.find((a) => a.who?.identifier?.system === PRINCIPAL_SYSTEM);
@@ -330,7 +335,8 @@ export function buildOverview(
         agreement: agreementOf(refs),
         consents: notice ? [] : consents,
         consentVersions: notice ? [] : consentVersions,
-        reasonConsents: notice?.reasonConsents ?? [],
+        reasonConsents: notice?.reasonConsents.map((c) => c.id) ?? [],
+        reasonConsentVersions: notice?.reasonConsents ?? [],
         event: cause?.reference,
       });
     } else if (e.type.code === AUDIT_TYPES.securityAlert.code && subtype === AUDIT_SUBTYPES.authzConsent.code) {

@@ -218,20 +218,36 @@ function consentHistory(db: Db): VersionHistory<Consent> {
       );
       return row && readResult(principal, row);
     },
-    async tryHistory(principal, id) {
-      const rows = await db.query<ServedRow>(
-        `SELECT ${VERSION_COLUMNS} FROM consent_history WHERE id = $1 ORDER BY version_id DESC`,
-        [id],
+    async tryHistory(principal, id, page) {
+      // A page by the history's key, newest first; how many there are beside it. A consent has a few versions.
+      const rows = await db.query<ServedRow & { total: number }>(
+        `SELECT ${VERSION_COLUMNS}, (SELECT count(*)::int FROM consent_history t
+           WHERE t.id = $1 AND ($2::timestamptz IS NULL OR t.recorded_at >= $2)) AS total
+         FROM consent_history WHERE id = $1 AND ($2::timestamptz IS NULL OR recorded_at >= $2)
+           AND ($3::int IS NULL OR version_id < $3)
+         ORDER BY version_id DESC LIMIT $4`,
+        [id, page.since ?? null, page.below ?? null, page.count + 1],
       );
-      const newest = rows[0];
-      return (
-        newest && {
-          versions: rows.map(servedConsent),
-          tenant: newest.tenant,
-          patientBsn: newest.patient_bsn,
-          inScope: inScopeOf(principal, newest.tenant),
-        }
-      );
+      // Whose it is, for the scope and the audit, also when the page holds no version.
+      const [newest] =
+        rows.length > 0
+          ? rows
+          : await db.query<ServedRow>(
+              `SELECT ${VERSION_COLUMNS} FROM consent_history WHERE id = $1 ORDER BY version_id DESC LIMIT 1`,
+              [id],
+            );
+      if (!newest) {
+        return undefined;
+      }
+      const versions = rows.slice(0, page.count);
+      return {
+        versions: versions.map(servedConsent),
+        total: rows[0]?.total ?? 0,
+        nextBelow: page.count > 0 && rows.length > page.count ? Number(versions.at(-1)?.version_id) : undefined,
+        tenant: newest.tenant,
+        patientBsn: newest.patient_bsn,
+        inScope: inScopeOf(principal, newest.tenant),
+      };
     },
   };
 }

@@ -4,7 +4,7 @@ import { notAcceptable } from '../../kernel/fhir/outcomes';
 import type { ResourceSearchSpec } from './search-spec';
 import { indexSearchDefinitions } from './search-definitions';
 
-const DEFAULT_COUNT = 50;
+export const DEFAULT_COUNT = 50;
 export const MAX_COUNT = 500;
 
 /**

@@ -41,10 +41,22 @@ export interface ReadResult<T extends Resource> {
 
 /** Every kept version of one resource, newest first, whether or not the caller may see it (as `ReadResult`). */
 export interface HistoryResult<T extends Resource> {
+  /** The page's versions, newest first. */
   readonly versions: readonly T[];
+  /** How many versions there are (recorded at or after `since`, when given), on every page. */
+  readonly total: number;
+  /** The version the next page starts below; undefined on the last page. */
+  readonly nextBelow?: number | undefined;
   readonly tenant: string;
   readonly patientBsn?: string | undefined;
   readonly inScope: boolean;
+}
+
+/** One page of a history: at most `count` versions below version `below`, recorded at or after `since`. */
+export interface HistoryPage {
+  readonly count: number;
+  readonly below?: number | undefined;
+  readonly since?: string | undefined;
 }
 
 /** A type that keeps every version of its resources: FHIR vread and history-instance. */
@@ -52,7 +64,7 @@ export interface VersionHistory<T extends Resource> {
   /** One version (`GET <type>/<id>/_history/<versionId>`); undefined when there is no such version. */
   tryReadVersion(principal: Principal, id: string, versionId: number): Promise<ReadResult<T> | undefined>;
   /** Every version (`GET <type>/<id>/_history`); undefined when there is no such resource. */
-  tryHistory(principal: Principal, id: string): Promise<HistoryResult<T> | undefined>;
+  tryHistory(principal: Principal, id: string, page: HistoryPage): Promise<HistoryResult<T> | undefined>;
 }
 
 /**
