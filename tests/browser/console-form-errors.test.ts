@@ -181,6 +181,12 @@ describe('the console tells what is wrong with a form, and where, in a real brow
     expect(health).not.toContain('paused by an operator');
     await expectAccessible(page);
     await page.click('form[action$="/gm0226/resume"] button');
+
+    // The loaded configuration names a destination's authentication in Dutch words too ("auth", "none" before).
+    await page.goto(`${base}/console/operator/configuration`);
+    const destinations = page.locator('main table').nth(1);
+    await expect(destinations.locator('thead').textContent()).resolves.toContain('Authenticatie');
+    await expect(destinations.locator('tbody tr').first().locator('td').last().textContent()).resolves.toBe('geen');
   });
 
   it('titles each error page by what it is, in the language of the page', async () => {

@@ -640,6 +640,9 @@ const MESSAGES = {
     nl: 'gepauzeerd door een beheerder, zonder reden',
     en: 'paused by an operator, no reason given',
   },
+  authentication: { nl: 'Authenticatie', en: 'Authentication' },
+  /** A destination that sends without authenticating (`auth.type` none). */
+  authNone: { nl: 'geen', en: 'none' },
   eventNotFound: { nl: '{0}: geen event met deze id gevonden.', en: '{0}: no event with this id found.' },
   eventTitle: { nl: 'Tijdlijn van een event', en: "An event's timeline" },
   eventLookup: {

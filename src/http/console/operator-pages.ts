@@ -731,7 +731,7 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
           <td>${d.municipality}</td>
           <td>${d.adapter}</td>
           <td>${d.baseUrl}</td>
-          <td>${d.auth.type}</td>
+          <td>${d.auth.type === 'none' ? t(lang, 'authNone') : d.auth.type}</td>
         </tr>`,
     );
     sendPage(
@@ -749,7 +749,7 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
               </ul>`
         }
         ${table(t(lang, 'agreements'), ['id', t(lang, 'state'), t(lang, 'practice'), t(lang, 'municipality'), t(lang, 'purpose'), t(lang, 'legalBasis'), t(lang, 'validity')], agreements, t(lang, 'none'))}
-        ${table(t(lang, 'destinations'), ['id', t(lang, 'municipality'), t(lang, 'adapter'), 'URL', 'auth'], destinations, t(lang, 'none'))}`,
+        ${table(t(lang, 'destinations'), ['id', t(lang, 'municipality'), t(lang, 'adapter'), 'URL', t(lang, 'authentication')], destinations, t(lang, 'none'))}`,
     );
   });
 
