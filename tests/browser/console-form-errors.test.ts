@@ -50,6 +50,8 @@ describe('the console tells what is wrong with a form, and where, in a real brow
    * when the page loads; Tab reaches the link to the field, Enter puts the focus in the field.
    */
   const expectSummaryLeadsTo = async (page: Page, fieldId: string, words: string | RegExp) => {
+    // The refused form's page may still be loading after the click that sent it: its summary takes the focus then.
+    await page.waitForFunction("document.activeElement && document.activeElement.id === 'form-error'");
     await expect(activeId(page)).resolves.toBe('form-error');
     const summary = page.locator('#form-error');
     await expect(summary.getAttribute('role')).resolves.toBe('alert');
