@@ -12,7 +12,7 @@ import { fhirTaskRoute } from './fhir-task-router';
 import { measureRoute, monitoringRouter } from './monitoring-router';
 import { municipalityRouter } from './municipality-router';
 import { requireRole } from '../access/authenticate';
-import { consoleRouter, type ConsoleOptions } from './console/console-router';
+import { consoleErrorPages, consoleRouter, type ConsoleOptions } from './console/console-router';
 import { corsFor } from './cors';
 import { securityHeaders } from './security-headers';
 import { docsRouter } from './docs-router';
@@ -237,6 +237,8 @@ export function createApp(ctx: PipelineContext, opts: AppOptions): express.Expre
   app.use(auditRouter(ctx));
   if (opts.console) {
     app.use('/console', consoleRouter(ctx, opts.console));
+    // What the layers above refuse under /console (its router never sees it) is a console page too.
+    app.use('/console', consoleErrorPages(ctx));
   }
 
   app.use(docsRouter({ providers, publicBaseUrl: opts.publicBaseUrl, version: ctx.build.label }));

@@ -12,6 +12,7 @@ import {
 } from '../helpers/builders';
 import {
   cutOffAt,
+  endConsoleSession,
   launchTestBrowser,
   saveScreenshot,
   seriousA11yViolations,
@@ -408,13 +409,7 @@ describe('the web console in a real browser', () => {
     await Promise.all([page.waitForURL(/status=accepted/), page.click('form.status-choice button[type="submit"]')]);
     const formPage = page.url();
     // The session ends while the case worker fills in the form (idle timeout, signed out in another tab).
-    const token = (await page.context().cookies()).find((c) => c.name === 'jb_session')?.value ?? '';
-    const redis = new Redis(TEST_REDIS_URL);
-    try {
-      await redis.del(`${h.app.testEnv.prefix}:console-session:${createHash('sha256').update(token).digest('hex')}`);
-    } finally {
-      redis.disconnect();
-    }
+    await endConsoleSession(page, h.app.testEnv.prefix);
     await page.click('form.status-form button[type="submit"]');
     await page.waitForURL(/\/console\/sign-in/);
     // Back to the chosen status's form, its address with the choice.

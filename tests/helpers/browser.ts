@@ -1,6 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { createHash } from 'node:crypto';
+import { Redis } from 'ioredis';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { TEST_REDIS_URL } from './test-runtime';
 
 /** Debian's Chromium (`apt-get install chromium`); nothing here downloads a browser. */
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -86,6 +89,20 @@ export async function signIn(page: Page, baseUrl: string, credential: string): P
   await page.goto(`${baseUrl}/console/sign-in`);
   await page.fill('#credential', credential);
   await Promise.all([page.waitForURL((u) => !u.pathname.endsWith('/sign-in')), page.click('form.sign-in button')]);
+}
+
+/**
+ * Ends the page's console session where it is kept (Redis, under the test app's `prefix`), as an idle timeout or a
+ * sign-out in another tab would: the browser still holds its cookie.
+ */
+export async function endConsoleSession(page: Page, prefix: string): Promise<void> {
+  const token = (await page.context().cookies()).find((c) => c.name === 'jb_session')?.value ?? '';
+  const redis = new Redis(TEST_REDIS_URL);
+  try {
+    await redis.del(`${prefix}:console-session:${createHash('sha256').update(token).digest('hex')}`);
+  } finally {
+    redis.disconnect();
+  }
 }
 
 /** Saves a full-page screenshot under docs/screenshots/. */

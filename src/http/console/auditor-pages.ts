@@ -33,7 +33,7 @@ import { getPrincipal } from '../../access/authenticate';
 import type { ConsoleSessionStore } from '../../access/console-sessions';
 import { field, ON_SITE, pageOf, periodProblem, sendPage } from './console-request';
 import { describeAuditEvent } from './describe-audit-event';
-import { html, type HtmlValue, type SafeHtml } from './html';
+import { html, type SafeHtml } from './html';
 import {
   accessInWords,
   chainProblemInWords,
@@ -49,6 +49,7 @@ import {
 } from './i18n';
 import { csrfField, hiddenHeader, notice, table, type PageContext } from './layout';
 import { outcomeInWords } from './outcome-message';
+import { errorSummary, fieldRefusal, fieldState, outcomeRefusal, requiredMark, type FormRefusal } from './form-fields';
 import { KEPT_ID, keepForm, keptForm } from './kept-forms';
 import { namesNoEvent } from '../route-target';
 
@@ -140,11 +141,12 @@ function option(value: string, label: string, selected: string | undefined): Saf
   return html`<option value="${value}" ${selected === value ? html` selected` : ''}>${label}</option>`;
 }
 
-function searchForm(page: PageContext, body: unknown): SafeHtml {
+function searchForm(page: PageContext, body: unknown, refusal?: FormRefusal): SafeHtml {
   const { lang } = page;
   const v = (name: string) => field(body, name) ?? '';
   const type = field(body, 'type');
   const outcome = field(body, 'outcome');
+  const state = (id: string) => fieldState(refusal, id);
   return html`<form method="post" action="/console/auditor" class="search">
     ${csrfField(page)}
     <div class="fields">
@@ -156,30 +158,42 @@ function searchForm(page: PageContext, body: unknown): SafeHtml {
           pattern="[0-9]{9}"
           title="${t(lang, 'bsnFormat')}"
           value="${v('bsn')}"
-          aria-describedby="bsn-help"
+          ${fieldState(refusal, 'bsn', 'bsn-help')}
       /></label>
-      <label>${t(lang, 'from')}<input type="date" name="from" value="${v('from')}" /></label>
-      <label>${t(lang, 'to')}<input type="date" name="to" value="${v('to')}" /></label>
+      <label>${t(lang, 'from')}<input type="date" name="from" value="${v('from')}" ${state('from')} /></label>
+      <label>${t(lang, 'to')}<input type="date" name="to" value="${v('to')}" ${state('to')} /></label>
       <label
-        >${t(lang, 'auditType')}<select name="type">
+        >${t(lang, 'auditType')}<select name="type" ${state('type')}>
           ${option('', t(lang, 'anyType'), type)}${Object.keys(TYPE_FILTERS).map((k) =>
             option(k, t(lang, `type_${k}` as Parameters<typeof t>[1]), type),
           )}
         </select></label
       >
       <label
-        >${t(lang, 'outcome')}<select name="outcome">
+        >${t(lang, 'outcome')}<select name="outcome" ${state('outcome')}>
           ${option('', t(lang, 'anyOutcome'), outcome)}${['0', '4', '8'].map((o) =>
             option(o, t(lang, `outcome_${o}` as Parameters<typeof t>[1]), outcome),
           )}
         </select></label
       >
-      <label>${t(lang, 'agent')}<input name="agent" autocomplete="off" value="${v('agent')}" /></label>
+      <label
+        >${t(lang, 'agent')}<input name="agent" autocomplete="off" value="${v('agent')}" ${state('agent')}
+      /></label>
     </div>
     <p id="bsn-help" class="help">${t(lang, 'bsnHelp')}</p>
     <button type="submit">${t(lang, 'search')}</button>
   </form>`;
 }
+
+/** The search form's fields by the API parameters a refusal names (their ids are their names). */
+const SEARCH_FIELD_IDS: Readonly<Record<string, string>> = {
+  bsn: 'bsn',
+  patient: 'bsn',
+  agent: 'agent',
+  outcome: 'outcome',
+  type: 'type',
+  subtype: 'type',
+};
 
 /** The search form's fields, as kept in the session (kept-forms.ts). */
 const SEARCH_FIELDS = ['bsn', 'from', 'to', 'type', 'outcome', 'agent'] as const;
@@ -198,26 +212,36 @@ function pageLink(kept: string, cursor: string, rel: 'prev' | 'next', label: str
  * is not 9 digits passing the 11-proef (a typo would find "0 results", read as "nobody looked at this child"), a
  * date that is none, dates the wrong way round (again nothing found, unsaid); then whatever the API's search refuses.
  */
-function searchProblem(lang: Lang, body: unknown): { text: HtmlValue; status: number } | undefined {
+function searchProblem(lang: Lang, body: unknown): { refusal: FormRefusal; status: number } | undefined {
   if (field(body, 'bsn') !== undefined) {
     try {
       bsnField(body);
     } catch (err) {
-      return { text: outcomeInWords(lang, err), status: 422 };
+      return { refusal: outcomeRefusal(lang, err, SEARCH_FIELD_IDS), status: 422 };
     }
   }
   const from = field(body, 'from');
   const to = field(body, 'to');
   if (from !== undefined && to !== undefined && isValidIsoDate(from) && isValidIsoDate(to) && to < from) {
-    return { text: t(lang, 'fromAfterToSearch'), status: 422 };
+    return { refusal: fieldRefusal('to', t(lang, 'fromAfterToSearch')), status: 422 };
   }
   try {
     parseAuditSearch(searchParamsOf(body));
   } catch (err) {
-    return { text: outcomeInWords(lang, err), status: 400 };
+    // The API's `date` is both days: the one that is no date.
+    const date = from !== undefined && !isValidIsoDate(from) ? 'from' : 'to';
+    return { refusal: outcomeRefusal(lang, err, { ...SEARCH_FIELD_IDS, date }), status: 400 };
   }
   return undefined;
 }
+
+/** The export form's fields by the API parameters a refusal names (their ids are their names). */
+const EXPORT_FIELD_IDS: Readonly<Record<string, string>> = {
+  tenant: 'tenant',
+  from: 'from',
+  to: 'to',
+  format: 'format',
+};
 
 /** The fields of the export form as sent. */
 interface ExportForm {
@@ -379,7 +403,7 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
         req,
         res,
         t(page.lang, 'auditSearchTitle'),
-        html`${notice('error', problem.text)}${searchForm(page, req.body)}`,
+        html`${errorSummary(problem.refusal)}${searchForm(page, req.body, problem.refusal)}`,
         problem.status,
       );
       return;
@@ -422,11 +446,11 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
   });
 
   /** The BSN form of the overview and the consents, holding what was typed (it is posted, never in a URL). */
-  const overviewForm = (page: PageContext, action: string, body: unknown = {}) =>
+  const overviewForm = (page: PageContext, action: string, body: unknown = {}, refusal?: FormRefusal) =>
     html`<form method="post" action="${action}" class="search">
       ${csrfField(page)}
       <label
-        >${t(page.lang, 'bsn')}<input
+        >${t(page.lang, 'bsn')}${requiredMark(page.lang)}<input
           name="bsn"
           inputmode="numeric"
           autocomplete="off"
@@ -434,11 +458,17 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
           title="${t(page.lang, 'bsnFormat')}"
           required
           value="${field(body, 'bsn') ?? ''}"
-          aria-describedby="bsn-help"
+          ${fieldState(refusal, 'bsn', 'bsn-help')}
       /></label>
       <p id="bsn-help" class="help">${t(page.lang, 'bsnHelp')}</p>
       <button type="submit">${t(page.lang, 'show')}</button>
     </form>`;
+
+  /** A BSN form refused (`err`), its error summary above it, the field marked. */
+  const bsnRefused = (page: PageContext, action: string, body: unknown, err: unknown) => {
+    const refusal = outcomeRefusal(page.lang, err, { bsn: 'bsn', patient: 'bsn' });
+    return html`${errorSummary(refusal)}${overviewForm(page, action, body, refusal)}`;
+  };
 
   /** Whose data a page shows, said where the form that asked for it ends. */
   const shownFor = (lang: Lang, bsn: string) =>
@@ -499,13 +529,7 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
     try {
       bsn = bsnField(req.body);
     } catch (err) {
-      sendPage(
-        req,
-        res,
-        title,
-        html`${notice('error', outcomeInWords(lang, err))}${overviewForm(page, '/console/auditor/overview', req.body)}`,
-        422,
-      );
+      sendPage(req, res, title, bsnRefused(page, '/console/auditor/overview', req.body, err), 422);
       return;
     }
     const overview = await childOverview(ctx.db, getPrincipal(res), bsn, ctx.registry);
@@ -624,7 +648,7 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
           req,
           res,
           t(page.lang, 'overviewTitle'),
-          html`${notice('error', outcomeInWords(page.lang, err))}${overviewForm(page, '/console/auditor/overview', kept)}`,
+          bsnRefused(page, '/console/auditor/overview', kept, err),
           status,
         );
         return;
@@ -929,9 +953,10 @@ ${state.reason ?? ''}</textarea>
   };
 
   /** The export form, holding the values it was sent with (and, when something is wrong with them, saying what). */
-  const exportPage = async (req: Request, res: Response, form: ExportForm, problem?: HtmlValue, status = 200) => {
+  const exportPage = async (req: Request, res: Response, form: ExportForm, refusal?: FormRefusal, status = 200) => {
     const { lang } = pageOf(req, res);
     const tenants = await chainsInScope(res);
+    const state = (id: string) => fieldState(refusal, id);
     sendPage(
       req,
       res,
@@ -943,18 +968,20 @@ ${state.reason ?? ''}</textarea>
           <pre>
 npm run audit-verify -- verify-export ${lang === 'nl' ? '<bestand> --keys <sleutels.json>' : '<file> --keys <keys.json>'}</pre>
         </details>
-        ${problem !== undefined ? notice('error', problem) : ''}
+        ${refusal !== undefined ? errorSummary(refusal) : ''}
         <form method="get" action="/console/auditor/export/download" class="search">
           <div class="fields">
             <label
-              >${t(lang, 'chain')}<select name="tenant" required>
+              >${t(lang, 'chain')}${requiredMark(lang)}<select name="tenant" required ${state('tenant')}>
                 ${tenants.map((x) => option(x, x, form.tenant))}
               </select></label
             >
-            <label>${t(lang, 'from')}<input type="date" name="from" value="${form.from ?? ''}" /></label>
-            <label>${t(lang, 'to')}<input type="date" name="to" value="${form.to ?? ''}" /></label>
             <label
-              >${t(lang, 'format')}<select name="format">
+              >${t(lang, 'from')}<input type="date" name="from" value="${form.from ?? ''}" ${state('from')}
+            /></label>
+            <label>${t(lang, 'to')}<input type="date" name="to" value="${form.to ?? ''}" ${state('to')} /></label>
+            <label
+              >${t(lang, 'format')}<select name="format" ${state('format')}>
                 ${option('ndjson', 'NDJSON', form.format ?? 'ndjson')}${option('csv', 'CSV', form.format)}
               </select></label
             >
@@ -979,7 +1006,7 @@ npm run audit-verify -- verify-export ${lang === 'nl' ? '<bestand> --keys <sleut
     const form = exportFormOf(req.query);
     const problem = periodProblem(lang, form, 'fromAfterTo');
     if (problem !== undefined) {
-      await exportPage(req, res, form, problem, 400);
+      await exportPage(req, res, form, fieldRefusal(problem.name, problem.words), 400);
       return;
     }
     const query = new URLSearchParams();
@@ -999,7 +1026,7 @@ npm run audit-verify -- verify-export ${lang === 'nl' ? '<bestand> --keys <sleut
       // 409: the chain contradicts its signed history; said on the export form, like a field that is wrong.
       if ((status === 400 || status === 409 || status === 422) && !res.headersSent) {
         req.url = consoleUrl;
-        exportPage(req, res, form, outcomeInWords(lang, err), status).catch(next);
+        exportPage(req, res, form, outcomeRefusal(lang, err, EXPORT_FIELD_IDS), status).catch(next);
         return;
       }
       next(err);
@@ -1032,13 +1059,7 @@ npm run audit-verify -- verify-export ${lang === 'nl' ? '<bestand> --keys <sleut
     try {
       bsn = bsnField(req.body);
     } catch (err) {
-      sendPage(
-        req,
-        res,
-        title,
-        html`${notice('error', outcomeInWords(lang, err))}${consentsForm(page, req.body)}`,
-        422,
-      );
+      sendPage(req, res, title, bsnRefused(page, '/console/auditor/consents', req.body, err), 422);
       return;
     }
     const principal = getPrincipal(res);

@@ -89,21 +89,23 @@ export function langOf(req: Request): Lang {
 }
 
 /**
- * What is wrong with a form's period (`from`, `to`: the first and the last day), in words: not dates (a form's date
- * fields send YYYY-MM-DD; named by the fields' `labels`), or the wrong way round (`wrongWay` says what that leaves),
- * which would otherwise find or export nothing, unsaid.
+ * What is wrong with a form's period (`from`, `to`: the first and the last day), in words, and which field it is
+ * about: not dates (a form's date fields send YYYY-MM-DD; named by the fields' `labels`), or the wrong way round
+ * (`wrongWay` says what that leaves; about `to`), which would otherwise find or export nothing, unsaid.
  */
 export function periodProblem(
   lang: Lang,
   form: { readonly from?: string | undefined; readonly to?: string | undefined },
   wrongWay: MessageKey,
   labels: { readonly from: MessageKey; readonly to: MessageKey } = { from: 'from', to: 'to' },
-): string | undefined {
+): { readonly name: 'from' | 'to'; readonly words: string } | undefined {
   for (const name of ['from', 'to'] as const) {
     const value = form[name];
     if (value !== undefined && !isValidIsoDate(value)) {
-      return t(lang, 'invalidDate', t(lang, labels[name]));
+      return { name, words: t(lang, 'invalidDate', t(lang, labels[name])) };
     }
   }
-  return form.from !== undefined && form.to !== undefined && form.to < form.from ? t(lang, wrongWay) : undefined;
+  return form.from !== undefined && form.to !== undefined && form.to < form.from
+    ? { name: 'to', words: t(lang, wrongWay) }
+    : undefined;
 }

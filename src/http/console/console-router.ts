@@ -34,14 +34,15 @@ import {
   sendPage,
   setConsoleState,
 } from './console-request';
-import { html, type HtmlValue } from './html';
-import { isLang, t, type Lang } from './i18n';
+import { html, type HtmlValue, type SafeHtml } from './html';
+import { errorSummary, fieldRefusal, fieldState, requiredMark, type FormRefusal } from './form-fields';
+import { isLang, t, type Lang, type MessageKey } from './i18n';
 import { notice, ROLE_PAGES } from './layout';
 import { monitoringPages } from './monitoring-pages';
 import { municipalityPages } from './municipality-pages';
 import { operatorPages } from './operator-pages';
 import { redeliverPages } from './redeliver-pages';
-import { outcomeInWords } from './outcome-message';
+import { outcomeDetail, outcomeInWords } from './outcome-message';
 import { practicePages } from './practice-pages';
 import { strictCsp } from '../content-security-policy';
 import { namesNoEvent } from '../route-target';
@@ -245,7 +246,17 @@ export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Route
     res.redirect(303, consoleAddress(back) ?? '/console');
   });
 
-  const signInPage = (req: Request, res: Response, message?: ReturnType<typeof notice>, status = 200) => {
+  /**
+   * The sign-in page: above the form a notice (`message`), or a refused credential as an error summary tied to the
+   * field; titled by what it says (a session ended, signed out, a sign-in refused), so the tab and a screen reader's
+   * first words tell it apart from the plain sign-in page.
+   */
+  const signInPage = (
+    req: Request,
+    res: Response,
+    shown: { message?: SafeHtml; refusal?: FormRefusal; title?: MessageKey } = {},
+    status = 200,
+  ) => {
     const { lang } = pageOf(req, res);
     const back = consoleAddress(field(req.method === 'POST' ? req.body : req.query, 'back'));
     const token = newToken();
@@ -253,19 +264,18 @@ export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Route
     sendPage(
       req,
       res,
-      t(lang, 'signIn'),
-      html`${message ?? ''}
+      t(lang, shown.title ?? 'signIn'),
+      html`${shown.refusal ? errorSummary(shown.refusal) : (shown.message ?? '')}
         <form method="post" action="/console/sign-in" class="sign-in">
           <input type="hidden" name="_csrf" value="${token}" />
           ${back !== undefined ? html`<input type="hidden" name="back" value="${back}" />` : ''}
-          <label for="credential">${t(lang, 'credential')}</label>
+          <label for="credential">${t(lang, 'credential')}${requiredMark(lang)}</label>
           <input
-            id="credential"
             name="credential"
             type="password"
             autocomplete="off"
             required
-            aria-describedby="credential-help"
+            ${fieldState(shown.refusal, 'credential', 'credential-help')}
           />
           <p id="credential-help" class="help">${t(lang, 'credentialHelp')}</p>
           <button type="submit">${t(lang, 'signIn')}</button>
@@ -281,12 +291,12 @@ export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Route
       req,
       res,
       why === 'ended'
-        ? notice('info', t(lang, 'sessionEnded'))
+        ? { message: notice('info', t(lang, 'sessionEnded')), title: 'sessionEndedTitle' }
         : why === 'unsent'
-          ? notice('error', t(lang, 'sessionEndedUnsent'))
+          ? { message: notice('error', t(lang, 'sessionEndedUnsent')), title: 'sessionEndedTitle' }
           : why === 'out'
-            ? notice('ok', t(lang, 'signedOut'))
-            : undefined,
+            ? { message: notice('ok', t(lang, 'signedOut')), title: 'signedOutTitle' }
+            : {},
     );
   });
 
@@ -296,13 +306,15 @@ export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Route
     res: Response,
     credential: string,
     outcome: OperationOutcome,
-    why: HtmlValue,
+    why: string,
+    detail: HtmlValue = '',
   ): Promise<void> => {
     const throttled = await opts.authFailures?.failed(req, res, credential, outcome);
     if (throttled) {
       throw throttled;
     }
-    signInPage(req, res, notice('error', html`${t(pageOf(req, res).lang, 'signInFailed')}: ${why}`), 401);
+    const refusal = fieldRefusal('credential', `${t(pageOf(req, res).lang, 'signInFailed')}: ${why}`, detail);
+    signInPage(req, res, { refusal, title: 'signInFailed' }, 401);
   };
 
   /**
@@ -334,7 +346,14 @@ export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Route
       verified = await opts.verifyCredential(credential);
     } catch (err) {
       if (err instanceof OperationOutcomeError && getStatus(err.outcome) === 401) {
-        await refuseSignIn(req, res, credential, err.outcome, outcomeInWords(lang, err));
+        await refuseSignIn(
+          req,
+          res,
+          credential,
+          err.outcome,
+          t(lang, 'credentialNotAccepted'),
+          outcomeDetail(lang, err),
+        );
         return;
       }
       throw err;
@@ -447,6 +466,24 @@ export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Route
   return router;
 }
 
+/**
+ * The console's error pages for what is refused under /console before its router is reached (a path ending in `/`,
+ * a body too large), for a browser (one that prefers HTML): a page in the user's language with its title, not the
+ * API's OperationOutcome, which any other client still gets.
+ */
+export function consoleErrorPages(ctx: PipelineContext): ErrorRequestHandler {
+  const pages = consoleErrors(ctx);
+  return (err: unknown, req, res, next) => {
+    if (req.accepts(['json', 'html']) !== 'html') {
+      next(err);
+      return;
+    }
+    res.set('Content-Security-Policy', CSP);
+    setConsoleState(res, { lang: langOf(req) });
+    return pages(err, req, res, next);
+  };
+}
+
 /** A wait of whole seconds (Retry-After) in whole minutes, rounded up: "1 minuut", "5 minuten". */
 function minutesOf(lang: Lang, seconds: number): string {
   const minutes = Math.max(1, Math.ceil((Number.isFinite(seconds) ? seconds : 60) / 60));
@@ -478,6 +515,7 @@ function consoleErrors(ctx: PipelineContext): ErrorRequestHandler {
         title = t(lang, 'throttledTitle');
         text = t(lang, 'throttledText', minutesOf(lang, Number(res.getHeader('Retry-After'))));
       } else {
+        title = t(lang, status === 400 ? 'badRequestTitle' : status >= 500 ? 'serverErrorTitle' : 'errorTitle');
         text = outcomeInWords(lang, err);
       }
     } else if (isOutageError(err)) {
@@ -489,6 +527,12 @@ function consoleErrors(ctx: PipelineContext): ErrorRequestHandler {
     } else if (typeof err === 'object' && err !== null && 'status' in err && typeof err.status === 'number') {
       // body-parser's errors (too large, malformed): a client problem, its message names no content.
       status = err.status < 500 ? err.status : 500;
+      title = t(lang, status === 400 ? 'badRequestTitle' : 'errorTitle');
+    }
+    if (status === 500) {
+      // Said as what it is (the server's fault, logged), not as "something went wrong" that every page could say.
+      title = t(lang, 'serverErrorTitle');
+      text = t(lang, 'serverErrorText');
     }
     if (status === 403) {
       await auditRefusal(ctx, req, res).catch((e: Error) => ctx.log.error(errorFields(e), 'could not audit a refusal'));

@@ -74,6 +74,15 @@ const MESSAGES = {
   role_operator: { nl: 'beheerder', en: 'operator' },
   // Errors
   errorTitle: { nl: 'Er ging iets mis', en: 'Something went wrong' },
+  serverErrorTitle: { nl: 'Fout in de server', en: 'Server error' },
+  serverErrorText: {
+    nl: 'Uw verzoek kon door een fout in de server niet worden afgehandeld. De fout is gelogd; probeer het opnieuw of meld het bij de beheerder.',
+    en: 'Your request could not be handled because of an error in the server. The error is logged; try again or tell the operator.',
+  },
+  badRequestTitle: { nl: 'Verzoek niet geldig', en: 'Request not valid' },
+  sessionEndedTitle: { nl: 'Sessie verlopen', en: 'Session ended' },
+  signedOutTitle: { nl: 'Afgemeld', en: 'Signed out' },
+  requiredField: { nl: 'verplicht', en: 'required' },
   unavailableTitle: { nl: 'Tijdelijk niet beschikbaar', en: 'Temporarily unavailable' },
   unavailableText: {
     nl: 'De database of de wachtrij antwoordt nu niet. Er is niets verloren; probeer het over enkele seconden opnieuw.',
@@ -727,6 +736,23 @@ const MESSAGES = {
   },
   resume: { nl: 'Hervatten', en: 'Resume' },
   pauseReason: { nl: 'Reden van pauze', en: 'Reason for pausing' },
+  pauseReasonMissing: {
+    nl: 'Reden van pauze voor {0}: vul in waarom u pauzeert.',
+    en: 'Reason for pausing {0}: fill in why you pause it.',
+  },
+  /** {0}: the principal, as in `pausedByNamedOperator`. */
+  pausedByNamedOperatorNoReason: {
+    nl: 'gepauzeerd door een beheerder ({0}), zonder reden',
+    en: 'paused by an operator ({0}), no reason given',
+  },
+  pausedByOperatorNoReason: {
+    nl: 'gepauzeerd door een beheerder, zonder reden',
+    en: 'paused by an operator, no reason given',
+  },
+  authentication: { nl: 'Authenticatie', en: 'Authentication' },
+  /** A destination that sends without authenticating (`auth.type` none). */
+  authNone: { nl: 'geen', en: 'none' },
+  eventNotFound: { nl: '{0}: geen event met deze id gevonden.', en: '{0}: no event with this id found.' },
   eventTitle: { nl: 'Tijdlijn van een event', en: "An event's timeline" },
   eventLookup: {
     nl: 'Inbox-id of event-id van de praktijk',

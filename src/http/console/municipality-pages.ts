@@ -20,6 +20,7 @@ import { monitoringPages } from './monitoring-pages';
 import { auditEventRead, auditRead } from '../audit-read';
 import { organisationAgent } from '../../audit/audit-events';
 import { outcomeInWords, type FieldWords } from './outcome-message';
+import { errorSummary, fieldRefusal, fieldState, requiredMark } from './form-fields';
 import { csrfField, notice, table } from './layout';
 import { parseStatusUpdate, recordUpdate, referralFor } from '../status-update';
 import type { DeliveredReferral } from '../../event/feedback';
@@ -273,13 +274,18 @@ async function sendReferralPage(
   /** A field refused: marked so, and its error read out with it. */
   const validity = (name: FormName) =>
     invalid.has(name) ? html` aria-invalid="true" aria-describedby="status-error"` : '';
-  const input = (name: FormName, label: Parameters<typeof t>[1], type = 'text', extra = html``) =>
+  /** A field, `required` said in its label too. */
+  const input = (name: FormName, label: Parameters<typeof t>[1], type = 'text', extra = html``, required = false) =>
     html`<label
-      >${t(lang, label)}<input type="${type}" name="${name}" value="${v[name] ?? ''}" ${extra}${validity(name)}
+      >${t(lang, label)}${required ? requiredMark(lang) : ''}<input
+        type="${type}"
+        name="${name}"
+        value="${v[name] ?? ''}"
+        ${extra}${required ? html` required` : ''}${validity(name)}
     /></label>`;
   const codeSelect = (name: FormName, label: Parameters<typeof t>[1], system: string, withCode: boolean) =>
     html`<label
-      >${t(lang, label)}<select name="${name}" required${validity(name)}>
+      >${t(lang, label)}${requiredMark(lang)}<select name="${name}" required${validity(name)}>
         <option value="">${t(lang, 'chooseOne')}</option>
         ${codesOf(system).map((c) => {
           const words = tryGetDisplayIn(system, c, lang) ?? c;
@@ -301,7 +307,7 @@ async function sendReferralPage(
     <p>${t(lang, 'chooseStatusStep')}</p>
     <div class="fields">
       <label
-        >${t(lang, 'statusField')}<select name="status" required>
+        >${t(lang, 'statusField')}${requiredMark(lang)}<select name="status" required>
           <option value="">${t(lang, 'chooseOne')}</option>
           ${allowed.map((s) => html`<option value="${s}">${t(lang, `referralStatus_${s}`)}</option>`)}
         </select></label
@@ -341,11 +347,10 @@ ${v.reason ?? ''}</textarea>
           fieldsOf.decision
             ? html`<fieldset>
                 <legend>${t(lang, 'decisionLegend')}</legend>
-                ${input('decisionNumber', 'decisionNumber', 'text', html`maxlength="64" required`)}
-                ${input('decisionDate', 'decisionDate', 'date', html`required`)}
+                ${input('decisionNumber', 'decisionNumber', 'text', html`maxlength="64"`, true)}
+                ${input('decisionDate', 'decisionDate', 'date', html``, true)}
                 ${codeSelect('decisionProductCategory', 'productCategory', JZ020_SYSTEM, true)}
-                ${input('periodStart', 'periodStart', 'date', html`required`)}
-                ${input('periodEnd', 'periodEnd', 'date')}
+                ${input('periodStart', 'periodStart', 'date', html``, true)} ${input('periodEnd', 'periodEnd', 'date')}
               </fieldset>`
             : ''
         }
@@ -362,7 +367,7 @@ ${v.reason ?? ''}</textarea>
                         html`inputmode="numeric" size="8" pattern="[0-9]{8}"`,
                       )}
                       ${input('startDate', 'careStartDate', 'date')}`
-                    : input('endDate', 'careEndDate', 'date', html`required`)
+                    : input('endDate', 'careEndDate', 'date', html``, true)
                 }
               </fieldset>`
             : ''
@@ -373,7 +378,7 @@ ${v.reason ?? ''}</textarea>
                 <label class="confirm"
                   ><span
                     ><input type="checkbox" name="confirm" value="yes" required${validity('confirm')} />
-                    ${t(lang, 'confirmFinal')}</span
+                    ${t(lang, 'confirmFinal')}${requiredMark(lang)}</span
                   ></label
                 >`
             : ''
@@ -430,6 +435,8 @@ export function municipalityPages(ctx: PipelineContext): Router {
         .map((m) => organisationAgent('destination', 'municipality', m)),
     });
     const rows = referrals.map((r) => referralRow(lang, r));
+    const refusal = problem && fieldRefusal(problem.name, problem.words);
+    const state = (id: string) => fieldState(refusal, id);
     const filtered = Object.values(filter).some((v) => v !== undefined);
     const hrefOf = (pageToken?: string) => {
       const query = new URLSearchParams();
@@ -457,8 +464,10 @@ export function municipalityPages(ctx: PipelineContext): Router {
         <label
           >${t(lang, 'referralNumber')}<input name="referral" autocomplete="off" value="${filter.referral ?? ''}"
         /></label>
-        <label>${t(lang, 'receivedFrom')}<input type="date" name="from" value="${filter.from ?? ''}" /></label>
-        <label>${t(lang, 'receivedTo')}<input type="date" name="to" value="${filter.to ?? ''}" /></label>
+        <label
+          >${t(lang, 'receivedFrom')}<input type="date" name="from" value="${filter.from ?? ''}" ${state('from')}
+        /></label>
+        <label>${t(lang, 'receivedTo')}<input type="date" name="to" value="${filter.to ?? ''}" ${state('to')} /></label>
       </div>
       <button type="submit">${t(lang, 'filter')}</button>
       ${filtered ? html`<a href="/console/municipality/referrals">${t(lang, 'allReferrals')}</a>` : ''}
@@ -468,7 +477,7 @@ export function municipalityPages(ctx: PipelineContext): Router {
       res,
       t(lang, 'referralsTitle'),
       html`<p>${t(lang, 'referralsIntro')}</p>
-        ${search} ${problem === undefined ? '' : notice('error', problem)}
+        ${refusal === undefined ? '' : errorSummary(refusal)} ${search}
         ${table(
           t(lang, 'referralsTitle'),
           [

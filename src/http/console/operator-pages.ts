@@ -74,6 +74,7 @@ import {
   type MessageKey,
 } from './i18n';
 import { csrfField, hiddenHeader, notice, pagingLinks, table } from './layout';
+import { errorSummary, fieldRefusal, fieldState, requiredMark, type FormRefusal } from './form-fields';
 import { names, namesNoEvent, type TargetDeclaration } from '../route-target';
 
 /** Dead letters per page. */
@@ -540,18 +541,33 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
     );
   });
 
-  router.get('/destinations', async (req, res) => {
+  /**
+   * The destinations with their health, and a form to pause or resume each; a pause refused (no reason given) is
+   * said above them, tied to that destination's reason field.
+   */
+  const sendDestinations = async (
+    req: Request,
+    res: Response,
+    refused?: { destination: string; refusal: FormRefusal },
+  ): Promise<void> => {
     const page = pageOf(req, res);
     const { lang } = page;
     const statuses = await Promise.all(destinationsInScope(ctx, res).map((d) => getDestinationStatus(ctx, d)));
-    const done = await takeFlash(res, ['paused', 'resumed']);
+    const done = refused ? undefined : await takeFlash(res, ['paused', 'resumed']);
     const rows = statuses.map((s) => {
+      const refusal = refused?.destination === s.id ? refused.refusal : undefined;
       const action = s.paused
         ? html`<form method="post" action="/console/operator/destinations/${s.id}/resume">
             ${csrfField(page)}<button type="submit">${t(lang, 'resume')}</button>
           </form>`
         : html`<form method="post" action="/console/operator/destinations/${s.id}/pause" class="inline">
-            ${csrfField(page)} <label>${t(lang, 'pauseReason')}<input name="reason" required maxlength="500" /></label
+            ${csrfField(page)}
+            <label
+              >${t(lang, 'pauseReason')}${requiredMark(lang)}<input
+                name="reason"
+                required
+                maxlength="500"
+                ${fieldState(refusal, `reason-${s.id}`)} /></label
             ><button type="submit">${t(lang, 'pause')}</button>
           </form>`;
       return html`<tr>
@@ -573,7 +589,7 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
       req,
       res,
       t(lang, 'destinationsTitle'),
-      html`${done ? notice('ok', t(lang, done.what === 'paused' ? 'destinationPaused' : 'destinationResumed', done.about)) : ''}${table(
+      html`${refused ? errorSummary(refused.refusal) : ''}${done ? notice('ok', t(lang, done.what === 'paused' ? 'destinationPaused' : 'destinationResumed', done.about)) : ''}${table(
         t(lang, 'destinationsTitle'),
         [
           t(lang, 'destination'),
@@ -588,12 +604,25 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
         rows,
         t(lang, 'none'),
       )}`,
+      refused ? 422 : 200,
     );
+  };
+
+  router.get('/destinations', async (req, res) => {
+    await sendDestinations(req, res);
   });
 
+  // The reason is required here (the API takes a pause without one): it is what the next operator, and the audit,
+  // read to know why nothing goes out. The form asks for it; a post without one is refused, nothing paused.
   router.post('/destinations/:id/pause', namesNoEvent, async (req, res) => {
     const destination = (await getDestinationInScope(ctx, req, res, req.params.id)).id;
-    const reason = (field(req.body, 'reason') ?? OPERATOR_PAUSE_REASON).slice(0, 500);
+    const reason = field(req.body, 'reason')?.slice(0, 500);
+    if (reason === undefined) {
+      const { lang } = pageOf(req, res);
+      const refusal = fieldRefusal(`reason-${destination}`, t(lang, 'pauseReasonMissing', destination));
+      await sendDestinations(req, res, { destination, refusal });
+      return;
+    }
     await pauseDestination(ctx, destination, 'operator', reason, actorOf(req, res));
     await setFlash(res, { what: 'paused', about: destination });
     res.redirect(303, '/console/operator/destinations');
@@ -611,13 +640,17 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
     const { lang } = page;
     const id = field(req.query, 'id')?.slice(0, 200);
     const practice = field(req.query, 'practice');
-    const form = html`<form method="get" action="/console/operator/events" class="search">
-      <label>${t(lang, 'eventLookup')}<input name="id" autocomplete="off" size="40" value="${id ?? ''}" /></label>
-      <label>${t(lang, 'practice')}<input name="practice" inputmode="numeric" value="${practice ?? ''}" /></label>
-      <button type="submit">${t(lang, 'show')}</button>
-    </form>`;
+    /** The form, its id field in the `state` a refusal gives it (`fieldState`). */
+    const form = (state = html``) =>
+      html`<form method="get" action="/console/operator/events" class="search">
+        <label
+          >${t(lang, 'eventLookup')}<input name="id" autocomplete="off" size="40" value="${id ?? ''}" ${state}
+        /></label>
+        <label>${t(lang, 'practice')}<input name="practice" inputmode="numeric" value="${practice ?? ''}" /></label>
+        <button type="submit">${t(lang, 'show')}</button>
+      </form>`;
     if (id === undefined) {
-      sendPage(req, res, t(lang, 'eventTitle'), form);
+      sendPage(req, res, t(lang, 'eventTitle'), form());
       return;
     }
     // Not jeugdbrug's id: the practice's own event id, in the practice named or in each practice configured.
@@ -647,14 +680,15 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
         req,
         res,
         t(lang, 'eventTitle'),
-        html`${form}${table(t(lang, 'eventTitle'), [t(lang, 'when'), 'id', t(lang, 'practice'), t(lang, 'type'), t(lang, 'state')], rows, t(lang, 'none'))}`,
+        html`${form()}${table(t(lang, 'eventTitle'), [t(lang, 'when'), 'id', t(lang, 'practice'), t(lang, 'type'), t(lang, 'state')], rows, t(lang, 'none'))}`,
       );
       return;
     }
     const opened = found[0] ? await tryGetSealedEventTimeline(ctx.db, found[0].id) : undefined;
     // Another practice's event looks like an unknown one to an operator of some practices; the look is on record.
     if (!opened || !(await eventInScopeOrRecorded(ctx, req, res, opened.sealed))) {
-      sendPage(req, res, t(lang, 'eventTitle'), html`${form}${notice('error', t(lang, 'notFoundTitle'))}`, 404);
+      const refusal = fieldRefusal('id', t(lang, 'eventNotFound', t(lang, 'eventLookup')));
+      sendPage(req, res, t(lang, 'eventTitle'), html`${errorSummary(refusal)}${form(fieldState(refusal, 'id'))}`, 404);
       return;
     }
     const { sealed, timeline } = opened;
@@ -678,7 +712,7 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
       req,
       res,
       t(lang, 'eventTitle'),
-      html`${form}${outcome}${redecide}${timelineHtml(lang, timeline)}${redeliverForms(
+      html`${form()}${outcome}${redecide}${timelineHtml(lang, timeline)}${redeliverForms(
         page,
         timeline.deliveries,
         !sealed.canonical && !sealed.payload,
@@ -713,7 +747,7 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
           <td>${d.municipality}</td>
           <td>${d.adapter}</td>
           <td>${d.baseUrl}</td>
-          <td>${d.auth.type}</td>
+          <td>${d.auth.type === 'none' ? t(lang, 'authNone') : d.auth.type}</td>
         </tr>`,
     );
     sendPage(
@@ -731,7 +765,7 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
               </ul>`
         }
         ${table(t(lang, 'agreements'), ['id', t(lang, 'state'), t(lang, 'practice'), t(lang, 'municipality'), t(lang, 'purpose'), t(lang, 'legalBasis'), t(lang, 'validity')], agreements, t(lang, 'none'))}
-        ${table(t(lang, 'destinations'), ['id', t(lang, 'municipality'), t(lang, 'adapter'), 'URL', 'auth'], destinations, t(lang, 'none'))}`,
+        ${table(t(lang, 'destinations'), ['id', t(lang, 'municipality'), t(lang, 'adapter'), 'URL', t(lang, 'authentication')], destinations, t(lang, 'none'))}`,
     );
   });
 
@@ -752,6 +786,12 @@ function healthWords(
   }
   const reason = s.pauseReason ?? '';
   if (s.pausedBy === 'operator') {
+    // A pause through the API without a reason records the API's default (English): said in the page's words.
+    if (reason === OPERATOR_PAUSE_REASON || reason === '') {
+      return s.pausedByPrincipal
+        ? t(lang, 'pausedByNamedOperatorNoReason', s.pausedByPrincipal)
+        : t(lang, 'pausedByOperatorNoReason');
+    }
     return s.pausedByPrincipal
       ? t(lang, 'pausedByNamedOperator', s.pausedByPrincipal, reason)
       : t(lang, 'pausedByOperator', reason);

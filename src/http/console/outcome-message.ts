@@ -104,21 +104,52 @@ const FIELDS: FieldWords = {
  * its own `fields` (its labels by the API's issue expressions).
  */
 export function outcomeInWords(lang: Lang, err: unknown, fields: FieldWords = FIELDS): SafeHtml {
+  return outcomeOnForm(lang, err, fields).words;
+}
+
+/**
+ * `outcomeInWords` for a form whose fields have the ids `ids` (by the API's issue expressions): the words about each
+ * of them a link to it (`linkTo`), and the ids of the fields named.
+ */
+export function outcomeOnForm(
+  lang: Lang,
+  err: unknown,
+  fields: FieldWords = FIELDS,
+  ids: Readonly<Record<string, string>> = {},
+  linkTo: (id: string, words: string) => SafeHtml = (_id, words) => html`${words}`,
+): { words: SafeHtml; named: ReadonlySet<string> } {
   if (!(err instanceof OperationOutcomeError)) {
     throw err;
   }
   const issues = err.outcome.issue ?? [];
   const status = httpStatusOf(err.outcome);
   // Every field named, once each (a decision without its date, category and period is three fields, not one).
-  const named = [
-    ...new Set(issues.flatMap((i) => (i.expression?.length ? [issueWords(lang, i, fields, status)] : []))),
-  ];
+  const named = new Map<string, string | undefined>();
+  for (const issue of issues) {
+    const expression = issue.expression?.[0];
+    const words = expression !== undefined ? issueWords(lang, issue, fields, status) : undefined;
+    if (words !== undefined && !named.has(words)) {
+      named.set(words, Object.hasOwn(ids, expression ?? '') ? ids[expression ?? ''] : undefined);
+    }
+  }
   const said =
-    status === 401 ? t(lang, 'credentialNotAccepted') : named.length > 0 ? named.join(' ') : t(lang, 'requestInvalid');
-  const detail = issues.map(issueText).join('; ');
-  return html`${said}${
-    detail ? html` <small class="detail">(${t(lang, 'technicalDetail')}: <span lang="en">${detail}</span>)</small>` : ''
-  }`;
+    status === 401
+      ? html`${t(lang, 'credentialNotAccepted')}`
+      : named.size > 0
+        ? [...named].map(([words, id], i) => html`${i > 0 ? ' ' : ''}${id === undefined ? words : linkTo(id, words)}`)
+        : html`${t(lang, 'requestInvalid')}`;
+  return {
+    words: html`${said}${outcomeDetail(lang, err)}`,
+    named: new Set([...named.values()].filter((id) => id !== undefined)),
+  };
+}
+
+/** The API's own diagnostics of an outcome (English), for whoever needs to know exactly; empty when it has none. */
+export function outcomeDetail(lang: Lang, err: OperationOutcomeError): SafeHtml {
+  const detail = (err.outcome.issue ?? []).map(issueText).join('; ');
+  return detail
+    ? html` <small class="detail">(${t(lang, 'technicalDetail')}: <span lang="en">${detail}</span>)</small>`
+    : html``;
 }
 
 /** One issue that names a field, in words: the field's label and what is wrong with it. */

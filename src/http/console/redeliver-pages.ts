@@ -7,6 +7,7 @@ import { actorOf } from '../request-context';
 import { assertEventInScope } from '../operator-scope';
 import { names } from '../route-target';
 import { field, pageOf, sendPage } from './console-request';
+import { requiredMark } from './form-fields';
 import { html, type SafeHtml } from './html';
 import { reasonsInWords, t, type Lang, type MessageKey } from './i18n';
 import { csrfField, notice, type PageContext } from './layout';
@@ -39,7 +40,9 @@ export function redeliverForms(
     ${delivered.map(
       (d) =>
         html`<form method="post" action="/console/operator/deliveries/${d.id}/redeliver" class="inline">
-          ${csrfField(page)} <label>${t(lang, 'redeliverReason')}<input name="reason" required maxlength="500" /></label
+          ${csrfField(page)}
+          <label
+            >${t(lang, 'redeliverReason')}${requiredMark(lang)}<input name="reason" required maxlength="500" /></label
           ><button type="submit">${t(lang, 'redeliver')}</button> <span class="ids">${d.id}</span>
         </form>`,
     )}`;
