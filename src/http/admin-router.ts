@@ -35,7 +35,7 @@ import {
 } from '../reports/dead-letters/dead-letters';
 import { getDestinationStatus } from '../reports/destination-status/destination-status';
 import { actorOf } from './request-context';
-import { auditListRead, inboxListed, trajectoryEventListed } from './audit-read';
+import { auditEventRowsRead, auditListRead, trajectoryEventListed } from './audit-read';
 import { replayDeadToPractice, replayMatching } from './replay-matching';
 import { jsonBodyOf } from './json-body';
 import {
@@ -66,13 +66,7 @@ export function adminRouter(ctx: PipelineContext): Router {
       countMatchingDeadLetters(ctx.db, filter, scope),
     ]);
     // Which referral (or other event) of which practice could not be delivered where: a read of those events.
-    await auditListRead(
-      ctx,
-      req,
-      res,
-      'delivery',
-      deadLetters.map((d) => inboxListed(d.practice, d.inboxId)),
-    );
+    await auditEventRowsRead(ctx, req, res, 'delivery', deadLetters);
     res.json({ deadLetters, total });
   });
 
@@ -256,13 +250,7 @@ export function adminRouter(ctx: PipelineContext): Router {
       operatorScopeOf(res),
     );
     // A municipality's status (its decision) on a practice's referral: recorded as a read of that referral.
-    await auditListRead(
-      ctx,
-      req,
-      res,
-      'feedback',
-      feedback.map((f) => inboxListed(f.practice, f.inboxId)),
-    );
+    await auditEventRowsRead(ctx, req, res, 'feedback', feedback);
     res.json({ feedback });
   });
 

@@ -130,6 +130,39 @@ export async function auditListRead(
   );
 }
 
+/** A page of practices' events, recorded by `auditListRead` as a search of `inbox` naming each event. */
+export function auditEventListRead(
+  ctx: Pick<PipelineContext, 'audit'>,
+  req: Request,
+  res: Response,
+  events: readonly { readonly practice: string; readonly id: string }[],
+): Promise<void> {
+  return auditListRead(
+    ctx,
+    req,
+    res,
+    'inbox',
+    events.map((e) => inboxListed(e.practice, e.id)),
+  );
+}
+
+/** A page of rows about practices' events (dead letters, status updates), by `auditListRead` naming each event. */
+export function auditEventRowsRead(
+  ctx: Pick<PipelineContext, 'audit'>,
+  req: Request,
+  res: Response,
+  target: 'delivery' | 'feedback',
+  rows: readonly { readonly practice: string | null; readonly inboxId: string }[],
+): Promise<void> {
+  return auditListRead(
+    ctx,
+    req,
+    res,
+    target,
+    rows.map((r) => inboxListed(r.practice, r.inboxId)),
+  );
+}
+
 function defaultTenants(res: Response): string[] {
   const p = tryGetPrincipal(res);
   const own = p?.role === 'practice' ? p.practices.filter((agb) => agb !== ALL).slice(0, 1) : [];

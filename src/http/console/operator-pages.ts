@@ -55,7 +55,13 @@ import {
   entryDeadButDeliveredBefore,
   eventDeadButDeliveredBefore,
 } from '../../event/dead-delivered-before';
-import { auditEventRead, auditListRead, inboxListed, trajectoryEventListed } from '../audit-read';
+import {
+  auditEventListRead,
+  auditEventRead,
+  auditEventRowsRead,
+  auditListRead,
+  trajectoryEventListed,
+} from '../audit-read';
 import { field, getConsoleState, pageCursorOf, pageOf, sendPage } from './console-request';
 import { configurationProblems } from './configuration-problems';
 import { html, type SafeHtml } from './html';
@@ -173,13 +179,7 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
     ]);
     const total = skipped.reduce((n, s) => n + s.count, matching.count);
     // What GET /admin/v1/dead-letters answers, recorded as it records it.
-    await auditListRead(
-      ctx,
-      req,
-      res,
-      'delivery',
-      letters.rows.map((d) => inboxListed(d.practice, d.inboxId)),
-    );
+    await auditEventRowsRead(ctx, req, res, 'delivery', letters.rows);
     const rows = letters.rows.map(
       (d) =>
         html`<tr>
@@ -365,13 +365,7 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
       listTrajectoryEventsByState(ctx.db, { state: 'dead', limit: TO_PRACTICES_SHOWN }, operatorScopeOf(res)),
     ]);
     await Promise.all([
-      auditListRead(
-        ctx,
-        req,
-        res,
-        'feedback',
-        feedback.map((f) => inboxListed(f.practice, f.inboxId)),
-      ),
+      auditEventRowsRead(ctx, req, res, 'feedback', feedback),
       auditListRead(ctx, req, res, 'trajectory_event', trajectories.map(trajectoryEventListed)),
     ]);
     const replayForm = (path: string) =>
@@ -637,13 +631,7 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
     if (found.length > 1) {
       const listed = found as Awaited<ReturnType<typeof findEventsByOwnId>>;
       // Several practices' events under one own id: each practice's chain records that its event was listed.
-      await auditListRead(
-        ctx,
-        req,
-        res,
-        'inbox',
-        listed.map((e) => inboxListed(e.practice, e.id)),
-      );
+      await auditEventListRead(ctx, req, res, listed);
       const rows = listed.map(
         (e) =>
           html`<tr>
