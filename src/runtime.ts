@@ -45,9 +45,15 @@ import { limitConnections, openDb } from './kernel/db';
 import { migrate } from './kernel/migrate';
 import { addressOldReferrals, pendingToUnconfiguredDestinations, sealPlainFeedbackReasons } from './event/event-store';
 import { loadPayloadCipher } from './kernel/payload-crypto';
+import { ConcurrencyLimit } from './kernel/concurrency-limit';
 
 /** How long after a delivery's own bound (DELIVERY_TIMEOUT_MS) the shutdown waits for the queue workers to close. */
 const WORKER_CLOSE_MARGIN_MS = 5_000;
+/**
+ * Monitoring reports that may wait for each one computed at once: a console page and its chart, or a few
+ * municipalities at the start of a quarter, wait a moment; a burst beyond that is refused at once (503).
+ */
+const MONITORING_REPORTS_WAITING_PER_SLOT = 2;
 /** How long the shutdown waits for a Redis connection (or the queues on it) to close. */
 const REDIS_CLOSE_MS = 2_000;
 
@@ -205,6 +211,10 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
     metrics,
     outages,
     signedHeads: { keys: signing.keys, signer },
+    monitoringReports: new ConcurrencyLimit(
+      config.MONITORING_REPORT_CONCURRENCY,
+      MONITORING_REPORTS_WAITING_PER_SLOT * config.MONITORING_REPORT_CONCURRENCY,
+    ),
   };
 
   let serverCloser: ServerCloser | undefined;

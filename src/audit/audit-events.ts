@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { AuditEvent, AuditEventAgent, AuditEventEntity, Coding } from '@medplum/fhirtypes';
 import { AGB_SYSTEM, BSN_SYSTEM, MUNICIPALITY_CODE_SYSTEM } from '../kernel/fhir/identifiers';
 import { PURPOSE_SYSTEM } from '../kernel/fhir/systems';
@@ -828,10 +828,44 @@ export function dataAccess(a: {
       ...(a.patientBsn ? [patientEntity(a.patientBsn)] : []),
       ...(a.target ? [resourceEntity(a.target)] : []),
       ...(a.related ?? []).map((r) => resourceEntity(r)),
-      { type: SYSTEM_OBJECT, role: QUERY_ROLE, query: Buffer.from(a.query, 'utf8').toString('base64') },
+      queryEntity(a.query),
     ],
     extraAgents: a.extraAgents,
   });
+}
+
+/**
+ * The most of a request's path and query an AuditEvent keeps, in UTF-8 bytes. An ordinary search is far shorter and
+ * is kept whole; a longer one (a form body of thousands of ORed values) would otherwise be copied, whole, into a
+ * chain nothing may delete for years, once per chain it is recorded in.
+ */
+export const MAX_AUDITED_QUERY_BYTES = 2048;
+
+/**
+ * The BALP Query entity: the query base64-encoded, whole when it fits `MAX_AUDITED_QUERY_BYTES`; else its first bytes
+ * (cut at a character boundary), with the whole query's length and SHA-256 as details, so an auditor can still match
+ * the row to a request log or a client's own record. The child a search named is an entity of its own, kept in full.
+ */
+function queryEntity(query: string): AuditEventEntity {
+  const bytes = Buffer.from(query, 'utf8');
+  if (bytes.length <= MAX_AUDITED_QUERY_BYTES) {
+    return { type: SYSTEM_OBJECT, role: QUERY_ROLE, query: bytes.toString('base64') };
+  }
+  let end = MAX_AUDITED_QUERY_BYTES;
+  // A UTF-8 continuation byte (10xxxxxx) at the cut: the character began before it, so cut before that character.
+  while (end > 0 && ((bytes[end] ?? 0) & 0xc0) === 0x80) {
+    end--;
+  }
+  return {
+    type: SYSTEM_OBJECT,
+    role: QUERY_ROLE,
+    query: bytes.subarray(0, end).toString('base64'),
+    description: `query cut to its first ${end} of ${bytes.length} bytes`,
+    detail: [
+      { type: 'query-length', valueString: String(bytes.length) },
+      { type: 'query-sha256', valueString: createHash('sha256').update(bytes).digest('hex') },
+    ],
+  };
 }
 
 /**

@@ -35,6 +35,7 @@ import {
 } from '../reports/dead-letters/dead-letters';
 import { getDestinationStatus } from '../reports/destination-status/destination-status';
 import { actorOf } from './request-context';
+import { auditEventRowsRead, auditListRead, trajectoryEventListed } from './audit-read';
 import { replayDeadToPractice, replayMatching } from './replay-matching';
 import { jsonBodyOf } from './json-body';
 import {
@@ -64,6 +65,8 @@ export function adminRouter(ctx: PipelineContext): Router {
       listDeadLetters(ctx.db, filter, scope),
       countMatchingDeadLetters(ctx.db, filter, scope),
     ]);
+    // Which referral (or other event) of which practice could not be delivered where: a read of those events.
+    await auditEventRowsRead(ctx, req, res, 'delivery', deadLetters);
     res.json({ deadLetters, total });
   });
 
@@ -241,9 +244,14 @@ export function adminRouter(ctx: PipelineContext): Router {
 
   /** Status updates for practices that could not be delivered (or all, with `state`). */
   router.get('/feedback', async (req, res) => {
-    res.json({
-      feedback: await listFeedbackByState(ctx.db, parseQueryOrThrow(feedbackFilter, req.query), operatorScopeOf(res)),
-    });
+    const feedback = await listFeedbackByState(
+      ctx.db,
+      parseQueryOrThrow(feedbackFilter, req.query),
+      operatorScopeOf(res),
+    );
+    // A municipality's status (its decision) on a practice's referral: recorded as a read of that referral.
+    await auditEventRowsRead(ctx, req, res, 'feedback', feedback);
+    res.json({ feedback });
   });
 
   /**
@@ -272,13 +280,13 @@ export function adminRouter(ctx: PipelineContext): Router {
 
   /** Trajectory events municipalities sent to practices (dead ones by default), without their content. */
   router.get('/trajectory-events', async (req, res) => {
-    res.json({
-      trajectoryEvents: await listTrajectoryEventsByState(
-        ctx.db,
-        parseQueryOrThrow(trajectoryEventFilter, req.query),
-        operatorScopeOf(res),
-      ),
-    });
+    const trajectoryEvents = await listTrajectoryEventsByState(
+      ctx.db,
+      parseQueryOrThrow(trajectoryEventFilter, req.query),
+      operatorScopeOf(res),
+    );
+    await auditListRead(ctx, req, res, 'trajectory_event', trajectoryEvents.map(trajectoryEventListed));
+    res.json({ trajectoryEvents });
   });
 
   /**

@@ -81,6 +81,88 @@ export async function auditRead(
   );
 }
 
+/** A row of a listed page that belongs to a practice (null: to none, as a pushed monitoring report), by reference. */
+export interface ListedRow {
+  readonly practice: string | null;
+  /** `inbox/<id>` of the event the row is about, `trajectory_event/<id>`. */
+  readonly ref: string;
+}
+
+/** A listed row about a practice's event (the event, a dead letter, a status update on its referral). */
+export const inboxListed = (practice: string | null, inboxId: string): ListedRow => ({
+  practice,
+  ref: `inbox/${inboxId}`,
+});
+
+/** A listed trajectory event a municipality sent a practice, as a `ListedRow`. */
+export const trajectoryEventListed = (r: { readonly practice: string; readonly id: string }): ListedRow => ({
+  practice: r.practice,
+  ref: `trajectory_event/${r.id}`,
+});
+
+/**
+ * Records a page of a list (events, dead letters, status updates and trajectory events to practices) as a search of
+ * `target`, as `GET /his/v1/events` is recorded: in the chain of each practice whose rows were listed, naming those
+ * rows, so its auditor sees who looked at them; rows of no practice in the system chain; an empty page in the
+ * caller's own chain (the system chain for a caller without one).
+ */
+export async function auditListRead(
+  ctx: Pick<PipelineContext, 'audit'>,
+  req: Request,
+  res: Response,
+  target: string,
+  rows: readonly ListedRow[],
+): Promise<void> {
+  const byTenant = new Map<string, string[]>();
+  for (const r of rows) {
+    const tenant = r.practice ?? SYSTEM_TENANT;
+    byTenant.set(tenant, [...(byTenant.get(tenant) ?? []), r.ref]);
+  }
+  if (byTenant.size === 0) {
+    await auditRead(ctx, req, res, { query: req.originalUrl, target });
+    return;
+  }
+  // Each practice's row names its own rows only: another practice's ids are none of its auditor's business.
+  await Promise.all(
+    [...byTenant].map(([tenant, related]) =>
+      auditRead(ctx, req, res, { query: req.originalUrl, target, tenants: [tenant], related: [...new Set(related)] }),
+    ),
+  );
+}
+
+/** A page of practices' events, recorded by `auditListRead` as a search of `inbox` naming each event. */
+export function auditEventListRead(
+  ctx: Pick<PipelineContext, 'audit'>,
+  req: Request,
+  res: Response,
+  events: readonly { readonly practice: string; readonly id: string }[],
+): Promise<void> {
+  return auditListRead(
+    ctx,
+    req,
+    res,
+    'inbox',
+    events.map((e) => inboxListed(e.practice, e.id)),
+  );
+}
+
+/** A page of rows about practices' events (dead letters, status updates), by `auditListRead` naming each event. */
+export function auditEventRowsRead(
+  ctx: Pick<PipelineContext, 'audit'>,
+  req: Request,
+  res: Response,
+  target: 'delivery' | 'feedback',
+  rows: readonly { readonly practice: string | null; readonly inboxId: string }[],
+): Promise<void> {
+  return auditListRead(
+    ctx,
+    req,
+    res,
+    target,
+    rows.map((r) => inboxListed(r.practice, r.inboxId)),
+  );
+}
+
 function defaultTenants(res: Response): string[] {
   const p = tryGetPrincipal(res);
   const own = p?.role === 'practice' ? p.practices.filter((agb) => agb !== ALL).slice(0, 1) : [];

@@ -3,7 +3,7 @@ import type { Bundle, Resource } from '@medplum/fhirtypes';
 import type { Router, Request, RequestHandler, Response } from 'express';
 import { exactRouter } from './exact-routing';
 import { auditRead, auditRefusedReadsAndOwnRow, NOT_IN_SCOPE } from './audit-read';
-import { fhirNotServed, notAcceptable, unsupportedMediaType } from '../kernel/fhir/outcomes';
+import { fhirNotServed, notAcceptable, payloadTooLarge, unsupportedMediaType } from '../kernel/fhir/outcomes';
 import { acceptsFhirJson, SERVED_MEDIA_TYPES } from '../kernel/fhir/media-types';
 import type { PipelineContext } from '../event/context';
 import { auditEventProvider } from '../reports/audit-search/audit-event-provider';
@@ -42,7 +42,7 @@ import {
 } from '../reports/fhir-search/page-token';
 import { z } from 'zod';
 import { getPrincipal } from '../access/authenticate';
-import { FORM_MEDIA_TYPE } from './text-guard';
+import { FORM_MEDIA_TYPE, SEARCH_FORM_BODY_BYTES, SEARCH_FORM_BODY_LIMIT } from './text-guard';
 import { namesNoEvent } from './route-target';
 
 const FHIR_JSON = 'application/fhir+json';
@@ -321,11 +321,14 @@ export function fhirRouter(
 
     // FHIR's POST search: the parameters as a form body (and any in the URL), for queries too long or too
     // sensitive for a URL. The audit record keeps them as the equivalent GET query. The app reads the body (up to
-    // FORM_BODY_LIMIT) once the credential holds.
+    // FORM_BODY_LIMIT) once the credential holds; a search takes at most SEARCH_FORM_BODY_LIMIT of it.
     router.post(`/${type}/_search`, async (req, res) => {
       const mediaType = (req.get('content-type') ?? '').split(';')[0]?.trim().toLowerCase();
       if (mediaType !== FORM) {
         throw new OperationOutcomeError(unsupportedMediaType(mediaType, [FORM]));
+      }
+      if (typeof req.body === 'string' && Buffer.byteLength(req.body, 'utf8') > SEARCH_FORM_BODY_BYTES) {
+        throw new OperationOutcomeError(payloadTooLarge(`${SEARCH_FORM_BODY_LIMIT} for a search's form body`));
       }
       const params = queryOf(req);
       for (const [name, value] of new URLSearchParams(typeof req.body === 'string' ? req.body : '')) {

@@ -17,7 +17,7 @@ import { getPrincipal } from '../access/authenticate';
 import { assertRole, canActForPractice } from '../access/principal';
 import { getRequestTrace } from './access-log';
 import { sendPostAnswer } from './post-answer';
-import { auditEventRead, auditRead, NOT_IN_SCOPE } from './audit-read';
+import { auditEventListRead, auditEventRead, NOT_IN_SCOPE } from './audit-read';
 import {
   encodeEventPage,
   encodePollFrom,
@@ -106,12 +106,7 @@ export function hisRouter(ctx: PipelineContext): Router {
       size: query._count,
     });
     // What the practice's events are and where they stand: on record in each practice's chain, as a read of them.
-    await auditRead(ctx, req, res, {
-      query: req.originalUrl,
-      target: 'inbox',
-      tenants: page.rows.map((e) => e.practice),
-      related: page.rows.map((e) => `inbox/${e.id}`),
-    });
+    await auditEventListRead(ctx, req, res, page.rows);
     const nextQuery = new URLSearchParams(
       Object.entries({
         state: query.state,

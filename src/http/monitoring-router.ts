@@ -16,13 +16,13 @@ import {
   assertReportable,
   auditReportRead,
   badRequestFor,
+  limitedMonitoringReport,
   municipalityOf,
   periodOfRange,
   reportScopeOf,
 } from './monitoring-query';
 import type { PipelineContext } from '../event/context';
 import { buildMeasure, GROUPS, MEASURE_ID } from '../reports/monitoring/measure';
-import { monitoringReport } from '../reports/monitoring/monitoring-report';
 import { tryParsePeriod, type ReportPeriod } from '../reports/monitoring/period';
 import { CHART_LANGS, renderChart, type ChartLang } from '../reports/monitoring/report-chart';
 import { CSV_DELIMITERS, reportCsv, reportCsvFileName, type CsvOptions } from '../reports/monitoring/report-csv';
@@ -205,7 +205,7 @@ export function monitoringRouter(ctx: PipelineContext): Router {
   const report = async (req: Request, res: Response, answer: 'report' | 'chart') => {
     const r = await parseRequest(ctx, req, res, answer);
     assertReportable(ctx.registry, r);
-    const measureReport = await monitoringReport(ctx, r);
+    const measureReport = await limitedMonitoringReport(ctx, r);
     await auditReportRead(ctx, req, res, r, measureReport);
     return { r, measureReport };
   };

@@ -21,6 +21,12 @@ const BAD_TEXT = 'contains a NUL byte or invalid UTF-8, which cannot be stored';
 /** FHIR's POST search sends its parameters as a form body; they are checked like a query string. */
 export const FORM_MEDIA_TYPE = 'application/x-www-form-urlencoded';
 export const FORM_BODY_LIMIT = '64kb';
+/**
+ * The largest form body of a FHIR POST `_search`: what a GET's URL can carry (Node's 16 kB of request headers). A
+ * search is recorded with its query (audit-events.ts), and a few thousand ORed values are no search anyone needs.
+ */
+export const SEARCH_FORM_BODY_LIMIT = '16kb';
+export const SEARCH_FORM_BODY_BYTES = 16 * 1024;
 
 /** Marks a request whose raw body is not valid UTF-8; pass as `verify` to the body parsers. */
 export function noteInvalidUtf8(req: IncomingMessage, _res: unknown, buf: Buffer, encoding: string): void {

@@ -189,6 +189,8 @@ export const configSchema = z
     INBOX_PAYLOAD_RETENTION_DAYS: envNumber({ min: 1 }).default(30),
     REFERRAL_IDENTITY_RETENTION_DAYS: envNumber({ min: 1 }).default(730),
     REPORT_RETENTION_DAYS: envNumber({ min: 1 }).default(3653),
+    // A year's report is seconds of PostgreSQL: this many at once per API process, twice as many waiting, the rest 503.
+    MONITORING_REPORT_CONCURRENCY: envNumber({ min: 1, max: 32 }).default(2),
     MONITORING_PUSH_SCHEDULE: z.enum(['off', 'quarterly']).default('off'),
     // Practices register a quarter's last days late: its scheduled push waits this many days after its end.
     MONITORING_PUSH_DELAY_DAYS: envNumber({ min: 0, max: 60 }).default(14),

@@ -1,8 +1,15 @@
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { AuditEvent, Bundle, OperationOutcome } from '@medplum/fhirtypes';
-import { IDENTIFIER_SYSTEMS, consentDecision, disclosure, SYSTEM_WORKER } from '../../src/audit/audit-events';
+import {
+  IDENTIFIER_SYSTEMS,
+  consentDecision,
+  disclosure,
+  MAX_AUDITED_QUERY_BYTES,
+  SYSTEM_WORKER,
+} from '../../src/audit/audit-events';
 import { runAuditCli } from '../../src/cli/audit-verify';
 import { MUNICIPALITY, OTHER_PRACTICE_AGB, PRACTICE_AGB } from '../helpers/builders';
 import { type KeyName, TEST_DATABASE_URL, useTestApp } from '../helpers/test-runtime';
@@ -279,6 +286,53 @@ describe('audit search, verification and export over HTTP', () => {
       expect(e.entity?.[0]?.what?.identifier).toEqual({ system: BSN_SYSTEM, value: BSN });
       const query = e.entity?.find((x) => x.role?.code === '24')?.query;
       expect(Buffer.from(query!, 'base64').toString()).toBe(`/fhir/AuditEvent?patient=${BSN}&type=110113`);
+    });
+
+    // report-xsec 1: the chain keeps a long search's start, its length and its hash, not a copy of the whole.
+    it('records a long POST search with its first 2 kB, its length and SHA-256; the child in full', async () => {
+      const before = await headOf(PRACTICE_AGB);
+      const agents = Array.from({ length: 400 }, (_, i) => `api-key:k${i}-${'z'.repeat(12)}`).join(',');
+      const form = `patient=${BSN}&agent=${encodeURIComponent(agents)}`;
+      expect(form.length).toBeGreaterThan(MAX_AUDITED_QUERY_BYTES * 4);
+      const res = await app.request('/fhir/AuditEvent/_search', {
+        key: 'practice',
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: form,
+      });
+      expect(res.status).toBe(200);
+      const [read] = await chainSince(PRACTICE_AGB, before);
+      const equivalentGet = `/fhir/AuditEvent?${new URLSearchParams(form).toString()}`;
+      const entity = read!.resource.entity?.find((x) => x.role?.code === '24');
+      const kept = Buffer.from(entity!.query!, 'base64').toString();
+      expect(Buffer.byteLength(kept)).toBe(MAX_AUDITED_QUERY_BYTES);
+      expect(equivalentGet.startsWith(kept)).toBe(true);
+      expect(entity!.detail).toEqual([
+        { type: 'query-length', valueString: String(Buffer.byteLength(equivalentGet)) },
+        { type: 'query-sha256', valueString: createHash('sha256').update(equivalentGet).digest('hex') },
+      ]);
+      expect(read!.resource.entity?.[0]?.what?.identifier).toEqual({ system: BSN_SYSTEM, value: BSN });
+      const [size] = await app.rt.ctx.db.query<{ n: number }>(
+        'SELECT length(resource::text)::int AS n FROM audit_event WHERE tenant = $1 AND seq = $2',
+        [PRACTICE_AGB, read!.seq],
+      );
+      expect(size!.n).toBeLessThan(8 * 1024);
+    });
+
+    it('refuses a POST search body over 16 kB with a 413 naming the limit, and stores no copy of it', async () => {
+      const before = await headOf(PRACTICE_AGB);
+      const res = await app.request('/fhir/AuditEvent/_search', {
+        key: 'practice',
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: `agent=${Array.from({ length: 3300 }, (_, i) => `k${i}${'z'.repeat(14)}`).join(',')}`,
+      });
+      expect(res.status).toBe(413);
+      const outcome = (await res.json()) as OperationOutcome;
+      expect(outcome.issue[0]?.details?.text).toContain('16kb');
+      expect(outcome.issue[0]?.expression).toEqual(['body']);
+      const rows = await chainSince(PRACTICE_AGB, before);
+      expect(rows.every((r) => JSON.stringify(r.resource).length < 8 * 1024)).toBe(true);
     });
 
     it('serves one AuditEvent with its place in the chain, and records the read', async () => {

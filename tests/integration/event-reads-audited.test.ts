@@ -464,4 +464,100 @@ describe('reads of one event are audited', () => {
       expect(r.entities).toEqual(expect.arrayContaining([`${BSN_SYSTEM}|${bsn}`, `inbox/${id}`]));
     }
   });
+
+  // report-xsec 3 and 4: an operator's lists of dead letters, and of status updates and trajectory events that did not
+  // reach the practice, and the practice console's event list, are recorded as GET /his/v1/events records its page: a
+  // search in the chain of the practice whose rows were listed, naming them.
+  describe('lists of events are audited as the API list is', () => {
+    let trajectoryId: string;
+
+    beforeAll(async () => {
+      const sent = await app.request(`/municipality/v1/referrals/${referralId}/status`, {
+        key: 'municipality',
+        json: { status: 'accepted' },
+      });
+      expect(sent.status).toBe(202);
+      const trajectory = await app.request('/municipality/v1/trajectories/events', {
+        key: 'municipality',
+        json: {
+          eventId: 'gm-list-1',
+          type: 'intake',
+          municipality: MUNICIPALITY,
+          practice: { agb: PRACTICE_AGB },
+          child: { bsn, birthDate: '2013-05-01' },
+          trajectory: { id: 'traj-list', startDate: '2026-10-01' },
+          date: '2026-10-01',
+        },
+      });
+      expect(trajectory.status).toBeLessThan(300);
+      const [t] = await app.rt.ctx.db.query<{ id: string }>(
+        "SELECT id FROM trajectory_event WHERE source_event_id = 'gm-list-1'",
+      );
+      trajectoryId = t!.id;
+      // Dead letters, as a receiver refusing them for good would leave them.
+      await app.rt.ctx.db.query(`UPDATE delivery SET state = 'dead' WHERE inbox_id = $1`, [id]);
+      await app.rt.ctx.db.query(`UPDATE feedback SET state = 'dead' WHERE inbox_id = $1`, [id]);
+      await app.rt.ctx.db.query(`UPDATE trajectory_event SET state = 'dead' WHERE id = $1`, [trajectoryId]);
+    });
+
+    /** The searches by `principal` of `target` recorded in any chain, with what they name. */
+    const listsBy = async (principal: string, target: string) => {
+      await app.rt.ctx.audit.flush();
+      return app.rt.ctx.db.query<{ tenant: string; outcome: string; entities: string[] }>(
+        `SELECT tenant, outcome, entities FROM audit_event
+         WHERE subtype = 'search-type' AND entities @> ARRAY[$1] AND agents @> ARRAY[$2] ORDER BY seq`,
+        [target, `${PRINCIPAL_SYSTEM}|api-key:${principal}`],
+      );
+    };
+
+    it.each<[string, KeyName, string, string, () => string, boolean]>([
+      ['the dead letters', 'operator', '/admin/v1/dead-letters', 'delivery', () => `inbox/${id}`, false],
+      ['the dead status updates', 'operator', '/admin/v1/feedback', 'feedback', () => `inbox/${id}`, false],
+      [
+        'the dead trajectory events',
+        'operator',
+        '/admin/v1/trajectory-events',
+        'trajectory_event',
+        () => `trajectory_event/${trajectoryId}`,
+        false,
+      ],
+      [
+        "the operator console's dead letters",
+        'operator',
+        '/console/operator/dead-letters',
+        'delivery',
+        () => `inbox/${id}`,
+        true,
+      ],
+      [
+        "the operator console's status updates to practices",
+        'operator',
+        '/console/operator/to-practices',
+        'feedback',
+        () => `inbox/${id}`,
+        true,
+      ],
+      [
+        "the operator console's trajectory events to practices",
+        'operator',
+        '/console/operator/to-practices',
+        'trajectory_event',
+        () => `trajectory_event/${trajectoryId}`,
+        true,
+      ],
+      ["the practice console's event list", 'practice', '/console/practice', 'inbox', () => `inbox/${id}`, true],
+    ])('records %s in the practice’s chain, naming the rows listed', async (_what, key, url, target, ref, console) => {
+      const principal = key.toLowerCase();
+      // Signed in first: signing in lands on the role's first page, for a practice its event list.
+      const page = console ? await openConsole(app, key) : undefined;
+      const before = await listsBy(principal, target);
+      const res = page ? await page.get(url) : await app.request(url, { key });
+      expect(res.status).toBe(200);
+      expect(await res.text()).toContain(ref().split('/')[1]!.slice(0, 8));
+      const after = await listsBy(principal, target);
+      expect(after).toHaveLength(before.length + 1);
+      expect(after.at(-1)).toMatchObject({ tenant: PRACTICE_AGB, outcome: '0' });
+      expect(after.at(-1)!.entities).toContain(ref());
+    });
+  });
 });

@@ -3,13 +3,13 @@ import type { PipelineContext } from '../../event/context';
 import { tryGetMonitoringAgreement } from '../../event/report-delivery';
 import type { Request, Response } from 'express';
 import { getPrincipal } from '../../access/authenticate';
-import { monitoringReport } from '../../reports/monitoring/monitoring-report';
 import { tryParsePeriod, type ReportPeriod } from '../../reports/monitoring/period';
 import { amsterdamDay } from '../../kernel/dutch-time';
 import {
   assertPeriodForRole,
   assertReportable,
   badRequestFor,
+  limitedMonitoringReport,
   reportScopeOf,
   type ReportScope,
 } from '../monitoring-query';
@@ -110,5 +110,5 @@ export async function consoleMonitoringReport(
   const period = consolePeriodOf(ctx, { ...q, municipality: scope.municipality });
   assertPeriodForRole(getPrincipal(res), period);
   assertReportable(ctx.registry, { ...scope, period });
-  return { report: await monitoringReport(ctx, { ...scope, period }), period, scope };
+  return { report: await limitedMonitoringReport(ctx, { ...scope, period }), period, scope };
 }

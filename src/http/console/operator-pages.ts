@@ -57,7 +57,13 @@ import {
   entryDeadButDeliveredBefore,
   eventDeadButDeliveredBefore,
 } from '../../event/dead-delivered-before';
-import { auditEventRead } from '../audit-read';
+import {
+  auditEventListRead,
+  auditEventRead,
+  auditEventRowsRead,
+  auditListRead,
+  trajectoryEventListed,
+} from '../audit-read';
 import { field, getConsoleState, pageCursorOf, pageOf, sendPage } from './console-request';
 import { configurationProblems } from './configuration-problems';
 import { html, type SafeHtml } from './html';
@@ -181,6 +187,8 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
       countSkippedDeadLetters(ctx.db, { ...f, limit: 0 }, limits, scope),
     ]);
     const total = skipped.reduce((n, s) => n + s.count, matching.count);
+    // What GET /admin/v1/dead-letters answers, recorded as it records it.
+    await auditEventRowsRead(ctx, req, res, 'delivery', letters.rows);
     const rows = letters.rows.map(
       (d) =>
         html`<tr>
@@ -364,6 +372,10 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
     const [feedback, trajectories] = await Promise.all([
       listFeedbackByState(ctx.db, { state: 'dead', limit: TO_PRACTICES_SHOWN }, operatorScopeOf(res)),
       listTrajectoryEventsByState(ctx.db, { state: 'dead', limit: TO_PRACTICES_SHOWN }, operatorScopeOf(res)),
+    ]);
+    await Promise.all([
+      auditEventRowsRead(ctx, req, res, 'feedback', feedback),
+      auditListRead(ctx, req, res, 'trajectory_event', trajectories.map(trajectoryEventListed)),
     ]);
     const replayForm = (path: string) =>
       html`<form method="post" action="/console/operator/${path}/replay">
@@ -666,7 +678,10 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
           id,
         );
     if (found.length > 1) {
-      const rows = (found as Awaited<ReturnType<typeof findEventsByOwnId>>).map(
+      const listed = found as Awaited<ReturnType<typeof findEventsByOwnId>>;
+      // Several practices' events under one own id: each practice's chain records that its event was listed.
+      await auditEventListRead(ctx, req, res, listed);
+      const rows = listed.map(
         (e) =>
           html`<tr>
             <td>${formatTime(lang, e.receivedAt)}</td>

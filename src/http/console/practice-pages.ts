@@ -3,7 +3,7 @@ import { notFound, OperationOutcomeError } from '@medplum/core';
 import type { Consent, RelatedPerson } from '@medplum/fhirtypes';
 import type { Router } from 'express';
 import { exactRouter } from '../exact-routing';
-import { auditEventRead, auditRefusedReads } from '../audit-read';
+import { auditEventListRead, auditEventRead, auditRefusedReads } from '../audit-read';
 import { openEvent, type StoredRecord } from '../../event/stored-event';
 import type { PipelineContext } from '../../event/context';
 import { childConsentsOnce, decideForEvent, purposeOf } from '../../event/decide';
@@ -72,6 +72,8 @@ export function practicePages(ctx: PipelineContext): Router {
       cursor: pageCursorOf(req.query),
       size: PAGE_SIZE,
     });
+    // What GET /his/v1/events lists, with the municipality's status and the reason in words: recorded as it records it.
+    await auditEventListRead(ctx, req, res, events.rows);
     // The municipality's answer to each referral on the page: its current status, as the event's timeline has it.
     const ids = events.rows.map((e) => e.id);
     const statuses = await currentReferralStatuses(ctx.db, ids);

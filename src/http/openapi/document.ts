@@ -114,7 +114,9 @@ const ERROR_TEXT: Record<number, string> = {
     'too many requests: the caller’s rate limit (OperationOutcome id too-many-requests), or on POST /his/v1/events ' +
     'a full queue (id queue-full, Retry-After 30); Retry-After says when to try again',
   500: 'internal error (no details are given)',
-  503: 'a dependency (PostgreSQL, Redis) is not available; try again',
+  503:
+    'a dependency (PostgreSQL, Redis) is not available, or (a monitoring report) too many reports are being computed ' +
+    'at once (MONITORING_REPORT_CONCURRENCY); try again after Retry-After',
 };
 
 const idParam = (description: string): z.ZodObject => z.object({ id: z.uuid().meta({ description }) });
