@@ -1,3 +1,4 @@
+import bytes from 'bytes';
 import { notFound, OperationOutcomeError } from '@medplum/core';
 import { payloadTooLarge } from '../kernel/fhir/outcomes';
 import express, { type Request, type RequestHandler } from 'express';
@@ -261,7 +262,8 @@ export function createApp(ctx: PipelineContext, opts: AppOptions): express.Expre
   // `$explain` once more, without the router, for the requests whose every step on the way is known from their
   // request line and headers (lean-route.ts): a POST of that path exactly, with a credential, a small JSON body and
   // no Origin. Only the body is read another way; explain-route.test.ts compares its answers with the app's.
-  const bodyLimitBytes = bytesOf(limit);
+  // BODY_LIMIT in bytes, read as body-parser reads it (the same `bytes` package).
+  const bodyLimitBytes = bytes.parse(limit) ?? 0;
   addLeanRoute(app, {
     takes: (req) =>
       req.method === 'POST' &&
@@ -279,9 +281,3 @@ export function createApp(ctx: PipelineContext, opts: AppOptions): express.Expre
 
 /** The path of `$explain` as a client sends it: the one URL its lean route takes (no query string). */
 const EXPLAIN_URL = '/policy/v1/$explain';
-
-/** BODY_LIMIT (`512kb`, `1mb`: the form config.ts takes) in bytes, as body-parser counts it. */
-function bytesOf(limit: string): number {
-  const [, n = '0', unit = 'b'] = /^(\d+)(b|kb|mb)$/.exec(limit) ?? [];
-  return Number(n) * (unit === 'mb' ? 1024 * 1024 : unit === 'kb' ? 1024 : 1);
-}

@@ -434,7 +434,8 @@ describe('map jobs that run together', () => {
     expect(await deliveriesOf([id!])).toHaveLength(1);
   });
 
-  it('reads the child’s consents for the deliver decision while it reads the sent-once note', async () => {
+  /** Maps and delivers one new referral; the round trips of its deliver job, in the order they were seen. */
+  async function deliverOneWatched(): Promise<string[]> {
     const [id] = await receive(1);
     expect(await map(id!)).toBe('decided');
     const [delivery] = await deliveriesOf([id!]);
@@ -445,6 +446,11 @@ describe('map jobs that run together', () => {
     } finally {
       stop();
     }
+    return seen;
+  }
+
+  it('reads the child’s consents for the deliver decision while it reads the sent-once note', async () => {
+    const seen = await deliverOneWatched();
     // Before, the consents were asked for only once the note's read had answered.
     expect(seen.indexOf('consents sent')).toBeLessThan(seen.indexOf('note read answered'));
     // Still in this order around the send: the decision audited, the consents read again, the send noted, audited,
@@ -462,16 +468,7 @@ describe('map jobs that run together', () => {
   });
 
   it('records a delivered disclosure while it notes its audit, and ends the job only once both are done', async () => {
-    const [id] = await receive(1);
-    expect(await map(id!)).toBe('decided');
-    const [delivery] = await deliveriesOf([id!]);
-    const { db, seen, stop } = await watchRoundTrips();
-    try {
-      const job = { data: { deliveryId: delivery!.id, traceId: 'stage-groups-test' } } as Job<DeliverJobData>;
-      expect(await processDeliverJob({ ...app.rt.ctx, db }, job)).toBe('delivered');
-    } finally {
-      stop();
-    }
+    const seen = await deliverOneWatched();
     // Before, the disclosure was recorded only once the note of its audit had been written.
     expect(seen.indexOf('disclosure sent')).toBeLessThan(seen.indexOf('note of the audit answered'));
     // The audit is durable before either; the job returned after both were answered.
