@@ -1251,12 +1251,17 @@ export async function reviveDelivery(
 export async function stalePendingDeliveries(
   db: Db,
   graceMs: number,
+  configured: readonly string[],
+  limit = 5000,
 ): Promise<{ id: string; destination: string; round: number; trace_id: string }[]> {
+  // Only configured destinations: a removed one's deliveries have no queue to go to, and, oldest as they are, a
+  // backlog of them would fill every round's LIMIT and keep the configured destinations' lost jobs out for good.
   return db.query(
     `SELECT d.id, d.destination, d.round, i.trace_id FROM delivery d JOIN inbox i ON i.id = d.inbox_id
      WHERE d.state = 'pending' AND d.updated_at < now() - ($1::int * interval '1 millisecond')
-     ORDER BY d.updated_at LIMIT 5000`,
-    [graceMs],
+       AND d.destination = ANY($2::text[])
+     ORDER BY d.updated_at LIMIT $3`,
+    [graceMs, configured, limit],
   );
 }
 

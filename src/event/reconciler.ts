@@ -49,7 +49,8 @@ export async function reconcileOnce(ctx: PipelineContext, graceMs = ctx.config.R
   }
   const events = await eventsToMap(ctx, graceMs);
   await inChunks(events, (chunk) => ctx.queues.enqueueMap(chunk.map((r) => ({ inboxId: r.id, traceId: r.trace_id }))));
-  const deliveries = await withoutJob(await stalePendingDeliveries(ctx.db, graceMs), (d) => {
+  const configured = [...ctx.queues.deliver.keys()];
+  const deliveries = await withoutJob(await stalePendingDeliveries(ctx.db, graceMs, configured), (d) => {
     const queue = ctx.queues.deliver.get(d.destination);
     return queue ? [queue, deliverJobId(d.id, d.round)] : undefined;
   });

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { stalePendingDeliveries } from '../../src/event/event-store';
 import { insertInboxRows } from '../helpers/inbox-rows';
 import { cleanupTestEnv, startTestApp, TEST_DATABASE_URL, type TestApp } from '../helpers/test-runtime';
 
@@ -53,6 +54,15 @@ describe('pending deliveries to a destination no longer configured', () => {
     expect(age('gm0999')).toBeGreaterThanOrEqual(2 * 3600 - 120);
     expect(age('gm0999')).toBeLessThan(3 * 3600);
     expect(age('gm0226')).toBeGreaterThan(0);
+  });
+
+  it('leaves them out of what the reconciler looks for, so a backlog of them cannot fill its round', async () => {
+    const db = app.rt.ctx.db;
+    // Older than the configured destination's delivery, as a removed destination's backlog is.
+    await db.query(`UPDATE delivery SET updated_at = now() - interval '1 hour' WHERE destination = 'gm0999'`);
+    // A round of two: without the filter the two oldest, both gm0999's, would be all it found.
+    const stale = await stalePendingDeliveries(db, 0, ['gm0226'], 2);
+    expect(stale.map((d) => d.destination)).toEqual(['gm0226']);
   });
 
   it('names them in a start-up warning: id and count, nothing else', async () => {
