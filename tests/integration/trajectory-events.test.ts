@@ -372,7 +372,9 @@ describe('the reverse direction: a municipality-registered trajectory reaches th
         const rows = await auditOf(view.id);
         return rows.some((a) => a.type === '110106') ? rows : undefined;
       });
+      // The operator's read of the list that showed it held comes first (operators' lists are audited).
       expect(disclosed.map((a) => [a.type, a.outcome])).toEqual([
+        ['rest', '0'],
         ['110107', '0'],
         ['110113', '0'],
         ['110113', '0'],
@@ -381,7 +383,7 @@ describe('the reverse direction: a municipality-registered trajectory reaches th
       // A third send is a plain repeat: no second receipt, no second delivery.
       expect((await post(body)).status).toBe(200);
       await settle();
-      expect(await auditOf(view.id)).toHaveLength(4);
+      expect(await auditOf(view.id)).toHaveLength(5);
       expect(practiceHis.hitsFor(`tr-${id}`)).toHaveLength(1);
     });
 
@@ -517,13 +519,15 @@ describe('the reverse direction: a municipality-registered trajectory reaches th
         `SELECT type, outcome FROM audit_event WHERE tenant = $1 AND $2 = ANY(entities) ORDER BY seq`,
         [PRACTICE_AGB, `trajectory_event/${view.id}`],
       );
-      // Received once; decided at receipt and before each send; the failed disclosure, the other practice's
-      // operator's refused replay, the operator's replay and the successful disclosure all on record.
+      // Received once; decided at receipt and before each send; the failed disclosure, the operator's read of the
+      // dead list (the other practice's operator's list does not show it), the other practice's operator's refused
+      // replay, the operator's replay and the successful disclosure all on record.
       expect(audit.map((a) => [a.type, a.outcome])).toEqual([
         ['110107', '0'],
         ['110113', '0'],
         ['110113', '0'],
         ['110106', '8'],
+        ['rest', '0'],
         ['110113', '4'],
         ['110100', '0'],
         ['110113', '0'],
@@ -568,9 +572,11 @@ describe('the reverse direction: a municipality-registered trajectory reaches th
       `SELECT type, outcome FROM audit_event WHERE tenant = $1 AND $2 = ANY(entities) ORDER BY seq`,
       [PRACTICE_AGB, `trajectory_event/${view.id}`],
     );
+    // Received, denied, and the operator's read of the list that says why.
     expect(audit.map((a) => [a.type, a.outcome])).toEqual([
       ['110107', '0'],
       ['110113', '4'],
+      ['rest', '0'],
     ]);
     const [why] = await app.rt.ctx.db.query<{ outcome_desc: string }>(
       `SELECT resource::json->>'outcomeDesc' AS outcome_desc FROM audit_event
