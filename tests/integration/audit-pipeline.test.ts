@@ -189,12 +189,15 @@ describe('audit trail of the pipeline', () => {
       'a second disclosure',
       (t) => t.filter((x) => x.kind === '110106/disclose').length === 2,
     );
+    // The operator's read of the dead-letter list (operators' lists are audited), then the replay it led to.
     expect(trail.slice(4).map((t) => `${t.kind}:${t.outcome}`)).toEqual([
+      'rest/search-type:0',
       '110100/replay:0',
       '110113/AuthZ-Consent:0',
       '110106/disclose:0',
     ]);
     expect(trail[4]!.agents).toContain('https://jeugdbrug.nl/principal|api-key:operator');
+    expect(trail[5]!.agents).toContain('https://jeugdbrug.nl/principal|api-key:operator');
   });
 
   it('gives the child an overview of its disclosures in order, with decisions, recipient and data types', async () => {

@@ -147,7 +147,7 @@ describe('a consent deleted before migration 090', () => {
     await olderBuildUpsert(db, bsn, consentOf(bsn));
     await olderBuildUpsert(db, bsn, consentOf(bsn, 'inactive'));
     await db.query('DELETE FROM consent WHERE id = $1', [id]);
-    expect(await migrate(db)).toEqual(['090_consent_version_cheap.sql']);
+    expect(await migrate(db)).toEqual(['090_consent_version_cheap.sql', '091_received_service_request_withdrawn.sql']);
 
     expect((await upsertConsents(db, PRACTICE_AGB, bsn, [consentOf(bsn)])).versions[id]).toBe(3);
     expect(await versionsOf(db, id)).toEqual({ kept: [1, 2, 3], now: 3 });
