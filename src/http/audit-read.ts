@@ -116,7 +116,12 @@ export async function auditListRead(
   const byTenant = new Map<string, string[]>();
   for (const r of rows) {
     const tenant = r.practice ?? SYSTEM_TENANT;
-    byTenant.set(tenant, [...(byTenant.get(tenant) ?? []), r.ref]);
+    const refs = byTenant.get(tenant);
+    if (refs) {
+      refs.push(r.ref);
+    } else {
+      byTenant.set(tenant, [r.ref]);
+    }
   }
   if (byTenant.size === 0) {
     await auditRead(ctx, req, res, { query: req.originalUrl, target });

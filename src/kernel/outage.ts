@@ -44,18 +44,23 @@ const NODE_OUTAGE_CODES = new Set([
  */
 export const CONNECTION_WAIT_TIMEOUT = 'timeout exceeded when trying to connect';
 
+/** What ioredis says when Redis is away: its messages, which pg never uses. */
+const REDIS_OUTAGE_MESSAGES = [
+  'Connection is closed',
+  "Stream isn't writeable",
+  'Reached the max retries per request limit',
+];
+
 const OUTAGE_MESSAGES = [
   'Connection terminated',
   'connection terminated',
   CONNECTION_WAIT_TIMEOUT,
   'Client has encountered a connection error',
-  'Connection is closed',
   'connect ECONNREFUSED',
-  "Stream isn't writeable",
-  'Reached the max retries per request limit',
   'the database system is',
   'terminating connection due to administrator command',
   'Cannot use a pool after calling end',
+  ...REDIS_OUTAGE_MESSAGES,
 ];
 
 /** `err` and the errors it wraps (an AggregateError's first, as of several addresses refused; a `cause`), four deep. */
@@ -88,13 +93,6 @@ export function isOutageError(err: unknown): boolean {
   }
   return false;
 }
-
-/** What ioredis says when Redis is away: its messages, which pg never uses. */
-const REDIS_OUTAGE_MESSAGES = [
-  'Connection is closed',
-  "Stream isn't writeable",
-  'Reached the max retries per request limit',
-];
 
 /**
  * Which dependency an outage error (`isOutageError`) is about: the one a DependencyUnavailableError names, Redis for

@@ -364,10 +364,6 @@ export async function listFeedbackByState(
   );
 }
 
-/**
- * Which dead messages to a practice a batch replay sends: the practice's status updates and trajectory events that
- * died (after `since`, when given), the oldest `limit` of them, as a batch replay of deliveries takes its filter.
- */
 /** The kinds of message to a practice, each kept in a table of its own: status updates and trajectory events. */
 export const TO_PRACTICE_KINDS = ['statusUpdate', 'trajectoryEvent'] as const;
 export type ToPracticeKind = (typeof TO_PRACTICE_KINDS)[number];
