@@ -16,15 +16,20 @@ function quote(s: string): string {
   return NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : `"${s}"`;
 }
 
-/** Quoted keys, by key: an AuditEvent has a few dozen distinct keys, repeated in every row. */
+/**
+ * Quoted keys followed by their colon, by key, and the same after a comma: an AuditEvent has a few dozen distinct
+ * keys, repeated in every row.
+ */
 const quotedKeys = new Map<string, string>();
+const quotedLaterKeys = new Map<string, string>();
 
-function quoteKey(key: string): string {
-  let q = quotedKeys.get(key);
+function quoteKey(key: string, later: boolean): string {
+  const cache = later ? quotedLaterKeys : quotedKeys;
+  let q = cache.get(key);
   if (q === undefined) {
-    q = JSON.stringify(key);
-    if (quotedKeys.size < 10_000) {
-      quotedKeys.set(key, q);
+    q = `${later ? ',' : ''}${JSON.stringify(key)}:`;
+    if (cache.size < 10_000) {
+      cache.set(key, q);
     }
   }
   return q;
@@ -70,51 +75,81 @@ let unfrozenSeen = 0;
  * cannot hold, and jsonb would store as null) is written as null instead of being refused, so the writer never fails.
  */
 export function canonicalizeJcs(value: unknown): string {
+  if (typeof value !== 'object' || value === null) {
+    return canonicalScalar(value);
+  }
+  // The pieces are collected in one list and joined once: built by `+=`, the text would be a tree of a few hundred
+  // pieces that is flattened (copied piece by piece, measured: 8 µs of a 2,500 character AuditEvent's 20) the first
+  // time it is written out or hashed. Joined, it is one flat string from the start.
+  const pieces: string[] = [];
+  writeValue(value, pieces);
+  return pieces.length === 1 ? (pieces[0] as string) : pieces.join('');
+}
+
+/** A string, number, boolean, null or anything else that is not an object, as canonical JSON. */
+function canonicalScalar(value: unknown): string {
   if (typeof value === 'string') {
     return quote(value);
   }
-  if (value === null || typeof value !== 'object') {
-    return JSON.stringify(value) ?? 'null';
+  return JSON.stringify(value) ?? 'null';
+}
+
+/** Adds the canonical text of `value` to `pieces`; a frozen object's from the cache when it has been written before. */
+function writeValue(value: unknown, pieces: string[]): void {
+  if (typeof value !== 'object' || value === null) {
+    pieces.push(canonicalScalar(value));
+    return;
   }
   if (!Object.isFrozen(value)) {
     unfrozenSeen++;
-    return canonicalObject(value);
+    writeObject(value, pieces);
+    return;
   }
-  let text = canonicalOfFrozen.get(value);
-  if (text === undefined) {
-    const before = unfrozenSeen;
-    text = canonicalObject(value);
-    if (unfrozenSeen === before) {
-      canonicalOfFrozen.set(value, text);
-    }
+  const cached = canonicalOfFrozen.get(value);
+  if (cached !== undefined) {
+    pieces.push(cached);
+    return;
   }
-  return text;
+  const before = unfrozenSeen;
+  const from = pieces.length;
+  writeObject(value, pieces);
+  if (unfrozenSeen === before) {
+    // Its pieces become the one cached text, which later rows add as one piece.
+    const text = pieces.length - from === 1 ? (pieces[from] as string) : pieces.slice(from).join('');
+    pieces.length = from;
+    pieces.push(text);
+    canonicalOfFrozen.set(value, text);
+  }
 }
 
-function canonicalObject(value: object): string {
-  // Plain loops and string concatenation: this runs for every audit row written and verified, and is measurably
-  // faster than building intermediate arrays of entries.
+function writeObject(value: object, pieces: string[]): void {
+  // Plain loops: this runs for every audit row written and verified.
   if (Array.isArray(value)) {
-    let out = '[';
+    pieces.push('[');
     for (let i = 0; i < value.length; i++) {
-      out += (i === 0 ? '' : ',') + canonicalizeJcs(value[i]);
+      if (i > 0) {
+        pieces.push(',');
+      }
+      writeValue(value[i], pieces);
     }
-    return `${out}]`;
+    pieces.push(']');
+    return;
   }
   const record = value as Record<string, unknown>;
   // Default sort order compares UTF-16 code units, the same order as comparing with < and >.
   const keys = sortedKeys(record);
-  let out = '{';
+  pieces.push('{');
   let first = true;
   for (const key of keys) {
     const v = record[key];
     if (v === undefined) {
       continue;
     }
-    out += `${first ? '' : ','}${quoteKey(key)}:${canonicalizeJcs(v)}`;
+    pieces.push(quoteKey(key, !first));
+    writeValue(v, pieces);
     first = false;
   }
-  return `${out}}`;
+  pieces.push('}');
 }
 
 /**
@@ -125,30 +160,80 @@ export function chainHash(prevHash: string, seq: number, event: unknown, columns
   return chainHashOfCanonical(prevHash, seq, canonicalizeJcs(event), columnsLine);
 }
 
-const LINE_BREAK = Buffer.from('\n');
+/**
+ * `chainHash` for an event already in canonical JSON, as text (verification hashes the stored text unchanged). The
+ * writer lays its rows out as bytes instead (`layOutRow`).
+ */
+export function chainHashOfCanonical(prevHash: string, seq: number, canonical: string, columnsLine?: string): string {
+  // The one-shot hash spares creating a Hash object per row.
+  const tail = columnsLine === undefined ? '' : `\n${columnsLine}`;
+  return hash('sha256', `${prevHash}\n${seq}\n${canonical}${tail}`, 'hex');
+}
 
 /**
- * `chainHash` for an event already in canonical JSON (the writer stores that same text, so it is made once). The
- * writer passes bytes, verification text.
+ * Bytes left free in front of a row laid out for hashing (`layOutRow`), for the `prevHash\nseq\n` its hash starts
+ * with: a 64-character hash, a sequence number of up to 16 digits (every safe integer) and two line breaks.
  */
-export function chainHashOfCanonical(
-  prevHash: string,
-  seq: number,
-  canonical: string | Buffer,
-  columnsLine?: string | Buffer,
-): string {
-  if (typeof canonical === 'string') {
-    // The one-shot hash spares creating a Hash object per row.
-    const tail = columnsLine === undefined ? '' : `\n${columnsLine.toString()}`;
-    return hash('sha256', `${prevHash}\n${seq}\n${canonical}${tail}`, 'hex');
+export const HASH_PREFIX_ROOM = 82;
+
+/**
+ * A chain format 2 row laid out for hashing in one buffer: `HASH_PREFIX_ROOM` free bytes, the canonical JSON, a line
+ * break and the columns line, all as UTF-8. Its hash is then one call over one buffer (`chainHashOfLaidOut`): hashing
+ * the prefix, the canonical bytes, the line break and the columns line in separate updates of a Hash object cost
+ * about twice as much (measured: 6.2 against 3.3 µs per row of 2,900 bytes).
+ */
+export interface LaidOutRow {
+  readonly bytes: Buffer;
+  /** The canonical JSON's UTF-8 bytes: a view into `bytes`, stored as the row's text. */
+  readonly canonical: Buffer;
+}
+
+/**
+ * Rows are laid out in slabs of this many bytes: Node's own pool for small buffers holds 8 KiB, two rows of an
+ * AuditEvent, so every other row allocated a new one (measured: 4 % of the writer's CPU). A slab lives as long as a
+ * row laid out in it is retained, until its group commit: rows commit in the order they are laid out.
+ */
+const SLAB_BYTES = 256 * 1024;
+let slab = Buffer.allocUnsafeSlow(0);
+let slabUsed = 0;
+
+/** `n` bytes not zeroed, from the current slab (a new one when it is full), or on their own when they are many. */
+function allocateRow(n: number): Buffer {
+  if (n > SLAB_BYTES / 8) {
+    return Buffer.allocUnsafeSlow(n);
   }
-  // Updates spare copying the bytes into one buffer first; a string given to one would be encoded there, which costs
-  // more than hashing it (measured: 2.5 µs per row for a columns line as text, nothing measurable as bytes).
-  const h = createHash('sha256').update(`${prevHash}\n${seq}\n`).update(canonical);
-  if (columnsLine !== undefined) {
-    h.update(LINE_BREAK).update(columnsLine);
+  if (slabUsed + n > slab.length) {
+    slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+    slabUsed = 0;
   }
-  return h.digest('hex');
+  const bytes = slab.subarray(slabUsed, slabUsed + n);
+  slabUsed += n;
+  return bytes;
+}
+
+export function layOutRow(canonical: string, columnsLine: string): LaidOutRow {
+  const canonicalBytes = Buffer.byteLength(canonical);
+  const lineAt = HASH_PREFIX_ROOM + canonicalBytes + 1;
+  const bytes = allocateRow(lineAt + Buffer.byteLength(columnsLine));
+  bytes.write(canonical, HASH_PREFIX_ROOM);
+  bytes[lineAt - 1] = 0x0a;
+  bytes.write(columnsLine, lineAt);
+  return { bytes, canonical: bytes.subarray(HASH_PREFIX_ROOM, lineAt - 1) };
+}
+
+/**
+ * `chainHash` of a row laid out by `layOutRow`: the same bytes hashed, the prefix written into the room in front of
+ * them (overwriting what an earlier call wrote there). A prefix that does not fit (a head hash that is not 64
+ * characters, which the writer never makes) is hashed in front of them instead.
+ */
+export function chainHashOfLaidOut(prevHash: string, seq: number, row: LaidOutRow): string {
+  const prefix = `${prevHash}\n${seq}\n`;
+  const start = HASH_PREFIX_ROOM - Buffer.byteLength(prefix);
+  if (start < 0) {
+    return createHash('sha256').update(prefix).update(row.bytes.subarray(HASH_PREFIX_ROOM)).digest('hex');
+  }
+  row.bytes.write(prefix, start);
+  return hash('sha256', row.bytes.subarray(start), 'hex');
 }
 
 export interface ChainRow {

@@ -1,7 +1,7 @@
 import type { AuditEvent } from '@medplum/fhirtypes';
 import { bytesArray, int8Array, textArray, TEXT_OID, TIMESTAMPTZ_OID } from '../kernel/binary-array';
 import type { Db } from '../kernel/db';
-import { canonicalizeJcs, chainHashOfCanonical, GENESIS_HASH } from './chain';
+import { canonicalizeJcs, chainHashOfLaidOut, GENESIS_HASH, layOutRow, type LaidOutRow } from './chain';
 import { chainColumnsOf, columnsLine } from './chain-columns';
 import { indexFieldsOf } from './index-fields';
 
@@ -20,11 +20,12 @@ interface Prepared {
   readonly recordedMicros: number;
   readonly action: string | null;
   /**
-   * The canonical text as UTF-8 bytes, outside V8's heap: a row waits for its group commit long enough to survive a
-   * young-generation collection, and a canonical string (built by concatenation, so a tree of pieces) retained there
-   * costs more to copy than to hash. The event object itself is not retained either.
+   * The canonical text and the columns line as UTF-8 bytes in one buffer, outside V8's heap, laid out to be hashed
+   * in one call (`layOutRow`): a row waits for its group commit long enough to survive a young-generation
+   * collection, and strings retained there cost more to copy than to hash. The event object itself is not retained
+   * either. The canonical text is hashed and stored as it is: verification hashes it unchanged.
    */
-  readonly canonical: Buffer;
+  readonly row: LaidOutRow;
   readonly type: string;
   readonly subtype: string | null;
   readonly outcome: string;
@@ -36,8 +37,6 @@ interface Prepared {
    */
   readonly agents: string;
   readonly entities: string;
-  /** The search columns as chain format 2 hashes them, as UTF-8 bytes: they are hashed as bytes (see `canonical`). */
-  readonly columnsLine: Buffer;
 }
 
 /** A prepared row waiting for its group commit. */
@@ -51,7 +50,6 @@ interface Pending extends Prepared {
  * AuditEvent the columns fit). One object per row: it is made for every append.
  */
 function prepare(tenant: string, event: AuditEvent, resolve: () => void, reject: (err: unknown) => void): Pending {
-  // The canonical text is both hashed and stored as it is: verification hashes it unchanged.
   const f = indexFieldsOf(event);
   const columns = chainColumnsOf(event, f);
   return {
@@ -59,14 +57,13 @@ function prepare(tenant: string, event: AuditEvent, resolve: () => void, reject:
     id: columns.id,
     recordedMicros: columns.recordedMicros,
     action: columns.action,
-    canonical: Buffer.from(canonicalizeJcs(event)),
+    row: layOutRow(canonicalizeJcs(event), columnsLine(columns)),
     type: f.type,
     subtype: f.subtype,
     outcome: f.outcome,
     patientBsn: f.patientBsn,
     agents: arrayLiteral(f.agents),
     entities: arrayLiteral(f.entities),
-    columnsLine: Buffer.from(columnsLine(columns)),
     resolve,
     reject,
   };
@@ -396,7 +393,7 @@ function link(head: ChainHead, rows: readonly Prepared[]): Linked {
     const p = rows[i] as Prepared;
     prevHashes[i] = hash;
     seq++;
-    hash = chainHashOfCanonical(hash, seq, p.canonical, p.columnsLine);
+    hash = chainHashOfLaidOut(hash, seq, p.row);
     seqs[i] = seq;
     hashes[i] = hash;
   }
@@ -415,7 +412,7 @@ function link(head: ChainHead, rows: readonly Prepared[]): Linked {
       textArray(rows, (p) => p.patientBsn),
       textArray(rows, (p) => p.agents),
       textArray(rows, (p) => p.entities),
-      bytesArray(rows, (p) => p.canonical, TEXT_OID),
+      bytesArray(rows, (p) => p.row.canonical, TEXT_OID),
       textArray(prevHashes, (h) => h),
       textArray(hashes, (h) => h),
       newHead.seq,

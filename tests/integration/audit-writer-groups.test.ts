@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type * as chain from '../../src/audit/chain';
-import { chainHashOfCanonical } from '../../src/audit/chain';
+import { chainHashOfLaidOut } from '../../src/audit/chain';
 import { verifyTenant } from '../../src/audit/verify';
 import { AuditWriter } from '../../src/audit/writer';
 import { openDb, type Db } from '../../src/kernel/db';
@@ -13,9 +13,9 @@ import { waitFor } from '../helpers/wait-for';
 // Counts the rows hashed, to see when the writer hashes a group (the real hash still runs).
 jest.mock('../../src/audit/chain', () => {
   const actual = jest.requireActual<typeof chain>('../../src/audit/chain');
-  return { ...actual, chainHashOfCanonical: jest.fn(actual.chainHashOfCanonical) };
+  return { ...actual, chainHashOfLaidOut: jest.fn(actual.chainHashOfLaidOut) };
 });
-const hashed = chainHashOfCanonical as jest.MockedFunction<typeof chainHashOfCanonical>;
+const hashed = chainHashOfLaidOut as jest.MockedFunction<typeof chainHashOfLaidOut>;
 
 const schema = `t_audit_groups_${randomBytes(5).toString('hex')}`;
 let db: Db;

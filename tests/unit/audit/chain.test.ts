@@ -1,11 +1,17 @@
 import {
   canonicalizeJcs,
   chainHash,
+  chainHashOfCanonical,
+  chainHashOfLaidOut,
   ChainVerifier,
   GENESIS_HASH,
+  HASH_PREFIX_ROOM,
+  layOutRow,
   verifyChain,
   type ChainRow,
 } from '../../../src/audit/chain';
+import { chainColumnsOf, columnsLine } from '../../../src/audit/chain-columns';
+import { awkwardEvents } from '../../helpers/audit-awkward';
 
 /** A valid chain of `n` rows starting after `start`. */
 function chainOf(n: number, start = { seq: 0, hash: GENESIS_HASH }): ChainRow[] {
@@ -114,5 +120,47 @@ describe('chain format 2 rows', () => {
     const row = { seq: 1, resource, storedText: spaced, prevHash: GENESIS_HASH, hash, columnsLine: line };
     expect(verifyChain([row]).ok).toBe(false);
     expect(verifyChain([{ ...row, storedText: undefined }]).ok).toBe(true);
+  });
+});
+
+describe('a row laid out for hashing (the writer)', () => {
+  const lines = awkwardEvents.map((e) => columnsLine(chainColumnsOf(e)));
+
+  it('hashes to what chainHash makes of the AuditEvent and its columns line, at every length of seq', () => {
+    const seqs = [1, 9, 10, 12_345, 2 ** 31, Number.MAX_SAFE_INTEGER];
+    awkwardEvents.forEach((e, i) => {
+      const row = layOutRow(canonicalizeJcs(e), lines[i]!);
+      for (const seq of seqs) {
+        const prev = chainHash(GENESIS_HASH, seq, { seq });
+        expect(chainHashOfLaidOut(prev, seq, row)).toBe(chainHash(prev, seq, e, lines[i]));
+      }
+    });
+  });
+
+  it('keeps the canonical text as its stored bytes, however often its prefix is written', () => {
+    awkwardEvents.forEach((e, i) => {
+      const row = layOutRow(canonicalizeJcs(e), lines[i]!);
+      chainHashOfLaidOut(GENESIS_HASH, 1, row);
+      chainHashOfLaidOut(GENESIS_HASH, Number.MAX_SAFE_INTEGER, row);
+      expect(row.canonical.toString('utf8')).toBe(canonicalizeJcs(e));
+      expect(row.bytes.subarray(HASH_PREFIX_ROOM).toString('utf8')).toBe(`${canonicalizeJcs(e)}\n${lines[i]}`);
+    });
+  });
+
+  it('hashes a head that does not fit the room in front of it as chainHash does', () => {
+    const e = awkwardEvents[0]!;
+    const row = layOutRow(canonicalizeJcs(e), lines[0]!);
+    const long = 'é'.repeat(64);
+    expect(chainHashOfLaidOut(long, 7, row)).toBe(chainHash(long, 7, e, lines[0]));
+    expect(chainHashOfLaidOut(long, 7, row)).toBe(chainHashOfCanonical(long, 7, canonicalizeJcs(e), lines[0]));
+  });
+
+  it('is laid out whole whatever its size, in a shared slab or on its own', () => {
+    const big = { resourceType: 'AuditEvent', id: 'big', outcomeDesc: 'x'.repeat(100_000) };
+    const rows = [big, ...awkwardEvents, big].map((e) => [e, layOutRow(canonicalizeJcs(e), 'line')] as const);
+    for (const [e, row] of rows) {
+      expect(row.canonical.toString('utf8')).toBe(canonicalizeJcs(e));
+      expect(chainHashOfLaidOut(GENESIS_HASH, 3, row)).toBe(chainHash(GENESIS_HASH, 3, e, 'line'));
+    }
   });
 });
