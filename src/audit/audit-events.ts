@@ -847,6 +847,20 @@ export const MAX_AUDITED_QUERY_BYTES = 2048;
  * the row to a request log or a client's own record. The child a search named is an entity of its own, kept in full.
  */
 function queryEntity(query: string): AuditEventEntity {
+  if (lastQuery?.query !== query) {
+    lastQuery = { query, entity: deepFreeze(newQueryEntity(query)) };
+  }
+  return lastQuery.entity;
+}
+
+/**
+ * The entity of the query recorded last, frozen: a busy read (`$explain`) is recorded with the same query every time,
+ * whose entity, and its canonical text (chain.ts keeps that of frozen parts), are then made once. One query only, so
+ * no more of what callers asked for is kept than the last of it.
+ */
+let lastQuery: { readonly query: string; readonly entity: AuditEventEntity } | undefined;
+
+function newQueryEntity(query: string): AuditEventEntity {
   const bytes = Buffer.from(query, 'utf8');
   if (bytes.length <= MAX_AUDITED_QUERY_BYTES) {
     return { type: SYSTEM_OBJECT, role: QUERY_ROLE, query: bytes.toString('base64') };

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { validateResource } from '@medplum/core';
 import type { AuditEvent, AuditEventEntity } from '@medplum/fhirtypes';
 import { dataAccess, MAX_AUDITED_QUERY_BYTES, type AuditActor } from '../../../src/audit/audit-events';
+import { canonicalizeJcs } from '../../../src/audit/chain';
 import { BSN_SYSTEM } from '../../../src/kernel/fhir/identifiers';
 import { initFhirValidation } from '../../../src/kernel/fhir/validation';
 
@@ -55,5 +56,20 @@ describe('the query a read AuditEvent keeps', () => {
     expect(kept).not.toContain('\uFFFD');
     expect(query.startsWith(kept)).toBe(true);
     expect(Buffer.byteLength(kept)).toBe(MAX_AUDITED_QUERY_BYTES - 1);
+  });
+
+  it('makes the entity of a query read again once, frozen, with the same canonical text as a new one', () => {
+    const query = '/policy/v1/$explain';
+    const [first, again] = [read(query), read(query)];
+    expect(queryOf(again)).toBe(queryOf(first));
+    expect(Object.isFrozen(queryOf(first))).toBe(true);
+    expect(decoded(again)).toBe(query);
+    const other = read('/fhir/Consent?patient=111222333');
+    expect(decoded(other)).toBe('/fhir/Consent?patient=111222333');
+    // Back to the first query: an entity of its own again, equal to the one before, and canonically the same.
+    const third = read(query);
+    expect(queryOf(third)).not.toBe(queryOf(first));
+    expect(queryOf(third)).toEqual(queryOf(first));
+    expect(canonicalizeJcs(third)).toBe(canonicalizeJcs(JSON.parse(JSON.stringify(third)) as AuditEvent));
   });
 });
