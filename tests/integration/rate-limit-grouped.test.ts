@@ -36,7 +36,7 @@ describe('the shared rate limit counts concurrent takes of one caller together',
 
     const grouped = limiter();
     const consume = jest.spyOn(RateLimiterRedis.prototype, 'consume');
-    const together = await Promise.all(Array.from({ length: 10 }, () => grouped.take('caller')));
+    const together = await Promise.all(Array.from({ length: 10 }, async () => grouped.take('caller')));
 
     expect(verdicts(oneByOne)).toEqual([
       ...[5, 4, 3, 2, 1, 0].map((remaining) => ({ allowed: true, remaining, limit: 6, retryAfter: undefined })),
