@@ -165,7 +165,7 @@ const noteCommand = perResource((queues: QueueSet): GroupCall<NoteCommand, strin
   grouped(
     (commands) => runCommands(queues, commands),
     (c) => runCommand(queues, c),
-    { maxInFlight: 2 },
+    { maxInFlight: 2, collect: 'turn' },
   ),
 );
 

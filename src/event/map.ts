@@ -11,7 +11,7 @@ import { childConsentsOnce, decideAndRecord, purposeOf, reasonText } from './dec
 import { decisionText } from '../policy/reason-words';
 import type { MapJobData } from './queues';
 import { PAYLOAD_PURGED, RECEIPT_RECORDED, TERMINAL_STATES } from './states';
-import { openEvent, PayloadPurgedError } from './stored-event';
+import { handOnEvent, openEvent, PayloadPurgedError } from './stored-event';
 import { newDelivery } from './idempotency-key';
 import { deniedForConsent, recheckConsentDenial, redecideForChild } from './redecide';
 import {
@@ -127,6 +127,8 @@ export async function processMapJob(ctx: PipelineContext, data: MapJobData): Pro
     passing,
   });
   logEventStates(ctx.log, { ...trace, states: [...passing, 'decided'], reason: reasonText(decision) });
+  // Done with the event: its delivery's job in this process takes it instead of opening the same bytes again.
+  handOnEvent(ctx.cipher, row, event);
   await groupedEnqueueDeliver(ctx.queues)({ delivery, traceId: data.traceId });
   return 'decided';
 }

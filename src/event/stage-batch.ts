@@ -24,6 +24,11 @@ export interface GroupOptions {
   readonly maxGroup?: number;
   /** How many groups of this kind may run at once before new calls wait for one to finish. */
   readonly maxInFlight?: number;
+  /**
+   * How long a group collects while a slot is free: to the end of the current tick (`tick`, the default), or of the
+   * event loop's turn (`turn`: the I/O callbacks of one poll, so calls made by jobs woken by different answers).
+   */
+  readonly collect?: 'tick' | 'turn';
 }
 
 export type GroupCall<K, V> = (key: K) => Promise<V>;
@@ -68,9 +73,16 @@ export function grouped<K, V>(
     {
       cache: false,
       maxBatchSize: opts.maxGroup ?? 100,
-      // Group commit: go at once when a slot is free, otherwise keep collecting until one is.
+      // Group commit: go at once when a slot is free, otherwise keep collecting until one is. "At once" is the end of
+      // the tick, or with `collect: 'turn'` the end of the event loop's turn: the answers that arrived together
+      // (the HTTP answers of several deliveries, read in one poll) then make one group instead of one each.
       batchScheduleFn: (dispatch) => {
-        process.nextTick(() => (inFlight < maxInFlight ? dispatch() : waiting.push(dispatch)));
+        const go = () => (inFlight < maxInFlight ? dispatch() : waiting.push(dispatch));
+        if (opts.collect === 'turn') {
+          setImmediate(go);
+        } else {
+          process.nextTick(go);
+        }
       },
     },
   );

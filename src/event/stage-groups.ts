@@ -115,19 +115,20 @@ export const stageStatements = perResource((db: Db): StageStatements => {
       return children.map((c) => found.get(childKey(c.tenant, c.patientBsn)) ?? []);
     },
     (c) => listStoredConsents(db, c.tenant, c.patientBsn),
-    { maxInFlight: 2 },
+    { maxInFlight: 2, collect: 'turn' },
   );
   // With and without a delivery to finish, in the same groups.
   const recordDisclosure = grouped(
     (ds: readonly DisclosureToRecord[]) => recordDisclosuresAndCheck(db, ds),
     async (d: DisclosureToRecord) => (await recordDisclosuresAndCheck(db, [d]))[0]!,
+    { collect: 'turn' },
   );
   return {
     storedConsents,
     sealedEvent: grouped(
       async (ids) => byKey(await getSealedEvents(db, ids), (r) => r.id, ids),
       (id) => tryGetSealedEvent(db, id),
-      { maxInFlight: 2 },
+      { maxInFlight: 2, collect: 'turn' },
     ),
     decideAndCreateDelivery: grouped(
       async (ds) => {
@@ -142,11 +143,12 @@ export const stageStatements = perResource((db: Db): StageStatements => {
         );
       },
       (d) => decideAndCreateDelivery(db, d),
+      { collect: 'turn' },
     ),
     deliveryWork: grouped(
       async (ids) => byKey(await getDeliveryWorks(db, ids), (r) => r.id, ids),
       (id) => tryGetDeliveryWork(db, id),
-      { maxInFlight: 2 },
+      { maxInFlight: 2, collect: 'turn' },
     ),
     finishDelivery: grouped(
       async (ds) => {
@@ -160,6 +162,7 @@ export const stageStatements = perResource((db: Db): StageStatements => {
         return ds.map((d) => answers.get(d) ?? false);
       },
       (d) => finishDelivery(db, d),
+      { collect: 'turn' },
     ),
     resetDestinationFailures: grouped(
       async (ids) => {
@@ -167,6 +170,7 @@ export const stageStatements = perResource((db: Db): StageStatements => {
         return ids.map(() => undefined);
       },
       (id) => resetDestinationFailures(db, id),
+      { collect: 'turn' },
     ),
     recordDeliveredDisclosure: recordDisclosure,
   };
@@ -186,7 +190,7 @@ export const groupedEnqueueDeliver = perResource((queues: QueueSet): GroupCall<D
       return jobs.map(() => undefined);
     },
     (j) => queues.enqueueDeliver(j.delivery, j.traceId),
-    { maxInFlight: 2 },
+    { maxInFlight: 2, collect: 'turn' },
   ),
 );
 

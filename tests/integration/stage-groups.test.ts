@@ -6,42 +6,22 @@ import { processDeliverJob } from '../../src/event/deliver';
 import { processMapJob } from '../../src/event/map';
 import { deliverJobId, mapJobId, type DeliverJobData } from '../../src/event/queues';
 import { buildContactEvent, buildDestination, buildReferralEvent } from '../helpers/builders';
-import { TestReceiver } from '../helpers/receiver';
-import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
 import { waitFor } from '../helpers/wait-for';
+import { useStageApp } from '../helpers/stage-app';
 
 // The map stage's jobs, run together as BullMQ's concurrency runs them, share one statement per step
 // (src/event/stage-groups.ts). These tests call the stage directly (ROLE=api: no worker takes the jobs) so that
 // every member of the group is known, and check what grouping must not change.
 
 describe('map jobs that run together', () => {
-  let receiver: TestReceiver;
-  let app: TestApp;
-  const destination = () => buildDestination(receiver.url).id;
-
-  beforeAll(async () => {
-    receiver = await new TestReceiver().start();
-    app = await startTestApp({ receiverUrl: receiver.url, env: { ROLE: 'api' } });
-  });
-
-  afterAll(async () => {
-    await app.close();
-    await receiver.stop();
-    await cleanupTestEnv(app.testEnv);
-  });
-
-  async function receive(count: number): Promise<string[]> {
-    const res = await app.request('/his/v1/events', {
-      json: Array.from({ length: count }, () => buildReferralEvent()),
-    });
-    expect(res.status).toBe(202);
-    return ((await res.json()) as { receipts: { id: string }[] }).receipts.map((r) => r.id);
-  }
+  const stage = useStageApp();
+  const { receive } = stage;
+  const destination = () => buildDestination(stage.receiver.url).id;
 
   /** Sends `count` requests of one event each at once; returns each request's one receipt, in order. */
   async function receiveOneEach(count: number): Promise<{ status: string; id: string }[]> {
     const answers = await Promise.all(
-      Array.from({ length: count }, () => app.request('/his/v1/events', { json: buildReferralEvent() })),
+      Array.from({ length: count }, () => stage.app.request('/his/v1/events', { json: buildReferralEvent() })),
     );
     return Promise.all(
       answers.map(async (res) => {
@@ -53,10 +33,10 @@ describe('map jobs that run together', () => {
     );
   }
 
-  const map = (inboxId: string) => processMapJob(app.rt.ctx, { inboxId, traceId: 'stage-groups-test' });
+  const map = (inboxId: string) => processMapJob(stage.app.rt.ctx, { inboxId, traceId: 'stage-groups-test' });
 
   async function deliveriesOf(ids: readonly string[]) {
-    return app.rt.ctx.db.query<{ id: string; inbox_id: string; idempotency_key: string; round: number }>(
+    return stage.app.rt.ctx.db.query<{ id: string; inbox_id: string; idempotency_key: string; round: number }>(
       'SELECT id, inbox_id, idempotency_key, round FROM delivery WHERE inbox_id = ANY($1::uuid[])',
       [ids],
     );
@@ -78,7 +58,7 @@ describe('map jobs that run together', () => {
       expect(d.idempotency_key).toBe(idempotencyKeyOf(d.inbox_id, destination()));
     }
     // The history of each event in order, as one job alone would have written it.
-    const history = await app.rt.ctx.db.query<{ inbox_id: string; states: string[] }>(
+    const history = await stage.app.rt.ctx.db.query<{ inbox_id: string; states: string[] }>(
       `SELECT inbox_id, array_agg(state ORDER BY id) AS states FROM inbox_history
        WHERE inbox_id = ANY($1::uuid[]) GROUP BY inbox_id`,
       [ids],
@@ -86,7 +66,7 @@ describe('map jobs that run together', () => {
     expect(history).toHaveLength(20);
     history.forEach((h) => expect(h.states).toEqual(['received', 'mapped', 'decided']));
     // One deliver job per delivery, under the delivery's own job id (its own attempts and dead letter).
-    const queue = app.rt.ctx.queues.getDeliverQueue(destination());
+    const queue = stage.app.rt.ctx.queues.getDeliverQueue(destination());
     const jobs = await Promise.all(deliveries.map((d) => queue.getJob(deliverJobId(d.id, d.round))));
     expect(jobs.map((j) => j?.data.deliveryId)).toEqual(deliveries.map((d) => d.id));
   });
@@ -103,7 +83,7 @@ describe('map jobs that run together', () => {
     const deliveries = await deliveriesOf(ids);
     expect(deliveries).toHaveLength(5);
     expect(new Set(deliveries.map((d) => d.inbox_id))).toEqual(new Set(ids));
-    const decided = await app.rt.ctx.db.query<{ n: number }>(
+    const decided = await stage.app.rt.ctx.db.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM inbox_history WHERE inbox_id = ANY($1::uuid[]) AND state = 'decided'`,
       [ids],
     );
@@ -112,7 +92,7 @@ describe('map jobs that run together', () => {
 
   it("reads a referral's consents once for both its monitoring count and its decision", async () => {
     const [id] = await receive(1);
-    const db = app.rt.ctx.db;
+    const db = stage.app.rt.ctx.db;
     const countedReferrals = async () =>
       (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM report_referral'))[0]!.n;
     const countedBefore = await countedReferrals();
@@ -128,9 +108,9 @@ describe('map jobs that run together', () => {
       },
     };
 
-    expect(await processMapJob({ ...app.rt.ctx, db: counting }, { inboxId: id!, traceId: 'stage-groups-test' })).toBe(
-      'decided',
-    );
+    expect(
+      await processMapJob({ ...stage.app.rt.ctx, db: counting }, { inboxId: id!, traceId: 'stage-groups-test' }),
+    ).toBe('decided');
     expect(consentReads).toHaveLength(1);
     // Both decisions were made: the referral counts in the monitoring figures, and it has its delivery.
     expect(await countedReferrals()).toBe(countedBefore + 1);
@@ -141,22 +121,24 @@ describe('map jobs that run together', () => {
     const [id] = await receive(1);
     expect(await map(id!)).toBe('decided');
     const [delivery] = await deliveriesOf([id!]);
-    const opened = jest.spyOn(app.rt.ctx.cipher, 'decrypt');
+    // A cipher of its own, which the map stage handed no event on to (event-handed-on.test.ts): the job opens it.
+    const cipher = { ...stage.app.rt.ctx.cipher };
+    const opened = jest.spyOn(cipher, 'decrypt');
     try {
       const job = { data: { deliveryId: delivery!.id, traceId: 'stage-groups-test' } } as Job<DeliverJobData>;
-      expect(await processDeliverJob(app.rt.ctx, job)).toBe('delivered');
+      expect(await processDeliverJob({ ...stage.app.rt.ctx, cipher }, job)).toBe('delivered');
       expect(opened).toHaveBeenCalledTimes(1);
     } finally {
       opened.mockRestore();
     }
     // Still recorded as before: delivered, with what it disclosed about the child.
-    const [row] = await app.rt.ctx.db.query<{ state: string; disclosed: number }>(
+    const [row] = await stage.app.rt.ctx.db.query<{ state: string; disclosed: number }>(
       `SELECT d.state, (SELECT count(*)::int FROM child_disclosure c WHERE c.delivery_id = d.id) AS disclosed
        FROM delivery d WHERE d.id = $1`,
       [delivery!.id],
     );
     expect(row).toEqual({ state: 'delivered', disclosed: 1 });
-    expect(receiver.stored.has(delivery!.idempotency_key)).toBe(true);
+    expect(stage.receiver.stored.has(delivery!.idempotency_key)).toBe(true);
   });
 
   it('contact deliveries running together ask about corrections at the destination in one statement, each about its own', async () => {
@@ -168,7 +150,7 @@ describe('map jobs that run together', () => {
       eventId: `${String(older.eventId)}-corrected`,
       contact: { ...(older.contact as object), durationMinutes: 45 },
     };
-    const res = await app.request('/his/v1/events', {
+    const res = await stage.app.request('/his/v1/events', {
       json: [older, correction, ...Array.from({ length: 9 }, () => buildContactEvent())],
     });
     expect(res.status).toBe(202);
@@ -178,13 +160,16 @@ describe('map jobs that run together', () => {
     const ids = [olderId!, correctionId!, ...otherIds];
     expect(await Promise.all(ids.map(map))).toEqual(ids.map(() => 'decided'));
     const deliveryOf = new Map((await deliveriesOf(ids)).map((d) => [d.inbox_id, d.id]));
+    // A cipher of its own, which the map stage handed no event on to (event-handed-on.test.ts): each job opens its
+    // event, and the openings below say when all ten have.
+    const cipher = { ...stage.app.rt.ctx.cipher };
     const deliver = (inboxId: string) =>
-      processDeliverJob(app.rt.ctx, {
+      processDeliverJob({ ...stage.app.rt.ctx, cipher }, {
         data: { deliveryId: deliveryOf.get(inboxId)!, traceId: 'stage-groups-test' },
       } as Job<DeliverJobData>);
     expect(await deliver(correctionId!)).toBe('delivered');
 
-    const { db, cipher } = app.rt.ctx;
+    const { db } = stage.app.rt.ctx;
     const opened = jest.spyOn(cipher, 'decrypt');
     const realQuery = db.query.bind(db);
     let correctionReads = 0;
@@ -211,19 +196,19 @@ describe('map jobs that run together', () => {
 
   it('one request with an event sent twice: the first is accepted, the second is its duplicate', async () => {
     const event = buildReferralEvent();
-    const res = await app.request('/his/v1/events', { json: [event, buildReferralEvent(), event] });
+    const res = await stage.app.request('/his/v1/events', { json: [event, buildReferralEvent(), event] });
     expect(res.status).toBe(202);
     const { receipts } = (await res.json()) as { receipts: { status: string; id: string }[] };
     expect(receipts.map((r) => r.status)).toEqual(['accepted', 'accepted', 'duplicate']);
     expect(receipts[2]!.id).toBe(receipts[0]!.id);
-    const again = await app.request('/his/v1/events', { json: [buildReferralEvent(), event] });
+    const again = await stage.app.request('/his/v1/events', { json: [buildReferralEvent(), event] });
     const second = (await again.json()) as { receipts: { status: string; id: string }[] };
     expect(second.receipts.map((r) => r.status)).toEqual(['accepted', 'duplicate']);
     expect(second.receipts[1]!.id).toBe(receipts[0]!.id);
   });
 
   it('requests received at the same moment store their events in one statement, each with its own receipt', async () => {
-    const { db, cipher } = app.rt.ctx;
+    const { db, cipher } = stage.app.rt.ctx;
     // Each request seals its event (twice: record and canonical event) right before it asks to store it.
     const seal = jest.spyOn(cipher, 'encrypt');
     const realQuery = db.query.bind(db);
@@ -253,9 +238,9 @@ describe('map jobs that run together', () => {
   });
 
   it('requests received at the same moment check their referrals in one statement, each refused only for its own', async () => {
-    const { db, cipher } = app.rt.ctx;
+    const { db, cipher } = stage.app.rt.ctx;
     const earlier = buildReferralEvent();
-    expect((await app.request('/his/v1/events', { json: earlier })).status).toBe(202);
+    expect((await stage.app.request('/his/v1/events', { json: earlier })).status).toBe(202);
     // The earlier referral's id for another child: refused (409 at referral.id), alone in its request.
     const reused = buildReferralEvent({ referral: earlier.referral });
     const events = Array.from({ length: 20 }, (_, i) => (i === 7 ? reused : buildReferralEvent()));
@@ -272,7 +257,7 @@ describe('map jobs that run together', () => {
       return realQuery(sql, params);
     });
     try {
-      const answers = await Promise.all(events.map((json) => app.request('/his/v1/events', { json })));
+      const answers = await Promise.all(events.map((json) => stage.app.request('/his/v1/events', { json })));
       expect(answers.map((r) => r.status)).toEqual(events.map((_, i) => (i === 7 ? 409 : 202)));
       const refusal = (await answers[7]!.json()) as { issue: { expression?: string[] }[] };
       expect(refusal.issue[0]!.expression).toEqual(['referral.id']);
@@ -288,7 +273,7 @@ describe('map jobs that run together', () => {
 
   it('the same event in two requests received at the same moment is accepted once, the other its duplicate', async () => {
     const event = buildReferralEvent();
-    const answers = await Promise.all([1, 2].map(() => app.request('/his/v1/events', { json: event })));
+    const answers = await Promise.all([1, 2].map(() => stage.app.request('/his/v1/events', { json: event })));
     const receipts = await Promise.all(
       answers.map(async (res) => ((await res.json()) as { receipts: { status: string; id: string }[] }).receipts[0]!),
     );
@@ -297,7 +282,7 @@ describe('map jobs that run together', () => {
   });
 
   it('requests received at the same moment add their map jobs together, each under its own event id', async () => {
-    const queues = app.rt.ctx.queues;
+    const queues = stage.app.rt.ctx.queues;
     // Each request hands its map jobs to the grouped enqueue and then waits for them through `timed`.
     const timed = jest.spyOn(queues, 'timed');
     const requestsAtEnqueue = () => timed.mock.calls.filter(([, what]) => what === 'enqueue map').length;
@@ -332,7 +317,7 @@ describe('map jobs that run together', () => {
     }
   });
   it('adds a lone job as itself and several in one addBulk, each under its own id either way', async () => {
-    const queues = app.rt.ctx.queues;
+    const queues = stage.app.rt.ctx.queues;
     const add = jest.spyOn(queues.map, 'add');
     const addBulk = jest.spyOn(queues.map, 'addBulk');
     const ids = ['00000000-0000-4000-8000-0000000000a1', '00000000-0000-4000-8000-0000000000a2'];
@@ -362,7 +347,7 @@ describe('map jobs that run together', () => {
    */
   async function watchRoundTrips(): Promise<{ db: Db; seen: string[]; stop: () => void }> {
     const seen: string[] = [];
-    const db = app.rt.ctx.db;
+    const db = stage.app.rt.ctx.db;
     const kindOf = (sql: string): string | undefined =>
       /FROM consent c\b/.test(sql)
         ? 'consents'
@@ -385,14 +370,14 @@ describe('map jobs that run together', () => {
         return rows;
       },
     };
-    const append = app.rt.ctx.audit.append.bind(app.rt.ctx.audit);
-    const audit = jest.spyOn(app.rt.ctx.audit, 'append').mockImplementation(async (tenant, event) => {
+    const append = stage.app.rt.ctx.audit.append.bind(stage.app.rt.ctx.audit);
+    const audit = jest.spyOn(stage.app.rt.ctx.audit, 'append').mockImplementation(async (tenant, event) => {
       seen.push('audit appended');
       await append(tenant, event);
       seen.push('audit durable');
     });
     // The sent-once note's commands, one at a time here: a read, or a write that says whether it notes the audit.
-    const client = (await app.rt.ctx.queues.redisClient()) as unknown as Record<
+    const client = (await stage.app.rt.ctx.queues.redisClient()) as unknown as Record<
       'get' | 'set',
       (...args: unknown[]) => Promise<unknown>
     >;
@@ -422,7 +407,7 @@ describe('map jobs that run together', () => {
     const [id] = await receive(1);
     const { db, seen, stop } = await watchRoundTrips();
     try {
-      expect(await processMapJob({ ...app.rt.ctx, db }, { inboxId: id!, traceId: 'stage-groups-test' })).toBe(
+      expect(await processMapJob({ ...stage.app.rt.ctx, db }, { inboxId: id!, traceId: 'stage-groups-test' })).toBe(
         'decided',
       );
     } finally {
@@ -442,11 +427,11 @@ describe('map jobs that run together', () => {
     const [delivery] = await deliveriesOf([id!]);
     // Notes an earlier test's deliveries left to drop would ride in one script with this job's note commands, and
     // the commands are watched one at a time: they go first.
-    await flushAcceptedSendDrops(app.rt.ctx.queues);
+    await flushAcceptedSendDrops(stage.app.rt.ctx.queues);
     const { db, seen, stop } = await watchRoundTrips();
     try {
       const job = { data: { deliveryId: delivery!.id, traceId: 'stage-groups-test' } } as Job<DeliverJobData>;
-      expect(await processDeliverJob({ ...app.rt.ctx, db }, job)).toBe('delivered');
+      expect(await processDeliverJob({ ...stage.app.rt.ctx, db }, job)).toBe('delivered');
     } finally {
       stop();
     }

@@ -2,7 +2,9 @@ import { grouped, perResource } from '../../../src/event/stage-batch';
 import { DependencyUnavailableError } from '../../../src/kernel/outage';
 
 /** A group function that records the groups it was given, answering each key with `key * 10`. */
-function recording(opts: { failWhen?: (key: number) => boolean; hold?: Promise<void> } = {}) {
+function recording(
+  opts: { failWhen?: (key: number) => boolean; hold?: Promise<void>; collect?: 'tick' | 'turn' } = {},
+) {
   const groups: number[][] = [];
   const singles: number[] = [];
   const call = grouped<number, number>(
@@ -20,7 +22,7 @@ function recording(opts: { failWhen?: (key: number) => boolean; hold?: Promise<v
         ? Promise.reject(new Error(`key ${key} fails on its own too`))
         : Promise.resolve(key * 10);
     },
-    { maxGroup: 5 },
+    { maxGroup: 5, ...(opts.collect ? { collect: opts.collect } : {}) },
   );
   return { call, groups, singles };
 }
@@ -105,6 +107,34 @@ describe('grouped: the calls of concurrent jobs as one group', () => {
       [1, 2],
       [3, 4, 5],
     ]);
+  });
+});
+
+/** Calls made from separate callbacks of one turn of the event loop, as jobs woken by answers read in one poll. */
+async function callsFromSeparateCallbacks(call: (key: number) => Promise<number>, keys: number[]): Promise<number[]> {
+  return Promise.all(keys.map((k) => new Promise<number>((resolve) => setImmediate(() => resolve(call(k))))));
+}
+
+describe("grouped, collecting to the end of the event loop's turn", () => {
+  it('by default a call made in a callback of its own goes alone, at the end of its tick', async () => {
+    const { call, groups, singles } = recording();
+    await expect(callsFromSeparateCallbacks(call, [1, 2, 3])).resolves.toEqual([10, 20, 30]);
+    expect(groups).toEqual([]);
+    expect(singles).toEqual([1, 2, 3]);
+  });
+
+  it("with collect 'turn' the calls of one turn's callbacks go as one group", async () => {
+    const { call, groups, singles } = recording({ collect: 'turn' });
+    await expect(callsFromSeparateCallbacks(call, [1, 2, 3])).resolves.toEqual([10, 20, 30]);
+    expect(groups).toEqual([[1, 2, 3]]);
+    expect(singles).toEqual([]);
+  });
+
+  it("with collect 'turn' a lone call still goes at once, on its own", async () => {
+    const { call, groups, singles } = recording({ collect: 'turn' });
+    await expect(call(7)).resolves.toBe(70);
+    expect(groups).toEqual([]);
+    expect(singles).toEqual([7]);
   });
 });
 
