@@ -5,7 +5,7 @@ import { ageOnDay } from './age';
 import { amsterdamDay } from '../kernel/dutch-time';
 import { permitsEveryClass, stanceOf, type ConsentContext, type Stance, type StanceMissCode } from './consent-rules';
 import { compileConsent, type CompiledConsent } from './compiled-consent';
-import { selectAgreements } from './select-agreement';
+import { sameClasses as sameClassList, selectAgreements } from './select-agreement';
 import type {
   AgreementRef,
   CancelledReferral,
@@ -26,6 +26,7 @@ const dayInAmsterdam = amsterdamDay;
 const selectFitting = selectAgreements;
 const permitsEvery = permitsEveryClass;
 const ageOn = ageOnDay;
+const sameClasses = sameClassList;
 
 /**
  * The policy engine: whether data about a child may go from a GP practice to a municipality, and on what grounds.
@@ -251,8 +252,8 @@ function permit(
   reason: DecisionReason,
   consentIds: readonly string[],
   direction: SharingDirection,
+  compiled: CompiledAgreement = compileAgreement(agreement),
 ): Decision {
-  const compiled = compileAgreement(agreement);
   return {
     effect: 'permit',
     reasons: [reason],
@@ -261,18 +262,6 @@ function permit(
     consentIds,
     obligations: obligationsOf(compiled, classes, direction),
   };
-}
-
-function sameClasses(a: readonly DataClass[], b: readonly DataClass[]): boolean {
-  if (a.length !== b.length) {
-    return false;
-  }
-  for (let i = 0; i < a.length; i++) {
-    if (a[i] !== b[i]) {
-      return false;
-    }
-  }
-  return true;
 }
 
 /** The allow-list of each requested class in one direction, made once per agreement and list of classes. */
@@ -319,12 +308,25 @@ function listedBefore(guardians: DecisionFacts['guardians'], index: number, rela
 }
 
 /**
- * Guardians with authority, once each, into `out` and their RelatedPerson ids into `ids`; an id listed twice counts
- * as having authority if either entry says so.
+ * Guardians with authority, once each, and their RelatedPerson ids at the same index; an id listed twice counts as
+ * having authority if either entry says so. Each list is made at its final length: a list that grows from empty
+ * reserves room for 17 on its first push, the larger part of what a decision allocated when measured.
  */
-function guardiansWithAuthority(facts: Pick<DecisionFacts, 'guardians'>, out: Person[], ids: string[]): void {
+function guardiansWithAuthority(facts: Pick<DecisionFacts, 'guardians'>): {
+  guardians: Person[];
+  ids: string[];
+} {
   const guardians = facts.guardians;
+  let count = 0;
   for (let i = 0; i < guardians.length; i++) {
+    const g = guardians[i] as GuardianFact;
+    if (g.hasAuthority && !listedBefore(guardians, i, g.relatedPersonId)) {
+      count++;
+    }
+  }
+  const out = new Array<Person>(count);
+  const ids = new Array<string>(count);
+  for (let i = 0, k = 0; i < guardians.length; i++) {
     const g = guardians[i] as GuardianFact;
     if (g.hasAuthority && !listedBefore(guardians, i, g.relatedPersonId)) {
       const guardian: MutablePerson = {
@@ -338,10 +340,12 @@ function guardiansWithAuthority(facts: Pick<DecisionFacts, 'guardians'>, out: Pe
       if (g.relationship !== undefined) {
         guardian.relationship = g.relationship;
       }
-      out.push(guardian);
-      ids.push(g.relatedPersonId);
+      out[k] = guardian;
+      ids[k] = g.relatedPersonId;
+      k++;
     }
   }
+  return { guardians: out, ids };
 }
 
 /**
@@ -421,14 +425,16 @@ function everyonePermits(
   speakers: Speakers,
 ): Decision | undefined {
   const permitIds: string[] = [];
-  const people: Person[] = [];
+  // At its final length (see guardiansWithAuthority): everyone who speaks, once each, when this returns a permit.
+  const people = new Array<Person>((speakers.child ? 1 : 0) + (speakers.guardians ? facts.guardians.length : 0));
+  let k = 0;
   let consented = '';
   if (speakers.child) {
     if (!permitsEvery(true, facts.childId, ctx, permitIds)) {
       return undefined;
     }
     consented = named(facts.child);
-    people.push(facts.child);
+    people[k++] = facts.child;
   }
   if (speakers.guardians) {
     if (facts.guardians.length === 0) {
@@ -440,11 +446,19 @@ function everyonePermits(
         return undefined;
       }
       consented = consented === '' ? named(guardian) : `${consented}, ${named(guardian)}`;
-      people.push(guardian);
+      people[k++] = guardian;
     }
   }
-  const detail = compileAgreement(agreement).consentOf + consented;
-  return permit(agreement, classes, { code: 'permitted-by-consent', detail, people }, permitIds, ctx.direction);
+  const compiled = compileAgreement(agreement);
+  const detail = compiled.consentOf + consented;
+  return permit(
+    agreement,
+    classes,
+    { code: 'permitted-by-consent', detail, people },
+    permitIds,
+    ctx.direction,
+    compiled,
+  );
 }
 
 /** Legal basis consent: the people the child's age names must have permitted. */
@@ -633,10 +647,13 @@ export function decide(request: DecisionRequest, facts: DecisionFacts<Consent | 
       return decision;
     }
   }
-  const guardians: Person[] = [];
-  const guardianIds: string[] = [];
-  guardiansWithAuthority(facts, guardians, guardianIds);
-  const parties: Parties = { child: childOf(facts), childId: facts.patient.id, guardians, guardianIds };
+  const withAuthority = guardiansWithAuthority(facts);
+  const parties: Parties = {
+    child: childOf(facts),
+    childId: facts.patient.id,
+    guardians: withAuthority.guardians,
+    guardianIds: withAuthority.ids,
+  };
   const ctx: ConsentContext = {
     day,
     atMs: request.at.getTime(),

@@ -125,10 +125,86 @@ function candidatesOf(
 }
 
 /**
+ * The last selection made from one agreement alone (the typical case: the parties have one agreement) and what it
+ * was made for. A selection reads nothing but the agreement (immutable once loaded), the day, the purpose, the
+ * direction and the classes, and its parts are only read, so a decision for the same of these takes it as it is.
+ */
+interface Selected {
+  readonly day: string;
+  readonly purpose: DecisionRequest['purpose'];
+  readonly direction: DecisionRequest['direction'];
+  readonly classes: readonly DataClass[];
+  readonly selection: AgreementSelection;
+}
+
+const selectedFrom = new WeakMap<Agreement, Selected>();
+
+/** Whether two lists of classes name the same classes in the same order. */
+export function sameClasses(a: readonly DataClass[], b: readonly DataClass[]): boolean {
+  if (a === b) {
+    return true;
+  }
+  if (a.length !== b.length) {
+    return false;
+  }
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] !== b[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/** The one agreement of `agreements` between the parties, if exactly one is and it is the only one listed. */
+function onlyCandidate(agreements: readonly Agreement[], request: DecisionRequest): Agreement | undefined {
+  if (agreements.length !== 1) {
+    return undefined;
+  }
+  const a = agreements[0] as Agreement;
+  return a.practice.agb === request.practiceAgb && a.municipality.code === request.municipalityCode ? a : undefined;
+}
+
+/**
  * The agreements in force between the practice and the municipality on `day` that name the purpose and every
- * requested class, ordered by id; or, when there are none, the most specific reason why.
+ * requested class, ordered by id; or, when there are none, the most specific reason why. With one agreement, a
+ * fitting selection is kept with it and given again while day, purpose, direction and classes stay the same (the
+ * decisions of a day); a deny's reason names the request's parties and is made anew.
  */
 export function selectAgreements(
+  agreements: readonly Agreement[],
+  request: DecisionRequest,
+  classes: readonly DataClass[],
+  day: string,
+): AgreementSelection {
+  const only = onlyCandidate(agreements, request);
+  if (only !== undefined) {
+    const kept = selectedFrom.get(only);
+    if (
+      kept !== undefined &&
+      kept.day === day &&
+      kept.purpose === request.purpose &&
+      kept.direction === request.direction &&
+      sameClasses(kept.classes, classes)
+    ) {
+      return kept.selection;
+    }
+  }
+  const selection = selectAnew(agreements, request, classes, day);
+  if (only === undefined || selection.fitting.length !== 1) {
+    return selection;
+  }
+  const kept: Selected = {
+    day,
+    purpose: request.purpose,
+    direction: request.direction,
+    classes: Object.freeze([...classes]),
+    selection: Object.freeze({ fitting: Object.freeze([...selection.fitting]), reason: selection.reason }),
+  };
+  selectedFrom.set(only, kept);
+  return kept.selection;
+}
+
+function selectAnew(
   agreements: readonly Agreement[],
   request: DecisionRequest,
   classes: readonly DataClass[],

@@ -104,9 +104,25 @@ export function isValidDateTime(value: string): boolean {
  * Whether a date is not after today. "Today" is taken generously (UTC+14, the earliest time zone) so that a
  * child born today is never rejected because the server runs in UTC.
  */
-export function isNotInFuture(isoDate: string, now: Date = new Date()): boolean {
-  const latestToday = new Date(now.getTime() + 14 * 3600_000).toISOString().slice(0, 10);
-  return isoDate <= latestToday;
+export function isNotInFuture(isoDate: string, now?: Date): boolean {
+  return isoDate <= latestTodayAt((now === undefined ? Date.now() : now.getTime()) + 14 * 3600_000);
+}
+
+const DAY_MS = 86_400_000;
+
+// Every date field of every mapped record asks: the UTC date of an instant depends on its day alone, so the last
+// day's text is kept rather than made anew with two Dates each time.
+let lastDay = Number.NaN;
+let lastDate = '';
+
+function latestTodayAt(ms: number): string {
+  const day = Math.floor(ms / DAY_MS);
+  if (day !== lastDay) {
+    // An invalid moment (NaN) never equals lastDay and throws here, as it always did.
+    lastDate = new Date(ms).toISOString().slice(0, 10);
+    lastDay = day;
+  }
+  return lastDate;
 }
 
 /**
@@ -116,8 +132,8 @@ export function isNotInFuture(isoDate: string, now: Date = new Date()): boolean 
 export const INSTANT_CLOCK_SKEW_MS = 5 * 60_000;
 
 /** Whether a dateTime with time zone lies no further ahead than the allowed clock skew. */
-export function isInstantNotInFuture(dateTime: string, now: Date = new Date()): boolean {
-  return Date.parse(dateTime) <= now.getTime() + INSTANT_CLOCK_SKEW_MS;
+export function isInstantNotInFuture(dateTime: string, now?: Date): boolean {
+  return Date.parse(dateTime) <= (now === undefined ? Date.now() : now.getTime()) + INSTANT_CLOCK_SKEW_MS;
 }
 
 /** `YYYY-MM-DD` from `YYYY-MM-DD` or the Dutch `DD-MM-YYYY` / `D-M-YYYY`; undefined when it is not a real date. */

@@ -111,4 +111,18 @@ describe('dates', () => {
     expect(isNotInFuture('2025-03-12', now)).toBe(false);
     expect(isNotInFuture('2026-03-10', now)).toBe(false);
   });
+
+  it('takes the latest date of each moment anew: the date kept from the moment before never answers for another day', () => {
+    // Back and forth across UTC+14's midnight (10:00 UTC), and an hour before and after it: the kept date must follow.
+    const moments = ['2025-03-10T09:59:59Z', '2025-03-10T10:00:00Z', '2025-03-10T09:00:00Z', '2025-03-11T10:00:00Z'];
+    for (const at of [...moments, ...moments.reverse()]) {
+      const now = new Date(at);
+      const latest = new Date(now.getTime() + 14 * 3600_000).toISOString().slice(0, 10);
+      expect([at, isNotInFuture(latest, now), isNotInFuture(`${latest}T`, now)]).toEqual([at, true, false]);
+    }
+    // Without a moment: now, as the clock says.
+    const latest = new Date(Date.now() + 14 * 3600_000).toISOString().slice(0, 10);
+    expect([isNotInFuture(latest), isNotInFuture(`${latest}T`)]).toEqual([true, false]);
+    expect(() => isNotInFuture('2025-03-10', new Date('not a date'))).toThrow(RangeError);
+  });
 });
