@@ -1,5 +1,6 @@
 import { badRequest, OperationOutcomeError } from '@medplum/core';
 import type { Router, Request, RequestHandler, Response } from 'express';
+import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
 import { exactRouter } from './exact-routing';
 import { z } from 'zod';
 import { assertChainAccess, auditRead, chainsToVerify, REFUSAL_AUDITED, verifyChains } from './audit-read';
@@ -30,9 +31,15 @@ import {
   signExportEnd,
 } from '../audit/signed-heads';
 import { acknowledgedBreakOf, latestAcknowledgements, type BreakAcknowledgement } from '../audit/acknowledgements';
-import { refusalCoding } from '../audit/refusal-codes';
+import { refusalCoding, type AuditRefusal } from '../audit/refusal-codes';
 import { BSN_SYSTEM, isValidBsn, isValidIsoDate } from '../kernel/fhir/identifiers';
-import { conflictField, failField, forbiddenField, unsupportedMediaType } from '../kernel/fhir/outcomes';
+import {
+  conflictField,
+  failField,
+  forbiddenField,
+  unprocessableIssues,
+  unsupportedMediaType,
+} from '../kernel/fhir/outcomes';
 import { FORM_MEDIA_TYPE } from './text-guard';
 import type { PipelineContext } from '../event/context';
 import { getPrincipal } from '../access/authenticate';
@@ -41,6 +48,42 @@ import { amsterdamDateTime } from '../kernel/dutch-time';
 
 /** The longest reason an acknowledgement keeps. */
 export const MAX_REASON_LENGTH = 500;
+/**
+ * The shortest reason an acknowledgement takes: at least two words and 12 characters, enough for "Incident 2026-17"
+ * or "checked with the security officer", not for "ok" or "checked". The acknowledgement vouches for a chain again for
+ * good; a later reader of it (an inspector, a court) needs to find what was investigated and by whom.
+ */
+export const MIN_REASON_WORDS = 2;
+export const MIN_REASON_LENGTH = 12;
+
+/**
+ * What is wrong with an acknowledgement's reason (nothing: an empty list): missing, or too short to say anything,
+ * each a 422 issue naming `reason`, coded (refusal-codes.ts) for the console's words. Too long is the 400 of
+ * `acknowledgeChainBreak`.
+ */
+export function reasonIssues(reason: string | undefined): OperationOutcomeIssue[] {
+  const said = reason?.trim() ?? '';
+  const issue = (code: 'required' | 'business-rule', refusal: AuditRefusal, text: string): OperationOutcomeIssue => ({
+    severity: 'error',
+    code,
+    details: { coding: refusalCoding(refusal), text },
+    expression: ['reason'],
+  });
+  if (said === '') {
+    return [issue('required', 'reason-missing', 'reason: why the break is acknowledged is required')];
+  }
+  // A word: a run of letters or digits ("2026-17" is one, a lone dash none).
+  const words = said.split(/\s+/).filter((w) => /[\p{L}\p{N}]/u.test(w)).length;
+  return words < MIN_REASON_WORDS || said.length < MIN_REASON_LENGTH
+    ? [
+        issue(
+          'business-rule',
+          'reason-too-short',
+          `reason: at least ${MIN_REASON_WORDS} words and ${MIN_REASON_LENGTH} characters: what was investigated, by whom`,
+        ),
+      ]
+    : [];
+}
 
 /**
  * The query parameters of the `/audit/v1` routes: their names are what each route accepts (and what the OpenAPI
@@ -58,12 +101,9 @@ export const exportQuery = z.object({
 export const acknowledgeBody = z.object({
   tenant: z.string().meta({ description: 'the chain: an AGB code, system, or destination/<id>' }),
   brokenAtSeq: z.string().meta({ description: 'the row GET /audit/v1/verify names the break at (`brokenAtSeq`)' }),
-  reason: z
-    .string()
-    .optional()
-    .meta({
-      description: `why the break is acknowledged (what was investigated, by whom; at most ${MAX_REASON_LENGTH} characters, no personal data)`,
-    }),
+  reason: z.string().meta({
+    description: `why the break is acknowledged (what was investigated, by whom; at least ${MIN_REASON_WORDS} words and ${MIN_REASON_LENGTH} characters, at most ${MAX_REASON_LENGTH}; no personal data)`,
+  }),
 });
 export const overviewQuery = z.object({
   patient: z
@@ -109,9 +149,13 @@ export async function acknowledgeChainBreak(
       badRequest('brokenAtSeq: the row GET /audit/v1/verify names the break at', 'brokenAtSeq'),
     );
   }
-  const reason = q.reason?.trim() || undefined;
-  if (reason !== undefined && reason.length > MAX_REASON_LENGTH) {
+  const reason = q.reason?.trim() ?? '';
+  if (reason.length > MAX_REASON_LENGTH) {
     throw new OperationOutcomeError(badRequest(`reason: at most ${MAX_REASON_LENGTH} characters`, 'reason'));
+  }
+  const unfit = reasonIssues(reason);
+  if (unfit.length > 0) {
+    throw new OperationOutcomeError(unprocessableIssues(unfit));
   }
   await assertChainAccess(ctx, req, res, tenant, 'export');
   const principal = getPrincipal(res);

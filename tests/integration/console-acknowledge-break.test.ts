@@ -29,6 +29,9 @@ describe("the auditor console's chain incident: acknowledge, history, export ref
   const verifyPage = async (tenant: string, cookie?: string) =>
     (await c.auditor.get(`/console/auditor/verify?tenant=${tenant}`, cookie ? { cookie } : {})).text();
 
+  const acknowledgementsRecorded = async () =>
+    (await h.app.rt.ctx.db.query<{ n: number }>('SELECT count(*)::int AS n FROM audit_chain_acknowledgement'))[0]?.n;
+
   beforeAll(async () => {
     await grow(h.app, PRACTICE_AGB, 8);
     await grow(h.app, OTHER_PRACTICE_AGB, 4);
@@ -77,12 +80,17 @@ describe("the auditor console's chain incident: acknowledge, history, export ref
     expect(res.status).toBe(400);
     const page = await res.text();
     const form = sectionOf(page, 'ack-0-title');
-    expect(form).toMatch(/<div class="notice error" role="alert" id="ack-0-error" tabindex="-1" autofocus>/);
+    // The error summary of form-fields.ts, as every console form has: each field it names a link to that field.
+    expect(form).toMatch(/<div class="notice error" role="alert" id="form-error" tabindex="-1" autofocus>/);
     expect(form).toContain('De breuk is niet erkend; er is niets vastgelegd.');
-    expect(form).toContain('Reden van de erkenning: vul dit in.');
-    expect(form).toContain('Bevestiging: vul dit in.');
-    expect(form).toMatch(/<textarea[^>]*aria-describedby="ack-0-reason-help ack-0-error"[^>]*aria-invalid="true"/);
-    expect(form).toMatch(/name="confirm"[^>]*aria-invalid="true" aria-describedby="ack-0-error"/);
+    expect(form).toContain('<a href="#ack-0-reason" id="ack-0-reason-error">Reden van de erkenning: vul dit in.</a>');
+    expect(form).toContain('<a href="#ack-0-confirm" id="ack-0-confirm-error">Bevestiging: vul dit in.</a>');
+    expect(form).toMatch(
+      /<textarea[^>]*id="ack-0-reason" aria-describedby="ack-0-reason-help ack-0-reason-error" aria-invalid="true"/,
+    );
+    expect(form).toMatch(
+      /name="confirm"[^>]*id="ack-0-confirm" aria-describedby="ack-0-confirm-error" aria-invalid="true"/,
+    );
     const english = await c.auditor.post(
       '/console/auditor/acknowledge',
       { tenant: PRACTICE_AGB, brokenAtSeq: String(TAMPERED), reason: 'checked' },
@@ -90,10 +98,25 @@ describe("the auditor console's chain incident: acknowledge, history, export ref
     );
     expect(english.status).toBe(400);
     expect(await english.text()).toContain('Confirmation: fill this in.');
-    const [row] = await h.app.rt.ctx.db.query<{ n: number }>(
-      'SELECT count(*)::int AS n FROM audit_chain_acknowledgement',
+    expect(await acknowledgementsRecorded()).toBe(0);
+  });
+
+  it('refuses a reason of fewer than a few words as the API does (422), said on the field, nothing recorded', async () => {
+    const res = await c.auditor.post('/console/auditor/acknowledge', {
+      tenant: PRACTICE_AGB,
+      brokenAtSeq: String(TAMPERED),
+      reason: 'ok',
+      confirm: 'yes',
+    });
+    expect(res.status).toBe(422);
+    const form = sectionOf(await res.text(), 'ack-0-title');
+    expect(form).toMatch(/<div class="notice error" role="alert" id="form-error" tabindex="-1" autofocus>/);
+    expect(form).toContain(
+      '<a href="#ack-0-reason" id="ack-0-reason-error">Reden van de erkenning: te kort. Schrijf in een paar woorden wat is onderzocht en door wie.</a>',
     );
-    expect(row?.n).toBe(0);
+    expect(form).toMatch(/<textarea[^>]*id="ack-0-reason"[^>]*aria-invalid="true"[^>]*>\s*ok<\/textarea/);
+    expect(form).toContain('Minstens 2 woorden en 12 tekens');
+    expect(await acknowledgementsRecorded()).toBe(0);
   });
 
   it('says a refusal of the API in Dutch and English by its code, the API’s own text after it, the reason kept', async () => {

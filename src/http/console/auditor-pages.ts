@@ -24,11 +24,18 @@ import { lastRetentionRuns } from '../../reports/retention-runs/last-runs';
 import { listChainTenants } from '../../audit/verify';
 import { BSN_SYSTEM, isValidBsn, isValidIsoDate } from '../../kernel/fhir/identifiers';
 import { dayAfter } from '../../kernel/dutch-time';
-import { badRequestIssues, failField, fieldIssue, httpStatusOf } from '../../kernel/fhir/outcomes';
+import { badRequestIssues, failField, fieldIssue, httpStatusOf, unprocessableIssues } from '../../kernel/fhir/outcomes';
 import type { PipelineContext } from '../../event/context';
 import { CONSENT_SEARCH, searchConsents } from '../../reports/consent-search/consent-search';
 import { parseFhirSearch } from '../../reports/fhir-search/parse-search';
-import { acknowledgeChainBreak, auditRouter, MAX_REASON_LENGTH } from '../audit-router';
+import {
+  acknowledgeChainBreak,
+  auditRouter,
+  MAX_REASON_LENGTH,
+  MIN_REASON_LENGTH,
+  MIN_REASON_WORDS,
+  reasonIssues,
+} from '../audit-router';
 import { getPrincipal } from '../../access/authenticate';
 import type { ConsoleSessionStore } from '../../access/console-sessions';
 import { field, ON_SITE, pageOf, periodProblem, sendPage } from './console-request';
@@ -64,8 +71,8 @@ interface AckFormState {
   readonly tenant?: string | undefined;
   readonly status?: number | undefined;
   readonly reason?: string | undefined;
-  readonly error?: SafeHtml | undefined;
-  readonly invalid?: ReadonlySet<string> | undefined;
+  /** The refusal (an OperationOutcomeError): said by `outcomeRefusal` on the form shown, whose ids it names. */
+  readonly refused?: unknown;
 }
 
 /** The words for where a decision was made; the map stage's for one without a stage of its own. */
@@ -712,8 +719,8 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
     const verdicts = await verifyChains(ctx, req, res, chains);
     // A refusal of a chain that shows no break now (found intact again meanwhile): said on its own, above them.
     const refusedApart =
-      ack.error && !verdicts.some((v) => !v.ok && v.tenant === ack.tenant)
-        ? ackRefusal(lang, 'ack-error', ack.error)
+      ack.refused !== undefined && !verdicts.some((v) => !v.ok && v.tenant === ack.tenant)
+        ? errorSummary(outcomeRefusal(lang, ack.refused, {}), t(lang, 'ackRefusedTitle'))
         : '';
     const results = verdicts.map(
       (v, i) =>
@@ -754,14 +761,14 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
     const tenant = field(req.body, 'tenant');
     const values = { tenant, brokenAtSeq: field(req.body, 'brokenAtSeq'), reason: field(req.body, 'reason') };
     try {
-      const missing = [
-        ...(values.reason === undefined ? [fieldIssue('reason: a reason is required', 'reason', 'required')] : []),
-        ...(field(req.body, 'confirm') !== 'yes'
-          ? [fieldIssue('confirm: the acknowledgement must be confirmed', 'confirm', 'required')]
-          : []),
-      ];
-      if (missing.length > 0) {
-        throw new OperationOutcomeError(badRequestIssues(missing));
+      // Both fields at once: the reason as the API checks it (coded, 422), the confirmation the form's own (400).
+      const reasonUnfit = reasonIssues(values.reason);
+      if (field(req.body, 'confirm') !== 'yes') {
+        const unconfirmed = fieldIssue('confirm: the acknowledgement must be confirmed', 'confirm', 'required');
+        throw new OperationOutcomeError(badRequestIssues([...reasonUnfit, unconfirmed]));
+      }
+      if (reasonUnfit.length > 0) {
+        throw new OperationOutcomeError(unprocessableIssues(reasonUnfit));
       }
       const ack = await acknowledgeChainBreak(ctx, req, res, values);
       const query = new URLSearchParams({ tenant: ack.tenant, acknowledged: String(ack.brokenAtSeq) });
@@ -771,19 +778,7 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
       if (status >= 500 || status === 403 || status === 404 || tenant === undefined || !isChainName(tenant)) {
         throw err;
       }
-      const issues = err instanceof OperationOutcomeError ? (err.outcome.issue ?? []) : [];
-      await showVerify(
-        req,
-        res,
-        { tenant },
-        {
-          tenant,
-          status,
-          reason: values.reason,
-          error: outcomeInWords(pageOf(req, res).lang, err),
-          invalid: new Set(issues.flatMap((i) => i.expression ?? []).filter((e) => e === 'reason' || e === 'confirm')),
-        },
-      );
+      await showVerify(req, res, { tenant }, { tenant, status, reason: values.reason, refused: err });
     }
   });
 
@@ -799,14 +794,11 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
     state: AckFormState,
   ): SafeHtml => {
     const { lang } = page;
-    const invalid = state.invalid ?? new Set<string>();
-    const errorId = `${id}-error`;
-    const describedBy = (name: string, help?: string) =>
-      [help, invalid.has(name) ? errorId : undefined].filter(Boolean).join(' ');
-    const validity = (name: string) => (invalid.has(name) ? html` aria-invalid="true"` : '');
+    const ids = { reason: `${id}-reason`, confirm: `${id}-confirm` };
+    const refusal = state.refused === undefined ? undefined : outcomeRefusal(lang, state.refused, ids);
     return html`<section aria-labelledby="${id}-title" class="acknowledge">
       <h3 id="${id}-title">${t(lang, 'ackTitle')} · ${v.tenant}</h3>
-      ${state.error ? ackRefusal(lang, errorId, state.error) : ''}
+      ${refusal ? errorSummary(refusal, t(lang, 'ackRefusedTitle')) : ''}
       <p>${t(lang, 'ackIntro')}</p>
       <form method="post" action="/console/auditor/acknowledge" class="status-form">
         ${csrfField(page)}
@@ -819,21 +811,16 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
             rows="3"
             maxlength="${String(MAX_REASON_LENGTH)}"
             required
-            aria-describedby="${describedBy('reason', `${id}-reason-help`)}"
-            ${validity('reason')}
+            ${fieldState(refusal, ids.reason, `${id}-reason-help`)}
           >
 ${state.reason ?? ''}</textarea>
         </label>
-        <p id="${id}-reason-help" class="help">${t(lang, 'ackReasonHelp', MAX_REASON_LENGTH)}</p>
+        <p id="${id}-reason-help" class="help">
+          ${t(lang, 'ackReasonHelp', MAX_REASON_LENGTH, MIN_REASON_WORDS, MIN_REASON_LENGTH)}
+        </p>
         <label class="confirm"
           ><span
-            ><input
-              type="checkbox"
-              name="confirm"
-              value="yes"
-              required
-              ${invalid.has('confirm') ? html`aria-invalid="true" aria-describedby="${errorId}"` : ''}
-            />
+            ><input type="checkbox" name="confirm" value="yes" required ${fieldState(refusal, ids.confirm)} />
             ${t(lang, 'ackConfirm', v.brokenAtSeq, v.tenant)}</span
           ></label
         >
@@ -1173,14 +1160,6 @@ const FOUND_BY: Record<IntegrityFinder, MessageKey> = {
   retention: 'foundBy_retention',
   export: 'foundBy_export',
 };
-
-/** An acknowledgement refused, as the form's error summary: announced, and focused when the page loads. */
-function ackRefusal(lang: Lang, id: string, error: SafeHtml): SafeHtml {
-  return html`<div class="notice error" role="alert" id="${id}" tabindex="-1" autofocus>
-    <p><strong>${t(lang, 'ackRefusedTitle')}</strong></p>
-    <p>${error}</p>
-  </div>`;
-}
 
 /** How often the scheduled full verification runs, in words. */
 function intervalInWords(lang: Lang, ms: number): string {

@@ -435,8 +435,12 @@ const MESSAGES = {
   brokenRow: { nl: 'Gebroken rij', en: 'Broken row' },
   ackReason: { nl: 'Reden van de erkenning', en: 'Reason for the acknowledgement' },
   ackReasonHelp: {
-    nl: 'Wat is onderzocht en door wie, bijvoorbeeld het nummer van het incident. Noem geen kind en geen ander persoonsgegeven. Hoogstens {0} tekens.',
-    en: 'What was investigated and by whom, for example the incident number. Name no child and no other personal data. At most {0} characters.',
+    nl: 'Wat is onderzocht en door wie, bijvoorbeeld het nummer van het incident. Noem geen kind en geen ander persoonsgegeven. Minstens {1} woorden en {2} tekens, hoogstens {0} tekens.',
+    en: 'What was investigated and by whom, for example the incident number. Name no child and no other personal data. At least {1} words and {2} characters, at most {0} characters.',
+  },
+  ackReasonTooShort: {
+    nl: '{0}: te kort. Schrijf in een paar woorden wat is onderzocht en door wie.',
+    en: '{0}: too short. Say in a few words what was investigated and by whom.',
   },
   ackConfirmLabel: { nl: 'Bevestiging', en: 'Confirmation' },
   ackConfirm: {
