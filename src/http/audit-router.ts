@@ -22,7 +22,15 @@ import { subjectAccessDocument } from './subject-access-document';
 import { subjectAccessDisclosure } from '../audit/audit-events';
 import { actorOf } from './request-context';
 import { isChainName, SYSTEM_TENANT } from '../reports/audit-scope';
-import { chainIntegrity, recordChainIntegrity } from '../audit/chain-integrity';
+import {
+  chainIntegrity,
+  integrityHistoryPage,
+  recordChainIntegrity,
+  type IntegrityChange,
+  type IntegrityHistoryCursor,
+} from '../audit/chain-integrity';
+import { decodePageToken, encodePageToken } from '../reports/fhir-search/page-token';
+import { DEFAULT_COUNT, MAX_COUNT } from '../reports/fhir-search/parse-search';
 import {
   acknowledgeBreak,
   AcknowledgementRefused,
@@ -105,6 +113,14 @@ export const acknowledgeBody = z.object({
     description: `why the break is acknowledged (what was investigated, by whom; at least ${MIN_REASON_WORDS} words and ${MIN_REASON_LENGTH} characters, at most ${MAX_REASON_LENGTH}; no personal data)`,
   }),
 });
+export const integrityHistoryQuery = z.object({
+  tenant: z.string().optional().meta({ description: 'the chain: an AGB code, system, or destination/<id>' }),
+  _count: z
+    .string()
+    .optional()
+    .meta({ description: `changes a page (${DEFAULT_COUNT} unless given, at most ${MAX_COUNT})` }),
+  _page: z.string().optional().meta({ description: 'the token of a `next` link' }),
+});
 export const overviewQuery = z.object({
   patient: z
     .string()
@@ -123,6 +139,25 @@ export const overviewQuery = z.object({
         '(an access request, AVG art. 15; auditors only, recorded as a disclosure to them)',
     }),
 });
+
+/** A `_page` token of the integrity history: the row id a page starts after, going older (`o`) or newer (`n`). */
+const historyCursorSchema = z.object({ i: z.number().int().positive(), d: z.enum(['o', 'n']) }).strict();
+
+/** The opaque token of a page of the integrity history (an id and a direction, never data). */
+export function encodeHistoryCursor(c: IntegrityHistoryCursor): string {
+  return encodePageToken({ i: c.id, d: c.direction === 'older' ? 'o' : 'n' });
+}
+
+/** A page of the integrity history from its token; one this server did not make is a 400 naming `_page`. */
+export function decodeHistoryCursor(token: string): IntegrityHistoryCursor {
+  const c = decodePageToken(token, historyCursorSchema);
+  return { id: c.i, direction: c.d === 'o' ? 'older' : 'newer' };
+}
+
+/** An integrity change as the API answers it: its fields, the time as ISO 8601. */
+function integrityChangeJson(c: IntegrityChange): Record<string, unknown> {
+  return { ...c, changedAt: c.changedAt?.toISOString() };
+}
 
 /** What an auditor's acknowledgement of a break names: the chain, the row verification named, and why. */
 export interface AcknowledgementRequest {
@@ -318,6 +353,33 @@ export function auditRouter(ctx: PipelineContext): Router {
         ? { ...verdicts[0], auditRetentionDays }
         : { ok: verdicts.every((v) => v.ok), auditRetentionDays, chains: verdicts },
     );
+  });
+
+  // The chains' changes of verdict (found broken, acknowledged, intact again), newest first, a page at a time: the
+  // chains in the caller's scope, or the one named.
+  router.get('/audit/v1/integrity-history', async (req, res) => {
+    const q = queryOf(req, integrityHistoryQuery);
+    const tenant = q.has('tenant') ? tenantParam(q.get('tenant')) : undefined;
+    const countText = q.get('_count');
+    if (countText !== undefined && !/^[1-9]\d{0,8}$/.test(countText)) {
+      throw new OperationOutcomeError(badRequest('_count: a whole number, at least 1', '_count'));
+    }
+    const count = Math.min(Number(countText ?? DEFAULT_COUNT), MAX_COUNT);
+    const pageText = q.get('_page');
+    const cursor = pageText === undefined ? undefined : decodeHistoryCursor(pageText);
+    const chains = await chainsToVerify(ctx, req, res, tenant);
+    const page = await integrityHistoryPage(ctx.db, chains, count, cursor);
+    const linkTo = (c: IntegrityHistoryCursor) =>
+      `/audit/v1/integrity-history?${new URLSearchParams({
+        ...(tenant === undefined ? {} : { tenant }),
+        _count: String(count),
+        _page: encodeHistoryCursor(c),
+      }).toString()}`;
+    res.json({
+      changes: page.changes.map(integrityChangeJson),
+      ...(page.older ? { next: linkTo(page.older) } : {}),
+      ...(page.newer ? { previous: linkTo(page.newer) } : {}),
+    });
   });
 
   // An auditor acknowledges a break verification found: recorded for good, the chain signed and exported again.

@@ -201,4 +201,44 @@ describe("the auditor console's chain incident: acknowledge, history, export ref
     const page = await (await c.auditor.get(`/console/auditor/export/download?tenant=${PRACTICE_AGB}`)).text();
     expect(page).toContain('een rij is gewijzigd na het vastleggen');
   });
+
+  it('pages the integrity history, newest first, in the API (_count, next) and the console (newer, older)', async () => {
+    // 60 more changes of the chain than a console page shows (50): intact again, found by the scheduled check.
+    await h.app.rt.ctx.db.query(
+      `INSERT INTO audit_chain_integrity_history (tenant, verdict, found_by)
+       SELECT $1, 'intact', 'full-verify' FROM generate_series(1, 60)`,
+      [OTHER_PRACTICE_AGB],
+    );
+    const api = async (url: string) => {
+      const res = await h.app.request(url, { key: 'auditor' });
+      expect(res.status).toBe(200);
+      return (await res.json()) as { changes: { tenant: string; verdict: string }[]; next?: string; previous?: string };
+    };
+    const first = await api(`/audit/v1/integrity-history?tenant=${OTHER_PRACTICE_AGB}&_count=58`);
+    expect(first.changes).toHaveLength(58);
+    expect(first.previous).toBeUndefined();
+    expect(first.next).toMatch(/^\/audit\/v1\/integrity-history\?tenant=\d+&_count=58&_page=/);
+    // The older page: the last two of the 60, then the chain's own history, oldest last (found broken at row 2).
+    const second = await api(first.next!);
+    expect(second.changes.map((c) => c.verdict)).toEqual(['intact', 'intact', 'intact', 'broken']);
+    expect(second.next).toBeUndefined();
+    expect((await api(second.previous!)).changes).toEqual(first.changes);
+    // All chains in scope: both, newest first.
+    const all = await api('/audit/v1/integrity-history?_count=500');
+    expect(new Set(all.changes.map((c) => c.tenant))).toEqual(new Set([PRACTICE_AGB, OTHER_PRACTICE_AGB]));
+    expect((await h.app.request('/audit/v1/integrity-history?_page=x', { key: 'auditor' })).status).toBe(400);
+
+    const rowsOf = (page: string) => sectionOf(page, 'integrity-history').match(/<tr class[\s\S]*?<\/tr>/g) ?? [];
+    const page1 = await verifyPage(OTHER_PRACTICE_AGB);
+    expect(rowsOf(page1)).toHaveLength(50);
+    const older = /<a href="([^"]+)" rel="next">Oudere →<\/a>/.exec(sectionOf(page1, 'integrity-history'))?.[1];
+    expect(older).toMatch(new RegExp(`^/console/auditor/verify\\?tenant=${OTHER_PRACTICE_AGB}&amp;_page=`));
+    expect(sectionOf(page1, 'integrity-history')).not.toContain('rel="prev"');
+    const page2 = await (await c.auditor.get(older!.replace(/&amp;/g, '&'))).text();
+    // The verification of each page's load adds nothing (the chain is intact, as last recorded): 12 rows remain.
+    expect(rowsOf(page2)).toHaveLength(12);
+    expect(rowsOf(page2).at(-1)).toContain('Beschadigd gevonden');
+    expect(sectionOf(page2, 'integrity-history')).toMatch(/rel="prev">← Nieuwere<\/a>/);
+    expect(sectionOf(page2, 'integrity-history')).not.toContain('rel="next"');
+  });
 });

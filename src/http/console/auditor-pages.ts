@@ -16,7 +16,7 @@ import { encodeCursor, parseAuditSearch } from '../../reports/audit-search/searc
 import { listFullVerifications } from '../../audit/full-verify';
 import {
   chainIntegrity,
-  recentIntegrityChanges,
+  integrityHistoryPage,
   type ChainIntegrity,
   type IntegrityFinder,
 } from '../../audit/chain-integrity';
@@ -31,6 +31,8 @@ import { parseFhirSearch } from '../../reports/fhir-search/parse-search';
 import {
   acknowledgeChainBreak,
   auditRouter,
+  decodeHistoryCursor,
+  encodeHistoryCursor,
   MAX_REASON_LENGTH,
   MIN_REASON_LENGTH,
   MIN_REASON_WORDS,
@@ -54,7 +56,8 @@ import {
   type Lang,
   type MessageKey,
 } from './i18n';
-import { csrfField, hiddenHeader, notice, table, type PageContext } from './layout';
+import { csrfField, hiddenHeader, notice, pagingLinks, table, type PageContext } from './layout';
+import { chainName } from './organisation-names';
 import { outcomeInWords } from './outcome-message';
 import { errorSummary, fieldRefusal, fieldState, outcomeRefusal, requiredMark, type FormRefusal } from './form-fields';
 import { KEPT_ID, keepForm, keptForm } from './kept-forms';
@@ -682,9 +685,11 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
       >
       <button type="submit">${t(lang, 'verify')}</button>
     </form>`;
+    // The history's pages keep the page's question (the chain asked for, or all): its links ask it again.
+    const asking = { tenant: chosen, run: field(query, 'run') };
     const below = async (chains: readonly string[]) =>
-      html`${await historyHtml(lang, chains)} ${await fullVerifications(lang, chains)} ${retentionTerms(lang)}
-      ${await retentionRunsHtml(lang, res)}`;
+      html`${await historyHtml(lang, chains, asking, field(query, '_page'))} ${await fullVerifications(lang, chains)}
+      ${retentionTerms(lang)} ${await retentionRunsHtml(lang, res)}`;
     // The form's default choice sends `tenant=` (all chains): asked, and checked. Only the page opened without a
     // question shows the bare form (`run=all` is what the page's second button used to send).
     const asked = query as Record<string, unknown>;
@@ -797,7 +802,7 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
     const ids = { reason: `${id}-reason`, confirm: `${id}-confirm` };
     const refusal = state.refused === undefined ? undefined : outcomeRefusal(lang, state.refused, ids);
     return html`<section aria-labelledby="${id}-title" class="acknowledge">
-      <h3 id="${id}-title">${t(lang, 'ackTitle')} · ${v.tenant}</h3>
+      <h3 id="${id}-title">${t(lang, 'ackTitle')} · ${chainName(ctx, v.tenant)}</h3>
       ${refusal ? errorSummary(refusal, t(lang, 'ackRefusedTitle')) : ''}
       <p>${t(lang, 'ackIntro')}</p>
       <form method="post" action="/console/auditor/acknowledge" class="status-form">
@@ -829,9 +834,19 @@ ${state.reason ?? ''}</textarea>
     </section>`;
   };
 
-  /** The newest changes of verdict of the chains shown (migration 088), in words: broken, acknowledged, intact. */
-  const historyHtml = async (lang: Lang, chains: readonly string[]): Promise<SafeHtml> => {
-    const changes = await recentIntegrityChanges(ctx.db, chains, HISTORY_ROWS);
+  /**
+   * The changes of verdict of the chains shown (migration 088), in words (broken, acknowledged, intact), newest first,
+   * a page at a time (`pageToken`: a newer or older link's), with links to the newer and older pages.
+   */
+  const historyHtml = async (
+    lang: Lang,
+    chains: readonly string[],
+    filter: Readonly<Record<string, string | undefined>>,
+    pageToken: string | undefined,
+  ): Promise<SafeHtml> => {
+    const cursor = pageToken === undefined ? undefined : decodeHistoryCursor(pageToken);
+    const page = await integrityHistoryPage(ctx.db, chains, HISTORY_ROWS, cursor);
+    const changes = page.changes;
     const rows = changes.map((c) => {
       const rowsNamed =
         c.brokenAtSeq === undefined
@@ -846,7 +861,7 @@ ${state.reason ?? ''}</textarea>
             : t(lang, 'historyIntact', finder);
       return html`<tr class="${c.verdict === 'broken' ? 'broken' : ''}">
         <td>${formatTime(lang, c.changedAt)}</td>
-        <td>${c.tenant}</td>
+        <td>${chainName(ctx, c.tenant)}</td>
         <td>${t(lang, `history_${c.verdict}`)}</td>
         <td>${details}</td>
       </tr>`;
@@ -860,6 +875,7 @@ ${state.reason ?? ''}</textarea>
         rows,
         t(lang, 'none'),
       )}
+      ${pagingLinks(lang, page, '/console/auditor/verify', filter, encodeHistoryCursor)}
     </section>`;
   };
 
@@ -870,8 +886,10 @@ ${state.reason ?? ''}</textarea>
     const rows = runs.map((r) => {
       const removed = r.removed.map((x) =>
         x.kind === 'audit'
-          ? t(lang, 'retentionRemovedAudit', formatNumber(lang, x.rows), x.tenant)
-          : t(lang, 'retentionRemovedContent', formatNumber(lang, x.rows), x.tenant),
+          ? t(lang, 'retentionRemovedAudit', formatNumber(lang, x.rows), chainName(ctx, x.tenant))
+          : x.kind === 'runs'
+            ? t(lang, 'retentionRemovedRuns', formatNumber(lang, x.rows), r.terms.auditRetentionDays)
+            : t(lang, 'retentionRemovedContent', formatNumber(lang, x.rows), chainName(ctx, x.tenant)),
       );
       const outcome = t(lang, `retentionRunOutcome_${r.outcome === 'chains-skipped' ? 'chains_skipped' : r.outcome}`);
       return html`<tr class="${r.outcome === 'done' ? '' : 'broken'}">
@@ -879,7 +897,7 @@ ${state.reason ?? ''}</textarea>
         <td>${outcome}${r.problem ? html`<br /><small lang="en">${r.problem}</small>` : ''}</td>
         <td>${removed.length > 0 ? removed.join('; ') : t(lang, 'retentionRemovedNothing')}</td>
         <td>
-          ${r.skipped.map((x) => t(lang, 'retentionSkippedChain', x.tenant, chainProblemInWords(lang, x.reason))).join('; ')}
+          ${r.skipped.map((x) => t(lang, 'retentionSkippedChain', chainName(ctx, x.tenant), chainProblemInWords(lang, x.reason))).join('; ')}
         </td>
       </tr>`;
     });

@@ -519,6 +519,10 @@ const MESSAGES = {
     en: 'content of {0} finished messages of practice {1}',
   },
   retentionRemovedAudit: { nl: '{0} auditrijen van keten {1}', en: '{0} audit rows of chain {1}' },
+  retentionRemovedRuns: {
+    nl: '{0} verslagen van eerdere opruimrondes (ouder dan {1} dagen)',
+    en: '{0} records of earlier retention runs (older than {1} days)',
+  },
   retentionRemovedNothing: { nl: 'niets: niets was over zijn termijn', en: 'nothing: nothing was past its term' },
   retentionSkippedChain: { nl: 'keten {0}: {1}', en: 'chain {0}: {1}' },
   retentionRunsEvery: { nl: 'elke {0} uur', en: 'every {0} hours' },
