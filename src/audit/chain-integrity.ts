@@ -180,16 +180,60 @@ export async function alertIntegrityChange(
 
 /** A chain's changes of verdict, oldest first. */
 export async function integrityHistory(db: Db, tenant: string): Promise<IntegrityChange[]> {
-  return (await historyRows(db, [tenant], undefined)).reverse();
+  return (await historyRows(db, [tenant], {})).map((r) => r.change).reverse();
 }
 
-/** The newest `limit` changes of verdict of the chains named, newest first: what the auditor console shows. */
-export function recentIntegrityChanges(db: Db, tenants: readonly string[], limit: number): Promise<IntegrityChange[]> {
-  return historyRows(db, tenants, limit);
+/** Where a page of the integrity history starts: the changes older (`below`) or newer (`above`) than the row `id`. */
+export interface IntegrityHistoryCursor {
+  readonly id: number;
+  readonly direction: 'older' | 'newer';
 }
 
-async function historyRows(db: Db, tenants: readonly string[], limit: number | undefined): Promise<IntegrityChange[]> {
+/** One page of the integrity history, newest first, with the cursors of its neighbours when there are any. */
+export interface IntegrityHistoryPage {
+  readonly changes: IntegrityChange[];
+  readonly older?: IntegrityHistoryCursor | undefined;
+  readonly newer?: IntegrityHistoryCursor | undefined;
+}
+
+/**
+ * A page of `size` changes of verdict of the chains named, newest first, from `cursor` (the newest without one): the
+ * API's and the auditor console's history. Keyset by the row's id (ids only grow), so a change recorded meanwhile never
+ * shifts a page along.
+ */
+export async function integrityHistoryPage(
+  db: Db,
+  tenants: readonly string[],
+  size: number,
+  cursor?: IntegrityHistoryCursor,
+): Promise<IntegrityHistoryPage> {
+  const read = await historyRows(db, tenants, { limit: size + 1, ...(cursor ? { from: cursor } : {}) });
+  const more = read.length > size;
+  const rows = read.slice(0, size);
+  const backwards = cursor?.direction === 'newer';
+  if (backwards) {
+    rows.reverse();
+  }
+  // Forward, more rows mean older ones, and having come from a cursor newer ones; going back, the reverse.
+  const hasOlder = backwards ? true : more;
+  const hasNewer = backwards ? more : cursor !== undefined;
+  const first = rows[0];
+  const last = rows.at(-1);
+  return {
+    changes: rows.map((r) => r.change),
+    older: hasOlder && last ? { id: last.id, direction: 'older' } : undefined,
+    newer: hasNewer && first ? { id: first.id, direction: 'newer' } : undefined,
+  };
+}
+
+async function historyRows(
+  db: Db,
+  tenants: readonly string[],
+  read: { limit?: number; from?: IntegrityHistoryCursor },
+): Promise<{ id: number; change: IntegrityChange }[]> {
+  const newer = read.from?.direction === 'newer';
   const rows = await db.query<{
+    id: number;
     tenant: string;
     verdict: IntegrityChange['verdict'];
     changed_at: Date;
@@ -199,21 +243,26 @@ async function historyRows(db: Db, tenants: readonly string[], limit: number | u
     found_by: string | null;
     reason: string | null;
   }>(
-    `SELECT tenant, verdict, changed_at, broken_from_seq::float8 AS broken_from_seq,
+    `SELECT id::float8 AS id, tenant, verdict, changed_at, broken_from_seq::float8 AS broken_from_seq,
        broken_at_seq::float8 AS broken_at_seq, problem, found_by, reason
-     FROM audit_chain_integrity_history WHERE tenant = ANY($1::text[]) ORDER BY id DESC LIMIT $2`,
-    [[...tenants], limit ?? null],
+     FROM audit_chain_integrity_history
+     WHERE tenant = ANY($1::text[]) AND ($3::bigint IS NULL OR ${newer ? 'id > $3' : 'id < $3'})
+     ORDER BY id ${newer ? 'ASC' : 'DESC'} LIMIT $2`,
+    [[...tenants], read.limit ?? null, read.from?.id ?? null],
   );
   return rows.map((r) => ({
-    tenant: r.tenant,
-    verdict: r.verdict,
-    changedAt: new Date(r.changed_at),
-    brokenFromSeq: r.broken_from_seq ?? undefined,
-    brokenAtSeq: r.broken_at_seq ?? undefined,
-    problem: r.problem ?? undefined,
-    ...(r.verdict === 'acknowledged'
-      ? { by: r.found_by ?? undefined, reason: r.reason ?? undefined }
-      : { foundBy: FINDERS.find((f) => f === r.found_by) }),
+    id: r.id,
+    change: {
+      tenant: r.tenant,
+      verdict: r.verdict,
+      changedAt: new Date(r.changed_at),
+      brokenFromSeq: r.broken_from_seq ?? undefined,
+      brokenAtSeq: r.broken_at_seq ?? undefined,
+      problem: r.problem ?? undefined,
+      ...(r.verdict === 'acknowledged'
+        ? { by: r.found_by ?? undefined, reason: r.reason ?? undefined }
+        : { foundBy: FINDERS.find((f) => f === r.found_by) }),
+    },
   }));
 }
 

@@ -30,6 +30,10 @@ export const AUDIT_REFUSALS = [
   'head-broken',
   /** An acknowledgement: another check recorded the chain broken while it was verified. */
   'broken-meanwhile',
+  /** An acknowledgement (422): no reason given; what was investigated, by whom, stays on record with it. */
+  'reason-missing',
+  /** An acknowledgement (422): a reason too short to say anything (fewer than `MIN_REASON_WORDS` words). */
+  'reason-too-short',
 ] as const;
 
 export type AuditRefusal = (typeof AUDIT_REFUSALS)[number];

@@ -25,9 +25,12 @@ export interface RetentionRunRecord {
 }
 
 export interface RetentionRemoval {
-  /** `content`: payloads and receivers' answers of finished events and status updates; `audit`: audit rows. */
-  readonly kind: 'content' | 'audit';
-  /** The practice (AGB code) whose content, or the chain whose rows, were removed. */
+  /**
+   * `content`: payloads and receivers' answers of finished events and status updates; `audit`: audit rows; `runs`:
+   * the records of earlier runs (`retention_run`) older than the audit log is kept (`pruneRetentionRuns`).
+   */
+  readonly kind: 'content' | 'audit' | 'runs';
+  /** The practice (AGB code) whose content, or the chain whose rows, were removed; `system` for runs. */
   readonly tenant: string;
   readonly rows: number;
 }
@@ -46,4 +49,17 @@ export async function recordRetentionRun(db: Db, run: RetentionRunRecord): Promi
       run.problem ?? null,
     ],
   );
+}
+
+/**
+ * Deletes the records of runs finished before `before` (the audit log's cutoff): a run's record says what its purges
+ * did, which their AuditEvents in the chains say too, so it is kept as long as those are, and no longer. Returns how
+ * many were deleted.
+ */
+export async function pruneRetentionRuns(db: Db, before: Date): Promise<number> {
+  const rows = await db.query<{ n: number }>(
+    `WITH gone AS (DELETE FROM retention_run WHERE finished_at < $1 RETURNING 1) SELECT count(*)::int AS n FROM gone`,
+    [before.toISOString()],
+  );
+  return rows[0]?.n ?? 0;
 }

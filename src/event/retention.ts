@@ -1,6 +1,6 @@
 import { recordChainIntegrity } from '../audit/chain-integrity';
 import type { AuditEvent } from '@medplum/fhirtypes';
-import { operatorAction, SYSTEM_RETENTION } from '../audit/audit-events';
+import { operatorAction, SYSTEM_RETENTION, SYSTEM_TENANT } from '../audit/audit-events';
 import { errorFields } from '../kernel/logger';
 import { startPeriodic } from '../kernel/periodic';
 import { purgeChain, type ChainPurge } from '../audit/retention';
@@ -17,7 +17,12 @@ import {
   referralsLosingContent,
 } from './event-store';
 import { tryReferralIdentityOf } from './feedback';
-import { recordRetentionRun, type RetentionRemoval, type RetentionRunRecord } from './retention-runs';
+import {
+  pruneRetentionRuns,
+  recordRetentionRun,
+  type RetentionRemoval,
+  type RetentionRunRecord,
+} from './retention-runs';
 
 /**
  * Retention: how long what we hold may be kept.
@@ -178,7 +183,26 @@ async function purgeAll(
       removed.push({ kind: 'audit', tenant, rows: result.purgedRows });
     }
   }
+  // The records of earlier runs, by the audit log's term: what their purges did is in the chains' AuditEvents for as
+  // long, and the run that prunes them says how many it deleted (the system chain's, as they are no practice's).
+  const runsPruned = await pruneRetentionRuns(ctx.db, cutoff);
+  if (runsPruned > 0) {
+    removed.push({ kind: 'runs', tenant: SYSTEM_TENANT, rows: runsPruned });
+  }
   const audits: Promise<void>[] = [];
+  if (runsPruned > 0) {
+    audits.push(
+      ctx.audit.append(
+        SYSTEM_TENANT,
+        operatorAction({
+          actor: SYSTEM_RETENTION,
+          action: 'purge',
+          target: 'retention_run',
+          description: `${runsPruned} records of retention runs older than ${settings.auditRetentionDays} days deleted`,
+        }),
+      ),
+    );
+  }
   for (const [tenant, count] of payloadsByTenant) {
     audits.push(
       ctx.audit.append(

@@ -1,5 +1,6 @@
 import { badRequest, OperationOutcomeError } from '@medplum/core';
 import type { Router, Request, RequestHandler, Response } from 'express';
+import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
 import { exactRouter } from './exact-routing';
 import { z } from 'zod';
 import { assertChainAccess, auditRead, chainsToVerify, REFUSAL_AUDITED, verifyChains } from './audit-read';
@@ -21,7 +22,15 @@ import { subjectAccessDocument } from './subject-access-document';
 import { subjectAccessDisclosure } from '../audit/audit-events';
 import { actorOf } from './request-context';
 import { isChainName, SYSTEM_TENANT } from '../reports/audit-scope';
-import { chainIntegrity, recordChainIntegrity } from '../audit/chain-integrity';
+import {
+  chainIntegrity,
+  integrityHistoryPage,
+  recordChainIntegrity,
+  type IntegrityChange,
+  type IntegrityHistoryCursor,
+} from '../audit/chain-integrity';
+import { decodePageToken, encodePageToken } from '../reports/fhir-search/page-token';
+import { DEFAULT_COUNT, MAX_COUNT } from '../reports/fhir-search/parse-search';
 import {
   acknowledgeBreak,
   AcknowledgementRefused,
@@ -30,9 +39,15 @@ import {
   signExportEnd,
 } from '../audit/signed-heads';
 import { acknowledgedBreakOf, latestAcknowledgements, type BreakAcknowledgement } from '../audit/acknowledgements';
-import { refusalCoding } from '../audit/refusal-codes';
+import { refusalCoding, type AuditRefusal } from '../audit/refusal-codes';
 import { BSN_SYSTEM, isValidBsn, isValidIsoDate } from '../kernel/fhir/identifiers';
-import { conflictField, failField, forbiddenField, unsupportedMediaType } from '../kernel/fhir/outcomes';
+import {
+  conflictField,
+  failField,
+  forbiddenField,
+  unprocessableIssues,
+  unsupportedMediaType,
+} from '../kernel/fhir/outcomes';
 import { FORM_MEDIA_TYPE } from './text-guard';
 import type { PipelineContext } from '../event/context';
 import { getPrincipal } from '../access/authenticate';
@@ -41,6 +56,42 @@ import { amsterdamDateTime } from '../kernel/dutch-time';
 
 /** The longest reason an acknowledgement keeps. */
 export const MAX_REASON_LENGTH = 500;
+/**
+ * The shortest reason an acknowledgement takes: at least two words and 12 characters, enough for "Incident 2026-17"
+ * or "checked with the security officer", not for "ok" or "checked". The acknowledgement vouches for a chain again for
+ * good; a later reader of it (an inspector, a court) needs to find what was investigated and by whom.
+ */
+export const MIN_REASON_WORDS = 2;
+export const MIN_REASON_LENGTH = 12;
+
+/**
+ * What is wrong with an acknowledgement's reason (nothing: an empty list): missing, or too short to say anything,
+ * each a 422 issue naming `reason`, coded (refusal-codes.ts) for the console's words. Too long is the 400 of
+ * `acknowledgeChainBreak`.
+ */
+export function reasonIssues(reason: string | undefined): OperationOutcomeIssue[] {
+  const said = reason?.trim() ?? '';
+  const issue = (code: 'required' | 'business-rule', refusal: AuditRefusal, text: string): OperationOutcomeIssue => ({
+    severity: 'error',
+    code,
+    details: { coding: refusalCoding(refusal), text },
+    expression: ['reason'],
+  });
+  if (said === '') {
+    return [issue('required', 'reason-missing', 'reason: why the break is acknowledged is required')];
+  }
+  // A word: a run of letters or digits ("2026-17" is one, a lone dash none).
+  const words = said.split(/\s+/).filter((w) => /[\p{L}\p{N}]/u.test(w)).length;
+  return words < MIN_REASON_WORDS || said.length < MIN_REASON_LENGTH
+    ? [
+        issue(
+          'business-rule',
+          'reason-too-short',
+          `reason: at least ${MIN_REASON_WORDS} words and ${MIN_REASON_LENGTH} characters: what was investigated, by whom`,
+        ),
+      ]
+    : [];
+}
 
 /**
  * The query parameters of the `/audit/v1` routes: their names are what each route accepts (and what the OpenAPI
@@ -58,12 +109,17 @@ export const exportQuery = z.object({
 export const acknowledgeBody = z.object({
   tenant: z.string().meta({ description: 'the chain: an AGB code, system, or destination/<id>' }),
   brokenAtSeq: z.string().meta({ description: 'the row GET /audit/v1/verify names the break at (`brokenAtSeq`)' }),
-  reason: z
+  reason: z.string().meta({
+    description: `why the break is acknowledged (what was investigated, by whom; at least ${MIN_REASON_WORDS} words and ${MIN_REASON_LENGTH} characters, at most ${MAX_REASON_LENGTH}; no personal data)`,
+  }),
+});
+export const integrityHistoryQuery = z.object({
+  tenant: z.string().optional().meta({ description: 'the chain: an AGB code, system, or destination/<id>' }),
+  _count: z
     .string()
     .optional()
-    .meta({
-      description: `why the break is acknowledged (what was investigated, by whom; at most ${MAX_REASON_LENGTH} characters, no personal data)`,
-    }),
+    .meta({ description: `changes a page (${DEFAULT_COUNT} unless given, at most ${MAX_COUNT})` }),
+  _page: z.string().optional().meta({ description: 'the token of a `next` link' }),
 });
 export const overviewQuery = z.object({
   patient: z
@@ -83,6 +139,25 @@ export const overviewQuery = z.object({
         '(an access request, AVG art. 15; auditors only, recorded as a disclosure to them)',
     }),
 });
+
+/** A `_page` token of the integrity history: the row id a page starts after, going older (`o`) or newer (`n`). */
+const historyCursorSchema = z.object({ i: z.number().int().positive(), d: z.enum(['o', 'n']) }).strict();
+
+/** The opaque token of a page of the integrity history (an id and a direction, never data). */
+export function encodeHistoryCursor(c: IntegrityHistoryCursor): string {
+  return encodePageToken({ i: c.id, d: c.direction === 'older' ? 'o' : 'n' });
+}
+
+/** A page of the integrity history from its token; one this server did not make is a 400 naming `_page`. */
+export function decodeHistoryCursor(token: string): IntegrityHistoryCursor {
+  const c = decodePageToken(token, historyCursorSchema);
+  return { id: c.i, direction: c.d === 'o' ? 'older' : 'newer' };
+}
+
+/** An integrity change as the API answers it: its fields, the time as ISO 8601. */
+function integrityChangeJson(c: IntegrityChange): Record<string, unknown> {
+  return { ...c, changedAt: c.changedAt?.toISOString() };
+}
 
 /** What an auditor's acknowledgement of a break names: the chain, the row verification named, and why. */
 export interface AcknowledgementRequest {
@@ -109,9 +184,13 @@ export async function acknowledgeChainBreak(
       badRequest('brokenAtSeq: the row GET /audit/v1/verify names the break at', 'brokenAtSeq'),
     );
   }
-  const reason = q.reason?.trim() || undefined;
-  if (reason !== undefined && reason.length > MAX_REASON_LENGTH) {
+  const reason = q.reason?.trim() ?? '';
+  if (reason.length > MAX_REASON_LENGTH) {
     throw new OperationOutcomeError(badRequest(`reason: at most ${MAX_REASON_LENGTH} characters`, 'reason'));
+  }
+  const unfit = reasonIssues(reason);
+  if (unfit.length > 0) {
+    throw new OperationOutcomeError(unprocessableIssues(unfit));
   }
   await assertChainAccess(ctx, req, res, tenant, 'export');
   const principal = getPrincipal(res);
@@ -274,6 +353,33 @@ export function auditRouter(ctx: PipelineContext): Router {
         ? { ...verdicts[0], auditRetentionDays }
         : { ok: verdicts.every((v) => v.ok), auditRetentionDays, chains: verdicts },
     );
+  });
+
+  // The chains' changes of verdict (found broken, acknowledged, intact again), newest first, a page at a time: the
+  // chains in the caller's scope, or the one named.
+  router.get('/audit/v1/integrity-history', async (req, res) => {
+    const q = queryOf(req, integrityHistoryQuery);
+    const tenant = q.has('tenant') ? tenantParam(q.get('tenant')) : undefined;
+    const countText = q.get('_count');
+    if (countText !== undefined && !/^[1-9]\d{0,8}$/.test(countText)) {
+      throw new OperationOutcomeError(badRequest('_count: a whole number, at least 1', '_count'));
+    }
+    const count = Math.min(Number(countText ?? DEFAULT_COUNT), MAX_COUNT);
+    const pageText = q.get('_page');
+    const cursor = pageText === undefined ? undefined : decodeHistoryCursor(pageText);
+    const chains = await chainsToVerify(ctx, req, res, tenant);
+    const page = await integrityHistoryPage(ctx.db, chains, count, cursor);
+    const linkTo = (c: IntegrityHistoryCursor) =>
+      `/audit/v1/integrity-history?${new URLSearchParams({
+        ...(tenant === undefined ? {} : { tenant }),
+        _count: String(count),
+        _page: encodeHistoryCursor(c),
+      }).toString()}`;
+    res.json({
+      changes: page.changes.map(integrityChangeJson),
+      ...(page.older ? { next: linkTo(page.older) } : {}),
+      ...(page.newer ? { previous: linkTo(page.newer) } : {}),
+    });
   });
 
   // An auditor acknowledges a break verification found: recorded for good, the chain signed and exported again.

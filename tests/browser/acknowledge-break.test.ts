@@ -31,6 +31,16 @@ describe("the auditor's acknowledgement of a chain break, in a real browser", ()
     await signIn(page, app.url, app.testEnv.keys.auditor);
   });
 
+  /** Fills in the form with `reason`, confirms, and sends it, to be refused: the page the POST answers. */
+  const sendRefused = async (reason: string) => {
+    await page.fill('textarea[name="reason"]', reason);
+    await page.check('input[name="confirm"]');
+    await Promise.all([
+      page.waitForURL(/\/console\/auditor\/acknowledge$/),
+      page.click('form[action="/console/auditor/acknowledge"] button[type="submit"]'),
+    ]);
+  };
+
   afterAll(async () => {
     await browser?.close();
     await app?.close();
@@ -55,21 +65,31 @@ describe("the auditor's acknowledgement of a chain break, in a real browser", ()
     expect(await seriousA11yViolations(page)).toEqual([]);
   });
 
+  it('refuses a reason too short in an error summary, focused, its link leading to the reason', async () => {
+    await sendRefused('ok');
+    await expect(page.evaluate('document.activeElement && document.activeElement.id')).resolves.toBe('form-error');
+    await expect(page.locator('#form-error').textContent()).resolves.toMatch(
+      /De breuk is niet erkend[\s\S]*Reden van de erkenning: te kort/,
+    );
+    // The reason is described by its help and by the summary's words about it, and marked invalid.
+    const reason = page.getByLabel('Reden van de erkenning');
+    await expect(reason.getAttribute('aria-invalid')).resolves.toBe('true');
+    await expect(reason.getAttribute('aria-describedby')).resolves.toBe('ack-0-reason-help ack-0-reason-error');
+    await page.click('#ack-0-reason-error');
+    await expect(page.evaluate('document.activeElement && document.activeElement.id')).resolves.toBe('ack-0-reason');
+    expect(await seriousA11yViolations(page)).toEqual([]);
+  });
+
   it('shows a refusal focused, in the page language, when the chain is found intact again meanwhile', async () => {
     // The chain is put back meanwhile: verified again at the acknowledgement, there is no break to acknowledge.
     await restoreRowContent(app.testEnv.schema, PRACTICE_AGB, TAMPERED, original);
-    await page.fill('textarea[name="reason"]', 'Incident 2026-17');
-    await page.check('input[name="confirm"]');
-    await Promise.all([
-      page.waitForURL(/\/console\/auditor\/acknowledge$/),
-      page.click('form[action="/console/auditor/acknowledge"] button[type="submit"]'),
-    ]);
-    await expect(page.evaluate('document.activeElement && document.activeElement.id')).resolves.toBe('ack-error');
-    await expect(page.locator('#ack-error').textContent()).resolves.toMatch(
+    await sendRefused('Incident 2026-17');
+    await expect(page.evaluate('document.activeElement && document.activeElement.id')).resolves.toBe('form-error');
+    await expect(page.locator('#form-error').textContent()).resolves.toMatch(
       /De breuk is niet erkend[\s\S]*er is geen breuk om te erkennen/,
     );
     await expect(page.locator('html').getAttribute('lang')).resolves.toBe('nl');
-    await expect(page.locator('#ack-error [lang="en"]').textContent()).resolves.toContain('Not acknowledged');
+    await expect(page.locator('#form-error [lang="en"]').textContent()).resolves.toContain('Not acknowledged');
     expect(await seriousA11yViolations(page)).toEqual([]);
   });
 

@@ -27,7 +27,7 @@ const acknowledge = (app: TestApp, brokenAtSeq: number) =>
   app.request('/audit/v1/acknowledge', {
     method: 'POST',
     key: 'auditor',
-    json: { tenant: PRACTICE_AGB, brokenAtSeq: String(brokenAtSeq) },
+    json: { tenant: PRACTICE_AGB, brokenAtSeq: String(brokenAtSeq), reason: 'Incident 2026-17 investigated' },
   });
 
 /** Changes another column of a row's content than `changeRowContent` does: a second, different tamper. */

@@ -5,6 +5,7 @@ import { operatorAction, SYSTEM_WORKER } from '../../src/audit/audit-events';
 import { chainIntegrity, integrityHistory } from '../../src/audit/chain-integrity';
 import type { SignedHead } from '../../src/audit/signed-heads';
 import { tryGetChainHead } from '../../src/audit/verify';
+import { AUDIT_REFUSAL_SYSTEM } from '../../src/audit/refusal-codes';
 import { runAuditCli } from '../../src/cli/audit-verify';
 import { changeRowContent, restoreRowContent, rewriteChainWithout, verifyOnSchedule } from '../helpers/audit-tamper';
 import { PRACTICE_AGB } from '../helpers/builders';
@@ -75,7 +76,7 @@ describe('an integrity incident: found, acknowledged, signed and exported again'
   });
 
   it('is acknowledged by an auditor only, at the row verification names', async () => {
-    const form = { tenant: PRACTICE_AGB, brokenAtSeq: String(TAMPERED) };
+    const form = { tenant: PRACTICE_AGB, brokenAtSeq: String(TAMPERED), reason: 'Incident 2026-17 investigated' };
     const byOperator = await app.request('/audit/v1/acknowledge', { method: 'POST', key: 'operator', json: form });
     expect(byOperator.status).toBe(403);
     const wrongRow = await app.request('/audit/v1/acknowledge', {
@@ -85,6 +86,32 @@ describe('an integrity incident: found, acknowledged, signed and exported again'
     });
     expect(wrongRow.status).toBe(409);
     expect(JSON.stringify(await wrongRow.json())).toContain('broken at row 3 now, not 7');
+
+    // The reason is required, and says something: a few words (MIN_REASON_WORDS), not a mark or "ok".
+    for (const [reason, code, coded] of [
+      [undefined, 'required', 'reason-missing'],
+      ['   ', 'required', 'reason-missing'],
+      ['ok', 'business-rule', 'reason-too-short'],
+      ['checked.', 'business-rule', 'reason-too-short'],
+    ] as const) {
+      const res = await app.request('/audit/v1/acknowledge', {
+        method: 'POST',
+        key: 'auditor',
+        json: { tenant: PRACTICE_AGB, brokenAtSeq: String(TAMPERED), ...(reason === undefined ? {} : { reason }) },
+      });
+      expect(res.status).toBe(422);
+      expect(await res.json()).toMatchObject({
+        resourceType: 'OperationOutcome',
+        issue: [
+          {
+            code,
+            expression: ['reason'],
+            details: { coding: [{ system: AUDIT_REFUSAL_SYSTEM, code: coded }] },
+          },
+        ],
+      });
+    }
+    expect((await integrityHistory(app.rt.ctx.db, PRACTICE_AGB)).map((h) => h.verdict)).toEqual(['broken']);
 
     await grow(app, 2);
     const head = await headSeq(app);
@@ -218,7 +245,7 @@ describe('a consistent rewrite', () => {
     const ack = await app.request('/audit/v1/acknowledge', {
       method: 'POST',
       key: 'auditor',
-      json: { tenant: PRACTICE_AGB, brokenAtSeq: '8' },
+      json: { tenant: PRACTICE_AGB, brokenAtSeq: '8', reason: 'Rewrite of rows 5 to 8 investigated' },
     });
     expect(ack.status).toBe(201);
     expect(await ack.json()).toMatchObject({ brokenFromSeq: 5, brokenAtSeq: 8, rowBreaks: [] });

@@ -29,6 +29,9 @@ describe("the auditor console's chain incident: acknowledge, history, export ref
   const verifyPage = async (tenant: string, cookie?: string) =>
     (await c.auditor.get(`/console/auditor/verify?tenant=${tenant}`, cookie ? { cookie } : {})).text();
 
+  const acknowledgementsRecorded = async () =>
+    (await h.app.rt.ctx.db.query<{ n: number }>('SELECT count(*)::int AS n FROM audit_chain_acknowledgement'))[0]?.n;
+
   beforeAll(async () => {
     await grow(h.app, PRACTICE_AGB, 8);
     await grow(h.app, OTHER_PRACTICE_AGB, 4);
@@ -77,12 +80,17 @@ describe("the auditor console's chain incident: acknowledge, history, export ref
     expect(res.status).toBe(400);
     const page = await res.text();
     const form = sectionOf(page, 'ack-0-title');
-    expect(form).toMatch(/<div class="notice error" role="alert" id="ack-0-error" tabindex="-1" autofocus>/);
+    // The error summary of form-fields.ts, as every console form has: each field it names a link to that field.
+    expect(form).toMatch(/<div class="notice error" role="alert" id="form-error" tabindex="-1" autofocus>/);
     expect(form).toContain('De breuk is niet erkend; er is niets vastgelegd.');
-    expect(form).toContain('Reden van de erkenning: vul dit in.');
-    expect(form).toContain('Bevestiging: vul dit in.');
-    expect(form).toMatch(/<textarea[^>]*aria-describedby="ack-0-reason-help ack-0-error"[^>]*aria-invalid="true"/);
-    expect(form).toMatch(/name="confirm"[^>]*aria-invalid="true" aria-describedby="ack-0-error"/);
+    expect(form).toContain('<a href="#ack-0-reason" id="ack-0-reason-error">Reden van de erkenning: vul dit in.</a>');
+    expect(form).toContain('<a href="#ack-0-confirm" id="ack-0-confirm-error">Bevestiging: vul dit in.</a>');
+    expect(form).toMatch(
+      /<textarea[^>]*id="ack-0-reason" aria-describedby="ack-0-reason-help ack-0-reason-error" aria-invalid="true"/,
+    );
+    expect(form).toMatch(
+      /name="confirm"[^>]*id="ack-0-confirm" aria-describedby="ack-0-confirm-error" aria-invalid="true"/,
+    );
     const english = await c.auditor.post(
       '/console/auditor/acknowledge',
       { tenant: PRACTICE_AGB, brokenAtSeq: String(TAMPERED), reason: 'checked' },
@@ -90,10 +98,25 @@ describe("the auditor console's chain incident: acknowledge, history, export ref
     );
     expect(english.status).toBe(400);
     expect(await english.text()).toContain('Confirmation: fill this in.');
-    const [row] = await h.app.rt.ctx.db.query<{ n: number }>(
-      'SELECT count(*)::int AS n FROM audit_chain_acknowledgement',
+    expect(await acknowledgementsRecorded()).toBe(0);
+  });
+
+  it('refuses a reason of fewer than a few words as the API does (422), said on the field, nothing recorded', async () => {
+    const res = await c.auditor.post('/console/auditor/acknowledge', {
+      tenant: PRACTICE_AGB,
+      brokenAtSeq: String(TAMPERED),
+      reason: 'ok',
+      confirm: 'yes',
+    });
+    expect(res.status).toBe(422);
+    const form = sectionOf(await res.text(), 'ack-0-title');
+    expect(form).toMatch(/<div class="notice error" role="alert" id="form-error" tabindex="-1" autofocus>/);
+    expect(form).toContain(
+      '<a href="#ack-0-reason" id="ack-0-reason-error">Reden van de erkenning: te kort. Schrijf in een paar woorden wat is onderzocht en door wie.</a>',
     );
-    expect(row?.n).toBe(0);
+    expect(form).toMatch(/<textarea[^>]*id="ack-0-reason"[^>]*aria-invalid="true"[^>]*>\s*ok<\/textarea/);
+    expect(form).toContain('Minstens 2 woorden en 12 tekens');
+    expect(await acknowledgementsRecorded()).toBe(0);
   });
 
   it('says a refusal of the API in Dutch and English by its code, the API’s own text after it, the reason kept', async () => {
@@ -177,5 +200,45 @@ describe("the auditor console's chain incident: acknowledge, history, export ref
     ]);
     const page = await (await c.auditor.get(`/console/auditor/export/download?tenant=${PRACTICE_AGB}`)).text();
     expect(page).toContain('een rij is gewijzigd na het vastleggen');
+  });
+
+  it('pages the integrity history, newest first, in the API (_count, next) and the console (newer, older)', async () => {
+    // 60 more changes of the chain than a console page shows (50): intact again, found by the scheduled check.
+    await h.app.rt.ctx.db.query(
+      `INSERT INTO audit_chain_integrity_history (tenant, verdict, found_by)
+       SELECT $1, 'intact', 'full-verify' FROM generate_series(1, 60)`,
+      [OTHER_PRACTICE_AGB],
+    );
+    const api = async (url: string) => {
+      const res = await h.app.request(url, { key: 'auditor' });
+      expect(res.status).toBe(200);
+      return (await res.json()) as { changes: { tenant: string; verdict: string }[]; next?: string; previous?: string };
+    };
+    const first = await api(`/audit/v1/integrity-history?tenant=${OTHER_PRACTICE_AGB}&_count=58`);
+    expect(first.changes).toHaveLength(58);
+    expect(first.previous).toBeUndefined();
+    expect(first.next).toMatch(/^\/audit\/v1\/integrity-history\?tenant=\d+&_count=58&_page=/);
+    // The older page: the last two of the 60, then the chain's own history, oldest last (found broken at row 2).
+    const second = await api(first.next!);
+    expect(second.changes.map((c) => c.verdict)).toEqual(['intact', 'intact', 'intact', 'broken']);
+    expect(second.next).toBeUndefined();
+    expect((await api(second.previous!)).changes).toEqual(first.changes);
+    // All chains in scope: both, newest first.
+    const all = await api('/audit/v1/integrity-history?_count=500');
+    expect(new Set(all.changes.map((c) => c.tenant))).toEqual(new Set([PRACTICE_AGB, OTHER_PRACTICE_AGB]));
+    expect((await h.app.request('/audit/v1/integrity-history?_page=x', { key: 'auditor' })).status).toBe(400);
+
+    const rowsOf = (page: string) => sectionOf(page, 'integrity-history').match(/<tr class[\s\S]*?<\/tr>/g) ?? [];
+    const page1 = await verifyPage(OTHER_PRACTICE_AGB);
+    expect(rowsOf(page1)).toHaveLength(50);
+    const older = /<a href="([^"]+)" rel="next">Oudere →<\/a>/.exec(sectionOf(page1, 'integrity-history'))?.[1];
+    expect(older).toMatch(new RegExp(`^/console/auditor/verify\\?tenant=${OTHER_PRACTICE_AGB}&amp;_page=`));
+    expect(sectionOf(page1, 'integrity-history')).not.toContain('rel="prev"');
+    const page2 = await (await c.auditor.get(older!.replace(/&amp;/g, '&'))).text();
+    // The verification of each page's load adds nothing (the chain is intact, as last recorded): 12 rows remain.
+    expect(rowsOf(page2)).toHaveLength(12);
+    expect(rowsOf(page2).at(-1)).toContain('Beschadigd gevonden');
+    expect(sectionOf(page2, 'integrity-history')).toMatch(/rel="prev">← Nieuwere<\/a>/);
+    expect(sectionOf(page2, 'integrity-history')).not.toContain('rel="next"');
   });
 });

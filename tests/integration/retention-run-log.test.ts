@@ -89,4 +89,38 @@ describe("each retention run, kept and shown on the auditor's verify page", () =
     expect(rows[1]).toContain('MISLUKT');
     expect(rows[1]).toContain('connection lost');
   });
+
+  it('prunes the runs older than the audit log is kept, and says so in the run that did', async () => {
+    const { db } = h.app.rt.ctx;
+    // Two runs of 10 days ago, with the audit log kept 5 days: past the term their purges' audit rows had.
+    await db.query(
+      `INSERT INTO retention_run (started_at, finished_at, outcome, terms)
+       SELECT now() - interval '10 days', now() - interval '10 days', 'done', '{}'::jsonb FROM generate_series(1, 2)`,
+    );
+    const before = (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM retention_run'))[0]!.n;
+    await purgeExpired(h.app.rt.ctx, new Date(), {
+      auditRetentionDays: 5,
+      inboxPayloadRetentionDays: 30,
+      referralIdentityRetentionDays: 730,
+      intervalMs: 86_400_000,
+    });
+    // The two old ones gone, this run's own added.
+    const after = (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM retention_run'))[0]!.n;
+    expect(after).toBe(before - 2 + 1);
+    const [run] = await db.query<{ removed: unknown }>('SELECT removed FROM retention_run ORDER BY id DESC LIMIT 1');
+    expect(run?.removed).toEqual([{ kind: 'runs', tenant: 'system', rows: 2 }]);
+    const rows = (await runsSection()).match(/<tr[\s\S]*?<\/tr>/g) ?? [];
+    expect(rows[1]).toContain('2 verslagen van eerdere opruimrondes (ouder dan 5 dagen)');
+    expect((await runsSection('jb_lang=en')).match(/<tr[\s\S]*?<\/tr>/g)?.[1]).toContain(
+      '2 records of earlier retention runs (older than 5 days)',
+    );
+    // A run has nothing to prune the next time.
+    await purgeExpired(h.app.rt.ctx, new Date(), {
+      auditRetentionDays: 5,
+      inboxPayloadRetentionDays: 30,
+      referralIdentityRetentionDays: 730,
+      intervalMs: 86_400_000,
+    });
+    expect((await db.query<{ n: number }>('SELECT count(*)::int AS n FROM retention_run'))[0]!.n).toBe(after + 1);
+  });
 });

@@ -16,7 +16,7 @@ import { encodeCursor, parseAuditSearch } from '../../reports/audit-search/searc
 import { listFullVerifications } from '../../audit/full-verify';
 import {
   chainIntegrity,
-  recentIntegrityChanges,
+  integrityHistoryPage,
   type ChainIntegrity,
   type IntegrityFinder,
 } from '../../audit/chain-integrity';
@@ -24,11 +24,20 @@ import { lastRetentionRuns } from '../../reports/retention-runs/last-runs';
 import { listChainTenants } from '../../audit/verify';
 import { BSN_SYSTEM, isValidBsn, isValidIsoDate } from '../../kernel/fhir/identifiers';
 import { dayAfter } from '../../kernel/dutch-time';
-import { badRequestIssues, failField, fieldIssue, httpStatusOf } from '../../kernel/fhir/outcomes';
+import { badRequestIssues, failField, fieldIssue, httpStatusOf, unprocessableIssues } from '../../kernel/fhir/outcomes';
 import type { PipelineContext } from '../../event/context';
 import { CONSENT_SEARCH, searchConsents } from '../../reports/consent-search/consent-search';
 import { parseFhirSearch } from '../../reports/fhir-search/parse-search';
-import { acknowledgeChainBreak, auditRouter, MAX_REASON_LENGTH } from '../audit-router';
+import {
+  acknowledgeChainBreak,
+  auditRouter,
+  decodeHistoryCursor,
+  encodeHistoryCursor,
+  MAX_REASON_LENGTH,
+  MIN_REASON_LENGTH,
+  MIN_REASON_WORDS,
+  reasonIssues,
+} from '../audit-router';
 import { getPrincipal } from '../../access/authenticate';
 import type { ConsoleSessionStore } from '../../access/console-sessions';
 import { field, ON_SITE, pageOf, periodProblem, sendPage } from './console-request';
@@ -47,7 +56,8 @@ import {
   type Lang,
   type MessageKey,
 } from './i18n';
-import { csrfField, hiddenHeader, notice, table, type PageContext } from './layout';
+import { csrfField, hiddenHeader, notice, pagingLinks, table, type PageContext } from './layout';
+import { chainName } from './organisation-names';
 import { outcomeInWords } from './outcome-message';
 import { errorSummary, fieldRefusal, fieldState, outcomeRefusal, requiredMark, type FormRefusal } from './form-fields';
 import { KEPT_ID, keepForm, keptForm } from './kept-forms';
@@ -64,8 +74,8 @@ interface AckFormState {
   readonly tenant?: string | undefined;
   readonly status?: number | undefined;
   readonly reason?: string | undefined;
-  readonly error?: SafeHtml | undefined;
-  readonly invalid?: ReadonlySet<string> | undefined;
+  /** The refusal (an OperationOutcomeError): said by `outcomeRefusal` on the form shown, whose ids it names. */
+  readonly refused?: unknown;
 }
 
 /** The words for where a decision was made; the map stage's for one without a stage of its own. */
@@ -675,9 +685,11 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
       >
       <button type="submit">${t(lang, 'verify')}</button>
     </form>`;
+    // The history's pages keep the page's question (the chain asked for, or all): its links ask it again.
+    const asking = { tenant: chosen, run: field(query, 'run') };
     const below = async (chains: readonly string[]) =>
-      html`${await historyHtml(lang, chains)} ${await fullVerifications(lang, chains)} ${retentionTerms(lang)}
-      ${await retentionRunsHtml(lang, res)}`;
+      html`${await historyHtml(lang, chains, asking, field(query, '_page'))} ${await fullVerifications(lang, chains)}
+      ${retentionTerms(lang)} ${await retentionRunsHtml(lang, res)}`;
     // The form's default choice sends `tenant=` (all chains): asked, and checked. Only the page opened without a
     // question shows the bare form (`run=all` is what the page's second button used to send).
     const asked = query as Record<string, unknown>;
@@ -712,8 +724,8 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
     const verdicts = await verifyChains(ctx, req, res, chains);
     // A refusal of a chain that shows no break now (found intact again meanwhile): said on its own, above them.
     const refusedApart =
-      ack.error && !verdicts.some((v) => !v.ok && v.tenant === ack.tenant)
-        ? ackRefusal(lang, 'ack-error', ack.error)
+      ack.refused !== undefined && !verdicts.some((v) => !v.ok && v.tenant === ack.tenant)
+        ? errorSummary(outcomeRefusal(lang, ack.refused, {}), t(lang, 'ackRefusedTitle'))
         : '';
     const results = verdicts.map(
       (v, i) =>
@@ -754,14 +766,14 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
     const tenant = field(req.body, 'tenant');
     const values = { tenant, brokenAtSeq: field(req.body, 'brokenAtSeq'), reason: field(req.body, 'reason') };
     try {
-      const missing = [
-        ...(values.reason === undefined ? [fieldIssue('reason: a reason is required', 'reason', 'required')] : []),
-        ...(field(req.body, 'confirm') !== 'yes'
-          ? [fieldIssue('confirm: the acknowledgement must be confirmed', 'confirm', 'required')]
-          : []),
-      ];
-      if (missing.length > 0) {
-        throw new OperationOutcomeError(badRequestIssues(missing));
+      // Both fields at once: the reason as the API checks it (coded, 422), the confirmation the form's own (400).
+      const reasonUnfit = reasonIssues(values.reason);
+      if (field(req.body, 'confirm') !== 'yes') {
+        const unconfirmed = fieldIssue('confirm: the acknowledgement must be confirmed', 'confirm', 'required');
+        throw new OperationOutcomeError(badRequestIssues([...reasonUnfit, unconfirmed]));
+      }
+      if (reasonUnfit.length > 0) {
+        throw new OperationOutcomeError(unprocessableIssues(reasonUnfit));
       }
       const ack = await acknowledgeChainBreak(ctx, req, res, values);
       const query = new URLSearchParams({ tenant: ack.tenant, acknowledged: String(ack.brokenAtSeq) });
@@ -771,19 +783,7 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
       if (status >= 500 || status === 403 || status === 404 || tenant === undefined || !isChainName(tenant)) {
         throw err;
       }
-      const issues = err instanceof OperationOutcomeError ? (err.outcome.issue ?? []) : [];
-      await showVerify(
-        req,
-        res,
-        { tenant },
-        {
-          tenant,
-          status,
-          reason: values.reason,
-          error: outcomeInWords(pageOf(req, res).lang, err),
-          invalid: new Set(issues.flatMap((i) => i.expression ?? []).filter((e) => e === 'reason' || e === 'confirm')),
-        },
-      );
+      await showVerify(req, res, { tenant }, { tenant, status, reason: values.reason, refused: err });
     }
   });
 
@@ -799,14 +799,11 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
     state: AckFormState,
   ): SafeHtml => {
     const { lang } = page;
-    const invalid = state.invalid ?? new Set<string>();
-    const errorId = `${id}-error`;
-    const describedBy = (name: string, help?: string) =>
-      [help, invalid.has(name) ? errorId : undefined].filter(Boolean).join(' ');
-    const validity = (name: string) => (invalid.has(name) ? html` aria-invalid="true"` : '');
+    const ids = { reason: `${id}-reason`, confirm: `${id}-confirm` };
+    const refusal = state.refused === undefined ? undefined : outcomeRefusal(lang, state.refused, ids);
     return html`<section aria-labelledby="${id}-title" class="acknowledge">
-      <h3 id="${id}-title">${t(lang, 'ackTitle')} · ${v.tenant}</h3>
-      ${state.error ? ackRefusal(lang, errorId, state.error) : ''}
+      <h3 id="${id}-title">${t(lang, 'ackTitle')} · ${chainName(ctx, v.tenant)}</h3>
+      ${refusal ? errorSummary(refusal, t(lang, 'ackRefusedTitle')) : ''}
       <p>${t(lang, 'ackIntro')}</p>
       <form method="post" action="/console/auditor/acknowledge" class="status-form">
         ${csrfField(page)}
@@ -819,21 +816,16 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
             rows="3"
             maxlength="${String(MAX_REASON_LENGTH)}"
             required
-            aria-describedby="${describedBy('reason', `${id}-reason-help`)}"
-            ${validity('reason')}
+            ${fieldState(refusal, ids.reason, `${id}-reason-help`)}
           >
 ${state.reason ?? ''}</textarea>
         </label>
-        <p id="${id}-reason-help" class="help">${t(lang, 'ackReasonHelp', MAX_REASON_LENGTH)}</p>
+        <p id="${id}-reason-help" class="help">
+          ${t(lang, 'ackReasonHelp', MAX_REASON_LENGTH, MIN_REASON_WORDS, MIN_REASON_LENGTH)}
+        </p>
         <label class="confirm"
           ><span
-            ><input
-              type="checkbox"
-              name="confirm"
-              value="yes"
-              required
-              ${invalid.has('confirm') ? html`aria-invalid="true" aria-describedby="${errorId}"` : ''}
-            />
+            ><input type="checkbox" name="confirm" value="yes" required ${fieldState(refusal, ids.confirm)} />
             ${t(lang, 'ackConfirm', v.brokenAtSeq, v.tenant)}</span
           ></label
         >
@@ -842,9 +834,19 @@ ${state.reason ?? ''}</textarea>
     </section>`;
   };
 
-  /** The newest changes of verdict of the chains shown (migration 088), in words: broken, acknowledged, intact. */
-  const historyHtml = async (lang: Lang, chains: readonly string[]): Promise<SafeHtml> => {
-    const changes = await recentIntegrityChanges(ctx.db, chains, HISTORY_ROWS);
+  /**
+   * The changes of verdict of the chains shown (migration 088), in words (broken, acknowledged, intact), newest first,
+   * a page at a time (`pageToken`: a newer or older link's), with links to the newer and older pages.
+   */
+  const historyHtml = async (
+    lang: Lang,
+    chains: readonly string[],
+    filter: Readonly<Record<string, string | undefined>>,
+    pageToken: string | undefined,
+  ): Promise<SafeHtml> => {
+    const cursor = pageToken === undefined ? undefined : decodeHistoryCursor(pageToken);
+    const page = await integrityHistoryPage(ctx.db, chains, HISTORY_ROWS, cursor);
+    const changes = page.changes;
     const rows = changes.map((c) => {
       const rowsNamed =
         c.brokenAtSeq === undefined
@@ -859,7 +861,7 @@ ${state.reason ?? ''}</textarea>
             : t(lang, 'historyIntact', finder);
       return html`<tr class="${c.verdict === 'broken' ? 'broken' : ''}">
         <td>${formatTime(lang, c.changedAt)}</td>
-        <td>${c.tenant}</td>
+        <td>${chainName(ctx, c.tenant)}</td>
         <td>${t(lang, `history_${c.verdict}`)}</td>
         <td>${details}</td>
       </tr>`;
@@ -873,6 +875,7 @@ ${state.reason ?? ''}</textarea>
         rows,
         t(lang, 'none'),
       )}
+      ${pagingLinks(lang, page, '/console/auditor/verify', filter, encodeHistoryCursor)}
     </section>`;
   };
 
@@ -883,8 +886,10 @@ ${state.reason ?? ''}</textarea>
     const rows = runs.map((r) => {
       const removed = r.removed.map((x) =>
         x.kind === 'audit'
-          ? t(lang, 'retentionRemovedAudit', formatNumber(lang, x.rows), x.tenant)
-          : t(lang, 'retentionRemovedContent', formatNumber(lang, x.rows), x.tenant),
+          ? t(lang, 'retentionRemovedAudit', formatNumber(lang, x.rows), chainName(ctx, x.tenant))
+          : x.kind === 'runs'
+            ? t(lang, 'retentionRemovedRuns', formatNumber(lang, x.rows), r.terms.auditRetentionDays)
+            : t(lang, 'retentionRemovedContent', formatNumber(lang, x.rows), chainName(ctx, x.tenant)),
       );
       const outcome = t(lang, `retentionRunOutcome_${r.outcome === 'chains-skipped' ? 'chains_skipped' : r.outcome}`);
       return html`<tr class="${r.outcome === 'done' ? '' : 'broken'}">
@@ -892,7 +897,7 @@ ${state.reason ?? ''}</textarea>
         <td>${outcome}${r.problem ? html`<br /><small lang="en">${r.problem}</small>` : ''}</td>
         <td>${removed.length > 0 ? removed.join('; ') : t(lang, 'retentionRemovedNothing')}</td>
         <td>
-          ${r.skipped.map((x) => t(lang, 'retentionSkippedChain', x.tenant, chainProblemInWords(lang, x.reason))).join('; ')}
+          ${r.skipped.map((x) => t(lang, 'retentionSkippedChain', chainName(ctx, x.tenant), chainProblemInWords(lang, x.reason))).join('; ')}
         </td>
       </tr>`;
     });
@@ -1173,14 +1178,6 @@ const FOUND_BY: Record<IntegrityFinder, MessageKey> = {
   retention: 'foundBy_retention',
   export: 'foundBy_export',
 };
-
-/** An acknowledgement refused, as the form's error summary: announced, and focused when the page loads. */
-function ackRefusal(lang: Lang, id: string, error: SafeHtml): SafeHtml {
-  return html`<div class="notice error" role="alert" id="${id}" tabindex="-1" autofocus>
-    <p><strong>${t(lang, 'ackRefusedTitle')}</strong></p>
-    <p>${error}</p>
-  </div>`;
-}
 
 /** How often the scheduled full verification runs, in words. */
 function intervalInWords(lang: Lang, ms: number): string {

@@ -40,12 +40,14 @@ export function outcomeRefusal(
 
 /**
  * The error summary above a refused form: announced at once and focused when the page loads (a form sent is the page
- * reloaded, so the user starts here), its links leading to the fields.
+ * reloaded, so the user starts here), its links leading to the fields. `title`: what was not done, said first, when
+ * the form's action has consequences a user must not be left guessing about ("nothing was recorded").
  */
-export function errorSummary(refusal: FormRefusal): SafeHtml {
+export function errorSummary(refusal: FormRefusal, title?: string): SafeHtml {
+  const heading = title === undefined ? '' : html`<strong>${title}</strong> `;
   // Its text begins right after the tag, as every notice's does: no whitespace put in between.
   // prettier-ignore
-  return html`<div class="notice error" role="alert" id="form-error" tabindex="-1" autofocus>${refusal.words}</div>`;
+  return html`<div class="notice error" role="alert" id="form-error" tabindex="-1" autofocus>${heading}${refusal.words}</div>`;
 }
 
 /**

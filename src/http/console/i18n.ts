@@ -435,8 +435,12 @@ const MESSAGES = {
   brokenRow: { nl: 'Gebroken rij', en: 'Broken row' },
   ackReason: { nl: 'Reden van de erkenning', en: 'Reason for the acknowledgement' },
   ackReasonHelp: {
-    nl: 'Wat is onderzocht en door wie, bijvoorbeeld het nummer van het incident. Noem geen kind en geen ander persoonsgegeven. Hoogstens {0} tekens.',
-    en: 'What was investigated and by whom, for example the incident number. Name no child and no other personal data. At most {0} characters.',
+    nl: 'Wat is onderzocht en door wie, bijvoorbeeld het nummer van het incident. Noem geen kind en geen ander persoonsgegeven. Minstens {1} woorden en {2} tekens, hoogstens {0} tekens.',
+    en: 'What was investigated and by whom, for example the incident number. Name no child and no other personal data. At least {1} words and {2} characters, at most {0} characters.',
+  },
+  ackReasonTooShort: {
+    nl: '{0}: te kort. Schrijf in een paar woorden wat is onderzocht en door wie.',
+    en: '{0}: too short. Say in a few words what was investigated and by whom.',
   },
   ackConfirmLabel: { nl: 'Bevestiging', en: 'Confirmation' },
   ackConfirm: {
@@ -515,6 +519,10 @@ const MESSAGES = {
     en: 'content of {0} finished messages of practice {1}',
   },
   retentionRemovedAudit: { nl: '{0} auditrijen van keten {1}', en: '{0} audit rows of chain {1}' },
+  retentionRemovedRuns: {
+    nl: '{0} verslagen van eerdere opruimrondes (ouder dan {1} dagen)',
+    en: '{0} records of earlier retention runs (older than {1} days)',
+  },
   retentionRemovedNothing: { nl: 'niets: niets was over zijn termijn', en: 'nothing: nothing was past its term' },
   retentionSkippedChain: { nl: 'keten {0}: {1}', en: 'chain {0}: {1}' },
   retentionRunsEvery: { nl: 'elke {0} uur', en: 'every {0} hours' },

@@ -1,7 +1,7 @@
 import type { ConsoleSession } from '../../access/console-sessions';
 import type { Role } from '../../access/principal';
 import { html, type HtmlValue, type SafeHtml } from './html';
-import { encodeTimeIdCursor, type TimeIdCursor, type TimeIdPage } from '../../reports/time-id-page';
+import { encodeTimeIdCursor, type TimeIdCursor } from '../../reports/time-id-page';
 import { t, type Lang, type MessageKey } from './i18n';
 
 /** What every page needs to know about the request: language, session and where it is. */
@@ -182,22 +182,24 @@ export function table(
 
 /**
  * Links to the newer and older pages of a list shown newest first, at `path` with the list's filter (a list's
- * address never holds personal data) and the page's cursor token.
+ * address never holds personal data) and the page's cursor token (`token`: the list's own kind of cursor; by time and
+ * id unless given).
  */
-export function pagingLinks(
+export function pagingLinks<C = TimeIdCursor>(
   lang: Lang,
-  page: TimeIdPage<unknown>,
+  page: { readonly newer?: C | undefined; readonly older?: C | undefined },
   path: string,
   filter: Readonly<Record<string, string | number | undefined>>,
+  token: (cursor: C) => string = encodeTimeIdCursor as (cursor: C) => string,
 ): SafeHtml {
-  const hrefOf = (cursor: TimeIdCursor) => {
+  const hrefOf = (cursor: C) => {
     const query = new URLSearchParams();
     for (const [name, value] of Object.entries(filter)) {
       if (value !== undefined) {
         query.set(name, String(value));
       }
     }
-    query.set('_page', encodeTimeIdCursor(cursor));
+    query.set('_page', token(cursor));
     return `${path}?${query.toString()}`;
   };
   if (!page.newer && !page.older) {

@@ -1,4 +1,5 @@
 import { getStatus, OperationOutcomeError } from '@medplum/core';
+import { municipalityName } from './organisation-names';
 import type { Router } from 'express';
 import { exactRouter } from '../exact-routing';
 import type { PipelineContext } from '../../event/context';
@@ -65,12 +66,6 @@ function queryAndChoices(
     q: { ...asked, municipality, practice: field(source, 'practice') },
     choices: { municipalities, practices: practicesOf(ctx, municipality), wholeMunicipality: true },
   };
-}
-
-/** A municipality in words: its name from the loaded agreements, and its code. */
-export function municipalityName(ctx: PipelineContext, code: string): string {
-  const name = ctx.registry.agreements.find((a) => a.municipality.code === code)?.municipality.name;
-  return name ? `${name} (${code})` : code;
 }
 
 /** A period's name in the page's language: "3e kwartaal 2026", "2e halfjaar 2026", "Heel 2026". */

@@ -92,7 +92,7 @@ const FIELDS: FieldWords = {
     label: 'brokenRow',
     conflictsByCause: (issue) => ACKNOWLEDGEMENT_REFUSALS[refusalOf(issue.details?.coding).refusal ?? 'not-broken'],
   },
-  reason: { label: 'ackReason' },
+  reason: { label: 'ackReason', breaks: 'ackReasonTooShort' },
   confirm: { label: 'ackConfirmLabel' },
 };
 

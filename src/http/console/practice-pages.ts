@@ -1,4 +1,4 @@
-import { municipalityName } from './monitoring-pages';
+import { municipalityName } from './organisation-names';
 import { notFound, OperationOutcomeError } from '@medplum/core';
 import type { Consent, RelatedPerson } from '@medplum/fhirtypes';
 import type { Router } from 'express';

@@ -17,7 +17,7 @@ import {
   trajectoryEventFilter,
 } from '../../reports/dead-letters/dead-letters';
 import { pauseBody, redeliverBody } from '../admin-router';
-import { acknowledgeBody, exportQuery, overviewQuery, verifyQuery } from '../audit-router';
+import { acknowledgeBody, exportQuery, integrityHistoryQuery, overviewQuery, verifyQuery } from '../audit-router';
 import type { Role } from '../../access/principal';
 import { explainSchema } from '../consent-router';
 import { statusUpdateSchema } from '../status-update';
@@ -981,6 +981,32 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
             s.chainVerdict,
             z.object({ ok: z.boolean(), auditRetentionDays: z.number(), chains: z.array(s.chainVerdict) }),
           ]),
+        ),
+      },
+    },
+    {
+      method: 'get',
+      path: '/audit/v1/integrity-history',
+      operationId: 'getAuditIntegrityHistory',
+      summary: 'The chains’ changes of verdict (found broken, acknowledged, intact again), newest first, paged',
+      tag: 'Audit',
+      roles: ['practice', 'auditor', 'operator'],
+      request: { query: integrityHistoryQuery },
+      ok: {
+        status: 200,
+        description: 'a page of changes; `next`: the older page, `previous`: the newer one, when there are any',
+        content: json(
+          z.object({
+            changes: z.array(
+              z.looseObject({
+                tenant: z.string(),
+                verdict: z.enum(['broken', 'acknowledged', 'intact']),
+                changedAt: z.string(),
+              }),
+            ),
+            next: z.string().optional(),
+            previous: z.string().optional(),
+          }),
         ),
       },
     },
