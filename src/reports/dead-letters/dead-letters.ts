@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Db } from '../../kernel/db';
-import type { AnswerSummary } from '../../event/receiver-answer';
+import { answerSummarySql, type AnswerSummary } from '../../event/receiver-answer';
 import { MONITORING_REPORT_EVENT } from '../../contracts/delivery-event-type';
 import { TRAJECTORY_EVENT_STATES } from '../../event/states';
 import type { ReplayLimits, SkipReason } from '../../event/replay';
@@ -133,7 +133,7 @@ function deadLetterColumns(q: SqlParams): string {
   return `d.id, d.inbox_id AS "inboxId", i.source_event_id AS "eventId", i.event_type AS "eventType",
     CASE WHEN i.event_type = ${q.add(MONITORING_REPORT_EVENT)} THEN NULL ELSE i.tenant END AS practice,
     d.destination, d.attempts, d.last_status AS "lastStatus", d.last_error AS "lastError",
-    d.response_summary AS answer, (i.canonical IS NULL AND i.payload IS NULL) AS purged, d.round,
+    ${answerSummarySql('d.response_summary')} AS answer, (i.canonical IS NULL AND i.payload IS NULL) AS purged, d.round,
     d.delivered_at AS "deliveredAt", d.updated_at AS "updatedAt"`;
 }
 
@@ -357,7 +357,7 @@ export async function listFeedbackByState(
   const q = new SqlParams();
   return db.query<FeedbackLetter>(
     `SELECT id, inbox_id AS "inboxId", tenant AS practice, municipality, status, state, attempts,
-       last_status AS "lastStatus", last_error AS "lastError", response_summary AS answer, updated_at AS "updatedAt"
+       last_status AS "lastStatus", last_error AS "lastError", ${answerSummarySql('response_summary')} AS answer, updated_at AS "updatedAt"
      FROM feedback WHERE ${and([`state = ${q.add(f.state)}`, ...practiceInScope(scope, q)])}
      ORDER BY updated_at LIMIT ${q.add(f.limit, 'int')}`,
     q.values,
@@ -455,7 +455,7 @@ export async function listTrajectoryEventsByState(
   return db.query<TrajectoryLetter>(
     `SELECT id, source_event_id AS "eventId", event_type AS type, tenant AS practice, municipality, decision,
        decision_reason AS "decisionReason", state, attempts, last_status AS "lastStatus", last_error AS "lastError",
-       response_summary AS answer, updated_at AS "updatedAt"
+       ${answerSummarySql('response_summary')} AS answer, updated_at AS "updatedAt"
      FROM trajectory_event WHERE ${and([`state = ${q.add(f.state)}`, ...practiceInScope(scope, q)])}
      ORDER BY updated_at LIMIT ${q.add(f.limit, 'int')}`,
     q.values,
