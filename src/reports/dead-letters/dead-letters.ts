@@ -137,6 +137,42 @@ function deadLetterColumns(q: SqlParams): string {
     d.delivered_at AS "deliveredAt", d.updated_at AS "updatedAt"`;
 }
 
+/** A pending delivery as an operator's end of a removed destination's deliveries takes it. */
+export interface PendingDelivery {
+  readonly id: string;
+  readonly inboxId: string;
+  readonly tenant: string;
+  readonly traceId: string;
+}
+
+/**
+ * The oldest `limit` pending deliveries to `destination` whose events are within the scope, and how many of those
+ * there are in all: what `POST /admin/v1/destinations/{id}/end-pending` ends (the caller checks that the destination
+ * is not configured). Read by `delivery_pending_age` (destination, pending_since).
+ */
+export async function pendingToDestination(
+  db: Db,
+  destination: string,
+  scope: OperatorScope,
+  limit: number,
+): Promise<{ deliveries: PendingDelivery[]; total: number }> {
+  const whereOf = (q: SqlParams) =>
+    and([`d.state = 'pending'`, `d.destination = ${q.add(destination)}`, ...eventInScope(scope, q)]);
+  const q = new SqlParams();
+  const deliveries = await db.query<PendingDelivery>(
+    `SELECT d.id, d.inbox_id AS "inboxId", i.tenant, i.trace_id AS "traceId"
+     FROM delivery d JOIN inbox i ON i.id = d.inbox_id WHERE ${whereOf(q)}
+     ORDER BY d.pending_since, d.id LIMIT ${q.add(limit, 'int')}`,
+    q.values,
+  );
+  const c = new SqlParams();
+  const [row] = await db.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM delivery d JOIN inbox i ON i.id = d.inbox_id WHERE ${whereOf(c)}`,
+    c.values,
+  );
+  return { deliveries, total: row?.n ?? 0 };
+}
+
 /** Dead deliveries within the scope with the summary of the receiver's last answer, oldest first. */
 export async function listDeadLetters(
   db: Db,
