@@ -142,7 +142,7 @@ function redirectTarget(location: string | undefined): string | undefined {
  * out. Rows are read through this rather than rewritten, so that no migration has to run over every delivery.
  */
 export function answerSummarySql(column: string): string {
-  const origin = `substring(${column}->>'location' from '^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]+')`;
+  const origin = `(regexp_match(${column}->>'location', '^([A-Za-z][A-Za-z0-9+.-]*://[^/?#]+)'))[1]`;
   return `CASE WHEN ${origin} IS NOT NULL THEN jsonb_set(${column}, '{location}', to_jsonb(${origin}))
     ELSE ${column} - 'location' END`;
 }
