@@ -45,7 +45,7 @@ import { limitConnections, openDb } from './kernel/db';
 import { migrate } from './kernel/migrate';
 import { addressOldReferrals, pendingToUnconfiguredDestinations, sealPlainFeedbackReasons } from './event/event-store';
 import { loadPayloadCipher } from './kernel/payload-crypto';
-import { ConcurrencyLimit } from './kernel/concurrency-limit';
+import { SharedConcurrencyLimit } from './kernel/shared-concurrency-limit';
 
 /** How long after a delivery's own bound (DELIVERY_TIMEOUT_MS) the shutdown waits for the queue workers to close. */
 const WORKER_CLOSE_MARGIN_MS = 5_000;
@@ -199,6 +199,11 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
     onIntactAgain: (tenant) => metrics.recordAuditVerify(tenant, true),
     onOutage: (err) => outages.seen(err),
   }).start(config.AUDIT_SIGN_INTERVAL_MS);
+  // The slots of MONITORING_REPORT_CONCURRENCY, shared by the API processes: its own connection, failing fast while
+  // Redis is away (a report is then refused with 503, not left waiting). Not lazy: a fail-fast client that has not
+  // connected yet refuses its first command rather than connecting for it.
+  const monitoringSlotsRedis = createRedisClient(config, redisTarget, { failFast: true });
+  monitoringSlotsRedis.on('error', () => undefined);
   const ctx: PipelineContext = {
     config,
     build,
@@ -211,7 +216,9 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
     metrics,
     outages,
     signedHeads: { keys: signing.keys, signer },
-    monitoringReports: new ConcurrencyLimit(
+    monitoringReports: new SharedConcurrencyLimit(
+      monitoringSlotsRedis,
+      `${config.QUEUE_PREFIX}:monitoring-report-slots`,
       config.MONITORING_REPORT_CONCURRENCY,
       MONITORING_REPORTS_WAITING_PER_SLOT * config.MONITORING_REPORT_CONCURRENCY,
     ),
@@ -435,6 +442,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
       await signer.stop();
       await boundedStep(queues.close(), REDIS_CLOSE_MS, 'close the queues');
       await boundedStep(closeRateLimitRedis(), REDIS_CLOSE_MS, "close the rate limiter's Redis connection");
+      monitoringSlotsRedis.disconnect();
       consoleSessions?.close();
       // BullMQ leaves a client it was handed open; this process made it, so this process closes it.
       await boundedStep(redisClient.quit(), REDIS_CLOSE_MS, 'close the Redis connection');

@@ -41,7 +41,7 @@ export interface ConsoleSession {
 }
 
 /** The kinds of action a console page confirms once after its redirect (`ConsoleSession.flash`). */
-export const FLASH_KINDS = ['paused', 'resumed', 'redecided-permit', 'redecided-not'] as const;
+export const FLASH_KINDS = ['paused', 'resumed', 'redecided-permit', 'redecided-not', 'ended-pending'] as const;
 export interface ConsoleFlash {
   readonly what: (typeof FLASH_KINDS)[number];
   readonly about: string;

@@ -246,7 +246,8 @@ export async function reviewPendingDeliveries(config: Config): Promise<string[]>
     (u) =>
       `destination ${u.destination} is not configured (CONFIG_DIR/destinations) but holds ${u.pending} pending ` +
       `deliveries, the oldest waiting since ${new Date(Date.now() - u.oldestSeconds * 1000).toISOString()}: nothing ` +
-      'sends them until it is configured again (docs/runbook.md#jeugdbrugdeliveriestounconfigureddestination)',
+      `sends them until it is configured again or an operator ends them (POST /admin/v1/destinations/` +
+      `${u.destination}/end-pending; docs/runbook.md#jeugdbrugdeliveriestounconfigureddestination)`,
   );
 }
 

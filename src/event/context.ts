@@ -3,7 +3,7 @@ import type { AuditWriter } from '../audit/writer';
 import type { HeadSigner, SigningKeys } from '../audit/signed-heads';
 import type { BuildInfo } from '../kernel/build-info';
 import type { Config } from '../kernel/config';
-import type { ConcurrencyLimit } from '../kernel/concurrency-limit';
+import type { SharedConcurrencyLimit } from '../kernel/shared-concurrency-limit';
 import type { Registry } from './registry';
 import type { Metrics } from '../kernel/metrics';
 import type { Db } from '../kernel/db';
@@ -27,6 +27,9 @@ export interface PipelineContext {
   readonly outages: OutageLog;
   /** The audit chain heads' signing keys and signer (checkpoints outside PostgreSQL). */
   readonly signedHeads: { readonly keys: SigningKeys; readonly signer: HeadSigner };
-  /** The monitoring reports this process computes at once for a request (MONITORING_REPORT_CONCURRENCY). */
-  readonly monitoringReports: ConcurrencyLimit;
+  /**
+   * The monitoring reports computed at once for requests, by every API process on the same Redis and QUEUE_PREFIX
+   * together (MONITORING_REPORT_CONCURRENCY).
+   */
+  readonly monitoringReports: SharedConcurrencyLimit;
 }

@@ -5,7 +5,8 @@ import { stageStatements } from './stage-groups';
 import { STEPS, type EventState, type StepName } from './states';
 
 /** Which part of the event's life moved it. */
-export type EventStage = 'receive' | 'map' | 'deliver' | 'replay' | 'remap' | 'reconcile' | 'redecide' | 'redeliver';
+export type EventStage =
+  'receive' | 'map' | 'deliver' | 'replay' | 'remap' | 'reconcile' | 'redecide' | 'redeliver' | 'end-pending';
 
 /** The event a stage works on, and the W3C trace id it carries through every job. */
 export interface EventTrace {

@@ -26,10 +26,7 @@ export interface AnswerSummary {
   size: number;
   /** When the answer is an OperationOutcome: its issues (at most MAX_ISSUES), each stripped to its codes. */
   issues?: AnswerIssue[];
-  /**
-   * A redirect's `Location` (`redirectTarget`): where the receiver moved, without query, fragment or credentials, and
-   * without a path that could hold an identifier (then only scheme, host and port).
-   */
+  /** A redirect's `Location` (`redirectTarget`): where the receiver moved, its scheme, host and port only. */
   location?: string;
 }
 
@@ -116,45 +113,38 @@ function mediaTypeOf(contentType: string | undefined): string | null {
   }
 }
 
-/** Longer `Location`s are cut: an address to act on, not a place to keep data. */
-const MAX_LOCATION_CHARS = 500;
-
 /**
- * A path segment that names a place rather than a thing: letters (and `-`, `_`, `.`), a trailing version number of
- * at most two digits (`isam2`, `v2`, `R4`), an operation's `$`. An identifier (a BSN, a UUID, a client number, a
- * token) has more digits than that, or characters outside it (`%`, `=`, `+`, `~`).
- */
-const PLACE_SEGMENT = /^\$?[A-Za-z][A-Za-z_.-]{0,47}\d{0,2}$/;
-
-/** Whether every segment of `path` names a place (an empty one, as of a trailing slash, does too). */
-function isPathOfPlaces(path: string): boolean {
-  return path.split('/').every((segment) => segment === '' || PLACE_SEGMENT.test(segment));
-}
-
-/**
- * A redirect's `Location` as operators may see it: scheme, host and port, and the path only when each of its segments
- * names a place (`isPathOfPlaces`), never its query or fragment (where a receiver might put a token or an identifier)
- * nor, for an absolute URL, user name and password; undefined when there is none, or when a relative one's path could
- * name someone.
+ * A redirect's `Location` as operators may see it: scheme, host and port only (`URL.origin`); undefined when there is
+ * none, or when it is relative (it names no host, and all it has is a path).
  *
- * The path is checked against what an endpoint's address looks like, not against patterns of identifiers: a receiver
- * may redirect to a resource (`/clients/123456782/aanmeldingen`), and no list of identifier formats is complete. An
- * endpoint that moved (`/isam2/aanmeldingen`, `/api/v2/jeugd`) keeps its path, which is what the operator configures.
+ * No path is kept, not even one of plain words: a receiver may redirect to a resource by a client's name
+ * (`/clienten/jansen`), and no rule for what a place looks like tells a surname from an endpoint's word. Query and
+ * fragment (a token, an identifier) and credentials go with the path. The origin is what tells an operator that a
+ * receiver moved host or to https; the exact new path they take from the municipality, not from a dead letter.
  */
 function redirectTarget(location: string | undefined): string | undefined {
   if (!location?.trim()) {
     return undefined;
   }
-  let target: string;
+  let url: URL;
   try {
-    const url = new URL(location.trim());
-    target = isPathOfPlaces(url.pathname) ? `${url.origin}${url.pathname}` : url.origin;
+    url = new URL(location.trim());
   } catch {
-    // Relative (`/isam2/aanmeldingen`): the path alone, when it names no one.
-    const path = location.trim().split(/[?#]/, 1)[0] ?? '';
-    target = isPathOfPlaces(path) ? path : '';
+    return undefined;
   }
-  return target === '' ? undefined : target.slice(0, MAX_LOCATION_CHARS);
+  // `origin` is the string "null" for schemes without one (`data:`, `mailto:`): nothing to act on.
+  return url.origin === 'null' ? undefined : url.origin;
+}
+
+/**
+ * An answer summary column as operators see it (`AnswerSummary`), for reading: a `location` an earlier build kept with
+ * its path (or a relative one, a path alone) is cut to scheme, host and port as `redirectTarget` does now, or left
+ * out. Rows are read through this rather than rewritten, so that no migration has to run over every delivery.
+ */
+export function answerSummarySql(column: string): string {
+  const origin = `(regexp_match(${column}->>'location', '^([A-Za-z][A-Za-z0-9+.-]*://[^/?#]+)'))[1]`;
+  return `CASE WHEN ${origin} IS NOT NULL THEN jsonb_set(${column}, '{location}', to_jsonb(${origin}))
+    ELSE ${column} - 'location' END`;
 }
 
 /**

@@ -111,6 +111,11 @@ export const STEPS = {
    * the step records the decision (`not redelivered …: decided again: …`), as `deniedAgain` does for a denied event.
    */
   redeliveryDenied: { from: ['delivered'], to: 'delivered' },
+  /**
+   * Operator: the delivery's destination was taken out of the configuration while it waited, so no worker would ever
+   * send it; an operator ended it (`end-removed-destination.ts`). Not sent; the practice sees why.
+   */
+  destinationRemoved: { from: ['decided'], to: 'failed' },
   /** Any stage: the encrypted event was removed by retention before it was finished; nothing can be sent. */
   payloadPurged: { from: ['received', 'mapped', 'decided', 'dead'], to: 'failed' },
 } as const satisfies Record<string, Step>;
@@ -179,6 +184,13 @@ export const NOT_ACKNOWLEDGED = 'not acknowledged: stored, but its receipt was n
 
 /** The reason recorded when a held event's receipt is recorded (`STEPS.acknowledged`). */
 export const RECEIPT_RECORDED = 'receipt recorded';
+
+/**
+ * The reason recorded when an operator ends a delivery to a destination no longer configured
+ * (`STEPS.destinationRemoved`); the operator's own reason is in the practice's audit chain, not here.
+ */
+export const destinationRemovedReason = (destination: string): string =>
+  `not sent: destination ${destination} is no longer configured; ended by operator`;
 
 /** The reason recorded when an event's encrypted payload is gone (see `STEPS.payloadPurged`). */
 export const PAYLOAD_PURGED = 'payload purged after retention';

@@ -18,6 +18,7 @@ import { replayOne, SKIP_DETAILS, type SkipReason } from '../event/replay';
 import { redecideByOperator } from '../event/redecide';
 import { notRedeliveredText, redeliver, tryGetRedeliveryTarget } from '../event/redeliver';
 import { remapByOperator } from '../event/remap';
+import { assertNotConfigured, endPendingToRemovedDestination } from '../event/end-removed-destination';
 import { parseOrThrow, parseQueryOrThrow, pathExpression } from '../kernel/zod-outcome';
 import {
   deadLetterFilter,
@@ -28,6 +29,7 @@ import {
   listDeadLetters,
   listFeedbackByState,
   countDeliveredInWindow,
+  pendingToDestination,
   readRedeliveryPage,
   redeliveryReason,
   redeliveryWindow,
@@ -242,6 +244,30 @@ export function adminRouter(ctx: PipelineContext): Router {
     res.json({ changed, status: await getDestinationStatus(ctx, destination) });
   });
 
+  /**
+   * Ends the pending deliveries (within the scope) to a destination no longer configured, the oldest `limit` of them
+   * (1000 unless given): each `cancelled`, not sent, its event `failed` with a reason the practice reads; each
+   * audited in its practice's chain with the operator's `reason` (required). `remaining` counts those still pending
+   * (call again while it is above 0). 409 naming a destination that is configured; 404 when none is pending there.
+   */
+  router.post('/destinations/:id/end-pending', namesNoEvent, async (req, res) => {
+    const destination = req.params.id;
+    const { reason, limit } = parseBody(endPendingBody, req);
+    if (ctx.registry.destinations.some((d) => d.id === destination)) {
+      // Outside the operator's municipalities a configured destination is a 404, as on every destination route.
+      await getDestinationInScope(ctx, req, res, destination);
+      assertNotConfigured(ctx, destination);
+    }
+    const scope = operatorScopeOf(res);
+    const { deliveries, total } = await pendingToDestination(ctx.db, destination, scope, limit);
+    if (total === 0) {
+      throw new OperationOutcomeError(notFound);
+    }
+    const ended = await endPendingToRemovedDestination(ctx, destination, deliveries, actorOf(req, res), reason);
+    const remaining = (await pendingToDestination(ctx.db, destination, scope, 0)).total;
+    res.json({ destination, ended, remaining });
+  });
+
   /** Status updates for practices that could not be delivered (or all, with `state`). */
   router.get('/feedback', async (req, res) => {
     const feedback = await listFeedbackByState(
@@ -310,6 +336,18 @@ export function adminRouter(ctx: PipelineContext): Router {
 }
 
 export const pauseBody = z.object({ reason: z.string().trim().min(1).max(500).optional() }).strict();
+
+/** What an operator sends to end a removed destination's pending deliveries: why (required, kept in the audit). */
+export const endPendingBody = z
+  .object({
+    reason: z
+      .string()
+      .trim()
+      .min(1, 'required: why the pending deliveries are ended (kept in the audit)')
+      .max(500, 'at most 500 characters'),
+    limit: z.number().int().min(1).max(1000).default(1000),
+  })
+  .strict();
 
 /** What an operator sends to have one delivery sent again: why (required, kept in the audit). */
 export const redeliverBody = z.object({ reason: redeliveryReason }).strict();

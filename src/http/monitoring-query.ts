@@ -278,8 +278,9 @@ export async function reportScopeOf(
 }
 
 /**
- * The monitoring report of `q`, computed in one of this process's MONITORING_REPORT_CONCURRENCY slots, after a short
- * wait for one when they are taken; with every slot taken and as many waiting as may, a 503 with Retry-After. A year's
+ * The monitoring report of `q`, computed in one of the MONITORING_REPORT_CONCURRENCY slots that every API process on
+ * the same Redis shares, after a wait for one when they are taken; with every slot taken and as many waiting in this
+ * process as may, a 503 with Retry-After, and so while Redis does not answer (the slots cannot be counted). A year's
  * report is seconds of PostgreSQL: forty asked at once slowed the HIS intake from 0.15 s to 4.4 s (report-xsec).
  */
 export function limitedMonitoringReport(
@@ -288,11 +289,15 @@ export function limitedMonitoringReport(
 ): Promise<MeasureReport> {
   return ctx.monitoringReports.run(
     () => monitoringReport(ctx, q),
-    () =>
+    (why) =>
       new OperationOutcomeError(
         serviceUnavailable(
-          'Too many monitoring reports are being computed at once (MONITORING_REPORT_CONCURRENCY); nothing is wrong ' +
-            'with the request: ask again after Retry-After seconds',
+          why === 'busy'
+            ? 'Too many monitoring reports are being computed at once (MONITORING_REPORT_CONCURRENCY); nothing is ' +
+                'wrong with the request: ask again after Retry-After seconds'
+            : 'Monitoring reports are not computed while Redis, which counts them across processes ' +
+                '(MONITORING_REPORT_CONCURRENCY), does not answer; nothing is wrong with the request: ask again after ' +
+                'Retry-After seconds',
         ),
       ),
   );

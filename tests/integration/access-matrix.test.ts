@@ -55,6 +55,10 @@ describe('authorisation: every route × role × own and other tenant', () => {
     'GET /admin/v1/agreements': () => ({ path: '/admin/v1/agreements' }),
     'GET /admin/v1/queues': () => ({ path: '/admin/v1/queues' }),
     'GET /admin/v1/destinations/{id}/status of GM0226': () => ({ path: '/admin/v1/destinations/gm0226/status' }),
+    'POST /admin/v1/destinations/{id}/end-pending of GM0226': () => ({
+      path: '/admin/v1/destinations/gm0226/end-pending',
+      init: { json: { reason: 'matrix' } },
+    }),
     'POST /admin/v1/destinations/{id}/pause of GM0226': () => ({
       path: '/admin/v1/destinations/gm0226/pause',
       init: { json: { reason: 'matrix' } },
@@ -179,6 +183,11 @@ describe('authorisation: every route × role × own and other tenant', () => {
     ['GET /admin/v1/destinations/{id}/status of GM0226', 'municipality', 403],
     ['POST /admin/v1/destinations/{id}/pause of GM0226', 'otherMunicipalityOperator', 404],
     ['POST /admin/v1/destinations/{id}/pause of GM0226', 'auditor', 403],
+    // Configured: refused (409) to its operator; outside the scope of another municipality's, unknown (404).
+    ['POST /admin/v1/destinations/{id}/end-pending of GM0226', 'operator', 409],
+    ['POST /admin/v1/destinations/{id}/end-pending of GM0226', 'otherMunicipalityOperator', 404],
+    ['POST /admin/v1/destinations/{id}/end-pending of GM0226', 'auditor', 403],
+    ['POST /admin/v1/destinations/{id}/end-pending of GM0226', 'practice', 403],
     ['POST /admin/v1/destinations/{id}/resume of GM0226', 'otherMunicipalityOperator', 404],
     ['POST /admin/v1/destinations/{id}/resume of GM0226', 'practice', 403],
     ['GET /fhir/Consent', 'practice', 200],

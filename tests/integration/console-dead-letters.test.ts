@@ -89,7 +89,12 @@ describe("the console's dead letters: replay all does what its button says", () 
     ]);
     const text = await page('?destination=gm0344&status=301');
     expect(text).toContain('doorverwezen naar (Location):');
-    expect(text).toContain('https://gw.example.nl/isam2/aanmeldingen');
+    // Kept by an earlier build with its path of words, which may be a surname: shown as scheme, host and port only.
+    expect(text).toContain('<code>https://gw.example.nl</code>');
+    expect(text).not.toContain('aanmeldingen');
+    const api = await h.app.request('/admin/v1/dead-letters?destination=gm0344&status=301', { key: 'operator' });
+    const [listed] = ((await api.json()) as { deadLetters: { id: string; answer: unknown }[] }).deadLetters;
+    expect(listed).toMatchObject({ id, answer: { contentType: null, size: 0, location: 'https://gw.example.nl' } });
   });
 
   it('names every column, the one of buttons too (for screen readers only)', async () => {

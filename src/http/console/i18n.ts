@@ -743,6 +743,37 @@ const MESSAGES = {
     en: 'Destination {0} is resumed: what was waiting goes out again.',
   },
   resume: { nl: 'Hervatten', en: 'Resume' },
+  removedDestinationsTitle: {
+    nl: 'Bestemmingen die niet meer zijn ingesteld',
+    en: 'Destinations no longer configured',
+  },
+  removedDestinationsIntro: {
+    nl:
+      'Deze bestemmingen zijn uit de configuratie gehaald terwijl er nog berichten naartoe wachtten. Er gaat niets ' +
+      'meer naartoe. Stel de bestemming opnieuw in om ze te versturen, of beëindig ze: ze worden niet verstuurd, en ' +
+      'de praktijk ziet bij elk bericht waarom.',
+    en:
+      'These destinations were taken out of the configuration while messages to them waited. Nothing goes to them. ' +
+      'Configure the destination again to send them, or end them: they are not sent, and the practice sees why for ' +
+      'each message.',
+  },
+  pendingCount: { nl: 'Wachtend', en: 'Pending' },
+  waitingSince: { nl: 'Oudste wacht sinds', en: 'Oldest waiting since' },
+  endPendingReason: { nl: 'Reden van beëindigen', en: 'Reason for ending' },
+  /** {0}: how many one press ends (at most 1000). */
+  endPending: { nl: '{0} beëindigen, niet versturen', en: 'End {0}, not sent' },
+  endPendingReasonMissing: {
+    nl: 'Reden van beëindigen voor {0}: vul in waarom u de wachtende berichten beëindigt.',
+    en: 'Reason for ending {0}: fill in why you end the pending messages.',
+  },
+  destinationPendingEnded: {
+    nl:
+      'De wachtende berichten aan {0} zijn beëindigd, niet verstuurd; de praktijk ziet waarom, het auditlog wie het ' +
+      'deed en waarom. Staan er nog meer, dan staat {0} hieronder nog.',
+    en:
+      'The pending messages to {0} are ended, not sent; the practice sees why, the audit log who did it and why. ' +
+      'If more wait, {0} is still listed below.',
+  },
   pauseReason: { nl: 'Reden van pauze', en: 'Reason for pausing' },
   pauseReasonMissing: {
     nl: 'Reden van pauze voor {0}: vul in waarom u pauzeert.',
@@ -1181,6 +1212,13 @@ const OTHER_REASONS: readonly (readonly [RegExp, Record<Lang, string>])[] = [
   [
     /^recorded in the consent registry$/,
     { nl: 'vastgelegd in het toestemmingsregister', en: 'recorded in the consent registry' },
+  ],
+  [
+    /^not sent: destination (\S+) is no longer configured; ended by operator$/,
+    {
+      nl: 'niet verstuurd: bestemming {1} is niet meer ingesteld; beëindigd door de beheerder',
+      en: 'not sent: destination {1} is no longer configured; ended by the operator',
+    },
   ],
   [
     /^no destination configured for (\S+)$/,

@@ -5,6 +5,7 @@ import { exactRouter } from '../exact-routing';
 import type { ConsoleFlash, ConsoleSessionStore } from '../../access/console-sessions';
 import type { PipelineContext } from '../../event/context';
 import { pauseDestination, resumeDestination } from '../../event/destination-health';
+import { endPendingToRemovedDestination } from '../../event/end-removed-destination';
 import { getDestinationStatus, type DestinationStatus } from '../../reports/destination-status/destination-status';
 import { replayDelivery, replayLimitsOf, unreplayableReason } from '../../event/replay';
 import { replayFeedback } from '../../event/feedback';
@@ -17,6 +18,7 @@ import {
   listFeedbackByState,
   listTrajectoryEventsByState,
   pageDeadLetters,
+  pendingToDestination,
   type FeedbackLetter,
   type TrajectoryLetter,
   type DeadLetterMatch,
@@ -34,6 +36,7 @@ import { getPrincipal } from '../../access/authenticate';
 import { canActForPractice } from '../../access/principal';
 import {
   OPERATOR_PAUSE_REASON,
+  pendingToUnconfiguredDestinations,
   tryGetDeliveryWork,
   tryGetFeedback,
   tryGetSealedEvent,
@@ -89,6 +92,16 @@ const DEAD_LETTER_PAGE = 100;
 const TO_PRACTICES_SHOWN = 200;
 /** The most dead letters one "replay all" sends again (and the replay progress page follows). */
 const REPLAY_CAP = 1000;
+
+/** The most pending deliveries to a removed destination one press of the console's button ends (as the API's). */
+const END_PENDING_CAP = 1000;
+
+/** What the destinations page says after an action on a destination, by the flash it set. */
+const DESTINATION_FLASH: Partial<Record<ConsoleFlash['what'], MessageKey>> = {
+  paused: 'destinationPaused',
+  resumed: 'destinationResumed',
+  'ended-pending': 'destinationPendingEnded',
+};
 
 /** The words of a button that replays one kind of message to a practice. */
 const REPLAY_KIND_TO_PRACTICE: Readonly<Record<ToPracticeKind, MessageKey>> = {
@@ -565,7 +578,7 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
     const page = pageOf(req, res);
     const { lang } = page;
     const statuses = await Promise.all(destinationsInScope(ctx, res).map((d) => getDestinationStatus(ctx, d)));
-    const done = refused ? undefined : await takeFlash(res, ['paused', 'resumed']);
+    const done = refused ? undefined : await takeFlash(res, ['paused', 'resumed', 'ended-pending']);
     const rows = statuses.map((s) => {
       const refusal = refused?.destination === s.id ? refused.refusal : undefined;
       const action = s.paused
@@ -601,7 +614,7 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
       req,
       res,
       t(lang, 'destinationsTitle'),
-      html`${refused ? errorSummary(refused.refusal) : ''}${done ? notice('ok', t(lang, done.what === 'paused' ? 'destinationPaused' : 'destinationResumed', done.about)) : ''}${table(
+      html`${refused ? errorSummary(refused.refusal) : ''}${done ? notice('ok', t(lang, DESTINATION_FLASH[done.what] ?? 'destinationResumed', done.about)) : ''}${table(
         t(lang, 'destinationsTitle'),
         [
           t(lang, 'destination'),
@@ -615,9 +628,67 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
         ],
         rows,
         t(lang, 'none'),
-      )}`,
+      )}${await removedDestinations(req, res, refused)}`,
       refused ? 422 : 200,
     );
+  };
+
+  /**
+   * The destinations no longer configured that hold pending deliveries within the operator's scope, each with a form
+   * to end them (a reason required): what start-up, config:check and the alert name, with the one way to end them
+   * short of configuring the destination again.
+   */
+  const removedDestinations = async (
+    req: Request,
+    res: Response,
+    refused?: { destination: string; refusal: FormRefusal },
+  ): Promise<SafeHtml | ''> => {
+    const page = pageOf(req, res);
+    const { lang } = page;
+    const scope = operatorScopeOf(res);
+    const gone = await pendingToUnconfiguredDestinations(
+      ctx.db,
+      ctx.registry.destinations.map((d) => d.id),
+    );
+    const inScope = await Promise.all(
+      gone.map(async (g) => ({ ...g, pending: (await pendingToDestination(ctx.db, g.destination, scope, 0)).total })),
+    );
+    const rows = inScope
+      .filter((g) => g.pending > 0)
+      .map((g) => {
+        const id = `reason-end-${g.destination}`;
+        const refusal = refused?.destination === g.destination ? refused.refusal : undefined;
+        return html`<tr>
+          <th scope="row">${g.destination}</th>
+          <td>${formatNumber(lang, g.pending)}</td>
+          <td>${formatTime(lang, new Date(Date.now() - g.oldestSeconds * 1000))}</td>
+          <td>
+            <form method="post" action="/console/operator/destinations/${g.destination}/end-pending" class="inline">
+              ${csrfField(page)}
+              <label
+                >${t(lang, 'endPendingReason')}${requiredMark(lang)}<input
+                  name="reason"
+                  required
+                  maxlength="500"
+                  ${fieldState(refusal, id)} /></label
+              ><button type="submit">
+                ${t(lang, 'endPending', formatNumber(lang, Math.min(g.pending, END_PENDING_CAP)))}
+              </button>
+            </form>
+          </td>
+        </tr>`;
+      });
+    if (rows.length === 0) {
+      return '';
+    }
+    return html`<h2>${t(lang, 'removedDestinationsTitle')}</h2>
+      <p>${t(lang, 'removedDestinationsIntro')}</p>
+      ${table(
+        t(lang, 'removedDestinationsTitle'),
+        [t(lang, 'destination'), t(lang, 'pendingCount'), t(lang, 'waitingSince'), hiddenHeader(t(lang, 'action'))],
+        rows,
+        t(lang, 'none'),
+      )}`;
   };
 
   router.get('/destinations', async (req, res) => {
@@ -637,6 +708,34 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
     }
     await pauseDestination(ctx, destination, 'operator', reason, actorOf(req, res));
     await setFlash(res, { what: 'paused', about: destination });
+    res.redirect(303, '/console/operator/destinations');
+  });
+
+  // As the API's route (`POST /admin/v1/destinations/{id}/end-pending`), the oldest END_PENDING_CAP at a time; the
+  // reason is required, and a post without one is refused with nothing ended.
+  router.post('/destinations/:id/end-pending', namesNoEvent, async (req, res) => {
+    const destination = req.params.id;
+    if (ctx.registry.destinations.some((d) => d.id === destination)) {
+      await getDestinationInScope(ctx, req, res, destination);
+    }
+    const { deliveries, total } = await pendingToDestination(
+      ctx.db,
+      destination,
+      operatorScopeOf(res),
+      END_PENDING_CAP,
+    );
+    if (total === 0 && !ctx.registry.destinations.some((d) => d.id === destination)) {
+      throw new OperationOutcomeError(notFound);
+    }
+    const reason = field(req.body, 'reason')?.slice(0, 500);
+    if (reason === undefined) {
+      const { lang } = pageOf(req, res);
+      const refusal = fieldRefusal(`reason-end-${destination}`, t(lang, 'endPendingReasonMissing', destination));
+      await sendDestinations(req, res, { destination, refusal });
+      return;
+    }
+    await endPendingToRemovedDestination(ctx, destination, deliveries, actorOf(req, res), reason);
+    await setFlash(res, { what: 'ended-pending', about: destination });
     res.redirect(303, '/console/operator/destinations');
   });
 

@@ -16,7 +16,7 @@ import {
   toPracticeReplayFilter,
   trajectoryEventFilter,
 } from '../../reports/dead-letters/dead-letters';
-import { pauseBody, redeliverBody } from '../admin-router';
+import { endPendingBody, pauseBody, redeliverBody } from '../admin-router';
 import { acknowledgeBody, exportQuery, integrityHistoryQuery, overviewQuery, verifyQuery } from '../audit-router';
 import type { Role } from '../../access/principal';
 import { explainSchema } from '../consent-router';
@@ -624,6 +624,24 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
       roles: ['operator'],
       request: { params: z.object({ id: z.string() }) },
       ok: { status: 200, description: 'resumed', content: json(s.destinationChange) },
+    },
+    {
+      method: 'post',
+      path: '/admin/v1/destinations/{id}/end-pending',
+      operationId: 'endPendingToRemovedDestination',
+      summary:
+        'End the pending deliveries to a destination no longer configured, the oldest `limit` (1000 unless given): ' +
+        'each cancelled, not sent, its event failed with a reason the practice reads; audited in each practice’s ' +
+        'chain with the reason. 409 naming a destination that is configured; 404 when none is pending there',
+      tag: 'Admin',
+      roles: ['operator'],
+      request: { params: z.object({ id: z.string() }), body: { content: json(endPendingBody) } },
+      ok: {
+        status: 200,
+        description: 'ended; `remaining`: those still pending (call again while above 0)',
+        content: json(z.object({ destination: z.string(), ended: z.array(z.string()), remaining: z.number().int() })),
+      },
+      errors: [404, 409],
     },
     {
       method: 'get',

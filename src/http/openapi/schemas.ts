@@ -303,7 +303,7 @@ export const answerSummary = z
       .optional()
       .meta({ description: 'for an OperationOutcome: its issues, without diagnostics or details' }),
     location: z.string().optional().meta({
-      description: 'a redirect’s (3xx) Location, without query, fragment or credentials: where the receiver moved',
+      description: 'a redirect’s (3xx) Location, its scheme, host and port only: where the receiver moved',
     }),
   })
   .nullable()

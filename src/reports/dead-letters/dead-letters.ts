@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Db } from '../../kernel/db';
-import type { AnswerSummary } from '../../event/receiver-answer';
+import { answerSummarySql, type AnswerSummary } from '../../event/receiver-answer';
 import { MONITORING_REPORT_EVENT } from '../../contracts/delivery-event-type';
 import { TRAJECTORY_EVENT_STATES } from '../../event/states';
 import type { ReplayLimits, SkipReason } from '../../event/replay';
@@ -133,8 +133,44 @@ function deadLetterColumns(q: SqlParams): string {
   return `d.id, d.inbox_id AS "inboxId", i.source_event_id AS "eventId", i.event_type AS "eventType",
     CASE WHEN i.event_type = ${q.add(MONITORING_REPORT_EVENT)} THEN NULL ELSE i.tenant END AS practice,
     d.destination, d.attempts, d.last_status AS "lastStatus", d.last_error AS "lastError",
-    d.response_summary AS answer, (i.canonical IS NULL AND i.payload IS NULL) AS purged, d.round,
+    ${answerSummarySql('d.response_summary')} AS answer, (i.canonical IS NULL AND i.payload IS NULL) AS purged, d.round,
     d.delivered_at AS "deliveredAt", d.updated_at AS "updatedAt"`;
+}
+
+/** A pending delivery as an operator's end of a removed destination's deliveries takes it. */
+export interface PendingDelivery {
+  readonly id: string;
+  readonly inboxId: string;
+  readonly tenant: string;
+  readonly traceId: string;
+}
+
+/**
+ * The oldest `limit` pending deliveries to `destination` whose events are within the scope, and how many of those
+ * there are in all: what `POST /admin/v1/destinations/{id}/end-pending` ends (the caller checks that the destination
+ * is not configured). Read by `delivery_pending_age` (destination, pending_since).
+ */
+export async function pendingToDestination(
+  db: Db,
+  destination: string,
+  scope: OperatorScope,
+  limit: number,
+): Promise<{ deliveries: PendingDelivery[]; total: number }> {
+  const whereOf = (q: SqlParams) =>
+    and([`d.state = 'pending'`, `d.destination = ${q.add(destination)}`, ...eventInScope(scope, q)]);
+  const q = new SqlParams();
+  const deliveries = await db.query<PendingDelivery>(
+    `SELECT d.id, d.inbox_id AS "inboxId", i.tenant, i.trace_id AS "traceId"
+     FROM delivery d JOIN inbox i ON i.id = d.inbox_id WHERE ${whereOf(q)}
+     ORDER BY d.pending_since, d.id LIMIT ${q.add(limit, 'int')}`,
+    q.values,
+  );
+  const c = new SqlParams();
+  const [row] = await db.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM delivery d JOIN inbox i ON i.id = d.inbox_id WHERE ${whereOf(c)}`,
+    c.values,
+  );
+  return { deliveries, total: row?.n ?? 0 };
 }
 
 /** Dead deliveries within the scope with the summary of the receiver's last answer, oldest first. */
@@ -357,7 +393,7 @@ export async function listFeedbackByState(
   const q = new SqlParams();
   return db.query<FeedbackLetter>(
     `SELECT id, inbox_id AS "inboxId", tenant AS practice, municipality, status, state, attempts,
-       last_status AS "lastStatus", last_error AS "lastError", response_summary AS answer, updated_at AS "updatedAt"
+       last_status AS "lastStatus", last_error AS "lastError", ${answerSummarySql('response_summary')} AS answer, updated_at AS "updatedAt"
      FROM feedback WHERE ${and([`state = ${q.add(f.state)}`, ...practiceInScope(scope, q)])}
      ORDER BY updated_at LIMIT ${q.add(f.limit, 'int')}`,
     q.values,
@@ -455,7 +491,7 @@ export async function listTrajectoryEventsByState(
   return db.query<TrajectoryLetter>(
     `SELECT id, source_event_id AS "eventId", event_type AS type, tenant AS practice, municipality, decision,
        decision_reason AS "decisionReason", state, attempts, last_status AS "lastStatus", last_error AS "lastError",
-       response_summary AS answer, updated_at AS "updatedAt"
+       ${answerSummarySql('response_summary')} AS answer, updated_at AS "updatedAt"
      FROM trajectory_event WHERE ${and([`state = ${q.add(f.state)}`, ...practiceInScope(scope, q)])}
      ORDER BY updated_at LIMIT ${q.add(f.limit, 'int')}`,
     q.values,

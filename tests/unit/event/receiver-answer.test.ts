@@ -79,14 +79,20 @@ describe("what operators see of a receiver's answer", () => {
     [
       'an absolute URL: without query, fragment or credentials',
       'https://u:p@gw.example.nl/isam2/aanmeldingen?token=x#y',
-      'https://gw.example.nl/isam2/aanmeldingen',
+      'https://gw.example.nl',
     ],
-    ['a relative one: its path', '/isam2/aanmeldingen?bsn=123456782', '/isam2/aanmeldingen'],
+    // A path of plain words may be a surname (`/zoek/jansen`): no path is kept, however it looks (opsfix 3).
     [
-      'a path of words with a version',
+      'a path of words with a version: its origin',
       'https://gw.example.nl:8443/api/v2/jeugd-hulp/$process',
-      'https://gw.example.nl:8443/api/v2/jeugd-hulp/$process',
+      'https://gw.example.nl:8443',
     ],
+    [
+      'a path of words that could be a surname: its origin',
+      'https://gw.example.nl/clienten/jansen',
+      'https://gw.example.nl',
+    ],
+    ['a path of one word: its origin', 'http://gw.example.nl:8080/devries', 'http://gw.example.nl:8080'],
     // A path may name a client or a resource by id: only scheme, host and port are kept (opsalerts 3).
     [
       'a path with a BSN in it: its origin',
@@ -115,6 +121,10 @@ describe("what operators see of a receiver's answer", () => {
   it.each([
     ['a relative one whose path holds an id', '/isam2/clients/123456782'],
     ['a relative one whose path holds a token', '/callback/eyJhbGciOiJIUzI1NiJ9'],
+    // It names no scheme, host or port, and its path of words may be a surname (opsfix 3).
+    ['a relative one whose path is words', '/isam2/aanmeldingen?bsn=123456782'],
+    ['a relative one whose path could be a surname', '/clienten/jansen'],
+    ['one without a host', 'mailto:gw@example.nl'],
   ])("keeps nothing of a redirect's Location, %s", (_, location) => {
     expect(summariseAnswer({ body: '', contentType: 'text/html', location })).toEqual({
       contentType: 'text/html',

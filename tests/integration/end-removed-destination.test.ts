@@ -1,0 +1,146 @@
+import fs from 'node:fs';
+import { insertInboxRows } from '../helpers/inbox-rows';
+import { openConsole, type ConsoleClient } from '../helpers/console-client';
+import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
+
+const REASON = 'gm0999 replaced by gm0226 (ticket OPS-1234)';
+
+// A destination taken out of CONFIG_DIR while deliveries to it waited was named (start-up, config:check, metric,
+// alert), but the only way to end those deliveries was to configure it again. An operator now ends them, audited.
+describe('ending the pending deliveries of a destination no longer configured', () => {
+  let app: TestApp;
+  let operator: ConsoleClient;
+  let removed: string[];
+  let kept: string[];
+
+  const db = () => app.rt.ctx.db;
+  const post = (destination: string, json: unknown, key: 'operator' | 'practice' = 'operator') =>
+    app.request(`/admin/v1/destinations/${destination}/end-pending`, { key, json });
+  const unconfiguredSeries = async (destination: string): Promise<number> => {
+    const text = await (await fetch(`${app.url}/metrics`)).text();
+    const m = new RegExp(
+      `^jeugdbrug_unconfigured_destination_pending_deliveries\\{destination="${destination}"\\} (\\S+)$`,
+      'm',
+    ).exec(text);
+    return m ? Number(m[1]) : 0;
+  };
+  const insertPending = async (destination: string, n: number): Promise<string[]> => {
+    const inboxIds = await insertInboxRows(db(), 'decided', n);
+    await db().query(
+      `INSERT INTO delivery (id, inbox_id, destination, idempotency_key, state, pending_since)
+       SELECT gen_random_uuid(), inbox_id, $2, gen_random_uuid()::text, 'pending', now() - interval '1 hour'
+       FROM unnest($1::uuid[]) AS x(inbox_id)`,
+      [inboxIds, destination],
+    );
+    return inboxIds;
+  };
+
+  beforeAll(async () => {
+    // Configured: gm0226 only; no workers, so gm0226's delivery stays pending for the test to see.
+    app = await startTestApp({ receiverUrl: 'http://127.0.0.1:9/', env: { ROLE: 'api' } });
+    removed = await insertPending('gm0999', 3);
+    kept = await insertPending('gm0226', 1);
+    operator = await openConsole(app, 'operator');
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    if (app) {
+      await cleanupTestEnv(app.testEnv);
+    }
+  });
+
+  it('refuses a configured destination with a 409 that names it, and ends nothing', async () => {
+    const res = await post('gm0226', { reason: REASON });
+    expect(res.status).toBe(409);
+    const outcome = (await res.json()) as { resourceType: string; issue: { details?: { text?: string } }[] };
+    expect(outcome.resourceType).toBe('OperationOutcome');
+    expect(outcome.issue[0]?.details?.text).toMatch(/^destination gm0226 is configured/);
+    const [d] = await db().query<{ state: string }>(`SELECT state FROM delivery WHERE inbox_id = $1`, [kept[0]]);
+    expect(d?.state).toBe('pending');
+  });
+
+  it('refuses a request without a reason with an OperationOutcome naming the field', async () => {
+    for (const body of [{}, { reason: '   ' }, { reason: 'x', extra: 1 }]) {
+      const res = await post('gm0999', body);
+      expect(res.status).toBe(400);
+      const outcome = (await res.json()) as { resourceType: string; issue: { expression?: string[] }[] };
+      expect(outcome.resourceType).toBe('OperationOutcome');
+      expect(outcome.issue[0]?.expression?.[0]).toMatch(/^(reason|extra)$/);
+    }
+    expect(await unconfiguredSeries('gm0999')).toBe(3);
+  });
+
+  it('is for operators only, and 404 for a destination that holds nothing', async () => {
+    expect((await post('gm0999', { reason: REASON }, 'practice')).status).toBe(403);
+    expect((await post('gm0777', { reason: REASON })).status).toBe(404);
+  });
+
+  it('offers the operator console a form for it, with a required reason and CSRF', async () => {
+    const page = await (await operator.get('/console/operator/destinations')).text();
+    expect(page).toContain('action="/console/operator/destinations/gm0999/end-pending"');
+    expect(page).toMatch(/name="reason"[^>]*required/);
+    // Without a reason: refused, nothing ended.
+    const missing = await operator.post('/console/operator/destinations/gm0999/end-pending', {});
+    expect(missing.status).toBe(422);
+    // Without the session's CSRF token: refused.
+    const forged = await operator.post('/console/operator/destinations/gm0999/end-pending', {
+      reason: REASON,
+      _csrf: 'forged',
+    });
+    expect(forged.status).toBe(403);
+    expect(await unconfiguredSeries('gm0999')).toBe(3);
+  });
+
+  it('ends them as cancelled, the event failed with a reason the practice sees, audited per practice', async () => {
+    const res = await operator.submit('/console/operator/destinations/gm0999/end-pending', { reason: REASON });
+    expect(res.status).toBe(200);
+    expect(await res.text()).toContain('gm0999');
+    const deliveries = await db().query<{ state: string }>(
+      `SELECT state FROM delivery WHERE inbox_id = ANY($1::uuid[])`,
+      [removed],
+    );
+    expect(deliveries.map((d) => d.state)).toEqual(['cancelled', 'cancelled', 'cancelled']);
+    const events = await db().query<{ state: string; state_reason: string }>(
+      `SELECT state, state_reason FROM inbox WHERE id = ANY($1::uuid[])`,
+      [removed],
+    );
+    for (const e of events) {
+      expect(e).toEqual({
+        state: 'failed',
+        state_reason: 'not sent: destination gm0999 is no longer configured; ended by operator',
+      });
+    }
+    // The practice reads it in its own API, not only the operator.
+    const listed = (await (await app.request(`/his/v1/events/${removed[0]}`, { key: 'practice' })).json()) as {
+      state?: string;
+      stateReason?: string;
+    };
+    expect(listed).toMatchObject({ state: 'failed', stateReason: expect.stringContaining('gm0999') });
+    // The configured destination's delivery is left alone.
+    const [other] = await db().query<{ state: string }>(`SELECT state FROM delivery WHERE inbox_id = $1`, [kept[0]]);
+    expect(other?.state).toBe('pending');
+    expect(await unconfiguredSeries('gm0999')).toBe(0);
+
+    // Each event's practice chain records it, with the operator's reason; the destination's chain the count.
+    const audited = await db().query<{ tenant: string; resource: string }>(
+      `SELECT tenant, resource::text AS resource FROM audit_event WHERE subtype LIKE '%end-pending%' ORDER BY seq`,
+    );
+    const ofPractice = audited.filter((a) => a.tenant === '01234567');
+    expect(ofPractice).toHaveLength(3);
+    for (const id of removed) {
+      expect(ofPractice.some((a) => a.resource.includes(`inbox/${id}`) && a.resource.includes(REASON))).toBe(true);
+    }
+    expect(audited.filter((a) => a.tenant === 'destination/gm0999')).toHaveLength(1);
+
+    // The log names the destination and the count, never the operator's words.
+    const log = fs.readFileSync(app.testEnv.logFile, 'utf8');
+    expect(log).toMatch(/"destination":"gm0999".*"ended":3/);
+    expect(log).not.toContain('OPS-1234');
+  });
+
+  it('answers a second request 404: nothing is pending there any more', async () => {
+    const res = await post('gm0999', { reason: REASON });
+    expect(res.status).toBe(404);
+  });
+});
