@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import bytes from 'bytes';
 import { notFound, OperationOutcomeError } from '@medplum/core';
 import { payloadTooLarge } from '../kernel/fhir/outcomes';
@@ -23,7 +24,7 @@ import { exactApp, trailingSlashNotFound } from './exact-routing';
 import { inSequence } from './in-sequence';
 import { fhirNotServedHandler, fhirProviders, fhirRouter } from './fhir-router';
 import { healthRouter } from './health-router';
-import { hisRouter } from './his-router';
+import { HIS_EVENTS_ROUTE, hisRouter, postEventsHandler } from './his-router';
 import { methodNotAllowedHandler } from './method-not-allowed';
 import { documentedRoutes } from './openapi/document';
 import { auditRefusal } from './refusal-audit';
@@ -211,6 +212,10 @@ export function createApp(ctx: PipelineContext, opts: AppOptions): express.Expre
   // path (GET: 405, OPTIONS) go on to `/policy/v1` as before. explain-route.test.ts compares the two.
   const explain = explainHandlers(ctx);
   app.post(EXPLAIN_ROUTE, noStore, ...authenticated, ...explain);
+  // The busiest write likewise: a practice's events, with the layers `/his/v1` below gives them. The his router keeps
+  // its own POST route for the other methods on the path (GET lists, OPTIONS). his-events-route.test.ts compares.
+  const postEvents = postEventsHandler(ctx);
+  app.post(HIS_EVENTS_ROUTE, noStore, ...authenticated, postEvents);
   app.use('/health', healthRouter(ctx, opts.apiKeysFileValid));
   app.get('/metrics', metricsHandler(ctx.metrics));
   app.use(noStore);
@@ -218,7 +223,7 @@ export function createApp(ctx: PipelineContext, opts: AppOptions): express.Expre
   // mounted without one (monitoring, audit) on its way.
   app.use('/policy/v1', ...authenticated, consentRouter(ctx));
   // Each route checks its own roles, so that a 403 names the roles of the route called (POST: practice only).
-  app.use('/his/v1', ...authenticated, hisRouter(ctx));
+  app.use('/his/v1', ...authenticated, hisRouter(ctx, postEvents));
   app.use('/admin/v1', ...authenticated, requireRole('operator'), adminRouter(ctx));
   // Before the municipality router: auditors may read the monitoring report too.
   app.use('/municipality/v1/monitoring', ...authenticated);
@@ -276,7 +281,29 @@ export function createApp(ctx: PipelineContext, opts: AppOptions): express.Expre
     handlers: [noStore, opts.authenticate, opts.rateLimit, readSmallJsonBody, rejectUnstorableBody(), ...explain],
     errorHandler: errors,
   });
+  // A practice's events likewise, when they come as one small JSON body (an event, or a few) to the path as the
+  // route is mounted (no `?dialect=`): the rest (a large batch, CSV, a FHIR Bundle by its media type) takes the app.
+  // his-events-route.test.ts compares the answers.
+  addLeanRoute(app, {
+    takes: (req) => req.method === 'POST' && req.url === HIS_EVENTS_ROUTE && takesLean(req, bodyLimitBytes),
+    path: HIS_EVENTS_ROUTE,
+    everyRequest: answered,
+    handlers: [noStore, opts.authenticate, opts.rateLimit, readSmallJsonBody, rejectUnstorableBody(), postEvents],
+    errorHandler: errors,
+  });
   return app;
+}
+
+/**
+ * What the events' lean route needs of a request beyond its request line, as `$explain`'s does: no Origin (CORS
+ * answers it), a credential (checked before the body is read) and a small JSON body, which the lean route reads.
+ */
+function takesLean(req: IncomingMessage, bodyLimitBytes: number): boolean {
+  return (
+    req.headers.origin === undefined &&
+    (req.headers.authorization !== undefined || req.headers['x-api-key'] !== undefined) &&
+    isSmallJsonBody(req, bodyLimitBytes)
+  );
 }
 
 /** The path of `$explain` as a client sends it: the one URL its lean route takes (no query string). */

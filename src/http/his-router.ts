@@ -1,7 +1,7 @@
 import { badRequest, notFound, OperationOutcomeError } from '@medplum/core';
 import type { OperationOutcome, OperationOutcomeIssue } from '@medplum/fhirtypes';
 import { referralTimelineOf } from '../reports/referral-timeline/timeline';
-import type { Router, Request } from 'express';
+import type { Router, Request, RequestHandler } from 'express';
 import { exactRouter } from './exact-routing';
 import { conflictField, notFoundField, unprocessableIssues, unsupportedMediaType } from '../kernel/fhir/outcomes';
 import { namesOtherFhirVersion, SERVED_FHIR_VERSION_PARAMETER } from '../kernel/fhir/media-types';
@@ -30,9 +30,15 @@ import { parseQueryOrThrow } from '../kernel/zod-outcome';
 import { actorOf, assertPracticeAccess } from './request-context';
 import { names, namesNoEvent } from './route-target';
 
-/** `/his/v1`: what GP practices use. */
-export function hisRouter(ctx: PipelineContext): Router {
-  const router = exactRouter();
+/** The path of the busiest write, as the app mounts it (app.ts) and a HIS sends it (no query string). */
+export const HIS_EVENTS_ROUTE = '/his/v1/events';
+
+/**
+ * `POST /his/v1/events`: a practice's events, each stored in the inbox (with its receipt on record) before the answer,
+ * then queued for mapping. One handler for the app's own route, the his router's and the lean route (app.ts), so that
+ * they share one queue-depth guard.
+ */
+export function postEventsHandler(ctx: PipelineContext): RequestHandler {
   const guard = new QueueDepthGuard(
     ctx.queues,
     ctx.config.MAX_QUEUE_DEPTH,
@@ -40,11 +46,7 @@ export function hisRouter(ctx: PipelineContext): Router {
     ctx.log,
     ctx.metrics.apiGauges(),
   );
-
-  /** Who reads an event's status and the dialects' schemas: the practice, and its operators and auditors. */
-  const READERS = ['practice', 'operator', 'auditor'] as const;
-
-  router.post('/events', async (req, res) => {
+  return async (req, res) => {
     // Only a practice sends events; operators and auditors may read their status.
     assertRole(getPrincipal(res), 'practice');
     const dialect = selectDialect(req);
@@ -75,7 +77,20 @@ export function hisRouter(ctx: PipelineContext): Router {
     }
     // The busiest answer of the API: sent without the ETag that res.json would hash it for (see sendPostAnswer).
     sendPostAnswer(res.status(202), { receipts });
-  });
+  };
+}
+
+/**
+ * `/his/v1`: what GP practices use. Its POST of events is `postEvents`, which app.ts also mounts as a route of the app
+ * itself, ahead of this router.
+ */
+export function hisRouter(ctx: PipelineContext, postEvents: RequestHandler = postEventsHandler(ctx)): Router {
+  const router = exactRouter();
+
+  /** Who reads an event's status and the dialects' schemas: the practice, and its operators and auditors. */
+  const READERS = ['practice', 'operator', 'auditor'] as const;
+
+  router.post('/events', postEvents);
 
   // A HIS polls its own events' states here rather than reading every receipt id: ids and states only, newest first,
   // a page at a time; the query holds no personal data (no BSN filter), only a state, a moment or a transaction id.

@@ -23,11 +23,14 @@ export interface LeanRoute {
   readonly errorHandler: ErrorRequestHandler;
 }
 
-const leanRoutes = new WeakMap<Express, LeanRoute>();
+const leanRoutes = new WeakMap<Express, LeanRoute[]>();
 
-/** Serves `lean` ahead of `app`'s router when the app is served with `requestListener`. */
+/**
+ * Serves `lean` ahead of `app`'s router when the app is served with `requestListener`; after the lean routes added
+ * before it (the first that takes a request serves it).
+ */
 export function addLeanRoute(app: Express, lean: LeanRoute): void {
-  leanRoutes.set(app, lean);
+  leanRoutes.set(app, [...(leanRoutes.get(app) ?? []), lean]);
 }
 
 /** The route object Express made for `path` (the app's own route, so `req.route` is what the router would set). */
@@ -40,18 +43,22 @@ function routeOf(app: Express, path: string): unknown {
   return route;
 }
 
-/** The request listener of the app: its lean route first, if it has one, then the app. */
+/** The request listener of the app: its lean routes first, if it has any, then the app. */
 export function requestListener(app: Express): RequestListener {
-  const lean = leanRoutes.get(app);
-  if (!lean) {
+  const routes = leanRoutes.get(app);
+  if (!routes) {
     return app;
   }
-  const route = routeOf(app, lean.path);
-  // Run as Express runs a layer's handlers: one passes to the next by `next()`, an error skips the rest.
-  const steps = inSequence(...lean.everyRequest, setRoute(route), ...lean.handlers);
+  const served = routes.map((lean) => ({
+    takes: lean.takes,
+    // Run as Express runs a layer's handlers: one passes to the next by `next()`, an error skips the rest.
+    steps: inSequence(...lean.everyRequest, setRoute(routeOf(app, lean.path)), ...lean.handlers),
+    errorHandler: lean.errorHandler,
+  }));
   const { request, response } = app;
   return (req: IncomingMessage, res: ServerResponse) => {
-    if (!lean.takes(req)) {
+    const lean = served.find((r) => r.takes(req));
+    if (!lean) {
       app(req, res);
       return;
     }
@@ -66,7 +73,7 @@ export function requestListener(app: Express): RequestListener {
     r.baseUrl = '';
     r.originalUrl = req.url ?? '';
     r.params = {};
-    steps(r, s, after(lean.errorHandler, r, s));
+    lean.steps(r, s, after(lean.errorHandler, r, s));
   };
 }
 

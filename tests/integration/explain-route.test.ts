@@ -1,13 +1,8 @@
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import type express from 'express';
-import { ApiKeyStore } from '../../src/access/api-keys';
-import { createAuthenticator } from '../../src/access/authenticate';
-import { createRateLimiter } from '../../src/access/rate-limit';
-import { createApp } from '../../src/http/app';
 import { EXPLAIN_ROUTE } from '../../src/http/consent-router';
 import { requestListener } from '../../src/http/lean-route';
 import { buildConsentEvent, buildReferralEvent, PRACTICE_AGB } from '../helpers/builders';
+import { auditRowsOf, useComparedApps } from '../helpers/compared-apps';
+import { rawAnswer, type RawRequest } from '../helpers/raw-answer';
 import { useTestApp, type KeyName } from '../helpers/test-runtime';
 import { waitFor } from '../helpers/wait-for';
 
@@ -21,50 +16,13 @@ import { waitFor } from '../helpers/wait-for';
  */
 describe('POST /policy/v1/$explain answers as it did under the /policy/v1 router', () => {
   const app = useTestApp();
-  const servers: http.Server[] = [];
+  const { appFor, serve, served } = useComparedApps(app, EXPLAIN_ROUTE);
   let lean: string;
   let direct: string;
   let viaRouter: string;
   /** Requests the app as served by `lean` passed to Express's router. */
   let routedFromLean = 0;
   let child: { bsn: string; birthDate: string };
-
-  function appFor(withRoute: boolean, burst = 1000): express.Express {
-    const made = createApp(app.rt.ctx, {
-      authenticate: createAuthenticator({
-        apiKeys: ApiKeyStore.fromFile(app.testEnv.env.API_KEYS_FILE!),
-        issuers: [],
-        clockSkewSeconds: 60,
-      }),
-      rateLimit: createRateLimiter({ ratePerSecond: burst === 1000 ? 1000 : 0.001, burst }),
-      publicBaseUrl: () => app.url,
-    });
-    const stack = (made as unknown as { router: { stack: { route?: { path: string } }[] } }).router.stack;
-    const i = stack.findIndex((layer) => layer.route?.path === EXPLAIN_ROUTE);
-    expect(i).toBeGreaterThan(-1);
-    if (!withRoute) {
-      stack.splice(i, 1);
-    }
-    return made;
-  }
-
-  async function serve(a: http.RequestListener): Promise<string> {
-    const server = http.createServer(a);
-    servers.push(server);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  }
-
-  /** The app as runtime.ts serves it, counting the requests that reach its router. */
-  function served(made: express.Express, routed: () => void): http.RequestListener {
-    const app = made as unknown as { handle: (...args: unknown[]) => void };
-    const handle = app.handle.bind(made);
-    app.handle = (...args) => {
-      routed();
-      handle(...args);
-    };
-    return requestListener(made);
-  }
 
   beforeAll(async () => {
     lean = await serve(served(appFor(true), () => routedFromLean++));
@@ -82,10 +40,6 @@ describe('POST /policy/v1/$explain answers as it did under the /policy/v1 router
       const body = (await res.json()) as { considered?: { consents?: unknown[] } };
       return body.considered?.consents?.length === 1 ? true : undefined;
     });
-  });
-
-  afterAll(async () => {
-    await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
   });
 
   function goodBody(more: Record<string, unknown> = {}): string {
@@ -116,38 +70,11 @@ describe('POST /policy/v1/$explain answers as it did under the /policy/v1 router
   }
 
   /** What must be the same: headers unique to one answer (its time, request id and trace) are left out. */
-  async function answer(base: string, init: RequestInit & { path?: string; slowBody?: boolean }): Promise<unknown> {
-    const unique = new Set(['date', 'x-request-id', 'traceresponse']);
-    const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
-      const req = http.request(`${base}${init.path ?? '/policy/v1/$explain'}`, {
-        method: init.method,
-        headers: init.headers as Record<string, string>,
-      });
-      req.on('response', resolve).on('error', reject);
-      if (init.slowBody) {
-        // The headers first (with the length the body will have), the body after a while: the lean route reads it
-        // as it arrives.
-        req.setHeader('content-length', Buffer.byteLength(init.body as string));
-        req.flushHeaders();
-        setTimeout(() => req.end(init.body as string | undefined), 50);
-      } else {
-        req.end(init.body as string | undefined);
-      }
-    });
-    // In the order sent, as name and value.
-    const headers: [string, string][] = [];
-    for (let i = 0; i < res.rawHeaders.length; i += 2) {
-      if (!unique.has(res.rawHeaders[i]!.toLowerCase())) {
-        headers.push([res.rawHeaders[i]!, res.rawHeaders[i + 1]!]);
-      }
-    }
-    let text = '';
-    for await (const chunk of res) {
-      text += String(chunk);
-    }
+  async function answer(base: string, init: RawRequest): Promise<unknown> {
+    const { status, headers, text } = await rawAnswer(base, '/policy/v1/$explain', init);
     // The time asked at (and the `at` of the request it echoes), when the body does not give one.
     const body = text.replace(/"at":"[^"]+"/g, '"at":"…"');
-    return { status: res.statusCode, headers, body };
+    return { status, headers, body };
   }
 
   // Each with the status both must answer (so that a case cannot quietly test something else).
@@ -277,22 +204,12 @@ describe('POST /policy/v1/$explain answers as it did under the /policy/v1 router
 
   /** The AuditEvents a request recorded, in any chain: all but what is unique to one (ids, times, the chain links). */
   async function auditedBy(base: string, init: RequestInit): Promise<unknown[]> {
-    const heads = await app.rt.ctx.db.query<{ tenant: string; seq: string }>(
-      'SELECT tenant, max(seq)::text AS seq FROM audit_event GROUP BY tenant',
-    );
-    const before = new Map(heads.map((h) => [h.tenant, Number(h.seq)]));
-    await answer(base, init);
-    const rows = await app.rt.ctx.db.query<{ tenant: string; seq: string; resource: string }>(
-      'SELECT tenant, seq::text AS seq, resource::text AS resource FROM audit_event ORDER BY tenant, seq',
-    );
-    return rows
-      .filter((r) => Number(r.seq) > (before.get(r.tenant) ?? 0))
-      .map((r) => ({
-        tenant: r.tenant,
-        resource: r.resource
-          .replace(/"id": ?"[^"]+"/, '"id":"…"')
-          .replace(/\d{4}-\d\d-\d\dT[\d:.]+(Z|[+-]\d\d:\d\d)/g, '…'),
-      }));
+    return (await auditRowsOf(app, () => answer(base, init))).map((r) => ({
+      tenant: r.tenant,
+      resource: r.resource
+        .replace(/"id": ?"[^"]+"/, '"id":"…"')
+        .replace(/\d{4}-\d\d-\d\dT[\d:.]+(Z|[+-]\d\d:\d\d)/g, '…'),
+    }));
   }
 
   it.each([
@@ -308,7 +225,7 @@ describe('POST /policy/v1/$explain answers as it did under the /policy/v1 router
   });
 
   it('as served, answers 429 past the rate limit as the app does', async () => {
-    const limited = [await serve(requestListener(appFor(true, 1))), await serve(appFor(true, 1))];
+    const limited = [await serve(requestListener(appFor(true, { burst: 1 }))), await serve(appFor(true, { burst: 1 }))];
     const answers = [];
     for (const base of limited) {
       expect(await answer(base, request({ body: goodBody() }))).toMatchObject({ status: 200 });
