@@ -174,6 +174,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
   });
   const metrics = new Metrics({
     build,
+    role: config.ROLE,
     queueDepths: () => queues.depths(),
     redisMemory: () => readRedisMemory(redisClient),
     figures: operationsFigures({ db, registry }),

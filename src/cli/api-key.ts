@@ -15,6 +15,9 @@
  * scope, by whom (`--by`, else the operating-system user) on which machine. The CLI writes that AuditEvent itself,
  * into the PostgreSQL database of DATABASE_URL (and DATABASE_SCHEMA), as the server would. The embedded database
  * (no DATABASE_URL) belongs to the running server's process: then it says on stderr that nothing was recorded.
+ * Before recording, it applies this build's migrations as a start does, so keys created before the first start are
+ * recorded too. A creation the trail cannot record is undone (exit 1, no key shown); a revocation stays, and the
+ * message says to run it again once the database is reachable, which records it.
  */
 import os from 'node:os';
 import path from 'node:path';
@@ -23,6 +26,7 @@ import { apiKeyChanged } from '../audit/audit-events';
 import { AuditWriter } from '../audit/writer';
 import { loadConfig } from '../kernel/config';
 import { openDb } from '../kernel/db';
+import { migrate } from '../kernel/migrate';
 import { SYSTEM_TENANT } from '../reports/audit-scope';
 import {
   createApiKeyEntry,
@@ -39,7 +43,7 @@ export interface CliIo {
   out(line: string): void;
   err(line: string): void;
   /** Told of a key created or revoked once the file holds it, for the audit trail (`auditKeyChange`). */
-  changed?(change: KeyChange): void;
+  changed?(change: KeyChange, file: string): void;
 }
 
 /** A key created or revoked: what the audit trail records of it. No key material. */
@@ -94,7 +98,7 @@ export function runApiKeyCli(
     return 0;
   }
   // The same variable the server reads, so that a key created without --file lands where the server looks.
-  const file = values.file ?? (env.API_KEYS_FILE || path.join(env.DATA_DIR || './data', 'api-keys.json'));
+  const file = values.file ?? keysFileOf(env);
   const by = values.by?.trim() || `os-user:${osUser(env)}`;
   try {
     switch (positionals[0] ?? '') {
@@ -116,7 +120,7 @@ export function runApiKeyCli(
           readApiKeyFile(file),
         );
         writeApiKeyFile(file, entries);
-        io.changed?.({ change: 'create', keyId: entry.id, access: describe(entry), by });
+        io.changed?.({ change: 'create', keyId: entry.id, access: describe(entry), by }, file);
         io.err(`Created API key ${entry.id} (${describe(entry)}) in ${file}. Store it now; it is not shown again.`);
         // The server polls the file (every 2 s): a request sent at once may still be refused.
         io.err('A running server reads the file again by itself: the key is active within a few seconds.');
@@ -139,7 +143,7 @@ export function runApiKeyCli(
         const before = readApiKeyFile(file);
         writeApiKeyFile(file, revokeApiKeyEntry(before, values.id));
         const revoked = before.find((e) => e.id === values.id);
-        io.changed?.({ change: 'revoke', keyId: values.id, access: revoked ? describe(revoked) : '', by });
+        io.changed?.({ change: 'revoke', keyId: values.id, access: revoked ? describe(revoked) : '', by }, file);
         io.err(`Revoked API key ${values.id} in ${file}. A running server has it refused within a few seconds.`);
         const demoKeys = forgetDemoKey(file, values.id);
         if (demoKeys) {
@@ -155,6 +159,11 @@ export function runApiKeyCli(
     io.err((err as Error).message);
     return 1;
   }
+}
+
+/** The file the server reads its keys from. */
+function keysFileOf(env: Readonly<Record<string, string | undefined>>): string {
+  return env.API_KEYS_FILE || path.join(env.DATA_DIR || './data', 'api-keys.json');
 }
 
 /** The role, then each scope: "role municipality; municipalities GM0202" (the role's name is no scope's). */
@@ -176,7 +185,8 @@ function osUser(env: Readonly<Record<string, string | undefined>>): string {
 }
 
 /**
- * Records a key change in the system chain of the database of DATABASE_URL. Without one (the embedded database,
+ * Records a key change in the system chain of the database of DATABASE_URL, migrating it first (a fresh database,
+ * before any process started, gets its schema as at a start). Without one (the embedded database,
  * held by the running server) nothing can be recorded: false, and the caller says so.
  */
 export async function auditKeyChange(
@@ -194,6 +204,9 @@ export async function auditKeyChange(
     dataDir: config.dataDir,
   });
   try {
+    // Keys are often created before the first start: this build's migrations, applied as a start applies them
+    // (serialised with starting processes), create the chain the record goes to.
+    await migrate(db);
     const writer = new AuditWriter(db);
     await writer.append(
       SYSTEM_TENANT,
@@ -211,30 +224,62 @@ export async function auditKeyChange(
   }
 }
 
-/** The command line: the change to the file, then its record in the audit trail. */
+/**
+ * The command line: the change to the file, then its record in the audit trail. A creation the audit trail cannot
+ * record is undone before its key is shown, so no key exists that the trail does not know of; a revocation stays
+ * (refusing a key never waits for the trail), and the message says how to record it once the database is back.
+ */
 async function main(): Promise<number> {
   const io: CliIo = {
     out: (line) => process.stdout.write(`${line}\n`),
     err: (line) => process.stderr.write(`${line}\n`),
   };
+  // Held back until the change is recorded: a key, and the lines saying it exists, only for a recorded creation.
+  const held: { to: 'out' | 'err'; line: string }[] = [];
   let change: KeyChange | undefined;
-  const code = runApiKeyCli(process.argv.slice(2), { ...io, changed: (c) => (change = c) });
+  let file = '';
+  const code = runApiKeyCli(process.argv.slice(2), {
+    out: (line) => held.push({ to: 'out', line }),
+    err: (line) => held.push({ to: 'err', line }),
+    changed: (c, f) => ((change = c), (file = f)),
+  });
+  const release = () => held.forEach((h) => io[h.to](h.line));
   if (code !== 0 || change === undefined) {
+    release();
     return code;
   }
   const what = `${change.change === 'create' ? 'creation' : 'revocation'} of API key ${change.keyId}`;
   try {
     if (await auditKeyChange(change, process.env)) {
+      release();
       io.err(`Recorded the ${what} in the audit trail (system chain) as done by ${change.by}.`);
       return 0;
     }
+    release();
     io.err(
       `Not recorded in the audit trail: no DATABASE_URL (the embedded database belongs to the running server). ` +
         `Note the ${what} by ${change.by} in your own change log.`,
     );
     return 0;
   } catch (err) {
-    io.err(`The ${what} is done, but the audit trail could not record it: ${(err as Error).message}`);
+    const why = `the audit trail could not record it: ${(err as Error).message}`;
+    const fix = 'Check that PostgreSQL at DATABASE_URL (and DATABASE_SCHEMA) is reachable';
+    if (change.change === 'create') {
+      writeApiKeyFile(
+        file,
+        readApiKeyFile(file).filter((e) => e.id !== change?.keyId),
+      );
+      io.err(
+        `API key ${change.keyId} was not created: ${why}. Nothing was changed and no key was handed out. ` +
+          `${fix}, then run the same command again.`,
+      );
+    } else {
+      release();
+      io.err(
+        `The ${what} is done (the key is refused), but ${why}. ${fix}, then run ` +
+          `'npm run api-key -- revoke --id ${change.keyId}' again (with the same --by): it records the revocation.`,
+      );
+    }
     return 1;
   }
 }

@@ -538,11 +538,16 @@ function settingWarnings(config: Config): string[] {
       'environment DELIVERY_TIMEOUT_MS: not below SHUTDOWN_TIMEOUT_MS, so a stop can cut a delivery in flight short',
     );
   }
-  if (config.ROLE !== 'all' && config.AUDIT_SIGNING_KEYS === undefined) {
-    // Processes on other machines would each generate a key of their own in their DATA_DIR.
+  if (
+    config.ROLE !== 'all' &&
+    config.AUDIT_SIGNING_KEYS === undefined &&
+    !fs.existsSync(path.join(config.dataDir, SIGNING_KEY_FILE))
+  ) {
+    // Processes on other machines would each generate a key of their own in their DATA_DIR. Once the key file is
+    // there, this process reads it: processes sharing that DATA_DIR (as documented) are not warned on every start.
     warnings.push(
       `environment AUDIT_SIGNING_KEYS: unset with ROLE=${config.ROLE}; every process must share it (or one DATA_DIR), ` +
-        'or each signs chain heads with a key of its own',
+        `or each signs chain heads with a key of its own (this one makes ${SIGNING_KEY_FILE} in DATA_DIR)`,
     );
   }
   if (config.AUDIT_RETENTION_DAYS < AUDIT_RETENTION_FIVE_YEARS) {

@@ -181,7 +181,11 @@ export function startWorkers(ctx: PipelineContext): Worker[] {
         return;
       }
       if (ctx.outages.jobInterrupted(err, interruptedJobWindowMs)) {
-        log.warn({ queue, ...errorFields(err) }, 'job interrupted by a Redis outage');
+        // Often the job had finished (BullMQ's moveToFinished found its key gone): say what is true either way.
+        log.warn(
+          { queue, ...errorFields(err) },
+          "Redis lost a job's key or lock in an outage; its outcome is in PostgreSQL",
+        );
         return;
       }
       log.error({ queue, ...errorFields(err) }, 'worker error');

@@ -137,7 +137,8 @@ export const configSchema = z
     REDIS_TLS: envBoolean.default(false),
     QUEUE_PREFIX: z
       .string()
-      .regex(/^\{[^{}]+\}$/, 'a Redis Cluster hash tag such as {jeugdbrug}')
+      // Required on one server too, so a prefix that runs today also runs on a Redis Cluster (report-drill L1).
+      .regex(/^\{[^{}]+\}$/, 'always a {hash tag} such as {jeugdbrug}, on a single Redis server too')
       .default('{jeugdbrug}'),
     QUEUE_TAG_PER_QUEUE: envBoolean.default(false),
     MAX_QUEUE_DEPTH: envNumber({ min: 1 }).default(250_000),

@@ -104,11 +104,19 @@ export class Metrics {
       new Gauge({
         name: 'jeugdbrug_build_info',
         help:
-          'Always 1: the version (package.json), git commit (unknown when the build did not say) and Node.js of ' +
-          'the process',
-        labelNames: ['version', 'commit', 'node'] as const,
+          'Always 1: the version (package.json), git commit (unknown when the build did not say), Node.js and ' +
+          'ROLE of the process',
+        labelNames: ['version', 'commit', 'node', 'role'] as const,
         registers: [this.registry],
-      }).set({ version: opts.build.version, commit: opts.build.commit, node: process.version }, 1);
+      }).set(
+        {
+          version: opts.build.version,
+          commit: opts.build.commit,
+          node: process.version,
+          ...(opts.role === undefined ? {} : { role: opts.role }),
+        },
+        1,
+      );
     }
     const queueJobs: SourceGauge = {
       gauge: new Gauge({
@@ -321,6 +329,11 @@ export const SOURCE_ANSWER_MS = 1000;
 export interface MetricsOptions {
   /** Which build this process is: `jeugdbrug_build_info`; absent, that metric is left out. */
   readonly build?: BuildInfo;
+  /**
+   * The process's ROLE, a label of `jeugdbrug_build_info`: the alert JeugdbrugNoWorker pages when no process reports
+   * one that runs workers. Absent, the label is left out.
+   */
+  readonly role?: string;
   /** Jobs per queue and state, read from Redis at scrape time. */
   readonly queueDepths: () => Promise<{ queue: string; state: string; count: number }[]>;
   /**

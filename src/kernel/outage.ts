@@ -1,10 +1,26 @@
 import type { Logger } from 'pino';
-import { errorFields } from './logger';
 
 /**
  * PostgreSQL and Redis being away is an outage, not a bug: callers answer 503 with Retry-After, workers retry, and
  * start-up waits. This file tells the two apart and holds the small tools for waiting and timing out.
  */
+
+/**
+ * How an outage line names its error: by its code when it has one (`57P01`, a PostgreSQL shutdown; `ECONNREFUSED`),
+ * which a log search can use, else by its class (pg's DatabaseError calls itself `error`); `reason` is its message.
+ * A dependency's refusal to connect or answer carries no personal data: its message is kept.
+ */
+export function outageErrorFields(err: unknown): { error: string; reason: string } {
+  const e = err as (Partial<Error> & { code?: unknown }) | undefined;
+  const ownClass = typeof err === 'object' && err !== null ? err.constructor?.name : undefined;
+  const error =
+    typeof e?.code === 'string' && e.code !== ''
+      ? e.code
+      : ownClass && ownClass !== 'Object'
+        ? ownClass
+        : (e?.name ?? typeof err);
+  return { error, reason: e?.message ?? String(err) };
+}
 
 /** What can be away: PostgreSQL (or the embedded PGlite) and Redis. */
 export type Dependency = 'database' | 'redis';
@@ -173,7 +189,7 @@ export async function waitForDependency<T>(
         throw err;
       }
       log.warn(
-        { dependency: what, waitedMs: waited, retryInMs: delay, ...errorFields(err) },
+        { dependency: what, waitedMs: waited, retryInMs: delay, ...outageErrorFields(err) },
         'dependency unavailable; waiting',
       );
       await new Promise((r) => setTimeout(r, delay));
@@ -388,7 +404,7 @@ export class OutageLog {
       this.lastDeferredLog = now;
       this.deferredMeanwhile.delete(dependency);
       this.log.warn(
-        { dependency, enqueuesDeferred: deferred, ...errorFields(err) },
+        { dependency, enqueuesDeferred: deferred, ...outageErrorFields(err) },
         'enqueue failed; the reconciler will retry',
       );
     }
@@ -396,7 +412,7 @@ export class OutageLog {
       return;
     }
     this.lastBusy = now;
-    this.log.warn({ dependency, ...errorFields(err) }, 'dependency busy');
+    this.log.warn({ dependency, ...outageErrorFields(err) }, 'dependency busy');
   }
 
   private begin(dependency: Dependency, err: unknown): void {
@@ -406,7 +422,7 @@ export class OutageLog {
     // The enqueues that failed while the dependency was being asked are this outage's.
     this.outages.set(dependency, { since: Date.now(), deferred: this.deferredMeanwhile.get(dependency) ?? 0 });
     this.deferredMeanwhile.delete(dependency);
-    this.log.error({ dependency, ...errorFields(err) }, 'dependency outage started');
+    this.log.error({ dependency, ...outageErrorFields(err) }, 'dependency outage started');
     this.probeLater(dependency);
   }
 

@@ -18,12 +18,12 @@ describe('which build is running, where an operator looks', () => {
     expect(statement.software).toEqual({ name: 'jeugdbrug', version: LABEL });
   });
 
-  it('exports jeugdbrug_build_info{version,commit,node} = 1, the *_build_info of every Prometheus exporter', async () => {
+  it('exports jeugdbrug_build_info{version,commit,node,role} = 1, the *_build_info of every Prometheus exporter', async () => {
     const text = await (await fetch(`${app.url}/metrics`)).text();
     expect(text).toContain('# TYPE jeugdbrug_build_info gauge');
     const lines = text.split('\n').filter((l) => l.startsWith('jeugdbrug_build_info{'));
     expect(lines).toEqual([
-      `jeugdbrug_build_info{version="${packageJson.version}",commit="${COMMIT}",node="${process.version}"} 1`,
+      `jeugdbrug_build_info{version="${packageJson.version}",commit="${COMMIT}",node="${process.version}",role="all"} 1`,
     ]);
   });
 
@@ -64,6 +64,8 @@ describe('which build a worker is, which has no API', () => {
       expect(await live.json()).toEqual({ status: 'ok', version: packageJson.version, commit: COMMIT });
       const metrics = await (await fetch(`${worker.url}/metrics`)).text();
       expect(metrics).toContain(`jeugdbrug_build_info{version="${packageJson.version}",commit="${COMMIT}",`);
+      // The alert JeugdbrugNoWorker pages when no process reports a role other than api (report-drill M3).
+      expect(metrics).toContain(`node="${process.version}",role="worker"} 1`);
     } finally {
       await worker.close();
       await cleanupTestEnv(worker.testEnv);

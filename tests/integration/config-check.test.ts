@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { openSignedHeads } from '../../src/audit/signed-heads';
 import { reviewConfiguration } from '../../src/event/config-check';
 import { configSchema, loadConfig } from '../../src/kernel/config';
 import { buildAgreement } from '../helpers/builders';
@@ -383,6 +384,26 @@ describe('configuration is checked up front, all at once', () => {
     ]);
     expect(warningsOf({ AUDIT_RETENTION_DAYS: '1826' })).toEqual([]);
     expect(warningsOf({})).toEqual([]);
+  });
+
+  // report-drill L4: every process sharing one DATA_DIR, as the README documents, warned on every start that they
+  // must share it. Only a process that finds no signing key file there makes a key of its own.
+  it('warns of AUDIT_SIGNING_KEYS unset only when DATA_DIR holds no signing key file yet', () => {
+    const dataDir = path.join(dir, 'data-signing');
+    const warningsOf = () =>
+      reviewConfiguration({ CONFIG_DIR: path.join(ROOT, 'config'), DATA_DIR: dataDir, ROLE: 'worker' }).warnings.filter(
+        (w) => w.startsWith('environment AUDIT_SIGNING_KEYS'),
+      );
+    expect(warningsOf()).toEqual([
+      expect.stringMatching(/^environment AUDIT_SIGNING_KEYS: unset with ROLE=worker; every process must share/),
+    ]);
+    // The first process to start makes the key file, which the others sharing DATA_DIR then read.
+    fs.mkdirSync(dataDir, { recursive: true });
+    openSignedHeads(undefined, dataDir);
+    expect(fs.existsSync(path.join(dataDir, 'audit-signing-keys'))).toBe(true);
+    const review = reviewConfiguration({ CONFIG_DIR: path.join(ROOT, 'config'), DATA_DIR: dataDir, ROLE: 'worker' });
+    expect(review.problems).toEqual([]);
+    expect(warningsOf()).toEqual([]);
   });
 
   // Start-up parsed the environment three times (the problems, the warnings, then main.ts's own loadConfig): the

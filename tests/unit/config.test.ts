@@ -28,3 +28,14 @@ describe('configuration', () => {
     expect(() => loadConfig({ [key]: value })).toThrow(new RegExp(`^Invalid configuration: ${key}: `));
   });
 });
+
+// report-drill L1: a plain prefix on one Redis server was refused as "a Redis Cluster hash tag", which a reader with
+// one server took as not meant for them. It is required everywhere (the same prefix then works on a cluster).
+describe('QUEUE_PREFIX', () => {
+  it('is refused without a {hash tag} with a message that says so also holds on a single Redis server', () => {
+    expect(() => loadConfig({ QUEUE_PREFIX: 'drill' })).toThrow(
+      /QUEUE_PREFIX: always a \{hash tag\} such as \{jeugdbrug\}, on a single Redis server too/,
+    );
+    expect(loadConfig({ QUEUE_PREFIX: '{drill}' }).QUEUE_PREFIX).toBe('{drill}');
+  });
+});

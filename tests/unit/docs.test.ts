@@ -67,6 +67,40 @@ describe('README "Upgrading"', () => {
   });
 });
 
+// report-drill M1: the rolling-upgrade paragraphs never asked for a backup, yet rolling back is restoring one, with
+// the copy of the audit checkpoint files from then; an operator who followed them had neither.
+describe('every upgrade path asks for a backup and a copy of the audit checkpoint files first', () => {
+  const upgrading = sectionOf(read('README.md'), '## Upgrading');
+  const paths = [
+    ...upgrading.split(/\n\s*\n/).filter((p) => p.startsWith('**Upgrading from')),
+    // The upgrade with a stop: its numbered steps.
+    upgrading.slice(upgrading.indexOf('Upgrading across such a migration'), upgrading.indexOf('Queued jobs (Redis)')),
+  ];
+
+  it('in the README: the step, and each path pointing to it', () => {
+    expect(upgrading).toContain('**Before every upgrade');
+    // The paragraph and its numbered steps, up to the first upgrade path.
+    const step = upgrading.slice(upgrading.indexOf('**Before every upgrade'), upgrading.indexOf('**Upgrading from'));
+    expect(step).toContain('backup');
+    expect(step).toContain('DATA_DIR/audit-checkpoints.ndjson');
+    expect(step).toContain('audit-checkpoints-*.ndjson');
+    expect(paths.length).toBeGreaterThanOrEqual(5);
+    expect(paths.filter((p) => !p.includes('Before every upgrade')).map((p) => p.slice(0, 60))).toEqual([]);
+  });
+
+  it("in the CHANGELOG: each release's upgrade advice", () => {
+    const changelog = read('CHANGELOG.md');
+    // Each section from its heading to the next (two releases' sections have the same heading).
+    const advice = changelog
+      .split(/^(?=#{1,3} )/m)
+      .filter((section) => /^### (Upgrading from|Upgrade with a stop)/.test(section));
+    expect(advice.length).toBeGreaterThanOrEqual(6);
+    expect(
+      advice.filter((a) => !(a.includes('backup') && a.includes('audit-checkpoints'))).map((a) => a.slice(0, 60)),
+    ).toEqual([]);
+  });
+});
+
 describe('the diagrams of the life of an event', () => {
   /** The fenced blocks of a text: where the diagrams are drawn. */
   const diagramsOf = (text: string): string =>

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { DatabaseError } from 'pg';
 import { DependencyUnavailableError, isOutageError, OutageLog, withTimeout } from '../../../src/kernel/outage';
 
 const withCode = (code: string, message = 'x'): Error => Object.assign(new Error(message), { code });
@@ -232,5 +233,65 @@ describe('OutageLog.deferred: work left to the reconciler during an outage is co
       ['enqueue failed; the reconciler will retry', 1],
     ]);
     outages.close();
+  });
+});
+
+// report-drill L2: the line said `"error":"error"` (pg's DatabaseError names itself so) or `"error":"Error"`, which
+// no log search can use; the code tells a PostgreSQL shutdown (57P01) from a refused connection (ECONNREFUSED).
+describe('the outage line names the error by its code, else its class; the message stays in reason', () => {
+  const away = () => Promise.reject(new Error('Connection is closed.'));
+  async function firstLine(dependency: 'database' | 'redis', err: unknown): Promise<Record<string, unknown>> {
+    const lines: Record<string, unknown>[] = [];
+    const record = (fields: Record<string, unknown>) => lines.push(fields);
+    const log = { error: record, info: record, warn: record } as unknown as Logger;
+    const outages = new OutageLog(log, { database: away, redis: away }, 3_600_000);
+    outages.down(dependency, err);
+    // The dependency is asked, does not answer, and the outage starts.
+    await new Promise((r) => setTimeout(r, 50));
+    outages.close();
+    return lines[0]!;
+  }
+
+  it.each<[string, 'database' | 'redis', unknown, string, string]>([
+    [
+      'PostgreSQL shutting down',
+      'database',
+      new DatabaseError('terminating connection due to administrator command', 0, 'error'),
+      '57P01',
+      'terminating connection due to administrator command',
+    ],
+    [
+      'a refused connection',
+      'redis',
+      withCode('ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:6379'),
+      'ECONNREFUSED',
+      'connect ECONNREFUSED 127.0.0.1:6379',
+    ],
+    [
+      'several addresses refused',
+      'database',
+      Object.assign(new AggregateError([withCode('ECONNREFUSED')], ''), { code: 'ECONNREFUSED' }),
+      'ECONNREFUSED',
+      '',
+    ],
+    [
+      'our own timeout, which has no code',
+      'redis',
+      new DependencyUnavailableError('redis', 'ping: no answer within 1000 ms'),
+      'DependencyUnavailableError',
+      'ping: no answer within 1000 ms',
+    ],
+    [
+      'pg’s own words without a code',
+      'database',
+      new Error('Connection terminated unexpectedly'),
+      'Error',
+      'Connection terminated unexpectedly',
+    ],
+  ])('%s', async (_name, dependency, err, error, reason) => {
+    if (err instanceof DatabaseError) {
+      err.code = '57P01';
+    }
+    expect(await firstLine(dependency, err)).toEqual({ dependency, error, reason });
   });
 });
