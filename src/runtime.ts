@@ -29,6 +29,7 @@ import { AuthFailures } from './http/auth-failures';
 import { createDemoKeysIfMissing } from './access/demo-keys';
 import { createLogger, errorFields } from './kernel/logger';
 import { Metrics } from './kernel/metrics';
+import { isTracingStarted } from './kernel/telemetry';
 import { operationsFigures } from './reports/operations-metrics/figures';
 import { refreshReceivedServiceRequests } from './reports/service-request-search/received-service-requests';
 import type { PipelineContext } from './event/context';
@@ -314,8 +315,10 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
     // minutes each. Node checks at this interval, so a request may run up to a quarter of the timeout longer.
     const server = http.createServer(
       { connectionsCheckingInterval: Math.max(250, Math.min(30_000, config.REQUEST_TIMEOUT_MS / 4)) },
-      // The app, with its lean route for `$explain` ahead of its router (lean-route.ts).
-      requestListener(app),
+      // The app, with its lean routes (`$explain`, a practice's events) ahead of its router (lean-route.ts); with
+      // tracing on, the app alone: the Express instrumentation names a request's span by the route its router
+      // matched and records a refusal on the layer that raised it, and the lean routes pass no layer.
+      isTracingStarted() ? app : requestListener(app),
     );
     answerClientErrors(server);
     // Longer than the idle timeout of the load balancers and HTTP clients in front of us (commonly 60 s), so the

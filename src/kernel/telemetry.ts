@@ -170,6 +170,11 @@ export async function closeTracing(): Promise<void> {
   await s?.shutdown();
 }
 
+/** Whether tracing was started (`initTracing`). */
+export function isTracingStarted(): boolean {
+  return state !== undefined;
+}
+
 /** The trace and span id of the active span, when tracing is on and a span is active. */
 export function tryGetActiveSpanIds(): { traceId: string; spanId: string } | undefined {
   return state?.activeIds();
