@@ -44,8 +44,17 @@ export interface TestEnv {
   readonly env: Record<string, string>;
 }
 
+/**
+ * `n` random lower-case letters, for test schemas and queue prefixes: no-personal-data.test.ts scans all of Redis for
+ * nine digits that pass the BSN check, and a hex id (another test file's queue prefix, `{t348485700e}`) held such a
+ * run now and then.
+ */
+export function randomLetters(n: number): string {
+  return [...randomBytes(n)].map((b) => String.fromCharCode(97 + (b % 26))).join('');
+}
+
 export function createTestEnv(extra: Record<string, string> = {}): TestEnv {
-  const id = randomBytes(5).toString('hex');
+  const id = randomLetters(10);
   const schema = `t_${id}`;
   const prefix = `{t${id}}`;
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jeugdbrug-test-'));

@@ -1,11 +1,11 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { ConsoleSessionStore } from '../../src/access/console-sessions';
 import { createPrincipal } from '../../src/access/principal';
-import { deleteQueueKeys, TEST_REDIS_URL } from '../helpers/test-runtime';
+import { deleteQueueKeys, randomLetters, TEST_REDIS_URL } from '../helpers/test-runtime';
 
 describe('console sessions in Redis', () => {
-  const prefix = `{t${randomBytes(5).toString('hex')}}`;
+  const prefix = `{t${randomLetters(10)}}`;
   const redis = new Redis(TEST_REDIS_URL);
   const principal = createPrincipal({
     id: 'api-key:auditor',
