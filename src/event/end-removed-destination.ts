@@ -63,16 +63,21 @@ export async function endPendingToRemovedDestination(
     })),
   );
   const done = deliveries.filter((d) => ended.has(d.id));
+  // Appended together, so that the writer commits them in groups rather than one commit after another (up to 1,000).
+  await Promise.all(
+    done.map((d) =>
+      ctx.audit.append(
+        d.tenant,
+        operatorAction({
+          actor,
+          action: 'end-pending',
+          target: `inbox/${d.inboxId}`,
+          description: `delivery ${d.id} to ${destination}, no longer configured: ended, not sent; reason: ${reason}`,
+        }),
+      ),
+    ),
+  );
   for (const d of done) {
-    await ctx.audit.append(
-      d.tenant,
-      operatorAction({
-        actor,
-        action: 'end-pending',
-        target: `inbox/${d.inboxId}`,
-        description: `delivery ${d.id} to ${destination}, no longer configured: ended, not sent; reason: ${reason}`,
-      }),
-    );
     logEventStates(ctx.log, {
       eventId: d.inboxId,
       traceId: d.traceId,

@@ -57,7 +57,7 @@ import {
   type MessageKey,
 } from './i18n';
 import { csrfField, hiddenHeader, notice, pagingLinks, table, type PageContext } from './layout';
-import { chainName } from './organisation-names';
+import { chainName, municipalityNameOf } from './organisation-names';
 import { outcomeInWords } from './outcome-message';
 import { errorSummary, fieldRefusal, fieldState, outcomeRefusal, requiredMark, type FormRefusal } from './form-fields';
 import { KEPT_ID, keepForm, keptForm } from './kept-forms';
@@ -305,7 +305,7 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
   const router = exactRouter();
   const api = auditRouter(ctx);
   /** A municipality's name from the loaded agreements, to say who received what in words. */
-  const nameOf = (code: string) => ctx.registry.agreements.find((a) => a.municipality.code === code)?.municipality.name;
+  const nameOf = (code: string) => municipalityNameOf(ctx, code);
   /** The chains the caller may read: what a search or an overview reads, and the verify and export forms offer. */
   const chainsInScope = async (res: Response) => {
     const principal = getPrincipal(res);

@@ -1,8 +1,13 @@
 import type { PipelineContext } from '../../event/context';
 
+/** A municipality's name from the loaded agreements; undefined when none names it (any more). */
+export function municipalityNameOf(ctx: Pick<PipelineContext, 'registry'>, code: string): string | undefined {
+  return ctx.registry.agreements.find((a) => a.municipality.code === code)?.municipality.name;
+}
+
 /** A municipality in words: its name from the loaded agreements, and its code. */
 export function municipalityName(ctx: Pick<PipelineContext, 'registry'>, code: string): string {
-  const name = ctx.registry.agreements.find((a) => a.municipality.code === code)?.municipality.name;
+  const name = municipalityNameOf(ctx, code);
   return name ? `${name} (${code})` : code;
 }
 
@@ -19,8 +24,6 @@ export function chainName(ctx: Pick<PipelineContext, 'registry'>, chain: string)
   const destination = chain.startsWith('destination/')
     ? ctx.registry.destinations.find((d) => `destination/${d.id}` === chain)
     : undefined;
-  const name =
-    destination &&
-    ctx.registry.agreements.find((a) => a.municipality.code === destination.municipality)?.municipality.name;
+  const name = destination && municipalityNameOf(ctx, destination.municipality);
   return name ? `${name} (${chain})` : chain;
 }
