@@ -186,11 +186,9 @@ async function purgeAll(
   // The records of earlier runs, by the audit log's term: what their purges did is in the chains' AuditEvents for as
   // long, and the run that prunes them says how many it deleted (the system chain's, as they are no practice's).
   const runsPruned = await pruneRetentionRuns(ctx.db, cutoff);
-  if (runsPruned > 0) {
-    removed.push({ kind: 'runs', tenant: SYSTEM_TENANT, rows: runsPruned });
-  }
   const audits: Promise<void>[] = [];
   if (runsPruned > 0) {
+    removed.push({ kind: 'runs', tenant: SYSTEM_TENANT, rows: runsPruned });
     audits.push(
       ctx.audit.append(
         SYSTEM_TENANT,
