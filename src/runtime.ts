@@ -201,11 +201,17 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
     onIntactAgain: (tenant) => metrics.recordAuditVerify(tenant, true),
     onOutage: (err) => outages.seen(err),
   }).start(config.AUDIT_SIGN_INTERVAL_MS);
-  // The slots of MONITORING_REPORT_CONCURRENCY, shared by the API processes: its own connection, failing fast while
-  // Redis is away (a report is then refused with 503, not left waiting). Not lazy: a fail-fast client that has not
-  // connected yet refuses its first command rather than connecting for it.
-  const monitoringSlotsRedis = createRedisClient(config, redisTarget, { failFast: true });
-  monitoringSlotsRedis.on('error', () => undefined);
+  // An API process's own connection, failing fast instead of queueing while Redis is away: the rate limiter then
+  // counts in memory, and a monitoring report is refused with 503 rather than left waiting. It carries the rate
+  // limit, the refused credentials' counts and the slots of MONITORING_REPORT_CONCURRENCY. Every request sends its
+  // count here, so the counts of the requests read in one turn share one write. Not lazy: a fail-fast client that has
+  // not connected yet refuses its first command rather than connecting for it. A worker serves no request and its
+  // scheduled pushes are not limited: it opens none.
+  const apiRedis =
+    config.ROLE === 'worker'
+      ? undefined
+      : createRedisClient(config, redisTarget, { failFast: true, autoPipelining: true });
+  apiRedis?.on('error', () => undefined);
   const ctx: PipelineContext = {
     config,
     build,
@@ -218,20 +224,22 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
     metrics,
     outages,
     signedHeads: { keys: signing.keys, signer },
-    monitoringReports: new SharedConcurrencyLimit(
-      monitoringSlotsRedis,
-      `${config.QUEUE_PREFIX}:monitoring-report-slots`,
-      config.MONITORING_REPORT_CONCURRENCY,
-      MONITORING_REPORTS_WAITING_PER_SLOT * config.MONITORING_REPORT_CONCURRENCY,
-    ),
+    monitoringReports:
+      apiRedis &&
+      new SharedConcurrencyLimit(
+        apiRedis,
+        `${config.QUEUE_PREFIX}:monitoring-report-slots`,
+        config.MONITORING_REPORT_CONCURRENCY,
+        MONITORING_REPORTS_WAITING_PER_SLOT * config.MONITORING_REPORT_CONCURRENCY,
+      ),
   };
 
   let serverCloser: ServerCloser | undefined;
   let url: string | undefined;
   let stopWatching = (): void => undefined;
   let consoleSessions: ConsoleSessionStore | undefined;
-  let closeRateLimitRedis = (): Promise<void> => Promise.resolve();
-  if (config.ROLE !== 'worker') {
+  // ROLE=api or all.
+  if (apiRedis) {
     const apiKeysFile = path.resolve(config.API_KEYS_FILE ?? path.join(config.dataDir, 'api-keys.json'));
     if (config.DEMO_KEYS) {
       const demo = createDemoKeysIfMissing(apiKeysFile);
@@ -273,19 +281,10 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
       log,
       outages,
     );
-    // Its own connection, failing fast instead of queueing while Redis is away: the limiter then counts in memory.
-    // Every request sends its count here, so the counts of the requests read in one turn share one write.
-    const rateLimitRedis = createRedisClient(config, redisTarget, { failFast: true, autoPipelining: true });
-    rateLimitRedis.on('error', () => undefined);
-    closeRateLimitRedis = () =>
-      rateLimitRedis.quit().then(
-        () => undefined,
-        () => rateLimitRedis.disconnect(),
-      );
     // Refused credentials are counted per client address on the rate limiter's connection: only failures use it.
     const authFailures = new AuthFailures(
       ctx,
-      new AuthFailureThrottle(rateLimitRedis, {
+      new AuthFailureThrottle(apiRedis, {
         limit: config.AUTH_FAILURE_LIMIT,
         windowSeconds: config.AUTH_FAILURE_WINDOW_S,
         prefix: config.QUEUE_PREFIX,
@@ -295,7 +294,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
     const app = createApp(ctx, {
       authenticate: authFailures.guard(createAuthenticator(authOptions)),
       rateLimit: createRateLimiter(
-        new SharedRateLimiter(rateLimitRedis, {
+        new SharedRateLimiter(apiRedis, {
           ratePerSecond: config.RATE_LIMIT_PER_S,
           burst: config.RATE_LIMIT_BURST,
           prefix: config.QUEUE_PREFIX,
@@ -445,8 +444,16 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
       // The last heads are signed after the last audit rows are durable.
       await signer.stop();
       await boundedStep(queues.close(), REDIS_CLOSE_MS, 'close the queues');
-      await boundedStep(closeRateLimitRedis(), REDIS_CLOSE_MS, "close the rate limiter's Redis connection");
-      monitoringSlotsRedis.disconnect();
+      if (apiRedis) {
+        await boundedStep(
+          apiRedis.quit().then(
+            () => undefined,
+            () => apiRedis.disconnect(),
+          ),
+          REDIS_CLOSE_MS,
+          "close the rate limiter's Redis connection",
+        );
+      }
       consoleSessions?.close();
       // BullMQ leaves a client it was handed open; this process made it, so this process closes it.
       await boundedStep(redisClient.quit(), REDIS_CLOSE_MS, 'close the Redis connection');

@@ -29,7 +29,8 @@ export interface PipelineContext {
   readonly signedHeads: { readonly keys: SigningKeys; readonly signer: HeadSigner };
   /**
    * The monitoring reports computed at once for requests, by every API process on the same Redis and QUEUE_PREFIX
-   * together (MONITORING_REPORT_CONCURRENCY).
+   * together (MONITORING_REPORT_CONCURRENCY). Absent in a `ROLE=worker` process: it answers no request for a report,
+   * and the scheduled pushes it makes are not limited.
    */
-  readonly monitoringReports: SharedConcurrencyLimit;
+  readonly monitoringReports?: SharedConcurrencyLimit;
 }

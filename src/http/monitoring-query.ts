@@ -287,6 +287,10 @@ export function limitedMonitoringReport(
   ctx: Pick<PipelineContext, 'db' | 'registry' | 'log' | 'monitoringReports'>,
   q: CountsQuery,
 ): Promise<MeasureReport> {
+  if (!ctx.monitoringReports) {
+    // A programming error: only an API process serves the routes that ask for a report, and it has the slots.
+    throw new Error('monitoring reports are computed for requests by an API process only');
+  }
   return ctx.monitoringReports.run(
     () => monitoringReport(ctx, q),
     (why) =>

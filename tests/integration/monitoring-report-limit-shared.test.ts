@@ -44,14 +44,14 @@ describe('monitoring reports computed at once, across API processes', () => {
     await isLocked;
     const first = ask(a);
     await waitFor('the first report computing in process a', () =>
-      a.rt.ctx.monitoringReports.running === 1 ? true : undefined,
+      a.rt.ctx.monitoringReports?.running === 1 ? true : undefined,
     );
     // Process b has a slot of its own no more: its first ask waits (two may wait per slot), the third is refused.
     const waiting = [ask(b), ask(b)];
     await waitFor('two reports waiting in process b', () =>
-      b.rt.ctx.monitoringReports.waiting === 2 ? true : undefined,
+      b.rt.ctx.monitoringReports?.waiting === 2 ? true : undefined,
     );
-    expect(b.rt.ctx.monitoringReports.running).toBe(0);
+    expect(b.rt.ctx.monitoringReports?.running).toBe(0);
     const refused = await ask(b);
     expect(refused.status).toBe(503);
     expect(refused.headers.get('retry-after')).toMatch(/^\d+$/);

@@ -28,6 +28,9 @@ describe('monitoring reports computed at once', () => {
 
   it('computes one at a time, lets two wait, refuses the next with 503 and Retry-After, then serves those waiting', async () => {
     const limit = app.rt.ctx.monitoringReports;
+    if (!limit) {
+      throw new Error('an API process has the monitoring report slots');
+    }
     let release: () => void = () => undefined;
     const unlocked = new Promise<void>((resolve) => (release = resolve));
     let locked: () => void = () => undefined;
