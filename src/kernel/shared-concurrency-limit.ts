@@ -10,9 +10,9 @@ export type LimitRefusal = 'busy' | 'redis-unavailable';
 /** How long a slot is held at most, how long a task waits for one, and how often it asks. */
 export interface SharedLimitTimes {
   /**
-   * A slot's lifetime in Redis: a process that dies while it computes frees its slot after this. Not refreshed while
-   * the task runs (a refresh that fails while Redis is away would be an unhandled rejection in redis-semaphore), so
-   * it is longer than a task takes: a task running longer frees its slot early, and one more may start.
+   * A slot's lifetime in Redis after it was taken or last renewed: a process that dies while it computes frees its
+   * slot after this. redis-semaphore renews it every quarter of this while the task runs, so a task keeps its slot
+   * however long it takes, and Redis may miss up to three renewals in a row before the slot is lost.
    */
   readonly slotMs: number;
   /** How long a task waits for a slot before it is refused as `busy`. */
@@ -25,11 +25,28 @@ export interface SharedLimitTimes {
 export const MONITORING_REPORT_TIMES: SharedLimitTimes = { slotMs: 120_000, waitMs: 60_000, retryMs: 100 };
 
 /**
+ * redis-semaphore's semaphore, but a renewal that Redis does not answer keeps the slot instead of rejecting: the
+ * library renews in a timer that no one awaits, so its rejection would be unhandled (and end the process). The slot
+ * lives on in Redis until `slotMs` after its last renewal; the next renewal asks again, and one that finds the slot
+ * gone (Redis away for longer) calls `onLockLost`.
+ */
+class RenewedSemaphore extends Semaphore {
+  protected override async _refresh(): Promise<boolean> {
+    try {
+      return await super._refresh();
+    } catch {
+      return true;
+    }
+  }
+}
+
+/**
  * At most `max` tasks at once across every process that shares `key` on one Redis (a semaphore of redis-semaphore:
- * a sorted set of slot holders, each expiring after `slotMs`), and in this process `maxWaiting` more waiting for a
- * slot; beyond that, or after `waitMs` of waiting, `run` throws what `refuse('busy')` makes without starting the task.
- * While Redis does not answer, nothing can be counted across processes, so the task is not started either:
- * `refuse('redis-unavailable')`. Waiting tasks ask every `retryMs`, not first come first served.
+ * a sorted set of slot holders, each expiring `slotMs` after it was last renewed, which it is while its task runs),
+ * and in this process `maxWaiting` more waiting for a slot; beyond that, or after `waitMs` of waiting, `run` throws
+ * what `refuse('busy')` makes without starting the task. While Redis does not answer, nothing can be counted across
+ * processes, so the task is not started either: `refuse('redis-unavailable')`. Waiting tasks ask every `retryMs`, not
+ * first come first served.
  */
 export class SharedConcurrencyLimit {
   private active = 0;
@@ -66,9 +83,12 @@ export class SharedConcurrencyLimit {
   }
 
   private semaphore(attempts: number): Semaphore {
-    return new Semaphore(this.redis, this.key, this.max, {
+    return new RenewedSemaphore(this.redis, this.key, this.max, {
       lockTimeout: this.times.slotMs,
-      refreshInterval: 0,
+      refreshInterval: this.times.slotMs / 4,
+      // Lost only when Redis missed every renewal for `slotMs` (or the slot was removed there): the task, already
+      // running, finishes; one more task may start meanwhile elsewhere. The library's default throws, unhandled.
+      onLockLost: () => undefined,
       acquireTimeout: this.times.waitMs,
       acquireAttemptsLimit: attempts,
       retryInterval: this.times.retryMs,

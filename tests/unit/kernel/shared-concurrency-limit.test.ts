@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import { createRedisClient } from '../../../src/kernel/redis-client';
 import { SharedConcurrencyLimit } from '../../../src/kernel/shared-concurrency-limit';
 import { randomLetters, TEST_REDIS_URL } from '../../helpers/test-runtime';
 import { waitFor } from '../../helpers/wait-for';
@@ -91,5 +92,86 @@ describe('SharedConcurrencyLimit on Redis', () => {
     await expect(limit.run(() => Promise.reject(new Error('boom')), refuse)).rejects.toThrow('boom');
     expect(limit.running).toBe(0);
     await expect(limit.run(() => Promise.resolve(1), refuse)).resolves.toBe(1);
+  });
+});
+
+// A slot expired after `slotMs` whatever its task did: a report running longer than that freed it, and one more
+// started beyond MONITORING_REPORT_CONCURRENCY. redis-semaphore now renews it while the task runs.
+describe('SharedConcurrencyLimit with a task running longer than a slot lives', () => {
+  const key = `{t${randomLetters(10)}}:slots`;
+  const times = { slotMs: 800, waitMs: 200, retryMs: 10 };
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => unhandled.push(reason);
+  const cleanup = new Redis(TEST_REDIS_URL);
+
+  beforeAll(() => process.on('unhandledRejection', onUnhandled));
+
+  afterAll(async () => {
+    process.off('unhandledRejection', onUnhandled);
+    await cleanup.del(key, `semaphore:${key}`);
+    cleanup.disconnect();
+  });
+
+  it('keeps its slot for as long as it runs, so no other task starts beyond the limit', async () => {
+    const redis = new Redis(TEST_REDIS_URL);
+    try {
+      const limit = new SharedConcurrencyLimit(redis, key, 1, 0, times);
+      const long = held();
+      const running = limit.run(long.task, refuse);
+      await waitFor('the long task to start', () => long.started());
+      // Four lifetimes of a slot: without renewal it expired long ago, and a second task would start here.
+      await sleep(4 * times.slotMs);
+      let second = false;
+      await expect(
+        limit.run(() => {
+          second = true;
+          return Promise.resolve(2);
+        }, refuse),
+      ).rejects.toThrow('refused');
+      expect(second).toBe(false);
+      long.finish('long');
+      await expect(running).resolves.toBe('long');
+      // Released when it ended: the next one starts at once.
+      await expect(limit.run(() => Promise.resolve(3), refuse)).resolves.toBe(3);
+      expect(unhandled).toEqual([]);
+    } finally {
+      redis.disconnect();
+    }
+  });
+
+  it('keeps its slot when a renewal finds Redis away for a moment, without an unhandled rejection', async () => {
+    // As runtime.ts makes it for an API process: fail-fast, so a renewal while disconnected fails at once.
+    const redis = createRedisClient(
+      { REDIS_TLS: false },
+      { kind: 'standalone', url: TEST_REDIS_URL },
+      { failFast: true, autoPipelining: true },
+    );
+    redis.on('error', () => undefined);
+    const other = new Redis(TEST_REDIS_URL);
+    try {
+      await new Promise((resolve) => redis.once('ready', resolve));
+      const limit = new SharedConcurrencyLimit(redis, key, 1, 0, times);
+      const long = held();
+      const running = limit.run(long.task, refuse);
+      await waitFor('the long task to start', () => long.started());
+      // Away for less than a slot's life: at least one renewal fails meanwhile.
+      redis.disconnect();
+      await sleep(times.slotMs / 2);
+      await redis.connect();
+      await sleep(2 * times.slotMs);
+      // Another process on the same key still finds the one slot taken.
+      const elsewhere = new SharedConcurrencyLimit(other, key, 1, 0, times);
+      await expect(elsewhere.run(() => Promise.resolve(2), refuse)).rejects.toThrow('refused');
+      long.finish('long');
+      await expect(running).resolves.toBe('long');
+      // Released on its own connection, after the task's answer: the other process sees it a moment later.
+      await waitFor('the slot to be released', async () => (await other.zcard(`semaphore:${key}`)) === 0);
+      await expect(elsewhere.run(() => Promise.resolve(3), refuse)).resolves.toBe(3);
+      expect(unhandled).toEqual([]);
+    } finally {
+      redis.disconnect();
+      other.disconnect();
+    }
   });
 });
