@@ -2,7 +2,7 @@ import { conflict, OperationOutcomeError } from '@medplum/core';
 import { operatorAction, type AuditActor } from '../audit/audit-events';
 import type { PipelineContext } from './context';
 import { logEventStates } from './event-log';
-import { finishDeliveries } from './event-store';
+import { eventsWithOtherPending, finishDeliveries } from './event-store';
 import { destinationRemovedReason } from './states';
 
 /**
@@ -11,7 +11,9 @@ import { destinationRemovedReason } from './states';
  * `jeugdbrug_unconfigured_destination_pending_deliveries` and its alert name them, and until now only configuring the
  * destination again ended them. Each one ends `cancelled`, not sent, and its event `failed` with a reason the
  * practice reads (`STEPS.destinationRemoved`): the practice learns that its message did not go out, rather than
- * seeing it wait. Each is audited in its practice's chain with the operator's reason; the destination's own chain
+ * seeing it wait. An event with another delivery still waiting (to a destination that is configured, or one not
+ * ended yet) stays `decided` with that reason (`STEPS.destinationRemovedOthersWait`): the delivery still under way
+ * moves it on when it finishes, as the deliver stage does, so one that reaches its receiver makes it `delivered`. Each is audited in its practice's chain with the operator's reason; the destination's own chain
  * records the count. The log says ids and counts, never the reason (an operator's free text).
  */
 
@@ -49,19 +51,32 @@ export async function endPendingToRemovedDestination(
 ): Promise<string[]> {
   assertNotConfigured(ctx, destination);
   const stateReason = destinationRemovedReason(destination);
-  const ended = await finishDeliveries(
-    ctx.db,
-    'destinationRemoved',
-    deliveries.map((d) => ({
-      deliveryId: d.id,
-      inboxId: d.inboxId,
-      deliveryState: 'cancelled',
-      step: 'destinationRemoved',
-      reason: stateReason,
-      error: stateReason,
-      countsAsAttempt: false,
-    })),
-  );
+  const { ended, underWay } = await ctx.db.transaction(async (tx) => {
+    const stillWaiting = await eventsWithOtherPending(tx, deliveries);
+    const finish = (step: 'destinationRemoved' | 'destinationRemovedOthersWait', of: readonly PendingToEnd[]) =>
+      finishDeliveries(
+        tx,
+        step,
+        of.map((d) => ({
+          deliveryId: d.id,
+          inboxId: d.inboxId,
+          deliveryState: 'cancelled',
+          step,
+          reason: stateReason,
+          error: stateReason,
+          countsAsAttempt: false,
+        })),
+      );
+    const last = await finish(
+      'destinationRemoved',
+      deliveries.filter((d) => !stillWaiting.has(d.inboxId)),
+    );
+    const beside = await finish(
+      'destinationRemovedOthersWait',
+      deliveries.filter((d) => stillWaiting.has(d.inboxId)),
+    );
+    return { ended: new Set([...last, ...beside]), underWay: stillWaiting };
+  });
   const done = deliveries.filter((d) => ended.has(d.id));
   // Appended together, so that the writer commits them in groups rather than one commit after another (up to 1,000).
   await Promise.all(
@@ -82,7 +97,7 @@ export async function endPendingToRemovedDestination(
       eventId: d.inboxId,
       traceId: d.traceId,
       stage: 'end-pending',
-      states: ['failed'],
+      states: [underWay.has(d.inboxId) ? 'decided' : 'failed'],
       reason: stateReason,
     });
   }

@@ -1299,6 +1299,25 @@ export async function pendingToUnconfiguredDestinations(
   );
 }
 
+/**
+ * Of the events of `deliveries`, those with another delivery still pending, one not among `deliveries`. Call it in
+ * the transaction that ends them: it first takes a lock held until that commits, so that two operators ending the
+ * deliveries of one event to two destinations at once cannot each find the other's still pending (and leave the
+ * event under way with nothing left to send).
+ */
+export async function eventsWithOtherPending(
+  db: Pick<Db, 'query'>,
+  deliveries: readonly { readonly id: string; readonly inboxId: string }[],
+): Promise<Set<string>> {
+  await db.query(`SELECT pg_advisory_xact_lock(hashtext('end-pending'))`);
+  const rows = await db.query<{ inbox_id: string }>(
+    `SELECT DISTINCT d.inbox_id FROM delivery d
+     WHERE d.inbox_id = ANY($1::uuid[]) AND d.state = 'pending' AND NOT (d.id = ANY($2::uuid[]))`,
+    [deliveries.map((d) => d.inboxId), deliveries.map((d) => d.id)],
+  );
+  return new Set(rows.map((r) => r.inbox_id));
+}
+
 /** A delivery's destination and its event's type (neither ever changes), or undefined for an unknown delivery. */
 export async function tryGetDeliveryTarget(
   db: Db,

@@ -116,6 +116,12 @@ export const STEPS = {
    * send it; an operator ended it (`end-removed-destination.ts`). Not sent; the practice sees why.
    */
   destinationRemoved: { from: ['decided'], to: 'failed' },
+  /**
+   * The same while another delivery of the event still waits (a consent event's withdrawal notices to two
+   * destinations): the event stays `decided`, under way, and that delivery's finish moves it on. The step records why
+   * the one delivery ended, in the history and the state's reason.
+   */
+  destinationRemovedOthersWait: { from: ['decided'], to: 'decided' },
   /** Any stage: the encrypted event was removed by retention before it was finished; nothing can be sent. */
   payloadPurged: { from: ['received', 'mapped', 'decided', 'dead'], to: 'failed' },
 } as const satisfies Record<string, Step>;

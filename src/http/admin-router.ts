@@ -246,9 +246,10 @@ export function adminRouter(ctx: PipelineContext): Router {
 
   /**
    * Ends the pending deliveries (within the scope) to a destination no longer configured, the oldest `limit` of them
-   * (1000 unless given): each `cancelled`, not sent, its event `failed` with a reason the practice reads; each
-   * audited in its practice's chain with the operator's `reason` (required). `remaining` counts those still pending
-   * (call again while it is above 0). 409 naming a destination that is configured; 404 when none is pending there.
+   * (1000 unless given): each `cancelled`, not sent, its event `failed` with a reason the practice reads (`decided`
+   * with it while another of its deliveries waits); each audited in its practice's chain with the operator's `reason`
+   * (required). `remaining` counts those still pending (call again while it is above 0). 409 naming a destination
+   * that is configured; 404 when none is pending there.
    */
   router.post('/destinations/:id/end-pending', namesNoEvent, async (req, res) => {
     const destination = req.params.id;

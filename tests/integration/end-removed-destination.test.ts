@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { finishDelivery } from '../../src/event/event-store';
 import { insertInboxRows } from '../helpers/inbox-rows';
 import { openConsole, type ConsoleClient } from '../helpers/console-client';
 import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
@@ -142,5 +143,64 @@ describe('ending the pending deliveries of a destination no longer configured', 
   it('answers a second request 404: nothing is pending there any more', async () => {
     const res = await post('gm0999', { reason: REASON });
     expect(res.status).toBe(404);
+  });
+
+  // An event with deliveries to two destinations (a consent event's withdrawal notices): ending the one to the removed
+  // destination marked the event `failed` while the other still waited, and that one, delivered later, could not move
+  // it on (the deliver stage moves an event only from `decided`): the practice read "not sent" for what went out. An
+  // event with a delivery under way is `decided` (redelivered, withdrawalNoticeLater); the last one's finish decides.
+  it('leaves an event decided while its delivery to another destination waits; ending the last one fails it', async () => {
+    const stateOf = async (id: string) =>
+      (
+        await db().query<{ state: string; state_reason: string | null }>(
+          'SELECT state, state_reason FROM inbox WHERE id = $1',
+          [id],
+        )
+      )[0];
+    const [event] = await insertPending('gm0888', 1);
+    await db().query(
+      `INSERT INTO delivery (id, inbox_id, destination, idempotency_key, state, pending_since)
+       VALUES (gen_random_uuid(), $1, 'gm0226', gen_random_uuid()::text, 'pending', now())`,
+      [event],
+    );
+    const first = await post('gm0888', { reason: REASON });
+    expect(first.status).toBe(200);
+    expect(((await first.json()) as { ended: string[] }).ended).toHaveLength(1);
+    const states = await db().query<{ destination: string; state: string }>(
+      'SELECT destination, state FROM delivery WHERE inbox_id = $1 ORDER BY destination',
+      [event],
+    );
+    expect(states).toEqual([
+      { destination: 'gm0226', state: 'pending' },
+      { destination: 'gm0888', state: 'cancelled' },
+    ]);
+    // Still under way; its history says why the one delivery ended, for the practice to read.
+    expect(await stateOf(event ?? '')).toEqual({
+      state: 'decided',
+      state_reason: 'not sent: destination gm0888 is no longer configured; ended by operator',
+    });
+    // The other delivery's own finish then moves it, as the deliver stage finishes a delivery the receiver accepted.
+    const [other] = await db().query<{ id: string }>(
+      `SELECT id FROM delivery WHERE inbox_id = $1 AND destination = 'gm0226'`,
+      [event],
+    );
+    await finishDelivery(db(), {
+      deliveryId: other?.id ?? '',
+      inboxId: event ?? '',
+      deliveryState: 'delivered',
+      step: 'delivered',
+      reason: 'delivered',
+    });
+    expect((await stateOf(event ?? ''))?.state).toBe('delivered');
+
+    // An event whose last waiting delivery is ended fails, as one with a single delivery does.
+    const [another] = await insertPending('gm0888', 1);
+    await db().query(
+      `INSERT INTO delivery (id, inbox_id, destination, idempotency_key, state, pending_since)
+       VALUES (gen_random_uuid(), $1, 'gm0226', gen_random_uuid()::text, 'cancelled', now())`,
+      [another],
+    );
+    expect((await post('gm0888', { reason: REASON })).status).toBe(200);
+    expect((await stateOf(another ?? ''))?.state).toBe('failed');
   });
 });

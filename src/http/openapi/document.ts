@@ -631,7 +631,8 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
       operationId: 'endPendingToRemovedDestination',
       summary:
         'End the pending deliveries to a destination no longer configured, the oldest `limit` (1000 unless given): ' +
-        'each cancelled, not sent, its event failed with a reason the practice reads; audited in each practice’s ' +
+        'each cancelled, not sent, its event failed with a reason the practice reads (decided with it while ' +
+        'another of its deliveries waits); audited in each practice’s ' +
         'chain with the reason. 409 naming a destination that is configured; 404 when none is pending there',
       tag: 'Admin',
       roles: ['operator'],
