@@ -281,7 +281,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
       log,
       outages,
     );
-    // Refused credentials are counted per client address on the rate limiter's connection: only failures use it.
+    // Refused credentials are counted per client address on the API's fail-fast connection: only failures use it.
     const authFailures = new AuthFailures(
       ctx,
       new AuthFailureThrottle(apiRedis, {
@@ -451,7 +451,7 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
             () => apiRedis.disconnect(),
           ),
           REDIS_CLOSE_MS,
-          "close the rate limiter's Redis connection",
+          "close the API's fail-fast Redis connection",
         );
       }
       consoleSessions?.close();
