@@ -241,4 +241,54 @@ describe("the auditor console's chain incident: acknowledge, history, export ref
     expect(sectionOf(page2, 'integrity-history')).toMatch(/rel="prev">← Nieuwere<\/a>/);
     expect(sectionOf(page2, 'integrity-history')).not.toContain('rel="next"');
   });
+
+  // The integrity history was read unrecorded, by the API and on the verify page, while every other read of the audit
+  // log (a search, a verification, an export) is itself an AuditEvent (docs/audit.md "Reads are audited too").
+  it('records each read of the integrity history, the API’s and the console’s, in the chains whose history it shows', async () => {
+    interface Read {
+      id: string;
+      tenant: string;
+      subtype: string;
+      entities: string[];
+      resource: { entity?: { query?: string }[] };
+    }
+    const historyReads = async (): Promise<Read[]> => {
+      await h.app.rt.ctx.audit.flush();
+      return h.app.rt.ctx.db.query<Read>(
+        `SELECT id, tenant, subtype, entities, resource::json AS resource FROM audit_event
+         WHERE agents @> ARRAY['https://jeugdbrug.nl/principal|api-key:auditor']
+           AND EXISTS (SELECT 1 FROM unnest(entities) e WHERE e LIKE 'audit_chain_integrity_history%')`,
+      );
+    };
+    const queryOf = (r: Read | undefined) =>
+      Buffer.from(r?.resource.entity?.find((e) => e.query !== undefined)?.query ?? '', 'base64').toString();
+    const readsAfter = async (ask: () => Promise<Response>) => {
+      const before = new Set((await historyReads()).map((r) => r.id));
+      expect((await ask()).status).toBe(200);
+      return (await historyReads()).filter((r) => !before.has(r.id));
+    };
+
+    // One chain asked for: recorded in that chain, naming it, as a search of its history with the request made.
+    const one = await readsAfter(() =>
+      h.app.request(`/audit/v1/integrity-history?tenant=${PRACTICE_AGB}`, { key: 'auditor' }),
+    );
+    expect(one.map((r) => [r.tenant, r.subtype])).toEqual([[PRACTICE_AGB, 'search-type']]);
+    expect(one[0]?.entities).toContain(`audit_chain_integrity_history/${PRACTICE_AGB}`);
+    expect(queryOf(one[0])).toBe(`/audit/v1/integrity-history?tenant=${PRACTICE_AGB}`);
+    // Every chain in scope: in each chain whose changes the page shows.
+    const all = await readsAfter(() => h.app.request('/audit/v1/integrity-history?_count=500', { key: 'auditor' }));
+    expect(all.map((r) => r.tenant).sort()).toEqual([PRACTICE_AGB, OTHER_PRACTICE_AGB].sort());
+    expect(all.every((r) => r.entities.includes('audit_chain_integrity_history'))).toBe(true);
+
+    // The console's verify page shows the history, asked or not: recorded as the API's read of the same page.
+    const shown = await readsAfter(() => c.auditor.get(`/console/auditor/verify?tenant=${OTHER_PRACTICE_AGB}`));
+    expect(shown.map((r) => [r.tenant, r.subtype])).toEqual([[OTHER_PRACTICE_AGB, 'search-type']]);
+    expect(shown[0]?.entities).toContain(`audit_chain_integrity_history/${OTHER_PRACTICE_AGB}`);
+    expect(queryOf(shown[0])).toBe(`/audit/v1/integrity-history?tenant=${OTHER_PRACTICE_AGB}&_count=50`);
+    const bare = await readsAfter(() => c.auditor.get('/console/auditor/verify'));
+    // Its first page of all chains shows the 50 newest changes, all of the chain given 60 above: only its chain.
+    expect(bare.map((r) => r.tenant)).toEqual([OTHER_PRACTICE_AGB]);
+    expect(bare[0]?.entities).toContain('audit_chain_integrity_history');
+    expect(queryOf(bare[0])).toBe('/audit/v1/integrity-history?_count=50');
+  });
 });

@@ -2,7 +2,7 @@ import type { Consent } from '@medplum/fhirtypes';
 import { OperationOutcomeError } from '@medplum/core';
 import type { Router, Request, Response } from 'express';
 import { exactRouter } from '../exact-routing';
-import { auditRead, chainsToVerify, readAuditEvent, verifyChains } from '../audit-read';
+import { auditRead, chainsToVerify, readAuditEvent, readIntegrityHistory, verifyChains } from '../audit-read';
 import type { SignedTenantVerdict } from '../../audit/signed-heads';
 import {
   childOverview,
@@ -14,12 +14,7 @@ import { canReadChain, isChainName } from '../../reports/audit-scope';
 import { searchAuditEvents, servedResource } from '../../reports/audit-search/search';
 import { encodeCursor, parseAuditSearch } from '../../reports/audit-search/search-params';
 import { listFullVerifications } from '../../audit/full-verify';
-import {
-  chainIntegrity,
-  integrityHistoryPage,
-  type ChainIntegrity,
-  type IntegrityFinder,
-} from '../../audit/chain-integrity';
+import { chainIntegrity, type ChainIntegrity, type IntegrityFinder } from '../../audit/chain-integrity';
 import { lastRetentionRuns } from '../../reports/retention-runs/last-runs';
 import { listChainTenants } from '../../audit/verify';
 import { BSN_SYSTEM, isValidBsn, isValidIsoDate } from '../../kernel/fhir/identifiers';
@@ -688,8 +683,8 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
     // The history's pages keep the page's question (the chain asked for, or all): its links ask it again.
     const asking = { tenant: chosen, run: field(query, 'run') };
     const below = async (chains: readonly string[]) =>
-      html`${await historyHtml(lang, chains, asking, field(query, '_page'))} ${await fullVerifications(lang, chains)}
-      ${retentionTerms(lang)} ${await retentionRunsHtml(lang, res)}`;
+      html`${await historyHtml(req, res, chains, asking, field(query, '_page'))}
+      ${await fullVerifications(lang, chains)} ${retentionTerms(lang)} ${await retentionRunsHtml(lang, res)}`;
     // The form's default choice sends `tenant=` (all chains): asked, and checked. Only the page opened without a
     // question shows the bare form (`run=all` is what the page's second button used to send).
     const asked = query as Record<string, unknown>;
@@ -839,13 +834,28 @@ ${state.reason ?? ''}</textarea>
    * a page at a time (`pageToken`: a newer or older link's), with links to the newer and older pages.
    */
   const historyHtml = async (
-    lang: Lang,
+    req: Request,
+    res: Response,
     chains: readonly string[],
     filter: Readonly<Record<string, string | undefined>>,
     pageToken: string | undefined,
   ): Promise<SafeHtml> => {
+    const { lang } = pageOf(req, res);
     const cursor = pageToken === undefined ? undefined : decodeHistoryCursor(pageToken);
-    const page = await integrityHistoryPage(ctx.db, chains, HISTORY_ROWS, cursor);
+    // Read and recorded as the API's GET /audit/v1/integrity-history of the same page.
+    const asked = filter.tenant;
+    const apiQuery = new URLSearchParams({
+      ...(asked === undefined ? {} : { tenant: asked }),
+      _count: String(HISTORY_ROWS),
+      ...(pageToken === undefined ? {} : { _page: pageToken }),
+    });
+    const page = await readIntegrityHistory(ctx, req, res, {
+      chains,
+      asked,
+      size: HISTORY_ROWS,
+      cursor,
+      query: `/audit/v1/integrity-history?${apiQuery.toString()}`,
+    });
     const changes = page.changes;
     const rows = changes.map((c) => {
       const rowsNamed =
