@@ -2,11 +2,13 @@ import { operatorAction, SYSTEM_WORKER } from '../../src/audit/audit-events';
 import { AUDIT_REFUSAL_SYSTEM, CHAIN_PROBLEM_SYSTEM } from '../../src/audit/refusal-codes';
 import { verifyExportText } from '../../src/reports/audit-export/export';
 import { asSuperuser, changeRowContent, restoreRowContent } from '../helpers/audit-tamper';
-import { OTHER_PRACTICE_AGB, PRACTICE_AGB } from '../helpers/builders';
+import { OTHER_PRACTICE_AGB, PRACTICE_AGB, PRACTICE_NAME } from '../helpers/builders';
 import { formFields, useConsoleApp } from '../helpers/console-client';
-import type { TestApp } from '../helpers/test-runtime';
+import { namedPracticesRegistry, type TestApp } from '../helpers/test-runtime';
 
 const TAMPERED = 3;
+/** The chain as the console names it: the practice's name from its agreement, its AGB code beside it. */
+const CHAIN = `${PRACTICE_NAME} (${PRACTICE_AGB})`;
 
 async function grow(app: TestApp, tenant: string, rows: number): Promise<void> {
   for (let i = 0; i < rows; i++) {
@@ -24,7 +26,7 @@ const sectionOf = (page: string, id: string): string =>
 // chain's integrity history (broken, acknowledged by whom, intact again), and a refused export was worded by the
 // English start of the API's message.
 describe("the auditor console's chain incident: acknowledge, history, export refusal", () => {
-  const h = useConsoleApp(['auditor']);
+  const h = useConsoleApp(['auditor'], { registry: namedPracticesRegistry() });
   const c = h.consoles;
   const verifyPage = async (tenant: string, cookie?: string) =>
     (await c.auditor.get(`/console/auditor/verify?tenant=${tenant}`, cookie ? { cookie } : {})).text();
@@ -62,7 +64,7 @@ describe("the auditor console's chain incident: acknowledge, history, export ref
     expect(form).toMatch(/name="_csrf" value="[^"]+"/);
     expect(form).toMatch(/<textarea[^>]*name="reason"[^>]*required/);
     expect(form).toMatch(/<input[^>]*type="checkbox"[^>]*name="confirm"[^>]*required/);
-    expect(form).toContain(`Ik heb de breuk bij rij ${TAMPERED} van keten ${PRACTICE_AGB} onderzocht`);
+    expect(form).toContain(`Ik heb de breuk bij rij ${TAMPERED} van keten ${CHAIN} onderzocht`);
     expect(formFields(page, '/console/auditor/acknowledge')).toMatchObject({
       tenant: PRACTICE_AGB,
       brokenAtSeq: String(TAMPERED),
@@ -144,9 +146,11 @@ describe("the auditor console's chain incident: acknowledge, history, export ref
     expect(res.status).toBe(303);
     expect(res.headers.get('location')).toBe(`/console/auditor/verify?tenant=${PRACTICE_AGB}&acknowledged=${TAMPERED}`);
     const page = await (await c.auditor.get(res.headers.get('location')!)).text();
-    expect(page).toContain(`De breuk bij rij ${TAMPERED} van keten ${PRACTICE_AGB} is erkend en vastgelegd.`);
+    expect(page).toContain(`De breuk bij rij ${TAMPERED} van keten ${CHAIN} is erkend en vastgelegd.`);
     expect(page).toMatch(
-      new RegExp(`Erkende breuk in keten ${PRACTICE_AGB}: rij ${TAMPERED} \\([^)]*\\), erkend door api-key:[^ ]+ op `),
+      new RegExp(
+        `Erkende breuk in keten ${PRACTICE_NAME} \\(${PRACTICE_AGB}\\): rij ${TAMPERED} \\([^)]*\\), erkend door api-key:[^ ]+ op `,
+      ),
     );
     expect(page).toContain('Reden: Incident 2026-17: onderzocht met de security officer.');
     expect(page).not.toContain('action="/console/auditor/acknowledge"');
