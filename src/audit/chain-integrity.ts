@@ -1,5 +1,7 @@
 import type { AuditEvent } from '@medplum/fhirtypes';
 import type { Db } from '../kernel/db';
+import { keysetOrder, keysetPage, type PageDirection } from '../kernel/keyset-page';
+import { SqlParams } from '../kernel/sql-params';
 import { integrityChanged, SYSTEM_TENANT, SYSTEM_WORKER, type AuditActor } from './audit-events';
 
 /**
@@ -183,10 +185,10 @@ export async function integrityHistory(db: Db, tenant: string): Promise<Integrit
   return (await historyRows(db, [tenant], {})).map((r) => r.change).reverse();
 }
 
-/** Where a page of the integrity history starts: the changes older (`below`) or newer (`above`) than the row `id`. */
+/** Where a page of the integrity history starts: the changes older or newer than the row `id`. */
 export interface IntegrityHistoryCursor {
   readonly id: number;
-  readonly direction: 'older' | 'newer';
+  readonly direction: PageDirection;
 }
 
 /** One page of the integrity history, newest first, with the cursors of its neighbours when there are any. */
@@ -198,8 +200,8 @@ export interface IntegrityHistoryPage {
 
 /**
  * A page of `size` changes of verdict of the chains named, newest first, from `cursor` (the newest without one): the
- * API's and the auditor console's history. Keyset by the row's id (ids only grow), so a change recorded meanwhile never
- * shifts a page along.
+ * API's and the auditor console's history. Keyset by the row's id (ids only grow: `kernel/keyset-page.ts`), so a
+ * change recorded meanwhile never shifts a page along.
  */
 export async function integrityHistoryPage(
   db: Db,
@@ -208,22 +210,8 @@ export async function integrityHistoryPage(
   cursor?: IntegrityHistoryCursor,
 ): Promise<IntegrityHistoryPage> {
   const read = await historyRows(db, tenants, { limit: size + 1, ...(cursor ? { from: cursor } : {}) });
-  const more = read.length > size;
-  const rows = read.slice(0, size);
-  const backwards = cursor?.direction === 'newer';
-  if (backwards) {
-    rows.reverse();
-  }
-  // Forward, more rows mean older ones, and having come from a cursor newer ones; going back, the reverse.
-  const hasOlder = backwards ? true : more;
-  const hasNewer = backwards ? more : cursor !== undefined;
-  const first = rows[0];
-  const last = rows.at(-1);
-  return {
-    changes: rows.map((r) => r.change),
-    older: hasOlder && last ? { id: last.id, direction: 'older' } : undefined,
-    newer: hasNewer && first ? { id: first.id, direction: 'newer' } : undefined,
-  };
+  const page = keysetPage(read, size, cursor, (r, direction) => ({ id: r.id, direction }));
+  return { changes: page.rows.map((r) => r.change), older: page.older, newer: page.newer };
 }
 
 async function historyRows(
@@ -231,7 +219,10 @@ async function historyRows(
   tenants: readonly string[],
   read: { limit?: number; from?: IntegrityHistoryCursor },
 ): Promise<{ id: number; change: IntegrityChange }[]> {
-  const newer = read.from?.direction === 'newer';
+  const q = new SqlParams();
+  const chains = q.add([...tenants], 'text[]');
+  const keyset = keysetOrder(read.from?.direction, ['id'], read.from && [q.add(read.from.id, 'bigint')]);
+  const limit = read.limit === undefined ? '' : `LIMIT ${q.add(read.limit)}`;
   const rows = await db.query<{
     id: number;
     tenant: string;
@@ -246,9 +237,9 @@ async function historyRows(
     `SELECT id::float8 AS id, tenant, verdict, changed_at, broken_from_seq::float8 AS broken_from_seq,
        broken_at_seq::float8 AS broken_at_seq, problem, found_by, reason
      FROM audit_chain_integrity_history
-     WHERE tenant = ANY($1::text[]) AND ($3::bigint IS NULL OR ${newer ? 'id > $3' : 'id < $3'})
-     ORDER BY id ${newer ? 'ASC' : 'DESC'} LIMIT $2`,
-    [[...tenants], read.limit ?? null, read.from?.id ?? null],
+     WHERE tenant = ANY(${chains}) AND ${keyset.where}
+     ORDER BY ${keyset.orderBy} ${limit}`,
+    q.values,
   );
   return rows.map((r) => ({
     id: r.id,

@@ -1,5 +1,11 @@
 import path from 'node:path';
-import { recordChainIntegrity, wholeVerificationStart } from '../audit/chain-integrity';
+import {
+  integrityHistoryPage,
+  recordChainIntegrity,
+  wholeVerificationStart,
+  type IntegrityHistoryCursor,
+  type IntegrityHistoryPage,
+} from '../audit/chain-integrity';
 import { notFound, OperationOutcomeError } from '@medplum/core';
 import { isUuid } from '../kernel/fhir/ids';
 import { forbiddenField } from '../kernel/fhir/outcomes';
@@ -367,6 +373,34 @@ export async function verifyChains(
     tenants,
   });
   return verdicts;
+}
+
+/**
+ * A page of the integrity history of `chains` (the changes of their verdicts, newest first), its read recorded before
+ * it is shown, as a verification's is: a search of `audit_chain_integrity_history` (of one chain: `…/<tenant>`) in the
+ * chain `asked` for, else in each chain whose changes the page shows (none: the caller's own, or the system chain).
+ * `query`: the request as the API receives it (the console's page records the API's request for the same page).
+ */
+export async function readIntegrityHistory(
+  ctx: Pick<PipelineContext, 'audit' | 'db'>,
+  req: Request,
+  res: Response,
+  read: {
+    readonly chains: readonly string[];
+    readonly asked: string | undefined;
+    readonly size: number;
+    readonly cursor: IntegrityHistoryCursor | undefined;
+    readonly query: string;
+  },
+): Promise<IntegrityHistoryPage> {
+  const page = await integrityHistoryPage(ctx.db, read.chains, read.size, read.cursor);
+  await auditRead(ctx, req, res, {
+    query: read.query,
+    interaction: 'search',
+    target: `audit_chain_integrity_history${read.asked === undefined ? '' : `/${read.asked}`}`,
+    tenants: read.asked === undefined ? page.changes.map((c) => c.tenant) : [read.asked],
+  });
+  return page;
 }
 
 /**

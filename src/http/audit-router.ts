@@ -3,7 +3,14 @@ import type { Router, Request, RequestHandler, Response } from 'express';
 import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
 import { exactRouter } from './exact-routing';
 import { z } from 'zod';
-import { assertChainAccess, auditRead, chainsToVerify, REFUSAL_AUDITED, verifyChains } from './audit-read';
+import {
+  assertChainAccess,
+  auditRead,
+  chainsToVerify,
+  readIntegrityHistory,
+  REFUSAL_AUDITED,
+  verifyChains,
+} from './audit-read';
 import {
   csvHeader,
   csvRow,
@@ -24,7 +31,6 @@ import { actorOf } from './request-context';
 import { isChainName, SYSTEM_TENANT } from '../reports/audit-scope';
 import {
   chainIntegrity,
-  integrityHistoryPage,
   recordChainIntegrity,
   type IntegrityChange,
   type IntegrityHistoryCursor,
@@ -368,7 +374,13 @@ export function auditRouter(ctx: PipelineContext): Router {
     const pageText = q.get('_page');
     const cursor = pageText === undefined ? undefined : decodeHistoryCursor(pageText);
     const chains = await chainsToVerify(ctx, req, res, tenant);
-    const page = await integrityHistoryPage(ctx.db, chains, count, cursor);
+    const page = await readIntegrityHistory(ctx, req, res, {
+      chains,
+      asked: tenant,
+      size: count,
+      cursor,
+      query: req.originalUrl,
+    });
     const linkTo = (c: IntegrityHistoryCursor) =>
       `/audit/v1/integrity-history?${new URLSearchParams({
         ...(tenant === undefined ? {} : { tenant }),

@@ -1,10 +1,11 @@
 import { z } from 'zod';
+import { keysetOrder, keysetPage, type KeysetPage, type PageDirection } from '../kernel/keyset-page';
 import type { SqlParams } from '../kernel/sql-params';
 import { decodePageToken, encodePageToken, tokenMoment } from './fhir-search/page-token';
 
 /**
- * Keyset paging of a list shown newest first by (time, id): a page starts after the last row of the one before,
- * so the hundredth page costs what the first does, and rows added meanwhile never shift a page along (OFFSET would).
+ * Keyset paging (`kernel/keyset-page.ts`) of a list shown newest first by (time, id), with the opaque tokens of its
+ * cursors.
  */
 
 /** Where a page starts: just older (or, going back, just newer) than the row with this time and id. */
@@ -12,15 +13,11 @@ export interface TimeIdCursor {
   /** The row's time exactly, as `exactTimeSql` writes it. */
   readonly at: string;
   readonly id: string;
-  readonly direction: 'older' | 'newer';
+  readonly direction: PageDirection;
 }
 
 /** One page, newest first, with the cursors of its neighbours when there are any. */
-export interface TimeIdPage<T> {
-  readonly rows: T[];
-  readonly older?: TimeIdCursor | undefined;
-  readonly newer?: TimeIdCursor | undefined;
-}
+export type TimeIdPage<T> = KeysetPage<T, TimeIdCursor>;
 
 /** A moment as `exactTimeSql` writes it (microseconds, UTC), and one PostgreSQL takes back. */
 export const EXACT_TIME = tokenMoment({ precision: 6 });
@@ -46,43 +43,21 @@ export function decodeTimeIdCursor(token: string): TimeIdCursor {
   return { at: c.a, id: c.i, direction: c.d === 'o' ? 'older' : 'newer' };
 }
 
-/**
- * The condition and order that read one page from a cursor: newest first, or, going back to newer rows, oldest
- * first (`timeIdPage` turns those around). Read `size + 1` rows, to know whether there is more.
- */
+/** The condition and order that read one page from a cursor (`keysetOrder`), by `columns.time` and `columns.id`. */
 export function timeIdKeyset(
   cursor: TimeIdCursor | undefined,
   columns: { time: string; id: string },
   q: SqlParams,
 ): { where: string; orderBy: string } {
-  const newer = cursor?.direction === 'newer';
-  const dir = newer ? 'ASC' : 'DESC';
-  const where = cursor
-    ? `(${columns.time}, ${columns.id}) ${newer ? '>' : '<'} (${q.add(cursor.at, 'timestamptz')}, ${q.add(cursor.id, 'uuid')})`
-    : 'TRUE';
-  return { where, orderBy: `${columns.time} ${dir}, ${columns.id} ${dir}` };
+  const values = cursor && [q.add(cursor.at, 'timestamptz'), q.add(cursor.id, 'uuid')];
+  return keysetOrder(cursor?.direction, [columns.time, columns.id], values);
 }
 
-/** The `size + 1` rows `timeIdKeyset` read, as a page newest first with its neighbours' cursors. */
+/** The `size + 1` rows `timeIdKeyset` read, as a page newest first with its neighbours' cursors (`keysetPage`). */
 export function timeIdPage<T extends { pageKey: string; id: string }>(
   read: readonly T[],
   size: number,
   cursor: TimeIdCursor | undefined,
 ): TimeIdPage<T> {
-  const more = read.length > size;
-  const rows = read.slice(0, size);
-  const backwards = cursor?.direction === 'newer';
-  if (backwards) {
-    rows.reverse();
-  }
-  // Forward, more rows mean older ones; having come from a cursor means newer ones. Going back, the reverse.
-  const hasOlder = backwards ? true : more;
-  const hasNewer = backwards ? more : cursor !== undefined;
-  const at = (row: T | undefined, direction: TimeIdCursor['direction']): TimeIdCursor | undefined =>
-    row ? { at: row.pageKey, id: row.id, direction } : undefined;
-  return {
-    rows,
-    older: hasOlder ? at(rows.at(-1), 'older') : undefined,
-    newer: hasNewer ? at(rows[0], 'newer') : undefined,
-  };
+  return keysetPage(read, size, cursor, (row, direction) => ({ at: row.pageKey, id: row.id, direction }));
 }

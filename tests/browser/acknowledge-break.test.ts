@@ -2,8 +2,8 @@ import type { Page } from 'playwright-core';
 import { operatorAction, SYSTEM_WORKER } from '../../src/audit/audit-events';
 import { changeRowContent, restoreRowContent } from '../helpers/audit-tamper';
 import { cutOffAt, launchTestBrowser, seriousA11yViolations, signIn, type TestBrowser } from '../helpers/browser';
-import { PRACTICE_AGB } from '../helpers/builders';
-import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
+import { PRACTICE_AGB, PRACTICE_NAME } from '../helpers/builders';
+import { cleanupTestEnv, namedPracticesRegistry, startTestApp, type TestApp } from '../helpers/test-runtime';
 
 const TAMPERED = 2;
 
@@ -16,7 +16,10 @@ describe("the auditor's acknowledgement of a chain break, in a real browser", ()
   let original = '';
 
   beforeAll(async () => {
-    app = await startTestApp({ env: { ROLE: 'api', AUDIT_SIGN_INTERVAL_MS: '3600000' } });
+    app = await startTestApp({
+      registry: namedPracticesRegistry(),
+      env: { ROLE: 'api', AUDIT_SIGN_INTERVAL_MS: '3600000' },
+    });
     for (let i = 0; i < 5; i++) {
       await app.rt.ctx.audit.append(
         PRACTICE_AGB,
@@ -53,7 +56,7 @@ describe("the auditor's acknowledgement of a chain break, in a real browser", ()
     await page.goto(`${app.url}/console/auditor/verify?tenant=${PRACTICE_AGB}`);
     expect(await cutOffAt(page, 768)).toEqual([]);
     await expect(page.locator('.verdicts').textContent()).resolves.toMatch(
-      new RegExp(`Keten ${PRACTICE_AGB} is GEBROKEN bij rij ${TAMPERED}`),
+      new RegExp(`Keten ${PRACTICE_NAME} \\(${PRACTICE_AGB}\\) is GEBROKEN bij rij ${TAMPERED}`),
     );
     const form = page.locator('form[action="/console/auditor/acknowledge"]');
     await expect(form.count()).resolves.toBe(1);
@@ -103,7 +106,7 @@ describe("the auditor's acknowledgement of a chain break, in a real browser", ()
       page.click('form[action="/console/auditor/acknowledge"] button[type="submit"]'),
     ]);
     await expect(page.locator('main').textContent()).resolves.toContain(
-      `De breuk bij rij ${TAMPERED} van keten ${PRACTICE_AGB} is erkend en vastgelegd.`,
+      `De breuk bij rij ${TAMPERED} van keten ${PRACTICE_NAME} (${PRACTICE_AGB}) is erkend en vastgelegd.`,
     );
     await expect(page.locator('.verdicts').textContent()).resolves.toContain('Reden: Incident 2026-17, onderzocht.');
     const history = page.locator('section[aria-labelledby="integrity-history"] tbody');

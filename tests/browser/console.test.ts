@@ -9,6 +9,7 @@ import {
   buildReferralEvent,
   OTHER_PRACTICE_AGB,
   PRACTICE_AGB,
+  PRACTICE_NAME,
 } from '../helpers/builders';
 import {
   cutOffAt,
@@ -49,7 +50,8 @@ interface DrawnElement {
 describe('the web console in a real browser', () => {
   // Legal basis consent: a referral without the consents a 14-year-old needs is denied, with a reason.
   const h = useDeliveryApp({
-    agreement: buildAgreement({ legalBasis: 'consent' }),
+    // The practice named, as its agreement may name it: the auditor's pages call its chain so.
+    agreement: buildAgreement({ legalBasis: 'consent', practice: { agb: PRACTICE_AGB, name: PRACTICE_NAME } }),
     destination: (r) =>
       buildDestination(r.url('/fhir'), { retry: { maxAttempts: 2, backoffBaseMs: 50, backoffMaxMs: 100 } }),
   });
@@ -173,7 +175,9 @@ describe('the web console in a real browser', () => {
     await page.click('nav >> text=Keten controleren');
     await page.selectOption('select[name=tenant]', '01234567');
     await page.click('form.search button');
-    await expect(page.locator('.verdicts').textContent()).resolves.toMatch(/Keten 01234567 is intact: \d+ rijen/);
+    await expect(page.locator('.verdicts').textContent()).resolves.toMatch(
+      new RegExp(`Keten ${PRACTICE_NAME} \\(01234567\\) is intact: \\d+ rijen`),
+    );
     await expect(page.locator('.verdicts .head-hash input').first().inputValue()).resolves.toMatch(/^[0-9a-f]{64}$/);
 
     await page.click('nav >> text=Exporteren');
@@ -199,7 +203,9 @@ describe('the web console in a real browser', () => {
     await h.app.rt.ctx.audit.flush();
     await h.app.rt.ctx.signedHeads.signer.signNow();
     await page.click('form.search button');
-    await expect(page.locator('.verdicts').textContent()).resolves.toMatch(/Keten 01234567 is intact: \d+ rijen/);
+    await expect(page.locator('.verdicts').textContent()).resolves.toMatch(
+      new RegExp(`Keten ${PRACTICE_NAME} \\(01234567\\) is intact: \\d+ rijen`),
+    );
   });
 
   it('auditor: names the first broken row when a chain has been tampered with', async () => {
@@ -213,7 +219,9 @@ describe('the web console in a real browser', () => {
     );
     await db.query('ALTER TABLE audit_event ENABLE TRIGGER audit_event_no_update');
     await page.goto(`${base}/console/auditor/verify?tenant=01234567`);
-    await expect(page.locator('.verdicts').textContent()).resolves.toMatch(/Keten 01234567 is GEBROKEN bij rij 2/);
+    await expect(page.locator('.verdicts').textContent()).resolves.toMatch(
+      new RegExp(`Keten ${PRACTICE_NAME} \\(01234567\\) is GEBROKEN bij rij 2`),
+    );
   });
 
   it('operator: sees the dead letter with the receiver answer, replays it, and watches it delivered; counts stay true', async () => {

@@ -6,6 +6,9 @@ import type { Destination } from '../../src/contracts/destination';
 export const PRACTICE_AGB = '01234567';
 export const OTHER_PRACTICE_AGB = '07654321';
 export const MUNICIPALITY = 'GM0226';
+/** The test practices' names, as their agreements may configure them (the auditor's pages name their chains so). */
+export const PRACTICE_NAME = 'Huisartsenpraktijk De Linde';
+export const OTHER_PRACTICE_NAME = 'Gezondheidscentrum De Brug';
 
 /** Valid BSNs (11-proef) for test children and guardians. */
 export const BSNS = ['111222333', '123456782', '999999990', '111111110', '222222220'] as const;
@@ -76,6 +79,17 @@ export function buildAgreement(overrides: Partial<Agreement> = {}): Agreement {
     },
     ...overrides,
   };
+}
+
+/** The test agreement, and one of the other practice, each naming its practice: `PRACTICE_NAME`, `OTHER_PRACTICE_NAME`. */
+export function buildNamedAgreements(): Agreement[] {
+  return [
+    buildAgreement({ practice: { agb: PRACTICE_AGB, name: PRACTICE_NAME } }),
+    buildAgreement({
+      id: 'other-practice-agreement',
+      practice: { agb: OTHER_PRACTICE_AGB, name: OTHER_PRACTICE_NAME },
+    }),
+  ];
 }
 
 /** An agreement's `monitoring` section: aggregates without consent, q 9,500, a professional at 72,000 a year, k 5. */

@@ -6,11 +6,19 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { loadConfig } from '../../src/kernel/config';
 import { buildRegistry, type Registry } from '../../src/event/registry';
+import type { Destination } from '../../src/contracts/destination';
 import { createApiKeyEntry, writeApiKeyFile, type ApiKeyEntry } from '../../src/access/api-keys';
 import type { Role } from '../../src/access/principal';
 import { createLogger } from '../../src/kernel/logger';
 import { startRuntime, type Runtime } from '../../src/runtime';
-import { buildAgreement, buildDestination, MUNICIPALITY, OTHER_PRACTICE_AGB, PRACTICE_AGB } from './builders';
+import {
+  buildAgreement,
+  buildDestination,
+  buildNamedAgreements,
+  MUNICIPALITY,
+  OTHER_PRACTICE_AGB,
+  PRACTICE_AGB,
+} from './builders';
 import { TestReceiver } from './receiver';
 
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/test';
@@ -102,6 +110,14 @@ export function createTestEnv(extra: Record<string, string> = {}): TestEnv {
     ...extra,
   };
   return { schema, prefix, dataDir, apiKeysFile, keys, logFile: path.join(dataDir, 'app.log'), env };
+}
+
+/**
+ * The tests' registry with both test practices named in their agreements (`buildNamedAgreements`), and `destinations`:
+ * the auditor console names their chains by those names, and a destination's by its municipality's.
+ */
+export function namedPracticesRegistry(destinations: readonly Destination[] = []): Registry {
+  return buildRegistry({ agreements: buildNamedAgreements(), destinations });
 }
 
 export interface TestApp {

@@ -8,9 +8,16 @@ import { AuditWriter } from '../../src/audit/writer';
 import { openDb, type Db } from '../../src/kernel/db';
 import { createLogger } from '../../src/kernel/logger';
 import { migrate } from '../../src/kernel/migrate';
-import { PRACTICE_AGB } from '../helpers/builders';
+import { PRACTICE_AGB, PRACTICE_NAME } from '../helpers/builders';
 import { openConsole, type ConsoleClient } from '../helpers/console-client';
-import { cleanupTestEnv, dropSchema, startTestApp, TEST_DATABASE_URL, type TestApp } from '../helpers/test-runtime';
+import {
+  cleanupTestEnv,
+  dropSchema,
+  namedPracticesRegistry,
+  startTestApp,
+  TEST_DATABASE_URL,
+  type TestApp,
+} from '../helpers/test-runtime';
 import { waitFor } from '../helpers/wait-for';
 
 const pause = () => operatorAction({ actor: SYSTEM_WORKER, action: 'pause', target: 'destination/gm0226' });
@@ -38,6 +45,7 @@ describe('the scheduled full verification of the audit chains', () => {
 
   beforeAll(async () => {
     app = await startTestApp({
+      registry: namedPracticesRegistry(),
       env: { AUDIT_SIGN_INTERVAL_MS: '200', AUDIT_FULL_VERIFY_INTERVAL_MS: '1000' },
     });
     auditor = await openConsole(app, 'auditor');
@@ -114,12 +122,17 @@ describe('the scheduled full verification of the audit chains', () => {
     // The console's chain check says when the last full verification ran and what it found.
     const page = await (await auditor.get('/console/auditor/verify')).text();
     expect(page).toContain('Geplande volledige controle');
-    expect(page).toMatch(new RegExp(`<td>${PRACTICE_AGB}</td>\\s*<td>[^<]+</td>\\s*<td>GEBROKEN bij rij 12: `));
+    // The chain by its practice's name, its AGB code beside it.
+    expect(page).toMatch(
+      new RegExp(`<td>${PRACTICE_NAME} \\(${PRACTICE_AGB}\\)</td>\\s*<td>[^<]+</td>\\s*<td>GEBROKEN bij rij 12: `),
+    );
     // The problem in Dutch too, as the rest of the page (the API, the log and the CLI keep it in English).
     expect(page).toMatch(/GEBROKEN bij rij 12: de inhoud klopt niet met haar hash/);
     expect(page).not.toContain('does not match');
     const asked = await (await auditor.get(`/console/auditor/verify?tenant=${PRACTICE_AGB}`)).text();
-    expect(asked).toContain(`Keten ${PRACTICE_AGB} is GEBROKEN bij rij 12: de inhoud klopt niet met haar hash`);
+    expect(asked).toContain(
+      `Keten ${PRACTICE_NAME} (${PRACTICE_AGB}) is GEBROKEN bij rij 12: de inhoud klopt niet met haar hash`,
+    );
     expect(asked).not.toContain('does not match');
   });
 });

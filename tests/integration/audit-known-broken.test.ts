@@ -6,10 +6,12 @@ import type { SignedHead } from '../../src/audit/signed-heads';
 import { tryGetChainHead } from '../../src/audit/verify';
 import { createLogger } from '../../src/kernel/logger';
 import { asSuperuser } from '../helpers/audit-tamper';
-import { BSNS, PRACTICE_AGB } from '../helpers/builders';
+import { BSNS, PRACTICE_AGB, PRACTICE_NAME } from '../helpers/builders';
 import { openConsole, type ConsoleClient } from '../helpers/console-client';
-import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
+import { cleanupTestEnv, namedPracticesRegistry, startTestApp, type TestApp } from '../helpers/test-runtime';
 
+/** The chain as the console names it: the practice's name from its agreement, its AGB code beside it. */
+const CHAIN = `${PRACTICE_NAME} \\(${PRACTICE_AGB}\\)`;
 const pause = () => operatorAction({ actor: SYSTEM_WORKER, action: 'pause', target: 'destination/gm0226' });
 
 // A row changed before the newest signed checkpoint, its hash left alone, is found only by a whole verification: the
@@ -24,7 +26,10 @@ describe('a chain a verification found broken', () => {
 
   beforeAll(async () => {
     // No workers (ROLE=api): no scheduled full verification unless the test runs one. The signer signs each round.
-    app = await startTestApp({ env: { ROLE: 'api', AUDIT_SIGN_INTERVAL_MS: '3600000' } });
+    app = await startTestApp({
+      registry: namedPracticesRegistry(),
+      env: { ROLE: 'api', AUDIT_SIGN_INTERVAL_MS: '3600000' },
+    });
     auditor = await openConsole(app, 'auditor');
     for (let i = 0; i < 10; i++) {
       await app.rt.ctx.audit.append(PRACTICE_AGB, pause());
@@ -143,9 +148,7 @@ describe('a chain a verification found broken', () => {
       expect([name, page]).toEqual([
         name,
         expect.stringMatching(
-          new RegExp(
-            `Let op: auditketen ${PRACTICE_AGB} is beschadigd[^<]*gevonden [^<]*bij de geplande volledige controle`,
-          ),
+          new RegExp(`Let op: auditketen ${CHAIN} is beschadigd[^<]*gevonden [^<]*bij de geplande volledige controle`),
         ),
       ]);
       // The advice is what works (xaudit finding 3): an export is refused until the break is acknowledged.
@@ -159,9 +162,7 @@ describe('a chain a verification found broken', () => {
     const search = (await pages()).search!;
     const detail = /href="(\/console\/auditor\/audit-events\/[^"?]+)/.exec(search)?.[1];
     expect(detail).toBeDefined();
-    expect(await (await auditor.get(detail!)).text()).toMatch(
-      new RegExp(`Let op: auditketen ${PRACTICE_AGB} is beschadigd`),
-    );
+    expect(await (await auditor.get(detail!)).text()).toMatch(new RegExp(`Let op: auditketen ${CHAIN} is beschadigd`));
   });
 
   it('is signed again once a whole verification finds it intact', async () => {
@@ -192,7 +193,7 @@ describe('a chain a verification found broken', () => {
     );
     const page = await (await auditor.get(`/console/auditor/verify?tenant=${PRACTICE_AGB}`)).text();
     expect(page).toMatch(
-      new RegExp(`Let op: auditketen ${PRACTICE_AGB} is beschadigd[^<]*gevonden [^<]*bij een controle op verzoek`),
+      new RegExp(`Let op: auditketen ${CHAIN} is beschadigd[^<]*gevonden [^<]*bij een controle op verzoek`),
     );
     const signedBefore = await newestSigned();
     await grow(1);
@@ -222,7 +223,7 @@ describe('a chain a verification found broken', () => {
     const page = await (await auditor.get('/console/auditor/verify')).text();
     expect(page).toMatch(
       new RegExp(
-        `Let op: auditketen ${PRACTICE_AGB} is beschadigd[^<]*gevonden [^<]*bij de doorlopende controle van de ` +
+        `Let op: auditketen ${CHAIN} is beschadigd[^<]*gevonden [^<]*bij de doorlopende controle van de ` +
           `nieuwste rijen \\(de nieuwste rij \\(\\d+\\) sluit niet aan op `,
       ),
     );

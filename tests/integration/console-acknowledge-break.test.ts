@@ -2,11 +2,13 @@ import { operatorAction, SYSTEM_WORKER } from '../../src/audit/audit-events';
 import { AUDIT_REFUSAL_SYSTEM, CHAIN_PROBLEM_SYSTEM } from '../../src/audit/refusal-codes';
 import { verifyExportText } from '../../src/reports/audit-export/export';
 import { asSuperuser, changeRowContent, restoreRowContent } from '../helpers/audit-tamper';
-import { OTHER_PRACTICE_AGB, PRACTICE_AGB } from '../helpers/builders';
+import { OTHER_PRACTICE_AGB, PRACTICE_AGB, PRACTICE_NAME } from '../helpers/builders';
 import { formFields, useConsoleApp } from '../helpers/console-client';
-import type { TestApp } from '../helpers/test-runtime';
+import { namedPracticesRegistry, type TestApp } from '../helpers/test-runtime';
 
 const TAMPERED = 3;
+/** The chain as the console names it: the practice's name from its agreement, its AGB code beside it. */
+const CHAIN = `${PRACTICE_NAME} (${PRACTICE_AGB})`;
 
 async function grow(app: TestApp, tenant: string, rows: number): Promise<void> {
   for (let i = 0; i < rows; i++) {
@@ -24,7 +26,7 @@ const sectionOf = (page: string, id: string): string =>
 // chain's integrity history (broken, acknowledged by whom, intact again), and a refused export was worded by the
 // English start of the API's message.
 describe("the auditor console's chain incident: acknowledge, history, export refusal", () => {
-  const h = useConsoleApp(['auditor']);
+  const h = useConsoleApp(['auditor'], { registry: namedPracticesRegistry() });
   const c = h.consoles;
   const verifyPage = async (tenant: string, cookie?: string) =>
     (await c.auditor.get(`/console/auditor/verify?tenant=${tenant}`, cookie ? { cookie } : {})).text();
@@ -62,7 +64,7 @@ describe("the auditor console's chain incident: acknowledge, history, export ref
     expect(form).toMatch(/name="_csrf" value="[^"]+"/);
     expect(form).toMatch(/<textarea[^>]*name="reason"[^>]*required/);
     expect(form).toMatch(/<input[^>]*type="checkbox"[^>]*name="confirm"[^>]*required/);
-    expect(form).toContain(`Ik heb de breuk bij rij ${TAMPERED} van keten ${PRACTICE_AGB} onderzocht`);
+    expect(form).toContain(`Ik heb de breuk bij rij ${TAMPERED} van keten ${CHAIN} onderzocht`);
     expect(formFields(page, '/console/auditor/acknowledge')).toMatchObject({
       tenant: PRACTICE_AGB,
       brokenAtSeq: String(TAMPERED),
@@ -144,9 +146,11 @@ describe("the auditor console's chain incident: acknowledge, history, export ref
     expect(res.status).toBe(303);
     expect(res.headers.get('location')).toBe(`/console/auditor/verify?tenant=${PRACTICE_AGB}&acknowledged=${TAMPERED}`);
     const page = await (await c.auditor.get(res.headers.get('location')!)).text();
-    expect(page).toContain(`De breuk bij rij ${TAMPERED} van keten ${PRACTICE_AGB} is erkend en vastgelegd.`);
+    expect(page).toContain(`De breuk bij rij ${TAMPERED} van keten ${CHAIN} is erkend en vastgelegd.`);
     expect(page).toMatch(
-      new RegExp(`Erkende breuk in keten ${PRACTICE_AGB}: rij ${TAMPERED} \\([^)]*\\), erkend door api-key:[^ ]+ op `),
+      new RegExp(
+        `Erkende breuk in keten ${PRACTICE_NAME} \\(${PRACTICE_AGB}\\): rij ${TAMPERED} \\([^)]*\\), erkend door api-key:[^ ]+ op `,
+      ),
     );
     expect(page).toContain('Reden: Incident 2026-17: onderzocht met de security officer.');
     expect(page).not.toContain('action="/console/auditor/acknowledge"');
@@ -240,5 +244,55 @@ describe("the auditor console's chain incident: acknowledge, history, export ref
     expect(rowsOf(page2).at(-1)).toContain('Beschadigd gevonden');
     expect(sectionOf(page2, 'integrity-history')).toMatch(/rel="prev">← Nieuwere<\/a>/);
     expect(sectionOf(page2, 'integrity-history')).not.toContain('rel="next"');
+  });
+
+  // The integrity history was read unrecorded, by the API and on the verify page, while every other read of the audit
+  // log (a search, a verification, an export) is itself an AuditEvent (docs/audit.md "Reads are audited too").
+  it('records each read of the integrity history, the API’s and the console’s, in the chains whose history it shows', async () => {
+    interface Read {
+      id: string;
+      tenant: string;
+      subtype: string;
+      entities: string[];
+      resource: { entity?: { query?: string }[] };
+    }
+    const historyReads = async (): Promise<Read[]> => {
+      await h.app.rt.ctx.audit.flush();
+      return h.app.rt.ctx.db.query<Read>(
+        `SELECT id, tenant, subtype, entities, resource::json AS resource FROM audit_event
+         WHERE agents @> ARRAY['https://jeugdbrug.nl/principal|api-key:auditor']
+           AND EXISTS (SELECT 1 FROM unnest(entities) e WHERE e LIKE 'audit_chain_integrity_history%')`,
+      );
+    };
+    const queryOf = (r: Read | undefined) =>
+      Buffer.from(r?.resource.entity?.find((e) => e.query !== undefined)?.query ?? '', 'base64').toString();
+    const readsAfter = async (ask: () => Promise<Response>) => {
+      const before = new Set((await historyReads()).map((r) => r.id));
+      expect((await ask()).status).toBe(200);
+      return (await historyReads()).filter((r) => !before.has(r.id));
+    };
+
+    // One chain asked for: recorded in that chain, naming it, as a search of its history with the request made.
+    const one = await readsAfter(() =>
+      h.app.request(`/audit/v1/integrity-history?tenant=${PRACTICE_AGB}`, { key: 'auditor' }),
+    );
+    expect(one.map((r) => [r.tenant, r.subtype])).toEqual([[PRACTICE_AGB, 'search-type']]);
+    expect(one[0]?.entities).toContain(`audit_chain_integrity_history/${PRACTICE_AGB}`);
+    expect(queryOf(one[0])).toBe(`/audit/v1/integrity-history?tenant=${PRACTICE_AGB}`);
+    // Every chain in scope: in each chain whose changes the page shows.
+    const all = await readsAfter(() => h.app.request('/audit/v1/integrity-history?_count=500', { key: 'auditor' }));
+    expect(all.map((r) => r.tenant).sort()).toEqual([PRACTICE_AGB, OTHER_PRACTICE_AGB].sort());
+    expect(all.every((r) => r.entities.includes('audit_chain_integrity_history'))).toBe(true);
+
+    // The console's verify page shows the history, asked or not: recorded as the API's read of the same page.
+    const shown = await readsAfter(() => c.auditor.get(`/console/auditor/verify?tenant=${OTHER_PRACTICE_AGB}`));
+    expect(shown.map((r) => [r.tenant, r.subtype])).toEqual([[OTHER_PRACTICE_AGB, 'search-type']]);
+    expect(shown[0]?.entities).toContain(`audit_chain_integrity_history/${OTHER_PRACTICE_AGB}`);
+    expect(queryOf(shown[0])).toBe(`/audit/v1/integrity-history?tenant=${OTHER_PRACTICE_AGB}&_count=50`);
+    const bare = await readsAfter(() => c.auditor.get('/console/auditor/verify'));
+    // Its first page of all chains shows the 50 newest changes, all of the chain given 60 above: only its chain.
+    expect(bare.map((r) => r.tenant)).toEqual([OTHER_PRACTICE_AGB]);
+    expect(bare[0]?.entities).toContain('audit_chain_integrity_history');
+    expect(queryOf(bare[0])).toBe('/audit/v1/integrity-history?_count=50');
   });
 });

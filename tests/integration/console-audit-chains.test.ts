@@ -2,14 +2,18 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { operatorAction, SYSTEM_WORKER } from '../../src/audit/audit-events';
 import { runAuditCli } from '../../src/cli/audit-verify';
-import { PRACTICE_AGB } from '../helpers/builders';
+import { buildDestination, PRACTICE_AGB } from '../helpers/builders';
 import { useConsoleApp } from '../helpers/console-client';
+import { namedPracticesRegistry } from '../helpers/test-runtime';
 
 // The verify and export forms offered every chain in scope, the destinations' chains (`destination/<id>`: pauses,
 // resumes, what municipalities sent) among them, and then refused those as "not an AGB code", as did the API: such a
 // chain could be verified only with all the others and not exported at all. Every chain listed can be asked now.
 describe('every audit chain the console offers can be verified and exported, in the console and the API', () => {
-  const h = useConsoleApp(['auditor', 'practice']);
+  // The destination configured: its chain is named by its municipality (console-chain-names.test.ts).
+  const h = useConsoleApp(['auditor', 'practice'], {
+    registry: namedPracticesRegistry([buildDestination('http://127.0.0.1:1')]),
+  });
   const c = h.consoles;
   const chain = 'destination/gm0226';
 
@@ -34,7 +38,7 @@ describe('every audit chain the console offers can be verified and exported, in 
     const res = await c.auditor.get(`/console/auditor/verify?tenant=${encodeURIComponent(chain)}`);
     expect(res.status).toBe(200);
     // Nothing signed yet in this test: consistent, and said to be unverified rather than intact.
-    expect(await res.text()).toMatch(/Keten destination\/gm0226 is intern consistent \(\d+ rijen/);
+    expect(await res.text()).toMatch(/Keten Overbetuwe \(destination\/gm0226\) is intern consistent \(\d+ rijen/);
 
     const api = await h.app.request(`/audit/v1/verify?tenant=${encodeURIComponent(chain)}`, { key: 'auditor' });
     expect(api.status).toBe(200);

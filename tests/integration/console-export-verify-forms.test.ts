@@ -1,13 +1,14 @@
 import { operatorAction, SYSTEM_WORKER } from '../../src/audit/audit-events';
 import { amsterdamDateTime, amsterdamDay, dayAfter } from '../../src/kernel/dutch-time';
-import { PRACTICE_AGB } from '../helpers/builders';
+import { PRACTICE_AGB, PRACTICE_NAME } from '../helpers/builders';
 import { useConsoleApp } from '../helpers/console-client';
+import { namedPracticesRegistry } from '../helpers/test-runtime';
 
 // The export form's "Tot en met" was passed to the API's `to`, which is exclusive: the last day chosen was left out
 // of a signed file that looked whole, and one day (Van = Tot en met) was refused as "geen geldige datum". The verify
 // form's default choice ("Alle ketens") with its button did nothing, and a chain without rows was a bare 404 page.
 describe("the auditor's export and verify forms do what their labels say", () => {
-  const h = useConsoleApp(['auditor']);
+  const h = useConsoleApp(['auditor'], { registry: namedPracticesRegistry() });
   const c = h.consoles;
   const today = amsterdamDay(new Date());
   const yesterday = new Date(Date.parse(`${today}T12:00:00Z`) - 86_400_000).toISOString().slice(0, 10);
@@ -77,7 +78,7 @@ describe("the auditor's export and verify forms do what their labels say", () =>
     expect(res.status).toBe(200);
     // Nothing was signed in this test's chain yet: consistent, and said to be unverified.
     const text = await res.text();
-    expect(text).toMatch(/Keten 01234567 is intern consistent \(\d+ rijen/);
+    expect(text).toMatch(new RegExp(`Keten ${PRACTICE_NAME} \\(01234567\\) is intern consistent \\(\\d+ rijen`));
     // The check just asked for is told apart from the table of the scheduled one below it.
     expect(text).toMatch(/<h2[^>]*>Controle op uw verzoek, nu<\/h2>/);
     expect(text).toContain('Geplande volledige controle');
@@ -105,14 +106,14 @@ describe("the auditor's export and verify forms do what their labels say", () =>
     expect(before.signedCheckpoint).toBeNull();
     expect(unsigned).toContain('class="notice warn"');
     expect(unsigned).toContain('beschouw haar als niet geverifieerd');
-    expect(unsigned).not.toMatch(/Keten 01234567 is intact/);
+    expect(unsigned).not.toMatch(/Keten [^<]*01234567[^<]* is intact/);
     expect(headHashOf(unsigned)).toBe(await hashAt(unsigned));
     // Once a checkpoint is signed: intact, and against which checkpoint (key id, row).
     await h.app.rt.ctx.signedHeads.signer.signNow();
     const signed = await verifyPage();
     const after = await api();
     expect(after.signedCheckpoint).not.toBeNull();
-    expect(signed).toMatch(/class="notice ok"[^>]*>\s*Keten 01234567 is intact/);
+    expect(signed).toMatch(new RegExp(`class="notice ok"[^>]*>\\s*Keten ${PRACTICE_NAME} \\(01234567\\) is intact`));
     expect(signed).toContain(`met sleutel ${after.signedCheckpoint!.kid}, bij rij ${after.signedCheckpoint!.seq}`);
     expect(headHashOf(signed)).toBe(await hashAt(signed));
   });

@@ -1,9 +1,9 @@
 import { operatorAction, SYSTEM_WORKER } from '../../src/audit/audit-events';
 import { listChainTenants } from '../../src/audit/verify';
 import { changeRowContent, verifyOnSchedule } from '../helpers/audit-tamper';
-import { OTHER_PRACTICE_AGB, PRACTICE_AGB } from '../helpers/builders';
+import { OTHER_PRACTICE_AGB, OTHER_PRACTICE_NAME, PRACTICE_AGB, PRACTICE_NAME } from '../helpers/builders';
 import { openConsole, type ConsoleClient } from '../helpers/console-client';
-import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
+import { cleanupTestEnv, namedPracticesRegistry, startTestApp, type TestApp } from '../helpers/test-runtime';
 
 const pause = () => operatorAction({ actor: SYSTEM_WORKER, action: 'pause', target: 'destination/gm0226' });
 const THIRD_PRACTICE = '07777777';
@@ -24,6 +24,7 @@ describe('the integrity banner of the auditor console', () => {
 
   beforeAll(async () => {
     app = await startTestApp({
+      registry: namedPracticesRegistry(),
       env: { ROLE: 'api', AUDIT_SIGN_INTERVAL_MS: '3600000', AUDIT_RETENTION_DAYS: '2555' },
     });
     auditor = await openConsole(app, 'auditor');
@@ -47,8 +48,10 @@ describe('the integrity banner of the auditor console', () => {
     await verifyOnSchedule(app);
     const text = await banner();
     expect(text).toMatch(new RegExp(`Alle ${chains} auditketens in orde; de oudste laatste volledige controle was `));
-    expect(text).not.toContain(`Auditketen ${PRACTICE_AGB}`);
-    expect(text).not.toContain(`Auditketen ${OTHER_PRACTICE_AGB}`);
+    // No chain named on a line of its own, by id or by name.
+    for (const chain of [PRACTICE_AGB, OTHER_PRACTICE_AGB, PRACTICE_NAME, OTHER_PRACTICE_NAME]) {
+      expect(text).not.toContain(chain);
+    }
     expect(await banner('jb_lang=en')).toMatch(new RegExp(`All ${chains} audit chains intact; the oldest last full`));
   });
 
@@ -56,9 +59,12 @@ describe('the integrity banner of the auditor console', () => {
     await changeRowContent(app.testEnv.schema, OTHER_PRACTICE_AGB, 2);
     await verifyOnSchedule(app);
     const text = await banner();
-    expect(text).toMatch(new RegExp(`Let op: auditketen ${OTHER_PRACTICE_AGB} is beschadigd`));
+    expect(text).toMatch(
+      new RegExp(`Let op: auditketen ${OTHER_PRACTICE_NAME} \\(${OTHER_PRACTICE_AGB}\\) is beschadigd`),
+    );
     expect(text).toMatch(new RegExp(`De andere ${chains - 1} auditketens zijn in orde`));
-    expect(text).not.toContain(`Auditketen ${PRACTICE_AGB}`);
+    expect(text).not.toContain(PRACTICE_AGB);
+    expect(text).not.toContain(PRACTICE_NAME);
     expect(text.match(/class="notice error"/g)).toHaveLength(1);
   });
 

@@ -2,7 +2,7 @@ import type { Consent } from '@medplum/fhirtypes';
 import { OperationOutcomeError } from '@medplum/core';
 import type { Router, Request, Response } from 'express';
 import { exactRouter } from '../exact-routing';
-import { auditRead, chainsToVerify, readAuditEvent, verifyChains } from '../audit-read';
+import { auditRead, chainsToVerify, readAuditEvent, readIntegrityHistory, verifyChains } from '../audit-read';
 import type { SignedTenantVerdict } from '../../audit/signed-heads';
 import {
   childOverview,
@@ -14,12 +14,7 @@ import { canReadChain, isChainName } from '../../reports/audit-scope';
 import { searchAuditEvents, servedResource } from '../../reports/audit-search/search';
 import { encodeCursor, parseAuditSearch } from '../../reports/audit-search/search-params';
 import { listFullVerifications } from '../../audit/full-verify';
-import {
-  chainIntegrity,
-  integrityHistoryPage,
-  type ChainIntegrity,
-  type IntegrityFinder,
-} from '../../audit/chain-integrity';
+import { chainIntegrity, type ChainIntegrity, type IntegrityFinder } from '../../audit/chain-integrity';
 import { lastRetentionRuns } from '../../reports/retention-runs/last-runs';
 import { listChainTenants } from '../../audit/verify';
 import { BSN_SYSTEM, isValidBsn, isValidIsoDate } from '../../kernel/fhir/identifiers';
@@ -306,6 +301,8 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
   const api = auditRouter(ctx);
   /** A municipality's name from the loaded agreements, to say who received what in words. */
   const nameOf = (code: string) => municipalityNameOf(ctx, code);
+  /** A chain in words for a person: its practice's or municipality's name, its id beside it (auditors quote ids). */
+  const nameOfChain = (chain: string) => chainName(ctx, chain);
   /** The chains the caller may read: what a search or an overview reads, and the verify and export forms offer. */
   const chainsInScope = async (res: Response) => {
     const principal = getPrincipal(res);
@@ -313,7 +310,7 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
   };
   /** What is known of the integrity of the chains a page reads (chain-integrity.ts), said above what it shows. */
   const integrity = async (lang: Lang, tenants: readonly string[]): Promise<SafeHtml> =>
-    integrityHtml(lang, tenants, await chainIntegrity(ctx.db, tenants), {
+    integrityHtml(lang, tenants, await chainIntegrity(ctx.db, tenants), nameOfChain, {
       fullVerifyIntervalMs: ctx.config.AUDIT_FULL_VERIFY_INTERVAL_MS,
       retentionDays: ctx.config.AUDIT_RETENTION_DAYS,
     });
@@ -365,7 +362,7 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
         <td>${formatTime(lang, r.resource.recorded)}</td>
         <td>${words.summary}</td>
         <td>${outcomeWords(lang, r.resource.outcome)}</td>
-        <td>${r.tenant}</td>
+        <td>${nameOfChain(r.tenant)}</td>
         <td>
           <a href="${detailLink(r.resource.id ?? '', here)}"
             >${t(lang, 'details')}<span class="visually-hidden">: ${formatTime(lang, r.resource.recorded)}</span></a
@@ -429,7 +426,7 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
     const words = describeAuditEvent(lang, row.resource, nameOf);
     const facts: (readonly [string, string])[] = [
       ...words.facts,
-      [t(lang, 'chainPosition'), `${row.tenant} #${row.seq}`],
+      [t(lang, 'chainPosition'), `${nameOfChain(row.tenant)} #${row.seq}`],
     ];
     const back = resultsAddress(field(req.query, 'back'));
     const status = await integrity(lang, [row.tenant]);
@@ -680,7 +677,7 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
     const form = html`<form method="get" action="/console/auditor/verify" class="search">
       <label
         >${t(lang, 'chain')}<select name="tenant">
-          ${option('', t(lang, 'allChains'), chosen)}${tenants.map((x) => option(x, x, chosen))}
+          ${option('', t(lang, 'allChains'), chosen)}${tenants.map((x) => option(x, nameOfChain(x), chosen))}
         </select></label
       >
       <button type="submit">${t(lang, 'verify')}</button>
@@ -688,8 +685,8 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
     // The history's pages keep the page's question (the chain asked for, or all): its links ask it again.
     const asking = { tenant: chosen, run: field(query, 'run') };
     const below = async (chains: readonly string[]) =>
-      html`${await historyHtml(lang, chains, asking, field(query, '_page'))} ${await fullVerifications(lang, chains)}
-      ${retentionTerms(lang)} ${await retentionRunsHtml(lang, res)}`;
+      html`${await historyHtml(req, res, chains, asking, field(query, '_page'))}
+      ${await fullVerifications(lang, chains)} ${retentionTerms(lang)} ${await retentionRunsHtml(lang, res)}`;
     // The form's default choice sends `tenant=` (all chains): asked, and checked. Only the page opened without a
     // question shows the bare form (`run=all` is what the page's second button used to send).
     const asked = query as Record<string, unknown>;
@@ -716,7 +713,13 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
       // A chain in scope without rows yet (a destination never paused, a practice that sent nothing): said on the
       // form, as the API's 404 says it, rather than a page that only says "not found".
       if (chosen !== undefined && err instanceof OperationOutcomeError && httpStatusOf(err.outcome) === 404) {
-        sendPage(req, res, t(lang, 'verifyTitle'), html`${notice('info', t(lang, 'chainEmpty', chosen))}${form}`, 404);
+        sendPage(
+          req,
+          res,
+          t(lang, 'verifyTitle'),
+          html`${notice('info', t(lang, 'chainEmpty', nameOfChain(chosen)))}${form}`,
+          404,
+        );
         return;
       }
       throw err;
@@ -729,7 +732,7 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
         : '';
     const results = verdicts.map(
       (v, i) =>
-        html`${verdictHtml(lang, v)}${!v.ok ? acknowledgeForm(page, v, `ack-${i}`, ack.tenant === v.tenant ? ack : {}) : ''}`,
+        html`${verdictHtml(lang, v, nameOfChain)}${!v.ok ? acknowledgeForm(page, v, `ack-${i}`, ack.tenant === v.tenant ? ack : {}) : ''}`,
     );
     // Said once the redirect after the form shows the chain as it is now: acknowledged at the row it named.
     const recorded = verdicts.find(
@@ -741,7 +744,9 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
       res,
       t(lang, 'verifyTitle'),
       html`${
-          recorded ? notice('ok', t(lang, 'ackRecorded', recorded.brokenAtSeq, recorded.tenant, recorded.headSeq)) : ''
+          recorded
+            ? notice('ok', t(lang, 'ackRecorded', recorded.brokenAtSeq, nameOfChain(recorded.tenant), recorded.headSeq))
+            : ''
         }${status}${form}
         <section aria-labelledby="verify-now" class="verdicts">
           <h2 id="verify-now">${t(lang, 'verifyNowTitle')}</h2>
@@ -802,7 +807,7 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
     const ids = { reason: `${id}-reason`, confirm: `${id}-confirm` };
     const refusal = state.refused === undefined ? undefined : outcomeRefusal(lang, state.refused, ids);
     return html`<section aria-labelledby="${id}-title" class="acknowledge">
-      <h3 id="${id}-title">${t(lang, 'ackTitle')} · ${chainName(ctx, v.tenant)}</h3>
+      <h3 id="${id}-title">${t(lang, 'ackTitle')} · ${nameOfChain(v.tenant)}</h3>
       ${refusal ? errorSummary(refusal, t(lang, 'ackRefusedTitle')) : ''}
       <p>${t(lang, 'ackIntro')}</p>
       <form method="post" action="/console/auditor/acknowledge" class="status-form">
@@ -826,7 +831,7 @@ ${state.reason ?? ''}</textarea>
         <label class="confirm"
           ><span
             ><input type="checkbox" name="confirm" value="yes" required ${fieldState(refusal, ids.confirm)} />
-            ${t(lang, 'ackConfirm', v.brokenAtSeq, v.tenant)}</span
+            ${t(lang, 'ackConfirm', v.brokenAtSeq, nameOfChain(v.tenant))}</span
           ></label
         >
         <button type="submit">${t(lang, 'ackSubmit')}</button>
@@ -839,13 +844,28 @@ ${state.reason ?? ''}</textarea>
    * a page at a time (`pageToken`: a newer or older link's), with links to the newer and older pages.
    */
   const historyHtml = async (
-    lang: Lang,
+    req: Request,
+    res: Response,
     chains: readonly string[],
     filter: Readonly<Record<string, string | undefined>>,
     pageToken: string | undefined,
   ): Promise<SafeHtml> => {
+    const { lang } = pageOf(req, res);
     const cursor = pageToken === undefined ? undefined : decodeHistoryCursor(pageToken);
-    const page = await integrityHistoryPage(ctx.db, chains, HISTORY_ROWS, cursor);
+    // Read and recorded as the API's GET /audit/v1/integrity-history of the same page.
+    const asked = filter.tenant;
+    const apiQuery = new URLSearchParams({
+      ...(asked === undefined ? {} : { tenant: asked }),
+      _count: String(HISTORY_ROWS),
+      ...(pageToken === undefined ? {} : { _page: pageToken }),
+    });
+    const page = await readIntegrityHistory(ctx, req, res, {
+      chains,
+      asked,
+      size: HISTORY_ROWS,
+      cursor,
+      query: `/audit/v1/integrity-history?${apiQuery.toString()}`,
+    });
     const changes = page.changes;
     const rows = changes.map((c) => {
       const rowsNamed =
@@ -861,7 +881,7 @@ ${state.reason ?? ''}</textarea>
             : t(lang, 'historyIntact', finder);
       return html`<tr class="${c.verdict === 'broken' ? 'broken' : ''}">
         <td>${formatTime(lang, c.changedAt)}</td>
-        <td>${chainName(ctx, c.tenant)}</td>
+        <td>${nameOfChain(c.tenant)}</td>
         <td>${t(lang, `history_${c.verdict}`)}</td>
         <td>${details}</td>
       </tr>`;
@@ -886,10 +906,10 @@ ${state.reason ?? ''}</textarea>
     const rows = runs.map((r) => {
       const removed = r.removed.map((x) =>
         x.kind === 'audit'
-          ? t(lang, 'retentionRemovedAudit', formatNumber(lang, x.rows), chainName(ctx, x.tenant))
+          ? t(lang, 'retentionRemovedAudit', formatNumber(lang, x.rows), nameOfChain(x.tenant))
           : x.kind === 'runs'
             ? t(lang, 'retentionRemovedRuns', formatNumber(lang, x.rows), r.terms.auditRetentionDays)
-            : t(lang, 'retentionRemovedContent', formatNumber(lang, x.rows), chainName(ctx, x.tenant)),
+            : t(lang, 'retentionRemovedContent', formatNumber(lang, x.rows), nameOfChain(x.tenant)),
       );
       const outcome = t(lang, `retentionRunOutcome_${r.outcome === 'chains-skipped' ? 'chains_skipped' : r.outcome}`);
       return html`<tr class="${r.outcome === 'done' ? '' : 'broken'}">
@@ -897,7 +917,7 @@ ${state.reason ?? ''}</textarea>
         <td>${outcome}${r.problem ? html`<br /><small lang="en">${r.problem}</small>` : ''}</td>
         <td>${removed.length > 0 ? removed.join('; ') : t(lang, 'retentionRemovedNothing')}</td>
         <td>
-          ${r.skipped.map((x) => t(lang, 'retentionSkippedChain', chainName(ctx, x.tenant), chainProblemInWords(lang, x.reason))).join('; ')}
+          ${r.skipped.map((x) => t(lang, 'retentionSkippedChain', nameOfChain(x.tenant), chainProblemInWords(lang, x.reason))).join('; ')}
         </td>
       </tr>`;
     });
@@ -944,7 +964,7 @@ ${state.reason ?? ''}</textarea>
           ? t(lang, 'fullVerifyOk', v.rows)
           : t(lang, 'fullVerifyBroken', v.brokenAtSeq ?? '-', chainProblemInWords(lang, v.problem ?? ''));
       return html`<tr class="${v && !v.ok ? 'broken' : ''}">
-        <td>${tenant}</td>
+        <td>${nameOfChain(tenant)}</td>
         <td>${v ? formatTime(lang, v.verifiedAt) : ''}</td>
         <td>${result}</td>
       </tr>`;
@@ -978,7 +998,7 @@ npm run audit-verify -- verify-export ${lang === 'nl' ? '<bestand> --keys <sleut
           <div class="fields">
             <label
               >${t(lang, 'chain')}${requiredMark(lang)}<select name="tenant" required ${state('tenant')}>
-                ${tenants.map((x) => option(x, x, form.tenant))}
+                ${tenants.map((x) => option(x, nameOfChain(x), form.tenant))}
               </select></label
             >
             <label
@@ -1117,9 +1137,10 @@ function consentRow(lang: Lang, tenant: string, c: Consent): SafeHtml {
  * which key), or intact without one, which counts as unverified (a warning, not green: a chain rewritten whole in the
  * database verifies too); with the head hash to keep outside jeugdbrug, in a field that copies whole.
  */
-function verdictHtml(lang: Lang, v: SignedTenantVerdict): SafeHtml {
+function verdictHtml(lang: Lang, v: SignedTenantVerdict, nameOf: (chain: string) => string): SafeHtml {
+  const chain = nameOf(v.tenant);
   if (!v.ok) {
-    return notice('error', t(lang, 'chainBroken', v.tenant, v.brokenAtSeq, chainProblemInWords(lang, v.problem)));
+    return notice('error', t(lang, 'chainBroken', chain, v.brokenAtSeq, chainProblemInWords(lang, v.problem)));
   }
   const signed = v.signedCheckpoint;
   const unchecked = v.checkpointsNotChecked;
@@ -1130,7 +1151,7 @@ function verdictHtml(lang: Lang, v: SignedTenantVerdict): SafeHtml {
           lang,
           unchecked.count === 1 ? 'checkpointsNotCheckedOne' : 'checkpointsNotChecked',
           unchecked.count,
-          v.tenant,
+          chain,
           unchecked.fromSeq,
           unchecked.toSeq,
           unchecked.kids.join(', '),
@@ -1148,7 +1169,7 @@ function verdictHtml(lang: Lang, v: SignedTenantVerdict): SafeHtml {
         t(
           lang,
           'chainAcknowledged',
-          v.tenant,
+          chain,
           a.brokenAtSeq,
           chainProblemInWords(lang, a.problem),
           a.acknowledgedBy,
@@ -1162,12 +1183,12 @@ function verdictHtml(lang: Lang, v: SignedTenantVerdict): SafeHtml {
     signed
       ? notice(
           'ok',
-          html`${t(lang, 'chainOk', v.tenant, v.rows, v.headSeq)}
+          html`${t(lang, 'chainOk', chain, v.rows, v.headSeq)}
           ${t(lang, 'chainSigned', formatTime(lang, signed.signedAt), signed.kid, signed.seq)}
           ${v.headSeq > signed.seq + 1 ? t(lang, 'chainNotCoveredYet', signed.seq + 1, v.headSeq) : ''}
           ${v.headSeq === signed.seq + 1 ? t(lang, 'chainRowNotCoveredYet', v.headSeq) : ''} ${head}`,
         )
-      : notice('warn', html`${t(lang, 'chainUnsigned', v.tenant, v.rows, v.headSeq)} ${head}`)
+      : notice('warn', html`${t(lang, 'chainUnsigned', chain, v.rows, v.headSeq)} ${head}`)
   }`;
 }
 
@@ -1199,6 +1220,7 @@ function integrityHtml(
   lang: Lang,
   tenants: readonly string[],
   known: ReadonlyMap<string, ChainIntegrity>,
+  nameOf: (chain: string) => string,
   settings: { readonly fullVerifyIntervalMs: number; readonly retentionDays: number },
 ): SafeHtml {
   const broken = tenants.flatMap((tenant) => {
@@ -1214,7 +1236,7 @@ function integrityHtml(
         t(
           lang,
           'chainKnownBroken',
-          tenant,
+          nameOf(tenant),
           formatTime(lang, k.brokenSince ?? k.checkedAt),
           k.foundBy ? t(lang, FOUND_BY[k.foundBy]) : '',
           where,
@@ -1229,8 +1251,8 @@ function integrityHtml(
   const [only] = rest;
   if (only !== undefined && tenants.length === 1) {
     line = intact[0]
-      ? t(lang, 'chainLastVerified', only, formatTime(lang, intact[0].checkedAt))
-      : t(lang, 'chainNotYetVerified', only, interval);
+      ? t(lang, 'chainLastVerified', nameOf(only), formatTime(lang, intact[0].checkedAt))
+      : t(lang, 'chainNotYetVerified', nameOf(only), interval);
   } else {
     const oldest = intact.reduce<Date | undefined>((o, k) => (o && o < k.checkedAt ? o : k.checkedAt), undefined);
     const unverified = rest.length - intact.length;
