@@ -1083,7 +1083,8 @@ export async function denyTrajectoryEvent(db: Db, id: string, reason: string): P
 
 /**
  * Ends a pending delivery and takes its event's step, in one atomic statement: the delivery only from `pending`,
- * the event only from the step's `from` states. Returns false when the delivery was no longer pending.
+ * the event only from the step's `from` states, and only once no other delivery of it waits (`finishDeliveries`).
+ * Returns false when the delivery was no longer pending.
  */
 export async function finishDelivery(
   db: Db,
@@ -1100,27 +1101,7 @@ export async function finishDelivery(
     answer?: SealedAnswer | undefined;
   },
 ): Promise<boolean> {
-  const rows = await db.query(
-    moveSql(
-      `, ${fromStatesCte(`'{pending}'`, 'delivery_from')}, attempt AS (
-        UPDATE delivery SET state = $7::text, attempts = attempts + $13::int, last_status = $8, last_error = $9,
-          ${ANSWER_SET('$10', '$11', '$12')}, updated_at = now(),
-          ${DELIVERED_AT_SET('delivery', '$7::text')}
-        FROM delivery_from WHERE ${byIdWhileIn('delivery', '$6', 'delivery_from')} RETURNING delivery.id
-      )`,
-      'SELECT id FROM attempt',
-    ),
-    [
-      ...moveParams(d.inboxId, d.step, { reason: d.reason }),
-      d.deliveryId,
-      d.deliveryState,
-      d.status ?? null,
-      d.error ?? null,
-      ...answerParams(d.answer),
-      d.countsAsAttempt === false ? 0 : 1,
-    ],
-  );
-  return rows.length > 0;
+  return (await finishDeliveries(db, d.step, [d])).has(d.deliveryId);
 }
 
 /** What `finishDelivery` takes: the delivery's outcome and its event's step. */
@@ -1129,6 +1110,12 @@ export type DeliveryFinish = Parameters<typeof finishDelivery>[1];
 /**
  * `finishDelivery` for a group of deliveries that take the same step, in one atomic statement. Returns the ids of
  * the deliveries that were still pending and are now finished; the others were finished before.
+ *
+ * An event with several deliveries (a consent event's withdrawal notices to two municipalities) takes the step only
+ * with the last of them to finish: while another of its deliveries is pending the event stays `decided`, under way,
+ * and nothing is recorded in its history. The last one's step sets the state, unless another of its deliveries is a
+ * dead letter: then the event is `dead` (`STEPS.anotherDeadLetter`), since that one needs an operator. A step that
+ * leads to `decided` itself (`destinationRemovedOthersWait`) is taken as it is.
  */
 export async function finishDeliveries(db: Db, step: StepName, ds: readonly DeliveryFinish[]): Promise<Set<string>> {
   const rows = await db.query<{ id: string }>(
@@ -1144,6 +1131,12 @@ const HELD_BACK = 'go AS (SELECT * FROM input WHERE NOT EXISTS (SELECT 1 FROM ch
 /**
  * The statement of `finishDeliveries`: $1..$12 from `finishParams`. `held` are CTEs, after `input`, that end in one
  * named `changed` with a column `n`: the input rows it names are left as they are, and `select` may read it too.
+ *
+ * How two deliveries of one event finishing at once (two workers) cannot each find the other still pending and both
+ * leave it `decided`: `locked` takes the events' rows first, in id order, so the second statement waits there for
+ * the first's commit; `others` then reads the events' other deliveries with a lock, which in READ COMMITTED returns
+ * each row as last committed rather than as the statement's snapshot saw it, so the second finds the first's
+ * outcome. Only once both are read (`gate`, a row made from all of `others`) are the deliveries and events updated.
  */
 function finishDeliveriesSql(held: string | undefined, select: string): string {
   const rows = held ? 'go' : 'input';
@@ -1152,19 +1145,39 @@ function finishDeliveriesSql(held: string | undefined, select: string): string {
          $8::bytea[], $9::text[], $10::int[]) WITH ORDINALITY
          AS x(inbox_id, delivery_id, reason, delivery_state, status, error, response_summary, response_sealed,
            response_key_id, counts, n)
-     )${held ? `, ${held}, ${HELD_BACK}` : ''}, moved AS (
-       UPDATE inbox SET state = $11, state_reason = ${rows}.reason, updated_at = now()
-       FROM from_states, ${rows} WHERE ${byIdWhileIn('inbox', 'ANY($1::uuid[])')} AND inbox.id = ${rows}.inbox_id
-       RETURNING ${rows}.inbox_id, ${rows}.reason, ${rows}.n
+     )${held ? `, ${held}, ${HELD_BACK}` : ''}, locked AS MATERIALIZED (
+       SELECT inbox.id FROM from_states, inbox WHERE ${byIdWhileIn('inbox', 'ANY($1::uuid[])')}
+       ORDER BY inbox.id FOR NO KEY UPDATE OF inbox
+     ), others AS MATERIALIZED (
+       SELECT d.inbox_id, d.state, d.destination, d.last_error FROM locked JOIN delivery d ON d.inbox_id = locked.id
+       WHERE NOT EXISTS (SELECT 1 FROM ${rows} WHERE ${rows}.delivery_id = d.id)
+       ORDER BY d.id FOR SHARE OF d
+     ), gate AS MATERIALIZED (SELECT count(*) AS n FROM others), ended AS (
+       SELECT ${rows}.inbox_id, ${rows}.n,
+         CASE WHEN $11 <> 'decided' AND dead.reason IS NOT NULL THEN '${STEPS.anotherDeadLetter.to}' ELSE $11 END
+           AS state,
+         CASE WHEN $11 <> 'decided' AND $11 <> 'dead' AND dead.reason IS NOT NULL THEN dead.reason
+           ELSE ${rows}.reason END AS reason
+       FROM gate, ${rows} LEFT JOIN LATERAL (
+         SELECT o.destination || ': ' || coalesce(o.last_error, 'dead letter') AS reason FROM others o
+         WHERE o.inbox_id = ${rows}.inbox_id AND o.state = 'dead' ORDER BY o.destination LIMIT 1
+       ) dead ON true
+       WHERE gate.n >= 0 AND ($11 = 'decided' OR NOT EXISTS (
+         SELECT 1 FROM others o WHERE o.inbox_id = ${rows}.inbox_id AND o.state = 'pending'))
+     ), moved AS (
+       UPDATE inbox SET state = ended.state, state_reason = ended.reason, updated_at = now()
+       FROM from_states, ended WHERE ${byIdWhileIn('inbox', 'ANY($1::uuid[])')} AND inbox.id = ended.inbox_id
+       RETURNING ended.inbox_id, ended.state, ended.reason, ended.n
      ), history AS (
-       INSERT INTO inbox_history (inbox_id, state, reason) SELECT inbox_id, $11, reason FROM moved ORDER BY n
+       INSERT INTO inbox_history (inbox_id, state, reason) SELECT inbox_id, state, reason FROM moved ORDER BY n
      ), attempt AS (
        UPDATE delivery SET state = ${rows}.delivery_state, attempts = attempts + ${rows}.counts,
          last_status = ${rows}.status, last_error = ${rows}.error, response_summary = ${rows}.response_summary,
          response_sealed = ${rows}.response_sealed, response_key_id = ${rows}.response_key_id,
          updated_at = now(), ${DELIVERED_AT_SET('delivery', `${rows}.delivery_state`)}
-       FROM delivery_from, ${rows}
+       FROM gate, delivery_from, ${rows}
        WHERE ${byIdWhileIn('delivery', 'ANY($2::uuid[])', 'delivery_from')} AND delivery.id = ${rows}.delivery_id
+         AND gate.n >= 0
        RETURNING delivery.id, ${rows}.n
      )
      ${select}`;

@@ -79,6 +79,13 @@ export const STEPS = {
   resendSupersededByCorrection: { from: ['decided'], to: 'delivered' },
   /** Deliver stage: refused for good, or retries exhausted: a dead letter an operator can replay. */
   deadLetter: { from: ['decided'], to: 'dead' },
+  /**
+   * Deliver stage (or an operator's `destinationRemoved`): the last of an event's deliveries to finish, while another
+   * of them is a dead letter: whatever this one's own step, the event is `dead`, with that delivery's reason
+   * (`<destination>: <its error>`), for an operator to replay it. An event's delivery that finishes while another
+   * still waits leaves it `decided`, under way: the last to finish moves it (event-store.ts `finishDeliveries`).
+   */
+  anotherDeadLetter: { from: ['decided'], to: 'dead' },
   /** Decided again and now permitted (a consent arrived, or an operator asked): a delivery is created or revived. */
   redecided: { from: ['denied'], to: 'decided' },
   /**
