@@ -16,6 +16,7 @@ import { loadRegistry, type Registry } from './event/registry';
 import { initFhirValidation } from './kernel/fhir/validation';
 import { createApp } from './http/app';
 import { requestListener } from './http/lean-route';
+import { appObjectClasses } from './http/app-objects';
 import { createOpsApp } from './http/ops-app';
 import { publicBaseUrl } from './http/public-base-url';
 import { ApiKeyStore } from './access/api-keys';
@@ -312,8 +313,12 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
     // A request whose headers and body have not all arrived within REQUEST_TIMEOUT_MS is answered 408 and its
     // connection closed: Node's default of 300 s let slowly sent bodies hold connections (and memory) for five
     // minutes each. Node checks at this interval, so a request may run up to a quarter of the timeout longer.
+    // Each request's objects made as the app's own (app-objects.ts): Express then changes no prototype per request.
     const server = http.createServer(
-      { connectionsCheckingInterval: Math.max(250, Math.min(30_000, config.REQUEST_TIMEOUT_MS / 4)) },
+      {
+        connectionsCheckingInterval: Math.max(250, Math.min(30_000, config.REQUEST_TIMEOUT_MS / 4)),
+        ...appObjectClasses(app),
+      },
       // The app, with its lean routes (`$explain`, a practice's events) ahead of its router (lean-route.ts); with
       // tracing on, the app alone: the Express instrumentation names a request's span by the route its router
       // matched and records a refusal on the layer that raised it, and the lean routes pass no layer.
@@ -334,7 +339,8 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
     log.info({ url, role: config.ROLE, database: db.kind }, 'API listening');
   } else if (config.METRICS_PORT !== undefined) {
     // A worker serves no API, but its job counters and health are worth scraping and probing.
-    const ops = http.createServer(createOpsApp(ctx));
+    const opsApp = createOpsApp(ctx);
+    const ops = http.createServer(appObjectClasses(opsApp), opsApp);
     answerClientErrors(ops);
     serverCloser = new ServerCloser(ops);
     await listen(ops, 'METRICS_PORT', config.METRICS_PORT, config.HOST);

@@ -55,20 +55,21 @@ export function requestListener(app: Express): RequestListener {
     steps: inSequence(...lean.everyRequest, setRoute(routeOf(app, lean.path)), ...lean.handlers),
     errorHandler: lean.errorHandler,
   }));
-  const { request, response } = app;
   return (req: IncomingMessage, res: ServerResponse) => {
     const lean = served.find((r) => r.takes(req));
     if (!lean) {
       app(req, res);
       return;
     }
-    // What Express's app.handle and router do before the first layer (x-powered-by is disabled in app.ts).
+    // What Express's app.handle and router do before the first layer (x-powered-by is disabled in app.ts). The
+    // prototypes are read as the request comes: a server that makes its objects with them (app-objects.ts) may have
+    // been given the app after this listener was made; its objects then have them already, and nothing changes.
     const r = req as Request;
     const s = res as Response;
     r.res = s;
     s.req = r;
-    Object.setPrototypeOf(req, request);
-    Object.setPrototypeOf(res, response);
+    Object.setPrototypeOf(req, app.request);
+    Object.setPrototypeOf(res, app.response);
     s.locals = Object.create(null) as Record<string, unknown>;
     r.baseUrl = '';
     r.originalUrl = req.url ?? '';
