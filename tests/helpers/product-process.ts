@@ -19,9 +19,12 @@ export function spawnProduct(env: Record<string, string>, logFile: string): Chil
   });
 }
 
-/** Resolves with the exit code once the process has ended. */
+/**
+ * Resolves with the exit code once the process has ended (null when a signal ended it). A process a signal ended has
+ * no exit code: it has ended when either is set, or its 'exit' event, already emitted, would be waited for in vain.
+ */
 export function exited(child: ChildProcess): Promise<number | null> {
-  return child.exitCode !== null
+  return child.exitCode !== null || child.signalCode !== null
     ? Promise.resolve(child.exitCode)
     : new Promise((r) => child.once('exit', (code) => r(code)));
 }

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort, waitForLogLine, waitForReady } from '../../helpers/product-process';
+import { exited, freePort, waitForLogLine, waitForReady } from '../../helpers/product-process';
 
 describe('freePort', () => {
   it('gives a port below the range the kernel uses for outgoing connections, free to listen on', async () => {
@@ -57,4 +57,14 @@ describe('waitForLogLine', () => {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   }, 30_000);
+});
+
+describe('exited', () => {
+  it('resolves for a process a signal ended, also when asked after its end', async () => {
+    const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 20000)'], { stdio: 'ignore' });
+    child.kill('SIGKILL');
+    expect(await exited(child)).toBeNull();
+    // Asked again once it has ended, as an afterAll does for a worker a test killed already.
+    expect(await exited(child)).toBeNull();
+  }, 10_000);
 });
