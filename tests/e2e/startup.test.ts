@@ -8,6 +8,9 @@ import { exited, freePort, refusedStartProblems, spawnProduct, waitForReady } fr
 import { cleanupTestEnv, createTestEnv, deleteQueueKeys, dropSchema, TEST_DATABASE_URL } from '../helpers/test-runtime';
 import { waitFor } from '../helpers/wait-for';
 
+/** The longest a start-up may take, refused or ready (a cap, not an expectation; see below). */
+const STARTUP_BOUND_MS = 240_000;
+
 describe('npm start', () => {
   const cases: [string, Record<string, string>][] = [
     ['embedded PGlite storage when DATABASE_URL is unset', {}],
@@ -17,7 +20,8 @@ describe('npm start', () => {
     ],
   ];
 
-  // Time to ready is measured by `npm run bench` (startup.ready_s), not asserted here: CI machines are noisy.
+  // Time to ready is measured by `npm run bench` (startup.ready_s), not asserted here: CI machines are noisy. The
+  // bounds are for a machine at load 20, where a start with PGlite took more than 90 s: they only cap a wait.
   it.each(cases)(
     'becomes ready with %s, serves a demo key, and stops cleanly on SIGTERM',
     async (_name, extra) => {
@@ -37,7 +41,7 @@ describe('npm start', () => {
         path.join(dataDir, 'out.log'),
       );
       try {
-        await waitForReady(`http://127.0.0.1:${port}`, child, path.join(dataDir, 'out.log'));
+        await waitForReady(`http://127.0.0.1:${port}`, child, path.join(dataDir, 'out.log'), STARTUP_BOUND_MS);
         const warning = fs
           .readFileSync(path.join(dataDir, 'out.log'), 'utf8')
           .split('\n')
@@ -62,46 +66,50 @@ describe('npm start', () => {
         }
       }
     },
-    120_000,
+    STARTUP_BOUND_MS + 60_000,
   );
 
   // A supervisor (systemd, supervisord) signals the process it started: `npm`. The product must hear it, not be
   // left running behind a shell that npm's signal ended.
-  it('stops cleanly when npm itself, as a supervisor starts it, gets SIGTERM', async () => {
-    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jeugdbrug-start-'));
-    const log = path.join(dataDir, 'out.log');
-    const port = await freePort();
-    const prefix = `{npm-start-${process.pid}-${port}}`;
-    const out = fs.openSync(log, 'a');
-    const npm = spawn('npm', ['start'], {
-      cwd: path.resolve(__dirname, '../..'),
-      env: {
-        PATH: process.env.PATH,
-        HOME: process.env.HOME,
-        PORT: String(port),
-        DATA_DIR: dataDir,
-        QUEUE_PREFIX: prefix,
-      },
-      stdio: ['ignore', out, out],
-    });
-    const url = `http://127.0.0.1:${port}`;
-    try {
-      await waitForReady(url, npm, log);
-      npm.kill('SIGTERM');
-      await exited(npm);
-      await waitFor('the product to stop listening', () =>
-        fetch(`${url}/health/live`).then(
-          () => false,
-          () => true,
-        ),
-      );
-      expect(fs.readFileSync(log, 'utf8')).toMatch(/"msg":"stopped"/);
-    } finally {
-      npm.kill('SIGKILL');
-      await deleteQueueKeys(prefix);
-      fs.rmSync(dataDir, { recursive: true, force: true });
-    }
-  }, 120_000);
+  it(
+    'stops cleanly when npm itself, as a supervisor starts it, gets SIGTERM',
+    async () => {
+      const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jeugdbrug-start-'));
+      const log = path.join(dataDir, 'out.log');
+      const port = await freePort();
+      const prefix = `{npm-start-${process.pid}-${port}}`;
+      const out = fs.openSync(log, 'a');
+      const npm = spawn('npm', ['start'], {
+        cwd: path.resolve(__dirname, '../..'),
+        env: {
+          PATH: process.env.PATH,
+          HOME: process.env.HOME,
+          PORT: String(port),
+          DATA_DIR: dataDir,
+          QUEUE_PREFIX: prefix,
+        },
+        stdio: ['ignore', out, out],
+      });
+      const url = `http://127.0.0.1:${port}`;
+      try {
+        await waitForReady(url, npm, log, STARTUP_BOUND_MS);
+        npm.kill('SIGTERM');
+        await exited(npm);
+        await waitFor('the product to stop listening', () =>
+          fetch(`${url}/health/live`).then(
+            () => false,
+            () => true,
+          ),
+        );
+        expect(fs.readFileSync(log, 'utf8')).toMatch(/"msg":"stopped"/);
+      } finally {
+        npm.kill('SIGKILL');
+        await deleteQueueKeys(prefix);
+        fs.rmSync(dataDir, { recursive: true, force: true });
+      }
+    },
+    STARTUP_BOUND_MS + 60_000,
+  );
 
   it.each([
     ['the API', 'PORT', { ROLE: 'api' }],
@@ -131,28 +139,32 @@ describe('npm start', () => {
         await cleanupTestEnv(testEnv);
       }
     },
-    60_000,
+    STARTUP_BOUND_MS,
   );
 
-  it('exits 2 with one JSON fatal line naming a bad configuration key, and the build', async () => {
-    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jeugdbrug-start-'));
-    const log = path.join(dataDir, 'out.log');
-    const commit = 'c0ffee0123456789c0ffee0123456789c0ffee01';
-    const child = spawnProduct({ PORT: 'not-a-port', DATA_DIR: dataDir, JEUGDBRUG_BUILD_COMMIT: commit }, log);
-    expect(await exited(child)).toBe(2);
-    const { problems, fatal } = refusedStartProblems(log);
-    fs.rmSync(dataDir, { recursive: true, force: true });
-    expect(problems).toEqual([expect.stringMatching(/^Invalid configuration: PORT: /)]);
-    // The build, as the `starting` line of a start-up that gets further says it: a crash-looping rollout's log shows
-    // which release refused.
-    expect(fatal).toEqual(
-      expect.objectContaining({
-        msg: 'configuration invalid',
-        service: 'jeugdbrug',
-        version: packageJson.version,
-        commit,
-        node: process.version,
-      }),
-    );
-  }, 30_000);
+  it(
+    'exits 2 with one JSON fatal line naming a bad configuration key, and the build',
+    async () => {
+      const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jeugdbrug-start-'));
+      const log = path.join(dataDir, 'out.log');
+      const commit = 'c0ffee0123456789c0ffee0123456789c0ffee01';
+      const child = spawnProduct({ PORT: 'not-a-port', DATA_DIR: dataDir, JEUGDBRUG_BUILD_COMMIT: commit }, log);
+      expect(await exited(child)).toBe(2);
+      const { problems, fatal } = refusedStartProblems(log);
+      fs.rmSync(dataDir, { recursive: true, force: true });
+      expect(problems).toEqual([expect.stringMatching(/^Invalid configuration: PORT: /)]);
+      // The build, as the `starting` line of a start-up that gets further says it: a crash-looping rollout's log shows
+      // which release refused.
+      expect(fatal).toEqual(
+        expect.objectContaining({
+          msg: 'configuration invalid',
+          service: 'jeugdbrug',
+          version: packageJson.version,
+          commit,
+          node: process.version,
+        }),
+      );
+    },
+    STARTUP_BOUND_MS,
+  );
 });

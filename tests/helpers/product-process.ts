@@ -19,9 +19,12 @@ export function spawnProduct(env: Record<string, string>, logFile: string): Chil
   });
 }
 
-/** Resolves with the exit code once the process has ended. */
+/**
+ * Resolves with the exit code once the process has ended (null when a signal ended it). A process a signal ended has
+ * no exit code: it has ended when either is set, or its 'exit' event, already emitted, would be waited for in vain.
+ */
 export function exited(child: ChildProcess): Promise<number | null> {
-  return child.exitCode !== null
+  return child.exitCode !== null || child.signalCode !== null
     ? Promise.resolve(child.exitCode)
     : new Promise((r) => child.once('exit', (code) => r(code)));
 }
@@ -76,32 +79,60 @@ export async function freePort(): Promise<number> {
 }
 
 /**
- * Waits until the product at `baseUrl` answers `/health/ready` with 200. Fails at once, with the end of its log,
- * when the process ends first (a port taken between `freePort` and its listen, a start-up error), rather than
- * polling a process that is gone until the timeout and leaving no clue why.
+ * Waits until `check` holds for the product process `child`, polling every 200 ms. Fails at once, with the end of its
+ * log, when the process ends first (a port taken between `freePort` and its listen, a start-up error), rather than
+ * polling a process that is gone until the timeout and leaving no clue why. The timeout is an upper bound for a
+ * machine under heavy load (a start-up there took more than 30 s), not how long a start takes.
  */
-export async function waitForReady(
-  baseUrl: string,
+async function waitForProduct(
+  what: string,
   child: ChildProcess,
   logFile: string,
-  timeoutMs = 90_000,
+  check: () => Promise<boolean> | boolean,
+  timeoutMs: number,
 ): Promise<void> {
   const logEnd = (): string => (fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8').slice(-2000) : '(no log)');
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) {
       throw new Error(
-        `The product ended (${child.exitCode ?? child.signalCode}) before ${baseUrl} was ready; its log ends:\n${logEnd()}`,
+        `The product ended (${child.exitCode ?? child.signalCode}) while waiting for ${what}; its log ends:\n${logEnd()}`,
       );
     }
-    if ((await fetch(`${baseUrl}/health/ready`).catch(() => undefined))?.status === 200) {
+    if (await check()) {
       return;
     }
     if (Date.now() > deadline) {
-      throw new Error(`Timed out waiting for ${baseUrl} to be ready; its log ends:\n${logEnd()}`);
+      throw new Error(`Timed out waiting for ${what}; its log ends:\n${logEnd()}`);
     }
     await new Promise((r) => setTimeout(r, 200));
   }
+}
+
+/** Waits until the product at `baseUrl` answers `/health/ready` with 200 (`waitForProduct`). */
+export function waitForReady(baseUrl: string, child: ChildProcess, logFile: string, timeoutMs = 90_000): Promise<void> {
+  return waitForProduct(
+    `${baseUrl} to be ready`,
+    child,
+    logFile,
+    async () => (await fetch(`${baseUrl}/health/ready`).catch(() => undefined))?.status === 200,
+    timeoutMs,
+  );
+}
+
+/**
+ * Waits until the product's log has a line with message `msg` (`"msg":"workers started"`: a worker process, which
+ * listens on no port, has started its queue workers), as `waitForReady` waits.
+ */
+export function waitForLogLine(child: ChildProcess, logFile: string, msg: string, timeoutMs = 120_000): Promise<void> {
+  const line = `"msg":${JSON.stringify(msg)}`;
+  return waitForProduct(
+    `its log line "${msg}"`,
+    child,
+    logFile,
+    () => fs.existsSync(logFile) && fs.readFileSync(logFile, 'utf8').includes(line),
+    timeoutMs,
+  );
 }
 
 /**

@@ -17,9 +17,9 @@ import {
 import { purgeChain } from '../../src/audit/retention';
 import { tryGetChainHead, verifyTenant } from '../../src/audit/verify';
 import { AuditWriter } from '../../src/audit/writer';
-import { openDb, type Db } from '../../src/kernel/db';
+import type { Db } from '../../src/kernel/db';
 import { createLogger } from '../../src/kernel/logger';
-import { migrate } from '../../src/kernel/migrate';
+import { useMigratedSchema } from '../helpers/empty-schema';
 import { TEST_DATABASE_URL } from '../helpers/test-runtime';
 
 const TENANT = '07654321';
@@ -81,11 +81,12 @@ describe('signed history: a chain must extend every checkpoint signed before', (
       .split('\n')
       .map((l) => JSON.parse(l) as { seq: number; hash: string });
 
-  beforeEach(async () => {
-    schema = `t_sighist_${Date.now().toString(36)}_${Math.floor(Math.random() * 1e6)}`;
+  // Migrated once for the file; each test starts from the empty schema a fresh migration leaves.
+  const migrated = useMigratedSchema('sighist', 4);
+
+  beforeEach(() => {
+    ({ schema, db } = migrated);
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jeugdbrug-sighist-'));
-    db = await openDb({ databaseUrl: TEST_DATABASE_URL, schema, poolSize: 4, dataDir });
-    await migrate(db);
     signed = openSignedHeads(undefined, dataDir);
     errors = [];
     contradictions = [];
@@ -98,9 +99,7 @@ describe('signed history: a chain must extend every checkpoint signed before', (
     });
   });
 
-  afterEach(async () => {
-    await db.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await db.close();
+  afterEach(() => {
     fs.rmSync(dataDir, { recursive: true, force: true });
   });
 

@@ -15,9 +15,9 @@ import {
 import { tryGetChainHead, verifyTenant } from '../../src/audit/verify';
 import { AuditWriter } from '../../src/audit/writer';
 import { runAuditCli } from '../../src/cli/audit-verify';
-import { openDb, type Db } from '../../src/kernel/db';
+import type { Db } from '../../src/kernel/db';
 import { createLogger } from '../../src/kernel/logger';
-import { migrate } from '../../src/kernel/migrate';
+import { useMigratedSchema } from '../helpers/empty-schema';
 import { TEST_DATABASE_URL } from '../helpers/test-runtime';
 
 const TENANT = '07654322';
@@ -50,17 +50,16 @@ describe('the checkpoint file: one line per moved head, read a piece at a time, 
     return new HeadSigner(db, own.keys, own.file, createLogger('silent'), { witnessTimeoutMs: 1000 });
   }
 
-  beforeEach(async () => {
-    schema = `t_cpfile_${Date.now().toString(36)}_${Math.floor(Math.random() * 1e6)}`;
+  // Migrated once for the file; each test starts from the empty schema a fresh migration leaves.
+  const migrated = useMigratedSchema('cpfile', 6);
+
+  beforeEach(() => {
+    ({ schema, db } = migrated);
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jeugdbrug-cpfile-'));
-    db = await openDb({ databaseUrl: TEST_DATABASE_URL, schema, poolSize: 6, dataDir });
-    await migrate(db);
     signed = openSignedHeads(undefined, dataDir);
   });
 
-  afterEach(async () => {
-    await db.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await db.close();
+  afterEach(() => {
     fs.rmSync(dataDir, { recursive: true, force: true });
   });
 

@@ -1,9 +1,8 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { loadRegistry } from '../../src/event/registry';
 import { buildAgreement, buildDestination, buildReferralEvent, PRACTICE_AGB } from '../helpers/builders';
-import { exited, spawnProduct, writeConfigDir } from '../helpers/product-process';
+import { exited, spawnProduct, waitForLogLine, writeConfigDir } from '../helpers/product-process';
 import { verifyTenant } from '../../src/audit/verify';
 import { cleanupTestEnv, createTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
 import { waitFor } from '../helpers/wait-for';
@@ -59,12 +58,8 @@ describe('a destination rate limit with two worker processes', () => {
     for (const log of logs) {
       workers.push(spawnProduct({ ...testEnv.env, ROLE: 'worker' }, log));
     }
-    await waitFor(
-      'both worker processes to start',
-      () => logs.every((l) => fs.existsSync(l) && fs.readFileSync(l, 'utf8').includes('workers started')),
-      60_000,
-      200,
-    );
+    // Both worker processes started (bounded generously: a start-up took more than 30 s on a loaded machine).
+    await Promise.all(workers.map((w, i) => waitForLogLine(w, logs[i]!, 'workers started')));
 
     const admin = (action: 'pause' | 'resume') =>
       api.request(`/admin/v1/destinations/gm0226/${action}`, { key: 'operator', method: 'POST' });
@@ -124,5 +119,5 @@ describe('a destination rate limit with two worker processes', () => {
       [PRACTICE_AGB],
     );
     expect(seqs.map((r) => Number(r.seq))).toEqual(seqs.map((_, i) => i + 1));
-  }, 120_000);
+  }, 240_000);
 });

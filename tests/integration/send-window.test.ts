@@ -10,15 +10,17 @@ const MAX = 3;
 const DURATION_MS = 400;
 
 describe('send window (a destination rate limit held at send time)', () => {
+  let second: TestApp | undefined;
+  // Declared first, so it runs first (Jest runs a block's afterAll hooks in order): the second process is closed
+  // before useTestApp's afterAll deletes the queue keys and drops the schema the two share.
+  afterAll(async () => {
+    await second?.close();
+  });
+
   const first = useTestApp({ env: { ROLE: 'api' } });
-  let second: TestApp;
 
   beforeAll(async () => {
     second = await startTestApp({ testEnv: first.testEnv, env: { ROLE: 'api' } });
-  });
-
-  afterAll(async () => {
-    await second.close();
   });
 
   it('lets at most max sends go in any durationMs, across processes, and lets all of them go in the end', async () => {
@@ -27,7 +29,7 @@ describe('send window (a destination rate limit held at send time)', () => {
     // Each slot's moment on Redis's clock, which keeps the window: this process's own clock would also measure
     // how late a busy event loop got round to each answer.
     const take = (app: TestApp) => takeSendSlot(app.rt.ctx.queues, destination).then((at) => released.push(at!));
-    await Promise.all(Array.from({ length: 10 }, (_, i) => take(i % 2 === 0 ? first : second)));
+    await Promise.all(Array.from({ length: 10 }, (_, i) => take(i % 2 === 0 ? first : second!)));
 
     expect(released).toHaveLength(10);
     released.sort((a, b) => a - b);

@@ -6,7 +6,7 @@ import { isTracingRequested } from '../../src/kernel/telemetry';
 import { buildAgreement, buildDestination, buildReferralEvent } from '../helpers/builders';
 import { DeliveryReceiver } from '../helpers/delivery-receiver';
 import { LocalHttpServer } from '../helpers/local-server';
-import { exited, freePort, spawnProduct, writeConfigDir } from '../helpers/product-process';
+import { exited, freePort, spawnProduct, waitForLogLine, writeConfigDir } from '../helpers/product-process';
 import { cleanupTestEnv, createTestEnv } from '../helpers/test-runtime';
 import { waitFor } from '../helpers/wait-for';
 
@@ -109,13 +109,8 @@ describe('OpenTelemetry tracing', () => {
         },
         logFile,
       );
-      await waitFor(
-        'the product to listen',
-        () => fs.readFileSync(logFile, 'utf8').includes('workers started'),
-        60_000,
-        200,
-      );
-    });
+      await waitForLogLine(product, logFile, 'workers started');
+    }, 150_000);
 
     afterAll(async () => {
       product.kill('SIGTERM');

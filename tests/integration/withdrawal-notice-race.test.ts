@@ -45,10 +45,14 @@ const finishesDelivery = (s: Statement) => /UPDATE delivery SET state/.test(s.sq
 
 describe('a withdrawal while the child’s delivery is in flight', () => {
   const h = useDeliveryApp({
-    destination: (r) => contractDestination(r.url('/fhir'), {}),
+    // The held send must outlast the withdrawal's processing. The destination's own timeout is what bounds a send
+    // (DELIVERY_TIMEOUT_MS only stands in when it has none): the contract's 700 ms cut a held send short on a loaded
+    // machine, whose retry, not held, delivered the referral before the withdrawal. And a job lock that lapses
+    // during an event-loop stall of a second or two (JOB_LOCK_MS 2000 in tests) let the stall check hand the held
+    // send's job to another worker slot, which sent it again. Neither is what these tests are about.
+    destination: (r) => contractDestination(r.url('/fhir'), { timeoutMs: 60_000 }),
     agreement: buildAgreement({ legalBasis: 'consent' }),
-    // The held send must outlast the withdrawal's processing.
-    env: { DELIVERY_TIMEOUT_MS: '60000' },
+    env: { JOB_LOCK_MS: '30000' },
   });
 
   const deliveriesOf = (id: string) =>

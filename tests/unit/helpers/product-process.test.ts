@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort, waitForReady } from '../../helpers/product-process';
+import { exited, freePort, waitForLogLine, waitForReady } from '../../helpers/product-process';
 
 describe('freePort', () => {
   it('gives a port below the range the kernel uses for outgoing connections, free to listen on', async () => {
@@ -35,4 +35,36 @@ describe('waitForReady', () => {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
+});
+
+describe('waitForLogLine', () => {
+  it('waits for the line the process logs, and fails at once with the end of its log when the process ends first', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wait-line-'));
+    const logOf = (name: string) => path.join(dir, `${name}.log`);
+    const write = (name: string, msg: string) =>
+      `require('fs').appendFileSync(${JSON.stringify(logOf(name))}, JSON.stringify({ msg: ${JSON.stringify(msg)} }) + '\\n')`;
+    const node = (code: string) => spawn(process.execPath, ['-e', code], { stdio: 'ignore' });
+    const logs = node(`setTimeout(() => ${write('logs', 'workers started')}, 300); setTimeout(() => {}, 20000)`);
+    const ends = node(`${write('ends', 'start-up failed')}; process.exit(1)`);
+    try {
+      await waitForLogLine(logs, logOf('logs'), 'workers started', 20_000);
+      // Allowed 60 s, so waiting out the deadline would overrun the test's timeout and fail the test.
+      await expect(waitForLogLine(ends, logOf('ends'), 'workers started', 60_000)).rejects.toThrow(
+        /ended \(1\).*\n.*start-up failed/s,
+      );
+    } finally {
+      logs.kill('SIGKILL');
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
+});
+
+describe('exited', () => {
+  it('resolves for a process a signal ended, also when asked after its end', async () => {
+    const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 20000)'], { stdio: 'ignore' });
+    child.kill('SIGKILL');
+    expect(await exited(child)).toBeNull();
+    // Asked again once it has ended, as an afterAll does for a worker a test killed already.
+    expect(await exited(child)).toBeNull();
+  }, 10_000);
 });
