@@ -125,16 +125,27 @@ export function openEventOnce(cipher: PayloadCipher, row: SealedEvent): Canonica
 
 /**
  * How many opened events the map stage may hold for the deliver stage at once. A delivery's job usually starts a few
- * milliseconds to seconds after its map job; an event no longer held (a backlog pushed it out) is opened again, as
- * before. 256 canonical events of a referral with their ciphertext are about 1.7 MB (4 KB of heap, 2.5 KB of bytes).
+ * milliseconds to seconds after its map job; an event not held is opened again, as before. 256 canonical events of a
+ * referral with their ciphertext are about 1.7 MB (4 KB of heap, 2.5 KB of bytes).
  */
 const HANDED_ON_MAX = 256;
 
-/** An event handed on, with the ciphertext it was opened from. */
+/**
+ * When full, an event handed on is held only in place of one held longer than this: the deliver queue takes the
+ * oldest deliveries first, so with more deliveries waiting than are held, pushing out the oldest for the newest
+ * would leave held only events whose deliveries come last, each pushed out before its delivery comes, and every
+ * delivery opened its event again (measured in the throughput run of POSTs of 100: two in five did). Held the other
+ * way, the events held are those delivered next. An event whose delivery another process takes (several worker
+ * processes) is never taken here: it gives up its place after this long.
+ */
+const HANDED_ON_MAX_AGE_MS = 30_000;
+
+/** An event handed on, with the ciphertext it was opened from and when (performance.now()). */
 interface HandedOn {
   readonly keyId: string;
   readonly sealed: Buffer;
   readonly event: CanonicalEvent;
+  readonly at: number;
 }
 
 /** Per cipher (a process has one; tests may make more): the events handed on, oldest first, by `handedOnKey`. */
@@ -161,14 +172,19 @@ export function handOnEvent(cipher: PayloadCipher, row: SealedEvent, event: Cano
     handedOnEvents.set(cipher, held);
   }
   const key = handedOnKey(row.canonical_key_id, row.canonical);
+  const at = performance.now();
   held.delete(key);
-  held.set(key, { keyId: row.canonical_key_id, sealed: row.canonical, event });
-  for (const oldest of held.keys()) {
-    if (held.size <= HANDED_ON_MAX) {
+  for (const [oldestKey, oldest] of held) {
+    if (held.size < HANDED_ON_MAX) {
       break;
     }
-    held.delete(oldest);
+    if (at - oldest.at <= HANDED_ON_MAX_AGE_MS) {
+      // Full of events whose deliveries come before this one's: this one is opened again when its turn comes.
+      return;
+    }
+    held.delete(oldestKey);
   }
+  held.set(key, { keyId: row.canonical_key_id, sealed: row.canonical, event, at });
 }
 
 /** The event handed on for exactly these stored bytes, taken (a second job of the delivery opens its own), if any. */

@@ -102,20 +102,70 @@ describe('the event the map stage opened, handed on to its delivery', () => {
     }
   });
 
-  it('keeps at most a bounded number of events handed on: the oldest are opened again', async () => {
+  const mapData = (inboxId: string) => ({ inboxId, traceId: 'handed-on-test' });
+
+  /**
+   * The stages with a cipher object of their own (the app's, copied): the events handed on are held per cipher, so
+   * a test that counts them starts with none held, whatever the tests before it left.
+   */
+  function ownStages() {
+    const ctx = { ...stage.app.rt.ctx, cipher: { ...stage.app.rt.ctx.cipher } };
+    return {
+      opened: () => jest.spyOn(ctx.cipher, 'decrypt'),
+      map: (inboxId: string) => processMapJob(ctx, mapData(inboxId)),
+      deliver: async (inboxId: string) =>
+        processDeliverJob(ctx, {
+          data: { deliveryId: (await workOf(inboxId)).id, traceId: 'handed-on-test' },
+        } as Job<DeliverJobData>),
+      /**
+       * Maps `ids` 64 at a time (their statements grouped, as under load), each 64 after those before: the first four
+       * 64s are the 256 held, whatever the order within a 64.
+       */
+      mapInSixtyFours: async (ids: readonly string[]) => {
+        for (let i = 0; i < ids.length; i += 64) {
+          const mapped = await Promise.all(ids.slice(i, i + 64).map((id) => processMapJob(ctx, mapData(id))));
+          expect(mapped.every((m) => m === 'decided')).toBe(true);
+        }
+      },
+    };
+  }
+
+  it('keeps at most a bounded number of events handed on: those mapped while it is full are opened again', async () => {
+    const own = ownStages();
     const ids = await receive(300);
-    for (const id of ids) {
-      expect(await map(id)).toBe('decided');
-    }
-    const opened = jest.spyOn(stage.app.rt.ctx.cipher, 'decrypt');
+    await own.mapInSixtyFours(ids);
+    const opened = own.opened();
     try {
-      // The first mapped is no longer held (256 are): its delivery opens its event; the last mapped's does not.
-      expect(await deliver(await workOf(ids[0]!))).toBe('delivered');
+      // 256 are held, the first mapped: the last mapped's delivery opens its event; the first mapped's does not.
+      expect(await own.deliver(ids[ids.length - 1]!)).toBe('delivered');
       expect(opened).toHaveBeenCalledTimes(1);
-      expect(await deliver(await workOf(ids[ids.length - 1]!))).toBe('delivered');
+      expect(await own.deliver(ids[0]!)).toBe('delivered');
       expect(opened).toHaveBeenCalledTimes(1);
     } finally {
       opened.mockRestore();
     }
-  });
+  }, 120_000);
+
+  it('serves deliveries taken in the order mapped while more are mapped, more of them waiting than are held', async () => {
+    // The deliver queue takes the oldest deliveries while the map stage adds new ones behind them: the events held
+    // must be those delivered next, or (when the newest push out the oldest) every delivery opens its event again.
+    const own = ownStages();
+    const ids = await receive(330);
+    await own.mapInSixtyFours(ids.slice(0, 300));
+    const opened = own.opened();
+    try {
+      // The map stage opens each event it maps; what is counted is what the deliveries opened.
+      let openedByDeliveries = 0;
+      for (let i = 0; i < 30; i++) {
+        const before = opened.mock.calls.length;
+        expect(await own.deliver(ids[i]!)).toBe('delivered');
+        openedByDeliveries += opened.mock.calls.length - before;
+        expect(await own.map(ids[300 + i]!)).toBe('decided');
+      }
+      expect(openedByDeliveries).toBe(0);
+      expect(opened).toHaveBeenCalledTimes(30);
+    } finally {
+      opened.mockRestore();
+    }
+  }, 120_000);
 });
