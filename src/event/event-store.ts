@@ -10,6 +10,8 @@ import type { StoredConsent } from '../policy/consent-cache';
 import { applyConsentUpdate } from '../policy/consent-updates';
 import type { ReferralIdentifier } from './referral-identifier';
 import {
+  destinationRemovedReason,
+  RESENT_AFTER_ENDED,
   STEPS,
   TERMINAL_STATES,
   TO_MAP,
@@ -418,6 +420,30 @@ function moveSql(extraCtes: string, select: string): string {
 export async function moveEvent(db: Db, id: string, step: StepName, opts: MoveOptions = {}): Promise<boolean> {
   const rows = await db.query(moveSql('', 'SELECT moved.id FROM moved'), moveParams(id, step, opts));
   return rows.length > 0;
+}
+
+/**
+ * Of `ids` (events the practice has just sent again, as they were), those whose delivery an operator ended
+ * (`STEPS.destinationRemoved`, its reason as recorded) and whose content retention has not removed: each is moved
+ * `resentAfterEnded` (to `received`, with its history) in one statement, and its id returned, for the map stage to
+ * take it as new. Another `failed` event, or one moved meanwhile, is left as it is (a plain duplicate).
+ */
+export async function resendAfterEnded(db: Db, ids: readonly string[]): Promise<Set<string>> {
+  if (ids.length === 0) {
+    return new Set();
+  }
+  const { from, to } = STEPS.resentAfterEnded;
+  const rows = await db.query<{ id: string }>(
+    `WITH ${fromStatesCte('$2')}, moved AS (
+       UPDATE inbox SET state = $3, state_reason = $4, updated_at = now()
+       FROM from_states WHERE ${byIdWhileIn('inbox', 'ANY($1::uuid[])')}
+         AND state_reason LIKE $5 AND payload IS NOT NULL AND canonical IS NOT NULL
+       RETURNING inbox.id
+     ), history AS (INSERT INTO inbox_history (inbox_id, state, reason) SELECT id, $3, $4 FROM moved)
+     SELECT id FROM moved`,
+    [ids, from, to, RESENT_AFTER_ENDED, destinationRemovedReason('%')],
+  );
+  return new Set(rows.map((r) => r.id));
 }
 
 /** An event the reconciler may queue a map job for, once its receipt is on record. */

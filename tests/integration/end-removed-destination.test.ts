@@ -1,7 +1,9 @@
 import fs from 'node:fs';
+import { buildContactEvent } from '../helpers/builders';
 import { insertInboxRows } from '../helpers/inbox-rows';
 import { openConsole, type ConsoleClient } from '../helpers/console-client';
 import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
+import { processMapJob } from '../../src/event/map';
 
 const REASON = 'gm0999 replaced by gm0226 (ticket OPS-1234)';
 
@@ -142,5 +144,50 @@ describe('ending the pending deliveries of a destination no longer configured', 
   it('answers a second request 404: nothing is pending there any more', async () => {
     const res = await post('gm0999', { reason: REASON });
     expect(res.status).toBe(404);
+  });
+
+  it("takes the practice's resend of an event it ended again, and maps and sends it anew", async () => {
+    // The practice reads "ended by operator" and sends the same event again (the same eventId and body), as the
+    // changelog and the runbook say it may: it is accepted again and goes to the destination configured now.
+    const event = buildContactEvent();
+    const first = await app.request('/his/v1/events', { json: event });
+    const [{ id }] = ((await first.json()) as { receipts: [{ id: string }] }).receipts;
+    // As if decided while gm0888 served the municipality, then taken out of the configuration.
+    await db().query(`UPDATE inbox SET state = 'decided' WHERE id = $1`, [id]);
+    await db().query(
+      `INSERT INTO delivery (id, inbox_id, destination, idempotency_key, state, pending_since)
+       VALUES (gen_random_uuid(), $1, 'gm0888', 'key-of-gm0888', 'pending', now())`,
+      [id],
+    );
+    expect((await post('gm0888', { reason: REASON })).status).toBe(200);
+    const resend = async () =>
+      ((await (await app.request('/his/v1/events', { json: event })).json()) as { receipts: { status: string }[] })
+        .receipts[0];
+
+    expect(await resend()).toMatchObject({ status: 'accepted', id });
+    const [row] = await db().query<{ state: string }>('SELECT state FROM inbox WHERE id = $1', [id]);
+    expect(row?.state).toBe('received');
+    expect(await processMapJob(app.rt.ctx, { inboxId: id, traceId: 'resend' })).toBe('decided');
+    const deliveries = await db().query<{ destination: string; state: string; idempotency_key: string }>(
+      'SELECT destination, state, idempotency_key FROM delivery WHERE inbox_id = $1 ORDER BY created_at',
+      [id],
+    );
+    expect(deliveries).toEqual([
+      { destination: 'gm0888', state: 'cancelled', idempotency_key: 'key-of-gm0888' },
+      { destination: 'gm0226', state: 'pending', idempotency_key: expect.not.stringMatching(/^key-of-gm0888$/) },
+    ]);
+    const history = await db().query<{ state: string }>(
+      'SELECT state FROM inbox_history WHERE inbox_id = $1 ORDER BY id',
+      [id],
+    );
+    expect(history.map((h) => h.state).slice(-4)).toEqual(['failed', 'received', 'mapped', 'decided']);
+    // Audited as a receipt again, as the resend of an unacknowledged event is.
+    const receipts = await db().query(
+      `SELECT 1 FROM audit_event WHERE type = 'rest' AND subtype = 'create' AND $1 = ANY(entities)`,
+      [`inbox/${id}`],
+    );
+    expect(receipts).toHaveLength(2);
+    // Once on its way again, a further resend is a plain duplicate.
+    expect(await resend()).toMatchObject({ status: 'duplicate', id });
   });
 });
