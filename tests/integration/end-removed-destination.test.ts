@@ -63,12 +63,25 @@ describe('ending the pending deliveries of a destination no longer configured', 
   });
 
   it('refuses a request without a reason with an OperationOutcome naming the field', async () => {
-    for (const body of [{}, { reason: '   ' }, { reason: 'x', extra: 1 }]) {
-      const res = await post('gm0999', body);
-      expect(res.status).toBe(400);
-      const outcome = (await res.json()) as { resourceType: string; issue: { expression?: string[] }[] };
-      expect(outcome.resourceType).toBe('OperationOutcome');
-      expect(outcome.issue[0]?.expression?.[0]).toMatch(/^(reason|extra)$/);
+    const res = await post('gm0999', { reason: 'Gemeente overgestapt', extra: 1 });
+    expect(res.status).toBe(400);
+    const outcome = (await res.json()) as { resourceType: string; issue: { expression?: string[] }[] };
+    expect(outcome.resourceType).toBe('OperationOutcome');
+    expect(outcome.issue[0]?.expression?.[0]).toBe('extra');
+    // The reason is held to the acknowledgement's rule (two words, 12 characters), refused with its codes.
+    for (const [body, code] of [
+      [{}, 'reason-missing'],
+      [{ reason: '   ' }, 'reason-missing'],
+      [{ reason: 'x' }, 'reason-too-short'],
+      [{ reason: 'twelvecharsxx' }, 'reason-too-short'],
+    ] as const) {
+      const refused = await post('gm0999', body);
+      expect(refused.status).toBe(422);
+      const { issue } = (await refused.json()) as {
+        issue: { expression?: string[]; details?: { coding?: { code?: string }[] } }[];
+      };
+      expect(issue[0]?.expression).toEqual(['reason']);
+      expect(issue[0]?.details?.coding?.[0]?.code).toBe(code);
     }
     expect(await unconfiguredSeries('gm0999')).toBe(3);
   });
@@ -85,6 +98,9 @@ describe('ending the pending deliveries of a destination no longer configured', 
     // Without a reason: refused, nothing ended.
     const missing = await operator.post('/console/operator/destinations/gm0999/end-pending', {});
     expect(missing.status).toBe(422);
+    // A reason too short to say anything is refused as the API refuses it.
+    const short = await operator.post('/console/operator/destinations/gm0999/end-pending', { reason: 'x' });
+    expect(short.status).toBe(422);
     // Without the session's CSRF token: refused.
     const forged = await operator.post('/console/operator/destinations/gm0999/end-pending', {
       reason: REASON,
