@@ -69,7 +69,10 @@ export const exportQuery = z.object({
 });
 export const acknowledgeBody = z.object({
   tenant: z.string().meta({ description: 'the chain: an AGB code, system, or destination/<id>' }),
-  brokenAtSeq: z.string().meta({ description: 'the row GET /audit/v1/verify names the break at (`brokenAtSeq`)' }),
+  brokenAtSeq: z.union([z.string(), z.int()]).meta({
+    description:
+      'the row GET /audit/v1/verify names the break at (`brokenAtSeq`): its number, or its digits as a string',
+  }),
   reason: z.string().meta({
     description: `why the break is acknowledged (what was investigated, by whom; at least ${MIN_REASON_WORDS} words and ${MIN_REASON_LENGTH} characters, at most ${MAX_REASON_LENGTH}; no personal data)`,
   }),
@@ -197,12 +200,24 @@ function knownParams(entries: Iterable<[string, unknown]>, schema: z.ZodObject):
     if (out.has(name)) {
       throw new OperationOutcomeError(badRequest(`${name} may be given once`, name));
     }
-    if (typeof value !== 'string') {
-      throw new OperationOutcomeError(badRequest(`${name}: a string`, name));
-    }
-    out.set(name, value);
+    const field: z.core.$ZodType | undefined = (schema.shape as Record<string, z.core.$ZodType>)[name];
+    out.set(name, stringParam(name, value, field));
   }
   return out;
+}
+
+/**
+ * A parameter's value as the string the route checks: a string, or, where the schema takes one (`brokenAtSeq`, which
+ * GET /audit/v1/verify reports as a JSON number), a whole number in a JSON body, as its digits. Else a 400 naming it.
+ */
+function stringParam(name: string, value: unknown, field: z.core.$ZodType | undefined): string {
+  if (typeof value === 'string') {
+    return value;
+  }
+  if (typeof value === 'number' && Number.isSafeInteger(value) && field && z.safeParse(field, value).success) {
+    return String(value);
+  }
+  throw new OperationOutcomeError(badRequest(`${name}: a string`, name));
 }
 
 function queryOf(req: Request, schema: z.ZodObject): Map<string, string> {

@@ -86,6 +86,23 @@ describe('an integrity incident: found, acknowledged, signed and exported again'
     });
     expect(wrongRow.status).toBe(409);
     expect(JSON.stringify(await wrongRow.json())).toContain('broken at row 3 now, not 7');
+    // The row as a JSON number, as GET /audit/v1/verify reports it, is taken as its digits are.
+    const wrongRowNumber = await app.request('/audit/v1/acknowledge', {
+      method: 'POST',
+      key: 'auditor',
+      json: { ...form, brokenAtSeq: 7 },
+    });
+    expect(wrongRowNumber.status).toBe(409);
+    expect(JSON.stringify(await wrongRowNumber.json())).toContain('broken at row 3 now, not 7');
+    for (const brokenAtSeq of [7.5, -1, 0, true, [7]]) {
+      const res = await app.request('/audit/v1/acknowledge', {
+        method: 'POST',
+        key: 'auditor',
+        json: { ...form, brokenAtSeq },
+      });
+      expect(res.status).toBe(400);
+      expect(await res.json()).toMatchObject({ issue: [{ expression: ['brokenAtSeq'] }] });
+    }
 
     // The reason is required, and says something: a few words (MIN_REASON_WORDS), not a mark or "ok".
     for (const [reason, code, coded] of [
