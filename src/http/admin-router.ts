@@ -1,6 +1,6 @@
 import { badRequest, conflict, notFound, OperationOutcomeError } from '@medplum/core';
 import { isUuid } from '../kernel/fhir/ids';
-import { unprocessableIssues } from '../kernel/fhir/outcomes';
+import { notFoundField, unprocessableIssues } from '../kernel/fhir/outcomes';
 import type { Router, Request } from 'express';
 import { exactRouter } from './exact-routing';
 import { z } from 'zod';
@@ -255,26 +255,30 @@ export function adminRouter(ctx: PipelineContext): Router {
   /**
    * Ends the pending deliveries (within the scope) to a destination no longer configured, the oldest `limit` of them
    * (1000 unless given): each `cancelled`, not sent, its event `failed` with a reason the practice reads; each
-   * audited in its practice's chain with the operator's `reason` (required). `remaining` counts those still pending
-   * (call again while it is above 0). 409 naming a destination that is configured; 404 when none is pending there.
+   * audited in its practice's chain with the operator's `reason` (required, held to an acknowledgement's rule: 422).
+   * `remaining` counts those still pending (call again while it is above 0). 409 naming a destination that is
+   * configured; 404 naming it when none is pending there.
    */
   router.post('/destinations/:id/end-pending', namesNoEvent, async (req, res) => {
     const destination = req.params.id;
     const { reason = '', limit } = parseBody(endPendingBody, req);
-    // Held to the acknowledgement's rule, and refused with its codes: it ends up to 1000 deliveries for good.
-    const unfit = reasonIssues(reason, END_PENDING_REASON);
-    if (unfit.length > 0) {
-      throw new OperationOutcomeError(unprocessableIssues(unfit));
-    }
     if (ctx.registry.destinations.some((d) => d.id === destination)) {
       // Outside the operator's municipalities a configured destination is a 404, as on every destination route.
       await getDestinationInScope(ctx, req, res, destination);
       assertNotConfigured(ctx, destination);
     }
+    // Held to the acknowledgement's rule, and refused with its codes: it ends up to 1000 deliveries for good.
+    const unfit = reasonIssues(reason, END_PENDING_REASON);
+    if (unfit.length > 0) {
+      throw new OperationOutcomeError(unprocessableIssues(unfit));
+    }
     const scope = operatorScopeOf(res);
     const { deliveries, total } = await pendingToDestination(ctx.db, destination, scope, limit);
     if (total === 0) {
-      throw new OperationOutcomeError(notFound);
+      // Named, so that the operator tells a mistyped id from deliveries ended already.
+      throw new OperationOutcomeError(
+        notFoundField(`No deliveries are pending to ${destination} (none left, or no such destination)`, 'id'),
+      );
     }
     const ended = await endPendingToRemovedDestination(ctx, destination, deliveries, actorOf(req, res), reason);
     const remaining = (await pendingToDestination(ctx.db, destination, scope, 0)).total;

@@ -59,6 +59,17 @@ describe('an integrity incident: found, acknowledged, signed and exported again'
     await cleanupTestEnv(app.testEnv);
   });
 
+  it('answers a chain that has no rows with a 404 naming tenant, on verify and the integrity history alike', async () => {
+    for (const path of ['/audit/v1/verify?tenant=99999999', '/audit/v1/integrity-history?tenant=99999999']) {
+      const res = await app.request(path, { key: 'auditor' });
+      expect(res.status).toBe(404);
+      expect(await res.json()).toMatchObject({
+        resourceType: 'OperationOutcome',
+        issue: [{ code: 'not-found', expression: ['tenant'], details: { text: expect.stringContaining('99999999') } }],
+      });
+    }
+  });
+
   it('writes the break found to the system chain and keeps it in the history', async () => {
     await changeRowContent(app.testEnv.schema, PRACTICE_AGB, TAMPERED);
     const v = await app.request(`/audit/v1/verify?tenant=${PRACTICE_AGB}`, { key: 'auditor' });

@@ -55,9 +55,13 @@ describe('ending the pending deliveries of a destination no longer configured', 
   it('refuses a configured destination with a 409 that names it, and ends nothing', async () => {
     const res = await post('gm0226', { reason: REASON });
     expect(res.status).toBe(409);
-    const outcome = (await res.json()) as { resourceType: string; issue: { details?: { text?: string } }[] };
+    const outcome = (await res.json()) as {
+      resourceType: string;
+      issue: { details?: { text?: string }; expression?: string[] }[];
+    };
     expect(outcome.resourceType).toBe('OperationOutcome');
     expect(outcome.issue[0]?.details?.text).toMatch(/^destination gm0226 is configured/);
+    expect(outcome.issue[0]?.expression).toEqual(['id']);
     const [d] = await db().query<{ state: string }>(`SELECT state FROM delivery WHERE inbox_id = $1`, [kept[0]]);
     expect(d?.state).toBe('pending');
   });
@@ -88,7 +92,13 @@ describe('ending the pending deliveries of a destination no longer configured', 
 
   it('is for operators only, and 404 for a destination that holds nothing', async () => {
     expect((await post('gm0999', { reason: REASON }, 'practice')).status).toBe(403);
-    expect((await post('gm0777', { reason: REASON })).status).toBe(404);
+    const unknown = await post('gm0777', { reason: REASON });
+    expect(unknown.status).toBe(404);
+    // Named, so that an operator tells a typo from deliveries already ended.
+    expect(await unknown.json()).toMatchObject({
+      resourceType: 'OperationOutcome',
+      issue: [{ code: 'not-found', expression: ['id'], details: { text: expect.stringContaining('gm0777') } }],
+    });
   });
 
   it('offers the operator console a form for it, with a required reason and CSRF', async () => {
