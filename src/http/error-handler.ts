@@ -3,7 +3,13 @@ import type { OperationOutcome } from '@medplum/fhirtypes';
 import type { ErrorRequestHandler, Request, Response } from 'express';
 import type { Logger } from 'pino';
 import type { Counter } from 'prom-client';
-import { httpStatusOf, payloadTooLarge, serviceUnavailable, unsupportedEncoding } from '../kernel/fhir/outcomes';
+import {
+  httpStatusOf,
+  payloadTooLarge,
+  serviceUnavailable,
+  unsupportedEncoding,
+  withStatusId,
+} from '../kernel/fhir/outcomes';
 import { isOutageError, type OutageLog } from '../kernel/outage';
 import { errorFields, unexpectedErrorFields } from '../kernel/logger';
 import { routeOf, tryGetRequestTrace } from './access-log';
@@ -68,7 +74,7 @@ export function errorHandler({
       .type('application/fhir+json')
       .json(
         outcome && (status < 500 || status === 503)
-          ? outcome
+          ? withStatusId(outcome)
           : ({
               resourceType: 'OperationOutcome',
               issue: [

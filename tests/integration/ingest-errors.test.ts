@@ -212,6 +212,8 @@ describe('bad input gets a clear OperationOutcome naming the field', () => {
       details: { text: 'Unknown dialect for application/json; use one of generic-json, fhir-bundle' },
     });
     expect(JSON.stringify(body)).not.toContain('111222333');
+    // Every 400 carries the id of its status, as the others do: a client that switches on it sees one kind.
+    expect(body).toMatchObject({ id: 'bad-request' });
   });
 
   it('answers 400 for malformed JSON without echoing the body', async () => {
@@ -220,6 +222,18 @@ describe('bad input gets a clear OperationOutcome naming the field', () => {
     const text = await res.text();
     expect(text).toContain('OperationOutcome');
     expect(text).not.toContain('111222333');
+    expect(JSON.parse(text)).toMatchObject({ id: 'bad-request' });
+  });
+
+  it('gives each refusal of a whole request the id of its status', async () => {
+    for (const body of ['null', '"x"', '1', '[]']) {
+      const res = await post(body);
+      expect(res.status).toBe(400);
+      expect(await res.json()).toMatchObject({ resourceType: 'OperationOutcome', id: 'bad-request' });
+    }
+    const paging = await app.request('/audit/v1/integrity-history?_count=0', { key: 'auditor' });
+    expect(paging.status).toBe(400);
+    expect(await paging.json()).toMatchObject({ id: 'bad-request', issue: [{ expression: ['_count'] }] });
   });
 
   it('answers 413 for a body over the size limit', async () => {
