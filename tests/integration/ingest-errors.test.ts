@@ -225,6 +225,24 @@ describe('bad input gets a clear OperationOutcome naming the field', () => {
     expect(JSON.parse(text)).toMatchObject({ id: 'bad-request' });
   });
 
+  it('refuses a query parameter a POST route does not take, naming it, as the GET routes do', async () => {
+    // A typo of ?dialect= sent a FHIR Bundle to the generic JSON dialect, whose errors pointed elsewhere.
+    const cases: [string, 'practice' | 'municipality' | 'auditor', string][] = [
+      ['/his/v1/events?dialet=fhir-bundle', 'practice', 'dialet'],
+      ['/his/v1/events?dialect=generic-json&x=1', 'practice', 'x'],
+      ['/municipality/v1/trajectories/events?x=1', 'municipality', 'x'],
+      ['/policy/v1/$explain?x=1', 'auditor', 'x'],
+      ['/municipality/v1/referrals/r-1/status?x=1', 'municipality', 'x'],
+    ];
+    for (const [path, key, name] of cases) {
+      const res = await app.request(path, { key, json: buildReferralEvent() });
+      expect(res.status).toBe(400);
+      expect(await res.json()).toMatchObject({ resourceType: 'OperationOutcome', issue: [{ expression: [name] }] });
+    }
+    const named = await app.request('/his/v1/events?dialect=generic-json', { json: buildReferralEvent() });
+    expect(named.status).toBe(202);
+  });
+
   it('gives each refusal of a whole request the id of its status', async () => {
     for (const body of ['null', '"x"', '1', '[]']) {
       const res = await post(body);
