@@ -581,6 +581,14 @@ export interface DeliveryRow extends AttemptColumns<DeliveryState> {
 }
 
 /**
+ * A new delivery's insert where the event has one to that destination already: a `cancelled` one (a denial's, or one
+ * an operator ended while its destination was out of the configuration, `destinationRemoved`, and the event sent again
+ * or remapped since) gets a new round, pending under its own key; any other is left as it is (a retry of the map job).
+ */
+const REVIVE_CANCELLED = `ON CONFLICT (inbox_id, destination, follow_up_of) DO UPDATE SET state = 'pending',
+  round = delivery.round + 1, attempts = 0, updated_at = now(), pending_since = now() WHERE delivery.state = 'cancelled'`;
+
+/**
  * Marks a permitted event `decided` (recording the states it passed on the way) and creates its delivery, in one
  * atomic statement. A second call for the same event and destination returns the existing delivery.
  */
@@ -600,7 +608,7 @@ export async function decideAndCreateDelivery(
       `, created AS (
         INSERT INTO delivery (id, inbox_id, destination, idempotency_key, state)
         SELECT $6, moved.id, $7, $8, 'pending' FROM moved
-        ON CONFLICT (inbox_id, destination, follow_up_of) DO NOTHING RETURNING *
+        ${REVIVE_CANCELLED} RETURNING *
       )`,
       'SELECT * FROM created',
     ),
@@ -656,7 +664,7 @@ export async function decideAndCreateDeliveries(
      ), created AS (
        INSERT INTO delivery (id, inbox_id, destination, idempotency_key, state)
        SELECT delivery_id, inbox_id, destination, idempotency_key, 'pending' FROM moved ORDER BY n
-       ON CONFLICT (inbox_id, destination, follow_up_of) DO NOTHING RETURNING *
+       ${REVIVE_CANCELLED} RETURNING *
      )
      SELECT * FROM created`,
     [
@@ -688,9 +696,7 @@ export async function redecideAndCreateDelivery(
       `, created AS (
         INSERT INTO delivery (id, inbox_id, destination, idempotency_key, state)
         SELECT $6, moved.id, $7, $8, 'pending' FROM moved
-        ON CONFLICT (inbox_id, destination, follow_up_of) DO UPDATE SET state = 'pending', round = delivery.round + 1,
-          attempts = 0, updated_at = now(), pending_since = now()
-        WHERE delivery.state = 'cancelled' RETURNING *
+        ${REVIVE_CANCELLED} RETURNING *
       )`,
       'SELECT * FROM created',
     ),

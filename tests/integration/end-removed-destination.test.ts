@@ -216,4 +216,32 @@ describe('ending the pending deliveries of a destination no longer configured', 
     // Once on its way again, a further resend is a plain duplicate.
     expect(await resend()).toMatchObject({ status: 'duplicate', id });
   });
+
+  it('sends a resend again to a destination configured again under the id it was ended for', async () => {
+    // Ended while gm0226 was out of the configuration; configured again since, under the same id.
+    const event = buildContactEvent();
+    const first = await app.request('/his/v1/events', { json: event });
+    const [{ id }] = ((await first.json()) as { receipts: [{ id: string }] }).receipts;
+    await db().query(
+      `UPDATE inbox SET state = 'failed', state_reason = 'not sent: destination gm0226 is no longer configured; ' ||
+         'ended by operator' WHERE id = $1`,
+      [id],
+    );
+    await db().query(
+      `INSERT INTO delivery (id, inbox_id, destination, idempotency_key, state, attempts)
+       VALUES (gen_random_uuid(), $1, 'gm0226', $2, 'cancelled', 1)`,
+      [id, `key-of-gm0226-${id}`],
+    );
+    const again = await app.request('/his/v1/events', { json: event });
+    expect(((await again.json()) as { receipts: { status: string }[] }).receipts[0]).toMatchObject({
+      status: 'accepted',
+    });
+    expect(await processMapJob(app.rt.ctx, { inboxId: id, traceId: 'resend' })).toBe('decided');
+    // The delivery it was ended with gets a new round, pending, under its key (the receiver may have seen it).
+    const deliveries = await db().query<{ state: string; round: number; attempts: number; idempotency_key: string }>(
+      'SELECT state, round, attempts, idempotency_key FROM delivery WHERE inbox_id = $1',
+      [id],
+    );
+    expect(deliveries).toEqual([{ state: 'pending', round: 1, attempts: 0, idempotency_key: `key-of-gm0226-${id}` }]);
+  });
 });
