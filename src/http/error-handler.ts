@@ -65,6 +65,10 @@ export function errorHandler({
     if (res.headersSent) {
       return;
     }
+    if (!res.hasHeader('Cache-Control')) {
+      // An answer refused before `noStore` ran (a body too large without credentials): no cache keeps an error either.
+      res.setHeader('Cache-Control', 'no-store');
+    }
     if (status === 503) {
       // The database or Redis is away (restart, failover): a client should come back shortly, not give up.
       res.setHeader('Retry-After', String(RETRY_AFTER_S));

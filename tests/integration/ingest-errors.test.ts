@@ -262,6 +262,17 @@ describe('bad input gets a clear OperationOutcome naming the field', () => {
     expect(outcome.issue[0]!.expression).toEqual(['body']);
   });
 
+  it('answers a body too large without credentials with no-store too, as every other answer of the API', async () => {
+    const res = await app.request('/his/v1/events', {
+      key: null,
+      method: 'POST',
+      body: JSON.stringify({ padding: 'x'.repeat(20 * 1024) }),
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(res.status).toBe(413);
+    expect(res.headers.get('cache-control')).toBe('no-store');
+  });
+
   // report-xhis X8: a 57 kB gzip body refused "larger than 1mb" made a sender shrink the wrong thing.
   it('says that the size limit counts the body after decompression', async () => {
     const res = await post(JSON.stringify([buildReferralEvent(), { padding: 'x'.repeat(70 * 1024) }]));
