@@ -1,3 +1,4 @@
+import http from 'node:http';
 import { gzipSync } from 'node:zlib';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -320,6 +321,31 @@ describe('bad input gets a clear OperationOutcome naming the field', () => {
     expect(res.status).toBe(431);
     expect(res.headers.get('content-type')).toBe('application/fhir+json');
     expect(((await res.json()) as Outcome).issue[0]!.code).toBe('too-long');
+  });
+
+  it('answers an Expect it cannot meet with a 417 OperationOutcome naming Expect, not a bare status line', async () => {
+    const { status, headers, body } = await new Promise<{
+      status: number | undefined;
+      headers: http.IncomingHttpHeaders;
+      body: string;
+    }>((resolve, reject) => {
+      const req = http.request(`${app.url}/his/v1/events`, {
+        method: 'POST',
+        headers: { expect: 'something', 'content-type': 'application/json', 'content-length': '2' },
+      });
+      req.on('response', (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: text }));
+      });
+      req.on('error', reject);
+      req.end('{}');
+    });
+    expect(status).toBe(417);
+    expect(headers['content-type']).toBe('application/fhir+json');
+    expect(headers['cache-control']).toBe('no-store');
+    expect(JSON.parse(body)).toMatchObject({ resourceType: 'OperationOutcome', issue: [{ expression: ['Expect'] }] });
   });
 
   it.each([
