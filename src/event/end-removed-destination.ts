@@ -1,4 +1,5 @@
-import { conflict, OperationOutcomeError } from '@medplum/core';
+import { OperationOutcomeError } from '@medplum/core';
+import { conflictField } from '../kernel/fhir/outcomes';
 import { operatorAction, type AuditActor } from '../audit/audit-events';
 import type { PipelineContext } from './context';
 import { logEventStates } from './event-log';
@@ -25,13 +26,17 @@ export interface PendingToEnd {
   readonly traceId: string;
 }
 
-/** Refuses a destination that is configured: its deliveries are sent (or wait for it to be resumed). */
+/**
+ * Refuses a destination that is configured (409 naming `id`, the route's): its deliveries are sent (or wait for it to
+ * be resumed).
+ */
 export function assertNotConfigured(ctx: Pick<PipelineContext, 'registry'>, destination: string): void {
   if (ctx.registry.destinations.some((d) => d.id === destination)) {
     throw new OperationOutcomeError(
-      conflict(
+      conflictField(
         `destination ${destination} is configured: its pending deliveries are sent by its workers; ` +
           'only those of a destination no longer configured can be ended (pause it to hold them)',
+        'id',
       ),
     );
   }

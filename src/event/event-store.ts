@@ -10,6 +10,8 @@ import type { StoredConsent } from '../policy/consent-cache';
 import { applyConsentUpdate } from '../policy/consent-updates';
 import type { ReferralIdentifier } from './referral-identifier';
 import {
+  destinationRemovedReason,
+  RESENT_AFTER_ENDED,
   STEPS,
   TERMINAL_STATES,
   TO_MAP,
@@ -420,6 +422,30 @@ export async function moveEvent(db: Db, id: string, step: StepName, opts: MoveOp
   return rows.length > 0;
 }
 
+/**
+ * Of `ids` (events the practice has just sent again, as they were), those whose delivery an operator ended
+ * (`STEPS.destinationRemoved`, its reason as recorded) and whose content retention has not removed: each is moved
+ * `resentAfterEnded` (to `received`, with its history) in one statement, and its id returned, for the map stage to
+ * take it as new. Another `failed` event, or one moved meanwhile, is left as it is (a plain duplicate).
+ */
+export async function resendAfterEnded(db: Db, ids: readonly string[]): Promise<Set<string>> {
+  if (ids.length === 0) {
+    return new Set();
+  }
+  const { from, to } = STEPS.resentAfterEnded;
+  const rows = await db.query<{ id: string }>(
+    `WITH ${fromStatesCte('$2')}, moved AS (
+       UPDATE inbox SET state = $3, state_reason = $4, updated_at = now()
+       FROM from_states WHERE ${byIdWhileIn('inbox', 'ANY($1::uuid[])')}
+         AND state_reason LIKE $5 AND payload IS NOT NULL AND canonical IS NOT NULL
+       RETURNING inbox.id
+     ), history AS (INSERT INTO inbox_history (inbox_id, state, reason) SELECT id, $3, $4 FROM moved)
+     SELECT id FROM moved`,
+    [ids, from, to, RESENT_AFTER_ENDED, destinationRemovedReason('%')],
+  );
+  return new Set(rows.map((r) => r.id));
+}
+
 /** An event the reconciler may queue a map job for, once its receipt is on record. */
 export interface EventToMap {
   id: string;
@@ -555,6 +581,14 @@ export interface DeliveryRow extends AttemptColumns<DeliveryState> {
 }
 
 /**
+ * A new delivery's insert where the event has one to that destination already: a `cancelled` one (a denial's, or one
+ * an operator ended while its destination was out of the configuration, `destinationRemoved`, and the event sent again
+ * or remapped since) gets a new round, pending under its own key; any other is left as it is (a retry of the map job).
+ */
+const REVIVE_CANCELLED = `ON CONFLICT (inbox_id, destination, follow_up_of) DO UPDATE SET state = 'pending',
+  round = delivery.round + 1, attempts = 0, updated_at = now(), pending_since = now() WHERE delivery.state = 'cancelled'`;
+
+/**
  * Marks a permitted event `decided` (recording the states it passed on the way) and creates its delivery, in one
  * atomic statement. A second call for the same event and destination returns the existing delivery.
  */
@@ -574,7 +608,7 @@ export async function decideAndCreateDelivery(
       `, created AS (
         INSERT INTO delivery (id, inbox_id, destination, idempotency_key, state)
         SELECT $6, moved.id, $7, $8, 'pending' FROM moved
-        ON CONFLICT (inbox_id, destination, follow_up_of) DO NOTHING RETURNING *
+        ${REVIVE_CANCELLED} RETURNING *
       )`,
       'SELECT * FROM created',
     ),
@@ -630,7 +664,7 @@ export async function decideAndCreateDeliveries(
      ), created AS (
        INSERT INTO delivery (id, inbox_id, destination, idempotency_key, state)
        SELECT delivery_id, inbox_id, destination, idempotency_key, 'pending' FROM moved ORDER BY n
-       ON CONFLICT (inbox_id, destination, follow_up_of) DO NOTHING RETURNING *
+       ${REVIVE_CANCELLED} RETURNING *
      )
      SELECT * FROM created`,
     [
@@ -662,9 +696,7 @@ export async function redecideAndCreateDelivery(
       `, created AS (
         INSERT INTO delivery (id, inbox_id, destination, idempotency_key, state)
         SELECT $6, moved.id, $7, $8, 'pending' FROM moved
-        ON CONFLICT (inbox_id, destination, follow_up_of) DO UPDATE SET state = 'pending', round = delivery.round + 1,
-          attempts = 0, updated_at = now(), pending_since = now()
-        WHERE delivery.state = 'cancelled' RETURNING *
+        ${REVIVE_CANCELLED} RETURNING *
       )`,
       'SELECT * FROM created',
     ),

@@ -15,6 +15,7 @@ import {
   upsertConsents,
   consentsOfOtherChildren,
   ConsentOfAnotherChildError,
+  resendAfterEnded,
   type ConsentsWritten,
   type InsertedEvents,
   type NewEventWithIdentifier,
@@ -22,6 +23,7 @@ import {
   type StoredEventId,
 } from './event-store';
 import { referralIdentifierOf } from './referral-identifier';
+import { purposeOf } from './decide';
 import type { Db } from '../kernel/db';
 import type { CanonicalEvent, HisDialect, HisReferralAddress, RawRecord } from '../contracts/his-dialect';
 import { enqueueOrDefer } from './queues';
@@ -180,6 +182,8 @@ export async function ingestRecords(
   const audits: Promise<void>[] = [];
   const unaudited = await unauditedDuplicates(ctx.db, stored);
   const otherContent = await withOtherContent(ctx, stored);
+  // As a held one, an event whose delivery an operator ended is not done with: its resend is its acceptance again.
+  const takenAgain = await endedDuplicates(ctx.db, stored, unaudited, otherContent);
   for (const s of stored) {
     if (s.refused) {
       receipts[s.index] = rejected(receipts[s.index]!, refusalOutcome(s.location, s.row, s.refused));
@@ -191,7 +195,7 @@ export async function ingestRecords(
     }
     // A duplicate whose receipt was never recorded was never accepted either (its first request failed): this is
     // its acceptance.
-    const acceptedNow = !s.duplicate || unaudited.has(s.id);
+    const acceptedNow = !s.duplicate || unaudited.has(s.id) || takenAgain.has(s.id);
     receipts[s.index] = {
       ...receipts[s.index]!,
       id: s.id,
@@ -235,7 +239,7 @@ export async function ingestRecords(
         stored
           // A late-audited duplicate has no job yet (a no-op when it has: job ids are the event's); held as
           // `unacknowledged`, its map job releases it now that the receipt is recorded.
-          .filter((s) => !s.duplicate || unaudited.has(s.id))
+          .filter((s) => !s.duplicate || unaudited.has(s.id) || takenAgain.has(s.id))
           .map((s) => enqueueMap({ inboxId: s.id, traceId })),
       ).then(() => undefined),
       'enqueue map',
@@ -377,6 +381,32 @@ async function unauditedDuplicates(
     [missing],
   );
   return stillWithoutReceipt(db, rows, 'inbox');
+}
+
+/**
+ * The duplicates (sent as they were before) whose event failed because an operator ended its delivery to a destination
+ * no longer configured: each is `received` again (`resendAfterEnded`), to be mapped, decided and sent under the
+ * configuration, consents and agreements of now, under new deliveries. Not a consent event: what it records is
+ * recorded, and its withdrawal notices would go to the destination that is gone.
+ */
+async function endedDuplicates(
+  db: Db,
+  stored: readonly (StoredEventId & { event: CanonicalEvent })[],
+  unaudited: ReadonlySet<string>,
+  otherContent: ReadonlySet<string>,
+): Promise<Set<string>> {
+  const storedNow = new Set(stored.filter((s) => !s.duplicate).map((s) => s.id));
+  const ids = stored
+    .filter(
+      (s) =>
+        s.duplicate &&
+        !storedNow.has(s.id) &&
+        !unaudited.has(s.id) &&
+        !otherContent.has(s.id) &&
+        purposeOf(s.event.eventType) !== undefined,
+    )
+    .map((s) => s.id);
+  return resendAfterEnded(db, [...new Set(ids)]);
 }
 
 function consentsOf(event: CanonicalEvent): Consent[] {

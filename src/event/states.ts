@@ -129,6 +129,12 @@ export const STEPS = {
    * the one delivery ended, in the history and the state's reason.
    */
   destinationRemovedOthersWait: { from: ['decided'], to: 'decided' },
+  /**
+   * Intake: the practice sends an event again (the same eventId and content) after an operator ended its delivery
+   * (`destinationRemoved`): it goes through the map stage as if new, decided and sent to the destinations configured
+   * now; the ended delivery stays `cancelled` (`resendAfterEnded`, event-store.ts).
+   */
+  resentAfterEnded: { from: ['failed'], to: 'received' },
   /** Any stage: the encrypted event was removed by retention before it was finished; nothing can be sent. */
   payloadPurged: { from: ['received', 'mapped', 'decided', 'dead'], to: 'failed' },
 } as const satisfies Record<string, Step>;
@@ -204,6 +210,9 @@ export const RECEIPT_RECORDED = 'receipt recorded';
  */
 export const destinationRemovedReason = (destination: string): string =>
   `not sent: destination ${destination} is no longer configured; ended by operator`;
+
+/** The reason recorded when the practice sends an event again after its delivery was ended (`STEPS.resentAfterEnded`). */
+export const RESENT_AFTER_ENDED = 'sent again by the practice after its delivery was ended';
 
 /** The reason recorded when an event's encrypted payload is gone (see `STEPS.payloadPurged`). */
 export const PAYLOAD_PURGED = 'payload purged after retention';

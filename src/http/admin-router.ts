@@ -1,5 +1,6 @@
 import { badRequest, conflict, notFound, OperationOutcomeError } from '@medplum/core';
 import { isUuid } from '../kernel/fhir/ids';
+import { notFoundField, unprocessableIssues } from '../kernel/fhir/outcomes';
 import type { Router, Request } from 'express';
 import { exactRouter } from './exact-routing';
 import { z } from 'zod';
@@ -40,6 +41,13 @@ import { actorOf } from './request-context';
 import { auditEventRowsRead, auditListRead, trajectoryEventListed } from './audit-read';
 import { replayDeadToPractice, replayMatching } from './replay-matching';
 import { jsonBodyOf } from './json-body';
+import {
+  END_PENDING_REASON,
+  MAX_REASON_LENGTH,
+  MIN_REASON_LENGTH,
+  MIN_REASON_WORDS,
+  reasonIssues,
+} from './reason-rule';
 import {
   assertEventIdInScope,
   assertEventInScope,
@@ -248,21 +256,29 @@ export function adminRouter(ctx: PipelineContext): Router {
    * Ends the pending deliveries (within the scope) to a destination no longer configured, the oldest `limit` of them
    * (1000 unless given): each `cancelled`, not sent, its event `failed` with a reason the practice reads (`decided`
    * with it while another of its deliveries waits); each audited in its practice's chain with the operator's `reason`
-   * (required). `remaining` counts those still pending (call again while it is above 0). 409 naming a destination
-   * that is configured; 404 when none is pending there.
+   * (required, held to an acknowledgement's rule: 422). `remaining` counts those still pending (call again while it
+   * is above 0). 409 naming a destination that is configured; 404 naming it when none is pending there.
    */
   router.post('/destinations/:id/end-pending', namesNoEvent, async (req, res) => {
     const destination = req.params.id;
-    const { reason, limit } = parseBody(endPendingBody, req);
+    const { reason = '', limit } = parseBody(endPendingBody, req);
     if (ctx.registry.destinations.some((d) => d.id === destination)) {
       // Outside the operator's municipalities a configured destination is a 404, as on every destination route.
       await getDestinationInScope(ctx, req, res, destination);
       assertNotConfigured(ctx, destination);
     }
+    // Held to the acknowledgement's rule, and refused with its codes: it ends up to 1000 deliveries for good.
+    const unfit = reasonIssues(reason, END_PENDING_REASON);
+    if (unfit.length > 0) {
+      throw new OperationOutcomeError(unprocessableIssues(unfit));
+    }
     const scope = operatorScopeOf(res);
     const { deliveries, total } = await pendingToDestination(ctx.db, destination, scope, limit);
     if (total === 0) {
-      throw new OperationOutcomeError(notFound);
+      // Named, so that the operator tells a mistyped id from deliveries ended already.
+      throw new OperationOutcomeError(
+        notFoundField(`No deliveries are pending to ${destination} (none left, or no such destination)`, 'id'),
+      );
     }
     const ended = await endPendingToRemovedDestination(ctx, destination, deliveries, actorOf(req, res), reason);
     const remaining = (await pendingToDestination(ctx.db, destination, scope, 0)).total;
@@ -338,14 +354,21 @@ export function adminRouter(ctx: PipelineContext): Router {
 
 export const pauseBody = z.object({ reason: z.string().trim().min(1).max(500).optional() }).strict();
 
-/** What an operator sends to end a removed destination's pending deliveries: why (required, kept in the audit). */
+/**
+ * What an operator sends to end a removed destination's pending deliveries: why (kept in the audit). Required, but
+ * checked after the parse (`reasonIssues`, a 422 coded as an acknowledgement's), so optional here; the OpenAPI
+ * document gives it as required (`.required({ reason: true })`).
+ */
 export const endPendingBody = z
   .object({
     reason: z
       .string()
       .trim()
-      .min(1, 'required: why the pending deliveries are ended (kept in the audit)')
-      .max(500, 'at most 500 characters'),
+      .max(MAX_REASON_LENGTH, `at most ${MAX_REASON_LENGTH} characters`)
+      .optional()
+      .meta({
+        description: `why the pending deliveries are ended (kept in the audit; at least ${MIN_REASON_WORDS} words and ${MIN_REASON_LENGTH} characters, at most ${MAX_REASON_LENGTH}; no personal data)`,
+      }),
     limit: z.number().int().min(1).max(1000).default(1000),
   })
   .strict();

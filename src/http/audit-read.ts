@@ -8,7 +8,7 @@ import {
 } from '../audit/chain-integrity';
 import { notFound, OperationOutcomeError } from '@medplum/core';
 import { isUuid } from '../kernel/fhir/ids';
-import { forbiddenField } from '../kernel/fhir/outcomes';
+import { forbiddenField, notFoundField } from '../kernel/fhir/outcomes';
 import type { AuditEventAgent } from '@medplum/fhirtypes';
 import type { Request, Response } from 'express';
 import { getPrincipal, tryGetPrincipal } from '../access/authenticate';
@@ -416,7 +416,7 @@ export async function chainsToVerify(
   if (tenant !== undefined) {
     await assertChainAccess(ctx, req, res, tenant);
     if (!(await tryGetChainHead(ctx.db, tenant))) {
-      throw new OperationOutcomeError(notFound);
+      throw new OperationOutcomeError(notFoundField(`No audit chain ${tenant}: it has no rows`, 'tenant'));
     }
     return [tenant];
   }

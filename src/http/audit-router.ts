@@ -1,6 +1,5 @@
 import { badRequest, OperationOutcomeError } from '@medplum/core';
 import type { Router, Request, RequestHandler, Response } from 'express';
-import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
 import { exactRouter } from './exact-routing';
 import { z } from 'zod';
 import {
@@ -45,7 +44,8 @@ import {
   signExportEnd,
 } from '../audit/signed-heads';
 import { acknowledgedBreakOf, latestAcknowledgements, type BreakAcknowledgement } from '../audit/acknowledgements';
-import { refusalCoding, type AuditRefusal } from '../audit/refusal-codes';
+import { refusalCoding } from '../audit/refusal-codes';
+import { MAX_REASON_LENGTH, MIN_REASON_LENGTH, MIN_REASON_WORDS, reasonIssues } from './reason-rule';
 import { BSN_SYSTEM, isValidBsn, isValidIsoDate } from '../kernel/fhir/identifiers';
 import {
   conflictField,
@@ -59,45 +59,6 @@ import type { PipelineContext } from '../event/context';
 import { getPrincipal } from '../access/authenticate';
 import { errorFields } from '../kernel/logger';
 import { amsterdamDateTime } from '../kernel/dutch-time';
-
-/** The longest reason an acknowledgement keeps. */
-export const MAX_REASON_LENGTH = 500;
-/**
- * The shortest reason an acknowledgement takes: at least two words and 12 characters, enough for "Incident 2026-17"
- * or "checked with the security officer", not for "ok" or "checked". The acknowledgement vouches for a chain again for
- * good; a later reader of it (an inspector, a court) needs to find what was investigated and by whom.
- */
-export const MIN_REASON_WORDS = 2;
-export const MIN_REASON_LENGTH = 12;
-
-/**
- * What is wrong with an acknowledgement's reason (nothing: an empty list): missing, or too short to say anything,
- * each a 422 issue naming `reason`, coded (refusal-codes.ts) for the console's words. Too long is the 400 of
- * `acknowledgeChainBreak`.
- */
-export function reasonIssues(reason: string | undefined): OperationOutcomeIssue[] {
-  const said = reason?.trim() ?? '';
-  const issue = (code: 'required' | 'business-rule', refusal: AuditRefusal, text: string): OperationOutcomeIssue => ({
-    severity: 'error',
-    code,
-    details: { coding: refusalCoding(refusal), text },
-    expression: ['reason'],
-  });
-  if (said === '') {
-    return [issue('required', 'reason-missing', 'reason: why the break is acknowledged is required')];
-  }
-  // A word: a run of letters or digits ("2026-17" is one, a lone dash none).
-  const words = said.split(/\s+/).filter((w) => /[\p{L}\p{N}]/u.test(w)).length;
-  return words < MIN_REASON_WORDS || said.length < MIN_REASON_LENGTH
-    ? [
-        issue(
-          'business-rule',
-          'reason-too-short',
-          `reason: at least ${MIN_REASON_WORDS} words and ${MIN_REASON_LENGTH} characters: what was investigated, by whom`,
-        ),
-      ]
-    : [];
-}
 
 /**
  * The query parameters of the `/audit/v1` routes: their names are what each route accepts (and what the OpenAPI
@@ -114,7 +75,10 @@ export const exportQuery = z.object({
 });
 export const acknowledgeBody = z.object({
   tenant: z.string().meta({ description: 'the chain: an AGB code, system, or destination/<id>' }),
-  brokenAtSeq: z.string().meta({ description: 'the row GET /audit/v1/verify names the break at (`brokenAtSeq`)' }),
+  brokenAtSeq: z.union([z.string(), z.int()]).meta({
+    description:
+      'the row GET /audit/v1/verify names the break at (`brokenAtSeq`): its number, or its digits as a string',
+  }),
   reason: z.string().meta({
     description: `why the break is acknowledged (what was investigated, by whom; at least ${MIN_REASON_WORDS} words and ${MIN_REASON_LENGTH} characters, at most ${MAX_REASON_LENGTH}; no personal data)`,
   }),
@@ -242,12 +206,24 @@ function knownParams(entries: Iterable<[string, unknown]>, schema: z.ZodObject):
     if (out.has(name)) {
       throw new OperationOutcomeError(badRequest(`${name} may be given once`, name));
     }
-    if (typeof value !== 'string') {
-      throw new OperationOutcomeError(badRequest(`${name}: a string`, name));
-    }
-    out.set(name, value);
+    const field: z.core.$ZodType | undefined = (schema.shape as Record<string, z.core.$ZodType>)[name];
+    out.set(name, stringParam(name, value, field));
   }
   return out;
+}
+
+/**
+ * A parameter's value as the string the route checks: a string, or, where the schema takes one (`brokenAtSeq`, which
+ * GET /audit/v1/verify reports as a JSON number), a whole number in a JSON body, as its digits. Else a 400 naming it.
+ */
+function stringParam(name: string, value: unknown, field: z.core.$ZodType | undefined): string {
+  if (typeof value === 'string') {
+    return value;
+  }
+  if (typeof value === 'number' && Number.isSafeInteger(value) && field && z.safeParse(field, value).success) {
+    return String(value);
+  }
+  throw new OperationOutcomeError(badRequest(`${name}: a string`, name));
 }
 
 function queryOf(req: Request, schema: z.ZodObject): Map<string, string> {

@@ -3,7 +3,13 @@ import type { OperationOutcome } from '@medplum/fhirtypes';
 import type { ErrorRequestHandler, Request, Response } from 'express';
 import type { Logger } from 'pino';
 import type { Counter } from 'prom-client';
-import { httpStatusOf, payloadTooLarge, serviceUnavailable, unsupportedEncoding } from '../kernel/fhir/outcomes';
+import {
+  httpStatusOf,
+  payloadTooLarge,
+  serviceUnavailable,
+  unsupportedEncoding,
+  withStatusId,
+} from '../kernel/fhir/outcomes';
 import { isOutageError, type OutageLog } from '../kernel/outage';
 import { errorFields, unexpectedErrorFields } from '../kernel/logger';
 import { routeOf, tryGetRequestTrace } from './access-log';
@@ -59,6 +65,10 @@ export function errorHandler({
     if (res.headersSent) {
       return;
     }
+    if (!res.hasHeader('Cache-Control')) {
+      // An answer refused before `noStore` ran (a body too large without credentials): no cache keeps an error either.
+      res.setHeader('Cache-Control', 'no-store');
+    }
     if (status === 503) {
       // The database or Redis is away (restart, failover): a client should come back shortly, not give up.
       res.setHeader('Retry-After', String(RETRY_AFTER_S));
@@ -68,7 +78,7 @@ export function errorHandler({
       .type('application/fhir+json')
       .json(
         outcome && (status < 500 || status === 503)
-          ? outcome
+          ? withStatusId(outcome)
           : ({
               resourceType: 'OperationOutcome',
               issue: [

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { badRequest, notFound, OperationOutcomeError } from '@medplum/core';
 import type { OperationOutcome, OperationOutcomeIssue } from '@medplum/fhirtypes';
 import { referralTimelineOf } from '../reports/referral-timeline/timeline';
@@ -33,6 +34,9 @@ import { names, namesNoEvent } from './route-target';
 /** The path of the busiest write, as the app mounts it (app.ts) and a HIS sends it (no query string). */
 export const HIS_EVENTS_ROUTE = '/his/v1/events';
 
+/** The query `POST /his/v1/events` takes: `dialect` alone (its value checked by `selectDialect`). */
+const postEventsQuery = z.object({ dialect: z.string().optional() }).strict();
+
 /**
  * `POST /his/v1/events`: a practice's events, each stored in the inbox (with its receipt on record) before the answer,
  * then queued for mapping. One handler for the app's own route, the his router's and the lean route (app.ts), so that
@@ -49,6 +53,7 @@ export function postEventsHandler(ctx: PipelineContext): RequestHandler {
   return async (req, res) => {
     // Only a practice sends events; operators and auditors may read their status.
     assertRole(getPrincipal(res), 'practice');
+    parseQueryOrThrow(postEventsQuery, req.query);
     const dialect = selectDialect(req);
     const records = dialect.split(req.body);
     if (records.length === 0) {

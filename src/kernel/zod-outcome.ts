@@ -1,6 +1,6 @@
 import { OperationOutcomeError } from '@medplum/core';
 import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { badRequestIssues, fieldIssue, unprocessableIssues } from './fhir/outcomes';
 
 /** `a.b[0].c` from a zod path, prefixed by the record's location in the body. */
@@ -150,3 +150,9 @@ export function parseQueryOrThrow<T>(schema: z.ZodType<T>, query: unknown): T {
 export function pathExpression(path: readonly PropertyKey[], fallback: string): string {
   return path.length ? path.map(String).join('.') : fallback;
 }
+
+/**
+ * The query of a POST route that takes none: any parameter is a 400 naming it, as the GET routes answer one they do
+ * not know (a typo such as `?dialet=` would otherwise pass unnoticed and change nothing).
+ */
+export const NO_QUERY = z.object({}).strict();

@@ -59,6 +59,17 @@ describe('an integrity incident: found, acknowledged, signed and exported again'
     await cleanupTestEnv(app.testEnv);
   });
 
+  it('answers a chain that has no rows with a 404 naming tenant, on verify and the integrity history alike', async () => {
+    for (const path of ['/audit/v1/verify?tenant=99999999', '/audit/v1/integrity-history?tenant=99999999']) {
+      const res = await app.request(path, { key: 'auditor' });
+      expect(res.status).toBe(404);
+      expect(await res.json()).toMatchObject({
+        resourceType: 'OperationOutcome',
+        issue: [{ code: 'not-found', expression: ['tenant'], details: { text: expect.stringContaining('99999999') } }],
+      });
+    }
+  });
+
   it('writes the break found to the system chain and keeps it in the history', async () => {
     await changeRowContent(app.testEnv.schema, PRACTICE_AGB, TAMPERED);
     const v = await app.request(`/audit/v1/verify?tenant=${PRACTICE_AGB}`, { key: 'auditor' });
@@ -86,6 +97,23 @@ describe('an integrity incident: found, acknowledged, signed and exported again'
     });
     expect(wrongRow.status).toBe(409);
     expect(JSON.stringify(await wrongRow.json())).toContain('broken at row 3 now, not 7');
+    // The row as a JSON number, as GET /audit/v1/verify reports it, is taken as its digits are.
+    const wrongRowNumber = await app.request('/audit/v1/acknowledge', {
+      method: 'POST',
+      key: 'auditor',
+      json: { ...form, brokenAtSeq: 7 },
+    });
+    expect(wrongRowNumber.status).toBe(409);
+    expect(JSON.stringify(await wrongRowNumber.json())).toContain('broken at row 3 now, not 7');
+    for (const brokenAtSeq of [7.5, -1, 0, true, [7]]) {
+      const res = await app.request('/audit/v1/acknowledge', {
+        method: 'POST',
+        key: 'auditor',
+        json: { ...form, brokenAtSeq },
+      });
+      expect(res.status).toBe(400);
+      expect(await res.json()).toMatchObject({ issue: [{ expression: ['brokenAtSeq'] }] });
+    }
 
     // The reason is required, and says something: a few words (MIN_REASON_WORDS), not a mark or "ok".
     for (const [reason, code, coded] of [

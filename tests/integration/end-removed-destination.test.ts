@@ -1,8 +1,10 @@
 import fs from 'node:fs';
 import { finishDelivery } from '../../src/event/event-store';
+import { buildContactEvent } from '../helpers/builders';
 import { insertInboxRows } from '../helpers/inbox-rows';
 import { openConsole, type ConsoleClient } from '../helpers/console-client';
 import { cleanupTestEnv, startTestApp, type TestApp } from '../helpers/test-runtime';
+import { processMapJob } from '../../src/event/map';
 
 const REASON = 'gm0999 replaced by gm0226 (ticket OPS-1234)';
 
@@ -54,27 +56,50 @@ describe('ending the pending deliveries of a destination no longer configured', 
   it('refuses a configured destination with a 409 that names it, and ends nothing', async () => {
     const res = await post('gm0226', { reason: REASON });
     expect(res.status).toBe(409);
-    const outcome = (await res.json()) as { resourceType: string; issue: { details?: { text?: string } }[] };
+    const outcome = (await res.json()) as {
+      resourceType: string;
+      issue: { details?: { text?: string }; expression?: string[] }[];
+    };
     expect(outcome.resourceType).toBe('OperationOutcome');
     expect(outcome.issue[0]?.details?.text).toMatch(/^destination gm0226 is configured/);
+    expect(outcome.issue[0]?.expression).toEqual(['id']);
     const [d] = await db().query<{ state: string }>(`SELECT state FROM delivery WHERE inbox_id = $1`, [kept[0]]);
     expect(d?.state).toBe('pending');
   });
 
   it('refuses a request without a reason with an OperationOutcome naming the field', async () => {
-    for (const body of [{}, { reason: '   ' }, { reason: 'x', extra: 1 }]) {
-      const res = await post('gm0999', body);
-      expect(res.status).toBe(400);
-      const outcome = (await res.json()) as { resourceType: string; issue: { expression?: string[] }[] };
-      expect(outcome.resourceType).toBe('OperationOutcome');
-      expect(outcome.issue[0]?.expression?.[0]).toMatch(/^(reason|extra)$/);
+    const res = await post('gm0999', { reason: 'Gemeente overgestapt', extra: 1 });
+    expect(res.status).toBe(400);
+    const outcome = (await res.json()) as { resourceType: string; issue: { expression?: string[] }[] };
+    expect(outcome.resourceType).toBe('OperationOutcome');
+    expect(outcome.issue[0]?.expression?.[0]).toBe('extra');
+    // The reason is held to the acknowledgement's rule (two words, 12 characters), refused with its codes.
+    for (const [body, code] of [
+      [{}, 'reason-missing'],
+      [{ reason: '   ' }, 'reason-missing'],
+      [{ reason: 'x' }, 'reason-too-short'],
+      [{ reason: 'twelvecharsxx' }, 'reason-too-short'],
+    ] as const) {
+      const refused = await post('gm0999', body);
+      expect(refused.status).toBe(422);
+      const { issue } = (await refused.json()) as {
+        issue: { expression?: string[]; details?: { coding?: { code?: string }[] } }[];
+      };
+      expect(issue[0]?.expression).toEqual(['reason']);
+      expect(issue[0]?.details?.coding?.[0]?.code).toBe(code);
     }
     expect(await unconfiguredSeries('gm0999')).toBe(3);
   });
 
   it('is for operators only, and 404 for a destination that holds nothing', async () => {
     expect((await post('gm0999', { reason: REASON }, 'practice')).status).toBe(403);
-    expect((await post('gm0777', { reason: REASON })).status).toBe(404);
+    const unknown = await post('gm0777', { reason: REASON });
+    expect(unknown.status).toBe(404);
+    // Named, so that an operator tells a typo from deliveries already ended.
+    expect(await unknown.json()).toMatchObject({
+      resourceType: 'OperationOutcome',
+      issue: [{ code: 'not-found', expression: ['id'], details: { text: expect.stringContaining('gm0777') } }],
+    });
   });
 
   it('offers the operator console a form for it, with a required reason and CSRF', async () => {
@@ -84,6 +109,9 @@ describe('ending the pending deliveries of a destination no longer configured', 
     // Without a reason: refused, nothing ended.
     const missing = await operator.post('/console/operator/destinations/gm0999/end-pending', {});
     expect(missing.status).toBe(422);
+    // A reason too short to say anything is refused as the API refuses it.
+    const short = await operator.post('/console/operator/destinations/gm0999/end-pending', { reason: 'x' });
+    expect(short.status).toBe(422);
     // Without the session's CSRF token: refused.
     const forged = await operator.post('/console/operator/destinations/gm0999/end-pending', {
       reason: REASON,
@@ -202,5 +230,78 @@ describe('ending the pending deliveries of a destination no longer configured', 
     );
     expect((await post('gm0888', { reason: REASON })).status).toBe(200);
     expect((await stateOf(another ?? ''))?.state).toBe('failed');
+  });
+
+  it("takes the practice's resend of an event it ended again, and maps and sends it anew", async () => {
+    // The practice reads "ended by operator" and sends the same event again (the same eventId and body), as the
+    // changelog and the runbook say it may: it is accepted again and goes to the destination configured now.
+    const event = buildContactEvent();
+    const first = await app.request('/his/v1/events', { json: event });
+    const [{ id }] = ((await first.json()) as { receipts: [{ id: string }] }).receipts;
+    // As if decided while gm0888 served the municipality, then taken out of the configuration.
+    await db().query(`UPDATE inbox SET state = 'decided' WHERE id = $1`, [id]);
+    await db().query(
+      `INSERT INTO delivery (id, inbox_id, destination, idempotency_key, state, pending_since)
+       VALUES (gen_random_uuid(), $1, 'gm0888', 'key-of-gm0888', 'pending', now())`,
+      [id],
+    );
+    expect((await post('gm0888', { reason: REASON })).status).toBe(200);
+    const resend = async () =>
+      ((await (await app.request('/his/v1/events', { json: event })).json()) as { receipts: { status: string }[] })
+        .receipts[0];
+
+    expect(await resend()).toMatchObject({ status: 'accepted', id });
+    const [row] = await db().query<{ state: string }>('SELECT state FROM inbox WHERE id = $1', [id]);
+    expect(row?.state).toBe('received');
+    expect(await processMapJob(app.rt.ctx, { inboxId: id, traceId: 'resend' })).toBe('decided');
+    const deliveries = await db().query<{ destination: string; state: string; idempotency_key: string }>(
+      'SELECT destination, state, idempotency_key FROM delivery WHERE inbox_id = $1 ORDER BY created_at',
+      [id],
+    );
+    expect(deliveries).toEqual([
+      { destination: 'gm0888', state: 'cancelled', idempotency_key: 'key-of-gm0888' },
+      { destination: 'gm0226', state: 'pending', idempotency_key: expect.not.stringMatching(/^key-of-gm0888$/) },
+    ]);
+    const history = await db().query<{ state: string }>(
+      'SELECT state FROM inbox_history WHERE inbox_id = $1 ORDER BY id',
+      [id],
+    );
+    expect(history.map((h) => h.state).slice(-4)).toEqual(['failed', 'received', 'mapped', 'decided']);
+    // Audited as a receipt again, as the resend of an unacknowledged event is.
+    const receipts = await db().query(
+      `SELECT 1 FROM audit_event WHERE type = 'rest' AND subtype = 'create' AND $1 = ANY(entities)`,
+      [`inbox/${id}`],
+    );
+    expect(receipts).toHaveLength(2);
+    // Once on its way again, a further resend is a plain duplicate.
+    expect(await resend()).toMatchObject({ status: 'duplicate', id });
+  });
+
+  it('sends a resend again to a destination configured again under the id it was ended for', async () => {
+    // Ended while gm0226 was out of the configuration; configured again since, under the same id.
+    const event = buildContactEvent();
+    const first = await app.request('/his/v1/events', { json: event });
+    const [{ id }] = ((await first.json()) as { receipts: [{ id: string }] }).receipts;
+    await db().query(
+      `UPDATE inbox SET state = 'failed', state_reason = 'not sent: destination gm0226 is no longer configured; ' ||
+         'ended by operator' WHERE id = $1`,
+      [id],
+    );
+    await db().query(
+      `INSERT INTO delivery (id, inbox_id, destination, idempotency_key, state, attempts)
+       VALUES (gen_random_uuid(), $1, 'gm0226', $2, 'cancelled', 1)`,
+      [id, `key-of-gm0226-${id}`],
+    );
+    const again = await app.request('/his/v1/events', { json: event });
+    expect(((await again.json()) as { receipts: { status: string }[] }).receipts[0]).toMatchObject({
+      status: 'accepted',
+    });
+    expect(await processMapJob(app.rt.ctx, { inboxId: id, traceId: 'resend' })).toBe('decided');
+    // The delivery it was ended with gets a new round, pending, under its key (the receiver may have seen it).
+    const deliveries = await db().query<{ state: string; round: number; attempts: number; idempotency_key: string }>(
+      'SELECT state, round, attempts, idempotency_key FROM delivery WHERE inbox_id = $1',
+      [id],
+    );
+    expect(deliveries).toEqual([{ state: 'pending', round: 1, attempts: 0, idempotency_key: `key-of-gm0226-${id}` }]);
   });
 });

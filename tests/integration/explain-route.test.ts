@@ -183,7 +183,8 @@ describe('POST /policy/v1/$explain answers as it did under the /policy/v1 router
       () => request({ body: goodBody(), headers: { 'transfer-encoding': 'chunked' } }),
     ],
     ['with an Origin', 200, 'routed', () => request({ body: goodBody(), headers: { origin: 'https://x.example' } })],
-    ['a query string', 200, 'routed', () => request({ body: goodBody(), path: '/policy/v1/$explain?x=1' })],
+    // Refused as the GET routes refuse a parameter they do not take (report-xregress6 L5), by the app's route.
+    ['a query string', 400, 'routed', () => request({ body: goodBody(), path: '/policy/v1/$explain?x=1' })],
     ['a body over the limit', 413, 'routed', () => request({ body: goodBody({ pad: 'x'.repeat(2_000_000) }) })],
     ['GET', 405, 'routed', () => request({ method: 'GET' })],
   ];

@@ -1,3 +1,4 @@
+import http from 'node:http';
 import { gzipSync } from 'node:zlib';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -212,6 +213,8 @@ describe('bad input gets a clear OperationOutcome naming the field', () => {
       details: { text: 'Unknown dialect for application/json; use one of generic-json, fhir-bundle' },
     });
     expect(JSON.stringify(body)).not.toContain('111222333');
+    // Every 400 carries the id of its status, as the others do: a client that switches on it sees one kind.
+    expect(body).toMatchObject({ id: 'bad-request' });
   });
 
   it('answers 400 for malformed JSON without echoing the body', async () => {
@@ -220,6 +223,36 @@ describe('bad input gets a clear OperationOutcome naming the field', () => {
     const text = await res.text();
     expect(text).toContain('OperationOutcome');
     expect(text).not.toContain('111222333');
+    expect(JSON.parse(text)).toMatchObject({ id: 'bad-request' });
+  });
+
+  it('refuses a query parameter a POST route does not take, naming it, as the GET routes do', async () => {
+    // A typo of ?dialect= sent a FHIR Bundle to the generic JSON dialect, whose errors pointed elsewhere.
+    const cases: [string, 'practice' | 'municipality' | 'auditor', string][] = [
+      ['/his/v1/events?dialet=fhir-bundle', 'practice', 'dialet'],
+      ['/his/v1/events?dialect=generic-json&x=1', 'practice', 'x'],
+      ['/municipality/v1/trajectories/events?x=1', 'municipality', 'x'],
+      ['/policy/v1/$explain?x=1', 'auditor', 'x'],
+      ['/municipality/v1/referrals/r-1/status?x=1', 'municipality', 'x'],
+    ];
+    for (const [path, key, name] of cases) {
+      const res = await app.request(path, { key, json: buildReferralEvent() });
+      expect(res.status).toBe(400);
+      expect(await res.json()).toMatchObject({ resourceType: 'OperationOutcome', issue: [{ expression: [name] }] });
+    }
+    const named = await app.request('/his/v1/events?dialect=generic-json', { json: buildReferralEvent() });
+    expect(named.status).toBe(202);
+  });
+
+  it('gives each refusal of a whole request the id of its status', async () => {
+    for (const body of ['null', '"x"', '1', '[]']) {
+      const res = await post(body);
+      expect(res.status).toBe(400);
+      expect(await res.json()).toMatchObject({ resourceType: 'OperationOutcome', id: 'bad-request' });
+    }
+    const paging = await app.request('/audit/v1/integrity-history?_count=0', { key: 'auditor' });
+    expect(paging.status).toBe(400);
+    expect(await paging.json()).toMatchObject({ id: 'bad-request', issue: [{ expression: ['_count'] }] });
   });
 
   it('answers 413 for a body over the size limit', async () => {
@@ -228,6 +261,17 @@ describe('bad input gets a clear OperationOutcome naming the field', () => {
     const outcome = (await res.json()) as Outcome;
     expect(outcome.issue[0]!.code).toBe('too-long');
     expect(outcome.issue[0]!.expression).toEqual(['body']);
+  });
+
+  it('answers a body too large without credentials with no-store too, as every other answer of the API', async () => {
+    const res = await app.request('/his/v1/events', {
+      key: null,
+      method: 'POST',
+      body: JSON.stringify({ padding: 'x'.repeat(20 * 1024) }),
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(res.status).toBe(413);
+    expect(res.headers.get('cache-control')).toBe('no-store');
   });
 
   // report-xhis X8: a 57 kB gzip body refused "larger than 1mb" made a sender shrink the wrong thing.
@@ -277,6 +321,31 @@ describe('bad input gets a clear OperationOutcome naming the field', () => {
     expect(res.status).toBe(431);
     expect(res.headers.get('content-type')).toBe('application/fhir+json');
     expect(((await res.json()) as Outcome).issue[0]!.code).toBe('too-long');
+  });
+
+  it('answers an Expect it cannot meet with a 417 OperationOutcome naming Expect, not a bare status line', async () => {
+    const { status, headers, body } = await new Promise<{
+      status: number | undefined;
+      headers: http.IncomingHttpHeaders;
+      body: string;
+    }>((resolve, reject) => {
+      const req = http.request(`${app.url}/his/v1/events`, {
+        method: 'POST',
+        headers: { expect: 'something', 'content-type': 'application/json', 'content-length': '2' },
+      });
+      req.on('response', (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: text }));
+      });
+      req.on('error', reject);
+      req.end('{}');
+    });
+    expect(status).toBe(417);
+    expect(headers['content-type']).toBe('application/fhir+json');
+    expect(headers['cache-control']).toBe('no-store');
+    expect(JSON.parse(body)).toMatchObject({ resourceType: 'OperationOutcome', issue: [{ expression: ['Expect'] }] });
   });
 
   it.each([

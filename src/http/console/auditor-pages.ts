@@ -23,16 +23,8 @@ import { badRequestIssues, failField, fieldIssue, httpStatusOf, unprocessableIss
 import type { PipelineContext } from '../../event/context';
 import { CONSENT_SEARCH, searchConsents } from '../../reports/consent-search/consent-search';
 import { parseFhirSearch } from '../../reports/fhir-search/parse-search';
-import {
-  acknowledgeChainBreak,
-  auditRouter,
-  decodeHistoryCursor,
-  encodeHistoryCursor,
-  MAX_REASON_LENGTH,
-  MIN_REASON_LENGTH,
-  MIN_REASON_WORDS,
-  reasonIssues,
-} from '../audit-router';
+import { acknowledgeChainBreak, auditRouter, decodeHistoryCursor, encodeHistoryCursor } from '../audit-router';
+import { MAX_REASON_LENGTH, MIN_REASON_LENGTH, MIN_REASON_WORDS, reasonIssues } from '../reason-rule';
 import { getPrincipal } from '../../access/authenticate';
 import type { ConsoleSessionStore } from '../../access/console-sessions';
 import { field, ON_SITE, pageOf, periodProblem, sendPage } from './console-request';

@@ -766,6 +766,10 @@ const MESSAGES = {
     nl: 'Reden van beëindigen voor {0}: vul in waarom u de wachtende berichten beëindigt.',
     en: 'Reason for ending {0}: fill in why you end the pending messages.',
   },
+  endPendingReasonTooShort: {
+    nl: 'Reden van beëindigen voor {0}: te kort. Schrijf in minstens {1} woorden en {2} tekens waarom en op wiens besluit.',
+    en: 'Reason for ending {0}: too short. Say in at least {1} words and {2} characters why, and on whose decision.',
+  },
   destinationPendingEnded: {
     nl:
       'De wachtende berichten aan {0} zijn beëindigd, niet verstuurd; de praktijk ziet waarom, het auditlog wie het ' +

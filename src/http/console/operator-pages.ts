@@ -6,6 +6,13 @@ import type { ConsoleFlash, ConsoleSessionStore } from '../../access/console-ses
 import type { PipelineContext } from '../../event/context';
 import { pauseDestination, resumeDestination } from '../../event/destination-health';
 import { endPendingToRemovedDestination } from '../../event/end-removed-destination';
+import {
+  END_PENDING_REASON,
+  MAX_REASON_LENGTH,
+  MIN_REASON_LENGTH,
+  MIN_REASON_WORDS,
+  reasonIssues,
+} from '../reason-rule';
 import { getDestinationStatus, type DestinationStatus } from '../../reports/destination-status/destination-status';
 import { replayDelivery, replayLimitsOf, unreplayableReason } from '../../event/replay';
 import { replayFeedback } from '../../event/feedback';
@@ -727,10 +734,16 @@ export function operatorPages(ctx: PipelineContext, sessions: ConsoleSessionStor
     if (total === 0 && !ctx.registry.destinations.some((d) => d.id === destination)) {
       throw new OperationOutcomeError(notFound);
     }
-    const reason = field(req.body, 'reason')?.slice(0, 500);
-    if (reason === undefined) {
+    const reason = field(req.body, 'reason')?.slice(0, MAX_REASON_LENGTH);
+    // The API's rule (two words, 12 characters), in the console's words.
+    const [unfit] = reasonIssues(reason, END_PENDING_REASON);
+    if (reason === undefined || unfit) {
       const { lang } = pageOf(req, res);
-      const refusal = fieldRefusal(`reason-end-${destination}`, t(lang, 'endPendingReasonMissing', destination));
+      const words =
+        unfit?.code === 'business-rule'
+          ? t(lang, 'endPendingReasonTooShort', destination, MIN_REASON_WORDS, MIN_REASON_LENGTH)
+          : t(lang, 'endPendingReasonMissing', destination);
+      const refusal = fieldRefusal(`reason-end-${destination}`, words);
       await sendDestinations(req, res, { destination, refusal });
       return;
     }

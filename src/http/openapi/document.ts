@@ -636,7 +636,10 @@ function routes(providers: readonly FhirResourceProvider[]): RouteDoc[] {
         'chain with the reason. 409 naming a destination that is configured; 404 when none is pending there',
       tag: 'Admin',
       roles: ['operator'],
-      request: { params: z.object({ id: z.string() }), body: { content: json(endPendingBody) } },
+      request: {
+        params: z.object({ id: z.string() }),
+        body: { content: json(endPendingBody.required({ reason: true })) },
+      },
       ok: {
         status: 200,
         description: 'ended; `remaining`: those still pending (call again while above 0)',

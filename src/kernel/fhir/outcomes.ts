@@ -181,6 +181,23 @@ export function fieldIssue(
   return { severity: 'error', code, details: { text: details }, expression: [expression] };
 }
 
+/** The id of each status that has one id only (429 has two: which limit, only its thrower knows). */
+const idByStatus = new Map<number, string>(
+  Object.entries(statusById)
+    .filter(([, status]) => Object.values(statusById).filter((s) => s === status).length === 1)
+    .map(([id, status]) => [status, id]),
+);
+
+/**
+ * The outcome with the id of its status when it has none (@medplum/core's `badRequest` gives none, ours and its
+ * `notFound` do): a client that switches on `OperationOutcome.id` sees one kind of 400. One without such an id is
+ * left as it is.
+ */
+export function withStatusId(o: OperationOutcome): OperationOutcome {
+  const id = o.id ? undefined : idByStatus.get(httpStatusOf(o));
+  return id ? { ...o, id } : o;
+}
+
 /** The HTTP status for any outcome: ours by id, Medplum's through getStatus. */
 export function httpStatusOf(o: OperationOutcome): number {
   return (o.id && statusById[o.id]) || getStatus(o);
