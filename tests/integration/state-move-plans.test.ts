@@ -181,8 +181,12 @@ describe('state moves after statistics taken while nothing was open', () => {
     expect(scans.length).toBeGreaterThanOrEqual(statements.length);
     expect(scans.filter((s) => STATE_INDEXES.some((index) => s.includes(` using ${index}`)))).toEqual([]);
     expect(scans.filter((s) => STATE_CONSTANT.test(s))).toEqual([]);
-    // And by the primary key: no scan of a whole table, however small the planner thinks it is.
-    expect(scans.filter((s) => !/^(Bitmap Heap|Index) Scan on (\w+) using \2_pkey\b/.test(s))).toEqual([]);
+    // And by the primary key: no scan of a whole table, however small the planner thinks it is. A finish also reads
+    // the other deliveries of each event it moves (an event with several waits for the last), by the event's key.
+    const byEventKey = /^Index Scan on delivery using delivery_event_destination cond \(inbox_id = locked\.id\)$/;
+    expect(
+      scans.filter((s) => !/^(Bitmap Heap|Index) Scan on (\w+) using \2_pkey\b/.test(s) && !byEventKey.test(s)),
+    ).toEqual([]);
   });
 
   it("read an event's pending deliveries by the event's key, not through the index of all pending ones", async () => {
