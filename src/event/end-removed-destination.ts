@@ -14,8 +14,9 @@ import { destinationRemovedReason } from './states';
  * practice reads (`STEPS.destinationRemoved`): the practice learns that its message did not go out, rather than
  * seeing it wait. An event with another delivery still waiting (to a destination that is configured, or one not
  * ended yet) stays `decided` with that reason (`STEPS.destinationRemovedOthersWait`): the delivery still under way
- * moves it on when it finishes, as the deliver stage does, so one that reaches its receiver makes it `delivered`. Each is audited in its practice's chain with the operator's reason; the destination's own chain
- * records the count. The log says ids and counts, never the reason (an operator's free text).
+ * moves it on when it finishes, as the deliver stage does, so one that reaches its receiver makes it `delivered`.
+ * Each is audited in its practice's chain with the operator's reason; the destination's own chain records the count.
+ * The log says ids and counts, never the reason (an operator's free text).
  */
 
 /** A pending delivery to end: its id, its event and the event's practice (the chain that records it). */
