@@ -1,7 +1,9 @@
 import { operatorAction, SYSTEM_WORKER } from '../../src/audit/audit-events';
 import { changeRowContent, verifyOnSchedule } from '../helpers/audit-tamper';
 import {
+  buildConsentEvent,
   buildDestination,
+  buildReferralEvent,
   OTHER_PRACTICE_AGB,
   OTHER_PRACTICE_NAME,
   PRACTICE_AGB,
@@ -86,5 +88,18 @@ describe("the auditor console names a chain by its practice's or municipality's 
     const english = await get(`/console/auditor/verify?tenant=${OTHER_PRACTICE_AGB}`, 'jb_lang=en');
     expect(english).toMatch(new RegExp(`Chain ${literal(OTHER)} is BROKEN at row 2: `));
     expect(english).toMatch(new RegExp(`Attention: audit chain ${literal(OTHER)} is damaged`));
+  });
+
+  it("names a consent's practice by its name and AGB code on the consents page", async () => {
+    const referral = buildReferralEvent();
+    const bsn = (referral.child as { bsn: string }).bsn;
+    const res = await h.app.request('/his/v1/events', {
+      json: buildConsentEvent(referral, { givenBy: [{ kind: 'child' }] }),
+    });
+    expect(res.status).toBe(202);
+    const page = await (await c.auditor.submit('/console/auditor/consents', { bsn })).text();
+    const rows = page.match(/<tr>[\s\S]*?<\/tr>/g) ?? [];
+    expect(rows.some((r) => r.includes(`<td>${PRACTICE}</td>`))).toBe(true);
+    expect(rows.filter((r) => r.includes(`<td>${PRACTICE_AGB}</td>`))).toEqual([]);
   });
 });

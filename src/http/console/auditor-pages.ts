@@ -1089,7 +1089,7 @@ npm run audit-verify -- verify-export ${lang === 'nl' ? '<bestand> --keys <sleut
       interaction: 'search',
       tenants: found.tenants,
     });
-    const rows = found.resources.map((c, i) => consentRow(lang, found.tenants[i] ?? '', c));
+    const rows = found.resources.map((c, i) => consentRow(lang, nameOfChain(found.tenants[i] ?? ''), c));
     sendPage(
       req,
       res,
@@ -1102,7 +1102,8 @@ npm run audit-verify -- verify-export ${lang === 'nl' ? '<bestand> --keys <sleut
   return router;
 }
 
-function consentRow(lang: Lang, tenant: string, c: Consent): SafeHtml {
+/** A consent as a row; `practice` is its practice by name and AGB code (`chainName`), or the code alone. */
+function consentRow(lang: Lang, practice: string, c: Consent): SafeHtml {
   const p = c.provision;
   const givenBy = (c.performer ?? []).map((x) => x.reference ?? x.display ?? '').join(', ');
   const recipients = (p?.actor ?? [])
@@ -1115,7 +1116,7 @@ function consentRow(lang: Lang, tenant: string, c: Consent): SafeHtml {
   );
   return html`<tr>
     <td>${c.id ?? ''}<br /><small>${formatTime(lang, c.dateTime)}</small></td>
-    <td>${tenant}</td>
+    <td>${practice}</td>
     <td>${consentStatusInWords(lang, c.status)}</td>
     <td>${p?.type === 'deny' ? t(lang, 'deny') : t(lang, 'permit')}</td>
     <td>${t(lang, 'consentGivenBy')}: ${givenBy}<br />${t(lang, 'recipientActor')}: ${recipients}</td>
