@@ -47,7 +47,7 @@ import { limitConnections, openDb } from './kernel/db';
 import { migrate } from './kernel/migrate';
 import { addressOldReferrals, pendingToUnconfiguredDestinations, sealPlainFeedbackReasons } from './event/event-store';
 import { loadPayloadCipher } from './kernel/payload-crypto';
-import { SharedConcurrencyLimit } from './kernel/shared-concurrency-limit';
+import { MONITORING_REPORT_TIMES, SharedConcurrencyLimit } from './kernel/shared-concurrency-limit';
 
 /** How long after a delivery's own bound (DELIVERY_TIMEOUT_MS) the shutdown waits for the queue workers to close. */
 const WORKER_CLOSE_MARGIN_MS = 5_000;
@@ -232,6 +232,12 @@ export async function startRuntime(config: Config, opts: StartOptions = {}): Pro
         `${config.QUEUE_PREFIX}:monitoring-report-slots`,
         config.MONITORING_REPORT_CONCURRENCY,
         MONITORING_REPORTS_WAITING_PER_SLOT * config.MONITORING_REPORT_CONCURRENCY,
+        MONITORING_REPORT_TIMES,
+        () =>
+          log.warn(
+            { slotMs: MONITORING_REPORT_TIMES.slotMs },
+            'a monitoring report lost its shared slot (Redis missed its renewals): one more report may run at once',
+          ),
       ),
   };
 

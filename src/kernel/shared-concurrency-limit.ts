@@ -58,6 +58,8 @@ export class SharedConcurrencyLimit {
     readonly max: number,
     readonly maxWaiting: number,
     private readonly times: SharedLimitTimes = MONITORING_REPORT_TIMES,
+    /** Told when a running task's slot is gone from Redis (for the operator's log): one more task may start. */
+    private readonly onSlotLost: () => void = () => undefined,
   ) {}
 
   /** Tasks of this process running now. */
@@ -88,7 +90,7 @@ export class SharedConcurrencyLimit {
       refreshInterval: this.times.slotMs / 4,
       // Lost only when Redis missed every renewal for `slotMs` (or the slot was removed there): the task, already
       // running, finishes; one more task may start meanwhile elsewhere. The library's default throws, unhandled.
-      onLockLost: () => undefined,
+      onLockLost: () => this.onSlotLost(),
       acquireTimeout: this.times.waitMs,
       acquireAttemptsLimit: attempts,
       retryInterval: this.times.retryMs,

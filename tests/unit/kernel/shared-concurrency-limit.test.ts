@@ -174,4 +174,25 @@ describe('SharedConcurrencyLimit with a task running longer than a slot lives', 
       other.disconnect();
     }
   });
+
+  it('tells when a running task lost its slot (removed in Redis, or every renewal missed), and the task finishes', async () => {
+    const redis = new Redis(TEST_REDIS_URL);
+    const other = new Redis(TEST_REDIS_URL);
+    try {
+      let lost = 0;
+      const limit = new SharedConcurrencyLimit(redis, key, 1, 0, times, () => lost++);
+      const long = held();
+      const running = limit.run(long.task, refuse);
+      await waitFor('the long task to start', () => long.started());
+      await other.del(`semaphore:${key}`);
+      await waitFor('the lost slot to be told', () => lost === 1);
+      long.finish('long');
+      await expect(running).resolves.toBe('long');
+      expect(lost).toBe(1);
+      expect(unhandled).toEqual([]);
+    } finally {
+      redis.disconnect();
+      other.disconnect();
+    }
+  });
 });
