@@ -3,7 +3,7 @@ import { conflictField } from '../kernel/fhir/outcomes';
 import { operatorAction, type AuditActor } from '../audit/audit-events';
 import type { PipelineContext } from './context';
 import { logEventStates } from './event-log';
-import { eventsWithOtherPending, finishDeliveries } from './event-store';
+import { finishDeliveries, recordEndedWhileOthersWait } from './event-store';
 import { destinationRemovedReason } from './states';
 
 /**
@@ -58,30 +58,24 @@ export async function endPendingToRemovedDestination(
   assertNotConfigured(ctx, destination);
   const stateReason = destinationRemovedReason(destination);
   const { ended, underWay } = await ctx.db.transaction(async (tx) => {
-    const stillWaiting = await eventsWithOtherPending(tx, deliveries);
-    const finish = (step: 'destinationRemoved' | 'destinationRemovedOthersWait', of: readonly PendingToEnd[]) =>
-      finishDeliveries(
-        tx,
-        step,
-        of.map((d) => ({
-          deliveryId: d.id,
-          inboxId: d.inboxId,
-          deliveryState: 'cancelled',
-          step,
-          reason: stateReason,
-          error: stateReason,
-          countsAsAttempt: false,
-        })),
-      );
-    const last = await finish(
+    // An event with another delivery still pending stays `decided` (finishDeliveries, which locks the events' rows
+    // and reads their other deliveries as last committed, so two ends or a send at once cannot both find the other
+    // pending); its history then says why this one ended.
+    const finished = await finishDeliveries(
+      tx,
       'destinationRemoved',
-      deliveries.filter((d) => !stillWaiting.has(d.inboxId)),
+      deliveries.map((d) => ({
+        deliveryId: d.id,
+        inboxId: d.inboxId,
+        deliveryState: 'cancelled',
+        step: 'destinationRemoved',
+        reason: stateReason,
+        error: stateReason,
+        countsAsAttempt: false,
+      })),
     );
-    const beside = await finish(
-      'destinationRemovedOthersWait',
-      deliveries.filter((d) => stillWaiting.has(d.inboxId)),
-    );
-    return { ended: new Set([...last, ...beside]), underWay: stillWaiting };
+    const events = deliveries.filter((d) => finished.has(d.id)).map((d) => d.inboxId);
+    return { ended: finished, underWay: await recordEndedWhileOthersWait(tx, events, stateReason) };
   });
   const done = deliveries.filter((d) => ended.has(d.id));
   // Appended together, so that the writer commits them in groups rather than one commit after another (up to 1,000).

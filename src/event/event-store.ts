@@ -423,27 +423,62 @@ export async function moveEvent(db: Db, id: string, step: StepName, opts: MoveOp
 }
 
 /**
+ * Takes `step` for each of `ids` still in one of its `from` states (and meeting `where`, SQL on `inbox`), with
+ * `reason`, recording it in their history, in one statement. Returns the ids moved.
+ */
+async function moveEvents(
+  db: Pick<Db, 'query'>,
+  ids: readonly string[],
+  step: StepName,
+  reason: string,
+  where = 'true',
+  params: readonly unknown[] = [],
+): Promise<Set<string>> {
+  if (ids.length === 0) {
+    return new Set();
+  }
+  const { from, to } = STEPS[step];
+  const rows = await db.query<{ id: string }>(
+    `WITH ${fromStatesCte('$2')}, moved AS (
+       UPDATE inbox SET state = $3, state_reason = $4, updated_at = now()
+       FROM from_states WHERE ${byIdWhileIn('inbox', 'ANY($1::uuid[])')} AND (${where})
+       RETURNING inbox.id
+     ), history AS (INSERT INTO inbox_history (inbox_id, state, reason) SELECT id, $3, $4 FROM moved)
+     SELECT id FROM moved`,
+    [ids, from, to, reason, ...params],
+  );
+  return new Set(rows.map((r) => r.id));
+}
+
+/**
  * Of `ids` (events the practice has just sent again, as they were), those whose delivery an operator ended
  * (`STEPS.destinationRemoved`, its reason as recorded) and whose content retention has not removed: each is moved
  * `resentAfterEnded` (to `received`, with its history) in one statement, and its id returned, for the map stage to
  * take it as new. Another `failed` event, or one moved meanwhile, is left as it is (a plain duplicate).
  */
-export async function resendAfterEnded(db: Db, ids: readonly string[]): Promise<Set<string>> {
-  if (ids.length === 0) {
-    return new Set();
-  }
-  const { from, to } = STEPS.resentAfterEnded;
-  const rows = await db.query<{ id: string }>(
-    `WITH ${fromStatesCte('$2')}, moved AS (
-       UPDATE inbox SET state = $3, state_reason = $4, updated_at = now()
-       FROM from_states WHERE ${byIdWhileIn('inbox', 'ANY($1::uuid[])')}
-         AND state_reason LIKE $5 AND payload IS NOT NULL AND canonical IS NOT NULL
-       RETURNING inbox.id
-     ), history AS (INSERT INTO inbox_history (inbox_id, state, reason) SELECT id, $3, $4 FROM moved)
-     SELECT id FROM moved`,
-    [ids, from, to, RESENT_AFTER_ENDED, destinationRemovedReason('%')],
+export function resendAfterEnded(db: Db, ids: readonly string[]): Promise<Set<string>> {
+  return moveEvents(
+    db,
+    ids,
+    'resentAfterEnded',
+    RESENT_AFTER_ENDED,
+    'inbox.state_reason LIKE $5 AND inbox.payload IS NOT NULL AND inbox.canonical IS NOT NULL',
+    [destinationRemovedReason('%')],
   );
-  return new Set(rows.map((r) => r.id));
+}
+
+/**
+ * Of events whose delivery to a removed destination was just ended (`finishDeliveries` with
+ * `STEPS.destinationRemoved`, in the same transaction, which left those with another delivery still pending
+ * `decided` and holds their rows locked), those still `decided`: each takes `destinationRemovedOthersWait`, its
+ * history and state's reason saying why that delivery ended. Returns their ids.
+ */
+export function recordEndedWhileOthersWait(
+  db: Pick<Db, 'query'>,
+  ids: readonly string[],
+  reason: string,
+): Promise<Set<string>> {
+  return moveEvents(db, [...new Set(ids)], 'destinationRemovedOthersWait', reason);
 }
 
 /** An event the reconciler may queue a map job for, once its receipt is on record. */
@@ -1147,7 +1182,7 @@ export type DeliveryFinish = Parameters<typeof finishDelivery>[1];
  * with the last of them to finish: while another of its deliveries is pending the event stays `decided`, under way,
  * and nothing is recorded in its history. The last one's step sets the state, unless another of its deliveries is a
  * dead letter: then the event is `dead` (`STEPS.anotherDeadLetter`), since that one needs an operator. A step that
- * leads to `decided` itself (`destinationRemovedOthersWait`) is taken as it is.
+ * leads to `decided` itself is taken as it is.
  */
 export async function finishDeliveries(db: Db, step: StepName, ds: readonly DeliveryFinish[]): Promise<Set<string>> {
   const rows = await db.query<{ id: string }>(
@@ -1342,25 +1377,6 @@ export async function pendingToUnconfiguredDestinations(
       GROUP BY p.destination ORDER BY p.destination`,
     [configured],
   );
-}
-
-/**
- * Of the events of `deliveries`, those with another delivery still pending, one not among `deliveries`. Call it in
- * the transaction that ends them: it first takes a lock held until that commits, so that two operators ending the
- * deliveries of one event to two destinations at once cannot each find the other's still pending (and leave the
- * event under way with nothing left to send).
- */
-export async function eventsWithOtherPending(
-  db: Pick<Db, 'query'>,
-  deliveries: readonly { readonly id: string; readonly inboxId: string }[],
-): Promise<Set<string>> {
-  await db.query(`SELECT pg_advisory_xact_lock(hashtext('end-pending'))`);
-  const rows = await db.query<{ inbox_id: string }>(
-    `SELECT DISTINCT d.inbox_id FROM delivery d
-     WHERE d.inbox_id = ANY($1::uuid[]) AND d.state = 'pending' AND NOT (d.id = ANY($2::uuid[]))`,
-    [deliveries.map((d) => d.inboxId), deliveries.map((d) => d.id)],
-  );
-  return new Set(rows.map((r) => r.inbox_id));
 }
 
 /** A delivery's destination and its event's type (neither ever changes), or undefined for an unknown delivery. */
