@@ -3,6 +3,7 @@ import type { Consent, ConsentProvisionData, Resource } from '@medplum/fhirtypes
 import { carriesWithdrawalNotices } from '../../mappings/municipality/index';
 import {
   consentDecision,
+  consentReference,
   SYSTEM_WORKER,
   withdrawalNoticeDisclosure,
   type AuditedAgreementRef,
@@ -388,12 +389,15 @@ function noticeStatusOf(eventType: string): Consent['status'] {
  * no longer holds; for an objection or a narrower consent status `active` with a deny provision. Either way the
  * provision names the municipality (IRCP), the purposes and data classes disclosed, and each resource it received
  * (`provision.data`, meaning `instance`), a referral with its business identifier too. Its id is made from the
- * notice's idempotency key: each notice is a resource of its own at the receiver.
+ * notice's idempotency key: each notice is a resource of its own at the receiver. It cites the consent the event is
+ * about (`sourceReference`) by the `version` the event wrote in the consent registry (`Consent/<id>/_history/<v>`,
+ * the reference its disclosure's audit row cites it by); by its id alone when the event wrote none (before 087).
  */
 export function buildWithdrawalNotice(
   event: CanonicalEvent,
   disclosed: readonly ChildDisclosure[],
   idempotencyKey: string,
+  version?: number,
 ): Consent {
   const consent = event.resources.find((r): r is Consent => r.resourceType === 'Consent');
   const status = noticeStatusOf(event.eventType);
@@ -428,6 +432,7 @@ export function buildWithdrawalNotice(
     ...(consent?.patient ? { patient: consent.patient } : {}),
     ...(consent?.dateTime ? { dateTime: consent.dateTime } : {}),
     organization: [{ identifier: agbIdentifier(event.practice.agb) }],
+    ...(consent?.id ? { sourceReference: { reference: consentReference(consent.id, version) } } : {}),
     policyRule: { coding: [{ system: ACT_CODE_SYSTEM, code: deny ? 'OPTOUT' : 'OPTIN' }] },
     provision: {
       type: deny ? 'deny' : 'permit',
@@ -544,10 +549,11 @@ export const withdrawalNoticeDelivery: DeliveryKind = {
   async prepare(ctx, job, work) {
     const event = openConsentEvent(ctx, work);
     const disclosed = await disclosuresOfNotice(ctx.db, work.id);
-    const notice = buildWithdrawalNotice(event, disclosed, work.idempotency_key);
-    // The reason: the consent the event is about, as the version the event wrote (the withdrawal, the objection).
+    // The reason: the consent the event is about, as the version the event wrote (the withdrawal, the objection),
+    // cited by the notice and by its audit row alike.
     const consentId = event.resources.find((r) => r.resourceType === 'Consent')?.id;
     const version = consentId ? await tryGetVersionWrittenBy(ctx.db, consentId, work.inbox_id) : undefined;
+    const notice = buildWithdrawalNotice(event, disclosed, work.idempotency_key, version);
     const note = noteOf(ctx.registry, event, notice, disclosed, { consentId, version });
     const audit = noticeAudit(work, event, municipalityOf(ctx, work, event));
     const adapter = ctx.registry.destinations.find((d) => d.id === work.destination)?.adapter ?? '';

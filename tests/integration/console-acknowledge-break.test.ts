@@ -3,6 +3,7 @@ import { AUDIT_REFUSAL_SYSTEM, CHAIN_PROBLEM_SYSTEM } from '../../src/audit/refu
 import { verifyExportText } from '../../src/reports/audit-export/export';
 import { asSuperuser, changeRowContent, restoreRowContent } from '../helpers/audit-tamper';
 import { OTHER_PRACTICE_AGB, PRACTICE_AGB, PRACTICE_NAME } from '../helpers/builders';
+import { queryOf, recordedReads } from '../helpers/audit-reads';
 import { formFields, useConsoleApp } from '../helpers/console-client';
 import { namedPracticesRegistry, type TestApp } from '../helpers/test-runtime';
 
@@ -249,23 +250,12 @@ describe("the auditor console's chain incident: acknowledge, history, export ref
   // The integrity history was read unrecorded, by the API and on the verify page, while every other read of the audit
   // log (a search, a verification, an export) is itself an AuditEvent (docs/audit.md "Reads are audited too").
   it('records each read of the integrity history, the API’s and the console’s, in the chains whose history it shows', async () => {
-    interface Read {
-      id: string;
-      tenant: string;
-      subtype: string;
-      entities: string[];
-      resource: { entity?: { query?: string }[] };
-    }
-    const historyReads = async (): Promise<Read[]> => {
-      await h.app.rt.ctx.audit.flush();
-      return h.app.rt.ctx.db.query<Read>(
-        `SELECT id, tenant, subtype, entities, resource::json AS resource FROM audit_event
-         WHERE agents @> ARRAY['https://jeugdbrug.nl/principal|api-key:auditor']
-           AND EXISTS (SELECT 1 FROM unnest(entities) e WHERE e LIKE 'audit_chain_integrity_history%')`,
+    const historyReads = () =>
+      recordedReads(
+        h.app,
+        'https://jeugdbrug.nl/principal|api-key:auditor',
+        "EXISTS (SELECT 1 FROM unnest(entities) e WHERE e LIKE 'audit_chain_integrity_history%')",
       );
-    };
-    const queryOf = (r: Read | undefined) =>
-      Buffer.from(r?.resource.entity?.find((e) => e.query !== undefined)?.query ?? '', 'base64').toString();
     const readsAfter = async (ask: () => Promise<Response>) => {
       const before = new Set((await historyReads()).map((r) => r.id));
       expect((await ask()).status).toBe(200);

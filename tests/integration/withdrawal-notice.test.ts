@@ -231,6 +231,8 @@ describe('withdrawal notices to municipalities that received data under a consen
     const [reasonId] = noticeDisclosure!.reasonConsents as string[];
     expect(audit[0]!.entities).toContain(`Consent/${reasonId}/_history/2`);
     expect(noticeDisclosure!.reasonConsentVersions).toEqual([{ id: reasonId, version: 2 }]);
+    // The notice cites that version too, where it is kept (the receiver holds no versions of ours under our ids).
+    expect(told.sourceReference).toEqual({ reference: `https://jeugdbrug.nl/fhir/Consent/${reasonId}/_history/2` });
     const withdrawing = (await (
       await h.app.request(`/fhir/Consent/${reasonId}/_history/2`, { key: 'auditor' })
     ).json()) as Consent;
@@ -289,6 +291,11 @@ describe('withdrawal notices to municipalities that received data under a consen
     expect(told.status).toBe('active');
     expect(told.provision?.type).toBe('deny');
     expect(told.provision?.data?.some((d) => d.reference.reference?.startsWith('ServiceRequest/'))).toBe(true);
+    // The objection it restates, by the version the objection wrote (its first), as the notice's audit row cites it:
+    // relative, at the Bundle's base (the webhook's resources keep jeugdbrug's ids).
+    const cited = told.sourceReference?.reference ?? '';
+    expect(cited).toMatch(/^Consent\/[0-9a-f-]{36}\/_history\/1$/);
+    expect((await auditOf(`Consent/${told.id ?? ''}`))[0]?.entities).toContain(cited);
     expect(hit.raw).not.toContain(REASON_TEXT);
     expect(hit.raw).not.toContain((referral.child as { bsn: string }).bsn);
   });

@@ -12,6 +12,11 @@ import { deterministicId, isUuid } from '../../../src/kernel/fhir/ids';
  * HIS's own record id, see mappings/his/shared/resource-ids.ts). It reveals nothing the id itself did not.
  */
 export const RESOURCE_ID_SYSTEM = 'https://jeugdbrug.nl/fhir/NamingSystem/resource-id';
+/**
+ * A logical base for jeugdbrug's own resources: references to them (`Patient/<id>`, a version
+ * `Consent/<id>/_history/<v>`) resolve against it where a receiver holds them under ids of its own, or not at all.
+ */
+export const LOGICAL_BASE = 'https://jeugdbrug.nl/fhir';
 /** The idempotency key of one delivery (one event to one destination), on the Bundle that carries it. */
 export const DELIVERY_ID_SYSTEM = 'https://jeugdbrug.nl/fhir/NamingSystem/delivery';
 
@@ -50,6 +55,15 @@ function canHoldIdentifiers(resource: Resource): boolean {
 
 /** `Type/<uuid>` references to our deterministic ids; anything else (absolute URLs, contained `#x`) is left alone. */
 const LOCAL_REFERENCE = /^([A-Z][A-Za-z]+)\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
+
+/** `Type/<uuid>/_history/<version>`: one version of a resource of ours (a withdrawal notice's consent). */
+const LOCAL_VERSION_REFERENCE =
+  /^[A-Z][A-Za-z]+\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\/_history\/\d+$/;
+
+/** Whether `reference` names one version of a resource of ours (`LOCAL_VERSION_REFERENCE`). */
+export function isLocalVersionReference(reference: string): boolean {
+  return LOCAL_VERSION_REFERENCE.test(reference);
+}
 
 /** Type and id of a local reference, or undefined. */
 export function parseLocalReference(reference: string | undefined): { type: string; id: string } | undefined {

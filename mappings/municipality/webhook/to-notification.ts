@@ -1,6 +1,6 @@
 import type { Bundle, BundleEntry, Parameters, Resource } from '@medplum/fhirtypes';
 import type { DeliveryEventType } from '../../../src/contracts/delivery-event-type';
-import { DELIVERY_ID_SYSTEM, uuidFullUrl, withResourceIdentifier } from '../shared/resource-identifier';
+import { DELIVERY_ID_SYSTEM, LOGICAL_BASE, uuidFullUrl, withResourceIdentifier } from '../shared/resource-identifier';
 
 /** Profiles of the FHIR Subscriptions R5 Backport IG for R4, whose notification shape this follows. */
 export const BACKPORT_NOTIFICATION_PROFILE =
@@ -10,10 +10,10 @@ const BACKPORT_STATUS_PROFILE =
 /** Our topics: one per event type (`…/SubscriptionTopic/referral.created`). */
 const TOPIC_BASE = 'https://jeugdbrug.nl/fhir/SubscriptionTopic';
 /**
- * A logical base for fullUrls: the resources keep their deterministic ids, and their relative references
+ * The logical base of the fullUrls: the resources keep their deterministic ids, and their relative references
  * (`Patient/<id>`) resolve against this base inside the Bundle, as FHIR's reference resolution rules say.
  */
-export const LOGICAL_BASE = 'https://jeugdbrug.nl/fhir';
+export { LOGICAL_BASE };
 
 export interface NotificationContext {
   readonly idempotencyKey: string;

@@ -10,7 +10,7 @@ import {
   type DecisionEntry,
   type Organisation,
 } from '../../reports/child-overview/overview';
-import { canReadChain, isChainName } from '../../reports/audit-scope';
+import { canReadChain, isChainName, SYSTEM_TENANT } from '../../reports/audit-scope';
 import { searchAuditEvents, servedResource } from '../../reports/audit-search/search';
 import { encodeCursor, parseAuditSearch } from '../../reports/audit-search/search-params';
 import { listFullVerifications } from '../../audit/full-verify';
@@ -676,9 +676,13 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
     </form>`;
     // The history's pages keep the page's question (the chain asked for, or all): its links ask it again.
     const asking = { tenant: chosen, run: field(query, 'run') };
-    const below = async (chains: readonly string[]) =>
-      html`${await historyHtml(req, res, chains, asking, field(query, '_page'))}
-      ${await fullVerifications(lang, chains)} ${retentionTerms(lang)} ${await retentionRunsHtml(lang, res)}`;
+    const below = async (chains: readonly string[]) => {
+      const history = await historyHtml(req, res, chains, asking, field(query, '_page'));
+      const verifications = await fullVerifications(lang, chains);
+      const runs = await retentionRunsHtml(lang, res);
+      await auditStatusRead(req, res, chosen);
+      return html`${history} ${verifications} ${retentionTerms(lang)} ${runs}`;
+    };
     // The form's default choice sends `tenant=` (all chains): asked, and checked. Only the page opened without a
     // question shows the bare form (`run=all` is what the page's second button used to send).
     const asked = query as Record<string, unknown>;
@@ -890,6 +894,22 @@ ${state.reason ?? ''}</textarea>
       ${pagingLinks(lang, page, '/console/auditor/verify', filter, encodeHistoryCursor)}
     </section>`;
   };
+
+  /**
+   * Records what the verify page shows that no API request reads: the scheduled verifications, the retention runs and
+   * the chains' known integrity (its banner), as one search per view (the integrity history and a verification asked
+   * for are recorded as the API's reads). In the system chain, whose jobs these are and where their findings are
+   * alerted; the chain asked for named, as the history's read names it. The other pages' banner needs no row of its
+   * own: the page's read covers it, as it covers `integrity` in the API's search and overview answers.
+   */
+  const auditStatusRead = (req: Request, res: Response, asked: string | undefined): Promise<void> =>
+    auditRead(ctx, req, res, {
+      query: `${req.method} ${req.originalUrl}`,
+      interaction: 'search',
+      target: `audit_full_verification${asked === undefined ? '' : `/${asked}`}`,
+      related: ['retention_run', 'audit_chain_integrity'],
+      tenants: [SYSTEM_TENANT],
+    });
 
   /** The last retention runs (migration 089): when, the outcome, what was removed of the chains the auditor reads. */
   const retentionRunsHtml = async (lang: Lang, res: Response): Promise<SafeHtml> => {

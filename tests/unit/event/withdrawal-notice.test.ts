@@ -1,8 +1,13 @@
+import { validateResource } from '@medplum/core';
 import type { Consent } from '@medplum/fhirtypes';
+import { toTransactionBundle } from '../../../mappings/municipality/fhir-rest/to-transaction';
+import { LOGICAL_BASE, toNotificationBundle } from '../../../mappings/municipality/webhook/to-notification';
+import { assertValidResource, initFhirValidation } from '../../../src/kernel/fhir/validation';
 import type { CanonicalEvent, HisEventType } from '../../../src/contracts/his-dialect';
 import type { ChildDisclosure } from '../../../src/event/event-store';
 import { buildWithdrawalNotice, withdrawnByConsent } from '../../../src/event/withdrawal-notice';
 import type { Decision } from '../../../src/policy/types';
+import { caseNames, DIALECTS_UNDER_TEST, readInput, runBody } from '../mapping/run-dialect';
 
 const PATIENT = 'Patient/7f1b9c1e-0000-5000-8000-000000000001';
 const REQUEST = 'ServiceRequest/7f1b9c1e-0000-5000-8000-000000000002';
@@ -74,6 +79,56 @@ describe('the withdrawal notice a municipality receives', () => {
     expect(notice.provision?.purpose?.map((p) => p.code)).toEqual(['referral', 'contact-registration']);
     expect(notice.provision?.actor?.[0]?.reference?.identifier?.value).toBe('GM0226');
     expect(JSON.stringify(notice)).not.toContain('111222333');
+  });
+
+  // The notice named the resources it withdraws but not the consent whose change caused it, nor which version of it:
+  // the municipality (and an auditor holding the notice) could not tell which consent it was, nor match the notice to
+  // its audit row, which cites `Consent/<id>/_history/<version>`.
+  it('cites the consent it withdraws by the version the consent event wrote, as its audit row cites it', () => {
+    const event = consentEvent('consent.withdrawn');
+    const notice = buildWithdrawalNotice(event, [disclosed()], 'key-1', 2);
+    expect(notice.sourceReference).toEqual({ reference: `Consent/${event.resources[0]!.id!}/_history/2` });
+    // A consent event recorded before consent versions were kept (migration 087): the consent, without a version.
+    expect(buildWithdrawalNotice(event, [disclosed()], 'key-1').sourceReference).toEqual({
+      reference: `Consent/${event.resources[0]!.id!}`,
+    });
+  });
+
+  // Every consent event of the golden fixtures, of every dialect: the notice is valid FHIR R4 and cites its consent.
+  const consentCases = DIALECTS_UNDER_TEST.flatMap((dialect) =>
+    caseNames(dialect)
+      .flatMap((c) => runBody(dialect, readInput(dialect, c)).map((r) => ({ name: `${dialect.name} ${c}`, r })))
+      .flatMap(({ name, r }) => ('event' in r && r.event.eventType.startsWith('consent.') ? [[name, r.event]] : [])),
+  ) as [string, CanonicalEvent][];
+
+  it('has golden consent events of each kind to build notices from', () => {
+    const kinds = new Set(consentCases.map(([, e]) => e.eventType));
+    expect(kinds).toEqual(new Set(['consent.recorded', 'consent.withdrawn', 'consent.entered-in-error']));
+  });
+
+  it.each(consentCases)('builds a valid notice citing its consent version from %s', (_, event) => {
+    initFhirValidation();
+    const consentId = event.resources.find((r) => r.resourceType === 'Consent')?.id;
+    const notice = buildWithdrawalNotice(event, [disclosed({ municipality: event.municipalityCode })], 'key-1', 3);
+    expect(consentId).toBeDefined();
+    expect(notice.sourceReference?.reference).toBe(`Consent/${consentId}/_history/3`);
+    expect(() => assertValidResource(notice)).not.toThrow();
+    expect(validateResource(notice).filter((i) => i.severity === 'error')).toEqual([]);
+    // As each format sends it: a FHIR REST receiver assigned its own ids, so the version is cited where it is kept,
+    // at jeugdbrug's logical base (which the webhook's references resolve against too); never as the receiver's own.
+    const sent = toTransactionBundle([notice], 'key-1', event.eventType).entry?.[0]?.resource as Consent;
+    expect(sent.sourceReference?.reference).toBe(`${LOGICAL_BASE}/Consent/${consentId}/_history/3`);
+    expect(validateResource(sent).filter((i) => i.severity === 'error')).toEqual([]);
+    const notified = toNotificationBundle([notice], {
+      idempotencyKey: 'key-1',
+      eventType: event.eventType,
+      subscriptionId: 'gm0226',
+      occurredAt: event.occurredAt,
+      timestamp: event.occurredAt,
+    });
+    const inNotification = notified.entry?.[1];
+    expect((inNotification?.resource as Consent).sourceReference?.reference).toBe(`Consent/${consentId}/_history/3`);
+    expect(inNotification?.fullUrl).toBe(`${LOGICAL_BASE}/Consent/${notice.id}`);
   });
 
   it('has an id of its own per notice, the same for the same notice', () => {
