@@ -231,8 +231,13 @@ describe('withdrawal notices to municipalities that received data under a consen
     const [reasonId] = noticeDisclosure!.reasonConsents as string[];
     expect(audit[0]!.entities).toContain(`Consent/${reasonId}/_history/2`);
     expect(noticeDisclosure!.reasonConsentVersions).toEqual([{ id: reasonId, version: 2 }]);
-    // The notice cites that version too, where it is kept (the receiver holds no versions of ours under our ids).
-    expect(told.sourceReference).toEqual({ reference: `https://jeugdbrug.nl/fhir/Consent/${reasonId}/_history/2` });
+    // The notice cites that version too: as a logical reference by identifier, the receiver holding none of our
+    // consents (a conditional or absolute reference would fail a strict server's transaction).
+    expect(told.sourceReference).toEqual({
+      type: 'Consent',
+      identifier: { system: 'https://jeugdbrug.nl/fhir/NamingSystem/resource-id', value: reasonId },
+      display: `Consent/${reasonId}/_history/2`,
+    });
     const withdrawing = (await (
       await h.app.request(`/fhir/Consent/${reasonId}/_history/2`, { key: 'auditor' })
     ).json()) as Consent;

@@ -1,9 +1,16 @@
-import type { Bundle, BundleEntry, Identifier, Parameters, Resource, ServiceRequest } from '@medplum/fhirtypes';
+import type {
+  Bundle,
+  BundleEntry,
+  Consent,
+  Identifier,
+  Parameters,
+  Resource,
+  ServiceRequest,
+} from '@medplum/fhirtypes';
 import type { DeliveryEventType } from '../../../src/contracts/delivery-event-type';
 import {
   DELIVERY_ID_SYSTEM,
-  isLocalVersionReference,
-  LOGICAL_BASE,
+  logicalVersionReference,
   parseLocalReference,
   RESOURCE_ID_SYSTEM,
   rewriteReferences,
@@ -20,8 +27,11 @@ import {
  *   delivery finds the first copy and creates nothing.
  * - References between resources in the Bundle point at their `urn:uuid:` fullUrls, which the receiver resolves
  *   to whatever id it assigned (or found). A reference to a resource that is not in the Bundle (an Encounter's
- *   EpisodeOfCare sent earlier) becomes a conditional reference `Type?identifier=<system>|<id>`; one to a version of
- *   ours (`Consent/<id>/_history/<v>`, the consent a withdrawal notice cites) an absolute one at `LOGICAL_BASE`.
+ *   EpisodeOfCare sent earlier) becomes a conditional reference `Type?identifier=<system>|<id>`. The one exception:
+ *   the consent a withdrawal notice cites (`Consent/<id>/_history/<v>`), which the receiver never holds, so a
+ *   conditional reference would fail its transaction, and an absolute one at our logical base is refused by servers
+ *   that refuse references to other servers (HAPI's default): it becomes a logical reference by identifier, the
+ *   version in `display`.
  * - Exceptions that change what the receiver already holds, idempotent as well: the referral's ServiceRequest is a
  *   conditional update (`PUT ServiceRequest?identifier=…`), so a corrected referral (the practice's same referral
  *   id in a later event) replaces the copy the receiver holds, where a conditional create would keep the first;
@@ -62,20 +72,17 @@ export function toTransactionBundle(
       return statusPatchEntry(resource, { system: RESOURCE_ID_SYSTEM, value: id });
     }
     const body = rewriteReferences(withoutId(withResourceIdentifier(resource)), (reference) => {
-      if (isLocalVersionReference(reference)) {
-        // One version of a resource of ours (the consent a withdrawal notice cites): the receiver keeps no versions
-        // of ours, under ids of its own, so it is cited where it is kept, absolute, not as one of the receiver's.
-        return `${LOGICAL_BASE}/${reference}`;
-      }
       const local = parseLocalReference(reference);
       if (!local) {
         return undefined;
       }
       return inBundle.has(local.id) ? uuidFullUrl(local.id) : `${local.type}?${identifierQuery(local.id)}`;
     });
+    const cited =
+      body.resourceType === 'Consent' ? logicalVersionReference(body.sourceReference?.reference) : undefined;
     return {
       fullUrl: uuidFullUrl(id),
-      resource: body,
+      resource: cited ? ({ ...body, sourceReference: cited } as Consent) : body,
       request: isConditionalUpdate(resource, eventType)
         ? { method: 'PUT', url: `${resource.resourceType}?${identifierQuery(id)}` }
         : { method: 'POST', url: resource.resourceType, ifNoneExist: identifierQuery(id) },

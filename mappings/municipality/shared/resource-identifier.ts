@@ -1,4 +1,4 @@
-import type { Identifier, Resource } from '@medplum/fhirtypes';
+import type { Identifier, Reference, Resource } from '@medplum/fhirtypes';
 import { DATA_CLASSES } from '../../../src/contracts/sharing';
 import { deterministicId, isUuid } from '../../../src/kernel/fhir/ids';
 
@@ -58,11 +58,18 @@ const LOCAL_REFERENCE = /^([A-Z][A-Za-z]+)\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}
 
 /** `Type/<uuid>/_history/<version>`: one version of a resource of ours (a withdrawal notice's consent). */
 const LOCAL_VERSION_REFERENCE =
-  /^[A-Z][A-Za-z]+\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\/_history\/\d+$/;
+  /^([A-Z][A-Za-z]+)\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\/_history\/\d+$/;
 
-/** Whether `reference` names one version of a resource of ours (`LOCAL_VERSION_REFERENCE`). */
-export function isLocalVersionReference(reference: string): boolean {
-  return LOCAL_VERSION_REFERENCE.test(reference);
+/**
+ * A reference to one version of a resource of ours as a logical reference (by the identifier
+ * `withResourceIdentifier` gives our resources), the version named in `display`: for a receiver that holds that
+ * resource under an id of its own, or not at all. Undefined for any other reference.
+ */
+export function logicalVersionReference(reference: string | undefined): Reference | undefined {
+  const m = reference ? LOCAL_VERSION_REFERENCE.exec(reference) : null;
+  return m
+    ? { type: m[1] as Reference['type'], identifier: { system: RESOURCE_ID_SYSTEM, value: m[2]! }, display: reference }
+    : undefined;
 }
 
 /** Type and id of a local reference, or undefined. */

@@ -1,6 +1,7 @@
 import { validateResource } from '@medplum/core';
 import type { Consent } from '@medplum/fhirtypes';
 import { toTransactionBundle } from '../../../mappings/municipality/fhir-rest/to-transaction';
+import { RESOURCE_ID_SYSTEM } from '../../../mappings/municipality/shared/resource-identifier';
 import { LOGICAL_BASE, toNotificationBundle } from '../../../mappings/municipality/webhook/to-notification';
 import { assertValidResource, initFhirValidation } from '../../../src/kernel/fhir/validation';
 import type { CanonicalEvent, HisEventType } from '../../../src/contracts/his-dialect';
@@ -114,10 +115,14 @@ describe('the withdrawal notice a municipality receives', () => {
     expect(notice.sourceReference?.reference).toBe(`Consent/${consentId}/_history/3`);
     expect(() => assertValidResource(notice)).not.toThrow();
     expect(validateResource(notice).filter((i) => i.severity === 'error')).toEqual([]);
-    // As each format sends it: a FHIR REST receiver assigned its own ids, so the version is cited where it is kept,
-    // at jeugdbrug's logical base (which the webhook's references resolve against too); never as the receiver's own.
+    // As each format sends it: a FHIR REST receiver assigned its own ids and holds none of our consents, so it gets
+    // a logical reference by identifier (the version in display), never a reference it would try to resolve.
     const sent = toTransactionBundle([notice], 'key-1', event.eventType).entry?.[0]?.resource as Consent;
-    expect(sent.sourceReference?.reference).toBe(`${LOGICAL_BASE}/Consent/${consentId}/_history/3`);
+    expect(sent.sourceReference).toEqual({
+      type: 'Consent',
+      identifier: { system: RESOURCE_ID_SYSTEM, value: consentId },
+      display: `Consent/${consentId}/_history/3`,
+    });
     expect(validateResource(sent).filter((i) => i.severity === 'error')).toEqual([]);
     const notified = toNotificationBundle([notice], {
       idempotencyKey: 'key-1',
