@@ -7,8 +7,10 @@
  *
  * On a shared host, or to inspect its audit trail afterwards, it takes the product's own settings when given:
  * `RECEIVER_PORT` (the stand-in's port; config/ is then used from a copy pointing there, unless `CONFIG_DIR` names
- * one), `PORT`, `DATABASE_URL` (with `DATABASE_SCHEMA`; the rows stay there) and `DATA_DIR` (kept, as its signing
- * keys are). Unset, it behaves as before: port 9090, any free API port, embedded storage in a temporary directory.
+ * one), `PORT`, `DATABASE_URL` (with `DATABASE_SCHEMA`; the rows stay there), `REDIS_URL` and `DATA_DIR` (kept, as
+ * its signing keys are). Unset, it behaves as before: port 9090, any free API port, embedded storage in a temporary
+ * directory, the Redis `npm start` finds (127.0.0.1:6379, else one it starts). Its queue keys, under a prefix of its
+ * own, go when it ends: nothing reads them afterwards.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -16,9 +18,11 @@ import path from 'node:path';
 import { loadConfig } from '../src/kernel/config';
 import { loadRegistry } from '../src/event/registry';
 import { createLogger } from '../src/kernel/logger';
+import { isRedisUp } from '../src/kernel/redis';
+import { describeRedisTarget, redisTargetOf } from '../src/kernel/redis-client';
 import { startRuntime } from '../src/runtime';
 import { buildConsentEvent, buildReferralEvent } from '../tests/helpers/builders';
-import { createTestEnv } from '../tests/helpers/test-runtime';
+import { createTestEnv, deleteQueueKeys } from '../tests/helpers/test-runtime';
 import { waitFor } from '../tests/helpers/wait-for';
 
 /** Where the shipped config/ sends the municipality's copy and the practice's status updates. */
@@ -80,7 +84,8 @@ async function main(): Promise<number> {
   const env: Record<string, string | undefined> = {
     ...testEnv.env,
     LOG_LEVEL: 'warn',
-    REDIS_URL: undefined,
+    // Not the tests' TEST_REDIS_URL that createTestEnv put there: as `npm start` finds one, unless given.
+    REDIS_URL: process.env.REDIS_URL || undefined,
     PORT: process.env.PORT ?? '0',
     // As with a plain `npm start`: PostgreSQL when DATABASE_URL is given, else embedded PGlite (in the temporary
     // directory, gone afterwards).
@@ -119,7 +124,8 @@ async function main(): Promise<number> {
   try {
     console.log(
       `jeugdbrug demo on ${config.CONFIG_DIR}: API ${rt.url}, stand-in municipality ${RECEIVER}/fhir, ` +
-        `practice ${RECEIVER}/his, storage ${config.DATABASE_URL ? 'PostgreSQL (DATABASE_URL)' : 'embedded, temporary'}\n`,
+        `practice ${RECEIVER}/his, storage ${config.DATABASE_URL ? 'PostgreSQL (DATABASE_URL)' : 'embedded, temporary'}, ` +
+        `Redis ${describeRedisTarget(redisTargetOf(config, rt.redisUrl))}\n`,
     );
     const valid = buildReferralEvent();
     const invalid = buildReferralEvent({ child: { ...(valid.child as object), bsn: '111222334' } });
@@ -208,6 +214,11 @@ async function main(): Promise<number> {
   } finally {
     await rt.shutdown();
     receiver.kill();
+    // A Redis that outlives the demo (found on 6379, or given) would keep its queue keys for good, under a prefix no
+    // one else uses. A redis-server the product started for it has stopped with it.
+    if (await isRedisUp(rt.redisUrl)) {
+      await deleteQueueKeys(config.QUEUE_PREFIX, rt.redisUrl);
+    }
     fs.rmSync(testEnv.dataDir, { recursive: true, force: true });
   }
   console.log(problems.length ? `\nDemo FAILED: ${problems.join('; ')}` : '\nDemo passed.');

@@ -6,6 +6,7 @@ import path from 'node:path';
 import packageJson from '../../package.json';
 import { exited, freePort, refusedStartProblems, spawnProduct, waitForReady } from '../helpers/product-process';
 import { cleanupTestEnv, createTestEnv, deleteQueueKeys, dropSchema, TEST_DATABASE_URL } from '../helpers/test-runtime';
+import { trackQueuePrefix } from '../helpers/queue-prefixes';
 import { waitFor } from '../helpers/wait-for';
 
 /** The longest a start-up may take, refused or ready (a cap, not an expectation; see below). */
@@ -78,6 +79,7 @@ describe('npm start', () => {
       const log = path.join(dataDir, 'out.log');
       const port = await freePort();
       const prefix = `{npm-start-${process.pid}-${port}}`;
+      trackQueuePrefix(prefix);
       const out = fs.openSync(log, 'a');
       const npm = spawn('npm', ['start'], {
         cwd: path.resolve(__dirname, '../..'),

@@ -16,9 +16,13 @@ export function usePausingDestination(probeIntervalMs: number): {
       buildDestination(r.url('/fhir'), {
         pauseAfterFailures: 3,
         probeIntervalMs,
-        timeoutMs: 1000,
+        // A send held at the receiver (destination-half-open's trial) stays one send while the test holds it: the
+        // one second this was let a loaded machine time the trial out. And a job lock that lapses in an event-loop
+        // stall of a second or two (JOB_LOCK_MS 2000 in tests) would hand it to another worker slot, to send again.
+        timeoutMs: 60_000,
         retry: { maxAttempts: 50, backoffBaseMs: 50, backoffMaxMs: 200 },
       }),
+    env: { JOB_LOCK_MS: '30000' },
   });
   const status = async (): Promise<DestinationStatus> => {
     const res = await h.app.request('/admin/v1/destinations/gm0226/status', { key: 'operator' });

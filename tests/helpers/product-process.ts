@@ -2,14 +2,19 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { trackQueuePrefix } from './queue-prefixes';
 
 const ROOT = path.resolve(__dirname, '../..');
 
 /**
  * Runs the product as `npm start` does (`node --max-old-space-size=192 --import tsx src/main.ts`): one process, so
  * a signal sent to it, SIGKILL included, reaches the product itself and not a wrapper that would leave it running.
+ * Its QUEUE_PREFIX is noted as the test file's: a key the process leaves under it fails the file.
  */
 export function spawnProduct(env: Record<string, string>, logFile: string): ChildProcess {
+  if (env.QUEUE_PREFIX) {
+    trackQueuePrefix(env.QUEUE_PREFIX);
+  }
   const out = fs.openSync(logFile, 'a');
   const childEnv: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, ...env };
   return spawn(process.execPath, ['--max-old-space-size=192', '--import', 'tsx', 'src/main.ts'], {

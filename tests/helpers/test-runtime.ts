@@ -19,10 +19,11 @@ import {
   OTHER_PRACTICE_AGB,
   PRACTICE_AGB,
 } from './builders';
+import { TEST_REDIS_URL, trackQueuePrefix } from './queue-prefixes';
 import { TestReceiver } from './receiver';
 
+export { TEST_REDIS_URL };
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/test';
-export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 export type KeyName =
   | 'practice'
@@ -61,10 +62,20 @@ export function randomLetters(n: number): string {
   return [...randomBytes(n)].map((b) => String.fromCharCode(97 + (b % 26))).join('');
 }
 
+/**
+ * A queue prefix of this test file's own (`{t…}`, random letters), noted so that the file fails when it leaves a key
+ * under it in the shared Redis (queue-keys-environment.ts). Every prefix a test makes comes from here.
+ */
+export function newQueuePrefix(id = randomLetters(10)): string {
+  const prefix = `{t${id}}`;
+  trackQueuePrefix(prefix);
+  return prefix;
+}
+
 export function createTestEnv(extra: Record<string, string> = {}): TestEnv {
   const id = randomLetters(10);
   const schema = `t_${id}`;
-  const prefix = `{t${id}}`;
+  const prefix = newQueuePrefix(id);
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jeugdbrug-test-'));
   const apiKeysFile = path.join(dataDir, 'api-keys.json');
   const grants: Record<KeyName, { role: Role; practices?: string[]; municipalities?: string[] }> = {
@@ -188,9 +199,9 @@ export async function dropSchema(schema: string): Promise<void> {
   await client.end();
 }
 
-/** Deletes every Redis key under a queue prefix. */
-export async function deleteQueueKeys(prefix: string): Promise<void> {
-  const redis = new Redis(TEST_REDIS_URL);
+/** Deletes every Redis key under a queue prefix (in the tests' shared Redis unless `redisUrl` names another). */
+export async function deleteQueueKeys(prefix: string, redisUrl = TEST_REDIS_URL): Promise<void> {
+  const redis = new Redis(redisUrl);
   let cursor = '0';
   do {
     const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);

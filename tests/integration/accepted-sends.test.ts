@@ -8,7 +8,7 @@ import {
   type AcceptedSend,
 } from '../../src/event/accepted-sends';
 import { QueueSet } from '../../src/event/queues';
-import { deleteQueueKeys, randomLetters, TEST_REDIS_URL } from '../helpers/test-runtime';
+import { deleteQueueKeys, newQueuePrefix, TEST_REDIS_URL } from '../helpers/test-runtime';
 import { waitFor } from '../helpers/wait-for';
 
 // The note behind "sent once means sent once" (src/event/accepted-sends.ts), on the real Redis: the notes that many
@@ -25,7 +25,7 @@ const note = (i: number): AcceptedSend => ({
 });
 
 describe('accepted-send notes', () => {
-  const prefix = `{t${randomLetters(10)}}`;
+  const prefix = newQueuePrefix();
   const redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
   const queues = new QueueSet(redis, prefix, [], 3);
   const keys = Array.from({ length: 60 }, (_, i) => `key-${i}`);

@@ -2,10 +2,10 @@ import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { ConsoleSessionStore } from '../../src/access/console-sessions';
 import { createPrincipal } from '../../src/access/principal';
-import { deleteQueueKeys, randomLetters, TEST_REDIS_URL } from '../helpers/test-runtime';
+import { deleteQueueKeys, newQueuePrefix, TEST_REDIS_URL } from '../helpers/test-runtime';
 
 describe('console sessions in Redis', () => {
-  const prefix = `{t${randomLetters(10)}}`;
+  const prefix = newQueuePrefix();
   const redis = new Redis(TEST_REDIS_URL);
   const principal = createPrincipal({
     id: 'api-key:auditor',

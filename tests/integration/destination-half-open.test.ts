@@ -97,22 +97,30 @@ describe('half-open after a successful probe: one trial delivery before the rest
     await waitFor('the destination to pause', async () => ((await status()).paused ? true : undefined));
     await new Promise((r) => setTimeout(r, 300));
     const sent = h.receiver.deliveries.length;
-    h.receiver.script = [{ kind: 'slow', delayMs: 700 }];
+    // The trial is held at the receiver until the operator's pause is in: an answer 700 ms after it arrived (as
+    // before) came too soon for the two requests below on a loaded machine, or not at all within the destination's
+    // timeout of a second (its `lastError` a timeout, and no trial under way).
+    let answer = () => {};
+    h.receiver.script = [{ kind: 'held', until: new Promise<void>((resolve) => (answer = resolve)) }];
     h.receiver.mode = { kind: 'ok' };
-    await waitFor('the trial to reach the receiver', () => h.receiver.deliveries.length > sent);
-    const trial = await status();
-    expect(trial).toEqual(expect.objectContaining({ paused: true, pausedBy: 'auto', halfOpen: true }));
-    expect(trial.halfOpenAt).not.toBeNull();
+    try {
+      await waitFor('the trial to reach the receiver', () => h.receiver.deliveries.length > sent);
+      const trial = await status();
+      expect(trial).toEqual(expect.objectContaining({ paused: true, pausedBy: 'auto', halfOpen: true }));
+      expect(trial.halfOpenAt).not.toBeNull();
 
-    const paused = await h.app.request('/admin/v1/destinations/gm0226/pause', {
-      key: 'operator',
-      method: 'POST',
-      json: { reason: 'receiver maintenance' },
-    });
-    expect(await paused.json()).toEqual({
-      changed: true,
-      status: expect.objectContaining({ paused: true, pausedBy: 'operator', halfOpen: false }),
-    });
+      const paused = await h.app.request('/admin/v1/destinations/gm0226/pause', {
+        key: 'operator',
+        method: 'POST',
+        json: { reason: 'receiver maintenance' },
+      });
+      expect(await paused.json()).toEqual({
+        changed: true,
+        status: expect.objectContaining({ paused: true, pausedBy: 'operator', halfOpen: false }),
+      });
+    } finally {
+      answer();
+    }
     // The trial lands, and is recorded as delivered; the operator's pause stays.
     await waitFor('one event delivered', async () => {
       const states = await Promise.all(ids.map(async (id) => (await h.state(id)).state));

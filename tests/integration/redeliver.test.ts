@@ -23,9 +23,15 @@ import {
  */
 describe('redelivering delivered deliveries after a receiver lost them', () => {
   const h = useDeliveryApp({
-    destination: (r) => contractDestination(r.url('/fhir'), {}),
+    // A resend held open at the receiver (viewsWhileResentAndAfterItFailed) must stay one send for as long as the test
+    // holds it. The destination's own timeout bounds a send: the contract's 700 ms cut it short on a loaded machine
+    // (2 to 4 attempts and 3 to 5 copies at the receiver where one was meant; held through its 12 attempts, a dead
+    // letter). A job lock lapsing in an event-loop stall of a second or two (JOB_LOCK_MS 2000 in tests) let the stall
+    // check hand the held send to another worker slot, which sent it again.
+    destination: (r) => contractDestination(r.url('/fhir'), { timeoutMs: 60_000 }),
     // Consent is the legal basis: a consent withdrawn since the first delivery denies a redelivery.
     agreement: buildAgreement({ legalBasis: 'consent' }),
+    env: { JOB_LOCK_MS: '30000' },
   });
 
   const REASON = 'GM0226 restored its database from last night’s backup (ticket 4711)';
@@ -419,13 +425,19 @@ describe('redelivering delivered deliveries after a receiver lost them', () => {
   async function viewsWhileResentAndAfterItFailed(referral: Record<string, unknown>, deliveryId: string) {
     let release = () => {};
     h.receiver.mode = { kind: 'held', until: new Promise<void>((r) => (release = r)) };
-    expect((await redeliverOne(deliveryId)).status).toBe(202);
-    await waitFor('the resend held at the receiver', () => h.receiver.inFlight > 0 || undefined);
-    expect((await deliveryById(deliveryId)).state).toBe('pending');
-    const inFlight = await municipalityView(referral);
-    h.receiver.mode = { kind: 'ok' };
-    release();
-    await deliveredAgain(deliveryId, 1);
+    let inFlight: Awaited<ReturnType<typeof municipalityView>>;
+    try {
+      expect((await redeliverOne(deliveryId)).status).toBe(202);
+      await waitFor('the resend held at the receiver', () => h.receiver.inFlight > 0 || undefined);
+      expect((await deliveryById(deliveryId)).state).toBe('pending');
+      inFlight = await municipalityView(referral);
+    } finally {
+      // Let through however this ends: a send held on is bounded by the destination's timeout alone, a minute.
+      h.receiver.mode = { kind: 'ok' };
+      release();
+    }
+    // One send, held throughout: not one cut short by a timeout and sent again, which is not what this is about.
+    expect((await deliveredAgain(deliveryId, 1)).attempts).toBe(1);
 
     h.receiver.mode = { kind: 'status', status: 503 };
     expect((await redeliverOne(deliveryId)).status).toBe(202);

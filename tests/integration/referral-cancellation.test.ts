@@ -14,8 +14,14 @@ import { waitFor } from '../helpers/wait-for';
  */
 describe('the cancellation of a referral under an agreement resting on consent', () => {
   const h = useDeliveryApp({
-    destination: (r) => contractDestination(r.url('/fhir'), {}),
+    // A cancellation held open at the receiver must stay one send in flight for as long as the test holds it. The
+    // destination's own timeout bounds a send: the contract's 700 ms cut it short on a loaded machine, and its retry,
+    // not held, delivered it, so the referral sent again went out too, as it then should. A job lock lapsing in an
+    // event-loop stall of a second or two (JOB_LOCK_MS 2000 in tests) let the stall check hand the held send to
+    // another worker slot, which sent it again. Neither is what these tests are about.
+    destination: (r) => contractDestination(r.url('/fhir'), { timeoutMs: 60_000 }),
     agreement: buildAgreement({ legalBasis: 'consent' }),
+    env: { JOB_LOCK_MS: '30000' },
   });
   const REASON_TEXT = 'Zorgen over gedrag thuis en op school';
 

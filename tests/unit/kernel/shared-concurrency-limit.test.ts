@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { createRedisClient } from '../../../src/kernel/redis-client';
 import { SharedConcurrencyLimit } from '../../../src/kernel/shared-concurrency-limit';
-import { randomLetters, TEST_REDIS_URL } from '../../helpers/test-runtime';
+import { newQueuePrefix, TEST_REDIS_URL } from '../../helpers/test-runtime';
 import { waitFor } from '../../helpers/wait-for';
 
 /** A task that runs until `finish` is called. */
@@ -56,7 +56,7 @@ describe('SharedConcurrencyLimit while Redis does not answer', () => {
 // behaviour, the slots now counted in the tests' Redis under a key of this file's own.
 describe('SharedConcurrencyLimit on Redis', () => {
   const redis = new Redis(TEST_REDIS_URL);
-  const key = `{t${randomLetters(10)}}:slots`;
+  const key = `${newQueuePrefix()}:slots`;
   const times = { slotMs: 10_000, waitMs: 5_000, retryMs: 10 };
 
   afterAll(async () => {
@@ -98,7 +98,7 @@ describe('SharedConcurrencyLimit on Redis', () => {
 // A slot expired after `slotMs` whatever its task did: a report running longer than that freed it, and one more
 // started beyond MONITORING_REPORT_CONCURRENCY. redis-semaphore now renews it while the task runs.
 describe('SharedConcurrencyLimit with a task running longer than a slot lives', () => {
-  const key = `{t${randomLetters(10)}}:slots`;
+  const key = `${newQueuePrefix()}:slots`;
   const times = { slotMs: 800, waitMs: 200, retryMs: 10 };
   const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
   const unhandled: unknown[] = [];
