@@ -1759,6 +1759,10 @@ export async function addWithdrawalNotice(
 ): Promise<AddedNotice> {
   return db
     .transaction(async (tx): Promise<AddedNotice> => {
+      // The event's row first, as `finishDeliveries` takes it: a finish of the event's last other notice that is
+      // under way commits before this reads the event's state (so the move below finds it `delivered` or `dead`),
+      // and one that starts later waits for this notice to be committed.
+      await tx.query('SELECT id FROM inbox WHERE id = $1 FOR NO KEY UPDATE', [d.inboxId]);
       const [first] = await tx.query<{ id: string }>(
         'SELECT id FROM delivery WHERE inbox_id = $1 AND destination = $2 AND follow_up_of IS NULL FOR UPDATE',
         [d.inboxId, d.notice.destination],
