@@ -481,6 +481,18 @@ export function recordEndedWhileOthersWait(
   return moveEvents(db, [...new Set(ids)], 'destinationRemovedOthersWait', reason);
 }
 
+/** The state and state reason of each of `ids` as this transaction sees them (after its own moves). */
+export async function eventStatesOf(
+  db: Pick<Db, 'query'>,
+  ids: readonly string[],
+): Promise<Map<string, { state: EventState; reason: string | null }>> {
+  const rows = await db.query<{ id: string; state: EventState; state_reason: string | null }>(
+    'SELECT id, state, state_reason FROM inbox WHERE id = ANY($1::uuid[])',
+    [[...new Set(ids)]],
+  );
+  return new Map(rows.map((r) => [r.id, { state: r.state, reason: r.state_reason }]));
+}
+
 /** An event the reconciler may queue a map job for, once its receipt is on record. */
 export interface EventToMap {
   id: string;
