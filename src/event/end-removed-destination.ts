@@ -3,7 +3,7 @@ import { conflictField } from '../kernel/fhir/outcomes';
 import { operatorAction, type AuditActor } from '../audit/audit-events';
 import type { PipelineContext } from './context';
 import { logEventStates } from './event-log';
-import { finishDeliveries, recordEndedWhileOthersWait } from './event-store';
+import { eventStatesOf, finishDeliveries, recordEndedWhileOthersWait } from './event-store';
 import { destinationRemovedReason } from './states';
 
 /**
@@ -57,7 +57,7 @@ export async function endPendingToRemovedDestination(
 ): Promise<string[]> {
   assertNotConfigured(ctx, destination);
   const stateReason = destinationRemovedReason(destination);
-  const { ended, underWay } = await ctx.db.transaction(async (tx) => {
+  const { ended, got } = await ctx.db.transaction(async (tx) => {
     // An event with another delivery still pending stays `decided` (finishDeliveries, which locks the events' rows
     // and reads their other deliveries as last committed, so two ends or a send at once cannot both find the other
     // pending); its history then says why this one ended.
@@ -75,7 +75,10 @@ export async function endPendingToRemovedDestination(
       })),
     );
     const events = deliveries.filter((d) => finished.has(d.id)).map((d) => d.inboxId);
-    return { ended: finished, underWay: await recordEndedWhileOthersWait(tx, events, stateReason) };
+    await recordEndedWhileOthersWait(tx, events, stateReason);
+    // What each event got, for its log line: `failed`, `decided` (another delivery waits), or `dead` when another of
+    // its deliveries is a dead letter (`STEPS.anotherDeadLetter`, that delivery's reason).
+    return { ended: finished, got: await eventStatesOf(tx, events) };
   });
   const done = deliveries.filter((d) => ended.has(d.id));
   // Appended together, so that the writer commits them in groups rather than one commit after another (up to 1,000).
@@ -93,13 +96,16 @@ export async function endPendingToRemovedDestination(
     ),
   );
   for (const d of done) {
-    logEventStates(ctx.log, {
-      eventId: d.inboxId,
-      traceId: d.traceId,
-      stage: 'end-pending',
-      states: [underWay.has(d.inboxId) ? 'decided' : 'failed'],
-      reason: stateReason,
-    });
+    const event = got.get(d.inboxId);
+    if (event) {
+      logEventStates(ctx.log, {
+        eventId: d.inboxId,
+        traceId: d.traceId,
+        stage: 'end-pending',
+        states: [event.state],
+        reason: event.reason ?? undefined,
+      });
+    }
   }
   if (done.length > 0) {
     await ctx.audit.append(

@@ -481,6 +481,18 @@ export function recordEndedWhileOthersWait(
   return moveEvents(db, [...new Set(ids)], 'destinationRemovedOthersWait', reason);
 }
 
+/** The state and state reason of each of `ids` as this transaction sees them (after its own moves). */
+export async function eventStatesOf(
+  db: Pick<Db, 'query'>,
+  ids: readonly string[],
+): Promise<Map<string, { state: EventState; reason: string | null }>> {
+  const rows = await db.query<{ id: string; state: EventState; state_reason: string | null }>(
+    'SELECT id, state, state_reason FROM inbox WHERE id = ANY($1::uuid[])',
+    [[...new Set(ids)]],
+  );
+  return new Map(rows.map((r) => [r.id, { state: r.state, reason: r.state_reason }]));
+}
+
 /** An event the reconciler may queue a map job for, once its receipt is on record. */
 export interface EventToMap {
   id: string;
@@ -1759,6 +1771,10 @@ export async function addWithdrawalNotice(
 ): Promise<AddedNotice> {
   return db
     .transaction(async (tx): Promise<AddedNotice> => {
+      // The event's row first, as `finishDeliveries` takes it: a finish of the event's last other notice that is
+      // under way commits before this reads the event's state (so the move below finds it `delivered` or `dead`),
+      // and one that starts later waits for this notice to be committed.
+      await tx.query('SELECT id FROM inbox WHERE id = $1 FOR NO KEY UPDATE', [d.inboxId]);
       const [first] = await tx.query<{ id: string }>(
         'SELECT id FROM delivery WHERE inbox_id = $1 AND destination = $2 AND follow_up_of IS NULL FOR UPDATE',
         [d.inboxId, d.notice.destination],

@@ -232,6 +232,37 @@ describe('ending the pending deliveries of a destination no longer configured', 
     expect((await stateOf(another ?? ''))?.state).toBe('failed');
   });
 
+  it('logs the state each event got: dead when another of its deliveries is a dead letter, failed, or decided', async () => {
+    const withOther = async (state: 'dead' | 'pending' | null): Promise<string> => {
+      const [event] = await insertPending('gm0777', 1);
+      if (state) {
+        await db().query(
+          `INSERT INTO delivery (id, inbox_id, destination, idempotency_key, state, last_error, pending_since)
+           VALUES (gen_random_uuid(), $1, 'gm0226', gen_random_uuid()::text, $2, 'HTTP 422; refused', now())`,
+          [event, state],
+        );
+      }
+      return event!;
+    };
+    const dead = await withOther('dead');
+    const failed = await withOther(null);
+    const underWay = await withOther('pending');
+    expect((await post('gm0777', { reason: REASON })).status).toBe(200);
+    const [row] = await db().query<{ state: string }>('SELECT state FROM inbox WHERE id = $1', [dead]);
+    expect(row?.state).toBe('dead');
+    const logged = (id: string) =>
+      fs
+        .readFileSync(app.testEnv.logFile, 'utf8')
+        .split('\n')
+        .filter((l) => l.includes(id) && l.includes('"stage":"end-pending"'))
+        .map((l) => (JSON.parse(l) as { state: string }).state);
+    expect({ dead: logged(dead), failed: logged(failed), underWay: logged(underWay) }).toEqual({
+      dead: ['dead'],
+      failed: ['failed'],
+      underWay: ['decided'],
+    });
+  });
+
   it("takes the practice's resend of an event it ended again, and maps and sends it anew", async () => {
     // The practice reads "ended by operator" and sends the same event again (the same eventId and body), as the
     // changelog and the runbook say it may: it is accepted again and goes to the destination configured now.

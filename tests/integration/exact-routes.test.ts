@@ -1,24 +1,10 @@
 import type { OperationOutcome } from '@medplum/fhirtypes';
-import type { ConsoleOptions } from '../../src/http/console/console-router';
-import { createApp } from '../../src/http/app';
-import { servedRoutes } from '../helpers/express-routes';
+import { servedRoutesOf } from '../helpers/app-routes';
 import { type KeyName, type TestApp, useTestApp } from '../helpers/test-runtime';
 
 /** Every route the app serves, console included, as method and a path with `x` for each parameter. */
 function concreteRoutes(app: TestApp): { method: string; path: string }[] {
-  const console: ConsoleOptions = {
-    sessions: app.rt.ctx as never,
-    verifyCredential: () => Promise.reject(new Error('not signed in here')),
-    isCurrent: () => false,
-  };
-  const routes = servedRoutes(
-    createApp(app.rt.ctx, {
-      authenticate: (_req, _res, next) => next(),
-      rateLimit: (_req, _res, next) => next(),
-      publicBaseUrl: () => app.url,
-      console,
-    }),
-  );
+  const routes = servedRoutesOf(app);
   return routes.map((r) => {
     const [method = '', path = ''] = r.route.split(' ');
     return { method, path: path.replace(/\{\w+\}/g, 'x') };

@@ -1,7 +1,6 @@
-import type { ConsoleOptions } from '../../src/http/console/console-router';
-import { createApp } from '../../src/http/app';
 import { declarationOf } from '../../src/http/route-target';
-import { servedRoutes, type ServedRoute } from '../helpers/express-routes';
+import { servedRoutesOf } from '../helpers/app-routes';
+import type { ServedRoute } from '../helpers/express-routes';
 import { useTestApp } from '../helpers/test-runtime';
 
 // A refused request is recorded in the chain of the event its route names (refusal-audit.ts). Each route says what it
@@ -12,19 +11,7 @@ describe('what each route names, for the record of its refusals', () => {
   let routes: ServedRoute[];
 
   beforeAll(() => {
-    const console: ConsoleOptions = {
-      sessions: app.rt.ctx as never,
-      verifyCredential: () => Promise.reject(new Error('not signed in here')),
-      isCurrent: () => false,
-    };
-    routes = servedRoutes(
-      createApp(app.rt.ctx, {
-        authenticate: (_req, _res, next) => next(),
-        rateLimit: (_req, _res, next) => next(),
-        publicBaseUrl: () => app.url,
-        console,
-      }),
-    );
+    routes = servedRoutesOf(app);
   });
 
   it('has every route with a path parameter declare what it names, or that it names no event', () => {
