@@ -158,10 +158,10 @@ function tooLargeSaying(parse: RequestHandler, limit: string): RequestHandler {
 /**
  * Everything below the health and metrics routes may answer with a child's data, or with who may see it: no cache on
  * the way (a proxy, the browser's disk) may keep it. Routes that serve files of their own (console and docs assets)
- * set their own.
+ * set their own. Node's `setHeader`, which Express's `res.set` calls for a text value after checks for other kinds.
  */
 const noStore: RequestHandler = (_req, res, next) => {
-  res.set('Cache-Control', 'no-store');
+  res.setHeader('Cache-Control', 'no-store');
   next();
 };
 

@@ -10,7 +10,7 @@ import {
 import { parseStatusUpdate, recordAndAnswer, referralFor, statusUpdateView } from './status-update';
 import { trajectoryEventSchema } from '../../mappings/practice/trajectory-event';
 import { receiveTrajectoryEvent, trajectoryEventView } from '../event/trajectory-events';
-import { NO_QUERY, parseOrThrow, parseQueryOrThrow } from '../kernel/zod-outcome';
+import { assertNoQuery, parseOrThrow } from '../kernel/zod-outcome';
 import { getPrincipal } from '../access/authenticate';
 import { assertCanSeeMunicipality, assertRole } from '../access/principal';
 import { actorOf } from './request-context';
@@ -35,7 +35,7 @@ export function municipalityRouter(ctx: PipelineContext): Router {
   router.post('/referrals/:id/status', names('referral', 'id'), async (req, res) => {
     // Only a municipality says what became of its referral; operators may read the status (GET), not make it.
     assertRole(getPrincipal(res), 'municipality');
-    parseQueryOrThrow(NO_QUERY, req.query);
+    assertNoQuery(req);
     const update = parseStatusUpdate(jsonBodyOf(req));
     const target = await referralFor(ctx, req, res, req.params.id);
     await recordAndAnswer(ctx, req, res, target, update);
@@ -70,7 +70,7 @@ export function municipalityRouter(ctx: PipelineContext): Router {
   router.post('/trajectories/events', async (req, res) => {
     // Only a municipality registers its trajectories: an operator's key reaches every practice, not one municipality.
     assertRole(getPrincipal(res), 'municipality');
-    parseQueryOrThrow(NO_QUERY, req.query);
+    assertNoQuery(req);
     const event = parseOrThrow(trajectoryEventSchema, jsonBodyOf(req));
     assertCanSeeMunicipality(getPrincipal(res), event.municipality);
     const actor = {

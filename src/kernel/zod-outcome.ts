@@ -156,3 +156,13 @@ export function pathExpression(path: readonly PropertyKey[], fallback: string): 
  * not know (a typo such as `?dialet=` would otherwise pass unnoticed and change nothing).
  */
 export const NO_QUERY = z.object({}).strict();
+
+/**
+ * Refuses any query parameter (NO_QUERY, a 400 naming it). A URL without `?` has no query to refuse: Express's
+ * `req.query` would parse the URL anew to find it empty, on every read, which was 2 % of `$explain`'s CPU.
+ */
+export function assertNoQuery(req: { readonly url: string; readonly query: unknown }): void {
+  if (req.url.includes('?')) {
+    parseQueryOrThrow(NO_QUERY, req.query);
+  }
+}
