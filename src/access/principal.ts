@@ -92,6 +92,15 @@ function inScope(scope: readonly string[], value: string): boolean {
   return scope.includes(ALL) || scope.includes(value);
 }
 
+/**
+ * Whether the principal is an auditor of municipalities alone (no practice in scope): the municipality's own privacy
+ * officer. It sees what the municipality role sees, and asks for monitoring figures as a municipality does, so that
+ * a key held by the municipality learns nothing the municipality itself is kept from (docs/audit.md, Scope).
+ */
+export function isMunicipalityAuditor(p: Principal): boolean {
+  return p.role === 'auditor' && p.practices.length === 0 && p.municipalities.length > 0;
+}
+
 /** Whether the principal's practice scope covers this AGB code (scope only; check the role with `assertRole`). */
 export function canActForPractice(p: Principal, agb: string): boolean {
   return inScope(p.practices, agb);

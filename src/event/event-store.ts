@@ -7,7 +7,7 @@ import type { PayloadCipher } from '../kernel/payload-crypto';
 import { followUpNoticeOf } from './idempotency-key';
 import type { AnswerSummary, SealedAnswer } from './receiver-answer';
 import type { StoredConsent } from '../policy/consent-cache';
-import { applyConsentUpdate } from '../policy/consent-updates';
+import { applyConsentUpdate, withdrawersNotGivers } from '../policy/consent-updates';
 import type { ReferralIdentifier } from './referral-identifier';
 import {
   destinationRemovedReason,
@@ -2602,6 +2602,7 @@ export async function upsertConsents(
   writtenBy?: string,
 ): Promise<ConsentsWritten> {
   let unknown = 0;
+  let byOthers = 0;
   const versions: Record<string, number> = {};
   for (const c of consents) {
     const [stored] = await db.query<{ resource: Consent }>(
@@ -2610,6 +2611,9 @@ export async function upsertConsents(
     );
     if (!stored && (c.status === 'inactive' || c.status === 'entered-in-error')) {
       unknown++;
+    }
+    if (withdrawersNotGivers(stored?.resource, c).length > 0) {
+      byOthers++;
     }
     const merged = applyConsentUpdate(stored?.resource, c);
     // Never over another child's consent under the same id: checked at receipt (`consentsOfOtherChildren`), and here
@@ -2631,7 +2635,7 @@ export async function upsertConsents(
       versions[c.id] = written.version_id;
     }
   }
-  return { notHeld: unknown, versions };
+  return { notHeld: unknown, withdrawnByOthers: byOthers, versions };
 }
 
 /** A consent id this practice recorded for another child, met while merging consents (`upsertConsents`). */
@@ -2668,6 +2672,8 @@ export async function consentsOfOtherChildren(
 export interface ConsentsWritten {
   /** How many were withdrawn or voided before any recording of them arrived. */
   readonly notHeld: number;
+  /** How many were withdrawn by someone who gave no part of them (`withdrawersNotGivers`). */
+  readonly withdrawnByOthers: number;
   /** Each consent's version (`meta.versionId`) now, by id. */
   readonly versions: Readonly<Record<string, number>>;
 }

@@ -39,7 +39,7 @@ import {
 } from './stored-event';
 
 /** What a duplicate or refused event wrote of its consents: nothing. */
-const NO_CONSENTS_WRITTEN: ConsentsWritten = { notHeld: 0, versions: {} };
+const NO_CONSENTS_WRITTEN: ConsentsWritten = { notHeld: 0, withdrawnByOthers: 0, versions: {} };
 
 /** The answer for one submitted event. */
 export interface Receipt {
@@ -200,7 +200,7 @@ export async function ingestRecords(
       ...receipts[s.index]!,
       id: s.id,
       status: acceptedNow ? 'accepted' : 'duplicate',
-      ...(s.consents.notHeld > 0 ? { outcome: unknownConsentWarning(s.consentIdAt, s.consents.notHeld) } : {}),
+      ...consentWarnings(s.consentIdAt, s.consents),
     };
     if (!acceptedNow) {
       continue;
@@ -436,6 +436,41 @@ function outcomeOf(err: unknown): OperationOutcome {
 /** Where a record holds its consent's id (`HisDialect.consentIdExpressionOf`), by default `consent.id`. */
 function consentIdExpressionOf(dialect: HisDialect, record: RawRecord): string {
   return dialect.consentIdExpressionOf?.(record) ?? (record.location ? `${record.location}.consent.id` : 'consent.id');
+}
+
+/** The receipt's warnings about the consents an event wrote, if any, as its `outcome`. */
+function consentWarnings(expression: string, written: ConsentsWritten): { outcome?: OperationOutcome } {
+  const issues = [
+    ...(written.notHeld > 0 ? unknownConsentWarning(expression, written.notHeld).issue : []),
+    ...Array.from({ length: written.withdrawnByOthers }, () => withdrawnByOtherIssue(expression)),
+  ];
+  return issues.length > 0 ? { outcome: { resourceType: 'OperationOutcome', issue: issues } } : {};
+}
+
+/**
+ * Accepted, with a warning: a withdrawal naming someone who gave no part of the consent (a parent withdrawing a
+ * 16-year-old's own consent, who alone decides). Withdrawing never discloses more, so the whole consent is withdrawn
+ * and the withdrawer recorded as such; the practice should check that this person may speak for the child.
+ */
+function withdrawnByOtherIssue(idExpression: string): OperationOutcome['issue'][number] {
+  return {
+    severity: 'warning',
+    code: 'business-rule',
+    details: {
+      text:
+        'The withdrawal names someone who gave no part of this consent: the whole consent is withdrawn and they ' +
+        'are recorded as withdrawing it; check that they may speak for the child (16 and older: the child alone)',
+    },
+    expression: [withdrawnByExpressionOf(idExpression)],
+  };
+}
+
+/** Where a record names who withdrew its consent, beside where it holds the consent's id. */
+function withdrawnByExpressionOf(idExpression: string): string {
+  if (idExpression.endsWith('resource.id')) {
+    return `${idExpression.slice(0, -'id'.length)}performer`;
+  }
+  return idExpression.endsWith('.id') ? `${idExpression.slice(0, -'id'.length)}withdrawnBy` : idExpression;
 }
 
 /**

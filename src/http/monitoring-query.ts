@@ -16,6 +16,7 @@ import {
   assertCanSeeMunicipality,
   canActForPractice,
   canSeeMunicipality,
+  isMunicipalityAuditor,
   type Principal,
   type Role,
 } from '../access/principal';
@@ -69,12 +70,16 @@ export function periodOfRange(from: string | undefined, to: string | undefined):
 /**
  * A municipality asks for whole quarters, half-years and years only (`period=`, or from and to that are exactly
  * one): with arbitrary ranges it could subtract the report of 1 July to 29 September from the quarter's and find
- * the one child who started on the 30th, and no suppression of a single report can prevent that. Auditors and
- * operators keep ranges; their reads are audited and they answer for them. A 422 naming `from` (the request is the
+ * the one child who started on the 30th, and no suppression of a single report can prevent that. So does an auditor
+ * of municipalities alone: that key is the municipality's own privacy officer's (`isMunicipalityAuditor`). Other
+ * auditors and operators keep ranges; their reads are audited and they answer for them. A 422 naming `from` (the request is the
  * municipality's to make, with other dates), which the console shows beside its form as any other refusal.
  */
 export function assertPeriodForRole(principal: Principal, period: ReportPeriod): void {
-  if (principal.role === 'municipality' && standardLabelOf(period) === undefined) {
+  if (
+    (principal.role === 'municipality' || isMunicipalityAuditor(principal)) &&
+    standardLabelOf(period) === undefined
+  ) {
     failField(
       `from: a municipality asks for a whole quarter, half-year or year (period=2026-Q3, 2026-H2 or 2026, or ` +
         `from and to that span exactly one); ${period.start} to ${period.end} is none`,

@@ -12,9 +12,12 @@ import { withdrawnParties } from './compiled-consent';
  * - entered-in-error: the stored consent is kept as it was but voided, so it no longer counts and decisions can say
  *   it was recorded in error rather than withdrawn; nothing revives it;
  * - withdrawn (inactive): a withdrawal by some of the parties of a joint consent removes only their permission
- *   (they are listed in an extension, the consent stays active for the others); a withdrawal by every party, or
- *   one that names nobody, makes the whole consent inactive. What was consented to is kept either way, so a
- *   decision can say which consent was withdrawn.
+ *   (they are listed in an extension, the consent stays active for the others: a second guardian's permission, or
+ *   the child's alone once 16, may still be enough); a withdrawal by every party, one that names nobody, or one by
+ *   someone who gave no part of it (a parent withdrawing a 16-year-old's own consent) makes the whole consent
+ *   inactive: when in doubt, share less. Whoever it names is listed as withdrawing, party to it or not, never the
+ *   child in their stead. What was consented to is kept either way, so a decision can say which consent was
+ *   withdrawn.
  *
  * Pure: the event store reads the stored consent, calls this, and writes the result.
  */
@@ -77,6 +80,18 @@ function withdrawnAtOf(stored: Consent): string | null | undefined {
   return stored.status === 'inactive' || withdrawnParties(stored).length > 0 ? (stored.dateTime ?? null) : undefined;
 }
 
+/**
+ * Whom a withdrawal names who gave no part of the stored consent (a guardian withdrawing a 16-year-old's own
+ * consent): it still withdraws the whole consent, and the practice is told (a warning on the receipt).
+ */
+export function withdrawersNotGivers(stored: Consent | undefined, update: Consent): string[] {
+  if (!stored || update.status !== 'inactive') {
+    return [];
+  }
+  const parties = referencesOf(stored);
+  return referencesOf(update).filter((r) => !parties.includes(r));
+}
+
 function referencesOf(c: Consent): string[] {
   return (c.performer ?? []).map((p) => p.reference).filter((r): r is string => r !== undefined);
 }
@@ -88,7 +103,7 @@ function withdraw(stored: Consent, withdrawal: Consent): Consent {
   const parties = referencesOf(stored);
   const named = referencesOf(withdrawal);
   const ofThisConsent = named.filter((r) => parties.includes(r));
-  const withdrawn = [...new Set([...withdrawnParties(stored), ...ofThisConsent])];
+  const withdrawn = [...new Set([...withdrawnParties(stored), ...named])];
   // Naming nobody, or only people who were no party to it, withdraws the whole consent: when in doubt, share less.
   const everyone = ofThisConsent.length === 0 || parties.every((r) => withdrawn.includes(r));
   const others = (stored.extension ?? []).filter(

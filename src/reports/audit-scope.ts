@@ -1,5 +1,5 @@
 import { MUNICIPALITY_CODE_SYSTEM } from '../kernel/fhir/identifiers';
-import { ALL, canActForPractice, type Principal } from '../access/principal';
+import { ALL, canActForPractice, isMunicipalityAuditor, type Principal } from '../access/principal';
 import { AUDIT_SUBTYPES, AUDIT_TYPES, principalRoleOf, responsiblePartyAgent } from '../audit/audit-events';
 import { canonicalizeJcs } from '../audit/chain';
 import { or, type SqlParams } from '../kernel/sql-params';
@@ -37,8 +37,11 @@ function municipalityToken(code: string): string {
  *   are the practice's accesses, and an investigation the municipality must not learn of.
  * - auditor and operator: the chains of the practices in scope (`'*'` for all, the system chain included), plus,
  *   for a municipality in scope, every row that names it (its privacy officer checks decisions about it too), except
- *   refused reads in practices' chains that name a child or its event: those are not its to see. Its own row of each such refusal, naming what it asked for, is in the system chain
- *   (`auditRefusedReads`).
+ *   refused reads in practices' chains that name a child or its event: those are not its to see. Its own row of each
+ *   such refusal, naming what it asked for, is in the system chain (`auditRefusedReads`).
+ * - an auditor of municipalities alone (`isMunicipalityAuditor`): the municipality's own privacy officer. What the
+ *   municipality sees, and the refused reads naming it that name no child or event (an attempt at its figures, its
+ *   own refused asks): never a consent decision, a failed disclosure, or another party's read of a child.
  */
 export function scopeCondition(p: Principal, q: SqlParams): string {
   const municipalityTokens = (): string => {
@@ -49,6 +52,9 @@ export function scopeCondition(p: Principal, q: SqlParams): string {
   };
   const practiceChains = (): string =>
     p.practices.includes(ALL) ? 'TRUE' : `tenant = ANY(${q.add([...p.practices], 'text[]')})`;
+  if (isMunicipalityAuditor(p)) {
+    return `${municipalityTokens()} AND (${receivedOrDid(p.municipalities, q)} OR ${refusedReadOfNoChild(q)})`;
+  }
   switch (p.role) {
     case 'practice':
       return p.practices.length > 0 ? `${practiceChains()} AND NOT ${investigativeRead(q)}` : 'FALSE';
@@ -99,10 +105,21 @@ function actedFor(municipalities: readonly string[], q: SqlParams): string {
  * stays the municipality's to see.
  */
 function refusedReadInPracticeChain(q: SqlParams): string {
+  return `(${refusedRead(q)} AND tenant ~ '^[0-9]{8}$' AND ${NAMES_CHILD})`;
+}
+
+/** A refused read or search that names no child nor an event of one, in any chain, as an SQL condition. */
+function refusedReadOfNoChild(q: SqlParams): string {
+  return `(${refusedRead(q)} AND NOT ${NAMES_CHILD})`;
+}
+
+/** Whether a row names a child (its BSN) or an event of one (`inbox/<id>`), as an SQL condition. */
+const NAMES_CHILD = `(patient_bsn IS NOT NULL OR EXISTS (SELECT 1 FROM unnest(entities) e WHERE starts_with(e, 'inbox/')))`;
+
+/** A refused read or search (Security Alert, outcome 4), as an SQL condition. */
+function refusedRead(q: SqlParams): string {
   const subtypes = q.add([AUDIT_SUBTYPES.read.code, AUDIT_SUBTYPES.search.code], 'text[]');
-  const securityAlert = q.add(AUDIT_TYPES.securityAlert.code);
-  const namesChild = `(patient_bsn IS NOT NULL OR EXISTS (SELECT 1 FROM unnest(entities) e WHERE starts_with(e, 'inbox/')))`;
-  return `(type = ${securityAlert} AND outcome = '4' AND subtype = ANY(${subtypes}) AND tenant ~ '^[0-9]{8}$' AND ${namesChild})`;
+  return `type = ${q.add(AUDIT_TYPES.securityAlert.code)} AND outcome = '4' AND subtype = ANY(${subtypes})`;
 }
 
 /**

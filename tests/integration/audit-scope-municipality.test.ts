@@ -1,6 +1,7 @@
 import type { AuditEvent, Bundle } from '@medplum/fhirtypes';
 import {
   type AuditActor,
+  consentDecision,
   dataAccess,
   disclosure,
   organisationAgent,
@@ -84,5 +85,107 @@ describe('a municipality’s AuditEvent search: what it received and what it did
   it('leaves the auditor every row, and another municipality none', async () => {
     expect(new Set(await idsSeenBy('auditor'))).toEqual(new Set(Object.values(ids)));
     expect(await idsSeenBy('otherMunicipality')).toEqual([]);
+  });
+});
+
+describe('an auditor of a municipality alone (its own privacy officer): what the municipality sees, nothing more', () => {
+  const app = useTestApp();
+  const OTHER = 'GM0344';
+  const CHILD = '123456794';
+  const named: Record<string, string> = {};
+
+  beforeAll(async () => {
+    const audit = app.rt.ctx.audit;
+    const municipalityActor = actor('api-key:othermunicipality', 'municipality', { kind: 'municipality', code: OTHER });
+    const base = { patientBsn: CHILD, inboxId: 'scope-fg-1', municipality: OTHER, destination: 'gm0344' };
+    const rows: [string, AuditEvent][] = [
+      [
+        'disclosed',
+        disclosure({ ...base, actor: SYSTEM_WORKER, outcome: '0', purpose: 'referral', resources: ['Patient/p'] }),
+      ],
+      [
+        'failedDisclosure',
+        disclosure({ ...base, actor: SYSTEM_WORKER, outcome: '8', purpose: 'referral', resources: [] }),
+      ],
+      // An objection to monitoring alone, and a referral denied after a withdrawal: never the municipality's to know.
+      ...(['monitoring', 'referral'] as const).map((purpose): [string, AuditEvent] => [
+        `denied ${purpose}`,
+        consentDecision({
+          ...base,
+          actor: SYSTEM_WORKER,
+          permit: false,
+          reasons: purpose === 'monitoring' ? 'consent-denied' : 'consent-withdrawn',
+          consentIds: ['c-1'],
+          purpose,
+          stage: 'map',
+        }),
+      ]),
+      [
+        'ownRead',
+        dataAccess({
+          actor: municipalityActor,
+          interaction: 'read',
+          outcome: '0',
+          query: '/municipality/v1/referrals/r-1/status',
+          patientBsn: CHILD,
+          target: 'ServiceRequest/sr-1',
+          related: ['inbox/scope-fg-1'],
+        }),
+      ],
+      [
+        'practiceRead',
+        dataAccess({
+          actor: actor('api-key:practice', 'practice', { kind: 'practice', code: PRACTICE_AGB }),
+          interaction: 'read',
+          outcome: '0',
+          query: '/fhir/Task/t-1',
+          patientBsn: CHILD,
+          target: 'Task/t-1',
+          related: ['inbox/scope-fg-1'],
+          extraAgents: [organisationAgent('destination', 'municipality', OTHER)],
+        }),
+      ],
+    ];
+    for (const [i, [name, e]] of rows.entries()) {
+      named[e.id!] = name;
+      await audit.append(PRACTICE_AGB, { ...e, recorded: recorded(8 + i) });
+    }
+  });
+
+  async function seenBy(key: 'otherMunicipality' | 'otherMunicipalityAuditor'): Promise<string[]> {
+    const res = await app.request(`/fhir/AuditEvent?patient=${CHILD}&date=lt2026`, { key });
+    expect(res.status).toBe(200);
+    return (((await res.json()) as Bundle<AuditEvent>).entry ?? []).map((e) => named[e.resource!.id!] ?? '?');
+  }
+
+  it('finds in an AuditEvent search the disclosure and the municipality’s own read, no consent decision', async () => {
+    expect(await seenBy('otherMunicipality')).toEqual(['disclosed', 'ownRead']);
+    expect(await seenBy('otherMunicipalityAuditor')).toEqual(['disclosed', 'ownRead']);
+  });
+
+  it('lists in the child’s overview and its hand-over no decision, failed disclosure or other party’s read', async () => {
+    const res = await app.request('/audit/v1/overview', {
+      key: 'otherMunicipalityAuditor',
+      method: 'POST',
+      json: { patient: CHILD },
+    });
+    expect(res.status).toBe(200);
+    const overview = (await res.json()) as {
+      entries: { kind: string; purpose?: string }[];
+      accesses: { user: string; action: string }[];
+    };
+    expect(overview.entries.map((e) => `${e.kind} ${e.purpose ?? ''}`)).toEqual(['disclosure referral']);
+    // The municipality's own read, and its own search of the test above; not the practice's read.
+    const users = new Set(overview.accesses.map((a) => a.user));
+    expect([...users]).toEqual(['api-key:othermunicipality']);
+    expect(overview.accesses.map((a) => a.action)).toContain('read');
+    const csv = await app.request('/audit/v1/overview', {
+      key: 'otherMunicipalityAuditor',
+      method: 'POST',
+      json: { patient: CHILD, format: 'csv' },
+    });
+    expect(csv.status).toBe(200);
+    const text = await csv.text();
+    expect(text).not.toMatch(/consent-denied|consent-withdrawn|monitoring/);
   });
 });

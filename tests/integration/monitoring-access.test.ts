@@ -176,6 +176,21 @@ describe('access to the monitoring figures', () => {
       );
   }
 
+  // An auditor of the municipality alone is its own privacy officer: with two ranges a day apart it could single out
+  // the one child referred on that day, as the municipality could, so it asks for standard periods as the municipality.
+  it("gives an auditor of a municipality alone the municipality's standard periods, a practice's auditor ranges", async () => {
+    const range = `from=2026-07-01&to=2026-09-29&municipality=${MUNICIPALITY}`;
+    const refused = await app.request(`/municipality/v1/monitoring?${range}`, as(keys.municipalityAuditor));
+    expect(refused.status).toBe(422);
+    const outcome = (await refused.json()) as { issue: { expression?: string[] }[] };
+    expect(outcome.issue[0]?.expression).toEqual(['from']);
+    const quarter = `from=2026-07-01&to=2026-09-30&municipality=${MUNICIPALITY}`;
+    expect((await app.request(`/municipality/v1/monitoring?${quarter}`, as(keys.municipalityAuditor))).status).toBe(
+      200,
+    );
+    expect((await app.request(`/municipality/v1/monitoring?${range}`, as(keys.practiceAuditor))).status).toBe(200);
+  });
+
   it("shows a municipality's auditor that another municipality tried to read its figures", async () => {
     const res = await app.request(`/municipality/v1/monitoring?period=2026-Q3&municipality=${MUNICIPALITY}`, {
       key: 'otherMunicipality',

@@ -18,6 +18,8 @@ import { chainIntegrity, type ChainIntegrity, type IntegrityFinder } from '../..
 import { lastRetentionRuns } from '../../reports/retention-runs/last-runs';
 import { listChainTenants } from '../../audit/verify';
 import { BSN_SYSTEM, isValidBsn, isValidIsoDate } from '../../kernel/fhir/identifiers';
+import { CONSENT_WITHDRAWN_AT_EXTENSION } from '../../kernel/fhir/systems';
+import { withdrawnParties } from '../../policy/compiled-consent';
 import { dayAfter } from '../../kernel/dutch-time';
 import { badRequestIssues, failField, fieldIssue, httpStatusOf, unprocessableIssues } from '../../kernel/fhir/outcomes';
 import type { PipelineContext } from '../../event/context';
@@ -1126,6 +1128,20 @@ npm run audit-verify -- verify-export ${lang === 'nl' ? '<bestand> --keys <sleut
 function consentRow(lang: Lang, practice: string, c: Consent): SafeHtml {
   const p = c.provision;
   const givenBy = (c.performer ?? []).map((x) => x.reference ?? x.display ?? '').join(', ');
+  // Who withdrew it, as the withdrawal named them; a joint consent withdrawn by some of its givers stays active for
+  // the others, and is said so: never plainly "valid" while the engine may refuse on it (age, guardian rule).
+  const withdrawers = withdrawnParties(c);
+  const withdrawnAt = c.extension?.find((e) => e.url === CONSENT_WITHDRAWN_AT_EXTENSION)?.valueDateTime;
+  const withdrawnWhen = withdrawnAt ? ` ${t(lang, 'consentWithdrawnOn', formatTime(lang, withdrawnAt))}` : '';
+  const withdrawnWho = withdrawers.length > 0 ? withdrawers.join(', ') : t(lang, 'consentWithdrawerNotRecorded');
+  const withdrawn =
+    withdrawers.length > 0 || c.status === 'inactive'
+      ? html`<br />${`${t(lang, 'consentWithdrawnBy')}: ${withdrawnWho}${withdrawnWhen}`}`
+      : '';
+  const state =
+    c.status === 'active' && withdrawers.length > 0
+      ? t(lang, 'consentPartlyWithdrawn')
+      : consentStatusInWords(lang, c.status);
   const recipients = (p?.actor ?? [])
     .map((a) => a.reference?.identifier?.value ?? a.reference?.reference ?? '')
     .join(', ');
@@ -1137,9 +1153,9 @@ function consentRow(lang: Lang, practice: string, c: Consent): SafeHtml {
   return html`<tr>
     <td>${c.id ?? ''}<br /><small>${formatTime(lang, c.dateTime)}</small></td>
     <td>${practice}</td>
-    <td>${consentStatusInWords(lang, c.status)}</td>
+    <td>${state}</td>
     <td>${p?.type === 'deny' ? t(lang, 'deny') : t(lang, 'permit')}</td>
-    <td>${t(lang, 'consentGivenBy')}: ${givenBy}<br />${t(lang, 'recipientActor')}: ${recipients}</td>
+    <td>${t(lang, 'consentGivenBy')}: ${givenBy}${withdrawn}<br />${t(lang, 'recipientActor')}: ${recipients}</td>
     <td>${period}</td>
     <td>${purposes}</td>
   </tr>`;

@@ -563,6 +563,12 @@ const MESSAGES = {
   permit: { nl: 'toestaan', en: 'permit' },
   deny: { nl: 'weigeren', en: 'deny' },
   consentGivenBy: { nl: 'gegeven door', en: 'given by' },
+  consentWithdrawnBy: { nl: 'ingetrokken door', en: 'withdrawn by' },
+  consentWithdrawerNotRecorded: { nl: 'niet vastgelegd', en: 'not recorded' },
+  consentPartlyWithdrawn: {
+    nl: 'ingetrokken door een van wie toestemden; geldt alleen nog voor de anderen',
+    en: 'withdrawn by one of those who gave it; holds for the others only',
+  },
   recipientActor: { nl: 'ontvanger', en: 'recipient' },
   // Operator
   navQueues: { nl: 'Wachtrijen', en: 'Queues' },

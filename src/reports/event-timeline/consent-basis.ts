@@ -71,7 +71,11 @@ export interface BasisProvision {
 
 /** Whether, how far and when a consent was withdrawn, as one of its versions reads. */
 export interface Withdrawal {
-  /** Who withdrew: all who gave it (`status` inactive), or some of them, the others' consent standing. */
+  /**
+   * Who withdrew, as the withdrawal named them (`consent-withdrawn-by`): some of those who gave it, the others'
+   * consent standing, or all of them, or someone who gave no part of it (then `status` is inactive). Empty when the
+   * withdrawal named nobody, or was recorded before the withdrawer was kept: never those who gave it in their stead.
+   */
   readonly by: string[];
   readonly at: string | null;
 }
@@ -317,7 +321,7 @@ function withdrawalOf(row: Pick<VersionRow, 'status' | 'resource'>): Withdrawal 
     return null;
   }
   return {
-    by: withdrawnBy.length > 0 ? withdrawnBy : givenByOf(c),
+    by: withdrawnBy,
     at: c.extension?.find((e) => e.url === CONSENT_WITHDRAWN_AT_EXTENSION)?.valueDateTime ?? null,
   };
 }
