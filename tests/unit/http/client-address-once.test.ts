@@ -15,7 +15,8 @@ describe('validClientAddress finds the client address once per request', () => {
     app.set('trust proxy', expressTrustProxy(loadConfig({ TRUST_PROXY: trustProxy }).TRUST_PROXY));
     let runs = 0;
     // Express's own getter (on the app's request prototype or the one it inherits from), run for `r`.
-    const read = (r: Request): string | undefined => Reflect.get<object, 'ip'>(app.request, 'ip', r) as string | undefined;
+    const read = (r: Request): string | undefined =>
+      Reflect.get<object, 'ip'>(app.request, 'ip', r) as string | undefined;
     const req = Object.create(app.request, {
       ip: {
         configurable: true,
