@@ -1117,6 +1117,7 @@ const STATES: Record<string, Record<Lang, string>> = {
   failed: { nl: 'mislukt', en: 'failed' },
   dead: { nl: 'onbestelbaar', en: 'dead letter' },
   pending: { nl: 'onderweg', en: 'pending' },
+  superseded: { nl: 'niet verstuurd: een latere status ging al', en: 'not sent: a later status went first' },
 };
 
 /** An event or delivery state in words. */
