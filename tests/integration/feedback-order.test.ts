@@ -121,4 +121,22 @@ describe("a referral's status updates reach the practice in the order recorded",
     };
     expect(listed.feedback.map((f) => f.id)).toContain(accepted);
   });
+
+  it('does not send an older update found pending after a newer one was delivered (one from an older release)', async () => {
+    const id = await deliveredReferral();
+    practice.script = [{ kind: 'status', status: 400 }];
+    const accepted = await postStatus(id, { status: 'accepted' });
+    await reaches(accepted, 'dead');
+    const rejected = await postStatus(id, { status: 'rejected', reasonCode: 'duplicate' });
+    await reaches(rejected, 'delivered');
+    // Made pending again behind the replay's back, as a release without this ordering could leave it.
+    const [row] = await db().query<{ round: number }>(
+      `UPDATE feedback SET state = 'pending', round = round + 1 WHERE id = $1 RETURNING round`,
+      [accepted],
+    );
+    await app.rt.ctx.queues.enqueueFeedback({ id: accepted, round: row!.round }, 'trace-test');
+    await reaches(accepted, 'superseded');
+    expect(practice.hitsFor(`fb-${accepted}`)).toHaveLength(1);
+    expect(patchedStatuses([accepted, rejected])).toEqual(['revoked']);
+  });
 });

@@ -225,10 +225,10 @@ function routeAnswers(status: number): boolean {
 
 /**
  * The probe of receivers without a cheap read: `HEAD` on the route deliveries go to (`<baseUrl>/<path>`, the base URL
- * itself without one) with the endpoint's credentials (`routeAnswers`). A 404 is asked again with `OPTIONS`: Express
- * (and Koa's router) answer HEAD only on a GET route, so a route that takes only the POST a delivery sends says 404 to
- * HEAD, but answers OPTIONS with `Allow: POST`; a path that is missing answers OPTIONS 404 too. Only an `Allow` that
- * names POST counts: a CORS middleware answering every OPTIONS names none.
+ * itself without one) with the endpoint's credentials (`routeAnswers`). A 404 is asked again with `OPTIONS`:
+ * Express (and Koa's router) answer HEAD only on a GET route, so a route that takes only the POST a delivery sends
+ * says 404 to HEAD, but answers OPTIONS with `Allow: POST`; a path that is missing answers OPTIONS 404 too. Only an
+ * `Allow` that names POST counts: a CORS middleware answering every OPTIONS names none.
  */
 export async function probeByHead(
   endpoint: Endpoint,
