@@ -178,11 +178,11 @@ function deliveryKindOf(work: DeliveryWork): DeliveryKind {
 }
 
 /**
- * How long an event of a referral waits for an earlier one's delivery to end before it looks again: half as long as
- * it has waited so far, from 2 s to 5 min, so an event sent in a moment is followed at once and one in a long backoff
- * is not asked about every few seconds for hours.
+ * How long an event of a referral (or a status update of one, feedback-deliver.ts) waits for an earlier one's
+ * delivery to end before it looks again: half as long as it has waited so far, from 2 s to 5 min, so an event sent in
+ * a moment is followed at once and one in a long backoff is not asked about every few seconds for hours.
  */
-function earlierWaitMs(job: Job): number {
+export function earlierWaitMs(job: Pick<Job, 'timestamp'>): number {
   return Math.min(300_000, Math.max(2_000, (Date.now() - job.timestamp) / 2));
 }
 

@@ -17,6 +17,7 @@ import {
   TO_MAP,
   TRAJECTORY_STEPS,
   type EventState,
+  type FeedbackState,
   type StepName,
   type TrajectoryEventState,
   type TrajectoryStepName,
@@ -592,7 +593,7 @@ const PAYLOAD_RETENTION_STATES: readonly EventState[] = [...TERMINAL_STATES, 'un
 // Deliveries and feedback: one outgoing message each, with attempts and an outcome
 
 export type DeliveryState = 'pending' | 'delivered' | 'dead' | 'cancelled';
-export type FeedbackState = 'pending' | 'delivered' | 'dead';
+export type { FeedbackState };
 
 /** The columns a `delivery` and a `feedback` row share: one outgoing message, its attempts and their outcome. */
 export interface AttemptColumns<S extends string> {
@@ -2336,6 +2337,48 @@ export async function reviveFeedback(db: Db, id: string): Promise<(FeedbackRow &
   return row;
 }
 
+/** Another status update of the same referral, as `feedbackOrderOf` reads it. */
+export interface OtherFeedback {
+  readonly id: string;
+  readonly status: ReferralStatus;
+  readonly state: FeedbackState;
+  /** Recorded before the update asked about (by `created_at, id`, the order `insertFeedback` checks statuses in). */
+  readonly earlier: boolean;
+}
+
+/**
+ * The other status updates on the referral of update `id` (over its corrections, `referralEventsOf`), newest first:
+ * what its delivery to the practice waits for (an earlier one still pending) or is superseded by (a later one sent).
+ * By the referral's events' key and `feedback_inbox`: a referral has a handful of updates.
+ */
+export async function feedbackOrderOf(db: Db, id: string): Promise<OtherFeedback[]> {
+  return db.query<OtherFeedback>(
+    `SELECT o.id, o.status, o.state, (o.created_at, o.id) < (f.created_at, f.id) AS earlier
+       FROM feedback f JOIN feedback o ON o.inbox_id IN ${referralEventsOf('f.inbox_id')} AND o.id <> f.id
+      WHERE f.id = $1 ORDER BY o.created_at DESC, o.id DESC`,
+    [id],
+  );
+}
+
+/**
+ * Ends a status update that is in one of `from` as `superseded`, with `reason` as its last error (what operators
+ * read); false when it was in none of them any more.
+ */
+export async function supersedeFeedback(
+  db: Db,
+  id: string,
+  from: readonly ('pending' | 'dead')[],
+  reason: string,
+): Promise<boolean> {
+  const rows = await db.query(
+    `WITH ${fromStatesCte('$3')}
+     UPDATE feedback SET state = 'superseded', last_error = $2, updated_at = now()
+     FROM from_states WHERE ${byIdWhileIn('feedback', '$1')} RETURNING feedback.id`,
+    [id, reason, from],
+  );
+  return rows.length > 0;
+}
+
 /** Pending status updates nobody touched for `graceMs`: candidates for a new feedback job. */
 export async function stalePendingFeedback(
   db: Db,
@@ -2487,7 +2530,7 @@ export async function clearFinishedFeedbackAnswers(db: Db, before: Date, batch: 
        task = task #- '{statusReason,text}'
      WHERE id IN (SELECT id FROM feedback
        WHERE (response_sealed IS NOT NULL OR reason_sealed IS NOT NULL OR ${PLAIN_REASON}) AND updated_at < $1
-       AND state IN ('delivered', 'dead') LIMIT $2)
+       AND state IN ('delivered', 'dead', 'superseded') LIMIT $2)
      RETURNING tenant`,
     [before, batch],
   );

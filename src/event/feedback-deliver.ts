@@ -1,4 +1,4 @@
-import type { Job } from 'bullmq';
+import { DelayedError, type Job } from 'bullmq';
 import { toServiceRequestStatus } from '../../mappings/practice/to-task';
 import { feedbackDecision, feedbackDisclosure, SYSTEM_WORKER, type AuditedAgreementRef } from '../audit/audit-events';
 import { REFERRAL_STATUS_EVENT } from '../contracts/delivery-event-type';
@@ -7,11 +7,20 @@ import { decideReferralStatus } from '../policy/decide';
 import { decisionText } from '../policy/reason-words';
 import type { PipelineContext } from './context';
 import { reasonText } from './decide';
-import { feedbackTaskOf, referralIdentityOf } from './feedback';
+import { feedbackTaskOf, referralIdentityOf, supersededReason } from './feedback';
 import { practiceReceiver, sendToPractice } from './practice-send';
 import type { FeedbackJobData } from './queues';
 import { agreementInForceAt } from './withdrawal-notice';
-import { deliveredDeliveriesOf, recordAttempt, tryGetFeedback, tryGetSealedEvent, type EventRow } from './event-store';
+import { earlierWaitMs } from './deliver';
+import {
+  deliveredDeliveriesOf,
+  feedbackOrderOf,
+  recordAttempt,
+  supersedeFeedback,
+  tryGetFeedback,
+  tryGetSealedEvent,
+  type EventRow,
+} from './event-store';
 
 /**
  * Feedback stage: sends a municipality's status update to the practice's HIS endpoint (fhir-rest: a Task plus a
@@ -27,6 +36,22 @@ export async function processFeedbackJob(ctx: PipelineContext, job: Job<Feedback
   const feedback = await tryGetFeedback(ctx.db, job.data.feedbackId);
   if (!feedback || feedback.state !== 'pending') {
     return 'skipped';
+  }
+  const others = await feedbackOrderOf(ctx.db, feedback.id);
+  const sentLater = others.find((o) => !o.earlier && o.state === 'delivered');
+  if (sentLater) {
+    // A later update reached the practice first (one waiting from before this ordering, or a race with a replay):
+    // this older status would set its ServiceRequest back. Never sent; its reason says why.
+    await supersedeFeedback(ctx.db, feedback.id, ['pending'], supersededReason(sentLater));
+    ctx.log.info({ feedbackId: feedback.id, supersededBy: sentLater.id, traceId: job.data.traceId }, 'superseded');
+    return 'superseded';
+  }
+  if (others.some((o) => o.earlier && o.state === 'pending')) {
+    // An earlier update of this referral is still on its way (retried, or waiting itself): this one goes after it,
+    // so the practice ends at the status recorded last, as deliveries to a municipality wait (deliver.ts). An earlier
+    // dead letter does not hold it up; replayed after this one, it is superseded (replayFeedback). No attempt spent.
+    await job.moveToDelayed(Date.now() + earlierWaitMs(job), job.token);
+    throw new DelayedError();
   }
   const row = await tryGetSealedEvent(ctx.db, feedback.inbox_id);
   if (!row) {

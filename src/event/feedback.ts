@@ -26,16 +26,20 @@ import { RESOURCE_ID_SYSTEM } from '../../mappings/municipality/shared/resource-
 import { LOGICAL_BASE } from '../../mappings/municipality/webhook/to-notification';
 import { uuidOrUndefined } from './referral-identifier';
 import {
+  feedbackOrderOf,
   getSealedEvents,
   insertFeedback,
   referralEventsNamed,
   reviveFeedback,
+  supersedeFeedback,
   tryGetCareStart,
   tryGetDeliveredCancellation,
+  tryGetFeedback,
   tryGetSealedEvent,
   type EventRow,
   type FeedbackRow,
   type NewFeedback,
+  type OtherFeedback,
   type ReferralNames,
   type SealedEvent,
 } from './event-store';
@@ -417,8 +421,30 @@ export async function recordStatusUpdate(
   return { feedback, duplicate };
 }
 
-/** Replays a dead status update (audited); false when it is not dead. */
+/** Why a status update was superseded: the later one, by its status and Task id (never content). */
+export function supersededReason(later: Pick<OtherFeedback, 'id' | 'status' | 'state'>): string {
+  const where = later.state === 'delivered' ? 'reached the practice' : 'is on its way to the practice';
+  return (
+    `superseded: a later status update (${later.status}, Task/${later.id}) ${where}; this older status was not ` +
+    'sent, as it would set the referral back at the practice'
+  );
+}
+
+/**
+ * Replays a dead status update (audited); false when it is not dead. One a later update of its referral has
+ * superseded (delivered, or on its way) is not sent: it would set the practice's ServiceRequest back to an older
+ * status. It ends `superseded`, saying by which update, and counts as replayed (the replay is audited the same).
+ */
 export async function replayFeedback(ctx: PipelineContext, feedbackId: string, actor: AuditActor): Promise<boolean> {
+  const later = (await feedbackOrderOf(ctx.db, feedbackId)).find((o) => !o.earlier && o.state !== 'dead');
+  if (later) {
+    const feedback = await tryGetFeedback(ctx.db, feedbackId);
+    if (!feedback || !(await supersedeFeedback(ctx.db, feedbackId, ['dead'], supersededReason(later)))) {
+      return false;
+    }
+    await ctx.audit.append(feedback.tenant, operatorAction({ actor, action: 'replay', target: `Task/${feedbackId}` }));
+    return true;
+  }
   const revived = await reviveFeedback(ctx.db, feedbackId);
   if (!revived) {
     return false;

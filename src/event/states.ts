@@ -142,6 +142,15 @@ export const STEPS = {
 export type StepName = keyof typeof STEPS;
 
 /**
+ * A municipality's status update on its way to the practice (`feedback.state`): `pending`, `delivered`, `dead`
+ * (delivery gave up), or `superseded`: never sent, because a later update of its referral reached the practice (or
+ * is on its way) before it, and this older status would set the referral back there.
+ */
+export const FEEDBACK_STATES = ['pending', 'delivered', 'dead', 'superseded'] as const;
+
+export type FeedbackState = (typeof FEEDBACK_STATES)[number];
+
+/**
  * A municipality's trajectory event (`trajectory_event.state`): `pending` delivery to the practice on permit, `denied`
  * (at receipt or before sending), `delivered`, `dead` (delivery gave up). `unacknowledged`: stored, but its receipt
  * was never recorded, so the municipality was not told it was accepted; it waits for the municipality to send it again.

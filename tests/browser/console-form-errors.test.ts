@@ -147,6 +147,26 @@ describe('the console tells what is wrong with a form, and where, in a real brow
     await expectSummaryLeadsTo(page, 'to', /ligt na die bij ‘Tot en met’/);
   });
 
+  // report-xmuni L3: a BSN typed as the referral number went into the address of the GET form's answer.
+  it('municipality: a BSN typed as the referral number is refused before it is sent, and by the server without script', async () => {
+    const page = await signedIn('municipality');
+    await page.goto(`${base}/console/municipality/referrals`);
+    await page.fill('input[name=referral]', '111 222 333');
+    await page.click('form.search button');
+    // Not sent: the address stays as it was, and the field says why in the page's language.
+    expect(page.url()).toBe(`${base}/console/municipality/referrals`);
+    await expect(
+      page.locator('input[name=referral]').evaluate((i: { validationMessage: string }) => i.validationMessage),
+    ).resolves.toMatch(/^Verwijzingsnummer: dit lijkt een BSN\./);
+    // Corrected, it is searched.
+    await page.fill('input[name=referral]', 'R-1');
+    await Promise.all([page.waitForURL(/referral=R-1/), page.click('form.search button')]);
+    // Without the script (a request sent anyway): out of the address, said above the form, leading to the field.
+    await page.goto(`${base}/console/municipality/referrals?referral=111222333`);
+    expect(page.url()).not.toContain('111222333');
+    await expectSummaryLeadsTo(page, 'referral', /^Verwijzingsnummer: dit lijkt een BSN\./);
+  });
+
   it('operator: a pause needs its reason, said in the label, refused without one; one without (API) says so in Dutch', async () => {
     const page = await signedIn('operator');
     await page.goto(`${base}/console/operator/destinations`);

@@ -45,7 +45,7 @@ export class DeliveryReceiver extends LocalHttpServer {
   /** Modes used one per delivery, in order, before `mode` applies. */
   script: ReceiverMode[] = [];
   mode: ReceiverMode = { kind: 'ok' };
-  /** Status for GET `/metadata` and HEAD probes. */
+  /** Status for GET `/metadata`, HEAD and OPTIONS probes (an OPTIONS answer names no methods in `Allow`). */
   probeStatus = 200;
   /**
    * When set, every POST must carry a valid Standard Webhooks signature made with this secret (401 otherwise). A
@@ -72,9 +72,9 @@ export class DeliveryReceiver extends LocalHttpServer {
     return this.hits.filter((h) => h.method === 'POST' && !h.path.endsWith('/oauth/token'));
   }
 
-  /** The probe requests (GET and HEAD). */
+  /** The probe requests (GET, HEAD, and the OPTIONS a HEAD probe asks after a 404). */
   get probes(): Hit[] {
-    return this.hits.filter((h) => h.method === 'GET' || h.method === 'HEAD');
+    return this.hits.filter((h) => h.method === 'GET' || h.method === 'HEAD' || h.method === 'OPTIONS');
   }
 
   hitsFor(key: string): Hit[] {
@@ -117,7 +117,7 @@ export class DeliveryReceiver extends LocalHttpServer {
         this.issuedTokens.push(token);
         return this.json(res, 200, { access_token: token, token_type: 'Bearer', expires_in: this.tokenLifetimeS });
       }
-      if (req.method === 'GET' || req.method === 'HEAD') {
+      if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS') {
         return this.json(res, this.probeStatus, { resourceType: 'CapabilityStatement', status: 'active' });
       }
       if (signatureValid === false) {

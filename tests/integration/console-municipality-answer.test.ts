@@ -171,6 +171,41 @@ describe('a municipality answers a referral in the console', () => {
     expect((await apiStatus()).statusUpdates).toHaveLength(2);
   });
 
+  // report-xmuni M2: a colleague recorded a status meanwhile; the page said only "Status: ongeldige waarde", and the
+  // form fell back to the choice of a status, what the case worker typed gone.
+  it('says in words that the referral moved on meanwhile, what may follow, that nothing was recorded, and keeps what was typed', async () => {
+    const typed = { status: 'rejected', date: '2026-12-02', reasonCode: 'other', reason: 'Al bekend bij ons team' };
+    const res = await caseWorker.post(action(), { ...typed, confirm: 'yes' });
+    expect(res.status).toBe(409);
+    const page = await res.text();
+    const notice = noticeOf(page);
+    expect(notice).toMatch(
+      /^Status: deze verwijzing heeft inmiddels de status Beschikking afgegeven, door de gemeente vastgelegd .+ \(met als datum 1 dec 2026\); daarop kan volgen: Beschikking afgegeven, .*Afgesloten\. Er is niets vastgelegd\./,
+    );
+    expect(notice).not.toContain('ongeldige waarde');
+    // What was typed is on the page, to take over into another status.
+    expect(page).toContain('Wat u had ingevuld (niet vastgelegd)');
+    expect(page).toContain('Al bekend bij ons team');
+    expect(page).toMatch(/<dt>Datum van de status<\/dt>\s*<dd>2026-12-02<\/dd>/);
+    expect((await apiStatus()).statusUpdates).toHaveLength(2);
+    // In English too.
+    const english = noticeOf(
+      await (await caseWorker.post(action(), { ...typed, confirm: 'yes' }, { cookie: 'jb_lang=en' })).text(),
+    );
+    expect(english).toMatch(
+      /^Status: meanwhile this referral got the status Decision issued, recorded by the municipality /,
+    );
+    expect(english).toContain('Nothing was recorded.');
+  });
+
+  // report-xmuni L2: a day typed the Dutch way was "ongeldige waarde", where the list's filter names the format.
+  it('names the format of a status day typed another way, as the list filter does', async () => {
+    const res = await caseWorker.post(action(), { status: 'closed', date: '07-12-2026', confirm: 'yes' });
+    expect(res.status).toBe(422);
+    expect(noticeOf(await res.text())).toMatch(/^Datum van de status: geen geldige datum \(JJJJ-MM-DD\)\./);
+    expect((await apiStatus()).statusUpdates).toHaveLength(2);
+  });
+
   it('names the decision field the API names for an incomplete decision', async () => {
     const res = await caseWorker.post(action(), {
       status: 'decision-issued',

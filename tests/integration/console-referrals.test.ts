@@ -168,6 +168,37 @@ describe("the console's referrals page", () => {
     }
   });
 
+  // report-xmuni L3: a BSN typed into the number filter (a GET form) was searched, and so put in the address (browser
+  // history, proxy logs), where README promises no BSN ever is.
+  it('refuses a BSN typed as the referral number, out of the address and unsearched, saying so in words', async () => {
+    const bsn = '111222333';
+    const res = await municipality.get(`/console/municipality/referrals?referral=${bsn}&from=2026-11-01`);
+    expect(res.status).toBe(303);
+    const location = res.headers.get('location') ?? '';
+    expect(location).not.toContain(bsn);
+    expect(new URL(location, 'http://x').searchParams.get('from')).toBe('2026-11-01');
+    const refused = await municipality.get(location);
+    expect(refused.status).toBe(400);
+    const text = await refused.text();
+    expect(text).toContain('Verwijzingsnummer: dit lijkt een BSN.');
+    expect(text).not.toContain(bsn);
+    expect(shownIds(text)).toEqual([]);
+    // Before it is sent, too: the field says so in the page's language (console.js).
+    expect(text).toMatch(/<input name="referral"[^>]*data-bsn-refusal="Verwijzingsnummer: dit lijkt een BSN\./);
+    // Nothing was read, so nothing of it is on record in an audit query either.
+    await h.app.rt.ctx.audit.flush();
+    const reads = await h.app.rt.ctx.db.query<{ resource: { entity?: { query?: string }[] } }>(
+      `SELECT resource::json AS resource FROM audit_event WHERE subtype = 'search-type'`,
+    );
+    const queries = reads.flatMap((r) =>
+      (r.resource.entity ?? []).flatMap((e) => (e.query ? [Buffer.from(e.query, 'base64').toString()] : [])),
+    );
+    expect(queries.some((q) => q.startsWith('/console/municipality/referrals'))).toBe(true);
+    expect(queries.filter((q) => q.includes(bsn))).toEqual([]);
+    // Nine digits that fail the 11-proef are a number like any other: searched.
+    expect((await municipality.get('/console/municipality/referrals?referral=123456789')).status).toBe(200);
+  });
+
   it('takes a % and an _ in the number searched for as themselves, not as any characters', async () => {
     await deliver(5, ['ref-50%_a', 'ref-50xya', 'ref-5_1', 'ref-501', 'ref-5\\1']);
     const found = async (referral: string) =>

@@ -18,7 +18,7 @@ export interface DeliveryReceipt extends ReceiverAnswer {
 }
 
 export interface HttpRequest {
-  readonly method: 'GET' | 'HEAD' | 'POST';
+  readonly method: 'GET' | 'HEAD' | 'OPTIONS' | 'POST';
   readonly url: string;
   readonly headers: Readonly<Record<string, string>>;
   readonly body?: string | undefined;
@@ -225,14 +225,39 @@ function routeAnswers(status: number): boolean {
 
 /**
  * The probe of receivers without a cheap read: `HEAD` on the route deliveries go to (`<baseUrl>/<path>`, the base URL
- * itself without one) with the endpoint's credentials (`routeAnswers`).
+ * itself without one) with the endpoint's credentials (`routeAnswers`). A 404 is asked again with `OPTIONS`:
+ * Express (and Koa's router) answer HEAD only on a GET route, so a route that takes only the POST a delivery sends
+ * says 404 to HEAD, but answers OPTIONS with `Allow: POST`; a path that is missing answers OPTIONS 404 too. Only an
+ * `Allow` that names POST counts: a CORS middleware answering every OPTIONS names none.
  */
-export function probeByHead(
+export async function probeByHead(
   endpoint: Endpoint,
   timeoutMs: number,
   deps: HttpDeps = defaultHttpDeps,
   path?: string,
 ): Promise<{ up: boolean; detail: string }> {
   const url = path === undefined ? endpoint.baseUrl : joinUrl(endpoint.baseUrl, path);
-  return probeRequest(endpoint, { method: 'HEAD', url, headers: {} }, timeoutMs, routeAnswers, deps);
+  let status: number;
+  try {
+    status = (await exchange(endpoint, { method: 'HEAD', url, headers: {} }, timeoutMs, deps)).status;
+  } catch (err) {
+    return { up: false, detail: `HEAD ${(err as Error).message}` };
+  }
+  const head = { up: routeAnswers(status), detail: `HEAD HTTP ${status}` };
+  if (status !== 404) {
+    return head;
+  }
+  try {
+    const options = await exchange(endpoint, { method: 'OPTIONS', url, headers: {} }, timeoutMs, deps);
+    return options.status < 300 && allowsPost(options.headers.allow)
+      ? { up: true, detail: `${head.detail}, OPTIONS allows POST` }
+      : head;
+  } catch {
+    return head;
+  }
+}
+
+/** Whether an `Allow` header lists POST. */
+function allowsPost(allow: string | undefined): boolean {
+  return (allow ?? '').split(',').some((m) => m.trim().toUpperCase() === 'POST');
 }

@@ -108,6 +108,31 @@ const MESSAGES = {
   minutesCount: { nl: '{0} minuten', en: '{0} minutes' },
   back: { nl: 'Terug', en: 'Back' },
   fieldInvalid: { nl: '{0}: ongeldige waarde.', en: '{0}: not a valid value.' },
+  statusMovedOn: {
+    nl:
+      '{0}: deze verwijzing heeft inmiddels de status {1}, door de gemeente vastgelegd {2} (met als datum {3}); ' +
+      'daarop kan volgen: {4}. Er is niets vastgelegd.',
+    en:
+      '{0}: meanwhile this referral got the status {1}, recorded by the municipality {2} (dated {3}); what may ' +
+      'follow it: {4}. Nothing was recorded.',
+  },
+  statusMovedOnFinal: {
+    nl:
+      '{0}: deze verwijzing heeft inmiddels de status {1}, door de gemeente vastgelegd {2} (met als datum {3}); ' +
+      'daarop kan niets meer volgen. Er is niets vastgelegd.',
+    en:
+      '{0}: meanwhile this referral got the status {1}, recorded by the municipality {2} (dated {3}); nothing may ' +
+      'follow it. Nothing was recorded.',
+  },
+  referralNotBsn: {
+    nl:
+      'Verwijzingsnummer: dit lijkt een BSN. Zoek op het verwijzingsnummer van de praktijk; een BSN wordt hier niet ' +
+      'gezocht en hoort niet in het adres van een pagina.',
+    en:
+      "Referral number: this looks like a BSN. Search by the practice's referral number; a BSN is not searched for " +
+      "here and does not belong in a page's address.",
+  },
+  typedNotRecorded: { nl: 'Wat u had ingevuld (niet vastgelegd):', en: 'What you filled in (not recorded):' },
   requestInvalid: { nl: 'Het verzoek is niet geldig.', en: 'The request is not valid.' },
   technicalDetail: { nl: 'technisch, in het Engels', en: 'technical' },
   home: { nl: 'Start', en: 'Home' },
@@ -1123,6 +1148,7 @@ const STATES: Record<string, Record<Lang, string>> = {
   failed: { nl: 'mislukt', en: 'failed' },
   dead: { nl: 'onbestelbaar', en: 'dead letter' },
   pending: { nl: 'onderweg', en: 'pending' },
+  superseded: { nl: 'niet verstuurd: een latere status ging al', en: 'not sent: a later status went first' },
 };
 
 /** An event or delivery state in words. */

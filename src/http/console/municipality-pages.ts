@@ -19,17 +19,18 @@ import { referralStepsHtml, waitingDaysHtml } from './referral-status-html';
 import { monitoringPages } from './monitoring-pages';
 import { auditEventRead, auditRead } from '../audit-read';
 import { organisationAgent } from '../../audit/audit-events';
-import { outcomeInWords, type FieldWords } from './outcome-message';
+import { outcomeDetail, outcomeInWords, type FieldWords } from './outcome-message';
 import { errorSummary, fieldRefusal, fieldState, requiredMark } from './form-fields';
 import { csrfField, notice, table } from './layout';
 import { parseStatusUpdate, recordUpdate, referralFor } from '../status-update';
 import type { DeliveredReferral } from '../../event/feedback';
-import { getReferralTimeline } from '../../reports/referral-timeline/timeline';
+import { getReferralTimeline, type ReferralTimeline } from '../../reports/referral-timeline/timeline';
 import { nextStatusesOf, REFERRAL_STATUSES, type ReferralStatus } from '../../../mappings/practice/referral-status';
 import { codesOf, REFERRAL_REJECTION_REASON_SYSTEM, tryGetDisplayIn } from '../../kernel/fhir/terminology';
 import { JZ020_SYSTEM } from '../../kernel/fhir/systems';
 import { fieldIssue, httpStatusOf, unprocessableIssues } from '../../kernel/fhir/outcomes';
 import { amsterdamDay } from '../../kernel/dutch-time';
+import { isValidBsn } from '../../kernel/fhir/identifiers';
 import { names } from '../route-target';
 
 /** A page of the referrals list: enough to find a recent one at a glance, small enough to open each event. */
@@ -85,20 +86,21 @@ function referralRow(lang: Lang, r: ReceivedReferral): SafeHtml {
 /** The status form's fields, each with the label of the API's issue `expression` it becomes (`statusBodyOf`). */
 const STATUS_FIELDS: FieldWords = {
   status: { label: 'statusField' },
-  date: { label: 'statusDate' },
+  // A day not in the API's form names the form (JJJJ-MM-DD), as the referral list's filter does.
+  date: { label: 'statusDate', says: 'invalidDate' },
   reasonCode: { label: 'rejectionReason', says: 'chooseRejectionReason' },
   reason: { label: 'reasonText' },
   decision: { label: 'decisionLegend' },
   'decision.number': { label: 'decisionNumber' },
-  'decision.date': { label: 'decisionDate' },
+  'decision.date': { label: 'decisionDate', says: 'invalidDate' },
   'decision.productCategory': { label: 'productCategory' },
   'decision.period': { label: 'periodStart' },
-  'decision.period.start': { label: 'periodStart' },
-  'decision.period.end': { label: 'periodEnd' },
+  'decision.period.start': { label: 'periodStart', says: 'invalidDate' },
+  'decision.period.end': { label: 'periodEnd', says: 'invalidDate' },
   provider: { label: 'providerAgb' },
   'provider.agb': { label: 'providerAgb' },
-  startDate: { label: 'careStartDate' },
-  endDate: { label: 'careEndDate' },
+  startDate: { label: 'careStartDate', says: 'invalidDate' },
+  endDate: { label: 'careEndDate', says: 'invalidDate' },
   confirm: { label: 'confirmFinal', says: 'confirmFinalMissing' },
 };
 
@@ -120,6 +122,84 @@ const FORM_NAMES = [
 ] as const;
 type FormName = (typeof FORM_NAMES)[number];
 type FormValues = Partial<Record<FormName, string>>;
+
+/** The list's query parameter that says a BSN typed as the referral number was refused (and taken out). */
+const BSN_REFUSED = 'bsnRefused';
+
+/** A value that is a BSN (9 digits passing the 11-proef, written with spaces, dots or hyphens or without). */
+function looksLikeBsn(value: string): boolean {
+  return isValidBsn(value.replace(/[\s.-]/g, ''));
+}
+
+/** The label of each form field, for what a case worker typed shown back after a refusal (`typedHtml`). */
+const FORM_LABELS: Readonly<Record<Exclude<FormName, 'confirm'>, Parameters<typeof t>[1]>> = {
+  status: 'statusField',
+  date: 'statusDate',
+  reasonCode: 'rejectionReason',
+  reason: 'reasonText',
+  decisionNumber: 'decisionNumber',
+  decisionDate: 'decisionDate',
+  decisionProductCategory: 'productCategory',
+  periodStart: 'periodStart',
+  periodEnd: 'periodEnd',
+  providerAgb: 'providerAgb',
+  startDate: 'careStartDate',
+  endDate: 'careEndDate',
+};
+
+/**
+ * What the case worker filled in, shown back as it was typed (codes in words) when the status can no longer be
+ * recorded, to take it over into another; empty when nothing was. Only in the answer to the post, never in an
+ * address.
+ */
+function typedHtml(lang: Lang, v: FormValues): SafeHtml {
+  const words = (name: keyof typeof FORM_LABELS, value: string): string =>
+    name === 'status' && isStatus(value)
+      ? t(lang, `referralStatus_${value}`)
+      : name === 'reasonCode'
+        ? (tryGetDisplayIn(REFERRAL_REJECTION_REASON_SYSTEM, value, lang) ?? value)
+        : name === 'decisionProductCategory'
+          ? `${value} – ${tryGetDisplayIn(JZ020_SYSTEM, value, lang) ?? ''}`
+          : value;
+  const rows = (Object.keys(FORM_LABELS) as (keyof typeof FORM_LABELS)[]).flatMap((name) => {
+    const value = v[name]?.trim();
+    return value
+      ? [
+          html`<dt>${t(lang, FORM_LABELS[name])}</dt>
+            <dd>${words(name, value)}</dd>`,
+        ]
+      : [];
+  });
+  return rows.length > 0
+    ? html`<p>${t(lang, 'typedNotRecorded')}</p>
+        <dl class="typed">${rows}</dl>`
+    : html``;
+}
+
+/**
+ * The refusal of a status a colleague's (or the API's) update made impossible meanwhile (the API's 409 at `status`):
+ * the referral's status now, recorded when and for which day, what may follow it, and that nothing was recorded.
+ */
+function movedOnWords(lang: Lang, timeline: ReferralTimeline, allowed: readonly ReferralStatus[]): string {
+  const now = timeline.steps.at(-1);
+  if (!now) {
+    return t(lang, 'fieldInvalid', t(lang, 'statusField'));
+  }
+  const status = t(lang, `referralStatus_${now.status}`);
+  const at = formatTime(lang, now.receivedAt);
+  const day = now.date ? formatDay(lang, now.date) : '';
+  return allowed.length > 0
+    ? t(
+        lang,
+        'statusMovedOn',
+        t(lang, 'statusField'),
+        status,
+        at,
+        day,
+        allowed.map((a) => t(lang, `referralStatus_${a}`)).join(', '),
+      )
+    : t(lang, 'statusMovedOnFinal', t(lang, 'statusField'), status, at, day);
+}
 
 /** The form field each issue `expression` of the API (`STATUS_FIELDS`) is about: marked invalid, tied to the error. */
 const FORM_FIELD_OF: Readonly<Record<string, FormName>> = {
@@ -240,6 +320,11 @@ interface ReferralPageState {
   /** A refusal of the form, in words: shown above it, focused, and tied to the fields it names (`invalid`). */
   readonly error?: SafeHtml;
   readonly invalid?: ReadonlySet<FormName>;
+  /**
+   * The status was refused because the referral moved on meanwhile (a 409 at `status`): the error says so from the
+   * page's timeline, with the API's own words (`detail`) after it, and what was typed is shown back.
+   */
+  readonly movedOn?: { readonly detail: SafeHtml };
   readonly values: FormValues;
   readonly status?: number;
   readonly cancellation: ReferralCancellation | undefined;
@@ -299,9 +384,11 @@ async function sendReferralPage(
       'warn',
       t(lang, 'referralCancelled', formatDay(lang, cancellation.on), formatTime(lang, cancellation.reachedAt)),
     );
+  const refusal = state.movedOn
+    ? html`${movedOnWords(lang, timeline, allowed)}${state.movedOn.detail}${typedHtml(lang, v)}`
+    : state.error;
   const error =
-    state.error &&
-    html`<div class="notice error" role="alert" id="status-error" tabindex="-1" autofocus>${state.error}</div>`;
+    refusal && html`<div class="notice error" role="alert" id="status-error" tabindex="-1" autofocus>${refusal}</div>`;
   // First the status, without a default (an arrow key pressed in passing chose one before), then only its fields.
   const choice = html`<form method="get" action="${pagePath}" class="status-form status-choice">
     <p>${t(lang, 'chooseStatusStep')}</p>
@@ -420,7 +507,22 @@ export function municipalityPages(ctx: PipelineContext): Router {
       from: field(req.query, 'from'),
       to: field(req.query, 'to'),
     };
-    const problem = periodProblem(lang, filter, 'fromAfterToSearch', { from: 'receivedFrom', to: 'receivedTo' });
+    if (filter.referral !== undefined && looksLikeBsn(filter.referral)) {
+      // A BSN typed as the number (console.js refuses it before it is sent; a browser without script sends it): not
+      // searched, nor read into the audit's query, and out of the address at once, the refusal said on the page.
+      const query = new URLSearchParams({ [BSN_REFUSED]: '1' });
+      for (const name of ['from', 'to'] as const) {
+        if (filter[name] !== undefined) {
+          query.set(name, filter[name]);
+        }
+      }
+      res.redirect(303, `/console/municipality/referrals?${query.toString()}`);
+      return;
+    }
+    const problem =
+      field(req.query, BSN_REFUSED) !== undefined
+        ? { name: 'referral' as const, words: t(lang, 'referralNotBsn') }
+        : periodProblem(lang, filter, 'fromAfterToSearch', { from: 'receivedFrom', to: 'receivedTo' });
     const { referrals, next } =
       problem === undefined
         ? await listReceivedReferrals(ctx, destinations, { limit: REFERRALS_PER_PAGE, page, filter })
@@ -453,6 +555,9 @@ export function municipalityPages(ctx: PipelineContext): Router {
       ${page === undefined ? '' : html`<a href="${hrefOf()}">${t(lang, 'firstPage')}</a>`}
       ${next === undefined ? '' : html`<a href="${hrefOf(next)}">${t(lang, 'nextPage')}</a>`}
     </div>`;
+    // The number field refuses a BSN before it is sent (console.js), in the words the server refuses it with.
+    const noBsn = html`data-bsn-refusal="${t(lang, 'referralNotBsn')}"${state('referral')}`;
+    const referralInput = html`<input name="referral" autocomplete="off" value="${filter.referral ?? ''}" ${noBsn} />`;
     const search = html`<form
       method="get"
       action="/console/municipality/referrals"
@@ -461,9 +566,7 @@ export function municipalityPages(ctx: PipelineContext): Router {
       aria-label="${t(lang, 'findReferral')}"
     >
       <div class="fields">
-        <label
-          >${t(lang, 'referralNumber')}<input name="referral" autocomplete="off" value="${filter.referral ?? ''}"
-        /></label>
+        <label>${t(lang, 'referralNumber')}${referralInput}</label>
         <label
           >${t(lang, 'receivedFrom')}<input type="date" name="from" value="${filter.from ?? ''}" ${state('from')}
         /></label>
@@ -549,10 +652,16 @@ export function municipalityPages(ctx: PipelineContext): Router {
       if (status >= 500 || status === 403 || status === 404) {
         throw err;
       }
+      const movedOn =
+        status === 409 &&
+        err instanceof OperationOutcomeError &&
+        (err.outcome.issue ?? []).some((i) => i.expression?.[0] === 'status');
       await sendReferralPage(ctx, req, res, target, req.params.id, {
         values,
         status,
-        error: outcomeInWords(lang, err, STATUS_FIELDS),
+        ...(movedOn && err instanceof OperationOutcomeError
+          ? { movedOn: { detail: outcomeDetail(lang, err) } }
+          : { error: outcomeInWords(lang, err, STATUS_FIELDS) }),
         invalid: invalidFieldsOf(err),
         cancellation: undefined,
       });

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { REFERRAL_STATUSES } from '../../../mappings/practice/referral-status';
-import { TRAJECTORY_EVENT_STATES } from '../../event/states';
+import { FEEDBACK_STATES, TRAJECTORY_EVENT_STATES } from '../../event/states';
 
 /**
  * Response shapes for the OpenAPI document. Requests are described by the zod schemas the routes validate with
@@ -383,7 +383,7 @@ export const statusUpdateView = z.strictObject({
   task: fhirResource('Task'),
   delivery: z
     .strictObject({
-      state: z.enum(['pending', 'delivered', 'dead']),
+      state: z.enum(FEEDBACK_STATES),
       attempts: z.number().int(),
       lastStatus: z.number().int().nullable(),
       lastError: z.string().nullable(),

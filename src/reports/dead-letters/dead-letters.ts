@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Db } from '../../kernel/db';
 import { answerSummarySql, type AnswerSummary } from '../../event/receiver-answer';
 import { MONITORING_REPORT_EVENT } from '../../contracts/delivery-event-type';
-import { TRAJECTORY_EVENT_STATES } from '../../event/states';
+import { FEEDBACK_STATES, TRAJECTORY_EVENT_STATES } from '../../event/states';
 import type { ReplayLimits, SkipReason } from '../../event/replay';
 import { getDeliveryWorks, type DeliveryWork } from '../../event/event-store';
 import { ALL } from '../../access/principal';
@@ -351,7 +351,7 @@ export async function countDeliveredInWindow(
 /** Which status updates to list: by delivery state (dead letters by default). */
 export const feedbackFilter = z
   .object({
-    state: z.enum(['pending', 'delivered', 'dead']).default('dead'),
+    state: z.enum(FEEDBACK_STATES).default('dead'),
     limit: z.coerce.number().int().min(1).max(1000).default(100),
   })
   .strict();

@@ -23,7 +23,7 @@ export interface TimelineStep {
   readonly date: string | null;
   /** When jeugdbrug received it. */
   readonly receivedAt: Date;
-  /** Whether it reached the practice's HIS: pending, delivered or dead. */
+  /** Whether it reached the practice's HIS: pending, delivered, dead, or superseded (a later one went first). */
   readonly toPractice: string;
 }
 

@@ -206,6 +206,35 @@
     check();
   }
 
+  // A BSN: 9 digits (written with spaces, dots or hyphens or without) passing the 11-proef.
+  function looksLikeBsn(value) {
+    var digits = value.replace(/[\s.-]/g, '');
+    if (!/^[0-9]{9}$/.test(digits) || digits === '000000000') {
+      return false;
+    }
+    var sum = 0;
+    for (var i = 0; i < 8; i++) {
+      sum += (9 - i) * Number(digits[i]);
+    }
+    return (sum - Number(digits[8])) % 11 === 0;
+  }
+
+  // A search field of a GET form (the referral number) where a BSN would go into the address, browser history and
+  // proxy logs: refused before the form is sent, in the field's own words (data-bsn-refusal). The server refuses it
+  // too, for a browser without this script.
+  function refuseBsn(input) {
+    input.addEventListener('input', function () {
+      input.setCustomValidity('');
+    });
+    input.form.addEventListener('submit', function (event) {
+      if (looksLikeBsn(input.value)) {
+        event.preventDefault();
+        input.setCustomValidity(input.getAttribute('data-bsn-refusal'));
+        input.reportValidity();
+      }
+    });
+  }
+
   document.addEventListener('DOMContentLoaded', function () {
     var box = document.getElementById('idle-warning');
     if (box) {
@@ -213,5 +242,6 @@
     }
     document.querySelectorAll('[data-refresh]').forEach(refresh);
     document.querySelectorAll('input[pattern][title]').forEach(explainPattern);
+    document.querySelectorAll('input[data-bsn-refusal]').forEach(refuseBsn);
   });
 })();
