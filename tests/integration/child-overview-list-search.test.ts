@@ -17,19 +17,24 @@ describe("the child's overview lists list searches that returned the child's dat
   let app: TestApp;
   const children: { bsn: string; event: string }[] = [];
 
+  /** Submits a referral and waits for its delivery; its inbox id. */
+  async function submitDelivered(event: Record<string, unknown>): Promise<string> {
+    const res = await app.request('/his/v1/events', { json: event });
+    expect(res.status).toBe(202);
+    const id = ((await res.json()) as { receipts: { id: string }[] }).receipts[0]!.id;
+    await waitFor('the referral delivered', async () => {
+      const [row] = await app.rt.ctx.db.query<{ state: string }>('SELECT state FROM inbox WHERE id = $1', [id]);
+      return row?.state === 'delivered' ? true : undefined;
+    });
+    return id;
+  }
+
   beforeAll(async () => {
     receiver = await new TestReceiver().start();
     app = await startTestApp({ receiverUrl: receiver.url });
     for (let i = 0; i < 2; i++) {
       const event = buildReferralEvent();
-      const res = await app.request('/his/v1/events', { json: event });
-      expect(res.status).toBe(202);
-      const id = ((await res.json()) as { receipts: { id: string }[] }).receipts[0]!.id;
-      await waitFor('the referral delivered', async () => {
-        const [row] = await app.rt.ctx.db.query<{ state: string }>('SELECT state FROM inbox WHERE id = $1', [id]);
-        return row?.state === 'delivered' ? true : undefined;
-      });
-      children.push({ bsn: (event.child as { bsn: string }).bsn, event: id });
+      children.push({ bsn: (event.child as { bsn: string }).bsn, event: await submitDelivered(event) });
     }
   });
 
@@ -66,13 +71,7 @@ describe("the child's overview lists list searches that returned the child's dat
     const searchOfA = (await accessesOf(a.bsn)).find((x) => x.action === 'search-type');
     expect(searchOfA).toBeDefined();
     const event = buildReferralEvent();
-    const res = await app.request('/his/v1/events', { json: event });
-    expect(res.status).toBe(202);
-    const id = ((await res.json()) as { receipts: { id: string }[] }).receipts[0]!.id;
-    await waitFor('the referral delivered', async () => {
-      const [row] = await app.rt.ctx.db.query<{ state: string }>('SELECT state FROM inbox WHERE id = $1', [id]);
-      return row?.state === 'delivered' ? true : undefined;
-    });
+    await submitDelivered(event);
     const ofC = await accessesOf((event.child as { bsn: string }).bsn);
     expect(ofC.map((x) => x.auditEvent)).not.toContain(searchOfA!.auditEvent);
   });
