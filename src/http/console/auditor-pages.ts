@@ -935,13 +935,18 @@ ${state.reason ?? ''}</textarea>
   /** How long what is kept (retention.ts), in words: an auditor answers "how long do you keep this?" from it. */
   const retentionTerms = (lang: Lang): SafeHtml => {
     const auditDays = ctx.config.AUDIT_RETENTION_DAYS;
+    const reportDays = ctx.config.REPORT_RETENTION_DAYS;
+    const years = (days: number) => formatNumber(lang, Math.round((days / 365.25) * 10) / 10);
     return html`<section aria-labelledby="retention">
       <h2 id="retention">${t(lang, 'retentionTitle')}</h2>
       <ul>
         <li>${t(lang, 'retentionContent', ctx.config.INBOX_PAYLOAD_RETENTION_DAYS)}</li>
         <li>${t(lang, 'retentionIdentity', ctx.config.REFERRAL_IDENTITY_RETENTION_DAYS)}</li>
-        <li>${t(lang, 'retentionAudit', auditDays, formatNumber(lang, Math.round((auditDays / 365.25) * 10) / 10))}</li>
+        <li>${t(lang, 'retentionAudit', auditDays, years(auditDays))}</li>
+        <li>${t(lang, 'retentionConsents', auditDays)}</li>
+        <li>${t(lang, 'retentionReports', reportDays, years(reportDays))}</li>
       </ul>
+      <p>${t(lang, 'retentionErasure')}</p>
     </section>`;
   };
 
