@@ -1,6 +1,6 @@
 import { createHash, sign, verify, type KeyObject } from 'node:crypto';
 import { html, type SafeHtml } from './console/html';
-import { formatTime } from './console/i18n';
+import { formatTime, reasonsInWords } from './console/i18n';
 import { csvCell } from '../reports/audit-export/export';
 import type { ChainIntegrityState } from '../reports/chain-integrity/answer-integrity';
 import type { AccessEntry, ChildOverview, Organisation } from '../reports/child-overview/overview';
@@ -67,6 +67,7 @@ const PURPOSE_WORDS: Readonly<Record<string, string>> = {
   referral: 'verwijzing naar jeugdhulp',
   'contact-registration': 'registratie van contact',
   monitoring: 'monitoring (geanonimiseerde cijfers)',
+  'subject-access': 'inzageverzoek (AVG art. 15)',
 };
 
 const DATA_WORDS: Readonly<Record<string, string>> = {
@@ -153,7 +154,8 @@ function linesOf(overview: ChildOverview): Line[] {
               }
             : {
                 what: 'Gegevens verstrekt',
-                who: `aan ${organisation(e.recipient)}`,
+                // A hand-over of this overview goes to whoever asked (the child or a parent), no organisation.
+                who: e.recipient ? `aan ${organisation(e.recipient)}` : 'aan de aanvrager van het inzageverzoek',
                 data: dataOf(e.resources),
                 basis: basisOf(e),
               };
@@ -162,7 +164,7 @@ function linesOf(overview: ChildOverview): Line[] {
         line = {
           what: e.action === 'permit' ? 'Besluit: verstrekking toegestaan' : 'Besluit: verstrekking geweigerd',
           who: `voor ${organisation(e.recipient)}`,
-          data: e.reasons.join(', '),
+          data: e.reasons.map((r) => reasonsInWords('nl', r)).join('; '),
           basis: basisOf(e),
         };
         break;

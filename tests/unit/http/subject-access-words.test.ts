@@ -1,0 +1,78 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { subjectAccessDocument } from '../../../src/http/subject-access-document';
+import type { ChildOverview } from '../../../src/reports/child-overview/overview';
+
+const key = { kid: 'k1', privateKey: generateKeyPairSync('ed25519').privateKey };
+const base = { chain: '01234567', practice: { kind: 'practice' as const, code: '01234567' }, seq: 1 };
+const municipality = { kind: 'municipality' as const, code: 'GM0226', name: 'Gemeente Heerenveen' };
+
+const overview: ChildOverview = {
+  patient: { system: 'http://fhir.nl/fhir/NamingSystem/bsn', value: '123456782' },
+  generatedAt: '2026-12-07T12:00:00.000Z',
+  entries: [
+    ...(
+      [
+        ['permit', 'permitted-by-consent'],
+        ['deny', 'consent-withdrawn'],
+        ['deny', 'consent-denied'],
+      ] as const
+    ).map(([action, reason], i) => ({
+      ...base,
+      at: `2026-12-0${i + 1}T10:00:00.000Z`,
+      auditEvent: `AuditEvent/d${i}`,
+      kind: 'decision' as const,
+      action,
+      stage: 'map' as const,
+      reasons: [reason],
+      recipient: municipality,
+      purpose: 'referral',
+      agreement: undefined,
+      consents: [],
+      consentVersions: [],
+      event: `inbox/e${i}`,
+    })),
+    {
+      ...base,
+      at: '2026-12-05T10:00:00.000Z',
+      auditEvent: 'AuditEvent/s',
+      kind: 'disclosure',
+      action: 'disclose',
+      recipient: undefined,
+      destination: undefined,
+      purpose: 'subject-access',
+      sent: 'data',
+      dataTypes: ['child_overview'],
+      resources: ['child_overview/abc'],
+      refersTo: [],
+      agreement: undefined,
+      consents: [],
+      consentVersions: [],
+      reasonConsents: [],
+      reasonConsentVersions: [],
+      event: undefined,
+    },
+  ],
+  accesses: [],
+  truncated: false,
+  omitted: { entries: 0, accesses: 0 },
+};
+
+// report-xprivacy L1: the hand-over, "in Dutch words", said `aan , … doel: subject-access` for its own disclosure and
+// showed the policy's reason codes (`permitted-by-consent`, `consent-withdrawn`) on decision rows.
+describe('the hand-over in Dutch words', () => {
+  const text = subjectAccessDocument(overview, [], 'csv', key).body;
+
+  it('names the requester and the purpose of its own disclosure in words', () => {
+    expect(text).not.toContain('subject-access');
+    expect(text).not.toMatch(/"aan "|aan ,/);
+    expect(text).toContain('inzageverzoek (AVG art. 15)');
+  });
+
+  it('says decision reasons in words, never as codes', () => {
+    for (const code of ['permitted-by-consent', 'consent-withdrawn', 'consent-denied']) {
+      expect(text).not.toContain(code);
+    }
+    expect(text).toMatch(/toegestaan op grond van toestemming/i);
+    expect(text).toMatch(/de toestemming is ingetrokken/i);
+  });
+});
