@@ -25,6 +25,7 @@ import { chainProblem } from '../audit/chain-problems';
 import { childOverview } from '../reports/child-overview/overview';
 import { answerIntegrity } from '../reports/chain-integrity/answer-integrity';
 import { subjectAccessDocument } from './subject-access-document';
+import { consentsOfChild } from '../reports/consent-search/consent-search';
 import { subjectAccessDisclosure } from '../audit/audit-events';
 import { actorOf } from './request-context';
 import { isChainName, SYSTEM_TENANT } from '../reports/audit-scope';
@@ -540,7 +541,15 @@ export function auditRouter(ctx: PipelineContext): Router {
       res.json({ ...found, integrity });
       return;
     }
-    const document = subjectAccessDocument(found, integrity, format, ctx.signedHeads.keys.current);
+    const consents = await consentsOfChild(ctx.db, principal, bsn);
+    const document = subjectAccessDocument(
+      found,
+      integrity,
+      format,
+      ctx.signedHeads.keys.current,
+      new Date(),
+      consents,
+    );
     const actor = actorOf(req, res);
     const tenants = chains.length > 0 ? [...new Set(chains)] : [SYSTEM_TENANT];
     await Promise.all(

@@ -76,3 +76,46 @@ describe('the hand-over in Dutch words', () => {
     expect(text).toMatch(/de toestemming is ingetrokken/i);
   });
 });
+
+// report-xprivacy L2: consents were named by the registry's UUID only; the FG had to cross-read /fhir/Consent to say
+// which consent (the practice's own id), who gave it and when, and who withdrew it.
+describe("the hand-over names consents by the practice's id, who gave and withdrew them, and when", () => {
+  const child = 'Patient/p-a';
+  const consents = new Map([
+    [
+      'uuid-a',
+      {
+        resourceType: 'Consent' as const,
+        id: 'uuid-a',
+        identifier: [{ system: 'urn:agb:01234567:consent', value: 'cons-a' }],
+        status: 'active' as const,
+        scope: {},
+        category: [],
+        patient: { reference: child },
+        dateTime: '2026-12-01T08:00:00Z',
+        performer: [{ reference: child }, { reference: 'RelatedPerson/rp-m' }],
+        extension: [
+          {
+            url: 'https://jeugdbrug.nl/fhir/StructureDefinition/consent-withdrawn-by',
+            valueReference: { reference: 'RelatedPerson/rp-m' },
+          },
+          {
+            url: 'https://jeugdbrug.nl/fhir/StructureDefinition/consent-withdrawn-at',
+            valueDateTime: '2026-12-06T09:00:00Z',
+          },
+        ],
+      },
+    ],
+  ]);
+  const citing: ChildOverview = {
+    ...overview,
+    entries: overview.entries.map((e) => (e.kind === 'decision' ? { ...e, consents: ['uuid-a'] } : e)),
+  };
+  const text = subjectAccessDocument(citing, [], 'csv', key, new Date(), consents).body;
+
+  it('says the practice id, the givers and the withdrawer in words, not the registry id', () => {
+    expect(text).toContain('toestemming cons-a (gegeven door het kind en een ouder of voogd op');
+    expect(text).toContain('ingetrokken door een ouder of voogd op');
+    expect(text).not.toContain('uuid-a');
+  });
+});
