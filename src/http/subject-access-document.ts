@@ -273,9 +273,23 @@ function coverage(overview: ChildOverview, integrity: readonly ChainIntegritySta
   });
 }
 
-function preamble(overview: ChildOverview, integrity: readonly ChainIntegrityState[]): string[] {
+/** From this age the child decides alone on its medical data (WGBO, DOMAIN.md). */
+export const CHILD_DECIDES_AGE = 16;
+
+/** The note for a child of 16 or older (on the day of the request): the child decides, not the parents. */
+export const CHILD_DECIDES_NOTE =
+  'Het kind is 16 jaar of ouder: onder de WGBO beslist het kind zelf over zijn gegevens, en die zijn ook tegenover ' +
+  'de ouders vertrouwelijk; geef dit overzicht aan het kind, of aan een ouder alleen met toestemming van het kind';
+
+/** What the document says about the child beyond the log: `childDecides` when it is 16 or older on the day. */
+export interface ChildNote {
+  readonly childDecides?: boolean;
+}
+
+function preamble(overview: ChildOverview, integrity: readonly ChainIntegrityState[], child: ChildNote): string[] {
   return [
     `Overzicht van verstrekkingen en inzage (AVG art. 15) voor het kind met BSN ${overview.patient.value}`,
+    ...(child.childDecides ? [CHILD_DECIDES_NOTE] : []),
     `Opgesteld op ${dutchTime(overview.generatedAt)}, uit het beveiligde logboek van jeugdbrug`,
     ...coverage(overview, integrity),
     ...(overview.truncated
@@ -289,17 +303,27 @@ function preamble(overview: ChildOverview, integrity: readonly ChainIntegritySta
 
 const COLUMNS = ['Datum en tijd', 'Wat', 'Wie', 'Welke gegevens', 'Grondslag', 'Bron in het logboek'] as const;
 
-function csvBody(overview: ChildOverview, integrity: readonly ChainIntegrityState[], consents: ConsentsById): string {
+function csvBody(
+  overview: ChildOverview,
+  integrity: readonly ChainIntegrityState[],
+  consents: ConsentsById,
+  child: ChildNote,
+): string {
   const row = (cells: readonly string[]) => `${cells.map(csvCell).join(',')}\r\n`;
   return [
-    ...preamble(overview, integrity).map((p) => row([`# ${p}`])),
+    ...preamble(overview, integrity, child).map((p) => row([`# ${p}`])),
     row(COLUMNS),
     ...linesOf(overview, consents).map((l) => row([dutchTime(l.at), l.what, l.who, l.data, l.basis, l.source])),
   ].join('');
 }
 
-function htmlBody(overview: ChildOverview, integrity: readonly ChainIntegrityState[], consents: ConsentsById): string {
-  const [title, ...intro] = preamble(overview, integrity);
+function htmlBody(
+  overview: ChildOverview,
+  integrity: readonly ChainIntegrityState[],
+  consents: ConsentsById,
+  child: ChildNote,
+): string {
+  const [title, ...intro] = preamble(overview, integrity, child);
   const page: SafeHtml = html`<!doctype html>
     <html lang="nl">
       <head>
@@ -393,8 +417,10 @@ export function subjectAccessDocument(
   key: { readonly kid: string; readonly privateKey: KeyObject },
   now: Date = new Date(),
   consents: ConsentsById = new Map(),
+  child: ChildNote = {},
 ): SubjectAccessDocument {
-  const body = format === 'csv' ? csvBody(overview, integrity, consents) : htmlBody(overview, integrity, consents);
+  const body =
+    format === 'csv' ? csvBody(overview, integrity, consents, child) : htmlBody(overview, integrity, consents, child);
   const sha256 = createHash('sha256').update(body, 'utf8').digest('hex');
   const signedAt = now.toISOString();
   const sig = sign(null, signingInput(key.kid, signedAt, sha256), key.privateKey).toString('base64url');
