@@ -48,6 +48,8 @@ import { chainName, municipalityNameOf } from './organisation-names';
 import { outcomeInWords } from './outcome-message';
 import { errorSummary, fieldRefusal, fieldState, outcomeRefusal, requiredMark, type FormRefusal } from './form-fields';
 import { KEPT_ID, keepForm, keptForm } from './kept-forms';
+import { ageAt } from '../../policy/age';
+import { CHILD_DECIDES_AGE } from '../subject-access-document';
 import { namesNoEvent } from '../route-target';
 
 const PAGE_SIZE = 20;
@@ -460,6 +462,17 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
           ${fieldState(refusal, 'bsn', 'bsn-help')}
       /></label>
       <p id="bsn-help" class="help">${t(page.lang, 'bsnHelp')}</p>
+      ${
+        action === '/console/auditor/overview'
+          ? html`<label
+              >${t(page.lang, 'birthDateOptional')}<input
+                name="birthDate"
+                type="date"
+                autocomplete="off"
+                value="${field(body, 'birthDate') ?? ''}"
+            /></label>`
+          : ''
+      }
       <button type="submit">${t(page.lang, 'show')}</button>
     </form>`;
 
@@ -482,7 +495,7 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
         await show(req, res);
         return;
       }
-      const id = await keepForm(ctx.cipher, sessions, res, req.body, ['bsn']);
+      const id = await keepForm(ctx.cipher, sessions, res, req.body, ['bsn', 'birthDate']);
       res.redirect(303, `/console/auditor${path}?q=${id}`);
     });
   /** The page of a kept BSN form (`?q=`), else the blank form `blank` (saying so when `q` names none kept). */
@@ -586,11 +599,17 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
           )
         : '';
     const status = await integrity(lang, await chainsInScope(res));
+    // A child of 16 or older on the day decides itself (WGBO): the page says so, as the hand-over does.
+    const birthDate = field(req.body, 'birthDate');
+    const childDecides =
+      birthDate !== undefined && (ageAt(birthDate, new Date()) ?? 0) >= CHILD_DECIDES_AGE
+        ? notice('info', t(lang, 'childDecidesNote'))
+        : '';
     sendPage(
       req,
       res,
       title,
-      html`${overviewForm(page, '/console/auditor/overview', req.body)} ${shownFor(lang, bsn)} ${status}
+      html`${overviewForm(page, '/console/auditor/overview', req.body)} ${shownFor(lang, bsn)} ${childDecides} ${status}
       ${cut(t(lang, 'disclosures'), overview.omitted.entries, overview.entries)}
       ${table(t(lang, 'disclosures'), [t(lang, 'when'), t(lang, 'what'), t(lang, 'recipient'), t(lang, 'data'), t(lang, 'purposeAndAgreement'), t(lang, 'consents')], entryRows, t(lang, 'none'))}
       ${cut(t(lang, 'accesses'), overview.omitted.accesses, overview.accesses)}
@@ -637,7 +656,11 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
     const consoleUrl = req.url;
     req.url = '/audit/v1/overview';
     req.originalUrl = `${req.baseUrl}/overview/download`;
-    req.body = new URLSearchParams({ patient: bsn, format }).toString();
+    req.body = new URLSearchParams({
+      patient: bsn,
+      format,
+      ...(kept?.birthDate ? { birthDate: kept.birthDate } : {}),
+    }).toString();
     api(req, res, (err?: unknown) => {
       const status = err instanceof OperationOutcomeError ? httpStatusOf(err.outcome) : 0;
       if ((status === 400 || status === 422) && !res.headersSent) {

@@ -139,6 +139,11 @@ const MESSAGES = {
   action: { nl: 'Actie', en: 'Action' },
   refresh: { nl: 'Verversen', en: 'Refresh' },
   bsn: { nl: 'BSN van het kind', en: "Child's BSN" },
+  birthDateOptional: { nl: 'Geboortedatum (niet verplicht)', en: 'Birth date (optional)' },
+  childDecidesNote: {
+    nl: 'Het kind is 16 jaar of ouder: onder de WGBO beslist het kind zelf over zijn gegevens, en die zijn ook tegenover de ouders vertrouwelijk.',
+    en: 'The child is 16 or older: under the WGBO the child decides on its data itself, which is confidential towards the parents too.',
+  },
   bsnHelp: {
     nl: '9 cijfers. Het BSN gaat alleen mee in het formulier (POST), nooit in de adresbalk. Deze inzage wordt vastgelegd.',
     en: '9 digits. The BSN is only sent in the form (POST), never in the address bar. This look-up is recorded.',
