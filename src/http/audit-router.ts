@@ -25,6 +25,9 @@ import { chainProblem } from '../audit/chain-problems';
 import { childOverview } from '../reports/child-overview/overview';
 import { answerIntegrity } from '../reports/chain-integrity/answer-integrity';
 import { subjectAccessDocument } from './subject-access-document';
+import { consentsOfChild } from '../reports/consent-search/consent-search';
+import { ageAt } from '../policy/age';
+import { CHILD_DECIDES_AGE } from './subject-access-document';
 import { subjectAccessDisclosure } from '../audit/audit-events';
 import { actorOf } from './request-context';
 import { isChainName, SYSTEM_TENANT } from '../reports/audit-scope';
@@ -107,6 +110,14 @@ export const overviewQuery = z.object({
       description:
         "'json' (the default); 'csv' or 'html': the overview in words, signed, to hand to the child or its parents " +
         '(an access request, AVG art. 15; auditors only, recorded as a disclosure to them)',
+    }),
+  birthDate: z.iso
+    .date()
+    .optional()
+    .meta({
+      description:
+        "the child's birth date (YYYY-MM-DD), optional, for the hand-over only: a child of 16 or older on the day of " +
+        'the request gets a note that under the WGBO the child decides; send it in the POST body, never kept',
     }),
 });
 
@@ -508,6 +519,10 @@ export function auditRouter(ctx: PipelineContext): Router {
     if (format !== 'json' && format !== 'csv' && format !== 'html') {
       throw new OperationOutcomeError(badRequest("format: 'json' (the default), 'csv' or 'html'", 'format'));
     }
+    const birthDate = q.get('birthDate');
+    if (birthDate !== undefined && !z.iso.date().safeParse(birthDate).success) {
+      throw new OperationOutcomeError(badRequest('birthDate: a date, YYYY-MM-DD', 'birthDate'));
+    }
     const principal = getPrincipal(res);
     // The document handed to the child is the privacy officer's: an auditor sees every read of the child (a practice
     // does not see the auditors' own), and what it hands over is recorded as a disclosure.
@@ -532,7 +547,8 @@ export function auditRouter(ctx: PipelineContext): Router {
     if (format === 'json') {
       await auditRead(ctx, req, res, {
         // The request as its GET would have been, whichever way it came.
-        query: `/audit/v1/overview?${new URLSearchParams([...q]).toString()}`,
+        // Without a birth date: it only words the hand-over, and the log keeps no more than it needs.
+        query: `/audit/v1/overview?${new URLSearchParams([...q].filter(([k]) => k !== 'birthDate')).toString()}`,
         interaction: 'search',
         patientBsn: bsn,
         tenants: chains,
@@ -540,7 +556,11 @@ export function auditRouter(ctx: PipelineContext): Router {
       res.json({ ...found, integrity });
       return;
     }
-    const document = subjectAccessDocument(found, integrity, format, ctx.signedHeads.keys.current);
+    const consents = await consentsOfChild(ctx.db, principal, bsn);
+    const now = new Date();
+    const document = subjectAccessDocument(found, integrity, format, ctx.signedHeads.keys.current, now, consents, {
+      childDecides: birthDate !== undefined && (ageAt(birthDate, now) ?? 0) >= CHILD_DECIDES_AGE,
+    });
     const actor = actorOf(req, res);
     const tenants = chains.length > 0 ? [...new Set(chains)] : [SYSTEM_TENANT];
     await Promise.all(

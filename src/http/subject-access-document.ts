@@ -1,9 +1,11 @@
 import { createHash, sign, verify, type KeyObject } from 'node:crypto';
 import { html, type SafeHtml } from './console/html';
-import { formatTime } from './console/i18n';
+import { formatTime, reasonsInWords } from './console/i18n';
 import { csvCell } from '../reports/audit-export/export';
 import type { ChainIntegrityState } from '../reports/chain-integrity/answer-integrity';
 import type { AccessEntry, ChildOverview, Organisation } from '../reports/child-overview/overview';
+import type { Consent } from '@medplum/fhirtypes';
+import { CONSENT_WITHDRAWN_AT_EXTENSION, CONSENT_WITHDRAWN_BY_EXTENSION } from '../kernel/fhir/systems';
 
 /**
  * The child's overview as a document a privacy officer hands to the child or its parents in answer to an access
@@ -67,6 +69,7 @@ const PURPOSE_WORDS: Readonly<Record<string, string>> = {
   referral: 'verwijzing naar jeugdhulp',
   'contact-registration': 'registratie van contact',
   monitoring: 'monitoring (geanonimiseerde cijfers)',
+  'subject-access': 'inzageverzoek (AVG art. 15)',
 };
 
 const DATA_WORDS: Readonly<Record<string, string>> = {
@@ -110,17 +113,57 @@ function dataOf(references: readonly string[]): string {
   return types.map((t) => DATA_WORDS[t] ?? t).join(', ');
 }
 
-function basisOf(e: {
-  purpose: string | undefined;
-  agreement?: { id: string; version: number | undefined } | undefined;
-  consents?: readonly string[];
-}): string {
+/** The consents of the child as the registry holds them now, by registry id (`consentsOfChild`). */
+export type ConsentsById = ReadonlyMap<string, Consent>;
+
+/** Who a consent's performer reference is: the child (the consent's patient) or a parent or guardian. */
+function partyOf(c: Consent, reference: string | undefined): string {
+  return reference !== undefined && reference === c.patient?.reference ? 'het kind' : 'een ouder of voogd';
+}
+
+/**
+ * A consent by the practice's own id, who gave it and when, and who withdrew it and when, as the registry holds it
+ * now; by its registry id alone when the registry has it not (or not in the caller's scope).
+ */
+function consentInWords(id: string, consents: ConsentsById): string {
+  const c = consents.get(id);
+  if (!c) {
+    return id;
+  }
+  const own = c.identifier?.[0]?.value ?? id;
+  const givers = [...new Set((c.performer ?? []).map((p) => partyOf(c, p.reference)))].join(' en ');
+  const given = `gegeven${givers ? ` door ${givers}` : ''}${c.dateTime ? ` op ${dutchTime(c.dateTime)}` : ''}`;
+  const by = [
+    ...new Set(
+      (c.extension ?? [])
+        .filter((x) => x.url === CONSENT_WITHDRAWN_BY_EXTENSION)
+        .map((x) => partyOf(c, x.valueReference?.reference)),
+    ),
+  ].join(' en ');
+  const at = c.extension?.find((x) => x.url === CONSENT_WITHDRAWN_AT_EXTENSION)?.valueDateTime;
+  const withdrawn =
+    by !== '' || c.status === 'inactive'
+      ? `; ingetrokken${by ? ` door ${by}` : ''}${at ? ` op ${dutchTime(at)}` : ''}`
+      : '';
+  return `${own} (${given}${withdrawn})`;
+}
+
+function basisOf(
+  e: {
+    purpose: string | undefined;
+    agreement?: { id: string; version: number | undefined } | undefined;
+    consents?: readonly string[];
+  },
+  consents: ConsentsById,
+): string {
   return [
     purpose(e.purpose),
     e.agreement
       ? `verwerkingsafspraak ${e.agreement.id}${e.agreement.version === undefined ? '' : ` versie ${e.agreement.version}`}`
       : '',
-    e.consents && e.consents.length > 0 ? `toestemming ${e.consents.join(', ')}` : '',
+    e.consents && e.consents.length > 0
+      ? `toestemming ${e.consents.map((id) => consentInWords(id, consents)).join(', ')}`
+      : '',
   ]
     .filter((p) => p !== '')
     .join('; ');
@@ -136,7 +179,7 @@ function accessLine(a: AccessEntry): Omit<Line, 'at' | 'source'> {
 }
 
 /** The overview's entries and accesses as lines in words, oldest first. */
-function linesOf(overview: ChildOverview): Line[] {
+function linesOf(overview: ChildOverview, consents: ConsentsById): Line[] {
   const lines: Line[] = [];
   for (const e of [...overview.entries, ...overview.accesses]) {
     const source = `${e.practice ? organisation(e.practice) : 'systeem'}, rij ${e.seq}`;
@@ -149,21 +192,22 @@ function linesOf(overview: ChildOverview): Line[] {
                 what: 'Bericht verstuurd dat de toestemming is ingetrokken',
                 who: `aan ${organisation(e.recipient)}`,
                 data: dataOf(e.refersTo),
-                basis: basisOf({ purpose: e.purpose, agreement: e.agreement }),
+                basis: basisOf({ purpose: e.purpose, agreement: e.agreement, consents: e.reasonConsents }, consents),
               }
             : {
                 what: 'Gegevens verstrekt',
-                who: `aan ${organisation(e.recipient)}`,
+                // A hand-over of this overview goes to whoever asked (the child or a parent), no organisation.
+                who: e.recipient ? `aan ${organisation(e.recipient)}` : 'aan de aanvrager van het inzageverzoek',
                 data: dataOf(e.resources),
-                basis: basisOf(e),
+                basis: basisOf(e, consents),
               };
         break;
       case 'decision':
         line = {
           what: e.action === 'permit' ? 'Besluit: verstrekking toegestaan' : 'Besluit: verstrekking geweigerd',
           who: `voor ${organisation(e.recipient)}`,
-          data: e.reasons.join(', '),
-          basis: basisOf(e),
+          data: e.reasons.map((r) => reasonsInWords('nl', r)).join('; '),
+          basis: basisOf(e, consents),
         };
         break;
       case 'receipt':
@@ -229,9 +273,23 @@ function coverage(overview: ChildOverview, integrity: readonly ChainIntegritySta
   });
 }
 
-function preamble(overview: ChildOverview, integrity: readonly ChainIntegrityState[]): string[] {
+/** From this age the child decides alone on its medical data (WGBO, DOMAIN.md). */
+export const CHILD_DECIDES_AGE = 16;
+
+/** The note for a child of 16 or older (on the day of the request): the child decides, not the parents. */
+export const CHILD_DECIDES_NOTE =
+  'Het kind is 16 jaar of ouder: onder de WGBO beslist het kind zelf over zijn gegevens, en die zijn ook tegenover ' +
+  'de ouders vertrouwelijk; geef dit overzicht aan het kind, of aan een ouder alleen met toestemming van het kind';
+
+/** What the document says about the child beyond the log: `childDecides` when it is 16 or older on the day. */
+export interface ChildNote {
+  readonly childDecides?: boolean;
+}
+
+function preamble(overview: ChildOverview, integrity: readonly ChainIntegrityState[], child: ChildNote): string[] {
   return [
     `Overzicht van verstrekkingen en inzage (AVG art. 15) voor het kind met BSN ${overview.patient.value}`,
+    ...(child.childDecides ? [CHILD_DECIDES_NOTE] : []),
     `Opgesteld op ${dutchTime(overview.generatedAt)}, uit het beveiligde logboek van jeugdbrug`,
     ...coverage(overview, integrity),
     ...(overview.truncated
@@ -245,17 +303,27 @@ function preamble(overview: ChildOverview, integrity: readonly ChainIntegritySta
 
 const COLUMNS = ['Datum en tijd', 'Wat', 'Wie', 'Welke gegevens', 'Grondslag', 'Bron in het logboek'] as const;
 
-function csvBody(overview: ChildOverview, integrity: readonly ChainIntegrityState[]): string {
+function csvBody(
+  overview: ChildOverview,
+  integrity: readonly ChainIntegrityState[],
+  consents: ConsentsById,
+  child: ChildNote,
+): string {
   const row = (cells: readonly string[]) => `${cells.map(csvCell).join(',')}\r\n`;
   return [
-    ...preamble(overview, integrity).map((p) => row([`# ${p}`])),
+    ...preamble(overview, integrity, child).map((p) => row([`# ${p}`])),
     row(COLUMNS),
-    ...linesOf(overview).map((l) => row([dutchTime(l.at), l.what, l.who, l.data, l.basis, l.source])),
+    ...linesOf(overview, consents).map((l) => row([dutchTime(l.at), l.what, l.who, l.data, l.basis, l.source])),
   ].join('');
 }
 
-function htmlBody(overview: ChildOverview, integrity: readonly ChainIntegrityState[]): string {
-  const [title, ...intro] = preamble(overview, integrity);
+function htmlBody(
+  overview: ChildOverview,
+  integrity: readonly ChainIntegrityState[],
+  consents: ConsentsById,
+  child: ChildNote,
+): string {
+  const [title, ...intro] = preamble(overview, integrity, child);
   const page: SafeHtml = html`<!doctype html>
     <html lang="nl">
       <head>
@@ -302,7 +370,7 @@ function htmlBody(overview: ChildOverview, integrity: readonly ChainIntegritySta
             </tr>
           </thead>
           <tbody>
-            ${linesOf(overview).map(
+            ${linesOf(overview, consents).map(
               (l) =>
                 html`<tr>
                   <td>${dutchTime(l.at)}</td>
@@ -338,15 +406,21 @@ function signatureBlock(format: SubjectAccessFormat, s: DocumentSignature): stri
 `.value;
 }
 
-/** The document for one child, signed with `key` (the current audit signing key). */
+/**
+ * The document for one child, signed with `key` (the current audit signing key); `consents`, the child's registry
+ * (`consentsOfChild`), names each consent cited by the practice's own id, who gave and withdrew it, and when.
+ */
 export function subjectAccessDocument(
   overview: ChildOverview,
   integrity: readonly ChainIntegrityState[],
   format: SubjectAccessFormat,
   key: { readonly kid: string; readonly privateKey: KeyObject },
   now: Date = new Date(),
+  consents: ConsentsById = new Map(),
+  child: ChildNote = {},
 ): SubjectAccessDocument {
-  const body = format === 'csv' ? csvBody(overview, integrity) : htmlBody(overview, integrity);
+  const body =
+    format === 'csv' ? csvBody(overview, integrity, consents, child) : htmlBody(overview, integrity, consents, child);
   const sha256 = createHash('sha256').update(body, 'utf8').digest('hex');
   const signedAt = now.toISOString();
   const sig = sign(null, signingInput(key.kid, signedAt, sha256), key.privateKey).toString('base64url');

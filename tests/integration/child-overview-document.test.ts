@@ -101,4 +101,23 @@ describe("the child's overview as a document to hand over", () => {
     }
     expect((await download('pdf')).status).toBe(400);
   });
+
+  // report-xprivacy L3: a parent's request for a 16-year-old got the same hand-over, with no word that under the WGBO
+  // the child decides and the data is confidential towards the parents.
+  it('notes for a child of 16 or older on the day (birthDate given) that the child decides under the WGBO', async () => {
+    const year = new Date().getUTCFullYear();
+    const handOver = async (birthDate: string) =>
+      app.request('/audit/v1/overview', {
+        key: 'auditor',
+        method: 'POST',
+        json: { patient: BSN, format: 'csv', birthDate },
+      });
+    const sixteen = await (await handOver(`${year - 17}-01-01`)).text();
+    expect(sixteen).toContain('onder de WGBO beslist het kind zelf');
+    const thirteen = await (await handOver(`${year - 13}-01-01`)).text();
+    expect(thirteen).not.toContain('WGBO');
+    const bad = await handOver('01-01-2010');
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(await bad.json())).toContain('birthDate');
+  });
 });

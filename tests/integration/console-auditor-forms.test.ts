@@ -83,6 +83,21 @@ describe("the auditor's forms: POST, redirect, GET; the BSN in no URL; a mistype
     expect(accesses).toContain(`<td class="ids">${accessPoint}</td>`);
   });
 
+  // report-xprivacy L3: the overview page says, for a child of 16 or older on the day, that the child decides.
+  it('notes on the overview that a child of 16 or older decides itself (WGBO), when a birth date is given', async () => {
+    const year = new Date().getUTCFullYear();
+    const older = await page(
+      c.auditor,
+      await postRedirect(c.auditor, '/console/auditor/overview', { bsn, birthDate: `${year - 17}-01-01` }),
+    );
+    expect(older).toContain('onder de WGBO beslist het kind zelf');
+    const younger = await page(
+      c.auditor,
+      await postRedirect(c.auditor, '/console/auditor/overview', { bsn, birthDate: `${year - 13}-01-01` }),
+    );
+    expect(younger).not.toContain('WGBO');
+  });
+
   it('keeps the BSN out of Redis in the clear, and the address means nothing in another session', async () => {
     const location = await postRedirect(c.auditor, '/console/auditor/overview', { bsn });
     const redis = new Redis(TEST_REDIS_URL);

@@ -138,6 +138,17 @@ describe("the auditor's export and verify forms do what their labels say", () =>
     expect(page).toContain('1826 dagen (ongeveer 5 jaar)');
     expect(page).not.toMatch(/RETENTION/);
   });
+
+  // report-xprivacy M2: the page left out the consent registry (kept with the child's BSN, no retention job) and the
+  // monitoring facts (pseudonymous, REPORT_RETENTION_DAYS): the FG could not tell a parent what is kept how long.
+  it('says the retention terms of the consent registry and the monitoring facts too, and where erasure is described', async () => {
+    const page = await (await c.auditor.get('/console/auditor/verify')).text();
+    expect(page).toContain('Toestemmingsregister');
+    expect(page).toContain('bewijs van de toestemming');
+    expect(page).toContain('3653 dagen (ongeveer 10 jaar)');
+    expect(page).toContain('docs/erasure.md');
+    expect(page).not.toMatch(/RETENTION/);
+  });
 });
 
 describe("an audit event's page leads back to the results it was opened from", () => {

@@ -50,6 +50,8 @@ import { chainName, municipalityNameOf } from './organisation-names';
 import { outcomeInWords } from './outcome-message';
 import { errorSummary, fieldRefusal, fieldState, outcomeRefusal, requiredMark, type FormRefusal } from './form-fields';
 import { KEPT_ID, keepForm, keptForm } from './kept-forms';
+import { ageAt } from '../../policy/age';
+import { CHILD_DECIDES_AGE } from '../subject-access-document';
 import { namesNoEvent } from '../route-target';
 
 const PAGE_SIZE = 20;
@@ -462,6 +464,17 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
           ${fieldState(refusal, 'bsn', 'bsn-help')}
       /></label>
       <p id="bsn-help" class="help">${t(page.lang, 'bsnHelp')}</p>
+      ${
+        action === '/console/auditor/overview'
+          ? html`<label
+              >${t(page.lang, 'birthDateOptional')}<input
+                name="birthDate"
+                type="date"
+                autocomplete="off"
+                value="${field(body, 'birthDate') ?? ''}"
+            /></label>`
+          : ''
+      }
       <button type="submit">${t(page.lang, 'show')}</button>
     </form>`;
 
@@ -484,7 +497,7 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
         await show(req, res);
         return;
       }
-      const id = await keepForm(ctx.cipher, sessions, res, req.body, ['bsn']);
+      const id = await keepForm(ctx.cipher, sessions, res, req.body, ['bsn', 'birthDate']);
       res.redirect(303, `/console/auditor${path}?q=${id}`);
     });
   /** The page of a kept BSN form (`?q=`), else the blank form `blank` (saying so when `q` names none kept). */
@@ -588,11 +601,17 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
           )
         : '';
     const status = await integrity(lang, await chainsInScope(res));
+    // A child of 16 or older on the day decides itself (WGBO): the page says so, as the hand-over does.
+    const birthDate = field(req.body, 'birthDate');
+    const childDecides =
+      birthDate !== undefined && (ageAt(birthDate, new Date()) ?? 0) >= CHILD_DECIDES_AGE
+        ? notice('info', t(lang, 'childDecidesNote'))
+        : '';
     sendPage(
       req,
       res,
       title,
-      html`${overviewForm(page, '/console/auditor/overview', req.body)} ${shownFor(lang, bsn)} ${status}
+      html`${overviewForm(page, '/console/auditor/overview', req.body)} ${shownFor(lang, bsn)} ${childDecides} ${status}
       ${cut(t(lang, 'disclosures'), overview.omitted.entries, overview.entries)}
       ${table(t(lang, 'disclosures'), [t(lang, 'when'), t(lang, 'what'), t(lang, 'recipient'), t(lang, 'data'), t(lang, 'purposeAndAgreement'), t(lang, 'consents')], entryRows, t(lang, 'none'))}
       ${cut(t(lang, 'accesses'), overview.omitted.accesses, overview.accesses)}
@@ -639,7 +658,11 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
     const consoleUrl = req.url;
     req.url = '/audit/v1/overview';
     req.originalUrl = `${req.baseUrl}/overview/download`;
-    req.body = new URLSearchParams({ patient: bsn, format }).toString();
+    req.body = new URLSearchParams({
+      patient: bsn,
+      format,
+      ...(kept?.birthDate ? { birthDate: kept.birthDate } : {}),
+    }).toString();
     api(req, res, (err?: unknown) => {
       const status = err instanceof OperationOutcomeError ? httpStatusOf(err.outcome) : 0;
       if ((status === 400 || status === 422) && !res.headersSent) {
@@ -957,13 +980,18 @@ ${state.reason ?? ''}</textarea>
   /** How long what is kept (retention.ts), in words: an auditor answers "how long do you keep this?" from it. */
   const retentionTerms = (lang: Lang): SafeHtml => {
     const auditDays = ctx.config.AUDIT_RETENTION_DAYS;
+    const reportDays = ctx.config.REPORT_RETENTION_DAYS;
+    const years = (days: number) => formatNumber(lang, Math.round((days / 365.25) * 10) / 10);
     return html`<section aria-labelledby="retention">
       <h2 id="retention">${t(lang, 'retentionTitle')}</h2>
       <ul>
         <li>${t(lang, 'retentionContent', ctx.config.INBOX_PAYLOAD_RETENTION_DAYS)}</li>
         <li>${t(lang, 'retentionIdentity', ctx.config.REFERRAL_IDENTITY_RETENTION_DAYS)}</li>
-        <li>${t(lang, 'retentionAudit', auditDays, formatNumber(lang, Math.round((auditDays / 365.25) * 10) / 10))}</li>
+        <li>${t(lang, 'retentionAudit', auditDays, years(auditDays))}</li>
+        <li>${t(lang, 'retentionConsents', auditDays)}</li>
+        <li>${t(lang, 'retentionReports', reportDays, years(reportDays))}</li>
       </ul>
+      <p>${t(lang, 'retentionErasure')}</p>
     </section>`;
   };
 

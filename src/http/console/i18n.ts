@@ -164,6 +164,11 @@ const MESSAGES = {
   action: { nl: 'Actie', en: 'Action' },
   refresh: { nl: 'Verversen', en: 'Refresh' },
   bsn: { nl: 'BSN van het kind', en: "Child's BSN" },
+  birthDateOptional: { nl: 'Geboortedatum (niet verplicht)', en: 'Birth date (optional)' },
+  childDecidesNote: {
+    nl: 'Het kind is 16 jaar of ouder: onder de WGBO beslist het kind zelf over zijn gegevens, en die zijn ook tegenover de ouders vertrouwelijk.',
+    en: 'The child is 16 or older: under the WGBO the child decides on its data itself, which is confidential towards the parents too.',
+  },
   bsnHelp: {
     nl: '9 cijfers. Het BSN gaat alleen mee in het formulier (POST), nooit in de adresbalk. Deze inzage wordt vastgelegd.',
     en: '9 digits. The BSN is only sent in the form (POST), never in the address bar. This look-up is recorded.',
@@ -435,6 +440,18 @@ const MESSAGES = {
   retentionAudit: {
     nl: 'Auditlog: regels ouder dan {0} dagen (ongeveer {1} jaar) worden verwijderd; een vastgelegd controlepunt houdt de keten controleerbaar.',
     en: 'Audit log: rows older than {0} days (about {1} years) are removed; a recorded checkpoint keeps the chain verifiable.',
+  },
+  retentionConsents: {
+    nl: 'Toestemmingsregister (toestemmingen en bezwaren met het BSN van het kind, elke versie): bewaard zonder einddatum, geen automatische verwijdering; ten minste zo lang als de auditlog die ernaar verwijst ({0} dagen), als bewijs van de toestemming waarop gegevens zijn verstrekt (AVG art. 7 lid 1).',
+    en: "Consent registry (consents and objections with the child's BSN, every version): kept without end date, no automatic removal; at least as long as the audit log citing it ({0} days), as proof of the consent data were disclosed on (GDPR art. 7(1)).",
+  },
+  retentionReports: {
+    nl: 'Cijfers voor de gemeente (zonder BSN of naam, onder een pseudoniem): verwijderd na {0} dagen (ongeveer {1} jaar); die van een kind dat zijn toestemming intrekt of bezwaar maakt direct.',
+    en: 'Figures for the municipality (no BSN or name, under a pseudonym): removed after {0} days (about {1} years); those of a child withdrawing consent or objecting at once.',
+  },
+  retentionErasure: {
+    nl: 'Een verzoek om verwijdering (AVG art. 17): wat wanneer verdwijnt en wat op grond van welke plicht blijft, staat in docs/erasure.md van jeugdbrug.',
+    en: "An erasure request (GDPR art. 17): what goes when, and what is kept under which obligation, is in jeugdbrug's docs/erasure.md.",
   },
   fullVerifyResult: { nl: 'Uitkomst', en: 'Result' },
   fullVerifyNever: {

@@ -414,7 +414,7 @@ const IS_ACCESS = `(type = '${AUDIT_TYPES.rest.code}' OR (type = '${AUDIT_TYPES.
 /**
  * The overview of one child within the caller's scope: every AuditEvent that names the child, as a search by the
  * child (`/fhir/AuditEvent?patient=`) finds them (the same two conditions: the child's BSN and the caller's scope),
- * oldest first. Each list holds the newest `OVERVIEW_LIMIT` rows: a child whose events are read often (an HIS polling
+ * and every access that names no child but one of the child's events (a list search that returned it), oldest first. Each list holds the newest `OVERVIEW_LIMIT` rows: a child whose events are read often (an HIS polling
  * their status) may have many thousands of accesses, and those must never crowd the disclosures out, nor the newest
  * activity be the part left out. What is left out is counted in `omitted`.
  */
@@ -425,7 +425,14 @@ export async function childOverview(
   registry?: Registry,
 ): Promise<ChildOverview> {
   const q = new SqlParams();
-  const where = [`patient_bsn = ${q.add(bsn)}`, scopeCondition(principal, q)].map((w) => `(${w})`).join(' AND ');
+  const child = q.add(bsn);
+  // A search that returned several children's data (a municipality's `GET /fhir/ServiceRequest`) names no child:
+  // it names each returned event (`inbox/<id>`), so it is the child's access when one of those is the child's own
+  // event, as the child's decisions and disclosures name it (NEN 7513: the patient in every access record).
+  const ownEvents = `ARRAY(SELECT DISTINCT ref FROM audit_event, unnest(entities) AS ref
+    WHERE patient_bsn = ${child} AND NOT ${IS_ACCESS} AND ref LIKE 'inbox/%')`;
+  const childRows = `patient_bsn = ${child} OR (${IS_ACCESS} AND entities && ${ownEvents})`;
+  const where = [childRows, scopeCondition(principal, q)].map((w) => `(${w})`).join(' AND ');
   const newest = (kind: string) =>
     db.query<OverviewRow>(
       `SELECT tenant, seq::float8 AS seq, resource::json AS resource FROM audit_event WHERE ${where} AND ${kind}

@@ -269,3 +269,22 @@ export function consentProvider(db: Db): FhirResourceProvider<Consent> {
     history: consentHistory(db),
   };
 }
+
+/**
+ * The consents of one child as the registry holds them now, by id, of the practices the caller may read (none for a
+ * caller without a practice in scope): the child's hand-over names each consent it cites in words.
+ */
+export async function consentsOfChild(db: Db, principal: Principal, bsn: string): Promise<Map<string, Consent>> {
+  if (principal.practices.length === 0) {
+    return new Map();
+  }
+  const q = new SqlParams();
+  const scope = principal.practices.includes(ALL)
+    ? 'TRUE'
+    : `tenant = ANY(${q.add([...principal.practices], 'text[]')})`;
+  const rows = await db.query<{ id: string; resource: Consent }>(
+    `SELECT id, resource FROM consent WHERE patient_bsn = ${q.add(bsn)} AND ${scope}`,
+    q.values,
+  );
+  return new Map(rows.map((r) => [r.id, r.resource]));
+}
