@@ -72,8 +72,9 @@ export function periodOfRange(from: string | undefined, to: string | undefined):
  * one): with arbitrary ranges it could subtract the report of 1 July to 29 September from the quarter's and find
  * the one child who started on the 30th, and no suppression of a single report can prevent that. So does an auditor
  * of municipalities alone: that key is the municipality's own privacy officer's (`isMunicipalityAuditor`). Other
- * auditors and operators keep ranges; their reads are audited and they answer for them. A 422 naming `from` (the request is the
- * municipality's to make, with other dates), which the console shows beside its form as any other refusal.
+ * auditors and operators keep ranges; their reads are audited and they answer for them. A 422 naming `from` (the
+ * request is the municipality's to make, with other dates), which the console shows beside its form as any other
+ * refusal.
  */
 export function assertPeriodForRole(principal: Principal, period: ReportPeriod): void {
   if (

@@ -414,9 +414,10 @@ const IS_ACCESS = `(type = '${AUDIT_TYPES.rest.code}' OR (type = '${AUDIT_TYPES.
 /**
  * The overview of one child within the caller's scope: every AuditEvent that names the child, as a search by the
  * child (`/fhir/AuditEvent?patient=`) finds them (the same two conditions: the child's BSN and the caller's scope),
- * and every access that names no child but one of the child's events (a list search that returned it), oldest first. Each list holds the newest `OVERVIEW_LIMIT` rows: a child whose events are read often (an HIS polling
- * their status) may have many thousands of accesses, and those must never crowd the disclosures out, nor the newest
- * activity be the part left out. What is left out is counted in `omitted`.
+ * and every access that names no child but one of the child's events (a list search that returned it), oldest first.
+ * Each list holds the newest `OVERVIEW_LIMIT` rows: a child whose events are read often (an HIS polling their status)
+ * may have many thousands of accesses, and those must never crowd the disclosures out, nor the newest activity be the
+ * part left out. What is left out is counted in `omitted`.
  */
 export async function childOverview(
   db: Db,
