@@ -20,7 +20,7 @@ import { redecideByOperator } from '../event/redecide';
 import { notRedeliveredText, redeliver, tryGetRedeliveryTarget } from '../event/redeliver';
 import { remapByOperator } from '../event/remap';
 import { assertNotConfigured, endPendingToRemovedDestination } from '../event/end-removed-destination';
-import { NO_QUERY, parseOrThrow, parseQueryOrThrow, pathExpression } from '../kernel/zod-outcome';
+import { assertNoQuery, parseOrThrow, parseQueryOrThrow, pathExpression } from '../kernel/zod-outcome';
 import {
   deadLetterFilter,
   feedbackFilter,
@@ -82,7 +82,7 @@ export function adminRouter(ctx: PipelineContext): Router {
   });
 
   router.post('/dead-letters/:id/replay', names('delivery', 'id'), async (req, res) => {
-    parseQueryOrThrow(NO_QUERY, req.query);
+    assertNoQuery(req);
     const id = req.params.id;
     const delivery = isUuid(id) ? await tryGetDeliveryWork(ctx.db, id) : undefined;
     const event = delivery && (await tryGetSealedEvent(ctx.db, delivery.inbox_id));
@@ -102,7 +102,7 @@ export function adminRouter(ctx: PipelineContext): Router {
    * notices to a format that has no message for one) list the oldest `limit` of each.
    */
   router.post('/dead-letters/replay', async (req, res) => {
-    parseQueryOrThrow(NO_QUERY, req.query);
+    assertNoQuery(req);
     const filter = parseBody(deadLetterFilter, req);
     const { replayed, skipped, remaining } = await replayMatching(ctx, filter, operatorScopeOf(res), actorOf(req, res));
     const idsOf = (reason: SkipReason) => skipped.find((s) => s.reason === reason)?.ids;
@@ -125,7 +125,7 @@ export function adminRouter(ctx: PipelineContext): Router {
    * purged, or it cannot go out again for another reason the answer names. Audited with the operator's reason.
    */
   router.post('/deliveries/:id/redeliver', names('delivery', 'id'), async (req, res) => {
-    parseQueryOrThrow(NO_QUERY, req.query);
+    assertNoQuery(req);
     const id = req.params.id;
     const { reason } = parseBody(redeliverBody, req);
     const found = await tryGetRedeliveryTarget(ctx, id);
@@ -150,7 +150,7 @@ export function adminRouter(ctx: PipelineContext): Router {
    * with why), stay delivered.
    */
   router.post('/deliveries/redeliver', async (req, res) => {
-    parseQueryOrThrow(NO_QUERY, req.query);
+    assertNoQuery(req);
     const window = parseBody(redeliveryWindow, req);
     if (Date.parse(window.to) <= Date.parse(window.from)) {
       throw new OperationOutcomeError(badRequest('to: must be after from', 'to'));
@@ -189,7 +189,7 @@ export function adminRouter(ctx: PipelineContext): Router {
 
   /** Decides a denied event again (audited); a permit sends it. 409 when the event is not denied. */
   router.post('/events/:id/redecide', names('event', 'id'), async (req, res) => {
-    parseQueryOrThrow(NO_QUERY, req.query);
+    assertNoQuery(req);
     const id = req.params.id;
     await assertEventIdInScope(ctx, req, res, id);
     const done = await redecideByOperator(ctx, id, actorOf(req, res));
@@ -207,7 +207,7 @@ export function adminRouter(ctx: PipelineContext): Router {
    * the map stage as if new. 409 when the event is not failed, 422 (codes and paths) when the mapping still fails.
    */
   router.post('/events/:id/remap', names('event', 'id'), async (req, res) => {
-    parseQueryOrThrow(NO_QUERY, req.query);
+    assertNoQuery(req);
     const id = req.params.id;
     await assertEventIdInScope(ctx, req, res, id);
     await remapByOperator(ctx, id, actorOf(req, res));
@@ -246,7 +246,7 @@ export function adminRouter(ctx: PipelineContext): Router {
    * already, unless this pause gives a reason of its own, which replaces the recorded one.
    */
   router.post('/destinations/:id/pause', namesNoEvent, async (req, res) => {
-    parseQueryOrThrow(NO_QUERY, req.query);
+    assertNoQuery(req);
     const destination = await getDestinationInScope(ctx, req, res, req.params.id);
     const reason = parseBody(pauseBody, req).reason ?? OPERATOR_PAUSE_REASON;
     const changed = await pauseDestination(ctx, destination.id, 'operator', reason, actorOf(req, res));
@@ -255,7 +255,7 @@ export function adminRouter(ctx: PipelineContext): Router {
 
   /** Resumes a paused destination (whoever paused it) and starts its failure count afresh. Audited. */
   router.post('/destinations/:id/resume', namesNoEvent, async (req, res) => {
-    parseQueryOrThrow(NO_QUERY, req.query);
+    assertNoQuery(req);
     const destination = await getDestinationInScope(ctx, req, res, req.params.id);
     const changed = await resumeDestination(ctx, destination.id, 'operator', actorOf(req, res));
     res.json({ changed, status: await getDestinationStatus(ctx, destination) });
@@ -269,7 +269,7 @@ export function adminRouter(ctx: PipelineContext): Router {
    * is above 0). 409 naming a destination that is configured; 404 naming it when none is pending there.
    */
   router.post('/destinations/:id/end-pending', namesNoEvent, async (req, res) => {
-    parseQueryOrThrow(NO_QUERY, req.query);
+    assertNoQuery(req);
     const destination = req.params.id;
     const { reason = '', limit } = parseBody(endPendingBody, req);
     if (ctx.registry.destinations.some((d) => d.id === destination)) {
@@ -313,13 +313,13 @@ export function adminRouter(ctx: PipelineContext): Router {
    * how many still wait (call again while it is above 0). A practice outside the operator's scope has none.
    */
   router.post('/feedback/replay', async (req, res) => {
-    parseQueryOrThrow(NO_QUERY, req.query);
+    assertNoQuery(req);
     const filter = parseBody(toPracticeReplayFilter, req);
     res.status(202).json(await replayDeadToPractice(ctx, filter, operatorScopeOf(res), actorOf(req, res)));
   });
 
   router.post('/feedback/:id/replay', names('feedback', 'id'), async (req, res) => {
-    parseQueryOrThrow(NO_QUERY, req.query);
+    assertNoQuery(req);
     const id = req.params.id;
     const feedback = isUuid(id) ? await tryGetFeedback(ctx.db, id) : undefined;
     const event = feedback && (await tryGetSealedEvent(ctx.db, feedback.inbox_id));
@@ -349,7 +349,7 @@ export function adminRouter(ctx: PipelineContext): Router {
    * is a row of its own, not an event a refusal can be recorded against (docs/audit.md, "not yet routed").
    */
   router.post('/trajectory-events/:id/replay', namesNoEvent, async (req, res) => {
-    parseQueryOrThrow(NO_QUERY, req.query);
+    assertNoQuery(req);
     const id = req.params.id;
     const trajectoryEvent = isUuid(id) ? await tryGetTrajectoryEvent(ctx.db, id) : undefined;
     if (!trajectoryEvent) {

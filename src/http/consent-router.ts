@@ -7,7 +7,7 @@ import { findAgreements } from '../event/registry';
 import { isValidBsn } from '../kernel/fhir/identifiers';
 import { forbiddenField } from '../kernel/fhir/outcomes';
 import { openEvent } from '../event/stored-event';
-import { expressionOf, NO_QUERY, parseOrThrow, parseQueryOrThrow } from '../kernel/zod-outcome';
+import { assertNoQuery, expressionOf, parseOrThrow } from '../kernel/zod-outcome';
 import type { PipelineContext } from '../event/context';
 import { dataClassesOf, purposeOf } from '../event/decide';
 import { DATA_CLASSES, PURPOSES } from '../contracts/sharing';
@@ -133,7 +133,7 @@ export function explainHandlers(ctx: PipelineContext): [TargetDeclaration, Reque
 function explainHandler(ctx: PipelineContext): RequestHandler {
   return async (req, res) => {
     const principal = assertMayReadConsents(res);
-    parseQueryOrThrow(NO_QUERY, req.query);
+    assertNoQuery(req);
     const input = explainBodyOf(jsonBodyOf(req) ?? {});
     const at = input.at ? new Date(input.at) : new Date();
     let request: DecisionRequest;

@@ -47,7 +47,7 @@ import { practicePages } from './practice-pages';
 import { strictCsp } from '../content-security-policy';
 import { namesNoEvent } from '../route-target';
 import { noteInvalidUtf8, rejectUnstorableText } from '../text-guard';
-import { NO_QUERY, parseQueryOrThrow } from '../../kernel/zod-outcome';
+import { assertNoQuery } from '../../kernel/zod-outcome';
 
 /** What the console needs besides the pipeline: sessions, and the API's own credential check. */
 export interface ConsoleOptions {
@@ -338,7 +338,7 @@ export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Route
     if (expected === undefined || sent === undefined || !sameSecret(expected, sent)) {
       throw new CsrfRefused();
     }
-    parseQueryOrThrow(NO_QUERY, req.query);
+    assertNoQuery(req);
     const { lang } = pageOf(req, res);
     // A throttled address is answered 429 before its credential is checked, as on the API.
     opts.authFailures?.assertNotThrottled(req, res);
@@ -421,7 +421,7 @@ export function consoleRouter(ctx: PipelineContext, opts: ConsoleOptions): Route
       }
       // A form posts its fields in the body: a query parameter is none of its own (a hand-made URL, a typo), refused
       // on the console's error page naming it, as the API's POST routes answer it.
-      parseQueryOrThrow(NO_QUERY, req.query);
+      assertNoQuery(req);
     }
     next();
   });
