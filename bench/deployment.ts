@@ -4,13 +4,13 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import { buildAgreement, buildDestination } from '../tests/helpers/builders';
-import { exited, freePort, spawnProduct, writeConfigDir } from '../tests/helpers/product-process';
+import { exited, freePort, spawnProduct, START_NODE_FLAGS, writeConfigDir } from '../tests/helpers/product-process';
 import { isReady } from './startup';
 import { cleanupTestEnv, createTestEnv, TEST_REDIS_URL, type TestEnv } from '../tests/helpers/test-runtime';
 
 /**
  * The product as it is deployed, for the pipeline benchmarks: separate processes started as `npm start` starts one
- * (`node --max-old-space-size=192 --import tsx src/main.ts`), on the PostgreSQL server and Redis of the tests, each
+ * (`node <START_NODE_FLAGS> --import tsx src/main.ts`), on the PostgreSQL server and Redis of the tests, each
  * deployment in its own schema and queue prefix (dropped afterwards). The load generator and the stand-in receiver
  * stay in the bench process, so what the product costs is measured apart from what the harness costs.
  */
@@ -59,7 +59,7 @@ function spawnProductProcess(env: Record<string, string>, logFile: string): Chil
   const out = fs.openSync(logFile, 'a');
   return spawn(
     process.execPath,
-    ['--max-old-space-size=192', '--cpu-prof', `--cpu-prof-dir=${profileDir}`, '--import', 'tsx', 'src/main.ts'],
+    [...START_NODE_FLAGS, '--cpu-prof', `--cpu-prof-dir=${profileDir}`, '--import', 'tsx', 'src/main.ts'],
     { cwd: ROOT, env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, stdio: ['ignore', out, out] },
   );
 }
@@ -176,7 +176,7 @@ export async function spawnBenchProcess(
   script: string,
   env: Record<string, string>,
 ): Promise<{ child: ChildProcess; stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, ['--max-old-space-size=192', '--import', 'tsx', script], {
+  const child = spawn(process.execPath, [...START_NODE_FLAGS, '--import', 'tsx', script], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],

@@ -3,11 +3,21 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { trackQueuePrefix } from './queue-prefixes';
+import packageJson from '../../package.json';
 
 const ROOT = path.resolve(__dirname, '../..');
 
 /**
- * Runs the product as `npm start` does (`node --max-old-space-size=192 --import tsx src/main.ts`): one process, so
+ * The Node flags `npm start` gives the product (package.json's start script, between `node` and `--import`), so that
+ * the tests and benches run it as it is deployed; tests/unit/docker-compose.test.ts holds the image's CMD to them.
+ */
+export const START_NODE_FLAGS: readonly string[] = ((script: string) => {
+  const words = script.split(/\s+/);
+  return words.slice(words.indexOf('node') + 1, words.indexOf('--import'));
+})(packageJson.scripts.start);
+
+/**
+ * Runs the product as `npm start` does (`node <START_NODE_FLAGS> --import tsx src/main.ts`): one process, so
  * a signal sent to it, SIGKILL included, reaches the product itself and not a wrapper that would leave it running.
  * Its QUEUE_PREFIX is noted as the test file's: a key the process leaves under it fails the file.
  */
@@ -17,7 +27,7 @@ export function spawnProduct(env: Record<string, string>, logFile: string): Chil
   }
   const out = fs.openSync(logFile, 'a');
   const childEnv: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, ...env };
-  return spawn(process.execPath, ['--max-old-space-size=192', '--import', 'tsx', 'src/main.ts'], {
+  return spawn(process.execPath, [...START_NODE_FLAGS, '--import', 'tsx', 'src/main.ts'], {
     cwd: ROOT,
     env: childEnv,
     stdio: ['ignore', out, out],

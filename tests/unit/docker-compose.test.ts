@@ -3,6 +3,7 @@ import path from 'node:path';
 import { parse } from 'yaml';
 import packageJson from '../../package.json';
 import { configSchema } from '../../src/kernel/config';
+import { START_NODE_FLAGS } from '../helpers/product-process';
 
 /**
  * No Docker engine runs where the tests run, so the compose files are checked by reading them: what each would get
@@ -92,6 +93,12 @@ describe('docker/Dockerfile', () => {
     expect(instructions).toContain('ARG JEUGDBRUG_BUILD_COMMIT=');
     expect(instructions).toContain('ENV JEUGDBRUG_BUILD_COMMIT=${JEUGDBRUG_BUILD_COMMIT}');
     expect(SETTINGS.has('JEUGDBRUG_BUILD_COMMIT')).toBe(true);
+  });
+
+  it("runs the server with npm start's Node flags, which the tests and benches start the product with", () => {
+    const cmd = instructions.find((l) => l.startsWith('CMD '));
+    expect(JSON.parse(cmd!.slice('CMD '.length))).toEqual(['node', ...START_NODE_FLAGS, 'dist/src/main.js']);
+    expect(packageJson.scripts.start).toBe(`exec node ${START_NODE_FLAGS.join(' ')} --import tsx src/main.ts`);
   });
 
   it("labels the image with the OCI version (package.json's) and revision", () => {
