@@ -26,8 +26,7 @@ import { childOverview } from '../reports/child-overview/overview';
 import { answerIntegrity } from '../reports/chain-integrity/answer-integrity';
 import { subjectAccessDocument } from './subject-access-document';
 import { consentsOfChild } from '../reports/consent-search/consent-search';
-import { ageAt } from '../policy/age';
-import { CHILD_DECIDES_AGE } from './subject-access-document';
+import { decidesAloneAt } from '../policy/age';
 import { subjectAccessDisclosure } from '../audit/audit-events';
 import { actorOf } from './request-context';
 import { isChainName, SYSTEM_TENANT } from '../reports/audit-scope';
@@ -559,7 +558,7 @@ export function auditRouter(ctx: PipelineContext): Router {
     const consents = await consentsOfChild(ctx.db, principal, bsn);
     const now = new Date();
     const document = subjectAccessDocument(found, integrity, format, ctx.signedHeads.keys.current, now, consents, {
-      childDecides: birthDate !== undefined && (ageAt(birthDate, now) ?? 0) >= CHILD_DECIDES_AGE,
+      childDecides: decidesAloneAt(birthDate, now),
     });
     const actor = actorOf(req, res);
     const tenants = chains.length > 0 ? [...new Set(chains)] : [SYSTEM_TENANT];

@@ -273,9 +273,6 @@ function coverage(overview: ChildOverview, integrity: readonly ChainIntegritySta
   });
 }
 
-/** From this age the child decides alone on its medical data (WGBO, DOMAIN.md). */
-export const CHILD_DECIDES_AGE = 16;
-
 /** The note for a child of 16 or older (on the day of the request): the child decides, not the parents. */
 export const CHILD_DECIDES_NOTE =
   'Het kind is 16 jaar of ouder: onder de WGBO beslist het kind zelf over zijn gegevens, en die zijn ook tegenover ' +

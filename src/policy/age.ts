@@ -83,6 +83,15 @@ export function ageOnDay(birthDate: string, day: string): number | undefined {
   return onYear - Math.floor(birth / 10_000) - (hadBirthday ? 0 : 1);
 }
 
+/** WGBO, also applied to sharing with third parties: from 12 the child speaks too, from 16 the child alone. */
+export const CHILD_SPEAKS_FROM = 12;
+export const CHILD_ALONE_FROM = 16;
+
+/** Whether a child born on `birthDate` decides alone at `at` (16 or older); false without a birth date. */
+export function decidesAloneAt(birthDate: string | undefined, at: Date): boolean {
+  return (ageAt(birthDate, at) ?? 0) >= CHILD_ALONE_FROM;
+}
+
 /** Age in whole years at a moment, counted on the Europe/Amsterdam calendar day of that moment. */
 export function ageAt(birthDate: string | undefined, at: Date): number | undefined {
   return birthDate === undefined ? undefined : ageOnDay(birthDate, amsterdamDay(at));

@@ -1,7 +1,7 @@
 import type { Consent } from '@medplum/fhirtypes';
 import { allowListOf, type Agreement, type LegalBasis } from './agreement';
 import type { DataClass, SharingDirection } from '../contracts/sharing';
-import { ageOnDay } from './age';
+import { ageOnDay, CHILD_ALONE_FROM, CHILD_SPEAKS_FROM } from './age';
 import { amsterdamDay } from '../kernel/dutch-time';
 import { permitsEveryClass, stanceOf, type ConsentContext, type Stance, type StanceMissCode } from './consent-rules';
 import { compileConsent, type CompiledConsent } from './compiled-consent';
@@ -33,10 +33,6 @@ const sameClasses = sameClassList;
  * Pure and synchronous; the caller loads the facts and records the decision. The rules are those of the domain
  * brief (DOMAIN.md, "Consent and legal basis").
  */
-
-/** WGBO, also applied to sharing with third parties: from 12 the child speaks too, from 16 the child alone. */
-const CHILD_SPEAKS_FROM = 12;
-const CHILD_ALONE_FROM = 16;
 
 /** Who speaks for the child on a given day: the child, guardians with authority, or both. */
 interface Speakers {

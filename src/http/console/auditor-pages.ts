@@ -50,8 +50,7 @@ import { chainName, municipalityNameOf } from './organisation-names';
 import { outcomeInWords } from './outcome-message';
 import { errorSummary, fieldRefusal, fieldState, outcomeRefusal, requiredMark, type FormRefusal } from './form-fields';
 import { KEPT_ID, keepForm, keptForm } from './kept-forms';
-import { ageAt } from '../../policy/age';
-import { CHILD_DECIDES_AGE } from '../subject-access-document';
+import { decidesAloneAt } from '../../policy/age';
 import { namesNoEvent } from '../route-target';
 
 const PAGE_SIZE = 20;
@@ -603,10 +602,7 @@ export function auditorPages(ctx: PipelineContext, sessions: ConsoleSessionStore
     const status = await integrity(lang, await chainsInScope(res));
     // A child of 16 or older on the day decides itself (WGBO): the page says so, as the hand-over does.
     const birthDate = field(req.body, 'birthDate');
-    const childDecides =
-      birthDate !== undefined && (ageAt(birthDate, new Date()) ?? 0) >= CHILD_DECIDES_AGE
-        ? notice('info', t(lang, 'childDecidesNote'))
-        : '';
+    const childDecides = decidesAloneAt(birthDate, new Date()) ? notice('info', t(lang, 'childDecidesNote')) : '';
     sendPage(
       req,
       res,
