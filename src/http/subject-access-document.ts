@@ -5,7 +5,7 @@ import { csvCell } from '../reports/audit-export/export';
 import type { ChainIntegrityState } from '../reports/chain-integrity/answer-integrity';
 import type { AccessEntry, ChildOverview, Organisation } from '../reports/child-overview/overview';
 import type { Consent } from '@medplum/fhirtypes';
-import { CONSENT_WITHDRAWN_AT_EXTENSION, CONSENT_WITHDRAWN_BY_EXTENSION } from '../kernel/fhir/systems';
+import { withdrawalRecordedAt, withdrawnParties } from '../policy/compiled-consent';
 
 /**
  * The child's overview as a document a privacy officer hands to the child or its parents in answer to an access
@@ -133,14 +133,8 @@ function consentInWords(id: string, consents: ConsentsById): string {
   const own = c.identifier?.[0]?.value ?? id;
   const givers = [...new Set((c.performer ?? []).map((p) => partyOf(c, p.reference)))].join(' en ');
   const given = `gegeven${givers ? ` door ${givers}` : ''}${c.dateTime ? ` op ${dutchTime(c.dateTime)}` : ''}`;
-  const by = [
-    ...new Set(
-      (c.extension ?? [])
-        .filter((x) => x.url === CONSENT_WITHDRAWN_BY_EXTENSION)
-        .map((x) => partyOf(c, x.valueReference?.reference)),
-    ),
-  ].join(' en ');
-  const at = c.extension?.find((x) => x.url === CONSENT_WITHDRAWN_AT_EXTENSION)?.valueDateTime;
+  const by = [...new Set(withdrawnParties(c).map((reference) => partyOf(c, reference)))].join(' en ');
+  const at = withdrawalRecordedAt(c);
   const withdrawn =
     by !== '' || c.status === 'inactive'
       ? `; ingetrokken${by ? ` door ${by}` : ''}${at ? ` op ${dutchTime(at)}` : ''}`

@@ -2,6 +2,7 @@ import type { Coding, Consent, ConsentProvision } from '@medplum/fhirtypes';
 import type { DataClass, Purpose } from '../contracts/sharing';
 import { MUNICIPALITY_CODE_SYSTEM } from '../kernel/fhir/identifiers';
 import {
+  CONSENT_WITHDRAWN_AT_EXTENSION,
   CONSENT_WITHDRAWN_BY_EXTENSION,
   PARTICIPATION_TYPE_SYSTEM,
   PRIVACY_CONSENT_CATEGORY,
@@ -135,7 +136,15 @@ function isPrivacyConsent(consent: Consent): boolean {
   return false;
 }
 
-/** The parties (performer references) who withdrew a consent they gave jointly with others. */
+/** When a consent was withdrawn, as its withdrawal recorded it (`consent-withdrawn-at`); undefined when not. */
+export function withdrawalRecordedAt(consent: Consent): string | undefined {
+  return consent.extension?.find((e) => e.url === CONSENT_WITHDRAWN_AT_EXTENSION)?.valueDateTime;
+}
+
+/**
+ * The parties (performer references) a withdrawal named (`consent-withdrawn-by`): some or all of those who gave it,
+ * or someone who gave no part of it.
+ */
 export function withdrawnParties(consent: Consent): string[] {
   const parties: string[] = [];
   for (const e of consent.extension ?? NONE) {

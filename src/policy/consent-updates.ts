@@ -1,6 +1,6 @@
 import type { Consent, Extension } from '@medplum/fhirtypes';
 import { CONSENT_WITHDRAWN_AT_EXTENSION, CONSENT_WITHDRAWN_BY_EXTENSION } from '../kernel/fhir/systems';
-import { withdrawnParties } from './compiled-consent';
+import { withdrawalRecordedAt, withdrawnParties } from './compiled-consent';
 
 /**
  * How a consent event changes what the consent registry holds for that consent (same deterministic id):
@@ -73,7 +73,7 @@ function record(stored: Consent, update: Consent): Consent {
  * revives it: when in doubt, share less). Undefined when nothing of it is withdrawn.
  */
 function withdrawnAtOf(stored: Consent): string | null | undefined {
-  const marked = stored.extension?.find((e) => e.url === CONSENT_WITHDRAWN_AT_EXTENSION)?.valueDateTime;
+  const marked = withdrawalRecordedAt(stored);
   if (marked !== undefined) {
     return marked;
   }

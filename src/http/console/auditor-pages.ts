@@ -18,8 +18,7 @@ import { chainIntegrity, type ChainIntegrity, type IntegrityFinder } from '../..
 import { lastRetentionRuns } from '../../reports/retention-runs/last-runs';
 import { listChainTenants } from '../../audit/verify';
 import { BSN_SYSTEM, isValidBsn, isValidIsoDate } from '../../kernel/fhir/identifiers';
-import { CONSENT_WITHDRAWN_AT_EXTENSION } from '../../kernel/fhir/systems';
-import { withdrawnParties } from '../../policy/compiled-consent';
+import { withdrawalRecordedAt, withdrawnParties } from '../../policy/compiled-consent';
 import { dayAfter } from '../../kernel/dutch-time';
 import { badRequestIssues, failField, fieldIssue, httpStatusOf, unprocessableIssues } from '../../kernel/fhir/outcomes';
 import type { PipelineContext } from '../../event/context';
@@ -1155,7 +1154,7 @@ function consentRow(lang: Lang, practice: string, c: Consent): SafeHtml {
   // Who withdrew it, as the withdrawal named them; a joint consent withdrawn by some of its givers stays active for
   // the others, and is said so: never plainly "valid" while the engine may refuse on it (age, guardian rule).
   const withdrawers = withdrawnParties(c);
-  const withdrawnAt = c.extension?.find((e) => e.url === CONSENT_WITHDRAWN_AT_EXTENSION)?.valueDateTime;
+  const withdrawnAt = withdrawalRecordedAt(c);
   const withdrawnWhen = withdrawnAt ? ` ${t(lang, 'consentWithdrawnOn', formatTime(lang, withdrawnAt))}` : '';
   const withdrawnWho = withdrawers.length > 0 ? withdrawers.join(', ') : t(lang, 'consentWithdrawerNotRecorded');
   const withdrawn =

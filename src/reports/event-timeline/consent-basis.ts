@@ -2,8 +2,7 @@ import type { Coding, Consent, ConsentProvision, Period } from '@medplum/fhirtyp
 import type { Db } from '../../kernel/db';
 import { AUDIT_SUBTYPES, CONSENT_REFERENCE, consentReferencesSql } from '../../audit/audit-events';
 import { isObjection } from '../../policy/objection';
-import { withdrawnParties } from '../../policy/compiled-consent';
-import { CONSENT_WITHDRAWN_AT_EXTENSION } from '../../kernel/fhir/systems';
+import { withdrawalRecordedAt, withdrawnParties } from '../../policy/compiled-consent';
 import { buildOverview, type ConsentVersion, type OverviewRow } from '../child-overview/overview';
 import type { Disclosed } from './event-timeline';
 
@@ -322,6 +321,6 @@ function withdrawalOf(row: Pick<VersionRow, 'status' | 'resource'>): Withdrawal 
   }
   return {
     by: withdrawnBy,
-    at: c.extension?.find((e) => e.url === CONSENT_WITHDRAWN_AT_EXTENSION)?.valueDateTime ?? null,
+    at: withdrawalRecordedAt(c) ?? null,
   };
 }
