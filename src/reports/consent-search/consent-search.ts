@@ -102,10 +102,13 @@ function patientCondition(value: string, name: string, q: SqlParams): string {
   return `patient_bsn = ${q.add(bsn)}`;
 }
 
+/** The consents of the practices the caller may read, as an SQL condition. */
+function practiceScope(principal: Principal, q: SqlParams): string {
+  return principal.practices.includes(ALL) ? 'TRUE' : `tenant = ANY(${q.add([...principal.practices], 'text[]')})`;
+}
+
 function whereOf(search: FhirSearch, principal: Principal, q: SqlParams): string {
-  const conditions = [
-    principal.practices.includes(ALL) ? 'TRUE' : `tenant = ANY(${q.add([...principal.practices], 'text[]')})`,
-  ];
+  const conditions = [practiceScope(principal, q)];
   for (const f of search.filters) {
     const name = parameterOf(CONSENT_SEARCH, f);
     const values = alternativesOf(f);
@@ -279,11 +282,8 @@ export async function consentsOfChild(db: Db, principal: Principal, bsn: string)
     return new Map();
   }
   const q = new SqlParams();
-  const scope = principal.practices.includes(ALL)
-    ? 'TRUE'
-    : `tenant = ANY(${q.add([...principal.practices], 'text[]')})`;
   const rows = await db.query<{ id: string; resource: Consent }>(
-    `SELECT id, resource FROM consent WHERE patient_bsn = ${q.add(bsn)} AND ${scope}`,
+    `SELECT id, resource FROM consent WHERE patient_bsn = ${q.add(bsn)} AND ${practiceScope(principal, q)}`,
     q.values,
   );
   return new Map(rows.map((r) => [r.id, r.resource]));
