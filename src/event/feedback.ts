@@ -22,8 +22,7 @@ import { referredOnOf, statusDateIssues } from './status-dates';
 import { throwIssues } from '../kernel/zod-outcome';
 import type { PipelineContext } from './context';
 import { canActForPractice, canSeeMunicipality, type Principal } from '../access/principal';
-import { RESOURCE_ID_SYSTEM } from '../../mappings/municipality/shared/resource-identifier';
-import { LOGICAL_BASE } from '../../mappings/municipality/webhook/to-notification';
+import { LOGICAL_BASE, RESOURCE_ID_SYSTEM } from '../../mappings/municipality/shared/resource-identifier';
 import { uuidOrUndefined } from './referral-identifier';
 import {
   feedbackOrderOf,

@@ -13,8 +13,9 @@ import { deterministicId, isUuid } from '../../../src/kernel/fhir/ids';
  */
 export const RESOURCE_ID_SYSTEM = 'https://jeugdbrug.nl/fhir/NamingSystem/resource-id';
 /**
- * A logical base for jeugdbrug's own resources: references to them (`Patient/<id>`, a version
- * `Consent/<id>/_history/<v>`) resolve against it where a receiver holds them under ids of its own, or not at all.
+ * The logical base of jeugdbrug's own resources: a webhook notification's fullUrls, against which its resources'
+ * relative references (`Patient/<id>`, a version `Consent/<id>/_history/<v>`) resolve, as FHIR's reference
+ * resolution rules say.
  */
 export const LOGICAL_BASE = 'https://jeugdbrug.nl/fhir';
 /** The idempotency key of one delivery (one event to one destination), on the Bundle that carries it. */

@@ -9,11 +9,6 @@ const BACKPORT_STATUS_PROFILE =
   'http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-subscription-status-r4';
 /** Our topics: one per event type (`…/SubscriptionTopic/referral.created`). */
 const TOPIC_BASE = 'https://jeugdbrug.nl/fhir/SubscriptionTopic';
-/**
- * The logical base of the fullUrls: the resources keep their deterministic ids, and their relative references
- * (`Patient/<id>`) resolve against this base inside the Bundle, as FHIR's reference resolution rules say.
- */
-export { LOGICAL_BASE };
 
 export interface NotificationContext {
   readonly idempotencyKey: string;

@@ -1,9 +1,9 @@
 import type { Encounter, Parameters } from '@medplum/fhirtypes';
 import {
   BACKPORT_NOTIFICATION_PROFILE,
-  LOGICAL_BASE,
   toNotificationBundle,
 } from '../../../mappings/municipality/webhook/to-notification';
+import { LOGICAL_BASE } from '../../../mappings/municipality/shared/resource-identifier';
 import { validateResource } from '@medplum/core';
 import { initFhirValidation } from '../../../src/kernel/fhir/validation';
 import { buildContactEvent } from '../../helpers/builders';

@@ -1,8 +1,8 @@
 import { validateResource } from '@medplum/core';
 import type { Consent } from '@medplum/fhirtypes';
 import { toTransactionBundle } from '../../../mappings/municipality/fhir-rest/to-transaction';
-import { RESOURCE_ID_SYSTEM } from '../../../mappings/municipality/shared/resource-identifier';
-import { LOGICAL_BASE, toNotificationBundle } from '../../../mappings/municipality/webhook/to-notification';
+import { LOGICAL_BASE, RESOURCE_ID_SYSTEM } from '../../../mappings/municipality/shared/resource-identifier';
+import { toNotificationBundle } from '../../../mappings/municipality/webhook/to-notification';
 import { assertValidResource, initFhirValidation } from '../../../src/kernel/fhir/validation';
 import type { CanonicalEvent, HisEventType } from '../../../src/contracts/his-dialect';
 import type { ChildDisclosure } from '../../../src/event/event-store';
